@@ -7,7 +7,8 @@ creates the schema there (use an empty database). It prints a table and writes J
 (default ``bench/results/database-<UTC time>.json``).
 
 Each part runs its real code against the database, on its own connections so that its
-counts stay apart (:class:`~sipgw.app.cluster.database.DatabaseCounts`):
+counts stay apart (:class:`~sipgw.app.cluster.database.DatabaseCounts`), on one event loop
+(uvloop, as ``sipgw serve``):
 
 - ``index``: the calls' index, as :class:`~sipgw.app.cluster.service.ClusterMember` writes it
   for each call: its start and its end, each followed by a heartbeat (the load changed);
@@ -34,9 +35,9 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -57,6 +58,7 @@ from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
 
+T = TypeVar("T")
 T0 = 1_800_000_000.0
 SECRET = WebhookSecret.parse("whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
 
@@ -72,7 +74,7 @@ def _per_call(counts: DatabaseCounts, calls: int) -> dict[str, float]:
     }
 
 
-def index_load(url: str, calls: int, placed: bool = False) -> dict[str, float]:
+async def index_load(url: str, calls: int, placed: bool = False) -> dict[str, float]:
     """The calls' index: start, heartbeat, end, heartbeat, per call; a ``placed`` call is
     indexed ringing and written once more when it is answered."""
     db = Database(url)
@@ -82,14 +84,14 @@ def index_load(url: str, calls: int, placed: bool = False) -> dict[str, float]:
                 "direction": "outbound" if placed else "inbound", "caller": "+15550100",
                 "called": "+15550199", "state": "ringing" if placed else "active",
                 "started": T0 + n, "ended": None}  # fmt: skip
-        index.call_started(call)
-        index.heartbeat(1, 100, True, T0 + n)
+        await index.call_started(call)
+        await index.heartbeat(1, 100, True, T0 + n)
         if placed:
-            index.call_answered({**call, "state": "active"})
-        index.call_ended({**call, "state": "completed", "ended": T0 + n + 60})
-        index.heartbeat(0, 100, True, T0 + n + 60)
+            await index.call_answered({**call, "state": "active"})
+        await index.call_ended({**call, "state": "completed", "ended": T0 + n + 60})
+        await index.heartbeat(0, 100, True, T0 + n + 60)
     figures = _per_call(db.counts, calls)
-    db.close()
+    await db.close()
     return figures
 
 
@@ -122,16 +124,16 @@ async def _webhooks(url: str, calls: int, events: int) -> DatabaseCounts:
     snapshot = DatabaseCounts(**{k: getattr(db.counts, k) for k in DatabaseCounts.__slots__})
     await delivery.stop(grace=1.0)
     await runner.cleanup()
-    db.close()
+    await db.close()
     return snapshot
 
 
-def webhooks_load(url: str, calls: int, events: int) -> dict[str, float]:
+async def webhooks_load(url: str, calls: int, events: int) -> dict[str, float]:
     """``events`` webhooks per call through the real delivery loop."""
-    return _per_call(asyncio.run(_webhooks(url, calls, events)), calls)
+    return _per_call(await _webhooks(url, calls, events), calls)
 
 
-def callback_load(url: str, calls: int) -> dict[str, float]:
+async def callback_load(url: str, calls: int) -> dict[str, float]:
     """A callback stored (with its quotas) and dialled, per call."""
     db = Database(url)
     store = PgCallbackStore(db)
@@ -143,46 +145,46 @@ def callback_load(url: str, calls: int) -> dict[str, float]:
     policy = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=1)
     scheduler = CallbackScheduler(store, answer, policy, owner="bench:1:x")
     for n in range(calls):
-        store.add(call_id=f"c{n}", phone=f"+1555{n:07d}", requested_time="now", reason="r",
-                  notes="", due_at=T0 + n, now=T0 + n, requested_by=f"+1555{n:07d}",
-                  quota=quota)  # fmt: skip
-        asyncio.run(scheduler.run_due(lambda n=n: T0 + n))  # type: ignore[misc]
+        await store.add(call_id=f"c{n}", phone=f"+1555{n:07d}", requested_time="now",
+                        reason="r", notes="", due_at=T0 + n, now=T0 + n,
+                        requested_by=f"+1555{n:07d}", quota=quota)  # fmt: skip
+        await scheduler.run_due(lambda n=n: T0 + n)  # type: ignore[misc]
     figures = _per_call(db.counts, calls)
-    db.close()
+    await db.close()
     return figures
 
 
-def _campaign_pass(scheduler: CampaignScheduler, now: float) -> None:
+async def campaign_pass(scheduler: CampaignScheduler, now: float) -> None:
     """One pass of the campaigns' loop (CampaignRunner._run and its progress snapshot)."""
-    scheduler.recover(now)
-    scheduler.poll(now)
-    scheduler.renew(now)
-    for campaign in scheduler.store.campaigns(limit=SHOWN):
-        scheduler.store.progress(campaign.id)
-    scheduler.next_wakeup(now, 2.0)
+    await scheduler.recover(now)
+    await scheduler.poll(now)
+    await scheduler.renew(now)
+    for campaign in await scheduler.store.campaigns(limit=SHOWN):
+        await scheduler.store.progress(campaign.id)
+    await scheduler.next_wakeup(now, 2.0)
 
 
-def campaign_load(url: str, contacts: int) -> dict[str, float]:
+async def campaign_load(url: str, contacts: int) -> dict[str, float]:
     """A campaign's contacts dialled one a second, per contact (the campaign's creation in)."""
     db = Database(url)
     store = PgCampaignStore(db)
     spec = campaign_spec({"name": "bench", "hours": "00:00-24:00", "per_second": 1},
                          CampaignLimits())  # fmt: skip
     given = [Contact(f"+1555{n:07d}", {"name": "x"}, "UTC", n + 1) for n in range(contacts)]
-    campaign_id = store.create(spec, given, T0)
+    campaign_id = await store.create(spec, given, T0)
     scheduler = CampaignScheduler(store, "bench:1:x")
     for n in range(contacts):
-        _campaign_pass(scheduler, T0 + n)
+        await campaign_pass(scheduler, T0 + n)
         for order in list(scheduler.in_flight.values()):
-            scheduler.record(order, Attempt("person", "answered", f"c{n}"), T0 + n + 0.5)
+            await scheduler.record(order, Attempt("person", "answered", f"c{n}"), T0 + n + 0.5)
     figures = _per_call(db.counts, contacts)  # the bench's own check below not counted
-    done = store.progress(campaign_id).completed
+    done = (await store.progress(campaign_id)).completed
     assert done == contacts, f"the bench's campaign completed {done} of {contacts} contacts"
-    db.close()
+    await db.close()
     return figures
 
 
-def idle_load(url: str) -> dict[str, float]:
+async def idle_load(url: str) -> dict[str, float]:
     """One gateway's statements per minute with no call: 12 heartbeats, 30 callback
     scheduler polls, 30 passes of the campaigns' loop (a cluster's gateway runs it always)."""
     db = Database(url)
@@ -194,24 +196,25 @@ def idle_load(url: str) -> dict[str, float]:
 
     scheduler = CallbackScheduler(store, never, CallbackPolicy(), owner="idle:1:x")
     for beat in range(12):
-        index.heartbeat(0, 100, True, T0 + 5 * beat)
+        await index.heartbeat(0, 100, True, T0 + 5 * beat)
     for poll in range(30):  # what CallbackRunner._run does each pass
         now = T0 - 10**6 + 2 * poll  # before every stored callback: nothing due
-        scheduler.recover(now)
-        scheduler.claim_due(now)
-        scheduler.renew(now, [])
-        scheduler.next_wakeup(now, 2.0)
+        await scheduler.recover(now)
+        await scheduler.claim_due(now)
+        await scheduler.renew(now, [])
+        await scheduler.next_wakeup(now, 2.0)
     campaigns = CampaignScheduler(PgCampaignStore(db), "idle:1:x")
     for poll in range(30):  # the campaigns' loop, with no campaign running
-        _campaign_pass(campaigns, T0 + 2 * poll)
+        await campaign_pass(campaigns, T0 + 2 * poll)
     counts = db.counts
-    db.close()
+    await db.close()
     return {"transactions": counts.transactions, "statements": counts.statements,
             "rows": counts.rows, "ms": round(counts.seconds * 1000, 1)}  # fmt: skip
 
 
 @contextmanager
-def _database(url: str | None) -> Iterator[str]:
+def database_at(url: str | None) -> Iterator[str]:
+    """``url``, or a fresh database on a PostgreSQL of its own (stopped after)."""
     if url:
         yield url
         return
@@ -231,21 +234,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    migrated = Database(url)
+    await apply_migrations(migrated, T0)
+    await migrated.close()
+    return {
+        "index": await index_load(url, args.calls),
+        "webhooks": await webhooks_load(url, args.calls, args.events),
+        "callback": await callback_load(url, args.calls),
+        "placed": await index_load(url, args.calls, placed=True),
+        "campaign": await campaign_load(url, args.calls),
+        "idle": await idle_load(url),
+    }
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """``main`` on uvloop, the gateway's loop (asyncio's where uvloop is missing)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write JSON)."""
     args = build_parser().parse_args(argv)
-    with _database(args.url) as url:
-        migrated = Database(url)
-        apply_migrations(migrated, T0)
-        migrated.close()
-        parts: dict[str, Any] = {
-            "index": index_load(url, args.calls),
-            "webhooks": webhooks_load(url, args.calls, args.events),
-            "callback": callback_load(url, args.calls),
-        }
-        placed = index_load(url, args.calls, placed=True)
-        campaign = campaign_load(url, args.calls)
-        idle = idle_load(url)
+    with database_at(args.url) as url:
+        measured = run_on_uvloop(_measure(url, args))
+    parts = {name: measured[name] for name in ("index", "webhooks", "callback")}
+    placed, campaign, idle = measured["placed"], measured["campaign"], measured["idle"]
     total = {
         key: round(sum(part[key] for part in parts.values()), 3)
         for key in ("transactions", "statements", "rows", "ms")

@@ -101,6 +101,8 @@ EXCEPTIONS: dict[str, str] = {
     "starts in a venv of its own (pyVoIP is no dependency of ours): run by hand",
     "bench/database.py": "the shared database's load per call: needs a real PostgreSQL, run "
     "small by tests/interop/test_postgres_cluster.py, which checks each part is measured",
+    "bench/database_loop.py": "the media ticker beside a busy shared database: needs a real "
+    "PostgreSQL, run small by tests/interop/test_postgres_cluster.py (both phases measured)",
     # -- the shared state in PostgreSQL (issue 44): every module needs a real server
     "sipgw/app/cluster/": "the shared state in PostgreSQL: exercised against a real server "
     "(tests/toolkit/postgres.py) by tests/interop/test_postgres_cluster.py and "

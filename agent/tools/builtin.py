@@ -410,8 +410,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
         except ValueError as exc:
             raise ToolError(str(exc)) from None
         try:
-            row_id = await asyncio.to_thread(
-                store.add,
+            row_id = await store.add(
                 call_id=ctx.call_id,
                 phone=number,
                 requested_time=when,
@@ -502,8 +501,7 @@ def _message_tool(settings: BuiltinToolSettings) -> Tool:
                 raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
         name = " ".join(str(args.get("name") or "").split())
         try:
-            row_id = await asyncio.to_thread(
-                store.add,
+            row_id = await store.add(
                 call_id=ctx.call_id,
                 for_target=for_target,
                 from_number=callback_requester(ctx),  # counted by proven number, as callbacks

@@ -16,12 +16,13 @@ One row per requested callback. Its ``status`` is its state:
     (``last_outcome`` says why).
 
 Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
-file (two processes) only one gets a row. All functions here block (SQLite):
-call them from a thread, or accept a few milliseconds on the loop.
+file (two processes) only one gets a row.
 
-:class:`CallbackStorage` is what the tool and the scheduler need of a store:
-:class:`CallbackStore` here (SQLite, the default), or the gateway's PostgreSQL
-store (``SIPGW_DATABASE_URL``: ``sipgw.app.cluster.callbacks``), which the app passes in.
+:class:`CallbackStorage` is what the tool and the scheduler need of a store, its methods
+coroutines: :class:`CallbackStore` here (SQLite, the default: each method runs its
+``sqlite3`` work in a thread, :func:`~sipgw.agent.blocking.in_thread`), or the gateway's
+PostgreSQL store (``SIPGW_DATABASE_URL``: ``sipgw.app.cluster.callbacks``, on psycopg's
+asyncio API), which the app passes in.
 
 Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
@@ -47,6 +48,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from sipgw.agent.blocking import in_thread
 from sipgw.agent.private_files import prepare_private_database
 from sipgw.agent.tools.quota import CallbackQuota
 
@@ -151,40 +153,44 @@ class CallbackRow:
 
 
 class CallbackStorage(Protocol):
-    """A callback store: SQLite's :class:`CallbackStore` or a shared one. Every method
-    blocks; see :class:`CallbackStore` for what each does."""
+    """A callback store: SQLite's :class:`CallbackStore` or a shared one. Every method is
+    a coroutine, one unit of work; see :class:`CallbackStore` for what each does."""
 
     @property
     def where(self) -> str:
         """Where the rows are, for logs (a file, a database without its password)."""
         ...
 
-    def add(
+    async def add(
         self, *, call_id: str, phone: str, requested_time: str, reason: str, notes: str,
         due_at: float, now: float, requested_by: str = "", quota: CallbackQuota | None = None,
     ) -> int: ...  # fmt: skip
 
-    def get(self, row_id: int) -> CallbackRow | None: ...
+    async def get(self, row_id: int) -> CallbackRow | None: ...
 
-    def rows(self) -> list[CallbackRow]: ...
+    async def rows(self) -> list[CallbackRow]: ...
 
-    def next_due_at(self) -> float | None: ...
+    async def next_due_at(self) -> float | None: ...
 
-    def dialing(self) -> list[CallbackRow]: ...
+    async def dialing(self) -> list[CallbackRow]: ...
 
-    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
+    async def claim_due(
+        self, now: float, owner: str, lease: float, limit: int
+    ) -> list[CallbackRow]:
         """Claim up to ``limit`` due pending rows (an attempt more each) for ``owner``;
         returns them as claimed (``attempts`` counts the attempt about to be made)."""
         ...
 
-    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None: ...
+    async def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None: ...
 
-    def release(
+    async def release(
         self, row_id: int, state: CallbackState, outcome: str, now: float, *,
         owner: str | None = None, next_attempt_at: float | None = None, dialed: bool = True,
     ) -> bool: ...  # fmt: skip
 
-    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool: ...
+    async def requeue_stale(
+        self, row_id: int, holder: str | None, next_attempt_at: float
+    ) -> bool: ...
 
 
 def dialable_number(text: str) -> str:
@@ -216,7 +222,8 @@ def _iso(now: float) -> str:
 
 
 class CallbackStore:
-    """The ``callbacks`` table in the SQLite file ``path`` (created on first use)."""
+    """The ``callbacks`` table in the SQLite file ``path`` (created on first use); each
+    method runs in a thread (:func:`~sipgw.agent.blocking.in_thread`)."""
 
     def __init__(self, path: Path, timeout: float = 5.0) -> None:
         """Use ``path``; ``timeout`` is how long a write waits for another process's lock."""
@@ -248,6 +255,7 @@ class CallbackStore:
 
     # -- the tool's side --------------------------------------------------------------
 
+    @in_thread
     def add(
         self,
         *,
@@ -307,13 +315,18 @@ class CallbackStore:
 
     # -- the scheduler's side ---------------------------------------------------------
 
+    @in_thread
     def get(self, row_id: int) -> CallbackRow | None:
         """One row by id."""
+        return self._get(row_id)
+
+    def _get(self, row_id: int) -> CallbackRow | None:
         with self._db() as db:
             found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ?", (row_id,))
             row = found.fetchone()
         return None if row is None else callback_row(row)
 
+    @in_thread
     def rows(self) -> list[CallbackRow]:
         """Every row, oldest first."""
         with self._db() as db:
@@ -322,8 +335,12 @@ class CallbackStore:
                 for r in db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
             ]
 
+    @in_thread
     def due(self, now: float) -> list[CallbackRow]:
         """Pending rows whose next attempt is due (or that have no time: the bad rows)."""
+        return self._due(now)
+
+    def _due(self, now: float) -> list[CallbackRow]:
         with self._db() as db:
             found = db.execute(
                 f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending'"
@@ -334,6 +351,7 @@ class CallbackStore:
             )
             return [callback_row(r) for r in found]
 
+    @in_thread
     def next_due_at(self) -> float | None:
         """The earliest next attempt of the pending rows, if any."""
         with self._db() as db:
@@ -343,14 +361,19 @@ class CallbackStore:
             ).fetchone()
         return None if value is None else float(value)
 
+    @in_thread
     def dialing(self) -> list[CallbackRow]:
         """Rows some scheduler has claimed."""
         with self._db() as db:
             found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'")
             return [callback_row(r) for r in found]
 
+    @in_thread
     def claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
         """Take a due pending row for dialing (one attempt more); False if someone else did."""
+        return self._claim(row_id, owner, now, lease)
+
+    def _claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
         with self._db() as db:
             cursor = db.execute(
                 "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
@@ -362,17 +385,19 @@ class CallbackStore:
             )
             return cursor.rowcount == 1
 
+    @in_thread
     def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
         """Claim up to ``limit`` due pending rows, oldest due first (:meth:`due`, then
         :meth:`claim` each: a row another process took meanwhile is passed over)."""
         claimed: list[CallbackRow] = []
-        for row in self.due(now):
+        for row in self._due(now):
             if len(claimed) >= limit:
                 break
-            if self.claim(row.id, owner, now, lease):
-                claimed.append(self.get(row.id) or row)
+            if self._claim(row.id, owner, now, lease):
+                claimed.append(self._get(row.id) or row)
         return claimed
 
+    @in_thread
     def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
         """Extend the leases of the rows ``owner`` is dialing."""
         with self._db() as db:
@@ -382,6 +407,7 @@ class CallbackStore:
                 [(lease_until, row_id, owner) for row_id in row_ids],
             )
 
+    @in_thread
     def release(
         self,
         row_id: int,
@@ -412,6 +438,7 @@ class CallbackStore:
         with self._db() as db:
             return db.execute(query, params).rowcount == 1
 
+    @in_thread
     def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
         """Make a dialing row whose holder is gone pending again (if it is still so held)."""
         with self._db() as db:

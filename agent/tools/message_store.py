@@ -12,9 +12,10 @@ The caller's words are stored as given: data, never instructions to anyone.
 Messages are bounded like callbacks: per caller and in all, any 24 hours
 (:class:`~sipgw.agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
 counted in the insert's transaction; one more raises
-:class:`MessageQuotaExceeded`. The functions block (SQLite): call them from a
-thread. :class:`MessageStorage` is what the tool needs of a store: :class:`MessageStore`
-here, or the cluster's in PostgreSQL (``SIPGW_DATABASE_URL``), which the app passes in.
+:class:`MessageQuotaExceeded`. :class:`MessageStorage` is what the tool needs of a store,
+its methods coroutines: :class:`MessageStore` here (its ``sqlite3`` work in a thread:
+:func:`~sipgw.agent.blocking.in_thread`), or the cluster's in PostgreSQL
+(``SIPGW_DATABASE_URL``), which the app passes in.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from sipgw.agent.blocking import in_thread
 from sipgw.agent.private_files import prepare_private_database
 from sipgw.agent.tools.quota import CallbackQuota
 
@@ -78,18 +80,19 @@ class MessageRow:
 
 
 class MessageStorage(Protocol):
-    """A message store (see :class:`MessageStore`); its methods block."""
+    """A message store (see :class:`MessageStore`); its methods are coroutines."""
 
-    def add(
+    async def add(
         self, *, call_id: str, for_target: str, from_number: str, caller_name: str,
         reach_at: str, message: str, now: float, quota: CallbackQuota | None = None,
     ) -> int: ...  # fmt: skip
 
-    def rows(self) -> list[MessageRow]: ...
+    async def rows(self) -> list[MessageRow]: ...
 
 
 class MessageStore:
-    """The ``messages`` table in the SQLite file ``path`` (created on first use)."""
+    """The ``messages`` table in the SQLite file ``path`` (created on first use); each
+    method runs in a thread (:func:`~sipgw.agent.blocking.in_thread`)."""
 
     def __init__(self, path: Path, timeout: float = 5.0) -> None:
         self.path = path
@@ -105,6 +108,7 @@ class MessageStore:
             db.execute(_CREATE)
             yield db
 
+    @in_thread
     def add(
         self,
         *,
@@ -149,6 +153,7 @@ class MessageStore:
         assert row_id is not None
         return row_id
 
+    @in_thread
     def rows(self) -> list[MessageRow]:
         """Every message, oldest first."""
         with self._db() as db:

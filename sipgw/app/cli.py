@@ -352,7 +352,7 @@ def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | 
     return PostCallSummaries(gateway.feed, startup.summary_llm(), startup.summary, startup.lines)
 
 
-def _start_webhooks(
+async def _start_webhooks(
     startup: Startup,
     gateway: Gateway,
     admin: AdminServer | None,
@@ -363,7 +363,7 @@ def _start_webhooks(
 
     if not webhooks_wanted(startup.webhooks, startup.lines):
         return None
-    return start_webhooks(
+    return await start_webhooks(
         startup.webhooks, gateway.feed, lines=startup.lines, registry=gateway.metrics.registry,
         link_base=admin.url if admin is not None else "",
         summarize=summaries.result if summaries is not None else None,
@@ -421,7 +421,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await gateway.stop()
         return admin
     summaries = _start_summaries(startup, gateway)
-    webhooks = _start_webhooks(startup, gateway, admin, summaries)
+    webhooks = await _start_webhooks(startup, gateway, admin, summaries)
     if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:
         campaigns.sinks.append(CampaignWebhooks(
             webhooks.delivery, startup.webhooks.webhook_url, startup.webhooks.webhook_max_bytes

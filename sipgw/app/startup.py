@@ -12,6 +12,7 @@ the gateway raises later (a recording directory that cannot be created).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 from collections.abc import Callable
@@ -276,8 +277,8 @@ def _shared_state(cluster: ClusterSection, sources: Sources) -> SharedState | No
         raise ConfigError(f"{label} needs psycopg: pip install 'sipgw[postgres]' ({exc})") from None
     from sipgw.app.cluster.database import redacted_url
 
-    try:
-        return open_shared_state(cluster.database_url)
+    try:  # before the gateway's loop runs: the migrations on a loop of their own
+        return asyncio.run(open_shared_state(cluster.database_url))
     except Exception as exc:  # psycopg's errors, a schema newer than ours
         why = str(exc).replace(cluster.database_url, redacted_url(cluster.database_url))
         raise ConfigError(f"{label}: {redacted_url(cluster.database_url)}: {why.strip()}") from None

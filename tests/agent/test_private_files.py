@@ -77,10 +77,10 @@ def test_existing_file_is_tightened(tmp_path: Path, caplog: pytest.LogCaptureFix
 
 
 @pytest.mark.usefixtures("open_umask")
-def test_callback_database_and_its_journal_are_owner_only(tmp_path: Path) -> None:
+async def test_callback_database_and_its_journal_are_owner_only(tmp_path: Path) -> None:
     db = tmp_path / "data" / "callbacks.sqlite3"
     store = CallbackStore(db)
-    store.add(call_id="c1", phone="+15550100", requested_time="now", reason="r", notes="",
+    await store.add(call_id="c1", phone="+15550100", requested_time="now", reason="r", notes="",
               due_at=0.0, now=0.0)  # fmt: skip
     assert mode(db) == 0o600 and mode(db.parent) == 0o700
     # SQLite gives its journal files the database's mode: look at one while it exists
@@ -91,12 +91,12 @@ def test_callback_database_and_its_journal_are_owner_only(tmp_path: Path) -> Non
         assert wal.exists() and mode(wal) == 0o600
 
 
-def test_existing_callback_database_is_tightened(tmp_path: Path) -> None:
+async def test_existing_callback_database_is_tightened(tmp_path: Path) -> None:
     db = tmp_path / "callbacks.sqlite3"
-    CallbackStore(db).add(call_id="c1", phone="+15550100", requested_time="now", reason="r",
+    await CallbackStore(db).add(call_id="c1", phone="+15550100", requested_time="now", reason="r",
                           notes="", due_at=0.0, now=0.0)  # fmt: skip
     db.chmod(0o644)
-    CallbackStore(db).get(1)
+    await CallbackStore(db).get(1)
     assert mode(db) == 0o600
 
 

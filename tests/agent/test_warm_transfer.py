@@ -225,7 +225,7 @@ async def test_after_a_failed_transfer_the_caller_leaves_a_message_for_the_perso
     await play_out(a.agent.playout)
     a.stt.emit(SttTurnEnded(message["message"], 0, (), asyncio.get_running_loop().time(), None))
     await wait_for(lambda: "I've passed that on to Kim." in a.tts.texts())
-    (row,) = MessageStore(db).rows()
+    (row,) = await MessageStore(db).rows()
     assert (row.for_target, row.caller_name, row.message) == (TARGET, "Bob", message["message"])
     (taken,) = a.record("tool_call")
     assert taken["name"] == "take_message" and taken["ok"], taken

@@ -10,6 +10,7 @@ when the agent started talking.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -97,11 +98,11 @@ def assistant_gateway(tmp_workdir: Path, setup: Setup, name: str = "gateway") ->
 
 def store_callback(store: CallbackStore, due_at: float) -> int:
     """What ``schedule_callback`` stores for a caller who asked to be called back."""
-    return store.add(
+    return asyncio.run(store.add(
         call_id="inbound-call-1", phone=NUMBER,
         requested_time="in a moment", reason=REASON, notes="prefers email",
         due_at=due_at, now=time.time(),
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def first_span(report: AudioReport, hz: float, step: float = 0.1) -> float | None:
@@ -162,7 +163,7 @@ def test_due_callback_calls_and_the_agent_speaks_first(tmp_workdir: Path, setup:
         heard = answer_and_hang_up(gateway, setup.callee, row_id)
         assert gateway.stop() == 0
     assert_agent_spoke_first(heard)
-    assert_done(setup.store.get(row_id))
+    assert_done(asyncio.run(setup.store.get(row_id)))
     record = call_record(tmp_workdir)
     start = record[0]
     assert start["type"] == "call" and start["direction"] == "outbound", start
@@ -185,7 +186,7 @@ def test_callback_survives_a_restart(tmp_workdir: Path, setup: Setup) -> None:
         row_id = store_callback(setup.store, due_at=time.time() + 5.0)
         time.sleep(2.5)  # the scheduler has looked (it polls every 2 s) and waits for the time
         assert first.stop() == 0
-    row = setup.store.get(row_id)
+    row = asyncio.run(setup.store.get(row_id))
     assert row is not None and row.state is CallbackState.PENDING and row.attempts == 0, row
     due_at = row.due_at
     assert due_at is not None and time.time() < due_at, "the first gateway ran past the due time"
@@ -199,7 +200,7 @@ def test_callback_survives_a_restart(tmp_workdir: Path, setup: Setup) -> None:
         heard = answer_and_hang_up(second, setup.callee, row_id)
         assert second.stop() == 0
     assert_agent_spoke_first(heard)
-    assert_done(setup.store.get(row_id))
+    assert_done(asyncio.run(setup.store.get(row_id)))
 
 
 def test_callback_cut_by_a_crash_is_dialed_again(tmp_workdir: Path, setup: Setup) -> None:
@@ -207,14 +208,14 @@ def test_callback_cut_by_a_crash_is_dialed_again(tmp_workdir: Path, setup: Setup
     first = assistant_gateway(tmp_workdir, setup, "gateway-1")
     with first:
         setup.callee.wait_event("CALL_ESTABLISHED", 15)
-        row = setup.store.get(row_id)
+        row = asyncio.run(setup.store.get(row_id))
         assert row is not None and row.state is CallbackState.DIALING, row
         assert row.claimed_by is not None and row.lease_until is not None, row
         time.sleep(0.5)  # before the callee speaks
         first.close()  # SIGKILL mid-call: the row stays "dialing", its claimer gone
     setup.callee.hangup()
     setup.callee.wait_event("CALL_CLOSED", 5)
-    row = setup.store.get(row_id)
+    row = asyncio.run(setup.store.get(row_id))
     assert row is not None and row.state is CallbackState.DIALING and row.attempts == 1, row
 
     # the lease (120 s) has not run out, but the claimer was on this host and is gone
@@ -225,7 +226,7 @@ def test_callback_cut_by_a_crash_is_dialed_again(tmp_workdir: Path, setup: Setup
         heard = answer_and_hang_up(second, setup.callee, row_id)
         assert second.stop() == 0
     assert_agent_spoke_first(heard)
-    assert_done(setup.store.get(row_id), attempts=2)
+    assert_done(asyncio.run(setup.store.get(row_id)), attempts=2)
 
 
 def wait_until(condition: Callable[[], bool], within: float) -> None:
@@ -311,5 +312,5 @@ def test_a_callers_instructions_reach_the_callee_only_as_quoted_data(tmp_workdir
     assert system.count("WIRE 500") == 1 and "instructions.\nSchedule" not in system
     (refusal,) = [m for m in requests[3].body["messages"] if m["role"] == "tool"]
     assert "can only schedule a call back to the number it called" in refusal["content"]
-    rows = CallbackStore(tmp_workdir / "callbacks.sqlite3").rows()
+    rows = asyncio.run(CallbackStore(tmp_workdir / "callbacks.sqlite3").rows())
     assert [(row.phone, row.state) for row in rows] == [("15551234567", CallbackState.DONE)]

@@ -22,6 +22,7 @@ crash cut retried by the campaign's rules.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import csv
 import io
@@ -29,7 +30,6 @@ import itertools
 import random
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -86,102 +86,93 @@ def server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def url(server: PostgresServer) -> str:
     new = server.new_database()
-    db = Database(new)
-    apply_migrations(db, T0)
-    db.close()
+    asyncio.run(_migrated(new))
     return new
 
 
-def make(url: str, count: int, **fields: object) -> tuple[PgCampaignStore, int]:
+async def _migrated(url: str) -> None:
+    db = Database(url)
+    await apply_migrations(db, T0)
+    await db.close()
+
+
+async def make(url: str, count: int, **fields: object) -> tuple[PgCampaignStore, int]:
     store = PgCampaignStore(Database(url))
     spec = campaign_spec({"name": "t", "hours": "00:00-24:00", **fields}, LIMITS)
     contacts = [Contact(f"+1555{i:04d}", {"i": str(i)}, "UTC", i + 1) for i in range(count)]
-    return store, store.create(spec, contacts, T0)
+    return store, await store.create(spec, contacts, T0)
 
 
-def test_gateways_claiming_at_once_take_each_contact_once_within_the_cap(url: str) -> None:
-    store, campaign = make(url, 80, per_second=1000, concurrency=7)
+async def test_gateways_claiming_at_once_take_each_contact_once_within_the_cap(url: str) -> None:
+    store, campaign = await make(url, 80, per_second=1000, concurrency=7)
     taken: list[list[int]] = [[] for _ in range(4)]
     most = [0]
-    lock = threading.Lock()
 
-    def gateway(worker: int) -> None:
+    async def gateway(worker: int) -> None:
         mine = PgCampaignStore(Database(url))  # its own connections, as another machine
         now = T0
         while now < T0 + 3:
-            claimed = mine.claim_next(campaign, f"elsewhere:{worker}:x", now, 60.0)
+            claimed = await mine.claim_next(campaign, f"elsewhere:{worker}:x", now, 60.0)
             now += 0.01
             if claimed is None:
                 continue
             contact = claimed[0]
             taken[worker].append(contact.id)
-            with lock:
-                most[0] = max(most[0], mine.progress(campaign).dialing)
+            most[0] = max(most[0], (await mine.progress(campaign)).dialing)
             done = Attempt("person", "answered", "call-1")
-            assert mine.finish(contact.id, f"elsewhere:{worker}:x", ContactState.DONE, done,
-                               None, now)  # fmt: skip
-        mine.db.close()
+            assert await mine.finish(contact.id, f"elsewhere:{worker}:x", ContactState.DONE,
+                                     done, None, now)  # fmt: skip
+        await mine.db.close()
 
-    threads = [threading.Thread(target=gateway, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    await asyncio.wait_for(asyncio.gather(*(gateway(w) for w in range(4))), 60)
     every = [i for ids in taken for i in ids]
     assert sorted(every) == sorted(set(every)) and len(every) == 80
     assert sum(1 for ids in taken if ids) >= 2, "one gateway took everything"
     assert most[0] <= 7, most
-    assert store.progress(campaign).completed == 80
+    assert (await store.progress(campaign)).completed == 80
 
 
-def test_the_pacing_and_cap_are_the_clusters(url: str) -> None:
-    store, campaign = make(url, 6, per_second=2, concurrency=2)
+async def test_the_pacing_and_cap_are_the_clusters(url: str) -> None:
+    store, campaign = await make(url, 6, per_second=2, concurrency=2)
     other = PgCampaignStore(Database(url))
-    assert store.claim_next(campaign, "a", T0, 60) is not None
-    assert other.claim_next(campaign, "b", T0 + 0.4, 60) is None  # paced by a's claim
-    assert other.claim_next(campaign, "b", T0 + 0.5, 60) is not None
-    assert store.claim_next(campaign, "a", T0 + 5, 60) is None  # two dialing: the cap
-    assert store.progress(campaign).dialing == 2
+    assert await store.claim_next(campaign, "a", T0, 60) is not None
+    assert await other.claim_next(campaign, "b", T0 + 0.4, 60) is None  # paced by a's claim
+    assert await other.claim_next(campaign, "b", T0 + 0.5, 60) is not None
+    assert await store.claim_next(campaign, "a", T0 + 5, 60) is None  # two dialing: the cap
+    assert (await store.progress(campaign)).dialing == 2
 
 
-def _claims_at_once(url: str, campaign: int, times: list[float]) -> int:
-    """Claims made by ``len(times)`` gateways released at the same moment, each once."""
+async def _claims_at_once(url: str, campaign: int, times: list[float]) -> int:
+    """Claims made by ``len(times)`` gateways at the same moment, each once: gathered, their
+    transactions' round trips interleave on the server."""
     stores = [PgCampaignStore(Database(url)) for _ in times]
+    # each has its connection open before the start
+    await asyncio.gather(*(store.dnc_has("warm") for store in stores))
+    made = await asyncio.gather(*(
+        store.claim_next(campaign, f"elsewhere:{i}:x", at, 60.0)
+        for i, (store, at) in enumerate(zip(stores, times, strict=True))
+    ))  # fmt: skip
     for store in stores:
-        store.dnc_has("warm")  # each has its connection open before the start
-    barrier = threading.Barrier(len(times))
-    made = [0] * len(times)
-
-    def claim(i: int) -> None:
-        barrier.wait()
-        made[i] = stores[i].claim_next(campaign, f"elsewhere:{i}:x", times[i], 60.0) is not None
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(times))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    for store in stores:
-        store.db.close()
-    return sum(made)
+        await store.db.close()
+    return sum(claim is not None for claim in made)
 
 
-def test_claims_at_the_same_moment_keep_to_the_pacing_and_the_cap(url: str) -> None:
+async def test_claims_at_the_same_moment_keep_to_the_pacing_and_the_cap(url: str) -> None:
     """The campaign's row lock: without it, gateways claiming at once all see the same free
     slot (the pacing) or the same count below the cap."""
     for _ in range(5):
-        _, paced = make(url, 20, per_second=1, concurrency=100)
-        assert _claims_at_once(url, paced, [T0] * 8) == 1
-        store, capped = make(url, 20, per_second=1000, concurrency=2)
-        with store.db.transaction() as cur:  # the pacing out of the way: only the cap counts
-            cur.execute("UPDATE campaigns SET interval = 0 WHERE id = %s", (capped,))
-        assert _claims_at_once(url, capped, [T0] * 8) == 2
+        _, paced = await make(url, 20, per_second=1, concurrency=100)
+        assert await _claims_at_once(url, paced, [T0] * 8) == 1
+        store, capped = await make(url, 20, per_second=1000, concurrency=2)
+        async with store.db.transaction() as cur:  # the pacing out of the way: the cap counts
+            await cur.execute("UPDATE campaigns SET interval = 0 WHERE id = %s", (capped,))
+        assert await _claims_at_once(url, capped, [T0] * 8) == 2
 
 
-def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url: str) -> None:
-    store, campaign = make(url, 1, per_second=100, concurrency=1, max_attempts=3,
-                           retry={"failed": 10})  # fmt: skip
-    claimed = store.claim_next(campaign, "dead:1:x", T0, 30.0)
+async def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url: str) -> None:
+    store, campaign = await make(url, 1, per_second=100, concurrency=1, max_attempts=3,
+                                 retry={"failed": 10})  # fmt: skip
+    claimed = await store.claim_next(campaign, "dead:1:x", T0, 30.0)
     assert claimed is not None
     survivors = [
         CampaignScheduler(
@@ -192,19 +183,19 @@ def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url: str) 
         )  # fmt: skip
         for n in range(2)
     ]
-    recovered = [s.recover(T0 + 1) for s in survivors]
+    recovered = await asyncio.gather(*(s.recover(T0 + 1) for s in survivors))
     assert sum(len(r) for r in recovered) == 1  # one of them counts it
-    (row,) = store.contacts(campaign)
+    (row,) = await store.contacts(campaign)
     assert (row.state, row.attempts, row.last_outcome, row.next_at) == (
         ContactState.PENDING, 1, "interrupted", T0 + 11,
     )  # fmt: skip
-    assert survivors[0].poll(T0 + 5) == []  # not before its retry delay
-    orders = survivors[1].poll(T0 + 11)
+    assert await survivors[0].poll(T0 + 5) == []  # not before its retry delay
+    orders = await survivors[1].poll(T0 + 11)
     assert [o.contact.attempts for o in orders] == [2]
     # a claimer on another machine: only its lease tells
     lease = CampaignScheduler(store, "alive:9:x", lease=30.0, owner_alive=lambda owner: True)
-    assert lease.recover(T0 + 11 + 29) == []
-    assert len(lease.recover(T0 + 11 + 31)) == 1
+    assert await lease.recover(T0 + 11 + 29) == []
+    assert len(await lease.recover(T0 + 11 + 31)) == 1
 
 
 # -- the issue's test: two `sipgw serve`, real callees, a crash ---------------------------

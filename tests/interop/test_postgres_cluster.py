@@ -5,7 +5,9 @@ gateways, and the cluster's calls listed and placed through any gateway's admin 
 
 Each "gateway" here is the piece under test with its own connections (its own
 :class:`Database`), as two processes on two machines would have: the row locks and advisory
-locks are the server's, whoever holds the connections.
+locks are the server's, whoever holds the connections. Gateways "at once" are coroutines
+gathered on one loop: each awaits its own connection's round trips (psycopg's asyncio API),
+so their transactions overlap on the server as two processes' would.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from aiohttp import web
 
 from bench import database as bench_database
+from bench import database_loop as bench_database_loop
 from sipgw.agent.assistant_plugin import agent_settings
 from sipgw.agent.assistant_sections import (
     AssistantSection,
@@ -77,14 +81,19 @@ def server() -> Iterator[PostgresServer]:
 def url(server: PostgresServer) -> str:
     """A fresh database with the schema applied."""
     new = server.new_database()
-    db = Database(new)
-    apply_migrations(db, T0)
-    db.close()
+    asyncio.run(_migrated(new))
     return new
 
 
+async def _migrated(url: str) -> None:
+    db = Database(url)
+    await apply_migrations(db, T0)
+    await db.close()
+
+
 def _together(*jobs: Any) -> list[Any]:
-    """Run ``jobs`` (callables) in threads released at the same moment; their results."""
+    """Run ``jobs`` (blocking callables: processes to start) in threads released at the
+    same moment; their results."""
     barrier = threading.Barrier(len(jobs))
     results: list[Any] = [None] * len(jobs)
     errors: list[BaseException] = []
@@ -106,25 +115,27 @@ def _together(*jobs: Any) -> list[Any]:
     return results
 
 
-def test_two_gateways_starting_at_once_apply_the_migrations_once(server: PostgresServer) -> None:
+async def test_two_gateways_starting_at_once_apply_the_migrations_once(
+    server: PostgresServer,
+) -> None:
     fresh = server.new_database()
     gateways = [Database(fresh) for _ in range(4)]
-    applied = _together(*(lambda db=db: apply_migrations(db, T0) for db in gateways))
+    applied = await asyncio.gather(*(apply_migrations(db, T0) for db in gateways))
     versions = [m.version for m in migrations()]
     assert sorted(v for one in applied for v in one) == versions  # each once, by someone
-    with gateways[0].transaction() as cur:
-        assert cur.execute("SELECT version FROM schema_migrations ORDER BY version") == [
+    async with gateways[0].transaction() as cur:
+        assert await cur.execute("SELECT version FROM schema_migrations ORDER BY version") == [
             (v,) for v in versions
         ]
-    assert apply_migrations(gateways[1], T0 + 1) == []  # a later start: nothing to do
+    assert await apply_migrations(gateways[1], T0 + 1) == []  # a later start: nothing to do
     for db in gateways:
-        db.close()
+        await db.close()
 
 
-def _store_callbacks(store: PgCallbackStore, count: int) -> list[int]:
+async def _store_callbacks(store: PgCallbackStore, count: int) -> list[int]:
     return [
-        store.add(call_id=f"c{i}", phone=f"+1555000{i:04d}", requested_time="now",
-                  reason="r", notes="", due_at=T0 - 1, now=T0 - 10)
+        await store.add(call_id=f"c{i}", phone=f"+1555000{i:04d}", requested_time="now",
+                        reason="r", notes="", due_at=T0 - 1, now=T0 - 10)
         for i in range(count)
     ]  # fmt: skip
 
@@ -144,9 +155,11 @@ class Dialled:
         return place
 
 
-def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_once(url: str) -> None:
+async def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_once(
+    url: str,
+) -> None:
     dbs = [Database(url), Database(url)]
-    ids = _store_callbacks(PgCallbackStore(dbs[0]), 40)
+    ids = await _store_callbacks(PgCallbackStore(dbs[0]), 40)
     dialled = Dialled()
     six_at_once = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=6)
     schedulers = [
@@ -156,62 +169,62 @@ def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_once(url
     ]  # fmt: skip
     claimed = []
     for _ in range(4):  # rounds of claims at the same moment: 4 x 2 x 6 > 40 rows
-        rounds = _together(*(lambda s=s: s.claim_due(T0) for s in schedulers))
+        rounds = await asyncio.gather(*(s.claim_due(T0) for s in schedulers))
         claimed.append(rounds)
         for scheduler, requests in zip(schedulers, rounds, strict=True):
             for request in requests:
-                asyncio.run(scheduler.dial(request, lambda: T0 + 1))
+                await scheduler.dial(request, lambda: T0 + 1)
     taken = [r.callback.id for rounds in claimed for one in rounds for r in one]
     assert sorted(taken) == sorted(set(taken))  # never twice
     assert len(dialled.targets) == len(taken) == 40
     assert {gw for gw, _ in dialled.targets} == {"gw0", "gw1"}  # both took a share
-    rows = PgCallbackStore(dbs[0]).rows()
+    rows = await PgCallbackStore(dbs[0]).rows()
     assert [r.state for r in rows] == [CallbackState.DONE] * 40
     assert {r.id for r in rows} == set(ids) and all(r.attempts == 1 for r in rows)
     for db in dbs:
-        db.close()
+        await db.close()
 
 
-def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_when_its_lease_ends(
+async def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_when_its_lease_ends(
     url: str,
 ) -> None:
     dead_db, live_db = Database(url), Database(url)
-    (row_id,) = _store_callbacks(PgCallbackStore(dead_db), 1)
+    (row_id,) = await _store_callbacks(PgCallbackStore(dead_db), 1)
     dialled = Dialled()
     dead = CallbackScheduler(PgCallbackStore(dead_db), dialled.for_gateway("dead"), POLICY,
                              owner="machine-a:1:dead")  # fmt: skip
     live = CallbackScheduler(PgCallbackStore(live_db), dialled.for_gateway("live"), POLICY,
                              owner="machine-b:2:live")  # fmt: skip
-    (request,) = dead.claim_due(T0)  # claimed and dialling... then the machine dies
-    dead_db.close()
-    assert asyncio.run(live.run_due(lambda: T0 + 30)) == []  # its lease (60 s) still runs
-    results = asyncio.run(live.run_due(lambda: T0 + 61))  # ran out: requeued, then dialled
+    (request,) = await dead.claim_due(T0)  # claimed and dialling... then the machine dies
+    await dead_db.close()
+    assert await live.run_due(lambda: T0 + 30) == []  # its lease (60 s) still runs
+    results = await live.run_due(lambda: T0 + 61)  # ran out: requeued, then dialled
     assert results == [DialResult(True, "answered (200)")]
-    row = PgCallbackStore(live_db).get(row_id)
+    row = await PgCallbackStore(live_db).get(row_id)
     assert row is not None and row.state is CallbackState.DONE
     assert row.attempts == 2  # the lost call counted as an attempt
     assert dialled.targets == [("live", request.target)]
-    live_db.close()
+    await live_db.close()
 
 
-def test_quotas_hold_across_gateways(url: str) -> None:
+async def test_quotas_hold_across_gateways(url: str) -> None:
     quota = CallbackQuota(per_caller=0, per_number=0, per_day=5)
     stores = [PgCallbackStore(Database(url)) for _ in range(8)]
 
-    def add(store: PgCallbackStore) -> str:
+    async def add(store: PgCallbackStore) -> str:
         try:
-            store.add(call_id="c", phone="+15550000", requested_time="now", reason="",
-                      notes="", due_at=T0, now=T0, quota=quota)  # fmt: skip
+            await store.add(call_id="c", phone="+15550000", requested_time="now", reason="",
+                            notes="", due_at=T0, now=T0, quota=quota)  # fmt: skip
         except CallbackQuotaExceeded:
             return "refused"
         return "stored"
 
-    outcomes = _together(*(lambda s=s: add(s) for s in stores))
+    outcomes = await asyncio.gather(*(add(s) for s in stores))
     assert outcomes.count("stored") == 5
     messages = PgMessageStore(Database(url))
-    messages.add(call_id="c", for_target="", from_number="+1", caller_name="Ann",
-                 reach_at="", message="hi", now=T0)  # fmt: skip
-    assert [m.message for m in messages.rows()] == ["hi"]
+    await messages.add(call_id="c", for_target="", from_number="+1", caller_name="Ann",
+                       reach_at="", message="hi", now=T0)  # fmt: skip
+    assert [m.message for m in await messages.rows()] == ["hi"]
 
 
 def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
@@ -238,7 +251,7 @@ def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
             for c in range(10)
             for n in range(5)
         ]
-        PgOutbox(Database(url), "writer").add(events, 0.0)
+        await PgOutbox(Database(url), "writer").add(events, 0.0)
         deliveries = [
             WebhookDelivery(PgOutbox(Database(url), f"gw{i}"), lambda line: secret,
                             DeliveryPolicy(concurrency=4))
@@ -248,7 +261,7 @@ def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
             delivery.start()
         outbox = PgOutbox(Database(url), "reader")
         for _ in range(600):
-            if await asyncio.to_thread(outbox.pending) == 0:
+            if await outbox.pending() == 0:
                 break
             await asyncio.sleep(0.02)
         for delivery in deliveries:
@@ -407,11 +420,7 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
     ]
     try:
         _together(*(g.start for g in gateways))
-        db = Database(fresh)
-        with db.transaction() as cur:
-            assert cur.execute("SELECT version FROM schema_migrations") == [
-                (m.version,) for m in migrations()
-            ]
+        assert asyncio.run(_versions(fresh)) == [(m.version,) for m in migrations()]
         logs = "".join(g.log_text() for g in gateways)
         applied = f"migrations {[m.version for m in migrations()]} applied"
         assert logs.count(applied) == 1 and "schema up to date" in logs
@@ -430,10 +439,17 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
             assert await _poll(lambda: _equal(names(), {"gw-b"}))
 
         asyncio.run(watch())
-        db.close()
     finally:
         for gateway in gateways:
             gateway.close()
+
+
+async def _versions(url: str) -> list[tuple[Any, ...]]:
+    db = Database(url)
+    async with db.transaction() as cur:
+        found = await cur.execute("SELECT version FROM schema_migrations ORDER BY version")
+    await db.close()
+    return found
 
 
 async def _equal(value: Any, wanted: object) -> bool:
@@ -460,7 +476,7 @@ def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None
     assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3 + 30 * 5
 
 
-def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_them(
+async def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_them(
     url: str,
 ) -> None:
     """GatewayServices' stores reach the assistant's schedule_callback and take_message:
@@ -475,44 +491,45 @@ def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_the
     )  # fmt: skip
     registry = ToolRegistry(builtin_tools(settings.builtin_tools))
 
-    async def scenario() -> None:
-        stored = await call(registry, "schedule_callback", {"phone": "+15550001111", "time": "now"})
-        assert stored.ok, stored.content
-        message = {"message": "call me about the invoice", "name": "Ann"}
-        taken = await call(registry, "take_message", message)
-        assert taken.ok, taken.content
-
-    asyncio.run(scenario())
-    (row,) = PgCallbackStore(db).rows()
+    stored = await call(registry, "schedule_callback", {"phone": "+15550001111", "time": "now"})
+    assert stored.ok, stored.content
+    message = {"message": "call me about the invoice", "name": "Ann"}
+    taken = await call(registry, "take_message", message)
+    assert taken.ok, taken.content
+    (row,) = await PgCallbackStore(db).rows()
     assert (row.phone, row.state) == ("+15550001111", CallbackState.PENDING)
-    assert [m.message for m in PgMessageStore(db).rows()] == ["call me about the invoice"]
+    assert [m.message for m in await PgMessageStore(db).rows()] == ["call me about the invoice"]
     dialled = Dialled()
     other = CallbackScheduler(PgCallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
-    asyncio.run(other.run_due(lambda: (row.due_at or 0) + 1))
+    await other.run_due(lambda: (row.due_at or 0) + 1)
     assert dialled.targets == [("gw-b", "+15550001111")]
 
 
-def test_the_calls_index_keeps_thirty_days(url: str) -> None:
+async def test_the_calls_index_keeps_thirty_days(url: str) -> None:
     index = ClusterIndex(Database(url), "gw", "http://127.0.0.1:1")
     for n, started in enumerate((T0 - 31 * 86400, T0 - 29 * 86400, T0)):
-        index.call_started({"id": f"c{n}", "call_id": f"{n}@t", "direction": "inbound",
-                            "caller": "a", "called": "b", "state": "active",
-                            "started": started})  # fmt: skip
-    assert index.prune(T0) == 1
-    assert sorted(c["id"] for c in index.calls(T0, active_only=False)) == ["c1", "c2"]
+        await index.call_started({"id": f"c{n}", "call_id": f"{n}@t", "direction": "inbound",
+                                  "caller": "a", "called": "b", "state": "active",
+                                  "started": started})  # fmt: skip
+    assert await index.prune(T0) == 1
+    assert sorted(c["id"] for c in await index.calls(T0, active_only=False)) == ["c1", "c2"]
 
 
 _HOLD_CLAIM = """
-import sys, time
+import asyncio, sys
 from sipgw.app.cluster.callbacks import CALLBACK_QUEUE
 from sipgw.app.cluster.claims import claim_due
 from sipgw.app.cluster.database import Database
 from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS
-with Database(sys.argv[1]).transaction() as cur:
-    rows = claim_due(cur, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]), lease=60,
-                     limit=100, columns=CALLBACK_COLUMNS)
-    print(len(rows), flush=True)
-    time.sleep(60)  # killed here: the claim is never committed
+
+async def main():
+    async with Database(sys.argv[1]).transaction() as cur:
+        rows = await claim_due(cur, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]),
+                               lease=60, limit=100, columns=CALLBACK_COLUMNS)
+        print(len(rows), flush=True)
+        await asyncio.sleep(60)  # killed here: the claim is never committed
+
+asyncio.run(main())
 """
 
 
@@ -521,18 +538,18 @@ def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_ot
 ) -> None:
     """Killed between claiming and committing (SIGKILL), a process's row locks die with its
     connection: the rows are free at once, never claimed, not even for a lease."""
-    store = PgCallbackStore(Database(url))
-    ids = _store_callbacks(store, 3)
+    store = PgCallbackStore(Database(url))  # used from three loops in turn (asyncio.run)
+    ids = asyncio.run(_store_callbacks(store, 3))
     doomed = subprocess.Popen(
         [sys.executable, "-c", _HOLD_CLAIM, url, str(T0)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
     )  # fmt: skip
     try:
         assert doomed.stdout is not None and doomed.stdout.readline().strip() == "3"
-        assert store.claim_due(T0, "other", 60, 10) == []  # locked: skipped, not waited for
+        assert asyncio.run(store.claim_due(T0, "other", 60, 10)) == []  # skipped, not waited
         doomed.kill()
         doomed.wait(10)
-        claimed = store.claim_due(T0, "other", 60, 10)
+        claimed = asyncio.run(store.claim_due(T0, "other", 60, 10))
         assert [row.id for row in claimed] == ids
         assert all(row.attempts == 1 and row.claimed_by == "other" for row in claimed)
     finally:
@@ -553,3 +570,82 @@ def test_an_unreachable_database_stops_the_start_naming_the_setting_without_its_
     assert done.returncode == 2
     assert f"SIPGW_DATABASE_URL: postgresql://sipgw:***@127.0.0.1:{closed}/x:" in done.stderr
     assert TOKEN not in done.stderr + done.stdout
+
+
+async def test_the_pool_bounds_the_connections_and_the_waits_leave_the_loop_free(url: str) -> None:
+    """Six units of work at once on a pool of two: two connections on the server, never
+    more, the others waiting for one; and while they wait on the server (``pg_sleep``),
+    the loop runs other tasks (psycopg's asyncio API, no thread, no blocked loop)."""
+    named = f"{url}?application_name=pool-bound"
+    db = Database(named, pool=2)
+    inside, most, seen = 0, 0, []
+    ticks = 0
+
+    async def unit() -> None:
+        nonlocal inside, most
+        async with db.transaction() as cur:
+            inside += 1
+            most = max(most, inside)
+            ((count,),) = await cur.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'pool-bound'"
+            )
+            seen.append(count)
+            await cur.execute("SELECT pg_sleep(0.1)")
+            inside -= 1
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    beside = asyncio.get_running_loop().create_task(ticker())
+    await asyncio.gather(*(unit() for _ in range(6)))
+    beside.cancel()
+    assert most == 2 and max(seen) <= 2 and len(seen) == 6
+    assert db.counts.transactions == 6
+    assert ticks >= 10  # three rounds of 0.1 s on the server: the loop ticked on meanwhile
+    await db.close()
+
+
+async def _backend(db: Database) -> int:
+    async with db.transaction() as cur:
+        ((pid,),) = await cur.execute("SELECT pg_backend_pid()")
+    return int(pid)
+
+
+async def test_a_connection_that_failed_or_was_cancelled_is_closed_never_reused(url: str) -> None:
+    db = Database(url, pool=1)
+    first = await _backend(db)
+    assert await _backend(db) == first  # kept and reused
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        async with db.transaction() as cur:
+            await cur.execute("SELECT 1 / 0")
+    second = await _backend(db)
+    assert second != first  # the failed one was closed: a new connection
+
+    async def slow() -> None:
+        async with db.transaction() as cur:
+            await cur.execute("SELECT pg_sleep(30)")
+
+    task = asyncio.get_running_loop().create_task(slow())
+    while db.counts.transactions < 5:  # noqa: ASYNC110 - its transaction has begun
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    third = await asyncio.wait_for(_backend(db), 10)  # the pool's one slot given back
+    assert third not in (first, second)  # cut mid-statement: closed, never handed on
+    await db.close()
+
+
+def test_the_loop_bench_measures_both_phases(url: str, tmp_path: Path) -> None:
+    """bench.database_loop in a tiny run: the ticker's lateness alone and beside the
+    database's work, which ran (transactions) only in the second phase."""
+    out = tmp_path / "loop.json"
+    argv = ["--calls", "5", "--workers", "1", "--seconds", "0.3", "--url", url, "--json", str(out)]
+    assert bench_database_loop.main(argv) == 0
+    figures = json.loads(out.read_text())["figures"]
+    alone, beside = figures["calls_alone"], figures["calls_and_database"]
+    assert alone["transactions_per_s"] == 0 and beside["transactions_per_s"] > 0
+    assert alone["ticks"] > 0 and beside["ticks"] > 0

@@ -17,7 +17,6 @@ gateways, and a call placed on a gateway with room.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -69,12 +68,12 @@ class ClusterEndpoints:
     async def calls(self, request: web.Request) -> web.Response:
         """The cluster's calls in progress (``?all=1``: the latest, ended ones too)."""
         every = request.query.get("all") in ("1", "true")
-        calls = await asyncio.to_thread(self.member.index.calls, time.time(), not every)
+        calls = await self.member.index.calls(time.time(), not every)
         return web.json_response({"calls": calls, "this": self.member.index.name})
 
     async def gateways(self, request: web.Request) -> web.Response:
         """The live gateways and their load."""
-        beats = await asyncio.to_thread(self.member.index.gateways, time.time())
+        beats = await self.member.index.gateways(time.time())
         rows: list[dict[str, Any]] = [
             {"name": b.name, "admin_url": b.admin_url, "active": b.active,
              "capacity": b.capacity, "accepting": b.accepting, "heartbeat_at": b.heartbeat_at}
@@ -90,7 +89,7 @@ class ClusterEndpoints:
             return web.json_response(
                 {"error": "this gateway is full too (forwarded once, not again)"}, status=503
             )
-        target = await asyncio.to_thread(self.member.index.with_room, time.time())
+        target = await self.member.index.with_room(time.time())
         if target is None:
             return web.json_response(
                 {"error": "this gateway is full and no other gateway has room"}, status=503

@@ -173,7 +173,7 @@ class TwilioRest:
         outbox: OutboxStorage = (
             self.status_outbox(owner, 10000, OUTBOX_TABLE)
             if self.status_outbox is not None
-            else await asyncio.to_thread(Outbox, self.status_db, owner, 10000, OUTBOX_TABLE)
+            else Outbox(self.status_db, owner, 10000, OUTBOX_TABLE)
         )
         holder: list[StatusCallbacks] = []
         self.delivery = WebhookDelivery(

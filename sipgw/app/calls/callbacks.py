@@ -244,22 +244,22 @@ class CallbackScheduler:
 
     # -- steps, each with the time passed in ------------------------------------------
 
-    def recover(self, now: float) -> list[int]:
+    async def recover(self, now: float) -> list[int]:
         """Requeue ``dialing`` rows left by a claimer that is gone; returns their ids."""
         recovered = []
-        for row in self.store.dialing():
+        for row in await self.store.dialing():
             if row.claimed_by == self.owner:
                 continue
             expired = row.lease_until is None or row.lease_until < now
             if not expired and row.claimed_by is not None and self.owner_alive(row.claimed_by):
                 continue
             if row.attempts >= self.policy.attempts:
-                done = self.store.release(
+                done = await self.store.release(
                     row.id, CallbackState.FAILED, "interrupted: the dialing process stopped",
                     now, owner=row.claimed_by,
                 )  # fmt: skip
             else:
-                done = self.store.requeue_stale(row.id, row.claimed_by, now)
+                done = await self.store.requeue_stale(row.id, row.claimed_by, now)
             if done:
                 log.warning("callback %d: its dialing process (%s) stopped; %s", row.id,
                             row.claimed_by, "retrying" if row.attempts < self.policy.attempts
@@ -267,15 +267,15 @@ class CallbackScheduler:
                 recovered.append(row.id)
         return recovered
 
-    def claim_due(self, now: float) -> list[DialRequest]:
+    async def claim_due(self, now: float) -> list[DialRequest]:
         """Claim the due callbacks this scheduler has room for; bad rows become ``failed``."""
         room = self.policy.max_concurrent - len(self.in_flight)
         claimed: list[DialRequest] = []
-        for row in self.store.claim_due(now, self.owner, self.policy.lease, room):
+        for row in await self.store.claim_due(now, self.owner, self.policy.lease, room):
             problem, target = self._target(row)
             if problem:
                 log.warning("callback %d cannot be dialed: %s", row.id, problem)
-                self.store.release(
+                await self.store.release(
                     row.id, CallbackState.FAILED, problem, now, owner=self.owner, dialed=False
                 )
                 continue
@@ -327,10 +327,9 @@ class CallbackScheduler:
         else:
             state, next_at = CallbackState.PENDING, now + self.policy.retry_delay
         try:
-            kept = await asyncio.to_thread(
-                self.store.release, row.id, state, result.outcome, now,
-                owner=self.owner, next_attempt_at=next_at,
-            )  # fmt: skip
+            kept = await self.store.release(
+                row.id, state, result.outcome, now, owner=self.owner, next_attempt_at=next_at
+            )
         finally:
             self.in_flight.discard(row.id)
         if not kept:
@@ -341,18 +340,18 @@ class CallbackScheduler:
             log.info("callback %d: %s -> %s%s", row.id, result.outcome, state.value, retry)
         return result
 
-    def renew(self, now: float, row_ids: list[int] | None = None) -> None:
+    async def renew(self, now: float, row_ids: list[int] | None = None) -> None:
         """Extend the leases of the callbacks being dialed (``row_ids``: default all)."""
         ids = list(self.in_flight) if row_ids is None else row_ids
         if ids:
-            self.store.renew(ids, self.owner, now + self.policy.lease)
+            await self.store.renew(ids, self.owner, now + self.policy.lease)
 
-    def next_wakeup(self, now: float, poll_interval: float) -> float:
+    async def next_wakeup(self, now: float, poll_interval: float) -> float:
         """When to look again: the next due time, the next renewal or the next poll."""
         wake = now + poll_interval
         if self.in_flight:
             wake = min(wake, now + self.policy.lease / 3)
-        due = self.store.next_due_at()
+        due = await self.store.next_due_at()
         if due is not None:
             wake = min(wake, max(due, now))
         return wake
@@ -360,16 +359,17 @@ class CallbackScheduler:
     async def run_due(self, clock: Callable[[], float]) -> list[DialResult]:
         """One pass without a loop: recover, claim, dial each due callback, wait for all."""
         now = clock()
-        self.recover(now)
-        requests = self.claim_due(now)
+        await self.recover(now)
+        requests = await self.claim_due(now)
         return list(await asyncio.gather(*(self.dial(r, clock) for r in requests)))
 
 
 class CallbackRunner:
     """Runs a :class:`CallbackScheduler` on the event loop until stopped.
 
-    SQLite work runs in a thread; each due callback is dialed in a task of its
-    own. ``clock`` is wall time (epoch seconds: due times outlive the process).
+    It awaits the scheduler's steps (the store's units of work: SQLite's in a thread,
+    PostgreSQL's on the loop); each due callback is dialed in a task of its own.
+    ``clock`` is wall time (epoch seconds: due times outlive the process).
     """
 
     def __init__(
@@ -420,8 +420,8 @@ class CallbackRunner:
             self._wake.clear()  # before the work: a wake-up during it (a callback stored) is kept
             try:
                 now = self.clock()
-                await asyncio.to_thread(scheduler.recover, now)
-                requests = await asyncio.to_thread(scheduler.claim_due, now)
+                await scheduler.recover(now)
+                requests = await scheduler.claim_due(now)
                 for request in requests:
                     task = asyncio.get_running_loop().create_task(
                         scheduler.dial(request, self.clock), name=f"callback-{request.callback.id}"
@@ -430,10 +430,8 @@ class CallbackRunner:
                     task.add_done_callback(self._dials.discard)
                 await asyncio.sleep(0)  # the new dials start (and count as in flight)
                 ids = list(scheduler.in_flight)
-                await asyncio.to_thread(scheduler.renew, self.clock(), ids)
-                wake = await asyncio.to_thread(
-                    scheduler.next_wakeup, self.clock(), self.poll_interval
-                )
+                await scheduler.renew(self.clock(), ids)
+                wake = await scheduler.next_wakeup(self.clock(), self.poll_interval)
             except Exception as exc:  # the store's (sqlite3, psycopg) or the disk's: retried
                 log.error("callback store %s: %s (retrying)", scheduler.store.where, exc)
                 wake = self.clock() + self.poll_interval

@@ -1,9 +1,9 @@
 """The campaigns' asyncio loop around :class:`~sipgw.app.campaigns.scheduler.CampaignScheduler`,
 and the dialer that places its calls through the gateway.
 
-Thin: it passes wall time in, runs the store's work in a thread, dials each order in a
-task of its own, records the outcome, hands the scheduler's events on (webhooks, logs)
-and sleeps until the scheduler's next wake-up or until a call ends.
+Thin: it passes wall time in, awaits the scheduler's steps (the store's units of work),
+dials each order in a task of its own, records the outcome, hands the scheduler's events on
+(webhooks, logs) and sleeps until the scheduler's next wake-up or until a call ends.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class CampaignRunner:
         clock: wall time (epoch seconds).
         poll_interval: seconds between looks when nothing is due sooner.
         on_events: gets the scheduler's events (webhooks); called on the loop.
-        refresh: run in a thread after each pass (the progress snapshot for ``/metrics``).
+        refresh: awaited after each pass (the progress snapshot for ``/metrics``).
         room: how many more calls this gateway may place now (None: no limit; 0: it is
             full, draining or overloaded: :func:`~sipgw.app.gateway.gateway_room`); a
             pass claims no more contacts than that.
@@ -122,7 +122,7 @@ class CampaignRunner:
         clock: Callable[[], float] = time.time,
         poll_interval: float = 2.0,
         on_events: Callable[[list[CampaignEvent]], None] | None = None,
-        refresh: Callable[[], None] | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
         room: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.scheduler = scheduler
@@ -182,22 +182,20 @@ class CampaignRunner:
         while not self._stopping:
             self._wake.clear()  # before the work: a wake-up during it (a call ended) is kept
             try:
-                await asyncio.to_thread(scheduler.recover, self.clock())
+                await scheduler.recover(self.clock())
                 room = self.room()
-                orders = await asyncio.to_thread(scheduler.poll, self.clock(), room)
+                orders = await scheduler.poll(self.clock(), room)
                 for order in orders:
                     task = asyncio.get_running_loop().create_task(
                         self._dial(order), name=f"campaign-contact-{order.contact.id}"
                     )
                     self._dials.add(task)
                     task.add_done_callback(self._dials.discard)
-                await asyncio.to_thread(scheduler.renew, self.clock())
+                await scheduler.renew(self.clock())
                 self._publish()
                 if self.refresh is not None:
-                    await asyncio.to_thread(self.refresh)
-                wake = await asyncio.to_thread(
-                    scheduler.next_wakeup, self.clock(), self.poll_interval
-                )
+                    await self.refresh()
+                wake = await scheduler.next_wakeup(self.clock(), self.poll_interval)
                 if room is not None and len(orders) >= room:  # full: a call's end wakes it
                     wake = max(wake, self.clock() + self.poll_interval)
             except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
@@ -221,7 +219,7 @@ class CampaignRunner:
             log.exception("campaign %d: placing row %d failed", order.campaign.id, contact.row)
             attempt = Attempt("failed", f"error: {type(exc).__name__}: {exc}")
         try:
-            await asyncio.to_thread(self.scheduler.record, order, attempt, self.clock())
+            await self.scheduler.record(order, attempt, self.clock())
         except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
             log.error("campaign %d: row %d's outcome not recorded: %s (the contact is "
                       "retried once its claim's lease runs out)", order.campaign.id,

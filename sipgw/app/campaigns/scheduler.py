@@ -1,8 +1,9 @@
 """The campaigns' scheduler: which contact to dial now, and what becomes of it after.
 
-Sans-IO: no asyncio, no sockets, no clock; every step takes ``now`` (epoch seconds: due
-times outlive the process). The store is injected (:class:`~sipgw.app.campaigns.store.
-CampaignStore`); :mod:`~sipgw.app.campaigns.runner` is the loop around it.
+No asyncio, no sockets, no clock; every step takes ``now`` (epoch seconds: due times
+outlive the process). The store is injected (:class:`~sipgw.app.campaigns.store.
+CampaignStore`): the steps that use it are coroutines that await only the store's own (its
+units of work); :mod:`~sipgw.app.campaigns.runner` is the loop around it.
 
 Theory of operation
 -------------------
@@ -149,10 +150,10 @@ class CampaignScheduler:
         events, self._events = self._events, []
         return events
 
-    def recover(self, now: float) -> list[ContactRow]:
+    async def recover(self, now: float) -> list[ContactRow]:
         """Record the attempts cut by a crash (module docstring); returns their contacts."""
         recovered = []
-        for row in self.store.dialing():
+        for row in await self.store.dialing():
             holder = row.claimed_by
             if holder == self.owner and row.id in self.in_flight:
                 continue  # this scheduler's call, in progress (its lease renewed)
@@ -163,66 +164,68 @@ class CampaignScheduler:
                 and (holder == self.owner or self.owner_alive(holder))
             ):
                 continue
-            campaign = self.store.campaign(row.campaign)
+            campaign = await self.store.campaign(row.campaign)
             if campaign is None:
                 continue
             attempt = Attempt("interrupted", f"interrupted: the dialing process ({holder}) stopped")
             decision = decide(campaign.spec.retry, attempt, row.attempts, now)
-            if self.store.finish(row.id, holder, decision.state, attempt, decision.next_at, now):
+            if await self.store.finish(
+                row.id, holder, decision.state, attempt, decision.next_at, now
+            ):
                 recovered.append(row)
                 self._events.append(ContactAttempted(campaign, row, attempt, decision.state,
                                                      decision.next_at))  # fmt: skip
         return recovered
 
-    def poll(self, now: float, limit: int | None = None) -> list[DialOrder]:
+    async def poll(self, now: float, limit: int | None = None) -> list[DialOrder]:
         """Claim what may be dialled now, in every running campaign, at most ``limit``
         contacts (this gateway's room for calls; None: no limit); finish the campaigns
         with nothing left."""
         orders: list[DialOrder] = []
         claims = 0
-        for campaign in self.store.campaigns(CampaignState.RUNNING):
+        for campaign in await self.store.campaigns(CampaignState.RUNNING):
             while claims < MAX_CLAIMS_PER_POLL and (limit is None or len(orders) < limit):
-                claimed = self.store.claim_next(campaign.id, self.owner, now, self.lease)
+                claimed = await self.store.claim_next(campaign.id, self.owner, now, self.lease)
                 if claimed is None:
                     break
                 claims += 1
                 contact, paced = claimed
-                order = self._check(campaign, contact, paced, now)
+                order = await self._check(campaign, contact, paced, now)
                 if order is not None:
                     self.in_flight[contact.id] = order
                     orders.append(order)
-            if self.store.finish_if_done(campaign.id, now):
+            if await self.store.finish_if_done(campaign.id, now):
                 self._events.append(CampaignFinished(campaign))
         return orders
 
-    def _check(
+    async def _check(
         self, campaign: Campaign, contact: ContactRow, paced: float, now: float
     ) -> DialOrder | None:
         """The order for a claimed contact, or None when it may not be dialled now."""
-        if self.store.dnc_has(contact.number):
-            if self.store.unclaim(contact.id, self.owner, ContactState.DNC, contact.next_at,
+        if await self.store.dnc_has(contact.number):
+            if await self.store.unclaim(contact.id, self.owner, ContactState.DNC, contact.next_at,
                                   "on the do-not-call list", now, paced):  # fmt: skip
                 self._events.append(ContactSkipped(campaign, contact, ContactState.DNC))
             return None
         opens = next_open(campaign.spec.hours, contact.time_zone, now)
         if opens > now:
-            self.store.unclaim(contact.id, self.owner, ContactState.PENDING, opens,
+            await self.store.unclaim(contact.id, self.owner, ContactState.PENDING, opens,
                                "outside calling hours", now, paced)  # fmt: skip
             return None
         return DialOrder(campaign, contact)
 
-    def record(self, order: DialOrder, attempt: Attempt, now: float) -> ContactState | None:
+    async def record(self, order: DialOrder, attempt: Attempt, now: float) -> ContactState | None:
         """Write how ``order``'s call ended and what becomes of its contact; None when the
         claim was taken over meanwhile (nothing written)."""
         contact = order.contact
         self.in_flight.pop(contact.id, None)
         decision = decide(order.campaign.spec.retry, attempt, contact.attempts, now)
-        if not self.store.finish(contact.id, self.owner, decision.state, attempt,
+        if not await self.store.finish(contact.id, self.owner, decision.state, attempt,
                                  decision.next_at, now):  # fmt: skip
             return None
         self._events.append(ContactAttempted(order.campaign, contact, attempt, decision.state,
                                              decision.next_at))  # fmt: skip
-        if self.store.finish_if_done(contact.campaign, now):
+        if await self.store.finish_if_done(contact.campaign, now):
             self._events.append(CampaignFinished(order.campaign))
         return decision.state
 
@@ -230,12 +233,12 @@ class CampaignScheduler:
         """Stop renewing ``order``'s claim (its call was abandoned: a restart recovers it)."""
         self.in_flight.pop(order.contact.id, None)
 
-    def renew(self, now: float) -> None:
+    async def renew(self, now: float) -> None:
         """Extend the claims of the contacts being dialled."""
         if self.in_flight:
-            self.store.renew(list(self.in_flight), self.owner, now + self.lease)
+            await self.store.renew(list(self.in_flight), self.owner, now + self.lease)
 
-    def next_wakeup(self, now: float, poll_interval: float) -> float:
+    async def next_wakeup(self, now: float, poll_interval: float) -> float:
         """When to look again: the next due contact of a campaign below its cap (at once
         when it became due while :meth:`poll` ran: its pacing's slot came meanwhile), the
         next renewal, or the next poll. A campaign at its cap waits for a call to end: the
@@ -243,7 +246,7 @@ class CampaignScheduler:
         wake = now + poll_interval
         if self.in_flight:
             wake = min(wake, now + self.lease / 3)
-        due = self.store.next_due()
+        due = await self.store.next_due()
         if due is not None:
             wake = min(wake, due)
         return wake

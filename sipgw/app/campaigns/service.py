@@ -10,7 +10,6 @@ campaign keeps no file: the loop starts with the first one.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
@@ -121,9 +120,9 @@ class Campaigns:
         for sink in self.sinks:
             sink(events)
 
-    def _refresh(self) -> None:
-        newest = self.store.campaigns(limit=SHOWN)  # what /metrics shows
-        self.snapshot = [(c, self.store.progress(c.id)) for c in newest]
+    async def _refresh(self) -> None:
+        newest = await self.store.campaigns(limit=SHOWN)  # what /metrics shows
+        self.snapshot = [(c, await self.store.progress(c.id)) for c in newest]
 
     # -- requests ---------------------------------------------------------------------
 
@@ -153,64 +152,57 @@ class Campaigns:
 
     async def create(self, spec: CampaignSpec, contacts: Sequence[Contact]) -> int:
         """Store a running campaign; its first calls go out at once (calling hours allowing)."""
-        campaign_id = await asyncio.to_thread(self.store.create, spec, contacts, self.clock())
+        campaign_id = await self.store.create(spec, contacts, self.clock())
         log.info("campaign %d (%s): %d contacts, %g calls/s, at most %d at once, hours %s",
                  campaign_id, spec.name, len(contacts), spec.per_second, spec.concurrency,
                  spec.hours.describe())  # fmt: skip
         self.runner.start()
         self.runner.wake()
-        await asyncio.to_thread(self._refresh)
+        await self._refresh()
         return campaign_id
 
     async def change(self, campaign_id: int, state: CampaignState) -> bool:
         """Pause, resume or cancel; False when its state does not allow it."""
-        changed = await asyncio.to_thread(self.store.set_state, campaign_id, state, self.clock())
+        changed = await self.store.set_state(campaign_id, state, self.clock())
         if changed:
             log.info("campaign %d: %s", campaign_id, state.value)
             self.runner.wake()
-            await asyncio.to_thread(self._refresh)
+            await self._refresh()
         return changed
 
     async def describe(self, campaign_id: int | None = None) -> list[dict[str, Any]]:
         """Every campaign (or one) with its settings, state and progress."""
 
-        def read() -> list[dict[str, Any]]:
-            wanted = self.store.campaigns() if campaign_id is None else [
-                c for c in [self.store.campaign(campaign_id)] if c is not None
-            ]  # fmt: skip
-            return [
-                {"id": c.id, "state": c.state.value, "created": _iso(c.created),
-                 "settings": c.spec.as_json(),
-                 "progress": self.store.progress(c.id).as_json()}
-                for c in wanted
-            ]  # fmt: skip
-
         if not self.store.exists():
             return []
-        return await asyncio.to_thread(read)
+        if campaign_id is None:
+            wanted = await self.store.campaigns()
+        else:
+            wanted = [c for c in [await self.store.campaign(campaign_id)] if c is not None]
+        return [
+            {"id": c.id, "state": c.state.value, "created": _iso(c.created),
+             "settings": c.spec.as_json(),
+             "progress": (await self.store.progress(c.id)).as_json()}
+            for c in wanted
+        ]  # fmt: skip
 
     async def results_csv(self, campaign_id: int) -> str | None:
         """The campaign's contacts and how each ended, as CSV (None: no such campaign)."""
 
-        def read() -> str | None:
-            if self.store.campaign(campaign_id) is None:
-                return None
-            rows = self.store.contacts(campaign_id)
-            names = list(dict.fromkeys(name for row in rows for name in row.variables))
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180 §2
-            writer.writerow([*RESULT_COLUMNS, *names])
-            for row in rows:
-                writer.writerow([
-                    row.row, row.number, row.time_zone, row.state.value, row.attempts,
-                    row.last_outcome, csv_cell(row.detail), row.call_id, _iso(row.updated),
-                    *(csv_cell(row.variables.get(name, "")) for name in names),
-                ])  # fmt: skip
-            return out.getvalue()
-
-        if not self.store.exists():
+        if not self.store.exists() or await self.store.campaign(campaign_id) is None:
             return None
-        return await asyncio.to_thread(read)
+        rows = await self.store.contacts(campaign_id)
+        names = list(dict.fromkeys(name for row in rows for name in row.variables))
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180 §2
+        writer.writerow([*RESULT_COLUMNS, *names])
+        for row in rows:
+            writer.writerow([
+                row.row, row.number, row.time_zone, row.state.value, row.attempts,
+                row.last_outcome, csv_cell(row.detail), row.call_id, _iso(row.updated),
+                *(csv_cell(row.variables.get(name, "")) for name in names),
+            ])  # fmt: skip
+        return out.getvalue()
 
     # -- do not call ------------------------------------------------------------------
 
@@ -233,17 +225,17 @@ class Campaigns:
         return numbers
 
     async def dnc_add(self, numbers: list[str]) -> int:
-        return await asyncio.to_thread(self.store.dnc_add, numbers, self.clock())
+        return await self.store.dnc_add(numbers, self.clock())
 
     async def dnc_remove(self, numbers: list[str]) -> int:
         if not self.store.exists():
             return 0
-        return await asyncio.to_thread(self.store.dnc_remove, numbers)
+        return await self.store.dnc_remove(numbers)
 
     async def dnc_list(self, limit: int) -> list[str]:
         if not self.store.exists():
             return []
-        return await asyncio.to_thread(self.store.dnc_list, limit)
+        return await self.store.dnc_list(limit)
 
 
 def _iso(seconds: float) -> str:

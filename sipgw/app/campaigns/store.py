@@ -1,8 +1,10 @@
 """Where campaigns live: the :class:`CampaignStore` protocol and its SQLite implementation.
 
-Every method blocks (a database): the runner calls them from a thread. Time is passed in
-(epoch seconds). The store's one rule: **a contact is claimed by one scheduler at a time
-and one attempt at a time**. :meth:`CampaignStore.claim_next` is that rule as one atomic
+Every method but :meth:`~CampaignStore.exists` is a coroutine, one unit of work: the
+SQLite store runs its ``sqlite3`` work in a thread (:func:`~sipgw.agent.blocking.in_thread`),
+the PostgreSQL one awaits psycopg's asyncio API. Time is passed in (epoch seconds). The
+store's one rule: **a contact is claimed by one scheduler at a time and one attempt at a
+time**. :meth:`CampaignStore.claim_next` is that rule as one atomic
 operation: in one transaction it checks the campaign is running, its pacing allows a
 dial now (``next_dial_at``) and fewer than its cap are dialing, takes the next due
 pending contact (``pending`` -> ``dialing``, one attempt more, the claimer and its
@@ -27,6 +29,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from sipgw.agent.blocking import in_thread
 from sipgw.agent.private_files import prepare_private_database
 from sipgw.app.campaigns.model import (
     Campaign,
@@ -94,27 +97,27 @@ class CampaignStore(Protocol):
         """Whether there may be campaigns (the loop starts only then, else with the first)."""
         ...
 
-    def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
+    async def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
         """Store a running campaign and its contacts (due now); returns its id."""
         ...
 
-    def campaign(self, campaign_id: int) -> Campaign | None:
+    async def campaign(self, campaign_id: int) -> Campaign | None:
         """One campaign."""
         ...
 
-    def campaigns(
+    async def campaigns(
         self, state: CampaignState | None = None, limit: int | None = None
     ) -> list[Campaign]:
         """The campaigns (in ``state``, if given), newest first, at most ``limit``."""
         ...
 
-    def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
+    async def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
         """Pause (running), resume (paused) or cancel (running or paused: its pending
         contacts become ``cancelled``); False when the campaign is not in a state that
         allows it."""
         ...
 
-    def claim_next(
+    async def claim_next(
         self, campaign_id: int, owner: str, now: float, lease: float
     ) -> tuple[ContactRow, float] | None:
         """Atomically claim the campaign's next due contact (module docstring); returns it
@@ -122,7 +125,7 @@ class CampaignStore(Protocol):
         (not running, paced, at its cap, or nothing due)."""
         ...
 
-    def unclaim(
+    async def unclaim(
         self, contact_id: int, owner: str, state: ContactState, next_at: float, why: str,
         now: float, pace_back: float | None,
     ) -> bool:  # fmt: skip
@@ -131,7 +134,7 @@ class CampaignStore(Protocol):
         back to ``pace_back`` when given."""
         ...
 
-    def finish(
+    async def finish(
         self, contact_id: int, owner: str | None, state: ContactState, attempt: Attempt,
         next_at: float | None, now: float,
     ) -> bool:  # fmt: skip
@@ -139,50 +142,51 @@ class CampaignStore(Protocol):
         still holds it."""
         ...
 
-    def renew(self, contact_ids: Iterable[int], owner: str, lease_until: float) -> None:
+    async def renew(self, contact_ids: Iterable[int], owner: str, lease_until: float) -> None:
         """Extend the claims ``owner`` holds."""
         ...
 
-    def dialing(self) -> list[ContactRow]:
+    async def dialing(self) -> list[ContactRow]:
         """Every claimed contact, of every campaign."""
         ...
 
-    def contacts(self, campaign_id: int) -> list[ContactRow]:
+    async def contacts(self, campaign_id: int) -> list[ContactRow]:
         """A campaign's contacts, in the order given."""
         ...
 
-    def progress(self, campaign_id: int) -> Progress:
+    async def progress(self, campaign_id: int) -> Progress:
         """A campaign's counts."""
         ...
 
-    def finish_if_done(self, campaign_id: int, now: float) -> bool:
+    async def finish_if_done(self, campaign_id: int, now: float) -> bool:
         """A running campaign with nothing pending or dialing becomes ``finished`` (True)."""
         ...
 
-    def next_due(self) -> float | None:
+    async def next_due(self) -> float | None:
         """The earliest time a running campaign below its cap may have a contact to claim
         (perhaps already past: it became due while the caller looked)."""
         ...
 
-    def dnc_add(self, numbers: Iterable[str], now: float) -> int:
+    async def dnc_add(self, numbers: Iterable[str], now: float) -> int:
         """Put numbers on the do-not-call list; returns how many were new."""
         ...
 
-    def dnc_remove(self, numbers: Iterable[str]) -> int:
+    async def dnc_remove(self, numbers: Iterable[str]) -> int:
         """Take numbers off it; returns how many were on it."""
         ...
 
-    def dnc_has(self, number: str) -> bool:
+    async def dnc_has(self, number: str) -> bool:
         """Whether ``number`` is on it."""
         ...
 
-    def dnc_list(self, limit: int) -> list[str]:
+    async def dnc_list(self, limit: int) -> list[str]:
         """Its numbers (at most ``limit``)."""
         ...
 
 
 class SqliteCampaignStore:
-    """:class:`CampaignStore` in the SQLite file ``path`` (created on first write).
+    """:class:`CampaignStore` in the SQLite file ``path`` (created on first write); each
+    method runs in a thread (:func:`~sipgw.agent.blocking.in_thread`).
 
     ``timeout``: how long a write waits for another process's lock.
     """
@@ -221,6 +225,7 @@ class SqliteCampaignStore:
 
     # -- campaigns --------------------------------------------------------------------
 
+    @in_thread
     def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
         with self._transaction() as db:
             cursor = db.execute(
@@ -239,6 +244,7 @@ class SqliteCampaignStore:
             )  # fmt: skip
         return campaign_id
 
+    @in_thread
     def campaign(self, campaign_id: int) -> Campaign | None:
         with self._db() as db:
             row = db.execute(
@@ -246,6 +252,7 @@ class SqliteCampaignStore:
             ).fetchone()
         return None if row is None else campaign_of(row)
 
+    @in_thread
     def campaigns(
         self, state: CampaignState | None = None, limit: int | None = None
     ) -> list[Campaign]:
@@ -258,6 +265,7 @@ class SqliteCampaignStore:
             ).fetchall()
         return [campaign_of(row) for row in rows]
 
+    @in_thread
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
         allowed = {
             CampaignState.PAUSED: ("running",),
@@ -280,6 +288,7 @@ class SqliteCampaignStore:
                 )
         return changed == 1
 
+    @in_thread
     def finish_if_done(self, campaign_id: int, now: float) -> bool:
         with self._db() as db:
             return db.execute(
@@ -291,6 +300,7 @@ class SqliteCampaignStore:
 
     # -- contacts ---------------------------------------------------------------------
 
+    @in_thread
     def claim_next(
         self, campaign_id: int, owner: str, now: float, lease: float
     ) -> tuple[ContactRow, float] | None:
@@ -325,6 +335,7 @@ class SqliteCampaignStore:
             )
         return contact_of(row), float(paced)
 
+    @in_thread
     def unclaim(
         self, contact_id: int, owner: str, state: ContactState, next_at: float, why: str,
         now: float, pace_back: float | None,
@@ -344,6 +355,7 @@ class SqliteCampaignStore:
                 )
         return done
 
+    @in_thread
     def finish(
         self, contact_id: int, owner: str | None, state: ContactState, attempt: Attempt,
         next_at: float | None, now: float,
@@ -368,6 +380,7 @@ class SqliteCampaignStore:
                 )
         return done
 
+    @in_thread
     def renew(self, contact_ids: Iterable[int], owner: str, lease_until: float) -> None:
         with self._db() as db:
             db.executemany(
@@ -376,11 +389,13 @@ class SqliteCampaignStore:
                 [(lease_until, contact_id, owner) for contact_id in contact_ids],
             )
 
+    @in_thread
     def dialing(self) -> list[ContactRow]:
         with self._db() as db:
             rows = db.execute(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE state = 'dialing'")
             return [contact_of(row) for row in rows]
 
+    @in_thread
     def contacts(self, campaign_id: int) -> list[ContactRow]:
         with self._db() as db:
             rows = db.execute(
@@ -389,6 +404,7 @@ class SqliteCampaignStore:
             )
             return [contact_of(row) for row in rows]
 
+    @in_thread
     def progress(self, campaign_id: int) -> Progress:
         with self._db() as db:
             counts = dict(db.execute(
@@ -409,6 +425,7 @@ class SqliteCampaignStore:
             dialing=dialing, left=pending + dialing,
         )  # fmt: skip
 
+    @in_thread
     def next_due(self) -> float | None:
         with self._db() as db:
             (value,) = db.execute(
@@ -421,6 +438,7 @@ class SqliteCampaignStore:
 
     # -- do not call ------------------------------------------------------------------
 
+    @in_thread
     def dnc_add(self, numbers: Iterable[str], now: float) -> int:
         with self._transaction() as db:
             return sum(
@@ -430,6 +448,7 @@ class SqliteCampaignStore:
                 for number in numbers
             )
 
+    @in_thread
     def dnc_remove(self, numbers: Iterable[str]) -> int:
         with self._transaction() as db:
             return sum(
@@ -437,11 +456,13 @@ class SqliteCampaignStore:
                 for number in numbers
             )
 
+    @in_thread
     def dnc_has(self, number: str) -> bool:
         with self._db() as db:
             found = db.execute("SELECT 1 FROM dnc WHERE number = ?", (number,)).fetchone()
         return found is not None
 
+    @in_thread
     def dnc_list(self, limit: int) -> list[str]:
         with self._db() as db:
             rows = db.execute("SELECT number FROM dnc ORDER BY number LIMIT ?", (limit,))

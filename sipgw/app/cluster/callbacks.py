@@ -54,7 +54,7 @@ class PgCallbackStore:
         """The database's URL without its password."""
         return redacted_url(self.db.url)
 
-    def add(
+    async def add(
         self,
         *,
         call_id: str,
@@ -68,11 +68,11 @@ class PgCallbackStore:
         quota: CallbackQuota | None = None,
     ) -> int:
         """Store a pending callback (see ``CallbackStore.add``); returns its id."""
-        with self.db.transaction() as cur:
+        async with self.db.transaction() as cur:
             if quota is not None:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUOTA_LOCK,))
-                _check_quota(cur, quota, requested_by, phone, now)
-            ((row_id,),) = cur.execute(
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUOTA_LOCK,))
+                await _check_quota(cur, quota, requested_by, phone, now)
+            ((row_id,),) = await cur.execute(
                 "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason,"
                 " notes, due_at, next_attempt_at, status, updated_at, requested_by, created_ts)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING id",
@@ -81,52 +81,48 @@ class PgCallbackStore:
             )  # fmt: skip
         return int(row_id)
 
-    def get(self, row_id: int) -> CallbackRow | None:
+    async def get(self, row_id: int) -> CallbackRow | None:
         """One row by id."""
-        with self.db.transaction() as cur:
-            found = cur.execute(
-                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = %s", (row_id,)
-            )
-        return callback_row(found[0]) if found else None
+        found = await self.db.one(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = %s", (row_id,)
+        )
+        return callback_row(found.rows[0]) if found.rows else None
 
-    def rows(self) -> list[CallbackRow]:
+    async def rows(self) -> list[CallbackRow]:
         """Every row, oldest first."""
-        with self.db.transaction() as cur:
-            found = cur.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
-        return [callback_row(row) for row in found]
+        found = await self.db.one(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
+        return [callback_row(row) for row in found.rows]
 
-    def next_due_at(self) -> float | None:
+    async def next_due_at(self) -> float | None:
         """The earliest next attempt of the pending rows, if any."""
-        with self.db.transaction() as cur:
-            ((value,),) = cur.execute(
-                "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks"
-                " WHERE status = 'pending'"
-            )
+        found = await self.db.one(
+            "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks WHERE status = 'pending'"
+        )
+        ((value,),) = found.rows
         return None if value is None else float(value)
 
-    def dialing(self) -> list[CallbackRow]:
+    async def dialing(self) -> list[CallbackRow]:
         """Rows some gateway has claimed."""
-        with self.db.transaction() as cur:
-            found = cur.execute(
-                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'"
-            )
-        return [callback_row(row) for row in found]
+        found = await self.db.one(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'"
+        )
+        return [callback_row(row) for row in found.rows]
 
-    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
+    async def claim_due(
+        self, now: float, owner: str, lease: float, limit: int
+    ) -> list[CallbackRow]:
         """Claim up to ``limit`` due pending rows for ``owner`` (one statement, row locks)."""
-        with self.db.transaction() as cur:
-            found = claim_due(
-                cur, CALLBACK_QUEUE, owner=owner, now=now, lease=lease, limit=limit,
-                columns=CALLBACK_COLUMNS,
-            )  # fmt: skip
+        found = await claim_due(
+            self.db, CALLBACK_QUEUE, owner=owner, now=now, lease=lease, limit=limit,
+            columns=CALLBACK_COLUMNS,
+        )  # fmt: skip
         return [callback_row(row) for row in found]
 
-    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
+    async def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
         """Extend the leases of the rows ``owner`` is dialing."""
-        with self.db.transaction() as cur:
-            renew_leases(cur, CALLBACK_QUEUE, list(row_ids), owner, lease_until)
+        await renew_leases(self.db, CALLBACK_QUEUE, list(row_ids), owner, lease_until)
 
-    def release(
+    async def release(
         self,
         row_id: int,
         state: CallbackState,
@@ -149,24 +145,21 @@ class PgCallbackStore:
         if owner is not None:
             query += " AND status = 'dialing' AND claimed_by = %s"
             params += (owner,)
-        with self.db.transaction() as cur:
-            cur.execute(query, params)
-            return cur.rowcount() == 1
+        return (await self.db.one(query, params)).rowcount == 1
 
-    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
+    async def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
         """Make a dialing row whose holder is gone pending again (if it is still so held)."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE callbacks SET status = 'pending', next_attempt_at = %s,"
-                " last_outcome = 'interrupted: the dialing process stopped',"
-                " claimed_by = NULL, lease_until = NULL"
-                " WHERE id = %s AND status = 'dialing' AND claimed_by IS NOT DISTINCT FROM %s",
-                (next_attempt_at, row_id, holder),
-            )
-            return cur.rowcount() == 1
+        done = await self.db.one(
+            "UPDATE callbacks SET status = 'pending', next_attempt_at = %s,"
+            " last_outcome = 'interrupted: the dialing process stopped',"
+            " claimed_by = NULL, lease_until = NULL"
+            " WHERE id = %s AND status = 'dialing' AND claimed_by IS NOT DISTINCT FROM %s",
+            (next_attempt_at, row_id, holder),
+        )
+        return done.rowcount == 1
 
 
-def _check_quota(
+async def _check_quota(
     cur: Cursor, quota: CallbackQuota, requested_by: str, phone: str, now: float
 ) -> None:
     checks = (
@@ -177,7 +170,7 @@ def _check_quota(
     for which, limit, where, params in checks:
         if limit <= 0:
             continue
-        ((count,),) = cur.execute(
+        ((count,),) = await cur.execute(
             f"SELECT COUNT(*) FROM callbacks WHERE created_ts > %s AND {where}",
             (now - DAY, *params),
         )

@@ -67,9 +67,9 @@ class PgCampaignStore:
 
     # -- campaigns --------------------------------------------------------------------
 
-    def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
-        with self.db.transaction() as cur:
-            ((campaign_id,),) = cur.execute(
+    async def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
+        async with self.db.transaction() as cur:
+            ((campaign_id,),) = await cur.execute(
                 "INSERT INTO campaigns (spec, state, concurrency, interval, next_dial_at,"
                 " created, updated) VALUES (%s, 'running', %s, %s, %s, %s, %s) RETURNING id",
                 (json.dumps(spec.as_json()), spec.concurrency, 1.0 / spec.per_second, now,
@@ -77,7 +77,7 @@ class PgCampaignStore:
             )  # fmt: skip
             for start in range(0, len(contacts), 1000):  # one statement per 1000 contacts
                 chunk = contacts[start : start + 1000]
-                cur.execute(
+                await cur.execute(
                     "INSERT INTO campaign_contacts (campaign, row, number, variables,"
                     " time_zone, next_at, updated) SELECT %s, * FROM unnest(%s::int[],"
                     " %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[])",
@@ -87,60 +87,61 @@ class PgCampaignStore:
                 )  # fmt: skip
         return int(campaign_id)
 
-    def campaign(self, campaign_id: int) -> Campaign | None:
-        with self.db.transaction() as cur:
-            rows = cur.execute(
+    async def campaign(self, campaign_id: int) -> Campaign | None:
+        rows = (
+            await self.db.one(
                 f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = %s", (campaign_id,)
             )
+        ).rows
         return campaign_of(rows[0]) if rows else None
 
-    def campaigns(
+    async def campaigns(
         self, state: CampaignState | None = None, limit: int | None = None
     ) -> list[Campaign]:
         where = "" if state is None else "WHERE state = %s"
         params: tuple[object, ...] = () if state is None else (state.value,)
-        with self.db.transaction() as cur:
-            rows = cur.execute(
+        rows = (
+            await self.db.one(
                 f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns {where} ORDER BY id DESC LIMIT %s",
                 (*params, limit),  # LIMIT NULL: no limit
             )
+        ).rows
         return [campaign_of(row) for row in rows]
 
-    def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
+    async def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
         allowed = _ALLOWED.get(state, ())
         if not allowed:
             return False
-        with self.db.transaction() as cur:
-            cur.execute(
+        async with self.db.transaction() as cur:
+            await cur.execute(
                 "UPDATE campaigns SET state = %s, updated = %s WHERE id = %s AND state = ANY(%s)",
                 (state.value, now, campaign_id, list(allowed)),
             )
             changed = cur.rowcount()
             if changed and state is CampaignState.CANCELLED:
-                cur.execute(
+                await cur.execute(
                     "UPDATE campaign_contacts SET state = 'cancelled', updated = %s"
                     " WHERE campaign = %s AND state = 'pending'",
                     (now, campaign_id),
                 )
         return changed == 1
 
-    def finish_if_done(self, campaign_id: int, now: float) -> bool:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE campaigns SET state = 'finished', updated = %s WHERE id = %s"
-                " AND state = 'running' AND NOT EXISTS (SELECT 1 FROM campaign_contacts"
-                " WHERE campaign = %s AND state IN ('pending', 'dialing'))",
-                (now, campaign_id, campaign_id),
-            )
-            return cur.rowcount() == 1
+    async def finish_if_done(self, campaign_id: int, now: float) -> bool:
+        done = await self.db.one(
+            "UPDATE campaigns SET state = 'finished', updated = %s WHERE id = %s"
+            " AND state = 'running' AND NOT EXISTS (SELECT 1 FROM campaign_contacts"
+            " WHERE campaign = %s AND state IN ('pending', 'dialing'))",
+            (now, campaign_id, campaign_id),
+        )
+        return done.rowcount == 1
 
     # -- contacts ---------------------------------------------------------------------
 
-    def claim_next(
+    async def claim_next(
         self, campaign_id: int, owner: str, now: float, lease: float
     ) -> tuple[ContactRow, float] | None:
-        with self.db.transaction() as cur:
-            found = cur.execute(
+        async with self.db.transaction() as cur:
+            found = await cur.execute(
                 "SELECT concurrency, interval, next_dial_at FROM campaigns"
                 " WHERE id = %s AND state = 'running' AND next_dial_at <= %s FOR UPDATE",
                 (campaign_id, now),
@@ -148,30 +149,30 @@ class PgCampaignStore:
             if not found:
                 return None
             concurrency, interval, paced = found[0]
-            ((dialing,),) = cur.execute(
+            ((dialing,),) = await cur.execute(
                 "SELECT COUNT(*) FROM campaign_contacts WHERE campaign = %s AND state = 'dialing'",
                 (campaign_id,),
             )
             if dialing >= concurrency:
                 return None
-            rows = claim_due(
+            rows = await claim_due(
                 cur, CONTACT_QUEUE, owner=owner, now=now, lease=lease, limit=1,
                 columns=CONTACT_COLUMNS, where="campaign = %s", where_params=(campaign_id,),
             )  # fmt: skip
             if not rows:
                 return None
-            cur.execute(
+            await cur.execute(
                 "UPDATE campaigns SET next_dial_at = %s WHERE id = %s",
                 (max(float(paced), now) + float(interval), campaign_id),
             )
         return contact_of(rows[0]), float(paced)
 
-    def unclaim(
+    async def unclaim(
         self, contact_id: int, owner: str, state: ContactState, next_at: float, why: str,
         now: float, pace_back: float | None,
     ) -> bool:  # fmt: skip
-        with self.db.transaction() as cur:
-            cur.execute(
+        async with self.db.transaction() as cur:
+            await cur.execute(
                 "UPDATE campaign_contacts SET state = %s, attempts = attempts - 1,"
                 " next_at = %s, detail = %s, claimed_by = NULL, lease_until = NULL,"
                 " updated = %s WHERE id = %s AND state = 'dialing' AND claimed_by = %s",
@@ -179,14 +180,14 @@ class PgCampaignStore:
             )
             done = cur.rowcount() == 1
             if done and pace_back is not None:
-                cur.execute(
+                await cur.execute(
                     "UPDATE campaigns SET next_dial_at = LEAST(next_dial_at, %s)"
                     " WHERE id = (SELECT campaign FROM campaign_contacts WHERE id = %s)",
                     (pace_back, contact_id),
                 )
         return done
 
-    def finish(
+    async def finish(
         self, contact_id: int, owner: str | None, state: ContactState, attempt: Attempt,
         next_at: float | None, now: float,
     ) -> bool:  # fmt: skip
@@ -200,11 +201,11 @@ class PgCampaignStore:
         if owner is not None:
             query += " AND claimed_by = %s"
             params += (owner,)
-        with self.db.transaction() as cur:
-            cur.execute(query, params)
+        async with self.db.transaction() as cur:
+            await cur.execute(query, params)
             done = cur.rowcount() == 1
             if done and state is ContactState.PENDING:  # a retry of a cancelled campaign: not
-                cur.execute(
+                await cur.execute(
                     "UPDATE campaign_contacts SET state = 'cancelled' WHERE id = %s AND"
                     " (SELECT state FROM campaigns WHERE id = campaign_contacts.campaign)"
                     " = 'cancelled'",
@@ -212,35 +213,35 @@ class PgCampaignStore:
                 )
         return done
 
-    def renew(self, contact_ids: Iterable[int], owner: str, lease_until: float) -> None:
-        keys = list(contact_ids)
-        if keys:
-            with self.db.transaction() as cur:
-                renew_leases(cur, CONTACT_QUEUE, keys, owner, lease_until)
+    async def renew(self, contact_ids: Iterable[int], owner: str, lease_until: float) -> None:
+        await renew_leases(self.db, CONTACT_QUEUE, list(contact_ids), owner, lease_until)
 
-    def dialing(self) -> list[ContactRow]:
-        with self.db.transaction() as cur:
-            rows = cur.execute(
+    async def dialing(self) -> list[ContactRow]:
+        rows = (
+            await self.db.one(
                 f"SELECT {CONTACT_COLUMNS} FROM campaign_contacts WHERE state = 'dialing'"
             )
+        ).rows
         return [contact_of(row) for row in rows]
 
-    def contacts(self, campaign_id: int) -> list[ContactRow]:
-        with self.db.transaction() as cur:
-            rows = cur.execute(
+    async def contacts(self, campaign_id: int) -> list[ContactRow]:
+        rows = (
+            await self.db.one(
                 f"SELECT {CONTACT_COLUMNS} FROM campaign_contacts WHERE campaign = %s ORDER BY row",
                 (campaign_id,),
             )
+        ).rows
         return [contact_of(row) for row in rows]
 
-    def progress(self, campaign_id: int) -> Progress:
-        with self.db.transaction() as cur:
-            rows = cur.execute(
+    async def progress(self, campaign_id: int) -> Progress:
+        rows = (
+            await self.db.one(
                 "SELECT state || ':' || CASE WHEN state = 'done' THEN last_outcome ELSE ''"
                 " END, COUNT(*), COALESCE(SUM(attempts), 0) FROM campaign_contacts"
                 " WHERE campaign = %s GROUP BY 1",
                 (campaign_id,),
             )
+        ).rows
         counts = {str(key): int(count) for key, count, _ in rows}
         dialled = sum(int(attempts) for _, _, attempts in rows)
         person, machine = counts.get("done:person", 0), counts.get("done:machine", 0)
@@ -252,38 +253,40 @@ class PgCampaignStore:
             dialing=dialing, left=pending + dialing,
         )  # fmt: skip
 
-    def next_due(self) -> float | None:
-        with self.db.transaction() as cur:
-            ((value,),) = cur.execute(
+    async def next_due(self) -> float | None:
+        ((value,),) = (
+            await self.db.one(
                 "SELECT MIN(GREATEST(c.next_at, k.next_dial_at)) FROM campaign_contacts c"
                 " JOIN campaigns k ON k.id = c.campaign"
                 " WHERE k.state = 'running' AND c.state = 'pending' AND k.concurrency >"
                 " (SELECT COUNT(*) FROM campaign_contacts d WHERE d.campaign = k.id"
                 " AND d.state = 'dialing')"
             )
+        ).rows
         return None if value is None else float(value)
 
     # -- do not call ------------------------------------------------------------------
 
-    def dnc_add(self, numbers: Iterable[str], now: float) -> int:
-        with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO campaign_dnc (number, added) SELECT DISTINCT unnest(%s::text[]),"
-                " %s ON CONFLICT (number) DO NOTHING",
-                (list(numbers), now),
-            )
-            return cur.rowcount()
+    async def dnc_add(self, numbers: Iterable[str], now: float) -> int:
+        done = await self.db.one(
+            "INSERT INTO campaign_dnc (number, added) SELECT DISTINCT unnest(%s::text[]),"
+            " %s ON CONFLICT (number) DO NOTHING",
+            (list(numbers), now),
+        )
+        return done.rowcount
 
-    def dnc_remove(self, numbers: Iterable[str]) -> int:
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM campaign_dnc WHERE number = ANY(%s)", (list(numbers),))
-            return cur.rowcount()
+    async def dnc_remove(self, numbers: Iterable[str]) -> int:
+        done = await self.db.one(
+            "DELETE FROM campaign_dnc WHERE number = ANY(%s)", (list(numbers),)
+        )
+        return done.rowcount
 
-    def dnc_has(self, number: str) -> bool:
-        with self.db.transaction() as cur:
-            return bool(cur.execute("SELECT 1 FROM campaign_dnc WHERE number = %s", (number,)))
+    async def dnc_has(self, number: str) -> bool:
+        found = await self.db.one("SELECT 1 FROM campaign_dnc WHERE number = %s", (number,))
+        return bool(found.rows)
 
-    def dnc_list(self, limit: int) -> list[str]:
-        with self.db.transaction() as cur:
-            rows = cur.execute("SELECT number FROM campaign_dnc ORDER BY number LIMIT %s", (limit,))
+    async def dnc_list(self, limit: int) -> list[str]:
+        rows = (
+            await self.db.one("SELECT number FROM campaign_dnc ORDER BY number LIMIT %s", (limit,))
+        ).rows
         return [str(row[0]) for row in rows]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.app.cluster.database import Cursor
+from sipgw.app.cluster.database import Cursor, Database
 
 __all__ = ["ClaimQueue", "claim_due", "renew_leases"]
 
@@ -60,8 +60,8 @@ class ClaimQueue:
                 raise ValueError(f"{name!r}: not an SQL identifier")
 
 
-def claim_due(
-    cur: Cursor,
+async def claim_due(
+    runner: Cursor | Database,
     queue: ClaimQueue,
     *,
     owner: str,
@@ -74,34 +74,41 @@ def claim_due(
 ) -> list[tuple[Any, ...]]:
     """Claim up to ``limit`` due rows of ``queue`` for ``owner`` until ``now + lease``;
     returns their ``columns`` (after the claim), ordered by the first (name the key first).
-    ``where`` (with ``%s`` for ``where_params``) narrows this claim's rows further."""
+    ``where`` (with ``%s`` for ``where_params``) narrows this claim's rows further. The
+    statement runs in ``runner``: a transaction's cursor, or the database (its own
+    transaction: the row locks last the statement, and the claim is committed with it)."""
     if limit <= 0:
         return []
     also = f", {queue.also}" if queue.also else ""
     also_params: Sequence[object] = (now,) * also.count("%(now)s")
     ready_params: Sequence[object] = (now,) * queue.ready.count("%(now)s")
-    rows = cur.execute(
+    query = (
         f"UPDATE {queue.table} SET {queue.claimer} = %s, {queue.lease} = %s"
         f"{also.replace('%(now)s', '%s')}"
         f" WHERE {queue.key} IN (SELECT {queue.key} FROM {queue.table}"
         f" WHERE ({queue.ready.replace('%(now)s', '%s')}) AND {queue.due} <= %s"
         f"{f' AND ({where})' if where else ''}"
         f" ORDER BY {queue.due}, {queue.key} LIMIT %s FOR UPDATE SKIP LOCKED)"
-        f" RETURNING {columns}",
-        (owner, now + lease, *also_params, *ready_params, now, *where_params, limit),
+        f" RETURNING {columns}"
     )
+    params = (owner, now + lease, *also_params, *ready_params, now, *where_params, limit)
+    if isinstance(runner, Database):
+        rows = (await runner.one(query, params)).rows
+    else:
+        rows = await runner.execute(query, params)
     return sorted(rows, key=lambda row: row[0])
 
 
-def renew_leases(
-    cur: Cursor, queue: ClaimQueue, keys: Sequence[object], owner: str, until: float
+async def renew_leases(
+    db: Database, queue: ClaimQueue, keys: Sequence[object], owner: str, until: float
 ) -> int:
-    """Extend ``owner``'s claims on ``keys`` to ``until``; returns how many it still held."""
+    """Extend ``owner``'s claims on ``keys`` to ``until`` (one statement); returns how
+    many it still held."""
     if not keys:
         return 0
-    cur.execute(
+    done = await db.one(
         f"UPDATE {queue.table} SET {queue.lease} = %s"
         f" WHERE {queue.key} = ANY(%s) AND {queue.claimer} = %s",
         (until, list(keys), owner),
     )
-    return cur.rowcount()
+    return done.rowcount

@@ -1,28 +1,41 @@
 """The connection to PostgreSQL (``SIPGW_DATABASE_URL``) that the shared stores use.
 
-psycopg 3, the maintained driver with both a blocking and an asyncio API, through its
-blocking API: the stores' protocols are synchronous (SQLite's are) and the gateway runs
-them in a thread (``asyncio.to_thread``), as it runs the SQLite stores. :class:`Database`
-keeps a few idle connections for those threads (at most ``pool`` of them) and counts the
-statements it runs and the rows they touch (``bench/database.py`` reads the counts).
+psycopg 3, the maintained driver, through its asyncio API (:class:`psycopg.AsyncConnection`):
+a unit of work awaits its round trips on the gateway's event loop, beside the calls, and
+never waits for a thread of the default executor (which the stores used to fill, each unit
+of work in ``asyncio.to_thread`` on psycopg's blocking API, ahead of the recordings' and
+summaries' work). The client's side of a transaction now runs on the loop's thread:
+``bench/database_loop.py`` measures it, and the media ticker's lateness beside it
+(docs/operations.md, "The event loop beside a busy database").
 
-Every unit of work is one transaction (:meth:`Database.transaction`); a connection that
-failed is closed, never given back.
+:class:`Database` is a small pool of our own: at most ``pool`` connections, opened when a
+unit of work needs one and kept for the next (a unit of work beyond ``pool`` at once waits
+for one to come back); it runs no task of its own on the loop. It counts the statements it
+runs and the rows they touch (``bench/database.py`` reads the counts).
+
+Every unit of work is one transaction: several statements in :meth:`Database.transaction`
+(``BEGIN`` ... ``COMMIT``), a single one through :meth:`Database.one` (autocommit: its own
+transaction, in one round trip instead of three: each round trip is loop time, about a
+third of a transaction's). A connection that failed (a statement's error, a cancellation,
+the server gone) is closed, never given back.
+A :class:`Database` serves one event loop at a time: used from another loop (a test's next
+``asyncio.run``, the gateway's loop after the start's migrations), it lets go of the
+connections it kept on the first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 
-__all__ = ["Database", "DatabaseCounts", "Cursor", "is_postgres_url", "redacted_url"]
+__all__ = ["Cursor", "Database", "DatabaseCounts", "Result", "is_postgres_url", "redacted_url"]
 
 _SCHEMES = ("postgresql", "postgres")
 
@@ -50,21 +63,31 @@ class DatabaseCounts:
     rows: int = 0
     """Rows returned plus rows changed (``rowcount``)."""
     seconds: float = 0.0
-    """Time inside transactions (connecting, statements, commit), summed over threads."""
+    """Time inside transactions (connecting, statements, commit), summed over the units of
+    work in progress at once; waiting for a free connection is not counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one statement (:meth:`Database.one`) returned and changed."""
+
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+    """Rows the statement changed (an ``UPDATE``'s, a ``DELETE``'s)."""
 
 
 class Cursor:
     """A statement runner inside one transaction: counts what it runs."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any], counts: DatabaseCounts) -> None:
+    def __init__(self, cursor: psycopg.AsyncCursor[Any], counts: DatabaseCounts) -> None:
         self._cursor = cursor
         self._counts = counts
 
-    def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    async def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run ``query``; returns its rows (none for a statement without any)."""
         # no parameters: the simple protocol, which takes several statements (a migration)
-        self._cursor.execute(query.encode(), params or None)
-        rows = self._cursor.fetchall() if self._cursor.description is not None else []
+        await self._cursor.execute(query.encode(), params or None)
+        rows = await self._cursor.fetchall() if self._cursor.description is not None else []
         self._counts.statements += 1
         self._counts.rows += len(rows) if rows else max(self._cursor.rowcount, 0)
         return rows
@@ -75,57 +98,95 @@ class Cursor:
 
 
 class Database:
-    """Connections to the PostgreSQL database at ``url``.
+    """Connections to the PostgreSQL database at ``url`` (see the module docstring).
 
     Args:
         url: a libpq URL (``postgresql://user:password@host:port/name``).
-        pool: idle connections kept for reuse.
+        pool: connections open at most (in use or kept idle for reuse).
         connect_timeout: seconds to wait for a connection.
     """
 
     def __init__(self, url: str, pool: int = 10, connect_timeout: float = 10.0) -> None:
         if not is_postgres_url(url):
             raise ValueError(f"{redacted_url(url)!r} is not a postgresql:// URL")
+        if pool < 1:
+            raise ValueError("pool: at least one connection")
         self.url = url
         self.pool = pool
         self.connect_timeout = connect_timeout
         self.counts = DatabaseCounts()
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._generation = 0
+        """Bumped by :meth:`close` and by a change of loop: a connection of an older
+        generation is closed when given back."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout)))
+    def _this_loop(self) -> asyncio.Semaphore:
+        """The slots of the running loop (a new loop: the connections of the last let go)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._slots is None:
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.pool)
+            self._let_go()
+        return self._slots
 
-    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
-        with self._lock:
-            if len(self._idle) < self.pool and not conn.closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """One transaction: committed when the block ends, rolled back on an error."""
-        began = time.perf_counter()
-        conn = self._connect()
-        try:
-            with conn.transaction(), conn.cursor() as cursor:
-                self.counts.transactions += 1
-                yield Cursor(cursor, self.counts)
-        except BaseException:
-            conn.close()
-            raise
-        finally:
-            self.counts.seconds += time.perf_counter() - began
-        self._give_back(conn)
-
-    def close(self) -> None:
-        """Close the idle connections (those in use close when given back)."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-            self.pool = 0
+    def _let_go(self) -> None:
+        self._generation += 1
+        idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            conn.pgconn.finish()  # what AsyncConnection.close() does, without a loop
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._idle:
+            return self._idle.pop()
+        return await psycopg.AsyncConnection.connect(
+            self.url, connect_timeout=max(1, int(self.connect_timeout)), autocommit=True
+        )
+
+    @contextlib.asynccontextmanager
+    async def _cursor(self, begin: bool) -> AsyncIterator[Cursor]:
+        """A unit of work's cursor on a connection of the pool (in ``BEGIN`` ... ``COMMIT``
+        with ``begin``); a connection that failed is closed, the others given back."""
+        async with self._this_loop():
+            generation = self._generation
+            began = time.perf_counter()
+            try:
+                conn = await self._connect()
+                try:
+                    async with contextlib.AsyncExitStack() as stack:
+                        if begin:
+                            await stack.enter_async_context(conn.transaction())
+                        cursor = await stack.enter_async_context(conn.cursor())
+                        self.counts.transactions += 1
+                        yield Cursor(cursor, self.counts)
+                except BaseException:
+                    await conn.close()
+                    raise
+            finally:
+                self.counts.seconds += time.perf_counter() - began
+            if generation == self._generation and not conn.closed:
+                self._idle.append(conn)
+            else:
+                await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Cursor]:
+        """One transaction: committed when the block ends, rolled back on an error (and
+        its connection closed)."""
+        async with self._cursor(begin=True) as cursor:
+            yield cursor
+
+    async def one(self, query: str, params: Sequence[object] = ()) -> Result:
+        """One statement, its own transaction: the connection in autocommit, one round trip
+        where :meth:`transaction`'s ``BEGIN`` and ``COMMIT`` make three (a unit of work of
+        one statement: a read, an insert, one ``UPDATE``, a claim's
+        ``UPDATE ... FOR UPDATE SKIP LOCKED``, whose row locks last the statement)."""
+        async with self._cursor(begin=False) as cursor:
+            rows = await cursor.execute(query, params)
+            return Result(rows, cursor.rowcount())
+
+    async def close(self) -> None:
+        """Close the idle connections (those in use close when given back); a later
+        transaction connects again."""
+        self._let_go()

@@ -60,87 +60,84 @@ class ClusterIndex:
         self.admin_url = admin_url
         self.interval = interval
 
-    def heartbeat(self, active: int, capacity: int | None, accepting: bool, now: float) -> None:
+    async def heartbeat(
+        self, active: int, capacity: int | None, accepting: bool, now: float
+    ) -> None:
         """Record this gateway's load (one upsert)."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO gateways (name, admin_url, active, capacity, accepting, heartbeat_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
-                " admin_url = EXCLUDED.admin_url, active = EXCLUDED.active,"
-                " capacity = EXCLUDED.capacity, accepting = EXCLUDED.accepting,"
-                " heartbeat_at = EXCLUDED.heartbeat_at",
-                (self.name, self.admin_url, active, capacity, accepting, now),
-            )
+        await self.db.one(
+            "INSERT INTO gateways (name, admin_url, active, capacity, accepting, heartbeat_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET"
+            " admin_url = EXCLUDED.admin_url, active = EXCLUDED.active,"
+            " capacity = EXCLUDED.capacity, accepting = EXCLUDED.accepting,"
+            " heartbeat_at = EXCLUDED.heartbeat_at",
+            (self.name, self.admin_url, active, capacity, accepting, now),
+        )
 
-    def prune(self, now: float, keep_days: float = INDEX_KEEP_DAYS) -> int:
+    async def prune(self, now: float, keep_days: float = INDEX_KEEP_DAYS) -> int:
         """Delete the calls that started more than ``keep_days`` ago; returns how many."""
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM calls_index WHERE started_at < %s", (now - keep_days * 86400,))
-            return cur.rowcount()
+        done = await self.db.one(
+            "DELETE FROM calls_index WHERE started_at < %s", (now - keep_days * 86400,)
+        )
+        return done.rowcount
 
-    def leave(self) -> None:
+    async def leave(self) -> None:
         """Remove this gateway's heartbeat (a clean stop); its ended calls stay listed."""
-        with self.db.transaction() as cur:
-            cur.execute("DELETE FROM gateways WHERE name = %s", (self.name,))
+        await self.db.one("DELETE FROM gateways WHERE name = %s", (self.name,))
 
-    def gateways(self, now: float) -> list[GatewayBeat]:
+    async def gateways(self, now: float) -> list[GatewayBeat]:
         """The gateways whose heartbeat is recent, by name."""
-        with self.db.transaction() as cur:
-            rows = cur.execute(
-                "SELECT name, admin_url, active, capacity, accepting, heartbeat_at FROM gateways"
-                " WHERE heartbeat_at >= %s ORDER BY name",
-                (now - 3 * self.interval,),
-            )
-        return [GatewayBeat(*row) for row in rows]
+        found = await self.db.one(
+            "SELECT name, admin_url, active, capacity, accepting, heartbeat_at FROM gateways"
+            " WHERE heartbeat_at >= %s ORDER BY name",
+            (now - 3 * self.interval,),
+        )
+        return [GatewayBeat(*row) for row in found.rows]
 
-    def with_room(self, now: float) -> GatewayBeat | None:
+    async def with_room(self, now: float) -> GatewayBeat | None:
         """Another live gateway with the most room, or None when none has any."""
-        others = [beat for beat in self.gateways(now) if beat.name != self.name]
+        others = [beat for beat in await self.gateways(now) if beat.name != self.name]
         best = max(others, key=lambda beat: beat.room, default=None)
         return best if best is not None and best.room > 0 else None
 
-    def call_started(self, call: dict[str, Any]) -> None:
+    async def call_started(self, call: dict[str, Any]) -> None:
         """Index a call (a call feed's summary: ``id``, ``call_id``, parties, ``started``)."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO calls_index (gateway, id, call_id, direction, caller, called,"
-                " state, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (gateway, id) DO UPDATE SET state = EXCLUDED.state",
-                (self.name, call["id"], call["call_id"], call["direction"], call["caller"],
-                 call["called"], call["state"], call["started"]),
-            )  # fmt: skip
+        await self.db.one(
+            "INSERT INTO calls_index (gateway, id, call_id, direction, caller, called,"
+            " state, started_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (gateway, id) DO UPDATE SET state = EXCLUDED.state",
+            (self.name, call["id"], call["call_id"], call["direction"], call["caller"],
+             call["called"], call["state"], call["started"]),
+        )  # fmt: skip
 
-    def call_answered(self, call: dict[str, Any]) -> None:
+    async def call_answered(self, call: dict[str, Any]) -> None:
         """A placed call indexed while it rang was answered: its ``state`` (``active``)."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE calls_index SET state = %s WHERE gateway = %s AND id = %s"
-                " AND ended_at IS NULL",
-                (call["state"], self.name, call["id"]),
-            )
+        await self.db.one(
+            "UPDATE calls_index SET state = %s WHERE gateway = %s AND id = %s AND ended_at IS NULL",
+            (call["state"], self.name, call["id"]),
+        )
 
-    def call_ended(self, call: dict[str, Any]) -> None:
+    async def call_ended(self, call: dict[str, Any]) -> None:
         """Mark an indexed call ended (its ``state``: the outcome, and ``ended``)."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                "UPDATE calls_index SET state = %s, ended_at = %s WHERE gateway = %s AND id = %s",
-                (call["state"], call["ended"], self.name, call["id"]),
-            )
+        await self.db.one(
+            "UPDATE calls_index SET state = %s, ended_at = %s WHERE gateway = %s AND id = %s",
+            (call["state"], call["ended"], self.name, call["id"]),
+        )
 
-    def calls(self, now: float, active_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+    async def calls(
+        self, now: float, active_only: bool = True, limit: int = 500
+    ) -> list[dict[str, Any]]:
         """The cluster's calls, newest first: those in progress on live gateways (a gone
         gateway's calls ended with it), or with ``active_only`` False the latest too."""
         where = (
             "WHERE c.ended_at IS NULL AND g.heartbeat_at >= %s" if active_only else "WHERE %s = %s"
         )
         params: tuple[object, ...] = (now - 3 * self.interval,) if active_only else (0, 0)
-        with self.db.transaction() as cur:
-            rows = cur.execute(
-                "SELECT c.gateway, c.id, c.call_id, c.direction, c.caller, c.called, c.state,"
-                " c.started_at, c.ended_at FROM calls_index c LEFT JOIN gateways g"
-                f" ON g.name = c.gateway {where} ORDER BY c.started_at DESC LIMIT %s",
-                (*params, limit),
-            )
+        found = await self.db.one(
+            "SELECT c.gateway, c.id, c.call_id, c.direction, c.caller, c.called, c.state,"
+            " c.started_at, c.ended_at FROM calls_index c LEFT JOIN gateways g"
+            f" ON g.name = c.gateway {where} ORDER BY c.started_at DESC LIMIT %s",
+            (*params, limit),
+        )
         keys = ("gateway", "id", "call_id", "direction", "caller", "called", "state",
                 "started", "ended")  # fmt: skip
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return [dict(zip(keys, row, strict=True)) for row in found.rows]

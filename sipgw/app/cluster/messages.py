@@ -20,7 +20,7 @@ class PgMessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(
+    async def add(
         self,
         *,
         call_id: str,
@@ -33,9 +33,9 @@ class PgMessageStore:
         quota: CallbackQuota | None = None,
     ) -> int:
         """Store a message; returns its id (``MessageQuotaExceeded`` over a quota)."""
-        with self.db.transaction() as cur:
+        async with self.db.transaction() as cur:
             if quota is not None:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUOTA_LOCK,))
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUOTA_LOCK,))
                 checks = (
                     ("per_caller", quota.per_caller, "from_number = %s", (from_number,)),
                     ("per_day", quota.per_day, "TRUE", ()),
@@ -43,14 +43,14 @@ class PgMessageStore:
                 for which, limit, where, params in checks:
                     if limit <= 0:
                         continue
-                    ((count,),) = cur.execute(
+                    ((count,),) = await cur.execute(
                         f"SELECT COUNT(*) FROM messages WHERE created_ts > %s AND {where}",
                         (now - DAY, *params),
                     )
                     if count >= limit:
                         raise MessageQuotaExceeded(which, limit)
             created = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
-            ((row_id,),) = cur.execute(
+            ((row_id,),) = await cur.execute(
                 "INSERT INTO messages (created_at, created_ts, call_id, for_target, from_number,"
                 " caller_name, reach_at, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " RETURNING id",
@@ -58,11 +58,10 @@ class PgMessageStore:
             )
         return int(row_id)
 
-    def rows(self) -> list[MessageRow]:
+    async def rows(self) -> list[MessageRow]:
         """Every message, oldest first."""
-        with self.db.transaction() as cur:
-            found = cur.execute(
-                "SELECT id, created_at, call_id, for_target, from_number, caller_name,"
-                " reach_at, message, status FROM messages ORDER BY id"
-            )
-        return [MessageRow(int(r[0]), *r[1:]) for r in found]
+        found = await self.db.one(
+            "SELECT id, created_at, call_id, for_target, from_number, caller_name,"
+            " reach_at, message, status FROM messages ORDER BY id"
+        )
+        return [MessageRow(int(r[0]), *r[1:]) for r in found.rows]

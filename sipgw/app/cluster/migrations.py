@@ -45,7 +45,7 @@ def migrations() -> list[Migration]:
     return found
 
 
-def apply_migrations(db: Database, now: float) -> list[int]:
+async def apply_migrations(db: Database, now: float) -> list[int]:
     """Bring the schema up to date; returns the versions this call applied.
 
     Raises:
@@ -53,13 +53,13 @@ def apply_migrations(db: Database, now: float) -> list[int]:
     """
     known = migrations()
     applied_now: list[int] = []
-    with db.transaction() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        cur.execute(
+    async with db.transaction() as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        await cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
             " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
         )
-        done = {int(row[0]) for row in cur.execute("SELECT version FROM schema_migrations")}
+        done = {int(row[0]) for row in await cur.execute("SELECT version FROM schema_migrations")}
         unknown = done - {m.version for m in known}
         if unknown:
             raise RuntimeError(
@@ -69,8 +69,8 @@ def apply_migrations(db: Database, now: float) -> list[int]:
         for migration in known:
             if migration.version in done:
                 continue
-            cur.execute(migration.sql)
-            cur.execute(
+            await cur.execute(migration.sql)
+            await cur.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, now),
             )

@@ -58,85 +58,79 @@ class PgOutbox:
         """The database (without its password) and table."""
         return f"{redacted_url(self.db.url)} ({self.table})"
 
-    def add(self, events: Iterable[NewEvent], now: float) -> int:
+    async def add(self, events: Iterable[NewEvent], now: float) -> int:
         """Keep ``events`` (due now); returns how many were refused because it is full."""
         batch = list(events)
-        with self.db.transaction() as cur:
+        async with self.db.transaction() as cur:
             # the count and the inserts as one, across gateways
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-            ((pending,),) = cur.execute(f"SELECT COUNT(*) FROM {self.table}")
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
+            ((pending,),) = await cur.execute(f"SELECT COUNT(*) FROM {self.table}")
             room = max(0, self.max_pending - int(pending))
             for e in batch[:room]:
-                cur.execute(
+                await cur.execute(
                     f"INSERT INTO {self.table} (event_id, url, line, call, type, body, created,"
                     " next_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (e.event_id, e.url, e.line, e.call, e.type, e.body, now, now),
                 )
         return max(0, len(batch) - room)
 
-    def claim_due(
+    async def claim_due(
         self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
     ) -> list[PendingEvent]:
         """Claim up to ``limit`` due heads, skipping the (URL, call) pairs in ``busy``."""
         skip = [f"{url}\n{call}" for url, call in busy]
-        with self.db.transaction() as cur:
-            rows = claim_due(
-                cur, self.queue, owner=self.owner, now=now, lease=lease, limit=limit,
-                columns=_COLUMNS, where="NOT (url || E'\\n' || call = ANY(%s))",
-                where_params=(skip,),
-            )  # fmt: skip
+        rows = await claim_due(
+            self.db, self.queue, owner=self.owner, now=now, lease=lease, limit=limit,
+            columns=_COLUMNS, where="NOT (url || E'\\n' || call = ANY(%s))",
+            where_params=(skip,),
+        )  # fmt: skip
         return [
             PendingEvent(event_id, url, line, call, kind, bytes(body), rid, created, attempts)
             for rid, event_id, url, line, call, kind, body, created, attempts in rows
         ]
 
-    def delivered(self, row: int) -> None:
+    async def delivered(self, row: int) -> None:
         """The receiver took it (2xx): forget it."""
-        with self.db.transaction() as cur:
-            cur.execute(f"DELETE FROM {self.table} WHERE id = %s", (row,))
+        await self.db.one(f"DELETE FROM {self.table} WHERE id = %s", (row,))
 
-    def failed(self, row: int, next_at: float, error: str) -> None:
+    async def failed(self, row: int, next_at: float, error: str) -> None:
         """An attempt failed: try again at ``next_at``; the claim is released."""
-        with self.db.transaction() as cur:
-            cur.execute(
-                f"UPDATE {self.table} SET attempts = attempts + 1, next_at = %s,"
-                " last_error = %s, claimed_by = NULL, claim_until = NULL WHERE id = %s",
-                (next_at, error[:500], row),
+        await self.db.one(
+            f"UPDATE {self.table} SET attempts = attempts + 1, next_at = %s,"
+            " last_error = %s, claimed_by = NULL, claim_until = NULL WHERE id = %s",
+            (next_at, error[:500], row),
+        )
+
+    async def drop(self, row: int) -> None:
+        """Give up on a row (too old, or the receiver said 410 Gone)."""
+        await self.delivered(row)
+
+    async def release(self, rows: Iterable[int] | None = None) -> None:
+        """Give back claims without an attempt; ``rows`` None = every claim of this owner."""
+        if rows is None:
+            await self.db.one(
+                f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL"
+                " WHERE claimed_by = %s",
+                (self.owner,),
+            )
+        else:
+            await self.db.one(
+                f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL WHERE id = ANY(%s)",
+                (list(rows),),
             )
 
-    def drop(self, row: int) -> None:
-        """Give up on a row (too old, or the receiver said 410 Gone)."""
-        self.delivered(row)
-
-    def release(self, rows: Iterable[int] | None = None) -> None:
-        """Give back claims without an attempt; ``rows`` None = every claim of this owner."""
-        with self.db.transaction() as cur:
-            if rows is None:
-                cur.execute(
-                    f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL"
-                    " WHERE claimed_by = %s",
-                    (self.owner,),
-                )
-            else:
-                cur.execute(
-                    f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL"
-                    " WHERE id = ANY(%s)",
-                    (list(rows),),
-                )
-
-    def pending(self) -> int:
+    async def pending(self) -> int:
         """Rows waiting for delivery (from every gateway)."""
-        with self.db.transaction() as cur:
-            ((count,),) = cur.execute(f"SELECT COUNT(*) FROM {self.table}")
+        ((count,),) = (await self.db.one(f"SELECT COUNT(*) FROM {self.table}")).rows
         return int(count)
 
-    def next_due(self, now: float) -> float | None:
+    async def next_due(self, now: float) -> float | None:
         """When a row may next be claimed (see ``Outbox.next_due``); None when empty."""
-        with self.db.transaction() as cur:
-            ((due,),) = cur.execute(
-                "SELECT MIN(CASE WHEN o.claim_until > %s THEN o.claim_until ELSE o.next_at END)"
-                f" FROM {self.table} o WHERE o.id IN (SELECT MIN(id) FROM {self.table}"
-                " GROUP BY url, call)",
-                (now,),
-            )
+        found = await self.db.one(
+            "SELECT MIN(CASE WHEN o.claim_until > %s THEN o.claim_until ELSE o.next_at END)"
+            f" FROM {self.table} o WHERE o.id IN (SELECT MIN(id) FROM {self.table}"
+            " GROUP BY url, call)",
+            (now,),
+        )
+        ((due,),) = found.rows
         return None if due is None else float(due)

@@ -5,8 +5,9 @@ returns the stores every part of the gateway uses instead of its SQLite files.
 :class:`ClusterMember` is the asyncio side: it writes this gateway's heartbeat every
 ``interval`` seconds and each call's start and end, and a placed call's answer (from the
 call feed), into the calls' index, one write after another in a task of its own (a call's
-end never overtakes its start), the database work in a thread. A database that stops
-answering is logged and retried: calls go on; the heartbeat resumes when it answers again.
+end never overtakes its start), each awaited on the loop (psycopg's asyncio API). A database
+that stops answering is logged and retried: calls go on; the heartbeat resumes when it
+answers again.
 """
 
 from __future__ import annotations
@@ -60,15 +61,19 @@ class SharedState:
         return PgOutbox(self.db, owner, max_pending, table)
 
 
-def open_shared_state(url: str, now: float | None = None) -> SharedState:
-    """Connect to ``url`` and bring its schema up to date (blocks: called at start).
+async def open_shared_state(url: str, now: float | None = None) -> SharedState:
+    """Connect to ``url`` and bring its schema up to date; the stores connect again on
+    the loop that uses them (the start runs this on a loop of its own, before the gateway's).
 
     Raises:
         psycopg.Error: the database cannot be reached or a migration failed.
         RuntimeError: the database's schema is newer than this gateway's.
     """
     db = Database(url)
-    applied = apply_migrations(db, time.time() if now is None else now)
+    try:
+        applied = await apply_migrations(db, time.time() if now is None else now)
+    finally:
+        await db.close()
     return SharedState(
         db, PgCallbackStore(db), PgMessageStore(db), PgCampaignStore(db), tuple(applied)
     )
@@ -113,7 +118,7 @@ class ClusterMember:
     async def beat_now(self) -> None:
         """Write the heartbeat now (after a change of load the others should see)."""
         active, capacity, accepting = self.load()
-        await asyncio.to_thread(self.index.heartbeat, active, capacity, accepting, self.clock())
+        await self.index.heartbeat(active, capacity, accepting, self.clock())
 
     async def stop(self) -> None:
         """Write what is queued, stop, and leave the cluster (its heartbeat row removed)."""
@@ -129,7 +134,7 @@ class ClusterMember:
                 await task
         self._tasks = []
         try:
-            await asyncio.to_thread(self.index.leave)
+            await self.index.leave()
         except Exception as exc:  # the database is gone: the heartbeat ages out instead
             log.warning("cluster: could not leave cleanly: %s", exc)
 
@@ -154,7 +159,7 @@ class ClusterMember:
         while True:
             kind, call = await self._writes.get()
             try:
-                await asyncio.to_thread(writes[kind], call)
+                await writes[kind](call)
                 if kind != "call_answered":
                     await self.beat_now()  # its load changed
             except Exception as exc:  # logged; the call goes on without its index row
@@ -169,7 +174,7 @@ class ClusterMember:
                 await self.beat_now()
                 if self.clock() - pruned_at >= PRUNE_EVERY:
                     pruned_at = self.clock()
-                    await asyncio.to_thread(self.index.prune, pruned_at)
+                    await self.index.prune(pruned_at)
             except Exception as exc:  # retried at the next beat
                 log.error("cluster: heartbeat failed: %s", exc)
             await asyncio.sleep(self.index.interval)

@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 *In*: :meth:`WebhookDelivery.enqueue` only appends to a bounded list in memory and wakes
 the loop (it is called from the call feed, on the event loop: it must never wait). The
-loop writes what was queued to the outbox in a thread, so a slow disk never stalls the
-loop either.
+loop writes what was queued to the outbox, one unit of work of the outbox's (SQLite's in a
+thread, so a slow disk never stalls the loop either; PostgreSQL's awaited on the loop).
 
 *Out*: the loop claims the due rows (:meth:`~sipgw.app.webhooks.outbox.Outbox.claim_due`:
 the oldest pending event of each URL and call, so a call's events arrive in order) and
@@ -138,12 +138,12 @@ class WebhookDelivery:
         self._wake.set()
 
     async def _flush(self) -> None:
-        """Write the queued events to the outbox (in a thread)."""
+        """Write the queued events to the outbox."""
         if not self._queue:
             return
         batch = list(self._queue)
         self._queue.clear()
-        refused = await asyncio.to_thread(self.outbox.add, batch, self.clock())
+        refused = await self.outbox.add(batch, self.clock())
         if refused:
             self.counts.dropped_full += refused
             log.error(
@@ -184,7 +184,7 @@ class WebhookDelivery:
         if self._posts:
             await asyncio.wait(set(self._posts), timeout=1.0)
         with contextlib.suppress(Exception):  # what was claimed but not posted: due again
-            await asyncio.to_thread(self.outbox.release)
+            await self.outbox.release()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -198,13 +198,13 @@ class WebhookDelivery:
                 now = self.clock()
                 room = self.policy.concurrency - len(self._posts)
                 if room > 0 and not self._stopping:
-                    claimed = await asyncio.to_thread(
-                        self.outbox.claim_due, now, self.policy.lease, room, set(self._busy)
+                    claimed = await self.outbox.claim_due(
+                        now, self.policy.lease, room, set(self._busy)
                     )
                     for event in claimed:
                         self._post_in_task(event)
-                due = await asyncio.to_thread(self.outbox.next_due, self.clock())
-                self.counts.pending = await asyncio.to_thread(self.outbox.pending)
+                due = await self.outbox.next_due(self.clock())
+                self.counts.pending = await self.outbox.pending()
                 if due is not None:
                     wait = max(0.0, min(wait, due - self.clock()))
             except Exception:
@@ -239,13 +239,13 @@ class WebhookDelivery:
         headers = self.headers_for(event, int(self.clock()))
         if headers is None:
             log.error("webhook %s: no secret for line %r: dropped", event.event_id, event.line)
-            await asyncio.to_thread(self.outbox.drop, event.id)
+            await self.outbox.drop(event.id)
             self.counts.given_up += 1
             return
         status, error = await self._attempt(event, headers)
         now = self.clock()
         if status is not None and 200 <= status < 300:
-            await asyncio.to_thread(self.outbox.delivered, event.id)
+            await self.outbox.delivered(event.id)
             self.counts.delivered += 1
             self._came_back(event.url, now)
             return
@@ -256,11 +256,11 @@ class WebhookDelivery:
             why = "410 Gone" if status == 410 else f"undelivered after {age / 3600:.1f} h"
             log.error("webhook %s (%s of call %s) to %s dropped: %s", event.event_id,
                       event.type, event.call, event.url, why)  # fmt: skip
-            await asyncio.to_thread(self.outbox.drop, event.id)
+            await self.outbox.drop(event.id)
             self.counts.given_up += 1
             return
         delay = retry_delay(event.attempts + 1, self.policy, self.rng)
-        await asyncio.to_thread(self.outbox.failed, event.id, now + delay, error)
+        await self.outbox.failed(event.id, now + delay, error)
 
     async def _attempt(
         self, event: PendingEvent, headers: dict[str, str]

@@ -9,21 +9,25 @@ reach a receiver one after the other, in order, while other calls' events go on.
 Several processes may share the file (``serve --workers``): a row is *claimed* for a
 lease before it is posted, with one ``UPDATE ... WHERE`` that only one claimer wins, so
 no two processes post the same event at once; a claim that outlives its lease (its
-process died) is free again. Every method is synchronous and short: the delivery runs
-them in a thread. Time is passed in (tests use a fake clock).
+process died) is free again. Every method is short and runs its ``sqlite3`` work in a
+thread (:func:`~sipgw.agent.blocking.in_thread`). Time is passed in (tests use a fake clock).
 
-:class:`OutboxStorage` is what the delivery needs of an outbox: :class:`Outbox` (SQLite,
-the default) or the cluster's (``SIPGW_DATABASE_URL``: :mod:`sipgw.app.cluster.outbox`).
+:class:`OutboxStorage` is what the delivery needs of an outbox, its methods coroutines:
+:class:`Outbox` (SQLite, the default) or the cluster's (``SIPGW_DATABASE_URL``:
+:mod:`sipgw.app.cluster.outbox`, on psycopg's asyncio API).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from sipgw.agent.blocking import in_thread
 
 __all__ = ["NewEvent", "Outbox", "OutboxStorage", "PendingEvent"]
 
@@ -72,7 +76,8 @@ class PendingEvent(NewEvent):
 
 
 class OutboxStorage(Protocol):
-    """An outbox (see :class:`Outbox` for what each method does); every method blocks."""
+    """An outbox (see :class:`Outbox` for what each method does); every method is a
+    coroutine, one unit of work."""
 
     max_pending: int
 
@@ -81,30 +86,30 @@ class OutboxStorage(Protocol):
         """Where the rows are, for logs."""
         ...
 
-    def add(self, events: Iterable[NewEvent], now: float) -> int: ...
+    async def add(self, events: Iterable[NewEvent], now: float) -> int: ...
 
-    def claim_due(
+    async def claim_due(
         self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
     ) -> list[PendingEvent]: ...
 
-    def delivered(self, row: int) -> None: ...
+    async def delivered(self, row: int) -> None: ...
 
-    def failed(self, row: int, next_at: float, error: str) -> None: ...
+    async def failed(self, row: int, next_at: float, error: str) -> None: ...
 
-    def drop(self, row: int) -> None: ...
+    async def drop(self, row: int) -> None: ...
 
-    def release(self, rows: Iterable[int] | None = None) -> None: ...
+    async def release(self, rows: Iterable[int] | None = None) -> None: ...
 
-    def pending(self) -> int: ...
+    async def pending(self) -> int: ...
 
-    def next_due(self, now: float) -> float | None: ...
+    async def next_due(self, now: float) -> float | None: ...
 
 
 class Outbox:
     """The SQLite table of events to deliver (see the module docstring).
 
     Args:
-        path: the database file (created, with its directory, if missing).
+        path: the database file (created, with its directory, if missing, on first use).
         owner: this process's claim name.
         max_pending: rows kept at most; :meth:`add` refuses more.
         table: the table's name (another outbox in the same file: Twilio's status
@@ -120,25 +125,47 @@ class Outbox:
         self.owner = owner
         self.max_pending = max_pending
         self.table = table
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA.format(table=table))
+        self._prepared = False
+        self._preparing = threading.Lock()
+        """Held while the first use makes the file and the table (and switches it to WAL,
+        which another connection at the same moment would find locked)."""
 
     @property
     def where(self) -> str:
         """The file and table."""
         return f"{self.path} ({self.table})"
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _prepare(self) -> None:
+        """The first use, in its thread: the directory, the file in WAL mode, the table."""
+        with self._preparing:
+            if self._prepared:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(self._open()) as db:
+                db.executescript(_SCHEMA.format(table=self.table))
+            self._prepared = True
+
+    def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._prepared:
+            self._prepare()
+        db = self._open()
+        try:
             yield db
         finally:
             db.close()
 
+    @in_thread
     def add(self, events: Iterable[NewEvent], now: float) -> int:
         """Keep ``events`` (due now); returns how many were refused because the outbox is full."""
         batch = list(events)
@@ -157,6 +184,7 @@ class Outbox:
             db.execute("COMMIT")
         return max(0, len(batch) - room)
 
+    @in_thread
     def claim_due(
         self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
     ) -> list[PendingEvent]:
@@ -192,11 +220,13 @@ class Outbox:
                     )
         return claimed
 
+    @in_thread
     def delivered(self, row: int) -> None:
         """The receiver took it (2xx): forget it."""
         with self._connect() as db:
             db.execute(f"DELETE FROM {self.table} WHERE id = ?", (row,))
 
+    @in_thread
     def failed(self, row: int, next_at: float, error: str) -> None:
         """An attempt failed: try again at ``next_at``; the claim is released."""
         with self._connect() as db:
@@ -206,10 +236,11 @@ class Outbox:
                 (next_at, error[:500], row),
             )
 
-    def drop(self, row: int) -> None:
+    async def drop(self, row: int) -> None:
         """Give up on a row (too old, or the receiver said 410 Gone)."""
-        self.delivered(row)
+        await self.delivered(row)
 
+    @in_thread
     def release(self, rows: Iterable[int] | None = None) -> None:
         """Give back claims without an attempt (stopping): due again at once; ``rows``
         None = every claim of this owner."""
@@ -226,12 +257,14 @@ class Outbox:
                 [(row,) for row in rows],
             )
 
+    @in_thread
     def pending(self) -> int:
         """Rows waiting for delivery."""
         with self._connect() as db:
             (count,) = db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()
         return int(count)
 
+    @in_thread
     def next_due(self, now: float) -> float | None:
         """When a row may next be claimed: the earliest ``next_at`` of the unclaimed rows
         at the head of their (URL, call), or the end of a claim; None when empty."""

@@ -87,7 +87,7 @@ class Webhooks:
         await self.delivery.stop(grace)
 
 
-def start_webhooks(
+async def start_webhooks(
     settings: WebhookSection,
     feed: CallFeed,
     *,
@@ -135,7 +135,7 @@ def start_webhooks(
     if registry is not None:
         registry.register(_Metrics(delivery.counts))
     delivery.start()
-    pending = outbox.pending()
+    pending = await outbox.pending()
     log.info(
         "webhooks: outbox %s (%d waiting), to %s", outbox.where, pending,
         settings.webhook_url or "the lines' own URLs",

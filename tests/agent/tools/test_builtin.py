@@ -520,7 +520,7 @@ async def test_a_message_is_stored_for_the_transfer_target(tmp_path):
         "taken": True, "message_id": 1, "for": "sip:kim@pbx.example", "name": "Bob Smith",
         "phone": "+15550002222", "message": "Please call me about the refund for order 1234.",
     }  # fmt: skip
-    (row,) = MessageStore(db).rows()
+    (row,) = await MessageStore(db).rows()
     assert (row.call_id, row.for_target, row.from_number, row.caller_name, row.reach_at) == (
         "call-1@test", "sip:kim@pbx.example", "+15551234567", "Bob Smith", "+15550002222",
     )  # fmt: skip
@@ -554,6 +554,6 @@ async def test_messages_are_bounded_per_caller_a_day(tmp_path):
     assert not refused.ok and "no more messages" in json.loads(refused.content)["error"]
     other = FakeCall(caller="sip:+15550009999@trunk.example")
     assert (await call(registry, "take_message", {"message": "Hi"}, other)).ok
-    assert [r.from_number for r in MessageStore(db).rows()] == [
+    assert [r.from_number for r in await MessageStore(db).rows()] == [
         "+15551234567", "+15551234567", "+15550009999",
     ]  # fmt: skip

@@ -81,10 +81,10 @@ def test_the_prefix_rule(number: str, prefixes: tuple[str, ...], allowed: bool) 
 # --------------------------------------------------------------------------- the store
 
 
-def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[int]]:
+async def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[int]]:
     store = CallbackStore(tmp_path / "cb.sqlite3")
     ids = [
-        store.add(
+        await store.add(
             call_id=f"c{i}",
             phone=f"+1555000{i:04d}",
             requested_time="soon",
@@ -98,68 +98,68 @@ def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[int]]:
     return store, ids
 
 
-def test_a_new_callback_is_pending_until_its_time(tmp_path: Path) -> None:
-    store, (row_id,) = store_with(tmp_path, T0 + 600)
-    row = store.get(row_id)
+async def test_a_new_callback_is_pending_until_its_time(tmp_path: Path) -> None:
+    store, (row_id,) = await store_with(tmp_path, T0 + 600)
+    row = await store.get(row_id)
     assert row == CallbackRow(
         id=row_id, call_id="c0", phone="+15550000000", reason="your refund", notes="",
         requested_time="soon", created_at="2025-06-15T15:06:40+00:00", due_at=T0 + 600,
         state=CallbackState.PENDING, attempts=0, next_attempt_at=T0 + 600, last_outcome="",
         claimed_by=None, lease_until=None,
     )  # fmt: skip
-    assert store.due(T0 + 599) == [] and store.due(T0 + 600) == [row]
-    assert store.next_due_at() == T0 + 600
-    assert store.get(row_id + 1) is None
+    assert await store.due(T0 + 599) == [] and await store.due(T0 + 600) == [row]
+    assert await store.next_due_at() == T0 + 600
+    assert await store.get(row_id + 1) is None
 
 
-def test_due_rows_come_earliest_first(tmp_path: Path) -> None:
-    store, ids = store_with(tmp_path, T0 + 30, T0 + 10, T0 + 20, T0 + 99)
-    assert [row.id for row in store.due(T0 + 50)] == [ids[1], ids[2], ids[0]]
-    assert [row.id for row in store.rows()] == ids  # every row, oldest first
-    assert store.next_due_at() == T0 + 10
+async def test_due_rows_come_earliest_first(tmp_path: Path) -> None:
+    store, ids = await store_with(tmp_path, T0 + 30, T0 + 10, T0 + 20, T0 + 99)
+    assert [row.id for row in await store.due(T0 + 50)] == [ids[1], ids[2], ids[0]]
+    assert [row.id for row in await store.rows()] == ids  # every row, oldest first
+    assert await store.next_due_at() == T0 + 10
 
 
-def test_only_one_scheduler_claims_a_row_and_only_once_due(tmp_path: Path) -> None:
-    store, (row_id,) = store_with(tmp_path, T0 + 60)
-    assert not store.claim(row_id, "early", T0, lease=30)  # not due yet
-    assert store.claim(row_id, "a", T0 + 60, lease=30)
-    assert not store.claim(row_id, "b", T0 + 61, lease=30)  # a has it
-    row = store.get(row_id)
+async def test_only_one_scheduler_claims_a_row_and_only_once_due(tmp_path: Path) -> None:
+    store, (row_id,) = await store_with(tmp_path, T0 + 60)
+    assert not await store.claim(row_id, "early", T0, lease=30)  # not due yet
+    assert await store.claim(row_id, "a", T0 + 60, lease=30)
+    assert not await store.claim(row_id, "b", T0 + 61, lease=30)  # a has it
+    row = await store.get(row_id)
     assert row is not None and row.state is CallbackState.DIALING and row.attempts == 1
     assert (row.claimed_by, row.lease_until) == ("a", T0 + 90)
-    assert store.dialing() == [row] and store.due(T0 + 100) == []
-    assert store.next_due_at() is None  # no pending row left
+    assert await store.dialing() == [row] and await store.due(T0 + 100) == []
+    assert await store.next_due_at() is None  # no pending row left
 
 
-def test_only_the_holder_renews_and_releases(tmp_path: Path) -> None:
-    store, (row_id,) = store_with(tmp_path, T0)
-    store.claim(row_id, "a", T0, lease=30)
-    store.renew([row_id], "b", T0 + 999)  # not b's
-    store.renew([row_id], "a", T0 + 60)
-    assert store.get(row_id).lease_until == T0 + 60
-    assert not store.release(row_id, CallbackState.DONE, "answered", T0 + 5, owner="b")
+async def test_only_the_holder_renews_and_releases(tmp_path: Path) -> None:
+    store, (row_id,) = await store_with(tmp_path, T0)
+    await store.claim(row_id, "a", T0, lease=30)
+    await store.renew([row_id], "b", T0 + 999)  # not b's
+    await store.renew([row_id], "a", T0 + 60)
+    assert (await store.get(row_id)).lease_until == T0 + 60
+    assert not await store.release(row_id, CallbackState.DONE, "answered", T0 + 5, owner="b")
     retry = T0 + 300
-    assert store.release(row_id, CallbackState.PENDING, "no answer", T0 + 5, owner="a",
+    assert await store.release(row_id, CallbackState.PENDING, "no answer", T0 + 5, owner="a",
                          next_attempt_at=retry)  # fmt: skip
-    row = store.get(row_id)
+    row = await store.get(row_id)
     assert row is not None and row.state is CallbackState.PENDING and row.attempts == 1
     assert (row.last_outcome, row.next_attempt_at, row.claimed_by) == ("no answer", retry, None)
-    assert store.due(retry - 1) == [] and [r.id for r in store.due(retry)] == [row_id]
+    assert await store.due(retry - 1) == [] and [r.id for r in await store.due(retry)] == [row_id]
 
 
-def test_a_row_whose_holder_is_gone_is_requeued_once(tmp_path: Path) -> None:
-    store, (row_id,) = store_with(tmp_path, T0)
-    store.claim(row_id, "crashed", T0, lease=30)
-    assert not store.requeue_stale(row_id, "someone else", T0 + 40)
-    assert store.requeue_stale(row_id, "crashed", T0 + 40)
-    assert not store.requeue_stale(row_id, "crashed", T0 + 40)  # already pending again
-    row = store.get(row_id)
+async def test_a_row_whose_holder_is_gone_is_requeued_once(tmp_path: Path) -> None:
+    store, (row_id,) = await store_with(tmp_path, T0)
+    await store.claim(row_id, "crashed", T0, lease=30)
+    assert not await store.requeue_stale(row_id, "someone else", T0 + 40)
+    assert await store.requeue_stale(row_id, "crashed", T0 + 40)
+    assert not await store.requeue_stale(row_id, "crashed", T0 + 40)  # already pending again
+    row = await store.get(row_id)
     assert row is not None and row.state is CallbackState.PENDING
     assert row.last_outcome == "interrupted: the dialing process stopped"
     assert row.next_attempt_at == T0 + 40 and row.attempts == 1
 
 
-def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) -> None:
+async def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) -> None:
     """A row stored before callbacks were dialed has no due time: due at once, as a bad row
     the scheduler reports instead of dialing; an unknown status is never dialed."""
     path = tmp_path / "old.sqlite3"
@@ -169,46 +169,46 @@ def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) ->
         db.execute("INSERT INTO callbacks VALUES (1, '2024-01-01', 'c', '+1555', 'tomorrow', 'r',"
                    " 'pending'), (2, '2024-01-01', 'c', '+1555', 'x', 'r', 'lost')")  # fmt: skip
     store = CallbackStore(path)
-    old, odd = store.rows()
+    old, odd = await store.rows()
     assert (old.due_at, old.next_attempt_at, old.notes, old.attempts) == (None, None, "", 0)
     assert old.state is CallbackState.PENDING and odd.state is CallbackState.FAILED
-    assert [row.id for row in store.due(T0)] == [1]
-    assert store.next_due_at() is None
+    assert [row.id for row in await store.due(T0)] == [1]
+    assert await store.next_due_at() is None
     with sqlite3.connect(path) as db:
         now_present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
     assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= now_present
 
 
-def test_quotas_count_the_last_day_in_the_insert_transaction(tmp_path: Path) -> None:
+async def test_quotas_count_the_last_day_in_the_insert_transaction(tmp_path: Path) -> None:
     path = tmp_path / "cb.sqlite3"
     first, second = CallbackStore(path), CallbackStore(path)  # two processes on one file
     quota = CallbackQuota(per_caller=0, per_number=2, per_day=0)
 
-    def add(store: CallbackStore, now: float) -> int:
-        return store.add(
+    async def add(store: CallbackStore, now: float) -> int:
+        return await store.add(
             call_id="c", phone="+15550001111", requested_time="now", reason="", notes="",
             due_at=now, now=now, requested_by="+1555", quota=quota,
         )  # fmt: skip
 
-    add(first, T0)
-    add(second, T0 + 10)
+    await add(first, T0)
+    await add(second, T0 + 10)
     with pytest.raises(CallbackQuotaExceeded, match="per_number quota of 2") as info:
-        add(first, T0 + 20)
+        await add(first, T0 + 20)
     assert (info.value.which, info.value.limit) == ("per_number", 2)
-    assert len(first.rows()) == 2  # nothing stored by the refused one
-    add(second, T0 + DAY + 1)  # the first one is a day old: it no longer counts
-    assert len(first.rows()) == 3
+    assert len(await first.rows()) == 2  # nothing stored by the refused one
+    await add(second, T0 + DAY + 1)  # the first one is a day old: it no longer counts
+    assert len(await first.rows()) == 3
 
 
-def test_rows_without_a_creation_time_do_not_count(tmp_path: Path) -> None:
+async def test_rows_without_a_creation_time_do_not_count(tmp_path: Path) -> None:
     """Rows of an older table (before quotas) have no created_ts: never counted."""
     path = tmp_path / "cb.sqlite3"
     store = CallbackStore(path)
-    store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
+    await store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
               now=T0)  # fmt: skip
     with sqlite3.connect(path) as db:
         db.execute("UPDATE callbacks SET created_ts = NULL")
     quota = CallbackQuota(per_caller=1, per_number=1, per_day=1)
-    store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
+    await store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
               now=T0, quota=quota)  # fmt: skip
-    assert len(store.rows()) == 2
+    assert len(await store.rows()) == 2

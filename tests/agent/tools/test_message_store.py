@@ -11,20 +11,20 @@ from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
 
 
-def add(
+async def add(
     store: MessageStore, now: float, who: str = "+15551234567", quota: CallbackQuota | None = None
 ) -> int:
-    return store.add(
+    return await store.add(
         call_id="call-1@test", for_target="sip:kim@pbx.example", from_number=who,
         caller_name="Bob", reach_at="", message="Call me back.", now=now, quota=quota,
     )  # fmt: skip
 
 
-def test_messages_are_kept_in_order_in_an_owner_only_file(tmp_path: Path) -> None:
+async def test_messages_are_kept_in_order_in_an_owner_only_file(tmp_path: Path) -> None:
     store = MessageStore(tmp_path / "data" / "callbacks.sqlite3")
-    assert store.rows() == []
-    assert add(store, 1_000_000.0) == 1 and add(store, 1_000_001.0) == 2
-    rows = store.rows()
+    assert await store.rows() == []
+    assert await add(store, 1_000_000.0) == 1 and await add(store, 1_000_001.0) == 2
+    rows = await store.rows()
     assert [(r.id, r.created_at, r.status) for r in rows] == [
         (1, "1970-01-12T13:46:40+00:00", "new"), (2, "1970-01-12T13:46:41+00:00", "new"),
     ]  # fmt: skip
@@ -35,20 +35,20 @@ def test_messages_are_kept_in_order_in_an_owner_only_file(tmp_path: Path) -> Non
     ("which", "limits"),
     [("per_caller", {"per_caller": 2, "per_day": 0}), ("per_day", {"per_caller": 0, "per_day": 2})],
 )
-def test_a_quota_counts_the_last_24_hours(
+async def test_a_quota_counts_the_last_24_hours(
     tmp_path: Path, which: str, limits: dict[str, int]
 ) -> None:
     quota = CallbackQuota(**limits)
     store = MessageStore(tmp_path / "cb.sqlite3")
     now = 5_000_000.0
-    add(store, now - DAY - 10, quota=quota)  # over a day before the last two: not counted
-    add(store, now - 10, quota=quota)
-    add(store, now - 5, quota=quota)
+    await add(store, now - DAY - 10, quota=quota)  # over a day before the last two: not counted
+    await add(store, now - 10, quota=quota)
+    await add(store, now - 5, quota=quota)
     with pytest.raises(MessageQuotaExceeded) as refused:
-        add(store, now, quota=quota)
-    assert refused.value.which == which and len(store.rows()) == 3
+        await add(store, now, quota=quota)
+    assert refused.value.which == which and len(await store.rows()) == 3
     if which == "per_caller":
-        add(store, now, who="+15550009999", quota=quota)  # someone else may
+        await add(store, now, who="+15550009999", quota=quota)  # someone else may
     else:
         with pytest.raises(MessageQuotaExceeded):
-            add(store, now, who="+15550009999", quota=quota)
+            await add(store, now, who="+15550009999", quota=quota)

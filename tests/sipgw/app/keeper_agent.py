@@ -78,6 +78,7 @@ class KeeperAgent(Agent):
         self.detecting = amd is not None and amd.mode is not AmdMode.OFF
         self.detector: AnsweringMachineDetector | None = None
         self.speaking = not self.detecting
+        self.storing: set[asyncio.Task[int]] = set()
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The callee's audio at arrival (declared ``arrival_audio``): detection's input."""
@@ -102,12 +103,14 @@ class KeeperAgent(Agent):
         return self.frame if self.speaking else None
 
     def on_dtmf(self, digit: str) -> None:
-        if digit == "5":
+        if digit == "5":  # the store's methods are coroutines: stored in a task of its own
             now = time.time()
-            self.store.add(
+            task = asyncio.get_running_loop().create_task(self.store.add(
                 call_id=self.call.call_id, phone=self.call.caller, requested_time="now",
                 reason="your keeper", notes="", due_at=now, now=now,
-            )  # fmt: skip
+            ))  # fmt: skip
+            self.storing.add(task)
+            task.add_done_callback(self.storing.discard)
         elif digit == "#":
             self.call.hangup()
 

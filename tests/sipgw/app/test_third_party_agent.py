@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -92,11 +93,15 @@ def test_serve_dials_its_callbacks_and_takes_detection_for_it(tmp_path: Path) ->
     assert started.agent_factory.capabilities.amd
 
 
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
+async def until(condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
-    while not condition():
+    while not await _value(condition()):
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+async def _value(value: bool | Awaitable[bool]) -> bool:
+    return await value if inspect.isawaitable(value) else bool(value)
 
 
 async def test_a_call_routed_to_its_line_is_answered_with_the_lines_greeting(
@@ -143,7 +148,12 @@ async def test_serve_dials_a_callback_it_stored_with_its_purpose(tmp_path: Path)
             runner = start_callbacks(started.callbacks, gateway, factory)  # as serve does
             assert runner is not None
             try:
-                await until(lambda: store.rows()[0].state is CallbackState.DONE)
+
+                async def done() -> bool:
+                    rows = await store.rows()
+                    return bool(rows) and rows[0].state is CallbackState.DONE
+
+                await until(done)
             finally:
                 await runner.stop(grace=2.0)
     inbound, placed = SEEN

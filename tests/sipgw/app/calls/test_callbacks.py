@@ -10,7 +10,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,10 +73,10 @@ class FakeDialer:
         return [r.target for r in self.dialed]
 
 
-def store_with(tmp_path: Path, rows: Iterable[tuple[str, float]]) -> CallbackStore:
+async def store_with(tmp_path: Path, rows: Iterable[tuple[str, float]]) -> CallbackStore:
     store = CallbackStore(tmp_path / "callbacks.sqlite3")
     for phone, due in rows:
-        store.add(call_id="c1", phone=phone, requested_time="in a bit", reason="your refund",
+        await store.add(call_id="c1", phone=phone, requested_time="in a bit", reason="your refund",
                   notes="order 1234", due_at=due, now=T0 - 600)  # fmt: skip
     return store
 
@@ -94,14 +93,14 @@ def scheduler(store: CallbackStore, dialer: FakeDialer, **policy: object) -> Cal
     return CallbackScheduler(store, dialer, settings, owner_alive=lambda _: True)
 
 
-def state(store: CallbackStore, row_id: int) -> tuple[str, int, str]:
-    row = store.get(row_id)
+async def state(store: CallbackStore, row_id: int) -> tuple[str, int, str]:
+    row = await store.get(row_id)
     assert row is not None
     return row.state.value, row.attempts, row.last_outcome
 
 
 async def test_a_due_callback_is_dialed_once_with_its_purpose(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0 - 1), ("+15550000000", T0 + 60)])
+    store = await store_with(tmp_path, [("+15551234567", T0 - 1), ("+15550000000", T0 + 60)])
     dialer = FakeDialer()
     clock = Clock()
     sched = scheduler(store, dialer)
@@ -111,15 +110,15 @@ async def test_a_due_callback_is_dialed_once_with_its_purpose(tmp_path: Path) ->
     assert request.target == "+15551234567"
     assert request.purpose.reason == "your refund" and request.purpose.notes == "order 1234"
     assert request.purpose.callback_id == 1
-    assert state(store, 1) == ("done", 1, "answered (200)")
-    assert state(store, 2) == ("pending", 0, "")
+    assert await state(store, 1) == ("done", 1, "answered (200)")
+    assert await state(store, 2) == ("pending", 0, "")
     assert await sched.run_due(clock) == []  # done is done
-    assert sched.next_wakeup(clock(), 300.0) == T0 + 60  # the next due time
-    assert sched.next_wakeup(clock(), 30.0) == T0 + 30  # or the next poll
+    assert await sched.next_wakeup(clock(), 300.0) == T0 + 60  # the next due time
+    assert await sched.next_wakeup(clock(), 30.0) == T0 + 30  # or the next poll
 
 
 async def test_a_later_callback_waits_for_its_time(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0 + 3600)])
+    store = await store_with(tmp_path, [("+15551234567", T0 + 3600)])
     dialer = FakeDialer()
     clock = Clock()
     sched = scheduler(store, dialer)
@@ -132,38 +131,38 @@ async def test_a_later_callback_waits_for_its_time(tmp_path: Path) -> None:
 
 
 async def test_unanswered_callbacks_are_retried_after_the_delay_then_fail(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     dialer = FakeDialer([BUSY, NO_ANSWER, BUSY])
     clock = Clock()
     sched = scheduler(store, dialer, attempts=3, retry_delay=300.0)
     await sched.run_due(clock)
-    assert state(store, 1) == ("pending", 1, "busy (486)")
+    assert await state(store, 1) == ("pending", 1, "busy (486)")
     clock.now += 299
     assert await sched.run_due(clock) == []  # not before the retry delay
     clock.now += 1
     await sched.run_due(clock)
-    assert state(store, 1) == ("pending", 2, "no answer (487)")
+    assert await state(store, 1) == ("pending", 2, "no answer (487)")
     clock.now += 300
     await sched.run_due(clock)
-    assert state(store, 1) == ("failed", 3, "busy (486)")
+    assert await state(store, 1) == ("failed", 3, "busy (486)")
     clock.now += 3600
     assert await sched.run_due(clock) == []
     assert len(dialer.dialed) == 3
 
 
 async def test_a_retry_that_is_answered_is_done(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     dialer = FakeDialer([NO_ANSWER])
     clock = Clock()
     sched = scheduler(store, dialer, retry_delay=60.0)
     await sched.run_due(clock)
     clock.now += 60
     await sched.run_due(clock)
-    assert state(store, 1) == ("done", 2, "answered (200)")
+    assert await state(store, 1) == ("done", 2, "answered (200)")
 
 
 async def test_a_dialer_that_raises_counts_as_a_failed_attempt(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
 
     async def broken(request: DialRequest) -> DialResult:
         raise OSError("network unreachable")
@@ -172,12 +171,12 @@ async def test_a_dialer_that_raises_counts_as_a_failed_attempt(tmp_path: Path) -
     assert await sched.run_due(Clock()) == [
         DialResult(False, "error: OSError: network unreachable")
     ]
-    assert state(store, 1) == ("pending", 1, "error: OSError: network unreachable")
+    assert await state(store, 1) == ("pending", 1, "error: OSError: network unreachable")
 
 
 async def test_overdue_callbacks_are_dialed_at_start(tmp_path: Path) -> None:
     """Due while no gateway ran: a new scheduler dials them at once."""
-    store = store_with(tmp_path, [("+15551234567", T0 - 86400), ("+15550000001", T0 - 10)])
+    store = await store_with(tmp_path, [("+15551234567", T0 - 86400), ("+15550000001", T0 - 10)])
     dialer = FakeDialer()
     await scheduler(store, dialer).run_due(Clock())
     assert dialer.targets == ["+15551234567", "+15550000001"]  # oldest first
@@ -186,26 +185,26 @@ async def test_overdue_callbacks_are_dialed_at_start(tmp_path: Path) -> None:
 async def test_a_row_left_dialing_by_a_crash_is_retried_once_its_lease_runs_out(
     tmp_path: Path,
 ) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     clock = Clock()
     crashed = scheduler(store, FakeDialer(), lease=120.0)
-    (request,) = crashed.claim_due(clock())  # claimed, then the process "dies"
-    assert state(store, 1) == ("dialing", 1, "")
+    (request,) = await crashed.claim_due(clock())  # claimed, then the process "dies"
+    assert await state(store, 1) == ("dialing", 1, "")
     dialer = FakeDialer()
     restarted = scheduler(store, dialer, lease=120.0)
     clock.now += 60
     assert await restarted.run_due(clock) == []  # the claim still holds
     clock.now += 61
     assert await restarted.run_due(clock) == [ANSWERED]
-    assert state(store, 1) == ("done", 2, "answered (200)")
+    assert await state(store, 1) == ("done", 2, "answered (200)")
 
 
 async def test_a_row_whose_claimer_process_is_gone_is_retried_at_once(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     clock = Clock()
     policy = CallbackPolicy(dial_policy=ANY_NUMBER)
     crashed = CallbackScheduler(store, FakeDialer(), policy, owner="host:4242:dead")
-    crashed.claim_due(clock())
+    await crashed.claim_due(clock())
     dialer = FakeDialer()
     restarted = CallbackScheduler(
         store,
@@ -215,23 +214,23 @@ async def test_a_row_whose_claimer_process_is_gone_is_retried_at_once(tmp_path: 
         owner_alive=lambda owner: owner != "host:4242:dead",
     )
     assert await restarted.run_due(clock) == [ANSWERED]
-    assert state(store, 1) == ("done", 2, "answered (200)")
+    assert await state(store, 1) == ("done", 2, "answered (200)")
 
 
 async def test_a_crash_during_the_last_attempt_fails_the_callback(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     clock = Clock()
     crashed = scheduler(store, FakeDialer(), attempts=1, lease=10.0)
-    crashed.claim_due(clock())
+    await crashed.claim_due(clock())
     clock.now += 11
     dialer = FakeDialer()
     assert await scheduler(store, dialer, attempts=1).run_due(clock) == []
-    assert state(store, 1) == ("failed", 1, "interrupted: the dialing process stopped")
+    assert await state(store, 1) == ("failed", 1, "interrupted: the dialing process stopped")
     assert dialer.dialed == []
 
 
 async def test_two_schedulers_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [(f"+1555000000{i}", T0) for i in range(6)])
+    store = await store_with(tmp_path, [(f"+1555000000{i}", T0) for i in range(6)])
     hold = asyncio.Event()
     first, second = FakeDialer(hold=hold), FakeDialer(hold=hold)
     one = scheduler(CallbackStore(store.path), first, max_concurrent=4)
@@ -248,13 +247,13 @@ async def test_two_schedulers_on_one_file_never_dial_a_callback_twice(tmp_path: 
     assert await scheduler(CallbackStore(store.path), third).run_due(clock) == []
     hold.set()
     await asyncio.gather(*runs)
-    assert {state(store, i)[:2] for i in range(1, 7)} == {("done", 1)}
+    assert {(await state(store, i))[:2] for i in range(1, 7)} == {("done", 1)}
 
 
 async def test_bad_rows_are_reported_failed_and_the_rest_are_dialed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = store_with(
+    store = await store_with(
         tmp_path,
         [("sip:premium@evil.example", T0), ("+900123456", T0), ("+15551234567", T0)],
     )
@@ -269,10 +268,14 @@ async def test_bad_rows_are_reported_failed_and_the_rest_are_dialed(
     with caplog.at_level("WARNING", logger="sipgw.callbacks"):
         assert await sched.run_due(Clock()) == [ANSWERED]
     assert dialer.targets == ["+15551234567"]
-    assert state(store, 1) == ("failed", 0, "'sip:premium@evil.example' is not a phone number")
-    assert state(store, 2) == ("failed", 0, "+900123456 is not allowed "
+    assert await state(store, 1) == (
+        "failed",
+        0,
+        "'sip:premium@evil.example' is not a phone number",
+    )
+    assert await state(store, 2) == ("failed", 0, "+900123456 is not allowed "
                                "(SIPGW_CALLBACK_ALLOWED_PREFIXES, SIPGW_DIAL_ALLOW)")  # fmt: skip
-    assert state(store, 4)[0] == "failed" and "no due time" in state(store, 4)[2]
+    assert (await state(store, 4))[0] == "failed" and "no due time" in (await state(store, 4))[2]
     assert len([r for r in caplog.records if "cannot be dialed" in r.message]) == 3
 
 
@@ -285,14 +288,14 @@ async def test_an_old_table_is_upgraded_in_place(tmp_path: Path) -> None:
             " reason TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending')"
         )
     store = CallbackStore(path)
-    row_id = store.add(call_id="c", phone="+15551234567", requested_time="now", reason="",
+    row_id = await store.add(call_id="c", phone="+15551234567", requested_time="now", reason="",
                        notes="", due_at=T0, now=T0)  # fmt: skip
-    row = store.get(row_id)
+    row = await store.get(row_id)
     assert row is not None and row.state is CallbackState.PENDING and row.due_at == T0
 
 
 async def test_the_uri_template_makes_the_target(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", T0)])
+    store = await store_with(tmp_path, [("+15551234567", T0)])
     dialer = FakeDialer()
     await scheduler(store, dialer, uri_template="sip:{number}@pbx.example.com").run_due(Clock())
     assert dialer.targets == ["sip:+15551234567@pbx.example.com"]
@@ -300,39 +303,39 @@ async def test_the_uri_template_makes_the_target(tmp_path: Path) -> None:
 
 async def test_the_runner_dials_a_callback_stored_while_it_runs(tmp_path: Path) -> None:
     """The asyncio loop around the scheduler: wakes at the due time, renews, stops."""
-    store = store_with(tmp_path, [])
+    store = await store_with(tmp_path, [])
     dialer = FakeDialer()
     runner = CallbackRunner(scheduler(store, dialer), poll_interval=0.05)
     runner.start()
     try:
         await asyncio.sleep(0.1)
-        store.add(call_id="c", phone="+15551234567", requested_time="now", reason="r",
+        await store.add(call_id="c", phone="+15551234567", requested_time="now", reason="r",
                   notes="", due_at=time.time(), now=time.time())  # fmt: skip
         for _ in range(100):
-            if dialer.dialed and state(store, 1)[0] == "done":
+            if dialer.dialed and (await state(store, 1))[0] == "done":
                 break
             await asyncio.sleep(0.05)
         assert dialer.targets == ["+15551234567"]
-        assert state(store, 1) == ("done", 1, "answered (200)")
+        assert await state(store, 1) == ("done", 1, "answered (200)")
     finally:
         await runner.stop()
 
 
 async def test_a_callback_stored_during_a_pass_is_dialed_at_once(tmp_path: Path) -> None:
     """The agent stores a callback (and wakes the runner) while the runner is in a pass,
-    its store work in a thread: the next pass follows at once. The wake-up was lost when
-    the loop cleared it after the pass: the callback waited a poll interval (30 s here)."""
-    store = store_with(tmp_path, [])
+    awaiting its store: the next pass follows at once. The wake-up was lost when the loop
+    cleared it after the pass: the callback waited a poll interval (30 s here)."""
+    store = await store_with(tmp_path, [])
     dialer = FakeDialer()
-    inside, release = threading.Event(), threading.Event()
+    inside, release = asyncio.Event(), asyncio.Event()
     slow = scheduler(store, dialer)
     next_wakeup = slow.next_wakeup
 
-    def held_next_wakeup(now: float, poll_interval: float) -> Any:
-        wake = next_wakeup(now, poll_interval)  # nothing due: in 30 s
+    async def held_next_wakeup(now: float, poll_interval: float) -> float:
+        wake = await next_wakeup(now, poll_interval)  # nothing due: in 30 s
         if not inside.is_set():  # the first pass's end: held until the callback is stored
             inside.set()
-            release.wait(5)
+            await asyncio.wait_for(release.wait(), 5)
         return wake
 
     slow.next_wakeup = held_next_wakeup  # type: ignore[method-assign]
@@ -343,7 +346,7 @@ async def test_a_callback_stored_during_a_pass_is_dialed_at_once(tmp_path: Path)
             if inside.is_set():
                 break
             await asyncio.sleep(0.05)
-        store.add(call_id="c", phone="+15551234567", requested_time="now", reason="r",
+        await store.add(call_id="c", phone="+15551234567", requested_time="now", reason="r",
                   notes="", due_at=time.time(), now=time.time())  # fmt: skip
         runner.wake()
         release.set()
@@ -399,7 +402,7 @@ class FakeGateway:
 
 
 async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [("+15551234567", time.time() - 1)])
+    store = await store_with(tmp_path, [("+15551234567", time.time() - 1)])
     seen: list[Any] = []
 
     def factory(call: Any) -> Any:
@@ -413,7 +416,7 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
     assert runner is not None
     try:
         for _ in range(100):
-            if state(store, 1)[0] == "done":
+            if (await state(store, 1))[0] == "done":
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -422,7 +425,7 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
     ((direction, purpose, called),) = seen
     assert direction == "outbound" and purpose.reason == "your refund" and purpose.callback_id == 1
     assert called == "sip:+15551234567@pbx"
-    assert state(store, 1) == ("done", 1, "answered, 12.0 s, ended by remote-bye")
+    assert await state(store, 1) == ("done", 1, "answered, 12.0 s, ended by remote-bye")
 
 
 async def test_a_callback_runs_the_gateways_default_detection(tmp_path: Path) -> None:
@@ -445,7 +448,7 @@ async def test_a_callback_runs_the_gateways_default_detection(tmp_path: Path) ->
         async with running_gateway(factory, env={"SIPGW_DIAL_ALLOW": target}) as (gateway, _):
             config = gateway.outbound.config
             gateway.outbound.config = dataclasses.replace(config, amd=AmdMode.HANG_UP)
-            store = store_with(tmp_path, [("+15551234567", T0 - 1)])
+            store = await store_with(tmp_path, [("+15551234567", T0 - 1)])
             template = target.replace("+15551234567", "{number}")
             policy = CallbackPolicy(uri_template=template, dial_policy=ANY_NUMBER)
             callbacks = CallbackScheduler(
@@ -454,7 +457,7 @@ async def test_a_callback_runs_the_gateways_default_detection(tmp_path: Path) ->
             (result,) = await callbacks.run_due(lambda: T0)
     assert result.answered, result
     assert seen == [("outbound", AmdRequest(AmdMode.HANG_UP))]
-    assert state(store, 1)[0] == "done"
+    assert (await state(store, 1))[0] == "done"
 
 
 async def test_the_callback_setup_comes_from_its_sections(tmp_path: Path) -> None:
@@ -506,7 +509,8 @@ asyncio.run(main())
 
 
 def test_two_processes_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -> None:
-    store = store_with(tmp_path, [(f"+155500000{i:02d}", time.time() - 1) for i in range(12)])
+    rows = [(f"+155500000{i:02d}", time.time() - 1) for i in range(12)]
+    store = asyncio.run(store_with(tmp_path, rows))
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
@@ -521,4 +525,6 @@ def test_two_processes_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -
     first, second = (set(ids) for ids in outputs)
     assert sum(map(len, outputs)) == 12 and not first & second
     assert first | second == set(range(1, 13))
-    assert {state(store, i) for i in range(1, 13)} == {("done", 1, "answered")}
+    done = asyncio.run(store.rows())
+    assert {(r.state.value, r.attempts, r.last_outcome) for r in done} == {("done", 1, "answered")}
+    assert len(done) == 12

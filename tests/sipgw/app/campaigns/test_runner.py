@@ -5,7 +5,7 @@ the contact; and the gateway dialer maps a placed call to an attempt."""
 from __future__ import annotations
 
 import asyncio
-import threading
+import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,23 +32,39 @@ from sipgw.app.campaigns.store import SqliteCampaignStore
 
 
 async def until(condition: Any, within: float = 30.0) -> None:
+    """Until ``condition()`` (or what it returns, awaited) is true."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while not condition():
+    while not await _value(condition()):
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
 
 
-def store_with(tmp_path: Path, numbers: list[str], **fields: object) -> SqliteCampaignStore:
+async def _value(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def progress(store: SqliteCampaignStore, field: str, wanted: int) -> Any:
+    """A condition for :func:`until`: the campaign's ``field`` count is ``wanted``."""
+
+    async def check() -> bool:
+        return bool(getattr(await store.progress(1), field) == wanted)
+
+    return check
+
+
+async def store_with(tmp_path: Path, numbers: list[str], **fields: object) -> SqliteCampaignStore:
     store = SqliteCampaignStore(tmp_path / "c.sqlite3")
     spec = campaign_spec({"name": "t", "hours": "00:00-24:00", **fields},
                          CampaignLimits(max_per_second=100))  # fmt: skip
-    store.create(spec, [Contact(n, {}, "UTC", i + 1) for i, n in enumerate(numbers)], time.time())
+    await store.create(
+        spec, [Contact(n, {}, "UTC", i + 1) for i, n in enumerate(numbers)], time.time()
+    )
     return store
 
 
 async def test_dials_records_retries_and_tells(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["+15550001", "+15550002"], per_second=50, concurrency=2,
+    store = await store_with(tmp_path, ["+15550001", "+15550002"], per_second=50, concurrency=2,
                        retry={"busy": 0.1})  # fmt: skip
     script = {"+15550001": ["busy", "person"], "+15550002": ["person"]}
     dialled: list[str] = []
@@ -67,11 +83,11 @@ async def test_dials_records_retries_and_tells(tmp_path: Path) -> None:
     finally:
         await runner.stop(grace=1.0)
     assert sorted(dialled) == ["+15550001", "+15550001", "+15550002"]
-    assert [c.state for c in store.contacts(1)] == [ContactState.DONE, ContactState.DONE]
+    assert [c.state for c in await store.contacts(1)] == [ContactState.DONE, ContactState.DONE]
 
 
 async def test_a_dial_that_raises_counts_as_failed(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["+15550001"], retry={"failed": None})
+    store = await store_with(tmp_path, ["+15550001"], retry={"failed": None})
 
     async def dial(order: DialOrder) -> Attempt:
         raise RuntimeError("boom")
@@ -79,15 +95,15 @@ async def test_a_dial_that_raises_counts_as_failed(tmp_path: Path) -> None:
     runner = CampaignRunner(CampaignScheduler(store, "host:1:x"), dial, poll_interval=0.5)
     runner.start()
     try:
-        await until(lambda: store.progress(1).left == 0)
+        await until(progress(store, "left", 0))
     finally:
         await runner.stop(grace=1.0)
-    (contact,) = store.contacts(1)
+    (contact,) = await store.contacts(1)
     assert contact.state is ContactState.FAILED and contact.detail == "error: RuntimeError: boom"
 
 
 async def test_stopped_mid_call_the_next_run_retries_the_contact(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["+15550001"], retry={"failed": 0})
+    store = await store_with(tmp_path, ["+15550001"], retry={"failed": 0})
     hold = asyncio.Event()
 
     async def stuck(order: DialOrder) -> Attempt:
@@ -96,9 +112,9 @@ async def test_stopped_mid_call_the_next_run_retries_the_contact(tmp_path: Path)
 
     first = CampaignRunner(CampaignScheduler(store, "otherhost:1:a", lease=0.3), stuck)
     first.start()
-    await until(lambda: store.progress(1).dialing == 1)
+    await until(progress(store, "dialing", 1))
     await first.stop(grace=0.1)  # the call abandoned: its contact stays dialing
-    assert store.progress(1).dialing == 1
+    assert (await store.progress(1)).dialing == 1
 
     async def answer(order: DialOrder) -> Attempt:
         return Attempt("person", "answered")
@@ -106,10 +122,10 @@ async def test_stopped_mid_call_the_next_run_retries_the_contact(tmp_path: Path)
     second = CampaignRunner(CampaignScheduler(store, "host:2:b"), answer, poll_interval=0.2)
     second.start()
     try:
-        await until(lambda: store.progress(1).person == 1)  # after the lease ran out
+        await until(progress(store, "person", 1))  # after the lease ran out
     finally:
         await second.stop()
-    (contact,) = store.contacts(1)
+    (contact,) = await store.contacts(1)
     assert contact.attempts == 2 and contact.last_outcome == "person"
 
 
@@ -132,9 +148,9 @@ class Placed:
 
 
 async def test_the_gateway_dialer(tmp_path: Path) -> None:
-    store = store_with(tmp_path, ["+15550001"], caller_id="+15550999", line="sales",
+    store = await store_with(tmp_path, ["+15550001"], caller_id="+15550999", line="sales",
                        ring_timeout=20)  # fmt: skip
-    (order,) = CampaignScheduler(store, "h:1:x").poll(10**10)  # far in the future: due
+    (order,) = await CampaignScheduler(store, "h:1:x").poll(10**10)  # far in the future: due
     asked: list[dict[str, Any]] = []
     answer: list[Any] = [Outcome("answered", True, amd={"kind": "voicemail"})]
 
@@ -162,7 +178,7 @@ async def test_the_gateway_dialer(tmp_path: Path) -> None:
 async def test_claims_no_more_than_the_gateways_room(tmp_path: Path) -> None:
     """A gateway without room (full, draining, overloaded) dials none of the campaign;
     with room for one call it dials one at a time, whatever the campaign's cap."""
-    store = store_with(tmp_path, ["+15550001", "+15550002", "+15550003"], per_second=100,
+    store = await store_with(tmp_path, ["+15550001", "+15550002", "+15550003"], per_second=100,
                        concurrency=3)  # fmt: skip
     limit = [0]  # the calls this gateway may have up at once (SIPGW_MAX_CALLS)
     up: list[str] = []
@@ -183,13 +199,13 @@ async def test_claims_no_more_than_the_gateways_room(tmp_path: Path) -> None:
     runner.start()
     try:
         await until(lambda: runner.passes >= 3)
-        assert store.progress(1).dialled == 0  # no room: nothing claimed
+        assert (await store.progress(1)).dialled == 0  # no room: nothing claimed
         limit[0] = 1
         runner.wake()
-        await until(lambda: store.progress(1).left == 0)
+        await until(progress(store, "left", 0))
     finally:
         await runner.stop(grace=1.0)
-    assert most[0] == 1 and store.progress(1).person == 3
+    assert most[0] == 1 and (await store.progress(1)).person == 3
 
 
 async def test_an_outcome_the_database_refuses_is_logged_not_raised(
@@ -197,13 +213,15 @@ async def test_an_outcome_the_database_refuses_is_logged_not_raised(
 ) -> None:
     """PostgreSQL's errors (here one raised by the store) are logged like SQLite's; the
     contact waits for its lease to run out (test_scheduler) instead of a task dying."""
-    store = store_with(tmp_path, ["+15550001"])
+    store = await store_with(tmp_path, ["+15550001"])
 
     class DatabaseGone(Exception):
         """As psycopg's errors: neither sqlite3's nor an OSError."""
 
     class Refusing(CampaignScheduler):
-        def record(self, order: DialOrder, attempt: Attempt, now: float) -> ContactState | None:
+        async def record(
+            self, order: DialOrder, attempt: Attempt, now: float
+        ) -> ContactState | None:
             self.in_flight.pop(order.contact.id, None)
             raise DatabaseGone("the database went away")
 
@@ -217,22 +235,22 @@ async def test_an_outcome_the_database_refuses_is_logged_not_raised(
     finally:
         await runner.stop(grace=1.0)
     assert "the database went away" in caplog.text
-    assert store.progress(1).dialing == 1
+    assert (await store.progress(1)).dialing == 1
 
 
 async def test_a_wake_up_during_a_pass_is_not_lost(tmp_path: Path) -> None:
-    """A campaign created or a call ended while the loop is in a pass (its store work runs
-    in a thread) wakes it again at once; it was lost when the loop cleared the wake-up after
-    the pass, and the next look came a poll interval later (2 s, 30 here)."""
-    store = store_with(tmp_path, [])  # nothing to dial: the only wake-up is the test's
-    inside, release = threading.Event(), threading.Event()
+    """A campaign created or a call ended while the loop is in a pass (awaiting its store)
+    wakes it again at once; it was lost when the loop cleared the wake-up after the pass,
+    and the next look came a poll interval later (2 s, 30 here)."""
+    store = await store_with(tmp_path, [])  # nothing to dial: the only wake-up is the test's
+    inside, release = asyncio.Event(), asyncio.Event()
 
     class Slow(CampaignScheduler):
-        def recover(self, now: float) -> list[ContactRow]:
+        async def recover(self, now: float) -> list[ContactRow]:
             if not inside.is_set():  # the first pass: held until the wake-up came
                 inside.set()
-                release.wait(5)
-            return super().recover(now)
+                await asyncio.wait_for(release.wait(), 5)
+            return await super().recover(now)
 
     async def dial(order: DialOrder) -> Attempt:
         raise AssertionError("nothing to dial")

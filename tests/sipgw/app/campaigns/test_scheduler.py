@@ -41,7 +41,7 @@ def store(tmp_path: Path) -> SqliteCampaignStore:
     return SqliteCampaignStore(tmp_path / "campaigns.sqlite3")
 
 
-def create(
+async def create(
     store: SqliteCampaignStore,
     numbers: Sequence[str],
     *,
@@ -54,7 +54,7 @@ def create(
         Contact(n, {"n": str(i)}, zones[i] if zones else spec.time_zone, i + 1)
         for i, n in enumerate(numbers)
     ]
-    return store.create(spec, contacts, T0)
+    return await store.create(spec, contacts, T0)
 
 
 def scheduler(store: SqliteCampaignStore, owner: str = "host:1:a") -> CampaignScheduler:
@@ -65,76 +65,78 @@ def numbers(orders: Sequence[DialOrder]) -> list[str]:
     return [order.contact.number for order in orders]
 
 
-def state_of(store: SqliteCampaignStore, campaign: int) -> CampaignState:
-    found = store.campaign(campaign)
+async def state_of(store: SqliteCampaignStore, campaign: int) -> CampaignState:
+    found = await store.campaign(campaign)
     assert found is not None
     return found.state
 
 
-def poll_for(sched: CampaignScheduler, start: float, seconds: float = 1.0) -> list[DialOrder]:
+async def poll_for(sched: CampaignScheduler, start: float, seconds: float = 1.0) -> list[DialOrder]:
     """Every order of ``sched``'s polls every 50 ms for ``seconds`` from ``start``."""
-    return [order for step in range(int(seconds * 20)) for order in sched.poll(start + step / 20)]
+    return [
+        order for step in range(int(seconds * 20)) for order in await sched.poll(start + step / 20)
+    ]
 
 
-def row(store: SqliteCampaignStore, campaign: int, number: str) -> ContactRow:
-    (found,) = [c for c in store.contacts(campaign) if c.number == number]
+async def row(store: SqliteCampaignStore, campaign: int, number: str) -> ContactRow:
+    (found,) = [c for c in await store.contacts(campaign) if c.number == number]
     return found
 
 
-def test_pacing_spaces_the_dials(store: SqliteCampaignStore) -> None:
-    create(store, ["+1555000001", "+1555000002", "+1555000003"], per_second=2, concurrency=5)
+async def test_pacing_spaces_the_dials(store: SqliteCampaignStore) -> None:
+    await create(store, ["+1555000001", "+1555000002", "+1555000003"], per_second=2, concurrency=5)
     sched = scheduler(store)
-    assert numbers(sched.poll(T0)) == ["+1555000001"]
-    assert sched.poll(T0 + 0.49) == []  # 2 a second: the next slot at +0.5 s
-    assert sched.next_wakeup(T0 + 0.49, 2.0) == pytest.approx(T0 + 0.5)
-    assert numbers(sched.poll(T0 + 0.5)) == ["+1555000002"]
-    assert numbers(sched.poll(T0 + 5.0)) == ["+1555000003"]  # no burst after a pause
+    assert numbers(await sched.poll(T0)) == ["+1555000001"]
+    assert await sched.poll(T0 + 0.49) == []  # 2 a second: the next slot at +0.5 s
+    assert await sched.next_wakeup(T0 + 0.49, 2.0) == pytest.approx(T0 + 0.5)
+    assert numbers(await sched.poll(T0 + 0.5)) == ["+1555000002"]
+    assert numbers(await sched.poll(T0 + 5.0)) == ["+1555000003"]  # no burst after a pause
 
 
-def test_the_cap_holds_until_a_call_ends(store: SqliteCampaignStore) -> None:
-    create(store, [f"+155500000{i}" for i in range(5)], per_second=100, concurrency=2)
+async def test_the_cap_holds_until_a_call_ends(store: SqliteCampaignStore) -> None:
+    await create(store, [f"+155500000{i}" for i in range(5)], per_second=100, concurrency=2)
     sched = scheduler(store)
-    first = sched.poll(T0) + sched.poll(T0 + 0.1) + sched.poll(T0 + 0.2)
+    first = await sched.poll(T0) + await sched.poll(T0 + 0.1) + await sched.poll(T0 + 0.2)
     assert numbers(first) == ["+1555000000", "+1555000001"]
-    assert sched.poll(T0 + 1.0) == []  # two are dialing: the cap
-    sched.record(first[0], Attempt("person", "answered"), T0 + 2.0)
-    assert numbers(sched.poll(T0 + 2.0)) == ["+1555000002"]
-    assert sched.poll(T0 + 3.0) == []
+    assert await sched.poll(T0 + 1.0) == []  # two are dialing: the cap
+    await sched.record(first[0], Attempt("person", "answered"), T0 + 2.0)
+    assert numbers(await sched.poll(T0 + 2.0)) == ["+1555000002"]
+    assert await sched.poll(T0 + 3.0) == []
 
 
-def test_calling_hours_in_each_contacts_time_zone(store: SqliteCampaignStore) -> None:
-    campaign = create(
+async def test_calling_hours_in_each_contacts_time_zone(store: SqliteCampaignStore) -> None:
+    campaign = await create(
         store, ["+12125550001", "+81355500001", "+33155500001"],
         zones=["America/New_York", "Asia/Tokyo", "Europe/Paris"],
         hours="09:00-17:00", days="mon,tue,wed,thu,fri", per_second=100, concurrency=5,
     )  # fmt: skip
     sched = scheduler(store)
     # 10:00 in New York, 00:00 in Tokyo (closed), 16:00 in Paris
-    assert sorted(numbers(poll_for(sched, T0))) == ["+12125550001", "+33155500001"]
-    tokyo = row(store, campaign, "+81355500001")
+    assert sorted(numbers(await poll_for(sched, T0))) == ["+12125550001", "+33155500001"]
+    tokyo = await row(store, campaign, "+81355500001")
     assert tokyo.state is ContactState.PENDING and tokyo.attempts == 0, tokyo  # not counted
     opens = datetime(2026, 1, 15, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp()
     assert tokyo.next_at == opens and tokyo.detail == "outside calling hours"
-    assert poll_for(sched, opens - 2) == []
-    assert numbers(sched.poll(opens)) == ["+81355500001"]
+    assert await poll_for(sched, opens - 2) == []
+    assert numbers(await sched.poll(opens)) == ["+81355500001"]
 
 
-def test_calling_hours_skip_the_days_not_allowed(store: SqliteCampaignStore) -> None:
+async def test_calling_hours_skip_the_days_not_allowed(store: SqliteCampaignStore) -> None:
     saturday = datetime(2026, 1, 17, 12, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
-    campaign = store.create(
+    campaign = await store.create(
         campaign_spec({"name": "t", "hours": "09:00-17:00", "days": "mon,tue,wed,thu,fri"},
                       CampaignLimits()),
         [Contact("+33155500001", {}, "Europe/Paris", 1)], saturday,
     )  # fmt: skip
-    assert scheduler(store).poll(saturday) == []
+    assert await scheduler(store).poll(saturday) == []
     monday = datetime(2026, 1, 19, 9, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
-    assert row(store, campaign, "+33155500001").next_at == monday
+    assert (await row(store, campaign, "+33155500001")).next_at == monday
 
 
-def test_a_window_across_midnight(store: SqliteCampaignStore) -> None:
+async def test_a_window_across_midnight(store: SqliteCampaignStore) -> None:
     # 22:00-02:00 in Tokyo; T0 is 00:00 there (in the window that opened the day before)
-    create(store, ["+81355500001"], zones=["Asia/Tokyo"], hours="22:00-02:00")
-    assert numbers(scheduler(store).poll(T0)) == ["+81355500001"]
+    await create(store, ["+81355500001"], zones=["Asia/Tokyo"], hours="22:00-02:00")
+    assert numbers(await scheduler(store).poll(T0)) == ["+81355500001"]
 
 
 RULES: dict[str, Any] = {"retry": {"busy": 60, "no_answer": 120, "failed": None, "voicemail": 300}}
@@ -153,191 +155,195 @@ RULES: dict[str, Any] = {"retry": {"busy": 60, "no_answer": 120, "failed": None,
         ("person", ContactState.DONE, None),
     ],
 )
-def test_retries_by_outcome(
+async def test_retries_by_outcome(
     store: SqliteCampaignStore, outcome: str, state: ContactState, delay: float | None
 ) -> None:
-    campaign = create(store, ["+1555000001"], **RULES)
+    campaign = await create(store, ["+1555000001"], **RULES)
     sched = scheduler(store)
-    (order,) = sched.poll(T0)
-    assert sched.record(order, Attempt(outcome, "detail", "call-1"), T0 + 10) is state
-    contact = row(store, campaign, "+1555000001")
+    (order,) = await sched.poll(T0)
+    assert await sched.record(order, Attempt(outcome, "detail", "call-1"), T0 + 10) is state
+    contact = await row(store, campaign, "+1555000001")
     assert contact.state is state and contact.attempts == 1, contact
     assert contact.last_outcome == outcome and contact.call_id == "call-1"
     if delay is not None:
         assert contact.next_at == T0 + 10 + delay
-        assert sched.poll(T0 + 10 + delay - 0.1) == []
-        (again,) = sched.poll(T0 + 10 + delay)
+        assert await sched.poll(T0 + 10 + delay - 0.1) == []
+        (again,) = await sched.poll(T0 + 10 + delay)
         assert again.contact.attempts == 2
     else:
-        assert sched.poll(T0 + 86400) == []
+        assert await sched.poll(T0 + 86400) == []
 
 
-def test_attempts_stop_at_the_maximum(store: SqliteCampaignStore) -> None:
-    campaign = create(store, ["+1555000001"], max_attempts=3, **RULES)
+async def test_attempts_stop_at_the_maximum(store: SqliteCampaignStore) -> None:
+    campaign = await create(store, ["+1555000001"], max_attempts=3, **RULES)
     sched = scheduler(store)
     now = T0
     for attempt in (1, 2, 3):
-        (order,) = sched.poll(now)
+        (order,) = await sched.poll(now)
         assert order.contact.attempts == attempt
-        sched.record(order, Attempt("busy", "busy"), now)
+        await sched.record(order, Attempt("busy", "busy"), now)
         now += 60
-    contact = row(store, campaign, "+1555000001")
+    contact = await row(store, campaign, "+1555000001")
     assert contact.state is ContactState.FAILED and contact.attempts == 3, contact
-    assert sched.poll(now + 86400) == []
-    progress = store.progress(campaign)
+    assert await sched.poll(now + 86400) == []
+    progress = await store.progress(campaign)
     assert (progress.dialled, progress.failed, progress.left) == (3, 1, 0)
-    assert state_of(store, campaign) is CampaignState.FINISHED
+    assert await state_of(store, campaign) is CampaignState.FINISHED
 
 
-def test_a_voicemail_without_a_retry_counts_as_answered_by_a_machine(
+async def test_a_voicemail_without_a_retry_counts_as_answered_by_a_machine(
     store: SqliteCampaignStore,
 ) -> None:
-    campaign = create(store, ["+1555000001", "+1555000002"], per_second=100)
+    campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100)
     sched = scheduler(store)
-    first, second = poll_for(sched, T0)
-    sched.record(first, Attempt("machine", "answered by voicemail"), T0)
-    sched.record(second, Attempt("person", "answered"), T0)
-    progress = store.progress(campaign)
+    first, second = await poll_for(sched, T0)
+    await sched.record(first, Attempt("machine", "answered by voicemail"), T0)
+    await sched.record(second, Attempt("person", "answered"), T0)
+    progress = await store.progress(campaign)
     assert (progress.person, progress.machine, progress.completed, progress.left) == (1, 1, 2, 0)
     events = sched.events_to_send()
     assert [type(e) for e in events] == [ContactAttempted, ContactAttempted, CampaignFinished]
 
 
-def test_the_do_not_call_list_is_checked_before_every_dial(store: SqliteCampaignStore) -> None:
-    campaign = create(store, ["+1555000001", "+1555000002"], per_second=100, **RULES)
-    store.dnc_add(["+1555000001"], T0)
+async def test_the_do_not_call_list_is_checked_before_every_dial(
+    store: SqliteCampaignStore,
+) -> None:
+    campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100, **RULES)
+    await store.dnc_add(["+1555000001"], T0)
     sched = scheduler(store)
-    first = sched.poll(T0)
+    first = await sched.poll(T0)
     assert numbers(first) == ["+1555000002"]
-    skipped = row(store, campaign, "+1555000001")
+    skipped = await row(store, campaign, "+1555000001")
     assert skipped.state is ContactState.DNC and skipped.attempts == 0, skipped
     # the other one asks not to be called while its retry waits
-    sched.record(first[0], Attempt("busy", "busy"), T0)
-    store.dnc_add(["+1555000002"], T0 + 1)
-    assert sched.poll(T0 + 61) == []
-    assert row(store, campaign, "+1555000002").state is ContactState.DNC
+    await sched.record(first[0], Attempt("busy", "busy"), T0)
+    await store.dnc_add(["+1555000002"], T0 + 1)
+    assert await sched.poll(T0 + 61) == []
+    assert (await row(store, campaign, "+1555000002")).state is ContactState.DNC
     events = sched.events_to_send()
     assert [type(e) for e in events] == [ContactSkipped, ContactAttempted, ContactSkipped,
                                          CampaignFinished]  # fmt: skip
-    assert store.progress(campaign).dnc == 2
+    assert (await store.progress(campaign)).dnc == 2
 
 
-def test_pause_resume_cancel(store: SqliteCampaignStore) -> None:
-    campaign = create(store, [f"+155500000{i}" for i in range(4)], per_second=100, concurrency=1,
-                      **RULES)  # fmt: skip
+async def test_pause_resume_cancel(store: SqliteCampaignStore) -> None:
+    campaign = await create(store, [f"+155500000{i}" for i in range(4)], per_second=100,
+                            concurrency=1, **RULES)  # fmt: skip
     sched = scheduler(store)
-    (first,) = sched.poll(T0)
-    assert store.set_state(campaign, CampaignState.PAUSED, T0)
-    assert not store.set_state(campaign, CampaignState.PAUSED, T0)  # already
-    sched.record(first, Attempt("person", "answered"), T0 + 1)  # a call in progress ends
-    assert sched.poll(T0 + 2) == []
-    assert store.set_state(campaign, CampaignState.RUNNING, T0 + 3)
-    (second,) = sched.poll(T0 + 3)
-    assert store.set_state(campaign, CampaignState.CANCELLED, T0 + 4)
-    sched.record(second, Attempt("busy", "busy"), T0 + 5)  # its retry is cancelled too
-    assert sched.poll(T0 + 100) == []
-    states = [c.state for c in store.contacts(campaign)]
+    (first,) = await sched.poll(T0)
+    assert await store.set_state(campaign, CampaignState.PAUSED, T0)
+    assert not await store.set_state(campaign, CampaignState.PAUSED, T0)  # already
+    await sched.record(first, Attempt("person", "answered"), T0 + 1)  # a call in progress ends
+    assert await sched.poll(T0 + 2) == []
+    assert await store.set_state(campaign, CampaignState.RUNNING, T0 + 3)
+    (second,) = await sched.poll(T0 + 3)
+    assert await store.set_state(campaign, CampaignState.CANCELLED, T0 + 4)
+    await sched.record(second, Attempt("busy", "busy"), T0 + 5)  # its retry is cancelled too
+    assert await sched.poll(T0 + 100) == []
+    states = [c.state for c in await store.contacts(campaign)]
     assert states == [ContactState.DONE] + [ContactState.CANCELLED] * 3, states
-    assert not store.set_state(campaign, CampaignState.RUNNING, T0 + 6)  # cancelled is final
-    assert state_of(store, campaign) is CampaignState.CANCELLED
+    assert not await store.set_state(campaign, CampaignState.RUNNING, T0 + 6)  # cancelled is final
+    assert await state_of(store, campaign) is CampaignState.CANCELLED
 
 
-def test_a_contact_is_never_dialled_twice_at_once(store: SqliteCampaignStore) -> None:
+async def test_a_contact_is_never_dialled_twice_at_once(store: SqliteCampaignStore) -> None:
     """Two schedulers (two gateways) on one store, polling in turn: each contact is
     claimed once, and a claim that was taken over records nothing."""
-    create(store, [f"+15550000{i:02d}" for i in range(20)], per_second=1000, concurrency=20)
+    await create(store, [f"+15550000{i:02d}" for i in range(20)], per_second=1000, concurrency=20)
     one, two = scheduler(store, "host:1:a"), scheduler(store, "host:2:b")
     claimed = [
         order
         for step in range(100)
         for sched in (one, two)
-        for order in sched.poll(T0 + step / 200)
+        for order in await sched.poll(T0 + step / 200)
     ]
     assert sorted(numbers(claimed)) == sorted(set(numbers(claimed)))
     assert len(claimed) == 20
 
 
-def test_a_call_cut_by_a_crash_is_retried_by_the_rules(store: SqliteCampaignStore) -> None:
-    campaign = create(store, ["+1555000001", "+1555000002"], per_second=100,
+async def test_a_call_cut_by_a_crash_is_retried_by_the_rules(store: SqliteCampaignStore) -> None:
+    campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100,
                       retry={"failed": 30})  # fmt: skip
     dead = CampaignScheduler(store, "host:111:dead", lease=60.0)
-    cut = poll_for(dead, T0)
+    cut = await poll_for(dead, T0)
     assert len(cut) == 2
     gone = {"host:111:dead"}
     after = CampaignScheduler(store, "host:222:new", lease=60.0,
                               owner_alive=lambda owner: owner not in gone)  # fmt: skip
-    recovered = after.recover(T0 + 5)  # its claimer is gone; the lease has not run out
+    recovered = await after.recover(T0 + 5)  # its claimer is gone; the lease has not run out
     assert sorted(c.number for c in recovered) == ["+1555000001", "+1555000002"]
-    contact = row(store, campaign, "+1555000001")
+    contact = await row(store, campaign, "+1555000001")
     assert contact.state is ContactState.PENDING and contact.attempts == 1, contact
     assert contact.last_outcome == "interrupted" and contact.next_at == T0 + 35
-    assert after.poll(T0 + 34) == []
-    again = poll_for(after, T0 + 35)
+    assert await after.poll(T0 + 34) == []
+    again = await poll_for(after, T0 + 35)
     assert len(again) == 2 and all(o.contact.attempts == 2 for o in again)
     # the dead one's late outcome (had it lived) changes nothing
-    assert dead.record(cut[0], Attempt("person", "answered"), T0 + 36) is None
-    assert row(store, campaign, "+1555000001").state is ContactState.DIALING
+    assert await dead.record(cut[0], Attempt("person", "answered"), T0 + 36) is None
+    assert (await row(store, campaign, "+1555000001")).state is ContactState.DIALING
 
 
-def test_a_live_claimers_call_is_left_alone_until_its_lease_runs_out(
+async def test_a_live_claimers_call_is_left_alone_until_its_lease_runs_out(
     store: SqliteCampaignStore,
 ) -> None:
-    campaign = create(store, ["+1555000001"])
+    campaign = await create(store, ["+1555000001"])
     busy = scheduler(store, "otherhost:1:a")
-    busy.poll(T0)
+    await busy.poll(T0)
     other = scheduler(store, "host:2:b")
-    assert other.recover(T0 + 59) == []  # alive, within its lease
-    busy.renew(T0 + 50)  # renewed while its call lasts
-    assert other.recover(T0 + 100) == []
-    assert [c.number for c in other.recover(T0 + 111)] == ["+1555000001"]  # lease ran out
-    assert row(store, campaign, "+1555000001").last_outcome == "interrupted"
+    assert await other.recover(T0 + 59) == []  # alive, within its lease
+    await busy.renew(T0 + 50)  # renewed while its call lasts
+    assert await other.recover(T0 + 100) == []
+    assert [c.number for c in await other.recover(T0 + 111)] == ["+1555000001"]  # lease ran out
+    assert (await row(store, campaign, "+1555000001")).last_outcome == "interrupted"
 
 
-def test_a_gateway_claims_no_more_than_its_room(store: SqliteCampaignStore) -> None:
+async def test_a_gateway_claims_no_more_than_its_room(store: SqliteCampaignStore) -> None:
     """A full gateway (``limit`` 0: its SIPGW_MAX_CALLS reached, draining or overloaded)
     claims nothing, so another gateway with room dials the campaign; with room for two it
     claims two however many are due."""
-    campaign = create(store, [f"+15550000{i:02d}" for i in range(5)], concurrency=10)
+    campaign = await create(store, [f"+15550000{i:02d}" for i in range(5)], concurrency=10)
     with sqlite3.connect(store.path) as db:  # the pacing out of the way: only the room counts
         db.execute("UPDATE campaigns SET interval = 0 WHERE id = ?", (campaign,))
     full, roomy = scheduler(store, "host:1:a"), scheduler(store, "host:2:b")
-    assert full.poll(T0, limit=0) == []
-    assert len(roomy.poll(T0 + 0.01, limit=2)) == 2
-    assert len(full.poll(T0 + 0.02, limit=1)) == 1
-    assert len(roomy.poll(T0 + 0.03)) == 2  # no limit: the rest
+    assert await full.poll(T0, limit=0) == []
+    assert len(await roomy.poll(T0 + 0.01, limit=2)) == 2
+    assert len(await full.poll(T0 + 0.02, limit=1)) == 1
+    assert len(await roomy.poll(T0 + 0.03)) == 2  # no limit: the rest
 
 
-def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
+async def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
     store: SqliteCampaignStore,
 ) -> None:
     """The call ended but the database refused its outcome: the contact stays ``dialing``
     under this very scheduler's claim, no longer renewed. Once its lease runs out the
     scheduler itself (alone, no other gateway to find it) retries it by the rules."""
-    campaign = create(store, ["+1555000001"], retry={"failed": 10})
+    campaign = await create(store, ["+1555000001"], retry={"failed": 10})
     one = scheduler(store)
-    (order,) = one.poll(T0)
+    (order,) = await one.poll(T0)
     one.in_flight.pop(order.contact.id)  # what record() does before the write that failed
-    assert one.recover(T0 + 59) == []  # its lease still runs
-    assert [c.number for c in one.recover(T0 + 61)] == ["+1555000001"]
-    contact = row(store, campaign, "+1555000001")
+    assert await one.recover(T0 + 59) == []  # its lease still runs
+    assert [c.number for c in await one.recover(T0 + 61)] == ["+1555000001"]
+    contact = await row(store, campaign, "+1555000001")
     assert (contact.state, contact.last_outcome, contact.next_at) == (
         ContactState.PENDING, "interrupted", T0 + 71,
     )  # fmt: skip
     # a call still in progress is never taken from its own scheduler, lease or not
-    (again,) = one.poll(T0 + 71)
-    assert one.recover(T0 + 500) == []
-    assert row(store, campaign, "+1555000001").state is ContactState.DIALING
+    (again,) = await one.poll(T0 + 71)
+    assert await one.recover(T0 + 500) == []
+    assert (await row(store, campaign, "+1555000001")).state is ContactState.DIALING
 
 
-def test_a_slot_that_came_during_the_pass_is_taken_at_once(store: SqliteCampaignStore) -> None:
+async def test_a_slot_that_came_during_the_pass_is_taken_at_once(
+    store: SqliteCampaignStore,
+) -> None:
     """At 30 calls a second a slot comes every 33 ms, less than a pass may take: a contact
     that became due while the pass ran is looked at again at once. The loop slept a whole
     poll interval (2 s) then, taking it for one held back by the cap: a campaign at 30 a
     second made bursts and 2 s gaps (the cluster test took 24 s instead of about 17)."""
-    create(store, [f"+155500000{i}" for i in range(4)], per_second=30, concurrency=2)
+    await create(store, [f"+155500000{i}" for i in range(4)], per_second=30, concurrency=2)
     sched = scheduler(store)
-    assert len(sched.poll(T0)) == 1  # the next slot at T0 + 1/30
-    assert sched.next_wakeup(T0 + 0.05, 2.0) <= T0 + 0.05  # due during the pass: now
-    assert len(sched.poll(T0 + 0.05)) == 1
+    assert len(await sched.poll(T0)) == 1  # the next slot at T0 + 1/30
+    assert await sched.next_wakeup(T0 + 0.05, 2.0) <= T0 + 0.05  # due during the pass: now
+    assert len(await sched.poll(T0 + 0.05)) == 1
     # at its cap nothing is due until a call ends: the poll interval (or that call's end)
-    assert sched.next_wakeup(T0 + 0.1, 2.0) == pytest.approx(T0 + 2.1)
+    assert await sched.next_wakeup(T0 + 0.1, 2.0) == pytest.approx(T0 + 2.1)

@@ -3,7 +3,7 @@ pacing and the cap hold in it, writes name their claimer, the do-not-call list."
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from pathlib import Path
 
 from sipgw.app.campaigns.model import (
@@ -19,78 +19,76 @@ from sipgw.app.campaigns.store import SqliteCampaignStore
 LIMITS = CampaignLimits(max_per_second=1000, max_concurrency=100)
 
 
-def make(tmp_path: Path, count: int, **fields: object) -> tuple[SqliteCampaignStore, int]:
+async def make(tmp_path: Path, count: int, **fields: object) -> tuple[SqliteCampaignStore, int]:
     store = SqliteCampaignStore(tmp_path / "c.sqlite3")
     assert not store.exists()
     spec = campaign_spec({"name": "t", **fields}, LIMITS)
     contacts = [Contact(f"+1555{i:04d}", {}, "UTC", i + 1) for i in range(count)]
-    return store, store.create(spec, contacts, 1000.0)
+    return store, await store.create(spec, contacts, 1000.0)
 
 
-def test_concurrent_claims_never_take_a_contact_twice(tmp_path: Path) -> None:
-    store, campaign = make(tmp_path, 60, per_second=1000, concurrency=100)
+async def test_concurrent_claims_never_take_a_contact_twice(tmp_path: Path) -> None:
+    store, campaign = await make(tmp_path, 60, per_second=1000, concurrency=100)
     taken: list[list[int]] = [[] for _ in range(4)]
 
-    def claim(worker: int) -> None:
+    async def claim(worker: int) -> None:
         mine = SqliteCampaignStore(store.path)  # its own connections, as another process
         now = 1000.0
-        while True:
-            claimed = mine.claim_next(campaign, f"host:{worker}:x", now, 60.0)
+        while True:  # each claim in a thread of its own: the four workers' overlap
+            claimed = await mine.claim_next(campaign, f"host:{worker}:x", now, 60.0)
             now += 0.01
             if claimed is not None:
                 taken[worker].append(claimed[0].id)
             elif now > 1002.0:
                 return
 
-    threads = [threading.Thread(target=claim, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    await asyncio.wait_for(asyncio.gather(*(claim(w) for w in range(4))), 30)
     every = [i for ids in taken for i in ids]
     assert sorted(every) == sorted(set(every)) and len(every) == 60
-    assert store.progress(campaign).dialing == 60
+    assert (await store.progress(campaign)).dialing == 60
 
 
-def test_the_claim_enforces_state_pacing_and_cap(tmp_path: Path) -> None:
-    store, campaign = make(tmp_path, 5, per_second=2, concurrency=2)
-    first = store.claim_next(campaign, "a", 1000.0, 60)
+async def test_the_claim_enforces_state_pacing_and_cap(tmp_path: Path) -> None:
+    store, campaign = await make(tmp_path, 5, per_second=2, concurrency=2)
+    first = await store.claim_next(campaign, "a", 1000.0, 60)
     assert first is not None and first[1] == 1000.0  # the pacing before the claim
-    assert store.claim_next(campaign, "a", 1000.4, 60) is None  # paced
-    assert store.claim_next(campaign, "a", 1000.5, 60) is not None
-    assert store.claim_next(campaign, "a", 1010.0, 60) is None  # the cap: two dialing
-    assert store.set_state(campaign, CampaignState.PAUSED, 1011)
+    assert await store.claim_next(campaign, "a", 1000.4, 60) is None  # paced
+    assert await store.claim_next(campaign, "a", 1000.5, 60) is not None
+    assert await store.claim_next(campaign, "a", 1010.0, 60) is None  # the cap: two dialing
+    assert await store.set_state(campaign, CampaignState.PAUSED, 1011)
     contact = first[0]
-    assert store.finish(contact.id, "a", ContactState.DONE, Attempt("person", ""), None, 1011)
-    assert store.claim_next(campaign, "a", 1012.0, 60) is None  # paused
+    assert await store.finish(contact.id, "a", ContactState.DONE, Attempt("person", ""), None, 1011)
+    assert await store.claim_next(campaign, "a", 1012.0, 60) is None  # paused
 
 
-def test_writes_name_their_claimer(tmp_path: Path) -> None:
-    store, campaign = make(tmp_path, 1)
-    claimed = store.claim_next(campaign, "a", 1000.0, 60)
+async def test_writes_name_their_claimer(tmp_path: Path) -> None:
+    store, campaign = await make(tmp_path, 1)
+    claimed = await store.claim_next(campaign, "a", 1000.0, 60)
     assert claimed is not None
     contact, paced = claimed
-    assert not store.finish(contact.id, "b", ContactState.DONE, Attempt("person", ""), None, 1)
-    assert not store.unclaim(contact.id, "b", ContactState.DNC, 0, "", 1, paced)
-    store.renew([contact.id], "b", 5000.0)  # not b's
-    (row,) = store.dialing()
+    assert not await store.finish(
+        contact.id, "b", ContactState.DONE, Attempt("person", ""), None, 1
+    )
+    assert not await store.unclaim(contact.id, "b", ContactState.DNC, 0, "", 1, paced)
+    await store.renew([contact.id], "b", 5000.0)  # not b's
+    (row,) = await store.dialing()
     assert row.lease_until == 1060.0 and row.claimed_by == "a"
-    assert store.unclaim(contact.id, "a", ContactState.PENDING, 2000.0, "later", 1001, paced)
-    (row,) = store.contacts(campaign)
+    assert await store.unclaim(contact.id, "a", ContactState.PENDING, 2000.0, "later", 1001, paced)
+    (row,) = await store.contacts(campaign)
     assert (row.state, row.attempts, row.next_at) == (ContactState.PENDING, 0, 2000.0)
-    assert store.campaign(campaign).next_dial_at == paced
-    assert store.next_due() == 2000.0
+    assert (await store.campaign(campaign)).next_dial_at == paced
+    assert await store.next_due() == 2000.0
 
 
-def test_the_do_not_call_list(tmp_path: Path) -> None:
+async def test_the_do_not_call_list(tmp_path: Path) -> None:
     store = SqliteCampaignStore(tmp_path / "c.sqlite3")
-    assert store.dnc_add(["+1555", "+1556", "+1555"], 1.0) == 2
-    assert store.dnc_has("+1555") and not store.dnc_has("+1557")
-    assert store.dnc_list(10) == ["+1555", "+1556"]
-    assert store.dnc_remove(["+1555", "+1557"]) == 1
-    assert store.dnc_list(10) == ["+1556"]
+    assert await store.dnc_add(["+1555", "+1556", "+1555"], 1.0) == 2
+    assert await store.dnc_has("+1555") and not await store.dnc_has("+1557")
+    assert await store.dnc_list(10) == ["+1555", "+1556"]
+    assert await store.dnc_remove(["+1555", "+1557"]) == 1
+    assert await store.dnc_list(10) == ["+1556"]
 
 
-def test_the_file_is_owner_only(tmp_path: Path) -> None:
-    store, _ = make(tmp_path, 1)
+async def test_the_file_is_owner_only(tmp_path: Path) -> None:
+    store, _ = await make(tmp_path, 1)
     assert store.path.stat().st_mode & 0o077 == 0

@@ -103,7 +103,7 @@ async def test_events_arrive_signed_once_and_in_order_per_call(tmp_path: Path) -
     assert len(ids) == len(set(ids)) == 10
     for call in "ab":
         assert [b["n"] for _, b, _ in got.got if b["call"] == call] == [1, 2, 3, 4, 5]
-    assert sender.counts.delivered == 10 and sender.outbox.pending() == 0
+    assert sender.counts.delivered == 10 and await sender.outbox.pending() == 0
 
 
 async def test_a_receiver_that_fails_gets_every_event_when_it_comes_back(
@@ -133,13 +133,13 @@ async def test_a_gone_receiver_or_an_old_event_is_dropped(tmp_path: Path) -> Non
         sender.start()
         sender.enqueue(events(got.url, {"a": 1}))
         await eventually(lambda: sender.counts.given_up == 1)
-        assert sender.outbox.pending() == 0
+        assert await sender.outbox.pending() == 0
         got.status = 500
         aged = delivery(tmp_path / "aged", DeliveryPolicy(retry_max=0.1, give_up=0.3, timeout=2))
         aged.start()
         aged.enqueue(events(got.url, {"b": 1}))
         await eventually(lambda: aged.counts.given_up >= 1)
-        assert aged.outbox.pending() == 0 and aged.counts.failed_attempts >= 2
+        assert await aged.outbox.pending() == 0 and aged.counts.failed_attempts >= 2
         await aged.stop()
         await sender.stop()
 
@@ -150,7 +150,7 @@ async def test_stop_keeps_what_was_queued_and_the_next_start_delivers_it(tmp_pat
     sender.start()
     sender.enqueue(events(dead, {"a": 2}))
     await sender.stop(grace=0.5)
-    assert sender.outbox.pending() == 2  # nothing lost
+    assert await sender.outbox.pending() == 2  # nothing lost
     async with receiver() as got:
         outbox = Outbox(tmp_path / "outbox.sqlite3", "after-restart")
         with outbox._connect() as db:  # the receiver moved: point the rows at it

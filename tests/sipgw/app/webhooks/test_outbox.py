@@ -11,62 +11,67 @@ def event(n: int, call: str = "c1", url: str = "http://crm/hook") -> NewEvent:
     return NewEvent(f"msg_{n}", url, "", call, "call.answered", f'{{"n":{n}}}'.encode())
 
 
-def test_only_the_oldest_event_of_each_call_and_url_is_due(tmp_path: Path) -> None:
+async def test_only_the_oldest_event_of_each_call_and_url_is_due(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.sqlite3", "me")
-    box.add([event(1), event(2), event(3, "c2"), event(4, url="http://other/hook")], now=100.0)
-    claimed = box.claim_due(100.0, lease=60, limit=10)
+    await box.add(
+        [event(1), event(2), event(3, "c2"), event(4, url="http://other/hook")], now=100.0
+    )
+    claimed = await box.claim_due(100.0, lease=60, limit=10)
     assert [e.event_id for e in claimed] == ["msg_1", "msg_3", "msg_4"]
-    assert box.claim_due(100.0, lease=60, limit=10) == claimed  # ours: claimed again
-    assert box.claim_due(100.0, lease=60, limit=10, busy={("http://crm/hook", "c1")}) == claimed[1:]
-    box.delivered(claimed[0].id)
-    after = box.claim_due(101.0, lease=60, limit=10)
+    assert await box.claim_due(100.0, lease=60, limit=10) == claimed  # ours: claimed again
+    assert (
+        await box.claim_due(100.0, lease=60, limit=10, busy={("http://crm/hook", "c1")})
+        == claimed[1:]
+    )
+    await box.delivered(claimed[0].id)
+    after = await box.claim_due(101.0, lease=60, limit=10)
     assert [e.event_id for e in after] == ["msg_2", "msg_3", "msg_4"]  # c1's next, in order
-    assert box.pending() == 3
+    assert await box.pending() == 3
 
 
-def test_a_failed_event_waits_and_holds_back_its_calls_later_ones(tmp_path: Path) -> None:
+async def test_a_failed_event_waits_and_holds_back_its_calls_later_ones(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.sqlite3", "me")
-    box.add([event(1), event(2)], now=100.0)
-    (first,) = box.claim_due(100.0, lease=60, limit=10)
-    box.failed(first.id, next_at=105.0, error="HTTP 503")
-    assert box.claim_due(104.0, lease=60, limit=10) == []  # msg_2 waits behind msg_1
-    assert box.next_due(104.0) == 105.0
-    (again,) = box.claim_due(105.0, lease=60, limit=10)
+    await box.add([event(1), event(2)], now=100.0)
+    (first,) = await box.claim_due(100.0, lease=60, limit=10)
+    await box.failed(first.id, next_at=105.0, error="HTTP 503")
+    assert await box.claim_due(104.0, lease=60, limit=10) == []  # msg_2 waits behind msg_1
+    assert await box.next_due(104.0) == 105.0
+    (again,) = await box.claim_due(105.0, lease=60, limit=10)
     assert again.event_id == "msg_1" and again.attempts == 1
 
 
-def test_a_claim_keeps_other_processes_off_until_its_lease_ends(tmp_path: Path) -> None:
+async def test_a_claim_keeps_other_processes_off_until_its_lease_ends(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     mine, theirs = Outbox(path, "worker-1"), Outbox(path, "worker-2")
-    mine.add([event(1)], now=100.0)
-    assert len(mine.claim_due(100.0, lease=60, limit=10)) == 1
-    assert theirs.claim_due(120.0, lease=60, limit=10) == []  # claimed by worker-1
-    assert theirs.next_due(120.0) == 160.0  # when worker-1's claim ends
-    assert len(theirs.claim_due(161.0, lease=60, limit=10)) == 1  # worker-1 died: free again
-    theirs.release([1])
-    assert len(mine.claim_due(161.0, lease=60, limit=10)) == 1
+    await mine.add([event(1)], now=100.0)
+    assert len(await mine.claim_due(100.0, lease=60, limit=10)) == 1
+    assert await theirs.claim_due(120.0, lease=60, limit=10) == []  # claimed by worker-1
+    assert await theirs.next_due(120.0) == 160.0  # when worker-1's claim ends
+    assert len(await theirs.claim_due(161.0, lease=60, limit=10)) == 1  # worker-1 died: free again
+    await theirs.release([1])
+    assert len(await mine.claim_due(161.0, lease=60, limit=10)) == 1
 
 
-def test_the_outbox_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
+async def test_the_outbox_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "outbox.sqlite3"
     box = Outbox(path, "me", max_pending=3)
-    assert box.add([event(n) for n in range(5)], now=1.0) == 2  # two refused
-    assert box.pending() == 3
+    assert await box.add([event(n) for n in range(5)], now=1.0) == 2  # two refused
+    assert await box.pending() == 3
     reopened = Outbox(path, "after-restart", max_pending=3)
-    assert [e.event_id for e in reopened.claim_due(2.0, 60, 10)] == ["msg_0"]
-    assert reopened.next_due(2.0) == 62.0
+    assert [e.event_id for e in await reopened.claim_due(2.0, 60, 10)] == ["msg_0"]
+    assert await reopened.next_due(2.0) == 62.0
     empty = Outbox(tmp_path / "empty.sqlite3", "me")
-    assert empty.next_due(0.0) is None and empty.pending() == 0
+    assert await empty.next_due(0.0) is None and await empty.pending() == 0
 
 
-def test_a_stopping_process_gives_back_all_its_claims(tmp_path: Path) -> None:
+async def test_a_stopping_process_gives_back_all_its_claims(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     mine, theirs = Outbox(path, "worker-1"), Outbox(path, "worker-2")
-    mine.add([event(1), event(2, "c2")], now=100.0)
-    theirs.add([event(3, "c3")], now=100.0)
-    assert len(theirs.claim_due(100.0, lease=60, limit=1)) == 1  # c1's head, worker-2's
-    assert len(mine.claim_due(100.0, lease=60, limit=10)) == 2  # c2 and c3
-    mine.release()  # every claim of worker-1, none of worker-2's
-    assert [e.event_id for e in theirs.claim_due(101.0, lease=60, limit=10)] == [
+    await mine.add([event(1), event(2, "c2")], now=100.0)
+    await theirs.add([event(3, "c3")], now=100.0)
+    assert len(await theirs.claim_due(100.0, lease=60, limit=1)) == 1  # c1's head, worker-2's
+    assert len(await mine.claim_due(100.0, lease=60, limit=10)) == 2  # c2 and c3
+    await mine.release()  # every claim of worker-1, none of worker-2's
+    assert [e.event_id for e in await theirs.claim_due(101.0, lease=60, limit=10)] == [
         "msg_1", "msg_2", "msg_3"
     ]  # fmt: skip

@@ -26,7 +26,7 @@ async def test_a_calls_events_reach_the_receiver(tmp_path: Path) -> None:
         )  # fmt: skip
         assert webhooks_wanted(settings, None)
         assert not webhooks_wanted(WebhookSection(), None)
-        hooks = start_webhooks(
+        hooks = await start_webhooks(
             settings, gateway.feed, registry=gateway.metrics.registry,
             policy=DeliveryPolicy(retry_max=0.2),
         )  # fmt: skip
