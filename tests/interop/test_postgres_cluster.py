@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +48,7 @@ from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
+from sipgw.app.claimers import claim_owner
 from sipgw.app.cluster.callbacks import PgCallbackStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.members import ClusterIndex
@@ -62,6 +64,7 @@ from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
 from tests.agent.tools.fake_call import ANY_NUMBER, call
+from tests.sipgw.app.test_claimers import gone_pid
 from tests.toolkit.browser import Browser
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
@@ -513,6 +516,28 @@ async def test_the_calls_index_keeps_thirty_days(url: str) -> None:
                                   "started": started})  # fmt: skip
     assert await index.prune(T0) == 1
     assert sorted(c["id"] for c in await index.calls(T0, active_only=False)) == ["c1", "c2"]
+
+
+async def test_a_restarted_gateway_frees_the_outbox_claims_of_its_hosts_gone_processes(
+    url: str,
+) -> None:
+    """A gateway killed while posting left its claim; the one started after it on the same
+    host takes the row at once, not after the lease (another host's claim waits for it)."""
+    db = Database(url)
+    dead = PgOutbox(db, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
+    remote = PgOutbox(db, f"elsewhere.invalid:{gone_pid()}:abcd1234")
+    events = [NewEvent(f"msg_{n}", "http://crm/hook", "", f"c{n}", "call.answered", b"{}")
+              for n in range(2)]  # fmt: skip
+    await dead.add(events, 100.0)
+    assert [e.event_id for e in await remote.claim_due(100.0, lease=60, limit=1)] == ["msg_0"]
+    assert [e.event_id for e in await dead.claim_due(100.0, lease=60, limit=1)] == ["msg_1"]
+    restarted = PgOutbox(db, claim_owner())
+    taken = await restarted.claim_due(101.0, lease=60, limit=10)
+    assert [e.event_id for e in taken] == ["msg_1"]  # the other host's waits for its lease
+    assert [e.event_id for e in await restarted.claim_due(161.0, lease=60, limit=10)] == [
+        "msg_0", "msg_1",
+    ]  # fmt: skip
+    await db.close()
 
 
 _HOLD_CLAIM = """

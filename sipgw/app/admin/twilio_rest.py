@@ -30,9 +30,6 @@ import asyncio
 import base64
 import hmac
 import logging
-import os
-import secrets
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -46,6 +43,7 @@ from aiohttp import web
 from sipgw.app.admin.throttle import LoginThrottle
 from sipgw.app.calls.callfeed import FeedEvent
 from sipgw.app.calls.outbound import CallOutcome, PlacedCall
+from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway
 from sipgw.app.twilioapi import seam
 from sipgw.app.twilioapi.resource import (
@@ -169,7 +167,7 @@ class TwilioRest:
         app.on_cleanup.append(self._stop)
 
     async def _start(self, app: web.Application) -> None:
-        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        owner = claim_owner()
         outbox: OutboxStorage = (
             self.status_outbox(owner, 10000, OUTBOX_TABLE)
             if self.status_outbox is not None

@@ -42,9 +42,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,6 +61,7 @@ from sipgw.agent.tools.callback_store import (
     CallbackStore,
     dialable_number,
 )
+from sipgw.app.claimers import claim_owner, claimer_alive
 from sipgw.app.dial_settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -238,8 +236,8 @@ class CallbackScheduler:
         self.store = store
         self.place_call = place_call
         self.policy = policy or CallbackPolicy()
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.owner_alive = owner_alive or _process_alive
+        self.owner = owner or claim_owner()
+        self.owner_alive = owner_alive or claimer_alive
         self.in_flight: set[int] = set()
 
     # -- steps, each with the time passed in ------------------------------------------
@@ -509,21 +507,3 @@ def callback_agent(factory: AgentFactory, purpose: CallPurpose | None) -> Plugin
         return factory(OutboundCall(call, purpose))
 
     return dataclasses.replace(plugin_factory(factory), make=make)
-
-
-def _process_alive(owner: str) -> bool:
-    """False when ``owner`` (``host:pid:token``) ran on this host and its process is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True  # another host: only its lease tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True  # this process: another scheduler here, still running or stopped cleanly
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -38,8 +38,6 @@ Events for webhooks and logs queue up in :meth:`events_to_send`.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +45,7 @@ from sipgw.app.campaigns.hours import next_open
 from sipgw.app.campaigns.model import Campaign, CampaignState, ContactRow, ContactState
 from sipgw.app.campaigns.outcomes import Attempt, decide
 from sipgw.app.campaigns.store import CampaignStore
+from sipgw.app.claimers import claimer_alive
 
 __all__ = [
     "CampaignEvent",
@@ -55,7 +54,6 @@ __all__ = [
     "ContactAttempted",
     "ContactSkipped",
     "DialOrder",
-    "process_alive",
 ]
 
 MAX_CLAIMS_PER_POLL = 500
@@ -101,24 +99,6 @@ class CampaignFinished:
 CampaignEvent = ContactAttempted | ContactSkipped | CampaignFinished
 
 
-def process_alive(owner: str) -> bool:
-    """False when ``owner`` (``host:pid:token``) ran on this host and its process is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True  # another host: only its lease tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class CampaignScheduler:
     """Claims due contacts, checks them, records outcomes (module docstring).
 
@@ -126,7 +106,8 @@ class CampaignScheduler:
         store: the campaigns' store.
         owner: this scheduler's claim name (``host:pid:random``).
         lease: seconds a claim holds without renewal (renewed while the call lasts).
-        owner_alive: whether another claimer still runs (default :func:`process_alive`).
+        owner_alive: whether another claimer still runs (default
+            :func:`~sipgw.app.claimers.claimer_alive`).
     """
 
     def __init__(
@@ -135,7 +116,7 @@ class CampaignScheduler:
         owner: str,
         *,
         lease: float = 120.0,
-        owner_alive: Callable[[str], bool] = process_alive,
+        owner_alive: Callable[[str], bool] = claimer_alive,
     ) -> None:
         self.store = store
         self.owner = owner

@@ -13,9 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,6 +38,7 @@ from sipgw.app.campaigns.runner import CampaignRunner, Dialer, gateway_dialer
 from sipgw.app.campaigns.scheduler import CampaignEvent, CampaignScheduler
 from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.campaigns.store import CampaignStore, SqliteCampaignStore
+from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway, gateway_room
 
 __all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "SHOWN", "Campaigns", "csv_cell", "start_campaigns"]
@@ -95,7 +93,7 @@ class Campaigns:
         self.allowed = allowed
         self.known = known
         self.clock = clock
-        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        owner = claim_owner()
         self.scheduler = CampaignScheduler(store, owner, lease=lease)
         self.runner = CampaignRunner(
             self.scheduler, dial, clock=clock, poll_interval=poll_interval,

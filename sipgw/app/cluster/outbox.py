@@ -7,12 +7,16 @@ while any gateway may post them. A claim is :func:`~sipgw.app.cluster.claims.cla
 (``FOR UPDATE SKIP LOCKED``) and lasts the delivery's lease; a gateway that dies while
 posting leaves its claim to run out, and then any gateway takes the row again (the
 receiver may then see the event twice: the ``webhook-id`` is the same, to deduplicate).
+A gateway's first claim also frees at once the claims of gone processes of its own host
+(:func:`~sipgw.app.claimers.claimer_alive`): one restarted after a crash does not wait out
+their lease; another host's are known gone by their lease only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sipgw.app.claimers import claimer_alive
 from sipgw.app.cluster.claims import ClaimQueue, claim_due
 from sipgw.app.cluster.database import Database, redacted_url
 from sipgw.app.webhooks.outbox import NewEvent, PendingEvent
@@ -52,6 +56,7 @@ class PgOutbox:
             lease="claim_until",
         )
         """The heads of their (URL, call) not claimed, or whose claim ran out."""
+        self._swept = False
 
     @property
     def where(self) -> str:
@@ -78,6 +83,8 @@ class PgOutbox:
         self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
     ) -> list[PendingEvent]:
         """Claim up to ``limit`` due heads, skipping the (URL, call) pairs in ``busy``."""
+        if not self._swept:
+            await self._free_gone_claims(now)
         skip = [f"{url}\n{call}" for url, call in busy]
         rows = await claim_due(
             self.db, self.queue, owner=self.owner, now=now, lease=lease, limit=limit,
@@ -88,6 +95,22 @@ class PgOutbox:
             PendingEvent(event_id, url, line, call, kind, bytes(body), rid, created, attempts)
             for rid, event_id, url, line, call, kind, body, created, attempts in rows
         ]
+
+    async def _free_gone_claims(self, now: float) -> None:
+        """Once: free the live claims of processes of this host that are gone."""
+        held = await self.db.one(
+            f"SELECT DISTINCT claimed_by FROM {self.table}"
+            " WHERE claimed_by IS NOT NULL AND claimed_by <> %s AND claim_until > %s",
+            (self.owner, now),
+        )
+        gone = [owner for (owner,) in held.rows if not claimer_alive(owner)]
+        if gone:
+            await self.db.one(
+                f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL"
+                " WHERE claimed_by = ANY(%s)",
+                (gone,),
+            )
+        self._swept = True
 
     async def delivered(self, row: int) -> None:
         """The receiver took it (2xx): forget it."""

@@ -9,8 +9,11 @@ reach a receiver one after the other, in order, while other calls' events go on.
 Several processes may share the file (``serve --workers``): a row is *claimed* for a
 lease before it is posted, with one ``UPDATE ... WHERE`` that only one claimer wins, so
 no two processes post the same event at once; a claim that outlives its lease (its
-process died) is free again. Every method is short and runs its ``sqlite3`` work in a
-thread (:func:`~sipgw.agent.blocking.in_thread`). Time is passed in (tests use a fake clock).
+process died) is free again, and so is at once a claim of a process of this host that is
+gone (:func:`~sipgw.app.claimers.claimer_alive`: a gateway restarted after a crash does not
+wait out the lease, nor do the events of the same call behind it). Every method is short
+and runs its ``sqlite3`` work in a thread (:func:`~sipgw.agent.blocking.in_thread`). Time is
+passed in (tests use a fake clock).
 
 :class:`OutboxStorage` is what the delivery needs of an outbox, its methods coroutines:
 :class:`Outbox` (SQLite, the default) or the cluster's (``SIPGW_DATABASE_URL``:
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sipgw.agent.blocking import in_thread
+from sipgw.app.claimers import claimer_alive
 
 __all__ = ["NewEvent", "Outbox", "OutboxStorage", "PendingEvent"]
 
@@ -207,12 +211,16 @@ class Outbox:
                  claimed_by, claim_until) = row  # fmt: skip
                 if next_at > now or (url, call) in skip:
                     continue
-                if claimed_by not in (None, self.owner) and (claim_until or 0) > now:
+                # another claimer's row waits for its lease, unless that claimer was a
+                # process of this host that is gone (a crash: taken over at once)
+                gone = claimed_by not in (None, self.owner) and not claimer_alive(claimed_by)
+                if claimed_by not in (None, self.owner) and (claim_until or 0) > now and not gone:
                     continue
                 won = db.execute(
                     f"UPDATE {self.table} SET claimed_by = ?, claim_until = ? WHERE id = ? "
-                    "AND (claimed_by IS NULL OR claimed_by = ? OR claim_until <= ?)",
-                    (self.owner, now + lease, rid, self.owner, now),
+                    "AND (claimed_by IS NULL OR claimed_by = ? OR claim_until <= ? "
+                    "OR claimed_by = ?)",
+                    (self.owner, now + lease, rid, self.owner, now, claimed_by if gone else None),
                 ).rowcount
                 if won:
                     claimed.append(
@@ -267,12 +275,21 @@ class Outbox:
     @in_thread
     def next_due(self, now: float) -> float | None:
         """When a row may next be claimed: the earliest ``next_at`` of the unclaimed rows
-        at the head of their (URL, call), or the end of a claim; None when empty."""
+        at the head of their (URL, call), or the end of a claim (its ``next_at`` when its
+        claimer is a process of this host that is gone); None when empty."""
         with self._connect() as db:
-            (due,) = db.execute(
-                "SELECT MIN(CASE WHEN o.claim_until > ? THEN o.claim_until ELSE o.next_at END) "
+            heads = db.execute(
+                "SELECT o.next_at, o.claimed_by, o.claim_until "
                 f"FROM {self.table} o JOIN (SELECT MIN(id) AS id FROM {self.table} "
-                "GROUP BY url, call) h ON o.id = h.id",
-                (now,),
-            ).fetchone()
-        return None if due is None else float(due)
+                "GROUP BY url, call) h ON o.id = h.id"
+            ).fetchall()
+        due = [
+            float(claim_until)
+            if claimed_by is not None
+            and claim_until is not None
+            and claim_until > now
+            and claimer_alive(claimed_by)
+            else float(next_at)
+            for next_at, claimed_by, claim_until in heads
+        ]
+        return min(due, default=None)

@@ -10,9 +10,6 @@ posted: the next start delivers it.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from sipgw.app.calls.callfeed import CallFeed
+from sipgw.app.claimers import claim_owner
 from sipgw.app.lines.reload import Lines
 from sipgw.app.webhooks.delivery import DeliveryCounts, DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.hooks import CallWebhooks, Summarize
@@ -111,7 +109,7 @@ async def start_webhooks(
         shared_outbox: the cluster's outbox for an owner and size (``SIPGW_DATABASE_URL``);
             None = the SQLite file ``SIPGW_WEBHOOK_DB``.
     """
-    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    owner = claim_owner()
     outbox: OutboxStorage = (
         shared_outbox(owner, settings.webhook_max_pending)
         if shared_outbox is not None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+from sipgw.app.claimers import claim_owner
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
+from tests.sipgw.app.test_claimers import gone_pid
 
 
 def event(n: int, call: str = "c1", url: str = "http://crm/hook") -> NewEvent:
@@ -50,6 +53,27 @@ async def test_a_claim_keeps_other_processes_off_until_its_lease_ends(tmp_path: 
     assert len(await theirs.claim_due(161.0, lease=60, limit=10)) == 1  # worker-1 died: free again
     await theirs.release([1])
     assert len(await mine.claim_due(161.0, lease=60, limit=10)) == 1
+
+
+async def test_a_claim_of_a_gone_process_of_this_host_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    """A gateway restarted after a crash delivers what the dead one had claimed (and the
+    same call's events behind it) without waiting out the lease."""
+    path = tmp_path / "outbox.sqlite3"
+    dead = Outbox(path, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
+    await dead.add([event(1), event(2)], now=100.0)
+    assert len(await dead.claim_due(100.0, lease=60, limit=10)) == 1  # then it was killed
+    restarted = Outbox(path, claim_owner())
+    assert await restarted.next_due(101.0) == 100.0  # due now, not at 160
+    (taken,) = await restarted.claim_due(101.0, lease=60, limit=10)
+    assert taken.event_id == "msg_1"
+    await restarted.delivered(taken.id)
+    (after,) = await restarted.claim_due(101.0, lease=60, limit=10)
+    assert after.event_id == "msg_2"
+    # a live claimer's lease still holds (this process, under another claim name)
+    other = Outbox(path, claim_owner())
+    assert await other.claim_due(102.0, lease=60, limit=10) == []
 
 
 async def test_the_outbox_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
