@@ -6,7 +6,7 @@ Hypothesis profiles: CI runs are deterministic and free of timing flakes.
 time, and there is no per-example deadline. ``long``: random examples, ten
 times as many, for a local hunt (``HYPOTHESIS_PROFILE=long pytest ...``).
 
-Real peers one at a time in each of three lanes: ``scripts/test`` runs the suite on five xdist
+Real peers one at a time in each of three lanes: ``scripts/test`` runs the suite on six xdist
 workers with ``--dist loadgroup``; the real-peer tests (:func:`in_peers_group`) are three work
 units (:func:`peer_lane`), so three workers run them one after another while the others run
 the rest (docs/testing.md, "How the suite runs"). The units are made by the scheduler from
@@ -125,6 +125,7 @@ THIRD_LANE = (
     "tests/interop/test_callbacks_peers.py",
     "tests/interop/test_s2s_peers.py",
     "tests/interop/test_preemptive_peers.py",
+    "tests/interop/test_amd_assistant_peers.py",
     "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
     "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
