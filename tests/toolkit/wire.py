@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from sipgw.media.g711 import rms_dbfs
 from sipgw.media.rtp import RtpPacket, RtpParseError
@@ -57,21 +58,18 @@ class RtcpOnWire:
     """200 SR, 201 RR, ... (RFC 3550 §12.1)."""
 
 
-class RtpCapture:
-    """Records RTP packets (and RTCP apart) on ``lo`` from a background thread (a context
-    manager)."""
+class _Capture:
+    """A raw socket on ``lo`` read by a background thread until :meth:`close` (a context
+    manager); subclasses make the socket and read it in ``_run``."""
 
-    def __init__(self, interface: str = "lo") -> None:
-        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
-        self._sock.bind((interface, 0))
+    def __init__(self, sock: socket.socket, name: str) -> None:
+        self._sock = sock
         self._sock.settimeout(0.1)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._packets: list[WirePacket] = []
-        self._rtcp: list[RtcpOnWire] = []
-        self._thread = threading.Thread(target=self._run, name="rtp-capture", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> RtpCapture:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -83,6 +81,21 @@ class RtpCapture:
         if self._thread.is_alive():
             self._thread.join(2.0)
         self._sock.close()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class RtpCapture(_Capture):
+    """Records RTP packets (and RTCP apart) on ``lo`` from a background thread (a context
+    manager)."""
+
+    def __init__(self, interface: str = "lo") -> None:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        sock.bind((interface, 0))
+        super().__init__(sock, "rtp-capture")
+        self._packets: list[WirePacket] = []
+        self._rtcp: list[RtcpOnWire] = []
 
     def packets(self) -> list[WirePacket]:
         """What was captured so far, in arrival order."""
@@ -207,7 +220,7 @@ def _udp_filter(ports: Sequence[int], dst_ranges: Sequence[tuple[int, int]]) -> 
     return bytes(code)
 
 
-class UdpCapture:
+class UdpCapture(_Capture):
     """Records the UDP datagrams on ``lo`` from or to ``ports``, and to ports within
     ``dst_ranges`` (inclusive), in the order the kernel saw them (a context manager).
 
@@ -217,32 +230,16 @@ class UdpCapture:
 
     def __init__(self, ports: Sequence[int], dst_ranges: Sequence[tuple[int, int]] = ()) -> None:
         # no protocol until the filter is on: nothing unfiltered is queued before it
-        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         program = _udp_filter(ports, dst_ranges)
         self._code = ctypes.create_string_buffer(program)  # alive while the kernel copies it
         fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(self._code))
-        self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
-        self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self._sock.bind(("lo", _ETH_P_ALL))
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.bind(("lo", _ETH_P_ALL))
+        super().__init__(sock, "udp-capture")
         self._datagrams: list[Datagram] = []
-        self._thread = threading.Thread(target=self._run, name="udp-capture", daemon=True)
-
-    def __enter__(self) -> UdpCapture:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2.0)
-        self._sock.close()
 
     def datagrams(self) -> list[Datagram]:
         """What was captured so far, in the kernel's order."""
