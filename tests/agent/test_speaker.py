@@ -140,8 +140,8 @@ async def test_committing_with_nothing_active_only_ends_the_pause() -> None:
     assert not r.playout.paused and r.record("barge_in") == [] and r.observer.events == []
 
 
-async def test_tts_failing_mid_reply_plays_what_arrived() -> None:
-    r = rig(fail_on="broken")
+async def speak_until_broken(r: Rig) -> Reply:
+    """A reply of two sentences whose second the rig's TTS fails on; returns it when done."""
     reply = r.speaker.begin("reply")
 
     async def feed() -> None:
@@ -150,6 +150,12 @@ async def test_tts_failing_mid_reply_plays_what_arrived() -> None:
 
     reply.task = r.speaker._scope.spawn(r.speaker.speak(reply, feed()))
     await wait_for(reply.task.done)
+    return reply
+
+
+async def test_tts_failing_mid_reply_plays_what_arrived() -> None:
+    r = rig(fail_on="broken")
+    reply = await speak_until_broken(r)
     assert reply.tts_failed
     (error,) = r.record("error")
     assert error["where"] == "tts" and "broken" in error["error"]
@@ -167,14 +173,7 @@ async def test_on_an_hd_call_the_apology_from_memory_is_converted_after_the_16_k
     what arrived, each of its frames converted once into 16 kHz (the same 20 ms, its level
     kept), not sent as μ-law octets the media would take for samples."""
     r = rig(PCM16_16K, fail_on="broken")
-    reply = r.speaker.begin("reply")
-
-    async def feed() -> None:
-        await r.speaker.send_sentence(reply, "Fine so far.")
-        await r.speaker.send_sentence(reply, "Then broken.")
-
-    reply.task = r.speaker._scope.spawn(r.speaker.speak(reply, feed()))
-    await wait_for(reply.task.done)
+    assert (await speak_until_broken(r)).tts_failed
     played: list[bytes] = []
     while (frame := r.playout.next_frame(0.0)) is not None:  # all queued: no ticks to wait
         played.append(frame)

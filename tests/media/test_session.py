@@ -163,17 +163,23 @@ def test_dtmf_works_on_a_g722_call_both_ways() -> None:
     # RFC 4733 telephone-event/8000 shares G.722's 8000 Hz RTP clock (RFC 3551 §4.5.2).
     s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9, telephone_event_pt=101),
                      now=0.0, agent_format=PCM16_16K)  # fmt: skip
-    encoder = G722.encoder()
-    s.receive(packet(0, pt=9, payload=encoder.encode(bytes(640))), PEER, 0.0)
+    s.receive(packet(0, pt=9, payload=G722.encoder().encode(bytes(640))), PEER, 0.0)
+    assert dtmf_both_ways(s, clock_per_frame=160, timestamp=160) == 160
+
+
+def dtmf_both_ways(s: MediaSession, clock_per_frame: int, timestamp: int) -> int:
+    """A "5" received as RFC 4733 events (its end sent three times, §2.5.1.4) is taken; a
+    "7" sent goes out as an event. Returns the duration of the first event sent."""
     for n, end in enumerate([False, True, True, True], start=1):
-        payload = bytes([5, (0x80 if end else 0) | 10]) + (160 * n).to_bytes(2, "big")
-        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=160,
+        payload = bytes([5, (0x80 if end else 0) | 10]) + (clock_per_frame * n).to_bytes(2, "big")
+        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=timestamp,
                             payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
     assert s.take_digits() == ["5"]
     s.send_dtmf("7")
     (out,) = s.packets_for(bytes(640), 0.1)
     sent = RtpPacket.parse(out)
     assert sent.payload_type == 101 and sent.payload[0] == 7
+    return int.from_bytes(sent.payload[2:4], "big")
 
 
 def test_a_g722_call_with_an_8_khz_agent_resamples_both_ways() -> None:
@@ -426,16 +432,8 @@ def test_dtmf_works_on_an_opus_call_both_ways_at_48_khz() -> None:
     s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111, telephone_event_pt=101),
                      now=0.0, agent_format=PCM16_16K)  # fmt: skip
     s.receive(opus_packet(0, OPUS.encoder().encode(bytes(640))), PEER, 0.0)
-    for n, end in enumerate([False, True, True, True], start=1):
-        payload = bytes([5, (0x80 if end else 0) | 10]) + (960 * n).to_bytes(2, "big")
-        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=10_960,
-                            payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
-    assert s.take_digits() == ["5"]
-    s.send_dtmf("7")
-    (out,) = s.packets_for(bytes(640), 0.1)
-    sent = RtpPacket.parse(out)
-    assert sent.payload_type == 101 and sent.payload[0] == 7
-    assert int.from_bytes(sent.payload[2:4], "big") == 960  # 20 ms of a 48 kHz clock
+    # 20 ms of a 48 kHz clock
+    assert dtmf_both_ways(s, clock_per_frame=960, timestamp=10_960) == 960
 
 
 def test_a_reinvite_from_pcmu_to_opus_switches_the_edge_and_the_clock() -> None:
