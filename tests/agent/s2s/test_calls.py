@@ -175,7 +175,10 @@ async def test_barge_in_stops_the_audio_and_tells_the_model_what_was_heard(
             # The agent's audio stopped right after the caller started talking (local
             # VAD: 60 ms, plus the jitter buffer and a tick or two) and never came back.
             assert stopped - onset < 0.3, (onset, spans)
-            played_ms = round(sum(1 for h in phone.heard if h.loud and h.at >= spans[-1][0]) * 20)
+            # the cut reply's frames only: the next reply ("Sure, go ahead.", another tone)
+            # may have begun within the 1.5 s (CI once counted 100 ms of it)
+            start, end = spans[-1]
+            played_ms = round(sum(1 for h in phone.heard if h.loud and start <= h.at <= end) * 20)
             await hang_up(caller, phone)
             await asyncio.sleep(0.3)
         assert leftovers == []
