@@ -69,6 +69,18 @@ def test_stationary_noise_is_suppressed() -> None:
     assert rms(out[tail]) < rms(np.asarray(noise, dtype=np.float64)[tail]) / 10  # 20 dB down
 
 
+@pytest.mark.parametrize(("low_hz", "kept"), [(100, True), (300, False)])
+def test_clean_speech_is_kept_only_with_its_fundamental(low_hz: int, kept: bool) -> None:
+    """RNNoise is trained on full-band speech: a voice that keeps its fundamental (a digital
+    or mobile line, 100-3400 Hz) passes within 3 dB; the same voice cut at 300 Hz (an
+    analogue line's band, ITU-T G.712, and this suite's speech) is taken for noise and
+    muted, with nothing in the room (docs/performance.md, "Noise suppression")."""
+    said = np.asarray(mix(speech("One moment, please.", low_hz=low_hz), [0] * 12000, 200.0))
+    out = pcm(through(NoiseSuppressor(), ulaw(said)))
+    gain_db = 20 * np.log10(rms(out[4000:]) / rms(said[4000 : len(out)]))
+    assert (gain_db > -3.0) if kept else (gain_db < -15.0), gain_db
+
+
 def test_frames_keep_their_size_and_closing_is_final() -> None:
     suppressor = NoiseSuppressor()
     assert len(suppressor.process(b"\xff" * 160)) == 160

@@ -102,23 +102,25 @@ def _sum(tracks: Sequence[Sequence[int]], length: int) -> list[int]:
 
 
 @cache
-def speech(text: str, voice: str = "en-us", pitch: int = 50) -> tuple[int, ...]:
-    """``text`` said by one espeak-ng voice (telephone band, trimmed)."""
-    return synthesize_clause(text, Voice(voice, pitch=pitch)).samples
+def speech(text: str, voice: str = "en-us", pitch: int = 50, low_hz: int = 300) -> tuple[int, ...]:
+    """``text`` said by one espeak-ng voice (telephone band from ``low_hz``, trimmed)."""
+    return synthesize_clause(text, Voice(voice, pitch=pitch), low_hz).samples
 
 
 @cache
-def background(kind: str, seconds: float) -> tuple[int, ...]:
-    """``seconds`` of the background ``kind`` (one of :data:`NOISES`), at about -30 dBFS RMS.
+def background(kind: str, seconds: float, low_hz: int = 300) -> tuple[int, ...]:
+    """``seconds`` of the background ``kind`` (one of :data:`NOISES`), at about -30 dBFS RMS,
+    in the telephone band from ``low_hz`` to 3400 Hz.
 
     Raises:
         ValueError: an unknown kind.
     """
     length = int(seconds * RATE)
-    band = ["sinc", "300-3400"]
+    band = ["sinc", f"{low_hz}-3400"]
     if kind == "babble":
         voices = [
-            list(speech(text, voice, 40 + 8 * i)) for i, (voice, text) in enumerate(_BABBLE_LINES)
+            list(speech(text, voice, 40 + 8 * i, low_hz))
+            for i, (voice, text) in enumerate(_BABBLE_LINES)
         ]
         # Each voice starts at another point of its line, so the gaps never line up.
         tracks = [v[(i * len(v)) // len(voices) :] + v[: (i * len(v)) // len(voices)]
@@ -129,7 +131,7 @@ def background(kind: str, seconds: float) -> tuple[int, ...]:
         pause = [0] * (RATE * 3 // 10)
         track: list[int] = []
         for sentence in sentences:
-            track += list(speech(sentence, "en-gb+m3", 45)) + pause
+            track += list(speech(sentence, "en-gb+m3", 45, low_hz)) + pause
         samples = _loop(track, length)
     elif kind == "street":
         length_s = f"{seconds}"

@@ -140,13 +140,15 @@ def _word_times(text: str, duration: float) -> tuple[Word, ...]:
     return tuple(timed)
 
 
-def synthesize_clause(text: str, voice: Voice) -> Clause:
-    """One clause, spoken by ``voice``, at 8 kHz, telephone band, trimmed.
+def synthesize_clause(text: str, voice: Voice, low_hz: int = 300) -> Clause:
+    """One clause, spoken by ``voice``, at 8 kHz, telephone band (``low_hz`` to 3400 Hz:
+    300 is the analogue line's, ITU-T G.712; a digital or mobile line keeps more of the
+    voice's fundamental), trimmed.
 
     Raises:
         SpeechError: espeak-ng or sox is missing or failed.
     """
-    raw = _cached(text, voice)
+    raw = _cached(text, voice, low_hz)
     pcm = array("h")
     pcm.frombytes(raw[: len(raw) // 2 * 2])
     samples = trim(pcm.tolist())
@@ -160,14 +162,15 @@ def _cache_dir() -> Path | None:
     return Path(where) if where else Path.home() / ".cache" / "sipgw-amdset"
 
 
-def _cached(text: str, voice: Voice) -> bytes:
+def _cached(text: str, voice: Voice, low_hz: int = 300) -> bytes:
     """The clause as 8 kHz band-limited PCM, from the cache when it was made before."""
-    key = hashlib.sha256(repr((text, voice, 1)).encode()).hexdigest()
+    made = (text, voice, 1) if low_hz == 300 else (text, voice, 1, low_hz)
+    key = hashlib.sha256(repr(made).encode()).hexdigest()
     directory = _cache_dir()
     path = directory / f"{key}.raw" if directory is not None else None
     if path is not None and path.exists():
         return path.read_bytes()
-    raw = _band_limited(_wav(text, voice), voice)
+    raw = _band_limited(_wav(text, voice), voice, low_hz)
     if len(raw) < RATE // 10:  # under 50 ms: nothing was said
         raise SpeechError(f"{voice.engine} said nothing for {text!r} ({voice.name})")
     if path is not None:
@@ -203,9 +206,9 @@ def _wav(text: str, voice: Voice) -> bytes:
     raise SpeechError(f"unknown speech engine {voice.engine!r} (one of {', '.join(ENGINES)})")
 
 
-def _band_limited(wav: bytes, voice: Voice) -> bytes:
-    """8 kHz, 16-bit, 300-3400 Hz; festival's pitch moved by sox (-300..+300 cents)."""
-    effects = ["sinc", "300-3400"]
+def _band_limited(wav: bytes, voice: Voice, low_hz: int = 300) -> bytes:
+    """8 kHz, 16-bit, ``low_hz``-3400 Hz; festival's pitch moved by sox (-300..+300 cents)."""
+    effects = ["sinc", f"{low_hz}-3400"]
     if voice.engine == "festival":
         effects = ["pitch", str((voice.pitch - 50) * 6), *effects]
     argv = ["sox", "-D", "-t", "wav", "-", "-r", str(RATE), "-e", "signed", "-b", "16",
