@@ -202,10 +202,11 @@ def audible_after(
     return None
 
 
-def opening_track(seconds: float) -> list[int]:
-    """The caller's opening turn, then silence to the end of ``seconds`` after the opening."""
+def opening_track(seconds: float, low_hz: int = 300) -> list[int]:
+    """The caller's opening turn, then silence to the end of ``seconds`` after the opening
+    (the voice in the band ``low_hz``-3400 Hz)."""
     track = [0] * int((OPENING_S + seconds) * RATE)
-    said = speech(OPENING[1], OPENING[0])
+    said = speech(OPENING[1], OPENING[0], low_hz=low_hz)
     track[: len(said)] = said
     return track
 
@@ -220,15 +221,17 @@ def onset_s(said: Sequence[int]) -> float:
     return 0.0
 
 
-def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, float, float]]]:
+def interruption_track(
+    seconds: float, low_hz: int = 300
+) -> tuple[list[int], list[tuple[float, float, float]]]:
     """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it); the
     track and the sentences' (start, onset, end)s from the opening's end."""
-    track = opening_track(seconds)
+    track = opening_track(seconds, low_hz)
     spans = []
     at, n = 2.0, 0
     while at + 3.0 < seconds:
         voice, text = INTERRUPTIONS[n % len(INTERRUPTIONS)]
-        said = speech(text, voice)
+        said = speech(text, voice, low_hz=low_hz)
         start = int((OPENING_S + at) * RATE)
         track[start : start + len(said)] = said
         spans.append((at, at + onset_s(said), at + len(said) / RATE))
@@ -243,11 +246,13 @@ def measure(
     seconds: float,
     pipelines: Sequence[str],
     model: ModelVadConfig | None = None,
+    low_hz: int = 300,
 ) -> dict[str, Any]:
-    """One background at one SNR, every pipeline (``model``: the model detector's settings)."""
-    noise = background(kind, OPENING_S + seconds)
-    quiet = _ulaw_frames(mix(opening_track(seconds), noise, snr))
-    voice, spans = interruption_track(seconds)
+    """One background at one SNR, every pipeline (``model``: the model detector's settings;
+    ``low_hz``: the telephone band's low edge for the voices and the background)."""
+    noise = background(kind, OPENING_S + seconds, low_hz)
+    quiet = _ulaw_frames(mix(opening_track(seconds, low_hz), noise, snr))
+    voice, spans = interruption_track(seconds, low_hz)
     # The sentences' level sets the mix: the same background level as in ``quiet``.
     noisy = _ulaw_frames(mix(voice, noise, snr))
     # The two parts as mixed: where the caller's speech is first as loud as the background.
@@ -444,6 +449,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
     parser.add_argument(
+        "--low-hz",
+        type=int,
+        default=300,
+        help="the telephone band's low edge for the caller and the background, Hz (300: an "
+        "analogue line's, ITU-T G.712; 100: a digital or mobile line's)",
+    )
+    parser.add_argument(
         "--caller-margin-db",
         default=str(ModelVadConfig().caller_margin_db),
         help="the model detector's gate below the caller's level ('off': none)",
@@ -464,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for snr in args.snr:
         for kind in args.backgrounds:
             log(f"{kind} at {snr:g} dB SNR")
-            figures = measure(kind, snr, args.seconds, args.pipelines, model)
+            figures = measure(kind, snr, args.seconds, args.pipelines, model, args.low_hz)
             results[f"{kind}@{snr:g}dB"] = figures
             for pipeline, f in figures.items():
                 rows.append([
@@ -502,8 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"clean speech {figures['clean_gain_db']:+.1f} dB, "
                   f"CPU {figures['cpu_ms_per_call_s']:.1f} ms per call-second")  # fmt: skip
     path = write_json(
-        {"machine": machine_info(), "seconds": args.seconds, "results": results,
-         "suppression": suppression},
+        {"machine": machine_info(), "seconds": args.seconds, "low_hz": args.low_hz,
+         "results": results, "suppression": suppression},
         args.json, "noise",
     )  # fmt: skip
     log(f"figures in {path}")
