@@ -2,10 +2,10 @@
 official ``twilio`` Python SDK pointed at it, against two in-process gateways: ours places
 the call, the other answers it (ringing first) with the echo agent.
 
-Until the ``twiml`` agent lands, a created call is placed here by a stand-in for the seam
-(:func:`echo_placer`: the echo agent talks instead of the app's TwiML); the mapping of the
-request onto ``POST /api/calls``'s body is checked on the way. The real seam, with a baresip
-callee, is tests/interop/test_twilio_rest_peers.py.
+Here a created call is placed by a stand-in for the seam (:func:`echo_placer`: the echo
+agent talks instead of the app's TwiML, so two in-process gateways suffice); the mapping of
+the request onto ``POST /api/calls``'s body is checked on the way. The real seam and the
+``twiml`` agent, with a baresip callee, are tests/interop/test_twilio_rest_peers.py.
 """
 
 from __future__ import annotations
