@@ -1,6 +1,6 @@
 """Overload protection against a real ``sipgw serve`` process, baresip and SIPp.
 
-The gateway is made late for real: SIGSTOP holds the whole process for 150 ms a few
+The gateway is made late for real: SIGSTOP holds the whole process for 300 ms a few
 times, so the media ticker wakes up that late (as on a saturated core). New INVITEs
 (SIPp) then get 503 with Retry-After and OPTIONS probes 503, while the call already
 up (baresip) goes on echoing; once the ticker is on time again for the hold time,
@@ -30,8 +30,11 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_run
 
 ToneWav = Callable[..., Path]
 
+# Thresholds well above what a loaded test machine does to the ticker by itself (a CI run
+# with six workers: 20-63 ms spikes for seconds, which kept a 10 ms recovery bar from
+# ever holding for 4 s), and stalls well above them.
 OVERLOAD = [
-    "--overload-lateness-ms", "20", "--overload-recover-lateness-ms", "10",
+    "--overload-lateness-ms", "100", "--overload-recover-lateness-ms", "80",
     "--overload-cpu-percent", "0", "--overload-window", "0.5", "--overload-hold", "4",
     "--overload-retry-after", "7", "--stats-interval", "0.5",
 ]  # fmt: skip
@@ -46,7 +49,7 @@ def python_pid(pid: int) -> int:
     return pid
 
 
-def stall(gw: GatewayProcess, times: int = 3, seconds: float = 0.15) -> None:
+def stall(gw: GatewayProcess, times: int = 3, seconds: float = 0.3) -> None:
     """Stop the whole gateway process for ``seconds``, ``times`` times."""
     assert gw.process is not None and gw.process.pid is not None
     pid = python_pid(gw.process.pid)
@@ -100,7 +103,7 @@ def test_overload_refuses_new_calls_with_503_keeps_the_running_one_and_recovers(
         assert stats["overload_refused"] == 3 and stats["calls"] == 1, stats
         # recovery: on time again for the hold time
         gw.wait_log(r"overload over \(p99 tick lateness [0-9.]+ ms, CPU \d+%, 1 call\(s\) up\): "
-                    r"taking new calls", 10)  # fmt: skip
+                    r"taking new calls", 20)  # fmt: skip
         assert latest_stats(gw)["overloaded"] == 0
         assert probe(gw.sip_host, gw.sip_port) == 200
         later.dial(gw.uri())

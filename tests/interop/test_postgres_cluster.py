@@ -424,6 +424,8 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
     try:
         _together(*(g.start for g in gateways))
         assert asyncio.run(_versions(fresh)) == [(m.version,) for m in migrations()]
+        for g in gateways:  # logged just after "listening", which start() waits for
+            g.wait_log(r"shared state in ")
         logs = "".join(g.log_text() for g in gateways)
         applied = f"migrations {[m.version for m in migrations()]} applied"
         assert logs.count(applied) == 1 and "schema up to date" in logs

@@ -21,7 +21,6 @@ to the URI's own host (the transport resolves its A record), as before RFC 3263.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import socket
@@ -62,6 +61,7 @@ class Trunks:
         self._family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         self._sip = sip
         self._refreshers: list[asyncio.Task[None]] = []
+        self._stopped = False
 
     @cached_property
     def locator(self) -> ServerLocator:
@@ -98,7 +98,7 @@ class Trunks:
     async def _refresh(self, aor: str, hop: SipUri, found: TargetList) -> None:
         loop = asyncio.get_running_loop()
         current = found.flows
-        while True:
+        while not self._stopped:
             await asyncio.sleep(max(1.0, found.expires - loop.time()))
             found = await self._targets(hop)
             if found.flows and found.flows != current:
@@ -115,12 +115,17 @@ class Trunks:
         return (await self._targets(hop)).flows
 
     async def stop(self) -> None:
-        """Stop keeping the registrations' targets current."""
+        """Stop keeping the registrations' targets current.
+
+        A refresher's cancel can be lost: in CPython 3.11 ``asyncio.wait_for`` (dnspython's
+        asyncio backend waits for its answer so) returns the answer that came at the same
+        moment instead of raising, and the lookup returns; its loop then sees ``_stopped``.
+        ``gather`` keeps this coroutine's own cancellation (the refreshers' is theirs).
+        """
+        self._stopped = True
         for task in self._refreshers:
             task.cancel()
-        for task in self._refreshers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._refreshers, return_exceptions=True)
         self._refreshers.clear()
 
 

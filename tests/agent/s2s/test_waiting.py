@@ -20,9 +20,11 @@ class Owner:
 
     def __init__(self) -> None:
         self.expired = 0
+        self.gave_up = asyncio.Event()
 
     def no_reply(self) -> None:
         self.expired += 1
+        self.gave_up.set()
 
 
 def waiting(timeout: float = 0.3) -> tuple[ReplyWait, Taker, Owner]:
@@ -54,16 +56,20 @@ async def test_an_audible_reply_ends_the_wait() -> None:
 
 
 async def test_a_tool_run_does_not_count_but_the_reply_to_its_result_does() -> None:
-    wait, taker, owner = waiting(timeout=0.2)
+    """The timeout (1 s, so that a loaded machine's late wake-ups stay well inside it;
+    CI once slept 0.1 s past a 0.2 s one) counts again from the tool's answer."""
+    loop = asyncio.get_running_loop()
+    wait, taker, owner = waiting(timeout=1.0)
     wait.turn_ended(None)
     wait.tool_running()
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.2)
     assert owner.expired == 0  # the tool ran longer than the timeout
+    answered = loop.time()
     wait.tool_answered()
     await asyncio.sleep(0.1)
     assert owner.expired == 0
-    await asyncio.sleep(0.2)
-    assert owner.expired == 1
+    await asyncio.wait_for(owner.gave_up.wait(), 5.0)
+    assert owner.expired == 1 and loop.time() - answered >= 1.0
 
 
 async def test_the_caller_speaking_again_or_the_calls_end_stops_the_timeout() -> None:

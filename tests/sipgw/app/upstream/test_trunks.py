@@ -4,13 +4,17 @@ dnsmasq."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
 import pytest
 
 from sipgw.aio.dns import ServerLocator
+from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.trunks import Trunks
 from sipgw.sip.addressing import Flow
+from sipgw.sip.locate import TargetList
 from sipgw.sip.useragent import OutboundCall, RegistrationConfig
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
@@ -69,3 +73,42 @@ async def test_registering_follows_the_srv_records_and_their_changes(tmp_path: P
     first_socket.close()
     second_socket.close()
     assert socket.AF_INET in gateway.trunks.locator.families
+
+
+class LosingLocator:
+    """Lookups whose second one loses its cancellation, as ``asyncio.wait_for`` does in
+    CPython 3.11 when the answer comes at the same moment as the cancel (dnspython's asyncio
+    backend waits so): the lookup returns instead of raising. CI once hung 30 s in the
+    gateway's stop on it, the refresher looking the registrar up again every second."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def locate(self, uri: object, now: float) -> TargetList:
+        self.lookups += 1
+        if self.lookups == 2:
+            with contextlib.suppress(asyncio.CancelledError):  # lost, as in wait_for
+                await asyncio.sleep(10)
+        return TargetList((Flow("UDP", ("127.0.0.1", 5060)),), now + 0.01)
+
+
+class NoSip:
+    """The SIP endpoint's part the trunks use: actions, done nowhere."""
+
+    ua = None
+
+    def act(self, action: object) -> None:
+        pass
+
+
+async def test_stopping_ends_the_refresher_even_when_its_lookup_loses_the_cancel() -> None:
+    trunks = Trunks(DnsSection(), lambda: NoSip())  # type: ignore[arg-type, return-value]
+    locator = LosingLocator()
+    trunks.locator = locator  # type: ignore[assignment]
+    await trunks.register(RegistrationConfig(AOR, transport="udp"))
+    await asyncio.sleep(1.2)  # the refresher's second lookup (after at least 1 s) is under way
+    assert locator.lookups == 2
+    stopping = asyncio.ensure_future(trunks.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2.0)
+    assert stopping in done  # before: waited for good on a refresher that went on
+    assert locator.lookups == 2
