@@ -63,6 +63,7 @@ from sipgw.agent.tools.callback_store import (
 )
 from sipgw.app.claimers import claim_owner, claimer_alive
 from sipgw.app.dial_settings import DialSection
+from sipgw.app.stopping import cancel_and_wait
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [
@@ -395,11 +396,8 @@ class CallbackRunner:
 
     async def stop_polling(self) -> None:
         """Claim nothing more; calls in progress go on."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop polling; wait up to ``grace`` s for calls in progress to end and be

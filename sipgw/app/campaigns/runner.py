@@ -27,6 +27,7 @@ from sipgw.app.campaigns.scheduler import (
     ContactSkipped,
     DialOrder,
 )
+from sipgw.app.stopping import cancel_and_wait
 
 __all__ = ["CampaignRunner", "Dialer", "Originate", "gateway_dialer"]
 
@@ -161,9 +162,7 @@ class CampaignRunner:
         if self._task is not None:
             self._stopping = True
             self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def stop(self, grace: float = 5.0) -> None:

@@ -28,6 +28,7 @@ from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.messages import PgMessageStore
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.app.cluster.outbox import PgOutbox
+from sipgw.app.stopping import cancel_and_wait
 
 __all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
 
@@ -127,11 +128,7 @@ class ClusterMember:
             self._unsubscribe = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._writes.join(), 2.0)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         try:
             await self.index.leave()

@@ -29,6 +29,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.upstream.dns import DnsSection
 from sipgw.sip.addressing import Flow
 from sipgw.sip.locate import TargetList, is_ip
@@ -61,7 +62,6 @@ class Trunks:
         self._family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         self._sip = sip
         self._refreshers: list[asyncio.Task[None]] = []
-        self._stopped = False
 
     @cached_property
     def locator(self) -> ServerLocator:
@@ -98,7 +98,7 @@ class Trunks:
     async def _refresh(self, aor: str, hop: SipUri, found: TargetList) -> None:
         loop = asyncio.get_running_loop()
         current = found.flows
-        while not self._stopped:
+        while True:
             await asyncio.sleep(max(1.0, found.expires - loop.time()))
             found = await self._targets(hop)
             if found.flows and found.flows != current:
@@ -117,15 +117,11 @@ class Trunks:
     async def stop(self) -> None:
         """Stop keeping the registrations' targets current.
 
-        A refresher's cancel can be lost: in CPython 3.11 ``asyncio.wait_for`` (dnspython's
-        asyncio backend waits for its answer so) returns the answer that came at the same
-        moment instead of raising, and the lookup returns; its loop then sees ``_stopped``.
-        ``gather`` keeps this coroutine's own cancellation (the refreshers' is theirs).
+        A refresher's cancel can be lost (dnspython's asyncio backend waits for an answer
+        with CPython 3.11's ``asyncio.wait_for``, which returns one that came with the
+        cancel): :func:`cancel_and_wait` cancels again until it has ended.
         """
-        self._stopped = True
-        for task in self._refreshers:
-            task.cancel()
-        await asyncio.gather(*self._refreshers, return_exceptions=True)
+        await cancel_and_wait(*self._refreshers)
         self._refreshers.clear()
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.webhooks.outbox import NewEvent, OutboxStorage, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 
@@ -171,9 +172,7 @@ class WebhookDelivery:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
             self._task = None
         with contextlib.suppress(Exception):
             await self._flush()
