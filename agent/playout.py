@@ -71,12 +71,6 @@ RECALL_FRAMES = 50
 """The last frames sent that a recall can take back (1 s; a paced leg holds a few)."""
 
 
-def silence_octet(audio: AudioFormat) -> int:
-    """The octet that pads a partial frame of ``audio`` with silence (μ-law's 0xFF, 0 for
-    linear samples)."""
-    return 0xFF if audio.encoding == "ulaw" else 0
-
-
 class _Source:
     """One reply's incoming audio in one format: re-cut into that format's frames, each
     converted to the playout's (when they differ, with the state kept across frames)."""
@@ -94,7 +88,7 @@ class _Source:
         return frames if convert is None else [convert.convert(f) for f in frames]
 
     def flush(self) -> bytes | None:
-        tail = self.reframer.flush(silence_octet(self.format))
+        tail = self.reframer.flush(self.format.silence_octet)
         convert = self.convert
         return tail if tail is None or convert is None else convert.convert(tail)
 

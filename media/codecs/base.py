@@ -76,6 +76,12 @@ class AudioFormat:
         width = 1 if self.encoding == "ulaw" else 2
         return self.sample_rate // 50 * width
 
+    @property
+    def silence_octet(self) -> int:
+        """The octet that pads a partial frame with silence (μ-law's 0xFF, 0 for linear
+        samples)."""
+        return 0xFF if self.encoding == "ulaw" else 0
+
 
 ULAW_8K: Final = AudioFormat("ulaw", 8000)
 """The default agent format: 160-octet frames of 8 kHz μ-law."""
