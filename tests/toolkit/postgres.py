@@ -13,13 +13,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg
+
+from sipgw.app.evaluation.ports import free_port
 
 __all__ = ["PostgresServer", "postgres_bin"]
 
@@ -36,19 +37,13 @@ def postgres_bin(name: str) -> str:
     return on_path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresServer:
     """One PostgreSQL server (see the module docstring); a context manager."""
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="sipgw-pg-"))
         self.data = self.directory / "data"
-        self.port = _free_port()
+        self.port = free_port()  # outside the ephemeral range: no connection holds it
         self._as_root = os.geteuid() == 0
         self._databases = 0
 

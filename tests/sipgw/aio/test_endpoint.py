@@ -15,6 +15,7 @@ import socket
 import pytest
 
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, _bind_sip_port, open_sip_endpoint
+from sipgw.app.evaluation.ports import free_port
 from sipgw.sip.addressing import Flow
 from sipgw.sip.message import SipResponse, parse_message
 from tests.sipgw.aio.test_stream import ack, invite, make_ua, options, port_of, start
@@ -72,10 +73,7 @@ def test_a_port_taken_for_either_transport_is_an_error() -> None:
 
 
 async def test_a_tls_file_that_cannot_be_read_frees_the_ports_bound_before() -> None:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()  # free for UDP and TCP, outside the ephemeral range
     config = TransportConfig(bind="127.0.0.1", sip_port=port, tls_port=0,
                              transports=("UDP", "TCP", "TLS"), tls_cert="/nonexistent.crt",
                              tls_key="/nonexistent.key")  # fmt: skip

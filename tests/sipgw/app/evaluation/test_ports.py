@@ -17,10 +17,12 @@ def test_a_range_starts_even_and_is_free() -> None:
 
 
 def test_a_bound_port_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both ports come from the window outside the kernel's ephemeral range: binding port 0
+    # would give an ephemeral port whose neighbour any connection on the machine may hold.
+    port = free_port(span=2)
     monkeypatch.setattr(ports, "_handed_out", set())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
-        held.bind(("127.0.0.1", 0))
-        port = held.getsockname()[1]
+        held.bind(("127.0.0.1", port))
         monkeypatch.setattr(ports, "_candidate_window", lambda: (port, port + 1))
         assert free_port() == port + 1  # port itself is taken by `held`
 
