@@ -37,5 +37,5 @@ def claimer_alive(owner: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: it runs
-        return True
+        pass
     return True

@@ -184,14 +184,16 @@ class CampaignScheduler:
     ) -> DialOrder | None:
         """The order for a claimed contact, or None when it may not be dialled now."""
         if await self.store.dnc_has(contact.number):
-            if await self.store.unclaim(contact.id, self.owner, ContactState.DNC, contact.next_at,
-                                  "on the do-not-call list", now, paced):  # fmt: skip
+            if await self.store.unclaim(
+                contact.id, self.owner, ContactState.DNC, contact.next_at,
+                "on the do-not-call list", now, paced,
+            ):  # fmt: skip
                 self._events.append(ContactSkipped(campaign, contact, ContactState.DNC))
             return None
         opens = next_open(campaign.spec.hours, contact.time_zone, now)
         if opens > now:
             await self.store.unclaim(contact.id, self.owner, ContactState.PENDING, opens,
-                               "outside calling hours", now, paced)  # fmt: skip
+                                     "outside calling hours", now, paced)  # fmt: skip
             return None
         return DialOrder(campaign, contact)
 
@@ -202,7 +204,7 @@ class CampaignScheduler:
         self.in_flight.pop(contact.id, None)
         decision = decide(order.campaign.spec.retry, attempt, contact.attempts, now)
         if not await self.store.finish(contact.id, self.owner, decision.state, attempt,
-                                 decision.next_at, now):  # fmt: skip
+                                       decision.next_at, now):  # fmt: skip
             return None
         self._events.append(ContactAttempted(order.campaign, contact, attempt, decision.state,
                                              decision.next_at))  # fmt: skip

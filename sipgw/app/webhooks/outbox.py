@@ -213,8 +213,9 @@ class Outbox:
                     continue
                 # another claimer's row waits for its lease, unless that claimer was a
                 # process of this host that is gone (a crash: taken over at once)
-                gone = claimed_by not in (None, self.owner) and not claimer_alive(claimed_by)
-                if claimed_by not in (None, self.owner) and (claim_until or 0) > now and not gone:
+                held = claimed_by not in (None, self.owner) and (claim_until or 0) > now
+                gone = held and not claimer_alive(claimed_by)
+                if held and not gone:
                     continue
                 won = db.execute(
                     f"UPDATE {self.table} SET claimed_by = ?, claim_until = ? WHERE id = ? "
