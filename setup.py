@@ -12,11 +12,10 @@ accelerator: the same sources run as plain Python wherever they are not built
   A build that fails leaves a pure-Python install and says why, unless
   ``SIPGW_BUILD_NATIVE=1`` demands the native one.
 
-Each build writes ``media/_native_build.json``: the compiled modules and their sources'
-hashes, which media/_accel.py checks before it lets the compiled ones run.
+Each build writes ``sipgw/media/_native_build.json``: the compiled modules and their
+sources' hashes, which media/_accel.py checks before it lets the compiled ones run.
 
-The sources are named by their folders (``media/rtp.py``) and built through the package's
-symlinks (``sipgw/media/rtp.py``), so that mypyc names them as they are imported
+The sources are named by their paths (``sipgw/media/rtp.py``), which are their import names
 (``sipgw.media.rtp``: docs/architecture.md, "Import names").
 """
 
@@ -36,53 +35,52 @@ ROOT = Path(__file__).resolve().parent
 
 COMPILED = (
     # media: the per-packet and per-frame path, and everything it calls
-    "media/rtp.py",
-    "media/seqnum.py",
-    "media/jitterbuffer.py",
-    "media/gaps.py",
-    "media/plc.py",
-    "media/g711.py",
-    "media/codecs/base.py",
-    "media/codecs/g711.py",
-    "media/codecs/g722.py",
-    "media/codecs/opus.py",
-    "media/codecs/convert.py",
-    "media/ingress.py",
-    "media/vad.py",
-    "media/sender.py",
-    "media/session.py",
-    "media/pacer.py",
-    "media/dtmf.py",
-    "media/dtmf_tones.py",
-    "media/latching.py",
-    "media/liveness.py",
-    "media/quality.py",
-    "media/reporting.py",
-    "media/received.py",
-    "media/rtcp.py",
-    "media/srtp.py",
-    "media/bridge.py",
-    "media/beep.py",
-    "media/ports.py",
-    "media/mediaports.py",
-    "media/demux.py",
-    "media/shared_port.py",
-    "media/aio/callmedia.py",
-    "media/aio/rtp_endpoint.py",
-    "media/browser.py",
-    "media/twilio/messages.py",
-    "media/twilio/signature.py",
-    "media/twilio/stream.py",
-    "media/twilio/twiml.py",
+    "sipgw/media/rtp.py",
+    "sipgw/media/seqnum.py",
+    "sipgw/media/jitterbuffer.py",
+    "sipgw/media/gaps.py",
+    "sipgw/media/plc.py",
+    "sipgw/media/g711.py",
+    "sipgw/media/codecs/base.py",
+    "sipgw/media/codecs/g711.py",
+    "sipgw/media/codecs/g722.py",
+    "sipgw/media/codecs/opus.py",
+    "sipgw/media/codecs/convert.py",
+    "sipgw/media/ingress.py",
+    "sipgw/media/vad.py",
+    "sipgw/media/sender.py",
+    "sipgw/media/session.py",
+    "sipgw/media/pacer.py",
+    "sipgw/media/dtmf.py",
+    "sipgw/media/dtmf_tones.py",
+    "sipgw/media/latching.py",
+    "sipgw/media/liveness.py",
+    "sipgw/media/quality.py",
+    "sipgw/media/reporting.py",
+    "sipgw/media/received.py",
+    "sipgw/media/rtcp.py",
+    "sipgw/media/srtp.py",
+    "sipgw/media/bridge.py",
+    "sipgw/media/beep.py",
+    "sipgw/media/ports.py",
+    "sipgw/media/mediaports.py",
+    "sipgw/media/demux.py",
+    "sipgw/media/shared_port.py",
+    "sipgw/media/aio/callmedia.py",
+    "sipgw/media/aio/rtp_endpoint.py",
+    "sipgw/media/browser.py",
+    "sipgw/media/twilio/messages.py",
+    "sipgw/media/twilio/signature.py",
+    "sipgw/media/twilio/stream.py",
+    "sipgw/media/twilio/twiml.py",
     # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
-    "agent/turns.py",
-    "agent/stt/uplink.py",
-    "agent/echo.py",
+    "sipgw/agent/turns.py",
+    "sipgw/agent/stt/uplink.py",
+    "sipgw/agent/echo.py",
 )
-"""Sources compiled with mypyc, all in one group (they call each other directly); by folder,
-built as :func:`installed` names them."""
+"""Sources compiled with mypyc, all in one group (they call each other directly)."""
 
-MANIFEST = ROOT / "media" / "_native_build.json"
+MANIFEST = ROOT / "sipgw" / "media" / "_native_build.json"
 
 
 def wanted() -> str:
@@ -93,18 +91,13 @@ def wanted() -> str:
     return {"0": "off", "off": "off", "1": "on", "on": "on"}.get(value, "auto")
 
 
-EXTENSION_SOURCES = ("media/_rtpio.c",)
+EXTENSION_SOURCES = ("sipgw/media/_rtpio.c",)
 """The hand-written extension's sources: hashed too, so that an edit makes the build stale."""
 
 
-def installed(source: str) -> str:
-    """A source's path inside the package: ``media/rtp.py`` -> ``sipgw/media/rtp.py``."""
-    return f"sipgw/{source}"
-
-
 def module_name(source: str) -> str:
-    """A source's import name: ``media/rtp.py`` -> ``sipgw.media.rtp``."""
-    return installed(source).removesuffix(".py").replace("/", ".")
+    """A source's import name: ``sipgw/media/rtp.py`` -> ``sipgw.media.rtp``."""
+    return source.removesuffix(".py").replace("/", ".")
 
 
 def write_manifest(path: Path) -> None:
@@ -113,7 +106,7 @@ def write_manifest(path: Path) -> None:
         for source in COMPILED
     }
     sources = {  # by the path media/_accel.py finds them at, installed or not
-        installed(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+        source: hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in EXTENSION_SOURCES
     }
     manifest = {"modules": modules, "extensions": ["sipgw.media._rtpio"], "sources": sources}
@@ -153,7 +146,7 @@ def extensions() -> list[Any]:
         print("sipgw: mypy (mypyc) is not installed; installing pure Python", file=sys.stderr)
         return []
     compiled = mypycify(
-        ["--no-warn-unused-configs", *map(installed, COMPILED)],
+        ["--no-warn-unused-configs", *COMPILED],
         opt_level="3",
         group_name="sipgw.media._native",  # media/_native__mypyc.*.so: the shared code
         # mypy's own settings for the sources (pyproject.toml [tool.mypy]); the compiled
@@ -161,7 +154,7 @@ def extensions() -> list[Any]:
         strip_asserts=False,
     )
     rtpio = Extension(
-        "sipgw.media._rtpio", list(map(installed, EXTENSION_SOURCES)), extra_compile_args=["-O2"]
+        "sipgw.media._rtpio", list(EXTENSION_SOURCES), extra_compile_args=["-O2"]
     )
     return [*compiled, rtpio]
 

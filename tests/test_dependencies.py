@@ -61,15 +61,15 @@ def _project() -> dict[str, object]:
 
 
 def _files(*roots: str) -> list[Path]:
-    # media/ and agent/ once, not again through sipgw/'s symlinks
+    # sipgw/media and sipgw/agent by their own paths, not again through the top-level links
     return [p for root in roots for p in (ROOT / root).rglob("*.py") if p.resolve() == p]
 
 
 OPTIONAL_MODULES = {
-    "browser": ("media/opus.py", "media/aio/browser.py"),
-    "mcp": ("agent/tools/mcp_servers.py",),
-    "noise": ("media/denoise.py", "media/voice_model.py", "media/model_vad.py"),
-    "opus": ("media/opus.py",),
+    "browser": ("sipgw/media/opus.py", "sipgw/media/aio/browser.py"),
+    "mcp": ("sipgw/agent/tools/mcp_servers.py",),
+    "noise": ("sipgw/media/denoise.py", "sipgw/media/voice_model.py", "sipgw/media/model_vad.py"),
+    "opus": ("sipgw/media/opus.py",),
     "postgres": ("sipgw/app/cluster/database.py",),
 }
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
@@ -79,7 +79,7 @@ def test_production_imports_are_runtime_dependencies() -> None:
     project = _project()
     declared = _declared(project["dependencies"])  # type: ignore[arg-type]
     optional = {ROOT / m for modules in OPTIONAL_MODULES.values() for m in modules}
-    production = [p for p in _files("sipgw", "media", "agent") if p not in optional]
+    production = [p for p in _files("sipgw") if p not in optional]
     imports = _imports(production)
     assert {"websockets", "openai", "httpx2"} <= imports.keys()  # the scan sees them
     assert _undeclared(imports, declared) == []
@@ -111,5 +111,5 @@ def test_the_test_toolkit_imports_are_declared_with_the_test_extra() -> None:
 
 
 def test_an_undeclared_import_is_caught() -> None:
-    imports = {"httpx2": ROOT / "agent" / "tts" / "elevenlabs.py"}
+    imports = {"httpx2": ROOT / "sipgw" / "agent" / "tts" / "elevenlabs.py"}
     assert _undeclared(imports, {"openai"}) == ["httpx2 (imported by agent/tts/elevenlabs.py)"]

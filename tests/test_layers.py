@@ -1,9 +1,9 @@
 """The layers, checked on the source: which of our packages may import which, and no cycles.
 
-Every module under ``sipgw/``, ``media/``, ``agent/``, ``bench/`` and ``tests/`` is
-parsed with :mod:`ast`, once, by its import name (``media/`` and ``agent/`` are imported as
-``sipgw.media`` and ``sipgw.agent``, through the symlinks ``sipgw/media`` and ``sipgw/agent``:
-docs/architecture.md, "Import names"); every import counts (top level, inside functions,
+Every module under ``sipgw/``, ``bench/`` and ``tests/`` is parsed with :mod:`ast`, once,
+by its import name, which is its path (``sipgw/media/rtp.py`` is ``sipgw.media.rtp``; the
+top-level ``media`` and ``agent`` are links to ``sipgw/media`` and ``sipgw/agent``, not
+scanned again: docs/architecture.md, "Import names"); every import counts (top level, inside functions,
 under ``TYPE_CHECKING``). The rules (imports point down only):
 
 - nothing of ours imports a top-level ``media`` or ``agent``: those names are not ours (a
@@ -42,10 +42,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sipgw", "bench", "tests")
 """Our top-level import names."""
-FOLDERS = ("sipgw", "media", "agent", "bench", "tests")
-"""The folders our modules are in."""
-INSTALLED_AS = {"media": "sipgw.media", "agent": "sipgw.agent"}
-"""The folders whose import name is not their path: what the symlinks in ``sipgw/`` make them."""
+FOLDERS = ("sipgw", "bench", "tests")
+"""The folders our modules are in (the top-level ``media`` and ``agent`` links lead into
+``sipgw/``)."""
 NOT_OURS = ("media", "agent")
 """Top-level names that are not ours (the folders' names before issue 40)."""
 IO_MODULES = ("asyncio", "socket")
@@ -83,20 +82,16 @@ class Import:
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
-    """The import name of the module at ``path`` (a folder's own path, not a symlink's)."""
+    """The import name of the module at ``path``: its path under the repository."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    name = ".".join(parts)
-    top, _, rest = name.partition(".")
-    if top in INSTALLED_AS:
-        return ".".join(filter(None, [INSTALLED_AS[top], rest]))
-    return name
+    return ".".join(parts)
 
 
 def through_symlink(path: Path, root: Path = ROOT) -> bool:
-    """Whether ``path`` lies under a symlinked folder (``sipgw/media/...``): the same file is
-    scanned under its folder's own path."""
+    """Whether ``path`` lies under a symlinked folder (the top-level ``media/...``): the same
+    file is scanned under its real path."""
     return any((root / parent).is_symlink() for parent in path.relative_to(root).parents[:-1])
 
 
@@ -486,13 +481,13 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "sipgw/aio/transport.py": "import asyncio\nfrom sipgw.sip import useragent\n",
             "sipgw/app/cli.py": "from sipgw.agent import base\nfrom tests.toolkit import kit\n",
             "tests/toolkit/kit.py": "def f():\n    from bench import load\n",
-            "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "sipgw/media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.sip.useragent import UserAgent\n",
-            "agent/base.py": "from sipgw.media.rtp import x\n",
-            "agent/turns.py": "from sipgw.agent.clock import now\n",  # sans-IO, they say
-            "agent/clock.py": "import asyncio\n",
-            "agent/a.py": "from .b import y\n",
-            "agent/b.py": "from . import a\n",
+            "sipgw/agent/base.py": "from sipgw.media.rtp import x\n",
+            "sipgw/agent/turns.py": "from sipgw.agent.clock import now\n",  # sans-IO, they say
+            "sipgw/agent/clock.py": "import asyncio\n",
+            "sipgw/agent/a.py": "from .b import y\n",
+            "sipgw/agent/b.py": "from . import a\n",
             "bench/load.py": "from tests import helpers\n",
             "tests/helpers.py": "from bench.load import z\n",
             "bench/old.py": "import media.rtp\nfrom agent import base\n",  # names-rewrite: keep
@@ -507,14 +502,14 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
         "bench.load",  # -> tests
     ]
     assert (
-        "media/rtp.py:3: sipgw.media.rtp (media) imports sipgw.sip.useragent (SIP core)"
+        "sipgw/media/rtp.py:3: sipgw.media.rtp (media) imports sipgw.sip.useragent (SIP core)"
         in layers[3]
     )
     io = io_violations(edges, paths)
     assert len(io) == 1 and "sipgw/sip/useragent.py:2: sipgw.sip.useragent imports socket" in io[0]
     sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns", "sipgw.agent.a"])
     assert sans_io == [
-        "agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but sipgw.agent.clock "
+        "sipgw/agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but sipgw.agent.clock "
         "imports asyncio (through sipgw.agent.clock)"
     ]
     assert old_names(edges, paths) == [
@@ -527,7 +522,7 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     assert len(loops) == 2, loops  # bench.load <-> tests.helpers, agent.a <-> agent.b
     assert "bench.load, tests.helpers" in loops[0]
     assert "import cycle among sipgw.agent.a, sipgw.agent.b" in loops[1]
-    assert "agent/b.py:1: sipgw.agent.b imports sipgw.agent.a" in loops[1]
+    assert "sipgw/agent/b.py:1: sipgw.agent.b imports sipgw.agent.a" in loops[1]
 
 
 def test_the_checker_finds_a_loop_of_folders(tmp_path: Path) -> None:
@@ -554,18 +549,19 @@ def test_the_checker_finds_a_loop_of_folders(tmp_path: Path) -> None:
 
 
 def test_a_module_is_named_as_it_is_imported(tmp_path: Path) -> None:
-    """media/ and agent/ by their import names; seen through sipgw/'s symlinks, not again."""
-    for folder in ("sipgw", "media/aio", "agent", "bench", "tests"):
+    """A module is named by its path; the top-level links to sipgw/ are not scanned again."""
+    for folder in ("sipgw/media/aio", "sipgw/agent", "bench", "tests"):
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "x.py").write_text("")
-    (tmp_path / "sipgw" / "media").symlink_to(Path("..") / "media")
-    (tmp_path / "sipgw" / "agent").symlink_to(Path("..") / "agent")
+    (tmp_path / "sipgw" / "x.py").write_text("")
+    (tmp_path / "media").symlink_to(Path("sipgw") / "media")
+    (tmp_path / "agent").symlink_to(Path("sipgw") / "agent")
     scanned = {name: path.relative_to(tmp_path).as_posix() for name, (path, _) in
                scan(tmp_path).items()}  # fmt: skip
     assert scanned == {
         "sipgw.x": "sipgw/x.py",
-        "sipgw.media.aio.x": "media/aio/x.py",
-        "sipgw.agent.x": "agent/x.py",
+        "sipgw.media.aio.x": "sipgw/media/aio/x.py",
+        "sipgw.agent.x": "sipgw/agent/x.py",
         "bench.x": "bench/x.py",
         "tests.x": "tests/x.py",
     }

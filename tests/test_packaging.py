@@ -79,7 +79,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     for name in _copied_paths():
         source = ROOT / name
         if source.is_dir():
-            # symlinks kept, as COPY keeps them: sipgw/media -> ../media, sipgw/agent -> ../agent
+            # symlinks kept, as COPY keeps them
             shutil.copytree(
                 source, context / name, symlinks=True,
                 ignore=shutil.ignore_patterns("__pycache__"),

@@ -39,7 +39,7 @@ PRIVATE_EXCEPTIONS: dict[str, str] = {
     "server's private state (one fake written as two classes)",
     "tests/toolkit/fakes/realtime.py": "as the AssemblyAI fake",
     "tests/toolkit/fakes/voice_agent.py": "as the AssemblyAI fake",
-    "agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
+    "sipgw/agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
     "subclasses (TtsReply._fail, _end)",
     "tests/toolkit/tracebacks.py": "mends pytest's TracebackEntry.lineno, which reads the raw "
     "traceback entry (_rawentry) that pytest keeps no public name for",
@@ -67,7 +67,7 @@ def modules(*folders: str) -> Iterator[tuple[str, ast.Module]]:
             if path.name.startswith("test_"):
                 continue  # the toolkit's own tests, beside it in tests/toolkit
             if path.resolve() != path:
-                continue  # media/ and agent/ once, not again through sipgw/'s symlinks
+                continue  # a file once, by its own path, not again through a link
             yield path.relative_to(ROOT).as_posix(), parse(path)
 
 
@@ -198,7 +198,7 @@ def test_no_class_in_the_composition_root_is_over_350_lines() -> None:
 def test_no_module_reaches_into_another_modules_private_names() -> None:
     problems = _problems(
         (where, private_reaches(tree))
-        for where, tree in modules("sipgw", "media", "agent", "tests/toolkit")
+        for where, tree in modules("sipgw", "tests/toolkit")
         if where not in PRIVATE_EXCEPTIONS
     )
     assert not problems, "private names of another module read:\n" + "\n".join(problems)
@@ -209,8 +209,8 @@ def test_no_setting_is_read_by_its_name_outside_the_loader() -> None:
     assert {"SIPGW_SIP_PORT", "--sip-port", "SIPGW_ADMIN_URL", "--admin-url"} <= settings
     problems = _problems(
         (where, setting_reads(tree, settings))
-        for where, tree in modules("sipgw", "media", "agent")
-        if not where.startswith("agent/sections/") and where not in SETTING_READ_EXCEPTIONS
+        for where, tree in modules("sipgw")
+        if not where.startswith("sipgw/agent/sections/") and where not in SETTING_READ_EXCEPTIONS
     )
     assert not problems, "settings read by name outside the loader:\n" + "\n".join(problems)
 

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sipgw", "media", "agent", "bench", "tests/toolkit")
+PACKAGES = ("sipgw", "bench", "tests/toolkit")
 
 _PEER = (
     "drives a real peer: exercised by the tests/interop tests that run it (e.g. {}), one at a "
@@ -114,11 +114,11 @@ EXCEPTIONS: dict[str, str] = {
     "tests/sipgw/app/test_sections.py",
     "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
     # -- records and adapters tested through their users
-    "agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "
+    "sipgw/agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "
     "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
-    "agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
+    "sipgw/agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
     "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
-    "media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched and "
+    "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched and "
     "missing in tests/media/test_model_vad.py",
     "tests/toolkit/noisy_audio.py": "the noisy caller audio: made and played by "
     "tests/media/test_model_vad.py, tests/media/test_denoise.py and "
@@ -147,7 +147,7 @@ def production_modules() -> list[str]:
             if path.name.startswith("test_"):
                 continue  # the toolkit's own tests, beside it
             if path.resolve() != path:
-                continue  # media/ and agent/ once, not again through sipgw/'s symlinks
+                continue  # a file once, by its own path, not again through a link
             modules.append(path.relative_to(ROOT).as_posix())
     return modules
 
@@ -157,6 +157,8 @@ def mirrored_test(module: str) -> Path:
     path = Path(module)
     if path.parts[0] == "tests":  # the toolkit: its tests beside it
         return ROOT / path.parent / f"test_{path.name}"
+    if path.parts[:2] in (("sipgw", "media"), ("sipgw", "agent")):  # tests/media, tests/agent
+        path = path.relative_to("sipgw")
     return ROOT / "tests" / path.parent / f"test_{path.name}"
 
 
