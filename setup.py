@@ -153,9 +153,7 @@ def extensions() -> list[Any]:
         # modules are checked strictly there already.
         strip_asserts=False,
     )
-    rtpio = Extension(
-        "sipgw.media._rtpio", list(EXTENSION_SOURCES), extra_compile_args=["-O2"]
-    )
+    rtpio = Extension("sipgw.media._rtpio", list(EXTENSION_SOURCES), extra_compile_args=["-O2"])
     return [*compiled, rtpio]
 
 

@@ -3,8 +3,8 @@
 Every module under ``sipgw/``, ``bench/`` and ``tests/`` is parsed with :mod:`ast`, once,
 by its import name, which is its path (``sipgw/media/rtp.py`` is ``sipgw.media.rtp``; the
 top-level ``media`` and ``agent`` are links to ``sipgw/media`` and ``sipgw/agent``, not
-scanned again: docs/architecture.md, "Import names"); every import counts (top level, inside functions,
-under ``TYPE_CHECKING``). The rules (imports point down only):
+scanned again: docs/architecture.md, "Import names"); every import counts (top level, inside
+functions, under ``TYPE_CHECKING``). The rules (imports point down only):
 
 - nothing of ours imports a top-level ``media`` or ``agent``: those names are not ours (a
   user's package may have them);
