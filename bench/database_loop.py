@@ -24,7 +24,7 @@ transaction): in all, and on the loop's thread.
 Every unit of work goes through :func:`unit` (awaited: the stores' asyncio API). The
 figures before the stores moved to psycopg's asyncio API were taken with this file on the
 commit before that change, :func:`unit` there running each step in ``asyncio.to_thread``
-as the callers did then (docs/operations.md, "The database's load").
+as the callers did then (docs/changelog.md, 2026-11-26).
 """
 
 from __future__ import annotations

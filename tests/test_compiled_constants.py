@@ -1,4 +1,4 @@
-"""The compiled modules' constants are ``Final`` (docs/performance.md, "Constants").
+"""The compiled modules' constants are ``Final`` (docs/architecture.md, "The native media path").
 
 Compiled with mypyc, a module-level name that is not ``Final`` is looked up in the module's
 dictionary at every use, and an int that is not ``Final`` is unboxed from a Python object

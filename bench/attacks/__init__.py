@@ -4,8 +4,8 @@ Run: ``.venv/bin/python -m bench.attacks [--only NAME ...] [--json PATH]`` from 
 repository root. Every attack runs on loopback against a gateway on this process's event
 loop (a forged source is another 127.x address) or, for state, against the sans-IO user
 agent core on an injected clock. Each prints its figures in a table and all go to one JSON
-report (default ``bench/results/attacks-<UTC time>.json``). docs/security.md quotes them,
-measured on the tree before and after the fixes.
+report (default ``bench/results/attacks-<UTC time>.json``). docs/performance.md ("Attacks")
+quotes them; docs/changelog.md has what they were before the fixes.
 
 The scripts use only what the gateway offered before the fixes as well (its settings,
 ``Gateway``, ``UserAgent``'s inputs and outputs, ``PortAllocator``), so the same script

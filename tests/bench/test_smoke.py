@@ -276,7 +276,7 @@ def test_codec_cost(tmp_path: Path) -> None:
 
 
 def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
-    """The quick attacks of bench.attacks (security.md quotes the full run)."""
+    """The quick attacks of bench.attacks (performance.md quotes the full run)."""
     data = run_bench(tmp_path, "attacks", "--only", "state", "ports", "--invites", "300")
     state, ports = data["figures"]["state"], data["figures"]["ports"]
     assert state["invites"] == 300 and state["server_transactions_peak"] == 0
@@ -285,7 +285,7 @@ def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
 
 
 def test_the_attacks_through_callers_measure_what_the_docs_quote(tmp_path: Path) -> None:
-    """bench.attacks' part B attacks on this tree: each one fails (security.md's table)."""
+    """bench.attacks' part B attacks on this tree: each one fails (performance.md's table)."""
     names = ["closed_default", "max_calls", "callback_injection", "orders", "dtmf_sequence",
              "secret_files"]  # fmt: skip
     figures = run_bench(tmp_path, "attacks", "--only", *names)["figures"]

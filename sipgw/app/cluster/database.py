@@ -6,7 +6,7 @@ never waits for a thread of the default executor (which the stores used to fill,
 of work in ``asyncio.to_thread`` on psycopg's blocking API, ahead of the recordings' and
 summaries' work). The client's side of a transaction now runs on the loop's thread:
 ``bench/database_loop.py`` measures it, and the media ticker's lateness beside it
-(docs/operations.md, "The event loop beside a busy database").
+(docs/performance.md, "Shared state in PostgreSQL").
 
 :class:`Database` is a small pool of our own: at most ``pool`` connections, opened when a
 unit of work needs one and kept for the next (a unit of work beyond ``pool`` at once waits

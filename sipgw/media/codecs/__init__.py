@@ -1,9 +1,27 @@
-"""The codecs the media layer carries, as types (docs/architecture.md, "Adding a codec").
+"""The codecs the media layer carries, as types.
 
 :data:`CODECS` is every codec by its ``a=rtpmap`` name; negotiation offers and accepts
 from it, and :func:`codec_named` resolves the name it agreed on, once per call, to the
 :class:`Codec` the call's stages use. :mod:`sipgw.media.codecs.convert` converts between it
 and the agent's :class:`AudioFormat`.
+
+Adding a codec:
+
+1. ``media/codecs/<name>.py``: a subclass of :class:`Codec` (its ``a=rtpmap`` name, static
+   payload type or None for a dynamic one, RTP clock, sample rate, silence octet,
+   ``decode``/``encode`` of s16le at its rate; ``decoder()``/``encoder()`` when it keeps
+   state per call; ``opaque`` and ``carried`` when its octets are not clock ticks, as
+   Opus's; ``unavailable()`` when it needs a library that may be missing), and one
+   module-level instance.
+2. Add it to :data:`CODECS` (the order is the default preference) and to the registry's
+   test (``tests/media/codecs/test_base.py``), with ``tests/media/codecs/test_<name>.py``.
+3. Add the module to ``COMPILED`` in ``setup.py`` (a compiled :class:`Codec` cannot be
+   subclassed by a module that is not), then run ``python -m tests.test_architecture``
+   and ``scripts/build-native`` (until then the build is stale and the pure path runs).
+
+Nothing else names it: the gateway gives :data:`CODECS` to the SIP core as ``RtpCodec``
+descriptions, so it is offered (in this order) and answered; which codecs a call may use is
+the operator's (``SIPGW_CODECS``, docs/hd-voice.md).
 """
 
 from __future__ import annotations
