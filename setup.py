@@ -69,10 +69,11 @@ COMPILED = (
     "sipgw/media/aio/callmedia.py",
     "sipgw/media/aio/rtp_endpoint.py",
     "sipgw/media/browser.py",
-    "sipgw/media/twilio/messages.py",
-    "sipgw/media/twilio/signature.py",
-    "sipgw/media/twilio/stream.py",
-    "sipgw/media/twilio/twiml.py",
+    # twilio: the Media Streams leg's per-frame path (its messages and stream) and its webhook's
+    "sipgw/twilio/messages.py",
+    "sipgw/twilio/signature.py",
+    "sipgw/twilio/stream.py",
+    "sipgw/twilio/twiml.py",
     # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
     "sipgw/agent/turns.py",
     "sipgw/agent/stt/uplink.py",

@@ -1,6 +1,8 @@
 """Tests mirror the tree: each module has ``tests/<package>/.../test_<module>.py``.
 
-For ``sipgw/sip/usages/invite.py`` that is ``tests/sipgw/sip/usages/test_invite.py``. Other test
+For ``sipgw/sip/usages/invite.py`` that is ``tests/sipgw/sip/usages/test_invite.py``;
+``sipgw/media``, ``sipgw/twilio`` and ``sipgw/agent`` have folders of their own
+(``sipgw/media/rtp.py`` -> ``tests/media/test_rtp.py``). Other test
 files may sit beside them (a feature across modules, the RFC 4475 messages, hostile
 input), but a reader looking for a module's tests finds them at the mirrored path.
 
@@ -39,7 +41,7 @@ EXCEPTIONS: dict[str, str] = {
     "documentation (docs/cloud-apis.md): exercised by our clients' tests against them "
     "(tests/agent/stt/test_assemblyai.py, tests/agent/tts/test_elevenlabs.py, "
     "tests/agent/llm/test_openai.py, tests/agent/s2s/test_calls.py, "
-    "tests/media/aio/test_twilio.py); a test of a fake through our own client is that test",
+    "tests/twilio/aio/test_connection.py); a test of a fake through our own client is that test",
     "tests/toolkit/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/calls/test_inbound.py"),
     "sipgw/app/evaluation/gateway_process.py": _HARNESS.format(
         "tests/sipgw/app/security/test_filemodes.py"
@@ -157,8 +159,8 @@ def mirrored_test(module: str) -> Path:
     path = Path(module)
     if path.parts[0] == "tests":  # the toolkit: its tests beside it
         return ROOT / path.parent / f"test_{path.name}"
-    if path.parts[:2] in (("sipgw", "media"), ("sipgw", "agent")):  # tests/media, tests/agent
-        path = path.relative_to("sipgw")
+    if path.parts[:2] in (("sipgw", "media"), ("sipgw", "twilio"), ("sipgw", "agent")):
+        path = path.relative_to("sipgw")  # tests/media, tests/twilio, tests/agent
     return ROOT / "tests" / path.parent / f"test_{path.name}"
 
 

@@ -47,7 +47,7 @@ from sipgw.app.security.floods import RateLimitSection
 from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.security.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
-from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.accounts import AccountSection, OutboundSection
 from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.webhooks.settings import WebhookSection

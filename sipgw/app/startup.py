@@ -45,8 +45,8 @@ from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.security.privacy import Redactor, startup_secrets
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
-from sipgw.app.twilioapi.account import rest_account
-from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.twilio.api.account import rest_account
+from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.accounts import (
     AccountSection,
     OutboundSection,

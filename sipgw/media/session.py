@@ -587,7 +587,7 @@ class MediaSession:
         packets and no DTMF playing, while we may send: the packet is the one the
         next tick would send, same sequence number and timestamp, just up to 20 ms
         sooner. ``continuing``: also within a talkspurt, for an agent whose audio comes
-        in real time and had run out (a Media Streams app's: agent/twiml/streamside.py),
+        in real time and had run out (a Media Streams app's: sipgw/twilio/streamside.py),
         so each frame goes as it arrives rather than at the tick after.
         """
         sender = self.sender

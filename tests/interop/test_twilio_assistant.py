@@ -45,7 +45,7 @@ from sipgw.app.evaluation.audio import dominant_tone, tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
-from sipgw.media.twilio.token import TOKEN_PARAMETER
+from sipgw.twilio.token import TOKEN_PARAMETER
 from tests.toolkit.canaries import ADMIN_TOKEN
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
 from tests.toolkit.fakes.twilio import FakeTwilioStream, PlayedAudio, call_the_webhook

@@ -6,7 +6,7 @@ snippet (tests/interop/apps/twilio_node_calls.js): ``client.api.baseUrl`` set to
 server, ``calls.create`` with inline TwiML, ``calls(sid).fetch`` until ``in-progress``,
 ``calls(sid).update({status: "completed"})``, and a missing call raised as Twilio's 404
 ``20404``. The call goes to a second in-process gateway that answers (the set-up of
-tests/sipgw/app/admin/test_twilio_rest.py).
+tests/sipgw/app/twilio/api/test_endpoints.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sipgw.app.admin.test_twilio_rest import ACCOUNT, TOKEN, TWIML, api
+from tests.sipgw.app.twilio.api.test_endpoints import ACCOUNT, TOKEN, TWIML, api
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -1,9 +1,9 @@
 """The REST subset against a real baresip callee, driven by the official ``twilio`` SDK.
 
 - The SDK creates a call that the gateway places to baresip (the seam stood in for by the
-  echo agent, as in tests/sipgw/app/admin/test_twilio_rest.py), follows it, hangs it up;
+  echo agent, as in tests/sipgw/app/twilio/api/test_endpoints.py), follows it, hangs it up;
   baresip sees it answered and closed, the status callbacks arrive signed.
-- Through the real seam (sipgw/app/twilioapi/seam.py) the gateway places it with the
+- Through the real seam (sipgw/app/twilio/api/seam.py) the gateway places it with the
   agent, which fetches the app's ``Url`` with a signature the SDK's ``RequestValidator``
   accepts, its ``CallSid`` the API's ``sid``.
 """
@@ -24,9 +24,9 @@ from twilio.rest import Client
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.ports import free_port
-from sipgw.app.twilioapi.seam import TWIML_AGENT
-from sipgw.app.twilioapi.settings import TwilioApiSection
-from tests.sipgw.app.twilioapi.receiver import status_receiver
+from sipgw.app.twilio.api.seam import TWIML_AGENT
+from sipgw.app.twilio.api.settings import TwilioApiSection
+from tests.sipgw.app.twilio.api.receiver import status_receiver
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.peers.baresip import Baresip
 
@@ -71,7 +71,7 @@ async def sdk(call: Any) -> Any:
 async def test_the_sdk_creates_a_call_baresip_answers_and_the_sdk_hangs_it_up(
     tmp_workdir: Path, tmp_path: Path
 ) -> None:
-    from tests.sipgw.app.admin.test_twilio_rest import echo_placer
+    from tests.sipgw.app.twilio.api.test_endpoints import echo_placer
 
     async with (
         status_receiver(TOKEN) as receiver,

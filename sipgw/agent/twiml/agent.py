@@ -49,16 +49,6 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.record import CallRecord
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
-from sipgw.agent.twiml.document import (
-    Connect,
-    Dial,
-    Play,
-    Say,
-    Start,
-    StreamNoun,
-    TwimlError,
-    parse_twiml,
-)
 from sipgw.agent.twiml.program import (
     Fetch,
     Finished,
@@ -72,8 +62,6 @@ from sipgw.agent.twiml.program import (
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
-from sipgw.agent.twiml.streamside import StreamSide
-from sipgw.agent.twiml.streamstatus import StreamEvent, StreamStatus
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
     TwilioIdentity,
@@ -82,6 +70,18 @@ from sipgw.agent.twiml.webhook import (
     fetch,
     new_sid,
 )
+from sipgw.twilio.document import (
+    Connect,
+    Dial,
+    Play,
+    Say,
+    Start,
+    StreamNoun,
+    TwimlError,
+    parse_twiml,
+)
+from sipgw.twilio.streamside import StreamSide
+from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
 
 __all__ = ["REJECT_STATUS", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 from urllib.parse import urljoin, urlsplit
 
-from sipgw.agent.twiml.document import (
+from sipgw.twilio.document import (
     Connect,
     Dial,
     Hangup,

@@ -1,6 +1,6 @@
 """The stream status callbacks posted, one after another, for one call (asyncio adapter).
 
-:class:`StatusPoster` takes the forms :class:`~sipgw.agent.twiml.streamstatus.StreamStatus`
+:class:`StatusPoster` takes the forms :class:`~sipgw.twilio.streamstatus.StreamStatus`
 builds and requests them in order (one worker: an app reads ``stream-started`` before
 ``stream-stopped``), signed as every request of the account (:func:`~sipgw.agent.twiml.
 webhook.fetch`), each within the webhook's time limit. A callback that fails is logged and
@@ -17,8 +17,8 @@ from typing import Final
 
 import aiohttp
 
-from sipgw.agent.twiml.streamstatus import StreamStatus
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, fetch
+from sipgw.twilio.streamstatus import StreamStatus
 
 __all__ = ["MAX_QUEUED", "StatusPoster"]
 

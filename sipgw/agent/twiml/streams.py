@@ -1,7 +1,7 @@
 """One Media Stream to the app's WebSocket server, as Twilio opens it (asyncio adapter).
 
 :class:`MediaStream` opens the socket (the handshake signed with ``X-Twilio-Signature``
-over the URL, as Twilio signs it), sends what :class:`~sipgw.agent.twiml.streamside.StreamSide`
+over the URL, as Twilio signs it), sends what :class:`~sipgw.twilio.streamside.StreamSide`
 makes (``connected``, ``start``, ``media`` per tick, ``dtmf``, mark echoes, ``stop``) through
 one bounded writer queue (the ticker never awaits), and feeds what the app sends back to
 the stream side. :meth:`MediaStream.run` returns when the app closes the socket normally
@@ -20,9 +20,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, WebSocketException
 
-from sipgw.agent.twiml.streamside import AppCleared, AudioWaiting, StreamSide
 from sipgw.agent.twiml.webhook import TwilioIdentity
-from sipgw.media.twilio.signature import signature_for
+from sipgw.twilio.signature import signature_for
+from sipgw.twilio.streamside import AppCleared, AudioWaiting, StreamSide
 
 __all__ = ["MAX_OUTBOX", "MediaStream", "StreamFailed"]
 

@@ -6,7 +6,7 @@ form POST (or a GET with the same parameters in the query) carrying ``CallSid``,
 ``ApiVersion`` (``2010-04-01``) and, for a call from a SIP domain, ``SipCallId`` and one
 ``SipHeader_<name>`` per ``X-`` header passed. It is signed with ``X-Twilio-Signature``:
 HMAC-SHA1, keyed by the account's auth token, of the URL followed by each parameter's
-name and value sorted by name, base64 (:func:`sipgw.media.twilio.signature.signature_for`), so
+name and value sorted by name, base64 (:func:`sipgw.twilio.signature.signature_for`), so
 the official SDKs' ``RequestValidator`` accepts it as Twilio's.
 
 :func:`fetch` reads at most ``max_bytes`` within ``timeout`` seconds (connect, headers and
@@ -28,7 +28,7 @@ import aiohttp
 from yarl import URL
 
 from sipgw.agent.base import CallControl
-from sipgw.media.twilio.signature import signature_for
+from sipgw.twilio.signature import signature_for
 
 __all__ = [
     "API_VERSION",

@@ -2,7 +2,7 @@
 
 :class:`LegEndpoints` is what :class:`~sipgw.app.admin.server.AdminServer` holds: the
 gateway's :class:`~sipgw.app.legs.calls.LegCalls`, the browser's routes
-(:mod:`sipgw.app.admin.phone`) and Twilio's (:mod:`sipgw.app.admin.twilio`), and their two
+(:mod:`sipgw.app.admin.phone`) and Twilio's (:mod:`sipgw.app.twilio.endpoints`), and their two
 words on authorization: Twilio's paths are opened by its signature (checked by their
 handlers), and the page's two changes may pass on the dashboard's cookie. When the server
 stops, every leg call ends.
@@ -14,11 +14,11 @@ from aiohttp import web
 
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.phone import PhoneEndpoints
-from sipgw.app.admin.twilio import TWILIO_PATHS, TwilioEndpoints
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.media.twilio.stream import MediaStreamConfig
+from sipgw.app.twilio.endpoints import TWILIO_PATHS, TwilioEndpoints
+from sipgw.twilio.stream import MediaStreamConfig
 
 __all__ = ["LegEndpoints"]
 

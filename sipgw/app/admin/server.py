@@ -33,7 +33,7 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - The call page and Twilio's webhook and Media Stream (:mod:`sipgw.app.admin.legs`):
   Twilio's requests carry its signature instead of the token.
 - Twilio's REST subset, ``/2010-04-01/Accounts/{AccountSid}/Calls...``
-  (:mod:`sipgw.app.admin.twilio_rest`): HTTP Basic with the account's SID and Auth Token
+  (:mod:`sipgw.app.twilio.api.endpoints`): HTTP Basic with the account's SID and Auth Token
   instead of the token.
 """
 
@@ -57,13 +57,13 @@ from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
-from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.campaigns.service import Campaigns
 from sipgw.app.gateway import Gateway, gateway_load
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.twilio.api.endpoints import TwilioRest
+from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request
 from sipgw.app.webhooks.outbox import OutboxStorage
 from sipgw.sip.events import RegistrationState

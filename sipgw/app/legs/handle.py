@@ -40,7 +40,7 @@ log = logging.getLogger("sipgw")
 
 
 class LegMedia(Protocol):
-    """What a leg's media gives its call (adapters in :mod:`sipgw.app.legs.twilio` and
+    """What a leg's media gives its call (adapters in :mod:`sipgw.app.twilio.leg` and
     :mod:`sipgw.app.legs.browser`); every method but the last two returns at once."""
 
     @property

@@ -97,7 +97,7 @@ class WebhookDelivery:
         rng: ``random.random``-like, for the jitter.
         headers_for: an event's request headers, made at each attempt, instead of
             ``secret_for``'s Standard Webhooks signature (Twilio's status callbacks are
-            form-encoded and signed as Twilio signs: :mod:`sipgw.app.twilioapi.status`);
+            form-encoded and signed as Twilio signs: :mod:`sipgw.app.twilio.api.status`);
             None = the event cannot be signed (it is dropped).
     """
 

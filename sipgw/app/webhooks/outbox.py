@@ -117,7 +117,7 @@ class Outbox:
         owner: this process's claim name.
         max_pending: rows kept at most; :meth:`add` refuses more.
         table: the table's name (another outbox in the same file: Twilio's status
-            callbacks, :mod:`sipgw.app.twilioapi.status`).
+            callbacks, :mod:`sipgw.app.twilio.api.status`).
     """
 
     def __init__(

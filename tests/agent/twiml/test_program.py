@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.twiml.document import parse_twiml
 from sipgw.agent.twiml.program import (
     MAX_DOCUMENTS,
     Fetch,
@@ -16,6 +15,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.twilio.document import parse_twiml
 
 
 def test_verbs_run_in_order_and_the_call_ends_after_the_last() -> None:

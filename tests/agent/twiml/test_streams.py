@@ -13,8 +13,8 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.server import ServerConnection, serve
 
 from sipgw.agent.twiml.streams import MAX_OUTBOX, MediaStream, StreamFailed
-from sipgw.agent.twiml.streamside import StreamSide
 from sipgw.agent.twiml.webhook import TwilioIdentity
+from sipgw.twilio.streamside import StreamSide
 from tests.agent.parts import wait_for
 
 IDENTITY = TwilioIdentity("AC" + "4" * 32, "t" * 32)

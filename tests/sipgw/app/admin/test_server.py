@@ -25,10 +25,10 @@ from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
-from sipgw.media.twilio.signature import signature_for
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import RegistrationChanged, RegistrationState
 from sipgw.sip.message import SipRequest
+from sipgw.twilio.signature import signature_for
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway
