@@ -97,6 +97,8 @@ _ALLOWED = {
 }
 _CHUNK = 500
 """Numbers per statement of the do-not-call list's inserts and deletes."""
+_CONTACTS_AT_ONCE = 100
+"""Contacts per insert of a new campaign (700 parameters: below SQLite's oldest limit, 999)."""
 
 
 class CampaignStore:
@@ -138,12 +140,17 @@ class CampaignStore:
                 (json.dumps(spec.as_json()), spec.concurrency, 1.0 / spec.per_second, now,
                  now, now),
             )).rows  # fmt: skip
-            await tx.run_many(
-                f"INSERT INTO {self._contacts} (campaign, row, number, variables, time_zone,"
-                " next_at, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(campaign_id, c.row, c.number, json.dumps(dict(c.variables)), c.time_zone,
-                  now, now) for c in contacts],
-            )  # fmt: skip
+            for start in range(0, len(contacts), _CONTACTS_AT_ONCE):
+                chunk = contacts[start : start + _CONTACTS_AT_ONCE]
+                await tx.run(
+                    f"INSERT INTO {self._contacts} (campaign, row, number, variables,"
+                    " time_zone, next_at, updated) VALUES"
+                    f" {', '.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                    [value for c in chunk for value in (
+                        campaign_id, c.row, c.number, json.dumps(dict(c.variables)),
+                        c.time_zone, now, now,
+                    )],
+                )  # fmt: skip
         return int(campaign_id)
 
     async def campaign(self, campaign_id: int) -> Campaign | None:

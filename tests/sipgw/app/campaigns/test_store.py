@@ -114,3 +114,11 @@ async def test_the_file_is_owner_only(tmp_path: Path) -> None:
     assert not store.exists()  # a gateway that never had a campaign keeps no file
     await store.dnc_list(1)
     assert store.exists() and path.stat().st_mode & 0o077 == 0
+
+
+async def test_a_long_list_is_stored_whole_in_its_order(backing: Backing) -> None:
+    store, campaign = await make(backing, 250)  # more than one insert's worth
+    rows = await store.contacts(campaign)
+    assert [r.row for r in rows] == list(range(1, 251))
+    assert [r.number for r in rows[:2]] == ["+15550000", "+15550001"]
+    assert (await store.progress(campaign)).total == 250

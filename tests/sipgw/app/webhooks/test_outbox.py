@@ -76,14 +76,22 @@ async def test_a_claim_of_a_gone_process_of_this_host_is_taken_over_at_once(
     assert await other.claim_due(102.0, lease=60, limit=10) == []
 
 
-async def test_the_outbox_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "outbox.sqlite3"
-    box = Outbox(path, "me", max_pending=3)
+async def test_the_outbox_is_bounded_and_outlives_its_process(backing: Backing) -> None:
+    box = Outbox(backing.engine(), "me", max_pending=3)
     assert await box.add([event(n) for n in range(5)], now=1.0) == 2  # two refused
     assert await box.pending() == 3
-    reopened = Outbox(path, "after-restart", max_pending=3)
+    reopened = Outbox(backing.engine(), "after-restart", max_pending=3)
     assert [e.event_id for e in await reopened.claim_due(2.0, 60, 10)] == ["msg_0"]
     assert await reopened.next_due(2.0) == 62.0
+    await reopened.delivered(1)
+    assert await reopened.next_due(2.0) == 1.0  # msg_1, due since it was queued
+
+
+async def test_a_sqlite_outbox_makes_its_directory_and_an_empty_one_is_empty(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deep" / "outbox.sqlite3"
+    assert await Outbox(path, "me").add([event(1)], now=1.0) == 0 and path.exists()
     empty = Outbox(tmp_path / "empty.sqlite3", "me")
     assert await empty.next_due(0.0) is None and await empty.pending() == 0
 
