@@ -43,19 +43,18 @@ from aiohttp import web
 
 from bench._harness import machine_info, write_json
 from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.callback_store import CallbackStore
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
 from sipgw.app.campaigns.model import CampaignLimits, Contact, campaign_spec
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import CampaignScheduler
 from sipgw.app.campaigns.service import SHOWN
-from sipgw.app.cluster.callbacks import PgCallbackStore
-from sipgw.app.cluster.campaigns import PgCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.cluster.database import Database, DatabaseCounts
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.migrations import apply_migrations
-from sipgw.app.cluster.outbox import PgOutbox
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
-from sipgw.app.webhooks.outbox import NewEvent
+from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret
 
 T = TypeVar("T")
@@ -107,7 +106,7 @@ async def _webhooks(url: str, calls: int, events: int) -> DatabaseCounts:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     hook = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     db = Database(url)
-    outbox = PgOutbox(db, "bench")
+    outbox = Outbox(db, "bench")
     delivery = WebhookDelivery(outbox, lambda line: SECRET, DeliveryPolicy())
     delivery.start()
     kinds = ("call.incoming", "call.answered", "call.ended", "call.transferred")
@@ -136,7 +135,7 @@ async def webhooks_load(url: str, calls: int, events: int) -> dict[str, float]:
 async def callback_load(url: str, calls: int) -> dict[str, float]:
     """A callback stored (with its quotas) and dialled, per call."""
     db = Database(url)
-    store = PgCallbackStore(db)
+    store = CallbackStore(db)
     quota = CallbackQuota(per_caller=1000, per_number=1000, per_day=100000)
 
     async def answer(request: DialRequest) -> DialResult:
@@ -167,7 +166,7 @@ async def campaign_pass(scheduler: CampaignScheduler, now: float) -> None:
 async def campaign_load(url: str, contacts: int) -> dict[str, float]:
     """A campaign's contacts dialled one a second, per contact (the campaign's creation in)."""
     db = Database(url)
-    store = PgCampaignStore(db)
+    store = CampaignStore(db)
     spec = campaign_spec({"name": "bench", "hours": "00:00-24:00", "per_second": 1},
                          CampaignLimits())  # fmt: skip
     given = [Contact(f"+1555{n:07d}", {"name": "x"}, "UTC", n + 1) for n in range(contacts)]
@@ -189,7 +188,7 @@ async def idle_load(url: str) -> dict[str, float]:
     scheduler polls, 30 passes of the campaigns' loop (a cluster's gateway runs it always)."""
     db = Database(url)
     index = ClusterIndex(db, "idle", "http://127.0.0.1:1")
-    store = PgCallbackStore(db)
+    store = CallbackStore(db)
 
     async def never(request: DialRequest) -> DialResult:
         raise AssertionError("nothing is due")
@@ -203,7 +202,7 @@ async def idle_load(url: str) -> dict[str, float]:
         await scheduler.claim_due(now)
         await scheduler.renew(now, [])
         await scheduler.next_wakeup(now, 2.0)
-    campaigns = CampaignScheduler(PgCampaignStore(db), "idle:1:x")
+    campaigns = CampaignScheduler(CampaignStore(db), "idle:1:x")
     for poll in range(30):  # the campaigns' loop, with no campaign running
         await campaign_pass(campaigns, T0 + 2 * poll)
     counts = db.counts

@@ -48,7 +48,7 @@ from sipgw.app.campaigns.model import CampaignLimits, Contact, campaign_spec
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import CampaignScheduler
 from sipgw.app.campaigns.service import SHOWN
-from sipgw.app.cluster.campaigns import PgCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.media.aio.ticker import Ticker
@@ -90,7 +90,7 @@ class SendingCall:
 
 async def _campaign(url: str, worker: int) -> tuple[Database, CampaignScheduler]:
     db = Database(url)
-    store = PgCampaignStore(db)
+    store = CampaignStore(db)
     spec = campaign_spec(
         {"name": f"loop-{worker}", "hours": "00:00-24:00", "per_second": 1000,
          "concurrency": 1000},

@@ -35,6 +35,10 @@ from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and f
     pytest_testnodedown,
     pytest_unconfigure,
 )
+from tests.toolkit.engines import (  # noqa: F401 - pytest finds fixtures by name
+    backing,
+    postgres_server,
+)
 from tests.toolkit.tracebacks import tolerate_frames_without_a_line
 
 tolerate_frames_without_a_line()

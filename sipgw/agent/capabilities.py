@@ -44,8 +44,8 @@ from sipgw.agent.variables import VariablesCheck
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 if TYPE_CHECKING:
-    from sipgw.agent.tools.callback_store import CallbackStorage
-    from sipgw.agent.tools.message_store import MessageStorage
+    from sipgw.agent.tools.callback_store import CallbackStore
+    from sipgw.agent.tools.message_store import MessageStore
 
 __all__ = [
     "UNDECLARED",
@@ -175,8 +175,8 @@ class GatewayServices:
 
     dial_policy: DialChecker = NOTHING_ALLOWED
     redactor: Redactor = field(default_factory=Redactor)
-    callback_store: CallbackStorage | None = None
-    message_store: MessageStorage | None = None
+    callback_store: CallbackStore | None = None
+    message_store: MessageStore | None = None
 
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}

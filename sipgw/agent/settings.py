@@ -31,8 +31,8 @@ from sipgw.agent.warm_transfer import TransferSettings
 from sipgw.media.vad import VadConfig
 
 if TYPE_CHECKING:
-    from sipgw.agent.tools.callback_store import CallbackStorage
-    from sipgw.agent.tools.message_store import MessageStorage
+    from sipgw.agent.tools.callback_store import CallbackStore
+    from sipgw.agent.tools.message_store import MessageStore
 
 __all__ = [
     "BUILTIN_TOOL_NAMES",
@@ -137,8 +137,8 @@ class BuiltinToolSettings:
     callback_quota: CallbackQuota = CallbackQuota()
     orders_verify: bool = True
     enabled: tuple[str, ...] = BUILTIN_TOOL_NAMES
-    callback_store: CallbackStorage | None = None
-    message_store: MessageStorage | None = None
+    callback_store: CallbackStore | None = None
+    message_store: MessageStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy
 
 if TYPE_CHECKING:
-    from sipgw.agent.tools.callback_store import CallbackStorage
-    from sipgw.agent.tools.message_store import MessageStorage
+    from sipgw.agent.tools.callback_store import CallbackStore
+    from sipgw.agent.tools.message_store import MessageStore
 
 __all__ = ["agents_may_dial", "check_capabilities", "gateway_services"]
 
@@ -60,8 +60,8 @@ def gateway_services(
     policy: DialPolicy,
     sections: Iterable[SectionInfo] = (),
     secrets: Iterable[str] = (),
-    callback_store: CallbackStorage | None = None,
-    message_store: MessageStorage | None = None,
+    callback_store: CallbackStore | None = None,
+    message_store: MessageStore | None = None,
 ) -> GatewayServices:
     """What the gateway hands a plug-in built from ``sources``: ``policy`` (what its agents
     may dial), and a redactor masking the secret settings of ``sections`` (sipgw's

@@ -43,7 +43,7 @@ import pytest
 from sipgw.app.campaigns.model import CampaignLimits, Contact, ContactState, campaign_spec
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import CampaignScheduler
-from sipgw.app.cluster.campaigns import PgCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.app.evaluation.audio import tone_share, write_wav
@@ -96,8 +96,8 @@ async def _migrated(url: str) -> None:
     await db.close()
 
 
-async def make(url: str, count: int, **fields: object) -> tuple[PgCampaignStore, int]:
-    store = PgCampaignStore(Database(url))
+async def make(url: str, count: int, **fields: object) -> tuple[CampaignStore, int]:
+    store = CampaignStore(Database(url))
     spec = campaign_spec({"name": "t", "hours": "00:00-24:00", **fields}, LIMITS)
     contacts = [Contact(f"+1555{i:04d}", {"i": str(i)}, "UTC", i + 1) for i in range(count)]
     return store, await store.create(spec, contacts, T0)
@@ -109,7 +109,8 @@ async def test_gateways_claiming_at_once_take_each_contact_once_within_the_cap(u
     most = [0]
 
     async def gateway(worker: int) -> None:
-        mine = PgCampaignStore(Database(url))  # its own connections, as another machine
+        db = Database(url)
+        mine = CampaignStore(db)  # its own connections, as another machine
         now = T0
         while now < T0 + 3:
             claimed = await mine.claim_next(campaign, f"elsewhere:{worker}:x", now, 60.0)
@@ -122,7 +123,7 @@ async def test_gateways_claiming_at_once_take_each_contact_once_within_the_cap(u
             done = Attempt("person", "answered", "call-1")
             assert await mine.finish(contact.id, f"elsewhere:{worker}:x", ContactState.DONE,
                                      done, None, now)  # fmt: skip
-        await mine.db.close()
+        await db.close()
 
     await asyncio.wait_for(asyncio.gather(*(gateway(w) for w in range(4))), 60)
     every = [i for ids in taken for i in ids]
@@ -134,7 +135,7 @@ async def test_gateways_claiming_at_once_take_each_contact_once_within_the_cap(u
 
 async def test_the_pacing_and_cap_are_the_clusters(url: str) -> None:
     store, campaign = await make(url, 6, per_second=2, concurrency=2)
-    other = PgCampaignStore(Database(url))
+    other = CampaignStore(Database(url))
     assert await store.claim_next(campaign, "a", T0, 60) is not None
     assert await other.claim_next(campaign, "b", T0 + 0.4, 60) is None  # paced by a's claim
     assert await other.claim_next(campaign, "b", T0 + 0.5, 60) is not None
@@ -145,15 +146,16 @@ async def test_the_pacing_and_cap_are_the_clusters(url: str) -> None:
 async def _claims_at_once(url: str, campaign: int, times: list[float]) -> int:
     """Claims made by ``len(times)`` gateways at the same moment, each once: gathered, their
     transactions' round trips interleave on the server."""
-    stores = [PgCampaignStore(Database(url)) for _ in times]
+    dbs = [Database(url) for _ in times]
+    stores = [CampaignStore(db) for db in dbs]
     # each has its connection open before the start
     await asyncio.gather(*(store.dnc_has("warm") for store in stores))
     made = await asyncio.gather(*(
         store.claim_next(campaign, f"elsewhere:{i}:x", at, 60.0)
         for i, (store, at) in enumerate(zip(stores, times, strict=True))
     ))  # fmt: skip
-    for store in stores:
-        await store.db.close()
+    for db in dbs:
+        await db.close()
     return sum(claim is not None for claim in made)
 
 
@@ -164,8 +166,8 @@ async def test_claims_at_the_same_moment_keep_to_the_pacing_and_the_cap(url: str
         _, paced = await make(url, 20, per_second=1, concurrency=100)
         assert await _claims_at_once(url, paced, [T0] * 8) == 1
         store, capped = await make(url, 20, per_second=1000, concurrency=2)
-        async with store.db.transaction() as cur:  # the pacing out of the way: the cap counts
-            await cur.execute("UPDATE campaigns SET interval = 0 WHERE id = %s", (capped,))
+        # the pacing out of the way: the cap counts
+        await store.engine.run("UPDATE campaigns SET interval = 0 WHERE id = ?", (capped,))
         assert await _claims_at_once(url, capped, [T0] * 8) == 2
 
 
@@ -176,7 +178,7 @@ async def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url:
     assert claimed is not None
     survivors = [
         CampaignScheduler(
-            PgCampaignStore(Database(url)),
+            CampaignStore(Database(url)),
             f"alive:{n}:x",
             lease=30.0,
             owner_alive=lambda owner: not owner.startswith("dead"),

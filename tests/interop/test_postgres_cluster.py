@@ -42,26 +42,24 @@ from sipgw.agent.assistant_sections import (
 from sipgw.agent.capabilities import GatewayServices
 from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.builtin import builtin_tools
-from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState, CallbackStore
+from sipgw.agent.tools.message_store import MessageStore
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
 from sipgw.app.claimers import claim_owner
-from sipgw.app.cluster.callbacks import PgCallbackStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.members import ClusterIndex
-from sipgw.app.cluster.messages import PgMessageStore
 from sipgw.app.cluster.migrations import apply_migrations, migrations
-from sipgw.app.cluster.outbox import PgOutbox
 from sipgw.app.cluster.service import ClusterMember
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import CHECKOUT, child_env
 from sipgw.app.gateway import gateway_load
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
-from sipgw.app.webhooks.outbox import NewEvent
+from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret
 from tests.agent.tools.fake_call import ANY_NUMBER, call
 from tests.sipgw.app.test_claimers import gone_pid
@@ -135,7 +133,7 @@ async def test_two_gateways_starting_at_once_apply_the_migrations_once(
         await db.close()
 
 
-async def _store_callbacks(store: PgCallbackStore, count: int) -> list[int]:
+async def _store_callbacks(store: CallbackStore, count: int) -> list[int]:
     return [
         await store.add(call_id=f"c{i}", phone=f"+1555000{i:04d}", requested_time="now",
                         reason="r", notes="", due_at=T0 - 1, now=T0 - 10)
@@ -162,11 +160,11 @@ async def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_on
     url: str,
 ) -> None:
     dbs = [Database(url), Database(url)]
-    ids = await _store_callbacks(PgCallbackStore(dbs[0]), 40)
+    ids = await _store_callbacks(CallbackStore(dbs[0]), 40)
     dialled = Dialled()
     six_at_once = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=6)
     schedulers = [
-        CallbackScheduler(PgCallbackStore(db), dialled.for_gateway(f"gw{i}"), six_at_once,
+        CallbackScheduler(CallbackStore(db), dialled.for_gateway(f"gw{i}"), six_at_once,
                           owner=f"gw{i}")
         for i, db in enumerate(dbs)
     ]  # fmt: skip
@@ -181,7 +179,7 @@ async def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_on
     assert sorted(taken) == sorted(set(taken))  # never twice
     assert len(dialled.targets) == len(taken) == 40
     assert {gw for gw, _ in dialled.targets} == {"gw0", "gw1"}  # both took a share
-    rows = await PgCallbackStore(dbs[0]).rows()
+    rows = await CallbackStore(dbs[0]).rows()
     assert [r.state for r in rows] == [CallbackState.DONE] * 40
     assert {r.id for r in rows} == set(ids) and all(r.attempts == 1 for r in rows)
     for db in dbs:
@@ -192,18 +190,18 @@ async def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_whe
     url: str,
 ) -> None:
     dead_db, live_db = Database(url), Database(url)
-    (row_id,) = await _store_callbacks(PgCallbackStore(dead_db), 1)
+    (row_id,) = await _store_callbacks(CallbackStore(dead_db), 1)
     dialled = Dialled()
-    dead = CallbackScheduler(PgCallbackStore(dead_db), dialled.for_gateway("dead"), POLICY,
+    dead = CallbackScheduler(CallbackStore(dead_db), dialled.for_gateway("dead"), POLICY,
                              owner="machine-a:1:dead")  # fmt: skip
-    live = CallbackScheduler(PgCallbackStore(live_db), dialled.for_gateway("live"), POLICY,
+    live = CallbackScheduler(CallbackStore(live_db), dialled.for_gateway("live"), POLICY,
                              owner="machine-b:2:live")  # fmt: skip
     (request,) = await dead.claim_due(T0)  # claimed and dialling... then the machine dies
     await dead_db.close()
     assert await live.run_due(lambda: T0 + 30) == []  # its lease (60 s) still runs
     results = await live.run_due(lambda: T0 + 61)  # ran out: requeued, then dialled
     assert results == [DialResult(True, "answered (200)")]
-    row = await PgCallbackStore(live_db).get(row_id)
+    row = await CallbackStore(live_db).get(row_id)
     assert row is not None and row.state is CallbackState.DONE
     assert row.attempts == 2  # the lost call counted as an attempt
     assert dialled.targets == [("live", request.target)]
@@ -212,9 +210,9 @@ async def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_whe
 
 async def test_quotas_hold_across_gateways(url: str) -> None:
     quota = CallbackQuota(per_caller=0, per_number=0, per_day=5)
-    stores = [PgCallbackStore(Database(url)) for _ in range(8)]
+    stores = [CallbackStore(Database(url)) for _ in range(8)]
 
-    async def add(store: PgCallbackStore) -> str:
+    async def add(store: CallbackStore) -> str:
         try:
             await store.add(call_id="c", phone="+15550000", requested_time="now", reason="",
                             notes="", due_at=T0, now=T0, quota=quota)  # fmt: skip
@@ -224,7 +222,7 @@ async def test_quotas_hold_across_gateways(url: str) -> None:
 
     outcomes = await asyncio.gather(*(add(s) for s in stores))
     assert outcomes.count("stored") == 5
-    messages = PgMessageStore(Database(url))
+    messages = MessageStore(Database(url))
     await messages.add(call_id="c", for_target="", from_number="+1", caller_name="Ann",
                        reach_at="", message="hi", now=T0)  # fmt: skip
     assert [m.message for m in await messages.rows()] == ["hi"]
@@ -254,15 +252,15 @@ def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
             for c in range(10)
             for n in range(5)
         ]
-        await PgOutbox(Database(url), "writer").add(events, 0.0)
+        await Outbox(Database(url), "writer").add(events, 0.0)
         deliveries = [
-            WebhookDelivery(PgOutbox(Database(url), f"gw{i}"), lambda line: secret,
+            WebhookDelivery(Outbox(Database(url), f"gw{i}"), lambda line: secret,
                             DeliveryPolicy(concurrency=4))
             for i in range(2)
         ]  # fmt: skip
         for delivery in deliveries:
             delivery.start()
-        outbox = PgOutbox(Database(url), "reader")
+        outbox = Outbox(Database(url), "reader")
         for _ in range(600):
             if await outbox.pending() == 0:
                 break
@@ -488,7 +486,7 @@ async def test_the_assistants_tools_store_in_the_shared_database_the_gateway_han
     a callback stored by gateway A's agent is claimed and dialled by gateway B."""
     db = Database(url)
     services = GatewayServices(
-        dial_policy=ANY_NUMBER, callback_store=PgCallbackStore(db), message_store=PgMessageStore(db)
+        dial_policy=ANY_NUMBER, callback_store=CallbackStore(db), message_store=MessageStore(db)
     )
     settings = agent_settings(
         AssistantSection(), PreemptiveSection(), BuiltinToolsSection(), CallbackSection(),
@@ -501,11 +499,11 @@ async def test_the_assistants_tools_store_in_the_shared_database_the_gateway_han
     message = {"message": "call me about the invoice", "name": "Ann"}
     taken = await call(registry, "take_message", message)
     assert taken.ok, taken.content
-    (row,) = await PgCallbackStore(db).rows()
+    (row,) = await CallbackStore(db).rows()
     assert (row.phone, row.state) == ("+15550001111", CallbackState.PENDING)
-    assert [m.message for m in await PgMessageStore(db).rows()] == ["call me about the invoice"]
+    assert [m.message for m in await MessageStore(db).rows()] == ["call me about the invoice"]
     dialled = Dialled()
-    other = CallbackScheduler(PgCallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
+    other = CallbackScheduler(CallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
     await other.run_due(lambda: (row.due_at or 0) + 1)
     assert dialled.targets == [("gw-b", "+15550001111")]
 
@@ -526,14 +524,14 @@ async def test_a_restarted_gateway_frees_the_outbox_claims_of_its_hosts_gone_pro
     """A gateway killed while posting left its claim; the one started after it on the same
     host takes the row at once, not after the lease (another host's claim waits for it)."""
     db = Database(url)
-    dead = PgOutbox(db, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
-    remote = PgOutbox(db, f"elsewhere.invalid:{gone_pid()}:abcd1234")
+    dead = Outbox(db, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
+    remote = Outbox(db, f"elsewhere.invalid:{gone_pid()}:abcd1234")
     events = [NewEvent(f"msg_{n}", "http://crm/hook", "", f"c{n}", "call.answered", b"{}")
               for n in range(2)]  # fmt: skip
     await dead.add(events, 100.0)
     assert [e.event_id for e in await remote.claim_due(100.0, lease=60, limit=1)] == ["msg_0"]
     assert [e.event_id for e in await dead.claim_due(100.0, lease=60, limit=1)] == ["msg_1"]
-    restarted = PgOutbox(db, claim_owner())
+    restarted = Outbox(db, claim_owner())
     taken = await restarted.claim_due(101.0, lease=60, limit=10)
     assert [e.event_id for e in taken] == ["msg_1"]  # the other host's waits for its lease
     assert [e.event_id for e in await restarted.claim_due(161.0, lease=60, limit=10)] == [
@@ -544,15 +542,15 @@ async def test_a_restarted_gateway_frees_the_outbox_claims_of_its_hosts_gone_pro
 
 _HOLD_CLAIM = """
 import asyncio, sys
-from sipgw.app.cluster.callbacks import CALLBACK_QUEUE
-from sipgw.app.cluster.claims import claim_due
+from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS, CALLBACK_QUEUE
+from sipgw.agent.tools.sql import claim_due
 from sipgw.app.cluster.database import Database
-from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS
 
 async def main():
-    async with Database(sys.argv[1]).transaction() as cur:
-        rows = await claim_due(cur, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]),
-                               lease=60, limit=100, columns=CALLBACK_COLUMNS)
+    async with Database(sys.argv[1]).atomic() as tx:
+        rows = await claim_due(tx, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]),
+                               lease=60, limit=100, columns=CALLBACK_COLUMNS,
+                               also_params=("2027-01-15T08:00:00+00:00",))
         print(len(rows), flush=True)
         await asyncio.sleep(60)  # killed here: the claim is never committed
 
@@ -565,7 +563,7 @@ def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_ot
 ) -> None:
     """Killed between claiming and committing (SIGKILL), a process's row locks die with its
     connection: the rows are free at once, never claimed, not even for a lease."""
-    store = PgCallbackStore(Database(url))  # used from three loops in turn (asyncio.run)
+    store = CallbackStore(Database(url))  # used from three loops in turn (asyncio.run)
     ids = asyncio.run(_store_callbacks(store, 3))
     doomed = subprocess.Popen(
         [sys.executable, "-c", _HOLD_CLAIM, url, str(T0)],

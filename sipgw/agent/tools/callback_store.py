@@ -15,19 +15,19 @@ One row per requested callback. Its ``status`` is its state:
     every attempt went unanswered, or the row cannot be dialed
     (``last_outcome`` says why).
 
-Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
-file (two processes) only one gets a row.
+Claims are one statement (:func:`~sipgw.agent.tools.sql.claim_due`): of schedulers
+claiming at once, on one SQLite file (processes) or one PostgreSQL database (gateways,
+``FOR UPDATE SKIP LOCKED``), each due row goes to exactly one.
 
-:class:`CallbackStorage` is what the tool and the scheduler need of a store, its methods
-coroutines: :class:`CallbackStore` here (SQLite, the default: each method runs its
-``sqlite3`` work in a thread, :func:`~sipgw.agent.blocking.in_thread`), or the gateway's
-PostgreSQL store (``SIPGW_DATABASE_URL``: ``sipgw.app.cluster.callbacks``, on psycopg's
-asyncio API), which the app passes in.
+:class:`CallbackStore` is written once over the dialect seam (:mod:`sipgw.agent.tools.sql`):
+on the SQLite file (the default), or on the cluster's PostgreSQL (``SIPGW_DATABASE_URL``:
+the app passes its database in).
 
 Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
-the same number and in all, in the same transaction as the insert (``BEGIN
-IMMEDIATE``: two processes cannot both take the last one), and raises
+the same number and in all, in the same transaction as the insert (SQLite's ``BEGIN
+IMMEDIATE``, PostgreSQL's advisory lock :data:`~sipgw.agent.tools.message_store.QUOTA_LOCK`:
+two processes cannot both take the last one), and raises
 :class:`CallbackQuotaExceeded` instead of storing one more.
 
 Numbers: :func:`dialable_number` accepts phone numbers only (digits, an optional
@@ -40,25 +40,24 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
 
-from sipgw.agent.blocking import in_thread
-from sipgw.agent.private_files import prepare_private_database
+from sipgw.agent.tools.message_store import QUOTA_LOCK
 from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.sql import ClaimQueue, Engine, Statements, claim_due, renew_leases
+from sipgw.agent.tools.sqlite import SqliteEngine
 
 __all__ = [
     "CALLBACK_COLUMNS",
+    "CALLBACK_QUEUE",
     "DAY",
     "CallbackQuotaExceeded",
     "CallbackRow",
     "CallbackState",
-    "CallbackStorage",
     "CallbackStore",
     "callback_row",
     "dialable_number",
@@ -100,6 +99,15 @@ CALLBACK_COLUMNS = (
     "attempts, next_attempt_at, last_outcome, claimed_by, lease_until"
 )
 """The columns :func:`callback_row` reads, in its order."""
+
+CALLBACK_QUEUE = ClaimQueue(
+    table="callbacks",
+    due="COALESCE(next_attempt_at, due_at, 0)",
+    ready="status = 'pending'",
+    also="status = 'dialing', attempts = attempts + 1, updated_at = ?",
+)
+"""Pending rows, by their next attempt (a row without a time first: it is reported, not
+dialed); a claim makes one ``dialing`` (an attempt more)."""
 
 
 class CallbackQuotaExceeded(Exception):
@@ -152,47 +160,6 @@ class CallbackRow:
     lease_until: float | None
 
 
-class CallbackStorage(Protocol):
-    """A callback store: SQLite's :class:`CallbackStore` or a shared one. Every method is
-    a coroutine, one unit of work; see :class:`CallbackStore` for what each does."""
-
-    @property
-    def where(self) -> str:
-        """Where the rows are, for logs (a file, a database without its password)."""
-        ...
-
-    async def add(
-        self, *, call_id: str, phone: str, requested_time: str, reason: str, notes: str,
-        due_at: float, now: float, requested_by: str = "", quota: CallbackQuota | None = None,
-    ) -> int: ...  # fmt: skip
-
-    async def get(self, row_id: int) -> CallbackRow | None: ...
-
-    async def rows(self) -> list[CallbackRow]: ...
-
-    async def next_due_at(self) -> float | None: ...
-
-    async def dialing(self) -> list[CallbackRow]: ...
-
-    async def claim_due(
-        self, now: float, owner: str, lease: float, limit: int
-    ) -> list[CallbackRow]:
-        """Claim up to ``limit`` due pending rows (an attempt more each) for ``owner``;
-        returns them as claimed (``attempts`` counts the attempt about to be made)."""
-        ...
-
-    async def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None: ...
-
-    async def release(
-        self, row_id: int, state: CallbackState, outcome: str, now: float, *,
-        owner: str | None = None, next_attempt_at: float | None = None, dialed: bool = True,
-    ) -> bool: ...  # fmt: skip
-
-    async def requeue_stale(
-        self, row_id: int, holder: str | None, next_attempt_at: float
-    ) -> bool: ...
-
-
 def dialable_number(text: str) -> str:
     """A phone number reduced to ``+`` and digits: ``"+1 (555) 123-4567"`` -> ``"+15551234567"``.
 
@@ -221,42 +188,38 @@ def _iso(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
 
 
-class CallbackStore:
-    """The ``callbacks`` table in the SQLite file ``path`` (created on first use); each
-    method runs in a thread (:func:`~sipgw.agent.blocking.in_thread`)."""
+def prepare_sqlite(db: sqlite3.Connection) -> None:
+    """The table in a SQLite file, with the columns older files lack (PostgreSQL's:
+    migration ``0001_shared_state.sql``)."""
+    db.execute(_CREATE)
+    present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
+    for name, declaration in _ADDED_COLUMNS.items():
+        if name not in present:
+            try:
+                db.execute(f"ALTER TABLE callbacks ADD COLUMN {name} {declaration}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
-        """Use ``path``; ``timeout`` is how long a write waits for another process's lock."""
-        self.path = path
-        self.timeout = timeout
-        self._prepared = False
+
+class CallbackStore:
+    """The ``callbacks`` table on ``engine``: a SQLite file (a path: created on first use,
+    owner-only; ``timeout`` is how long a write waits for another process's lock) or the
+    cluster's database."""
+
+    def __init__(self, engine: Engine | Path, timeout: float = 5.0) -> None:
+        if isinstance(engine, Path):
+            engine = SqliteEngine(engine, prepare_sqlite, timeout=timeout)
+        self.engine = engine
 
     @property
     def where(self) -> str:
-        """The file."""
-        return str(self.path)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        if not self._prepared:
-            prepare_private_database(self.path)
-            self._prepared = True
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
-            db.execute(_CREATE)
-            present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
-            for name, declaration in _ADDED_COLUMNS.items():
-                if name not in present:
-                    try:
-                        db.execute(f"ALTER TABLE callbacks ADD COLUMN {name} {declaration}")
-                    except sqlite3.OperationalError as exc:  # another process added it first
-                        if "duplicate column" not in str(exc):
-                            raise
-            yield db
+        """Where the rows are, for logs (a file, a database without its password)."""
+        return self.engine.where
 
     # -- the tool's side --------------------------------------------------------------
 
-    @in_thread
-    def add(
+    async def add(
         self,
         *,
         call_id: str,
@@ -278,137 +241,64 @@ class CallbackStore:
         Raises:
             CallbackQuotaExceeded: a quota is reached; nothing was stored.
         """
-        with self._db() as db:
+        async with self.engine.atomic(QUOTA_LOCK if quota is not None else None) as tx:
             if quota is not None:
-                db.execute("BEGIN IMMEDIATE")  # the count and the insert, as one
-                self._check_quota(db, quota, requested_by, phone, now)
-            cursor = db.execute(
+                await _check_quota(tx, quota, requested_by, phone, now)
+            ((row_id,),) = (await tx.run(
                 "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason,"
                 " notes, due_at, next_attempt_at, status, updated_at, requested_by, created_ts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
                 (_iso(now), call_id, phone, requested_time, reason, notes, due_at, due_at,
                  _iso(now), requested_by, now),
-            )  # fmt: skip
-            row_id = cursor.lastrowid
-        assert row_id is not None
-        return row_id
-
-    @staticmethod
-    def _check_quota(
-        db: sqlite3.Connection, quota: CallbackQuota, requested_by: str, phone: str, now: float
-    ) -> None:
-        since = now - DAY
-        checks = (
-            ("per_caller", quota.per_caller, "requested_by = ?", (requested_by,)),
-            ("per_number", quota.per_number, "phone = ?", (phone,)),
-            ("per_day", quota.per_day, "1", ()),
-        )
-        for which, limit, where, params in checks:
-            if limit <= 0:
-                continue
-            (count,) = db.execute(
-                f"SELECT COUNT(*) FROM callbacks WHERE created_ts > ? AND {where}",
-                (since, *params),
-            ).fetchone()
-            if count >= limit:
-                raise CallbackQuotaExceeded(which, limit)
+            )).rows  # fmt: skip
+        return int(row_id)
 
     # -- the scheduler's side ---------------------------------------------------------
 
-    @in_thread
-    def get(self, row_id: int) -> CallbackRow | None:
+    async def get(self, row_id: int) -> CallbackRow | None:
         """One row by id."""
-        return self._get(row_id)
+        found = await self.engine.run(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ?", (row_id,)
+        )
+        return callback_row(found.rows[0]) if found.rows else None
 
-    def _get(self, row_id: int) -> CallbackRow | None:
-        with self._db() as db:
-            found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ?", (row_id,))
-            row = found.fetchone()
-        return None if row is None else callback_row(row)
-
-    @in_thread
-    def rows(self) -> list[CallbackRow]:
+    async def rows(self) -> list[CallbackRow]:
         """Every row, oldest first."""
-        with self._db() as db:
-            return [
-                callback_row(r)
-                for r in db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
-            ]
+        found = await self.engine.run(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
+        return [callback_row(row) for row in found.rows]
 
-    @in_thread
-    def due(self, now: float) -> list[CallbackRow]:
-        """Pending rows whose next attempt is due (or that have no time: the bad rows)."""
-        return self._due(now)
-
-    def _due(self, now: float) -> list[CallbackRow]:
-        with self._db() as db:
-            found = db.execute(
-                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending'"
-                " AND (COALESCE(next_attempt_at, due_at) IS NULL"
-                "      OR COALESCE(next_attempt_at, due_at) <= ?)"
-                " ORDER BY COALESCE(next_attempt_at, due_at), id",
-                (now,),
-            )
-            return [callback_row(r) for r in found]
-
-    @in_thread
-    def next_due_at(self) -> float | None:
+    async def next_due_at(self) -> float | None:
         """The earliest next attempt of the pending rows, if any."""
-        with self._db() as db:
-            (value,) = db.execute(
-                "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks"
-                " WHERE status = 'pending'"
-            ).fetchone()
+        ((value,),) = (await self.engine.run(
+            "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks"
+            " WHERE status = 'pending'"
+        )).rows  # fmt: skip
         return None if value is None else float(value)
 
-    @in_thread
-    def dialing(self) -> list[CallbackRow]:
+    async def dialing(self) -> list[CallbackRow]:
         """Rows some scheduler has claimed."""
-        with self._db() as db:
-            found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'")
-            return [callback_row(r) for r in found]
+        found = await self.engine.run(
+            f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'"
+        )
+        return [callback_row(row) for row in found.rows]
 
-    @in_thread
-    def claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
-        """Take a due pending row for dialing (one attempt more); False if someone else did."""
-        return self._claim(row_id, owner, now, lease)
+    async def claim_due(
+        self, now: float, owner: str, lease: float, limit: int
+    ) -> list[CallbackRow]:
+        """Claim up to ``limit`` due pending rows (an attempt more each) for ``owner``,
+        oldest due first, in one statement; returns them as claimed (``attempts`` counts
+        the attempt about to be made)."""
+        found = await claim_due(
+            self.engine, CALLBACK_QUEUE, owner=owner, now=now, lease=lease, limit=limit,
+            columns=CALLBACK_COLUMNS, also_params=(_iso(now),),
+        )  # fmt: skip
+        return [callback_row(row) for row in found]
 
-    def _claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
-        with self._db() as db:
-            cursor = db.execute(
-                "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
-                " claimed_by = ?, lease_until = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'pending'"
-                " AND (COALESCE(next_attempt_at, due_at) IS NULL"
-                "      OR COALESCE(next_attempt_at, due_at) <= ?)",
-                (owner, now + lease, _iso(now), row_id, now),
-            )
-            return cursor.rowcount == 1
-
-    @in_thread
-    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
-        """Claim up to ``limit`` due pending rows, oldest due first (:meth:`due`, then
-        :meth:`claim` each: a row another process took meanwhile is passed over)."""
-        claimed: list[CallbackRow] = []
-        for row in self._due(now):
-            if len(claimed) >= limit:
-                break
-            if self._claim(row.id, owner, now, lease):
-                claimed.append(self._get(row.id) or row)
-        return claimed
-
-    @in_thread
-    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
+    async def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
         """Extend the leases of the rows ``owner`` is dialing."""
-        with self._db() as db:
-            db.executemany(
-                "UPDATE callbacks SET lease_until = ?"
-                " WHERE id = ? AND status = 'dialing' AND claimed_by = ?",
-                [(lease_until, row_id, owner) for row_id in row_ids],
-            )
+        await renew_leases(self.engine, CALLBACK_QUEUE, list(row_ids), owner, lease_until)
 
-    @in_thread
-    def release(
+    async def release(
         self,
         row_id: int,
         state: CallbackState,
@@ -435,21 +325,37 @@ class CallbackStore:
         if owner is not None:
             query += " AND status = 'dialing' AND claimed_by = ?"
             params += (owner,)
-        with self._db() as db:
-            return db.execute(query, params).rowcount == 1
+        return (await self.engine.run(query, params)).rowcount == 1
 
-    @in_thread
-    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
+    async def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
         """Make a dialing row whose holder is gone pending again (if it is still so held)."""
-        with self._db() as db:
-            cursor = db.execute(
-                "UPDATE callbacks SET status = 'pending', next_attempt_at = ?,"
-                " last_outcome = 'interrupted: the dialing process stopped',"
-                " claimed_by = NULL, lease_until = NULL"
-                " WHERE id = ? AND status = 'dialing' AND claimed_by IS ?",
-                (next_attempt_at, row_id, holder),
-            )
-            return cursor.rowcount == 1
+        done = await self.engine.run(
+            "UPDATE callbacks SET status = 'pending', next_attempt_at = ?,"
+            " last_outcome = 'interrupted: the dialing process stopped',"
+            " claimed_by = NULL, lease_until = NULL"
+            f" WHERE id = ? AND status = 'dialing' AND claimed_by {self.engine.dialect.same} ?",
+            (next_attempt_at, row_id, holder),
+        )
+        return done.rowcount == 1
+
+
+async def _check_quota(
+    tx: Statements, quota: CallbackQuota, requested_by: str, phone: str, now: float
+) -> None:
+    checks = (
+        ("per_caller", quota.per_caller, "requested_by = ?", (requested_by,)),
+        ("per_number", quota.per_number, "phone = ?", (phone,)),
+        ("per_day", quota.per_day, "TRUE", ()),
+    )
+    for which, limit, where, params in checks:
+        if limit <= 0:
+            continue
+        ((count,),) = (await tx.run(
+            f"SELECT COUNT(*) FROM callbacks WHERE created_ts > ? AND {where}",
+            (now - DAY, *params),
+        )).rows  # fmt: skip
+        if count >= limit:
+            raise CallbackQuotaExceeded(which, limit)
 
 
 def callback_row(values: tuple[object, ...]) -> CallbackRow:

@@ -12,31 +12,36 @@ The caller's words are stored as given: data, never instructions to anyone.
 Messages are bounded like callbacks: per caller and in all, any 24 hours
 (:class:`~sipgw.agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
 counted in the insert's transaction; one more raises
-:class:`MessageQuotaExceeded`. :class:`MessageStorage` is what the tool needs of a store,
-its methods coroutines: :class:`MessageStore` here (its ``sqlite3`` work in a thread:
-:func:`~sipgw.agent.blocking.in_thread`), or the cluster's in PostgreSQL
-(``SIPGW_DATABASE_URL``), which the app passes in.
+:class:`MessageQuotaExceeded` (the count and the insert are one transaction: SQLite's
+single writer, PostgreSQL's advisory lock :data:`QUOTA_LOCK`, which the callbacks' quotas
+share). :class:`MessageStore` is written once over the dialect seam
+(:mod:`sipgw.agent.tools.sql`): on the SQLite file, or on the cluster's PostgreSQL
+(``SIPGW_DATABASE_URL``: the app passes its database in).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-from sipgw.agent.blocking import in_thread
-from sipgw.agent.private_files import prepare_private_database
 from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.sql import Engine
+from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 
-__all__ = ["DAY", "MessageQuotaExceeded", "MessageRow", "MessageStorage", "MessageStore"]
+__all__ = [
+    "DAY",
+    "QUOTA_LOCK",
+    "MessageQuotaExceeded",
+    "MessageRow",
+    "MessageStore",
+]
 
 DAY = 86400.0
+QUOTA_LOCK = 0x53495048
+"""The PostgreSQL advisory lock a quota's count and insert hold (callbacks and messages)."""
 
-_CREATE = """
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at TEXT NOT NULL,
@@ -50,6 +55,7 @@ CREATE TABLE IF NOT EXISTS messages (
     status TEXT NOT NULL DEFAULT 'new'
 )
 """
+"""The table in a SQLite file (PostgreSQL's: migration ``0001_shared_state.sql``)."""
 
 
 class MessageQuotaExceeded(Exception):
@@ -79,37 +85,21 @@ class MessageRow:
     status: str
 
 
-class MessageStorage(Protocol):
-    """A message store (see :class:`MessageStore`); its methods are coroutines."""
+class MessageStore:
+    """The ``messages`` table on ``engine``: a SQLite file (a path: created on first use,
+    owner-only) or the cluster's database."""
+
+    def __init__(self, engine: Engine | Path, timeout: float = 5.0) -> None:
+        if isinstance(engine, Path):
+            engine = SqliteEngine(engine, executescript(SQLITE_SCHEMA), timeout=timeout)
+        self.engine = engine
+
+    @property
+    def where(self) -> str:
+        """Where the rows are, for logs."""
+        return self.engine.where
 
     async def add(
-        self, *, call_id: str, for_target: str, from_number: str, caller_name: str,
-        reach_at: str, message: str, now: float, quota: CallbackQuota | None = None,
-    ) -> int: ...  # fmt: skip
-
-    async def rows(self) -> list[MessageRow]: ...
-
-
-class MessageStore:
-    """The ``messages`` table in the SQLite file ``path`` (created on first use); each
-    method runs in a thread (:func:`~sipgw.agent.blocking.in_thread`)."""
-
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._prepared = False
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        if not self._prepared:
-            prepare_private_database(self.path)
-            self._prepared = True
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
-            db.execute(_CREATE)
-            yield db
-
-    @in_thread
-    def add(
         self,
         *,
         call_id: str,
@@ -127,41 +117,36 @@ class MessageStore:
             MessageQuotaExceeded: ``from_number`` (per caller) or everyone (per day) left
                 as many in the last 24 hours as ``quota`` allows; nothing was stored.
         """
-        with self._db() as db:
+        async with self.engine.atomic(QUOTA_LOCK if quota is not None else None) as tx:
             if quota is not None:
-                db.execute("BEGIN IMMEDIATE")  # the count and the insert, as one
                 checks = (
                     ("per_caller", quota.per_caller, "from_number = ?", (from_number,)),
-                    ("per_day", quota.per_day, "1", ()),
+                    ("per_day", quota.per_day, "TRUE", ()),
                 )
                 for which, limit, where, params in checks:
                     if limit <= 0:
                         continue
-                    (count,) = db.execute(
+                    ((count,),) = (await tx.run(
                         f"SELECT COUNT(*) FROM messages WHERE created_ts > ? AND {where}",
                         (now - DAY, *params),
-                    ).fetchone()
+                    )).rows  # fmt: skip
                     if count >= limit:
                         raise MessageQuotaExceeded(which, limit)
-            cursor = db.execute(
+            ((row_id,),) = (await tx.run(
                 "INSERT INTO messages (created_at, created_ts, call_id, for_target, from_number,"
-                " caller_name, reach_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " caller_name, reach_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (_iso(now), now, call_id, for_target, from_number, caller_name, reach_at,
                  message),
-            )  # fmt: skip
-            row_id = cursor.lastrowid
-        assert row_id is not None
-        return row_id
+            )).rows  # fmt: skip
+        return int(row_id)
 
-    @in_thread
-    def rows(self) -> list[MessageRow]:
+    async def rows(self) -> list[MessageRow]:
         """Every message, oldest first."""
-        with self._db() as db:
-            found = db.execute(
-                "SELECT id, created_at, call_id, for_target, from_number, caller_name,"
-                " reach_at, message, status FROM messages ORDER BY id"
-            ).fetchall()
-        return [MessageRow(*row) for row in found]
+        found = await self.engine.run(
+            "SELECT id, created_at, call_id, for_target, from_number, caller_name,"
+            " reach_at, message, status FROM messages ORDER BY id"
+        )
+        return [MessageRow(int(r[0]), *r[1:]) for r in found.rows]
 
 
 def _iso(now: float) -> str:

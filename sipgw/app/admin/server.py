@@ -65,7 +65,7 @@ from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilio.api.endpoints import TwilioRest
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request
-from sipgw.app.webhooks.outbox import OutboxStorage
+from sipgw.app.webhooks.outbox import Outbox
 from sipgw.sip.events import RegistrationState
 
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
@@ -170,7 +170,7 @@ class AdminServer:
         twilio_api: TwilioApiSection | None = None,
         status_db: Path = Path("webhooks.sqlite3"),
         cluster: ClusterMember | None = None,
-        status_outbox: Callable[[str, int, str], OutboxStorage] | None = None,
+        status_outbox: Callable[[str, int, str], Outbox] | None = None,
         campaigns: Campaigns | None = None,
     ) -> None:
         self.gateway = gateway

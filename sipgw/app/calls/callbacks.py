@@ -11,9 +11,9 @@ Theory of operation
 *Due rows.* Every poll (and at the next due time) the scheduler claims the
 pending rows whose next attempt is due - including those whose time passed
 while no gateway ran: they are dialed at start, not lost - as many as it has
-room for (:meth:`CallbackStorage.claim_due`): in SQLite one ``UPDATE ... WHERE
-status = 'pending'`` per row, in PostgreSQL one ``SELECT ... FOR UPDATE SKIP
-LOCKED`` for them all (:mod:`sipgw.app.cluster.claims`). Of two schedulers sharing
+room for (:meth:`CallbackStore.claim_due`): one ``UPDATE ... WHERE id IN (SELECT
+... LIMIT n) RETURNING``, alone under SQLite's single writer, with ``FOR UPDATE SKIP
+LOCKED`` in PostgreSQL (:func:`sipgw.agent.tools.sql.claim_due`). Of two schedulers sharing
 the store (two processes, or gateways on two machines) exactly one gets a row, so
 a callback is never dialed twice at once. A claimed row that cannot be dialed (no
 due time, not a phone number, a number neither the allowed prefixes nor the dial
@@ -57,7 +57,6 @@ from sipgw.agent.tools.builtin import callback_allowed
 from sipgw.agent.tools.callback_store import (
     CallbackRow,
     CallbackState,
-    CallbackStorage,
     CallbackStore,
     dialable_number,
 )
@@ -165,7 +164,7 @@ class CallbackSetup:
 
     store: Path
     policy: CallbackPolicy
-    shared: CallbackStorage | None = None
+    shared: CallbackStore | None = None
     """The cluster's store (``SIPGW_DATABASE_URL``); None = the SQLite file ``store``."""
 
 
@@ -227,7 +226,7 @@ class CallbackScheduler:
 
     def __init__(
         self,
-        store: CallbackStorage,
+        store: CallbackStore,
         place_call: PlaceCall,
         policy: CallbackPolicy | None = None,
         *,

@@ -37,7 +37,7 @@ from sipgw.app.campaigns.model import (
 from sipgw.app.campaigns.runner import CampaignRunner, Dialer, gateway_dialer
 from sipgw.app.campaigns.scheduler import CampaignEvent, CampaignScheduler
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.campaigns.store import CampaignStore, SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway, gateway_room
 
@@ -261,7 +261,7 @@ def start_campaigns(
                 raise ValueError(f'"line": {exc}') from None
 
     campaigns = Campaigns(
-        shared if shared is not None else SqliteCampaignStore(Path(settings.campaign_db)),
+        shared if shared is not None else CampaignStore(Path(settings.campaign_db)),
         settings.limits(),
         gateway_dialer(gateway.originate, outbound.agent_named),
         allowed=lambda target: gateway.dial_policy.allows("call", target), known=known,

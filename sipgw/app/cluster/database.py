@@ -18,6 +18,11 @@ Every unit of work is one transaction: several statements in :meth:`Database.tra
 transaction, in one round trip instead of three: each round trip is loop time, about a
 third of a transaction's). A connection that failed (a statement's error, a cancellation,
 the server gone) is closed, never given back.
+
+A :class:`Database` is also the stores' :class:`~sipgw.agent.tools.sql.Engine` on
+PostgreSQL (:meth:`Database.run`, :meth:`Database.atomic`): the stores' SQL, written once
+for SQLite and PostgreSQL with ``?`` marks, made psycopg's (``%s``) on the way
+(:mod:`sipgw.agent.tools.sql` draws the seam).
 A :class:`Database` serves one event loop at a time: used from another loop (a test's next
 ``asyncio.run``, the gateway's loop after the start's migrations), it lets go of the
 connections it kept on the first.
@@ -34,6 +39,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+
+from sipgw.agent.tools.sql import POSTGRESQL, Dialect, Result
 
 __all__ = ["Cursor", "Database", "DatabaseCounts", "Result", "is_postgres_url", "redacted_url"]
 
@@ -67,15 +74,6 @@ class DatabaseCounts:
     work in progress at once; waiting for a free connection is not counted."""
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What one statement (:meth:`Database.one`) returned and changed."""
-
-    rows: list[tuple[Any, ...]]
-    rowcount: int
-    """Rows the statement changed (an ``UPDATE``'s, a ``DELETE``'s)."""
-
-
 class Cursor:
     """A statement runner inside one transaction: counts what it runs."""
 
@@ -92,9 +90,31 @@ class Cursor:
         self._counts.rows += len(rows) if rows else max(self._cursor.rowcount, 0)
         return rows
 
+    async def executemany(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run ``query`` once per row of parameters (pipelined by psycopg)."""
+        await self._cursor.executemany(query, rows)
+        self._counts.statements += len(rows)
+        self._counts.rows += max(self._cursor.rowcount, 0)
+
     def rowcount(self) -> int:
         """Rows the last statement changed."""
         return self._cursor.rowcount
+
+
+class _Statements:
+    """A transaction's statements in the stores' SQL (``?`` marks)."""
+
+    dialect: Dialect = POSTGRESQL
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    async def run(self, sql: str, params: Sequence[object] = ()) -> Result:
+        rows = await self._cursor.execute(POSTGRESQL.native(sql), params)
+        return Result(rows, self._cursor.rowcount())
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self._cursor.executemany(POSTGRESQL.native(sql), rows)
 
 
 class Database:
@@ -185,6 +205,30 @@ class Database:
         async with self._cursor(begin=False) as cursor:
             rows = await cursor.execute(query, params)
             return Result(rows, cursor.rowcount())
+
+    # -- the stores' engine (sipgw.agent.tools.sql.Engine) ---------------------------------
+
+    dialect: Dialect = POSTGRESQL
+
+    @property
+    def where(self) -> str:
+        """The URL without its password."""
+        return redacted_url(self.url)
+
+    async def run(self, sql: str, params: Sequence[object] = ()) -> Result:
+        """One statement of a store (``?`` marks), its own transaction (:meth:`one`)."""
+        return await self.one(POSTGRESQL.native(sql), params)
+
+    @contextlib.asynccontextmanager
+    async def atomic(self, lock: int | str | None = None) -> AsyncIterator[_Statements]:
+        """A store's transaction (:meth:`transaction`), under the advisory lock ``lock``
+        (a number, or a name: its ``hashtext``) when given."""
+        async with self.transaction() as cursor:
+            if isinstance(lock, str):
+                await cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+            elif lock is not None:
+                await cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            yield _Statements(cursor)
 
     async def close(self) -> None:
         """Close the idle connections (those in use close when given back); a later

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sipgw.agent.tools.callback_store import CallbackStore
+from sipgw.agent.tools.message_store import MessageStore
 from sipgw.app.calls.callfeed import CallFeed, FeedEvent
-from sipgw.app.cluster.callbacks import PgCallbackStore
-from sipgw.app.cluster.campaigns import PgCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.cluster.database import Database, redacted_url
 from sipgw.app.cluster.members import ClusterIndex
-from sipgw.app.cluster.messages import PgMessageStore
 from sipgw.app.cluster.migrations import apply_migrations
-from sipgw.app.cluster.outbox import PgOutbox
 from sipgw.app.stopping import cancel_and_wait
+from sipgw.app.webhooks.outbox import Outbox
 
 __all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
 
@@ -46,9 +46,9 @@ class SharedState:
     """The shared database's stores."""
 
     db: Database
-    callbacks: PgCallbackStore
-    messages: PgMessageStore
-    campaigns: PgCampaignStore
+    callbacks: CallbackStore
+    messages: MessageStore
+    campaigns: CampaignStore
     applied: tuple[int, ...] = ()
     """The migrations this start applied (none: the schema was up to date)."""
 
@@ -57,9 +57,9 @@ class SharedState:
         done = f"migrations {list(self.applied)} applied" if self.applied else "schema up to date"
         return f"shared state in {redacted_url(self.db.url)} ({done})"
 
-    def outbox(self, owner: str, max_pending: int, table: str = "webhook_outbox") -> PgOutbox:
+    def outbox(self, owner: str, max_pending: int, table: str = "webhook_outbox") -> Outbox:
         """An outbox table for ``owner`` (this gateway's claim name)."""
-        return PgOutbox(self.db, owner, max_pending, table)
+        return Outbox(self.db, owner, max_pending, table)
 
 
 async def open_shared_state(url: str, now: float | None = None) -> SharedState:
@@ -75,9 +75,7 @@ async def open_shared_state(url: str, now: float | None = None) -> SharedState:
         applied = await apply_migrations(db, time.time() if now is None else now)
     finally:
         await db.close()
-    return SharedState(
-        db, PgCallbackStore(db), PgMessageStore(db), PgCampaignStore(db), tuple(applied)
-    )
+    return SharedState(db, CallbackStore(db), MessageStore(db), CampaignStore(db), tuple(applied))
 
 
 class ClusterMember:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sipgw.app.stopping import cancel_and_wait
-from sipgw.app.webhooks.outbox import NewEvent, OutboxStorage, PendingEvent
+from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 
 if TYPE_CHECKING:  # aiohttp (about 23 MB) is imported when the delivery starts
@@ -103,7 +103,7 @@ class WebhookDelivery:
 
     def __init__(
         self,
-        outbox: OutboxStorage,
+        outbox: Outbox,
         secret_for: Callable[[str], WebhookSecret | None],
         policy: DeliveryPolicy | None = None,
         *,

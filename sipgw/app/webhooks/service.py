@@ -22,7 +22,7 @@ from sipgw.app.claimers import claim_owner
 from sipgw.app.lines.reload import Lines
 from sipgw.app.webhooks.delivery import DeliveryCounts, DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.hooks import CallWebhooks, Summarize
-from sipgw.app.webhooks.outbox import Outbox, OutboxStorage
+from sipgw.app.webhooks.outbox import Outbox
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 
@@ -94,7 +94,7 @@ async def start_webhooks(
     link_base: str = "",
     summarize: Summarize | None = None,
     policy: DeliveryPolicy | None = None,
-    shared_outbox: Callable[[str, int], OutboxStorage] | None = None,
+    shared_outbox: Callable[[str, int], Outbox] | None = None,
 ) -> Webhooks:
     """Open the outbox, start delivering, and hook the call feed.
 
@@ -110,7 +110,7 @@ async def start_webhooks(
             None = the SQLite file ``SIPGW_WEBHOOK_DB``.
     """
     owner = claim_owner()
-    outbox: OutboxStorage = (
+    outbox: Outbox = (
         shared_outbox(owner, settings.webhook_max_pending)
         if shared_outbox is not None
         else Outbox(Path(settings.webhook_db), owner, settings.webhook_max_pending)

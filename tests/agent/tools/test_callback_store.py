@@ -1,5 +1,7 @@
-"""The callback store (sipgw.agent.tools.callback_store): one SQLite row per callback, claimed by
-one scheduler at a time, and the numbers a callback may go to."""
+"""The callback store (sipgw.agent.tools.callback_store): one row per callback, claimed by one
+scheduler at a time, and the numbers a callback may go to. The store's tests run on both
+engines (``backing``: a SQLite file, a PostgreSQL database); an old SQLite file's are
+SQLite's only."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sipgw.agent.tools.callback_store import (
     dialable_number,
     number_allowed,
 )
+from tests.toolkit.engines import Backing
 
 T0 = 1_750_000_000.0
 
@@ -81,8 +84,8 @@ def test_the_prefix_rule(number: str, prefixes: tuple[str, ...], allowed: bool) 
 # --------------------------------------------------------------------------- the store
 
 
-async def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[int]]:
-    store = CallbackStore(tmp_path / "cb.sqlite3")
+async def store_with(backing: Backing, *due: float) -> tuple[CallbackStore, list[int]]:
+    store = CallbackStore(backing.engine())
     ids = [
         await store.add(
             call_id=f"c{i}",
@@ -98,8 +101,8 @@ async def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[i
     return store, ids
 
 
-async def test_a_new_callback_is_pending_until_its_time(tmp_path: Path) -> None:
-    store, (row_id,) = await store_with(tmp_path, T0 + 600)
+async def test_a_new_callback_is_pending_until_its_time(backing: Backing) -> None:
+    store, (row_id,) = await store_with(backing, T0 + 600)
     row = await store.get(row_id)
     assert row == CallbackRow(
         id=row_id, call_id="c0", phone="+15550000000", reason="your refund", notes="",
@@ -107,33 +110,39 @@ async def test_a_new_callback_is_pending_until_its_time(tmp_path: Path) -> None:
         state=CallbackState.PENDING, attempts=0, next_attempt_at=T0 + 600, last_outcome="",
         claimed_by=None, lease_until=None,
     )  # fmt: skip
-    assert await store.due(T0 + 599) == [] and await store.due(T0 + 600) == [row]
     assert await store.next_due_at() == T0 + 600
+    assert await store.claim_due(T0 + 599, "a", 30, 10) == []
+    (claimed,) = await store.claim_due(T0 + 600, "a", 30, 10)
+    assert (claimed.id, claimed.state, claimed.attempts) == (row_id, CallbackState.DIALING, 1)
     assert await store.get(row_id + 1) is None
 
 
-async def test_due_rows_come_earliest_first(tmp_path: Path) -> None:
-    store, ids = await store_with(tmp_path, T0 + 30, T0 + 10, T0 + 20, T0 + 99)
-    assert [row.id for row in await store.due(T0 + 50)] == [ids[1], ids[2], ids[0]]
+async def test_due_rows_are_claimed_earliest_first(backing: Backing) -> None:
+    store, ids = await store_with(backing, T0 + 30, T0 + 10, T0 + 20, T0 + 99)
     assert [row.id for row in await store.rows()] == ids  # every row, oldest first
     assert await store.next_due_at() == T0 + 10
+    first = await store.claim_due(T0 + 50, "a", 30, 2)
+    assert [row.id for row in first] == sorted([ids[1], ids[2]])  # the two due first
+    assert [row.id for row in await store.claim_due(T0 + 50, "a", 30, 10)] == [ids[0]]
+    assert await store.next_due_at() == T0 + 99
 
 
-async def test_only_one_scheduler_claims_a_row_and_only_once_due(tmp_path: Path) -> None:
-    store, (row_id,) = await store_with(tmp_path, T0 + 60)
-    assert not await store.claim(row_id, "early", T0, lease=30)  # not due yet
-    assert await store.claim(row_id, "a", T0 + 60, lease=30)
-    assert not await store.claim(row_id, "b", T0 + 61, lease=30)  # a has it
-    row = await store.get(row_id)
-    assert row is not None and row.state is CallbackState.DIALING and row.attempts == 1
+async def test_only_one_scheduler_claims_a_row_and_only_once_due(backing: Backing) -> None:
+    store, (row_id,) = await store_with(backing, T0 + 60)
+    other = CallbackStore(backing.engine())  # another process
+    assert await store.claim_due(T0, "early", 30, 10) == []  # not due yet
+    (row,) = await store.claim_due(T0 + 60, "a", 30, 10)
+    assert await other.claim_due(T0 + 61, "b", 30, 10) == []  # a has it
+    assert row == await store.get(row_id)
+    assert row.state is CallbackState.DIALING and row.attempts == 1
     assert (row.claimed_by, row.lease_until) == ("a", T0 + 90)
-    assert await store.dialing() == [row] and await store.due(T0 + 100) == []
+    assert await other.dialing() == [row]
     assert await store.next_due_at() is None  # no pending row left
 
 
-async def test_only_the_holder_renews_and_releases(tmp_path: Path) -> None:
-    store, (row_id,) = await store_with(tmp_path, T0)
-    await store.claim(row_id, "a", T0, lease=30)
+async def test_only_the_holder_renews_and_releases(backing: Backing) -> None:
+    store, (row_id,) = await store_with(backing, T0)
+    await store.claim_due(T0, "a", 30, 10)
     await store.renew([row_id], "b", T0 + 999)  # not b's
     await store.renew([row_id], "a", T0 + 60)
     assert (await store.get(row_id)).lease_until == T0 + 60
@@ -144,13 +153,23 @@ async def test_only_the_holder_renews_and_releases(tmp_path: Path) -> None:
     row = await store.get(row_id)
     assert row is not None and row.state is CallbackState.PENDING and row.attempts == 1
     assert (row.last_outcome, row.next_attempt_at, row.claimed_by) == ("no answer", retry, None)
-    assert await store.due(retry - 1) == [] and [r.id for r in await store.due(retry)] == [row_id]
+    assert await store.claim_due(retry - 1, "a", 30, 10) == []
+    assert [r.id for r in await store.claim_due(retry, "a", 30, 10)] == [row_id]
 
 
-async def test_a_row_whose_holder_is_gone_is_requeued_once(tmp_path: Path) -> None:
-    store, (row_id,) = await store_with(tmp_path, T0)
-    await store.claim(row_id, "crashed", T0, lease=30)
+async def test_a_row_that_was_not_dialed_gives_its_attempt_back(backing: Backing) -> None:
+    store, (row_id,) = await store_with(backing, T0)
+    await store.claim_due(T0, "a", 30, 10)
+    assert await store.release(row_id, CallbackState.FAILED, "bad number", T0, dialed=False)
+    row = await store.get(row_id)
+    assert row is not None and row.state is CallbackState.FAILED and row.attempts == 0
+
+
+async def test_a_row_whose_holder_is_gone_is_requeued_once(backing: Backing) -> None:
+    store, (row_id,) = await store_with(backing, T0)
+    await store.claim_due(T0, "crashed", 30, 10)
     assert not await store.requeue_stale(row_id, "someone else", T0 + 40)
+    assert not await store.requeue_stale(row_id, None, T0 + 40)
     assert await store.requeue_stale(row_id, "crashed", T0 + 40)
     assert not await store.requeue_stale(row_id, "crashed", T0 + 40)  # already pending again
     row = await store.get(row_id)
@@ -172,16 +191,16 @@ async def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Pa
     old, odd = await store.rows()
     assert (old.due_at, old.next_attempt_at, old.notes, old.attempts) == (None, None, "", 0)
     assert old.state is CallbackState.PENDING and odd.state is CallbackState.FAILED
-    assert [row.id for row in await store.due(T0)] == [1]
+    assert [row.id for row in await store.claim_due(T0, "a", 30, 10)] == [1]  # due at once
     assert await store.next_due_at() is None
     with sqlite3.connect(path) as db:
         now_present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
     assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= now_present
 
 
-async def test_quotas_count_the_last_day_in_the_insert_transaction(tmp_path: Path) -> None:
-    path = tmp_path / "cb.sqlite3"
-    first, second = CallbackStore(path), CallbackStore(path)  # two processes on one file
+async def test_quotas_count_the_last_day_in_the_insert_transaction(backing: Backing) -> None:
+    first = CallbackStore(backing.engine())
+    second = CallbackStore(backing.engine())  # two processes on one file or database
     quota = CallbackQuota(per_caller=0, per_number=2, per_day=0)
 
     async def add(store: CallbackStore, now: float) -> int:

@@ -1,4 +1,5 @@
-"""The message store (agent/tools/message_store.py): rows, private file, quotas."""
+"""The message store (agent/tools/message_store.py): rows and quotas on both engines
+(``backing``), a private SQLite file."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
+from tests.toolkit.engines import Backing
 
 
 async def add(
@@ -20,15 +22,21 @@ async def add(
     )  # fmt: skip
 
 
-async def test_messages_are_kept_in_order_in_an_owner_only_file(tmp_path: Path) -> None:
-    store = MessageStore(tmp_path / "data" / "callbacks.sqlite3")
+async def test_messages_are_kept_in_order(backing: Backing) -> None:
+    store = MessageStore(backing.engine())
     assert await store.rows() == []
     assert await add(store, 1_000_000.0) == 1 and await add(store, 1_000_001.0) == 2
     rows = await store.rows()
-    assert [(r.id, r.created_at, r.status) for r in rows] == [
-        (1, "1970-01-12T13:46:40+00:00", "new"), (2, "1970-01-12T13:46:41+00:00", "new"),
-    ]  # fmt: skip
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert [(r.id, r.created_at, r.status, r.message) for r in rows] == [
+        (1, "1970-01-12T13:46:40+00:00", "new", "Call me back."),
+        (2, "1970-01-12T13:46:41+00:00", "new", "Call me back."),
+    ]
+
+
+async def test_a_sqlite_file_of_messages_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "callbacks.sqlite3"
+    assert await add(MessageStore(path), 1_000_000.0) == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(
@@ -36,10 +44,10 @@ async def test_messages_are_kept_in_order_in_an_owner_only_file(tmp_path: Path) 
     [("per_caller", {"per_caller": 2, "per_day": 0}), ("per_day", {"per_caller": 0, "per_day": 2})],
 )
 async def test_a_quota_counts_the_last_24_hours(
-    tmp_path: Path, which: str, limits: dict[str, int]
+    backing: Backing, which: str, limits: dict[str, int]
 ) -> None:
     quota = CallbackQuota(**limits)
-    store = MessageStore(tmp_path / "cb.sqlite3")
+    store = MessageStore(backing.engine())
     now = 5_000_000.0
     await add(store, now - DAY - 10, quota=quota)  # over a day before the last two: not counted
     await add(store, now - 10, quota=quota)

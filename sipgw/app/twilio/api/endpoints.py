@@ -55,7 +55,7 @@ from sipgw.app.twilio.api.resource import (
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.twilio.api.status import POLICY, StatusCallbacks, Subscription, parse_events
 from sipgw.app.webhooks.delivery import WebhookDelivery
-from sipgw.app.webhooks.outbox import Outbox, OutboxStorage
+from sipgw.app.webhooks.outbox import Outbox
 
 __all__ = [
     "CREATE_FIELDS",
@@ -146,7 +146,7 @@ class TwilioRest:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         place: Placer = seam.place,
-        status_outbox: Callable[[str, int, str], OutboxStorage] | None = None,
+        status_outbox: Callable[[str, int, str], Outbox] | None = None,
     ) -> None:
         self.gateway = gateway
         self.status_outbox = status_outbox
@@ -185,7 +185,7 @@ class TwilioRest:
 
     async def _start(self, app: web.Application) -> None:
         owner = claim_owner()
-        outbox: OutboxStorage = (
+        outbox: Outbox = (
             self.status_outbox(owner, 10000, OUTBOX_TABLE)
             if self.status_outbox is not None
             else Outbox(self.status_db, owner, 10000, OUTBOX_TABLE)

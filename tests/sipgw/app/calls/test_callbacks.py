@@ -231,10 +231,11 @@ async def test_a_crash_during_the_last_attempt_fails_the_callback(tmp_path: Path
 
 async def test_two_schedulers_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -> None:
     store = await store_with(tmp_path, [(f"+1555000000{i}", T0) for i in range(6)])
+    path = tmp_path / "callbacks.sqlite3"
     hold = asyncio.Event()
     first, second = FakeDialer(hold=hold), FakeDialer(hold=hold)
-    one = scheduler(CallbackStore(store.path), first, max_concurrent=4)
-    two = scheduler(CallbackStore(store.path), second, max_concurrent=4)
+    one = scheduler(CallbackStore(path), first, max_concurrent=4)
+    two = scheduler(CallbackStore(path), second, max_concurrent=4)
     clock = Clock()
     runs = [asyncio.ensure_future(s.run_due(clock)) for s in (one, two)]
     await asyncio.sleep(0.2)  # both claimed what they could while the calls last
@@ -244,7 +245,7 @@ async def test_two_schedulers_on_one_file_never_dial_a_callback_twice(tmp_path: 
     assert len(first.dialed) <= 4 and len(second.dialed) <= 4
     # A third pass while they ring finds nothing to claim.
     third = FakeDialer()
-    assert await scheduler(CallbackStore(store.path), third).run_due(clock) == []
+    assert await scheduler(CallbackStore(path), third).run_due(clock) == []
     hold.set()
     await asyncio.gather(*runs)
     assert {(await state(store, i))[:2] for i in range(1, 7)} == {("done", 1)}
@@ -258,7 +259,7 @@ async def test_bad_rows_are_reported_failed_and_the_rest_are_dialed(
         [("sip:premium@evil.example", T0), ("+900123456", T0), ("+15551234567", T0)],
     )
     # A row from before callbacks were dialed: no due time.
-    with sqlite3.connect(store.path) as db:
+    with sqlite3.connect(tmp_path / "callbacks.sqlite3") as db:
         db.execute(
             "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason)"
             " VALUES ('2025-01-01T00:00:00+00:00', 'old', '+15550000000', 'tomorrow', '')"
@@ -411,7 +412,7 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
 
     gateway = FakeGateway()
     policy = CallbackPolicy(uri_template="sip:{number}@127.0.0.1:5080", dial_policy=ANY_NUMBER)
-    setup = CallbackSetup(store.path, policy)
+    setup = CallbackSetup((tmp_path / "callbacks.sqlite3"), policy)
     runner = start_callbacks(setup, gateway, factory)
     assert runner is not None
     try:
@@ -511,10 +512,11 @@ asyncio.run(main())
 def test_two_processes_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -> None:
     rows = [(f"+155500000{i:02d}", time.time() - 1) for i in range(12)]
     store = asyncio.run(store_with(tmp_path, rows))
+    path = tmp_path / "callbacks.sqlite3"
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _TWO_PROCESS_SCRIPT, str(store.path), str(go), f"p{n}"],
+            [sys.executable, "-c", _TWO_PROCESS_SCRIPT, str(path), str(go), f"p{n}"],
             stdout=subprocess.PIPE,
             text=True,
         )

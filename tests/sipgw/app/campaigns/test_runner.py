@@ -28,7 +28,7 @@ from sipgw.app.campaigns.scheduler import (
     CampaignScheduler,
     DialOrder,
 )
-from sipgw.app.campaigns.store import SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 
 
 async def until(condition: Any, within: float = 30.0) -> None:
@@ -44,7 +44,7 @@ async def _value(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-def progress(store: SqliteCampaignStore, field: str, wanted: int) -> Any:
+def progress(store: CampaignStore, field: str, wanted: int) -> Any:
     """A condition for :func:`until`: the campaign's ``field`` count is ``wanted``."""
 
     async def check() -> bool:
@@ -53,8 +53,8 @@ def progress(store: SqliteCampaignStore, field: str, wanted: int) -> Any:
     return check
 
 
-async def store_with(tmp_path: Path, numbers: list[str], **fields: object) -> SqliteCampaignStore:
-    store = SqliteCampaignStore(tmp_path / "c.sqlite3")
+async def store_with(tmp_path: Path, numbers: list[str], **fields: object) -> CampaignStore:
+    store = CampaignStore(tmp_path / "c.sqlite3")
     spec = campaign_spec({"name": "t", "hours": "00:00-24:00", **fields},
                          CampaignLimits(max_per_second=100))  # fmt: skip
     await store.create(

@@ -4,7 +4,6 @@ pause/resume/cancel, and what a restart does with a call a crash cut."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ from sipgw.app.campaigns.scheduler import (
     ContactSkipped,
     DialOrder,
 )
-from sipgw.app.campaigns.store import SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 
 # Wednesday 2026-01-14 15:00 UTC: 10:00 in New York, 00:00 (Thursday) in Tokyo
 T0 = datetime(2026, 1, 14, 15, 0, tzinfo=ZoneInfo("UTC")).timestamp()
@@ -37,12 +36,12 @@ ALWAYS = {"hours": "00:00-24:00"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteCampaignStore:
-    return SqliteCampaignStore(tmp_path / "campaigns.sqlite3")
+def store(tmp_path: Path) -> CampaignStore:
+    return CampaignStore(tmp_path / "campaigns.sqlite3")
 
 
 async def create(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
     numbers: Sequence[str],
     *,
     zones: Sequence[str] = (),
@@ -57,7 +56,7 @@ async def create(
     return await store.create(spec, contacts, T0)
 
 
-def scheduler(store: SqliteCampaignStore, owner: str = "host:1:a") -> CampaignScheduler:
+def scheduler(store: CampaignStore, owner: str = "host:1:a") -> CampaignScheduler:
     return CampaignScheduler(store, owner, lease=60.0, owner_alive=lambda owner: True)
 
 
@@ -65,7 +64,7 @@ def numbers(orders: Sequence[DialOrder]) -> list[str]:
     return [order.contact.number for order in orders]
 
 
-async def state_of(store: SqliteCampaignStore, campaign: int) -> CampaignState:
+async def state_of(store: CampaignStore, campaign: int) -> CampaignState:
     found = await store.campaign(campaign)
     assert found is not None
     return found.state
@@ -78,12 +77,12 @@ async def poll_for(sched: CampaignScheduler, start: float, seconds: float = 1.0)
     ]
 
 
-async def row(store: SqliteCampaignStore, campaign: int, number: str) -> ContactRow:
+async def row(store: CampaignStore, campaign: int, number: str) -> ContactRow:
     (found,) = [c for c in await store.contacts(campaign) if c.number == number]
     return found
 
 
-async def test_pacing_spaces_the_dials(store: SqliteCampaignStore) -> None:
+async def test_pacing_spaces_the_dials(store: CampaignStore) -> None:
     await create(store, ["+1555000001", "+1555000002", "+1555000003"], per_second=2, concurrency=5)
     sched = scheduler(store)
     assert numbers(await sched.poll(T0)) == ["+1555000001"]
@@ -93,7 +92,7 @@ async def test_pacing_spaces_the_dials(store: SqliteCampaignStore) -> None:
     assert numbers(await sched.poll(T0 + 5.0)) == ["+1555000003"]  # no burst after a pause
 
 
-async def test_the_cap_holds_until_a_call_ends(store: SqliteCampaignStore) -> None:
+async def test_the_cap_holds_until_a_call_ends(store: CampaignStore) -> None:
     await create(store, [f"+155500000{i}" for i in range(5)], per_second=100, concurrency=2)
     sched = scheduler(store)
     first = await sched.poll(T0) + await sched.poll(T0 + 0.1) + await sched.poll(T0 + 0.2)
@@ -104,7 +103,7 @@ async def test_the_cap_holds_until_a_call_ends(store: SqliteCampaignStore) -> No
     assert await sched.poll(T0 + 3.0) == []
 
 
-async def test_calling_hours_in_each_contacts_time_zone(store: SqliteCampaignStore) -> None:
+async def test_calling_hours_in_each_contacts_time_zone(store: CampaignStore) -> None:
     campaign = await create(
         store, ["+12125550001", "+81355500001", "+33155500001"],
         zones=["America/New_York", "Asia/Tokyo", "Europe/Paris"],
@@ -121,7 +120,7 @@ async def test_calling_hours_in_each_contacts_time_zone(store: SqliteCampaignSto
     assert numbers(await sched.poll(opens)) == ["+81355500001"]
 
 
-async def test_calling_hours_skip_the_days_not_allowed(store: SqliteCampaignStore) -> None:
+async def test_calling_hours_skip_the_days_not_allowed(store: CampaignStore) -> None:
     saturday = datetime(2026, 1, 17, 12, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
     campaign = await store.create(
         campaign_spec({"name": "t", "hours": "09:00-17:00", "days": "mon,tue,wed,thu,fri"},
@@ -133,7 +132,7 @@ async def test_calling_hours_skip_the_days_not_allowed(store: SqliteCampaignStor
     assert (await row(store, campaign, "+33155500001")).next_at == monday
 
 
-async def test_a_window_across_midnight(store: SqliteCampaignStore) -> None:
+async def test_a_window_across_midnight(store: CampaignStore) -> None:
     # 22:00-02:00 in Tokyo; T0 is 00:00 there (in the window that opened the day before)
     await create(store, ["+81355500001"], zones=["Asia/Tokyo"], hours="22:00-02:00")
     assert numbers(await scheduler(store).poll(T0)) == ["+81355500001"]
@@ -156,7 +155,7 @@ RULES: dict[str, Any] = {"retry": {"busy": 60, "no_answer": 120, "failed": None,
     ],
 )
 async def test_retries_by_outcome(
-    store: SqliteCampaignStore, outcome: str, state: ContactState, delay: float | None
+    store: CampaignStore, outcome: str, state: ContactState, delay: float | None
 ) -> None:
     campaign = await create(store, ["+1555000001"], **RULES)
     sched = scheduler(store)
@@ -174,7 +173,7 @@ async def test_retries_by_outcome(
         assert await sched.poll(T0 + 86400) == []
 
 
-async def test_attempts_stop_at_the_maximum(store: SqliteCampaignStore) -> None:
+async def test_attempts_stop_at_the_maximum(store: CampaignStore) -> None:
     campaign = await create(store, ["+1555000001"], max_attempts=3, **RULES)
     sched = scheduler(store)
     now = T0
@@ -192,7 +191,7 @@ async def test_attempts_stop_at_the_maximum(store: SqliteCampaignStore) -> None:
 
 
 async def test_a_voicemail_without_a_retry_counts_as_answered_by_a_machine(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
 ) -> None:
     campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100)
     sched = scheduler(store)
@@ -206,7 +205,7 @@ async def test_a_voicemail_without_a_retry_counts_as_answered_by_a_machine(
 
 
 async def test_the_do_not_call_list_is_checked_before_every_dial(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
 ) -> None:
     campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100, **RULES)
     await store.dnc_add(["+1555000001"], T0)
@@ -226,7 +225,7 @@ async def test_the_do_not_call_list_is_checked_before_every_dial(
     assert (await store.progress(campaign)).dnc == 2
 
 
-async def test_pause_resume_cancel(store: SqliteCampaignStore) -> None:
+async def test_pause_resume_cancel(store: CampaignStore) -> None:
     campaign = await create(store, [f"+155500000{i}" for i in range(4)], per_second=100,
                             concurrency=1, **RULES)  # fmt: skip
     sched = scheduler(store)
@@ -246,7 +245,7 @@ async def test_pause_resume_cancel(store: SqliteCampaignStore) -> None:
     assert await state_of(store, campaign) is CampaignState.CANCELLED
 
 
-async def test_a_contact_is_never_dialled_twice_at_once(store: SqliteCampaignStore) -> None:
+async def test_a_contact_is_never_dialled_twice_at_once(store: CampaignStore) -> None:
     """Two schedulers (two gateways) on one store, polling in turn: each contact is
     claimed once, and a claim that was taken over records nothing."""
     await create(store, [f"+15550000{i:02d}" for i in range(20)], per_second=1000, concurrency=20)
@@ -261,7 +260,7 @@ async def test_a_contact_is_never_dialled_twice_at_once(store: SqliteCampaignSto
     assert len(claimed) == 20
 
 
-async def test_a_call_cut_by_a_crash_is_retried_by_the_rules(store: SqliteCampaignStore) -> None:
+async def test_a_call_cut_by_a_crash_is_retried_by_the_rules(store: CampaignStore) -> None:
     campaign = await create(store, ["+1555000001", "+1555000002"], per_second=100,
                       retry={"failed": 30})  # fmt: skip
     dead = CampaignScheduler(store, "host:111:dead", lease=60.0)
@@ -284,7 +283,7 @@ async def test_a_call_cut_by_a_crash_is_retried_by_the_rules(store: SqliteCampai
 
 
 async def test_a_live_claimers_call_is_left_alone_until_its_lease_runs_out(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
 ) -> None:
     campaign = await create(store, ["+1555000001"])
     busy = scheduler(store, "otherhost:1:a")
@@ -297,13 +296,13 @@ async def test_a_live_claimers_call_is_left_alone_until_its_lease_runs_out(
     assert (await row(store, campaign, "+1555000001")).last_outcome == "interrupted"
 
 
-async def test_a_gateway_claims_no_more_than_its_room(store: SqliteCampaignStore) -> None:
+async def test_a_gateway_claims_no_more_than_its_room(store: CampaignStore) -> None:
     """A full gateway (``limit`` 0: its SIPGW_MAX_CALLS reached, draining or overloaded)
     claims nothing, so another gateway with room dials the campaign; with room for two it
     claims two however many are due."""
     campaign = await create(store, [f"+15550000{i:02d}" for i in range(5)], concurrency=10)
-    with sqlite3.connect(store.path) as db:  # the pacing out of the way: only the room counts
-        db.execute("UPDATE campaigns SET interval = 0 WHERE id = ?", (campaign,))
+    # the pacing out of the way: only the room counts
+    await store.engine.run("UPDATE campaigns SET interval = 0 WHERE id = ?", (campaign,))
     full, roomy = scheduler(store, "host:1:a"), scheduler(store, "host:2:b")
     assert await full.poll(T0, limit=0) == []
     assert len(await roomy.poll(T0 + 0.01, limit=2)) == 2
@@ -312,7 +311,7 @@ async def test_a_gateway_claims_no_more_than_its_room(store: SqliteCampaignStore
 
 
 async def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
 ) -> None:
     """The call ended but the database refused its outcome: the contact stays ``dialing``
     under this very scheduler's claim, no longer renewed. Once its lease runs out the
@@ -334,7 +333,7 @@ async def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
 
 
 async def test_a_slot_that_came_during_the_pass_is_taken_at_once(
-    store: SqliteCampaignStore,
+    store: CampaignStore,
 ) -> None:
     """At 30 calls a second a slot comes every 33 ms, less than a pass may take: a contact
     that became due while the pass ran is looked at again at once. The loop slept a whole

@@ -15,7 +15,7 @@ from sipgw.app.campaigns.model import CampaignLimits, CampaignState, ContactStat
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import DialOrder
 from sipgw.app.campaigns.service import RESULT_COLUMNS, Campaigns, csv_cell
-from sipgw.app.campaigns.store import SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
 
 
 async def until(condition: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
@@ -36,7 +36,7 @@ def service(tmp_path: Path) -> Campaigns:
             raise ValueError('"line": no line nope')
 
     return Campaigns(
-        SqliteCampaignStore(tmp_path / "c.sqlite3"), CampaignLimits(), dial,
+        CampaignStore(tmp_path / "c.sqlite3"), CampaignLimits(), dial,
         allowed=lambda target: target.startswith("+1555"), known=known, poll_interval=0.2,
     )  # fmt: skip
 

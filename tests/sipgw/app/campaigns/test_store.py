@@ -1,5 +1,6 @@
-"""The SQLite store: the claim is atomic across connections (threads here, processes alike),
-pacing and the cap hold in it, writes name their claimer, the do-not-call list."""
+"""The campaign store on both engines (``backing``: a SQLite file, a PostgreSQL database): the
+claim is atomic across connections (stores of their own here, processes alike), pacing and
+the cap hold in it, writes name their claimer, the do-not-call list."""
 
 from __future__ import annotations
 
@@ -14,25 +15,25 @@ from sipgw.app.campaigns.model import (
     campaign_spec,
 )
 from sipgw.app.campaigns.outcomes import Attempt
-from sipgw.app.campaigns.store import SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore
+from tests.toolkit.engines import Backing
 
 LIMITS = CampaignLimits(max_per_second=1000, max_concurrency=100)
 
 
-async def make(tmp_path: Path, count: int, **fields: object) -> tuple[SqliteCampaignStore, int]:
-    store = SqliteCampaignStore(tmp_path / "c.sqlite3")
-    assert not store.exists()
+async def make(backing: Backing, count: int, **fields: object) -> tuple[CampaignStore, int]:
+    store = CampaignStore(backing.engine())
     spec = campaign_spec({"name": "t", **fields}, LIMITS)
     contacts = [Contact(f"+1555{i:04d}", {}, "UTC", i + 1) for i in range(count)]
     return store, await store.create(spec, contacts, 1000.0)
 
 
-async def test_concurrent_claims_never_take_a_contact_twice(tmp_path: Path) -> None:
-    store, campaign = await make(tmp_path, 60, per_second=1000, concurrency=100)
+async def test_concurrent_claims_never_take_a_contact_twice(backing: Backing) -> None:
+    store, campaign = await make(backing, 60, per_second=1000, concurrency=100)
     taken: list[list[int]] = [[] for _ in range(4)]
 
     async def claim(worker: int) -> None:
-        mine = SqliteCampaignStore(store.path)  # its own connections, as another process
+        mine = CampaignStore(backing.engine())  # its own connections, as another process
         now = 1000.0
         while True:  # each claim in a thread of its own: the four workers' overlap
             claimed = await mine.claim_next(campaign, f"host:{worker}:x", now, 60.0)
@@ -48,8 +49,8 @@ async def test_concurrent_claims_never_take_a_contact_twice(tmp_path: Path) -> N
     assert (await store.progress(campaign)).dialing == 60
 
 
-async def test_the_claim_enforces_state_pacing_and_cap(tmp_path: Path) -> None:
-    store, campaign = await make(tmp_path, 5, per_second=2, concurrency=2)
+async def test_the_claim_enforces_state_pacing_and_cap(backing: Backing) -> None:
+    store, campaign = await make(backing, 5, per_second=2, concurrency=2)
     first = await store.claim_next(campaign, "a", 1000.0, 60)
     assert first is not None and first[1] == 1000.0  # the pacing before the claim
     assert await store.claim_next(campaign, "a", 1000.4, 60) is None  # paced
@@ -61,8 +62,8 @@ async def test_the_claim_enforces_state_pacing_and_cap(tmp_path: Path) -> None:
     assert await store.claim_next(campaign, "a", 1012.0, 60) is None  # paused
 
 
-async def test_writes_name_their_claimer(tmp_path: Path) -> None:
-    store, campaign = await make(tmp_path, 1)
+async def test_writes_name_their_claimer(backing: Backing) -> None:
+    store, campaign = await make(backing, 1)
     claimed = await store.claim_next(campaign, "a", 1000.0, 60)
     assert claimed is not None
     contact, paced = claimed
@@ -80,15 +81,44 @@ async def test_writes_name_their_claimer(tmp_path: Path) -> None:
     assert await store.next_due() == 2000.0
 
 
-async def test_the_do_not_call_list(tmp_path: Path) -> None:
-    store = SqliteCampaignStore(tmp_path / "c.sqlite3")
+async def test_the_do_not_call_list(backing: Backing) -> None:
+    store = CampaignStore(backing.engine())
     assert await store.dnc_add(["+1555", "+1556", "+1555"], 1.0) == 2
+    assert await store.dnc_add(["+1556", "+1557"], 2.0) == 1
+    assert await store.dnc_remove(["+1557"]) == 1
+    assert await store.dnc_add([f"+1{n:06d}" for n in range(1200)], 3.0) == 1200  # chunks
+    assert await store.dnc_remove([f"+1{n:06d}" for n in range(1200)]) == 1200
     assert await store.dnc_has("+1555") and not await store.dnc_has("+1557")
     assert await store.dnc_list(10) == ["+1555", "+1556"]
     assert await store.dnc_remove(["+1555", "+1557"]) == 1
     assert await store.dnc_list(10) == ["+1556"]
 
 
+async def test_the_campaigns_are_listed_newest_first(backing: Backing) -> None:
+    assert CampaignStore(backing.engine()).exists() is (backing.kind == "postgresql")
+    store, first = await make(backing, 1)
+    _, second = await make(backing, 2)
+    assert [c.id for c in await store.campaigns()] == [second, first]
+    assert [c.id for c in await store.campaigns(limit=1)] == [second]
+    assert await store.set_state(first, CampaignState.CANCELLED, 1001.0)
+    assert not await store.set_state(first, CampaignState.RUNNING, 1002.0)  # not paused
+    assert [c.id for c in await store.campaigns(CampaignState.CANCELLED)] == [first]
+    (cancelled,) = await store.contacts(first)
+    assert cancelled.state is ContactState.CANCELLED
+    assert (await store.progress(second)).left == 2
+
+
 async def test_the_file_is_owner_only(tmp_path: Path) -> None:
-    store, _ = await make(tmp_path, 1)
-    assert store.path.stat().st_mode & 0o077 == 0
+    path = tmp_path / "c.sqlite3"
+    store = CampaignStore(path)
+    assert not store.exists()  # a gateway that never had a campaign keeps no file
+    await store.dnc_list(1)
+    assert store.exists() and path.stat().st_mode & 0o077 == 0
+
+
+async def test_a_long_list_is_stored_whole_in_its_order(backing: Backing) -> None:
+    store, campaign = await make(backing, 250)  # more than one insert's worth
+    rows = await store.contacts(campaign)
+    assert [r.row for r in rows] == list(range(1, 251))
+    assert [r.number for r in rows[:2]] == ["+15550000", "+15550001"]
+    assert (await store.progress(campaign)).total == 250

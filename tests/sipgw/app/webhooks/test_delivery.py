@@ -153,8 +153,8 @@ async def test_stop_keeps_what_was_queued_and_the_next_start_delivers_it(tmp_pat
     assert await sender.outbox.pending() == 2  # nothing lost
     async with receiver() as got:
         outbox = Outbox(tmp_path / "outbox.sqlite3", "after-restart")
-        with outbox._connect() as db:  # the receiver moved: point the rows at it
-            db.execute("UPDATE webhook_outbox SET url = ?, next_at = 0", (got.url,))
+        # the receiver moved: point the rows at it
+        await outbox.engine.run("UPDATE webhook_outbox SET url = ?, next_at = 0", (got.url,))
         again = WebhookDelivery(outbox, lambda line: SECRET, FAST)
         again.start()
         await got.until(2)
