@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from sipgw.app.claimers import claim_owner
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
-from tests.sipgw.app.test_claimers import gone_pid
+from tests.sipgw.app.test_claimers import gone_owner
 
 
 def event(n: int, call: str = "c1", url: str = "http://crm/hook") -> NewEvent:
@@ -61,7 +60,7 @@ async def test_a_claim_of_a_gone_process_of_this_host_is_taken_over_at_once(
     """A gateway restarted after a crash delivers what the dead one had claimed (and the
     same call's events behind it) without waiting out the lease."""
     path = tmp_path / "outbox.sqlite3"
-    dead = Outbox(path, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
+    dead = Outbox(path, gone_owner())
     await dead.add([event(1), event(2)], now=100.0)
     assert len(await dead.claim_due(100.0, lease=60, limit=10)) == 1  # then it was killed
     restarted = Outbox(path, claim_owner())
