@@ -111,13 +111,22 @@ def _challenge(server: DigestServer, now: float, source: str) -> SipResponse:
     return response
 
 
-def schedule(hours: float = 24.0, sources: int = 1000) -> dict[str, Any]:
-    """Answers checked per user when every guess comes as the backoff ends."""
+def _one_per_network(count: int) -> list[str]:
+    """``count`` loopback addresses, each in a /24 of its own (a lane each)."""
+    return [f"127.{2 + n // 256}.{n % 256}.1" for n in range(count)]
+
+
+def schedule(hours: float = 24.0, sources: int = 1000, spread: bool = False) -> dict[str, Any]:
+    """Answers checked per user when every guess comes as the backoff ends, from
+    ``sources`` addresses: consecutive ones (four /24s for 1,000), or with ``spread`` each
+    in a /24 of its own (as many lanes as sources, the table holding 32 of them)."""
     server = DigestServer("sipgw", {"alice": PASSWORD}, random.Random(39))
-    addresses = ipv4_sources(sources)
+    addresses = _one_per_network(sources) if spread else ipv4_sources(sources)
     now, checked, first_hour, n = 0.0, 0, 0, 0
     while now < hours * 3600:
-        source = addresses[n % len(addresses)]
+        # the source whose answers are checked soonest (one never held first), as it is
+        source = min(addresses, key=lambda a: server.backoff_until("alice", a, now))
+        now = max(now, server.backoff_until("alice", source, now))
         request = parse_message(
             b"MESSAGE sip:agent@gw SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK2\r\n"
             b"From: <sip:alice@gw>;tag=1\r\nTo: <sip:agent@gw>\r\nCall-ID: c\r\n"
@@ -126,16 +135,16 @@ def schedule(hours: float = 24.0, sources: int = 1000) -> dict[str, Any]:
         assert isinstance(request, SipRequest)
         client = DigestClient(Credentials("alice", f"{n % 7000:04d}"), random.Random(n))
         client.authorize(request, _challenge(server, now, source))
-        if server.verify(request, now, source) is Verdict.BAD:
+        if now < hours * 3600 and server.verify(request, now, source) is Verdict.BAD:
             checked += 1
             first_hour += now < 3600
         n += 1
-        now = max(now, server.backoff_until("alice", source, now))
         now += 0.001  # the next guess, a millisecond later
     backoff = server.backoff
     return {
         "hours": hours,
         "sources": sources,
+        "networks": len({server.backoff.network(a) for a in addresses}),
         "checked_first_hour": first_hour,
         "checked_per_hour_after": round(backoff.guesses_per_hour(), 2),
         "checked_in_total": checked,
@@ -149,4 +158,5 @@ async def guessing(seconds: float = 30.0) -> dict[str, Any]:
         "svcrack": await asyncio.to_thread(svcrack, seconds),
         "many_sources": await asyncio.to_thread(many_sources, seconds),
         "schedule": await asyncio.to_thread(schedule),
+        "schedule_spread": await asyncio.to_thread(schedule, 24.0, 1000, True),
     }

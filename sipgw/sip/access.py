@@ -14,7 +14,7 @@ hands it to a usage. The policy admits it when
    cannot use (expired, another source's, replayed, used up) gets a new
    challenge (``stale=true``, RFC 7616 §3.3) whatever the password; wrong
    credentials get 403, and so does every answer for a user in backoff after
-   wrong passwords (:class:`~sipgw.sip.auth.Backoff`), unchecked. Allowed sources
+   wrong passwords from its network (:mod:`sipgw.sip.guessing`), unchecked. Allowed sources
    never meet the backoff: they are not asked for credentials.
 
 Everything else gets 403. A refused request never becomes a call: the core

@@ -21,8 +21,9 @@ authenticate (softphones, PBXs) and checks their answers. Its nonces carry
 their issue time and an HMAC, under a per-process secret, binding them to the
 address they were sent to and the realm; a wrong answer uses its nonce up, an
 unusable nonce is answered ``stale=true`` whatever the password, and wrong
-answers put the user in an exponential backoff during which nothing is checked
-(the class docstring says how, and why it is no oracle).
+answers put the user's network, and past a bound the user, in an exponential backoff
+during which nothing is checked (:mod:`sipgw.sip.guessing`; the class docstring says why it
+is no oracle).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from sipgw.sip.errors import MessageParseError
+from sipgw.sip.guessing import Backoff, Guessing
 from sipgw.sip.message import SipRequest, SipResponse
 from sipgw.sip.sourcekey import source_key
 
@@ -433,77 +435,10 @@ class Verdict(Enum):
     BAD = "bad"
     """Unknown user, wrong password, or malformed credentials (the nonce is used up)."""
     BACKOFF = "backoff"
-    """The user is in backoff after wrong passwords: the answer was not checked, and
-    is refused like a wrong one (the nonce is used up)."""
+    """The user's answers from this network are held after wrong passwords: the answer
+    was not checked, and is refused like a wrong one (the nonce is used up)."""
     MISSING = "missing"
     """No credentials for our realm: challenge."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """How wrong passwords slow down guessing of one user's password.
-
-    Each user has two *lanes*: its known sources (networks it authenticated from
-    before, :func:`~sipgw.sip.sourcekey.source_key`) and everyone else. In a lane, the
-    first ``free`` wrong answers are only refused; each further one starts a
-    backoff (``first`` seconds, doubled each time, at most ``ceiling``) during
-    which that lane's answers for the user are not checked at all.
-    """
-
-    free: int = 5
-    """Wrong answers per lane before the backoff starts (typing mistakes)."""
-    first: float = 1.0
-    """The first backoff, seconds; each further wrong answer doubles it."""
-    ceiling: float = 900.0
-    """The longest backoff, seconds: in the long run one guess per ceiling per lane."""
-    forget: float = 86_400.0
-    """A lane's wrong answers are forgotten this long after the last one."""
-    known_sources: int = 4
-    """Networks remembered per user (most recently authenticated first)."""
-    known_for: float = 30 * 86_400.0
-    """How long a network stays known after the user's last success from it."""
-
-    def guesses_per_hour(self) -> float:
-        """The most answers checked per hour per lane, in the long run."""
-        return 3600.0 / self.ceiling
-
-
-@dataclass(slots=True)
-class _Lane:
-    failures: int = 0
-    last: float = float("-inf")
-    until: float = float("-inf")
-
-    def fail(self, now: float, backoff: Backoff) -> None:
-        if now - self.last > backoff.forget:
-            self.failures = 0
-        self.failures += 1
-        self.last = now
-        over = self.failures - backoff.free
-        if over > 0:
-            wait = backoff.first * 2.0 ** min(over - 1, 60)
-            self.until = now + min(wait, backoff.ceiling)
-
-
-@dataclass(slots=True)
-class _User:
-    others: _Lane = field(default_factory=_Lane)
-    known_lane: _Lane = field(default_factory=_Lane)
-    known: OrderedDict[str, float] = field(default_factory=OrderedDict)
-    """Network -> time of the user's last success from it."""
-
-    def lane(self, network: str, now: float, backoff: Backoff) -> _Lane:
-        seen = self.known.get(network)
-        if seen is not None and now - seen <= backoff.known_for:
-            return self.known_lane
-        return self.others
-
-    def succeeded(self, network: str, lane: _Lane, now: float, backoff: Backoff) -> None:
-        lane.failures, lane.until = 0, float("-inf")
-        self.known[network] = now
-        self.known.move_to_end(network)
-        while len(self.known) > backoff.known_sources:
-            self.known.popitem(last=False)
 
 
 _NONCE_STAMP = struct.Struct(">dI")  # the issue time, and a serial: no two nonces alike
@@ -531,10 +466,11 @@ class DigestServer:
       SHOULD set stale only for a valid digest; checking it is exactly the oracle
       an attacker with old nonces wants, and a phone with the wrong password gets
       its 403 on the fresh nonce one round trip later.)
-    * Wrong answers are counted per user (:class:`Backoff`), and during a backoff
-      the user's answers are not checked (:attr:`Verdict.BACKOFF`, refused like
-      wrong ones). Only configured users have such state, so its memory is bounded
-      by the users file; an unknown user's answers are refused like wrong ones.
+    * Wrong answers are counted per user and per source network
+      (:mod:`sipgw.sip.guessing`), and while a network is held the user's answers from
+      it are not checked (:attr:`Verdict.BACKOFF`, refused like wrong ones). Only
+      configured users have such state, each a bounded table of networks, so its memory
+      is bounded by the users file; an unknown user's answers are refused like wrong ones.
 
     Args:
         realm: our protection space (shown by softphones).
@@ -570,7 +506,7 @@ class DigestServer:
         self._opaque = f"{rng.getrandbits(64):016x}"
         self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._forgotten = float("-inf")  # the latest issue time of a used nonce forgotten
-        self._guessing: dict[str, _User] = {}
+        self._guessing: dict[str, Guessing] = {}
         self._serial = rng.getrandbits(32)
 
     def __repr__(self) -> str:
@@ -609,19 +545,18 @@ class DigestServer:
             return Verdict.STALE  # a replay, or used up by a wrong answer (RFC 7616 §3.4.5)
         username = params.get("username")
         user = self._user(username)
-        network = source_key(source)
-        lane = None if user is None else user.lane(network, now, self.backoff)
-        if lane is not None and now < lane.until:
+        network = self.backoff.network(source)
+        if user is not None and now < user.held_until(network, now):
             self._use(nonce, issued, _USED_UP)
             return Verdict.BACKOFF
         if username is None or not self._answer_matches(request, params, username):
             self._use(nonce, issued, _USED_UP)
-            if lane is not None:
-                lane.fail(now, self.backoff)
+            if user is not None:
+                user.failed(network, now)
             return Verdict.BAD
         self._use(nonce, issued, count)
-        if user is not None and lane is not None:
-            user.succeeded(network, lane, now, self.backoff)
+        if user is not None:
+            user.succeeded(network, now)
         return Verdict.OK
 
     def username(self, request: SipRequest, proxy: bool = False) -> str | None:
@@ -634,14 +569,14 @@ class DigestServer:
         user = self._user(username)
         if user is None:
             return float("-inf")
-        return user.lane(source_key(source), now, self.backoff).until
+        return user.held_until(self.backoff.network(source), now)
 
-    def _user(self, username: str | None) -> _User | None:
+    def _user(self, username: str | None) -> Guessing | None:
         if username is None or username not in self._users:
             return None
         user = self._guessing.get(username)
         if user is None:
-            user = self._guessing[username] = _User()
+            user = self._guessing[username] = Guessing(self.backoff)
         return user
 
     def _answer_matches(self, request: SipRequest, params: dict[str, str], username: str) -> bool:

@@ -27,9 +27,11 @@ import collections
 import csv
 import io
 import itertools
+import os
 import random
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,12 +46,13 @@ from sipgw.app.campaigns.model import CampaignLimits, Contact, ContactState, cam
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import CampaignScheduler
 from sipgw.app.campaigns.store import CampaignStore
+from sipgw.app.claimers import claim_owner
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.app.evaluation.audio import tone_share, write_wav
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import PortRange, free_port, free_port_range
-from sipgw.app.evaluation.process import running_processes
+from sipgw.app.evaluation.process import CHECKOUT, running_processes
 from sipgw.media.rtp import RtpPacket
 from sipgw.sip.errors import MessageParseError
 from sipgw.sip.message import SipRequest, parse_message
@@ -198,6 +201,80 @@ async def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url:
     lease = CampaignScheduler(store, "alive:9:x", lease=30.0, owner_alive=lambda owner: True)
     assert await lease.recover(T0 + 11 + 29) == []
     assert len(await lease.recover(T0 + 11 + 31)) == 1
+
+
+_CLAIM_AND_DIAL = """
+import asyncio, sys
+from sipgw.app.claimers import claim_owner
+from sipgw.app.campaigns.store import CampaignStore
+from sipgw.app.cluster.database import Database
+
+async def main():
+    owner = claim_owner()
+    claimed = await CampaignStore(Database(sys.argv[1])).claim_next(
+        int(sys.argv[2]), owner, float(sys.argv[3]), 30.0)
+    print(owner if claimed else "-", flush=True)
+    await asyncio.sleep(120)  # dialing; killed here
+
+asyncio.run(main())
+"""
+"""A gateway claiming a campaign's contact, with the claim name this process makes."""
+
+
+@pytest.mark.parametrize("own_pid_namespace", [True, False], ids=["container", "same-host"])
+async def test_a_killed_gateways_contact_is_taken_at_once_only_if_its_death_is_seen(
+    url: str, own_pid_namespace: bool
+) -> None:
+    """Two gateways of one host name on one database, the first SIGKILLed while dialing. In
+    a pid namespace of its own (a container: another gateway's pid numbers mean nothing
+    here, and its pid may not even run here), its claim is left to its lease, alive or
+    dead; in this one, its death is seen and the contact retried at once. Either way the
+    contact is retried once, by one gateway."""
+    store, campaign = await make(url, 1, per_second=100, concurrency=1, max_attempts=3,
+                                 retry={"failed": 10})  # fmt: skip
+    container = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child=SIGKILL",
+        "--",
+        "sh",
+        "-c",
+        'echo 30000 > /proc/sys/kernel/ns_last_pid; "$@"; true',
+        "-",
+    ]
+    argv = [sys.executable, "-c", _CLAIM_AND_DIAL, url, str(campaign), str(T0)]
+    first = await asyncio.create_subprocess_exec(
+        *(container if own_pid_namespace else []), *argv, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        owner = (await asyncio.wait_for(first.stdout.readline(), 30)).decode()
+        host, pid = owner.split(":")[:2]
+        assert host == socket.gethostname()
+        if own_pid_namespace:  # a pid no process here has: host:pid alone would say "dead"
+            assert pid == "30001" and not await asyncio.to_thread(Path(f"/proc/{pid}").exists)
+        second = CampaignScheduler(CampaignStore(Database(url)), claim_owner(), lease=30.0)
+        assert await second.recover(T0 + 1) == []  # alive: left alone
+        first.kill()
+        await asyncio.wait_for(first.wait(), 10)
+        recovered = await second.recover(T0 + 2)
+        if own_pid_namespace:
+            assert recovered == []  # its death is not seen from here: the lease tells
+            recovered = await second.recover(T0 + 31)
+        assert len(recovered) == 1
+        (row,) = await store.contacts(campaign)
+        assert (row.state, row.attempts, row.last_outcome) == (
+            ContactState.PENDING, 1, "interrupted")  # fmt: skip
+        orders = await second.poll(row.next_at or T0)
+        assert [o.contact.attempts for o in orders] == [2]  # dialled again, once
+        assert await second.recover(T0 + 100) == []
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
 
 
 # -- the issue's test: two `sipgw serve`, real callees, a crash ---------------------------

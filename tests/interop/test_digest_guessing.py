@@ -93,10 +93,11 @@ def test_svcrack_as_a_phone_never_finds_the_password(tmp_workdir: Path) -> None:
 def test_many_sources_guess_no_faster_than_one_and_alice_gets_in_after(
     tmp_workdir: Path,
 ) -> None:
-    """250 sources guess for 10 s: the answers checked are those of one source (5, then
-    a backoff doubling from 1 s); a nonce from one source is no good from another, a
-    wrong answer uses its nonce up, the right password is refused like a wrong one during
-    the backoff and works after it; the allowed source is never asked."""
+    """250 sources of one /24 guess for 10 s: the answers checked are those of one source
+    (5, then a backoff doubling from 1 s); a nonce from one source is no good from another,
+    a wrong answer uses its nonce up, the right password from the guessers' network is
+    refused like a wrong one during the backoff and works after it; the allowed source is
+    never asked."""
     args = [*STATS, "--allow-from", "127.0.0.1"]
     with (
         GatewayProcess(tmp_workdir, extra_args=args, extra_env=INBOUND) as gw,
@@ -116,8 +117,8 @@ def test_many_sources_guess_no_faster_than_one_and_alice_gets_in_after(
         before = stats(gw)
         assert before["refused"] == 1 and before["unchecked"] == 0
         guesses = cracker.run(WRONG[2:], sources, 10.0)
-        right = cracker.guess(PASSWORD, "127.3.0.1")
-        assert right.status == 403  # in backoff: as if wrong
+        right = cracker.guess(PASSWORD, sources[7])
+        assert right.status == 403  # from the guessers' network, in backoff: as if wrong
         counted = stats(gw)
         checked = counted["refused"] - counted["unchecked"]
         assert len(guesses) > 100 and all(g.status == 403 for g in guesses)
@@ -127,9 +128,41 @@ def test_many_sources_guess_no_faster_than_one_and_alice_gets_in_after(
         assert trunk is None and stats(gw)["challenged"] == counted["challenged"]
         # the backoff is over at most 16 s after the last checked guess
         deadline = time.monotonic() + 40
-        while not (right := cracker.guess(PASSWORD, "127.3.0.1")).admitted:
+        while not (right := cracker.guess(PASSWORD, sources[7])).admitted:
             assert right.status == 403 and time.monotonic() < deadline
             time.sleep(2.0)
+        assert gw.stop() == 0
+
+
+def test_guessing_from_one_network_does_not_hold_the_user_out_of_another(
+    tmp_workdir: Path,
+) -> None:
+    """svcrack (as a phone, from 127.0.0.1) and the cracker (from 127.0.0.2 on) guess from
+    127.0.0.0/24 until alice's answers from there are held; alice, from 127.0.1.2, gets in
+    with her first answer, and her success gives the guessers nothing back. When they move
+    to another /24, its first answer is checked and the next ones wait for alice's
+    user-wide backoff; alice, from her network, still gets in."""
+    args = [*STATS, "--rate-invite", "200:400"]
+    with (
+        GatewayProcess(tmp_workdir, extra_args=args, extra_env=INBOUND) as gw,
+        DigestCracker(("127.0.0.1", gw.sip_port), "alice") as cracker,
+    ):
+        out = svcrack(gw, WRONG[:30], tmp_workdir, PHONE_AGENT, "-m", "INVITE")
+        assert "password for alice" not in out, out
+        guesses = cracker.run(WRONG[30:], ipv4_sources(100, "127.0.0.2"), 4.0)
+        assert len(guesses) > 20 and all(g.status == 403 for g in guesses)
+        assert cracker.guess(PASSWORD, "127.0.0.2").status == 403  # the guessers' /24: held
+        assert cracker.guess(PASSWORD, "127.0.1.2").admitted  # alice's /24: no wrong answer
+        held = stats(gw)
+        checked = held["refused"] - held["unchecked"]
+        assert held["unchecked"] >= 20 and checked <= 12, held  # 5 free and 1, 2, 4 ... s
+        # the guessers move to 127.0.2.0/24: one answer checked there, then held
+        moved = cracker.run(WRONG[200:], ipv4_sources(20, "127.0.2.2"), 1.0)
+        assert all(g.status == 403 for g in moved)
+        after = stats(gw)
+        assert after["refused"] - after["unchecked"] == checked + 1, after
+        assert cracker.guess(PASSWORD, "127.0.1.3").admitted  # alice still gets in
+        assert cracker.guess(PASSWORD, "127.0.2.9").status == 403
         assert gw.stop() == 0
 
 

@@ -13,10 +13,10 @@ so their transactions overlap on the server as two processes' would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,7 +49,7 @@ from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
-from sipgw.app.claimers import claim_owner
+from sipgw.app.claimers import claim_owner, this_instance
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.migrations import apply_migrations, migrations
@@ -62,7 +62,7 @@ from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret
 from tests.agent.tools.fake_call import ANY_NUMBER, call
-from tests.sipgw.app.test_claimers import gone_pid
+from tests.sipgw.app.test_claimers import gone_owner, gone_pid
 from tests.toolkit.browser import Browser
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
@@ -524,8 +524,10 @@ async def test_a_restarted_gateway_frees_the_outbox_claims_of_its_hosts_gone_pro
     """A gateway killed while posting left its claim; the one started after it on the same
     host takes the row at once, not after the lease (another host's claim waits for it)."""
     db = Database(url)
-    dead = Outbox(db, f"{socket.gethostname()}:{gone_pid()}:abcd1234")
-    remote = Outbox(db, f"elsewhere.invalid:{gone_pid()}:abcd1234")
+    dead = Outbox(db, gone_owner())
+    # another machine (another boot id) with this host name and a pid gone here
+    elsewhere = dataclasses.replace(this_instance(), boot="another-boot", pid=gone_pid())
+    remote = Outbox(db, elsewhere.claim_owner())
     events = [NewEvent(f"msg_{n}", "http://crm/hook", "", f"c{n}", "call.answered", b"{}")
               for n in range(2)]  # fmt: skip
     await dead.add(events, 100.0)

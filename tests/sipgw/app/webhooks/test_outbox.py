@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from sipgw.app.claimers import claim_owner
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
-from tests.sipgw.app.test_claimers import gone_pid
+from tests.sipgw.app.test_claimers import gone_owner
 from tests.toolkit.engines import Backing
 
 
@@ -61,7 +60,7 @@ async def test_a_claim_of_a_gone_process_of_this_host_is_taken_over_at_once(
 ) -> None:
     """A gateway restarted after a crash delivers what the dead one had claimed (and the
     same call's events behind it) without waiting out the lease."""
-    dead = Outbox(backing.engine(), f"{socket.gethostname()}:{gone_pid()}:abcd1234")
+    dead = Outbox(backing.engine(), gone_owner())
     await dead.add([event(1), event(2)], now=100.0)
     assert len(await dead.claim_due(100.0, lease=60, limit=10)) == 1  # then it was killed
     restarted = Outbox(backing.engine(), claim_owner())
