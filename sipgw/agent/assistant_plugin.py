@@ -33,7 +33,7 @@ from sipgw.agent.assistant_sections import (
     CallerContextSection,
     PreemptiveSection,
 )
-from sipgw.agent.assistant_settings import assistant_settings, caller_context
+from sipgw.agent.assistant_settings import assistant_settings, caller_context, with_fallback
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import (
     GatewayServices,
@@ -42,7 +42,7 @@ from sipgw.agent.capabilities import (
     declare,
 )
 from sipgw.agent.idle_settings import IdleSection, idle_settings
-from sipgw.agent.resilience.settings import FallbackSection, with_fallback
+from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.sections import ConfigError, SettingError, Sources, load, require
 from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits

@@ -29,7 +29,6 @@ from sipgw.agent.sections.parsers import (
     text,
 )
 from sipgw.agent.settings import (
-    BUILTIN_TOOL_NAMES,
     DEFAULT_CALLBACK_GREETING,
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_FILLER_LINES,
@@ -37,6 +36,7 @@ from sipgw.agent.settings import (
     DEFAULT_GREETING,
     DEFAULT_TRANSFER_LINE,
 )
+from sipgw.agent.tools.settings import BUILTIN_TOOL_NAMES
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
 __all__ = [

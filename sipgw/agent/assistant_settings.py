@@ -4,11 +4,14 @@
 code mypy checks) from the sections of :mod:`sipgw.agent.assistant_sections`, the dial
 allow-list and the log redactor the gateway hands the plug-in
 (:class:`sipgw.agent.capabilities.GatewayServices`); :func:`caller_context` loads the
-caller-context hook. The speech-to-speech agents build theirs the same way.
+caller-context hook; :func:`with_fallback` adds the fallback lines and the failure policy
+(:class:`~sipgw.agent.resilience.settings.FallbackSection`). The speech-to-speech agents
+build theirs the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,23 +26,24 @@ from sipgw.agent.caller_audio import NoiseSettings
 from sipgw.agent.dialpolicy import DialChecker
 from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.redact import Redactor
+from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.agent.settings import (
     DEFAULT_SYSTEM_PROMPT,
     AssistantSettings,
     BargeInSettings,
-    BuiltinToolSettings,
-    CallbackQuota,
     EarlyEndSettings,
 )
 from sipgw.agent.speculative import SpeculationLimits
+from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.agent.variables import TemplateError, placeholders
 from sipgw.media.vad import ModelVadConfig, VadConfig
 
 if TYPE_CHECKING:
     from sipgw.agent.caller_context import CallerContextSettings
 
-__all__ = ["assistant_settings", "builtin_tool_settings", "caller_context"]
+__all__ = ["assistant_settings", "builtin_tool_settings", "caller_context", "with_fallback"]
 
 
 def builtin_tool_settings(
@@ -186,3 +190,15 @@ def caller_context(settings: CallerContextSection) -> CallerContextSettings | No
     except CallerContextError as exc:
         raise SettingError("{caller_context}: {why}", CallerContextSection, why=exc) from None
     return CallerContextSettings(hook, timeout=settings.caller_context_timeout)
+
+
+def with_fallback(settings: AssistantSettings, fallback: FallbackSection) -> AssistantSettings:
+    """``settings`` with the fallback lines' words, their cache and the failure policy."""
+    cache = fallback.fallback_cache_dir
+    return dataclasses.replace(
+        settings,
+        one_moment_line=fallback.one_moment_line,
+        stt_down_line=fallback.stt_down_line,
+        fallback_cache_dir=Path(cache) if cache else None,
+        failure_policy=fallback.policy(),
+    )

@@ -14,10 +14,20 @@ from sipgw.agent.capabilities import AgentCapabilities, declare
 from sipgw.agent.echo import EchoAgent
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import milliseconds
-from sipgw.agent.settings import EchoSettings
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 
-__all__ = ["ECHO_CAPABILITIES", "EchoSection", "echo_agent", "echo_factory"]
+__all__ = ["ECHO_CAPABILITIES", "EchoSection", "EchoSettings", "echo_agent", "echo_factory"]
+
+
+@dataclass(frozen=True, slots=True)
+class EchoSettings:
+    """The echo agent (the line check).
+
+    Attributes:
+        delay_ms: how long the caller's audio waits before it is played back.
+    """
+
+    delay_ms: int = 500
 
 
 @section("echo", title="Echo agent", intro="Read when `--agent echo`.")

@@ -1,7 +1,7 @@
 """The transfers section: blind or warm, the hold music, and how a warm transfer goes.
 
 :class:`TransferSection` is read when ``--agent assistant`` answers; :func:`transfer_settings`
-turns it into the agent's :class:`~sipgw.agent.warm_transfer.TransferSettings` (the hold music
+turns it into the agent's :class:`TransferSettings` (the hold music
 read once, here). What a warm transfer does is in ``docs/assistant.md``.
 """
 
@@ -9,19 +9,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Literal, TypeAlias, cast
 
 from sipgw.agent.holdmusic import load_hold_music
 from sipgw.agent.sections import SettingError, section, setting
 from sipgw.agent.sections.parsers import choice, float_range, verbatim
-from sipgw.agent.warm_transfer import (
-    DEFAULT_CONSULT_INTRO,
-    DEFAULT_CONSULT_PROMPT,
-    JoinHow,
-    TransferSettings,
+
+__all__ = [
+    "DEFAULT_CONSULT_INTRO",
+    "DEFAULT_CONSULT_PROMPT",
+    "JoinHow",
+    "TransferSection",
+    "TransferSettings",
+    "hold_music_file",
+    "transfer_settings",
+]
+
+JoinHow: TypeAlias = Literal["auto", "refer", "bridge"]
+"""How the caller and the person are joined: REFER with Replaces when both phones can
+and else a bridge (``auto``), only REFER, or always the gateway's bridge."""
+
+DEFAULT_CONSULT_INTRO = "Hello, this is the virtual assistant, with a caller for you."
+DEFAULT_CONSULT_PROMPT = (
+    "Press 1 or say yes to take the call. Press 2 or say no if you cannot take it."
 )
 
-__all__ = ["TransferSection", "hold_music_file", "transfer_settings"]
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """How ``transfer_to_human`` transfers.
+
+    Attributes:
+        mode: ``blind`` (a REFER, the caller's phone calls the target) or ``warm``
+            (hold, consult, join: the module docstring).
+        hold_music: μ-law audio the caller hears on hold; empty = the built-in pattern.
+        ring_timeout: seconds the consultation call may ring.
+        answer_timeout: seconds the person has to answer once the prompt was said.
+        join: how the calls are joined (:data:`JoinHow`).
+        intro: the first words the person hears.
+        prompt: how they accept or decline.
+    """
+
+    mode: Literal["blind", "warm"] = "blind"
+    hold_music: bytes = b""
+    ring_timeout: float = 25.0
+    answer_timeout: float = 20.0
+    join: JoinHow = "auto"
+    intro: str = DEFAULT_CONSULT_INTRO
+    prompt: str = DEFAULT_CONSULT_PROMPT
 
 
 def hold_music_file(value: str) -> str:

@@ -30,7 +30,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from sipgw.agent.amd.config import AmdConfig
 from sipgw.agent.base import Agent, AgentFactory, CallControl
@@ -41,18 +41,15 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.holdmusic import HoldMusic, tone_pattern
 from sipgw.agent.playout import Playout
 from sipgw.agent.stt.base import SpeechToText
+from sipgw.agent.transfer_settings import JoinHow, TransferSettings
 from sipgw.agent.tts.base import TextToSpeech
 from sipgw.media.codecs.base import ULAW_8K
 
 __all__ = [
     "CONSULT_AGENTS",
-    "DEFAULT_CONSULT_INTRO",
-    "DEFAULT_CONSULT_PROMPT",
     "ConsultLeg",
     "JoinFailed",
-    "JoinHow",
     "LegEnded",
-    "TransferSettings",
     "WarmTransfer",
     "WarmTransferCall",
 ]
@@ -63,39 +60,6 @@ CONSULT_AGENTS = AgentCapabilities(keypad=True, arrival_audio=True, hears_while_
 """What a consultation call's agent does: the person accepts with a key or a word, and it
 hears them from the answer on, while its speech services connect (their "Hello?" may come
 then)."""
-
-JoinHow: TypeAlias = Literal["auto", "refer", "bridge"]
-"""How the caller and the person are joined: REFER with Replaces when both phones can
-and else a bridge (``auto``), only REFER, or always the gateway's bridge."""
-
-DEFAULT_CONSULT_INTRO = "Hello, this is the virtual assistant, with a caller for you."
-DEFAULT_CONSULT_PROMPT = (
-    "Press 1 or say yes to take the call. Press 2 or say no if you cannot take it."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TransferSettings:
-    """How ``transfer_to_human`` transfers.
-
-    Attributes:
-        mode: ``blind`` (a REFER, the caller's phone calls the target) or ``warm``
-            (hold, consult, join: the module docstring).
-        hold_music: μ-law audio the caller hears on hold; empty = the built-in pattern.
-        ring_timeout: seconds the consultation call may ring.
-        answer_timeout: seconds the person has to answer once the prompt was said.
-        join: how the calls are joined (:data:`JoinHow`).
-        intro: the first words the person hears.
-        prompt: how they accept or decline.
-    """
-
-    mode: Literal["blind", "warm"] = "blind"
-    hold_music: bytes = b""
-    ring_timeout: float = 25.0
-    answer_timeout: float = 20.0
-    join: JoinHow = "auto"
-    intro: str = DEFAULT_CONSULT_INTRO
-    prompt: str = DEFAULT_CONSULT_PROMPT
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from sipgw.agent.assistant_sections import (
 from sipgw.agent.assistant_settings import assistant_settings, caller_context
 from sipgw.agent.redact import Redactor
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agentstart import agents_may_dial
 from sipgw.sip.dialpolicy import DialPolicy
 

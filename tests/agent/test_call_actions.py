@@ -13,8 +13,9 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.resilience.line_cache import LineAudio, fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.policy import Action, Decision
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.stt.base import SttFailed
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.agent.turns import Cause, CommitBargeIn
 from tests.agent.parts import (
     Assistant,

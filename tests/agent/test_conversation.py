@@ -21,9 +21,9 @@ from sipgw.agent.conversation import (
     ReplyToolResult,
 )
 from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
-from sipgw.agent.settings import BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.canaries import OPENAI_KEY

@@ -18,7 +18,8 @@ from sipgw.agent.opening import (
     plan_opening,
     system_prompt,
 )
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.settings import BuiltinToolSettings
 
 NOW = calendar.timegm((2025, 3, 14, 15, 9, 26))  # a Friday, UTC
 SETTINGS = AssistantSettings(

@@ -7,14 +7,10 @@ import dataclasses
 import pytest
 
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialRefused, check_dial
+from sipgw.agent.echo_plugin import EchoSettings
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.settings import (
-    DEFAULT_FALLBACK_PHRASE,
-    DEFAULT_GOODBYE_LINE,
-    AssistantSettings,
-    BuiltinToolSettings,
-    EchoSettings,
-)
+from sipgw.agent.settings import DEFAULT_FALLBACK_PHRASE, DEFAULT_GOODBYE_LINE, AssistantSettings
+from sipgw.agent.tools.settings import BuiltinToolSettings
 
 
 def test_settings_are_frozen() -> None:

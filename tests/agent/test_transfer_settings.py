@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.transfer_settings import TransferSection, transfer_settings
-from sipgw.agent.warm_transfer import TransferSettings
+from sipgw.agent.transfer_settings import TransferSection, TransferSettings, transfer_settings
 from sipgw.app.evaluation.audio import write_wav
 
 

@@ -19,12 +19,17 @@ from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.consult import ConsultAgent
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
-from sipgw.agent.settings import BuiltinToolSettings
 from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.message_store import MessageStore
-from sipgw.agent.transfer_settings import TransferSection, transfer_settings
-from sipgw.agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
+from sipgw.agent.tools.settings import BuiltinToolSettings
+from sipgw.agent.transfer_settings import (
+    JoinHow,
+    TransferSection,
+    TransferSettings,
+    transfer_settings,
+)
+from sipgw.agent.warm_transfer import JoinFailed, LegEnded
 from sipgw.app.evaluation.audio import tone_frames, write_pattern
 from tests.agent.parts import (
     SILENT_FRAME,

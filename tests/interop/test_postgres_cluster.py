@@ -40,9 +40,9 @@ from sipgw.agent.assistant_sections import (
     PreemptiveSection,
 )
 from sipgw.agent.capabilities import GatewayServices
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer

@@ -33,11 +33,11 @@ from sipgw.agent.assistant_sections import (
     CallerContextSection,
     PreemptiveSection,
 )
-from sipgw.agent.assistant_settings import caller_context
+from sipgw.agent.assistant_settings import caller_context, with_fallback
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import GatewayServices, declare
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from sipgw.agent.resilience.settings import FallbackSection, with_fallback
+from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from sipgw.agent.sections import Sources, load

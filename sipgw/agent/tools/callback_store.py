@@ -24,7 +24,7 @@ coroutines: :class:`CallbackStore` here (SQLite, the default: each method runs i
 PostgreSQL store (``SIPGW_DATABASE_URL``: ``sipgw.app.cluster.callbacks``, on psycopg's
 asyncio API), which the app passes in.
 
-Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
+Quotas (:class:`~sipgw.agent.tools.quota.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
 the same number and in all, in the same transaction as the insert (``BEGIN
 IMMEDIATE``: two processes cannot both take the last one), and raises

@@ -30,7 +30,6 @@ from typing import Any, Protocol
 from sipgw.agent.base import Direction
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.redact import Redactor
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.schema import SchemaError, check_schema, validate
 from sipgw.agent.user_modules import UserModuleError, import_user_module
 
@@ -82,8 +81,10 @@ class ToolContext(Protocol):
         ...
 
     @property
-    def settings(self) -> AssistantSettings:
-        """The assistant's typed settings (read-only); a tool module's own configuration
+    def settings(self) -> Any:
+        """The agent's typed settings, read-only: an
+        :class:`~sipgw.agent.settings.AssistantSettings` (the tools are below the agents
+        that use them, so the type is not named here); a tool module's own configuration
         comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
         ...
 

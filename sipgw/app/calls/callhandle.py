@@ -30,7 +30,8 @@ from sipgw.agent.amd.config import AmdRequest
 from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.warm_transfer import ConsultLeg, JoinHow
+from sipgw.agent.transfer_settings import JoinHow
+from sipgw.agent.warm_transfer import ConsultLeg
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused

@@ -25,7 +25,8 @@ import asyncio
 
 from sipgw.agent.amd.config import AmdMode, AmdRequest
 from sipgw.agent.base import AgentFactory
-from sipgw.agent.warm_transfer import ConsultLeg, JoinFailed, JoinHow, LegEnded
+from sipgw.agent.transfer_settings import JoinHow
+from sipgw.agent.warm_transfer import ConsultLeg, JoinFailed, LegEnded
 from sipgw.app.calls.bridge import bridge
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath

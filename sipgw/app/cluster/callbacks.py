@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.callback_store import (
     CALLBACK_COLUMNS,
     DAY,
@@ -22,6 +21,7 @@ from sipgw.agent.tools.callback_store import (
     CallbackState,
     callback_row,
 )
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.app.cluster.claims import ClaimQueue, claim_due, renew_leases
 from sipgw.app.cluster.database import Cursor, Database, redacted_url
 

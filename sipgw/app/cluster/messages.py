@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageRow
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.app.cluster.callbacks import QUOTA_LOCK
 from sipgw.app.cluster.database import Database
 

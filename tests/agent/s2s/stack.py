@@ -20,9 +20,10 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack

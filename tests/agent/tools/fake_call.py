@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipgw.agent.base import Direction
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry, ToolResult
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.calls.calldetails import party_number
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.callback_store import (
     DAY,
     CallbackQuotaExceeded,
@@ -18,6 +17,7 @@ from sipgw.agent.tools.callback_store import (
     dialable_number,
     number_allowed,
 )
+from sipgw.agent.tools.quota import CallbackQuota
 
 T0 = 1_750_000_000.0
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
+from sipgw.agent.tools.quota import CallbackQuota
 
 
 async def add(

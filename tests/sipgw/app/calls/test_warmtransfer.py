@@ -22,7 +22,8 @@ from sipgw.agent.amd.config import AmdMode
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
-from sipgw.agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
+from sipgw.agent.transfer_settings import JoinHow
+from sipgw.agent.warm_transfer import JoinFailed, LegEnded, WarmTransferCall
 from sipgw.app.calls import warmtransfer
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
