@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.assistant.settings import AssistantSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "agent" / "resilience" / "prompts"

@@ -112,4 +112,6 @@ def test_the_test_toolkit_imports_are_declared_with_the_test_extra() -> None:
 
 def test_an_undeclared_import_is_caught() -> None:
     imports = {"httpx2": ROOT / "sipgw" / "agent" / "tts" / "elevenlabs.py"}
-    assert _undeclared(imports, {"openai"}) == ["httpx2 (imported by agent/tts/elevenlabs.py)"]
+    assert _undeclared(imports, {"openai"}) == [
+        "httpx2 (imported by sipgw/agent/tts/elevenlabs.py)"
+    ]

@@ -32,8 +32,8 @@ from aiohttp import web
 
 from bench import database as bench_database
 from bench import database_loop as bench_database_loop
-from sipgw.agent.assistant_plugin import agent_settings
-from sipgw.agent.assistant_sections import (
+from sipgw.agent.assistant.plugin import agent_settings
+from sipgw.agent.assistant.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,

@@ -1,5 +1,5 @@
 """How many callbacks and messages callers may leave (:class:`CallbackQuota`), apart from
-the settings module so that the stores need nothing else of it (``sipgw.agent.settings``
+the settings module so that the stores need nothing else of it (``sipgw.agent.assistant.settings``
 re-exports it)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.config import AMD_VAD, AmdConfig, AmdMode
+from sipgw.agent.amd.settings import AMD_VAD, AmdConfig, AmdMode
 
 FRAME = 0.02
 

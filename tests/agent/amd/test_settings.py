@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.config import AmdConfig, AmdMode, AnsweringSettings
-from sipgw.agent.amd.settings import AmdSection, answering_settings
+from sipgw.agent.amd.settings import (
+    AmdConfig,
+    AmdMode,
+    AmdSection,
+    AnsweringSettings,
+    answering_settings,
+)
 from sipgw.agent.sections import ConfigError, Sources, load
 
 
