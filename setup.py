@@ -77,7 +77,7 @@ COMPILED = (
     # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
     "sipgw/agent/turns.py",
     "sipgw/agent/stt/uplink.py",
-    "sipgw/agent/echo.py",
+    "sipgw/agent/echo/agent.py",
 )
 """Sources compiled with mypyc, all in one group (they call each other directly)."""
 

@@ -67,7 +67,6 @@ from sipgw.agent.amd import (
     AnswerKind,
 )
 from sipgw.agent.amd.classifier import ReadyForMessage
-from sipgw.agent.amd.config import AmdMode
 from sipgw.agent.amd.policy import (
     AnswerPolicy,
     BeginConversation,
@@ -76,6 +75,7 @@ from sipgw.agent.amd.policy import (
     StopSpeaking,
     YieldToCallee,
 )
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
 from sipgw.media.vad import VoiceActivityDetector
@@ -153,7 +153,7 @@ def agent_begins(events: Sequence[Any], config: AmdConfig) -> tuple[float | None
     """When the agent of a ``leave_message`` call begins speaking for good (the last
     :class:`BeginConversation`, if nothing stops it after): None if it never does, or is
     stopped, or leaves a message, or hangs up; and how many times it yielded to a callee
-    who went on over its beginning. As the assistant does (agent/answering.py): a person
+    who went on over its beginning. As the assistant does (agent/assistant/answering.py): a person
     decided while speaking is begun on when they stop; a callee who goes on right after the
     agent began is yielded to (its opening, always long enough here, starts over); and once
     the agent speaks and the greeting is over (``greeting_gap`` of silence), detection

@@ -38,7 +38,7 @@ import sipgw.media
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.evaluation.audio import decode, tone_frames
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.media import g711

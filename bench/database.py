@@ -42,8 +42,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from bench._harness import machine_info, write_json
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.callback_store import CallbackStore
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
 from sipgw.app.campaigns.model import CampaignLimits, Contact, campaign_spec
 from sipgw.app.campaigns.outcomes import Attempt

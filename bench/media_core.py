@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Final, cast
 
 from sipgw.agent.base import CallControl, CallDetails
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.media import _accel, g711
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint

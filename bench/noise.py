@@ -4,7 +4,7 @@
 
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
-the caller's path as the assistant runs it (:class:`sipgw.agent.caller_audio.CallerAudio`:
+the caller's path as the assistant runs it (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`:
 suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.TurnTaker`,
 with its detector), while the agent's reply is playing the whole time. Per
 background (café babble, street, TV speech, music) and SNR, for each pipeline:
@@ -53,8 +53,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
-from sipgw.agent.caller_audio import CallerAudio, DetectorKind, NoiseSettings
-from sipgw.agent.settings import BargeInSettings
+from sipgw.agent.assistant.caller_audio import CallerAudio, DetectorKind, NoiseSettings
+from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.vad import ModelVadConfig
@@ -369,7 +369,7 @@ def suppression_figures(snr: float, low_hz: int = 300) -> dict[str, Any]:
 
 
 def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
-    """CPU per call-second of the caller path (``agent/caller_audio.py``, the turn-taking
+    """CPU per call-second of the caller path (``agent/assistant/caller_audio.py``, the turn-taking
     machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
     another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
     the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
@@ -378,7 +378,7 @@ def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict
     does). ``line``: ``noisy`` (the interruption track over each background in turn at 10
     dB SNR: speech or voices, music or noise all the time) or ``quiet`` (the caller's
     opening turn, then the caller listening in a quiet room: pink noise at -60 dBFS)."""
-    from sipgw.agent.caller_audio import ModelBatcher
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
 
     tracks = []
     if line == "noisy":

@@ -57,12 +57,13 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, summarize, write_json
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.s2s.openai import RealtimeSettings
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.evaluation.audio import tone_frames, tone_share
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.settings import AssistantSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "agent" / "resilience" / "prompts"

@@ -163,7 +163,7 @@ USER_PACKAGES = {
     "agent/bot.py": (
         '"""An agent plug-in in a package named agent, not ours."""\n'
         "import media\n"
-        "from sipgw.agent.echo_plugin import echo_agent\n"
+        "from sipgw.agent.echo.plugin import echo_agent\n"
         "assert media.WHO == 'users-media', media\n"
         "make = echo_agent\n"
     ),

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.attacks import paid_agent
+from sipgw.agent.assistant.opening import fixed_opening, system_prompt
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallPurpose
-from sipgw.agent.opening import fixed_opening, system_prompt
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone

@@ -8,7 +8,7 @@ session); :data:`BUILT` counts the agents built, i.e. the paid sessions a caller
 from __future__ import annotations
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 
 __all__ = ["BUILT", "make"]
 

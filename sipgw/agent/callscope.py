@@ -1,6 +1,6 @@
 """What the parts of one assistant call share: its record, observer, clock and tasks.
 
-Every collaborator of :class:`sipgw.agent.assistant.AssistantAgent` gets the call's
+Every collaborator of :class:`sipgw.agent.assistant.agent.AssistantAgent` gets the call's
 :class:`CallScope` instead of the agent itself, so none of them holds the agent
 (a reference back would make a cycle that outlives the call) and each sees only
 this: the call record to write to, the observer to report to (the gateway sets
@@ -158,8 +158,8 @@ class ScopedAgent(Agent):
         self, missing: Sequence[str], details: Mapping[str, object], **extra: object
     ) -> None:
         """The record's first line: the call, its leg, its ``details`` (as the prompt shows
-        them: :func:`sipgw.agent.opening.call_data`) and ``extra``; when the prompt or greeting
-        uses variables the call lacks (``missing``), a warning naming them."""
+        them: :func:`sipgw.agent.assistant.opening.call_data`) and ``extra``; when the prompt or
+        greeting uses variables the call lacks (``missing``), a warning naming them."""
         call, scope = self.call, self.scope
         scope.write(
             {"type": "call", "call_id": call.call_id, "caller": call.caller,

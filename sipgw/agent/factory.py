@@ -18,7 +18,7 @@ attributes of :class:`UsesServices`, which tell the gateway:
   fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py).
   Calls that come before it is done are taken as usual.
 
-The built-in AI agents' factories have them (:class:`sipgw.agent.assistant.AssistantFactory`,
+The built-in AI agents' factories have them (:class:`sipgw.agent.assistant.agent.AssistantFactory`,
 :class:`sipgw.agent.s2s.factories.S2sFactory`); a plug-in wraps its function in a
 :class:`ServiceAgentFactory`.
 """

@@ -25,13 +25,13 @@ Service = Literal["stt", "llm", "tts", "s2s"]
 """The AI service an error came from (``s2s``: a speech-to-speech model, agent/s2s/)."""
 
 PreemptiveOutcome = Literal["started", "used", "wasted"]
-"""What became of a preemptive LLM request (agent/preemptive.py)."""
+"""What became of a preemptive LLM request (agent/assistant/preemptive.py)."""
 
 SpeculativeOutcome = Literal["used", "wasted"]
-"""What became of a held first clause (agent/speculative.py): played, or discarded."""
+"""What became of a held first clause (agent/assistant/speculative.py): played, or discarded."""
 
 IdleOutcome = Literal["check_in", "hang_up"]
-"""What the idle policy did about a quiet caller (agent/idle.py)."""
+"""What the idle policy did about a quiet caller (agent/idle/policy.py)."""
 
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
@@ -96,7 +96,7 @@ class AgentObserver(Protocol):
         ...
 
     def idle(self, step: IdleOutcome) -> None:
-        """The caller stayed quiet (:mod:`sipgw.agent.idle`): the agent checked in
+        """The caller stayed quiet (:mod:`sipgw.agent.idle.policy`): the agent checked in
         (``check_in``) or said goodbye and hung up (``hang_up``)."""
 
     def tool_called(self, source: str, outcome: str, seconds: float) -> None:

@@ -25,7 +25,7 @@ for it, so the caller hears the line before the action.
 
 A reply can be *kept* as it goes out (:meth:`Playout.keep`), up to a few seconds of it,
 so that it can start over (:meth:`Playout.rewind`): an opening begun at a pause in the
-callee's greeting, who then went on over it (agent/answering.py), plays again from its
+callee's greeting, who then went on over it (agent/assistant/answering.py), plays again from its
 first word once they stop.
 
 *What went out was heard* on SIP, not on a leg that buffers (a Twilio Media
@@ -147,7 +147,7 @@ class Playout:
         on_ready: called when audio arrives in an empty, playing queue (the talkspurt
             fast path: the call may send the first frame before the next tick).
         background: frames played while no reply has audio queued (hold music,
-            :mod:`sipgw.agent.holdmusic`), in :attr:`format` (:meth:`play_background`
+            :mod:`sipgw.agent.transfer.holdmusic`), in :attr:`format` (:meth:`play_background`
             converts others); None = silence. It is no speech: never :attr:`audible`,
             never cut by a barge-in.
         recall: drops what the call's leg holds unplayed; returns how many of the last

@@ -519,7 +519,7 @@ class TurnTaker:
 
     def agent_stopped(self) -> None:
         """The agent's audio stopped on its own, not for the caller: an opening begun at a
-        pause in the callee's greeting starts over when they stop (agent/answering.py). A
+        pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
         pause under way is then no barge-in to commit, nor to resume."""
         self.paused_at = self._onset_at = None
 

@@ -14,7 +14,7 @@ Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm`` o
 section, its client function and its entry; the catalogue (:mod:`sipgw.app.sections`)
 takes every registered vendor's section from these tables, so it is not listed there. The
 assistant never names a vendor:
-:mod:`sipgw.agent.assistant_plugin` builds one LLM client for all calls and hands each
+:mod:`sipgw.agent.assistant.plugin` builds one LLM client for all calls and hands each
 call factories for its own STT and TTS.
 
 A vendor's module (and its SDK) is imported only when its client is built, never when

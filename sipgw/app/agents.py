@@ -23,7 +23,7 @@ carrying that record. No code of the app compares agent names.
 
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`, each beside
 its agent and found exactly as a ``package.module:factory`` is: ``echo``
-(:mod:`sipgw.agent.echo_plugin`), ``assistant`` (:mod:`sipgw.agent.assistant_plugin`),
+(:mod:`sipgw.agent.echo.plugin`), ``assistant`` (:mod:`sipgw.agent.assistant.plugin`),
 ``voice-agent``
 and ``realtime`` (:mod:`sipgw.agent.s2s.plugin`), ``twiml`` and ``stream``
 (:mod:`sipgw.agent.twiml.plugin`:
@@ -70,8 +70,8 @@ __all__ = [
 ]
 
 BUILTIN_AGENTS: Mapping[str, str] = {
-    "echo": "sipgw.agent.echo_plugin:echo_agent",
-    "assistant": "sipgw.agent.assistant_plugin:assistant_agent",
+    "echo": "sipgw.agent.echo.plugin:echo_agent",
+    "assistant": "sipgw.agent.assistant.plugin:assistant_agent",
     "voice-agent": "sipgw.agent.s2s.plugin:voice_agent_agent",
     "realtime": "sipgw.agent.s2s.plugin:realtime_agent",
     "twiml": "sipgw.agent.twiml.plugin:twiml_agent",

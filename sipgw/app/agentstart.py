@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.amd.config import AmdMode
-from sipgw.agent.amd.settings import AmdSection
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.amd.settings import AmdMode, AmdSection
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices
 from sipgw.agent.sections import (
     ConfigError,
@@ -27,7 +26,7 @@ from sipgw.agent.sections import (
     secret_texts,
     settings_of,
 )
-from sipgw.agent.transfer_settings import TransferSection
+from sipgw.agent.transfer.settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
 from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import SettingError, section, setting
 from sipgw.sip.dialpolicy import DialPolicy, parse_call_template
 

@@ -14,21 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipgw.agent.amd.settings import AmdSection
-from sipgw.agent.assistant_sections import (
+from sipgw.agent.assistant.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from sipgw.agent.echo_plugin import EchoSection
-from sipgw.agent.idle_settings import IdleSection
+from sipgw.agent.echo.settings import EchoSection
+from sipgw.agent.idle.settings import IdleSection
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from sipgw.agent.sections import SectionInfo, section_info
 from sipgw.agent.sections import check_names as check_catalogue
 from sipgw.agent.tools.settings import DeclaredToolsSection
-from sipgw.agent.transfer_settings import TransferSection
+from sipgw.agent.transfer.settings import TransferSection
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipgw.agent.amd.settings import AmdSection
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.capabilities import PluginFactory
 from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.sections import ConfigError, SettingError, Sources, load

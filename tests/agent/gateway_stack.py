@@ -1,7 +1,7 @@
 """What the in-process end-to-end tests of both AI agents share: the gateway running an
 agent, a scripted phone calling it, its call record, keypad digits as RFC 4733 events.
 
-``tests/agent/test_assistant.py`` (the pipeline against its three fakes) and
+``tests/agent/assistant/test_agent.py`` (the pipeline against its three fakes) and
 ``tests/agent/s2s/stack.py`` (the speech-to-speech agents against theirs) extend
 :class:`GatewayStack` with their services.
 """

@@ -14,13 +14,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipgw.agent.amd.config import AmdRequest
-from sipgw.agent.assistant import AssistantAgent, AssistantResources
+from sipgw.agent.amd.settings import AmdRequest
+from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
+from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.assistant.failures import ServiceFailures
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from sipgw.agent.caller_context import CallerContextSettings
 from sipgw.agent.callscope import CallScope
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.failures import ServiceFailures
 from sipgw.agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.observer import (
     ErrorKind,
@@ -33,7 +34,6 @@ from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.stt.base import SttEvent, SttStats
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
@@ -506,7 +506,7 @@ def assistant(
     wideband_tts: ScriptedTts | None = None,
     **settings: Any,
 ) -> Assistant:
-    """Build an :class:`sipgw.agent.assistant.AssistantAgent` on the doubles (no records on
+    """Build an :class:`sipgw.agent.assistant.agent.AssistantAgent` on the doubles (no records on
     disk); ``wideband_tts``: the TTS of an HD-voice call, if the vendor has one."""
     call = call or FakeCall()
     stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))

@@ -8,9 +8,9 @@ import inspect
 
 import pytest
 
-from sipgw.agent.assistant import AssistantAgent
+from sipgw.agent.assistant.agent import AssistantAgent
 from sipgw.agent.base import FRAME_BYTES, Agent, CallPurpose
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.media.quality import CallQuality
 
 SYNCHRONOUS = ("on_answered", "on_caller_frame", "on_caller_audio", "next_frame", "on_dtmf",

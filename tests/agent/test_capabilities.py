@@ -19,7 +19,7 @@ from sipgw.agent.capabilities import (
     declare,
     plugin_factory,
 )
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.factory import ServiceAgentFactory
 from sipgw.agent.record import CallRecord
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
@@ -138,7 +138,7 @@ def test_an_agent_whose_audio_its_record_does_not_declare_is_not_started() -> No
 def test_a_factory_object_may_carry_its_record() -> None:
     """A factory built outside a plug-in (the assistant's, a warm transfer's consultation
     agents') carries its own record; an explicit one wins."""
-    from sipgw.agent.assistant import AssistantFactory
+    from sipgw.agent.assistant.agent import AssistantFactory
     from sipgw.agent.s2s.factories import S2sFactory
 
     for cls in (AssistantFactory, S2sFactory):
@@ -171,7 +171,7 @@ async def test_the_assistant_declares_its_voice_and_speaks_at_the_calls_rate(
     s16le when its TTS vendor has a 16 kHz voice (ElevenLabs ``pcm_16000``), from the TTS
     it made for that voice, through a playout of that format; every format it chooses is
     one its record declares."""
-    from sipgw.agent.assistant import AssistantFactory
+    from sipgw.agent.assistant.agent import AssistantFactory
 
     wide = ScriptedTts(format=PCM16_16K)
     a = assistant(call=FakeCall(details=CallDetails(sample_rate=rate)),

@@ -3,9 +3,9 @@ they name their services and their warm-up."""
 
 from __future__ import annotations
 
-from sipgw.agent.announcement import AnnouncementAgent
 from sipgw.agent.base import CallControl
 from sipgw.agent.factory import ServiceAgentFactory, UsesServices, services_of, warm_up_of
+from sipgw.agent.resilience.announcement import AnnouncementAgent
 from tests.agent.parts import FakeCall
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sipgw.agent.holdmusic import HoldMusic
 from sipgw.agent.playout import CHARS_PER_SECOND, Playout, played
+from sipgw.agent.transfer.holdmusic import HoldMusic
 from sipgw.app.evaluation.audio import goertzel_dbfs, rms_dbfs, tone_samples
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat

@@ -665,7 +665,7 @@ def test_frames_that_skip_the_machine_still_move_the_audio_stream() -> None:
 
 def test_an_agent_that_stopped_on_its_own_has_no_barge_in_pending() -> None:
     """The agent's opening started over (it stopped for a callee who went on after a
-    pause: agent/answering.py): the pause under way is over. Their speech ending resumes
+    pause: agent/assistant/answering.py): the pause under way is over. Their speech ending resumes
     nothing, and their partial, while the agent is quiet, commits nothing."""
     harness = Harness()
     harness.play_until(900)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from sipgw.agent.assistant_sections import AssistantSection
+from sipgw.agent.assistant.sections import AssistantSection
 from sipgw.agent.llm.capabilities import ModelCapabilities
 from sipgw.agent.llm.retry import LlmRetrySettings
 from sipgw.agent.sections import ConfigError, Sources, load, section_info

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from sipgw.media.beep import measure_tone

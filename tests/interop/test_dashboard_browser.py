@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.audio import write_pattern

@@ -1,4 +1,4 @@
-"""A real softphone (baresip) that goes quiet on the assistant (agent/idle.py).
+"""A real softphone (baresip) that goes quiet on the assistant (agent/idle/policy.py).
 
 The gateway runs with the fake AI services (tests/interop/test_assistant_peers.py); the
 fake TTS speaks the check-in and the goodbye each as its own tone, so the recording of

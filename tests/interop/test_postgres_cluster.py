@@ -32,18 +32,18 @@ from aiohttp import web
 
 from bench import database as bench_database
 from bench import database_loop as bench_database_loop
-from sipgw.agent.assistant_plugin import agent_settings
-from sipgw.agent.assistant_sections import (
+from sipgw.agent.assistant.plugin import agent_settings
+from sipgw.agent.assistant.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     PreemptiveSection,
 )
 from sipgw.agent.capabilities import GatewayServices
-from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState, CallbackStore
 from sipgw.agent.tools.message_store import MessageStore
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer

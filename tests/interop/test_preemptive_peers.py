@@ -102,7 +102,7 @@ def test_speculative_speech_is_never_heard_when_the_caller_pauses_mid_sentence_a
         tmp_workdir, "mid-pause", (None, 1.0), (SPEECH_HZ, 0.8), (None, 0.8), (SPEECH_HZ, 0.8)
     )
     # The waste budget lifted: the greeting alone is too short to risk a 24-character
-    # clause at 10 % (the budget's own tests are in tests/agent/test_speculative.py).
+    # clause at 10 % (the budget's own tests are in tests/agent/assistant/test_speculative.py).
     env = {**ON, "SIPGW_SPECULATIVE_SPEECH": "on", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000",
            "SIPGW_SPECULATIVE_MAX_WASTE_PERCENT": "1000"}  # fmt: skip
     call = run_call(tmp_workdir, services, source, 8.0, extra_env=env)

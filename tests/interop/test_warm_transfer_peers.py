@@ -422,7 +422,8 @@ def test_the_caller_holding_pauses_the_agent_until_they_resume(
     the agent's reply waits where it was (nothing is sent: the gateway's recording has the
     agent silent meanwhile) and goes on when the caller resumes. baresip sends no audio
     while it holds and stops its own recording: the gateway's stereo recording is what is
-    listened to; hold music from a PBX, which does send, is tests/agent/test_assistant_hold.py's."""
+    listened to; hold music from a PBX, which does send, is
+    tests/agent/assistant/test_assistant_hold.py's."""
     services.tts.map_text("opens at nine", LONG_HZ)
     services.stt.script(["When are you open?"])
     services.llm.script([FakeResponse(text=LONG)])

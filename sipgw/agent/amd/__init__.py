@@ -12,7 +12,8 @@ from sipgw.agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from sipgw.agent.amd.config import (
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.settings import (
     AMD_VAD,
     AmdCall,
     AmdConfig,
@@ -21,7 +22,6 @@ from sipgw.agent.amd.config import (
     AnsweringSettings,
     parse_mode,
 )
-from sipgw.agent.amd.detector import AnsweringMachineDetector
 
 __all__ = [
     "AMD_VAD",

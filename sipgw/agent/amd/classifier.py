@@ -83,7 +83,6 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TypeAlias
 
-from sipgw.agent.amd.config import AmdConfig
 from sipgw.agent.amd.phrases import (
     CATEGORIES,
     Category,
@@ -93,6 +92,7 @@ from sipgw.agent.amd.phrases import (
     persons_turn,
     word_count,
 )
+from sipgw.agent.amd.settings import AmdConfig
 from sipgw.media.beep import BeepDetected, BeepEvent
 
 __all__ = [

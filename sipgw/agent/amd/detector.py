@@ -22,7 +22,7 @@ Stop feeding it once :attr:`done` is true.
 from __future__ import annotations
 
 from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerClassifier, ReadyForMessage
-from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
 from sipgw.media.beep import BeepDetector, BeepEvent
 from sipgw.media.vad import VoiceActivityDetector

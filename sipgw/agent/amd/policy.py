@@ -8,7 +8,7 @@ Theory of operation
 current decision rests on, and says what the agent does, in order
 (:data:`AnswerAction`): begin the conversation, stop speaking, leave the
 message, answer a call screener, or hang up. The rules per mode
-(:class:`~sipgw.agent.amd.config.AmdMode`):
+(:class:`~sipgw.agent.amd.settings.AmdMode`):
 
 * ``detect``: nothing; the agent spoke from the answer, the result is only recorded.
 * ``leave_message`` and ``hang_up``, a person (or silence until the deadline):
@@ -57,7 +57,7 @@ from sipgw.agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 
 __all__ = [
     "AnswerAction",

@@ -1,7 +1,7 @@
 """What the agent needs from a streaming chat model with tools, whoever the vendor.
 
 A vendor module (``agent/llm/<vendor>.py``) implements :class:`ChatLLM`; the
-conversation (``agent/conversation.py``) only ever sees it and these events.
+conversation (``agent/assistant/conversation.py``) only ever sees it and these events.
 
 Contract
 --------

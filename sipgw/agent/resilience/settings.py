@@ -5,15 +5,14 @@
 setting's (the apology is ``SIPGW_FALLBACK_PHRASE``, the goodbye ``SIPGW_GOODBYE_LINE``,
 the transfer notice ``SIPGW_TRANSFER_LINE``), where their audio is kept across restarts,
 and when the failure policy speaks up and moves the call on (agent/resilience/policy.py;
-docs/assistant.md, "When a vendor fails"). :func:`with_fallback` puts them into the
-agent's :class:`~sipgw.agent.settings.AssistantSettings`. :class:`BreakerSection`, read by
+docs/assistant.md, "When a vendor fails"); the assistant's settings take them in
+(:func:`sipgw.agent.assistant.sections.with_fallback`). :class:`BreakerSection`, read by
 the gateway: when a vendor down for everyone turns new calls away, and the recorded
 message they may hear instead of a 503 (:mod:`sipgw.app.operations.breakers`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,9 @@ from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DO
 from sipgw.agent.resilience.policy import LINE_START, MAX_SILENCE, FailurePolicySettings
 from sipgw.agent.sections import InvalidSettings, section, setting
 from sipgw.agent.sections.parsers import int_at_least, int_range, on_off, positive, text
-from sipgw.agent.settings import AssistantSettings
 from sipgw.media import g711
 
-__all__ = ["BreakerSection", "FallbackSection", "load_message", "with_fallback"]
+__all__ = ["BreakerSection", "FallbackSection", "load_message"]
 
 _LONGEST_WAIT_MS = int((MAX_SILENCE - LINE_START) * 1000)
 """The longest wait the policy may leave unexplained: a line must start within 2 s."""
@@ -120,18 +118,6 @@ class FallbackSection:
             tts_max_failures=self.tts_max_failures,
             llm_max_failures=self.llm_max_failures,
         )
-
-
-def with_fallback(settings: AssistantSettings, fallback: FallbackSection) -> AssistantSettings:
-    """``settings`` with the fallback lines' words, their cache and the failure policy."""
-    cache = fallback.fallback_cache_dir
-    return dataclasses.replace(
-        settings,
-        one_moment_line=fallback.one_moment_line,
-        stt_down_line=fallback.stt_down_line,
-        fallback_cache_dir=Path(cache) if cache else None,
-        failure_policy=fallback.policy(),
-    )
 
 
 def _message_file(value: str) -> str:

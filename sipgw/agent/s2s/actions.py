@@ -28,7 +28,7 @@ left of it dropped (whole frames) when the answer's audio comes
 (:meth:`S2sActions.answer_arrived`).
 
 Transfers, keyed digits and their refusals are recorded as for the assistant
-(:class:`sipgw.agent.call_actions.CallDialing`).
+(:class:`sipgw.agent.assistant.call_actions.CallDialing`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Final
 
+from sipgw.agent.assistant.call_actions import ActionKind, CallDialing, transfer_failed_note
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.call_actions import ActionKind, CallDialing, transfer_failed_note
 from sipgw.agent.callscope import ms_between
 from sipgw.agent.playout import played
 from sipgw.agent.resilience.line_cache import LineAudio
@@ -47,7 +48,6 @@ from sipgw.agent.resilience.policy import Action, Decision, TransferFailed
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.settings import AssistantSettings
 
 __all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
 
@@ -251,7 +251,7 @@ class S2sActions(CallDialing):
     # -- keypad
 
     def caller_keyed(self, digits: str) -> None:
-        """Keypad input (:class:`sipgw.agent.keypad.Keypad`): to the model as text."""
+        """Keypad input (:class:`sipgw.agent.assistant.keypad.Keypad`): to the model as text."""
         self._scope.write({"type": "dtmf", "digits": digits})
         self._tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
 

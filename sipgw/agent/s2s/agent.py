@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 The model listens and speaks by itself (:mod:`sipgw.agent.s2s.base`; AssemblyAI's
 Voice Agent API or OpenAI's Realtime API); this agent puts it on a SIP call
-with everything the pipeline assistant (:mod:`sipgw.agent.assistant`) has around its
+with everything the pipeline assistant (:mod:`sipgw.agent.assistant.agent`) has around its
 model: the same tools and tool registry (schemas checked, the dial allow-list),
 call records, metrics, transfer and hang-up after the line is heard, keypad
 input, barge-in, the drain's goodbye. Like the assistant, it is a thin
@@ -13,7 +13,7 @@ and never hold the agent.
 
 *While it rings* (:meth:`SpeechToSpeechAgent.prepare`) the session is opened and
 configured: the system prompt (with the date, and for a call the gateway placed,
-why: :func:`sipgw.agent.opening.plan_opening`), the greeting, the tools. The service
+why: :func:`sipgw.agent.assistant.opening.plan_opening`), the greeting, the tools. The service
 speaks the greeting at once; its audio waits in the held playout and the 200 OK
 goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
@@ -67,13 +67,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from sipgw.agent.assistant.call_actions import ToolCallContext
+from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.assistant.keypad import Keypad
+from sipgw.agent.assistant.opening import call_data, plan_opening
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.call_actions import ToolCallContext
-from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.callscope import ScopedAgent
-from sipgw.agent.keypad import Keypad
 from sipgw.agent.observer import status_error_kind
-from sipgw.agent.opening import call_data, plan_opening
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.line_cache import FallbackLineCache
@@ -105,7 +106,6 @@ from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.tool_calls import ToolCalls
 from sipgw.agent.s2s.voice import ModelVoice
 from sipgw.agent.s2s.waiting import ReplyWait
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.turns import Cause, TurnTaker
 

@@ -23,19 +23,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.assistant.prompted import PromptedFactory
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.caller_context import CallerContextSettings
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.factory import WarmUp
 from sipgw.agent.observer import Service
-from sipgw.agent.prompted import PromptedFactory
 from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
 from sipgw.agent.s2s.base import SpeechToSpeech
 from sipgw.agent.s2s.lines import SessionVoice
 from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 
 __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]

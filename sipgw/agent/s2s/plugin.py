@@ -25,28 +25,29 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from sipgw.agent.assistant_plugin import ASSISTANT_KEYS, agent_settings, tool_registry
-from sipgw.agent.assistant_sections import (
+from sipgw.agent.assistant.plugin import ASSISTANT_KEYS, agent_settings, tool_registry
+from sipgw.agent.assistant.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
+    caller_context,
+    with_fallback,
 )
-from sipgw.agent.assistant_settings import caller_context
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import GatewayServices, declare
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from sipgw.agent.resilience.settings import FallbackSection, with_fallback
+from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from sipgw.agent.sections import Sources, load
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
-    from sipgw.agent.caller_context import CallerContextSettings
+    from sipgw.agent.assistant.caller_context import CallerContextSettings
     from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]

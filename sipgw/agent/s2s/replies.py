@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
+from sipgw.agent.assistant.reply import PlayoutState
 from sipgw.agent.playout import Playout
-from sipgw.agent.reply import PlayoutState
 
 __all__ = ["Reply", "Speaking", "heard_prefix"]
 

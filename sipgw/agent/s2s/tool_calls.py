@@ -3,7 +3,7 @@
 Each :class:`~sipgw.agent.s2s.base.ToolCallRequested` runs as a task of the call:
 its arguments checked against the tool's schema, the dial allow-list applied
 (:class:`sipgw.agent.tools.registry.ToolRegistry`), the tool seeing the call through
-:class:`sipgw.agent.call_actions.ToolCallContext` (so ``transfer_to_human`` and
+:class:`sipgw.agent.assistant.call_actions.ToolCallContext` (so ``transfer_to_human`` and
 ``end_call`` act after their line, :mod:`sipgw.agent.s2s.actions`). The call and its
 result go to the call record (``tool_call``), the result back to the session,
 which sends it when the service wants it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from sipgw.agent.call_actions import ToolCallContext
+from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.redact import Redactor
 from sipgw.agent.s2s.base import ToolCallRequested
 from sipgw.agent.s2s.replies import Speaking

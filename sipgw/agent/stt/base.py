@@ -272,7 +272,7 @@ class SpeechToText(Protocol):
     def turn_end_silence(self) -> float | None:
         """Seconds of silence after which the service ends a turn at the latest (a turn
         whose words end no sentence); None when unknown. Speculative speech times its
-        first clause by it (:mod:`sipgw.agent.speculative`)."""
+        first clause by it (:mod:`sipgw.agent.assistant.speculative`)."""
         ...
 
     def events(self) -> AsyncIterator[SttEvent]:

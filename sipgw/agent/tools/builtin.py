@@ -1,6 +1,6 @@
 """The built-in tools: orders, callbacks, messages, transfer to a person, hang-up, who answered.
 
-They are configured by a :class:`~sipgw.agent.settings.BuiltinToolSettings` (the app
+They are configured by a :class:`~sipgw.agent.tools.settings.BuiltinToolSettings` (the app
 fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
 ``SIPGW_CALLBACK_ALLOWED_PREFIXES``, ``SIPGW_CALLBACK_TIMEZONE`` and
 ``SIPGW_TRANSFER_TARGET``; which of them the model gets, from ``SIPGW_BUILTIN_TOOLS``:
@@ -45,7 +45,7 @@ gateway checks every REFER, callback and DTMF again on the way out. Every
 schema is closed (``additionalProperties: false``) and bounds its strings.
 
 A callback's ``reason`` and ``notes`` are the caller's words: stored as given,
-they reach the callback call only as quoted data (:mod:`sipgw.agent.callerwords`).
+they reach the callback call only as quoted data (:mod:`sipgw.agent.assistant.callerwords`).
 Callbacks are bounded per caller, per number and per day
 (``callback_quota``), and a call the gateway placed may schedule a callback only
 to the number it called: one callback cannot set off calls to others.
@@ -67,7 +67,6 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.agent.dialpolicy import DialChecker, DialRefused, check_dial
-from sipgw.agent.settings import BuiltinToolSettings
 from sipgw.agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 from sipgw.agent.tools.callback_store import (
     CallbackQuotaExceeded,
@@ -78,6 +77,7 @@ from sipgw.agent.tools.callback_store import (
 from sipgw.agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
 from sipgw.agent.tools.message_store import MessageQuotaExceeded, MessageStore
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tools.settings import BuiltinToolSettings
 
 __all__ = [
     "MAX_WRONG_PER_ORDER",

@@ -23,7 +23,7 @@ claiming at once, on one SQLite file (processes) or one PostgreSQL database (gat
 on the SQLite file (the default), or on the cluster's PostgreSQL (``SIPGW_DATABASE_URL``:
 the app passes its database in).
 
-Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
+Quotas (:class:`~sipgw.agent.tools.quota.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
 the same number and in all, in the same transaction as the insert (SQLite's ``BEGIN
 IMMEDIATE``, PostgreSQL's advisory lock :data:`~sipgw.agent.tools.message_store.QUOTA_LOCK`:

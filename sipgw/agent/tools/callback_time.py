@@ -3,7 +3,7 @@
 The model is told the current date and time (the assistant adds it to the
 system prompt) and passes either an ISO 8601 date and time, e.g.
 ``2025-06-03T15:00`` (no offset: the callback time zone, see
-:class:`~sipgw.agent.settings.BuiltinToolSettings`), or a relative time: ``now``,
+:class:`~sipgw.agent.tools.settings.BuiltinToolSettings`), or a relative time: ``now``,
 ``in 10 minutes``, ``in 2 hours``, ``in 1 day``.
 """
 

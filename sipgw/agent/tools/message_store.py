@@ -10,7 +10,7 @@ as the ``message.taken`` webhook: whoever handles messages reads it there.
 
 The caller's words are stored as given: data, never instructions to anyone.
 Messages are bounded like callbacks: per caller and in all, any 24 hours
-(:class:`~sipgw.agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
+(:class:`~sipgw.agent.tools.quota.CallbackQuota`'s ``per_caller`` and ``per_day``),
 counted in the insert's transaction; one more raises
 :class:`MessageQuotaExceeded` (the count and the insert are one transaction: SQLite's
 single writer, PostgreSQL's advisory lock :data:`QUOTA_LOCK`, which the callbacks' quotas

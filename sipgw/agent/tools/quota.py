@@ -1,6 +1,6 @@
 """How many callbacks and messages callers may leave (:class:`CallbackQuota`), apart from
-the settings module so that the stores need nothing else of it (``sipgw.agent.settings``
-re-exports it)."""
+the tools' settings module so that the stores need nothing else of it
+(:class:`~sipgw.agent.tools.settings.BuiltinToolSettings` holds one)."""
 
 from __future__ import annotations
 

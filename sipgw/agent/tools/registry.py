@@ -30,7 +30,6 @@ from typing import Any, Protocol
 from sipgw.agent.base import Direction
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.redact import Redactor
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.schema import SchemaError, check_schema, validate
 from sipgw.agent.user_modules import UserModuleError, import_user_module
 
@@ -82,8 +81,10 @@ class ToolContext(Protocol):
         ...
 
     @property
-    def settings(self) -> AssistantSettings:
-        """The assistant's typed settings (read-only); a tool module's own configuration
+    def settings(self) -> Any:
+        """The agent's typed settings, read-only: an
+        :class:`~sipgw.agent.assistant.settings.AssistantSettings` (the tools are below the agents
+        that use them, so the type is not named here); a tool module's own configuration
         comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
         ...
 
@@ -149,7 +150,7 @@ class Tool:
     (the call record's and the metrics' label)."""
     filler: str = ""
     """Said when this tool makes a reply wait past the filler delay; "" = the next of the
-    filler lines (agent/fillers.py)."""
+    filler lines (agent/assistant/fillers.py)."""
     max_calls: int = 0
     """Calls of this tool per phone call; 0 = the registry's :attr:`ToolLimits.per_tool`."""
     check_arguments: Callable[[dict[str, Any]], str | None] | None = None
@@ -452,7 +453,7 @@ def with_tools(
 def _redacted(exc: Exception, ctx: ToolContext) -> str:
     """What the model may read of an exception: no secrets, no URL keys (sipgw.agent.redact)."""
     try:
-        redactor = ctx.settings.redactor
+        redactor: Redactor = ctx.settings.redactor
     except Exception:  # a context without settings: the shapes and URLs still go
         redactor = Redactor()
     return redactor.redact_error(str(exc))
@@ -465,7 +466,7 @@ _OUTSIDE = frozenset({"http", "mcp"})
 def _masked(text: str, ctx: ToolContext) -> str:
     """``text`` as the call record would keep it (sipgw.agent.redact)."""
     try:
-        redactor = ctx.settings.redactor
+        redactor: Redactor = ctx.settings.redactor
     except Exception:
         redactor = Redactor()
     return redactor.redact(text)

@@ -4,6 +4,8 @@
 file's line adds its own through ``SIPGW_DECLARED_TOOLS`` (JSON, which the routes file
 writes for it). :func:`declared_tools` reads both, with the secrets they name from the
 sources' environment; :func:`tool_limits` is what every tool, whatever its source, is held to.
+:class:`BuiltinToolSettings` is what the built-in tools (:mod:`sipgw.agent.tools.builtin`) are
+configured with.
 """
 
 from __future__ import annotations
@@ -12,13 +14,79 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.sections import ConfigError, Sources, section, setting, settings_of
 from sipgw.agent.sections.parsers import int_at_least, optional_file, text
 from sipgw.agent.tools.declared import Declarations, parse_declarations
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.agent.tools.registry import ToolLimits
 
-__all__ = ["DeclaredToolsSection", "declared_tools", "tool_limits"]
+if TYPE_CHECKING:
+    from sipgw.agent.tools.callback_store import CallbackStore
+    from sipgw.agent.tools.message_store import MessageStore
+
+__all__ = [
+    "BUILTIN_TOOL_NAMES",
+    "BuiltinToolSettings",
+    "DeclaredToolsSection",
+    "declared_tools",
+    "tool_limits",
+]
+
+BUILTIN_TOOL_NAMES = (
+    "get_order_status",
+    "schedule_callback",
+    "take_message",
+    "transfer_to_human",
+    "end_call",
+    "who_answered",
+)
+"""The built-in tools (agent/tools/builtin.py), all of them on by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinToolSettings:
+    """The built-in tools (see agent/tools/builtin.py).
+
+    Attributes:
+        orders_file: JSON orders file for ``get_order_status``; None = the packaged sample.
+        callback_db: SQLite file where ``schedule_callback`` stores requests (the
+            gateway's scheduler dials them from there), and ``take_message`` the
+            caller's messages (table ``messages``).
+        transfer_target: SIP URI ``transfer_to_human`` refers callers to; None = no transfers.
+        callback_allowed_prefixes: numbers a callback may go to start with one of these
+            (e.g. ``("+1", "+44")``), besides those ``dial_policy`` allows for calls.
+        callback_timezone: IANA zone of callback times given without an offset; "" = the
+            server's local time.
+        dial_policy: the operator's allow-list (``SIPGW_DIAL_ALLOW``; the app gives a
+            ``sipgw.sip.dialpolicy.DialPolicy``); a callback number neither it nor
+            ``callback_allowed_prefixes`` allows is refused (both empty: every callback
+            is refused).
+        callback_quota: callbacks per caller, per number and in all, a day; messages
+            per caller and in all, a day, the same limits.
+        orders_verify: ``get_order_status`` reads an order out only to its owner (the
+            call's proven number is the order's, or the caller gives its verification);
+            False: any order to anyone.
+        enabled: the built-in tools the model gets, by name (:data:`BUILTIN_TOOL_NAMES`);
+            empty = none (a production prompt without the demo's order lookup).
+        callback_store: where callbacks go instead of ``callback_db`` (the cluster's
+            shared database, which the gateway passes in); None = ``callback_db``.
+        message_store: where messages go instead of ``callback_db``; None = that file.
+    """
+
+    orders_file: Path | None = None
+    callback_db: Path = Path("callbacks.sqlite3")
+    transfer_target: str | None = None
+    callback_allowed_prefixes: tuple[str, ...] = ()
+    callback_timezone: str = ""
+    dial_policy: DialChecker = NOTHING_ALLOWED
+    callback_quota: CallbackQuota = CallbackQuota()
+    orders_verify: bool = True
+    enabled: tuple[str, ...] = BUILTIN_TOOL_NAMES
+    callback_store: CallbackStore | None = None
+    message_store: MessageStore | None = None
 
 
 @section(

@@ -48,8 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from sipgw.agent.amd.config import AmdCall, AmdRequest
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.amd.settings import AmdCall, AmdRequest
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import PluginFactory, plugin_factory
 from sipgw.agent.dialpolicy import DialRefused
@@ -464,7 +464,7 @@ class OutboundCall:
 
     @property
     def amd(self) -> AmdRequest | None:
-        """The call's answering-machine detection (:class:`~sipgw.agent.amd.config.AmdCall`)."""
+        """The call's answering-machine detection (:class:`~sipgw.agent.amd.settings.AmdCall`)."""
         call = self._call
         return call.amd if isinstance(call, AmdCall) else None
 

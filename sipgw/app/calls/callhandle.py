@@ -26,11 +26,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.warm_transfer import ConsultLeg, JoinHow
+from sipgw.agent.transfer.settings import JoinHow
+from sipgw.agent.transfer.warm import ConsultLeg
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused
@@ -362,7 +363,7 @@ class CallHandle:
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
         """Place a warm transfer's consultation call
-        (``sipgw.agent.warm_transfer.WarmTransferCall``).
+        (``sipgw.agent.transfer.warm.WarmTransferCall``).
 
         Raises:
             DialRefused: ``target`` is not allowed, or warm transfers are not set up here.

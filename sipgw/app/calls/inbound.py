@@ -27,8 +27,8 @@ import dataclasses
 import logging
 from functools import partial
 
-from sipgw.agent.announcement import AnnouncementAgent
 from sipgw.agent.base import AgentFactory
+from sipgw.agent.resilience.announcement import AnnouncementAgent
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath

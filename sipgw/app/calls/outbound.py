@@ -41,10 +41,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
+from sipgw.agent.assistant.opening import call_data
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import plugin_factory
-from sipgw.agent.opening import call_data
 from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath

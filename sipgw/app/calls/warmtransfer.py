@@ -2,7 +2,7 @@
 
 :class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.consult`
 and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's side is
-:mod:`sipgw.agent.warm_transfer`):
+:mod:`sipgw.agent.transfer.warm`):
 
 * *Consult*: the target passes the dial gate as a transfer target would (the
   allow-list), is read by the outbound rules (a number goes to the trunk, with our
@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.base import AgentFactory
-from sipgw.agent.warm_transfer import ConsultLeg, JoinFailed, JoinHow, LegEnded
+from sipgw.agent.transfer.settings import JoinHow
+from sipgw.agent.transfer.warm import ConsultLeg, JoinFailed, LegEnded
 from sipgw.app.calls.bridge import bridge
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -42,7 +43,7 @@ REPLACED_GRACE = 5.0
 
 
 class ConsultCall:
-    """A consultation call the gateway placed (:class:`sipgw.agent.warm_transfer.ConsultLeg`)."""
+    """A consultation call the gateway placed (:class:`sipgw.agent.transfer.warm.ConsultLeg`)."""
 
     def __init__(self, placed: PlacedCall) -> None:
         self.placed = placed
@@ -93,7 +94,8 @@ class WarmTransfers:
         # The object judged is the one sent: the number dialled, or the Request-URI.
         self.path.gate.admit("transfer", target, handle.log, resolved.judged)
         self.path.counted.call_started()
-        # Its agent detects who answered itself (sipgw.agent.consult): no SIPGW_AMD campaign mode.
+        # Its agent detects who answered itself (sipgw.agent.transfer.consult): no SIPGW_AMD
+        # campaign mode.
         off = AmdRequest(AmdMode.OFF)
         placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout, amd=off)
         handle.log.info("warm transfer: consulting %s (%s)", target,

@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.app.upstream.callrequest import amd_request
 
 __all__ = [

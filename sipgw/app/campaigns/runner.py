@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.app.campaigns.outcomes import Attempt, attempt_of

@@ -30,7 +30,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from sipgw.agent.assistant_sections import AssistantSection, BuiltinToolsSection, CallbackSection
+from sipgw.agent.assistant.sections import AssistantSection, BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import settings_of
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.dial_settings import DialSection

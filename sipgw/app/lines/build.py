@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.capabilities import PluginFactory
 from sipgw.agent.sections import (
     ConfigError,

@@ -1,12 +1,12 @@
 """Hand-offs between lines: a routes file's ``hand_off_to``, given to its lines' agents.
 
 A line that names lines in ``hand_off_to`` gets a factory of its own
-(:func:`hand_off_factory`) whose calls carry an :class:`sipgw.agent.handoff.HandOffSettings`: its
-name, its targets, and a :class:`LineDirectory` of the table being built, through which
-the agent reaches a target line's settings, tools and voice (the agent layer never imports
-the app: the directory is the whole interface). A reload builds a new table and a new
-directory; a call goes on with the lines of the table it started with. Both ends must run
-the assistant (checked here, naming the line).
+(:func:`hand_off_factory`) whose calls carry an
+:class:`sipgw.agent.assistant.handoff.HandOffSettings`: its name, its targets, and a
+:class:`LineDirectory` of the table being built, through which the agent reaches a target line's
+settings, tools and voice (the agent layer never imports the app: the directory is the whole
+interface). A reload builds a new table and a new directory; a call goes on with the lines of the
+table it started with. Both ends must run the assistant (checked here, naming the line).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast
 
+from sipgw.agent.assistant.handoff import HandOffSettings, HandOffTarget, HistoryMode
 from sipgw.agent.capabilities import PluginFactory
-from sipgw.agent.handoff import HandOffSettings, HandOffTarget, HistoryMode
 from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.routesfile import LineSpec
 
 if TYPE_CHECKING:
-    from sipgw.agent.assistant import AssistantFactory
+    from sipgw.agent.assistant.agent import AssistantFactory
 
 __all__ = ["BuiltLine", "LineDirectory", "hand_off_factory"]
 
@@ -41,14 +41,16 @@ class BuiltLine(Protocol):
 
 def _assistant(line: BuiltLine) -> AssistantFactory | None:
     """The line's assistant factory, None for any other agent."""
-    from sipgw.agent.assistant import assistant_factory_of  # not at import: it is the assistant's
+    from sipgw.agent.assistant.agent import (
+        assistant_factory_of,  # not at import: it is the assistant's
+    )
 
     return assistant_factory_of(line.factory.make)
 
 
 class LineDirectory:
     """The lines of one built table, as hand-off targets
-    (:class:`sipgw.agent.handoff.HandOffLines`)."""
+    (:class:`sipgw.agent.assistant.handoff.HandOffLines`)."""
 
     def __init__(self, lines: Mapping[str, BuiltLine]) -> None:
         self._lines = lines

@@ -12,7 +12,8 @@
     max_calls = 4
     codecs = ["G722", "PCMU"]     # among SIPGW_CODECS, most preferred first (docs/hd-voice.md)
 
-    hand_off_to = ["billing"]     # lines its assistant may hand a caller to (agent/handoff.py)
+    hand_off_to = ["billing"]     # lines its assistant may hand a caller to
+    (agent/assistant/handoff.py)
 
     [lines.sales.settings]        # any setting of the line's agent, by its variable
     SIPGW_FILLER_AFTER_MS = 500
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.sections import ConfigError
 from sipgw.agent.sections.tomlfile import Place, TomlDocument, read_toml
 from sipgw.agent.tools.declared import parse_declarations
@@ -157,7 +158,7 @@ class LineSpec:
     """``amd`` and ``amd_message``: answering-machine detection of the calls placed on it
     (a campaign's, docs/amd.md); None = ``SIPGW_AMD``."""
     hand_off_to: tuple[str, ...] = ()
-    """The lines its agent may hand a caller to inside the call (agent/handoff.py)."""
+    """The lines its agent may hand a caller to inside the call (agent/assistant/handoff.py)."""
     hand_off_history: str = "summary"
     """What it keeps of the conversation when a call is handed to it: ``summary`` or
     ``full``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest, parse_mode
+from sipgw.agent.amd.settings import AmdMode, AmdRequest, parse_mode
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.variables import check_variables
 from sipgw.sip.customheaders import check_custom_headers

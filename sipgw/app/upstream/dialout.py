@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.sip.auth import Credentials
 from sipgw.sip.dialpolicy import DialTarget, PhoneNumber
 from sipgw.sip.errors import SipError

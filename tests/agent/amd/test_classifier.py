@@ -24,7 +24,7 @@ from sipgw.agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.amd.settings import AmdConfig
 from sipgw.media.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
 
 FRAME = 0.02

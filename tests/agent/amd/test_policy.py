@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
-from sipgw.agent.amd.config import AmdMode
 from sipgw.agent.amd.policy import (
     MAX_YIELDS,
     AnswerPolicy,
@@ -16,6 +15,7 @@ from sipgw.agent.amd.policy import (
     StopSpeaking,
     YieldToCallee,
 )
+from sipgw.agent.amd.settings import AmdMode
 
 H, V, A, S, U = (AnswerKind.HUMAN, AnswerKind.VOICEMAIL, AnswerKind.ANNOUNCEMENT,
                  AnswerKind.SCREENER, AnswerKind.UNKNOWN)  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.resilience.line_cache import (
     FallbackLineCache,
     LineOutcome,
@@ -20,7 +21,6 @@ from sipgw.agent.resilience.line_cache import (
 )
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import shipped_frames
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.ports import free_port

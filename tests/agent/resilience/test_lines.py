@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sipgw.agent.resilience.lines import (
-    DEFAULT_ONE_MOMENT_LINE,
-    DEFAULT_STT_DOWN_LINE,
-    FallbackLine,
-)
-from sipgw.agent.settings import (
+from sipgw.agent.assistant.settings import (
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_GOODBYE_LINE,
     DEFAULT_TRANSFER_LINE,
     AssistantSettings,
+)
+from sipgw.agent.resilience.lines import (
+    DEFAULT_ONE_MOMENT_LINE,
+    DEFAULT_STT_DOWN_LINE,
+    FallbackLine,
 )
 
 

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.agent.assistant.sections import with_fallback
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.resilience.breaker import BreakerSettings
 from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from sipgw.agent.resilience.policy import FailurePolicySettings
-from sipgw.agent.resilience.settings import (
-    BreakerSection,
-    FallbackSection,
-    load_message,
-    with_fallback,
-)
+from sipgw.agent.resilience.settings import BreakerSection, FallbackSection, load_message
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.settings import AssistantSettings
 
 
 def test_the_defaults_are_the_agent_layers() -> None:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from sipgw.agent.s2s.base import (
     ReplyAudio,
@@ -25,7 +26,6 @@ from sipgw.agent.s2s.base import (
     SessionConfig,
     SpeechToSpeech,
 )
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.audio import tone_frame

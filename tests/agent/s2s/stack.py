@@ -15,14 +15,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
@@ -14,7 +15,6 @@ from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.settings import AssistantSettings
 
 
 @dataclass

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.base import (
@@ -23,7 +24,6 @@ from sipgw.agent.s2s.base import (
     SessionFailed,
     ToolCallRequested,
 )
-from sipgw.agent.settings import AssistantSettings, BargeInSettings
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import (
     LOUD,

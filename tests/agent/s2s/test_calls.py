@@ -17,6 +17,7 @@ import pytest
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.sip.message import SipResponse, make_response
+from tests.agent.assistant.test_assistant_actions import request_from_gateway
 from tests.agent.gateway_stack import send_digits
 from tests.agent.s2s.stack import (
     CONNECT_HZ,
@@ -36,7 +37,6 @@ from tests.agent.s2s.stack import (
     hang_up,
     s2s_stack,
 )
-from tests.agent.test_assistant_actions import request_from_gateway
 from tests.refcycles import cycles_left_by_our_code
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent

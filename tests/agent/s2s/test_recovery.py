@@ -13,7 +13,7 @@ from sipgw.agent.s2s.base import (
     SessionReconnected,
 )
 from sipgw.agent.s2s.recovery import HISTORY_CHARS
-from sipgw.agent.settings import BuiltinToolSettings
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from tests.agent.s2s.parts import ScriptedSession, rig
 
 

@@ -7,10 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import Direction
-from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry, ToolResult
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.calls.calldetails import party_number
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sipgw.agent.settings import BuiltinToolSettings, CallbackQuota
 from sipgw.agent.tools.builtin import (
     MAX_WRONG_PER_ORDER,
     ORDER_WINDOW,
@@ -24,6 +23,8 @@ from sipgw.agent.tools.builtin import (
     normalize_order_id,
 )
 from sipgw.agent.tools.message_store import MessageStore
+from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.redact import Redactor
-from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.registry import (
     Tool,
     ToolError,

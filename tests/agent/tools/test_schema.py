@@ -62,8 +62,8 @@ def test_unsupported_keywords_are_refused_at_registration() -> None:
 
 
 def test_builtin_tools_are_closed_and_bounded() -> None:
-    from sipgw.agent.settings import BuiltinToolSettings
     from sipgw.agent.tools.builtin import builtin_tools
+    from sipgw.agent.tools.settings import BuiltinToolSettings
 
     for tool in builtin_tools(BuiltinToolSettings()):
         assert tool.parameters.get("additionalProperties") is False, tool.name

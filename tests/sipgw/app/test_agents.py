@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.echo import EchoAgent
-from sipgw.agent.echo_plugin import EchoSection, echo_agent
+from sipgw.agent.echo.agent import EchoAgent
+from sipgw.agent.echo.plugin import echo_agent
+from sipgw.agent.echo.settings import EchoSection
 from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
 from tests.sipgw.app import tone_agent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent

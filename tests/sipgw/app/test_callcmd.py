@@ -93,7 +93,7 @@ def test_the_command_line_describes_the_call() -> None:
 
 
 def test_answering_machine_detection_on_the_command_line() -> None:
-    from sipgw.agent.amd.config import AmdMode, AmdRequest
+    from sipgw.agent.amd.settings import AmdMode, AmdRequest
     from sipgw.app.callcmd import _body
 
     given = parse(["call", "1", "--amd", "leave_message", "--amd-message", "Call us back."])

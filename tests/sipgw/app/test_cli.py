@@ -368,8 +368,8 @@ def test_the_assistants_errors_name_the_variable_from_the_environment() -> None:
 def test_hold_music_gone_since_it_was_checked_names_the_env_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sipgw.agent import transfer_settings
-    from sipgw.agent.holdmusic import load_hold_music
+    from sipgw.agent.transfer import settings as transfer_settings
+    from sipgw.agent.transfer.holdmusic import load_hold_music
     from sipgw.app.evaluation.audio import write_wav
 
     write_wav(tmp_path / "moh.wav", [0, 4000, 0, -4000] * 2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import ConfigError, SettingError, Sources, load
 from sipgw.app.dial_settings import DialSection, dial_policy
 

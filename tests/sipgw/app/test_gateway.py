@@ -14,7 +14,7 @@ import pytest
 
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port

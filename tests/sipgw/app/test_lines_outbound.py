@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
 from sipgw.agent.base import Agent, CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callhandle import CallHandle

@@ -119,7 +119,7 @@ def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None
         "import sys, sipgw.app.sections, sipgw.app.cli, sipgw.app.healthcheck\n"
         "loaded = [m for m in ('openai', 'websockets', 'sipgw.agent.stt.assemblyai',\n"
         "          'sipgw.agent.llm.openai', 'sipgw.agent.tts.elevenlabs',\n"
-        "          'sipgw.agent.assistant',\n"
+        "          'sipgw.agent.assistant.agent',\n"
         "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.calls.outbound',\n"
         "          'sipgw.sip.useragent', 'sipgw.media.session') if m in sys.modules]\n"
         "print(','.join(loaded))\n"

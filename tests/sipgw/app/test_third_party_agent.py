@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.amd import AnswerKind
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import UNDECLARED
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.agents import find_agent

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.app.admin.dashboard import (
     COOKIE,

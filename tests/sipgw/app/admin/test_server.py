@@ -16,7 +16,7 @@ import pytest
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.agent.sections import ConfigError
 from sipgw.app.admin.server import AdminServer

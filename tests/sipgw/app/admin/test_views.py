@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sipgw.agent.base import CallControl, CallDetails
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle

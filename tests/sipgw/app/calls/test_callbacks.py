@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
-from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import NO_DETAILS, Agent, CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.calls.callbacks import (

@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callfeed import (

@@ -13,7 +13,7 @@ import pytest
 from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway

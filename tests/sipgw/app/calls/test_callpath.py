@@ -16,7 +16,7 @@ import pytest
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
@@ -168,7 +168,7 @@ class ListeningAgent(StepAgent):
 async def test_a_placed_call_with_detection_is_heard_from_the_answer_on() -> None:
     """Answering-machine detection needs the callee's first words ("Hello?"), which come
     while the agent still prepares (it connects to its speech services after the answer)."""
-    from sipgw.agent.amd.config import AmdMode, AmdRequest
+    from sipgw.agent.amd.settings import AmdMode, AmdRequest
 
     built: list[ListeningAgent] = []
 

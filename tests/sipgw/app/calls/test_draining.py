@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import cast
 
 from sipgw.agent.base import NO_DETAILS, Agent, CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.calls.draining import DrainRequest, say_goodbyes
 from sipgw.app.legs.calls import LegCalls, party
 from sipgw.sip.message import SipRequest

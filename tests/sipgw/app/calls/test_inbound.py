@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.media import g711
 from sipgw.sip.message import SipRequest, SipResponse

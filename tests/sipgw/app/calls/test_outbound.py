@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
 from sipgw.agent.base import Agent, CallControl
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.hints import hint
@@ -141,7 +141,7 @@ async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
     directions: a call that fails before any INVITE counts, one the dial policy refuses
     does not (nothing was attempted)."""
     from sipgw.agent.dialpolicy import DialRefused
-    from sipgw.agent.echo import EchoAgent
+    from sipgw.agent.echo.agent import EchoAgent
     from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
 

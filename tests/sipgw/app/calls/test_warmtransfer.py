@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
-from sipgw.agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
+from sipgw.agent.transfer.settings import JoinHow
+from sipgw.agent.transfer.warm import JoinFailed, LegEnded, WarmTransferCall
 from sipgw.app.calls import warmtransfer
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
@@ -208,8 +209,8 @@ async def test_the_gateway_bridges_a_caller_whose_phone_cannot_take_refer() -> N
 
 async def test_the_consultation_call_is_no_campaign_call() -> None:
     """``SIPGW_AMD`` is the default of the calls the gateway places for campaigns; the
-    consultation call does not take it (its agent, sipgw.agent.consult, detects who answered
-    itself): no detection of the gateway's on it, none in its record or outcome."""
+    consultation call does not take it (its agent, sipgw.agent.transfer.consult, detects who
+    answered itself): no detection of the gateway's on it, none in its record or outcome."""
     async with scene(allow_refer=False, campaign=AmdMode.LEAVE_MESSAGE) as s:
         await answer(s.person, supported="replaces")
         assert await asyncio.wait_for(s.plan.result, 5) == "bridge"

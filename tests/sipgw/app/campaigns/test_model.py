@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdMode
 from sipgw.app.campaigns.model import (
     CallingHours,
     CampaignLimits,

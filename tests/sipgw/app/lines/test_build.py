@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant import AssistantAgent
-from sipgw.agent.echo import EchoAgent
+from sipgw.agent.assistant.agent import AssistantAgent
+from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent

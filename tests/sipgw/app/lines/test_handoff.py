@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant import AssistantAgent, AssistantFactory
+from sipgw.agent.assistant.agent import AssistantAgent, AssistantFactory
 from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.handoff import LineDirectory
 from tests.agent.parts import FakeCall

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from sipgw.agent.announcement import AnnouncementAgent
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.factory import ServiceAgentFactory
 from sipgw.agent.observer import Service
+from sipgw.agent.resilience.announcement import AnnouncementAgent
 from sipgw.agent.resilience.breaker import BreakerSettings, BreakerState
 from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.app.gateway import Gateway

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.capabilities import plugin_factory
-from sipgw.agent.echo_plugin import echo_factory
+from sipgw.agent.echo.plugin import echo_factory
+from sipgw.agent.echo.settings import EchoSettings
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.settings import EchoSettings
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway

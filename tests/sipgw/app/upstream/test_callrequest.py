@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.upstream.callrequest import (
     MAX_AMD_MESSAGE,
     CallDefaults,

@@ -1,0 +1,590 @@
+"""The AI phone agent: streaming STT → chat LLM with tools → streaming TTS, with barge-in.
+
+The services are behind the contracts of ``agent/stt/base.py``,
+``agent/tts/base.py`` and ``agent/llm/base.py``; which vendors answer is the
+app layer's choice, passed in :class:`AssistantResources` (AssemblyAI,
+OpenAI and ElevenLabs today). :class:`AssistantAgent` is a thin orchestrator:
+it builds one call's parts, feeds them the gateway's calls, and carries out
+what the turn-taking machine decides.
+
+Theory of operation
+-------------------
+*While it rings* (:meth:`AssistantAgent.prepare`) the STT session and the TTS
+connection are opened and the call's opening is prepared
+(:class:`sipgw.agent.assistant.greeting.Greeter`: the greeting synthesized into the held
+playout; on a call the gateway placed, a callback greeting or an opening line
+the LLM writes once the call is answered). The caller context lookup starts
+(:class:`sipgw.agent.assistant.caller_context.CallerContextPrompt`).
+
+*As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
+20 ms frame in order, from the media layer's reorder stage, not on the ticker)
+the frame goes through noise suppression when it is on
+(:mod:`sipgw.agent.assistant.caller_audio`), the turn-taking machine (:mod:`sipgw.agent.turns`,
+its voice detector: energy or Silero's, the same module's choice) and then (μ-law)
+to the STT client, which batches and paces it
+(:mod:`sipgw.agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
+frame from the playout queue (:meth:`AssistantAgent.next_frame`).
+
+*What the machine decides* (:meth:`AssistantAgent._carry_out`) goes to the
+part that does it: a finished turn to :class:`sipgw.agent.assistant.responder.Responder` (the
+LLM reply: tool loop, filler lines during slow tools, adopted preemptive
+request, turn metrics); a preemptive start or drop to
+:class:`sipgw.agent.assistant.preemptive.PreemptiveReplies`; a pause, resume or barge-in to the
+playout and :class:`sipgw.agent.assistant.speaker.Speaker` (which says every reply and keeps
+only what the caller heard of a cut one); STT chunk sizes to the STT client.
+
+*Call control*: the tools' transfers, hang-ups and keyed digits, each
+transfer and hang-up only after its line was heard (speak before acting), are
+:class:`sipgw.agent.assistant.call_actions.CallActions`; keypad input to the LLM is
+:class:`sipgw.agent.assistant.keypad.Keypad`; what happens when a service fails is
+:class:`sipgw.agent.assistant.failures.ServiceFailures`.
+
+*When a service fails* :class:`sipgw.agent.assistant.failures.ServiceFailures` reports it and
+feeds the call's failure policy (:mod:`sipgw.agent.resilience`), whose decisions
+(a fallback line from memory, a transfer or goodbye) the call actions carry
+out; the caller's turns and voice activity go to it too, so a caller left
+waiting hears "one moment".
+
+Speculative speech (the preemptive reply's first clause synthesized before
+the turn is confirmed, :mod:`sipgw.agent.assistant.speculative`) is in ``PreemptiveReplies``
+and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
+in ``Greeter.answered`` (the opening waits for the decision); hold in the
+playout (``held``) and the parts' timers (fillers, keypad, action lines);
+per-call variables in :func:`sipgw.agent.assistant.opening.plan_opening`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+
+from sipgw.agent.amd.settings import AmdCall, AmdMode
+from sipgw.agent.assistant.answering import Answering
+from sipgw.agent.assistant.call_actions import CallActions, ToolCallContext
+from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.assistant.conversation import Conversation, ConversationSettings
+from sipgw.agent.assistant.failures import ServiceFailures
+from sipgw.agent.assistant.fillers import Fillers
+from sipgw.agent.assistant.greeting import Greeter
+from sipgw.agent.assistant.handoff import HandOffSettings, SwitchedTts, with_hand_off
+from sipgw.agent.assistant.handoff_call import CallHandOff
+from sipgw.agent.assistant.idle_watch import IdleWatch
+from sipgw.agent.assistant.keypad import Keypad
+from sipgw.agent.assistant.opening import call_data, plan_opening
+from sipgw.agent.assistant.preemptive import PreemptiveReplies, SpeechHold
+from sipgw.agent.assistant.prompted import PromptedFactory
+from sipgw.agent.assistant.reply import SpeakingState
+from sipgw.agent.assistant.responder import Responder
+from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.assistant.speaker import Speaker
+from sipgw.agent.assistant.speculative import SpeculationBudget, WasteLedger
+from sipgw.agent.assistant.turn_metrics import TurnMetrics
+from sipgw.agent.base import CallControl
+from sipgw.agent.callscope import CallScope, ScopedAgent
+from sipgw.agent.capabilities import AgentCapabilities
+from sipgw.agent.early_end import early_turn_end
+from sipgw.agent.factory import WarmUp
+from sipgw.agent.llm.base import ChatLLM
+from sipgw.agent.observer import Service
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.stt.base import (
+    GIVE_UP_GRACE,
+    SpeechToText,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
+from sipgw.agent.tools.registry import ToolRegistry, with_tools
+from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
+from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.turns import (
+    CommitBargeIn,
+    DropPreemptive,
+    ForceTurnEnd,
+    IgnoreBackchannel,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartPreemptive,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+    without_speech,
+)
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
+from sipgw.media.codecs.convert import Reformat
+
+__all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]
+
+SILENCE_FRAME = b"\xff" * 160
+"""20 ms of μ-law silence (what speech-to-text hears while the caller holds the call)."""
+
+log = logging.getLogger("sipgw.agent")
+
+
+@dataclass(frozen=True)
+class AssistantResources:
+    """What all assistant calls share.
+
+    Attributes:
+        settings: the assistant's settings.
+        llm: the chat model client (one for all calls).
+        tools: the tools the model may call.
+        new_stt: makes one call's speech-to-text session (not connected yet).
+        new_tts: makes one call's text-to-speech client (not connected yet).
+        caller_context: the operator's caller-context hook
+            (:mod:`sipgw.agent.assistant.caller_context`); None = none.
+        lines: the fallback lines in the agent's voice, synthesized at start-up
+            (:mod:`sipgw.agent.resilience.line_cache`); None = the shipped recordings.
+        waste: the speculative speech counts of all the calls, their waste share's
+            bound (:class:`sipgw.agent.assistant.speculative.WasteLedger`).
+        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.assistant.handoff`); None
+        = none. new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
+            the caller's 16 kHz s16le audio (docs/hd-voice.md); None = the vendor has none
+            (such calls are heard at 8 kHz).
+        new_wideband_tts: makes one HD-voice call's text-to-speech client, whose replies
+            speak 16 kHz s16le (ElevenLabs ``pcm_16000``); None = the vendor has none (such
+            calls hear an 8 kHz voice, upsampled by the media).
+    """
+
+    settings: AssistantSettings
+    llm: ChatLLM
+    tools: ToolRegistry
+    new_stt: Callable[[], SpeechToText]
+    new_tts: Callable[[], TextToSpeech]
+    caller_context: CallerContextSettings | None = None
+    lines: FallbackLineCache | None = None
+    waste: WasteLedger = field(default_factory=WasteLedger)
+    hand_off: HandOffSettings | None = None
+    new_wideband_stt: Callable[[], SpeechToText] | None = None
+    new_wideband_tts: Callable[[], TextToSpeech] | None = None
+
+
+class AssistantFactory(PromptedFactory):
+    """Builds each call's :class:`AssistantAgent` from what all calls share; it can say,
+    before a call is placed, which ``{name}`` variables its prompt and greeting would lack
+    (:class:`sipgw.agent.variables.VariablesCheck`), and tells the gateway the services its calls
+    use and what to prepare at start (the fallback lines in the TTS voice, when
+    ``resources.lines`` is given: :class:`sipgw.agent.factory.UsesServices`)."""
+
+    resources: AssistantResources
+    services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
+    capabilities: AgentCapabilities = AgentCapabilities(
+        callbacks=True,
+        transfers=frozenset({"blind", "warm"}),
+        keypad=True,
+        arrival_audio=True,
+        audio=frozenset({ULAW_8K, PCM16_16K}),
+    )
+    """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`): they act on
+    ``call.amd``, store callbacks, transfer both ways, take the keypad and hear the caller's
+    audio as it arrives (speech recognition, barge-in); the plug-in adds its routes-file
+    keys (:data:`sipgw.agent.assistant.plugin.CAPABILITIES`)."""
+
+    def __init__(
+        self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
+    ) -> None:
+        self.resources = resources
+        self.vendors: Mapping[Service, str] = dict(vendors or {})
+        """The vendor behind each service (``{"stt": "assemblyai", ...}``): each has its
+        own breaker (:func:`sipgw.agent.factory.vendors_of`)."""
+        lines, texts = resources.lines, resources.settings.fallback_texts()
+        self.warm_up: WarmUp | None = None
+        if lines is not None:
+            self.warm_up = partial(prepare_lines, lines, texts, resources.new_tts)
+        self.warm_up = with_tools(self.warm_up, resources.tools)
+
+    def __call__(self, call: CallControl) -> AssistantAgent:
+        return AssistantAgent(call, self.resources)
+
+    def with_hand_off(self, hand_off: HandOffSettings) -> AssistantFactory:
+        """The same agents, whose calls may be handed to other lines
+        (:mod:`sipgw.agent.assistant.handoff`)."""
+        return AssistantFactory(
+            dataclasses.replace(self.resources, hand_off=hand_off), self.vendors
+        )
+
+
+class AssistantAgent(ScopedAgent):
+    """One call's AI agent; see the module docstring."""
+
+    def __init__(self, call: CallControl, resources: AssistantResources) -> None:
+        self.call = call
+        self.resources = resources
+        settings = self.settings = resources.settings
+        self.loop = asyncio.get_running_loop()
+        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        scope = self.scope = CallScope(call.call_id, self.record, self.loop)
+        # An HD-voice call (its codec carries 16 kHz or more) hears the caller at 16 kHz
+        # (speech-to-text gets it as it comes) and speaks at 16 kHz (the TTS asked for it),
+        # where the vendors offer it; the turn-taking and answering-machine detectors stay
+        # 8 kHz μ-law. The media converts to and from the codec (docs/hd-voice.md).
+        hd = call.details.sample_rate >= PCM16_16K.sample_rate
+        wideband = resources.new_wideband_stt if hd else None
+        wide = wideband is not None
+        voice = resources.new_wideband_tts if hd else None
+        self.audio_format = PCM16_16K if voice is not None else ULAW_8K
+        heard = PCM16_16K if wide else ULAW_8K
+        self.caller_format = heard if heard != self.audio_format else None
+        self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
+        self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
+        self.stt = (wideband or resources.new_stt)()
+        # Outages are retried as long as the failure policy keeps the caller on the line.
+        self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
+        self.tts: TextToSpeech = (voice or resources.new_tts)()
+        if resources.hand_off is not None:
+            self.tts = SwitchedTts(self.tts)  # a hand-off changes the voice
+        opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
+        self.opening = opening
+        tools_view = ToolCallContext(settings)
+        self.conversation = conversation = Conversation(
+            resources.llm,
+            resources.tools,
+            tools_view,
+            ConversationSettings(
+                system_prompt=opening.system_prompt,
+                max_tool_rounds=settings.max_tool_rounds,
+                fallback_phrase=settings.fallback_phrase,
+            ),
+            on_record=self.record.write,
+        )
+        recall = None if call.leg == "sip" else call.clear_audio  # SIP: a frame sent is heard
+        self.playout = Playout(on_ready=call.audio_ready, recall=recall, format=self.audio_format)
+        state = SpeakingState(self.playout)
+        barge_in = settings.barge_in
+        batched = barge_in.noise.detector == "model"
+        self.caller_audio = CallerAudio(barge_in.noise, shared_batcher() if batched else None)
+        # Frames waiting for the model's batch (caller_audio.py), in arrival order.
+        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
+        self.turns = TurnTaker(
+            state,
+            commit_ms=barge_in.commit_ms,
+            min_words=barge_in.min_words,
+            vad=barge_in.vad,
+            preemptive_pause_ms=settings.preemptive_pause_ms,
+            speech_partials=settings.preemptive_during_speech,
+            detector=self.caller_audio.detector(
+                barge_in.vad, lambda: state.audible, lambda: state.pending
+            ),
+            early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
+        )
+        watch = FailureWatch(
+            scope, settings.failure_policy, resources.lines,
+            transfer_available=settings.builtin_tools.transfer_target is not None,
+        )  # fmt: skip
+        self.failures = failures = ServiceFailures(scope, watch)
+        fillers = self.fillers = Fillers(
+            scope, settings.filler_after, settings.filler_lines, state, self.tts
+        )
+        budget = SpeculationBudget(
+            settings.speculation,
+            resources.waste,
+            on_spoken=lambda chars: scope.observer.tts_spoken(chars),
+        )
+        self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
+                                         fillers, failures, settings.redactor, budget)  # fmt: skip
+        history = conversation.messages
+        self.caller_context = CallerContextPrompt(resources.caller_context, history, scope.write)
+        hold = SpeechHold(self.tts, budget, speaker.tts_lead, self.stt)
+        self.preemptive = PreemptiveReplies(
+            scope, conversation, self.caller_context, budget,
+            hold if settings.speculative_speech else None,
+        )  # fmt: skip
+        metrics = TurnMetrics(scope, self.playout)
+        self.responder = responder = Responder(
+            scope, speaker, conversation, self.caller_context, self.preemptive, fillers, metrics,
+            failures, settings.redactor,
+        )  # fmt: skip
+        self.hand_off: CallHandOff | None = None
+        if resources.hand_off is not None and isinstance(self.tts, SwitchedTts):
+            self.hand_off = CallHandOff(scope, call, resources.hand_off, self.tts, speaker,
+                                        conversation, responder)  # fmt: skip
+            conversation.tools = with_hand_off(resources.tools, self.hand_off.tool())
+        self.warm: WarmTransfer | None = None
+        if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
+            self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
+                                     responder.reply_to_note, resources.new_tts,
+                                     resources.new_stt, settings.answering.detector)  # fmt: skip
+        self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
+                                   self.warm)  # fmt: skip
+        failures.bind(self.actions)
+        self.held = False
+        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
+        self.greeter = Greeter(scope, opening, speaker, responder, history, metrics, failures,
+                               settings.answer_wait)  # fmt: skip
+        self.keypad = Keypad(scope, settings.dtmf_timeout, responder.reply_to_keypad)
+        self.answering: Answering | None = None
+        request = call.amd if isinstance(call, AmdCall) else None
+        if request is not None and request.mode is not AmdMode.OFF:
+            self.answering = Answering(scope, request, settings.answering, self.greeter, speaker,
+                                       responder, self.actions, history,
+                                       call.details.variables)  # fmt: skip
+        tools_view.bind(self.actions, self.answering)
+        self.idle = IdleWatch(scope, settings.idle, speaker, responder, self.actions,
+                              settings.action_line_timeout)  # fmt: skip
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def prepare(self) -> None:
+        """Open STT and TTS and prepare the opening while the phone rings.
+
+        Nothing plays before :meth:`on_answered`: the playout stays held, and an
+        opening the LLM writes (outbound calls, see :mod:`sipgw.agent.assistant.opening`) only
+        starts there. A service that cannot be reached rejects the call.
+        """
+        call, scope = self.call, self.scope
+        self.open_record(self.opening.missing, call_data(call.details))
+        # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
+        self.caller_context.start(
+            call.verified_caller, call.details.called_number, scope.log_id, call.details
+        )
+        wait = self.settings.answer_wait
+        deadline = scope.now() + wait
+        tts_connect = asyncio.ensure_future(self.tts.connect())
+        try:
+            await self.stt.connect()
+        except BaseException as exc:
+            tts_connect.cancel()
+            self.failures.stt_connect_failed(exc)
+            raise
+        self.failures.stt_connected()
+        done, _ = await asyncio.wait({tts_connect}, timeout=max(0.0, deadline - scope.now()))
+        if done:
+            try:
+                tts_connect.result()
+            except TtsError as exc:
+                self.failures.tts_connect_failed(exc)
+                raise
+            self.failures.tts_connected()
+        scope.spawn(self._listen())
+        if done:
+            await self.greeter.greet_before_answer(deadline)
+            return
+        log.warning(
+            "[%s] TTS not connected after %g s: answering without the greeting's audio "
+            "(it plays once TTS is ready)", scope.log_id, wait,
+        )  # fmt: skip
+        scope.spawn(self.greeter.greet_once_connected(tts_connect))
+
+    def on_answered(self) -> None:
+        """Release the (pre-synthesized) greeting: its first frame goes out at once.
+
+        With answering-machine detection the opening waits for its decision instead
+        (:class:`sipgw.agent.assistant.answering.Answering`)."""
+        if self.answering is not None:
+            scope = self.scope
+            scope.answered_at = scope.now()
+            scope.write({"type": "answered"})
+            self.answering.answered()
+            self.idle.start(self.loop.time())
+            return
+        self.idle.start(self.loop.time())
+        self.release_playout()
+        self.greeter.answered()
+
+    async def say_goodbye(self, text: str) -> None:
+        """Speak ``text`` (cutting off whatever is being said); return once it has played out
+        (or was cut off, or the call ended)."""
+        await self.actions.say_goodbye(text)
+
+    async def close(self, reason: str = "") -> None:
+        """The call ended: stop everything, close the sockets, finish the record."""
+        scope = self.scope
+        if scope.closed:
+            return
+        scope.closed = True
+        if self.warm is not None:
+            self.warm.close(reason)  # a consultation call ends with the caller's
+        self.actions.close()
+        self.keypad.close()
+        self.failures.close()
+        if self.answering is not None:
+            self.answering.close()
+        # The drop task PreemptiveReplies.drop spawns is cancelled below before it runs, as
+        # is a reply task that had not started yet: stop those requests here, or their
+        # streams run on after the call.
+        current = self.speaker.current
+        requests = [self.preemptive.request, current.preemptive if current is not None else None]
+        self.preemptive.drop("call ended")
+        await scope.cancel_tasks()
+        for request in requests:
+            if request is not None:
+                await request.drop()
+        self.caller_context.cancel()
+        self.caller_audio.close()
+        self._waiting.clear()  # frames still waiting for the model's batch: no one listens
+        await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
+        scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
+                     "stt_reconnects": self.stt.stats.reconnects,
+                     "speculation": self.preemptive.budget.summary(),
+                     **({"hung_up_for": "idle"} if self.idle.hung_up else {})})  # fmt: skip
+        self.record.close()
+
+    # ------------------------------------------------------------------ the gateway's calls
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """Unused: the assistant listens at arrival (:meth:`on_caller_audio`)."""
+
+    def on_hold(self, held: bool) -> None:
+        """The caller put the call on hold, or resumed it.
+
+        While held, what comes from their side (hold music, a PBX's announcements) is no
+        speech: it reaches neither the turn-taking machine nor speech-to-text (silence
+        goes there, so the stream stays continuous), and the agent's audio waits where it
+        was (the gateway sends nothing). The agent's timers stop, and go on from where
+        they were on resume: the wait for an action's line, a slow tool's filler, the
+        failure policy's "one moment" and reminders, the keypad's wait for more digits:
+        none would be heard, and each would queue a line to play stale on resume. An LLM
+        reply or tool call already under way goes on (its audio waits, queued).
+        """
+        if held == self.held:
+            return
+        self.held = held
+        self.scope.write({"type": "hold", "held": held, "by": "caller"})
+        self.actions.hold(held)
+        self.fillers.hold(held)
+        self.keypad.hold(held)
+        self.failures.caller_held(held)
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        """At arrival, in order: through noise suppression if it is on, answering-machine
+        detection if it runs, the turn-taking machine, then to STT (silence while the
+        caller holds). With the model detector's steps batched across calls, a frame that
+        completes a model chunk, and the frames after it until the batch has run, wait
+        for the run (within the loop's wake-up, before the next tick)."""
+        now = self.loop.time()
+        if self.held:
+            entry: tuple[bytes | None, bytes, float] = (None, self._stt_silence, now)
+        else:
+            heard = frame
+            if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
+                frame = self._narrow.convert(heard)
+            frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
+            if self._narrow is None:
+                heard = frame
+            if self.answering is not None:
+                self.answering.on_audio(frame, now)
+            entry = (frame, heard, now)
+            if self.caller_audio.feed(frame) and not self._waiting:
+                self._waiting.append(entry)
+                self.caller_audio.after_batch(self._after_batch)
+                return
+        if self._waiting:
+            self._waiting.append(entry)
+        else:
+            self._hear(*entry)
+
+    def _after_batch(self) -> None:
+        """The batch has run: the frames that waited for it, in order."""
+        waiting = self._waiting
+        while waiting:
+            self._hear(*waiting.popleft())
+
+    def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
+        """One frame through the turn-taking machine (None: the caller holds), then to STT."""
+        if frame is None:
+            self.turns.skip_audio()
+            self.stt.send_audio(heard)
+            return
+        vad = self.turns.vad
+        speaking = vad.speaking
+        actions = self.turns.receive_audio(frame, now)
+        if actions:
+            self._carry_out(actions)
+        if vad.speaking != speaking:
+            self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
+        if vad.speaking:
+            self.idle.caller_active(now)
+        self.stt.send_audio(heard)
+
+    def next_frame(self) -> bytes | None:
+        """The agent's next frame from the playout queue (None = silence)."""
+        now = self.loop.time()
+        frame = self.playout.next_frame(now)
+        warm = self.warm
+        self.idle.tick(now, held=self.held, transferring=warm is not None and warm.active)
+        if frame is None and self.actions.hanging_up:
+            self.actions.hang_up_if_quiet()
+        return frame
+
+    def on_dtmf(self, digit: str) -> None:
+        """Keypad digits go to the LLM after a pause or ``#``."""
+        now = self.loop.time()
+        self.idle.caller_active(now)
+        actions = self.turns.receive_dtmf(now)
+        if actions:
+            self._carry_out(actions)
+        self.keypad.press(digit)
+
+    def on_transfer_failed(self, status: int, reason: str) -> None:
+        """The target did not answer the transfer: tell the caller, stay on the line."""
+        self.actions.on_transfer_failed(status, reason)
+
+    # ------------------------------------------------------------------ STT and turns
+
+    async def _listen(self) -> None:
+        async for event in self.stt.events():
+            if isinstance(event, SttDisconnected):
+                self.failures.stt_lost(event)
+            elif isinstance(event, SttReconnected):
+                self.failures.stt_reconnected(event)
+            elif isinstance(event, SttFailed):
+                self.failures.stt_failed(event)
+                return
+            else:
+                now = self.loop.time()
+                if self.answering is not None:
+                    self.answering.on_stt(event, now)
+                actions = self.turns.receive_stt(event, now)
+                if actions:
+                    self._carry_out(actions)
+
+    def _carry_out(self, actions: tuple[TurnAction, ...]) -> None:
+        """Do what the turn-taking machine decided, in order (what detection lets through)."""
+        if self.answering is not None:
+            actions = self.answering.screen(actions)
+        if self.held or (self.warm is not None and self.warm.active):
+            actions = without_speech(actions)  # on hold (either way): no turns
+        for action in actions:
+            if isinstance(action, MarkSpeechEnd):
+                self.stt.mark_speech_end()
+            elif isinstance(action, ForceTurnEnd):
+                self.stt.end_turn_now()
+            elif isinstance(action, SetSttChunk):
+                self.stt.set_chunk_ms(action.chunk_ms)
+            elif isinstance(action, PauseAgent):
+                self.playout.paused = True
+            elif isinstance(action, ResumeAgent):
+                self.playout.paused = False
+                self.scope.write({"type": "barge_in_resumed", "paused_ms": action.paused_ms})
+            elif isinstance(action, CommitBargeIn):
+                self.speaker.interrupt(action)
+            elif isinstance(action, StartReply):
+                self.failures.caller_turn_ended(action.speech_end_at)
+                self.responder.answer(action)
+            elif isinstance(action, StartPreemptive):
+                self.preemptive.start(
+                    action.text, self.turns.last_loud_at, during_speech=action.during_speech
+                )
+            elif isinstance(action, DropPreemptive):
+                self.preemptive.drop("caller went on")
+            elif isinstance(action, IgnoreBackchannel):
+                # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
+                self.scope.write({"type": "backchannel", "text": action.text})
+
+
+def assistant_factory_of(make: object) -> AssistantFactory | None:
+    """``make`` (a line's agent factory) as the assistant's, whose calls a caller can be
+    handed to and from (agent/assistant/handoff.py); None for any other agent."""
+    return make if isinstance(make, AssistantFactory) else None

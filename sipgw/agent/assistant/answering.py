@@ -1,0 +1,542 @@
+"""Who answered an outbound call, and what the assistant does about it (``docs/amd.md``).
+
+:class:`Answering` is the assistant's part for a call placed with detection on
+(:class:`~sipgw.agent.amd.settings.AmdRequest`). It runs the detector
+(:class:`~sipgw.agent.amd.detector.AnsweringMachineDetector`) on the callee's audio
+and transcripts, asks the policy (:class:`~sipgw.agent.amd.policy.AnswerPolicy`) what
+follows, and does it:
+
+* *Begin*: the opening plays (:meth:`sipgw.agent.assistant.greeting.Greeter.open`): the fixed
+  line synthesized while it rang, or the LLM's opening asked for at the answer
+  (:meth:`sipgw.agent.assistant.greeting.Greeter.prepare_opening`), both held until then, so a
+  person waits for nothing more than the decision. What the callee said before
+  (a person's "Hello?") joins the conversation's history ahead of it, and their
+  turn that ended before the opening began is not answered again.
+* *Yield*: the opening began at a pause in a person's greeting ("Hi, | this
+  is Ana.") and they went on: it stops at once and starts over
+  (:meth:`sipgw.agent.assistant.greeting.Greeter.start_over`), and begins again, from its first
+  word, once they stop; their words join the history ahead of it.
+* *Stop*: a revision made the "person" a machine: the reply in progress is cut.
+* *Leave the message*: the configured message (or one the LLM writes), then the
+  call ends once it has been heard. The held opening is cut unheard (so on
+  every machine's action: the screener's answer, the hang-up).
+* *Answer the screener*: the configured line (or the LLM's), then a new round
+  of detection listens for the person (or a voicemail) that follows.
+* *Hang up*, with the result recorded.
+
+Until the conversation begins the callee's turns are held, not answered
+(:meth:`Answering.screen`): a greeting is not the caller talking. Once the
+conversation has begun and the greeting it began on is over (a pause of
+``greeting_gap``), what the callee says is conversation, not a greeting (a
+person's long answer is no voicemail): the detector is told
+(:meth:`~sipgw.agent.amd.classifier.AnswerClassifier.greeted`) and listens on
+only for a machine's words ("leave a message", "after the tone", "not in
+service", a screener's question) and tones, until the callee has been quiet for
+``greeting_end_silence`` (a recording goes on or beeps within it; a person
+listens to the opening). Such a *late revision* stops the agent, tells the LLM
+what it was talking to (a note in the history), and the call goes on as for that
+machine (the message after the beep, or the hang-up). Detection ends when its
+answer is final: the detector is done, the message or the hang-up happened, or
+that quiet came.
+
+The call record gets an ``amd`` line per decision and one ``amd_result`` line
+(kind, time to the decision, what was done); the observer gets the result for
+the metrics; :meth:`Answering.result` is what the ``who_answered`` tool returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.phrases import Category, is_hold_notice, match
+from sipgw.agent.amd.policy import (
+    AnswerAction,
+    AnswerPolicy,
+    AnswerScreener,
+    BeginConversation,
+    HangUp,
+    LeaveMessage,
+    StopSpeaking,
+    YieldToCallee,
+)
+from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
+from sipgw.agent.assistant.call_actions import CallActions
+from sipgw.agent.assistant.greeting import Greeter
+from sipgw.agent.assistant.reply import Reply
+from sipgw.agent.assistant.responder import Responder
+from sipgw.agent.assistant.speaker import Speaker
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.agent.turns import Cause, CommitBargeIn, StartReply, TurnAction, without_speech
+from sipgw.agent.variables import render_lenient
+
+__all__ = ["Answering"]
+
+log = logging.getLogger("sipgw.agent")
+
+_MESSAGE_NOTE = (
+    "[A voicemail answered and is recording now. Leave a short message: who you are, "
+    "why you called, and how to reach you back. Do not ask questions; it cannot answer.]"
+)
+_LATE_NOTE = (
+    "[That was not a person: a {kind} answered ({reason}), and what you said went to it. "
+    "Do not go on with the conversation.]"
+)
+_SCREENER_NOTE = (
+    "[A call screener answered, not the person, and said: {heard} "
+    "Answer it in one short sentence: your name, whom you are calling and why. "
+    "Then wait for the person.]"
+)
+
+
+class Answering:
+    """Detection on one outbound assistant call (see the module docstring).
+
+    Args:
+        scope: the call's record, clock and tasks.
+        request: what the call asked for (its mode, maybe its own message).
+        settings: the messages and the detector's thresholds.
+        greeter: opens the conversation.
+        speaker: says the message and the screener's answer; cuts a reply.
+        responder: has the LLM write them when no fixed line is set.
+        actions: hangs up.
+        history: the conversation's messages (the callee's first words join it).
+        variables: the call's variables (``{name}`` in the message and the screener line).
+
+    Attributes:
+        detector: the detector while detection runs; None once it is over.
+        decision: the last decision.
+        action: what was done: "conversation", "message", "hang_up", or "" so far.
+    """
+
+    __slots__ = (
+        "_actions", "_answered", "_begun_at", "_begun_index", "_greeter", "_held", "_history",
+        "_policy", "_queued", "_reported", "_responder", "_round_started", "_round_words", "_scope",
+        "_screened", "_settings", "_speaker", "_started", "_started_over", "_timer", "_variables",
+        "_words_heard", "action",
+        "decision", "detector", "mode", "request", "__weakref__",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        scope: CallScope,
+        request: AmdRequest,
+        settings: AnsweringSettings,
+        greeter: Greeter,
+        speaker: Speaker,
+        responder: Responder,
+        actions: CallActions,
+        history: list[dict[str, Any]],
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
+        self._scope = scope
+        self._variables = dict(variables or {})
+        self.request = request
+        self.mode = request.mode
+        self._settings = settings
+        self._greeter = greeter
+        self._speaker = speaker
+        self._responder = responder
+        self._actions = actions
+        self._history = history
+        self._answered = False
+        self._queued: list[AnswerAction] = []
+        self._held: list[tuple[str, AnswerKind | None]] = []  # the callee's turns, held
+        self._round_words: dict[int, str] = {}  # this round's transcripts, by turn
+        self._words_heard = False  # a finished transcript since the last machine decision
+        self._begun_at: float | None = None
+        self._begun_index = 0  # where the callee's words before the opening join the history
+        self._started_over = False  # the opening starts over: its place in the history stays
+        self._screened = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._reported = False
+        self.decision: AnswerClassified | None = None
+        self.action = ""
+        self.detector: AnsweringMachineDetector | None = None
+        self._policy = AnswerPolicy(self.mode)
+        self._started = self._round_started = scope.now()
+        self._start_round(settings.detector)
+
+    # -- what the assistant asks
+
+    @property
+    def waits(self) -> bool:
+        """The opening waits for a decision (every mode but ``detect``)."""
+        return self.mode is not AmdMode.DETECT
+
+    @property
+    def holds_turns(self) -> bool:
+        """The callee's turns are not the conversation's: before it begins, while the
+        message or a screener's answer is said, and once the call is being hung up."""
+        return self.waits and not self._policy.speaking
+
+    def result(self) -> dict[str, Any]:
+        """Who answered, as far as detection knows now (the ``who_answered`` tool)."""
+        decision = self.decision
+        return {
+            "mode": self.mode.value,
+            "answered_by": decision.kind.value if decision is not None else "undecided",
+            "reason": decision.reason if decision is not None else "",
+            "decided_after_s": (
+                round(decision.at - self._started, 2) if decision is not None else None
+            ),
+            "final": self.detector is None,
+            "action": self.action,
+        }
+
+    # -- the gateway's calls, through the assistant
+
+    def answered(self) -> None:
+        """The call is answered (its audio may play): do what was decided meanwhile."""
+        self._answered = True
+        if not self.waits:
+            self._greeter.open()
+            self.action = "conversation"
+        else:
+            self._greeter.prepare_opening()  # held: a person hears it once decided
+        queued, self._queued = self._queued, []
+        self._carry_out(tuple(queued))
+
+    def on_audio(self, frame: bytes, now: float) -> None:
+        """A frame of the callee's audio at arrival (from before the answer, too)."""
+        detector = self.detector
+        if detector is None:
+            return
+        self._handle(detector.receive_audio(frame, now), now)
+        self._maybe_finish(now)
+
+    def on_stt(self, event: SttEvent, now: float) -> None:
+        """A speech-to-text event (before the turn-taking machine sees it)."""
+        detector = self.detector
+        if detector is None:
+            return
+        if isinstance(event, SttPartialTranscript | SttTurnEnded):
+            self._round_words[event.turn_order] = event.text
+        self._handle(detector.receive_stt(event, now), now)
+        if isinstance(event, SttTurnEnded) and event.text.strip():
+            decision = detector.decision
+            if decision is None or not decision.kind.is_machine:
+                self._words_heard = True  # they named no machine
+            if decision is not None and decision.kind is AnswerKind.HUMAN:
+                self._act(self._policy.person_confirmed())
+
+    def screen(self, actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
+        """What of the turn-taking machine's ``actions`` the assistant carries out.
+
+        While turns are held, nothing that speaks or interrupts: a finished turn is
+        kept (it joins the history if the conversation begins on a person). Once it
+        has begun, the turn that ended before it began is the one the opening
+        answers: it joins the history, and is neither answered nor a barge-in.
+        """
+        if self.holds_turns:
+            for action in actions:
+                if isinstance(action, StartReply):
+                    self._hold(action.text)
+            return without_speech(actions)
+        begun = self._begun_at
+        if begun is None:
+            return actions
+        for action in actions:
+            if isinstance(action, StartReply) and (
+                action.speech_end_at is not None and action.speech_end_at <= begun
+            ):
+                self._begun_at = None  # only that one turn
+                message = {"role": "user", "content": action.text}
+                self._history.insert(self._begun_index, message)  # before the opening
+                self._scope.write({"type": "user", "text": action.text, "answered_by": "opening"})
+                return tuple(a for a in actions if not isinstance(a, StartReply | CommitBargeIn))
+        return actions
+
+    def close(self) -> None:
+        """The call ended: the result is final."""
+        self._finish("call ended")
+
+    # -- detection
+
+    def _start_round(self, config: AmdConfig) -> None:
+        self.detector = AnsweringMachineDetector(self._scope.now(), config)
+        self._round_words = {}
+        self._words_heard = False
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        detector = self.detector
+        due = detector.get_timer() if detector is not None else None
+        if due is not None:
+            self._timer = self._scope.loop.call_at(due, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        detector = self.detector
+        if detector is None or self._scope.closed:
+            return
+        now = self._scope.now()
+        self._handle(detector.handle_timer(now), now)
+        self._maybe_finish(now)
+        if self.detector is not None and self._timer is None:
+            self._arm_timer()
+
+    def _handle(self, events: tuple[AmdEvent, ...], now: float) -> None:
+        detector = self.detector
+        if detector is None:
+            return
+        for event in events:
+            self._record(event)
+        classifier = detector.classifier
+        actions = self._policy.receive(
+            events,
+            classifier.evidence,
+            callee_speaking=classifier.in_speech,
+            can_start_over=self._greeter.can_start_over,
+        )
+        self._act(actions)
+        if self._words_heard and self._policy.awaiting_words:
+            self._act(self._policy.person_confirmed())  # their words came before the pause
+        if self.detector is not None and any(isinstance(e, AnswerClassified) for e in events):
+            self._arm_timer()
+
+    def _record(self, event: AmdEvent) -> None:
+        scope = self._scope
+        if isinstance(event, AnswerClassified):
+            self.decision = event
+            scope.write(
+                {"type": "amd", "kind": event.kind.value, "reason": event.reason,
+                 "evidence": event.evidence.name.lower(), "revision": event.revision,
+                 "elapsed_ms": round(event.elapsed * 1000), "round": self._screened}
+            )  # fmt: skip
+            log.info("[%s] answered by: %s (%s) after %.2f s%s", scope.log_id, event.kind.value,
+                     event.reason, event.elapsed,
+                     f", revision {event.revision}" if event.revision else "")  # fmt: skip
+            if event.kind is not AnswerKind.HUMAN:
+                self._held = [(t, k) for t, k in self._held if k is AnswerKind.HUMAN]
+            if event.kind.is_machine:
+                self._words_heard = False
+        else:
+            scope.write(
+                {"type": "amd_ready", "kind": event.kind.value, "cause": event.cause,
+                 "beep_hz": round(event.beep.frequency_hz) if event.beep else None,
+                 "after_answer_ms": ms_between(event.at, self._round_started)}
+            )  # fmt: skip
+
+    def _maybe_finish(self, now: float) -> None:
+        """End detection once its answer is final (see the module docstring)."""
+        detector = self.detector
+        if detector is None:
+            return
+        if detector.done:
+            self._finish("done")
+            return
+        decision = detector.decision
+        if decision is None or decision.kind.is_machine:
+            return
+        if self.waits and not self._policy.speaking:
+            return  # after a screener, a person waits for their words
+        classifier = detector.classifier
+        last = classifier.last_voice
+        if classifier.in_speech:
+            return
+        quiet = now - last if last is not None else math.inf
+        if not classifier.machines_only and quiet >= detector.config.greeting_gap:
+            classifier.greeted()  # the conversation's now: a machine's words or a tone only
+            self._greeter.settle()
+        if classifier.machines_only and quiet >= detector.config.greeting_end_silence:
+            self._finish("greeting over")
+
+    def _stop_detecting(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.detector = None
+
+    def _finish(self, why: str) -> None:
+        """Detection is over: its last decision is the result (recorded, reported once)."""
+        self._stop_detecting()
+        self._greeter.settle()
+        if self._reported:
+            return
+        self._reported = True
+        decision = self.decision
+        self._scope.write(
+            {"type": "amd_result", "mode": self.mode.value,
+             "kind": decision.kind.value if decision is not None else "undecided",
+             "reason": decision.reason if decision is not None else why,
+             "elapsed_ms": ms_between(decision.at, self._started) if decision else None,
+             "revisions": decision.revision if decision is not None else 0,
+             "action": self.action or "none", "screener_answers": self._screened}
+        )  # fmt: skip
+        if decision is not None:
+            self._scope.observer.answer_detected(decision.kind.value, decision.at - self._started)
+
+    # -- actions
+
+    def _act(self, actions: tuple[AnswerAction, ...]) -> None:
+        if not actions:
+            return
+        if not self._answered:
+            self._queued += actions
+            return
+        self._carry_out(actions)
+
+    def _carry_out(self, actions: tuple[AnswerAction, ...]) -> None:
+        for action in actions:
+            if self._scope.closed:
+                return
+            if isinstance(action, BeginConversation):
+                self._begin(action)
+            elif isinstance(action, YieldToCallee):
+                self._yield()
+            elif isinstance(action, StopSpeaking):
+                self._stop(action)
+            elif isinstance(action, LeaveMessage):
+                self._leave_message(action)
+            elif isinstance(action, AnswerScreener):
+                self._answer_screener()
+            elif isinstance(action, HangUp):
+                self._hang_up(action)
+
+    def _begin(self, action: BeginConversation) -> None:
+        scope = self._scope
+        self._begun_at = scope.now()
+        # before an opening asked for at the answer; one that starts over keeps its place
+        at = self._begun_index if self._started_over else self._greeter.history_index()
+        self._started_over = False
+        for text, kind in self._held:  # what the person said: the opening answers it
+            if kind is None or not kind.is_machine:
+                self._history.insert(at, {"role": "user", "content": text})
+                at += 1
+        self._begun_index = at
+        self._held = []
+        scope.write({"type": "amd_action", "action": "begin", "reason": action.reason})
+        self.action = "conversation"
+        if self._screened:
+            self._release()
+            self._responder.reply_to(None)  # after a screener: greet the person
+        else:
+            self._greeter.open()
+
+    def _yield(self) -> None:
+        """The callee went on right after the opening began: it starts over, held, and
+        the policy begins again once they stop."""
+        self._begun_at = None
+        self._started_over = self._greeter.start_over()
+        self._scope.write({"type": "amd_action", "action": "yield",
+                           "started_over": self._started_over})  # fmt: skip
+        self.action = ""
+
+    def _stop(self, action: StopSpeaking) -> None:
+        self._begun_at = None
+        detector = self.detector
+        late = detector is not None and detector.classifier.machines_only
+        self._scope.write({"type": "amd_action", "action": "stop", "kind": action.kind.value,
+                           "late": late})  # fmt: skip
+        if late:  # the conversation had begun: the LLM is told what it talked to
+            reason = self.decision.reason if self.decision is not None else ""
+            note = _LATE_NOTE.format(kind=action.kind.value, reason=reason)
+            self._history.append({"role": "user", "content": note})
+        self._speaker.cut_current(Cause.NOTICE)
+        self._speaker.playout.held = True
+        self.action = ""
+
+    def _leave_message(self, action: LeaveMessage) -> None:
+        text = self.request.message if self.request.message is not None else ""
+        text = text or self._settings.message
+        self._scope.write({"type": "amd_action", "action": "message", "cause": action.cause,
+                           "fixed": bool(text)})  # fmt: skip
+        self.action = "message"
+        self._speak(text, _MESSAGE_NOTE)
+        self._actions.hang_up_when_quiet()
+        self._finish("message")
+
+    def _answer_screener(self) -> None:
+        words = self._round_words
+        heard = " ".join(words[turn] for turn in sorted(words))
+        self._held = []
+        if self._screened and is_hold_notice(heard):
+            # "Please stay on the line": nothing to answer; listen for who comes next
+            self._scope.write({"type": "amd_action", "action": "wait", "heard": heard})
+            self._listen_again()
+            return
+        if self._screened >= self._settings.max_screener_answers:
+            self._hang_up(HangUp(AnswerKind.SCREENER))
+            return
+        self._screened += 1
+        heard = heard or "(its question)"
+        line = self._settings.screener_line
+        self._scope.write({"type": "amd_action", "action": "screener_answer",
+                           "fixed": bool(line), "answer": self._screened})  # fmt: skip
+        self._stop_detecting()
+        reply = self._speak(line, _SCREENER_NOTE.format(heard=heard))
+        self._scope.spawn(self._listen_after(reply))
+
+    async def _listen_after(self, reply: Reply) -> None:
+        """Once the screener has heard the answer, listen for who comes next."""
+        if reply.task is not None:
+            await asyncio.wait({reply.task})
+        await self._speaker.played(reply)
+        if self._scope.closed:
+            return
+        self._speaker.playout.held = True
+        self._listen_again()
+
+    def _listen_again(self) -> None:
+        """A new round of detection after a screener (its person may take a while)."""
+        self._stop_detecting()
+        config = dataclasses.replace(
+            self._settings.detector,
+            deadline=self._settings.screener_wait,
+            settle=self._settings.screener_wait + self._settings.detector.settle,
+        )
+        self._policy = AnswerPolicy(self.mode, after_screener=True)
+        self._round_started = self._scope.now()
+        self._start_round(config)
+
+    def _hang_up(self, action: HangUp) -> None:
+        self._scope.write({"type": "amd_action", "action": "hang_up", "kind": action.kind.value})
+        self.action = "hang_up"
+        self._speaker.cut_current(Cause.NOTICE)
+        self._finish("hang up")
+        self._actions.hang_up_now()
+
+    def _speak(self, line: str, note: str) -> Reply:
+        """Say ``line`` (or what the LLM writes after ``note``), audible at once."""
+        if line:
+            line, _ = render_lenient(line, self._variables)  # a missing one is left empty
+            self._history.append({"role": "assistant", "content": line})
+            reply = self._speaker.say(line, "notice")
+        else:
+            reply = self._responder.reply_to_note(note)
+        self._release()
+        return reply
+
+    def _release(self) -> None:
+        """The agent's audio plays from now on (it was held while detection listened)."""
+        playout = self._speaker.playout
+        playout.held = False
+        if playout.pending and playout.on_ready is not None:
+            playout.on_ready()
+
+    def _hold(self, text: str) -> None:
+        """Keep a finished turn of the callee, with who seems to have said it: its own
+        words' machine, else detection's decision (a screener's "please stay on the line"
+        can end after its round did)."""
+        detector = self.detector
+        kind = None
+        if detector is not None and detector.decision is not None:
+            kind = detector.decision.kind
+        found = match(text)
+        if found is not None and found.category is Category.SCREENER:
+            kind = AnswerKind.SCREENER
+        elif found is not None and found.category is not Category.HUMAN:
+            kind = AnswerKind.VOICEMAIL  # some machine's
+        self._held.append((text, kind))
+        self._scope.write({"type": "amd_heard", "text": text})

@@ -1,0 +1,153 @@
+"""The caller's audio stage (agent/assistant/caller_audio.py) and its settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+
+from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.assistant.sections import AssistantSection, noise_settings
+from sipgw.agent.sections import ConfigError
+from sipgw.media import g711
+from sipgw.media.model_vad import ModelVoiceDetector
+from sipgw.media.vad import VadConfig, VoiceActivityDetector
+
+
+def test_the_energy_detector_and_no_suppression_by_default() -> None:
+    stage = CallerAudio(NoiseSettings())
+    assert isinstance(stage.detector(VadConfig(), lambda: True), VoiceActivityDetector)
+    frame = bytes(range(160))
+    assert stage.process(frame) is frame
+
+
+def test_the_model_detector_and_suppression_when_asked() -> None:
+    stage = CallerAudio(NoiseSettings(suppression=True, detector="model"))
+    assert isinstance(stage.detector(VadConfig(), lambda: True), ModelVoiceDetector)
+    frame = b"\x7f" * 160
+    assert len(stage.process(frame)) == 160
+    stage.close()
+
+
+def test_the_settings_reach_the_stage() -> None:
+    section = AssistantSection(voice_detector="model", noise_suppression=True,
+                               vad_model_threshold=0.6, vad_room_margin_db=4.0,
+                               vad_caller_margin_db=None)  # fmt: skip
+    noise = noise_settings(section)
+    assert noise.detector == "model" and noise.suppression
+    assert (noise.model.threshold, noise.model.room_margin_db) == (0.6, 4.0)
+    assert noise.model.caller_margin_db is None
+    assert noise_settings(AssistantSection()) == NoiseSettings()
+
+
+@pytest.mark.parametrize(
+    ("asked", "gone", "named"),
+    [
+        ({"voice_detector": "model"}, "silero_vad", "SIPGW_VOICE_DETECTOR.*silero-vad"),
+        ({"voice_detector": "model"}, "onnxruntime", "SIPGW_VOICE_DETECTOR.*onnxruntime"),
+        ({"noise_suppression": True}, "pyrnnoise", "SIPGW_NOISE_SUPPRESSION.*pyrnnoise"),
+    ],
+)
+def test_a_missing_package_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, asked: dict[str, object], gone: str, named: str
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == gone else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=named):
+        noise_settings(AssistantSection(**asked))  # type: ignore[arg-type]
+
+
+async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order() -> None:
+    """Frames of two calls that complete a model chunk in the same wake-up of the loop wait
+    for one model run (call_soon); the ticker's ``heard`` runs it sooner if it comes first;
+    nothing waits: a flush is a no-op."""
+    import asyncio
+    from functools import partial
+
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
+
+    batcher = ModelBatcher()
+    stages = [
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+    ]
+    detectors = [s.detector(VadConfig(), lambda: True) for s in stages]
+    assert all(isinstance(d, ModelVoiceDetector) for d in detectors)
+    # A 440 Hz tone at about -20 dBFS: 160 samples, a model chunk (256) most frames.
+    tone = [round(3000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(160)]
+    frame = g711.linear_to_ulaw(b"".join(v.to_bytes(2, "little", signed=True) for v in tone))
+    heard: list[tuple[int, float]] = []
+
+    def then(call: int) -> None:
+        assert detectors[call].push(frame) is not None
+        heard.append((call, detectors[call].probability))  # type: ignore[attr-defined]
+
+    assert not any(stage.feed(frame) for stage in stages)  # 160 samples: no chunk yet
+    for call, stage in enumerate(stages):
+        detectors[call].push(frame)
+        assert stage.feed(frame)  # 320: a chunk each
+        stage.after_batch(partial(then, call))
+    assert heard == [] and batcher.batch.pending
+    await asyncio.sleep(0)
+    assert [call for call, _ in heard] == [0, 1] and batcher.flushes == 1
+    assert batcher.batch.runs == 1 and batcher.batch.steps == 2
+    # The ticker's hook, before the call_soon: the same run, once.
+    stages[0].feed(frame)
+    stages[0].feed(frame)
+    stages[0].after_batch(lambda: heard.append((9, 0.0)))
+    batcher.flush()
+    assert heard[-1] == (9, 0.0) and batcher.flushes == 2
+    await asyncio.sleep(0)
+    batcher.flush()
+    assert batcher.flushes == 2  # nothing waited: no-ops
+
+
+def test_without_a_batcher_the_model_steps_at_the_push() -> None:
+    stage = CallerAudio(NoiseSettings(detector="model"))
+    stage.detector(VadConfig(), lambda: True)
+    assert not stage.feed(b"\xff" * 160)  # no batch: nothing waits
+    done: list[int] = []
+    stage.after_batch(lambda: done.append(1))
+    assert done == [1]
+
+
+async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ONNX Runtime raising in the batch: logged; the waiting frames are heard (as no
+    speech) and the next run works again."""
+    import asyncio
+    import logging
+    from typing import Any, cast
+
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.media.voice_model import SileroBatch, SileroModel, shared_model
+
+    class Flaky:
+        fail = True
+
+        def run(self, streams: list[Any], chunks: list[Any]) -> list[float]:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("onnxruntime")
+            return shared_model().run(streams, chunks)
+
+    batcher = ModelBatcher()
+    batcher._batch = SileroBatch(cast(SileroModel, Flaky()))  # noqa: SLF001 - the fault
+    stage = CallerAudio(NoiseSettings(detector="model"), batcher)
+    detector = stage.detector(VadConfig(), lambda: True)
+    frame = bytes(range(160))  # loud μ-law: a model chunk most frames
+    heard: list[float] = []
+    with caplog.at_level(logging.ERROR, logger="sipgw.agent"):
+        for _ in range(4):
+            if stage.feed(frame):
+                stage.after_batch(lambda: heard.append(float(detector.push(frame) is not None)))
+            else:
+                detector.push(frame)
+            await asyncio.sleep(0)
+    assert "the voice model's batch failed" in [r.message for r in caplog.records]
+    assert heard and all(heard)
+    assert batcher.batch.runs >= 1  # a later run went through
