@@ -30,6 +30,7 @@ from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.netns import add_ice_address
 from tests.toolkit.peers.coturn import Coturn
+from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -92,5 +93,10 @@ async def test_a_browser_call_relayed_through_coturn(tmp_workdir: Path) -> None:
             (handle,) = gateway.handles.values()
             assert handle.leg == "browser" and handle.answered
             await browser.close()
-        log = turn.process.log_text() if turn.process is not None else ""
-        assert "sipgw" in log and "ALLOCATE" in log.upper(), turn.log_tail()
+        wait_for(lambda: allocated(turn), 10, turn.log_tail)  # coturn's log may lag
+
+
+def allocated(turn: Coturn) -> bool:
+    """coturn's log shows an allocation by the user ``sipgw``."""
+    log = turn.process.log_text() if turn.process is not None else ""
+    return "sipgw" in log and "ALLOCATE" in log.upper()

@@ -220,14 +220,14 @@ def test_twilio_elastic_sip_trunk(
     with kam, gateway, phones(tmp_workdir, kam, "srtp-mand") as (callee, caller):
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
-        assert "ORIGINATE +15551230000 -> sip:agent@127.0.0.1" in "\n".join(kam.events())
+        kam.wait_events("ORIGINATE +15551230000 -> sip:agent@127.0.0.1")
         gateway.wait_log(r"media: PCMU/0 .*SRTP AES_CM_128_HMAC_SHA1_80", 5)  # secure trunking
         check_outbound(carrier, callee, kam.port("tls"))
-        terminated = [e for e in kam.events() if f"TERMINATE sip:{CALLEE}" in e]
-        assert terminated and "(tls from 127.0.0.1:" in terminated[-1], terminated  # over TLS
-        assert any("INVITE challenge" in e for e in kam.events())  # the credential list
+        terminated = kam.wait_events(f"TERMINATE sip:{CALLEE}")
+        assert "(tls from 127.0.0.1:" in terminated[-1], terminated  # over TLS
+        kam.wait_events("INVITE challenge")  # the credential list
         code, output = carrier.call(CALLEE, "--caller-id", "+15550000000", *VARIABLES)
-        assert any("CALLERID refused +15550000000" in e for e in kam.events())
+        kam.wait_events("CALLERID refused +15550000000")
     assert code == 7, output
     assert f"sip:{CALLEE}@127.0.0.1:{kam_ports[1]}: failed (SIP 403 Forbidden) - refused: " \
         "most often the caller id" in output, output  # fmt: skip
@@ -256,18 +256,16 @@ def test_twilio_plain_trunk_over_tcp(
     with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
-        assert f"ORIGINATE +15551230000 -> sip:agent@127.0.0.1:{gw_port};transport=tcp" in (
-            "\n".join(kam.events())
-        )
+        kam.wait_events(f"ORIGINATE +15551230000 -> sip:agent@127.0.0.1:{gw_port};transport=tcp")
         check_outbound(carrier, callee)  # to the trunk's TCP port, which is its UDP port
-        terminated = [e for e in kam.events() if f"TERMINATE sip:{CALLEE}" in e]
-        assert terminated and "(tcp from 127.0.0.1:" in terminated[-1], terminated
+        terminated = kam.wait_events(f"TERMINATE sip:{CALLEE}")
+        assert "(tcp from 127.0.0.1:" in terminated[-1], terminated
         code, output = carrier.call(
             f"sip:{CALLEE}@wrong-trunk.pstn.example", "--caller-id", DID, "--sip-t1", "0.05",
             "--outbound-proxy", kam.uri(transport="tcp"), "--auth-username", "sipgw-trunk",
             admin=False,
         )  # fmt: skip
-        assert any("DROPPED sip:" in e and "wrong-trunk.pstn.example" in e for e in kam.events())
+        kam.wait_events(lambda e: "DROPPED sip:" in e and "wrong-trunk.pstn.example" in e)
     assert code == 6, output
     assert f"sip:{CALLEE}@wrong-trunk.pstn.example: unreachable (SIP 408)" in output, output
 
@@ -296,7 +294,7 @@ def test_telnyx_credential_connection(
         check_outbound(carrier, callee)
         # Issue 22: the From was the registered AOR (sip:sipgwconn@...): refused, and why
         code, output = carrier.call(CALLEE, *VARIABLES)
-        assert any("CALLERID refused sipgwconn" in e for e in kam.events()), kam.events()
+        kam.wait_events("CALLERID refused sipgwconn")
     assert code == 7, output
     assert "failed (SIP 403 Caller Origination Number is Invalid D35) - refused: most often " \
         "the caller id" in output, output  # fmt: skip
@@ -353,14 +351,14 @@ def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: 
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         check_outbound(carrier, callee)
-        assert any("INVITE challenge" in e for e in kam.events())  # the credentials list
+        kam.wait_events("INVITE challenge")  # the credentials list
         refused_code, refused = carrier.call(CALLEE, "--caller-id", "+15550000000", *VARIABLES)
-        assert any("CALLERID refused +15550000000" in e for e in kam.events())
+        kam.wait_events("CALLERID refused +15550000000")
         code, output = carrier.call(
             CALLEE, "--caller-id", DID, "--outbound-proxy", kam.uri(),
             "--auth-username", "zt-user", "--auth-password", "not-the-password", admin=False,
         )  # fmt: skip
-        assert any("AUTH refused au=zt-user" in e for e in kam.events())
+        kam.wait_events("AUTH refused au=zt-user")
     assert refused_code == 7, refused
     assert "failed (SIP 403 Forbidden) [X-ZT-Hangup-Code: 4190] - refused: most often the " \
         "caller id" in refused, refused  # fmt: skip

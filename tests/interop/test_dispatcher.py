@@ -168,6 +168,8 @@ def test_drain_one_gateway_while_calls_run(tmp_workdir: Path, tone_wav: ToneWav)
                 phone.wait_event("CALL_CLOSED", 5)
             assert gw1.process.wait(10) == 0  # its last call ended: it exits
             assert dispatches(kam, gw2, total=3) == [3]
+            # gw2 logs a call's end just after it answers the BYE: wait, then count exactly
+            wait_for(lambda: gw2.log_text().count("call ended: remote-bye") >= 3, gw2.log_tail)
             assert gw2.log_text().count("call ended: remote-bye") == 3
             assert gw1.log_text().count("call ended: remote-bye") == 1
         finally:

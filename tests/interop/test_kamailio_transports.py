@@ -188,11 +188,8 @@ async def place_call_to_bob(
     assert 3.5 <= outcome.duration <= 6.0, outcome
     bob.wait_event("CALL_CLOSED", 5)
     heard, _ = bob.recordings()
-    events = kam.events()
-    assert any(
-        f"INVITE challenge from={USER}" in e and f"({transport} from" in e for e in events
-    ), events
-    assert any(f"INVITE authorized au={USER}" in e for e in events), events
+    kam.wait_events(lambda e: f"INVITE challenge from={USER}" in e and f"({transport} from" in e)
+    kam.wait_events(f"INVITE authorized au={USER}")
     return outcome.duration, heard
 
 
@@ -213,8 +210,9 @@ async def test_gateway_calls_through_kamailio_over_transport(
         # RTP once more (tls-only policy); SRTP end to end is
         # test_outbound_call_over_tls_offers_srtp.
         _, heard = await place_call_to_bob(kam, pki, bob, transport, "udp")
-        authorized = [e for e in kam.events() if f"INVITE authorized au={USER}" in e]
-        assert len(authorized) == (2 if transport == "tls" else 1), authorized
+        expected = 2 if transport == "tls" else 1
+        authorized = kam.wait_events(f"INVITE authorized au={USER}", count=expected)
+        assert len(authorized) == expected, authorized
     assert_heard(heard, 700, min_active=2.0)  # bob's tone went through the agent and came back
 
 

@@ -14,6 +14,7 @@ import pytest
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.waiting import wait_for
 from tests.toolkit.wire import RtcpOnWire, RtpCapture
 
 pytestmark = pytest.mark.timeout(90)
@@ -45,6 +46,15 @@ def reports_exchanged(packets: list[RtcpOnWire], ours: set[int], theirs: set[int
     sent = [p.at for p in packets if p.src_port in ours and p.dst_port in theirs]
     back = [p.at for p in packets if p.src_port in theirs and p.dst_port in ours]
     return len(sent) >= 2 and any(at > sent[0] for at in back)
+
+
+def rtcp_summary_logged(caller: Baresip) -> bool:
+    """baresip's log has its call summary: the RTCP figures and the rtcpsummary line."""
+    log = caller.log_text()
+    return (
+        re.search(r"pkt\.report:\s+\d+\s+\d+", log) is not None
+        and re.search(r"^EX=BareSip;.*PL=\d+,\d+;", log, re.MULTILINE) is not None
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,6 +101,8 @@ def test_reports_exchanged_with_baresip(
         caller.hangup()
         caller.wait_event("CALL_CLOSED", 5)
         line = gw.wait_log(r"media quality: .*", 5).group(0)
+        # baresip writes its call summary as the call closes, maybe after the event
+        wait_for(lambda: rtcp_summary_logged(caller), 10, caller.log_tail)
         peer_log = caller.log_text()
         media_line = gw.wait_log(r"media: PCMU.*", 1).group(0)
     assert ("rtcp-mux" in media_line) is mux and ("SRTP" in media_line) is srtp, media_line

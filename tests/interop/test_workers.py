@@ -22,6 +22,7 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.healthcheck import probe
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -60,8 +61,11 @@ def test_two_workers_answer_restart_and_drain(tmp_workdir: Path, tone_wav: ToneW
         assert (lo1, hi2) == (gw.rtp_ports.lo, gw.rtp_ports.hi)  # two halves, disjoint
         assert hi1 + 1 == lo2 and hi1 - lo1 == hi2 - lo2 and lo2 % 2 == 0
         assert probe("127.0.0.1", port1) == 200 and probe("127.0.0.1", port2) == 200
-        assert re.search(rf"w1 sipgw agent echo, .*RTP ports {lo1}-{hi1}", gw.log_text())
-        assert re.search(rf"w2 sipgw agent echo, .*RTP ports {lo2}-{hi2}", gw.log_text())
+        # each worker prints its banner on its own schedule: wait for both lines
+        wait_for(lambda: re.search(rf"w1 sipgw agent echo, .*RTP ports {lo1}-{hi1}", gw.log_text()),
+                 10, gw.log_tail)  # fmt: skip
+        wait_for(lambda: re.search(rf"w2 sipgw agent echo, .*RTP ports {lo2}-{hi2}", gw.log_text()),
+                 10, gw.log_tail)  # fmt: skip
 
         # A crashed worker comes back on its port; the other one is untouched.
         os.kill(pid1, signal.SIGKILL)

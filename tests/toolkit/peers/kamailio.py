@@ -5,7 +5,8 @@
 output (stderr logging) read line by line into :attr:`lines` and ``workdir/NAME.log``. UDP and TCP
 share :attr:`sip_port`, TLS listens on :attr:`tls_port`; both are free ports chosen at the first
 start and kept by :meth:`restart`. Registrations live in memory only, so a restart loses them.
-Registrations are read over the ctl socket with ``kamcmd ul.dump``::
+Registrations are read over the ctl socket with ``kamcmd ul.dump``; the ``sipgw-kam:``
+decision lines are :meth:`Kamailio.events`, waited for with :meth:`Kamailio.wait_events`::
 
     with Kamailio(workdir, users={"alice": "pw"}, algorithm="SHA-256") as kam:
         alice = Baresip(workdir, "alice", account=kam.account_line("alice", "pw"), ...)
@@ -26,7 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from tests.toolkit.peers.kamailio_cfg import (
     render_tls_config,
 )
 from tests.toolkit.tls import ServerCertificate, make_ca, make_server_cert
+from tests.toolkit.waiting import wait_for
 
 __all__ = ["Kamailio", "Registration"]
 
@@ -347,6 +349,24 @@ class Kamailio(PeerContext):
             if tag:
                 out.append(rest.strip())
         return out
+
+    def wait_events(
+        self, match: str | Callable[[str], object], timeout: float = 10.0, *, count: int = 1
+    ) -> list[str]:
+        """The decision lines of the current run that contain ``match`` (a text) or for which
+        ``match`` (a callable) holds, once there are at least ``count`` of them.
+
+        Kamailio logs a decision before it sends the reply, but the line reaches us through a
+        pipe that a reader thread drains: read once right after Kamailio answered, the log
+        may lack it yet. AssertionError with the lines seen when ``timeout`` runs out.
+        """
+        test = (lambda e: match in e) if isinstance(match, str) else match
+
+        def matching() -> list[str]:
+            found = [e for e in self.events() if test(e)]
+            return found if len(found) >= count else []
+
+        return wait_for(matching, timeout, self.events)
 
     def wait_log(self, regex: str, timeout: float = 10.0, start: int = 0) -> re.Match[str]:
         """First output line of the current run matching ``regex``; PeerError on timeout."""
