@@ -23,10 +23,10 @@ from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.startup import build_startup
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD

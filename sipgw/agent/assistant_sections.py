@@ -8,7 +8,7 @@ lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its ve
 :mod:`sipgw.agent.assistant_settings` turns them into
 :class:`~sipgw.agent.settings.AssistantSettings`.
 The vendors' own sections are in :mod:`sipgw.agent.vendors`. What any agent may dial
-(``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's: ``sipgw.app.dial_settings``.
+(``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's: ``sipgw.app.security.settings``.
 """
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ def callback_uri(value: str) -> str:
     """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part.
 
     The shape only: the gateway parses the URI itself where it builds what agents may
-    dial (``sipgw.app.dial_settings``), with the SIP core's parser, and a URI it cannot
+    dial (``sipgw.app.security.settings``), with the SIP core's parser, and a URI it cannot
     parse stops ``serve`` naming this setting.
     """
     template = value.strip()

@@ -45,7 +45,6 @@ from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, Pl
 from sipgw.app.calls.recording import Recordings
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
-from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import LineTable
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routing import AgentRoutes
@@ -69,6 +68,7 @@ from sipgw.app.security.access import (
 )
 from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.dns import DnsSection

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sipgw.agent.sections import ConfigError, Sources, load, section, setting
 from sipgw.agent.sections.parsers import text
-from sipgw.app.config import NetworkSection
+from sipgw.app.settings import NetworkSection
 from sipgw.sip.errors import SipError
 from sipgw.sip.message import SipResponse, parse_message
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from sipgw.agent.sections import ConfigError, Sources
 
 if TYPE_CHECKING:
-    from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
+    from sipgw.app.settings import GatewayConfig
     from sipgw.app.startup import Startup
 
 __all__ = ["gateway_of", "start_gateway"]

@@ -35,9 +35,7 @@ from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.cluster_settings import ClusterSection
-from sipgw.app.config import CallSection, NetworkSection, OperationsSection
-from sipgw.app.dial_settings import DialSection
+from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.settings import RoutesSection
@@ -46,6 +44,8 @@ from sipgw.app.security.access import AccessSection
 from sipgw.app.security.floods import RateLimitSection
 from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.security.privacy import PrivacySection
+from sipgw.app.security.settings import DialSection
+from sipgw.app.settings import CallSection, NetworkSection, OperationsSection
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.upstream.accounts import AccountSection, OutboundSection

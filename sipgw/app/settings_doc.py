@@ -83,7 +83,7 @@ variable, `--help`, the error messages, this page and `.env.example` all come fr
 field. Say RTP packets should carry a DSCP mark for the network's quality of service:
 
 ```python
-# sipgw/app/config.py, in CallSection
+# sipgw/app/settings.py, in CallSection
     rtp_dscp: int = setting(
         0, env="SIPGW_RTP_DSCP", flag="--rtp-dscp", metavar="N", parse=int_range(0, 63),
         help="DSCP mark of the RTP packets we send (46 = EF, expedited forwarding); 0 = none.",

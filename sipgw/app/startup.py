@@ -30,9 +30,7 @@ from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_se
 from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
 from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.cluster_settings import ClusterSection
-from sipgw.app.config import GatewayConfig
-from sipgw.app.dial_settings import DialSection
+from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
@@ -43,6 +41,8 @@ from sipgw.app.security.access import AccessConfig, AccessSection, access_config
 from sipgw.app.security.floods import FloodSettings, RateLimitSection
 from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.security.privacy import Redactor, startup_secrets
+from sipgw.app.security.settings import DialSection
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.account import rest_account

@@ -45,7 +45,7 @@ from typing import IO
 from sipgw.agent.sections import SettingError, section, setting
 from sipgw.agent.sections.parsers import int_at_least
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.config import GatewayConfig, NetworkSection, shared_pair_in_range
+from sipgw.app.settings import GatewayConfig, NetworkSection, shared_pair_in_range
 
 __all__ = ["Supervisor", "WorkerPlan", "WorkersSection", "plan_workers"]
 

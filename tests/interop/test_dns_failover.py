@@ -19,9 +19,9 @@ import pytest
 
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.dns import DnsSection

@@ -22,7 +22,6 @@ from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.sections import Sources, load
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
@@ -31,6 +30,7 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.operations.overload import OverloadConfig
 from sipgw.app.sections import SECTIONS
 from sipgw.app.security.access import AccessConfig
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.webhooks.settings import WebhookSection, line_check
 
 __all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]

@@ -60,10 +60,10 @@ from sipgw.app.calls.callhandle import (
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.calls.recording import Recordings, formats_of
-from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.app.settings import GatewayConfig
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.codecs import ULAW_8K

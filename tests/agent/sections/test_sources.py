@@ -10,7 +10,7 @@ import pytest
 
 from sipgw.agent.sections import ConfigError, Setting, SettingError, Sources, load_env_file
 from sipgw.agent.sections.parsers import port, text
-from sipgw.app.config import OperationsSection
+from sipgw.app.settings import OperationsSection
 
 PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")
 KEY = Setting("TEST_KEY", "A key.", text, "", "--test-key", "KEY", secret=True)

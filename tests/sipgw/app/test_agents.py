@@ -143,7 +143,7 @@ def test_messages_name_where_the_agent_was_given() -> None:
 def test_a_plug_in_may_read_the_gateways_own_sections(tmp_path: Path) -> None:
     path = tmp_path / "reader.py"
     path.write_text(
-        "from sipgw.app.config import GatewayConfig\n"
+        "from sipgw.app.settings import GatewayConfig\n"
         "def make(config: GatewayConfig):\n"
         "    return lambda call: config.sip_port\n"
     )

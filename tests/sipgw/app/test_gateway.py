@@ -15,12 +15,12 @@ import pytest
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.echo import EchoAgent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, gateway_load, gateway_room
 from sipgw.app.operations.stats import gateway_stats
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.media import g711
 from sipgw.media.rtp import RtpPacket

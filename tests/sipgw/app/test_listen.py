@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.listen import start_gateway
 from sipgw.app.security.access import AccessConfig
+from sipgw.app.settings import GatewayConfig
 from tests.toolkit.gateway_in_process import running_gateway
 
 

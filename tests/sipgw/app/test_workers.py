@@ -22,8 +22,8 @@ import pytest
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
-from sipgw.app.config import GatewayConfig
 from sipgw.app.operations.logformat import configure_logging
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.workers import (
     Supervisor,
     WorkerPlan,

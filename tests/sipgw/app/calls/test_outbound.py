@@ -142,8 +142,8 @@ async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
     does not (nothing was attempted)."""
     from sipgw.agent.dialpolicy import DialRefused
     from sipgw.agent.echo import EchoAgent
-    from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
+    from sipgw.app.settings import GatewayConfig
 
     gateway = Gateway(GatewayConfig(bind="127.0.0.1"), lambda call: EchoAgent(call))
     failed = await gateway.originate("no target at all")

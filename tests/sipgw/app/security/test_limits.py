@@ -34,8 +34,8 @@ def test_values_reach_the_message_limits():
 
 def test_the_reserve_for_allowed_sources_reaches_the_transports():
     """Part A's reserve (a quarter of the connections, for the trunk) is a setting now."""
-    from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import _transports
+    from sipgw.app.settings import GatewayConfig
 
     config = load(LimitsConfig, Sources({"SIPGW_TCP_RESERVED_FOR_ALLOWED": "40"}))
     assert LimitsConfig().tcp_reserved_for_allowed == 256

@@ -11,8 +11,8 @@ from sipgw.agent.echo_plugin import echo_factory
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.settings import EchoSettings
 from sipgw.app.cli import build_parser
-from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import (
     Account,
     AccountSection,

@@ -6,7 +6,7 @@ import pytest
 
 from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import ConfigError, SettingError, Sources, load
-from sipgw.app.dial_settings import DialSection, dial_policy
+from sipgw.app.security.settings import DialSection, dial_policy
 
 
 def test_the_dial_policy_joins_the_allow_list_and_each_features_own_setting() -> None:
