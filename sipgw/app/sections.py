@@ -53,7 +53,32 @@ from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
-__all__ = ["CALL_ONLY", "SECTIONS", "check_names", "serve_sections"]
+__all__ = [
+    "CALL_ONLY",
+    "SECTIONS",
+    "AmdSection",
+    "AssistantSection",
+    "BreakerSection",
+    "BuiltinToolsSection",
+    "CallbackSection",
+    "CallerContextSection",
+    "DeclaredToolsSection",
+    "EchoSection",
+    "FallbackSection",
+    "IdleSection",
+    "PreemptiveSection",
+    "RealtimeSection",
+    "StreamSection",
+    "TransferSection",
+    "TwilioAppSection",
+    "TwimlSection",
+    "VoiceAgentSection",
+    "check_names",
+    "section_named",
+    "serve_sections",
+]
+"""The catalogue, and the agent layer's sections by class: the app names them from here,
+not by the agent's module paths (which the agent layer may rearrange)."""
 
 _VENDOR_SECTIONS = tuple(
     vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
@@ -88,6 +113,11 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
 
 CALL_ONLY: tuple[SectionInfo, ...] = _infos((CallCommandSection,))
 """The sections only ``sipgw call`` reads: their flags are not ``sipgw serve``'s."""
+
+
+def section_named(name: str, sections: Iterable[SectionInfo] = SECTIONS) -> SectionInfo | None:
+    """The section declared as ``name`` (``network``), or None."""
+    return next((info for info in sections if info.name == name), None)
 
 
 def serve_sections(sections: Iterable[SectionInfo]) -> tuple[SectionInfo, ...]:

@@ -131,10 +131,14 @@ def line_sources(
     is dropped, so the line's value wins over the command line too.
     """
     dropped = {flags[variable] for variable in values if flags.get(variable)}
-    return Sources(
-        {**base.environ, **{variable: text for variable, (text, _) in values.items()}},
-        {flag: text for flag, text in base.flags.items() if flag not in dropped},
-        {**base.env_file_lines, **{variable: where for variable, (_, where) in values.items()}},
+    return dataclasses.replace(
+        base,
+        environ={**base.environ, **{variable: text for variable, (text, _) in values.items()}},
+        flags={flag: text for flag, text in base.flags.items() if flag not in dropped},
+        env_file_lines={
+            **base.env_file_lines,
+            **{variable: where for variable, (_, where) in values.items()},
+        },
     )
 
 
