@@ -13,7 +13,8 @@ Each table is a section, named as it is declared (``@section("network", ...)``);
 a field of it (``sip_port``). A value is a string, a number, true or false, or (for a
 setting that takes several) a list; the setting's parser reads it as it reads the
 environment's text: a number as its digits, a boolean as the words the setting takes
-(``true``/``false``, ``on``/``off``), a list joined with commas. Every value is parsed when
+(``true``/``false``, ``on``/``off``), a list joined with commas (or ``|`` where the
+setting's items may hold commas). Every value is parsed when
 the file is read, so a mistake anywhere in it is named with its line, whether or not its
 section is used.
 
@@ -140,7 +141,7 @@ def _text(value: object, spec: Setting[Any], default: object) -> str:
             raise ValueError("takes one value, not a list")
         if any(isinstance(item, dict | list) for item in value):
             raise ValueError("must be a list of strings or numbers")
-        return ",".join(_text(item, spec, None) for item in value)
+        return _joined([_text(item, spec, None) for item in value], spec)
     if isinstance(value, bool):
         if isinstance(default, int | float) and not isinstance(default, bool):
             raise ValueError("must be a number, not true or false")
@@ -150,6 +151,20 @@ def _text(value: object, spec: Setting[Any], default: object) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _joined(items: list[str], spec: Setting[Any]) -> str:
+    """``items`` joined as the setting's parser splits them: with commas, else with ``|``
+    (the separator of items that may hold commas, such as filler lines)."""
+    for separator in (",", "|"):
+        text = separator.join(items)
+        try:
+            parsed = spec.parse(text)
+        except ValueError:
+            continue
+        if isinstance(parsed, tuple | list | frozenset) and len(parsed) == len(items):
+            return text
+    return ",".join(items)
 
 
 def _boolean(value: bool, spec: Setting[Any]) -> str:
