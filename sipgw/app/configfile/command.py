@@ -89,14 +89,16 @@ def _check(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
     what = found.file or "no settings file (the environment only)"
     if found.errors:
-        count = len(found.errors)
-        print(f"{what}: {count} mistake{'s' if count > 1 else ''}", file=sys.stderr)
+        print(f"{what}: {_count(len(found.errors), 'mistake')}", file=sys.stderr)
         return 1
-    parts = [f"{found.settings} settings"] if found.file else []
-    parts += [f"{found.lines} lines"] if found.lines else []
-    parts += [f"{found.tools} tools"] if found.tools else []
+    counts = [(found.settings if found.file else 0, "setting"), (found.lines, "line")]
+    parts = [_count(n, what) for n, what in (*counts, (found.tools, "tool")) if n]
     print(f"{what}: OK" + (f" ({', '.join(parts)})" if parts else ""))
     return 0
+
+
+def _count(number: int, what: str) -> str:
+    return f"{number} {what}{'' if number == 1 else 's'}"
 
 
 def _show(args: argparse.Namespace) -> int:
