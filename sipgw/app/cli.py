@@ -370,7 +370,7 @@ async def _start_webhooks(
 def _reload_routes(gateway: Gateway) -> None:
     """SIGHUP: reload the routes file (a bad one is logged and the old routes stay)."""
     if gateway.lines is None:
-        log.info("SIGHUP: no routes file to reload (--routes)")
+        log.info("SIGHUP: no lines to reload (the settings file's [lines.NAME], or --routes)")
         return
     try:
         gateway.lines.reload()

@@ -18,6 +18,9 @@ setting's items may hold commas). Every value is parsed when
 the file is read, so a mistake anywhere in it is named with its line, whether or not its
 section is used.
 
+Which file: ``--config FILE``, else ``SIPGW_CONFIG`` (the environment or ``.env``), else
+``./sipgw.toml`` when it exists (:func:`config_path`).
+
 Secrets (every setting declared ``secret``: keys, passwords, tokens) are refused here: they
 come from the environment or ``.env`` only. The file's other top-level keys (the lines,
 the routes, the tools) are read by those who know them (``other_keys``).
@@ -29,13 +32,26 @@ import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sipgw.agent.sections.declare import SectionInfo, Setting
+from sipgw.agent.sections.declare import ConfigError, SectionInfo, Setting
 from sipgw.agent.sections.sources import FileValue
 from sipgw.agent.sections.tomlfile import TomlDocument
 
-__all__ = ["SettingsFile", "file_values", "secret_in_file"]
+__all__ = [
+    "CONFIG_VARIABLE",
+    "DEFAULT_PATH",
+    "SettingsFile",
+    "config_path",
+    "file_values",
+    "secret_in_file",
+]
+
+CONFIG_VARIABLE = "SIPGW_CONFIG"
+"""The variable that names the settings file when ``--config`` does not."""
+DEFAULT_PATH = "sipgw.toml"
+"""The settings file read when nothing names one, if it exists (in the working directory)."""
 
 _BOOLEAN_WORDS = (("true", "false"), ("on", "off"), ("yes", "no"), ("1", "0"))
 
@@ -49,6 +65,26 @@ class SettingsFile:
     values: Mapping[str, FileValue]
     """Variable -> the value the file gives it."""
     errors: tuple[str, ...] = ()
+
+
+def config_path(flag: str | None, environ: Mapping[str, str]) -> tuple[Path, str] | None:
+    """The settings file and how to name what chose it (``--config``, ``SIPGW_CONFIG``).
+
+    Raises:
+        ConfigError: ``--config`` or ``SIPGW_CONFIG`` names a file that does not exist.
+    """
+    if flag:
+        named, who = flag, f"--config {flag}"
+    elif environ.get(CONFIG_VARIABLE, "").strip():
+        named = environ[CONFIG_VARIABLE].strip()
+        who = f"{CONFIG_VARIABLE}={named}"
+    else:
+        default = Path(DEFAULT_PATH)
+        return (default, DEFAULT_PATH) if default.is_file() else None
+    path = Path(named)
+    if not path.is_file():
+        raise ConfigError(f"{who}: no such file")
+    return path, who
 
 
 def secret_in_file(where: str, key: str, spec: Setting[Any]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from sipgw.agent.sections import (
     load_env_file,
     setting_of,
 )
-from sipgw.agent.sections.settingsfile import SettingsFile, file_values
+from sipgw.agent.sections.settingsfile import SettingsFile, config_path, file_values
 from sipgw.agent.sections.sources import FileValue
 from sipgw.agent.sections.tomlfile import TomlDocument, read_toml
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
@@ -34,47 +34,20 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.sections import SECTIONS, DeclaredToolsSection
 
 __all__ = [
-    "CONFIG_VARIABLE",
-    "DEFAULT_PATH",
     "OTHER_KEYS",
     "TOOLS_KEYS",
     "SettingsFiles",
     "choose_agent",
-    "config_path",
     "read_files",
     "read_document",
     "read_settings",
     "with_settings_file",
 ]
 
-CONFIG_VARIABLE = "SIPGW_CONFIG"
-"""The variable that names the settings file when ``--config`` does not."""
-DEFAULT_PATH = "sipgw.toml"
-"""The settings file read when nothing names one, if it exists (in the working directory)."""
 TOOLS_KEYS = frozenset({"http_tools", "mcp_servers"})
 """The top-level keys of a tools file (``SIPGW_TOOLS_FILE``)."""
 OTHER_KEYS = ROUTES_KEYS | TOOLS_KEYS
 """The settings file's top-level keys that are not sections: the lines, routes and tools."""
-
-
-def config_path(flag: str | None, environ: Mapping[str, str]) -> tuple[Path, str] | None:
-    """The settings file and how to name what chose it (``--config``, ``SIPGW_CONFIG``).
-
-    Raises:
-        ConfigError: ``--config`` or ``SIPGW_CONFIG`` names a file that does not exist.
-    """
-    if flag:
-        named, who = flag, f"--config {flag}"
-    elif environ.get(CONFIG_VARIABLE, "").strip():
-        named = environ[CONFIG_VARIABLE].strip()
-        who = f"{CONFIG_VARIABLE}={named}"
-    else:
-        default = Path(DEFAULT_PATH)
-        return (default, DEFAULT_PATH) if default.is_file() else None
-    path = Path(named)
-    if not path.is_file():
-        raise ConfigError(f"{who}: no such file")
-    return path, who
 
 
 def read_settings(document: TomlDocument, sections: Iterable[SectionInfo]) -> SettingsFile:
