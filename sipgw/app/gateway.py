@@ -71,8 +71,8 @@ from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
-from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.upstream.mediaranges import build_media_targets
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.app.upstream.trunks import Trunks
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.ports import PortAllocator

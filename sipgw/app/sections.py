@@ -48,8 +48,7 @@ from sipgw.app.security.settings import DialSection
 from sipgw.app.settings import CallSection, NetworkSection, OperationsSection
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection
-from sipgw.app.upstream.accounts import AccountSection, OutboundSection
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 

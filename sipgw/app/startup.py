@@ -52,14 +52,9 @@ from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.account import rest_account
 from sipgw.app.twilioapi.settings import TwilioApiSection
-from sipgw.app.upstream.accounts import (
-    AccountSection,
-    OutboundSection,
-    RegistrationSettings,
-    registration_settings,
-)
+from sipgw.app.upstream.accounts import RegistrationSettings, registration_settings
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection, line_check
 from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy

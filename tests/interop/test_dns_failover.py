@@ -24,7 +24,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.sip.events import RegistrationState
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord

@@ -17,8 +17,8 @@ from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.hints import hint
 from sipgw.app.calls.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
-from sipgw.app.upstream.accounts import AccountSection, OutboundSection
 from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.app.upstream.settings import AccountSection, OutboundSection
 from sipgw.sip.identity import IdentityHeader
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway

@@ -27,7 +27,8 @@ from sipgw.app.security.access import (
     summary_level,
     upstream_hosts,
 )
-from sipgw.app.upstream.accounts import AccountSection, load_accounts
+from sipgw.app.upstream.accounts import load_accounts
+from sipgw.app.upstream.settings import AccountSection
 from sipgw.sip.access import Refusal
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered, RequestRefused

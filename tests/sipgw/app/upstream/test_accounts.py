@@ -15,12 +15,12 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import (
     Account,
-    AccountSection,
     RegistrationSettings,
     load_accounts,
     parse_accounts_file,
     registration_settings,
 )
+from sipgw.app.upstream.settings import AccountSection
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
 
