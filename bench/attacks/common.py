@@ -14,7 +14,7 @@ from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.security.access import AccessConfig
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
 

@@ -28,8 +28,8 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer_settings import TransferSection
-from sipgw.app.security.privacy import PrivacySection, load_redactor
-from sipgw.app.security.settings import DialSection, dial_policy
+from sipgw.app.security.privacy import load_redactor
+from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy
 
 if TYPE_CHECKING:

@@ -67,7 +67,7 @@ from sipgw.app.security.access import (
     summary_level,
 )
 from sipgw.app.security.floods import FloodSettings
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig

@@ -40,11 +40,13 @@ from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.operations.overload import OverloadConfig
-from sipgw.app.security.access import AccessSection
-from sipgw.app.security.floods import RateLimitSection
-from sipgw.app.security.limits import LimitsConfig
-from sipgw.app.security.privacy import PrivacySection
-from sipgw.app.security.settings import DialSection
+from sipgw.app.security.settings import (
+    AccessSection,
+    DialSection,
+    LimitsConfig,
+    PrivacySection,
+    RateLimitSection,
+)
 from sipgw.app.settings import CallSection, NetworkSection, OperationsSection
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection

@@ -42,11 +42,10 @@ from sipgw.app.sections import (
     DeclaredToolsSection,
     check_names,
 )
-from sipgw.app.security.access import AccessConfig, AccessSection, access_config, upstream_hosts
-from sipgw.app.security.floods import FloodSettings, RateLimitSection
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.access import AccessConfig, access_config, upstream_hosts
+from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.privacy import Redactor, startup_secrets
-from sipgw.app.security.settings import DialSection
+from sipgw.app.security.settings import AccessSection, DialSection, LimitsConfig, RateLimitSection
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection

@@ -42,8 +42,7 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.evaluation.report import build_report, read_call_records, scenario_report, table
 from sipgw.app.evaluation.scenario import FakeAnswer, Scenario, ScenarioError, load_scenarios
-from sipgw.app.security.privacy import PrivacySection
-from sipgw.app.security.settings import DialSection
+from sipgw.app.security.settings import DialSection, PrivacySection
 
 __all__ = ["FakeAgent", "build_parser", "main", "shipped_scenarios"]
 
