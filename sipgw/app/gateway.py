@@ -34,7 +34,6 @@ from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.tools.mcp_servers import close_mcp_servers
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -43,6 +42,7 @@ from sipgw.app.calls.draining import DrainRequest, drain_calls
 from sipgw.app.calls.inbound import InboundCalls
 from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
 from sipgw.app.lines.build import LineTable
@@ -51,12 +51,8 @@ from sipgw.app.lines.routing import AgentRoutes
 from sipgw.app.operations.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
 from sipgw.app.operations.counters import CallCounters, Counters, ThrottleCount, read_counters
 from sipgw.app.operations.metrics import GatewayMetrics
-from sipgw.app.operations.overload import (
-    OverloadConfig,
-    OverloadDetector,
-    OverloadRefusals,
-    start_watching,
-)
+from sipgw.app.operations.overload import OverloadDetector, OverloadRefusals, start_watching
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.operations.stats import log_stats_forever
 from sipgw.app.security.access import (
     AccessConfig,

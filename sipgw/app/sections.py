@@ -33,13 +33,13 @@ from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSec
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.security.settings import (
     AccessSection,
     DialSection,

@@ -25,14 +25,14 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
-from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.sections import (
     SECTIONS,
     AmdSection,

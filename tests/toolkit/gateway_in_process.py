@@ -27,7 +27,7 @@ from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.sections import SECTIONS
 from sipgw.app.security.access import AccessConfig
 from sipgw.app.settings import GatewayConfig
