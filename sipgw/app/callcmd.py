@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection
-from sipgw.app.settings import NetworkSection
+from sipgw.app.settings import AgentSection, NetworkSection
 from sipgw.app.upstream.callrequest import (
     CallRequest,
     TwimlSource,

@@ -16,34 +16,15 @@ import os
 import secrets
 import socket
 import sys
-from dataclasses import dataclass
 
-from sipgw.agent.sections import ConfigError, Sources, load, section, section_info, setting
-from sipgw.agent.sections.parsers import text
+from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.agent.sections.settingsfile import config_path, file_values
 from sipgw.agent.sections.tomlfile import read_toml
-from sipgw.app.settings import NetworkSection
+from sipgw.app.settings import HealthcheckSection, NetworkSection
 from sipgw.sip.errors import SipError
 from sipgw.sip.message import SipResponse, parse_message
 
-__all__ = ["HealthcheckSection", "probe"]
-
-
-@section(
-    "healthcheck",
-    title="Health check",
-    intro="Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
-    "reads `SIPGW_SIP_PORT` and `SIPGW_TRANSPORTS` (it probes over UDP, or TCP without UDP); "
-    "from the environment only.",
-)
-@dataclass(frozen=True)
-class HealthcheckSection:
-    """Where the health check sends its OPTIONS."""
-
-    host: str = setting(
-        "127.0.0.1", env="SIPGW_HEALTHCHECK_HOST", parse=text,
-        help="Address the health check sends its OPTIONS request to.",
-    )  # fmt: skip
+__all__ = ["probe"]
 
 
 def probe(host: str, port: int, timeout: float = 2.0, transport: str = "UDP") -> int | None:

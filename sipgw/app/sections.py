@@ -32,11 +32,9 @@ from sipgw.agent.transfer_settings import TransferSection
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection
 from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.cluster.settings import ClusterSection
-from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.operations.settings import OverloadConfig
@@ -47,12 +45,18 @@ from sipgw.app.security.settings import (
     PrivacySection,
     RateLimitSection,
 )
-from sipgw.app.settings import CallSection, NetworkSection, OperationsSection
+from sipgw.app.settings import (
+    AgentSection,
+    CallSection,
+    HealthcheckSection,
+    NetworkSection,
+    OperationsSection,
+    WorkersSection,
+)
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection
-from sipgw.app.workers import WorkersSection
 
 __all__ = [
     "CALL_ONLY",

@@ -46,7 +46,7 @@ from sipgw.app.security.access import AccessConfig, access_config, upstream_host
 from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.privacy import Redactor, startup_secrets
 from sipgw.app.security.settings import AccessSection, DialSection, LimitsConfig, RateLimitSection
-from sipgw.app.settings import GatewayConfig
+from sipgw.app.settings import GatewayConfig, WorkersSection
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.account import rest_account
@@ -55,7 +55,6 @@ from sipgw.app.upstream.accounts import RegistrationSettings, registration_setti
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
 from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection, line_check
-from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.uri import SipUri

@@ -28,10 +28,11 @@ from sipgw.agent.sections import (
 from sipgw.agent.sections.settingsfile import SettingsFile, config_path, file_values
 from sipgw.agent.sections.sources import FileValue
 from sipgw.agent.sections.tomlfile import TomlDocument, read_toml
-from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
+from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.lines.routesfile import ROUTES_KEYS
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.sections import SECTIONS, DeclaredToolsSection
+from sipgw.app.settings import AgentSection
 
 __all__ = [
     "OTHER_KEYS",

@@ -39,12 +39,12 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.tools.settings import DeclaredToolsSection
-from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
+from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
-from sipgw.app.settings import OperationsSection
+from sipgw.app.settings import OperationsSection, agent_spec
 from sipgw.app.upstream.dialout import OutboundConfig, caller
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy

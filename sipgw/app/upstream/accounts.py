@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.sections import ConfigError
 from sipgw.agent.sections.tomlfile import Place, read_toml
-from sipgw.app.agents import agent_spec
 from sipgw.app.codecs import codec_list
+from sipgw.app.settings import agent_spec
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.app.upstream.settings import (
     CALLER_ID_HEADERS,

@@ -10,7 +10,8 @@ from sipgw.agent.base import CallDetails
 from sipgw.agent.echo import EchoAgent
 from sipgw.agent.echo_plugin import EchoSection, echo_agent
 from sipgw.agent.sections import ConfigError, Sources, load, section_info
-from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
+from sipgw.app.agents import find_agent
+from sipgw.app.settings import BUILTIN_AGENTS, AgentSection, agent_spec
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"

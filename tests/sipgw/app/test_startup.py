@@ -9,8 +9,8 @@ import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, settings_of
 from sipgw.app.agents import find_agent
-from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.sections import CALL_ONLY, SECTIONS
+from sipgw.app.settings import HealthcheckSection
 from sipgw.app.startup import Startup, build_startup
 from tests.toolkit.canaries import (
     API_KEY_VARIABLES,
