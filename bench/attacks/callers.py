@@ -25,7 +25,7 @@ from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.startup import build_startup
 from sipgw.sip.dialpolicy import DialPolicy
@@ -62,7 +62,9 @@ async def closed_default() -> dict[str, Any]:
     logger.setLevel(logging.INFO)
     logger.addHandler(lines)
     built = paid_agent.BUILT[0]
-    gateway = Gateway(config, startup.agent_factory, access=startup.access, overload=TEST_OVERLOAD)
+    gateway = Gateway(
+        config, startup.agent_factory, GatewayParts(access=startup.access, overload=TEST_OVERLOAD)
+    )
     try:
         address = await gateway.start()
         phone = Phone(address)

@@ -11,7 +11,7 @@ from sipgw.agent.echo_plugin import echo_factory
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.settings import EchoSettings
 from sipgw.app.cli import build_parser
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import (
     Account,
@@ -234,7 +234,9 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     registration = RegistrationSettings((office, trunk))
     default, trunk_agent = echo_factory(EchoSettings()), echo_factory(EchoSettings(delay_ms=0))
     gateway = Gateway(
-        GatewayConfig(), default, registration=registration, account_agents={"trunk": trunk_agent}
+        GatewayConfig(),
+        default,
+        GatewayParts(registration=registration, account_agents={"trunk": trunk_agent}),
     )
 
     def call(to: str) -> CallInfo:
