@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sipgw.agent.sections import Sources, load, section, section_info, setting
+from sipgw.agent.sections import SectionInfo, Sources, load, section, section_info, setting
 from sipgw.agent.sections.parsers import comma_list, on_off, port, text, true_false
 from sipgw.agent.sections.settingsfile import file_values
 from sipgw.agent.sections.tomlfile import TomlDocument
@@ -38,8 +38,13 @@ class DemoSection:
     key: str = setting("", env="DEMO_KEY", parse=text, secret=True, help="A secret.")
 
 
-DEMO = section_info(DemoSection)
-assert DEMO is not None
+def _demo() -> SectionInfo:
+    info = section_info(DemoSection)
+    assert info is not None
+    return info
+
+
+DEMO = _demo()
 
 
 def document(source: str) -> TomlDocument:

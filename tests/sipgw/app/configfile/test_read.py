@@ -68,7 +68,7 @@ def test_the_file_gives_the_same_typed_settings_as_the_environment(tmp_path: Pat
     from_environment = Sources(ENVIRONMENT)
     changed = 0
     for info in SECTIONS:
-        loaded = load(info.cls, from_file)
+        loaded: object = load(info.cls, from_file)
         assert loaded == load(info.cls, from_environment), info.name
         changed += loaded != info.cls()
     assert changed == 6  # network, calls, access, legs, summary, assistant: and no other
@@ -94,7 +94,8 @@ def test_which_file(tmp_path: Path) -> None:
     assert config_path(None, {"SIPGW_CONFIG": "other.toml"}) == (
         Path("other.toml"), "SIPGW_CONFIG=other.toml"
     )  # fmt: skip
-    assert config_path("other.toml", {"SIPGW_CONFIG": "x"})[0] == Path("other.toml")
+    flag_wins = config_path("other.toml", {"SIPGW_CONFIG": "x"})
+    assert flag_wins is not None and flag_wins[0] == Path("other.toml")
     with pytest.raises(ConfigError, match="^--config nope.toml: no such file$"):
         config_path("nope.toml", {})
     with pytest.raises(ConfigError, match="^SIPGW_CONFIG=nope.toml: no such file$"):
