@@ -38,6 +38,7 @@ from sipgw.agent.sections import (
     load,
     settings_of,
 )
+from sipgw.agent.sections.settingsfile import secret_in_file
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
@@ -159,6 +160,9 @@ def _agent_values(
                 f"{written.where}: {variable} is not a setting of agent {plugin.spec} "
                 "(a line sets only its agent's settings; see docs/lines.md)"
             )
+        if setting.secret and line.in_settings_file:
+            key = f"lines.{line.name}.settings.{variable}"
+            raise ConfigError(secret_in_file(written.where, key, setting))
         values[variable] = (_text(written.value, setting), written.where)
     if line.declared_tools is not None:
         written = line.declared_tools

@@ -168,6 +168,9 @@ class LineSpec:
     declared_tools: Written | None = None
     """``[[lines.NAME.http_tools]]`` and ``[lines.NAME.mcp_servers.NAME]``, checked, as the
     JSON of ``SIPGW_DECLARED_TOOLS`` (relative commands made absolute); None = none."""
+    in_settings_file: bool = False
+    """Written in the settings file (``sipgw.toml``), which holds no secret: its
+    ``[lines.NAME.settings]`` may not set one."""
 
     @property
     def defaults(self) -> CallDefaults:
@@ -246,7 +249,9 @@ def _schema(value: object, place: Place, base: Path) -> dict[str, Any]:
     return schema
 
 
-def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Path) -> LineSpec:
+def _line(
+    name: str, table: Mapping[str, Any], document: TomlDocument, base: Path, settings_file: bool
+) -> LineSpec:
     header = document.table_line("lines", name)
     place = document.place(header, f"line {name!r}")
     unknown = sorted(set(table) - _LINE_KEYS)
@@ -329,6 +334,7 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         amd=amd,
         **_hand_off(table, place),
         declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
+        in_settings_file=settings_file,
     )
 
 
@@ -509,7 +515,7 @@ def routes_of(document: TomlDocument, path: Path, *, settings_file: bool = False
         if not isinstance(table, dict):
             where = document.place(document.key_line(document.table_line("lines"), name))
             raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
-        lines[name] = _line(name, table, document, base)
+        lines[name] = _line(name, table, document, base, settings_file)
     _check_hand_offs(lines, document)
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):

@@ -96,3 +96,18 @@ def test_what_start_up_builds_is_checked_last(tmp_path: Path) -> None:
 def test_a_file_that_is_not_toml(tmp_path: Path) -> None:
     errors = checked(tmp_path, "[network]\nsip_port = \n")
     assert errors == [errors[0]] and errors[0].startswith("sipgw.toml line 2: not valid TOML")
+
+
+def test_a_lines_settings_may_not_hold_a_secret(tmp_path: Path) -> None:
+    for key in ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"):
+        os.environ[key] = "k"
+    errors = checked(
+        tmp_path,
+        '[agent]\nagent = "assistant"\n[access]\nallow_from = "any"\n\n'
+        '[lines.a]\nagent = "assistant"\n[lines.a.settings]\nSIPGW_FILLER_AFTER_MS = 500\n'
+        'OPENAI_API_KEY = "sk-in-the-file"\n[[routes]]\nline = "a"\n',
+    )
+    assert errors == [
+        "sipgw.toml line 10: lines.a.settings.OPENAI_API_KEY is a secret: set OPENAI_API_KEY "
+        "in the environment or in .env, never in this file"
+    ]

@@ -45,6 +45,7 @@ def comparable(routes: RoutesFile) -> tuple[Any, ...]:
         return dataclasses.replace(
             spec,
             where="",
+            in_settings_file=False,
             keys={key: path(w) for key, w in spec.keys.items()},
             settings={key: dataclasses.replace(w, where="") for key, w in spec.settings.items()},
             declared_tools=tools(spec.declared_tools),
