@@ -71,8 +71,9 @@ exists. Without one, the environment and the flags say everything, as before.
   (`transports = ["udp", "tcp"]`); each is checked as its variable's text would be. Paths are
   relative to the working directory, as in the environment.
 - Secrets (API keys, passwords, tokens: the rows whose key is "—") are refused in the file,
-  a line's `[lines.NAME.settings]` included, with the file, the line and the key: `sipgw.toml line 11: admin.token is a secret: set
-  SIPGW_ADMIN_TOKEN in the environment or in .env, never in this file`.
+  a line's `[lines.NAME.settings]` included, with the file, the line and the key:
+  `sipgw.toml line 11: admin.token is a secret: set SIPGW_ADMIN_TOKEN in the environment or
+  in .env, never in this file`.
 - The lines and routes: `[lines.NAME]` tables and `[[routes]]`, and `default` and
   `unknown_status` at the top of the file (before any table), as [lines.md](lines.md)
   describes them; their paths are relative to the file's directory. SIGHUP and
