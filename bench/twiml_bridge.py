@@ -47,8 +47,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bench._harness import machine_info, summarize, write_json
-from sipgw.app.config import CallSection
 from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.settings import CallSection
 from sipgw.media.g711 import rms_dbfs
 from tests.toolkit.fakes.twilio import SILENCE, FakeTwilioStream, call_the_webhook
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from sipgw.app.cli import build_parser
-from sipgw.app.config import OperationsSection
+from sipgw.app.settings import OperationsSection
 
 UNIT = Path(__file__).resolve().parents[1] / "docker" / "systemd" / "sipgw@.service"
 

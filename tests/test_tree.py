@@ -111,9 +111,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/interop/test_campaigns_cluster.py",
     "sipgw/app/admin/cluster.py": "the cluster's admin endpoints: exercised with two gateways "
     "on a real PostgreSQL by tests/interop/test_postgres_cluster.py",
-    "sipgw/app/cluster_settings.py": "the cluster section: its URL check and the refused start "
-    "are tested by tests/interop/test_postgres_cluster.py, its flags by "
-    "tests/sipgw/app/test_sections.py",
     "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
     # -- records and adapters tested through their users
     "sipgw/agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "

@@ -24,10 +24,10 @@ from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.startup import build_startup
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD
@@ -63,7 +63,9 @@ async def closed_default() -> dict[str, Any]:
     logger.setLevel(logging.INFO)
     logger.addHandler(lines)
     built = paid_agent.BUILT[0]
-    gateway = Gateway(config, startup.agent_factory, access=startup.access, overload=TEST_OVERLOAD)
+    gateway = Gateway(
+        config, startup.agent_factory, GatewayParts(access=startup.access, overload=TEST_OVERLOAD)
+    )
     try:
         address = await gateway.start()
         phone = Phone(address)

@@ -11,11 +11,11 @@ from typing import Any
 
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.security.access import AccessConfig
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.settings import LimitsConfig
+from sipgw.app.settings import GatewayConfig
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
 
 __all__ = [
@@ -51,9 +51,9 @@ async def gateway_on_loop(
     gateway = Gateway(
         config,
         find_agent("echo").build(sources),
-        access=access or _lab(),
-        limits=limits,
-        overload=TEST_OVERLOAD,
+        GatewayParts(
+            access=access or _lab(), limits=limits or LimitsConfig(), overload=TEST_OVERLOAD
+        ),
     )
     await gateway.start()
     try:

@@ -36,7 +36,7 @@ from bench.attacks.common import Counter, count_udp, forged_request
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.startup import build_startup
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD
 from tests.toolkit.netns import in_initial_netns
@@ -82,7 +82,9 @@ async def _measure(settle: float) -> dict[str, Any]:
     config = dataclasses.replace(
         startup.config, sip_port=0, public_ip="127.0.0.1", rtp_ports=(ports.lo, ports.hi)
     )
-    gateway = Gateway(config, startup.agent_factory, access=startup.access, overload=TEST_OVERLOAD)
+    gateway = Gateway(
+        config, startup.agent_factory, GatewayParts(access=startup.access, overload=TEST_OVERLOAD)
+    )
     results: dict[str, Any] = {}
     try:
         _, port = await gateway.start()

@@ -21,7 +21,8 @@ What the agent can do is declared beside its factory function
 what :meth:`~AgentPlugin.build` returns is a :class:`~sipgw.agent.capabilities.PluginFactory`
 carrying that record. No code of the app compares agent names.
 
-The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`, each beside
+The built-in agents are plug-ins registered by name in
+:data:`~sipgw.app.settings.BUILTIN_AGENTS` (beside the ``agent`` section), each beside
 its agent and found exactly as a ``package.module:factory`` is: ``echo``
 (:mod:`sipgw.agent.echo.plugin`), ``assistant`` (:mod:`sipgw.agent.assistant.plugin`),
 ``voice-agent``
@@ -35,7 +36,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,69 +56,12 @@ from sipgw.agent.sections import (
     Sources,
     load,
     require,
-    section,
     sections_of,
-    setting,
 )
 from sipgw.agent.user_modules import UserModuleError, import_user_module
+from sipgw.app.settings import BUILTIN_AGENTS
 
-__all__ = [
-    "BUILTIN_AGENTS",
-    "AgentPlugin",
-    "AgentSection",
-    "agent_spec",
-    "find_agent",
-]
-
-BUILTIN_AGENTS: Mapping[str, str] = {
-    "echo": "sipgw.agent.echo.plugin:echo_agent",
-    "assistant": "sipgw.agent.assistant.plugin:assistant_agent",
-    "voice-agent": "sipgw.agent.s2s.plugin:voice_agent_agent",
-    "realtime": "sipgw.agent.s2s.plugin:realtime_agent",
-    "twiml": "sipgw.agent.twiml.plugin:twiml_agent",
-    "stream": "sipgw.agent.twiml.plugin:stream_agent",
-}
-"""Built-in agent name -> its factory function, found as a plug-in's is."""
-
-_NAMES = list(BUILTIN_AGENTS)
-_ALLOWED = (
-    f"must be {', '.join(_NAMES[:-1])} or {_NAMES[-1]}, or package.module:factory (your own "
-    "agent; see docs/writing-an-agent.md)"
-)
-
-
-def agent_spec(value: str) -> str:
-    """A built-in agent's name (any case), or ``module:factory`` (module: a dotted name or
-    a ``.py`` path)."""
-    spec = value.strip()
-    if spec.lower() in BUILTIN_AGENTS:
-        return spec.lower()
-    module, sep, name = spec.rpartition(":")
-    if not sep or not module.strip() or not name.isidentifier():
-        raise ValueError(_ALLOWED)
-    return spec
-
-
-@section(
-    "agent",
-    title="Agent",
-    intro="Which agent answers the calls: a built-in one, or your own (docs/writing-an-agent.md).",
-)
-@dataclass(frozen=True)
-class AgentSection:
-    """The agent's name or plug-in spec."""
-
-    agent: str = setting(
-        "echo", env="SIPGW_AGENT", flag="--agent", metavar="NAME", parse=agent_spec, first=True,
-        help="Who answers: 'echo' plays the caller back (line check, no keys needed); "
-        "'assistant' is the AI agent (speech-to-text, LLM, text-to-speech); 'voice-agent' "
-        "(AssemblyAI's Voice Agent API) and 'realtime' (OpenAI's Realtime API) are "
-        "speech-to-speech agents; 'twiml' follows an app's Twilio voice webhook "
-        "(SIPGW_TWIML_URL) and 'stream' connects each call to a Media Streams WebSocket "
-        "(SIPGW_STREAM_URL): apps built for Twilio (docs/twilio-apps.md); "
-        "package.module:factory (or path/to/file.py:factory) is your own "
-        "(docs/writing-an-agent.md).",
-    )  # fmt: skip
+__all__ = ["AgentPlugin", "find_agent"]
 
 
 @dataclass(frozen=True, slots=True)

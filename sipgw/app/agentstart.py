@@ -27,8 +27,8 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer.settings import TransferSection
-from sipgw.app.dial_settings import DialSection, dial_policy
-from sipgw.app.security.privacy import PrivacySection, load_redactor
+from sipgw.app.security.privacy import load_redactor
+from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ __all__ = ["agents_may_dial", "check_capabilities", "gateway_services"]
 
 
 def agents_may_dial(sources: Sources) -> DialPolicy:
-    """What agents configured by ``sources`` may dial (:func:`~sipgw.app.dial_settings.
+    """What agents configured by ``sources`` may dial (:func:`~sipgw.app.security.settings.
     dial_policy` of the sections loaded from them).
 
     Raises:

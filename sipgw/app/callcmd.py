@@ -36,9 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection
-from sipgw.app.config import NetworkSection
-from sipgw.app.upstream.accounts import OutboundSection
+from sipgw.app.settings import AgentSection, NetworkSection
 from sipgw.app.upstream.callrequest import (
     CallRequest,
     TwimlSource,
@@ -46,6 +44,7 @@ from sipgw.app.upstream.callrequest import (
     assignments,
     twiml_source,
 )
+from sipgw.app.upstream.settings import OutboundSection
 from sipgw.sip.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast

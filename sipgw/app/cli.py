@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -29,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipgw import __version__
-from sipgw.agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
+from sipgw.agent.sections import ConfigError, SectionInfo, Sources
 from sipgw.agent.sections.flags import add_flags, flags_given
-from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
+from sipgw.app.agents import AgentPlugin
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
+from sipgw.app.configfile.read import SettingsFiles, choose_agent, read_files
 from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.operations import collector
 from sipgw.app.operations.logformat import configure_logging
@@ -66,10 +66,14 @@ def _sections(plugin: AgentPlugin | None) -> tuple[SectionInfo, ...]:
 
 
 def _add_settings(command: argparse.ArgumentParser, sections: Sequence[SectionInfo]) -> None:
-    """``--env-file``, ``-h`` and one flag per setting, in help groups by section."""
-    env_file = {"metavar": "PATH", "help": "read settings from this file (default: ./.env if "
+    """``--config``, ``--env-file``, ``-h`` and one flag per setting, in help groups by
+    section."""
+    config = {"metavar": "FILE", "help": "the settings file: a table per section, the lines, "
+              "the tools (default: $SIPGW_CONFIG, else ./sipgw.toml if it exists); the "
+              "environment and the flags win over it"}  # fmt: skip
+    env_file = {"metavar": "PATH", "help": "read variables from this file (default: ./.env if "
                 "it exists); the environment wins over it"}  # fmt: skip
-    add_flags(command, sections, [("--env-file", env_file)])
+    add_flags(command, sections, [("--config", config), ("--env-file", env_file)])
 
 
 _EPILOG = (
@@ -122,7 +126,13 @@ def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
     call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
     add_call_options(call)
     _add_settings(call, sections)
-    # Listed for --help only: main() hands `sipgw eval ...` to the harness before parsing.
+    # Listed for --help only: main() hands `sipgw config ...` and `sipgw eval ...` on
+    # before parsing.
+    commands.add_parser(
+        "config",
+        help="check, show or convert the settings (sipgw config --help)",
+        add_help=False,
+    )
     commands.add_parser(
         "eval",
         help="play scripted callers into the assistant and report (sipgw eval --help)",
@@ -155,44 +165,26 @@ class Invocation:
     sources: Sources
 
 
-def _choose_agent(argv: Sequence[str]) -> tuple[AgentPlugin, dict[str, str]]:
-    """Load ``.env`` (``--env-file``) and find the agent ``--agent`` or ``SIPGW_AGENT`` names.
-
-    Returns:
-        The agent, and the variables the ``.env`` file set with their lines.
-
-    Raises:
-        ConfigError: no such env file, a bad agent name, or a plug-in that does not load.
-    """
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--env-file")
-    early.add_argument("--agent")
-    known, _ = early.parse_known_args(argv[1:])
-    env_lines = load_env_file(known.env_file)
-    flags = {} if known.agent is None else {"--agent": known.agent}
-    sources = Sources(os.environ, flags, env_lines)
-    spec = load(AgentSection, sources).agent
-    return find_agent(spec, f"--agent {spec}"), env_lines
-
-
 def parse(argv: Sequence[str]) -> Invocation:
     """Parse ``argv`` (without the program name); ``--help`` exits as argparse does.
 
     Raises:
-        ConfigError: see :func:`_choose_agent`; or a plug-in's flag that is sipgw's.
+        ConfigError: see :func:`read_files` and :func:`choose_agent`; the settings file's
+            mistakes; or a plug-in's flag that is sipgw's.
     """
     plugin: AgentPlugin | None = None
-    env_lines: dict[str, str] = {}
+    files = SettingsFiles({}, None)
     if argv[:1] and argv[0] in COMMANDS:
         try:
-            plugin, env_lines = _choose_agent(argv)
+            files = read_files(argv)
+            plugin = choose_agent(argv, files)
         except ConfigError as exc:
             if "-h" not in argv and "--help" not in argv:
                 raise
             print(f"sipgw: note: {exc} (its options are not shown)", file=sys.stderr)
     args = build_parser(plugin).parse_args(argv)
-    flags = flags_given(args, _sections(plugin))
-    return Invocation(args, plugin, Sources(os.environ, flags, env_lines))
+    sections = _sections(plugin)
+    return Invocation(args, plugin, files.sources(flags_given(args, sections), sections))
 
 
 def prepare(argv: Sequence[str]) -> Startup:
@@ -231,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["eval"]:
         return _evaluate(argv[1:])
+    if argv[:1] == ["config"]:
+        from sipgw.app.configfile.command import main as config_main
+
+        return config_main(argv[1:])
     # Key shapes are masked from the start (a plug-in or tools module may log while it
     # is imported); the configured secrets and card numbers once they are read.
     redaction = install_log_redaction(Redactor(cards=False))
@@ -374,7 +370,7 @@ async def _start_webhooks(
 def _reload_routes(gateway: Gateway) -> None:
     """SIGHUP: reload the routes file (a bad one is logged and the old routes stay)."""
     if gateway.lines is None:
-        log.info("SIGHUP: no routes file to reload (--routes)")
+        log.info("SIGHUP: no lines to reload (the settings file's [lines.NAME], or --routes)")
         return
     try:
         gateway.lines.reload()

@@ -1,7 +1,7 @@
 """The gateway: its lifecycle (start, drain, stop) and SIP events dispatched to its calls.
 
 :class:`Gateway` is what ``sipgw serve`` and embedders run:
-``Gateway(GatewayConfig(...), factory)``, :meth:`~Gateway.start`,
+``Gateway(GatewayConfig(...), factory, GatewayParts(...))``, :meth:`~Gateway.start`,
 :meth:`~Gateway.place_call` (or :meth:`~Gateway.originate`), :meth:`~Gateway.drain`,
 :meth:`~Gateway.stop`. It composes the parts and passes each SIP event on:
 
@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Unpack
 
@@ -34,7 +35,6 @@ from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.tools.mcp_servers import close_mcp_servers
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -43,21 +43,17 @@ from sipgw.app.calls.draining import DrainRequest, drain_calls
 from sipgw.app.calls.inbound import InboundCalls
 from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
-from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import LineTable
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routing import AgentRoutes
 from sipgw.app.operations.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
 from sipgw.app.operations.counters import CallCounters, Counters, ThrottleCount, read_counters
 from sipgw.app.operations.metrics import GatewayMetrics
-from sipgw.app.operations.overload import (
-    OverloadConfig,
-    OverloadDetector,
-    OverloadRefusals,
-    start_watching,
-)
+from sipgw.app.operations.overload import OverloadDetector, OverloadRefusals, start_watching
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.operations.stats import log_stats_forever
 from sipgw.app.security.access import (
     AccessConfig,
@@ -68,11 +64,12 @@ from sipgw.app.security.access import (
     summary_level,
 )
 from sipgw.app.security.floods import FloodSettings
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.settings import LimitsConfig
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
-from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.upstream.mediaranges import build_media_targets
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.app.upstream.trunks import Trunks
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.ports import PortAllocator
@@ -99,9 +96,54 @@ from sipgw.sip.sdes import SrtpPolicy
 from sipgw.sip.timers import TimerValues
 from sipgw.sip.useragent import UserAgent, UserAgentConfig
 
-__all__ = ["Gateway", "gateway_load", "gateway_room"]
+__all__ = ["Gateway", "GatewayParts", "gateway_load", "gateway_room"]
 
 log = logging.getLogger("sipgw")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayParts:
+    """What a gateway is given besides its settings and its agent; every part has a default
+    (what an embedder gets with ``Gateway(config, factory)``). ``sipgw serve`` builds it
+    from its :class:`~sipgw.app.startup.Startup` (:func:`sipgw.app.listen.gateway_of`)."""
+
+    access: AccessConfig = field(default_factory=AccessConfig)
+    """Who may call; the default (nothing configured) admits nobody
+    (``AccessConfig(free_agents=True)``: this host and private networks, for agents that
+    spend nothing)."""
+    registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    """The accounts to register at start (and unregister at stop)."""
+    account_agents: Mapping[str, AgentFactory] = field(default_factory=dict)
+    """Agent factories by account name, for accounts whose calls another agent answers
+    (``agent`` in the accounts file)."""
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    """How :meth:`Gateway.place_call` places calls (proxy, caller id, credentials)."""
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    """Bounds on hostile input (message sizes, TCP/TLS connections)."""
+    dial_policy: DialPolicy = field(default_factory=DialPolicy)
+    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends,
+    :mod:`sipgw.sip.dialpolicy`); default: nothing."""
+    floods: FloodSettings = field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter (default: on, with the defaults of
+    :mod:`sipgw.sip.ratelimit`; :meth:`FloodSettings.off` for none)."""
+    overload: OverloadConfig = field(default_factory=OverloadConfig)
+    """When new calls are refused for overload (:mod:`sipgw.app.operations.overload`;
+    default: on, with its defaults)."""
+    breakers: BreakerSection = field(default_factory=BreakerSection)
+    """When new calls are turned away because an AI service is down
+    (:mod:`sipgw.app.operations.breakers`; default: on, with its defaults)."""
+    agents: Mapping[str, AgentFactory] = field(default_factory=dict)
+    """The agents a placed call may name, by the name they were started with."""
+    headers: CallHeadersSection = field(default_factory=CallHeadersSection)
+    """The X- headers agents see, and whether transfers carry a summary."""
+    lines: Lines | None = None
+    """The lines (:mod:`sipgw.app.lines`); None = every call goes to its account's agent,
+    else the gateway's agent."""
+    dns: DnsSection = field(default_factory=DnsSection)
+    """Which DNS servers find a trunk's servers (RFC 3263; default: the system's)."""
+    other_legs: tuple[str, ...] = ()
+    """The legs besides SIP that take calls (the admin server's), as the start-up access
+    line names them (:func:`sipgw.app.security.access.startup_line`)."""
 
 
 class Gateway:
@@ -110,62 +152,22 @@ class Gateway:
     Args:
         config: resolved settings.
         agent_factory: builds each call's agent.
-        access: who may call; the default (nothing configured) admits nobody
-            (``AccessConfig(free_agents=True)``: this host and private networks, for
-            agents that spend nothing).
-        registration: the accounts to register at start (and unregister at stop).
-        account_agents: agent factories by account name, for accounts whose
-            calls another agent answers (``agent`` in the accounts file).
-        outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
-        limits: bounds on hostile input (message sizes, TCP/TLS connections).
-        dial_policy: what agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
-            and friends, :mod:`sipgw.sip.dialpolicy`); default: nothing.
-        floods: rate limits and the scanner filter (default: on, with the defaults of
-            :mod:`sipgw.sip.ratelimit`; :meth:`FloodSettings.off` for none).
-        overload: when new calls are refused for overload (:mod:`sipgw.app.operations.overload`;
-            default: on, with its defaults).
-        breakers: when new calls are turned away because an AI service is down
-            (:mod:`sipgw.app.operations.breakers`; default: on, with its defaults).
-        agents: the agents a placed call may name, by the name they were started with.
-        headers: the X- headers agents see, and whether transfers carry a summary.
-        lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
-            to its account's agent, else ``agent_factory``.
-        dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
-        other_legs: the legs besides SIP that take calls (the admin server's), as the
-            start-up access line names them (:func:`sipgw.app.security.access.startup_line`).
+        parts: everything else it is given (:class:`GatewayParts`; default: each part's).
     """
 
     def __init__(
-        self,
-        config: GatewayConfig,
-        agent_factory: AgentFactory,
-        *,
-        access: AccessConfig | None = None,
-        registration: RegistrationSettings | None = None,
-        account_agents: Mapping[str, AgentFactory] | None = None,
-        outbound: OutboundConfig | None = None,
-        limits: LimitsConfig | None = None,
-        dial_policy: DialPolicy | None = None,
-        floods: FloodSettings | None = None,
-        overload: OverloadConfig | None = None,
-        breakers: BreakerSection | None = None,
-        agents: Mapping[str, AgentFactory] | None = None,
-        headers: CallHeadersSection | None = None,
-        lines: Lines | None = None,
-        dns: DnsSection | None = None,
-        other_legs: Sequence[str] = (),
+        self, config: GatewayConfig, agent_factory: AgentFactory, parts: GatewayParts | None = None
     ) -> None:
+        parts = parts or GatewayParts()
         self.config = config
         agent_factory = self.agent_factory = plugin_factory(agent_factory)
-        account_agents, agents = _read_once(account_agents), _read_once(agents)
-        self.access = access or AccessConfig()
-        self.registration = registration or RegistrationSettings()
-        self.limits = limits or LimitsConfig()
-        self.dial_policy = dial_policy or DialPolicy()
-        self.floods = floods or FloodSettings()
-        self.overload = OverloadDetector(
-            overload or OverloadConfig(), time.monotonic(), 0, ready=False
-        )
+        account_agents, agents = _read_once(parts.account_agents), _read_once(parts.agents)
+        self.access = parts.access
+        self.registration = parts.registration
+        self.limits = parts.limits
+        self.dial_policy = parts.dial_policy
+        self.floods = parts.floods
+        self.overload = OverloadDetector(parts.overload, time.monotonic(), 0, ready=False)
         """Decides when new calls get 503 for overload (judging once :meth:`ready`)."""
         self.overload_refusals = OverloadRefusals()
         self.refusals = RefusalLog(logging.getLogger("sipgw.sip.access"))
@@ -178,21 +180,19 @@ class Gateway:
         """What the gateway counts as calls run (read them all with :meth:`counters`)."""
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.operations.metrics`)."""
-        self.breakers = vendor_breakers(breakers or BreakerSection(), self.metrics)
+        self.breakers = vendor_breakers(parts.breakers, self.metrics)
         """A breaker per AI service across calls (:mod:`sipgw.app.operations.breakers`)."""
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.calls.callfeed`)."""
         self.drain_request = DrainRequest(config.drain_seconds)
         """SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.calls.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
-        self.lines = lines
-        self.other_legs = tuple(other_legs)
+        lines = self.lines = parts.lines
+        self.other_legs = parts.other_legs
         """The routes file's lines in force, if there is one (:mod:`sipgw.app.lines`)."""
         if lines is not None:
             lines.on_reload = self._lines_reloaded
-        self.routes = AgentRoutes(
-            self.registration.accounts, account_agents or {}, agent_factory, lines
-        )
+        self.routes = AgentRoutes(self.registration.accounts, account_agents, agent_factory, lines)
         """Which agent answers an incoming call (:mod:`sipgw.app.lines.routing`)."""
         self.calls = CallPath(
             config,
@@ -206,13 +206,13 @@ class Gateway:
             sip=lambda: self.sip,
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.calls.callpath`)."""
-        self.calls.headers = headers or CallHeadersSection()
+        self.calls.headers = parts.headers
         self.calls.observer_for = self.breakers.observer
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
-        self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
+        self.trunks = Trunks(parts.dns, lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.upstream.trunks`)."""
         self.outbound = OutboundCalls(
-            self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
+            self.calls, parts.outbound, agents, default_agent=agent_factory,
             lines=self.routes.line_named, breakers=self.breakers,
         )  # fmt: skip
         # a blind transfer's target rings as long as our own calls' (SIPGW_RING_TIMEOUT)

@@ -4,42 +4,27 @@ For container health checks and load-balancer probes (what Kamailio's dispatcher
 does with OPTIONS), over UDP, or over TCP when ``SIPGW_TRANSPORTS`` has no udp.
 Reads the port and transports from the ``network`` section (``SIPGW_SIP_PORT``,
 default 5060) and the address from its own section (``SIPGW_HEALTHCHECK_HOST``,
-default 127.0.0.1), from the environment only. Exit status 0 for a 200, 1 otherwise
-(no answer, another status, or a bad setting).
+default 127.0.0.1), from the environment, else from those two tables of the settings file
+(``SIPGW_CONFIG``, else ``./sipgw.toml``). Exit status 0 for a 200, 1 otherwise (no
+answer, another status, or a bad setting).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import socket
 import sys
-from dataclasses import dataclass
 
-from sipgw.agent.sections import ConfigError, Sources, load, section, setting
-from sipgw.agent.sections.parsers import text
-from sipgw.app.config import NetworkSection
+from sipgw.agent.sections import ConfigError, Sources, load, section_info
+from sipgw.agent.sections.settingsfile import config_path, file_values
+from sipgw.agent.sections.tomlfile import read_toml
+from sipgw.app.settings import HealthcheckSection, NetworkSection
 from sipgw.sip.errors import SipError
 from sipgw.sip.message import SipResponse, parse_message
 
-__all__ = ["HealthcheckSection", "probe"]
-
-
-@section(
-    "healthcheck",
-    title="Health check",
-    intro="Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
-    "reads `SIPGW_SIP_PORT` and `SIPGW_TRANSPORTS` (it probes over UDP, or TCP without UDP); "
-    "from the environment only.",
-)
-@dataclass(frozen=True)
-class HealthcheckSection:
-    """Where the health check sends its OPTIONS."""
-
-    host: str = setting(
-        "127.0.0.1", env="SIPGW_HEALTHCHECK_HOST", parse=text,
-        help="Address the health check sends its OPTIONS request to.",
-    )  # fmt: skip
+__all__ = ["probe"]
 
 
 def probe(host: str, port: int, timeout: float = 2.0, transport: str = "UDP") -> int | None:
@@ -94,10 +79,29 @@ def _final_status(sock: socket.socket, stream: bool) -> int | None:
             return message.status
 
 
+def _sources() -> Sources:
+    """The environment, over the settings file's ``[network]`` and ``[healthcheck]``.
+
+    Raises:
+        ConfigError: the file is not found, not TOML, or wrong in those two tables.
+    """
+    located = config_path(None, os.environ)
+    if located is None:
+        return Sources(os.environ)
+    document = read_toml(located[0])
+    sections = [info for cls in (NetworkSection, HealthcheckSection) if (info := section_info(cls))]
+    names = {info.name for info in sections}
+    ours = {key: value for key, value in document.data.items() if key in names}
+    found = file_values(dataclasses.replace(document, data=ours), sections)
+    if found.errors:
+        raise ConfigError("\n".join(found.errors))
+    return Sources(os.environ, file=found.values)
+
+
 def main() -> int:
     """Probe and print the result; exit status 0 only for 200."""
-    sources = Sources(os.environ)
     try:
+        sources = _sources()
         host = load(HealthcheckSection, sources).host
         network = load(NetworkSection, sources)
     except ConfigError as exc:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from sipgw.agent.sections import ConfigError, Sources
 
 if TYPE_CHECKING:
-    from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
+    from sipgw.app.settings import GatewayConfig
     from sipgw.app.startup import Startup
 
 __all__ = ["gateway_of", "start_gateway"]
@@ -33,13 +33,13 @@ def gateway_of(
     ``register=False`` leaves the accounts unregistered (one call needs no registration:
     the proxy or registrar takes our INVITE with the account's credentials); ``legs=False``:
     no admin server will serve the browser and Twilio legs (the start-up line names none)."""
-    from sipgw.app.gateway import Gateway  # imported when a command runs: --help stays quick
+    # imported when a command runs: --help stays quick
+    from sipgw.app.gateway import Gateway, GatewayParts
+    from sipgw.app.upstream.accounts import RegistrationSettings
 
-    return Gateway(
-        config or startup.config,
-        startup.agent_factory,
+    parts = GatewayParts(
         access=startup.access,
-        registration=startup.registration if register else None,
+        registration=startup.registration if register else RegistrationSettings(),
         account_agents=startup.account_agents,
         outbound=startup.outbound,
         limits=startup.limits,
@@ -51,8 +51,9 @@ def gateway_of(
         headers=startup.headers,
         lines=startup.lines,
         dns=startup.dns,
-        other_legs=startup.legs.taking_calls(legs and startup.admin.enabled),
+        other_legs=tuple(startup.legs.taking_calls(legs and startup.admin.enabled)),
     )
+    return Gateway(config or startup.config, startup.agent_factory, parts)
 
 
 async def start_gateway(

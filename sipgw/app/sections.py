@@ -32,28 +32,58 @@ from sipgw.agent.transfer.settings import TransferSection
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection
-from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.cluster_settings import ClusterSection
-from sipgw.app.config import CallSection, NetworkSection, OperationsSection
-from sipgw.app.dial_settings import DialSection
-from sipgw.app.healthcheck import HealthcheckSection
+from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.operations.overload import OverloadConfig
-from sipgw.app.security.access import AccessSection
-from sipgw.app.security.floods import RateLimitSection
-from sipgw.app.security.limits import LimitsConfig
-from sipgw.app.security.privacy import PrivacySection
+from sipgw.app.operations.settings import OverloadConfig
+from sipgw.app.security.settings import (
+    AccessSection,
+    DialSection,
+    LimitsConfig,
+    PrivacySection,
+    RateLimitSection,
+)
+from sipgw.app.settings import (
+    AgentSection,
+    CallSection,
+    HealthcheckSection,
+    NetworkSection,
+    OperationsSection,
+    WorkersSection,
+)
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.settings import TwilioApiSection
-from sipgw.app.upstream.accounts import AccountSection, OutboundSection
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection
-from sipgw.app.workers import WorkersSection
 
-__all__ = ["CALL_ONLY", "SECTIONS", "check_names", "serve_sections"]
+__all__ = [
+    "CALL_ONLY",
+    "SECTIONS",
+    "AmdSection",
+    "AssistantSection",
+    "BreakerSection",
+    "BuiltinToolsSection",
+    "CallbackSection",
+    "CallerContextSection",
+    "DeclaredToolsSection",
+    "EchoSection",
+    "FallbackSection",
+    "IdleSection",
+    "PreemptiveSection",
+    "RealtimeSection",
+    "StreamSection",
+    "TransferSection",
+    "TwilioAppSection",
+    "TwimlSection",
+    "VoiceAgentSection",
+    "check_names",
+    "section_named",
+    "serve_sections",
+]
+"""The catalogue, and the agent layer's sections by class: the app names them from here,
+not by the agent's module paths (which the agent layer may rearrange)."""
 
 _VENDOR_SECTIONS = tuple(
     vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
@@ -88,6 +118,11 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
 
 CALL_ONLY: tuple[SectionInfo, ...] = _infos((CallCommandSection,))
 """The sections only ``sipgw call`` reads: their flags are not ``sipgw serve``'s."""
+
+
+def section_named(name: str, sections: Iterable[SectionInfo] = SECTIONS) -> SectionInfo | None:
+    """The section declared as ``name`` (``network``), or None."""
+    return next((info for info in sections if info.name == name), None)
 
 
 def serve_sections(sections: Iterable[SectionInfo]) -> tuple[SectionInfo, ...]:

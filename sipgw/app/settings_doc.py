@@ -1,23 +1,36 @@
-"""``docs/configuration.md`` and ``.env.example``, written from the settings sections.
+"""``docs/configuration.md``, ``.env.example`` and ``sipgw.example.toml``, written from the
+settings sections.
 
     python -m sipgw.app.settings_doc configuration > docs/configuration.md
     python -m sipgw.app.settings_doc env-example > .env.example
+    python -m sipgw.app.settings_doc example-toml > sipgw.example.toml
 
-Tests compare both files with what this writes, so they cannot drift from the
+Tests compare the three files with what this writes, so they cannot drift from the
 code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from sipgw.agent.sections import SectionInfo, Setting
+from sipgw.app.configfile.tomlwrite import toml_key, toml_value
 from sipgw.app.sections import SECTIONS
 
-__all__ = ["configuration_md", "env_example", "main"]
+__all__ = [
+    "FIRST_CONFIG",
+    "FIRST_DEPLOYMENT",
+    "FIRST_ENV",
+    "configuration_md",
+    "env_example",
+    "example_toml",
+    "main",
+    "toml_default",
+]
 
 _HEADER = """\
 # Configuration
@@ -26,9 +39,60 @@ _HEADER = """\
 from the settings sections (sipgw/app/sections.py lists them);
 tests/sipgw/app/test_settings_doc.py checks it is current. -->
 
-Every setting is an environment variable (or a line in a `.env` file); most are also flags of
-`sipgw serve` (and `sipgw call`), whose `--help` shows them grouped by the sections below,
-the options most setups need first. `.env.example` lists them all with their defaults.
+A gateway is configured by one settings file, `sipgw.toml`, and the secrets in `.env` (or the
+environment). The file has a table for each section below (its name is in the section's
+heading), the lines and their routes, and the tools every line's agent gets.
+`sipgw.example.toml` lists every setting with its default, `.env.example` every variable.
+
+## A first deployment
+
+`sipgw.toml`, in the directory `sipgw serve` starts in:
+
+```toml
+{FIRST_CONFIG}```
+
+`.env`, beside it (the three vendors' keys; secrets are never written in `sipgw.toml`):
+
+```sh
+{FIRST_ENV}```
+
+`sipgw config check` reads both and names every mistake; `sipgw serve` starts with them. A
+trunk that registers with a password adds `SIPGW_AUTH_PASSWORD` to `.env`, an admin server
+(`[admin] port`) its `SIPGW_ADMIN_TOKEN`.
+
+## The settings file
+
+Which file: `--config FILE`, else the variable `SIPGW_CONFIG`, else `./sipgw.toml` when it
+exists. Without one, the environment and the flags say everything, as before.
+
+- A table per section, named as in the headings below (`[network]`, `[assistant]`); a key
+  per setting, named as in the tables' *key* column (`sip_port`). A value is a string, a
+  number, `true`/`false`, or a list for a setting that takes several
+  (`transports = ["udp", "tcp"]`); each is checked as its variable's text would be. Paths are
+  relative to the working directory, as in the environment.
+- Secrets (API keys, passwords, tokens: the rows whose key is "—") are refused in the file,
+  a line's `[lines.NAME.settings]` included, with the file, the line and the key:
+  `sipgw.toml line 11: admin.token is a secret: set SIPGW_ADMIN_TOKEN in the environment or
+  in .env, never in this file`.
+- The lines and routes: `[lines.NAME]` tables and `[[routes]]`, and `default` and
+  `unknown_status` at the top of the file (before any table), as [lines.md](lines.md)
+  describes them; their paths are relative to the file's directory. SIGHUP and
+  `POST /api/reload` read the lines and routes again (the other settings take effect at a
+  restart).
+- The tools every line's agent gets: `[[http_tools]]` and `[mcp_servers.NAME]`, as in
+  [assistant.md](assistant.md) ("HTTP tools and MCP servers"); a header's secret as
+  `${VAR}`, read from the environment.
+
+A routes file (`--routes`, `SIPGW_ROUTES`) or tools file (`SIPGW_TOOLS_FILE`) of its own is
+still read, with a warning at start; `sipgw config convert` writes their tables for the
+settings file:
+
+```
+sipgw config convert --routes routes.toml --tools tools.toml --output sipgw.toml
+```
+
+(without `--output` it prints them; their relative paths are rewritten for the new file's
+directory, or the working directory when printed).
 
 ## Where a value comes from
 
@@ -38,11 +102,35 @@ Highest first:
 2. the environment: `SIPGW_SIP_PORT=5070 sipgw serve`;
 3. the `.env` file: `--env-file PATH`, default `./.env` when it exists. `sipgw serve` loads it
    into the process environment, never overriding a variable that is already set;
-4. the default in the tables below.
+4. the settings file: `[network]` `sip_port = 5070`;
+5. the default in the tables below.
+
+`sipgw config show` prints every setting in effect with its source (`default`,
+`sipgw.toml line 12`, `environment SIPGW_SIP_PORT (.env line 3)`, `flag --sip-port`),
+secrets masked; `--changed` leaves out those at their default. It takes `--config`,
+`--env-file` and `--agent` as `serve` does.
+
+## Checking the settings
+
+`sipgw config check` reads everything `sipgw serve` would and prints every mistake on a line
+of its own, naming the file, the line and the key, then exits 1 (0 when there is none):
+
+```
+sipgw.toml line 9: network.sip_prot: unknown key (did you mean sip_port?) (the settings ...)
+sipgw.toml line 14: calls.max_calls: must be a number, not true or false
+sipgw.toml line 15: calls.srtp = 'maybe': must be one of tls-only, tls-required, allow-insecure, off
+sipgw.toml line 31: line 'sales': max_calls must be a whole number
+```
+
+It checks the settings file's tables, every variable and flag given, each section's rules
+between its values, the lines and routes, the tools' shape, and then, when all of that is
+right, builds what `sipgw serve` builds before it listens (the agents and their required
+keys, each line's agent; it connects to the shared database when `SIPGW_DATABASE_URL` names
+one). `sipgw serve` refuses to start on the same mistakes, naming them the same way.
 
 Values are checked when they are read: the gateway's at start, an agent's (and its vendors')
-at start when that agent is chosen. A value that does not parse stops `sipgw serve` with a
-message naming what you wrote and what is allowed:
+at start when that agent is chosen, the settings file's all at once. A value that does not
+parse stops `sipgw serve` with a message naming what you wrote and what is allowed:
 
 ```
 sipgw: error: --sip-port abc: must be a port number 0..65535
@@ -80,10 +168,11 @@ answers an OPTIONS request with 200, and 1 otherwise.
 A setting is one typed field of a section: a frozen dataclass beside the code it configures,
 its fields declared with `setting(...)` (agent/sections/declare.py). The flag, the
 variable, `--help`, the error messages, this page and `.env.example` all come from that
-field. Say RTP packets should carry a DSCP mark for the network's quality of service:
+field, and so do its key in `sipgw.toml` and `sipgw.example.toml`. Say RTP packets should
+carry a DSCP mark for the network's quality of service:
 
 ```python
-# sipgw/app/config.py, in CallSection
+# sipgw/app/settings.py, in CallSection
     rtp_dscp: int = setting(
         0, env="SIPGW_RTP_DSCP", flag="--rtp-dscp", metavar="N", parse=int_range(0, 63),
         help="DSCP mark of the RTP packets we send (46 = EF, expedited forwarding); 0 = none.",
@@ -100,12 +189,13 @@ field as the user gave it. A new section is a new `@section(...)` dataclass, lis
 the assistant is a field of its plain dataclass (`agent/assistant/settings.py`) and a field of
 `AssistantSection` (`agent/assistant/sections.py`), joined by one line of
 `assistant_settings()` (`agent/assistant/sections.py`), which mypy checks like the rest; its
-agents never read settings themselves. Then regenerate this page and
-`.env.example`:
+agents never read settings themselves. Then regenerate this page,
+`.env.example` and `sipgw.example.toml`:
 
 ```
 python -m sipgw.app.settings_doc configuration > docs/configuration.md
 python -m sipgw.app.settings_doc env-example > .env.example
+python -m sipgw.app.settings_doc example-toml > sipgw.example.toml
 ```
 
 `tests/sipgw/app/test_sections.py` checks every setting: a unique variable and flag, help
@@ -132,6 +222,63 @@ API_URL = os.environ.get("MYSHOP_API_URL", "http://127.0.0.1:8080")
 """
 
 
+FIRST_CONFIG = """\
+[agent]
+agent = "assistant"
+
+[network]
+public_ip = "203.0.113.10"        # the address callers reach this machine at
+sip_port = 5060
+rtp_ports = "10000-20000"
+
+[accounts]
+register = "sip:1001@pbx.example.com"
+
+[access]
+allow_from = ["192.168.1.0/24"]   # who may call (each answered call costs money)
+
+[assistant]
+greeting = "Thanks for calling Acme. How can I help?"
+
+[[http_tools]]
+name = "order_status"
+description = "The status of an order, by its number."
+method = "GET"
+url = "https://shop.example.com/orders/{number}"
+[http_tools.parameters]
+type = "object"
+required = ["number"]
+properties = { number = { type = "string" } }
+"""
+"""The settings file of a first deployment (docs/configuration.md; a test checks it)."""
+
+FIRST_ENV = """\
+ASSEMBLYAI_API_KEY=...
+OPENAI_API_KEY=...
+ELEVENLABS_API_KEY=...
+"""
+"""Its ``.env``: the three vendors' keys."""
+
+FIRST_DEPLOYMENT = (
+    "SIPGW_AGENT",
+    "SIPGW_PUBLIC_IP",
+    "SIPGW_SIP_PORT",
+    "SIPGW_RTP_PORTS",
+    "SIPGW_REGISTER",
+    "SIPGW_AUTH_USERNAME",
+    "SIPGW_AUTH_PASSWORD",
+    "SIPGW_ALLOW_FROM",
+    "ASSEMBLYAI_API_KEY",
+    "OPENAI_API_KEY",
+    "ELEVENLABS_API_KEY",
+    "SIPGW_ADMIN_PORT",
+    "SIPGW_ADMIN_TOKEN",
+)
+"""What a first deployment sets, at the top of ``.env.example``: the agent, the public
+address and ports, the trunk's account, who may call, the three vendors' keys, the admin
+server's port and token (README's Quickstart and docs/registration.md)."""
+
+
 def _cell(text: str) -> str:
     """``text`` for a Markdown table cell: a ``|`` (even in a code span, as in ``on|off``)
     would end the cell, so it is escaped (GFM tables)."""
@@ -145,32 +292,39 @@ def _default(setting: Setting[Any]) -> str:
 
 
 def _section_md(section: SectionInfo) -> list[str]:
-    lines = ["", f"## {section.title}", "", section.intro, ""]
+    lines = ["", f"## {section.title}", "", f"`[{section.name}]`: {section.intro}", ""]
     flags = section.flagged
     if flags:
-        lines += ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+        lines += ["| key | flag | environment | default | meaning |", "|---|---|---|---|---|"]
     else:
-        lines += ["| environment | default | meaning |", "|---|---|---|"]
-    for _, s in section.settings:
+        lines += ["| key | environment | default | meaning |", "|---|---|---|---|"]
+    for name, s in section.settings:
         meaning = _cell(s.help)
-        cells = [f"`{s.env}`", _cell(_default(s)), meaning]
+        key = "—" if s.secret else f"`{name}`"
+        cells = [key, f"`{s.env}`", _cell(_default(s)), meaning]
         if flags:
             flag = _cell(f"`{s.flag} {s.metavar}`") if s.flag and s.metavar else "—"
-            cells.insert(0, flag)
+            cells.insert(1, flag)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def configuration_md() -> str:
     """The text of ``docs/configuration.md``."""
-    lines = [_HEADER.rstrip("\n")]
+    header = _HEADER.replace("{FIRST_CONFIG}", FIRST_CONFIG).replace("{FIRST_ENV}", FIRST_ENV)
+    lines = [header.rstrip("\n")]
     for section in SECTIONS:
         lines += _section_md(section)
     return "\n".join(lines) + "\n"
 
 
+def _by_variable() -> dict[str, Setting[Any]]:
+    return {s.env: s for section in SECTIONS for _, s in section.settings}
+
+
 def env_example() -> str:
-    """The text of ``.env.example``: every variable, with its default, commented out.
+    """The text of ``.env.example``: what a first deployment sets, then every variable by
+    section, with its default, commented out.
 
     Required keys are left uncommented and empty, ready to fill in.
     """
@@ -179,12 +333,98 @@ def env_example() -> str:
         "# command-line flags override both. Commented lines show the defaults. Every setting",
         "# is explained in docs/configuration.md. (Written by",
         "# `python -m sipgw.app.settings_doc env-example > .env.example`.)",
+        "#",
+        "# With a settings file (sipgw.toml, see sipgw.example.toml) this file needs only the",
+        "# secrets: the settings file refuses them.",
+        "",
+        "# ---- A first deployment: what most gateways set first",
     ]
+    settings = _by_variable()
+    for variable in FIRST_DEPLOYMENT:
+        s = settings[variable]
+        lines += ["", *_comment(s.help)]
+        lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default_text}")
     for section in SECTIONS:
         lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
         for _, s in section.settings:
+            if s.env in FIRST_DEPLOYMENT:
+                lines += ["", f"# {s.env}: at the top of this file"]
+                continue
             lines += ["", *_comment(s.help)]
             lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default_text}")
+    return "\n".join(lines) + "\n"
+
+
+def toml_default(default: object, setting: Setting[Any]) -> str:
+    """A setting's default as the settings file writes it (parsed back, it is the default)."""
+    text = setting.default_text
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int | float) and text:
+        try:
+            float(text)
+        except ValueError:
+            return toml_value(text)
+        return text
+    if isinstance(default, tuple | list | frozenset):
+        for separator in (",", "|"):
+            items = text.split(separator) if text else []
+            if len(items) == len(default):
+                return toml_value(items)
+    return toml_value(text)
+
+
+_EXAMPLE_TABLES = """\
+# ---- Lines, routes and tools
+# The lines (docs/lines.md) and the tools every line's agent gets (docs/assistant.md, "HTTP
+# tools and MCP servers"), in the schema of the routes file and the tools file. `default` and
+# `unknown_status` go at the top of the file, before any table.
+#
+# default = "support"
+#
+# [lines.support]
+# agent = "assistant"
+# greeting = "Support, how can I help?"
+# prompt_file = "prompts/support.txt"    # relative to this file's directory
+#
+# [[routes]]
+# called = "+15550100"
+# line = "support"
+#
+# [[http_tools]]
+# name = "order_status"
+# description = "The status of an order, by its number."
+# method = "GET"
+# url = "https://shop.example.com/orders/{number}"
+# headers = { Authorization = "Bearer ${SHOP_TOKEN}" }   # a secret only as ${VAR}
+# [http_tools.parameters]
+# type = "object"
+# required = ["number"]
+# properties = { number = { type = "string" } }
+"""
+
+
+def example_toml() -> str:
+    """The text of ``sipgw.example.toml``: every section's table, each setting commented out
+    with its default (a secret named, with the variable that sets it)."""
+    lines = [
+        "# sipgw settings file. Copy to sipgw.toml and uncomment what you change; the",
+        "# environment (and .env) overrides it, command-line flags override both. Secrets",
+        "# (keys, passwords, tokens) go in .env only: this file refuses them. Every setting is",
+        "# explained in docs/configuration.md; `sipgw config check` checks the file. (Written by",
+        "# `python -m sipgw.app.settings_doc example-toml > sipgw.example.toml`.)",
+    ]
+    for section in SECTIONS:
+        lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
+        lines.append(f"[{toml_key(section.name)}]")
+        defaults = {f.name: f.default for f in dataclasses.fields(section.cls)}
+        for name, s in section.settings:
+            lines += ["", *_comment(s.help)]
+            if s.secret:
+                lines.append(f"# {name}: a secret: set {s.env} in .env (never here)")
+            else:
+                lines.append(f"# {toml_key(name)} = {toml_default(defaults[name], s)}")
+    lines += ["", _EXAMPLE_TABLES.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -193,11 +433,18 @@ def _comment(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print one of the two files; exit status 2 for an unknown name."""
+    """Print one of the three files; exit status 2 for an unknown name."""
     args = list(sys.argv[1:] if argv is None else argv)
-    writers = {"configuration": configuration_md, "env-example": env_example}
+    writers = {
+        "configuration": configuration_md,
+        "env-example": env_example,
+        "example-toml": example_toml,
+    }
     if len(args) != 1 or args[0] not in writers:
-        print("usage: python -m sipgw.app.settings_doc configuration|env-example", file=sys.stderr)
+        print(
+            "usage: python -m sipgw.app.settings_doc configuration|env-example|example-toml",
+            file=sys.stderr,
+        )
         return 2
     sys.stdout.write(writers[args[0]]())
     return 0

@@ -19,44 +19,42 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipgw.agent.amd.settings import AmdSection
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.capabilities import PluginFactory
-from sipgw.agent.resilience.settings import BreakerSection
-from sipgw.agent.sections import ConfigError, SettingError, Sources, load
+from sipgw.agent.sections import ConfigError, SettingError, Sources, load, setting_of
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
-from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.cluster_settings import ClusterSection
-from sipgw.app.config import GatewayConfig
-from sipgw.app.dial_settings import DialSection
+from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.operations.overload import OverloadConfig
-from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.security.access import AccessConfig, AccessSection, access_config, upstream_hosts
-from sipgw.app.security.floods import FloodSettings, RateLimitSection
-from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.operations.settings import OverloadConfig
+from sipgw.app.sections import (
+    SECTIONS,
+    AmdSection,
+    BreakerSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    DeclaredToolsSection,
+    check_names,
+)
+from sipgw.app.security.access import AccessConfig, access_config, upstream_hosts
+from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.privacy import Redactor, startup_secrets
+from sipgw.app.security.settings import AccessSection, DialSection, LimitsConfig, RateLimitSection
+from sipgw.app.settings import GatewayConfig, WorkersSection
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.account import rest_account
 from sipgw.app.twilio.api.settings import TwilioApiSection
-from sipgw.app.upstream.accounts import (
-    AccountSection,
-    OutboundSection,
-    RegistrationSettings,
-    registration_settings,
-)
+from sipgw.app.upstream.accounts import RegistrationSettings, registration_settings
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection, line_check
-from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.uri import SipUri
@@ -65,7 +63,7 @@ if TYPE_CHECKING:
     from sipgw.agent.llm.base import ChatLLM
     from sipgw.app.cluster.service import SharedState
 
-__all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
+__all__ = ["Startup", "build_startup", "detect_public_ip", "old_files", "outbound_config"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,7 +106,7 @@ class Startup:
     """Every agent built at start, by the name it was started with (a placed call may
     name one: ``agent`` of ``POST /api/calls``)."""
     lines: Lines | None = None
-    """The routes file's lines (``--routes``); None = no routes file."""
+    """The lines of the settings file (or of a routes file, ``--routes``); None = none."""
     webhooks: WebhookSection = WebhookSection()
     """Where call events are posted, and how."""
     summary: SummarySection = SummarySection()
@@ -134,7 +132,7 @@ class Startup:
     shared: SharedState | None = None
     """The shared database's stores (``SIPGW_DATABASE_URL``, migrated); None = SQLite."""
     warnings: tuple[str, ...] = ()
-    """What the start-up log warns of (deprecated settings still taken)."""
+    """What the start-up log warns of (deprecated settings and files still taken)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -178,12 +176,13 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             account_specs[account.name] = account.agent
     upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
     routes = load(RoutesSection, sources).routes
+    file_lines = "lines" in sources.file_keys  # the settings file's [lines.NAME] tables
     # Every agent that answers spends nothing (its capabilities say ``paid=False``: echo):
     # the gateway's and the accounts' (a routes file's lines may name any agent, and it can
     # be reloaded: never free). With only these, a gateway with nothing configured about who
     # may call takes calls from this host and private networks (a lab:
     # :data:`sipgw.app.security.access.LAB_NETWORKS`).
-    free = not any(p.capabilities.paid for p in plugins.values()) and not routes
+    free = not any(p.capabilities.paid for p in plugins.values()) and not (routes or file_lines)
     access_section = load(AccessSection, sources)
     access = access_config(
         access_section, upstreams, free_agents=free, accounts=registration.accounts
@@ -201,14 +200,15 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     account_agents = {name: factories[spec] for name, spec in account_specs.items()}
     webhooks = load(WebhookSection, sources)
     lines = None
-    if routes:
+    if routes or file_lines:
         base = LineBase(
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
             amd=amd, catalogue=SECTIONS, checks=(line_check(webhooks, sources),),
         )  # fmt: skip
-        lines = Lines(Path(routes), base)
+        path = Path(routes or sources.file_path)
+        lines = Lines(path, base, settings_file=not routes)
         services.redactor.add_secrets(
             s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)
         )
@@ -250,8 +250,29 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         sources,
         cluster,
         shared,
-        tuple(twilio_warnings),
+        (*twilio_warnings, *old_files(sources)),
     )
+
+
+def old_files(sources: Sources) -> list[str]:
+    """The warnings for a routes file or a tools file of its own (still read): their
+    tables now go in the settings file, and ``sipgw config convert`` moves them there."""
+    warnings = []
+    routes = sources.find(setting_of(RoutesSection, "routes"))
+    tools = sources.find(setting_of(DeclaredToolsSection, "tools_file"))
+    in_file = tools.origin == "file" and tools.key in ("http_tools", "mcp_servers")
+    old = [(found, flag) for found, flag in ((routes, "--routes"), (tools, "--tools"))
+           if found.text.strip() and not (found is tools and in_file)]  # fmt: skip
+    for found, _ in old:
+        what = "routes file" if found is routes else "tools file"
+        warnings.append(
+            f"{found.label} {found.text.strip()}: a {what} of its own is deprecated (still "
+            "read): its tables go in the settings file (sipgw.toml, docs/configuration.md)"
+        )
+    if old:
+        command = " ".join(f"{flag} {found.text.strip()}" for found, flag in old)
+        warnings.append(f"sipgw config convert {command} writes them as settings-file tables")
+    return warnings
 
 
 def _callbacks(sources: Sources, shared: SharedState | None) -> CallbackSetup:

@@ -42,12 +42,16 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
-from sipgw.agent.sections import SettingError, section, setting
-from sipgw.agent.sections.parsers import int_at_least
+from sipgw.agent.sections import SettingError
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.config import GatewayConfig, NetworkSection, shared_pair_in_range
+from sipgw.app.settings import (
+    GatewayConfig,
+    NetworkSection,
+    WorkersSection,
+    shared_pair_in_range,
+)
 
-__all__ = ["Supervisor", "WorkerPlan", "WorkersSection", "plan_workers"]
+__all__ = ["Supervisor", "WorkerPlan", "plan_workers"]
 
 log = logging.getLogger("sipgw.workers")
 
@@ -60,24 +64,6 @@ STABLE_AFTER = 60.0
 STOP_MARGIN = 30.0
 """Seconds beyond the drain limit a stopped worker gets before SIGKILL (its goodbye line)."""
 _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
-
-
-@section(
-    "workers",
-    title="Worker processes",
-    intro="How many gateway processes `sipgw serve` runs; see docs/operations.md (scale-out).",
-)
-@dataclass(frozen=True)
-class WorkersSection:
-    """How many workers ``serve`` runs (1 = this process only)."""
-
-    workers: int = setting(
-        1, env="SIPGW_WORKERS", flag="--workers", metavar="N", parse=int_at_least(1),
-        help="Worker processes to run, each with its own SIP port (SIPGW_SIP_PORT + i, "
-        "SIPGW_TLS_PORT + i), its own slice of SIPGW_RTP_PORTS and its own admin port "
-        "(SIPGW_ADMIN_PORT + i); a parent restarts a worker that crashes and forwards "
-        "SIGTERM/SIGINT to all. 1 = one process, no parent.",
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

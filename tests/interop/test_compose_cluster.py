@@ -19,7 +19,7 @@ import yaml
 
 from sipgw.agent.sections import Sources, load
 from sipgw.app.cli import build_parser
-from sipgw.app.config import GatewayConfig
+from sipgw.app.settings import GatewayConfig
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -19,12 +19,12 @@ import pytest
 
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.sip.events import RegistrationState
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
@@ -55,9 +55,11 @@ def gateway(dns: Dnsmasq) -> Gateway:
     return Gateway(
         config,
         find_agent("echo").build(Sources()),
-        registration=RegistrationSettings((account,), keepalive_interval=0),
-        outbound=OutboundConfig(aor=AOR, username="gw", password=USERS["gw"]),
-        dns=DnsSection(dns_servers=(("127.0.0.1", dns.port),)),
+        GatewayParts(
+            registration=RegistrationSettings((account,), keepalive_interval=0),
+            outbound=OutboundConfig(aor=AOR, username="gw", password=USERS["gw"]),
+            dns=DnsSection(dns_servers=(("127.0.0.1", dns.port),)),
+        ),
     )
 
 

@@ -21,11 +21,11 @@ import pytest
 
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.dialout import OutboundConfig
 from tests.toolkit.canaries import SIP_PASSWORD
 from tests.toolkit.peers.baresip import Baresip
@@ -165,7 +165,7 @@ def outbound_gateway(
         password=PASSWORD,
     )
     factory = find_agent("echo").build(Sources())
-    return Gateway(config, factory, outbound=outbound)
+    return Gateway(config, factory, GatewayParts(outbound=outbound))
 
 
 async def place_call_to_bob(

@@ -11,10 +11,10 @@ import pytest
 
 from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.dialout import OutboundConfig
 from tests.toolkit.canaries import SIP_PASSWORD
 from tests.toolkit.peers.baresip import Baresip
@@ -42,7 +42,7 @@ def gateway_via(kam: Kamailio, max_call_seconds: float) -> Gateway:
         password=USERS["agent"],
     )
     factory = find_agent("echo").build(Sources())
-    return Gateway(config, factory, outbound=outbound)
+    return Gateway(config, factory, GatewayParts(outbound=outbound))
 
 
 async def test_call_through_kamailio_with_407(tmp_workdir: Path, tone_wav: ToneWav) -> None:

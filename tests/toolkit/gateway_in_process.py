@@ -22,15 +22,15 @@ from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.sections import Sources, load
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.sections import SECTIONS
 from sipgw.app.security.access import AccessConfig
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.webhooks.settings import WebhookSection, line_check
 
 __all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
@@ -107,11 +107,13 @@ async def running_gateway(
     gateway = Gateway(
         config,
         factory,
-        access=access or TEST_ACCESS,
-        dial_policy=dial,
-        overload=overload,
-        lines=lines,
-        breakers=breakers,
+        GatewayParts(
+            access=access or TEST_ACCESS,
+            dial_policy=dial,
+            overload=overload,
+            lines=lines,
+            breakers=breakers or BreakerSection(),
+        ),
     )
     address = await gateway.start()
     phones: list[Phone] = []

@@ -6,7 +6,7 @@ lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its ve
 :class:`CallbackSection`; the speech-to-speech agents read them too
 (:mod:`sipgw.agent.s2s.plugin`). The vendors' own sections are in :mod:`sipgw.agent.vendors`.
 What any agent may dial (``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's:
-``sipgw.app.dial_settings``.
+``sipgw.app.security.settings``.
 
 :func:`assistant_settings` makes the typed
 :class:`~sipgw.agent.assistant.settings.AssistantSettings` (with typed code mypy checks) from
@@ -385,7 +385,7 @@ def callback_uri(value: str) -> str:
     """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part.
 
     The shape only: the gateway parses the URI itself where it builds what agents may
-    dial (``sipgw.app.dial_settings``), with the SIP core's parser, and a URI it cannot
+    dial (``sipgw.app.security.settings``), with the SIP core's parser, and a URI it cannot
     parse stops ``serve`` naming this setting.
     """
     template = value.strip()

@@ -7,11 +7,14 @@ CLI's flags and help groups, the error messages, ``.env.example`` and
 reader of settings by name: everything else gets typed objects, checked by mypy from the
 environment to the field. Where a value comes from, highest first: the flag, the
 environment, the ``.env`` file (loaded into the environment by :func:`load_env_file`),
-the default.
+the settings file (``sipgw.toml``: a table per section,
+:mod:`~sipgw.agent.sections.settingsfile`), the default.
 
 The modules: :mod:`~sipgw.agent.sections.declare` (:func:`setting`, :func:`section`),
 :mod:`~sipgw.agent.sections.parsers` (text to value, with messages that say what is
-allowed), :mod:`~sipgw.agent.sections.sources` (flags, environment, ``.env``),
+allowed), :mod:`~sipgw.agent.sections.sources` (flags, environment, ``.env``, the settings
+file's values), :mod:`~sipgw.agent.sections.settingsfile` (the settings file's tables),
+:mod:`~sipgw.agent.sections.tomlfile` (TOML files whose errors name their lines),
 :mod:`~sipgw.agent.sections.load` (:func:`load`, :func:`require`) and
 :mod:`~sipgw.agent.sections.flags` (argparse groups). The catalogue of sipgw's own sections
 is :mod:`sipgw.app.sections`.

@@ -16,7 +16,7 @@ together, so mypy checks that they agree. :func:`section` (applied above
 ``@dataclass``) gives the class its name, title and intro, which the CLI's help groups,
 ``docs/configuration.md`` and ``.env.example`` show. Any dataclass whose fields are all
 settings can be loaded (:func:`sipgw.agent.sections.load.load`): a section, or a class
-that inherits several sections' fields (:class:`~sipgw.app.config.GatewayConfig`).
+that inherits several sections' fields (:class:`~sipgw.app.settings.GatewayConfig`).
 
 A section may define ``check(self)`` for rules between its values; it raises
 :class:`InvalidSettings` with ``{field}`` placeholders, which the loader fills with the

@@ -1,10 +1,12 @@
-"""Where a setting's text comes from: the flag, else the environment, else the default.
+"""Where a setting's text comes from: the flag, else the environment, else the settings
+file (``sipgw.toml``), else the default.
 
 ``sipgw serve`` loads the ``.env`` file into the environment first
 (:func:`load_env_file`), never overriding a variable that is already set, so a ``.env``
-line sits between the environment and the default, and a user's own module (tools, a
-plug-in agent) can read its own variables from ``os.environ`` too. The file's lines are
-remembered so that an error can name the line the user wrote.
+line sits between the environment and the settings file, and a user's own module (tools, a
+plug-in agent) can read its own variables from ``os.environ`` too. The lines of both files
+are remembered so that an error can name the line the user wrote. The settings file's
+values are :class:`FileValue` s, read by :mod:`sipgw.agent.sections.settingsfile`.
 
 Every message names a setting the way the user gave it, through :class:`Found`: while
 loading, with the text (:attr:`Found.name`, :meth:`Found.quoted`: ``--sip-port abc``);
@@ -27,7 +29,21 @@ from dotenv import load_dotenv
 
 from sipgw.agent.sections.declare import ConfigError, Setting, SettingError, setting_of, settings_of
 
-__all__ = ["Found", "Sources", "load_env_file"]
+__all__ = ["FileValue", "Found", "Origin", "Sources", "load_env_file"]
+
+Origin = Literal["flag", "environment", "file", "default"]
+"""Where a setting's text was found, highest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileValue:
+    """A setting's value as the settings file wrote it, as the setting's parser reads it."""
+
+    text: str
+    where: str
+    """``sipgw.toml line 12``."""
+    key: str
+    """The key as written, with its table: ``network.sip_port``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +52,12 @@ class Found:
 
     setting: Setting[Any]
     text: str
-    origin: Literal["flag", "environment", "default"]
+    origin: Origin
     env_file_line: str = ""
-    """``.env line 3`` when the environment got it from the ``.env`` file."""
+    """``.env line 3`` when the environment got it from the ``.env`` file; ``sipgw.toml
+    line 12`` when the settings file gave it."""
+    key: str = ""
+    """The settings file's key (``network.sip_port``) when it gave it."""
 
     @property
     def name(self) -> str:
@@ -65,16 +84,21 @@ class Found:
             return str(spec.flag)
         if self.origin == "environment":
             return f"{spec.env} ({self.env_file_line})" if self.env_file_line else spec.env
+        if self.origin == "file":
+            return f"{self.key} ({self.env_file_line})"
         return spec.names
 
     def quoted(self) -> str:
         """What the user wrote, to start an error message: ``--sip-port abc``,
-        ``SIPGW_SIP_PORT=abc``, ``.env line 3: SIPGW_SIP_PORT=abc``."""
+        ``SIPGW_SIP_PORT=abc``, ``.env line 3: SIPGW_SIP_PORT=abc``,
+        ``sipgw.toml line 12: network.sip_port = 'abc'``."""
         written = self._written()
         return f"{self.env_file_line}: {written}" if self.env_file_line else written
 
     def _written(self) -> str:
         spec = self.setting
+        if self.origin == "file":  # never a secret: the file may not hold one
+            return f"{self.key} = {shlex.quote(self.text)}"
         if spec.secret:
             return str(spec.flag) if self.origin == "flag" else spec.env
         value = shlex.quote(self.text)
@@ -83,7 +107,8 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """What settings are read from: the command line's flags and the environment."""
+    """What settings are read from: the command line's flags, the environment and the
+    settings file."""
 
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment (with the ``.env`` file already loaded into it); not in the repr,
@@ -92,22 +117,33 @@ class Sources:
     """Flag (``--sip-port``) -> its text, for the flags given on the command line."""
     env_file_lines: Mapping[str, str] = field(default_factory=dict)
     """Variable -> the ``.env`` line that set it (``.env line 3``), for those it set."""
+    file: Mapping[str, FileValue] = field(default_factory=dict)
+    """Variable -> the settings file's value (``sipgw.toml``), for those it sets."""
+    file_path: str = ""
+    """The settings file as the user named it ("" = none)."""
+    file_keys: frozenset[str] = frozenset()
+    """The settings file's top-level keys (its sections, ``lines``, ``http_tools`` ...)."""
 
     def find(self, setting: Setting[Any]) -> Found:
-        """The setting's text: its flag's, else its variable's, else its default."""
+        """The setting's text: its flag's, else its variable's, else the settings file's,
+        else its default."""
         if setting.flag and setting.flag in self.flags:
             return Found(setting, self.flags[setting.flag], "flag")
         if setting.env in self.environ:
             line = self.env_file_lines.get(setting.env, "")
             return Found(setting, self.environ[setting.env], "environment", line)
+        written = self.file.get(setting.env)
+        if written is not None:
+            return Found(setting, written.text, "file", written.where, written.key)
         return Found(setting, setting.default_text, "default")
 
     def given(self, setting: Setting[Any]) -> bool:
-        """Whether a flag or the environment sets it."""
+        """Whether a flag, the environment or the settings file sets it."""
         return self.find(setting).origin != "default"
 
     def gives(self, cls: type, name: str) -> bool:
-        """Whether a flag or the environment sets the setting of field ``name`` of ``cls``.
+        """Whether a flag, the environment or the settings file sets the setting of field
+        ``name`` of ``cls``.
 
         Raises:
             TypeError: ``cls`` has no such setting.

@@ -1,6 +1,7 @@
 """The ``declared_tools`` settings section: HTTP tools, MCP servers, and every tool's limits.
 
-``SIPGW_TOOLS_FILE`` declares tools for every line (:mod:`sipgw.agent.tools.declared`); a routes
+``SIPGW_TOOLS_FILE`` declares tools for every line (:mod:`sipgw.agent.tools.declared`): the
+settings file's own ``[[http_tools]]`` and ``[mcp_servers.NAME]``, or a tools file; a routes
 file's line adds its own through ``SIPGW_DECLARED_TOOLS`` (JSON, which the routes file
 writes for it). :func:`declared_tools` reads both, with the secrets they name from the
 sources' environment; :func:`tool_limits` is what every tool, whatever its source, is held to.
@@ -150,7 +151,9 @@ def declared_tools(section: DeclaredToolsSection, sources: Sources) -> Declarati
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        unknown = sorted(set(data) - {"http_tools", "mcp_servers"})
+        # The settings file (sipgw.toml) holds the tools beside the sections' tables.
+        settings_file = bool(sources.file_path) and path == Path(sources.file_path)
+        unknown = [] if settings_file else sorted(set(data) - {"http_tools", "mcp_servers"})
         if unknown:
             raise ConfigError(
                 f"{path}: unknown key {unknown[0]!r} (known: http_tools, mcp_servers)"

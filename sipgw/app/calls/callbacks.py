@@ -61,7 +61,7 @@ from sipgw.agent.tools.callback_store import (
     dialable_number,
 )
 from sipgw.app.claimers import claim_owner, claimer_alive
-from sipgw.app.dial_settings import DialSection
+from sipgw.app.security.settings import DialSection
 from sipgw.app.stopping import cancel_and_wait
 from sipgw.sip.dialpolicy import DialPolicy
 

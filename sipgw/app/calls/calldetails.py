@@ -2,12 +2,12 @@
 
 A SIP call's :class:`sipgw.agent.base.CallDetails` come from its INVITE
 (:class:`sipgw.sip.invitedetails.InviteDetails`): the number the caller's network asserts
-(P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.sip.trustedid`,
-and unless the caller withheld it), how the call was forwarded
-(History-Info or Diversion) and the ``X-`` headers on the operator's allow-list
-(``SIPGW_PASS_HEADERS``); a call the gateway placed brings its own variables. The
-``headers`` section also says whether a transfer's summary goes to the human's PBX as
-User-to-User data (``SIPGW_TRANSFER_SUMMARY``, RFC 7433).
+(P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.sip.trustedid`, and
+unless the caller withheld it), how the call was forwarded (History-Info or Diversion) and
+the ``X-`` headers on the operator's allow-list (``SIPGW_PASS_HEADERS``); a call the gateway
+placed brings its own variables. The ``headers`` section
+(:class:`~sipgw.app.calls.settings.CallHeadersSection`) also says whether a transfer's
+summary goes to the human's PBX as User-to-User data (``SIPGW_TRANSFER_SUMMARY``, RFC 7433).
 
 Every call's details (a SIP call's, either direction, and another leg's) also carry the
 numbers of its caller's and called addresses, read once here with the SIP core's URI
@@ -18,52 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sipgw.agent.base import CallDetails, Forwarded
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import on_off
 from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.identity import is_anonymous, uri_number
 
-__all__ = ["WITHHELD_USERS", "CallHeadersSection", "call_details", "party_number", "with_numbers"]
+__all__ = ["WITHHELD_USERS", "call_details", "party_number", "with_numbers"]
 
 WITHHELD_USERS = frozenset({"anonymous", "unknown", "restricted"})
 """User parts that stand for no number: what networks put in the From of a caller who
 withholds theirs (RFC 3323 §4.1.1.3's ``anonymous``, and the words carriers use)."""
-
-
-def _allow_list(value: str) -> HeaderAllowList:
-    return HeaderAllowList.parse(value)
-
-
-@section(
-    "headers",
-    title="SIP headers and call details",
-    intro="What the agent learns of a call from its INVITE, and what a transfer carries; see "
-    "docs/outbound.md (headers in and out). Every one is also a flag of `sipgw serve`.",
-)
-@dataclass(frozen=True)
-class CallHeadersSection:
-    """The X- headers agents see, and whether transfers carry a summary."""
-
-    pass_headers: HeaderAllowList = setting(
-        HeaderAllowList(), env="SIPGW_PASS_HEADERS", flag="--pass-headers", metavar="LIST",
-        parse=_allow_list, default_text="",
-        help="X- headers of incoming INVITEs the agent (and the caller-context hook) sees, "
-        "comma-separated, e.g. X-Ticket-Id,X-Campaign-* (a trailing * matches a prefix); "
-        "empty = none. The forwarding (History-Info, Diversion) is always passed, the number "
-        "of a P-Asserted-Identity when a source in the allow list sent it.",
-    )  # fmt: skip
-    transfer_summary: bool = setting(
-        False, env="SIPGW_TRANSFER_SUMMARY", flag="--transfer-summary", metavar="on|off",
-        parse=on_off, default_text="off",
-        help="on: a transfer's REFER carries the call's summary the agent gives with the "
-        "transfer (who is calling, what they need) as User-to-User data (RFC 7433, hex, at "
-        "most 128 bytes, cut after a word) in its Refer-To, for the human's PBX; off: none.",
-    )  # fmt: skip
 
 
 def call_details(

@@ -48,7 +48,7 @@ from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import AgentCapabilities, check_audio, plugin_factory
 from sipgw.agent.observer import AgentObserver
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.calls.calldetails import CallHeadersSection, call_details, with_numbers
+from sipgw.app.calls.calldetails import call_details, with_numbers
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.calls.callhandle import (
     TRANSFER_NOTIFY_MARGIN,
@@ -60,10 +60,11 @@ from sipgw.app.calls.callhandle import (
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.calls.recording import Recordings, formats_of
-from sipgw.app.config import GatewayConfig
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.app.settings import GatewayConfig
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.codecs import ULAW_8K

@@ -31,7 +31,7 @@ from pathlib import Path
 from sipgw.agent.base import Agent
 from sipgw.agent.private_files import FILE_MODE, make_private_dir
 from sipgw.agent.sections import SettingError
-from sipgw.app.config import OperationsSection
+from sipgw.app.settings import OperationsSection
 from sipgw.media.codecs import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
 

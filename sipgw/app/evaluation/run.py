@@ -30,10 +30,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from sipgw.agent.assistant.sections import AssistantSection, BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import settings_of
 from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
-from sipgw.app.dial_settings import DialSection
 from sipgw.app.evaluation.caller import play_scenario, scenario_wavs_missing
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
@@ -43,7 +41,8 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.evaluation.report import build_report, read_call_records, scenario_report, table
 from sipgw.app.evaluation.scenario import FakeAnswer, Scenario, ScenarioError, load_scenarios
-from sipgw.app.security.privacy import PrivacySection
+from sipgw.app.sections import AssistantSection, BuiltinToolsSection, CallbackSection
+from sipgw.app.security.settings import DialSection, PrivacySection
 
 __all__ = ["FakeAgent", "build_parser", "main", "shipped_scenarios"]
 

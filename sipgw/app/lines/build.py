@@ -38,13 +38,14 @@ from sipgw.agent.sections import (
     load,
     settings_of,
 )
+from sipgw.agent.sections.settingsfile import secret_in_file
 from sipgw.agent.tools.settings import DeclaredToolsSection
-from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
+from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
-from sipgw.app.config import OperationsSection
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
+from sipgw.app.settings import OperationsSection, agent_spec
 from sipgw.app.upstream.dialout import OutboundConfig, caller
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
@@ -131,10 +132,14 @@ def line_sources(
     is dropped, so the line's value wins over the command line too.
     """
     dropped = {flags[variable] for variable in values if flags.get(variable)}
-    return Sources(
-        {**base.environ, **{variable: text for variable, (text, _) in values.items()}},
-        {flag: text for flag, text in base.flags.items() if flag not in dropped},
-        {**base.env_file_lines, **{variable: where for variable, (_, where) in values.items()}},
+    return dataclasses.replace(
+        base,
+        environ={**base.environ, **{variable: text for variable, (text, _) in values.items()}},
+        flags={flag: text for flag, text in base.flags.items() if flag not in dropped},
+        env_file_lines={
+            **base.env_file_lines,
+            **{variable: where for variable, (_, where) in values.items()},
+        },
     )
 
 
@@ -155,6 +160,9 @@ def _agent_values(
                 f"{written.where}: {variable} is not a setting of agent {plugin.spec} "
                 "(a line sets only its agent's settings; see docs/lines.md)"
             )
+        if setting.secret and line.in_settings_file:
+            key = f"lines.{line.name}.settings.{variable}"
+            raise ConfigError(secret_in_file(written.where, key, setting))
         values[variable] = (_text(written.value, setting), written.where)
     if line.declared_tools is not None:
         written = line.declared_tools

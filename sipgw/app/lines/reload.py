@@ -25,31 +25,35 @@ __all__ = ["Lines", "load_lines"]
 log = logging.getLogger("sipgw.lines")
 
 
-def load_lines(path: Path, base: LineBase) -> LineTable:
-    """Read and build the routes file at ``path``.
+def load_lines(path: Path, base: LineBase, *, settings_file: bool = False) -> LineTable:
+    """Read and build the routes file at ``path`` (the lines of the settings file at
+    ``path`` when ``settings_file``).
 
     Raises:
         ConfigError: see :func:`~sipgw.app.lines.routesfile.parse_routes_file` and
             :func:`~sipgw.app.lines.build.build_lines`.
     """
-    return build_lines(parse_routes_file(path), base)
+    return build_lines(parse_routes_file(path, settings_file=settings_file), base)
 
 
 class Lines:
     """The routes file's lines in force (see the module docstring).
 
     Args:
-        path: the routes file.
+        path: the routes file, or the settings file (``sipgw.toml``) that holds the lines.
         base: what the gateway's own settings give every line.
+        settings_file: ``path`` is the settings file: only its lines and routes are read
+            again on a reload (its sections' settings take effect at a restart).
 
     Raises:
         ConfigError: the file is bad (at start-up: the gateway does not start).
     """
 
-    def __init__(self, path: Path, base: LineBase) -> None:
+    def __init__(self, path: Path, base: LineBase, *, settings_file: bool = False) -> None:
         self.path = path
         self.base = base
-        self.table = load_lines(path, base)
+        self.settings_file = settings_file
+        self.table = load_lines(path, base, settings_file=settings_file)
         self.loaded_at = time.time()
         """When the routes in force were loaded (Unix seconds)."""
         self.reloads = 0
@@ -68,7 +72,7 @@ class Lines:
             ConfigError: the file is bad now (logged, counted, kept in :attr:`last_error`).
         """
         try:
-            table = load_lines(self.path, self.base)
+            table = load_lines(self.path, self.base, settings_file=self.settings_file)
         except ConfigError as exc:
             self.refused += 1
             self.last_error = str(exc)

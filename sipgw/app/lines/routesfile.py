@@ -57,10 +57,12 @@ from sipgw.sip.customheaders import check_custom_headers
 __all__ = [
     "AGENT_KEYS",
     "REFUSALS",
+    "ROUTES_KEYS",
     "LineSpec",
     "RoutesFile",
     "Written",
     "parse_routes_file",
+    "routes_of",
 ]
 
 AGENT_KEYS = (
@@ -102,7 +104,9 @@ _LINE_KEYS = frozenset(
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
-_TOP_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
+ROUTES_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
+"""The top-level keys of a routes file (and of the settings file, beside its sections)."""
+_TOP_KEYS = ROUTES_KEYS
 REFUSALS = (403, 404, 480, 486, 503, 603)
 """Statuses a call no route matches may be refused with (``unknown_status``)."""
 MAX_SCHEMA_BYTES = 64 * 1024
@@ -165,6 +169,9 @@ class LineSpec:
     declared_tools: Written | None = None
     """``[[lines.NAME.http_tools]]`` and ``[lines.NAME.mcp_servers.NAME]``, checked, as the
     JSON of ``SIPGW_DECLARED_TOOLS`` (relative commands made absolute); None = none."""
+    in_settings_file: bool = False
+    """Written in the settings file (``sipgw.toml``), which holds no secret: its
+    ``[lines.NAME.settings]`` may not set one."""
 
     @property
     def defaults(self) -> CallDefaults:
@@ -243,7 +250,9 @@ def _schema(value: object, place: Place, base: Path) -> dict[str, Any]:
     return schema
 
 
-def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Path) -> LineSpec:
+def _line(
+    name: str, table: Mapping[str, Any], document: TomlDocument, base: Path, settings_file: bool
+) -> LineSpec:
     header = document.table_line("lines", name)
     place = document.place(header, f"line {name!r}")
     unknown = sorted(set(table) - _LINE_KEYS)
@@ -326,6 +335,7 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         amd=amd,
         **_hand_off(table, place),
         declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
+        in_settings_file=settings_file,
     )
 
 
@@ -469,17 +479,31 @@ def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str
     )
 
 
-def parse_routes_file(path: Path) -> RoutesFile:
-    """Read and check a routes file (see the module docstring).
+def parse_routes_file(path: Path, *, settings_file: bool = False) -> RoutesFile:
+    """Read and check a routes file (see the module docstring), or the lines and routes of
+    a settings file (``sipgw.toml``).
+
+    Args:
+        path: the file.
+        settings_file: ``path`` is a settings file: its other top-level keys (the
+            sections' tables, the tools) are not the routes' business.
 
     Raises:
         ConfigError: it cannot be read or parsed, or something in it is wrong; the
             message names the file and the line.
     """
-    document = read_toml(path)
+    return routes_of(read_toml(path), path, settings_file=settings_file)
+
+
+def routes_of(document: TomlDocument, path: Path, *, settings_file: bool = False) -> RoutesFile:
+    """Check the lines and routes of a parsed file (see :func:`parse_routes_file`).
+
+    Raises:
+        ConfigError: something in it is wrong; the message names the file and the line.
+    """
     data, label = document.data, document.label
     top = document.place(None)
-    unknown = sorted(set(data) - _TOP_KEYS)
+    unknown = [] if settings_file else sorted(set(data) - _TOP_KEYS)
     if unknown:
         known = ", ".join(sorted(_TOP_KEYS))
         raise ConfigError(f"{top(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
@@ -492,7 +516,7 @@ def parse_routes_file(path: Path) -> RoutesFile:
         if not isinstance(table, dict):
             where = document.place(document.key_line(document.table_line("lines"), name))
             raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
-        lines[name] = _line(name, table, document, base)
+        lines[name] = _line(name, table, document, base, settings_file)
     _check_hand_offs(lines, document)
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):

@@ -1,4 +1,8 @@
-"""The ``routes`` settings section: which routes file gives the gateway its lines."""
+"""The ``routes_file`` settings section: which routes file gives the gateway its lines.
+
+The lines and routes are written in the settings file (``sipgw.toml``); a routes file of its
+own is still read, with a warning (``sipgw config convert`` moves it into the settings file).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ __all__ = ["RoutesSection"]
 
 
 @section(
-    "routes",
+    "routes_file",
     title="Lines and routes",
     intro="Several lines on one gateway, each with its own agent, prompt, voice and limits, "
-    "and the routes that pick a call's line (docs/lines.md). Reloaded on SIGHUP and "
-    "`POST /api/reload`.",
+    "and the routes that pick a call's line (docs/lines.md), written as [lines.NAME] "
+    "and [[routes]] tables in the settings file. Reloaded on SIGHUP and `POST /api/reload`.",
 )
 @dataclass(frozen=True)
 class RoutesSection:
@@ -23,6 +27,7 @@ class RoutesSection:
 
     routes: str = setting(
         "", env="SIPGW_ROUTES", flag="--routes", metavar="FILE", parse=optional_file,
-        help="TOML file of [lines.NAME] tables and [[routes]] matching called number, account, "
-        "source and caller; empty = every call goes to its account's agent or --agent.",
+        help="A separate TOML file of [lines.NAME] tables and [[routes]] (deprecated: write "
+        "them in the settings file); empty = the settings file's lines, else every call "
+        "goes to its account's agent or --agent.",
     )  # fmt: skip

@@ -1,8 +1,8 @@
 """Who may call, wired: the ``access`` settings, host names resolved, refusals logged.
 
-The sans-IO policy (:mod:`sipgw.sip.access`) knows addresses only. Here the
-settings (:class:`AccessSection`) and the upstream hosts of the accounts
-(:func:`upstream_hosts`) become an :class:`AccessConfig` (:func:`access_config`), and at
+The sans-IO policy (:mod:`sipgw.sip.access`) knows addresses only. Here the settings
+(:class:`~sipgw.app.security.settings.AccessSection`) and the upstream hosts of the
+accounts (:func:`upstream_hosts`) become an :class:`AccessConfig` (:func:`access_config`), and at
 start-up :func:`build_access_policy` resolves its host names and decides who
 is admitted:
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import re
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -38,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipgw.agent.sections import ConfigError, InvalidSettings, SettingError, section, setting
-from sipgw.agent.sections.parsers import text, verbatim
+from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.aio.sourcelog import SourceLog
-from sipgw.app.upstream.mediaranges import TrunkMedia, media_networks, trunk_media
+from sipgw.app.security.settings import ANY, AccessSection
+from sipgw.app.upstream.mediaranges import TrunkMedia, trunk_media
 from sipgw.sip.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.errors import SipError
@@ -52,21 +51,17 @@ if TYPE_CHECKING:
     from sipgw.sip.events import RequestRefused
 
 __all__ = [
-    "ANY",
     "CLOSED_BY_DEFAULT",
     "LAB_LINE",
     "LAB_NETWORKS",
     "AccessConfig",
-    "AccessSection",
     "RefusalLog",
     "Resolver",
     "access_config",
     "account_upstreams",
     "admits_nobody",
-    "allow_from",
     "build_access_policy",
     "closed_line",
-    "digest_algorithm",
     "read_users_file",
     "resolve_host",
     "startup_line",
@@ -74,115 +69,8 @@ __all__ = [
     "upstream_hosts",
 ]
 
-ANY = "any"
-"""The ``--allow-from`` value that admits everyone."""
-
-_HOST_NAME = re.compile(
-    r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
-)
-
 Resolver = Callable[[str], Awaitable[Sequence[str]]]
 """Host name to its IP addresses (all of them, IPv4 and IPv6)."""
-
-
-# -- setting parsers ------------------------------------------------------------------
-
-
-def allow_from(value: str) -> tuple[str, ...]:
-    """``any``, or comma-separated IP addresses, CIDRs and host names; "" = automatic."""
-    entries = tuple(entry.strip() for entry in value.split(",") if entry.strip())
-    if any(entry.lower() == ANY for entry in entries):
-        if len(entries) > 1:
-            raise ValueError("'any' admits everyone: list nothing else with it")
-        return (ANY,)
-    for entry in entries:
-        try:
-            parse_network(entry)
-        except ValueError:
-            if not _HOST_NAME.fullmatch(entry):
-                raise ValueError(
-                    f"{entry!r} is not an IP address, a CIDR such as 10.0.0.0/8, or a host name"
-                ) from None
-    return entries
-
-
-def digest_algorithm(value: str) -> str:
-    """``MD5`` or ``SHA-256`` (any case)."""
-    name = value.strip().upper()
-    if name not in ("MD5", "SHA-256"):
-        raise ValueError("must be MD5 or SHA-256")
-    return name
-
-
-# -- configuration --------------------------------------------------------------------
-
-
-@section(
-    "access",
-    title="Who may call",
-    intro="Which INVITEs may start a call; see docs/security.md. Every one is also a flag of "
-    "`sipgw serve`.",
-)
-@dataclass(frozen=True)
-class AccessSection:
-    """Who is admitted without credentials, and the inbound digest users."""
-
-    allow_from: tuple[str, ...] = setting(
-        (), env="SIPGW_ALLOW_FROM", flag="--allow-from", metavar="LIST", parse=allow_from,
-        default_text="", default_doc="auto", first=True,
-        help="Sources admitted without credentials: comma-separated IP addresses, CIDRs (IPv4 "
-        "or IPv6) and host names (resolved at start), or 'any'. Empty: the registrar's and "
-        "outbound proxy's addresses when an account or proxy is configured, else nobody "
-        "(with the echo agent, which spends nothing: loopback and private networks, RFC "
-        "1918 and RFC 4193). Others get 401 (with inbound credentials) or 403.",
-    )  # fmt: skip
-    media_networks: tuple[str, ...] = setting(
-        (), env="SIPGW_MEDIA_NETWORKS", flag="--media-networks", metavar="LIST",
-        parse=media_networks, default_text="",
-        help="Where the RTP of calls from sources admitted by address (--allow-from, else the "
-        "registrar/proxy) may go: comma-separated IP addresses and CIDRs, e.g. the media "
-        "ranges your provider publishes; an SDP naming another gets 488. Empty = any unicast "
-        "address. An account may have its own (media_networks in the accounts file).",
-    )  # fmt: skip
-    inbound_username: str = setting(
-        "", env="SIPGW_INBOUND_USERNAME", flag="--inbound-username", metavar="NAME", parse=text,
-        help="User name a caller from elsewhere authenticates with (digest, RFC 8760); needs "
-        "SIPGW_INBOUND_PASSWORD.",
-    )  # fmt: skip
-    inbound_password: str = setting(
-        "", env="SIPGW_INBOUND_PASSWORD", flag="--inbound-password", metavar="SECRET",
-        parse=verbatim, secret=True,
-        help="That user's password (prefer the environment or .env to the flag, which other "
-        "local users can see).",
-    )  # fmt: skip
-    inbound_users_file: str = setting(
-        "", env="SIPGW_INBOUND_USERS_FILE", flag="--inbound-users-file", metavar="PATH",
-        parse=text,
-        help="File of inbound users, one 'name:password' per line ('#' starts a comment), in "
-        "addition to SIPGW_INBOUND_USERNAME.",
-    )  # fmt: skip
-    inbound_realm: str = setting(
-        "sip", env="SIPGW_INBOUND_REALM", flag="--inbound-realm", metavar="REALM", parse=text,
-        help="The digest realm callers see in the challenge (a softphone's 'domain' or 'realm' "
-        "field); the default names no software.",
-    )  # fmt: skip
-    inbound_algorithm: str = setting(
-        "MD5", env="SIPGW_INBOUND_ALGORITHM", flag="--inbound-algorithm", metavar="NAME",
-        parse=digest_algorithm,
-        help="Digest algorithm of the challenge: MD5 (every phone) or SHA-256 (RFC 8760).",
-    )  # fmt: skip
-
-    def check(self) -> None:
-        """A user name needs a password, and a password a user name.
-
-        Raises:
-            InvalidSettings: one is set without the other.
-        """
-        if self.inbound_username and not self.inbound_password:
-            raise InvalidSettings("{inbound_username} is set: {inbound_password} is needed too")
-        if self.inbound_password and not self.inbound_username:
-            raise InvalidSettings("{inbound_password} is set: {inbound_username} is needed too")
 
 
 @dataclass(frozen=True, slots=True)

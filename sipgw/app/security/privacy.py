@@ -1,7 +1,7 @@
 """Secrets and privacy: what the gateway masks in its logs and call records.
 
 :func:`load_redactor` builds the :class:`sipgw.agent.redact.Redactor` from the
-``privacy`` section (:class:`PrivacySection`: ``SIPGW_REDACT``,
+``privacy`` section (:class:`~sipgw.app.security.settings.PrivacySection`: ``SIPGW_REDACT``,
 ``SIPGW_REDACT_PATTERNS``) and the secrets it is given: the values of every setting
 marked ``secret`` (API keys, SIP passwords: :func:`sipgw.agent.sections.secret_texts`)
 and, from :func:`startup_secrets`, the passwords of the accounts file and the inbound
@@ -19,13 +19,11 @@ import logging
 import sys
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.redact import Redactor, redact_log_record
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import choice
+from sipgw.app.security.settings import PrivacySection
 
 if TYPE_CHECKING:
     from sipgw.app.security.access import AccessConfig
@@ -33,47 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LogRedaction",
-    "PrivacySection",
     "Redactor",
     "install_log_redaction",
     "load_redactor",
     "startup_secrets",
 ]
-
-
-def redact_pattern(value: str) -> str:
-    """ "" or a regular expression that compiles (Python ``re`` syntax)."""
-    import re
-
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"must be a regular expression ({exc})") from None
-    return value
-
-
-@section(
-    "privacy",
-    title="Secrets and privacy",
-    intro="What is masked in logs and call records; see docs/security.md. API keys and "
-    "passwords are always masked; every one is also a flag of `sipgw serve`.",
-)
-@dataclass(frozen=True)
-class PrivacySection:
-    """Card numbers and patterns of your own, masked in logs and call records."""
-
-    redact: str = setting(
-        "cards", env="SIPGW_REDACT", flag="--redact", metavar="WHAT",
-        parse=choice("cards", "off"),
-        help="'cards': card numbers (13-19 digits passing the Luhn check, also spoken digit by "
-        "digit) are replaced by [card ****1234] in call records and logs; 'off': kept.",
-    )  # fmt: skip
-    redact_patterns: str = setting(
-        "", env="SIPGW_REDACT_PATTERNS", flag="--redact-patterns", metavar="REGEX",
-        parse=redact_pattern,
-        help="A regular expression whose matches are replaced by [redacted] in call records "
-        "and logs (several: join them with |), e.g. \\b\\d{3}-\\d{2}-\\d{4}\\b; empty = none.",
-    )  # fmt: skip
 
 
 def load_redactor(settings: PrivacySection, secrets: Iterable[str] = ()) -> Redactor:

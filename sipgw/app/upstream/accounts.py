@@ -20,8 +20,9 @@
     media_networks = ["203.0.113.0/24"]      # where its calls' RTP may go (default: anywhere)
     codecs = ["G722", "PCMU"]                # its calls' codecs (default: G.711 first)
 
-The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
-through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
+The flags are the ``accounts`` section (:class:`~sipgw.app.upstream.settings.AccountSection`);
+how calls are placed through the trunk, the ``outbound`` section
+(:class:`~sipgw.app.upstream.settings.OutboundSection`). A problem in the
 file is a :class:`~sipgw.agent.sections.ConfigError` naming the file, the line and the
 key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
 reprs or errors.
@@ -34,20 +35,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.sections import ConfigError, InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import (
-    choice,
-    int_at_least,
-    non_negative,
-    optional_file,
-    positive,
-    text,
-)
+from sipgw.agent.sections import ConfigError
 from sipgw.agent.sections.tomlfile import Place, read_toml
-from sipgw.app.agents import agent_spec
 from sipgw.app.codecs import codec_list
+from sipgw.app.settings import agent_spec
 from sipgw.app.upstream.mediaranges import media_networks
-from sipgw.sip.errors import SipError
+from sipgw.app.upstream.settings import (
+    CALLER_ID_HEADERS,
+    CALLER_ID_PRIVACY,
+    AccountSection,
+    parse_caller_id,
+    sip_uri,
+)
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
@@ -55,13 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Account",
-    "AccountSection",
-    "OutboundSection",
     "RegistrationSettings",
     "load_accounts",
     "parse_accounts_file",
     "registration_settings",
-    "sip_uri",
 ]
 
 _TRANSPORTS = ("udp", "tcp", "tls")
@@ -82,163 +78,6 @@ _KEYS = frozenset(
         "codecs",
     }
 )
-_HEADERS = ("none", "pai", "ppi")
-_PRIVACY = ("none", "id")
-
-
-def sip_uri(value: str, need_user: bool = False) -> str:
-    """A ``sip:`` or ``sips:`` URI with a host (and a user part when ``need_user``).
-
-    Raises:
-        ValueError: it is not.
-    """
-    try:
-        uri = SipUri.parse(value.strip())
-    except SipError:
-        raise ValueError("must be a sip: or sips: URI, e.g. sip:1001@pbx.example.com") from None
-    if not uri.host:
-        raise ValueError("must be a SIP URI with a host")
-    if need_user and not uri.user:
-        raise ValueError("needs a user part (sip:user@host)")
-    return value.strip()
-
-
-def _optional_aor(value: str) -> str:
-    return sip_uri(value, need_user=True) if value.strip() else ""
-
-
-def _optional_uri(value: str) -> str:
-    return sip_uri(value) if value.strip() else ""
-
-
-@section(
-    "accounts",
-    title="Accounts and registration",
-    intro="Registering to a trunk or PBX (RFC 3261 §10) so calls to an address of record "
-    "reach us; see docs/registration.md. Every one is also a flag of `sipgw serve`.",
-)
-@dataclass(frozen=True)
-class AccountSection:
-    """One account from the flags, an accounts file for more, and how they register."""
-
-    register: str = setting(
-        "", env="SIPGW_REGISTER", flag="--register", metavar="AOR", parse=_optional_aor,
-        first=True,
-        help="Address of record to register, e.g. sip:1001@pbx.example.com; empty = no "
-        "registration.",
-    )  # fmt: skip
-    registrar: str = setting(
-        "", env="SIPGW_REGISTRAR", flag="--registrar", metavar="URI", parse=_optional_uri,
-        help="Registrar URI; empty = the AOR's host.",
-    )  # fmt: skip
-    auth_username: str = setting(
-        "", env="SIPGW_AUTH_USERNAME", flag="--auth-username", metavar="NAME", parse=text,
-        help="Digest user name for 401/407 challenges from the registrar, the outbound proxy or "
-        "the callee; empty = the AOR's user.",
-    )  # fmt: skip
-    auth_password: str = setting(
-        "", env="SIPGW_AUTH_PASSWORD", flag="--auth-password", metavar="SECRET", parse=text,
-        default_doc="none", secret=True, first=True,
-        help="Digest password for 401/407 challenges from the registrar, the outbound proxy or "
-        "the callee (never logged or shown).",
-    )  # fmt: skip
-    register_expires: int = setting(
-        600, env="SIPGW_REGISTER_EXPIRES", flag="--register-expires", metavar="S",
-        parse=int_at_least(1),
-        help="Registration expiry to ask for, seconds; refreshed at 80-90 % of what the "
-        "registrar grants.",
-    )  # fmt: skip
-    register_retry_base: float = setting(
-        30.0, env="SIPGW_REGISTER_RETRY_BASE", flag="--register-retry-base", metavar="S",
-        parse=positive,
-        help="Seconds before retrying a failed or unanswered registration (RFC 5626 §4.5 "
-        "base-time): a random 1-2 times this after the first failure, doubling with each "
-        "further one, at most 30 min.",
-    )  # fmt: skip
-    accounts: str = setting(
-        "", env="SIPGW_ACCOUNTS", flag="--accounts", metavar="FILE", parse=optional_file,
-        help="TOML file with several accounts ([accounts.NAME] tables: aor, registrar, "
-        "auth_username, auth_password, outbound_proxy, transport, expires, agent, caller_id, "
-        "caller_id_header, caller_id_privacy, media_networks, codecs); empty = none.",
-    )  # fmt: skip
-    keepalive_interval: float = setting(
-        25.0, env="SIPGW_KEEPALIVE_INTERVAL", flag="--keepalive-interval", metavar="S",
-        parse=non_negative,
-        help="Seconds between CRLF keep-alives to each registrar while registered (RFC 5626), "
-        "holding NAT bindings open; 0 = none.",
-    )  # fmt: skip
-
-    def check(self) -> None:
-        """A registrar needs the AOR to register (credentials alone are for outbound calls).
-
-        Raises:
-            InvalidSettings: a registrar without an AOR.
-        """
-        if self.registrar and not self.register:
-            raise InvalidSettings("{registrar} is set but {register} (the AOR) is not")
-
-
-def _proxy(value: str) -> str:
-    """An outbound proxy's SIP URI (:func:`~sipgw.app.upstream.dialout.proxy_route` takes
-    it), or ""."""
-    from sipgw.app.upstream.dialout import proxy_route  # at parse time only: --help stays light
-
-    if value.strip():
-        try:
-            proxy_route(value)
-        except ValueError as exc:
-            raise ValueError(f"must be a SIP URI, e.g. sip:proxy.example.com ({exc})") from None
-    return value.strip()
-
-
-def _caller_id(value: str) -> str:
-    """A caller id :func:`~sipgw.app.upstream.dialout.caller` takes, or ""."""
-    from sipgw.app.upstream.dialout import OutboundConfig, caller  # at parse time only
-
-    caller(OutboundConfig(caller_id=value), "127.0.0.1")
-    return value.strip()
-
-
-@section(
-    "outbound",
-    title="Placing calls",
-    intro="Read by `sipgw call` and scheduled callbacks; each is also a flag of `sipgw serve` "
-    "and `sipgw call`. Challenges (401/407) are answered with `SIPGW_AUTH_USERNAME` and "
-    "`SIPGW_AUTH_PASSWORD`.",
-)
-@dataclass(frozen=True)
-class OutboundSection:
-    """The outbound proxy, our caller id, and how long a call may ring."""
-
-    outbound_proxy: str = setting(
-        "", env="SIPGW_OUTBOUND_PROXY", flag="--outbound-proxy", metavar="URI", parse=_proxy,
-        help="SIP URI every outbound INVITE goes through (loose routing, ';lr' added), e.g. "
-        "sip:proxy.example.com;transport=tcp; a phone number is sent to its host. Empty = "
-        "straight to the target.",
-    )  # fmt: skip
-    caller_id: str = setting(
-        "", env="SIPGW_CALLER_ID", flag="--caller-id", metavar="ID", parse=_caller_id,
-        help="Who we call as (the From): a number (+15551234567, which trunks check: one you "
-        "own at the carrier, in E.164), a SIP URI, '\"Name\" <sip:user@host>', or a user name; "
-        "empty = the registered AOR (or sip:sipgw@<public address>).",
-    )  # fmt: skip
-    caller_id_header: str = setting(
-        "none", env="SIPGW_CALLER_ID_HEADER", flag="--caller-id-header", metavar="none|pai|ppi",
-        parse=choice(*_HEADERS),
-        help="Where else the caller id goes, for trunks that read it there first: 'pai' "
-        "(P-Asserted-Identity), 'ppi' (P-Preferred-Identity) or 'none' (the From only).",
-    )  # fmt: skip
-    caller_id_privacy: str = setting(
-        "none", env="SIPGW_CALLER_ID_PRIVACY", flag="--caller-id-privacy", metavar="none|id",
-        parse=choice(*_PRIVACY),
-        help="'id' withholds the caller id from the callee (Privacy: id, an anonymous From; the "
-        "number goes in P-Asserted-Identity, or the header above, for the trunk); 'none' shows "
-        "it.",
-    )  # fmt: skip
-    ring_timeout: float = setting(
-        60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
-        help="Seconds an outbound call may ring before we give up (CANCEL).",
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,10 +190,13 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
     caller_id = fields.get("caller_id", "").strip()
     if caller_id:
         try:
-            _caller_id(caller_id)
+            parse_caller_id(caller_id)
         except ValueError as exc:
             raise ConfigError(f"{place('caller_id')}: caller_id {caller_id!r} {exc}") from None
-    for key, allowed in (("caller_id_header", _HEADERS), ("caller_id_privacy", _PRIVACY)):
+    for key, allowed in (
+        ("caller_id_header", CALLER_ID_HEADERS),
+        ("caller_id_privacy", CALLER_ID_PRIVACY),
+    ):
         value = fields.get(key, "none").strip().lower()
         if value not in allowed:
             raise ConfigError(f"{place(key)}: {key} {value!r} must be one of {', '.join(allowed)}")

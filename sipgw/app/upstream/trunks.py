@@ -15,7 +15,7 @@ A/AAAA) so that calls survive one of them failing. :class:`Trunks` looks them up
 
 A host that is an IP address needs no lookup. A lookup that finds nothing leaves the request
 to the URI's own host (the transport resolves its A record), as before RFC 3263. The
-``dns`` section (:mod:`sipgw.app.upstream.dns`) says which DNS servers to ask.
+``dns`` section (:mod:`sipgw.app.upstream.settings`) says which DNS servers to ask.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.stopping import cancel_and_wait
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.sip.addressing import Flow
 from sipgw.sip.locate import TargetList, is_ip
 from sipgw.sip.uri import SipUri

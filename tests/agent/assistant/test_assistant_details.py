@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.assistant.opening import DETAILS_HEADING
-from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from sipgw.app.evaluation.phone import sdp_audio_port

@@ -22,7 +22,7 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.sections.parsers import int_at_least, text
-from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
+from sipgw.app.settings import CallSection, GatewayConfig, NetworkSection, OperationsSection
 
 
 @section("sample", title="Sample", intro="Read by this test.")

@@ -10,7 +10,8 @@ import pytest
 
 from sipgw.agent.sections import ConfigError, Setting, SettingError, Sources, load_env_file
 from sipgw.agent.sections.parsers import port, text
-from sipgw.app.config import OperationsSection
+from sipgw.agent.sections.sources import FileValue
+from sipgw.app.settings import OperationsSection
 
 PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")
 KEY = Setting("TEST_KEY", "A key.", text, "", "--test-key", "KEY", secret=True)
@@ -25,6 +26,23 @@ def test_the_flag_wins_over_the_environment_which_wins_over_the_default() -> Non
     assert (Sources().find(PORT).text, Sources().find(PORT).origin) == ("5060", "default")
     assert Sources({"SIPGW_SIP_PORT": ""}).given(PORT) and not Sources().given(PORT)
     assert Sources({}, {"--sip-port": "1"}).find(NAME).origin == "default"  # no flag of its own
+
+
+def test_the_settings_file_sits_under_the_environment_and_over_the_default() -> None:
+    file = {"SIPGW_SIP_PORT": FileValue("5090", "sipgw.toml line 4", "network.sip_port")}
+    only = Sources({}, {}, {}, file)
+    assert (only.find(PORT).text, only.find(PORT).origin) == ("5090", "file")
+    assert only.given(PORT)
+    env = Sources({"SIPGW_SIP_PORT": "5070"}, {}, {}, file)
+    assert (env.find(PORT).text, env.find(PORT).origin) == ("5070", "environment")
+    flag = Sources({"SIPGW_SIP_PORT": "5070"}, {"--sip-port": "5080"}, {}, file)
+    assert (flag.find(PORT).text, flag.find(PORT).origin) == ("5080", "flag")
+    found = Sources(
+        file={"SIPGW_SIP_PORT": FileValue("x y", "sipgw.toml line 4", "network.sip_port")}
+    ).find(PORT)
+    assert found.quoted() == "sipgw.toml line 4: network.sip_port = 'x y'"
+    assert found.name == "network.sip_port = 'x y' (sipgw.toml line 4)"
+    assert found.label == "network.sip_port (sipgw.toml line 4)"
 
 
 def test_messages_name_what_the_user_wrote() -> None:

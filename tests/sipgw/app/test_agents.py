@@ -11,7 +11,8 @@ from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.echo.plugin import echo_agent
 from sipgw.agent.echo.settings import EchoSection
 from sipgw.agent.sections import ConfigError, Sources, load, section_info
-from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
+from sipgw.app.agents import find_agent
+from sipgw.app.settings import BUILTIN_AGENTS, AgentSection, agent_spec
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"
@@ -144,7 +145,7 @@ def test_messages_name_where_the_agent_was_given() -> None:
 def test_a_plug_in_may_read_the_gateways_own_sections(tmp_path: Path) -> None:
     path = tmp_path / "reader.py"
     path.write_text(
-        "from sipgw.app.config import GatewayConfig\n"
+        "from sipgw.app.settings import GatewayConfig\n"
         "def make(config: GatewayConfig):\n"
         "    return lambda call: config.sip_port\n"
     )

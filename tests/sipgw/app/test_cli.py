@@ -117,9 +117,9 @@ def test_help_is_grouped_with_the_first_options_on_top(capsys: pytest.CaptureFix
     first = lines.index(f"{FIRST_TITLE}:")
     assert first < 8
     options = [line.split()[0] for line in lines[first + 1 :] if line.startswith("  --")]
-    assert options[:8] == [
+    assert options[:9] == [
         "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--allow-from",
-        "--admin-port", "--env-file",
+        "--admin-port", "--config", "--env-file",
     ]  # fmt: skip
     groups = [line[:-1] for line in lines if line.endswith(":") and not line.startswith(" ")]
     rest = [info for info in SECTIONS if any(s.flag and not s.first for _, s in info.settings)]

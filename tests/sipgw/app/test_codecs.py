@@ -8,8 +8,8 @@ import pytest
 
 from sipgw.agent.sections import ConfigError
 from sipgw.app.codecs import call_codecs, codec_list, g711_first, rtp_codecs
-from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import parse_accounts_file
 from sipgw.sip.offeranswer import RtpCodec
 

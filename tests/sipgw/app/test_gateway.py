@@ -15,12 +15,12 @@ import pytest
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.echo.agent import EchoAgent
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway, gateway_load, gateway_room
+from sipgw.app.gateway import Gateway, GatewayParts, gateway_load, gateway_room
 from sipgw.app.operations.stats import gateway_stats
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.media import g711
 from sipgw.media.rtp import RtpPacket
@@ -445,10 +445,12 @@ async def placing_gateway(
     """A gateway that places calls for its agent, with ``allow`` as its dial allow-list."""
     settings: dict[str, Any] = {**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(20))}
     config = GatewayConfig(**settings)
-    gateway = Gateway(
-        config, lambda call: EchoAgent(call, 0), outbound=outbound,
-        dial_policy=DialPolicy.parse(allow), overload=TEST_OVERLOAD,
-    )  # fmt: skip
+    parts = GatewayParts(
+        outbound=outbound or OutboundConfig(),
+        dial_policy=DialPolicy.parse(allow),
+        overload=TEST_OVERLOAD,
+    )
+    gateway = Gateway(config, lambda call: EchoAgent(call, 0), parts)
     await gateway.start()
     try:
         yield gateway

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,22 @@ def test_a_bad_setting_is_named(
     monkeypatch.setenv("SIPGW_TRANSPORTS", "tls")
     monkeypatch.setenv("SIPGW_TLS_CERT", "")
     assert healthcheck() == 1  # TLS without a certificate: no gateway runs like that
+
+
+@pytest.mark.usefixtures("environ")
+def test_the_settings_file_gives_the_port_under_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "sipgw.toml").write_text('[network]\nsip_port = "http"\n[assistant]\nx = 1\n')
+    assert healthcheck() == 1  # (the [assistant] table is not the health check's business)
+    assert capsys.readouterr().err == (
+        "healthcheck: error: sipgw.toml line 2: network.sip_port = 'http': must be a port "
+        "number 0..65535\n"
+    )
+    port = free_port()
+    (tmp_path / "sipgw.toml").write_text(f"[network]\nsip_port = {port}\n")
+    assert healthcheck() == 1  # nobody answers on the file's port
+    assert f"OPTIONS sip:127.0.0.1:{port} over UDP -> no answer" in capsys.readouterr().out
 
 
 def test_nobody_answering_is_a_failure() -> None:

@@ -6,17 +6,17 @@ import socket
 
 import pytest
 
-from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.listen import start_gateway
 from sipgw.app.security.access import AccessConfig
+from sipgw.app.settings import GatewayConfig
 from tests.toolkit.gateway_in_process import running_gateway
 
 
 def gateway(port: int, **access: object) -> Gateway:
     config = GatewayConfig(bind="127.0.0.1", sip_port=port, rtp_ports=tuple(free_port_range(4)))  # type: ignore[arg-type]
-    return Gateway(config, lambda call: None, access=AccessConfig(**access))  # type: ignore[arg-type, return-value]
+    return Gateway(config, lambda call: None, GatewayParts(access=AccessConfig(**access)))  # type: ignore[arg-type, return-value]
 
 
 async def test_a_port_in_use_is_exit_status_1_naming_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, settings_of
 from sipgw.app.agents import find_agent
-from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.sections import CALL_ONLY, SECTIONS
+from sipgw.app.settings import HealthcheckSection
 from sipgw.app.startup import Startup, build_startup
 from tests.toolkit.canaries import (
     API_KEY_VARIABLES,
@@ -190,3 +190,41 @@ def test_the_rest_subset_takes_the_twiml_pair_and_warns_of_the_old_one() -> None
     with pytest.raises(ConfigError, match="differ from SIPGW_TWIML_ACCOUNT_SID"):
         startup({**one, "SIPGW_TWILIO_API_ACCOUNT_SID": "AC" + "b" * 32,
                  "SIPGW_TWILIO_API_AUTH_TOKEN": token})  # fmt: skip
+
+
+def test_the_settings_files_lines_are_built_and_reloaded(tmp_path: Path) -> None:
+    config = tmp_path / "sipgw.toml"
+    config.write_text(
+        '[network]\nbind = "127.0.0.1"\n\n[lines.a]\nagent = "echo"\n[[routes]]\nline = "a"\n'
+    )
+    sources = Sources({}, {}, {}, {}, str(config), frozenset({"network", "lines", "routes"}))
+    startup = build_startup(find_agent("echo"), sources)
+    assert startup.lines is not None and list(startup.lines.table.lines) == ["a"]
+    assert startup.lines.path == config and startup.warnings == ()
+    assert startup.access.closed_by_default  # lines may name any agent: never the lab
+    config.write_text(
+        '[network]\nbind = "127.0.0.1"\n\n[lines.b]\nagent = "echo"\n[[routes]]\nline = "b"\n'
+    )
+    startup.lines.reload()
+    assert list(startup.lines.table.lines) == ["b"]
+
+
+def test_a_routes_file_or_tools_file_of_its_own_is_read_with_a_warning(tmp_path: Path) -> None:
+    routes, tools = tmp_path / "routes.toml", tmp_path / "tools.toml"
+    routes.write_text('[lines.a]\nagent = "echo"\n[[routes]]\nline = "a"\n')
+    tools.write_text("")
+    environ = {
+        "SIPGW_BIND": "127.0.0.1",
+        "SIPGW_ROUTES": str(routes),
+        "SIPGW_TOOLS_FILE": str(tools),
+    }
+    startup = build_startup(find_agent("echo"), Sources(environ))
+    assert startup.lines is not None and list(startup.lines.table.lines) == ["a"]
+    assert startup.warnings == (
+        f"SIPGW_ROUTES {routes}: a routes file of its own is deprecated (still read): its tables "
+        "go in the settings file (sipgw.toml, docs/configuration.md)",
+        f"SIPGW_TOOLS_FILE {tools}: a tools file of its own is deprecated (still read): its "
+        "tables go in the settings file (sipgw.toml, docs/configuration.md)",
+        f"sipgw config convert --routes {routes} --tools {tools} writes them as settings-file "
+        "tables",
+    )

@@ -22,16 +22,9 @@ import pytest
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
-from sipgw.app.config import GatewayConfig
 from sipgw.app.operations.logformat import configure_logging
-from sipgw.app.workers import (
-    Supervisor,
-    WorkerPlan,
-    WorkersSection,
-    _Worker,
-    plan_workers,
-    rtp_slices,
-)
+from sipgw.app.settings import GatewayConfig, WorkersSection
+from sipgw.app.workers import Supervisor, WorkerPlan, _Worker, plan_workers, rtp_slices
 
 
 def test_the_setting_defaults_to_one_process() -> None:

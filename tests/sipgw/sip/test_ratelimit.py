@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.app.security.floods import FloodSettings, limit_action, rate, user_agent_fragments
+from sipgw.app.security.floods import FloodSettings
+from sipgw.app.security.settings import limit_action, rate, user_agent_fragments
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered
 from sipgw.sip.ratelimit import (
@@ -332,7 +333,7 @@ def test_rate_setting_parses() -> None:
 
 
 def test_the_prefix_settings_reach_the_guard() -> None:
-    from sipgw.app.security.floods import RateLimitSection
+    from sipgw.app.security.settings import RateLimitSection
 
     section = RateLimitSection(rate_ipv4_prefix=24, rate_ipv6_prefix=56)
     flood = FloodSettings.of(section).flood

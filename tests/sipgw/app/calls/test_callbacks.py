@@ -35,7 +35,7 @@ from sipgw.app.calls.callbacks import (
     gateway_dialer,
     start_callbacks,
 )
-from sipgw.app.dial_settings import DialSection
+from sipgw.app.security.settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import running_gateway
 

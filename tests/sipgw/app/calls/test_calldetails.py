@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sipgw.agent.base import CallDetails, Forwarded
-from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.app.calls.calldetails import CallHeadersSection, call_details, party_number, with_numbers
+from sipgw.app.calls.calldetails import call_details, party_number, with_numbers
 from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.sip.headers import Headers, NameAddr
@@ -51,18 +50,6 @@ def test_a_withheld_number_is_not_given_to_the_agent() -> None:
     call = call_with("P-Asserted-Identity: <sip:+15557654321@carrier.example>", "Privacy: id")
     details = call_details(call, HeaderAllowList())
     assert details.withheld and details.asserted_identity == ""
-
-
-def test_the_settings() -> None:
-    section = load(
-        CallHeadersSection,
-        Sources({"SIPGW_PASS_HEADERS": "X-Ticket-Id, X-Campaign-*"}, {"--transfer-summary": "on"}),
-    )
-    assert section.pass_headers.patterns == ("X-Ticket-Id", "X-Campaign-*")
-    assert section.transfer_summary
-    assert load(CallHeadersSection, Sources()) == CallHeadersSection()
-    with pytest.raises(ConfigError, match="^SIPGW_PASS_HEADERS=Ticket: 'Ticket' is not an X-"):
-        load(CallHeadersSection, Sources({"SIPGW_PASS_HEADERS": "Ticket"}))
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.calls.callhandle import CallHandle
-from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
+from sipgw.app.settings import GatewayConfig
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)

@@ -17,8 +17,8 @@ from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.hints import hint
 from sipgw.app.calls.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
-from sipgw.app.upstream.accounts import AccountSection, OutboundSection
 from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.app.upstream.settings import AccountSection, OutboundSection
 from sipgw.sip.identity import IdentityHeader
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway
@@ -142,8 +142,8 @@ async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
     does not (nothing was attempted)."""
     from sipgw.agent.dialpolicy import DialRefused
     from sipgw.agent.echo.agent import EchoAgent
-    from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
+    from sipgw.app.settings import GatewayConfig
 
     gateway = Gateway(GatewayConfig(bind="127.0.0.1"), lambda call: EchoAgent(call))
     failed = await gateway.originate("no target at all")

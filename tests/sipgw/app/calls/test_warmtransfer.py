@@ -29,8 +29,8 @@ from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.startup import outbound_config
-from sipgw.app.upstream.accounts import AccountSection, OutboundSection
 from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.app.upstream.settings import AccountSection, OutboundSection
 from sipgw.sip.auth import DigestServer, Verdict
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.message import SipMessage, SipRequest, SipResponse, make_response

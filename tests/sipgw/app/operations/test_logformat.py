@@ -11,9 +11,10 @@ import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.callhandle import CallLog
-from sipgw.app.config import OperationsSection
 from sipgw.app.operations.logformat import JsonFormatter, configure_logging
-from sipgw.app.security.privacy import PrivacySection, install_log_redaction, load_redactor
+from sipgw.app.security.privacy import install_log_redaction, load_redactor
+from sipgw.app.security.settings import PrivacySection
+from sipgw.app.settings import OperationsSection
 from tests.toolkit.canaries import ELEVENLABS_KEY, OPENAI_KEY
 
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from sipgw.app.operations.overload import OverloadConfig, OverloadDetector, OverloadRefusals
+from sipgw.app.operations.overload import OverloadDetector, OverloadRefusals
+from sipgw.app.operations.settings import OverloadConfig
 from sipgw.sip.events import InviteRefusedForOverload
 from tests.toolkit.gateway_in_process import running_gateway
 

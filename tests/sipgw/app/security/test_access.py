@@ -17,17 +17,17 @@ from sipgw.app.security.access import (
     CLOSED_BY_DEFAULT,
     LAB_LINE,
     AccessConfig,
-    AccessSection,
     RefusalLog,
     access_config,
     account_upstreams,
-    allow_from,
     build_access_policy,
     startup_line,
     summary_level,
     upstream_hosts,
 )
-from sipgw.app.upstream.accounts import AccountSection, load_accounts
+from sipgw.app.security.settings import AccessSection, allow_from
+from sipgw.app.upstream.accounts import load_accounts
+from sipgw.app.upstream.settings import AccountSection
 from sipgw.sip.access import Refusal
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered, RequestRefused

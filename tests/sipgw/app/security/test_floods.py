@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.app.security.floods import FloodSettings, RateLimitSection, limit_action, rate
+from sipgw.app.security.floods import FloodSettings
+from sipgw.app.security.settings import RateLimitSection, limit_action, rate
 from sipgw.sip.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
 
 

@@ -14,8 +14,8 @@ from sipgw.app.cli import prepare
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.sections import SECTIONS
-from sipgw.app.security.access import AccessSection
-from sipgw.app.security.privacy import PrivacySection, install_log_redaction, load_redactor
+from sipgw.app.security.privacy import install_log_redaction, load_redactor
+from sipgw.app.security.settings import AccessSection, PrivacySection
 from tests.toolkit.canaries import (
     ASSEMBLYAI_KEY,
     ELEVENLABS_KEY,

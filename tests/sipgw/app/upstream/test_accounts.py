@@ -11,16 +11,16 @@ from sipgw.agent.echo.plugin import echo_factory
 from sipgw.agent.echo.settings import EchoSettings
 from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.cli import build_parser
-from sipgw.app.config import GatewayConfig
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, GatewayParts
+from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import (
     Account,
-    AccountSection,
     RegistrationSettings,
     load_accounts,
     parse_accounts_file,
     registration_settings,
 )
+from sipgw.app.upstream.settings import AccountSection
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
 
@@ -234,7 +234,9 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     registration = RegistrationSettings((office, trunk))
     default, trunk_agent = echo_factory(EchoSettings()), echo_factory(EchoSettings(delay_ms=0))
     gateway = Gateway(
-        GatewayConfig(), default, registration=registration, account_agents={"trunk": trunk_agent}
+        GatewayConfig(),
+        default,
+        GatewayParts(registration=registration, account_agents={"trunk": trunk_agent}),
     )
 
     def call(to: str) -> CallInfo:

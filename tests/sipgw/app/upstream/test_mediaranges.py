@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.app.security.access import AccessConfig, AccessSection, access_config
+from sipgw.app.security.access import AccessConfig, access_config
+from sipgw.app.security.settings import AccessSection
 from sipgw.app.upstream.accounts import Account
 from sipgw.app.upstream.mediaranges import (
     TrunkMedia,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.aio.dns import ServerLocator
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import DnsSection
 from sipgw.app.upstream.trunks import Trunks
 from sipgw.sip.addressing import Flow
 from sipgw.sip.locate import TargetList

@@ -1,11 +1,12 @@
-"""The dns settings section (sipgw/app/upstream/dns.py)."""
+"""The upstream settings sections (sipgw/app/upstream/settings.py): dns here; accounts and
+outbound through tests/sipgw/app/upstream/test_accounts.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.settings import DnsSection
 
 
 def test_the_systems_servers_unless_some_are_named() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.sections import ConfigError, Sources, load, section_info
-from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
+from sipgw.app.settings import CallSection, GatewayConfig, NetworkSection, OperationsSection
 
 
 def test_defaults() -> None:

@@ -1,21 +1,27 @@
-"""The gateway's own configuration: network and transports, calls and media, operations.
+"""The gateway's own settings sections: the agent, network and transports, calls and media,
+operations, the worker processes, the health check.
 
 Three sections (:class:`NetworkSection`, :class:`CallSection`, :class:`OperationsSection`)
-declare the settings; :class:`GatewayConfig` inherits the fields of all three, so the
-gateway reads ``config.bind``, ``config.max_calls``, ``config.log_level`` from one object,
-and an embedder builds one with keyword defaults (``GatewayConfig(sip_port=0)``). What
-answers the calls, and how, is not here: the agent's choice and each agent's settings
-are their own sections (see :mod:`sipgw.app.agents`).
+declare the gateway's settings; :class:`GatewayConfig` inherits the fields of all three, so
+the gateway reads ``config.bind``, ``config.max_calls``, ``config.log_level`` from one
+object, and an embedder builds one with keyword defaults (``GatewayConfig(sip_port=0)``).
+:class:`AgentSection` chooses what answers the calls (:mod:`sipgw.app.agents` finds it; each
+agent's settings are its own sections), :class:`WorkersSection` how many processes
+``sipgw serve`` runs (:mod:`sipgw.app.workers`), :class:`HealthcheckSection` where
+``python -m sipgw.app.healthcheck`` probes. The features of sipgw's own packages declare
+theirs in their ``settings.py`` (``security/settings.py``, ``upstream/settings.py`` ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sipgw.agent.sections import InvalidSettings, section, setting
 from sipgw.agent.sections.parsers import (
     choice,
     float_range,
+    int_at_least,
     ip_address,
     log_level,
     milliseconds,
@@ -30,14 +36,19 @@ from sipgw.agent.sections.parsers import (
 )
 
 __all__ = [
+    "BUILTIN_AGENTS",
     "DEFAULT_DRAIN_GOODBYE",
     "DEFAULT_MAX_CALLS",
     "SRTP_POLICIES",
     "TRANSPORTS",
+    "AgentSection",
     "CallSection",
     "GatewayConfig",
+    "HealthcheckSection",
     "NetworkSection",
     "OperationsSection",
+    "WorkersSection",
+    "agent_spec",
     "shared_pair_in_range",
 ]
 
@@ -380,3 +391,89 @@ class GatewayConfig(NetworkSection, CallSection, OperationsSection):
         """Each section's own rules (see theirs)."""
         NetworkSection.check(self)
         CallSection.check(self)
+
+
+BUILTIN_AGENTS: Mapping[str, str] = {
+    "echo": "sipgw.agent.echo.plugin:echo_agent",
+    "assistant": "sipgw.agent.assistant.plugin:assistant_agent",
+    "voice-agent": "sipgw.agent.s2s.plugin:voice_agent_agent",
+    "realtime": "sipgw.agent.s2s.plugin:realtime_agent",
+    "twiml": "sipgw.agent.twiml.plugin:twiml_agent",
+    "stream": "sipgw.agent.twiml.plugin:stream_agent",
+}
+"""Built-in agent name -> its factory function, found as a plug-in's is."""
+
+_NAMES = list(BUILTIN_AGENTS)
+_ALLOWED = (
+    f"must be {', '.join(_NAMES[:-1])} or {_NAMES[-1]}, or package.module:factory (your own "
+    "agent; see docs/writing-an-agent.md)"
+)
+
+
+def agent_spec(value: str) -> str:
+    """A built-in agent's name (any case), or ``module:factory`` (module: a dotted name or
+    a ``.py`` path)."""
+    spec = value.strip()
+    if spec.lower() in BUILTIN_AGENTS:
+        return spec.lower()
+    module, sep, name = spec.rpartition(":")
+    if not sep or not module.strip() or not name.isidentifier():
+        raise ValueError(_ALLOWED)
+    return spec
+
+
+@section(
+    "agent",
+    title="Agent",
+    intro="Which agent answers the calls: a built-in one, or your own (docs/writing-an-agent.md).",
+)
+@dataclass(frozen=True)
+class AgentSection:
+    """The agent's name or plug-in spec."""
+
+    agent: str = setting(
+        "echo", env="SIPGW_AGENT", flag="--agent", metavar="NAME", parse=agent_spec, first=True,
+        help="Who answers: 'echo' plays the caller back (line check, no keys needed); "
+        "'assistant' is the AI agent (speech-to-text, LLM, text-to-speech); 'voice-agent' "
+        "(AssemblyAI's Voice Agent API) and 'realtime' (OpenAI's Realtime API) are "
+        "speech-to-speech agents; 'twiml' follows an app's Twilio voice webhook "
+        "(SIPGW_TWIML_URL) and 'stream' connects each call to a Media Streams WebSocket "
+        "(SIPGW_STREAM_URL): apps built for Twilio (docs/twilio-apps.md); "
+        "package.module:factory (or path/to/file.py:factory) is your own "
+        "(docs/writing-an-agent.md).",
+    )  # fmt: skip
+
+
+@section(
+    "workers",
+    title="Worker processes",
+    intro="How many gateway processes `sipgw serve` runs; see docs/operations.md (scale-out).",
+)
+@dataclass(frozen=True)
+class WorkersSection:
+    """How many workers ``serve`` runs (1 = this process only)."""
+
+    workers: int = setting(
+        1, env="SIPGW_WORKERS", flag="--workers", metavar="N", parse=int_at_least(1),
+        help="Worker processes to run, each with its own SIP port (SIPGW_SIP_PORT + i, "
+        "SIPGW_TLS_PORT + i), its own slice of SIPGW_RTP_PORTS and its own admin port "
+        "(SIPGW_ADMIN_PORT + i); a parent restarts a worker that crashes and forwards "
+        "SIGTERM/SIGINT to all. 1 = one process, no parent.",
+    )  # fmt: skip
+
+
+@section(
+    "healthcheck",
+    title="Health check",
+    intro="Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
+    "reads `SIPGW_SIP_PORT` and `SIPGW_TRANSPORTS` (it probes over UDP, or TCP without UDP); "
+    "from the environment, else from the settings file's [network] and [healthcheck] tables.",
+)
+@dataclass(frozen=True)
+class HealthcheckSection:
+    """Where the health check sends its OPTIONS."""
+
+    host: str = setting(
+        "127.0.0.1", env="SIPGW_HEALTHCHECK_HOST", parse=text,
+        help="Address the health check sends its OPTIONS request to.",
+    )  # fmt: skip

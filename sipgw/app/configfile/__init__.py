@@ -1,0 +1,1 @@
+"""The settings file (``sipgw.toml``): found, read, checked, shown, converted from the old files."""

@@ -1,0 +1,113 @@
+"""``sipgw config check`` (sipgw/app/configfile/check.py): every mistake, each named by its
+file, line and key; then what start-up builds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.configfile.check import check
+
+pytestmark = pytest.mark.usefixtures("environ")
+
+LINES = """\
+[lines.sales]
+agent = "echo"
+
+[lines.support]
+agent = "echo"
+max_calls = "four"
+
+[[routes]]
+line = "sales"
+"""
+
+
+def checked(tmp_path: Path, text: str, *argv: str) -> list[str]:
+    (tmp_path / "sipgw.toml").write_text(text)
+    return check(["serve", *argv]).errors
+
+
+def test_a_good_file_has_no_mistake(tmp_path: Path) -> None:
+    found = check(["serve"])  # no file at all: the environment only
+    assert found.errors == [] and found.file == ""
+    (tmp_path / "sipgw.toml").write_text(
+        '[network]\nsip_port = 5070\nbind = "127.0.0.1"\n\n'
+        + LINES.replace('max_calls = "four"', "max_calls = 4")
+    )
+    found = check(["serve"])
+    assert found.errors == []
+    assert (found.file, found.settings, found.lines) == ("sipgw.toml", 2, 2)
+
+
+def test_an_unknown_key_a_wrong_type_and_a_bad_value_in_a_line(tmp_path: Path) -> None:
+    errors = checked(
+        tmp_path,
+        "[network]\nsip_prot = 5070\n\n[calls]\nmax_calls = true\n\n" + LINES,
+    )
+    assert errors[0].startswith(
+        "sipgw.toml line 2: network.sip_prot: unknown key (did you mean sip_port?)"
+    )
+    assert errors[1] == "sipgw.toml line 5: calls.max_calls: must be a number, not true or false"
+    assert errors[2] == "sipgw.toml line 12: line 'support': max_calls must be a whole number"
+    assert len(errors) == 3
+
+
+def test_every_table_is_checked_whatever_the_agent(tmp_path: Path) -> None:
+    """The assistant's and a vendor's tables are checked with the echo agent too."""
+    errors = checked(
+        tmp_path,
+        '[agent]\nagent = "echo"\n\n[openai]\nfirst_token_timeout = "soon"\n\n'
+        '[assemblyai]\napi_key = "k"\n',
+    )
+    assert [e.split(":", 1)[0] for e in errors] == ["sipgw.toml line 5", "sipgw.toml line 8"]
+    assert "openai.first_token_timeout = 'soon': must be" in errors[0]
+    assert "assemblyai.api_key is a secret" in errors[1]
+
+
+def test_the_environment_and_the_rules_between_values(tmp_path: Path) -> None:
+    os.environ["SIPGW_RTP_PORTS"] = "20000"
+    errors = checked(tmp_path, "[calls]\njitter_min_ms = 400\njitter_max_ms = 300\n")
+    assert errors[0].startswith("SIPGW_RTP_PORTS=20000: must be LO-HI")
+    assert errors[1] == (
+        "calls.jitter_min_ms = 400 (sipgw.toml line 2) must not exceed calls.jitter_max_ms = 300 "
+        "(sipgw.toml line 3)"
+    )
+
+
+def test_tools_are_named_by_their_table(tmp_path: Path) -> None:
+    errors = checked(
+        tmp_path,
+        '[[http_tools]]\nname = "a"\ndescription = "A."\nurl = "https://a.example/"\n\n'
+        '[[http_tools]]\nname = "b"\nurl = "https://b.example/"\nmethod = "FETCH"\n',
+    )
+    assert len(errors) == 1 and errors[0].startswith("sipgw.toml line 6: http_tools[2]"), errors
+
+
+def test_what_start_up_builds_is_checked_last(tmp_path: Path) -> None:
+    for key in ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"):
+        os.environ.pop(key, None)
+    errors = checked(tmp_path, '[agent]\nagent = "assistant"\n[access]\nallow_from = "any"\n')
+    assert len(errors) == 1 and "ASSEMBLYAI_API_KEY" in errors[0], errors
+
+
+def test_a_file_that_is_not_toml(tmp_path: Path) -> None:
+    errors = checked(tmp_path, "[network]\nsip_port = \n")
+    assert errors == [errors[0]] and errors[0].startswith("sipgw.toml line 2: not valid TOML")
+
+
+def test_a_lines_settings_may_not_hold_a_secret(tmp_path: Path) -> None:
+    for key in ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"):
+        os.environ[key] = "k"
+    errors = checked(
+        tmp_path,
+        '[agent]\nagent = "assistant"\n[access]\nallow_from = "any"\n\n'
+        '[lines.a]\nagent = "assistant"\n[lines.a.settings]\nSIPGW_FILLER_AFTER_MS = 500\n'
+        'OPENAI_API_KEY = "sk-in-the-file"\n[[routes]]\nline = "a"\n',
+    )
+    assert errors == [
+        "sipgw.toml line 10: lines.a.settings.OPENAI_API_KEY is a secret: set OPENAI_API_KEY "
+        "in the environment or in .env, never in this file"
+    ]
