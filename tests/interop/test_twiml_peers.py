@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -272,3 +274,81 @@ def test_reject_refuses_the_call_unanswered(tmp_workdir: Path, app: TwilioSdkApp
         assert gw.stop() == 0
     assert "486" in str(closed.get("param", "")), closed  # Busy Here, as Twilio maps "busy"
     assert any(line["type"] == "twiml_reject" for line in record(tmp_workdir))
+
+
+OWN_LOOP_BOTS = ("close-in-its-own-loop", "close-behind-a-tunnel")
+CLOSES = ["close-after-last-mark", "close-in-its-own-loop", "close-behind-a-tunnel", "tcp-reset"]
+
+
+@pytest.mark.parametrize("how", CLOSES)
+def test_the_apps_close_moves_the_call_on_within_200_ms(
+    tmp_workdir: Path, app: TwilioSdkApp, how: str
+) -> None:
+    """The app closing its stream from its handler, whatever way, moves the call to the next
+    verb (here none: the call ends; a reset is a broken stream: the fallback) within 200 ms,
+    and the gateway leaves no aiohttp session or socket unclosed (a user's report: the
+    close was seen only when the caller hung up, 7.7 s later, in silence)."""
+    if how == "close-behind-a-tunnel":  # the app's FIN waits for ours: only the handshake says
+        app = TwilioSdkApp(TOKEN, behind_tunnel=True).start_in_thread()
+        try:
+            close_moves_on(tmp_workdir, app, how)
+        finally:
+            app.stop_thread()
+    else:
+        close_moves_on(tmp_workdir, app, how)
+
+
+def close_moves_on(tmp_workdir: Path, app: TwilioSdkApp, how: str) -> None:
+    app.twiml = connect(then="nothing")  # type: ignore[assignment]
+    closed_at: list[float] = []
+
+    async def bot(stream: AppStream) -> None:
+        await stream.wait(lambda: stream.events("start"))
+        await stream.send_media(bot_tone(1.0))
+        await stream.send_mark("last")
+        await stream.wait(lambda: stream.events("mark"))
+        closed_at.append(time.monotonic())
+        if how == "tcp-reset":
+            sock = stream.ws.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            stream.ws.transport.abort()  # an RST, no close frame
+        else:
+            await stream.ws.close()
+
+    async def own_loop(stream: AppStream) -> None:  # the handler websockets' docs show
+        ws = stream.ws
+        async for text in ws:
+            message = json.loads(text)
+            if message["event"] == "start":
+                stream.stream_sid = message["start"]["streamSid"]
+                await stream.send_media(bot_tone(1.0))
+                await stream.send_mark("last")
+            elif message["event"] == "mark":
+                closed_at.append(time.monotonic())
+                await ws.close()
+
+    app.bot = own_loop if how in OWN_LOOP_BOTS else bot
+    app.own_reader = how in OWN_LOOP_BOTS
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        app.wait_until(lambda: closed_at, within=10)
+        if how == "tcp-reset":  # the fallback line starts within 200 ms, then the hang-up
+            index, _ = gw.process.lines.search(r"TwiML: .*broke.*; fallback: say", 5) or (-1, None)
+            assert index >= 0, gw.log_tail()
+            took = gw.process.lines.lines()[index][0] - closed_at[0]
+            print(f"{how}: the fallback {took * 1000:.0f} ms after the reset")
+            assert took < 0.2, took
+            caller.wait_event("CALL_CLOSED", 10)
+        else:
+            ended = caller.wait_event("CALL_CLOSED", 5)  # no next verb: the call ends
+            took = ended["received_at"] - closed_at[0]
+            print(f"{how}: BYE {took * 1000:.0f} ms after the app's close")
+            assert took < 0.2, took
+        assert gw.stop() == 0
+        log_text = gw.log_text()
+    moved = [line for line in log_text.splitlines() if "the app closed its stream" in line
+             or "fallback: say" in line]  # fmt: skip
+    assert moved, log_text[-3000:]
+    assert "Unclosed" not in log_text, log_text[-3000:]
+    assert "Traceback" not in log_text, log_text[-3000:]
