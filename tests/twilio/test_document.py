@@ -7,6 +7,7 @@ import pytest
 
 from sipgw.twilio.document import (
     MAX_TWIML_BYTES,
+    REFUSED,
     Connect,
     Dial,
     DialTarget,
@@ -75,12 +76,16 @@ def test_every_followed_verb() -> None:
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
     doc = (
         "<Response><Gather input='speech'><Say>hi</Say></Gather><Record/>"
-        "<Connect><Room>r</Room></Connect><Enqueue>q</Enqueue></Response>"
+        "<Connect><Room>r</Room></Connect><Enqueue>q</Enqueue><Dial><Conference>c</Conference>"
+        "</Dial><Start><Siprec/></Start><Bogus/></Response>"
     )
     verbs = parse_twiml(doc)
-    assert [v.name for v in verbs if isinstance(v, Unsupported)] == [
-        "Gather", "Record", "Connect><Room", "Enqueue",
+    refused = [(v.name, v.why) for v in verbs if isinstance(v, Unsupported)]
+    assert [name for name, _ in refused] == [
+        "Record", "Connect><Room", "Enqueue", "Dial><Conference", "Start><Siprec", "Bogus",
     ]  # fmt: skip
+    assert [why for _, why in refused[:-1]] == [REFUSED[name] for name, _ in refused[:-1]]
+    assert refused[-1][1] == "not a TwiML voice verb sipgw knows"
 
 
 @pytest.mark.parametrize(

@@ -35,20 +35,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.record import CallRecord
+from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
     Finished,
@@ -60,7 +63,7 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.say import SayVoice
-from sipgw.agent.twiml.statusposts import StatusPoster
+from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
@@ -73,9 +76,13 @@ from sipgw.agent.twiml.webhook import (
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    Gather,
+    Pause,
     Play,
+    PlayDigits,
     Say,
     Start,
+    StopStream,
     StreamNoun,
     TwimlError,
     parse_twiml,
@@ -115,6 +122,8 @@ class TwimlSettings:
         tts: makes the text-to-speech client ``<Say>`` uses (a :class:`SayVoice`: with its
             ``voice`` and ``language`` where it takes them); None: ``<Say>`` is refused.
         record_dir: where call records go (None: kept in memory only).
+        stt: makes the speech-to-text session a ``<Gather input="speech">`` listens
+            through; None: speech input is refused (keys still work).
     """
 
     identity: TwilioIdentity
@@ -131,6 +140,13 @@ class TwimlSettings:
     fallback_frames: tuple[bytes, ...] = ()
     tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
+    stt: Callable[[], SpeechToText] | None = None
+
+
+DIGIT_SECONDS: Final = 0.16
+"""How long one ``<Play digits>`` key takes on the wire (100 ms of event, 60 ms of gap:
+the media sender's RFC 4733 defaults); ``w`` is :data:`DIGIT_PAUSE`."""
+DIGIT_PAUSE: Final = 0.5
 
 
 class _Fatal(Exception):
@@ -162,6 +178,7 @@ class TwimlAgent(Agent):
         self._transfer_failed = asyncio.Event()
         self._closed = False
         self._pending_first: Step | None = None
+        self._gathering: GatherRun | None = None
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -204,11 +221,14 @@ class TwimlAgent(Agent):
         fetched = await self._fetch_twiml(url, settings.method)
         return Program(self._parse(fetched.body, fetched.url), fetched.url)
 
-    async def _fetch_twiml(self, url: str, method: str) -> Any:
+    async def _fetch_twiml(
+        self, url: str, method: str, extra: tuple[tuple[str, str], ...] = ()
+    ) -> Any:
         assert self._session is not None
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
-        if self.call.direction == "outbound":
+        if self.call.direction == "outbound" or extra:
             params["CallStatus"] = "in-progress"
+        params.update(extra)
         try:
             return await fetch(
                 self._session, url, method=method, params=params,
@@ -295,7 +315,7 @@ class TwimlAgent(Agent):
             self._note("refused", verb=step.name, why=step.why)
         elif isinstance(step, Fetch):
             self.steps.append(f"fetch {step.why}")
-            fetched = await self._fetch_twiml(step.url, step.method)
+            fetched = await self._fetch_twiml(step.url, step.method, step.params)
             self._program.load(self._parse(fetched.body, fetched.url), fetched.url)
         else:
             verb = step.verb
@@ -303,10 +323,16 @@ class TwimlAgent(Agent):
                 await self._connect(verb.stream)
             elif isinstance(verb, Start):
                 self._fork(verb.stream)
+            elif isinstance(verb, StopStream):
+                await self._stop_forks(verb)
             elif isinstance(verb, Say):
                 await self._say(verb)
             elif isinstance(verb, Play):
                 await self._play(verb)
+            elif isinstance(verb, PlayDigits):
+                await self._play_digits(verb)
+            elif isinstance(verb, Gather):
+                await self._gather(verb)
             else:
                 await self._dial(verb)
 
@@ -405,11 +431,15 @@ class TwimlAgent(Agent):
         audio = bytearray()
         try:
             await tts.connect()
-            reply = tts.start_reply()
-            await reply.send_text(verb.text)
-            await reply.finish()
-            async for chunk in reply.audio():
-                audio += chunk.audio
+            for piece in verb.pieces():  # words through the TTS, SSML <break>s as silence
+                if isinstance(piece, float):
+                    audio += b"\xff" * round(piece * 8000)
+                    continue
+                reply = tts.start_reply()
+                await reply.send_text(piece)
+                await reply.finish()
+                async for chunk in reply.audio():
+                    audio += chunk.audio
         except TtsError as exc:
             log.error("[%s] TwiML <Say>: text-to-speech failed: %s", self.call.call_id, exc)
             self._note("say_failed", reason=str(exc))
@@ -463,6 +493,128 @@ class TwimlAgent(Agent):
         self._out_done.clear()
         self.call.audio_ready()
         await self._out_done.wait()
+
+    async def _play_digits(self, verb: PlayDigits) -> None:
+        """``<Play digits>``: RFC 4733 keys through the call's DTMF path (judged by the
+        dial allow-list, as every key the call sends), ``w`` half a second's pause."""
+        self.steps.append("digits")
+        self._note("digits", digits=verb.digits)
+        for run in re.split(r"([wW])", verb.digits):
+            if run in ("w", "W"):
+                await asyncio.sleep(DIGIT_PAUSE)
+            elif run:
+                try:
+                    self.call.send_dtmf(run)
+                except DialRefused as exc:
+                    log.warning("[%s] TwiML <Play digits> refused: %s", self.call.call_id, exc)
+                    self._note("refused", verb="Play digits", why=str(exc))
+                    return
+                await asyncio.sleep(len(run) * DIGIT_SECONDS)  # sent before what follows
+
+    async def _stop_forks(self, verb: StopStream) -> None:
+        """``<Stop><Stream name>``: that fork gets ``stop`` and is closed; from now on not a
+        frame of the call goes to it (none is queued after its ``stop``)."""
+        self.steps.append("stop")
+        chosen = [(s, n) for s, n in self._forks
+                  if not verb.name or verb.name in (n.name, s.side.stream_sid)]  # fmt: skip
+        if not chosen:
+            log.warning("[%s] TwiML <Stop><Stream name=%r>: no such stream", self.call.call_id,
+                        verb.name)  # fmt: skip
+            self._note("refused", verb="Stop", why=f"no stream named {verb.name!r}")
+            return
+        for pair in chosen:
+            self._forks.remove(pair)  # the ticker sends it nothing more, from this instant
+        for stream, noun in chosen:
+            self._note("fork_stopped", name=noun.name, stream_sid=stream.side.stream_sid)
+            await stream.stop()
+            self._stream_event(stream, "stream-stopped")
+
+    async def _gather(self, verb: Gather) -> None:
+        """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
+        self.steps.append("gather")
+        assert self._program is not None
+        stt = await self._gather_stt(verb)
+        if stt is None and verb.input == ("speech",):
+            return  # refused (logged, recorded): the next verb, as after no input
+        callback = None
+        if verb.partial_result_callback:
+            try:
+                url = absolute_url(self._program.url, verb.partial_result_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Gather partialResultCallback>: %s", self.call.call_id, exc)
+            else:
+                callback = Callback(url, verb.partial_result_callback_method)
+        run = GatherRun(
+            verb, lambda: self._prompts(verb), stt,
+            on_partial=(lambda form: self._partial(callback, form)) if callback else None,
+            log_id=self.call.call_id,
+        )  # fmt: skip
+        self._gathering = run
+        try:
+            result = await run.run()
+        finally:
+            self._gathering = None
+            if stt is not None:
+                with contextlib.suppress(Exception):
+                    await stt.close()
+        self._note_gathered(result)
+        if result.empty and not verb.action_on_empty_result:
+            return  # no input: the next verb, as on Twilio
+        if not self._program.gathered(verb, result.params()):
+            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
+                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Gather action", why="no action and no document URL")
+
+    def _note_gathered(self, result: GatherResult) -> None:
+        self._note("gather", digits=result.digits, finished_on_key=result.finished_on_key,
+                   speech=bool(result.speech), confidence=round(result.confidence, 4),
+                   partials=result.partials)  # fmt: skip
+
+    async def _gather_stt(self, verb: Gather) -> SpeechToText | None:
+        if "speech" not in verb.input:
+            return None
+        why = ""
+        if self.settings.stt is None:
+            why = "no speech-to-text is configured (SIPGW_TWIML_STT)"
+        else:
+            stt = self.settings.stt()
+            try:
+                await stt.connect()
+            except SttConnectError as exc:
+                why = f"the speech-to-text could not be opened: {exc}"
+            else:
+                for name, value in (
+                    ("hints", ",".join(verb.hints)),
+                    ("language", "" if verb.language == "en-US" else verb.language),
+                ):
+                    if value:  # the session's own settings (ASSEMBLYAI_KEYTERMS, _LANGUAGE) hold
+                        log.warning("[%s] TwiML <Gather> %s=%r: ignored", self.call.call_id,
+                                    name, value[:100])  # fmt: skip
+                        self._note("gather_ignored", attribute=name, value=value[:100])
+                return stt
+        log.warning("[%s] TwiML <Gather input=speech> refused: %s", self.call.call_id, why)
+        self._note("refused", verb="Gather speech", why=why)
+        return None
+
+    async def _prompts(self, verb: Gather) -> None:
+        """The nested verbs; cancelled (barge-in), what they queued is dropped at once."""
+        try:
+            for prompt in verb.prompts:
+                if isinstance(prompt, Say):
+                    await self._say(prompt)
+                elif isinstance(prompt, Play):
+                    await self._play(prompt)
+                elif isinstance(prompt, Pause):
+                    await asyncio.sleep(prompt.length)
+        except asyncio.CancelledError:
+            self._out.clear()
+            self._out_done.set()
+            raise
+
+    def _partial(self, callback: Callback, form: dict[str, str]) -> None:
+        if self._poster is not None:
+            base = {"AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid}
+            self._poster.post(callback, {**base, **form})
 
     async def _dial(self, verb: Dial) -> None:
         self.steps.append("dial")
@@ -528,6 +680,8 @@ class TwimlAgent(Agent):
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.media("inbound", frame))
+        if self._gathering is not None:
+            self._gathering.audio(frame)
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
@@ -550,10 +704,13 @@ class TwimlAgent(Agent):
         return frame
 
     def on_dtmf(self, digit: str) -> None:
-        """A key the caller pressed, to the bidirectional stream as ``dtmf``."""
+        """A key the caller pressed, to the bidirectional stream as ``dtmf`` (or to the
+        ``<Gather>`` listening)."""
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.dtmf(digit))
+        if self._gathering is not None:
+            self._gathering.key(digit)
 
     # ------------------------------------------------------------------ the end
 

@@ -30,13 +30,16 @@ from urllib.parse import urljoin, urlsplit
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    Gather,
     Hangup,
     Pause,
     Play,
+    PlayDigits,
     Redirect,
     Reject,
     Say,
     Start,
+    StopStream,
     Unsupported,
     Verb,
 )
@@ -59,9 +62,9 @@ MAX_DOCUMENTS: Final = 20
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Dial>``)."""
+    """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Gather>``, a ``<Dial>``...)."""
 
-    verb: Connect | Start | Say | Play | Dial
+    verb: Connect | Start | StopStream | Say | Play | PlayDigits | Gather | Dial
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class Fetch:
     url: str
     method: str = "POST"
     why: str = "redirect"
+    params: tuple[tuple[str, str], ...] = ()
+    """Fields posted beside the call's (``<Gather>``'s ``Digits``, ``SpeechResult``...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,17 @@ class Program:
         if verbs is not None:
             self.documents += 1
 
+    def gathered(self, gather: Gather, params: tuple[tuple[str, str], ...]) -> bool:
+        """``<Gather>`` got input (or none, with ``actionOnEmptyResult``): its action (the
+        document's own URL when it names none, as on Twilio) is fetched next with ``params``
+        and replaces what was left. False when there is no URL to post to (an inline
+        document's ``<Gather>`` without ``action``): the document goes on."""
+        if not gather.action and not self.url:
+            return False
+        self._verbs.clear()
+        self._after = Fetch(gather.action or self.url, gather.method, "<Gather action>", params)
+        return True
+
     def next_step(self, now: float) -> Step:
         """What to do next (see the module docstring)."""
         if self.finished is not None:
@@ -176,7 +192,7 @@ class Program:
             url = absolute_url(self.url, fetch.url)
         except ValueError as exc:
             return Refused(fetch.why, str(exc))
-        return Fetch(url, fetch.method, fetch.why)
+        return Fetch(url, fetch.method, fetch.why, fetch.params)
 
     def _finish(self, reason: str, reject_reason: str = "") -> Finished:
         self.finished = Finished(reason, reject_reason)
