@@ -352,3 +352,74 @@ def close_moves_on(tmp_workdir: Path, app: TwilioSdkApp, how: str) -> None:
     assert moved, log_text[-3000:]
     assert "Unclosed" not in log_text, log_text[-3000:]
     assert "Traceback" not in log_text, log_text[-3000:]
+
+
+def test_gather_takes_a_baresip_callers_keys_and_play_digits_reaches_it(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """The caller presses 4, 2, # (RFC 4733) into <Gather>; the app's action gets
+    Digits=42 (its RequestValidator accepts the post) and answers <Play digits="1w2">, whose
+    keys the caller's phone receives, then <Hangup>."""
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/gathered":
+            response.play(digits="1w2")
+            response.hangup()
+        else:
+            response.gather(action="/gathered", timeout=10)
+            response.say("never")  # no input would fall through to this
+        return response
+
+    app.twiml = twiml
+    with gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW="*") as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        time.sleep(0.5)
+        caller.send_dtmf("42#")
+        keys = [caller.wait_event("CALL_DTMF_START", 10)["param"] for _ in range(2)]
+        caller.wait_event("CALL_CLOSED", 10)
+        assert gw.stop() == 0
+    (action,) = [r for r in app.requests if r.path == "/gathered"]
+    assert action.valid and action.params["Digits"] == "42"
+    assert keys == ["1", "2"]
+    kinds = [line["type"] for line in record(tmp_workdir)]
+    assert "twiml_gather" in kinds and "twiml_digits" in kinds and "twiml_refused" not in kinds
+
+
+def test_gather_hears_a_baresip_caller_through_the_speech_to_text(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """<Gather input="speech" speechTimeout="auto">: the caller talks (a tone the AssemblyAI
+    fake takes for words), the app's action gets SpeechResult and Confidence."""
+    from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/gathered":
+            response.hangup()
+        else:
+            response.gather(input="speech", action="/gathered", speech_timeout="auto", timeout=8)
+        return response
+
+    app.twiml = twiml
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script(["I need to talk to an agent"])
+    talk = write_pattern(
+        tmp_workdir / "audio" / "talk.wav", [(None, 1.5), (300, 1.2), (None, 60.0)], -12.0
+    )
+    try:
+        with (
+            gateway(tmp_workdir, app, SIPGW_TWIML_STT="assemblyai", ASSEMBLYAI_API_KEY="stt-key",
+                    ASSEMBLYAI_STREAMING_URL=stt.url) as gw,
+            Baresip(tmp_workdir, "a", user="a", source_wav=talk) as caller,
+        ):  # fmt: skip
+            caller.dial(gw.uri("bot"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            caller.wait_event("CALL_CLOSED", 15)
+            assert gw.stop() == 0
+    finally:
+        stt.stop()
+    (action,) = [r for r in app.requests if r.path == "/gathered"]
+    assert action.valid and action.params["SpeechResult"] == "I need to talk to an agent"
+    assert 0.0 < float(action.params["Confidence"]) <= 1.0
