@@ -20,9 +20,11 @@ echoed once their audio was played, its ``clear`` honoured on the tick.
 ``<Start><Stream>`` forks the caller's (``inbound_track``), the app's side
 (``outbound_track``) or both to a WebSocket and goes on at once. ``<Say>`` goes through
 the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetches a file
-(size- and time-limited), ``<Pause>`` sends silence, ``<Dial>`` transfers (the gateway's
-REFER or bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last
-verb the call ends, as on Twilio.
+(size- and time-limited), ``<Play digits>`` sends keys, ``<Pause>`` sends silence,
+``<Gather>`` listens for keys or speech (:mod:`sipgw.agent.twiml.gather`) and posts them to
+its action, ``<Stop><Stream>`` ends a fork, ``<Dial>`` transfers (the gateway's REFER or
+bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last verb the
+call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
 cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
