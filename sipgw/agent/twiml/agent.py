@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -149,6 +149,17 @@ DIGIT_SECONDS: Final = 0.16
 """How long one ``<Play digits>`` key takes on the wire (100 ms of event, 60 ms of gap:
 the media sender's RFC 4733 defaults); ``w`` is :data:`DIGIT_PAUSE`."""
 DIGIT_PAUSE: Final = 0.5
+MAX_HINTS: Final = 100
+"""Most ``<Gather hints>`` passed on as key terms (AssemblyAI's streaming limit)."""
+MAX_HINT_CHARS: Final = 50
+"""Longest hint passed on (AssemblyAI's limit per key term); longer ones are left out."""
+
+
+@runtime_checkable
+class _Configurable(Protocol):
+    """A speech-to-text session that takes configuration mid-session (AssemblyAI's)."""
+
+    async def update_configuration(self, **fields: object) -> None: ...
 
 
 class _Fatal(Exception):
@@ -585,18 +596,34 @@ class TwimlAgent(Agent):
             except SttConnectError as exc:
                 why = f"the speech-to-text could not be opened: {exc}"
             else:
-                for name, value in (
-                    ("hints", ",".join(verb.hints)),
-                    ("language", "" if verb.language == "en-US" else verb.language),
-                ):
-                    if value:  # the session's own settings (ASSEMBLYAI_KEYTERMS, _LANGUAGE) hold
-                        log.warning("[%s] TwiML <Gather> %s=%r: ignored", self.call.call_id,
-                                    name, value[:100])  # fmt: skip
-                        self._note("gather_ignored", attribute=name, value=value[:100])
+                await self._hint(stt, verb)
+                if verb.language != "en-US":  # the session's own language setting holds
+                    log.warning("[%s] TwiML <Gather> language=%r: ignored", self.call.call_id,
+                                verb.language[:40])  # fmt: skip
+                    self._note("gather_ignored", attribute="language", value=verb.language[:40])
                 return stt
         log.warning("[%s] TwiML <Gather input=speech> refused: %s", self.call.call_id, why)
         self._note("refused", verb="Gather speech", why=why)
         return None
+
+    async def _hint(self, stt: SpeechToText, verb: Gather) -> None:
+        """``hints`` as the session's key terms, where the service takes them mid-session
+        (AssemblyAI's ``UpdateConfiguration`` ``keyterms_prompt``: at most
+        :data:`MAX_HINTS` terms of :data:`MAX_HINT_CHARS` characters); else logged as ignored."""
+        if not verb.hints:
+            return
+        terms = [h for h in verb.hints if len(h) <= MAX_HINT_CHARS][:MAX_HINTS]
+        left = len(verb.hints) - len(terms)
+        if isinstance(stt, _Configurable) and terms:
+            await stt.update_configuration(keyterms_prompt=terms)
+            self._note("gather_hints", terms=len(terms), left_out=left)
+            if not left:
+                return
+            why = f"{left} of {len(verb.hints)} hints (too long or too many)"
+        else:
+            why = "hints (the speech-to-text takes no key terms)"
+        log.warning("[%s] TwiML <Gather> %s: ignored", self.call.call_id, why)
+        self._note("gather_ignored", attribute="hints", value=why)
 
     async def _prompts(self, verb: Gather) -> None:
         """The nested verbs; cancelled (barge-in), what they queued is dropped at once."""

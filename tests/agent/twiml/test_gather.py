@@ -191,7 +191,9 @@ async def test_speech_is_posted_with_its_confidence_and_partials_go_to_their_cal
     stt.partial_after_ms = 300
     response = VoiceResponse()
     gather = Gather(input="speech", action="/gathered", speech_timeout="auto", timeout=5,
-                    partial_result_callback="/partial")  # fmt: skip
+                    partial_result_callback="/partial", hints="pay my bill, " + "x" * 60,
+                    language="fr-FR")  # fmt: skip
+
     gather.say("How can I help?")
     response.append(gather)
     app.twiml = answers(response, gathered=hangup())  # type: ignore[assignment]
@@ -211,6 +213,10 @@ async def test_speech_is_posted_with_its_confidence_and_partials_go_to_their_cal
         partials[0].params["SequenceNumber"] == "1" and partials[0].params["UnstableSpeechResult"]
     )
     assert partials[0].params["CallSid"] == action.params["CallSid"]
+    (configured,) = stt.sessions[0].received_of_type("UpdateConfiguration")
+    assert configured["keyterms_prompt"] == ["pay my bill"]  # the 60-character hint left out
+    ignored = {x["attribute"] for x in agent.record.lines if x["type"] == "twiml_gather_ignored"}
+    assert ignored == {"hints", "language"}
 
 
 async def test_a_key_wins_over_speech_and_speech_without_stt_is_refused(
