@@ -11,6 +11,7 @@ Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells t
 nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<break>`` as
 silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather>``
 (every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
+``<Record>`` (the attributes of :class:`Record`),
 ``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (``callerId``, ``timeout``,
 ``action``), ``<Redirect>``, ``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
 kept as :class:`Unsupported` (with :data:`REFUSED`'s reason for Twilio's own) so the
@@ -43,6 +44,7 @@ __all__ = [
     "Pause",
     "Play",
     "PlayDigits",
+    "Record",
     "Redirect",
     "Reject",
     "Say",
@@ -219,6 +221,25 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """``<Record>``: the caller's audio until silence, a key or ``maxLength``, posted to
+    ``action`` (the document's own URL when it names none) as a recording's URL."""
+
+    action: str = ""
+    method: str = "POST"
+    timeout: int = 5
+    """Seconds of silence that end it (0: silence does not)."""
+    finish_on_key: str = "1234567890*#"
+    max_length: int = 3600
+    play_beep: bool = True
+    trim: bool = True
+    """``trim="trim-silence"`` (Twilio's default): the silence before and after is cut."""
+    recording_status_callback: str = ""
+    recording_status_callback_method: str = "POST"
+    transcribe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A verb sipgw does not follow (``<Gather>``, ``<Record>``, ...): refused by name."""
 
@@ -240,6 +261,7 @@ Verb: TypeAlias = (
     | Gather
     | PlayDigits
     | StopStream
+    | Record
 )
 
 
@@ -543,6 +565,29 @@ def _gather(element: _Element, attrs: dict[str, str]) -> Verb:
     )
 
 
+def _record(element: _Element, attrs: dict[str, str]) -> Verb:
+    finish = attrs.get("finishOnKey", "1234567890*#")
+    if not set(finish) <= set("0123456789*#"):
+        raise TwimlError(f"<Record finishOnKey={finish[:20]!r}>: keys among 0-9, *, #")
+    trim = attrs.get("trim", "trim-silence")
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwimlError(f"<Record trim={trim[:20]!r}>: trim-silence or do-not-trim")
+    return Record(
+        action=attrs.get("action", "").strip(),
+        method=_callback_method(attrs.get("method", ""), "Record method"),
+        timeout=_number(attrs, "timeout", 5, 0, 600),
+        finish_on_key=finish,
+        max_length=_number(attrs, "maxLength", 3600, 1, 14400),
+        play_beep=_true(attrs, "playBeep", True),
+        trim=trim == "trim-silence",
+        recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
+        recording_status_callback_method=_callback_method(
+            attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
+        ),
+        transcribe=_true(attrs, "transcribe", False),
+    )
+
+
 def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
     value = attrs.get(name, "").strip().lower()
     if not value:
@@ -607,6 +652,7 @@ _VERBS: Final = {
     "Play": _play,
     "Pause": _pause,
     "Gather": _gather,
+    "Record": _record,
     "Dial": _dial,
     "Redirect": _redirect,
     "Hangup": _hangup,
@@ -615,11 +661,10 @@ _VERBS: Final = {
 
 SUPPORTED: Final = (
     "Connect><Stream", "Start><Stream", "Stop><Stream", "Say", "Play", "Play digits", "Pause",
-    "Gather", "Dial><Number", "Dial><Sip", "Redirect", "Hangup", "Reject",
+    "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect", "Hangup", "Reject",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
-    "Record": "recording is not done by sipgw's twiml agent yet",
     "Enqueue": "sipgw has no call queues",
     "Leave": "sipgw has no call queues",
     "Pay": "card payments are not taken (no PCI-scoped capture)",

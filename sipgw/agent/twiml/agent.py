@@ -22,7 +22,8 @@ echoed once their audio was played, its ``clear`` honoured on the tick.
 the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetches a file
 (size- and time-limited), ``<Play digits>`` sends keys, ``<Pause>`` sends silence,
 ``<Gather>`` listens for keys or speech (:mod:`sipgw.agent.twiml.gather`) and posts them to
-its action, ``<Stop><Stream>`` ends a fork, ``<Dial>`` transfers (the gateway's REFER or
+its action, ``<Record>`` records the caller (:mod:`sipgw.agent.twiml.recording`) and posts
+the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` transfers (the gateway's REFER or
 bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
@@ -49,6 +50,7 @@ import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
@@ -64,6 +66,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.recording import BEEP, Recorder, ulaw_wav
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
@@ -82,6 +85,7 @@ from sipgw.twilio.document import (
     Pause,
     Play,
     PlayDigits,
+    Record,
     Say,
     Start,
     StopStream,
@@ -126,6 +130,9 @@ class TwimlSettings:
         record_dir: where call records go (None: kept in memory only).
         stt: makes the speech-to-text session a ``<Gather input="speech">`` listens
             through; None: speech input is refused (keys still work).
+        recording_dir: where ``<Record>`` writes its recordings (None: it is refused).
+        recording_url: the base URL that directory is served at (``RecordingUrl`` is it
+            with the RecordingSid added).
     """
 
     identity: TwilioIdentity
@@ -143,6 +150,8 @@ class TwimlSettings:
     tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
     stt: Callable[[], SpeechToText] | None = None
+    recording_dir: Path | None = None
+    recording_url: str = ""
 
 
 DIGIT_SECONDS: Final = 0.16
@@ -192,6 +201,7 @@ class TwimlAgent(Agent):
         self._closed = False
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
+        self._recording: tuple[Recorder, Record, asyncio.Event] | None = None
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -346,6 +356,8 @@ class TwimlAgent(Agent):
                 await self._play_digits(verb)
             elif isinstance(verb, Gather):
                 await self._gather(verb)
+            elif isinstance(verb, Record):
+                await self._record(verb)
             else:
                 await self._dial(verb)
 
@@ -606,6 +618,101 @@ class TwimlAgent(Agent):
         self._note("refused", verb="Gather speech", why=why)
         return None
 
+    async def _record(self, verb: Record) -> None:
+        """``<Record>`` (:mod:`sipgw.agent.twiml.recording`): the beep, the caller until
+        silence, a key or ``maxLength``; the WAV written (0600) where the operator serves
+        it; its URL, length and SID posted to ``action``. Nothing heard: the next verb."""
+        self.steps.append("record")
+        settings = self.settings
+        if settings.recording_dir is None or not settings.recording_url:
+            why = "no recording directory and URL are configured (SIPGW_TWIML_RECORDING_DIR, _URL)"
+            log.warning("[%s] TwiML <Record> refused: %s", self.call.call_id, why)
+            self._note("refused", verb="Record", why=why)
+            return
+        if verb.transcribe:
+            log.warning("[%s] TwiML <Record transcribe>: ignored", self.call.call_id)
+            self._note("record_ignored", attribute="transcribe")
+        if verb.play_beep:
+            await self._play_audio(BEEP)
+        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key)
+        over = asyncio.Event()
+        self._recording = (recorder, verb, over)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(over.wait(), verb.max_length + 1.0)
+        finally:
+            if not self._closed:
+                self._recording = None
+        recorder.ended_by = recorder.ended_by or "max-length"
+        params = self._save_recording(recorder, verb)
+        if params is None:
+            return  # silence only: the next verb, as on Twilio
+        assert self._program is not None
+        if not self._program.post(verb.action, verb.method, params, "<Record action>"):
+            log.warning("[%s] <Record> without action in an inline document: kept, "
+                        "nowhere to post it; the TwiML goes on", self.call.call_id)  # fmt: skip
+
+    def _save_recording(
+        self, recorder: Recorder, verb: Record
+    ) -> tuple[tuple[str, str], ...] | None:
+        """The recording written, its status callback queued; the action's form (None
+        when nothing was heard)."""
+        audio = recorder.audio(verb.trim)
+        if not recorder.heard_anything or not audio:
+            self._note("record", ended_by=recorder.ended_by, seconds=0)
+            return None
+        settings = self.settings
+        assert settings.recording_dir is not None
+        sid = new_sid("RE")
+        try:
+            make_private_dir(settings.recording_dir)
+            write_private_atomic(settings.recording_dir / f"{sid}.wav", ulaw_wav(audio))
+        except OSError as exc:
+            log.error("[%s] <Record>: the recording could not be written: %s",
+                      self.call.call_id, exc)  # fmt: skip
+            self._note("record_failed", reason=str(exc))
+            return None
+        url = settings.recording_url.rstrip("/") + "/" + sid
+        seconds = len(audio) / 8000
+        digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
+        self._note("record", recording_sid=sid, ended_by=recorder.ended_by,
+                   seconds=round(seconds, 2))  # fmt: skip
+        if verb.recording_status_callback and self._poster is not None:
+            try:
+                assert self._program is not None
+                where = absolute_url(self._program.url, verb.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._poster.post(Callback(where, verb.recording_status_callback_method), {
+                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
+                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
+                    "RecordingDuration": str(round(seconds)), "RecordingChannels": "1",
+                    "RecordingSource": "RecordVerb", "RecordingStartTime": "",
+                })  # fmt: skip
+        return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
+                ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _recording_at_hangup(self) -> None:
+        """The caller hung up while recording: kept, and the action gets it with
+        ``Digits=hangup`` (its answer is not followed: the call is over), as on Twilio."""
+        recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        recorder, verb, over = recording
+        recorder.hangup()
+        over.set()
+        params = self._save_recording(recorder, verb)
+        if params is None or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, verb.action or self._program.url)
+        except ValueError:
+            return
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           "completed")  # fmt: skip
+        self._poster.post(Callback(url, verb.method), {**form, **dict(params)})
+
     async def _hint(self, stt: SpeechToText, verb: Gather) -> None:
         """``hints`` as the session's key terms, where the service takes them mid-session
         (AssemblyAI's ``UpdateConfiguration`` ``keyterms_prompt``: at most
@@ -711,6 +818,10 @@ class TwimlAgent(Agent):
             connected.send(connected.side.media("inbound", frame))
         if self._gathering is not None:
             self._gathering.audio(frame)
+        if self._recording is not None:
+            recorder, _, over = self._recording
+            if recorder.frame(frame):
+                over.set()
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
@@ -740,6 +851,10 @@ class TwimlAgent(Agent):
             connected.send(connected.side.dtmf(digit))
         if self._gathering is not None:
             self._gathering.key(digit)
+        if self._recording is not None:
+            recorder, _, over = self._recording
+            if recorder.key(digit):
+                over.set()
 
     # ------------------------------------------------------------------ the end
 
@@ -748,6 +863,7 @@ class TwimlAgent(Agent):
         self._closed = True
         self._out_done.set()
         self._transfer_failed.set()
+        self._recording_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)

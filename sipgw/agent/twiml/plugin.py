@@ -102,6 +102,11 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         section = load(vendor.section, sources)
         assert isinstance(section, ElevenLabsSection)
         tts = SayVoice(elevenlabs_voiced(section), dict(app.say_voices), section.model_id)
+    if bool(app.recording_dir) != bool(app.recording_url):
+        raise ConfigError(
+            "SIPGW_TWIML_RECORDING_DIR and SIPGW_TWIML_RECORDING_URL go together (where <Record> "
+            "writes, and where the app fetches it)"
+        )
     stt = None
     if app.stt == "assemblyai":
         from sipgw.agent.vendors import STT_VENDORS
@@ -118,6 +123,8 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         fallback_frames=frames,
         tts=tts,
         stt=stt,
+        recording_dir=Path(app.recording_dir) if app.recording_dir else None,
+        recording_url=app.recording_url,
         record_dir=Path(app.record_dir) if app.record_dir else None,
         **where,  # type: ignore[arg-type]
     )

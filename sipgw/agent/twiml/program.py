@@ -35,6 +35,7 @@ from sipgw.twilio.document import (
     Pause,
     Play,
     PlayDigits,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -64,7 +65,7 @@ MAX_DOCUMENTS: Final = 20
 class Run:
     """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Gather>``, a ``<Dial>``...)."""
 
-    verb: Connect | Start | StopStream | Say | Play | PlayDigits | Gather | Dial
+    verb: Connect | Start | StopStream | Say | Play | PlayDigits | Gather | Record | Dial
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +152,18 @@ class Program:
             self.documents += 1
 
     def gathered(self, gather: Gather, params: tuple[tuple[str, str], ...]) -> bool:
-        """``<Gather>`` got input (or none, with ``actionOnEmptyResult``): its action (the
-        document's own URL when it names none, as on Twilio) is fetched next with ``params``
-        and replaces what was left. False when there is no URL to post to (an inline
-        document's ``<Gather>`` without ``action``): the document goes on."""
-        if not gather.action and not self.url:
+        """``<Gather>`` got input (or none, with ``actionOnEmptyResult``): see :meth:`post`."""
+        return self.post(gather.action, gather.method, params, "<Gather action>")
+
+    def post(self, action: str, method: str, params: tuple[tuple[str, str], ...], why: str) -> bool:
+        """A verb's result (``<Gather>``'s input, ``<Record>``'s recording) goes to its
+        ``action`` (the document's own URL when it names none, as on Twilio), fetched next
+        with ``params``; its TwiML replaces what was left. False when there is no URL to
+        post to (an inline document's verb without ``action``): the document goes on."""
+        if not action and not self.url:
             return False
         self._verbs.clear()
-        self._after = Fetch(gather.action or self.url, gather.method, "<Gather action>", params)
+        self._after = Fetch(action or self.url, method, why, params)
         return True
 
     def next_step(self, now: float) -> Step:

@@ -144,6 +144,17 @@ class TwilioAppSection:
         "comma-separated (alice=21m00Tcm4TlvDq8ikWAM,Polly.Joanna=EXAVITQu4vr4xnSDxMaL); a "
         "voice not listed is logged as ignored and the configured voice speaks.",
     )  # fmt: skip
+    recording_dir: str = setting(
+        "", env="SIPGW_TWIML_RECORDING_DIR", parse=text,
+        help="Where <Record> writes the caller's recordings (WAV, μ-law, 0600, named by "
+        "RecordingSid); empty = <Record> is refused, logged. Needs SIPGW_TWIML_RECORDING_URL.",
+    )  # fmt: skip
+    recording_url: str = setting(
+        "", env="SIPGW_TWIML_RECORDING_URL", parse=_http_url,
+        help="The base URL the recording directory is served at (by the operator's web "
+        "server): RecordingUrl is it with /RecordingSid added, as on Twilio (the file is "
+        "<RecordingSid>.wav; an app adds .wav as with Twilio's).",
+    )  # fmt: skip
     record_dir: str = setting(
         "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,
         help="Directory for the per-call JSONL records (the verbs run, failures and their "

@@ -347,7 +347,7 @@ async def test_a_stream_that_cannot_open_gets_the_transfer_fallback(app: TwilioS
 
 
 async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = lambda a, r: "<Response><Say>hi</Say><Record/><Hangup/></Response>"
+    app.twiml = lambda a, r: "<Response><Say>hi</Say><Pay/><Hangup/></Response>"
     agent, call, ticker = await run_call(app)
     await wait_for(lambda: call.hangups, within=5)
     await ticker.stop()
@@ -355,7 +355,7 @@ async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: Twi
     refused = [(x["verb"], x["why"]) for x in agent.record.lines if x["type"] == "twiml_refused"]
     assert refused == [
         ("Say", "no text-to-speech is configured (SIPGW_TWIML_TTS)"),
-        ("Record", "recording is not done by sipgw's twiml agent yet"),
+        ("Pay", "card payments are not taken (no PCI-scoped capture)"),
     ]
 
 

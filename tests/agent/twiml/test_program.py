@@ -21,14 +21,14 @@ from sipgw.twilio.document import REFUSED, Gather, parse_twiml
 
 def test_verbs_run_in_order_and_the_call_ends_after_the_last() -> None:
     program = Program(parse_twiml(
-        "<Response><Say>a</Say><Pause length='2'/><Record/><Play>https://x.example/a.wav"
+        "<Response><Say>a</Say><Pause length='2'/><Pay/><Play>https://x.example/a.wav"
         "</Play></Response>"
     ), "https://app.example/voice")  # fmt: skip
     now = 100.0
     step = program.next_step(now)
     assert isinstance(step, Run) and type(step.verb).__name__ == "Say"
     assert program.next_step(now) == Wait(102.0)
-    assert program.next_step(now + 2) == Refused("Record", REFUSED["Record"])
+    assert program.next_step(now + 2) == Refused("Pay", REFUSED["Pay"])
     step = program.next_step(now + 2)
     assert isinstance(step, Run) and type(step.verb).__name__ == "Play"
     assert program.next_step(now + 3) == Finished("end")
