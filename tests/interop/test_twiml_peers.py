@@ -423,3 +423,46 @@ def test_gather_hears_a_baresip_caller_through_the_speech_to_text(
     (action,) = [r for r in app.requests if r.path == "/gathered"]
     assert action.valid and action.params["SpeechResult"] == "I need to talk to an agent"
     assert 0.0 < float(action.params["Confidence"]) <= 1.0
+
+
+def test_record_keeps_what_a_baresip_caller_says(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    """<Record timeout="2">: the caller hears the beep, talks (a tone) and goes quiet; the
+    app's action gets the RecordingUrl of a WAV holding that tone, trimmed."""
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/recorded":
+            response.hangup()
+        else:
+            response.record(action="/recorded", timeout=2)
+        return response
+
+    app.twiml = twiml
+    talk = write_pattern(
+        tmp_workdir / "audio" / "talk.wav", [(None, 0.8), (CALLER_HZ, 1.5), (None, 60.0)], -12.0
+    )
+    recordings = tmp_workdir / "recordings"
+    with (
+        gateway(tmp_workdir, app, SIPGW_TWIML_RECORDING_DIR=str(recordings),
+                SIPGW_TWIML_RECORDING_URL="https://media.example/rec") as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=talk) as caller,
+    ):  # fmt: skip
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 15)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    (action,) = [r for r in app.requests if r.path == "/recorded"]
+    assert action.valid
+    sid = action.params["RecordingSid"]
+    assert action.params["RecordingUrl"] == f"https://media.example/rec/{sid}"
+    assert action.params["RecordingDuration"] in ("1", "2")  # 1.5 s of words, trimmed
+    assert tone_spans(analyse(heard), 1000, 0.3)  # the beep was heard
+    from sipgw.app.evaluation.audio import analyse_samples
+    from sipgw.media.g711 import ulaw_to_linear
+
+    wav = (recordings / f"{sid}.wav").read_bytes()
+    pcm = ulaw_to_linear(wav[wav.index(b"data") + 8 :])
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    spans = tone_spans(analyse_samples(samples, 8000), CALLER_HZ)
+    assert spans and spans[0][1] - spans[0][0] >= 1.2, spans
