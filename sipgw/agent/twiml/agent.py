@@ -643,6 +643,8 @@ class TwimlAgent(Agent):
         finally:
             if not self._closed:
                 self._recording = None
+        if self._closed:  # the hang-up kept and posted it (close)
+            return
         recorder.ended_by = recorder.ended_by or "max-length"
         params = self._save_recording(recorder, verb)
         if params is None:

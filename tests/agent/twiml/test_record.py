@@ -108,7 +108,9 @@ async def test_a_hangup_mid_recording_posts_it_with_digits_hangup(
     await ticker.stop()
     await agent.close("remote-bye")
     await wait_for(lambda: posted(app, "/recorded"), within=5)
+    await asyncio.sleep(0.3)  # a second post would be there by now
     (action,) = posted(app, "/recorded")
+    assert len(await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))) == 1
     assert action.valid and action.params["Digits"] == "hangup"
     assert action.params["CallStatus"] == "completed"
 
