@@ -591,7 +591,7 @@ class TwimlAgent(Agent):
             self._note("refused", verb="Gather action", why="no action and no document URL")
 
     def _note_gathered(self, result: GatherResult) -> None:
-        self._note("gather", digits=result.digits, finished_on_key=result.finished_on_key,
+        self._note("gather", digits=len(result.digits), finished_on_key=result.finished_on_key,
                    speech=bool(result.speech), confidence=round(result.confidence, 4),
                    partials=result.partials)  # fmt: skip
 
