@@ -5,14 +5,17 @@ answers with a ``<Response>`` document, and :func:`parse_twiml` turns it into a 
 verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
-``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>`` (a one-way fork,
-``track``), ``<Stream>`` takes ``url``, ``name``, ``track``, ``statusCallback``,
-``statusCallbackMethod`` and
-``<Parameter name value>`` nouns; ``<Say>`` (``voice``, ``language``, ``loop``),
-``<Play>`` (``loop``), ``<Pause>`` (``length``), ``<Dial>`` with ``<Number>``/``<Sip>``
-nouns or a bare number (``callerId``, ``timeout``, ``action``), ``<Redirect>``,
-``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is kept as :class:`Unsupported`
-so the program can refuse it by name; it is never dropped silently.
+:data:`SUPPORTED`. ``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>``
+(a one-way fork, ``track``), ``<Stop><Stream name>``; ``<Stream>`` takes ``url``, ``name``,
+``track``, ``statusCallback``, ``statusCallbackMethod`` and ``<Parameter name value>``
+nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<break>`` as
+silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather>``
+(every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
+``<Record>`` (the attributes of :class:`Record`),
+``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (``callerId``, ``timeout``,
+``action``), ``<Redirect>``, ``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
+kept as :class:`Unsupported` (with :data:`REFUSED`'s reason for Twilio's own) so the
+program can refuse it by name; it is never dropped silently.
 
 Safety (what defusedxml gives, done on expat directly): the document is at most
 :data:`MAX_TWIML_BYTES`; a DOCTYPE, an entity declaration or an external entity
@@ -32,15 +35,21 @@ __all__ = [
     "MAX_TWIML_BYTES",
     "MAX_VERBS",
     "Connect",
+    "REFUSED",
+    "SUPPORTED",
     "Dial",
     "DialTarget",
+    "Gather",
     "Hangup",
     "Pause",
     "Play",
+    "PlayDigits",
+    "Record",
     "Redirect",
     "Reject",
     "Say",
     "Start",
+    "StopStream",
     "StreamNoun",
     "TwimlError",
     "Unsupported",
@@ -104,9 +113,58 @@ class Say:
     """``<Say>``: text for the text-to-speech service."""
 
     text: str
+    """Everything spoken, SSML's words included (``<sub>``'s alias in its place)."""
     voice: str = ""
     language: str = ""
     loop: int = 1
+    parts: tuple[str | float, ...] = ()
+    """The text cut at SSML ``<break>``s: a string is said, a float is that many seconds
+    of silence; empty: ``text`` whole."""
+
+    def pieces(self) -> tuple[str | float, ...]:
+        """:attr:`parts`, or ``text`` as the one piece."""
+        return self.parts or ((self.text,) if self.text else ())
+
+
+@dataclass(frozen=True, slots=True)
+class PlayDigits:
+    """``<Play digits>``: keys sent to the caller as RFC 4733 events; ``w`` is half a
+    second's pause."""
+
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopStream:
+    """``<Stop><Stream name>``: the fork named ``name`` (its ``name`` or its StreamSid)
+    stops; no name: every fork stops."""
+
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """``<Gather>``: keys or speech from the caller, posted to ``action``.
+
+    ``timeout`` and ``speech_timeout`` are seconds (``speech_timeout`` None: "auto", the
+    speech-to-text's own end of turn); ``num_digits`` 0 is no limit; ``action`` "" is the
+    document's own URL, as on Twilio."""
+
+    input: tuple[str, ...] = ("dtmf",)
+    action: str = ""
+    method: str = "POST"
+    timeout: int = 5
+    speech_timeout: float | None = 5.0
+    finish_on_key: str = "#"
+    num_digits: int = 0
+    hints: tuple[str, ...] = ()
+    language: str = "en-US"
+    action_on_empty_result: bool = False
+    barge_in: bool = True
+    partial_result_callback: str = ""
+    partial_result_callback_method: str = "POST"
+    prompts: tuple[Say | Play | Pause, ...] = ()
+    """The nested verbs, said while the input is awaited (input stops them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +221,25 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """``<Record>``: the caller's audio until silence, a key or ``maxLength``, posted to
+    ``action`` (the document's own URL when it names none) as a recording's URL."""
+
+    action: str = ""
+    method: str = "POST"
+    timeout: int = 5
+    """Seconds of silence that end it (0: silence does not)."""
+    finish_on_key: str = "1234567890*#"
+    max_length: int = 3600
+    play_beep: bool = True
+    trim: bool = True
+    """``trim="trim-silence"`` (Twilio's default): the silence before and after is cut."""
+    recording_status_callback: str = ""
+    recording_status_callback_method: str = "POST"
+    transcribe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A verb sipgw does not follow (``<Gather>``, ``<Record>``, ...): refused by name."""
 
@@ -171,7 +248,20 @@ class Unsupported:
 
 
 Verb: TypeAlias = (
-    Connect | Start | Say | Play | Pause | Dial | Redirect | Hangup | Reject | Unsupported
+    Connect
+    | Start
+    | Say
+    | Play
+    | Pause
+    | Dial
+    | Redirect
+    | Hangup
+    | Reject
+    | Unsupported
+    | Gather
+    | PlayDigits
+    | StopStream
+    | Record
 )
 
 
@@ -181,6 +271,8 @@ class _Element:
     attrs: dict[str, str]
     children: list[_Element] = field(default_factory=list)
     text: str = ""
+    content: list[str | _Element] = field(default_factory=list)
+    """Text and child elements in document order (``<Say>``'s SSML)."""
 
 
 def parse_twiml(document: str | bytes) -> tuple[Verb, ...]:
@@ -216,6 +308,8 @@ def _read_xml(data: bytes) -> _Element:
             raise TwimlError(f"elements nested deeper than {MAX_DEPTH}")
         element = _Element(tag, dict(attrs))
         (stack[-1].children if stack else roots).append(element)
+        if stack:
+            stack[-1].content.append(element)
         stack.append(element)
 
     def end(tag: str) -> None:
@@ -224,6 +318,7 @@ def _read_xml(data: bytes) -> _Element:
     def text(chars: str) -> None:
         if stack:
             stack[-1].text += chars
+            stack[-1].content.append(chars)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -245,7 +340,7 @@ def _verb(element: _Element) -> Verb:
     tag, attrs = element.tag, element.attrs
     reader = _VERBS.get(tag)
     if reader is None:
-        return Unsupported(tag[:40])
+        return Unsupported(tag[:40], REFUSED.get(tag, "not a TwiML voice verb sipgw knows"))
     return reader(element, attrs)
 
 
@@ -274,10 +369,10 @@ def _stream(element: _Element) -> StreamNoun:
     )
 
 
-def _callback_method(value: str) -> str:
+def _callback_method(value: str, what: str = "Stream statusCallbackMethod") -> str:
     method = value.strip().upper() or "POST"
     if method not in ("POST", "GET"):
-        raise TwimlError(f"<Stream statusCallbackMethod={value[:40]!r}>: POST or GET")
+        raise TwimlError(f"<{what}={value[:40]!r}>: POST or GET")
     return method
 
 
@@ -292,14 +387,16 @@ def _only_stream(element: _Element) -> StreamNoun:
 def _connect(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Connect><Room>, <Conversation>, ...
-        return Unsupported(f"Connect><{nouns[0].tag[:40]}", "only <Connect><Stream> is followed")
+        name = f"Connect><{nouns[0].tag[:40]}"
+        return Unsupported(name, REFUSED.get(name, "only <Connect><Stream> is followed"))
     return Connect(_only_stream(element), attrs.get("action", "").strip())
 
 
 def _start(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Start><Siprec>, <Transcription>
-        return Unsupported(f"Start><{nouns[0].tag[:40]}", "only <Start><Stream> is followed")
+        name = f"Start><{nouns[0].tag[:40]}"
+        return Unsupported(name, REFUSED.get(name, "only <Start><Stream> is followed"))
     return Start(_only_stream(element))
 
 
@@ -315,22 +412,189 @@ def _number(attrs: dict[str, str], name: str, default: int, low: int, high: int)
     return min(max(number, low), high)
 
 
-def _say(element: _Element, attrs: dict[str, str]) -> Verb:
+def _say(element: _Element, attrs: dict[str, str]) -> Say:
+    pieces: list[str | float] = []
+    _ssml(element, pieces)
+    parts: list[str | float] = []
+    for piece in pieces:  # words joined, silences summed, both in order
+        if isinstance(piece, str):
+            if parts and isinstance(parts[-1], str):
+                parts[-1] += piece
+            else:
+                parts.append(piece)
+        elif parts and isinstance(parts[-1], float):
+            parts[-1] = min(parts[-1] + piece, MAX_BREAK)
+        else:
+            parts.append(piece)
+    said = [" ".join(p.split()) if isinstance(p, str) else p for p in parts]
+    said = [p for p in said if p != "" and p != 0.0]
+    text = " ".join(p for p in said if isinstance(p, str))
     return Say(
-        text=" ".join(element.text.split()),
+        text=text,
         voice=attrs.get("voice", ""),
         language=attrs.get("language", ""),
         loop=_number(attrs, "loop", 1, 1, MAX_LOOP),
+        parts=tuple(said) if any(isinstance(p, float) for p in said) else (),
     )
+
+
+MAX_BREAK: Final = 10.0
+"""Longest SSML ``<break>``, seconds (Amazon Polly's limit, which Twilio's voices use)."""
+BREAK_STRENGTH: Final = {
+    "none": 0.0, "x-weak": 0.0, "weak": 0.25, "medium": 0.4, "strong": 0.75, "x-strong": 1.25,
+}  # fmt: skip
+"""``<break strength>`` as seconds of silence (``medium`` when the break has neither
+``time`` nor ``strength``; Polly: "none" and "x-weak" are no pause)."""
+SSML_TAGS: Final = frozenset(
+    {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w",
+     "amazon:domain", "amazon:effect"}
+)  # fmt: skip
+"""SSML inside ``<Say>``: their words are said (``<sub>``: its ``alias``), ``<break>`` is
+silence; the voice effects they ask for (rate, pitch, emphasis...) are not rendered."""
+
+
+def _ssml(element: _Element, out: list[str | float]) -> None:
+    for item in element.content:
+        if isinstance(item, str):
+            out.append(item)
+        elif item.tag not in SSML_TAGS:
+            raise TwimlError(
+                f"<{item.tag[:40]}> inside <Say> (SSML: {', '.join(sorted(SSML_TAGS))})"
+            )
+        elif item.tag == "break":
+            out.append(_break(item.attrs))
+        elif item.tag == "sub":
+            out.append(f" {item.attrs.get('alias', item.text)} ")
+        else:
+            boundary = " " if item.tag in ("p", "s", "w") else ""
+            out.append(boundary)
+            _ssml(item, out)
+            out.append(boundary)
+
+
+def _break(attrs: dict[str, str]) -> float:
+    time_ = attrs.get("time", "").strip().lower()
+    if time_:
+        number, unit = (time_[:-2], 0.001) if time_.endswith("ms") else (time_.rstrip("s"), 1.0)
+        try:
+            seconds = float(number) * unit
+        except ValueError:
+            raise TwimlError(f"<break time={time_[:20]!r}>: e.g. 500ms or 2s") from None
+        return float(min(max(seconds, 0.0), MAX_BREAK))
+    strength = attrs.get("strength", "medium")
+    if strength not in BREAK_STRENGTH:
+        raise TwimlError(f"<break strength={strength[:20]!r}>: one of {', '.join(BREAK_STRENGTH)}")
+    return BREAK_STRENGTH[strength]
+
+
+_DIGITS: Final = frozenset("0123456789*#ABCDwW")
 
 
 def _play(element: _Element, attrs: dict[str, str]) -> Verb:
     url = element.text.strip()
     if not url:
-        if attrs.get("digits"):
-            return Unsupported("Play digits", "<Play digits> is not followed")
+        digits = attrs.get("digits", "").strip()
+        if digits:
+            if not set(digits) <= _DIGITS or len(digits) > 100:
+                raise TwimlError(f"<Play digits={digits[:40]!r}>: 0-9, *, #, A-D and w")
+            return PlayDigits(digits)
         raise TwimlError("<Play> without a URL")
     return Play(url, _number(attrs, "loop", 1, 1, MAX_LOOP))
+
+
+def _stop(element: _Element, attrs: dict[str, str]) -> Verb:
+    nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Stop><Siprec>, <Transcription>
+        name = f"Stop><{nouns[0].tag[:40]}"
+        return Unsupported(name, REFUSED.get(name, "only <Stop><Stream> is followed"))
+    if len(nouns) != 1:
+        raise TwimlError("<Stop> holds one <Stream>")
+    return StopStream(nouns[0].attrs.get("name", "").strip())
+
+
+_INPUTS: Final = ("dtmf", "speech")
+
+
+def _gather(element: _Element, attrs: dict[str, str]) -> Verb:
+    inputs = tuple(attrs.get("input", "dtmf").split())
+    if not inputs or not set(inputs) <= set(_INPUTS):
+        raise TwimlError(f"<Gather input={attrs.get('input', '')[:40]!r}>: dtmf, speech or both")
+    finish = attrs.get("finishOnKey", "#")
+    if len(finish) > 1 or (finish and finish not in "0123456789*#"):
+        raise TwimlError(f"<Gather finishOnKey={finish[:10]!r}>: one of 0-9, *, # or empty")
+    timeout = _number(attrs, "timeout", 5, 1, 600)
+    speech_timeout: float | None
+    raw = attrs.get("speechTimeout", "").strip()
+    if raw == "auto":
+        speech_timeout = None
+    elif raw:
+        speech_timeout = float(_number(attrs, "speechTimeout", timeout, 0, 600))
+    else:
+        speech_timeout = float(timeout)
+    prompts: list[Say | Play | Pause] = []
+    for child in element.children:
+        if child.tag == "Say":
+            prompts.append(_say(child, child.attrs))
+        elif child.tag == "Play":
+            verb = _play(child, child.attrs)
+            if not isinstance(verb, Play):
+                raise TwimlError("<Play digits> inside <Gather> (a URL only)")
+            prompts.append(verb)
+        elif child.tag == "Pause":
+            prompts.append(Pause(_number(child.attrs, "length", 1, 0, MAX_PAUSE)))
+        else:
+            raise TwimlError(f"<{child.tag[:40]}> inside <Gather> (only <Say>, <Play>, <Pause>)")
+    hints = tuple(h.strip() for h in attrs.get("hints", "").split(",") if h.strip())
+    return Gather(
+        input=inputs,
+        action=attrs.get("action", "").strip(),
+        method=_callback_method(attrs.get("method", ""), "Gather method"),
+        timeout=timeout,
+        speech_timeout=speech_timeout,
+        finish_on_key=finish,
+        num_digits=_number(attrs, "numDigits", 0, 1, 100),
+        hints=hints,
+        language=attrs.get("language", "en-US").strip() or "en-US",
+        action_on_empty_result=_true(attrs, "actionOnEmptyResult", False),
+        barge_in=_true(attrs, "bargeIn", True),
+        partial_result_callback=attrs.get("partialResultCallback", "").strip(),
+        partial_result_callback_method=_callback_method(
+            attrs.get("partialResultCallbackMethod", ""), "Gather partialResultCallbackMethod"
+        ),
+        prompts=tuple(prompts),
+    )
+
+
+def _record(element: _Element, attrs: dict[str, str]) -> Verb:
+    finish = attrs.get("finishOnKey", "1234567890*#")
+    if not set(finish) <= set("0123456789*#"):
+        raise TwimlError(f"<Record finishOnKey={finish[:20]!r}>: keys among 0-9, *, #")
+    trim = attrs.get("trim", "trim-silence")
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwimlError(f"<Record trim={trim[:20]!r}>: trim-silence or do-not-trim")
+    return Record(
+        action=attrs.get("action", "").strip(),
+        method=_callback_method(attrs.get("method", ""), "Record method"),
+        timeout=_number(attrs, "timeout", 5, 0, 600),
+        finish_on_key=finish,
+        max_length=_number(attrs, "maxLength", 3600, 1, 14400),
+        play_beep=_true(attrs, "playBeep", True),
+        trim=trim == "trim-silence",
+        recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
+        recording_status_callback_method=_callback_method(
+            attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
+        ),
+        transcribe=_true(attrs, "transcribe", False),
+    )
+
+
+def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
+    value = attrs.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("true", "false"):
+        raise TwimlError(f"{name}={value[:20]!r}: true or false")
+    return value == "true"
 
 
 def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
@@ -345,7 +609,8 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
         elif noun.tag == "Sip":
             targets.append(DialTarget("sip", noun.text.strip()))
         else:
-            return Unsupported(f"Dial><{noun.tag[:40]}", "only <Number> and <Sip> are dialled")
+            name = f"Dial><{noun.tag[:40]}"
+            return Unsupported(name, REFUSED.get(name, "only <Number> and <Sip> are dialled"))
     if not element.children and element.text.strip():
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
@@ -382,11 +647,44 @@ def _reject(element: _Element, attrs: dict[str, str]) -> Verb:
 _VERBS: Final = {
     "Connect": _connect,
     "Start": _start,
+    "Stop": _stop,
     "Say": _say,
     "Play": _play,
     "Pause": _pause,
+    "Gather": _gather,
+    "Record": _record,
     "Dial": _dial,
     "Redirect": _redirect,
     "Hangup": _hangup,
     "Reject": _reject,
 }
+
+SUPPORTED: Final = (
+    "Connect><Stream", "Start><Stream", "Stop><Stream", "Say", "Play", "Play digits", "Pause",
+    "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect", "Hangup", "Reject",
+)  # fmt: skip
+"""The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
+REFUSED: Final = {
+    "Enqueue": "sipgw has no call queues",
+    "Leave": "sipgw has no call queues",
+    "Pay": "card payments are not taken (no PCI-scoped capture)",
+    "Prompt": "only inside <Pay>, which is refused",
+    "Refer": "a SIP REFER from TwiML is not followed (use <Dial><Sip>)",
+    "Echo": "not a verb sipgw follows",
+    "Connect><Room": "no Twilio Video rooms",
+    "Connect><Conversation": "no Twilio Conversations",
+    "Connect><ConversationRelay": "ConversationRelay is not spoken yet",
+    "Connect><VirtualAgent": "no Dialogflow connector",
+    "Connect><Assistant": "no Twilio AI Assistants",
+    "Start><Siprec": "no SIPREC recording server",
+    "Start><Transcription": "no real-time transcription callbacks",
+    "Stop><Siprec": "<Start><Siprec> is refused",
+    "Stop><Transcription": "<Start><Transcription> is refused",
+    "Dial><Client": "no Twilio Voice SDK clients",
+    "Dial><Conference": "no conferences",
+    "Dial><Queue": "no call queues",
+    "Dial><Application": "no TwiML Apps",
+    "Dial><WhatsApp": "no WhatsApp calling",
+}
+"""The Twilio voice verbs (and verb><noun pairs) refused, each with the reason logged and
+recorded (``twiml_refused``); the call goes on to the next verb."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -272,3 +274,195 @@ def test_reject_refuses_the_call_unanswered(tmp_workdir: Path, app: TwilioSdkApp
         assert gw.stop() == 0
     assert "486" in str(closed.get("param", "")), closed  # Busy Here, as Twilio maps "busy"
     assert any(line["type"] == "twiml_reject" for line in record(tmp_workdir))
+
+
+OWN_LOOP_BOTS = ("close-in-its-own-loop", "close-behind-a-tunnel")
+CLOSES = ["close-after-last-mark", "close-in-its-own-loop", "close-behind-a-tunnel", "tcp-reset"]
+
+
+@pytest.mark.parametrize("how", CLOSES)
+def test_the_apps_close_moves_the_call_on_within_200_ms(
+    tmp_workdir: Path, app: TwilioSdkApp, how: str
+) -> None:
+    """The app closing its stream from its handler, whatever way, moves the call to the next
+    verb (here none: the call ends; a reset is a broken stream: the fallback) within 200 ms,
+    and the gateway leaves no aiohttp session or socket unclosed (a user's report: the
+    close was seen only when the caller hung up, 7.7 s later, in silence)."""
+    if how == "close-behind-a-tunnel":  # the app's FIN waits for ours: only the handshake says
+        app = TwilioSdkApp(TOKEN, behind_tunnel=True).start_in_thread()
+        try:
+            close_moves_on(tmp_workdir, app, how)
+        finally:
+            app.stop_thread()
+    else:
+        close_moves_on(tmp_workdir, app, how)
+
+
+def close_moves_on(tmp_workdir: Path, app: TwilioSdkApp, how: str) -> None:
+    app.twiml = connect(then="nothing")  # type: ignore[assignment]
+    closed_at: list[float] = []
+
+    async def bot(stream: AppStream) -> None:
+        await stream.wait(lambda: stream.events("start"))
+        await stream.send_media(bot_tone(1.0))
+        await stream.send_mark("last")
+        await stream.wait(lambda: stream.events("mark"))
+        closed_at.append(time.monotonic())
+        if how == "tcp-reset":
+            sock = stream.ws.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            stream.ws.transport.abort()  # an RST, no close frame
+        else:
+            await stream.ws.close()
+
+    async def own_loop(stream: AppStream) -> None:  # the handler websockets' docs show
+        ws = stream.ws
+        async for text in ws:
+            message = json.loads(text)
+            if message["event"] == "start":
+                stream.stream_sid = message["start"]["streamSid"]
+                await stream.send_media(bot_tone(1.0))
+                await stream.send_mark("last")
+            elif message["event"] == "mark":
+                closed_at.append(time.monotonic())
+                await ws.close()
+
+    app.bot = own_loop if how in OWN_LOOP_BOTS else bot
+    app.own_reader = how in OWN_LOOP_BOTS
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        app.wait_until(lambda: closed_at, within=10)
+        if how == "tcp-reset":  # the fallback line starts within 200 ms, then the hang-up
+            index, _ = gw.process.lines.search(r"TwiML: .*broke.*; fallback: say", 5) or (-1, None)
+            assert index >= 0, gw.log_tail()
+            took = gw.process.lines.lines()[index][0] - closed_at[0]
+            print(f"{how}: the fallback {took * 1000:.0f} ms after the reset")
+            assert took < 0.2, took
+            caller.wait_event("CALL_CLOSED", 10)
+        else:
+            ended = caller.wait_event("CALL_CLOSED", 5)  # no next verb: the call ends
+            took = ended["received_at"] - closed_at[0]
+            print(f"{how}: BYE {took * 1000:.0f} ms after the app's close")
+            assert took < 0.2, took
+        assert gw.stop() == 0
+        log_text = gw.log_text()
+    moved = [line for line in log_text.splitlines() if "the app closed its stream" in line
+             or "fallback: say" in line]  # fmt: skip
+    assert moved, log_text[-3000:]
+    assert "Unclosed" not in log_text, log_text[-3000:]
+    assert "Traceback" not in log_text, log_text[-3000:]
+
+
+def test_gather_takes_a_baresip_callers_keys_and_play_digits_reaches_it(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """The caller presses 4, 2, # (RFC 4733) into <Gather>; the app's action gets
+    Digits=42 (its RequestValidator accepts the post) and answers <Play digits="1w2">, whose
+    keys the caller's phone receives, then <Hangup>."""
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/gathered":
+            response.play(digits="1w2")
+            response.hangup()
+        else:
+            response.gather(action="/gathered", timeout=10)
+            response.say("never")  # no input would fall through to this
+        return response
+
+    app.twiml = twiml
+    with gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW="*") as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        time.sleep(0.5)
+        caller.send_dtmf("42#")
+        keys = [caller.wait_event("CALL_DTMF_START", 10)["param"] for _ in range(2)]
+        caller.wait_event("CALL_CLOSED", 10)
+        assert gw.stop() == 0
+    (action,) = [r for r in app.requests if r.path == "/gathered"]
+    assert action.valid and action.params["Digits"] == "42"
+    assert keys == ["1", "2"]
+    kinds = [line["type"] for line in record(tmp_workdir)]
+    assert "twiml_gather" in kinds and "twiml_digits" in kinds and "twiml_refused" not in kinds
+
+
+def test_gather_hears_a_baresip_caller_through_the_speech_to_text(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """<Gather input="speech" speechTimeout="auto">: the caller talks (a tone the AssemblyAI
+    fake takes for words), the app's action gets SpeechResult and Confidence."""
+    from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/gathered":
+            response.hangup()
+        else:
+            response.gather(input="speech", action="/gathered", speech_timeout="auto", timeout=8)
+        return response
+
+    app.twiml = twiml
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script(["I need to talk to an agent"])
+    talk = write_pattern(
+        tmp_workdir / "audio" / "talk.wav", [(None, 1.5), (300, 1.2), (None, 60.0)], -12.0
+    )
+    try:
+        with (
+            gateway(tmp_workdir, app, SIPGW_TWIML_STT="assemblyai", ASSEMBLYAI_API_KEY="stt-key",
+                    ASSEMBLYAI_STREAMING_URL=stt.url) as gw,
+            Baresip(tmp_workdir, "a", user="a", source_wav=talk) as caller,
+        ):  # fmt: skip
+            caller.dial(gw.uri("bot"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            caller.wait_event("CALL_CLOSED", 15)
+            assert gw.stop() == 0
+    finally:
+        stt.stop()
+    (action,) = [r for r in app.requests if r.path == "/gathered"]
+    assert action.valid and action.params["SpeechResult"] == "I need to talk to an agent"
+    assert 0.0 < float(action.params["Confidence"]) <= 1.0
+
+
+def test_record_keeps_what_a_baresip_caller_says(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    """<Record timeout="2">: the caller hears the beep, talks (a tone) and goes quiet; the
+    app's action gets the RecordingUrl of a WAV holding that tone, trimmed."""
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/recorded":
+            response.hangup()
+        else:
+            response.record(action="/recorded", timeout=2)
+        return response
+
+    app.twiml = twiml
+    talk = write_pattern(
+        tmp_workdir / "audio" / "talk.wav", [(None, 0.8), (CALLER_HZ, 1.5), (None, 60.0)], -12.0
+    )
+    recordings = tmp_workdir / "recordings"
+    with (
+        gateway(tmp_workdir, app, SIPGW_TWIML_RECORDING_DIR=str(recordings),
+                SIPGW_TWIML_RECORDING_URL="https://media.example/rec") as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=talk) as caller,
+    ):  # fmt: skip
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 15)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    (action,) = [r for r in app.requests if r.path == "/recorded"]
+    assert action.valid
+    sid = action.params["RecordingSid"]
+    assert action.params["RecordingUrl"] == f"https://media.example/rec/{sid}"
+    assert action.params["RecordingDuration"] in ("1", "2")  # 1.5 s of words, trimmed
+    assert tone_spans(analyse(heard), 1000, 0.3)  # the beep was heard
+    from sipgw.app.evaluation.audio import analyse_samples
+    from sipgw.media.g711 import ulaw_to_linear
+
+    wav = (recordings / f"{sid}.wav").read_bytes()
+    pcm = ulaw_to_linear(wav[wav.index(b"data") + 8 :])
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    spans = tone_spans(analyse_samples(samples, 8000), CALLER_HZ)
+    assert spans and spans[0][1] - spans[0][0] >= 1.2, spans

@@ -108,12 +108,20 @@ class TwilioSdkApp:
     bot: Bot = _idle_bot
     host: str = "127.0.0.1"
     webhook_delay: float = 0.0
+    own_reader: bool = False
+    behind_tunnel: bool = False
+    """The stream is reached through a tunnel (as ngrok, or a load balancer, fronts an app)
+    that forwards bytes both ways but not a half-close: the app's TCP FIN after its close
+    handshake reaches the gateway only once the gateway closed its own side."""
+    """The bot reads the socket itself (``async for`` in its handler, as websockets' docs
+    show): the app's reader does not run, the bot fills :attr:`AppStream.messages` or not."""
     requests: list[WebhookRequest] = field(default_factory=list)
     streams: list[AppStream] = field(default_factory=list)
     stream_opened: asyncio.Event = field(default_factory=asyncio.Event)
     http_port: int = 0
     ws_port: int = 0
     _runner: web.AppRunner | None = None
+    _tunnel: asyncio.Server | None = None
     _server: Server | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -139,9 +147,33 @@ class TwilioSdkApp:
         self.http_port = self._runner.addresses[0][1]
         self._server = await serve(self._stream, self.host, 0)
         self.ws_port = next(iter(self._server.sockets)).getsockname()[1]
+        if self.behind_tunnel:
+            self._tunnel = await asyncio.start_server(self._relay, self.host, 0)
+            self.ws_port, self._app_port = self._tunnel.sockets[0].getsockname()[1], self.ws_port
+
+    _app_port: int = 0
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection through the tunnel (see :attr:`behind_tunnel`)."""
+        up_reader, up_writer = await asyncio.open_connection(self.host, self._app_port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+
+        down = asyncio.create_task(pump(reader, up_writer))
+        up = asyncio.create_task(pump(up_reader, writer))
+        await down  # the gateway's side ended: only now does the tunnel close both
+        up.cancel()
+        for w in (writer, up_writer):
+            w.close()
 
     async def stop(self) -> None:
         """Stop both servers."""
+        if self._tunnel is not None:
+            self._tunnel.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -202,12 +234,14 @@ class TwilioSdkApp:
     async def _stream(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         signature = ws.request.headers.get("X-Twilio-Signature", "")
-        url = f"ws://{self.host}:{self.ws_port}{ws.request.path}"
+        url = f"ws://{self.host}:{self.ws_port}{ws.request.path}"  # as the gateway called it
         valid = RequestValidator(self.auth_token).validate(url, {}, signature)
         stream = AppStream(ws, valid)
         self.streams.append(stream)
         self.stream_opened.set()
-        reader = asyncio.create_task(self._read(stream))
+        reader = asyncio.create_task(
+            self._read(stream) if not self.own_reader else asyncio.sleep(0)
+        )
         try:
             await self.bot(stream)
         except (ConnectionClosed, TimeoutError):

@@ -3,20 +3,26 @@ no DTD, no entities, bounded."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sipgw.twilio.document import (
     MAX_TWIML_BYTES,
+    REFUSED,
     Connect,
     Dial,
     DialTarget,
+    Gather,
     Hangup,
     Pause,
     Play,
+    PlayDigits,
     Redirect,
     Reject,
     Say,
     Start,
+    StopStream,
     StreamNoun,
     TwimlError,
     Unsupported,
@@ -74,13 +80,17 @@ def test_every_followed_verb() -> None:
 
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
     doc = (
-        "<Response><Gather input='speech'><Say>hi</Say></Gather><Record/>"
-        "<Connect><Room>r</Room></Connect><Enqueue>q</Enqueue></Response>"
+        "<Response><Gather input='speech'><Say>hi</Say></Gather><Pay/>"
+        "<Connect><Room>r</Room></Connect><Enqueue>q</Enqueue><Dial><Conference>c</Conference>"
+        "</Dial><Start><Siprec/></Start><Bogus/></Response>"
     )
     verbs = parse_twiml(doc)
-    assert [v.name for v in verbs if isinstance(v, Unsupported)] == [
-        "Gather", "Record", "Connect><Room", "Enqueue",
+    refused = [(v.name, v.why) for v in verbs if isinstance(v, Unsupported)]
+    assert [name for name, _ in refused] == [
+        "Pay", "Connect><Room", "Enqueue", "Dial><Conference", "Start><Siprec", "Bogus",
     ]  # fmt: skip
+    assert [why for _, why in refused[:-1]] == [REFUSED[name] for name, _ in refused[:-1]]
+    assert refused[-1][1] == "not a TwiML voice verb sipgw knows"
 
 
 @pytest.mark.parametrize(
@@ -126,3 +136,74 @@ def test_billion_laughs_is_refused_before_any_expansion() -> None:
     )
     with pytest.raises(TwimlError, match="DOCTYPE"):
         parse_twiml(lol)
+
+
+def test_gather_reads_twilios_attributes_and_its_nested_verbs() -> None:
+    (gather,) = parse_twiml(
+        '<Response><Gather input="dtmf speech" action="/next" method="GET" timeout="3" '
+        'speechTimeout="auto" finishOnKey="*" numDigits="4" hints="billing, account number" '
+        'language="fr-FR" actionOnEmptyResult="true" bargeIn="false" '
+        'partialResultCallback="/partial" partialResultCallbackMethod="GET">'
+        '<Say>Bonjour</Say><Play>https://a.example/m.wav</Play><Pause length="2"/></Gather>'
+        "</Response>"
+    )
+    assert gather == Gather(
+        input=("dtmf", "speech"), action="/next", method="GET", timeout=3, speech_timeout=None,
+        finish_on_key="*", num_digits=4, hints=("billing", "account number"), language="fr-FR",
+        action_on_empty_result=True, barge_in=False, partial_result_callback="/partial",
+        partial_result_callback_method="GET",
+        prompts=(Say("Bonjour"), Play("https://a.example/m.wav"), Pause(2)),
+    )  # fmt: skip
+    (plain,) = parse_twiml("<Response><Gather/></Response>")
+    assert (plain.input, plain.timeout, plain.speech_timeout, plain.finish_on_key) == (
+        ("dtmf",), 5, 5.0, "#",
+    )  # fmt: skip
+    (empty_key,) = parse_twiml('<Response><Gather finishOnKey="" speechTimeout="2"/></Response>')
+    assert empty_key.finish_on_key == "" and empty_key.speech_timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    ("gather", "says"),
+    [
+        ('<Gather input="voice"/>', "dtmf, speech or both"),
+        ('<Gather finishOnKey="##"/>', "finishOnKey"),
+        ('<Gather actionOnEmptyResult="yes"/>', "true or false"),
+        ('<Gather method="PUT"/>', "POST or GET"),
+        ("<Gather><Dial>1</Dial></Gather>", "only <Say>, <Play>, <Pause>"),
+        ('<Gather><Play digits="1"/></Gather>', "a URL only"),
+    ],
+)
+def test_a_gather_twilio_would_refuse_is_a_twiml_error(gather: str, says: str) -> None:
+    with pytest.raises(TwimlError, match=re.escape(says)):
+        parse_twiml(f"<Response>{gather}</Response>")
+
+
+def test_say_ssml_words_are_said_and_breaks_are_silence() -> None:
+    (say,) = parse_twiml(
+        '<Response><Say voice="Polly.Joanna"><p><s>One <emphasis level="strong">two</emphasis>'
+        '</s><s>three</s></p><break strength="x-strong"/><break time="1s"/>'
+        '<say-as interpret-as="digits">123</say-as> <sub alias="doctor">Dr.</sub><break/>'
+        '<w role="amazon:VB">read</w><break time="20s"/></Say></Response>'
+    )
+    assert isinstance(say, Say)
+    assert say.text == "One two three 123 doctor read"
+    assert say.parts == ("One two three", 2.25, "123 doctor", 0.4, "read", 10.0)
+    (plain,) = parse_twiml("<Response><Say>  just   words </Say></Response>")
+    assert plain.parts == () and plain.pieces() == ("just words",)
+    with pytest.raises(TwimlError, match="inside <Say>"):
+        parse_twiml("<Response><Say>a<Hangup/></Say></Response>")
+    with pytest.raises(TwimlError, match="break time"):
+        parse_twiml('<Response><Say>a<break time="soon"/></Say></Response>')
+
+
+def test_play_digits_and_stop_stream() -> None:
+    verbs = parse_twiml(
+        '<Response><Play digits="ww12#wA"/><Stop><Stream name="rec"/></Stop>'
+        "<Stop><Stream/></Stop><Stop><Siprec/></Stop></Response>"
+    )
+    assert verbs == (
+        PlayDigits("ww12#wA"), StopStream("rec"), StopStream(""),
+        Unsupported("Stop><Siprec", REFUSED["Stop><Siprec"]),
+    )  # fmt: skip
+    with pytest.raises(TwimlError, match="Play digits"):
+        parse_twiml('<Response><Play digits="12x"/></Response>')

@@ -20,9 +20,12 @@ echoed once their audio was played, its ``clear`` honoured on the tick.
 ``<Start><Stream>`` forks the caller's (``inbound_track``), the app's side
 (``outbound_track``) or both to a WebSocket and goes on at once. ``<Say>`` goes through
 the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetches a file
-(size- and time-limited), ``<Pause>`` sends silence, ``<Dial>`` transfers (the gateway's
-REFER or bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last
-verb the call ends, as on Twilio.
+(size- and time-limited), ``<Play digits>`` sends keys, ``<Pause>`` sends silence,
+``<Gather>`` listens for keys or speech (:mod:`sipgw.agent.twiml.gather`) and posts them to
+its action, ``<Record>`` records the caller (:mod:`sipgw.agent.twiml.recording`) and posts
+the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` transfers (the gateway's REFER or
+bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last verb the
+call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
 cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
@@ -35,20 +38,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
+from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
     Finished,
@@ -59,8 +66,9 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.recording import BEEP, Recorder, ulaw_wav
 from sipgw.agent.twiml.say import SayVoice
-from sipgw.agent.twiml.statusposts import StatusPoster
+from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
@@ -73,9 +81,14 @@ from sipgw.agent.twiml.webhook import (
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    Gather,
+    Pause,
     Play,
+    PlayDigits,
+    Record,
     Say,
     Start,
+    StopStream,
     StreamNoun,
     TwimlError,
     parse_twiml,
@@ -115,6 +128,11 @@ class TwimlSettings:
         tts: makes the text-to-speech client ``<Say>`` uses (a :class:`SayVoice`: with its
             ``voice`` and ``language`` where it takes them); None: ``<Say>`` is refused.
         record_dir: where call records go (None: kept in memory only).
+        stt: makes the speech-to-text session a ``<Gather input="speech">`` listens
+            through; None: speech input is refused (keys still work).
+        recording_dir: where ``<Record>`` writes its recordings (None: it is refused).
+        recording_url: the base URL that directory is served at (``RecordingUrl`` is it
+            with the RecordingSid added).
     """
 
     identity: TwilioIdentity
@@ -131,6 +149,26 @@ class TwimlSettings:
     fallback_frames: tuple[bytes, ...] = ()
     tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
+    stt: Callable[[], SpeechToText] | None = None
+    recording_dir: Path | None = None
+    recording_url: str = ""
+
+
+DIGIT_SECONDS: Final = 0.16
+"""How long one ``<Play digits>`` key takes on the wire (100 ms of event, 60 ms of gap:
+the media sender's RFC 4733 defaults); ``w`` is :data:`DIGIT_PAUSE`."""
+DIGIT_PAUSE: Final = 0.5
+MAX_HINTS: Final = 100
+"""Most ``<Gather hints>`` passed on as key terms (AssemblyAI's streaming limit)."""
+MAX_HINT_CHARS: Final = 50
+"""Longest hint passed on (AssemblyAI's limit per key term); longer ones are left out."""
+
+
+@runtime_checkable
+class _Configurable(Protocol):
+    """A speech-to-text session that takes configuration mid-session (AssemblyAI's)."""
+
+    async def update_configuration(self, **fields: object) -> None: ...
 
 
 class _Fatal(Exception):
@@ -162,6 +200,8 @@ class TwimlAgent(Agent):
         self._transfer_failed = asyncio.Event()
         self._closed = False
         self._pending_first: Step | None = None
+        self._gathering: GatherRun | None = None
+        self._recording: tuple[Recorder, Record, asyncio.Event] | None = None
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -204,11 +244,14 @@ class TwimlAgent(Agent):
         fetched = await self._fetch_twiml(url, settings.method)
         return Program(self._parse(fetched.body, fetched.url), fetched.url)
 
-    async def _fetch_twiml(self, url: str, method: str) -> Any:
+    async def _fetch_twiml(
+        self, url: str, method: str, extra: tuple[tuple[str, str], ...] = ()
+    ) -> Any:
         assert self._session is not None
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
-        if self.call.direction == "outbound":
+        if self.call.direction == "outbound" or extra:
             params["CallStatus"] = "in-progress"
+        params.update(extra)
         try:
             return await fetch(
                 self._session, url, method=method, params=params,
@@ -295,7 +338,7 @@ class TwimlAgent(Agent):
             self._note("refused", verb=step.name, why=step.why)
         elif isinstance(step, Fetch):
             self.steps.append(f"fetch {step.why}")
-            fetched = await self._fetch_twiml(step.url, step.method)
+            fetched = await self._fetch_twiml(step.url, step.method, step.params)
             self._program.load(self._parse(fetched.body, fetched.url), fetched.url)
         else:
             verb = step.verb
@@ -303,10 +346,18 @@ class TwimlAgent(Agent):
                 await self._connect(verb.stream)
             elif isinstance(verb, Start):
                 self._fork(verb.stream)
+            elif isinstance(verb, StopStream):
+                await self._stop_forks(verb)
             elif isinstance(verb, Say):
                 await self._say(verb)
             elif isinstance(verb, Play):
                 await self._play(verb)
+            elif isinstance(verb, PlayDigits):
+                await self._play_digits(verb)
+            elif isinstance(verb, Gather):
+                await self._gather(verb)
+            elif isinstance(verb, Record):
+                await self._record(verb)
             else:
                 await self._dial(verb)
 
@@ -405,11 +456,15 @@ class TwimlAgent(Agent):
         audio = bytearray()
         try:
             await tts.connect()
-            reply = tts.start_reply()
-            await reply.send_text(verb.text)
-            await reply.finish()
-            async for chunk in reply.audio():
-                audio += chunk.audio
+            for piece in verb.pieces():  # words through the TTS, SSML <break>s as silence
+                if isinstance(piece, float):
+                    audio += b"\xff" * round(piece * 8000)
+                    continue
+                reply = tts.start_reply()
+                await reply.send_text(piece)
+                await reply.finish()
+                async for chunk in reply.audio():
+                    audio += chunk.audio
         except TtsError as exc:
             log.error("[%s] TwiML <Say>: text-to-speech failed: %s", self.call.call_id, exc)
             self._note("say_failed", reason=str(exc))
@@ -463,6 +518,241 @@ class TwimlAgent(Agent):
         self._out_done.clear()
         self.call.audio_ready()
         await self._out_done.wait()
+
+    async def _play_digits(self, verb: PlayDigits) -> None:
+        """``<Play digits>``: RFC 4733 keys through the call's DTMF path (judged by the
+        dial allow-list, as every key the call sends), ``w`` half a second's pause."""
+        self.steps.append("digits")
+        self._note("digits", digits=verb.digits)
+        for run in re.split(r"([wW])", verb.digits):
+            if run in ("w", "W"):
+                await asyncio.sleep(DIGIT_PAUSE)
+            elif run:
+                try:
+                    self.call.send_dtmf(run)
+                except DialRefused as exc:
+                    log.warning("[%s] TwiML <Play digits> refused: %s", self.call.call_id, exc)
+                    self._note("refused", verb="Play digits", why=str(exc))
+                    return
+                await asyncio.sleep(len(run) * DIGIT_SECONDS)  # sent before what follows
+
+    async def _stop_forks(self, verb: StopStream) -> None:
+        """``<Stop><Stream name>``: that fork gets ``stop`` and is closed; from now on not a
+        frame of the call goes to it (none is queued after its ``stop``)."""
+        self.steps.append("stop")
+        chosen = [(s, n) for s, n in self._forks
+                  if not verb.name or verb.name in (n.name, s.side.stream_sid)]  # fmt: skip
+        if not chosen:
+            log.warning("[%s] TwiML <Stop><Stream name=%r>: no such stream", self.call.call_id,
+                        verb.name)  # fmt: skip
+            self._note("refused", verb="Stop", why=f"no stream named {verb.name!r}")
+            return
+        for pair in chosen:
+            self._forks.remove(pair)  # the ticker sends it nothing more, from this instant
+        for stream, noun in chosen:
+            self._note("fork_stopped", name=noun.name, stream_sid=stream.side.stream_sid)
+            await stream.stop()
+            self._stream_event(stream, "stream-stopped")
+
+    async def _gather(self, verb: Gather) -> None:
+        """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
+        self.steps.append("gather")
+        assert self._program is not None
+        stt = await self._gather_stt(verb)
+        if stt is None and verb.input == ("speech",):
+            return  # refused (logged, recorded): the next verb, as after no input
+        callback = None
+        if verb.partial_result_callback:
+            try:
+                url = absolute_url(self._program.url, verb.partial_result_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Gather partialResultCallback>: %s", self.call.call_id, exc)
+            else:
+                callback = Callback(url, verb.partial_result_callback_method)
+        run = GatherRun(
+            verb, lambda: self._prompts(verb), stt,
+            on_partial=(lambda form: self._partial(callback, form)) if callback else None,
+            log_id=self.call.call_id,
+        )  # fmt: skip
+        self._gathering = run
+        try:
+            result = await run.run()
+        finally:
+            self._gathering = None
+            if stt is not None:
+                with contextlib.suppress(Exception):
+                    await stt.close()
+        self._note_gathered(result)
+        if result.empty and not verb.action_on_empty_result:
+            return  # no input: the next verb, as on Twilio
+        if not self._program.gathered(verb, result.params()):
+            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
+                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Gather action", why="no action and no document URL")
+
+    def _note_gathered(self, result: GatherResult) -> None:
+        self._note("gather", digits=len(result.digits), finished_on_key=result.finished_on_key,
+                   speech=bool(result.speech), confidence=round(result.confidence, 4),
+                   partials=result.partials)  # fmt: skip
+
+    async def _gather_stt(self, verb: Gather) -> SpeechToText | None:
+        if "speech" not in verb.input:
+            return None
+        why = ""
+        if self.settings.stt is None:
+            why = "no speech-to-text is configured (SIPGW_TWIML_STT)"
+        else:
+            stt = self.settings.stt()
+            try:
+                await stt.connect()
+            except SttConnectError as exc:
+                why = f"the speech-to-text could not be opened: {exc}"
+            else:
+                await self._hint(stt, verb)
+                if verb.language != "en-US":  # the session's own language setting holds
+                    log.warning("[%s] TwiML <Gather> language=%r: ignored", self.call.call_id,
+                                verb.language[:40])  # fmt: skip
+                    self._note("gather_ignored", attribute="language", value=verb.language[:40])
+                return stt
+        log.warning("[%s] TwiML <Gather input=speech> refused: %s", self.call.call_id, why)
+        self._note("refused", verb="Gather speech", why=why)
+        return None
+
+    async def _record(self, verb: Record) -> None:
+        """``<Record>`` (:mod:`sipgw.agent.twiml.recording`): the beep, the caller until
+        silence, a key or ``maxLength``; the WAV written (0600) where the operator serves
+        it; its URL, length and SID posted to ``action``. Nothing heard: the next verb."""
+        self.steps.append("record")
+        settings = self.settings
+        if settings.recording_dir is None or not settings.recording_url:
+            why = "no recording directory and URL are configured (SIPGW_TWIML_RECORDING_DIR, _URL)"
+            log.warning("[%s] TwiML <Record> refused: %s", self.call.call_id, why)
+            self._note("refused", verb="Record", why=why)
+            return
+        if verb.transcribe:
+            log.warning("[%s] TwiML <Record transcribe>: ignored", self.call.call_id)
+            self._note("record_ignored", attribute="transcribe")
+        if verb.play_beep:
+            await self._play_audio(BEEP)
+        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key)
+        over = asyncio.Event()
+        self._recording = (recorder, verb, over)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(over.wait(), verb.max_length + 1.0)
+        finally:
+            if not self._closed:
+                self._recording = None
+        if self._closed:  # the hang-up kept and posted it (close)
+            return
+        recorder.ended_by = recorder.ended_by or "max-length"
+        params = self._save_recording(recorder, verb)
+        if params is None:
+            return  # silence only: the next verb, as on Twilio
+        assert self._program is not None
+        if not self._program.post(verb.action, verb.method, params, "<Record action>"):
+            log.warning("[%s] <Record> without action in an inline document: kept, "
+                        "nowhere to post it; the TwiML goes on", self.call.call_id)  # fmt: skip
+
+    def _save_recording(
+        self, recorder: Recorder, verb: Record
+    ) -> tuple[tuple[str, str], ...] | None:
+        """The recording written, its status callback queued; the action's form (None
+        when nothing was heard)."""
+        audio = recorder.audio(verb.trim)
+        if not recorder.heard_anything or not audio:
+            self._note("record", ended_by=recorder.ended_by, seconds=0)
+            return None
+        settings = self.settings
+        assert settings.recording_dir is not None
+        sid = new_sid("RE")
+        try:
+            make_private_dir(settings.recording_dir)
+            write_private_atomic(settings.recording_dir / f"{sid}.wav", ulaw_wav(audio))
+        except OSError as exc:
+            log.error("[%s] <Record>: the recording could not be written: %s",
+                      self.call.call_id, exc)  # fmt: skip
+            self._note("record_failed", reason=str(exc))
+            return None
+        url = settings.recording_url.rstrip("/") + "/" + sid
+        seconds = len(audio) / 8000
+        digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
+        self._note("record", recording_sid=sid, ended_by=recorder.ended_by,
+                   seconds=round(seconds, 2))  # fmt: skip
+        if verb.recording_status_callback and self._poster is not None:
+            try:
+                assert self._program is not None
+                where = absolute_url(self._program.url, verb.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._poster.post(Callback(where, verb.recording_status_callback_method), {
+                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
+                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
+                    "RecordingDuration": str(round(seconds)), "RecordingChannels": "1",
+                    "RecordingSource": "RecordVerb", "RecordingStartTime": "",
+                })  # fmt: skip
+        return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
+                ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _recording_at_hangup(self) -> None:
+        """The caller hung up while recording: kept, and the action gets it with
+        ``Digits=hangup`` (its answer is not followed: the call is over), as on Twilio."""
+        recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        recorder, verb, over = recording
+        recorder.hangup()
+        over.set()
+        params = self._save_recording(recorder, verb)
+        if params is None or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, verb.action or self._program.url)
+        except ValueError:
+            return
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           "completed")  # fmt: skip
+        self._poster.post(Callback(url, verb.method), {**form, **dict(params)})
+
+    async def _hint(self, stt: SpeechToText, verb: Gather) -> None:
+        """``hints`` as the session's key terms, where the service takes them mid-session
+        (AssemblyAI's ``UpdateConfiguration`` ``keyterms_prompt``: at most
+        :data:`MAX_HINTS` terms of :data:`MAX_HINT_CHARS` characters); else logged as ignored."""
+        if not verb.hints:
+            return
+        terms = [h for h in verb.hints if len(h) <= MAX_HINT_CHARS][:MAX_HINTS]
+        left = len(verb.hints) - len(terms)
+        if isinstance(stt, _Configurable) and terms:
+            await stt.update_configuration(keyterms_prompt=terms)
+            self._note("gather_hints", terms=len(terms), left_out=left)
+            if not left:
+                return
+            why = f"{left} of {len(verb.hints)} hints (too long or too many)"
+        else:
+            why = "hints (the speech-to-text takes no key terms)"
+        log.warning("[%s] TwiML <Gather> %s: ignored", self.call.call_id, why)
+        self._note("gather_ignored", attribute="hints", value=why)
+
+    async def _prompts(self, verb: Gather) -> None:
+        """The nested verbs; cancelled (barge-in), what they queued is dropped at once."""
+        try:
+            for prompt in verb.prompts:
+                if isinstance(prompt, Say):
+                    await self._say(prompt)
+                elif isinstance(prompt, Play):
+                    await self._play(prompt)
+                elif isinstance(prompt, Pause):
+                    await asyncio.sleep(prompt.length)
+        except asyncio.CancelledError:
+            self._out.clear()
+            self._out_done.set()
+            raise
+
+    def _partial(self, callback: Callback, form: dict[str, str]) -> None:
+        if self._poster is not None:
+            base = {"AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid}
+            self._poster.post(callback, {**base, **form})
 
     async def _dial(self, verb: Dial) -> None:
         self.steps.append("dial")
@@ -528,6 +818,12 @@ class TwimlAgent(Agent):
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.media("inbound", frame))
+        if self._gathering is not None:
+            self._gathering.audio(frame)
+        if self._recording is not None:
+            recorder, _, over = self._recording
+            if recorder.frame(frame):
+                over.set()
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
@@ -550,10 +846,17 @@ class TwimlAgent(Agent):
         return frame
 
     def on_dtmf(self, digit: str) -> None:
-        """A key the caller pressed, to the bidirectional stream as ``dtmf``."""
+        """A key the caller pressed, to the bidirectional stream as ``dtmf`` (or to the
+        ``<Gather>`` listening)."""
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.dtmf(digit))
+        if self._gathering is not None:
+            self._gathering.key(digit)
+        if self._recording is not None:
+            recorder, _, over = self._recording
+            if recorder.key(digit):
+                over.set()
 
     # ------------------------------------------------------------------ the end
 
@@ -562,20 +865,23 @@ class TwimlAgent(Agent):
         self._closed = True
         self._out_done.set()
         self._transfer_failed.set()
+        self._recording_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)
-        for stream in streams:
-            await stream.stop()
-            self._stream_event(stream, "stream-stopped")
-        if self._poster is not None:
-            await self._poster.close()  # the last callbacks, before the session closes
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        if self._session is not None:
-            await self._session.close()
-        self._note("closed", reason=reason)
-        self.record.close()
+        try:  # the gateway bounds this (5 s): whatever is cut short, the session is closed
+            await asyncio.gather(*(stream.stop() for stream in streams))  # each within 2 s
+            for stream in streams:
+                self._stream_event(stream, "stream-stopped")
+            if self._poster is not None:
+                await self._poster.close()  # the last callbacks, before the session closes
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(BaseException):
+                    await task
+            if self._session is not None:
+                await self._session.close()
+            self._note("closed", reason=reason)
+            self.record.close()

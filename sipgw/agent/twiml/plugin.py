@@ -2,7 +2,8 @@
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` (``--agent twiml``,
 ``--agent stream``). Both read :class:`~sipgw.agent.twiml.settings.TwilioAppSection` (the
-account SID and auth token, limits, fallback, ``<Say>``'s text-to-speech); ``twiml`` the
+account SID and auth token, limits, fallback, ``<Say>``'s text-to-speech, ``<Gather>``'s
+speech-to-text); ``twiml`` the
 webhook (:class:`~sipgw.agent.twiml.settings.TwimlSection`), ``stream`` the fixed WebSocket
 (:class:`~sipgw.agent.twiml.settings.StreamSection`). A line of the routes file may set its own
 ``twiml_url`` or ``stream_url`` (docs/lines.md).
@@ -101,6 +102,18 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         section = load(vendor.section, sources)
         assert isinstance(section, ElevenLabsSection)
         tts = SayVoice(elevenlabs_voiced(section), dict(app.say_voices), section.model_id)
+    if bool(app.recording_dir) != bool(app.recording_url):
+        raise ConfigError(
+            "SIPGW_TWIML_RECORDING_DIR and SIPGW_TWIML_RECORDING_URL go together (where <Record> "
+            "writes, and where the app fetches it)"
+        )
+    stt = None
+    if app.stt == "assemblyai":
+        from sipgw.agent.vendors import STT_VENDORS
+
+        stt_vendor = STT_VENDORS["assemblyai"]
+        require([stt_vendor.section], sources, "SIPGW_TWIML_STT=assemblyai")
+        stt = stt_vendor.clients(load(stt_vendor.section, sources))
     return TwimlSettings(
         identity=TwilioIdentity(app.account_sid, app.auth_token),
         timeout=app.timeout_ms / 1000,
@@ -109,6 +122,9 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         fallback_target=app.fallback_target,
         fallback_frames=frames,
         tts=tts,
+        stt=stt,
+        recording_dir=Path(app.recording_dir) if app.recording_dir else None,
+        recording_url=app.recording_url,
         record_dir=Path(app.record_dir) if app.record_dir else None,
         **where,  # type: ignore[arg-type]
     )

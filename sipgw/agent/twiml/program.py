@@ -30,13 +30,17 @@ from urllib.parse import urljoin, urlsplit
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    Gather,
     Hangup,
     Pause,
     Play,
+    PlayDigits,
+    Record,
     Redirect,
     Reject,
     Say,
     Start,
+    StopStream,
     Unsupported,
     Verb,
 )
@@ -59,9 +63,9 @@ MAX_DOCUMENTS: Final = 20
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Dial>``)."""
+    """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Gather>``, a ``<Dial>``...)."""
 
-    verb: Connect | Start | Say | Play | Dial
+    verb: Connect | Start | StopStream | Say | Play | PlayDigits | Gather | Record | Dial
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class Fetch:
     url: str
     method: str = "POST"
     why: str = "redirect"
+    params: tuple[tuple[str, str], ...] = ()
+    """Fields posted beside the call's (``<Gather>``'s ``Digits``, ``SpeechResult``...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,21 @@ class Program:
         if verbs is not None:
             self.documents += 1
 
+    def gathered(self, gather: Gather, params: tuple[tuple[str, str], ...]) -> bool:
+        """``<Gather>`` got input (or none, with ``actionOnEmptyResult``): see :meth:`post`."""
+        return self.post(gather.action, gather.method, params, "<Gather action>")
+
+    def post(self, action: str, method: str, params: tuple[tuple[str, str], ...], why: str) -> bool:
+        """A verb's result (``<Gather>``'s input, ``<Record>``'s recording) goes to its
+        ``action`` (the document's own URL when it names none, as on Twilio), fetched next
+        with ``params``; its TwiML replaces what was left. False when there is no URL to
+        post to (an inline document's verb without ``action``): the document goes on."""
+        if not action and not self.url:
+            return False
+        self._verbs.clear()
+        self._after = Fetch(action or self.url, method, why, params)
+        return True
+
     def next_step(self, now: float) -> Step:
         """What to do next (see the module docstring)."""
         if self.finished is not None:
@@ -176,7 +197,7 @@ class Program:
             url = absolute_url(self.url, fetch.url)
         except ValueError as exc:
             return Refused(fetch.why, str(exc))
-        return Fetch(url, fetch.method, fetch.why)
+        return Fetch(url, fetch.method, fetch.why, fetch.params)
 
     def _finish(self, reason: str, reject_reason: str = "") -> Finished:
         self.finished = Finished(reason, reject_reason)

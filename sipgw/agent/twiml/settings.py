@@ -133,11 +133,27 @@ class TwilioAppSection:
         help="The text-to-speech <Say> goes through: elevenlabs (its ELEVENLABS_* settings) "
         "or none (<Say> is refused, logged).",
     )  # fmt: skip
+    stt: str = setting(
+        "none", env="SIPGW_TWIML_STT", parse=choice("none", "assemblyai"),
+        help="The speech-to-text <Gather input=\"speech\"> listens through: assemblyai (its "
+        "ASSEMBLYAI_* settings) or none (speech input is refused, logged; keys still work).",
+    )  # fmt: skip
     say_voices: tuple[tuple[str, str], ...] = setting(
         (), env="SIPGW_TWIML_SAY_VOICES", parse=say_voices, default_text="",
         help="<Say voice=...> mapped to the text-to-speech's voices: twilio_voice=voice_id, "
         "comma-separated (alice=21m00Tcm4TlvDq8ikWAM,Polly.Joanna=EXAVITQu4vr4xnSDxMaL); a "
         "voice not listed is logged as ignored and the configured voice speaks.",
+    )  # fmt: skip
+    recording_dir: str = setting(
+        "", env="SIPGW_TWIML_RECORDING_DIR", parse=text,
+        help="Where <Record> writes the caller's recordings (WAV, μ-law, 0600, named by "
+        "RecordingSid); empty = <Record> is refused, logged. Needs SIPGW_TWIML_RECORDING_URL.",
+    )  # fmt: skip
+    recording_url: str = setting(
+        "", env="SIPGW_TWIML_RECORDING_URL", parse=_http_url,
+        help="The base URL the recording directory is served at (by the operator's web "
+        "server): RecordingUrl is it with /RecordingSid added, as on Twilio (the file is "
+        "<RecordingSid>.wav; an app adds .wav as with Twilio's).",
     )  # fmt: skip
     record_dir: str = setting(
         "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,

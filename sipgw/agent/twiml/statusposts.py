@@ -6,6 +6,7 @@ builds and requests them in order (one worker: an app reads ``stream-started`` b
 webhook.fetch`), each within the webhook's time limit. A callback that fails is logged and
 dropped: the call never waits on it (as on Twilio, a status callback does not steer the
 call). At the call's end what is queued is posted within one time limit, then dropped.
+``<Gather partialResultCallback>``'s forms go the same way (:class:`Callback`).
 """
 
 from __future__ import annotations
@@ -13,20 +14,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Protocol
 
 import aiohttp
 
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, fetch
-from sipgw.twilio.streamstatus import StreamStatus
 
-__all__ = ["MAX_QUEUED", "StatusPoster"]
+__all__ = ["MAX_QUEUED", "Callback", "CallbackTarget", "StatusPoster"]
 
 log = logging.getLogger("sipgw.agent")
 
 MAX_QUEUED: Final = 64
 """Most callbacks waiting per call (past it, one is dropped and logged)."""
 _MAX_ANSWER: Final = 65536
+
+
+class CallbackTarget(Protocol):
+    """Where a callback goes (a :class:`StreamStatus`, a :class:`Callback`)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """Any other callback's URL (absolute) and method."""
+
+    url: str
+    method: str = "POST"
 
 
 class StatusPoster:
@@ -43,18 +62,18 @@ class StatusPoster:
         self.identity = identity
         self.timeout = timeout
         self.log_id = log_id
-        self._queue: asyncio.Queue[tuple[StreamStatus, dict[str, str]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[CallbackTarget, dict[str, str]] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self.posted = 0
         self.failed = 0
 
-    def post(self, status: StreamStatus, form: dict[str, str] | None) -> None:
+    def post(self, status: CallbackTarget, form: dict[str, str] | None) -> None:
         """Queue ``form`` for ``status``'s URL (None: nothing is due); never waits."""
         if form is None:
             return
         if self._queue.qsize() >= MAX_QUEUED:
             log.warning("[%s] <Stream statusCallback> %s dropped: %d waiting", self.log_id,
-                        form["StreamEvent"], MAX_QUEUED)  # fmt: skip
+                        _what(form), MAX_QUEUED)  # fmt: skip
             return
         self._queue.put_nowait((status, form))
         if self._worker is None:
@@ -72,7 +91,7 @@ class StatusPoster:
             except FetchFailed as exc:
                 self.failed += 1
                 log.warning("[%s] <Stream statusCallback> %s failed: %s", self.log_id,
-                            form["StreamEvent"], exc)  # fmt: skip
+                            _what(form), exc)  # fmt: skip
 
     async def close(self) -> None:
         """Post what is queued (within one time limit), then stop."""
@@ -85,3 +104,8 @@ class StatusPoster:
         worker.cancel()
         with contextlib.suppress(BaseException):
             await worker
+
+
+def _what(form: dict[str, str]) -> str:
+    """How a log line names the callback."""
+    return form.get("StreamEvent") or "partialResultCallback"

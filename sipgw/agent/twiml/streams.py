@@ -6,6 +6,13 @@ makes (``connected``, ``start``, ``media`` per tick, ``dtmf``, mark echoes, ``st
 one bounded writer queue (the ticker never awaits), and feeds what the app sends back to
 the stream side. :meth:`MediaStream.run` returns when the app closes the socket normally
 (the TwiML goes on) and raises :class:`StreamFailed` when it cannot be opened or breaks.
+
+The app's close is its close frame, not the end of its TCP connection: once the frame
+came (websockets answers it at once), the stream is over. The TCP connection is given
+:data:`CLOSE_GRACE` to end from the app's side, as RFC 6455 (section 7.1.1) would have
+it, then closed from ours. Waiting for the app's FIN instead left a caller in silence
+for up to websockets' close timeout (10 s) whenever something between the gateway and
+the app (a tunnel, a load balancer) holds a half-closed connection open.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -24,7 +31,7 @@ from sipgw.agent.twiml.webhook import TwilioIdentity
 from sipgw.twilio.signature import signature_for
 from sipgw.twilio.streamside import AppCleared, AudioWaiting, StreamSide
 
-__all__ = ["MAX_OUTBOX", "MediaStream", "StreamFailed"]
+__all__ = ["CLOSE_GRACE", "CLOSE_TIMEOUT", "MAX_OUTBOX", "MediaStream", "StreamFailed"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -32,6 +39,24 @@ MAX_OUTBOX: Final = 500
 """Messages waiting for a slow socket (10 s of audio); past it they are dropped, counted."""
 MAX_MESSAGE: Final = 1 << 20
 """Largest message taken from the app (1 MiB: a minute of μ-law in base64)."""
+CLOSE_GRACE: Final = 0.05
+"""Seconds the app's TCP connection has to end after its close frame before we end it."""
+CLOSE_TIMEOUT: Final = 1.0
+"""Seconds our own close waits for the app's close frame in reply (then the socket is
+aborted): bounds the end of a call, whose agent closes within 5 s."""
+
+
+class _Connection(ClientConnection):
+    """websockets' client connection that says when the app's close frame came."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_received = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # a close frame is answered in there
+        if self.protocol.close_rcvd is not None:
+            self.close_received.set()
 
 
 class StreamFailed(Exception):
@@ -70,7 +95,7 @@ class MediaStream:
         self.on_audio = on_audio
         self.on_open = on_open
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self._ws: ClientConnection | None = None
+        self._ws: _Connection | None = None
         self._writer: asyncio.Task[None] | None = None
         self.dropped = 0
         self.ready = False
@@ -97,10 +122,12 @@ class MediaStream:
             ws = await ws_connect(
                 self.url, additional_headers=headers, open_timeout=self.open_timeout,
                 max_size=MAX_MESSAGE, user_agent_header="Twilio.TmeWs/1.0",
-                logger=log.getChild("twiml-stream"),
+                logger=log.getChild("twiml-stream"), create_connection=_Connection,
+                close_timeout=CLOSE_TIMEOUT,
             )  # fmt: skip
         except (OSError, TimeoutError, ValueError, WebSocketException) as exc:
             raise StreamFailed(f"stream {self.url[:200]} could not be opened: {exc}") from None
+        assert isinstance(ws, _Connection)
         self._ws = ws
         for message in self.side.opening():
             self.send(message)
@@ -108,6 +135,25 @@ class MediaStream:
         if self.on_open is not None:
             self.on_open()
         writer = self._writer = asyncio.create_task(self._write(ws))
+        reader = asyncio.create_task(self._read(ws))
+        closing = asyncio.create_task(ws.close_received.wait())
+        try:
+            await asyncio.wait((reader, closing), return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():  # the app's close frame came: the stream is over
+                await asyncio.wait((reader,), timeout=CLOSE_GRACE)
+                if not reader.done():  # its FIN is held somewhere: we end the connection
+                    ws.transport.close()
+            await reader
+        finally:
+            for task in (writer, reader, closing):
+                task.cancel()
+            for task in (writer, reader, closing):
+                with contextlib.suppress(asyncio.CancelledError, StreamFailed):
+                    await task
+        if ws.close_code not in (None, 1000, 1001, 1005):  # closed, but not normally
+            raise StreamFailed(f"the app closed the stream with code {ws.close_code}")
+
+    async def _read(self, ws: ClientConnection) -> None:
         try:
             async for text in ws:
                 for item in self.side.receive(text):
@@ -119,15 +165,10 @@ class MediaStream:
                     else:
                         self.send(item)
         except ConnectionClosedError as exc:
-            raise StreamFailed(f"the stream's WebSocket broke ({exc})") from None
+            if ws.protocol.close_rcvd is None:  # no close frame: it broke
+                raise StreamFailed(f"the stream's WebSocket broke ({exc})") from None
         except ConnectionClosedOK:
             pass
-        finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        if ws.close_code not in (None, 1000, 1001, 1005):  # closed, but not normally
-            raise StreamFailed(f"the app closed the stream with code {ws.close_code}")
 
     async def _write(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError):
@@ -153,7 +194,7 @@ class MediaStream:
                 self._outbox.put_nowait(stop)  # past the bound: the last message is never dropped
             self._outbox.put_nowait(None)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(writer), 2.0)
+                await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
         elif stop is not None:
             with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError, OSError):
                 await asyncio.wait_for(ws.send(stop), 1.0)

@@ -347,7 +347,7 @@ async def test_a_stream_that_cannot_open_gets_the_transfer_fallback(app: TwilioS
 
 
 async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = lambda a, r: "<Response><Say>hi</Say><Gather/><Hangup/></Response>"
+    app.twiml = lambda a, r: "<Response><Say>hi</Say><Pay/><Hangup/></Response>"
     agent, call, ticker = await run_call(app)
     await wait_for(lambda: call.hangups, within=5)
     await ticker.stop()
@@ -355,7 +355,7 @@ async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: Twi
     refused = [(x["verb"], x["why"]) for x in agent.record.lines if x["type"] == "twiml_refused"]
     assert refused == [
         ("Say", "no text-to-speech is configured (SIPGW_TWIML_TTS)"),
-        ("Gather", "not supported by sipgw"),
+        ("Pay", "card payments are not taken (no PCI-scoped capture)"),
     ]
 
 
@@ -500,3 +500,26 @@ async def test_stream_status_callbacks_are_twilios_and_signed(app: TwilioSdkApp)
         assert ("StreamError" in form) == (form["StreamEvent"] == "stream-error")
     assert "could not be opened" in error[0]["StreamError"]
     assert error[0]["StreamSid"].startswith("MZ") and error[0]["StreamSid"] not in sids.values()
+
+
+async def test_a_close_cut_short_by_the_gateway_still_closes_the_session(
+    app: TwilioSdkApp,
+) -> None:
+    """The gateway bounds an agent's close (5 s); cut short while a stream is being stopped
+    (an app that never answers our close frame), the agent's aiohttp session is closed all
+    the same: no "Unclosed client session" at the gateway's shutdown."""
+    app.twiml = connect_twiml()
+
+    async def deaf(stream: AppStream) -> None:  # our stop and close frame get no answer
+        await stream.wait(lambda: stream.events("start"))
+        stream.ws.transport.pause_reading()
+        await asyncio.sleep(3)
+
+    app.bot = deaf
+    agent, call, ticker = await run_call(app)
+    await app.stream_opened.wait()
+    await app.streams[0].wait(lambda: app.streams[0].events("start"))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(agent.close("remote-bye"), 0.3)
+    await ticker.stop()
+    assert agent._session is not None and agent._session.closed

@@ -42,6 +42,11 @@ def test_twiml_and_stream_are_builtin_agents() -> None:
             {**APP, "SIPGW_TWIML_URL": "https://b.example/v", "SIPGW_TWIML_TTS": "elevenlabs"},
             "ELEVENLABS_API_KEY",
         ),
+        (
+            "twiml",
+            {**APP, "SIPGW_TWIML_URL": "https://b.example/v", "SIPGW_TWIML_STT": "assemblyai"},
+            "ASSEMBLYAI_API_KEY",
+        ),
     ],
 )
 def test_what_is_missing_is_named(name: str, env: dict[str, str], says: str) -> None:
@@ -55,3 +60,15 @@ def test_capabilities() -> None:
         assert capabilities.transfers == {"blind"} and capabilities.legs == {"sip"}
     assert TWIML_CAPABILITIES.line_keys == {"twiml_url": (TwimlSection, "url")}
     assert STREAM_CAPABILITIES.line_keys == {"stream_url": (StreamSection, "url")}
+
+
+def test_gathers_speech_to_text_is_built_from_the_assemblyai_section() -> None:
+    env = {
+        **APP, "SIPGW_TWIML_URL": "https://b.example/v", "SIPGW_TWIML_STT": "assemblyai",
+        "ASSEMBLYAI_API_KEY": "k", "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:9/v3/ws",
+    }  # fmt: skip
+    agent = find_agent("twiml").build(Sources(env))(FakeCall())
+    assert isinstance(agent, TwimlAgent) and agent.settings.stt is not None
+    assert type(agent.settings.stt()).__name__ == "AssemblyAISTTService"
+    plain = find_agent("twiml").build(Sources({**APP, "SIPGW_TWIML_URL": "https://b.example/v"}))
+    assert plain(FakeCall()).settings.stt is None  # type: ignore[attr-defined]

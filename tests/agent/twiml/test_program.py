@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sipgw.agent.twiml.gather import GatherResult, KeyCollector
 from sipgw.agent.twiml.program import (
     MAX_DOCUMENTS,
     Fetch,
@@ -15,19 +16,19 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
-from sipgw.twilio.document import parse_twiml
+from sipgw.twilio.document import REFUSED, Gather, parse_twiml
 
 
 def test_verbs_run_in_order_and_the_call_ends_after_the_last() -> None:
     program = Program(parse_twiml(
-        "<Response><Say>a</Say><Pause length='2'/><Gather/><Play>https://x.example/a.wav"
+        "<Response><Say>a</Say><Pause length='2'/><Pay/><Play>https://x.example/a.wav"
         "</Play></Response>"
     ), "https://app.example/voice")  # fmt: skip
     now = 100.0
     step = program.next_step(now)
     assert isinstance(step, Run) and type(step.verb).__name__ == "Say"
     assert program.next_step(now) == Wait(102.0)
-    assert program.next_step(now + 2) == Refused("Gather", "not supported by sipgw")
+    assert program.next_step(now + 2) == Refused("Pay", REFUSED["Pay"])
     step = program.next_step(now + 2)
     assert isinstance(step, Run) and type(step.verb).__name__ == "Play"
     assert program.next_step(now + 3) == Finished("end")
@@ -96,3 +97,39 @@ def test_an_update_after_the_end_changes_nothing() -> None:
     assert program.next_step(0.0) == Finished("hangup")
     program.update(None, parse_twiml("<Response><Pause/></Response>"))
     assert program.next_step(1.0) == Finished("hangup")
+
+
+def test_a_gathers_input_goes_to_its_action_or_the_documents_url_and_replaces_the_rest() -> None:
+    program = Program(parse_twiml(
+        "<Response><Gather action='next'/><Say>never</Say></Response>"
+    ), "https://app.example/voice/start")  # fmt: skip
+    step = program.next_step(0.0)
+    assert isinstance(step, Run) and isinstance(step.verb, Gather)
+    assert program.gathered(step.verb, (("Digits", "42"),))
+    assert program.next_step(0.0) == Fetch(
+        "https://app.example/voice/next", "POST", "<Gather action>", (("Digits", "42"),)
+    )
+    own = Program(parse_twiml("<Response><Gather method='GET'/></Response>"), "https://a.example/v")
+    gather = own.next_step(0.0).verb
+    assert own.gathered(gather, ())  # type: ignore[arg-type]
+    assert own.next_step(0.0) == Fetch("https://a.example/v", "GET", "<Gather action>", ())
+    inline = Program(parse_twiml("<Response><Gather/><Hangup/></Response>"), "")
+    gather = inline.next_step(0.0).verb
+    assert not inline.gathered(gather, (("Digits", "1"),))  # type: ignore[arg-type]
+    assert inline.next_step(0.0) == Finished("hangup")  # nowhere to post: the document goes on
+
+
+def test_keys_end_at_num_digits_or_the_finish_key() -> None:
+    keys = KeyCollector(num_digits=3, finish_on_key="#")
+    assert [keys.key(k) for k in "12"] == [False, False] and keys.key("3")
+    assert (keys.digits, keys.finished_on_key) == ("123", "")
+    keys = KeyCollector(finish_on_key="*")
+    assert [keys.key(k) for k in "9#9"] == [False] * 3 and keys.key("*")
+    assert (keys.digits, keys.finished_on_key) == ("9#9", "*")
+    assert GatherResult(digits="9#9", finished_on_key="*").params() == (
+        ("Digits", "9#9"), ("FinishedOnKey", "*"),
+    )  # fmt: skip
+    assert GatherResult(speech="yes", confidence=0.91234).params() == (
+        ("SpeechResult", "yes"), ("Confidence", "0.9123"),
+    )  # fmt: skip
+    assert GatherResult().empty and GatherResult().params() == ()

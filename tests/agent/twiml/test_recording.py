@@ -1,0 +1,136 @@
+"""``<Record>`` through the agent, against an app on the official ``twilio`` SDK: the beep,
+the caller's speech until silence or a key, the WAV written privately, its URL, length and
+SID posted to the action (signed) with the status callback, silence falling through, a
+hang-up mid-recording posted with ``Digits=hangup``, and no directory refused."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from twilio.twiml.voice_response import VoiceResponse
+
+from sipgw.agent.twiml.audiofile import decode_audio
+from sipgw.agent.twiml.recording import BEEP, Recorder
+from tests.agent.parts import SILENT_FRAME, speech_frames, wait_for
+from tests.agent.twiml.test_gather import (
+    TOKEN,
+    Caller,
+    answers,
+    end_call,
+    hangup,
+    posted,
+    start_call,
+)
+from tests.toolkit.twilio_app import TwilioSdkApp
+
+BASE = "https://media.example/recordings"
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[TwilioSdkApp]:
+    peer = TwilioSdkApp(TOKEN)
+    await peer.start()
+    yield peer
+    await peer.stop()
+
+
+def record_twiml(**attrs: object) -> VoiceResponse:
+    response = VoiceResponse()
+    response.record(action="/recorded", **attrs)
+    response.say("after the record")
+    return response
+
+
+async def test_the_callers_words_are_recorded_until_silence_and_posted(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    app.twiml = answers(  # type: ignore[assignment]
+        record_twiml(timeout=1, recording_status_callback="/status"), recorded=hangup()
+    )
+    caller = Caller()
+    caller.say([SILENT_FRAME] * 40 + speech_frames(1.0))  # the beep, then 1 s of words
+    agent, call, ticker = await start_call(
+        app, caller, recording_dir=tmp_path / "rec", recording_url=BASE
+    )
+    await end_call(agent, call, ticker)
+    heard = b"".join(ticker.heard())
+    assert heard.startswith(BEEP)
+    (action,) = posted(app, "/recorded")
+    assert action.valid
+    sid = action.params["RecordingSid"]
+    assert sid.startswith("RE") and len(sid) == 34
+    assert action.params["RecordingUrl"] == f"{BASE}/{sid}"
+    assert action.params["RecordingDuration"] == "1" and action.params["Digits"] == ""
+    wav = tmp_path / "rec" / f"{sid}.wav"
+    assert stat.S_IMODE(wav.stat().st_mode) == 0o600
+    audio = decode_audio(wav.read_bytes(), "audio/wav")
+    assert abs(len(audio) / 8000 - 1.0) <= 0.1  # trimmed: the words, not the silence
+    (status,) = posted(app, "/status")
+    assert status.valid and status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingSid"] == sid
+    assert agent.steps == ["record", "fetch <Record action>", "end hangup"]
+
+
+async def test_a_key_ends_it_and_silence_alone_falls_through(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    response = VoiceResponse()
+    response.record(action="/silent", timeout=1, play_beep=False)  # nothing said: on
+    response.record(action="/recorded", finish_on_key="#", timeout=0, play_beep=False)
+    app.twiml = answers(response, recorded=hangup())  # type: ignore[assignment]
+    caller = Caller()
+    agent, call, ticker = await start_call(app, caller, recording_dir=tmp_path, recording_url=BASE)
+    await wait_for(lambda: agent.steps.count("record") == 2, within=5)
+    caller.say(speech_frames(0.6))
+    await asyncio.sleep(1.0)
+    agent.on_dtmf("5")  # not a finish key here
+    agent.on_dtmf("#")
+    await end_call(agent, call, ticker)
+    assert not posted(app, "/silent")
+    (action,) = posted(app, "/recorded")
+    assert action.params["Digits"] == "#"
+    assert len(await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))) == 1
+
+
+async def test_a_hangup_mid_recording_posts_it_with_digits_hangup(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    app.twiml = answers(record_twiml(timeout=0, play_beep=False))  # type: ignore[assignment]
+    caller = Caller()
+    agent, call, ticker = await start_call(app, caller, recording_dir=tmp_path, recording_url=BASE)
+    await wait_for(lambda: agent._recording is not None, within=5)
+    caller.say(speech_frames(0.6))
+    await asyncio.sleep(0.8)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    await wait_for(lambda: posted(app, "/recorded"), within=5)
+    await asyncio.sleep(0.3)  # a second post would be there by now
+    (action,) = posted(app, "/recorded")
+    assert len(await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))) == 1
+    assert action.valid and action.params["Digits"] == "hangup"
+    assert action.params["CallStatus"] == "completed"
+
+
+async def test_without_a_recording_directory_it_is_refused(app: TwilioSdkApp) -> None:
+    app.twiml = answers(record_twiml())  # type: ignore[assignment]
+    agent, call, ticker = await start_call(app)
+    await end_call(agent, call, ticker)
+    refused = [x for x in agent.record.lines if x["type"] == "twiml_refused"]
+    assert [x["verb"] for x in refused] == ["Record", "Say"]  # then the next verb (no TTS)
+
+
+def test_the_recorder_ends_on_silence_length_or_key_and_trims() -> None:
+    words, quiet = speech_frames(0.4), [SILENT_FRAME] * 10
+    recorder = Recorder(timeout=0.3, max_length=60)
+    assert not any(recorder.frame(f) for f in quiet + words + quiet + quiet[:4])
+    assert recorder.frame(SILENT_FRAME) and recorder.ended_by == "silence"  # 0.3 s quiet
+    assert recorder.audio(trim=True) == b"".join(words)
+    assert len(recorder.audio(trim=False)) == 160 * (10 + len(words) + 15)
+    capped = Recorder(timeout=0, max_length=0.1)
+    assert [capped.frame(SILENT_FRAME) for _ in range(5)][-1] and capped.ended_by == "max-length"
+    keyed = Recorder(timeout=0, max_length=60, finish_on_key="*")
+    assert not keyed.key("1") and keyed.key("*") and keyed.key_pressed == "*"
