@@ -5,7 +5,8 @@ answers with a ``<Response>`` document, and :func:`parse_twiml` turns it into a 
 verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
-``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>`` (a one-way fork,
+``<Connect><Stream>`` (bidirectional; ``action``), ``<Connect><ConversationRelay>``
+(:mod:`sipgw.twilio.relaytwiml`), ``<Start><Stream>`` (a one-way fork,
 ``track``), ``<Stream>`` takes ``url``, ``name``, ``track``, ``statusCallback``,
 ``statusCallbackMethod`` and
 ``<Parameter name value>`` nouns; ``<Say>`` (``voice``, ``language``, ``loop``),
@@ -26,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
+
+from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
     "MAX_DEPTH",
@@ -171,7 +174,17 @@ class Unsupported:
 
 
 Verb: TypeAlias = (
-    Connect | Start | Say | Play | Pause | Dial | Redirect | Hangup | Reject | Unsupported
+    Connect
+    | ConnectRelay
+    | Start
+    | Say
+    | Play
+    | Pause
+    | Dial
+    | Redirect
+    | Hangup
+    | Reject
+    | Unsupported
 )
 
 
@@ -291,6 +304,13 @@ def _only_stream(element: _Element) -> StreamNoun:
 
 def _connect(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag == "ConversationRelay":  # sipgw.twilio.relaytwiml
+        relay = nouns[0]
+        try:
+            return read_relay(relay.attrs, [(n.tag, n.attrs) for n in relay.children],
+                              attrs.get("action", ""))  # fmt: skip
+        except ValueError as exc:
+            raise TwimlError(str(exc)) from None
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Connect><Room>, <Conversation>, ...
         return Unsupported(f"Connect><{nouns[0].tag[:40]}", "only <Connect><Stream> is followed")
     return Connect(_only_stream(element), attrs.get("action", "").strip())

@@ -47,6 +47,7 @@ import aiohttp
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.record import CallRecord
+from sipgw.agent.stt.base import SpeechToText
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.program import (
@@ -59,6 +60,8 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.relay import RelaySession
+from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
@@ -80,6 +83,7 @@ from sipgw.twilio.document import (
     TwimlError,
     parse_twiml,
 )
+from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
 
@@ -115,6 +119,8 @@ class TwimlSettings:
         tts: makes the text-to-speech client ``<Say>`` uses (a :class:`SayVoice`: with its
             ``voice`` and ``language`` where it takes them); None: ``<Say>`` is refused.
         record_dir: where call records go (None: kept in memory only).
+        stt: makes the speech-to-text ``<Connect><ConversationRelay>`` transcribes with;
+            None: that verb is refused (it speaks through ``tts``).
     """
 
     identity: TwilioIdentity
@@ -131,6 +137,7 @@ class TwimlSettings:
     fallback_frames: tuple[bytes, ...] = ()
     tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
+    stt: Callable[[], SpeechToText] | None = None
 
 
 class _Fatal(Exception):
@@ -154,6 +161,8 @@ class TwimlAgent(Agent):
         self._out_done = asyncio.Event()
         self._out_done.set()
         self._connected: MediaStream | None = None
+        self._relayed: RelaySession | None = None
+        self._action_params: dict[str, str] = {}
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
         self._statuses: dict[MediaStream, StreamStatus] = {}
         self._poster: StatusPoster | None = None
@@ -207,6 +216,8 @@ class TwimlAgent(Agent):
     async def _fetch_twiml(self, url: str, method: str) -> Any:
         assert self._session is not None
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        params.update(self._action_params)  # a <ConversationRelay>'s, for its action
+        self._action_params = {}
         if self.call.direction == "outbound":
             params["CallStatus"] = "in-progress"
         try:
@@ -301,6 +312,8 @@ class TwimlAgent(Agent):
             verb = step.verb
             if isinstance(verb, Connect):
                 await self._connect(verb.stream)
+            elif isinstance(verb, ConnectRelay):
+                await self._relay(verb)
             elif isinstance(verb, Start):
                 self._fork(verb.stream)
             elif isinstance(verb, Say):
@@ -375,6 +388,36 @@ class TwimlAgent(Agent):
             await stream.stop()
             self._stream_event(stream, "stream-stopped")
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
+
+    async def _relay(self, verb: ConnectRelay) -> None:
+        """``<Connect><ConversationRelay>`` (:mod:`sipgw.agent.twiml.relayverb`)."""
+        assert self._session is not None
+        self.steps.append("relay")
+        url = self._stream_url(verb.relay.url)
+        settings = self.settings
+        services = RelayServices(settings.identity, settings.stt, settings.tts, settings.timeout,
+                                 settings.max_audio_bytes, settings.stream_open_timeout)  # fmt: skip
+        session, notes = relay_session(verb.relay, url, self.call, self.call_sid, services,
+                                       self._session)  # fmt: skip
+        if session is None:
+            log.error("[%s] TwiML <ConversationRelay> refused: %s", self.call.call_id, notes[0])
+            self._note("refused", verb="Connect><ConversationRelay", why=notes[0])
+            return
+        for what in notes:
+            log.warning("[%s] TwiML <ConversationRelay> %s", self.call.call_id, what)
+            self._note("relay_ignored", attribute=what)
+        self._note("relay", url=url, session_id=session.who.session_id)
+        self._relayed, started = session, time.monotonic()
+        try:
+            end = await session.run()
+        except StreamFailed as exc:
+            raise _Fatal(str(exc)) from None
+        finally:
+            self._relayed = None
+            await session.stop()
+        self._action_params = action_params(session, end, time.monotonic() - started)
+        self._note("relay_ended", prompts=session.prompts, interrupts=session.interrupts,
+                   errors=session.errors, handoff="HandoffData" in self._action_params)  # fmt: skip
 
     def _fork(self, noun: StreamNoun) -> None:
         stream = self._new_stream(noun, bidirectional=False)
@@ -528,6 +571,8 @@ class TwimlAgent(Agent):
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.media("inbound", frame))
+        elif self._relayed is not None:
+            self._relayed.on_caller_audio(frame)
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
@@ -540,6 +585,8 @@ class TwimlAgent(Agent):
             frame, echoes = connected.side.next_frame()
             for echo in echoes:
                 connected.send(echo)
+        elif self._relayed is not None:
+            frame = self._relayed.next_frame()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -554,6 +601,8 @@ class TwimlAgent(Agent):
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.dtmf(digit))
+        elif self._relayed is not None:
+            self._relayed.on_dtmf(digit)
 
     # ------------------------------------------------------------------ the end
 
@@ -565,6 +614,8 @@ class TwimlAgent(Agent):
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)
+        if self._relayed is not None:
+            await self._relayed.stop()
         for stream in streams:
             await stream.stop()
             self._stream_event(stream, "stream-stopped")

@@ -101,6 +101,13 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         section = load(vendor.section, sources)
         assert isinstance(section, ElevenLabsSection)
         tts = SayVoice(elevenlabs_voiced(section), dict(app.say_voices), section.model_id)
+    stt = None
+    if app.stt == "assemblyai":
+        from sipgw.agent.vendors import STT_VENDORS
+
+        stt_vendor = STT_VENDORS["assemblyai"]
+        require([stt_vendor.section], sources, "SIPGW_TWIML_STT=assemblyai")
+        stt = stt_vendor.clients(load(stt_vendor.section, sources))
     return TwimlSettings(
         identity=TwilioIdentity(app.account_sid, app.auth_token),
         timeout=app.timeout_ms / 1000,
@@ -109,6 +116,7 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         fallback_target=app.fallback_target,
         fallback_frames=frames,
         tts=tts,
+        stt=stt,
         record_dir=Path(app.record_dir) if app.record_dir else None,
         **where,  # type: ignore[arg-type]
     )

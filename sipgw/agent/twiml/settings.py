@@ -133,6 +133,12 @@ class TwilioAppSection:
         help="The text-to-speech <Say> goes through: elevenlabs (its ELEVENLABS_* settings) "
         "or none (<Say> is refused, logged).",
     )  # fmt: skip
+    stt: str = setting(
+        "none", env="SIPGW_TWIML_STT", parse=choice("none", "assemblyai"),
+        help="The speech-to-text <Connect><ConversationRelay> transcribes the caller with: "
+        "assemblyai (its ASSEMBLYAI_* settings) or none (the verb is refused, logged); its "
+        "speech goes through SIPGW_TWIML_TTS.",
+    )  # fmt: skip
     say_voices: tuple[tuple[str, str], ...] = setting(
         (), env="SIPGW_TWIML_SAY_VOICES", parse=say_voices, default_text="",
         help="<Say voice=...> mapped to the text-to-speech's voices: twilio_voice=voice_id, "
