@@ -394,9 +394,9 @@ class TwimlAgent(Agent):
         assert self._session is not None
         self.steps.append("relay")
         url = self._stream_url(verb.relay.url)
-        settings = self.settings
-        services = RelayServices(settings.identity, settings.stt, settings.tts, settings.timeout,
-                                 settings.max_audio_bytes, settings.stream_open_timeout)  # fmt: skip
+        s = self.settings
+        services = RelayServices(s.identity, s.stt, s.tts, s.timeout, s.max_audio_bytes,
+                                 s.stream_open_timeout)  # fmt: skip
         session, notes = relay_session(verb.relay, url, self.call, self.call_sid, services,
                                        self._session)  # fmt: skip
         if session is None:

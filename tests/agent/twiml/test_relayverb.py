@@ -18,7 +18,8 @@ IDENTITY = TwilioIdentity("AC" + "1" * 32, "t" * 32)
 
 def services(**kw: object) -> RelayServices:
     base: dict[str, object] = {"identity": IDENTITY, "stt": ScriptedStt, "tts": ScriptedTts,
-                               "timeout": 1.0, "max_audio_bytes": 1000, "open_timeout": 1.0}  # fmt: skip
+                               "timeout": 1.0, "max_audio_bytes": 1000,
+                               "open_timeout": 1.0}  # fmt: skip
     base.update(kw)
     return RelayServices(**base)  # type: ignore[arg-type]
 
