@@ -382,10 +382,10 @@ class RelaySession:
         """The caller's 20 ms as it arrives: to the STT and the turn-taking machine."""
         if self._stopped:
             return
-        self.stt.send_audio(frame)
         actions = self.turns.receive_audio(frame, asyncio.get_running_loop().time())
-        if actions:
+        if actions:  # before the frame goes: MarkSpeechEnd precedes the first quiet frame
             self._act(actions)
+        self.stt.send_audio(frame)
 
     def on_dtmf(self, digit: str) -> None:
         """A key: ``dtmf`` to the app (with ``dtmfDetection``); it may cut the reply."""

@@ -61,6 +61,18 @@ def relay_session(
     if relay.transcription_provider:
         notes.append(f"transcriptionProvider={relay.transcription_provider!r} "
                      "(SIPGW_TWIML_STT transcribes)")  # fmt: skip
+    if relay.speech_model:
+        notes.append(f"speechModel={relay.speech_model!r} (SIPGW_TWIML_STT's model transcribes)")
+    if relay.hints:
+        notes.append(f"hints={','.join(relay.hints)[:80]!r} (not passed to the speech-to-text)")
+    if relay.languages:
+        codes = ",".join(language.code for language in relay.languages)
+        notes.append(f"<Language code={codes[:80]!r}> (one voice and recognizer per session)")
+    if relay.preemptible:
+        notes.append("preemptible=true (a reply plays until it ends or is interrupted)")
+    if relay.report_input_during_agent_speech not in ("none", "false"):
+        notes.append(f"reportInputDuringAgentSpeech={relay.report_input_during_agent_speech!r} "
+                     "(prompts are sent at the end of turns only)")  # fmt: skip
     if settings.stt is None or settings.tts is None:
         missing = "SIPGW_TWIML_STT" if settings.stt is None else "SIPGW_TWIML_TTS"
         return None, [f"no {missing} is configured"]
