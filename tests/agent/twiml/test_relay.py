@@ -180,7 +180,7 @@ async def test_a_barge_in_cuts_the_reply_and_tells_what_was_heard(
     await wait_for(lambda: len(tts.texts()) >= 3, 3)
     relayed = agent._relayed
     assert relayed is not None
-    await wait_for(lambda: relayed.playout.played_ms(relayed._playing.id) >= 600, 5)  # type: ignore[union-attr]
+    await wait_for(lambda: relayed.playout.played_ms(relayed._playing.id) >= 600, 5)
     before = len(ticker.played)
     ticker.speech = speech_frames(1.2)
     await wait_for(lambda: seen.of_type("interrupt"), 5)

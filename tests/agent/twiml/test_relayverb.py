@@ -33,7 +33,7 @@ async def test_what_is_not_followed_is_named() -> None:
         asked.append((voice, language))
         return ScriptedTts()
 
-    say = SayVoice(make, {"alice": "VOICE1"}, "eleven_flash_v2_5")  # type: ignore[arg-type]
+    say = SayVoice(make, {"alice": "VOICE1"}, "eleven_flash_v2_5")
     async with aiohttp.ClientSession() as http:
         session, notes = relay_session(relay, "wss://a/r", FakeCall(), "CA" + "2" * 32,
                                        services(tts=say), http)  # fmt: skip

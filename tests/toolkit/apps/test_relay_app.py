@@ -4,6 +4,7 @@ answers a prompt with tokens, ends on goodbye with handoffData, checks the signa
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect
@@ -20,7 +21,7 @@ async def test_tokens_for_a_prompt_and_end_for_goodbye() -> None:
         signature = RequestValidator(TOKEN).compute_signature(app.url, {})
         async with connect(app.url, additional_headers={"X-Twilio-Signature": signature}) as ws:
             await ws.send(json.dumps({"type": "prompt", "voicePrompt": "Hi there", "last": True}))
-            tokens = []
+            tokens: list[dict[str, Any]] = []
             while not tokens or not tokens[-1]["last"]:
                 tokens.append(json.loads(await ws.recv()))
             assert "".join(t["token"] for t in tokens) == "You said Hi there."
