@@ -8,8 +8,10 @@ to the action, whose TwiML runs next. Speech services: the in-memory STT and TTS
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
+import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -225,3 +227,46 @@ async def test_without_speech_to_text_the_verb_is_refused_by_name(
     refused = [x for x in agent.record.lines if x["type"] == "twiml_refused"]
     assert refused and refused[0]["why"] == "no SIPGW_TWIML_STT is configured"
     assert not relay.sessions
+
+
+async def test_play_an_audio_url_and_switch_the_prompts_language(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    from aiohttp import web as aioweb
+
+    pcm = io.BytesIO()
+    with wave.open(pcm, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x10" * 1600)  # 200 ms: 10 frames
+
+    async def wav_file(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(body=pcm.getvalue(), content_type="audio/x-wav")
+
+    files = aioweb.Application()
+    files.router.add_get("/hello.wav", wav_file)
+    runner = aioweb.AppRunner(files, access_log=None)
+    await runner.setup()
+    await aioweb.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay)
+    await quiet(agent)
+    heard = ticker.heard()
+    source = f"http://127.0.0.1:{port}/hello.wav"
+    await seen.ws.send(json.dumps({"type": "play", "source": source, "loop": 2}))
+    await wait_for(lambda: ticker.heard() >= heard + 20, 3)
+    await quiet(agent)
+    assert ticker.heard() == heard + 20  # the file, twice
+    await seen.ws.send(json.dumps({"type": "play", "source": f"http://127.0.0.1:{port}/none"}))
+    await wait_for(lambda: seen.of_type("error"), 3)
+    assert seen.of_type("error")[0]["description"].startswith(f"play http://127.0.0.1:{port}/none")
+    await seen.ws.send(json.dumps({"type": "language", "transcriptionLanguage": "fr-FR"}))
+    await asyncio.sleep(0.05)
+    turn(stt, "Bonjour", 0)
+    await wait_for(lambda: seen.of_type("prompt"), 3)
+    assert seen.of_type("prompt")[0]["lang"] == "fr-FR"
+    await ticker.stop()
+    await agent.close("hangup")
+    await runner.cleanup()
