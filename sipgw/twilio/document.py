@@ -5,7 +5,8 @@ answers with a ``<Response>`` document, and :func:`parse_twiml` turns it into a 
 verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
-:data:`SUPPORTED`. ``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>``
+:data:`SUPPORTED`. ``<Connect><Stream>`` (bidirectional; ``action``),
+``<Connect><ConversationRelay>`` (:mod:`sipgw.twilio.relaytwiml`), ``<Start><Stream>``
 (a one-way fork, ``track``), ``<Stop><Stream name>``; ``<Stream>`` takes ``url``, ``name``,
 ``track``, ``statusCallback``, ``statusCallbackMethod`` and ``<Parameter name value>``
 nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<break>`` as
@@ -29,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
+
+from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
     "MAX_DEPTH",
@@ -249,6 +252,7 @@ class Unsupported:
 
 Verb: TypeAlias = (
     Connect
+    | ConnectRelay
     | Start
     | Say
     | Play
@@ -386,6 +390,13 @@ def _only_stream(element: _Element) -> StreamNoun:
 
 def _connect(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag == "ConversationRelay":  # sipgw.twilio.relaytwiml
+        relay = nouns[0]
+        try:
+            return read_relay(relay.attrs, [(n.tag, n.attrs) for n in relay.children],
+                              attrs.get("action", ""))  # fmt: skip
+        except ValueError as exc:
+            raise TwimlError(str(exc)) from None
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Connect><Room>, <Conversation>, ...
         name = f"Connect><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Connect><Stream> is followed"))
@@ -660,8 +671,9 @@ _VERBS: Final = {
 }
 
 SUPPORTED: Final = (
-    "Connect><Stream", "Start><Stream", "Stop><Stream", "Say", "Play", "Play digits", "Pause",
-    "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect", "Hangup", "Reject",
+    "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
+    "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
+    "Hangup", "Reject",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
@@ -673,7 +685,6 @@ REFUSED: Final = {
     "Echo": "not a verb sipgw follows",
     "Connect><Room": "no Twilio Video rooms",
     "Connect><Conversation": "no Twilio Conversations",
-    "Connect><ConversationRelay": "ConversationRelay is not spoken yet",
     "Connect><VirtualAgent": "no Dialogflow connector",
     "Connect><Assistant": "no Twilio AI Assistants",
     "Start><Siprec": "no SIPREC recording server",

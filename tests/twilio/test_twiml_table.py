@@ -43,6 +43,8 @@ def test_each_supported_row_is_parsed_into_a_verb_followed() -> None:
         outer, _, inner = verb.partition("><")
         if verb == "Play digits":
             xml = '<Play digits="1"/>'
+        elif inner == "ConversationRelay":
+            xml = f'<{outer}><{inner} url="wss://a.example/relay"/></{outer}>'
         elif inner == "Stream":
             xml = f'<{outer}><Stream url="wss://a.example/s" name="n"/></{outer}>'
         elif inner:

@@ -67,6 +67,8 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.recording import BEEP, Recorder, ulaw_wav
+from sipgw.agent.twiml.relay import RelaySession
+from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
@@ -93,6 +95,7 @@ from sipgw.twilio.document import (
     TwimlError,
     parse_twiml,
 )
+from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
 
@@ -133,6 +136,8 @@ class TwimlSettings:
         recording_dir: where ``<Record>`` writes its recordings (None: it is refused).
         recording_url: the base URL that directory is served at (``RecordingUrl`` is it
             with the RecordingSid added).
+        stt: also what ``<Connect><ConversationRelay>`` transcribes with (None: that verb
+            is refused; it speaks through ``tts``).
     """
 
     identity: TwilioIdentity
@@ -192,6 +197,8 @@ class TwimlAgent(Agent):
         self._out_done = asyncio.Event()
         self._out_done.set()
         self._connected: MediaStream | None = None
+        self._relayed: RelaySession | None = None
+        self._action_params: dict[str, str] = {}
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
         self._statuses: dict[MediaStream, StreamStatus] = {}
         self._poster: StatusPoster | None = None
@@ -249,6 +256,8 @@ class TwimlAgent(Agent):
     ) -> Any:
         assert self._session is not None
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        params.update(self._action_params)  # a <ConversationRelay>'s, for its action
+        self._action_params = {}
         if self.call.direction == "outbound" or extra:
             params["CallStatus"] = "in-progress"
         params.update(extra)
@@ -344,6 +353,8 @@ class TwimlAgent(Agent):
             verb = step.verb
             if isinstance(verb, Connect):
                 await self._connect(verb.stream)
+            elif isinstance(verb, ConnectRelay):
+                await self._relay(verb)
             elif isinstance(verb, Start):
                 self._fork(verb.stream)
             elif isinstance(verb, StopStream):
@@ -426,6 +437,36 @@ class TwimlAgent(Agent):
             await stream.stop()
             self._stream_event(stream, "stream-stopped")
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
+
+    async def _relay(self, verb: ConnectRelay) -> None:
+        """``<Connect><ConversationRelay>`` (:mod:`sipgw.agent.twiml.relayverb`)."""
+        assert self._session is not None
+        self.steps.append("relay")
+        url = self._stream_url(verb.relay.url)
+        s = self.settings
+        services = RelayServices(s.identity, s.stt, s.tts, s.timeout, s.max_audio_bytes,
+                                 s.stream_open_timeout)  # fmt: skip
+        session, notes = relay_session(verb.relay, url, self.call, self.call_sid, services,
+                                       self._session)  # fmt: skip
+        if session is None:
+            log.error("[%s] TwiML <ConversationRelay> refused: %s", self.call.call_id, notes[0])
+            self._note("refused", verb="Connect><ConversationRelay", why=notes[0])
+            return
+        for what in notes:
+            log.warning("[%s] TwiML <ConversationRelay> %s", self.call.call_id, what)
+            self._note("relay_ignored", attribute=what)
+        self._note("relay", url=url, session_id=session.who.session_id)
+        self._relayed, started = session, time.monotonic()
+        try:
+            end = await session.run()
+        except StreamFailed as exc:
+            raise _Fatal(str(exc)) from None
+        finally:
+            self._relayed = None
+            await session.stop()
+        self._action_params = action_params(session, end, time.monotonic() - started)
+        self._note("relay_ended", prompts=session.prompts, interrupts=session.interrupts,
+                   errors=session.errors, handoff="HandoffData" in self._action_params)  # fmt: skip
 
     def _fork(self, noun: StreamNoun) -> None:
         stream = self._new_stream(noun, bidirectional=False)
@@ -824,6 +865,8 @@ class TwimlAgent(Agent):
             recorder, _, over = self._recording
             if recorder.frame(frame):
                 over.set()
+        if self._relayed is not None:
+            self._relayed.on_caller_audio(frame)
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
@@ -836,6 +879,8 @@ class TwimlAgent(Agent):
             frame, echoes = connected.side.next_frame()
             for echo in echoes:
                 connected.send(echo)
+        elif self._relayed is not None:
+            frame = self._relayed.next_frame()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -857,6 +902,8 @@ class TwimlAgent(Agent):
             recorder, _, over = self._recording
             if recorder.key(digit):
                 over.set()
+        if self._relayed is not None:
+            self._relayed.on_dtmf(digit)
 
     # ------------------------------------------------------------------ the end
 
@@ -870,6 +917,8 @@ class TwimlAgent(Agent):
         if self._connected is not None:
             streams.append(self._connected)
         try:  # the gateway bounds this (5 s): whatever is cut short, the session is closed
+            if self._relayed is not None:
+                await self._relayed.stop()
             await asyncio.gather(*(stream.stop() for stream in streams))  # each within 2 s
             for stream in streams:
                 self._stream_event(stream, "stream-stopped")

@@ -44,6 +44,7 @@ from sipgw.twilio.document import (
     Unsupported,
     Verb,
 )
+from sipgw.twilio.relaytwiml import ConnectRelay
 
 __all__ = [
     "MAX_DOCUMENTS",
@@ -65,7 +66,18 @@ MAX_DOCUMENTS: Final = 20
 class Run:
     """Carry out ``verb`` (a stream, a ``<Say>``, a ``<Play>``, a ``<Gather>``, a ``<Dial>``...)."""
 
-    verb: Connect | Start | StopStream | Say | Play | PlayDigits | Gather | Record | Dial
+    verb: (
+        Connect
+        | ConnectRelay
+        | Start
+        | StopStream
+        | Say
+        | Play
+        | PlayDigits
+        | Gather
+        | Record
+        | Dial
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +198,7 @@ class Program:
             return Refused(verb.name, verb.why)
         if isinstance(verb, Redirect):
             return self._fetch(Fetch(verb.url, verb.method, "redirect"))
-        if isinstance(verb, Connect | Dial) and verb.action:
+        if isinstance(verb, Connect | ConnectRelay | Dial) and verb.action:
             self._after = Fetch(verb.action, "POST", f"<{type(verb).__name__} action>")
         return Run(verb)
 

@@ -135,8 +135,9 @@ class TwilioAppSection:
     )  # fmt: skip
     stt: str = setting(
         "none", env="SIPGW_TWIML_STT", parse=choice("none", "assemblyai"),
-        help="The speech-to-text <Gather input=\"speech\"> listens through: assemblyai (its "
-        "ASSEMBLYAI_* settings) or none (speech input is refused, logged; keys still work).",
+        help="The speech-to-text <Gather input=\"speech\"> and <Connect><ConversationRelay> "
+        "listen through: assemblyai (its ASSEMBLYAI_* settings) or none (speech input is "
+        "refused, logged, keys still work; ConversationRelay is refused).",
     )  # fmt: skip
     say_voices: tuple[tuple[str, str], ...] = setting(
         (), env="SIPGW_TWIML_SAY_VOICES", parse=say_voices, default_text="",

@@ -54,6 +54,16 @@ def test_what_is_missing_is_named(name: str, env: dict[str, str], says: str) -> 
         find_agent(name).build(Sources(env))
 
 
+def test_the_relays_speech_to_text_is_the_configured_one() -> None:
+    env = {**APP, "SIPGW_TWIML_URL": "https://b.example/v", "SIPGW_TWIML_STT": "assemblyai",
+           "ASSEMBLYAI_API_KEY": "k" * 32}  # fmt: skip
+    agent = find_agent("twiml").build(Sources(env))(FakeCall())
+    assert isinstance(agent, TwimlAgent) and agent.settings.stt is not None
+    assert type(agent.settings.stt()).__name__ == "AssemblyAISTTService"
+    plain = find_agent("twiml").build(Sources({**APP, "SIPGW_TWIML_URL": "https://b.example/v"}))
+    assert plain(FakeCall()).settings.stt is None  # type: ignore[attr-defined]
+
+
 def test_capabilities() -> None:
     for capabilities in (TWIML_CAPABILITIES, STREAM_CAPABILITIES):
         assert not capabilities.amd and capabilities.keypad and capabilities.paid

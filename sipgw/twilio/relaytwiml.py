@@ -1,0 +1,152 @@
+"""``<Connect><ConversationRelay>`` read into a verb, sans-IO (Twilio's "TwiML Voice:
+<ConversationRelay>" page; Telnyx's TeXML verb of the same name takes the same attributes).
+
+Attributes read (Twilio's spelling): ``url`` (the app's WebSocket, required),
+``welcomeGreeting`` and ``welcomeGreetingInterruptible``, ``interruptible`` (``none``,
+``dtmf``, ``speech``, ``any``; ``true``/``false`` as ``any``/``none``), ``dtmfDetection``,
+``language`` with ``ttsLanguage`` and ``transcriptionLanguage``, ``ttsProvider`` and
+``voice``, ``transcriptionProvider`` and ``speechModel``, ``hints``, ``preemptible``,
+``reportInputDuringAgentSpeech``; nouns ``<Language code ttsProvider voice
+transcriptionProvider speechModel>`` and ``<Parameter name value>``. Any other attribute is
+kept by name in :attr:`ConversationRelay.ignored` so the agent can say it is not followed.
+Every failure is a :class:`~sipgw.twilio.document.TwimlError`-compatible ``ValueError``
+raised by the caller with this module's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sipgw.twilio.relay import interruptible_value
+
+__all__ = ["ConnectRelay", "ConversationRelay", "RelayLanguage", "read_relay"]
+
+_READ: Final = frozenset({
+    "url", "welcomeGreeting", "welcomeGreetingInterruptible", "interruptible", "dtmfDetection",
+    "language", "ttsLanguage", "transcriptionLanguage", "ttsProvider", "voice",
+    "transcriptionProvider", "speechModel", "hints", "preemptible",
+    "reportInputDuringAgentSpeech",
+})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLanguage:
+    """``<Language>``: the voice and recognizer to use for one language code."""
+
+    code: str
+    tts_provider: str = ""
+    voice: str = ""
+    transcription_provider: str = ""
+    speech_model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRelay:
+    """``<ConversationRelay>``: the platform does STT and TTS, the app exchanges text."""
+
+    url: str
+    welcome_greeting: str = ""
+    welcome_greeting_interruptible: str = "any"
+    interruptible: str = "any"
+    dtmf_detection: bool = False
+    language: str = ""
+    """The TTS's and recognizer's language ("": en-US, the prompts' ``lang``)."""
+    tts_language: str = ""
+    transcription_language: str = ""
+    tts_provider: str = ""
+    voice: str = ""
+    transcription_provider: str = ""
+    speech_model: str = ""
+    hints: tuple[str, ...] = ()
+    preemptible: bool = False
+    report_input_during_agent_speech: str = "none"
+    languages: tuple[RelayLanguage, ...] = ()
+    parameters: tuple[tuple[str, str], ...] = ()
+    """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
+    ignored: tuple[str, ...] = ()
+    """Attributes given that sipgw does not read (named in the log and the record)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRelay:
+    """``<Connect><ConversationRelay>``: the document waits until the session ends."""
+
+    relay: ConversationRelay
+    action: str = ""
+    """Fetched (with ``HandoffData``) when the session ends; its TwiML runs next."""
+
+
+def _flag(attrs: Mapping[str, str], name: str, default: bool) -> bool:
+    value = attrs.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in ("true", "false"):
+        raise ValueError(f"<ConversationRelay {name}={value[:40]!r}>: true or false")
+    return value == "true"
+
+
+def _interruptible(attrs: Mapping[str, str], name: str) -> str:
+    value = attrs.get(name, "").strip() or "any"
+
+    def bad() -> ValueError:
+        return ValueError(f"<ConversationRelay {name}={value[:40]!r}>: none, dtmf, speech or any")
+
+    return interruptible_value(value, bad)
+
+
+def read_relay(
+    attrs: Mapping[str, str],
+    children: Sequence[tuple[str, Mapping[str, str]]],
+    action: str = "",
+) -> ConnectRelay:
+    """The verb of a ``<Connect action>`` holding ``<ConversationRelay attrs>`` with
+    ``children`` (each noun's tag and attributes).
+
+    Raises:
+        ValueError: no ``url``, a value out of range, a noun other than ``<Language>`` and
+            ``<Parameter>``, a ``<Language>`` without ``code`` or a ``<Parameter>`` without
+            ``name``.
+    """
+    url = attrs.get("url", "").strip()
+    if not url:
+        raise ValueError("<ConversationRelay> without a url")
+    languages: list[RelayLanguage] = []
+    parameters: list[tuple[str, str]] = []
+    for tag, noun in children:
+        if tag == "Parameter":
+            if not noun.get("name"):
+                raise ValueError("a <Parameter> without a name")
+            parameters.append((noun["name"], noun.get("value", "")))
+        elif tag == "Language":
+            if not noun.get("code"):
+                raise ValueError("a <Language> without a code")
+            languages.append(RelayLanguage(
+                noun["code"], noun.get("ttsProvider", ""), noun.get("voice", ""),
+                noun.get("transcriptionProvider", ""), noun.get("speechModel", ""),
+            ))  # fmt: skip
+        else:
+            raise ValueError(f"<{tag[:40]}> inside <ConversationRelay> (<Language>, <Parameter>)")
+    report = attrs.get("reportInputDuringAgentSpeech", "none").strip().lower() or "none"
+    relay = ConversationRelay(
+        url=url,
+        welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
+        welcome_greeting_interruptible=_interruptible(attrs, "welcomeGreetingInterruptible"),
+        interruptible=_interruptible(attrs, "interruptible"),
+        dtmf_detection=_flag(attrs, "dtmfDetection", False),
+        language=attrs.get("language", "").strip(),
+        tts_language=attrs.get("ttsLanguage", "").strip(),
+        transcription_language=attrs.get("transcriptionLanguage", "").strip(),
+        tts_provider=attrs.get("ttsProvider", "").strip(),
+        voice=attrs.get("voice", "").strip(),
+        transcription_provider=attrs.get("transcriptionProvider", "").strip(),
+        speech_model=attrs.get("speechModel", "").strip(),
+        hints=tuple(h.strip() for h in attrs.get("hints", "").split(",") if h.strip()),
+        preemptible=_flag(attrs, "preemptible", False),
+        report_input_during_agent_speech=report,
+        languages=tuple(languages),
+        parameters=tuple(parameters),
+        ignored=tuple(sorted(name for name in attrs if name not in _READ)),
+    )
+    return ConnectRelay(relay, action.strip())

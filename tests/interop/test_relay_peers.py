@@ -1,0 +1,130 @@
+"""A ConversationRelay app on a SIP call: ``sipgw serve --agent twiml`` between a real baresip
+caller and an app written from Twilio's docs (tests/toolkit/apps/relay_app.py), its TwiML
+``<Connect action><ConversationRelay url>`` built with the official ``twilio`` SDK
+(docs/twilio-apps.md, "ConversationRelay").
+
+The speech services are the AssemblyAI and ElevenLabs fakes (tests/toolkit/fakes/threaded.py):
+the fake STT hears the caller's tone bursts as turns and gives each the next scripted
+transcript; the fake TTS speaks text as a tone. The conversation: the greeting heard; "What
+time is it" -> ``prompt`` -> the app's tokens -> its reply heard; "Tell me something long"
+-> a long reply, which the caller talks over -> ``interrupt`` with the text heard and the
+reply cut at the caller's ear; that turn ("Goodbye") -> ``end`` with ``handoffData`` -> the
+action (signed, with ``HandoffData``) -> its ``<Say>`` heard -> ``<Hangup>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twilio.twiml.voice_response import VoiceResponse
+
+from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.apps.relay_app import LONG_REPLY, RelayApp
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+TOKEN = "7" * 32
+ACCOUNT = "AC" + "6" * 32
+GREETING = "Hello, how can I help?"
+SPEECH_HZ, GREETING_HZ, REPLY_HZ, LONG_HZ, AFTER_HZ = 300, 500, 700, 900, 1100
+TURNS = ["What time is it", "Tell me something long", "Goodbye"]
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"Hello": GREETING_HZ, "You said": REPLY_HZ, "opening hours": LONG_HZ,
+             "weekdays": LONG_HZ, "Saturdays": LONG_HZ, "Sundays": LONG_HZ,
+             "Transferring": AFTER_HZ}  # fmt: skip
+    with fakes_in_threads(tmp_workdir, tones, tts_speed=4.0) as fakes:
+        yield fakes
+
+
+@pytest.fixture
+def apps() -> Iterator[tuple[TwilioSdkApp, RelayApp]]:
+    web = TwilioSdkApp(TOKEN).start_in_thread()
+    relay = RelayApp(TOKEN)
+    assert web._loop is not None
+    asyncio.run_coroutine_threadsafe(relay.start(), web._loop).result(10)
+    try:
+        yield web, relay
+    finally:
+        asyncio.run_coroutine_threadsafe(relay.stop(), web._loop).result(10)
+        web.stop_thread()
+
+
+def relay_twiml(relay: RelayApp) -> object:
+    def build(app: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/after":
+            response.say("Transferring you to a person.")
+            response.hangup()
+            return response
+        connect = response.connect(action=app.url.rsplit("/", 1)[0] + "/after")
+        noun = connect.conversation_relay(url=relay.url, welcome_greeting=GREETING,
+                                          dtmf_detection=True)  # fmt: skip
+        noun.parameter(name="CallerNumber", value=request.params.get("From", ""))
+        return response
+
+    return build
+
+
+def test_a_conversation_relay_app_talks_with_a_baresip_caller(
+    tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
+) -> None:
+    web, relay = apps
+    web.twiml = relay_twiml(relay)  # type: ignore[assignment]
+    services.stt.script(TURNS)
+    # the caller: quiet through the greeting, a question, quiet through the answer, a second
+    # question, then talking over the long answer (that turn is the third transcript)
+    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+        (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 2.0),
+        (SPEECH_HZ, 1.0), (None, 30.0),
+    ], -12.0)  # fmt: skip
+    env = {
+        **services.env, "SIPGW_TWIML_URL": web.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
+        "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(tmp_workdir / "calls"),
+        "SIPGW_TWIML_STT": "assemblyai", "SIPGW_TWIML_TTS": "elevenlabs",
+    }  # fmt: skip
+    with (
+        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("relay"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        web.wait_until(lambda: relay.sessions and relay.sessions[0].of_type("setup"), 10)
+        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    seen = relay.sessions[0]
+    assert seen.handshake_valid, "the SDK's RequestValidator refused the wss handshake"
+    setup = seen.of_type("setup")[0]
+    voice = next(r for r in web.requests if r.path == "/voice")
+    assert setup["callSid"] == voice.params["CallSid"]
+    assert setup["customParameters"] == {"CallerNumber": voice.params["From"]}
+    prompts = [m["voicePrompt"] for m in seen.of_type("prompt")]
+    assert prompts == TURNS, seen.messages
+    (interrupt,) = seen.of_type("interrupt")
+    said = interrupt["utteranceUntilInterrupt"]
+    assert said and LONG_REPLY.startswith(said) and len(said) < len(LONG_REPLY), interrupt
+    assert 200 <= interrupt["durationUntilInterruptMs"] < len(LONG_REPLY) * 20, interrupt
+    after = [r for r in web.requests if r.path == "/after"]
+    assert len(after) == 1 and after[0].valid
+    assert after[0].params["HandoffData"] == relay.handoff
+    assert after[0].params["SessionStatus"] == "ended"
+    report = analyse(heard)
+    for hz in (GREETING_HZ, REPLY_HZ, LONG_HZ, AFTER_HZ):
+        assert tone_spans(report, hz), (hz, report.describe())
+    long_heard = sum(end - start for start, end in tone_spans(report, LONG_HZ))
+    assert long_heard < len(LONG_REPLY) * 0.020 - 1.0, long_heard  # cut, not played whole
+    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
+              for line in path.read_text().splitlines()]  # fmt: skip
+    ended = next(line for line in record if line["type"] == "twiml_relay_ended")
+    assert ended["prompts"] == 3 and ended["interrupts"] == 1 and ended["handoff"]

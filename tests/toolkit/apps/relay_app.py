@@ -1,0 +1,115 @@
+"""A ConversationRelay app as Twilio's docs describe one, with no LLM: the peer of
+``<Connect><ConversationRelay>`` (docs/twilio-apps.md).
+
+Written from Twilio's "ConversationRelay WebSocket messages" page, on ``websockets``, and
+knowing nothing of sipgw: it checks the handshake's ``X-Twilio-Signature`` with the official
+SDK's ``RequestValidator``, reads ``setup``, ``prompt``, ``dtmf``, ``interrupt`` and
+``error``, and answers each finished ``prompt`` with ``text`` tokens (one word each, the last
+with ``last: true``): "You said <the prompt>." A prompt naming ``goodbye`` is answered with
+``end`` and ``handoffData`` (a JSON string, as the docs' example); one naming ``long`` with a
+long reply, for barge-ins. The test reads what it got (:attr:`RelayApp.sessions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+__all__ = ["LONG_REPLY", "RelayApp", "RelaySessionSeen"]
+
+LONG_REPLY = (
+    "Let me tell you about our opening hours. We are open from nine in the morning "
+    "until six in the evening on weekdays. On Saturdays we open at ten and close at four. "
+    "On Sundays and public holidays the shop stays closed all day long."
+)
+
+
+@dataclass
+class RelaySessionSeen:
+    """One session as the app saw it."""
+
+    ws: ServerConnection
+    handshake_valid: bool
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
+    """When each message arrived (time.monotonic())."""
+    tokens_sent_at: list[float] = field(default_factory=list)
+    """When each reply's first token went (time.monotonic())."""
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The messages of one ``type``, in order."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+@dataclass
+class RelayApp:
+    """The app (see the module docstring). :meth:`start` before use, :meth:`stop` after."""
+
+    auth_token: str
+    host: str = "127.0.0.1"
+    token_gap: float = 0.01
+    """Seconds between two tokens (an LLM's stream)."""
+    handoff: str = '{"reason":"caller said goodbye"}'
+    sessions: list[RelaySessionSeen] = field(default_factory=list)
+    port: int = 0
+    _server: Server | None = None
+
+    @property
+    def url(self) -> str:
+        """The WebSocket's URL (what ``<ConversationRelay url>`` names)."""
+        return f"ws://{self.host}:{self.port}/relay"
+
+    async def start(self) -> None:
+        """Serve on a free port."""
+        self._server = await serve(self._serve, self.host, 0)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        signature = ws.request.headers.get("X-Twilio-Signature", "")
+        url = f"ws://{self.host}:{self.port}{ws.request.path}"
+        seen = RelaySessionSeen(ws, RequestValidator(self.auth_token).validate(url, {}, signature))
+        self.sessions.append(seen)
+        replying: asyncio.Task[None] | None = None
+        with contextlib.suppress(ConnectionClosed):
+            async for text in ws:
+                message = json.loads(text)
+                seen.messages.append(message)
+                seen.arrived.append(time.monotonic())
+                kind = message.get("type")
+                if kind == "prompt" and message.get("last"):
+                    words = message["voicePrompt"]
+                    if "goodbye" in words.lower():
+                        await ws.send(json.dumps({"type": "end", "handoffData": self.handoff}))
+                        continue
+                    answer = LONG_REPLY if "long" in words.lower() else f"You said {words}."
+                    replying = asyncio.create_task(self._reply(seen, answer))
+                elif kind == "interrupt" and replying is not None:
+                    replying.cancel()  # the caller cut the reply: stop streaming it
+        if replying is not None:
+            replying.cancel()
+
+    async def _reply(self, seen: RelaySessionSeen, answer: str) -> None:
+        words = answer.split(" ")
+        seen.tokens_sent_at.append(time.monotonic())
+        for n, word in enumerate(words):
+            last = n == len(words) - 1
+            token = word if last else word + " "
+            await seen.ws.send(json.dumps({"type": "text", "token": token, "last": last}))
+            if not last:
+                await asyncio.sleep(self.token_gap)

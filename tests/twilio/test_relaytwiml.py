@@ -1,0 +1,93 @@
+"""``<Connect><ConversationRelay>`` as the official SDK writes it, read into a verb."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.twiml.voice_response import VoiceResponse
+
+from sipgw.agent.twiml.program import Fetch, Program, Run
+from sipgw.twilio.document import REFUSED, TwimlError, Unsupported, parse_twiml
+from sipgw.twilio.relaytwiml import ConnectRelay, ConversationRelay, RelayLanguage
+
+
+def test_the_sdks_conversation_relay_with_every_attribute_read() -> None:
+    response = VoiceResponse()
+    connect = response.connect(action="https://app.example.com/after")
+    relay = connect.conversation_relay(
+        url="wss://app.example.com/relay",
+        welcome_greeting="Hi! How can I help?",
+        welcome_greeting_interruptible="none",
+        interruptible="speech",
+        dtmf_detection=True,
+        language="en-US",
+        tts_provider="ElevenLabs",
+        voice="alice",
+        transcription_provider="Deepgram",
+        speech_model="nova-3",
+        hints="sipgw, Kamailio",
+        preemptible=True,
+        debug="debugging",
+    )
+    relay.language(code="fr-FR", tts_provider="Google", voice="fr-FR-Neural2-A")
+    relay.parameter(name="customer", value="42")
+    verbs = parse_twiml(str(response))
+    assert verbs == (
+        ConnectRelay(
+            ConversationRelay(
+                url="wss://app.example.com/relay", welcome_greeting="Hi! How can I help?",
+                welcome_greeting_interruptible="none", interruptible="speech",
+                dtmf_detection=True, language="en-US", tts_provider="ElevenLabs", voice="alice",
+                transcription_provider="Deepgram", speech_model="nova-3",
+                hints=("sipgw", "Kamailio"), preemptible=True,
+                languages=(RelayLanguage("fr-FR", "Google", "fr-FR-Neural2-A"),),
+                parameters=(("customer", "42"),), ignored=("debug",),
+            ),
+            "https://app.example.com/after",
+        ),
+    )  # fmt: skip
+
+
+def test_defaults_and_booleans() -> None:
+    (verb,) = parse_twiml('<Response><Connect><ConversationRelay url="wss://a/b" '
+                          'interruptible="false" welcomeGreetingInterruptible="true"/>'
+                          "</Connect></Response>")  # fmt: skip
+    assert isinstance(verb, ConnectRelay)
+    assert verb.action == ""
+    assert verb.relay.interruptible == "none"
+    assert verb.relay.welcome_greeting_interruptible == "any"
+    assert not verb.relay.dtmf_detection
+    assert verb.relay.language == ""
+
+
+@pytest.mark.parametrize(
+    ("relay", "error"),
+    [
+        ("<ConversationRelay/>", "<ConversationRelay> without a url"),
+        ('<ConversationRelay url="wss://a" interruptible="maybe"/>', "interruptible='maybe'"),
+        ('<ConversationRelay url="wss://a" dtmfDetection="yes"/>', "dtmfDetection='yes'"),
+        ('<ConversationRelay url="wss://a"><Stream url="x"/></ConversationRelay>',
+         "<Stream> inside"),
+        ('<ConversationRelay url="wss://a"><Language/></ConversationRelay>', "without a code"),
+        ('<ConversationRelay url="wss://a"><Parameter value="1"/></ConversationRelay>',
+         "without a name"),
+    ],
+)  # fmt: skip
+def test_bad_relays_say_why(relay: str, error: str) -> None:
+    with pytest.raises(TwimlError, match=error.replace("(", r"\(")):
+        parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
+
+
+def test_the_program_runs_it_then_fetches_the_action() -> None:
+    verbs = parse_twiml('<Response><Connect action="/after"><ConversationRelay url="wss://a/r"/>'
+                        "</Connect><Hangup/></Response>")  # fmt: skip
+    program = Program(verbs, "https://app.example.com/voice")
+    step = program.next_step(0.0)
+    assert isinstance(step, Run) and isinstance(step.verb, ConnectRelay)
+    assert program.next_step(0.0) == Fetch("https://app.example.com/after", "POST",
+                                           "<ConnectRelay action>")  # fmt: skip
+
+
+def test_other_connect_nouns_are_still_refused_by_name() -> None:
+    assert parse_twiml("<Response><Connect><Room>r</Room></Connect></Response>") == (
+        Unsupported("Connect><Room", REFUSED["Connect><Room"]),
+    )
