@@ -339,7 +339,8 @@ TABLE: Final[Table] = {
     (State.FADING_2, Input.BLOCK_OTHER): (_report_follow, State.RISING_1),
     (State.FADING_2, Input.BLOCK_NONE): (_report, State.IDLE),
 }
-"""Every ``(state, input)`` pair: ``(action or None, next state)``."""
+"""Every ``(state, input)`` pair but ``(IDLE, BLOCK_SAME)``, which cannot happen (in IDLE
+no digit is followed): ``(action or None, next state)``."""
 
 _NO_EVENTS: Final[tuple[DtmfToneDetected, ...]] = ()
 
