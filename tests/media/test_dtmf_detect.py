@@ -21,6 +21,7 @@ from sipgw.media.codecs import G722, PCMA
 from sipgw.media.dtmf import EVENT_CODES, TelephoneEvent
 from sipgw.media.dtmf_detect import (
     TABLE,
+    DtmfToneDetected,
     DtmfToneDetector,
     Input,
     State,
@@ -153,7 +154,7 @@ def test_the_detector_takes_any_chunking() -> None:
     pcm = g711.ulaw_to_linear(to_ulaw(key_tones("1234", 50, 50))) + bytes(400)
     for size in (2, 46, 160, 322, len(pcm)):
         detector = DtmfToneDetector()
-        found = []
+        found: list[DtmfToneDetected] = []
         for offset in range(0, len(pcm), size):
             found += detector.push(pcm[offset : offset + size])
         assert "".join(p.digit for p in found) == "1234", size
