@@ -48,7 +48,6 @@ strong, 22 or 24 and the fit when a block might be a digit; silence costs one RM
 
 from __future__ import annotations
 
-import cmath
 import math
 import sys
 from array import array
@@ -195,14 +194,19 @@ class _Bank:
     low_harmonic: tuple[tuple[bytes, bytes, float, float], ...]
     high_harmonic: tuple[tuple[bytes, bytes, float, float], ...]
     fits: Mapping[tuple[int, int], tuple[tuple[float, ...], ...]]
-    advance: tuple[complex, ...]
-    """Per tone (low group, then high): ``e^{-j 2π f · block}``, a block's nominal phase
-    advance, undone."""
+    advance: tuple[float, ...]
+    """Per tone (low group, then high): ``2π f · block``, the phase (radians) a tone at
+    its nominal frequency advances in a block."""
 
 
 def _energy(ref: bytes) -> float:
     values = array("h", ref)
     return float(sum(v * v for v in values))
+
+
+def _wrapped(angle: float) -> float:
+    """``angle`` in radians, brought into [-π, π)."""
+    return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
 def _resolved(low: int, high: int) -> bool:
@@ -240,7 +244,7 @@ def _bank(rate: int) -> _Bank:
                 [float(sum(a * b for a, b in zip(u, v, strict=True))) for v in basis] for u in basis
             ]
             fits[i, j] = _inverse(gram)
-    advance = tuple(cmath.exp(-2j * math.pi * f * block / rate) for f in (*LOW_GROUP, *HIGH_GROUP))
+    advance = tuple(2 * math.pi * f * block / rate for f in (*LOW_GROUP, *HIGH_GROUP))
     return _Bank(
         rate, block, pairs(LOW_GROUP, 1), pairs(HIGH_GROUP, 1), pairs(LOW_GROUP, 2),
         pairs(HIGH_GROUP, 2), fits, advance,
@@ -249,13 +253,13 @@ def _bank(rate: int) -> _Bank:
 
 @dataclass(frozen=True, slots=True)
 class _Verdict:
-    """The digit one block holds: its tones' indexes in their groups, and their phasors
-    (amplitude and phase at the block's first sample)."""
+    """The digit one block holds: its tones' indexes in their groups, and their phases
+    (radians) at the block's first sample."""
 
     low: int = -1
     high: int = -1
-    low_phase: complex = 0j
-    high_phase: complex = 0j
+    low_phase: float = 0.0
+    high_phase: float = 0.0
 
 
 # --------------------------------------------------------------------------- the machine
@@ -436,14 +440,11 @@ class DtmfToneDetector:
         bank = self._bank
         gap = self.blocks - self._last_block
         limit = 2 * math.pi * FREQUENCY_TOLERANCE * BLOCK_SECONDS * gap
-        low = cmath.phase(
-            verdict.low_phase * last.low_phase.conjugate() * bank.advance[verdict.low] ** gap
-        )
+        low = _wrapped(verdict.low_phase - last.low_phase - bank.advance[verdict.low] * gap)
         if abs(low) > limit * LOW_GROUP[verdict.low]:
             return False
-        high = cmath.phase(
-            verdict.high_phase * last.high_phase.conjugate() * bank.advance[4 + verdict.high] ** gap
-        )
+        high_advance = bank.advance[4 + verdict.high] * gap
+        high = _wrapped(verdict.high_phase - last.high_phase - high_advance)
         return abs(high) <= limit * HIGH_GROUP[verdict.high]
 
     # -- the actions (TABLE's)
@@ -528,5 +529,6 @@ class DtmfToneDetector:
             return None
         if len(fit) > 6 and (fit[6] * fit[6] + fit[7] * fit[7]) * half > low * _HARMONIC:
             return None
-        # x = A cos(ωn + φ) fits as (A cos φ) cos ωn - (A sin φ) sin ωn: A e^{jφ}
-        return _Verdict(best_low, best_high, complex(fit[0], -fit[1]), complex(fit[2], -fit[3]))
+        # x = A cos(ωn + φ) fits as (A cos φ) cos ωn - (A sin φ) sin ωn
+        low_phase, high_phase = math.atan2(-fit[1], fit[0]), math.atan2(-fit[3], fit[2])
+        return _Verdict(best_low, best_high, low_phase, high_phase)
