@@ -473,7 +473,7 @@ class DtmfToneDetector:
     # -- one block
 
     def _judge(self, block: bytes) -> _Verdict | None:
-        """The digit ``block`` holds, with its tones' phasors; None when it holds none."""
+        """The digit ``block`` holds, with its tones' phases; None when it holds none."""
         power = g711.mean_square(block)
         if power < 2 * _MIN_POWER:
             return None
