@@ -170,21 +170,22 @@ def _speech_like(
     (bandwidth 90 Hz and up), with a syllable's swell and a little breath noise."""
     rng = random.Random(seed)
     rate, count = 8000, int(seconds * 8000)
-    phases = [rng.uniform(0, 2 * math.pi) for _ in range(harmonics)]
+    middle = f0 * (1 + glide / 2)  # the formants shape the harmonics where the glide is halfway
+    gains = [
+        sum(1 / (1 + ((k * middle - fm) / 90) ** 2) for fm in formants) / k**0.5
+        for k in range(1, harmonics + 1)
+        if k * f0 * (1 + max(glide, 0.0)) <= 3400
+    ]
+    phases = [rng.uniform(0, 2 * math.pi) for _ in gains]
     out = []
     phase = 0.0
     for n in range(count):
-        f = f0 * (1 + glide * n / count)
-        phase += 2 * math.pi * f / rate
-        value = 0.0
-        for k in range(1, harmonics + 1):
-            fk = k * f
-            if fk > 3400:
-                break
-            gain = sum(1 / (1 + ((fk - fm) / 90) ** 2) for fm in formants) / k**0.5
-            value += gain * math.sin(k * phase + phases[k - 1])
-        swell = math.sin(math.pi * n / count)
-        out.append(value * swell)
+        phase += 2 * math.pi * f0 * (1 + glide * n / count) / rate
+        value = sum(
+            g * math.sin(k * phase + p)
+            for k, (g, p) in enumerate(zip(gains, phases, strict=True), 1)
+        )
+        out.append(value * math.sin(math.pi * n / count))  # a syllable's swell
     peak = max(abs(v) for v in out) or 1.0
     return [round(12000 * v / peak + rng.gauss(0, 150)) for v in out]
 
