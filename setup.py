@@ -53,6 +53,7 @@ COMPILED = (
     "sipgw/media/pacer.py",
     "sipgw/media/dtmf.py",
     "sipgw/media/dtmf_tones.py",
+    "sipgw/media/dtmf_detect.py",
     "sipgw/media/latching.py",
     "sipgw/media/liveness.py",
     "sipgw/media/quality.py",

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections import ConfigError, InvalidSettings, section, setting
 from sipgw.agent.sections.parsers import (
     choice,
     float_range,
@@ -34,17 +35,20 @@ from sipgw.agent.sections.parsers import (
     shared_rtp_port,
     text,
 )
+from sipgw.agent.sections.tomlfile import Place
 
 __all__ = [
     "BUILTIN_AGENTS",
     "DEFAULT_DRAIN_GOODBYE",
     "DEFAULT_MAX_CALLS",
+    "INBAND_DTMF_MODES",
     "SRTP_POLICIES",
     "TRANSPORTS",
     "AgentSection",
     "CallSection",
     "GatewayConfig",
     "HealthcheckSection",
+    "inband_dtmf_mode",
     "NetworkSection",
     "OperationsSection",
     "WorkersSection",
@@ -62,6 +66,9 @@ DEFAULT_MAX_CALLS: int | None = 100
 """Concurrent calls per process by default (``SIPGW_MAX_CALLS``): well under what one
 core holds (300 assistant calls, docs/performance.md) and what a paid AssemblyAI account
 opens a minute (100 new streams), so a flood of admitted calls stops there."""
+
+INBAND_DTMF_MODES = ("auto", "on", "off")
+"""The ``SIPGW_INBAND_DTMF`` choices (:data:`sipgw.media.dtmf_detect.DETECT_MODES`)."""
 
 SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
 """The ``SIPGW_SRTP`` choices (:class:`sipgw.sip.sdes.SrtpPolicy`)."""
@@ -83,6 +90,24 @@ def codecs(value: str) -> tuple[str, ...]:
     from sipgw.app.codecs import codec_list  # at parse time only: --help stays light
 
     return codec_list(value)
+
+
+def inband_dtmf_mode(table: Mapping[str, Any], place: Place) -> str | None:
+    """A routes-file line's or an account's ``inband_dtmf``: ``auto``, ``on`` or ``off`` (as
+    ``SIPGW_INBAND_DTMF``); None when absent.
+
+    Raises:
+        ConfigError: another value, naming where it is.
+    """
+    if "inband_dtmf" not in table:
+        return None
+    value = table["inband_dtmf"]
+    mode = value.strip().lower() if isinstance(value, str) else ""
+    if mode not in INBAND_DTMF_MODES:
+        raise ConfigError(
+            f"{place('inband_dtmf')}: inband_dtmf must be one of {', '.join(INBAND_DTMF_MODES)}"
+        )
+    return mode
 
 
 def header_value(value: str) -> str:
@@ -304,6 +329,15 @@ class CallSection:
         "voice: 16 kHz audio to the agent; OPUS needs the opus extra; docs/hd-voice.md). A "
         "routes-file line's or an account's 'codecs' narrows and reorders them; an account "
         "that sets none keeps G.711 first.",
+    )  # fmt: skip
+    inband_dtmf: str = setting(
+        "auto", env="SIPGW_INBAND_DTMF", flag="--inband-dtmf", metavar="MODE",
+        parse=choice(*INBAND_DTMF_MODES),
+        help="Key presses sent as tones in the caller's audio (ITU-T Q.23) rather than as RFC "
+        "4733 events: 'auto' listens for them on calls whose SDP agreed no telephone-event; "
+        "'on' on every call (a carrier that sends tones anyway; a press that also comes as an "
+        "event is reported once); 'off' never. A routes-file line's or an account's "
+        "'inband_dtmf' sets it for its calls (docs/architecture.md, In-band DTMF).",
     )  # fmt: skip
     srtp: str = setting(
         "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",

@@ -335,6 +335,7 @@ def outbound_config(
             identity=IdentityHeader(account.caller_id_header),
             withhold=account.caller_id_privacy == "id",
             codecs=account.codecs,
+            inband_dtmf=account.inband_dtmf,
         )
         for account in (registration.accounts if registration else ())
         if account.name != "register"

@@ -34,6 +34,8 @@ __all__ = [
     "linear_fit",
     "linear_to_alaw",
     "linear_to_ulaw",
+    "mean_square",
+    "projection",
     "rms_dbfs",
     "silence_frame",
     "ulaw_to_alaw",
@@ -202,3 +204,18 @@ def linear_fit(target: bytes, source: bytes) -> tuple[float, int]:
         :mod:`sipgw.media.plc`; the sums run in C.
     """
     return audioop.findfactor(target, source), audioop.rms(source, 2)
+
+
+def projection(target: bytes, reference: bytes) -> float:
+    """``<target, reference> / <reference, reference>``, both native-order 16-bit samples
+    of the same length: the factor of ``reference`` closest to ``target`` (NaN when
+    ``reference`` is all zero). The in-band DTMF detector's correlations
+    (:mod:`sipgw.media.dtmf_detect`); the sums run in C."""
+    return audioop.findfactor(target, reference)
+
+
+def mean_square(pcm: bytes) -> int:
+    """The mean of the squared native-order 16-bit samples (their RMS squared, the RMS
+    rounded down to an integer as ``audioop.rms`` gives it); 0 for no samples."""
+    rms = audioop.rms(pcm, 2)
+    return rms * rms

@@ -1,7 +1,10 @@
 """One call's RTP media, sans-IO: datagrams and ticks in, frames and packets out.
 
 Inbound packets go through the jitter buffer (audio) or the RFC 4733 receiver
-(DTMF). Outbound frames go through the stream sender, which keeps sequence
+(DTMF). A call that agreed no telephone-event (or whose line says its carrier sends
+tones anyway: ``inband_dtmf``) also listens for key presses as tones in the audio it plays
+out (media/dtmf_detect.py); a press heard both ways is reported once. Outbound frames go
+through the stream sender, which keeps sequence
 numbers and timestamps continuous for the whole call. The call's codec
 (:class:`sipgw.media.codecs.Codec`, resolved once when the session is made) is carried
 as is through the jitter buffer, the ingress tap and the sender; the agent sees
@@ -48,14 +51,16 @@ import functools
 import ipaddress
 import random
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec, EdgeDecoder
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec, Decoder, EdgeDecoder
 from sipgw.media.codecs.convert import ToAgent, ToWire
 from sipgw.media.codecs.g711 import PCMU
 from sipgw.media.dtmf import DtmfReceiver
+from sipgw.media.dtmf_detect import DtmfToneDetected, DtmfToneDetector, detects_tones
 from sipgw.media.ingress import IngressAudio
 from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferConfig
 from sipgw.media.latching import SourceLatch, same_host
@@ -80,6 +85,10 @@ Address = tuple[str, int]
 
 MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for a missing packet, at least."""
+SAME_PRESS: Final = 0.1
+"""Seconds apart (at arrival) an RFC 4733 digit and the same digit heard as tones may be and
+still be one press, reported once."""
+_PRESSES_KEPT: Final = 8
 EDGE_CONCEALED: Final = 3
 """An opaque codec's missing packets (60 ms of 20 ms ones) its own concealment fills at
 most, as many as the jitter buffer's; a longer loss plays as the buffer's silence."""
@@ -198,6 +207,11 @@ class MediaStats:
     stun: int = 0
     """STUN-looking datagrams (RFC 5389 §6 magic cookie): counted, dropped (no ICE here)."""
     dtmf_digits: int = 0
+    """RFC 4733 digits reported."""
+    tone_digits: int = 0
+    """Key presses heard as tones in the audio (media/dtmf_detect.py) and reported."""
+    tone_duplicates: int = 0
+    """Presses that came both as tones and as an RFC 4733 event: reported once, not twice."""
     frames_out: int = 0
     undecodable: int = 0
     """Packets of an opaque codec (Opus) its decoder refused: dropped, filled as a loss."""
@@ -206,6 +220,18 @@ class MediaStats:
     edge_late: int = 0
     """An opaque codec's packets behind the last one decoded (late or repeated): dropped."""
     extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Press:
+    """A digit reported, how (``rfc4733`` or ``tones``), when (arrival times), and whether
+    the other way's report of the same press was matched to it."""
+
+    digit: str
+    start: float
+    end: float
+    how: str
+    matched: bool = False
 
 
 class MediaSession:
@@ -223,6 +249,10 @@ class MediaSession:
             :meth:`caller_frame` and the tap give it, :meth:`packets_for` takes it.
         caller_format: the frames the agent takes when it hears another format than it
             gives (``Agent.caller_format``); None: ``agent_format``.
+        inband_dtmf: when the call listens for key presses as tones in the audio
+            (media/dtmf_detect.py ``DETECT_MODES``): ``auto`` (when its SDP agreed no
+            telephone-event), ``on``, or ``off`` (the default here; the gateway passes its
+            ``SIPGW_INBAND_DTMF``, ``auto`` unless set).
     """
 
     __slots__ = (
@@ -230,6 +260,11 @@ class MediaSession:
         "on_audio",
         "_judged_version",
         "_pending_digits",
+        "_inband_dtmf",
+        "_presses",
+        "_tone_decoder",
+        "_tone_silence",
+        "tones",
         "_agent_format",
         "_caller_format",
         "_remote_deliverable",
@@ -264,6 +299,7 @@ class MediaSession:
         confirmed: bool = True,
         agent_format: AudioFormat = ULAW_8K,
         caller_format: AudioFormat | None = None,
+        inband_dtmf: str = "off",
     ) -> None:
         self.params = params
         self._agent_format = agent_format
@@ -294,6 +330,13 @@ class MediaSession:
         self.on_audio: Callable[[bytes], None] | None = None
         """Listeners' tap: in-order frames at arrival, in the agent's format (media/ingress.py)."""
         self._pending_digits: list[str] = []
+        self._inband_dtmf = inband_dtmf
+        self.tones: DtmfToneDetector | None = None
+        """The call's in-band DTMF detector; None when it does not listen for tones."""
+        self._tone_decoder: Decoder | None = None
+        self._tone_silence = b""
+        self._presses: deque[_Press] = deque(maxlen=_PRESSES_KEPT)
+        self._listen_for_tones(params)
         self._to_agent, self._tap_to_agent, self._to_wire = _converters(
             params.codec, agent_format, caller_format, params.fmtp
         )
@@ -398,6 +441,9 @@ class MediaSession:
         else:
             digit = self.dtmf.push(packet)
             if digit is not None:
+                if self.tones is not None and self._heard_before(digit, now, now, "tones"):
+                    self.stats.tone_duplicates += 1
+                    return
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
 
@@ -520,13 +566,77 @@ class MediaSession:
 
     @property
     def digits_pending(self) -> bool:
-        """Whether RFC 4733 digits wait for :meth:`take_digits` (cheap: checked every tick)."""
+        """Whether digits wait for :meth:`take_digits` (cheap: checked every tick)."""
         return bool(self._pending_digits)
 
     def take_digits(self) -> list[str]:
-        """RFC 4733 digits received since the last call."""
+        """The caller's digits since the last call, in the order they came: RFC 4733 events
+        and key presses heard as tones (a press that came both ways once)."""
         digits, self._pending_digits = self._pending_digits, []
         return digits
+
+    # ------------------------------------------------------------------ in-band DTMF
+
+    def listen_for_tones(self, mode: str) -> None:
+        """From now on, listen for key presses as tones as ``mode`` says (``auto``, ``on``,
+        ``off``: see the ``inband_dtmf`` argument)."""
+        self._inband_dtmf = mode
+        self._listen_for_tones(self.params)
+
+    def _listen_for_tones(self, params: StreamParams, fresh: bool = False) -> None:
+        """A detector when the call listens for tones (its mode, its telephone-event), at
+        the rate its carried codec decodes to; none otherwise. One already there is kept
+        unless ``fresh`` (the codec changed)."""
+        carried = params.codec.carried
+        if not detects_tones(self._inband_dtmf, params.telephone_event_pt) or (
+            carried.sample_rate not in (8000, 16000)
+        ):
+            self.tones = self._tone_decoder = None
+        elif self.tones is None or fresh:
+            self.tones = DtmfToneDetector(carried.sample_rate)
+            self._tone_decoder = carried.decoder()  # its own state (G.722), or the law itself
+            self._tone_silence = bytes(carried.sample_rate // 50 * 2)
+
+    def _listen(self, tones: DtmfToneDetector, frame: bytes | None, now: float) -> None:
+        """This tick's played-out frame (None: nothing played, silence) to the detector;
+        each press it ends is the caller's digit unless it came as RFC 4733 already."""
+        decoder = self._tone_decoder
+        pcm = self._tone_silence if frame is None or decoder is None else decoder.decode(frame)
+        presses = tones.push(pcm)
+        if presses:
+            # the detector's clock (its samples) to ours, at arrival: this frame plays from
+            # now for 20 ms, the jitter buffer's delay after it came
+            heard_at = tones.blocks * 0.010
+            shift = now + 0.020 - heard_at - self.jitter.stats.target_delay
+            for press in presses:
+                self._tone_press(press, press.start + shift, press.end + shift)
+
+    def _tone_press(self, press: DtmfToneDetected, start: float, end: float) -> None:
+        if self._heard_before(press.digit, start, end, "rfc4733"):
+            self.stats.tone_duplicates += 1
+            return
+        self.stats.tone_digits += 1
+        self._pending_digits.append(press.digit)
+
+    def _heard_before(self, digit: str, start: float, end: float, other: str) -> bool:
+        """Whether ``digit``, heard from ``start`` to ``end`` (arrival times), is a press
+        already reported the ``other`` way (within :data:`SAME_PRESS`): then that record
+        is used up (one report matches one press). Else it is kept as this way's."""
+        match: _Press | None = None
+        best = SAME_PRESS
+        for press in self._presses:
+            if press.digit != digit or press.how != other or press.matched:
+                continue
+            apart = max(press.start - end, start - press.end, 0.0)
+            if apart <= best:
+                match, best = press, apart
+        if match is not None:
+            match.matched = True
+            return True
+        self._presses.append(
+            _Press(digit, start, end, "tones" if other == "rfc4733" else "rfc4733")
+        )
+        return False
 
     # ------------------------------------------------------------------ the 20 ms tick
 
@@ -546,6 +656,9 @@ class MediaSession:
     def caller_frame(self, now: float) -> bytes | None:
         """The caller's next 20 ms in the agent's format, or None when there is nothing to play."""
         frame = self.jitter.pop(now)
+        tones = self.tones
+        if tones is not None:
+            self._listen(tones, frame, now)
         convert = self._to_agent
         if frame is not None and convert is not None:
             return convert.convert(frame)
@@ -648,6 +761,8 @@ class MediaSession:
         self.sender.payload_type = params.payload_type
         self.sender.codec = params.codec
         self.sender.telephone_event_pt = params.telephone_event_pt
+        if params.codec is not old.codec or params.telephone_event_pt != old.telephone_event_pt:
+            self._listen_for_tones(params, fresh=params.codec is not old.codec)
 
     def _use_edge(self, codec: Codec) -> None:
         """A fresh edge decoder for an opaque codec (none for the others)."""

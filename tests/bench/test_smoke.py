@@ -275,6 +275,20 @@ def test_codec_cost(tmp_path: Path) -> None:
     assert loss["lost_packets"] > 0 and "snr_db_opus" in loss and "snr_db_silence" in loss
 
 
+def test_dtmf_detect(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "dtmf_detect", "--seconds", "1", "--repeats", "1", "--talk-off", "music"
+    )
+    figures = data["figures"]
+    assert len(figures["detector_us_per_frame"]) == 8
+    for case in figures["detector_us_per_frame"].values():
+        assert case["us_median"] > 0
+    assert figures["pcmu_call_tick_us"]["on"]["us_median"] > 0
+    music = figures["talk_off"]["music"]
+    assert music["samples"] >= 30 and music["digits"] == 0
+    assert figures["keys_at_15_db_snr"]["heard"] == figures["keys_at_15_db_snr"]["pressed"]
+
+
 def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
     """The quick attacks of bench.attacks (performance.md quotes the full run)."""
     data = run_bench(tmp_path, "attacks", "--only", "state", "ports", "--invites", "300")

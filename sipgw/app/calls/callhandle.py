@@ -200,6 +200,9 @@ class CallHandle:
     """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
     record: bool | None = None
     """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
+    inband_dtmf: str = "auto"
+    """When it listens for key presses as tones: its line's ``inband_dtmf``, else its
+    account's, else ``SIPGW_INBAND_DTMF`` (set where the call comes in or goes out)."""
     hung_up_by: str = ""
     """Who asked our side to end it first: ``agent``, ``gateway`` or ``operator``."""
     end_status: int | None = None
@@ -300,14 +303,23 @@ class CallHandle:
     def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
         """The call's 20 ms step, for the ticker (:class:`~sipgw.media.aio.callmedia.CallMedia`):
         the session's frames to the agent (when there is one) and the recorder, the
-        agent's to RTP, the caller's RFC 4733 digits to :meth:`dtmf_received`."""
+        agent's to RTP, the caller's digits (RFC 4733 events, key tones in the audio) to
+        :meth:`dtmf_received`."""
+        session.listen_for_tones(self.inband_dtmf)
         self.rtp_step = CallMedia(
-            session, self.agent, endpoint, recorder=self.recorder, on_digit=self._rfc4733_digit
+            session, self.agent, endpoint, recorder=self.recorder, on_digit=self._media_digit
         )
         return self.rtp_step
 
-    def _rfc4733_digit(self, digit: str) -> None:
-        self.dtmf_received(digit, "RFC 4733")
+    def _media_digit(self, digit: str) -> None:
+        session = self.session
+        if session is None or session.tones is None:
+            how = "RFC 4733"
+        elif session.params.telephone_event_pt is None:
+            how = "in-band tones"
+        else:
+            how = "RFC 4733 or in-band tones"  # SIPGW_INBAND_DTMF=on: both, each press once
+        self.dtmf_received(digit, how)
 
     def clear_audio(self) -> int:
         """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
@@ -403,7 +415,8 @@ class CallHandle:
                 self.agent.on_transfer_failed(event.status, event.reason)
 
     def dtmf_received(self, digit: str, how: str) -> None:
-        """A keypad digit from the caller (``how``: RFC 4733 or SIP INFO), to the agent."""
+        """A keypad digit from the caller (``how``: RFC 4733, in-band tones, SIP INFO), to
+        the agent."""
         self.log.info("DTMF %s (%s)", digit, how)
         if self.agent is None:
             return

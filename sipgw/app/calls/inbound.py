@@ -79,6 +79,11 @@ class InboundCalls:
             rate = codec_named(codec).sample_rate
             handle.details = dataclasses.replace(handle.details, sample_rate=rate)
         account = route.account
+        handle.inband_dtmf = (
+            (line.spec.inband_dtmf if line is not None else None)
+            or (account.inband_dtmf if account is not None else None)
+            or self.path.config.inband_dtmf
+        )
         handle.log.info(
             "incoming call from %s to %s%s%s",
             handle.caller, handle.called, f" (account {account.name})" if account else "",

@@ -390,6 +390,11 @@ class OutboundCalls:
             )
         handle.refer_headers = headers
         handle.amd = detection
+        handle.inband_dtmf = (
+            (line.spec.inband_dtmf if line is not None else None)
+            or config.inband_dtmf  # the account's
+            or self.path.config.inband_dtmf
+        )
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
         placed = PlacedCall(uri, outcome, handle, factory, id=handle.call.log_id)
         self._placed[handle.call.key] = placed

@@ -11,6 +11,7 @@
     prompt_file = "prompts/sales.txt"
     max_calls = 4
     codecs = ["G722", "PCMU"]     # among SIPGW_CODECS, most preferred first (docs/hd-voice.md)
+    inband_dtmf = "on"            # its carrier sends key tones anyway (default: SIPGW_INBAND_DTMF)
 
     hand_off_to = ["billing"]     # lines its assistant may hand a caller to
     (agent/assistant/handoff.py)
@@ -51,6 +52,7 @@ from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
 from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
+from sipgw.app.settings import inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request
 from sipgw.sip.customheaders import check_custom_headers
 
@@ -86,6 +88,7 @@ _LINE_KEYS = frozenset(
         "settings",
         "recording",
         "codecs",
+        "inband_dtmf",
         "max_calls",
         "webhook_url",
         "webhook_secret",
@@ -139,6 +142,9 @@ class LineSpec:
     codecs: tuple[str, ...] | None = None
     """Its calls' codecs, most preferred first, among ``SIPGW_CODECS`` (docs/hd-voice.md);
     None = its account's, else the gateway's."""
+    inband_dtmf: str | None = None
+    """When its calls listen for key presses as tones (``auto``, ``on``, ``off``:
+    ``SIPGW_INBAND_DTMF``); None = its account's, else the gateway's."""
     max_calls: int = 0
     """Calls up at once on this line; 0 = no limit of its own."""
     webhook_url: str | None = None
@@ -321,6 +327,7 @@ def _line(
             _typed(table["recording"], bool, place, "recording") if "recording" in table else None
         ),
         codecs=_codecs(table, place),
+        inband_dtmf=inband_dtmf_mode(table, place),
         max_calls=max_calls,
         webhook_url=url,
         webhook_secret=None if secret is None else _typed(secret, str, place, "webhook_secret"),

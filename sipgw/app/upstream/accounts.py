@@ -19,6 +19,7 @@
     caller_id_privacy = "none"               # id: withhold it (Privacy: id)
     media_networks = ["203.0.113.0/24"]      # where its calls' RTP may go (default: anywhere)
     codecs = ["G722", "PCMU"]                # its calls' codecs (default: G.711 first)
+    inband_dtmf = "on"                       # key tones in its calls' audio: auto, on, off
 
 The flags are the ``accounts`` section (:class:`~sipgw.app.upstream.settings.AccountSection`);
 how calls are placed through the trunk, the ``outbound`` section
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sipgw.agent.sections import ConfigError
 from sipgw.agent.sections.tomlfile import Place, read_toml
 from sipgw.app.codecs import codec_list
-from sipgw.app.settings import agent_spec
+from sipgw.app.settings import agent_spec, inband_dtmf_mode
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.app.upstream.settings import (
     CALLER_ID_HEADERS,
@@ -76,6 +77,7 @@ _KEYS = frozenset(
         "caller_id_privacy",
         "media_networks",
         "codecs",
+        "inband_dtmf",
     }
 )
 
@@ -110,6 +112,9 @@ class Account:
     codecs: tuple[str, ...] | None = None
     """Its calls' codecs, most preferred first (docs/hd-voice.md); None = the gateway's,
     G.711 first."""
+    inband_dtmf: str | None = None
+    """When its calls listen for key presses as tones (``auto``, ``on``, ``off``:
+    ``SIPGW_INBAND_DTMF``); None = the gateway's (a line's says first)."""
     caller_id_header: str = "none"
     """``none``, ``pai`` or ``ppi``: where else the caller id goes."""
     caller_id_privacy: str = "none"
@@ -226,6 +231,7 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
             ) from None
     return Account(
         codecs=codecs,
+        inband_dtmf=inband_dtmf_mode(fields, place),
         name=name,
         aor=aor,
         registrar=registrar,

@@ -74,6 +74,8 @@ class OutboundConfig:
     codecs: tuple[str, ...] | None = None
     """The account's own codecs, most preferred first (docs/hd-voice.md); None = the
     gateway's, G.711 first when there is an ``aor`` (a trunk's or PBX's account)."""
+    inband_dtmf: str | None = None
+    """The account's ``inband_dtmf`` (key tones in its calls' audio); None = the gateway's."""
 
     @property
     def credentials(self) -> Credentials | None:
@@ -106,6 +108,7 @@ def account_config(
     identity: IdentityHeader,
     withhold: bool,
     codecs: tuple[str, ...] | None = None,
+    inband_dtmf: str | None = None,
 ) -> OutboundConfig:
     """How one account of the accounts file places calls: its AOR (the default From and
     the host of numbers), credentials, proxy (else ``base``'s), caller id and identity
@@ -120,6 +123,7 @@ def account_config(
         identity=identity,
         withhold=withhold,
         codecs=codecs,
+        inband_dtmf=inband_dtmf,
     )
 
 

@@ -175,3 +175,12 @@ def test_an_extraction_schema_must_describe_an_object(tmp_path: Path) -> None:
     write(tmp_path, "{nope", "schema.json")
     with pytest.raises(ConfigError, match=r"line 2: .*not JSON"):
         parse_routes_file(write(tmp_path, text))
+
+
+def test_a_line_says_whether_its_calls_listen_for_key_tones(tmp_path: Path) -> None:
+    text = '[lines.a]\ninband_dtmf = "ON"\n[lines.b]\n[[routes]]\nline = "a"\n'
+    lines = parse_routes_file(write(tmp_path, text)).lines
+    assert lines["a"].inband_dtmf == "on" and lines["b"].inband_dtmf is None
+    bad = '[lines.a]\ninband_dtmf = "yes"\n[[routes]]\nline = "a"\n'
+    with pytest.raises(ConfigError, match=r"line 2: .*inband_dtmf must be one of auto, on, off"):
+        parse_routes_file(write(tmp_path, bad))

@@ -276,3 +276,10 @@ def test_an_account_has_its_own_caller_id_for_calls_placed_through_it(tmp_path: 
 def test_a_bad_caller_id_names_its_line(tmp_path: Path, line: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         accounts_from(tmp_path, f"[accounts.a]\naor = 'sip:1@h'\n{line}\n")
+
+
+def test_an_account_says_whether_its_calls_listen_for_key_tones(tmp_path: Path) -> None:
+    office, trunk = accounts_from(tmp_path, GOOD + 'inband_dtmf = "on"\n')
+    assert office.inband_dtmf is None and trunk.inband_dtmf == "on"
+    with pytest.raises(ConfigError, match="inband_dtmf must be one of auto, on, off"):
+        accounts_from(tmp_path, GOOD + 'inband_dtmf = "always"\n')
