@@ -7,21 +7,38 @@ and the agent's :class:`AudioFormat`.
 
 Adding a codec:
 
-1. ``media/codecs/<name>.py``: a subclass of :class:`Codec` (its ``a=rtpmap`` name, static
-   payload type or None for a dynamic one, RTP clock, sample rate, silence octet,
+1. ``sipgw/media/codecs/<name>.py``: a subclass of :class:`Codec` (its ``a=rtpmap`` name,
+   static payload type or None for a dynamic one, RTP clock, sample rate, silence octet,
    ``decode``/``encode`` of s16le at its rate; ``decoder()``/``encoder()`` when it keeps
-   state per call; ``opaque`` and ``carried`` when its octets are not clock ticks, as
-   Opus's; ``unavailable()`` when it needs a library that may be missing), and one
-   module-level instance.
+   state per call; ``unavailable()`` when it needs a library that may be missing), and one
+   module-level instance. When its octets are not one a clock tick (Opus's packets; L16's
+   two octets a sample), pass ``carried=`` (a one-octet-a-tick codec, e.g. :data:`PCMU`:
+   that makes it :attr:`Codec.opaque`) and give it an ``edge_decoder()`` that turns each
+   packet into the carried codec's octets.
 2. Add it to :data:`CODECS` (the order is the default preference) and to the registry's
    test (``tests/media/codecs/test_base.py``), with ``tests/media/codecs/test_<name>.py``.
-3. Add the module to ``COMPILED`` in ``setup.py`` (a compiled :class:`Codec` cannot be
-   subclassed by a module that is not), then run ``python -m tests.test_architecture``
-   and ``scripts/build-native`` (until then the build is stale and the pure path runs).
+3. Add its path, ``sipgw/media/codecs/<name>.py`` (its import name, not the ``media/`` link),
+   to ``COMPILED`` in ``setup.py`` (a compiled :class:`Codec` cannot be subclassed by a
+   module that is not), then run ``python -m tests.test_architecture`` and
+   ``scripts/build-native`` (it runs the tree's ``.venv/bin/python``; until it has run, the
+   build is stale and the pure path runs).
+4. Name it where people read the list of codecs: ``SIPGW_CODECS``'s help (the gateway's
+   settings in ``sipgw/app``; then regenerate docs/configuration.md and .env.example:
+   docs/writing-an-agent.md, "Adding a vendor", step 3), the negotiated-codec metric's help
+   (``sipgw/app/operations/metrics.py``) and docs/hd-voice.md.
 
 Nothing else names it: the gateway gives :data:`CODECS` to the SIP core as ``RtpCodec``
 descriptions, so it is offered (in this order) and answered; which codecs a call may use is
-the operator's (``SIPGW_CODECS``, docs/hd-voice.md).
+the operator's (``SIPGW_CODECS``, docs/hd-voice.md: a new codec is used only when listed).
+To see it offered without a peer, give ``rtp_codecs(("<NAME>",))`` (sipgw/app/codecs.py) to
+``create_offer`` (sipgw/sip/offeranswer.py); the evaluation phone
+(sipgw/app/evaluation/phone.py) offers G.711 only, but its ``sdp`` can be replaced to offer
+another.
+
+The recipe was followed once, as written, on 2026-11-26 (L16 at 8 kHz, thrown away): what
+it lacked then is fixed above: the opaque codec's ``carried=`` and ``edge_decoder()`` (not
+``opaque``, which follows), the path ``COMPILED`` takes, step 4, and a second test that
+listed the registry by hand (tests/sipgw/app/test_codecs.py takes it from :data:`CODECS`).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sipgw.app.codecs import call_codecs, codec_list, g711_first, rtp_codecs
 from sipgw.app.lines.routesfile import parse_routes_file
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import parse_accounts_file
+from sipgw.media.codecs import CODECS
 from sipgw.sip.offeranswer import RtpCodec
 
 
@@ -18,7 +20,7 @@ def test_names_are_read_as_people_write_them() -> None:
     assert codec_list("g722, PCMU") == ("G722", "PCMU")
     assert codec_list(["G.722", "pcma", "G722"]) == ("G722", "PCMA")
     assert codec_list("opus, g722") == ("OPUS", "G722")
-    ours = r"\(we carry PCMU, PCMA, G722, OPUS\)"
+    ours = re.escape(f"(we carry {', '.join(CODECS)})")  # the registry's own test lists them
     with pytest.raises(ValueError, match=rf"unknown codec 'g729' {ours}"):
         codec_list("g729,pcmu")
     with pytest.raises(ValueError, match="at least one"):
