@@ -392,6 +392,10 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
         print(f"sipgw: error: {startup.sources.explain(exc)}", file=sys.stderr)
         return 2
     log.info("running %d workers", len(plans))
+    if startup.shared is None:  # the workers share their trust state in one file
+        from sipgw.app.security.trust import TRUST_DB_ENV
+
+        os.environ.setdefault(TRUST_DB_ENV, str(Path("trust.sqlite3").resolve()))
     stop_timeout = startup.config.drain_seconds + STOP_MARGIN
     return Supervisor(
         [sys.executable, "-m", "sipgw", *argv], plans, stop_timeout=stop_timeout
@@ -402,9 +406,11 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
+    from sipgw.app.security.trust import trust_store
 
     config = startup.config
     gateway = gateway_of(startup)
+    gateway.trust = trust_store(startup.shared.db if startup.shared else None, os.environ)
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
