@@ -406,11 +406,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
-    from sipgw.app.security.trust import trust_store
+    from sipgw.app.security.trust import share_digest, trust_store
 
     config = startup.config
     gateway = gateway_of(startup)
-    gateway.trust = trust_store(startup.shared.db if startup.shared else None, os.environ)
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
@@ -419,6 +418,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
+    trust = trust_store(startup.shared.db if startup.shared else None, os.environ)
+    sharing = await share_digest(trust, gateway.sip)  # None: alone, or no digest users
     shared = startup.shared.campaigns if startup.shared is not None else None
     campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
@@ -474,6 +475,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
             await admin.cluster.member.stop()  # its heartbeat row removed: no call goes there
         await admin.stop()
     await gateway.stop()
+    if sharing is not None:
+        sharing.cancel()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
     if campaigns is not None:

@@ -69,7 +69,6 @@ from sipgw.app.security.access import (
 )
 from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.limits import LimitsConfig
-from sipgw.app.security.trust import TrustStore, share_digest
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.dns import DnsSection
@@ -183,9 +182,6 @@ class Gateway:
         """A breaker per AI service across calls (:mod:`sipgw.app.operations.breakers`)."""
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.calls.callfeed`)."""
-        self.trust: TrustStore | None = None
-        """Where the digest users' guessing state and the nonce secret are shared with the
-        cluster or the other workers (:mod:`sipgw.app.security.trust`); None: this process's."""
         self.drain_request = DrainRequest(config.drain_seconds)
         """SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.calls.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
@@ -295,11 +291,6 @@ class Gateway:
         self._sip = await open_sip_endpoint(
             _transports(self.config, self.limits), make_ua, self._on_event
         )
-        if self.trust is not None and policy.digest is not None:
-            self._background.append(await share_digest(self.trust, policy.digest, self._sip))
-            log.info(
-                "access: digest nonces and wrong answers shared in %s", self.trust.engine.where
-            )
         log.info("%s", self.calls.media_io.describe())
         await self.calls.media_io.start(self.ticker, self.config.bind)
         shared = self.calls.media_io.describe_shared()

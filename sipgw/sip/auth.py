@@ -543,9 +543,11 @@ class DigestServer:
             raise ValueError("a nonce secret of 16 bytes at least")
         self._secrets = (current, *previous)
 
-    def knows(self, username: str) -> bool:
-        """Whether ``username`` is a configured user (one with guessing state)."""
-        return username in self._users
+    def share(self) -> None:
+        """From now on the users' guessing state is installed by the application
+        (:attr:`shared`); what this process counted so far is let go."""
+        self.shared = True
+        self._guessing.clear()
 
     def install(self, username: str, state: Guessing) -> None:
         """Hold ``username``'s guessing state (loaded from the application's store)."""

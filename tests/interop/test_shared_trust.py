@@ -41,7 +41,10 @@ def checked(gateways: list[GatewayProcess]) -> tuple[int, int]:
         for line in gw.log_lines():
             match = re.search(r"(?:(w\d+) )?sipgw.* stats (\{.*\})", line)
             if match:
-                latest[match[1] or ""] = json.loads(match[2])
+                try:
+                    latest[match[1] or ""] = json.loads(match[2])
+                except ValueError:
+                    continue  # two workers' lines interleaved by the parent: the next one
         for counted in latest.values():
             total += counted["refused"] - counted["unchecked"]
             held += counted["unchecked"]

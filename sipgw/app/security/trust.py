@@ -266,17 +266,22 @@ def trust_store(database: Engine | None, environ: Mapping[str, str]) -> TrustSto
 
 
 async def share_digest(
-    store: TrustStore, digest: DigestServer, endpoint: SipEndpoint, refresh: float = REFRESH
-) -> asyncio.Task[None]:
-    """Make ``digest`` one of the cluster's: its nonce secret and its users' guessing state
-    from ``store`` (see the module docstring); returns the task that reads the secrets
-    again every ``refresh`` seconds (a rotation)."""
+    store: TrustStore | None, endpoint: SipEndpoint, refresh: float = REFRESH
+) -> asyncio.Task[None] | None:
+    """Make ``endpoint``'s digest server one of the cluster's (see the module docstring):
+    its nonce secret and its users' guessing state from ``store``. Returns the task that
+    reads the secrets again every ``refresh`` seconds (a rotation); None without a store
+    or without digest users (nothing to share)."""
+    digest = endpoint.ua.access.digest
+    if store is None or digest is None:
+        return None
     loop = asyncio.get_running_loop()
     digest.epoch = time.time() - loop.time()
     current, others = await store.secrets(NONCE_SECRET, time.time())
     digest.set_secrets(current, others)
-    digest.shared = True
+    digest.share()
     endpoint.users = SharedUserStates(store, digest)
+    log.info("access: digest nonces and wrong answers shared in %s", store.engine.where)
 
     async def rotate() -> None:
         while True:

@@ -24,7 +24,7 @@ class Gateway:
     def __init__(self, backing: Backing, boot: float, seed: int) -> None:
         self.store = TrustStore(backing.engine())
         self.digest = DigestServer("sipgw", {"alice": "secret"}, random.Random(seed))
-        self.digest.shared = True
+        self.digest.share()
         self.digest.epoch = WALL - boot  # this gateway's clock reads ``boot`` at WALL
         self.boot = boot
 
