@@ -406,7 +406,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
-    from sipgw.app.security.trust import share_digest, trust_store
+    from sipgw.app.security.trust import share_digest, share_stream_tokens, trust_store
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -420,6 +420,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         return failed
     trust = trust_store(startup.shared.db if startup.shared else None, os.environ)
     sharing = await share_digest(trust, gateway.sip)  # None: alone, or no digest users
+    stream_keys = None
     shared = startup.shared.campaigns if startup.shared is not None else None
     campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
@@ -427,6 +428,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await campaigns.stop()
         await gateway.stop()
         return admin
+    if admin is not None and startup.legs.twilio:
+        stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
     summaries = _start_summaries(startup, gateway)
     webhooks = await _start_webhooks(startup, gateway, admin, summaries)
     if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:
@@ -475,8 +478,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
             await admin.cluster.member.stop()  # its heartbeat row removed: no call goes there
         await admin.stop()
     await gateway.stop()
-    if sharing is not None:
-        sharing.cancel()
+    for task in (sharing, stream_keys):
+        if task is not None:
+            task.cancel()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
     if campaigns is not None:

@@ -10,7 +10,9 @@ stores' seam (:mod:`sipgw.agent.tools.sql`); the PostgreSQL tables are migration
   per network, the networks known): one row per configured user, a JSON record.
 * **Secrets** (the digest nonces' HMAC key; the stream tokens' key): rows per name, each with
   the time it becomes the one new nonces are made under.
-* **Stream tokens taken**: one row per Call SID whose stream opened (its token used up).
+* **Stream tokens taken**: one row per Call SID whose stream opened (its token used up), so
+  a token the webhook on one gateway issued opens one stream on any
+  (:func:`share_stream_tokens`).
 
 How the SIP core stays sans-IO, and the consistency it gets
 ------------------------------------------------------------
@@ -67,8 +69,10 @@ from pathlib import Path
 from sipgw.agent.tools.sql import Engine, Statements
 from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.twilio.endpoints import TwilioEndpoints
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.guessing import Guessing
+from sipgw.twilio.token import StreamTokens
 
 __all__ = [
     "NONCE_SECRET",
@@ -80,6 +84,7 @@ __all__ = [
     "SharedUserStates",
     "TrustStore",
     "share_digest",
+    "share_stream_tokens",
     "trust_store",
 ]
 
@@ -292,3 +297,34 @@ async def share_digest(
                 log.warning("trust: the nonce secrets not read again (%s)", exc)
 
     return loop.create_task(rotate(), name="trust-secrets")
+
+
+async def share_stream_tokens(
+    store: TrustStore | None, endpoints: TwilioEndpoints, refresh: float = REFRESH
+) -> asyncio.Task[None] | None:
+    """Make the Twilio stream tokens the cluster's: made and checked under the shared key,
+    each Call SID's token taken once in ``store`` by whichever gateway its stream reaches.
+    Returns the task that reads the keys again every ``refresh`` seconds; None without a
+    store."""
+    if store is None:
+        return None
+
+    async def take(call_sid: str, expires: float) -> bool:
+        return await store.take_token(call_sid, expires, time.time())
+
+    async def read_keys() -> None:
+        current, others = await store.secrets(STREAM_SECRET, time.time())
+        endpoints.tokens = StreamTokens(current, also=others)
+
+    await read_keys()
+    endpoints.taken = take
+
+    async def rotate() -> None:
+        while True:
+            await asyncio.sleep(refresh)
+            try:
+                await read_keys()
+            except Exception as exc:  # the store is away: the keys known stay in force
+                log.warning("trust: the stream token keys not read again (%s)", exc)
+
+    return asyncio.get_running_loop().create_task(rotate(), name="trust-stream-keys")
