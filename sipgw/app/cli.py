@@ -406,7 +406,12 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
-    from sipgw.app.security.trust import share_digest, share_stream_tokens, trust_store
+    from sipgw.app.security.trust import (
+        SharedThrottle,
+        share_digest,
+        share_stream_tokens,
+        trust_store,
+    )
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -428,8 +433,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await campaigns.stop()
         await gateway.stop()
         return admin
-    if admin is not None and startup.legs.twilio:
-        stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
+    if admin is not None and trust is not None:
+        admin.throttle.shared = SharedThrottle(trust)
+        if startup.legs.twilio:
+            stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
     summaries = _start_summaries(startup, gateway)
     webhooks = await _start_webhooks(startup, gateway, admin, summaries)
     if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:

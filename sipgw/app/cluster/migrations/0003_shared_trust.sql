@@ -1,6 +1,6 @@
 -- What decides who may call and stream, shared by every gateway (sipgw.app.security.trust):
 -- the secrets (nonces, stream tokens) and their rotation, each digest user's guessing state,
--- and the stream tokens already taken. The SQLite store's tables, the same names.
+-- the stream tokens already taken, and the admin login throttle's buckets. The SQLite store's tables, the same names.
 
 CREATE TABLE trust_secrets (
     name TEXT NOT NULL,
@@ -20,3 +20,9 @@ CREATE TABLE stream_tokens_taken (
     expires DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX stream_tokens_taken_expires ON stream_tokens_taken (expires);
+
+CREATE TABLE admin_throttle (
+    bucket TEXT PRIMARY KEY,
+    tries DOUBLE PRECISION NOT NULL,
+    stamp DOUBLE PRECISION NOT NULL
+);
