@@ -403,15 +403,12 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
+    from sipgw.app.admin.sharedthrottle import SharedThrottle
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
-    from sipgw.app.security.trust import (
-        SharedThrottle,
-        share_digest,
-        share_stream_tokens,
-        trust_store,
-    )
+    from sipgw.app.security.trust import share_digest, trust_store
+    from sipgw.app.twilio.sharedtokens import share_stream_tokens
 
     config = startup.config
     gateway = gateway_of(startup)

@@ -21,7 +21,7 @@ def recipe() -> str:
     text = (ROOT / "docs" / "operations.md").read_text()
     blocks = re.findall(r"```\n(route\[REQINIT\] \{.*?\n\})\n```", text, re.S)
     assert len(blocks) == 1, "one route[REQINIT] recipe in docs/operations.md"
-    return blocks[0]
+    return str(blocks[0])
 
 
 def with_recipe() -> str:

@@ -25,7 +25,7 @@ least recently charged forgotten first), so a scan from many addresses cannot gr
 Several gateways (or workers) share the buckets when :attr:`LoginThrottle.shared` is set: a
 wrong token is then charged by :meth:`LoginThrottle.charge` in the shared store, which loads the
 source's and the total's buckets (:meth:`LoginThrottle.set_buckets`), applies the same rule
-and writes them back (:class:`sipgw.app.security.trust.SharedThrottle`).
+and writes them back (:class:`sipgw.app.admin.sharedthrottle.SharedThrottle`).
 """
 
 from __future__ import annotations

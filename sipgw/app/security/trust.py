@@ -12,10 +12,11 @@ stores' seam (:mod:`sipgw.agent.tools.sql`); the PostgreSQL tables are migration
   the time it becomes the one new nonces are made under.
 * **Stream tokens taken**: one row per Call SID whose stream opened (its token used up), so
   a token the webhook on one gateway issued opens one stream on any
-  (:func:`share_stream_tokens`).
+  (:func:`sipgw.app.twilio.sharedtokens.share_stream_tokens`).
 * **The admin login throttle's buckets** (:mod:`sipgw.app.admin.throttle`): one row per
   source charged lately and one for all sources, so a guesser of the admin token spread
-  over the gateways gets one gateway's tries (:class:`SharedThrottle`).
+  over the gateways gets one gateway's tries
+  (:class:`sipgw.app.admin.sharedthrottle.SharedThrottle`).
 
 How the SIP core stays sans-IO, and the consistency it gets
 ------------------------------------------------------------
@@ -72,11 +73,8 @@ from pathlib import Path
 from sipgw.agent.tools.sql import Engine, Statements
 from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.admin.throttle import LoginThrottle
-from sipgw.app.twilio.endpoints import TwilioEndpoints
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.guessing import Guessing
-from sipgw.twilio.token import StreamTokens
 
 __all__ = [
     "NONCE_SECRET",
@@ -85,11 +83,9 @@ __all__ = [
     "STREAM_SECRET",
     "Rotation",
     "TRUST_DB_ENV",
-    "SharedThrottle",
     "SharedUserStates",
     "TrustStore",
     "share_digest",
-    "share_stream_tokens",
     "trust_store",
 ]
 
@@ -307,74 +303,3 @@ async def share_digest(
                 log.warning("trust: the nonce secrets not read again (%s)", exc)
 
     return loop.create_task(rotate(), name="trust-secrets")
-
-
-async def share_stream_tokens(
-    store: TrustStore | None, endpoints: TwilioEndpoints, refresh: float = REFRESH
-) -> asyncio.Task[None] | None:
-    """Make the Twilio stream tokens the cluster's: made and checked under the shared key,
-    each Call SID's token taken once in ``store`` by whichever gateway its stream reaches.
-    Returns the task that reads the keys again every ``refresh`` seconds; None without a
-    store."""
-    if store is None:
-        return None
-
-    async def take(call_sid: str, expires: float) -> bool:
-        return await store.take_token(call_sid, expires, time.time())
-
-    async def read_keys() -> None:
-        current, others = await store.secrets(STREAM_SECRET, time.time())
-        endpoints.tokens = StreamTokens(current, also=others)
-
-    await read_keys()
-    endpoints.taken = take
-
-    async def rotate() -> None:
-        while True:
-            await asyncio.sleep(refresh)
-            try:
-                await read_keys()
-            except Exception as exc:  # the store is away: the keys known stay in force
-                log.warning("trust: the stream token keys not read again (%s)", exc)
-
-    return asyncio.get_running_loop().create_task(rotate(), name="trust-stream-keys")
-
-
-_ALL = "*"
-"""The bucket of all sources together (no address is written so)."""
-
-
-class SharedThrottle:
-    """The admin login throttle's buckets in ``store`` (:attr:`LoginThrottle.shared`): a
-    wrong token is charged in one transaction under a lock, on wall-clock time; a source's
-    row is deleted once its bucket would be full again."""
-
-    def __init__(self, store: TrustStore) -> None:
-        self.store = store
-
-    async def wrong(self, throttle: LoginThrottle, source: str) -> int:
-        """See :meth:`LoginThrottle.wrong`."""
-        now = time.time()
-        async with self.store.engine.atomic(lock="sipgw-admin-throttle") as tx:
-            rows = (await tx.run(
-                "SELECT bucket, tries, stamp FROM admin_throttle WHERE bucket IN (?, ?)",
-                (source, _ALL),
-            )).rows  # fmt: skip
-            found = {str(row[0]): (float(row[1]), float(row[2])) for row in rows}
-            throttle.set_buckets(source, found.get(source), found.get(_ALL))
-            wait = throttle.wrong(source, now)
-            if wait:
-                return wait
-            mine, total = throttle.buckets(source)
-            for bucket, (tries, stamp) in ((source, mine or (0.0, now)), (_ALL, total)):
-                await tx.run(
-                    "INSERT INTO admin_throttle (bucket, tries, stamp) VALUES (?, ?, ?)"
-                    " ON CONFLICT (bucket) DO UPDATE SET tries = excluded.tries,"
-                    " stamp = excluded.stamp",
-                    (bucket, tries, stamp),
-                )
-            full = throttle.burst * throttle.refill_seconds  # a bucket refilled from empty
-            await tx.run(
-                "DELETE FROM admin_throttle WHERE bucket <> ? AND stamp < ?", (_ALL, now - full)
-            )
-        return 0

@@ -66,7 +66,7 @@ class TwilioEndpoints:
         self.config = config
         self.tokens = StreamTokens(secrets.token_bytes(32))
         """The webhook's one-time stream tokens (its key made afresh by each process, or the
-        cluster's: :func:`sipgw.app.security.trust.share_stream_tokens`)."""
+        cluster's: :func:`sipgw.app.twilio.sharedtokens.share_stream_tokens`)."""
         self.taken: Callable[[str, float], Awaitable[bool]] | None = None
         """Marks a Call SID's token used in the cluster's store (False: used already)."""
 

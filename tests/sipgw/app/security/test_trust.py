@@ -2,15 +2,13 @@
 (``backing``): two digest servers, each on its own store of the same rows and on a
 monotonic clock of its own, act as one: a nonce one issued is taken by the other, wrong
 answers to either count for both, and the guesses checked per user across them are what one
-process checks; the secrets rotate; a stream token is taken once; the admin login throttle
-is one."""
+process checks; the secrets rotate; a stream token is taken once."""
 
 from __future__ import annotations
 
 import random
 
-from sipgw.app.admin.throttle import LoginThrottle
-from sipgw.app.security.trust import NONCE_SECRET, Rotation, SharedThrottle, TrustStore
+from sipgw.app.security.trust import NONCE_SECRET, Rotation, TrustStore
 from sipgw.sip.auth import DigestServer, Verdict
 from sipgw.sip.message import SipRequest
 from tests.sipgw.sip.test_auth import _answer
@@ -133,19 +131,3 @@ async def test_a_stream_token_is_taken_once_across_gateways(backing: Backing) ->
     assert not await two.take_token("CA123", WALL + 30.0, WALL + 1.0)
     assert await two.take_token("CA456", WALL + 30.0, WALL + 1.0)
     assert not await one.take_token("CA456", WALL + 30.0, WALL + 2.0)
-
-
-async def test_the_admin_login_throttle_is_one_for_the_cluster(backing: Backing) -> None:
-    """A source's 5 wrong tokens to gateway one leave it none on gateway two (429 there),
-    another source still has its own; the total over all sources is shared too."""
-    one, two = LoginThrottle(total_per_minute=8), LoginThrottle(total_per_minute=8)
-    one.shared = SharedThrottle(TrustStore(backing.engine()))
-    two.shared = SharedThrottle(TrustStore(backing.engine()))
-    for _ in range(5):
-        assert await one.charge("198.51.100.7", 0.0) == 0  # 401
-    assert await two.charge("198.51.100.7", 0.0) > 0  # 429 on the other gateway
-    assert await two.charge("198.51.100.8", 0.0) == 0
-    assert await one.charge("198.51.100.9", 0.0) == 0
-    assert await two.charge("198.51.100.10", 0.0) == 0  # 8 wrong tries in all
-    assert await one.charge("198.51.100.11", 0.0) > 0  # the total's, from a fresh source
-    assert two.refused == 1 and one.refused == 1
