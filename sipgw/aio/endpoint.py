@@ -16,7 +16,9 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from sipgw.aio.stream import StreamPool
 from sipgw.aio.tls import client_context, server_context
@@ -26,7 +28,7 @@ from sipgw.sip.events import SipEvent
 from sipgw.sip.framing import FramingLimits
 from sipgw.sip.useragent import UserAgent
 
-__all__ = ["SipEndpoint", "TransportConfig", "open_sip_endpoint"]
+__all__ = ["MAX_LOADING", "SipEndpoint", "TransportConfig", "UserStates", "open_sip_endpoint"]
 
 log = logging.getLogger("sipgw.sip")
 
@@ -76,6 +78,20 @@ class TransportConfig:
     reserved_for_allowed: int = 256
 
 
+class UserStates(Protocol):
+    """Where the digest users' guessing state is kept when several processes share it
+    (:attr:`~sipgw.sip.auth.DigestServer.shared`): the application's store."""
+
+    def holding(self, username: str) -> AbstractAsyncContextManager[object]:
+        """Load ``username``'s state, install it in the digest server and hold it until the
+        block ends (then store it); the block runs without awaiting."""
+        ...
+
+
+MAX_LOADING = 64
+"""Users' states loaded at once; a request past that is dropped (a UDP peer retransmits)."""
+
+
 class SipEndpoint:
     """Drives a :class:`UserAgent` from its UDP socket and TCP/TLS connections.
 
@@ -98,6 +114,9 @@ class SipEndpoint:
         self._flushing = False
         self._idle_waiters: list[asyncio.Future[None]] = []
         self.errors = 0
+        self.users: UserStates | None = None
+        """The store of the users' guessing state, when shared (set by the application)."""
+        self._loading: set[asyncio.Task[None]] = set()
 
     # -- messages in
 
@@ -136,6 +155,8 @@ class SipEndpoint:
                 datagrams = self.ua.datagrams_to_send()
                 for data, flow in datagrams:
                     self.send(data, flow)
+                for username, data, flow in self.ua.awaiting_users():
+                    self._verify_later(username, data, flow)
                 if self.streams is not None:  # after what was written to them
                     for connection_id, why in self.ua.connections_to_close():
                         self.streams.close_connection(connection_id, why)
@@ -156,6 +177,29 @@ class SipEndpoint:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    def _verify_later(self, username: str, data: bytes, flow: Flow) -> None:
+        """Verify a request again once its user's guessing state is loaded."""
+        if self.users is None or len(self._loading) >= MAX_LOADING:
+            if flow.reliable and self.streams is not None and flow.connection_id is not None:
+                self.streams.close_connection(flow.connection_id, "credentials not checked")
+            return
+        task = self.loop.create_task(self._verify_loaded(self.users, username, data, flow))
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
+
+    async def _verify_loaded(
+        self, users: UserStates, username: str, data: bytes, flow: Flow
+    ) -> None:
+        try:
+            async with users.holding(username):
+                self.receive(data, flow)  # verified with the state installed, no await
+        except Exception as exc:  # the store failed: unchecked, dropped (closed on a stream)
+            self.errors += 1
+            log.warning("credentials of %r not checked: their state is unavailable (%s)",
+                        username[:64], exc)  # fmt: skip
+            if flow.reliable and self.streams is not None and flow.connection_id is not None:
+                self.streams.close_connection(flow.connection_id, "credentials not checked")
 
     def send(self, data: bytes, flow: Flow) -> None:
         """Send on the socket or connection of ``flow.transport``."""

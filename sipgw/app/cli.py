@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -388,6 +389,10 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
         print(f"sipgw: error: {startup.sources.explain(exc)}", file=sys.stderr)
         return 2
     log.info("running %d workers", len(plans))
+    if startup.shared is None:  # the workers share their trust state in one file
+        from sipgw.app.security.trust import TRUST_DB_ENV
+
+        os.environ.setdefault(TRUST_DB_ENV, str(Path("trust.sqlite3").resolve()))
     stop_timeout = startup.config.drain_seconds + STOP_MARGIN
     return Supervisor(
         [sys.executable, "-m", "sipgw", *argv], plans, stop_timeout=stop_timeout
@@ -395,9 +400,12 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
+    from sipgw.app.admin.sharedthrottle import SharedThrottle
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
+    from sipgw.app.security.trust import share_digest, trust_store
+    from sipgw.app.twilio.sharedtokens import share_stream_tokens
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -409,6 +417,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
+    trust = trust_store(startup.shared.db if startup.shared else None, os.environ)
+    sharing = await share_digest(trust, gateway.sip)  # None: alone, or no digest users
+    stream_keys = None
     shared = startup.shared.campaigns if startup.shared is not None else None
     campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
@@ -416,6 +427,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await campaigns.stop()
         await gateway.stop()
         return admin
+    if admin is not None and trust is not None:
+        admin.throttle.shared = SharedThrottle(trust)
+        if startup.legs.twilio:
+            stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
     summaries = _start_summaries(startup, gateway)
     webhooks = await _start_webhooks(startup, gateway, admin, summaries)
     if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:
@@ -464,6 +479,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
             await admin.cluster.member.stop()  # its heartbeat row removed: no call goes there
         await admin.stop()
     await gateway.stop()
+    for task in (sharing, stream_keys):
+        if task is not None:
+            task.cancel()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
     if campaigns is not None:

@@ -141,6 +141,10 @@ class Refusal(Enum):
     """The credentials did not verify: unknown user, wrong password (403)."""
     BACKOFF = "too many wrong passwords, answer not checked"
     """The user is in backoff after wrong passwords: 403, as for a wrong one."""
+    PENDING = "the user's guessing state is being loaded"
+    """Not answered yet: the user's guessing state is in a shared store
+    (:attr:`~sipgw.sip.auth.Verdict.PENDING`); the request is verified again once it is
+    loaded (:meth:`~sipgw.sip.useragent.UserAgent.awaiting_users`)."""
 
     @property
     def status(self) -> int:
@@ -211,6 +215,8 @@ class AccessPolicy:
         verdict = self.digest.verify(request, now, source)
         if verdict is Verdict.OK:
             return None
+        if verdict is Verdict.PENDING:  # the name as given: the application loads its state
+            return Refused(Refusal.PENDING, username=self.digest.username(request))
         username = _printable(self.digest.username(request))
         if verdict is Verdict.BAD:
             return Refused(Refusal.BAD_CREDENTIALS, username=username)

@@ -18,8 +18,8 @@ nonce (:meth:`DigestClient.reauthorize`, nc > 1) is answered again.
 
 Server side: :class:`DigestServer` challenges requests from callers who must
 authenticate (softphones, PBXs) and checks their answers. Its nonces carry
-their issue time and an HMAC, under a per-process secret, binding them to the
-address they were sent to and the realm; a wrong answer uses its nonce up, an
+their issue time and an HMAC, under a secret (the process's, or one a cluster shares),
+binding them to the address they were sent to and the realm; a wrong answer uses its nonce up, an
 unusable nonce is answered ``stale=true`` whatever the password, and wrong
 answers put the user's network, and past a bound the user, in an exponential backoff
 during which nothing is checked (:mod:`sipgw.sip.guessing`; the class docstring says why it
@@ -439,6 +439,10 @@ class Verdict(Enum):
     was not checked, and is refused like a wrong one (the nonce is used up)."""
     MISSING = "missing"
     """No credentials for our realm: challenge."""
+    PENDING = "pending"
+    """The user's guessing state is kept elsewhere (:attr:`DigestServer.shared`) and not
+    loaded: nothing was checked nor used up; load it (:meth:`DigestServer.install`) and
+    verify the request again."""
 
 
 _NONCE_STAMP = struct.Struct(">dI")  # the issue time, and a serial: no two nonces alike
@@ -452,9 +456,9 @@ class DigestServer:
     Theory of operation: guessing a password must be slow and must not tell more
     than "no".
 
-    * A nonce carries its issue time, a serial number and an HMAC, under a
-      per-process secret, of those, the realm and the address it was sent to: it is good for
-      ``nonce_lifetime`` seconds, from that address, in this realm only.
+    * A nonce carries its issue time, a serial number and an HMAC, under a secret (the
+      process's, or the cluster's), of those, the realm and the address it was sent to: it
+      is good for ``nonce_lifetime`` seconds, from that address, in this realm only.
     * Every answer that is checked uses up its nonce unless it is right; a right
       one may be followed by others on the same nonce with a higher count
       (RFC 7616 §3.4.5). Used nonces are remembered in a bounded table; when it
@@ -471,6 +475,22 @@ class DigestServer:
       it are not checked (:attr:`Verdict.BACKOFF`, refused like wrong ones). Only
       configured users have such state, each a bounded table of networks, so its memory
       is bounded by the users file; an unknown user's answers are refused like wrong ones.
+
+    Several gateways (or worker processes) act as one server when they share what decides
+    a verdict, each handed in, never fetched here:
+
+    * the nonce secret: :meth:`set_secrets` (nonces are made under the current one and
+      checked under it and the previous ones, so a rotation keeps the nonces issued just
+      before it good), and :attr:`epoch` (added to ``now`` in a nonce's issue time, so
+      servers on different monotonic clocks agree on it: the app sets wall minus
+      monotonic time);
+    * the users' guessing state, with :attr:`shared`: a user's state is then held here
+      only while the application has installed it (:meth:`install`, loaded from its
+      store), and a request of a user whose state is not installed gets
+      :attr:`Verdict.PENDING` (nothing checked, its nonce not used); the application
+      loads the state, installs it, verifies the request again, takes the state back
+      (:meth:`take`) and stores it, all of it while it holds the user's row
+      (:mod:`sipgw.app.security.trust` says why that keeps the bound).
 
     Args:
         realm: our protection space (shown by softphones).
@@ -502,7 +522,11 @@ class DigestServer:
         self.max_nonces = max_nonces
         self._users = dict(users)
         rng = rng or random.SystemRandom()
-        self._secret = rng.getrandbits(256).to_bytes(32, "big")
+        self._secrets: tuple[bytes, ...] = (rng.getrandbits(256).to_bytes(32, "big"),)
+        self.epoch = 0.0
+        """Added to ``now`` in a nonce's issue time (see the class docstring)."""
+        self.shared = False
+        """Users' guessing state is installed by the application (the class docstring)."""
         self._opaque = f"{rng.getrandbits(64):016x}"
         self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._forgotten = float("-inf")  # the latest issue time of a used nonce forgotten
@@ -512,12 +536,35 @@ class DigestServer:
     def __repr__(self) -> str:
         return f"DigestServer(realm={self.realm!r}, users={sorted(self._users)!r})"
 
+    def set_secrets(self, current: bytes, previous: tuple[bytes, ...] = ()) -> None:
+        """Make nonces under ``current`` from now on; take nonces made under it or under
+        ``previous`` (a rotation's older secrets)."""
+        if len(current) < 16 or any(len(old) < 16 for old in previous):
+            raise ValueError("a nonce secret of 16 bytes at least")
+        self._secrets = (current, *previous)
+
+    def share(self) -> None:
+        """From now on the users' guessing state is installed by the application
+        (:attr:`shared`); what this process counted so far is let go."""
+        self.shared = True
+        self._guessing.clear()
+
+    def install(self, username: str, state: Guessing) -> None:
+        """Hold ``username``'s guessing state (loaded from the application's store)."""
+        if username in self._users:
+            self._guessing[username] = state
+
+    def take(self, username: str) -> Guessing | None:
+        """Let go of ``username``'s state (with :attr:`shared`, to be stored)."""
+        return self._guessing.pop(username, None)
+
     def challenge(self, now: float, source: str, stale: bool = False) -> str:
         """A ``WWW-Authenticate`` / ``Proxy-Authenticate`` value with a fresh nonce for
         ``source`` (the IP literal the challenge is sent to)."""
         self._serial = (self._serial + 1) & 0xFFFFFFFF
-        stamp = _NONCE_STAMP.pack(now, self._serial)
-        nonce = base64.urlsafe_b64encode(stamp + self._mac(stamp, source)).decode().rstrip("=")
+        stamp = _NONCE_STAMP.pack(now + self.epoch, self._serial)
+        mac = self._mac(self._secrets[0], stamp, source)
+        nonce = base64.urlsafe_b64encode(stamp + mac).decode().rstrip("=")
         parts = [
             f"realm={_quote(self.realm)}",
             f"nonce={_quote(nonce)}",
@@ -544,6 +591,8 @@ class DigestServer:
         if not self._unused(nonce, issued, count):
             return Verdict.STALE  # a replay, or used up by a wrong answer (RFC 7616 §3.4.5)
         username = params.get("username")
+        if self.shared and username in self._users and username not in self._guessing:
+            return Verdict.PENDING  # its state is in the application's store
         user = self._user(username)
         network = self.backoff.network(source)
         if user is not None and now < user.held_until(network, now):
@@ -618,9 +667,9 @@ class DigestServer:
                 return params
         return None
 
-    def _mac(self, stamp: bytes, source: str) -> bytes:
+    def _mac(self, secret: bytes, stamp: bytes, source: str) -> bytes:
         bound = b"\0".join((stamp, self.realm.encode(), source_key(source, 32, 128).encode()))
-        return hmac.new(self._secret, bound, hashlib.sha256).digest()[:_NONCE_MAC]
+        return hmac.new(secret, bound, hashlib.sha256).digest()[:_NONCE_MAC]
 
     def _nonce_time(self, nonce: str, source: str) -> float | None:
         """When we issued ``nonce`` to ``source``; None if we did not."""
@@ -631,10 +680,12 @@ class DigestServer:
         if len(raw) != _NONCE_STAMP.size + _NONCE_MAC:
             return None
         stamp, mac = raw[: _NONCE_STAMP.size], raw[_NONCE_STAMP.size :]
-        if not hmac.compare_digest(mac, self._mac(stamp, source)):
+        if not any(
+            hmac.compare_digest(mac, self._mac(key, stamp, source)) for key in self._secrets
+        ):
             return None
         value: float = _NONCE_STAMP.unpack(stamp)[0]
-        return value
+        return value - self.epoch
 
     def _unused(self, nonce: str, issued: float, count: int) -> bool:
         """Whether ``count`` is a first or higher use of ``nonce`` (RFC 7616 §3.4.5)."""

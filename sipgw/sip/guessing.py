@@ -22,16 +22,25 @@ The rule (docs/security.md, "Guessing passwords"):
   remembered apart, ``known_sources`` of them). While the table is full, a network without
   a lane is held like one with wrong answers on record: forgetting a lane must not give its
   guesser a fresh answer. A lane is forgotten a quiet ``forget`` after its last wrong answer.
+
+A user's state can be written out and read back (:meth:`Guessing.record`,
+:meth:`Guessing.from_record`: plain JSON values, times moved by an ``offset`` onto another
+clock), so that several gateways keep one state per user in a shared store
+(:mod:`sipgw.app.security.trust`); the rule above does not change.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sipgw.sip.sourcekey import source_key
 
-__all__ = ["Backoff", "Count", "Guessing"]
+__all__ = ["Backoff", "Count", "Guessing", "GuessingRecord"]
+
+GuessingRecord = dict[str, Any]
+"""A :class:`Guessing` as JSON values (:meth:`Guessing.record`)."""
 
 _NEVER = float("-inf")
 
@@ -85,6 +94,16 @@ class Count:
     until: float = _NEVER
     """Answers are held until then."""
 
+    def record(self, offset: float) -> list[float | None]:
+        """``[failures, last, until]``, the times plus ``offset`` (never: ``None`` in JSON)."""
+        return [self.failures, _moved(self.last, offset), _moved(self.until, offset)]
+
+    @classmethod
+    def from_record(cls, values: list[Any], offset: float) -> Count:
+        """The count :meth:`record` wrote, its times plus ``offset``."""
+        failures, last, until = values
+        return cls(int(failures), _back(last, offset), _back(until, offset))
+
     def fail(self, now: float, backoff: Backoff) -> None:
         """One more wrong answer (the run starts again after a quiet ``forget``)."""
         if now - self.last > backoff.forget:
@@ -106,6 +125,33 @@ class Guessing:
     """Network -> its wrong answers, the least recently wrong first."""
     known: OrderedDict[str, float] = field(default_factory=OrderedDict)
     """Network -> the user's last success from it, the least recent first."""
+
+    def record(self, offset: float = 0.0) -> GuessingRecord:
+        """This state as JSON values, each time plus ``offset`` (e.g. a monotonic clock's
+        times made epoch seconds); :meth:`from_record` reads it back."""
+        return {
+            "user": self.user.record(offset),
+            "lanes": [[net, *lane.record(offset)] for net, lane in self.lanes.items()],
+            "known": [[net, seen + offset] for net, seen in self.known.items()],
+        }
+
+    @classmethod
+    def from_record(cls, backoff: Backoff, record: GuessingRecord, offset: float = 0.0) -> Guessing:
+        """The state :meth:`record` wrote, each time plus ``offset``; a record that cannot be
+        read is refused (never taken as a clean slate).
+
+        Raises:
+            ValueError: ``record`` is not one :meth:`record` wrote.
+        """
+        try:
+            state = cls(backoff, Count.from_record(record["user"], offset))
+            for net, *lane in record["lanes"]:
+                state.lanes[str(net)] = Count.from_record(lane, offset)
+            for net, seen in record["known"]:
+                state.known[str(net)] = float(seen) + offset
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a guessing record: {exc}") from None
+        return state
 
     def held_until(self, network: str, now: float) -> float:
         """Until when answers from ``network`` are not checked (in the past: checked now)."""
@@ -169,3 +215,11 @@ class Guessing:
             if now - lane.last <= self.backoff.forget:
                 break
             del lanes[network]
+
+
+def _moved(time: float, offset: float) -> float | None:
+    return None if time == _NEVER else time + offset
+
+
+def _back(value: Any, offset: float) -> float:
+    return _NEVER if value is None else float(value) + offset

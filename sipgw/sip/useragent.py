@@ -104,8 +104,18 @@ from sipgw.sip.usages.session import CallSession
 from sipgw.sip.usages.sessiontimer import SessionTimerUsage
 from sipgw.sip.usages.strangers import StrangerUsage
 
-__all__ = ["ALLOW", "OutboundCall", "RegistrationConfig", "UserAgent", "UserAgentConfig"]
+__all__ = [
+    "ALLOW",
+    "MAX_AWAITING",
+    "OutboundCall",
+    "RegistrationConfig",
+    "UserAgent",
+    "UserAgentConfig",
+]
 
+MAX_AWAITING = 256
+"""Requests held at most at once while their users' guessing state loads
+(:meth:`UserAgent.awaiting_users`)."""
 _SUPPORTED_TAGS = frozenset({"timer"})
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
 
@@ -150,6 +160,7 @@ class UserAgent:
         self.strangers = StrangerUsage(ctx, self.access, self.responder, self._check_request)
         """Requests from sources outside the allow list (sipgw/sip/usages/strangers.py)."""
         self._close: list[tuple[int, str]] = []
+        self._awaiting: list[tuple[str, bytes, Flow]] = []
         # Requests in a confirmed (or early) dialog, by method; BYE is handled first.
         self._in_dialog: dict[str, _InDialogHandler] = {
             "INVITE": self._modify.reinvite,
@@ -220,6 +231,8 @@ class UserAgent:
                 if not self._passes_flood_guard(message, flow, size, now):
                     return
                 if self.strangers.answer(message, flow, size, now):
+                    if self.strangers.pending is not None:
+                        self._await_user(self.strangers.pending, data, flow)
                     return
                 self._ctx.transactions.receive_request(message, flow, now)
             else:
@@ -231,6 +244,22 @@ class UserAgent:
             if flow.reliable and isinstance(message, SipRequest):
                 self._close_connection(flow, "a request that cannot be answered")
         self._process(now)
+
+    def _await_user(self, username: str, data: bytes, flow: Flow) -> None:
+        """Hold a request until ``username``'s guessing state is loaded (at most
+        :data:`MAX_AWAITING` at once: past that it is dropped, its connection closed)."""
+        if len(self._awaiting) >= MAX_AWAITING:
+            self._close_connection(flow, "too many requests waiting for credentials' state")
+            return
+        self._awaiting.append((username, data, flow))
+
+    def awaiting_users(self) -> list[tuple[str, bytes, Flow]]:
+        """Requests held since the last call until their user's guessing state is loaded
+        (:attr:`~sipgw.sip.auth.DigestServer.shared`): ``(user name, the request's bytes,
+        its flow)``. The application loads the state, installs it in the access policy's
+        digest server and hands each request to :meth:`receive_datagram` again."""
+        out, self._awaiting = self._awaiting, []
+        return out
 
     def _passes_flood_guard(self, req: SipRequest, flow: Flow, size: int, now: float) -> bool:
         """Whether a request goes on; a limited one is answered, dropped, or its connection closed.

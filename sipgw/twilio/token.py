@@ -20,7 +20,12 @@ token is refused (closed, never a used one forgotten early). Kept past their lif
 also refuse the token a replayed webhook request (signed over a form that never changes)
 would get for a Call SID whose stream ran already.
 
-Sans-IO: every call takes ``now`` (a monotonic clock's seconds, the same one throughout).
+Several gateways share the key (``also``: the keys of a rotation still accepted) and, in
+the app, the used Call SIDs (:mod:`sipgw.app.security.trust`): a token issued by one is then
+taken once by any.
+
+Sans-IO: every call takes ``now`` (seconds of one clock throughout; the app passes wall-clock
+time, which gateways on several machines agree on).
 """
 
 from __future__ import annotations
@@ -57,12 +62,18 @@ class StreamTokens:
         key: the HMAC key (32 random bytes, made when the process starts).
         lifetime: seconds a token is valid.
         most: the most Call SIDs remembered as used at once.
+        also: other keys whose tokens are taken (a rotation's; tokens are made with ``key``).
     """
 
-    def __init__(self, key: bytes, lifetime: float = TOKEN_LIFETIME, most: int = 10_000) -> None:
-        if len(key) < 16:
-            raise ValueError(f"a stream token key of {len(key)} bytes; 16 at least")
+    def __init__(
+        self, key: bytes, lifetime: float = TOKEN_LIFETIME, most: int = 10_000,
+        also: tuple[bytes, ...] = (),
+    ) -> None:  # fmt: skip
+        for each in (key, *also):
+            if len(each) < 16:
+                raise ValueError(f"a stream token key of {len(each)} bytes; 16 at least")
         self._key = key
+        self._keys = (key, *also)
         self.lifetime = lifetime
         self.most = most
         self._used: OrderedDict[str, float] = OrderedDict()  # Call SID -> its token's expiry
@@ -93,7 +104,8 @@ class StreamTokens:
         if match["sid"] != call_sid:
             raise StreamTokenRefused(f"the stream token is for call {match['sid']}, not this one")
         issued = int(match["issued"])
-        if not hmac.compare_digest(match["mac"], self._mac(call_sid, issued, parameters)):
+        macs = (self._mac(call_sid, issued, parameters, key) for key in self._keys)
+        if not any(hmac.compare_digest(match["mac"], mac) for mac in macs):
             raise StreamTokenRefused("the stream token is not ours or its parameters changed")
         expires = issued / 1000 + self.lifetime
         if now >= expires:
@@ -113,7 +125,9 @@ class StreamTokens:
         """How many used Call SIDs are remembered."""
         return len(self._used)
 
-    def _mac(self, call_sid: str, issued: int, parameters: Mapping[str, str]) -> str:
+    def _mac(
+        self, call_sid: str, issued: int, parameters: Mapping[str, str], key: bytes | None = None
+    ) -> str:
         signed = json.dumps([call_sid, issued, sorted(parameters.items())], ensure_ascii=True)
-        digest = hmac.new(self._key, signed.encode(), hashlib.sha256).digest()
+        digest = hmac.new(key or self._key, signed.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")

@@ -220,7 +220,7 @@ class Dashboard:
             raise web.HTTPSeeOther("/dashboard")
         if not token_matches(given, token):
             source = self.source(request)
-            wait = self.throttle.wrong(source, self.clock())
+            wait = await self.throttle.charge(source, self.clock())
             if wait:
                 response = page("login.html", 429, f"Too many wrong tokens: wait {wait} s.")
                 response.headers["Retry-After"] = str(wait)

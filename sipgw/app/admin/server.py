@@ -291,7 +291,7 @@ class AdminServer:
             if token_matches(given, token, "Bearer "):  # always checked, whatever the throttle
                 return await handler(request)
             if given:  # a wrong try (a browser's first request without one is not)
-                wait = self.throttle.wrong(self.source(request), self.dashboard.clock())
+                wait = await self.throttle.charge(self.source(request), self.dashboard.clock())
                 if wait:  # too many wrong ones from there, or from everywhere
                     response = _error(429, f"too many wrong tokens: wait {wait} s")
                     response.headers["Retry-After"] = str(wait)

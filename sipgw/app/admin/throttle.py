@@ -21,6 +21,11 @@ What a guesser learns is what any guess tells it anyway: right (let in) or not (
 :func:`sipgw.app.admin.forwarded.client_address` says: the peer's address, or behind a
 trusted reverse proxy the client's. At most ``max_sources`` sources are remembered (the
 least recently charged forgotten first), so a scan from many addresses cannot grow memory.
+
+Several gateways (or workers) share the buckets when :attr:`LoginThrottle.shared` is set: a
+wrong token is then charged by :meth:`LoginThrottle.charge` in the shared store, which loads the
+source's and the total's buckets (:meth:`LoginThrottle.set_buckets`), applies the same rule
+and writes them back (:class:`sipgw.app.admin.sharedthrottle.SharedThrottle`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,19 @@ from __future__ import annotations
 import hmac
 import math
 from collections import OrderedDict
+from typing import Protocol
 
-__all__ = ["MAX_TOKEN_LENGTH", "MIN_TOKEN_LENGTH", "LoginThrottle", "token_matches"]
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "MIN_TOKEN_LENGTH",
+    "Bucket",
+    "LoginThrottle",
+    "SharedBuckets",
+    "token_matches",
+]
+
+Bucket = tuple[float, float]
+"""A bucket as stored: tries left, and when that was so."""
 
 MAX_TOKEN_LENGTH = 256
 """The longest token checked at all; a longer one is wrong without being compared."""
@@ -87,6 +103,28 @@ class LoginThrottle:
         self._sources: OrderedDict[str, _Bucket] = OrderedDict()
         self._total = _Bucket(float(total_per_minute), 0.0)
         self._total_refill = 60.0 / total_per_minute
+        self.shared: SharedBuckets | None = None
+        """Where the buckets are shared with other gateways (None: this process's)."""
+
+    async def charge(self, source: str, now: float) -> int:
+        """:meth:`wrong`, on the shared buckets when there are (:attr:`shared`)."""
+        if self.shared is None:
+            return self.wrong(source, now)
+        return await self.shared.wrong(self, source)
+
+    def buckets(self, source: str) -> tuple[Bucket | None, Bucket]:
+        """``source``'s bucket (None: full, never charged or forgotten) and the total's."""
+        entry = self._sources.get(source)
+        mine = None if entry is None else (entry.left, entry.stamp)
+        return mine, (self._total.left, self._total.stamp)
+
+    def set_buckets(self, source: str, mine: Bucket | None, total: Bucket | None) -> None:
+        """Take ``source``'s bucket and the total's from a shared store (None: full)."""
+        if mine is None:
+            self._sources.pop(source, None)
+        else:
+            self._sources[source] = _Bucket(*mine)
+        self._total = _Bucket(*total) if total else _Bucket(float(self.total_per_minute), 0.0)
 
     def wait(self, source: str, now: float) -> int:
         """Seconds before a wrong token from ``source`` would be answered 401 again;
@@ -116,3 +154,11 @@ class LoginThrottle:
         total = self._total.level(self.total_per_minute, self._total_refill, now)
         self._total = _Bucket(total - 1.0, now)
         return 0
+
+
+class SharedBuckets(Protocol):
+    """The store a cluster's gateways keep the buckets in."""
+
+    async def wrong(self, throttle: LoginThrottle, source: str) -> int:
+        """:meth:`LoginThrottle.wrong` on the stored buckets (its own clock: wall time)."""
+        ...

@@ -25,10 +25,10 @@ request we see names another host), checked by
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -65,7 +65,10 @@ class TwilioEndpoints:
         self.settings = settings
         self.config = config
         self.tokens = StreamTokens(secrets.token_bytes(32))
-        """The webhook's one-time stream tokens (its key made afresh by each process)."""
+        """The webhook's one-time stream tokens (its key made afresh by each process, or the
+        cluster's: :func:`sipgw.app.twilio.sharedtokens.share_stream_tokens`)."""
+        self.taken: Callable[[str, float], Awaitable[bool]] | None = None
+        """Marks a Call SID's token used in the cluster's store (False: used already)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register both routes when Twilio is configured (else they do not exist: 404)."""
@@ -107,7 +110,7 @@ class TwilioEndpoints:
         }
         call_sid = values.get("CallSid", "")
         try:
-            token = self.tokens.issue(call_sid, passed, asyncio.get_running_loop().time())
+            token = self.tokens.issue(call_sid, passed, time.time())
         except ValueError as exc:  # signed, yet no CallSid: not a voice webhook's request
             log.warning("Twilio webhook without a call: %s", exc)
             return web.Response(text=reject_twiml("rejected"), content_type=_TWIML)
@@ -120,8 +123,10 @@ class TwilioEndpoints:
             return web.Response(status=403, text="bad signature")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024)
         await ws.prepare(request)
-        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config, self.tokens,
-                              own_twiml=self.settings.twilio_own_twiml)  # fmt: skip
+        stream = TwilioStream(
+            self.calls, ws.send_str, ws.close, self.config, self.tokens,
+            own_twiml=self.settings.twilio_own_twiml, taken=self.taken,
+        )  # fmt: skip
         await stream.run(_texts(ws, stream))
         if not ws.closed:
             await ws.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 from sipgw.agent.base import CallDetails
@@ -150,6 +151,8 @@ class TwilioStream:
         config: the stream's settings (the jitter buffer: the gateway's).
         tokens: the webhook's one-time tokens, one of which the ``start`` must carry.
         own_twiml: let a stream without a token in (``SIPGW_TWILIO_OWN_TWIML``).
+        taken: marks the token's Call SID used in the cluster's store, False if it was
+            (another gateway took it); None: this process's memory only.
     """
 
     def __init__(
@@ -161,9 +164,11 @@ class TwilioStream:
         tokens: StreamTokens,
         *,
         own_twiml: bool = False,
+        taken: Callable[[str, float], Awaitable[bool]] | None = None,
     ) -> None:
         self.calls = calls
         self.tokens = tokens
+        self.taken = taken
         self.own_twiml = own_twiml
         loop = asyncio.get_running_loop()
         self.session = MediaStreamSession(loop.time(), config)
@@ -173,6 +178,7 @@ class TwilioStream:
         self.refused = ""
         """Why the call was refused at its ``start`` ("" if it was not)."""
         self._closing: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
 
     @property
     def started(self) -> bool:
@@ -206,13 +212,36 @@ class TwilioStream:
     def _start(self, event: StreamStarted) -> None:
         parameters = dict(event.custom_parameters)
         token = parameters.pop(TOKEN_PARAMETER, "")
-        loop = asyncio.get_running_loop()
         refusal: str | None = None
         if token or not self.own_twiml:
             try:
-                self.tokens.check(token, event.call_sid, parameters, loop.time())
+                self.tokens.check(token, event.call_sid, parameters, time.time())
             except StreamTokenRefused as exc:
                 refusal = str(exc)
+        if refusal is None and token and self.taken is not None:
+            self._starting = asyncio.get_running_loop().create_task(
+                self._start_once(event, parameters, self.taken)
+            )  # the cluster's store says whether another gateway took this token
+            return
+        self._admit(event, parameters, token, refusal)
+
+    async def _start_once(
+        self, event: StreamStarted, parameters: dict[str, str],
+        taken: Callable[[str, float], Awaitable[bool]],
+    ) -> None:  # fmt: skip
+        refusal = None
+        try:  # kept as long as the token could still be taken, and a minute more
+            if not await taken(event.call_sid, time.time() + self.tokens.lifetime):
+                refusal = "the stream token was used already (by another gateway)"
+        except Exception as exc:  # the store is away: refused, as an unchecked token
+            refusal = f"the stream token could not be checked ({exc})"
+        self._admit(event, parameters, "token", refusal)
+
+    def _admit(
+        self, event: StreamStarted, parameters: dict[str, str], token: str, refusal: str | None
+    ) -> None:
+        """The rest of the ``start``: the call admitted and started, or refused."""
+        loop = asyncio.get_running_loop()
         if refusal is None:
             # With a token the webhook charged the call rates, and its From is the signed one.
             admitted = self.calls.admit(twilio_caller(parameters.get("From", "")),

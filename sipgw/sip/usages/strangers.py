@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sipgw.sip.access import AccessPolicy
+from sipgw.sip.access import AccessPolicy, Refusal
 from sipgw.sip.addressing import Flow, response_flow
 from sipgw.sip.errors import RemoteProtocolError, SipError
 from sipgw.sip.events import RequestRefused
@@ -73,6 +73,9 @@ class StrangerUsage:
         self.check = check
         self.answered = 0
         """Requests from strangers answered without a transaction."""
+        self.pending: str | None = None
+        """The user whose guessing state the last request :meth:`answer` took waits for
+        (:attr:`~sipgw.sip.access.Refusal.PENDING`); None: it was answered."""
 
     def answer(self, req: SipRequest, flow: Flow, size: int, now: float) -> bool:
         """Answer ``req`` statelessly if it is a stranger's and none of its business.
@@ -91,6 +94,7 @@ class StrangerUsage:
         Raises:
             SipError: a header needed to decide cannot be read (the caller drops it).
         """
+        self.pending = None
         source = flow.address[0]
         if req.method == "ACK" or source in self.access.allow:
             return False
@@ -121,6 +125,9 @@ class StrangerUsage:
             refused = self.access.check(req, source, now)
             if refused is None:
                 return False  # its credentials verified
+            if refused.refusal is Refusal.PENDING:
+                self.pending = refused.username
+                return True  # held by the user agent until the state is loaded
             self.ctx.events.append(
                 RequestRefused(flow.address, req.method, str(req.from_.uri), refused.refusal,
                                refused.username)

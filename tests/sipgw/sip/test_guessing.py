@@ -206,3 +206,22 @@ def test_a_guesser_on_more_networks_than_the_table_holds(
             opened |= set(guessing.lanes)
     assert len(guessing.lanes) <= backoff.lanes
     assert checked <= schedule_bound(backoff, now) + min(len(opened), backoff.lanes)
+
+
+def test_a_users_state_is_written_out_and_read_back_on_another_clock() -> None:
+    """What a shared store keeps (sipgw/app/security/trust.py): the lanes, the user-wide
+    count and the known networks, times moved onto another clock and back."""
+    backoff = Backoff()
+    state = Guessing(backoff)
+    for t in range(8):
+        state.failed("192.0.2.0/24", 100.0 + t)
+    state.succeeded("198.51.100.0/24", 110.0)
+    state.failed("203.0.113.0/24", 111.0)
+    record = state.record(offset=5_000.0)
+    back = Guessing.from_record(backoff, record, offset=-5_000.0)
+    assert back == state
+    moved = Guessing.from_record(backoff, record)  # read on the other clock
+    for network in ("192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/24", "10.0.0.0/24"):
+        assert moved.held_until(network, 5_112.0) == state.held_until(network, 112.0) + 5_000.0
+    with pytest.raises(ValueError, match="not a guessing record"):
+        Guessing.from_record(backoff, {"user": [1, None]})

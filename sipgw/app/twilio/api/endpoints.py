@@ -115,7 +115,7 @@ class Throttle(Protocol):
     :class:`~sipgw.app.admin.throttle.LoginThrottle` in (the admin imports this package, not
     the other way round)."""
 
-    def wrong(self, source: str, now: float) -> int:
+    async def charge(self, source: str, now: float) -> int:
         """Wrong credentials from ``source``: 0 to answer 401, else the seconds to wait."""
         ...
 
@@ -213,7 +213,7 @@ class TwilioRest:
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.Response:
             try:
-                self._authenticate(request)
+                await self._authenticate(request)
                 return await handler(request)
             except TwilioError as exc:
                 response = web.json_response(exc.body(), status=exc.status)
@@ -227,7 +227,7 @@ class TwilioRest:
 
     # ------------------------------------------------------------------ auth
 
-    def _authenticate(self, request: web.Request) -> None:
+    async def _authenticate(self, request: web.Request) -> None:
         """Basic auth with the account's SID and token, then the path's account.
 
         Raises:
@@ -239,7 +239,7 @@ class TwilioRest:
         )
         if not right:
             if given:
-                wait = self.throttle.wrong(self.source(request), self.monotonic())
+                wait = await self.throttle.charge(self.source(request), self.monotonic())
                 if wait:
                     raise TwilioError(429, 20429, f"Too many wrong credentials: wait {wait} s")
                 log.warning("Twilio API request refused: wrong credentials (from %s)",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.variables import MAX_VARIABLES
 from sipgw.app.legs.calls import LegCalls
+from sipgw.app.security.trust import TrustStore
 from sipgw.app.twilio.leg import TwilioStream, stream_variables, twilio_party
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.twilio.stream import MediaStreamConfig
@@ -36,8 +39,7 @@ def tokens() -> StreamTokens:
 
 def signed(issuer: StreamTokens, call: str = CALL, **parameters: str) -> dict[str, str]:
     """``parameters`` with the token our webhook would have passed with them."""
-    now = asyncio.get_running_loop().time()
-    return {**parameters, TOKEN_PARAMETER: issuer.issue(call, parameters, now)}
+    return {**parameters, TOKEN_PARAMETER: issuer.issue(call, parameters, time.time())}
 
 
 def start(parameters: dict[str, str] | None = None, call: str = CALL) -> str:
@@ -154,12 +156,13 @@ async def started(
     parameters: dict[str, str],
     call: str = CALL,
     own_twiml: bool = False,
+    taken: Callable[[str, float], Awaitable[bool]] | None = None,
 ) -> TwilioStream:
     """A stream that sent ``start`` with ``parameters``: a call, or refused and closed."""
     socket = Socket()
     calls = LegCalls(gw)
     stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig(), issuer,
-                          own_twiml=own_twiml)  # fmt: skip
+                          own_twiml=own_twiml, taken=taken)  # fmt: skip
     run = asyncio.ensure_future(stream.run(socket.frames()))
     socket.incoming.put_nowait(start(parameters, call))
     await until(lambda: stream.handle is not None or socket.closed)
@@ -178,7 +181,7 @@ async def test_a_stream_without_our_webhooks_token_is_refused_before_any_agent()
         ours = signed(issuer, From="+15551234567")
         other_call = "CA" + "b" * 22 + "c" * 10  # the first 24 characters alike
         late = {"From": "+15551234567", TOKEN_PARAMETER: issuer.issue(CALL, {
-            "From": "+15551234567"}, asyncio.get_running_loop().time() - 31)}  # fmt: skip
+            "From": "+15551234567"}, time.time() - 31)}  # fmt: skip
         for parameters, call, why in [
             ({"From": "+15551234567"}, CALL, "no stream token"),
             ({**ours, "From": "+15550000000"}, CALL, "parameters changed"),
@@ -194,6 +197,27 @@ async def test_a_stream_without_our_webhooks_token_is_refused_before_any_agent()
         replayed = await started(gw, issuer, ours)
         assert "used already" in replayed.refused and replayed.handle is None
         assert len(NotingAgent.built) == 1
+
+
+async def test_a_token_one_gateway_issued_opens_one_stream_on_any(tmp_path: Path) -> None:
+    """Two gateways share the key and the store (sipgw/app/security/trust.py): a token
+    gateway A issued opens a stream on B once; replayed to A (whose own memory never saw
+    it), it is refused; the store is a SQLite file (tests/sipgw/app/security/test_trust.py
+    runs the store on PostgreSQL too)."""
+    store = TrustStore(tmp_path / "trust.sqlite3")
+    key = b"s" * 32
+    on_a, on_b = StreamTokens(key), StreamTokens(key)
+
+    async def taken(call_sid: str, expires: float) -> bool:
+        return await store.take_token(call_sid, expires, time.time())
+
+    async with running_gateway(noting()) as (gw, _):
+        ours = signed(on_a, From="+15551234567")
+        first = await started(gw, on_b, ours, taken=taken)
+        assert first.refused == "" and first.handle is not None
+        replayed = await started(gw, on_a, ours, taken=taken)
+        assert "used already (by another gateway)" in replayed.refused
+        assert replayed.handle is None and len(gw.handles) <= 1
 
 
 async def test_own_twiml_lets_streams_without_a_token_in_and_charges_them() -> None:

@@ -17,6 +17,7 @@ from sipgw.sip.access import AccessPolicy, AllowList
 from sipgw.sip.addressing import Flow
 from sipgw.sip.auth import Credentials, DigestClient, DigestServer, parse_challenges
 from sipgw.sip.events import CallOffered, RequestRefused
+from sipgw.sip.guessing import Guessing
 from sipgw.sip.message import SipResponse, parse_message
 from sipgw.sip.ratelimit import FloodConfig, FloodGuard
 from tests.sipgw.sip.builders import invite, parse_request, request
@@ -212,3 +213,30 @@ def test_a_forged_source_flood_holds_no_transactions_and_bounded_memory() -> Non
     assert received <= sent
     assert table == 1_000
     assert held < 1_000 * 1200, held  # the flood table, about 1 KB a source at most
+
+
+def test_with_shared_users_credentials_wait_for_their_state_then_are_verified() -> None:
+    """sipgw/app/security/trust.py: with the users' guessing state kept elsewhere, a request
+    whose credentials name a user is held, unanswered, its nonce unused, and handed out
+    (``awaiting_users``); verified again with the state installed, a wrong password gets its
+    403, counted in the state the application stores, and the right one its call."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(1))
+    server.share()
+    h = Harness(access=AccessPolicy(ALLOWED, server))
+    state = Guessing(server.backoff)
+    for n, (password, status) in enumerate((("wrong", 403), ("secret", 100))):
+        h.feed(invite(call_id=f"shared-{n}"), STRANGER)
+        (challenge,) = h.responses()
+        answer = parse_request(invite(call_id=f"shared-{n}", cseq=2))
+        client = DigestClient(Credentials("alice", password), random.Random(2))
+        assert client.authorize(answer, challenge)
+        h.feed(answer.serialize(), STRANGER)
+        held = h.ua.awaiting_users()
+        assert h.sent == [] and [user for user, _, _ in held] == ["alice"]
+        (_, data, flow) = held[0]
+        server.install("alice", state)
+        h.feed(data, flow)  # what the endpoint does while it holds the user's row
+        assert server.take("alice") is state and h.ua.awaiting_users() == []
+        assert h.statuses() == [status]
+        assert state.user.failures == 1  # the wrong answer, counted in the stored state
+    assert [e for e in h.events if isinstance(e, CallOffered)]
