@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.agents import BUILTIN_AGENTS
 from sipgw.app.cli import build_parser
 from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import BUILTIN_AGENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
