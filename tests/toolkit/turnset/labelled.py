@@ -107,7 +107,7 @@ class Condition:
 
     @property
     def name(self) -> str:
-        """"g712/clean", "wide/babble5", ..."""
+        """The band and the noise: ``g712/clean``, ``wide/babble5``, ..."""
         band = "g712" if self.low_hz >= 300 else "wide"
         noise = "clean" if self.snr_db is None else f"babble{self.snr_db:g}"
         return f"{band}/{noise}"
@@ -126,7 +126,7 @@ class Line:
 
     @property
     def split(self) -> str:
-        """"test" for each fourth line, else "train"."""
+        """``test`` for each fourth line, else ``train``."""
         return "test" if self.index % 4 == 3 else "train"
 
 
@@ -177,7 +177,7 @@ class Sample:
 
 def load_lines(path: Path = TEXTS) -> list[Line]:
     """The lines of ``texts.txt`` (comments and blank lines skipped)."""
-    lines = []
+    lines: list[Line] = []
     for raw in path.read_text().splitlines():
         raw = raw.strip()
         if not raw or raw.startswith("#"):
@@ -349,7 +349,9 @@ def make_sample(utterance: Utterance, condition: Condition, seed: int = 1) -> Sa
     mixed = list(map(operator.add, signal, hiss[start : start + total]))
     if condition.snr_db is not None:
         level = SPEECH_DBFS - condition.snr_db
-        mixed = list(map(operator.add, mixed, _slice_at(_babble(condition.low_hz), total, level, rng)))
+        mixed = list(
+            map(operator.add, mixed, _slice_at(_babble(condition.low_hz), total, level, rng))
+        )
     ulaw = encode(max(-32768, min(32767, round(v))) for v in mixed)
     return Sample(utterance, condition, ulaw, (lead + len(speech)) / RATE)
 
