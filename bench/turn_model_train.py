@@ -81,7 +81,7 @@ def fit_signed(
             break
         out.append(max(wrong, key=lambda n: model["weights"][keep.index(names.index(n))]))
     full: dict[str, Any] = {"mean": [], "scale": [], "weights": [], "bias": model["bias"]}
-    for i, name in enumerate(names):
+    for i in range(len(names)):
         at = keep.index(i) if i in keep else None
         full["mean"].append(model["mean"][at] if at is not None else 0.0)
         full["scale"].append(model["scale"][at] if at is not None else 1.0)
