@@ -7,7 +7,9 @@ object a line (``key``, ``ulaw``: the sample's 8 kHz μ-law in base64, the words
 200 ms pause after them), and reads OUT (``key``, ``probability``, ``cpu_ms``: the
 process CPU time of the prediction alone). Each sample goes as a Twilio call brings it
 into a Pipecat pipeline: μ-law at 8 kHz decoded and resampled to 16 kHz by Pipecat's own
-Twilio serializer path (``ulaw_to_pcm`` with its stream resampler, in 20 ms chunks),
+Twilio serializer path (``ulaw_to_pcm`` with its stream resampler, in 20 ms chunks; the
+resampler's clearing after 200 ms of wall-clock idleness is off, since a call's chunks
+never pause that long and a busy machine's would, differently on every run),
 then handed whole to ``LocalSmartTurnAnalyzerV3`` (the ``smart-turn-v3.2-cpu.onnx``
 that ships in the pipecat-ai wheel, one CPU thread), the audio its ``_predict_endpoint``
 would get from the turn's start to the voice detector's stop.
@@ -30,7 +32,7 @@ async def _to_16k(ulaw: bytes) -> Any:
         ulaw_to_pcm,
     )
 
-    resampler = create_stream_resampler()
+    resampler = create_stream_resampler(clear_after_secs=None)  # 20 ms chunks: never idle
     chunks = []
     for i in range(0, len(ulaw), 160):
         chunks.append(await ulaw_to_pcm(ulaw[i : i + 160], 8000, 16000, resampler))

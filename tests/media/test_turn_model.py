@@ -147,8 +147,9 @@ def test_weights_of_other_features_are_refused() -> None:
 HELD_OUT_UTTERANCES = 64
 """The test split's first 64 utterances (8 lines, each by the 4 held-out voices, finished
 and not), G.712 band, clean."""
-ACCURACY_FLOOR = {"audio": 0.0, "audio+text": 0.0}
-"""What the shipped weights get on them (docs/quality.md), less a margin of about 8 %."""
+ACCURACY_FLOOR = {"audio": 0.53, "audio+text": 0.65}
+"""What the shipped weights get on them (0.61 and 0.73 when they were trained), less 8
+points: 0.5 is a coin."""
 
 
 @pytest.mark.timeout(600)
