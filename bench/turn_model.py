@@ -1,0 +1,208 @@
+"""Turn models on phone-band audio: is the caller finished, 200 ms into a pause?
+
+    python -m bench.turn_model [--limit N] [--conditions g712/clean,...] [--seed 1]
+                               [--pipecat-python PATH | --no-smart-turn] [--json PATH]
+
+Builds the ``test`` split of the turn set (:mod:`tests.toolkit.turnset.labelled`: each
+fourth line of its texts, spoken by voices the ``train`` split never uses; finished and
+unfinished utterances, 8 kHz μ-law, 200 ms of line after the words) under each line
+condition (G.712 band or wider, clean or babble at 10 and 5 dB SNR), and asks each
+candidate, per sample, "finished?":
+
+* ``vad``: sipgw's ``SIPGW_EARLY_TURN_END=vad``: every pause of 200 ms ends the turn;
+* ``vad+text``: ``SIPGW_EARLY_TURN_END=vad+text``: the same, unless the words so far
+  leave the sentence open (:func:`sipgw.agent.early_end.sentence_open`), given the
+  sample's words as the partial transcript;
+* ``smart-turn``: Pipecat's smart-turn v3.2 (the ONNX model in the pipecat-ai 1.14
+  wheel), in Pipecat's venv (:mod:`bench.smart_turn_runner`), the 8 kHz μ-law brought to
+  16 kHz by Pipecat's Twilio path; finished above 0.5, as Pipecat decides;
+* ``model/audio`` and ``model/audio+text``: :mod:`sipgw.media.turn_model` with its
+  shipped weights (``bench/turn_model_train.py``), without and with the words.
+
+Per candidate and condition: accuracy, the false-finished rate (unfinished turns called
+finished: the caller is cut off), the false-not-yet rate (finished turns left to the
+speech-to-text service's own end: a later answer), and the CPU time of one decision
+(median, process time; the CPU model and load are in the JSON's ``machine``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench._harness import fmt, format_table, log, machine_info, write_json
+from sipgw.media.turn_model import audio_features, default_model, text_features
+from tests.toolkit.apps.pipecat_app import pipecat_python
+from tests.toolkit.turnset.labelled import CONDITIONS, Condition, Sample, build
+
+RUNNER = Path(__file__).with_name("smart_turn_runner.py")
+CANDIDATES = ("vad", "vad+text", "smart-turn", "model/audio", "model/audio+text")
+
+
+def featurize(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """Each sample's label, words, condition and turn-model features (with the CPU time
+    of the audio features, in ms)."""
+    rows = []
+    for sample in samples:
+        pcm = sample.pcm()
+        start = time.process_time()
+        audio = audio_features(pcm)
+        cpu_ms = (time.process_time() - start) * 1000
+        rows.append(
+            {
+                "key": sample.utterance.key,
+                "condition": sample.condition.name,
+                "finished": sample.finished,
+                "continuation": sample.utterance.continuation,
+                "words": sample.utterance.words,
+                "audio": audio,
+                "text": text_features(sample.utterance.words),
+                "features_cpu_ms": cpu_ms,
+                "ulaw": sample.ulaw,
+            }
+        )
+    return rows
+
+
+def smart_turn(rows: Sequence[dict[str, Any]], python: Path) -> dict[tuple[str, str], Any]:
+    """Smart-turn's probability and CPU ms for each (key, condition), from Pipecat's venv."""
+    with tempfile.TemporaryDirectory(prefix="turnbench-") as tmp:
+        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        with src.open("w") as out:
+            for i, row in enumerate(rows):
+                ulaw = base64.b64encode(row["ulaw"]).decode()
+                out.write(json.dumps({"key": str(i), "ulaw": ulaw}) + "\n")
+        env = {**os.environ, "PYTHONPATH": ""}
+        done = subprocess.run(
+            [str(python), str(RUNNER), str(src), str(dst)],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"smart-turn runner failed: {done.stderr[-2000:]}")
+        results = [json.loads(line) for line in dst.read_text().splitlines()]
+    return {(rows[int(r["key"])]["key"], rows[int(r["key"])]["condition"]): r for r in results}
+
+
+def decisions(
+    rows: Sequence[dict[str, Any]], turns: dict[tuple[str, str], Any] | None
+) -> dict[str, list[tuple[bool, bool, float | None]]]:
+    """Per candidate: (truth, said finished, CPU ms of the decision) for every row."""
+    from sipgw.agent.early_end import sentence_open
+
+    model = default_model()
+    out: dict[str, list[tuple[bool, bool, float | None]]] = {c: [] for c in CANDIDATES}
+    for row in rows:
+        truth = row["finished"]
+        out["vad"].append((truth, True, None))
+        out["vad+text"].append((truth, not sentence_open(row["words"]), None))
+        if turns is not None:
+            st = turns[(row["key"], row["condition"])]
+            out["smart-turn"].append((truth, st["probability"] > 0.5, st["cpu_ms"]))
+        for name, words in (("model/audio", None), ("model/audio+text", row["words"])):
+            start = time.process_time()
+            p = model.probability(row["audio"], words)
+            cpu_ms = row["features_cpu_ms"] + (time.process_time() - start) * 1000
+            out[name].append((truth, model.finished(p, words is not None), cpu_ms))
+    return {name: rows_ for name, rows_ in out.items() if rows_}
+
+
+def scores(results: Sequence[tuple[bool, bool, float | None]]) -> dict[str, Any]:
+    """Accuracy, false-finished and false-not-yet rates, median CPU ms."""
+    unfinished = [said for truth, said, _ in results if not truth]
+    finished = [said for truth, said, _ in results if truth]
+    right = sum(truth == said for truth, said, _ in results)
+    cpu = [ms for _, _, ms in results if ms is not None]
+    return {
+        "n": len(results),
+        "accuracy": round(right / len(results), 4) if results else None,
+        "false_finished": round(sum(unfinished) / len(unfinished), 4) if unfinished else None,
+        "false_not_yet": round(finished.count(False) / len(finished), 4) if finished else None,
+        "cpu_ms_median": round(statistics.median(cpu), 2) if cpu else None,
+    }
+
+
+def evaluate(
+    rows: Sequence[dict[str, Any]], turns: dict[tuple[str, str], Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Scores per candidate, per condition and over all conditions ("all")."""
+    conditions = sorted({row["condition"] for row in rows})
+    table: dict[str, dict[str, Any]] = {}
+    for condition in [*conditions, "all"]:
+        chosen = [r for r in rows if condition in ("all", r["condition"])]
+        for name, results in decisions(chosen, turns).items():
+            table.setdefault(name, {})[condition] = scores(results)
+    return table
+
+
+def _conditions(names: str | None) -> tuple[Condition, ...]:
+    if not names:
+        return CONDITIONS
+    by_name = {c.name: c for c in CONDITIONS}
+    return tuple(by_name[n] for n in names.split(","))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit", type=int, help="the first N utterances of the split only")
+    p.add_argument("--conditions", help="comma-separated, e.g. g712/clean,wide/babble5")
+    p.add_argument("--pipecat-python", type=Path, help="default: $SIPGW_PIPECAT_VENV's")
+    p.add_argument("--no-smart-turn", action="store_true")
+    p.add_argument("--json", help="where to write the figures (default: bench/results/)")
+    args = p.parse_args(argv)
+    machine = machine_info()
+    conditions = _conditions(args.conditions)
+    log(f"building and measuring the test split ({len(conditions)} conditions)")
+    rows = featurize(build("test", conditions, args.seed, args.limit))
+    turns = None
+    if not args.no_smart_turn:
+        log(f"smart-turn on {len(rows)} samples")
+        turns = smart_turn(rows, args.pipecat_python or pipecat_python())
+    table = evaluate(rows, turns)
+    data = {
+        "machine": {**machine, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "params": {
+            "seed": args.seed,
+            "limit": args.limit,
+            "split": "test",
+            "conditions": [c.name for c in conditions],
+            "samples": len(rows),
+            "finished": sum(r["finished"] for r in rows),
+            "pause_ms": 200,
+        },  # fmt: skip
+        "candidates": table,
+    }
+    headers = ["candidate", "condition", "n", "accuracy", "false finished", "false not yet",
+               "CPU ms/decision"]  # fmt: skip
+    lines = []
+    for name, by_condition in table.items():
+        for condition, s in by_condition.items():
+            lines.append([
+                name, condition, str(s["n"]), _pct(s["accuracy"]), _pct(s["false_finished"]),
+                _pct(s["false_not_yet"]), fmt(s["cpu_ms_median"], ".1f"),
+            ])  # fmt: skip
+    load = data["machine"]["loadavg_at_start"]
+    print(
+        f"Turn models on the turn set's test split (held-out voices and wording; {len(rows)} "
+        f"samples, 200 ms into the pause); {machine['cpu_model']}, load {load}"
+    )
+    print(format_table(headers, lines))
+    print(f"JSON: {write_json(data, args.json, 'turn_model')}")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
