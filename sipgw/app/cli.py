@@ -296,7 +296,7 @@ async def _start_admin(
     admin = AdminServer(
         gateway, settings, startup.legs, startup.twilio_api, Path(startup.webhooks.webhook_db),
         cluster=member, status_outbox=startup.shared.outbox if startup.shared else None,
-        campaigns=campaigns,
+        campaigns=campaigns, twilio_calls=startup.shared.twilio_calls if startup.shared else None,
     )  # fmt: skip
     try:
         await admin.start()

@@ -1,7 +1,8 @@
 """Shared state in a real PostgreSQL (Debian's, started here: tests/toolkit/postgres.py):
 migrations applied once by gateways starting at once, due callbacks dialled exactly once by
 two gateways, a dead gateway's lease taken over, the webhook outbox delivered once across two
-gateways, and the cluster's calls listed and placed through any gateway's admin API.
+gateways, the cluster's calls listed and placed through any gateway's admin API, and a call
+created through Twilio's REST API fetched and ended through another gateway.
 
 Each "gateway" here is the piece under test with its own connections (its own
 :class:`Database`), as two processes on two machines would have: the row locks and advisory
@@ -29,6 +30,7 @@ import aiohttp
 import psycopg
 import pytest
 from aiohttp import web
+from twilio.rest import Client
 
 from bench import database as bench_database
 from bench import database_loop as bench_database_loop
@@ -58,6 +60,9 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import CHECKOUT, child_env
 from sipgw.app.gateway import gateway_load
+from sipgw.app.twilio.api.registry import CallRegistry
+from sipgw.app.twilio.api.seam import call_sid as seam_call_sid
+from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret
@@ -389,6 +394,83 @@ def test_any_gateways_admin_api_lists_the_clusters_calls_and_places_calls_where_
                     (c["gateway"], c["called"], c["state"]) for c in calls
                 }, calls  # ringing still (no answer at all: it waits for Timer B to end)
                 await _dashboard_shows_the_clusters_calls(tmp_path, admins[0].url, calls)
+            for member, admin in zip(members, admins, strict=True):
+                await member.stop()
+                await admin.stop()
+
+    asyncio.run(scenario())
+
+
+def test_any_gateway_answers_for_a_call_created_through_twilios_api_on_another(
+    url: str, tmp_path: Path
+) -> None:
+    """The official ``twilio`` SDK creates a call on gw-a (placed to gw-b, which answers),
+    fetches it through gw-b (the same resource, as it goes), updates it through gw-b
+    (``Status=completed``: forwarded to gw-a, whose call ends); an update already forwarded
+    is not forwarded again."""
+    from tests.sipgw.app.twilio.api.test_endpoints import echo_placer
+
+    account, auth_token = "AC" + "d" * 32, "1f2e3d4c5b6a79889796a5b4c3d2e1f0"
+    settings = TwilioApiSection(twilio_api_account_sid=account, twilio_api_auth_token=auth_token)
+
+    def sdk_on(admin: AdminServer) -> Client:
+        client = Client(account, auth_token)
+        client.api.base_url = admin.url
+        return client
+
+    async def scenario() -> None:
+        async with running_gateway() as (gw_a, _), running_gateway() as (gw_b, _):
+            admins, members = [], []
+            for name, gateway in (("gw-a", gw_a), ("gw-b", gw_b)):
+                port = free_port()
+                db = Database(url)
+                index = ClusterIndex(db, name, f"http://127.0.0.1:{port}", 0.5)
+                member = ClusterMember(index, gateway.feed, partial(gateway_load, gateway))
+                admin = AdminServer(
+                    gateway, AdminSettings(port=port, token=TOKEN), twilio_api=settings,
+                    status_db=tmp_path / f"{name}.sqlite3", cluster=member,
+                    twilio_calls=CallRegistry(db),
+                )  # fmt: skip
+                admin.twilio_api.place = echo_placer
+                await admin.start()
+                member.start()
+                admins.append(admin)
+                members.append(member)
+            a, b = sdk_on(admins[0]), sdk_on(admins[1])
+            echo_b = f"sip:echo@127.0.0.1:{gw_b.sip.listening[0][2]}"
+            call = await asyncio.to_thread(
+                lambda: a.calls.create(to=echo_b, from_="+15551230001", twiml="<Response/>")
+            )
+            seen = await asyncio.to_thread(lambda: b.calls(call.sid).fetch())
+            assert (seen.sid, seen.to, seen.from_formatted, seen.date_created) == (
+                call.sid, echo_b, "+15551230001", call.date_created)  # fmt: skip
+            assert seen.account_sid == account and seen.direction == "outbound-api"
+
+            async def status_on_b(wanted: str) -> Any:
+                got = await asyncio.to_thread(lambda: b.calls(call.sid).fetch())
+                return got if got.status == wanted else None
+
+            live = await _poll(partial(status_on_b, "in-progress"))
+            assert live and live.start_time is not None, live
+            on_a = await asyncio.to_thread(lambda: a.calls(call.sid).fetch())
+            assert on_a.status == "in-progress" and on_a.start_time == live.start_time
+            (handle,) = gw_a.handles.values()
+            assert seam_call_sid(handle.call.call_id) == call.sid
+            async with aiohttp.ClientSession() as http:  # forwarded already: not again
+                async with http.post(
+                    f"{admins[1].url}/2010-04-01/Accounts/{account}/Calls/{call.sid}.json",
+                    data={"Status": "completed"},
+                    auth=aiohttp.BasicAuth(account, auth_token),
+                    headers={FORWARDED_BY: "gw-a"},
+                ) as answer:
+                    assert answer.status == 404 and (await answer.json())["code"] == 20404
+            assert gw_a.handles  # still up
+            ended = await asyncio.to_thread(lambda: b.calls(call.sid).update(status="completed"))
+            assert ended.sid == call.sid and ended.status == "completed"
+            assert ended.end_time is not None and ended.duration is not None
+            assert not gw_a.handles  # gw-a's call ended, through gw-b
+            done = await _poll(partial(status_on_b, "completed"))
+            assert done and done.end_time == ended.end_time, done
             for member, admin in zip(members, admins, strict=True):
                 await member.stop()
                 await admin.stop()

@@ -13,10 +13,15 @@ gateways, and a call placed on a gateway with room.
   again (that gateway places it, or answers 503 when it filled meanwhile); with no gateway
   with room the answer is 503. The heartbeat is a few seconds old at most, so two requests
   at once may both go to the same gateway: its own limit still holds.
+- Twilio's REST subset sends an update of a call another gateway carries through
+  :meth:`ClusterEndpoints.forward_to` (:mod:`sipgw.app.twilio.api.shared`): the same path,
+  body and ``Authorization`` to that gateway's admin API, marked the same way, its answer
+  passed back as it came.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -95,19 +100,12 @@ class ClusterEndpoints:
                 {"error": "this gateway is full and no other gateway has room"}, status=503
             )
         log.info("POST /api/calls: full here, forwarded to %s", target.name)
-        headers = {FORWARDED_BY: self.member.index.name}
-        if "Authorization" in request.headers:
-            headers["Authorization"] = request.headers["Authorization"]
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as web_,
-                web_.post(f"{target.admin_url}/api/calls", json=body, headers=headers) as answer,
-            ):
-                status = answer.status
-                try:
-                    payload: Any = await answer.json(content_type=None)
-                except ValueError:
-                    payload = {"error": (await answer.text())[:300]}
+            status, data, _ = await self._post(request, f"{target.admin_url}/api/calls", json=body)
+            try:
+                payload: Any = json.loads(data)
+            except ValueError:
+                payload = {"error": data[:300].decode(errors="replace")}
         except (aiohttp.ClientError, TimeoutError) as exc:
             return web.json_response(
                 {"error": f"forwarding to {target.name} failed: {exc or type(exc).__name__}"},
@@ -116,3 +114,49 @@ class ClusterEndpoints:
         if isinstance(payload, dict):
             payload["gateway"] = target.name
         return web.json_response(payload, status=status)
+
+    # -- Twilio's REST subset (sipgw.app.twilio.api.endpoints.Cluster) --------------------
+
+    @property
+    def name(self) -> str:
+        """This gateway's name in the cluster."""
+        return self.member.index.name
+
+    def forwarded(self, request: web.Request) -> bool:
+        """``request`` came from another gateway (it is never forwarded again)."""
+        return bool(request.headers.get(FORWARDED_BY))
+
+    async def forward_to(
+        self, request: web.Request, gateway: str, body: bytes
+    ) -> web.Response | None:
+        """``request`` (its path, ``body`` and ``Content-Type``) sent to the live gateway
+        named ``gateway``: its answer as it gave it; None when no such gateway is live.
+
+        Raises:
+            aiohttp.ClientError, TimeoutError: that gateway did not answer.
+        """
+        beats = await self.member.index.gateways(time.time())
+        target = next((beat for beat in beats if beat.name == gateway), None)
+        if target is None:
+            return None
+        log.info("%s %s: forwarded to %s, which carries it", request.method, request.path,
+                 target.name)  # fmt: skip
+        headers = {"Content-Type": request.headers.get("Content-Type", "")}
+        status, data, kind = await self._post(
+            request, f"{target.admin_url}{request.path_qs}", data=body, headers=headers
+        )
+        return web.Response(body=data, status=status, content_type=kind)
+
+    async def _post(
+        self, request: web.Request, url: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, bytes, str]:
+        """POST to another gateway as ``request``'s sender (its ``Authorization``), marked
+        forwarded by this one: the answer's status, body and content type."""
+        sent = {**(headers or {}), FORWARDED_BY: self.member.index.name}
+        if "Authorization" in request.headers:
+            sent["Authorization"] = request.headers["Authorization"]
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as web_,
+            web_.post(url, headers=sent, **kw) as answer,
+        ):
+            return answer.status, await answer.read(), answer.content_type

@@ -63,6 +63,7 @@ from sipgw.app.campaigns.service import Campaigns
 from sipgw.app.gateway import Gateway, gateway_load
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilio.api.endpoints import TwilioRest
+from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request
 from sipgw.app.webhooks.outbox import Outbox
@@ -160,6 +161,8 @@ class AdminServer:
         status_outbox: the cluster's outboxes (owner, size, table) for the status
             callbacks; None = the SQLite file ``status_db``.
         campaigns: the gateway's campaigns (:mod:`sipgw.app.admin.campaigns`); None: none.
+        twilio_calls: the cluster's table of the REST subset's calls (with ``cluster``: any
+            gateway answers for any call); None = each gateway its own.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class AdminServer:
         cluster: ClusterMember | None = None,
         status_outbox: Callable[[str, int, str], Outbox] | None = None,
         campaigns: Campaigns | None = None,
+        twilio_calls: CallRegistry | None = None,
     ) -> None:
         self.gateway = gateway
         self.cluster = (
@@ -194,6 +198,7 @@ class AdminServer:
         self.twilio_api = TwilioRest(
             gateway, twilio_api or TwilioApiSection(), self.throttle, self.source, status_db,
             monotonic=self.dashboard.clock, status_outbox=status_outbox,
+            registry=twilio_calls, cluster=self.cluster,
         )  # fmt: skip
         """Twilio's REST subset (its routes only when configured)."""
         self.campaigns = CampaignEndpoints(campaigns, self.dashboard)

@@ -28,6 +28,7 @@ from sipgw.app.cluster.database import Database, redacted_url
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.app.stopping import cancel_and_wait
+from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.webhooks.outbox import Outbox
 
 __all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
@@ -56,6 +57,11 @@ class SharedState:
         """For the start-up log: where, and what the migrations did."""
         done = f"migrations {list(self.applied)} applied" if self.applied else "schema up to date"
         return f"shared state in {redacted_url(self.db.url)} ({done})"
+
+    @property
+    def twilio_calls(self) -> CallRegistry:
+        """The REST subset's calls, shared by the cluster's gateways."""
+        return CallRegistry(self.db)
 
     def outbox(self, owner: str, max_pending: int, table: str = "webhook_outbox") -> Outbox:
         """An outbox table for ``owner`` (this gateway's claim name)."""

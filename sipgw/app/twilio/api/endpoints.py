@@ -14,6 +14,11 @@ Twilio's paths of API version 2010-04-01, so an app's Twilio client pointed at t
   rings, a BYE once answered), ``Status=canceled`` only while it rings; ``Url`` or
   ``Twiml`` gives an answered call new TwiML.
 
+In a cluster (``SIPGW_DATABASE_URL``) any gateway answers for any call: each created
+call's resource is in the cluster's table, and a gateway that does not carry a call answers
+a fetch from there and forwards an update to the gateway that does
+(:mod:`sipgw.app.twilio.api.shared`).
+
 Every request is authenticated with HTTP Basic, the Account SID and the Auth Token
 (compared in constant time; RFC 7617), instead of the admin token. Wrong credentials take
 a try from the admin server's login throttle (:class:`~sipgw.app.admin.throttle.LoginThrottle`,
@@ -45,14 +50,17 @@ from sipgw.app.calls.outbound import CallOutcome, PlacedCall
 from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway
 from sipgw.app.twilio.api import seam
+from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import (
     API_VERSION,
     CallFacts,
     TwilioError,
     call_resource,
     final_status,
+    not_found,
 )
 from sipgw.app.twilio.api.settings import TwilioApiSection
+from sipgw.app.twilio.api.shared import Cluster, SharedCalls
 from sipgw.app.twilio.api.status import POLICY, StatusCallbacks, Subscription, parse_events
 from sipgw.app.webhooks.delivery import WebhookDelivery
 from sipgw.app.webhooks.outbox import Outbox
@@ -133,6 +141,9 @@ class TwilioRest:
         clock: wall time (Unix seconds) of resources and callbacks.
         monotonic: the throttle's clock.
         place: places a created call (default: the ``twiml`` agent's, :func:`seam.place`).
+        status_outbox: the cluster's outboxes (owner, size, table); None = the SQLite file.
+        registry: the cluster's shared calls (with ``cluster``); None = this gateway's only.
+        cluster: the cluster, which forwards an update to the gateway carrying the call.
     """
 
     def __init__(
@@ -147,6 +158,8 @@ class TwilioRest:
         monotonic: Callable[[], float] = time.monotonic,
         place: Placer = seam.place,
         status_outbox: Callable[[str, int, str], Outbox] | None = None,
+        registry: CallRegistry | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.gateway = gateway
         self.status_outbox = status_outbox
@@ -163,6 +176,12 @@ class TwilioRest:
         self._calls: OrderedDict[str, _Created] = OrderedDict()
         self._by_log_id: dict[str, str] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        self.shared = (
+            None if registry is None or cluster is None
+            else SharedCalls(registry, cluster, settings.twilio_api_account_sid, MAX_FORM_BYTES,
+                             clock)
+        )  # fmt: skip
+        """The cluster's calls (:mod:`sipgw.app.twilio.api.shared`); None: this gateway's."""
         credentials = f"{settings.twilio_api_account_sid}:{settings.twilio_api_auth_token}"
         self._expected = "Basic " + base64.b64encode(credentials.encode()).decode()
 
@@ -201,6 +220,8 @@ class TwilioRest:
         holder.append(self.status)
         self._unsubscribe = self.gateway.feed.subscribe(self._on_feed)
         self.delivery.start()
+        if self.shared is not None:
+            self.shared.start()
 
     async def _stop(self, app: web.Application) -> None:
         if self._unsubscribe is not None:
@@ -209,6 +230,8 @@ class TwilioRest:
             self.status.close()
         if self.delivery is not None:
             await self.delivery.stop()
+        if self.shared is not None:
+            await self.shared.stop()
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.Response:
@@ -247,7 +270,7 @@ class TwilioRest:
             raise TwilioError(401, 20003, "Authenticate")
         account = request.match_info.get("account", "")
         if account != self.settings.twilio_api_account_sid:
-            raise TwilioError(404, 20404, f"The requested resource {request.path} was not found")
+            raise not_found(request.path)
 
     async def _form(self, request: web.Request, allowed: frozenset[str]) -> dict[str, list[str]]:
         if (request.content_length or 0) > MAX_FORM_BYTES:
@@ -322,6 +345,8 @@ class TwilioRest:
         if callback and self.status is not None:
             self.status.watch(handle.call.log_id, Subscription(sid, account, callback, events,
                                                                from_, to))  # fmt: skip
+        if self.shared is not None:  # another gateway may be asked as soon as we answer
+            await self.shared.shared(facts)
         handle.log.info("created through the Twilio API as %s", sid)
         return web.json_response(call_resource(facts), status=201)
 
@@ -352,22 +377,34 @@ class TwilioRest:
             status = final_status(answered is not None, outcome)
             created.facts = replace(facts, status=status, answered=answered,
                                     ended=now, updated=now)  # fmt: skip
+        else:
+            return
+        if self.shared is not None:
+            self.shared.share(created.facts)
 
     def _created(self, request: web.Request) -> _Created:
-        sid = request.match_info["sid"]
-        created = self._calls.get(sid)
+        created = self._calls.get(request.match_info["sid"])
         if created is None:
-            raise TwilioError(404, 20404, f"The requested resource {request.path} was not found")
+            raise not_found(request.path)
         return created
 
     async def fetch(self, request: web.Request) -> web.Response:
-        """The Call resource."""
-        return web.json_response(call_resource(self._created(request).facts))
+        """The Call resource (in a cluster, another gateway's from the shared table)."""
+        created = self._calls.get(request.match_info["sid"])
+        if created is not None:
+            return web.json_response(call_resource(created.facts))
+        if self.shared is None:
+            raise not_found(request.path)
+        _, resource = await self.shared.elsewhere(request)
+        return web.json_response(resource)
 
     # ------------------------------------------------------------------ update
 
     async def update(self, request: web.Request) -> web.Response:
-        """End the call (``Status``) or give it new TwiML (``Url``, ``Twiml``)."""
+        """End the call (``Status``) or give it new TwiML (``Url``, ``Twiml``); in a
+        cluster, another gateway's call through that gateway."""
+        if request.match_info["sid"] not in self._calls and self.shared is not None:
+            return await self.shared.forward(request)
         created = self._created(request)
         form = await self._form(request, UPDATE_FIELDS)
         status = (form.get("Status") or [""])[-1].strip()

@@ -25,6 +25,7 @@ __all__ = [
     "TwilioError",
     "call_resource",
     "final_status",
+    "not_found",
     "rfc2822",
 ]
 
@@ -133,3 +134,8 @@ class TwilioError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} ({self.code}): {self.message}"
+
+
+def not_found(path: str) -> TwilioError:
+    """Twilio's 404 (20404) for ``path``."""
+    return TwilioError(404, 20404, f"The requested resource {path} was not found")
