@@ -141,6 +141,7 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
     assert attributes["media.mos"] == quality["mos"]
     assert attributes["media.jitter_ms"] == quality["jitter_ms"]
     assert attributes["media.loss_percent"] == quality["loss_percent"]
+    assert attributes["stt.session_id"] == services.stt.sessions[0].session_id
 
     turns = receiver.children(call, "turn")
     assert [t.attributes["turn"] for t in turns] == [1, 2]
@@ -161,6 +162,11 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
         assert "first_token" in llm.events and "first_byte" in tts.events
         assert stt.end_ns <= llm.start_ns + 1_000_000 and llm.start_ns <= tts.start_ns
 
+    # the LLM's requests by OpenAI's x-request-id: the tool round and the answer, then one
+    request_ids = [[a["llm.request_id"] for a in t.events_named("llm_request")] for t in turns]
+    assert [len(ids) for ids in request_ids] == [2, 1] and len(services.llm.requests) == 3
+    assert len({i for ids in request_ids for i in ids}) == 3
+    assert all(str(i).startswith("req_chatcmpl-fake-") for ids in request_ids for i in ids)
     (tool,) = receiver.children(turns[0], "tool")
     assert not receiver.children(turns[1], "tool")
     assert tool.attributes == {

@@ -42,8 +42,15 @@ class ReceivedSpan:
     end_ns: int
     attributes: dict[str, object]
     events: tuple[str, ...]
+    event_attributes: tuple[dict[str, object], ...]
+    """Each event's attributes, in the order of ``events``."""
     service: str
     status_code: int
+
+    def events_named(self, name: str) -> list[dict[str, object]]:
+        """The attributes of each of its events called ``name``."""
+        pairs = zip(self.events, self.event_attributes, strict=True)
+        return [attributes for event, attributes in pairs if event == name]
 
     @property
     def seconds(self) -> float:
@@ -80,6 +87,10 @@ class OtlpReceiver:
                                 end_ns=span.end_time_unix_nano,
                                 attributes={a.key: _value(a.value) for a in span.attributes},
                                 events=tuple(event.name for event in span.events),
+                                event_attributes=tuple(
+                                    {a.key: _value(a.value) for a in event.attributes}
+                                    for event in span.events
+                                ),
                                 service=service,
                                 status_code=span.status.code,
                             )

@@ -23,14 +23,14 @@ def test_it_keeps_the_spans_the_sdk_exports_with_their_parents() -> None:
         tracer = provider.get_tracer("probe")
         parent = tracer.start_span("parent", attributes={"n": 3, "ok": True, "s": "x"})
         child = tracer.start_span("child", context=set_span_in_context(parent))
-        child.add_event("first_byte")
+        child.add_event("first_byte", {"bytes": 160})
         child.end()
         parent.end()
         provider.shutdown()
     (got_parent,) = receiver.named("parent")
     (got_child,) = receiver.children(got_parent)
     assert got_parent.attributes == {"n": 3, "ok": True, "s": "x"}
-    assert got_child.name == "child" and got_child.events == ("first_byte",)
+    assert got_child.name == "child" and got_child.events_named("first_byte") == [{"bytes": 160}]
     assert got_child.trace_id == got_parent.trace_id and got_parent.parent_id == ""
     assert got_parent.service == "probe" and receiver.requests == 2
 

@@ -8,8 +8,13 @@ first byte (``*.ttfb_ms``, and a ``first_token`` or ``first_byte`` event):
 
 * ``stt``: the caller's end of speech (VAD) to the STT's end of turn;
 * ``llm``: the reply's start to the LLM's whole reply (first token: ``llm.ttfb_ms``);
-* ``tts``: its first sentence sent to TTS to its last frame out (first audio byte:
-  ``tts.ttfb_ms``).
+* ``tts``: its first sentence sent to TTS to the turn's end (first audio byte:
+  ``tts.ttfb_ms``); ``tts.reply_id`` (ElevenLabs' context id on its WebSocket) and, over
+  HTTP, ``tts.request_ids`` (ElevenLabs' ``request-id`` headers).
+
+The LLM's requests are ``llm_request`` events of the turn span, each with OpenAI's
+``x-request-id`` (:mod:`sipgw.agent.llm.openai`); the STT session's id (AssemblyAI's) is
+the call span's ``stt.session_id``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ def close_turn_span(reply: Reply, first_rtp: float | None, now: float) -> None:
         llm.set_attribute("llm.tools_ms", reply.tools_seconds * 1000)
     llm.end(reply.llm_done_at or now)
     if reply.first_sentence_at is not None:
-        tts = turn.child("tts", start=reply.first_sentence_at)
+        tts = turn.child("tts", {"tts.reply_id": reply.tts.id}, start=reply.first_sentence_at)
+        if reply.tts.request_ids:
+            tts.set_attribute("tts.request_ids", ",".join(reply.tts.request_ids))
         first_audio = reply.tts.first_audio_at
         if first_audio is not None:
             tts.set_attribute("tts.ttfb_ms", (first_audio - reply.first_sentence_at) * 1000)

@@ -56,13 +56,17 @@ def approx(value: float) -> object:
 
 
 def reply(**times: float | None) -> Reply:
-    tts = SimpleNamespace(first_audio_at=times.pop("first_audio_at", None))
+    tts = SimpleNamespace(
+        id="ctx-1", first_audio_at=times.pop("first_audio_at", None),
+        request_ids=times.pop("request_ids", None) or [],
+    )  # fmt: skip
     return Reply("reply", tts, 1, **times)  # type: ignore[arg-type]
 
 
 def test_the_steps_become_spans_with_their_times_to_first_byte() -> None:
     r = reply(speech_end_at=10.0, stt_final_at=10.3, started_at=10.31, first_token_at=10.71,
-              first_sentence_at=10.9, first_audio_at=11.15, llm_done_at=11.5)  # fmt: skip
+              first_sentence_at=10.9, first_audio_at=11.15, llm_done_at=11.5,
+              request_ids=["r1", "r2"])  # fmt: skip
     r.span = turn = Timed("turn", 10.0)
     close_turn_span(r, 11.2, now=12.0)
     stt, llm, tts = turn.children["stt"], turn.children["llm"], turn.children["tts"]
@@ -72,6 +76,8 @@ def test_the_steps_become_spans_with_their_times_to_first_byte() -> None:
     assert llm.attributes["llm.ttfb_ms"] == approx(400.0) and llm.events == {"first_token": 10.71}
     assert (tts.start, tts.end_at) == (10.9, 12.0)
     assert tts.attributes["tts.ttfb_ms"] == approx(250.0) and tts.events == {"first_byte": 11.15}
+    assert tts.attributes["tts.reply_id"] == "ctx-1"
+    assert tts.attributes["tts.request_ids"] == "r1,r2"
     assert turn.attributes["turn.end_of_speech_to_first_rtp_ms"] == approx(1200.0)
     assert turn.end_at == 12.0 and "turn.barge_in" not in turn.attributes
 
