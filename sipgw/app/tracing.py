@@ -148,11 +148,8 @@ def _exporter(env: Mapping[str, str]) -> Any:
 
 
 def call_tracer(env: Mapping[str, str] | None = None) -> CallTracer | None:
-    """The calls' tracer when the environment asks for traces, else None.
-
-    Raises:
-        RuntimeError: tracing is configured but the ``otel`` extra is not installed.
-    """
+    """The calls' tracer when the environment asks for traces, else None (also when the
+    ``otel`` extra is missing: an error is logged and the calls go untraced)."""
     env = os.environ if env is None else env
     if not tracing_configured(env):
         return None
@@ -163,11 +160,14 @@ def call_tracer(env: Mapping[str, str] | None = None) -> CallTracer | None:
 
         exporter = _exporter(env)
     except ImportError as exc:
-        raise RuntimeError(
-            f"OTEL_* asks for traces but the otel extra is missing ({exc}): "
-            "pip install 'sipgw[otel]'"
-        ) from exc
-    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or "sipgw"})
+        log.error("tracing: OTEL_* asks for traces but the otel extra is missing (%s): "
+                  "calls go untraced; pip install 'sipgw[otel]'", exc)  # fmt: skip
+        return None
+    named = env.get("OTEL_SERVICE_NAME") or "service.name" in env.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    # the SDK reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; "sipgw" when neither names it
+    resource = Resource.create({} if named else {"service.name": "sipgw"})
     # the sampler: OTEL_TRACES_SAMPLER; shutdown_on_exit: the last spans go out at exit
     provider = TracerProvider(resource=resource, shutdown_on_exit=True)
     provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -55,10 +55,10 @@ def approx(value: float) -> object:
     return pytest.approx(value, abs=1e-6)
 
 
-def reply(**times: float | None) -> Reply:
+def reply(request_ids: list[str] | None = None, **times: float | None) -> Reply:
     tts = SimpleNamespace(
         id="ctx-1", first_audio_at=times.pop("first_audio_at", None),
-        request_ids=times.pop("request_ids", None) or [],
+        request_ids=request_ids or [],
     )  # fmt: skip
     return Reply("reply", tts, 1, **times)  # type: ignore[arg-type]
 

@@ -67,3 +67,31 @@ def test_a_call_span_tree_reaches_an_otlp_receiver(monkeypatch: pytest.MonkeyPat
     assert got_tool.status_code == 2  # STATUS_CODE_ERROR
     assert header is not None
     assert header.split("-")[1:3] == [got_tool.trace_id, got_tool.span_id]
+
+
+def test_the_service_is_named_sipgw_unless_the_environment_names_it() -> None:
+    def service(env: dict[str, str]) -> object:
+        tracer = call_tracer({"OTEL_TRACES_EXPORTER": "console", **env})
+        assert tracer is not None
+        return tracer._provider.resource.attributes["service.name"]
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
+            patch.delenv(name, raising=False)
+        assert service({}) == "sipgw"
+        patch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=edge-3,region=eu")
+        assert service({"OTEL_RESOURCE_ATTRIBUTES": "service.name=edge-3"}) == "edge-3"
+
+
+def test_without_the_extra_the_calls_go_untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sdk(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("opentelemetry.sdk"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_sdk)
+    assert call_tracer({"OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT}) is None
