@@ -13,6 +13,15 @@ from round to round (off, on; on, off; ...) so that a machine getting busier or 
 weighs on both. The cost is the ratio of the medians of CPU per call (on / off), beside
 the median of the rounds' own ratios, the CPU model and the load average: on a shared
 machine one step's CPU drifts by more than a few per cent, so read the spread too.
+
+Beside the rounds (``--micro N``, default 2000; 0 = off), the spans of N turns are made in
+this process exactly as a call makes them (the ``call`` span, then per turn ``turn``,
+``stt``, ``llm``, ``tool`` and ``tts`` with their attributes and events, through the SDK's
+batch processor and OTLP/HTTP exporter to the receiver) and this process's CPU is read
+(every thread: the exporter's encoding and sending included; the receiver runs in a
+process of its own). CPU per traced turn over
+the CPU a call spends per turn (CPU per call untraced, times the seconds between turns) is
+the cost the rounds cannot resolve on a busy machine.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -38,6 +48,7 @@ from bench._harness import (
     write_json,
 )
 from bench.capacity_steps import _r, fake_services, loadgen_args, loadgen_timeout, step_row
+from sipgw.app.tracing import call_tracer
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 
 __all__ = ["build_parser", "main", "one_step"]
@@ -101,6 +112,50 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     return {"steps": rows, **cost(rows)}
 
 
+def micro(turns: int, endpoint: str) -> dict[str, Any]:
+    """CPU (all threads of this process) per turn of spans, exported to ``endpoint``."""
+    # the SDK reads them: the receiver, and a queue that keeps every span of the burst
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(turns * 8)
+    tracer = call_tracer()
+    assert tracer is not None
+    per_call = 10
+    start_cpu = time.process_time()
+    for n in range(turns // per_call):
+        call = tracer.call_span(
+            {"sip.call_id": f"{n}@bench", "call.direction": "inbound", "call.leg": "sip",
+             "call.line": "bench", "media.codec": "PCMU"}
+        )  # fmt: skip
+        for t in range(per_call):
+            now = time.monotonic()
+            turn = call.child("turn", {"turn": t + 1}, start=now - 1.0)
+            stt = turn.child("stt", start=now - 1.0)
+            stt.set_attribute("stt.end_of_turn_ms", 300.0)
+            stt.end(now - 0.7)
+            llm = turn.child("llm", start=now - 0.7)
+            llm.set_attribute("llm.ttfb_ms", 400.0)
+            llm.add_event("first_token", at=now - 0.3)
+            llm.end(now - 0.1)
+            turn.add_event("llm_request", {"llm.request_id": f"req_{n}_{t}"})
+            tool = turn.child("tool", {"tool.name": "lookup"})
+            tool.set_attribute("tool.ok", True)
+            tool.set_attribute("tool.source", "http")
+            tool.traceparent()
+            tool.end()
+            tts = turn.child("tts", {"tts.reply_id": f"r{t}"}, start=now - 0.2)
+            tts.set_attribute("tts.ttfb_ms", 150.0)
+            tts.add_event("first_byte", at=now - 0.05)
+            tts.end()
+            turn.set_attribute("turn.end_of_speech_to_first_rtp_ms", 900.0)
+            turn.end()
+        for key, value in (("media.mos", 4.4), ("media.jitter_ms", 1.2)):
+            call.set_attribute(key, value)
+        call.end()
+    tracer._provider.shutdown()  # everything encoded and sent: counted
+    seconds = time.process_time() - start_cpu
+    return {"turns": turns, "cpu_us_per_turn": _r(seconds / turns * 1e6, 1)}
+
+
 def cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The ratio of the medians of CPU per call (traced / not), and the rounds' ratios."""
 
@@ -134,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--talk", default="0.8/6", help="caller talk bursts ON/EVERY s")
     p.add_argument("--audio", choices=("tone", "silence"), default="tone")
     p.add_argument("--settle", type=float, default=2.0, help="idle seconds before a step")
+    p.add_argument("--micro", type=int, default=2000, help="turns of spans timed in-process")
     p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
@@ -151,7 +207,23 @@ def main(argv: list[str] | None = None) -> int:
         "params": {k: v for k, v in vars(args).items() if k != "json"},
         "machine": machine_info(),
     }
-    data.update(run_rounds(args))
+    data.update(run_rounds(args) if args.rounds > 0 else {"steps": [], **cost([])})
+    if args.micro > 0:  # the receiver in a process of its own: only ours is measured
+        receiver = subprocess.Popen(
+            [sys.executable, "-m", "tests.toolkit.otlp_receiver"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert receiver.stdin is not None and receiver.stdout is not None
+        data["micro"] = figures = micro(args.micro, receiver.stdout.readline().strip())
+        receiver.stdin.close()
+        figures["spans_received"] = int(receiver.stdout.readline() or 0)
+        receiver.wait(10)
+        every = float(args.talk.split("/")[1])
+        off = data.get("median_off")
+        if off:  # % of a core per call -> CPU seconds per turn
+            call_per_turn_us = off / 100 * every * 1e6
+            figures["call_cpu_us_per_turn"] = _r(call_per_turn_us, 1)
+            figures["share"] = _r(figures["cpu_us_per_turn"] / call_per_turn_us, 5)
     data["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     where = write_json(data, args.json, "tracing_cost")
     if args.json == "-":
@@ -177,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         f"median of the rounds' ratios {fmt(data['median_of_ratios'])} "
         f"(rounds: {data['round_ratios']})"
     )
+    if "micro" in data:
+        m = data["micro"]
+        print(
+            f"in-process: {fmt(m['cpu_us_per_turn'])} us of CPU per traced turn "
+            f"({m['turns']} turns, exported); a call spends {fmt(m.get('call_cpu_us_per_turn'))} "
+            f"us per turn untraced: tracing is {fmt(m.get('share'))} of it"
+        )
     print(
         f"CPU {machine['cpu_model']}, {machine['cores']} cores; load average "
         f"{machine['loadavg_at_start']} at start, {data['loadavg_at_end']} at end"

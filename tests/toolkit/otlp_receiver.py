@@ -150,3 +150,18 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main() -> None:
+    """Serve in a process of its own (a benchmark's receiver, off the measured process):
+    print the endpoint, serve until stdin closes, print how many spans arrived."""
+    import sys
+
+    with otlp_receiver() as received:
+        print(received.endpoint, flush=True)
+        sys.stdin.read()
+    print(len(received.spans), flush=True)
+
+
+if __name__ == "__main__":
+    main()
