@@ -4,7 +4,8 @@ exports OpenTelemetry traces over OTLP/HTTP (the ``otel`` extra, turned on by
 (tests/toolkit/otlp_receiver.py). The receiver gets the call's whole span tree: the call
 (Call-ID, direction, line, codec, then loss, jitter and MOS), its turns, each turn's
 STT, LLM, TTS and tool spans with their times to first byte; the tool's HTTP request
-carries a W3C traceparent of the same trace, naming the tool's span as its parent."""
+carries a W3C traceparent of the same trace, naming the tool's span as its parent, and the
+call's webhooks one naming the call's span."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.interop.services import fake_services
 from tests.toolkit.fakes.threaded import ThreadedFakes
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -50,7 +52,17 @@ properties = {{ number = {{ type = "string" }} }}
 
 
 class Invoices(BaseHTTPRequestHandler):
+    """The tool's service (GET), and the webhooks' receiver (POST /hook)."""
+
     traceparents: list[str] = []
+    webhooks: list[tuple[str, str]] = []
+    """(event type, traceparent) of each webhook."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        Invoices.webhooks.append((body["type"], self.headers.get("traceparent", "")))
+        self.send_response(204)
+        self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         Invoices.traceparents.append(self.headers.get("traceparent", ""))
@@ -68,6 +80,7 @@ class Invoices(BaseHTTPRequestHandler):
 @pytest.fixture
 def invoices() -> Iterator[int]:
     Invoices.traceparents = []
+    Invoices.webhooks = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -110,6 +123,9 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": "sipgw-under-test",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "SIPGW_WEBHOOK_URL": f"http://127.0.0.1:{invoices}/hook",
+        "SIPGW_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "SIPGW_WEBHOOK_DB": str(tmp_workdir / "outbox.sqlite3"),
     }
     gw = GatewayProcess(
         tmp_workdir, agent="echo", allow_from="127.0.0.0/8", extra_env=env,
@@ -126,6 +142,8 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
             caller.wait_event("CALL_CLOSED", 2.0)
         caller.hangup()
         caller.wait_event("CALL_CLOSED", 5)
+        ended = lambda: any(kind == "call.ended" for kind, _ in Invoices.webhooks)  # noqa: E731
+        wait_for(ended, 15, lambda: Invoices.webhooks)
         assert gw.stop() == 0  # the gateway's stop flushes the last spans
 
     (call,) = receiver.named("call")
@@ -176,3 +194,7 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
     version, trace_id, parent_id, flags = traceparent.split("-")
     assert (version, trace_id, parent_id) == ("00", call.trace_id, tool.span_id)
     assert int(flags, 16) & 1  # sampled (the SDK also sets level 2's random bit, 02)
+    # the call's webhooks: those sent once its agent (and span) was there carry the call span
+    sent = dict(Invoices.webhooks)
+    assert sent["call.ended"] == f"00-{call.trace_id}-{call.span_id}-{flags}"
+    assert {t for _, t in Invoices.webhooks if t} == {sent["call.ended"]}
