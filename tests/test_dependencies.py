@@ -70,6 +70,7 @@ OPTIONAL_MODULES = {
     "mcp": ("sipgw/agent/tools/mcp_servers.py",),
     "noise": ("sipgw/media/denoise.py", "sipgw/media/voice_model.py", "sipgw/media/model_vad.py"),
     "opus": ("sipgw/media/opus.py",),
+    "otel": ("sipgw/app/tracing.py",),
     "postgres": ("sipgw/app/cluster/database.py",),
 }
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
@@ -97,6 +98,7 @@ def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
             "mcp": {"mcp", "jsonschema"},
             "noise": {"numpy", "onnxruntime"},
             "opus": {"av"},
+            "otel": {"opentelemetry"},
             "postgres": {"psycopg"},
         }[extra] <= imports.keys()
         assert _undeclared(imports, declared) == []

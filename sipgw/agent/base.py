@@ -22,6 +22,7 @@ from typing import Final, Literal, Protocol
 
 from sipgw.agent.observer import AgentObserver
 from sipgw.agent.record import CallRecord
+from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.quality import CallQuality
 
@@ -217,6 +218,9 @@ class Agent(ABC):
         observer: set by the gateway before :meth:`prepare`: where the agent
             reports turn latencies, barge-ins and AI service errors for the
             metrics (:mod:`sipgw.agent.observer`); None reports nothing.
+        span: set by the gateway before :meth:`prepare`: the call's trace span, under
+            which the agent opens its turns' spans (:mod:`sipgw.agent.tracing`);
+            :data:`~sipgw.agent.tracing.NO_SPAN` when tracing is off.
         audio_format: the frames the agent takes (:meth:`on_caller_frame`,
             :meth:`on_caller_audio`) and gives (:meth:`next_frame`), 20 ms each:
             8 kHz μ-law (:data:`FRAME_BYTES` octets) unless it says otherwise, e.g.
@@ -233,6 +237,7 @@ class Agent(ABC):
     audio_format: AudioFormat = ULAW_8K
     caller_format: AudioFormat | None = None
     observer: AgentObserver | None = None
+    span: Span = NO_SPAN
     record: CallRecord | None = None
     """The call record it keeps, if any (the dashboard follows its lines)."""
 

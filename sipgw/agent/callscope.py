@@ -34,6 +34,7 @@ from sipgw.agent.observer import (
 )
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
+from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.media.quality import CallQuality
 
 __all__ = ["NO_OBSERVER", "CallScope", "ScopedAgent", "ms_between"]
@@ -96,17 +97,22 @@ class CallScope:
         log_id: how log lines name the call (its Call-ID, whole, as the gateway's lines do).
         record: the call record (:mod:`sipgw.agent.record`).
         observer: where metrics go (:data:`NO_OBSERVER` until the gateway sets one).
+        span: the call's trace span (:data:`~sipgw.agent.tracing.NO_SPAN` until the gateway
+            sets one, and when tracing is off).
         loop: the event loop the call runs on.
         answered_at: when the call was answered (loop time; 0 until then).
         closed: the call has ended (the agent is closing or closed).
     """
 
-    __slots__ = ("_tasks", "answered_at", "closed", "log_id", "loop", "observer", "record")
+    __slots__ = (
+        "_tasks", "answered_at", "closed", "log_id", "loop", "observer", "record", "span",
+    )  # fmt: skip
 
     def __init__(self, call_id: str, record: CallRecord, loop: asyncio.AbstractEventLoop) -> None:
         self.log_id = call_id
         self.record = record
         self.observer: AgentObserver = NO_OBSERVER
+        self.span: Span = NO_SPAN
         self.loop = loop
         self.answered_at = 0.0
         self.closed = False
@@ -181,6 +187,15 @@ class ScopedAgent(Agent):
     @observer.setter
     def observer(self, observer: AgentObserver | None) -> None:
         self.scope.observer = NO_OBSERVER if observer is None else observer
+
+    @property
+    def span(self) -> Span:
+        """The call's trace span (set by the gateway; its turns' spans go under it)."""
+        return self.scope.span
+
+    @span.setter
+    def span(self, span: Span) -> None:
+        self.scope.span = span
 
     def on_quality(self, quality: CallQuality) -> None:
         """Keep the call's media quality figures in the record (before the ``end`` line)."""

@@ -363,7 +363,11 @@ class CallSection:
 @section(
     "operations",
     title="Operations",
-    intro="Stopping, logs, statistics and recordings. Every one is also a flag of `sipgw serve`.",
+    intro="Stopping, logs, statistics and recordings. Every one is also a flag of `sipgw serve`. "
+    "Traces are not set here but by OpenTelemetry's own variables (the `otel` extra): "
+    "`OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_TRACES_EXPORTER`) turns them on, "
+    "`OTEL_SERVICE_NAME` and `OTEL_TRACES_SAMPLER` as the SDK reads them "
+    "(docs/operations.md, Traces).",
 )
 @dataclass(frozen=True)
 class OperationsSection:

@@ -103,6 +103,7 @@ from sipgw.agent.stt.base import (
     SttDisconnected,
     SttFailed,
     SttReconnected,
+    SttSessionBegan,
 )
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
@@ -535,6 +536,8 @@ class AssistantAgent(ScopedAgent):
 
     async def _listen(self) -> None:
         async for event in self.stt.events():
+            if isinstance(event, SttSessionBegan) and event.session_id:  # AssemblyAI's id
+                self.scope.span.set_attribute("stt.session_id", event.session_id)
             if isinstance(event, SttDisconnected):
                 self.failures.stt_lost(event)
             elif isinstance(event, SttReconnected):

@@ -53,6 +53,7 @@ from typing import Any
 from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
 from sipgw.agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
 from sipgw.agent.tools.registry import ToolContext, ToolRegistry, ToolResult
+from sipgw.agent.tracing import CURRENT_SPAN, Span
 
 __all__ = [
     "Conversation",
@@ -415,7 +416,8 @@ class Conversation:
 
     async def _run_tools(self, turn: _Turn) -> AsyncGenerator[ReplyEvent, None]:
         for index, call in enumerate(turn.calls):
-            coro = self.tools.call(call.name, call.arguments, self.ctx)
+            span = CURRENT_SPAN.get().child("tool", {"tool.name": call.name})
+            coro = self._call_tool(call.name, call.arguments, span)
             task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
             turn.tasks[task] = index
         turn.tool_calls += len(turn.calls)
@@ -438,6 +440,21 @@ class Conversation:
                     call.id, call.name, result.ok, result.content, result.elapsed,
                     result.source, result.refused,
                 )  # fmt: skip
+
+    async def _call_tool(self, name: str, arguments: str, span: Span) -> ToolResult:
+        """Run one tool call in its own task, whose requests carry its ``tool`` span."""
+        CURRENT_SPAN.set(span)  # the task's context is its own copy
+        try:
+            result = await self.tools.call(name, arguments, self.ctx)
+            if span.recording:
+                span.set_attribute("tool.ok", result.ok)
+                if result.source:
+                    span.set_attribute("tool.source", result.source)
+                if not result.ok:
+                    span.set_error(result.refused or "error")
+            return result
+        finally:
+            span.end()
 
     # -- history ---------------------------------------------------------------
 

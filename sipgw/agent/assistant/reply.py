@@ -17,6 +17,7 @@ from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.speculative import HeldSpeech
 from sipgw.agent.playout import Playout
 from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.agent.tts.base import TtsReply
 
 __all__ = ["FillerLine", "PlayoutState", "Reply", "ReplyKind", "SpeakingState"]
@@ -67,6 +68,8 @@ class Reply:
             last answer; the waterfall's ``tools`` stage).
         tools_running: its tool calls running now.
         tools_since: when the running round began.
+        llm_done_at: when the LLM's whole reply was in (its last round's end).
+        span: its turn's trace span (:mod:`sipgw.agent.assistant.turn_spans`).
     """
 
     kind: ReplyKind
@@ -91,6 +94,8 @@ class Reply:
     tools_seconds: float | None = None
     tools_running: int = 0
     tools_since: float = 0.0
+    llm_done_at: float | None = None
+    span: Span = NO_SPAN
 
     def tools_started(self, now: float) -> None:
         """One of its tool calls started at ``now``."""

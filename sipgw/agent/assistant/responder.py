@@ -33,6 +33,7 @@ from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
 from sipgw.agent.callscope import CallScope
 from sipgw.agent.redact import Redactor
+from sipgw.agent.tracing import CURRENT_SPAN
 from sipgw.agent.turns import Cause, StartReply
 
 __all__ = ["Responder"]
@@ -112,10 +113,15 @@ class Responder:
         )  # fmt: skip
         if held is not None:
             reply.first_sentence_at = held.started_at  # its TTS started then
+        scope = self._scope
+        if scope.span.recording:  # the turn from the caller's end of speech
+            start = speech_end_at if speech_end_at is not None else stt_final_at
+            reply.span = scope.span.child("turn", {"turn": reply.turn}, start=start)
         reply.task = self._scope.spawn(self._run(reply, user_text))
         return reply
 
     async def _run(self, reply: Reply, user_text: str | None) -> None:
+        CURRENT_SPAN.set(reply.span)  # its tool calls' spans go under it
         try:
             await self._speaker.speak(reply, self._converse(reply, user_text))
         finally:
@@ -167,6 +173,7 @@ class Responder:
         elif isinstance(event, ReplyDone):
             reply.text = event.text
             reply.first_token_at = event.timings.first_token_at
+            reply.llm_done_at = scope.now()
             if event.failed:
                 self._failures.llm_failed(event)
             else:

@@ -18,6 +18,7 @@ import logging
 from typing import Any, Final
 
 from sipgw.agent.assistant.reply import Reply
+from sipgw.agent.assistant.turn_spans import close_turn_span
 from sipgw.agent.callscope import CallScope, ms_between
 from sipgw.agent.playout import Playout
 
@@ -92,6 +93,8 @@ class TurnMetrics:
         """
         if reply.kind == "reply" and reply.heard is None:
             self._scope.spawn(self._write(reply))
+        else:
+            close_turn_span(reply, None, self._scope.now())
 
     def time_greeting(self, reply: Reply, answered_at: float) -> None:
         """Record how long after the 200 OK the greeting's first frame went out."""
@@ -113,11 +116,16 @@ class TurnMetrics:
             return None
 
     async def _write(self, reply: Reply) -> None:
-        first_rtp = await self.first_frame(reply, FIRST_FRAME_LIMIT)
+        try:
+            first_rtp = await self.first_frame(reply, FIRST_FRAME_LIMIT)
+        except asyncio.CancelledError:  # the call ended first: its span still goes out
+            close_turn_span(reply, None, self._scope.now())
+            raise
         metrics = turn_metrics(reply, first_rtp)
         scope = self._scope
         scope.write(metrics)
         scope.observer.turn_measured(stage_seconds(metrics))
+        close_turn_span(reply, first_rtp, scope.now())
         log.info(
             "[%s] turn %d: end of speech→STT %s ms, LLM first token %s ms, TTS first byte %s ms, "
             "first RTP %s ms after end of speech",

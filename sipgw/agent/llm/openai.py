@@ -54,6 +54,7 @@ from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTe
 from sipgw.agent.llm.capabilities import ModelCapabilities, capabilities_for
 from sipgw.agent.llm.openai_wire import chunks, send_direct
 from sipgw.agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
+from sipgw.agent.tracing import CURRENT_SPAN
 
 __all__ = ["REASONING_EFFORTS", "OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
 
@@ -360,6 +361,7 @@ class OpenAIChatLLM(ChatLLM):
         response: httpx2.Response | None = None
         try:
             response = await budget.wait(send_direct(self._client, self._url, self._headers, body))
+            _trace_request(response)
             stream = chunks(response)
             while True:
                 try:
@@ -459,3 +461,12 @@ async def _close_quietly(response: httpx2.Response) -> None:
         await response.aclose()
     except Exception as exc:  # closing a broken connection may fail; nothing to do
         log.debug("closing the LLM response failed: %r", exc)
+
+
+def _trace_request(response: httpx2.Response) -> None:
+    """The request's id (OpenAI's ``x-request-id``, what its support asks for) as an
+    ``llm_request`` event of the turn's span, when the reply is traced."""
+    span = CURRENT_SPAN.get()
+    if span.recording:
+        request_id = response.headers.get("x-request-id", "")
+        span.add_event("llm_request", {"llm.request_id": request_id} if request_id else None)

@@ -46,6 +46,7 @@ from sipgw.agent.tools.http_spec import (
     template_fields,
 )
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tracing import trace_headers
 
 __all__ = ["Resolve", "http_tool", "system_resolve"]
 
@@ -157,6 +158,7 @@ def http_tool(spec: HttpToolSpec, resolve: Resolve = system_resolve) -> Tool:
         first_host = (urlsplit(url).hostname or "").lower()
         connector = aiohttp.TCPConnector(resolver=_CheckedResolver(resolve, allowed))
         timeout = aiohttp.ClientTimeout(total=None)  # the registry's timeout bounds it
+        headers = {**spec.headers, **trace_headers()}  # W3C traceparent when traced
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             for _ in range(MAX_REDIRECTS + 1):
                 host = (urlsplit(url).hostname or "").lower()
@@ -165,7 +167,7 @@ def http_tool(spec: HttpToolSpec, resolve: Resolve = system_resolve) -> Tool:
                 _check_literal(host, allowed)
                 try:
                     async with session.request(
-                        spec.method, url, params=params, json=body, headers=dict(spec.headers),
+                        spec.method, url, params=params, json=body, headers=headers,
                         allow_redirects=False,
                     ) as response:  # fmt: skip
                         if response.status in (301, 302, 303, 307, 308):

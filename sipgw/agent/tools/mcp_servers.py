@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tracing import trace_headers
 
 __all__ = [
     "BACKOFF_FIRST",
@@ -337,7 +338,9 @@ class McpServer:
         if session is None:
             raise ToolError(f"the {self.spec.name} server is {self._why}")
         try:
-            result = await session.call_tool(remote, dict(args))
+            # the trace context in the request's _meta (MCP's place for it), when traced
+            meta: Any = trace_headers() or None
+            result = await session.call_tool(remote, dict(args), meta=meta)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

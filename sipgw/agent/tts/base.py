@@ -122,6 +122,8 @@ class TtsReply(ABC):
         first_audio_at: ``loop.time()`` of the first audio byte, for latency metrics.
         cancelled: :meth:`cancel` was called.
         dropped_chunks: Audio messages that arrived after :meth:`cancel` and were dropped.
+        request_ids: The vendor's ids of its requests, when it gives them (ElevenLabs'
+            ``request-id`` header of each HTTP request; its traces show them).
     """
 
     format: AudioFormat = ULAW_8K
@@ -132,6 +134,7 @@ class TtsReply(ABC):
         self.first_audio_at: float | None = None
         self.cancelled = False
         self.dropped_chunks = 0
+        self.request_ids: list[str] = []
         self._items: asyncio.Queue[_Item] = asyncio.Queue()
         self._done = False
         self._error: TtsError | None = None

@@ -422,6 +422,8 @@ class _HttpReply(TtsReply):
             async with client.stream("POST", path, params=params, json=body) as response:
                 if response.status_code >= 400:
                     raise _http_error(response.status_code, await response.aread())
+                if request_id := response.headers.get("request-id"):
+                    self.request_ids.append(request_id)
                 async for chunk in response.aiter_bytes():
                     self._on_chunk(seg, chunk)
         except TtsError as exc:

@@ -142,6 +142,8 @@ class CallEntry:
     """The agent's call record wrote its last line (``end``): the transcript is complete."""
     extra: dict[str, Any] = field(default_factory=dict)
     """What other parts add to the ended call (the post-call summary), kept for the API."""
+    trace: str = ""
+    """The W3C ``traceparent`` of the call's span, when it is traced (its webhooks carry it)."""
     amd: dict[str, Any] | None = None
     """Who answered a placed call (answering-machine detection's latest decision, then
     its result: the record's ``amd`` and ``amd_result`` lines)."""
@@ -319,6 +321,7 @@ class CallFeed:
         entry = self.live[handle.call.log_id]
         entry.agent = agent_name(agent)
         entry.state = "active"
+        entry.trace = agent.span.traceparent() or ""
         self._publish("call_updated", entry, entry.summary())
         record = agent.record
         if record is not None:

@@ -30,6 +30,7 @@ from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import ConsultLeg
 from sipgw.aio.endpoint import SipEndpoint
@@ -198,6 +199,8 @@ class CallHandle:
     """Every digit the agent keyed in this call, in order (judged as one sequence)."""
     line: str = ""
     """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
+    span: Span = NO_SPAN
+    """The call's trace span (:mod:`sipgw.app.tracing`; :data:`NO_SPAN` untraced)."""
     record: bool | None = None
     """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
     inband_dtmf: str = "auto"

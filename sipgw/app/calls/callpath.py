@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import AgentCapabilities, check_audio, plugin_factory
 from sipgw.agent.observer import AgentObserver
+from sipgw.agent.tracing import NO_SPAN, AttributeValue, Span
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.calldetails import call_details, with_numbers
 from sipgw.app.calls.callfeed import CallFeed
@@ -65,6 +66,7 @@ from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
 from sipgw.app.settings import GatewayConfig
+from sipgw.app.tracing import CallTracer, call_tracer
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.codecs import ULAW_8K
@@ -184,6 +186,7 @@ class CallPath:
         )
         """Each call's observer, by its agent's factory (the gateway's: its vendors' breakers,
         then the metrics: :meth:`sipgw.app.operations.breakers.VendorBreakers.observer`)."""
+        self.tracer: CallTracer | None = call_tracer()  # None unless OTEL_* asks for traces
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 
@@ -275,22 +278,23 @@ class CallPath:
             agent = plugin(handle)
             check_audio(agent, plugin)
             agent.observer = self.observer_for(factory)
+            agent.span = handle.span = _call_span(self.tracer, handle)
             self.feed.agent_built(handle, agent)
             self._hear_early(handle, agent, capabilities)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             if agent is not None:
-                self._unhear(handle, agent)
+                _unhear(handle, agent)
                 self.close_agent(handle, agent, handle.end_reason or "ended")
             raise
         except Exception as exc:
             handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
             if agent is not None:
-                self._unhear(handle, agent)
+                _unhear(handle, agent)
                 self.close_agent(handle, agent, "prepare-failed")
             return None
         if handle.ended:
-            self._unhear(handle, agent)
+            _unhear(handle, agent)
             self.close_agent(handle, agent, handle.end_reason or "ended")
             return None
         handle.use_agent(agent, capabilities)
@@ -305,12 +309,6 @@ class CallPath:
         early = handle.amd is not None or capabilities.hears_while_preparing
         if early and handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
-
-    @staticmethod
-    def _unhear(handle: CallHandle, agent: Agent) -> None:
-        session = handle.session
-        if session is not None and session.on_audio == agent.on_caller_audio:
-            session.on_audio = None
 
     def agent_answered(self, handle: CallHandle, agent: Agent) -> None:
         """The call is answered and its agent ready: start the call-length timer, let it talk."""
@@ -435,6 +433,7 @@ class CallPath:
         self.metrics.call_ended(
             handle.direction, handle.end_reason, handle.quality, handle.leg, handle.line
         )
+        _end_call_span(handle)
         self.feed.call_ended(handle)
         handle.rtp_step = None  # it holds the agent, which holds the handle
         if handle.endpoint is not None:
@@ -474,3 +473,45 @@ class CallPath:
         deadline = loop.time() + grace
         while self._tasks and (left := deadline - loop.time()) > 0:
             await asyncio.wait(set(self._tasks), timeout=left)
+
+
+def _unhear(handle: CallHandle, agent: Agent) -> None:
+    """The call's caller audio no longer goes to ``agent`` (it is closing)."""
+    session = handle.session
+    if session is not None and session.on_audio == agent.on_caller_audio:
+        session.on_audio = None
+
+
+def _call_span(tracer: CallTracer | None, handle: CallHandle) -> Span:
+    """The call's trace span, started once with its SIP and media attributes
+    (:data:`NO_SPAN` when nothing traces)."""
+    if tracer is None or handle.span is not NO_SPAN:
+        return handle.span
+    attributes: dict[str, AttributeValue] = {
+        "sip.call_id": handle.call_id, "call.direction": handle.direction,
+        "call.leg": handle.leg,
+    }  # fmt: skip
+    if handle.line:
+        attributes["call.line"] = handle.line
+    if handle.codec:
+        attributes["media.codec"] = handle.codec
+    return tracer.call_span(attributes)
+
+
+def _end_call_span(handle: CallHandle) -> None:
+    """End the call's span with how it ended and its media quality (loss, jitter, MOS)."""
+    span = handle.span
+    if not span.recording:
+        return
+    span.set_attribute("call.end_reason", handle.end_reason or "ended")
+    quality = handle.quality
+    if quality is not None:
+        if quality.codec:
+            span.set_attribute("media.codec", quality.codec)
+        span.set_attribute("media.packets_lost", quality.packets_lost)
+        span.set_attribute("media.loss_percent", round(quality.loss_percent, 2))
+        span.set_attribute("media.jitter_ms", round(quality.jitter_ms, 2))
+        span.set_attribute("media.mos", round(quality.mos, 2))
+        if quality.rtt_ms is not None:
+            span.set_attribute("media.rtt_ms", round(quality.rtt_ms, 1))
+    span.end()

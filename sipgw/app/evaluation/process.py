@@ -115,7 +115,7 @@ def tail(path: str | Path, lines: int = 60, max_bytes: int = 64 * 1024) -> str:
 
 CHECKOUT = Path(__file__).resolve().parents[3]
 """The directory that holds ``sipgw/``, put on a child's ``PYTHONPATH``."""
-_SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
+_SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_", "OTEL_")
 _KEPT = frozenset({"SIPGW_PURE_PYTHON"})
 """Kept all the same: which media path the run tests (scripts/test runs the pure-Python one
 with ``SIPGW_PURE_PYTHON=1``, media/_accel.py), the children included."""

@@ -48,6 +48,10 @@ MAX_QUEUED = 10000
 """Events waiting in memory for the outbox at most (beyond it they are dropped)."""
 
 
+TRACED_CALLS = 4096
+"""Calls whose traceparent :class:`WebhookDelivery` keeps (the most recent)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     """How events are posted and retried."""
@@ -125,8 +129,22 @@ class WebhookDelivery:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._session: aiohttp.ClientSession | None = None
+        self._traces: dict[str, str] = {}
 
     # ------------------------------------------------------------------ in
+
+    def trace(self, call: str, traceparent: str) -> None:
+        """The call's events carry ``traceparent`` (its span's W3C header: the receiver's
+        spans join the call's trace); kept in memory for the last :data:`TRACED_CALLS`
+        calls (an event posted after a restart goes without)."""
+        self._traces.pop(call, None)
+        self._traces[call] = traceparent
+        while len(self._traces) > TRACED_CALLS:
+            del self._traces[next(iter(self._traces))]
+
+    def _traced(self, event: PendingEvent, headers: dict[str, str]) -> dict[str, str]:
+        traceparent = self._traces.get(event.call)
+        return headers if traceparent is None else {**headers, "traceparent": traceparent}
 
     def enqueue(self, events: list[NewEvent]) -> None:
         """Queue events for the outbox; returns at once (never blocks a call)."""
@@ -270,7 +288,10 @@ class WebhookDelivery:
         assert self._session is not None
         try:
             async with self._session.post(
-                event.url, data=event.body, headers=headers, allow_redirects=False
+                event.url,
+                data=event.body,
+                headers=self._traced(event, headers),
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 await response.content.read(64 * 1024)  # the start of an answer, unused

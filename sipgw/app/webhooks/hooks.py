@@ -207,6 +207,8 @@ class CallWebhooks:
             log.error("[%s] %s webhook not sent: %s", entry.id, kind, exc)
             return
         event_id = f"msg_{secrets.token_hex(12)}"
+        if entry.trace:
+            self.delivery.trace(entry.id, entry.trace)
         self.delivery.enqueue([NewEvent(event_id, where.url, where.line, entry.id, kind, body)])
 
     def _refused_entry(self, data: Mapping[str, Any]) -> CallEntry:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("billing")
 
@@ -27,6 +27,13 @@ async def slow_lookup(seconds: float) -> str:
         Path(mark).touch()  # noqa: ASYNC240 - a test server; one empty file
     await asyncio.sleep(seconds)
     return "found it"
+
+
+@server.tool()
+async def trace_context(ctx: Context) -> str:
+    """The W3C traceparent in the request's ``_meta`` ("" without one)."""
+    meta = ctx.request_context.meta or {}
+    return str(dict(meta).get("traceparent", ""))
 
 
 @server.tool()

@@ -20,6 +20,7 @@ import pytest
 
 from sipgw.agent.tools.mcp_servers import McpServer, McpServerSpec
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.tracing import CURRENT_SPAN, Span
 from sipgw.app.evaluation.ports import free_port
 from tests.agent.tools.fake_call import FakeCall
 
@@ -157,5 +158,33 @@ async def test_a_streamable_http_server_killed_mid_call_and_restarted(
         await until(lambda: server.connects == 2 and not server.unavailable())
         again = await registry.call("billing__invoice_status", '{"number": "7"}', call)
         assert again.ok
+    finally:
+        await server.close()
+
+
+async def test_a_tool_call_carries_the_current_spans_traceparent_in_its_meta(
+    http_server: HttpServer,
+) -> None:
+    from tests.agent.test_tracing import Recorded
+
+    spec = McpServerSpec(
+        "billing", frozenset({"trace_context"}), url=f"http://127.0.0.1:{http_server.port}/mcp"
+    )
+    server = McpServer(spec, backoff=(0.2, 1.0))
+    registry = ToolRegistry()
+    registry.add_provider(server)
+    call = FakeCall()
+    try:
+        await until(lambda: not server.unavailable())
+        untraced = await registry.call("billing__trace_context", "{}", call)
+        assert untraced.ok and json.loads(untraced.content) == {"result": ""}
+
+        async def traced(span: Span) -> object:
+            CURRENT_SPAN.set(span)
+            got = await registry.call("billing__trace_context", "{}", call)
+            return json.loads(got.content)["result"]
+
+        tool = Recorded().child("tool")
+        assert await asyncio.create_task(traced(tool)) == tool.traceparent()
     finally:
         await server.close()

@@ -1,9 +1,10 @@
 """The heavy optional libraries are imported only by the features that use them.
 
 aiohttp (about 23 MB of resident memory) serves the admin server and posts webhooks;
-dnspython (about 14 MB) asks the RFC 3263 NAPTR/SRV questions. An echo gateway with no
-admin port, no webhook URL, no summary and no host name to look up must load neither: the
-real ``sipgw serve`` runs here, answers a call, and prints at exit which of them it holds.
+dnspython (about 14 MB) asks the RFC 3263 NAPTR/SRV questions; OpenTelemetry (the otel
+extra) exports traces when ``OTEL_*`` asks for them. An echo gateway with no admin port, no
+webhook URL, no summary, no host name to look up and no tracing must load none: the real
+``sipgw serve`` runs here, answers a call, and prints at exit which of them it holds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import atexit, sys
 from sipgw.app.cli import main
 
 def report():
-    held = sorted({name.split(".")[0] for name in sys.modules} & {"aiohttp", "dns"})
+    heavy = {"aiohttp", "dns", "opentelemetry"}
+    held = sorted({name.split(".")[0] for name in sys.modules} & heavy)
     sys.stderr.write("heavy modules: [" + " ".join(held) + "]\\n")
 
 atexit.register(report)
@@ -72,3 +74,8 @@ def test_a_webhook_url_loads_aiohttp_for_the_delivery(tmp_path: Path) -> None:
            "SIPGW_WEBHOOK_SECRET": "a webhook secret of 32 bytes or more",
            "SIPGW_WEBHOOK_DB": str(tmp_path / "outbox.db")}  # fmt: skip
     assert heavy_modules_held(tmp_path, [], call=False, env=env) == {"aiohttp"}
+
+
+def test_an_otlp_endpoint_loads_opentelemetry_and_nothing_else(tmp_path: Path) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    assert heavy_modules_held(tmp_path, [], call=True, env=env) == {"opentelemetry"}

@@ -699,8 +699,9 @@ class FakeOpenAI:
             chunks = list(spec.raw_chunks)
         self._update(record, chunks_total=len(chunks))
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                     "x-request-id": f"req_{completion_id}"}  # as OpenAI names its requests
+        )  # fmt: skip
         await response.prepare(request)
         if spec.first_chunk_delay:
             await asyncio.sleep(spec.first_chunk_delay)

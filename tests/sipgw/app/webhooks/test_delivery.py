@@ -30,12 +30,16 @@ class Receiver:
     status: int = 204
     got: list[tuple[str, dict[str, object], bool]] = field(default_factory=list)
     """(webhook-id, body, signature valid) of every request, in arrival order."""
+    traceparents: dict[str, str] = field(default_factory=dict)
+    """Each webhook-id's traceparent header, if it had one."""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         ok = verify(SECRET, dict(request.headers), body, time.time())
         self.got.append((request.headers["webhook-id"], json.loads(body), ok))
+        if "traceparent" in request.headers:
+            self.traceparents[request.headers["webhook-id"]] = request.headers["traceparent"]
         self.arrived.set()
         return web.Response(status=self.status)
 
@@ -104,6 +108,25 @@ async def test_events_arrive_signed_once_and_in_order_per_call(tmp_path: Path) -
     for call in "ab":
         assert [b["n"] for _, b, _ in got.got if b["call"] == call] == [1, 2, 3, 4, 5]
     assert sender.counts.delivered == 10 and await sender.outbox.pending() == 0
+
+
+async def test_a_traced_calls_events_carry_its_traceparent_and_only_its(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sipgw.app.webhooks.delivery.TRACED_CALLS", 2)
+    parents = {call: f"00-{n:032x}-{n:016x}-01" for n, call in enumerate("abc", 1)}
+    async with receiver() as got:
+        sender = delivery(tmp_path)
+        for call in "abc":  # a's falls out: only the two most recent calls are kept
+            sender.trace(call, parents[call])
+        sender.trace("b", parents["b"])  # b is recent again
+        sender.start()
+        sender.enqueue(events(got.url, {"a": 1, "b": 2, "c": 1, "d": 1}))
+        await got.until(5)
+        await sender.stop()
+    assert got.traceparents == {
+        "msg_b_1": parents["b"], "msg_b_2": parents["b"], "msg_c_1": parents["c"],
+    }  # fmt: skip
 
 
 async def test_a_receiver_that_fails_gets_every_event_when_it_comes_back(

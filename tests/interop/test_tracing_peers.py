@@ -1,0 +1,200 @@
+"""A real softphone (baresip) calls an assistant line with an HTTP tool while the gateway
+exports OpenTelemetry traces over OTLP/HTTP (the ``otel`` extra, turned on by
+``OTEL_EXPORTER_OTLP_ENDPOINT``) to a receiver decoding the official protobufs
+(tests/toolkit/otlp_receiver.py). The receiver gets the call's whole span tree: the call
+(Call-ID, direction, line, codec, then loss, jitter and MOS), its turns, each turn's
+STT, LLM, TTS and tool spans with their times to first byte; the tool's HTTP request
+carries a W3C traceparent of the same trace, naming the tool's span as its parent, and the
+call's webhooks one naming the call's span."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.interop.services import fake_services
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(150)
+
+SPEECH_HZ = 300
+ROUTES = """
+default = "billing"
+
+[lines.billing]
+agent = "assistant"
+greeting = "Hi there, billing here."
+
+[[lines.billing.http_tools]]
+name = "invoice_status"
+description = "The status of an invoice, by its number."
+url = "http://127.0.0.1:{port}/invoices/{{number}}"
+allow_hosts = ["127.0.0.1"]
+result = "status"
+timeout = 3
+[lines.billing.http_tools.parameters]
+type = "object"
+required = ["number"]
+properties = {{ number = {{ type = "string" }} }}
+"""
+
+
+class Invoices(BaseHTTPRequestHandler):
+    """The tool's service (GET), and the webhooks' receiver (POST /hook)."""
+
+    traceparents: list[str] = []
+    webhooks: list[tuple[str, str]] = []
+    """(event type, traceparent) of each webhook."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        Invoices.webhooks.append((body["type"], self.headers.get("traceparent", "")))
+        self.send_response(204)
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        Invoices.traceparents.append(self.headers.get("traceparent", ""))
+        body = json.dumps({"status": "paid"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def invoices() -> Iterator[int]:
+    Invoices.traceparents = []
+    Invoices.webhooks = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    with fake_services(tmp_workdir, {"billing here": 500, "is paid": 700, "Bye": 900}) as fakes:
+        yield fakes
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as received:
+        yield received
+
+
+def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
+    tmp_workdir: Path, services: ThreadedFakes, invoices: int, receiver: OtlpReceiver
+) -> None:
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES.format(port=invoices))
+    services.stt.script(["What about invoice 1042?", "Thanks, bye."])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("invoice_status", {"number": "1042"})]),
+            FakeResponse(text="Invoice 1042 is paid."),
+            FakeResponse(text="Bye now."),
+        ]
+    )
+    source = write_pattern(
+        tmp_workdir / "audio" / "turns.wav",
+        [(None, 1.0), (SPEECH_HZ, 0.6), (None, 7.4), (SPEECH_HZ, 0.6), (None, 30.0)], -12.0,
+    )  # fmt: skip
+    env = {
+        **services.env,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": "sipgw-under-test",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "SIPGW_WEBHOOK_URL": f"http://127.0.0.1:{invoices}/hook",
+        "SIPGW_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "SIPGW_WEBHOOK_DB": str(tmp_workdir / "outbox.sqlite3"),
+    }
+    gw = GatewayProcess(
+        tmp_workdir, agent="echo", allow_from="127.0.0.0/8", extra_env=env,
+        extra_args=["--routes", str(routes)], start_timeout=60,
+    )  # fmt: skip
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        gw.wait_log(r"tracing: OTLP export of call spans on", 30)
+        caller.dial(gw.uri("billing"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        gw.wait_log(r"tool invoice_status -> ok", 20)
+        gw.wait_log(r"turn 2: end of speech", 15)
+        with contextlib.suppress(AssertionError):  # the reply heard on
+            caller.wait_event("CALL_CLOSED", 2.0)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        ended = lambda: any(kind == "call.ended" for kind, _ in Invoices.webhooks)  # noqa: E731
+        wait_for(ended, 15, lambda: Invoices.webhooks)
+        assert gw.stop() == 0  # the gateway's stop flushes the last spans
+
+    (call,) = receiver.named("call")
+    assert call.parent_id == "" and call.service == "sipgw-under-test"
+    (path,) = (tmp_workdir / "calls").glob("*.jsonl")
+    record = [json.loads(line) for line in path.read_text().splitlines()]
+    (opening,) = [r for r in record if r["type"] == "call"]
+    (quality,) = [r for r in record if r["type"] == "quality"]
+    attributes = call.attributes
+    assert attributes["sip.call_id"] == opening["call_id"]
+    assert attributes["call.direction"] == "inbound" and attributes["call.line"] == "billing"
+    assert attributes["media.codec"] == quality["codec"]
+    assert attributes["media.mos"] == quality["mos"]
+    assert attributes["media.jitter_ms"] == quality["jitter_ms"]
+    assert attributes["media.loss_percent"] == quality["loss_percent"]
+    assert attributes["stt.session_id"] == services.stt.sessions[0].session_id
+
+    turns = receiver.children(call, "turn")
+    assert [t.attributes["turn"] for t in turns] == [1, 2]
+    assert all(t.trace_id == call.trace_id for t in receiver.spans)
+    measured = [r for r in record if r["type"] == "turn_metrics"]
+    for turn, metrics in zip(turns, measured, strict=True):
+        assert call.start_ns <= turn.start_ns <= turn.end_ns <= call.end_ns + 3_000_000_000
+        (stt,) = receiver.children(turn, "stt")
+        (llm,) = receiver.children(turn, "llm")
+        (tts,) = receiver.children(turn, "tts")
+        assert stt.attributes["stt.end_of_turn_ms"] == pytest.approx(
+            metrics["stt_end_of_turn_ms"], abs=0.1
+        )
+        assert llm.attributes["llm.ttfb_ms"] == pytest.approx(
+            metrics["llm_first_token_ms"], abs=0.1
+        )
+        assert tts.attributes["tts.ttfb_ms"] == pytest.approx(metrics["tts_first_byte_ms"], abs=0.1)
+        assert "first_token" in llm.events and "first_byte" in tts.events
+        assert stt.end_ns <= llm.start_ns + 1_000_000 and llm.start_ns <= tts.start_ns
+
+    # the LLM's requests by OpenAI's x-request-id: the tool round and the answer, then one
+    request_ids = [[a["llm.request_id"] for a in t.events_named("llm_request")] for t in turns]
+    assert [len(ids) for ids in request_ids] == [2, 1] and len(services.llm.requests) == 3
+    assert len({i for ids in request_ids for i in ids}) == 3
+    assert all(str(i).startswith("req_chatcmpl-fake-") for ids in request_ids for i in ids)
+    (tool,) = receiver.children(turns[0], "tool")
+    assert not receiver.children(turns[1], "tool")
+    assert tool.attributes == {
+        "tool.name": "invoice_status", "tool.ok": True, "tool.source": "http",
+    }  # fmt: skip
+    (traceparent,) = Invoices.traceparents
+    version, trace_id, parent_id, flags = traceparent.split("-")
+    assert (version, trace_id, parent_id) == ("00", call.trace_id, tool.span_id)
+    assert int(flags, 16) & 1  # sampled (the SDK also sets level 2's random bit, 02)
+    # the call's webhooks: those sent once its agent (and span) was there carry the call span
+    sent = dict(Invoices.webhooks)
+    assert sent["call.ended"] == f"00-{call.trace_id}-{call.span_id}-{flags}"
+    assert {t for _, t in Invoices.webhooks if t} == {sent["call.ended"]}
