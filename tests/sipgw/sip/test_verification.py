@@ -4,8 +4,6 @@ an RFC 8224 Identity header's PASSporT, and what is wrong with either, never a t
 from __future__ import annotations
 
 import base64
-import json
-from typing import Any
 
 import pytest
 
@@ -20,25 +18,11 @@ from sipgw.sip.verification import (
 )
 from tests.sipgw.sip.builders import invite
 from tests.sipgw.sip.ua_harness import Harness
+from tests.toolkit.passport import b64, shaken
+from tests.toolkit.passport import identity_header as passport
 
 CALLER = "+15551234567"
 FROM = f"sip:{CALLER}@carrier.example"
-
-
-def b64(data: object) -> str:
-    raw = json.dumps(data).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def passport(payload: dict[str, Any], *, header: object = None) -> str:
-    """An Identity header value as RFC 8224 §4.1 writes it (the signature is not checked)."""
-    jose = header or {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "https://c/x"}
-    signature = base64.urlsafe_b64encode(b"\x01" * 64).rstrip(b"=").decode()
-    return f"{b64(jose)}.{b64(payload)}.{signature};info=<https://c/x>;alg=ES256;ppt=shaken"
-
-
-def shaken(attest: object = "A", orig: str = "15551234567") -> dict[str, Any]:
-    return {"attest": attest, "orig": {"tn": orig}, "dest": {"tn": ["15550100"]}, "iat": 1}
 
 
 def check(*fields: tuple[str, str], from_uri: str = FROM) -> CallerVerification:
