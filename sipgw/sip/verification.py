@@ -74,6 +74,8 @@ class CallerVerification:
         signature: the PASSporT signature: ``unverified`` (never checked here) or
             ``none`` (no PASSporT).
         problem: what was wrong with what was sent ("" when nothing).
+        foreign: the PASSporT's ``orig`` is not the caller's number: it is not believed,
+            and the status is ``failed``.
     """
 
     source: str = ""
@@ -83,12 +85,13 @@ class CallerVerification:
     dest: tuple[str, ...] = ()
     signature: str = "none"
     problem: str = ""
+    foreign: bool = False
 
     @property
     def status(self) -> Status:
         """``passed`` (the carrier says the number is verified), ``failed`` (it says the
         check failed, or the PASSporT is not for this caller) or ``none``."""
-        if self.problem.startswith("orig "):
+        if self.foreign:
             return "failed"
         value = self.verstat.lower()
         if value.startswith("tn-validation-passed"):
@@ -215,7 +218,7 @@ def caller_verification(
     ):
         problems.append(f"unknown verstat {verstat!r}")
     attestation = _attest_of_verstat(verstat)
-    orig, dest, signature = "", (), "none"
+    orig, dest, signature, foreign = "", tuple[str, ...](), "none", False
     identities = headers.get_all("Identity")
     if identities:
         try:
@@ -230,7 +233,7 @@ def caller_verification(
             numbers = [n for n in caller_numbers if n]
             if not any(same_number(orig, number) for number in numbers):
                 problems.insert(0, f"orig {orig or '(none)'} is not the caller's number")
-                attestation = ""
+                attestation, foreign = "", True
             elif attest in ATTESTATIONS and not attestation:
                 attestation = str(attest)
             elif attest not in ATTESTATIONS:
@@ -244,4 +247,5 @@ def caller_verification(
         dest=dest,
         signature=signature,
         problem="; ".join(problems),
+        foreign=foreign,
     )
