@@ -179,6 +179,24 @@ def parse_passport(value: str) -> dict[str, Any]:
     return {"header": header, "payload": payload}
 
 
+def _shaken_passport(values: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
+    """The SHAKEN PASSporT of ``Identity`` header values: the first whose ``ppt`` is
+    ``shaken`` (a forwarding carrier adds a ``div`` one, RFC 8946), else the first that
+    parses; and what was wrong with the first that did not parse ("" when none)."""
+    found: list[dict[str, Any]] = []
+    trouble = ""
+    for value in values:
+        try:
+            passport = parse_passport(value)
+        except ValueError as exc:
+            trouble = trouble or str(exc)
+            continue
+        if passport["header"].get("ppt") == "shaken":
+            return passport, ""
+        found.append(passport)
+    return (found[0] if found else None), ("" if found else trouble)
+
+
 def _verstat(uris: Iterable[str]) -> str:
     for uri in uris:
         found = _VERSTAT.search(uri)
@@ -219,25 +237,22 @@ def caller_verification(
         problems.append(f"unknown verstat {verstat!r}")
     attestation = _attest_of_verstat(verstat)
     orig, dest, signature, foreign = "", tuple[str, ...](), "none", False
-    identities = headers.get_all("Identity")
-    if identities:
-        try:
-            passport = parse_passport(identities[0])
-        except ValueError as exc:
-            problems.append(f"Identity: {exc}")
-        else:
-            payload = passport["payload"]
-            signature = "unverified"
-            orig, dest = _tn(payload.get("orig")), _tns(payload.get("dest"))
-            attest = payload.get("attest")
-            numbers = [n for n in caller_numbers if n]
-            if not any(same_number(orig, number) for number in numbers):
-                problems.insert(0, f"orig {orig or '(none)'} is not the caller's number")
-                attestation, foreign = "", True
-            elif attest in ATTESTATIONS and not attestation:
-                attestation = str(attest)
-            elif attest not in ATTESTATIONS:
-                problems.append(f"attest {attest!r} is not A, B or C")
+    passport, trouble = _shaken_passport(headers.get_all("Identity"))
+    if trouble:
+        problems.append(f"Identity: {trouble}")
+    if passport is not None:
+        payload = passport["payload"]
+        signature = "unverified"
+        orig, dest = _tn(payload.get("orig")), _tns(payload.get("dest"))
+        attest = payload.get("attest")
+        numbers = [n for n in caller_numbers if n]
+        if not any(same_number(orig, number) for number in numbers):
+            problems.insert(0, f"orig {orig or '(none)'} is not the caller's number")
+            attestation, foreign = "", True
+        elif attest in ATTESTATIONS and not attestation:
+            attestation = str(attest)
+        elif attest not in ATTESTATIONS:
+            problems.append(f"attest {attest!r} is not A, B or C")
     source = "verstat" if verstat else ("identity" if signature != "none" else "")
     return CallerVerification(
         source=source,

@@ -138,3 +138,20 @@ def test_a_named_source_is_believed_and_anyone_not() -> None:
     assert offered(named, invite(extra=VERSTAT)).status == "passed"
     anyone = offered(Harness(access=AccessPolicy.open()), invite(extra=VERSTAT))
     assert (anyone.status, anyone.source) == ("none", "")
+
+
+def test_the_shaken_passport_is_read_beside_a_div_one() -> None:
+    """A forwarding carrier adds a ``div`` PASSporT (RFC 8946); the SHAKEN one counts."""
+    div = b64({"alg": "ES256", "ppt": "div", "typ": "passport", "x5u": "https://c/x"})
+    div_value = f"{div}.{b64({'orig': {'tn': '15550000000'}, 'div': {'tn': '1'}})}.c2ln"
+    result = check(("Identity", "garbage"), ("Identity", div_value),
+                   ("Identity", passport(shaken("B"))))  # fmt: skip
+    assert (result.status, result.attestation, result.problem) == ("none", "B", "")
+    only_div = check(("Identity", div_value))
+    assert only_div.status == "failed"  # its orig is not the caller's
+
+
+def test_the_compact_form_of_identity_is_read() -> None:
+    named = Harness(access=AccessPolicy(AllowList.parse(["192.0.2.0/24"])))
+    result = offered(named, invite(extra=f"y: {passport(shaken('A'))}"))
+    assert (result.source, result.attestation, result.signature) == ("identity", "A", "unverified")
