@@ -86,6 +86,13 @@ class CallDetails:
     """How the call was forwarded to us, oldest step first."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """``X-`` headers of the call the operator lets through (``SIPGW_PASS_HEADERS``)."""
+    caller_verification: Mapping[str, object] = field(default_factory=dict)
+    """What the caller's carrier asserts it verified of the caller's number (STIR/SHAKEN),
+    {} when it asserted nothing (or was not a source the operator named): ``status``
+    (``passed``, ``failed``, ``none``) and, when sent, ``source`` (``verstat`` or
+    ``identity``), ``verstat``, ``attestation`` (A, B, C), ``orig``, ``dest``,
+    ``signature`` (``unverified``: the gateway does not check a PASSporT's signature) and
+    ``problem``. The carrier's word, not the gateway's check."""
     caller_number: str = ""
     """The number (or user name) of the caller's address (the From: us, on a call the
     gateway placed), read by the gateway's URI parser; "" when it is anonymous or has none.

@@ -17,6 +17,7 @@ from sipgw.sip.addressing import Flow
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.invitedetails import InviteDetails
 from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.verification import NOT_VERIFIED, CallerVerification
 
 __all__ = ["CallInfo", "CallKey", "CallState", "Direction"]
 
@@ -75,6 +76,7 @@ class CallInfo:
         "_source",
         "_state",
         "_trusted_identity",
+        "_verification",
     )
 
     def __init__(
@@ -88,6 +90,7 @@ class CallInfo:
         request_uri: str = "",
         source: Flow | None = None,
         trusted_identity: str = "",
+        verification: CallerVerification = NOT_VERIFIED,
     ) -> None:
         self._key = key
         self._caller = caller
@@ -99,6 +102,7 @@ class CallInfo:
         self._media: NegotiatedAudio | None = None
         self._details = details or _NO_DETAILS
         self._trusted_identity = trusted_identity  # from an INVITE of a trusted source
+        self._verification = verification
 
     def __repr__(self) -> str:
         return f"<CallInfo {self.log_id} {self._state.name}>"
@@ -146,6 +150,13 @@ class CallInfo:
         (RFC 3325) of an INVITE from a source the operator named (:mod:`sipgw.sip.trustedid`);
         "" otherwise. The From (:attr:`caller`) proves nothing."""
         return self._trusted_identity
+
+    @property
+    def verification(self) -> CallerVerification:
+        """What the caller's carrier asserts it verified of the caller's number (STIR/SHAKEN
+        verstat or PASSporT, :mod:`sipgw.sip.verification`), read from an INVITE of a trusted
+        source only; nothing asserted otherwise."""
+        return self._verification
 
     @property
     def request_uri(self) -> str:

@@ -28,6 +28,7 @@ from sipgw.app.evaluation.process import child_env
 from tests.interop.services import fake_services
 from tests.toolkit.canaries import SIP_PASSWORD
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.passport import identity_header, shaken
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
 from tests.toolkit.peers.kamailio import Kamailio
@@ -302,6 +303,68 @@ def test_telnyx_credential_connection(
     ends = [r for r in carrier.record() if r.get("type") == "end" and not r.get("answered", 1)]
     assert ends[-1]["sip_reason"] == "Caller Origination Number is Invalid D35", ends
     assert ends[-1]["sip_status"] == 403 and "caller id" in str(ends[-1]["hint"]), ends
+
+
+ROUTES_BY_VERIFICATION = """
+[lines.open]
+agent = "assistant"
+
+[lines.strict]
+agent = "assistant"
+
+[[routes]]
+verified = "passed"
+line = "open"
+
+[[routes]]
+line = "strict"
+"""
+
+
+def test_telnyx_stir_shaken_result_routes_an_unverified_caller_to_a_stricter_line(
+    tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
+) -> None:
+    """Telnyx says what STIR/SHAKEN found with a verstat on P-Asserted-Identity (and here
+    passes the caller's Identity header on): a caller whose number failed goes to the strict
+    line, one that passed to the open line; each call's record shows the carrier's word."""
+    kam_ports = (free_port(), free_port())
+    passport = identity_header(shaken("C", orig=CALLER[1:], dest=DID[1:]))
+    trunk = telnyx(
+        {DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD},
+        verstat={CALLER: "TN-Validation-Failed", "*": "TN-Validation-Passed"},
+        identity={CALLER: passport},
+    )  # fmt: skip
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES_BY_VERIFICATION)
+    aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk, ["--register", aor, "--routes", str(routes)],
+        {"sipgwconn": SIP_PASSWORD}, kam_ports,
+    )  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
+        gateway.wait_log(r"registered sip:sipgwconn@", 10)
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        check_inbound(carrier, caller)  # failed: the strict line
+        callee.dial(kam.uri(DID))  # passed: the open line
+        callee.wait_event("CALL_ESTABLISHED", 10)
+        callee.wait_event("CALL_CLOSED", 10)
+    calls = {}
+    for path in sorted((tmp_workdir / "calls").glob("*.jsonl")):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        (call,) = [line for line in lines if line.get("type") == "call"]
+        (line,) = [line["line"] for line in lines if line.get("type") == "line"]
+        calls[str(call["caller"]).split("@")[0]] = (line, call)
+    line, call = calls[f"sip:{CALLER}"]
+    assert line == "strict", calls
+    assert call["caller_verification_asserted_by_carrier"] == {
+        "status": "failed", "source": "verstat", "verstat": "TN-Validation-Failed",
+        "attestation": "C", "orig": CALLER[1:], "dest": [DID[1:]], "signature": "unverified",
+    }, call  # fmt: skip
+    line, call = calls[f"sip:{CALLEE}"]
+    assert line == "open", calls
+    assert call["caller_verification_asserted_by_carrier"] == {
+        "status": "passed", "source": "verstat", "verstat": "TN-Validation-Passed",
+    }, call  # fmt: skip
 
 
 def test_telnyx_reads_p_preferred_identity_first(

@@ -158,6 +158,8 @@ def call_data(details: CallDetails) -> dict[str, Any]:
         data["caller_number_withheld"] = True
     elif details.asserted_identity:
         data["caller_number_asserted_by_network"] = details.asserted_identity
+    if details.caller_verification:
+        data["caller_verification_asserted_by_carrier"] = dict(details.caller_verification)
     if details.forwarded:
         data["forwarded"] = [
             {"from": step.by, **({"reason": step.reason} if step.reason else {})}

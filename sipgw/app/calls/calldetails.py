@@ -3,8 +3,10 @@
 A SIP call's :class:`sipgw.agent.base.CallDetails` come from its INVITE
 (:class:`sipgw.sip.invitedetails.InviteDetails`): the number the caller's network asserts
 (P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.sip.trustedid`, and
-unless the caller withheld it), how the call was forwarded (History-Info or Diversion) and
-the ``X-`` headers on the operator's allow-list (``SIPGW_PASS_HEADERS``); a call the gateway
+unless the caller withheld it), how the call was forwarded (History-Info or Diversion),
+the ``X-`` headers on the operator's allow-list (``SIPGW_PASS_HEADERS``) and what the caller's
+carrier asserts it verified of the caller's number (STIR/SHAKEN verstat or PASSporT, again
+only from a named source: :mod:`sipgw.sip.verification`); a call the gateway
 placed brings its own variables. The ``headers`` section
 (:class:`~sipgw.app.calls.settings.CallHeadersSection`) also says whether a transfer's
 summary goes to the human's PBX as User-to-User data (``SIPGW_TRANSFER_SUMMARY``, RFC 7433).
@@ -24,6 +26,7 @@ from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.identity import is_anonymous, uri_number
+from sipgw.sip.verification import NOT_VERIFIED
 
 __all__ = ["WITHHELD_USERS", "call_details", "party_number", "with_numbers"]
 
@@ -47,6 +50,9 @@ def call_details(
             Forwarded(step.number or step.by, step.reason) for step in invite.forwarded
         ),
         headers=allow.pick(invite.custom),
+        caller_verification=(
+            call.verification.as_dict() if call.verification != NOT_VERIFIED else {}
+        ),
     )
 
 

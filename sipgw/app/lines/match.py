@@ -13,6 +13,11 @@ matches wins (:func:`first_match`).
   (:meth:`sipgw.app.lines.routing.AgentRoutes.account_for`).
 - ``source``: the address the INVITE came from, an IP address or a network (a trunk's
   signalling addresses).
+- ``verified``: what the caller's carrier asserts it verified of the caller's number
+  (STIR/SHAKEN, :attr:`sipgw.sip.call.CallInfo.verification`): ``passed``, ``failed`` or
+  ``none`` (nothing asserted, or not by a source the operator named).
+- ``attestation``: the SHAKEN attestation level asserted (``A``, ``B``, ``C``); a call
+  with none matches no value.
 
 A called or caller :class:`UserPattern` is a number pattern (``+15550100``,
 ``+1555010[0-9]``, ``+1800*``, as in the dial allow-list:
@@ -89,6 +94,10 @@ class Route:
     accounts: tuple[str, ...] = ()
     sources: tuple[Network, ...] = ()
     callers: tuple[UserPattern, ...] = ()
+    verified: tuple[str, ...] = ()
+    """Verification statuses (:data:`sipgw.sip.verification.STATUSES`), any of them."""
+    attestations: tuple[str, ...] = ()
+    """Attestation levels (A, B, C), any of them."""
     where: str = ""
     """Where it was written, for messages (``routes.toml line 12``)."""
 
@@ -101,6 +110,10 @@ class Route:
         if self.callers and not _any_user(self.callers, (user_of(call.caller.uri),)):
             return False
         if self.accounts and account not in self.accounts:
+            return False
+        if self.verified and call.verification.status not in self.verified:
+            return False
+        if self.attestations and call.verification.attestation not in self.attestations:
             return False
         return not self.sources or _from_any(call, self.sources)
 

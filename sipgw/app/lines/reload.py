@@ -118,6 +118,8 @@ class Lines:
                     "account": list(route.accounts),
                     "source": [str(n) for n in route.sources],
                     "caller": [p.text for p in route.callers],
+                    "verified": list(route.verified),
+                    "attestation": list(route.attestations),
                 }
                 for route in table.routes
             ],

@@ -24,7 +24,7 @@
     hand_off_history = "full"     # what it keeps of a call handed to it ("summary": default)
 
     [[routes]]
-    called = "+15550100"          # and/or account, source, caller (see sipgw.app.lines.match)
+    called = "+15550100"          # and/or account, source, caller, verified, attestation
     line = "sales"
 
 :func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request
 from sipgw.sip.customheaders import check_custom_headers
+from sipgw.sip.verification import ATTESTATIONS, STATUSES
 
 __all__ = [
     "AGENT_KEYS",
@@ -106,7 +107,9 @@ _LINE_KEYS = frozenset(
         "mcp_servers",
     }
 )
-_ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
+_ROUTE_KEYS = frozenset(
+    {"line", "called", "account", "source", "caller", "verified", "attestation"}
+)
 ROUTES_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
 """The top-level keys of a routes file (and of the settings file, beside its sections)."""
 _TOP_KEYS = ROUTES_KEYS
@@ -459,6 +462,15 @@ def _patterns(values: tuple[str, ...], place: Place, key: str) -> tuple[UserPatt
     return tuple(patterns)
 
 
+def _choices(
+    values: tuple[str, ...], known: Sequence[str], place: Place, key: str
+) -> tuple[str, ...]:
+    for value in values:
+        if value not in known:
+            raise ConfigError(f"{place(key)}: {key} {value!r} is not one of {', '.join(known)}")
+    return values
+
+
 def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str, Any]) -> Route:
     place = document.place(document.array_line("routes", index), f"route {index + 1}")
     if not isinstance(table, dict):
@@ -482,6 +494,12 @@ def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str
         accounts=values("account"),
         sources=_networks(values("source"), place),
         callers=_patterns(values("caller"), place, "caller"),
+        verified=_choices(
+            tuple(v.lower() for v in values("verified")), STATUSES, place, "verified"
+        ),
+        attestations=_choices(
+            tuple(v.upper() for v in values("attestation")), ATTESTATIONS, place, "attestation"
+        ),
         where=place.line(),
     )
 

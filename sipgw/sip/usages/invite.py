@@ -32,6 +32,7 @@ from sipgw.sip.call import CallInfo, CallState
 from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState, RemoteProtocolError, SdpError
 from sipgw.sip.events import CallConfirmed, CallOffered, EndReason, InviteRefusedForOverload
+from sipgw.sip.identity import uri_number
 from sipgw.sip.invitedetails import InviteDetails
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from sipgw.sip.offeranswer import (
@@ -51,6 +52,7 @@ from sipgw.sip.trustedid import trusted_number
 from sipgw.sip.usages.context import UsageContext
 from sipgw.sip.usages.session import CallSession, PendingAck
 from sipgw.sip.usages.sessiontimer import SessionTimerUsage
+from sipgw.sip.verification import NOT_VERIFIED, caller_verification
 
 __all__ = ["InviteUsage", "parse_offer"]
 
@@ -121,10 +123,18 @@ class InviteUsage:
             nat_fix=ctx.config.nat_fix,
         )
         details = InviteDetails.of(request.headers)
+        asserted = trusted_number(request.headers) if trusted_source else ""
+        verification = (
+            caller_verification(
+                request.headers, str(request.from_.uri), (uri_number(request.from_.uri), asserted)
+            )
+            if trusted_source
+            else NOT_VERIFIED
+        )  # a carrier's word, believed from a named source only, like its PAI
         info = CallInfo(
             (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
             request_uri=request.uri, source=flow,
-            trusted_identity=trusted_number(request.headers) if trusted_source else "",
+            trusted_identity=asserted, verification=verification,
         )  # fmt: skip
         session = CallSession(info, request, tx, dialog, offer, choice=choice)
         ctx.add(session)

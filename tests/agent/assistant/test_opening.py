@@ -160,6 +160,16 @@ def test_what_the_callers_network_said_is_in_the_prompt_unless_withheld() -> Non
     assert DETAILS_HEADING not in system_prompt(SETTINGS, "inbound", None, NOW)
 
 
+def test_the_carriers_verification_is_in_the_prompt_as_its_assertion() -> None:
+    asserted = {"status": "none", "source": "identity", "attestation": "A",
+                "signature": "unverified"}  # fmt: skip
+    details = CallDetails(caller_verification=asserted)
+    data = json.loads(
+        system_prompt(SETTINGS, "inbound", None, NOW, details).rpartition(DETAILS_HEADING)[2]
+    )
+    assert data == {"caller_verification_asserted_by_carrier": asserted}
+
+
 def test_a_missing_variable_is_left_empty_and_named() -> None:
     opening = plan_opening(
         REMINDER, "outbound", None, NOW, CallDetails(variables={"first_name": "Ada"})

@@ -36,6 +36,7 @@ _E164 = r"^\+[1-9][0-9]{7,14}$"
 _SAFE = re.compile(r"^[A-Za-z0-9._~!*+=,;:@%&$/-]+$")
 _TEXT = re.compile(r"^[A-Za-z0-9 ._:;,()+=/-]+$")
 _SRC = "($pr from $si:$sp)"
+_IDENTITY = re.compile(r"^[A-Za-z0-9._;=:/<>-]+$")
 
 CALLER_ID_HEADERS = {
     "ppi": "$pU",
@@ -73,6 +74,10 @@ class CarrierTrunk:
         drop_foreign: drop (never answer) an INVITE whose Request-URI is not the trunk.
         asserted_identity: on origination, the carrier adds P-Asserted-Identity with the
             caller's number at this domain (and these URI parameters); "" = none.
+        verstat: the STIR/SHAKEN result the carrier puts on that P-Asserted-Identity's user
+            part (``<sip:+1555...;verstat=TN-Validation-Passed@domain>``), by caller number;
+            ``*`` is every other caller's (none without it).
+        identity: an ``Identity`` header (RFC 8224) the carrier passes on, by caller number.
         check_caller_id: whether the trunk checks the caller id at all.
         refusal_headers: header lines the caller id refusal carries (``Name: value``).
         challenge: ``proxy`` (407, Proxy-Authenticate) or ``www`` (401, WWW-Authenticate).
@@ -90,6 +95,8 @@ class CarrierTrunk:
     refusal: tuple[int, str] = (403, "Forbidden")
     drop_foreign: bool = False
     asserted_identity: str = ""
+    verstat: Mapping[str, str] = field(default_factory=dict)
+    identity: Mapping[str, str] = field(default_factory=dict)
     check_caller_id: bool = True
     refusal_headers: Sequence[str] = ()
     challenge: str = "proxy"
@@ -103,6 +110,10 @@ class CarrierTrunk:
             if not _TEXT.match(text):
                 raise ValueError(f"{text!r}: only printable ASCII can go into kamailio.cfg")
         texts = [*self.numbers, *self.credentials, *self.acl, *self.caller_ids, self.name]
+        texts += [*self.verstat, *self.verstat.values(), *self.identity]
+        for text in self.identity.values():
+            if not _IDENTITY.match(text):
+                raise ValueError(f"{text!r}: not an Identity header value for kamailio.cfg")
         texts += [d.user if isinstance(d, Registered) else d for d in self.numbers.values()]
         for text in texts:
             if not _SAFE.match(text):
@@ -119,12 +130,7 @@ class CarrierTrunk:
         lines = []
         for number, destination in self.numbers.items():
             lines.append(f'\tif ($rU == "{number}") {{\n')
-            if self.asserted_identity:
-                lines.append(
-                    '\t\tremove_hf("P-Asserted-Identity");\n'
-                    '\t\tappend_hf("P-Asserted-Identity: '
-                    f'<sip:$fU@{self.asserted_identity}>\\r\\n");\n'
-                )
+            lines.append(self._asserted())
             if isinstance(destination, Registered):
                 lines.append(
                     f'\t\txlog("L_INFO", "{LOG_TAG} ORIGINATE $rU -> registered '
@@ -136,6 +142,26 @@ class CarrierTrunk:
                     f'\t\txlog("L_INFO", "{LOG_TAG} ORIGINATE $rU -> {destination} {_SRC}\\n");\n'
                     f'\t\t$ru = "{destination}";\n\t\troute(RELAY);\n\t\texit;\n\t}}\n'
                 )
+        return "".join(lines)
+
+    def _asserted(self) -> str:
+        """The P-Asserted-Identity (with the caller's verstat) and Identity of an origination."""
+        if not self.asserted_identity:
+            return ""
+        lines = ['\t\tremove_hf("P-Asserted-Identity");\n\t\tremove_hf("Identity");\n']
+        default = self.verstat.get("*")
+        lines.append(f'\t\t$var(vs) = "{f";verstat={default}" if default else ""}";\n')
+        for caller, value in self.verstat.items():
+            if caller != "*":
+                lines.append(f'\t\tif ($fU == "{caller}") {{ $var(vs) = ";verstat={value}"; }}\n')
+        for caller, value in self.identity.items():
+            lines.append(
+                f'\t\tif ($fU == "{caller}") {{ append_hf("Identity: {value}\\r\\n"); }}\n'
+            )
+        lines.append(
+            '\t\tappend_hf("P-Asserted-Identity: '
+            f'<sip:$fU$var(vs)@{self.asserted_identity};user=phone>\\r\\n");\n'
+        )
         return "".join(lines)
 
     def _termination(self, realm: str) -> str:
@@ -224,6 +250,8 @@ def telnyx(
     numbers: Mapping[str, str | Registered],
     *,
     credentials: Mapping[str, str] | None = None,
+    verstat: Mapping[str, str] | None = None,
+    identity: Mapping[str, str] | None = None,
 ) -> CarrierTrunk:
     """A Telnyx SIP connection with credentials (the customer registers).
 
@@ -235,13 +263,22 @@ def telnyx(
       Remote-Party-ID, then From (user parts; the first present wins); a number that is
       not valid (cross-border: E.164 only) is refused with ``403 Caller Origination Number
       is Invalid D35``; ``Privacy: id`` still needs a valid number.
-    * Inbound calls carry P-Asserted-Identity with ``verstat``
-      (developers.telnyx.com/docs/voice/stir-shaken/sip-header-parameters).
+    * Inbound calls (from the PSTN, and on-net) carry the STIR/SHAKEN result as a ``verstat``
+      parameter of P-Asserted-Identity (developers.telnyx.com/docs/voice/stir-shaken/
+      sip-header-parameters; telnyx.com/release-notes/new-shaken-stir-verstat-parameters):
+      ``TN-Validation-Passed`` (verified, A attestation), ``TN-Validation-Passed-B``,
+      ``TN-Validation-Passed-C``, ``TN-Validation-Failed`` (verification failed: invalid
+      certificate), ``No-TN-Validation`` (no Identity header was provided). ``verstat``
+      gives it by caller (``*``: every other caller; TN-Validation-Passed by default).
+    * Assumed: the pages do not say whether the caller's ``Identity`` header (RFC 8224: a
+      PASSporT, ``token;info=<cert URL>;alg=ES256;ppt=shaken``) reaches the customer;
+      ``identity`` passes one on, by caller, to emulate a carrier that does.
     """
     return CarrierTrunk(
         "telnyx", dict(numbers), dict(credentials or {}), (), (),
         ("ppi", "pai", "rpid", "from"), (403, "Caller Origination Number is Invalid D35"),
-        asserted_identity="sip.telnyx.com;verstat=TN-Validation-Passed",
+        asserted_identity="sip.telnyx.com",
+        verstat=dict(verstat or {"*": "TN-Validation-Passed"}), identity=dict(identity or {}),
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.toolkit.passport import identity_header, shaken
 from tests.toolkit.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
 from tests.toolkit.peers.kamailio_cfg import KamailioOptions, render_config
 
@@ -17,6 +18,11 @@ TRUNKS = {
         credentials={"gw": "pw"}, acl=("127.0.0.7",), caller_ids=("+15551230000",),
     ),
     "telnyx": telnyx({"+15551230000": Registered("gwuser")}, credentials={"gwuser": "pw"}),
+    "telnyx-stir": telnyx(
+        {"+15551230000": Registered("gwuser")}, credentials={"gwuser": "pw"},
+        verstat={"+15559876543": "TN-Validation-Failed", "*": "No-TN-Validation"},
+        identity={"+15559876543": identity_header(shaken("C", orig="15559876543"))},
+    ),
     "plivo": plivo(
         {"+15551230000": "sip:agent@127.0.0.1:5070"}, credentials={"zt": "pw"}, acl=("127.0.0.7",)
     ),
@@ -52,6 +58,11 @@ def test_what_each_carrier_checks() -> None:
     assert reads == sorted(reads, reverse=True)  # assigned last = wins: PPI is assigned last
     assert "verstat=TN-Validation-Passed" in telnyx_script and '$rU = "gwuser"' in telnyx_script
     assert "proxy_challenge" in twilio_script and "AUTH refused" not in twilio_script  # 407
+    stir = TRUNKS["telnyx-stir"].script()  # the STIR/SHAKEN result, by caller
+    assert '$var(vs) = ";verstat=No-TN-Validation"' in stir
+    assert 'if ($fU == "+15559876543") { $var(vs) = ";verstat=TN-Validation-Failed"; }' in stir
+    assert 'append_hf("Identity: ey' in stir and ";alg=ES256;ppt=shaken" in stir
+    assert "<sip:$fU$var(vs)@sip.telnyx.com;user=phone>" in stir
     plivo_script = TRUNKS["plivo"].script()
     # 4190 unknown_caller_id: a number of the account, else refused with the hangup code
     assert '$var(cid) == "+15551230000"' in plivo_script
@@ -70,5 +81,9 @@ def test_only_safe_text_goes_into_the_script() -> None:
         CarrierTrunk("x", {}, refusal_headers=('X-A: 1"); exit; #',))
     with pytest.raises(ValueError, match="printable ASCII"):
         CarrierTrunk("x", {}, refusal=(403, "Forbidden\r\nX: y"))
+    with pytest.raises(ValueError, match="Identity header value"):
+        CarrierTrunk("x", {}, identity={"+1555": 'a.b.c"); exit; #'})
+    with pytest.raises(ValueError, match="URI-safe"):
+        CarrierTrunk("x", {}, verstat={"*": "Passed$(ru)"})
     with pytest.raises(ValueError, match="proxy or www"):
         CarrierTrunk("x", {}, challenge="basic")

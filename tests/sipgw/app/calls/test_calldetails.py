@@ -12,6 +12,7 @@ from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.sip.headers import Headers, NameAddr
 from sipgw.sip.invitedetails import InviteDetails
 from sipgw.sip.trustedid import trusted_number
+from sipgw.sip.verification import caller_verification
 
 
 def call_with(*fields: str, trusted: bool = True) -> CallInfo:
@@ -79,3 +80,14 @@ def test_a_calls_details_get_its_caller_and_called_numbers() -> None:
     details = with_numbers(CallDetails(variables={"a": "b"}), call)
     assert (details.caller_number, details.called_number) == ("+15557654321", "sales")
     assert details.variables == {"a": "b"}
+
+
+def test_the_carriers_verification_is_given_to_the_agent_when_asserted() -> None:
+    headers = Headers.parse("P-Asserted-Identity: <tel:+15557654321;verstat=TN-Validation-Failed>")
+    caller, called = NameAddr.parse("<sip:+15557654321@x>"), NameAddr.parse("<sip:b@y>")
+    verification = caller_verification(headers, str(caller.uri), ("+15557654321",))
+    call = CallInfo(("c", "t"), caller, called, verification=verification)
+    assert call_details(call, HeaderAllowList()).caller_verification == {
+        "status": "failed", "source": "verstat", "verstat": "TN-Validation-Failed",
+    }  # fmt: skip
+    assert call_details(call_with(), HeaderAllowList()).caller_verification == {}

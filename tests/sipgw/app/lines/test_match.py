@@ -10,6 +10,7 @@ from sipgw.app.lines.match import Route, UserPattern, first_match, user_of
 from sipgw.sip.addressing import Flow
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
+from sipgw.sip.verification import NOT_VERIFIED, CallerVerification
 
 
 def call(
@@ -17,11 +18,12 @@ def call(
     caller: str = "<sip:+15551234567@trunk.example>",
     request_uri: str = "",
     source: str | None = "203.0.113.7",
+    verification: CallerVerification = NOT_VERIFIED,
 ) -> CallInfo:
     flow = Flow("UDP", (source, 5060)) if source else None
     return CallInfo(
         ("c", "t"), NameAddr.parse(caller), NameAddr.parse(to),
-        request_uri=request_uri, source=flow,
+        request_uri=request_uri, source=flow, verification=verification,
     )  # fmt: skip
 
 
@@ -74,6 +76,23 @@ def test_the_first_match_wins_and_an_empty_route_takes_everything() -> None:
     assert first_match(routes, call(caller="<sip:+1999@x>"), None) is routes[1]
     assert first_match(routes, call(to="<sip:other@x>", caller="<sip:+1999@x>"), None) is routes[2]
     assert first_match(routes[:2], call(to="<sip:other@x>", caller="<sip:+19@x>"), None) is None
+
+
+def test_a_route_can_ask_for_the_carriers_verification_and_attestation() -> None:
+    passed_a = CallerVerification("verstat", "TN-Validation-Passed-A", "A")
+    failed = CallerVerification("verstat", "TN-Validation-Failed")
+    claimed_b = CallerVerification("identity", attestation="B", signature="unverified")
+    strict = Route("strict", verified=("failed", "none"))
+    assert strict.matches(call(verification=failed), None)
+    assert strict.matches(call(), None)  # nothing asserted
+    assert strict.matches(call(verification=claimed_b), None)  # a PASSporT alone is a claim
+    assert not strict.matches(call(verification=passed_a), None)
+    full = Route("vip", attestations=("A",))
+    assert full.matches(call(verification=passed_a), None)
+    assert not full.matches(call(verification=claimed_b), None)
+    assert not full.matches(call(), None)  # no level asserted matches none
+    routes = [Route("open", verified=("passed",)), Route("strict")]
+    assert first_match(routes, call(verification=failed), None) is routes[1]
 
 
 def test_user_of_reads_sip_uris_only() -> None:

@@ -56,6 +56,11 @@ account = "trunk"
 source = "203.0.113.0/24"
 caller = "+1555*"
 line = "support"
+
+[[routes]]
+verified = ["Failed", "none"]
+attestation = "c"
+line = "support"
 """
 
 
@@ -95,7 +100,8 @@ def test_a_good_file(tmp_path: Path) -> None:
     )  # a campaign's answering-machine detection
     assert sales.variables == {} and sales.caller_id is None and sales.account is None
     assert sales.amd is None
-    first, second = routes.routes
+    first, second, third = routes.routes
+    assert (third.verified, third.attestations) == (("failed", "none"), ("C",))
     assert [p.text for p in first.called] == ["+15550100", "sales"]
     assert second.accounts == ("trunk",) and str(second.sources[0]) == "203.0.113.0/24"
     assert second.where == f"{tmp_path / 'routes.toml'} line 40"
@@ -131,6 +137,14 @@ def test_a_good_file(tmp_path: Path) -> None:
             r"line 4: route 1: called '\+1\[x\]': .*digit set",
         ),
         ('[lines.a]\n[[routes]]\nline="a"\nhost = "x"\n', r"line 4: route 1: unknown key 'host'"),
+        (
+            '[lines.a]\n[[routes]]\nline="a"\nverified = "yes"\n',
+            r"line 4: route 1: verified 'yes' is not one of passed, failed, none",
+        ),
+        (
+            '[lines.a]\n[[routes]]\nline="a"\nattestation = ["A", "D"]\n',
+            r"line 4: route 1: attestation 'D' is not one of A, B, C",
+        ),
         ('default = "b"\n[lines.a]\n', r"line 1: default 'b' is not a \[lines"),
         ('unknown_status = 200\ndefault = "a"\n[lines.a]\n', r"line 1: unknown_status must be"),
         ("[lines.a]\n", r"no \[\[routes\]\] and no default"),
