@@ -400,12 +400,10 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
-    from sipgw.app.admin.sharedthrottle import SharedThrottle
     from sipgw.app.calls.callbacks import start_callbacks
     from sipgw.app.campaigns.service import start_campaigns
     from sipgw.app.campaigns.webhooks import CampaignWebhooks
     from sipgw.app.security.trust import share_digest, trust_store
-    from sipgw.app.twilio.sharedtokens import share_stream_tokens
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -427,7 +425,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await campaigns.stop()
         await gateway.stop()
         return admin
-    if admin is not None and trust is not None:
+    if admin is not None and trust is not None:  # aiohttp's modules only with the admin
+        from sipgw.app.admin.sharedthrottle import SharedThrottle
+        from sipgw.app.twilio.sharedtokens import share_stream_tokens
+
         admin.throttle.shared = SharedThrottle(trust)
         if startup.legs.twilio:
             stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
