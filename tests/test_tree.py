@@ -190,3 +190,14 @@ def test_the_test_files_a_reason_cites_exist() -> None:
         assert reason.strip(), listed
         for cited in re.findall(r"tests/[\w/]+\.py", reason):
             assert (ROOT / cited).exists(), f"{listed}: the reason cites {cited}, which is gone"
+
+
+def test_the_pure_python_pass_names_only_tests_that_exist() -> None:
+    """scripts/test runs these again on the pure-Python media path: a moved test file would
+    make that pass run nothing (pytest's "file or directory not found")."""
+    script = (ROOT / "scripts" / "test").read_text()
+    listed = re.search(r'PURE_TESTS="([^"]*)"', script)
+    assert listed is not None, "scripts/test has no PURE_TESTS"
+    paths = listed.group(1).split()
+    assert "tests/media" in paths
+    assert [p for p in paths if not (ROOT / p).exists()] == []
