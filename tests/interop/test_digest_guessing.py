@@ -158,7 +158,11 @@ def test_guessing_from_one_network_does_not_hold_the_user_out_of_another(
         assert held["unchecked"] >= 20 and checked <= 12, held  # 5 free and 1, 2, 4 ... s
         # the guessers move to 127.0.2.0/24: one answer checked there, then held
         moved = cracker.run(WRONG[200:], ipv4_sources(20, "127.0.2.2"), 1.0)
-        assert all(g.status == 403 for g in moved)
+        # refused each: 403, or the flood limit's 503 once the run outpaces it (0: no answer
+        # within the run's time); none admitted, and one answer checked (below)
+        statuses = [g.status for g in moved]
+        assert not any(g.admitted for g in moved), str(statuses)
+        assert set(statuses) <= {0, 403, 503} and statuses.count(403) >= 1, str(statuses)
         after = stats(gw)
         assert after["refused"] - after["unchecked"] == checked + 1, after
         assert cracker.guess(PASSWORD, "127.0.1.3").admitted  # alice still gets in

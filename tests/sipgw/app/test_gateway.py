@@ -109,14 +109,23 @@ async def test_calls_on_the_shared_rtp_port_each_hear_their_own_echo_and_no_stra
             stranger.sendto(noise, ("127.0.0.1", shared))
             stranger.sendto(stolen, ("127.0.0.1", shared))
         await asyncio.sleep(0.5)
-        unknown = gateway_stats(gateway)["rtp_unclaimed"]
+        stats = gateway_stats(gateway)
+        unknown = stats["rtp_unclaimed"]
         heard = [c.packets() for c in callers]
         for caller in callers:
             assert await caller.bye()
         stranger.close()
     silence = g711.silence_frame("PCMU")
+    # Bit-exact, unless a loaded gateway had to skip ticks or conceal late packets (each
+    # counted, as in the echo test above): then at most that many frames are not the caller's.
+    disturbed = stats["ticks_skipped"] + stats["jb_late"] + stats["jb_concealed"]
     for packets, frames in zip(heard, tones, strict=True):
-        assert [p.payload for p in packets if p.payload != silence][:45] == frames[:45]
+        echoed = [p.payload for p in packets if p.payload != silence][:45]
+        if not disturbed:
+            assert echoed == frames[:45]
+        else:
+            theirs = sum(frame in frames for frame in echoed)
+            assert theirs >= 45 - disturbed, (theirs, disturbed)
         assert all(p.payload != noise[12:] for p in packets)
     assert unknown == 11  # the stolen SSRC's reached the first call, whose latch refused them
 
