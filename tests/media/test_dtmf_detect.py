@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from array import array
 from collections import Counter
 
@@ -204,9 +203,6 @@ def test_speech_like_sound_never_yields_a_digit(
     assert digits(_speech_like(f0, glide, harmonics, formants, 0.6, seed)) == ""
 
 
-@pytest.mark.skipif(
-    not (shutil.which("espeak-ng") and shutil.which("sox")), reason="needs espeak-ng and sox"
-)
 def test_the_talk_off_set_yields_no_digit() -> None:
     """Speech (espeak-ng, and flite and festival when present), music (chords, sweeps, a
     melody) and babble (voices mixed by sox), all through μ-law: docs/architecture.md

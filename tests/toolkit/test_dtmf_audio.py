@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cmath
 import math
-import shutil
 import wave
 from pathlib import Path
 
@@ -58,7 +57,6 @@ def test_a_wav_for_a_peer(tmp_path: Path) -> None:
         assert wav.getframerate() == 8000 and wav.getsampwidth() == 2 and wav.getnframes() == 1200
 
 
-@pytest.mark.skipif(not shutil.which("sox"), reason="needs sox")
 def test_the_music_of_the_talk_off_set() -> None:
     music = talk_off_set(["music"])
     assert len(music) >= 30 and all(s.group == "music" and s.seconds > 0.3 for s in music)
