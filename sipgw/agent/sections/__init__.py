@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from sipgw.agent.sections.declare import (
     ConfigError,
+    ConfigMistakes,
     InvalidSettings,
     SectionInfo,
     Setting,
@@ -42,6 +43,7 @@ from sipgw.agent.sections.sources import Found, Sources, load_env_file
 
 __all__ = [
     "ConfigError",
+    "ConfigMistakes",
     "Found",
     "InvalidSettings",
     "SectionInfo",

@@ -29,7 +29,7 @@ loading (a directory that cannot be created, a file others may change) is a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -59,6 +59,15 @@ _KEY = "sipgw.setting"
 class ConfigError(Exception):
     """A setting has a value we cannot use; the message names it as the user wrote it
     (the flag, the variable, the line of a file) and says what is allowed."""
+
+
+class ConfigMistakes(ConfigError):
+    """Several mistakes found in one pass over a file, each message naming its own place;
+    ``str()`` gives them one to a line."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = tuple(messages)
 
 
 class InvalidSettings(ConfigError):

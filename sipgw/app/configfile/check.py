@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sipgw.agent.sections import ConfigError, SectionInfo, Sources, load, setting_of
+from sipgw.agent.sections import ConfigError, ConfigMistakes, SectionInfo, Sources, load, setting_of
 from sipgw.agent.sections.tomlfile import TomlDocument
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.app.configfile.read import (
@@ -143,6 +143,9 @@ def _lines(files: SettingsFiles, sources: Sources, found: Checked) -> None:
             found.lines = len(routes_of(document, path, settings_file=True).lines)
         elif routes:
             found.lines = len(parse_routes_file(Path(routes)).lines)
+    except ConfigMistakes as exc:
+        for message in exc.messages:
+            found.add(message)
     except ConfigError as exc:
         found.add(str(exc))
 

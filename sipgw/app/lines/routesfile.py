@@ -38,15 +38,16 @@ file's directory. What a line's keys become for its agent is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sipgw.agent.amd.settings import AmdRequest
-from sipgw.agent.sections import ConfigError
+from sipgw.agent.sections import ConfigError, ConfigMistakes
 from sipgw.agent.sections.tomlfile import Place, TomlDocument, read_toml
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
@@ -523,39 +524,76 @@ def parse_routes_file(path: Path, *, settings_file: bool = False) -> RoutesFile:
 def routes_of(document: TomlDocument, path: Path, *, settings_file: bool = False) -> RoutesFile:
     """Check the lines and routes of a parsed file (see :func:`parse_routes_file`).
 
+    Every line and every route is checked, each one's first mistake kept, so that one run
+    names them all (``sipgw config check``).
+
     Raises:
-        ConfigError: something in it is wrong; the message names the file and the line.
+        ConfigMistakes: something in it is wrong; each message names the file and the line.
     """
     data, label = document.data, document.label
     top = document.place(None)
+    mistakes: list[str] = []
     unknown = [] if settings_file else sorted(set(data) - _TOP_KEYS)
     if unknown:
         known = ", ".join(sorted(_TOP_KEYS))
-        raise ConfigError(f"{top(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+        mistakes.append(f"{top(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
     tables = data.get("lines", {})
     if not isinstance(tables, dict) or not tables:
-        raise ConfigError(f"{label}: no [lines.NAME] table")
+        raise ConfigMistakes([*mistakes, f"{label}: no [lines.NAME] table"])
     base = path.resolve().parent
     lines: dict[str, LineSpec] = {}
     for name, table in tables.items():
-        if not isinstance(table, dict):
-            where = document.place(document.key_line(document.table_line("lines"), name))
-            raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
-        lines[name] = _line(name, table, document, base, settings_file)
-    _check_hand_offs(lines, document)
+        try:
+            if not isinstance(table, dict):
+                where = document.place(document.key_line(document.table_line("lines"), name))
+                raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
+            lines[name] = _line(name, table, document, base, settings_file)
+        except ConfigError as exc:
+            mistakes.append(str(exc))
+    if len(lines) == len(tables):  # hand-offs name other lines: checked once all are read
+        _collect(mistakes, lambda: _check_hand_offs(lines, document))
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
-        raise ConfigError(f"{top('routes')}: routes must be [[routes]] tables")
-    routes = tuple(_route(i, table, document, lines) for i, table in enumerate(raw_routes))
+        mistakes.append(f"{top('routes')}: routes must be [[routes]] tables")
+        raw_routes = []
+    routes: list[Route] = []
+    for index, table in enumerate(raw_routes):
+        # a route is checked against the lines' names: a line's own mistake is named already
+        _collect(mistakes, functools.partial(_add_route, routes, index, table, document, tables))
     default = data.get("default")
     if default is not None:
-        default = _typed(default, str, top, "default")
-        if default not in lines:
-            raise ConfigError(f"{top('default')}: default {default!r} is not a [lines.NAME] table")
-    status = _typed(data.get("unknown_status", 404), int, top, "unknown_status")
-    if status not in REFUSALS:
-        allowed = ", ".join(map(str, REFUSALS))
-        raise ConfigError(f"{top('unknown_status')}: unknown_status must be one of {allowed}")
-    if not routes and default is None:
-        raise ConfigError(f"{label}: no [[routes]] and no default: every call would be refused")
-    return RoutesFile(path, lines, routes, default, status)
+        try:
+            default = _typed(default, str, top, "default")
+            if default not in tables:
+                raise ConfigError(
+                    f"{top('default')}: default {default!r} is not a [lines.NAME] table"
+                )
+        except ConfigError as exc:
+            mistakes.append(str(exc))
+    status = 404
+    try:
+        status = _typed(data.get("unknown_status", 404), int, top, "unknown_status")
+        if status not in REFUSALS:
+            allowed = ", ".join(map(str, REFUSALS))
+            raise ConfigError(f"{top('unknown_status')}: unknown_status must be one of {allowed}")
+    except ConfigError as exc:
+        mistakes.append(str(exc))
+    if not raw_routes and default is None:
+        mistakes.append(f"{label}: no [[routes]] and no default: every call would be refused")
+    if mistakes:
+        raise ConfigMistakes(mistakes)
+    return RoutesFile(path, lines, tuple(routes), default, status)
+
+
+def _add_route(
+    routes: list[Route], index: int, table: object, document: TomlDocument, lines: Mapping[str, Any]
+) -> None:
+    routes.append(_route(index, table, document, lines))
+
+
+def _collect(mistakes: list[str], step: Callable[[], object]) -> None:
+    """Run one check, its mistake (if any) added to ``mistakes``."""
+    try:
+        step()
+    except ConfigError as exc:
+        mistakes.append(str(exc))

@@ -111,3 +111,23 @@ def test_a_lines_settings_may_not_hold_a_secret(tmp_path: Path) -> None:
         "sipgw.toml line 10: lines.a.settings.OPENAI_API_KEY is a secret: set OPENAI_API_KEY "
         "in the environment or in .env, never in this file"
     ]
+
+
+def test_every_line_and_route_is_checked_in_one_run(tmp_path: Path) -> None:
+    """A mistake in one line does not hide the next line's, nor a route's."""
+    errors = checked(
+        tmp_path,
+        'unknown_status = 200\n\n'
+        '[lines.sales]\nagent = "echo"\nmax_calls = "four"\n\n'
+        '[lines.support]\nagent = "echo"\ncodecs = 7\n\n'
+        '[[routes]]\nline = "sales"\n\n'
+        '[[routes]]\nline = "salse"\n',
+    )
+    assert [e.split(":", 1)[0] for e in errors] == [
+        "sipgw.toml line 5",
+        "sipgw.toml line 9",
+        "sipgw.toml line 15",
+        "sipgw.toml line 1",
+    ], errors
+    assert "line 'salse' is not a [lines.NAME] table" in errors[2]
+    assert "unknown_status must be one of" in errors[3]
