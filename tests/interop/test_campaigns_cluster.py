@@ -221,48 +221,64 @@ asyncio.run(main())
 """A gateway claiming a campaign's contact, with the claim name this process makes."""
 
 
-@pytest.mark.parametrize("own_pid_namespace", [True, False], ids=["container", "same-host"])
+def _unix_socket_url(server: PostgresServer, url: str) -> str:
+    """``url``'s database reached over the server's Unix socket: a process with a network
+    namespace of its own (another machine, here) has no route to this one's 127.0.0.1, but
+    shares its file system."""
+    database = url.rsplit("/", 1)[1]
+    return f"postgresql://sipgw@/{database}?host={server.directory}&port={server.port}"
+
+
+_ELSEWHERE = {
+    # another machine: its own network, host name and process numbering
+    "other-machine": ["--net", "--uts", "--pid"],
+    # a container of this host (network_mode: host): one host name, its own pid numbering
+    "container": ["--pid"],
+    "same-host": [],
+}
+
+
+@pytest.mark.parametrize("where", list(_ELSEWHERE))
 async def test_a_killed_gateways_contact_is_taken_at_once_only_if_its_death_is_seen(
-    url: str, own_pid_namespace: bool
+    server: PostgresServer, url: str, where: str
 ) -> None:
-    """Two gateways of one host name on one database, the first SIGKILLed while dialing. In
-    a pid namespace of its own (a container: another gateway's pid numbers mean nothing
-    here, and its pid may not even run here), its claim is left to its lease, alive or
-    dead; in this one, its death is seen and the contact retried at once. Either way the
-    contact is retried once, by one gateway."""
+    """Two gateways on one database, the first SIGKILLed while dialing. On another machine
+    (network, host name and pid numbering of its own, the database reached over its Unix
+    socket) or in a container of this host (one host name, and the first's pid 30001 is no
+    process here), its claim is left to its lease, alive or dead; on this host, its death
+    is seen and the contact retried at once. Either way the contact is retried once, by one
+    gateway."""
     store, campaign = await make(url, 1, per_second=100, concurrency=1, max_attempts=3,
                                  retry={"failed": 10})  # fmt: skip
-    container = [
-        "unshare",
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--kill-child=SIGKILL",
-        "--",
-        "sh",
-        "-c",
-        'echo 30000 > /proc/sys/kernel/ns_last_pid; "$@"; true',
+    namespaces = _ELSEWHERE[where]
+    elsewhere = [
+        "unshare", *namespaces, "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
+        "sh", "-c",
+        ("hostname machine-b; " if "--uts" in namespaces else "")
+        + 'echo 30000 > /proc/sys/kernel/ns_last_pid; "$@"; true',
         "-",
-    ]
-    argv = [sys.executable, "-c", _CLAIM_AND_DIAL, url, str(campaign), str(T0)]
+    ]  # fmt: skip
+    first_url = _unix_socket_url(server, url) if "--net" in namespaces else url
+    argv = [sys.executable, "-c", _CLAIM_AND_DIAL, first_url, str(campaign), str(T0)]
     first = await asyncio.create_subprocess_exec(
-        *(container if own_pid_namespace else []), *argv, stdout=asyncio.subprocess.PIPE,
+        *(elsewhere if namespaces else []), *argv, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
     )  # fmt: skip
     try:
         assert first.stdout is not None
         owner = (await asyncio.wait_for(first.stdout.readline(), 30)).decode()
         host, pid = owner.split(":")[:2]
-        assert host == socket.gethostname()
-        if own_pid_namespace:  # a pid no process here has: host:pid alone would say "dead"
+        assert host == ("machine-b" if "--uts" in namespaces else socket.gethostname())
+        if namespaces:  # a pid no process here has: host:pid alone would say "dead"
             assert pid == "30001" and not await asyncio.to_thread(Path(f"/proc/{pid}").exists)
         second = CampaignScheduler(CampaignStore(Database(url)), claim_owner(), lease=30.0)
         assert await second.recover(T0 + 1) == []  # alive: left alone
         first.kill()
         await asyncio.wait_for(first.wait(), 10)
         recovered = await second.recover(T0 + 2)
-        if own_pid_namespace:
+        if namespaces:
             assert recovered == []  # its death is not seen from here: the lease tells
+            assert await second.recover(T0 + 29) == []  # nor before the lease ends
             recovered = await second.recover(T0 + 31)
         assert len(recovered) == 1
         (row,) = await store.contacts(campaign)
