@@ -72,6 +72,7 @@ OPTIONAL_MODULES = {
     "opus": ("sipgw/media/opus.py",),
     "otel": ("sipgw/app/tracing.py",),
     "postgres": ("sipgw/app/cluster/database.py",),
+    "stir": ("sipgw/sip/passportcheck.py",),
 }
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
 
@@ -100,6 +101,7 @@ def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
             "opus": {"av"},
             "otel": {"opentelemetry"},
             "postgres": {"psycopg"},
+            "stir": {"cryptography"},
         }[extra] <= imports.keys()
         assert _undeclared(imports, declared) == []
 

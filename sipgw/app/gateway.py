@@ -64,6 +64,7 @@ from sipgw.app.security.access import (
     summary_level,
 )
 from sipgw.app.security.floods import FloodSettings
+from sipgw.app.security.passports import PassportVerifier
 from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import RegistrationSettings
@@ -208,7 +209,13 @@ class Gateway:
         """The calls up now and the steps each takes (:mod:`sipgw.app.calls.callpath`)."""
         self.calls.headers = parts.headers
         self.calls.observer_for = self.breakers.observer
-        self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
+        self.passports = PassportVerifier(
+            self.access.stir_anchors, max_age=self.access.stir_max_age
+        )
+        """Checks the PASSporTs of incoming calls (:mod:`sipgw.app.security.passports`)."""
+        self.inbound = InboundCalls(
+            self.calls, self.routes, config.ring_time, self.breakers, self.passports
+        )
         self.trunks = Trunks(parts.dns, lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.upstream.trunks`)."""
         self.outbound = OutboundCalls(

@@ -193,6 +193,12 @@ class CallInfo:
         """An offer/answer exchange agreed ``media`` (the user agent core's)."""
         self._media = media
 
+    def update_verification(self, verification: CallerVerification) -> None:
+        """What the check of the INVITE's PASSporT signature found (the application's,
+        which fetches the certificate before it routes the call:
+        :mod:`sipgw.sip.passportcheck`)."""
+        self._verification = verification
+
     @property
     def established(self) -> bool:
         """Whether a 2xx was sent or received and the call is not ending (media may flow)."""

@@ -13,13 +13,18 @@ called side in one of two ways:
 
 :func:`caller_verification` reads both. Neither proves anything by itself: the verstat
 is the word of whoever sent the INVITE (believed, like P-Asserted-Identity, only from a
-source the operator named: :mod:`sipgw.sip.trustedid`), and the PASSporT's signature is
-not checked (the gateway fetches no certificate URL and has no trust anchor), so a
-PASSporT's ``attest`` is what it *claims*: :attr:`CallerVerification.signature` says
-``unverified``, and a PASSporT alone never makes the status ``passed``. A PASSporT
-whose ``orig`` is not the caller's number (From or P-Asserted-Identity) is not
-believed at all: the status is ``failed``. Reading never fails the call: what does not
-parse is described in :attr:`CallerVerification.problem`.
+source the operator named: :mod:`sipgw.sip.trustedid`), and a PASSporT's ``attest`` is
+what it *claims* until its signature is checked. The SIP core reads; it fetches nothing:
+a PASSporT's :attr:`CallerVerification.signature` is ``unverified`` as read, with the
+:attr:`~CallerVerification.certificate_url` the check needs, and the application (which
+fetches the certificate, :mod:`sipgw.app.security.passports`) records what the check
+found with :meth:`CallerVerification.with_signature` (:mod:`sipgw.sip.passportcheck`):
+``verified`` makes the status ``passed`` (unless the verstat says the check failed),
+``failed`` makes it ``failed``, ``unverified`` (no trust anchors, no certificate, an
+untrusted one) leaves it to the verstat. A PASSporT whose ``orig`` is not the caller's
+number (From or P-Asserted-Identity) is not believed at all: the status is ``failed``.
+Reading never fails the call: what does not parse is described in
+:attr:`CallerVerification.problem`.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sipgw.sip.headers import Headers, split_header_list
+from sipgw.sip.passportcheck import SignatureCheck, certificate_url
 
 __all__ = [
     "ATTESTATIONS",
@@ -55,6 +61,7 @@ VERSTATS = ("TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation")
 """The verstat values of 3GPP TS 24.229 (a ``-A``/``-B``/``-C`` suffix may follow Passed)."""
 
 _VERSTAT = re.compile(r"[;?&]verstat=([A-Za-z0-9_.-]{1,64})", re.IGNORECASE)
+_INFO = re.compile(r";\s*info\s*=\s*<([^>]*)>", re.IGNORECASE)
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _MAX_TOKEN = 8192
 
@@ -71,8 +78,13 @@ class CallerVerification:
             claim: see :attr:`signature`); "" when none.
         orig: the PASSporT's originating number ("" without one).
         dest: the PASSporT's destination numbers.
-        signature: the PASSporT signature: ``unverified`` (never checked here) or
-            ``none`` (no PASSporT).
+        signature: the PASSporT signature: ``unverified`` (as read, or not checkable),
+            ``verified``, ``failed`` (:meth:`with_signature`) or ``none`` (no PASSporT).
+        signature_reason: why the signature is not ``verified`` ("" before it is checked).
+        certificate_url: where the PASSporT's certificate is (its ``x5u``, else the
+            Identity header's ``info``): what a check must fetch ("" without one).
+        token: the PASSporT as sent (the compact JWS), for the check; not in
+            :meth:`as_dict`.
         problem: what was wrong with what was sent ("" when nothing).
         foreign: the PASSporT's ``orig`` is not the caller's number: it is not believed,
             and the status is ``failed``.
@@ -84,21 +96,35 @@ class CallerVerification:
     orig: str = ""
     dest: tuple[str, ...] = ()
     signature: str = "none"
+    signature_reason: str = ""
+    certificate_url: str = ""
+    token: str = field(default="", repr=False)
     problem: str = ""
     foreign: bool = False
 
     @property
     def status(self) -> Status:
-        """``passed`` (the carrier says the number is verified), ``failed`` (it says the
-        check failed, or the PASSporT is not for this caller) or ``none``."""
-        if self.foreign:
+        """``passed`` (the carrier says the number is verified, or we verified the
+        PASSporT's signature), ``failed`` (the carrier says the check failed, the
+        PASSporT is not for this caller, or its signature or claims failed our check) or
+        ``none``."""
+        if self.foreign or self.signature == "failed":
             return "failed"
         value = self.verstat.lower()
         if value.startswith("tn-validation-passed"):
             return "passed"
         if value == "tn-validation-failed":
             return "failed"
-        return "none"
+        return "passed" if self.signature == "verified" else "none"
+
+    @property
+    def needs_check(self) -> bool:
+        """There is a PASSporT whose signature is not checked yet."""
+        return bool(self.token) and self.signature == "unverified" and not self.signature_reason
+
+    def with_signature(self, check: SignatureCheck) -> CallerVerification:
+        """This verification with what the check of its PASSporT's signature found."""
+        return replace(self, signature=check.state, signature_reason=check.reason)
 
     def as_dict(self) -> dict[str, Any]:
         """The non-empty fields and the status, for a call record or a prompt."""
@@ -110,6 +136,8 @@ class CallerVerification:
             data["dest"] = list(self.dest)
         if self.signature != "none":
             data["signature"] = self.signature
+        if self.signature_reason:
+            data["signature_reason"] = self.signature_reason
         if self.problem:
             data["problem"] = self.problem
         return data
@@ -179,11 +207,12 @@ def parse_passport(value: str) -> dict[str, Any]:
     return {"header": header, "payload": payload}
 
 
-def _shaken_passport(values: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
+def _shaken_passport(values: Sequence[str]) -> tuple[dict[str, Any] | None, str, str]:
     """The SHAKEN PASSporT of ``Identity`` header values: the first whose ``ppt`` is
     ``shaken`` (a forwarding carrier adds a ``div`` one, RFC 8946), else the first that
-    parses; and what was wrong with the first that did not parse ("" when none)."""
-    found: list[dict[str, Any]] = []
+    parses; the header value it came in ("" when none); and what was wrong with the first
+    that did not parse ("" when none)."""
+    found: list[tuple[dict[str, Any], str]] = []
     trouble = ""
     for value in values:
         try:
@@ -192,9 +221,17 @@ def _shaken_passport(values: Sequence[str]) -> tuple[dict[str, Any] | None, str]
             trouble = trouble or str(exc)
             continue
         if passport["header"].get("ppt") == "shaken":
-            return passport, ""
-        found.append(passport)
-    return (found[0] if found else None), ("" if found else trouble)
+            return passport, value, ""
+        found.append((passport, value))
+    if found:
+        return found[0][0], found[0][1], ""
+    return None, "", trouble
+
+
+def _info(value: str) -> str:
+    """The ``info`` parameter of an Identity header value (RFC 8224 §4.1), without <>."""
+    found = _INFO.search(value)
+    return found.group(1).strip() if found else ""
 
 
 def _verstat(uris: Iterable[str]) -> str:
@@ -237,12 +274,15 @@ def caller_verification(
         problems.append(f"unknown verstat {verstat!r}")
     attestation = _attest_of_verstat(verstat)
     orig, dest, signature, foreign = "", tuple[str, ...](), "none", False
-    passport, trouble = _shaken_passport(headers.get_all("Identity"))
+    passport, value, trouble = _shaken_passport(headers.get_all("Identity"))
     if trouble:
         problems.append(f"Identity: {trouble}")
+    token = url = ""
     if passport is not None:
         payload = passport["payload"]
         signature = "unverified"
+        token = value.split(";", 1)[0].strip()
+        url = certificate_url(token, _info(value))
         orig, dest = _tn(payload.get("orig")), _tns(payload.get("dest"))
         attest = payload.get("attest")
         numbers = [n for n in caller_numbers if n]
@@ -261,6 +301,8 @@ def caller_verification(
         orig=orig,
         dest=dest,
         signature=signature,
+        certificate_url=url,
+        token=token,
         problem="; ".join(problems),
         foreign=foreign,
     )

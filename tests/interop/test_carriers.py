@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from tests.toolkit.passport import identity_header, shaken
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
 from tests.toolkit.peers.kamailio import Kamailio
+from tests.toolkit.sti import StiPki, identity_value, serving_certificates
 from tests.toolkit.tls import ServerCertificate, make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
@@ -126,10 +128,11 @@ def start_carrier(
     *,
     proxy_transport: str = "udp",
     tls_cert: ServerCertificate | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[Kamailio, GatewayProcess, int]:
     """The carrier's Kamailio (``tls_cert`` for its TLS listener) and the gateway on its
     trunk, reaching it over ``proxy_transport`` (its password from the environment, as the
-    docs advise: a flag is visible to other local users)."""
+    docs advise: a flag is visible to other local users; ``extra_env`` for the gateway)."""
     kam = Kamailio(
         workdir, "carrier", users={**users, CALLEE: PHONE_PW, CALLER: PHONE_PW},
         invite_route=trunk.script(), sip_port=kam_ports[0], tls_port=kam_ports[1],
@@ -142,6 +145,7 @@ def start_carrier(
         "SIPGW_ADMIN_TOKEN": TOKEN,
         "SIPGW_MAX_CALL_SECONDS": "4",
         "SIPGW_AUTH_PASSWORD": SIP_PASSWORD,
+        **(extra_env or {}),
     }
     gateway = GatewayProcess(
         workdir, agent="assistant", extra_env=env,
@@ -326,28 +330,44 @@ def test_telnyx_stir_shaken_result_routes_an_unverified_caller_to_a_stricter_lin
 ) -> None:
     """Telnyx says what STIR/SHAKEN found with a verstat on P-Asserted-Identity (and here
     passes the caller's Identity header on): a caller whose number failed goes to the strict
-    line, one that passed to the open line; each call's record shows the carrier's word."""
+    line. Another carries no verstat of worth (``No-TN-Validation``) but a PASSporT really
+    signed by a service provider under a test STI-CA the gateway trusts
+    (``SIPGW_STIR_CA_FILE``): the gateway fetches its certificate over HTTPS, verifies the
+    signature, and the call goes to the open line. Each call's record shows what was found."""
     kam_ports = (free_port(), free_port())
-    passport = identity_header(shaken("C", orig=CALLER[1:], dest=DID[1:]))
-    trunk = telnyx(
-        {DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD},
-        verstat={CALLER: "TN-Validation-Failed", "*": "TN-Validation-Passed"},
-        identity={CALLER: passport},
-    )  # fmt: skip
-    routes = tmp_workdir / "routes.toml"
-    routes.write_text(ROUTES_BY_VERIFICATION)
-    aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
-    kam, gateway, admin_port = start_carrier(
-        tmp_workdir, services, trunk, ["--register", aor, "--routes", str(routes)],
-        {"sipgwconn": SIP_PASSWORD}, kam_ports,
-    )  # fmt: skip
-    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
-        gateway.wait_log(r"registered sip:sipgwconn@", 10)
-        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
-        check_inbound(carrier, caller)  # failed: the strict line
-        callee.dial(kam.uri(DID))  # passed: the open line
-        callee.wait_event("CALL_ESTABLISHED", 10)
-        callee.wait_event("CALL_CLOSED", 10)
+    pki = StiPki.make()
+    (tmp_workdir / "sti-ca.pem").write_bytes(pki.root_pem)
+    https_ca = make_ca(tmp_workdir / "https")
+    https = make_server_cert(https_ca, tmp_workdir / "https", "certs")
+    with serving_certificates({"/sp.pem": pki.chain_pem}, https.cert, https.key) as base:
+        x5u = f"{base}/sp.pem"
+        signed = pki.sign({**shaken("A", orig=CALLEE[1:], dest=DID[1:]), "iat": int(time.time())},
+                          x5u=x5u)  # fmt: skip
+        passport = identity_header(shaken("C", orig=CALLER[1:], dest=DID[1:]))  # filler signature
+        trunk = telnyx(
+            {DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD},
+            verstat={CALLER: "TN-Validation-Failed", "*": "No-TN-Validation"},
+            identity={CALLER: passport, CALLEE: identity_value(signed, x5u)},
+        )  # fmt: skip
+        routes = tmp_workdir / "routes.toml"
+        routes.write_text(ROUTES_BY_VERIFICATION)
+        aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
+        stir = {
+            "SIPGW_STIR_CA_FILE": str(tmp_workdir / "sti-ca.pem"),
+            "SIPGW_STIR_MAX_AGE": "600",  # signed before Kamailio and the gateway start
+            "SSL_CERT_FILE": str(https_ca.cert),  # the certificate server's CA
+        }
+        kam, gateway, admin_port = start_carrier(
+            tmp_workdir, services, trunk, ["--register", aor, "--routes", str(routes)],
+            {"sipgwconn": SIP_PASSWORD}, kam_ports, extra_env=stir,
+        )  # fmt: skip
+        with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
+            gateway.wait_log(r"registered sip:sipgwconn@", 10)
+            carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+            check_inbound(carrier, caller)  # failed: the strict line
+            callee.dial(kam.uri(DID))  # verified: the open line
+            callee.wait_event("CALL_ESTABLISHED", 10)
+            callee.wait_event("CALL_CLOSED", 10)
     calls = {}
     for path in sorted((tmp_workdir / "calls").glob("*.jsonl")):
         lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -356,14 +376,18 @@ def test_telnyx_stir_shaken_result_routes_an_unverified_caller_to_a_stricter_lin
         calls[str(call["caller"]).split("@")[0]] = (line, call)
     line, call = calls[f"sip:{CALLER}"]
     assert line == "strict", calls
-    assert call["caller_verification_asserted_by_carrier"] == {
+    found = dict(call["caller_verification_asserted_by_carrier"])
+    reason = found.pop("signature_reason", "")
+    assert found == {
         "status": "failed", "source": "verstat", "verstat": "TN-Validation-Failed",
-        "attestation": "C", "orig": CALLER[1:], "dest": [DID[1:]], "signature": "unverified",
+        "attestation": "C", "orig": CALLER[1:], "dest": [DID[1:]], "signature": "failed",
     }, call  # fmt: skip
+    assert reason.startswith("iat is "), call  # the filler PASSporT is from 2023
     line, call = calls[f"sip:{CALLEE}"]
     assert line == "open", calls
     assert call["caller_verification_asserted_by_carrier"] == {
-        "status": "passed", "source": "verstat", "verstat": "TN-Validation-Passed",
+        "status": "passed", "source": "verstat", "verstat": "No-TN-Validation",
+        "attestation": "A", "orig": CALLEE[1:], "dest": [DID[1:]], "signature": "verified",
     }, call  # fmt: skip
 
 

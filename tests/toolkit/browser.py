@@ -252,9 +252,19 @@ class Browser:
             )
         return value
 
-    async def screenshot(self, path: Path) -> Path:
-        """Save a PNG of the whole page to ``path``."""
-        result = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def screenshot(self, path: Path, selector: str = "") -> Path:
+        """Save a PNG of the whole page to ``path``, or of the element ``selector`` finds
+        (scrolled into view; with a margin of 8 px)."""
+        options: dict[str, Any] = {"captureBeyondViewport": True}
+        if selector:  # in the viewport as laid out: capturing beyond it would reflow the page
+            box = await self.evaluate(
+                f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                "e.scrollIntoView(); const r = e.getBoundingClientRect(); "
+                "return {x: Math.max(0, r.x - 8), y: Math.max(0, r.y - 8), "
+                "width: r.width + 16, height: r.height + 16}; })()"
+            )
+            options = {"clip": {**box, "scale": 1}, "captureBeyondViewport": False}
+        result = await self.send("Page.captureScreenshot", format="png", **options)
         data = base64.b64decode(result["data"])
         await asyncio.to_thread(write_file, path, data)
         return path

@@ -6,7 +6,8 @@ Routes (docs/operations.md, "Dashboard"):
   latency waterfall) and recent calls with their outcome;
   ``GET /dashboard/calls/{id}``: one call's transcript, tool calls, timings, quality,
   and its recording's waveform and player. Both are static HTML + JS
-  (``static/``) that read the JSON below; every caller-controlled string goes
+  (``static/``) that read the JSON below (the dashboard's charts are SVG drawn by
+  ``static/charts.js``, no library); every caller-controlled string goes
   into the page through ``textContent``.
 - ``GET /api/events``: Server-Sent Events from the gateway's
   :class:`~sipgw.app.calls.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
@@ -14,6 +15,10 @@ Routes (docs/operations.md, "Dashboard"):
   ``GET /api/events?call={id}`` (log id or Call-ID; 404 if unknown): only that call's
   events, after a ``snapshot`` holding its detail (``{"now", "call"}``); the call's
   page follows a call in progress with it.
+- ``GET /api/charts?window=hour|day``: the charts' figures over the last hour (a point a
+  minute) or day (a point every ten minutes): calls at once, end of turn to first audio
+  p50/p95, barge-ins, outcomes, MOS and vendor errors
+  (:meth:`sipgw.app.operations.timeline.CallTimeline.series`); 400 for another window.
 - ``GET /api/recent``: the recent (ended) calls; ``GET /api/recent/{id}``: a live or
   recent call's transcript, turns and quality; ``.../recording.wav`` and
   ``.../peaks`` its recording and its waveform's peaks.
@@ -44,6 +49,7 @@ from aiohttp import web
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
+from sipgw.app.operations.timeline import WINDOWS, CallTimeline
 
 __all__ = [
     "COOKIE",
@@ -136,8 +142,11 @@ class Dashboard:
         clock: Callable[[], float] = time.time,
         throttle: LoginThrottle | None = None,
         source: Callable[[web.Request], str] | None = None,
+        timeline: CallTimeline | None = None,
     ) -> None:
         self.feed = feed
+        self.timeline = timeline or CallTimeline()
+        """The figures the charts draw (the gateway's metrics keep them)."""
         self._token = token
         self.lifetime = lifetime
         self.clock = clock
@@ -159,6 +168,7 @@ class Dashboard:
         app.router.add_post("/dashboard/logout", self.logout)
         app.router.add_get("/dashboard/static/{name}", self.static)
         app.router.add_get("/api/events", self.events)
+        app.router.add_get("/api/charts", self.charts)
         app.router.add_get("/api/recent", self.recent)
         app.router.add_get("/api/recent/{id}", self.call)
         app.router.add_get("/api/recent/{id}/recording.wav", self.recording)
@@ -283,6 +293,15 @@ class Dashboard:
             "live": [entry.detail() for entry in self.feed.live.values()],
             "recent": [entry.summary() for entry in reversed(self.feed.recent)],
         }
+
+    async def charts(self, request: web.Request) -> web.Response:
+        """The charts' figures over the last hour or day (``?window=``, default hour)."""
+        window = request.query.get("window", "hour")
+        if window not in WINDOWS:
+            return web.json_response(
+                {"error": f"window must be one of {', '.join(WINDOWS)}"}, status=400
+            )
+        return web.json_response(self.timeline.series("day" if window == "day" else "hour"))
 
     async def recent(self, request: web.Request) -> web.Response:
         """The recent calls, newest first."""

@@ -192,7 +192,7 @@ class AdminServer:
         self._trusted = networks(settings.trusted_proxies)
         self.dashboard = Dashboard(
             gateway.feed, lambda: self.settings.token, throttle=self.throttle,
-            source=self.source,
+            source=self.source, timeline=gateway.metrics.timeline,
         )  # fmt: skip
         self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
         self.twilio_api = TwilioRest(

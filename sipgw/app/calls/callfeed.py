@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sipgw.app.calls.hints import Refused
+from sipgw.app.operations.timeline import CallTimeline
 
 if TYPE_CHECKING:
     from sipgw.agent.base import Agent
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECENT_CALLS",
+    "FIRST_AUDIO_FIELDS",
     "RECORD_CLOSE_WAIT",
     "TRANSCRIPT_LIMIT",
     "TRANSCRIPT_TYPES",
@@ -42,6 +44,7 @@ __all__ = [
     "FeedEvent",
     "RecordEnds",
     "agent_name",
+    "chart_feed",
     "hung_up_by",
 ]
 
@@ -66,6 +69,10 @@ TURN_FIELDS = {
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
 """The waterfall's stages (sipgw.agent.observer.TURN_STAGES) and their turn_metrics fields (ms)."""
+FIRST_AUDIO_FIELDS = ("first_rtp_after_turn_ms", "end_of_speech_to_first_rtp_ms")
+"""Where a turn_metrics line says how long after the caller's turn ended the reply's first
+audio went out: from the STT's end of turn (the assistant), else from the end of speech (a
+speech-to-speech agent, which has no STT)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +223,12 @@ def _turn(line: dict[str, Any]) -> dict[str, Any]:
         for stage, name in TURN_FIELDS.items()
         if isinstance(line.get(name), int | float)
     }
-    return {"turn": line.get("turn"), "t": line.get("t"), "stages_ms": stages}
+    first_audio = next(
+        (line[name] for name in FIRST_AUDIO_FIELDS if isinstance(line.get(name), int | float)),
+        None,
+    )
+    return {"turn": line.get("turn"), "t": line.get("t"), "stages_ms": stages,
+            "first_audio_ms": first_audio}  # fmt: skip
 
 
 class CallFeed:
@@ -420,3 +432,18 @@ class RecordEnds:
     def close(self) -> None:
         """Stop following the feed."""
         self._unsubscribe()
+
+
+def chart_feed(feed: CallFeed, timeline: CallTimeline) -> Callable[[], None]:
+    """Count in ``timeline`` (the dashboard's charts) what ``feed`` sees: the calls up
+    when one starts or ends, and each turn's first audio. Returns the unsubscribe."""
+
+    def chart(event: FeedEvent) -> None:
+        if event.kind in ("call_started", "call_ended"):
+            timeline.calls_now(len(feed.live))
+        elif event.kind == "turn":
+            first_audio = event.data.get("first_audio_ms")
+            if isinstance(first_audio, int | float):
+                timeline.turn(float(first_audio))
+
+    return feed.subscribe(chart)

@@ -50,7 +50,7 @@ from sipgw.agent.observer import AgentObserver
 from sipgw.agent.tracing import NO_SPAN, AttributeValue, Span
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.calldetails import call_details, with_numbers
-from sipgw.app.calls.callfeed import CallFeed
+from sipgw.app.calls.callfeed import CallFeed, chart_feed
 from sipgw.app.calls.callhandle import (
     TRANSFER_NOTIFY_MARGIN,
     CallHandle,
@@ -165,6 +165,7 @@ class CallPath:
         self.gate = gate
         self.metrics = metrics
         self.feed = feed
+        chart_feed(feed, metrics.timeline)  # the dashboard's charts
         self._sip = sip
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000

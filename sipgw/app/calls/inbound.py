@@ -16,6 +16,11 @@ down for everyone (its breaker is open, :mod:`sipgw.app.operations.breakers`), u
 recorded message is configured to answer instead. A call the routes refuse (no
 route, a line at its limit) is answered at once with their status and never admitted.
 
+An INVITE from a trusted source with a PASSporT (STIR/SHAKEN) has its signature checked
+before the routes choose (a route may ask for ``verified`` callers): at once when nothing
+needs fetching, else after its certificate is fetched (:mod:`sipgw.app.security.passports`,
+a couple of seconds at most, while the caller has the 100 Trying).
+
 Every step but the ringing is :class:`~sipgw.app.calls.callpath.CallPath`'s, shared with
 the calls we place.
 """
@@ -35,9 +40,14 @@ from sipgw.app.calls.callpath import CallPath
 from sipgw.app.codecs import call_codecs, rtp_codecs
 from sipgw.app.lines.routing import AgentRoutes, CallRoute
 from sipgw.app.operations.breakers import VendorBreakers
+from sipgw.app.security.passports import PassportVerifier
 from sipgw.media.codecs import codec_named
-from sipgw.sip.call import CallInfo
-from sipgw.sip.errors import InvalidState, SdpError
+from sipgw.sip.call import CallInfo, CallState
+from sipgw.sip.errors import InvalidState, SdpError, SipError
+from sipgw.sip.identity import uri_number
+from sipgw.sip.passportcheck import SignatureCheck
+from sipgw.sip.uri import parse_uri
+from sipgw.sip.verification import CallerVerification
 
 __all__ = ["InboundCalls"]
 
@@ -52,19 +62,60 @@ class InboundCalls:
         routes: which agent answers a call.
         ring_time: seconds to ring before the agent is built and the call answered.
         breakers: turn a call away while an AI service its agent needs is down.
+        passports: checks the signature of a call's PASSporT before it is routed (None:
+            the signature stays as the SIP core read it, ``unverified``).
     """
 
     def __init__(
-        self, path: CallPath, routes: AgentRoutes, ring_time: float, breakers: VendorBreakers
+        self,
+        path: CallPath,
+        routes: AgentRoutes,
+        ring_time: float,
+        breakers: VendorBreakers,
+        passports: PassportVerifier | None = None,
     ) -> None:
         self.path = path
         self.routes = routes
         self.ring_time = ring_time
         self.breakers = breakers
+        self.passports = passports
 
     def offered(self, call: CallInfo) -> CallHandle | None:
         """Take an offered call: its handle now, the answer in its setup task; None when
-        the routes refuse it (answered with their status at once, never admitted)."""
+        the routes refuse it (answered with their status at once, never admitted), or
+        when its PASSporT's certificate must be fetched first (:meth:`check_passport`:
+        the call is taken once the check is done)."""
+        verification = call.verification
+        if self.passports is not None and verification.needs_check:
+            callers = (uri_number(call.caller.uri), call.trusted_identity)
+            called = (uri_number(call.called.uri), _request_uri_number(call.request_uri))
+            found = self.passports.at_once(verification, callers, called)
+            if found is None:
+                self.path.spawn(self.check_passport(call, callers, called))
+                return None
+            _record(call, verification.with_signature(found))
+        return self._take(call)
+
+    async def check_passport(
+        self, call: CallInfo, callers: tuple[str, str], called: tuple[str, str]
+    ) -> None:
+        """Fetch the certificate of ``call``'s PASSporT, record what its check found, then
+        take the call (unless it ended meanwhile: a CANCEL while the fetch ran)."""
+        assert self.passports is not None
+        verification = call.verification
+        try:
+            checked = await self.passports.check(verification, callers, called)
+        except Exception:  # a bug of the check must not leave the caller at 100 Trying
+            log.exception("[%s] the PASSporT check failed", call.log_id)
+            checked = verification.with_signature(
+                SignatureCheck("unverified", "the check failed (see the log)")
+            )
+        _record(call, checked)
+        if call.state is not CallState.INCOMING:
+            return
+        self._take(call)
+
+    def _take(self, call: CallInfo) -> CallHandle | None:
         self.path.call_started()
         route = self.routes.choose(call, self.calls_on)
         if route.factory is None:
@@ -177,3 +228,22 @@ class InboundCalls:
         handle.log.info("answered on RTP port %d", rtp_port)
         if media is not None:
             self.path.start_media(handle, media)  # no RTP before the ACK
+
+
+def _record(call: CallInfo, verification: CallerVerification) -> None:
+    """Keep what the check of ``call``'s PASSporT found, and say it in the log."""
+    call.update_verification(verification)
+    reason = verification.signature_reason
+    log.info(
+        "[%s] PASSporT signature %s%s", call.log_id, verification.signature,
+        f": {reason}" if reason else "",
+    )  # fmt: skip
+
+
+def _request_uri_number(request_uri: str) -> str:
+    """The number of an INVITE's Request-URI (a trunk may put the dialled number there
+    rather than in To); "" when it has none or does not parse."""
+    try:
+        return uri_number(parse_uri(request_uri)) if request_uri else ""
+    except SipError:
+        return ""

@@ -37,6 +37,7 @@ from sipgw.agent.observer import (
     SpeculativeOutcome,
 )  # fmt: skip
 from sipgw.app.operations.counters import Counters
+from sipgw.app.operations.timeline import CallTimeline
 from sipgw.media import _accel
 from sipgw.media.quality import CallQuality
 
@@ -190,6 +191,7 @@ class _AgentMetrics:
 
     def barge_in(self) -> None:
         self._metrics.barge_ins.inc()
+        self._metrics.timeline.barge_in()
 
     def tool_called(self, source: str, outcome: str, seconds: float) -> None:
         self._metrics.tool_calls.labels(source=source, outcome=outcome).inc()
@@ -197,6 +199,7 @@ class _AgentMetrics:
 
     def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
+        self._metrics.timeline.vendor_error()
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self._metrics.preemptive.labels(outcome=outcome).inc()
@@ -375,6 +378,9 @@ class GatewayMetrics:
         registry.register(_ScrapeCollector(source))
         self.agent_observer: AgentObserver = _AgentMetrics(self)
         """Set as each agent's :attr:`sipgw.agent.base.Agent.observer`."""
+        self.timeline = CallTimeline()
+        """The dashboard's charts: the same figures a minute at a time for a day
+        (:mod:`sipgw.app.operations.timeline`)."""
 
     def call_ended(
         self,
@@ -390,6 +396,7 @@ class GatewayMetrics:
         self.calls.labels(
             direction=direction, leg=leg, outcome=outcome or "unknown", line=line
         ).inc()
+        self.timeline.call_ended(outcome, quality.mos if quality is not None else None)
         if quality is None:
             return
         if quality.codec:

@@ -39,11 +39,13 @@ from typing import TYPE_CHECKING
 
 from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.aio.sourcelog import SourceLog
+from sipgw.app.security.passports import read_trust_anchors
 from sipgw.app.security.settings import ANY, AccessSection
 from sipgw.app.upstream.mediaranges import TrunkMedia, trunk_media
 from sipgw.sip.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.errors import SipError
+from sipgw.sip.passportcheck import TrustAnchors
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
@@ -94,6 +96,11 @@ class AccessConfig:
     nothing else configured this host and private networks may call, as in a lab
     (:data:`LAB_NETWORKS`). Otherwise (the assistant, any plug-in) nothing configured
     admits nobody."""
+    stir_anchors: TrustAnchors | None = field(default=None, repr=False)
+    """The STI-CA roots PASSporT certificates must chain to (``SIPGW_STIR_CA_FILE``;
+    None = none trusted, or no ``cryptography`` library)."""
+    stir_max_age: float = 60.0
+    """Seconds a PASSporT's ``iat`` may be from the time it is checked."""
 
     @property
     def unconfigured(self) -> bool:
@@ -171,6 +178,13 @@ def _uri_host(text: str, what: str) -> str:
         raise ConfigError(f"{what}={text!r}: not a SIP URI") from None
 
 
+def _stir_anchors(path: str) -> TrustAnchors | None:
+    try:
+        return read_trust_anchors(path)
+    except ValueError as exc:
+        raise ConfigError(f"SIPGW_STIR_CA_FILE: {exc}") from None
+
+
 def access_config(
     settings: AccessSection,
     upstreams: Iterable[str] = (),
@@ -214,6 +228,8 @@ def access_config(
                 for account in accounts
             ],  # fmt: skip
         ),
+        stir_anchors=_stir_anchors(settings.stir_ca_file),
+        stir_max_age=settings.stir_max_age,
     )
 
 

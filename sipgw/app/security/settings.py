@@ -23,10 +23,12 @@ from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.sections import InvalidSettings, SettingError, section, setting
 from sipgw.agent.sections.parsers import (
     choice,
+    float_range,
     int_at_least,
     int_range,
     non_negative,
     on_off,
+    optional_file,
     positive,
     text,
     verbatim,
@@ -143,6 +145,21 @@ class AccessSection:
         "MD5", env="SIPGW_INBOUND_ALGORITHM", flag="--inbound-algorithm", metavar="NAME",
         parse=digest_algorithm,
         help="Digest algorithm of the challenge: MD5 (every phone) or SHA-256 (RFC 8760).",
+    )  # fmt: skip
+    stir_ca_file: str = setting(
+        "", env="SIPGW_STIR_CA_FILE", flag="--stir-ca-file", metavar="PATH",
+        parse=optional_file,
+        help="CA bundle (PEM) of the STIR/SHAKEN certificate authorities (STI-CA roots) "
+        "whose certificates the gateway trusts: with it, the PASSporT in an incoming "
+        "INVITE's Identity header (from a source in the allow list) is checked, its "
+        "certificate fetched from its x5u (https), and the call's signature is verified, "
+        "failed or unverified (docs/security.md). Empty: every signature is unverified.",
+    )  # fmt: skip
+    stir_max_age: float = setting(
+        60.0, env="SIPGW_STIR_MAX_AGE", flag="--stir-max-age", metavar="SECONDS",
+        parse=float_range(1, 3600, "s"),
+        help="How old (or how far ahead) a PASSporT's iat may be when it is checked "
+        "(RFC 8224 6.2.1: 60 s).",
     )  # fmt: skip
 
     def check(self) -> None:

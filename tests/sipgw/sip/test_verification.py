@@ -10,6 +10,7 @@ import pytest
 from sipgw.sip.access import AccessPolicy, AllowList
 from sipgw.sip.events import CallOffered
 from sipgw.sip.headers import Headers
+from sipgw.sip.passportcheck import SignatureCheck
 from sipgw.sip.verification import (
     CallerVerification,
     caller_verification,
@@ -75,6 +76,30 @@ def test_a_passport_is_read_and_said_to_be_unverified() -> None:
         "dest": ["15550100"],
         "signature": "unverified",
     }
+
+
+def test_a_passport_names_its_certificate_and_the_check_sets_the_status() -> None:
+    """The core keeps the token and the certificate URL for the application's check
+    (sipgw/sip/passportcheck.py); what the check found decides the status with the verstat."""
+    value = passport(shaken("B"), cert="https://sti.example/sp.pem")
+    result = check(("Identity", value))
+    assert result.needs_check and result.certificate_url == "https://sti.example/sp.pem"
+    assert result.token == value.split(";", 1)[0] and "token" not in result.as_dict()
+    verified = result.with_signature(SignatureCheck("verified"))
+    assert (verified.status, verified.signature, verified.needs_check) == (
+        "passed",
+        "verified",
+        False,
+    )
+    failed = result.with_signature(SignatureCheck("failed", "the signature does not match"))
+    assert failed.status == "failed"
+    assert failed.as_dict()["signature_reason"] == "the signature does not match"
+    unverified = result.with_signature(SignatureCheck("unverified", "no trust anchors"))
+    assert unverified.status == "none" and not unverified.needs_check
+    carrier_failed = check(
+        ("P-Asserted-Identity", f"<tel:{CALLER};verstat=TN-Validation-Failed>"), ("Identity", value)
+    )
+    assert carrier_failed.with_signature(SignatureCheck("verified")).status == "failed"
 
 
 def test_a_passport_whose_orig_is_not_the_caller_fails() -> None:

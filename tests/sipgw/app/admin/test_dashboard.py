@@ -100,7 +100,7 @@ async def test_pages_and_stream_are_refused_without_the_token_or_its_cookie() ->
                 assert page.status == 401
                 assert 'action="/dashboard/login"' in await page.text()
         for path in ["/api/events", "/api/recent", "/api/recent/x", "/api/recent/x/peaks",
-                     "/api/recent/x/recording.wav"]:  # fmt: skip
+                     "/api/recent/x/recording.wav", "/api/charts"]:  # fmt: skip
             async with http.get(url + path) as refused:
                 assert refused.status == 401, path
         http.cookie_jar.update_cookies({COOKIE: "forged"})
@@ -383,7 +383,7 @@ def test_wav_peaks_has_both_channels(tmp_path: Path) -> None:
     assert peaks["channels"]["agent"] == [0.244] * 10
 
 
-@pytest.mark.parametrize("name", ["dashboard.js", "call.js", "common.js"])
+@pytest.mark.parametrize("name", ["dashboard.js", "call.js", "common.js", "charts.js"])
 def test_scripts_never_write_html(name: str) -> None:
     script = (STATIC / name).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
@@ -489,3 +489,56 @@ async def test_the_stream_of_one_call_has_its_events_only() -> None:
         async with http.get(url + f"/api/events?call={first.call_id}", headers=AUTH) as again:
             kind, snapshot = await next_event(again)  # an ended call: its final detail
         assert snapshot["call"]["state"] == "ended" and 1 <= snapshot["call"]["quality"]["mos"] <= 5
+
+
+class TimedEchoAgent(TalkingEchoAgent):
+    """Writes, besides the stages, when its reply's first audio went out after the turn."""
+
+    def on_answered(self) -> None:
+        super().on_answered()
+        self.record.write({"type": "turn_metrics", "turn": 2, "first_rtp_after_turn_ms": 640})
+
+
+async def test_the_charts_count_the_gateways_own_figures() -> None:
+    """Two calls through the gateway, a turn each, a barge-in and a vendor error reported
+    by an agent's observer: ``/api/charts`` has them in the current minute, behind the
+    token like the other data, and refuses an unknown window."""
+    async with (
+        running_gateway(TimedEchoAgent) as (gateway, new_phone),
+        admin(gateway) as url,
+        session() as http,
+    ):
+        phones = [await new_phone(), await new_phone()]
+        for phone in phones:
+            assert (await phone.invite()).status == 200
+        async with http.get(url + "/api/charts", headers=AUTH) as during:
+            assert during.status == 200
+            live = (await during.json())["points"][-1]
+        assert live["calls"] == 2
+        gateway.metrics.agent_observer.barge_in()
+        gateway.metrics.agent_observer.service_error("llm", "timeout")
+        for phone in phones:
+            await phone.hang_up()
+        for _ in range(50):  # the feed hears the end as the gateway releases the call
+            if not gateway.feed.live:
+                break
+            await asyncio.sleep(0.05)
+        async with http.get(url + "/api/charts?window=hour", headers=AUTH) as hour:
+            series = await hour.json()
+        async with http.get(url + "/api/charts?window=day", headers=AUTH) as day:
+            assert (await day.json())["step_s"] == 600
+        async with http.get(url + "/api/charts?window=week", headers=AUTH) as week:
+            assert week.status == 400 and "hour, day" in (await week.json())["error"]
+        async with http.get(url + "/api/charts") as refused:
+            assert refused.status == 401
+    assert series["window"] == "hour" and len(series["points"]) == 60
+    recent = series["points"][-3:]  # the test may cross a minute's end
+    assert max(p["calls"] for p in recent) == 2
+    assert sum(p["ended"] for p in recent) == 2
+    assert [p["outcomes"] for p in recent if p["outcomes"]] in (
+        [{"remote-bye": 2}], [{"remote-bye": 1}, {"remote-bye": 1}],
+    )  # fmt: skip
+    assert sum(p["turns"] for p in recent) == 2
+    assert all(640 <= p["p50_ms"] <= 640 * 1.15 for p in recent if p["turns"])
+    assert sum(p["barge_ins"] for p in recent) == sum(p["vendor_errors"] for p in recent) == 1
+    assert all(1 <= p["mos"] <= 5 for p in recent if p["ended"])

@@ -13,6 +13,7 @@ import pytest
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.calls import callfeed
 from sipgw.app.calls.callfeed import (
     TRANSCRIPT_LIMIT,
     TURN_FIELDS,
@@ -86,8 +87,10 @@ def test_a_call_from_start_to_end() -> None:
     )  # fmt: skip
     detail = entry.detail()
     assert [line["type"] for line in detail["transcript"]] == ["user", "assistant", "failure"]
-    assert detail["turns"] == [{"turn": 1, "t": entry.turns[0]["t"],
-                                "stages_ms": {"stt_end_of_turn": 120}}]  # fmt: skip
+    assert detail["turns"] == [
+        {"turn": 1, "t": entry.turns[0]["t"], "stages_ms": {"stt_end_of_turn": 120},
+         "first_audio_ms": None},
+    ]  # fmt: skip
     assert detail["quality"]["mos"] == 4.4 and not feed.live
 
 
@@ -263,3 +266,14 @@ def test_the_waterfall_shows_every_turn_stage_in_order() -> None:
 
     assert tuple(TURN_FIELDS) == TURN_STAGES
     assert TURN_FIELDS["tools"] == "tools_ms"
+
+
+def test_a_turn_says_when_its_first_audio_went_out() -> None:
+    """From the STT's end of turn (the assistant), else from the end of speech (a
+    speech-to-speech agent): what the dashboard's latency chart counts."""
+    assistant = {"type": "turn_metrics", "turn": 2, "first_rtp_after_turn_ms": 640.5,
+                 "end_of_speech_to_first_rtp_ms": 900}  # fmt: skip
+    voice = {"type": "turn_metrics", "turn": 3, "end_of_speech_to_first_rtp_ms": 700}
+    assert callfeed._turn(assistant)["first_audio_ms"] == 640.5
+    assert callfeed._turn(voice)["first_audio_ms"] == 700
+    assert callfeed._turn({"type": "turn_metrics", "turn": 4})["first_audio_ms"] is None

@@ -6,6 +6,8 @@ The gateway runs in-process on real loopback sockets; a scripted phone calls it.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,14 @@ import pytest
 from sipgw.agent.base import CallControl
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.app.evaluation.ports import free_port_range
+from sipgw.app.security.passports import CertificateFetcher, PassportVerifier
 from sipgw.media import g711
 from sipgw.sip.message import SipRequest, SipResponse
+from sipgw.sip.passportcheck import load_trust_anchors
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.metrics import sample_value
+from tests.toolkit.passport import shaken
+from tests.toolkit.sti import StiPki, identity_value, jws_part
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -241,3 +247,49 @@ async def test_a_lines_codecs_choose_the_answer_and_an_offer_without_them_gets_4
         assert sample_value(text, refusals, line="wideband_only", why="no-codec") == 1
         await hd.bye()
         await plain.bye()
+
+
+class ServedChain(CertificateFetcher):
+    """Serves one chain after a short wait (the HTTPS fetch itself is tested in
+    tests/sipgw/app/security/test_passports.py)."""
+
+    def __init__(self, chain: bytes) -> None:
+        super().__init__()
+        self.chain = chain
+
+    async def _get(self, url: str) -> bytes:
+        await asyncio.sleep(0.05)
+        return self.chain
+
+
+async def test_a_passport_is_checked_before_the_call_is_routed() -> None:
+    """An INVITE from a trusted source with a signed PASSporT: the certificate is fetched,
+    the signature verified, and only then the agent is built, which sees ``verified``; one
+    whose signature was forged sees ``failed``."""
+    pki = StiPki.make()
+    seen: list[Mapping[str, object]] = []
+
+    def factory(call: CallControl) -> EchoAgent:
+        seen.append(call.details.caller_verification)
+        return EchoAgent(call)
+
+    async with running_gateway(factory) as (gateway, new_phone):
+        gateway.inbound.passports = PassportVerifier(
+            load_trust_anchors(pki.root_pem), ServedChain(pki.chain_pem)
+        )
+        url = "https://sti.test/sp.pem"
+        payload = {**shaken("A", orig="15551234567", dest="15550100"), "iat": int(time.time())}
+        token = pki.sign(payload, x5u=url)
+        head, _, signature = token.split(".")
+        forged = f"{head}.{jws_part({**payload, 'attest': 'B'})}.{signature}"
+        for sent in (token, forged):
+            caller = await new_phone(user="15550100")
+            extra = ("P-Asserted-Identity: <tel:+15551234567>",
+                     f"Identity: {identity_value(sent, url)}")  # fmt: skip
+            ok = await caller.invite(extra=extra)
+            assert ok.status == 200
+            await caller.hang_up()
+    assert [(s["status"], s["signature"]) for s in seen] == [
+        ("passed", "verified"), ("failed", "failed"),
+    ]  # fmt: skip
+    assert seen[0]["attestation"] == "A"
