@@ -123,7 +123,8 @@ sipgw.toml line 31: line 'sales': max_calls must be a whole number
 ```
 
 It checks the settings file's tables, every variable and flag given, each section's rules
-between its values, the lines and routes, the tools' shape, and then, when all of that is
+between its values, the lines and routes (each line's and each route's first mistake: a
+wrong line does not hide the next one), the tools' shape, and then, when all of that is
 right, builds what `sipgw serve` builds before it listens (the agents and their required
 keys, each line's agent; it connects to the shared database when `SIPGW_DATABASE_URL` names
 one). `sipgw serve` refuses to start on the same mistakes, naming them the same way.
