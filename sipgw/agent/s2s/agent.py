@@ -83,7 +83,12 @@ from sipgw.agent.observer import status_error_kind
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.line_cache import FallbackLineCache
-from sipgw.agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
+from sipgw.agent.resilience.policy import (
+    CallerHeld,
+    CallerResumed,
+    CallerStartedSpeaking,
+    CallerStoppedSpeaking,
+)
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.base import (
@@ -336,15 +341,24 @@ class SpeechToSpeechAgent(ScopedAgent):
         return frame
 
     def on_hold(self, held: bool) -> None:
-        """The caller put the call on hold, or resumed it: what comes from their side
-        meanwhile goes to the session as silence, and the idle policy counts no silence
-        (nothing is sent while held: the gateway stops asking for frames, and the model's
-        audio waits in the playout)."""
+        """The caller put the call on hold, or resumed it.
+
+        While held, what comes from their side (hold music) goes to the session as
+        silence, and nothing is sent to them (the gateway stops asking for frames: the
+        model's audio waits in the playout). The clocks that would act on what they cannot
+        hear stop, and go on from where they were on resume: the idle policy's silence,
+        the keypad's wait for more digits, the reply timeout and the failure policy's
+        deadlines ("one moment" and its reminders). The wait of a transfer or hang-up for
+        its line does not stop (``action_line_timeout`` bounds it).
+        """
         if held == self.held:
             return
         self.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.idle.hold(held, self.loop.time())
+        self.keypad.hold(held)
+        self.wait.hold(held)
+        self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
         """Keypad digits go to the model as text after a pause or ``#``."""
