@@ -19,7 +19,7 @@ from sipgw.agent.s2s.base import (
 from sipgw.agent.s2s.idle_watch import CHECK_IN_INSTRUCTIONS
 from sipgw.agent.tools.registry import Tool
 from tests.agent.parts import settle
-from tests.agent.s2s.parts import LOUD, Rig, rig, speak
+from tests.agent.s2s.parts import LOUD, SILENCE, Rig, rig, speak
 from tests.toolkit.fakes.voice_base import quoted_line
 
 AFTER = 0.2
@@ -106,21 +106,23 @@ async def test_the_model_words_the_check_in_when_no_line_is_given() -> None:
     r = await quiet(line="")
     await tick_until(r, lambda: bool(requests(r)))
     (asked,) = requests(r)
-    assert asked == CHECK_IN_INSTRUCTIONS.format(seconds=0)
-    assert r.record("idle")[0]["by"] == "model"
+    (check,) = r.record("idle")
+    assert asked == CHECK_IN_INSTRUCTIONS.format(seconds=round(check["silent_ms"] / 1000))
+    assert check["by"] == "model"
     await r.agent.close()
 
 
 async def test_the_caller_speaking_starts_the_silence_and_the_check_ins_over() -> None:
     r = await quiet(checks=1)
     model = Model(r)
-    await tick_until(r, lambda: bool(requests(r)), model=model)  # the first check-in
-    await tick_until(r, lambda: not r.agent.voice.speaking.live, model=model)
-    r.caller([LOUD] * 10)  # "yes, I'm here" (the local VAD hears it)
+    # The first check-in, said and heard to its end.
+    await tick_until(r, lambda: model.answered == 1 and not r.agent.idle.speaking(), model=model)
+    r.caller([LOUD] * 10 + [SILENCE] * 20)  # "yes, I'm here" (the local VAD hears it)
     r.session.push(CallerSpeechStarted(asyncio.get_running_loop().time()))
     await tick_until(r, lambda: len(requests(r)) == 2, model=model)
     # Heard, the caller gets the check-ins again before the goodbye.
-    assert [s["step"] for s in r.record("idle")] == ["check_in", "check_in"]
+    steps = [(s["step"], s.get("number")) for s in r.record("idle")]
+    assert steps == [("check_in", 1), ("check_in", 1)]
     assert r.call.hangups == 0
     await r.agent.close()
 
