@@ -47,7 +47,7 @@ from tests.interop.test_assistant_peers import script, spans
 from tests.interop.test_declared_tools_peers import Invoices
 from tests.toolkit.canaries import ASSEMBLYAI_KEY, OPENAI_KEY
 from tests.toolkit.fakes.realtime import FakeRealtime
-from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
 from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall, quoted_line
 from tests.toolkit.metrics import sample_value
 from tests.toolkit.peers.baresip import Baresip
@@ -314,7 +314,8 @@ def test_a_lines_own_http_tool_and_mcp_server_are_called_by_the_model(
             assert gw.stop() == 0
         session = fake.sessions[-1]
     assert Invoices.seen == [("/invoices/1042", f"Bearer {TOKEN}")]
-    offered = {tool["name"] for tool in session.config["tools"]}
+    config = session.config if isinstance(session, VoiceAgentRecord) else session.session
+    offered = {tool["name"] for tool in config["tools"]}
     assert {"invoice_status", "time__get_current_time", "end_call"} <= offered, offered
     assert "time__convert_time" not in offered  # not on the server's allow-list
     if isinstance(fake, FakeVoiceAgent):
