@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import PeerError
 from tests.agent.s2s.stack import (
     GREETING,
@@ -39,10 +44,12 @@ from tests.agent.s2s.stack import (
     Kind,
 )
 from tests.interop.test_assistant_peers import script, spans
+from tests.interop.test_declared_tools_peers import Invoices
 from tests.toolkit.canaries import ASSEMBLYAI_KEY, OPENAI_KEY
 from tests.toolkit.fakes.realtime import FakeRealtime
-from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
-from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
+from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall, quoted_line
+from tests.toolkit.metrics import sample_value
 from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(120)
@@ -161,3 +168,165 @@ def test_a_softphone_holds_a_tool_using_conversation_with_barge_in(
         assert expected in kinds, kinds
     cut = next(line for line in record if line["type"] == "assistant" and line["interrupted"])
     assert cut["text"] and LONG.startswith(cut["text"]), cut
+
+
+CHECK_HZ, BYE_HZ = 1300, 1100
+IDLE_AFTER = 2.0
+"""SIPGW_IDLE_AFTER of the quiet caller's call (s)."""
+
+
+@pytest.mark.parametrize("kind", ["voice-agent", "realtime"])
+def test_a_quiet_softphone_is_checked_on_by_the_model_then_hung_up_on(
+    tmp_workdir: Path, kind: Kind
+) -> None:
+    source = script(tmp_workdir, "quiet", (None, 1.0))  # then 30 s of silence
+    admin = free_port()
+    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):
+        for text, hz in (("Hi there", GREETING_HZ), ("still there", CHECK_HZ),
+                         ("stepped away", BYE_HZ)):  # fmt: skip
+            fake.map_text(text, hz)
+        gw = GatewayProcess(tmp_workdir, agent=kind, extra_env={
+            **env, "SIPGW_GREETING": GREETING, "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
+            "SIPGW_IDLE_AFTER": str(IDLE_AFTER), "SIPGW_IDLE_CHECKS": "2",
+        }, allow_from="127.0.0.0/8", extra_args=["--admin-port", str(admin)])  # fmt: skip
+        caller = Baresip(tmp_workdir, "caller", user="caller", source_wav=source)
+        with gw, caller:
+            gw.wait_log(r"fallback lines of", 10)
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            closed = caller.wait_event("CALL_CLOSED", 20)
+            assert closed["param"] == "Connection reset by peer", closed  # our BYE
+            gw.wait_log(r"call ended: local-bye", 5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as answer:
+                metrics = answer.read()
+            heard, _ = caller.recordings()
+            assert gw.stop() == 0
+        session = fake.sessions[-1]
+    assert sample_value(metrics, "sipgw_idle_total", step="check_in") == 2
+    assert sample_value(metrics, "sipgw_idle_total", step="hang_up") == 1
+    # The model was asked for each line by the vendor's own request for a reply.
+    asked = [(reply.trigger, quoted_line(reply.instructions)) for reply in session.replies]
+    assert [line for trigger, line in asked if trigger == "create" and line != GREETING] == [
+        "Are you still there?", "Are you still there?",
+        "It seems you have stepped away. Please call again any time. Goodbye.",
+    ], asked  # fmt: skip
+    report = analyse(heard)
+    greeting, checks, goodbye = (spans(report, hz) for hz in (GREETING_HZ, CHECK_HZ, BYE_HZ))
+    assert greeting and len(checks) == 2 and len(goodbye) == 1, report.describe()
+    # Each check-in comes IDLE_AFTER seconds after the agent's last words (the model's
+    # first audio adds a little); the goodbye as long after the second; then the BYE,
+    # once the goodbye was heard.
+    for before, after in ((greeting[-1], checks[0]), (checks[0], checks[1]),
+                          (checks[1], goodbye[0])):  # fmt: skip
+        gap = after[0] - before[1]
+        assert IDLE_AFTER - 0.2 <= gap <= IDLE_AFTER + 0.6, (gap, report.describe())
+    assert goodbye[0][1] >= report.duration - 0.5, report.describe()
+    record = call_record(tmp_workdir)
+    idle = [(r["step"], r.get("number")) for r in record if r["type"] == "idle"]
+    assert idle == [("check_in", 1), ("check_in", 2), ("hang_up", None)]
+    hangup = next(r for r in record if r["type"] == "hangup")
+    assert hangup == {**hangup, "by": "agent", "reason": "idle"}
+    assert record[-1]["type"] == "end" and record[-1]["hung_up_for"] == "idle"
+
+
+PAID_HZ, TOKEN = 700, "billing-token-0123456789"
+LINE_TOOLS = """
+default = "billing"
+
+[lines.billing]
+agent = "{agent}"
+greeting = "Hi there, billing here."
+
+[[lines.billing.http_tools]]
+name = "invoice_status"
+description = "The status of an invoice, by its number."
+url = "http://127.0.0.1:{port}/invoices/{{number}}"
+headers = {{ Authorization = "Bearer ${{BILLING_TOKEN}}" }}
+allow_hosts = ["127.0.0.1"]
+result = "status"
+timeout = 3
+[lines.billing.http_tools.parameters]
+type = "object"
+required = ["number"]
+additionalProperties = false
+properties = {{ number = {{ type = "string", maxLength = 16 }} }}
+
+[lines.billing.mcp_servers.time]
+command = ["{python}", "-m", "mcp_server_time", "--local-timezone", "UTC"]
+tools = ["get_current_time"]
+"""
+
+
+@pytest.fixture
+def invoices() -> Iterator[int]:
+    """The invoice service the line's HTTP tool asks (its port)."""
+    Invoices.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", ["voice-agent", "realtime"])
+def test_a_lines_own_http_tool_and_mcp_server_are_called_by_the_model(
+    tmp_workdir: Path, kind: Kind, invoices: int
+) -> None:
+    """The gateway's agent is echo; the line runs the speech-to-speech agent with tools
+    declared in the routes file alone (tests/interop/test_declared_tools_peers.py is the
+    assistant's): the session declares them, the model calls both, the invoice service is
+    asked with the line's token, and the results reach the model, which answers."""
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(LINE_TOOLS.format(agent=kind, port=invoices, python=sys.executable))
+    source = script(tmp_workdir, "ask", (None, ASK), (SPEECH_HZ, 0.6))
+    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):
+        fake.map_text("billing here", GREETING_HZ)
+        fake.map_text("is paid", PAID_HZ)
+        fake.script(
+            [
+                FakeReply(tool_calls=[
+                    FakeToolCall("invoice_status", {"number": "1042"}),
+                    FakeToolCall("time__get_current_time", {"timezone": "Asia/Tokyo"}),
+                ]),
+                FakeReply("Invoice 1042 is paid."),
+            ]
+        )  # fmt: skip
+        gw = GatewayProcess(tmp_workdir, agent="echo", extra_env={
+            **env, "BILLING_TOKEN": TOKEN, "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
+        }, allow_from="127.0.0.0/8", extra_args=["--routes", str(routes)],
+           start_timeout=60)  # fmt: skip
+        caller = Baresip(tmp_workdir, "caller", user="caller", source_wav=source)
+        with gw, caller:
+            gw.wait_log(r"MCP server time: 1 tools \(time__get_current_time\)", 60)
+            gw.wait_log(r"fallback lines of", 30)  # spoken by the fake at the start
+            caller.dial(gw.uri("billing"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            fake.wait_for_blocking(
+                lambda: any(r.text == "Invoice 1042 is paid." and r.done_at is not None
+                            for s in fake.sessions for r in s.replies), 15,
+            )  # fmt: skip
+            with contextlib.suppress(PeerError):  # the answer heard on
+                caller.wait_event("CALL_CLOSED", 1.5)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            heard, _ = caller.recordings()
+            assert gw.stop() == 0
+        session = fake.sessions[-1]
+    assert Invoices.seen == [("/invoices/1042", f"Bearer {TOKEN}")]
+    config = session.config if isinstance(session, VoiceAgentRecord) else session.session
+    offered = {tool["name"] for tool in config["tools"]}
+    assert {"invoice_status", "time__get_current_time", "end_call"} <= offered, offered
+    assert "time__convert_time" not in offered  # not on the server's allow-list
+    if isinstance(fake, FakeVoiceAgent):
+        outputs = [result["result"] for result in session.tool_results]
+    else:
+        outputs = [output["output"] for output in session.tool_outputs]
+    assert outputs[0] == "paid" and '"timezone": "Asia/Tokyo"' in outputs[1], outputs
+    report = analyse(heard)
+    paid = spans(report, PAID_HZ)
+    assert paid and paid[0][0] > ASK + 0.6, report.describe()  # after the question
+    record = call_record(tmp_workdir)
+    tools = [(r["name"], r["source"], r["ok"]) for r in record if r["type"] == "tool_call"]
+    assert tools == [("invoice_status", "http", True), ("time__get_current_time", "mcp", True)]
+    assert TOKEN not in gw.log_text()

@@ -1,9 +1,10 @@
-"""The idle section: when the assistant checks on a caller who went quiet, and gives up.
+"""The idle section: when an AI agent checks on a caller who went quiet, and gives up.
 
-:class:`IdleSection` is read when ``--agent assistant`` answers (a line sets its own in
-``[lines.NAME.settings]``); :func:`idle_settings` turns it into the agent's
-:class:`~sipgw.agent.idle.policy.IdleSettings`. What the policy does is in ``docs/assistant.md``
-("Callers who go quiet").
+:class:`IdleSection` is read when ``--agent assistant``, ``voice-agent`` or ``realtime``
+answers (a line sets its own in ``[lines.NAME.settings]``); :func:`idle_settings` turns it
+into the agent's :class:`~sipgw.agent.idle.policy.IdleSettings`. What the policy does is in
+``docs/assistant.md`` ("Callers who go quiet") and, for the speech-to-speech agents,
+``docs/speech-to-speech.md``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ __all__ = ["IdleSection", "idle_settings"]
 @section(
     "idle",
     title="Callers who go quiet",
-    intro="Read when `--agent assistant`: after a silence the agent asks if the caller is "
-    'still there, then says goodbye and hangs up (docs/assistant.md, "Callers who go quiet"). '
-    "Silence while the agent speaks or runs a tool, on hold, or during a transfer does not "
-    "count.",
+    intro="Read when `--agent assistant`, `voice-agent` or `realtime`: after a silence the "
+    "agent asks if the caller is still there, then says goodbye and hangs up (docs/assistant.md, "
+    '"Callers who go quiet"; docs/speech-to-speech.md). Silence while the agent speaks or runs '
+    "a tool, on hold, or during a transfer does not count.",
 )
 @dataclass(frozen=True)
 class IdleSection:

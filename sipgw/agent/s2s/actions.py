@@ -101,6 +101,12 @@ class S2sActions(CallDialing):
         self._goodbye_reply: Reply | None = None
         self._hold_lines: list[Reply] = []
 
+    @property
+    def acting(self) -> bool:
+        """A transfer or hang-up was asked for and is under way (or waits for its line), or
+        the call was hung up."""
+        return self._pending is not None or self._hung_up
+
     # -- after the reply (tools)
 
     def hangup_after_reply(self) -> None:

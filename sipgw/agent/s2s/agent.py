@@ -46,6 +46,11 @@ turn-taking. A pause the service does not confirm ends when the caller stops
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
 barge-in while the agent talks is taken as a backchannel: the agent goes on.
 
+*A quiet caller* (:mod:`sipgw.agent.s2s.idle_watch`): the assistant's idle policy, with
+the line's ``idle`` settings, counts the silence of both sides (no caller speech, no reply
+generated or playing, no tool running); its check-ins and goodbye are the model's, asked
+for as one-off replies, and the hang-up follows the goodbye.
+
 A session that cannot be opened while the phone rings refuses the call (503,
 so a trunk can try elsewhere). Mid-call failures go to the call's failure policy
 (:class:`sipgw.agent.resilience.watch.FailureWatch`): the caller hears the fallback
@@ -78,7 +83,12 @@ from sipgw.agent.observer import status_error_kind
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.line_cache import FallbackLineCache
-from sipgw.agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
+from sipgw.agent.resilience.policy import (
+    CallerHeld,
+    CallerResumed,
+    CallerStartedSpeaking,
+    CallerStoppedSpeaking,
+)
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.base import (
@@ -100,6 +110,7 @@ from sipgw.agent.s2s.base import (
     ToolSpec,
 )
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.idle_watch import S2sIdleWatch
 from sipgw.agent.s2s.recovery import SessionRecovery
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
@@ -108,11 +119,14 @@ from sipgw.agent.s2s.voice import ModelVoice
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.turns import Cause, TurnTaker
+from sipgw.media import g711
 
 __all__ = ["S2sResources", "SpeechToSpeechAgent", "tool_specs"]
 
 log = logging.getLogger("sipgw.agent")
 
+SILENCE_FRAME: Final = g711.silence_frame("PCMU")
+"""What the session hears of a caller who holds the call (20 ms of μ-law silence)."""
 SERVICE_COMMITS: Final = 10**9
 """``commit_ms`` when the service decides barge-ins: the local VAD only pauses."""
 
@@ -204,6 +218,10 @@ class SpeechToSpeechAgent(ScopedAgent):
             resources.caller_context, self._instructions, scope.write
         )
         self.keypad = Keypad(scope, settings.dtmf_timeout, actions.caller_keyed)
+        self.held = False
+        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
+        self.idle = S2sIdleWatch(scope, settings.idle, speaking, actions, self.tool_calls, wait,
+                                 settings.action_line_timeout)  # fmt: skip
 
     @property
     def session(self) -> SpeechToSpeech:
@@ -243,6 +261,7 @@ class SpeechToSpeechAgent(ScopedAgent):
     def on_answered(self) -> None:
         """Release the greeting's audio; on a call we placed with no fixed opening, speak first."""
         self.release_playout()
+        self.idle.start(self.loop.time())
         if self.opening.llm_writes:
             self.scope.session.request_reply()
 
@@ -267,7 +286,8 @@ class SpeechToSpeechAgent(ScopedAgent):
              "s2s": {"audio_in_s": round(stats.audio_in_seconds, 2),
                      "audio_out_s": round(stats.audio_out_seconds, 2),
                      "audio_dropped_s": round(stats.audio_dropped_seconds, 2),
-                     "reconnects": stats.reconnects, "errors": dict(stats.errors)}}
+                     "reconnects": stats.reconnects, "errors": dict(stats.errors)},
+             **({"hung_up_for": "idle"} if self.idle.hung_up else {})}
         )  # fmt: skip
         self.record.close()
 
@@ -284,12 +304,21 @@ class SpeechToSpeechAgent(ScopedAgent):
         """Unused: the agent listens at arrival (:meth:`on_caller_audio`)."""
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through the VAD (barge-in, local turns), then to the session."""
+        """At arrival, in order: through the VAD (barge-in, local turns), then to the session;
+        while the caller holds the call, silence goes to the session instead (their hold
+        music is not speech)."""
+        if self.held:
+            self.turns.skip_audio()
+            self.scope.session.send_audio(SILENCE_FRAME)
+            return
         vad = self.turns.vad
         speaking = vad.speaking
-        actions = self.turns.receive_audio(frame, self.loop.time())
+        now = self.loop.time()
+        actions = self.turns.receive_audio(frame, now)
         if actions:
             self.voice.carry_out(actions)
+        if vad.speaking:
+            self.idle.caller_active(now)
         if vad.speaking != speaking:
             if vad.speaking:
                 self.wait.stop()  # the caller goes on: no reply is due until their turn ends
@@ -304,12 +333,38 @@ class SpeechToSpeechAgent(ScopedAgent):
                 self._caller_turn_ended()
 
     def next_frame(self) -> bytes | None:
-        """The agent's next frame from the playout queue (None = silence)."""
-        return self.playout.next_frame(self.loop.time())
+        """The agent's next frame from the playout queue (None = silence); the idle policy
+        looks at the call."""
+        now = self.loop.time()
+        frame = self.playout.next_frame(now)
+        self.idle.tick(now, held=self.held)
+        return frame
+
+    def on_hold(self, held: bool) -> None:
+        """The caller put the call on hold, or resumed it.
+
+        While held, what comes from their side (hold music) goes to the session as
+        silence, and nothing is sent to them (the gateway stops asking for frames: the
+        model's audio waits in the playout). The clocks that would act on what they cannot
+        hear stop, and go on from where they were on resume: the idle policy's silence,
+        the keypad's wait for more digits, the reply timeout and the failure policy's
+        deadlines ("one moment" and its reminders). The wait of a transfer or hang-up for
+        its line does not stop (``action_line_timeout`` bounds it).
+        """
+        if held == self.held:
+            return
+        self.held = held
+        self.scope.write({"type": "hold", "held": held, "by": "caller"})
+        self.idle.hold(held, self.loop.time())
+        self.keypad.hold(held)
+        self.wait.hold(held)
+        self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
         """Keypad digits go to the model as text after a pause or ``#``."""
-        actions = self.turns.receive_dtmf(self.loop.time())
+        now = self.loop.time()
+        self.idle.caller_active(now)
+        actions = self.turns.receive_dtmf(now)
         if actions:
             self.voice.carry_out(actions)
         self.keypad.press(digit)
@@ -350,6 +405,7 @@ class SpeechToSpeechAgent(ScopedAgent):
                 if reply is not None:
                     recovery.reply_ended(reply, event)
             elif isinstance(event, CallerSpeechStarted):
+                self.idle.caller_active(event.received_at)
                 voice.caller_started()
             elif isinstance(event, CallerTurnOver):
                 self._server_turn_ended()

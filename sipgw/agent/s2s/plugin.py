@@ -4,7 +4,8 @@ Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
 ``sipgw.agent.s2s.plugin:voice_agent_agent`` and ``:realtime_agent``, found as a third party's
 ``package.module:factory`` is, and imported only when chosen. Both read the assistant's
 sections for what is not the vendor's (the prompt, greeting, records, barge-in, keypad,
-tools, caller context, callbacks: docs/speech-to-speech.md says which apply), what the
+tools, the HTTP tools and MCP servers declared for every line or for theirs, caller context,
+callbacks, the idle policy: docs/speech-to-speech.md says which apply), what the
 gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from
 its
 section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.vendors.AssemblyAISection`,
@@ -38,11 +39,12 @@ from sipgw.agent.assistant.sections import (
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import GatewayServices, declare
+from sipgw.agent.idle.settings import IdleSection, idle_settings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from sipgw.agent.sections import Sources, load
+from sipgw.agent.sections import Sources
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.vendors import AssemblyAISection, OpenAISection
 
@@ -75,6 +77,8 @@ def voice_agent_agent(
     voice_agent: VoiceAgentSection,
     key: AssemblyAISection,
     shared: AgentSections,
+    idle: IdleSection,
+    declared: DeclaredToolsSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> AgentFactory:
@@ -87,7 +91,7 @@ def voice_agent_agent(
     from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
     from sipgw.agent.s2s.factories import voice_agent_factory
 
-    settings, registry, hook = _shared(shared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, declared, gateway, sources)
     vendor = VoiceAgentSettings(
         api_key=key.api_key,
         url=voice_agent.url,
@@ -109,6 +113,8 @@ def realtime_agent(
     realtime: RealtimeSection,
     key: OpenAISection,
     shared: AgentSections,
+    idle: IdleSection,
+    declared: DeclaredToolsSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> AgentFactory:
@@ -120,7 +126,7 @@ def realtime_agent(
     from sipgw.agent.s2s.factories import realtime_factory
     from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
 
-    settings, registry, hook = _shared(shared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, declared, gateway, sources)
     vendor = RealtimeSettings(
         api_key=key.api_key,
         base_url=realtime.base_url,
@@ -144,14 +150,20 @@ def realtime_agent(
 
 
 def _shared(
-    shared: AgentSections, gateway: GatewayServices, sources: Sources
+    shared: AgentSections,
+    idle: IdleSection,
+    declared: DeclaredToolsSection,
+    gateway: GatewayServices,
+    sources: Sources,
 ) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
-    """What both agents take from the assistant's sections: the settings, the tools, the
+    """What both agents take from the assistant's sections: the settings (with the idle
+    policy), the tools (the built-in ones, the tools module's, and the HTTP tools and MCP
+    servers declared for every line, or for a routes-file line by its own tables), the
     caller-context hook."""
-    settings = with_fallback(
-        agent_settings(shared, PreemptiveSection(), shared, shared, gateway), shared
+    settings = dataclasses.replace(
+        with_fallback(agent_settings(shared, PreemptiveSection(), shared, shared, gateway), shared),
+        idle=idle_settings(idle),
     )
-    declared = load(DeclaredToolsSection, sources)
     return settings, tool_registry(settings, declared, sources), caller_context(shared)
 
 

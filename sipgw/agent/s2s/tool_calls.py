@@ -57,6 +57,11 @@ class ToolCalls:
         self._wait = wait
         self._running = 0
 
+    @property
+    def running(self) -> bool:
+        """A tool call is under way (its result not back yet)."""
+        return self._running > 0
+
     def requested(self, event: ToolCallRequested) -> None:
         """The model calls a tool: run it as a task of the call."""
         self._running += 1

@@ -46,13 +46,15 @@ class ReplyWait:
             reply is given up.
     """
 
-    __slots__ = ("_expired", "_scope", "_timer", "_watch", "timeout")
+    __slots__ = ("_expired", "_left", "_scope", "_timer", "_watch", "timeout")
 
     def __init__(self, scope: SessionScope, watch: FailureWatch, timeout: float) -> None:
         self._scope = scope
         self._watch = watch
         self.timeout = timeout
         self._timer: asyncio.TimerHandle | None = None
+        self._left: float | None = None
+        """While the caller holds the call: what was left of the reply timeout."""
         self._expired: weakref.WeakMethod[Callable[[], None]] | None = None
 
     def bind(self, expired: Callable[[], None]) -> None:
@@ -93,14 +95,29 @@ class ReplyWait:
             self._cancel()
             self._arm(self._scope.now() + self.timeout)
 
+    def hold(self, held: bool) -> None:
+        """The caller held the call (nothing of a reply can be heard meanwhile: the reply
+        timeout stops) or resumed it (the timeout goes on from where it was)."""
+        loop = self._scope.loop
+        if held and self._timer is not None:
+            left = max(0.0, self._timer.when() - loop.time())
+            self._cancel()
+            self._left = left
+        elif not held and self._left is not None:
+            left, self._left = self._left, None
+            if self._timer is None and not self._scope.closed:
+                self._arm(loop.time() + left)
+
     def close(self) -> None:
         """The call ended."""
+        self._left = None
         self._cancel()
 
     def _arm(self, due: float) -> None:
         self._timer = self._scope.loop.call_at(due, self._expire)
 
     def _cancel(self) -> None:
+        self._left = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -169,8 +169,9 @@ def _agent_values(
         declared = _variable(DeclaredToolsSection, "declared_tools")  # JSON of the tables
         if declared not in allowed:
             raise ConfigError(
-                f"{written.where}: http_tools and mcp_servers are the assistant's, and line "
-                f"{line.name!r} runs agent {plugin.spec}"
+                f"{written.where}: http_tools and mcp_servers are for the AI agents (assistant, "
+                f"voice-agent, realtime), and line {line.name!r} runs agent {plugin.spec}, "
+                "which takes no declared tools"
             )
         if declared in values:
             raise ConfigError(

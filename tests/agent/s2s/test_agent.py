@@ -346,3 +346,18 @@ async def test_a_call_ending_mid_reply_leaves_no_cycle_behind() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+async def test_while_the_caller_holds_the_session_hears_silence() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.agent.on_hold(True)
+    r.caller([LOUD] * 10)  # hold music
+    assert bytes(r.session.audio) == SILENCE * 10
+    assert not r.agent.turns.vad.speaking  # and no speech for the turn-taking machine
+    r.agent.on_hold(False)
+    r.caller([LOUD])
+    assert bytes(r.session.audio).endswith(LOUD)
+    assert [line["held"] for line in r.record("hold")] == [True, False]
+    await r.agent.close()

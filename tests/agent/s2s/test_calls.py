@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.agent.idle.policy import IdleSettings
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.sip.message import SipResponse, make_response
@@ -40,10 +41,12 @@ from tests.agent.s2s.stack import (
 from tests.refcycles import cycles_left_by_our_code
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
-from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
+from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall, quoted_line
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("kind", KINDS)]
 
+CHECK_HZ = 1900
+"""The idle check-in's tone."""
 TURN = 1
 """The tag of the caller's turn in :func:`end_of_turn`."""
 
@@ -393,3 +396,35 @@ async def test_a_model_that_never_answers_gets_one_moment_then_the_apology(
                for line in record)  # fmt: skip
     if isinstance(s.fake, FakeRealtime):
         assert s.session.received("response.cancel")  # the stalled response was cancelled
+
+
+async def test_a_quiet_caller_is_checked_on_by_the_model_then_hung_up_on(
+    tmp_path: Path, kind: Kind
+) -> None:
+    check, goodbye = "Are you still there?", "You seem to have stepped away. Goodbye."
+    idle = IdleSettings(after=0.8, checks=1, check_line=check, goodbye_line=goodbye)
+    async with s2s_stack(tmp_path, kind, idle=idle) as s:
+        s.fake.map_text("still there", CHECK_HZ)
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        bye, arrived = await request_from_gateway(caller, "BYE", 8)  # the caller says nothing
+        caller.send(make_response(bye, 200).serialize())
+        checks, goodbyes = phone.tone_spans(CHECK_HZ), phone.tone_spans(GOODBYE_HZ)
+        greeting = phone.tone_spans(GREETING_HZ)
+        assert len(checks) == 1 and len(goodbyes) == 1, (checks, goodbyes)
+        # Each comes the idle span after the agent's last audio, and the BYE once the
+        # goodbye was heard.
+        for before, after in ((greeting[-1], checks[0]), (checks[0], goodbyes[0])):
+            assert 0.8 - 0.1 <= after[0] - before[1] <= 0.8 + 0.5, (before, after)
+        assert goodbyes[0][1] <= arrived
+        asked = [(r.trigger, quoted_line(r.instructions)) for r in s.session.replies]
+        assert asked[1:] == [("create", check), ("create", goodbye)], asked
+        await phone.stop_audio()
+        await asyncio.sleep(0.2)
+    record = s.record()
+    assert [(r["step"], r.get("number")) for r in record if r["type"] == "idle"] == [
+        ("check_in", 1), ("hang_up", None),
+    ]  # fmt: skip
+    (hangup,) = [r for r in record if r["type"] == "hangup"]
+    assert hangup["reason"] == "idle"
+    assert record[-1]["type"] == "end" and record[-1]["hung_up_for"] == "idle"

@@ -81,3 +81,23 @@ def test_they_say_they_run_no_answering_machine_detection() -> None:
     assert not factory.capabilities.amd
     assert find_agent("voice-agent").capabilities.amd is False
     assert UNDECLARED.amd  # an agent of one's own reads call.amd itself
+
+
+@pytest.mark.parametrize("agent", ["voice-agent", "realtime"])
+async def test_they_read_the_idle_policy(agent: str) -> None:
+    factory = find_agent(agent).build(Sources({
+        "ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+        "SIPGW_CALL_RECORD_DIR": "", "SIPGW_IDLE_AFTER": "9", "SIPGW_IDLE_CHECKS": "0",
+        "SIPGW_IDLE_LINE": "",
+    }))  # fmt: skip
+    call = factory(FakeCall())
+    assert isinstance(call, SpeechToSpeechAgent)
+    idle = call.idle.settings
+    assert (idle.after, idle.checks, idle.check_line) == (9.0, 0, "")
+    await call.close("test")
+    off = find_agent(agent).build(Sources({
+        "ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+        "SIPGW_CALL_RECORD_DIR": "", "SIPGW_IDLE_AFTER": "0",
+    }))(FakeCall())  # fmt: skip
+    assert isinstance(off, SpeechToSpeechAgent) and off.idle.settings.after is None
+    await off.close("test")

@@ -88,3 +88,22 @@ async def test_the_owner_is_held_weakly() -> None:
     wait.turn_ended(None)
     await asyncio.sleep(0.1)
     assert not wait.waiting
+
+
+async def test_a_hold_stops_the_timeout_and_the_resume_goes_on_where_it_was() -> None:
+    wait, _, owner = waiting(timeout=0.4)
+    loop = asyncio.get_running_loop()
+    wait.turn_ended(loop.time())
+    await asyncio.sleep(0.2)
+    wait.hold(True)
+    assert not wait.waiting
+    await asyncio.sleep(0.5)  # longer than the whole timeout: nothing is given up
+    assert owner.expired == 0
+    resumed = loop.time()
+    wait.hold(False)
+    assert wait.waiting
+    await asyncio.wait_for(owner.gave_up.wait(), 1)
+    assert 0.15 <= loop.time() - resumed <= 0.35  # the 0.2 s that were left
+    wait.hold(True)
+    wait.hold(False)  # a hold with no wait running arms nothing
+    assert not wait.waiting

@@ -209,9 +209,36 @@ def test_what_a_lines_declared_tools_may_not_be(tmp_path: Path) -> None:
         build(tmp_path, DECLARED.replace("${BILLING_TOKEN}", "abc"))
     with pytest.raises(
         ConfigError,
-        match=r"http_tools and mcp_servers are the assistant's, and line 'billing' runs agent echo",
+        match=r"http_tools and mcp_servers are for the AI agents \(assistant, voice-agent, "
+        r"realtime\), and line 'billing' runs agent echo, which takes no declared tools",
     ):
         build(tmp_path, DECLARED.replace('agent = "assistant"', ""))
     clash = DECLARED.replace('name = "invoice_status"', 'name = "end_call"')
     with pytest.raises(ConfigError, match=r"a tool named 'end_call' is registered already"):
         build(tmp_path, clash, base({**KEYS, "SIPGW_CALL_RECORD_DIR": "", "BILLING_TOKEN": "t"}))
+
+
+@pytest.mark.parametrize("agent", ["voice-agent", "realtime"])
+async def test_a_speech_to_speech_line_declares_its_own_tools_and_idle_policy(
+    tmp_path: Path, agent: str
+) -> None:
+    text = DECLARED.replace('agent = "assistant"', f'agent = "{agent}"').replace(
+        "[[lines.billing.http_tools]]",
+        "[lines.billing.settings]\nSIPGW_IDLE_AFTER = 7\nSIPGW_IDLE_CHECKS = 1\n\n"
+        "[[lines.billing.http_tools]]",
+    )
+    gateway = base({**KEYS, "SIPGW_CALL_RECORD_DIR": "", "BILLING_TOKEN": "t0k",
+                    "SIPGW_FALLBACK_SYNTHESIZE": "off"})  # fmt: skip
+    line = build(tmp_path, text, gateway).lines["billing"]
+    resources = line.factory.make.resources  # type: ignore[attr-defined]
+    tool = resources.tools.get("invoice_status")
+    assert tool is not None and tool.source == "http"
+    (server,) = resources.tools.providers
+    assert server.prefix == "time__"
+    assert (resources.settings.idle.after, resources.settings.idle.checks) == (7.0, 1)
+    call = line.factory(FakeCall())
+    assert isinstance(call, SpeechToSpeechAgent) and call.idle.settings.after == 7.0
+    await call.close()
+    own = find_agent(agent).build(gateway.sources).make
+    assert "invoice_status" not in own.resources.tools  # type: ignore[attr-defined]
+    assert own.resources.settings.idle.after == 15.0  # type: ignore[attr-defined]
