@@ -117,7 +117,7 @@ def test_every_line_and_route_is_checked_in_one_run(tmp_path: Path) -> None:
     """A mistake in one line does not hide the next line's, nor a route's."""
     errors = checked(
         tmp_path,
-        'unknown_status = 200\n\n'
+        "unknown_status = 200\n\n"
         '[lines.sales]\nagent = "echo"\nmax_calls = "four"\n\n'
         '[lines.support]\nagent = "echo"\ncodecs = 7\n\n'
         '[[routes]]\nline = "sales"\n\n'
