@@ -204,7 +204,7 @@ class Navigation:
             self._on_reached()
         elif ended.outcome is not Outcome.HUNG_UP:
             self._speaker.cut_current(Cause.NOTICE)
-            self._actions.hang_up_now()
+            self._actions.hang_up(f"ivr_{ended.outcome.value}")
 
     # -- the timer
 

@@ -35,6 +35,7 @@ _KEYS = {
 _KEY = r"(\d|\*|#|" + "|".join(sorted(_KEYS, key=len, reverse=True)) + r")"
 _PRESS = re.compile(r"\b(?:press|dial|enter|push|select)\s+(?:the\s+)?" + _KEY + r"(?:\s+key)?\b")
 _AFTER = re.compile(r"^\s*(?:for|to|if)\b\s*([^,;]*)")
+_FOR = re.compile(r"\b(?:for|to|if)\b")
 _LEAD = re.compile(r"^(?:and|or|otherwise|else|now|please)\b\s*")
 _LABEL_LEAD = re.compile(r"^(?:for|to|if you(?:'d| would)? (?:like|want|wish) to|if you)\b\s*")
 _SENTENCES = re.compile(r"[.!?;\n]+")
@@ -61,27 +62,46 @@ def _key(word: str) -> str:
 
 
 def menu_options(text: str) -> tuple[MenuOption, ...]:
-    """The options ``text`` offers, in the order it says them (a key said twice: first)."""
+    """The options ``text`` offers, in the order it says them (a key said twice: first).
+
+    A sentence whose first ``press`` follows words that say what it is for ("for billing,
+    press 1", "to hear your balance, press 2") takes every key's words from before it;
+    else from after it ("press 1 for billing, press 2 for support"). Transcripts without
+    punctuation are read the same way, one sentence.
+    """
     options: list[MenuOption] = []
     seen: set[str] = set()
     for sentence in _SENTENCES.split(text.lower()):
-        start = 0
         presses = list(_PRESS.finditer(sentence))
+        if not presses:
+            continue
+        before_style = _FOR.search(sentence[: presses[0].start()]) is not None
         for index, press in enumerate(presses):
             key = _key(press.group(1))
-            end = presses[index + 1].start() if index + 1 < len(presses) else len(sentence)
-            after = _AFTER.match(sentence[press.end() : end])
-            if after is not None and after.group(1).strip():
-                label = after.group(1)
+            if before_style:
+                begin = presses[index - 1].end() if index else 0
+                label = _label_before(sentence[begin : press.start()], first=index == 0)
             else:
-                label = sentence[start : press.start()]
-            start = press.end() if after is None else press.end() + after.end()
+                end = presses[index + 1].start() if index + 1 < len(presses) else len(sentence)
+                after = _AFTER.match(sentence[press.end() : end])
+                label = after.group(1) if after is not None else ""
             label = _LEAD.sub("", label.strip(" ,")).strip(" ,")
-            label = _LABEL_LEAD.sub("", label).strip(" ,")
             if key not in seen and label:
                 seen.add(key)
                 options.append(MenuOption(key, label))
     return tuple(options)
+
+
+def _label_before(segment: str, *, first: bool) -> str:
+    """A key's words in the text before it: from its ``for``/``to``/``if``: the first one
+    ("to return to the main menu"), but for a sentence's first key that does not begin
+    with one, the last ("welcome to Acme for billing")."""
+    found = list(_FOR.finditer(segment))
+    if not found:
+        return segment
+    opens = not segment[: found[0].start()].strip(" ,")
+    lead = found[-1] if first and not opens else found[0]
+    return _LABEL_LEAD.sub("", segment[lead.start() :].strip(" ,"))
 
 
 def _words(text: str) -> list[str]:
