@@ -45,6 +45,12 @@ feeds the call's failure policy (:mod:`sipgw.agent.resilience`), whose decisions
 out; the caller's turns and voice activity go to it too, so a caller left
 waiting hears "one moment".
 
+*A phone menu* (a placed call with a goal, ``call.ivr_goal``) is
+:class:`sipgw.agent.assistant.navigating.Navigation`: from the answer it takes the callee's
+turns and keys the menu's digits, the opening held, until the goal is reached (then the
+opening plays) or the menu leads nowhere (then it hangs up); such a call runs no
+answering-machine detection (docs/ivr.md).
+
 Speculative speech (the preemptive reply's first clause synthesized before
 the turn is confirmed, :mod:`sipgw.agent.assistant.speculative`) is in ``PreemptiveReplies``
 and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
