@@ -101,6 +101,7 @@ class Navigation:
         self._config = config or NavigatorConfig()
         self._timer: asyncio.TimerHandle | None = None
         self._last_heard = ""
+        self._early: list[tuple[str, float]] = []  # prompts finished before the answer's turn
         self.navigator: MenuNavigator | None = None
         self.outcome: Outcome | None = None
 
@@ -112,25 +113,36 @@ class Navigation:
     # -- the assistant's calls
 
     def answered(self) -> None:
-        """The call is answered: the menu is listened to from now on."""
+        """The call is answered: the menu is listened to from now on (and what it said
+        while the agent still prepared, heard from the answer on, is taken first)."""
         scope = self._scope
-        self.navigator = MenuNavigator(self.goal, scope.now(), self._config)
+        navigator = self.navigator = MenuNavigator(self.goal, scope.now(), self._config)
         scope.write({"type": "ivr_start", "goal": self.goal})
         log.info("[%s] navigating a phone menu to: %s", scope.log_id, self.goal)
+        early, self._early = self._early, []
+        for text, at in early:
+            self._heard(navigator, text, at)
         self._arm()
 
     def on_stt(self, event: SttEvent, now: float) -> None:
         """A speech-to-text event: speech (not silence), or a finished prompt."""
         navigator = self.navigator
-        if navigator is None or navigator.ended:
+        if navigator is None:
+            if isinstance(event, SttTurnEnded) and event.text.strip():
+                self._early.append((event.text, now))  # the agent still prepares
+            return
+        if navigator.ended:
             return
         if isinstance(event, SttSpeechStarted | SttPartialTranscript):
             navigator.receive_voice(now)
             self._arm()
         elif isinstance(event, SttTurnEnded) and event.text.strip():
-            self._last_heard = event.text.strip()
-            self._scope.write({"type": "ivr_heard", "text": self._last_heard})
-            self._carry_out(navigator.receive_prompt(event.text, now))
+            self._heard(navigator, event.text, now)
+
+    def _heard(self, navigator: MenuNavigator, text: str, now: float) -> None:
+        self._last_heard = text.strip()
+        self._scope.write({"type": "ivr_heard", "text": self._last_heard})
+        self._carry_out(navigator.receive_prompt(text, now))
 
     def screen(self, actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
         """While navigating, nothing of the turn-taking machine's speaks or interrupts: the

@@ -118,3 +118,17 @@ async def test_a_goal_takes_the_call_instead_of_answering_machine_detection() ->
     assert b.agent.navigation is None and b.agent.answering is not None
     await a.agent.close()
     await b.agent.close()
+
+
+async def test_a_prompt_heard_while_the_agent_prepared_is_taken_at_the_answer() -> None:
+    """The callee's audio reaches the agent from the answer on, while it still prepares
+    (the menu speaks at once): a prompt finished by then is the navigator's first."""
+    a = placed(script=(Turn(text='{"action": "press", "digits": "1"}'),))
+    await a.agent.prepare()
+    heard(a, MAIN, 0)
+    await settle()
+    assert a.call.dtmf == [] and not a.record("ivr_heard")
+    a.agent.on_answered()
+    await wait_for(lambda: a.call.dtmf == ["1"])
+    assert [r["text"] for r in a.record("ivr_heard")] == [MAIN]
+    await a.agent.close()
