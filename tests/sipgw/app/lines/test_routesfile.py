@@ -107,7 +107,7 @@ def test_a_good_file(tmp_path: Path) -> None:
     assert (third.verified, third.attestations) == (("failed", "none"), ("C",))
     assert [p.text for p in first.called] == ["+15550100", "sales"]
     assert second.accounts == ("trunk",) and str(second.sources[0]) == "203.0.113.0/24"
-    assert second.where == f"{tmp_path / 'routes.toml'} line 40"
+    assert second.where == f"{tmp_path / 'routes.toml'} line 41"
 
 
 @pytest.mark.parametrize(
