@@ -173,8 +173,10 @@ async def call_menu(
 
 
 def menus_entered(log: str) -> list[str]:
+    """The menus the call entered, in order (the ``Verbose`` lines' output, not their
+    ``Executing`` lines)."""
     return [line.split("SIPGW-IVR ", 1)[1].strip() for line in log.splitlines()
-            if "SIPGW-IVR " in line]  # fmt: skip
+            if "app_verbose.c: SIPGW-IVR " in line]  # fmt: skip
 
 
 async def test_the_call_gets_through_the_menu_to_billing_and_the_agent_takes_over(
