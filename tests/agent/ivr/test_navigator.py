@@ -13,7 +13,7 @@ from sipgw.agent.ivr.navigator import (
     SendDigits,
     Step,
 )
-from sipgw.agent.ivr.steps import Outcome, Press, Reached, Say, Stuck, Voicemail, Wait
+from sipgw.agent.ivr.steps import Decision, Outcome, Press, Reached, Say, Stuck, Voicemail, Wait
 
 GOAL = "reach billing and ask for the balance"
 MAIN = "For billing, press 1. For support, press 2."
@@ -116,8 +116,11 @@ def test_too_many_steps_or_too_long_is_stuck() -> None:
 
 
 def test_the_decider_s_own_ends_and_the_call_s() -> None:
-    for decision, outcome in [(Stuck("no billing option"), Outcome.STUCK),
-                              (Voicemail("leave a message"), Outcome.VOICEMAIL)]:  # fmt: skip
+    ends: list[tuple[Decision, Outcome]] = [
+        (Stuck("no billing option"), Outcome.STUCK),
+        (Voicemail("leave a message"), Outcome.VOICEMAIL),
+    ]
+    for decision, outcome in ends:
         nav = navigator()
         nav.receive_prompt(MAIN, 101.0)
         assert nav.decided(decision, 102.0) == (NavigationEnded(outcome, decision.reason),)
