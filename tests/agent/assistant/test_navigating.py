@@ -132,3 +132,20 @@ async def test_a_prompt_heard_while_the_agent_prepared_is_taken_at_the_answer() 
     await wait_for(lambda: a.call.dtmf == ["1"])
     assert [r["text"] for r in a.record("ivr_heard")] == [MAIN]
     await a.agent.close()
+
+
+async def test_a_menu_that_listens_hears_the_words_in_the_agent_s_voice() -> None:
+    """``say``: the words are spoken (the playout let out for them), then the menu goes on."""
+    a = placed(script=(Turn(text='{"action": "say", "words": "billing"}'),
+                       Turn(text='{"action": "reached"}'), Turn(text=OPENING)))  # fmt: skip
+    await answered(a)
+    heard(a, "Please say the name of the department you want.", 0)
+    await wait_for(lambda: "billing" in a.tts.texts())
+    await wait_for(lambda: a.agent.playout.pending)
+    assert not a.agent.playout.held and a.call.dtmf == []
+    (step,) = a.record("ivr_step")
+    assert (step["decision"], step["words"], step["by"]) == ("say", "billing", "model")
+    heard(a, HELLO, 1)
+    await wait_for(lambda: a.record("ivr_result"))
+    assert a.record("ivr_result")[0]["outcome"] == "reached"
+    await a.agent.close()
