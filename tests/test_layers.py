@@ -64,6 +64,8 @@ SANS_IO_AGENT = (
     "sipgw.agent.amd.classifier",
     "sipgw.agent.amd.detector",
     "sipgw.agent.amd.policy",
+    "sipgw.agent.ivr.navigator",
+    "sipgw.agent.ivr.menu",
     "sipgw.agent.twiml.program",
     "sipgw.agent.twiml.audiofile",
     "sipgw.agent.twiml.recording",

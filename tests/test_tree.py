@@ -118,6 +118,8 @@ EXCEPTIONS: dict[str, str] = {
     "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
     "sipgw/agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
     "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
+    "sipgw/agent/ivr/steps.py": "the navigator's decisions and outcomes, frozen records: "
+    "carried through tests/agent/ivr/test_navigator.py and tests/agent/ivr/test_decider.py",
     "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched "
     "and missing in tests/media/test_model_vad.py",
     "tests/toolkit/noisy_audio.py": "the noisy caller audio: made and played by "

@@ -99,6 +99,9 @@ class AgentCapabilities:
             the agent's format in one place (``media/codecs/convert.py``); an agent whose
             format its record does not declare is not started (:func:`check_audio`): the
             call ends, with a log line naming the agent.
+        ivr: its agents get a placed call through a phone menu to its goal (read
+            ``call.ivr_goal``: :class:`sipgw.agent.ivr.goal.IvrCall`); False: a call placed
+            with a goal is refused (docs/ivr.md).
         arrival_audio: its agents also get :meth:`~sipgw.agent.base.Agent.on_caller_audio`: the
             caller's audio in order as soon as it arrives, with no playout delay (for
             speech recognition and voice-activity detection).
@@ -131,6 +134,7 @@ class AgentCapabilities:
     own_sections: tuple[type[Any], ...] = ()
     paid: bool = True
     twiml: bool = False
+    ivr: bool = False
     arrival_audio: bool = False
     hears_while_preparing: bool = False
 

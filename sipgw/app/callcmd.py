@@ -14,7 +14,8 @@ win): never the ports a ``serve`` on the same host holds.
 
 Either way the call is described the same (:class:`~sipgw.app.upstream.callrequest.CallRequest`:
 ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, ``--line``, ``--amd MODE``
-and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), ``--twiml-url URL``
+and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), ``--ivr-goal TEXT``
+(what to reach through a phone menu first, docs/ivr.md), ``--twiml-url URL``
 or ``--twiml FILE`` (the twiml agent's TwiML, docs/twilio-apps.md), and the settings
 ``--caller-id``, ``--ring-timeout`` and ``--agent`` when the command line gives them:
 loaded from the flags alone, since a running gateway has its own), one line tells how it ended
@@ -42,6 +43,7 @@ from sipgw.app.upstream.callrequest import (
     TwimlSource,
     amd_request,
     assignments,
+    ivr_goal,
     twiml_source,
 )
 from sipgw.app.upstream.settings import OutboundSection
@@ -112,6 +114,11 @@ def add_call_options(call: argparse.ArgumentParser) -> None:
         help="the voicemail message of this call (leave_message) [default: SIPGW_AMD_MESSAGE]",
     )  # fmt: skip
     group.add_argument(
+        "--ivr-goal", metavar="TEXT",
+        help="what to reach through a phone menu before the agent talks, e.g. 'reach billing "
+        "and ask for the balance' [default: the line's] (docs/ivr.md)",
+    )  # fmt: skip
+    group.add_argument(
         "--twiml-url", metavar="URL",
         help="the twiml agent's webhook for this call [default: SIPGW_TWIML_URL] "
         "(docs/twilio-apps.md)",
@@ -142,6 +149,10 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         flag = "--amd" if "amd_message" not in str(exc) else "--amd-message"
         raise ConfigError(f"{flag}: {str(exc).split(' ', 1)[1]}") from None
     twiml = _twiml_of(args)
+    try:
+        goal = ivr_goal({"ivr_goal": args.ivr_goal} if args.ivr_goal is not None else {})
+    except ValueError as exc:
+        raise ConfigError(f"--ivr-goal: {str(exc).split(' ', 1)[1]}") from None
     line = sources.command_line()  # what a running gateway's own settings do not say
     placing, agent = load(OutboundSection, line), load(AgentSection, line).agent
     return CallRequest(
@@ -155,6 +166,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         line=args.line,
         amd=amd,
         twiml=twiml,
+        ivr_goal=goal,
     )
 
 
@@ -323,6 +335,8 @@ def _body(request: CallRequest) -> dict[str, Any]:
         body["amd"] = request.amd.mode.value
         if request.amd.message is not None:
             body["amd_message"] = request.amd.message
+    if request.ivr_goal is not None:
+        body["ivr_goal"] = request.ivr_goal
     if request.twiml is not None:
         body.update({"twiml_url": request.twiml.url} if request.twiml.url else {})
         body.update({"twiml": request.twiml.document} if request.twiml.document else {})
@@ -356,7 +370,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
             request.target, caller_id=request.caller_id,
             ring_timeout=request.ring_timeout, variables=request.variables,
             headers=request.headers, account=request.account, line=request.line,
-            amd=request.amd, twiml=request.twiml,
+            amd=request.amd, twiml=request.twiml, ivr_goal=request.ivr_goal,
         )
     )  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report

@@ -375,8 +375,9 @@ class Gateway:
 
         ``options`` (:class:`~sipgw.app.calls.outbound.CallOptions`): the agent (default: the
         line's, else the gateway's), which starts when the far end answers; the caller id,
-        ring timeout, variables, ``X-`` headers, account, routes file line and
-        answering-machine detection; ``for_agent=True`` for a call an agent asked for (a
+        ring timeout, variables, ``X-`` headers, account, routes file line,
+        answering-machine detection and the goal behind a phone menu (docs/ivr.md);
+        ``for_agent=True`` for a call an agent asked for (a
         callback), which the dial policy must allow. See :meth:`OutboundCalls.place
         <sipgw.app.calls.outbound.OutboundCalls.place>`.
 

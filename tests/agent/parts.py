@@ -219,6 +219,8 @@ class FakeCall:
     purpose: CallPurpose | None = None
     verified_caller: str = ""
     amd: AmdRequest | None = None
+    ivr_goal: str = ""
+    """What a placed call is to reach through a phone menu ("" = none)."""
     leg: str = "sip"
     details: CallDetails = NO_DETAILS
     unheard: int = 0

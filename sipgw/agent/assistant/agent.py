@@ -45,6 +45,12 @@ feeds the call's failure policy (:mod:`sipgw.agent.resilience`), whose decisions
 out; the caller's turns and voice activity go to it too, so a caller left
 waiting hears "one moment".
 
+*A phone menu* (a placed call with a goal, ``call.ivr_goal``) is
+:class:`sipgw.agent.assistant.navigating.Navigation`: from the answer it takes the callee's
+turns and keys the menu's digits, the opening held, until the goal is reached (then the
+opening plays) or the menu leads nowhere (then it hangs up); such a call runs no
+answering-machine detection (docs/ivr.md).
+
 Speculative speech (the preemptive reply's first clause synthesized before
 the turn is confirmed, :mod:`sipgw.agent.assistant.speculative`) is in ``PreemptiveReplies``
 and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
@@ -77,6 +83,7 @@ from sipgw.agent.assistant.handoff import HandOffSettings, SwitchedTts, with_han
 from sipgw.agent.assistant.handoff_call import CallHandOff
 from sipgw.agent.assistant.idle_watch import IdleWatch
 from sipgw.agent.assistant.keypad import Keypad
+from sipgw.agent.assistant.navigating import Navigation
 from sipgw.agent.assistant.opening import call_data, plan_opening
 from sipgw.agent.assistant.preemptive import PreemptiveReplies, SpeechHold
 from sipgw.agent.assistant.prompted import PromptedFactory
@@ -91,6 +98,7 @@ from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.early_end import early_turn_end
 from sipgw.agent.factory import WarmUp
+from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.llm.base import ChatLLM
 from sipgw.agent.observer import Service
 from sipgw.agent.playout import Playout
@@ -185,6 +193,7 @@ class AssistantFactory(PromptedFactory):
         callbacks=True,
         transfers=frozenset({"blind", "warm"}),
         keypad=True,
+        ivr=True,
         arrival_audio=True,
         audio=frozenset({ULAW_8K, PCM16_16K}),
     )
@@ -326,7 +335,15 @@ class AssistantAgent(ScopedAgent):
                                settings.answer_wait)  # fmt: skip
         self.keypad = Keypad(scope, settings.dtmf_timeout, responder.reply_to_keypad)
         self.answering: Answering | None = None
-        request = call.amd if isinstance(call, AmdCall) else None
+        # A call with a goal behind a phone menu: the navigation decides who answered
+        # (a menu, a voicemail, the goal) and when the conversation starts, instead of
+        # answering-machine detection (docs/ivr.md).
+        goal = call.ivr_goal if isinstance(call, IvrCall) else ""
+        self.navigation: Navigation | None = None
+        if goal:
+            self.navigation = Navigation(scope, goal, resources.llm, self.greeter, speaker,
+                                         self.actions, history, self._navigated)  # fmt: skip
+        request = call.amd if isinstance(call, AmdCall) and not goal else None
         if request is not None and request.mode is not AmdMode.OFF:
             self.answering = Answering(scope, request, settings.answering, self.greeter, speaker,
                                        responder, self.actions, history,
@@ -382,7 +399,14 @@ class AssistantAgent(ScopedAgent):
         """Release the (pre-synthesized) greeting: its first frame goes out at once.
 
         With answering-machine detection the opening waits for its decision instead
-        (:class:`sipgw.agent.assistant.answering.Answering`)."""
+        (:class:`sipgw.agent.assistant.answering.Answering`), and with a goal behind a phone
+        menu, for the menu's end (:class:`sipgw.agent.assistant.navigating.Navigation`)."""
+        if self.navigation is not None:
+            scope = self.scope
+            scope.answered_at = scope.now()
+            scope.write({"type": "answered"})
+            self.navigation.answered()
+            return
         if self.answering is not None:
             scope = self.scope
             scope.answered_at = scope.now()
@@ -393,6 +417,10 @@ class AssistantAgent(ScopedAgent):
         self.idle.start(self.loop.time())
         self.release_playout()
         self.greeter.answered()
+
+    def _navigated(self) -> None:
+        """The phone menu led to the goal: the conversation starts (the idle watch with it)."""
+        self.idle.start(self.loop.time())
 
     async def say_goodbye(self, text: str) -> None:
         """Speak ``text`` (cutting off whatever is being said); return once it has played out
@@ -412,6 +440,8 @@ class AssistantAgent(ScopedAgent):
         self.failures.close()
         if self.answering is not None:
             self.answering.close()
+        if self.navigation is not None:
+            self.navigation.close()
         # The drop task PreemptiveReplies.drop spawns is cancelled below before it runs, as
         # is a reply task that had not started yet: stop those requests here, or their
         # streams run on after the call.
@@ -549,6 +579,8 @@ class AssistantAgent(ScopedAgent):
                 now = self.loop.time()
                 if self.answering is not None:
                     self.answering.on_stt(event, now)
+                if self.navigation is not None:
+                    self.navigation.on_stt(event, now)
                 actions = self.turns.receive_stt(event, now)
                 if actions:
                     self._carry_out(actions)
@@ -557,6 +589,8 @@ class AssistantAgent(ScopedAgent):
         """Do what the turn-taking machine decided, in order (what detection lets through)."""
         if self.answering is not None:
             actions = self.answering.screen(actions)
+        if self.navigation is not None:
+            actions = self.navigation.screen(actions)
         if self.held or (self.warm is not None and self.warm.active):
             actions = without_speech(actions)  # on hold (either way): no turns
         for action in actions:

@@ -10,9 +10,11 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
 - ``POST /api/calls`` ``{"target": ..., "caller_id", "variables", "headers", "agent",
   "account", "ring_timeout", "line", "amd", "amd_message", "twiml_url", "twiml",
-  "wait": false}``: place an outbound call (:class:`~sipgw.app.upstream.callrequest.CallRequest`;
-  ``amd``: answering-machine detection, docs/amd.md; ``twiml_url``/``twiml``: the call's
-  own TwiML for the ``twiml`` agent, docs/twilio-apps.md); 202 with its id, or
+  "ivr_goal", "wait": false}``: place an outbound call
+  (:class:`~sipgw.app.upstream.callrequest.CallRequest`; ``amd``: answering-machine
+  detection, docs/amd.md; ``twiml_url``/``twiml``: the call's own TwiML for the ``twiml``
+  agent, docs/twilio-apps.md; ``ivr_goal``: what to reach through a phone menu first,
+  docs/ivr.md); 202 with its id, or
   (``wait``, or when it ends at once) 200 with its outcome; 400 naming a bad field, or what
   the call's agent cannot do with it (variables its prompt needs, detection it does not
   run, TwiML it does not follow).
@@ -393,7 +395,7 @@ class AdminServer:
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
             variables=call.variables, headers=call.headers, account=call.account,
-            line=call.line, amd=call.amd, twiml=call.twiml,
+            line=call.line, amd=call.amd, twiml=call.twiml, ivr_goal=call.ivr_goal,
         )  # fmt: skip
         handle = placed.handle
         if placed.refused:  # for what it asked: nothing was sent

@@ -53,6 +53,7 @@ from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import PluginFactory, plugin_factory
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.tools.builtin import callback_allowed
 from sipgw.agent.tools.callback_store import (
     CallbackRow,
@@ -467,6 +468,12 @@ class OutboundCall:
         """The call's answering-machine detection (:class:`~sipgw.agent.amd.settings.AmdCall`)."""
         call = self._call
         return call.amd if isinstance(call, AmdCall) else None
+
+    @property
+    def ivr_goal(self) -> str:
+        """The call's goal behind a phone menu (:class:`~sipgw.agent.ivr.goal.IvrCall`)."""
+        call = self._call
+        return call.ivr_goal if isinstance(call, IvrCall) else ""
 
     @property
     def verified_caller(self) -> str:

@@ -83,8 +83,9 @@ class FeedEvent:
     as in :meth:`CallEntry.detail`), ``call_answered``
     (once), ``call_ended``, ``call_refused`` (an incoming call the routes refused, never
     admitted), ``transcript``, ``turn``, ``amd`` (answering-machine detection's result on
-    a placed call, once) or ``record_closed`` (the agent's record wrote its last line, after
-    the call ended: the transcript is complete); ``data`` is JSON-ready."""
+    a placed call, once), ``ivr`` (how a placed call with a goal got through a phone menu:
+    the record's ``ivr_result``, once) or ``record_closed`` (the agent's record wrote its
+    last line, after the call ended: the transcript is complete); ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -154,6 +155,9 @@ class CallEntry:
     amd: dict[str, Any] | None = None
     """Who answered a placed call (answering-machine detection's latest decision, then
     its result: the record's ``amd`` and ``amd_result`` lines)."""
+    ivr: dict[str, Any] | None = None
+    """How a placed call with a goal got through a phone menu (the record's ``ivr_result``:
+    ``goal``, ``outcome``, ``reason``, ``digits``, ``steps``, ``elapsed_ms``; docs/ivr.md)."""
 
     def summary(self) -> dict[str, Any]:
         """Ids, parties, line, agent, start, end and outcome (no transcript)."""
@@ -176,6 +180,7 @@ class CallEntry:
             "refusal": self.refused.describe() if self.refused is not None else "",
             "recording": self.recording is not None,
             "answered_by": self.amd.get("kind") if self.amd is not None else None,
+            "ivr_outcome": self.ivr.get("outcome") if self.ivr is not None else None,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -194,6 +199,7 @@ class CallEntry:
             "refused": self.refused.fields() if self.refused is not None else None,
             **self.extra,
             "amd": self.amd,
+            "ivr": self.ivr,
         }
 
 
@@ -364,6 +370,11 @@ class CallFeed:
             self._publish("record_closed", entry, {})
         elif kind in ("amd", "amd_result"):
             self._answered_by(entry, line)
+        elif kind == "ivr_result":
+            fields = ("goal", "outcome", "reason", "digits", "steps", "elapsed_ms")
+            entry.ivr = {k: line[k] for k in fields if k in line}
+            self._publish("call_updated", entry, {**entry.summary(), "ivr": dict(entry.ivr)})
+            self._publish("ivr", entry, dict(entry.ivr))
 
     def _answered_by(self, entry: CallEntry, line: dict[str, Any]) -> None:
         """A decision of answering-machine detection, or its result (``amd``: final)."""

@@ -101,6 +101,8 @@ class CallOptions(TypedDict, total=False):
     twiml: TwimlSource | None
     """Its own TwiML (``twiml_url`` or ``twiml``), for an agent that follows TwiML
     (docs/twilio-apps.md); None: the agent's own settings."""
+    ivr_goal: str | None
+    """What to reach through a phone menu first (docs/ivr.md); None: the line's; "": none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,10 @@ class CallOutcome:
     """Who answered, when answering-machine detection ran: ``kind`` (human, voicemail,
     announcement, screener, unknown), ``elapsed_ms`` to the decision, ``reason``,
     ``action`` (conversation, message, hang_up) (docs/amd.md); None without detection."""
+    ivr: Mapping[str, Any] | None = None
+    """How a call placed with a goal got through the phone menu that answered: ``outcome``
+    (reached, stuck, voicemail; hung_up once the call ended first), ``reason``, ``digits``
+    (docs/ivr.md); None without a goal (or while its result was not known yet)."""
 
     def describe(self) -> str:
         """One line for people, e.g. ``busy (SIP 486 Busy Here)``."""
@@ -139,6 +145,8 @@ class CallOutcome:
             by = ""
             if self.amd is not None and self.amd.get("kind"):
                 by = f" by {self.amd['kind']} ({self.amd.get('elapsed_ms')} ms)"
+            if self.ivr is not None and self.ivr.get("outcome"):
+                by += f", phone menu {self.ivr['outcome']} ({self.ivr.get('reason', '')})"
             return f"answered{by}, {self.duration:.1f} s, ended by {self.reason}"
         text = self.kind.replace("-", " ")
         if self.status is not None:
@@ -263,6 +271,7 @@ class OutboundCalls:
         line: str | None = None,
         amd: AmdRequest | None = None,
         twiml: TwimlSource | None = None,
+        ivr_goal: str | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -285,10 +294,11 @@ class OutboundCalls:
             if line is not None:
                 on_line = self.lines(line)
                 asked = CallRequest(target, caller_id, dict(variables or {}), headers, None,
-                                    account, amd=amd)  # fmt: skip
+                                    account, amd=amd, ivr_goal=ivr_goal)  # fmt: skip
                 request = asked.over(on_line.spec.defaults)
                 caller_id, variables = request.caller_id, request.variables
                 headers, account, amd = request.headers, request.account, request.amd
+                ivr_goal = request.ivr_goal
                 agent = agent or on_line.factory
             resolved = self.resolve(target, account)
         except ValueError as exc:
@@ -302,7 +312,7 @@ class OutboundCalls:
         return await self.originate(
             resolved, agent or self.default_agent, caller_id=caller_id, ring_timeout=ring_timeout,
             variables=variables, headers=headers, account=account, line=on_line, amd=amd,
-            twiml=twiml,
+            twiml=twiml, ivr_goal=ivr_goal or "",
         )  # fmt: skip
 
     async def originate(
@@ -318,6 +328,7 @@ class OutboundCalls:
         line: Line | None = None,
         amd: AmdRequest | None = None,
         twiml: TwimlSource | None = None,
+        ivr_goal: str = "",
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -334,6 +345,8 @@ class OutboundCalls:
             amd: its answering-machine detection (default ``SIPGW_AMD``, no message of
                 its own).
             twiml: its own TwiML, for an agent that follows TwiML (refused for others).
+            ivr_goal: what to reach through a phone menu before the agent talks ("" = none;
+                refused for an agent that does not navigate menus: docs/ivr.md).
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -346,6 +359,7 @@ class OutboundCalls:
             detection = _detection(amd, self.config.amd)
             _check_detection(factory, detection)
             _check_twiml(factory, twiml)
+            _check_goal(factory, ivr_goal)
         except ValueError as exc:
             return PlacedCall.failed(uri, str(exc), refused=True)
         refused = self.breakers.refusal(factory) if self.breakers is not None else None
@@ -390,6 +404,7 @@ class OutboundCalls:
             )
         handle.refer_headers = headers
         handle.amd = detection
+        handle.ivr_goal = ivr_goal
         handle.inband_dtmf = (
             (line.spec.inband_dtmf if line is not None else None)
             or config.inband_dtmf  # the account's
@@ -423,6 +438,8 @@ class OutboundCalls:
             del self._placed[handle.call.key]
             entry = self.path.feed.live.get(handle.call.log_id)
             outcome = _outcome(placed, event, entry.amd if entry is not None else None)
+            if entry is not None and entry.ivr is not None:
+                outcome = dataclasses.replace(outcome, ivr=dict(entry.ivr))
             if not outcome.answered and event.reply is not None:
                 handle.refused = Refused.of(event.reply)  # the dashboard's, the webhooks'
             handle.log.info("outcome: %s", outcome.describe())
@@ -517,6 +534,19 @@ def _check_detection(factory: AgentFactory, detection: AmdRequest | None) -> Non
             f'"amd" {detection.mode.value}: this call\'s agent does not run answering-machine '
             "detection (the speech-to-speech agents do not; docs/amd.md): place it with "
             '"amd": "off" (--amd off), or on an assistant line'
+        )
+
+
+def _check_goal(factory: AgentFactory, goal: str) -> None:
+    """Refuse a goal behind a phone menu when the call's agent does not navigate menus.
+
+    Raises:
+        ValueError: naming ``ivr_goal``.
+    """
+    if goal and not plugin_factory(factory).capabilities.ivr:
+        raise ValueError(
+            '"ivr_goal": this call\'s agent does not navigate phone menus (the assistant '
+            "does; docs/ivr.md): place it on an assistant line, or without a goal"
         )
 
 

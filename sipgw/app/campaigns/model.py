@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sipgw.agent.amd.settings import AmdRequest
-from sipgw.app.upstream.callrequest import amd_request
+from sipgw.app.upstream.callrequest import amd_request, ivr_goal
 
 __all__ = [
     "DAYS",
@@ -127,6 +127,9 @@ class CampaignSpec:
     agent: str | None = None
     caller_id: str | None = None
     amd: AmdRequest | None = None
+    ivr_goal: str | None = None
+    """What each call reaches through a phone menu before the agent talks (docs/ivr.md);
+    None: the line's."""
     ring_timeout: float | None = None
     per_second: float = 1.0
     concurrency: int = 2
@@ -142,6 +145,7 @@ class CampaignSpec:
             "caller_id": self.caller_id,
             "amd": self.amd.mode.value if self.amd is not None else None,
             "amd_message": self.amd.message if self.amd is not None else None,
+            "ivr_goal": self.ivr_goal,
             "ring_timeout": self.ring_timeout, "per_second": self.per_second,
             "concurrency": self.concurrency,
             "hours": self.hours.describe().split(" ")[0],
@@ -231,7 +235,7 @@ class Progress:
 
 # -- reading the settings ------------------------------------------------------------------
 
-_FIELDS = ("name", "line", "agent", "caller_id", "amd", "amd_message", "ring_timeout",
+_FIELDS = ("name", "line", "agent", "caller_id", "amd", "amd_message", "ivr_goal", "ring_timeout",
            "per_second", "concurrency", "hours", "days", "time_zone", "retry",
            "max_attempts")  # fmt: skip
 _HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
@@ -356,6 +360,7 @@ def campaign_spec(body: Mapping[str, Any], limits: CampaignLimits) -> CampaignSp
         agent=_string(body, "agent"),
         caller_id=_string(body, "caller_id"),
         amd=amd_request(body),
+        ivr_goal=ivr_goal(body),
         ring_timeout=None if ring is None else _number(body, "ring_timeout", 0, 600, 60),
         per_second=_number(body, "per_second", 0, limits.max_per_second, 1.0),
         concurrency=concurrency,

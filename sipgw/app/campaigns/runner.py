@@ -70,6 +70,7 @@ class Originate(Protocol):
         variables: Mapping[str, str],
         line: str | None,
         amd: AmdRequest | None,
+        ivr_goal: str | None,
     ) -> Awaitable[PlacedLike]: ...
 
 
@@ -86,6 +87,7 @@ def gateway_dialer(originate: Originate, agent_named: Callable[[str], AgentFacto
                 contact.number, agent=factory, caller_id=spec.caller_id,
                 ring_timeout=spec.ring_timeout, for_agent=True,
                 variables=dict(contact.variables), line=spec.line, amd=spec.amd,
+                ivr_goal=spec.ivr_goal,
             )  # fmt: skip
         except DialRefused as exc:
             return Attempt("refused", f"refused: {exc.reason}")

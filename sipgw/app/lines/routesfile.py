@@ -54,7 +54,7 @@ from sipgw.agent.variables import check_variables
 from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import inband_dtmf_mode
-from sipgw.app.upstream.callrequest import CallDefaults, amd_request
+from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
 from sipgw.sip.customheaders import check_custom_headers
 from sipgw.sip.verification import ATTESTATIONS, STATUSES
 
@@ -102,6 +102,7 @@ _LINE_KEYS = frozenset(
         "account",
         "amd",
         "amd_message",
+        "ivr_goal",
         "hand_off_to",
         "hand_off_history",
         "http_tools",
@@ -171,6 +172,9 @@ class LineSpec:
     amd: AmdRequest | None = None
     """``amd`` and ``amd_message``: answering-machine detection of the calls placed on it
     (a campaign's, docs/amd.md); None = ``SIPGW_AMD``."""
+    ivr_goal: str | None = None
+    """What the calls placed on it reach through a phone menu before its agent talks, unless
+    a call says otherwise (docs/ivr.md); None = none."""
     hand_off_to: tuple[str, ...] = ()
     """The lines its agent may hand a caller to inside the call (agent/assistant/handoff.py)."""
     hand_off_history: str = "summary"
@@ -187,7 +191,13 @@ class LineSpec:
     def defaults(self) -> CallDefaults:
         """What a call placed on this line takes unless the call says otherwise."""
         return CallDefaults(
-            self.caller_id, self.variables, self.headers, None, self.account, self.amd
+            self.caller_id,
+            self.variables,
+            self.headers,
+            None,
+            self.account,
+            self.amd,
+            self.ivr_goal,
         )
 
 
@@ -321,6 +331,10 @@ def _line(
         amd = amd_request(table)
     except ValueError as exc:
         raise ConfigError(f"{place('amd')}: {exc}") from None
+    try:
+        goal = ivr_goal(table)
+    except ValueError as exc:
+        raise ConfigError(f"{place('ivr_goal')}: {exc}") from None
     return LineSpec(
         name=name,
         where=place(),
@@ -344,6 +358,7 @@ def _line(
         caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
         account=None if account is None else _typed(account, str, place, "account").strip(),
         amd=amd,
+        ivr_goal=goal or None,
         **_hand_off(table, place),
         declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
         in_settings_file=settings_file,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest, parse_mode
+from sipgw.agent.ivr.goal import check_goal
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.variables import check_variables
 from sipgw.sip.customheaders import check_custom_headers
@@ -29,12 +30,13 @@ __all__ = [
     "amd_request",
     "assignments",
     "call_request",
+    "ivr_goal",
     "twiml_source",
 ]
 
 FIELDS = (
     "target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout", "line",
-    "amd", "amd_message", "twiml_url", "twiml",
+    "amd", "amd_message", "twiml_url", "twiml", "ivr_goal",
 )  # fmt: skip
 """The fields of a call request (and of ``POST /api/calls``, with ``wait``)."""
 
@@ -60,6 +62,8 @@ class CallDefaults:
     account: str | None = None
     amd: AmdRequest | None = None
     """Answering-machine detection of every call (a campaign's: docs/amd.md)."""
+    ivr_goal: str | None = None
+    """What every call is to reach through a phone menu first (docs/ivr.md); None: none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class CallRequest:
             line's, else ``SIPGW_AMD`` (docs/amd.md).
         twiml: its own TwiML (``twiml_url`` or ``twiml``), for the ``twiml`` agent; None =
             the agent's ``SIPGW_TWIML_URL`` (or its line's).
+        ivr_goal: what to reach through a phone menu before its agent talks (docs/ivr.md);
+            None = its line's; "" = none.
     """
 
     target: str
@@ -93,6 +99,7 @@ class CallRequest:
     line: str | None = None
     amd: AmdRequest | None = None
     twiml: TwimlSource | None = None
+    ivr_goal: str | None = None
 
     def over(self, defaults: CallDefaults) -> CallRequest:
         """This request with what it leaves open taken from ``defaults``: variables and
@@ -114,6 +121,7 @@ class CallRequest:
             self.line,
             self.amd if self.amd is not None else defaults.amd,
             self.twiml,
+            self.ivr_goal if self.ivr_goal is not None else defaults.ivr_goal,
         )
 
 
@@ -178,6 +186,7 @@ def call_request(body: Mapping[str, object]) -> CallRequest:
         _text(body, "line"),
         amd_request(body),
         twiml_source(body),
+        ivr_goal(body),
     )
 
 
@@ -209,6 +218,18 @@ def twiml_source(body: Mapping[str, object]) -> TwimlSource | None:
             raise ValueError(f'"twiml": {exc}') from None
         return TwimlSource(document=document)
     return None
+
+
+def ivr_goal(body: Mapping[str, object]) -> str | None:
+    """A call's (or a line's) ``ivr_goal``: what to reach through a phone menu; None =
+    not given ("" = none).
+
+    Raises:
+        ValueError: no text, or too long (naming the field).
+    """
+    if "ivr_goal" not in body:
+        return None
+    return check_goal(body["ivr_goal"])
 
 
 MAX_AMD_MESSAGE = 1000

@@ -20,7 +20,10 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
 - ``message.taken``: the assistant took a message for the person the caller wanted
   (``message``: its ``message_id``, ``for``, ``name``, ``phone``, ``message``);
 - ``call.amd``: who answered a call we placed, as answering-machine detection decided
-  (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md).
+  (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md);
+- ``call.ivr``: how a call we placed with a goal got through the phone menu that answered
+  (``ivr``: ``goal``, ``outcome`` (``reached``, ``stuck``, ``voicemail``, ``hung_up``),
+  ``reason``, ``digits``, ``steps``, ``elapsed_ms``; docs/ivr.md).
 
 Campaigns send ``campaign.contact`` and ``campaign.finished`` (made by
 :mod:`sipgw.app.campaigns.webhooks`; docs/campaigns.md).
@@ -58,6 +61,7 @@ EVENT_TYPES = (
     "callback.scheduled",
     "message.taken",
     "call.amd",
+    "call.ivr",
     "campaign.contact",
     "campaign.finished",
 )

@@ -137,6 +137,8 @@ class CallWebhooks:
             self._send("call.answered", entry, {}, at=entry.answered)
         elif kind == "amd":
             self._send("call.amd", entry, {"amd": data})
+        elif kind == "ivr":
+            self._send("call.ivr", entry, {"ivr": data})
         elif kind == "transcript" and _scheduled_callback(data):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
         elif kind == "transcript" and _taken_message(data):

@@ -106,6 +106,20 @@ def test_answering_machine_detection_on_the_command_line() -> None:
         call_request_of(bad.args, bad.sources)
 
 
+def test_a_goal_behind_a_phone_menu_on_the_command_line() -> None:
+    from sipgw.app.callcmd import _body
+
+    given = parse(["call", "1", "--ivr-goal", "reach  billing"])
+    request = call_request_of(given.args, given.sources)
+    assert request.ivr_goal == "reach billing"
+    assert _body(request) == {"target": "1", "ivr_goal": "reach billing"}
+    plain = parse(["call", "1"])
+    assert call_request_of(plain.args, plain.sources).ivr_goal is None
+    bad = parse(["call", "1", "--ivr-goal", "x" * 501])
+    with pytest.raises(ConfigError, match="^--ivr-goal: must be text of at most 500"):
+        call_request_of(bad.args, bad.sources)
+
+
 async def test_through_the_running_gateway(capsys: pytest.CaptureFixture[str]) -> None:
     async with (
         running_gateway(max_call_seconds=1.0) as (callee, _),

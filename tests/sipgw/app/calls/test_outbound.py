@@ -210,3 +210,32 @@ async def test_a_placed_calls_own_twiml_reaches_an_agent_that_follows_twiml() ->
         )
     assert outcome.answered and seen == [("", doc)]
     assert plain.refused and '"twiml_url"' in plain.outcome.result().reason
+
+
+async def test_a_placed_calls_goal_reaches_an_agent_that_navigates_menus() -> None:
+    """``ivr_goal`` (docs/ivr.md): carried to the call's agent (``call.ivr_goal``) when the
+    agent declares it navigates phone menus; refused, naming the field, otherwise."""
+    from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
+    from sipgw.agent.ivr.goal import IvrCall
+
+    seen: list[str] = []
+
+    def navigates(call: CallControl) -> Agent:
+        seen.append(call.ivr_goal if isinstance(call, IvrCall) else "?")
+        return EchoAgent(call, 0)
+
+    factory = plugin_factory(navigates, AgentCapabilities(ivr=True))
+    async with (
+        running_gateway(lambda call: EchoAgent(call, 0), max_call_seconds=0.3) as (callee, _),
+        running_gateway(factory) as (gateway, _),
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        outcomes = [
+            await gateway.place_call(target, ivr_goal="reach billing"),
+            await gateway.place_call(target),
+        ]
+        plain = await gateway.originate(
+            target, agent=lambda call: EchoAgent(call, 0), ivr_goal="reach billing"
+        )
+    assert all(outcome.answered for outcome in outcomes) and seen == ["reach billing", ""]
+    assert plain.refused and '"ivr_goal"' in plain.outcome.result().reason

@@ -26,9 +26,10 @@ def test_defaults_and_a_round_trip_through_the_store() -> None:
         "amd": "leave_message", "amd_message": "Call us back", "ring_timeout": 25,
         "per_second": 0.5, "concurrency": 4, "hours": "08:30-21:00", "days": "mon,sat",
         "time_zone": "Europe/Paris", "retry": {"busy": 60, "voicemail": 3600},
-        "max_attempts": 5,
+        "max_attempts": 5, "ivr_goal": "reach billing",
     }, CampaignLimits())  # fmt: skip
     assert full.amd is not None and full.amd.mode is AmdMode.LEAVE_MESSAGE
+    assert full.ivr_goal == "reach billing" and spec.ivr_goal is None
     assert full.hours == CallingHours(8 * 60 + 30, 21 * 60, frozenset({0, 5}))
     assert spec_from_json(full.as_json()) == full
     assert spec_from_json(spec.as_json()) == spec

@@ -40,6 +40,7 @@ caller_id = "+15550100"
 account = "trunk"
 amd = "leave_message"
 amd_message = "Hi, this is Acme: please call us back."
+ivr_goal = "reach the service desk"
 
 [lines.support.variables]
 company = "Acme"
@@ -100,11 +101,13 @@ def test_a_good_file(tmp_path: Path) -> None:
     )  # a campaign's answering-machine detection
     assert sales.variables == {} and sales.caller_id is None and sales.account is None
     assert sales.amd is None
+    assert support.defaults.ivr_goal == "reach the service desk"  # docs/ivr.md
+    assert sales.ivr_goal is None and sales.defaults.ivr_goal is None
     first, second, third = routes.routes
     assert (third.verified, third.attestations) == (("failed", "none"), ("C",))
     assert [p.text for p in first.called] == ["+15550100", "sales"]
     assert second.accounts == ("trunk",) and str(second.sources[0]) == "203.0.113.0/24"
-    assert second.where == f"{tmp_path / 'routes.toml'} line 40"
+    assert second.where == f"{tmp_path / 'routes.toml'} line 41"
 
 
 @pytest.mark.parametrize(

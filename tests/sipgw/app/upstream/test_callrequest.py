@@ -14,6 +14,7 @@ from sipgw.app.upstream.callrequest import (
     amd_request,
     assignments,
     call_request,
+    ivr_goal,
 )
 
 
@@ -145,3 +146,16 @@ def test_a_calls_own_twiml() -> None:
 def test_a_bad_twiml_is_refused_naming_the_field(body: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call_request({"target": "+1555", **body})
+
+
+def test_a_goal_behind_a_phone_menu_per_call_or_per_line() -> None:
+    """``ivr_goal`` (docs/ivr.md): the call's own, else its line's; "" asks for none."""
+    request = call_request({"target": "1", "ivr_goal": " reach  billing "})
+    assert request.ivr_goal == "reach billing"
+    assert call_request({"target": "1"}).ivr_goal is None and ivr_goal({}) is None
+    line = CallDefaults(ivr_goal="reach sales")
+    assert CallRequest("1").over(line).ivr_goal == "reach sales"
+    assert CallRequest("1", ivr_goal="").over(line).ivr_goal == ""
+    assert request.over(line).ivr_goal == "reach billing"
+    with pytest.raises(ValueError, match='"ivr_goal" must be text of at most 500'):
+        call_request({"target": "1", "ivr_goal": ["billing"]})

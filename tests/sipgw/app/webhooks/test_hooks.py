@@ -326,3 +326,31 @@ async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
     await made.stop(1.0)
     ended = captured.bodies()[-1]["data"]
     assert [line["text"] for line in ended["transcript"]] == ["Goodbye th"]
+
+
+async def test_how_a_placed_call_got_through_a_phone_menu_is_told_once() -> None:
+    """``call.ivr`` (docs/ivr.md): the record's ``ivr_result``, between ``call.answered`` and
+    ``call.ended``; the call's summary and detail carry it too."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle(1, outbound=True)
+    feed.call_started(call, state="ringing")
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    agent.record.write({"type": "ivr_start", "goal": "reach billing"})
+    step = {"heard": "For billing, press 1.", "decision": "press", "digits": "1", "by": "model"}
+    agent.record.write({"type": "ivr_step", **step})
+    assert [b["type"] for b in captured.bodies()] == ["call.answered"]
+    result = {"goal": "reach billing", "outcome": "reached", "reason": "Sam answers",
+              "digits": "1", "steps": 1, "elapsed_ms": 5210.0}  # fmt: skip
+    agent.record.write({"type": "ivr_result", **result})
+    entry = feed.find(call.call.log_id)
+    assert entry is not None and entry.summary()["ivr_outcome"] == "reached"
+    assert entry.detail()["ivr"] == result
+    call.end_reason, call.hung_up_by = "remote-bye", "remote"
+    feed.call_ended(call)
+    await made.stop(1.0)
+    bodies = captured.bodies()
+    assert [b["type"] for b in bodies] == ["call.answered", "call.ivr", "call.ended"]
+    assert bodies[1]["data"]["ivr"] == result

@@ -1,0 +1,236 @@
+"""Placed calls with a goal get through a real Asterisk 22 phone menu (docs/ivr.md).
+
+Asterisk (built once per machine from ../shared/pbx/asterisk: tests.toolkit.peers.asterisk)
+answers extension 500 with a menu made of ``Background`` and ``WaitExten``: a main menu,
+a nested billing menu whose balance option reaches a person, a support option that loops
+back to the main menu, and a sales option that is a dead end (one announcement, then
+silence). Its prompts are spoken by espeak-ng and converted with sox to 8 kHz WAV at test
+time. Each menu the call enters writes a ``SIPGW-IVR`` line to Asterisk's log: what
+Asterisk did with the digits the gateway sent (RFC 4733) is read there.
+
+The gateway runs in-process with the assistant on the three fake AI services (real
+sockets, in threads). The fake speech recognizer hears Asterisk's audio: each stretch
+of speech becomes the next scripted transcript, scripted as the prompts of the path the
+test expects; Asterisk's log then shows that the call went that way (a wrong digit would
+take it elsewhere, whatever the transcripts said). In the first test the fake model
+answers the navigator from what it is sent (the menu's words: a table of the prompts);
+in the others its answer is not one the navigator can use, and the rules decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from tests.interop.test_assistant_peers import call_record
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.asterisk import Asterisk
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
+
+PROMPTS = {
+    "main": "Welcome to Acme. For billing, press 1. For technical support, press 2. "
+    "For sales, press 3.",
+    "billing": "Billing. To hear your balance, press 1. To pay a bill, press 2.",
+    "agent": "Billing department, this is Sam speaking. How can I help you?",
+    "support": "Technical support. All our technicians are busy. Returning you to the main menu.",
+    "closed": "Sorry, our sales office is closed.",
+}
+NAVIGATOR = "Answer with one JSON object and nothing else"
+"""In the instructions of the navigator's questions (sipgw.agent.ivr.decider.INSTRUCTIONS)."""
+OPENING = "Hi Sam, I am calling about the balance of account 42."
+OPENING_HZ = 1300
+
+PJSIP = """
+[gateway]
+type = endpoint
+context = incoming
+disallow = all
+allow = ulaw
+dtmf_mode = rfc4733
+direct_media = no
+
+[gateway]
+type = identify
+endpoint = gateway
+match = 127.0.0.1
+"""
+
+
+def dialplan(sounds: Path) -> str:
+    """Extension 500: the menu (see the module docstring)."""
+    s = str(sounds)
+    return f"""
+[incoming]
+exten => 500,1,Answer()
+ same => n,Wait(0.5)
+ same => n,Goto(ivr-main,s,1)
+
+[ivr-main]
+exten => s,1,Verbose(0,SIPGW-IVR main)
+ same => n,Background({s}/main)
+ same => n,WaitExten(15)
+exten => 1,1,Goto(ivr-billing,s,1)
+exten => 2,1,Goto(ivr-support,s,1)
+exten => 3,1,Goto(ivr-sales,s,1)
+exten => i,1,Goto(ivr-main,s,1)
+exten => t,1,Goto(ivr-main,s,1)
+
+[ivr-billing]
+exten => s,1,Verbose(0,SIPGW-IVR billing)
+ same => n,Background({s}/billing)
+ same => n,WaitExten(15)
+exten => 1,1,Goto(ivr-agent,s,1)
+exten => 2,1,Verbose(0,SIPGW-IVR pay)
+ same => n,Hangup()
+exten => i,1,Goto(ivr-billing,s,1)
+exten => t,1,Goto(ivr-billing,s,1)
+
+[ivr-agent]
+exten => s,1,Verbose(0,SIPGW-IVR agent)
+ same => n,Playback({s}/agent)
+ same => n,Wait(8)
+ same => n,Hangup()
+
+[ivr-support]
+exten => s,1,Verbose(0,SIPGW-IVR support)
+ same => n,Playback({s}/support)
+ same => n,Wait(1.5)
+ same => n,Goto(ivr-main,s,1)
+
+[ivr-sales]
+exten => s,1,Verbose(0,SIPGW-IVR sales)
+ same => n,Playback({s}/closed)
+ same => n,Wait(40)
+ same => n,Hangup()
+"""
+
+
+def speak_prompts(folder: Path) -> Path:
+    """Every prompt as ``NAME.wav`` (8 kHz, 16-bit, mono: what Asterisk's format_wav
+    plays), spoken by espeak-ng."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in PROMPTS.items():
+        raw = folder / f"{name}-raw.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(raw), text],
+                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16",
+                        str(folder / f"{name}.wav")], check=True, capture_output=True)  # fmt: skip
+    return folder
+
+
+def words(text: str) -> str:
+    """A prompt as the recognizer sends it: no final full stop, so the fake ends the turn
+    after a second of silence, not at the pauses between the prompt's sentences."""
+    return text.rstrip(".?!")
+
+
+MODEL_ANSWERS = {
+    words(PROMPTS["main"]): {"action": "press", "digits": "1", "reason": "billing"},
+    words(PROMPTS["billing"]): {"action": "press", "digits": "1", "reason": "the balance"},
+    words(PROMPTS["agent"]): {"action": "reached", "reason": "Sam of billing answers"},
+}
+"""What the fake model answers about each menu, for the goal of the first test."""
+
+
+def menu_model(body: dict[str, Any]) -> FakeResponse:
+    """The fake model: the navigator's questions are answered from the last menu words
+    they carry; the assistant's own request (its opening) gets the opening line."""
+    messages = body["messages"]
+    if NAVIGATOR not in str(messages[0]["content"]):
+        return FakeResponse(text=OPENING)
+    heard = str(messages[-1]["content"]).rsplit("The menu said: ", 1)[-1]
+    return FakeResponse(text=json.dumps(MODEL_ANSWERS.get(heard, {"action": "wait"})))
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    with fakes_in_threads(tmp_workdir, {"calling about": OPENING_HZ}) as fakes:
+        yield fakes
+
+
+async def call_menu(
+    tmp_workdir: Path, services: ThreadedFakes, goal: str, path: list[str]
+) -> tuple[Any, list[dict[str, Any]], str]:
+    """Place a call to the menu with ``goal``, the recognizer scripted with the prompts of
+    ``path``; returns its outcome, its call record and Asterisk's log."""
+    sounds = speak_prompts(tmp_workdir / "sounds")
+    services.stt.script([words(PROMPTS[name]) for name in path])
+    env = {**services.env, "SIPGW_DIAL_ALLOW": "[0-9]*", "SIPGW_IDLE_AFTER": "0"}
+    with Asterisk(tmp_workdir, pjsip=PJSIP, extensions=dialplan(sounds)) as ast:
+        async with running_gateway(agent="assistant", env=env) as (gateway, _):
+            outcome = await asyncio.wait_for(gateway.place_call(ast.uri("500"), ivr_goal=goal), 120)
+        log = ast.log_text()
+    return outcome, call_record(tmp_workdir), log
+
+
+def menus_entered(log: str) -> list[str]:
+    """The menus the call entered, in order (the ``Verbose`` lines' output, not their
+    ``Executing`` lines)."""
+    return [line.split("SIPGW-IVR ", 1)[1].strip() for line in log.splitlines()
+            if "app_verbose.c: SIPGW-IVR " in line]  # fmt: skip
+
+
+async def test_the_call_gets_through_the_menu_to_billing_and_the_agent_takes_over(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    services.llm.responder = menu_model
+    outcome, record, log = await call_menu(
+        tmp_workdir, services, "reach billing and ask for the balance",
+        ["main", "billing", "agent"],
+    )  # fmt: skip
+    assert menus_entered(log) == ["main", "billing", "agent"], log[-3000:]
+    ivr = outcome.ivr
+    assert ivr is not None and ivr["outcome"] == "reached", (ivr, record)
+    assert ivr["digits"] == "11" and ivr["steps"] == 2, ivr
+    steps = [r for r in record if r["type"] == "ivr_step"]
+    assert [(s["decision"], s.get("digits"), s["by"]) for s in steps] == [
+        ("press", "1", "model"), ("press", "1", "model"), ("reached", None, "model"),
+    ], steps  # fmt: skip
+    assert [r["digits"] for r in record if r["type"] == "dtmf_sent"] == ["1", "1"]
+    # the model was sent what Asterisk played (as the recognizer heard it)
+    asked = [str(r.messages[-1]["content"]) for r in services.llm.requests
+             if NAVIGATOR in str(r.messages[0]["content"])]  # fmt: skip
+    assert words(PROMPTS["main"]) in asked[0] and words(PROMPTS["agent"]) in asked[-1], asked
+    # then the line's agent spoke: its opening, written after the menu's note
+    kinds = [r["type"] for r in record]
+    assert "assistant" in kinds[kinds.index("ivr_result") :], kinds
+    assert outcome.reason == "remote-bye", outcome  # Sam's side hangs up
+
+
+async def test_a_dead_end_is_stuck_after_its_silence(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    outcome, record, log = await call_menu(
+        tmp_workdir, services, "talk to sales about a new contract", ["main", "closed"]
+    )
+    assert menus_entered(log) == ["main", "sales"], log[-3000:]
+    ivr = outcome.ivr
+    assert ivr is not None and ivr["outcome"] == "stuck", (ivr, record)
+    assert ivr["reason"] == "silence for 10 s" and ivr["digits"] == "3", ivr
+    steps = [r for r in record if r["type"] == "ivr_step"]
+    assert [(s["decision"], s["by"]) for s in steps] == [("press", "rules"), ("wait", "rules")]
+    assert outcome.reason == "local-bye", outcome  # the gateway hung up
+    assert "assistant" not in [r["type"] for r in record]  # no conversation with a menu
+
+
+async def test_a_loop_back_to_the_main_menu_is_stuck_on_its_third_round(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    outcome, record, log = await call_menu(
+        tmp_workdir, services, "get technical support for my router",
+        ["main", "support", "main", "support", "main"],
+    )  # fmt: skip
+    assert menus_entered(log)[:5] == ["main", "support", "main", "support", "main"], log[-3000:]
+    ivr = outcome.ivr
+    assert ivr is not None and ivr["outcome"] == "stuck", (ivr, record)
+    assert "the same prompt 3 times" in ivr["reason"] and ivr["digits"] == "22", ivr
+    assert outcome.reason == "local-bye", outcome
