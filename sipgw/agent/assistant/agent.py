@@ -66,9 +66,10 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.answering import Answering
@@ -79,7 +80,7 @@ from sipgw.agent.assistant.conversation import Conversation, ConversationSetting
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.fillers import Fillers
 from sipgw.agent.assistant.greeting import Greeter
-from sipgw.agent.assistant.handoff import HandOffSettings, SwitchedTts, with_hand_off
+from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.handoff_call import CallHandOff
 from sipgw.agent.assistant.idle_watch import IdleWatch
 from sipgw.agent.assistant.keypad import Keypad
@@ -98,6 +99,7 @@ from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.early_end import early_turn_end
 from sipgw.agent.factory import WarmUp
+from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.llm.base import ChatLLM
 from sipgw.agent.observer import Service
@@ -158,13 +160,17 @@ class AssistantResources:
             (:mod:`sipgw.agent.resilience.line_cache`); None = the shipped recordings.
         waste: the speculative speech counts of all the calls, their waste share's
             bound (:class:`sipgw.agent.assistant.speculative.WasteLedger`).
-        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.assistant.handoff`); None
-        = none. new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
+        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.assistant.handoff`);
+            None = none.
+        new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
             the caller's 16 kHz s16le audio (docs/hd-voice.md); None = the vendor has none
             (such calls are heard at 8 kHz).
         new_wideband_tts: makes one HD-voice call's text-to-speech client, whose replies
             speak 16 kHz s16le (ElevenLabs ``pcm_16000``); None = the vendor has none (such
             calls hear an 8 kHz voice, upsampled by the media).
+        stt_settings: what its speech-to-text sessions are made from (the vendor and its
+            settings, comparable): a call handed between two lines whose settings are equal
+            keeps its session (:mod:`sipgw.agent.handover`); None = never kept.
     """
 
     settings: AssistantSettings
@@ -178,6 +184,7 @@ class AssistantResources:
     hand_off: HandOffSettings | None = None
     new_wideband_stt: Callable[[], SpeechToText] | None = None
     new_wideband_tts: Callable[[], TextToSpeech] | None = None
+    stt_settings: object = None
 
 
 class AssistantFactory(PromptedFactory):
@@ -234,7 +241,18 @@ class AssistantAgent(ScopedAgent):
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        # A call handed over from another line's agent (agent/handover.py) continues its
+        # record, and keeps its speech-to-text session when the lines' settings agree.
+        handed = self.handed = hand_over_of(call)
+        self.took_over = False
+        """A handed-over agent: it took the call over (else its record, and the session it
+        kept, are still the other agent's)."""
+        self.handed_away: PreparedLine | None = None
+        """The line this agent handed the call to (its record and kept session went along)."""
+        record = handed.record if handed is not None else None
+        if record is None:
+            record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        self.record: CallRecord = record
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         # An HD-voice call (its codec carries 16 kHz or more) hears the caller at 16 kHz
         # (speech-to-text gets it as it comes) and speaks at 16 kHz (the TTS asked for it),
@@ -249,12 +267,11 @@ class AssistantAgent(ScopedAgent):
         self.caller_format = heard if heard != self.audio_format else None
         self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
         self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
-        self.stt = (wideband or resources.new_stt)()
+        kept_stt = handed.stt if handed is not None else None
+        self.stt = kept_stt if kept_stt is not None else (wideband or resources.new_stt)()
         # Outages are retried as long as the failure policy keeps the caller on the line.
         self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
         self.tts: TextToSpeech = (voice or resources.new_tts)()
-        if resources.hand_off is not None:
-            self.tts = SwitchedTts(self.tts)  # a hand-off changes the voice
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
         self.opening = opening
         tools_view = ToolCallContext(settings)
@@ -317,10 +334,12 @@ class AssistantAgent(ScopedAgent):
             failures, settings.redactor,
         )  # fmt: skip
         self.hand_off: CallHandOff | None = None
-        if resources.hand_off is not None and isinstance(self.tts, SwitchedTts):
-            self.hand_off = CallHandOff(scope, call, resources.hand_off, self.tts, speaker,
-                                        conversation, responder)  # fmt: skip
+        if resources.hand_off is not None:
+            made = handed.hand_offs if handed is not None else 0
+            self.hand_off = CallHandOff(scope, call, resources.hand_off, speaker, conversation,
+                                        self.stt, self._hand_away, made)  # fmt: skip
             conversation.tools = with_hand_off(resources.tools, self.hand_off.tool())
+        self._listener: asyncio.Task[None] | None = None
         self.warm: WarmTransfer | None = None
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
@@ -337,13 +356,14 @@ class AssistantAgent(ScopedAgent):
         self.answering: Answering | None = None
         # A call with a goal behind a phone menu: the navigation decides who answered
         # (a menu, a voicemail, the goal) and when the conversation starts, instead of
-        # answering-machine detection (docs/ivr.md).
-        goal = call.ivr_goal if isinstance(call, IvrCall) else ""
+        # answering-machine detection (docs/ivr.md). A call handed over was answered long
+        # ago: who answered it was decided then.
+        goal = call.ivr_goal if isinstance(call, IvrCall) and handed is None else ""
         self.navigation: Navigation | None = None
         if goal:
             self.navigation = Navigation(scope, goal, resources.llm, self.greeter, speaker,
                                          self.actions, history, self._navigated)  # fmt: skip
-        request = call.amd if isinstance(call, AmdCall) and not goal else None
+        request = call.amd if isinstance(call, AmdCall) and not goal and handed is None else None
         if request is not None and request.mode is not AmdMode.OFF:
             self.answering = Answering(scope, request, settings.answering, self.greeter, speaker,
                                        responder, self.actions, history,
@@ -362,11 +382,15 @@ class AssistantAgent(ScopedAgent):
         starts there. A service that cannot be reached rejects the call.
         """
         call, scope = self.call, self.scope
-        self.open_record(self.opening.missing, call_data(call.details))
+        if self.handed is None:
+            self.open_record(self.opening.missing, call_data(call.details))
         # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
         self.caller_context.start(
             call.verified_caller, call.details.called_number, scope.log_id, call.details
         )
+        if self.handed is not None:
+            await self._prepare_to_take_over(self.handed.stt is None)
+            return
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())
@@ -385,7 +409,7 @@ class AssistantAgent(ScopedAgent):
                 self.failures.tts_connect_failed(exc)
                 raise
             self.failures.tts_connected()
-        scope.spawn(self._listen())
+        self._listener = scope.spawn(self._listen())
         if done:
             await self.greeter.greet_before_answer(deadline)
             return
@@ -394,6 +418,49 @@ class AssistantAgent(ScopedAgent):
             "(it plays once TTS is ready)", scope.log_id, wait,
         )  # fmt: skip
         scope.spawn(self.greeter.greet_once_connected(tts_connect))
+
+    async def _prepare_to_take_over(self, own_stt: bool) -> None:
+        """A call handed over from another line: connect this line's voice, and its own
+        speech-to-text session unless it keeps the call's; no greeting (it speaks to the
+        hand-over's note once it takes over: :meth:`take_over`)."""
+        tts_connect = asyncio.ensure_future(self.tts.connect())
+        if own_stt:
+            try:
+                await self.stt.connect()
+            except BaseException as exc:
+                tts_connect.cancel()
+                self.failures.stt_connect_failed(exc)
+                raise
+            self.failures.stt_connected()
+        try:
+            await tts_connect
+        except TtsError as exc:
+            self.failures.tts_connect_failed(exc)
+            raise
+        self.failures.tts_connected()
+
+    def take_over(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> None:
+        """The call handed over is this agent's now (:class:`sipgw.agent.handover.TakesOver`):
+        its conversation starts from ``messages`` as its line keeps them, it listens, and its
+        model replies at once to the hand-over's note."""
+        handed = self.handed
+        assert handed is not None, "only an agent built for a hand-over takes a call over"
+        self.took_over = True
+        scope = self.scope
+        scope.answered_at = handed.answered_at
+        self.conversation.messages[1:] = handed.kept(messages)  # after its own prompt
+        self._listener = scope.spawn(self._listen())
+        self.idle.start(self.loop.time())
+        self.playout.held = False
+        self.responder.reply_to_note(handed.note(meanwhile))
+
+    def _hand_away(self, prepared: PreparedLine | None) -> None:
+        """The call goes to another line's agent now: stop listening (that agent reads the
+        session if it keeps it); the gateway closes this agent next. None: the call ended
+        before the switch (this agent closes what it has)."""
+        self.handed_away = prepared
+        if prepared is not None and self._listener is not None:
+            self._listener.cancel()
 
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once.
@@ -455,7 +522,18 @@ class AssistantAgent(ScopedAgent):
         self.caller_context.cancel()
         self.caller_audio.close()
         self._waiting.clear()  # frames still waiting for the model's batch: no one listens
-        await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
+        # After a hand-off (either side of one) the record, and a kept session, are the
+        # other agent's: this one closes neither.
+        away, handed = self.handed_away, self.handed
+        not_taken = handed is not None and not self.took_over
+        shared = away is not None or not_taken
+        stt_elsewhere = (away is not None and away.hand_over.stt is not None) or (
+            not_taken and handed is not None and handed.stt is not None
+        )
+        closing = [self.tts.close()] if stt_elsewhere else [self.stt.close(), self.tts.close()]
+        await asyncio.gather(*closing, return_exceptions=True)
+        if shared:
+            return
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
                      "speculation": self.preemptive.budget.summary(),
@@ -593,7 +671,14 @@ class AssistantAgent(ScopedAgent):
             actions = self.navigation.screen(actions)
         if self.held or (self.warm is not None and self.warm.active):
             actions = without_speech(actions)  # on hold (either way): no turns
+        hand_off = self.hand_off
+        handing = hand_off is not None and hand_off.pending
         for action in actions:
+            if handing and isinstance(action, StartReply | StartPreemptive):
+                # Handing off: the target's model answers (handoff_call.py).
+                if isinstance(action, StartReply) and hand_off is not None:
+                    hand_off.meanwhile.append(action.text)
+                continue
             if isinstance(action, MarkSpeechEnd):
                 self.stt.mark_speech_end()
             elif isinstance(action, ForceTurnEnd):

@@ -164,6 +164,7 @@ def assistant_agent(
         new_wideband_tts=new_wideband_tts,
         caller_context=caller_context(context),
         lines=lines,
+        stt_settings=(stt.name, stt_section),
     )
     return AssistantFactory(resources, {"stt": stt.name, "llm": llm.name, "tts": tts.name})
 

@@ -68,17 +68,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.keypad import Keypad
 from sipgw.agent.assistant.opening import call_data, plan_opening
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import ScopedAgent
+from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.observer import status_error_kind
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
@@ -110,6 +112,7 @@ from sipgw.agent.s2s.base import (
     ToolSpec,
 )
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
 from sipgw.agent.s2s.recovery import SessionRecovery
 from sipgw.agent.s2s.replies import Speaking
@@ -156,6 +159,8 @@ class S2sResources:
             shipped recordings.
         reply_timeout: seconds from the caller's last speech to an audible reply before
             the reply is given up (the apology: :mod:`sipgw.agent.s2s.waiting`).
+        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.s2s.handoff`);
+            None = none.
     """
 
     settings: AssistantSettings
@@ -165,6 +170,7 @@ class S2sResources:
     caller_context: CallerContextSettings | None = None
     lines: FallbackLineCache | None = None
     reply_timeout: float = 5.0
+    hand_off: HandOffSettings | None = None
 
 
 class SpeechToSpeechAgent(ScopedAgent):
@@ -177,7 +183,14 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        # Handed over from another line (agent/handover.py): the call's record goes on.
+        handed = self.handed = hand_over_of(call)
+        self.took_over = False
+        self.handed_away: PreparedLine | None = None
+        record = handed.record if handed is not None else None
+        if record is None:
+            record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        self.record: CallRecord = record
         session = resources.new_session()
         scope = self.scope = SessionScope(call.call_id, self.record, self.loop, session)
         opening = self.opening = plan_opening(
@@ -200,16 +213,22 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
         watch.bind(actions)
         self.wait = wait = ReplyWait(scope, watch, resources.reply_timeout)
-        greets = bool(opening.greeting)
+        greets = bool(opening.greeting) and handed is None
         self.voice = voice = ModelVoice(
             scope, speaking, self.turns, actions, wait, settings.redactor, greets=greets
         )
         context = ToolCallContext(settings)
         context.bind(actions)
-        self.tool_calls = ToolCalls(
-            scope, resources.tools, context, speaking, settings.redactor, wait
-        )
-        specs = tool_specs(resources.tools)
+        self.hand_off: S2sHandOff | None = None
+        self.tools = resources.tools
+        if resources.hand_off is not None:
+            made = handed.hand_offs if handed is not None else 0
+            self.hand_off = S2sHandOff(scope, call, resources.hand_off, speaking,
+                                       lambda: self.recovery.history, self._hand_away,
+                                       settings.action_line_timeout, made)  # fmt: skip
+            self.tools = with_hand_off(resources.tools, self.hand_off.tool())
+        self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait)
+        specs = tool_specs(self.tools)
         self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait, specs,
                                         opening.system_prompt)  # fmt: skip
         wait.bind(self.recovery.no_reply)
@@ -234,16 +253,18 @@ class SpeechToSpeechAgent(ScopedAgent):
         """Open and configure the session while the phone rings (its greeting is queued)."""
         call, scope = self.call, self.scope
         session = scope.session
-        self.open_record(self.opening.missing, call_data(call.details), agent=session.name)
+        if self.handed is None:
+            self.open_record(self.opening.missing, call_data(call.details), agent=session.name)
         # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
         self.caller_context.start(
             call.verified_caller, call.details.called_number, scope.log_id, call.details
         )
         scope.spawn(self._apply_caller_context())
         opening = self.opening
-        tools = tool_specs(self.resources.tools)
+        tools = tool_specs(self.tools)
+        greeting = opening.greeting if self.handed is None else ""  # it speaks at take_over
         try:
-            await session.connect(SessionConfig(opening.system_prompt, opening.greeting, tools))
+            await session.connect(SessionConfig(opening.system_prompt, greeting, tools))
         except S2sConnectError as exc:
             kind = status_error_kind(exc.status, connecting=True)
             scope.observer.service_error("s2s", kind, exc.status)
@@ -252,7 +273,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             raise
         scope.observer.service_ok("s2s")
         scope.spawn(self._listen(session))
-        if opening.greeting:
+        if greeting:
             # Ring a little longer rather than answer into silence.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.answer_wait):
@@ -264,6 +285,32 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.idle.start(self.loop.time())
         if self.opening.llm_writes:
             self.scope.session.request_reply()
+
+    def take_over(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> None:
+        """The call handed over is this agent's now (:class:`sipgw.agent.handover.TakesOver`):
+        the session is told the conversation so far and the hand-over's note, and speaks."""
+        handed = self.handed
+        assert handed is not None, "only an agent built for a hand-over takes a call over"
+        self.took_over = True
+        scope = self.scope
+        scope.answered_at = handed.answered_at
+        kept = handed.kept(messages)
+        self.recovery.history[:0] = [
+            f"{'Caller' if m['role'] == 'user' else 'You'}: {m['content']}"
+            for m in kept
+            if m.get("role") in ("user", "assistant") and m.get("content")
+        ]  # a session resumed after a failure is told them too
+        instructions = taken_over_instructions(
+            self._instructions[0]["content"], handed, messages, handed.note(meanwhile)
+        )
+        self.recovery.instructions = instructions
+        scope.session.update_instructions(instructions)
+        self.playout.held = False
+        scope.session.request_reply()
+
+    def _hand_away(self, prepared: PreparedLine | None) -> None:
+        """The call goes to another line's agent now (the gateway closes this one next)."""
+        self.handed_away = prepared
 
     async def close(self, reason: str = "") -> None:
         """The call ended: stop everything, end the session, finish the record."""
@@ -280,6 +327,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.voice.drop_all()
         session = scope.session
         await session.close()
+        if self.handed_away is not None or (self.handed is not None and not self.took_over):
+            return  # the record is the other agent's (a hand-off: agent/handover.py)
         stats = session.stats
         scope.write(
             {"type": "end", "reason": reason, "turns": self.voice.replies,

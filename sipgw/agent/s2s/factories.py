@@ -20,10 +20,12 @@ the shipped recordings are played. ``sipgw serve`` builds them from its settings
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 
 from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.assistant.prompted import PromptedFactory
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
@@ -72,6 +74,12 @@ class S2sFactory(PromptedFactory):
 
     def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
         return SpeechToSpeechAgent(call, self.resources)
+
+    def with_hand_off(self, hand_off: HandOffSettings) -> S2sFactory:
+        """The same agents, whose calls may be handed to other lines (agent/s2s/handoff.py)."""
+        made = S2sFactory(dataclasses.replace(self.resources, hand_off=hand_off))
+        made.vendors = self.vendors
+        return made
 
 
 def voice_agent_factory(

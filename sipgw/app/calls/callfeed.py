@@ -128,7 +128,10 @@ class CallEntry:
     quality: dict[str, Any] | None = None
     recording: Path | None = None
     line: str = ""
-    """The routes file's line it took ("" without one)."""
+    """The routes file's line it is on ("" without one): the last one after hand-offs."""
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    """Each line it was on, with when it took the call (``{"line", "started"}``, Unix
+    seconds), when a hand-off moved it (:mod:`sipgw.app.calls.lineswitch`); else empty."""
     codec: str = ""
     """The audio codec offer/answer agreed on (``PCMU``, ``G722``), once answered; "" on
     the other legs."""
@@ -197,6 +200,7 @@ class CallEntry:
             "transferred_to": self.transferred_to,
             "variables": dict(self.variables),
             "refused": self.refused.fields() if self.refused is not None else None,
+            "lines": list(self.lines),
             **self.extra,
             "amd": self.amd,
             "ivr": self.ivr,
@@ -349,6 +353,21 @@ class CallFeed:
             entry.record = record.path
             if entry.line:
                 record.write({"type": "line", "line": entry.line})
+
+    def line_switched(self, handle: CallHandle, agent: Agent) -> None:
+        """A hand-off moved the call to another line, whose agent it has now: the entry
+        shows that line and agent (the record is the same one, followed already)."""
+        entry = self.live.get(handle.call.log_id)
+        if entry is None:
+            return
+        entry.line = handle.line
+        entry.agent = agent_name(agent)
+        entry.lines = [{"line": name, "started": round(at, 3)} for name, at in handle.lines]
+        record = agent.record
+        if record is not None and entry.record != record.path:  # a record of its own
+            record.on_line = lambda line: self._line(entry, line)
+            entry.record = record.path
+        self._publish("call_updated", entry, entry.summary())
 
     def _line(self, entry: CallEntry, line: dict[str, Any]) -> None:
         kind = line.get("type")

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.handover import HandOver, PreparedLine
 from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import ConsultLeg
@@ -133,6 +135,11 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{extra.get('call', '-')}] {msg}", kwargs
 
 
+async def no_line_switch(hand_over: HandOver) -> str:
+    """A call whose line hands off to no line (:attr:`CallHandle.prepare_line`)."""
+    return "this call's line hands off to no line"
+
+
 @dataclass(eq=False, slots=True)
 class CallHandle:
     """One call as the gateway runs it; the agent's :class:`~sipgw.agent.base.CallControl`.
@@ -222,6 +229,12 @@ class CallHandle:
     transfer_result: asyncio.Future[TransferUpdated] | None = None
     """Set while an attended transfer's REFER runs: its final answer lands here instead of
     reaching the agent (a failure falls back to a bridge)."""
+    lines: list[tuple[str, float]] = field(default_factory=list)
+    """Each line it was on, and when it took the call (Unix s): sipgw/app/calls/lineswitch.py."""
+    hand_over: HandOver | None = None
+    """Set while a hand-off's target agent is built (sipgw.agent.handover.SwitchesLines)."""
+    prepare_line: Callable[[HandOver], Awaitable[PreparedLine | str]] = no_line_switch
+    """Builds the agent of the line it is handed to (the call path sets it); a string: why not."""
 
     @property
     def codec(self) -> str:

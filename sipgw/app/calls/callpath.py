@@ -59,6 +59,7 @@ from sipgw.app.calls.callhandle import (
     stream_params,
 )
 from sipgw.app.calls.dialing import DialGate
+from sipgw.app.calls.lineswitch import first_switch, record_lines
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.calls.recording import Recordings, formats_of
 from sipgw.app.calls.settings import CallHeadersSection
@@ -224,6 +225,7 @@ class CallPath:
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, gate, self.counted)
         if line is not None:
             handle.line, handle.record = line.name, line.spec.recording
+            first_switch(self, handle, line)  # it may be handed to another line
         variables = line.spec.variables if line is not None else None
         handle.details = call_details(call, self.headers.pass_headers, variables)
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
@@ -437,6 +439,7 @@ class CallPath:
         self.metrics.call_ended(
             handle.direction, handle.end_reason, handle.quality, handle.leg, handle.line
         )
+        record_lines(handle)  # a call handed between lines: each line with its times
         _end_call_span(handle)
         self.feed.call_ended(handle)
         handle.rtp_step = None  # it holds the agent, which holds the handle

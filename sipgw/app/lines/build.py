@@ -65,6 +65,9 @@ class Line:
     """What its calls' agents may transfer to, call and key."""
     spec: LineSpec
     """As the routes file gave it (limits, recording, webhooks, summary, outbound)."""
+    directory: LineDirectory | None = None
+    """The table's lines by name, where its calls are handed to (a line that names
+    ``hand_off_to``: :mod:`sipgw.app.calls.lineswitch`); None: it hands off to none."""
 
 
 @dataclass(frozen=True)
@@ -272,11 +275,11 @@ def _detects(line: Line, base: LineBase) -> Line:
 def _hand_offs(lines: dict[str, Line]) -> None:
     """Lines that hand off (``hand_off_to``) get their own factory: their calls reach the
     other lines of this table (:mod:`sipgw.app.lines.handoff`)."""
-    directory = LineDirectory(lines)
+    directory = LineDirectory(lines)  # sees the lines replaced below (the same dict)
     for name, line in list(lines.items()):
         factory = hand_off_factory(line, directory)
         if factory is not line.factory:
-            lines[name] = dataclasses.replace(line, factory=factory)
+            lines[name] = dataclasses.replace(line, factory=factory, directory=directory)
 
 
 def build_lines(routes: RoutesFile, base: LineBase) -> LineTable:

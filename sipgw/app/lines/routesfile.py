@@ -13,7 +13,7 @@
     codecs = ["G722", "PCMU"]     # among SIPGW_CODECS, most preferred first (docs/hd-voice.md)
     inband_dtmf = "on"            # its carrier sends key tones anyway (default: SIPGW_INBAND_DTMF)
 
-    hand_off_to = ["billing"]     # lines its assistant may hand a caller to
+    hand_off_to = ["billing"]     # lines its agent may hand a caller to
     (agent/assistant/handoff.py)
 
     [lines.sales.settings]        # any setting of the line's agent, by its variable

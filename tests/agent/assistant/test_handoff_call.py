@@ -1,18 +1,23 @@
-"""A hand-off carried out on an assistant call (agent/assistant/handoff_call.py), on the in-memory
-doubles: the front line's reply is heard in its voice, then billing's model speaks in
-billing's voice, from billing's prompt."""
+"""A hand-off asked for on an assistant call (agent/assistant/handoff_call.py), on the in-memory
+doubles: the call (a double of the gateway's handle, agent/handover.py's seam) builds the
+target line's own agent; the front line's reply is heard in its voice, then billing's agent,
+with billing's settings, speaks in billing's voice from billing's prompt."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
-from sipgw.agent.assistant.handoff import HandOffSettings, HandOffTarget
-from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.base import CallDetails
+from sipgw.agent.assistant.handoff import HandOffSettings
+from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
+from sipgw.agent.handover import HandOver, HistoryMode
+from sipgw.agent.idle.policy import IdleSettings
+from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.media.codecs import PCM16_16K
+from sipgw.agent.turns import StartReply
 from tests.agent.parts import (
     FakeCall,
     ScriptedLlm,
@@ -21,117 +26,260 @@ from tests.agent.parts import (
     Turn,
     lines,
     play_out,
-    tts_refused,
+    settle,
+    wait_for,
 )
 
 HAND_OFF = ("hand_off", json.dumps({"line": "billing", "summary": "Wants a refund."}))
 
 
+@dataclass(eq=False)
+class Prepared:
+    """The target's agent as the gateway hands it back (agent/handover.py's PreparedLine)."""
+
+    agent: Any
+    """The target's agent (an assistant, or a speech-to-speech agent: tests/agent/s2s)."""
+    hand_over: HandOver
+    switched: bool = False
+    cancelled: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    meanwhile: tuple[str, ...] = ()
+
+    def switch(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> bool:
+        self.switched, self.messages, self.meanwhile = True, list(messages), tuple(meanwhile)
+        self.agent.take_over(messages, meanwhile)
+        return True
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+        await self.agent.close("cancelled")
+
+
+@dataclass(eq=False)
+class SwitchingCall(FakeCall):
+    """A call whose line can change (the gateway's handle, in memory)."""
+
+    targets: dict[str, tuple[HistoryMode, Callable[[FakeCall], Any]]] = field(default_factory=dict)
+    keep_stt: bool = False
+    why_not: str | None = None
+    hand_over: HandOver | None = None
+    prepared: list[Prepared] = field(default_factory=list)
+
+    async def prepare_line(self, hand_over: HandOver) -> Prepared | str:
+        if self.why_not is not None:
+            return self.why_not
+        history, make = self.targets[hand_over.line]
+        stt = hand_over.stt if self.keep_stt else None
+        self.hand_over = hand_over = replace(hand_over, history=history, stt=stt)
+        try:
+            agent = make(self)
+        finally:
+            self.hand_over = None
+        await agent.prepare()
+        prepared = Prepared(agent, hand_over)
+        self.prepared.append(prepared)
+        return prepared
+
+
 @dataclass
-class Billing:
-    """The one other line (:class:`sipgw.agent.assistant.handoff.HandOffLines`)."""
+class Lines:
+    """The front line's call and billing's parts."""
 
-    tts: ScriptedTts
-    wide: ScriptedTts | None = None
+    call: SwitchingCall
+    front: AssistantAgent
+    llm: ScriptedLlm
+    front_tts: ScriptedTts
+    front_stt: ScriptedStt
+    billing_tts: ScriptedTts = field(default_factory=ScriptedTts)
+    billing_stt: ScriptedStt = field(default_factory=ScriptedStt)
 
-    def target(self, name: str) -> HandOffTarget | None:
-        if name != "billing":
-            return None
-        settings = AssistantSettings(system_prompt="You are billing.", record_dir=None)
-        wide = self.wide
-        return HandOffTarget(name, settings, ToolRegistry(), lambda: self.tts, "summary",
-                             new_wideband_tts=None if wide is None else lambda: wide)  # fmt: skip
+    @property
+    def billing(self) -> AssistantAgent:
+        (prepared,) = self.call.prepared
+        agent: AssistantAgent = prepared.agent
+        return agent
+
+    def switched(self) -> bool:
+        return bool(self.call.prepared) and self.call.prepared[0].switched
+
+
+BILLING = AssistantSettings(
+    system_prompt="You are billing.", record_dir=None, greeting="Billing, hello.",
+    barge_in=BargeInSettings(commit_ms=900, min_words=3), idle=IdleSettings(after=4.0, checks=1),
+    filler_after=None, max_tool_rounds=2,
+)  # fmt: skip
 
 
 def front_call(
-    llm: ScriptedLlm, front: ScriptedTts, billing: ScriptedTts, hd: tuple[ScriptedTts, ...] = ()
-) -> AssistantAgent:
-    """The front line's call; ``hd``: the front's and billing's 16 kHz voices, on an HD-voice
-    call."""
-    stt = ScriptedStt()
+    script: list[Turn], *, history: HistoryMode = "summary", keep_stt: bool = False
+) -> Lines:
+    llm = ScriptedLlm(script)
+    front_tts, front_stt = ScriptedTts(), ScriptedStt()
+    call = SwitchingCall(keep_stt=keep_stt)
     settings = AssistantSettings(
         system_prompt="You are the front desk.", record_dir=None, greeting=""
     )
-    wide_front, wide_billing = hd or (None, None)
     resources = AssistantResources(
-        settings, llm, ToolRegistry(), lambda: stt, lambda: front,
-        hand_off=HandOffSettings("front", ("billing",), Billing(billing, wide_billing)),
-        new_wideband_tts=None if wide_front is None else lambda: wide_front,
+        settings, llm, ToolRegistry(), lambda: front_stt, lambda: front_tts,
+        hand_off=HandOffSettings("front", ("billing",)),
     )  # fmt: skip
-    details = CallDetails(sample_rate=16000 if hd else 8000)
-    agent = AssistantAgent(FakeCall(details=details), resources)
-    agent.on_answered()  # no greeting: the playout is let out
-    return agent
+    front = AssistantAgent(call, resources)
+    parts = Lines(call, front, llm, front_tts, front_stt)
+    billing = AssistantResources(
+        BILLING, llm, ToolRegistry(), lambda: parts.billing_stt, lambda: parts.billing_tts
+    )
+    call.targets["billing"] = (history, lambda c: AssistantAgent(c, billing))
+    return parts
 
 
-async def test_the_caller_hears_the_front_line_then_billing_in_its_voice() -> None:
-    front, billing = ScriptedTts(), ScriptedTts()
-    llm = ScriptedLlm([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
-                       Turn(text="Billing here, about that refund?")])  # fmt: skip
-    agent = front_call(llm, front, billing)
-    agent.responder.reply_to("I want a refund.")
-    await play_out(agent.playout, until=lambda: bool(billing.sent) and not agent.playout.pending)
-    assert front.texts() == ["Putting you through."]
-    assert billing.texts() == ["Billing here, about that refund?"]
+async def answered(parts: Lines) -> None:
+    await parts.front.prepare()
+    parts.front.on_answered()  # no greeting: the playout is let out
+
+
+async def test_the_call_becomes_billings_in_full_with_a_new_speech_session() -> None:
+    parts = front_call([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
+                        Turn(text="Billing here, about that refund?")])  # fmt: skip
+    front, llm = parts.front, parts.llm
+    await answered(parts)
+    front.responder.reply_to("I want a refund.")
+    await play_out(front.playout, until=parts.switched)
+    billing = parts.billing
+    await play_out(billing.playout, until=lambda: bool(parts.billing_tts.sent))
+    assert parts.front_tts.texts() == ["Putting you through."]
+    assert parts.billing_tts.texts() == ["Billing here, about that refund?"]
+    # Billing's agent, with billing's settings: its barge-in, idle policy, fillers, limits;
+    # no greeting (it speaks to the note); no hand_off tool (billing names no line).
+    assert billing.settings is BILLING
+    assert (billing.turns.commit_ms, billing.turns.min_words) == (900, 3)
+    assert billing.idle.settings == IdleSettings(after=4.0, checks=1)
+    assert billing.conversation.settings.max_tool_rounds == 2
+    assert "hand_off" not in billing.conversation.tools and billing.hand_off is None
     first, _, third = llm.requests
-    tools = agent.conversation.tools
-    assert "hand_off" not in tools  # billing names no line to hand off to
     assert first[0]["content"].startswith("You are the front desk.")
     # summary: billing's prompt and the note with the summary, nothing more
     assert [m["role"] for m in third] == ["system", "user"]
     assert (
         third[0]["content"].startswith("You are billing.")
-        and "Wants a refund." in third[1]["content"]
+        and "Wants a refund." in (third[1]["content"])
     )
-    (record,) = lines(agent.scope, "hand_off")
-    assert (record["from"], record["to"], record["history"]) == ("front", "billing", "summary")
-    await agent.close()
-    assert front.closed and billing.closed
+    # Its own speech-to-text session (the lines' settings differ), connected while the
+    # tool ran; the record goes on in one file.
+    assert billing.stt is parts.billing_stt and billing.record is front.record
+    (record,) = lines(billing.scope, "hand_off")
+    assert (record["from"], record["to"], record["history"], record["stt"]) == (
+        "front", "billing", "summary", "new",
+    )  # fmt: skip
+    assert [line["type"] for line in lines(billing.scope, "hand_off_pending")] == [
+        "hand_off_pending"
+    ]
+    await front.close("handed-off")  # as the gateway does at the switch
+    assert parts.front_stt.closed and parts.front_tts.closed
+    assert not lines(front.scope, "end")  # the record is billing's now
+    await billing.close("remote-bye")
+    assert [line["reason"] for line in lines(billing.scope, "end")] == ["remote-bye"]
+    assert parts.billing_stt.closed and parts.billing_tts.closed
 
 
-async def test_an_hd_voice_call_is_handed_to_the_lines_16_khz_voice() -> None:
-    """Issue 43: the call speaks 16 kHz; the line it is handed to speaks to it in its own
-    16 kHz voice, not its 8 kHz one."""
-    front, billing = ScriptedTts(), ScriptedTts()
-    wide_front, wide_billing = ScriptedTts(format=PCM16_16K), ScriptedTts(format=PCM16_16K)
-    llm = ScriptedLlm([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
-                       Turn(text="Billing here, about that refund?")])  # fmt: skip
-    agent = front_call(llm, front, billing, (wide_front, wide_billing))
-    agent.responder.reply_to("I want a refund.")
-    frames = await play_out(
-        agent.playout, until=lambda: bool(wide_billing.sent) and not agent.playout.pending
-    )
-    assert wide_front.texts() == ["Putting you through."]
-    assert wide_billing.texts() == ["Billing here, about that refund?"]
-    assert not front.sent and not billing.sent
-    assert {len(f) for f in frames if f is not None} == {PCM16_16K.frame_bytes}
-    await agent.close()
+async def test_full_history_goes_with_the_caller() -> None:
+    parts = front_call([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
+                        Turn(text="Billing here.")], history="full")  # fmt: skip
+    await answered(parts)
+    parts.front.responder.reply_to("I want a refund.")
+    await play_out(parts.front.playout, until=lambda: len(parts.llm.requests) == 3)
+    third = parts.llm.requests[2]
+    assert third[0]["content"].startswith("You are billing.")
+    said = [m.get("content") for m in third if m["role"] in ("user", "assistant")]
+    assert "I want a refund." in said and "Putting you through." in said
+    assert "Wants a refund." in third[-1]["content"]
+    await parts.billing.close()
+    await parts.front.close()
 
 
-async def test_a_voice_that_does_not_connect_is_a_tool_error_and_the_call_stays() -> None:
-    front, billing = ScriptedTts(), ScriptedTts(connect_error=tts_refused())
-    llm = ScriptedLlm([Turn(tool_calls=(HAND_OFF,)), Turn(text="Sorry, billing is not available.")])
-    agent = front_call(llm, front, billing)
-    agent.responder.reply_to("I want a refund.")
+async def test_a_kept_speech_session_moves_to_billing_with_what_was_said_meanwhile() -> None:
+    script = [Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
+              Turn(text="Billing here."), Turn(text="Noted.")]  # fmt: skip
+    parts = front_call(script, keep_stt=True)
+    front = parts.front
+    await answered(parts)
+    front.responder.reply_to("I want a refund.")
+    await wait_for(lambda: front.hand_off is not None and front.hand_off.prepared is not None)
+    # The caller speaks while the hand-off is pending: the front line does not answer.
+    front._carry_out((StartReply("And my address changed.", None, 0.0),))
+    await play_out(front.playout, until=parts.switched)
+    billing = parts.billing
+    assert billing.stt is parts.front_stt and not parts.billing_stt.audio
+    assert parts.call.prepared[0].meanwhile == ("And my address changed.",)
+    await wait_for(lambda: len(parts.llm.requests) == 3)
+    assert "And my address changed." in parts.llm.requests[2][-1]["content"]
+    (record,) = lines(billing.scope, "hand_off")
+    assert record["stt"] == "kept"
+    await front.close("handed-off")
+    assert not parts.front_stt.closed  # billing's now
+    # The session's next turn reaches billing's agent, not the front's.
+    tts = parts.billing_tts
+    await play_out(billing.playout, until=lambda: bool(tts.sent) and not billing.playout.pending)
+    text = "Thanks, that is all for today."
+    parts.front_stt.emit(SttTurnEnded(text, 1, (), billing.loop.time(), None))
+    await wait_for(lambda: len(parts.llm.requests) == 4)
+    assert parts.llm.requests[3][0]["content"].startswith("You are billing.")
+    await billing.close()
+    assert parts.front_stt.closed
+
+
+async def test_a_line_that_cannot_take_the_call_is_a_tool_error_and_the_call_stays() -> None:
+    parts = front_call([Turn(tool_calls=(HAND_OFF,)), Turn(text="Sorry, billing is busy.")])
+    parts.call.why_not = "line 'billing' is busy (it holds its max_calls, 1)"
+    front = parts.front
+    await answered(parts)
+    front.responder.reply_to("I want a refund.")
     await play_out(
-        agent.playout, until=lambda: len(llm.requests) == 2 and not agent.playout.pending
+        front.playout, until=lambda: len(parts.llm.requests) == 2 and not front.playout.pending
     )
-    tool_message = llm.requests[1][-1]
-    assert tool_message["role"] == "tool" and "voice is unavailable" in tool_message["content"]
-    assert front.texts() == ["Sorry, billing is not available."] and not billing.sent
-    assert agent.hand_off is not None and agent.hand_off.state.line == "front"
-    assert not lines(agent.scope, "hand_off") and "hand_off" in agent.conversation.tools
-    await agent.close()
+    tool_message = parts.llm.requests[1][-1]
+    assert tool_message["role"] == "tool" and "busy" in tool_message["content"]
+    assert parts.front_tts.texts() == ["Sorry, billing is busy."]
+    assert front.hand_off is not None and not front.hand_off.pending
+    assert not lines(front.scope, "hand_off") and "hand_off" in front.conversation.tools
+    await front.close()
+    assert parts.front_stt.closed
 
 
-async def test_a_line_not_named_is_refused_before_anything_connects() -> None:
-    front, billing = ScriptedTts(), ScriptedTts()
-    wrong = ("hand_off", json.dumps({"line": "front", "summary": "x"}))
-    llm = ScriptedLlm([Turn(tool_calls=(wrong,)), Turn(text="I cannot do that.")])
-    agent = front_call(llm, front, billing)
+async def test_a_call_that_cannot_change_lines_refuses_the_hand_off() -> None:
+    llm = ScriptedLlm([Turn(tool_calls=(HAND_OFF,)), Turn(text="I cannot do that.")])
+    tts = ScriptedTts()
+    resources = AssistantResources(
+        AssistantSettings(record_dir=None, greeting=""), llm, ToolRegistry(), ScriptedStt,
+        lambda: tts, hand_off=HandOffSettings("front", ("billing",)),
+    )  # fmt: skip
+    agent = AssistantAgent(FakeCall(), resources)
+    agent.on_answered()
     agent.responder.reply_to("Move me.")
-    await play_out(
-        agent.playout, until=lambda: len(llm.requests) == 2 and not agent.playout.pending
-    )
-    assert llm.requests[1][-1]["role"] == "tool" and not billing.sent
+    await wait_for(lambda: len(llm.requests) == 2)
+    assert "cannot change lines" in llm.requests[1][-1]["content"]
     await agent.close()
+
+
+async def test_a_line_not_named_is_refused_before_anything_is_built() -> None:
+    wrong = ("hand_off", json.dumps({"line": "front", "summary": "x"}))
+    parts = front_call([Turn(tool_calls=(wrong,)), Turn(text="I cannot do that.")])
+    await answered(parts)
+    parts.front.responder.reply_to("Move me.")
+    await wait_for(lambda: len(parts.llm.requests) == 2)
+    assert parts.llm.requests[1][-1]["role"] == "tool" and not parts.call.prepared
+    await settle()
+    await parts.front.close()
+
+
+async def test_a_hand_off_given_up_leaves_the_record_and_session_to_the_first_agent() -> None:
+    parts = front_call([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through.")],
+                       keep_stt=True)  # fmt: skip
+    front = parts.front
+    await answered(parts)
+    front.responder.reply_to("I want a refund.")
+    await wait_for(lambda: front.hand_off is not None and front.hand_off.prepared is not None)
+    await front.close("remote-bye")  # the caller hangs up before the switch
+    (prepared,) = parts.call.prepared
+    assert prepared.cancelled and not prepared.switched
+    assert [line["reason"] for line in lines(front.scope, "end")] == ["remote-bye"]
+    assert parts.front_stt.closed and not lines(front.scope, "hand_off")
