@@ -201,8 +201,7 @@ class CallHandle:
     """What answering-machine detection a placed call runs (``sipgw.agent.amd.AmdCall``); None:
     none (inbound calls, ``off``)."""
     ivr_goal: str = ""
-    """What a placed call is to reach through a phone menu (``sipgw.agent.ivr.IvrCall``); "":
-    no navigation."""
+    """What a placed call is to reach through a phone menu (docs/ivr.md); "": nothing."""
     recorder: CallRecorder | None = None
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.calls.recording`)."""
     dtmf_sent: str = ""

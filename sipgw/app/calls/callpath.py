@@ -307,12 +307,9 @@ class CallPath:
 
     @staticmethod
     def _hear_early(handle: CallHandle, agent: Agent, capabilities: AgentCapabilities) -> None:
-        """A placed call with detection or a goal behind a phone menu (or whose agent's record
-        asks: a consultation call): its agent hears the callee from the answer on, while it
-        prepares (docs/amd.md, docs/ivr.md)."""
-        early = (
-            handle.amd is not None or bool(handle.ivr_goal) or capabilities.hears_while_preparing
-        )
+        """A placed call with detection or a phone menu's goal (or a consultation call): its
+        agent hears the callee from the answer on, while it prepares (docs/amd.md, ivr.md)."""
+        early = handle.amd is not None or handle.ivr_goal or capabilities.hears_while_preparing
         if early and handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
