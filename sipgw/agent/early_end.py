@@ -29,8 +29,8 @@ Modes (:class:`EarlyEndMode`):
   partial that came in this quiet spell without a sentence end is the service's verdict,
   as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
   (:class:`~sipgw.media.turn_tail.TurnTail`), and the quiet frames before the decision
-  measure the pitch it will read, a share each, so the deciding frame costs well under a
-  millisecond (docs/quality.md has the figures).
+  measure the pitch it will read, a share each, so no frame costs much over a millisecond
+  of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
 It asks once per quiet spell, and only in a turn: after the detector heard speech
 (``speaking`` and a loud frame) since the service's last end of turn. An end of turn

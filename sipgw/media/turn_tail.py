@@ -49,11 +49,11 @@ TAIL_FRAMES: Final = 80
 _BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
-def _decode(ulaw: bytes) -> list[float]:
+def _decode(ulaw: bytes) -> list[int]:
     samples = array.array("h", ulaw_to_linear(ulaw))
     if _BIG_ENDIAN:
         samples.byteswap()  # ulaw_to_linear gives little-endian samples
-    return [float(v) for v in samples]
+    return samples.tolist()
 
 
 class TurnTail:
