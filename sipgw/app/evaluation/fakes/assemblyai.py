@@ -399,13 +399,14 @@ class _LiveSession:
             on = fake.continuous_partials
         else:
             on = continuous == "true"
+        # the client's turn silences, unless the fake keeps its own
+        asked = {} if fake.fixed_turn_silence else params
+        silences = {k: int(v) for k, v in asked.items() if k.endswith("_turn_silence")}
         self.detector = TurnDetector(
             threshold_dbfs=fake.speech_threshold_dbfs,
             min_speech_ms=fake.min_speech_ms,
-            min_turn_silence_ms=fake.min_turn_silence_ms if fake.fixed_turn_silence
-            else int(params.get("min_turn_silence", fake.min_turn_silence_ms)),
-            max_turn_silence_ms=fake.max_turn_silence_ms if fake.fixed_turn_silence
-            else int(params.get("max_turn_silence", fake.max_turn_silence_ms)),
+            min_turn_silence_ms=silences.get("min_turn_silence", fake.min_turn_silence_ms),
+            max_turn_silence_ms=silences.get("max_turn_silence", fake.max_turn_silence_ms),
             partial_after_ms=early,
             ends_sentence=fake.sentence_ends,
             early_text=fake.speech_partial_text,
