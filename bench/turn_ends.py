@@ -3,30 +3,35 @@
 Run from the repository root (Pipecat's venv made as ``tests/toolkit/apps/pipecat_app.py``
 says)::
 
-    .venv/bin/python -m bench.turn_ends                 # 6 rounds
-    .venv/bin/python -m bench.turn_ends --rounds 2 --turns 2 --json -
+    .venv/bin/python -m bench.turn_ends                 # 2 rounds at each STT speed
+    .venv/bin/python -m bench.turn_ends --rounds 1 --stt-end-ms 400 --json -
 
 Set-up: one set of fakes in threads of this process, with the delays of the comparison:
-the STT (AssemblyAI fake) ends a turn after 400 ms of silence when its words end a sentence
-(``max_turn_silence`` 1000 ms otherwise; a client may set both, as Pipecat does) and sends
-the final 120 ms later; the LLM's first token after 250 ms; the TTS's first byte after
-150 ms. Against them, each a Twilio number:
+the STT (AssemblyAI fake) ends a turn after *E* ms of silence when its words end a sentence
+(``max_turn_silence`` 1000 ms otherwise, or *E* when longer), whatever its client asks (the
+fake's ``fixed_turn_silence``: the same service for every system, ignoring the
+``min_turn_silence`` Pipecat and sipgw may send), and sends the final 120 ms later; the
+LLM's first token after 250 ms; the TTS's first byte after 150 ms. *E* is each of
+``--stt-end-ms`` in turn (100, 400 and 1000: a service that ends turns fast, and slowly).
+Against them, each a Twilio number:
 
 - ``pipecat``: Pipecat's own Twilio example bot (tests/interop/apps/pipecat_twilio_bot.py)
   in its own venv with Pipecat's defaults (``BOT_TURNS=pipecat``: Silero VAD, stop after
   200 ms, the smart-turn v3 model, ForceEndpoint on the VAD's stop);
 - ``sipgw-<config>``: ``sipgw serve --agent assistant``'s Media Streams leg
   (``/twilio/stream`` after the signed webhook), one gateway per configuration of
-  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text at 200 ms; and off and
-  vad+text with the STT's ``min_turn_silence`` at 100 ms), everything else at its defaults.
+  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text, model at 200 ms), everything
+  else at its defaults.
 
 The caller is the toolkit's Twilio fake (``tests.toolkit.fakes.twilio``): the Media Streams
-protocol, 20 ms chunks on absolute deadlines. Each turn it speaks one sentence in two
-clauses of espeak-ng speech with a pause between them (300, 400, 500, 600 ms in turn), then
-listens until the reply is over. Each round places one call on every system, in a rotated
-order, each call its :data:`SENTENCES` turns (the fake STT is told each sentence and that
-its pause is inside it: u3-rt-pro finds no sentence end there; its partial during the
-first clause carries that clause's words, the best case for the text signal).
+protocol, 20 ms chunks on absolute deadlines. Each turn it speaks one sentence of espeak-ng
+speech, then listens until the reply is over: in two clauses with a pause between them (300,
+400, 500, 600, 700 ms), or whole, without a pause (a finished sentence straight through:
+:data:`PAUSES_MS`' 0), the kinds in turn. Each round places, at each STT speed, one call on
+every system, in a rotated order, each call its :data:`SENTENCES` turns (the fake STT is
+told each sentence and where its pause is: u3-rt-pro finds no sentence end there; its
+partial during the first clause carries that clause's words, the best case for the text
+signal; a whole sentence's partial, its first clause's words too).
 
 Per turn, on the caller's clock (the Twilio fake's send and receive times):
 - *first audio*: the caller's last loud chunk sent -> the first agent audio received,
@@ -81,7 +86,10 @@ SENTENCES: Final = (
     ("Could you please send me", "a copy of the invoice?"),
 )
 """Each turn's two clauses; the caller pauses between them."""
-PAUSES_MS: Final = (300, 400, 500, 600)
+PAUSES_MS: Final = (0, 300, 400, 500, 600, 700)
+"""The pause inside each turn's sentence, in turn; 0: the sentence said whole."""
+STT_END_MS: Final = (100, 400, 1000)
+"""The STT's end of turn after a sentence (its ``min_turn_silence``), one sweep each."""
 MIN_TURN_SILENCE_MS, MAX_TURN_SILENCE_MS = 400, 1000
 STT_FINAL_S, LLM_FIRST_TOKEN_S, TTS_FIRST_BYTE_S = 0.120, 0.250, 0.150
 EARLY_PARTIAL_MS: Final = 500
@@ -92,11 +100,11 @@ CONFIGS: Final = {
     "off": {"SIPGW_EARLY_TURN_END": "off"},
     "vad": {"SIPGW_EARLY_TURN_END": "vad"},
     "vad+text": {"SIPGW_EARLY_TURN_END": "vad+text"},
-    "off-stt100": {"SIPGW_EARLY_TURN_END": "off", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
-    "vad+text-stt100": {"SIPGW_EARLY_TURN_END": "vad+text", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
+    "model": {"SIPGW_EARLY_TURN_END": "model"},
 }
-"""sipgw's configurations (``sipgw-<name>``): the early-end mode, and with ``-stt100`` the
-STT's ``min_turn_silence`` at 100 ms (u3-rt-pro's own default, what Pipecat sends)."""
+"""sipgw's configurations (``sipgw-<name>``): the early-end mode."""
+DEFAULT_CONFIGS: Final = ("off", "vad+text", "model")
+"""Run unless ``--configs`` says otherwise (``vad`` cuts the caller off at every pause)."""
 TOKEN: Final = "bench-turn-ends-token"
 PUBLIC: Final = "https://gw.bench.test"
 LOUD_DBFS: Final = -40.0
@@ -143,8 +151,11 @@ class Turn:
     round: int
     turn: int
     pause_ms: int
+    """The pause inside the sentence; 0: said whole."""
     open_clause: bool
     """The first clause leaves the sentence open (its last word: vad+text's signal)."""
+    stt_end_ms: int = MIN_TURN_SILENCE_MS
+    """The STT's end of turn after a sentence."""
     first_audio_ms: float | None = None
     cut_off: bool = False
     forced: bool | None = None
@@ -182,12 +193,23 @@ async def quiet_for(call: FakeTwilioStream, seconds: float, within: float) -> No
         await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class Sentence:
+    first: Clause
+    second: Clause
+    whole: Clause
+    """Both clauses said as one."""
+
+
 async def one_turn(
-    call: FakeTwilioStream, stt: FakeAssemblyAI, first: Clause, second: Clause, turn: Turn
+    call: FakeTwilioStream, stt: FakeAssemblyAI, sentence: Sentence, turn: Turn
 ) -> None:
     """Say the sentence, listen to the reply, fill ``turn``."""
-    pause = b"\xff" * (turn.pause_ms * 8)
-    audio = first.audio + pause + second.audio
+    if turn.pause_ms:
+        pause = b"\xff" * (turn.pause_ms * 8)
+        audio = sentence.first.audio + pause + sentence.second.audio
+    else:
+        audio = sentence.whole.audio
     start = call.say(audio)
     chunks = [audio[i : i + 160] for i in range(0, len(audio), 160)]
     last = start + max(i for i, c in enumerate(chunks) if loud(c, LOUD_DBFS))
@@ -210,16 +232,15 @@ async def one_turn(
         if forced:
             turn.force_lag_ms = round((forced[0] - ended) * 1000 - EARLY_END_MS, 1)
         if turn.first_audio_ms is not None:
-            env = CONFIGS[turn.system.removeprefix("sipgw-")]
-            stt_silence = int(env.get("ASSEMBLYAI_MIN_TURN_SILENCE", MIN_TURN_SILENCE_MS))
+            stt_silence = turn.stt_end_ms
             silence = min(EARLY_END_MS, stt_silence) if forced else stt_silence
             nominal = silence + (STT_FINAL_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S) * 1000
             turn.overhead_ms = round(turn.first_audio_ms - nominal, 1)
 
 
 async def converse(
-    stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: Sequence[tuple[Clause, Clause]],
-    system: str, round_: int, turns: int,
+    stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: Sequence[Sentence],
+    system: str, round_: int, turns: int, stt_end_ms: int,
 ) -> list[Turn]:  # fmt: skip
     """One call: the greeting heard out, then ``turns`` sentences."""
     results = []
@@ -227,22 +248,29 @@ async def converse(
         try:
             await call.wait_for(lambda: bool(agent_audio(call, 0.0)), within=20)
         except TimeoutError:
-            return [Turn(system, round_, n, 0, False, error="no greeting") for n in range(turns)]
+            return [Turn(system, round_, n, 0, False, stt_end_ms, error="no greeting")
+                    for n in range(turns)]  # fmt: skip
         await quiet_for(call, QUIET_AFTER_S, within=15)
         for n in range(turns):
-            first, second = speech[n % len(speech)]
+            sentence = speech[n % len(speech)]
             text = " ".join(SENTENCES[n % len(SENTENCES)])
-            turn = Turn(system, round_, n, PAUSES_MS[(round_ + n) % len(PAUSES_MS)],
-                        sentence_open(SENTENCES[n % len(SENTENCES)][0]))  # fmt: skip
+            pause_ms = PAUSES_MS[(round_ + n) % len(PAUSES_MS)]
+            turn = Turn(system, round_, n, pause_ms,
+                        pause_ms > 0 and sentence_open(SENTENCES[n % len(SENTENCES)][0]),
+                        stt_end_ms)  # fmt: skip
             stt.reset()
             # its end: once the second clause is two-thirds said (the fake's speech edge is
             # its -35 dBFS threshold, inside espeak's fading last syllable)
-            stt.script_sentence(text, speech_ms=first.ms + turn.pause_ms + second.ms * 2 // 3)
+            if pause_ms:
+                said = sentence.first.ms + pause_ms + sentence.second.ms * 2 // 3
+            else:
+                said = sentence.whole.ms - sentence.second.ms // 3
+            stt.script_sentence(text, speech_ms=said)
             words = _words(SENTENCES[n % len(SENTENCES)][0])
             stt.script_speech_partials([words], replace=True)  # in the first clause
             stt.script_partials([words])  # in the pause after it
             try:
-                await one_turn(call, stt, first, second, turn)
+                await one_turn(call, stt, sentence, turn)
             except TimeoutError as exc:
                 turn.error = f"timeout: {exc}"
             results.append(turn)
@@ -264,7 +292,7 @@ def fakes() -> Any:
         api_key=KEYS["ASSEMBLYAI_API_KEY"], check_rate=False,
         required_params={"speech_model": "u3-rt-pro", "sample_rate": "8000"},
         min_turn_silence_ms=MIN_TURN_SILENCE_MS, max_turn_silence_ms=MAX_TURN_SILENCE_MS,
-        final_latency=STT_FINAL_S, partial_after_ms=EARLY_PARTIAL_MS,
+        final_latency=STT_FINAL_S, partial_after_ms=EARLY_PARTIAL_MS, fixed_turn_silence=True,
     ).start_in_thread()  # fmt: skip
     llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
     llm.responder = reply_responder(REPLY, LLM_FIRST_TOKEN_S)
@@ -348,9 +376,16 @@ def reply_shares(workdir: Path, config: str) -> list[float]:
     return shares
 
 
-async def run(rounds: int, turns: int, configs: Sequence[str], workdir: Path) -> list[Turn]:
+async def run(
+    rounds: int, turns: int, configs: Sequence[str], workdir: Path,
+    stt_ends: Sequence[int] = STT_END_MS,
+) -> list[Turn]:  # fmt: skip
     speech = [
-        (speak(a, workdir, f"s{n}a"), speak(b, workdir, f"s{n}b"))
+        Sentence(
+            speak(a, workdir, f"s{n}a"),
+            speak(b, workdir, f"s{n}b"),
+            speak(f"{a} {b}", workdir, f"s{n}w"),
+        )  # fmt: skip
         for n, (a, b) in enumerate(SENTENCES)
     ]
     results: list[Turn] = []
@@ -361,15 +396,21 @@ async def run(rounds: int, turns: int, configs: Sequence[str], workdir: Path) ->
         ):
             systems = ["pipecat", *admins]
             for r in range(rounds):
-                order = systems[r % len(systems) :] + systems[: r % len(systems)]
-                for system in order:
-                    log(f"round {r + 1}/{rounds}: {system}")
-                    if system == "pipecat":
-                        stream = await pipecat_stream(bot.webhook_url, bot.stream_url)
-                    else:
-                        stream = await sipgw_stream(admins[system])
-                    results += await converse(stream, services.stt, speech, system, r, turns)
-                    await asyncio.sleep(0.5)  # the call's end reaches the far side
+                for stt_end in stt_ends:
+                    # the service's end of turn for the calls that start from now on
+                    services.stt.min_turn_silence_ms = stt_end
+                    services.stt.max_turn_silence_ms = max(MAX_TURN_SILENCE_MS, stt_end)
+                    order = systems[r % len(systems) :] + systems[: r % len(systems)]
+                    for system in order:
+                        log(f"round {r + 1}/{rounds}, STT end {stt_end} ms: {system}")
+                        if system == "pipecat":
+                            stream = await pipecat_stream(bot.webhook_url, bot.stream_url)
+                        else:
+                            stream = await sipgw_stream(admins[system])
+                        results += await converse(
+                            stream, services.stt, speech, system, r, turns, stt_end
+                        )
+                        await asyncio.sleep(0.5)  # the call's end reaches the far side
     return results
 
 
@@ -377,17 +418,22 @@ async def run(rounds: int, turns: int, configs: Sequence[str], workdir: Path) ->
 
 
 def figures(turns: Sequence[Turn], shares: dict[str, list[float]]) -> dict[str, Any]:
+    """Per system and STT speed (``<system>@<E>``)."""
     by: dict[str, list[Turn]] = {}
-    for t in turns:
-        by.setdefault(t.system, []).append(t)
+    for t in sorted(turns, key=lambda t: t.stt_end_ms):
+        by.setdefault(f"{t.system}@{t.stt_end_ms}", []).append(t)
     out = {}
-    for system, group in by.items():
+    for key, group in by.items():
+        system = group[0].system
         latency = [t.first_audio_ms for t in group if t.first_audio_ms is not None]
         overhead = [t.overhead_ms for t in group if t.overhead_ms is not None]
         lag = [t.force_lag_ms for t in group if t.force_lag_ms is not None]
         reply = shares.get(system, [])
-        out[system] = {
+        out[key] = {
+            "system": system,
+            "stt_end_ms": group[0].stt_end_ms,
             "turns": len(group),
+            "finished_straight": sum(t.pause_ms == 0 for t in group),
             "errors": sum(t.error is not None for t in group),
             "cut_offs": sum(t.cut_off for t in group),
             "cut_offs_open_clause": sum(t.cut_off for t in group if t.open_clause),
@@ -418,18 +464,19 @@ def _p(values: Sequence[float], q: float) -> float | None:
 
 def table(data: dict[str, Any]) -> str:
     rows = []
-    base = data.get("pipecat", {}).get("first_audio_ms", {}).get("p50")
-    for system, f in data.items():
+    for f in data.values():
+        base = data.get(f"pipecat@{f['stt_end_ms']}", {}).get("first_audio_ms", {}).get("p50")
         p50 = f["first_audio_ms"]["p50"]
         ratio = None if base is None or p50 is None else round(p50 / base, 3)
         rows.append([
-            system, str(f["turns"]), fmt(p50, ".0f"), fmt(f["first_audio_ms"]["p95"], ".0f"),
+            f["system"], str(f["stt_end_ms"]), str(f["turns"]), fmt(p50, ".0f"),
+            fmt(f["first_audio_ms"]["p95"], ".0f"),
             fmt(ratio, ".3f"), f"{f['cut_offs']}/{f['turns']}", str(f["cut_offs_open_clause"]),
             fmt(f["forced"]), fmt(f["end_of_turn_overhead_ms"]["p50"], ".1f"),
             fmt(f["end_of_turn_overhead_ms"]["p95"], ".1f"),
             fmt((f["gateway_share_ms"] or {}).get("total_p50"), ".1f"), str(f["errors"]),
         ])  # fmt: skip
-    headers = ["system", "turns", "first audio p50", "p95", "vs pipecat", "cut-offs",
+    headers = ["system", "STT end", "turns", "first audio p50", "p95", "vs pipecat", "cut-offs",
                "of them open", "forced", "overhead p50", "p95", "gateway share p50",
                "errors"]  # fmt: skip
     return format_table(headers, rows)
@@ -437,9 +484,13 @@ def table(data: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=6, help="calls per system (default 6)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="calls per system and STT speed (default 2)")  # fmt: skip
+    parser.add_argument("--stt-end-ms", default=",".join(map(str, STT_END_MS)),
+                        help="the STT's end-of-turn silences, one sweep each (default "
+                        f"{','.join(map(str, STT_END_MS))})")  # fmt: skip
     parser.add_argument("--turns", type=int, default=len(SENTENCES), help="turns per call")
-    parser.add_argument("--configs", default=",".join(CONFIGS),
+    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
                         help=f"sipgw's configurations, of {', '.join(CONFIGS)}")  # fmt: skip
     parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
@@ -455,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-turn-ends-") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        turns = asyncio.run(run(args.rounds, args.turns, configs, workdir))
+        stt_ends = [int(v) for v in args.stt_end_ms.split(",") if v]
+        turns = asyncio.run(run(args.rounds, args.turns, configs, workdir, stt_ends))
         shares = {f"sipgw-{c}": reply_shares(workdir, c) for c in configs}
     data: dict[str, Any] = {
         "benchmark": "turn_ends",
@@ -464,7 +516,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rounds": args.rounds,
             "turns_per_call": args.turns,
             "pauses_ms": PAUSES_MS,
-            "stt_min_turn_silence_ms": MIN_TURN_SILENCE_MS,
+            "stt_end_ms": stt_ends,
+            "stt_max_turn_silence_ms": MAX_TURN_SILENCE_MS,
             "stt_final_latency_ms": 120,
             "llm_first_token_ms": 250,
             "tts_first_byte_ms": 150,

@@ -17,7 +17,12 @@ candidate, per sample, "finished?":
   wheel), in Pipecat's venv (:mod:`bench.smart_turn_runner`), the 8 kHz μ-law brought to
   16 kHz by Pipecat's Twilio path; finished above 0.5, as Pipecat decides;
 * ``model/audio`` and ``model/audio+text``: :mod:`sipgw.media.turn_model` with its
-  shipped weights (``bench/turn_model_train.py``), without and with the words.
+  shipped weights (``bench/turn_model_train.py``), without and with the words;
+* ``model/wired``: the same with the words, the way ``SIPGW_EARLY_TURN_END=model`` asks
+  it (:class:`sipgw.media.turn_tail.TurnTail`: the sample's frames pushed one by one, the
+  pitch measured a share on each quiet frame before the decision); its CPU is the
+  deciding frame's alone, and the costliest quiet frame before it is printed below the
+  table (median and 95th percentile over the samples).
 
 Per candidate and condition: accuracy, the false-finished rate (unfinished turns called
 finished: the caller is cut off), the false-not-yet rate (finished turns left to the
@@ -41,11 +46,33 @@ from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from sipgw.media.turn_model import audio_features, default_model, text_features
+from sipgw.media.turn_tail import FRAME_SAMPLES, TurnTail
 from tests.toolkit.apps.pipecat_app import pipecat_python
 from tests.toolkit.turnset.labelled import CONDITIONS, Condition, Sample, build
 
 RUNNER = Path(__file__).with_name("smart_turn_runner.py")
-CANDIDATES = ("vad", "vad+text", "smart-turn", "model/audio", "model/audio+text")
+CANDIDATES = ("vad", "vad+text", "smart-turn", "model/audio", "model/audio+text", "model/wired")
+PAUSE_FRAMES = 10
+"""The decision's quiet frames (200 ms), as ``SIPGW_EARLY_TURN_END_MS`` defaults."""
+
+
+def wired(ulaw: bytes, words: str) -> tuple[float, float, float]:
+    """The gateway's path on one sample: its probability, the CPU ms of the deciding frame,
+    and of the costliest quiet frame before it."""
+    tail = TurnTail()
+    frames = [ulaw[i : i + FRAME_SAMPLES] for i in range(len(ulaw) % FRAME_SAMPLES, len(ulaw),
+                                                           FRAME_SAMPLES)]  # fmt: skip
+    prepare_ms = 0.0
+    for n, frame in enumerate(frames):
+        tail.push(frame)
+        quiet = n - (len(frames) - PAUSE_FRAMES) + 1
+        if 1 <= quiet < PAUSE_FRAMES:
+            start = time.process_time()
+            tail.prepare(quiet, PAUSE_FRAMES - quiet)
+            prepare_ms = max(prepare_ms, (time.process_time() - start) * 1000)
+    start = time.process_time()
+    probability = tail.probability(PAUSE_FRAMES, words)
+    return probability, (time.process_time() - start) * 1000, prepare_ms
 
 
 def featurize(samples: Iterable[Sample]) -> list[dict[str, Any]]:
@@ -68,6 +95,7 @@ def featurize(samples: Iterable[Sample]) -> list[dict[str, Any]]:
                 "text": text_features(sample.utterance.words),
                 "features_cpu_ms": cpu_ms,
                 "ulaw": sample.ulaw,
+                "wired": wired(sample.ulaw, sample.utterance.words),
             }
         )
     return rows
@@ -112,6 +140,9 @@ def decisions(
             p = model.probability(row["audio"], words)
             cpu_ms = row["features_cpu_ms"] + (time.process_time() - start) * 1000
             out[name].append((truth, model.finished(p, words is not None), cpu_ms))
+        if "wired" in row:
+            p, decide_ms, _ = row["wired"]
+            out["model/wired"].append((truth, model.finished(p, True), decide_ms))
     return {name: rows_ for name, rows_ in out.items() if rows_}
 
 
@@ -196,6 +227,16 @@ def main(argv: list[str] | None = None) -> int:
         f"samples, 200 ms into the pause); {machine['cpu_model']}, load {load}"
     )
     print(format_table(headers, lines))
+    before = sorted(row["wired"][2] for row in rows)
+    data["wired_quiet_frame_cpu_ms"] = {
+        "median": round(statistics.median(before), 2),
+        "p95": round(before[int(0.95 * (len(before) - 1))], 2),
+    }
+    quiet_frame = data["wired_quiet_frame_cpu_ms"]
+    print(
+        "model/wired, the costliest quiet frame before the decision: CPU ms median "
+        f"{quiet_frame['median']}, p95 {quiet_frame['p95']}"
+    )
     print(f"JSON: {write_json(data, args.json, 'turn_model')}")
     return 0
 

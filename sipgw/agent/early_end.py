@@ -22,6 +22,15 @@ Modes (:class:`EarlyEndMode`):
   the service's own verdict (Universal-3 Pro sends a partial after ``min_turn_silence``
   exactly when the words end no sentence, and ends the turn when they do). Without a
   partial it decides as ``vad``.
+* ``model``: after ``silence_ms`` of silence, when the turn model
+  (:mod:`sipgw.media.turn_model`) says "finished" from the audio before the pause (the
+  pitch, the level's fall, final lengthening) and, when the service sent a partial in the
+  turn, its words; on "not yet" it waits for the service or the caller's next speech. A
+  partial that came in this quiet spell without a sentence end is the service's verdict,
+  as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
+  (:class:`~sipgw.media.turn_tail.TurnTail`), and the quiet frames before the decision
+  measure the pitch it will read, a share each, so no frame costs much over a millisecond
+  of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
 It asks once per quiet spell, and only in a turn: after the detector heard speech
 (``speaking`` and a loud frame) since the service's last end of turn. An end of turn
@@ -36,6 +45,8 @@ import re
 from enum import Enum
 from typing import Final
 
+from sipgw.media.turn_model import TurnModel
+from sipgw.media.turn_tail import TurnTail
 from sipgw.media.vad import FRAME_MS
 
 __all__ = ["OPEN_ENDINGS", "EarlyEndMode", "EarlyTurnEnd", "early_turn_end", "sentence_open"]
@@ -47,6 +58,7 @@ class EarlyEndMode(Enum):
     OFF = "off"
     VAD = "vad"
     VAD_TEXT = "vad+text"
+    MODEL = "model"
 
 
 OPEN_ENDINGS: Final = frozenset(
@@ -63,6 +75,7 @@ OPEN_ENDINGS: Final = frozenset(
 
 _OPEN_MARKS: Final = (",", ";", ":", "-", "\u2014", "\u2013", "...", "\u2026")
 _WORD: Final = re.compile(r"[\w']+")
+_ENDS: Final = (".", "?", "!")
 
 
 def sentence_open(text: str) -> bool:
@@ -72,7 +85,7 @@ def sentence_open(text: str) -> bool:
         return False
     if stripped.endswith(_OPEN_MARKS):
         return True
-    if stripped.endswith((".", "?", "!")):
+    if stripped.endswith(_ENDS):
         return False
     words = _WORD.findall(stripped.lower())
     return bool(words) and words[-1] in OPEN_ENDINGS
@@ -82,23 +95,38 @@ class EarlyTurnEnd:
     """One call's early end-of-turn policy; see the module docstring.
 
     Args:
-        mode: off, vad or vad+text.
+        mode: off, vad, vad+text or model.
         silence_ms: the detector's silence after which the turn ends.
+        model: the turn model's weights (``model`` mode); the shipped ones by default.
     """
 
-    __slots__ = ("_armed", "_fresh", "_silence_frames", "_words", "mode")
+    __slots__ = (
+        "_armed", "_fresh", "_silence_frames", "_tail", "_words", "last_probability", "mode",
+    )  # fmt: skip
 
-    def __init__(self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200) -> None:
+    def __init__(
+        self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200,
+        model: TurnModel | None = None,
+    ) -> None:  # fmt: skip
         self.mode = mode
         self._silence_frames = max(1, silence_ms // FRAME_MS)
         self._armed = False  # speech in the turn, no end asked for since
         self._words: str | None = None  # the turn's latest partial transcript
         self._fresh = False  # ... came in the current quiet spell
+        # model mode: the call's recent audio, and the latest decision's probability
+        self._tail = TurnTail(model) if mode is EarlyEndMode.MODEL else None
+        self.last_probability: float | None = None
 
     @property
     def silence_ms(self) -> int:
         """The silence that ends a turn, in whole frames."""
         return self._silence_frames * FRAME_MS
+
+    def hear(self, frame: bytes) -> None:
+        """Every frame of the caller's audio (μ-law, 20 ms), before :meth:`speech` or
+        :meth:`quiet` for it: kept for the turn model (``model`` mode; else nothing)."""
+        if self._tail is not None:
+            self._tail.push(frame)
 
     def speech(self) -> None:
         """A loud frame while the detector says speech: the caller speaks in a turn."""
@@ -122,16 +150,27 @@ class EarlyTurnEnd:
     def quiet(self, quiet_frames: int) -> bool:
         """A quiet frame, the ``quiet_frames``-th since the last loud one: True when the
         turn must end now (once per quiet spell)."""
-        if quiet_frames != self._silence_frames or not self._armed:
+        if not self._armed:
+            return False
+        tail = self._tail
+        if quiet_frames != self._silence_frames:
+            if tail is not None and quiet_frames < self._silence_frames:
+                tail.prepare(quiet_frames, self._silence_frames - quiet_frames)
             return False
         mode = self.mode
         if mode is EarlyEndMode.OFF:
             return False
         words = self._words
+        if tail is not None:
+            self._armed = False  # asked once per quiet spell, either way
+            if self._fresh and words is not None and not words.rstrip().endswith(_ENDS):
+                return False  # the service heard the silence and ended no sentence
+            self.last_probability = probability = tail.probability(quiet_frames, words)
+            return tail.model.finished(probability, bool(words and words.strip()))
         if mode is EarlyEndMode.VAD_TEXT and words is not None:
             if sentence_open(words):
                 return False
-            if self._fresh and not words.rstrip().endswith((".", "?", "!")):
+            if self._fresh and not words.rstrip().endswith(_ENDS):
                 return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True

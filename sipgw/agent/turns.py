@@ -77,8 +77,9 @@ other partial heard during speech starts nothing.
 
 *Early ends of turn* (``early_end``, :mod:`sipgw.agent.early_end`): after a set silence
 of the detector in a turn, and unless the turn's latest partial leaves the sentence open
-(``vad+text``), the machine says :class:`ForceTurnEnd`: the agent asks the STT to
-finalize now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the
+(``vad+text``) or the turn model hears the caller unfinished (``model``: it is given every
+frame, :meth:`EarlyTurnEnd.hear`), the machine says :class:`ForceTurnEnd`: the agent asks
+the STT to finalize now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the
 STT's own end of turn stays the fallback.
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
@@ -421,6 +422,8 @@ class TurnTaker:
         self._stream_frames += 1
         actions = _NOTHING
         early = self._early
+        if early is not None:
+            early.hear(frame)
         if loud:
             self.last_loud_at = now
             self._turn_over = False

@@ -57,7 +57,10 @@ __all__ = [
     "decide",
     "default_model",
     "pitch_track",
+    "speech_span",
     "text_features",
+    "track_windows",
+    "window_pitch",
 ]
 
 RATE: Final = 8000
@@ -166,6 +169,19 @@ def pitch_track(samples: Sequence[float]) -> list[float | None]:
     return track
 
 
+def window_pitch(samples: Sequence[float], start: int) -> float | None:
+    """F0 (Hz) of the one 32 ms window of :func:`pitch_track` that starts at sample
+    ``start`` of ``samples`` (an even offset; it reads 257 samples from there), None where
+    unvoiced: the same value as the track's, so a track can be measured a window at a
+    time as the audio comes."""
+    return _frame_pitch(_decimate(samples[start : start + 2 * _WIN4 + 1]))
+
+
+def track_windows(length: int) -> int:
+    """How many windows :func:`pitch_track` measures in ``length`` samples."""
+    return max(0, (len(range(1, length - 1, 2)) - _WIN4) // _HOP4 + 1)
+
+
 def _smoothed(track: list[float | None]) -> list[float | None]:
     """Each voiced frame's F0 replaced by the median of it and its voiced neighbours
     (an octave error of one frame is gone)."""
@@ -207,11 +223,24 @@ def _clip(value: float, bound: float) -> float:
     return max(-bound, min(bound, value))
 
 
-def audio_features(samples: Sequence[int], pause_seconds: float = 0.2) -> list[float]:
+def speech_span(length: int, pause_seconds: float = 0.2) -> tuple[int, int]:
+    """The samples (start, end) of ``length`` that :func:`audio_features` measures as the
+    speech before the pause: the last 1.2 s before the pause's ``pause_seconds``."""
+    end = max(0, length - round(pause_seconds * RATE))
+    return max(0, end - round(_WINDOW_S * RATE)), end
+
+
+def audio_features(
+    samples: Sequence[int], pause_seconds: float = 0.2,
+    track: Sequence[float | None] | None = None,
+) -> list[float]:  # fmt: skip
     """:data:`AUDIO_FEATURES` of 8 kHz ``samples`` whose last ``pause_seconds`` are the
-    pause (the voice detector's quiet frames so far)."""
-    end = max(0, len(samples) - round(pause_seconds * RATE))
-    start = max(0, end - round(_WINDOW_S * RATE))
+    pause (the voice detector's quiet frames so far).
+
+    ``track``: :func:`pitch_track` of the speech (:func:`speech_span`) when it is already
+    measured (:class:`sipgw.media.turn_tail.TurnTail` measures it window by window).
+    """
+    start, end = speech_span(len(samples), pause_seconds)
     speech = [float(s) for s in samples[start:end]]
     levels = _levels(speech)
     if len(levels) < 5:
@@ -220,7 +249,7 @@ def audio_features(samples: Sequence[int], pause_seconds: float = 0.2) -> list[f
     top = _quantile(levels, 0.9)
     gate = min(max(floor + 6.0, top - 30.0), top - 10.0)  # over the line's floor, or the
     loud = [lv > gate for lv in levels]  # 10 dB under the top on a line full of noise
-    track = _smoothed(pitch_track(speech))
+    track = _smoothed(list(track) if track is not None else pitch_track(speech))
     frames = min(len(track), len(levels))
     pitches = [
         (k * 0.02, 12.0 * math.log2(f0 / 100.0))

@@ -8,8 +8,10 @@ import pytest
 from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turns import ForceTurnEnd, TurnAction, TurnTaker
-from sipgw.app.evaluation.audio import tone_frame
+from sipgw.app.evaluation.audio import encode, tone_frame
 from sipgw.media import g711
+from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, TurnModel
+from tests.media.test_turn_model import contour, voiced
 
 SPEECH = tone_frame(300, -20)
 QUIET = g711.silence_frame("PCMU")
@@ -26,8 +28,11 @@ class Agent:
 class Call:
     """One caller and the machine, frame by frame on the injected clock."""
 
-    def __init__(self, mode: EarlyEndMode, silence_ms: int = 200) -> None:
-        self.turns = TurnTaker(Agent(), early_end=EarlyTurnEnd(mode, silence_ms))
+    def __init__(
+        self, mode: EarlyEndMode, silence_ms: int = 200, model: TurnModel | None = None
+    ) -> None:
+        self.early = EarlyTurnEnd(mode, silence_ms, model)
+        self.turns = TurnTaker(Agent(), early_end=self.early)
         self.frames = 0
         self.forced_at: list[int] = []  # ms of the frames that said ForceTurnEnd
 
@@ -36,7 +41,10 @@ class Call:
         return self.frames * 0.020
 
     def play(self, frame: bytes, ms: int) -> None:
-        for _ in range(ms // 20):
+        self.say([frame] * (ms // 20))
+
+    def say(self, frames: list[bytes]) -> None:
+        for frame in frames:
             actions = self.turns.receive_audio(frame, self.now)
             self._note(actions)
             self.frames += 1
@@ -184,3 +192,105 @@ def test_off_builds_no_policy_so_the_frames_skip_it() -> None:
     policy = early_turn_end(EarlyEndMode.VAD_TEXT, 250)
     assert policy is not None
     assert (policy.mode, policy.silence_ms) == (EarlyEndMode.VAD_TEXT, 240)  # whole frames
+
+
+def model_of(final_pitch: float, preposition: float = 0.0) -> TurnModel:
+    """A turn model whose cues are the final pitch against the median (``final_pitch`` per
+    3 semitones: negative, a fall is finished) and, with words, a last word that is a
+    preposition."""
+    n, t = len(AUDIO_FEATURES), len(TEXT_FEATURES)
+    weights = [0.0] * n
+    weights[AUDIO_FEATURES.index("final_pitch")] = final_pitch
+    text = [0.0] * t
+    text[TEXT_FEATURES.index("preposition")] = preposition
+    audio = {"mean": [0.0] * n, "scale": [3.0] * n, "weights": weights, "bias": 0.0,
+             "threshold": 0.5}  # fmt: skip
+    both = {"mean": [0.0] * (n + t), "scale": [3.0] * n + [1.0] * t,
+            "weights": [*weights, *text], "bias": 0.0, "threshold": 0.5}  # fmt: skip
+    return TurnModel.parse({"audio_features": list(AUDIO_FEATURES),
+                            "text_features": list(TEXT_FEATURES),
+                            "audio": audio, "audio+text": both})  # fmt: skip
+
+
+def speech(end_hz: float, seconds: float = 1.4) -> list[bytes]:
+    """A voice at 140 Hz gliding to ``end_hz`` over its last 400 ms, in μ-law frames."""
+    ulaw = encode(voiced(contour(end_hz, seconds)))
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw) // 160 * 160, 160)]
+
+
+FALLS = model_of(-1.0, preposition=-10.0)
+
+
+@pytest.mark.parametrize(("end_hz", "forced"), [(95.0, True), (190.0, False)])
+def test_model_mode_ends_a_finished_turn_and_waits_on_an_unfinished_one(
+    end_hz: float, forced: bool
+) -> None:
+    call = Call(EarlyEndMode.MODEL, model=FALLS)
+    call.play(QUIET, 400)
+    call.say(speech(end_hz))
+    call.play(QUIET, 600)
+    # on the 10th quiet frame after the voice (400 + 1400 ms), or never in this quiet spell
+    assert call.forced_at == ([400 + 1400 + 200 - 20] if forced else [])
+    probability = call.early.last_probability
+    assert probability is not None and (probability > 0.5) is forced
+
+
+def test_model_mode_weighs_the_partials_words() -> None:
+    """The same falling voice: "... a table for" holds the turn, "... for two" ends it."""
+    call = Call(EarlyEndMode.MODEL, model=FALLS)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for two people"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 1400 + 400 + 1400 + 200 - 20]
+
+
+def test_model_mode_asks_once_a_quiet_spell_and_again_after_speech() -> None:
+    call = Call(EarlyEndMode.MODEL, model=FALLS)
+    call.play(QUIET, 400)
+    call.say(speech(190.0))  # "not yet": the service or the next speech decides
+    call.play(QUIET, 2000)
+    assert call.forced_at == []
+    call.say(speech(95.0))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 1400 + 2000 + 1400 + 200 - 20]
+
+
+def test_model_mode_asks_nothing_without_speech() -> None:
+    call = Call(EarlyEndMode.MODEL, model=model_of(-1.0))
+    call.play(QUIET, 400)
+    call.play(SPEECH, 40)  # under the detector's 60 ms start
+    call.play(QUIET, 1000)
+    assert call.forced_at == [] and call.early.last_probability is None
+
+
+def test_model_mode_with_the_shipped_weights_decides_and_keeps_to_its_tail() -> None:
+    call = Call(EarlyEndMode.MODEL)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.play(QUIET, 400)
+    probability = call.early.last_probability
+    assert probability is not None and 0.0 <= probability <= 1.0
+    assert call.forced_at in ([], [400 + 1400 + 200 - 20])
+
+
+def test_model_mode_takes_a_partial_of_the_silence_as_the_services_verdict() -> None:
+    """A falling voice the model calls finished, but the service's partial of the silence
+    ends no sentence: nothing is asked (and the model is not run); a punctuated one is
+    left to the model, which ends the turn."""
+    call = Call(EarlyEndMode.MODEL, model=FALLS)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.play(QUIET, 100)
+    call.stt(partial("i was charged twice"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [] and call.early.last_probability is None
+    call.say(speech(95.0))
+    call.play(QUIET, 100)
+    call.stt(partial("for the same delivery."))
+    call.play(QUIET, 300)
+    assert call.forced_at == [400 + 1400 + 500 + 1400 + 200 - 20]

@@ -1,5 +1,6 @@
 """bench/turn_ends.py at its smallest: one call on Pipecat's bot and one on a gateway whose
-voice detector ends turns early (``vad``); the figures are measured, never asserted."""
+voice detector ends turns early (``vad``), at one STT speed; the figures are measured, never
+asserted."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ pytestmark = pytest.mark.timeout(240)
 
 
 async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> None:
-    turns = await run(1, 1, ["vad"], tmp_path)
+    turns = await run(1, 1, ["vad"], tmp_path, [400])
     assert [(t.system, t.error) for t in turns] == [("pipecat", None), ("sipgw-vad", None)]
     pipecat, sipgw = turns
     for turn in turns:  # one or the other: the reply measured, or the caller cut off
         assert (turn.first_audio_ms is not None) != turn.cut_off, turn
     assert pipecat.forced is None
+    assert {(t.pause_ms, t.stt_end_ms) for t in turns} == {(0, 400)}  # a whole sentence
     # the gateway's detector ended the turn: a ForceEndpoint after the caller's last word
     assert sipgw.forced, sipgw
     # ... the early end's silence after it, give or take the frame or two where the caller's
@@ -28,7 +30,7 @@ async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> Non
     shares = {"sipgw-vad": reply_shares(tmp_path, "vad")}
     assert all(isinstance(share, int | float) for share in shares["sipgw-vad"]), shares
     data = figures(turns, shares)
-    assert set(data) == {"pipecat", "sipgw-vad"}
-    assert data["sipgw-vad"]["forced"] == 1
+    assert set(data) == {"pipecat@400", "sipgw-vad@400"}
+    assert data["sipgw-vad@400"]["forced"] == 1
     lines = table(data).splitlines()
-    assert lines[0].split()[:2] == ["system", "turns"] and len(lines) == 4
+    assert lines[0].split()[:3] == ["system", "STT", "end"] and len(lines) == 4

@@ -58,3 +58,7 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
         assert by_condition["all"]["n"] == 8
     assert data["candidates"]["vad"]["all"]["false_finished"] == 1.0
     assert data["candidates"]["smart-turn"]["all"]["cpu_ms_median"] > 0
+    # the gateway's path: the deciding frame and the quiet frames before it are measured
+    assert data["candidates"]["model/wired"]["all"]["cpu_ms_median"] is not None
+    assert data["wired_quiet_frame_cpu_ms"]["median"] > 0
+    assert "costliest quiet frame" in proc.stdout

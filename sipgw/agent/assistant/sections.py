@@ -208,12 +208,14 @@ class AssistantSection:
         "caller's, and a caller's voice cut below 300 Hz: docs/quality.md).",
     )  # fmt: skip
     early_turn_end: str = setting(
-        "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text"),
+        "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text", "model"),
         help="off: the speech-to-text service alone ends the caller's turn; vad: the gateway's "
         "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "
         "ForceEndpoint), the service's own end of turn kept as the fallback; vad+text: as vad, "
         "unless the turn's partial transcript leaves the sentence open (it ends in \"and\", "
-        "\"for\", \"um\", a comma...).",
+        "\"for\", \"um\", a comma...); model: as vad when the turn model hears the caller "
+        "finished, from the voice before the pause and the partial's words (docs/quality.md). "
+        "A line may set its own ([lines.NAME.settings]).",
     )  # fmt: skip
     early_turn_end_ms: int = setting(
         200, env="SIPGW_EARLY_TURN_END_MS", parse=int_at_least(20),

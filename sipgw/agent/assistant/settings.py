@@ -91,7 +91,8 @@ class EarlyEndSettings:
 
     Attributes:
         mode: off, vad (the detector's silence), vad+text (... unless the partial
-            transcript leaves the sentence open).
+            transcript leaves the sentence open), model (... when the turn model hears the
+            caller finished).
         silence_ms: the detector's silence that ends the turn.
     """
 

@@ -623,6 +623,19 @@ async def test_update_configuration_is_applied_and_force_endpoint_ends_the_turn(
     ]
 
 
+async def test_a_fixed_turn_silence_ignores_what_the_client_asks(fake, stack) -> None:
+    """``fixed_turn_silence``: the fake's own 100 ms end of turn, whatever the client's
+    query and UpdateConfiguration say (a comparison's service, the same for every client)."""
+    fake.fixed_turn_silence = True
+    fake.script(["Done."])
+    stt, events = await open_stt(fake, stack)
+    await stt.update_configuration(min_turn_silence=2000, max_turn_silence=3000)
+    async with Ticker(stt, tone(300) + silence(400)):
+        turn = await events.wait(SttTurnEnded)
+    assert turn.text == "Done."
+    assert fake.sessions[0].received_of_type("ForceEndpoint") == []
+
+
 async def test_end_turn_now_sends_force_endpoint_and_the_turn_ends_with_the_words_so_far(
     fake, stack
 ) -> None:

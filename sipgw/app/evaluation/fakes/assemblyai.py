@@ -30,7 +30,8 @@ What it checks, like the real service:
   violation closes with 3007 and the documented reason text.
 * **Messages.** ``Terminate`` gets ``Termination`` and a 1000 close.
   ``ForceEndpoint`` ends the current turn now. ``UpdateConfiguration`` is
-  recorded, and its ``min_turn_silence`` / ``max_turn_silence`` take effect.
+  recorded, and its ``min_turn_silence`` / ``max_turn_silence`` take effect (unless
+  ``fixed_turn_silence``: then neither they nor the query's do).
   ``KeepAlive`` is accepted. Bad JSON or an unknown type closes with 3006.
 * **Session rate limit.** With ``sessions_per_minute`` set, a connection
   beyond that many new sessions in the last ``rate_window`` seconds (60, the
@@ -398,11 +399,14 @@ class _LiveSession:
             on = fake.continuous_partials
         else:
             on = continuous == "true"
+        # the client's turn silences, unless the fake keeps its own
+        asked = {} if fake.fixed_turn_silence else params
+        silences = {k: int(v) for k, v in asked.items() if k.endswith("_turn_silence")}
         self.detector = TurnDetector(
             threshold_dbfs=fake.speech_threshold_dbfs,
             min_speech_ms=fake.min_speech_ms,
-            min_turn_silence_ms=int(params.get("min_turn_silence", fake.min_turn_silence_ms)),
-            max_turn_silence_ms=int(params.get("max_turn_silence", fake.max_turn_silence_ms)),
+            min_turn_silence_ms=silences.get("min_turn_silence", fake.min_turn_silence_ms),
+            max_turn_silence_ms=silences.get("max_turn_silence", fake.max_turn_silence_ms),
             partial_after_ms=early,
             ends_sentence=fake.sentence_ends,
             early_text=fake.speech_partial_text,
@@ -517,6 +521,8 @@ class _LiveSession:
             await self._violation(3006, f"Invalid Message Type: {kind}")
 
     def _reconfigure(self, message: dict[str, Any]) -> None:
+        if self.fake.fixed_turn_silence:
+            return  # the service keeps its own (a comparison's fixed end of turn)
         if isinstance(message.get("min_turn_silence"), int):
             self.detector.min_turn_silence_ms = message["min_turn_silence"]
         if isinstance(message.get("max_turn_silence"), int):
@@ -624,6 +630,7 @@ class FakeAssemblyAI(WebSocketServerFake):
         rate_window: float = 60.0,
         concurrency_close_code: int = 1008,
         begin_delay: float = 0.0,
+        fixed_turn_silence: bool = False,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -651,6 +658,10 @@ class FakeAssemblyAI(WebSocketServerFake):
         self.rate_window = rate_window
         self.concurrency_close_code = concurrency_close_code
         self.begin_delay = begin_delay
+        self.fixed_turn_silence = fixed_turn_silence
+        """The fake's own ``min_turn_silence_ms`` / ``max_turn_silence_ms`` whatever a
+        client asks (the query's or ``UpdateConfiguration``'s): a service whose end of turn
+        is what it is, the same for every client compared."""
         self._session_starts: deque[float] = deque()
         self._script: deque[tuple[str, int]] = deque()  # transcript, its sentence's speech
         self._rejections: deque[tuple[int, str | None, str | None]] = deque()

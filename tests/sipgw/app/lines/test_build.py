@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.assistant.agent import AssistantAgent
+from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.sections import ConfigError, Sources
@@ -117,6 +118,26 @@ async def test_an_assistant_line_has_its_greeting_voice_and_transfer_target(
     assert line.dial_policy.allows("transfer", "sip:sales@pbx.example.com")
     assert not gateway.dial_policy.allows("transfer", "sip:sales@pbx.example.com")
     await agent.close()
+
+
+async def test_a_line_chooses_its_own_early_end_of_turn(tmp_path: Path) -> None:
+    """SIPGW_EARLY_TURN_END per line: the turn model on one line, the gateway's default on
+    the other."""
+    text = (
+        '[lines.model]\nagent = "assistant"\n[lines.model.settings]\n'
+        'SIPGW_EARLY_TURN_END = "model"\n[lines.plain]\nagent = "assistant"\n'
+    )
+    gateway = base({**KEYS, "SIPGW_CALL_RECORD_DIR": ""})
+    table = build(tmp_path, text, gateway)
+    modes = {}
+    for name in ("model", "plain"):
+        agent = table.lines[name].factory(FakeCall())
+        assert isinstance(agent, AssistantAgent)
+        modes[name] = agent.settings.early_end.mode
+        await agent.close()
+    assert modes == {"model": EarlyEndMode.MODEL, "plain": EarlyEndMode.OFF}
+    with pytest.raises(ConfigError, match=r"SIPGW_EARLY_TURN_END=smart: must be"):
+        build(tmp_path, text.replace('"model"', '"smart"', 1), gateway)
 
 
 def test_a_key_the_chosen_vendors_do_not_take_is_refused(tmp_path: Path) -> None:
