@@ -114,6 +114,17 @@ class Consulting(Protocol):
         """Join ``handle`` with its consultation call."""
         ...
 
+    async def place_leg(
+        self,
+        handle: CallHandle,
+        target: str,
+        agent: AgentFactory,
+        ring_timeout: float,
+        caller_id: str = "",
+    ) -> ConsultLeg:
+        """Place a second leg of ``handle`` (a TwiML ``<Dial>``, bridged by its agent)."""
+        ...
+
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes each line with the call's log id and puts ``extra`` on its record.
@@ -386,6 +397,20 @@ class CallHandle:
         if self.warm is None:
             raise DialRefused("transfer", target, "warm transfers are not available")
         return await self.warm.consult(self, target, agent, ring_timeout)
+
+    async def place_leg(
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
+    ) -> ConsultLeg:
+        """Place a second leg whose audio this call's agent relays (a TwiML ``<Dial>``:
+        ``sipgw.agent.twiml.dialbridge.LegPlacingCall``), as a consultation call is placed;
+        its From is ``caller_id`` ("" = the gateway's own).
+
+        Raises:
+            DialRefused: ``target`` is not allowed, or second legs are not set up here.
+        """
+        if self.warm is None:
+            raise DialRefused("transfer", target, "second legs are not available")
+        return await self.warm.place_leg(self, target, agent, ring_timeout, caller_id)
 
     async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
         """Join this call with its consultation call (``refer`` or ``bridge``).

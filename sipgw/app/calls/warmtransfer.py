@@ -8,6 +8,9 @@ and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's 
   allow-list), is read by the outbound rules (a number goes to the trunk, with our
   caller id and credentials) and is called like any placed call, with the agent
   given (it says the summary). :class:`ConsultCall` is that call as the agent holds it.
+  A TwiML ``<Dial>``'s second leg is placed the same way (:meth:`WarmTransfers.place_leg`,
+  with the ``callerId`` its agent allowed), and its agent relays it
+  (:mod:`sipgw.agent.twiml.dialbridge`).
 * *Join*, ``auto``: when the caller's phone takes REFER (its INVITE's Allow) and the
   person's phone supports Replaces (its 2xx's Supported), an attended transfer
   (RFC 5589 §7: REFER with Replaces, :meth:`sipgw.sip.useragent.UserAgent.refer_replacing`);
@@ -86,6 +89,24 @@ class WarmTransfers:
         Raises:
             DialRefused: ``target`` is not on the allow-list (nothing is sent).
         """
+        return await self.place_leg(handle, target, agent, ring_timeout, why="warm transfer")
+
+    async def place_leg(
+        self,
+        handle: CallHandle,
+        target: str,
+        agent: AgentFactory,
+        ring_timeout: float,
+        caller_id: str = "",
+        why: str = "second leg",
+    ) -> ConsultLeg:
+        """Place a call on ``handle``'s behalf to ``target`` with ``agent``: a consultation
+        call, or a TwiML ``<Dial>``'s second leg (its From ``caller_id``, "" = the
+        gateway's own), judged, routed and counted as a consultation call.
+
+        Raises:
+            DialRefused: ``target`` is not on the allow-list (nothing is sent).
+        """
         try:
             resolved = self.outbound.resolve(target)
         except ValueError as exc:
@@ -97,8 +118,9 @@ class WarmTransfers:
         # Its agent detects who answered itself (sipgw.agent.transfer.consult): no SIPGW_AMD
         # campaign mode.
         off = AmdRequest(AmdMode.OFF)
-        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout, amd=off)
-        handle.log.info("warm transfer: consulting %s (%s)", target,
+        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout,
+                                               amd=off, caller_id=caller_id or None)  # fmt: skip
+        handle.log.info("%s: calling %s (%s)", why, target,
                         placed.handle.call.log_id if placed.handle else "not placed")  # fmt: skip
         return ConsultCall(placed)
 
