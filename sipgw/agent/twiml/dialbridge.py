@@ -127,6 +127,7 @@ class DialRelay:
         """``called`` (the called party hung up), ``time-limit``, ``star`` or ``caller``."""
         self._answered: asyncio.Future[CallControl] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
+        self._over = False
         self._rings = 0
 
     def agent(self, call: CallControl) -> Agent:
@@ -146,7 +147,7 @@ class DialRelay:
         """What the caller hears: the called party, or ring tone while it rings."""
         if self.bridged:
             return self.frames.pop(0)
-        if self.leg_call is None and not self._stop.is_set():
+        if self.leg_call is None and not self._over and not self._stop.is_set():
             self._rings += 1
             return ringback_frame(self._rings - 1)
         return None
@@ -162,7 +163,11 @@ class DialRelay:
     # -- the leg's side (DialedLeg)
 
     def leg_answered(self, call: CallControl) -> None:
-        """The called party answered."""
+        """The called party answered (after the ``<Dial>`` was over, as our CANCEL crossed
+        their answer: hung up at once)."""
+        if self._over:
+            call.hangup()
+            return
         self.leg_call = call
         if not self._answered.done():
             self._answered.set_result(call)
@@ -222,7 +227,7 @@ class DialRelay:
                     await asyncio.wait_for(asyncio.shield(ended), 5.0)
             return (ended.result() if ended.done() else None), talked
         finally:
-            self.bridged = False
+            self.bridged, self._over = False, True
             stopped.cancel()
             if not ended.done():
                 leg.hangup()  # cancelled: the caller hung up

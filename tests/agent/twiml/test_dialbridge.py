@@ -21,8 +21,10 @@ from sipgw.agent.base import Agent, AgentFactory, CallDetails
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import LegEnded
 from sipgw.agent.twiml.agent import TwimlAgent
-from sipgw.agent.twiml.dialbridge import LegPlacingCall
+from sipgw.agent.twiml.dialbridge import DialRelay, LegPlacingCall
 from sipgw.agent.twiml.dialrules import ringback_frame
+from sipgw.twilio.document import Dial as DialVerb
+from sipgw.twilio.document import DialTarget
 from tests.agent.parts import FakeCall, wait_for
 from tests.agent.twiml.test_agent import Ticker, caller_tone, settings
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
@@ -332,3 +334,25 @@ async def test_refer_setting_transfers_instead_of_bridging(app: TwilioSdkApp) ->
     assert call.transfers == ["tel:+15550100"] and call.legs == []
     (action,) = posted(app, "/dialled")
     assert action.params["DialCallStatus"] == "failed"
+
+
+async def test_a_leg_answering_once_the_dial_is_over_is_hung_up_at_once() -> None:
+    """Our CANCEL crossed the called party's answer: nobody is bridged to them."""
+
+    class Unanswered:
+        hangups = 0
+
+        async def ended(self) -> LegEnded:
+            return LegEnded("no-answer", 487)
+
+        def hangup(self) -> None:
+            self.hangups += 1
+
+    dial = DialVerb((DialTarget("sip", "sip:desk@pbx.example"),))
+    relay = DialRelay(FakeCall(), dial, lambda kind, **fields: None)
+    ended, talked = await relay.run(Unanswered())
+    assert ended == LegEnded("no-answer", 487) and talked is None
+    late = FakeCall(call_id="late@test")
+    relay.leg_answered(late)
+    assert late.hangups == 1 and relay.leg_call is None
+    assert relay.frame_for_caller() is None  # no ring tone once it is over
