@@ -1,6 +1,6 @@
 """Warm transfers on the gateway's side: the consultation call, and joining the two calls.
 
-:class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.consult`
+:class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.place_leg`
 and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's side is
 :mod:`sipgw.agent.transfer.warm`):
 
@@ -8,8 +8,8 @@ and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's 
   allow-list), is read by the outbound rules (a number goes to the trunk, with our
   caller id and credentials) and is called like any placed call, with the agent
   given (it says the summary). :class:`ConsultCall` is that call as the agent holds it.
-  A TwiML ``<Dial>``'s second leg is placed the same way (:meth:`WarmTransfers.place_leg`,
-  with the ``callerId`` its agent allowed), and its agent relays it
+  A TwiML ``<Dial>``'s second leg is placed the same way (:meth:`WarmTransfers.place_leg`
+  both, this one with the ``callerId`` its agent allowed), and its agent relays it
   (:mod:`sipgw.agent.twiml.dialbridge`).
 * *Join*, ``auto``: when the caller's phone takes REFER (its INVITE's Allow) and the
   person's phone supports Replaces (its 2xx's Supported), an attended transfer
@@ -80,16 +80,6 @@ class WarmTransfers:
         self.path = path
         self.outbound = outbound
         self._joins: set[asyncio.Task[str]] = set()
-
-    async def consult(
-        self, handle: CallHandle, target: str, agent: AgentFactory, ring_timeout: float
-    ) -> ConsultLeg:
-        """Place ``handle``'s consultation call to ``target`` (see the module docstring).
-
-        Raises:
-            DialRefused: ``target`` is not on the allow-list (nothing is sent).
-        """
-        return await self.place_leg(handle, target, agent, ring_timeout, why="warm transfer")
 
     async def place_leg(
         self,
