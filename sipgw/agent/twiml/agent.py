@@ -818,6 +818,7 @@ class TwimlAgent(Agent):
             log.info("[%s] TwiML <Dial answerOnBridge>: not followed (the call is answered "
                      "before its verbs run; the caller hears ring tone)", call.call_id)  # fmt: skip
             self._note("dial_ignored", attribute="answerOnBridge")
+        result: DialResult | None
         if self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
             result = await self._dial_bridged(verb, call)
         else:
