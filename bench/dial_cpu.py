@@ -45,6 +45,9 @@ __all__ = ["build_parser", "main", "run"]
 TOKEN = "bench-dial-auth-token-0123456789ab"
 ACCOUNT = "AC" + "d" * 32
 TONE = tone_frames(700, 1.0, -12.0)
+UNLIMITED = ("--rate-invite", "1000:1000", "--calls-per-caller", "1000:1000")
+"""Every phone calls from 127.0.0.1 with one From: the per-source and per-caller limits
+would refuse most."""
 
 
 @asynccontextmanager
@@ -88,6 +91,7 @@ async def measure(gateway: GatewayProcess, calls: int, seconds: float) -> dict[s
     try:
         answers = await asyncio.gather(*(p.invite(within=15.0) for p in phones))
         up = [p for p, a in zip(phones, answers, strict=True) if a.status == 200]
+        statuses = sorted(a.status for a in answers)
         for phone in up:
             phone.start_audio()
         await asyncio.sleep(2.0)  # every second leg answered and bridged; buffers settled
@@ -105,7 +109,7 @@ async def measure(gateway: GatewayProcess, calls: int, seconds: float) -> dict[s
     answered = len(up)
     per_call = (busy - idle) / answered / wall * 100 if answered else None
     return {
-        "calls": calls, "answered": answered, "seconds": round(wall, 2),
+        "calls": calls, "answered": answered, "statuses": statuses, "seconds": round(wall, 2),
         "cpu_s": round(busy, 3), "idle_cpu_s": round(idle, 3),
         "cpu_percent_per_call": None if per_call is None else round(per_call, 3),
         "packets_heard_per_call_per_s": round(heard / max(answered, 1) / wall, 1),
@@ -118,14 +122,15 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
                               "params": {"calls": calls, "seconds": seconds}}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="sipgw-dial-cpu-") as tmp:
         work = Path(tmp)
-        echo = GatewayProcess(work / "echo", name="echo", lifetime=None, rtp_port_count=4 * calls)
+        echo = GatewayProcess(work / "echo", name="echo", lifetime=None, rtp_port_count=4 * calls,
+                              extra_args=UNLIMITED)  # fmt: skip
         with echo:
             log(f"echo: {calls} calls for {seconds} s")
             result["echo"] = await measure(echo, calls, seconds)
             async with webhook(echo.uri("echo")) as url:
                 bridged = GatewayProcess(
                     work / "twiml", name="twiml", agent="twiml", allow_from="127.0.0.0/8",
-                    lifetime=None, rtp_port_count=4 * calls,
+                    lifetime=None, rtp_port_count=4 * calls, extra_args=UNLIMITED,
                     extra_env={
                         "SIPGW_TWIML_URL": url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
                         "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_DIAL_ALLOW": echo.uri("echo"),
