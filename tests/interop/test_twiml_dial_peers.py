@@ -7,13 +7,15 @@ tone; the called party hanging up posts ``DialCallStatus=completed`` (with its
 ``DialCallSid`` and ``DialCallDuration``) to the ``<Dial action>`` and the action's TwiML
 runs for the caller; a busy called party (486) and one that does not answer within
 ``timeout`` (our CANCEL) post ``busy`` and ``no-answer`` and the caller goes on; the caller
-hanging up ends the called party's call too. Then the same through a Kamailio carrier
+hanging up ends the called party's call too; either side holding and resuming, the two hear
+each other again. Then the same through a Kamailio carrier
 trunk that refuses REFER (tests/toolkit/peers/carriers.py): REFER cannot connect the
 caller there, the bridge does.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from tests.interop.test_twiml_peers import ACCOUNT, CALLER_HZ, TOKEN, record
@@ -142,6 +144,67 @@ def test_a_busy_or_silent_called_party_posts_why_and_the_caller_goes_on(
             assert gw.stop() == 0
     assert form["DialCallStatus"] == how
     assert form["DialCallSid"].startswith("CA") and "DialCallDuration" not in form
+
+
+def tone_seconds(phone: Baresip, hz: float) -> float:
+    """Seconds of ``hz`` in everything ``phone`` received so far (each of its recordings:
+    baresip starts a new one when its audio stream restarts, as after a hold)."""
+    total = 0.0
+    for received, _ in phone.all_recordings():
+        total += sum(end - start for start, end in tone_spans(analyse(received), hz))
+    return total
+
+
+def wait_more(phone: Baresip, hz: float, than: float, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while tone_seconds(phone, hz) < than:
+        assert time.monotonic() < deadline, f"{phone.name} heard no more {hz} Hz than {than} s"
+        time.sleep(0.2)
+
+
+def packets_received(phone: Baresip) -> int:
+    """The RTP packets ``phone`` received in its last call (its summary at the call's end)."""
+    found = re.findall(r"packets:\s+\d+\s+(\d+)", phone.log_text())
+    assert found, phone.log_tail()
+    return int(found[-1])
+
+
+@pytest.mark.parametrize("holder", ["caller", "called"])
+def test_either_side_holds_and_resumes_and_the_two_hear_each_other_again(
+    tmp_workdir: Path, app: TwilioSdkApp, holder: str
+) -> None:
+    """The one who held hears the other again (its RTP counts: baresip's recording of what it
+    receives stops at a hold), the other hears it again (its recording)."""
+    with Baresip(tmp_workdir, "called", user="called", answermode="auto",
+                 source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
+        app.twiml = dial_app(called.uri)  # type: ignore[assignment]
+        with (
+            gateway(tmp_workdir, app, called.uri) as gw,
+            Baresip(
+                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
+            ) as caller,  # fmt: skip
+        ):
+            caller.dial(gw.uri("bot"))
+            up = {"caller": caller.wait_event("CALL_ESTABLISHED", 10)["received_at"],
+                  "called": called.wait_event("CALL_ESTABLISHED", 15)["received_at"]}  # fmt: skip
+            wait_heard(called, CALLER_HZ, 1.0)
+            wait_heard(caller, CALLED_HZ, 1.0)
+            phone, other, other_hz = (
+                (caller, called, CALLER_HZ) if holder == "caller" else (called, caller, CALLED_HZ)
+            )
+            held = time.monotonic()
+            phone.command("hold")  # re-INVITE a=sendonly: its audio stops
+            time.sleep(2.0)
+            phone.command("resume")
+            wait_more(other, other_hz, tone_seconds(other, other_hz) + 1.0)
+            time.sleep(1.0)
+            called.hangup()
+            phone.wait_event("CALL_CLOSED", 5)
+            form = dialled(app)
+            assert gw.stop() == 0
+        # before the hold it got at most 50 a second; it got a second's worth more after
+        assert packets_received(phone) > 50 * (held - up[holder] + 0.3) + 50, holder
+    assert form["DialCallStatus"] == "completed" and int(form["DialCallDuration"]) >= 3
 
 
 def test_the_caller_hanging_up_ends_the_called_partys_call(
