@@ -35,6 +35,7 @@ __all__ = [
     "linear_to_alaw",
     "linear_to_ulaw",
     "mean_square",
+    "mix_ulaw",
     "projection",
     "rms_dbfs",
     "silence_frame",
@@ -127,6 +128,18 @@ def linear_to_ulaw(b: bytes) -> bytes:
 def linear_to_alaw(b: bytes) -> bytes:
     """Encode s16le samples (an even number of octets) to A-law."""
     return audioop.lin2alaw(audioop.byteswap(b, 2) if _BIG_ENDIAN else b, 2)
+
+
+def mix_ulaw(a: bytes, b: bytes) -> bytes:
+    """Two μ-law signals of one length summed (clipped at full scale), as μ-law: what a
+    listener on both lines hears.
+
+    Raises:
+        ValueError: the lengths differ.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"cannot mix {len(a)} octets with {len(b)}")
+    return audioop.lin2ulaw(audioop.add(audioop.ulaw2lin(a, 2), audioop.ulaw2lin(b, 2), 2), 2)
 
 
 @lru_cache(maxsize=64)

@@ -13,8 +13,8 @@ nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<b
 silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather>``
 (every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
 ``<Record>`` (the attributes of :class:`Record`),
-``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (``callerId``, ``timeout``,
-``action``), ``<Redirect>``, ``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
+``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (the attributes of
+:class:`Dial`), ``<Redirect>``, ``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
 kept as :class:`Unsupported` (with :data:`REFUSED`'s reason for Twilio's own) so the
 program can refuse it by name; it is never dropped silently.
 
@@ -41,6 +41,7 @@ __all__ = [
     "REFUSED",
     "SUPPORTED",
     "Dial",
+    "DialRecord",
     "DialTarget",
     "Gather",
     "Hangup",
@@ -193,14 +194,38 @@ class DialTarget:
     address: str
 
 
+DialRecord = Literal[
+    "do-not-record",
+    "record-from-answer",
+    "record-from-ringing",
+    "record-from-answer-dual",
+    "record-from-ringing-dual",
+]
+"""``<Dial record>``: none, the two sides mixed in one channel, or one channel each
+(``-dual``); ``true`` reads as ``record-from-answer``, ``false`` as ``do-not-record``."""
+_DIAL_RECORDS: Final = (
+    "do-not-record", "record-from-answer", "record-from-ringing", "record-from-answer-dual",
+    "record-from-ringing-dual",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Dial:
-    """``<Dial>``: hand the call to another party (a transfer through the dial allow-list)."""
+    """``<Dial>``: connect the caller with another party (the gateway's second leg, bridged,
+    or a REFER), through the dial allow-list.
+
+    ``timeout`` is the seconds a target may ring; ``time_limit`` the longest the two may
+    talk; ``action`` (``method``) gets ``DialCallStatus`` once the ``<Dial>`` is over."""
 
     targets: tuple[DialTarget, ...]
     caller_id: str = ""
     timeout: int = 30
     action: str = ""
+    method: str = "POST"
+    time_limit: int = 14400
+    hangup_on_star: bool = False
+    answer_on_bridge: bool = False
+    record: DialRecord = "do-not-record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,11 +651,20 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
         raise TwimlError("<Dial> without a number or SIP URI")
+    record = attrs.get("record", "").strip() or "do-not-record"
+    record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
+    if record not in _DIAL_RECORDS:
+        raise TwimlError(f"<Dial record={record[:40]!r}>: one of {', '.join(_DIAL_RECORDS)}")
     return Dial(
         tuple(targets),
-        caller_id=attrs.get("callerId", ""),
+        caller_id=attrs.get("callerId", "").strip(),
         timeout=_number(attrs, "timeout", 30, 5, 600),
         action=attrs.get("action", "").strip(),
+        method=_callback_method(attrs.get("method", ""), "Dial method"),
+        time_limit=_number(attrs, "timeLimit", 14400, 1, 14400),
+        hangup_on_star=_true(attrs, "hangupOnStar", False),
+        answer_on_bridge=_true(attrs, "answerOnBridge", False),
+        record=record,  # type: ignore[arg-type]  # checked against _DIAL_RECORDS above
     )
 
 

@@ -335,3 +335,12 @@ def test_the_echo_call_figure_runs_the_whole_per_call_path() -> None:
     from bench.media_core import echo_call_us
 
     assert echo_call_us(calls=4, ticks=60) > 0
+
+
+def test_dial_cpu_measures_a_bridged_call_against_an_echo_call(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "dial_cpu", "--calls", "2", "--seconds", "1")
+    for run in ("echo", "bridged"):
+        assert data[run]["answered"] == 2, data[run]
+        assert data[run]["packets_heard_per_call_per_s"] > 25  # the audio came back
+        assert "cpu_percent_per_call" in data[run]
+    assert "ratio" in data

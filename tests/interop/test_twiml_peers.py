@@ -5,9 +5,10 @@ Media Streams bot (docs/twilio-apps.md).
 
 The caller hears the bot (which echoes the caller's tone, plays its own, and cuts it with a
 ``clear``), the bot gets the caller's keys as ``dtmf``, its marks come back, its closing the
-stream moves the TwiML on to ``<Hangup>`` (the caller gets a BYE), ``<Dial><Sip>`` hands the
-caller to a second baresip, and each failure (a late webhook, bad TwiML, a stream that
-breaks mid-call) is the fallback line heard, then the hang-up.
+stream moves the TwiML on to ``<Hangup>`` (the caller gets a BYE), ``<Dial><Sip>`` with
+``SIPGW_TWIML_DIAL=refer`` hands the caller to a second baresip (the bridged ``<Dial>``,
+the default, is tests/interop/test_twiml_dial_peers.py), and each failure (a late webhook,
+bad TwiML, a stream that breaks mid-call) is the fallback line heard, then the hang-up.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def test_dial_sip_hands_the_caller_to_a_second_baresip(
 
         app.twiml = twiml
         with (
-            gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW=human.uri) as gw,
+            gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW=human.uri, SIPGW_TWIML_DIAL="refer") as gw,
             phone(tmp_workdir) as caller,
         ):
             caller.dial(gw.uri("bot"))

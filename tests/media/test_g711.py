@@ -84,3 +84,16 @@ def test_rms_dbfs() -> None:
     full = g711.linear_to_ulaw((32767).to_bytes(2, "little", signed=True) * 160)
     assert g711.rms_dbfs(full) == pytest.approx(-0.1, abs=0.2)
     assert g711.rms_dbfs(g711.silence_frame("PCMA"), "PCMA") < -70
+
+
+def test_mix_ulaw_sums_and_clips() -> None:
+    quiet = g711.linear_to_ulaw((1000).to_bytes(2, "little", signed=True) * 80)
+    loud = g711.linear_to_ulaw((30000).to_bytes(2, "little", signed=True) * 80)
+    silent = bytes([g711.ULAW_SILENCE]) * 80
+    assert g711.mix_ulaw(quiet, silent) == quiet
+    both = g711.ulaw_to_linear(g711.mix_ulaw(quiet, quiet))
+    assert abs(int.from_bytes(both[:2], "little", signed=True) - 2000) < 100
+    clipped = g711.ulaw_to_linear(g711.mix_ulaw(loud, loud))
+    assert int.from_bytes(clipped[:2], "little", signed=True) > 30000  # clipped, not wrapped
+    with pytest.raises(ValueError, match="80 octets with 79"):
+        g711.mix_ulaw(quiet, quiet[:79])

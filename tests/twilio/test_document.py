@@ -207,3 +207,35 @@ def test_play_digits_and_stop_stream() -> None:
     )  # fmt: skip
     with pytest.raises(TwimlError, match="Play digits"):
         parse_twiml('<Response><Play digits="12x"/></Response>')
+
+
+def test_dial_reads_every_attribute_sipgw_follows() -> None:
+    doc = """<Response><Dial action="/dialled" method="GET" timeout="12" timeLimit="90"
+      hangupOnStar="true" answerOnBridge="true" record="record-from-answer-dual"
+      callerId=" +15550100 "><Number>+15550111</Number></Dial>
+      <Dial record="true">+15550122</Dial><Dial record="false" timeLimit="99999">1</Dial>
+    </Response>"""
+    first, second, third = parse_twiml(doc)
+    assert first == Dial(
+        (DialTarget("number", "+15550111"),), caller_id="+15550100", timeout=12,
+        action="/dialled", method="GET", time_limit=90, hangup_on_star=True,
+        answer_on_bridge=True, record="record-from-answer-dual",
+    )  # fmt: skip
+    assert isinstance(second, Dial) and second.record == "record-from-answer"
+    assert isinstance(third, Dial) and third.record == "do-not-record"
+    assert third.time_limit == 14400  # Twilio's longest (4 h)
+    assert (third.timeout, third.hangup_on_star, third.answer_on_bridge) == (30, False, False)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "says"),
+    [
+        ('record="always"', "record-from-answer"),
+        ('hangupOnStar="yes"', "true or false"),
+        ('method="PUT"', "POST or GET"),
+        ('timeLimit="ten"', "whole number"),
+    ],
+)
+def test_dial_attributes_out_of_range_are_refused(attrs: str, says: str) -> None:
+    with pytest.raises(TwimlError, match=says):
+        parse_twiml(f"<Response><Dial {attrs}>+15550111</Dial></Response>")

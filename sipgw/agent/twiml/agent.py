@@ -23,8 +23,11 @@ the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetche
 (size- and time-limited), ``<Play digits>`` sends keys, ``<Pause>`` sends silence,
 ``<Gather>`` listens for keys or speech (:mod:`sipgw.agent.twiml.gather`) and posts them to
 its action, ``<Record>`` records the caller (:mod:`sipgw.agent.twiml.recording`) and posts
-the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` transfers (the gateway's REFER or
-bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last verb the
+the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` connects the caller with
+another party (the gateway places the second leg and relays the two itself:
+:mod:`sipgw.agent.twiml.dialbridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
+cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
+posts how it ended to its ``action``, ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
@@ -43,6 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
@@ -55,6 +59,8 @@ from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
+from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
@@ -66,7 +72,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
-from sipgw.agent.twiml.recording import BEEP, Recorder, ulaw_wav
+from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
@@ -99,11 +105,13 @@ from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
 
-__all__ = ["REJECT_STATUS", "FallbackAction", "TwimlAgent", "TwimlSettings"]
+__all__ = ["REJECT_STATUS", "DialMode", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 
 log = logging.getLogger("sipgw.agent")
 
 FallbackAction = Literal["say", "transfer", "hangup"]
+DialMode = Literal["bridge", "refer"]
+"""How ``<Dial>`` connects: the gateway's own second leg, bridged, or a REFER."""
 
 REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
 """``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
@@ -138,6 +146,8 @@ class TwimlSettings:
             with the RecordingSid added).
         stt: also what ``<Connect><ConversationRelay>`` transcribes with (None: that verb
             is refused; it speaks through ``tts``).
+        dial: how ``<Dial>`` connects: ``bridge`` (the gateway places the second leg and
+            relays the audio; a call that cannot place one gets ``refer``) or ``refer``.
     """
 
     identity: TwilioIdentity
@@ -157,6 +167,7 @@ class TwimlSettings:
     stt: Callable[[], SpeechToText] | None = None
     recording_dir: Path | None = None
     recording_url: str = ""
+    dial: DialMode = "bridge"
 
 
 DIGIT_SECONDS: Final = 0.16
@@ -205,6 +216,8 @@ class TwimlAgent(Agent):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
+        self._refer_status: int | None = None
+        self._dialing: tuple[BridgedDial, Dial] | None = None
         self._closed = False
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
@@ -796,27 +809,128 @@ class TwimlAgent(Agent):
             self._poster.post(callback, {**base, **form})
 
     async def _dial(self, verb: Dial) -> None:
+        """``<Dial>``: bridged (:mod:`sipgw.agent.twiml.dialbridge`) when the call can place a
+        second leg and the operator did not choose REFER; then its ``action`` gets how it
+        ended, or the next verb runs."""
         self.steps.append("dial")
+        call = self.call
+        if verb.answer_on_bridge:
+            log.info("[%s] TwiML <Dial answerOnBridge>: not followed (the call is answered "
+                     "before its verbs run; the caller hears ring tone)", call.call_id)  # fmt: skip
+            self._note("dial_ignored", attribute="answerOnBridge")
+        result: DialResult | None
+        if self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
+            result = await self._dial_bridged(verb, call)
+        else:
+            result = await self._dial_refer(verb)
+        if result is None or self._closed:
+            return  # the caller went to the target (REFER), or hung up
+        assert self._program is not None
+        self._program.dialled(verb, result.params())
+
+    async def _dial_bridged(self, verb: Dial, placer: LegPlacingCall) -> DialResult:
+        call = self.call
+        caller_id = usable_caller_id(verb.caller_id, call.details)
+        if verb.caller_id and not caller_id:
+            log.warning("[%s] TwiML <Dial callerId=%r>: refused (neither the caller's number "
+                        "nor the number called); the gateway's caller id goes out",
+                        call.call_id, verb.caller_id)  # fmt: skip
+            self._note("refused", verb="Dial callerId", why="not the call's own number")
+        recorder: Callable[[], BridgeRecorder] | None = None
+        if verb.record != "do-not-record":
+            if self.settings.recording_dir is None or not self.settings.recording_url:
+                log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR "
+                            "and _URL)", call.call_id)  # fmt: skip
+                self._note("refused", verb="Dial record", why="no recording directory and URL")
+            else:
+                dual = verb.record.endswith("-dual")
+                recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
+        dialing = BridgedDial(call, placer, verb, caller_id, self._note, recorder)
+        self._dialing = (dialing, verb)
+        try:
+            result = await dialing.run()
+        finally:
+            if not self._closed:
+                self._dialing = None
+        return self._with_recording(dialing, result)
+
+    def _with_recording(self, dialing: BridgedDial, result: DialResult) -> DialResult:
+        """``result`` with the bridge's recording written and its fields added (none when
+        nothing was recorded); the recording is taken: written once."""
+        relay = dialing.relay
+        recorder = relay.recorder if relay is not None else None
+        if relay is not None:
+            relay.recorder = None
+        settings = self.settings
+        if recorder is None or not recorder.seconds or settings.recording_dir is None:
+            return result
+        sid = new_sid("RE")
+        try:
+            make_private_dir(settings.recording_dir)
+            write_private_atomic(settings.recording_dir / f"{sid}.wav",
+                                 ulaw_wav(recorder.audio(), recorder.channels))  # fmt: skip
+        except OSError as exc:
+            log.error("[%s] <Dial record>: the recording could not be written: %s",
+                      self.call.call_id, exc)  # fmt: skip
+            self._note("record_failed", reason=str(exc))
+            return result
+        url = settings.recording_url.rstrip("/") + "/" + sid
+        seconds = str(round(recorder.seconds))
+        self._note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
+                   seconds=round(recorder.seconds, 2))  # fmt: skip
+        fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
+        return DialResult(result.status, result.sid, result.duration, fields)
+
+    async def _dial_refer(self, verb: Dial) -> DialResult | None:
+        """Each target in turn by REFER; None once one answered (the call ends)."""
+        status: DialResult = DialResult("failed")
         for target in verb.targets:
             address = target.address
             if target.kind == "number" and ":" not in address:  # a REFER needs a URI
                 address = "tel:" + "".join(address.split())  # RFC 3966, judged as the number
-            self._note("dial", target=address)
+            self._note("dial", target=address, how="refer")
             try:
                 self._transfer_failed.clear()
+                self._refer_status = None
                 accepted = await self.call.transfer(address)
             except DialRefused as exc:
                 log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id, address, exc)
                 self._note("refused", verb="Dial", why=str(exc), target=address)
                 continue
-            if accepted:  # the call ends when the target answers, else it goes on here
-                await self._transfer_failed.wait()
-        # as on Twilio: a <Dial> that did not connect goes on to the next verb
+            if not accepted:
+                continue
+            await self._transfer_failed.wait()  # the call ends when the target answers
+            if self._closed:
+                return None
+            if self._refer_status is not None:
+                status = DialResult(refer_status(self._refer_status))
+        # as on Twilio: a <Dial> that did not connect goes on (its action, or the next verb)
+        return status
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer: the TwiML goes on after the ``<Dial>``."""
         self._note("dial_failed", status=status, reason=reason)
+        self._refer_status = status
         self._transfer_failed.set()
+
+    def _dial_at_hangup(self) -> None:
+        """The caller hung up during a bridged ``<Dial>``: the leg ends too, and its
+        ``action`` gets how (``completed`` or ``canceled``; its answer is not followed: the
+        call is over), as on Twilio."""
+        dialing, self._dialing = self._dialing, None
+        if dialing is None:
+            return
+        bridged, verb = dialing
+        result = self._with_recording(bridged, bridged.at_hangup())
+        if not verb.action or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, verb.action)
+        except ValueError:
+            return
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           "completed")  # fmt: skip
+        self._poster.post(Callback(url, verb.method), {**form, **dict(result.params())})
 
     async def _finish(self, step: Finished) -> None:
         self.steps.append(f"end {step.reason}")
@@ -851,7 +965,11 @@ class TwimlAgent(Agent):
     # ------------------------------------------------------------------ the tick
 
     def on_caller_frame(self, frame: bytes | None) -> None:
-        """The jitter buffer's playout: unused (the streams get :meth:`on_caller_audio`)."""
+        """The jitter buffer's playout: to a bridged ``<Dial>``'s called party (the streams
+        get :meth:`on_caller_audio`)."""
+        dialing = self._dialing
+        if dialing is not None:
+            dialing[0].caller_frame(frame)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives, to the stream and to the forks that take the
@@ -881,6 +999,8 @@ class TwimlAgent(Agent):
                 connected.send(echo)
         elif self._relayed is not None:
             frame = self._relayed.next_frame()
+        elif self._dialing is not None:
+            frame = self._dialing[0].frame_for_caller()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -904,6 +1024,8 @@ class TwimlAgent(Agent):
                 over.set()
         if self._relayed is not None:
             self._relayed.on_dtmf(digit)
+        if self._dialing is not None:
+            self._dialing[0].caller_key(digit)
 
     # ------------------------------------------------------------------ the end
 
@@ -913,6 +1035,7 @@ class TwimlAgent(Agent):
         self._out_done.set()
         self._transfer_failed.set()
         self._recording_at_hangup()
+        self._dial_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)

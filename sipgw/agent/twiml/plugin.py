@@ -27,7 +27,7 @@ __all__ = ["STREAM_CAPABILITIES", "TWIML_CAPABILITIES", "stream_agent", "twiml_a
 
 _COMMON = {
     "amd": False,  # the app hears the callee itself; a placed call's amd is refused
-    "transfers": frozenset({"blind"}),  # <Dial>: the gateway's REFER (or bridge)
+    "transfers": frozenset({"blind"}),  # <Dial>: the gateway's bridged second leg, or REFER
     "keypad": True,  # dtmf messages on the stream
     "arrival_audio": True,  # the caller's audio goes to the app as it arrives (latency)
     "legs": frozenset({"sip"}),
@@ -126,5 +126,6 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         recording_dir=Path(app.recording_dir) if app.recording_dir else None,
         recording_url=app.recording_url,
         record_dir=Path(app.record_dir) if app.record_dir else None,
+        dial="refer" if app.dial == "refer" else "bridge",
         **where,  # type: ignore[arg-type]
     )

@@ -7,11 +7,13 @@ Theory of operation
 again. The rules it keeps, as Twilio's:
 
 - Verbs run in document order; after the last one the call ends (:class:`Finished`).
-- ``<Redirect>``, and the ``action`` of a ``<Connect>`` or ``<Dial>`` once that verb is
-  over, fetch a new document (:class:`Fetch`); :meth:`Program.load` puts its verbs in
-  place of what was left. URLs are resolved against the URL of the document that named
-  them (relative URLs are allowed in TwiML). At most :data:`MAX_DOCUMENTS` documents
-  per call: a redirect loop ends the call, it does not spin.
+- ``<Redirect>``, and the ``action`` of a ``<Connect>`` once that verb is over, fetch a
+  new document (:class:`Fetch`); a ``<Dial>``'s ``action`` is fetched with its outcome
+  (:meth:`Program.dialled`), and without one the next verb runs. :meth:`Program.load`
+  puts the new document's verbs in place of what was left. URLs are resolved against
+  the URL of the document that named them (relative URLs are allowed in TwiML). At most
+  :data:`MAX_DOCUMENTS` documents per call: a redirect loop ends the call, it does not
+  spin.
 - ``<Pause>`` is a :class:`Wait` until an absolute deadline (``now`` passed in).
 - ``<Hangup>`` ends the call, ``<Reject>`` refuses it (a hang-up once answered).
 - A verb sipgw does not follow is handed out as :class:`Refused`, naming it, so the
@@ -178,6 +180,14 @@ class Program:
         self._after = Fetch(action or self.url, method, why, params)
         return True
 
+    def dialled(self, dial: Dial, params: tuple[tuple[str, str], ...]) -> bool:
+        """A ``<Dial>`` is over: its ``action`` (``method``) is fetched next with ``params``
+        (``DialCallStatus``...), its TwiML replacing what was left. False when it names no
+        action: the next verb runs (a ``<Dial>`` does not post to the document's own URL)."""
+        if not dial.action:
+            return False
+        return self.post(dial.action, dial.method, params, "<Dial action>")
+
     def next_step(self, now: float) -> Step:
         """What to do next (see the module docstring)."""
         if self.finished is not None:
@@ -198,7 +208,7 @@ class Program:
             return Refused(verb.name, verb.why)
         if isinstance(verb, Redirect):
             return self._fetch(Fetch(verb.url, verb.method, "redirect"))
-        if isinstance(verb, Connect | ConnectRelay | Dial) and verb.action:
+        if isinstance(verb, Connect | ConnectRelay) and verb.action:
             self._after = Fetch(verb.action, "POST", f"<{type(verb).__name__} action>")
         return Run(verb)
 

@@ -7,6 +7,10 @@ quieter than :data:`SILENCE_DBFS`; 0 disables it), or ``maxLength`` seconds. A k
 ``finishOnKey`` ends it too (the agent calls :meth:`Recorder.key`). :meth:`Recorder.audio`
 is what was recorded, the silence before the first and after the last sound cut when
 ``trim`` (Twilio's default ``trim-silence``); :func:`ulaw_wav` wraps it as a WAV file.
+
+:class:`BridgeRecorder` is a bridged ``<Dial record>``'s: both sides from the answer, one
+frame of each per tick (silence for a tick a side sent nothing), written as two channels
+(the caller first, the called party second: Twilio's ``-dual``) or mixed into one.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.media.g711 import rms_dbfs
+from sipgw.media.g711 import mix_ulaw, rms_dbfs
 
-__all__ = ["BEEP", "SILENCE_DBFS", "Recorder", "ulaw_wav"]
+__all__ = ["BEEP", "SILENCE_DBFS", "BridgeRecorder", "Recorder", "interleave", "ulaw_wav"]
 
 SILENCE_DBFS: Final = -45.0
 """A frame quieter than this is silence (line noise is about -60 dBFS; speech -30 to -10)."""
@@ -101,10 +105,68 @@ class Recorder:
         return b"".join(frames)
 
 
-def ulaw_wav(audio: bytes) -> bytes:
-    """``audio`` (8 kHz mono μ-law) as a WAV file (format 7, with its ``fact`` chunk)."""
-    fmt = struct.pack("<HHIIHHH", 7, 1, 8000, 8000, 1, 8, 0)
-    fact = struct.pack("<I", len(audio))
+_SILENT_FRAME: Final = b"\xff" * 160
+
+
+@dataclass
+class BridgeRecorder:
+    """A bridged ``<Dial>``'s two sides (see the module docstring).
+
+    Each side's frames are kept as they come (the caller's at the caller's tick, the
+    called party's at its own); :meth:`audio` lines them up from the answer, the shorter
+    side padded with silence. At most ``max_seconds`` are kept per side.
+    """
+
+    dual: bool
+    max_seconds: float = 14400.0
+    caller: bytearray = field(default_factory=bytearray)
+    called: bytearray = field(default_factory=bytearray)
+
+    def caller_frame(self, ulaw: bytes | None) -> None:
+        """The caller's 20 ms (None: nothing came: silence)."""
+        self._keep(self.caller, ulaw)
+
+    def called_frame(self, ulaw: bytes | None) -> None:
+        """The called party's 20 ms (None: silence)."""
+        self._keep(self.called, ulaw)
+
+    def _keep(self, side: bytearray, ulaw: bytes | None) -> None:
+        if len(side) < self.max_seconds * 8000:
+            side += ulaw if ulaw is not None else _SILENT_FRAME
+
+    @property
+    def channels(self) -> int:
+        """2 when each side has its channel, else 1."""
+        return 2 if self.dual else 1
+
+    @property
+    def seconds(self) -> float:
+        """How long the recording is."""
+        return max(len(self.caller), len(self.called)) / 8000
+
+    def audio(self) -> bytes:
+        """The recording, μ-law: interleaved caller/called samples (``dual``) or mixed."""
+        length = max(len(self.caller), len(self.called))
+        caller = bytes(self.caller) + b"\xff" * (length - len(self.caller))
+        called = bytes(self.called) + b"\xff" * (length - len(self.called))
+        return interleave(caller, called) if self.dual else mix_ulaw(caller, called)
+
+
+def interleave(left: bytes, right: bytes) -> bytes:
+    """Two channels of 8-bit samples, one length, as one stereo stream (left first)."""
+    if len(left) != len(right):
+        raise ValueError(f"channels of {len(left)} and {len(right)} samples")
+    out = bytearray(2 * len(left))
+    out[0::2] = left
+    out[1::2] = right
+    return bytes(out)
+
+
+def ulaw_wav(audio: bytes, channels: int = 1) -> bytes:
+    """``audio`` (8 kHz μ-law, ``channels`` interleaved) as a WAV file (format 7, with its
+    ``fact`` chunk)."""
+    fmt = struct.pack("<HHIIHHH", 7, channels, 8000, 8000 * channels, channels, 8, 0)
+    fact = struct.pack("<I", len(audio) // channels)
     pad = b"\x00" if len(audio) % 2 else b""
     body = (
         b"WAVE"

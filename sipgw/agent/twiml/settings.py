@@ -156,6 +156,13 @@ class TwilioAppSection:
         "server): RecordingUrl is it with /RecordingSid added, as on Twilio (the file is "
         "<RecordingSid>.wav; an app adds .wav as with Twilio's).",
     )  # fmt: skip
+    dial: str = setting(
+        "bridge", env="SIPGW_TWIML_DIAL", parse=choice("bridge", "refer"),
+        help="How <Dial> connects the caller: bridge (the gateway calls the target, through "
+        "the trunk or account, and relays the two legs itself; the TwiML after <Dial> runs "
+        "when the called party hangs up or does not answer) or refer (a REFER to the "
+        "caller's phone, for trunks that carry it: the caller leaves the gateway).",
+    )  # fmt: skip
     record_dir: str = setting(
         "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,
         help="Directory for the per-call JSONL records (the verbs run, failures and their "

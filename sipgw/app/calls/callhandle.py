@@ -106,10 +106,17 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
 class Consulting(Protocol):
     """Warm transfers, as a call's agent asks for them (:mod:`sipgw.app.calls.warmtransfer`)."""
 
-    async def consult(
-        self, handle: CallHandle, target: str, agent: AgentFactory, ring_timeout: float
+    async def place_leg(
+        self,
+        handle: CallHandle,
+        target: str,
+        agent: AgentFactory,
+        ring_timeout: float,
+        caller_id: str = "",
+        why: str = "second leg",
     ) -> ConsultLeg:
-        """Place ``handle``'s consultation call."""
+        """Place a call on ``handle``'s behalf: its consultation call, or its TwiML
+        ``<Dial>``'s second leg."""
         ...
 
     async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:
@@ -392,15 +399,23 @@ class CallHandle:
                 await asyncio.wait_for(self.acked.wait(), within)
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
-        """Place a warm transfer's consultation call
-        (``sipgw.agent.transfer.warm.WarmTransferCall``).
+        """A warm transfer's consultation call (``WarmTransferCall``): :meth:`place_leg`."""
+        return await self.place_leg(target, agent, ring_timeout, why="warm transfer")
+
+    async def place_leg(
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
+        why: str = "second leg",
+    ) -> ConsultLeg:  # fmt: skip
+        """Place a call its agent talks to (a warm transfer's consultation call) or relays (a
+        TwiML ``<Dial>``'s second leg: ``sipgw.agent.twiml.dialbridge.LegPlacingCall``), from
+        ``caller_id`` ("" = the gateway's own); ``why`` names it in the log.
 
         Raises:
-            DialRefused: ``target`` is not allowed, or warm transfers are not set up here.
+            DialRefused: ``target`` is not allowed, or second legs are not set up here.
         """
         if self.warm is None:
-            raise DialRefused("transfer", target, "warm transfers are not available")
-        return await self.warm.consult(self, target, agent, ring_timeout)
+            raise DialRefused("transfer", target, f"{why}s are not available here")
+        return await self.warm.place_leg(self, target, agent, ring_timeout, caller_id, why)
 
     async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
         """Join this call with its consultation call (``refer`` or ``bridge``).

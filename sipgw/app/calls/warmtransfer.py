@@ -1,6 +1,6 @@
 """Warm transfers on the gateway's side: the consultation call, and joining the two calls.
 
-:class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.consult`
+:class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.place_leg`
 and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's side is
 :mod:`sipgw.agent.transfer.warm`):
 
@@ -8,6 +8,9 @@ and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's 
   allow-list), is read by the outbound rules (a number goes to the trunk, with our
   caller id and credentials) and is called like any placed call, with the agent
   given (it says the summary). :class:`ConsultCall` is that call as the agent holds it.
+  A TwiML ``<Dial>``'s second leg is placed the same way (:meth:`WarmTransfers.place_leg`
+  both, this one with the ``callerId`` its agent allowed), and its agent relays it
+  (:mod:`sipgw.agent.twiml.dialbridge`).
 * *Join*, ``auto``: when the caller's phone takes REFER (its INVITE's Allow) and the
   person's phone supports Replaces (its 2xx's Supported), an attended transfer
   (RFC 5589 §7: REFER with Replaces, :meth:`sipgw.sip.useragent.UserAgent.refer_replacing`);
@@ -78,10 +81,18 @@ class WarmTransfers:
         self.outbound = outbound
         self._joins: set[asyncio.Task[str]] = set()
 
-    async def consult(
-        self, handle: CallHandle, target: str, agent: AgentFactory, ring_timeout: float
+    async def place_leg(
+        self,
+        handle: CallHandle,
+        target: str,
+        agent: AgentFactory,
+        ring_timeout: float,
+        caller_id: str = "",
+        why: str = "second leg",
     ) -> ConsultLeg:
-        """Place ``handle``'s consultation call to ``target`` (see the module docstring).
+        """Place a call on ``handle``'s behalf to ``target`` with ``agent``: a consultation
+        call, or a TwiML ``<Dial>``'s second leg (its From ``caller_id``, "" = the
+        gateway's own), judged, routed and counted as a consultation call.
 
         Raises:
             DialRefused: ``target`` is not on the allow-list (nothing is sent).
@@ -97,8 +108,9 @@ class WarmTransfers:
         # Its agent detects who answered itself (sipgw.agent.transfer.consult): no SIPGW_AMD
         # campaign mode.
         off = AmdRequest(AmdMode.OFF)
-        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout, amd=off)
-        handle.log.info("warm transfer: consulting %s (%s)", target,
+        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout,
+                                               amd=off, caller_id=caller_id or None)  # fmt: skip
+        handle.log.info("%s: calling %s (%s)", why, target,
                         placed.handle.call.log_id if placed.handle else "not placed")  # fmt: skip
         return ConsultCall(placed)
 

@@ -16,7 +16,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
-from sipgw.twilio.document import REFUSED, Gather, parse_twiml
+from sipgw.twilio.document import REFUSED, Dial, Gather, parse_twiml
 
 
 def test_verbs_run_in_order_and_the_call_ends_after_the_last() -> None:
@@ -133,3 +133,20 @@ def test_keys_end_at_num_digits_or_the_finish_key() -> None:
         ("SpeechResult", "yes"), ("Confidence", "0.9123"),
     )  # fmt: skip
     assert GatherResult().empty and GatherResult().params() == ()
+
+
+def test_a_dials_action_gets_its_outcome_and_without_one_the_next_verb_runs() -> None:
+    program = Program(parse_twiml(
+        "<Response><Dial>+15550100</Dial><Pause/>"
+        "<Dial action='dialled' method='GET'>+15550101</Dial><Say>never</Say></Response>"
+    ), "https://app.example/voice")  # fmt: skip
+    first = program.next_step(0)
+    assert isinstance(first, Run) and isinstance(first.verb, Dial)
+    assert not program.dialled(first.verb, (("DialCallStatus", "busy"),))  # no action: on
+    assert isinstance(program.next_step(1), Wait)
+    second = program.next_step(2)
+    assert isinstance(second, Run) and isinstance(second.verb, Dial)
+    assert program.dialled(second.verb, (("DialCallStatus", "completed"),))
+    assert program.next_step(3) == Fetch(
+        "https://app.example/dialled", "GET", "<Dial action>", (("DialCallStatus", "completed"),)
+    )

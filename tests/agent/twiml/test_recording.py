@@ -14,7 +14,7 @@ import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
 from sipgw.agent.twiml.audiofile import decode_audio
-from sipgw.agent.twiml.recording import BEEP, Recorder
+from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, interleave, ulaw_wav
 from tests.agent.parts import SILENT_FRAME, speech_frames, wait_for
 from tests.agent.twiml.test_gather import (
     TOKEN,
@@ -134,3 +134,36 @@ def test_the_recorder_ends_on_silence_length_or_key_and_trims() -> None:
     assert [capped.frame(SILENT_FRAME) for _ in range(5)][-1] and capped.ended_by == "max-length"
     keyed = Recorder(timeout=0, max_length=60, finish_on_key="*")
     assert not keyed.key("1") and keyed.key("*") and keyed.key_pressed == "*"
+
+
+def test_a_bridge_recording_lines_up_both_sides_in_two_channels_or_mixed() -> None:
+    a, b = b"\x10" * 160, b"\x90" * 160
+    dual = BridgeRecorder(dual=True)
+    for _ in range(3):
+        dual.caller_frame(a)
+        dual.called_frame(b)
+    dual.caller_frame(None)  # a tick the caller sent nothing: silence
+    assert dual.channels == 2 and dual.seconds == 0.08
+    audio = dual.audio()
+    assert len(audio) == 2 * 4 * 160
+    assert audio[0:2] == b"\x10\x90" and audio[-2:] == b"\xff\xff"  # the called side padded
+    mixed = BridgeRecorder(dual=False)
+    mixed.caller_frame(a)
+    mixed.called_frame(SILENT_FRAME)
+    assert mixed.channels == 1 and mixed.audio() == a  # silence adds nothing
+    capped = BridgeRecorder(dual=True, max_seconds=0.04)
+    for _ in range(5):
+        capped.caller_frame(a)
+    assert capped.seconds == 0.04
+
+
+def test_interleave_and_the_two_channel_wav_header() -> None:
+    assert interleave(b"ab", b"AB") == b"aAbB"
+    with pytest.raises(ValueError, match="channels of 2 and 1"):
+        interleave(b"ab", b"A")
+    wav = ulaw_wav(b"aAbB", channels=2)
+    assert wav[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels
+    assert wav[24:28] == (8000).to_bytes(4, "little")  # samples a second
+    assert wav[28:32] == (16000).to_bytes(4, "little")  # octets a second
+    assert wav[32:34] == b"\x02\x00"  # a frame of two octets
+    assert wav[wav.index(b"fact") + 8 : wav.index(b"fact") + 12] == (2).to_bytes(4, "little")

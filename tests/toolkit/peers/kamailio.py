@@ -88,6 +88,7 @@ class Kamailio(PeerContext):
       public address).
     * ``invite_route``: a ``route[INVITE_ROUTE]`` block that takes initial INVITEs instead of
       the built-in routing (a carrier's trunk rules: :mod:`.carriers`).
+    * ``refuse_refer``: every REFER gets 403 (a trunk that does not carry transfers).
     * ``transports``: any of ``udp``, ``tcp``, ``tls``; ``tls_cert`` (made with
       :mod:`tests.toolkit.tls` in ``workdir/NAME/pki`` when not given) for the TLS listener.
     """
@@ -110,6 +111,7 @@ class Kamailio(PeerContext):
         transports: Sequence[str] = ("udp", "tcp", "tls"),
         aliases: Sequence[str] = (),
         invite_route: str = "",
+        refuse_refer: bool = False,
         tls_cert: ServerCertificate | None = None,
         sip_port: int | None = None,
         tls_port: int | None = None,
@@ -133,6 +135,7 @@ class Kamailio(PeerContext):
             aliases=tuple(aliases),
             debug=debug,
             invite_route=invite_route,
+            refuse_refer=refuse_refer,
         )
         self.workdir = Path(workdir).resolve()
         self.name = name

@@ -36,6 +36,13 @@ __all__ = ["KamailioOptions", "LOG_TAG", "render_config", "render_tls_config"]
 LOG_TAG = "sipgw-kam:"
 _SRC = "($pr from $si:$sp)"  # how a log line names where a request came from
 _INVITE_ROUTE = 'if (is_method("INVITE")) { record_route(); route(INVITE_ROUTE); exit; }'
+_REFUSE_REFER = (
+    'if (is_method("REFER")) { xlog("L_INFO", "'
+    + LOG_TAG
+    + " REFER refused "
+    + _SRC
+    + '\\n"); sl_send_reply("403", "REFER not allowed"); exit; }'
+)
 _SAFE = re.compile(r"^[A-Za-z0-9._~!*+=,;:@%&$-]+$")
 _ALGORITHMS = ("MD5", "SHA-256")
 _TRANSPORTS = ("udp", "tcp", "tls")
@@ -65,6 +72,9 @@ class KamailioOptions:
     invite_route: str = ""
     """A ``route[INVITE_ROUTE] {...}`` block that takes every initial INVITE (authenticates,
     checks, rewrites and relays it, or refuses it); "" = the built-in routing."""
+    refuse_refer: bool = False
+    """Answer every REFER (in a dialog or not) 403, as a trunk that does not carry call
+    transfers does (a ``REFER refused`` log line)."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in _ALGORITHMS:
@@ -183,6 +193,7 @@ request_route {{
 	}}
 	force_rport();
 	route(NATDETECT);
+	{_REFUSE_REFER if opts.refuse_refer else ""}
 	if (is_method("CANCEL")) {{
 		if (t_check_trans()) route(RELAY);
 		exit;

@@ -25,6 +25,7 @@ def test_options_refuse_what_cannot_go_into_the_config() -> None:
         KamailioOptions(users={"alice": "pw"}),
         KamailioOptions(users={"a": "b"}, algorithm="SHA-256", qop=False, transports=("udp",)),
         KamailioOptions(challenge_invites=True, nat_helper=False, transports=("tcp", "tls")),
+        KamailioOptions(refuse_refer=True, transports=("udp",)),
     ],
 )
 def test_rendered_config_passes_kamailio_check(tmp_path: Path, opts: KamailioOptions) -> None:
@@ -45,3 +46,16 @@ def test_rendered_config_passes_kamailio_check(tmp_path: Path, opts: KamailioOpt
     text = cfg.read_text()
     assert ("route(PROXYAUTH);" in text) is opts.challenge_invites
     assert f'modparam("auth", "algorithm", "{opts.algorithm}")' in text
+
+
+def test_refuse_refer_answers_every_refer_before_routing(tmp_path: Path) -> None:
+    where = {"host": "127.0.0.1", "sip_port": 5999, "tls_port": 5998,
+             "ctl_socket": tmp_path / "ctl", "tls_config": None}  # fmt: skip
+    plain = render_config(KamailioOptions(transports=("udp",)), **where)  # type: ignore[arg-type]
+    refusing = render_config(
+        KamailioOptions(refuse_refer=True, transports=("udp",)),
+        **where,  # type: ignore[arg-type]
+    )
+    assert "REFER refused" not in plain
+    before = refusing.index('sl_send_reply("403", "REFER not allowed")')
+    assert before < refusing.index("if (has_totag())")  # in a dialog too

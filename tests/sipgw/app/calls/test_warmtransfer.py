@@ -297,6 +297,64 @@ async def test_a_consultation_call_that_is_refused_ends_busy() -> None:
         assert (ended.kind, ended.status) == ("busy", 486)
 
 
+class PlacingLegs(Transferring):
+    """Places a second leg as a TwiML ``<Dial>`` does (``place_leg``, with a caller id and a
+    1 s ring timeout) and writes down how it ended."""
+
+    ended: list[LegEnded] = []
+
+    async def _run(self) -> None:
+        call = self.call
+        leg = await call.place_leg(  # type: ignore[attr-defined]
+            self.plan.target, lambda c: Person(self.plan.person_answered), 1.0, "+15557654321"
+        )
+        self.ended.append(await leg.ended())
+
+
+async def test_a_second_leg_carries_the_caller_id_asked_and_ends_no_answer_when_unanswered() -> (
+    None
+):
+    PlacingLegs.ended = []
+    async with scene(allow_refer=False, agent=PlacingLegs) as s:
+        invite = await s.person.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(invite, SipRequest)
+        assert "sip:+15557654321@" in (invite.headers.get("From") or "")  # the caller id asked
+        s.person.send(make_response(invite, 180, to_tag="ring-tag").serialize())
+        # the 1 s ring timeout: our CANCEL
+        cancel = await s.person.expect(is_request("CANCEL"), within=4)  # type: ignore[arg-type]
+        assert isinstance(cancel, SipRequest)
+        s.person.send(make_response(cancel, 200, to_tag="ring-tag").serialize())
+        s.person.send(make_response(invite, 487, to_tag="ring-tag").serialize())
+        for _ in range(100):
+            if PlacingLegs.ended:
+                break
+            await asyncio.sleep(0.05)
+        (ended,) = PlacingLegs.ended
+        assert ended.kind == "no-answer"
+
+
+async def test_a_second_leg_off_the_allow_list_is_never_dialled() -> None:
+    plan = Plan(f"sip:person@127.0.0.1:{random.randint(20000, 30000)}")
+    refused: list[DialRefused] = []
+
+    class Refused(Transferring):
+        async def _run(self) -> None:
+            try:
+                await self.call.place_leg(plan.target, lambda c: Person(asyncio.Event()), 1.0)  # type: ignore[attr-defined]
+            except DialRefused as exc:
+                refused.append(exc)
+
+    async with running_gateway(lambda call: Refused(call, plan)) as (gw, new_phone):
+        caller = await new_phone()
+        await call_in(caller, allow_refer=False)
+        for _ in range(100):
+            if refused:
+                break
+            await asyncio.sleep(0.05)
+        assert refused and refused[0].action == "transfer"
+        assert len(gw.handles) == 1 and gw.counters().dial_refused == 1
+
+
 NUMBER, CALLER_ID = "+15551234567", "+15550001111"
 
 

@@ -1,0 +1,335 @@
+"""``<Dial>`` bridged: the gateway places the second leg and relays the two legs' audio itself.
+
+Theory of operation
+-------------------
+The TwiML agent (:mod:`sipgw.agent.twiml.agent`) stays the caller's agent throughout. A
+:class:`BridgedDial` carries out one ``<Dial>``: for each target in turn it asks the call to
+place a second leg (:class:`LegPlacingCall`; the gateway's SIP calls judge the target by
+the dial allow-list, send it by the outbound rules, to the trunk or through the account,
+and CANCEL it after ``timeout``), whose agent is a :class:`DialedLeg`, until one answers.
+A :class:`DialRelay` joins the caller with that leg:
+
+- While the target rings the caller hears ring tone
+  (:func:`~sipgw.agent.twiml.dialrules.ringback_frame`).
+- Once it answers, at each tick the caller's 20 ms (the playout of the caller's jitter
+  buffer: the agent's ``on_caller_frame``) goes into a
+  :class:`~sipgw.media.bridge.FrameBridge` and the called party's comes out for the caller
+  (``next_frame``); the leg does the same through its own jitter buffer. Keys cross as
+  RFC 4733, each judged by the receiving call's dial allow-list as every key the gateway
+  sends is (as the warm transfer's bridge passes them); with ``hangupOnStar`` the caller's
+  ``*`` ends the leg instead. A side on hold sends its hold music across and takes nothing
+  meanwhile: the bridge keeps three frames each way and drops the oldest.
+- It is over when the called party hangs up, ``timeLimit`` passes, the caller presses
+  ``*`` (``hangupOnStar``), or the caller hangs up (the leg is hung up too: CANCEL while it
+  rings, else BYE). :meth:`BridgedDial.run` then says how (:class:`DialResult`); the TwiML
+  goes on after the ``<Dial>``, or with its ``action``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.transfer.warm import ConsultLeg, LegEnded
+from sipgw.agent.twiml.dialrules import DialResult, dial_status, ringback_frame
+from sipgw.agent.twiml.recording import BridgeRecorder
+from sipgw.agent.twiml.webhook import new_sid
+from sipgw.media.bridge import FrameBridge
+from sipgw.twilio.document import Dial
+
+__all__ = ["DIALED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCall"]
+
+log = logging.getLogger("sipgw.agent")
+
+DIALED_LEG = AgentCapabilities(amd=False, keypad=True, paid=False)
+"""What a second leg's agent takes: the called party's keys (they cross to the caller)."""
+
+Note = Callable[..., None]
+"""Writes one line of the call record: ``note(kind, **fields)``."""
+
+
+@runtime_checkable
+class LegPlacingCall(Protocol):
+    """A call that can place a second leg (the gateway's SIP calls)."""
+
+    async def place_leg(
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
+    ) -> ConsultLeg:
+        """Call ``target`` (a number or SIP URI), ``agent`` talking once it answers; its
+        From is ``caller_id`` ("" = the gateway's own caller id); CANCEL after
+        ``ring_timeout`` seconds.
+
+        Raises:
+            DialRefused: ``target`` is not on the operator's allow-list (nothing dialled).
+        """
+        ...
+
+
+class DialedLeg(Agent):
+    """The second leg's agent: one end of the relay (the caller's end is the TwiML agent)."""
+
+    def __init__(self, call: CallControl, relay: DialRelay) -> None:
+        self.call = call
+        self.relay = relay
+
+    def on_answered(self) -> None:
+        """The called party answered: the two are bridged from now on."""
+        self.relay.leg_answered(self.call)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """The called party's 20 ms, to the caller."""
+        self.relay.leg_frame(frame)
+
+    def next_frame(self) -> bytes | None:
+        """The caller's 20 ms, to the called party."""
+        return self.relay.frame_for_leg()
+
+    def on_dtmf(self, digit: str) -> None:
+        """The called party's key, to the caller."""
+        self.relay.called_key(digit)
+
+    def on_hold(self, held: bool) -> None:
+        """The called party held (or resumed) the call."""
+        self.relay.note("dial_hold", side="called", held=held)
+
+
+class DialRelay:
+    """One target's second leg and what crosses between it and the caller (see the
+    module docstring).
+
+    Args:
+        call: the caller's call.
+        dial: the verb.
+        note: writes the call record.
+        recorder: both sides' audio from the answer (``record``); None: not recorded.
+    """
+
+    def __init__(
+        self, call: CallControl, dial: Dial, note: Note, recorder: BridgeRecorder | None = None
+    ) -> None:
+        self.call = call
+        self.dial = dial
+        self.note = note
+        self.recorder = recorder
+        self.frames = FrameBridge()
+        self.leg_call: CallControl | None = None
+        """The second leg, once answered."""
+        self.bridged = False
+        self.answered_at: float | None = None
+        """When the two were bridged (the loop's clock)."""
+        self.ended_by = ""
+        """``called`` (the called party hung up), ``time-limit``, ``star`` or ``caller``."""
+        self._answered: asyncio.Future[CallControl] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._over = False
+        self._rings = 0
+
+    def agent(self, call: CallControl) -> Agent:
+        """The second leg's agent (an :data:`~sipgw.agent.base.AgentFactory`)."""
+        return DialedLeg(call, self)
+
+    # -- the caller's side (the TwiML agent's per-tick calls)
+
+    def caller_frame(self, frame: bytes | None) -> None:
+        """The caller's 20 ms (from its jitter buffer)."""
+        if self.bridged:
+            self.frames.push(0, frame)
+            if self.recorder is not None:
+                self.recorder.caller_frame(frame)
+
+    def frame_for_caller(self) -> bytes | None:
+        """What the caller hears: the called party, or ring tone while it rings."""
+        if self.bridged:
+            return self.frames.pop(0)
+        if self.leg_call is None and not self._over and not self._stop.is_set():
+            self._rings += 1
+            return ringback_frame(self._rings - 1)
+        return None
+
+    def caller_key(self, digit: str) -> None:
+        """The caller's key: ends the leg (``*`` with ``hangupOnStar``), else crosses."""
+        if digit == "*" and self.dial.hangup_on_star and self.leg_call is not None:
+            self.stop("star")
+            return
+        if self.bridged and self.leg_call is not None:
+            _send_key(self.leg_call, digit, "the called party")
+
+    # -- the leg's side (DialedLeg)
+
+    def leg_answered(self, call: CallControl) -> None:
+        """The called party answered (after the ``<Dial>`` was over, as our CANCEL crossed
+        their answer: hung up at once)."""
+        if self._over:
+            call.hangup()
+            return
+        self.leg_call = call
+        if not self._answered.done():
+            self._answered.set_result(call)
+
+    def leg_frame(self, frame: bytes | None) -> None:
+        """The called party's 20 ms."""
+        if self.bridged:
+            self.frames.push(1, frame)
+            if self.recorder is not None:
+                self.recorder.called_frame(frame)
+
+    def frame_for_leg(self) -> bytes | None:
+        """What the called party hears: the caller."""
+        return self.frames.pop(1) if self.bridged else None
+
+    def called_key(self, digit: str) -> None:
+        """The called party's key, to the caller."""
+        if self.bridged:
+            _send_key(self.call, digit, "the caller")
+
+    # -- the end
+
+    def stop(self, why: str) -> None:
+        """End the leg (``why``: see :attr:`ended_by`)."""
+        self.ended_by = self.ended_by or why
+        self._stop.set()
+
+    async def run(self, leg: ConsultLeg) -> tuple[LegEnded | None, float | None]:
+        """Ring, bridge once answered, until it is over; how the leg ended (None: hung up
+        by us and not reported within 5 s) and the seconds the two talked (None: not
+        answered)."""
+        loop = asyncio.get_running_loop()
+        ended = asyncio.ensure_future(leg.ended())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        talked: float | None = None
+        try:
+            first = asyncio.FIRST_COMPLETED
+            waiting: set[asyncio.Future[Any]] = {ended, stopped, self._answered}
+            await asyncio.wait(waiting, return_when=first)
+            if self._answered.done() and not ended.done() and not stopped.done():
+                self.bridged, self.answered_at = True, loop.time()
+                self.note("dial_bridged")
+                talking: set[asyncio.Future[Any]] = {ended, stopped}
+                done, _ = await asyncio.wait(talking, timeout=self.dial.time_limit,
+                                             return_when=first)  # fmt: skip
+                talked = loop.time() - self.answered_at
+                if not done:
+                    self.stop("time-limit")
+            elif self._answered.done():
+                talked = 0.0
+            if ended.done():
+                self.ended_by = self.ended_by or "called"
+            self.bridged = False
+            if not ended.done():
+                leg.hangup()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(ended), 5.0)
+            return (ended.result() if ended.done() else None), talked
+        finally:
+            self.bridged, self._over = False, True
+            stopped.cancel()
+            if not ended.done():
+                leg.hangup()  # cancelled: the caller hung up
+                ended.cancel()
+
+
+def _send_key(call: CallControl, digit: str, whom: str) -> None:
+    try:
+        call.send_dtmf(digit)
+    except DialRefused:
+        log.info("[%s] <Dial>: key %s not passed to %s (not in the dial allow-list)",
+                 call.call_id, digit, whom)  # fmt: skip
+
+
+class BridgedDial:
+    """One ``<Dial>`` carried out bridged: its targets in turn until one answers (see the
+    module docstring).
+
+    Args:
+        call: the caller's call.
+        placer: the same call, as what places legs.
+        dial: the verb.
+        caller_id: the From of the legs ("" = the gateway's own).
+        note: writes the call record.
+        recorder: makes a target's recorder (``record``); None: not recorded.
+    """
+
+    def __init__(
+        self,
+        call: CallControl,
+        placer: LegPlacingCall,
+        dial: Dial,
+        caller_id: str,
+        note: Note,
+        recorder: Callable[[], BridgeRecorder] | None = None,
+    ) -> None:
+        self.call = call
+        self.placer = placer
+        self.dial = dial
+        self.caller_id = caller_id
+        self.note = note
+        self.new_recorder = recorder
+        self.relay: DialRelay | None = None
+        """The target ringing or bridged now."""
+        self.sid = ""
+        self.answered = False
+
+    async def run(self) -> DialResult:
+        """Each target in turn until one answers; how the ``<Dial>`` ended."""
+        result = DialResult("failed")
+        for target in self.dial.targets:
+            recorder = self.new_recorder() if self.new_recorder is not None else None
+            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder)
+            factory = PluginFactory(relay.agent, DIALED_LEG)
+            self.note("dial", target=target.address, how="bridge")
+            try:
+                leg = await self.placer.place_leg(target.address, factory, self.dial.timeout,
+                                                  self.caller_id)  # fmt: skip
+            except DialRefused as exc:
+                log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
+                            target.address, exc)  # fmt: skip
+                self.note("refused", verb="Dial", why=str(exc), target=target.address)
+                continue
+            self.sid = new_sid("CA")
+            ended, talked = await relay.run(leg)
+            self.answered = talked is not None
+            kind = ended.kind if ended is not None else None
+            result = DialResult(
+                dial_status(kind, self.answered), self.sid,
+                None if talked is None else round(talked),
+            )  # fmt: skip
+            self.note("dial_ended", target=target.address, status=result.status,
+                      seconds=result.duration, ended_by=relay.ended_by or kind or "")  # fmt: skip
+            if self.answered:
+                break
+        return result
+
+    def at_hangup(self) -> DialResult:
+        """The caller hung up during the ``<Dial>``: how it ended for its ``action``."""
+        relay = self.relay
+        if relay is None:
+            return DialResult("canceled")
+        relay.stop("caller")
+        answered_at = relay.answered_at
+        talked = None
+        if answered_at is not None:
+            talked = round(asyncio.get_running_loop().time() - answered_at)
+        answered = relay.leg_call is not None
+        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
+
+    # -- the caller's per-tick calls, to the target of the moment
+
+    def caller_frame(self, frame: bytes | None) -> None:
+        """The caller's 20 ms."""
+        if self.relay is not None:
+            self.relay.caller_frame(frame)
+
+    def frame_for_caller(self) -> bytes | None:
+        """What the caller hears."""
+        return self.relay.frame_for_caller() if self.relay is not None else None
+
+    def caller_key(self, digit: str) -> None:
+        """The caller's key."""
+        if self.relay is not None:
+            self.relay.caller_key(digit)
