@@ -170,43 +170,35 @@ class CallHandle:
     """The media quality figures, set as the call ends (media/quality.py)."""
     agent: Agent | None = None
     capabilities: AgentCapabilities = UNDECLARED
-    """What its agent's factory declares (:mod:`sipgw.agent.capabilities`): whether it hears the
-    caller's audio as it arrives, takes the keypad, ..."""
+    """What its agent's factory declares (:mod:`sipgw.agent.capabilities`)."""
     setup: asyncio.Task[None] | None = None
     ended: bool = False
     keypad_refused: bool = False
     """A digit came for an agent that takes none (logged once)."""
     answered: bool = False
-    """Answered (200 OK sent or received): its agent's audio plays. A drain's goodbye
-    is for answered calls only."""
+    """Answered (200 OK sent or received): its agent's audio plays, a drain says goodbye."""
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the caller's ACK confirmed the answer (the gateway's CallConfirmed)."""
     rtp_step: CallMedia | None = None
-    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py): the
-    ticker's participant, made when the media starts (:meth:`start_media`), its agent
-    changed with the call's (:meth:`use_agent`)."""
+    """The ticker's 20 ms step of its session, agent and sockets (media/aio/callmedia.py)."""
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
     purpose: CallPurpose | None = None
     """Why an outbound call was placed (a callback), for its agent."""
     details: CallDetails = NO_DETAILS
-    """The call's variables and what its INVITE said (a leg's: what its leg brought), for
-    its agent (``details``)."""
+    """The call's variables and what its INVITE (or leg) said, for its agent (``details``)."""
     refer_headers: tuple[tuple[str, str], ...] = ()
     """``X-`` headers each REFER of this call carries (the call's own, when it was placed)."""
     transfer_summary: bool = False
     """Whether a transfer's summary goes with the REFER as User-to-User (RFC 7433)."""
     refused: Refused | None = None
-    """How the far end refused a placed call (``403 Caller Origination Number ...``, its
-    Reason and Warning, our hint); None: it did not."""
+    """How the far end refused a placed call (status, Reason, Warning, our hint); None: not."""
     transfer_wait: float = 60.0 + TRANSFER_NOTIFY_MARGIN
-    """Seconds after the REFER's 202 for its final NOTIFY (the ring timeout and
-    :data:`TRANSFER_NOTIFY_MARGIN`); then the transfer failed (408) and the agent is told."""
+    """Seconds after the REFER's 202 for its final NOTIFY; then the transfer failed (408)."""
     amd: AmdRequest | None = None
-    """What answering-machine detection a placed call runs (``sipgw.agent.amd.AmdCall``); None:
-    none (inbound calls, ``off``)."""
+    """The answering-machine detection a placed call runs (``AmdCall``); None: none."""
     ivr_goal: str = ""
     """What a placed call is to reach through a phone menu (docs/ivr.md); "": nothing."""
     recorder: CallRecorder | None = None
@@ -220,8 +212,7 @@ class CallHandle:
     record: bool | None = None
     """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
     inband_dtmf: str = "auto"
-    """When it listens for key presses as tones: its line's ``inband_dtmf``, else its
-    account's, else ``SIPGW_INBAND_DTMF`` (set where the call comes in or goes out)."""
+    """Key presses as tones: its line's ``inband_dtmf``, else its account's, else the setting's."""
     hung_up_by: str = ""
     """Who asked our side to end it first: ``agent``, ``gateway`` or ``operator``."""
     end_status: int | None = None
@@ -233,8 +224,7 @@ class CallHandle:
     warm: Consulting | None = None
     """Warm transfers (set by the call path); None: this call cannot do them."""
     transfer_result: asyncio.Future[TransferUpdated] | None = None
-    """Set while an attended transfer's REFER runs: its final answer lands here instead of
-    reaching the agent (a failure falls back to a bridge)."""
+    """While an attended transfer's REFER runs: its final answer (not the agent's to see)."""
     lines: list[tuple[str, float]] = field(default_factory=list)
     """Each line it was on, and when it took the call (Unix s): sipgw/app/calls/lineswitch.py."""
     hand_over: HandOver | None = None
