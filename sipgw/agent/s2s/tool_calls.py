@@ -17,12 +17,12 @@ import logging
 from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.redact import Redactor
 from sipgw.agent.s2s.base import ToolCallRequested
-from sipgw.agent.s2s.replies import Speaking
+from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.agent.tracing import CURRENT_SPAN
+from sipgw.agent.tracing import CURRENT_SPAN, Span
 
 __all__ = ["ToolCalls"]
 
@@ -74,13 +74,13 @@ class ToolCalls:
         """The model calls a tool: run it as a task of the call."""
         self._running += 1
         self._wait.tool_running()
-        self._scope.spawn(self._run(event))
-
-    async def _run(self, event: ToolCallRequested) -> None:
         reply = next((r for r in self._speaking.live if r.id == event.reply_id), None)
         if reply is not None:
             reply.tool_calls += 1
-        span = self._spans.tool_started(reply, event.name)
+        span = self._spans.tool_started(reply, event.name)  # before the reply's end comes
+        self._scope.spawn(self._run(event, reply, span))
+
+    async def _run(self, event: ToolCallRequested, reply: Reply | None, span: Span) -> None:
         CURRENT_SPAN.set(span)  # the task's own context: its requests carry the tool's span
         scope = self._scope
         log.info("[%s] tool %s(%s)", scope.log_id, event.name,
