@@ -113,7 +113,7 @@ class TurnSpans:
             span.set_attribute("tool.source", source)
         if not ok:
             span.set_error(refused or "error")
-        span.end()
+        span.end(self._scope.now())  # on the clock its turn ends on
         if reply is not None:
             reply.tools_running -= 1
             if reply.done and not reply.tools_running:
