@@ -21,9 +21,11 @@ import pytest
 from sipgw.app.evaluation.audio import write_pattern
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.agent.s2s.stack import Kind
 from tests.interop.services import fake_services
 from tests.interop.test_s2s_peers import fake_service
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.fakes.voice_agent import VoiceAgentRecord
 from tests.toolkit.fakes.voice_base import FakeReply
 from tests.toolkit.fakes.voice_base import FakeToolCall as S2sToolCall
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
@@ -205,7 +207,7 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
 
 @pytest.mark.parametrize("kind", ["voice-agent", "realtime"])
 def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
-    tmp_workdir: Path, receiver: OtlpReceiver, kind: str
+    tmp_workdir: Path, receiver: OtlpReceiver, kind: Kind
 ) -> None:
     """baresip asks a speech-to-speech line (the vendor's fake) something a tool answers:
     the call span names the service's session, each reply is a ``turn`` from the service's
@@ -213,7 +215,7 @@ def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
     source = write_pattern(
         tmp_workdir / "audio" / "ask.wav", [(None, 1.0), (SPEECH_HZ, 0.6), (None, 30.0)], -12.0
     )
-    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):  # type: ignore[arg-type]
+    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):
         fake.script(
             [
                 FakeReply(tool_calls=[S2sToolCall("get_order_status", {"order_id": "1234"})]),
@@ -245,14 +247,18 @@ def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
         replies = [r.id for r in session.replies]
 
     (call,) = receiver.named("call")
-    session_id = session.session_id if kind == "voice-agent" else session.session["id"]  # type: ignore[union-attr]
+    session_id = (
+        session.session_id if isinstance(session, VoiceAgentRecord) else session.session["id"]
+    )
     assert call.attributes["s2s.session_id"] == session_id
     turns = receiver.children(call, "turn")
     assert [t.attributes["s2s.reply_id"] for t in turns] == replies  # greeting, tool, answer
     assert [t.attributes["turn.kind"] for t in turns] == ["greeting", "reply", "reply"]
     greeting, asked, answer = turns
     assert "turn.end_of_speech_to_reply_ms" in asked.attributes, asked  # from the speech
-    assert answer.attributes["s2s.first_audio_ms"] > 0 and "first_audio" in answer.events
+    first_audio_ms = answer.attributes["s2s.first_audio_ms"]
+    assert isinstance(first_audio_ms, float) and first_audio_ms > 0
+    assert "first_audio" in answer.events
     assert all(t.attributes["s2s.status"] == "completed" for t in turns)
     (tool,) = receiver.children(asked, "tool")
     assert tool.attributes["tool.name"] == "get_order_status" and tool.attributes["tool.ok"]
