@@ -21,8 +21,13 @@ import pytest
 from sipgw.app.evaluation.audio import write_pattern
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.agent.s2s.stack import Kind
 from tests.interop.services import fake_services
+from tests.interop.test_s2s_peers import fake_service
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.fakes.voice_agent import VoiceAgentRecord
+from tests.toolkit.fakes.voice_base import FakeReply
+from tests.toolkit.fakes.voice_base import FakeToolCall as S2sToolCall
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.waiting import wait_for
@@ -198,3 +203,64 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
     sent = dict(Invoices.webhooks)
     assert sent["call.ended"] == f"00-{call.trace_id}-{call.span_id}-{flags}"
     assert {t for _, t in Invoices.webhooks if t} == {sent["call.ended"]}
+
+
+@pytest.mark.parametrize("kind", ["voice-agent", "realtime"])
+def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
+    tmp_workdir: Path, receiver: OtlpReceiver, kind: Kind
+) -> None:
+    """baresip asks a speech-to-speech line (the vendor's fake) something a tool answers:
+    the call span names the service's session, each reply is a ``turn`` from the service's
+    events with the vendor's reply id, and the tool call is a ``tool`` span under its turn."""
+    source = write_pattern(
+        tmp_workdir / "audio" / "ask.wav", [(None, 1.0), (SPEECH_HZ, 0.6), (None, 30.0)], -12.0
+    )
+    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):
+        fake.script(
+            [
+                FakeReply(tool_calls=[S2sToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeReply("Your order has shipped."),
+            ]
+        )
+        gw = GatewayProcess(tmp_workdir, agent=kind, allow_from="127.0.0.0/8", extra_env={
+            **env, "SIPGW_GREETING": "Hi there.", "SIPGW_ORDERS_VERIFY": "off",
+            "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
+            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200",
+        })  # fmt: skip
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+        with gw, caller:
+            gw.wait_log(r"tracing: OTLP export of call spans on", 30)
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            fake.wait_for_blocking(
+                lambda: any(r.text.startswith("Your order") and r.done_at is not None
+                            for s in fake.sessions for r in s.replies),
+                20,
+            )  # fmt: skip
+            gw.wait_log(r"tool get_order_status -> ok", 5)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            gw.wait_log(r"call ended:", 5)
+            assert gw.stop() == 0  # the gateway's stop flushes the last spans
+        session = fake.sessions[-1]
+        replies = [r.id for r in session.replies]
+
+    (call,) = receiver.named("call")
+    session_id = (
+        session.session_id if isinstance(session, VoiceAgentRecord) else session.session["id"]
+    )
+    assert call.attributes["s2s.session_id"] == session_id
+    turns = receiver.children(call, "turn")
+    assert [t.attributes["s2s.reply_id"] for t in turns] == replies  # greeting, tool, answer
+    assert [t.attributes["turn.kind"] for t in turns] == ["greeting", "reply", "reply"]
+    greeting, asked, answer = turns
+    assert "turn.end_of_speech_to_reply_ms" in asked.attributes, asked  # from the speech
+    first_audio_ms = answer.attributes["s2s.first_audio_ms"]
+    assert isinstance(first_audio_ms, float) and first_audio_ms > 0
+    assert "first_audio" in answer.events
+    assert all(t.attributes["s2s.status"] == "completed" for t in turns)
+    (tool,) = receiver.children(asked, "tool")
+    assert tool.attributes["tool.name"] == "get_order_status" and tool.attributes["tool.ok"]
+    assert asked.start_ns <= tool.start_ns <= tool.end_ns <= asked.end_ns
+    assert not receiver.children(answer, "tool") and not receiver.children(greeting, "tool")

@@ -95,6 +95,7 @@ from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
+    CallerSpeechStopped,
     CallerTranscript,
     CallerTurnOver,
     ReplyAudio,
@@ -109,8 +110,8 @@ from sipgw.agent.s2s.base import (
     SessionReconnected,
     SpeechToSpeech,
     ToolCallRequested,
-    ToolSpec,
 )
+from sipgw.agent.s2s.declared_tools import DeclaredTools
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
 from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
@@ -124,7 +125,7 @@ from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.turns import Cause, TurnTaker
 from sipgw.media import g711
 
-__all__ = ["S2sResources", "SpeechToSpeechAgent", "tool_specs"]
+__all__ = ["S2sResources", "SpeechToSpeechAgent"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -132,16 +133,6 @@ SILENCE_FRAME: Final = g711.silence_frame("PCMU")
 """What the session hears of a caller who holds the call (20 ms of μ-law silence)."""
 SERVICE_COMMITS: Final = 10**9
 """``commit_ms`` when the service decides barge-ins: the local VAD only pauses."""
-
-
-def tool_specs(tools: ToolRegistry) -> tuple[ToolSpec, ...]:
-    """The registry's tools as the session declares them."""
-    specs = []
-    for name in tools.names:
-        tool = tools.get(name)
-        if tool is not None:
-            specs.append(ToolSpec(tool.name, tool.description, tool.parameters))
-    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -227,9 +218,11 @@ class SpeechToSpeechAgent(ScopedAgent):
                                        lambda: self.recovery.history, self._hand_away,
                                        settings.action_line_timeout, made)  # fmt: skip
             self.tools = with_hand_off(resources.tools, self.hand_off.tool())
-        self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait)
-        specs = tool_specs(self.tools)
-        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait, specs,
+        self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait,
+                                    voice.spans)  # fmt: skip
+        self.declared = DeclaredTools(scope, self.tools)
+        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait,
+                                        self.declared,
                                         opening.system_prompt)  # fmt: skip
         wait.bind(self.recovery.no_reply)
         self._instructions = [{"role": "system", "content": opening.system_prompt}]
@@ -261,7 +254,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         )
         scope.spawn(self._apply_caller_context())
         opening = self.opening
-        tools = tool_specs(self.tools)
+        tools = self.declared.refreshed()
         greeting = opening.greeting if self.handed is None else ""  # it speaks at take_over
         try:
             await session.connect(SessionConfig(opening.system_prompt, greeting, tools))
@@ -370,6 +363,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             self.idle.caller_active(now)
         if vad.speaking != speaking:
             if vad.speaking:
+                self.declared.refresh()  # before the turn's reply is made
                 self.wait.stop()  # the caller goes on: no reply is due until their turn ends
                 self.watch.report_and_carry_out(CallerStartedSpeaking())
             else:
@@ -454,8 +448,11 @@ class SpeechToSpeechAgent(ScopedAgent):
                 if reply is not None:
                     recovery.reply_ended(reply, event)
             elif isinstance(event, CallerSpeechStarted):
+                self.declared.refresh()  # before the turn's reply is made
                 self.idle.caller_active(event.received_at)
                 voice.caller_started()
+            elif isinstance(event, CallerSpeechStopped):
+                voice.caller_stopped(event.received_at)
             elif isinstance(event, CallerTurnOver):
                 self._server_turn_ended()
             elif isinstance(event, ToolCallRequested):

@@ -76,8 +76,9 @@ from sipgw.agent.s2s.base import (
     SessionInterrupted,
     SessionReconnected,
     ToolCallRequested,
+    ToolSpec,
 )
-from sipgw.agent.s2s.session import WebSocketSession, decode_audio
+from sipgw.agent.s2s.session import WebSocketSession, decode_audio, function_tools
 
 __all__ = [
     "DEFAULT_URL",
@@ -144,15 +145,7 @@ def session_update(settings: VoiceAgentSettings, config: SessionConfig) -> dict[
         "system_prompt": config.instructions,
         "input": audio_input,
         "output": {"voice": settings.voice, "format": {"encoding": ENCODING}},
-        "tools": [
-            {
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": dict(tool.parameters),
-            }
-            for tool in config.tools
-        ],
+        "tools": function_tools(config.tools),
     }
     if config.greeting:
         session["greeting"] = config.greeting
@@ -222,6 +215,9 @@ class AssemblyAIVoiceAgent(WebSocketSession):
 
     def update_instructions(self, instructions: str) -> None:
         self._send({"type": "session.update", "session": {"system_prompt": instructions}})
+
+    def update_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        self._send({"type": "session.update", "session": {"tools": function_tools(tools)}})
 
     # ----------------------------------------------------------------- wire
 

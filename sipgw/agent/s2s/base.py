@@ -250,6 +250,8 @@ class SpeechToSpeech(ABC):
     """The service's short name, for logs and call records."""
     server_turns: bool = True
     """The service ends the caller's turns itself; False: :meth:`end_turn` does."""
+    session_id: str | None = None
+    """The service's id of the session once open (for traces), if it sends one."""
 
     @abstractmethod
     async def connect(self, config: SessionConfig) -> None:
@@ -291,6 +293,10 @@ class SpeechToSpeech(ABC):
     @abstractmethod
     def update_instructions(self, instructions: str) -> None:
         """Replace the system prompt for the rest of the session."""
+
+    @abstractmethod
+    def update_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        """Replace the functions the model may call for the rest of the session."""
 
     @property
     @abstractmethod

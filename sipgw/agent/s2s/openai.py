@@ -71,8 +71,9 @@ from sipgw.agent.s2s.base import (
     ServiceError,
     SessionConfig,
     ToolCallRequested,
+    ToolSpec,
 )
-from sipgw.agent.s2s.session import BYTES_PER_MS, WebSocketSession, decode_audio
+from sipgw.agent.s2s.session import BYTES_PER_MS, WebSocketSession, decode_audio, function_tools
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -206,15 +207,7 @@ def session_update(settings: RealtimeSettings, config: SessionConfig) -> dict[st
             "input": audio_input,
             "output": {"format": dict(AUDIO_FORMAT), "voice": settings.voice},
         },
-        "tools": [
-            {
-                "type": "function",
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": dict(tool.parameters),
-            }
-            for tool in config.tools
-        ],
+        "tools": function_tools(config.tools),
         "tool_choice": "auto",
     }
     if settings.max_output_tokens is not None:
@@ -259,14 +252,17 @@ class OpenAIRealtime(WebSocketSession):
         headers = {"Authorization": f"Bearer {self.settings.api_key}"}
         ws = await self._open(realtime_url(self.settings), headers, SERVICE)
         try:
-            await self._await_message(ws, _type_is("session.created"), _error, SERVICE,
-                                      "session.created")  # fmt: skip
+            created = await self._await_message(ws, _type_is("session.created"), _error,
+                                                SERVICE, "session.created")  # fmt: skip
             await ws.send(json.dumps(session_update(self.settings, config)))
             await self._await_message(ws, _type_is("session.updated"), _error, SERVICE,
                                       "session.updated")  # fmt: skip
         except BaseException:
             ws.transport.abort()
             raise
+        session = created.get("session")
+        session_id = session.get("id") if isinstance(session, Mapping) else None
+        self.session_id = session_id if isinstance(session_id, str) else None
         self._start(ws)
         if config.greeting:
             self.request_reply(GREETING_INSTRUCTIONS.format(greeting=config.greeting))
@@ -339,6 +335,14 @@ class OpenAIRealtime(WebSocketSession):
             {
                 "type": "session.update",
                 "session": {"type": "realtime", "instructions": instructions},
+            }
+        )
+
+    def update_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        self._send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "tools": function_tools(tools)},
             }
         )
 

@@ -50,8 +50,8 @@ from sipgw.agent.s2s.base import (
     SessionInterrupted,
     SessionReconnected,
     SpeechToSpeech,
-    ToolSpec,
 )
+from sipgw.agent.s2s.declared_tools import DeclaredTools
 from sipgw.agent.s2s.replies import Reply
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.voice import ModelVoice
@@ -82,7 +82,7 @@ class SessionRecovery:
         voice: the model's replies (cut when the session fails).
         watch: the call's failure policy.
         wait: the caller's wait for a reply (over once a failure is answered).
-        tools: the tools a new session declares.
+        tools: the tools declared now (a new session declares them).
         instructions: the session's instructions.
 
     Attributes:
@@ -102,7 +102,7 @@ class SessionRecovery:
         voice: ModelVoice,
         watch: FailureWatch,
         wait: ReplyWait,
-        tools: tuple[ToolSpec, ...],
+        tools: DeclaredTools,
         instructions: str,
     ) -> None:
         self._scope = scope
@@ -192,7 +192,7 @@ class SessionRecovery:
         instructions = self.instructions
         if history:
             instructions += f"\n\nThe conversation so far:\n{history}"
-        config = SessionConfig(instructions, "", self._tools)
+        config = SessionConfig(instructions, "", self._tools.refreshed())
         for attempt in range(RECOVERY_ATTEMPTS):
             session = self._new_session()
             try:

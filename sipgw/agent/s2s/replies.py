@@ -17,6 +17,7 @@ from typing import Final
 
 from sipgw.agent.assistant.reply import PlayoutState
 from sipgw.agent.playout import Playout
+from sipgw.agent.tracing import NO_SPAN, Span
 
 __all__ = ["Reply", "Speaking", "heard_prefix"]
 
@@ -50,6 +51,12 @@ class Reply:
     """A fallback line the agent plays itself (its name), not the model's reply."""
     finished: asyncio.Future[None] | None = field(default=None, repr=False)
     """Resolved when the service ended it (or a barge-in did)."""
+    span: Span = field(default=NO_SPAN, repr=False)
+    """Its ``turn`` trace span (:mod:`sipgw.agent.s2s.turn_spans`)."""
+    speech_ended_at: float | None = None
+    """The caller's end of speech its turn span is timed from (None: from its start)."""
+    tools_running: int = 0
+    """Its traced tool calls not answered yet (its turn span ends after them)."""
 
 
 def heard_prefix(text: str, played_ms: int, received_ms: int) -> str:

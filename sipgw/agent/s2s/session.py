@@ -49,9 +49,16 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
-from sipgw.agent.s2s.base import S2sConnectError, S2sEvent, S2sStats, SessionFailed, SpeechToSpeech
+from sipgw.agent.s2s.base import (
+    S2sConnectError,
+    S2sEvent,
+    S2sStats,
+    SessionFailed,
+    SpeechToSpeech,
+    ToolSpec,
+)
 
-__all__ = ["BYTES_PER_MS", "WebSocketSession", "decode_audio", "public_url"]
+__all__ = ["BYTES_PER_MS", "WebSocketSession", "decode_audio", "function_tools", "public_url"]
 
 log = logging.getLogger("sipgw.agent.s2s")
 
@@ -66,6 +73,19 @@ def public_url(url: str) -> str:
     """``url`` without its query (which may carry a token), for messages and logs."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def function_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    """The ``tools`` of a ``session.update`` (the same shape for both services)."""
+    return [
+        {
+            "type": "function",
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": dict(tool.parameters),
+        }
+        for tool in tools
+    ]
 
 
 def decode_audio(value: object) -> bytes:

@@ -6,7 +6,8 @@ its arguments checked against the tool's schema, the dial allow-list applied
 :class:`sipgw.agent.assistant.call_actions.ToolCallContext` (so ``transfer_to_human`` and
 ``end_call`` act after their line, :mod:`sipgw.agent.s2s.actions`). The call and its
 result go to the call record (``tool_call``), the result back to the session,
-which sends it when the service wants it.
+which sends it when the service wants it. Each call is a ``tool`` trace span under the
+turn of the reply that made it (:mod:`sipgw.agent.s2s.turn_spans`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import logging
 from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.redact import Redactor
 from sipgw.agent.s2s.base import ToolCallRequested
-from sipgw.agent.s2s.replies import Speaking
+from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.tracing import CURRENT_SPAN, Span
 
 __all__ = ["ToolCalls"]
 
@@ -36,9 +39,12 @@ class ToolCalls:
         speaking: the live replies (each counts its tool calls).
         redactor: masks the caller's data in log lines.
         wait: the caller's wait for a reply (a tool's run is not the model's delay).
+        spans: the call's turn spans (each call is a ``tool`` span under its reply's turn).
     """
 
-    __slots__ = ("_context", "_redactor", "_running", "_scope", "_speaking", "_tools", "_wait")
+    __slots__ = (
+        "_context", "_redactor", "_running", "_scope", "_spans", "_speaking", "_tools", "_wait",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -48,6 +54,7 @@ class ToolCalls:
         speaking: Speaking,
         redactor: Redactor,
         wait: ReplyWait,
+        spans: TurnSpans,
     ) -> None:
         self._scope = scope
         self._tools = tools
@@ -55,6 +62,7 @@ class ToolCalls:
         self._speaking = speaking
         self._redactor = redactor
         self._wait = wait
+        self._spans = spans
         self._running = 0
 
     @property
@@ -66,12 +74,14 @@ class ToolCalls:
         """The model calls a tool: run it as a task of the call."""
         self._running += 1
         self._wait.tool_running()
-        self._scope.spawn(self._run(event))
-
-    async def _run(self, event: ToolCallRequested) -> None:
         reply = next((r for r in self._speaking.live if r.id == event.reply_id), None)
         if reply is not None:
             reply.tool_calls += 1
+        span = self._spans.tool_started(reply, event.name)  # before the reply's end comes
+        self._scope.spawn(self._run(event, reply, span))
+
+    async def _run(self, event: ToolCallRequested, reply: Reply | None, span: Span) -> None:
+        CURRENT_SPAN.set(span)  # the task's own context: its requests carry the tool's span
         scope = self._scope
         log.info("[%s] tool %s(%s)", scope.log_id, event.name,
                  self._redactor.redact(event.arguments)[:120])  # fmt: skip
@@ -87,6 +97,7 @@ class ToolCalls:
         log.info("[%s] tool %s -> %s in %.0f ms", scope.log_id, event.name,
                  outcome, result.elapsed * 1000)  # fmt: skip
         scope.observer.tool_called(result.source or "unknown", outcome, result.elapsed)
+        self._spans.tool_ended(reply, span, result.ok, result.source, result.refused)
         self._running -= 1
         if not scope.closed:
             scope.session.send_tool_result(event.call_id, result.content)

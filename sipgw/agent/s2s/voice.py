@@ -14,6 +14,9 @@ reply, tells the session how much of each was heard
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.cancel_reply`: the Realtime API
 truncates its context to it), and records what was heard.
 
+*Traced per reply* (when the call is): a ``turn`` span from the service's events
+(:mod:`sipgw.agent.s2s.turn_spans`).
+
 *Measured per reply* (event-loop time): the caller's end of speech (the local
 VAD), the service's first audio, and the reply's first RTP frame
 (``turn_metrics``; ``greeting_metrics`` for the greeting).
@@ -30,6 +33,7 @@ from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.base import ReplyAudio, ReplyDone, ReplyText
 from sipgw.agent.s2s.replies import Reply, Speaking, heard_prefix
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
 
@@ -57,7 +61,7 @@ class ModelVoice:
 
     __slots__ = (
         "_actions", "_answered_speech", "_cut", "_greets", "_redactor", "_scope", "_turns",
-        "_wait", "first_audio", "replies", "speaking",
+        "_wait", "first_audio", "replies", "speaking", "spans",
     )  # fmt: skip
 
     def __init__(
@@ -83,6 +87,7 @@ class ModelVoice:
         self._cut: dict[str, Reply] = {}
         """Replies a barge-in cut that the service has not ended yet."""
         self._answered_speech: float | None = None
+        self.spans = TurnSpans(scope)
 
     # -- the service's replies
 
@@ -94,6 +99,7 @@ class ModelVoice:
                       kind="greeting" if first else "reply",
                       finished=self._scope.loop.create_future())  # fmt: skip
         self.speaking.add(reply)
+        self.spans.reply_started(reply)
         self._actions.reply_started(reply)
         return reply
 
@@ -113,6 +119,7 @@ class ModelVoice:
         playout = self.speaking.playout
         if reply.first_audio_at is None:
             reply.first_audio_at = event.received_at
+            self.spans.first_audio(reply)
             playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
             self._actions.answer_arrived()
         reply.received_ms += len(event.audio) // 8
@@ -145,6 +152,7 @@ class ModelVoice:
             reply.finished.set_result(None)
         if reply.played_ms is not None:  # cut off: its text may have come only now
             reply.heard = heard_prefix(reply.text, reply.played_ms, reply.received_ms)
+        self.spans.reply_done(reply, event.error)
         self._scope.write(
             {"type": "assistant", "text": self.said(reply), "turn": reply.turn,
              "kind": reply.kind, "status": event.status,
@@ -165,6 +173,10 @@ class ModelVoice:
     def reply_of(self, reply_id: str) -> Reply | None:
         """The live reply ``reply_id`` (None once it is over)."""
         return next((r for r in self.speaking.live if r.id == reply_id), None)
+
+    def caller_stopped(self, at: float) -> None:
+        """The service heard the caller stop speaking (a turn span may start there)."""
+        self.spans.caller_stopped(at)
 
     # -- barge-in
 
@@ -229,8 +241,10 @@ class ModelVoice:
     def drop_all(self) -> None:
         """The call ended: drop every reply's audio (which lets go of the callbacks on it)."""
         playout = self.speaking.playout
-        for reply in [*self.speaking.live, *self._cut.values()]:
+        replies = [*self.speaking.live, *self._cut.values()]
+        for reply in replies:
             playout.drop(reply.id)
+        self.spans.call_ended(replies)
 
     # -- timing
 

@@ -320,13 +320,18 @@ class ToolRegistry:
             tool = next((t for t in provider.tools() if t.name == name), None)
         return tool
 
-    def schemas(self) -> list[dict[str, object]]:
-        """The OpenAI Chat Completions ``tools`` parameter: a provider's tools only while
-        they can be called."""
+    def available(self) -> list[Tool]:
+        """The tools the model is offered now: a provider's only while they can be called."""
         tools = list(self._tools.values())
         for provider in self._providers:
             if not provider.unavailable():
                 tools += provider.tools()
+        return tools
+
+    def schemas(self) -> list[dict[str, object]]:
+        """The OpenAI Chat Completions ``tools`` parameter: a provider's tools only while
+        they can be called."""
+        tools = self.available()
         return [
             {
                 "type": "function",

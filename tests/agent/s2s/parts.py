@@ -25,6 +25,7 @@ from sipgw.agent.s2s.base import (
     S2sStats,
     SessionConfig,
     SpeechToSpeech,
+    ToolSpec,
 )
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
@@ -83,6 +84,9 @@ class ScriptedSession(SpeechToSpeech):
 
     def update_instructions(self, instructions: str) -> None:
         self.sent.append(("instructions", instructions))
+
+    def update_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        self.sent.append(("tools", tuple(tool.name for tool in tools)))
 
     @property
     def stats(self) -> S2sStats:

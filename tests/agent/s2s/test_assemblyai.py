@@ -267,3 +267,16 @@ async def test_a_session_that_expired_fails() -> None:
         assert isinstance(interrupted, SessionInterrupted)
         assert isinstance(event, SessionFailed) and "session_not_found" in event.reason
         await client.close()
+
+
+async def test_tools_are_declared_again_mid_session() -> None:
+    async with FakeVoiceAgent(KEY, speed=None) as fake:
+        client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY, url=fake.url))
+        await client.connect(SessionConfig("p", "", (TOOL,)))
+        client.update_tools(())
+        await fake.wait_for(lambda: len(fake.sessions[0].messages) == 2, 5)
+        assert fake.sessions[0].messages[-1] == {"type": "session.update",
+                                                 "session": {"tools": []}}  # fmt: skip
+        await fake.wait_for(lambda: fake.sessions[0].config.get("tools") == [], 5)
+        assert client.stats.errors == {}
+        await client.close()

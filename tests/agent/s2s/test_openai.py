@@ -283,3 +283,25 @@ async def test_tools_round_trip_through_the_fake_and_a_dropped_socket_fails() ->
             failures = [e async for e in client.events() if isinstance(e, SessionFailed)]
         assert failures  # the Realtime API has no resume
         await client.close()
+
+
+async def test_tools_are_declared_again_mid_session_and_the_session_id_kept() -> None:
+    async with FakeRealtime(KEY, speed=None) as fake:
+        settings = RealtimeSettings(api_key=KEY, base_url=fake.base_url, model="gpt-test")
+        client = OpenAIRealtime(settings)
+        await client.connect(SessionConfig("Be brief.", "", (TOOL,)))
+        assert client.session_id is not None and client.session_id.startswith("sess_")
+        other = ToolSpec("mcp__lookup", "Look it up.", {"type": "object", "properties": {}})
+        client.update_tools((other,))
+        await fake.wait_for(
+            lambda: (
+                [t["name"] for t in fake.sessions[0].session.get("tools", ())] == ["mcp__lookup"]
+            ),
+            5,
+        )
+        (update,) = fake.sessions[0].received("session.update")[1:]
+        assert update["session"] == {"type": "realtime", "tools": [
+            {"type": "function", "name": "mcp__lookup", "description": "Look it up.",
+             "parameters": {"type": "object", "properties": {}}}]}  # fmt: skip
+        assert client.stats.errors == {}
+        await client.close()

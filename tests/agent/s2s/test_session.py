@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from sipgw.agent.s2s.base import S2sConnectError, SessionConfig, SessionFailed
+from sipgw.agent.s2s.base import S2sConnectError, SessionConfig, SessionFailed, ToolSpec
 from sipgw.agent.s2s.session import WebSocketSession, decode_audio, public_url
 
 
@@ -41,6 +41,8 @@ class Probe(WebSocketSession):
     def add_caller_text(self, text: str) -> None: ...
 
     def update_instructions(self, instructions: str) -> None: ...
+
+    def update_tools(self, tools: tuple[ToolSpec, ...]) -> None: ...
 
     def _audio_message(self, chunk: bytes) -> dict[str, Any]:
         return {"type": "audio", "bytes": len(chunk)}

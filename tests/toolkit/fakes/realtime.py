@@ -148,6 +148,7 @@ class _Session:
         """Assistant audio item id -> ms of audio sent."""
         self.spoke = False
         self.serial = 0
+        self.session["id"] = self.next_id("sess")  # session.created's ``session.id``
 
     def next_id(self, prefix: str) -> str:
         self.serial += 1
