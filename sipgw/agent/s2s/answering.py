@@ -16,8 +16,9 @@ the audio alone (voice activity, the greeting's length, the pauses, beeps and th
 deadline); the callee's words join it once the session hears them (after a screener was
 answered, and once the conversation has begun, for a late revision).
 
-* *Begin*: the model speaks first: the line's fixed greeting, said as it is, or the
-  opening it writes (the prompt says why the gateway called).
+* *Begin*: the model speaks first: the call's fixed greeting (``outbound_greeting``,
+  ``callback_greeting``), said as it is, or the opening it writes (the prompt says why
+  the gateway called).
 * *Stop*: a revision made the "person" a machine: the reply in progress is cut.
 * *Leave the message*: the configured message (the call's own, else the
   ``SIPGW_AMD_MESSAGE``; none: the model writes one), then the hang-up once it was heard.
@@ -73,7 +74,6 @@ SCREENER_NOTE: Final = (
     "A call screener answered, not the person. Answer it in one short sentence: your "
     "name, whom you are calling and why. Then wait for the person."
 )
-BEGIN_NOTE: Final = "The person you called has answered the phone. Speak first: greet them."
 
 
 class S2sAnswering:
@@ -83,7 +83,7 @@ class S2sAnswering:
         scope: the call's record, clock, tasks and session.
         request: what the call asked for (its mode, maybe its own message).
         settings: the messages and the detector's thresholds.
-        greeting: the line's fixed greeting ("" = the model writes the opening).
+        greeting: the call's fixed greeting, rendered ("" = the model writes the opening).
         voice: cuts the model's replies.
         actions: hangs up (at once, or once a reply was heard).
         variables: the call's variables (``{name}`` in the message and the screener line).
@@ -338,13 +338,13 @@ class S2sAnswering:
         self._open()
 
     def _open(self) -> None:
-        """The model speaks first: the fixed greeting as it is, or its own opening."""
+        """The model speaks first: the fixed greeting as it is, or its own opening (the
+        prompt says why the call was placed; it heard nothing of the callee yet)."""
         session = self._scope.session
         if self._greeting and not self._screened:
-            line, _ = render_lenient(self._greeting, self._variables)
-            session.request_reply(GOODBYE_INSTRUCTIONS.format(text=line))
+            session.request_reply(GOODBYE_INSTRUCTIONS.format(text=self._greeting))
         else:
-            session.request_reply(BEGIN_NOTE)
+            session.request_reply()
 
     def _stop(self, action: StopSpeaking) -> None:
         detector = self.detector
