@@ -243,6 +243,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         if request is not None:
             self.answering = S2sAnswering(scope, request, settings.answering, opening.greeting,
                                           voice, actions, call.details.variables)  # fmt: skip
+            context.bind(actions, self.answering)  # the ``who_answered`` tool reads it
         self._instructions = [{"role": "system", "content": opening.system_prompt}]
         self.caller_context = CallerContextPrompt(
             resources.caller_context, self._instructions, scope.write

@@ -40,7 +40,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
 from sipgw.agent.amd.detector import AnsweringMachineDetector
@@ -146,8 +146,8 @@ class S2sAnswering:
         screener was answered), so that it has nothing to reply to."""
         return self.waits and not self._policy.speaking and not self._hearing
 
-    def result(self) -> dict[str, object]:
-        """Who answered, as far as detection knows now."""
+    def result(self) -> dict[str, Any]:
+        """Who answered, as far as detection knows now (the ``who_answered`` tool)."""
         decision = self.decision
         return {
             "mode": self.mode.value,

@@ -5,6 +5,7 @@ as in the assistant's tests (tests/agent/assistant/test_answering.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -12,9 +13,9 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS
-from sipgw.agent.s2s.base import ReplyDone
+from sipgw.agent.s2s.base import ReplyDone, ToolCallRequested
 from sipgw.app.evaluation.audio import tone_frames
-from tests.agent.parts import FakeCall, settle
+from tests.agent.parts import FakeCall, settle, wait_for
 from tests.agent.s2s.parts import Rig, rig, speak
 
 pytestmark = pytest.mark.timeout(30)
@@ -99,6 +100,11 @@ async def test_a_person_is_greeted_once_decided_and_heard_from_then_on() -> None
     assert r.ticks(1)[0] is not None  # the greeting plays
     await feed(r, voice(0.3), end)
     assert heard_by_session(r) != {SILENCE}  # the conversation: the callee is heard
+    r.session.push(ToolCallRequested("r2", "c1", "who_answered", "{}"))
+    await wait_for(lambda: any(sent[0] == "tool_result" for sent in r.session.sent))
+    (result_sent,) = [sent for sent in r.session.sent if sent[0] == "tool_result"]
+    told = json.loads(result_sent[2])
+    assert told["answered_by"] == "human" and told["action"] == "conversation", told
     await r.agent.close()
     (result,) = r.record("amd_result")
     assert result["kind"] == "human" and result["action"] == "conversation"
