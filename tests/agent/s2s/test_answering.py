@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def special_information_tone() -> list[bytes]:
             *tone_frames(1800, 0.34, -18.0)]  # fmt: skip
 
 
-def outbound(mode: AmdMode, message: str | None = None, **settings: object) -> Rig:
+def outbound(mode: AmdMode, message: str | None = None, **settings: Any) -> Rig:
     call = FakeCall(direction="outbound", called="sip:+15550001111@trunk.example",
                     amd=AmdRequest(mode, message),
                     details=CallDetails(variables={"name": "Bob"}))  # fmt: skip
