@@ -38,9 +38,9 @@ answering-machine detection (``sipgw call --amd``, ``POST /api/calls``, ``SIPGW_
 line's ``amd``) must be checkable end to end without AI keys. It runs no detector of its
 own: the request reaches it as ``call.amd`` and is ignored, and whoever answers (a person
 or a voicemail) hears themselves played back, which is what a line check wants and greets
-no voicemail with a pitch. Refusing it (``amd=False``, as the speech-to-speech agents
-declare because their service would speak to the voicemail) would stop those checks and
-buy nothing."""
+no voicemail with a pitch. Refusing it (``amd=False``, as the ``twiml`` and ``stream``
+agents declare because their app hears the callee itself) would stop those checks and buy
+nothing."""
 
 
 @declare(ECHO_CAPABILITIES)

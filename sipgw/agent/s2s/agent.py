@@ -72,6 +72,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
@@ -93,6 +94,7 @@ from sipgw.agent.resilience.policy import (
 )
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
+from sipgw.agent.s2s.answering import S2sAnswering
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
@@ -204,7 +206,12 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
         watch.bind(actions)
         self.wait = wait = ReplyWait(scope, watch, resources.reply_timeout)
-        greets = bool(opening.greeting) and handed is None
+        # Answering-machine detection on a call placed with it (a call handed over was
+        # answered long ago): no greeting at connect; the model speaks once it is decided.
+        request = call.amd if isinstance(call, AmdCall) and handed is None else None
+        if request is not None and request.mode is AmdMode.OFF:
+            request = None
+        greets = bool(opening.greeting) and handed is None and request is None
         self.voice = voice = ModelVoice(
             scope, speaking, self.turns, actions, wait, settings.redactor, greets=greets
         )
@@ -225,6 +232,11 @@ class SpeechToSpeechAgent(ScopedAgent):
                                         self.declared,
                                         opening.system_prompt)  # fmt: skip
         wait.bind(self.recovery.no_reply)
+        self.answering: S2sAnswering | None = None
+        if request is not None:
+            self.answering = S2sAnswering(scope, request, settings.answering, opening.greeting,
+                                          voice, actions, call.details.variables)  # fmt: skip
+            context.bind(actions, self.answering)  # the ``who_answered`` tool reads it
         self._instructions = [{"role": "system", "content": opening.system_prompt}]
         self.caller_context = CallerContextPrompt(
             resources.caller_context, self._instructions, scope.write
@@ -255,7 +267,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         scope.spawn(self._apply_caller_context())
         opening = self.opening
         tools = self.declared.refreshed()
-        greeting = opening.greeting if self.handed is None else ""  # it speaks at take_over
+        # it speaks at take_over; with detection, once the callee is known
+        greeting = opening.greeting if self.handed is None and self.answering is None else ""
         try:
             await session.connect(SessionConfig(opening.system_prompt, greeting, tools))
         except S2sConnectError as exc:
@@ -276,6 +289,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         """Release the greeting's audio; on a call we placed with no fixed opening, speak first."""
         self.release_playout()
         self.idle.start(self.loop.time())
+        if self.answering is not None:
+            self.answering.answered()
+            return
         if self.opening.llm_writes:
             self.scope.session.request_reply()
 
@@ -316,6 +332,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.watch.close()
         self.wait.close()
         self.caller_context.cancel()
+        if self.answering is not None:
+            self.answering.close()
         await scope.cancel_tasks()
         self.voice.drop_all()
         session = scope.session
@@ -353,9 +371,16 @@ class SpeechToSpeechAgent(ScopedAgent):
             self.turns.skip_audio()
             self.scope.session.send_audio(SILENCE_FRAME)
             return
+        now = self.loop.time()
+        answering = self.answering
+        if answering is not None:
+            answering.on_audio(frame, now)
+            if answering.holds_input:  # it must not reply to a greeting or a voicemail
+                self.turns.skip_audio()
+                self.scope.session.send_audio(SILENCE_FRAME)
+                return
         vad = self.turns.vad
         speaking = vad.speaking
-        now = self.loop.time()
         actions = self.turns.receive_audio(frame, now)
         if actions:
             self.voice.carry_out(actions)
@@ -459,6 +484,8 @@ class SpeechToSpeechAgent(ScopedAgent):
                 self.tool_calls.requested(event)
             elif isinstance(event, CallerTranscript):
                 recovery.caller_said(event.text)
+                if self.answering is not None:
+                    self.answering.on_transcript(event.text, self.loop.time())
             elif isinstance(event, ServiceError):
                 recovery.service_reported(event)
             elif isinstance(event, SessionInterrupted):

@@ -51,15 +51,14 @@ class S2sFactory(PromptedFactory):
     resources: S2sResources
     services: frozenset[Service] = frozenset({"s2s"})
     capabilities: AgentCapabilities = AgentCapabilities(
-        amd=False,
         callbacks=True,
         transfers=frozenset({"blind"}),
         keypad=True,
         arrival_audio=True,
     )
-    """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`): no
-    answering-machine detection (the service hears the callee and speaks), blind transfers
-    only, callbacks, the keypad, the caller's audio as it arrives."""
+    """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`):
+    answering-machine detection (:mod:`sipgw.agent.s2s.answering`), blind transfers only,
+    callbacks, the keypad, the caller's audio as it arrives."""
 
     def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources

@@ -14,10 +14,11 @@ setting; no STT or TTS key is needed), and their own section
 (:mod:`sipgw.agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
+They read the answering-machine detection section too (``SIPGW_AMD_*``: the voicemail
+message, the screener line, the detector's thresholds; :mod:`sipgw.agent.s2s.answering`).
 What they do not do is refused rather than ignored, by the gateway reading their
 :data:`CAPABILITIES`: ``SIPGW_TRANSFER_MODE=warm`` stops start-up (their transfers are
-blind), and so does ``SIPGW_AMD`` other than ``off``; answering-machine detection asked for
-one placed call is refused (``amd=False``).
+blind).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from sipgw.agent.amd.settings import AmdSection, answering_settings
 from sipgw.agent.assistant.plugin import ASSISTANT_KEYS, agent_settings, tool_registry
 from sipgw.agent.assistant.sections import (
     AssistantSection,
@@ -55,9 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]
 
 CAPABILITIES = dataclasses.replace(S2sFactory.capabilities, line_keys=ASSISTANT_KEYS)
-"""What the speech-to-speech agents do: their factory's record (no answering-machine
-detection: the service hears the callee and speaks; blind transfers only), with the
-assistant's routes-file keys."""
+"""What the speech-to-speech agents do: their factory's record (answering-machine
+detection; blind transfers only), with the assistant's routes-file keys."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def voice_agent_agent(
     key: AssemblyAISection,
     shared: AgentSections,
     idle: IdleSection,
+    amd: AmdSection,
     declared: DeclaredToolsSection,
     gateway: GatewayServices,
     sources: Sources,
@@ -91,7 +93,7 @@ def voice_agent_agent(
     from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
     from sipgw.agent.s2s.factories import voice_agent_factory
 
-    settings, registry, hook = _shared(shared, idle, declared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, amd, declared, gateway, sources)
     vendor = VoiceAgentSettings(
         api_key=key.api_key,
         url=voice_agent.url,
@@ -114,6 +116,7 @@ def realtime_agent(
     key: OpenAISection,
     shared: AgentSections,
     idle: IdleSection,
+    amd: AmdSection,
     declared: DeclaredToolsSection,
     gateway: GatewayServices,
     sources: Sources,
@@ -126,7 +129,7 @@ def realtime_agent(
     from sipgw.agent.s2s.factories import realtime_factory
     from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
 
-    settings, registry, hook = _shared(shared, idle, declared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, amd, declared, gateway, sources)
     vendor = RealtimeSettings(
         api_key=key.api_key,
         base_url=realtime.base_url,
@@ -152,17 +155,19 @@ def realtime_agent(
 def _shared(
     shared: AgentSections,
     idle: IdleSection,
+    amd: AmdSection,
     declared: DeclaredToolsSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
     """What both agents take from the assistant's sections: the settings (with the idle
-    policy), the tools (the built-in ones, the tools module's, and the HTTP tools and MCP
-    servers declared for every line, or for a routes-file line by its own tables), the
-    caller-context hook."""
+    policy and what answering-machine detection says), the tools (the built-in ones, the
+    tools module's, and the HTTP tools and MCP servers declared for every line, or for a
+    routes-file line by its own tables), the caller-context hook."""
     settings = dataclasses.replace(
         with_fallback(agent_settings(shared, PreemptiveSection(), shared, shared, gateway), shared),
         idle=idle_settings(idle),
+        answering=answering_settings(amd),
     )
     return settings, tool_registry(settings, declared, sources), caller_context(shared)
 

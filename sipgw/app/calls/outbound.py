@@ -532,7 +532,7 @@ def _check_detection(factory: AgentFactory, detection: AmdRequest | None) -> Non
     if detection is not None and not plugin_factory(factory).capabilities.amd:
         raise ValueError(
             f'"amd" {detection.mode.value}: this call\'s agent does not run answering-machine '
-            "detection (the speech-to-speech agents do not; docs/amd.md): place it with "
+            "detection (the twiml and stream agents do not; docs/amd.md): place it with "
             '"amd": "off" (--amd off), or on an assistant line'
         )
 

@@ -258,7 +258,7 @@ def _detects(line: Line, base: LineBase) -> Line:
     """``line``, if its agent acts on the detection its placed calls ask for.
 
     Raises:
-        ConfigError: it does not (a speech-to-speech agent), naming the line's ``amd`` or
+        ConfigError: it does not (the twiml and stream agents), naming the line's ``amd`` or
             ``SIPGW_AMD``.
     """
     asked = line.spec.amd

@@ -125,6 +125,7 @@ def rig(
     refuse: S2sConnectError | None = None,
     more: Callable[[], ScriptedSession] | None = None,
     caller_context: CallerContextSettings | None = None,
+    call: FakeCall | None = None,
     **overrides: Any,
 ) -> Rig:
     base = AssistantSettings(greeting="Hi there.", record_dir=None, answer_wait=0.05)
@@ -142,7 +143,7 @@ def rig(
     tools = ToolRegistry(builtin_tools(settings.builtin_tools))
     resources = S2sResources(settings, tools, new_session, silence_ms=200,
                              caller_context=caller_context)  # fmt: skip
-    call = FakeCall(
+    call = call or FakeCall(
         call_id="call-1", caller="sip:+15551230000@trunk", called="sip:agent@gw",
         verified_caller="+15551234567",  # the trunk asserted the sample orders' owner (issue 21)
     )  # fmt: skip

@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.base import AgentFactory
+from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
@@ -24,6 +26,7 @@ from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings
+from sipgw.app.calls.callbacks import OutboundCall
 from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack
@@ -100,6 +103,27 @@ def factory_for(
     return realtime_factory(settings, realtime, tools, None, lines, reply_timeout=reply_timeout)
 
 
+class DetectingCall(OutboundCall):
+    """A call the phone places, as its agent sees one the gateway placed with ``amd``."""
+
+    def __init__(self, call: CallControl, amd: AmdRequest) -> None:
+        super().__init__(call, None)
+        self._amd = amd
+
+    @property
+    def amd(self) -> AmdRequest | None:
+        return self._amd
+
+
+def detecting(factory: AgentFactory, amd: AmdRequest) -> AgentFactory:
+    """``factory``'s agents, each on a call that asks for answering-machine detection."""
+
+    def make(call: CallControl) -> Agent:
+        return factory(DetectingCall(call, amd))
+
+    return replace(plugin_factory(factory), make=make)
+
+
 @asynccontextmanager
 async def s2s_stack(
     tmp_path: Path,
@@ -109,9 +133,11 @@ async def s2s_stack(
     vendor: dict[str, Any] | None = None,
     extra_tools: tuple[Tool, ...] = (),
     reply_timeout: float = 5.0,
+    amd: AmdRequest | None = None,
     **overrides: Any,
 ) -> AsyncIterator[S2sStack]:
-    """The gateway answering with ``kind``'s agent against its fake (see the module docstring)."""
+    """The gateway answering with ``kind``'s agent against its fake (see the module docstring);
+    with ``amd``, its calls are taken for placed ones that ask for that detection."""
     fake = make_fake(kind, **(fake_options or {}))
     await fake.start()
     for text, hz in (
@@ -126,6 +152,8 @@ async def s2s_stack(
         fake.map_text(text, hz)  # fmt: skip
     settings = settings_for(tmp_path, **overrides)
     factory = factory_for(kind, fake, settings, extra_tools, reply_timeout, **(vendor or {}))
+    if amd is not None:
+        factory = detecting(factory, amd)
     env = {"SIPGW_TRANSFER_TARGET": TARGET}
     try:
         async with running_gateway(factory, env=env) as (gateway, new_caller):

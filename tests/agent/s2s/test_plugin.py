@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.capabilities import UNDECLARED
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from sipgw.agent.s2s.factories import S2sFactory
@@ -71,16 +70,19 @@ def test_missing_keys_and_bad_values_are_named(
         find_agent(agent).build(Sources(environ))
 
 
-def test_they_say_they_run_no_answering_machine_detection() -> None:
-    """A call placed with ``amd`` on them is refused (sipgw.app.calls.outbound), as is
-    ``SIPGW_AMD`` at start-up (sipgw.app.startup) and a line's ``amd`` (lines.build)."""
-    factory = find_agent("realtime").build(Sources({
-        "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
-        "SIPGW_TRANSFER_MODE": "blind",
+@pytest.mark.parametrize("agent", ["voice-agent", "realtime"])
+async def test_they_run_answering_machine_detection_with_its_settings(agent: str) -> None:
+    """Calls placed with ``amd`` are theirs (agent/s2s/answering.py), and they read the
+    detection section's message."""
+    assert find_agent(agent).capabilities.amd
+    factory = find_agent(agent).build(Sources({
+        "ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+        "SIPGW_CALL_RECORD_DIR": "", "SIPGW_AMD_MESSAGE": "Please call us back.",
     }))  # fmt: skip
-    assert not factory.capabilities.amd
-    assert find_agent("voice-agent").capabilities.amd is False
-    assert UNDECLARED.amd  # an agent of one's own reads call.amd itself
+    assert factory.capabilities.amd
+    made = factory(FakeCall())
+    assert isinstance(made, SpeechToSpeechAgent)
+    assert made.settings.answering.message == "Please call us back."
 
 
 @pytest.mark.parametrize("agent", ["voice-agent", "realtime"])

@@ -161,7 +161,8 @@ def test_what_an_agent_can_do_comes_from_its_declared_record() -> None:
     voice, realtime = find_agent("voice-agent"), find_agent("realtime")
     assert not echo.capabilities.paid and not echo.capabilities.callbacks
     assert all(p.capabilities.paid and p.capabilities.callbacks for p in (assistant, voice))
-    assert assistant.capabilities.amd and not voice.capabilities.amd
+    assert assistant.capabilities.amd and voice.capabilities.amd
+    assert not find_agent("stream").capabilities.amd
     assert realtime.capabilities == voice.capabilities
     assert assistant.capabilities.transfers == {"blind", "warm"}
     assert voice.capabilities.transfers == {"blind"}

@@ -154,27 +154,34 @@ def test_a_routes_file_keeps_an_unconfigured_gateway_closed(tmp_path: Path) -> N
 
 
 def test_detection_an_agent_does_not_run_stops_the_start(tmp_path: Path) -> None:
-    """The speech-to-speech agents run no answering-machine detection: asked for by
-    ``SIPGW_AMD`` (every placed call's default) or by a line, it is refused by name
-    rather than ignored (their placed calls would greet every voicemail)."""
-    environ = {**KEYS, "SIPGW_BIND": "127.0.0.1", "SIPGW_FALLBACK_SYNTHESIZE": "off"}
-    with pytest.raises(ConfigError, match="^SIPGW_AMD=leave_message: the realtime agent does"):
-        build_startup(find_agent("realtime"), Sources({**environ, "SIPGW_AMD": "leave_message"}))
-    build_startup(find_agent("realtime"), Sources({**environ, "SIPGW_AMD": "off"}))
+    """An agent that runs no answering-machine detection (``stream``: the app hears the
+    callee itself): asked for by ``SIPGW_AMD`` (every placed call's default) or by a line,
+    it is refused by name rather than ignored (its placed calls would greet every
+    voicemail). The speech-to-speech agents run it (agent/s2s/answering.py)."""
+    environ = {**KEYS, "SIPGW_BIND": "127.0.0.1", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+               "SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "tok",
+               "SIPGW_STREAM_URL": "wss://app.example/media"}  # fmt: skip
+    with pytest.raises(ConfigError, match="^SIPGW_AMD=leave_message: the stream agent does"):
+        build_startup(find_agent("stream"), Sources({**environ, "SIPGW_AMD": "leave_message"}))
+    build_startup(find_agent("stream"), Sources({**environ, "SIPGW_AMD": "off"}))
+    build_startup(find_agent("realtime"), Sources({**environ, "SIPGW_AMD": "leave_message"}))
     assistant = build_startup(find_agent("assistant"), Sources({**environ, "SIPGW_AMD": "detect"}))
     assert assistant.outbound.amd.value == "detect"
     routes = tmp_path / "routes.toml"
     with_routes = {**environ, "SIPGW_ROUTES": str(routes), "SIPGW_AMD": "detect"}
-    route = '[[routes]]\nline = "s2s"\n'
-    routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "hang_up"\n' + route)
-    with pytest.raises(ConfigError, match='line .s2s.: amd = "hang_up": its agent realtime does'):
+    route = '[[routes]]\nline = "app"\n'
+    routes.write_text('[lines.app]\nagent = "stream"\namd = "hang_up"\n' + route)
+    with pytest.raises(ConfigError, match='line .app.: amd = "hang_up": its agent stream does'):
         build_startup(find_agent("assistant"), Sources(with_routes))
-    routes.write_text('[lines.s2s]\nagent = "realtime"\n' + route)  # SIPGW_AMD applies
-    with pytest.raises(ConfigError, match="line 's2s': SIPGW_AMD=detect: its agent realtime"):
+    routes.write_text('[lines.app]\nagent = "stream"\n' + route)  # SIPGW_AMD applies
+    with pytest.raises(ConfigError, match="line 'app': SIPGW_AMD=detect: its agent stream"):
         build_startup(find_agent("assistant"), Sources(with_routes))
-    routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "off"\n' + route)
+    routes.write_text('[lines.app]\nagent = "stream"\namd = "off"\n' + route)
     built = build_startup(find_agent("assistant"), Sources(with_routes))
-    assert built.lines is not None and list(built.lines.table.lines) == ["s2s"]
+    assert built.lines is not None and list(built.lines.table.lines) == ["app"]
+    routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "hang_up"\n'
+                      '[[routes]]\nline = "s2s"\n')  # fmt: skip
+    build_startup(find_agent("assistant"), Sources(with_routes))
 
 
 def test_the_rest_subset_takes_the_twiml_pair_and_warns_of_the_old_one() -> None:

@@ -431,8 +431,8 @@ def echo_agent(call: CallControl) -> EchoAgent:
 
 
 DETECTS_NOTHING = plugin_factory(echo_agent, AgentCapabilities(amd=False))
-"""An agent factory that runs no answering-machine detection, as the speech-to-speech
-agents' (their capabilities say ``amd=False``: tests/agent/s2s/test_plugin.py)."""
+"""An agent factory that runs no answering-machine detection, as the ``stream`` agent's
+(its capabilities say ``amd=False``: sipgw/agent/twiml/plugin.py)."""
 
 
 async def test_detection_the_agent_does_not_run_is_refused_with_400() -> None:
