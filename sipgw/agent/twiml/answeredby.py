@@ -6,8 +6,11 @@ A call created through the REST subset with ``MachineDetection`` (``Enable`` or
 them, and :class:`AnsweredByDetector` runs :class:`~sipgw.agent.amd.AnsweringMachineDetector`
 on the callee's audio and says Twilio's ``AnsweredBy`` once:
 
-- ``Enable``: the first decision. A person: ``human``; a voicemail, an announcement or a
-  call screener: ``machine_start``; silence until the detector's deadline: ``unknown``.
+- ``Enable``: the first decision. A person: ``human``, once :data:`HUMAN_HOLD` has passed
+  without a revision (about half the voicemail greetings start like a person, "Hi, it's
+  Nina!", and are revised when they go on: ``AnsweredBy`` is said once, so a person's is
+  held for Twilio's ``MachineDetectionSpeechEndThreshold``); a voicemail, an announcement or
+  a call screener: ``machine_start``; silence until the detector's deadline: ``unknown``.
 - ``DetectMessageEnd``: a person and silence as with ``Enable``; a machine once its greeting
   is over and it records (:class:`~sipgw.agent.amd.ReadyForMessage`): ``machine_end_beep``
   (a beep), ``machine_end_silence`` (silence after the greeting), ``machine_end_other``
@@ -55,6 +58,9 @@ ANSWERED_BY: Final = (
     "fax", "unknown",
 )  # fmt: skip
 """Twilio's ``AnsweredBy`` values (``fax`` is never said here)."""
+HUMAN_HOLD: Final = 1.2
+"""Seconds a person's decision must stand before it is said (Twilio's default
+``MachineDetectionSpeechEndThreshold``, 1200 ms)."""
 _END: Final = {"beep": "machine_end_beep", "silence": "machine_end_silence"}
 
 
@@ -123,6 +129,7 @@ class AnsweredByDetector:
         self.elapsed_ms = 0
         """``MachineDetectionDuration``: milliseconds from the answer to the result."""
         self._machine = False
+        self._human_at: float | None = None
 
     def receive_audio(self, frame: bytes | None, now: float) -> str | None:
         """The callee's 20 ms of μ-law ending at ``now``: the ``AnsweredBy`` if it is now."""
@@ -140,10 +147,11 @@ class AnsweredByDetector:
         for event in events:
             if isinstance(event, AnswerClassified):
                 self._machine = event.kind.is_machine
-                if not self._machine and event.kind is not AnswerKind.HUMAN:
+                self._human_at = event.at if event.kind is AnswerKind.HUMAN else None
+                if event.kind is AnswerKind.HUMAN:
+                    continue  # said once it has stood for HUMAN_HOLD
+                if not self._machine:
                     answer = "unknown"
-                elif not self._machine:
-                    answer = "human"
                 elif self.request.mode == "Enable":
                     answer = "machine_start"
                 else:
@@ -151,10 +159,15 @@ class AnsweredByDetector:
                 return self._say(answer, now)
             if isinstance(event, ReadyForMessage) and self.request.mode == "DetectMessageEnd":
                 return self._say(_END.get(event.cause, "machine_end_other"), now)
+        if self._human_at is not None and (
+            now - self._human_at >= HUMAN_HOLD or self.detector.done
+        ):
+            return self._say("human", now)
         if self.detector.done and self._machine:
             return self._say("machine_end_other", now)
         if now - self.started_at >= self.request.timeout:
-            return self._say("machine_end_other" if self._machine else "unknown", now)
+            late = "human" if self._human_at is not None else "unknown"
+            return self._say("machine_end_other" if self._machine else late, now)
         return None
 
     def _say(self, answer: str, now: float) -> str:

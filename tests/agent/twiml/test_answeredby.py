@@ -68,11 +68,13 @@ def run(mode: str, script: dict[float, tuple[AmdEvent, ...]], done_at: float = 9
 @pytest.mark.parametrize(
     ("mode", "script", "answer", "ms"),
     [
-        ("Enable", {0.8: (decided(AnswerKind.HUMAN, 0.8),)}, "human", 800),
+        ("Enable", {0.8: (decided(AnswerKind.HUMAN, 0.8),)}, "human", 2000),
+        ("Enable", {0.8: (decided(AnswerKind.HUMAN, 0.8),),
+                    1.5: (decided(AnswerKind.VOICEMAIL, 1.5),)}, "machine_start", 1500),
         ("Enable", {2.0: (decided(AnswerKind.VOICEMAIL, 2.0),)}, "machine_start", 2000),
         ("Enable", {1.5: (decided(AnswerKind.SCREENER, 1.5),)}, "machine_start", 1500),
         ("Enable", {4.0: (decided(AnswerKind.UNKNOWN, 4.0),)}, "unknown", 4000),
-        ("DetectMessageEnd", {0.5: (decided(AnswerKind.HUMAN, 0.5),)}, "human", 500),
+        ("DetectMessageEnd", {0.5: (decided(AnswerKind.HUMAN, 0.5),)}, "human", 1700),
         ("DetectMessageEnd", {2.0: (decided(AnswerKind.VOICEMAIL, 2.0),),
                               7.0: (ready("beep", 7.0),)}, "machine_end_beep", 7000),
         ("DetectMessageEnd", {2.0: (decided(AnswerKind.VOICEMAIL, 2.0),),
