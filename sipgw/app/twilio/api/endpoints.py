@@ -54,6 +54,7 @@ from sipgw.app.calls.outbound import CallOutcome, PlacedCall
 from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway
 from sipgw.app.twilio.api import seam
+from sipgw.app.twilio.api.linestatus import line_subscriber
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import (
     API_VERSION,
@@ -218,9 +219,11 @@ class TwilioRest:
             outbox, lambda line: None, POLICY, clock=self.clock,
             headers_for=lambda event, now: holder[0].headers_for(event, now),
         )  # fmt: skip
+        account = self.settings.twilio_api_account_sid
         self.status = StatusCallbacks(
-            self.gateway.feed, self.delivery, self.settings.twilio_api_auth_token, self.clock
-        )
+            self.gateway.feed, self.delivery, self.settings.twilio_api_auth_token, self.clock,
+            line_subscription=line_subscriber(self.gateway.lines, account),
+        )  # fmt: skip
         holder.append(self.status)
         self._unsubscribe = self.gateway.feed.subscribe(self._on_feed)
         self.delivery.start()
