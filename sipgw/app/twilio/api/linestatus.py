@@ -8,6 +8,11 @@ the status callbacks a call created through the REST subset gets
 :func:`line_subscriber` makes each call's :class:`~sipgw.app.twilio.api.status.Subscription`
 from its line when the call starts. Its ``CallSid`` is the one the ``twiml`` agent's webhooks
 and streams carry (:func:`sipgw.agent.twiml.webhook.call_sid_of`).
+
+They are sent by the REST subset's status callbacks, which run on the admin server: a line
+with ``status_callback`` on a gateway without the subset (``SIPGW_TWILIO_API=on`` and the
+account) or without the admin server (``SIPGW_ADMIN_PORT``) is refused as it loads
+(:func:`line_check`), never silently ignored.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from sipgw.agent.sections import ConfigError
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.calls.callfeed import CallEntry
 from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.twilio.api.status import Subscription
 
-__all__ = ["line_subscriber", "number_of"]
+__all__ = ["line_check", "line_subscriber", "number_of"]
 
 _SIP_USER = re.compile(r"^<?sips?:([^@;>]+)@")
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
@@ -60,3 +67,18 @@ def line_subscriber(
         )
 
     return subscription
+
+
+def line_check(api_on: bool, admin_on: bool, needs: str) -> Callable[[LineSpec], None]:
+    """What a line must be about its status callbacks, checked as it is built (at start-up
+    and on every reload): ``status_callback`` only where the REST subset (``api_on``) and the
+    admin server (``admin_on``) run; ``needs`` names their settings for the message."""
+
+    def check(line: LineSpec) -> None:
+        if line.status_callback and not (api_on and admin_on):
+            raise ConfigError(
+                f"{line.where}: status_callback needs {needs} (the callbacks are signed with "
+                "the account's Auth Token and posted by the admin server's Twilio API)"
+            )
+
+    return check
