@@ -113,3 +113,32 @@ async def test_an_inbound_call_on_the_line_posts_its_status_callbacks(tmp_path: 
         assert form["Timestamp"]
     assert int(forms[-1]["CallDuration"]) >= 0 and forms[-1]["SipResponseCode"] == "200"
     assert len(receiver.got) == 3  # the quiet line's call posted nothing
+
+
+async def test_a_call_placed_on_the_line_posts_its_status_callbacks(tmp_path: Path) -> None:
+    async with status_receiver(TOKEN) as receiver:
+        routes = _write(tmp_path, ROUTES.format(url=receiver.url))
+        async with (
+            running_gateway(ring_time=0.3) as (callee, _),
+            running_gateway(routes=routes) as (gateway, _),
+        ):
+            settings = TwilioApiSection(twilio_api_account_sid=ACCOUNT,
+                                        twilio_api_auth_token=TOKEN)  # fmt: skip
+            admin = AdminSettings(port=free_port(), token="admin-t" * 4)
+            server = AdminServer(gateway, admin, twilio_api=settings,
+                                 status_db=tmp_path / "hooks.sqlite3")  # fmt: skip
+            await server.start()
+            try:
+                target = f"sip:+15557650002@127.0.0.1:{callee.ua.config.sip_port}"
+                placed = await gateway.originate(target, line="support")
+                assert placed.handle is not None
+                call_id = placed.handle.call.call_id
+                forms = await receiver.until(3)  # initiated, ringing, answered
+                placed.handle.hangup(by="operator")
+                forms = await receiver.until(4)
+            finally:
+                await server.stop()
+    assert [f["CallStatus"] for f in forms] == ["initiated", "ringing", "in-progress", "completed"]
+    for form in forms:
+        assert form["CallSid"] == call_sid_of(call_id) and form["Direction"] == "outbound-api"
+        assert form["To"] == "+15557650002"
