@@ -1,4 +1,6 @@
-"""Twilio's status callbacks of the calls created through the REST subset.
+"""Twilio's status callbacks of the calls created through the REST subset, and of every
+call on a line with ``status_callback`` (:mod:`sipgw.app.twilio.api.linestatus`, asked at
+each call's ``call_started``).
 
 A call created with ``StatusCallback`` gets a form POST to that URL for each event its
 ``StatusCallbackEvent`` names (Twilio's call progress events; ``completed`` alone when it
@@ -7,8 +9,9 @@ names none): ``initiated`` (the INVITE went out), ``ringing`` (the far end's fir
 carries what Twilio's carry: ``AccountSid``, ``ApiVersion``, ``CallSid``, ``CallStatus``
 (``initiated``, ``ringing``, ``in-progress``, then ``completed``, ``busy``, ``no-answer``,
 ``canceled`` or ``failed``), ``CallbackSource`` (``call-progress-events``), ``Called``,
-``Caller``, ``Direction`` (``outbound-api``), ``From``, ``To``, ``SequenceNumber`` (0, 1, ...
-in order), ``Timestamp`` (RFC 2822) and, on ``completed``, ``CallDuration`` (seconds from
+``Caller``, ``Direction`` (``outbound-api``; ``inbound`` for a line's inbound call),
+``From``, ``To``, ``SequenceNumber`` (0, 1, ... in order), ``Timestamp`` (RFC 2822)
+and, on ``completed``, ``CallDuration`` (seconds from
 the answer), ``Duration`` (minutes, rounded up) and ``SipResponseCode``. It is signed as
 Twilio signs webhooks (``X-Twilio-Signature``: :func:`sipgw.twilio.signature.signature_for`
 over the URL and the form, with the API's Auth Token), so the app's ``RequestValidator``
