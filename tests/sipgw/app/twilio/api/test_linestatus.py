@@ -47,6 +47,10 @@ def test_a_lines_keys(tmp_path: Path) -> None:
     assert specs["b"].status_callback_events == {"completed"}  # Twilio's default
     assert specs["c"].status_callback_events == {"ringing", "completed"}
     assert specs["d"].status_callback == ""
+    settings_file = _write(tmp_path, '[lines.s]\nstatus_callback = "https://app.example/s"\n'
+                                     '[[routes]]\nline = "s"\n')  # fmt: skip
+    in_settings = parse_routes_file(settings_file, settings_file=True).lines["s"]
+    assert in_settings.status_callback == "https://app.example/s"  # the settings file's too
     for bad, words in [
         ('status_callback = "ftp://x"\n', "must be an http"),
         ('status_callback = "https://x/"\nstatus_callback_events = ["hangup"]\n', "hangup"),
