@@ -106,6 +106,11 @@ class CallDetails:
     twiml: str = ""
     """A placed call's own TwiML document (field ``twiml``), for the ``twiml`` agent: run
     instead of fetching the webhook; "" = none."""
+    machine_detection: Mapping[str, str] = field(default_factory=dict)
+    """A placed call's answering-machine detection as Twilio's ``Calls.create`` asks it
+    (``MachineDetection``, ``MachineDetectionTimeout``, ``AsyncAmd``,
+    ``AsyncAmdStatusCallback``), for the ``twiml`` agent (:mod:`sipgw.agent.twiml.answeredby`);
+    {} = none."""
     sample_rate: int = 8000
     """The sample rate of the audio the call's codec carries: 16000 on an HD-voice (G.722)
     call answered by the gateway (docs/hd-voice.md), whose agent may then take the caller's

@@ -31,6 +31,7 @@ from sipgw.app.cluster.settings import ClusterSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.operations.settings import OverloadConfig
 from sipgw.app.sections import (
@@ -50,6 +51,7 @@ from sipgw.app.settings import GatewayConfig, WorkersSection
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.account import rest_account
+from sipgw.app.twilio.api.linestatus import line_check as status_line_check
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.accounts import RegistrationSettings, registration_settings
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
@@ -205,7 +207,8 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
-            amd=amd, catalogue=SECTIONS, checks=(line_check(webhooks, sources),),
+            amd=amd, catalogue=SECTIONS,
+            checks=(line_check(webhooks, sources), _status_line_check(sources)),
         )  # fmt: skip
         path = Path(routes or sources.file_path)
         lines = Lines(path, base, settings_file=not routes)
@@ -273,6 +276,14 @@ def old_files(sources: Sources) -> list[str]:
         command = " ".join(f"{flag} {found.text.strip()}" for found, flag in old)
         warnings.append(f"sipgw config convert {command} writes them as settings-file tables")
     return warnings
+
+
+def _status_line_check(sources: Sources) -> Callable[[LineSpec], None]:
+    """A line's ``status_callback`` needs the REST subset and the admin server."""
+    api, _ = rest_account(sources)
+    label = sources.labels(TwilioApiSection, AdminSettings)
+    needs = f"{label['twilio_api']}=on and {label['port']}"
+    return status_line_check(api.enabled, load(AdminSettings, sources).enabled, needs)
 
 
 def _callbacks(sources: Sources, shared: SharedState | None) -> CallbackSetup:

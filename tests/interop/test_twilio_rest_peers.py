@@ -137,3 +137,76 @@ async def test_the_sdk_places_a_twiml_call_to_baresip_and_hangs_it_up(
     assert [f["CallStatus"] for f in forms] == ["initiated", "ringing", "in-progress", "completed"]
     (hook,) = webhooks  # the agent's signed webhook, for this very call
     assert hook["CallSid"] == call.sid and hook["AccountSid"] == ACCOUNT
+
+
+async def until(condition: Any, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+VOICEMAIL = (
+    "Hi, you've reached Ana Lopez. I can't take your call right now. "
+    "Please leave your name and number after the tone."
+)
+
+
+@pytest.mark.parametrize(
+    ("asynchronous", "greeting", "answered_by"),
+    [(False, VOICEMAIL, "machine_end_beep"), (True, VOICEMAIL, "machine_end_beep"),
+     (False, "Hello?", "human")],
+    ids=["voicemail-sync", "voicemail-async-amd", "hello-sync"],
+)  # fmt: skip
+async def test_machine_detection_on_a_real_callee(
+    tmp_workdir: Path, tmp_path: Path, asynchronous: bool, greeting: str, answered_by: str
+) -> None:
+    """``MachineDetection=DetectMessageEnd`` on a real call to a baresip that plays a
+    voicemail greeting and a beep, or a person's "Hello?": the app's webhook (synchronous)
+    or its ``AsyncAmdStatusCallback`` gets ``AnsweredBy`` (``machine_end_beep``, ``human``),
+    signed."""
+    from tests.interop.test_amd_peers import greeting_wav
+
+    beep = 1000.0 if greeting == VOICEMAIL else None
+    played = greeting_wav(tmp_workdir / "callee.wav", greeting, beep_hz=beep)
+    env = {"SIPGW_TWIML_ACCOUNT_SID": ACCOUNT, "SIPGW_TWIML_AUTH_TOKEN": TOKEN}
+    async with (
+        the_app() as (app_url, webhooks),
+        status_receiver(TOKEN) as amd_receiver,
+        running_gateway(agent=TWIML_AGENT, env={**env, "SIPGW_TWIML_URL": app_url}) as (gw, _),
+    ):
+        gw.outbound.agents[TWIML_AGENT] = gw.outbound.default_agent
+        settings = TwilioApiSection(twilio_api_account_sid=ACCOUNT, twilio_api_auth_token=TOKEN)
+        server = AdminServer(gw, AdminSettings(port=free_port(), token="admin-token-" * 2),
+                             twilio_api=settings, status_db=tmp_path / "hooks.sqlite3")  # fmt: skip
+        await server.start()
+        try:
+            client = Client(ACCOUNT, TOKEN)
+            client.api.base_url = server.url
+            extra: dict[str, Any] = (
+                {"async_amd": "true", "async_amd_status_callback": amd_receiver.url}
+                if asynchronous else {}
+            )  # fmt: skip
+            with Baresip(tmp_workdir, "b", user="b", answermode="auto",
+                         source_wav=played.wav) as callee:  # fmt: skip
+                call = await sdk(lambda: client.calls.create(
+                    to=callee.uri, from_="+15551230001", url=app_url,
+                    machine_detection="DetectMessageEnd", machine_detection_timeout=20, **extra,
+                ))  # fmt: skip
+                await asyncio.to_thread(callee.wait_event, "CALL_ESTABLISHED", 15)
+                if asynchronous:
+                    (form,) = await amd_receiver.until(1, within=20)
+                else:
+                    await until(lambda: webhooks, within=20)
+                    (form,) = webhooks
+                await sdk(lambda: client.calls(call.sid).update(status="completed"))
+                await asyncio.to_thread(callee.wait_event, "CALL_CLOSED", 10)
+        finally:
+            await server.stop()
+    assert form["AnsweredBy"] == answered_by, form
+    assert form["CallSid"] == call.sid and form["AccountSid"] == ACCOUNT
+    after = played.beep[0] if played.beep is not None else played.speech_end
+    assert 1000 * after < int(form["MachineDetectionDuration"]) < 20000
+    if asynchronous:
+        assert "AnsweredBy" not in webhooks[0]  # the TwiML was fetched without waiting

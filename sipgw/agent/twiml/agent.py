@@ -58,6 +58,7 @@ from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
@@ -222,6 +223,13 @@ class TwimlAgent(Agent):
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
         self._recording: tuple[Recorder, Record, asyncio.Event] | None = None
+        self._md: MachineDetection | None = None
+        try:
+            self._md = machine_detection(call.details.machine_detection)
+        except ValueError as exc:  # checked where the call was created: not expected here
+            log.warning("[%s] MachineDetection ignored: %s", call.call_id, exc)
+        self._amd: AnsweredByDetector | None = None
+        self._answered_by: asyncio.Future[str] | None = None
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -238,6 +246,8 @@ class TwimlAgent(Agent):
         self._session = aiohttp.ClientSession()
         self._poster = StatusPoster(self._session, self.settings.identity, self.settings.timeout,
                                     call.call_id)  # fmt: skip
+        if self._md is not None and not self._md.asynchronous:
+            return  # Twilio's synchronous detection: the first document once it has decided
         try:
             self._program = await self._first_program()
         except _Fatal as exc:
@@ -253,7 +263,7 @@ class TwimlAgent(Agent):
             return
         self._pending_first = first
 
-    async def _first_program(self) -> Program:
+    async def _first_program(self, extra: tuple[tuple[str, str], ...] = ()) -> Program:
         details, settings = self.call.details, self.settings
         if details.twiml:
             return Program(self._parse(details.twiml.encode(), "the call's twiml"), "")
@@ -261,7 +271,7 @@ class TwimlAgent(Agent):
             stream = StreamNoun(settings.stream_url, parameters=settings.parameters)
             return Program((Connect(stream),), "")
         url = details.twiml_url or settings.url
-        fetched = await self._fetch_twiml(url, settings.method)
+        fetched = await self._fetch_twiml(url, settings.method, extra)
         return Program(self._parse(fetched.body, fetched.url), fetched.url)
 
     async def _fetch_twiml(
@@ -291,8 +301,54 @@ class TwimlAgent(Agent):
             raise _Fatal(f"bad TwiML from {where[:200]}: {exc}") from None
 
     def on_answered(self) -> None:
-        """Run the TwiML (or the fallback) from now on."""
-        self._run_task = self._spawn(self._run())
+        """Run the TwiML (or the fallback) from now on; with ``MachineDetection``, detect
+        (synchronous: the first document is got once decided)."""
+        md = self._md
+        if md is None:
+            self._run_task = self._spawn(self._run())
+            return
+        self._amd = AnsweredByDetector(md, time.monotonic())
+        self._answered_by = asyncio.get_running_loop().create_future()
+        self._spawn(self._amd_timer(self._amd))
+        self._run_task = self._spawn(self._run() if md.asynchronous else self._run_detected())
+
+    async def _amd_timer(self, amd: AnsweredByDetector) -> None:
+        """The detector's deadlines when no audio comes (every 100 ms)."""
+        while amd.answered_by is None and not self._closed:
+            await asyncio.sleep(0.1)
+            answer = amd.handle_timer(time.monotonic())
+            if answer is not None:
+                self._detected(amd, answer)
+
+    def _detected(self, amd: AnsweredByDetector, answer: str) -> None:
+        """``AnsweredBy`` decided: to the synchronous fetch, or posted to
+        ``AsyncAmdStatusCallback``."""
+        self._note("answered_by", answered_by=answer, elapsed_ms=amd.elapsed_ms)
+        log.info("[%s] AnsweredBy %s (%d ms)", self.call.call_id, answer, amd.elapsed_ms)
+        if self._answered_by is not None and not self._answered_by.done():
+            self._answered_by.set_result(answer)
+        md = amd.request
+        if md.asynchronous and md.callback and self._poster is not None:
+            form = {
+                "AccountSid": self.settings.identity.account_sid,
+                "CallSid": self.call_sid,
+                "AnsweredBy": answer,
+                "MachineDetectionDuration": str(amd.elapsed_ms),
+            }
+            self._poster.post(Callback(md.callback), form)
+
+    async def _run_detected(self) -> None:
+        """Synchronous detection: wait for ``AnsweredBy``, get the first document with it."""
+        assert self._answered_by is not None and self._amd is not None
+        answer = await self._answered_by
+        extra = (("AnsweredBy", answer), ("MachineDetectionDuration", str(self._amd.elapsed_ms)))
+        try:
+            self._program = await self._first_program(extra)
+        except _Fatal as exc:
+            self._fail(str(exc))
+            await self._fallback()
+            return
+        await self._run()
 
     def follow_twiml(self, url: str | None, twiml: str | None) -> bool:
         """A mid-call update: the verb running stops (its stream is stopped, audio queued is
@@ -973,7 +1029,13 @@ class TwimlAgent(Agent):
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives, to the stream and to the forks that take the
-        inbound track (no playout delay: one jitter buffer's depth less than the tick's)."""
+        inbound track (no playout delay: one jitter buffer's depth less than the tick's), and
+        to the answering-machine detector while it listens."""
+        amd = self._amd
+        if amd is not None and amd.answered_by is None:
+            answer = amd.receive_audio(frame, time.monotonic())
+            if answer is not None:
+                self._detected(amd, answer)
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.media("inbound", frame))

@@ -400,7 +400,10 @@ class OutboundCalls:
         handle.details = dataclasses.replace(handle.details, variables=variables)  # numbers kept
         if twiml is not None:
             handle.details = dataclasses.replace(
-                handle.details, twiml_url=twiml.url, twiml=twiml.document
+                handle.details,
+                twiml_url=twiml.url,
+                twiml=twiml.document,
+                machine_detection=twiml.machine_detection,
             )
         handle.refer_headers = headers
         handle.amd = detection

@@ -57,6 +57,7 @@ from sipgw.app.settings import inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
 from sipgw.sip.customheaders import check_custom_headers
 from sipgw.sip.verification import ATTESTATIONS, STATUSES
+from sipgw.twilio.callprogress import parse_events
 
 __all__ = [
     "AGENT_KEYS",
@@ -107,6 +108,8 @@ _LINE_KEYS = frozenset(
         "hand_off_history",
         "http_tools",
         "mcp_servers",
+        "status_callback",
+        "status_callback_events",
     }
 )
 _ROUTE_KEYS = frozenset(
@@ -183,6 +186,11 @@ class LineSpec:
     declared_tools: Written | None = None
     """``[[lines.NAME.http_tools]]`` and ``[lines.NAME.mcp_servers.NAME]``, checked, as the
     JSON of ``SIPGW_DECLARED_TOOLS`` (relative commands made absolute); None = none."""
+    status_callback: str = ""
+    """Twilio's status callbacks of every call on it, both ways (docs/lines.md): the URL;
+    "" = none."""
+    status_callback_events: frozenset[str] = frozenset({"completed"})
+    """The events it gets (``initiated``, ``ringing``, ``answered``, ``completed``)."""
     in_settings_file: bool = False
     """Written in the settings file (``sipgw.toml``), which holds no secret: its
     ``[lines.NAME.settings]`` may not set one."""
@@ -335,9 +343,12 @@ def _line(
         goal = ivr_goal(table)
     except ValueError as exc:
         raise ConfigError(f"{place('ivr_goal')}: {exc}") from None
+    status_url, status_events = _status_callback(table, place)
     return LineSpec(
         name=name,
         where=place(),
+        status_callback=status_url,
+        status_callback_events=status_events,
         agent=_typed(table.get("agent", ""), str, place, "agent").strip(),
         keys=keys,
         settings=settings,
@@ -363,6 +374,22 @@ def _line(
         declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
         in_settings_file=settings_file,
     )
+
+
+def _status_callback(table: Mapping[str, Any], place: Place) -> tuple[str, frozenset[str]]:
+    """``status_callback`` (an http(s) URL) and ``status_callback_events`` (a list, or
+    names separated by blanks; ``completed`` alone when not given, as on Twilio)."""
+    url = _typed(table.get("status_callback", ""), str, place, "status_callback").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{place('status_callback')}: status_callback must be an http(s):// URL")
+    key = "status_callback_events"
+    names = _strings(table[key], place, key) if key in table else ()
+    if names and not url:
+        raise ConfigError(f"{place(key)}: {key} needs status_callback")
+    try:
+        return url, parse_events(names)
+    except ValueError as exc:
+        raise ConfigError(f"{place(key)}: {exc}") from None
 
 
 def _codecs(table: Mapping[str, Any], place: Place) -> tuple[str, ...] | None:

@@ -48,6 +48,9 @@ class TwimlSource:
 
     url: str = ""
     document: str = ""
+    machine_detection: Mapping[str, str] = field(default_factory=dict)
+    """Twilio's ``MachineDetection`` parameters of a call created through the REST subset
+    (docs/twilio-api.md); {} = none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -523,3 +523,53 @@ async def test_a_close_cut_short_by_the_gateway_still_closes_the_session(
         await asyncio.wait_for(agent.close("remote-bye"), 0.3)
     await ticker.stop()
     assert agent._session is not None and agent._session.closed
+
+
+SILENT = b"\xff" * 160
+
+
+async def test_machine_detection_fetches_the_twiml_with_answered_by(app: TwilioSdkApp) -> None:
+    """``MachineDetection=Enable`` (synchronous): nothing is fetched while it rings; once the
+    detector decides (a callee who says nothing: ``unknown`` at its 4 s deadline) the
+    webhook gets ``AnsweredBy`` and ``MachineDetectionDuration``, signed."""
+    app.twiml = lambda a, r: "<Response><Hangup/></Response>"
+    details = CallDetails(machine_detection={"MachineDetection": "Enable"})
+    call = FakeCall(direction="outbound", details=details)
+    agent = TwimlAgent(call, settings(url=app.url))
+    await agent.prepare()
+    assert not app.requests  # Twilio asks the app only once it has decided
+    agent.on_answered()
+    ticker = Ticker(agent, lambda n: SILENT)
+    ticker.start()
+    await wait_for(lambda: call.hangups, within=10)
+    await ticker.stop()
+    await agent.close("hangup")
+    (request,) = app.requests
+    assert request.valid and request.params["AnsweredBy"] == "unknown"
+    assert request.params["CallStatus"] == "in-progress"
+    assert 3000 <= int(request.params["MachineDetectionDuration"]) < 10000
+
+
+async def test_async_amd_posts_answered_by_to_its_callback(app: TwilioSdkApp) -> None:
+    """``AsyncAmd=true``: the TwiML runs at the answer, and ``AnsweredBy`` goes to
+    ``AsyncAmdStatusCallback`` as Twilio posts it, signed."""
+    callback = app.url.rsplit("/", 1)[0] + "/amd"
+    app.twiml = lambda a, r: '<Response><Pause length="8"/></Response>'
+    details = CallDetails(machine_detection={
+        "MachineDetection": "DetectMessageEnd", "AsyncAmd": "true",
+        "AsyncAmdStatusCallback": callback,
+    })  # fmt: skip
+    call = FakeCall(direction="outbound", details=details)
+    agent = TwimlAgent(call, settings(url=app.url))
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, lambda n: SILENT)
+    ticker.start()
+    await wait_for(lambda: any(r.path == "/amd" for r in app.requests), within=10)
+    await ticker.stop()
+    await agent.close("hangup")
+    first, amd = app.requests[0], next(r for r in app.requests if r.path == "/amd")
+    assert "AnsweredBy" not in first.params  # fetched at once, before any decision
+    assert amd.valid and amd.params["AnsweredBy"] == "unknown"
+    assert amd.params["CallSid"] == first.params["CallSid"]
+    assert amd.params["AccountSid"] == ACCOUNT and int(amd.params["MachineDetectionDuration"]) > 0

@@ -145,6 +145,26 @@ def test_a_lines_webhook_secret_is_masked_in_the_logs(tmp_path: Path) -> None:
     assert startup.redactor.redact(f"posting with {secret}") == "posting with ***"
 
 
+def test_a_lines_status_callback_needs_the_twilio_api_and_the_admin_server(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        '[lines.a]\nstatus_callback = "https://app.example/status"\n[[routes]]\nline = "a"\n'
+    )
+    with pytest.raises(ConfigError, match="status_callback needs .*SIPGW_TWILIO_API=on"):
+        build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
+    account = {
+        "SIPGW_TWILIO_API": "on", "SIPGW_TWIML_ACCOUNT_SID": "AC" + "1" * 32,
+        "SIPGW_TWIML_AUTH_TOKEN": "f" * 32, "SIPGW_ROUTES": str(routes),
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="SIPGW_ADMIN_PORT"):
+        build_startup(find_agent("echo"), Sources(account))
+    startup = build_startup(find_agent("echo"), Sources({**account, "SIPGW_ADMIN_PORT": "8081"}))
+    assert startup.lines is not None
+    assert startup.lines.table.lines["a"].spec.status_callback == "https://app.example/status"
+
+
 def test_a_routes_file_keeps_an_unconfigured_gateway_closed(tmp_path: Path) -> None:
     """Its lines may name any agent (and it can be reloaded): never the echo agent's lab."""
     routes = tmp_path / "routes.toml"

@@ -7,8 +7,10 @@ Twilio's paths of API version 2010-04-01, so an app's Twilio client pointed at t
 
 - ``POST /2010-04-01/Accounts/{AccountSid}/Calls.json``: ``To``, ``From``, ``Url`` or
   ``Twiml`` (``Method`` POST), ``StatusCallback``, ``StatusCallbackEvent``,
-  ``StatusCallbackMethod`` (POST), ``Timeout``: an outbound call run by the ``twiml``
-  agent (:mod:`sipgw.app.twilio.api.seam`); 201 and the Call resource (``queued``).
+  ``StatusCallbackMethod`` (POST), ``Timeout``, ``MachineDetection`` (``Enable``,
+  ``DetectMessageEnd``; ``MachineDetectionTimeout``, ``AsyncAmd``,
+  ``AsyncAmdStatusCallback``: :mod:`sipgw.agent.twiml.answeredby`): an outbound call run by
+  the ``twiml`` agent (:mod:`sipgw.app.twilio.api.seam`); 201 and the Call resource (``queued``).
 - ``GET .../Calls/{Sid}.json``: the Call resource (its status as it goes).
 - ``POST .../Calls/{Sid}.json``: ``Status=completed`` ends the call (a CANCEL while it
   rings, a BYE once answered), ``Status=canceled`` only while it rings; ``Url`` or
@@ -24,7 +26,7 @@ Every request is authenticated with HTTP Basic, the Account SID and the Auth Tok
 a try from the admin server's login throttle (:class:`~sipgw.app.admin.throttle.LoginThrottle`,
 the same buckets as wrong admin tokens): 401 (Twilio's 20003) while tries are left, then
 429 with ``Retry-After``; right ones always pass. Another account's path is 404. Parameters
-Twilio has and this subset does not (``Record``, ``SendDigits``, ``MachineDetection``, ...) are
+Twilio has and this subset does not (``Record``, ``SendDigits``, ``FallbackUrl``, ...) are
 refused by name (422, Twilio's 20422), never ignored. Errors are Twilio's JSON
 (:class:`~sipgw.app.twilio.api.resource.TwilioError`).
 """
@@ -45,11 +47,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sipgw.agent.twiml.answeredby import PARAMETERS as AMD_PARAMETERS
+from sipgw.agent.twiml.answeredby import machine_detection
 from sipgw.app.calls.callfeed import FeedEvent
 from sipgw.app.calls.outbound import CallOutcome, PlacedCall
 from sipgw.app.claimers import claim_owner
 from sipgw.app.gateway import Gateway
 from sipgw.app.twilio.api import seam
+from sipgw.app.twilio.api.linestatus import line_subscriber
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import (
     API_VERSION,
@@ -81,7 +86,7 @@ PREFIX = f"/{API_VERSION}/Accounts/"
 """Where the subset's paths begin."""
 CREATE_FIELDS = frozenset({
     "To", "From", "Url", "Twiml", "Method", "StatusCallback", "StatusCallbackEvent",
-    "StatusCallbackMethod", "Timeout",
+    "StatusCallbackMethod", "Timeout", *AMD_PARAMETERS,
 })  # fmt: skip
 """The parameters of a create this subset takes."""
 UPDATE_FIELDS = frozenset({"Status", "Url", "Twiml", "Method"})
@@ -214,9 +219,11 @@ class TwilioRest:
             outbox, lambda line: None, POLICY, clock=self.clock,
             headers_for=lambda event, now: holder[0].headers_for(event, now),
         )  # fmt: skip
+        account = self.settings.twilio_api_account_sid
         self.status = StatusCallbacks(
-            self.gateway.feed, self.delivery, self.settings.twilio_api_auth_token, self.clock
-        )
+            self.gateway.feed, self.delivery, self.settings.twilio_api_auth_token, self.clock,
+            line_subscription=line_subscriber(self.gateway.lines, account),
+        )  # fmt: skip
         holder.append(self.status)
         self._unsubscribe = self.gateway.feed.subscribe(self._on_feed)
         self.delivery.start()
@@ -328,7 +335,13 @@ class TwilioRest:
             if not raw.isdigit() or not 1 <= int(raw) <= 600:
                 raise TwilioError(400, 20422, f"Timeout {raw!r}: must be 1 to 600 seconds")
             timeout = int(raw)
-        body = seam.placed_call_body(to, from_, url if not twiml else None, twiml, timeout)
+        detection = {name: one(name) or "" for name in AMD_PARAMETERS if name in form}
+        try:
+            machine_detection(detection)
+        except ValueError as exc:
+            raise TwilioError(400, 20422, str(exc)) from None
+        body = seam.placed_call_body(to, from_, url if not twiml else None, twiml, timeout,
+                                     detection)  # fmt: skip
         try:
             placed = await self.place(self.gateway, body)
         except ValueError as exc:

@@ -9,6 +9,8 @@ with. A mid-call update hands the agent its new TwiML (:func:`redirect`).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from sipgw.agent.twiml.webhook import call_sid_of
@@ -17,23 +19,32 @@ from sipgw.app.calls.outbound import PlacedCall
 from sipgw.app.gateway import Gateway
 from sipgw.app.upstream.callrequest import call_request
 
-__all__ = ["TWIML_AGENT", "call_sid", "place", "placed_call_body", "redirect"]
+__all__ = ["MACHINE_DETECTION", "TWIML_AGENT", "call_sid", "place", "placed_call_body", "redirect"]
 
 TWIML_AGENT = "twiml"
 """The agent that plays Twilio's part toward the app (its name in ``POST /api/calls``)."""
-
+MACHINE_DETECTION = "machine_detection"
+"""The key of a created call's body holding Twilio's ``MachineDetection`` parameters."""
 
 call_sid = call_sid_of
 """The ``CallSid`` of a call, as the twiml agent names it in its webhooks and streams."""
 
 
 def placed_call_body(
-    to: str, from_: str, url: str | None, twiml: str | None, timeout: float
+    to: str,
+    from_: str,
+    url: str | None,
+    twiml: str | None,
+    timeout: float,
+    machine_detection: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``POST /api/calls``'s body for a created call."""
+    """``POST /api/calls``'s body for a created call, and ``machine_detection``: Twilio's
+    ``MachineDetection`` parameters as given (:func:`place` hands them to the agent)."""
     body: dict[str, Any] = {
         "target": to, "caller_id": from_, "agent": TWIML_AGENT, "ring_timeout": timeout,
     }  # fmt: skip
+    if machine_detection:
+        body[MACHINE_DETECTION] = dict(machine_detection)
     if twiml is not None:
         body["twiml"] = twiml
     else:
@@ -47,14 +58,19 @@ async def place(gateway: Gateway, body: dict[str, Any]) -> PlacedCall:
     Raises:
         ValueError: a bad field, or no ``twiml`` agent on this gateway (the message says).
     """
-    call = call_request(body)
+    fields = dict(body)
+    detection = fields.pop(MACHINE_DETECTION, None) or {}
+    call = call_request(fields)
     factory = gateway.outbound.agent_named(TWIML_AGENT)
+    twiml = call.twiml
+    if twiml is not None and detection:
+        twiml = dataclasses.replace(twiml, machine_detection=dict(detection))
     return await gateway.originate(
         call.target,
         agent=factory,
         caller_id=call.caller_id,
         ring_timeout=call.ring_timeout,
-        twiml=call.twiml,
+        twiml=twiml,
     )
 
 

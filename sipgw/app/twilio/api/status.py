@@ -1,4 +1,6 @@
-"""Twilio's status callbacks of the calls created through the REST subset.
+"""Twilio's status callbacks of the calls created through the REST subset, and of every
+call on a line with ``status_callback`` (:mod:`sipgw.app.twilio.api.linestatus`, asked at
+each call's ``call_started``).
 
 A call created with ``StatusCallback`` gets a form POST to that URL for each event its
 ``StatusCallbackEvent`` names (Twilio's call progress events; ``completed`` alone when it
@@ -7,8 +9,9 @@ names none): ``initiated`` (the INVITE went out), ``ringing`` (the far end's fir
 carries what Twilio's carry: ``AccountSid``, ``ApiVersion``, ``CallSid``, ``CallStatus``
 (``initiated``, ``ringing``, ``in-progress``, then ``completed``, ``busy``, ``no-answer``,
 ``canceled`` or ``failed``), ``CallbackSource`` (``call-progress-events``), ``Called``,
-``Caller``, ``Direction`` (``outbound-api``), ``From``, ``To``, ``SequenceNumber`` (0, 1, ...
-in order), ``Timestamp`` (RFC 2822) and, on ``completed``, ``CallDuration`` (seconds from
+``Caller``, ``Direction`` (``outbound-api``; ``inbound`` for a line's inbound call),
+``From``, ``To``, ``SequenceNumber`` (0, 1, ... in order), ``Timestamp`` (RFC 2822)
+and, on ``completed``, ``CallDuration`` (seconds from
 the answer), ``Duration`` (minutes, rounded up) and ``SipResponseCode``. It is signed as
 Twilio signs webhooks (``X-Twilio-Signature``: :func:`sipgw.twilio.signature.signature_for`
 over the URL and the form, with the API's Auth Token), so the app's ``RequestValidator``
@@ -35,6 +38,7 @@ from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
 from sipgw.app.twilio.api.resource import API_VERSION, final_status, rfc2822
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent, PendingEvent
+from sipgw.twilio.callprogress import EVENTS, parse_events
 from sipgw.twilio.signature import signature_for
 
 __all__ = [
@@ -49,28 +53,12 @@ __all__ = [
 
 log = logging.getLogger("sipgw.twilio_api")
 
-EVENTS = ("initiated", "ringing", "answered", "completed")
-"""Twilio's call progress events (``StatusCallbackEvent``), in the order they happen."""
 MAX_WATCHED = 10000
 """Calls followed at most at once (a call is forgotten once ``completed`` is queued)."""
 POLICY = DeliveryPolicy(timeout=15.0, retry_max=60.0, give_up=3600.0, concurrency=8, lease=45.0)
 """15 s an attempt (Twilio's own webhook timeout), waits doubling up to a minute, dropped
 after an hour: a status callback is about a call, stale soon after."""
 _CALL_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
-
-
-def parse_events(values: Iterable[str]) -> frozenset[str]:
-    """``StatusCallbackEvent`` values (repeated, or several in one separated by blanks, as
-    Twilio takes them); none = ``completed`` only.
-
-    Raises:
-        ValueError: naming a value that is not one of :data:`EVENTS`.
-    """
-    names = [name for value in values for name in value.replace(",", " ").split()]
-    for name in names:
-        if name not in EVENTS:
-            raise ValueError(f"StatusCallbackEvent {name!r}: must be among {', '.join(EVENTS)}")
-    return frozenset(names) or frozenset({"completed"})
 
 
 @dataclass(slots=True)
@@ -83,6 +71,8 @@ class Subscription:
     events: frozenset[str]
     from_: str
     to: str
+    direction: str = "outbound-api"
+    """``Direction``: ``outbound-api`` (created through the API, or placed), ``inbound``."""
     sequence: int = field(default=0)
     """The next ``SequenceNumber``."""
 
@@ -99,7 +89,7 @@ def callback_form(
         ("CallbackSource", "call-progress-events"),
         ("Called", sub.to),
         ("Caller", sub.from_),
-        ("Direction", "outbound-api"),
+        ("Direction", sub.direction),
         ("From", sub.from_),
         ("SequenceNumber", str(sub.sequence)),
         ("Timestamp", rfc2822(now) or ""),
@@ -127,6 +117,9 @@ class StatusCallbacks:
         delivery: posts the callbacks (its ``headers_for`` should be :meth:`headers_for`).
         auth_token: signs them (the REST subset's Auth Token).
         clock: wall time (Unix seconds).
+        line_subscription: the subscription of a call its line asks callbacks for
+            (:func:`sipgw.app.twilio.api.linestatus.line_subscriber`), asked at each
+            ``call_started``; None = only the calls :meth:`watch` is told of.
     """
 
     def __init__(
@@ -135,8 +128,10 @@ class StatusCallbacks:
         delivery: WebhookDelivery,
         auth_token: str,
         clock: Callable[[], float] = time.time,
+        line_subscription: Callable[[CallEntry], Subscription | None] | None = None,
     ) -> None:
         self.feed = feed
+        self.line_subscription = line_subscription
         self.delivery = delivery
         self.auth_token = auth_token
         self.clock = clock
@@ -160,6 +155,11 @@ class StatusCallbacks:
         """A call feed event: the callback it makes, if its call is watched (never waits)."""
         sub = self._watched.get(event.call)
         if sub is None:
+            if event.kind == "call_started" and self.line_subscription is not None:
+                entry = self.feed.live.get(event.call)
+                line_sub = self.line_subscription(entry) if entry is not None else None
+                if line_sub is not None:
+                    self.watch(event.call, line_sub)
             return
         try:
             if event.kind == "call_ringing":
