@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 
 from sipgw.agent.sections import ConfigError
-from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.calls.callfeed import CallEntry
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
@@ -48,6 +47,10 @@ def line_subscriber(
     """The subscription of a call whose line has ``status_callback`` (None: no line, or no
     callback on it). The lines are read at each call: a routes reload applies to the calls
     that start after it."""
+
+    # here, not at the top: the twiml agent's webhook module loads aiohttp, which an echo
+    # gateway checking its lines at start-up does not need (test_optional_imports.py)
+    from sipgw.agent.twiml.webhook import call_sid_of
 
     def subscription(entry: CallEntry) -> Subscription | None:
         if lines is None or not entry.line:
