@@ -636,7 +636,10 @@ def scripts(draw: st.DrawFn) -> Script:
         st.lists(st.tuples(st.sampled_from("S.T"), st.integers(1, 120)), min_size=1, max_size=12)
     )
     audio = "".join(kind * frames for kind, frames in runs)
-    audio = audio.ljust(round(6.2 / FRAME), ".")  # past the deadline and a held greeting's
+    # played past the deadline and a held greeting's hold (deadline + hold_past_deadline,
+    # 7 s): a greeting spoken up to 5.6 s is still held at 6.2 s, its decision due at 7 s
+    held_until = AmdConfig().deadline + AmdConfig().hold_past_deadline
+    audio = audio.ljust(round((held_until + 0.2) / FRAME), ".")
     end = len(audio) * FRAME
     moments = st.floats(0.0, end)
     transcripts = draw(
