@@ -22,6 +22,12 @@ and TTS audio is streamed at ``--tts-speed`` times real time after
 ``--tts-first-byte-ms``. Records of finished sessions are dropped every
 ``--prune-interval`` seconds, so memory stays flat over long runs. Without
 ``--json-ready`` a human-readable summary also goes to stderr.
+
+Faults (``--fault-every S``): every S seconds the next of ``--faults`` (default: all of
+:data:`~sipgw.app.evaluation.fakes.faults.FAULTS`, each vendor in turn: disconnects,
+5xx, stalls of ``--fault-stall`` seconds) is applied to the fakes
+(:mod:`sipgw.app.evaluation.fakes.faults`), and a line ``fault {"t", "fault"}`` (wall
+clock) goes to stderr for each.
 """
 
 from __future__ import annotations
@@ -32,9 +38,16 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
-from sipgw.app.evaluation.fakes.services import KEYS, ServiceOptions, start_services
+from sipgw.app.evaluation.fakes.faults import FAULTS, FaultSchedule, apply_fault
+from sipgw.app.evaluation.fakes.services import (
+    KEYS,
+    FakeServices,
+    ServiceOptions,
+    start_services,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -114,16 +127,71 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="forget finished sessions this often; 0 = never (default %(default)s)",
     )
+    parser.add_argument(
+        "--fault-every",
+        type=float,
+        metavar="S",
+        default=0.0,
+        help="apply the next fault every S seconds; 0 = none (default %(default)s)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help="the faults, cycled in this order (default: all, %(default)s)",
+    )
+    parser.add_argument(
+        "--fault-stall",
+        type=float,
+        metavar="S",
+        default=5.0,
+        help="how long a stall lasts, and how late it makes answers (default %(default)s)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="default %(default)s")
     return parser
 
 
-async def _serve(options: ServiceOptions, json_only: bool, prune_interval: float) -> int:
+async def _faults(
+    services: FakeServices, schedule: FaultSchedule, stall: float, reply: str
+) -> None:
+    """Apply each fault when due; end each stall ``stall`` seconds later."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(max(0.0, schedule.next_at() - loop.time()))
+        for fault in schedule.due(loop.time()):
+            line: dict[str, object] = {
+                "t": round(time.time(), 3),
+                "fault": fault,
+                "n": schedule.applied,
+            }
+            try:
+                undo = apply_fault(services, fault, stall=stall, reply=reply)
+            except Exception as exc:  # reported; the schedule goes on
+                line["error"] = f"{type(exc).__name__}: {exc}"
+            else:
+                if undo is not None:
+                    loop.call_later(stall, undo)
+            sys.stderr.write(f"fault {json.dumps(line)}\n")
+            sys.stderr.flush()
+
+
+async def _serve(
+    options: ServiceOptions,
+    json_only: bool,
+    prune_interval: float,
+    faults: argparse.Namespace,
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     services = await start_services(options)
+    injector: asyncio.Task[None] | None = None
+    if faults.fault_every > 0:
+        names = [f.strip() for f in faults.faults.split(",") if f.strip()]
+        schedule = FaultSchedule(names, faults.fault_every, loop.time() + faults.fault_every)
+        injector = loop.create_task(
+            _faults(services, schedule, faults.fault_stall, options.reply), name="faults"
+        )
     try:
         ready = services.ready_line()
         sys.stdout.write(json.dumps(ready) + "\n")
@@ -148,13 +216,22 @@ async def _serve(options: ServiceOptions, json_only: bool, prune_interval: float
             else:
                 await stop.wait()
     finally:
+        if injector is not None:
+            injector.cancel()
         await services.aclose()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.fault_every > 0 and args.fault_stall >= args.fault_every:
+        parser.error("--fault-stall must be shorter than --fault-every (one stall at a time)")
+    try:
+        FaultSchedule([f.strip() for f in args.faults.split(",") if f.strip()], 1.0, 0.0)
+    except ValueError as exc:
+        parser.error(f"--faults: {exc}")
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     options = ServiceOptions(
         stt_final_latency_ms=args.stt_final_latency,
@@ -166,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tts_speed=args.tts_speed,
         tts_ms_per_char=args.tts_ms_per_char,
     )
-    coro = _serve(options, args.json_ready, args.prune_interval)
+    coro = _serve(options, args.json_ready, args.prune_interval, args)
     try:
         import uvloop
     except ImportError:  # not on Linux

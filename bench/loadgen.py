@@ -51,7 +51,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from bench._harness import hist_percentile, machine_info, summarize, write_json
 from sipgw.app.evaluation.audio import tone_frame
@@ -175,6 +175,7 @@ class Call:
         "reordered", "retrans", "rx", "rx_bad", "rx_errors", "send", "send_errors", "sent",
         "seq", "silence_buf", "slot", "sock", "state", "t_answer", "t_invite", "target",
         "to_tag", "tone_buf", "ts", "ts_jumps", "tx_buf", "use_kernel_ts", "generation",
+        "outcome", "closed",
     )  # fmt: skip
 
     def __init__(self, slot: int, generation: int, sock: socket.socket, hist: list[int]) -> None:
@@ -201,6 +202,8 @@ class Call:
         self.timer: asyncio.TimerHandle | None = None  # the next retransmission
         self.deadline: asyncio.TimerHandle | None = None  # the transaction's timeout
         self.phase = 0
+        self.outcome = ""  # how it ended: failed:REASON, bye:RESULT, remote-bye, unfinished
+        self.closed = False
         # tx
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
@@ -355,6 +358,7 @@ class Options:
     spin_us: float = 0.0
     seed: int | None = None
     cpu: int | None = None
+    calls_log: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -388,6 +392,10 @@ class LoadGenerator:
         self.setup_ms: list[float] = []
         self.setup_log: list[tuple[float, float, int]] = []  # (ms, s since start, concurrent)
         self.t0 = time.monotonic()
+        self.wall_offset = time.time() - self.t0  # monotonic + this = wall clock
+        self.calls_log: TextIO | None = None
+        if opts.calls_log:  # closed at the end of run()
+            self.calls_log = open(opts.calls_log, "w", encoding="utf-8")  # noqa: SIM115
         self.failures: dict[str, int] = {}
         self.attempted = 0
         self.answered = 0
@@ -532,6 +540,7 @@ class LoadGenerator:
             return
         self._cancel(c)
         c.state = FAILED
+        c.outcome = f"failed:{reason}"
         self.failures[reason] = self.failures.get(reason, 0) + 1
         self._outcome(c)
         self._close(c)
@@ -553,6 +562,7 @@ class LoadGenerator:
         audio = _sdp_audio(msg.body)
         if audio is None:
             c.state = FAILED
+            c.outcome = "failed:no-sdp"
             self.failures["no-sdp"] = self.failures.get("no-sdp", 0) + 1
             self._outcome(c)
             self._bye(c)
@@ -563,6 +573,7 @@ class LoadGenerator:
         except OSError:
             self.failures["bad-sdp"] = self.failures.get("bad-sdp", 0) + 1
             c.state = FAILED
+            c.outcome = "failed:bad-sdp"
             self._outcome(c)
             self._bye(c)
             return
@@ -602,6 +613,7 @@ class LoadGenerator:
         self._cancel(c)
         if result != "200":
             self.bye_failures[result] = self.bye_failures.get(result, 0) + 1
+        c.outcome = c.outcome or f"bye:{result}"
         self._finish(c)
 
     def _stop_media(self, c: Call) -> None:
@@ -621,11 +633,31 @@ class LoadGenerator:
             self.loop.call_soon(self.place, c.slot)
 
     def _close(self, c: Call) -> None:
+        if not c.closed:
+            c.closed = True
+            self._log_call(c)
         self._cancel(c)
         self.loop.remove_reader(c.fd)
         c.sock.close()
         # keep the Call-ID a little for late retransmissions of final responses
         self.loop.call_later(5.0, self.calls.pop, c.call_id, None)
+
+    def _log_call(self, c: Call) -> None:
+        """One ``--calls-log`` line for a call that ended: its Call-ID and outcome, and when
+        it was placed, answered and ended (wall clock)."""
+        if self.calls_log is None:
+            return
+        wall = self.wall_offset
+        line = {
+            "call_id": c.call_id,
+            "user": self.opts.user,
+            "answered": c.t_answer > 0,
+            "outcome": c.outcome or "unfinished",
+            "invited_at": round(c.t_invite + wall, 3),
+            "answered_at": round(c.t_answer + wall, 3) if c.t_answer else None,
+            "ended_at": round(time.time(), 3),
+        }
+        self.calls_log.write(json.dumps(line) + "\n")
 
     # ------------------------------------------------------------------ incoming SIP
 
@@ -669,6 +701,7 @@ class LoadGenerator:
             self._reply(msg, 200, "OK")
             if c.state == UP:
                 self.remote_byes += 1
+                c.outcome = "remote-bye"
                 self._finish(c)
             return
         if method in ("OPTIONS", "INFO", "NOTIFY", "UPDATE", "REGISTER"):
@@ -813,8 +846,12 @@ class LoadGenerator:
         for c in list(self.calls.values()):
             if c.state in (UP, BYEING):
                 self._finish(c)
+            elif c.state == INVITING:  # no final answer by now: given up
+                self._invite_failed(c, "teardown")
         ticker.cancel()
         stop.cancel()
+        if self.calls_log is not None:
+            self.calls_log.close()
         t_end = time.time()
         _event("done")
         start["ramp_late_max"] = ramp_late_max
@@ -1022,6 +1059,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="busy-wait the last N µs before each tick, for exact send times (costs CPU)",
     )
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--calls-log",
+        metavar="PATH",
+        help="write one JSON line per call that ended: Call-ID, outcome, times (wall clock)",
+    )
     p.add_argument("--cpu", type=int, help="pin this process to CPU C")
     p.add_argument("--json", default="-", help="report path; '-' = stdout (default)")
     return p
@@ -1054,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
         duration=args.duration, churn=args.churn, audio=args.audio, talk=args.talk,
         bind=args.bind, sip_port=args.sip_port, user=args.user,
         setup_timeout=args.setup_timeout, bye_rate=args.bye_rate, clock=args.clock,
-        spin_us=args.spin_us, seed=args.seed, cpu=args.cpu,
+        spin_us=args.spin_us, seed=args.seed, cpu=args.cpu, calls_log=args.calls_log,
     )  # fmt: skip
     try:
         import uvloop

@@ -94,7 +94,10 @@ EXCEPTIONS: dict[str, str] = {
     "bench/dtmf_detect.py": _SMOKE,
     "bench/pacing.py": _SMOKE,
     "bench/sip_core.py": _SMOKE,
-    "bench/soak.py": _SMOKE,
+    "bench/soak/options.py": "part of bench.soak: run end to end by tests/bench/soak/test_run.py",
+    "bench/soak/peers.py": "as bench/soak/options.py",
+    "bench/soak/report.py": "as bench/soak/options.py",
+    "bench/soak/sampler.py": "as bench/soak/options.py",
     "bench/legs.py": _SMOKE,
     "bench/latency/analysis.py": "part of bench.latency: run end to end by "
     "tests/bench/latency/test_run.py",

@@ -150,18 +150,6 @@ def test_pacing(tmp_path: Path) -> None:
     assert {"target", "p99_ms_at_1_call", "met"} <= set(data["verdict"])
 
 
-def test_soak(tmp_path: Path) -> None:
-    data = run_bench(
-        tmp_path, "soak", "--calls", "3", "--hold", "1", "--duration", "5", "--warmup", "1",
-        "--stats-interval", "1",
-    )  # fmt: skip
-    assert data["calls"]["placed"] > 3  # churned
-    for key in ("rss_kb", "at_equal_calls", "idle", "verdict"):
-        assert key in data, key
-    assert data["idle"]["before"] is not None and data["idle"]["after"] is not None
-    assert "no_growth" in data["verdict"]
-
-
 def test_sip_core(tmp_path: Path) -> None:
     data = run_bench(tmp_path, "sip_core", "--calls", "50", "--repeats", "2")
     figures = data["figures"]

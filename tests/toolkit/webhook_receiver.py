@@ -44,8 +44,16 @@ def example_receiver_source(page: Path = RECEIVER_PAGE) -> str:
 class ExampleReceiver(PeerContext):
     """The docs' receiver on ``127.0.0.1:port`` (context manager; a free port by default)."""
 
-    def __init__(self, workdir: str | Path, secret: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: str | Path,
+        secret: str,
+        port: int | None = None,
+        lifetime: float | None = 600.0,
+    ) -> None:
         self.workdir = Path(workdir)
+        self.lifetime = lifetime
+        """Seconds each run may last at most (None: no bound, for a long benchmark)."""
         self.secret = secret
         self.port = port or free_port()
         self.script = self.workdir / "receiver.py"
@@ -70,7 +78,7 @@ class ExampleReceiver(PeerContext):
         self._runs += 1
         self.process = ManagedProcess(
             f"receiver-{self._runs}", [sys.executable, str(self.script), str(self.port)],
-            log_path=self.workdir / f"receiver-{self._runs}.log", lifetime=600.0,
+            log_path=self.workdir / f"receiver-{self._runs}.log", lifetime=self.lifetime,
             cwd=self.workdir, env=child_env({"WEBHOOK_SECRET": self.secret}),
             capture="lines", on_line=self._line,
         )  # fmt: skip

@@ -17,7 +17,9 @@ Every unit of work is one transaction: several statements in :meth:`Database.tra
 (``BEGIN`` ... ``COMMIT``), a single one through :meth:`Database.one` (autocommit: its own
 transaction, in one round trip instead of three: each round trip is loop time, about a
 third of a transaction's). A connection that failed (a statement's error, a cancellation,
-the server gone) is closed, never given back.
+the server gone) is closed, never given back; when the server is gone (psycopg's
+``OperationalError``) the idle ones are let go too: after a restart of the server every one
+of them is dead, and the next unit of work connects again instead of failing on each.
 
 A :class:`Database` is also the stores' :class:`~sipgw.agent.tools.sql.Engine` on
 PostgreSQL (:meth:`Database.run`, :meth:`Database.atomic`): the stores' SQL, written once
@@ -180,8 +182,12 @@ class Database:
                         cursor = await stack.enter_async_context(conn.cursor())
                         self.counts.transactions += 1
                         yield Cursor(cursor, self.counts)
-                except BaseException:
+                except BaseException as exc:
                     await conn.close()
+                    if isinstance(exc, psycopg.OperationalError):
+                        # the server is gone or restarted: the connections kept idle are
+                        # dead too; the next unit of work connects afresh, not to fail on one
+                        self._let_go()
                     raise
             finally:
                 self.counts.seconds += time.perf_counter() - began

@@ -7,7 +7,8 @@ returns the stores every part of the gateway uses instead of its SQLite files.
 call feed), into the calls' index, one write after another in a task of its own (a call's
 end never overtakes its start), each awaited on the loop (psycopg's asyncio API). A database
 that stops answering is logged and retried: calls go on; the heartbeat resumes when it
-answers again.
+answers again; an index write that fails is tried again for about 15 s
+(:data:`INDEX_RETRIES`: a database restarting), the writes behind it waiting in order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ log = logging.getLogger("sipgw.cluster")
 
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of the calls' index by one gateway."""
+
+INDEX_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits, seconds, before each new try of an index write that failed (about 15 s in all:
+a restart of the database), before the write is given up."""
 
 GatewayLoad = Callable[[], tuple[int, int | None, bool]]
 """This gateway's calls in progress, capacity (None = no limit) and whether it takes calls."""
@@ -160,13 +165,30 @@ class ClusterMember:
         while True:
             kind, call = await self._writes.get()
             try:
-                await writes[kind](call)
-                if kind != "call_answered":
-                    await self.beat_now()  # its load changed
-            except Exception as exc:  # logged; the call goes on without its index row
-                log.error("cluster: indexing call %s failed: %s", call.get("id"), exc)
+                await self._write_one(writes[kind], kind, call)
             finally:
                 self._writes.task_done()
+
+    async def _write_one(
+        self,
+        write: Callable[[dict[str, Any]], Awaitable[None]],
+        kind: str,
+        call: dict[str, Any],
+    ) -> None:
+        """One index write, tried again after :data:`INDEX_RETRIES` waits (the database
+        restarting) before it is given up: the writes behind it wait, in order."""
+        for wait in (*INDEX_RETRIES, None):
+            try:
+                await write(call)
+                break
+            except Exception as exc:
+                if wait is None:  # logged; the call goes on without its index row
+                    log.error("cluster: indexing call %s failed: %s", call.get("id"), exc)
+                    return
+                await asyncio.sleep(wait)
+        if kind != "call_answered":
+            with contextlib.suppress(Exception):  # the next heartbeat tells it anyway
+                await self.beat_now()  # its load changed
 
     async def _beat(self) -> None:
         pruned_at = -PRUNE_EVERY

@@ -6,6 +6,9 @@ Theory of operation
 the loop (it is called from the call feed, on the event loop: it must never wait). The
 loop writes what was queued to the outbox, one unit of work of the outbox's (SQLite's in a
 thread, so a slow disk never stalls the loop either; PostgreSQL's awaited on the loop).
+A write that fails (the database restarting) puts the events back at the front of the
+queue, in order, and the loop tries again :data:`ERROR_WAIT` s later: they are lost only
+if the queue overflows (:data:`MAX_QUEUED`) or the process stops first.
 
 *Out*: the loop claims the due rows (:meth:`~sipgw.app.webhooks.outbox.Outbox.claim_due`:
 the oldest pending event of each URL and call, so a call's events arrive in order) and
@@ -46,6 +49,10 @@ log = logging.getLogger("sipgw.webhooks")
 
 MAX_QUEUED = 10000
 """Events waiting in memory for the outbox at most (beyond it they are dropped)."""
+
+ERROR_WAIT = 5.0
+"""Seconds the loop waits after an error of the outbox (its database away) before it tries
+again."""
 
 
 TRACED_CALLS = 4096
@@ -162,7 +169,17 @@ class WebhookDelivery:
             return
         batch = list(self._queue)
         self._queue.clear()
-        refused = await self.outbox.add(batch, self.clock())
+        try:
+            refused = await self.outbox.add(batch, self.clock())
+        except BaseException:
+            # Not written (the database restarting, the disk full): back to the front of
+            # the queue, in order, for the next round; the queue's bound still holds.
+            room = max(0, MAX_QUEUED - len(self._queue))
+            self._queue.extendleft(reversed(batch[:room]))
+            if len(batch) > room:
+                self.counts.dropped_full += len(batch) - room
+                log.error("webhook queue full: %d event(s) dropped", len(batch) - room)
+            raise
         if refused:
             self.counts.dropped_full += refused
             log.error(
@@ -226,7 +243,7 @@ class WebhookDelivery:
                     wait = max(0.0, min(wait, due - self.clock()))
             except Exception:
                 log.exception("webhook outbox %s: error (retrying)", self.outbox.where)
-                wait = 5.0
+                wait = ERROR_WAIT
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.05))
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from sipgw.app.webhooks import delivery as delivery_module
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery, retry_delay
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret, verify
@@ -183,6 +184,38 @@ async def test_stop_keeps_what_was_queued_and_the_next_start_delivers_it(tmp_pat
         await got.until(2)
         await again.stop()
     assert [b["n"] for _, b, _ in got.got] == [1, 2]
+
+
+class FlakyOutbox(Outbox):
+    """An outbox whose first ``failures`` writes fail, as while its database restarts."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path, "flaky")
+        self.failures = failures
+
+    async def add(self, events: Iterable[NewEvent], now: float) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("the database is restarting")
+        return await super().add(events, now)
+
+
+async def test_events_not_written_wait_in_memory_until_the_outbox_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_module, "ERROR_WAIT", 0.05)
+    async with receiver() as got:
+        outbox = FlakyOutbox(tmp_path / "outbox.sqlite3", failures=2)
+        sender = WebhookDelivery(outbox, lambda line: SECRET, FAST)
+        sender.start()
+        sender.enqueue(events(got.url, {"a": 2}))
+        await eventually(lambda: outbox.failures == 1)  # the first write failed ...
+        sender.enqueue(events(got.url, {"b": 1}))  # ... and more came meanwhile
+        await got.until(3)
+        await sender.stop()
+    assert outbox.failures == 0 and sender.counts.dropped_full == 0
+    assert [(b["call"], b["n"]) for _, b, _ in got.got if b["call"] == "a"] == [("a", 1), ("a", 2)]
+    assert len({i for i, _, _ in got.got}) == 3
 
 
 def test_retry_waits_double_with_jitter_up_to_the_cap() -> None:
