@@ -53,7 +53,8 @@ FAULTS: tuple[str, ...] = (
 )
 """Every fault, in the default order: each vendor in turn, each kind in turn."""
 
-OPENAI_500 = "The server had an error while processing your request. Sorry about that!"  # OpenAI's error-codes guide, "500 - The server had an error while processing your request"
+# OpenAI's error-codes guide, "500 - The server had an error while processing your request"
+OPENAI_500 = "The server had an error while processing your request. Sorry about that!"
 
 
 @dataclass
