@@ -322,7 +322,9 @@ def test_a_lines_own_http_tool_and_mcp_server_are_called_by_the_model(
         outputs = [result["result"] for result in session.tool_results]
     else:
         outputs = [output["output"] for output in session.tool_outputs]
-    assert outputs[0] == "paid" and '"timezone": "Asia/Tokyo"' in outputs[1], outputs
+    # the two tools run at once: their results come back in either order
+    assert len(outputs) == 2 and "paid" in outputs, outputs
+    assert any('"timezone": "Asia/Tokyo"' in output for output in outputs), outputs
     report = analyse(heard)
     paid = spans(report, PAID_HZ)
     assert paid and paid[0][0] > ASK + 0.6, report.describe()  # after the question

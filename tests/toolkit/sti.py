@@ -61,7 +61,9 @@ def certificate(
         .issuer_name(_name(issuer))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
+        # a day back: a test module's clock is read when it is imported, and a whole run's
+        # workers import every module minutes before this fixture makes the certificates
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .sign(issuer_key, hashes.SHA256())

@@ -25,7 +25,7 @@ from sipgw.sip.passportcheck import (
 from tests.toolkit.passport import shaken
 from tests.toolkit.sti import StiPki, certificate, jws_part
 
-NOW = float(int(time.time()))  # the test certificates are valid from now, for 30 days
+NOW = float(int(time.time()))  # the test certificates are valid from a day ago, for 30 days
 CALLER, CALLED = ("+15551234567", ""), ("15550100", "")
 
 
