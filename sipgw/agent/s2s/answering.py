@@ -53,8 +53,8 @@ from sipgw.agent.amd.policy import (
     LeaveMessage,
     StopSpeaking,
 )
+from sipgw.agent.amd.records import decision_line, ready_line, result_line
 from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
-from sipgw.agent.callscope import ms_between
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS, S2sActions
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.voice import ModelVoice
@@ -244,20 +244,12 @@ class S2sAnswering:
         scope = self._scope
         if isinstance(event, AnswerClassified):
             self.decision = event
-            scope.write(
-                {"type": "amd", "kind": event.kind.value, "reason": event.reason,
-                 "evidence": event.evidence.name.lower(), "revision": event.revision,
-                 "elapsed_ms": round(event.elapsed * 1000), "round": self._screened}
-            )  # fmt: skip
+            scope.write(decision_line(event, self._screened))
             log.info("[%s] answered by: %s (%s) after %.2f s%s", scope.log_id, event.kind.value,
                      event.reason, event.elapsed,
                      f", revision {event.revision}" if event.revision else "")  # fmt: skip
         else:
-            scope.write(
-                {"type": "amd_ready", "kind": event.kind.value, "cause": event.cause,
-                 "beep_hz": round(event.beep.frequency_hz) if event.beep else None,
-                 "after_answer_ms": ms_between(event.at, self._round_started)}
-            )  # fmt: skip
+            scope.write(ready_line(event, self._round_started))
 
     def _maybe_finish(self, now: float) -> None:
         """End detection once its answer is final, as the assistant's does: the detector is
@@ -295,13 +287,8 @@ class S2sAnswering:
         self._reported = True
         decision = self.decision
         self._scope.write(
-            {"type": "amd_result", "mode": self.mode.value,
-             "kind": decision.kind.value if decision is not None else "undecided",
-             "reason": decision.reason if decision is not None else why,
-             "elapsed_ms": ms_between(decision.at, self._started) if decision else None,
-             "revisions": decision.revision if decision is not None else 0,
-             "action": self.action or "none", "screener_answers": self._screened}
-        )  # fmt: skip
+            result_line(self.mode, decision, self._started, why, self.action, self._screened)
+        )
         if decision is not None:
             self._scope.observer.answer_detected(decision.kind.value, decision.at - self._started)
 
