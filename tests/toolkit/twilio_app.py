@@ -39,6 +39,7 @@ class WebhookRequest:
     path: str
     params: dict[str, str]
     valid: bool
+    method: str = "POST"
 
 
 @dataclass
@@ -222,7 +223,7 @@ class TwilioSdkApp:
         valid = RequestValidator(self.auth_token).validate(
             url, params if request.method == "POST" else {}, signature
         )
-        req = WebhookRequest(request.path, params, valid)
+        req = WebhookRequest(request.path, params, valid, request.method)
         self.requests.append(req)
         if not valid:
             return web.Response(status=403, text="invalid signature")

@@ -335,7 +335,7 @@ class TwimlAgent(Agent):
                 "AnsweredBy": answer,
                 "MachineDetectionDuration": str(amd.elapsed_ms),
             }
-            self._poster.post(Callback(md.callback), form)
+            self._poster.post(Callback(md.callback, md.callback_method), form)
 
     async def _run_detected(self) -> None:
         """Synchronous detection: wait for ``AnsweredBy``, get the first document with it."""

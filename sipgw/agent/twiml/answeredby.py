@@ -17,28 +17,41 @@ on the callee's audio and says Twilio's ``AnsweredBy`` once:
   (anything else, an announcement included, at the detector's end or the time limit).
 - ``MachineDetectionTimeout`` (3 to 59 s, default 30): nothing decided by then is
   ``unknown`` (a machine whose message end was not heard: ``machine_end_other``).
+- The tuning parameters, each onto the detector's setting that does the same
+  (:meth:`MachineDetection.amd_config`): ``MachineDetectionSpeechThreshold`` (1000 to 6000
+  ms) is the longest greeting a person's is (``AmdConfig.max_human_greeting``, 1.8 s when not
+  given); ``MachineDetectionSpeechEndThreshold`` (500 to 5000 ms, default 1200) is how long
+  a person's decision must stand before ``human`` is said (:data:`HUMAN_HOLD`);
+  ``MachineDetectionSilenceTimeout`` (2000 to 10000 ms) is the detector's deadline, silence
+  until then being ``unknown`` (``AmdConfig.deadline``, 4 s when not given).
+- ``fax``: a fax machine's answer tone (CED, 2100 Hz: :mod:`sipgw.media.faxtone`) heard
+  within :data:`FAX_WINDOW` of the answer, before any other decision was said.
 
-``fax`` is never said: the detector does not tell fax tones apart. Sans-IO: the agent feeds
-frames and times (:mod:`sipgw.agent.twiml.agent`).
+Sans-IO: the agent feeds frames and times (:mod:`sipgw.agent.twiml.agent`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
 from sipgw.agent.amd import (
+    AmdConfig,
     AmdEvent,
     AnswerClassified,
     AnsweringMachineDetector,
     AnswerKind,
     ReadyForMessage,
 )
+from sipgw.media.faxtone import FaxToneDetector
 
 __all__ = [
     "ANSWERED_BY",
+    "FAX_WINDOW",
+    "HUMAN_HOLD",
     "MODES",
     "PARAMETERS",
     "AnsweredByDetector",
@@ -49,18 +62,28 @@ __all__ = [
 MODES: Final = ("Enable", "DetectMessageEnd")
 """``MachineDetection``'s values."""
 PARAMETERS: Final = frozenset({
-    "MachineDetection", "MachineDetectionTimeout", "AsyncAmd", "AsyncAmdStatusCallback",
-    "AsyncAmdStatusCallbackMethod",
+    "MachineDetection", "MachineDetectionTimeout", "MachineDetectionSpeechThreshold",
+    "MachineDetectionSpeechEndThreshold", "MachineDetectionSilenceTimeout", "AsyncAmd",
+    "AsyncAmdStatusCallback", "AsyncAmdStatusCallbackMethod",
 })  # fmt: skip
 """Twilio's parameters of ``Calls.create`` read here."""
 ANSWERED_BY: Final = (
     "human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
     "fax", "unknown",
 )  # fmt: skip
-"""Twilio's ``AnsweredBy`` values (``fax`` is never said here)."""
+"""Twilio's ``AnsweredBy`` values."""
 HUMAN_HOLD: Final = 1.2
 """Seconds a person's decision must stand before it is said (Twilio's default
 ``MachineDetectionSpeechEndThreshold``, 1200 ms)."""
+FAX_WINDOW: Final = 10.0
+"""Seconds after the answer a fax's answer tone is looked for (T.30's called terminal sends
+CED within a few seconds of answering)."""
+_TUNING: Final = {
+    "MachineDetectionSpeechThreshold": (1000, 6000),
+    "MachineDetectionSpeechEndThreshold": (500, 5000),
+    "MachineDetectionSilenceTimeout": (2000, 10000),
+}
+"""Twilio's tuning parameters and their ranges (ms)."""
 _END: Final = {"beep": "machine_end_beep", "silence": "machine_end_silence"}
 
 
@@ -73,6 +96,26 @@ class MachineDetection:
     callback: str = ""
     """``AsyncAmdStatusCallback``: "" = synchronous (``AnsweredBy`` in the first webhook)."""
     asynchronous: bool = False
+    callback_method: str = "POST"
+    """``AsyncAmdStatusCallbackMethod``: ``POST`` or ``GET``."""
+    speech_threshold: float | None = None
+    """``MachineDetectionSpeechThreshold`` in seconds (None: the detector's own)."""
+    speech_end_threshold: float = HUMAN_HOLD
+    """``MachineDetectionSpeechEndThreshold`` in seconds."""
+    silence_timeout: float | None = None
+    """``MachineDetectionSilenceTimeout`` in seconds (None: the detector's own deadline)."""
+
+    def amd_config(self, base: AmdConfig | None = None) -> AmdConfig:
+        """The detector's settings with the tuning parameters given (``base``: the
+        defaults)."""
+        config = base or AmdConfig()
+        changes: dict[str, float] = {}
+        if self.speech_threshold is not None:
+            changes["max_human_greeting"] = self.speech_threshold
+        if self.silence_timeout is not None:
+            changes["deadline"] = self.silence_timeout
+            changes["settle"] = max(config.settle, self.silence_timeout)
+        return dataclasses.replace(config, **changes) if changes else config
 
 
 def machine_detection(params: Mapping[str, str]) -> MachineDetection | None:
@@ -96,14 +139,28 @@ def machine_detection(params: Mapping[str, str]) -> MachineDetection | None:
     asynchronous = params.get("AsyncAmd", "false").lower()
     if asynchronous not in ("true", "false"):
         raise ValueError(f"AsyncAmd {params['AsyncAmd']!r}: must be true or false")
-    if params.get("AsyncAmdStatusCallbackMethod", "POST").upper() != "POST":
-        raise ValueError("AsyncAmdStatusCallbackMethod: only POST is supported here")
+    method = params.get("AsyncAmdStatusCallbackMethod", "POST").upper() or "POST"
+    if method not in ("GET", "POST"):
+        raise ValueError(f"AsyncAmdStatusCallbackMethod {method[:20]!r}: must be GET or POST")
+    tuning: dict[str, float] = {}
+    for name, (low, high) in _TUNING.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ValueError(f"{name} {value[:20]!r}: must be {low} to {high} milliseconds")
+        tuning[name] = int(value) / 1000
     callback = params.get("AsyncAmdStatusCallback", "")
     if callback:
         parts = urlsplit(callback)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"AsyncAmdStatusCallback {callback!r} is not an http(s) URL")
-    return MachineDetection(mode, float(raw), callback, asynchronous == "true")
+    return MachineDetection(
+        mode, float(raw), callback, asynchronous == "true", method,
+        speech_threshold=tuning.get("MachineDetectionSpeechThreshold"),
+        speech_end_threshold=tuning.get("MachineDetectionSpeechEndThreshold", HUMAN_HOLD),
+        silence_timeout=tuning.get("MachineDetectionSilenceTimeout"),
+    )  # fmt: skip
 
 
 class AnsweredByDetector:
@@ -112,7 +169,8 @@ class AnsweredByDetector:
     Args:
         request: the call's :class:`MachineDetection`.
         started_at: when the call was answered (the clock of every ``now`` given).
-        detector: the detector (default: one started at ``started_at``).
+        detector: the detector (default: one started at ``started_at`` with the request's
+            tuning, :meth:`MachineDetection.amd_config`).
     """
 
     def __init__(
@@ -123,7 +181,8 @@ class AnsweredByDetector:
     ) -> None:
         self.request = request
         self.started_at = started_at
-        self.detector = detector or AnsweringMachineDetector(started_at)
+        self.detector = detector or AnsweringMachineDetector(started_at, request.amd_config())
+        self.fax = FaxToneDetector()
         self.answered_by: str | None = None
         """The ``AnsweredBy`` said (None until then)."""
         self.elapsed_ms = 0
@@ -135,6 +194,8 @@ class AnsweredByDetector:
         """The callee's 20 ms of μ-law ending at ``now``: the ``AnsweredBy`` if it is now."""
         if self.answered_by is not None:
             return None
+        if now - self.started_at <= FAX_WINDOW and self.fax.receive_frame(frame, now):
+            return self._say("fax", now)
         return self._events(self.detector.receive_audio(frame, now), now)
 
     def handle_timer(self, now: float) -> str | None:
@@ -160,7 +221,7 @@ class AnsweredByDetector:
             if isinstance(event, ReadyForMessage) and self.request.mode == "DetectMessageEnd":
                 return self._say(_END.get(event.cause, "machine_end_other"), now)
         if self._human_at is not None and (
-            now - self._human_at >= HUMAN_HOLD or self.detector.done
+            now - self._human_at >= self.request.speech_end_threshold or self.detector.done
         ):
             return self._say("human", now)
         if self.detector.done and self._machine:

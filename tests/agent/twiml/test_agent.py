@@ -550,6 +550,34 @@ async def test_machine_detection_fetches_the_twiml_with_answered_by(app: TwilioS
     assert 3000 <= int(request.params["MachineDetectionDuration"]) < 10000
 
 
+async def test_a_fax_answer_tone_is_answered_by_fax_posted_by_get(app: TwilioSdkApp) -> None:
+    """A callee answering with a fax's CED (2100 Hz): ``AnsweredBy=fax``, to an
+    ``AsyncAmdStatusCallback`` asked with ``AsyncAmdStatusCallbackMethod=GET``, signed."""
+    from sipgw.app.evaluation.audio import encode
+    from tests.toolkit.amdset.channel import tone
+
+    ced = encode([round(v) for v in [0.0] * 4000 + tone(2100.0, 3.5, -18.0)])
+    frames = [ced[i : i + 160] for i in range(0, len(ced) - 159, 160)]
+    callback = app.url.rsplit("/", 1)[0] + "/amd"
+    app.twiml = lambda a, r: '<Response><Pause length="8"/></Response>'
+    details = CallDetails(machine_detection={
+        "MachineDetection": "Enable", "AsyncAmd": "true", "AsyncAmdStatusCallback": callback,
+        "AsyncAmdStatusCallbackMethod": "GET",
+    })  # fmt: skip
+    call = FakeCall(direction="outbound", details=details)
+    agent = TwimlAgent(call, settings(url=app.url))
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, lambda n: frames[n] if n < len(frames) else SILENT)
+    ticker.start()
+    await wait_for(lambda: any(r.path == "/amd" for r in app.requests), within=10)
+    await ticker.stop()
+    await agent.close("hangup")
+    amd = next(r for r in app.requests if r.path == "/amd")
+    assert amd.method == "GET" and amd.valid and amd.params["AnsweredBy"] == "fax"
+    assert 1300 <= int(amd.params["MachineDetectionDuration"]) < 2500
+
+
 async def test_async_amd_posts_answered_by_to_its_callback(app: TwilioSdkApp) -> None:
     """``AsyncAmd=true``: the TwiML runs at the answer, and ``AnsweredBy`` goes to
     ``AsyncAmdStatusCallback`` as Twilio posts it, signed."""

@@ -124,7 +124,61 @@ def test_the_parameters() -> None:
         ({"MachineDetection": "Enable", "MachineDetectionTimeout": "2"}, "3 to 59"),
         ({"MachineDetection": "Enable", "AsyncAmd": "maybe"}, "true or false"),
         ({"MachineDetection": "Enable", "AsyncAmdStatusCallback": "ftp://x"}, "http(s) URL"),
-        ({"MachineDetection": "Enable", "AsyncAmdStatusCallbackMethod": "GET"}, "only POST"),
+        ({"MachineDetection": "Enable", "AsyncAmdStatusCallbackMethod": "PUT"}, "GET or POST"),
+        ({"MachineDetection": "Enable", "MachineDetectionSpeechThreshold": "999"}, "1000 to 6000"),
+        (
+            {"MachineDetection": "Enable", "MachineDetectionSpeechEndThreshold": "5001"},
+            "500 to 5000",
+        ),
+        ({"MachineDetection": "Enable", "MachineDetectionSilenceTimeout": "1.5"}, "2000 to 10000"),
+        ({"MachineDetectionSilenceTimeout": "3000"}, "needs MachineDetection"),
     ]:
         with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
             machine_detection(bad)
+
+
+def test_the_tuning_parameters_go_to_the_detectors_settings() -> None:
+    asked = machine_detection({
+        "MachineDetection": "Enable", "MachineDetectionSpeechThreshold": "3000",
+        "MachineDetectionSpeechEndThreshold": "500", "MachineDetectionSilenceTimeout": "8000",
+        "AsyncAmdStatusCallbackMethod": "get",
+    })  # fmt: skip
+    assert asked is not None and asked.callback_method == "GET"
+    config = asked.amd_config()
+    assert (config.max_human_greeting, config.deadline) == (3.0, 8.0)
+    assert config.settle >= 8.0
+    untouched = MachineDetection("Enable").amd_config()
+    assert (untouched.max_human_greeting, untouched.deadline) == (1.8, 4.0)
+    # the speech end threshold: how long a person's decision stands before ``human``
+    script: dict[float, tuple[AmdEvent, ...]] = {0.8: (decided(AnswerKind.HUMAN, 0.8),)}
+    amd = AnsweredByDetector(asked, 0.0, Scripted(script))
+    said = [a for step in range(1, 40) if (a := amd.receive_audio(SILENCE, step / 10))]
+    assert said == ["human"] and amd.elapsed_ms == 1300
+
+
+def test_silence_timeout_moves_the_real_detectors_unknown() -> None:
+    for ms, low, high in [("2000", 2000, 2100), ("7000", 7000, 7100)]:
+        asked = machine_detection(
+            {"MachineDetection": "Enable", "MachineDetectionSilenceTimeout": ms}
+        )
+        assert asked is not None
+        amd = AnsweredByDetector(asked, 0.0)
+        answer, now = None, 0.0
+        while answer is None and now < 30:
+            now = round(now + 0.02, 2)
+            answer = amd.receive_audio(SILENCE, now)
+        assert answer == "unknown" and low <= amd.elapsed_ms <= high
+
+
+def test_a_fax_answer_tone_is_fax() -> None:
+    from tests.media.test_faxtone import frames_of, silence
+    from tests.toolkit.amdset.channel import tone
+
+    amd = AnsweredByDetector(MachineDetection("DetectMessageEnd"), 0.0)
+    said = []
+    for n, frame in enumerate(frames_of(silence(1.8) + tone(2100.0, 3.0, -18.0))):
+        answer = amd.receive_audio(frame, (n + 1) * 0.02)
+        if answer is not None:
+            said.append(answer)
+    assert said == ["fax"]
+    assert 2700 <= amd.elapsed_ms <= 2900

@@ -8,9 +8,10 @@ Twilio's paths of API version 2010-04-01, so an app's Twilio client pointed at t
 - ``POST /2010-04-01/Accounts/{AccountSid}/Calls.json``: ``To``, ``From``, ``Url`` or
   ``Twiml`` (``Method`` POST), ``StatusCallback``, ``StatusCallbackEvent``,
   ``StatusCallbackMethod`` (POST), ``Timeout``, ``MachineDetection`` (``Enable``,
-  ``DetectMessageEnd``; ``MachineDetectionTimeout``, ``AsyncAmd``,
-  ``AsyncAmdStatusCallback``: :mod:`sipgw.agent.twiml.answeredby`): an outbound call run by
-  the ``twiml`` agent (:mod:`sipgw.app.twilio.api.seam`); 201 and the Call resource (``queued``).
+  ``DetectMessageEnd``; ``MachineDetectionTimeout``, the tuning parameters, ``AsyncAmd``,
+  ``AsyncAmdStatusCallback`` and its method: :mod:`sipgw.agent.twiml.answeredby`): an
+  outbound call run by the ``twiml`` agent (:mod:`sipgw.app.twilio.api.seam`); 201 and the
+  Call resource (``queued``).
 - ``GET .../Calls/{Sid}.json``: the Call resource (its status as it goes).
 - ``POST .../Calls/{Sid}.json``: ``Status=completed`` ends the call (a CANCEL while it
   rings, a BYE once answered), ``Status=canceled`` only while it rings; ``Url`` or

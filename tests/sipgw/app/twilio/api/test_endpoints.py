@@ -208,3 +208,48 @@ async def test_without_the_settings_there_is_no_rest_subset(tmp_path: Path) -> N
                     assert r.status == 401  # the admin token's, as any unknown path
         finally:
             await server.stop()
+
+
+async def test_machine_detections_tuning_reaches_the_call_and_values_out_of_range_are_400(
+    tmp_path: Path,
+) -> None:
+    """The SDK's ``machine_detection_*`` tuning and ``async_amd_status_callback_method``: kept
+    for the call's agent (the seam's body), each checked against Twilio's range."""
+    from sipgw.app.twilio.api.seam import MACHINE_DETECTION
+
+    bodies: list[dict[str, Any]] = []
+
+    async def placer(gateway: Gateway, body: dict[str, Any]) -> PlacedCall:
+        bodies.append(body)
+        return await echo_placer(gateway, body)
+
+    async with api(tmp_path) as (server, client, callee):
+        server.twilio_api.place = placer
+        call = await sdk(lambda: client.calls.create(
+            to=callee, from_="+15551230001", twiml=TWIML, machine_detection="DetectMessageEnd",
+            machine_detection_speech_threshold=3000, machine_detection_speech_end_threshold=800,
+            machine_detection_silence_timeout=6000, async_amd="true",
+            async_amd_status_callback="https://app.example/amd",
+            async_amd_status_callback_method="GET",
+        ))  # fmt: skip
+        await sdk(lambda: client.calls(call.sid).update(status="completed"))
+        for name, value, words in [
+            ("machine_detection_speech_threshold", 7000, "1000 to 6000"),
+            ("machine_detection_speech_end_threshold", 300, "500 to 5000"),
+            ("machine_detection_silence_timeout", 1000, "2000 to 10000"),
+            ("async_amd_status_callback_method", "PUT", "GET or POST"),
+        ]:
+            with pytest.raises(TwilioRestException) as refused:
+                await sdk(lambda: client.calls.create(  # noqa: B023 - awaited at once
+                    to=callee, from_="+1555", twiml=TWIML, machine_detection="Enable",
+                    **{name: value},  # noqa: B023
+                ))  # fmt: skip
+            assert refused.value.status == 400 and refused.value.code == 20422, name
+            assert words in refused.value.msg, refused.value.msg
+    assert len(bodies) == 1
+    assert bodies[0][MACHINE_DETECTION] == {
+        "MachineDetection": "DetectMessageEnd", "MachineDetectionSpeechThreshold": "3000",
+        "MachineDetectionSpeechEndThreshold": "800", "MachineDetectionSilenceTimeout": "6000",
+        "AsyncAmd": "true", "AsyncAmdStatusCallback": "https://app.example/amd",
+        "AsyncAmdStatusCallbackMethod": "GET",
+    }  # fmt: skip
