@@ -5,7 +5,8 @@ and a second baresip as the called party (docs/twilio-apps.md).
 The gateway places the second leg itself and relays the two: each phone hears the other's
 tone; the called party hanging up posts ``DialCallStatus=completed`` (with its
 ``DialCallSid`` and ``DialCallDuration``) to the ``<Dial action>`` and the action's TwiML
-runs for the caller; a busy called party (486) and one that does not answer within
+runs for the caller; two called phones ring at once, the first to answer is bridged and the
+other's ringing cancelled; a busy called party (486) and one that does not answer within
 ``timeout`` (our CANCEL) post ``busy`` and ``no-answer`` and the caller goes on; the caller
 hanging up ends the called party's call too; either side holding and resuming, the two hear
 each other again. Then the same through a Kamailio carrier
@@ -119,6 +120,59 @@ def test_the_called_party_talks_with_the_caller_then_hangs_up_and_the_action_run
     assert form["CallStatus"] == "in-progress"
     kinds = [line["type"] for line in record(tmp_workdir)]
     assert "twiml_dial_bridged" in kinds and "twiml_dial_ended" in kinds
+
+
+def test_two_called_phones_ring_at_once_the_first_to_answer_is_bridged_the_other_cancelled(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """``<Dial><Sip>mobile</Sip><Sip>desk</Sip></Dial>``: both phones ring at once; the desk
+    answers (auto), the caller and the desk hear each other, the mobile's ringing stops (our
+    CANCEL: 487); the desk hanging up posts ``completed``."""
+    with (
+        Baresip(tmp_workdir, "mobile", user="mobile") as mobile,  # rings; answers nothing
+        Baresip(
+            tmp_workdir,
+            "desk",
+            user="desk",
+            answermode="auto",
+            source_wav=tone(tmp_workdir, "desk", CALLED_HZ),
+        ) as desk,  # fmt: skip
+    ):
+
+        def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+            response = VoiceResponse()
+            if request.path == "/dialled":
+                response.hangup()
+                return response
+            dial = Dial(action="/dialled", timeout=10)
+            dial.sip(mobile.uri)
+            dial.sip(desk.uri)
+            response.append(dial)
+            return response
+
+        app.twiml = build  # type: ignore[assignment]
+        with (
+            gateway(tmp_workdir, app, f"{mobile.uri},{desk.uri}") as gw,
+            Baresip(
+                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
+            ) as caller,  # fmt: skip
+        ):
+            caller.dial(gw.uri("bot"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            mobile.wait_event("CALL_INCOMING", 10)
+            desk.wait_event("CALL_ESTABLISHED", 10)
+            mobile.wait_event("CALL_CLOSED", 5)  # no longer ringing: cancelled
+            wait_heard(desk, CALLER_HZ, 0.5)
+            wait_heard(caller, CALLED_HZ, 0.5)
+            desk.hangup()
+            form = dialled(app)
+            caller.wait_event("CALL_CLOSED", 10)
+            assert gw.stop() == 0
+    assert form["DialCallStatus"] == "completed" and form["DialCallSid"].startswith("CA")
+    ended = {line["target"]: line for line in record(tmp_workdir)
+             if line["type"] == "twiml_dial_ended"}  # fmt: skip
+    assert ended[mobile.uri]["ended_by"] == "lost"
+    assert ended[desk.uri]["status"] == "completed"
 
 
 @pytest.mark.parametrize("how", ["busy", "no-answer"])

@@ -61,6 +61,7 @@ from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
+from sipgw.agent.twiml.dialringall import RingAllDial
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
@@ -901,7 +902,9 @@ class TwimlAgent(Agent):
             else:
                 dual = verb.record.endswith("-dual")
                 recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
-        dialing = BridgedDial(call, placer, verb, caller_id, self._note, recorder)
+        several = len(verb.targets) > 1  # all ring at once (dialringall.py)
+        how = RingAllDial if several else BridgedDial
+        dialing = how(call, placer, verb, caller_id, self._note, recorder)
         self._dialing = (dialing, verb)
         try:
             result = await dialing.run()

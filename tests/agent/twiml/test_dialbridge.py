@@ -227,7 +227,7 @@ async def test_an_unanswered_dial_posts_why_and_the_twiml_goes_on(
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]
 
 
-async def test_targets_are_tried_in_turn_until_one_answers(app: TwilioSdkApp) -> None:
+async def test_a_busy_target_and_one_that_answers_the_second_is_bridged(app: TwilioSdkApp) -> None:
     def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
         response = VoiceResponse()
         dial = Dial(action="/dialled", time_limit=1)
