@@ -45,7 +45,7 @@ from sipgw.agent.sections.parsers import (
 if TYPE_CHECKING:
     from sipgw.agent.llm.base import ChatLLM
     from sipgw.agent.stt.base import SpeechToText
-    from sipgw.agent.tts.base import TextToSpeech
+    from sipgw.agent.tts.base import TextToSpeech, TunedVoice
     from sipgw.agent.tts.elevenlabs import ElevenLabsSettings
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "ElevenLabsSection",
     "OpenAISection",
     "Vendor",
+    "assemblyai_spoken",
     "elevenlabs_voiced",
 ]
 
@@ -239,6 +240,26 @@ def _assemblyai(settings: AssemblyAISection, wideband: bool = False) -> Callable
     if wideband:  # an HD-voice caller's 16 kHz, as it comes (the API takes pcm_s16le 16000)
         client = dataclasses.replace(client, encoding="pcm_s16le", sample_rate=16000)
     return partial(AssemblyAISTTService, client)
+
+
+def assemblyai_spoken(settings: AssemblyAISection) -> Callable[[str], SpeechToText]:
+    """AssemblyAI for callers speaking a language chosen per session (a ConversationRelay's
+    ``transcriptionLanguage``: agent/twiml/relayproviders.py): its model chosen for that
+    language as ``ASSEMBLYAI_LANGUAGE`` chooses it.
+
+    Raises (from the maker):
+        ValueError: not a language tag, or values the chosen model refuses.
+    """
+
+    def make(language: str) -> SpeechToText:
+        code = _language(language.split("-", 1)[0])
+        chosen = dataclasses.replace(settings, language=code)
+        try:
+            return _assemblyai(chosen)()
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    return make
 
 
 # --------------------------------------------------------------------------- OpenAI
@@ -426,19 +447,27 @@ def _elevenlabs(settings: ElevenLabsSection, wideband: bool = False) -> Callable
     return partial(ElevenLabsTTSService, client)
 
 
-def elevenlabs_voiced(
-    settings: ElevenLabsSection,
-) -> Callable[[str | None, str | None], TextToSpeech]:
+def elevenlabs_voiced(settings: ElevenLabsSection) -> TunedVoice:
     """ElevenLabs with a voice ID and a language code chosen per request (a TwiML
-    ``<Say>``'s: agent/twiml/say.py); None keeps the configured one."""
+    ``<Say>``'s: agent/twiml/say.py), and for a ConversationRelay voice its model and voice
+    settings (agent/twiml/relayproviders.py); None keeps the configured one."""
     from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
 
     base = _elevenlabs_settings(settings)
 
-    def make(voice_id: str | None, language_code: str | None) -> TextToSpeech:
+    def make(
+        voice_id: str | None,
+        language_code: str | None,
+        *,
+        model_id: str | None = None,
+        voice_settings: Mapping[str, float] | None = None,
+    ) -> TextToSpeech:
         chosen = dataclasses.replace(
-            base, voice_id=voice_id or base.voice_id, language_code=language_code
-        )
+            base, voice_id=voice_id or base.voice_id, language_code=language_code,
+            model_id=model_id or base.model_id,
+            voice_settings={**(base.voice_settings or {}), **voice_settings}
+            if voice_settings else base.voice_settings,
+        )  # fmt: skip
         return ElevenLabsTTSService(chosen)
 
     return make

@@ -6,7 +6,7 @@ Attributes read (Twilio's spelling): ``url`` (the app's WebSocket, required),
 ``dtmf``, ``speech``, ``any``; ``true``/``false`` as ``any``/``none``), ``dtmfDetection``,
 ``language`` with ``ttsLanguage`` and ``transcriptionLanguage``, ``ttsProvider`` and
 ``voice``, ``transcriptionProvider`` and ``speechModel``, ``hints``, ``preemptible``,
-``reportInputDuringAgentSpeech``; nouns ``<Language code ttsProvider voice
+``reportInputDuringAgentSpeech``, ``partialPrompts``; nouns ``<Language code ttsProvider voice
 transcriptionProvider speechModel>`` and ``<Parameter name value>``. Any other attribute is
 kept by name in :attr:`ConversationRelay.ignored` so the agent can say it is not followed.
 Every failure is a :class:`~sipgw.twilio.document.TwimlError`-compatible ``ValueError``
@@ -27,7 +27,7 @@ _READ: Final = frozenset({
     "url", "welcomeGreeting", "welcomeGreetingInterruptible", "interruptible", "dtmfDetection",
     "language", "ttsLanguage", "transcriptionLanguage", "ttsProvider", "voice",
     "transcriptionProvider", "speechModel", "hints", "preemptible",
-    "reportInputDuringAgentSpeech",
+    "reportInputDuringAgentSpeech", "partialPrompts",
 })  # fmt: skip
 
 
@@ -62,6 +62,10 @@ class ConversationRelay:
     hints: tuple[str, ...] = ()
     preemptible: bool = False
     report_input_during_agent_speech: str = "none"
+    """``none`` (``false``), ``dtmf``, ``speech`` or ``any`` (``true``): which of the caller's
+    input while the agent speaks goes to the app."""
+    partial_prompts: bool = False
+    """``prompt`` messages with ``last: false`` as the caller's words come."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -129,6 +133,12 @@ def read_relay(
         else:
             raise ValueError(f"<{tag[:40]}> inside <ConversationRelay> (<Language>, <Parameter>)")
     report = attrs.get("reportInputDuringAgentSpeech", "none").strip().lower() or "none"
+    report = {"true": "any", "false": "none"}.get(report, report)
+    if report not in ("none", "dtmf", "speech", "any"):
+        raise ValueError(
+            f"<ConversationRelay reportInputDuringAgentSpeech={report[:40]!r}>: none, dtmf, "
+            "speech or any"
+        )
     relay = ConversationRelay(
         url=url,
         welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
@@ -145,6 +155,7 @@ def read_relay(
         hints=tuple(h.strip() for h in attrs.get("hints", "").split(",") if h.strip()),
         preemptible=_flag(attrs, "preemptible", False),
         report_input_during_agent_speech=report,
+        partial_prompts=_flag(attrs, "partialPrompts", False),
         languages=tuple(languages),
         parameters=tuple(parameters),
         ignored=tuple(sorted(name for name in attrs if name not in _READ)),

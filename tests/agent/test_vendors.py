@@ -150,3 +150,30 @@ def test_bad_values_name_the_variable(section: type, name: str, value: str, mess
 def test_the_keyterm_limits_are_the_apis() -> None:
     terms = ",".join(f"{i:0>50}" for i in range(100))
     assert len(load(AssemblyAISection, Sources({"ASSEMBLYAI_KEYTERMS": terms})).keyterms) == 100
+
+
+def test_a_relays_language_chooses_the_model_and_a_voice_its_model_and_settings() -> None:
+    """``assemblyai_spoken``: the model for the callers' language, as ASSEMBLYAI_LANGUAGE
+    chooses it; ``elevenlabs_voiced``: a voice's model and settings over the configured."""
+    from sipgw.agent.vendors import assemblyai_spoken, elevenlabs_voiced
+
+    spoken = assemblyai_spoken(load(AssemblyAISection, Sources(KEYS)))
+    japanese, french = spoken("ja-JP"), spoken("fr-FR")
+    assert japanese._settings.speech_model == "whisper-rt"  # type: ignore[attr-defined]
+    assert japanese._settings.continuous_partials is None  # type: ignore[attr-defined]
+    assert french._settings.speech_model == "u3-rt-pro"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="language code"):
+        spoken("!!")
+    strict = assemblyai_spoken(
+        load(AssemblyAISection, Sources({**KEYS, "ASSEMBLYAI_INTERRUPTION_DELAY": "0"}))
+    )
+    with pytest.raises(ValueError, match="whisper-rt"):
+        strict("ja")
+    sources = Sources({**KEYS, "ELEVENLABS_VOICE_ID": "CONFIGURED"})
+    voiced = elevenlabs_voiced(load(ElevenLabsSection, sources))
+    tts = voiced("VOICE", "es", model_id="eleven_turbo_v2_5", voice_settings={"speed": 1.1})
+    settings = tts.settings  # type: ignore[attr-defined]
+    assert (settings.voice_id, settings.language_code) == ("VOICE", "es")
+    assert settings.model_id == "eleven_turbo_v2_5" and settings.voice_settings["speed"] == 1.1
+    plain = voiced(None, None).settings  # type: ignore[attr-defined]
+    assert (plain.voice_id, plain.model_id) == ("CONFIGURED", "eleven_flash_v2_5")

@@ -26,6 +26,8 @@ def test_the_sdks_conversation_relay_with_every_attribute_read() -> None:
         speech_model="nova-3",
         hints="sipgw, Kamailio",
         preemptible=True,
+        report_input_during_agent_speech="dtmf",
+        partial_prompts=True,
         debug="debugging",
     )
     relay.language(code="fr-FR", tts_provider="Google", voice="fr-FR-Neural2-A")
@@ -39,6 +41,7 @@ def test_the_sdks_conversation_relay_with_every_attribute_read() -> None:
                 dtmf_detection=True, language="en-US", tts_provider="ElevenLabs", voice="alice",
                 transcription_provider="Deepgram", speech_model="nova-3",
                 hints=("sipgw", "Kamailio"), preemptible=True,
+                report_input_during_agent_speech="dtmf", partial_prompts=True,
                 languages=(RelayLanguage("fr-FR", "Google", "fr-FR-Neural2-A"),),
                 parameters=(("customer", "42"),), ignored=("debug",),
             ),
@@ -57,6 +60,13 @@ def test_defaults_and_booleans() -> None:
     assert verb.relay.welcome_greeting_interruptible == "any"
     assert not verb.relay.dtmf_detection
     assert verb.relay.language == ""
+    assert verb.relay.report_input_during_agent_speech == "none"
+    assert not verb.relay.partial_prompts
+    for given, read in (("true", "any"), ("false", "none"), ("Speech", "speech")):
+        relay = f'<ConversationRelay url="wss://a/b" reportInputDuringAgentSpeech="{given}"/>'
+        (verb,) = parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
+        assert isinstance(verb, ConnectRelay)
+        assert verb.relay.report_input_during_agent_speech == read
 
 
 @pytest.mark.parametrize(
@@ -65,6 +75,8 @@ def test_defaults_and_booleans() -> None:
         ("<ConversationRelay/>", "<ConversationRelay> without a url"),
         ('<ConversationRelay url="wss://a" interruptible="maybe"/>', "interruptible='maybe'"),
         ('<ConversationRelay url="wss://a" dtmfDetection="yes"/>', "dtmfDetection='yes'"),
+        ('<ConversationRelay url="wss://a" reportInputDuringAgentSpeech="all"/>',
+         "reportInputDuringAgentSpeech='all'"),
         ('<ConversationRelay url="wss://a"><Stream url="x"/></ConversationRelay>',
          "<Stream> inside"),
         ('<ConversationRelay url="wss://a"><Language/></ConversationRelay>', "without a code"),

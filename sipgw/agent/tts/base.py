@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -42,6 +42,7 @@ __all__ = [
     "TtsConnectError",
     "TtsError",
     "TtsReply",
+    "TunedVoice",
 ]
 
 
@@ -273,3 +274,17 @@ class TextToSpeech(Protocol):
     async def close(self) -> None:
         """Stop every reply and release the connection. Idempotent, never raises."""
         ...
+
+
+class TunedVoice(Protocol):
+    """Makes a client speaking with a voice ID, a language code, and also a model and voice
+    settings (None: the configured ones): a ConversationRelay's ElevenLabs ``voice``."""
+
+    def __call__(
+        self,
+        voice_id: str | None,
+        language_code: str | None,
+        *,
+        model_id: str | None = None,
+        voice_settings: Mapping[str, float] | None = None,
+    ) -> TextToSpeech: ...

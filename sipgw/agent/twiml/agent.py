@@ -148,6 +148,9 @@ class TwimlSettings:
             with the RecordingSid added).
         stt: also what ``<Connect><ConversationRelay>`` transcribes with (None: that verb
             is refused; it speaks through ``tts``).
+        stt_spoken: makes a speech-to-text session for callers speaking a language
+            (its model chosen for it): a ConversationRelay's ``transcriptionLanguage``;
+            None: ``stt``'s, whatever the language.
         dial: how ``<Dial>`` connects: ``bridge`` (the gateway places the second leg and
             relays the audio; a call that cannot place one gets ``refer``) or ``refer``.
     """
@@ -167,6 +170,7 @@ class TwimlSettings:
     tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
     stt: Callable[[], SpeechToText] | None = None
+    stt_spoken: Callable[[str], SpeechToText] | None = None
     recording_dir: Path | None = None
     recording_url: str = ""
     dial: DialMode = "bridge"
@@ -515,7 +519,7 @@ class TwimlAgent(Agent):
         url = self._stream_url(verb.relay.url)
         s = self.settings
         services = RelayServices(s.identity, s.stt, s.tts, s.timeout, s.max_audio_bytes,
-                                 s.stream_open_timeout)  # fmt: skip
+                                 s.stream_open_timeout, s.stt_spoken)  # fmt: skip
         session, notes = relay_session(verb.relay, url, self.call, self.call_sid, services,
                                        self._session)  # fmt: skip
         if session is None:
@@ -525,6 +529,7 @@ class TwimlAgent(Agent):
         for what in notes:
             log.warning("[%s] TwiML <ConversationRelay> %s", self.call.call_id, what)
             self._note("relay_ignored", attribute=what)
+        session.on_ignored = lambda what: self._note("relay_ignored", attribute=what)
         self._note("relay", url=url, session_id=session.who.session_id)
         self._relayed, started = session, time.monotonic()
         try:

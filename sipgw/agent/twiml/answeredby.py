@@ -109,13 +109,12 @@ class MachineDetection:
         """The detector's settings with the tuning parameters given (``base``: the
         defaults)."""
         config = base or AmdConfig()
-        changes: dict[str, float] = {}
         if self.speech_threshold is not None:
-            changes["max_human_greeting"] = self.speech_threshold
+            config = dataclasses.replace(config, max_human_greeting=self.speech_threshold)
         if self.silence_timeout is not None:
-            changes["deadline"] = self.silence_timeout
-            changes["settle"] = max(config.settle, self.silence_timeout)
-        return dataclasses.replace(config, **changes) if changes else config
+            settle = max(config.settle, self.silence_timeout)
+            config = dataclasses.replace(config, deadline=self.silence_timeout, settle=settle)
+        return config
 
 
 def machine_detection(params: Mapping[str, str]) -> MachineDetection | None:

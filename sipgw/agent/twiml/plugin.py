@@ -101,19 +101,24 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         require([vendor.section], sources, "SIPGW_TWIML_TTS=elevenlabs")
         section = load(vendor.section, sources)
         assert isinstance(section, ElevenLabsSection)
-        tts = SayVoice(elevenlabs_voiced(section), dict(app.say_voices), section.model_id)
+        voiced = elevenlabs_voiced(section)
+        tts = SayVoice(voiced, dict(app.say_voices), section.model_id, voiced)
     if bool(app.recording_dir) != bool(app.recording_url):
         raise ConfigError(
             "SIPGW_TWIML_RECORDING_DIR and SIPGW_TWIML_RECORDING_URL go together (where <Record> "
             "writes, and where the app fetches it)"
         )
     stt = None
+    stt_spoken = None
     if app.stt == "assemblyai":
-        from sipgw.agent.vendors import STT_VENDORS
+        from sipgw.agent.vendors import STT_VENDORS, AssemblyAISection, assemblyai_spoken
 
         stt_vendor = STT_VENDORS["assemblyai"]
         require([stt_vendor.section], sources, "SIPGW_TWIML_STT=assemblyai")
-        stt = stt_vendor.clients(load(stt_vendor.section, sources))
+        stt_section = load(stt_vendor.section, sources)
+        stt = stt_vendor.clients(stt_section)
+        assert isinstance(stt_section, AssemblyAISection)
+        stt_spoken = assemblyai_spoken(stt_section)
     return TwimlSettings(
         identity=TwilioIdentity(app.account_sid, app.auth_token),
         timeout=app.timeout_ms / 1000,
@@ -123,6 +128,7 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         fallback_frames=frames,
         tts=tts,
         stt=stt,
+        stt_spoken=stt_spoken,
         recording_dir=Path(app.recording_dir) if app.recording_dir else None,
         recording_url=app.recording_url,
         record_dir=Path(app.record_dir) if app.record_dir else None,

@@ -10,14 +10,27 @@ speaks ``welcomeGreeting``, then, until the app sends ``end`` or closes the sock
   and to the assistant's turn-taking machine (:class:`~sipgw.agent.turns.TurnTaker`). Its
   :class:`~sipgw.agent.turns.StartReply` (the STT's end of turn) is the ``prompt``
   (``voicePrompt`` = the final transcript, ``last: true``) sent at once: no later than the
-  assistant starts its own reply. Keys are ``dtmf`` when ``dtmfDetection`` is on.
+  assistant starts its own reply; with ``partialPrompts`` each new partial transcript of
+  the turn goes before it (``last: false``). Keys are ``dtmf`` when ``dtmfDetection`` is
+  on. While the agent speaks (a reply not yet played out), prompts and keys go to the app
+  only as ``reportInputDuringAgentSpeech`` says (``speech``, ``dtmf``, ``any``; ``none``,
+  the default: neither).
 - *The app's side*: ``text`` tokens are cut into sentences as they come
   (:class:`~sipgw.agent.llm.sentences.SentenceSplitter`, as the assistant cuts its LLM's
   stream) and each sentence goes to the text-to-speech at once; its audio goes to the
   assistant's :class:`~sipgw.agent.playout.Playout`, one 20 ms frame per tick. ``last``
-  closes the reply (its rest is spoken); the next token begins a new one. ``play``
-  fetches and plays an audio file (:mod:`sipgw.agent.twiml.audiofile`), ``sendDigits``
-  sends RFC 4733 events, ``language`` is recorded for the next ``prompt``'s ``lang``.
+  closes the reply (its rest is spoken); the next token begins a new one. A reply speaks
+  with the voice of its language (``text``'s ``lang``, else the session's, which a
+  ``language`` message's ``ttsLanguage`` switches; the voices: :mod:`sipgw.agent.twiml.
+  relayproviders`), each language's client made and connected at its first use; a token in
+  another language than its reply's closes that reply and begins one. ``play`` fetches and
+  plays an audio file (:mod:`sipgw.agent.twiml.audiofile`), ``sendDigits`` sends RFC 4733
+  events. A reply that is ``preemptible`` (its message's, else the verb's) is cut, silently,
+  by the app's next ``text`` reply or ``play``.
+- *Languages of the caller*: ``transcriptionLanguage`` is the next prompts' ``lang``; when
+  the recognizer's model must change with it (``relayproviders.needs_new_session``) a new
+  session is opened and connected, then takes the caller's audio from the old one, which
+  is closed. ``hints`` go to every session as key terms.
 - *Barge-in*: the machine's :class:`~sipgw.agent.turns.PauseAgent` holds the reply,
   :class:`~sipgw.agent.turns.CommitBargeIn` cuts it (queued audio dropped, TTS cancelled)
   when the reply is ``interruptible`` by that cause (``speech`` for speech and transcripts,
@@ -41,7 +54,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import count
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -51,7 +64,7 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.llm.sentences import SentenceSplitter
 from sipgw.agent.playout import Playout
-from sipgw.agent.stt.base import SpeechToText, SttConnectError, SttFailed
+from sipgw.agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttPartialTranscript
 from sipgw.agent.tts.base import TextToSpeech, TtsError, TtsReply
 from sipgw.agent.turns import (
     Cause,
@@ -65,6 +78,7 @@ from sipgw.agent.turns import (
     TurnAction,
     TurnTaker,
 )
+from sipgw.agent.twiml.relayproviders import needs_new_session
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.twilio.relay import (
     DtmfMessage,
@@ -120,12 +134,24 @@ class RelayTimings:
     """That reply's first audio came from the TTS."""
 
 
+@runtime_checkable
+class _Configurable(Protocol):
+    """A speech-to-text session that takes configuration (AssemblyAI's)."""
+
+    async def update_configuration(self, **fields: object) -> None: ...
+
+
 class _Reply:
     """One reply of the app: its TTS stream, its pump, what may cut it."""
 
-    def __init__(self, reply_id: str, interruptible: str, tts: TtsReply | None) -> None:
+    def __init__(
+        self, reply_id: str, interruptible: str, tts: TtsReply | None, preemptible: bool = False,
+        lang: str = "",
+    ) -> None:  # fmt: skip
         self.id = reply_id
         self.interruptible = interruptible
+        self.preemptible = preemptible
+        self.lang = lang
         self.tts = tts
         self.splitter = SentenceSplitter(eager_end=True)
         self.started_at = asyncio.get_running_loop().time()
@@ -153,6 +179,11 @@ class RelaySession:
         fetch_audio: an audio URL to μ-law (``play``); raises ``ValueError`` on failure.
         open_timeout: seconds to open the socket.
         turns: the turn-taking machine's factory (the assistant's settings); None: defaults.
+        voices: a language's text-to-speech and what of its voice it does not follow (None:
+            ``tts`` speaks every language).
+        stt_for: a new speech-to-text session for callers speaking a language (None: the
+            session stays ``stt``'s whatever the language).
+        keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
     """
 
     def __init__(
@@ -166,6 +197,10 @@ class RelaySession:
         fetch_audio: Callable[[str], Awaitable[bytes]],
         open_timeout: float = 5.0,
         turns: Callable[[Playout], TurnTaker] | None = None,
+        *,
+        voices: Callable[[str], tuple[TextToSpeech, list[str]]] | None = None,
+        stt_for: Callable[[str], SpeechToText] | None = None,
+        keyterms: tuple[str, ...] = (),
     ) -> None:
         self.relay = relay
         self.url = url
@@ -179,6 +214,19 @@ class RelaySession:
         self.playout.held = False
         self.turns = turns(self.playout) if turns is not None else TurnTaker(self)
         self.lang = relay.transcription_language or relay.language or "en-US"
+        self.tts_lang = relay.tts_language or relay.language or "en-US"
+        """The language of the next reply without a ``lang`` (its voice)."""
+        self.voices = voices
+        self.stt_for = stt_for
+        self.keyterms = keyterms
+        self.on_ignored: Callable[[str], None] = lambda what: None
+        """Told what the app asked mid-session that is not followed (also logged)."""
+        self._voices: dict[str, TextToSpeech] = {self.tts_lang.lower(): tts}
+        self._stt_lang = relay.transcription_language or relay.language
+        self._listener: asyncio.Task[None] | None = None
+        self._last_partial = ""
+        self.suppressed = 0
+        """Prompts and keys not sent: the agent was speaking (``reportInputDuringAgentSpeech``)."""
         self.timings = RelayTimings()
         self.sent: list[PlatformMessage] = []
         """Every message sent to the app, in order (tests and the call record)."""
@@ -223,6 +271,7 @@ class RelaySession:
         """
         headers = {"X-Twilio-Signature": signature_for(self.who.auth_token, self.url)}
         try:
+            await self._configure(self.stt)
             await self.stt.connect()
             await self.tts.connect()
         except (SttConnectError, TtsError) as exc:
@@ -240,9 +289,9 @@ class RelaySession:
         self._ws = ws
         writer = asyncio.get_running_loop().create_task(self._write(ws))
         self._send(self._setup())
-        self._spawn(self._listen())
+        self._listener = self._spawn(self._listen(self.stt))
         if self.relay.welcome_greeting:
-            reply = self._begin(self.relay.welcome_greeting_interruptible)
+            reply = self._begin(self.relay.welcome_greeting_interruptible, self.tts)
             await self._add_text(reply, self.relay.welcome_greeting, last=True)
         try:
             async for frame in ws:
@@ -284,7 +333,7 @@ class RelaySession:
             self._send(ErrorMessage(f"Invalid message received: {exc}"))
             return None
         if isinstance(message, TextMessage):
-            self._text(message)
+            await self._text(message)
             reply = self._reply
             if reply is not None:
                 await self._add_text(reply, message.token, message.last)
@@ -293,28 +342,122 @@ class RelaySession:
         elif isinstance(message, SendDigitsMessage):
             self._send_digits(message.digits)
         elif isinstance(message, LanguageMessage):
-            if message.transcription_language:
-                self.lang = message.transcription_language
+            await self._language(message)
         else:
             return message
         return None
 
     # -- the app's replies
 
-    def _text(self, message: TextMessage) -> None:
+    async def _text(self, message: TextMessage) -> None:
+        lang = (message.lang or self.tts_lang).lower()
+        open_reply = self._reply
+        if open_reply is not None and not open_reply.closed and open_reply.lang != lang:
+            await self._add_text(open_reply, "", last=True)  # another language: a new reply
         if self._reply is None or self._reply.closed:
+            tts = await self._tts_for(lang)
+            self._preempt()
             self.timings.first_token_at = asyncio.get_running_loop().time()
             self.timings.first_audio_at = None
-            self._begin(message.interruptible or self.relay.interruptible)
+            self._begin(message.interruptible or self.relay.interruptible, tts,
+                        message.preemptible or self.relay.preemptible, lang)  # fmt: skip
 
-    def _begin(self, interruptible: str) -> _Reply:
+    async def _tts_for(self, lang: str) -> TextToSpeech:
+        """The text-to-speech of ``lang`` (lower case): made and connected at its first use;
+        the session's first when no other can be made."""
+        known = self._voices.get(lang)
+        if known is not None:
+            return known
+        if self.voices is None:
+            self._ignored(f"lang={lang!r} (the text-to-speech takes no language)")
+            self._voices[lang] = self.tts
+            return self.tts
+        tts, notes = self.voices(lang)
+        for what in notes:
+            self._ignored(f"{lang}: {what}")
+        try:
+            await tts.connect()
+        except TtsError as exc:
+            log.error("[%s] ConversationRelay: text-to-speech for %s: %s", self.call.call_id,
+                      lang, exc)  # fmt: skip
+            self._ignored(f"lang={lang!r} (its text-to-speech could not connect)")
+            with contextlib.suppress(Exception):
+                await tts.close()
+            tts = self.tts
+        self._voices[lang] = tts
+        return tts
+
+    async def _language(self, message: LanguageMessage) -> None:
+        if message.tts_language:
+            self.tts_lang = message.tts_language
+            await self._tts_for(self.tts_lang.lower())  # connected before the next reply
+        new = message.transcription_language
+        if new:
+            self.lang = new
+            if self.stt_for is not None and needs_new_session(self._stt_lang, new):
+                self._stt_lang = new
+                self._spawn(self._switch_stt(new))
+
+    async def _configure(self, stt: SpeechToText) -> None:
+        """The ``hints`` as key terms, before the session connects (AssemblyAI sends them as
+        its connection's ``keyterms_prompt``)."""
+        if not self.keyterms:
+            return
+        if isinstance(stt, _Configurable):
+            await stt.update_configuration(keyterms_prompt=list(self.keyterms))
+        elif stt is self.stt:
+            self._ignored("hints (the speech-to-text takes no key terms)")
+
+    async def _switch_stt(self, language: str) -> None:
+        """A new recognizer session for ``language``; it takes the caller's audio once
+        connected, and the old one is closed."""
+        assert self.stt_for is not None
+        try:
+            new = self.stt_for(language)
+            await self._configure(new)
+            await new.connect()
+        except (ValueError, SttConnectError) as exc:
+            log.error("[%s] ConversationRelay: speech-to-text for %s: %s", self.call.call_id,
+                      language, exc)  # fmt: skip
+            self._ignored(f"transcriptionLanguage={language!r} (no session for it: {exc})")
+            return
+        old, self.stt = self.stt, new
+        if self._listener is not None:
+            self._listener.cancel()
+        self._listener = self._spawn(self._listen(new))
+        log.info("[%s] ConversationRelay: speech-to-text reopened for %s", self.call.call_id,
+                 language)  # fmt: skip
+        with contextlib.suppress(Exception):
+            await old.close()
+
+    def _ignored(self, what: str) -> None:
+        log.warning("[%s] TwiML <ConversationRelay> %s", self.call.call_id, what)
+        self.on_ignored(what)
+
+    def _preempt(self) -> None:
+        """The app's next reply or play: a preemptible one still speaking is cut, silently."""
+        for reply in (self._playing, self._reply):
+            if reply is None or not reply.preemptible or self.playout.finished(reply.id):
+                continue
+            self.playout.cancel(reply.id)
+            if reply.tts is not None:
+                self._spawn(reply.tts.cancel())
+            reply.closed = True
+            if self._reply is reply:
+                self._reply = None
+            if self._playing is reply:
+                self._playing = None
+
+    def _begin(
+        self, interruptible: str, speaker: TextToSpeech, preemptible: bool = False, lang: str = ""
+    ) -> _Reply:
         reply_id = f"relay-{next(self._ids)}"
         try:
-            tts: TtsReply | None = self.tts.start_reply()
+            tts: TtsReply | None = speaker.start_reply()
         except TtsError as exc:
             log.error("[%s] ConversationRelay: text-to-speech: %s", self.call.call_id, exc)
             tts = None
-        reply = _Reply(reply_id, interruptible, tts)
+        reply = _Reply(reply_id, interruptible, tts, preemptible, lang or self.tts_lang.lower())
         self.playout.begin(reply_id)
         self._reply = self._playing = reply
         if tts is not None:
@@ -360,8 +503,10 @@ class RelaySession:
         except ValueError as exc:
             self._send(ErrorMessage(f"play {message.source[:200]}: {exc}"))
             return
+        self._preempt()
         reply_id = f"relay-{next(self._ids)}"
-        reply = _Reply(reply_id, message.interruptible or self.relay.interruptible, None)
+        reply = _Reply(reply_id, message.interruptible or self.relay.interruptible, None,
+                       message.preemptible or self.relay.preemptible)  # fmt: skip
         reply.closed = True
         self.playout.begin(reply_id)
         self._playing = reply
@@ -392,16 +537,36 @@ class RelaySession:
         if self._stopped:
             return
         self._act(self.turns.receive_dtmf(asyncio.get_running_loop().time()))
-        if self.relay.dtmf_detection:
+        if self.relay.dtmf_detection and self._reports("dtmf"):
             self._send(DtmfMessage(digit))
+
+    def _speaking(self) -> bool:
+        """A reply of the agent is still to be heard (taking text, or not played out)."""
+        return any(
+            reply is not None and not self.playout.finished(reply.id)
+            for reply in (self._reply, self._playing)
+        )
+
+    def _reports(self, kind: str) -> bool:
+        """The caller's ``kind`` of input (``speech``, ``dtmf``) goes to the app: always
+        while the agent is quiet, while it speaks as ``reportInputDuringAgentSpeech`` says."""
+        report = self.relay.report_input_during_agent_speech
+        if report in ("any", kind) or not self._speaking():
+            return True
+        self.suppressed += 1
+        log.info("[%s] ConversationRelay: %s while the agent speaks, not reported "
+                 "(reportInputDuringAgentSpeech=%s)", self.call.call_id, kind, report)  # fmt: skip
+        return False
 
     def next_frame(self) -> bytes | None:
         """The reply's next 20 ms (None: silence)."""
         return self.playout.next_frame(time.monotonic())
 
-    async def _listen(self) -> None:
+    async def _listen(self, stt: SpeechToText) -> None:
         loop = asyncio.get_running_loop()
-        async for event in self.stt.events():
+        async for event in stt.events():
+            if isinstance(event, SttPartialTranscript) and self.relay.partial_prompts:
+                self._partial(event.text.strip())
             if isinstance(event, SttFailed):
                 log.error("[%s] ConversationRelay: speech-to-text failed: %s",
                           self.call.call_id, event.reason)  # fmt: skip
@@ -415,6 +580,9 @@ class RelaySession:
         for action in actions:
             if isinstance(action, StartReply):
                 self.timings.turn_ended_at = action.stt_final_at
+                self._last_partial = ""
+                if not self._reports("speech"):
+                    continue
                 self.prompts += 1
                 self._send(PromptMessage(action.text, self.lang, True))
                 self.timings.prompt_sent_at = asyncio.get_running_loop().time()
@@ -432,6 +600,13 @@ class RelaySession:
                 self.stt.end_turn_now()
             elif isinstance(action, SetSttChunk):
                 self.stt.set_chunk_ms(action.chunk_ms)
+
+    def _partial(self, text: str) -> None:
+        """A partial transcript: a ``prompt`` with ``last: false`` when its words are new."""
+        if not text or text == self._last_partial or not self._reports("speech"):
+            return
+        self._last_partial = text
+        self._send(PromptMessage(text, self.lang, False))
 
     def _barge_in(self, cause: Cause) -> None:
         self.playout.paused = False
@@ -485,5 +660,6 @@ class RelaySession:
                 await asyncio.wait_for(ws.close(), 2.0)
         with contextlib.suppress(Exception):
             await self.stt.close()
-        with contextlib.suppress(Exception):
-            await self.tts.close()
+        for tts in {id(t): t for t in (self.tts, *self._voices.values())}.values():
+            with contextlib.suppress(Exception):
+                await tts.close()

@@ -2,10 +2,12 @@
 settings, and the ``<Connect action>`` form it leaves (docs/twilio-apps.md).
 
 The speech services are the operator's (``SIPGW_TWIML_STT``, ``SIPGW_TWIML_TTS``): the
-verb's ``ttsProvider``/``transcriptionProvider`` name Twilio's vendors, so they are not
-followed; its ``voice`` speaks when ``SIPGW_TWIML_SAY_VOICES`` maps it, its ``language``
-(or ``ttsLanguage``) goes to the models that take one, as for ``<Say>``. What is not
-honoured is returned by :func:`relay_session` for the log and the record.
+verb's and its ``<Language>`` nouns' providers, voices and models are mapped onto them by
+:mod:`sipgw.agent.twiml.relayproviders` (an ElevenLabs voice and its model and settings, a
+voice ``SIPGW_TWIML_SAY_VOICES`` maps, the language to the models that take one, the
+``hints`` as key terms, a new recognizer session for a language its model does not
+follow). What is not honoured is returned by :func:`relay_session` for the log and the
+record.
 
 The action's form is Twilio's: the call's parameters with ``CallStatus`` ``in-progress``,
 ``SessionId``, ``SessionStatus`` (``ended`` when the app sent ``end``, ``completed`` when
@@ -25,6 +27,12 @@ from sipgw.agent.stt.base import SpeechToText
 from sipgw.agent.tts.base import TextToSpeech
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.relay import RelayCall, RelaySession
+from sipgw.agent.twiml.relayproviders import (
+    choose_voice,
+    keyterms,
+    language_setup,
+    stt_notes,
+)
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
 from sipgw.twilio.relay import EndMessage
@@ -43,6 +51,8 @@ class RelayServices:
     timeout: float
     max_audio_bytes: int
     open_timeout: float
+    stt_spoken: Callable[[str], SpeechToText] | None = None
+    """A session for callers speaking a language (None: ``stt``'s for every language)."""
 
 
 def relay_session(
@@ -56,31 +66,44 @@ def relay_session(
     """The session for ``relay`` (None when a speech service is missing), and what of the
     verb is not followed (each a phrase for the log)."""
     notes = [f"{name}= (not followed)" for name in relay.ignored]
-    if relay.tts_provider:
-        notes.append(f"ttsProvider={relay.tts_provider!r} (SIPGW_TWIML_TTS speaks)")
-    if relay.transcription_provider:
-        notes.append(f"transcriptionProvider={relay.transcription_provider!r} "
-                     "(SIPGW_TWIML_STT transcribes)")  # fmt: skip
-    if relay.speech_model:
-        notes.append(f"speechModel={relay.speech_model!r} (SIPGW_TWIML_STT's model transcribes)")
-    if relay.hints:
-        notes.append(f"hints={','.join(relay.hints)[:80]!r} (not passed to the speech-to-text)")
-    if relay.languages:
-        codes = ",".join(language.code for language in relay.languages)
-        notes.append(f"<Language code={codes[:80]!r}> (one voice and recognizer per session)")
-    if relay.preemptible:
-        notes.append("preemptible=true (a reply plays until it ends or is interrupted)")
-    if relay.report_input_during_agent_speech not in ("none", "false"):
-        notes.append(f"reportInputDuringAgentSpeech={relay.report_input_during_agent_speech!r} "
-                     "(prompts are sent at the end of turns only)")  # fmt: skip
     if settings.stt is None or settings.tts is None:
         missing = "SIPGW_TWIML_STT" if settings.stt is None else "SIPGW_TWIML_TTS"
         return None, [f"no {missing} is configured"]
-    if isinstance(settings.tts, SayVoice):
-        tts, ignored = settings.tts.voiced(relay.voice, relay.tts_language or relay.language)
+    setups = language_setup(relay)
+    own = (relay.tts_language or relay.language or "en-US").lower()
+    notes += stt_notes(relay.transcription_provider, relay.speech_model)
+    for noun in relay.languages:
+        where = f"<Language code={noun.code[:20]!r}> "
+        notes += stt_notes(noun.transcription_provider, noun.speech_model, where)
+    terms, left_out = keyterms(relay.hints)
+    notes += left_out
+    say = settings.tts
+    voices: Callable[[str], tuple[TextToSpeech, list[str]]] | None = None
+    if isinstance(say, SayVoice):
+        chosen = say
+
+        def voice_of(lang: str) -> tuple[TextToSpeech, list[str]]:
+            setup = setups.get(lang.lower()) or setups[own]
+            return choose_voice(setup.tts_provider, setup.voice, lang, chosen)
+
+        voices = voice_of
+        tts, ignored = voice_of(relay.tts_language or relay.language)
         notes += ignored
     else:
-        tts = settings.tts()
+        tts = say()
+        notes += [f"{name}={value[:80]!r} (the text-to-speech takes none)"
+                  for name, value in (("ttsProvider", relay.tts_provider), ("voice", relay.voice),
+                                      ("language", relay.tts_language or relay.language))
+                  if value]  # fmt: skip
+    stt = None
+    spoken = relay.transcription_language or relay.language
+    if spoken and settings.stt_spoken is not None:
+        try:
+            stt = settings.stt_spoken(spoken)
+        except ValueError as exc:
+            notes.append(f"transcriptionLanguage={spoken[:40]!r} ({exc})")
+    if stt is None:
+        stt = settings.stt()
     identity: TwilioIdentity = settings.identity
     form = call_params(call, call_sid, identity.account_sid)  # From, To as the webhook's
     who = RelayCall(
@@ -97,8 +120,8 @@ def relay_session(
         except (FetchFailed, AudioFileError) as exc:
             raise ValueError(str(exc)) from None
 
-    session = RelaySession(relay, url, call, who, settings.stt(), tts, fetch_audio,
-                           settings.open_timeout)  # fmt: skip
+    session = RelaySession(relay, url, call, who, stt, tts, fetch_audio, settings.open_timeout,
+                           voices=voices, stt_for=settings.stt_spoken, keyterms=terms)  # fmt: skip
     return session, notes
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.agent.tts.base import TextToSpeech
+from sipgw.agent.tts.base import TextToSpeech, TunedVoice
 
 __all__ = ["LANGUAGE_MODELS", "SayVoice", "say_voices"]
 
@@ -48,11 +48,14 @@ class SayVoice:
             code (None: the model's own choice).
         voices: Twilio's voice name, lower case -> the voice ID.
         model: the text-to-speech's model, named in what is ignored.
+        tuned: the same client maker taking a model and voice settings too (None: it takes
+            neither).
     """
 
     make: Callable[[str | None, str | None], TextToSpeech]
     voices: Mapping[str, str] = field(default_factory=dict)
     model: str = ""
+    tuned: TunedVoice | None = None
 
     def voiced(self, voice: str, language: str) -> tuple[TextToSpeech, list[str]]:
         """A client for one ``<Say>``, and each attribute it does not honour (why, for the log)."""

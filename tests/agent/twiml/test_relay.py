@@ -270,3 +270,213 @@ async def test_play_an_audio_url_and_switch_the_prompts_language(
     await ticker.stop()
     await agent.close("hangup")
     await runner.cleanup()
+
+
+# --------------------------------------------------------------------------- providers, languages
+
+
+class ConfigurableStt(ScriptedStt):
+    """AssemblyAI's ``update_configuration``, recorded (and whether it came before the
+    session connected)."""
+
+    def __init__(self, language: str = "") -> None:
+        super().__init__()
+        self.language = language
+        self.configured: list[tuple[dict[str, object], bool]] = []
+        self.connected = False
+
+    async def update_configuration(self, **fields: object) -> None:
+        self.configured.append((fields, self.connected))
+
+    async def connect(self) -> None:
+        await super().connect()
+        self.connected = True
+
+
+class LanguageVoices:
+    """``SIPGW_TWIML_SAY_VOICES`` and the ElevenLabs maker, each client it made kept."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str | None, str | None, ScriptedTts]] = []
+
+    def make(self, voice: str | None, language: str | None) -> ScriptedTts:
+        tts = ScriptedTts()
+        self.made.append((voice, language, tts))
+        return tts
+
+    def spoke(self, voice: str, text: str) -> bool:
+        return any(v == voice and text in " ".join(tts.texts()) for v, _, tts in self.made)
+
+
+def relay_with_languages(
+    relay: RelayApp, **attrs: object
+) -> Callable[[TwilioSdkApp, WebhookRequest], VoiceResponse]:
+    """The verb in English (voice ``alice``), a ``<Language>`` for Spanish (Amazon's
+    ``Polly.Lucia``), ``attrs`` on the verb."""
+
+    def build(app: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        noun = response.connect().conversation_relay(url=relay.url, language="en-US",
+                                                     voice="alice", **attrs)  # fmt: skip
+        noun.language(code="es-ES", tts_provider="Amazon", voice="Polly.Lucia",
+                      transcription_provider="Deepgram")  # fmt: skip
+        return response
+
+    return build
+
+
+async def start_relay(
+    web: TwilioSdkApp, relay: RelayApp, **changes: object
+) -> tuple[TwimlAgent, Ticker, RelaySessionSeen]:
+    call = FakeCall(details=CallDetails(caller_number="+15551234567", called_number="+15557654321"))
+    settings = TwimlSettings(TwilioIdentity(ACCOUNT, TOKEN), url=web.url, timeout=2.0,
+                             stream_open_timeout=2.0)  # fmt: skip
+    agent = TwimlAgent(call, replace(settings, **changes))  # type: ignore[arg-type]
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent)
+    ticker.start()
+    await wait_for(lambda: relay.sessions and relay.sessions[0].of_type("setup"), within=5)
+    return agent, ticker, relay.sessions[0]
+
+
+async def test_voices_per_language_switched_by_the_app_and_hints_as_key_terms(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    """``<Language code="es-ES" voice="Polly.Lucia">``: a ``language`` message's
+    ``ttsLanguage`` switches the next reply to that voice, a ``text``'s ``lang`` speaks in
+    its own; the verb's ``voice`` speaks English; the ``hints`` go to the recognizer as
+    key terms before it connects; what is not followed is in the record."""
+    from sipgw.agent.twiml.say import SayVoice
+
+    web, relay = apps
+    voices, stt = LanguageVoices(), ConfigurableStt()
+    say = SayVoice(voices.make, {"alice": "EN_VOICE", "polly.lucia": "ES_VOICE"},
+                   "eleven_flash_v2_5")  # fmt: skip
+    web.twiml = relay_with_languages(relay, hints="Acme,Sonny", welcome_greeting=GREETING)
+    agent, ticker, seen = await start_relay(web, relay, tts=say, stt=lambda: stt)
+    await wait_for(lambda: voices.spoke("EN_VOICE", GREETING), 3)
+    assert voices.made[0][:2] == ("EN_VOICE", "en")
+    assert stt.configured == [({"keyterms_prompt": ["Acme", "Sonny"]}, False)]
+    await seen.ws.send(json.dumps({"type": "language", "ttsLanguage": "es-ES"}))
+    await seen.ws.send(json.dumps({"type": "text", "token": "Hola amigo.", "last": True}))
+    await wait_for(lambda: voices.spoke("ES_VOICE", "Hola amigo."), 3)
+    assert ("ES_VOICE", "es") in [(v, lang) for v, lang, _ in voices.made]
+    await seen.ws.send(json.dumps({"type": "text", "token": "Hello there.", "last": True,
+                                   "lang": "en-US"}))  # fmt: skip
+    await wait_for(lambda: voices.spoke("EN_VOICE", "Hello there."), 3)
+    assert len(voices.made) == 2  # each language's client made once
+    await ticker.stop()
+    await agent.close("hangup")
+    assert all(tts.closed for _, _, tts in voices.made)
+    ignored = [x["attribute"] for x in agent.record.lines if x["type"] == "twiml_relay_ignored"]
+    assert any("transcriptionProvider='Deepgram'" in what for what in ignored)
+
+
+async def test_a_transcription_language_its_model_does_not_follow_reopens_the_recognizer(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    made: list[ConfigurableStt] = []
+
+    def spoken(language: str) -> ConfigurableStt:
+        made.append(ConfigurableStt(language))
+        return made[-1]
+
+    web.twiml = relay_twiml(relay, language="en-US", hints="Acme")
+    agent, ticker, seen = await start_relay(web, relay, tts=lambda: ScriptedTts(),
+                                            stt=ConfigurableStt, stt_spoken=spoken)  # fmt: skip
+    assert [s.language for s in made] == ["en-US"]
+    await seen.ws.send(json.dumps({"type": "language", "transcriptionLanguage": "fr-FR"}))
+    await asyncio.sleep(0.1)
+    assert len(made) == 1  # u3-rt-pro follows French by itself
+    await seen.ws.send(json.dumps({"type": "language", "transcriptionLanguage": "ja-JP"}))
+    await wait_for(lambda: len(made) == 2 and made[0].closed, 3)
+    japanese = made[1]
+    assert japanese.connected and japanese.configured == [({"keyterms_prompt": ["Acme"]}, False)]
+    await wait_for(lambda: japanese.audio, 2)  # the caller's audio goes to it now
+    turn(japanese, "Konnichiwa", 0)
+    await wait_for(lambda: seen.of_type("prompt"), 3)
+    assert seen.of_type("prompt")[0]["voicePrompt"] == "Konnichiwa"
+    assert seen.of_type("prompt")[0]["lang"] == "ja-JP"
+    await ticker.stop()
+    await agent.close("hangup")
+    assert japanese.closed
+
+
+async def test_a_preemptible_reply_is_cut_by_the_next_one_without_an_interrupt(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay)
+    await quiet(agent)
+    await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True,
+                                   "preemptible": True}))  # fmt: skip
+    relayed = agent._relayed
+    assert relayed is not None
+    await wait_for(lambda: len(tts.replies) == 2, 3)
+    first = relayed._playing
+    assert first is not None and first.tts is tts.replies[1]
+    await wait_for(lambda: relayed.playout.played_ms(first.id) >= 200, 5)
+    assert first is not None
+    await seen.ws.send(json.dumps({"type": "text", "token": "Actually, never mind.",
+                                   "last": True}))  # fmt: skip
+    await wait_for(lambda: "Actually, never mind." in tts.texts(), 3)
+    assert tts.cancelled == [first.tts.id]  # type: ignore[union-attr]
+    assert relayed.playout.finished(first.id)  # its audio dropped
+    await quiet(agent)
+    await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True}))
+    await wait_for(lambda: len(tts.replies) == 4, 3)
+    await seen.ws.send(json.dumps({"type": "text", "token": "And more.", "last": True}))
+    await wait_for(lambda: "And more." in tts.texts(), 3)
+    assert len(tts.cancelled) == 1  # not preemptible: it plays on, the next after it
+    assert not seen.of_type("interrupt")
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+@pytest.mark.parametrize("report", ["none", "speech", "dtmf", "any"])
+async def test_input_while_the_agent_speaks_is_reported_as_asked(
+    apps: tuple[TwilioSdkApp, RelayApp], report: str
+) -> None:
+    """``interruptible="none"``: the caller's turn and key during a reply do not cut it;
+    they reach the app only as ``reportInputDuringAgentSpeech`` says."""
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(
+        web, relay, interruptible="none", welcome_greeting_interruptible="none",
+        report_input_during_agent_speech=report,
+    )  # fmt: skip
+    relayed = agent._relayed
+    assert relayed is not None
+    await quiet(agent)
+    await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True}))
+    await wait_for(lambda: relayed.playout.audible, 3)
+    turn(stt, "Are you there", 0)
+    agent.on_dtmf("7")
+    await asyncio.sleep(0.2)
+    assert relayed.playout.pending  # still speaking
+    assert bool(seen.of_type("prompt")) == (report in ("speech", "any"))
+    assert bool(seen.of_type("dtmf")) == (report in ("dtmf", "any"))
+    await quiet(agent)
+    agent.on_dtmf("8")  # quiet now: always reported
+    await wait_for(lambda: {"type": "dtmf", "digit": "8"} in seen.of_type("dtmf"), 3)
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_partial_prompts_go_as_the_words_come(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
+    from sipgw.agent.stt.base import SttPartialTranscript
+
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, partial_prompts=True)
+    await quiet(agent)
+    now = asyncio.get_running_loop().time()
+    for text in ("What", "What time", "What time", ""):
+        stt.emit(SttPartialTranscript(text, 0, now))
+    turn(stt, "What time is it?", 0)
+    await wait_for(lambda: any(p["last"] for p in seen.of_type("prompt")), 3)
+    assert [(p["voicePrompt"], p["last"]) for p in seen.of_type("prompt")] == [
+        ("What", False), ("What time", False), ("What time is it?", True),
+    ]  # fmt: skip
+    await ticker.stop()
+    await agent.close("hangup")

@@ -39,9 +39,55 @@ async def test_what_is_not_followed_is_named() -> None:
                                        services(tts=say), http)  # fmt: skip
     assert isinstance(session, RelaySession)
     assert asked == [("VOICE1", "sv")]  # the voice mapped, the language to the model
-    assert notes == ["debug= (not followed)", "ttsProvider='Google' (SIPGW_TWIML_TTS speaks)",
-                     "transcriptionProvider='Deepgram' (SIPGW_TWIML_STT transcribes)"]  # fmt: skip
+    assert notes == [  # Google's alice is mapped: no note for it
+        "debug= (not followed)",
+        "transcriptionProvider='Deepgram' (SIPGW_TWIML_STT=assemblyai transcribes)",
+    ]
     assert session.who.session_id.startswith("VX") and session.who.call_sid == "CA" + "2" * 32
+
+
+async def test_the_languages_own_setup_hints_and_the_spoken_language() -> None:
+    """``<Language>`` nouns' voices for their languages, the verb's for its own; ``hints``
+    as key terms; the session for the transcription language made for it."""
+    from sipgw.twilio.relaytwiml import RelayLanguage
+
+    relay = ConversationRelay(
+        "wss://a/r", language="en-US", voice="alice", hints=("Acme", "x" * 60),
+        transcription_language="ja-JP",
+        languages=(RelayLanguage("fr-FR", "ElevenLabs", "FRVOICE0123456789AB-flash_v2_5",
+                                 "Google", "telephony"),),
+    )  # fmt: skip
+    asked: list[tuple[str | None, str | None]] = []
+    spoken: list[str] = []
+
+    def make(voice: str | None, language: str | None) -> ScriptedTts:
+        asked.append((voice, language))
+        return ScriptedTts()
+
+    def tuned(voice: str | None, language: str | None, *, model_id: str | None = None,
+              voice_settings: object = None) -> ScriptedTts:  # fmt: skip
+        asked.append((f"{voice}/{model_id}", language))
+        return ScriptedTts()
+
+    def stt_spoken(language: str) -> ScriptedStt:
+        spoken.append(language)
+        return ScriptedStt()
+
+    say = SayVoice(make, {"alice": "VOICE1"}, "eleven_flash_v2_5", tuned)
+    async with aiohttp.ClientSession() as http:
+        session, notes = relay_session(relay, "wss://a/r", FakeCall(), "CA1",
+                                       services(tts=say, stt_spoken=stt_spoken), http)  # fmt: skip
+    assert session is not None and session.voices is not None
+    assert asked == [("VOICE1", "en")] and spoken == ["ja-JP"]
+    assert session.keyterms == ("Acme",)
+    assert "hints: 1 of 2 left out (too long or too many)" in notes
+    assert (
+        "<Language code='fr-FR'> transcriptionProvider='Google' (SIPGW_TWIML_STT=assemblyai "
+        "transcribes)" in notes
+    )
+    session.voices("fr-FR")
+    session.voices("de-DE")  # no <Language>: the verb's voice, in German
+    assert asked[1:] == [("FRVOICE0123456789AB/eleven_flash_v2_5", "fr"), ("VOICE1", "de")]
 
 
 async def test_no_speech_service_no_session() -> None:
