@@ -150,7 +150,7 @@ def test_two_called_phones_ring_at_once_the_first_to_answer_is_bridged_the_other
             response.append(dial)
             return response
 
-        app.twiml = build  # type: ignore[assignment]
+        app.twiml = build
         with (
             gateway(tmp_workdir, app, f"{mobile.uri},{desk.uri}") as gw,
             Baresip(

@@ -422,7 +422,7 @@ async def test_a_preemptible_reply_is_cut_by_the_next_one_without_an_interrupt(
     await seen.ws.send(json.dumps({"type": "text", "token": "Actually, never mind.",
                                    "last": True}))  # fmt: skip
     await wait_for(lambda: "Actually, never mind." in tts.texts(), 3)
-    assert tts.cancelled == [first.tts.id]  # type: ignore[union-attr]
+    assert tts.cancelled == [first.tts.id]
     assert relayed.playout.finished(first.id)  # its audio dropped
     await quiet(agent)
     await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True}))

@@ -49,16 +49,18 @@ class Voices:
 
     def __init__(self, tuned: bool = True, model: str = "eleven_flash_v2_5") -> None:
         self.asked: list[tuple[str | None, str | None, str | None, Mapping[str, float] | None]] = []
-        self.say = SayVoice(self.make, {"polly.joanna": "MAPPED01"}, model,
-                            self.tuned if tuned else None)  # fmt: skip
+        self.say = SayVoice(self.make, {"polly.joanna": "MAPPED01"}, model)
+        if tuned:
+            self.say = SayVoice(self.make, {"polly.joanna": "MAPPED01"}, model, self.tuned)
 
     def make(self, voice: str | None, language: str | None) -> ScriptedTts:
         self.asked.append((voice, language, None, None))
         return ScriptedTts()
 
-    def tuned(self, voice: str | None, language: str | None, *, model_id: str | None = None,
+    def tuned(self, voice_id: str | None, language_code: str | None, *,
+              model_id: str | None = None,
               voice_settings: Mapping[str, float] | None = None) -> ScriptedTts:  # fmt: skip
-        self.asked.append((voice, language, model_id, voice_settings))
+        self.asked.append((voice_id, language_code, model_id, voice_settings))
         return ScriptedTts()
 
 

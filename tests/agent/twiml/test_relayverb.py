@@ -64,9 +64,9 @@ async def test_the_languages_own_setup_hints_and_the_spoken_language() -> None:
         asked.append((voice, language))
         return ScriptedTts()
 
-    def tuned(voice: str | None, language: str | None, *, model_id: str | None = None,
+    def tuned(voice_id: str | None, language_code: str | None, *, model_id: str | None = None,
               voice_settings: object = None) -> ScriptedTts:  # fmt: skip
-        asked.append((f"{voice}/{model_id}", language))
+        asked.append((f"{voice_id}/{model_id}", language_code))
         return ScriptedTts()
 
     def stt_spoken(language: str) -> ScriptedStt:
