@@ -5,7 +5,8 @@
   baresip sees it answered and closed, the status callbacks arrive signed.
 - Through the real seam (sipgw/app/twilio/api/seam.py) the gateway places it with the
   agent, which fetches the app's ``Url`` with a signature the SDK's ``RequestValidator``
-  accepts, its ``CallSid`` the API's ``sid``.
+  accepts, its ``CallSid`` the API's ``sid``; ``MachineDetection`` on a callee playing a
+  voicemail greeting, saying "Hello?", or answering with a fax's answer tone (``fax``).
 """
 
 from __future__ import annotations
@@ -210,3 +211,45 @@ async def test_machine_detection_on_a_real_callee(
     assert 1000 * after < int(form["MachineDetectionDuration"]) < 20000
     if asynchronous:
         assert "AnsweredBy" not in webhooks[0]  # the TwiML was fetched without waiting
+
+
+async def test_a_fax_machine_answering_is_answered_by_fax(
+    tmp_workdir: Path, tmp_path: Path
+) -> None:
+    """A baresip callee answering with a fax's CED (2100 Hz, after half a second): with
+    ``MachineDetection=Enable``, ``AsyncAmd`` and the tuning parameters given through the SDK,
+    the ``AsyncAmdStatusCallback`` gets ``AnsweredBy=fax``, signed."""
+    from sipgw.app.evaluation.audio import write_pattern
+
+    ced = write_pattern(tmp_workdir / "fax.wav", [(None, 0.5), (2100.0, 3.5), (None, 8.0)], -12.0)
+    env = {"SIPGW_TWIML_ACCOUNT_SID": ACCOUNT, "SIPGW_TWIML_AUTH_TOKEN": TOKEN}
+    async with (
+        the_app() as (app_url, webhooks),
+        status_receiver(TOKEN) as amd_receiver,
+        running_gateway(agent=TWIML_AGENT, env={**env, "SIPGW_TWIML_URL": app_url}) as (gw, _),
+    ):
+        gw.outbound.agents[TWIML_AGENT] = gw.outbound.default_agent
+        settings = TwilioApiSection(twilio_api_account_sid=ACCOUNT, twilio_api_auth_token=TOKEN)
+        server = AdminServer(gw, AdminSettings(port=free_port(), token="admin-token-" * 2),
+                             twilio_api=settings, status_db=tmp_path / "hooks.sqlite3")  # fmt: skip
+        await server.start()
+        try:
+            client = Client(ACCOUNT, TOKEN)
+            client.api.base_url = server.url
+            with Baresip(tmp_workdir, "fax", user="fax", answermode="auto",
+                         source_wav=ced) as callee:  # fmt: skip
+                call = await sdk(lambda: client.calls.create(
+                    to=callee.uri, from_="+15551230001", url=app_url, machine_detection="Enable",
+                    machine_detection_silence_timeout=8000,
+                    machine_detection_speech_threshold=2400, async_amd="true",
+                    async_amd_status_callback=amd_receiver.url,
+                ))  # fmt: skip
+                await asyncio.to_thread(callee.wait_event, "CALL_ESTABLISHED", 15)
+                (form,) = await amd_receiver.until(1, within=15)
+                await sdk(lambda: client.calls(call.sid).update(status="completed"))
+                await asyncio.to_thread(callee.wait_event, "CALL_CLOSED", 10)
+        finally:
+            await server.stop()
+    assert form["AnsweredBy"] == "fax", form
+    assert form["CallSid"] == call.sid
+    assert 1000 < int(form["MachineDetectionDuration"]) < 5000
