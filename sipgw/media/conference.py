@@ -86,7 +86,7 @@ class ConferenceMixer:
         self._format = AudioFormat("pcm_s16le", rate)
         self._silence = bytes(self._format.frame_bytes * 2)
         self._seats: dict[Hashable, _Seat] = {}
-        self._announce: deque[bytes] = deque()
+        self._announce: deque[tuple[bytes, Hashable | None]] = deque()
         self.depth = depth
         self.rounds = 0
         self.dropped = 0
@@ -148,9 +148,10 @@ class ConferenceMixer:
             self.mix()
         return seat.outbox.popleft() if seat.outbox else None
 
-    def announce(self, frames: Iterable[bytes]) -> None:
-        """Linear frames at the mix's rate (a beep) that every participant hears, one a round."""
-        self._announce.extend(frames)
+    def announce(self, frames: Iterable[bytes], skip: Hashable | None = None) -> None:
+        """Linear frames at the mix's rate (a beep) that every participant but ``skip``
+        hears, one a round."""
+        self._announce.extend((frame, skip) for frame in frames)
 
     def mix(self) -> None:
         """One round: a frame from every participant, a frame to every participant."""
@@ -165,8 +166,13 @@ class ConferenceMixer:
                 total = wide if total is None else audioop.add(total, wide, 4)
             owns.append((seat, wide))
         if self._announce:
-            wide = self._widen(self._announce.popleft())
+            frame, skip = self._announce.popleft()
+            wide = self._widen(frame)
             total = wide if total is None else audioop.add(total, wide, 4)
+            skipped = self._seats.get(skip) if skip is not None else None
+            for i, (seat, own) in enumerate(owns):
+                if seat is skipped:  # its own beep: taken out of its mix as its voice is
+                    owns[i] = (seat, wide if own is None else audioop.add(own, wide, 4))
         for seat, own in owns:
             heard: bytes | None = None
             if total is not None and own is not total:

@@ -200,3 +200,13 @@ def test_joining_twice_is_refused() -> None:
         mixer.join("a", ULAW_8K)
     with pytest.raises(ValueError, match="at least one"):
         ConferenceMixer(depth=0)
+
+
+def test_an_announcement_can_spare_one_participant() -> None:
+    mixer = three()
+    mixer.announce([tone(1500)], skip="a")
+    out = {name: mixer.pop(name) for name in TONES}
+    assert out["a"] is None
+    for name in "bc":
+        frame = out[name]
+        assert frame is not None and level(g711.ulaw_to_linear(frame), 1500) > 4000

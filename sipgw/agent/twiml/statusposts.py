@@ -108,4 +108,4 @@ class StatusPoster:
 
 def _what(form: dict[str, str]) -> str:
     """How a log line names the callback."""
-    return form.get("StreamEvent") or "partialResultCallback"
+    return form.get("StreamEvent") or form.get("StatusCallbackEvent") or "partialResultCallback"
