@@ -28,7 +28,7 @@ once between them: the first of them in the room (the leaving participant itself
 own leave and for the end it causes) is told to report it, the others are not.
 
 The rooms of one gateway process are a registry the app keeps (:class:`ConferenceRooms`,
-``sipgw.app.calls.conferences``) and hands to agents through
+``sipgw.app.conferences``) and hands to agents through
 :class:`~sipgw.agent.capabilities.GatewayServices`: a room lives in one process, so calls
 that another gateway of a cluster (or another worker) took cannot join it.
 
@@ -291,7 +291,7 @@ def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> Ro
 
 
 class ConferenceRooms(Protocol):
-    """The rooms of one gateway process (the app's registry: ``sipgw.app.calls.conferences``)."""
+    """The rooms of one gateway process (the app's registry: ``sipgw.app.conferences``)."""
 
     def room(self, name: str) -> ConferenceRoom:
         """The room called ``name``, made if there is none (or the last one ended)."""

@@ -27,7 +27,7 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer.settings import TransferSection
-from sipgw.app.calls.conferences import PROCESS_ROOMS
+from sipgw.app.conferences import PROCESS_ROOMS
 from sipgw.app.security.privacy import load_redactor
 from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy
@@ -67,7 +67,7 @@ def gateway_services(
     may dial), and a redactor masking the secret settings of ``sections`` (sipgw's
     catalogue and the plug-in's: the caller gives both, this module imports neither) and
     ``secrets``; the cluster's callback and message stores (``SIPGW_DATABASE_URL``), if any;
-    this process's conference rooms (:data:`~sipgw.app.calls.conferences.PROCESS_ROOMS`).
+    this process's conference rooms (:data:`~sipgw.app.conferences.PROCESS_ROOMS`).
 
     Raises:
         ConfigError: a redaction pattern is bad.

@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 from sipgw.agent.base import CallDetails
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.webhook import call_sid_of
-from sipgw.app.calls.conferences import GatewayRooms
+from sipgw.app.conferences import GatewayRooms
 from sipgw.media import g711
 from tests.agent.parts import FakeCall, wait_for
 from tests.agent.twiml.test_agent import TOKEN, Ticker, settings
