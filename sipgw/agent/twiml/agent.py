@@ -27,7 +27,9 @@ the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` connects the cal
 another party (the gateway places the second leg and relays the two itself:
 :mod:`sipgw.agent.twiml.dialbridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
 cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
-posts how it ended to its ``action``, ``<Hangup>`` ends the call. After the last verb the
+posts how it ended to its ``action``, ``<Dial><Conference>`` puts the caller in a room of this
+gateway (:mod:`sipgw.agent.twiml.conference`: the rooms are the gateway's,
+``TwimlSettings.conferences``), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that

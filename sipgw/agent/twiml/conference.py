@@ -63,6 +63,10 @@ EVENT_WORDS: Final = {
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
+_LEFT: Final = {"caller": "participant_hung_up", "star": "hangup_on_star",
+                "time-limit": "time_limit"}  # fmt: skip
+"""Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``."""
+
 Note = Callable[..., None]
 Post = Callable[[dict[str, str]], None]
 """Queues one status callback's form (the call's status poster, to ``statusCallback``)."""
@@ -231,12 +235,10 @@ class ConferenceDial:
         """Give up the seat now (the caller hung up: also when :meth:`run` is cancelled)."""
         seat = self.seat
         if seat is not None and not seat.left:
-            if why == "caller":
-                reason = "participant_hung_up"
-            elif why == "conference-ended":
+            if why == "conference-ended":
                 reason = seat.room.end_reason.replace("-", "_")
             else:
-                reason = why.replace("-", "_")
+                reason = _LEFT.get(why, why.replace("-", "_"))
             seat.leave(reason, self.clock())
 
     def duration(self) -> int | None:

@@ -185,7 +185,10 @@ async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: Twil
 
 
 async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = room_app(a={"dial": {"hangup_on_star": True, "action": "/after"}})  # type: ignore[assignment]
+    app.twiml = room_app(  # type: ignore[assignment]
+        a={"dial": {"hangup_on_star": True, "action": "/after"}, "status_callback": "/status",
+           "status_callback_event": "leave"},
+    )  # fmt: skip
     rooms = GatewayRooms()
     a = await caller(app, rooms, "a")
     b = await caller(app, rooms, "b")
@@ -194,6 +197,10 @@ async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) ->
     await wait_for(lambda: a[1].hangups, 3)  # the action's <Hangup>
     assert posted(app, "/after")[0]["DialCallStatus"] == "completed"
     assert len(rooms.rooms["room"].seats) == 1 and b[1].hangups == 0  # b stays, alone
+    await wait_for(lambda: posted(app, "/status"), 3)
+    (left,) = posted(app, "/status")
+    assert left["StatusCallbackEvent"] == "participant-leave"
+    assert left["ReasonParticipantLeft"] == "hangup_on_star"
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
