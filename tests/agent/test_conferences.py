@@ -9,6 +9,7 @@ import pytest
 
 from sipgw.agent.conferences import (
     ConferenceRoom,
+    Listener,
     RoomClosed,
     RoomEvent,
     RoomFull,
@@ -29,7 +30,7 @@ class Ears:
         self.got: dict[str, list[RoomEvent]] = {}
         self.reported: list[tuple[str, RoomEvent]] = []
 
-    def of(self, who: str):  # type: ignore[no-untyped-def]
+    def of(self, who: str) -> Listener:
         self.got.setdefault(who, [])
 
         def listener(event: RoomEvent, report: bool) -> None:

@@ -90,7 +90,7 @@ def wait_hears(phone: Baresip, expected: dict[str, bool], within: float = 8.0) -
 def test_three_phones_in_one_room_hear_each_other_then_one_muted_then_the_end(
     tmp_workdir: Path, app: TwilioSdkApp
 ) -> None:
-    app.twiml = room_twiml  # type: ignore[assignment]
+    app.twiml = room_twiml
     audio = tmp_workdir / "audio"
     env = {"SIPGW_TWIML_URL": app.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
            "SIPGW_TWIML_AUTH_TOKEN": TOKEN}  # fmt: skip

@@ -64,7 +64,7 @@ EVENT_WORDS: Final = {
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
 _LEFT: Final = {"caller": "participant_hung_up", "star": "hangup_on_star",
-                "time-limit": "time_limit"}  # fmt: skip
+                "time-limit": "time_limit", "updated": "participant_updated_via_api"}  # fmt: skip
 """Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``."""
 
 Note = Callable[..., None]
@@ -147,7 +147,8 @@ class ConferenceDial:
         self.room: ConferenceRoom | None = None
         self.seat: Seat | None = None
         self.ended_by = ""
-        """``conference-ended``, ``time-limit``, ``star``, ``caller``; "" while in."""
+        """``conference-ended``, ``time-limit``, ``star``, ``caller``, ``updated`` (a mid-call
+        update); "" while in."""
         self._changed = asyncio.Event()
         self._joined_at: float | None = None
 
@@ -202,8 +203,8 @@ class ConferenceDial:
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
-        finally:
-            self.leave(self.ended_by or "caller")
+        finally:  # cancelled without a reason: a mid-call update replaced the TwiML
+            self.leave(self.ended_by or "updated")
         seconds = round(loop.time() - self._joined_at)
         self.note("conference_left", name=conf.name, conference_sid=room.sid,
                   ended_by=self.ended_by, seconds=seconds)  # fmt: skip

@@ -113,7 +113,7 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
     app: TwilioSdkApp,
 ) -> None:
     status = {"status_callback": "/status", "status_callback_event": "start end join leave"}
-    app.twiml = room_app(  # type: ignore[assignment]
+    app.twiml = room_app(
         a={**status, "end_conference_on_exit": True, "dial": {"action": "/after"}},
         b={**status, "dial": {"action": "/after"}},
         c={**status, "muted": True},
@@ -168,7 +168,7 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
 
 async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: TwilioSdkApp) -> None:
     waiter = {"start_conference_on_enter": False, "wait_url": "/wait", "beep": False}
-    app.twiml = room_app(a=waiter, b=waiter, c={"beep": False})  # type: ignore[assignment]
+    app.twiml = room_app(a=waiter, b=waiter, c={"beep": False})
     rooms = GatewayRooms()
     a = await caller(app, rooms, "a")
     b = await caller(app, rooms, "b")
@@ -185,7 +185,7 @@ async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: Twil
 
 
 async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = room_app(  # type: ignore[assignment]
+    app.twiml = room_app(
         a={"dial": {"hangup_on_star": True, "action": "/after"}, "status_callback": "/status",
            "status_callback_event": "leave"},
     )  # fmt: skip
@@ -207,7 +207,7 @@ async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) ->
 
 
 async def test_a_full_room_refuses_the_next_caller_who_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = room_app(  # type: ignore[assignment]
+    app.twiml = room_app(
         a={"max_participants": 2},
         c={"dial": {"action": "/after"}},
     )
@@ -225,7 +225,7 @@ async def test_a_full_room_refuses_the_next_caller_who_goes_on(app: TwilioSdkApp
 
 
 async def test_without_rooms_the_verb_is_refused_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = room_app()  # type: ignore[assignment]
+    app.twiml = room_app()
     call = FakeCall()
     agent = TwimlAgent(call, settings(url=app.url))
     await agent.prepare()
