@@ -17,10 +17,12 @@ conference keeps (Twilio's ``<Conference>``'s):
 - ``max_participants`` is the first participant's (the room's creator's): one more is
   refused (:class:`RoomFull`). A participant's ``beep_on_enter``/``beep_on_exit`` puts a
   short beep into the started room's mix, heard by everybody else.
-- A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody.
+- A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
+  nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
+  sends meanwhile is its hold music, kept out of the room).
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
-``participant-join``, ``-leave``, ``-mute``, ``-unmute``), numbered in order
+``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``), numbered in order
 (``sequence``), handed to every participant's listener (the room's start and end are
 what wakes a waiting participant). Participants that subscribed to the same place (the
 ``subscription`` they joined with: a status callback's URL and method) report each event
@@ -64,6 +66,8 @@ EventKind = Literal[
     "participant-leave",
     "participant-mute",
     "participant-unmute",
+    "participant-hold",
+    "participant-unhold",
 ]
 
 
@@ -118,6 +122,7 @@ class RoomEvent:
     who: str = ""
     """The participant concerned (its call's id); "" for the room's start and end."""
     muted: bool = False
+    held: bool = False
     label: str = ""
     start_on_enter: bool = False
     end_on_exit: bool = False
@@ -148,6 +153,7 @@ class Seat:
         self.listener = listener
         self.subscription = subscription
         self.muted = rules.muted
+        self.held = False
         self.left = False
 
     @property
@@ -174,6 +180,10 @@ class Seat:
     def set_muted(self, muted: bool, now: float) -> None:
         """Mute (or unmute) the participant."""
         self.room.set_muted(self, muted, now)
+
+    def set_held(self, held: bool, now: float) -> None:
+        """The participant's call was put on hold (or resumed): not heard while held."""
+        self.room.set_held(self, held, now)
 
     def leave(self, reason: str, now: float) -> None:
         """The participant leaves (its call hung up, ``hangupOnStar``, ``timeLimit``...)."""
@@ -237,8 +247,17 @@ class ConferenceRoom:
         if seat.left or seat.muted == muted:
             return
         seat.muted = muted
-        self.mixer.set_muted(seat.who, muted)
+        self.mixer.set_muted(seat.who, muted or seat.held)
         kind: EventKind = "participant-mute" if muted else "participant-unmute"
+        self._event(_seat_event(kind, seat, now), [])
+
+    def set_held(self, seat: Seat, held: bool, now: float) -> None:
+        """Hold (or resume) ``seat``: a held participant is heard by nobody."""
+        if seat.left or seat.held == held:
+            return
+        seat.held = held
+        self.mixer.set_muted(seat.who, seat.muted or held)
+        kind: EventKind = "participant-hold" if held else "participant-unhold"
         self._event(_seat_event(kind, seat, now), [])
 
     def leave(self, seat: Seat, reason: str, now: float) -> None:
@@ -272,7 +291,7 @@ class ConferenceRoom:
         """``event`` numbered, to every listener; one per subscription reports it."""
         self._sequence += 1
         numbered = RoomEvent(
-            event.kind, self._sequence, event.at, event.who, event.muted, event.label,
+            event.kind, self._sequence, event.at, event.who, event.muted, event.held, event.label,
             event.start_on_enter, event.end_on_exit, event.reason, event.ending,
             event.ending_label,
         )  # fmt: skip
@@ -286,8 +305,8 @@ class ConferenceRoom:
 
 def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:
     rules = seat.rules
-    return RoomEvent(kind, 0, now, seat.who, seat.muted, rules.label, rules.start_on_enter,
-                     rules.end_on_exit, reason)  # fmt: skip
+    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, rules.label,
+                     rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
 
 
 class ConferenceRooms(Protocol):

@@ -152,3 +152,17 @@ def test_the_room_hears_a_beep_when_one_joins_or_leaves_but_not_the_joiner() -> 
     assert a.pop() is None  # nor went out with one
     b.leave("participant_hung_up", NOW)
     assert a.pop() is not None  # b's exit beep
+
+
+def test_a_held_participant_is_not_heard_and_its_hold_is_an_event() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a", muted=True)
+    join(r, ears, "b")
+    a.set_held(True, NOW)
+    a.set_muted(False, NOW)  # unmuted, still held: still not heard
+    assert r.mixer.muted("a")
+    kinds = [e.kind for _, e in ears.reported][-2:]
+    assert kinds == ["participant-hold", "participant-unmute"]
+    assert ears.reported[-2][1].held and ears.reported[-1][1].held
+    a.set_held(False, NOW)
+    assert not r.mixer.muted("a") and ears.reported[-1][1].kind == "participant-unhold"

@@ -1228,6 +1228,12 @@ class TwimlAgent(Agent):
         if self._conferencing is not None:
             self._conferencing.caller_key(digit)
 
+    def on_hold(self, held: bool) -> None:
+        """The caller held (or resumed) the call: in a conference, not heard meanwhile
+        (what arrives is its phone's hold music) and a ``participant-hold`` event."""
+        if self._conferencing is not None:
+            self._conferencing.hold(held)
+
     # ------------------------------------------------------------------ the end
 
     async def close(self, reason: str = "") -> None:

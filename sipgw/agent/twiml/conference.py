@@ -60,6 +60,8 @@ EVENT_WORDS: Final = {
     "participant-leave": "leave",
     "participant-mute": "mute",
     "participant-unmute": "mute",
+    "participant-hold": "hold",
+    "participant-unhold": "hold",
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
@@ -89,7 +91,7 @@ def status_form(
         form.update({
             "CallSid": call_sid_of(event.who),
             "Muted": _bool(event.muted),
-            "Hold": "false",
+            "Hold": _bool(event.held),
             "Coaching": "false",
             "EndConferenceOnExit": _bool(event.end_on_exit),
             "StartConferenceOnEnter": _bool(event.start_on_enter),
@@ -274,6 +276,12 @@ class ConferenceDial:
     def mixing(self) -> bool:
         """Whether the caller is in a started room (else it hears the wait music)."""
         return self.seat is not None and self.seat.started and not self.seat.left
+
+    def hold(self, held: bool) -> None:
+        """The caller's phone held (or resumed) the call: not heard meanwhile (its hold
+        music kept out of the room)."""
+        if self.seat is not None:
+            self.seat.set_held(held, self.clock())
 
     def caller_key(self, digit: str) -> None:
         """``*`` with ``hangupOnStar`` leaves the room; other keys are not passed on."""

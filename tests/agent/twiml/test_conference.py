@@ -84,6 +84,8 @@ def tone_of(name: str) -> Callable[[int], bytes]:
 def hears(ticker: Ticker, last: int = 10) -> dict[str, bool]:
     """Which tones the caller heard in its last ``last`` frames."""
     frames = [f for _, f in ticker.played[-last:]]
+    if not frames:
+        return {name: False for name in (*TONES, "wait")}
     pcm = b"".join(g711.ulaw_to_linear(f) if f is not None else bytes(320) for f in frames)
     freqs = {**TONES, "wait": WAIT_HZ}
     return {name: level(pcm, hz) > 800 for name, hz in freqs.items()}
@@ -233,3 +235,26 @@ async def test_without_rooms_the_verb_is_refused_and_the_twiml_goes_on(app: Twil
     await wait_for(lambda: call.hangups, 3)
     await agent.close("remote-bye")
     assert agent.steps == ["conference", "end hangup"]
+
+
+async def test_a_caller_holding_is_not_heard_and_its_hold_is_posted(app: TwilioSdkApp) -> None:
+    """What a held phone sends is its hold music: kept out of the room."""
+    status = {"status_callback": "/status", "status_callback_event": "hold"}
+    app.twiml = room_app(a=status, b=status)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    a[0].on_hold(True)
+    await wait_for(lambda: not hears(b[2])["a"], 3)
+    a[0].on_hold(False)
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    await wait_for(lambda: len(posted(app, "/status")) == 2, 3)
+    events = posted(app, "/status")
+    assert [(e["StatusCallbackEvent"], e["Hold"]) for e in events] == [
+        ("participant-hold", "true"), ("participant-unhold", "false"),
+    ]  # fmt: skip
+    assert {e["CallSid"] for e in events} == {call_sid_of("a@test")}
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
