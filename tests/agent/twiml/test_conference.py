@@ -258,3 +258,20 @@ async def test_a_caller_holding_is_not_heard_and_its_hold_is_posted(app: TwilioS
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
+
+
+async def test_time_limit_takes_the_caller_out_of_the_room(app: TwilioSdkApp) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "leave"}
+    app.twiml = room_app(a={**status, "dial": {"time_limit": 1, "action": "/after"}})
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    await wait_for(lambda: a[1].hangups, 3)  # out after a second: the action's <Hangup>
+    (after,) = posted(app, "/after")
+    assert after["DialCallStatus"] == "completed" and after["DialCallDuration"] == "1"
+    await wait_for(lambda: posted(app, "/status"), 3)
+    assert posted(app, "/status")[0]["ReasonParticipantLeft"] == "time_limit"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
