@@ -17,6 +17,9 @@ conference keeps (Twilio's ``<Conference>``'s):
 - ``max_participants`` is the first participant's (the room's creator's): one more is
   refused (:class:`RoomFull`). A participant's ``beep_on_enter``/``beep_on_exit`` puts a
   short beep into the started room's mix, heard by everybody else.
+- A participant may ask for the room to be recorded (:class:`RoomRecording`, the first
+  request is the room's): the whole mix from the start to the end, handed with the
+  ``conference-end`` event to the first listener that takes it (the leaving participant's).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
   sends meanwhile is its hold music, kept out of the room).
@@ -39,10 +42,12 @@ Nothing here reads a clock or does I/O: ``now`` (Unix seconds) is passed in.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from sipgw.media import g711
 from sipgw.media.codecs.base import AudioFormat
 from sipgw.media.conference import ConferenceMixer
 
@@ -55,6 +60,7 @@ __all__ = [
     "RoomClosed",
     "RoomEvent",
     "RoomFull",
+    "RoomRecording",
     "Seat",
     "SeatRules",
 ]
@@ -110,6 +116,49 @@ class SeatRules:
     label: str = ""
 
 
+SILENCE_DBFS: Final = -45.0
+"""A recorded frame quieter than this is silence (trimmed at the ends)."""
+_SILENT_FRAME: Final = b"\xff" * 160
+
+
+@dataclass(eq=False)
+class RoomRecording:
+    """The room's whole mix recorded from its start to its end (8 kHz μ-law), and where
+    it is to be reported (the participant that asked for it said so)."""
+
+    sid: str
+    callback: str = ""
+    """Where its status goes ("" = nowhere)."""
+    method: str = "POST"
+    events: frozenset[str] = frozenset({"completed"})
+    trim: bool = True
+    max_seconds: float = 14400.0
+    started_at: float | None = None
+    """When the room started (Unix seconds); None: it never did (nothing was recorded)."""
+    taken: bool = False
+    """Set by the participant that writes and reports it (one does)."""
+    audio: bytearray = field(default_factory=bytearray)
+    loud: list[bool] = field(default_factory=list)
+
+    def frame(self, pcm: bytes | None) -> None:
+        """One round's mix (linear, 8 kHz; None: silence)."""
+        if len(self.audio) >= self.max_seconds * 8000:
+            return
+        ulaw = g711.linear_to_ulaw(pcm) if pcm is not None else _SILENT_FRAME
+        self.audio += ulaw
+        self.loud.append(pcm is not None and g711.rms_dbfs(ulaw) > SILENCE_DBFS)
+
+    def ulaw(self) -> bytes:
+        """The recording, trimmed of the silence before and after when ``trim``."""
+        if not self.trim:
+            return bytes(self.audio)
+        if True not in self.loud:
+            return b""
+        first = self.loud.index(True)
+        last = len(self.loud) - self.loud[::-1].index(True)
+        return bytes(self.audio[first * 160 : last * 160])
+
+
 @dataclass(frozen=True, slots=True)
 class RoomEvent:
     """One change of the room, as its participants' listeners get it."""
@@ -132,6 +181,8 @@ class RoomEvent:
     ending: str = ""
     """``conference-end`` by a participant's ``end_on_exit``: who (its call's id)."""
     ending_label: str = ""
+    recording: RoomRecording | None = None
+    """``conference-end`` of a recorded room: the recording, for one listener to take."""
 
 
 Listener = Callable[[RoomEvent, bool], None]
@@ -209,14 +260,18 @@ class ConferenceRoom:
         self.end_reason = ""
         self.max_participants = 0
         """The first participant's ``max_participants`` (0 before anyone joined)."""
+        self.recording: RoomRecording | None = None
+        """The room's recording, asked for by a participant (the first to ask)."""
         self._on_over = on_over
         self._sequence = 0
 
     def join(
         self, who: str, format: AudioFormat, rules: SeatRules, listener: Listener,  # noqa: A002
         now: float, subscription: Hashable | None = None,
+        recording: RoomRecording | None = None,
     ) -> Seat:  # fmt: skip
-        """``who`` (a call's id) joins, its frames in ``format``.
+        """``who`` (a call's id) joins, its frames in ``format``; ``recording``: it asks for
+        the room to be recorded (the first such request is the room's).
 
         Raises:
             RoomFull: the room holds its ``max_participants``.
@@ -232,11 +287,18 @@ class ConferenceRoom:
         self.mixer.join(who, format, rules.muted)
         seat = Seat(self, who, rules, listener, subscription)
         self.seats.append(seat)
+        if recording is not None and self.recording is None:
+            self.recording = recording
+            self.mixer.tap = recording.frame
+            if self.started:
+                recording.started_at = now
         self._event(_seat_event("participant-join", seat, now), [])
         if not self.started and len(self.seats) >= 2 and any(
             s.rules.start_on_enter for s in self.seats
         ):  # fmt: skip
             self.started = True
+            if self.recording is not None:
+                self.recording.started_at = now
             self._event(RoomEvent("conference-start", 0, now), [])
         if self.started and rules.beep_on_enter:
             self.mixer.announce(BEEP_FRAMES, skip=who)  # everybody else hears it
@@ -280,7 +342,8 @@ class ConferenceRoom:
             if self.started:
                 ending = seat.who if seat.rules.end_on_exit else ""
                 end = RoomEvent("conference-end", 0, now, reason=self.end_reason, ending=ending,
-                                ending_label=seat.rules.label if ending else "")  # fmt: skip
+                                ending_label=seat.rules.label if ending else "",
+                                recording=self.recording)  # fmt: skip
                 self._event(end, [seat])
             self._on_over(self)
             return
@@ -290,11 +353,7 @@ class ConferenceRoom:
     def _event(self, event: RoomEvent, leaving: list[Seat]) -> None:
         """``event`` numbered, to every listener; one per subscription reports it."""
         self._sequence += 1
-        numbered = RoomEvent(
-            event.kind, self._sequence, event.at, event.who, event.muted, event.held, event.label,
-            event.start_on_enter, event.end_on_exit, event.reason, event.ending,
-            event.ending_label,
-        )  # fmt: skip
+        numbered = dataclasses.replace(event, sequence=self._sequence)
         told: set[Hashable] = set()
         for seat in [*leaving, *self.seats]:
             report = seat.subscription is not None and seat.subscription not in told

@@ -24,7 +24,8 @@ A round, for N participants:
   turned into the listener's format once;
 - a muted participant contributes nothing (and still hears the others); an announcement
   (:meth:`ConferenceMixer.announce`: a beep) is added to the total, heard by everybody;
-- a listener hearing nothing at all (nobody else spoke) gets None: silence.
+- a listener hearing nothing at all (nobody else spoke) gets None: silence;
+- a :attr:`ConferenceMixer.tap` (a recording) gets the whole mix, saturated likewise.
 
 Nothing here reads a clock or does I/O; who joins a room and when rounds are asked for
 is the app's business (one gateway process's rooms).
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -78,7 +79,7 @@ class ConferenceMixer:
         dropped: frames dropped because a participant did not take (or give) them in time.
     """
 
-    __slots__ = ("_announce", "_format", "_seats", "_silence", "depth", "dropped", "rounds")
+    __slots__ = ("_announce", "_format", "_seats", "_silence", "depth", "dropped", "rounds", "tap")
 
     def __init__(self, rate: int = 8000, depth: int = 3) -> None:
         if depth < 1:
@@ -90,6 +91,9 @@ class ConferenceMixer:
         self.depth = depth
         self.rounds = 0
         self.dropped = 0
+        self.tap: Callable[[bytes | None], None] | None = None
+        """Gets each round's whole mix (everybody, announcements included: a recording of
+        the room), linear 16-bit at the mix's rate; None when nothing was heard."""
 
     # -- who is in
 
@@ -173,6 +177,8 @@ class ConferenceMixer:
             for i, (seat, own) in enumerate(owns):
                 if seat is skipped:  # its own beep: taken out of its mix as its voice is
                     owns[i] = (seat, wide if own is None else audioop.add(own, wide, 4))
+        if self.tap is not None:
+            self.tap(None if total is None else audioop.lin2lin(audioop.mul(total, 4, _UP), 4, 2))
         for seat, own in owns:
             heard: bytes | None = None
             if total is not None and own is not total:

@@ -6,9 +6,11 @@ Attributes read (Twilio's spelling and defaults): the room's name (the noun's te
 Twilio's own hold music; empty: silence), ``waitMethod`` (POST), ``maxParticipants``
 (2 to 250; 250), ``statusCallback``, ``statusCallbackMethod`` (POST),
 ``statusCallbackEvent`` (space- or comma-separated: ``start end join leave mute hold
-modify speaker announcement``), ``participantLabel``, and, read so that what is not
-followed can be named, ``record``, ``trim``, ``region``, ``coach``, ``jitterBufferSize``,
-``eventCallbackUrl``, ``recordingStatusCallback`` (``Method``, ``Event``). Every attribute
+modify speaker announcement``), ``participantLabel``, ``record`` (``do-not-record``,
+``record-from-start``), ``trim`` (``trim-silence``, ``do-not-trim``),
+``recordingStatusCallback`` (``Method``; ``Event``: ``in-progress completed absent``,
+``completed`` by default), and, read so that what is not followed can be named,
+``region``, ``coach``, ``jitterBufferSize``, ``eventCallbackUrl``. Every attribute
 present that sipgw does not follow is kept by name in :attr:`Conference.ignored`, so the
 agent says so. Values out of Twilio's sets raise ``ValueError`` with this module's message
 (the document's parser turns it into a ``TwimlError``).
@@ -21,7 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["CONFERENCE_EVENTS", "IGNORED", "Beep", "Conference", "read_conference"]
+__all__ = [
+    "CONFERENCE_EVENTS",
+    "IGNORED",
+    "RECORDING_EVENTS",
+    "Beep",
+    "Conference",
+    "read_conference",
+]
 
 Beep = Literal["true", "false", "onEnter", "onExit"]
 """When the room hears a beep for a participant: both ways, never, joining, leaving."""
@@ -34,12 +43,10 @@ CONFERENCE_EVENTS: Final = frozenset({
 })  # fmt: skip
 """``statusCallbackEvent``'s words (Twilio's)."""
 
+RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
+"""``recordingStatusCallbackEvent``'s words (Twilio's)."""
+
 IGNORED: Final = {
-    "record": "the conference is not recorded (a bridged <Dial>'s record is)",
-    "trim": "follows record, which is not followed",
-    "recordingStatusCallback": "follows record, which is not followed",
-    "recordingStatusCallbackMethod": "follows record, which is not followed",
-    "recordingStatusCallbackEvent": "follows record, which is not followed",
     "region": "the room is mixed by the gateway that took the call: there is no region",
     "coach": "no coaching (a participant heard by one other only)",
     "jitterBufferSize": "the gateway's own jitter buffer plays each call (SIPGW_JITTER_*)",
@@ -50,10 +57,10 @@ IGNORED: Final = {
 _KNOWN: Final = frozenset({
     "muted", "beep", "startConferenceOnEnter", "endConferenceOnExit", "waitUrl", "waitMethod",
     "maxParticipants", "statusCallback", "statusCallbackMethod", "statusCallbackEvent",
-    "participantLabel", *IGNORED,
+    "participantLabel", "record", "trim", "recordingStatusCallback",
+    "recordingStatusCallbackMethod", "recordingStatusCallbackEvent", *IGNORED,
 })  # fmt: skip
-_NOT_FOLLOWED_BY_DEFAULT: Final = {"record": "do-not-record", "trim": "trim-silence",
-                                   "jitterBufferSize": "large"}  # fmt: skip
+_NOT_FOLLOWED_BY_DEFAULT: Final = {"jitterBufferSize": "large"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,13 @@ class Conference:
     status_callback_method: str = "POST"
     status_callback_events: frozenset[str] = frozenset()
     participant_label: str = ""
+    record: bool = False
+    """``record="record-from-start"``: the room's mix is recorded from its start to its end."""
+    trim: bool = True
+    """``trim="trim-silence"`` (the default): the silence before and after is cut."""
+    recording_status_callback: str = ""
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset[str] = frozenset({"completed"})
     ignored: tuple[tuple[str, str], ...] = ()
     """Attributes present that are not followed: (name, why)."""
 
@@ -126,6 +140,19 @@ def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
             f"<Conference statusCallbackEvent>: {' '.join(sorted(unknown))[:60]!r} is not one "
             f"of {' '.join(sorted(CONFERENCE_EVENTS))}"
         )
+    record = attrs.get("record", "").strip() or "do-not-record"
+    if record not in ("do-not-record", "record-from-start"):
+        raise ValueError(f"<Conference record={record[:30]!r}>: do-not-record or record-from-start")
+    trim = attrs.get("trim", "").strip() or "trim-silence"
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise ValueError(f"<Conference trim={trim[:30]!r}>: trim-silence or do-not-trim")
+    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
+    recording_events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
+    if recording_events - RECORDING_EVENTS:
+        raise ValueError(
+            f"<Conference recordingStatusCallbackEvent={words[:40]!r}>: "
+            f"{' '.join(sorted(RECORDING_EVENTS))}"
+        )
     ignored = [
         (key, why) for key, why in IGNORED.items()
         if attrs.get(key, "").strip() not in ("", _NOT_FOLLOWED_BY_DEFAULT.get(key, ""))
@@ -144,5 +171,10 @@ def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
         status_callback_method=_method(attrs, "statusCallbackMethod"),
         status_callback_events=events,
         participant_label=attrs.get("participantLabel", "").strip(),
+        record=record == "record-from-start",
+        trim=trim == "trim-silence",
+        recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
+        recording_status_callback_method=_method(attrs, "recordingStatusCallbackMethod"),
+        recording_status_callback_events=recording_events,
         ignored=tuple(ignored),
     )

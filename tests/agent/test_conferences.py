@@ -13,6 +13,7 @@ from sipgw.agent.conferences import (
     RoomClosed,
     RoomEvent,
     RoomFull,
+    RoomRecording,
     Seat,
     SeatRules,
 )
@@ -166,3 +167,37 @@ def test_a_held_participant_is_not_heard_and_its_hold_is_an_event() -> None:
     assert ears.reported[-2][1].held and ears.reported[-1][1].held
     a.set_held(False, NOW)
     assert not r.mixer.muted("a") and ears.reported[-1][1].kind == "participant-unhold"
+
+
+def test_a_recording_gets_the_whole_mix_from_the_start_and_goes_with_the_end() -> None:
+    r, ears, _ = room()
+    recording = RoomRecording("RE1")
+    a = r.join("a", ULAW_8K, SeatRules(), ears.of("a"), NOW, None, recording)
+    assert r.recording is recording and recording.started_at is None
+    b = r.join("b", ULAW_8K, SeatRules(beep_on_enter=False), ears.of("b"), NOW + 1, None,
+               RoomRecording("RE2"))  # fmt: skip
+    assert r.recording is recording and recording.started_at == NOW + 1  # the first asked
+    loud = g711.linear_to_ulaw(struct.pack("<160h", *([8000, -8000] * 80)))
+    for seat in (a, b):
+        seat.pop()  # the tick each joined on
+    for _ in range(3):  # silence, then a speaks, then silence
+        for seat in (a, b):
+            seat.push(None)
+            seat.pop()
+    for _ in range(5):
+        a.push(loud)
+        b.push(None)
+        a.pop()
+        b.pop()
+    for _ in range(4):
+        for seat in (a, b):
+            seat.push(None)
+            seat.pop()
+    assert len(recording.audio) == r.mixer.rounds * 160
+    assert len(recording.ulaw()) == 5 * 160  # trimmed to a's words
+    recording.trim = False
+    assert len(recording.ulaw()) == len(recording.audio)
+    a.leave("participant_hung_up", NOW)
+    b.leave("participant_hung_up", NOW)
+    (end,) = [e for e in ears.got["b"] if e.kind == "conference-end"]
+    assert end.recording is recording

@@ -210,3 +210,16 @@ def test_an_announcement_can_spare_one_participant() -> None:
     for name in "bc":
         frame = out[name]
         assert frame is not None and level(g711.ulaw_to_linear(frame), 1500) > 4000
+
+
+def test_a_tap_gets_the_whole_mix_each_round() -> None:
+    mixer = three()
+    got: list[bytes | None] = []
+    mixer.tap = got.append
+    tick(mixer)
+    tick(mixer, n=1)  # its round has a's frame of this tick, b's and c's of the last
+    whole = got[1]
+    assert whole is not None and all(level(whole, hz) > 4000 for hz in TONES.values())
+    mixer.mix()  # b's and c's of this tick
+    mixer.mix()  # nobody pushed
+    assert got[-1] is None and len(got) == 4

@@ -53,12 +53,24 @@ def test_every_followed_attribute_as_the_sdk_writes_it() -> None:
 
 
 def test_what_is_not_followed_is_named_with_its_reason() -> None:
-    conf = parsed(record="record-from-start", region="ie1", coach="CA" + "1" * 32,
-                  jitter_buffer_size="small", trim="do-not-trim").conference  # fmt: skip
-    names = ("record", "region", "coach", "jitterBufferSize", "trim")
+    conf = parsed(region="ie1", coach="CA" + "1" * 32, jitter_buffer_size="small",
+                  event_callback_url="/e").conference  # fmt: skip
+    names = ("region", "coach", "jitterBufferSize", "eventCallbackUrl")
     assert dict(conf.ignored) == {name: IGNORED[name] for name in names}
     # Twilio's defaults said out loud are no request for anything
     assert parsed(record="do-not-record", jitter_buffer_size="large").conference.ignored == ()
+
+
+def test_the_recording_attributes() -> None:
+    conf = parsed(record="record-from-start", trim="do-not-trim", recording_status_callback="/r",
+                  recording_status_callback_method="GET",
+                  recording_status_callback_event="completed absent").conference  # fmt: skip
+    assert conf.record and not conf.trim and conf.ignored == ()
+    assert (conf.recording_status_callback, conf.recording_status_callback_method) == ("/r", "GET")
+    assert conf.recording_status_callback_events == {"completed", "absent"}
+    default = parsed().conference
+    assert not default.record and default.trim
+    assert default.recording_status_callback_events == {"completed"}
     assert read_conference({"bogus": "1"}, "r").ignored == (
         ("bogus", "not a <Conference> attribute"),
     )
@@ -72,6 +84,9 @@ def test_what_is_not_followed_is_named_with_its_reason() -> None:
         ({"maxParticipants": "many"}, "maxParticipants"),
         ({"statusCallbackEvent": "start talking"}, "talking"),
         ({"waitMethod": "PUT"}, "waitMethod"),
+        ({"record": "record-from-answer"}, "record"),
+        ({"trim": "maybe"}, "trim"),
+        ({"recordingStatusCallbackEvent": "done"}, "recordingStatusCallbackEvent"),
     ],
 )
 def test_values_out_of_twilios_sets_are_refused(attrs: dict[str, str], says: str) -> None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import email.utils
 import logging
 import re
 import time
@@ -56,7 +57,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
-from sipgw.agent.conferences import ConferenceRooms
+from sipgw.agent.conferences import ConferenceRoom, ConferenceRooms, RoomRecording
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
@@ -1030,6 +1031,7 @@ class TwimlAgent(Agent):
         conferencing = ConferenceDial(
             call.call_id, verb, rooms, partial(self._wait_music, conf), post,
             self.settings.identity.account_sid, self._note, time.time,
+            self._conference_recording(conf), self._conference_recorded,
         )  # fmt: skip
         self._conferencing = conferencing
         try:
@@ -1041,6 +1043,66 @@ class TwimlAgent(Agent):
             return
         assert self._program is not None
         self._program.dialled(verb.dial, result.params())
+
+    def _conference_recording(self, conf: Conference) -> Callable[[], RoomRecording] | None:
+        """What makes the recording ``record`` asks for; None: none asked, or refused (no
+        recording directory and URL: logged and recorded)."""
+        if not conf.record:
+            return None
+        settings = self.settings
+        if settings.recording_dir is None or not settings.recording_url:
+            log.warning("[%s] TwiML <Conference record>: refused (no SIPGW_TWIML_RECORDING_DIR "
+                        "and _URL)", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Conference record", why="no recording directory and URL")
+            return None
+        callback = ""
+        if conf.recording_status_callback and self._program is not None:
+            try:
+                callback = absolute_url(self._program.url, conf.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Conference recordingStatusCallback>: %s", self.call.call_id,
+                            exc)  # fmt: skip
+        method, events, trim = (conf.recording_status_callback_method,
+                                conf.recording_status_callback_events, conf.trim)  # fmt: skip
+        return lambda: RoomRecording(new_sid("RE"), callback, method, events, trim)
+
+    def _conference_recorded(self, recording: RoomRecording, room: ConferenceRoom) -> None:
+        """A room's recording, handed over at its end: written as ``<RecordingSid>.wav`` in
+        the recording directory and its ``recordingStatusCallback`` posted (``completed``,
+        or ``absent`` when nothing was heard)."""
+        settings = self.settings
+        if settings.recording_dir is None:
+            return
+        audio = recording.ulaw()
+        form = {
+            "AccountSid": settings.identity.account_sid,
+            "ConferenceSid": room.sid,
+            "RecordingSid": recording.sid,
+            "RecordingChannels": "1",
+            "RecordingSource": "DialVerb",
+            "RecordingStartTime": email.utils.formatdate(
+                recording.started_at or time.time(), usegmt=True
+            ),  # fmt: skip
+        }
+        status = "absent"
+        if audio:
+            try:
+                make_private_dir(settings.recording_dir)
+                write_private_atomic(settings.recording_dir / f"{recording.sid}.wav",
+                                     ulaw_wav(audio))  # fmt: skip
+            except OSError as exc:
+                log.error("[%s] <Conference record>: the recording could not be written: %s",
+                          self.call.call_id, exc)  # fmt: skip
+                self._note("record_failed", reason=str(exc))
+                return
+            status = "completed"
+            form["RecordingUrl"] = settings.recording_url.rstrip("/") + "/" + recording.sid
+            form["RecordingDuration"] = str(round(len(audio) / 8000))
+        form["RecordingStatus"] = status
+        self._note("record", recording_sid=recording.sid, verb="Conference", status=status,
+                   seconds=round(len(audio) / 8000, 2), conference_sid=room.sid)  # fmt: skip
+        if recording.callback and status in recording.events and self._poster is not None:
+            self._poster.post(Callback(recording.callback, recording.method), form)
 
     async def _wait_music(self, conf: Conference) -> None:
         """The ``waitUrl`` while the room waits to start: its TwiML's ``<Play>``, ``<Say>``,

@@ -23,6 +23,9 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
   status poster.
+- With ``record``, the room's mix is recorded from its start to its end
+  (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
+  it and posts its ``recordingStatusCallback`` (``recorded``, the agent's).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sipgw.agent.conferences import (
     RoomClosed,
     RoomEvent,
     RoomFull,
+    RoomRecording,
     Seat,
     SeatRules,
 )
@@ -125,6 +129,10 @@ class ConferenceDial:
         account_sid: the account the callbacks name.
         note: writes the call record.
         clock: Unix seconds (the events' ``Timestamp``).
+        recording: makes the room's recording this participant asks for (``record``);
+            None: it asks for none.
+        recorded: writes and reports a room's recording handed to this participant at the
+            room's end; None: it leaves that to another.
     """
 
     def __init__(
@@ -137,6 +145,8 @@ class ConferenceDial:
         account_sid: str,
         note: Note,
         clock: Clock,
+        recording: Callable[[], RoomRecording] | None = None,
+        recorded: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
     ) -> None:
         self.call_id = call_id
         self.verb = verb
@@ -146,6 +156,8 @@ class ConferenceDial:
         self.account_sid = account_sid
         self.note = note
         self.clock = clock
+        self.new_recording = recording
+        self.recorded = recorded
         self.room: ConferenceRoom | None = None
         self.seat: Seat | None = None
         self.ended_by = ""
@@ -171,11 +183,12 @@ class ConferenceDial:
         if conf.status_callback and self.post is not None:
             subscription = (conf.status_callback, conf.status_callback_method)
         seat = None
+        recording = self.new_recording() if self.new_recording is not None else None
         for _ in range(2):  # a room that ended in between: its name makes a new one
             room = self.room = self.rooms.room(conf.name)
             try:
                 seat = room.join(self.call_id, ULAW_8K, rules, self._heard, self.clock(),
-                                 subscription)  # fmt: skip
+                                 subscription, recording)  # fmt: skip
                 break
             except RoomClosed:
                 continue
@@ -256,6 +269,10 @@ class ConferenceDial:
         if event.kind in ("conference-start", "conference-end"):
             self._changed.set()
         room = self.room
+        recording = event.recording
+        if recording is not None and not recording.taken and self.recorded is not None and room:
+            recording.taken = True
+            self.recorded(recording, room)
         if not report or self.post is None or room is None:
             return
         if EVENT_WORDS[event.kind] in self.conference.status_callback_events:

@@ -11,7 +11,8 @@ import io
 import math
 import struct
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -53,7 +54,7 @@ async def app() -> AsyncIterator[TwilioSdkApp]:
     await peer.stop()
 
 
-def room_app(**by_caller: dict[str, object]) -> Callable[[TwilioSdkApp, WebhookRequest], object]:
+def room_app(**by_caller: Mapping[str, object]) -> Callable[[TwilioSdkApp, WebhookRequest], object]:
     """Each caller (``a``, ``b``, ``c`` by ``From``'s last digit) joins ``room`` with its
     attributes; ``/after`` (the action) answers ``<Hangup/>``; ``/wait`` plays ``/music.wav``."""
 
@@ -65,7 +66,7 @@ def room_app(**by_caller: dict[str, object]) -> Callable[[TwilioSdkApp, WebhookR
         if request.path in ("/after", "/status"):
             response.hangup()
             return response
-        who = {"1": "a", "2": "b", "3": "c"}.get(request.params["From"][-1], "")
+        who = {"1": "a", "2": "b", "3": "c"}.get(request.params.get("From", "")[-1:], "")
         attrs = dict(by_caller.get(who, {}))
         dial_attrs = attrs.pop("dial", {})
         dial = Dial(**dial_attrs)  # type: ignore[arg-type]
@@ -92,12 +93,12 @@ def hears(ticker: Ticker, last: int = 10) -> dict[str, bool]:
 
 
 async def caller(
-    app: TwilioSdkApp, rooms: GatewayRooms, name: str
+    app: TwilioSdkApp, rooms: GatewayRooms, name: str, **kw: object
 ) -> tuple[TwimlAgent, FakeCall, Ticker]:
     number = f"+1555000000{'abc'.index(name) + 1}"
     call = FakeCall(call_id=f"{name}@test", caller=f"sip:{number}@trunk.example",
                     details=CallDetails(caller_number=number))  # fmt: skip
-    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms))
+    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **kw))
     await agent.prepare()
     agent.on_answered()
     ticker = Ticker(agent, tone_of(name))
@@ -275,3 +276,31 @@ async def test_time_limit_takes_the_caller_out_of_the_room(app: TwilioSdkApp) ->
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
+
+
+async def test_the_rooms_recording_is_written_and_reported_at_its_end(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    """``record`` asked by a; the room ends when b, the last, hangs up: b writes the mix
+    and posts a's ``recordingStatusCallback``."""
+    recorded = {"record": "record-from-start", "recording_status_callback": "/rec"}
+    app.twiml = room_app(a=recorded)
+    rooms = GatewayRooms()
+    where = {"recording_dir": tmp_path, "recording_url": "https://rec.example/r"}
+    a = await caller(app, rooms, "a", **where)
+    b = await caller(app, rooms, "b", **where)
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    room = rooms.rooms["room"]
+    await wait_for(lambda: room.mixer.rounds >= 25, 3)  # half a second mixed
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+    (form,) = posted(app, "/rec")
+    assert form["RecordingStatus"] == "completed" and form["ConferenceSid"] == room.sid
+    sid = form["RecordingSid"]
+    assert form["RecordingUrl"] == f"https://rec.example/r/{sid}"
+    data = (tmp_path / f"{sid}.wav").read_bytes()  # μ-law (format 7: not for wave.open)
+    assert data[:4] == b"RIFF"
+    mix = g711.ulaw_to_linear(data[data.index(b"data") + 8 :])
+    assert len(mix) >= 2 * 8000 * 0.4  # most of that half second (trimmed at the ends)
+    assert level(mix, TONES["a"]) > 800 and level(mix, TONES["b"]) > 800  # both, mixed
