@@ -230,11 +230,15 @@ class ConferenceDial:
         self._changed.clear()
         music = asyncio.ensure_future(self.waiting())
         changed = asyncio.ensure_future(self._changed.wait())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max(within, 0.0)
         try:
-            await asyncio.wait({music, changed}, timeout=max(within, 0.0),
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            if music.done() and not music.cancelled() and music.exception() is None:
-                await changed  # the wait music ran out: silence until something changes
+            done, _ = await asyncio.wait({music, changed}, timeout=max(within, 0.0),
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if music in done and not changed.done():  # the music ran out: silence till then
+                if music.exception() is not None:
+                    log.warning("[%s] <Conference waitUrl>: %r", self.call_id, music.exception())
+                await asyncio.wait({changed}, timeout=max(end - loop.time(), 0.0))
         finally:
             for task in (music, changed):
                 task.cancel()
