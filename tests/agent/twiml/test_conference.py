@@ -63,6 +63,10 @@ def room_app(**by_caller: Mapping[str, object]) -> Callable[[TwilioSdkApp, Webho
         if request.path == "/wait":
             response.play(f"http://127.0.0.1:{app.http_port}/music.wav")
             return response
+        if request.path == "/hold":  # the wait music elsewhere, and a verb not played there
+            response.gather()
+            response.redirect("/wait")
+            return response
         if request.path in ("/after", "/status"):
             response.hangup()
             return response
@@ -304,3 +308,18 @@ async def test_the_rooms_recording_is_written_and_reported_at_its_end(
     mix = g711.ulaw_to_linear(data[data.index(b"data") + 8 :])
     assert len(mix) >= 2 * 8000 * 0.4  # most of that half second (trimmed at the ends)
     assert level(mix, TONES["a"]) > 800 and level(mix, TONES["b"]) > 800  # both, mixed
+
+
+async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
+    app: TwilioSdkApp,
+) -> None:
+    app.twiml = room_app(a={"wait_url": "/hold", "wait_method": "GET"})
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    await wait_for(lambda: hears(a[2])["wait"], 4)
+    paths = [r.path for r in app.requests if r.path in ("/hold", "/wait")]
+    assert paths[:2] == ["/hold", "/wait"] and all(r.valid for r in app.requests)
+    await a[2].stop()
+    await a[0].close("remote-bye")
+    refused = [line for line in a[0].record.lines if line.get("type") == "twiml_refused"]
+    assert refused and refused[0]["verb"] == "Gather in waitUrl"
