@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.conferences import ConferenceRooms
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.factory import WarmUp, services_of, vendors_of, warm_up_of
 from sipgw.agent.observer import Service
@@ -175,12 +176,15 @@ class GatewayServices:
         callback_store: the cluster's callbacks (``SIPGW_DATABASE_URL``); None = the
             agent's own SQLite file.
         message_store: the cluster's messages; None = the agent's own SQLite file.
+        conferences: the conference rooms of this gateway process (TwiML
+            ``<Dial><Conference>``); None: there are none here.
     """
 
     dial_policy: DialChecker = NOTHING_ALLOWED
     redactor: Redactor = field(default_factory=Redactor)
     callback_store: CallbackStore | None = None
     message_store: MessageStore | None = None
+    conferences: ConferenceRooms | None = None
 
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}

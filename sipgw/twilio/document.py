@@ -14,7 +14,8 @@ silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather
 (every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
 ``<Record>`` (the attributes of :class:`Record`),
 ``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (the attributes of
-:class:`Dial`), ``<Redirect>``, ``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
+:class:`Dial`), ``<Dial><Conference>`` (:class:`DialConference`), ``<Redirect>``,
+``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
 kept as :class:`Unsupported` (with :data:`REFUSED`'s reason for Twilio's own) so the
 program can refuse it by name; it is never dropped silently.
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
 
+from sipgw.twilio.conferencetwiml import Conference, read_conference
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "REFUSED",
     "SUPPORTED",
     "Dial",
+    "DialConference",
     "DialRecord",
     "DialTarget",
     "Gather",
@@ -229,6 +232,16 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class DialConference:
+    """``<Dial><Conference>``: the caller joins a named room (:mod:`sipgw.twilio.conferencetwiml`);
+    ``dial`` holds the ``<Dial>``'s own attributes (``action``, ``method``, ``timeLimit``,
+    ``hangupOnStar``; no targets)."""
+
+    dial: Dial
+    conference: Conference
+
+
+@dataclass(frozen=True, slots=True)
 class Redirect:
     """``<Redirect>``: fetch another document; it replaces the rest of this one."""
 
@@ -283,6 +296,7 @@ Verb: TypeAlias = (
     | Play
     | Pause
     | Dial
+    | DialConference
     | Redirect
     | Hangup
     | Reject
@@ -638,6 +652,13 @@ def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
 
 
 def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
+    nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag == "Conference":  # sipgw.twilio.conferencetwiml
+        try:
+            conference = read_conference(nouns[0].attrs, nouns[0].text)
+        except ValueError as exc:
+            raise TwimlError(str(exc)) from None
+        return DialConference(_dial_attributes((), attrs), conference)
     targets: list[DialTarget] = []
     for noun in element.children:
         if noun.tag == "Number":
@@ -651,12 +672,16 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
         raise TwimlError("<Dial> without a number or SIP URI")
+    return _dial_attributes(tuple(targets), attrs)
+
+
+def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
         raise TwimlError(f"<Dial record={record[:40]!r}>: one of {', '.join(_DIAL_RECORDS)}")
     return Dial(
-        tuple(targets),
+        targets,
         caller_id=attrs.get("callerId", "").strip(),
         timeout=_number(attrs, "timeout", 30, 5, 600),
         action=attrs.get("action", "").strip(),
@@ -707,7 +732,7 @@ _VERBS: Final = {
 SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
-    "Hangup", "Reject",
+    "Hangup", "Reject", "Dial><Conference",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
@@ -726,7 +751,6 @@ REFUSED: Final = {
     "Stop><Siprec": "<Start><Siprec> is refused",
     "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",
-    "Dial><Conference": "no conferences",
     "Dial><Queue": "no call queues",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",

@@ -27,7 +27,9 @@ the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` connects the cal
 another party (the gateway places the second leg and relays the two itself:
 :mod:`sipgw.agent.twiml.dialbridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
 cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
-posts how it ended to its ``action``, ``<Hangup>`` ends the call. After the last verb the
+posts how it ended to its ``action``, ``<Dial><Conference>`` puts the caller in a room of this
+gateway (:mod:`sipgw.agent.twiml.conference`: the rooms are the gateway's,
+``TwimlSettings.conferences``), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
@@ -40,6 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import email.utils
 import logging
 import re
 import time
@@ -53,6 +57,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.conferences import ConferenceRoom, ConferenceRooms, RoomRecording
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
@@ -60,6 +65,7 @@ from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialringall import RingAllDial
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
@@ -88,14 +94,17 @@ from sipgw.agent.twiml.webhook import (
     fetch,
     new_sid,
 )
+from sipgw.twilio.conferencetwiml import Conference
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    DialConference,
     Gather,
     Pause,
     Play,
     PlayDigits,
     Record,
+    Redirect,
     Say,
     Start,
     StopStream,
@@ -153,6 +162,8 @@ class TwimlSettings:
             None: ``stt``'s, whatever the language.
         dial: how ``<Dial>`` connects: ``bridge`` (the gateway places the second leg and
             relays the audio; a call that cannot place one gets ``refer``) or ``refer``.
+        conferences: the gateway's conference rooms (``<Dial><Conference>``); None: that
+            verb is refused.
     """
 
     identity: TwilioIdentity
@@ -174,6 +185,7 @@ class TwimlSettings:
     recording_dir: Path | None = None
     recording_url: str = ""
     dial: DialMode = "bridge"
+    conferences: ConferenceRooms | None = None
 
 
 DIGIT_SECONDS: Final = 0.16
@@ -224,6 +236,7 @@ class TwimlAgent(Agent):
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
         self._dialing: tuple[BridgedDial, Dial] | None = None
+        self._conferencing: ConferenceDial | None = None
         self._closed = False
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
@@ -443,6 +456,8 @@ class TwimlAgent(Agent):
                 await self._gather(verb)
             elif isinstance(verb, Record):
                 await self._record(verb)
+            elif isinstance(verb, DialConference):
+                await self._conference(verb)
             else:
                 await self._dial(verb)
 
@@ -996,6 +1011,186 @@ class TwimlAgent(Agent):
                            "completed")  # fmt: skip
         self._poster.post(Callback(url, verb.method), {**form, **dict(result.params())})
 
+    async def _conference(self, verb: DialConference) -> None:
+        """``<Dial><Conference>`` (:mod:`sipgw.agent.twiml.conference`); then its ``action``
+        gets how it ended, or the next verb runs."""
+        self.steps.append("conference")
+        conf, call = verb.conference, self.call
+        rooms = self.settings.conferences
+        if rooms is None:
+            why = "no conference rooms on this gateway"
+            log.warning("[%s] TwiML <Dial><Conference> refused: %s", call.call_id, why)
+            self._note("refused", verb="Dial><Conference", why=why)
+            return
+        for name, why in conf.ignored:
+            log.warning("[%s] TwiML <Conference %s>: not followed (%s)", call.call_id, name, why)
+            self._note("conference_ignored", attribute=name, why=why)
+        if conf.wait_url is None:
+            self._note("conference_ignored", attribute="waitUrl",
+                       why="absent: silence, not Twilio's own hold music")  # fmt: skip
+        post = None
+        if conf.status_callback and self._poster is not None and self._program is not None:
+            try:
+                url = absolute_url(self._program.url, conf.status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Conference statusCallback>: %s", call.call_id, exc)
+            else:
+                post = partial(self._poster.post, Callback(url, conf.status_callback_method))
+        conferencing = ConferenceDial(
+            call.call_id, verb, rooms, partial(self._wait_music, conf), post,
+            self.settings.identity.account_sid, self._note, time.time,
+            self._conference_recording(conf), self._conference_recorded,
+        )  # fmt: skip
+        self._conferencing = conferencing
+        try:
+            result = await conferencing.run()
+        finally:
+            if not self._closed:
+                self._conferencing = None
+        if self._closed:
+            return
+        assert self._program is not None
+        self._program.dialled(verb.dial, result.params())
+
+    def _conference_recording(self, conf: Conference) -> Callable[[], RoomRecording] | None:
+        """What makes the recording ``record`` asks for; None: none asked, or refused (no
+        recording directory and URL: logged and recorded)."""
+        if not conf.record:
+            return None
+        settings = self.settings
+        if settings.recording_dir is None or not settings.recording_url:
+            log.warning("[%s] TwiML <Conference record>: refused (no SIPGW_TWIML_RECORDING_DIR "
+                        "and _URL)", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Conference record", why="no recording directory and URL")
+            return None
+        callback = ""
+        if conf.recording_status_callback and self._program is not None:
+            try:
+                callback = absolute_url(self._program.url, conf.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Conference recordingStatusCallback>: %s", self.call.call_id,
+                            exc)  # fmt: skip
+        method, events, trim = (conf.recording_status_callback_method,
+                                conf.recording_status_callback_events, conf.trim)  # fmt: skip
+        return lambda: RoomRecording(new_sid("RE"), callback, method, events, trim)
+
+    def _conference_recorded(self, recording: RoomRecording, room: ConferenceRoom) -> None:
+        """A room's recording, handed over at its end: written as ``<RecordingSid>.wav`` in
+        the recording directory and its ``recordingStatusCallback`` posted (``completed``,
+        or ``absent`` when nothing was heard)."""
+        settings = self.settings
+        if settings.recording_dir is None:
+            return
+        audio = recording.ulaw()
+        form = {
+            "AccountSid": settings.identity.account_sid,
+            "ConferenceSid": room.sid,
+            "RecordingSid": recording.sid,
+            "RecordingChannels": "1",
+            "RecordingSource": "DialVerb",
+            "RecordingStartTime": email.utils.formatdate(
+                recording.started_at or time.time(), usegmt=True
+            ),  # fmt: skip
+        }
+        status = "absent"
+        if audio:
+            try:
+                make_private_dir(settings.recording_dir)
+                write_private_atomic(settings.recording_dir / f"{recording.sid}.wav",
+                                     ulaw_wav(audio))  # fmt: skip
+            except OSError as exc:
+                log.error("[%s] <Conference record>: the recording could not be written: %s",
+                          self.call.call_id, exc)  # fmt: skip
+                self._note("record_failed", reason=str(exc))
+                return
+            status = "completed"
+            form["RecordingUrl"] = settings.recording_url.rstrip("/") + "/" + recording.sid
+            form["RecordingDuration"] = str(round(len(audio) / 8000))
+        form["RecordingStatus"] = status
+        self._note("record", recording_sid=recording.sid, verb="Conference", status=status,
+                   seconds=round(len(audio) / 8000, 2), conference_sid=room.sid)  # fmt: skip
+        if recording.callback and status in recording.events and self._poster is not None:
+            self._poster.post(Callback(recording.callback, recording.method), form)
+
+    async def _wait_music(self, conf: Conference) -> None:
+        """The ``waitUrl`` while the room waits to start: its TwiML's ``<Play>``, ``<Say>``,
+        ``<Pause>`` and ``<Redirect>`` (or the audio file it is) over and over, fetched again
+        each time round, as Twilio plays it; none: silence. Cancelled: what it queued is
+        dropped at once."""
+        assert self._program is not None and self._session is not None
+        if not conf.wait_url:
+            return
+        try:
+            url, method = absolute_url(self._program.url, conf.wait_url), conf.wait_method
+            while True:
+                started = time.monotonic()
+                after = await self._wait_document(url, method)
+                if after is None:
+                    return
+                url, method = after
+                if time.monotonic() - started < 0.5:  # nothing played: not a busy loop
+                    await asyncio.sleep(1.0)
+        except ValueError as exc:
+            log.warning("[%s] <Conference waitUrl>: %s", self.call.call_id, exc)
+        except asyncio.CancelledError:
+            self._out.clear()
+            self._out_done.set()
+            raise
+
+    async def _wait_document(self, url: str, method: str) -> tuple[str, str] | None:
+        """One round of the wait music at ``url``; where the next round is fetched (a
+        ``<Redirect>``'s URL, or ``url`` again); None: it failed (logged), silence after."""
+        assert self._session is not None
+        params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        params["CallStatus"] = "in-progress"
+        try:
+            fetched = await fetch(
+                self._session, url, method=method, params=params,
+                identity=self.settings.identity, timeout=self.settings.timeout,
+                max_bytes=self.settings.max_audio_bytes,
+            )  # fmt: skip
+            if fetched.content_type.startswith("audio/"):
+                await self._play_audio(decode_audio(fetched.body, fetched.content_type))
+                return url, method
+            verbs = parse_twiml(fetched.body)
+        except (FetchFailed, AudioFileError, TwimlError) as exc:
+            log.warning("[%s] <Conference waitUrl> %s: %s", self.call.call_id, url[:200], exc)
+            self._note("conference_wait_failed", url=url[:200], reason=str(exc))
+            return None
+        for verb in verbs:
+            if isinstance(verb, Play):
+                await self._play(dataclasses.replace(verb, url=absolute_url(fetched.url, verb.url)))
+            elif isinstance(verb, Say):
+                await self._say(verb)
+            elif isinstance(verb, Pause):
+                await asyncio.sleep(verb.length)
+            elif isinstance(verb, Redirect):
+                return absolute_url(fetched.url, verb.url), verb.method
+            else:
+                why = "only <Play>, <Say>, <Pause> and <Redirect> play while waiting"
+                self._note("refused", verb=f"{type(verb).__name__} in waitUrl", why=why)
+        return url, method
+
+    def _conference_at_hangup(self) -> None:
+        """The caller hung up in a conference: its seat is given up, and the ``<Dial
+        action>`` gets how (its answer is not followed: the call is over), as on Twilio."""
+        conferencing, self._conferencing = self._conferencing, None
+        if conferencing is None:
+            return
+        conferencing.stop("caller")
+        conferencing.leave("caller")
+        action = conferencing.verb.dial
+        if not action.action or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, action.action)
+        except ValueError:
+            return
+        result = DialResult("completed", "", conferencing.duration())
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           "completed")  # fmt: skip
+        self._poster.post(Callback(url, action.method), {**form, **dict(result.params())})
+
     async def _finish(self, step: Finished) -> None:
         self.steps.append(f"end {step.reason}")
         self._note("end", reason=step.reason)
@@ -1034,6 +1229,8 @@ class TwimlAgent(Agent):
         dialing = self._dialing
         if dialing is not None:
             dialing[0].caller_frame(frame)
+        if self._conferencing is not None:
+            self._conferencing.caller_frame(frame)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives, to the stream and to the forks that take the
@@ -1071,6 +1268,8 @@ class TwimlAgent(Agent):
             frame = self._relayed.next_frame()
         elif self._dialing is not None:
             frame = self._dialing[0].frame_for_caller()
+        elif self._conferencing is not None and self._conferencing.mixing:
+            frame = self._conferencing.frame_for_caller()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -1096,6 +1295,14 @@ class TwimlAgent(Agent):
             self._relayed.on_dtmf(digit)
         if self._dialing is not None:
             self._dialing[0].caller_key(digit)
+        if self._conferencing is not None:
+            self._conferencing.caller_key(digit)
+
+    def on_hold(self, held: bool) -> None:
+        """The caller held (or resumed) the call: in a conference, not heard meanwhile
+        (what arrives is its phone's hold music) and a ``participant-hold`` event."""
+        if self._conferencing is not None:
+            self._conferencing.hold(held)
 
     # ------------------------------------------------------------------ the end
 
@@ -1106,6 +1313,7 @@ class TwimlAgent(Agent):
         self._transfer_failed.set()
         self._recording_at_hangup()
         self._dial_at_hangup()
+        self._conference_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)

@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 from sipgw.twilio.document import (
     Connect,
     Dial,
+    DialConference,
     Gather,
     Hangup,
     Pause,
@@ -79,6 +80,7 @@ class Run:
         | Gather
         | Record
         | Dial
+        | DialConference
     )
 
 

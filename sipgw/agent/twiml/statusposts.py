@@ -108,4 +108,5 @@ class StatusPoster:
 
 def _what(form: dict[str, str]) -> str:
     """How a log line names the callback."""
-    return form.get("StreamEvent") or "partialResultCallback"
+    return (form.get("StreamEvent") or form.get("StatusCallbackEvent")
+            or form.get("RecordingStatus") or "partialResultCallback")  # fmt: skip

@@ -1,0 +1,84 @@
+"""CPU of a conference's mix per participant: the N-1 mix of one room, per 20 ms tick.
+
+    python -m bench.conference [--sizes 3 10 50 250] [--seconds 4] [--repeats 3] [--json PATH]
+
+:class:`sipgw.media.conference.ConferenceMixer` alone, every participant an 8 kHz μ-law
+call (the TwiML agent's frames) speaking a tone of its own each tick (every participant
+talking at once: the worst case; a silent one costs less, its frame is not decoded), one
+``push`` and one ``pop`` per participant per tick, in CPU time (``time.process_time``),
+``--repeats`` rounds, the median reported. The figure per participant should not grow with
+the room's size (the total-minus-own mix: O(1) per participant). What a participant's call
+costs besides (its RTP, jitter buffer, agent) is a call's cost, as ``bench.dial_cpu``
+measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import struct
+import time
+from typing import Any
+
+from bench._harness import fmt, format_table, log, machine_info, write_json
+from sipgw.media import _accel, g711
+from sipgw.media.codecs.base import ULAW_8K
+from sipgw.media.conference import ConferenceMixer
+
+TICK_US = 20_000
+
+
+def _tone(hz: float, ticks: int) -> list[bytes]:
+    """``ticks`` 20 ms μ-law frames of ``hz`` at -12 dBFS."""
+    amplitude = 32767 * 10 ** (-12 / 20)
+    pcm = struct.pack(f"<{ticks * 160}h", *(round(amplitude * math.sin(2 * math.pi * hz * i / 8000))
+                                            for i in range(ticks * 160)))  # fmt: skip
+    ulaw = g711.linear_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
+
+
+def _run(size: int, ticks: int) -> float:
+    """CPU µs per participant per tick for a room of ``size``, all talking."""
+    mixer = ConferenceMixer()
+    frames = [_tone(300 + 7 * n, 50) for n in range(size)]
+    for n in range(size):
+        mixer.join(n, ULAW_8K)
+    start = time.process_time()
+    for t in range(ticks):
+        for n in range(size):
+            mixer.push(n, frames[n][t % 50])
+            mixer.pop(n)
+    spent = time.process_time() - start
+    assert mixer.rounds >= ticks - 1 and mixer.dropped == 0
+    return spent / ticks / size * 1e6
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 10, 50, 250])
+    parser.add_argument("--seconds", type=float, default=4.0, help="of audio per round")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    args = parser.parse_args(argv)
+    ticks = round(args.seconds * 50)
+    log(f"media path: {_accel.PATH}; {args.repeats} rounds of {ticks} ticks per room size")
+    rows: dict[str, Any] = {}
+    for size in args.sizes:
+        runs = [_run(size, ticks) for _ in range(args.repeats)]
+        median = statistics.median(runs)
+        rows[str(size)] = {"us_runs": runs, "us_per_participant_tick": median,
+                           "core_percent_per_participant": median / TICK_US * 100}  # fmt: skip
+    data = {"machine": machine_info(), "params": vars(args), "figures": rows}
+    machine = data["machine"]
+    print(f"media path: {_accel.PATH}; {machine['cpu_model']}, load {machine['loadavg_at_start']}")
+    print(format_table(
+        ["participants", "µs per participant a tick", "% of a core per participant"],
+        [[size, fmt(r["us_per_participant_tick"], ".1f"),
+          fmt(r["core_percent_per_participant"], ".3f")] for size, r in rows.items()],
+    ))  # fmt: skip
+    print(f"JSON: {write_json(data, args.json, 'conference')}")
+
+
+if __name__ == "__main__":
+    main()

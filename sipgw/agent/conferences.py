@@ -1,0 +1,376 @@
+"""Conference rooms: calls of one gateway process talking together in a named room.
+
+Theory of operation
+-------------------
+A :class:`ConferenceRoom` is one room: its participants' audio goes through one
+:class:`~sipgw.media.conference.ConferenceMixer` (the N-1 mix), and it keeps the rules a
+conference keeps (Twilio's ``<Conference>``'s):
+
+- The room *starts* once it holds two participants or more and one of them joined with
+  ``start_on_enter`` (:class:`SeatRules`); until then nobody is mixed: each participant
+  hears what its agent plays while waiting (:attr:`Seat.started` says which). Once
+  started it stays so until it ends.
+- It *ends* when a participant that joined with ``end_on_exit`` leaves (everybody else
+  is out: :attr:`Seat.over`, the reason in :attr:`ConferenceRoom.end_reason`), or when
+  the last participant leaves. An ended room takes nobody; the registry forgets it and
+  the name makes a new room.
+- ``max_participants`` is the first participant's (the room's creator's): one more is
+  refused (:class:`RoomFull`). A participant's ``beep_on_enter``/``beep_on_exit`` puts a
+  short beep into the started room's mix, heard by everybody else.
+- A participant may ask for the room to be recorded (:class:`RoomRecording`, the first
+  request is the room's): the whole mix from the start to the end, handed with the
+  ``conference-end`` event to the first listener that takes it (the leaving participant's).
+- A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
+  nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
+  sends meanwhile is its hold music, kept out of the room).
+
+Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
+``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``), numbered in order
+(``sequence``), handed to every participant's listener (the room's start and end are
+what wakes a waiting participant). Participants that subscribed to the same place (the
+``subscription`` they joined with: a status callback's URL and method) report each event
+once between them: the first of them in the room (the leaving participant itself for its
+own leave and for the end it causes) is told to report it, the others are not.
+
+The rooms of one gateway process are a registry the app keeps (:class:`ConferenceRooms`,
+``sipgw.app.conferences``) and hands to agents through
+:class:`~sipgw.agent.capabilities.GatewayServices`: a room lives in one process, so calls
+that another gateway of a cluster (or another worker) took cannot join it.
+
+Nothing here reads a clock or does I/O: ``now`` (Unix seconds) is passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+from sipgw.media import g711
+from sipgw.media.codecs.base import AudioFormat
+from sipgw.media.conference import ConferenceMixer
+
+__all__ = [
+    "BEEP_FRAMES",
+    "ConferenceRoom",
+    "ConferenceRooms",
+    "EventKind",
+    "Listener",
+    "RoomClosed",
+    "RoomEvent",
+    "RoomFull",
+    "RoomRecording",
+    "Seat",
+    "SeatRules",
+]
+
+EventKind = Literal[
+    "conference-start",
+    "conference-end",
+    "participant-join",
+    "participant-leave",
+    "participant-mute",
+    "participant-unmute",
+    "participant-hold",
+    "participant-unhold",
+]
+
+
+def _beep() -> tuple[bytes, ...]:
+    """A quarter second of 1 kHz at -18 dBFS, linear 8 kHz: what joining or leaving sounds like."""
+    import math
+
+    amplitude = 32767 * 10 ** (-18 / 20)
+    cycle = b"".join(
+        int(amplitude * math.sin(2 * math.pi * i / 8)).to_bytes(2, "little", signed=True)
+        for i in range(8)
+    )
+    pcm = cycle * 20  # one 20 ms frame: 160 samples
+    return (pcm,) * 12
+
+
+BEEP_FRAMES: Final = _beep()
+"""The beep heard when a participant joins or leaves (linear, 8 kHz: the mix's format)."""
+
+
+class RoomFull(Exception):
+    """The room holds ``max_participants`` already."""
+
+
+class RoomClosed(Exception):
+    """The room has ended: the name makes a new room (ask the registry again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRules:
+    """How one participant joins (each one's own, except ``max_participants``: the room's
+    first participant's)."""
+
+    muted: bool = False
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    beep_on_enter: bool = True
+    beep_on_exit: bool = True
+    max_participants: int = 250
+    label: str = ""
+
+
+SILENCE_DBFS: Final = -45.0
+"""A recorded frame quieter than this is silence (trimmed at the ends)."""
+_SILENT_FRAME: Final = b"\xff" * 160
+
+
+@dataclass(eq=False)
+class RoomRecording:
+    """The room's whole mix recorded from its start to its end (8 kHz μ-law), and where
+    it is to be reported (the participant that asked for it said so)."""
+
+    sid: str
+    callback: str = ""
+    """Where its status goes ("" = nowhere)."""
+    method: str = "POST"
+    events: frozenset[str] = frozenset({"completed"})
+    trim: bool = True
+    max_seconds: float = 14400.0
+    started_at: float | None = None
+    """When the room started (Unix seconds); None: it never did (nothing was recorded)."""
+    taken: bool = False
+    """Set by the participant that writes and reports it (one does)."""
+    audio: bytearray = field(default_factory=bytearray)
+    loud: list[bool] = field(default_factory=list)
+
+    def frame(self, pcm: bytes | None) -> None:
+        """One round's mix (linear, 8 kHz; None: silence)."""
+        if len(self.audio) >= self.max_seconds * 8000:
+            return
+        ulaw = g711.linear_to_ulaw(pcm) if pcm is not None else _SILENT_FRAME
+        self.audio += ulaw
+        self.loud.append(pcm is not None and g711.rms_dbfs(ulaw) > SILENCE_DBFS)
+
+    def ulaw(self) -> bytes:
+        """The recording, trimmed of the silence before and after when ``trim``."""
+        if not self.trim:
+            return bytes(self.audio)
+        if True not in self.loud:
+            return b""
+        first = self.loud.index(True)
+        last = len(self.loud) - self.loud[::-1].index(True)
+        return bytes(self.audio[first * 160 : last * 160])
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    """One change of the room, as its participants' listeners get it."""
+
+    kind: EventKind
+    sequence: int
+    """1, 2, 3... per room, in order."""
+    at: float
+    """Unix seconds."""
+    who: str = ""
+    """The participant concerned (its call's id); "" for the room's start and end."""
+    muted: bool = False
+    held: bool = False
+    label: str = ""
+    start_on_enter: bool = False
+    end_on_exit: bool = False
+    reason: str = ""
+    """``conference-end``: why (``participant-with-end-conference-on-exit-left``,
+    ``last-participant-left``); ``participant-leave``: the participant's reason."""
+    ending: str = ""
+    """``conference-end`` by a participant's ``end_on_exit``: who (its call's id)."""
+    ending_label: str = ""
+    recording: RoomRecording | None = None
+    """``conference-end`` of a recorded room: the recording, for one listener to take."""
+
+
+Listener = Callable[[RoomEvent, bool], None]
+"""A participant's ear for the room's events: each event reaches every participant in the
+room (and the one leaving), the flag saying whether it is this one's to report (see the
+module docstring)."""
+
+
+class Seat:
+    """One participant's place in a room: its 20 ms in and out, and how it leaves."""
+
+    def __init__(
+        self, room: ConferenceRoom, who: str, rules: SeatRules, listener: Listener,
+        subscription: Hashable | None,
+    ) -> None:  # fmt: skip
+        self.room = room
+        self.who = who
+        self.rules = rules
+        self.listener = listener
+        self.subscription = subscription
+        self.muted = rules.muted
+        self.held = False
+        self.left = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the room mixes (else the participant hears what its agent plays)."""
+        return self.room.started and not self.room.over
+
+    @property
+    def over(self) -> bool:
+        """Whether this participant is out: it left, or the room ended."""
+        return self.left or self.room.over
+
+    def push(self, frame: bytes | None) -> None:
+        """The participant's 20 ms (its jitter buffer's playout, in its agent's format)."""
+        if self.started and not self.left:
+            self.room.mixer.push(self.who, frame)
+
+    def pop(self) -> bytes | None:
+        """The 20 ms the participant hears (None: silence, or the room has not started)."""
+        if self.started and not self.left:
+            return self.room.mixer.pop(self.who)
+        return None
+
+    def set_muted(self, muted: bool, now: float) -> None:
+        """Mute (or unmute) the participant."""
+        self.room.set_muted(self, muted, now)
+
+    def set_held(self, held: bool, now: float) -> None:
+        """The participant's call was put on hold (or resumed): not heard while held."""
+        self.room.set_held(self, held, now)
+
+    def leave(self, reason: str, now: float) -> None:
+        """The participant leaves (its call hung up, ``hangupOnStar``, ``timeLimit``...)."""
+        self.room.leave(self, reason, now)
+
+
+class ConferenceRoom:
+    """One named room (see the module docstring).
+
+    Args:
+        name: the room's name (Twilio's ``FriendlyName``).
+        sid: its id (Twilio's ``ConferenceSid``).
+        on_over: called once when it ends (the registry forgets it).
+    """
+
+    def __init__(self, name: str, sid: str, on_over: Callable[[ConferenceRoom], None]) -> None:
+        self.name = name
+        self.sid = sid
+        self.mixer = ConferenceMixer()
+        self.seats: list[Seat] = []
+        self.started = False
+        self.over = False
+        self.end_reason = ""
+        self.max_participants = 0
+        """The first participant's ``max_participants`` (0 before anyone joined)."""
+        self.recording: RoomRecording | None = None
+        """The room's recording, asked for by a participant (the first to ask)."""
+        self._on_over = on_over
+        self._sequence = 0
+
+    def join(
+        self, who: str, format: AudioFormat, rules: SeatRules, listener: Listener,  # noqa: A002
+        now: float, subscription: Hashable | None = None,
+        recording: RoomRecording | None = None,
+    ) -> Seat:  # fmt: skip
+        """``who`` (a call's id) joins, its frames in ``format``; ``recording``: it asks for
+        the room to be recorded (the first such request is the room's).
+
+        Raises:
+            RoomFull: the room holds its ``max_participants``.
+            RoomClosed: the room has ended.
+            ValueError: ``who`` is in the room already.
+        """
+        if self.over:
+            raise RoomClosed(f"conference {self.name!r} has ended")
+        if not self.seats and not self.max_participants:
+            self.max_participants = rules.max_participants
+        if len(self.seats) >= self.max_participants:
+            raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
+        self.mixer.join(who, format, rules.muted)
+        seat = Seat(self, who, rules, listener, subscription)
+        self.seats.append(seat)
+        if recording is not None and self.recording is None:
+            self.recording = recording
+            self.mixer.tap = recording.frame
+            if self.started:
+                recording.started_at = now
+        self._event(_seat_event("participant-join", seat, now), [])
+        if not self.started and len(self.seats) >= 2 and any(
+            s.rules.start_on_enter for s in self.seats
+        ):  # fmt: skip
+            self.started = True
+            if self.recording is not None:
+                self.recording.started_at = now
+            self._event(RoomEvent("conference-start", 0, now), [])
+        if self.started and rules.beep_on_enter:
+            self.mixer.announce(BEEP_FRAMES, skip=who)  # everybody else hears it
+        return seat
+
+    def set_muted(self, seat: Seat, muted: bool, now: float) -> None:
+        """Mute (or unmute) ``seat``."""
+        if seat.left or seat.muted == muted:
+            return
+        seat.muted = muted
+        self.mixer.set_muted(seat.who, muted or seat.held)
+        kind: EventKind = "participant-mute" if muted else "participant-unmute"
+        self._event(_seat_event(kind, seat, now), [])
+
+    def set_held(self, seat: Seat, held: bool, now: float) -> None:
+        """Hold (or resume) ``seat``: a held participant is heard by nobody."""
+        if seat.left or seat.held == held:
+            return
+        seat.held = held
+        self.mixer.set_muted(seat.who, seat.muted or held)
+        kind: EventKind = "participant-hold" if held else "participant-unhold"
+        self._event(_seat_event(kind, seat, now), [])
+
+    def leave(self, seat: Seat, reason: str, now: float) -> None:
+        """``seat`` leaves; the room ends with the last participant or an ``end_on_exit``
+        one."""
+        if seat.left:
+            return
+        seat.left = True
+        self.seats.remove(seat)
+        self.mixer.leave(seat.who)
+        self._event(_seat_event("participant-leave", seat, now, reason), [seat])
+        if self.over:
+            return
+        if seat.rules.end_on_exit or not self.seats:
+            self.over = True
+            self.end_reason = (
+                "participant-with-end-conference-on-exit-left" if seat.rules.end_on_exit
+                else "last-participant-left"
+            )  # fmt: skip
+            if self.started:
+                ending = seat.who if seat.rules.end_on_exit else ""
+                end = RoomEvent("conference-end", 0, now, reason=self.end_reason, ending=ending,
+                                ending_label=seat.rules.label if ending else "",
+                                recording=self.recording)  # fmt: skip
+                self._event(end, [seat])
+            self._on_over(self)
+            return
+        if self.started and seat.rules.beep_on_exit:
+            self.mixer.announce(BEEP_FRAMES)
+
+    def _event(self, event: RoomEvent, leaving: list[Seat]) -> None:
+        """``event`` numbered, to every listener; one per subscription reports it."""
+        self._sequence += 1
+        numbered = dataclasses.replace(event, sequence=self._sequence)
+        told: set[Hashable] = set()
+        for seat in [*leaving, *self.seats]:
+            report = seat.subscription is not None and seat.subscription not in told
+            if report:
+                told.add(seat.subscription)
+            seat.listener(numbered, report)
+
+
+def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:
+    rules = seat.rules
+    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, rules.label,
+                     rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
+
+
+class ConferenceRooms(Protocol):
+    """The rooms of one gateway process (the app's registry: ``sipgw.app.conferences``)."""
+
+    def room(self, name: str) -> ConferenceRoom:
+        """The room called ``name``, made if there is none (or the last one ended)."""
+        ...

@@ -1,0 +1,310 @@
+"""``<Dial><Conference>``: the caller joins a named room of this gateway, as Twilio does.
+
+Theory of operation
+-------------------
+The TwiML agent (:mod:`sipgw.agent.twiml.agent`) stays the caller's agent. A
+:class:`ConferenceDial` carries out one ``<Dial><Conference>``
+(:class:`~sipgw.twilio.document.DialConference`): it takes a seat in the room of that name
+(:class:`~sipgw.agent.conferences.ConferenceRoom`, from the gateway's registry), with
+the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExit``,
+``maxParticipants`` and ``participantLabel``.
+
+- Until the room starts the caller hears the ``waitUrl`` (the agent plays it:
+  ``waiting``, a coroutine the agent gives, cancelled once the room starts) and is heard by
+  nobody; then, at each tick, the caller's 20 ms (the playout of its jitter buffer) goes
+  into the room's mix and the mix of the others comes out for the caller.
+- It is over when the room ends (a participant with ``endConferenceOnExit`` left),
+  ``timeLimit`` passes, the caller presses ``*`` (``hangupOnStar``), or the caller hangs
+  up. The seat is given up (the room hears the exit beep), and :meth:`ConferenceDial.run`
+  says how for the ``<Dial action>`` (``DialCallStatus=completed`` and the seconds in the
+  room as ``DialCallDuration``; a full room: ``failed``); the TwiML goes on after the
+  ``<Dial>``, or with its ``action``.
+- The room's events this participant is to report (:data:`~sipgw.agent.conferences.
+  Listener`) and that its ``statusCallbackEvent`` lists are posted to its
+  ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
+  status poster.
+- With ``record``, the room's mix is recorded from its start to its end
+  (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
+  it and posts its ``recordingStatusCallback`` (``recorded``, the agent's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from sipgw.agent.conferences import (
+    ConferenceRoom,
+    ConferenceRooms,
+    RoomClosed,
+    RoomEvent,
+    RoomFull,
+    RoomRecording,
+    Seat,
+    SeatRules,
+)
+from sipgw.agent.twiml.dialrules import DialResult
+from sipgw.agent.twiml.webhook import call_sid_of
+from sipgw.media.codecs.base import ULAW_8K
+from sipgw.twilio.conferencetwiml import Conference
+from sipgw.twilio.document import DialConference
+
+__all__ = ["EVENT_WORDS", "ConferenceDial", "status_form"]
+
+log = logging.getLogger("sipgw.agent")
+
+EVENT_WORDS: Final = {
+    "conference-start": "start",
+    "conference-end": "end",
+    "participant-join": "join",
+    "participant-leave": "leave",
+    "participant-mute": "mute",
+    "participant-unmute": "mute",
+    "participant-hold": "hold",
+    "participant-unhold": "hold",
+}
+"""Each room event and the ``statusCallbackEvent`` word that asks for it."""
+
+_LEFT: Final = {"caller": "participant_hung_up", "star": "hangup_on_star",
+                "time-limit": "time_limit", "updated": "participant_updated_via_api"}  # fmt: skip
+"""Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``."""
+
+Note = Callable[..., None]
+Post = Callable[[dict[str, str]], None]
+"""Queues one status callback's form (the call's status poster, to ``statusCallback``)."""
+Clock = Callable[[], float]
+
+
+def status_form(
+    event: RoomEvent, conference_sid: str, name: str, account_sid: str
+) -> dict[str, str]:
+    """What Twilio's conference ``statusCallback`` gets for ``event``."""
+    form = {
+        "AccountSid": account_sid,
+        "ConferenceSid": conference_sid,
+        "FriendlyName": name,
+        "StatusCallbackEvent": event.kind,
+        "SequenceNumber": str(event.sequence),
+        "Timestamp": email.utils.formatdate(event.at, usegmt=True),
+    }
+    if event.who:
+        form.update({
+            "CallSid": call_sid_of(event.who),
+            "Muted": _bool(event.muted),
+            "Hold": _bool(event.held),
+            "Coaching": "false",
+            "EndConferenceOnExit": _bool(event.end_on_exit),
+            "StartConferenceOnEnter": _bool(event.start_on_enter),
+        })  # fmt: skip
+        if event.label:
+            form["ParticipantLabel"] = event.label
+    if event.kind == "participant-leave" and event.reason:
+        form["ReasonParticipantLeft"] = event.reason
+    if event.kind == "conference-end":
+        form["ReasonConferenceEnded"] = event.reason
+        if event.ending:
+            form["CallSidEndingConference"] = call_sid_of(event.ending)
+            if event.ending_label:
+                form["ParticipantLabelEndingConference"] = event.ending_label
+    return form
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+class ConferenceDial:
+    """One ``<Dial><Conference>`` carried out (see the module docstring).
+
+    Args:
+        call_id: the caller's call's id (the participant).
+        verb: the verb.
+        rooms: the gateway's rooms.
+        waiting: plays the ``waitUrl`` until cancelled (the agent's).
+        post: queues a status callback's form; None: ``statusCallback`` is not posted.
+        account_sid: the account the callbacks name.
+        note: writes the call record.
+        clock: Unix seconds (the events' ``Timestamp``).
+        recording: makes the room's recording this participant asks for (``record``);
+            None: it asks for none.
+        recorded: writes and reports a room's recording handed to this participant at the
+            room's end; None: it leaves that to another.
+    """
+
+    def __init__(
+        self,
+        call_id: str,
+        verb: DialConference,
+        rooms: ConferenceRooms,
+        waiting: Callable[[], Coroutine[Any, Any, None]],
+        post: Post | None,
+        account_sid: str,
+        note: Note,
+        clock: Clock,
+        recording: Callable[[], RoomRecording] | None = None,
+        recorded: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.verb = verb
+        self.rooms = rooms
+        self.waiting = waiting
+        self.post = post
+        self.account_sid = account_sid
+        self.note = note
+        self.clock = clock
+        self.new_recording = recording
+        self.recorded = recorded
+        self.room: ConferenceRoom | None = None
+        self.seat: Seat | None = None
+        self.ended_by = ""
+        """``conference-ended``, ``time-limit``, ``star``, ``caller``, ``updated`` (a mid-call
+        update); "" while in."""
+        self._changed = asyncio.Event()
+        self._joined_at: float | None = None
+
+    @property
+    def conference(self) -> Conference:
+        """The noun."""
+        return self.verb.conference
+
+    async def run(self) -> DialResult:
+        """In the room until it is over (see the module docstring); how it ended."""
+        conf = self.conference
+        rules = SeatRules(
+            muted=conf.muted, start_on_enter=conf.start_on_enter, end_on_exit=conf.end_on_exit,
+            beep_on_enter=conf.beep_on_enter, beep_on_exit=conf.beep_on_exit,
+            max_participants=conf.max_participants, label=conf.participant_label,
+        )  # fmt: skip
+        subscription = None
+        if conf.status_callback and self.post is not None:
+            subscription = (conf.status_callback, conf.status_callback_method)
+        seat = None
+        recording = self.new_recording() if self.new_recording is not None else None
+        for _ in range(2):  # a room that ended in between: its name makes a new one
+            room = self.room = self.rooms.room(conf.name)
+            try:
+                seat = room.join(self.call_id, ULAW_8K, rules, self._heard, self.clock(),
+                                 subscription, recording)  # fmt: skip
+                break
+            except RoomClosed:
+                continue
+            except RoomFull as exc:
+                log.warning("[%s] TwiML <Dial><Conference>: %s", self.call_id, exc)
+                self.note("conference_full", name=conf.name, max=room.max_participants)
+                return DialResult("failed")
+        if seat is None:
+            return DialResult("failed")
+        self.seat = seat
+        loop = asyncio.get_running_loop()
+        self._joined_at = loop.time()
+        self.note("conference_joined", name=conf.name, conference_sid=room.sid,
+                  started=seat.started, muted=seat.muted)  # fmt: skip
+        deadline = self._joined_at + self.verb.dial.time_limit
+        try:
+            while not self.ended_by:
+                if seat.over:
+                    self.ended_by = "conference-ended"
+                    break
+                if loop.time() >= deadline:
+                    self.ended_by = "time-limit"
+                    break
+                if not seat.started:
+                    await self._wait_to_start(deadline - loop.time())
+                    continue
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+        finally:  # cancelled without a reason: a mid-call update replaced the TwiML
+            self.leave(self.ended_by or "updated")
+        seconds = round(loop.time() - self._joined_at)
+        self.note("conference_left", name=conf.name, conference_sid=room.sid,
+                  ended_by=self.ended_by, seconds=seconds)  # fmt: skip
+        return DialResult("completed", "", seconds)
+
+    async def _wait_to_start(self, within: float) -> None:
+        """The ``waitUrl`` until the room starts, ends, or this participant stops."""
+        self._changed.clear()
+        music = asyncio.ensure_future(self.waiting())
+        changed = asyncio.ensure_future(self._changed.wait())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max(within, 0.0)
+        try:
+            done, _ = await asyncio.wait({music, changed}, timeout=max(within, 0.0),
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if music in done and not changed.done():  # the music ran out: silence till then
+                if music.exception() is not None:
+                    log.warning("[%s] <Conference waitUrl>: %r", self.call_id, music.exception())
+                await asyncio.wait({changed}, timeout=max(end - loop.time(), 0.0))
+        finally:
+            for task in (music, changed):
+                task.cancel()
+            for task in (music, changed):
+                with contextlib.suppress(BaseException):
+                    await task
+
+    def stop(self, why: str) -> None:
+        """Leave the room (``why``: see :attr:`ended_by`)."""
+        self.ended_by = self.ended_by or why
+        self._changed.set()
+
+    def leave(self, why: str) -> None:
+        """Give up the seat now (the caller hung up: also when :meth:`run` is cancelled)."""
+        seat = self.seat
+        if seat is not None and not seat.left:
+            if why == "conference-ended":
+                reason = seat.room.end_reason.replace("-", "_")
+            else:
+                reason = _LEFT.get(why, why.replace("-", "_"))
+            seat.leave(reason, self.clock())
+
+    def duration(self) -> int | None:
+        """Whole seconds in the room so far (None: not in)."""
+        if self._joined_at is None:
+            return None
+        return round(asyncio.get_running_loop().time() - self._joined_at)
+
+    # -- the room's events
+
+    def _heard(self, event: RoomEvent, report: bool) -> None:
+        if event.kind in ("conference-start", "conference-end"):
+            self._changed.set()
+        room = self.room
+        recording = event.recording
+        if recording is not None and not recording.taken and self.recorded is not None and room:
+            recording.taken = True
+            self.recorded(recording, room)
+        if not report or self.post is None or room is None:
+            return
+        if EVENT_WORDS[event.kind] in self.conference.status_callback_events:
+            self.post(status_form(event, room.sid, room.name, self.account_sid))
+
+    # -- the caller's per-tick calls
+
+    def caller_frame(self, frame: bytes | None) -> None:
+        """The caller's 20 ms (from its jitter buffer)."""
+        if self.seat is not None:
+            self.seat.push(frame)
+
+    def frame_for_caller(self) -> bytes | None:
+        """The others' mix (None: silence, or not started: the agent plays the wait music)."""
+        return self.seat.pop() if self.seat is not None else None
+
+    @property
+    def mixing(self) -> bool:
+        """Whether the caller is in a started room (else it hears the wait music)."""
+        return self.seat is not None and self.seat.started and not self.seat.left
+
+    def hold(self, held: bool) -> None:
+        """The caller's phone held (or resumed) the call: not heard meanwhile (its hold
+        music kept out of the room)."""
+        if self.seat is not None:
+            self.seat.set_held(held, self.clock())
+
+    def caller_key(self, digit: str) -> None:
+        """``*`` with ``hangupOnStar`` leaves the room; other keys are not passed on."""
+        if digit == "*" and self.verb.dial.hangup_on_star:
+            self.stop("star")

@@ -1,0 +1,48 @@
+"""The conference rooms of one gateway process: a name makes a room, the room's end forgets it.
+
+:class:`GatewayRooms` is the registry the gateway hands to its agents
+(:class:`~sipgw.agent.capabilities.GatewayServices` ``conferences``): a TwiML
+``<Dial><Conference>name</Conference>`` on any call this process took joins the room of
+that name (:class:`~sipgw.agent.conferences.ConferenceRoom`, made on the first join); once
+the room ends (its last participant left, or one with ``endConferenceOnExit``) the name is
+free, and the next join makes a new room with a new ``ConferenceSid``.
+
+A room lives in one process: its mix runs on this process's ticker, fed by its calls'
+jitter buffers. Calls another gateway of a cluster took (or another worker process of
+this one: ``SIPGW_WORKERS``) cannot join it; their own process has a room of the same name
+that this one does not hear. Joining across gateways would need the audio sent between
+them (RTP between the gateways, one more jitter buffer per hop) and a shared owner for
+each name.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sipgw.agent.conferences import ConferenceRoom
+from sipgw.agent.twiml.webhook import new_sid
+
+__all__ = ["PROCESS_ROOMS", "GatewayRooms"]
+
+
+class GatewayRooms:
+    """The rooms of one gateway process, by name (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, ConferenceRoom] = {}
+
+    def room(self, name: str) -> ConferenceRoom:
+        """The room called ``name``, made if there is none."""
+        room = self.rooms.get(name)
+        if room is None or room.over:
+            room = self.rooms[name] = ConferenceRoom(name, new_sid("CF"), self._over)
+        return room
+
+    def _over(self, room: ConferenceRoom) -> None:
+        if self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+
+
+PROCESS_ROOMS: Final = GatewayRooms()
+"""This process's rooms: every plug-in built in it gets these (one registry per process,
+however many times the routes file is reloaded)."""

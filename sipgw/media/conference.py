@@ -1,0 +1,197 @@
+"""A conference's audio, sans-IO: every participant hears the sum of the others.
+
+Theory of operation
+-------------------
+Each participant's call ticks on the gateway's one 20 ms ticker, as a
+:class:`~sipgw.media.bridge.FrameBridge`'s two sides do: it pushes the 20 ms its caller
+sent (:meth:`ConferenceMixer.push`, the jitter buffer's playout, in the participant's own
+agent format) and pops the 20 ms to send (:meth:`ConferenceMixer.pop`). A *round* takes
+one frame from every participant and gives one to every participant; the first pop of a
+participant whose output is empty runs the next round, so one round runs per tick
+whichever call ticks first, and a frame crosses within one tick. Each direction holds a
+few frames at most (``depth``), the oldest dropped if a participant stops popping (its
+call on hold) or pushing.
+
+A round, for N participants:
+
+- each speaking participant's frame is turned into linear 16-bit audio at the mix rate
+  once (:class:`~sipgw.media.codecs.convert.Reformat`, the converters' one decision per
+  stream), widened to 32 bits with 8 bits of headroom (:data:`HEADROOM`) and added to the
+  round's total: 250 participants at full scale cannot overflow it;
+- each listener gets the total minus its own contribution (the N-1 mix: never its own
+  voice), one subtraction whatever N is, so a round costs O(1) per participant; the
+  result is saturated to 16 bits (a loud sum clips at full scale, it never wraps) and
+  turned into the listener's format once;
+- a muted participant contributes nothing (and still hears the others); an announcement
+  (:meth:`ConferenceMixer.announce`: a beep) is added to the total, heard by everybody;
+- a listener hearing nothing at all (nobody else spoke) gets None: silence;
+- a :attr:`ConferenceMixer.tap` (a recording) gets the whole mix, saturated likewise.
+
+Nothing here reads a clock or does I/O; who joins a room and when rounds are asked for
+is the app's business (one gateway process's rooms).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from sipgw.media.codecs.base import AudioFormat
+from sipgw.media.codecs.convert import Reformat
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+__all__ = ["HEADROOM", "MAX_PARTICIPANTS", "ConferenceMixer"]
+
+HEADROOM: Final = 8
+"""Bits of headroom in the 32-bit sum: 2**8 full-scale voices add up without overflow."""
+MAX_PARTICIPANTS: Final = 255
+"""Most participants one mixer takes (what :data:`HEADROOM` allows; Twilio's cap is 250)."""
+
+_DOWN: Final = 2.0**-HEADROOM
+_UP: Final = float(2**HEADROOM)
+
+
+@dataclass(slots=True)
+class _Seat:
+    format: AudioFormat
+    to_mix: Reformat
+    from_mix: Reformat
+    muted: bool = False
+    inbox: deque[bytes | None] = field(default_factory=deque)
+    outbox: deque[bytes | None] = field(default_factory=deque)
+
+
+class ConferenceMixer:
+    """The N-1 mix of one conference (see the module docstring).
+
+    Args:
+        rate: the mix's sample rate (8000 for narrowband calls, 16000 for wideband).
+        depth: frames each participant's input and output hold at most.
+
+    Attributes:
+        rounds: rounds mixed.
+        dropped: frames dropped because a participant did not take (or give) them in time.
+    """
+
+    __slots__ = ("_announce", "_format", "_seats", "_silence", "depth", "dropped", "rounds", "tap")
+
+    def __init__(self, rate: int = 8000, depth: int = 3) -> None:
+        if depth < 1:
+            raise ValueError(f"a mixer holds at least one frame, not {depth}")
+        self._format = AudioFormat("pcm_s16le", rate)
+        self._silence = bytes(self._format.frame_bytes * 2)
+        self._seats: dict[Hashable, _Seat] = {}
+        self._announce: deque[tuple[bytes, Hashable | None]] = deque()
+        self.depth = depth
+        self.rounds = 0
+        self.dropped = 0
+        self.tap: Callable[[bytes | None], None] | None = None
+        """Gets each round's whole mix (everybody, announcements included: a recording of
+        the room), linear 16-bit at the mix's rate; None when nothing was heard."""
+
+    # -- who is in
+
+    def join(self, who: Hashable, format: AudioFormat, muted: bool = False) -> None:  # noqa: A002
+        """``who`` joins, its frames in ``format`` (its agent's); it hears the others from the
+        next round (silence until then).
+
+        Raises:
+            ValueError: ``who`` is in already, or the mixer is full.
+        """
+        if who in self._seats:
+            raise ValueError(f"{who!r} is in the conference already")
+        if len(self._seats) >= MAX_PARTICIPANTS:
+            raise ValueError(f"a conference mixes at most {MAX_PARTICIPANTS} participants")
+        seat = _Seat(format, Reformat(format, self._format), Reformat(self._format, format), muted)
+        seat.outbox.append(None)  # silence this tick: its first pop runs no extra round
+        self._seats[who] = seat
+
+    def leave(self, who: Hashable) -> None:
+        """``who`` leaves (what it pushed and was not mixed yet is dropped)."""
+        self._seats.pop(who, None)
+
+    def set_muted(self, who: Hashable, muted: bool) -> None:
+        """Mute (or unmute) ``who``: a muted participant is heard by nobody."""
+        self._seats[who].muted = muted
+
+    def muted(self, who: Hashable) -> bool:
+        """Whether ``who`` is muted."""
+        return self._seats[who].muted
+
+    def __contains__(self, who: object) -> bool:
+        return who in self._seats
+
+    def __len__(self) -> int:
+        return len(self._seats)
+
+    # -- the tick
+
+    def push(self, who: Hashable, frame: bytes | None) -> None:
+        """The 20 ms ``who``'s caller sent, in its format (None: nothing arrived)."""
+        seat = self._seats.get(who)
+        if seat is None:
+            return
+        if len(seat.inbox) >= self.depth:
+            seat.inbox.popleft()
+            self.dropped += 1
+        seat.inbox.append(frame)
+
+    def pop(self, who: Hashable) -> bytes | None:
+        """The 20 ms to send ``who``'s caller, in its format (None: silence); runs a round
+        when ``who`` has nothing waiting."""
+        seat = self._seats.get(who)
+        if seat is None:
+            return None
+        if not seat.outbox:
+            self.mix()
+        return seat.outbox.popleft() if seat.outbox else None
+
+    def announce(self, frames: Iterable[bytes], skip: Hashable | None = None) -> None:
+        """Linear frames at the mix's rate (a beep) that every participant but ``skip``
+        hears, one a round."""
+        self._announce.extend((frame, skip) for frame in frames)
+
+    def mix(self) -> None:
+        """One round: a frame from every participant, a frame to every participant."""
+        self.rounds += 1
+        total: bytes | None = None
+        owns: list[tuple[_Seat, bytes | None]] = []
+        for seat in self._seats.values():
+            frame = seat.inbox.popleft() if seat.inbox else None
+            wide: bytes | None = None
+            if frame is not None and not seat.muted:
+                wide = self._widen(seat.to_mix.convert(frame))
+                total = wide if total is None else audioop.add(total, wide, 4)
+            owns.append((seat, wide))
+        if self._announce:
+            frame, skip = self._announce.popleft()
+            wide = self._widen(frame)
+            total = wide if total is None else audioop.add(total, wide, 4)
+            skipped = self._seats.get(skip) if skip is not None else None
+            for i, (seat, own) in enumerate(owns):
+                if seat is skipped:  # its own beep: taken out of its mix as its voice is
+                    owns[i] = (seat, wide if own is None else audioop.add(own, wide, 4))
+        if self.tap is not None:
+            self.tap(None if total is None else audioop.lin2lin(audioop.mul(total, 4, _UP), 4, 2))
+        for seat, own in owns:
+            heard: bytes | None = None
+            if total is not None and own is not total:
+                rest = total if own is None else audioop.add(total, audioop.mul(own, 4, -1), 4)
+                pcm = audioop.lin2lin(audioop.mul(rest, 4, _UP), 4, 2)  # saturated to 16 bits
+                heard = seat.from_mix.convert(pcm)
+            if len(seat.outbox) >= self.depth:
+                seat.outbox.popleft()
+                self.dropped += 1
+            seat.outbox.append(heard)
+
+    def _widen(self, pcm: bytes) -> bytes:
+        """16-bit samples as 32-bit ones with :data:`HEADROOM` bits above them."""
+        if len(pcm) * 2 != len(self._silence):  # a short or long frame: padded or cut
+            pcm = (pcm + self._silence)[: len(self._silence) // 2]
+        return audioop.mul(audioop.lin2lin(pcm, 2, 4), 4, _DOWN)

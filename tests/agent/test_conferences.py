@@ -1,0 +1,203 @@
+"""Conference rooms (agent/conferences.py): when a room starts and ends, who is full, the
+beeps, mute, and the events numbered and reported once per subscription."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from sipgw.agent.conferences import (
+    ConferenceRoom,
+    Listener,
+    RoomClosed,
+    RoomEvent,
+    RoomFull,
+    RoomRecording,
+    Seat,
+    SeatRules,
+)
+from sipgw.media import g711
+from sipgw.media.codecs.base import ULAW_8K
+from tests.media.test_conference import level
+
+NOW = 1_700_000_000.0
+
+
+class Ears:
+    """Every participant's listener: what each got, and what each was told to report."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[RoomEvent]] = {}
+        self.reported: list[tuple[str, RoomEvent]] = []
+
+    def of(self, who: str) -> Listener:
+        self.got.setdefault(who, [])
+
+        def listener(event: RoomEvent, report: bool) -> None:
+            self.got[who].append(event)
+            if report:
+                self.reported.append((who, event))
+
+        return listener
+
+
+def room() -> tuple[ConferenceRoom, Ears, list[ConferenceRoom]]:
+    over: list[ConferenceRoom] = []
+    return ConferenceRoom("r", "CF1", over.append), Ears(), over
+
+
+def join(r: ConferenceRoom, ears: Ears, who: str, sub: object = "cb", **rules: object) -> Seat:
+    return r.join(who, ULAW_8K, SeatRules(**rules), ears.of(who), NOW, sub)  # type: ignore[arg-type]
+
+
+def test_a_room_starts_with_two_and_a_starter_and_ends_with_the_last() -> None:
+    r, ears, over = room()
+    a = join(r, ears, "a")
+    assert not r.started and not a.started  # alone: waiting
+    b = join(r, ears, "b")
+    assert r.started and a.started and b.started
+    a.leave("participant_hung_up", NOW + 1)
+    assert r.started and not r.over and not b.over  # one left: still in progress
+    b.leave("participant_hung_up", NOW + 2)
+    assert r.over and r.end_reason == "last-participant-left" and over == [r]
+    kinds = [e.kind for _, e in ears.reported]
+    assert kinds == ["participant-join", "participant-join", "conference-start",
+                     "participant-leave", "participant-leave", "conference-end"]  # fmt: skip
+    assert [e.sequence for _, e in ears.reported] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(RoomClosed):
+        join(r, ears, "c")
+
+
+def test_without_a_starter_nobody_is_mixed_until_one_joins() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a", start_on_enter=False)
+    b = join(r, ears, "b", start_on_enter=False)
+    assert not r.started
+    a.push(g711.linear_to_ulaw(struct.pack("<160h", *([5000] * 160))))
+    assert b.pop() is None and len(r.mixer) == 2 and r.mixer.rounds == 0
+    join(r, ears, "c")
+    assert r.started and a.started
+    assert [e.kind for e in ears.got["a"]][-1] == "conference-start"  # wakes every waiter
+
+
+def test_end_on_exit_ends_the_room_for_everybody() -> None:
+    r, ears, over = room()
+    a = join(r, ears, "a", end_on_exit=True)
+    b = join(r, ears, "b")
+    c = join(r, ears, "c")
+    a.leave("participant_hung_up", NOW)
+    assert r.over and b.over and c.over and over == [r]
+    assert r.end_reason == "participant-with-end-conference-on-exit-left"
+    (end,) = [e for _, e in ears.reported if e.kind == "conference-end"]
+    assert end.ending == "a" and end.reason == r.end_reason
+    assert b.pop() is None
+    b.leave("conference_ended", NOW)  # the others give up their seats after: still reported
+    assert [e.kind for _, e in ears.reported][-1] == "participant-leave"
+
+
+def test_the_first_participants_max_is_the_rooms() -> None:
+    r, ears, _ = room()
+    join(r, ears, "a", max_participants=2)
+    with pytest.raises(ValueError, match="already"):
+        join(r, ears, "a")
+    join(r, ears, "b", max_participants=250)
+    with pytest.raises(RoomFull):
+        join(r, ears, "c", max_participants=250)
+    assert r.max_participants == 2 and len(r.seats) == 2
+
+
+def test_one_subscription_reports_each_event_once_every_listener_hears_it() -> None:
+    r, ears, _ = room()
+    join(r, ears, "a", sub="same")
+    join(r, ears, "b", sub="same")
+    join(r, ears, "c", sub="other")
+    join(r, ears, "d", sub=None)  # no status callback: hears, reports nothing
+    for who in "ab":  # every listener hears every event from its own join on
+        assert [e.who for e in ears.got[who] if e.kind == "participant-join"][-2:] == ["c", "d"]
+    assert [e.who for e in ears.got["d"]] == ["d"]
+    reporters = [(who, e.kind, e.who) for who, e in ears.reported]
+    assert reporters.count(("a", "participant-join", "c")) == 1
+    assert ("b", "participant-join", "c") not in reporters  # a reports for "same"
+    assert ("c", "participant-join", "c") in reporters and "d" not in {w for w, *_ in reporters}
+
+
+def test_mute_is_an_event_and_silences_the_participant() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a")
+    b = join(r, ears, "b")
+    a.set_muted(True, NOW)
+    a.set_muted(True, NOW)  # no change: no event
+    assert [e.kind for _, e in ears.reported][-1] == "participant-mute"
+    assert r.mixer.muted("a") and ears.reported[-1][1].muted
+    a.set_muted(False, NOW)
+    assert [e.kind for _, e in ears.reported][-1] == "participant-unmute"
+    assert b.muted is False
+
+
+def test_the_room_hears_a_beep_when_one_joins_or_leaves_but_not_the_joiner() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a")
+    b = join(r, ears, "b")  # starts the room: a hears b's beep, b does not
+    for seat in (a, b):
+        seat.pop()  # the tick each joined on
+    assert a.pop() is not None and b.pop() is None
+    a_heard = g711.ulaw_to_linear(a.pop() or b"")
+    assert level(a_heard, 1000) > 1000
+    c = join(r, ears, "c", beep_on_enter=False, beep_on_exit=False)
+    for _ in range(20):  # the rest of b's beep
+        for seat in (a, b, c):
+            seat.pop()
+    assert all(seat.pop() is None for seat in (a, b, c))  # c came in without one
+    c.leave("participant_hung_up", NOW)
+    assert a.pop() is None  # nor went out with one
+    b.leave("participant_hung_up", NOW)
+    assert a.pop() is not None  # b's exit beep
+
+
+def test_a_held_participant_is_not_heard_and_its_hold_is_an_event() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a", muted=True)
+    join(r, ears, "b")
+    a.set_held(True, NOW)
+    a.set_muted(False, NOW)  # unmuted, still held: still not heard
+    assert r.mixer.muted("a")
+    kinds = [e.kind for _, e in ears.reported][-2:]
+    assert kinds == ["participant-hold", "participant-unmute"]
+    assert ears.reported[-2][1].held and ears.reported[-1][1].held
+    a.set_held(False, NOW)
+    assert not r.mixer.muted("a") and ears.reported[-1][1].kind == "participant-unhold"
+
+
+def test_a_recording_gets_the_whole_mix_from_the_start_and_goes_with_the_end() -> None:
+    r, ears, _ = room()
+    recording = RoomRecording("RE1")
+    a = r.join("a", ULAW_8K, SeatRules(), ears.of("a"), NOW, None, recording)
+    assert r.recording is recording and recording.started_at is None
+    b = r.join("b", ULAW_8K, SeatRules(beep_on_enter=False), ears.of("b"), NOW + 1, None,
+               RoomRecording("RE2"))  # fmt: skip
+    assert r.recording is recording and recording.started_at == NOW + 1  # the first asked
+    loud = g711.linear_to_ulaw(struct.pack("<160h", *([8000, -8000] * 80)))
+    for seat in (a, b):
+        seat.pop()  # the tick each joined on
+    for _ in range(3):  # silence, then a speaks, then silence
+        for seat in (a, b):
+            seat.push(None)
+            seat.pop()
+    for _ in range(5):
+        a.push(loud)
+        b.push(None)
+        a.pop()
+        b.pop()
+    for _ in range(4):
+        for seat in (a, b):
+            seat.push(None)
+            seat.pop()
+    assert len(recording.audio) == r.mixer.rounds * 160
+    assert len(recording.ulaw()) == 5 * 160  # trimmed to a's words
+    recording.trim = False
+    assert len(recording.ulaw()) == len(recording.audio)
+    a.leave("participant_hung_up", NOW)
+    b.leave("participant_hung_up", NOW)
+    (end,) = [e for e in ears.got["b"] if e.kind == "conference-end"]
+    assert end.recording is recording

@@ -1,0 +1,325 @@
+"""``<Dial><Conference>`` through the agent, against an app on the official ``twilio`` SDK:
+three callers (each its own TwimlAgent and ticker, one room registry as the gateway has)
+hear each other and never themselves, a muted one is heard by nobody, the waitUrl plays
+until a starter joins, ``endConferenceOnExit`` ends it for all and the TwiML after the
+``<Dial>`` runs, ``hangupOnStar``, ``maxParticipants``, and the status callbacks posted once
+each, signed, with Twilio's parameters."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
+
+from sipgw.agent.base import CallDetails
+from sipgw.agent.twiml.agent import TwimlAgent
+from sipgw.agent.twiml.webhook import call_sid_of
+from sipgw.app.conferences import GatewayRooms
+from sipgw.media import g711
+from tests.agent.parts import FakeCall, wait_for
+from tests.agent.twiml.test_agent import TOKEN, Ticker, settings
+from tests.media.test_conference import TONES, level, ulaw_tone
+from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
+
+WAIT_HZ = 1500.0
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[TwilioSdkApp]:
+    peer = TwilioSdkApp(TOKEN)
+    await peer.start()
+    pcm = struct.pack("<4000h", *(round(6000 * math.sin(2 * math.pi * WAIT_HZ * i / 8000))
+                                  for i in range(4000)))  # fmt: skip
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(pcm)
+
+    async def music(request: web.Request) -> web.Response:
+        return web.Response(body=wav.getvalue(), content_type="audio/x-wav")
+
+    assert peer._runner is not None
+    peer._runner.app.router._frozen = False  # one more route on the running app
+    peer._runner.app.router.add_get("/music.wav", music)
+    yield peer
+    await peer.stop()
+
+
+def room_app(**by_caller: Mapping[str, object]) -> Callable[[TwilioSdkApp, WebhookRequest], object]:
+    """Each caller (``a``, ``b``, ``c`` by ``From``'s last digit) joins ``room`` with its
+    attributes; ``/after`` (the action) answers ``<Hangup/>``; ``/wait`` plays ``/music.wav``."""
+
+    def build(app: TwilioSdkApp, request: WebhookRequest) -> object:
+        response = VoiceResponse()
+        if request.path == "/wait":
+            response.play(f"http://127.0.0.1:{app.http_port}/music.wav")
+            return response
+        if request.path == "/hold":  # the wait music elsewhere, and a verb not played there
+            response.gather()
+            response.redirect("/wait")
+            return response
+        if request.path in ("/after", "/status"):
+            response.hangup()
+            return response
+        who = {"1": "a", "2": "b", "3": "c"}.get(request.params.get("From", "")[-1:], "")
+        attrs = dict(by_caller.get(who, {}))
+        dial_attrs = attrs.pop("dial", {})
+        dial = Dial(**dial_attrs)  # type: ignore[arg-type]
+        dial.append(Conference("room", **attrs))
+        response.append(dial)
+        response.hangup()
+        return response
+
+    return build
+
+
+def tone_of(name: str) -> Callable[[int], bytes]:
+    return lambda n: ulaw_tone(TONES[name], n * 160)
+
+
+def hears(ticker: Ticker, last: int = 10) -> dict[str, bool]:
+    """Which tones the caller heard in its last ``last`` frames."""
+    frames = [f for _, f in ticker.played[-last:]]
+    if not frames:
+        return {name: False for name in (*TONES, "wait")}
+    pcm = b"".join(g711.ulaw_to_linear(f) if f is not None else bytes(320) for f in frames)
+    freqs = {**TONES, "wait": WAIT_HZ}
+    return {name: level(pcm, hz) > 800 for name, hz in freqs.items()}
+
+
+async def caller(
+    app: TwilioSdkApp, rooms: GatewayRooms, name: str, **kw: object
+) -> tuple[TwimlAgent, FakeCall, Ticker]:
+    number = f"+1555000000{'abc'.index(name) + 1}"
+    call = FakeCall(call_id=f"{name}@test", caller=f"sip:{number}@trunk.example",
+                    details=CallDetails(caller_number=number))  # fmt: skip
+    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **kw))
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, tone_of(name))
+    ticker.start()
+    return agent, call, ticker
+
+
+def posted(app: TwilioSdkApp, path: str) -> list[dict[str, str]]:
+    found = [r for r in app.requests if r.path == path]
+    assert all(r.valid for r in found), "RequestValidator refused a signature"
+    return [r.params for r in found]
+
+
+async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_not_at_all(
+    app: TwilioSdkApp,
+) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "start end join leave"}
+    app.twiml = room_app(
+        a={**status, "end_conference_on_exit": True, "dial": {"action": "/after"}},
+        b={**status, "dial": {"action": "/after"}},
+        c={**status, "muted": True},
+    )
+    rooms = GatewayRooms()
+    callers = {}
+    for name in "abc":
+        callers[name] = await caller(app, rooms, name)
+        await wait_for(
+            lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == len(callers), 3
+        )  # noqa: B023
+    (room,) = rooms.rooms.values()
+    assert room.started
+    await wait_for(lambda: all(len(t.played) > 30 for _, _, t in callers.values()), 3)
+    started = {name: len(t.played) for name, (_, _, t) in callers.items()}
+    await wait_for(
+        lambda: all(len(t.played) > started[n] + 15 for n, (_, _, t) in callers.items()), 3
+    )
+    heard = {name: hears(t) for name, (_, _, t) in callers.items()}
+    assert heard["a"] == {"a": False, "b": True, "c": False, "wait": False}  # c is muted
+    assert heard["b"] == {"a": True, "b": False, "c": False, "wait": False}
+    assert heard["c"] == {"a": True, "b": True, "c": False, "wait": False}  # c still hears
+    # a leaves (endConferenceOnExit): the room ends for b and c, whose TwiML goes on
+    agent_a, call_a, ticker_a = callers["a"]
+    await ticker_a.stop()
+    await agent_a.close("remote-bye")
+    for name in "bc":
+        await wait_for(lambda: callers[name][1].hangups, 3)  # noqa: B023  the <Hangup> after
+    assert "room" not in rooms.rooms
+    after = posted(app, "/after")
+    assert sorted(p["CallSid"] for p in after) == sorted(call_sid_of(f"{n}@test") for n in "ab")
+    assert {p["DialCallStatus"] for p in after} == {"completed"}
+    for name in "bc":
+        agent, _, ticker = callers[name]
+        await ticker.stop()
+        await agent.close("remote-bye")
+    events = posted(app, "/status")
+    kinds = [e["StatusCallbackEvent"] for e in events]
+    assert kinds.count("participant-join") == 3 and kinds.count("participant-leave") == 3
+    assert kinds.count("conference-start") == 1 and kinds.count("conference-end") == 1
+    assert sorted(int(e["SequenceNumber"]) for e in events) == list(range(1, 9))
+    assert {e["ConferenceSid"] for e in events} == {room.sid} and room.sid.startswith("CF")
+    assert {e["FriendlyName"] for e in events} == {"room"}
+    (end,) = [e for e in events if e["StatusCallbackEvent"] == "conference-end"]
+    assert end["ReasonConferenceEnded"] == "participant-with-end-conference-on-exit-left"
+    assert end["CallSidEndingConference"] == call_sid_of("a@test")
+    joins = {e["CallSid"]: e for e in events if e["StatusCallbackEvent"] == "participant-join"}
+    assert joins[call_sid_of("c@test")]["Muted"] == "true"
+    assert joins[call_sid_of("a@test")]["EndConferenceOnExit"] == "true"
+    assert all(e["Timestamp"].endswith("GMT") for e in events)
+
+
+async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: TwilioSdkApp) -> None:
+    waiter = {"start_conference_on_enter": False, "wait_url": "/wait", "beep": False}
+    app.twiml = room_app(a=waiter, b=waiter, c={"beep": False})
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(a[2])["wait"] and hears(b[2])["wait"], 4)
+    assert not hears(a[2])["b"] and not hears(b[2])["a"]  # waiting: nobody mixed
+    assert not rooms.rooms["room"].started
+    c = await caller(app, rooms, "c")
+    await wait_for(lambda: rooms.rooms["room"].started, 3)
+    await wait_for(lambda: hears(a[2]) == {"a": False, "b": True, "c": True, "wait": False}, 3)
+    for agent, _, ticker in (a, b, c):
+        await ticker.stop()
+        await agent.close("remote-bye")
+    assert "room" not in rooms.rooms
+
+
+async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
+    app.twiml = room_app(
+        a={"dial": {"hangup_on_star": True, "action": "/after"}, "status_callback": "/status",
+           "status_callback_event": "leave"},
+    )  # fmt: skip
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    a[0].on_dtmf("*")
+    await wait_for(lambda: a[1].hangups, 3)  # the action's <Hangup>
+    assert posted(app, "/after")[0]["DialCallStatus"] == "completed"
+    assert len(rooms.rooms["room"].seats) == 1 and b[1].hangups == 0  # b stays, alone
+    await wait_for(lambda: posted(app, "/status"), 3)
+    (left,) = posted(app, "/status")
+    assert left["StatusCallbackEvent"] == "participant-leave"
+    assert left["ReasonParticipantLeft"] == "hangup_on_star"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_a_full_room_refuses_the_next_caller_who_goes_on(app: TwilioSdkApp) -> None:
+    app.twiml = room_app(
+        a={"max_participants": 2},
+        c={"dial": {"action": "/after"}},
+    )
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == 2, 3)
+    c = await caller(app, rooms, "c")
+    await wait_for(lambda: c[1].hangups, 3)
+    assert posted(app, "/after")[0]["DialCallStatus"] == "failed"
+    assert len(rooms.rooms["room"].seats) == 2
+    for agent, _, ticker in (a, b, c):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_without_rooms_the_verb_is_refused_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
+    app.twiml = room_app()
+    call = FakeCall()
+    agent = TwimlAgent(call, settings(url=app.url))
+    await agent.prepare()
+    agent.on_answered()
+    await wait_for(lambda: call.hangups, 3)
+    await agent.close("remote-bye")
+    assert agent.steps == ["conference", "end hangup"]
+
+
+async def test_a_caller_holding_is_not_heard_and_its_hold_is_posted(app: TwilioSdkApp) -> None:
+    """What a held phone sends is its hold music: kept out of the room."""
+    status = {"status_callback": "/status", "status_callback_event": "hold"}
+    app.twiml = room_app(a=status, b=status)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    a[0].on_hold(True)
+    await wait_for(lambda: not hears(b[2])["a"], 3)
+    a[0].on_hold(False)
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    await wait_for(lambda: len(posted(app, "/status")) == 2, 3)
+    events = posted(app, "/status")
+    assert [(e["StatusCallbackEvent"], e["Hold"]) for e in events] == [
+        ("participant-hold", "true"), ("participant-unhold", "false"),
+    ]  # fmt: skip
+    assert {e["CallSid"] for e in events} == {call_sid_of("a@test")}
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_time_limit_takes_the_caller_out_of_the_room(app: TwilioSdkApp) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "leave"}
+    app.twiml = room_app(a={**status, "dial": {"time_limit": 1, "action": "/after"}})
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    await wait_for(lambda: a[1].hangups, 3)  # out after a second: the action's <Hangup>
+    (after,) = posted(app, "/after")
+    assert after["DialCallStatus"] == "completed" and after["DialCallDuration"] == "1"
+    await wait_for(lambda: posted(app, "/status"), 3)
+    assert posted(app, "/status")[0]["ReasonParticipantLeft"] == "time_limit"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_the_rooms_recording_is_written_and_reported_at_its_end(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    """``record`` asked by a; the room ends when b, the last, hangs up: b writes the mix
+    and posts a's ``recordingStatusCallback``."""
+    recorded = {"record": "record-from-start", "recording_status_callback": "/rec"}
+    app.twiml = room_app(a=recorded)
+    rooms = GatewayRooms()
+    where = {"recording_dir": tmp_path, "recording_url": "https://rec.example/r"}
+    a = await caller(app, rooms, "a", **where)
+    b = await caller(app, rooms, "b", **where)
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    room = rooms.rooms["room"]
+    await wait_for(lambda: room.mixer.rounds >= 25, 3)  # half a second mixed
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+    (form,) = posted(app, "/rec")
+    assert form["RecordingStatus"] == "completed" and form["ConferenceSid"] == room.sid
+    sid = form["RecordingSid"]
+    assert form["RecordingUrl"] == f"https://rec.example/r/{sid}"
+    data = (tmp_path / f"{sid}.wav").read_bytes()  # μ-law (format 7: not for wave.open)
+    assert data[:4] == b"RIFF"
+    mix = g711.ulaw_to_linear(data[data.index(b"data") + 8 :])
+    assert len(mix) >= 2 * 8000 * 0.4  # most of that half second (trimmed at the ends)
+    assert level(mix, TONES["a"]) > 800 and level(mix, TONES["b"]) > 800  # both, mixed
+
+
+async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
+    app: TwilioSdkApp,
+) -> None:
+    app.twiml = room_app(a={"wait_url": "/hold", "wait_method": "GET"})
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    await wait_for(lambda: hears(a[2])["wait"], 4)
+    paths = [r.path for r in app.requests if r.path in ("/hold", "/wait")]
+    assert paths[:2] == ["/hold", "/wait"] and all(r.valid for r in app.requests)
+    await a[2].stop()
+    await a[0].close("remote-bye")
+    refused = [line for line in a[0].record.lines if line.get("type") == "twiml_refused"]
+    assert refused and refused[0]["verb"] == "Gather in waitUrl"

@@ -1,0 +1,27 @@
+"""bench/conference.py: the mix's CPU per participant, printed as a table and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.conference import _tone, main
+
+
+def test_a_short_run_prints_the_table_and_writes_the_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "conference.json"
+    main(["--sizes", "3", "12", "--seconds", "0.2", "--repeats", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "participants" in printed and "% of a core per participant" in printed
+    figures = json.loads(out.read_text())["figures"]
+    assert set(figures) == {"3", "12"}
+    assert all(f["us_per_participant_tick"] > 0 for f in figures.values())
+
+
+def test_the_tones_are_twenty_ms_frames() -> None:
+    frames = _tone(440.0, 5)
+    assert len(frames) == 5 and {len(f) for f in frames} == {160}
