@@ -46,6 +46,7 @@ from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 if TYPE_CHECKING:
     from sipgw.agent.tools.callback_store import CallbackStore
     from sipgw.agent.tools.message_store import MessageStore
+    from sipgw.agent.twiml.callqueue import CallQueues
 
 __all__ = [
     "UNDECLARED",
@@ -175,12 +176,14 @@ class GatewayServices:
         callback_store: the cluster's callbacks (``SIPGW_DATABASE_URL``); None = the
             agent's own SQLite file.
         message_store: the cluster's messages; None = the agent's own SQLite file.
+        call_queues: the gateway process's call queues (TwiML ``<Enqueue>``); None = none.
     """
 
     dial_policy: DialChecker = NOTHING_ALLOWED
     redactor: Redactor = field(default_factory=Redactor)
     callback_store: CallbackStore | None = None
     message_store: MessageStore | None = None
+    call_queues: CallQueues | None = None
 
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}

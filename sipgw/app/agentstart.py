@@ -27,6 +27,7 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer.settings import TransferSection
+from sipgw.app.calls.callqueues import CALL_QUEUES
 from sipgw.app.security.privacy import load_redactor
 from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy
@@ -65,7 +66,8 @@ def gateway_services(
     """What the gateway hands a plug-in built from ``sources``: ``policy`` (what its agents
     may dial), and a redactor masking the secret settings of ``sections`` (sipgw's
     catalogue and the plug-in's: the caller gives both, this module imports neither) and
-    ``secrets``; the cluster's callback and message stores (``SIPGW_DATABASE_URL``), if any.
+    ``secrets``; the cluster's callback and message stores (``SIPGW_DATABASE_URL``), if any;
+    the process's call queues.
 
     Raises:
         ConfigError: a redaction pattern is bad.
@@ -73,7 +75,7 @@ def gateway_services(
     classes = [info.cls for info in sections]
     found = [*secret_texts(classes, sources), *secrets]
     redactor = load_redactor(load(PrivacySection, sources), found)
-    return GatewayServices(policy, redactor, callback_store, message_store)
+    return GatewayServices(policy, redactor, callback_store, message_store, CALL_QUEUES)
 
 
 def check_capabilities(

@@ -45,7 +45,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -60,8 +60,10 @@ from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.callqueue import CallQueues
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
+from sipgw.agent.twiml.enqueue import EnqueueRun, WaitHooks
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
@@ -73,6 +75,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.queuedial import QueueDial
 from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
@@ -91,6 +94,7 @@ from sipgw.twilio.document import (
     Connect,
     Dial,
     Gather,
+    Hangup,
     Pause,
     Play,
     PlayDigits,
@@ -100,8 +104,10 @@ from sipgw.twilio.document import (
     StopStream,
     StreamNoun,
     TwimlError,
+    Verb,
     parse_twiml,
 )
+from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
@@ -149,6 +155,8 @@ class TwimlSettings:
             is refused; it speaks through ``tts``).
         dial: how ``<Dial>`` connects: ``bridge`` (the gateway places the second leg and
             relays the audio; a call that cannot place one gets ``refer``) or ``refer``.
+        queues: the gateway's call queues (``<Enqueue>``, ``<Dial><Queue>``); None: both
+            are refused.
     """
 
     identity: TwilioIdentity
@@ -169,6 +177,7 @@ class TwimlSettings:
     recording_dir: Path | None = None
     recording_url: str = ""
     dial: DialMode = "bridge"
+    queues: CallQueues | None = None
 
 
 DIGIT_SECONDS: Final = 0.16
@@ -218,7 +227,8 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
-        self._dialing: tuple[BridgedDial, Dial] | None = None
+        self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
+        self._queued: EnqueueRun | None = None
         self._closed = False
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
@@ -438,6 +448,11 @@ class TwimlAgent(Agent):
                 await self._gather(verb)
             elif isinstance(verb, Record):
                 await self._record(verb)
+            elif isinstance(verb, Enqueue):
+                await self._enqueue(verb)
+            elif isinstance(verb, Leave):
+                self.steps.append("refused <Leave>")
+                self._note("refused", verb="Leave", why="not in a queue (only in a waitUrl)")
             else:
                 await self._dial(verb)
 
@@ -875,7 +890,9 @@ class TwimlAgent(Agent):
                      "before its verbs run; the caller hears ring tone)", call.call_id)  # fmt: skip
             self._note("dial_ignored", attribute="answerOnBridge")
         result: DialResult | None
-        if self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
+        if verb.targets[0].kind == "queue":
+            result = await self._dial_queue(verb)
+        elif self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
             result = await self._dial_bridged(verb, call)
         else:
             result = await self._dial_refer(verb)
@@ -910,7 +927,7 @@ class TwimlAgent(Agent):
                 self._dialing = None
         return self._with_recording(dialing, result)
 
-    def _with_recording(self, dialing: BridgedDial, result: DialResult) -> DialResult:
+    def _with_recording(self, dialing: BridgedDial | QueueDial, result: DialResult) -> DialResult:
         """``result`` with the bridge's recording written and its fields added (none when
         nothing was recorded); the recording is taken: written once."""
         relay = dialing.relay
@@ -988,6 +1005,115 @@ class TwimlAgent(Agent):
                            "completed")  # fmt: skip
         self._poster.post(Callback(url, verb.method), {**form, **dict(result.params())})
 
+    # ------------------------------------------------------------------ queues
+
+    async def _enqueue(self, verb: Enqueue) -> None:
+        """``<Enqueue>`` (:mod:`sipgw.agent.twiml.enqueue`): waits in the queue; then its
+        ``action`` gets ``QueueResult`` (its TwiML runs next), or the next verb runs."""
+        self.steps.append("enqueue")
+        assert self._program is not None
+        queues = self.settings.queues
+        if queues is None:
+            self._refuse_queue("Enqueue", "this gateway gives its TwiML calls no queues")
+            return
+        try:
+            wait_url = absolute_url(self._program.url, verb.wait_url) if verb.wait_url else ""
+        except ValueError as exc:
+            self._refuse_queue("Enqueue waitUrl", str(exc))
+            wait_url = ""
+        hooks = WaitHooks(self._wait_document, self._wait_perform, self._silence, self._note)
+        run = EnqueueRun(replace(verb, wait_url=wait_url), queues, self.call_sid, hooks,
+                         self.call.call_id)  # fmt: skip
+        self._queued = run
+        try:
+            outcome = await run.run(self.call)
+        finally:
+            if not self._closed:
+                self._queued = None
+        self.steps.append(f"queue {outcome.result}")
+        self._note("queue_result", result=outcome.result, queue=verb.name,
+                   waited=None if outcome.waited is None else round(outcome.waited, 1))  # fmt: skip
+        if self._closed:
+            return
+        if run.hung_up:  # <Hangup> in the wait document: the call ends
+            self._program.update(None, (Hangup(),))
+            return
+        if verb.action:
+            self._program.post(verb.action, verb.method, outcome.params(), "<Enqueue action>")
+
+    async def _wait_document(
+        self, url: str, method: str, params: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[Verb, ...], str] | None:
+        """A ``waitUrl`` (or ``<Queue url>``) document; None when it failed (logged)."""
+        try:
+            fetched = await self._fetch_twiml(url, method, params)
+            return self._parse(fetched.body, fetched.url), fetched.url
+        except _Fatal as exc:
+            log.warning("[%s] TwiML queue document: %s", self.call.call_id, exc)
+            self._note("queue_document_failed", url=url[:200], reason=str(exc))
+            return None
+
+    async def _wait_perform(self, verb: Say | Play) -> None:
+        await (self._say(verb) if isinstance(verb, Say) else self._play(verb))
+
+    def _silence(self) -> None:
+        self._out.clear()
+        self._out_done.set()
+
+    def _refuse_queue(self, name: str, why: str) -> None:
+        self.steps.append(f"refused <{name}>")
+        log.warning("[%s] TwiML <%s> refused: %s", self.call.call_id, name, why)
+        self._note("refused", verb=name, why=why)
+
+    async def _dial_queue(self, verb: Dial) -> DialResult:
+        """``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queuedial`)."""
+        queues = self.settings.queues
+        assert self._program is not None
+        if queues is None:
+            self._refuse_queue("Dial><Queue", "this gateway gives its TwiML calls no queues")
+            return DialResult("failed")
+        target = verb.targets[0]
+        if target.url:
+            try:
+                target = replace(target, url=absolute_url(self._program.url, target.url))
+            except ValueError as exc:
+                self._refuse_queue("Queue url", str(exc))
+                target = replace(target, url="")
+        recorder: Callable[[], BridgeRecorder] | None = None
+        if verb.record != "do-not-record":
+            if self.settings.recording_dir is None or not self.settings.recording_url:
+                self._refuse_queue("Dial record", "no recording directory and URL")
+            else:
+                dual = verb.record.endswith("-dual")
+                recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
+        dialled = replace(verb, targets=(target,))
+        dialing = QueueDial(self.call, self.call_sid, queues, dialled, self._note, recorder)
+        self._dialing = (dialing, verb)
+        try:
+            result = await dialing.run()
+        finally:
+            if not self._closed:
+                self._dialing = None
+        return self._with_recording(dialing, result)
+
+    def _enqueue_at_hangup(self) -> None:
+        """The caller hung up in a queue (or bridged from one): out of it, and the
+        ``action`` gets how (its answer is not followed: the call is over), as on Twilio."""
+        run, self._queued = self._queued, None
+        if run is None:
+            return
+        outcome = run.at_hangup()
+        verb = run.verb
+        if not verb.action or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, verb.action)
+        except ValueError:
+            return
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           "completed")  # fmt: skip
+        self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
+
     async def _finish(self, step: Finished) -> None:
         self.steps.append(f"end {step.reason}")
         self._note("end", reason=step.reason)
@@ -1026,6 +1152,8 @@ class TwimlAgent(Agent):
         dialing = self._dialing
         if dialing is not None:
             dialing[0].caller_frame(frame)
+        if self._queued is not None:
+            self._queued.caller_frame(frame)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives, to the stream and to the forks that take the
@@ -1063,6 +1191,8 @@ class TwimlAgent(Agent):
             frame = self._relayed.next_frame()
         elif self._dialing is not None:
             frame = self._dialing[0].frame_for_caller()
+        elif self._queued is not None and self._queued.talking:
+            frame = self._queued.frame_for_caller()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -1088,6 +1218,8 @@ class TwimlAgent(Agent):
             self._relayed.on_dtmf(digit)
         if self._dialing is not None:
             self._dialing[0].caller_key(digit)
+        if self._queued is not None:
+            self._queued.caller_key(digit)
 
     # ------------------------------------------------------------------ the end
 
@@ -1098,6 +1230,7 @@ class TwimlAgent(Agent):
         self._transfer_failed.set()
         self._recording_at_hangup()
         self._dial_at_hangup()
+        self._enqueue_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)

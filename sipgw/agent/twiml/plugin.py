@@ -11,10 +11,11 @@ webhook (:class:`~sipgw.agent.twiml.settings.TwimlSection`), ``stream`` the fixe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sipgw.agent.base import AgentFactory, CallControl
-from sipgw.agent.capabilities import AgentCapabilities, declare
+from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import shipped_frames
 from sipgw.agent.sections import ConfigError, Sources, load, require
@@ -48,14 +49,18 @@ STREAM_CAPABILITIES = AgentCapabilities(
 
 
 @declare(TWIML_CAPABILITIES)
-def twiml_agent(twiml: TwimlSection, app: TwilioAppSection, sources: Sources) -> AgentFactory:
-    """The ``twiml`` plug-in: each call POSTs the app's webhook and follows its TwiML.
+def twiml_agent(
+    twiml: TwimlSection, app: TwilioAppSection, sources: Sources, gateway: GatewayServices
+) -> AgentFactory:
+    """The ``twiml`` plug-in: each call POSTs the app's webhook and follows its TwiML
+    (``<Enqueue>`` and ``<Dial><Queue>`` through the gateway's call queues).
 
     Raises:
         ConfigError: the fallback audio does not play, a transfer fallback without a
             target, or ``<Say>``'s text-to-speech lacks its key.
     """
-    return _factory(_settings(app, sources, url=twiml.url, method=twiml.method))
+    settings = _settings(app, sources, url=twiml.url, method=twiml.method)
+    return _factory(replace(settings, queues=gateway.call_queues))
 
 
 @declare(STREAM_CAPABILITIES)

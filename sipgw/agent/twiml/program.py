@@ -46,6 +46,7 @@ from sipgw.twilio.document import (
     Unsupported,
     Verb,
 )
+from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 
 __all__ = [
@@ -79,6 +80,8 @@ class Run:
         | Gather
         | Record
         | Dial
+        | Enqueue
+        | Leave
     )
 
 
