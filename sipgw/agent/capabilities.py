@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.factory import WarmUp, services_of, vendors_of, warm_up_of
 from sipgw.agent.observer import Service
@@ -46,7 +47,6 @@ from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 if TYPE_CHECKING:
     from sipgw.agent.tools.callback_store import CallbackStore
     from sipgw.agent.tools.message_store import MessageStore
-    from sipgw.agent.twiml.callqueue import CallQueues
 
 __all__ = [
     "UNDECLARED",

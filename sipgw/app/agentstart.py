@@ -27,7 +27,7 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer.settings import TransferSection
-from sipgw.app.calls.callqueues import CALL_QUEUES
+from sipgw.app.callqueues import CALL_QUEUES
 from sipgw.app.security.privacy import load_redactor
 from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy

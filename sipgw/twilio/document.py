@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
 
-from sipgw.twilio.queuetwiml import Enqueue, Leave, read_enqueue
+from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enqueue
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
@@ -658,7 +658,12 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
                                       method))  # fmt: skip
         else:
             name = f"Dial><{noun.tag[:40]}"
-            return Unsupported(name, REFUSED.get(name, "only <Number> and <Sip> are dialled"))
+            why = (
+                "a <Queue> is dialled alone"
+                if noun.tag == "Queue"
+                else "only <Number> and <Sip> are dialled"
+            )
+            return Unsupported(name, REFUSED.get(name, why))
     if not element.children and element.text.strip():
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
@@ -696,7 +701,7 @@ def _enqueue(element: _Element, attrs: dict[str, str]) -> Verb:
     except ValueError as exc:
         raise TwimlError(str(exc)) from None
     if verb.workflow_sid:
-        return Unsupported("Enqueue workflowSid", REFUSED["Enqueue workflowSid"])
+        return Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
     return verb
 
 
@@ -739,7 +744,6 @@ SUPPORTED: Final = (
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
-    "Enqueue workflowSid": "no TaskRouter (a queue's callers are taken by <Dial><Queue> only)",
     "Pay": "card payments are not taken (no PCI-scoped capture)",
     "Prompt": "only inside <Pay>, which is refused",
     "Refer": "a SIP REFER from TwiML is not followed (use <Dial><Sip>)",
@@ -754,7 +758,6 @@ REFUSED: Final = {
     "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",
     "Dial><Conference": "no conferences",
-    "Dial><Queue": "a <Queue> is dialled alone (not beside other nouns)",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",
 }

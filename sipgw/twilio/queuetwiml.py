@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_QUEUE_SIZE",
     "MAX_QUEUE_NAME",
     "WAIT_VERBS",
+    "WORKFLOW_REFUSED",
     "Enqueue",
     "Leave",
     "read_enqueue",
@@ -39,6 +40,8 @@ WAIT_VERBS: Final = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Le
 """Verbs a ``waitUrl`` document may hold (Twilio's list)."""
 ANNOUNCE_VERBS: Final = frozenset({"Play", "Say", "Pause", "Redirect"})
 """Verbs a ``<Queue url>`` document may hold (Twilio's list)."""
+WORKFLOW_REFUSED: Final = "no TaskRouter: a queue's callers are taken by <Dial><Queue> only"
+"""Why an ``<Enqueue workflowSid>`` is refused (the whole verb: the caller is not enqueued)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
@@ -60,7 +61,6 @@ from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
-from sipgw.agent.twiml.callqueue import CallQueues
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
 from sipgw.agent.twiml.enqueue import EnqueueRun, WaitHooks

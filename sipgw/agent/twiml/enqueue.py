@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-:class:`EnqueueRun` puts the caller (a :class:`~sipgw.agent.twiml.callqueue.QueuedCaller`)
+:class:`EnqueueRun` puts the caller (a :class:`~sipgw.agent.callqueues.QueuedCaller`)
 at the back of the named queue in the gateway's registry
-(:class:`~sipgw.agent.twiml.callqueue.CallQueues`); a full queue ends it at once
+(:class:`~sipgw.agent.callqueues.CallQueues`); a full queue ends it at once
 (``queue-full``). While the caller waits:
 
 - the ``waitUrl`` document is fetched with Twilio's wait fields (``QueueSid``,
@@ -16,12 +16,12 @@ at the back of the named queue in the gateway's registry
   wait document (:data:`~sipgw.twilio.queuetwiml.WAIT_VERBS`), and ``<Gather>``, is
   refused (logged, recorded) and the document goes on. No ``waitUrl``, or one that fails:
   the caller hears ring tone.
-- another call's ``<Dial><Queue>`` takes them (:meth:`QueuedCaller.offer
-  <sipgw.agent.twiml.callqueue.QueuedCaller.offer>`): the wait audio stops at once, the
-  ``<Queue url>`` document (if any: ``<Say>``, ``<Play>``, ``<Pause>``, ``<Redirect>``) is
-  fetched with ``QueueSid``, ``QueueTime``, ``DequeingCallSid`` and played to this caller,
-  then the two are bridged through the dequeuing ``<Dial>``'s relay
-  (:class:`~sipgw.agent.twiml.dialbridge.DialRelay`: this caller is its called party) until
+- another call's ``<Dial><Queue>`` takes them (:mod:`sipgw.agent.twiml.queuedial`): the
+  wait audio stops at once, the ``<Queue url>`` document (if any: ``<Say>``, ``<Play>``,
+  ``<Pause>``, ``<Redirect>``) is fetched with ``QueueSid``, ``QueueTime``,
+  ``DequeingCallSid`` and played to this caller, then the two are bridged through the
+  dequeuing ``<Dial>``'s relay (:class:`~sipgw.agent.twiml.dialbridge.DialRelay`: this
+  caller is its called party) until
   either side ends it; the outcome is ``bridged``.
 
 :meth:`EnqueueRun.run` says how it ended (:class:`QueueOutcome`); the TwiML agent posts it
@@ -37,9 +37,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sipgw.agent.twiml.callqueue import CallQueues, Dequeue, QueuedCaller, QueueFull
+from sipgw.agent.callqueues import CallQueues, QueuedCaller, QueueFull
 from sipgw.agent.twiml.dialrules import ringback_frame
 from sipgw.agent.twiml.program import Fetch, Finished, Program, Refused, Run, Wait, absolute_url
+from sipgw.agent.twiml.queuedial import Dequeue
 from sipgw.twilio.document import Pause, Play, Redirect, Say, Verb
 from sipgw.twilio.queuetwiml import ANNOUNCE_VERBS, WAIT_VERBS, Enqueue, Leave
 
@@ -113,7 +114,7 @@ class EnqueueRun:
         self.hooks = hooks
         self.log_id = log_id
         self._loop = asyncio.get_running_loop()
-        self.caller = QueuedCaller(call_sid, self._loop.time())
+        self.caller: QueuedCaller[Dequeue] = QueuedCaller(call_sid, self._loop.time())
         self.sid = ""
         self.dequeue: Dequeue | None = None
         """Who took the caller, once taken."""

@@ -6,7 +6,7 @@ Theory of operation
 :class:`~sipgw.agent.twiml.enqueue.EnqueueRun`). It takes the queue's first caller from the
 gateway's registry; an empty queue is waited on until a caller joins or the ``<Dial>``'s
 ``timeout`` passes (``no-answer``), and a queue no ``<Enqueue>`` ever made is ``failed``,
-as on Twilio. The caller taken gets a :class:`~sipgw.agent.twiml.callqueue.Dequeue`: the
+as on Twilio. The caller taken gets a :class:`Dequeue`: the
 same :class:`~sipgw.agent.twiml.dialbridge.DialRelay` a placed second leg would have
 (ring tone meanwhile, the jitter-buffered frames through a
 :class:`~sipgw.media.bridge.FrameBridge`, keys both ways, ``hangupOnStar``, ``timeLimit``,
@@ -21,17 +21,62 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.twiml.callqueue import CallQueues, Dequeue, QueuedCaller, QueueLeg
+from sipgw.agent.callqueues import CallQueues, QueuedCaller
+from sipgw.agent.transfer.warm import LegEnded
 from sipgw.agent.twiml.dialbridge import DialRelay, Note
 from sipgw.agent.twiml.dialrules import DialResult, dial_status
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.twilio.document import Dial
 
-__all__ = ["QueueDial"]
+__all__ = ["Dequeue", "QueueDial", "QueueLeg"]
 
 log = logging.getLogger("sipgw.agent")
+
+
+class QueueLeg:
+    """The dequeued caller as the dequeuing ``<Dial>``'s second leg
+    (:class:`~sipgw.agent.transfer.warm.ConsultLeg`): :meth:`hangup` ends the bridge (the
+    dequeued caller's TwiML goes on), :meth:`ended` is over once the bridge is."""
+
+    def __init__(self) -> None:
+        self._over: asyncio.Future[LegEnded] = asyncio.get_running_loop().create_future()
+
+    async def ended(self) -> LegEnded:
+        """Wait until the bridge is over; how (``answered``: it was bridged)."""
+        return await asyncio.shield(self._over)
+
+    def hangup(self) -> None:
+        """The dequeuing side ends the bridge (its caller hung up, ``timeLimit``, ``*``)."""
+        self.finish()
+
+    def finish(self, kind: str = "answered") -> None:
+        """The bridge is over (``answered``: it was; ``failed``: the caller left before)."""
+        if not self._over.done():
+            self._over.set_result(LegEnded(kind))
+
+    @property
+    def over(self) -> bool:
+        """Whether the bridge is over."""
+        return self._over.done()
+
+    async def wait(self) -> None:
+        """Wait until the bridge is over."""
+        await asyncio.shield(self._over)
+
+
+@dataclass(frozen=True, slots=True)
+class Dequeue:
+    """What the caller taken from a queue is handed: the bridge to join (as its called
+    party) and the dequeuing call."""
+
+    relay: DialRelay
+    leg: QueueLeg
+    dequeuing_sid: str
+    """``DequeingCallSid``."""
 
 
 class QueueDial:
@@ -92,7 +137,7 @@ class QueueDial:
                   ended_by=relay.ended_by or kind or "")  # fmt: skip
         return result
 
-    async def _take(self, name: str) -> QueuedCaller | None:
+    async def _take(self, name: str) -> QueuedCaller[Any] | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.dial.timeout
         while True:

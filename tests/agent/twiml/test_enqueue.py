@@ -1,13 +1,12 @@
 """Call queues through the TwiML agent, against an app on the official ``twilio`` SDK (its
 ``VoiceResponse().enqueue(...)``, ``Dial().queue(...)``, ``leave()``): two agents share one
-registry (the gateway's, :mod:`sipgw.app.calls.callqueues`). The waiting caller hears the
+registry (the gateway's, :mod:`sipgw.app.callqueues`). The waiting caller hears the
 ``waitUrl``'s audio, fetched with Twilio's wait fields; a ``<Dial><Queue>`` takes them, the
 ``<Queue url>`` document is played to them, and the two hear each other; ``QueueResult``
 (``bridged``, ``queue-full``, ``leave``, ``hangup``) and ``DialCallStatus`` are posted."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +18,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from sipgw.agent.base import CallDetails
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.webhook import call_sid_of
-from sipgw.app.calls.callqueues import CallQueueRegistry
+from sipgw.app.callqueues import CallQueueRegistry
 from tests.agent.parts import FakeCall, wait_for
 from tests.agent.twiml.test_agent import Ticker, caller_tone, settings
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
@@ -150,33 +149,6 @@ async def test_the_waiting_caller_hears_the_music_then_talks_with_the_dequeuing_
     assert a_agent.steps[:2] == ["enqueue", "play"]
     assert "queue bridged" in a_agent.steps
     assert b_agent.steps[0] == "dial"
-
-
-async def test_a_dequeuing_call_waits_for_a_caller_to_join(app: TwilioSdkApp) -> None:
-    """An empty queue is waited on (within the ``<Dial>``'s timeout), as on Twilio."""
-    app.twiml = queue_app()
-    queues = CallQueueRegistry()
-    first = await start(app, queues, "+15550001111", caller_tone)  # makes the queue
-    await wait_for(lambda: posted(app, "/wait"), within=5)
-    await first[0].close("remote-bye")  # and leaves it empty
-    await first[2].stop()
-    assert posted(app, "/queued")[0].params["QueueResult"] == "hangup"
-    dequeuing = await start(app, queues, "+15557770000", lambda n: AGENT_FRAME)
-    await asyncio.sleep(0.3)
-    assert not posted(app, "/dialled")  # still waiting for a caller
-    waiting = await start(app, queues, "+15550002222", caller_tone)
-    await wait_for(lambda: AGENT_FRAME in waiting[2].heard(), within=5)
-    await wait_for(lambda: posted(app, "/dialled"), within=5)
-    assert posted(app, "/dialled")[0].params["DialCallStatus"] == "completed"
-    await end(waiting, dequeuing)
-
-
-async def test_dialling_a_queue_never_made_fails(app: TwilioSdkApp) -> None:
-    app.twiml = queue_app()
-    dequeuing = await start(app, CallQueueRegistry(), "+15557770000", lambda n: AGENT_FRAME)
-    await wait_for(lambda: posted(app, "/dialled"), within=5)
-    assert posted(app, "/dialled")[0].params["DialCallStatus"] == "failed"
-    await end(dequeuing)
 
 
 async def test_a_full_queue_refuses_the_caller_with_queue_full(app: TwilioSdkApp) -> None:

@@ -2,7 +2,7 @@
 process.
 
 :class:`CallQueueRegistry` keeps each named queue's waiting callers in the order they
-joined (:class:`~sipgw.agent.twiml.callqueue.CallQueues`, the agent's seam); the
+joined (:class:`~sipgw.agent.callqueues.CallQueues`, the agent's seam); the
 ``twiml`` agent's calls reach the process's one registry, :data:`CALL_QUEUES`, through
 :class:`~sipgw.agent.capabilities.GatewayServices`.
 
@@ -19,9 +19,9 @@ import asyncio
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from sipgw.agent.twiml.callqueue import QueuedCaller, QueueFull, QueueStats
+from sipgw.agent.callqueues import QueuedCaller, QueueFull, QueueStats
 
 __all__ = ["CALL_QUEUES", "MAX_QUEUES", "CallQueueRegistry"]
 
@@ -33,7 +33,7 @@ MAX_QUEUES: Final = 1000
 class _Queue:
     sid: str
     max_size: int
-    callers: deque[QueuedCaller] = field(default_factory=deque)
+    callers: deque[QueuedCaller[Any]] = field(default_factory=deque)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
 
@@ -48,7 +48,7 @@ class CallQueueRegistry:
         self.max_queues = max_queues
         self._queues: dict[str, _Queue] = {}
 
-    def join(self, name: str, caller: QueuedCaller, max_size: int) -> str:
+    def join(self, name: str, caller: QueuedCaller[Any], max_size: int) -> str:
         """``caller`` joins queue ``name`` (made if new) at the back; its ``QueueSid``.
 
         Raises:
@@ -72,13 +72,13 @@ class CallQueueRegistry:
                 waiter.set_result(None)
         return queue.sid
 
-    def leave(self, name: str, caller: QueuedCaller) -> None:
+    def leave(self, name: str, caller: QueuedCaller[Any]) -> None:
         """``caller`` is no longer in queue ``name``."""
         queue = self._queues.get(name)
         if queue is not None and caller in queue.callers:
             queue.callers.remove(caller)
 
-    def stats(self, name: str, caller: QueuedCaller, now: float) -> QueueStats:
+    def stats(self, name: str, caller: QueuedCaller[Any], now: float) -> QueueStats:
         """``caller``'s place in queue ``name`` (position 0: no longer in it)."""
         queue = self._queues.get(name)
         if queue is None:
@@ -93,7 +93,7 @@ class CallQueueRegistry:
         """Whether queue ``name`` was made in this gateway."""
         return name in self._queues
 
-    def take(self, name: str) -> tuple[str, QueuedCaller] | None:
+    def take(self, name: str) -> tuple[str, QueuedCaller[Any]] | None:
         """The first caller still waiting in queue ``name``, out of it (None: empty)."""
         queue = self._queues.get(name)
         while queue is not None and queue.callers:
