@@ -55,6 +55,7 @@ import aiohttp
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.earlyanswer import AnswersLater
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
@@ -240,6 +241,9 @@ class TwimlAgent(Agent):
             log.warning("[%s] MachineDetection ignored: %s", call.call_id, exc)
         self._amd: AnsweredByDetector | None = None
         self._answered_by: asyncio.Future[str] | None = None
+        self.answer_deferred = False
+        """The call stays unanswered while the first ``<Dial answerOnBridge>`` rings (early
+        media: :mod:`sipgw.agent.earlyanswer`), read by the gateway after :meth:`prepare`."""
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -272,6 +276,7 @@ class TwimlAgent(Agent):
             call.hangup(status)
             return
         self._pending_first = first
+        self.answer_deferred = self._answers_on_bridge(first)
 
     async def _first_program(self, extra: tuple[tuple[str, str], ...] = ()) -> Program:
         details, settings = self.call.details, self.settings
@@ -409,6 +414,8 @@ class TwimlAgent(Agent):
                 if isinstance(step, Finished):
                     await self._finish(step)
                     return
+                if self.answer_deferred and not self._answers_on_bridge(step):
+                    self._answer_now()  # anything heard but a ringing <Dial> answers first
                 await self._carry_out(step)
                 step = self._program.next_step(time.monotonic())
         except _Fatal as exc:
@@ -885,10 +892,8 @@ class TwimlAgent(Agent):
         ended, or the next verb runs."""
         self.steps.append("dial")
         call = self.call
-        if verb.answer_on_bridge:
-            log.info("[%s] TwiML <Dial answerOnBridge>: not followed (the call is answered "
-                     "before its verbs run; the caller hears ring tone)", call.call_id)  # fmt: skip
-            self._note("dial_ignored", attribute="answerOnBridge")
+        if verb.answer_on_bridge and self.answer_deferred:
+            self._note("dial_early", attribute="answerOnBridge")
         result: DialResult | None
         if verb.targets[0].kind == "queue":
             result = await self._dial_queue(verb)
@@ -918,7 +923,8 @@ class TwimlAgent(Agent):
             else:
                 dual = verb.record.endswith("-dual")
                 recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
-        dialing = BridgedDial(call, placer, verb, caller_id, self._note, recorder)
+        on_bridged = self._answer_now if self.answer_deferred else None
+        dialing = BridgedDial(call, placer, verb, caller_id, self._note, recorder, on_bridged)
         self._dialing = (dialing, verb)
         try:
             result = await dialing.run()
@@ -1114,6 +1120,32 @@ class TwimlAgent(Agent):
                            "completed")  # fmt: skip
         self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
 
+    # ------------------------------------------------------------------ answerOnBridge
+
+    def _answers_on_bridge(self, step: Step) -> bool:
+        """``step`` may run with the call unanswered: a ``<Dial answerOnBridge>`` bridged by
+        the gateway on an incoming call that can wait (:mod:`sipgw.agent.earlyanswer`), or a
+        fetch, or a refusal (nothing heard)."""
+        if isinstance(step, Fetch | Refused):
+            return self.answer_deferred
+        if not isinstance(step, Run) or not isinstance(step.verb, Dial):
+            return False
+        verb, call = step.verb, self.call
+        return (
+            verb.answer_on_bridge and verb.targets[0].kind != "queue"
+            and self.settings.dial == "bridge" and call.direction == "inbound"
+            and isinstance(call, LegPlacingCall) and isinstance(call, AnswersLater)
+        )  # fmt: skip
+
+    def _answer_now(self) -> None:
+        """The call is answered now (200 OK) if it waited in early media."""
+        if self.answer_deferred:
+            self.answer_deferred = False
+            self._note("answered", by="answerOnBridge")
+            call = self.call
+            if isinstance(call, AnswersLater):
+                call.answer_now()
+
     async def _finish(self, step: Finished) -> None:
         self.steps.append(f"end {step.reason}")
         self._note("end", reason=step.reason)
@@ -1129,6 +1161,7 @@ class TwimlAgent(Agent):
         self._note("failure", reason=reason, fallback=self.settings.fallback)
 
     async def _fallback(self) -> None:
+        self._answer_now()
         settings = self.settings
         self.steps.append(f"fallback {settings.fallback}")
         if settings.fallback != "hangup":

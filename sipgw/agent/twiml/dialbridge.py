@@ -111,12 +111,19 @@ class DialRelay:
     """
 
     def __init__(
-        self, call: CallControl, dial: Dial, note: Note, recorder: BridgeRecorder | None = None
+        self,
+        call: CallControl,
+        dial: Dial,
+        note: Note,
+        recorder: BridgeRecorder | None = None,
+        on_bridged: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
         self.dial = dial
         self.note = note
         self.recorder = recorder
+        self.on_bridged = on_bridged
+        """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
         self.leg_call: CallControl | None = None
         """The second leg, once answered."""
@@ -210,6 +217,8 @@ class DialRelay:
             if self._answered.done() and not ended.done() and not stopped.done():
                 self.bridged, self.answered_at = True, loop.time()
                 self.note("dial_bridged")
+                if self.on_bridged is not None:
+                    self.on_bridged()
                 talking: set[asyncio.Future[Any]] = {ended, stopped}
                 done, _ = await asyncio.wait(talking, timeout=self.dial.time_limit,
                                              return_when=first)  # fmt: skip
@@ -253,6 +262,7 @@ class BridgedDial:
         caller_id: the From of the legs ("" = the gateway's own).
         note: writes the call record.
         recorder: makes a target's recorder (``record``); None: not recorded.
+        on_bridged: called when a target is bridged (``answerOnBridge``).
     """
 
     def __init__(
@@ -263,6 +273,7 @@ class BridgedDial:
         caller_id: str,
         note: Note,
         recorder: Callable[[], BridgeRecorder] | None = None,
+        on_bridged: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
         self.placer = placer
@@ -270,6 +281,7 @@ class BridgedDial:
         self.caller_id = caller_id
         self.note = note
         self.new_recorder = recorder
+        self.on_bridged = on_bridged
         self.relay: DialRelay | None = None
         """The target ringing or bridged now."""
         self.sid = ""
@@ -280,7 +292,8 @@ class BridgedDial:
         result = DialResult("failed")
         for target in self.dial.targets:
             recorder = self.new_recorder() if self.new_recorder is not None else None
-            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder)
+            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder,
+                                           self.on_bridged)  # fmt: skip
             factory = PluginFactory(relay.agent, DIALED_LEG)
             self.note("dial", target=target.address, how="bridge")
             try:
