@@ -7,8 +7,11 @@ call's own (a placed call's ``twiml``, or its ``twiml_url``), else the operator'
 webhook (``SIPGW_TWIML_URL``), POSTed and signed as Twilio does
 (:mod:`sipgw.agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
 ``<Connect><Stream url=SIPGW_STREAM_URL>``. A document starting with ``<Reject>``
-refuses the call unanswered. A webhook that fails or TwiML that does not parse does not
-refuse the call: it is answered and the operator's fallback runs (below).
+refuses the call unanswered; one starting with ``<Dial answerOnBridge="true">`` runs with
+the call unanswered (``answer_deferred``: early media, :mod:`sipgw.agent.earlyanswer`)
+until the called party answers, or until a verb the caller hears answers it. A webhook
+that fails or TwiML that does not parse does not refuse the call: it is answered and the
+operator's fallback runs (below).
 
 *Answered*, the verbs run in order (:class:`~sipgw.agent.twiml.program.Program`):
 ``<Connect><Stream>`` opens the app's WebSocket (:mod:`sipgw.agent.twiml.streams`) and waits
@@ -27,7 +30,9 @@ the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` connects the cal
 another party (the gateway places the second leg and relays the two itself:
 :mod:`sipgw.agent.twiml.dialbridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
 cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
-posts how it ended to its ``action``, ``<Hangup>`` ends the call. After the last verb the
+posts how it ended to its ``action``, ``<Enqueue>`` waits in one of the gateway's call
+queues and ``<Dial><Queue>`` takes its first caller (:mod:`sipgw.agent.twiml.enqueue`,
+:mod:`sipgw.agent.twiml.queuedial`), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
