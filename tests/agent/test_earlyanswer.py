@@ -28,10 +28,11 @@ class EarlyCall(DialingCall):
     """A caller's call that stays unanswered until asked (:class:`AnswersLater`)."""
 
     answers: list[int] = field(default_factory=list)
-    """How many legs had been placed at each ``answer_now``."""
+    """How many legs had been placed at each answer."""
+    answer_now: Callable[[], None] | None = None
 
-    def answer_now(self) -> None:
-        self.answers.append(len(self.legs))
+    def __post_init__(self) -> None:
+        self.answer_now = lambda: self.answers.append(len(self.legs))
 
 
 def early_call(**plans: str) -> EarlyCall:

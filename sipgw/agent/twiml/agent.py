@@ -1148,7 +1148,7 @@ class TwimlAgent(Agent):
             self.answer_deferred = False
             self._note("answered", by="answerOnBridge")
             call = self.call
-            if isinstance(call, AnswersLater):
+            if isinstance(call, AnswersLater) and call.answer_now is not None:
                 call.answer_now()
 
     async def _finish(self, step: Finished) -> None:

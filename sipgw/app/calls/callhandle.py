@@ -231,9 +231,8 @@ class CallHandle:
     """Set while a hand-off's target agent is built (sipgw.agent.handover.SwitchesLines)."""
     prepare_line: Callable[[HandOver], Awaitable[PreparedLine | str]] = no_line_switch
     """Builds the agent of the line it is handed to (the call path sets it); a string: why not."""
-    answer_later: Callable[[], None] | None = None
-    """Answers the call while it is in early media (its agent deferred the answer:
-    :mod:`sipgw.agent.earlyanswer`); None: nothing to answer."""
+    answer_now: Callable[[], None] | None = None
+    """Answers it (200 OK) while in early media (:mod:`sipgw.agent.earlyanswer`); None: not."""
 
     @property
     def codec(self) -> str:
@@ -280,13 +279,6 @@ class CallHandle:
     def state(self) -> str:
         """Where the call is, for the API: the SIP core's state, lower case (``confirmed``)."""
         return self.call.state.name.lower()
-
-    def answer_now(self) -> None:
-        """Answer a call in early media (200 OK, the 183's SDP again); nothing otherwise
-        (:class:`~sipgw.agent.earlyanswer.AnswersLater`)."""
-        answer, self.answer_later = self.answer_later, None
-        if answer is not None and not self.ended:
-            answer()
 
     def hangup(self, status: int = 480, by: str = "agent") -> None:
         """End the call from our side (BYE; ``status`` to an incoming call not answered yet);

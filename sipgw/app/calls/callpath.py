@@ -314,8 +314,7 @@ class CallPath:
             handle.session.on_audio = agent.on_caller_audio
 
     def agent_answered(self, handle: CallHandle, agent: Agent, start: bool = True) -> None:
-        """The call is answered and its agent ready: start the call-length timer, let it talk
-        (``start``: the agent starts now; False: it runs already, in early media)."""
+        """The call is answered: start the call-length timer, let the agent talk (``start``)."""
         if self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
         handle.answered = True
@@ -340,8 +339,7 @@ class CallPath:
     # ------------------------------------------------------------------ media
 
     def start_media(self, handle: CallHandle, media: NegotiatedAudio, early: bool = False) -> None:
-        """What offer/answer agreed: start the call's media session, or update it;
-        ``early``: early media (183), sent at once, with no ACK to wait for."""
+        """Start the call's media as offer/answer agreed (``early``: a 183's), or update it."""
         params = stream_params(media)
         srtp = f", SRTP {media.srtp.suite}" if media.srtp is not None else ""
         srtp += ", rtcp-mux" if media.rtcp_mux else ""
@@ -361,8 +359,7 @@ class CallPath:
             now,
             jitter=self.jitter,
             liveness=self.liveness,
-            # An incoming call's media waits for the ACK (no RTP before the dialog is
-            # confirmed); an answered outbound call is confirmed already.
+            # no RTP before the ACK, unless early media (183); a placed call's is confirmed
             confirmed=early or handle.call.state is CallState.CONFIRMED,
             agent_format=ULAW_8K if handle.agent is None else handle.agent.audio_format,
             caller_format=None if handle.agent is None else handle.agent.caller_format,

@@ -244,11 +244,13 @@ class InboundCalls:
                 self._send_answer(sip, handle, rtp_port, now)
 
         def answer() -> None:
-            sip.act(answer_at)
-            path.agent_answered(handle, agent, start=False)
+            handle.answer_now = None  # once
+            if not handle.ended:
+                sip.act(answer_at)
+                path.agent_answered(handle, agent, start=False)
 
         sip.act(progress)
-        handle.answer_later = answer
+        handle.answer_now = answer
         agent.on_answered()
 
     def _send_answer(self, sip: SipEndpoint, handle: CallHandle, rtp_port: int, now: float) -> None:
