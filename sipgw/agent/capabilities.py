@@ -122,6 +122,9 @@ class AgentCapabilities:
             configured about who may call (:mod:`sipgw.app.security.access`).
         twiml: its agents follow a placed call's own TwiML (``twiml_url``, ``twiml``:
             :attr:`sipgw.agent.base.CallDetails.twiml`); False: a call placed with one is refused.
+        early_media: on a call the gateway placed, its agents hear the callee's early media
+            (a 183 with SDP): built then, their frames meanwhile the callee's ringback or
+            announcement, :meth:`~sipgw.agent.base.Agent.on_answered` at the answer.
     """
 
     amd: bool = True
@@ -138,6 +141,7 @@ class AgentCapabilities:
     ivr: bool = False
     arrival_audio: bool = False
     hears_while_preparing: bool = False
+    early_media: bool = False
 
     def routes_keys(self, load: SectionLoader) -> LineKeys:
         """Every routes-file key it reads, for a line whose sections ``load`` gives."""
