@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from sipgw.agent.base import CallDetails
 from sipgw.agent.earlyanswer import AnswersLater, DefersAnswer
+from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.dialrules import ringback_frame
 from tests.agent.parts import wait_for
 from tests.agent.twiml.test_agent import Ticker, caller_tone, settings
@@ -56,9 +57,7 @@ def dial_app(
     return build
 
 
-async def started(app: TwilioSdkApp, call: EarlyCall) -> tuple[object, Ticker]:
-    from sipgw.agent.twiml.agent import TwimlAgent
-
+async def started(app: TwilioSdkApp, call: EarlyCall) -> tuple[tuple[TwimlAgent, bool], Ticker]:
     agent = TwimlAgent(call, settings(url=app.url))
     await agent.prepare()
     assert isinstance(agent, DefersAnswer) and isinstance(call, AnswersLater)
@@ -83,7 +82,7 @@ async def test_the_call_is_answered_when_the_called_party_answers(app: TwilioSdk
     await wait_for(lambda: call.hangups, within=5)
     assert call.statuses == [480] and call.answers == [1]
     await ticker.stop()
-    await agent.close("remote-bye")  # type: ignore[attr-defined]
+    await agent.close("remote-bye")
 
 
 async def test_a_busy_target_leaves_the_call_unanswered_and_a_hangup_refuses_it(
@@ -95,7 +94,7 @@ async def test_a_busy_target_leaves_the_call_unanswered_and_a_hangup_refuses_it(
     await wait_for(lambda: call.hangups, within=5)
     assert deferred and call.answers == []  # never answered: the <Hangup> refuses it
     await ticker.stop()
-    await agent.close("remote-bye")  # type: ignore[attr-defined]
+    await agent.close("remote-bye")
 
 
 async def test_a_verb_heard_after_a_busy_target_answers_the_call_first(
@@ -106,9 +105,9 @@ async def test_a_verb_heard_after_a_busy_target_answers_the_call_first(
     (agent, _), ticker = await started(app, call)
     await wait_for(lambda: call.hangups, within=5)
     assert call.answers == [1]  # the <Pause> answered it, before it ran
-    assert agent.steps == ["dial", "fetch <Dial action>", "pause", "end end"]  # type: ignore[attr-defined]
+    assert agent.steps == ["dial", "fetch <Dial action>", "pause", "end end"]
     await ticker.stop()
-    await agent.close("remote-bye")  # type: ignore[attr-defined]
+    await agent.close("remote-bye")
 
 
 async def test_without_answer_on_bridge_nothing_waits(app: TwilioSdkApp) -> None:
@@ -118,4 +117,4 @@ async def test_without_answer_on_bridge_nothing_waits(app: TwilioSdkApp) -> None
     await wait_for(lambda: call.hangups, within=5)
     assert not deferred and call.answers == []
     await ticker.stop()
-    await agent.close("remote-bye")  # type: ignore[attr-defined]
+    await agent.close("remote-bye")

@@ -207,7 +207,7 @@ def test_early_media_183_then_200_with_the_same_answer() -> None:
     assert progress.to.tag == ringing.to.tag and progress.contacts
     assert progress.headers.get("Content-Type") == "application/sdp"
     assert SessionDescription.parse(progress.body).media[0].port == 30000
-    assert early is not None and early.remote_port == 40000
+    assert early is not None and early.remote_port == 40000  # type: ignore[attr-defined]
     assert call.state is CallState.RINGING and not call.established
     h.act(h.ua.progress, call, 30000)  # again: the same answer
     (again,) = h.responses()
