@@ -69,7 +69,7 @@ from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, m
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
-from sipgw.agent.twiml.enqueue import EnqueueRun, WaitHooks
+from sipgw.agent.twiml.enqueue import EnqueueRun, QueueOutcome, WaitHooks
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
@@ -1038,6 +1038,10 @@ class TwimlAgent(Agent):
         self._queued = run
         try:
             outcome = await run.run(self.call)
+        except asyncio.CancelledError:
+            if not self._closed:  # a mid-call update took the caller out of the queue
+                self._post_queue_result(verb, QueueOutcome("redirected", run.sid, run.waited()))
+            raise
         finally:
             if not self._closed:
                 self._queued = None
@@ -1113,8 +1117,10 @@ class TwimlAgent(Agent):
         run, self._queued = self._queued, None
         if run is None:
             return
-        outcome = run.at_hangup()
-        verb = run.verb
+        self._post_queue_result(run.verb, run.at_hangup(), "completed")
+
+    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
+        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
         if not verb.action or self._poster is None or self._program is None:
             return
         try:
@@ -1122,7 +1128,7 @@ class TwimlAgent(Agent):
         except ValueError:
             return
         form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           "completed")  # fmt: skip
+                           status or "in-progress")  # fmt: skip
         self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
 
     # ------------------------------------------------------------------ answerOnBridge

@@ -61,7 +61,7 @@ class QueueOutcome:
     ``action`` gets."""
 
     result: str
-    """``bridged``, ``queue-full``, ``leave``, ``hangup`` or ``error``."""
+    """``bridged``, ``queue-full``, ``leave``, ``hangup``, ``redirected`` or ``error``."""
     sid: str = ""
     waited: float | None = None
     """Seconds in the queue (None: never in it)."""

@@ -232,3 +232,17 @@ async def test_no_queues_on_the_gateway_refuses_the_verbs(app: TwilioSdkApp) -> 
     await wait_for(lambda: call.hangups, within=5)
     assert agent.steps[:2] == ["enqueue", "refused <Enqueue>"]
     await agent.close("remote-bye")
+
+
+async def test_a_mid_call_update_takes_the_caller_out_with_redirected(app: TwilioSdkApp) -> None:
+    app.twiml = queue_app()
+    queues = CallQueueRegistry()
+    waiting = await start(app, queues, "+15550001111", caller_tone)
+    await wait_for(lambda: posted(app, "/wait"), within=5)
+    assert waiting[0].follow_twiml(None, "<Response><Hangup/></Response>")
+    await wait_for(lambda: waiting[1].hangups, within=5)
+    await wait_for(lambda: posted(app, "/queued"), within=5)
+    form = posted(app, "/queued")[0].params
+    assert form["QueueResult"] == "redirected" and form["CallStatus"] == "in-progress"
+    assert queues.take("support") is None  # out of the queue
+    await end(waiting)
