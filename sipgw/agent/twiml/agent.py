@@ -695,9 +695,20 @@ class TwimlAgent(Agent):
         """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
         self.steps.append("gather")
         assert self._program is not None
+        result = await self._listen(verb)
+        if result is None or (result.empty and not verb.action_on_empty_result):
+            return  # no input (or speech only, refused): the next verb, as on Twilio
+        if not self._program.gathered(verb, result.params()):
+            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
+                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Gather action", why="no action and no document URL")
+
+    async def _listen(self, verb: Gather) -> GatherResult | None:
+        """A ``<Gather>``'s input, its nested verbs playing (None: speech only, refused)."""
+        assert self._program is not None
         stt = await self._gather_stt(verb)
         if stt is None and verb.input == ("speech",):
-            return  # refused (logged, recorded): the next verb, as after no input
+            return None  # refused (logged, recorded)
         callback = None
         if verb.partial_result_callback:
             try:
@@ -720,12 +731,7 @@ class TwimlAgent(Agent):
                 with contextlib.suppress(Exception):
                     await stt.close()
         self._note_gathered(result)
-        if result.empty and not verb.action_on_empty_result:
-            return  # no input: the next verb, as on Twilio
-        if not self._program.gathered(verb, result.params()):
-            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
-                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
-            self._note("refused", verb="Gather action", why="no action and no document URL")
+        return result
 
     def _note_gathered(self, result: GatherResult) -> None:
         self._note("gather", digits=len(result.digits), finished_on_key=result.finished_on_key,
@@ -1032,7 +1038,8 @@ class TwimlAgent(Agent):
         except ValueError as exc:
             self._refuse_queue("Enqueue waitUrl", str(exc))
             wait_url = ""
-        hooks = WaitHooks(self._wait_document, self._wait_perform, self._silence, self._note)
+        hooks = WaitHooks(self._wait_document, self._wait_perform, self._silence, self._note,
+                          self._wait_gather)  # fmt: skip
         run = EnqueueRun(replace(verb, wait_url=wait_url), queues, self.call_sid, hooks,
                          self.call.call_id)  # fmt: skip
         self._queued = run
@@ -1070,6 +1077,14 @@ class TwimlAgent(Agent):
 
     async def _wait_perform(self, verb: Say | Play) -> None:
         await (self._say(verb) if isinstance(verb, Say) else self._play(verb))
+
+    async def _wait_gather(self, verb: Gather) -> tuple[tuple[str, str], ...] | None:
+        """A wait document's ``<Gather>``: the fields to post to its action (None: none)."""
+        self.steps.append("gather")
+        result = await self._listen(verb)
+        if result is None or (result.empty and not verb.action_on_empty_result):
+            return None
+        return result.params()
 
     def _silence(self) -> None:
         self._out.clear()

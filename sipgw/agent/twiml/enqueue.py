@@ -10,11 +10,12 @@ at the back of the named queue in the gateway's registry
 - the ``waitUrl`` document is fetched with Twilio's wait fields (``QueueSid``,
   ``QueuePosition``, ``QueueTime``, ``AvgQueueTime``, ``CurrentQueueSize``,
   ``MaxQueueSize``, beside the call's) and its verbs run in order (the TwiML agent's own
-  ``<Say>``, ``<Play>``, ``<Pause>``; ``<Redirect>`` fetches the next wait document), and
-  when it runs out it is fetched again, as on Twilio; ``<Leave>`` leaves the queue
-  (``leave``), ``<Hangup>`` ends the call (``hangup``). A verb Twilio does not allow in a
-  wait document (:data:`~sipgw.twilio.queuetwiml.WAIT_VERBS`), and ``<Gather>``, is
-  refused (logged, recorded) and the document goes on. No ``waitUrl``, or one that fails:
+  ``<Say>``, ``<Play>``, ``<Pause>``, ``<Gather>``; ``<Redirect>``, and a ``<Gather>``'s
+  action with the input, fetch the next wait document), and when it runs out it is fetched
+  again, as on Twilio; ``<Leave>`` leaves the queue (``leave``), ``<Hangup>`` ends the call
+  (``hangup``). A verb Twilio does not allow in a wait document
+  (:data:`~sipgw.twilio.queuetwiml.WAIT_VERBS`) is refused (logged, recorded) and the
+  document goes on. No ``waitUrl``, or one that fails:
   the caller hears ring tone.
 - another call's ``<Dial><Queue>`` takes them (:mod:`sipgw.agent.twiml.queuedial`): the
   wait audio stops at once, the ``<Queue url>`` document (if any: ``<Say>``, ``<Play>``,
@@ -41,7 +42,7 @@ from sipgw.agent.callqueues import CallQueues, QueuedCaller, QueueFull
 from sipgw.agent.twiml.dialrules import ringback_frame
 from sipgw.agent.twiml.program import Fetch, Finished, Program, Refused, Run, Wait, absolute_url
 from sipgw.agent.twiml.queuedial import Dequeue
-from sipgw.twilio.document import Pause, Play, Redirect, Say, Verb
+from sipgw.twilio.document import Gather, Pause, Play, Redirect, Say, Verb
 from sipgw.twilio.queuetwiml import ANNOUNCE_VERBS, WAIT_VERBS, Enqueue, Leave
 
 __all__ = ["MIN_WAIT_PASS", "EnqueueRun", "QueueOutcome", "WaitHooks"]
@@ -86,6 +87,8 @@ class WaitHooks:
         perform: plays a ``<Say>`` or ``<Play>`` (absolute URL) to the caller; returns when heard.
         silence: drops the audio queued for the caller at once.
         note: writes one line of the call record.
+        gather: runs a ``<Gather>`` (its nested verbs' URLs absolute): the fields to post to
+            its action, or None (no input).
     """
 
     fetch: Callable[[str, str, tuple[tuple[str, str], ...]],
@@ -93,6 +96,7 @@ class WaitHooks:
     perform: Callable[[Say | Play], Awaitable[None]]
     silence: Callable[[], None]
     note: Callable[..., None]
+    gather: Callable[[Gather], Awaitable[tuple[tuple[str, str], ...] | None]]
 
 
 class EnqueueRun:
@@ -286,14 +290,37 @@ class EnqueueRun:
                     return True
                 if isinstance(verb, Say | Play):
                     await self.hooks.perform(_absolute(verb, program.url))
+                elif isinstance(verb, Gather):
+                    if not await self._gathered(program, verb):
+                        return False
                 else:
-                    self._refuse(verb, WAIT_VERBS - {"Gather"}, "waitUrl")
+                    self._refuse(verb, WAIT_VERBS, "waitUrl")
+
+    async def _gathered(self, program: Program, verb: Gather) -> bool:
+        """A wait document's ``<Gather>``: with input, its action (the document's own URL
+        when it names none) is fetched with the input and the wait fields, and its TwiML is
+        the wait document from now on (``<Leave>`` there leaves the queue); False when that
+        fetch failed (the wait document is fetched again)."""
+        prompts = tuple(_absolute(p, program.url) if isinstance(p, Say | Play) else p
+                        for p in verb.prompts)  # fmt: skip
+        params = await self.hooks.gather(replace(verb, prompts=prompts))
+        if params is None:
+            return True
+        try:
+            url = absolute_url(program.url, verb.action or program.url)
+        except ValueError as exc:
+            self._refuse_named("Gather action", str(exc))
+            return True
+        stats = self.queues.stats(self.verb.name, self.caller, self._loop.time())
+        fetched = await self.hooks.fetch(url, verb.method, (*params, *stats.params(self.waited())))
+        if fetched is None:
+            return False
+        program.load(*fetched)
+        return True
 
     def _refuse(self, verb: Verb, allowed: frozenset[str], where: str) -> None:
         name = type(verb).__name__
         why = f"not allowed in a {where} document (only {', '.join(sorted(allowed))})"
-        if name == "Gather" and where == "waitUrl":
-            why = "not followed in a waitUrl document (sipgw)"
         self._refuse_named(name, why)
 
     def _refuse_named(self, name: str, why: str) -> None:

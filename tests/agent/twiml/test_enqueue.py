@@ -7,6 +7,7 @@ registry (the gateway's, :mod:`sipgw.app.callqueues`). The waiting caller hears 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -245,4 +246,36 @@ async def test_a_mid_call_update_takes_the_caller_out_with_redirected(app: Twili
     form = posted(app, "/queued")[0].params
     assert form["QueueResult"] == "redirected" and form["CallStatus"] == "in-progress"
     assert queues.take("support") is None  # out of the queue
+    await end(waiting)
+
+
+async def test_a_key_gathered_while_waiting_posts_to_the_action_whose_twiml_runs_there(
+    app: TwilioSdkApp,
+) -> None:
+    """``<Gather>`` in the wait document ("press 1 to leave a message"): the key goes to its
+    action with the wait fields; the action's ``<Leave/>`` takes the caller out."""
+
+    def wait(response: VoiceResponse) -> None:
+        gather = response.gather(num_digits=1, action="/pressed", timeout=5)
+        gather.play("/music.wav")
+
+    build = queue_app(wait=wait)
+
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        if request.path == "/pressed":
+            response = VoiceResponse()
+            response.leave()
+            return response
+        return build(app_, request)
+
+    app.twiml = twiml
+    waiting = await start(app, CallQueueRegistry(), "+15550001111", caller_tone)
+    await wait_for(lambda: "gather" in waiting[0].steps, within=5)
+    await asyncio.sleep(0.1)
+    waiting[0].on_dtmf("1")
+    await wait_for(lambda: posted(app, "/queued"), within=5)
+    pressed = posted(app, "/pressed")[0].params
+    assert pressed["Digits"] == "1" and pressed["QueuePosition"] == "1"
+    assert posted(app, "/queued")[0].params["QueueResult"] == "leave"
+    assert music_frames(waiting[2]) >= 3  # the nested <Play> (relative URL) was heard
     await end(waiting)
