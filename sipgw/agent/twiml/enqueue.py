@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from sipgw.agent.base import CallControl
 from sipgw.agent.callqueues import CallQueues, QueuedCaller, QueueFull
 from sipgw.agent.twiml.dialrules import ringback_frame
 from sipgw.agent.twiml.program import Fetch, Finished, Program, Refused, Run, Wait, absolute_url
@@ -127,7 +128,7 @@ class EnqueueRun:
         self._rings = 0
         self._ringing = False
         self._left = asyncio.Event()
-        self._hung_up = False
+        self._caller_gone = False
         self.hung_up = False
         """A ``<Hangup>`` in the wait document: the call is to end."""
         self._waited = 0.0
@@ -164,7 +165,7 @@ class EnqueueRun:
         """Seconds since the caller joined."""
         return self._loop.time() - self.caller.joined_at
 
-    async def run(self, call: Any) -> QueueOutcome:
+    async def run(self, call: CallControl) -> QueueOutcome:
         """Wait in the queue until taken (then bridged until over), a ``<Leave>``, a
         ``<Hangup>`` or the wait document's end of the call; ``call`` is the caller's
         :class:`~sipgw.agent.base.CallControl` (the relay's called party)."""
@@ -183,7 +184,7 @@ class EnqueueRun:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not self.caller.taken.done():
                 self.queues.leave(verb.name, self.caller)
-                result = "hangup" if self._hung_up or self.hung_up else "leave"
+                result = "hangup" if self._caller_gone or self.hung_up else "leave"
                 return QueueOutcome(result, self.sid, self.waited())
             waited = self.waited()
             music.cancel()
@@ -195,13 +196,14 @@ class EnqueueRun:
             left.cancel()
             self._ringing = False
             self.queues.leave(verb.name, self.caller)
-            if self.caller.taken.done() and self.dequeue is not None:
+            taken = self.caller.taken
+            if not taken.done():
+                taken.cancel()  # no longer offered to a dequeuing call
+            elif not taken.cancelled():
                 self.bridged = False
-                self.dequeue.leg.finish("failed")  # the caller left (if not over already)
-            elif not self.caller.taken.done():
-                self.caller.taken.cancel()  # no longer offered to a dequeuing call
+                taken.result().leg.finish("failed")  # the caller left (if not over already)
 
-    async def _bridge(self, call: Any, dequeue: Dequeue, waited: float) -> QueueOutcome:
+    async def _bridge(self, call: CallControl, dequeue: Dequeue, waited: float) -> QueueOutcome:
         self.dequeue, self._waited = dequeue, waited
         self.hooks.note("dequeued", queue=self.verb.name, by=dequeue.dequeuing_sid,
                         waited=round(waited, 1))  # fmt: skip
@@ -329,7 +331,7 @@ class EnqueueRun:
 
     def at_hangup(self) -> QueueOutcome:
         """The caller hung up: out of the queue; how it ended for the ``action``."""
-        self._hung_up = True
+        self._caller_gone = True
         self.queues.leave(self.verb.name, self.caller)
         if self.dequeue is not None:
             self.dequeue.leg.finish("answered" if self.bridged else "failed")

@@ -55,3 +55,23 @@ async def test_the_queue_leg_ends_once_with_how() -> None:
     early = QueueLeg()
     early.finish("failed")  # the caller left before the bridge
     assert (await early.ended()).kind == "failed"
+
+
+async def test_the_dequeued_caller_hanging_up_ends_the_dial(app: TwilioSdkApp) -> None:
+    """Bridged, the caller who waited hangs up: the dequeuing ``<Dial>`` is over
+    (``completed``) and the ``<Enqueue action>`` gets ``bridged`` (``CallStatus=completed``)."""
+    app.twiml = queue_app()
+    queues = CallQueueRegistry()
+    waiting = await start(app, queues, "+15550001111", caller_tone)
+    await wait_for(lambda: posted(app, "/wait"), within=5)
+    dequeuing = await start(app, queues, "+15557770000", lambda n: AGENT_FRAME)
+    await wait_for(lambda: AGENT_FRAME in waiting[2].heard(), within=5)
+    await waiting[2].stop()
+    await waiting[0].close("remote-bye")
+    await wait_for(lambda: posted(app, "/dialled") and posted(app, "/queued"), within=5)
+    assert posted(app, "/dialled")[0].params["DialCallStatus"] == "completed"
+    queued = posted(app, "/queued")[0].params
+    assert queued["QueueResult"] == "bridged" and queued["CallStatus"] == "completed"
+    (ended,) = [e for e in dequeuing[0].record.lines if e["type"] == "twiml_dial_ended"]
+    assert ended["ended_by"] == "called"  # the waiting caller's hang-up, not timeLimit
+    await end(dequeuing)
