@@ -64,13 +64,17 @@ def twiml_agent(
 
 
 @declare(STREAM_CAPABILITIES)
-def stream_agent(stream: StreamSection, app: TwilioAppSection, sources: Sources) -> AgentFactory:
-    """The ``stream`` plug-in: each call is ``<Connect><Stream>`` to the fixed URL.
+def stream_agent(
+    stream: StreamSection, app: TwilioAppSection, sources: Sources, gateway: GatewayServices
+) -> AgentFactory:
+    """The ``stream`` plug-in: each call is ``<Connect><Stream>`` to the fixed URL (its
+    ``action``'s TwiML may use the gateway's call queues too).
 
     Raises:
         ConfigError: as :func:`twiml_agent`.
     """
-    return _factory(_settings(app, sources, stream_url=stream.url))
+    settings = _settings(app, sources, stream_url=stream.url)
+    return _factory(replace(settings, queues=gateway.call_queues))
 
 
 def _factory(settings: TwimlSettings) -> AgentFactory:
