@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.conferences import ConferenceRooms
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.factory import WarmUp, services_of, vendors_of, warm_up_of
@@ -122,6 +123,9 @@ class AgentCapabilities:
             configured about who may call (:mod:`sipgw.app.security.access`).
         twiml: its agents follow a placed call's own TwiML (``twiml_url``, ``twiml``:
             :attr:`sipgw.agent.base.CallDetails.twiml`); False: a call placed with one is refused.
+        early_media: on a call the gateway placed, its agents hear the callee's early media
+            (a 183 with SDP): built then, their frames meanwhile the callee's ringback or
+            announcement, :meth:`~sipgw.agent.base.Agent.on_answered` at the answer.
     """
 
     amd: bool = True
@@ -138,6 +142,7 @@ class AgentCapabilities:
     ivr: bool = False
     arrival_audio: bool = False
     hears_while_preparing: bool = False
+    early_media: bool = False
 
     def routes_keys(self, load: SectionLoader) -> LineKeys:
         """Every routes-file key it reads, for a line whose sections ``load`` gives."""
@@ -178,6 +183,7 @@ class GatewayServices:
         message_store: the cluster's messages; None = the agent's own SQLite file.
         conferences: the conference rooms of this gateway process (TwiML
             ``<Dial><Conference>``); None: there are none here.
+        call_queues: the gateway process's call queues (TwiML ``<Enqueue>``); None = none.
     """
 
     dial_policy: DialChecker = NOTHING_ALLOWED
@@ -185,6 +191,7 @@ class GatewayServices:
     callback_store: CallbackStore | None = None
     message_store: MessageStore | None = None
     conferences: ConferenceRooms | None = None
+    call_queues: CallQueues | None = None
 
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}

@@ -27,6 +27,7 @@ from sipgw.agent.sections import (
     settings_of,
 )
 from sipgw.agent.transfer.settings import TransferSection
+from sipgw.app.callqueues import CALL_QUEUES
 from sipgw.app.conferences import PROCESS_ROOMS
 from sipgw.app.security.privacy import load_redactor
 from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
@@ -67,7 +68,8 @@ def gateway_services(
     may dial), and a redactor masking the secret settings of ``sections`` (sipgw's
     catalogue and the plug-in's: the caller gives both, this module imports neither) and
     ``secrets``; the cluster's callback and message stores (``SIPGW_DATABASE_URL``), if any;
-    this process's conference rooms (:data:`~sipgw.app.conferences.PROCESS_ROOMS`).
+    this process's conference rooms (:data:`~sipgw.app.conferences.PROCESS_ROOMS`) and
+    call queues (:data:`~sipgw.app.callqueues.CALL_QUEUES`).
 
     Raises:
         ConfigError: a redaction pattern is bad.
@@ -75,7 +77,10 @@ def gateway_services(
     classes = [info.cls for info in sections]
     found = [*secret_texts(classes, sources), *secrets]
     redactor = load_redactor(load(PrivacySection, sources), found)
-    return GatewayServices(policy, redactor, callback_store, message_store, PROCESS_ROOMS)
+    return GatewayServices(
+        policy, redactor, callback_store, message_store,
+        conferences=PROCESS_ROOMS, call_queues=CALL_QUEUES,
+    )  # fmt: skip
 
 
 def check_capabilities(

@@ -387,6 +387,18 @@ class UserAgent:
             raise InvalidState("only a ringing incoming call's codecs can be chosen")
         return self._invite.prefer_codecs(session, codecs)
 
+    def progress(self, call: CallInfo, rtp_port: int, now: float) -> NegotiatedAudio | None:
+        """Early media: 183 Session Progress with our answer (the 200 OK of :meth:`answer`
+        repeats it); the media, None for an INVITE without an offer.
+
+        Raises:
+            InvalidState: the call is not ringing any more, or is ours.
+        """
+        session = self._ctx.session_of(call)
+        if session is None or session.uac is not None:
+            raise InvalidState("only a ringing incoming call has early media from us")
+        return self._invite.progress(session, rtp_port, now)
+
     def answer(self, call: CallInfo, rtp_port: int, now: float) -> NegotiatedAudio | None:
         """Answer with 200 OK; returns the media, or None until the ACK brings the answer.
 

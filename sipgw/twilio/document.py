@@ -13,11 +13,12 @@ nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<b
 silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather>``
 (every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
 ``<Record>`` (the attributes of :class:`Record`),
-``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number (the attributes of
-:class:`Dial`), ``<Dial><Conference>`` (:class:`DialConference`), ``<Redirect>``,
-``<Hangup>``, ``<Reject>`` (``reason``). Any other verb is
-kept as :class:`Unsupported` (with :data:`REFUSED`'s reason for Twilio's own) so the
-program can refuse it by name; it is never dropped silently.
+``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number, or one ``<Queue url method>``
+(the attributes of :class:`Dial`), ``<Dial><Conference>`` (:class:`DialConference`),
+``<Enqueue>`` and ``<Leave>`` (:mod:`sipgw.twilio.queuetwiml`), ``<Redirect>``, ``<Hangup>``,
+``<Reject>`` (``reason``). Any other verb is kept as :class:`Unsupported` (with
+:data:`REFUSED`'s reason for Twilio's own) so the program can refuse it by name; it is never
+dropped silently.
 
 Safety (what defusedxml gives, done on expat directly): the document is at most
 :data:`MAX_TWIML_BYTES`; a DOCTYPE, an entity declaration or an external entity
@@ -33,6 +34,7 @@ from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
 
 from sipgw.twilio.conferencetwiml import Conference, read_conference
+from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enqueue
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
@@ -191,10 +193,14 @@ class Pause:
 
 @dataclass(frozen=True, slots=True)
 class DialTarget:
-    """One ``<Number>`` or ``<Sip>`` of a ``<Dial>`` (a bare ``<Dial>`` number is a Number)."""
+    """One ``<Number>``, ``<Sip>`` or ``<Queue>`` of a ``<Dial>`` (a bare ``<Dial>`` number is
+    a Number; a Queue's ``address`` is the queue's name)."""
 
-    kind: Literal["number", "sip"]
+    kind: Literal["number", "sip", "queue"]
     address: str
+    url: str = ""
+    """``<Queue url>``: TwiML played to the dequeued caller before the two are bridged."""
+    method: str = "POST"
 
 
 DialRecord = Literal[
@@ -305,6 +311,8 @@ Verb: TypeAlias = (
     | PlayDigits
     | StopStream
     | Record
+    | Enqueue
+    | Leave
 )
 
 
@@ -665,9 +673,18 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
             targets.append(DialTarget("number", noun.text.strip()))
         elif noun.tag == "Sip":
             targets.append(DialTarget("sip", noun.text.strip()))
+        elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml
+            method = _callback_method(noun.attrs.get("method", ""), "Queue method")
+            targets.append(DialTarget("queue", noun.text.strip(), noun.attrs.get("url", "").strip(),
+                                      method))  # fmt: skip
         else:
             name = f"Dial><{noun.tag[:40]}"
-            return Unsupported(name, REFUSED.get(name, "only <Number> and <Sip> are dialled"))
+            why = (
+                "a <Queue> is dialled alone"
+                if noun.tag == "Queue"
+                else "only <Number> and <Sip> are dialled"
+            )
+            return Unsupported(name, REFUSED.get(name, why))
     if not element.children and element.text.strip():
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
@@ -703,6 +720,20 @@ def _redirect(element: _Element, attrs: dict[str, str]) -> Verb:
     return Redirect(url, method)
 
 
+def _enqueue(element: _Element, attrs: dict[str, str]) -> Verb:
+    try:
+        verb = read_enqueue(attrs, element.text)
+    except ValueError as exc:
+        raise TwimlError(str(exc)) from None
+    if verb.workflow_sid:
+        return Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
+    return verb
+
+
+def _leave(element: _Element, attrs: dict[str, str]) -> Verb:
+    return Leave()
+
+
 def _hangup(element: _Element, attrs: dict[str, str]) -> Verb:
     return Hangup()
 
@@ -727,17 +758,17 @@ _VERBS: Final = {
     "Redirect": _redirect,
     "Hangup": _hangup,
     "Reject": _reject,
+    "Enqueue": _enqueue,
+    "Leave": _leave,
 }
 
 SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
-    "Hangup", "Reject", "Dial><Conference",
+    "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
-    "Enqueue": "sipgw has no call queues",
-    "Leave": "sipgw has no call queues",
     "Pay": "card payments are not taken (no PCI-scoped capture)",
     "Prompt": "only inside <Pay>, which is refused",
     "Refer": "a SIP REFER from TwiML is not followed (use <Dial><Sip>)",
@@ -751,7 +782,6 @@ REFUSED: Final = {
     "Stop><Siprec": "<Start><Siprec> is refused",
     "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",
-    "Dial><Queue": "no call queues",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",
 }

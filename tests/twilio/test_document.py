@@ -81,13 +81,13 @@ def test_every_followed_verb() -> None:
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
     doc = (
         "<Response><Gather input='speech'><Say>hi</Say></Gather><Pay/>"
-        "<Connect><Room>r</Room></Connect><Enqueue>q</Enqueue><Dial><Client>c</Client>"
+        "<Connect><Room>r</Room></Connect><Dial><Client>c</Client>"
         "</Dial><Start><Siprec/></Start><Bogus/></Response>"
     )
     verbs = parse_twiml(doc)
     refused = [(v.name, v.why) for v in verbs if isinstance(v, Unsupported)]
     assert [name for name, _ in refused] == [
-        "Pay", "Connect><Room", "Enqueue", "Dial><Client", "Start><Siprec", "Bogus",
+        "Pay", "Connect><Room", "Dial><Client", "Start><Siprec", "Bogus",
     ]  # fmt: skip
     assert [why for _, why in refused[:-1]] == [REFUSED[name] for name, _ in refused[:-1]]
     assert refused[-1][1] == "not a TwiML voice verb sipgw knows"

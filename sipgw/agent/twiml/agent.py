@@ -7,8 +7,11 @@ call's own (a placed call's ``twiml``, or its ``twiml_url``), else the operator'
 webhook (``SIPGW_TWIML_URL``), POSTed and signed as Twilio does
 (:mod:`sipgw.agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
 ``<Connect><Stream url=SIPGW_STREAM_URL>``. A document starting with ``<Reject>``
-refuses the call unanswered. A webhook that fails or TwiML that does not parse does not
-refuse the call: it is answered and the operator's fallback runs (below).
+refuses the call unanswered; one starting with ``<Dial answerOnBridge="true">`` runs with
+the call unanswered (``answer_deferred``: early media, :mod:`sipgw.agent.earlyanswer`)
+until the called party answers, or until a verb the caller hears answers it. A webhook
+that fails or TwiML that does not parse does not refuse the call: it is answered and the
+operator's fallback runs (below).
 
 *Answered*, the verbs run in order (:class:`~sipgw.agent.twiml.program.Program`):
 ``<Connect><Stream>`` opens the app's WebSocket (:mod:`sipgw.agent.twiml.streams`) and waits
@@ -29,7 +32,9 @@ another party (the gateway places the second leg and relays the two itself:
 cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
 posts how it ended to its ``action``, ``<Dial><Conference>`` puts the caller in a room of this
 gateway (:mod:`sipgw.agent.twiml.conference`: the rooms are the gateway's,
-``TwimlSettings.conferences``), ``<Hangup>`` ends the call. After the last verb the
+``TwimlSettings.conferences``), ``<Enqueue>`` waits in one of the gateway's call
+queues and ``<Dial><Queue>`` takes its first caller (:mod:`sipgw.agent.twiml.enqueue`,
+:mod:`sipgw.agent.twiml.queuedial`), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
@@ -49,7 +54,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -57,8 +62,10 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import aiohttp
 
 from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.conferences import ConferenceRoom, ConferenceRooms, RoomRecording
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.earlyanswer import AnswersLater
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
@@ -69,6 +76,7 @@ from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dialringall import RingAllDial
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
+from sipgw.agent.twiml.enqueue import EnqueueRun, QueueOutcome, WaitHooks
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import (
     Fetch,
@@ -80,6 +88,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.queuedial import QueueDial
 from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
@@ -100,6 +109,7 @@ from sipgw.twilio.document import (
     Dial,
     DialConference,
     Gather,
+    Hangup,
     Pause,
     Play,
     PlayDigits,
@@ -110,8 +120,10 @@ from sipgw.twilio.document import (
     StopStream,
     StreamNoun,
     TwimlError,
+    Verb,
     parse_twiml,
 )
+from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
@@ -164,6 +176,8 @@ class TwimlSettings:
             relays the audio; a call that cannot place one gets ``refer``) or ``refer``.
         conferences: the gateway's conference rooms (``<Dial><Conference>``); None: that
             verb is refused.
+        queues: the gateway's call queues (``<Enqueue>``, ``<Dial><Queue>``); None: both
+            are refused.
     """
 
     identity: TwilioIdentity
@@ -186,6 +200,7 @@ class TwimlSettings:
     recording_url: str = ""
     dial: DialMode = "bridge"
     conferences: ConferenceRooms | None = None
+    queues: CallQueues | None = None
 
 
 DIGIT_SECONDS: Final = 0.16
@@ -235,8 +250,9 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
-        self._dialing: tuple[BridgedDial, Dial] | None = None
+        self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
         self._conferencing: ConferenceDial | None = None
+        self._queued: EnqueueRun | None = None
         self._closed = False
         self._pending_first: Step | None = None
         self._gathering: GatherRun | None = None
@@ -248,6 +264,9 @@ class TwimlAgent(Agent):
             log.warning("[%s] MachineDetection ignored: %s", call.call_id, exc)
         self._amd: AnsweredByDetector | None = None
         self._answered_by: asyncio.Future[str] | None = None
+        self.answer_deferred = False
+        """The call stays unanswered while the first ``<Dial answerOnBridge>`` rings (early
+        media: :mod:`sipgw.agent.earlyanswer`), read by the gateway after :meth:`prepare`."""
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
 
@@ -280,6 +299,7 @@ class TwimlAgent(Agent):
             call.hangup(status)
             return
         self._pending_first = first
+        self.answer_deferred = self._answers_on_bridge(first)
 
     async def _first_program(self, extra: tuple[tuple[str, str], ...] = ()) -> Program:
         details, settings = self.call.details, self.settings
@@ -417,6 +437,8 @@ class TwimlAgent(Agent):
                 if isinstance(step, Finished):
                     await self._finish(step)
                     return
+                if self.answer_deferred and not self._answers_on_bridge(step):
+                    self._answer_now()  # anything heard but a ringing <Dial> answers first
                 await self._carry_out(step)
                 step = self._program.next_step(time.monotonic())
         except _Fatal as exc:
@@ -458,6 +480,11 @@ class TwimlAgent(Agent):
                 await self._record(verb)
             elif isinstance(verb, DialConference):
                 await self._conference(verb)
+            elif isinstance(verb, Enqueue):
+                await self._enqueue(verb)
+            elif isinstance(verb, Leave):
+                self.steps.append("refused <Leave>")
+                self._note("refused", verb="Leave", why="not in a queue (only in a waitUrl)")
             else:
                 await self._dial(verb)
 
@@ -689,9 +716,20 @@ class TwimlAgent(Agent):
         """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
         self.steps.append("gather")
         assert self._program is not None
+        result = await self._listen(verb)
+        if result is None or (result.empty and not verb.action_on_empty_result):
+            return  # no input (or speech only, refused): the next verb, as on Twilio
+        if not self._program.gathered(verb, result.params()):
+            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
+                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
+            self._note("refused", verb="Gather action", why="no action and no document URL")
+
+    async def _listen(self, verb: Gather) -> GatherResult | None:
+        """A ``<Gather>``'s input, its nested verbs playing (None: speech only, refused)."""
+        assert self._program is not None
         stt = await self._gather_stt(verb)
         if stt is None and verb.input == ("speech",):
-            return  # refused (logged, recorded): the next verb, as after no input
+            return None  # refused (logged, recorded)
         callback = None
         if verb.partial_result_callback:
             try:
@@ -714,12 +752,7 @@ class TwimlAgent(Agent):
                 with contextlib.suppress(Exception):
                     await stt.close()
         self._note_gathered(result)
-        if result.empty and not verb.action_on_empty_result:
-            return  # no input: the next verb, as on Twilio
-        if not self._program.gathered(verb, result.params()):
-            log.warning("[%s] <Gather> without action in an inline document: nowhere to "
-                        "post the input; the TwiML goes on", self.call.call_id)  # fmt: skip
-            self._note("refused", verb="Gather action", why="no action and no document URL")
+        return result
 
     def _note_gathered(self, result: GatherResult) -> None:
         self._note("gather", digits=len(result.digits), finished_on_key=result.finished_on_key,
@@ -891,12 +924,12 @@ class TwimlAgent(Agent):
         ended, or the next verb runs."""
         self.steps.append("dial")
         call = self.call
-        if verb.answer_on_bridge:
-            log.info("[%s] TwiML <Dial answerOnBridge>: not followed (the call is answered "
-                     "before its verbs run; the caller hears ring tone)", call.call_id)  # fmt: skip
-            self._note("dial_ignored", attribute="answerOnBridge")
+        if verb.answer_on_bridge and self.answer_deferred:
+            self._note("dial_early", attribute="answerOnBridge")
         result: DialResult | None
-        if self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
+        if verb.targets[0].kind == "queue":
+            result = await self._dial_queue(verb)
+        elif self.settings.dial == "bridge" and isinstance(call, LegPlacingCall):
             result = await self._dial_bridged(verb, call)
         else:
             result = await self._dial_refer(verb)
@@ -924,7 +957,8 @@ class TwimlAgent(Agent):
                 recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
         several = len(verb.targets) > 1  # all ring at once (dialringall.py)
         how = RingAllDial if several else BridgedDial
-        dialing = how(call, placer, verb, caller_id, self._note, recorder)
+        on_bridged = self._answer_now if self.answer_deferred else None
+        dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
         self._dialing = (dialing, verb)
         try:
             result = await dialing.run()
@@ -933,7 +967,7 @@ class TwimlAgent(Agent):
                 self._dialing = None
         return self._with_recording(dialing, result)
 
-    def _with_recording(self, dialing: BridgedDial, result: DialResult) -> DialResult:
+    def _with_recording(self, dialing: BridgedDial | QueueDial, result: DialResult) -> DialResult:
         """``result`` with the bridge's recording written and its fields added (none when
         nothing was recorded); the recording is taken: written once."""
         relay = dialing.relay
@@ -1124,7 +1158,7 @@ class TwimlAgent(Agent):
             url, method = absolute_url(self._program.url, conf.wait_url), conf.wait_method
             while True:
                 started = time.monotonic()
-                after = await self._wait_document(url, method)
+                after = await self._conference_wait_round(url, method)
                 if after is None:
                     return
                 url, method = after
@@ -1137,7 +1171,7 @@ class TwimlAgent(Agent):
             self._out_done.set()
             raise
 
-    async def _wait_document(self, url: str, method: str) -> tuple[str, str] | None:
+    async def _conference_wait_round(self, url: str, method: str) -> tuple[str, str] | None:
         """One round of the wait music at ``url``; where the next round is fetched (a
         ``<Redirect>``'s URL, or ``url`` again); None: it failed (logged), silence after."""
         assert self._session is not None
@@ -1191,6 +1225,156 @@ class TwimlAgent(Agent):
                            "completed")  # fmt: skip
         self._poster.post(Callback(url, action.method), {**form, **dict(result.params())})
 
+    # ------------------------------------------------------------------ queues
+
+    async def _enqueue(self, verb: Enqueue) -> None:
+        """``<Enqueue>`` (:mod:`sipgw.agent.twiml.enqueue`): waits in the queue; then its
+        ``action`` gets ``QueueResult`` (its TwiML runs next), or the next verb runs."""
+        self.steps.append("enqueue")
+        assert self._program is not None
+        queues = self.settings.queues
+        if queues is None:
+            self._refuse_queue("Enqueue", "this gateway gives its TwiML calls no queues")
+            return
+        try:
+            wait_url = absolute_url(self._program.url, verb.wait_url) if verb.wait_url else ""
+        except ValueError as exc:
+            self._refuse_queue("Enqueue waitUrl", str(exc))
+            wait_url = ""
+        hooks = WaitHooks(self._queue_wait_document, self._wait_perform, self._silence, self._note,
+                          self._wait_gather)  # fmt: skip
+        run = EnqueueRun(replace(verb, wait_url=wait_url), queues, self.call_sid, hooks,
+                         self.call.call_id)  # fmt: skip
+        self._queued = run
+        try:
+            outcome = await run.run(self.call)
+        except asyncio.CancelledError:
+            if not self._closed:  # a mid-call update took the caller out of the queue
+                self._post_queue_result(verb, QueueOutcome("redirected", run.sid, run.waited()))
+            raise
+        finally:
+            if not self._closed:
+                self._queued = None
+        self.steps.append(f"queue {outcome.result}")
+        self._note("queue_result", result=outcome.result, queue=verb.name,
+                   waited=None if outcome.waited is None else round(outcome.waited, 1))  # fmt: skip
+        if self._closed:
+            return
+        if run.hung_up:  # <Hangup> in the wait document: the call ends
+            self._program.update(None, (Hangup(),))
+            return
+        if verb.action:
+            self._program.post(verb.action, verb.method, outcome.params(), "<Enqueue action>")
+
+    async def _queue_wait_document(
+        self, url: str, method: str, params: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[Verb, ...], str] | None:
+        """A ``waitUrl`` (or ``<Queue url>``) document; None when it failed (logged)."""
+        try:
+            fetched = await self._fetch_twiml(url, method, params)
+            return self._parse(fetched.body, fetched.url), fetched.url
+        except _Fatal as exc:
+            log.warning("[%s] TwiML queue document: %s", self.call.call_id, exc)
+            self._note("queue_document_failed", url=url[:200], reason=str(exc))
+            return None
+
+    async def _wait_perform(self, verb: Say | Play) -> None:
+        await (self._say(verb) if isinstance(verb, Say) else self._play(verb))
+
+    async def _wait_gather(self, verb: Gather) -> tuple[tuple[str, str], ...] | None:
+        """A wait document's ``<Gather>``: the fields to post to its action (None: none)."""
+        self.steps.append("gather")
+        result = await self._listen(verb)
+        if result is None or (result.empty and not verb.action_on_empty_result):
+            return None
+        return result.params()
+
+    def _silence(self) -> None:
+        self._out.clear()
+        self._out_done.set()
+
+    def _refuse_queue(self, name: str, why: str) -> None:
+        self.steps.append(f"refused <{name}>")
+        log.warning("[%s] TwiML <%s> refused: %s", self.call.call_id, name, why)
+        self._note("refused", verb=name, why=why)
+
+    async def _dial_queue(self, verb: Dial) -> DialResult:
+        """``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queuedial`)."""
+        queues = self.settings.queues
+        assert self._program is not None
+        if queues is None:
+            self._refuse_queue("Dial><Queue", "this gateway gives its TwiML calls no queues")
+            return DialResult("failed")
+        target = verb.targets[0]
+        if target.url:
+            try:
+                target = replace(target, url=absolute_url(self._program.url, target.url))
+            except ValueError as exc:
+                self._refuse_queue("Queue url", str(exc))
+                target = replace(target, url="")
+        recorder: Callable[[], BridgeRecorder] | None = None
+        if verb.record != "do-not-record":
+            if self.settings.recording_dir is None or not self.settings.recording_url:
+                self._refuse_queue("Dial record", "no recording directory and URL")
+            else:
+                dual = verb.record.endswith("-dual")
+                recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
+        dialled = replace(verb, targets=(target,))
+        dialing = QueueDial(self.call, self.call_sid, queues, dialled, self._note, recorder)
+        self._dialing = (dialing, verb)
+        try:
+            result = await dialing.run()
+        finally:
+            if not self._closed:
+                self._dialing = None
+        return self._with_recording(dialing, result)
+
+    def _enqueue_at_hangup(self) -> None:
+        """The caller hung up in a queue (or bridged from one): out of it, and the
+        ``action`` gets how (its answer is not followed: the call is over), as on Twilio."""
+        run, self._queued = self._queued, None
+        if run is None:
+            return
+        self._post_queue_result(run.verb, run.at_hangup(), "completed")
+
+    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
+        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
+        if not verb.action or self._poster is None or self._program is None:
+            return
+        try:
+            url = absolute_url(self._program.url, verb.action)
+        except ValueError:
+            return
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
+                           status or "in-progress")  # fmt: skip
+        self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
+
+    # ------------------------------------------------------------------ answerOnBridge
+
+    def _answers_on_bridge(self, step: Step) -> bool:
+        """``step`` may run with the call unanswered: a ``<Dial answerOnBridge>`` bridged by
+        the gateway on an incoming call that can wait (:mod:`sipgw.agent.earlyanswer`), or a
+        fetch, or a refusal (nothing heard)."""
+        if isinstance(step, Fetch | Refused):
+            return self.answer_deferred
+        if not isinstance(step, Run) or not isinstance(step.verb, Dial):
+            return False
+        verb, call = step.verb, self.call
+        return (
+            verb.answer_on_bridge and verb.targets[0].kind != "queue"
+            and self.settings.dial == "bridge" and call.direction == "inbound"
+            and isinstance(call, LegPlacingCall) and isinstance(call, AnswersLater)
+        )  # fmt: skip
+
+    def _answer_now(self) -> None:
+        """The call is answered now (200 OK) if it waited in early media."""
+        if self.answer_deferred:
+            self.answer_deferred = False
+            self._note("answered", by="answerOnBridge")
+            call = self.call
+            if isinstance(call, AnswersLater) and call.answer_now is not None:
+                call.answer_now()
+
     async def _finish(self, step: Finished) -> None:
         self.steps.append(f"end {step.reason}")
         self._note("end", reason=step.reason)
@@ -1206,6 +1390,7 @@ class TwimlAgent(Agent):
         self._note("failure", reason=reason, fallback=self.settings.fallback)
 
     async def _fallback(self) -> None:
+        self._answer_now()
         settings = self.settings
         self.steps.append(f"fallback {settings.fallback}")
         if settings.fallback != "hangup":
@@ -1231,6 +1416,8 @@ class TwimlAgent(Agent):
             dialing[0].caller_frame(frame)
         if self._conferencing is not None:
             self._conferencing.caller_frame(frame)
+        if self._queued is not None:
+            self._queued.caller_frame(frame)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives, to the stream and to the forks that take the
@@ -1270,6 +1457,8 @@ class TwimlAgent(Agent):
             frame = self._dialing[0].frame_for_caller()
         elif self._conferencing is not None and self._conferencing.mixing:
             frame = self._conferencing.frame_for_caller()
+        elif self._queued is not None and self._queued.talking:
+            frame = self._queued.frame_for_caller()
         elif self._out:
             frame = self._out.popleft()
             if not self._out:
@@ -1297,6 +1486,8 @@ class TwimlAgent(Agent):
             self._dialing[0].caller_key(digit)
         if self._conferencing is not None:
             self._conferencing.caller_key(digit)
+        if self._queued is not None:
+            self._queued.caller_key(digit)
 
     def on_hold(self, held: bool) -> None:
         """The caller held (or resumed) the call: in a conference, not heard meanwhile
@@ -1314,6 +1505,7 @@ class TwimlAgent(Agent):
         self._recording_at_hangup()
         self._dial_at_hangup()
         self._conference_at_hangup()
+        self._enqueue_at_hangup()
         streams = [s for s, _ in self._forks]
         if self._connected is not None:
             streams.append(self._connected)

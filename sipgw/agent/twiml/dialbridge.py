@@ -10,7 +10,8 @@ and CANCEL it after ``timeout``), whose agent is a :class:`DialedLeg`, until one
 A :class:`DialRelay` joins the caller with that leg:
 
 - While the target rings the caller hears ring tone
-  (:func:`~sipgw.agent.twiml.dialrules.ringback_frame`).
+  (:func:`~sipgw.agent.twiml.dialrules.ringback_frame`), or, once the target sends early
+  media (a 183 with SDP, then audio: its own ringback, an announcement), that audio.
 - Once it answers, at each tick the caller's 20 ms (the playout of the caller's jitter
   buffer: the agent's ``on_caller_frame``) goes into a
   :class:`~sipgw.media.bridge.FrameBridge` and the called party's comes out for the caller
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,8 +49,9 @@ __all__ = ["DIALED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCal
 
 log = logging.getLogger("sipgw.agent")
 
-DIALED_LEG = AgentCapabilities(amd=False, keypad=True, paid=False)
-"""What a second leg's agent takes: the called party's keys (they cross to the caller)."""
+DIALED_LEG = AgentCapabilities(amd=False, keypad=True, paid=False, early_media=True)
+"""What a second leg's agent takes: the called party's keys (they cross to the caller), and
+its early media (relayed to the caller in place of the ring tone)."""
 
 Note = Callable[..., None]
 """Writes one line of the call record: ``note(kind, **fields)``."""
@@ -111,12 +114,19 @@ class DialRelay:
     """
 
     def __init__(
-        self, call: CallControl, dial: Dial, note: Note, recorder: BridgeRecorder | None = None
+        self,
+        call: CallControl,
+        dial: Dial,
+        note: Note,
+        recorder: BridgeRecorder | None = None,
+        on_bridged: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
         self.dial = dial
         self.note = note
         self.recorder = recorder
+        self.on_bridged = on_bridged
+        """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
         self.leg_call: CallControl | None = None
         """The second leg, once answered."""
@@ -129,6 +139,9 @@ class DialRelay:
         self._stop = asyncio.Event()
         self._over = False
         self._rings = 0
+        self._early: deque[bytes | None] = deque(maxlen=3)
+        self.early_media = False
+        """The called party sent audio before answering (it replaces the ring tone)."""
 
     def agent(self, call: CallControl) -> Agent:
         """The second leg's agent (an :data:`~sipgw.agent.base.AgentFactory`)."""
@@ -147,6 +160,8 @@ class DialRelay:
         """What the caller hears: the called party, or ring tone while it rings."""
         if self.bridged:
             return self.frames.pop(0)
+        if self.early_media:
+            return self._early.popleft() if self._early else None
         if self.leg_call is None and not self._over and not self._stop.is_set():
             self._rings += 1
             return ringback_frame(self._rings - 1)
@@ -173,11 +188,15 @@ class DialRelay:
             self._answered.set_result(call)
 
     def leg_frame(self, frame: bytes | None) -> None:
-        """The called party's 20 ms."""
+        """The called party's 20 ms (before the answer: its early media, to the caller)."""
         if self.bridged:
             self.frames.push(1, frame)
             if self.recorder is not None:
                 self.recorder.called_frame(frame)
+        elif self.leg_call is None and not self._over:
+            self.early_media = self.early_media or frame is not None
+            if self.early_media:
+                self._early.append(frame)
 
     def frame_for_leg(self) -> bytes | None:
         """What the called party hears: the caller."""
@@ -210,6 +229,8 @@ class DialRelay:
             if self._answered.done() and not ended.done() and not stopped.done():
                 self.bridged, self.answered_at = True, loop.time()
                 self.note("dial_bridged")
+                if self.on_bridged is not None:
+                    self.on_bridged()
                 talking: set[asyncio.Future[Any]] = {ended, stopped}
                 done, _ = await asyncio.wait(talking, timeout=self.dial.time_limit,
                                              return_when=first)  # fmt: skip
@@ -253,6 +274,7 @@ class BridgedDial:
         caller_id: the From of the legs ("" = the gateway's own).
         note: writes the call record.
         recorder: makes a target's recorder (``record``); None: not recorded.
+        on_bridged: called when a target is bridged (``answerOnBridge``).
     """
 
     def __init__(
@@ -263,6 +285,7 @@ class BridgedDial:
         caller_id: str,
         note: Note,
         recorder: Callable[[], BridgeRecorder] | None = None,
+        on_bridged: Callable[[], None] | None = None,
     ) -> None:
         self.call = call
         self.placer = placer
@@ -270,6 +293,7 @@ class BridgedDial:
         self.caller_id = caller_id
         self.note = note
         self.new_recorder = recorder
+        self.on_bridged = on_bridged
         self.relay: DialRelay | None = None
         """The target ringing or bridged now."""
         self.sid = ""
@@ -280,7 +304,8 @@ class BridgedDial:
         result = DialResult("failed")
         for target in self.dial.targets:
             recorder = self.new_recorder() if self.new_recorder is not None else None
-            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder)
+            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder,
+                                           self.on_bridged)  # fmt: skip
             factory = PluginFactory(relay.agent, DIALED_LEG)
             self.note("dial", target=target.address, how="bridge")
             try:

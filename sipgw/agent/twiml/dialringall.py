@@ -62,7 +62,7 @@ class _RacingRelay(DialRelay):
         self, dial: RingAllDial, call: CallControl, verb: Dial, note: Note,
         recorder: BridgeRecorder | None,
     ) -> None:  # fmt: skip
-        super().__init__(call, verb, note, recorder)
+        super().__init__(call, verb, note, recorder, dial.on_bridged)
         self.dialing = dial
 
     def leg_answered(self, call: CallControl) -> None:
@@ -87,8 +87,9 @@ class RingAllDial(BridgedDial):
         caller_id: str,
         note: Note,
         recorder: Callable[[], BridgeRecorder] | None = None,
+        on_bridged: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(call, placer, dial, caller_id, note, recorder)
+        super().__init__(call, placer, dial, caller_id, note, recorder, on_bridged)
         self.relays: list[DialRelay] = []
         """Every target's relay, as placed."""
         self.winner: DialRelay | None = None

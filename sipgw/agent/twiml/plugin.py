@@ -11,7 +11,7 @@ webhook (:class:`~sipgw.agent.twiml.settings.TwimlSection`), ``stream`` the fixe
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
 from sipgw.agent.base import AgentFactory, CallControl
@@ -53,24 +53,29 @@ def twiml_agent(
     twiml: TwimlSection, app: TwilioAppSection, sources: Sources, gateway: GatewayServices
 ) -> AgentFactory:
     """The ``twiml`` plug-in: each call POSTs the app's webhook and follows its TwiML
-    (``<Dial><Conference>`` in the gateway's rooms: ``gateway.conferences``).
+    (``<Dial><Conference>`` in the gateway's rooms: ``gateway.conferences``; ``<Enqueue>``
+    and ``<Dial><Queue>`` through the gateway's call queues: ``gateway.call_queues``).
 
     Raises:
         ConfigError: the fallback audio does not play, a transfer fallback without a
             target, or ``<Say>``'s text-to-speech lacks its key.
     """
     settings = _settings(app, sources, url=twiml.url, method=twiml.method)
-    return _factory(dataclasses.replace(settings, conferences=gateway.conferences))
+    return _factory(replace(settings, conferences=gateway.conferences, queues=gateway.call_queues))
 
 
 @declare(STREAM_CAPABILITIES)
-def stream_agent(stream: StreamSection, app: TwilioAppSection, sources: Sources) -> AgentFactory:
-    """The ``stream`` plug-in: each call is ``<Connect><Stream>`` to the fixed URL.
+def stream_agent(
+    stream: StreamSection, app: TwilioAppSection, sources: Sources, gateway: GatewayServices
+) -> AgentFactory:
+    """The ``stream`` plug-in: each call is ``<Connect><Stream>`` to the fixed URL (its
+    ``action``'s TwiML may use the gateway's call queues too).
 
     Raises:
         ConfigError: as :func:`twiml_agent`.
     """
-    return _factory(_settings(app, sources, stream_url=stream.url))
+    settings = _settings(app, sources, stream_url=stream.url)
+    return _factory(replace(settings, queues=gateway.call_queues))
 
 
 def _factory(settings: TwimlSettings) -> AgentFactory:

@@ -47,6 +47,7 @@ from sipgw.twilio.document import (
     Unsupported,
     Verb,
 )
+from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 
 __all__ = [
@@ -81,6 +82,8 @@ class Run:
         | Record
         | Dial
         | DialConference
+        | Enqueue
+        | Leave
     )
 
 

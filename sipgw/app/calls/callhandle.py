@@ -231,6 +231,8 @@ class CallHandle:
     """Set while a hand-off's target agent is built (sipgw.agent.handover.SwitchesLines)."""
     prepare_line: Callable[[HandOver], Awaitable[PreparedLine | str]] = no_line_switch
     """Builds the agent of the line it is handed to (the call path sets it); a string: why not."""
+    answer_now: Callable[[], None] | None = None
+    """Answers it (200 OK) while in early media (:mod:`sipgw.agent.earlyanswer`); None: not."""
 
     @property
     def codec(self) -> str:

@@ -313,13 +313,14 @@ class CallPath:
         if early and handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
-    def agent_answered(self, handle: CallHandle, agent: Agent) -> None:
-        """The call is answered and its agent ready: start the call-length timer, let it talk."""
+    def agent_answered(self, handle: CallHandle, agent: Agent, start: bool = True) -> None:
+        """The call is answered: start the call-length timer, let the agent talk (``start``)."""
         if self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
         handle.answered = True
         self.feed.call_answered(handle)
-        agent.on_answered()
+        if start:
+            agent.on_answered()
 
     def close_agent(self, handle: CallHandle, agent: Agent, reason: str) -> None:
         """Close ``agent`` in a task of its own (bounded by :data:`AGENT_CLOSE_TIMEOUT`)."""
@@ -337,8 +338,8 @@ class CallPath:
 
     # ------------------------------------------------------------------ media
 
-    def start_media(self, handle: CallHandle, media: NegotiatedAudio) -> None:
-        """What offer/answer agreed: start the call's media session, or update it."""
+    def start_media(self, handle: CallHandle, media: NegotiatedAudio, early: bool = False) -> None:
+        """Start the call's media as offer/answer agreed (``early``: a 183's), or update it."""
         params = stream_params(media)
         srtp = f", SRTP {media.srtp.suite}" if media.srtp is not None else ""
         srtp += ", rtcp-mux" if media.rtcp_mux else ""
@@ -358,9 +359,8 @@ class CallPath:
             now,
             jitter=self.jitter,
             liveness=self.liveness,
-            # An incoming call's media waits for the ACK (no RTP before the dialog is
-            # confirmed); an answered outbound call is confirmed already.
-            confirmed=handle.call.state is CallState.CONFIRMED,
+            # no RTP before the ACK, unless early media (183); a placed call's is confirmed
+            confirmed=early or handle.call.state is CallState.CONFIRMED,
             agent_format=ULAW_8K if handle.agent is None else handle.agent.audio_format,
             caller_format=None if handle.agent is None else handle.agent.caller_format,
         )

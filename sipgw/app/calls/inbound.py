@@ -28,11 +28,13 @@ the calls we place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from functools import partial
 
-from sipgw.agent.base import AgentFactory
+from sipgw.agent.base import Agent, AgentFactory
+from sipgw.agent.earlyanswer import DefersAnswer
 from sipgw.agent.resilience.announcement import AnnouncementAgent
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
@@ -220,8 +222,36 @@ class InboundCalls:
             if not handle.ended:
                 handle.hangup(503, by="gateway")
             return
+        if isinstance(agent, DefersAnswer) and agent.answer_deferred:
+            self._early_media(handle, agent, endpoint.port)
+            return
         sip.act(lambda now: self._send_answer(sip, handle, endpoint.port, now))
         path.agent_answered(handle, agent)
+
+    def _early_media(self, handle: CallHandle, agent: Agent, rtp_port: int) -> None:
+        """The agent runs with the call unanswered (:mod:`sipgw.agent.earlyanswer`): 183
+        with our SDP, the media started (early media); the 200 OK when it asks."""
+        path, sip = self.path, handle.sip
+
+        def progress(now: float) -> None:
+            media = sip.ua.progress(handle.call, rtp_port, now)
+            handle.log.info("early media (183) on RTP port %d", rtp_port)
+            if media is not None:
+                path.start_media(handle, media, early=True)
+
+        def answer_at(now: float) -> None:
+            with contextlib.suppress(InvalidState):  # ended meanwhile (its CANCEL crossed)
+                self._send_answer(sip, handle, rtp_port, now)
+
+        def answer() -> None:
+            handle.answer_now = None  # once
+            if not handle.ended:
+                sip.act(answer_at)
+                path.agent_answered(handle, agent, start=False)
+
+        sip.act(progress)
+        handle.answer_now = answer
+        agent.on_answered()
 
     def _send_answer(self, sip: SipEndpoint, handle: CallHandle, rtp_port: int, now: float) -> None:
         media = sip.ua.answer(handle.call, rtp_port, now)

@@ -26,7 +26,10 @@ The call's RTP port is bound before the INVITE goes out, so early media
 exists until the call is answered. Only the 2xx starts the media session
 and the agent (built, prepared, then told :meth:`~sipgw.agent.base.Agent.on_answered`),
 so the agent never talks into early media; from the 2xx on a placed call takes
-the steps every call takes (:mod:`sipgw.app.calls.callpath`). :class:`PlacedCall` is
+the steps every call takes (:mod:`sipgw.app.calls.callpath`). An agent whose capabilities
+say ``early_media`` (a TwiML ``<Dial>``'s second leg) is the exception: the 183's media
+starts the session and builds it, so it hears the callee's ringback; it is told
+``on_answered`` at the 2xx. :class:`PlacedCall` is
 the call as it runs, :class:`CallOutcome` says how it ended.
 """
 
@@ -43,7 +46,7 @@ from typing import Any, TypedDict
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.assistant.opening import call_data
-from sipgw.agent.base import AgentFactory
+from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle
@@ -179,6 +182,8 @@ class PlacedCall:
     refused: bool = False
     """It was refused for what it asked (variables its agent lacks, detection its agent
     does not run, an unknown account): the admin API answers 400."""
+    early: asyncio.Task[Agent | None] | None = None
+    """Its agent, built at the callee's early media (capabilities ``early_media``)."""
 
     @classmethod
     def failed(cls, target: str, reason: str, *, refused: bool = False) -> PlacedCall:
@@ -427,7 +432,9 @@ class OutboundCalls:
         if placed is None:
             return
         if isinstance(event, CallProgress):
-            early = ", early media (dropped until answered)" if event.early_media else ""
+            heard = event.early_media and self._hear_early(placed, handle, event)
+            early = ", early media" if event.early_media else ""
+            early += " (dropped until answered)" if event.early_media and not heard else ""
             handle.log.info("progress: %d %s%s", event.status, event.reason, early)
             self.path.feed.call_ringing(handle)
         elif isinstance(event, CallAnswered):
@@ -436,7 +443,7 @@ class OutboundCalls:
             self.path.feed.call_answered(handle)
             self.path.start_media(handle, event.media)
             if placed.factory is not None:
-                self.path.run_setup(handle, self._answered(handle, placed.factory))
+                self.path.run_setup(handle, self._answered(handle, placed.factory, placed.early))
         elif isinstance(event, CallEnded):
             del self._placed[handle.call.key]
             entry = self.path.feed.live.get(handle.call.log_id)
@@ -458,9 +465,24 @@ class OutboundCalls:
         while len(self._recent) > RECENT_OUTCOMES:
             self._recent.popitem(last=False)
 
-    async def _answered(self, handle: CallHandle, factory: AgentFactory) -> None:
-        """Build and prepare the agent now that the call is answered, then let it talk."""
-        agent = await self.path.prepare_agent(handle, factory)
+    def _hear_early(self, placed: PlacedCall, handle: CallHandle, event: CallProgress) -> bool:
+        """Early media to an agent that takes it (``early_media``): the media starts and the
+        agent is built now (it hears the callee's ringback); it talks from the answer."""
+        factory = placed.factory
+        if factory is None or event.media is None or placed.early is not None:
+            return placed.early is not None
+        if not plugin_factory(factory).capabilities.early_media:
+            return False
+        self.path.start_media(handle, event.media, early=True)
+        placed.early = asyncio.ensure_future(self.path.prepare_agent(handle, factory))
+        return True
+
+    async def _answered(
+        self, handle: CallHandle, factory: AgentFactory, early: asyncio.Task[Agent | None] | None
+    ) -> None:
+        """Build and prepare the agent now that the call is answered (or take the one built
+        at its early media), then let it talk."""
+        agent = await (early if early is not None else self.path.prepare_agent(handle, factory))
         if agent is None:
             if not handle.ended:
                 handle.hangup(by="gateway")

@@ -217,14 +217,51 @@ class InviteUsage:
         self.ctx.transactions.respond(session.server_transaction, response, now)
         session.state = CallState.RINGING
 
+    def progress(self, session: CallSession, rtp_port: int, now: float) -> NegotiatedAudio | None:
+        """183 Session Progress with our SDP answer: early media (the gateway model of
+        RFC 3960 §3.1; RFC 3261 §13.3.1.1 lets a UAS send it). The 200 OK that answers the
+        call later carries the same answer (§13.2.1: the answer in the 2xx, which is the
+        reliable one, is the one given here). The media, or None for an INVITE without an
+        offer (no early media: our offer goes in the 2xx).
+
+        Raises:
+            InvalidState: the call is not ringing any more.
+        """
+        if session.state not in _RINGING:
+            raise InvalidState(f"cannot send early media on a call in state {session.state.name}")
+        if session.offer is None:
+            return None
+        if session.media is None:
+            transport = session.server_transaction.flow.transport
+            local = self._local_media(
+                transport, rtp_port, str(self.ctx.rng.getrandbits(31)), 1, codecs=session.codecs
+            )
+            session.local_media = local
+            choice = session.choice or self.choose(session.offer, transport)
+            session.local_sdp, session.media = answer_with(session.offer, choice, local)
+        response = self.ctx.dialog_response(session, 183)
+        assert session.local_sdp is not None
+        self.ctx.attach_sdp(response, session.local_sdp)
+        self.ctx.transactions.respond(session.server_transaction, response, now)
+        session.state = CallState.RINGING
+        return session.media
+
     def answer(self, session: CallSession, rtp_port: int, now: float) -> NegotiatedAudio | None:
-        """Answer with 200 OK and SDP; the media, or None until the ACK brings the answer.
+        """Answer with 200 OK and SDP (the answer of an earlier 183, if one was sent:
+        :meth:`progress`); the media, or None until the ACK brings the answer.
 
         Raises:
             InvalidState: the call is not ringing any more.
         """
         if session.state not in _RINGING:
             raise InvalidState(f"cannot answer a call in state {session.state.name}")
+        if session.media is not None and session.local_sdp is not None:  # given in a 183
+            response = self.ctx.dialog_response(session, 200)
+            self.session_timers.announce(session, session.invite, response)
+            self.ctx.attach_sdp(response, session.local_sdp)
+            self.send_2xx(session, session.server_transaction, response, now)
+            session.state = CallState.ANSWERED
+            return session.media
         transport = session.server_transaction.flow.transport
         local = self._local_media(
             transport, rtp_port, str(self.ctx.rng.getrandbits(31)), 1, codecs=session.codecs

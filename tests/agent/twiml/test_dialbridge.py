@@ -356,3 +356,18 @@ async def test_a_leg_answering_once_the_dial_is_over_is_hung_up_at_once() -> Non
     relay.leg_answered(late)
     assert late.hangups == 1 and relay.leg_call is None
     assert relay.frame_for_caller() is None  # no ring tone once it is over
+
+
+async def test_the_called_partys_early_media_replaces_the_ring_tone() -> None:
+    """Before the answer the caller hears ring tone until the called party sends audio (its
+    early media: a ringback of its own, an announcement); from then on that audio."""
+    dial = DialVerb((DialTarget("number", "+15550100"),))
+    relay = DialRelay(FakeCall(), dial, lambda *a, **k: None)
+    leg = relay.agent(FakeCall(call_id="leg@test"))
+    assert relay.frame_for_caller() == ringback_frame(0)
+    leg.on_caller_frame(None)  # nothing yet: still ring tone
+    assert relay.frame_for_caller() == ringback_frame(1)
+    leg.on_caller_frame(CALLED_FRAME)
+    assert relay.early_media and relay.frame_for_caller() == CALLED_FRAME
+    assert relay.frame_for_caller() is None  # nothing more sent: silence, no ring tone
+    assert relay.frame_for_leg() is None  # the caller is not heard before the answer

@@ -15,8 +15,10 @@ from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
+from sipgw.app.callqueues import CALL_QUEUES
 from sipgw.app.sections import SECTIONS
 from sipgw.app.startup import build_startup
+from tests.agent.parts import FakeCall
 
 BLIND = AgentCapabilities(transfers=frozenset({"blind"}))
 
@@ -82,6 +84,13 @@ def test_the_services_carry_the_allow_list_and_the_secrets() -> None:
     assert not services.dial_policy.allows("call", "+15660100")
     text = services.redactor.redact("s3cret-value-of-a-key and another-secret-123")
     assert "s3cret" not in text and "another-secret" not in text
+    assert services.call_queues is CALL_QUEUES  # the process's one registry, for every line
+    app = Sources({
+        "SIPGW_TWIML_URL": "http://127.0.0.1/v", "SIPGW_TWIML_ACCOUNT_SID": "AC" + "1" * 32,
+        "SIPGW_TWIML_AUTH_TOKEN": "t" * 32,
+    })  # fmt: skip
+    twiml = find_agent("twiml").build(app, services)
+    assert twiml(FakeCall()).settings.queues is CALL_QUEUES  # type: ignore[attr-defined]
 
 
 def test_a_callback_uri_the_sip_parser_refuses_names_the_setting() -> None:

@@ -239,3 +239,71 @@ async def test_a_placed_calls_goal_reaches_an_agent_that_navigates_menus() -> No
         )
     assert all(outcome.answered for outcome in outcomes) and seen == ["reach billing", ""]
     assert plain.refused and '"ivr_goal"' in plain.outcome.result().reason
+
+
+class _EarlyCallee(Agent):
+    """Answers after 0.6 s of early media (183 with SDP), its tone playing meanwhile
+    (:class:`sipgw.agent.earlyanswer.DefersAnswer`)."""
+
+    answer_deferred = True
+
+    def __init__(self, call: CallControl) -> None:
+        self.call = call
+
+    def on_answered(self) -> None:  # started unanswered
+        from sipgw.agent.earlyanswer import AnswersLater
+
+        assert isinstance(self.call, AnswersLater) and self.call.answer_now is not None
+        asyncio.get_running_loop().call_later(0.6, self.call.answer_now)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        pass
+
+    def next_frame(self) -> bytes | None:
+        return b"\x22" * 160
+
+
+class _EarlyListener(Agent):
+    """Keeps what it hears before and after its call is answered, hangs up 0.3 s after."""
+
+    def __init__(self, call: CallControl) -> None:
+        self.call = call
+        self.before: list[bytes] = []
+        self.after: list[bytes] = []
+        self.answered = False
+
+    def on_answered(self) -> None:
+        self.answered = True
+        asyncio.get_running_loop().call_later(0.3, self.call.hangup)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        if frame is not None:
+            (self.after if self.answered else self.before).append(frame)
+
+    def next_frame(self) -> bytes | None:
+        return None
+
+
+async def test_an_agent_taking_early_media_hears_the_callee_before_the_answer() -> None:
+    """A placed call whose agent declares ``early_media``: built at the callee's 183 with SDP,
+    it hears the callee's early audio, then is told ``on_answered`` at the 200 (the callee, a
+    gateway whose agent deferred its answer: 183, its tone, 200 after 0.6 s)."""
+    from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
+
+    listeners: list[_EarlyListener] = []
+
+    def listen(call: CallControl) -> Agent:
+        listeners.append(_EarlyListener(call))
+        return listeners[-1]
+
+    factory = plugin_factory(listen, AgentCapabilities(early_media=True))
+    async with (
+        running_gateway(_EarlyCallee) as (callee, _),
+        running_gateway(factory) as (gateway, _),
+    ):
+        target = f"sip:early@127.0.0.1:{callee.ua.config.sip_port}"
+        outcome = await gateway.place_call(target)
+    (listener,) = listeners
+    assert outcome.answered and listener.answered
+    assert listener.before.count(b"\x22" * 160) >= 10  # 0.6 s of early media, less jitter
+    assert b"\x22" * 160 in listener.after

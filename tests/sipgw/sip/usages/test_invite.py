@@ -192,6 +192,52 @@ def test_ring_sends_one_180_and_answering_twice_is_refused() -> None:
         h.act(h.ua.answer, call, 30000)
 
 
+def test_early_media_183_then_200_with_the_same_answer() -> None:
+    """RFC 3960's gateway model: 183 Session Progress with our answer while the call is
+    unanswered (the media flows), then the 200 OK carries the same answer (RFC 3261
+    §13.2.1); hanging up before the 200 rejects the INVITE, it does not BYE."""
+    h = Harness()
+    h.feed(invite())
+    call = h.offered()
+    h.take()
+    h.act(h.ua.ring, call)
+    early = h.act(h.ua.progress, call, 30000)
+    ringing, progress = h.responses()
+    assert (ringing.status, progress.status) == (180, 183)
+    assert progress.to.tag == ringing.to.tag and progress.contacts
+    assert progress.headers.get("Content-Type") == "application/sdp"
+    assert SessionDescription.parse(progress.body).media[0].port == 30000
+    assert early is not None and early.remote_port == 40000  # type: ignore[attr-defined]
+    assert call.state is CallState.RINGING and not call.established
+    h.act(h.ua.progress, call, 30000)  # again: the same answer
+    (again,) = h.responses()
+    assert again.status == 183 and again.body == progress.body
+    media = h.act(h.ua.answer, call, 30002)  # the port of the 183 holds
+    (ok,) = h.responses()
+    assert ok.status == 200 and ok.body == progress.body and media == early
+    assert call.state is CallState.ANSWERED
+
+
+def test_early_media_then_hangup_rejects_the_invite() -> None:
+    h = Harness()
+    h.feed(invite())
+    call = h.offered()
+    h.act(h.ua.progress, call, 30000)
+    h.take()
+    h.act(h.ua.hangup, call, status=486)
+    assert h.statuses() == [486]
+    assert h.ended()[0].reason is EndReason.REJECTED
+
+
+def test_no_early_media_without_an_offer() -> None:
+    h = Harness()
+    h.feed(invite(body=""))
+    call = h.offered()
+    h.take()
+    assert h.act(h.ua.progress, call, 30000) is None
+    assert h.statuses() == []
+
+
 def test_answer_without_ringing_first() -> None:
     h = Harness()
     h.feed(invite())
