@@ -130,6 +130,14 @@ state stays as the quiet left it, its probability is 0) until a chunk that is no
 quiet line costs no model run; pauses between words are stepped as they were (skipping from
 the first quiet chunk changed the decisions: a TV at 5 dB SNR paused the agent 40.5 times a
 minute instead of 27)."""
+ROOM_LEARN_FRAMES: Final = 75
+"""The agent's first audio (frames: 1.5 s) during which, with neither the room's nor the
+caller's level known yet, voices are the room's and pause nothing."""
+RECENT_AGENT_FRAMES: Final = 100
+"""The agent's latest audio (frames: 2 s) in which the room must have talked for its gate to
+hold while the agent is silent."""
+ROOM_ACTIVE_FRAMES: Final = 25
+"""Room voice frames (0.5 s) in :data:`RECENT_AGENT_FRAMES` that make the room active."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -145,10 +153,11 @@ class ModelVoiceDetector:
     """
 
     __slots__ = (
-        "_agent_audible", "_agent_pending", "_batch", "_calibration_frames", "_caller",
-        "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold",
-        "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs", "_quiet_energy",
-        "_quiet_run", "_room", "_room_ranked", "_start_frames", "_stream", "_sure_run",
+        "_agent_audible", "_agent_frames", "_agent_pending", "_batch", "_calibration_frames",
+        "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
+        "_hold", "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs",
+        "_quiet_energy", "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked",
+        "_start_frames", "_stream", "_sure_run",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
         "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
@@ -188,6 +197,10 @@ class ModelVoiceDetector:
         self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float]] = deque()
         self._room_ranked: list[float] = []  # the same levels, sorted
+        self._agent_frames = 0  # frames heard while the agent's audio played
+        # The latest agent-audio frames: whether each was the room's voice; their count.
+        self._recent: deque[bool] = deque()
+        self._room_recent = 0
         self.caller_dbfs: float | None = None
         self._caller: deque[float] = deque()
         self._caller_ranked: list[float] = []  # the same levels, sorted
@@ -283,20 +296,41 @@ class ModelVoiceDetector:
         bar = None if caller is None or margin is None else caller - margin
         # As loud as the caller: the caller (talking over the agent), not the room.
         callers = bar is not None and level >= bar
-        room = self._track_room(level if speechlike and agent and not callers else None)
+        # With the agent silent, the room's gate holds while the room talked under the end
+        # of the agent's audio (a caller who spoke over it, then listened, is no room).
+        # The room's voices: speech under the agent's audio (the caller listens then). Their
+        # window ages with the agent's audio only, so that with the agent silent their level
+        # stays known (a TV through a long silence of the caller); and their gate holds then
+        # only if they talked under the end of the agent's audio (a caller who spoke over
+        # it, then listened, is no room).
+        learning = False
+        if agent:
+            self._agent_frames += 1
+            is_room = speechlike and not callers
+            room = self._track_room(level if is_room else None)
+            recent = self._recent
+            if len(recent) == RECENT_AGENT_FRAMES:
+                self._room_recent -= recent.popleft()
+            recent.append(is_room)
+            self._room_recent += is_room
+            # Before anything is known, the agent's first audio learns the room: voices then
+            # pause nothing (the caller listens to the greeting).
+            learning = room is None and caller is None and self._agent_frames <= ROOM_LEARN_FRAMES
+        else:
+            room = self.room_dbfs if self._room_recent >= ROOM_ACTIVE_FRAMES else None
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         provisional = self.provisional
         starting = not self.speaking or provisional  # the start's gates, not the hangover's
         heard = level >= self._config.min_level_dbfs
         above_room = room is None or level >= room + settings.room_margin_db
-        loud = speechlike and heard
+        loud = speechlike and heard and not learning
         if loud and room is not None:
             loud = above_room if starting else level >= room
         if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
-        if loud and not (pending is not None and pending()):
+        if loud and self.speaking and not (pending is not None and pending()):
             self._track_caller(level)  # the caller's turn
         self.loud = loud
         if loud:
@@ -354,13 +388,14 @@ class ModelVoiceDetector:
         return VadEvent.ENDED
 
     def _track_room(self, level: float | None) -> float | None:
-        """Add a room voice frame's level (None: not one); the room's 90th percentile."""
-        room, ranked = self._room, self._room_ranked
+        """Add a room voice frame's level (None: not one), heard under the agent's audio;
+        the room's 90th percentile."""
+        room, ranked, now = self._room, self._room_ranked, self._agent_frames
         if level is not None:
-            room.append((self._frames, level))
+            room.append((now, level))
             insort(ranked, level)
-        if self._frames % _ROOM_UPDATE_FRAMES == 0:
-            while room and room[0][0] <= self._frames - ROOM_WINDOW_FRAMES:
+        if now % _ROOM_UPDATE_FRAMES == 0:
+            while room and room[0][0] <= now - ROOM_WINDOW_FRAMES:
                 del ranked[bisect_left(ranked, room.popleft()[1])]
             # A few stray frames are no room: at least 1 s of voices in the window.
             if len(ranked) >= 50:

@@ -374,3 +374,47 @@ def test_a_quiet_line_is_not_stepped_and_speech_after_it_still_starts() -> None:
     assert [(i, e) for i, f in enumerate(said) if (e := alone.push(f)) is not VadEvent.NONE] == (
         found
     )
+
+
+def greeting_over(kind: str, snr: float) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
+    """A call where ``kind`` (a TV, babble) talks ``snr`` dB under a -20 dBFS caller from the
+    first frame: the agent's 3 s greeting over it, then the agent silent; the detector, the
+    agent's side and 30 s more of the room."""
+    room = mix([0], background(kind, 33.0), snr)
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    assert not events(detector, frames(room[: int(1.5 * 8000)]))  # the room is learned
+    assert detector.room_dbfs is not None
+    events(detector, frames(room[int(1.5 * 8000) : 3 * 8000]))
+    agent.audible = agent.pending = False
+    return detector, agent, room[3 * 8000 :]
+
+
+def test_the_greetings_first_audio_learns_the_room_and_it_holds_while_the_agent_is_silent() -> None:
+    detector, _, room = greeting_over("tv", 10.0)
+    known = detector.room_dbfs
+    # 30 s of the TV with the agent silent (the caller says nothing): no speech, no caller.
+    assert not [e for _, e in events(detector, frames(room)) if e is VadEvent.STARTED]
+    assert detector.caller_dbfs is None
+    assert detector.room_dbfs == known  # its window ages with the agent's audio only
+    # The caller, 10 dB over the TV, is heard.
+    said = mix(list(speech(SENTENCE)), room[: 4 * 8000], 10.0)
+    assert any(e is VadEvent.STARTED for _, e in events(detector, frames(said)))
+
+
+def test_a_room_that_went_quiet_under_the_agent_gates_nothing_once_it_stops() -> None:
+    # The caller talks over the start of the greeting (taken for the room), then listens.
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    events(detector, frames(with_quiet(clean(speech(SENTENCE)), 0.3, 3.0)))
+    assert detector.room_dbfs is not None
+    agent.audible = agent.pending = False
+    # Their turn after the greeting, at the same level: the room's gate does not hold.
+    said = frames(with_quiet(clean(speech(SENTENCE)), 0.2, 0.5))
+    assert any(e is VadEvent.STARTED for _, e in events(detector, said))
