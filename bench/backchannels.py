@@ -236,8 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--voices", type=int, default=len(VOICES), help="the first N voices")
     parser.add_argument("--pipelines", nargs="+", default=["energy", "model"],
                         choices=list(PIPELINES))  # fmt: skip
-    parser.add_argument("--partial-s", type=float, default=FIRST_PARTIAL_S,
-                        help="the fake STT's first partial, seconds after the words begin")  # fmt: skip
+    parser.add_argument(
+        "--partial-s",
+        type=float,
+        default=FIRST_PARTIAL_S,
+        help="the fake STT's first partial, seconds after the words begin",
+    )
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
     args = parser.parse_args(argv)
     voices = VOICES[: args.voices]
