@@ -130,8 +130,8 @@ state stays as the quiet left it, its probability is 0) until a chunk that is no
 quiet line costs no model run; pauses between words are stepped as they were (skipping from
 the first quiet chunk changed the decisions: a TV at 5 dB SNR paused the agent 40.5 times a
 minute instead of 27)."""
-ROOM_LEARN_FRAMES: Final = 75
-"""The agent's first audio (frames: 1.5 s) during which, with neither the room's nor the
+ROOM_LEARN_FRAMES: Final = 100
+"""The agent's first audio (frames: 2 s) during which, with neither the room's nor the
 caller's level known yet, voices are the room's and pause nothing."""
 RECENT_AGENT_FRAMES: Final = 100
 """The agent's latest audio (frames: 2 s) in which the room must have talked for its gate to
@@ -306,7 +306,11 @@ class ModelVoiceDetector:
         learning = False
         if agent:
             self._agent_frames += 1
-            is_room = speechlike and not callers
+            # As loud as the caller but under the room's gate is the room's too (a TV as loud
+            # as the caller): leaving it out would lower the room's level with every update.
+            known = self.room_dbfs
+            over_room = known is None or level >= known + settings.room_margin_db
+            is_room = speechlike and not (callers and over_room)
             room = self._track_room(level if is_room else None)
             recent = self._recent
             if len(recent) == RECENT_AGENT_FRAMES:
@@ -330,8 +334,14 @@ class ModelVoiceDetector:
         if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
-        if loud and self.speaking and not (pending is not None and pending()):
-            self._track_caller(level)  # the caller's turn
+        if (
+            loud
+            and self.speaking
+            and self._agent_frames
+            and not (pending is not None and pending())
+        ):
+            # The caller's turn; before the agent's first audio, voices may be the room's.
+            self._track_caller(level)
         self.loud = loud
         if loud:
             self._loud_run += 1
