@@ -179,15 +179,25 @@ class AgentSide:
         self.audible = self.pending = False
 
 
+def greeted(detector: ModelVoiceDetector, agent: AgentSide) -> None:
+    """The agent's greeting over a quiet line (0.2 s): voices heard before the agent's first
+    audio teach the detector no caller level."""
+    agent.audible = agent.pending = True
+    events(detector, frames([0] * 1600))
+    agent.audible = agent.pending = False
+
+
 def caller_then_room(margin: float | None) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
-    """The caller's first turn over a TV (10 dB below them) with the agent silent, then
-    the agent's reply starts; the detector, the agent's side and 20 s more of the TV."""
+    """The greeting, the caller's first turn over a TV (10 dB below them) with the agent
+    silent, then the agent's reply starts; the detector, the agent's side and 20 s more of
+    the TV."""
     tv = mix([0], background("tv", 26.0), 10.0)
     agent = AgentSide()
     detector = ModelVoiceDetector(
         VAD, ModelVadConfig(caller_margin_db=margin),
         agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending,
     )  # fmt: skip
+    greeted(detector, agent)
     opening = mix(list(speech("Hi, I am calling about the order I placed last week.")),
                   list(tv[: 4 * 8000]), 10.0)  # fmt: skip
     events(detector, frames(opening))
@@ -212,11 +222,14 @@ def test_the_callers_own_level_keeps_a_tv_from_barging_in() -> None:
 
 def test_the_callers_level_is_learned_only_on_their_turns() -> None:
     agent = AgentSide()
-    agent.pending = True  # a reply queued or paused: speech now may be the room's
     detector = ModelVoiceDetector(
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
     said = frames(with_quiet(clean(speech(SENTENCE))))
+    events(detector, said)  # before the agent's first audio: maybe the room's
+    assert detector.caller_dbfs is None
+    greeted(detector, agent)
+    agent.pending = True  # a reply queued or paused: speech now may be the room's
     events(detector, said)
     assert detector.caller_dbfs is None
     agent.pending = False
@@ -236,12 +249,14 @@ def test_confident_speech_starts_a_frame_before_start_ms() -> None:
 
 
 def caller_known_then_agent_talks(background_kind: str) -> tuple[ModelVoiceDetector, AgentSide]:
-    """The caller's first turn (clean, -20 dBFS) with the agent silent, then 3 s of the agent's
-    reply over ``background_kind`` 10 dB below the caller: their level is known, the room's."""
+    """The greeting, the caller's first turn (clean, -20 dBFS) with the agent silent, then 3 s
+    of the agent's reply over ``background_kind`` 10 dB below the caller: their level is
+    known, the room's."""
     agent = AgentSide()
     detector = ModelVoiceDetector(
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
+    greeted(detector, agent)
     events(detector, frames(with_quiet(clean(speech("Hi, I am calling about my order.")))))
     assert detector.caller_dbfs is not None
     agent.audible = agent.pending = True
