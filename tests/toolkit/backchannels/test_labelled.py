@@ -6,6 +6,7 @@ from statistics import mean
 
 from sipgw.app.evaluation.audio import decode
 from tests.toolkit.amdset import channel
+from tests.toolkit.amdset.speech import RATE
 from tests.toolkit.backchannels.labelled import (
     BACKCHANNEL,
     BACKCHANNELS,
@@ -19,7 +20,6 @@ from tests.toolkit.backchannels.labelled import (
     make_sample,
     said,
 )
-from tests.toolkit.turnset.labelled import RATE
 
 
 def test_every_voice_says_every_text_of_both_labels() -> None:
