@@ -16,20 +16,29 @@ ones end it), but a frame is *loud* only when both hold:
    last :data:`ROOM_WINDOW_FRAMES` (10 s). Once it has 1 s of them, speech must
    start at least ``room_margin_db`` above the loudest tenth of them (their 90th
    percentile) and stays speech down to that percentile (the hangover bridges the
-   caller's quieter syllables). With no voices in the
+   caller's quieter syllables); over the agent's audio, until the caller's level is
+   known, :data:`UNKNOWN_CALLER_DB` higher. The window ages with the agent's audio only
+   (the agent's frames count its time), so with the agent silent the room's level stays
+   known (a TV through a long silence of the caller); its gate holds then only if the
+   room talked in the agent's last :data:`RECENT_AGENT_FRAMES` of audio (a caller who
+   spoke over the agent, then listened, is no room). The agent's first
+   :data:`ROOM_LEARN_FRAMES` of audio, while neither the room's level nor the caller's is
+   known, learn the room: voices then are no speech. With no voices in the
    room, only ``min_level_dbfs`` applies. A caller who talks over the agent
    without pausing it (quieter than the room) feeds the room too, and so does
    the first 60 ms of each interruption (before the agent's audio pauses).
 3. **While the agent's audio plays, it is as loud as the caller**: the caller is at
    the mouthpiece, louder than anyone in the room. The detector keeps the levels of
-   the caller's own speech: loud frames heard while the agent has no audio queued,
-   playing or paused (the caller's turns, the first one usually right after the
-   greeting; not their interruptions, where a voice in the room that paused the
-   agent would count too), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
+   the caller's own speech: loud frames of started speech heard while the agent has no
+   audio queued, playing or paused (the caller's turns, the first one usually right
+   after the greeting; not their interruptions, where a voice in the room that paused
+   the agent would count too; nothing before the agent's first audio, which may be the
+   room's), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
    speech). Once it has :data:`CALLER_MIN_FRAMES` (0.5 s), a
    barge-in must start within ``caller_margin_db`` of their loudest tenth (90th
-   percentile), and frames that loud are not the room's (the caller talking over
-   the agent does not raise the room's gate). Turns taken while the agent is silent
+   percentile), and frames that loud and over the room's gate are not the room's (the
+   caller talking over the agent does not raise the room's gate; a TV as loud as the
+   caller still does). Turns taken while the agent is silent
    are not held to it, so a caller who speaks more softly is still heard, and
    relearned.
 
@@ -133,6 +142,9 @@ minute instead of 27)."""
 ROOM_LEARN_FRAMES: Final = 100
 """The agent's first audio (frames: 2 s) during which, with neither the room's nor the
 caller's level known yet, voices are the room's and pause nothing."""
+UNKNOWN_CALLER_DB: Final = 3.0
+"""How much higher over the room's gate a barge-in starts while the caller's level is not
+known yet (the greeting over a TV: its loudest words pass the room's gate alone)."""
 RECENT_AGENT_FRAMES: Final = 100
 """The agent's latest audio (frames: 2 s) in which the room must have talked for its gate to
 hold while the agent is silent."""
@@ -331,6 +343,10 @@ class ModelVoiceDetector:
         loud = speechlike and heard and not learning
         if loud and room is not None:
             loud = above_room if starting else level >= room
+            if loud and starting and agent and caller is None:
+                # Over the agent with no caller's level yet, the room's loudest words reach
+                # its gate: a barge-in then starts UNKNOWN_CALLER_DB higher.
+                loud = level >= room + settings.room_margin_db + UNKNOWN_CALLER_DB
         if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending

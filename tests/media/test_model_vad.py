@@ -433,3 +433,16 @@ def test_a_room_that_went_quiet_under_the_agent_gates_nothing_once_it_stops() ->
     # Their turn after the greeting, at the same level: the room's gate does not hold.
     said = frames(with_quiet(clean(speech(SENTENCE)), 0.2, 0.5))
     assert any(e is VadEvent.STARTED for _, e in events(detector, said))
+
+
+def test_a_caller_who_interrupts_the_greeting_over_a_tv_is_heard() -> None:
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    room = mix([0], background("tv", 12.0), 10.0)
+    assert not events(detector, frames(room[: 4 * 8000]))  # the greeting over the TV alone
+    said = mix(list(speech(SENTENCE)), room[4 * 8000 :], 10.0)
+    found = events(detector, frames(said))
+    assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 15
