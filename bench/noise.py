@@ -6,7 +6,8 @@ Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
 the caller's path as the assistant runs it (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`:
 suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.TurnTaker`,
-with its detector), while the agent's reply is playing the whole time. Per
+with its detector): the agent's greeting (:data:`GREETING_S`) and the caller's first turn
+over the background, then the agent's reply playing the whole time. Per
 background (café babble, street, TV speech, music) and SNR, for each pipeline:
 
 * **false barge-ins per minute**: on the background alone, how often the agent's
@@ -89,9 +90,11 @@ pause at ``t`` stops the agent's audio at the first tick at or after ``t``."""
 
 OPENING = ("en-us", "Hi, I am calling about the order I placed last week.")
 """The caller's first turn, after the greeting and before the measured reply."""
-OPENING_S = 4.0
-"""The opening's length: the caller's turn, then quiet (over the background) until the
-reply starts."""
+GREETING_S = 3.0
+"""The agent's greeting, over the background alone, from the call's first frame."""
+OPENING_S = GREETING_S + 4.0
+"""The opening's length: the greeting, the caller's turn, then quiet (over the background)
+until the reply starts."""
 
 
 class Speaking:
@@ -151,13 +154,17 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
     callers: list[float] = []
     cpu = 0.0
     opening = int(OPENING_S / 0.02)
+    greeting = int(GREETING_S / 0.02)
+    agent.audible = agent.pending = greeting > 0
     for i, frame in enumerate(frames):
         now = (i + 1 - opening) * 0.02  # the frame's audio has all arrived (0: the reply)
+        if i == greeting:
+            agent.audible = agent.pending = False  # the greeting is over
         started = time.process_time()
         heard = stage.process(frame)
         actions = turns.receive_audio(heard, now)
         if i < opening:
-            continue  # the caller's first turn: the agent is silent
+            continue  # the greeting, then the caller's first turn: nothing measured
         cpu += time.process_time() - started
         if model_detector is not None:
             bar = model_detector.caller_dbfs
@@ -203,11 +210,12 @@ def audible_after(
 
 
 def opening_track(seconds: float, low_hz: int = 300) -> list[int]:
-    """The caller's opening turn, then silence to the end of ``seconds`` after the opening
-    (the voice in the band ``low_hz``-3400 Hz)."""
+    """Silence through the greeting, the caller's opening turn, then silence to the end of
+    ``seconds`` after the opening (the voice in the band ``low_hz``-3400 Hz)."""
     track = [0] * int((OPENING_S + seconds) * RATE)
     said = speech(OPENING[1], OPENING[0], low_hz=low_hz)
-    track[: len(said)] = said
+    at = int(GREETING_S * RATE)
+    track[at : at + len(said)] = said
     return track
 
 

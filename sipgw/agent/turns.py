@@ -37,6 +37,22 @@ from an STT speech start the VAD never confirmed). A finished turn that is
 only a backchannel while agent audio is queued is ignored
 (:class:`IgnoreBackchannel`): the agent goes on.
 
+*Backchannels and stop words*: a partial that is only a backchannel ("mm-hmm",
+"yeah, okay") while paused, on speech no longer than :data:`BACKCHANNEL_SPEECH_MS`,
+resumes the agent at once instead of at the speech's end; that speech then cuts nothing
+by its length, and speech starting within :data:`BACKCHANNEL_GAP` of its end goes on
+with it ("uh-huh, yeah": no new pause), until a partial or the finished turn says more
+than a backchannel. A partial that opens with a word of :data:`STOP_WORDS` ("wait",
+"stop", "no, ...") commits on its own, however few its words.
+
+*The room* (``room_gate``, with a detector that tells the caller's speech from the
+room's: the model detector of ``sipgw.media.model_vad``): the STT transcribes a TV or
+voices across the room as readily as the caller. So its speech starts pause nothing (the
+detector decides), its partials commit only while the detector hears speech or the agent
+is paused, and a finished turn heard when the detector has taken less than
+:data:`ROOM_MIN_CALLER_MS` of speech for the caller's since the previous one is
+:class:`HeardFromRoom`: recorded, not answered, and it cuts nothing off.
+
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
 end-of-turn silence at once), and smaller chunks (:class:`SetSttChunk`) for
@@ -99,17 +115,22 @@ from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector
 
 __all__ = [
     "BACKCHANNELS",
+    "BACKCHANNEL_GAP",
+    "BACKCHANNEL_SPEECH_MS",
     "FAST_CHUNKS_AFTER_SPEECH",
     "FAST_CHUNK_MS",
+    "ROOM_MIN_CALLER_MS",
     "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
     "SLOW_CHUNK_MS",
+    "STOP_WORDS",
     "STT_SPEECH_ECHO",
     "AgentState",
     "Cause",
     "CommitBargeIn",
     "DropPreemptive",
     "ForceTurnEnd",
+    "HeardFromRoom",
     "IgnoreBackchannel",
     "MarkSpeechEnd",
     "PauseAgent",
@@ -141,6 +162,10 @@ sound (a breath, a drawn-out vowel; the VAD's energy edge against the model's wo
 shorter than any spoken word. A partial heard during speech that ends earlier than this
 before the caller's last loud frame lacks words and starts nothing; one that ends later
 than this after it (which one stream cannot produce: the counts disagree) neither."""
+ROOM_MIN_CALLER_MS: Final = 140
+"""With a detector that tells the caller from the room (``room_gate``): a finished turn
+heard when the caller has said less than this since the previous one (the detector's loud
+frames) is the room's (a TV, voices across the room), heard but not answered."""
 BACKCHANNELS: Final = frozenset(
     {
         "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
@@ -149,6 +174,18 @@ BACKCHANNELS: Final = frozenset(
     }
 )  # fmt: skip
 """What a listener says to show they are listening; never a barge-in while the agent talks."""
+STOP_WORDS: Final = frozenset(
+    {"wait", "stop", "no", "nope", "hold", "hang", "sorry", "excuse", "what", "hey", "actually"}
+)
+"""A partial that opens with one of these words cuts the reply off on its own (fewer than
+``min_words`` words): the caller takes the floor ("wait", "stop", "no, ...")."""
+BACKCHANNEL_GAP: Final = 1.0
+"""Seconds after speech whose partial was only a backchannel within which more speech is
+taken as the same backchannel going on ("uh-huh, yeah"): it pauses nothing; its partials
+and the finished turn still cut the reply off if they say more."""
+BACKCHANNEL_SPEECH_MS: Final = 800
+"""Speech no longer than this whose partial is only a backchannel resumes the agent at once
+(it is "mm-hmm", not the start of a turn)."""
 
 _PUNCTUATION: Final = str.maketrans(",.!?", "    ")
 
@@ -159,6 +196,12 @@ def is_backchannel(text: str) -> bool:
     if not words or words in BACKCHANNELS:
         return True
     return all(word in BACKCHANNELS for word in words.split())
+
+
+def opens_with_stop_word(text: str) -> bool:
+    """Whether a transcript starts with a word of :data:`STOP_WORDS` ("Wait", "No, no")."""
+    words = text.lower().translate(_PUNCTUATION).split()
+    return bool(words) and words[0] in STOP_WORDS
 
 
 def normalized_words(text: str) -> str:
@@ -258,6 +301,14 @@ class IgnoreBackchannel:
 
 
 @dataclass(frozen=True, slots=True)
+class HeardFromRoom:
+    """A finished turn the detector did not hear from the caller (a TV, voices across the
+    room): recorded as heard, not answered, and it cuts nothing off."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MarkSpeechEnd:
     """The caller just went quiet: tell the STT before sending this frame."""
 
@@ -280,6 +331,7 @@ TurnAction: TypeAlias = (
     | CommitBargeIn
     | StartReply
     | IgnoreBackchannel
+    | HeardFromRoom
     | MarkSpeechEnd
     | ForceTurnEnd
     | SetSttChunk
@@ -353,6 +405,11 @@ class TurnTaker:
         speech_partials: a stable partial heard while the caller speaks may start a
             preemptive reply too (see the module docstring).
         early_end: when the detector's silence ends a turn before the STT does; None = never.
+        room_gate: the detector tells the caller's speech from the room's (the model
+            detector): the STT's speech starts pause nothing by themselves, its partials
+            cut nothing off unless the detector hears the caller, and a finished turn
+            whose audio holds under :data:`ROOM_MIN_CALLER_MS` of the caller's speech is
+            :class:`HeardFromRoom`, not answered (see the module docstring).
 
     Attributes:
         vad: the detector every frame goes through.
@@ -362,11 +419,11 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_candidate", "_chunks", "_early", "_heard_onset", "_loud_frames", "_onset_at", "_partial",
-        "_partial_in_speech", "_preempted", "_quiet_frames", "_resumed_frames", "_stream_frames",
-        "_turn_over", "_turn_partial", "_was_loud", "agent", "commit_ms", "last_loud_at",
-        "min_words", "paused_at", "preemptive_pause_ms", "speech_partials", "speech_started_at",
-        "vad",
+        "_backchannel", "_backchannel_until", "_caller_frames", "_candidate", "_chunks", "_early",
+        "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
+        "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
+        "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
+        "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
 
     def __init__(
@@ -380,8 +437,15 @@ class TurnTaker:
         speech_partials: bool = False,
         detector: VoiceDetector | None = None,
         early_end: EarlyTurnEnd | None = None,
+        room_gate: bool = False,
     ) -> None:
         self.agent = agent
+        self.room_gate = room_gate
+        self._caller_frames = 0  # the detector's loud frames since the STT's last turn
+        # The current speech's partial is only a backchannel; until when (after it ends) the
+        # next speech goes on with it (no pause).
+        self._backchannel = False
+        self._backchannel_until = 0.0
         self._early = early_end
         self.preemptive_pause_ms = preemptive_pause_ms
         self.speech_partials = speech_partials
@@ -425,6 +489,8 @@ class TurnTaker:
         if early is not None:
             early.hear(frame)
         if loud:
+            if vad.speaking and event is _VAD_NONE:
+                self._caller_frames += 1
             self.last_loud_at = now
             self._turn_over = False
             self._quiet_frames = 0
@@ -465,19 +531,29 @@ class TurnTaker:
                 elif vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
             elif (
-                vad.speaking and vad.speech_ms >= self.commit_ms and self._speech_interrupts_reply()
+                vad.speaking
+                and vad.speech_ms >= self.commit_ms
+                and not self._backchannel
+                and self._speech_interrupts_reply()
             ):
                 actions += (self._commit(Cause.SPEECH),)
             if self._partial is not None and not loud:
                 actions += self._maybe_preempt()
         elif event is _VAD_STARTED:
+            self._caller_frames += vad.speech_frames
             onset = now - vad.speech_ms / 1000
             self.speech_started_at = onset
-            actions += self._caller_started(onset, now)
+            if self._backchannel and now <= self._backchannel_until:
+                self._heard_onset = onset  # "uh-huh, yeah": the backchannel goes on
+            else:
+                self._backchannel = False
+                actions += self._caller_started(onset, now)
             if self._partial is not None or self._preempted is not None:
                 actions += self._drop_preemptive()  # the caller goes on: new words will come
-        elif paused_at is not None:  # speech ended before the commit: no barge-in
-            actions += (self._resume(now),)
+        else:  # speech ended
+            self._backchannel_until = now + BACKCHANNEL_GAP
+            if paused_at is not None:  # before the commit: no barge-in
+                actions += (self._resume(now),)
         if self._loud_frames == self._resumed_frames and (
             self._partial is not None or self._preempted is not None
         ):
@@ -498,16 +574,25 @@ class TurnTaker:
                 self._early.turn_ended(self.vad.loud)
             return self._turn_ended(event)
         if isinstance(event, SttSpeechStarted):
+            if self.room_gate:
+                return _NOTHING  # the detector tells the caller's speech from the room's
             seen = self.speech_started_at
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
             if self._early is not None:
                 self._early.partial(event.text, quiet=not self.vad.loud)
+            if event.text.strip() and is_backchannel(event.text):
+                self._backchannel = True
+                if self.paused_at is not None and self.vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
+                    return (self._resume(now),)  # "mm-hmm": the agent talks on at once
+            elif event.text.strip():
+                self._backchannel = False
             if (
-                len(event.text.split()) >= self.min_words
+                (len(event.text.split()) >= self.min_words or opens_with_stop_word(event.text))
                 and not is_backchannel(event.text)
                 and (self.paused_at is not None or (self.agent.audible and self._heard_since()))
+                and (not self.room_gate or self.paused_at is not None or self.vad.speaking)
             ):
                 return (self._commit(Cause.TRANSCRIPT),)
             if self.preemptive_pause_ms is not None:
@@ -626,10 +711,14 @@ class TurnTaker:
         preempted, self._partial, self._preempted = self._preempted, None, None
         self._candidate = self._turn_partial = None
         drop = _DROP if preempted is not None else _NOTHING
+        caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
         if not event.text.strip():
             return drop
+        if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
+            return (*drop, HeardFromRoom(event.text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(event.text):
             return (*drop, IgnoreBackchannel(event.text))
+        self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(event.text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(Cause.TURN), reply)

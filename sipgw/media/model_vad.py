@@ -16,20 +16,29 @@ ones end it), but a frame is *loud* only when both hold:
    last :data:`ROOM_WINDOW_FRAMES` (10 s). Once it has 1 s of them, speech must
    start at least ``room_margin_db`` above the loudest tenth of them (their 90th
    percentile) and stays speech down to that percentile (the hangover bridges the
-   caller's quieter syllables). With no voices in the
+   caller's quieter syllables); over the agent's audio, until the caller's level is
+   known, :data:`UNKNOWN_CALLER_DB` higher. The window ages with the agent's audio only
+   (the agent's frames count its time), so with the agent silent the room's level stays
+   known (a TV through a long silence of the caller); its gate holds then only if the
+   room talked in the agent's last :data:`RECENT_AGENT_FRAMES` of audio (a caller who
+   spoke over the agent, then listened, is no room). The agent's first
+   :data:`ROOM_LEARN_FRAMES` of audio, while neither the room's level nor the caller's is
+   known, learn the room: voices then are no speech. With no voices in the
    room, only ``min_level_dbfs`` applies. A caller who talks over the agent
    without pausing it (quieter than the room) feeds the room too, and so does
    the first 60 ms of each interruption (before the agent's audio pauses).
 3. **While the agent's audio plays, it is as loud as the caller**: the caller is at
    the mouthpiece, louder than anyone in the room. The detector keeps the levels of
-   the caller's own speech: loud frames heard while the agent has no audio queued,
-   playing or paused (the caller's turns, the first one usually right after the
-   greeting; not their interruptions, where a voice in the room that paused the
-   agent would count too), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
+   the caller's own speech: loud frames of started speech heard while the agent has no
+   audio queued, playing or paused (the caller's turns, the first one usually right
+   after the greeting; not their interruptions, where a voice in the room that paused
+   the agent would count too; nothing before the agent's first audio, which may be the
+   room's), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
    speech). Once it has :data:`CALLER_MIN_FRAMES` (0.5 s), a
    barge-in must start within ``caller_margin_db`` of their loudest tenth (90th
-   percentile), and frames that loud are not the room's (the caller talking over
-   the agent does not raise the room's gate). Turns taken while the agent is silent
+   percentile), and frames that loud and over the room's gate are not the room's (the
+   caller talking over the agent does not raise the room's gate; a TV as loud as the
+   caller still does). Turns taken while the agent is silent
    are not held to it, so a caller who speaks more softly is still heard, and
    relearned.
 
@@ -130,6 +139,17 @@ state stays as the quiet left it, its probability is 0) until a chunk that is no
 quiet line costs no model run; pauses between words are stepped as they were (skipping from
 the first quiet chunk changed the decisions: a TV at 5 dB SNR paused the agent 40.5 times a
 minute instead of 27)."""
+ROOM_LEARN_FRAMES: Final = 100
+"""The agent's first audio (frames: 2 s) during which, with neither the room's nor the
+caller's level known yet, voices are the room's and pause nothing."""
+UNKNOWN_CALLER_DB: Final = 3.0
+"""How much higher over the room's gate a barge-in starts while the caller's level is not
+known yet (the greeting over a TV: its loudest words pass the room's gate alone)."""
+RECENT_AGENT_FRAMES: Final = 100
+"""The agent's latest audio (frames: 2 s) in which the room must have talked for its gate to
+hold while the agent is silent."""
+ROOM_ACTIVE_FRAMES: Final = 25
+"""Room voice frames (0.5 s) in :data:`RECENT_AGENT_FRAMES` that make the room active."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -145,10 +165,11 @@ class ModelVoiceDetector:
     """
 
     __slots__ = (
-        "_agent_audible", "_agent_pending", "_batch", "_calibration_frames", "_caller",
-        "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold",
-        "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs", "_quiet_energy",
-        "_quiet_run", "_room", "_room_ranked", "_start_frames", "_stream", "_sure_run",
+        "_agent_audible", "_agent_frames", "_agent_pending", "_batch", "_calibration_frames",
+        "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
+        "_hold", "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs",
+        "_quiet_energy", "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked",
+        "_start_frames", "_stream", "_sure_run",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
         "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
@@ -188,6 +209,10 @@ class ModelVoiceDetector:
         self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float]] = deque()
         self._room_ranked: list[float] = []  # the same levels, sorted
+        self._agent_frames = 0  # frames heard while the agent's audio played
+        # The latest agent-audio frames: whether each was the room's voice; their count.
+        self._recent: deque[bool] = deque()
+        self._room_recent = 0
         self.caller_dbfs: float | None = None
         self._caller: deque[float] = deque()
         self._caller_ranked: list[float] = []  # the same levels, sorted
@@ -283,21 +308,56 @@ class ModelVoiceDetector:
         bar = None if caller is None or margin is None else caller - margin
         # As loud as the caller: the caller (talking over the agent), not the room.
         callers = bar is not None and level >= bar
-        room = self._track_room(level if speechlike and agent and not callers else None)
+        # With the agent silent, the room's gate holds while the room talked under the end
+        # of the agent's audio (a caller who spoke over it, then listened, is no room).
+        # The room's voices: speech under the agent's audio (the caller listens then). Their
+        # window ages with the agent's audio only, so that with the agent silent their level
+        # stays known (a TV through a long silence of the caller); and their gate holds then
+        # only if they talked under the end of the agent's audio (a caller who spoke over
+        # it, then listened, is no room).
+        learning = False
+        if agent:
+            self._agent_frames += 1
+            # As loud as the caller but under the room's gate is the room's too (a TV as loud
+            # as the caller): leaving it out would lower the room's level with every update.
+            known = self.room_dbfs
+            over_room = known is None or level >= known + settings.room_margin_db
+            is_room = speechlike and not (callers and over_room)
+            room = self._track_room(level if is_room else None)
+            recent = self._recent
+            if len(recent) == RECENT_AGENT_FRAMES:
+                self._room_recent -= recent.popleft()
+            recent.append(is_room)
+            self._room_recent += is_room
+            # Before anything is known, the agent's first audio learns the room: voices then
+            # pause nothing (the caller listens to the greeting).
+            learning = room is None and caller is None and self._agent_frames <= ROOM_LEARN_FRAMES
+        else:
+            room = self.room_dbfs if self._room_recent >= ROOM_ACTIVE_FRAMES else None
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         provisional = self.provisional
         starting = not self.speaking or provisional  # the start's gates, not the hangover's
         heard = level >= self._config.min_level_dbfs
         above_room = room is None or level >= room + settings.room_margin_db
-        loud = speechlike and heard
+        loud = speechlike and heard and not learning
         if loud and room is not None:
             loud = above_room if starting else level >= room
+            if loud and starting and agent and caller is None:
+                # Over the agent with no caller's level yet, the room's loudest words reach
+                # its gate: a barge-in then starts UNKNOWN_CALLER_DB higher.
+                loud = level >= room + settings.room_margin_db + UNKNOWN_CALLER_DB
         if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
-        if loud and not (pending is not None and pending()):
-            self._track_caller(level)  # the caller's turn
+        if (
+            loud
+            and self.speaking
+            and self._agent_frames
+            and not (pending is not None and pending())
+        ):
+            # The caller's turn; before the agent's first audio, voices may be the room's.
+            self._track_caller(level)
         self.loud = loud
         if loud:
             self._loud_run += 1
@@ -354,13 +414,14 @@ class ModelVoiceDetector:
         return VadEvent.ENDED
 
     def _track_room(self, level: float | None) -> float | None:
-        """Add a room voice frame's level (None: not one); the room's 90th percentile."""
-        room, ranked = self._room, self._room_ranked
+        """Add a room voice frame's level (None: not one), heard under the agent's audio;
+        the room's 90th percentile."""
+        room, ranked, now = self._room, self._room_ranked, self._agent_frames
         if level is not None:
-            room.append((self._frames, level))
+            room.append((now, level))
             insort(ranked, level)
-        if self._frames % _ROOM_UPDATE_FRAMES == 0:
-            while room and room[0][0] <= self._frames - ROOM_WINDOW_FRAMES:
+        if now % _ROOM_UPDATE_FRAMES == 0:
+            while room and room[0][0] <= now - ROOM_WINDOW_FRAMES:
                 del ranked[bisect_left(ranked, room.popleft()[1])]
             # A few stray frames are no room: at least 1 s of voices in the window.
             if len(ranked) >= 50:

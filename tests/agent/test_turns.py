@@ -24,6 +24,7 @@ from sipgw.agent.turns import (
     Cause,
     CommitBargeIn,
     DropPreemptive,
+    HeardFromRoom,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
@@ -150,12 +151,16 @@ class FakeAgent:
 
 class Harness:
     def __init__(
-        self, preemptive_pause_ms: int | None = None, speech_partials: bool = False
+        self,
+        preemptive_pause_ms: int | None = None,
+        speech_partials: bool = False,
+        room_gate: bool = False,
     ) -> None:
         self.agent = FakeAgent()
         self.turns = TurnTaker(
             self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300),
             preemptive_pause_ms=preemptive_pause_ms, speech_partials=speech_partials,
+            room_gate=room_gate,
         )  # fmt: skip
         self.frames = 0
         self.source = SILENCE
@@ -201,7 +206,7 @@ class Harness:
 
 Script = list[tuple[int, Input]]
 Expected = list[tuple[int, TurnAction]]
-BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchannel)
+BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchannel, HeardFromRoom)
 
 
 def run(
@@ -209,8 +214,9 @@ def run(
     watch: tuple[type, ...] = BARGE_IN,
     preemptive_pause_ms: int | None = None,
     speech_partials: bool = False,
+    room_gate: bool = False,
 ) -> Expected:
-    harness = Harness(preemptive_pause_ms, speech_partials)
+    harness = Harness(preemptive_pause_ms, speech_partials, room_gate)
     for at_ms, what in script:
         harness.play_until(at_ms)
         harness.apply(what)
@@ -263,15 +269,33 @@ ROWS: list[tuple[str, Script, Expected]] = [
     ),
     (
         "a partial with fewer than min_words words does not commit",
-        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("wait")), (1200, SILENCE),
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("the")), (1200, SILENCE),
          (2000, End())],
         [(1060, PAUSE), (1500, ResumeAgent(440.0))],
     ),
     (
-        "a backchannel partial does not commit, its final is ignored",
+        "a partial that opens with a stop word commits on its own",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("Wait")), (1200, SILENCE),
+         (2000, End())],
+        [(1060, PAUSE), (1200, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
+    ),
+    (
+        "a backchannel partial resumes the agent at once, its final is ignored",
         [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("uh huh")), (1200, SILENCE),
          (1300, Final("Uh-huh. Yeah.")), (2000, End())],
-        [(1060, PAUSE), (1300, IgnoreBackchannel("Uh-huh. Yeah.")), (1500, ResumeAgent(440.0))],
+        [(1060, PAUSE), (1200, ResumeAgent(140.0)), (1300, IgnoreBackchannel("Uh-huh. Yeah."))],
+    ),
+    (
+        "speech right after a backchannel goes on with it: no pause, no cut",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("uh huh")), (1300, SILENCE),
+         (1700, SPEECH), (2500, SILENCE), (2600, Final("Uh-huh, yeah.")), (3000, End())],
+        [(1060, PAUSE), (1200, ResumeAgent(140.0)), (2600, IgnoreBackchannel("Uh-huh, yeah."))],
+    ),
+    (
+        "a backchannel that goes on into words cuts the reply off on them",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("yeah")), (1500, Partial("yeah but")),
+         (1800, SILENCE), (2000, End())],
+        [(1060, PAUSE), (1200, ResumeAgent(140.0)), (1500, CommitBargeIn(Cause.TRANSCRIPT, None))],
     ),
     (
         "a backchannel with no agent audio is a turn like any other",
@@ -348,6 +372,56 @@ ROWS: list[tuple[str, Script, Expected]] = [
 @pytest.mark.parametrize(("script", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_barge_in(script: Script, expected: Expected) -> None:
     assert run(script) == expected
+
+
+# With ``room_gate`` the detector's loud frames are the caller's (here the energy detector's;
+# a line silent to it stands for voices the model detector took for the room's).
+ROOM_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "a turn the detector did not hear from the caller is the room's, not answered",
+        [(1500, Final("And in sport, the home team won.")), (2000, End())],
+        [(1500, HeardFromRoom("And in sport, the home team won."))],
+    ),
+    (
+        "a turn with the caller's speech is answered",
+        [(1000, SPEECH), (1300, SILENCE), (1500, Final("Yes.")), (2000, End())],
+        [(1500, StartReply("Yes.", 1.3, 1.5))],
+    ),
+    (
+        "the caller's speech counts for the next turn only",
+        [(1000, SPEECH), (1300, SILENCE), (1500, Final("Yes.")), (2500, Final("The news.")),
+         (3000, End())],
+        [(1500, StartReply("Yes.", 1.3, 1.5)), (2500, HeardFromRoom("The news."))],
+    ),
+    (
+        "the room's turn cuts nothing off",
+        [(0, AgentTalks()), (1500, Final("The weather tomorrow.")), (2000, End())],
+        [(1500, HeardFromRoom("The weather tomorrow."))],
+    ),
+    (
+        "the STT's speech start pauses nothing: the detector decides",
+        [(0, AgentTalks()), (1000, SttSpeech()), (1300, Partial("the council voted")),
+         (2000, End())],
+        [],
+    ),
+    (
+        "speech too short for the caller's is the room's",
+        [(1000, SPEECH), (1100, SILENCE), (1500, Final("Yes.")), (2000, End())],
+        [(1500, HeardFromRoom("Yes."))],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"), [r[1:] for r in ROOM_ROWS], ids=[r[0] for r in ROOM_ROWS]
+)
+def test_room_gate(script: Script, expected: Expected) -> None:
+    assert run(script, room_gate=True) == expected
+
+
+def test_without_the_room_gate_the_rooms_turn_is_answered() -> None:
+    script: Script = [(1500, Final("The news.")), (2000, End())]
+    assert run(script) == [(1500, StartReply("The news.", None, 1.5))]
 
 
 STT_SHAPING = (MarkSpeechEnd, SetSttChunk)

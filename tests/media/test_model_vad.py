@@ -179,15 +179,25 @@ class AgentSide:
         self.audible = self.pending = False
 
 
+def greeted(detector: ModelVoiceDetector, agent: AgentSide) -> None:
+    """The agent's greeting over a quiet line (0.2 s): voices heard before the agent's first
+    audio teach the detector no caller level."""
+    agent.audible = agent.pending = True
+    events(detector, frames([0] * 1600))
+    agent.audible = agent.pending = False
+
+
 def caller_then_room(margin: float | None) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
-    """The caller's first turn over a TV (10 dB below them) with the agent silent, then
-    the agent's reply starts; the detector, the agent's side and 20 s more of the TV."""
+    """The greeting, the caller's first turn over a TV (10 dB below them) with the agent
+    silent, then the agent's reply starts; the detector, the agent's side and 20 s more of
+    the TV."""
     tv = mix([0], background("tv", 26.0), 10.0)
     agent = AgentSide()
     detector = ModelVoiceDetector(
         VAD, ModelVadConfig(caller_margin_db=margin),
         agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending,
     )  # fmt: skip
+    greeted(detector, agent)
     opening = mix(list(speech("Hi, I am calling about the order I placed last week.")),
                   list(tv[: 4 * 8000]), 10.0)  # fmt: skip
     events(detector, frames(opening))
@@ -212,11 +222,14 @@ def test_the_callers_own_level_keeps_a_tv_from_barging_in() -> None:
 
 def test_the_callers_level_is_learned_only_on_their_turns() -> None:
     agent = AgentSide()
-    agent.pending = True  # a reply queued or paused: speech now may be the room's
     detector = ModelVoiceDetector(
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
     said = frames(with_quiet(clean(speech(SENTENCE))))
+    events(detector, said)  # before the agent's first audio: maybe the room's
+    assert detector.caller_dbfs is None
+    greeted(detector, agent)
+    agent.pending = True  # a reply queued or paused: speech now may be the room's
     events(detector, said)
     assert detector.caller_dbfs is None
     agent.pending = False
@@ -236,12 +249,14 @@ def test_confident_speech_starts_a_frame_before_start_ms() -> None:
 
 
 def caller_known_then_agent_talks(background_kind: str) -> tuple[ModelVoiceDetector, AgentSide]:
-    """The caller's first turn (clean, -20 dBFS) with the agent silent, then 3 s of the agent's
-    reply over ``background_kind`` 10 dB below the caller: their level is known, the room's."""
+    """The greeting, the caller's first turn (clean, -20 dBFS) with the agent silent, then 3 s
+    of the agent's reply over ``background_kind`` 10 dB below the caller: their level is
+    known, the room's."""
     agent = AgentSide()
     detector = ModelVoiceDetector(
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
+    greeted(detector, agent)
     events(detector, frames(with_quiet(clean(speech("Hi, I am calling about my order.")))))
     assert detector.caller_dbfs is not None
     agent.audible = agent.pending = True
@@ -374,3 +389,60 @@ def test_a_quiet_line_is_not_stepped_and_speech_after_it_still_starts() -> None:
     assert [(i, e) for i, f in enumerate(said) if (e := alone.push(f)) is not VadEvent.NONE] == (
         found
     )
+
+
+def greeting_over(kind: str, snr: float) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
+    """A call where ``kind`` (a TV, babble) talks ``snr`` dB under a -20 dBFS caller from the
+    first frame: the agent's 3 s greeting over it, then the agent silent; the detector, the
+    agent's side and 30 s more of the room."""
+    room = mix([0], background(kind, 33.0), snr)
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    assert not events(detector, frames(room[: int(1.5 * 8000)]))  # the room is learned
+    assert detector.room_dbfs is not None
+    events(detector, frames(room[int(1.5 * 8000) : 3 * 8000]))
+    agent.audible = agent.pending = False
+    return detector, agent, room[3 * 8000 :]
+
+
+def test_the_greetings_first_audio_learns_the_room_and_it_holds_while_the_agent_is_silent() -> None:
+    detector, _, room = greeting_over("tv", 10.0)
+    known = detector.room_dbfs
+    # 30 s of the TV with the agent silent (the caller says nothing): no speech, no caller.
+    assert not [e for _, e in events(detector, frames(room)) if e is VadEvent.STARTED]
+    assert detector.caller_dbfs is None
+    assert detector.room_dbfs == known  # its window ages with the agent's audio only
+    # The caller, 10 dB over the TV, is heard.
+    said = mix(list(speech(SENTENCE)), room[: 4 * 8000], 10.0)
+    assert any(e is VadEvent.STARTED for _, e in events(detector, frames(said)))
+
+
+def test_a_room_that_went_quiet_under_the_agent_gates_nothing_once_it_stops() -> None:
+    # The caller talks over the start of the greeting (taken for the room), then listens.
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    events(detector, frames(with_quiet(clean(speech(SENTENCE)), 0.3, 3.0)))
+    assert detector.room_dbfs is not None
+    agent.audible = agent.pending = False
+    # Their turn after the greeting, at the same level: the room's gate does not hold.
+    said = frames(with_quiet(clean(speech(SENTENCE)), 0.2, 0.5))
+    assert any(e is VadEvent.STARTED for _, e in events(detector, said))
+
+
+def test_a_caller_who_interrupts_the_greeting_over_a_tv_is_heard() -> None:
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    room = mix([0], background("tv", 12.0), 10.0)
+    assert not events(detector, frames(room[: 4 * 8000]))  # the greeting over the TV alone
+    said = mix(list(speech(SENTENCE)), room[4 * 8000 :], 10.0)
+    found = events(detector, frames(said))
+    assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 15

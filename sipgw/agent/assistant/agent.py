@@ -122,6 +122,7 @@ from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
     ForceTurnEnd,
+    HeardFromRoom,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
@@ -305,6 +306,7 @@ class AssistantAgent(ScopedAgent):
                 barge_in.vad, lambda: state.audible, lambda: state.pending
             ),
             early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
+            room_gate=batched,  # the model detector tells the caller from the room
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
@@ -704,6 +706,9 @@ class AssistantAgent(ScopedAgent):
             elif isinstance(action, IgnoreBackchannel):
                 # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
                 self.scope.write({"type": "backchannel", "text": action.text})
+            elif isinstance(action, HeardFromRoom):
+                # A TV or voices across the room, transcribed: heard, not the caller's turn.
+                self.scope.write({"type": "room_speech", "text": action.text})
 
 
 def assistant_factory_of(make: object) -> AssistantFactory | None:
