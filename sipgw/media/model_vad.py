@@ -64,7 +64,11 @@ alone would have started, later; a cut (``commit_ms`` of loud speech) counts onl
 the rule's loud frames, so nothing unconfirmed cuts the agent off.
 
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
-step's: up to 32 ms later than the sound. It is not stepped on a quiet line: after
+step's: up to 32 ms later than the sound. While the caller listens under the agent's
+audio, quieter than their barge-in level (no start can come of such a frame; the model's
+answer only says whether it is a voice in the room), it steps one chunk in
+:data:`LISTENING_STEP` (2) and the others keep the latest probability. It is not stepped
+on a quiet line: after
 :data:`QUIET_STEPPED_CHUNKS` chunks in a row :data:`QUIET_DB` under
 ``min_level_dbfs`` (no frame in them can be speech), the probability is 0 without a
 run until sound comes back, and frames that quiet are taken as silence without
@@ -80,9 +84,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final, TypeAlias
-
-import numpy as np
+from typing import Final
 
 from sipgw.media import g711
 from sipgw.media.vad import (
@@ -94,7 +96,6 @@ from sipgw.media.vad import (
     VoiceActivityDetector,
 )
 from sipgw.media.voice_model import (
-    CHUNK,
     CONTEXT,
     SileroBatch,
     SileroModel,
@@ -150,6 +151,12 @@ RECENT_AGENT_FRAMES: Final = 100
 hold while the agent is silent."""
 ROOM_ACTIVE_FRAMES: Final = 25
 """Room voice frames (0.5 s) in :data:`RECENT_AGENT_FRAMES` that make the room active."""
+LISTENING_STEP: Final = 2
+"""While the caller listens under the agent's audio, quieter than their barge-in level, the
+model steps one chunk in this many (the others keep the latest probability, which labels
+the room's voices). Elsewhere it steps every chunk: stepping speech under way one chunk in
+two too (from its start, or after 600 ms of it) caught 22-23 of 29 interruptions in café
+babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -168,7 +175,7 @@ class ModelVoiceDetector:
         "_agent_audible", "_agent_frames", "_agent_pending", "_batch", "_calibration_frames",
         "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
         "_hold", "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs",
-        "_quiet_energy", "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked",
+        "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
         "_start_frames", "_stream", "_sure_run",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
         "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
@@ -197,6 +204,7 @@ class ModelVoiceDetector:
         # Each fed frame until pushed: (chunks it queued, its last chunk quiet, its level).
         self._fed: deque[tuple[int, bool, float]] = deque()
         self._quiet_chunks = 0
+        self._since_step = 0  # chunks not stepped in a row, while the caller listens
         self._agent_audible = agent_audible
         self._agent_pending = agent_pending or agent_audible
         self.speaking = False
@@ -234,9 +242,8 @@ class ModelVoiceDetector:
     def config(self, config: VadConfig) -> None:
         self._config = config
         self._energy.config = config
-        # A chunk's sum of squares (float samples) under min_level_dbfs - QUIET_DB.
+        # A chunk under min_level_dbfs - QUIET_DB is quiet.
         self._quiet_dbfs = config.min_level_dbfs - QUIET_DB
-        self._quiet_energy = CHUNK * 10 ** (self._quiet_dbfs / 10)
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -259,7 +266,7 @@ class ModelVoiceDetector:
         self._fed.append((len(steps), quiet, level))
         return bool(steps)
 
-    def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[Chunk], bool]:
+    def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[bytes], bool]:
         """The frame's chunks the model must step, and whether its last chunk was quiet
         (not stepped: probability 0)."""
         if self._quiet_chunks > QUIET_STEPPED_CHUNKS and level < self._quiet_dbfs:
@@ -268,14 +275,29 @@ class ModelVoiceDetector:
             return [], True
         steps = []
         quiet = False
-        for chunk in self._stream.feed(_samples(frame)):
-            body = chunk[CONTEXT:]
-            quiet = float(np.dot(body, body)) < self._quiet_energy
+        sparse = self._listening(level)
+        for chunk in self._stream.feed(frame or _SILENCE):
+            quiet = g711.rms_dbfs(chunk[CONTEXT:]) < self._quiet_dbfs
             self._quiet_chunks = self._quiet_chunks + 1 if quiet else 0
             if self._quiet_chunks <= QUIET_STEPPED_CHUNKS:
-                steps.append(chunk)
                 quiet = False
+                if sparse and self._since_step < LISTENING_STEP - 1:
+                    self._since_step += 1  # the latest probability holds
+                    continue
+                self._since_step = 0
+                steps.append(chunk)
         return steps, quiet
+
+    def _listening(self, level: float) -> bool:
+        """Whether the caller listens under the agent's audio at this level: the agent's
+        audio plays, no speech is under way, and the frame is quieter than the caller's
+        barge-in level (no start can come of it: the model's answer only says whether it
+        is a voice in the room). Then the model steps one chunk in :data:`LISTENING_STEP`."""
+        audible = self._agent_audible
+        if self.speaking or audible is None or not audible():
+            return False
+        caller, margin = self.caller_dbfs, self.model_config.caller_margin_db
+        return caller is not None and margin is not None and level < caller - margin
 
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
@@ -444,17 +466,5 @@ class ModelVoiceDetector:
             self.caller_dbfs = ranked[len(ranked) * 9 // 10]
 
 
-Chunk: TypeAlias = "np.ndarray[Any, Any]"
-
-
-_ULAW_FLOAT: Final = (
-    np.frombuffer(g711.ulaw_to_linear(bytes(range(256))), dtype="<i2").astype(np.float32) / 32768.0
-)
-"""Each μ-law octet's sample as the model takes it (float, -1..1): one lookup a frame."""
-
-
-def _samples(frame: bytes | None) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """A μ-law frame's samples as the model takes them (float, -1..1); None: silence."""
-    if not frame:
-        return np.zeros(160, dtype=np.float32)
-    return _ULAW_FLOAT[np.frombuffer(frame, dtype=np.uint8)]
+_SILENCE: Final = b"\xff" * 160
+"""A frame of μ-law silence: what the model hears for a frame not received."""

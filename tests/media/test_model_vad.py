@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pytest
 
 from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.model_vad import QUIET_STEPPED_CHUNKS, ModelVoiceDetector
+from sipgw.media.model_vad import LISTENING_STEP, QUIET_STEPPED_CHUNKS, ModelVoiceDetector
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
@@ -101,10 +100,9 @@ def test_the_turn_taker_pauses_the_agent_on_the_model_detectors_start() -> None:
 def test_a_batch_gives_each_stream_what_it_gets_alone() -> None:
     model = shared_model()
     rng = np.random.default_rng(3)
-    said = (np.asarray(speech(SENTENCE)) / 32768).astype(np.float32)
-    inputs: list[np.ndarray[Any, np.dtype[np.float32]]] = [
-        said[: CHUNK * 4],
-        (rng.standard_normal(CHUNK * 4) * 0.05).astype(np.float32),
+    inputs = [
+        b"".join(frames(clean(speech(SENTENCE))))[: CHUNK * 4],
+        b"".join(frames((rng.standard_normal(CHUNK * 5) * 1600).tolist()))[: CHUNK * 4],
     ]
     alone = []
     for samples in inputs:
@@ -115,6 +113,7 @@ def test_a_batch_gives_each_stream_what_it_gets_alone() -> None:
     batched = [model.run(streams, [chunked[0][k], chunked[1][k]]) for k in range(4)]
     assert np.allclose(np.array(batched).T, np.array(alone), atol=1e-4)
     assert len(chunked[0][0]) == CONTEXT + CHUNK
+    assert len({round(p, 3) for p in alone[0]}) > 1  # the model ran: not a constant
 
 
 def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -446,3 +445,36 @@ def test_a_caller_who_interrupts_the_greeting_over_a_tv_is_heard() -> None:
     said = mix(list(speech(SENTENCE)), room[4 * 8000 :], 10.0)
     found = events(detector, frames(said))
     assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 15
+
+
+def test_a_caller_listening_under_the_agent_is_stepped_one_chunk_in_two() -> None:
+    """Under the agent's audio, the room's babble (10 dB under the caller's level) is
+    stepped one chunk in two (:data:`LISTENING_STEP`; a few of its frames reach the
+    caller's barge-in level and are stepped each); the caller's words over it are heard."""
+    agent = AgentSide()
+    batch = SileroBatch()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending, batch=batch
+    )
+
+    def hear(audio: list[bytes]) -> list[VadEvent]:
+        found = []
+        for frame in audio:
+            if detector.feed(frame):
+                batch.run()
+            found.append(detector.push(frame))
+        return found
+
+    hear(frames(with_quiet(clean(speech("Hi, I am calling about my order.")))))
+    assert detector.caller_dbfs is not None
+    agent.audible = agent.pending = True
+    before = batch.steps
+    babble = frames(mix([0], background("babble", 4.0), 10.0))
+    assert VadEvent.STARTED not in hear(babble)
+    chunks = len(babble) * 160 // CHUNK
+    assert chunks // LISTENING_STEP - 2 <= batch.steps - before < chunks * 0.7
+    said = clean(speech("Wait, that is not the address I gave you.", "en-gb+f3"))
+    over = frames(mix(said, background("babble", len(said) / 8000 + 1), 10.0))
+    before = batch.steps
+    assert VadEvent.STARTED in hear(over)
+    assert batch.steps - before > len(over) * 160 // CHUNK * 0.7  # the words: every chunk

@@ -20,7 +20,10 @@ greeting plays from the first ticks after the answer. The operator's caller
 lookup runs beside it and, when it answers, replaces the session's instructions.
 
 *Audio*: each caller frame goes, at arrival and unchanged (μ-law), through the
-turn-taking machine's voice-activity detector and on to the session. The
+turn-taking machine's voice detector (the configured one, ``SIPGW_VOICE_DETECTOR``, as
+the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the model
+detector's steps batched with every call's, a frame that completes a model chunk and
+those after it waiting for the run, within the loop's wake-up) and on to the session. The
 model's audio (μ-law too) is re-cut into 160-byte frames in the playout, which
 the gateway's ticker reads one per 20 ms: nothing is resampled either way.
 
@@ -68,12 +71,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.call_actions import ToolCallContext
+from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.keypad import Keypad
@@ -192,11 +197,21 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
         speaking = Speaking(self.playout)
         barge_in = settings.barge_in
+        # The configured detector; no suppression: the session hears the caller as they came.
+        noise = replace(barge_in.noise, suppression=False)
+        self.caller_audio = CallerAudio(
+            noise, shared_batcher() if noise.detector == "model" else None
+        )
+        # Frames waiting for the model's batch, in arrival order (None: silence to the session).
+        self._waiting: deque[tuple[bytes | None, float]] = deque()
         self.turns = TurnTaker(
             speaking,
             commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
             min_words=barge_in.min_words,
             vad=barge_in.vad,
+            detector=self.caller_audio.detector(
+                barge_in.vad, lambda: speaking.audible, lambda: speaking.pending
+            ),
         )
         self.endpointer = None if session.server_turns else SilenceEndpointer(resources.silence_ms)
         self.watch = watch = FailureWatch(
@@ -364,21 +379,42 @@ class SpeechToSpeechAgent(ScopedAgent):
         """Unused: the agent listens at arrival (:meth:`on_caller_audio`)."""
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through the VAD (barge-in, local turns), then to the session;
-        while the caller holds the call, silence goes to the session instead (their hold
-        music is not speech)."""
-        if self.held:
+        """At arrival, in order: through the voice detector (barge-in, local turns), then to
+        the session; while the caller holds the call, silence goes to the session instead
+        (their hold music is not speech). With the model detector's steps batched across
+        calls, a frame that completes a model chunk, and the frames after it until the batch
+        has run, wait for the run (within the loop's wake-up, before the next tick)."""
+        now = self.loop.time()
+        entry: tuple[bytes | None, float] = (None, now)
+        if not self.held:
+            answering = self.answering
+            if answering is not None:
+                answering.on_audio(frame, now)
+            # Answering-machine detection holds the input: no reply to a greeting or voicemail.
+            if answering is None or not answering.holds_input:
+                entry = (frame, now)
+                if self.caller_audio.feed(frame) and not self._waiting:
+                    self._waiting.append(entry)
+                    self.caller_audio.after_batch(self._after_batch)
+                    return
+        if self._waiting:
+            self._waiting.append(entry)
+        else:
+            self._hear(*entry)
+
+    def _after_batch(self) -> None:
+        """The batch has run: the frames that waited for it, in order."""
+        waiting = self._waiting
+        while waiting:
+            self._hear(*waiting.popleft())
+
+    def _hear(self, frame: bytes | None, now: float) -> None:
+        """One frame through the turn-taking machine, then to the session (None: silence to
+        the session, past the machine)."""
+        if frame is None:
             self.turns.skip_audio()
             self.scope.session.send_audio(SILENCE_FRAME)
             return
-        now = self.loop.time()
-        answering = self.answering
-        if answering is not None:
-            answering.on_audio(frame, now)
-            if answering.holds_input:  # it must not reply to a greeting or a voicemail
-                self.turns.skip_audio()
-                self.scope.session.send_audio(SILENCE_FRAME)
-                return
         vad = self.turns.vad
         speaking = vad.speaking
         actions = self.turns.receive_audio(frame, now)
@@ -395,10 +431,8 @@ class SpeechToSpeechAgent(ScopedAgent):
                 self.watch.report_and_carry_out(CallerStoppedSpeaking(self.turns.last_loud_at))
         self.scope.session.send_audio(frame)
         endpointer = self.endpointer
-        if endpointer is not None:
-            vad = self.turns.vad
-            if endpointer.push(vad.speaking, vad.loud):
-                self._caller_turn_ended()
+        if endpointer is not None and endpointer.push(vad.speaking, vad.loud):
+            self._caller_turn_ended()
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence); the idle policy

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from sipgw.agent.assistant.caller_audio import DetectorKind, NoiseSettings
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.resilience.policy import FailurePolicySettings
@@ -24,6 +25,8 @@ from sipgw.agent.s2s.base import (
     SessionFailed,
     ToolCallRequested,
 )
+from sipgw.media import g711
+from sipgw.media.vad import VoiceActivityDetector
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import (
     LOUD,
@@ -32,6 +35,7 @@ from tests.agent.s2s.parts import (
     rig,
     speak,
 )
+from tests.toolkit.noisy_audio import background, mix, speech
 
 
 async def test_prepare_configures_the_session_and_waits_for_the_greeting_audio() -> None:
@@ -361,3 +365,41 @@ async def test_while_the_caller_holds_the_session_hears_silence() -> None:
     assert bytes(r.session.audio).endswith(LOUD)
     assert [line["held"] for line in r.record("hold")] == [True, False]
     await r.agent.close()
+
+
+def ulaw_frames(samples: list[int]) -> list[bytes]:
+    pcm = b"".join(max(-32768, min(32767, v)).to_bytes(2, "little", signed=True) for v in samples)
+    ulaw = g711.linear_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+
+
+async def pauses_under(detector: DetectorKind, audio: list[bytes]) -> list[int]:
+    """The frames of ``audio`` (from the caller, one per tick over a long reply) after
+    which the agent's next frame was silence: its audio paused."""
+    r = rig(server_turns=False, barge_in=BargeInSettings(noise=NoiseSettings(detector=detector)))
+    await r.agent.prepare()
+    r.agent.on_answered()
+    speak(r.session, "r1", 20 * (len(audio) + 10))
+    await settle()
+    paused = []
+    for i, frame in enumerate(audio):
+        r.agent.on_caller_audio(frame)
+        await asyncio.sleep(0)  # the model's batch runs in the loop's wake-up
+        if r.ticks(1) == [None]:
+            paused.append(i)
+    detector_kind = type(r.agent.turns.vad).__name__
+    await r.agent.close()
+    assert (detector_kind == "ModelVoiceDetector") == (detector == "model")
+    return paused
+
+
+async def test_barge_in_uses_the_configured_voice_detector() -> None:
+    """``SIPGW_VOICE_DETECTOR=model``: the local barge-in hears the caller's words, not the
+    music on their side, which the energy detector takes for speech."""
+    music = ulaw_frames(mix([0], background("music", 4.0), 0.0))  # -20 dBFS, as loud as a voice
+    assert await pauses_under("energy", music)
+    assert not await pauses_under("model", music)
+    said = ulaw_frames([0] * 4000 + mix(speech("Sorry, can I stop you there?"), [0] * 16000, 200.0))
+    paused = await pauses_under("model", said)
+    assert paused and 25 <= paused[0] <= 25 + 15  # the words from frame 25: within 300 ms
+    assert isinstance(rig().agent.turns.vad, VoiceActivityDetector)  # the default's

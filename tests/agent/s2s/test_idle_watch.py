@@ -6,9 +6,12 @@ tool running, the caller speaking or holding)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from sipgw.agent.assistant.caller_audio import NoiseSettings
+from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.idle.policy import IdleSettings
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
@@ -18,9 +21,11 @@ from sipgw.agent.s2s.base import (
 )
 from sipgw.agent.s2s.idle_watch import CHECK_IN_INSTRUCTIONS
 from sipgw.agent.tools.registry import Tool
+from sipgw.media import g711
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import LOUD, SILENCE, Rig, rig, speak
 from tests.toolkit.fakes.voice_base import quoted_line
+from tests.toolkit.noisy_audio import background, mix
 
 AFTER = 0.2
 BYE = "Bye now."
@@ -197,3 +202,32 @@ async def test_a_goodbye_the_model_never_says_still_ends_the_call() -> None:
     assert r.call.hangups == 1 and AFTER + 0.3 - 0.05 <= waited, waited
     assert r.record("hangup")[0]["reason"] == "idle"
     await r.agent.close()
+
+
+async def test_music_on_the_callers_side_is_silence_to_the_model_detector() -> None:
+    """The idle checks hear the caller through the configured detector: with the model's,
+    music on the caller's side (no voice) lets the check-in come; the energy detector takes
+    its notes for the caller's speech (from 0.8 s in: the first second comes before the
+    answer)."""
+    samples = mix([0], background("music", 3.0), 0.0)  # -20 dBFS, as loud as a voice
+    ulaw = g711.linear_to_ulaw(b"".join(v.to_bytes(2, "little", signed=True) for v in samples))
+    music = [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+    asked = {}
+    for detector in ("energy", "model"):
+        idle = IdleSettings(after=AFTER, checks=1, check_line="Still there?", goodbye_line=BYE)
+        r = rig(idle=idle, barge_in=BargeInSettings(noise=NoiseSettings(detector=detector)))
+        await r.agent.prepare()
+        frames = iter(music)
+        for frame in itertools.islice(frames, 50):
+            r.agent.on_caller_audio(frame)
+            await asyncio.sleep(0)  # the model's batch runs in the loop's wake-up
+        r.agent.on_answered()
+
+        def hear(r: Rig = r, frames: Iterator[bytes] = frames) -> bool:
+            r.agent.on_caller_audio(next(frames))
+            return bool(requests(r))
+
+        await tick_until(r, hear, seconds=AFTER * 3)
+        asked[detector] = bool(requests(r))
+        await r.agent.close()
+    assert asked == {"energy": False, "model": True}
