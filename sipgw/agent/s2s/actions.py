@@ -80,7 +80,8 @@ class S2sActions(CallDialing):
     """
 
     __slots__ = (
-        "_goodbye", "_goodbye_reply", "_hold_lines", "_pending", "_speaking", "_watch", "settings",
+        "_goodbye", "_goodbye_reply", "_held", "_held_left", "_hold_lines", "_line_wait", "_pending",
+        "_speaking", "_watch", "settings",
     )  # fmt: skip
 
     def __init__(
@@ -100,6 +101,12 @@ class S2sActions(CallDialing):
         self._goodbye: asyncio.Future[bool] | None = None
         self._goodbye_reply: Reply | None = None
         self._hold_lines: list[Reply] = []
+        self._line_wait: asyncio.Timeout | None = None
+        """The running wait of a transfer or hang-up for its line (its deadline)."""
+        self._held = False
+        """The caller holds the call."""
+        self._held_left: float | None = None
+        """While the caller holds the call: what was left of that wait."""
 
     @property
     def acting(self) -> bool:
@@ -108,6 +115,26 @@ class S2sActions(CallDialing):
         return self._pending is not None or self._hung_up
 
     # -- after the reply (tools)
+
+    def hold(self, held: bool) -> None:
+        """The caller held the call (nothing of the line can be heard meanwhile: the wait of
+        a transfer or hang-up for its line stops) or resumed it (it goes on from where it
+        was)."""
+        if held == self._held:
+            return
+        self._held = held
+        wait = self._line_wait
+        if wait is None:
+            return
+        now = self._scope.now()
+        if held:
+            when = wait.when()
+            self._held_left = None if when is None else max(0.0, when - now)
+            wait.reschedule(None)
+        else:
+            left, self._held_left = self._held_left, None
+            if left is not None:
+                wait.reschedule(now + left)
 
     def hangup_after_reply(self) -> None:
         """End the call once the words around the tool call have been heard (``end_call``)."""
@@ -153,7 +180,11 @@ class S2sActions(CallDialing):
         line = "none"
         try:
             deadline = pending.requested_at + self.settings.action_line_timeout
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline) as wait:
+                self._line_wait = wait
+                if self._held:  # asked for while held: the wait counts from the resume
+                    self._held_left = max(0.0, deadline - scope.now())
+                    wait.reschedule(None)
                 for reply in pending.before:
                     if reply.finished is not None:
                         await reply.finished
@@ -168,6 +199,8 @@ class S2sActions(CallDialing):
                     line = "reply"
         except TimeoutError:
             line = "timeout"
+        finally:
+            self._line_wait = None
         if pending.interrupted:
             line = "interrupted"
         now = scope.now()

@@ -416,8 +416,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         model's audio waits in the playout). The clocks that would act on what they cannot
         hear stop, and go on from where they were on resume: the idle policy's silence,
         the keypad's wait for more digits, the reply timeout and the failure policy's
-        deadlines ("one moment" and its reminders). The wait of a transfer or hang-up for
-        its line does not stop (``action_line_timeout`` bounds it).
+        deadlines ("one moment" and its reminders), and the wait of a transfer or hang-up
+        for its line (``action_line_timeout``).
         """
         if held == self.held:
             return
@@ -426,6 +426,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.idle.hold(held, self.loop.time())
         self.keypad.hold(held)
         self.wait.hold(held)
+        self.actions.hold(held)
         self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
