@@ -41,6 +41,7 @@ from sipgw.agent.assistant.call_actions import ActionKind, CallDialing, transfer
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import ms_between
+from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import played
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.lines import FallbackLine
@@ -48,6 +49,7 @@ from sipgw.agent.resilience.policy import Action, Decision, TransferFailed
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.transfer.warm import WarmTransfer
 
 __all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
 
@@ -80,8 +82,8 @@ class S2sActions(CallDialing):
     """
 
     __slots__ = (
-        "_goodbye", "_goodbye_reply", "_held", "_held_left", "_hold_lines", "_line_wait", "_pending",
-        "_speaking", "_watch", "settings",
+        "_goodbye", "_goodbye_reply", "_held", "_held_left", "_hold_lines", "_line_wait",
+        "_pending", "_speaking", "_watch", "settings", "warm",
     )  # fmt: skip
 
     def __init__(
@@ -101,6 +103,8 @@ class S2sActions(CallDialing):
         self._goodbye: asyncio.Future[bool] | None = None
         self._goodbye_reply: Reply | None = None
         self._hold_lines: list[Reply] = []
+        self.warm: WarmTransfer | None = None
+        """The warm transfer, when transfers are warm (None: a REFER); set by the agent."""
         self._line_wait: asyncio.Timeout | None = None
         """The running wait of a transfer or hang-up for its line (its deadline)."""
         self._held = False
@@ -112,7 +116,12 @@ class S2sActions(CallDialing):
     def acting(self) -> bool:
         """A transfer or hang-up was asked for and is under way (or waits for its line), or
         the call was hung up."""
-        return self._pending is not None or self._hung_up
+        return self._pending is not None or self._hung_up or self.transferring
+
+    @property
+    def transferring(self) -> bool:
+        """The caller is on hold for a warm transfer (their words are no turns)."""
+        return self.warm is not None and self.warm.active
 
     # -- after the reply (tools)
 
@@ -220,10 +229,20 @@ class S2sActions(CallDialing):
         return await played(self._speaking.playout, reply.id)
 
     async def _transfer_after_line(self, target: str, summary: str) -> None:
-        """The REFER; a refusal or rejection is told to the model, which tells the caller."""
-        reason = await self.transfer_or_why_not(target, summary)
+        """The REFER, or the warm transfer (:mod:`sipgw.agent.transfer.warm`: it tells the
+        model itself when the person does not take the call); a refusal or rejection is
+        told to the model, which tells the caller."""
+        if self.warm is not None:
+            try:
+                await self.warm.run(target, summary)
+                return
+            except DialRefused as exc:
+                self._record_refusal(exc)
+                reason: str | None = f"refused ({exc.reason})"
+        else:
+            reason = await self.transfer_or_why_not(target, summary)
         if reason is not None:
-            self._tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
+            self.tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer the transfer: tell the model, which offers a message or
@@ -233,7 +252,7 @@ class S2sActions(CallDialing):
         if self.policy_transfer_failed():
             self._watch.report_and_carry_out(TransferFailed())
             return
-        self._tell_model(transfer_failed_note(status, reason))
+        self.tell_model(transfer_failed_note(status, reason))
 
     # -- the failure policy's decisions
 
@@ -292,9 +311,10 @@ class S2sActions(CallDialing):
     def caller_keyed(self, digits: str) -> None:
         """Keypad input (:class:`sipgw.agent.assistant.keypad.Keypad`): to the model as text."""
         self._scope.write({"type": "dtmf", "digits": digits})
-        self._tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
+        self.tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
 
-    def _tell_model(self, text: str) -> None:
+    def tell_model(self, text: str) -> None:
+        """Something from the caller's side, as text the model answers."""
         if not self._scope.closed:
             self._scope.session.add_caller_text(text)
 
@@ -319,7 +339,10 @@ class S2sActions(CallDialing):
         if not played.done():
             played.set_result(complete)
 
-    def close(self) -> None:
-        """The call ended: a goodbye still waiting returns."""
+    def close(self, reason: str = "") -> None:
+        """The call ended (``reason``): a goodbye still waiting returns; a consultation call
+        ends too, unless the two calls were joined."""
+        if self.warm is not None:
+            self.warm.close(reason)
         if self._goodbye is not None and not self._goodbye.done():
             self._goodbye.set_result(False)

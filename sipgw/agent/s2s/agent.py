@@ -46,6 +46,12 @@ turn-taking. A pause the service does not confirm ends when the caller stops
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
 barge-in while the agent talks is taken as a backchannel: the agent goes on.
 
+*Warm transfers* (``SIPGW_TRANSFER_MODE=warm``) are the assistant's
+(:class:`sipgw.agent.transfer.warm.WarmTransfer`), with the consultation call's voice and
+ears made of sessions of the same service (:class:`sipgw.agent.s2s.lines.SessionVoice`,
+:class:`sipgw.agent.s2s.ears.SessionEars`); while the caller waits on hold the session hears
+silence.
+
 *A quiet caller* (:mod:`sipgw.agent.s2s.idle_watch`): the assistant's idle policy, with
 the line's ``idle`` settings, counts the silence of both sides (no caller speech, no reply
 generated or playing, no tool running); its check-ins and goodbye are the model's, asked
@@ -70,6 +76,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
@@ -114,9 +121,11 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
 )
 from sipgw.agent.s2s.declared_tools import DeclaredTools
+from sipgw.agent.s2s.ears import SessionEars
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
 from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
+from sipgw.agent.s2s.lines import SessionVoice
 from sipgw.agent.s2s.recovery import SessionRecovery
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
@@ -124,6 +133,7 @@ from sipgw.agent.s2s.tool_calls import ToolCalls
 from sipgw.agent.s2s.voice import ModelVoice
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
 from sipgw.agent.turns import Cause, TurnTaker
 from sipgw.media import g711
 
@@ -205,6 +215,14 @@ class SpeechToSpeechAgent(ScopedAgent):
         )  # fmt: skip
         self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
         watch.bind(actions)
+        if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
+            # The consultation call in the model's voice: the brief spoken by a session of
+            # the same service, the person's answer heard by another (agent/s2s/ears.py).
+            new_session = resources.new_session
+            actions.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
+                                        actions.tell_model, partial(SessionVoice, new_session),
+                                        partial(SessionEars, new_session, resources.silence_ms),
+                                        settings.answering.detector)  # fmt: skip
         self.wait = wait = ReplyWait(scope, watch, resources.reply_timeout)
         # Answering-machine detection on a call placed with it (a call handed over was
         # answered long ago): no greeting at connect; the model speaks once it is decided.
@@ -327,7 +345,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         if scope.closed:
             return
         scope.closed = True
-        self.actions.close()
+        self.actions.close(reason)
         self.keypad.close()
         self.watch.close()
         self.wait.close()
@@ -365,9 +383,10 @@ class SpeechToSpeechAgent(ScopedAgent):
 
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through the VAD (barge-in, local turns), then to the session;
-        while the caller holds the call, silence goes to the session instead (their hold
-        music is not speech)."""
-        if self.held:
+        while the caller holds the call, or is held for a warm transfer, silence goes to the
+        session instead (their hold music is not speech, and what they say to the music is
+        no turn)."""
+        if self.held or self.actions.transferring:
             self.turns.skip_audio()
             self.scope.session.send_audio(SILENCE_FRAME)
             return

@@ -187,3 +187,45 @@ async def test_an_action_asked_for_while_held_waits_from_the_resume() -> None:
     actions.hold(False)
     await asyncio.sleep(0.2)
     assert owner.hung_up == 1 and owner.line()["line"] == "timeout"
+
+
+@dataclass
+class Warm:
+    """The warm transfer as the actions see it."""
+
+    refuse: bool = False
+    runs: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    active: bool = False
+
+    async def run(self, target: str, summary: str) -> bool:
+        self.runs.append((target, summary))
+        if self.refuse:
+            raise DialRefused("transfer", target, "not allowed")
+        return True
+
+    def close(self, reason: str = "") -> None:
+        self.closed.append(reason)
+
+
+async def test_with_warm_transfers_the_transfer_after_the_line_is_the_warm_one(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("sipgw.agent.s2s.actions.REPLY_START_WAIT", 0.01)
+    for refuse in (False, True):
+        owner = Owner(asyncio.get_running_loop())
+        warm = Warm(refuse=refuse)
+        owner.actions.warm = warm  # type: ignore[assignment]
+        owner.actions.transfer_after_reply("sip:human@pbx", "wants a refund")
+        await asyncio.sleep(0.05)
+        assert warm.runs == [("sip:human@pbx", "wants a refund")]
+        assert owner.summaries == []  # no REFER of the caller
+        told = ["[The transfer was refused (not allowed). Tell the caller and offer other help.]"]
+        assert owner.told == (told if refuse else [])
+        refused = [line for line in owner.record.lines if line["type"] == "dial_refused"]
+        assert len(refused) == (1 if refuse else 0)
+        assert not owner.actions.acting
+        warm.active = True  # the caller on hold for it: the idle policy's silence stops
+        assert owner.actions.acting and owner.actions.transferring
+        owner.actions.close("bridged")
+        assert warm.closed == ["bridged"]
