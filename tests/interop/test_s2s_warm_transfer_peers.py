@@ -1,14 +1,13 @@
 """Warm transfer by a speech-to-speech agent between three real parties: a baresip caller,
-the gateway (``sipgw serve --agent realtime``, a subprocess, OpenAI Realtime's fake in a
-thread) and a baresip person.
+the gateway (``sipgw serve --agent realtime`` or ``voice-agent``, a subprocess, the vendor's
+fake in a thread) and a baresip person.
 
 The caller asks for a person; the model calls ``transfer_to_human`` with a summary and
 says its line (a tone of its own); with ``SIPGW_TRANSFER_MODE=warm`` the caller hears
 hold music while the gateway calls the person. The consultation call is the model's
 voice: the brief is spoken by a second session of the same service (the fake speaks it
 as the summary's tone) and a third one listens for the person's words
-(agent/s2s/ears.py). The person, quiet when they answer (a person, by detection's 4 s of
-silence), accepts with a key; baresip lists no ``replaces``, so the gateway bridges the
+(agent/s2s/ears.py), which hears their "Hello?". The person accepts with a key; baresip lists no ``replaces``, so the gateway bridges the
 two calls, and then each phone hears the other's tone.
 """
 
@@ -20,6 +19,7 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.agent.s2s.stack import Kind
 from tests.interop.test_s2s_peers import fake_service
 from tests.interop.test_warm_transfer_peers import (
     CALLER_HZ,
@@ -42,21 +42,24 @@ pytestmark = pytest.mark.timeout(90)
 LINE = "Let me connect you with a colleague."
 
 
+@pytest.mark.parametrize("kind", ["realtime", "voice-agent"])
 def test_the_person_hears_the_brief_in_the_model_s_voice_accepts_and_is_bridged(
-    tmp_workdir: Path,
+    tmp_workdir: Path, kind: Kind
 ) -> None:
-    caller_wav = wav(tmp_workdir, "caller", (None, 1.0), (SPEECH_HZ, 0.6), (None, 5.0),
+    caller_wav = wav(tmp_workdir, "caller", (None, 0.6), (SPEECH_HZ, 0.6), (None, 5.0),
                      (CALLER_HZ, 60.0))  # fmt: skip
-    person_wav = wav(tmp_workdir, "person", (None, 6.0), (PERSON_HZ, 60.0))
-    with fake_service("realtime", speed=2.0, reply_delay=0.05) as (fake, env):
+    person_wav = wav(tmp_workdir, "person", (None, 0.5), (SPEECH_HZ, 0.5), (None, 3.0),
+                     (PERSON_HZ, 60.0))  # fmt: skip
+    with fake_service(kind, speed=2.0, reply_delay=0.05) as (fake, env):
         fake.map_text("connect you with a colleague", LINE_HZ)
         fake.map_text("refund", SUMMARY_HZ)  # the brief: intro, summary and prompt
         tool = FakeToolCall("transfer_to_human", {"reason": "asked for a person",
                                                   "summary": SUMMARY})  # fmt: skip
         fake.script([FakeReply(tool_calls=[tool]), FakeReply(LINE)])
+        fake.script_transcripts(["Can I talk to a person?", "Hello?"])
         with Baresip(tmp_workdir, "human", user="human", answermode="auto",
                      source_wav=person_wav) as human:  # fmt: skip
-            gw = GatewayProcess(tmp_workdir, agent="realtime", extra_env={
+            gw = GatewayProcess(tmp_workdir, agent=kind, extra_env={
                 **env, "SIPGW_GREETING": "", "SIPGW_FALLBACK_SYNTHESIZE": "off",
                 "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
                 "SIPGW_TRANSFER_MODE": "warm", "SIPGW_TRANSFER_TARGET": human.uri,
@@ -84,8 +87,11 @@ def test_the_person_hears_the_brief_in_the_model_s_voice_accepts_and_is_bridged(
     assert from_person and from_person[0][0] > music[0][0], to_caller.describe()
     # the caller's session, the brief's (its one reply says the summary), the listener's
     assert len(sessions) == 3, [s.session.get("instructions") for s in sessions]
-    (brief,) = [r for s in sessions for r in s.replies if r.text and SUMMARY in r.text]
+    (speaker,) = [s for s in sessions if any(SUMMARY in r.text for r in s.replies)]
+    (brief,) = speaker.replies
     assert brief.trigger in ("greeting", "create") and brief.status == "completed", brief
+    (listener,) = [s for s in sessions[1:] if s is not speaker]
+    assert listener.audio_bytes > 8000  # the person's audio reached it
     # the caller's tone while on hold never reached the model: silence went instead
     assert [r.trigger for r in sessions[0].replies].count("turn") == 1, sessions[0].replies
     record = record_lines(tmp_workdir)
