@@ -7,8 +7,9 @@ says its line (a tone of its own); with ``SIPGW_TRANSFER_MODE=warm`` the caller 
 hold music while the gateway calls the person. The consultation call is the model's
 voice: the brief is spoken by a second session of the same service (the fake speaks it
 as the summary's tone) and a third one listens for the person's words
-(agent/s2s/ears.py), which hears their "Hello?". The person accepts with a key; baresip lists no ``replaces``, so the gateway bridges the
-two calls, and then each phone hears the other's tone.
+(agent/s2s/ears.py), which hears their "Hello?". The person accepts with a key; baresip
+lists no ``replaces``, so the gateway bridges the two calls, and then each phone hears the
+other's tone.
 """
 
 from __future__ import annotations
