@@ -123,6 +123,7 @@ from sipgw.agent.s2s.base import (
 from sipgw.agent.s2s.declared_tools import DeclaredTools
 from sipgw.agent.s2s.ears import SessionEars
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
 from sipgw.agent.s2s.lines import SessionVoice
@@ -243,8 +244,9 @@ class SpeechToSpeechAgent(ScopedAgent):
                                        lambda: self.recovery.history, self._hand_away,
                                        settings.action_line_timeout, made)  # fmt: skip
             self.tools = with_hand_off(resources.tools, self.hand_off.tool())
+        self.fillers = S2sFillers(scope, settings.filler_after, settings.filler_lines, speaking)
         self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait,
-                                    voice.spans)  # fmt: skip
+                                    voice.spans, self.fillers)  # fmt: skip
         self.declared = DeclaredTools(scope, self.tools)
         self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait,
                                         self.declared,
@@ -346,6 +348,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             return
         scope.closed = True
         self.actions.close(reason)
+        self.fillers.close()
         self.keypad.close()
         self.watch.close()
         self.wait.close()
@@ -446,6 +449,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.keypad.hold(held)
         self.wait.hold(held)
         self.actions.hold(held)
+        self.fillers.hold(held)
         self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
@@ -487,7 +491,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             elif isinstance(event, ReplyText):
                 voice.text(event)
             elif isinstance(event, ReplyStarted):
-                voice.started(event.reply_id, event.received_at)
+                voice.started(event.reply_id, event.received_at, filler=event.filler)
             elif isinstance(event, ReplyDone):
                 reply = voice.done(event)
                 if reply is not None:

@@ -41,6 +41,11 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
   also sent for cancelled responses); each result goes back as a
   ``function_call_output`` item, and once all of that response's calls are
   answered a ``response.create`` lets the model go on.
+* **Filler lines** (:meth:`OpenAIRealtime.request_filler`, while a slow tool runs): a
+  ``response.create`` whose one-off instructions quote the line, with ``tool_choice:
+  none`` and ``metadata`` marking it (echoed in its ``response.created``); it is an
+  assistant item of the conversation like any reply (truncated if cut). A result that
+  comes back meanwhile gets its ``response.create`` after the filler's ``response.done``.
 * **Caller transcripts** come from input transcription
   (``conversation.item.input_audio_transcription.completed``), for the call record.
 * **Errors**: ``error`` events are reported and the session goes on; the
@@ -101,6 +106,13 @@ AUDIO_FORMAT: Final = {"type": "audio/pcmu"}
 GREETING_INSTRUCTIONS: Final = (
     'Greet the caller with exactly these words and nothing else: "{greeting}"'
 )
+FILLER_INSTRUCTIONS: Final = (
+    "A tool you called is still running. Say exactly these words to the caller and nothing "
+    'else: "{text}"'
+)
+FILLER_METADATA: Final = {"sipgw": "filler"}
+"""Marks a filler's response: the service echoes a response's ``metadata`` in its
+``response.created``."""
 
 TurnDetection = Literal["server_vad", "semantic_vad", "local"]
 """Who ends the caller's turn: the server's VAD, its semantic turn detector, or the agent."""
@@ -225,12 +237,15 @@ class _Response:
     """(item id, ms of audio received) in order."""
     calls: set[str] = field(default_factory=set)
     """Its function calls still waiting for their result."""
+    filler: bool = False
+    """A filler line (:meth:`OpenAIRealtime.request_filler`)."""
 
 
 class OpenAIRealtime(WebSocketSession):
     """One call's Realtime session; see the module docstring."""
 
     name = "openai-realtime"
+    fillers = True
 
     def __init__(self, settings: RealtimeSettings) -> None:
         super().__init__(
@@ -282,6 +297,16 @@ class OpenAIRealtime(WebSocketSession):
         self._send(message)
         self._active = _Response("")  # in progress from now on; its id comes with created
 
+    def request_filler(self, text: str) -> bool:
+        if self._active is not None:
+            return False  # a reply is on its way: it fills the silence
+        instructions = FILLER_INSTRUCTIONS.format(text=text)
+        self._send({"type": "response.create", "response": {
+            "instructions": instructions, "tool_choice": "none", "metadata": FILLER_METADATA,
+        }})  # fmt: skip
+        self._active = _Response("", filler=True)
+        return True
+
     def send_tool_result(self, call_id: str, output: str) -> None:
         self._send(
             {
@@ -292,8 +317,9 @@ class OpenAIRealtime(WebSocketSession):
         for response in self._responses.values():
             if call_id in response.calls:
                 response.calls.discard(call_id)
-                if not response.calls and self._active is None:
-                    self.request_reply()  # all answered: the model goes on
+                active = self._active
+                if not response.calls and (active is None or active.filler):
+                    self.request_reply()  # all answered: the model goes on (after a filler)
                 break
 
     def cancel_reply(self, reply_id: str, played_ms: int) -> None:
@@ -403,11 +429,13 @@ class OpenAIRealtime(WebSocketSession):
         response_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(response_id, str):
             return
-        response = _Response(response_id)
+        metadata = body.get("metadata") if isinstance(body, Mapping) else None
+        filler = isinstance(metadata, Mapping) and metadata.get("sipgw") == "filler"
+        response = _Response(response_id, filler=filler)
         self._responses[response_id] = response
         self._active = response
         self._server_cancelling = False
-        self._emit(ReplyStarted(response_id, now))
+        self._emit(ReplyStarted(response_id, now, filler=filler))
 
     def _done(self, message: Mapping[str, Any], now: float) -> None:
         body = message.get("response")

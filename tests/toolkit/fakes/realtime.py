@@ -39,7 +39,9 @@ What it checks and does, like the service:
   ``delta``), their ``done`` events, then each scripted function call
   (``output_item.added``, ``function_call_arguments.delta``/``done``,
   ``output_item.done``), then ``response.done`` with every output item and
-  ``usage``. ``response.cancel`` stops it (``status: cancelled``, reason
+  ``usage``; the ``response`` objects echo the ``metadata`` of its ``response.create``
+  (at most 16 string pairs, else ``error``), and ``tool_choice: none`` makes it call no
+  tool. ``response.cancel`` stops it (``status: cancelled``, reason
   ``client_cancelled``; with none in progress: ``response_cancel_not_active``).
   The content-part events are not sent (no client here reads them).
 * **conversation.item.truncate**: only for an assistant audio item, with
@@ -59,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import json
 import time
 import uuid
@@ -117,6 +120,8 @@ class _Response:
     items: list[dict[str, Any]] = field(default_factory=list)
     audio_item: str | None = None
     cancel_reason: str = "client_cancelled"
+    metadata: dict[str, str] | None = None
+    """The ``metadata`` of its ``response.create``, echoed in its ``response`` objects."""
 
 
 class _Session:
@@ -267,10 +272,16 @@ class _Session:
 
     # -- responses
 
-    def respond(self, reply: FakeReply, trigger: str, instructions: str = "") -> None:
+    def respond(
+        self,
+        reply: FakeReply,
+        trigger: str,
+        instructions: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         spoken = SpokenReply(self.next_id("resp"), trigger, reply.text, time.monotonic(),
                              instructions)  # fmt: skip
-        response = _Response(spoken)
+        response = _Response(spoken, metadata=metadata)
         self.active = response
         self.fake._update(lambda: self.record.replies.append(spoken))
         response.task = self.fake._spawn(self._run(response, reply))
@@ -419,6 +430,7 @@ class _Session:
             "output": copy.deepcopy(response.items),
             "conversation_id": "conv_fake",
             "output_modalities": ["audio"],
+            "metadata": copy.deepcopy(response.metadata),
             "usage": {"total_tokens": 10 + audio_ms // 50, "input_tokens": 10,
                       "output_tokens": audio_ms // 50},
         }  # fmt: skip
@@ -531,7 +543,14 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
                 return
             body = event.get("response") or {}
             instructions = str(body.get("instructions") or "")
-            session.respond(self.next_reply(instructions), "create", instructions)
+            metadata = body.get("metadata")
+            if metadata is not None and not _metadata_ok(metadata):
+                await session.error("invalid_value", "metadata: at most 16 string pairs")
+                return
+            reply = self.next_reply(instructions)
+            if body.get("tool_choice") == "none":
+                reply = dataclasses.replace(reply, tool_calls=())
+            session.respond(reply, "create", instructions, metadata)
         elif kind == "response.cancel":
             if session.active is None:
                 await session.error(
@@ -548,6 +567,17 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
             await session.send({"type": "input_audio_buffer.cleared"})
         else:
             await session.error("invalid_value", f"Invalid event type {kind!r}")
+
+
+def _metadata_ok(metadata: object) -> bool:
+    """A response's ``metadata`` as the API reference allows it: at most 16 pairs, keys of
+    at most 64 characters, string values of at most 512."""
+    return (
+        isinstance(metadata, Mapping)
+        and len(metadata) <= 16
+        and all(isinstance(k, str) and len(k) <= 64 for k in metadata)
+        and all(isinstance(v, str) and len(v) <= 512 for v in metadata.values())
+    )
 
 
 def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
