@@ -165,6 +165,9 @@ class S2sResources:
             the reply is given up (the apology: :mod:`sipgw.agent.s2s.waiting`).
         hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.s2s.handoff`);
             None = none.
+        preemptive_ms: with local turn-taking, caller silence after which the reply starts
+            early, its audio held until the end of turn, dropped if the caller goes on
+            (:meth:`SpeechToSpeechAgent.on_caller_audio`); 0 = off.
     """
 
     settings: AssistantSettings
@@ -175,6 +178,7 @@ class S2sResources:
     lines: FallbackLineCache | None = None
     reply_timeout: float = 5.0
     hand_off: HandOffSettings | None = None
+    preemptive_ms: int = 0
 
 
 class SpeechToSpeechAgent(ScopedAgent):
@@ -209,7 +213,11 @@ class SpeechToSpeechAgent(ScopedAgent):
             min_words=barge_in.min_words,
             vad=barge_in.vad,
         )
-        self.endpointer = None if session.server_turns else SilenceEndpointer(resources.silence_ms)
+        self.endpointer = None
+        if not session.server_turns:
+            self.endpointer = SilenceEndpointer(resources.silence_ms, resources.preemptive_ms)
+        self.early = False
+        """A reply was started before the end of the caller's turn; its audio waits."""
         self.watch = watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
@@ -419,8 +427,13 @@ class SpeechToSpeechAgent(ScopedAgent):
         endpointer = self.endpointer
         if endpointer is not None:
             vad = self.turns.vad
-            if endpointer.push(vad.speaking, vad.loud):
+            ended = endpointer.push(vad.speaking, vad.loud)
+            if self.early and vad.loud:
+                self._drop_early()  # the caller went on
+            if ended:
                 self._caller_turn_ended()
+            elif endpointer.early:
+                self._start_early()
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence); the idle policy
@@ -465,8 +478,35 @@ class SpeechToSpeechAgent(ScopedAgent):
         """The target did not answer the transfer: tell the model, stay on the line."""
         self.actions.on_transfer_failed(status, reason)
 
+    def _start_early(self) -> None:
+        """Local turn-taking, ``preemptive_ms`` of silence: the reply starts now, its audio
+        held until the end of turn (or dropped if the caller goes on)."""
+        speaking = self.voice.speaking
+        speaking.prune()
+        if speaking.live or self.actions.acting or not self.scope.session.start_early_reply():
+            return
+        self.early = True
+        self.playout.held = True
+        self.scope.write({"type": "preemptive", "stage": "started"})
+
+    def _drop_early(self) -> None:
+        self.early = False
+        self.scope.session.drop_early_reply()
+        self.voice.drop_early()
+        self.playout.held = False
+        self.scope.write({"type": "preemptive", "stage": "dropped"})
+
     def _caller_turn_ended(self) -> None:
         """Local turn-taking: the caller finished; a short word over the agent is no turn."""
+        if self.early:  # its reply is under way: it plays now
+            self.early = False
+            playout = self.playout
+            playout.held = False
+            if playout.pending:
+                self.call.audio_ready()
+            self.scope.write({"type": "preemptive", "stage": "used"})
+            self.wait.turn_ended(self.turns.last_loud_at)
+            return
         speaking = self.voice.speaking
         speaking.prune()
         if speaking.live:

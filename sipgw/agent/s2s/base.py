@@ -290,6 +290,15 @@ class SpeechToSpeech(ABC):
     def request_reply(self, instructions: str = "") -> None:
         """Make the model speak now, following ``instructions`` for this reply if given."""
 
+    def start_early_reply(self) -> bool:
+        """With client-side turns: the caller has paused; start the reply to what they said
+        so far before their turn is over (its audio waits for the agent's word). False when
+        the session does not (off, server turns) or cannot now (a reply is in progress)."""
+        return False
+
+    def drop_early_reply(self) -> None:  # noqa: B027 - only sessions that start early ones
+        """The caller went on: cancel the early reply and take it out of the context."""
+
     def request_filler(self, text: str) -> bool:
         """Have the model say ``text`` now, while a tool runs, as a reply of its own that
         stays in its context and calls no tool (:class:`ReplyStarted` ``filler``); False

@@ -115,8 +115,16 @@ def realtime_factory(
 ) -> S2sFactory:
     """Agents on OpenAI's Realtime API (``--agent realtime``)."""
     session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
+    early = realtime.preemptive_ms if realtime.turn_detection == "local" else 0
     return S2sFactory(
         S2sResources(
-            settings, tools, session, realtime.silence_ms, caller_context, lines, reply_timeout
+            settings,
+            tools,
+            session,
+            realtime.silence_ms,
+            caller_context,
+            lines,
+            reply_timeout,
+            preemptive_ms=early,
         )  # fmt: skip
     )

@@ -111,6 +111,7 @@ FILLER_INSTRUCTIONS: Final = (
     'else: "{text}"'
 )
 FILLER_METADATA: Final = {"sipgw": "filler"}
+EARLY_METADATA: Final = {"sipgw": "preemptive"}
 """Marks a filler's response: the service echoes a response's ``metadata`` in its
 ``response.created``."""
 
@@ -138,6 +139,8 @@ class RealtimeSettings:
         max_output_tokens: per response; None = the model's maximum.
         chunk_ms: caller audio per ``input_audio_buffer.append`` (a multiple of 20).
         connect_timeout: seconds to open and configure a session (then 503).
+        preemptive_ms: with ``local`` turn-taking, caller silence after which a reply
+            starts before the end of turn (:meth:`OpenAIRealtime.start_early_reply`); 0 = off.
     """
 
     api_key: str = ""
@@ -152,6 +155,7 @@ class RealtimeSettings:
     max_output_tokens: int | None = None
     chunk_ms: int = 20
     connect_timeout: float = 5.0
+    preemptive_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.turn_detection not in ("server_vad", "semantic_vad", "local"):
@@ -163,6 +167,11 @@ class RealtimeSettings:
             raise ValueError(f"chunk_ms must be a multiple of 20 ms, got {self.chunk_ms}")
         if self.silence_ms < 100:
             raise ValueError(f"silence_ms must be at least 100, got {self.silence_ms}")
+        if self.preemptive_ms and not 100 <= self.preemptive_ms < self.silence_ms:
+            raise ValueError(
+                f"preemptive_ms must be 0 or at least 100 and below silence_ms "
+                f"({self.silence_ms}), got {self.preemptive_ms}"
+            )
         if self.vad_threshold is not None and not 0.0 <= self.vad_threshold <= 1.0:
             raise ValueError(f"vad_threshold must be between 0 and 1, got {self.vad_threshold}")
         if self.eagerness not in ("low", "medium", "high", "auto"):
@@ -239,6 +248,8 @@ class _Response:
     """Its function calls still waiting for their result."""
     filler: bool = False
     """A filler line (:meth:`OpenAIRealtime.request_filler`)."""
+    early: bool = False
+    """Started before the end of the caller's turn (:meth:`OpenAIRealtime.start_early_reply`)."""
 
 
 class OpenAIRealtime(WebSocketSession):
@@ -260,6 +271,12 @@ class OpenAIRealtime(WebSocketSession):
         self._server_cancelling = False
         self._wanted: list[str] = []
         """Replies asked for while a response was in progress (their instructions)."""
+        self._dropped: set[str] = set()
+        """Early responses dropped: nothing more of them is told."""
+        self._drop_next = False
+        """An early response was dropped before its ``response.created``."""
+        self._deleted: set[str] = set()
+        """Items of dropped responses deleted from the conversation."""
 
     # ----------------------------------------------------------------- SpeechToSpeech
 
@@ -296,6 +313,33 @@ class OpenAIRealtime(WebSocketSession):
             message["response"] = {"instructions": instructions}
         self._send(message)
         self._active = _Response("")  # in progress from now on; its id comes with created
+
+    def start_early_reply(self) -> bool:
+        if self.server_turns or not self.settings.preemptive_ms or self._active is not None:
+            return False
+        self._flush_audio()
+        self._send({"type": "input_audio_buffer.commit"})
+        self._send({"type": "response.create", "response": {"metadata": EARLY_METADATA}})
+        self._active = _Response("", early=True)
+        return True
+
+    def drop_early_reply(self) -> None:
+        active = self._active
+        if active is None or not active.early:
+            return
+        if not active.id:  # asked for, not created yet: it is cancelled when it is
+            self._drop_next = True
+            self._send({"type": "response.cancel"})
+            return
+        self._drop(active)
+
+    def _drop(self, response: _Response) -> None:
+        """Cancel an early response and take what it said out of the conversation."""
+        self._dropped.add(response.id)
+        if not response.done:
+            self._send({"type": "response.cancel", "response_id": response.id})
+        for item_id, _ms in response.audio_items:
+            self._delete(item_id)
 
     def request_filler(self, text: str) -> bool:
         if self._active is not None:
@@ -382,6 +426,8 @@ class OpenAIRealtime(WebSocketSession):
 
     def _dispatch(self, message: Mapping[str, Any], now: float) -> None:
         kind = message.get("type")
+        if self._dropped and self._of_dropped(message):
+            return
         if kind == "response.output_audio.delta":
             self._audio(message, now)
         elif kind == "response.output_audio_transcript.delta":
@@ -408,6 +454,33 @@ class OpenAIRealtime(WebSocketSession):
         elif kind == "error":
             self._error(message)
 
+    def _of_dropped(self, message: Mapping[str, Any]) -> bool:
+        """A dropped early response's event: nothing of it is told; each item it made is
+        deleted from the conversation; its end frees the way for the next response."""
+        body = message.get("response")
+        response_id = body.get("id") if isinstance(body, Mapping) else message.get("response_id")
+        if not isinstance(response_id, str) or response_id not in self._dropped:
+            return False
+        kind = message.get("type")
+        if kind == "response.output_audio.delta":
+            self._delete(message.get("item_id"))
+        elif kind == "response.done" and isinstance(body, Mapping):
+            for item in body.get("output") or ():
+                if isinstance(item, Mapping):
+                    self._delete(item.get("id"))
+            self._dropped.discard(response_id)
+            if self._active is not None and self._active.id == response_id:
+                self._active = None
+            self._server_cancelling = False
+            if self._wanted and self._active is None:
+                self.request_reply(self._wanted.pop(0))
+        return True
+
+    def _delete(self, item_id: object) -> None:
+        if isinstance(item_id, str) and item_id not in self._deleted:
+            self._deleted.add(item_id)
+            self._send({"type": "conversation.item.delete", "item_id": item_id})
+
     def _audio(self, message: Mapping[str, Any], now: float) -> None:
         response_id, item_id = message.get("response_id"), message.get("item_id")
         audio = decode_audio(message.get("delta"))
@@ -430,11 +503,16 @@ class OpenAIRealtime(WebSocketSession):
         if not isinstance(response_id, str):
             return
         metadata = body.get("metadata") if isinstance(body, Mapping) else None
-        filler = isinstance(metadata, Mapping) and metadata.get("sipgw") == "filler"
-        response = _Response(response_id, filler=filler)
+        mark = metadata.get("sipgw") if isinstance(metadata, Mapping) else None
+        filler = mark == "filler"
+        response = _Response(response_id, filler=filler, early=mark == "preemptive")
         self._responses[response_id] = response
         self._active = response
         self._server_cancelling = False
+        if response.early and self._drop_next:
+            self._drop_next = False
+            self._dropped.add(response_id)  # its cancel is on its way
+            return
         self._emit(ReplyStarted(response_id, now, filler=filler))
 
     def _done(self, message: Mapping[str, Any], now: float) -> None:

@@ -45,7 +45,7 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from sipgw.agent.sections import Sources
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
 from sipgw.agent.vendors import AssemblyAISection, OpenAISection
@@ -144,6 +144,7 @@ def realtime_agent(
         transcription_model=realtime.transcription_model,
         max_output_tokens=realtime.max_output_tokens,
         chunk_ms=realtime.chunk_ms,
+        preemptive_ms=_preemptive_ms(realtime, sources),
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
     return realtime_factory(
@@ -174,6 +175,22 @@ def _shared(
         transfer=transfer_settings(transfers),
     )
     return settings, tool_registry(settings, declared, sources), caller_context(shared)
+
+
+def _preemptive_ms(realtime: RealtimeSection, sources: Sources) -> int:
+    """``OPENAI_REALTIME_PREEMPTIVE_MS``, checked against the silence that ends a turn.
+
+    Raises:
+        ConfigError: not 0, and below 100 or not below ``OPENAI_REALTIME_SILENCE_MS``.
+    """
+    early, silence = realtime.preemptive_ms, realtime.silence_ms
+    if early and not 100 <= early < silence:
+        label = sources.label(RealtimeSection, "preemptive_ms")
+        raise ConfigError(
+            f"{label}={early}: must be 0 (off) or from 100 to below "
+            f"{sources.label(RealtimeSection, 'silence_ms')} ({silence})"
+        )
+    return early
 
 
 def _lines(

@@ -268,6 +268,19 @@ class ModelVoice:
                  last.turn, self._redactor.redact(heard)[-40:])  # fmt: skip
         scope.observer.barge_in()
 
+    def drop_early(self) -> None:
+        """The reply started before the end of the caller's turn is dropped (they went on):
+        its audio goes, unheard; nothing of it is recorded (the session takes it out of
+        the model's context)."""
+        speaking = self.speaking
+        live, speaking.live = speaking.live, []
+        for reply in live:
+            speaking.playout.cancel(reply.id)
+            speaking.forget(reply.id)
+            if reply.finished is not None and not reply.finished.done():
+                reply.finished.set_result(None)
+            self.spans.reply_done(reply, "dropped: the caller went on")
+
     def drop_all(self) -> None:
         """The call ended: drop every reply's audio (which lets go of the callbacks on it)."""
         playout = self.speaking.playout

@@ -47,6 +47,9 @@ What it checks and does, like the service:
 * **conversation.item.truncate**: only for an assistant audio item, with
   ``audio_end_ms`` not beyond the audio sent for it (else ``error``); recorded and
   answered with ``conversation.item.truncated``.
+* **conversation.item.delete**: an item of the conversation (the user's, the
+  assistant's, a function call) is removed and ``conversation.item.deleted`` sent; an
+  unknown id is an ``error``.
 * **conversation.item.create**: a ``function_call_output`` must answer a function
   call of this session; user messages are accepted. Both are recorded.
 
@@ -102,6 +105,8 @@ class RealtimeRecord:
     tool_outputs: list[dict[str, Any]] = field(default_factory=list)
     """``function_call_output`` items the client created."""
     user_texts: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    """Items the client deleted (``conversation.item.delete``)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
     """``error`` events the fake sent."""
     speech_started: list[float] = field(default_factory=list)
@@ -151,13 +156,18 @@ class _Session:
         self.calls: set[str] = set()
         self.audio_items: dict[str, int] = {}
         """Assistant audio item id -> ms of audio sent."""
+        self.items: set[str] = set()
+        """The conversation's items (deleted ones left out)."""
         self.spoke = False
         self.serial = 0
         self.session["id"] = self.next_id("sess")  # session.created's ``session.id``
 
     def next_id(self, prefix: str) -> str:
         self.serial += 1
-        return f"{prefix}_{self.serial:04d}{uuid.uuid4().hex[:6]}"
+        made = f"{prefix}_{self.serial:04d}{uuid.uuid4().hex[:6]}"
+        if prefix == "item":
+            self.items.add(made)
+        return made
 
     async def send(self, event: Mapping[str, Any]) -> None:
         body = {"event_id": self.next_id("event"), **event}
@@ -460,6 +470,15 @@ class _Session:
             }
         )
 
+    async def delete_item(self, message: Mapping[str, Any]) -> None:
+        item_id = message.get("item_id")
+        if item_id not in self.items:
+            await self.error("invalid_value", f"no item {item_id!r} in the conversation")
+            return
+        self.items.discard(str(item_id))
+        self.fake._update(lambda: self.record.deleted.append(str(item_id)))
+        await self.send({"type": "conversation.item.deleted", "item_id": item_id})
+
     async def create_item(self, message: Mapping[str, Any]) -> None:
         item = message.get("item")
         if not isinstance(item, Mapping):
@@ -562,6 +581,8 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
             await session.truncate(event)
         elif kind == "conversation.item.create":
             await session.create_item(event)
+        elif kind == "conversation.item.delete":
+            await session.delete_item(event)
         elif kind == "input_audio_buffer.clear":
             session.buffer_ms = 0
             await session.send({"type": "input_audio_buffer.cleared"})
