@@ -64,7 +64,8 @@ def test_the_person_hears_the_brief_in_the_model_s_voice_accepts_and_is_bridged(
                 **env, "SIPGW_GREETING": "", "SIPGW_FALLBACK_SYNTHESIZE": "off",
                 "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
                 "SIPGW_TRANSFER_MODE": "warm", "SIPGW_TRANSFER_TARGET": human.uri,
-                "SIPGW_CONSULT_ANSWER_TIMEOUT": "10",
+                "SIPGW_CONSULT_ANSWER_TIMEOUT": "10", "SIPGW_CONSULT_INTRO": "A caller for you.",
+                "SIPGW_CONSULT_PROMPT": "Press 1 to take it.",  # a short brief: a short test
             }, allow_from="127.0.0.0/8")  # fmt: skip
             caller = Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav)
             with gw, caller:
