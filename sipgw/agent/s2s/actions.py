@@ -41,7 +41,6 @@ from sipgw.agent.assistant.call_actions import ActionKind, CallDialing, transfer
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import ms_between
-from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import played
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.lines import FallbackLine
@@ -232,15 +231,7 @@ class S2sActions(CallDialing):
         """The REFER, or the warm transfer (:mod:`sipgw.agent.transfer.warm`: it tells the
         model itself when the person does not take the call); a refusal or rejection is
         told to the model, which tells the caller."""
-        if self.warm is not None:
-            try:
-                await self.warm.run(target, summary)
-                return
-            except DialRefused as exc:
-                self._record_refusal(exc)
-                reason: str | None = f"refused ({exc.reason})"
-        else:
-            reason = await self.transfer_or_why_not(target, summary)
+        reason = await self.warm_or_blind(self.warm, target, summary)
         if reason is not None:
             self.tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
 
