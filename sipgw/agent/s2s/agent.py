@@ -44,7 +44,13 @@ turn-taking. A pause the service does not confirm ends when the caller stops
 :class:`sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
 ``silence_ms`` of quiet following confirmed speech and the session replies
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
-barge-in while the agent talks is taken as a backchannel: the agent goes on.
+barge-in while the agent talks is taken as a backchannel: the agent goes on. With
+``preemptive_ms`` the reply starts after that much of the silence
+(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.start_early_reply`), its audio held in the
+playout until the end of turn, and dropped unheard if the caller goes on first.
+
+*A slow tool* gets a filler line said by the model (:mod:`sipgw.agent.s2s.fillers`), on
+sessions that can be asked for one.
 
 *Warm transfers* (``SIPGW_TRANSFER_MODE=warm``) are the assistant's
 (:class:`sipgw.agent.transfer.warm.WarmTransfer`), with the consultation call's voice and
@@ -451,8 +457,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         model's audio waits in the playout). The clocks that would act on what they cannot
         hear stop, and go on from where they were on resume: the idle policy's silence,
         the keypad's wait for more digits, the reply timeout and the failure policy's
-        deadlines ("one moment" and its reminders), and the wait of a transfer or hang-up
-        for its line (``action_line_timeout``).
+        deadlines ("one moment" and its reminders), the wait of a transfer or hang-up for
+        its line (``action_line_timeout``) and a slow tool's filler line.
         """
         if held == self.held:
             return
