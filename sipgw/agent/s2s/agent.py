@@ -469,6 +469,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.wait.hold(held)
         self.actions.hold(held)
         self.fillers.hold(held)
+        if self.hand_off is not None:
+            self.hand_off.hold(held)
         self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
