@@ -9,8 +9,10 @@ Set-up
 ------
 * **The agents**: ``pipeline`` (the assistant: fake AssemblyAI streaming STT, fake
   OpenAI chat, fake ElevenLabs TTS), ``voice-agent`` (AssemblyAI's Voice Agent API),
-  ``realtime`` (OpenAI Realtime, server VAD) and ``realtime-local`` (OpenAI Realtime,
-  our own turn-taking). Each one answers through the real gateway, in this process
+  ``realtime`` (OpenAI Realtime, server VAD), ``realtime-local`` (OpenAI Realtime,
+  our own turn-taking) and ``realtime-early`` (the same, each reply started
+  ``--preemptive-ms`` into the caller's silence, its audio held until the turn's end:
+  ``OPENAI_REALTIME_PREEMPTIVE_MS``). Each one answers through the real gateway, in this process
   (``running_gateway`` with the agent's factory), with its production clients.
 * **The fakes** (``tests.toolkit.fakes``, each in a thread of its own, on real loopback
   sockets) all have the same *stated delays*: the caller's turn ends after
@@ -77,7 +79,7 @@ from tests.toolkit.gateway_in_process import running_gateway
 
 __all__ = ["AGENTS", "BenchParams", "main", "run"]
 
-AGENTS = ("pipeline", "voice-agent", "realtime", "realtime-local")
+AGENTS = ("pipeline", "voice-agent", "realtime", "realtime-local", "realtime-early")
 KEY = "bench-s2s-key"
 GREETING = "Hi there."
 ASK, INTERRUPT = "Where is my order 1234?", "Wait, one more thing."
@@ -98,6 +100,8 @@ class BenchParams:
     tts_first_byte_ms: int = 150
     speed: float = 1.5
     agents: tuple[str, ...] = AGENTS
+    preemptive_ms: int = 100
+    """``realtime-early``'s silence before its reply starts (OPENAI_REALTIME_PREEMPTIVE_MS)."""
 
 
 @dataclass
@@ -290,9 +294,11 @@ async def speech_to_speech(
         factory = voice_agent_factory(settings, VoiceAgentSettings(api_key=KEY, url=fake.url),
                                       tools)  # fmt: skip
     else:
+        local = kind in ("realtime-local", "realtime-early")
         realtime = RealtimeSettings(
             api_key=KEY, base_url=fake.base_url, silence_ms=params.turn_silence_ms,
-            turn_detection="local" if kind == "realtime-local" else "server_vad",
+            turn_detection="local" if local else "server_vad",
+            preemptive_ms=params.preemptive_ms if kind == "realtime-early" else 0,
         )  # fmt: skip
         factory = realtime_factory(settings, realtime, tools)
 
@@ -330,6 +336,8 @@ def stated(kind: str, params: BenchParams) -> tuple[int, int]:
     """The fakes' delays from the end of the caller's speech to the first audio: of a plain
     turn and of the tool turn. The pipeline's tool round has no audio, so no TTS in it."""
     plain = params.turn_silence_ms + params.model_ms
+    if kind == "realtime-early":  # the model's delay runs from the early start
+        plain = max(params.turn_silence_ms, params.preemptive_ms + params.model_ms)
     if kind == "pipeline":
         return plain, plain + params.model_ms - params.tts_first_byte_ms
     return plain, plain + params.model_ms
@@ -399,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the pipeline's share of --model-ms spent in TTS")  # fmt: skip
     p.add_argument("--speed", type=float, default=defaults.speed,
                    help="reply audio sent this many times faster than real time")  # fmt: skip
+    p.add_argument("--preemptive-ms", type=int, default=defaults.preemptive_ms,
+                   help="realtime-early: silence before its reply starts")  # fmt: skip
     p.add_argument("--agents", default=",".join(AGENTS), help="comma-separated subset")
     p.add_argument("--json", default=None, help="where the JSON goes ('-': stdout)")
     return p
@@ -411,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown --agents {sorted(unknown)}; choose from {', '.join(AGENTS)}")
     params = BenchParams(args.calls, args.rounds, args.turn_silence_ms, args.model_ms,
-                         args.tts_first_byte_ms, args.speed, agents)  # fmt: skip
+                         args.tts_first_byte_ms, args.speed, agents,
+                         args.preemptive_ms)  # fmt: skip
     results = asyncio.run(run(params))
     table, data = report(params, results)
     data = {"bench": "speech_to_speech", "machine": machine_info(), **data}

@@ -130,6 +130,21 @@ class CallDialing:
             return f"refused ({exc.reason})"
         return None if accepted else "not accepted by the caller's phone"
 
+    async def warm_or_blind(
+        self, warm: WarmTransfer | None, target: str, summary: str = ""
+    ) -> str | None:
+        """The warm transfer when transfers are warm (a person who does not take the call
+        is told to the model by it), else the REFER; None, or why the transfer could not
+        even start (for the model, which tells the caller)."""
+        if warm is None:
+            return await self.transfer_or_why_not(target, summary)
+        try:
+            await warm.run(target, summary)
+        except DialRefused as exc:
+            self._record_refusal(exc)
+            return f"refused ({exc.reason})"
+        return None
+
     def send_dtmf(self, digits: str) -> None:
         """Key digits to the other party (a tool's ``ctx.send_dtmf``); refusals as above."""
         try:
@@ -316,15 +331,7 @@ class CallActions(CallDialing):
         """The REFER (or the warm transfer); a refusal or rejection becomes a turn where
         the LLM tells the caller."""
         self._pending = False  # a failed transfer may be tried again
-        if self.warm is not None:
-            try:
-                await self.warm.run(target, summary)  # a failure is told by the part
-                return
-            except DialRefused as exc:
-                self._record_refusal(exc)
-                reason: str | None = f"refused ({exc.reason})"
-        else:
-            reason = await self.transfer_or_why_not(target, summary)
+        reason = await self.warm_or_blind(self.warm, target, summary)
         if reason is None:
             return
         self._responder.reply_to_note(

@@ -48,6 +48,7 @@ from sipgw.agent.resilience.policy import Action, Decision, TransferFailed
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.transfer.warm import WarmTransfer
 
 __all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
 
@@ -80,7 +81,8 @@ class S2sActions(CallDialing):
     """
 
     __slots__ = (
-        "_goodbye", "_goodbye_reply", "_hold_lines", "_pending", "_speaking", "_watch", "settings",
+        "_goodbye", "_goodbye_reply", "_held", "_held_left", "_hold_lines", "_line_wait",
+        "_pending", "_speaking", "_watch", "settings", "warm",
     )  # fmt: skip
 
     def __init__(
@@ -100,14 +102,47 @@ class S2sActions(CallDialing):
         self._goodbye: asyncio.Future[bool] | None = None
         self._goodbye_reply: Reply | None = None
         self._hold_lines: list[Reply] = []
+        self.warm: WarmTransfer | None = None
+        """The warm transfer, when transfers are warm (None: a REFER); set by the agent."""
+        self._line_wait: asyncio.Timeout | None = None
+        """The running wait of a transfer or hang-up for its line (its deadline)."""
+        self._held = False
+        """The caller holds the call."""
+        self._held_left: float | None = None
+        """While the caller holds the call: what was left of that wait."""
 
     @property
     def acting(self) -> bool:
         """A transfer or hang-up was asked for and is under way (or waits for its line), or
         the call was hung up."""
-        return self._pending is not None or self._hung_up
+        return self._pending is not None or self._hung_up or self.transferring
+
+    @property
+    def transferring(self) -> bool:
+        """The caller is on hold for a warm transfer (their words are no turns)."""
+        return self.warm is not None and self.warm.active
 
     # -- after the reply (tools)
+
+    def hold(self, held: bool) -> None:
+        """The caller held the call (nothing of the line can be heard meanwhile: the wait of
+        a transfer or hang-up for its line stops) or resumed it (it goes on from where it
+        was)."""
+        if held == self._held:
+            return
+        self._held = held
+        wait = self._line_wait
+        if wait is None:
+            return
+        now = self._scope.now()
+        if held:
+            when = wait.when()
+            self._held_left = None if when is None else max(0.0, when - now)
+            wait.reschedule(None)
+        else:
+            left, self._held_left = self._held_left, None
+            if left is not None:
+                wait.reschedule(now + left)
 
     def hangup_after_reply(self) -> None:
         """End the call once the words around the tool call have been heard (``end_call``)."""
@@ -153,7 +188,11 @@ class S2sActions(CallDialing):
         line = "none"
         try:
             deadline = pending.requested_at + self.settings.action_line_timeout
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline) as wait:
+                self._line_wait = wait
+                if self._held:  # asked for while held: the wait counts from the resume
+                    self._held_left = max(0.0, deadline - scope.now())
+                    wait.reschedule(None)
                 for reply in pending.before:
                     if reply.finished is not None:
                         await reply.finished
@@ -168,6 +207,8 @@ class S2sActions(CallDialing):
                     line = "reply"
         except TimeoutError:
             line = "timeout"
+        finally:
+            self._line_wait = None
         if pending.interrupted:
             line = "interrupted"
         now = scope.now()
@@ -187,10 +228,12 @@ class S2sActions(CallDialing):
         return await played(self._speaking.playout, reply.id)
 
     async def _transfer_after_line(self, target: str, summary: str) -> None:
-        """The REFER; a refusal or rejection is told to the model, which tells the caller."""
-        reason = await self.transfer_or_why_not(target, summary)
+        """The REFER, or the warm transfer (:mod:`sipgw.agent.transfer.warm`: it tells the
+        model itself when the person does not take the call); a refusal or rejection is
+        told to the model, which tells the caller."""
+        reason = await self.warm_or_blind(self.warm, target, summary)
         if reason is not None:
-            self._tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
+            self.tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer the transfer: tell the model, which offers a message or
@@ -200,7 +243,7 @@ class S2sActions(CallDialing):
         if self.policy_transfer_failed():
             self._watch.report_and_carry_out(TransferFailed())
             return
-        self._tell_model(transfer_failed_note(status, reason))
+        self.tell_model(transfer_failed_note(status, reason))
 
     # -- the failure policy's decisions
 
@@ -259,9 +302,10 @@ class S2sActions(CallDialing):
     def caller_keyed(self, digits: str) -> None:
         """Keypad input (:class:`sipgw.agent.assistant.keypad.Keypad`): to the model as text."""
         self._scope.write({"type": "dtmf", "digits": digits})
-        self._tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
+        self.tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
 
-    def _tell_model(self, text: str) -> None:
+    def tell_model(self, text: str) -> None:
+        """Something from the caller's side, as text the model answers."""
         if not self._scope.closed:
             self._scope.session.add_caller_text(text)
 
@@ -286,7 +330,10 @@ class S2sActions(CallDialing):
         if not played.done():
             played.set_result(complete)
 
-    def close(self) -> None:
-        """The call ended: a goodbye still waiting returns."""
+    def close(self, reason: str = "") -> None:
+        """The call ended (``reason``): a goodbye still waiting returns; a consultation call
+        ends too, unless the two calls were joined."""
+        if self.warm is not None:
+            self.warm.close(reason)
         if self._goodbye is not None and not self._goodbye.done():
             self._goodbye.set_result(False)

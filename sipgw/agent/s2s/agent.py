@@ -47,7 +47,19 @@ turn-taking. A pause the service does not confirm ends when the caller stops
 :class:`sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
 ``silence_ms`` of quiet following confirmed speech and the session replies
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
-barge-in while the agent talks is taken as a backchannel: the agent goes on.
+barge-in while the agent talks is taken as a backchannel: the agent goes on. With
+``preemptive_ms`` the reply starts after that much of the silence
+(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.start_early_reply`), its audio held in the
+playout until the end of turn, and dropped unheard if the caller goes on first.
+
+*A slow tool* gets a filler line said by the model (:mod:`sipgw.agent.s2s.fillers`), on
+sessions that can be asked for one.
+
+*Warm transfers* (``SIPGW_TRANSFER_MODE=warm``) are the assistant's
+(:class:`sipgw.agent.transfer.warm.WarmTransfer`), with the consultation call's voice and
+ears made of sessions of the same service (:class:`sipgw.agent.s2s.lines.SessionVoice`,
+:class:`sipgw.agent.s2s.ears.SessionEars`); while the caller waits on hold the session hears
+silence.
 
 *A quiet caller* (:mod:`sipgw.agent.s2s.idle_watch`): the assistant's idle policy, with
 the line's ``idle`` settings, counts the silence of both sides (no caller speech, no reply
@@ -74,6 +86,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
@@ -119,9 +132,12 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
 )
 from sipgw.agent.s2s.declared_tools import DeclaredTools
+from sipgw.agent.s2s.ears import SessionEars
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
+from sipgw.agent.s2s.lines import SessionVoice
 from sipgw.agent.s2s.recovery import SessionRecovery
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
@@ -129,6 +145,7 @@ from sipgw.agent.s2s.tool_calls import ToolCalls
 from sipgw.agent.s2s.voice import ModelVoice
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
 from sipgw.agent.turns import Cause, TurnTaker
 from sipgw.media import g711
 
@@ -159,6 +176,9 @@ class S2sResources:
             the reply is given up (the apology: :mod:`sipgw.agent.s2s.waiting`).
         hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.s2s.handoff`);
             None = none.
+        preemptive_ms: with local turn-taking, caller silence after which the reply starts
+            early, its audio held until the end of turn, dropped if the caller goes on
+            (:meth:`SpeechToSpeechAgent.on_caller_audio`); 0 = off.
     """
 
     settings: AssistantSettings
@@ -169,6 +189,7 @@ class S2sResources:
     lines: FallbackLineCache | None = None
     reply_timeout: float = 5.0
     hand_off: HandOffSettings | None = None
+    preemptive_ms: int = 0
 
 
 class SpeechToSpeechAgent(ScopedAgent):
@@ -213,13 +234,25 @@ class SpeechToSpeechAgent(ScopedAgent):
                 barge_in.vad, lambda: speaking.audible, lambda: speaking.pending
             ),
         )
-        self.endpointer = None if session.server_turns else SilenceEndpointer(resources.silence_ms)
+        self.endpointer = None
+        if not session.server_turns:
+            self.endpointer = SilenceEndpointer(resources.silence_ms, resources.preemptive_ms)
+        self.early = False
+        """A reply was started before the end of the caller's turn; its audio waits."""
         self.watch = watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
         )  # fmt: skip
         self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
         watch.bind(actions)
+        if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
+            # The consultation call in the model's voice: the brief spoken by a session of
+            # the same service, the person's answer heard by another (agent/s2s/ears.py).
+            new_session = resources.new_session
+            actions.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
+                                        actions.tell_model, partial(SessionVoice, new_session),
+                                        partial(SessionEars, new_session, resources.silence_ms),
+                                        settings.answering.detector)  # fmt: skip
         self.wait = wait = ReplyWait(scope, watch, resources.reply_timeout)
         # Answering-machine detection on a call placed with it (a call handed over was
         # answered long ago): no greeting at connect; the model speaks once it is decided.
@@ -240,8 +273,9 @@ class SpeechToSpeechAgent(ScopedAgent):
                                        lambda: self.recovery.history, self._hand_away,
                                        settings.action_line_timeout, made)  # fmt: skip
             self.tools = with_hand_off(resources.tools, self.hand_off.tool())
+        self.fillers = S2sFillers(scope, settings.filler_after, settings.filler_lines, speaking)
         self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait,
-                                    voice.spans)  # fmt: skip
+                                    voice.spans, self.fillers)  # fmt: skip
         self.declared = DeclaredTools(scope, self.tools)
         self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait,
                                         self.declared,
@@ -342,7 +376,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         if scope.closed:
             return
         scope.closed = True
-        self.actions.close()
+        self.actions.close(reason)
+        self.fillers.close()
         self.keypad.close()
         self.watch.close()
         self.wait.close()
@@ -380,13 +415,14 @@ class SpeechToSpeechAgent(ScopedAgent):
 
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through the voice detector (barge-in, local turns), then to
-        the session; while the caller holds the call, silence goes to the session instead
-        (their hold music is not speech). With the model detector's steps batched across
+        the session; while the caller holds the call, or is held for a warm transfer, silence
+        goes to the session instead (their hold music is not speech, and what they say to the
+        music is no turn). With the model detector's steps batched across
         calls, a frame that completes a model chunk, and the frames after it until the batch
         has run, wait for the run (within the loop's wake-up, before the next tick)."""
         now = self.loop.time()
         entry: tuple[bytes | None, float] = (None, now)
-        if not self.held:
+        if not (self.held or self.actions.transferring):
             answering = self.answering
             if answering is not None:
                 answering.on_audio(frame, now)
@@ -431,8 +467,15 @@ class SpeechToSpeechAgent(ScopedAgent):
                 self.watch.report_and_carry_out(CallerStoppedSpeaking(self.turns.last_loud_at))
         self.scope.session.send_audio(frame)
         endpointer = self.endpointer
-        if endpointer is not None and endpointer.push(vad.speaking, vad.loud):
-            self._caller_turn_ended()
+        if endpointer is not None:
+            vad = self.turns.vad
+            ended = endpointer.push(vad.speaking, vad.loud)
+            if self.early and vad.loud:
+                self._drop_early()  # the caller went on
+            if ended:
+                self._caller_turn_ended()
+            elif endpointer.early:
+                self._start_early()
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence); the idle policy
@@ -450,8 +493,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         model's audio waits in the playout). The clocks that would act on what they cannot
         hear stop, and go on from where they were on resume: the idle policy's silence,
         the keypad's wait for more digits, the reply timeout and the failure policy's
-        deadlines ("one moment" and its reminders). The wait of a transfer or hang-up for
-        its line does not stop (``action_line_timeout`` bounds it).
+        deadlines ("one moment" and its reminders), the wait of a transfer or hang-up for
+        its line (``action_line_timeout``) and a slow tool's filler line.
         """
         if held == self.held:
             return
@@ -460,6 +503,10 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.idle.hold(held, self.loop.time())
         self.keypad.hold(held)
         self.wait.hold(held)
+        self.actions.hold(held)
+        self.fillers.hold(held)
+        if self.hand_off is not None:
+            self.hand_off.hold(held)
         self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def on_dtmf(self, digit: str) -> None:
@@ -475,8 +522,35 @@ class SpeechToSpeechAgent(ScopedAgent):
         """The target did not answer the transfer: tell the model, stay on the line."""
         self.actions.on_transfer_failed(status, reason)
 
+    def _start_early(self) -> None:
+        """Local turn-taking, ``preemptive_ms`` of silence: the reply starts now, its audio
+        held until the end of turn (or dropped if the caller goes on)."""
+        speaking = self.voice.speaking
+        speaking.prune()
+        if speaking.live or self.actions.acting or not self.scope.session.start_early_reply():
+            return
+        self.early = True
+        self.playout.held = True
+        self.scope.write({"type": "preemptive", "stage": "started"})
+
+    def _drop_early(self) -> None:
+        self.early = False
+        self.scope.session.drop_early_reply()
+        self.voice.drop_early()
+        self.playout.held = False
+        self.scope.write({"type": "preemptive", "stage": "dropped"})
+
     def _caller_turn_ended(self) -> None:
         """Local turn-taking: the caller finished; a short word over the agent is no turn."""
+        if self.early:  # its reply is under way: it plays now
+            self.early = False
+            playout = self.playout
+            playout.held = False
+            if playout.pending:
+                self.call.audio_ready()
+            self.scope.write({"type": "preemptive", "stage": "used"})
+            self.wait.turn_ended(self.turns.last_loud_at)
+            return
         speaking = self.voice.speaking
         speaking.prune()
         if speaking.live:
@@ -501,7 +575,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             elif isinstance(event, ReplyText):
                 voice.text(event)
             elif isinstance(event, ReplyStarted):
-                voice.started(event.reply_id, event.received_at)
+                voice.started(event.reply_id, event.received_at, filler=event.filler)
             elif isinstance(event, ReplyDone):
                 reply = voice.done(event)
                 if reply is not None:

@@ -128,6 +128,8 @@ class ReplyStarted:
 
     reply_id: str
     received_at: float
+    filler: bool = False
+    """It is a filler line asked for with :meth:`SpeechToSpeech.request_filler`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +254,9 @@ class SpeechToSpeech(ABC):
     """The service ends the caller's turns itself; False: :meth:`end_turn` does."""
     session_id: str | None = None
     """The service's id of the session once open (for traces), if it sends one."""
+    fillers: bool = False
+    """The model can be asked for a filler line while a tool runs
+    (:meth:`request_filler`)."""
 
     @abstractmethod
     async def connect(self, config: SessionConfig) -> None:
@@ -284,6 +289,21 @@ class SpeechToSpeech(ABC):
     @abstractmethod
     def request_reply(self, instructions: str = "") -> None:
         """Make the model speak now, following ``instructions`` for this reply if given."""
+
+    def start_early_reply(self) -> bool:
+        """With client-side turns: the caller has paused; start the reply to what they said
+        so far before their turn is over (its audio waits for the agent's word). False when
+        the session does not (off, server turns) or cannot now (a reply is in progress)."""
+        return False
+
+    def drop_early_reply(self) -> None:  # noqa: B027 - only sessions that start early ones
+        """The caller went on: cancel the early reply and take it out of the context."""
+
+    def request_filler(self, text: str) -> bool:
+        """Have the model say ``text`` now, while a tool runs, as a reply of its own that
+        stays in its context and calls no tool (:class:`ReplyStarted` ``filler``); False
+        when it cannot now (a reply is in progress) or ever (:attr:`fillers` is False)."""
+        return False
 
     @abstractmethod
     def add_caller_text(self, text: str) -> None:

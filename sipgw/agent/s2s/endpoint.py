@@ -21,20 +21,27 @@ class SilenceEndpointer:
 
     Args:
         silence_ms: quiet audio after the speech that ends the turn.
+        early_ms: quiet audio after which :attr:`early` is set once (a reply may start
+            before the end of turn); 0 = never.
 
     Attributes:
         in_turn: speech was confirmed and the turn has not ended yet.
+        early: the frame just pushed made the quiet after the turn's speech reach
+            ``early_ms`` (set for that one frame).
     """
 
-    __slots__ = ("_quiet_frames", "in_turn", "silence_ms")
+    __slots__ = ("_quiet_frames", "early", "early_ms", "in_turn", "silence_ms")
 
-    def __init__(self, silence_ms: int) -> None:
+    def __init__(self, silence_ms: int, early_ms: int = 0) -> None:
         self.silence_ms = silence_ms
+        self.early_ms = early_ms
         self.in_turn = False
+        self.early = False
         self._quiet_frames = 0
 
     def push(self, speaking: bool, loud: bool) -> bool:
         """One frame's detector state (after it was fed); True when the turn just ended."""
+        self.early = False
         if speaking:
             self.in_turn = True
         if not self.in_turn:
@@ -43,7 +50,9 @@ class SilenceEndpointer:
             self._quiet_frames = 0
             return False
         self._quiet_frames += 1
-        if self._quiet_frames * FRAME_MS < self.silence_ms:
+        quiet_ms = self._quiet_frames * FRAME_MS
+        self.early = bool(self.early_ms) and quiet_ms - FRAME_MS < self.early_ms <= quiet_ms
+        if quiet_ms < self.silence_ms:
             return False
         self.reset()
         return True

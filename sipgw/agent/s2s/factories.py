@@ -52,12 +52,12 @@ class S2sFactory(PromptedFactory):
     services: frozenset[Service] = frozenset({"s2s"})
     capabilities: AgentCapabilities = AgentCapabilities(
         callbacks=True,
-        transfers=frozenset({"blind"}),
+        transfers=frozenset({"blind", "warm"}),
         keypad=True,
         arrival_audio=True,
     )
     """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`):
-    answering-machine detection (:mod:`sipgw.agent.s2s.answering`), blind transfers only,
+    answering-machine detection (:mod:`sipgw.agent.s2s.answering`), blind and warm transfers,
     callbacks, the keypad, the caller's audio as it arrives."""
 
     def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
@@ -115,8 +115,16 @@ def realtime_factory(
 ) -> S2sFactory:
     """Agents on OpenAI's Realtime API (``--agent realtime``)."""
     session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
+    early = realtime.preemptive_ms if realtime.turn_detection == "local" else 0
     return S2sFactory(
         S2sResources(
-            settings, tools, session, realtime.silence_ms, caller_context, lines, reply_timeout
+            settings,
+            tools,
+            session,
+            realtime.silence_ms,
+            caller_context,
+            lines,
+            reply_timeout,
+            preemptive_ms=early,
         )  # fmt: skip
     )

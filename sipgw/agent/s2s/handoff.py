@@ -70,7 +70,8 @@ class S2sHandOff:
     """
 
     __slots__ = (
-        "_away", "_call", "_history", "_scope", "_speaking", "_timeout", "prepared", "state",
+        "_away", "_call", "_held_for", "_held_since", "_history", "_scope", "_speaking",
+        "_timeout", "prepared", "state",
     )  # fmt: skip
 
     def __init__(
@@ -92,6 +93,24 @@ class S2sHandOff:
         self._history = history
         self._away = away
         self._timeout = line_timeout
+        self._held_since: float | None = None
+        self._held_for = 0.0
+        """Seconds the caller held the call since the wait for the line began."""
+
+    def hold(self, held: bool) -> None:
+        """The caller held the call (the line cannot be heard: its wait stops) or resumed
+        it (the wait goes on from where it was)."""
+        now = self._scope.now()
+        if held and self._held_since is None:
+            self._held_since = now
+        elif not held and self._held_since is not None:
+            self._held_for += now - self._held_since
+            self._held_since = None
+
+    def _on_hold(self) -> float:
+        """Seconds on hold since the wait began, the hold in progress counted."""
+        since = self._held_since
+        return self._held_for + (self._scope.now() - since if since is not None else 0.0)
 
     def tool(self) -> Tool | None:
         """The ``hand_off`` tool for this line (None: it names no line)."""
@@ -155,11 +174,14 @@ class S2sHandOff:
         speaking.prune()
         before = {id(reply) for reply in speaking.live}
         started = scope.now()
-        deadline = started + self._timeout
+        self._held_for = 0.0
+        if self._held_since is not None:  # held already: the wait counts from the resume
+            self._held_since = started
         followed = False
-        while scope.now() < deadline:
+        while scope.now() - self._on_hold() < started + self._timeout:  # hold not counted
             speaking.prune()
             followed = followed or any(id(reply) not in before for reply in speaking.live)
-            if not speaking.live and (followed or scope.now() - started >= REPLY_START_WAIT):
+            waited = scope.now() - started - self._on_hold()
+            if not speaking.live and (followed or waited >= REPLY_START_WAIT):
                 return
             await asyncio.sleep(POLL)

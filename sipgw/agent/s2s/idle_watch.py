@@ -2,7 +2,8 @@
 
 The policy is the assistant's (:class:`sipgw.agent.idle.policy.IdlePolicy`, with the line's
 ``idle`` section): silence counts while neither side makes a sound. :class:`S2sIdleWatch`
-feeds it, every :data:`~sipgw.agent.assistant.idle_watch.LOOK_EVERY` of the 20 ms ticks,
+(on :class:`sipgw.agent.idle.watch.IdleWatchBase`, the assistant's watch's base too) feeds
+it, every :data:`~sipgw.agent.idle.watch.LOOK_EVERY` of the 20 ms ticks,
 what makes the caller wait (*speaking*: a reply of the model being generated or still
 playing, a tool running, the caller's turn over and its reply due; *hold*; *transfer*: a
 transfer or hang-up under way), and at each sound of the caller
@@ -32,11 +33,10 @@ Each step is an ``idle`` record and counted (``sipgw_idle_total``), as the assis
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
-from sipgw.agent.assistant.idle_watch import LOOK_EVERY
-from sipgw.agent.idle.policy import CheckIn, GiveUp, IdlePolicy, IdleSettings
+from sipgw.agent.idle.policy import CheckIn, IdleSettings
+from sipgw.agent.idle.watch import IdleWatchBase
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS, S2sActions
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
@@ -52,7 +52,7 @@ CHECK_IN_INSTRUCTIONS: Final = (
 """The one-off instructions of a check-in the model words itself (``check_line`` empty)."""
 
 
-class S2sIdleWatch:
+class S2sIdleWatch(IdleWatchBase):
     """One speech-to-speech call's idle policy, carried out; see the module docstring.
 
     Args:
@@ -63,15 +63,9 @@ class S2sIdleWatch:
         tools: the model's tool calls (one running makes the caller wait).
         wait: the caller's wait for a reply (their turn over, the reply due).
         line_timeout: seconds the goodbye may take to be heard before the hang-up.
-
-    Attributes:
-        hung_up: it ended the call (the record's ``hung_up_for``: ``idle``).
     """
 
-    __slots__ = (
-        "_actions", "_line_timeout", "_next_look", "_policy", "_scope", "_speaking", "_tools",
-        "_wait", "hung_up", "settings",
-    )  # fmt: skip
+    __slots__ = ("_session_scope", "_speaking", "_tools", "_wait", "_s2s_actions")
 
     def __init__(
         self,
@@ -83,32 +77,16 @@ class S2sIdleWatch:
         wait: ReplyWait,
         line_timeout: float,
     ) -> None:
-        self.settings = settings
-        self._scope = scope
+        super().__init__(scope, settings, actions, line_timeout)
+        self._session_scope = scope
         self._speaking = speaking
-        self._actions = actions
+        self._s2s_actions = actions
         self._tools = tools
         self._wait = wait
-        self._line_timeout = line_timeout
-        self._policy: IdlePolicy | None = None  # from the answer on
-        self._next_look = 0.0
-        self.hung_up = False
 
-    def start(self, now: float) -> None:
-        """The call was answered: silence counts from now (the greeting is speaking)."""
-        if self._policy is None and self.settings.after is not None:
-            self._policy = IdlePolicy(self.settings, now)
-
-    def caller_active(self, now: float) -> None:
-        """The caller made a sound (speech, a keypad digit)."""
-        if self._policy is not None:
-            self._policy.caller_active(now)
-
-    def hold(self, held: bool, now: float) -> None:
-        """The caller held the call, or resumed it: no silence counts while held (the ticks
-        stop meanwhile, so this is told at once)."""
-        if self._policy is not None:
-            self._policy.busy("hold", held, now)
+    def tick(self, now: float, *, held: bool) -> None:
+        """Every 20 ms: feed the policy the call's state, and do what it says."""
+        self.look(now, held=held)
 
     def speaking(self) -> bool:
         """The agent has something to say: a reply being generated or still playing (or
@@ -118,51 +96,20 @@ class S2sIdleWatch:
         live = bool(speaking.live) or speaking.playout.pending
         return live or self._tools.running or self._wait.waiting
 
-    def tick(self, now: float, *, held: bool) -> None:
-        """Every 20 ms: feed the policy the call's state, and do what it says."""
-        policy = self._policy
-        if policy is None or now < self._next_look or policy.finished:
-            return
-        self._next_look = now + LOOK_EVERY
-        policy.busy("speaking", self.speaking(), now)
-        policy.busy("hold", held, now)
-        policy.busy("transfer", self._actions.acting, now)
-        step = policy.poll(now)
-        if isinstance(step, CheckIn):
-            self._check_in(step)
-        elif isinstance(step, GiveUp):
-            self._give_up(step)
+    def busy(self) -> bool:
+        return self.speaking()
 
-    def _check_in(self, step: CheckIn) -> None:
-        scope = self._scope
-        line = self.settings.check_line
-        scope.write({"type": "idle", "step": "check_in", "number": step.number,
-                     "silent_ms": round(step.silent_s * 1000),
-                     "by": "line" if line else "model"})  # fmt: skip
-        scope.observer.idle("check_in")
+    def check_in(self, step: CheckIn) -> None:
+        scope = self._session_scope
         if scope.closed:
             return
+        line = self.settings.check_line
         if line:
             instructions = GOODBYE_INSTRUCTIONS.format(text=line)
         else:
             instructions = CHECK_IN_INSTRUCTIONS.format(seconds=round(step.silent_s))
         scope.session.request_reply(instructions)
 
-    def _give_up(self, step: GiveUp) -> None:
-        scope = self._scope
-        scope.write({"type": "idle", "step": "hang_up", "silent_ms": round(step.silent_s * 1000)})
-        scope.observer.idle("hang_up")
-        scope.spawn(self._say_goodbye_and_hang_up())
-
-    async def _say_goodbye_and_hang_up(self) -> None:
-        """The goodbye, then the hang-up once it was heard (or cut off; at most
-        ``line_timeout``)."""
-        try:
-            async with asyncio.timeout(self._line_timeout):
-                await self._actions.say_goodbye(self.settings.goodbye_line)
-        except TimeoutError:
-            pass
-        if self._scope.closed:
-            return
-        self.hung_up = True
-        self._actions.hang_up("idle")
+    def give_up(self) -> None:
+        goodbye = self._s2s_actions.say_goodbye(self.settings.goodbye_line)
+        self._scope.spawn(self.hang_up_after(goodbye))

@@ -41,6 +41,11 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
   also sent for cancelled responses); each result goes back as a
   ``function_call_output`` item, and once all of that response's calls are
   answered a ``response.create`` lets the model go on.
+* **Filler lines** (:meth:`OpenAIRealtime.request_filler`, while a slow tool runs): a
+  ``response.create`` whose one-off instructions quote the line, with ``tool_choice:
+  none`` and ``metadata`` marking it (echoed in its ``response.created``); it is an
+  assistant item of the conversation like any reply (truncated if cut). A result that
+  comes back meanwhile gets its ``response.create`` after the filler's ``response.done``.
 * **Caller transcripts** come from input transcription
   (``conversation.item.input_audio_transcription.completed``), for the call record.
 * **Errors**: ``error`` events are reported and the session goes on; the
@@ -101,6 +106,14 @@ AUDIO_FORMAT: Final = {"type": "audio/pcmu"}
 GREETING_INSTRUCTIONS: Final = (
     'Greet the caller with exactly these words and nothing else: "{greeting}"'
 )
+FILLER_INSTRUCTIONS: Final = (
+    "A tool you called is still running. Say exactly these words to the caller and nothing "
+    'else: "{text}"'
+)
+FILLER_METADATA: Final = {"sipgw": "filler"}
+EARLY_METADATA: Final = {"sipgw": "preemptive"}
+"""Marks a filler's response: the service echoes a response's ``metadata`` in its
+``response.created``."""
 
 TurnDetection = Literal["server_vad", "semantic_vad", "local"]
 """Who ends the caller's turn: the server's VAD, its semantic turn detector, or the agent."""
@@ -126,6 +139,8 @@ class RealtimeSettings:
         max_output_tokens: per response; None = the model's maximum.
         chunk_ms: caller audio per ``input_audio_buffer.append`` (a multiple of 20).
         connect_timeout: seconds to open and configure a session (then 503).
+        preemptive_ms: with ``local`` turn-taking, caller silence after which a reply
+            starts before the end of turn (:meth:`OpenAIRealtime.start_early_reply`); 0 = off.
     """
 
     api_key: str = ""
@@ -140,6 +155,7 @@ class RealtimeSettings:
     max_output_tokens: int | None = None
     chunk_ms: int = 20
     connect_timeout: float = 5.0
+    preemptive_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.turn_detection not in ("server_vad", "semantic_vad", "local"):
@@ -151,6 +167,11 @@ class RealtimeSettings:
             raise ValueError(f"chunk_ms must be a multiple of 20 ms, got {self.chunk_ms}")
         if self.silence_ms < 100:
             raise ValueError(f"silence_ms must be at least 100, got {self.silence_ms}")
+        if self.preemptive_ms and not 100 <= self.preemptive_ms < self.silence_ms:
+            raise ValueError(
+                f"preemptive_ms must be 0 or at least 100 and below silence_ms "
+                f"({self.silence_ms}), got {self.preemptive_ms}"
+            )
         if self.vad_threshold is not None and not 0.0 <= self.vad_threshold <= 1.0:
             raise ValueError(f"vad_threshold must be between 0 and 1, got {self.vad_threshold}")
         if self.eagerness not in ("low", "medium", "high", "auto"):
@@ -225,12 +246,17 @@ class _Response:
     """(item id, ms of audio received) in order."""
     calls: set[str] = field(default_factory=set)
     """Its function calls still waiting for their result."""
+    filler: bool = False
+    """A filler line (:meth:`OpenAIRealtime.request_filler`)."""
+    early: bool = False
+    """Started before the end of the caller's turn (:meth:`OpenAIRealtime.start_early_reply`)."""
 
 
 class OpenAIRealtime(WebSocketSession):
     """One call's Realtime session; see the module docstring."""
 
     name = "openai-realtime"
+    fillers = True
 
     def __init__(self, settings: RealtimeSettings) -> None:
         super().__init__(
@@ -245,6 +271,12 @@ class OpenAIRealtime(WebSocketSession):
         self._server_cancelling = False
         self._wanted: list[str] = []
         """Replies asked for while a response was in progress (their instructions)."""
+        self._dropped: set[str] = set()
+        """Early responses dropped: nothing more of them is told."""
+        self._drop_next = False
+        """An early response was dropped before its ``response.created``."""
+        self._deleted: set[str] = set()
+        """Items of dropped responses deleted from the conversation."""
 
     # ----------------------------------------------------------------- SpeechToSpeech
 
@@ -282,6 +314,43 @@ class OpenAIRealtime(WebSocketSession):
         self._send(message)
         self._active = _Response("")  # in progress from now on; its id comes with created
 
+    def start_early_reply(self) -> bool:
+        if self.server_turns or not self.settings.preemptive_ms or self._active is not None:
+            return False
+        self._flush_audio()
+        self._send({"type": "input_audio_buffer.commit"})
+        self._send({"type": "response.create", "response": {"metadata": EARLY_METADATA}})
+        self._active = _Response("", early=True)
+        return True
+
+    def drop_early_reply(self) -> None:
+        active = self._active
+        if active is None or not active.early:
+            return
+        if not active.id:  # asked for, not created yet: it is cancelled when it is
+            self._drop_next = True
+            self._send({"type": "response.cancel"})
+            return
+        self._drop(active)
+
+    def _drop(self, response: _Response) -> None:
+        """Cancel an early response and take what it said out of the conversation."""
+        self._dropped.add(response.id)
+        if not response.done:
+            self._send({"type": "response.cancel", "response_id": response.id})
+        for item_id, _ms in response.audio_items:
+            self._delete(item_id)
+
+    def request_filler(self, text: str) -> bool:
+        if self._active is not None:
+            return False  # a reply is on its way: it fills the silence
+        instructions = FILLER_INSTRUCTIONS.format(text=text)
+        self._send({"type": "response.create", "response": {
+            "instructions": instructions, "tool_choice": "none", "metadata": FILLER_METADATA,
+        }})  # fmt: skip
+        self._active = _Response("", filler=True)
+        return True
+
     def send_tool_result(self, call_id: str, output: str) -> None:
         self._send(
             {
@@ -292,8 +361,9 @@ class OpenAIRealtime(WebSocketSession):
         for response in self._responses.values():
             if call_id in response.calls:
                 response.calls.discard(call_id)
-                if not response.calls and self._active is None:
-                    self.request_reply()  # all answered: the model goes on
+                active = self._active
+                if not response.calls and (active is None or active.filler):
+                    self.request_reply()  # all answered: the model goes on (after a filler)
                 break
 
     def cancel_reply(self, reply_id: str, played_ms: int) -> None:
@@ -356,6 +426,8 @@ class OpenAIRealtime(WebSocketSession):
 
     def _dispatch(self, message: Mapping[str, Any], now: float) -> None:
         kind = message.get("type")
+        if self._dropped and self._of_dropped(message):
+            return
         if kind == "response.output_audio.delta":
             self._audio(message, now)
         elif kind == "response.output_audio_transcript.delta":
@@ -382,6 +454,33 @@ class OpenAIRealtime(WebSocketSession):
         elif kind == "error":
             self._error(message)
 
+    def _of_dropped(self, message: Mapping[str, Any]) -> bool:
+        """A dropped early response's event: nothing of it is told; each item it made is
+        deleted from the conversation; its end frees the way for the next response."""
+        body = message.get("response")
+        response_id = body.get("id") if isinstance(body, Mapping) else message.get("response_id")
+        if not isinstance(response_id, str) or response_id not in self._dropped:
+            return False
+        kind = message.get("type")
+        if kind == "response.output_audio.delta":
+            self._delete(message.get("item_id"))
+        elif kind == "response.done" and isinstance(body, Mapping):
+            for item in body.get("output") or ():
+                if isinstance(item, Mapping):
+                    self._delete(item.get("id"))
+            self._dropped.discard(response_id)
+            if self._active is not None and self._active.id == response_id:
+                self._active = None
+            self._server_cancelling = False
+            if self._wanted and self._active is None:
+                self.request_reply(self._wanted.pop(0))
+        return True
+
+    def _delete(self, item_id: object) -> None:
+        if isinstance(item_id, str) and item_id not in self._deleted:
+            self._deleted.add(item_id)
+            self._send({"type": "conversation.item.delete", "item_id": item_id})
+
     def _audio(self, message: Mapping[str, Any], now: float) -> None:
         response_id, item_id = message.get("response_id"), message.get("item_id")
         audio = decode_audio(message.get("delta"))
@@ -403,11 +502,18 @@ class OpenAIRealtime(WebSocketSession):
         response_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(response_id, str):
             return
-        response = _Response(response_id)
+        metadata = body.get("metadata") if isinstance(body, Mapping) else None
+        mark = metadata.get("sipgw") if isinstance(metadata, Mapping) else None
+        filler = mark == "filler"
+        response = _Response(response_id, filler=filler, early=mark == "preemptive")
         self._responses[response_id] = response
         self._active = response
         self._server_cancelling = False
-        self._emit(ReplyStarted(response_id, now))
+        if response.early and self._drop_next:
+            self._drop_next = False
+            self._dropped.add(response_id)  # its cancel is on its way
+            return
+        self._emit(ReplyStarted(response_id, now, filler=filler))
 
     def _done(self, message: Mapping[str, Any], now: float) -> None:
         body = message.get("response")

@@ -16,9 +16,8 @@ stops ``sipgw serve`` naming the variable.
 
 They read the answering-machine detection section too (``SIPGW_AMD_*``: the voicemail
 message, the screener line, the detector's thresholds; :mod:`sipgw.agent.s2s.answering`).
-What they do not do is refused rather than ignored, by the gateway reading their
-:data:`CAPABILITIES`: ``SIPGW_TRANSFER_MODE=warm`` stops start-up (their transfers are
-blind).
+They read the transfers section too (``SIPGW_TRANSFER_MODE``, the hold music and the
+consultation's lines: :mod:`sipgw.agent.s2s.ears` and :mod:`sipgw.agent.transfer.warm`).
 """
 
 from __future__ import annotations
@@ -46,8 +45,9 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from sipgw.agent.sections import Sources
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.settings import DeclaredToolsSection
+from sipgw.agent.transfer.settings import TransferSection, transfer_settings
 from sipgw.agent.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent
 
 CAPABILITIES = dataclasses.replace(S2sFactory.capabilities, line_keys=ASSISTANT_KEYS)
 """What the speech-to-speech agents do: their factory's record (answering-machine
-detection; blind transfers only), with the assistant's routes-file keys."""
+detection; blind and warm transfers), with the assistant's routes-file keys."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def voice_agent_agent(
     idle: IdleSection,
     amd: AmdSection,
     declared: DeclaredToolsSection,
+    transfers: TransferSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> AgentFactory:
@@ -93,7 +94,7 @@ def voice_agent_agent(
     from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
     from sipgw.agent.s2s.factories import voice_agent_factory
 
-    settings, registry, hook = _shared(shared, idle, amd, declared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, amd, declared, transfers, gateway, sources)
     vendor = VoiceAgentSettings(
         api_key=key.api_key,
         url=voice_agent.url,
@@ -118,6 +119,7 @@ def realtime_agent(
     idle: IdleSection,
     amd: AmdSection,
     declared: DeclaredToolsSection,
+    transfers: TransferSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> AgentFactory:
@@ -129,7 +131,7 @@ def realtime_agent(
     from sipgw.agent.s2s.factories import realtime_factory
     from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
 
-    settings, registry, hook = _shared(shared, idle, amd, declared, gateway, sources)
+    settings, registry, hook = _shared(shared, idle, amd, declared, transfers, gateway, sources)
     vendor = RealtimeSettings(
         api_key=key.api_key,
         base_url=realtime.base_url,
@@ -142,6 +144,7 @@ def realtime_agent(
         transcription_model=realtime.transcription_model,
         max_output_tokens=realtime.max_output_tokens,
         chunk_ms=realtime.chunk_ms,
+        preemptive_ms=_preemptive_ms(realtime, sources),
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
     return realtime_factory(
@@ -157,19 +160,37 @@ def _shared(
     idle: IdleSection,
     amd: AmdSection,
     declared: DeclaredToolsSection,
+    transfers: TransferSection,
     gateway: GatewayServices,
     sources: Sources,
 ) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
     """What both agents take from the assistant's sections: the settings (with the idle
-    policy and what answering-machine detection says), the tools (the built-in ones, the
-    tools module's, and the HTTP tools and MCP servers declared for every line, or for a
-    routes-file line by its own tables), the caller-context hook."""
+    policy, what answering-machine detection says, and how transfers go), the tools (the
+    built-in ones, the tools module's, and the HTTP tools and MCP servers declared for every
+    line, or for a routes-file line by its own tables), the caller-context hook."""
     settings = dataclasses.replace(
         with_fallback(agent_settings(shared, PreemptiveSection(), shared, shared, gateway), shared),
         idle=idle_settings(idle),
         answering=answering_settings(amd),
+        transfer=transfer_settings(transfers),
     )
     return settings, tool_registry(settings, declared, sources), caller_context(shared)
+
+
+def _preemptive_ms(realtime: RealtimeSection, sources: Sources) -> int:
+    """``OPENAI_REALTIME_PREEMPTIVE_MS``, checked against the silence that ends a turn.
+
+    Raises:
+        ConfigError: not 0, and below 100 or not below ``OPENAI_REALTIME_SILENCE_MS``.
+    """
+    early, silence = realtime.preemptive_ms, realtime.silence_ms
+    if early and not 100 <= early < silence:
+        label = sources.label(RealtimeSection, "preemptive_ms")
+        raise ConfigError(
+            f"{label}={early}: must be 0 (off) or from 100 to below "
+            f"{sources.label(RealtimeSection, 'silence_ms')} ({silence})"
+        )
+    return early
 
 
 def _lines(

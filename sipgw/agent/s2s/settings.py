@@ -123,6 +123,13 @@ class RealtimeSection:
         help="Caller silence (ms) that ends a turn (server VAD's silence_duration_ms; ours with "
         "local).",
     )  # fmt: skip
+    preemptive_ms: int = setting(
+        0, env="OPENAI_REALTIME_PREEMPTIVE_MS", parse=int_range(0, 9980),
+        help="With local turn-taking: caller silence (ms) after which the reply starts before "
+        "the end of turn, its audio held until OPENAI_REALTIME_SILENCE_MS is reached and "
+        "dropped (cancelled, taken out of the context) if the caller goes on; 0 = off. At least "
+        "100 and below OPENAI_REALTIME_SILENCE_MS (docs/speech-to-speech.md).",
+    )  # fmt: skip
     vad_threshold: float | None = setting(
         None, env="OPENAI_REALTIME_VAD_THRESHOLD", parse=_optional_share,
         help="Server VAD's activation threshold, 0 to 1; empty = the server's default.",

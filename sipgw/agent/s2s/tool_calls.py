@@ -6,7 +6,8 @@ its arguments checked against the tool's schema, the dial allow-list applied
 :class:`sipgw.agent.assistant.call_actions.ToolCallContext` (so ``transfer_to_human`` and
 ``end_call`` act after their line, :mod:`sipgw.agent.s2s.actions`). The call and its
 result go to the call record (``tool_call``), the result back to the session,
-which sends it when the service wants it. Each call is a ``tool`` trace span under the
+which sends it when the service wants it. A slow round of calls gets a filler line
+(:mod:`sipgw.agent.s2s.fillers`). Each call is a ``tool`` trace span under the
 turn of the reply that made it (:mod:`sipgw.agent.s2s.turn_spans`).
 """
 
@@ -17,6 +18,7 @@ import logging
 from sipgw.agent.assistant.call_actions import ToolCallContext
 from sipgw.agent.redact import Redactor
 from sipgw.agent.s2s.base import ToolCallRequested
+from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.turn_spans import TurnSpans
@@ -40,10 +42,12 @@ class ToolCalls:
         redactor: masks the caller's data in log lines.
         wait: the caller's wait for a reply (a tool's run is not the model's delay).
         spans: the call's turn spans (each call is a ``tool`` span under its reply's turn).
+        fillers: told when tools start and end (a slow round gets a filler line).
     """
 
     __slots__ = (
-        "_context", "_redactor", "_running", "_scope", "_spans", "_speaking", "_tools", "_wait",
+        "_context", "_fillers", "_redactor", "_running", "_scope", "_spans", "_speaking",
+        "_tools", "_wait",
     )  # fmt: skip
 
     def __init__(
@@ -55,6 +59,7 @@ class ToolCalls:
         redactor: Redactor,
         wait: ReplyWait,
         spans: TurnSpans,
+        fillers: S2sFillers | None = None,
     ) -> None:
         self._scope = scope
         self._tools = tools
@@ -63,6 +68,7 @@ class ToolCalls:
         self._redactor = redactor
         self._wait = wait
         self._spans = spans
+        self._fillers = fillers
         self._running = 0
 
     @property
@@ -74,6 +80,9 @@ class ToolCalls:
         """The model calls a tool: run it as a task of the call."""
         self._running += 1
         self._wait.tool_running()
+        if self._fillers is not None:
+            tool = self._tools.get(event.name)
+            self._fillers.tool_called(tool.filler if tool is not None else "")
         reply = next((r for r in self._speaking.live if r.id == event.reply_id), None)
         if reply is not None:
             reply.tool_calls += 1
@@ -99,6 +108,8 @@ class ToolCalls:
         scope.observer.tool_called(result.source or "unknown", outcome, result.elapsed)
         self._spans.tool_ended(reply, span, result.ok, result.source, result.refused)
         self._running -= 1
+        if self._fillers is not None:
+            self._fillers.tool_returned()
         if not scope.closed:
             scope.session.send_tool_result(event.call_id, result.content)
             if not self._running:

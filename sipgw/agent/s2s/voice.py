@@ -91,8 +91,14 @@ class ModelVoice:
 
     # -- the service's replies
 
-    def started(self, reply_id: str, now: float) -> Reply:
-        """The model started a reply."""
+    def started(self, reply_id: str, now: float, *, filler: bool = False) -> Reply:
+        """The model started a reply (``filler``: a filler line while a tool runs, which is
+        no turn: :mod:`sipgw.agent.s2s.fillers`)."""
+        if filler:
+            reply = Reply(reply_id, self.replies, now, None, kind="filler",
+                          finished=self._scope.loop.create_future())  # fmt: skip
+            self.speaking.add(reply)
+            return reply
         self.replies += 1
         first = self.replies == 1 and self._greets and self._turns.last_loud_at is None
         reply = Reply(reply_id, self.replies, now, self._turns.last_loud_at,
@@ -119,9 +125,11 @@ class ModelVoice:
         playout = self.speaking.playout
         if reply.first_audio_at is None:
             reply.first_audio_at = event.received_at
-            self.spans.first_audio(reply)
-            playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
-            self._actions.answer_arrived()
+            if reply.kind != "filler":
+                self.spans.first_audio(reply)
+                playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
+                self._actions.answer_arrived()
+                self._stop_fillers()
         reply.received_ms += len(event.audio) // 8
         playout.push_audio(reply.id, event.audio)
         self.first_audio.set()
@@ -152,7 +160,8 @@ class ModelVoice:
             reply.finished.set_result(None)
         if reply.played_ms is not None:  # cut off: its text may have come only now
             reply.heard = heard_prefix(reply.text, reply.played_ms, reply.received_ms)
-        self.spans.reply_done(reply, event.error)
+        if reply.kind != "filler":
+            self.spans.reply_done(reply, event.error)
         self._scope.write(
             {"type": "assistant", "text": self.said(reply), "turn": reply.turn,
              "kind": reply.kind, "status": event.status,
@@ -169,6 +178,27 @@ class ModelVoice:
     def interrupted(reply: Reply) -> bool:
         """The ended reply was cut off (by the caller, or the service says so)."""
         return reply.status in ("interrupted", "cancelled") or reply.heard is not None
+
+    def _stop_fillers(self) -> None:
+        """The answer's audio came: what is left of a filler line is dropped (whole frames),
+        and the model's context is truncated to what was heard of it."""
+        speaking, scope = self.speaking, self._scope
+        playout = speaking.playout
+        for reply in [r for r in speaking.live if r.kind == "filler"]:
+            if playout.finished(reply.id):
+                continue
+            played_ms = playout.played_ms(reply.id)
+            playout.drop(reply.id)
+            reply.played_ms = played_ms
+            reply.heard = heard_prefix(reply.text, played_ms, reply.received_ms)
+            speaking.live.remove(reply)
+            speaking.forget(reply.id)
+            if not reply.done:
+                self._cut[reply.id] = reply
+            scope.session.cancel_reply(reply.id, played_ms)
+            if reply.finished is not None and not reply.finished.done():
+                reply.finished.set_result(None)
+            scope.write({"type": "filler_stopped", "cut": True, "heard": reply.heard})
 
     def reply_of(self, reply_id: str) -> Reply | None:
         """The live reply ``reply_id`` (None once it is over)."""
@@ -237,6 +267,19 @@ class ModelVoice:
         log.info("[%s] barge-in (%s) of reply %d after %r", scope.log_id, action.cause.value,
                  last.turn, self._redactor.redact(heard)[-40:])  # fmt: skip
         scope.observer.barge_in()
+
+    def drop_early(self) -> None:
+        """The reply started before the end of the caller's turn is dropped (they went on):
+        its audio goes, unheard; nothing of it is recorded (the session takes it out of
+        the model's context)."""
+        speaking = self.speaking
+        live, speaking.live = speaking.live, []
+        for reply in live:
+            speaking.playout.cancel(reply.id)
+            speaking.forget(reply.id)
+            if reply.finished is not None and not reply.finished.done():
+                reply.finished.set_result(None)
+            self.spans.reply_done(reply, "dropped: the caller went on")
 
     def drop_all(self) -> None:
         """The call ended: drop every reply's audio (which lets go of the callbacks on it)."""

@@ -1,8 +1,8 @@
 """The transfers section: blind or warm, the hold music, and how a warm transfer goes.
 
-:class:`TransferSection` is read when ``--agent assistant`` answers; :func:`transfer_settings`
-turns it into the agent's :class:`TransferSettings` (the hold music
-read once, here). What a warm transfer does is in ``docs/assistant.md``.
+:class:`TransferSection` is read when ``--agent assistant``, ``voice-agent`` or ``realtime``
+answers; :func:`transfer_settings` turns it into the agent's :class:`TransferSettings` (the
+hold music read once, here). What a warm transfer does is in ``docs/assistant.md``.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def hold_music_file(value: str) -> str:
 @section(
     "transfers",
     title="Transfers",
-    intro="Read when `--agent assistant`: how `transfer_to_human` hands a caller over "
-    '(docs/assistant.md, "Warm transfer").',
+    intro="Read when `--agent assistant`, `voice-agent` or `realtime`: how "
+    '`transfer_to_human` hands a caller over (docs/assistant.md, "Warm transfer"; '
+    "docs/speech-to-speech.md).",
 )
 @dataclass(frozen=True)
 class TransferSection:

@@ -43,6 +43,8 @@ class ScriptedSession(SpeechToSpeech):
     name = "scripted"
 
     def __init__(self, server_turns: bool = True, refuse: S2sConnectError | None = None):
+        self.early = False
+        """It starts replies early when asked (:meth:`start_early_reply`)."""
         self.server_turns = server_turns
         self.refuse = refuse
         self.config: SessionConfig | None = None
@@ -75,6 +77,14 @@ class ScriptedSession(SpeechToSpeech):
 
     def end_turn(self) -> None:
         self.sent.append(("end_turn",))
+
+    def start_early_reply(self) -> bool:
+        if self.early:
+            self.sent.append(("early",))
+        return self.early
+
+    def drop_early_reply(self) -> None:
+        self.sent.append(("drop_early",))
 
     def request_reply(self, instructions: str = "") -> None:
         self.sent.append(("reply", instructions))
@@ -126,6 +136,7 @@ def rig(
     more: Callable[[], ScriptedSession] | None = None,
     caller_context: CallerContextSettings | None = None,
     call: FakeCall | None = None,
+    preemptive_ms: int = 0,
     **overrides: Any,
 ) -> Rig:
     base = AssistantSettings(greeting="Hi there.", record_dir=None, answer_wait=0.05)
@@ -142,7 +153,8 @@ def rig(
 
     tools = ToolRegistry(builtin_tools(settings.builtin_tools))
     resources = S2sResources(settings, tools, new_session, silence_ms=200,
-                             caller_context=caller_context)  # fmt: skip
+                             caller_context=caller_context,
+                             preemptive_ms=preemptive_ms)  # fmt: skip
     call = call or FakeCall(
         call_id="call-1", caller="sip:+15551230000@trunk", called="sip:agent@gw",
         verified_caller="+15551234567",  # the trunk asserted the sample orders' owner (issue 21)

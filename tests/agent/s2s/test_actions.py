@@ -155,3 +155,77 @@ async def test_a_target_that_does_not_answer_is_told_with_a_message_or_callback_
     failed = [line for line in owner.record.lines if line["type"] == "transfer_failed"]
     assert [(line["status"], line["reason"]) for line in failed] == [(486, "Busy Here")]
     assert owner.hung_up == 0
+
+
+async def test_hold_stops_the_wait_for_the_line_and_resume_goes_on_from_where_it_was() -> None:
+    """The caller holds the call: the line cannot be heard, so its wait stops (the other
+    clocks do too); on resume it has what was left, not a new full wait."""
+    owner = Owner(asyncio.get_running_loop(), AssistantSettings(action_line_timeout=0.2))
+    actions = owner.actions
+    start(owner, "r1", 10)  # the line never plays out (the playout waits while held)
+    actions.hangup_after_reply()
+    await asyncio.sleep(0.1)
+    actions.hold(True)
+    await asyncio.sleep(0.3)  # past the deadline, held all along
+    assert owner.hung_up == 0
+    actions.hold(False)
+    await asyncio.sleep(0.05)
+    assert owner.hung_up == 0  # about 0.1 s left
+    await asyncio.sleep(0.15)
+    assert owner.hung_up == 1 and owner.line()["line"] == "timeout"
+    assert owner.line()["waited_ms"] >= 450
+
+
+async def test_an_action_asked_for_while_held_waits_from_the_resume() -> None:
+    owner = Owner(asyncio.get_running_loop(), AssistantSettings(action_line_timeout=0.1))
+    actions = owner.actions
+    actions.hold(True)
+    start(owner, "r1", 10)
+    actions.hangup_after_reply()
+    await asyncio.sleep(0.2)
+    assert owner.hung_up == 0
+    actions.hold(False)
+    await asyncio.sleep(0.2)
+    assert owner.hung_up == 1 and owner.line()["line"] == "timeout"
+
+
+@dataclass
+class Warm:
+    """The warm transfer as the actions see it."""
+
+    refuse: bool = False
+    runs: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    active: bool = False
+
+    async def run(self, target: str, summary: str) -> bool:
+        self.runs.append((target, summary))
+        if self.refuse:
+            raise DialRefused("transfer", target, "not allowed")
+        return True
+
+    def close(self, reason: str = "") -> None:
+        self.closed.append(reason)
+
+
+async def test_with_warm_transfers_the_transfer_after_the_line_is_the_warm_one(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("sipgw.agent.s2s.actions.REPLY_START_WAIT", 0.01)
+    for refuse in (False, True):
+        owner = Owner(asyncio.get_running_loop())
+        warm = Warm(refuse=refuse)
+        owner.actions.warm = warm  # type: ignore[assignment]
+        owner.actions.transfer_after_reply("sip:human@pbx", "wants a refund")
+        await asyncio.sleep(0.05)
+        assert warm.runs == [("sip:human@pbx", "wants a refund")]
+        assert owner.summaries == []  # no REFER of the caller
+        told = ["[The transfer was refused (not allowed). Tell the caller and offer other help.]"]
+        assert owner.told == (told if refuse else [])
+        refused = [line for line in owner.record.lines if line["type"] == "dial_refused"]
+        assert len(refused) == (1 if refuse else 0)
+        assert not owner.actions.acting
+        warm.active = True  # the caller on hold for it: the idle policy's silence stops
+        assert owner.actions.acting and owner.actions.transferring
+        owner.actions.close("bridged")
+        assert warm.closed == ["bridged"]

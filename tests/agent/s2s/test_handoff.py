@@ -13,11 +13,17 @@ from typing import Any
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
 from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from sipgw.agent.s2s.base import CallerTranscript, ReplyDone, ReplyStarted, ToolCallRequested
+from sipgw.agent.s2s.handoff import S2sHandOff
+from sipgw.agent.s2s.replies import Reply, Speaking
+from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.tools.registry import ToolRegistry
 from tests.agent.assistant.test_handoff_call import SwitchingCall
 from tests.agent.parts import (
+    FakeCall,
     ScriptedLlm,
     ScriptedStt,
     ScriptedTts,
@@ -130,3 +136,26 @@ async def test_a_speech_to_speech_call_handed_to_an_assistant_line() -> None:
     await desk.close("handed-off")
     assert session.closed and not lines(desk.scope, "end")
     await front.close()
+
+
+async def test_hold_stops_the_hand_off_s_wait_for_its_line() -> None:
+    """The caller holds the call while the sentence before the switch should play: its wait
+    stops, and goes on from where it was on resume (as a transfer's does)."""
+    loop = asyncio.get_running_loop()
+    scope = SessionScope("c", CallRecord(None, "c"), loop, ScriptedSession())
+    playout = Playout()
+    playout.held = False
+    speaking = Speaking(playout)
+    speaking.add(Reply("r1", 1, loop.time(), None))
+    playout.push_audio("r1", bytes(1600))  # never played: the line is never heard
+    hand_off = S2sHandOff(scope, FakeCall(), HandOffSettings("front", ("desk",)), speaking,
+                          list, lambda _: None, 0.2)  # fmt: skip
+    wait = asyncio.ensure_future(hand_off._line_heard())
+    await asyncio.sleep(0.1)
+    hand_off.hold(True)
+    await asyncio.sleep(0.3)  # past the 0.2 s, held all along
+    assert not wait.done()
+    hand_off.hold(False)
+    await asyncio.sleep(0.05)
+    assert not wait.done()  # about 0.1 s left
+    await asyncio.wait_for(wait, 0.3)

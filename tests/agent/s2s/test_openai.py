@@ -305,3 +305,50 @@ async def test_tools_are_declared_again_mid_session_and_the_session_id_kept() ->
              "parameters": {"type": "object", "properties": {}}}]}  # fmt: skip
         assert client.stats.errors == {}
         await client.close()
+
+
+def test_a_filler_is_a_marked_response_and_the_result_s_reply_waits_for_its_end() -> None:
+    client = Captured()
+    call = {"type": "function_call", "call_id": "c1", "name": "end_call", "arguments": "{}",
+            "status": "completed"}  # fmt: skip
+    client.feed({"type": "response.created", "response": {"id": "r1"}}, done("r1", output=[call]))
+    assert client.request_filler("One moment.")
+    assert client.sent == [{"type": "response.create", "response": {
+        "instructions": 'A tool you called is still running. Say exactly these words to the '
+                        'caller and nothing else: "One moment."',
+        "tool_choice": "none", "metadata": {"sipgw": "filler"}}}]  # fmt: skip
+    assert not client.request_filler("Again.")  # one response at a time
+    client.feed({"type": "response.created",
+                 "response": {"id": "f1", "metadata": {"sipgw": "filler"}}})  # fmt: skip
+    assert client.emitted[-1] == ReplyStarted("f1", 1.0, filler=True)
+    client.send_tool_result("c1", "{}")  # the filler does not answer it: asked for after it
+    assert client.sent_types() == ["response.create", "conversation.item.create"]
+    client.feed(audio_delta("f1", "i1", 200), done("f1"))
+    assert client.sent[-1] == {"type": "response.create"}
+    client.feed({"type": "response.created", "response": {"id": "r2", "metadata": None}})
+    assert client.emitted[-1] == ReplyStarted("r2", 1.0)
+    client.cancel_reply("f1", played_ms=120)  # the answer came: the filler cut where it was
+    assert client.sent[-1] == {"type": "conversation.item.truncate", "item_id": "i1",
+                               "content_index": 0, "audio_end_ms": 120}  # fmt: skip
+
+
+async def test_the_fake_echoes_a_filler_s_metadata_and_calls_no_tool_for_it() -> None:
+    async with FakeRealtime(KEY, speed=None) as fake:
+        fake.script([FakeReply(tool_calls=[FakeToolCall("end_call", {"reason": "x"})])])
+        client = OpenAIRealtime(RealtimeSettings(api_key=KEY, base_url=fake.base_url))
+        await client.connect(SessionConfig("p", tools=(TOOL,)))
+        client.request_reply()
+        started: list[ReplyStarted] = []
+        async with asyncio.timeout(5):
+            async for event in client.events():
+                if isinstance(event, ToolCallRequested):
+                    assert client.request_filler("Just a second.")
+                if isinstance(event, ReplyStarted):
+                    started.append(event)
+                if isinstance(event, ReplyDone) and len(started) == 2:
+                    break
+        assert [s.filler for s in started] == [False, True]
+        spoken = fake.sessions[0].replies[-1]
+        assert (spoken.text, spoken.tool_calls) == ("Just a second.", [])
+        assert fake.sessions[0].errors == []
+        await client.close()

@@ -103,3 +103,25 @@ async def test_they_read_the_idle_policy(agent: str) -> None:
     }))(FakeCall())  # fmt: skip
     assert isinstance(off, SpeechToSpeechAgent) and off.idle.settings.after is None
     await off.close("test")
+
+
+async def test_realtime_starts_replies_early_only_as_configured() -> None:
+    env = {"OPENAI_API_KEY": "sk", "OPENAI_REALTIME_TURN_DETECTION": "local",
+           "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""}  # fmt: skip
+    factory = find_agent("realtime").build(Sources({**env, "OPENAI_REALTIME_PREEMPTIVE_MS": "200"}))
+    agent = factory(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and agent.endpointer is not None
+    assert agent.endpointer.early_ms == 200
+    await agent.close("test")
+    for value in ("50", "500"):  # below 100, or not below the 500 ms that end a turn
+        with pytest.raises(ConfigError, match=f"^OPENAI_REALTIME_PREEMPTIVE_MS={value}: "):
+            find_agent("realtime").build(Sources({**env, "OPENAI_REALTIME_PREEMPTIVE_MS": value}))
+    vad = {
+        **env,
+        "OPENAI_REALTIME_PREEMPTIVE_MS": "200",
+        "OPENAI_REALTIME_TURN_DETECTION": "server_vad",
+    }
+    server = find_agent("realtime").build(Sources(vad))
+    agent = server(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and agent.endpointer is None
+    await agent.close("test")

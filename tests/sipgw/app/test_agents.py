@@ -165,6 +165,6 @@ def test_what_an_agent_can_do_comes_from_its_declared_record() -> None:
     assert not find_agent("stream").capabilities.amd
     assert realtime.capabilities == voice.capabilities
     assert assistant.capabilities.transfers == {"blind", "warm"}
-    assert voice.capabilities.transfers == {"blind"}
+    assert voice.capabilities.transfers == {"blind", "warm"}
     assert "greeting" in voice.capabilities.line_keys and not echo.capabilities.line_keys
     assert echo.build(Sources({})).capabilities is echo.capabilities

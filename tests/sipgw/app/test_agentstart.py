@@ -57,14 +57,17 @@ def test_detection_needs_an_agent_that_declares_it() -> None:
 
 @pytest.mark.parametrize(("agent", "key"), [("realtime", "OPENAI_API_KEY"),
                                             ("voice-agent", "ASSEMBLYAI_API_KEY")])  # fmt: skip
-def test_the_speech_to_speech_agents_refuse_warm_transfers_by_their_record(
+def test_the_speech_to_speech_agents_transfer_warm_and_read_the_transfers_section(
     agent: str, key: str
 ) -> None:
-    """Their plug-ins do not check it themselves: the gateway reads their record."""
+    """Their record declares warm transfers; their plug-ins read the section, so a bad hold
+    music stops the start naming the variable."""
     environ = {key: "k" * 20, "SIPGW_BIND": "127.0.0.1", "SIPGW_FALLBACK_SYNTHESIZE": "off"}
-    with pytest.raises(ConfigError, match=f"^SIPGW_TRANSFER_MODE=warm: the {agent} agent makes"):
-        build_startup(find_agent(agent), Sources({**environ, "SIPGW_TRANSFER_MODE": "warm"}))
-    build_startup(find_agent(agent), Sources(environ))
+    assert find_agent(agent).capabilities.transfers == {"blind", "warm"}
+    build_startup(find_agent(agent), Sources({**environ, "SIPGW_TRANSFER_MODE": "warm"}))
+    music = {**environ, "SIPGW_TRANSFER_MODE": "warm", "SIPGW_HOLD_MUSIC": "/nowhere/music.wav"}
+    with pytest.raises(ConfigError, match="SIPGW_HOLD_MUSIC"):
+        build_startup(find_agent(agent), Sources(music))
 
 
 def test_echo_with_a_transfer_target_is_refused_naming_the_setting() -> None:

@@ -39,12 +39,17 @@ What it checks and does, like the service:
   ``delta``), their ``done`` events, then each scripted function call
   (``output_item.added``, ``function_call_arguments.delta``/``done``,
   ``output_item.done``), then ``response.done`` with every output item and
-  ``usage``. ``response.cancel`` stops it (``status: cancelled``, reason
+  ``usage``; the ``response`` objects echo the ``metadata`` of its ``response.create``
+  (at most 16 string pairs, else ``error``), and ``tool_choice: none`` makes it call no
+  tool. ``response.cancel`` stops it (``status: cancelled``, reason
   ``client_cancelled``; with none in progress: ``response_cancel_not_active``).
   The content-part events are not sent (no client here reads them).
 * **conversation.item.truncate**: only for an assistant audio item, with
   ``audio_end_ms`` not beyond the audio sent for it (else ``error``); recorded and
   answered with ``conversation.item.truncated``.
+* **conversation.item.delete**: an item of the conversation (the user's, the
+  assistant's, a function call) is removed and ``conversation.item.deleted`` sent; an
+  unknown id is an ``error``.
 * **conversation.item.create**: a ``function_call_output`` must answer a function
   call of this session; user messages are accepted. Both are recorded.
 
@@ -59,6 +64,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import json
 import time
 import uuid
@@ -99,6 +105,8 @@ class RealtimeRecord:
     tool_outputs: list[dict[str, Any]] = field(default_factory=list)
     """``function_call_output`` items the client created."""
     user_texts: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    """Items the client deleted (``conversation.item.delete``)."""
     errors: list[dict[str, Any]] = field(default_factory=list)
     """``error`` events the fake sent."""
     speech_started: list[float] = field(default_factory=list)
@@ -117,6 +125,8 @@ class _Response:
     items: list[dict[str, Any]] = field(default_factory=list)
     audio_item: str | None = None
     cancel_reason: str = "client_cancelled"
+    metadata: dict[str, str] | None = None
+    """The ``metadata`` of its ``response.create``, echoed in its ``response`` objects."""
 
 
 class _Session:
@@ -146,13 +156,18 @@ class _Session:
         self.calls: set[str] = set()
         self.audio_items: dict[str, int] = {}
         """Assistant audio item id -> ms of audio sent."""
+        self.items: set[str] = set()
+        """The conversation's items (deleted ones left out)."""
         self.spoke = False
         self.serial = 0
         self.session["id"] = self.next_id("sess")  # session.created's ``session.id``
 
     def next_id(self, prefix: str) -> str:
         self.serial += 1
-        return f"{prefix}_{self.serial:04d}{uuid.uuid4().hex[:6]}"
+        made = f"{prefix}_{self.serial:04d}{uuid.uuid4().hex[:6]}"
+        if prefix == "item":
+            self.items.add(made)
+        return made
 
     async def send(self, event: Mapping[str, Any]) -> None:
         body = {"event_id": self.next_id("event"), **event}
@@ -267,10 +282,16 @@ class _Session:
 
     # -- responses
 
-    def respond(self, reply: FakeReply, trigger: str, instructions: str = "") -> None:
+    def respond(
+        self,
+        reply: FakeReply,
+        trigger: str,
+        instructions: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         spoken = SpokenReply(self.next_id("resp"), trigger, reply.text, time.monotonic(),
                              instructions)  # fmt: skip
-        response = _Response(spoken)
+        response = _Response(spoken, metadata=metadata)
         self.active = response
         self.fake._update(lambda: self.record.replies.append(spoken))
         response.task = self.fake._spawn(self._run(response, reply))
@@ -419,6 +440,7 @@ class _Session:
             "output": copy.deepcopy(response.items),
             "conversation_id": "conv_fake",
             "output_modalities": ["audio"],
+            "metadata": copy.deepcopy(response.metadata),
             "usage": {"total_tokens": 10 + audio_ms // 50, "input_tokens": 10,
                       "output_tokens": audio_ms // 50},
         }  # fmt: skip
@@ -447,6 +469,15 @@ class _Session:
                 "audio_end_ms": end,
             }
         )
+
+    async def delete_item(self, message: Mapping[str, Any]) -> None:
+        item_id = message.get("item_id")
+        if item_id not in self.items:
+            await self.error("invalid_value", f"no item {item_id!r} in the conversation")
+            return
+        self.items.discard(str(item_id))
+        self.fake._update(lambda: self.record.deleted.append(str(item_id)))
+        await self.send({"type": "conversation.item.deleted", "item_id": item_id})
 
     async def create_item(self, message: Mapping[str, Any]) -> None:
         item = message.get("item")
@@ -531,7 +562,14 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
                 return
             body = event.get("response") or {}
             instructions = str(body.get("instructions") or "")
-            session.respond(self.next_reply(instructions), "create", instructions)
+            metadata = body.get("metadata")
+            if metadata is not None and not _metadata_ok(metadata):
+                await session.error("invalid_value", "metadata: at most 16 string pairs")
+                return
+            reply = self.next_reply(instructions)
+            if body.get("tool_choice") == "none":
+                reply = dataclasses.replace(reply, tool_calls=())
+            session.respond(reply, "create", instructions, metadata)
         elif kind == "response.cancel":
             if session.active is None:
                 await session.error(
@@ -543,11 +581,24 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
             await session.truncate(event)
         elif kind == "conversation.item.create":
             await session.create_item(event)
+        elif kind == "conversation.item.delete":
+            await session.delete_item(event)
         elif kind == "input_audio_buffer.clear":
             session.buffer_ms = 0
             await session.send({"type": "input_audio_buffer.cleared"})
         else:
             await session.error("invalid_value", f"Invalid event type {kind!r}")
+
+
+def _metadata_ok(metadata: object) -> bool:
+    """A response's ``metadata`` as the API reference allows it: at most 16 pairs, keys of
+    at most 64 characters, string values of at most 512."""
+    return (
+        isinstance(metadata, Mapping)
+        and len(metadata) <= 16
+        and all(isinstance(k, str) and len(k) <= 64 for k in metadata)
+        and all(isinstance(v, str) and len(v) <= 512 for v in metadata.values())
+    )
 
 
 def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
