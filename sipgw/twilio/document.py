@@ -224,7 +224,8 @@ class Dial:
     or a REFER), through the dial allow-list.
 
     ``timeout`` is the seconds a target may ring; ``time_limit`` the longest the two may
-    talk; ``action`` (``method``) gets ``DialCallStatus`` once the ``<Dial>`` is over."""
+    talk; ``action`` (``method``) gets ``DialCallStatus`` once the ``<Dial>`` is over;
+    ``sequential``: several targets ring one after another, not at once."""
 
     targets: tuple[DialTarget, ...]
     caller_id: str = ""
@@ -235,6 +236,7 @@ class Dial:
     hangup_on_star: bool = False
     answer_on_bridge: bool = False
     record: DialRecord = "do-not-record"
+    sequential: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,6 +709,7 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         hangup_on_star=_true(attrs, "hangupOnStar", False),
         answer_on_bridge=_true(attrs, "answerOnBridge", False),
         record=record,  # type: ignore[arg-type]  # checked against _DIAL_RECORDS above
+        sequential=_true(attrs, "sequential", False),
     )
 
 

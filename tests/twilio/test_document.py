@@ -225,6 +225,10 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     assert isinstance(third, Dial) and third.record == "do-not-record"
     assert third.time_limit == 14400  # Twilio's longest (4 h)
     assert (third.timeout, third.hangup_on_star, third.answer_on_bridge) == (30, False, False)
+    assert not first.sequential
+    (fourth,) = parse_twiml('<Response><Dial sequential="true"><Number>1</Number>'
+                            "<Number>2</Number></Dial></Response>")  # fmt: skip
+    assert isinstance(fourth, Dial) and fourth.sequential
 
 
 @pytest.mark.parametrize(
@@ -232,6 +236,7 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     [
         ('record="always"', "record-from-answer"),
         ('hangupOnStar="yes"', "true or false"),
+        ('sequential="1"', "true or false"),
         ('method="PUT"', "POST or GET"),
         ('timeLimit="ten"', "whole number"),
     ],

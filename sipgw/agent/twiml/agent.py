@@ -955,8 +955,8 @@ class TwimlAgent(Agent):
             else:
                 dual = verb.record.endswith("-dual")
                 recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
-        several = len(verb.targets) > 1  # all ring at once (dialringall.py)
-        how = RingAllDial if several else BridgedDial
+        at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
+        how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
         self._dialing = (dialing, verb)
