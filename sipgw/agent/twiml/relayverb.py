@@ -66,6 +66,8 @@ def relay_session(
     """The session for ``relay`` (None when a speech service is missing), and what of the
     verb is not followed (each a phrase for the log)."""
     notes = [f"{name}= (not followed)" for name in relay.ignored]
+    if "debugging" in relay.events:  # Twilio's pages name it and document no message of it
+        notes.append("events=debugging (not followed: no debugging info messages are sent)")
     if settings.stt is None or settings.tts is None:
         missing = "SIPGW_TWIML_STT" if settings.stt is None else "SIPGW_TWIML_TTS"
         return None, [f"no {missing} is configured"]
