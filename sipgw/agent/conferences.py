@@ -20,6 +20,8 @@ conference keeps (Twilio's ``<Conference>``'s):
 - A participant may ask for the room to be recorded (:class:`RoomRecording`, the first
   request is the room's): the whole mix from the start to the end, handed with the
   ``conference-end`` event to the first listener that takes it (the leaving participant's).
+- A coach (:attr:`SeatRules.coaching` another participant) is heard by that participant
+  only, and hears the room as everybody does (the mixer's whisper).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
   sends meanwhile is its hold music, kept out of the room).
@@ -114,6 +116,8 @@ class SeatRules:
     beep_on_exit: bool = True
     max_participants: int = 250
     label: str = ""
+    coaching: str = ""
+    """The participant (its call's id) this one coaches: only that one hears it ("": none)."""
 
 
 SILENCE_DBFS: Final = -45.0
@@ -172,6 +176,7 @@ class RoomEvent:
     """The participant concerned (its call's id); "" for the room's start and end."""
     muted: bool = False
     held: bool = False
+    coaching: bool = False
     label: str = ""
     start_on_enter: bool = False
     end_on_exit: bool = False
@@ -284,7 +289,7 @@ class ConferenceRoom:
             self.max_participants = rules.max_participants
         if len(self.seats) >= self.max_participants:
             raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
-        self.mixer.join(who, format, rules.muted)
+        self.mixer.join(who, format, rules.muted, rules.coaching or None)
         seat = Seat(self, who, rules, listener, subscription)
         self.seats.append(seat)
         if recording is not None and self.recording is None:
@@ -364,8 +369,8 @@ class ConferenceRoom:
 
 def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:
     rules = seat.rules
-    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, rules.label,
-                     rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
+    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, bool(rules.coaching),
+                     rules.label, rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
 
 
 class ConferenceRooms(Protocol):

@@ -35,6 +35,7 @@ import contextlib
 import email.utils
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Final
 
 from sipgw.agent.conferences import (
@@ -96,7 +97,7 @@ def status_form(
             "CallSid": call_sid_of(event.who),
             "Muted": _bool(event.muted),
             "Hold": _bool(event.held),
-            "Coaching": "false",
+            "Coaching": _bool(event.coaching),
             "EndConferenceOnExit": _bool(event.end_on_exit),
             "StartConferenceOnEnter": _bool(event.start_on_enter),
         })  # fmt: skip
@@ -186,6 +187,9 @@ class ConferenceDial:
         recording = self.new_recording() if self.new_recording is not None else None
         for _ in range(2):  # a room that ended in between: its name makes a new one
             room = self.room = self.rooms.room(conf.name)
+            if conf.coach:  # the coached call's SID: its participant (absent: heard by nobody)
+                coached = [s.who for s in room.seats if call_sid_of(s.who) == conf.coach]
+                rules = replace(rules, coaching=coached[0] if coached else conf.coach)
             try:
                 seat = room.join(self.call_id, ULAW_8K, rules, self._heard, self.clock(),
                                  subscription, recording)  # fmt: skip

@@ -173,6 +173,33 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
     assert all(e["Timestamp"].endswith("GMT") for e in events)
 
 
+async def test_a_coach_is_heard_by_the_coached_caller_only(app: TwilioSdkApp) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "join"}
+    app.twiml = room_app(a=status, b=status, c={**status, "coach": call_sid_of("a@test")})
+    rooms = GatewayRooms()
+    callers = {}
+    for name in "abc":
+        callers[name] = await caller(app, rooms, name)
+        await wait_for(
+            lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == len(callers), 3
+        )  # noqa: B023
+    await wait_for(lambda: all(len(t.played) > 30 for _, _, t in callers.values()), 3)
+    started = {name: len(t.played) for name, (_, _, t) in callers.items()}
+    await wait_for(
+        lambda: all(len(t.played) > started[n] + 15 for n, (_, _, t) in callers.items()), 3
+    )
+    heard = {name: hears(t) for name, (_, _, t) in callers.items()}
+    assert heard["a"] == {"a": False, "b": True, "c": True, "wait": False}  # the whisper
+    assert heard["b"] == {"a": True, "b": False, "c": False, "wait": False}
+    assert heard["c"] == {"a": True, "b": True, "c": False, "wait": False}
+    for agent, _, ticker in callers.values():
+        await ticker.stop()
+        await agent.close("remote-bye")
+    joins = {e["CallSid"]: e for e in posted(app, "/status")}
+    assert joins[call_sid_of("c@test")]["Coaching"] == "true"
+    assert joins[call_sid_of("a@test")]["Coaching"] == "false"
+
+
 async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: TwilioSdkApp) -> None:
     waiter = {"start_conference_on_enter": False, "wait_url": "/wait", "beep": False}
     app.twiml = room_app(a=waiter, b=waiter, c={"beep": False})
