@@ -7,7 +7,9 @@ Attributes read (Twilio's spelling): ``url`` (the app's WebSocket, required),
 ``language`` with ``ttsLanguage`` and ``transcriptionLanguage``, ``ttsProvider`` and
 ``voice``, ``transcriptionProvider`` and ``speechModel``, ``hints``, ``preemptible``,
 ``reportInputDuringAgentSpeech``, ``partialPrompts``, ``events`` and ``debug`` (either, space-
-or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``); nouns ``<Language
+or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
+``ttsTextNormalization`` and ``elevenlabsTextNormalization`` (``auto``, ``on``, ``off``;
+the first wins); nouns ``<Language
 code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
 Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
 say it is not followed.
@@ -29,7 +31,8 @@ _READ: Final = frozenset({
     "url", "welcomeGreeting", "welcomeGreetingInterruptible", "interruptible", "dtmfDetection",
     "language", "ttsLanguage", "transcriptionLanguage", "ttsProvider", "voice",
     "transcriptionProvider", "speechModel", "hints", "preemptible",
-    "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug",
+    "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
+    "elevenlabsTextNormalization",
 })  # fmt: skip
 INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
 """What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
@@ -72,6 +75,9 @@ class ConversationRelay:
     """``prompt`` messages with ``last: false`` as the caller's words come."""
     events: frozenset[str] = frozenset()
     """The ``info`` messages asked for (``events``, ``debug``): of :data:`INFO_EVENTS`."""
+    text_normalization: str = ""
+    """``auto``, ``on`` or ``off`` (``ttsTextNormalization``, else
+    ``elevenlabsTextNormalization``); "": the voice's own default."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -151,6 +157,14 @@ def read_relay(
     )  # fmt: skip
     for word in events - frozenset(INFO_EVENTS):
         raise ValueError(f"<ConversationRelay events={word[:40]!r}>: {', '.join(INFO_EVENTS)}")
+    normalization = (
+        attrs.get("ttsTextNormalization", "").strip().lower()
+        or attrs.get("elevenlabsTextNormalization", "").strip().lower()
+    )
+    if normalization not in ("", "auto", "on", "off"):
+        raise ValueError(
+            f"<ConversationRelay ttsTextNormalization={normalization[:40]!r}>: auto, on or off"
+        )
     relay = ConversationRelay(
         url=url,
         welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
@@ -169,6 +183,7 @@ def read_relay(
         report_input_during_agent_speech=report,
         partial_prompts=_flag(attrs, "partialPrompts", False),
         events=events,
+        text_normalization=normalization,
         languages=tuple(languages),
         parameters=tuple(parameters),
         ignored=tuple(sorted(name for name in attrs if name not in _READ)),

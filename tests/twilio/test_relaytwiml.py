@@ -84,6 +84,8 @@ def test_defaults_and_booleans() -> None:
          "without a name"),
         ('<ConversationRelay url="wss://a" events="speaker-events everything"/>',
          "events='everything'"),
+        ('<ConversationRelay url="wss://a" ttsTextNormalization="yes"/>',
+         "ttsTextNormalization='yes'"),
     ],
 )  # fmt: skip
 def test_bad_relays_say_why(relay: str, error: str) -> None:
@@ -93,11 +95,22 @@ def test_bad_relays_say_why(relay: str, error: str) -> None:
 
 def test_events_and_debug_ask_for_info_messages() -> None:
     relay = ('<ConversationRelay url="wss://a/b" events="speaker-events, tokens-played" '
-             'debug="debugging" elevenlabsTextNormalization="on"/>')  # fmt: skip
+             'debug="debugging" intelligenceService="GA1"/>')  # fmt: skip
     (verb,) = parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
     assert isinstance(verb, ConnectRelay)
     assert verb.relay.events == {"speaker-events", "tokens-played", "debugging"}
-    assert verb.relay.ignored == ("elevenlabsTextNormalization",)
+    assert verb.relay.ignored == ("intelligenceService",)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "read"),
+    [('elevenlabsTextNormalization="On"', "on"),
+     ('ttsTextNormalization="off" elevenlabsTextNormalization="on"', "off"), ("", "")],
+)  # fmt: skip
+def test_text_normalization_the_tts_attribute_first(attrs: str, read: str) -> None:
+    (verb,) = parse_twiml(f'<Response><Connect><ConversationRelay url="wss://a/b" {attrs}/>'
+                          "</Connect></Response>")  # fmt: skip
+    assert isinstance(verb, ConnectRelay) and verb.relay.text_normalization == read
 
 
 def test_the_program_runs_it_then_fetches_the_action() -> None:

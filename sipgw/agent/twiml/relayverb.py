@@ -86,7 +86,8 @@ def relay_session(
 
         def voice_of(lang: str) -> tuple[TextToSpeech, list[str]]:
             setup = setups.get(lang.lower()) or setups[own]
-            return choose_voice(setup.tts_provider, setup.voice, lang, chosen)
+            return choose_voice(setup.tts_provider, setup.voice, lang, chosen,
+                                relay.text_normalization)  # fmt: skip
 
         voices = voice_of
         tts, ignored = voice_of(relay.tts_language or relay.language)

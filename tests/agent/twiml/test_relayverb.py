@@ -67,7 +67,8 @@ async def test_the_languages_own_setup_hints_and_the_spoken_language() -> None:
         return ScriptedTts()
 
     def tuned(voice_id: str | None, language_code: str | None, *, model_id: str | None = None,
-              voice_settings: object = None) -> ScriptedTts:  # fmt: skip
+              voice_settings: object = None, text_normalization: object = None,
+              ) -> ScriptedTts:  # fmt: skip
         asked.append((f"{voice_id}/{model_id}", language_code))
         return ScriptedTts()
 
