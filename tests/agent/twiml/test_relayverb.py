@@ -41,7 +41,8 @@ async def test_what_is_not_followed_is_named() -> None:
     assert isinstance(session, RelaySession)
     assert asked == [("VOICE1", "sv")]  # the voice mapped, the language to the model
     assert notes == [  # Google's alice is mapped: no note for it
-        "intelligenceService= (not followed)",
+        "intelligenceService= (not followed: no Twilio Conversational Intelligence service "
+        "stores the transcript; the app gets every prompt and says every reply)",
         "events=debugging (not followed: no debugging info messages are sent)",
         "transcriptionProvider='Deepgram' (SIPGW_TWIML_STT=assemblyai transcribes)",
     ]
