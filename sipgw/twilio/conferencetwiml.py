@@ -50,7 +50,7 @@ RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
 IGNORED: Final = {
     "region": "the room is mixed by the gateway that took the call: there is no region",
     "jitterBufferSize": "the gateway's own jitter buffer plays each call (SIPGW_JITTER_*)",
-    "eventCallbackUrl": "Twilio's deprecated predecessor of statusCallback: use statusCallback",
+    "eventCallbackUrl": "what it is posted and when is not documented: use statusCallback",
 }
 """The attributes read but not followed, with the reason logged and recorded."""
 
