@@ -141,6 +141,8 @@ class RoomRecording:
     """When the room started (Unix seconds); None: it never did (nothing was recorded)."""
     taken: bool = False
     """Set by the participant that writes and reports it (one does)."""
+    announced: bool = False
+    """Set by the participant that reports it ``in-progress`` (one does, as it starts)."""
     audio: bytearray = field(default_factory=bytearray)
     loud: list[bool] = field(default_factory=list)
 
@@ -187,7 +189,9 @@ class RoomEvent:
     """``conference-end`` by a participant's ``end_on_exit``: who (its call's id)."""
     ending_label: str = ""
     recording: RoomRecording | None = None
-    """``conference-end`` of a recorded room: the recording, for one listener to take."""
+    """``conference-end`` of a recorded room: the recording, for one listener to take;
+    ``conference-start`` (or the ``participant-join`` that asked for it in a started room):
+    the recording starting, for one listener to report ``in-progress``."""
 
 
 Listener = Callable[[RoomEvent, bool], None]
@@ -292,19 +296,21 @@ class ConferenceRoom:
         self.mixer.join(who, format, rules.muted, rules.coaching or None)
         seat = Seat(self, who, rules, listener, subscription)
         self.seats.append(seat)
+        join = _seat_event("participant-join", seat, now)
         if recording is not None and self.recording is None:
             self.recording = recording
             self.mixer.tap = recording.frame
-            if self.started:
+            if self.started:  # it starts now: the join's listeners hear of it
                 recording.started_at = now
-        self._event(_seat_event("participant-join", seat, now), [])
+                join = dataclasses.replace(join, recording=recording)
+        self._event(join, [])
         if not self.started and len(self.seats) >= 2 and any(
             s.rules.start_on_enter for s in self.seats
         ):  # fmt: skip
             self.started = True
             if self.recording is not None:
                 self.recording.started_at = now
-            self._event(RoomEvent("conference-start", 0, now), [])
+            self._event(RoomEvent("conference-start", 0, now, recording=self.recording), [])
         if self.started and rules.beep_on_enter:
             self.mixer.announce(BEEP_FRAMES, skip=who)  # everybody else hears it
         return seat

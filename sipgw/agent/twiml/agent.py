@@ -1074,6 +1074,7 @@ class TwimlAgent(Agent):
             call.call_id, verb, rooms, partial(self._wait_music, conf), post,
             self.settings.identity.account_sid, self._note, time.time,
             self._conference_recording(conf), self._conference_recorded,
+            self._conference_recording_started,
         )  # fmt: skip
         self._conferencing = conferencing
         try:
@@ -1107,6 +1108,22 @@ class TwimlAgent(Agent):
         method, events, trim = (conf.recording_status_callback_method,
                                 conf.recording_status_callback_events, conf.trim)  # fmt: skip
         return lambda: RoomRecording(new_sid("RE"), callback, method, events, trim)
+
+    def _conference_recording_started(self, recording: RoomRecording, room: ConferenceRoom) -> None:
+        """A room's recording starting: ``in-progress`` to its ``recordingStatusCallback``
+        when its ``recordingStatusCallbackEvent`` asks for it."""
+        if not recording.callback or "in-progress" not in recording.events:
+            return
+        if self._poster is not None:
+            form = {
+                "AccountSid": self.settings.identity.account_sid, "ConferenceSid": room.sid,
+                "RecordingSid": recording.sid, "RecordingStatus": "in-progress",
+                "RecordingChannels": "1", "RecordingSource": "DialVerb",
+                "RecordingStartTime": email.utils.formatdate(
+                    recording.started_at or time.time(), usegmt=True
+                ),
+            }  # fmt: skip
+            self._poster.post(Callback(recording.callback, recording.method), form)
 
     def _conference_recorded(self, recording: RoomRecording, room: ConferenceRoom) -> None:
         """A room's recording, handed over at its end: written as ``<RecordingSid>.wav`` in

@@ -337,6 +337,37 @@ async def test_the_rooms_recording_is_written_and_reported_at_its_end(
     assert level(mix, TONES["a"]) > 800 and level(mix, TONES["b"]) > 800  # both, mixed
 
 
+@pytest.mark.parametrize("asker", ["a", "c"])
+async def test_in_progress_is_posted_once_as_the_recording_starts(
+    app: TwilioSdkApp, tmp_path: Path, asker: str
+) -> None:
+    """``recordingStatusCallbackEvent="in-progress completed"``, asked by a (the room's
+    start starts it) or by c joining the started room (its join starts it)."""
+    recorded = {"record": "record-from-start", "recording_status_callback": "/rec",
+                "recording_status_callback_event": "in-progress completed"}  # fmt: skip
+    app.twiml = room_app(**{asker: recorded})
+    rooms = GatewayRooms()
+    where = {"recording_dir": tmp_path, "recording_url": "https://rec.example/r"}
+    callers = [await caller(app, rooms, "a", **where), await caller(app, rooms, "b", **where)]
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    room = rooms.rooms["room"]
+    if asker == "c":
+        await wait_for(lambda: room.mixer.rounds >= 10, 3)
+        assert not posted(app, "/rec")  # nobody asked yet
+        callers.append(await caller(app, rooms, "c", **where))
+    await wait_for(lambda: posted(app, "/rec"), 3)
+    await wait_for(lambda: room.mixer.rounds >= 40, 3)
+    for agent, _, ticker in callers:
+        await ticker.stop()
+        await agent.close("remote-bye")
+    forms = posted(app, "/rec")
+    assert [f["RecordingStatus"] for f in forms] == ["in-progress", "completed"]
+    started, done = forms
+    assert started["RecordingSid"] == done["RecordingSid"] and started["ConferenceSid"] == room.sid
+    assert "RecordingDuration" not in started and "RecordingUrl" not in started
+    assert started["RecordingStartTime"] == done["RecordingStartTime"]
+
+
 async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
     app: TwilioSdkApp,
 ) -> None:
