@@ -29,6 +29,7 @@ Every failure is a :class:`TwimlError` (a ``ValueError``) whose message says why
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
@@ -201,6 +202,9 @@ class DialTarget:
     url: str = ""
     """``<Queue url>``: TwiML played to the dequeued caller before the two are bridged."""
     method: str = "POST"
+    send_digits: str = ""
+    """``<Number sendDigits>``: keys sent to the called party once it answered (``w``
+    waits half a second, ``W`` one)."""
 
 
 DialRecord = Literal[
@@ -661,6 +665,9 @@ def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
     return Pause(_number(attrs, "length", 1, 0, MAX_PAUSE))
 
 
+_SEND_DIGITS: Final = re.compile(r"[0-9*#A-DwW]{0,64}")
+
+
 def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "Conference":  # sipgw.twilio.conferencetwiml
@@ -672,7 +679,10 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     targets: list[DialTarget] = []
     for noun in element.children:
         if noun.tag == "Number":
-            targets.append(DialTarget("number", noun.text.strip()))
+            keys = noun.attrs.get("sendDigits", "").strip()
+            if not _SEND_DIGITS.fullmatch(keys):
+                raise TwimlError(f"<Number sendDigits={keys[:40]!r}>: 0-9, *, #, A-D, w and W")
+            targets.append(DialTarget("number", noun.text.strip(), send_digits=keys))
         elif noun.tag == "Sip":
             targets.append(DialTarget("sip", noun.text.strip()))
         elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml

@@ -226,9 +226,14 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     assert third.time_limit == 14400  # Twilio's longest (4 h)
     assert (third.timeout, third.hangup_on_star, third.answer_on_bridge) == (30, False, False)
     assert not first.sequential
-    (fourth,) = parse_twiml('<Response><Dial sequential="true"><Number>1</Number>'
-                            "<Number>2</Number></Dial></Response>")  # fmt: skip
+    (fourth,) = parse_twiml(
+        '<Response><Dial sequential="true"><Number>1</Number>'
+        '<Number sendDigits="ww1928#">2</Number></Dial></Response>'
+    )
     assert isinstance(fourth, Dial) and fourth.sequential
+    assert [t.send_digits for t in fourth.targets] == ["", "ww1928#"]
+    with pytest.raises(TwimlError, match="sendDigits"):
+        parse_twiml('<Response><Dial><Number sendDigits="12p">1</Number></Dial></Response>')
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,35 @@ async def test_the_called_party_talks_with_the_caller_then_the_next_verb_runs(
     assert leg.hangups == 0  # they hung up, not us
 
 
+async def test_send_digits_reach_the_called_party_once_it_answered(app: TwilioSdkApp) -> None:
+    """``<Number sendDigits="ww12#W9">``: after the answer, half a second twice, ``12#``,
+    a second, ``9``, as keys to the called party (none to the caller)."""
+
+    def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        dial = Dial(time_limit=3)
+        dial.number("+15550100", send_digits="ww12#W9")
+        response.append(dial)
+        response.hangup()
+        return response
+
+    app.twiml = build
+    call = caller()
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.legs and call.legs[0].agent is not None, within=5)
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    leg = call.legs[0]
+    await wait_for(lambda: leg.call.dtmf, within=3)
+    first = loop.time() - answered
+    assert leg.call.dtmf == ["12#"] and 0.8 <= first <= 1.6  # after ww
+    await wait_for(lambda: len(leg.call.dtmf) == 2, within=3)
+    assert leg.call.dtmf == ["12#", "9"] and loop.time() - answered >= 1.8  # after W
+    assert call.dtmf == []
+    await ticker.stop()
+    await agent.close("remote-bye")
+
+
 async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     app: TwilioSdkApp,
 ) -> None:
