@@ -241,6 +241,10 @@ class Dial:
     answer_on_bridge: bool = False
     record: DialRecord = "do-not-record"
     sequential: bool = False
+    recording_status_callback: str = ""
+    """Where the ``record``'s ``completed`` goes ("": nowhere)."""
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset[str] = frozenset({"completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,6 +669,7 @@ def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
     return Pause(_number(attrs, "length", 1, 0, MAX_PAUSE))
 
 
+_RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
 _SEND_DIGITS: Final = re.compile(r"[0-9*#A-DwW]{0,64}")
 
 
@@ -705,6 +710,12 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
+    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
+    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
+    if events - _RECORDING_EVENTS:
+        raise TwimlError(
+            f"<Dial recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
+        )
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
@@ -720,6 +731,11 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         answer_on_bridge=_true(attrs, "answerOnBridge", False),
         record=record,  # type: ignore[arg-type]  # checked against _DIAL_RECORDS above
         sequential=_true(attrs, "sequential", False),
+        recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
+        recording_status_callback_method=_callback_method(
+            attrs.get("recordingStatusCallbackMethod", ""), "Dial recordingStatusCallbackMethod"
+        ),
+        recording_status_callback_events=events,
     )
 
 

@@ -965,11 +965,14 @@ class TwimlAgent(Agent):
         finally:
             if not self._closed:
                 self._dialing = None
-        return self._with_recording(dialing, result)
+        return self._with_recording(dialing, result, verb)
 
-    def _with_recording(self, dialing: BridgedDial | QueueDial, result: DialResult) -> DialResult:
+    def _with_recording(
+        self, dialing: BridgedDial | QueueDial, result: DialResult, verb: Dial
+    ) -> DialResult:
         """``result`` with the bridge's recording written and its fields added (none when
-        nothing was recorded); the recording is taken: written once."""
+        nothing was recorded), and ``completed`` posted to the verb's
+        ``recordingStatusCallback``; the recording is taken: written once."""
         relay = dialing.relay
         recorder = relay.recorder if relay is not None else None
         if relay is not None:
@@ -992,6 +995,19 @@ class TwimlAgent(Agent):
         self._note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
                    seconds=round(recorder.seconds, 2))  # fmt: skip
         fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
+        if (verb.recording_status_callback and "completed" in verb.recording_status_callback_events
+                and self._poster is not None and self._program is not None):  # fmt: skip
+            try:
+                where = absolute_url(self._program.url, verb.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._poster.post(Callback(where, verb.recording_status_callback_method), {
+                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
+                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
+                    "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
+                    "RecordingSource": "DialVerb",
+                })  # fmt: skip
         return DialResult(result.status, result.sid, result.duration, fields)
 
     async def _dial_refer(self, verb: Dial) -> DialResult | None:
@@ -1034,7 +1050,7 @@ class TwimlAgent(Agent):
         if dialing is None:
             return
         bridged, verb = dialing
-        result = self._with_recording(bridged, bridged.at_hangup())
+        result = self._with_recording(bridged, bridged.at_hangup(), verb)
         if not verb.action or self._poster is None or self._program is None:
             return
         try:
@@ -1344,7 +1360,7 @@ class TwimlAgent(Agent):
         finally:
             if not self._closed:
                 self._dialing = None
-        return self._with_recording(dialing, result)
+        return self._with_recording(dialing, result, verb)
 
     def _enqueue_at_hangup(self) -> None:
         """The caller hung up in a queue (or bridged from one): out of it, and the

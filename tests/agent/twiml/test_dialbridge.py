@@ -331,18 +331,27 @@ async def test_the_caller_hanging_up_cancels_the_ringing_leg_and_posts_canceled(
 async def test_record_dual_writes_both_sides_in_two_channels(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
-    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual")
+    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual",
+                                 recording_status_callback="/rec",
+                                 recording_status_callback_method="GET")  # fmt: skip
     call = caller()
     call.talk = 1.0
     agent, ticker = await start(app, call, recording_dir=tmp_path,
                                 recording_url="https://rec.example/r")  # fmt: skip
     await wait_for(lambda: call.hangups, within=6)
+    await wait_for(lambda: posted(app, "/rec"), within=3)
     await ticker.stop()
     await agent.close("remote-bye")
     (action,) = posted(app, "/dialled")
     sid = action.params["RecordingSid"]
     assert action.params["RecordingUrl"] == f"https://rec.example/r/{sid}"
     assert action.params["RecordingDuration"] == "1"
+    (status,) = posted(app, "/rec")  # recordingStatusCallback: completed, signed
+    assert status.method == "GET" and status.valid
+    assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
+    assert status.params["RecordingSource"] == "DialVerb"
+    assert status.params["CallSid"] == agent.call_sid
     data = (tmp_path / f"{sid}.wav").read_bytes()
     assert data[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels
     samples = data[data.index(b"data") + 8 :]
