@@ -588,7 +588,7 @@ class RelaySession:
         ends, ``tokensPlayed`` for each reply played out."""
         while self._unplayed and self.playout.finished(self._unplayed[0].id):
             reply = self._unplayed.pop(0)
-            self._played(reply, reply.text)
+            self._played(reply, reply.text if reply.tts is not None else "")  # none: unheard
         if "speaker-events" not in self.relay.events:
             return
         if sounding and not self._agent_speaking:
