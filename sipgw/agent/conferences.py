@@ -20,6 +20,8 @@ conference keeps (Twilio's ``<Conference>``'s):
 - A participant may ask for the room to be recorded (:class:`RoomRecording`, the first
   request is the room's): the whole mix from the start to the end, handed with the
   ``conference-end`` event to the first listener that takes it (the leaving participant's).
+- A coach (:attr:`SeatRules.coaching` another participant) is heard by that participant
+  only, and hears the room as everybody does (the mixer's whisper).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
   sends meanwhile is its hold music, kept out of the room).
@@ -114,6 +116,8 @@ class SeatRules:
     beep_on_exit: bool = True
     max_participants: int = 250
     label: str = ""
+    coaching: str = ""
+    """The participant (its call's id) this one coaches: only that one hears it ("": none)."""
 
 
 SILENCE_DBFS: Final = -45.0
@@ -137,6 +141,8 @@ class RoomRecording:
     """When the room started (Unix seconds); None: it never did (nothing was recorded)."""
     taken: bool = False
     """Set by the participant that writes and reports it (one does)."""
+    announced: bool = False
+    """Set by the participant that reports it ``in-progress`` (one does, as it starts)."""
     audio: bytearray = field(default_factory=bytearray)
     loud: list[bool] = field(default_factory=list)
 
@@ -172,6 +178,7 @@ class RoomEvent:
     """The participant concerned (its call's id); "" for the room's start and end."""
     muted: bool = False
     held: bool = False
+    coaching: bool = False
     label: str = ""
     start_on_enter: bool = False
     end_on_exit: bool = False
@@ -182,7 +189,9 @@ class RoomEvent:
     """``conference-end`` by a participant's ``end_on_exit``: who (its call's id)."""
     ending_label: str = ""
     recording: RoomRecording | None = None
-    """``conference-end`` of a recorded room: the recording, for one listener to take."""
+    """``conference-end`` of a recorded room: the recording, for one listener to take;
+    ``conference-start`` (or the ``participant-join`` that asked for it in a started room):
+    the recording starting, for one listener to report ``in-progress``."""
 
 
 Listener = Callable[[RoomEvent, bool], None]
@@ -284,22 +293,24 @@ class ConferenceRoom:
             self.max_participants = rules.max_participants
         if len(self.seats) >= self.max_participants:
             raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
-        self.mixer.join(who, format, rules.muted)
+        self.mixer.join(who, format, rules.muted, rules.coaching or None)
         seat = Seat(self, who, rules, listener, subscription)
         self.seats.append(seat)
+        join = _seat_event("participant-join", seat, now)
         if recording is not None and self.recording is None:
             self.recording = recording
             self.mixer.tap = recording.frame
-            if self.started:
+            if self.started:  # it starts now: the join's listeners hear of it
                 recording.started_at = now
-        self._event(_seat_event("participant-join", seat, now), [])
+                join = dataclasses.replace(join, recording=recording)
+        self._event(join, [])
         if not self.started and len(self.seats) >= 2 and any(
             s.rules.start_on_enter for s in self.seats
         ):  # fmt: skip
             self.started = True
             if self.recording is not None:
                 self.recording.started_at = now
-            self._event(RoomEvent("conference-start", 0, now), [])
+            self._event(RoomEvent("conference-start", 0, now, recording=self.recording), [])
         if self.started and rules.beep_on_enter:
             self.mixer.announce(BEEP_FRAMES, skip=who)  # everybody else hears it
         return seat
@@ -364,8 +375,8 @@ class ConferenceRoom:
 
 def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:
     rules = seat.rules
-    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, rules.label,
-                     rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
+    return RoomEvent(kind, 0, now, seat.who, seat.muted, seat.held, bool(rules.coaching),
+                     rules.label, rules.start_on_enter, rules.end_on_exit, reason)  # fmt: skip
 
 
 class ConferenceRooms(Protocol):

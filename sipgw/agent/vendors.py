@@ -449,8 +449,9 @@ def _elevenlabs(settings: ElevenLabsSection, wideband: bool = False) -> Callable
 
 def elevenlabs_voiced(settings: ElevenLabsSection) -> TunedVoice:
     """ElevenLabs with a voice ID and a language code chosen per request (a TwiML
-    ``<Say>``'s: agent/twiml/say.py), and for a ConversationRelay voice its model and voice
-    settings (agent/twiml/relayproviders.py); None keeps the configured one."""
+    ``<Say>``'s: agent/twiml/say.py), and for a ConversationRelay voice its model, voice
+    settings and text normalization (agent/twiml/relayproviders.py); None keeps the
+    configured one."""
     from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
 
     base = _elevenlabs_settings(settings)
@@ -461,12 +462,14 @@ def elevenlabs_voiced(settings: ElevenLabsSection) -> TunedVoice:
         *,
         model_id: str | None = None,
         voice_settings: Mapping[str, float] | None = None,
+        text_normalization: str | None = None,
     ) -> TextToSpeech:
         chosen = dataclasses.replace(
             base, voice_id=voice_id or base.voice_id, language_code=language_code,
             model_id=model_id or base.model_id,
             voice_settings={**(base.voice_settings or {}), **voice_settings}
             if voice_settings else base.voice_settings,
+            text_normalization=text_normalization or base.text_normalization,
         )  # fmt: skip
         return ElevenLabsTTSService(chosen)
 

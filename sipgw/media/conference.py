@@ -22,6 +22,9 @@ A round, for N participants:
   voice), one subtraction whatever N is, so a round costs O(1) per participant; the
   result is saturated to 16 bits (a loud sum clips at full scale, it never wraps) and
   turned into the listener's format once;
+- a coach (joined ``coaching`` another participant) is not added to the total: its voice
+  is added to the coached participant's mix only (a whisper), and it hears the total as
+  everybody does; a coach whose participant is not in the room is heard by nobody;
 - a muted participant contributes nothing (and still hears the others); an announcement
   (:meth:`ConferenceMixer.announce`: a beep) is added to the total, heard by everybody;
 - a listener hearing nothing at all (nobody else spoke) gets None: silence;
@@ -63,6 +66,7 @@ class _Seat:
     to_mix: Reformat
     from_mix: Reformat
     muted: bool = False
+    coaching: Hashable | None = None
     inbox: deque[bytes | None] = field(default_factory=deque)
     outbox: deque[bytes | None] = field(default_factory=deque)
 
@@ -97,9 +101,12 @@ class ConferenceMixer:
 
     # -- who is in
 
-    def join(self, who: Hashable, format: AudioFormat, muted: bool = False) -> None:  # noqa: A002
+    def join(
+        self, who: Hashable, format: AudioFormat, muted: bool = False,  # noqa: A002
+        coaching: Hashable | None = None,
+    ) -> None:  # fmt: skip
         """``who`` joins, its frames in ``format`` (its agent's); it hears the others from the
-        next round (silence until then).
+        next round (silence until then); ``coaching``: only that participant hears it.
 
         Raises:
             ValueError: ``who`` is in already, or the mixer is full.
@@ -108,7 +115,8 @@ class ConferenceMixer:
             raise ValueError(f"{who!r} is in the conference already")
         if len(self._seats) >= MAX_PARTICIPANTS:
             raise ValueError(f"a conference mixes at most {MAX_PARTICIPANTS} participants")
-        seat = _Seat(format, Reformat(format, self._format), Reformat(self._format, format), muted)
+        seat = _Seat(format, Reformat(format, self._format), Reformat(self._format, format), muted,
+                     coaching)  # fmt: skip
         seat.outbox.append(None)  # silence this tick: its first pop runs no extra round
         self._seats[who] = seat
 
@@ -162,12 +170,20 @@ class ConferenceMixer:
         self.rounds += 1
         total: bytes | None = None
         owns: list[tuple[_Seat, bytes | None]] = []
+        whispers: dict[int, bytes] = {}  # the coached seat's id -> its coaches' voices
         for seat in self._seats.values():
             frame = seat.inbox.popleft() if seat.inbox else None
             wide: bytes | None = None
             if frame is not None and not seat.muted:
                 wide = self._widen(seat.to_mix.convert(frame))
-                total = wide if total is None else audioop.add(total, wide, 4)
+                if seat.coaching is not None:  # a whisper: not in the total
+                    coached = self._seats.get(seat.coaching)
+                    if coached is not None:
+                        held = whispers.get(id(coached))
+                        whispers[id(coached)] = wide if held is None else audioop.add(held, wide, 4)
+                    wide = None
+                else:
+                    total = wide if total is None else audioop.add(total, wide, 4)
             owns.append((seat, wide))
         if self._announce:
             frame, skip = self._announce.popleft()
@@ -181,8 +197,13 @@ class ConferenceMixer:
             self.tap(None if total is None else audioop.lin2lin(audioop.mul(total, 4, _UP), 4, 2))
         for seat, own in owns:
             heard: bytes | None = None
+            rest: bytes | None = None
             if total is not None and own is not total:
                 rest = total if own is None else audioop.add(total, audioop.mul(own, 4, -1), 4)
+            whisper = whispers.get(id(seat))
+            if whisper is not None:
+                rest = whisper if rest is None else audioop.add(rest, whisper, 4)
+            if rest is not None:
                 pcm = audioop.lin2lin(audioop.mul(rest, 4, _UP), 4, 2)  # saturated to 16 bits
                 heard = seat.from_mix.convert(pcm)
             if len(seat.outbox) >= self.depth:

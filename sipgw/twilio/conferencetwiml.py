@@ -9,8 +9,9 @@ Twilio's own hold music; empty: silence), ``waitMethod`` (POST), ``maxParticipan
 modify speaker announcement``), ``participantLabel``, ``record`` (``do-not-record``,
 ``record-from-start``), ``trim`` (``trim-silence``, ``do-not-trim``),
 ``recordingStatusCallback`` (``Method``; ``Event``: ``in-progress completed absent``,
-``completed`` by default), and, read so that what is not followed can be named,
-``region``, ``coach``, ``jitterBufferSize``, ``eventCallbackUrl``. Every attribute
+``completed`` by default), ``coach`` (the call SID of the participant only it is heard by),
+and, read so that what is not followed can be named, ``region``, ``jitterBufferSize``,
+``eventCallbackUrl``. Every attribute
 present that sipgw does not follow is kept by name in :attr:`Conference.ignored`, so the
 agent says so. Values out of Twilio's sets raise ``ValueError`` with this module's message
 (the document's parser turns it into a ``TwimlError``).
@@ -48,9 +49,8 @@ RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
 
 IGNORED: Final = {
     "region": "the room is mixed by the gateway that took the call: there is no region",
-    "coach": "no coaching (a participant heard by one other only)",
     "jitterBufferSize": "the gateway's own jitter buffer plays each call (SIPGW_JITTER_*)",
-    "eventCallbackUrl": "Twilio's deprecated predecessor of statusCallback: use statusCallback",
+    "eventCallbackUrl": "what it is posted and when is not documented: use statusCallback",
 }
 """The attributes read but not followed, with the reason logged and recorded."""
 
@@ -58,7 +58,7 @@ _KNOWN: Final = frozenset({
     "muted", "beep", "startConferenceOnEnter", "endConferenceOnExit", "waitUrl", "waitMethod",
     "maxParticipants", "statusCallback", "statusCallbackMethod", "statusCallbackEvent",
     "participantLabel", "record", "trim", "recordingStatusCallback",
-    "recordingStatusCallbackMethod", "recordingStatusCallbackEvent", *IGNORED,
+    "recordingStatusCallbackMethod", "recordingStatusCallbackEvent", "coach", *IGNORED,
 })  # fmt: skip
 _NOT_FOLLOWED_BY_DEFAULT: Final = {"jitterBufferSize": "large"}
 
@@ -88,6 +88,8 @@ class Conference:
     recording_status_callback: str = ""
     recording_status_callback_method: str = "POST"
     recording_status_callback_events: frozenset[str] = frozenset({"completed"})
+    coach: str = ""
+    """The call SID (``CA...``) of the participant this one coaches: only it hears this one."""
     ignored: tuple[tuple[str, str], ...] = ()
     """Attributes present that are not followed: (name, why)."""
 
@@ -176,5 +178,6 @@ def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
         recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
         recording_status_callback_method=_method(attrs, "recordingStatusCallbackMethod"),
         recording_status_callback_events=recording_events,
+        coach=attrs.get("coach", "").strip(),
         ignored=tuple(ignored),
     )

@@ -29,6 +29,7 @@ Every failure is a :class:`TwimlError` (a ``ValueError``) whose message says why
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
@@ -201,6 +202,9 @@ class DialTarget:
     url: str = ""
     """``<Queue url>``: TwiML played to the dequeued caller before the two are bridged."""
     method: str = "POST"
+    send_digits: str = ""
+    """``<Number sendDigits>``: keys sent to the called party once it answered (``w``
+    waits half a second, ``W`` one)."""
 
 
 DialRecord = Literal[
@@ -224,7 +228,8 @@ class Dial:
     or a REFER), through the dial allow-list.
 
     ``timeout`` is the seconds a target may ring; ``time_limit`` the longest the two may
-    talk; ``action`` (``method``) gets ``DialCallStatus`` once the ``<Dial>`` is over."""
+    talk; ``action`` (``method``) gets ``DialCallStatus`` once the ``<Dial>`` is over;
+    ``sequential``: several targets ring one after another, not at once."""
 
     targets: tuple[DialTarget, ...]
     caller_id: str = ""
@@ -235,6 +240,11 @@ class Dial:
     hangup_on_star: bool = False
     answer_on_bridge: bool = False
     record: DialRecord = "do-not-record"
+    sequential: bool = False
+    recording_status_callback: str = ""
+    """Where the ``record``'s ``completed`` goes ("": nowhere)."""
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset[str] = frozenset({"completed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,6 +669,10 @@ def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
     return Pause(_number(attrs, "length", 1, 0, MAX_PAUSE))
 
 
+_RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
+_SEND_DIGITS: Final = re.compile(r"[0-9*#A-DwW]{0,64}")
+
+
 def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "Conference":  # sipgw.twilio.conferencetwiml
@@ -670,7 +684,10 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     targets: list[DialTarget] = []
     for noun in element.children:
         if noun.tag == "Number":
-            targets.append(DialTarget("number", noun.text.strip()))
+            keys = noun.attrs.get("sendDigits", "").strip()
+            if not _SEND_DIGITS.fullmatch(keys):
+                raise TwimlError(f"<Number sendDigits={keys[:40]!r}>: 0-9, *, #, A-D, w and W")
+            targets.append(DialTarget("number", noun.text.strip(), send_digits=keys))
         elif noun.tag == "Sip":
             targets.append(DialTarget("sip", noun.text.strip()))
         elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml
@@ -693,6 +710,12 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
+    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
+    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
+    if events - _RECORDING_EVENTS:
+        raise TwimlError(
+            f"<Dial recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
+        )
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
@@ -707,6 +730,12 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         hangup_on_star=_true(attrs, "hangupOnStar", False),
         answer_on_bridge=_true(attrs, "answerOnBridge", False),
         record=record,  # type: ignore[arg-type]  # checked against _DIAL_RECORDS above
+        sequential=_true(attrs, "sequential", False),
+        recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
+        recording_status_callback_method=_callback_method(
+            attrs.get("recordingStatusCallbackMethod", ""), "Dial recordingStatusCallbackMethod"
+        ),
+        recording_status_callback_events=events,
     )
 
 

@@ -10,7 +10,10 @@ What the platform sends (:data:`PlatformMessage`): ``setup`` once, first (``sess
 ``customParameters`` of the ``<Parameter>`` nouns...), then ``prompt`` (``voicePrompt``,
 ``lang``, ``last``: the caller's words), ``dtmf`` (``digit``), ``interrupt``
 (``utteranceUntilInterrupt``: the text the caller heard before cutting the reply,
-``durationUntilInterruptMs``: how long it played) and ``error`` (``description``).
+``durationUntilInterruptMs``: how long it played), ``error`` (``description``) and, when the
+verb's ``events`` asks, ``info`` (``name``, ``value``: ``agentSpeaking`` and ``clientSpeaking``
+``on``/``off``, ``tokensPlayed`` with the text heard: Twilio's pages at hand document
+neither the kinds nor the shape; both are the ones apps written for Twilio read).
 
 What the app sends (:data:`AppMessage`): ``text`` (``token``, ``last``, ``interruptible``,
 ``preemptible``, ``lang``: words to speak, streamed token by token), ``play`` (``source``,
@@ -40,6 +43,7 @@ __all__ = [
     "DtmfMessage",
     "EndMessage",
     "ErrorMessage",
+    "InfoMessage",
     "InterruptMessage",
     "LanguageMessage",
     "MalformedRelayMessage",
@@ -123,8 +127,18 @@ class ErrorMessage:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class InfoMessage:
+    """``info``: what the verb's ``events`` (``debug``) asked to be told, as ``name`` and
+    ``value`` (``agentSpeaking``/``clientSpeaking`` ``on``/``off``; ``tokensPlayed``: the
+    text the caller heard)."""
+
+    name: str
+    value: str
+
+
 PlatformMessage: TypeAlias = (
-    SetupMessage | PromptMessage | DtmfMessage | InterruptMessage | ErrorMessage
+    SetupMessage | PromptMessage | DtmfMessage | InterruptMessage | ErrorMessage | InfoMessage
 )
 
 # --------------------------------------------------------------------------- app -> platform
@@ -205,6 +219,8 @@ def _fields(message: PlatformMessage | AppMessage) -> dict[str, Any]:  # noqa: P
                 "durationUntilInterruptMs": message.duration_until_interrupt_ms}  # fmt: skip
     if isinstance(message, ErrorMessage):
         return {"type": "error", "description": message.description}
+    if isinstance(message, InfoMessage):
+        return {"type": "info", "name": message.name, "value": message.value}
     if isinstance(message, TextMessage):
         out: dict[str, Any] = {"type": "text", "token": message.token, "last": message.last}
         if message.lang:
@@ -386,6 +402,7 @@ _PLATFORM: Final[dict[str, Callable[[_Fields], PlatformMessage]]] = {
         f.text("utteranceUntilInterrupt", ""), f.number("durationUntilInterruptMs", 0)
     ),  # fmt: skip
     "error": lambda f: ErrorMessage(f.text("description", "")),
+    "info": lambda f: InfoMessage(f.text("name"), f.text("value", "")),
 }
 
 

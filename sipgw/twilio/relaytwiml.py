@@ -6,9 +6,13 @@ Attributes read (Twilio's spelling): ``url`` (the app's WebSocket, required),
 ``dtmf``, ``speech``, ``any``; ``true``/``false`` as ``any``/``none``), ``dtmfDetection``,
 ``language`` with ``ttsLanguage`` and ``transcriptionLanguage``, ``ttsProvider`` and
 ``voice``, ``transcriptionProvider`` and ``speechModel``, ``hints``, ``preemptible``,
-``reportInputDuringAgentSpeech``, ``partialPrompts``; nouns ``<Language code ttsProvider voice
-transcriptionProvider speechModel>`` and ``<Parameter name value>``. Any other attribute is
-kept by name in :attr:`ConversationRelay.ignored` so the agent can say it is not followed.
+``reportInputDuringAgentSpeech``, ``partialPrompts``, ``events`` and ``debug`` (either, space-
+or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
+``ttsTextNormalization`` and ``elevenlabsTextNormalization`` (``auto``, ``on``, ``off``;
+the first wins); nouns ``<Language
+code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
+Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
+say it is not followed.
 Every failure is a :class:`~sipgw.twilio.document.TwimlError`-compatible ``ValueError``
 raised by the caller with this module's message.
 """
@@ -21,14 +25,17 @@ from typing import Final
 
 from sipgw.twilio.relay import interruptible_value
 
-__all__ = ["ConnectRelay", "ConversationRelay", "RelayLanguage", "read_relay"]
+__all__ = ["INFO_EVENTS", "ConnectRelay", "ConversationRelay", "RelayLanguage", "read_relay"]
 
 _READ: Final = frozenset({
     "url", "welcomeGreeting", "welcomeGreetingInterruptible", "interruptible", "dtmfDetection",
     "language", "ttsLanguage", "transcriptionLanguage", "ttsProvider", "voice",
     "transcriptionProvider", "speechModel", "hints", "preemptible",
-    "reportInputDuringAgentSpeech", "partialPrompts",
+    "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
+    "elevenlabsTextNormalization",
 })  # fmt: skip
+INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
+"""What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,11 @@ class ConversationRelay:
     input while the agent speaks goes to the app."""
     partial_prompts: bool = False
     """``prompt`` messages with ``last: false`` as the caller's words come."""
+    events: frozenset[str] = frozenset()
+    """The ``info`` messages asked for (``events``, ``debug``): of :data:`INFO_EVENTS`."""
+    text_normalization: str = ""
+    """``auto``, ``on`` or ``off`` (``ttsTextNormalization``, else
+    ``elevenlabsTextNormalization``); "": the voice's own default."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -139,6 +151,20 @@ def read_relay(
             f"<ConversationRelay reportInputDuringAgentSpeech={report[:40]!r}>: none, dtmf, "
             "speech or any"
         )
+    events = frozenset(
+        word for name in ("events", "debug")
+        for word in attrs.get(name, "").replace(",", " ").split()
+    )  # fmt: skip
+    for word in events - frozenset(INFO_EVENTS):
+        raise ValueError(f"<ConversationRelay events={word[:40]!r}>: {', '.join(INFO_EVENTS)}")
+    normalization = (
+        attrs.get("ttsTextNormalization", "").strip().lower()
+        or attrs.get("elevenlabsTextNormalization", "").strip().lower()
+    )
+    if normalization not in ("", "auto", "on", "off"):
+        raise ValueError(
+            f"<ConversationRelay ttsTextNormalization={normalization[:40]!r}>: auto, on or off"
+        )
     relay = ConversationRelay(
         url=url,
         welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
@@ -156,6 +182,8 @@ def read_relay(
         preemptible=_flag(attrs, "preemptible", False),
         report_input_during_agent_speech=report,
         partial_prompts=_flag(attrs, "partialPrompts", False),
+        events=events,
+        text_normalization=normalization,
         languages=tuple(languages),
         parameters=tuple(parameters),
         ignored=tuple(sorted(name for name in attrs if name not in _READ)),

@@ -100,6 +100,29 @@ def test_a_muted_participant_is_heard_by_nobody_and_still_hears() -> None:
     assert heard(tick(mixer, n=3)["a"])["b"]
 
 
+def test_a_coach_is_heard_by_the_coached_participant_only_and_hears_everybody() -> None:
+    mixer = ConferenceMixer()
+    seat(mixer, "a", ULAW_8K)  # the agent, coached
+    seat(mixer, "b", ULAW_8K)  # the customer
+    mixer.join("c", ULAW_8K, coaching="a")  # the supervisor
+    assert mixer.pop("c") is None
+    tick(mixer)
+    out = tick(mixer, n=1)
+    assert heard(out["a"]) == {"a": False, "b": True, "c": True}
+    assert heard(out["b"]) == {"a": True, "b": False, "c": False}
+    assert heard(out["c"]) == {"a": True, "b": True, "c": False}
+    taps: list[bytes | None] = []
+    mixer.tap = taps.append
+    tick(mixer, n=2)
+    (tapped,) = taps  # the room's mix (a recording) holds no whisper
+    assert tapped is not None and level(tapped, TONES["c"]) < 800 < level(tapped, TONES["b"])
+    mixer.leave("a")  # whispering to nobody: heard by nobody
+    tick(mixer, "bc", n=3)
+    out = tick(mixer, "bc", n=4)
+    assert heard(out["b"]) == {"a": False, "b": False, "c": False}
+    assert heard(out["c"]) == {"a": False, "b": True, "c": False}
+
+
 def test_alone_or_among_the_silent_hears_silence() -> None:
     mixer = ConferenceMixer()
     seat(mixer, "a", ULAW_8K)

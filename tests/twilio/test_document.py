@@ -225,6 +225,24 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     assert isinstance(third, Dial) and third.record == "do-not-record"
     assert third.time_limit == 14400  # Twilio's longest (4 h)
     assert (third.timeout, third.hangup_on_star, third.answer_on_bridge) == (30, False, False)
+    assert not first.sequential
+    (fourth,) = parse_twiml(
+        '<Response><Dial sequential="true"><Number>1</Number>'
+        '<Number sendDigits="ww1928#">2</Number></Dial></Response>'
+    )
+    assert isinstance(fourth, Dial) and fourth.sequential
+    assert [t.send_digits for t in fourth.targets] == ["", "ww1928#"]
+    assert first.recording_status_callback_events == {"completed"}
+    (fifth,) = parse_twiml(
+        '<Response><Dial record="true" recordingStatusCallback="/rec" '
+        'recordingStatusCallbackMethod="GET" recordingStatusCallbackEvent="in-progress, '
+        'completed">1</Dial></Response>'
+    )
+    assert isinstance(fifth, Dial) and fifth.recording_status_callback == "/rec"
+    assert fifth.recording_status_callback_method == "GET"
+    assert fifth.recording_status_callback_events == {"in-progress", "completed"}
+    with pytest.raises(TwimlError, match="sendDigits"):
+        parse_twiml('<Response><Dial><Number sendDigits="12p">1</Number></Dial></Response>')
 
 
 @pytest.mark.parametrize(
@@ -232,6 +250,8 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     [
         ('record="always"', "record-from-answer"),
         ('hangupOnStar="yes"', "true or false"),
+        ('sequential="1"', "true or false"),
+        ('recordingStatusCallbackEvent="done"', "in-progress, completed, absent"),
         ('method="PUT"', "POST or GET"),
         ('timeLimit="ten"', "whole number"),
     ],

@@ -12,6 +12,7 @@ from sipgw.twilio.relay import (
     DtmfMessage,
     EndMessage,
     ErrorMessage,
+    InfoMessage,
     InterruptMessage,
     LanguageMessage,
     MalformedRelayMessage,
@@ -43,6 +44,8 @@ PLATFORM_CASES: list[tuple[Any, dict[str, Any]]] = [
       "durationUntilInterruptMs": 460}),
     (ErrorMessage("Invalid message received: unknown type 'foo'"),
      {"type": "error", "description": "Invalid message received: unknown type 'foo'"}),
+    (InfoMessage("tokensPlayed", "Hello there."),
+     {"type": "info", "name": "tokensPlayed", "value": "Hello there."}),
 ]  # fmt: skip
 
 APP_CASES: list[tuple[Any, dict[str, Any]]] = [

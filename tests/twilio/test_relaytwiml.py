@@ -43,7 +43,7 @@ def test_the_sdks_conversation_relay_with_every_attribute_read() -> None:
                 hints=("sipgw", "Kamailio"), preemptible=True,
                 report_input_during_agent_speech="dtmf", partial_prompts=True,
                 languages=(RelayLanguage("fr-FR", "Google", "fr-FR-Neural2-A"),),
-                parameters=(("customer", "42"),), ignored=("debug",),
+                parameters=(("customer", "42"),), events=frozenset({"debugging"}),
             ),
             "https://app.example.com/after",
         ),
@@ -82,11 +82,35 @@ def test_defaults_and_booleans() -> None:
         ('<ConversationRelay url="wss://a"><Language/></ConversationRelay>', "without a code"),
         ('<ConversationRelay url="wss://a"><Parameter value="1"/></ConversationRelay>',
          "without a name"),
+        ('<ConversationRelay url="wss://a" events="speaker-events everything"/>',
+         "events='everything'"),
+        ('<ConversationRelay url="wss://a" ttsTextNormalization="yes"/>',
+         "ttsTextNormalization='yes'"),
     ],
 )  # fmt: skip
 def test_bad_relays_say_why(relay: str, error: str) -> None:
     with pytest.raises(TwimlError, match=error.replace("(", r"\(")):
         parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
+
+
+def test_events_and_debug_ask_for_info_messages() -> None:
+    relay = ('<ConversationRelay url="wss://a/b" events="speaker-events, tokens-played" '
+             'debug="debugging" intelligenceService="GA1"/>')  # fmt: skip
+    (verb,) = parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
+    assert isinstance(verb, ConnectRelay)
+    assert verb.relay.events == {"speaker-events", "tokens-played", "debugging"}
+    assert verb.relay.ignored == ("intelligenceService",)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "read"),
+    [('elevenlabsTextNormalization="On"', "on"),
+     ('ttsTextNormalization="off" elevenlabsTextNormalization="on"', "off"), ("", "")],
+)  # fmt: skip
+def test_text_normalization_the_tts_attribute_first(attrs: str, read: str) -> None:
+    (verb,) = parse_twiml(f'<Response><Connect><ConversationRelay url="wss://a/b" {attrs}/>'
+                          "</Connect></Response>")  # fmt: skip
+    assert isinstance(verb, ConnectRelay) and verb.relay.text_normalization == read
 
 
 def test_the_program_runs_it_then_fetches_the_action() -> None:

@@ -277,8 +277,9 @@ class TextToSpeech(Protocol):
 
 
 class TunedVoice(Protocol):
-    """Makes a client speaking with a voice ID, a language code, and also a model and voice
-    settings (None: the configured ones): a ConversationRelay's ElevenLabs ``voice``."""
+    """Makes a client speaking with a voice ID, a language code, and also a model, voice
+    settings and text normalization (None: the configured ones): a ConversationRelay's
+    ElevenLabs ``voice`` and ``ttsTextNormalization``."""
 
     def __call__(
         self,
@@ -287,4 +288,5 @@ class TunedVoice(Protocol):
         *,
         model_id: str | None = None,
         voice_settings: Mapping[str, float] | None = None,
+        text_normalization: str | None = None,
     ) -> TextToSpeech: ...

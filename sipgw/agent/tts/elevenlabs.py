@@ -131,6 +131,9 @@ class ElevenLabsSettings:
             ``"http"`` (one streaming POST per sentence).
         voice_settings: Sent as ``voice_settings`` (stability, similarity_boost, speed ...).
         language_code: Optional ISO 639-1 code.
+        text_normalization: ``apply_text_normalization`` (``auto``, ``on``, ``off``: whether
+            the server spells out numbers, dates and the like before speaking them), a
+            WebSocket query parameter or the HTTP body's field; None: the server's default.
         inactivity_timeout: Seconds before the server closes an idle socket or context
             (WebSocket query parameter, 1-180).
         keepalive_interval: Seconds without a message after which the idle socket is
@@ -161,6 +164,7 @@ class ElevenLabsSettings:
     transport: str = "websocket"
     voice_settings: Mapping[str, float | bool] | None = None
     language_code: str | None = None
+    text_normalization: str | None = None
     inactivity_timeout: int = 180
     keepalive_interval: float | None = None
     auto_mode: bool = True
@@ -184,6 +188,10 @@ class ElevenLabsSettings:
             raise ValueError(
                 f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
                 f"not {self.output_format!r}"
+            )
+        if self.text_normalization not in (None, "auto", "on", "off"):
+            raise ValueError(
+                f"text_normalization must be auto, on or off, not {self.text_normalization!r}"
             )
         if not 1 <= self.inactivity_timeout <= 180:
             raise ValueError(f"inactivity_timeout must be 1-180, not {self.inactivity_timeout}")
@@ -212,6 +220,8 @@ class ElevenLabsSettings:
             params.append(("auto_mode", "true"))
         if self.language_code:
             params.append(("language_code", self.language_code))
+        if self.text_normalization:
+            params.append(("apply_text_normalization", self.text_normalization))
         path = f"/v1/text-to-speech/{quote(self.voice_id, safe='')}/multi-stream-input"
         return self._url(_WS_SCHEMES, path, urlencode(params))
 
@@ -946,4 +956,6 @@ class ElevenLabsTTSService(TextToSpeech):
             body["previous_text"] = previous
         if self.settings.language_code:
             body["language_code"] = self.settings.language_code
+        if self.settings.text_normalization:
+            body["apply_text_normalization"] = self.settings.text_normalization
         return body

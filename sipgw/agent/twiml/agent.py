@@ -955,8 +955,8 @@ class TwimlAgent(Agent):
             else:
                 dual = verb.record.endswith("-dual")
                 recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
-        several = len(verb.targets) > 1  # all ring at once (dialringall.py)
-        how = RingAllDial if several else BridgedDial
+        at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
+        how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
         self._dialing = (dialing, verb)
@@ -965,11 +965,14 @@ class TwimlAgent(Agent):
         finally:
             if not self._closed:
                 self._dialing = None
-        return self._with_recording(dialing, result)
+        return self._with_recording(dialing, result, verb)
 
-    def _with_recording(self, dialing: BridgedDial | QueueDial, result: DialResult) -> DialResult:
+    def _with_recording(
+        self, dialing: BridgedDial | QueueDial, result: DialResult, verb: Dial
+    ) -> DialResult:
         """``result`` with the bridge's recording written and its fields added (none when
-        nothing was recorded); the recording is taken: written once."""
+        nothing was recorded), and ``completed`` posted to the verb's
+        ``recordingStatusCallback``; the recording is taken: written once."""
         relay = dialing.relay
         recorder = relay.recorder if relay is not None else None
         if relay is not None:
@@ -992,6 +995,19 @@ class TwimlAgent(Agent):
         self._note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
                    seconds=round(recorder.seconds, 2))  # fmt: skip
         fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
+        if (verb.recording_status_callback and "completed" in verb.recording_status_callback_events
+                and self._poster is not None and self._program is not None):  # fmt: skip
+            try:
+                where = absolute_url(self._program.url, verb.recording_status_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._poster.post(Callback(where, verb.recording_status_callback_method), {
+                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
+                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
+                    "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
+                    "RecordingSource": "DialVerb",
+                })  # fmt: skip
         return DialResult(result.status, result.sid, result.duration, fields)
 
     async def _dial_refer(self, verb: Dial) -> DialResult | None:
@@ -1034,7 +1050,7 @@ class TwimlAgent(Agent):
         if dialing is None:
             return
         bridged, verb = dialing
-        result = self._with_recording(bridged, bridged.at_hangup())
+        result = self._with_recording(bridged, bridged.at_hangup(), verb)
         if not verb.action or self._poster is None or self._program is None:
             return
         try:
@@ -1074,6 +1090,7 @@ class TwimlAgent(Agent):
             call.call_id, verb, rooms, partial(self._wait_music, conf), post,
             self.settings.identity.account_sid, self._note, time.time,
             self._conference_recording(conf), self._conference_recorded,
+            self._conference_recording_started,
         )  # fmt: skip
         self._conferencing = conferencing
         try:
@@ -1107,6 +1124,22 @@ class TwimlAgent(Agent):
         method, events, trim = (conf.recording_status_callback_method,
                                 conf.recording_status_callback_events, conf.trim)  # fmt: skip
         return lambda: RoomRecording(new_sid("RE"), callback, method, events, trim)
+
+    def _conference_recording_started(self, recording: RoomRecording, room: ConferenceRoom) -> None:
+        """A room's recording starting: ``in-progress`` to its ``recordingStatusCallback``
+        when its ``recordingStatusCallbackEvent`` asks for it."""
+        if not recording.callback or "in-progress" not in recording.events:
+            return
+        if self._poster is not None:
+            form = {
+                "AccountSid": self.settings.identity.account_sid, "ConferenceSid": room.sid,
+                "RecordingSid": recording.sid, "RecordingStatus": "in-progress",
+                "RecordingChannels": "1", "RecordingSource": "DialVerb",
+                "RecordingStartTime": email.utils.formatdate(
+                    recording.started_at or time.time(), usegmt=True
+                ),
+            }  # fmt: skip
+            self._poster.post(Callback(recording.callback, recording.method), form)
 
     def _conference_recorded(self, recording: RoomRecording, room: ConferenceRoom) -> None:
         """A room's recording, handed over at its end: written as ``<RecordingSid>.wav`` in
@@ -1327,7 +1360,7 @@ class TwimlAgent(Agent):
         finally:
             if not self._closed:
                 self._dialing = None
-        return self._with_recording(dialing, result)
+        return self._with_recording(dialing, result, verb)
 
     def _enqueue_at_hangup(self) -> None:
         """The caller hung up in a queue (or bridged from one): out of it, and the

@@ -7,7 +7,7 @@ The TwiML agent (:mod:`sipgw.agent.twiml.agent`) stays the caller's agent. A
 (:class:`~sipgw.twilio.document.DialConference`): it takes a seat in the room of that name
 (:class:`~sipgw.agent.conferences.ConferenceRoom`, from the gateway's registry), with
 the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExit``,
-``maxParticipants`` and ``participantLabel``.
+``maxParticipants``, ``participantLabel`` and ``coach``.
 
 - Until the room starts the caller hears the ``waitUrl`` (the agent plays it:
   ``waiting``, a coroutine the agent gives, cancelled once the room starts) and is heard by
@@ -25,7 +25,8 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   status poster.
 - With ``record``, the room's mix is recorded from its start to its end
   (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
-  it and posts its ``recordingStatusCallback`` (``recorded``, the agent's).
+  it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
+  participant to hear it start reports it ``in-progress`` (``recording_started``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import contextlib
 import email.utils
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, Final
 
 from sipgw.agent.conferences import (
@@ -96,7 +98,7 @@ def status_form(
             "CallSid": call_sid_of(event.who),
             "Muted": _bool(event.muted),
             "Hold": _bool(event.held),
-            "Coaching": "false",
+            "Coaching": _bool(event.coaching),
             "EndConferenceOnExit": _bool(event.end_on_exit),
             "StartConferenceOnEnter": _bool(event.start_on_enter),
         })  # fmt: skip
@@ -133,6 +135,8 @@ class ConferenceDial:
             None: it asks for none.
         recorded: writes and reports a room's recording handed to this participant at the
             room's end; None: it leaves that to another.
+        recording_started: reports a room's recording starting (``in-progress``); None:
+            it leaves that to another.
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class ConferenceDial:
         clock: Clock,
         recording: Callable[[], RoomRecording] | None = None,
         recorded: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
+        recording_started: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
     ) -> None:
         self.call_id = call_id
         self.verb = verb
@@ -158,6 +163,7 @@ class ConferenceDial:
         self.clock = clock
         self.new_recording = recording
         self.recorded = recorded
+        self.recording_started = recording_started
         self.room: ConferenceRoom | None = None
         self.seat: Seat | None = None
         self.ended_by = ""
@@ -186,6 +192,9 @@ class ConferenceDial:
         recording = self.new_recording() if self.new_recording is not None else None
         for _ in range(2):  # a room that ended in between: its name makes a new one
             room = self.room = self.rooms.room(conf.name)
+            if conf.coach:  # the coached call's SID: its participant (absent: heard by nobody)
+                coached = [s.who for s in room.seats if call_sid_of(s.who) == conf.coach]
+                rules = replace(rules, coaching=coached[0] if coached else conf.coach)
             try:
                 seat = room.join(self.call_id, ULAW_8K, rules, self._heard, self.clock(),
                                  subscription, recording)  # fmt: skip
@@ -274,9 +283,14 @@ class ConferenceDial:
             self._changed.set()
         room = self.room
         recording = event.recording
-        if recording is not None and not recording.taken and self.recorded is not None and room:
-            recording.taken = True
-            self.recorded(recording, room)
+        if recording is not None and room is not None:
+            if event.kind == "conference-end":
+                if not recording.taken and self.recorded is not None:
+                    recording.taken = True
+                    self.recorded(recording, room)
+            elif not recording.announced and self.recording_started is not None:
+                recording.announced = True
+                self.recording_started(recording, room)
         if not report or self.post is None or room is None:
             return
         if EVENT_WORDS[event.kind] in self.conference.status_callback_events:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -142,6 +143,8 @@ class DialRelay:
         self._early: deque[bytes | None] = deque(maxlen=3)
         self.early_media = False
         """The called party sent audio before answering (it replaces the ring tone)."""
+        self.send_digits = ""
+        """Keys sent to the called party once bridged (``<Number sendDigits>``)."""
 
     def agent(self, call: CallControl) -> Agent:
         """The second leg's agent (an :data:`~sipgw.agent.base.AgentFactory`)."""
@@ -222,6 +225,7 @@ class DialRelay:
         ended = asyncio.ensure_future(leg.ended())
         stopped = asyncio.ensure_future(self._stop.wait())
         talked: float | None = None
+        keys: asyncio.Task[None] | None = None
         try:
             first = asyncio.FIRST_COMPLETED
             waiting: set[asyncio.Future[Any]] = {ended, stopped, self._answered}
@@ -231,6 +235,8 @@ class DialRelay:
                 self.note("dial_bridged")
                 if self.on_bridged is not None:
                     self.on_bridged()
+                if self.send_digits:
+                    keys = asyncio.ensure_future(self._send_digits())
                 talking: set[asyncio.Future[Any]] = {ended, stopped}
                 done, _ = await asyncio.wait(talking, timeout=self.dial.time_limit,
                                              return_when=first)  # fmt: skip
@@ -250,9 +256,20 @@ class DialRelay:
         finally:
             self.bridged, self._over = False, True
             stopped.cancel()
+            if keys is not None:
+                keys.cancel()
             if not ended.done():
                 leg.hangup()  # cancelled: the caller hung up
                 ended.cancel()
+
+    async def _send_digits(self) -> None:
+        """:attr:`send_digits` to the called party: ``w`` waits half a second, ``W`` one,
+        each run of keys goes as one sequence of events."""
+        for run in re.findall(r"[wW]|[^wW]+", self.send_digits):
+            if run in ("w", "W"):
+                await asyncio.sleep(0.5 if run == "w" else 1.0)
+            elif self.bridged and self.leg_call is not None:
+                _send_key(self.leg_call, run, "the called party")
 
 
 def _send_key(call: CallControl, digit: str, whom: str) -> None:
@@ -306,6 +323,7 @@ class BridgedDial:
             recorder = self.new_recorder() if self.new_recorder is not None else None
             relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder,
                                            self.on_bridged)  # fmt: skip
+            relay.send_digits = target.send_digits
             factory = PluginFactory(relay.agent, DIALED_LEG)
             self.note("dial", target=target.address, how="bridge")
             try:

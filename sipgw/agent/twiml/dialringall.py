@@ -112,6 +112,7 @@ class RingAllDial(BridgedDial):
     async def _place(self, target: DialTarget) -> tuple[DialTarget, DialRelay, ConsultLeg] | None:
         recorder = self.new_recorder() if self.new_recorder is not None else None
         relay = _RacingRelay(self, self.call, self.dial, self.note, recorder)
+        relay.send_digits = target.send_digits
         self.relays.append(relay)
         self.note("dial", target=target.address, how="bridge", ring="all")
         try:

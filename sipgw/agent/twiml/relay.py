@@ -38,6 +38,11 @@ speaks ``welcomeGreeting``, then, until the app sends ``end`` or closes the sock
   ``utteranceUntilInterrupt`` = the text the caller heard (TTS alignment, else estimated
   from the time played, :meth:`~sipgw.agent.playout.Playout.heard_text`) and
   ``durationUntilInterruptMs`` = what was played. A reply that may not be cut plays on.
+- *Info*: with ``events`` (``debug``) ``speaker-events``, ``info`` ``agentSpeaking`` ``on``
+  when a reply's first frame goes out and ``off`` once nothing of the agent is left to hear
+  (played out or cut), ``clientSpeaking`` ``on``/``off`` as the voice detector hears the
+  caller start and stop; with ``tokens-played``, ``info`` ``tokensPlayed`` with a reply's
+  text once it is played out, or the part heard when it is cut (after the ``interrupt``).
 - *What the app sent wrong* comes back as ``error`` (the parser's description); the
   session goes on, as Twilio's does.
 
@@ -84,6 +89,7 @@ from sipgw.twilio.relay import (
     DtmfMessage,
     EndMessage,
     ErrorMessage,
+    InfoMessage,
     InterruptMessage,
     LanguageMessage,
     MalformedRelayMessage,
@@ -157,6 +163,7 @@ class _Reply:
         self.started_at = asyncio.get_running_loop().time()
         self.pump: asyncio.Task[None] | None = None
         self.closed = False  # no more text (``last``), or a play
+        self.text = ""  # every sentence sent to the TTS (``tokensPlayed``)
 
     def may_cut(self, cause: Cause) -> bool:
         if self.interruptible == "any":
@@ -241,6 +248,9 @@ class RelaySession:
         self._ids = count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        self._agent_speaking = False  # ``agentSpeaking`` last said ``on``
+        self._client_speaking = False  # ``clientSpeaking`` last said ``on``
+        self._unplayed: list[_Reply] = []  # replies whose ``tokensPlayed`` is still to go
 
     # -- the turn-taking machine's view of the agent (turns.AgentState)
 
@@ -439,7 +449,7 @@ class RelaySession:
         for reply in (self._playing, self._reply):
             if reply is None or not reply.preemptible or self.playout.finished(reply.id):
                 continue
-            self.playout.cancel(reply.id)
+            self._played(reply, self.playout.cancel(reply.id))
             if reply.tts is not None:
                 self._spawn(reply.tts.cancel())
             reply.closed = True
@@ -460,6 +470,8 @@ class RelaySession:
         reply = _Reply(reply_id, interruptible, tts, preemptible, lang or self.tts_lang.lower())
         self.playout.begin(reply_id)
         self._reply = self._playing = reply
+        if "tokens-played" in self.relay.events:
+            self._unplayed.append(reply)
         if tts is not None:
             reply.pump = self._spawn(self._pump(reply, tts))
         return reply
@@ -472,6 +484,7 @@ class RelaySession:
                 sentences.append(rest)
         for sentence in sentences:
             self.playout.add_text(reply.id, sentence)
+            reply.text = f"{reply.text} {sentence}".strip()
             if reply.tts is not None:
                 try:
                     await reply.tts.send_text(sentence)
@@ -531,6 +544,11 @@ class RelaySession:
         if actions:  # before the frame goes: MarkSpeechEnd precedes the first quiet frame
             self._act(actions)
         self.stt.send_audio(frame)
+        if "speaker-events" in self.relay.events:
+            speaking = self.turns.vad.speaking
+            if speaking != self._client_speaking:
+                self._client_speaking = speaking
+                self._send(InfoMessage("clientSpeaking", "on" if speaking else "off"))
 
     def on_dtmf(self, digit: str) -> None:
         """A key: ``dtmf`` to the app (with ``dtmfDetection``); it may cut the reply."""
@@ -560,7 +578,32 @@ class RelaySession:
 
     def next_frame(self) -> bytes | None:
         """The reply's next 20 ms (None: silence)."""
-        return self.playout.next_frame(time.monotonic())
+        frame = self.playout.next_frame(time.monotonic())
+        if self.relay.events:
+            self._tell_played(frame is not None)
+        return frame
+
+    def _tell_played(self, sounding: bool) -> None:
+        """``info`` of the agent's side after a tick: ``agentSpeaking`` as it starts and
+        ends, ``tokensPlayed`` for each reply played out."""
+        while self._unplayed and self.playout.finished(self._unplayed[0].id):
+            reply = self._unplayed.pop(0)
+            self._played(reply, reply.text if reply.tts is not None else "")  # none: unheard
+        if "speaker-events" not in self.relay.events:
+            return
+        if sounding and not self._agent_speaking:
+            self._agent_speaking = True
+            self._send(InfoMessage("agentSpeaking", "on"))
+        elif self._agent_speaking and not self._speaking() and not self.playout.pending:
+            self._agent_speaking = False
+            self._send(InfoMessage("agentSpeaking", "off"))
+
+    def _played(self, reply: _Reply, text: str) -> None:
+        """``tokensPlayed`` (with ``tokens-played``) of a reply done: played out or cut."""
+        if reply in self._unplayed:
+            self._unplayed.remove(reply)
+        if "tokens-played" in self.relay.events and text:
+            self._send(InfoMessage("tokensPlayed", text))
 
     async def _listen(self, stt: SpeechToText) -> None:
         loop = asyncio.get_running_loop()
@@ -621,6 +664,8 @@ class RelaySession:
         for reply in cut:
             played_ms += self.playout.played_ms(reply.id)
             heard.append(self.playout.cancel(reply.id))
+            if reply in self._unplayed:
+                self._unplayed.remove(reply)
             if reply.tts is not None:
                 self._spawn(reply.tts.cancel())
             reply.closed = True
@@ -630,6 +675,8 @@ class RelaySession:
                  cause.value, played_ms, utterance[:80])  # fmt: skip
         self.interrupts += 1
         self._send(InterruptMessage(utterance, played_ms))
+        for reply, text in zip(cut, heard, strict=True):
+            self._played(reply, text)
 
     # -- the end
 

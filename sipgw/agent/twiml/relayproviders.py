@@ -13,7 +13,9 @@ log and the call record, ``twiml_relay_ignored``):
   ElevenLabs syntax, ``voiceId[-model][-speed_stability_similarity]``
   (:func:`elevenlabs_voice`: ``UgBBYS2sOqTuMpoF3BR0-flash_v2_5-1.2_1.0_1.0``), is that
   voice, model and voice settings; anything else speaks with the configured voice. The
-  language goes as its primary subtag to the models that take one (``<Say>``'s rule).
+  language goes as its primary subtag to the models that take one (``<Say>``'s rule);
+  ``ttsTextNormalization`` (``elevenlabsTextNormalization``) as ElevenLabs'
+  ``apply_text_normalization``.
 - **Recognition** (:func:`stt_notes`, :func:`keyterms`): ``transcriptionProvider`` and
   ``speechModel`` are not followed (AssemblyAI transcribes, with the model its settings
   choose for the language); ``hints`` become AssemblyAI's ``keyterms_prompt`` (at most 100
@@ -100,10 +102,11 @@ def _is(provider: str, name: str) -> bool:
 
 
 def choose_voice(
-    provider: str, voice: str, language: str, say: SayVoice
+    provider: str, voice: str, language: str, say: SayVoice, normalization: str = ""
 ) -> tuple[TextToSpeech, list[str]]:
     """The client speaking ``voice`` of ``provider`` in ``language`` (see the module
-    docstring), and what of them it does not follow."""
+    docstring), with ElevenLabs' ``apply_text_normalization`` ``normalization`` (""
+    keeps the configured one), and what of them it does not follow."""
     notes: list[str] = []
     voice_id: str | None = None
     chosen: ElevenLabsVoice | None = None
@@ -128,13 +131,18 @@ def choose_voice(
         else:
             notes.append(f"language={language[:40]!r} (not a language tag)")
     tuning = chosen is not None and (chosen.model_id or chosen.settings())
-    if tuning and say.tuned is not None and chosen is not None:
-        tts = say.tuned(voice_id, code, model_id=chosen.model_id or None,
-                        voice_settings=chosen.settings() or None)  # fmt: skip
+    if (tuning or normalization) and say.tuned is not None:
+        tts = say.tuned(voice_id, code,
+                        model_id=chosen.model_id or None if chosen is not None else None,
+                        voice_settings=chosen.settings() or None if chosen is not None else None,
+                        text_normalization=normalization or None)  # fmt: skip
     else:
         if tuning:
             notes.append(f"voice={voice[:80]!r}'s model and settings (the text-to-speech "
                          "takes none)")  # fmt: skip
+        if normalization:
+            notes.append(f"ttsTextNormalization={normalization!r} (the text-to-speech takes "
+                         "none)")  # fmt: skip
         tts = say.make(voice_id, code)
     return tts, notes
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
@@ -55,6 +56,14 @@ class RelayServices:
     """A session for callers speaking a language (None: ``stt``'s for every language)."""
 
 
+_WHY: Final = {
+    "intelligenceService": ": no Twilio Conversational Intelligence service stores the "
+    "transcript; the app gets every prompt and says every reply",
+    "applicationReconnect": ": a socket that breaks ends the session (the fallback)",
+}
+"""Why an attribute Twilio documents is not followed (the others: not read)."""
+
+
 def relay_session(
     relay: ConversationRelay,
     url: str,
@@ -65,7 +74,9 @@ def relay_session(
 ) -> tuple[RelaySession | None, list[str]]:
     """The session for ``relay`` (None when a speech service is missing), and what of the
     verb is not followed (each a phrase for the log)."""
-    notes = [f"{name}= (not followed)" for name in relay.ignored]
+    notes = [f"{name}= (not followed{_WHY.get(name, '')})" for name in relay.ignored]
+    if "debugging" in relay.events:  # Twilio's pages name it and document no message of it
+        notes.append("events=debugging (not followed: no debugging info messages are sent)")
     if settings.stt is None or settings.tts is None:
         missing = "SIPGW_TWIML_STT" if settings.stt is None else "SIPGW_TWIML_TTS"
         return None, [f"no {missing} is configured"]
@@ -84,7 +95,8 @@ def relay_session(
 
         def voice_of(lang: str) -> tuple[TextToSpeech, list[str]]:
             setup = setups.get(lang.lower()) or setups[own]
-            return choose_voice(setup.tts_provider, setup.voice, lang, chosen)
+            return choose_voice(setup.tts_provider, setup.voice, lang, chosen,
+                                relay.text_normalization)  # fmt: skip
 
         voices = voice_of
         tts, ignored = voice_of(relay.tts_language or relay.language)

@@ -119,6 +119,9 @@ def test_urls_are_derived_from_base_url() -> None:
     )
     manual = ElevenLabsSettings(api_key="k", voice_id="v", auto_mode=False)
     assert "auto_mode" not in manual.ws_url()
+    assert "apply_text_normalization" not in manual.ws_url()
+    spelled = ElevenLabsSettings(api_key="k", voice_id="v", text_normalization="on")
+    assert spelled.ws_url().endswith("&apply_text_normalization=on")
     assert s.keepalive_seconds() == 90 and manual.keepalive_seconds() == 90
     assert (
         ElevenLabsSettings(api_key="k", voice_id="v", keepalive_interval=0).keepalive_seconds() == 0
@@ -132,7 +135,7 @@ def test_urls_are_derived_from_base_url() -> None:
     assert local.http_base() == "http://127.0.0.1:9"
     bad_values: tuple[dict[str, Any], ...] = (
         {"transport": "grpc"}, {"inactivity_timeout": 181}, {"base_url": "ftp://x"},
-        {"keepalive_interval": -1},
+        {"keepalive_interval": -1}, {"text_normalization": "yes"},
     )  # fmt: skip
     for bad in bad_values:
         with pytest.raises(ValueError):
@@ -267,7 +270,13 @@ async def test_map_text_pins_a_tone(make_fake, make_tts) -> None:
 
 async def test_http_wire_format_and_byte_exact_audio(make_fake, make_tts) -> None:
     fake = await make_fake()
-    tts = make_tts(fake, transport="http", voice_settings={"stability": 0.4}, language_code="en")
+    tts = make_tts(
+        fake,
+        transport="http",
+        voice_settings={"stability": 0.4},
+        language_code="en",
+        text_normalization="off",
+    )
     await tts.connect()
     assert tts.connected
     assert fake.requests == []  # no request before the first sentence
@@ -288,6 +297,7 @@ async def test_http_wire_format_and_byte_exact_audio(make_fake, make_tts) -> Non
             "model_id": "eleven_flash_v2_5",
             "voice_settings": {"stability": 0.4},
             "language_code": "en",
+            "apply_text_normalization": "off",
         },
         {
             "text": "Your order shipped.",
@@ -295,6 +305,7 @@ async def test_http_wire_format_and_byte_exact_audio(make_fake, make_tts) -> Non
             "voice_settings": {"stability": 0.4},
             "previous_text": "Hello caller.",
             "language_code": "en",
+            "apply_text_normalization": "off",
         },
         {
             "text": "Anything else?",
@@ -302,6 +313,7 @@ async def test_http_wire_format_and_byte_exact_audio(make_fake, make_tts) -> Non
             "voice_settings": {"stability": 0.4},
             "previous_text": "Hello caller. Your order shipped.",
             "language_code": "en",
+            "apply_text_normalization": "off",
         },
     ]
     assert audio == expected_audio(DEFAULT_TONES[0], *sentences)

@@ -173,6 +173,33 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
     assert all(e["Timestamp"].endswith("GMT") for e in events)
 
 
+async def test_a_coach_is_heard_by_the_coached_caller_only(app: TwilioSdkApp) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "join"}
+    app.twiml = room_app(a=status, b=status, c={**status, "coach": call_sid_of("a@test")})
+    rooms = GatewayRooms()
+    callers = {}
+    for name in "abc":
+        callers[name] = await caller(app, rooms, name)
+        await wait_for(
+            lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == len(callers), 3
+        )  # noqa: B023
+    await wait_for(lambda: all(len(t.played) > 30 for _, _, t in callers.values()), 3)
+    started = {name: len(t.played) for name, (_, _, t) in callers.items()}
+    await wait_for(
+        lambda: all(len(t.played) > started[n] + 15 for n, (_, _, t) in callers.items()), 3
+    )
+    heard = {name: hears(t) for name, (_, _, t) in callers.items()}
+    assert heard["a"] == {"a": False, "b": True, "c": True, "wait": False}  # the whisper
+    assert heard["b"] == {"a": True, "b": False, "c": False, "wait": False}
+    assert heard["c"] == {"a": True, "b": True, "c": False, "wait": False}
+    for agent, _, ticker in callers.values():
+        await ticker.stop()
+        await agent.close("remote-bye")
+    joins = {e["CallSid"]: e for e in posted(app, "/status")}
+    assert joins[call_sid_of("c@test")]["Coaching"] == "true"
+    assert joins[call_sid_of("a@test")]["Coaching"] == "false"
+
+
 async def test_waiting_callers_hear_the_wait_url_until_a_starter_joins(app: TwilioSdkApp) -> None:
     waiter = {"start_conference_on_enter": False, "wait_url": "/wait", "beep": False}
     app.twiml = room_app(a=waiter, b=waiter, c={"beep": False})
@@ -308,6 +335,37 @@ async def test_the_rooms_recording_is_written_and_reported_at_its_end(
     mix = g711.ulaw_to_linear(data[data.index(b"data") + 8 :])
     assert len(mix) >= 2 * 8000 * 0.4  # most of that half second (trimmed at the ends)
     assert level(mix, TONES["a"]) > 800 and level(mix, TONES["b"]) > 800  # both, mixed
+
+
+@pytest.mark.parametrize("asker", ["a", "c"])
+async def test_in_progress_is_posted_once_as_the_recording_starts(
+    app: TwilioSdkApp, tmp_path: Path, asker: str
+) -> None:
+    """``recordingStatusCallbackEvent="in-progress completed"``, asked by a (the room's
+    start starts it) or by c joining the started room (its join starts it)."""
+    recorded = {"record": "record-from-start", "recording_status_callback": "/rec",
+                "recording_status_callback_event": "in-progress completed"}  # fmt: skip
+    app.twiml = room_app(**{asker: recorded})
+    rooms = GatewayRooms()
+    where = {"recording_dir": tmp_path, "recording_url": "https://rec.example/r"}
+    callers = [await caller(app, rooms, "a", **where), await caller(app, rooms, "b", **where)]
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    room = rooms.rooms["room"]
+    if asker == "c":
+        await wait_for(lambda: room.mixer.rounds >= 10, 3)
+        assert not posted(app, "/rec")  # nobody asked yet
+        callers.append(await caller(app, rooms, "c", **where))
+    await wait_for(lambda: posted(app, "/rec"), 3)
+    await wait_for(lambda: room.mixer.rounds >= 40, 3)
+    for agent, _, ticker in callers:
+        await ticker.stop()
+        await agent.close("remote-bye")
+    forms = posted(app, "/rec")
+    assert [f["RecordingStatus"] for f in forms] == ["in-progress", "completed"]
+    started, done = forms
+    assert started["RecordingSid"] == done["RecordingSid"] and started["ConferenceSid"] == room.sid
+    assert "RecordingDuration" not in started and "RecordingUrl" not in started
+    assert started["RecordingStartTime"] == done["RecordingStartTime"]
 
 
 async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(

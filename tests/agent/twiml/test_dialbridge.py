@@ -187,6 +187,35 @@ async def test_the_called_party_talks_with_the_caller_then_the_next_verb_runs(
     assert leg.hangups == 0  # they hung up, not us
 
 
+async def test_send_digits_reach_the_called_party_once_it_answered(app: TwilioSdkApp) -> None:
+    """``<Number sendDigits="ww12#W9">``: after the answer, half a second twice, ``12#``,
+    a second, ``9``, as keys to the called party (none to the caller)."""
+
+    def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        dial = Dial(time_limit=3)
+        dial.number("+15550100", send_digits="ww12#W9")
+        response.append(dial)
+        response.hangup()
+        return response
+
+    app.twiml = build
+    call = caller()
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.legs and call.legs[0].agent is not None, within=5)
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    leg = call.legs[0]
+    await wait_for(lambda: leg.call.dtmf, within=3)
+    first = loop.time() - answered
+    assert leg.call.dtmf == ["12#"] and 0.8 <= first <= 1.6  # after ww
+    await wait_for(lambda: len(leg.call.dtmf) == 2, within=3)
+    assert leg.call.dtmf == ["12#", "9"] and loop.time() - answered >= 1.8  # after W
+    assert call.dtmf == []
+    await ticker.stop()
+    await agent.close("remote-bye")
+
+
 async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     app: TwilioSdkApp,
 ) -> None:
@@ -302,18 +331,27 @@ async def test_the_caller_hanging_up_cancels_the_ringing_leg_and_posts_canceled(
 async def test_record_dual_writes_both_sides_in_two_channels(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
-    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual")
+    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual",
+                                 recording_status_callback="/rec",
+                                 recording_status_callback_method="GET")  # fmt: skip
     call = caller()
     call.talk = 1.0
     agent, ticker = await start(app, call, recording_dir=tmp_path,
                                 recording_url="https://rec.example/r")  # fmt: skip
     await wait_for(lambda: call.hangups, within=6)
+    await wait_for(lambda: posted(app, "/rec"), within=3)
     await ticker.stop()
     await agent.close("remote-bye")
     (action,) = posted(app, "/dialled")
     sid = action.params["RecordingSid"]
     assert action.params["RecordingUrl"] == f"https://rec.example/r/{sid}"
     assert action.params["RecordingDuration"] == "1"
+    (status,) = posted(app, "/rec")  # recordingStatusCallback: completed, signed
+    assert status.method == "GET" and status.valid
+    assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
+    assert status.params["RecordingSource"] == "DialVerb"
+    assert status.params["CallSid"] == agent.call_sid
     data = (tmp_path / f"{sid}.wav").read_bytes()
     assert data[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels
     samples = data[data.index(b"data") + 8 :]

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from sipgw.agent.base import AgentFactory
 from sipgw.agent.twiml.dialringall import MAX_TARGETS, unanswered_status
 from tests.agent.parts import wait_for
-from tests.agent.twiml.test_dialbridge import app, caller, posted, start
+from tests.agent.twiml.test_dialbridge import DialingCall, FakeLeg, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]  # the fixture
@@ -121,6 +123,36 @@ async def test_the_caller_hanging_up_cancels_every_ringing_leg(app: TwilioSdkApp
     assert [leg.hangups for leg in call.legs] == [1, 1]
     (action,) = posted(app, "/dialled")
     assert action.params["DialCallStatus"] == "canceled"
+
+
+@dataclass(eq=False)
+class Watched(DialingCall):
+    """A caller's call that notes, as each leg is placed, whether every earlier one is over."""
+
+    earlier_over: list[bool] = field(default_factory=list)
+
+    async def place_leg(
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
+    ) -> FakeLeg:
+        self.earlier_over.append(all(leg.outcome.done() for leg in self.legs))
+        return await super().place_leg(target, agent, ring_timeout, caller_id)
+
+
+@pytest.mark.parametrize(("sequential", "in_turn"), [(True, [True, True]), (False, [True, False])])
+async def test_sequential_rings_the_targets_one_after_another(
+    app: TwilioSdkApp, sequential: bool, in_turn: list[bool]
+) -> None:
+    app.twiml = dial_both(time_limit=1, sequential=sequential)
+    call = Watched(details=caller().details)
+    call.plans = {MOBILE: "busy", DESK: "answer"}
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.hangups, within=6)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    assert [leg.target for leg in call.legs] == [MOBILE, DESK]
+    assert call.earlier_over == in_turn  # in turn: the desk placed once the mobile was busy
+    (action,) = posted(app, "/dialled")
+    assert action.params["DialCallStatus"] == "completed"
 
 
 def test_unanswered_status_and_the_limit() -> None:

@@ -480,3 +480,49 @@ async def test_partial_prompts_go_as_the_words_come(apps: tuple[TwilioSdkApp, Re
     ]  # fmt: skip
     await ticker.stop()
     await agent.close("hangup")
+
+
+async def test_events_tell_who_speaks_and_what_was_played(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(
+        web, relay, events="speaker-events tokens-played"
+    )
+    await quiet(agent)
+    await wait_for(lambda: len(seen.of_type("info")) >= 3, 3)
+    infos = [(m["name"], m["value"]) for m in seen.of_type("info")]
+    assert infos[:3] == [("agentSpeaking", "on"), ("tokensPlayed", GREETING),
+                         ("agentSpeaking", "off")]  # fmt: skip
+    # the caller speaks over a long reply: clientSpeaking, the interrupt, what was heard
+    turn(stt, "Tell me something long", 0)
+    relayed = agent._relayed
+    assert relayed is not None
+    await wait_for(lambda: relayed._playing is not None
+                   and relayed.playout.played_ms(relayed._playing.id) >= 600, 5)  # fmt: skip
+    ticker.speech = speech_frames(1.2)
+    await wait_for(lambda: seen.of_type("interrupt"), 5)
+    await wait_for(lambda: ("clientSpeaking", "off") in
+                   [(m["name"], m["value"]) for m in seen.of_type("info")], 5)  # fmt: skip
+    after = [m for m in seen.messages[seen.messages.index(seen.of_type("interrupt")[0]):]
+             if m["type"] == "info"]  # fmt: skip
+    heard = seen.of_type("interrupt")[0]["utteranceUntilInterrupt"]
+    assert {"type": "info", "name": "tokensPlayed", "value": heard} in after
+    names = [(m["name"], m["value"]) for m in seen.of_type("info")][3:]
+    assert names.index(("agentSpeaking", "on")) < names.index(("clientSpeaking", "on"))
+    assert names.index(("clientSpeaking", "on")) < names.index(("agentSpeaking", "off"))
+    assert LONG_REPLY not in [value for name, value in names if name == "tokensPlayed"]
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_without_events_no_info_is_sent(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay)
+    await quiet(agent)
+    turn(stt, "What time is it", 0)
+    await wait_for(lambda: seen.of_type("prompt"), 3)
+    await quiet(agent)
+    assert not seen.of_type("info")
+    await ticker.stop()
+    await agent.close("hangup")

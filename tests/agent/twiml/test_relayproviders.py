@@ -49,6 +49,7 @@ class Voices:
 
     def __init__(self, tuned: bool = True, model: str = "eleven_flash_v2_5") -> None:
         self.asked: list[tuple[str | None, str | None, str | None, Mapping[str, float] | None]] = []
+        self.normalized: list[str | None] = []
         self.say = SayVoice(self.make, {"polly.joanna": "MAPPED01"}, model)
         if tuned:
             self.say = SayVoice(self.make, {"polly.joanna": "MAPPED01"}, model, self.tuned)
@@ -59,8 +60,10 @@ class Voices:
 
     def tuned(self, voice_id: str | None, language_code: str | None, *,
               model_id: str | None = None,
-              voice_settings: Mapping[str, float] | None = None) -> ScriptedTts:  # fmt: skip
+              voice_settings: Mapping[str, float] | None = None,
+              text_normalization: str | None = None) -> ScriptedTts:  # fmt: skip
         self.asked.append((voice_id, language_code, model_id, voice_settings))
+        self.normalized.append(text_normalization)
         return ScriptedTts()
 
 
@@ -74,6 +77,18 @@ def test_an_elevenlabs_voice_speaks_with_its_model_and_settings() -> None:
     # no provider named: Twilio's default is ElevenLabs
     choose_voice("", VOICE_ID, "", voices.say)
     assert voices.asked[-1] == (VOICE_ID, None, None, None)
+
+
+def test_text_normalization_goes_to_the_voice_that_takes_it() -> None:
+    voices = Voices()
+    _, notes = choose_voice("", "Polly.Joanna", "en-US", voices.say, "on")
+    assert notes == [] and voices.asked[-1] == ("MAPPED01", "en", None, None)
+    assert voices.normalized == ["on"]
+    choose_voice("", "", "", voices.say)  # none asked: the configured one (no tuning)
+    assert voices.normalized == ["on"] and voices.asked[-1] == (None, None, None, None)
+    untuned = Voices(tuned=False)
+    _, notes = choose_voice("", "", "", untuned.say, "off")
+    assert notes == ["ttsTextNormalization='off' (the text-to-speech takes none)"]
 
 
 def test_a_model_without_a_language_is_named_and_a_client_without_tuning_too() -> None:

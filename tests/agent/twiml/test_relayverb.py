@@ -26,7 +26,8 @@ def services(**kw: object) -> RelayServices:
 
 async def test_what_is_not_followed_is_named() -> None:
     relay = ConversationRelay("wss://a/r", tts_provider="Google", voice="alice", language="sv-SE",
-                              transcription_provider="Deepgram", ignored=("debug",))  # fmt: skip
+                              transcription_provider="Deepgram", ignored=("intelligenceService",),
+                              events=frozenset({"debugging", "tokens-played"}))  # fmt: skip
     asked: list[tuple[str | None, str | None]] = []
 
     def make(voice: str | None, language: str | None) -> ScriptedTts:
@@ -40,7 +41,9 @@ async def test_what_is_not_followed_is_named() -> None:
     assert isinstance(session, RelaySession)
     assert asked == [("VOICE1", "sv")]  # the voice mapped, the language to the model
     assert notes == [  # Google's alice is mapped: no note for it
-        "debug= (not followed)",
+        "intelligenceService= (not followed: no Twilio Conversational Intelligence service "
+        "stores the transcript; the app gets every prompt and says every reply)",
+        "events=debugging (not followed: no debugging info messages are sent)",
         "transcriptionProvider='Deepgram' (SIPGW_TWIML_STT=assemblyai transcribes)",
     ]
     assert session.who.session_id.startswith("VX") and session.who.call_sid == "CA" + "2" * 32
@@ -65,7 +68,8 @@ async def test_the_languages_own_setup_hints_and_the_spoken_language() -> None:
         return ScriptedTts()
 
     def tuned(voice_id: str | None, language_code: str | None, *, model_id: str | None = None,
-              voice_settings: object = None) -> ScriptedTts:  # fmt: skip
+              voice_settings: object = None, text_normalization: object = None,
+              ) -> ScriptedTts:  # fmt: skip
         asked.append((f"{voice_id}/{model_id}", language_code))
         return ScriptedTts()
 
