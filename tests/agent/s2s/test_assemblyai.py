@@ -233,7 +233,7 @@ async def test_a_session_the_service_refuses_raises_with_its_code(
         settings = VoiceAgentSettings(api_key=KEY, url=fake.url)
         bad = session_update(settings, CONFIG)
         bad["session"]["output"]["voice"] = "Ivy"  # our settings refuse it; the service too
-        monkeypatch.setattr(assemblyai, "session_update", lambda settings, config: bad)
+        monkeypatch.setattr(assemblyai, "session_update", lambda *_: bad)
         with pytest.raises(S2sConnectError, match="invalid_value") as refused:
             await AssemblyAIVoiceAgent(settings).connect(CONFIG)
         assert refused.value.code == "invalid_value"

@@ -250,7 +250,7 @@ async def test_a_session_the_service_refuses_raises(monkeypatch: pytest.MonkeyPa
         settings = RealtimeSettings(api_key=KEY, base_url=fake.base_url)
         bad = session_update(settings, SessionConfig("p"))
         bad["session"]["audio"]["output"]["format"] = {"type": "audio/opus"}
-        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda s, c: bad)
+        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda *_: bad)
         with pytest.raises(S2sConnectError, match="invalid_value") as refused:
             await OpenAIRealtime(settings).connect(SessionConfig("p"))
         assert refused.value.code == "invalid_value"
