@@ -245,7 +245,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         audio = self.audio_format = session_format(call.details.sample_rate, session)
         if audio != session.audio_format:
             session.use_audio_format(audio)
-        new_session = partial(_session_in, resources.new_session, audio)
+        in_format = partial(_session_in, resources.new_session, audio)  # a failure's next
         self._narrow = Reformat(audio, ULAW_8K) if audio != ULAW_8K else None
         """The caller as the detectors hear them (8 kHz μ-law), on an HD-voice call."""
         self._silence = SILENCE_FRAME if audio == ULAW_8K else bytes(audio.frame_bytes)
@@ -316,7 +316,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait,
                                     voice.spans, self.fillers)  # fmt: skip
         self.declared = DeclaredTools(scope, self.tools)
-        self.recovery = SessionRecovery(scope, new_session, voice, watch, wait,
+        self.recovery = SessionRecovery(scope, in_format, voice, watch, wait,
                                         self.declared,
                                         opening.system_prompt)  # fmt: skip
         wait.bind(self.recovery.no_reply)

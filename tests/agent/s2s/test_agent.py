@@ -451,6 +451,19 @@ async def test_an_hd_voice_call_s_session_carries_24_khz_and_the_detectors_hear_
     await r.agent.close()
 
 
+async def test_the_session_that_replaces_a_failed_one_carries_the_call_s_format() -> None:
+    r = rig(call=hd_call(), wide=True)
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.session.push(SessionFailed("connection lost"))
+    for _ in range(100):
+        if len(r.sessions) == 2 and r.session.config is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert len(r.sessions) == 2 and r.session.audio_format == PCM16_24K
+    await r.agent.close()
+
+
 async def test_narrowband_calls_and_sessions_without_24_khz_stay_mu_law() -> None:
     for r in (rig(wide=True), rig(call=hd_call())):
         assert r.agent.audio_format == ULAW_8K
