@@ -433,7 +433,9 @@ async def test_an_hd_voice_call_s_session_carries_24_khz_and_the_detectors_hear_
     said = frames_of(linear_tone(300, 400), 960)
     r.caller(quiet + said)
     assert r.agent.turns.vad.speaking  # it heard the caller through the 8 kHz path
-    assert r.agent.turns.vad.level_dbfs == pytest.approx(-15, abs=0.5)  # at their level
+    vad = r.agent.turns.vad
+    assert isinstance(vad, VoiceActivityDetector)
+    assert vad.level_dbfs == pytest.approx(-15, abs=0.5)  # at their level
     r.caller([bytes(960)] * 5)
     assert bytes(r.session.audio) == b"".join(quiet + said) + bytes(960 * 5)  # unchanged
     reply = linear_tone(700, 200)
