@@ -87,6 +87,7 @@ EXCEPTIONS: dict[str, str] = {
     "tests/bench/test_smoke.py (the assistant's capacity) and tests/bench/latency/test_run.py",
     "bench/drift.py": _SMOKE,
     "bench/hd_voice.py": _SMOKE,
+    "bench/s2s_hd_voice.py": _SMOKE,
     "bench/dial_cpu.py": _SMOKE,
     "bench/io_floor.py": _SMOKE,
     "bench/opus_edge.py": _SMOKE,

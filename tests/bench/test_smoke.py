@@ -252,6 +252,18 @@ def test_hd_voice_measures_each_voice_on_both_media_paths(tmp_path: Path) -> Non
             assert figures["us_per_call_per_tick_median"] > 0
 
 
+def test_s2s_hd_voice_measures_each_call_and_session_format(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "s2s_hd_voice", "--calls", "2", "--seconds", "0.2",
+                     "--repeats", "1")  # fmt: skip
+    variants = data["result"]["variants"]
+    assert set(variants) == {
+        "pcmu / audio/pcmu", "g722 / audio/pcmu", "g722 / audio/pcm 24 kHz",
+    }  # fmt: skip
+    for figures in variants.values():
+        assert figures["us_per_call_per_tick_median"] > 0
+    assert variants["pcmu / audio/pcmu"]["over_pcmu_ratio"] == 1.0
+
+
 def test_codec_cost(tmp_path: Path) -> None:
     data = run_bench(tmp_path, "codec_cost", "--calls", "2", "--ticks", "20", "--repeats", "1")
     figures = data["figures"]

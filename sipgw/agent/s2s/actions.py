@@ -49,6 +49,7 @@ from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.transfer.warm import WarmTransfer
+from sipgw.media.codecs import ULAW_8K
 
 __all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
 
@@ -286,7 +287,7 @@ class S2sActions(CallDialing):
         reply.received_ms = len(audio.frames) * 20
         speaking.add(reply)
         playout = speaking.playout
-        playout.push_audio(reply.id, b"".join(audio.frames))
+        playout.push_audio(reply.id, b"".join(audio.frames), format=ULAW_8K)  # converted if HD
         playout.finish(reply.id)
         scope.write({"type": "assistant", "text": audio.text, "kind": "line",
                      "line": audio.line.value, "source": audio.source})  # fmt: skip

@@ -19,13 +19,21 @@ goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
 lookup runs beside it and, when it answers, replaces the session's instructions.
 
-*Audio*: each caller frame goes, at arrival and unchanged (μ-law), through the
+*Audio*: each caller frame goes, at arrival, through the
 turn-taking machine's voice detector (the configured one, ``SIPGW_VOICE_DETECTOR``, as
 the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the model
 detector's steps batched with every call's, a frame that completes a model chunk and
 those after it waiting for the run, within the loop's wake-up) and on to the session. The
-model's audio (μ-law too) is re-cut into 160-byte frames in the playout, which
-the gateway's ticker reads one per 20 ms: nothing is resampled either way.
+model's audio is re-cut into 20 ms frames in the playout, which the gateway's ticker
+reads one per 20 ms. The format is decided once per call: 8 kHz μ-law, the codec's
+octets on a G.711 call, nothing resampled either way; on an HD-voice call (the codec
+carries 16 kHz: G.722, Opus, as the assistant decides it) the session is opened with
+24 kHz linear audio (``audio/pcm``, the services' only linear format) and this agent's
+:attr:`audio_format` is that, so that the call's media resamples 16 to 24 kHz and back
+in its one place (``media/codecs/convert.py``); the voice detector and the
+answering-machine detector hear the caller as 8 kHz μ-law even then (one
+:class:`~sipgw.media.codecs.convert.Reformat` a call, as the assistant's), and fallback
+lines recorded in μ-law are converted by the playout.
 
 *What the session says* (:meth:`SpeechToSpeechAgent._listen`) goes to the part
 that handles it: replies, their audio and text to
@@ -148,13 +156,35 @@ from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
 from sipgw.agent.turns import Cause, TurnTaker
 from sipgw.media import g711
+from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K, AudioFormat
+from sipgw.media.codecs.convert import Reformat
 
 __all__ = ["S2sResources", "SpeechToSpeechAgent"]
 
 log = logging.getLogger("sipgw.agent")
 
 SILENCE_FRAME: Final = g711.silence_frame("PCMU")
-"""What the session hears of a caller who holds the call (20 ms of μ-law silence)."""
+"""What the session hears of a caller who holds the call (20 ms of μ-law silence; zeros
+of its format on an HD-voice call)."""
+
+
+def session_format(sample_rate: int, session: SpeechToSpeech) -> AudioFormat:
+    """The audio of a call whose codec carries ``sample_rate`` with ``session``: 24 kHz
+    linear on an HD-voice call (16 kHz or more) when the session carries it, else 8 kHz
+    μ-law (the G.711 octets as they are: no cost on a narrowband call)."""
+    if sample_rate >= PCM16_16K.sample_rate and PCM16_24K in session.audio_formats:
+        return PCM16_24K
+    return ULAW_8K
+
+
+def _session_in(new_session: Callable[[], SpeechToSpeech], audio: AudioFormat) -> SpeechToSpeech:
+    """A new session carrying ``audio`` (the call's, for a session resumed after a failure)."""
+    session = new_session()
+    if audio != session.audio_format:
+        session.use_audio_format(audio)
+    return session
+
+
 SERVICE_COMMITS: Final = 10**9
 """``commit_ms`` when the service decides barge-ins: the local VAD only pauses."""
 
@@ -211,11 +241,19 @@ class SpeechToSpeechAgent(ScopedAgent):
             record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         self.record: CallRecord = record
         session = resources.new_session()
+        # The format, decided once (the module docstring): the media converts to and from it.
+        audio = self.audio_format = session_format(call.details.sample_rate, session)
+        if audio != session.audio_format:
+            session.use_audio_format(audio)
+        in_format = partial(_session_in, resources.new_session, audio)  # a failure's next
+        self._narrow = Reformat(audio, ULAW_8K) if audio != ULAW_8K else None
+        """The caller as the detectors hear them (8 kHz μ-law), on an HD-voice call."""
+        self._silence = SILENCE_FRAME if audio == ULAW_8K else bytes(audio.frame_bytes)
         scope = self.scope = SessionScope(call.call_id, self.record, self.loop, session)
         opening = self.opening = plan_opening(
             settings, call.direction, call.purpose, time.time(), call.details
         )
-        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
+        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio, format=audio)
         speaking = Speaking(self.playout)
         barge_in = settings.barge_in
         # The configured detector; no suppression: the session hears the caller as they came.
@@ -223,8 +261,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.caller_audio = CallerAudio(
             noise, shared_batcher() if noise.detector == "model" else None
         )
-        # Frames waiting for the model's batch, in arrival order (None: silence to the session).
-        self._waiting: deque[tuple[bytes | None, float]] = deque()
+        # Frames waiting for the model's batch, in arrival order: (to the session, to the
+        # detectors, at); None: silence to the session.
+        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
         self.turns = TurnTaker(
             speaking,
             commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
@@ -277,7 +316,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.tool_calls = ToolCalls(scope, self.tools, context, speaking, settings.redactor, wait,
                                     voice.spans, self.fillers)  # fmt: skip
         self.declared = DeclaredTools(scope, self.tools)
-        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait,
+        self.recovery = SessionRecovery(scope, in_format, voice, watch, wait,
                                         self.declared,
                                         opening.system_prompt)  # fmt: skip
         wait.bind(self.recovery.no_reply)
@@ -421,15 +460,17 @@ class SpeechToSpeechAgent(ScopedAgent):
         calls, a frame that completes a model chunk, and the frames after it until the batch
         has run, wait for the run (within the loop's wake-up, before the next tick)."""
         now = self.loop.time()
-        entry: tuple[bytes | None, float] = (None, now)
+        entry: tuple[bytes | None, bytes, float] = (None, b"", now)
         if not (self.held or self.actions.transferring):
+            narrow = self._narrow
+            heard = frame if narrow is None else narrow.convert(frame)
             answering = self.answering
             if answering is not None:
-                answering.on_audio(frame, now)
+                answering.on_audio(heard, now)
             # Answering-machine detection holds the input: no reply to a greeting or voicemail.
             if answering is None or not answering.holds_input:
-                entry = (frame, now)
-                if self.caller_audio.feed(frame) and not self._waiting:
+                entry = (frame, heard, now)
+                if self.caller_audio.feed(heard) and not self._waiting:
                     self._waiting.append(entry)
                     self.caller_audio.after_batch(self._after_batch)
                     return
@@ -444,16 +485,16 @@ class SpeechToSpeechAgent(ScopedAgent):
         while waiting:
             self._hear(*waiting.popleft())
 
-    def _hear(self, frame: bytes | None, now: float) -> None:
-        """One frame through the turn-taking machine, then to the session (None: silence to
-        the session, past the machine)."""
+    def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
+        """One frame through the turn-taking machine (``heard``: as the detectors take it),
+        then to the session (None: silence to the session, past the machine)."""
         if frame is None:
             self.turns.skip_audio()
-            self.scope.session.send_audio(SILENCE_FRAME)
+            self.scope.session.send_audio(self._silence)
             return
         vad = self.turns.vad
         speaking = vad.speaking
-        actions = self.turns.receive_audio(frame, now)
+        actions = self.turns.receive_audio(heard, now)
         if actions:
             self.voice.carry_out(actions)
         if vad.speaking:

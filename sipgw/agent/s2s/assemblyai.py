@@ -8,13 +8,16 @@ leg replaced by our RTP).
 
 * **Opening** (while the phone rings): the upgrade to ``wss://agents.assemblyai.com/v1/ws``
   with ``Authorization: Bearer <key>``, then ``session.update`` as the first
-  message (system prompt, greeting, tools, ``audio/pcmu`` in and out, the voice,
+  message (system prompt, greeting, tools, the audio format in and out, the voice,
   the VAD threshold), then ``session.ready`` (its ``session_id`` is kept for
   resuming). A ``session.error`` instead (a voice that does not exist, say) refuses
   the call.
-* **Audio** goes as ``input.audio`` (base64 μ-law, ``chunk_ms`` per message)
-  and comes back as ``reply.audio`` (``data``): G.711 μ-law both ways, never
-  resampled or transcoded. The service speaks the greeting by itself once ready.
+* **Audio** goes as ``input.audio`` (base64, ``chunk_ms`` per message) and comes back
+  as ``reply.audio`` (``data``), in the session's format both ways: G.711 μ-law
+  (``audio/pcmu``), or on an HD-voice call ``audio/pcm`` (24 kHz s16le, the API's
+  linear format, ``sample_rate: 24000`` on the input); never resampled or transcoded
+  here (the call's media does it, ``media/codecs/convert.py``). The service speaks the
+  greeting by itself once ready.
 * **Turns and barge-in** are the service's: ``input.speech.started`` is the
   caller starting to talk (the seed clears Twilio's buffer on it: here the agent
   drops the queued audio), and the service cuts its own reply short
@@ -79,6 +82,7 @@ from sipgw.agent.s2s.base import (
     ToolSpec,
 )
 from sipgw.agent.s2s.session import WebSocketSession, decode_audio, function_tools
+from sipgw.media.codecs import PCM16_24K, ULAW_8K, AudioFormat
 
 __all__ = [
     "DEFAULT_URL",
@@ -95,6 +99,18 @@ SERVICE: Final = "AssemblyAI Voice Agent"
 DEFAULT_URL: Final = "wss://agents.assemblyai.com/v1/ws"
 ENCODING: Final = "audio/pcmu"
 """G.711 μ-law at 8 kHz, both ways (the Voice Agent API's audio format page)."""
+PCM_ENCODING: Final = "audio/pcm"
+"""24 kHz s16le (the API's default and only linear format): an HD-voice call's."""
+
+
+def _formats(audio: AudioFormat) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``input.format`` and ``output.format`` of a session carrying ``audio``."""
+    if audio == PCM16_24K:
+        rate = PCM16_24K.sample_rate
+        return {"encoding": PCM_ENCODING, "sample_rate": rate}, {"encoding": PCM_ENCODING}
+    return {"encoding": ENCODING}, {"encoding": ENCODING}
+
+
 GONE_CODES: Final = frozenset({"session_not_found", "session_forbidden"})
 """``session.error`` codes answering ``session.resume`` when the session has expired."""
 _RESUME_BACKOFF: Final = Backoff.listed(0.0, 0.2, 0.5, 1.0, 2.0, 4.0)
@@ -136,15 +152,18 @@ class VoiceAgentSettings:
             raise ValueError(f"vad_threshold must be between 0 and 1, got {self.vad_threshold}")
 
 
-def session_update(settings: VoiceAgentSettings, config: SessionConfig) -> dict[str, Any]:
-    """The ``session.update`` that opens a session."""
-    audio_input: dict[str, Any] = {"format": {"encoding": ENCODING}}
+def session_update(
+    settings: VoiceAgentSettings, config: SessionConfig, audio: AudioFormat = ULAW_8K
+) -> dict[str, Any]:
+    """The ``session.update`` that opens a session carrying ``audio``."""
+    heard, spoken = _formats(audio)
+    audio_input: dict[str, Any] = {"format": heard}
     if settings.vad_threshold is not None:
         audio_input["turn_detection"] = {"vad_threshold": settings.vad_threshold}
     session: dict[str, Any] = {
         "system_prompt": config.instructions,
         "input": audio_input,
-        "output": {"voice": settings.voice, "format": {"encoding": ENCODING}},
+        "output": {"voice": settings.voice, "format": spoken},
         "tools": function_tools(config.tools),
     }
     if config.greeting:
@@ -181,7 +200,7 @@ class AssemblyAIVoiceAgent(WebSocketSession):
     async def connect(self, config: SessionConfig) -> None:
         ws = await self._open(self.settings.url, self._headers(), SERVICE)
         try:
-            await ws.send(json.dumps(session_update(self.settings, config)))
+            await ws.send(json.dumps(session_update(self.settings, config, self.audio_format)))
             ready = await self._await_message(
                 ws, _is_ready, _session_error, SERVICE, "session.ready"
             )
@@ -240,7 +259,7 @@ class AssemblyAIVoiceAgent(WebSocketSession):
         if kind == "reply.audio":
             audio = decode_audio(message.get("data"))
             if audio:
-                self._stats.audio_out_seconds += len(audio) / 8000
+                self._stats.audio_out_seconds += len(audio) / (self._bytes_per_ms * 1000)
                 self._emit(ReplyAudio(self._reply_of(message), audio, now))
         elif kind == "reply.started":
             self._last_turn_event = "reply.started"

@@ -7,11 +7,12 @@ listens, thinks and speaks in one session: there is no separate STT, LLM or TTS.
 (:mod:`sipgw.agent.s2s.assemblyai`, :mod:`sipgw.agent.s2s.openai`).
 
 One session per call. :meth:`SpeechToSpeech.connect` opens and configures it
-(instructions, greeting, tools) while the phone rings; the caller's μ-law frames
-go in unchanged (:meth:`SpeechToSpeech.send_audio`, which never waits); what the
-service says comes out of :meth:`SpeechToSpeech.events` as the events below, its
-audio as μ-law bytes in chunks of any size. Every reply has an id; its audio,
-text and tool calls carry it, and :class:`ReplyDone` ends it.
+(instructions, greeting, tools) while the phone rings; the caller's frames go in
+unchanged (:meth:`SpeechToSpeech.send_audio`, which never waits); what the service says
+comes out of :meth:`SpeechToSpeech.events` as the events below, its audio in chunks of
+any size. The audio is 8 kHz μ-law both ways unless the agent asked for 24 kHz linear
+audio before connecting (:meth:`SpeechToSpeech.use_audio_format`: an HD-voice call).
+Every reply has an id; its audio, text and tool calls carry it, and :class:`ReplyDone` ends it.
 
 Who decides that the caller's turn is over depends on the session
 (:attr:`SpeechToSpeech.server_turns`): the service (its own voice-activity or
@@ -25,6 +26,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from sipgw.media.codecs import ULAW_8K, AudioFormat
 
 __all__ = [
     "CallerSpeechStarted",
@@ -134,7 +137,7 @@ class ReplyStarted:
 
 @dataclass(frozen=True, slots=True)
 class ReplyAudio:
-    """Audio of a reply: G.711 μ-law at 8 kHz, any length."""
+    """Audio of a reply in the session's :attr:`SpeechToSpeech.audio_format`, any length."""
 
     reply_id: str
     audio: bytes
@@ -257,6 +260,20 @@ class SpeechToSpeech(ABC):
     fillers: bool = False
     """The model can be asked for a filler line while a tool runs
     (:meth:`request_filler`)."""
+    audio_formats: frozenset[AudioFormat] = frozenset({ULAW_8K})
+    """The formats the session can carry both ways (:meth:`use_audio_format`)."""
+    audio_format: AudioFormat = ULAW_8K
+    """The caller's audio (:meth:`send_audio`) and the replies' (:class:`ReplyAudio`)."""
+
+    def use_audio_format(self, audio: AudioFormat) -> None:
+        """Carry ``audio`` both ways instead of 8 kHz μ-law; before :meth:`connect`, once.
+
+        Raises:
+            ValueError: the session cannot (not in :attr:`audio_formats`).
+        """
+        if audio not in self.audio_formats:
+            raise ValueError(f"{self.name or type(self).__name__} does not carry {audio}")
+        self.audio_format = audio
 
     @abstractmethod
     async def connect(self, config: SessionConfig) -> None:
@@ -269,7 +286,8 @@ class SpeechToSpeech(ABC):
 
     @abstractmethod
     def send_audio(self, frame: bytes) -> None:
-        """One 20 ms frame of the caller's μ-law audio, in order, as it arrives."""
+        """One 20 ms frame of the caller's audio (:attr:`audio_format`), in order, as it
+        arrives."""
 
     @abstractmethod
     def events(self) -> AsyncIterator[S2sEvent]:

@@ -39,6 +39,7 @@ from sipgw.agent.s2s.base import SpeechToSpeech
 from sipgw.agent.s2s.lines import SessionVoice
 from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
+from sipgw.media.codecs import PCM16_24K, ULAW_8K
 
 __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
 
@@ -55,10 +56,12 @@ class S2sFactory(PromptedFactory):
         transfers=frozenset({"blind", "warm"}),
         keypad=True,
         arrival_audio=True,
+        audio=frozenset({ULAW_8K, PCM16_24K}),
     )
     """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`):
     answering-machine detection (:mod:`sipgw.agent.s2s.answering`), blind and warm transfers,
-    callbacks, the keypad, the caller's audio as it arrives."""
+    callbacks, the keypad, the caller's audio as it arrives, 8 kHz μ-law or (an HD-voice
+    call) 24 kHz linear audio."""
 
     def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources

@@ -8,14 +8,16 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
 * **Opening** (while the phone rings): ``{base}/realtime?model=<model>`` (http(s)
   base URLs become ws(s)) with ``Authorization: Bearer <key>``; the server opens
   with ``session.created``; we send ``session.update`` (``type: realtime``,
-  instructions, ``audio/pcmu`` in and out, the voice, turn detection, input
+  instructions, the audio format in and out, the voice, turn detection, input
   transcription, the tools) and wait for ``session.updated``. An ``error``
   instead refuses the call. A greeting is a ``response.create`` whose one-off
   instructions say to speak exactly that line.
-* **Audio**: ``input_audio_buffer.append`` (base64 μ-law, ``chunk_ms`` per
-  message) in, ``response.output_audio.delta`` out: G.711 μ-law both ways,
-  never resampled or transcoded. The audio received per output item is counted
-  in milliseconds, for truncation.
+* **Audio**: ``input_audio_buffer.append`` (base64, ``chunk_ms`` per message) in,
+  ``response.output_audio.delta`` out, in the session's format both ways: G.711 μ-law
+  (``audio/pcmu``), or on an HD-voice call ``{"type": "audio/pcm", "rate": 24000}``
+  (the API's only linear format: 24 kHz s16le); never resampled or transcoded here (the
+  call's media does it, ``media/codecs/convert.py``). The audio received per output item
+  is counted in milliseconds, for truncation.
 * **Turns**, per ``turn_detection``:
 
   - ``server_vad`` / ``semantic_vad``: the server detects the caller's speech
@@ -78,7 +80,8 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
-from sipgw.agent.s2s.session import BYTES_PER_MS, WebSocketSession, decode_audio, function_tools
+from sipgw.agent.s2s.session import WebSocketSession, decode_audio, function_tools
+from sipgw.media.codecs import PCM16_24K, ULAW_8K, AudioFormat
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -103,6 +106,15 @@ letters and digits, silence and noise, and interruptions better, on the same int
 (docs/cloud-apis.md, "OpenAI Realtime")."""
 AUDIO_FORMAT: Final = {"type": "audio/pcmu"}
 """G.711 μ-law at 8 kHz, both ways."""
+PCM_FORMAT: Final = {"type": "audio/pcm", "rate": PCM16_24K.sample_rate}
+"""24 kHz s16le, both ways (the GA ``RealtimeAudioFormats``: ``audio/pcm`` is 24 kHz only)."""
+
+
+def audio_format_field(audio: AudioFormat) -> dict[str, Any]:
+    """The ``format`` of ``session.audio.input`` and ``.output`` for ``audio``."""
+    return dict(PCM_FORMAT) if audio == PCM16_24K else dict(AUDIO_FORMAT)
+
+
 GREETING_INSTRUCTIONS: Final = (
     'Greet the caller with exactly these words and nothing else: "{greeting}"'
 )
@@ -212,10 +224,12 @@ def _turn_detection(settings: RealtimeSettings) -> dict[str, Any] | None:
     return detection
 
 
-def session_update(settings: RealtimeSettings, config: SessionConfig) -> dict[str, Any]:
-    """The ``session.update`` that configures a new session."""
+def session_update(
+    settings: RealtimeSettings, config: SessionConfig, audio: AudioFormat = ULAW_8K
+) -> dict[str, Any]:
+    """The ``session.update`` that configures a new session carrying ``audio``."""
     audio_input: dict[str, Any] = {
-        "format": dict(AUDIO_FORMAT),
+        "format": audio_format_field(audio),
         "turn_detection": _turn_detection(settings),
     }
     if settings.transcription_model:
@@ -226,7 +240,7 @@ def session_update(settings: RealtimeSettings, config: SessionConfig) -> dict[st
         "output_modalities": ["audio"],
         "audio": {
             "input": audio_input,
-            "output": {"format": dict(AUDIO_FORMAT), "voice": settings.voice},
+            "output": {"format": audio_format_field(audio), "voice": settings.voice},
         },
         "tools": function_tools(config.tools),
         "tool_choice": "auto",
@@ -286,7 +300,7 @@ class OpenAIRealtime(WebSocketSession):
         try:
             created = await self._await_message(ws, _type_is("session.created"), _error,
                                                 SERVICE, "session.created")  # fmt: skip
-            await ws.send(json.dumps(session_update(self.settings, config)))
+            await ws.send(json.dumps(session_update(self.settings, config, self.audio_format)))
             await self._await_message(ws, _type_is("session.updated"), _error, SERVICE,
                                       "session.updated")  # fmt: skip
         except BaseException:
@@ -488,13 +502,13 @@ class OpenAIRealtime(WebSocketSession):
             return
         response = self._responses.get(response_id)
         if response is not None:
-            ms = len(audio) // BYTES_PER_MS
+            ms = len(audio) // self._bytes_per_ms
             items = response.audio_items
             if items and items[-1][0] == item_id:
                 items[-1] = (item_id, items[-1][1] + ms)
             else:
                 items.append((item_id, ms))
-        self._stats.audio_out_seconds += len(audio) / (BYTES_PER_MS * 1000)
+        self._stats.audio_out_seconds += len(audio) / (self._bytes_per_ms * 1000)
         self._emit(ReplyAudio(response_id, audio, now))
 
     def _created(self, message: Mapping[str, Any], now: float) -> None:

@@ -57,13 +57,14 @@ from sipgw.agent.s2s.base import (
     SpeechToSpeech,
     ToolSpec,
 )
+from sipgw.media.codecs import PCM16_24K, ULAW_8K, AudioFormat
 
 __all__ = ["BYTES_PER_MS", "WebSocketSession", "decode_audio", "function_tools", "public_url"]
 
 log = logging.getLogger("sipgw.agent.s2s")
 
-BYTES_PER_MS: Final = 8
-"""G.711 at 8 kHz: one byte per sample."""
+BYTES_PER_MS: Final = ULAW_8K.bytes_per_ms
+"""G.711 at 8 kHz: one byte per sample (the default format)."""
 _CLOSE_TIMEOUT: Final = 2.0
 _PING_INTERVAL: Final = 20.0
 _MAX_MESSAGE: Final = 16 * 1024 * 1024
@@ -107,8 +108,12 @@ class WebSocketSession(SpeechToSpeech):
         ws_logger: the logger handed to ``websockets`` (one that masks the key).
     """
 
+    audio_formats: frozenset[AudioFormat] = frozenset({ULAW_8K, PCM16_24K})
+
     def __init__(self, *, chunk_ms: int, connect_timeout: float, ws_logger: logging.Logger):
-        self._chunk_bytes = max(1, chunk_ms // 20) * 20 * BYTES_PER_MS
+        self._chunk_ms = max(1, chunk_ms // 20) * 20
+        self._chunk_bytes = self._chunk_ms * BYTES_PER_MS
+        self._bytes_per_ms = BYTES_PER_MS
         self._connect_timeout = connect_timeout
         self._ws_logger = ws_logger
         self._ws: ClientConnection | None = None
@@ -143,6 +148,11 @@ class WebSocketSession(SpeechToSpeech):
     def stats(self) -> S2sStats:
         return self._stats
 
+    def use_audio_format(self, audio: AudioFormat) -> None:
+        super().use_audio_format(audio)
+        self._bytes_per_ms = audio.bytes_per_ms
+        self._chunk_bytes = self._chunk_ms * audio.bytes_per_ms
+
     def send_audio(self, frame: bytes) -> None:
         self._batch += frame
         if len(self._batch) >= self._chunk_bytes:
@@ -153,7 +163,7 @@ class WebSocketSession(SpeechToSpeech):
         if not self._batch:
             return
         chunk, self._batch = bytes(self._batch), bytearray()
-        seconds = len(chunk) / (BYTES_PER_MS * 1000)
+        seconds = len(chunk) / (self._bytes_per_ms * 1000)
         if not self.connected:
             self._stats.audio_dropped_seconds += seconds
             return

@@ -3,7 +3,7 @@
 The service announces a reply (:class:`~sipgw.agent.s2s.base.ReplyStarted`), sends its
 audio and text, and ends it (:class:`~sipgw.agent.s2s.base.ReplyDone`).
 :class:`ModelVoice` turns that into :class:`sipgw.agent.s2s.replies.Reply` s in the
-playout (audio re-cut into 160-byte frames, μ-law unchanged), a reply's audio
+playout (audio re-cut into 20 ms frames of the session's format, unchanged), a reply's audio
 that arrives without a start beginning it, and late audio of a reply that is
 over dropped. It writes each reply's ``assistant`` line to the call record: its
 text, or what the caller heard of it after a barge-in.
@@ -130,7 +130,7 @@ class ModelVoice:
                 playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
                 self._actions.answer_arrived()
                 self._stop_fillers()
-        reply.received_ms += len(event.audio) // 8
+        reply.received_ms += len(event.audio) // self._scope.session.audio_format.bytes_per_ms
         playout.push_audio(reply.id, event.audio)
         self.first_audio.set()
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sipgw.media.codecs.base import PCM16_8K, PCM16_16K, ULAW_8K, AudioFormat, Codec
+from sipgw.media.codecs.base import PCM16_8K, PCM16_16K, PCM16_24K, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.g711 import PCMA, PCMU
 from sipgw.media.codecs.g722 import G722_CODEC as G722
 from sipgw.media.codecs.opus import OPUS, ULAW_16K
@@ -56,6 +56,7 @@ __all__ = [
     "OPUS",
     "PCM16_8K",
     "PCM16_16K",
+    "PCM16_24K",
     "PCMA",
     "PCMU",
     "ULAW_16K",

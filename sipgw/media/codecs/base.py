@@ -34,6 +34,7 @@ from sipgw.media.g711 import linear_dbfs
 __all__ = [
     "PCM16_8K",
     "PCM16_16K",
+    "PCM16_24K",
     "ULAW_8K",
     "AudioFormat",
     "Codec",
@@ -77,6 +78,11 @@ class AudioFormat:
         return self.sample_rate // 50 * width
 
     @property
+    def bytes_per_ms(self) -> int:
+        """Octets of one millisecond (8 for μ-law, 48 for 24 kHz s16le)."""
+        return self.frame_bytes // 20
+
+    @property
     def silence_octet(self) -> int:
         """The octet that pads a partial frame with silence (μ-law's 0xFF, 0 for linear
         samples)."""
@@ -87,6 +93,9 @@ ULAW_8K: Final = AudioFormat("ulaw", 8000)
 """The default agent format: 160-octet frames of 8 kHz μ-law."""
 PCM16_8K: Final = AudioFormat("pcm_s16le", 8000)
 PCM16_16K: Final = AudioFormat("pcm_s16le", 16000)
+PCM16_24K: Final = AudioFormat("pcm_s16le", 24000)
+"""The speech-to-speech services' linear audio (``audio/pcm``: 24 kHz only), the format of
+their sessions on an HD-voice call."""
 
 
 class Decoder(Protocol):

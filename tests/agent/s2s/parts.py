@@ -8,6 +8,7 @@ test: every rule of the agent and its parts can be exercised without sockets.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +32,7 @@ from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.media import g711
+from sipgw.media.codecs import PCM16_24K, ULAW_8K
 from tests.agent.parts import FakeCall, RecordingObserver
 
 SILENCE = g711.silence_frame("PCMU")
@@ -42,7 +44,14 @@ class ScriptedSession(SpeechToSpeech):
 
     name = "scripted"
 
-    def __init__(self, server_turns: bool = True, refuse: S2sConnectError | None = None):
+    def __init__(
+        self,
+        server_turns: bool = True,
+        refuse: S2sConnectError | None = None,
+        wide: bool = False,
+    ):
+        if wide:  # it carries 24 kHz linear audio too, as both services' sessions do
+            self.audio_formats = frozenset({ULAW_8K, PCM16_24K})
         self.early = False
         """It starts replies early when asked (:meth:`start_early_reply`)."""
         self.server_turns = server_turns
@@ -137,6 +146,7 @@ def rig(
     caller_context: CallerContextSettings | None = None,
     call: FakeCall | None = None,
     preemptive_ms: int = 0,
+    wide: bool = False,
     **overrides: Any,
 ) -> Rig:
     base = AssistantSettings(greeting="Hi there.", record_dir=None, answer_wait=0.05)
@@ -146,7 +156,7 @@ def rig(
     def new_session() -> ScriptedSession:
         session = (
             more() if sessions and more else ScriptedSession(server_turns=server_turns,
-                                                             refuse=refuse)
+                                                             refuse=refuse, wide=wide)
         )  # fmt: skip
         sessions.append(session)
         return session
@@ -172,3 +182,11 @@ def speak(session: ScriptedSession, reply_id: str, ms: int, text: str = "", done
         session.push(ReplyText(reply_id, text, final=True))
     if done:
         session.push(ReplyDone(reply_id, "completed", now))
+
+
+def linear_tone(hz: float, ms: int, rate: int = 24000) -> bytes:
+    """A -15 dBFS sine, s16le at ``rate``."""
+    amplitude = 32768 * 10 ** (-15 / 20) * 2**0.5
+    n = rate * ms // 1000
+    samples = (round(amplitude * math.sin(2 * math.pi * hz * i / rate)) for i in range(n))
+    return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)

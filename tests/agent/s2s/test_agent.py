@@ -12,12 +12,14 @@ import pytest
 from sipgw.agent.assistant.caller_audio import DetectorKind, NoiseSettings
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
+from sipgw.agent.base import CallDetails
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
     CallerTurnOver,
+    ReplyAudio,
     ReplyDone,
     ReplyStarted,
     S2sConnectError,
@@ -26,12 +28,14 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
 )
 from sipgw.media import g711
+from sipgw.media.codecs import PCM16_24K, ULAW_8K
 from sipgw.media.vad import VoiceActivityDetector
-from tests.agent.parts import settle
+from tests.agent.parts import FakeCall, settle
 from tests.agent.s2s.parts import (
     LOUD,
     SILENCE,
     ScriptedSession,
+    linear_tone,
     rig,
     speak,
 )
@@ -405,3 +409,67 @@ async def test_barge_in_uses_the_configured_voice_detector() -> None:
     paused = await pauses_under("model", said)
     assert paused and 125 <= paused[0] <= 125 + 15  # within 300 ms
     assert isinstance(rig().agent.turns.vad, VoiceActivityDetector)  # the default's
+
+
+# -- HD-voice calls ------------------------------------------------------------------
+
+
+def hd_call() -> FakeCall:
+    """A G.722 (or Opus) call: its codec carries 16 kHz."""
+    return FakeCall(call_id="hd-call", details=CallDetails(sample_rate=16000))
+
+
+def frames_of(audio: bytes, size: int) -> list[bytes]:
+    return [audio[k : k + size] for k in range(0, len(audio) - size + 1, size)]
+
+
+async def test_an_hd_voice_call_s_session_carries_24_khz_and_the_detectors_hear_8_khz() -> None:
+    """The format is decided once: 24 kHz linear audio to and from the session (the media
+    resamples from and to the codec's 16 kHz); the voice detector hears 8 kHz μ-law."""
+    r = rig(call=hd_call(), wide=True, server_turns=False)
+    assert r.agent.audio_format == PCM16_24K and r.agent.caller_format is None
+    assert r.session.audio_format == PCM16_24K
+    await r.agent.prepare()
+    r.agent.on_answered()
+    quiet = [bytes(960)] * 50  # the detector calibrates on the first second
+    said = frames_of(linear_tone(300, 400), 960)
+    r.caller(quiet + said)
+    assert r.agent.turns.vad.speaking  # it heard the caller through the 8 kHz path
+    vad = r.agent.turns.vad
+    assert isinstance(vad, VoiceActivityDetector)
+    assert vad.level_dbfs == pytest.approx(-15, abs=0.5)  # at their level
+    r.caller([bytes(960)] * 5)
+    assert bytes(r.session.audio) == b"".join(quiet + said) + bytes(960 * 5)  # unchanged
+    reply = linear_tone(700, 200)
+    now = asyncio.get_running_loop().time()
+    r.session.push(ReplyStarted("r1", now), ReplyAudio("r1", reply, now),
+                   ReplyDone("r1", "completed", now))  # fmt: skip
+    await settle()
+    played = [f for f in r.ticks(15) if f is not None]
+    assert all(len(f) == 960 for f in played)
+    assert b"".join(played) == reply
+    r.agent.on_hold(True)
+    before = len(r.session.audio)
+    r.caller(said[:3])
+    assert bytes(r.session.audio[before:]) == bytes(960 * 3)  # silence, in its format
+    await r.agent.close()
+
+
+async def test_the_session_that_replaces_a_failed_one_carries_the_call_s_format() -> None:
+    r = rig(call=hd_call(), wide=True)
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.session.push(SessionFailed("connection lost"))
+    for _ in range(100):
+        if len(r.sessions) == 2 and r.session.config is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert len(r.sessions) == 2 and r.session.audio_format == PCM16_24K
+    await r.agent.close()
+
+
+async def test_narrowband_calls_and_sessions_without_24_khz_stay_mu_law() -> None:
+    for r in (rig(wide=True), rig(call=hd_call())):
+        assert r.agent.audio_format == ULAW_8K
+        assert r.session.audio_format == ULAW_8K
+        await r.agent.close()

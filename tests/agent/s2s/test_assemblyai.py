@@ -27,7 +27,10 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
+from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
+from tests.agent.s2s.parts import linear_tone
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_base import FakeReply
 
 KEY = "aai-key"
 TOOL = ToolSpec("get_order_status", "Look up an order.", {"type": "object", "properties": {}})
@@ -233,7 +236,7 @@ async def test_a_session_the_service_refuses_raises_with_its_code(
         settings = VoiceAgentSettings(api_key=KEY, url=fake.url)
         bad = session_update(settings, CONFIG)
         bad["session"]["output"]["voice"] = "Ivy"  # our settings refuse it; the service too
-        monkeypatch.setattr(assemblyai, "session_update", lambda settings, config: bad)
+        monkeypatch.setattr(assemblyai, "session_update", lambda *_: bad)
         with pytest.raises(S2sConnectError, match="invalid_value") as refused:
             await AssemblyAIVoiceAgent(settings).connect(CONFIG)
         assert refused.value.code == "invalid_value"
@@ -279,4 +282,40 @@ async def test_tools_are_declared_again_mid_session() -> None:
                                                  "session": {"tools": []}}  # fmt: skip
         await fake.wait_for(lambda: fake.sessions[0].config.get("tools") == [], 5)
         assert client.stats.errors == {}
+        await client.close()
+
+
+# -- HD-voice calls: 24 kHz linear audio --------------------------------------------
+
+
+def test_an_hd_call_s_session_update_asks_for_24_khz_pcm_both_ways() -> None:
+    session = session_update(VoiceAgentSettings(), CONFIG, PCM16_24K)["session"]
+    assert session["input"]["format"] == {"encoding": "audio/pcm", "sample_rate": 24000}
+    assert session["output"]["format"] == {"encoding": "audio/pcm"}
+    narrow = session_update(VoiceAgentSettings(), CONFIG, ULAW_8K)["session"]
+    assert narrow["input"]["format"] == narrow["output"]["format"] == {"encoding": "audio/pcmu"}
+    client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY))
+    with pytest.raises(ValueError, match="does not carry"):
+        client.use_audio_format(PCM16_16K)  # the API's linear audio is 24 kHz only
+
+
+async def test_a_24_khz_session_hears_and_speaks_linear_audio_through_the_fake() -> None:
+    async with FakeVoiceAgent(KEY, speed=None, keep_audio=True) as fake:
+        fake.script([FakeReply("Your order has shipped.")])
+        client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY, url=fake.url))
+        client.use_audio_format(PCM16_24K)
+        await client.connect(CONFIG)
+        greeting = await collect(client, ReplyDone)
+        audio = b"".join(e.audio for e in greeting if isinstance(e, ReplyAudio))
+        assert audio == fake.voice.speak("Hi there.", linear=True)
+        assert len(audio) % 48 == 0 and len(audio) // 48 >= 200  # 48 octets a millisecond
+        speech = linear_tone(300, 600) + bytes(48 * 900)
+        for offset in range(0, len(speech), 960):  # 20 ms frames of 24 kHz s16le
+            client.send_audio(speech[offset : offset + 960])
+        answer = await collect(client, ReplyDone)
+        assert any(isinstance(e, CallerSpeechStarted) for e in answer)
+        reply = b"".join(e.audio for e in answer if isinstance(e, ReplyAudio))
+        assert reply == fake.voice.speak("Your order has shipped.", linear=True)
+        assert client.stats.audio_in_seconds == pytest.approx(1.5, abs=0.02)
+        assert fake.sessions[0].audio == speech[: len(fake.sessions[0].audio)]
         await client.close()

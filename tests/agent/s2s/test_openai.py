@@ -25,6 +25,8 @@ from sipgw.agent.s2s.base import (
     ToolSpec,
 )
 from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings, realtime_url, session_update
+from sipgw.media.codecs import PCM16_24K
+from tests.agent.s2s.parts import linear_tone
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
 
@@ -250,7 +252,7 @@ async def test_a_session_the_service_refuses_raises(monkeypatch: pytest.MonkeyPa
         settings = RealtimeSettings(api_key=KEY, base_url=fake.base_url)
         bad = session_update(settings, SessionConfig("p"))
         bad["session"]["audio"]["output"]["format"] = {"type": "audio/opus"}
-        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda s, c: bad)
+        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda *_: bad)
         with pytest.raises(S2sConnectError, match="invalid_value") as refused:
             await OpenAIRealtime(settings).connect(SessionConfig("p"))
         assert refused.value.code == "invalid_value"
@@ -352,3 +354,80 @@ async def test_the_fake_echoes_a_filler_s_metadata_and_calls_no_tool_for_it() ->
         assert (spoken.text, spoken.tool_calls) == ("Just a second.", [])
         assert fake.sessions[0].errors == []
         await client.close()
+
+
+# -- HD-voice calls: 24 kHz linear audio --------------------------------------------
+
+PCM = {"type": "audio/pcm", "rate": 24000}
+
+
+def test_an_hd_call_s_session_update_asks_for_24_khz_pcm_both_ways() -> None:
+    config = SessionConfig("Be brief.")
+    audio = session_update(RealtimeSettings(), config, PCM16_24K)["session"]["audio"]
+    assert audio["input"]["format"] == audio["output"]["format"] == PCM
+    narrow = session_update(RealtimeSettings(), config)["session"]["audio"]
+    assert narrow["input"]["format"] == narrow["output"]["format"] == {"type": "audio/pcmu"}
+
+
+def test_a_24_khz_session_counts_milliseconds_at_48_octets() -> None:
+    """What was heard of a cut reply (``audio_end_ms``) is in milliseconds whatever the
+    format: 300 ms of 24 kHz audio is 14400 octets, and no more than that is truncated."""
+    client = Captured(turn_detection="local")
+    client.use_audio_format(PCM16_24K)
+    delta = base64.b64encode(bytes(48 * 300)).decode()
+    client.feed({"type": "response.created", "response": {"id": "r1"}},
+                {"type": "response.output_audio.delta", "response_id": "r1", "item_id": "i1",
+                 "delta": delta})  # fmt: skip
+    client.cancel_reply("r1", played_ms=240)
+    assert client.sent[-1]["audio_end_ms"] == 240
+    client.feed({"type": "response.created", "response": {"id": "r2"}},
+                {"type": "response.output_audio.delta", "response_id": "r2", "item_id": "i2",
+                 "delta": delta})  # fmt: skip
+    client.cancel_reply("r2", played_ms=900)
+    assert client.sent[-1]["audio_end_ms"] == 300
+    assert client.stats.audio_out_seconds == pytest.approx(0.6)
+
+
+async def test_a_24_khz_session_hears_and_speaks_linear_audio_through_the_fake() -> None:
+    async with FakeRealtime(KEY, speed=None, keep_audio=True) as fake:
+        fake.script([FakeReply("Your order has shipped.")])
+        client = OpenAIRealtime(RealtimeSettings(api_key=KEY, base_url=fake.base_url))
+        client.use_audio_format(PCM16_24K)
+        await client.connect(SessionConfig("Be brief.", "Hi there."))
+        record = fake.sessions[0]
+        assert record.session["audio"]["input"]["format"] == PCM
+        assert record.session["audio"]["output"]["format"] == PCM
+        greeting = await until_done(client)
+        audio = b"".join(e.audio for e in greeting if isinstance(e, ReplyAudio))
+        assert audio == fake.voice.speak("Hi there.", linear=True)
+        speech = linear_tone(300, 600) + bytes(48 * 900)
+        for offset in range(0, len(speech), 960):  # 20 ms frames of 24 kHz s16le
+            client.send_audio(speech[offset : offset + 960])
+        answer = await until_done(client)
+        assert any(isinstance(e, CallerSpeechStarted) for e in answer)  # the server VAD heard it
+        reply = b"".join(e.audio for e in answer if isinstance(e, ReplyAudio))
+        assert reply == fake.voice.speak("Your order has shipped.", linear=True)
+        assert client.stats.audio_in_seconds == pytest.approx(1.5, abs=0.02)
+        await client.close()
+
+
+async def test_the_fake_refuses_a_pcm_rate_the_api_does_not_have(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with FakeRealtime(KEY) as fake:
+        settings = RealtimeSettings(api_key=KEY, base_url=fake.base_url)
+        bad = session_update(settings, SessionConfig("p"), PCM16_24K)
+        bad["session"]["audio"]["input"]["format"] = {"type": "audio/pcm", "rate": 16000}
+        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda *_: bad)
+        with pytest.raises(S2sConnectError, match="invalid_value"):
+            await OpenAIRealtime(settings).connect(SessionConfig("p"))
+
+
+async def until_done(client: OpenAIRealtime) -> list[S2sEvent]:
+    events: list[S2sEvent] = []
+    async with asyncio.timeout(5):
+        async for event in client.events():
+            events.append(event)
+            if isinstance(event, ReplyDone):
+                return events
+    return events

@@ -11,7 +11,7 @@ from sipgw.app.codecs import codec_list
 from sipgw.app.evaluation.audio import goertzel_dbfs
 from sipgw.media import g711
 from sipgw.media.codecs import CODECS, OPUS, ULAW_16K, codec_named
-from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
+from sipgw.media.codecs.base import PCM16_16K, PCM16_24K, ULAW_8K
 from sipgw.media.codecs.convert import ToAgent, ToWire
 
 
@@ -72,6 +72,19 @@ def test_the_converters_encode_at_the_agents_rate_and_decode_from_the_carried_co
         ToWire(OPUS, PCM16_16K).convert(bytes(320))
     to_agent = ToAgent(OPUS.carried, PCM16_16K)
     assert not to_agent.passthrough and len(to_agent.convert(ULAW_16K.silence(320))) == 640
+
+
+def test_a_24_khz_agent_s_audio_is_encoded_at_16_khz_and_the_caller_s_resampled_to_24() -> None:
+    """The speech-to-speech agents on an Opus call: their 24 kHz goes to the encoder at 16 kHz
+    (its wideband kept: a 5 kHz tone), and the caller's carried 16 kHz reaches them at 24."""
+    to_wire, edge = ToWire(OPUS, PCM16_24K), OPUS.edge_decoder()
+    carried = [edge.decode(to_wire.convert(tone(5000, 480, 24000, 480 * n))) for n in range(25)]
+    heard = array("h", g711.ulaw_to_linear(b"".join(carried[5:])))
+    assert goertzel_dbfs(heard, 5000, 16000) > -20
+    to_agent = ToAgent(OPUS.carried, PCM16_24K)
+    frames = [to_agent.convert(c) for c in carried]
+    assert all(len(f) == 960 for f in frames)  # 20 ms at 24 kHz
+    assert goertzel_dbfs(array("h", b"".join(frames[5:])), 5000, 24000) > -22
 
 
 def test_one_shot_decode_and_encode_serve_a_chunks_level() -> None:

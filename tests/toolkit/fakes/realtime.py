@@ -14,8 +14,10 @@ What it checks and does, like the service:
   <key>`` (else HTTP 401; the status the service uses is UNVERIFIED). The first
   event is ``session.created``.
 * **session.update**: ``session.type`` must be ``realtime``; the audio formats must
-  be ``audio/pcm``, ``audio/pcmu`` or ``audio/pcma`` (this fake only speaks
-  ``audio/pcmu`` and refuses the others); the voice cannot change once the model
+  be ``audio/pcm``, ``audio/pcmu`` or ``audio/pcma``, ``audio/pcm``'s ``rate`` 24000 if
+  given (the API's ``AudioPCM``: "Only a 24kHz sample rate is supported"); this fake
+  hears and speaks ``audio/pcm`` (the default) and ``audio/pcmu``, each side as its own
+  format says, and refuses ``audio/pcma``; the voice cannot change once the model
   has spoken. Answered with ``session.updated`` (the whole effective session) or
   ``error``.
 * **Audio in**: ``input_audio_buffer.append`` (base64). With ``server_vad`` or
@@ -78,7 +80,16 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from sipgw.app.evaluation.fakes.assemblyai import SpeechBegan, TurnDetector, TurnDue
-from tests.toolkit.fakes.voice_base import FakeReply, SpokenReply, WebSocketFake, paced
+from tests.toolkit.fakes.voice_base import (
+    BYTES_PER_MS,
+    LINEAR_BYTES_PER_MS,
+    LINEAR_RATE,
+    FakeReply,
+    Narrowed,
+    SpokenReply,
+    WebSocketFake,
+    paced,
+)
 
 __all__ = ["FORMATS", "FakeRealtime", "RealtimeRecord"]
 
@@ -151,6 +162,7 @@ class _Session:
             "tools": [],
         }  # fmt: skip
         self.detector: TurnDetector | None = None
+        self.narrowed = Narrowed()
         self.buffer_ms = 0
         self.active: _Response | None = None
         self.calls: set[str] = set()
@@ -197,8 +209,11 @@ class _Session:
             if kind not in FORMATS:
                 await self.error("invalid_value", f"audio.{side}.format.type: unknown {kind!r}")
                 return
-            if kind != "audio/pcmu":
-                await self.error("invalid_value", f"this fake speaks only audio/pcmu, not {kind}")
+            if kind == "audio/pcm" and fmt.get("rate", LINEAR_RATE) != LINEAR_RATE:
+                await self.error("invalid_value", f"audio.{side}.format.rate: only {LINEAR_RATE}")
+                return
+            if kind == "audio/pcma":
+                await self.error("invalid_value", "this fake speaks audio/pcm and audio/pcmu")
                 return
         voice = (audio.get("output") or {}).get("voice")
         if voice is not None and self.spoke and voice != self.session["audio"]["output"]["voice"]:
@@ -219,6 +234,10 @@ class _Session:
         self.fake._update(lambda: setattr(self.record, "session", copy.deepcopy(merged)))
         await self.send({"type": "session.updated", "session": merged})
 
+    def linear(self, side: str) -> bool:
+        """Whether ``side`` (``input``, ``output``) carries ``audio/pcm`` (24 kHz s16le)."""
+        return bool(self.session["audio"][side]["format"].get("type") == "audio/pcm")
+
     # -- audio in
 
     async def append(self, data: bytes) -> None:
@@ -230,7 +249,11 @@ class _Session:
                 self.record.audio += data
 
         fake._update(account)
-        self.buffer_ms += len(data) // 8
+        if self.linear("input"):
+            self.buffer_ms += len(data) // LINEAR_BYTES_PER_MS
+            data = self.narrowed(data)
+        else:
+            self.buffer_ms += len(data) // BYTES_PER_MS
         if self.detector is None:
             return
         for action in self.detector.feed(data):
@@ -355,11 +378,14 @@ class _Session:
                  "content_index": 0}  # fmt: skip
         await self.send({"type": "response.output_item.added", "response_id": spoken.id,
                          "output_index": 0, "item": item})  # fmt: skip
-        audio = self.fake.voice.speak(text)
+        linear = self.linear("output")
+        per_ms = LINEAR_BYTES_PER_MS if linear else BYTES_PER_MS
+        audio = self.fake.voice.speak(text, linear)
         words = text.split()
-        chunks = max(1, -(-len(audio) // (self.fake.chunk_ms * 8)))
+        chunks = max(1, -(-len(audio) // (self.fake.chunk_ms * per_ms)))
         sent = 0
-        async for n, chunk in _numbered(paced(audio, self.fake.chunk_ms, self.fake.speed)):
+        pieces = paced(audio, self.fake.chunk_ms, self.fake.speed, per_ms)
+        async for n, chunk in _numbered(pieces):
             part = " ".join(words[len(words) * n // chunks : len(words) * (n + 1) // chunks])
             if part:
                 await self.send({"type": "response.output_audio_transcript.delta", **where,
@@ -367,9 +393,9 @@ class _Session:
             await self.send({"type": "response.output_audio.delta", **where,
                              "delta": base64.b64encode(chunk).decode("ascii")})  # fmt: skip
             sent += len(chunk)
-            self.audio_items[item_id] = sent // 8
+            self.audio_items[item_id] = sent // per_ms
             self.spoke = True
-            self.fake._update(partial(_heard_audio, spoken, sent))
+            self.fake._update(partial(_heard_audio, spoken, sent // per_ms))
         await self.send({"type": "response.output_audio.done", **where})
         await self.send({"type": "response.output_audio_transcript.done", **where,
                          "transcript": text})  # fmt: skip
@@ -615,10 +641,10 @@ def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
-def _heard_audio(spoken: SpokenReply, sent: int) -> None:
+def _heard_audio(spoken: SpokenReply, sent_ms: int) -> None:
     if spoken.first_audio_at is None:
         spoken.first_audio_at = time.monotonic()
-    spoken.audio_ms = sent // 8
+    spoken.audio_ms = sent_ms
 
 
 async def _numbered(chunks: Any) -> Any:

@@ -17,8 +17,10 @@ What it checks and does, like the service:
   whether the service answers a bad key with 401 or a close is UNVERIFIED).
 * **Configuration**: the first message must be ``session.update`` or
   ``session.resume``. ``session.update`` is checked: the encodings must be
-  ``audio/pcm``, ``audio/pcmu`` or ``audio/pcma`` (this fake only speaks
-  ``audio/pcmu`` and refuses the others), the voice must be lower case ("voice
+  ``audio/pcm`` (the default: 24 kHz s16le; an input ``sample_rate`` other than 24000
+  is refused here, UNVERIFIED what the service does with one), ``audio/pcmu`` or
+  ``audio/pcma`` (this fake hears and speaks ``audio/pcm`` and ``audio/pcmu``, each
+  side as its format says, and refuses ``audio/pcma``), the voice must be lower case ("voice
   names are case-sensitive", answered with ``session.error`` ``invalid_value``
   as the Twilio guide's troubleshooting shows), each tool must be a function with
   a name and a parameters object. Then ``session.ready`` with a ``session_id``,
@@ -82,7 +84,16 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from sipgw.app.evaluation.fakes.assemblyai import SpeechBegan, TurnDetector, TurnDue
-from tests.toolkit.fakes.voice_base import FakeReply, SpokenReply, WebSocketFake, paced
+from tests.toolkit.fakes.voice_base import (
+    BYTES_PER_MS,
+    LINEAR_BYTES_PER_MS,
+    LINEAR_RATE,
+    FakeReply,
+    Narrowed,
+    SpokenReply,
+    WebSocketFake,
+    paced,
+)
 
 __all__ = ["ENCODINGS", "FakeVoiceAgent", "VoiceAgentRecord"]
 
@@ -140,6 +151,9 @@ class _Session:
             min_turn_silence_ms=fake.silence_ms,
             max_turn_silence_ms=fake.silence_ms,
         )
+        self.linear_in = self.linear_out = False
+        """The caller's audio, the replies': ``audio/pcm`` (else ``audio/pcmu``)."""
+        self.narrowed = Narrowed()
         self.queue: deque[tuple[FakeReply, str, str]] = deque()
         self.speaker: asyncio.Task[None] | None = None
         self.current: SpokenReply | None = None
@@ -192,12 +206,13 @@ class _Session:
                 await self.error(*reply.error)
                 self._ended(spoken, "error")  # and nothing more of it: no reply.done
                 return
-            audio = fake.voice.speak(reply.text)
-            async for chunk in paced(audio, fake.chunk_ms, fake.speed):
+            audio = fake.voice.speak(reply.text, self.linear_out)
+            per_ms = LINEAR_BYTES_PER_MS if self.linear_out else BYTES_PER_MS
+            async for chunk in paced(audio, fake.chunk_ms, fake.speed, per_ms):
                 data = base64.b64encode(chunk).decode("ascii")
                 await self.send({"type": "reply.audio", "reply_id": spoken.id, "data": data})
                 sent += len(chunk)
-                self._sent_audio(spoken, sent)
+                self._sent_audio(spoken, sent // per_ms)
             if reply.text:
                 await self.send({"type": "transcript.agent", "reply_id": spoken.id,
                                  "text": reply.text})  # fmt: skip
@@ -214,11 +229,11 @@ class _Session:
             await asyncio.shield(self._interrupted(spoken, heard))
             raise
 
-    def _sent_audio(self, spoken: SpokenReply, sent: int) -> None:
+    def _sent_audio(self, spoken: SpokenReply, sent_ms: int) -> None:
         def change() -> None:
             if spoken.first_audio_at is None:
                 spoken.first_audio_at = time.monotonic()
-            spoken.audio_ms = sent // 8
+            spoken.audio_ms = sent_ms
 
         self.fake._update(change)
 
@@ -261,7 +276,7 @@ class _Session:
                 self.record.audio += data
 
         fake._update(account)
-        for action in self.detector.feed(data):
+        for action in self.detector.feed(self.narrowed(data) if self.linear_in else data):
             if isinstance(action, SpeechBegan):
                 fake._update(lambda: self.record.speech_started.append(time.monotonic()))
                 await self.send({"type": "input.speech.started"})
@@ -376,6 +391,8 @@ class FakeVoiceAgent(WebSocketFake[VoiceAgentRecord]):
             return None
         assert isinstance(config, Mapping)
         self._update(lambda: record.config.update(copy.deepcopy(dict(config))))
+        session.linear_in = _encoding(config, "input") == "audio/pcm"
+        session.linear_out = _encoding(config, "output") == "audio/pcm"
         self._sessions[record.session_id] = session
         session.ready = True
         await session.send({"type": "session.ready", "session_id": record.session_id})
@@ -457,7 +474,12 @@ class FakeVoiceAgent(WebSocketFake[VoiceAgentRecord]):
             {
                 "type": "session.ended",
                 "session_duration_seconds": round(elapsed, 1),
-                "audio_duration_seconds": round(session.record.audio_bytes / 8000, 1),
+                "audio_duration_seconds": round(
+                    session.record.audio_bytes
+                    / (LINEAR_BYTES_PER_MS if session.linear_in else BYTES_PER_MS)
+                    / 1000,
+                    1,
+                ),
             }
         )
         self._update(lambda: setattr(session.record, "ended", True))
@@ -471,12 +493,14 @@ def _config_problem(config: object) -> str | None:
     if not isinstance(config, Mapping):
         return "session must be an object"
     for side in ("input", "output"):
-        part = config.get(side) or {}
-        encoding = (part.get("format") or {}).get("encoding", "audio/pcm")
+        encoding = _encoding(config, side)
         if encoding not in ENCODINGS:
             return f"{side}.format.encoding: unknown encoding {encoding!r}"
-        if encoding != "audio/pcmu":
-            return f"{side}.format.encoding: this fake speaks only audio/pcmu, not {encoding!r}"
+        if encoding == "audio/pcma":
+            return f"{side}.format.encoding: this fake speaks audio/pcm and audio/pcmu"
+        rate = ((config.get(side) or {}).get("format") or {}).get("sample_rate", LINEAR_RATE)
+        if encoding == "audio/pcm" and rate != LINEAR_RATE:
+            return f"{side}.format.sample_rate: audio/pcm is {LINEAR_RATE} Hz, not {rate!r}"
     voice = (config.get("output") or {}).get("voice", "ivy")
     if not isinstance(voice, str) or voice != voice.lower():
         return f"output.voice: voice names are case-sensitive (lower case), got {voice!r}"
@@ -486,6 +510,11 @@ def _config_problem(config: object) -> str | None:
         if not isinstance(tool.get("parameters", {}), Mapping):
             return f"tools: {tool.get('name')}: parameters must be a JSON schema object"
     return None
+
+
+def _encoding(config: Mapping[str, Any], side: str) -> object:
+    """``side``'s (``input``, ``output``) ``format.encoding``: ``audio/pcm`` by default."""
+    return ((config.get(side) or {}).get("format") or {}).get("encoding", "audio/pcm")
 
 
 def _changed_immutables(config: Mapping[str, Any], update: Mapping[str, Any]) -> list[str]:

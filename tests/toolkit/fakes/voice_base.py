@@ -15,6 +15,9 @@ this: "Goodbye."``) speaks that line instead, as a model following them would
 (greetings, notices). Replies speak pure tones (:class:`ToneVoice`): each text
 gets the next of a list of frequencies, or the one a :meth:`WebSocketFake.map_text`
 rule gives, so a phone's recording tells which reply it heard and when it stopped.
+Each side of a session speaks and hears the format it was configured with: ``audio/pcmu``
+(8 kHz μ-law) or ``audio/pcm`` (24 kHz s16le, the tone synthesized at that rate; what the
+caller says heard through :class:`Narrowed` by the energy turn detector).
 Audio goes out in ``chunk_ms`` pieces at ``speed`` times real time (the services
 send faster than real time), after ``reply_delay`` seconds of "thinking".
 """
@@ -35,12 +38,22 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from sipgw.app.evaluation.fakes.elevenlabs import DEFAULT_TONES, synth_tone, tone_duration_ms
+from sipgw.app.evaluation.audio import tone_samples
+from sipgw.app.evaluation.fakes.elevenlabs import (
+    DEFAULT_TONES,
+    LEVEL_DBFS,
+    synth_tone,
+    tone_duration_ms,
+)
 from sipgw.app.evaluation.fakes.openai import FakeToolCall
 from sipgw.app.evaluation.fakes.wsserver import WebSocketServerFake
+from sipgw.media import g711
 
 __all__ = [
+    "LINEAR_BYTES_PER_MS",
+    "LINEAR_RATE",
     "FakeReply",
+    "Narrowed",
     "FakeToolCall",
     "SpokenReply",
     "ToneVoice",
@@ -52,6 +65,10 @@ __all__ = [
 log = logging.getLogger("tests.toolkit.fakes")
 
 BYTES_PER_MS = 8
+"""μ-law at 8 kHz (``audio/pcmu``)."""
+LINEAR_RATE = 24000
+"""``audio/pcm``: 24 kHz s16le, the only linear format of both services' APIs."""
+LINEAR_BYTES_PER_MS = LINEAR_RATE // 1000 * 2
 RecordT = TypeVar("RecordT")
 _QUOTED = re.compile(r'"([^"]+)"')
 
@@ -132,21 +149,42 @@ class ToneVoice:
                 self._tones[text] = self.tones[len(self._tones) % len(self.tones)]
             return self._tones[text]
 
-    def speak(self, text: str) -> bytes:
-        """``text`` as μ-law audio (empty text: no audio)."""
+    def speak(self, text: str, linear: bool = False) -> bytes:
+        """``text`` as μ-law audio, or with ``linear`` as ``audio/pcm`` (24 kHz s16le, the
+        same tone and level); empty text: no audio."""
         if not text.strip():
             return b""
-        return synth_tone(self.tone(text), tone_duration_ms(text, self.ms_per_char))
+        duration_ms = tone_duration_ms(text, self.ms_per_char)
+        if linear:
+            samples = tone_samples(self.tone(text), duration_ms / 1000, LEVEL_DBFS, LINEAR_RATE)
+            return b"".join(v.to_bytes(2, "little", signed=True) for v in samples)
+        return synth_tone(self.tone(text), duration_ms)
 
 
-async def paced(audio: bytes, chunk_ms: int, speed: float | None) -> AsyncIterator[bytes]:
-    """``audio`` in ``chunk_ms`` pieces, each due ``speed`` times faster than real time."""
+class Narrowed:
+    """A session's ``audio/pcm`` input as 8 kHz μ-law, for the fakes' energy turn detector
+    (:class:`~sipgw.app.evaluation.fakes.assemblyai.TurnDetector` reads μ-law); one per
+    session, the resampling state kept across messages."""
+
+    def __init__(self) -> None:
+        self._state: object = None
+
+    def __call__(self, pcm: bytes) -> bytes:
+        narrow, self._state = g711.resample(pcm[: len(pcm) & ~1], LINEAR_RATE, 8000, self._state)
+        return g711.linear_to_ulaw(narrow)
+
+
+async def paced(
+    audio: bytes, chunk_ms: int, speed: float | None, per_ms: int = BYTES_PER_MS
+) -> AsyncIterator[bytes]:
+    """``audio`` (``per_ms`` octets a millisecond) in ``chunk_ms`` pieces, each due ``speed``
+    times faster than real time."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    step = chunk_ms * BYTES_PER_MS
+    step = chunk_ms * per_ms
     for offset in range(0, len(audio), step):
         if speed:
-            due = start + offset / BYTES_PER_MS / 1000 / speed
+            due = start + offset / per_ms / 1000 / speed
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
