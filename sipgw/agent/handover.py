@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 if TYPE_CHECKING:
     from sipgw.agent.record import CallRecord
     from sipgw.agent.stt.base import SpeechToText
+    from sipgw.media.codecs.base import AudioFormat
 
 __all__ = [
     "HandOver",
@@ -61,6 +62,9 @@ class HandOver:
         answered_at: when the call was answered (the call's clock), for the record's times.
         hand_offs: hand-offs made in this call, this one included
             (:data:`sipgw.agent.assistant.handoff.MAX_HAND_OFFS` bounds them).
+        audio: the call's audio as the agent handing over carries it (the gateway fills it
+            in): a target that can carry it too keeps it, since the call's media converts
+            to one agent format; None = the target decides as for a new call.
     """
 
     origin: str
@@ -71,6 +75,7 @@ class HandOver:
     stt: SpeechToText | None = field(default=None, repr=False)
     answered_at: float = 0.0
     hand_offs: int = 1
+    audio: AudioFormat | None = None
 
     def note(self, meanwhile: Sequence[str] = ()) -> str:
         """What the target's model is told when it takes the call; ``meanwhile``: what the

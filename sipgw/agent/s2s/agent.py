@@ -168,10 +168,16 @@ SILENCE_FRAME: Final = g711.silence_frame("PCMU")
 of its format on an HD-voice call)."""
 
 
-def session_format(sample_rate: int, session: SpeechToSpeech) -> AudioFormat:
-    """The audio of a call whose codec carries ``sample_rate`` with ``session``: 24 kHz
-    linear on an HD-voice call (16 kHz or more) when the session carries it, else 8 kHz
-    μ-law (the G.711 octets as they are: no cost on a narrowband call)."""
+def session_format(
+    sample_rate: int, session: SpeechToSpeech, handed: AudioFormat | None = None
+) -> AudioFormat:
+    """The audio of a call whose codec carries ``sample_rate`` with ``session``: the
+    format of the agent that handed the call over (``handed``) when the session carries it
+    (the call's media goes on converting to it), else 24 kHz linear on an HD-voice call
+    (16 kHz or more) when the session carries it, else 8 kHz μ-law (the G.711 octets as
+    they are: no cost on a narrowband call)."""
+    if handed is not None and handed in session.audio_formats:
+        return handed
     if sample_rate >= PCM16_16K.sample_rate and PCM16_24K in session.audio_formats:
         return PCM16_24K
     return ULAW_8K
@@ -242,7 +248,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.record: CallRecord = record
         session = resources.new_session()
         # The format, decided once (the module docstring): the media converts to and from it.
-        audio = self.audio_format = session_format(call.details.sample_rate, session)
+        audio = self.audio_format = session_format(
+            call.details.sample_rate, session, handed.audio if handed is not None else None
+        )
         if audio != session.audio_format:
             session.use_audio_format(audio)
         in_format = partial(_session_in, resources.new_session, audio)  # a failure's next

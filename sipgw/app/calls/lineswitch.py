@@ -198,7 +198,7 @@ async def prepare_line(
     keep = hand_over.stt is not None and same_stt(line, target)
     hand_over = dataclasses.replace(
         hand_over, history=cast(HistoryMode, target.spec.hand_off_history),
-        stt=hand_over.stt if keep else None,
+        stt=hand_over.stt if keep else None, audio=first.audio_format,
     )  # fmt: skip
     plugin = plugin_factory(target.factory)
     handle.hand_over = hand_over

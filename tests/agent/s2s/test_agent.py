@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from typing import cast
 
 import pytest
 
@@ -14,7 +15,7 @@ from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.resilience.policy import FailurePolicySettings
-from sipgw.agent.s2s.agent import SpeechToSpeechAgent
+from sipgw.agent.s2s.agent import SpeechToSpeechAgent, session_format
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
@@ -25,10 +26,11 @@ from sipgw.agent.s2s.base import (
     S2sConnectError,
     ServiceError,
     SessionFailed,
+    SpeechToSpeech,
     ToolCallRequested,
 )
 from sipgw.media import g711
-from sipgw.media.codecs import PCM16_24K, ULAW_8K
+from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
 from sipgw.media.vad import VoiceActivityDetector
 from tests.agent.parts import FakeCall, settle
 from tests.agent.s2s.parts import (
@@ -473,3 +475,19 @@ async def test_narrowband_calls_and_sessions_without_24_khz_stay_mu_law() -> Non
         assert r.agent.audio_format == ULAW_8K
         assert r.session.audio_format == ULAW_8K
         await r.agent.close()
+
+
+def test_a_call_handed_over_keeps_the_format_its_media_converts_to() -> None:
+    """The call's media converts to one agent format: a line taking an HD call over keeps
+    the format of the agent that handed it (μ-law from an assistant without 16 kHz vendors,
+    24 kHz from another speech-to-speech line) when its session carries it."""
+
+    class Session:
+        audio_formats = frozenset({ULAW_8K, PCM16_24K})
+
+    session = cast(SpeechToSpeech, Session())
+    assert session_format(16000, session) == PCM16_24K
+    assert session_format(16000, session, ULAW_8K) == ULAW_8K
+    assert session_format(16000, session, PCM16_24K) == PCM16_24K
+    assert session_format(8000, session, PCM16_16K) == ULAW_8K  # not one it carries
+    assert session_format(8000, session) == ULAW_8K
