@@ -5,6 +5,7 @@ says)::
 
     .venv/bin/python -m bench.turn_ends                 # 2 rounds at each STT speed
     .venv/bin/python -m bench.turn_ends --rounds 1 --stt-end-ms 400 --json -
+    .venv/bin/python -m bench.turn_ends --probe   # the turn model on the sentences, offline
 
 Set-up: one set of fakes in threads of this process, with the delays of the comparison:
 the STT (AssemblyAI fake) ends a turn after *E* ms of silence when its words end a sentence
@@ -414,6 +415,64 @@ async def run(
     return results
 
 
+# --------------------------------------------------------------------------- the model offline
+
+
+class _Quiet:
+    """The agent's side for :func:`probe`: it never speaks."""
+
+    audible = False
+    pending = False
+
+    def active_reply_started_at(self) -> float | None:
+        return None
+
+
+def probe(workdir: Path) -> list[dict[str, Any]]:
+    """``SIPGW_EARLY_TURN_END=model`` on the bench's own sentences, offline: each one through
+    the turn-taking machine (its energy detector, the early end at :data:`EARLY_END_MS`) as
+    the caller says it (:data:`PAUSES_MS`' pauses), with the fake STT's partial after
+    :data:`EARLY_PARTIAL_MS` of speech; per pause, the model's probability, the wait it
+    sets and whether the turn was forced there (a cut-off when the sentence goes on)."""
+    from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd
+    from sipgw.agent.stt.base import SttPartialTranscript
+    from sipgw.agent.turns import ForceTurnEnd, TurnTaker
+
+    rows = []
+    for n, (a, b) in enumerate(SENTENCES):
+        first, second = speak(a, workdir, f"p{n}a"), speak(b, workdir, f"p{n}b")
+        whole = speak(f"{a} {b}", workdir, f"p{n}w")
+        for pause_ms in PAUSES_MS:
+            early = EarlyTurnEnd(EarlyEndMode.MODEL, EARLY_END_MS)
+            machine = TurnTaker(_Quiet(), early_end=early)
+            lead = b"\xff" * 160 * 20
+            if pause_ms:
+                audio = lead + first.audio + b"\xff" * (8 * pause_ms) + second.audio
+                mid = (len(lead) + first.ms * 8) // 160  # the pause's first frame
+            else:
+                audio, mid = lead + whole.audio, None
+            end = len(audio) // 160
+            audio += b"\xff" * 160 * 60
+            spoken, partial_sent = 0, False
+            for k in range(len(audio) // 160):
+                actions = machine.receive_audio(audio[k * 160 : (k + 1) * 160], k * 0.02)
+                if machine.vad.loud:
+                    spoken += 1
+                    if not partial_sent and spoken * 20 >= EARLY_PARTIAL_MS:
+                        partial_sent = True
+                        machine.receive_stt(SttPartialTranscript(_words(a), 0, k * 0.02), k * 0.02)
+                if early.last_probability is not None:
+                    at = ("end" if k >= end else "mid" if mid is not None and mid <= k
+                          < mid + pause_ms // 20 else "inside")  # fmt: skip
+                    rows.append({"sentence": n, "pause_ms": pause_ms, "at": at,
+                                 "probability": round(early.last_probability, 3),
+                                 "wait_ms": early.last_wait_ms, "forced": False})  # fmt: skip
+                    early.last_probability = None
+                if rows and any(isinstance(x, ForceTurnEnd) for x in actions):
+                    rows[-1]["forced"] = True
+    return rows
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -494,10 +553,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"sipgw's configurations, of {', '.join(CONFIGS)}")  # fmt: skip
     parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    parser.add_argument("--probe", action="store_true",
+                        help="only the turn model on the sentences, offline (no calls): its "
+                        "probability and wait at each pause")  # fmt: skip
     args = parser.parse_args(argv)
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed to speak the caller's sentences")
+    if args.probe:
+        with tempfile.TemporaryDirectory(prefix="bench-turn-ends-") as tmp:
+            decided = probe(Path(tmp))
+        print(format_table(
+            ["sentence", "pause ms", "at", "probability", "wait ms", "forced"],
+            [[str(r["sentence"]), str(r["pause_ms"]), r["at"], f"{r['probability']:.3f}",
+              fmt(r["wait_ms"]), "yes" if r["forced"] else "-"] for r in decided],
+        ))  # fmt: skip
+        return
     configs = [c for c in args.configs.split(",") if c]
     for config in configs:
         if config not in CONFIGS:

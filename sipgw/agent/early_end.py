@@ -22,12 +22,16 @@ Modes (:class:`EarlyEndMode`):
   the service's own verdict (Universal-3 Pro sends a partial after ``min_turn_silence``
   exactly when the words end no sentence, and ends the turn when they do). Without a
   partial it decides as ``vad``.
-* ``model``: after ``silence_ms`` of silence, when the turn model
-  (:mod:`sipgw.media.turn_model`) says "finished" from the audio before the pause (the
-  pitch, the level's fall, final lengthening) and, when the service sent a partial in the
-  turn, its words; on "not yet" it waits for the service or the caller's next speech. A
-  partial that came in this quiet spell without a sentence end is the service's verdict,
-  as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
+* ``model``: after ``silence_ms`` of silence the turn model
+  (:mod:`sipgw.media.turn_model`) is asked, from the audio before the pause (the pitch,
+  the level's fall, final lengthening) and, when the service sent a partial in the turn,
+  its words; its probability that the caller is finished sets how long the pause must
+  last (the weights' graded wait, :meth:`~sipgw.media.turn_model.TurnModel.wait_ms`: a
+  likely end after 200-300 ms, a middling one after 500-700 ms, an unlikely one never,
+  left to the service). Speech within the wait goes on with the turn (the next pause is
+  asked anew), and so does the service's end of turn; a partial that came in this quiet
+  spell without a sentence end, before the question or within the wait, is the service's
+  verdict, as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
   (:class:`~sipgw.media.turn_tail.TurnTail`), and the quiet frames before the decision
   measure the pitch it will read, a share each, so no frame costs much over a millisecond
   of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
@@ -101,7 +105,8 @@ class EarlyTurnEnd:
     """
 
     __slots__ = (
-        "_armed", "_fresh", "_silence_frames", "_tail", "_words", "last_probability", "mode",
+        "_armed", "_due", "_fresh", "_silence_frames", "_tail", "_words", "last_probability",
+        "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
@@ -116,6 +121,8 @@ class EarlyTurnEnd:
         # model mode: the call's recent audio, and the latest decision's probability
         self._tail = TurnTail(model) if mode is EarlyEndMode.MODEL else None
         self.last_probability: float | None = None
+        self.last_wait_ms: int | None = None  # ... and the wait it set (None: none)
+        self._due: int | None = None  # model: the quiet frame that ends the turn
 
     @property
     def silence_ms(self) -> int:
@@ -132,6 +139,7 @@ class EarlyTurnEnd:
         """A loud frame while the detector says speech: the caller speaks in a turn."""
         self._armed = True
         self._fresh = False
+        self._due = None
 
     def partial(self, text: str, *, quiet: bool) -> None:
         """A partial transcript of the current turn; ``quiet``: the caller's latest frame
@@ -144,6 +152,7 @@ class EarlyTurnEnd:
         (they went on after a forced end: their new speech stays a turn)."""
         self._words = None
         self._fresh = False
+        self._due = None
         if not caller_loud:
             self._armed = False
 
@@ -154,6 +163,10 @@ class EarlyTurnEnd:
             return False
         tail = self._tail
         if quiet_frames != self._silence_frames:
+            if quiet_frames == self._due:  # model: the graded wait is over
+                self._armed = False
+                self._due = None
+                return not self._service_said_open()
             if tail is not None and quiet_frames < self._silence_frames:
                 tail.prepare(quiet_frames, self._silence_frames - quiet_frames)
             return False
@@ -162,11 +175,18 @@ class EarlyTurnEnd:
             return False
         words = self._words
         if tail is not None:
-            self._armed = False  # asked once per quiet spell, either way
-            if self._fresh and words is not None and not words.rstrip().endswith(_ENDS):
-                return False  # the service heard the silence and ended no sentence
+            if self._service_said_open():
+                self._armed = False
+                return False
             self.last_probability = probability = tail.probability(quiet_frames, words)
-            return tail.model.finished(probability, bool(words and words.strip()))
+            wait = tail.model.wait_ms(probability, bool(words and words.strip()))
+            self.last_wait_ms = wait
+            due = None if wait is None else max(quiet_frames, -(-wait // FRAME_MS))
+            if due is None or due == quiet_frames:
+                self._armed = False  # asked once per quiet spell, either way
+                return due is not None
+            self._due = due
+            return False
         if mode is EarlyEndMode.VAD_TEXT and words is not None:
             if sentence_open(words):
                 return False
@@ -174,6 +194,12 @@ class EarlyTurnEnd:
                 return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True
+
+    def _service_said_open(self) -> bool:
+        """A partial came in this quiet spell and ends no sentence: the service heard the
+        silence and goes on listening (Universal-3 Pro's verdict)."""
+        words = self._words
+        return self._fresh and words is not None and not words.rstrip().endswith(_ENDS)
 
 
 def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.turn_ends import figures, reply_shares, run, table
+from bench.turn_ends import PAUSES_MS, SENTENCES, figures, probe, reply_shares, run, table
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -34,3 +34,20 @@ async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> Non
     assert data["sipgw-vad@400"]["forced"] == 1
     lines = table(data).splitlines()
     assert lines[0].split()[:3] == ["system", "STT", "end"] and len(lines) == 4
+
+
+def test_the_probe_asks_the_model_at_each_pause_of_each_sentence(tmp_path: Path) -> None:
+    """Offline: every sentence said with each pause; the model is asked in the pause and
+    after the sentence, and forces an end only where its wait fits in the silence."""
+    rows = probe(tmp_path)
+    for n in range(len(SENTENCES)):
+        for pause_ms in PAUSES_MS:
+            at = [r for r in rows if (r["sentence"], r["pause_ms"]) == (n, pause_ms)]
+            assert [r["at"] for r in at if r["at"] != "inside"] == (
+                ["mid", "end"] if pause_ms else ["end"]
+            ), at
+            for r in at:
+                assert 0.0 <= r["probability"] <= 1.0
+                if r["forced"]:  # only after the wait it set, within the silence there
+                    assert r["wait_ms"] is not None
+                    assert r["at"] == "end" or r["wait_ms"] <= pause_ms, r
