@@ -105,8 +105,8 @@ class EarlyTurnEnd:
     """
 
     __slots__ = (
-        "_armed", "_due", "_fresh", "_silence_frames", "_tail", "_words", "last_probability",
-        "last_wait_ms", "mode",
+        "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_tail", "_words",
+        "last_probability", "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
@@ -123,6 +123,8 @@ class EarlyTurnEnd:
         self.last_probability: float | None = None
         self.last_wait_ms: int | None = None  # ... and the wait it set (None: none)
         self._due: int | None = None  # model: the quiet frame that ends the turn
+        self._audio: list[float] | None = None  # model: this quiet spell's audio features
+        self._quiet = 0  # the latest quiet frame's count
 
     @property
     def silence_ms(self) -> int:
@@ -140,25 +142,52 @@ class EarlyTurnEnd:
         self._armed = True
         self._fresh = False
         self._due = None
+        self._audio = None
 
-    def partial(self, text: str, *, quiet: bool) -> None:
+    def partial(self, text: str, *, quiet: bool) -> bool:
         """A partial transcript of the current turn; ``quiet``: the caller's latest frame
-        was quiet (a partial of the silence that follows their words)."""
+        was quiet (a partial of the silence that follows their words). True when the turn
+        must end now (``model`` mode: a partial after this quiet spell's decision is weighed
+        anew, and its graded wait is already over)."""
         self._words = text
         self._fresh = quiet
+        audio = self._audio
+        tail = self._tail
+        if audio is None or tail is None or not quiet:
+            return False
+        if not text.rstrip().endswith(_ENDS):  # the service heard the silence: open
+            self._armed = False
+            self._due = self._audio = None
+            return False
+        self.last_probability = probability = tail.model.probability(audio, text)
+        wait = tail.model.wait_ms(probability, bool(text.strip()))
+        self.last_wait_ms = wait
+        if wait is None:
+            self._armed = False
+            self._due = None
+            return False
+        due = -(-wait // FRAME_MS)
+        if due <= self._quiet:
+            self._armed = False
+            self._due = self._audio = None
+            return True
+        self._armed = True
+        self._due = due
+        return False
 
     def turn_ended(self, caller_loud: bool) -> None:
         """The service ended a turn; ``caller_loud``: the caller's latest frame was loud
         (they went on after a forced end: their new speech stays a turn)."""
         self._words = None
         self._fresh = False
-        self._due = None
+        self._due = self._audio = None
         if not caller_loud:
             self._armed = False
 
     def quiet(self, quiet_frames: int) -> bool:
         """A quiet frame, the ``quiet_frames``-th since the last loud one: True when the
         turn must end now (once per quiet spell)."""
+        self._quiet = quiet_frames
         if not self._armed:
             return False
         tail = self._tail
@@ -166,7 +195,10 @@ class EarlyTurnEnd:
             if quiet_frames == self._due:  # model: the graded wait is over
                 self._armed = False
                 self._due = None
-                return not self._service_said_open()
+                if self._service_said_open():
+                    return False
+                self._audio = None
+                return True
             if tail is not None and quiet_frames < self._silence_frames:
                 tail.prepare(quiet_frames, self._silence_frames - quiet_frames)
             return False
@@ -178,12 +210,15 @@ class EarlyTurnEnd:
             if self._service_said_open():
                 self._armed = False
                 return False
-            self.last_probability = probability = tail.probability(quiet_frames, words)
+            self._audio = audio = tail.features(quiet_frames)
+            self.last_probability = probability = tail.model.probability(audio, words)
             wait = tail.model.wait_ms(probability, bool(words and words.strip()))
             self.last_wait_ms = wait
             due = None if wait is None else max(quiet_frames, -(-wait // FRAME_MS))
             if due is None or due == quiet_frames:
-                self._armed = False  # asked once per quiet spell, either way
+                self._armed = False  # a later partial in this quiet spell asks again
+                if due is not None:
+                    self._audio = None
                 return due is not None
             self._due = due
             return False

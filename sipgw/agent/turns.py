@@ -502,16 +502,18 @@ class TurnTaker:
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
-            if self._early is not None:
-                self._early.partial(event.text, quiet=not self.vad.loud)
+            ended = _NOTHING  # the early end may weigh a partial of the pause anew
+            if self._early is not None and self._early.partial(event.text, quiet=not self.vad.loud):
+                ended = _FORCE_TURN_END
             if (
                 len(event.text.split()) >= self.min_words
                 and not is_backchannel(event.text)
                 and (self.paused_at is not None or (self.agent.audible and self._heard_since()))
             ):
-                return (self._commit(Cause.TRANSCRIPT),)
+                return (*ended, self._commit(Cause.TRANSCRIPT))
             if self.preemptive_pause_ms is not None:
-                return self._partial_heard(event)
+                return ended + self._partial_heard(event)
+            return ended
         return _NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:

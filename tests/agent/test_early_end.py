@@ -50,7 +50,9 @@ class Call:
             self.frames += 1
 
     def stt(self, event: SttPartialTranscript | SttTurnEnded) -> tuple[TurnAction, ...]:
-        return self.turns.receive_stt(event, self.now)
+        actions = self.turns.receive_stt(event, self.now)
+        self._note(actions)
+        return actions
 
     def _note(self, actions: tuple[TurnAction, ...]) -> None:
         if any(isinstance(a, ForceTurnEnd) for a in actions):
@@ -352,6 +354,76 @@ def test_the_services_end_within_the_graded_wait_leaves_nothing_to_force() -> No
     call.stt(final("I was charged twice."))
     call.play(QUIET, 600)
     assert call.forced_at == []
+
+
+def test_a_late_finished_partial_ends_the_turn_at_once_when_its_wait_is_over() -> None:
+    """The words at the pause's decision hold the turn ("... a table for": left to the
+    service); the service's partial 500 ms into the quiet ends a sentence: asked again,
+    the same audio with the new words waits 400 ms from the pause's start, already over."""
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))  # heard during the speech
+    call.play(QUIET, 500)
+    assert call.early.last_wait_ms is None and call.forced_at == []
+    actions = call.stt(partial("I'd like a table for two."))
+    assert any(isinstance(a, ForceTurnEnd) for a in actions)
+    assert call.early.last_wait_ms == 400
+    assert call.forced_at == [400 + 1400 + 500]
+    call.play(QUIET, 1000)
+    assert call.forced_at == [400 + 1400 + 500]  # once
+
+
+def test_a_late_finished_partial_within_its_wait_ends_the_turn_when_the_wait_is_over() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 260)
+    assert call.stt(partial("I'd like a table for two.")) == ()
+    call.play(QUIET, 1000)
+    assert call.forced_at == [400 + 1400 + 400 - 20]  # the 20th quiet frame
+
+
+def test_a_late_partial_that_looks_unfinished_leaves_the_turn_to_the_service() -> None:
+    """The falling voice alone would end the turn after 400 ms; a partial at 300 ms whose
+    words go on (the model reads its last word, a preposition, whatever its full stop)
+    takes the wait back; one without a sentence end is the service's own verdict."""
+    for text in ("I'd like a table for.", "i'd like a table for two"):
+        call = Call(EarlyEndMode.MODEL, model=GRADED)
+        call.play(QUIET, 400)
+        call.say(speech(95.0))
+        call.play(QUIET, 300)
+        assert call.early.last_wait_ms == 400
+        assert call.stt(partial(text)) == ()
+        call.play(QUIET, 1000)
+        assert call.forced_at == [], text
+
+
+def test_speech_after_a_late_partial_cancels_its_wait() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 260)
+    call.stt(partial("I'd like a table for two."))  # a wait of 400 ms: 140 ms to go
+    call.play(SPEECH, 200)  # the caller goes on
+    call.early.last_probability = None
+    call.stt(partial("I'd like a table for two people."))  # during speech: nothing asked
+    assert call.early.last_probability is None
+    call.play(QUIET, 60)  # under the 200 ms decision
+    assert call.forced_at == []
+
+
+def test_a_partial_after_the_forced_end_asks_nothing() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.play(QUIET, 600)
+    assert call.forced_at == [400 + 1400 + 400 - 20]
+    call.early.last_probability = None
+    assert call.stt(partial("I'd like a table for two.")) == ()
+    assert call.early.last_probability is None
 
 
 def test_the_shipped_weights_grade_their_wait() -> None:
