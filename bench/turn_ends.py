@@ -6,6 +6,7 @@ says)::
     .venv/bin/python -m bench.turn_ends                 # 2 rounds at each STT speed
     .venv/bin/python -m bench.turn_ends --rounds 1 --stt-end-ms 400 --json -
     .venv/bin/python -m bench.turn_ends --probe   # the turn model on the sentences, offline
+    .venv/bin/python -m bench.turn_ends --kept-tune   # each paused sentence said as one
 
 Set-up: one set of fakes in threads of this process, with the delays of the comparison:
 the STT (AssemblyAI fake) ends a turn after *E* ms of silence when its words end a sentence
@@ -30,7 +31,11 @@ speech, then listens until the reply is over: in two clauses with a pause betwee
 400, 500, 600, 700 ms), or whole, without a pause (a finished sentence straight through:
 :data:`PAUSES_MS`' 0), the kinds in turn. Each round places, at each STT speed, one call on
 every system, in a rotated order, each call its :data:`SENTENCES` turns (the fake STT is
-told each sentence and where its pause is: u3-rt-pro finds no sentence end there).
+told each sentence and where its pause is: u3-rt-pro finds no sentence end there). The two
+clauses are two espeak-ng sentences (the first ends in a fall, as a finished one would), or,
+with ``--kept-tune``, one sentence with an SSML break between them (``espeak-ng -m``,
+:data:`BREAK_MS`), split at the break and put together with each pause: the tune of a
+sentence that goes on.
 
 The fake STT's partials fall where u3-rt-pro's would (docs/cloud-apis.md) and carry the
 words said by then (:func:`partial_events`, the fake's own detector run over the turn's
@@ -141,10 +146,21 @@ class Clause:
         return len(self.audio) // 8
 
 
-def speak(text: str, workdir: Path, name: str) -> Clause:
-    """``text`` said by espeak-ng, at 8 kHz, its silence trimmed, about -20 dBFS."""
+@dataclass(frozen=True)
+class Sentence:
+    first: Clause
+    second: Clause
+    whole: Clause
+    """Both clauses said as one."""
+
+
+def speak(text: str, workdir: Path, name: str, *, ssml: bool = False) -> Clause:
+    """``text`` said by espeak-ng, at 8 kHz, its silence trimmed, about -20 dBFS;
+    ``ssml``: ``text`` is SSML (``espeak-ng -m``)."""
     raw, wav = workdir / f"{name}-raw.wav", workdir / f"{name}.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text], check=True)
+    markup = ["-m"] if ssml else []
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", *markup, "-w", str(raw), text],
+                   check=True)  # fmt: skip
     subprocess.run(
         ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav),
          "silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse",
@@ -153,6 +169,41 @@ def speak(text: str, workdir: Path, name: str) -> Clause:
     )  # fmt: skip
     audio = ulaw_from_wav(wav)
     return Clause(audio[: len(audio) // 160 * 160])
+
+
+BREAK_MS: Final = 500
+"""The SSML break between the clauses of a sentence said with its tune kept."""
+BREAK_DBFS: Final = -45.0
+"""A frame quieter than this is part of the break."""
+
+
+def split_at_break(said: Clause) -> tuple[Clause, Clause]:
+    """The speech before and after the longest quiet run of ``said`` (its break)."""
+    frames = [said.audio[i : i + 160] for i in range(0, len(said.audio), 160)]
+    best, start = (0, 0), None
+    for k, frame in enumerate([*frames, b"\x00" * 160]):  # a loud end closes the last run
+        if not loud(frame, BREAK_DBFS):
+            start = k if start is None else start
+        elif start is not None:
+            best = max(best, (k - start, start))
+            start = None
+    length, first = best
+    if not length:
+        raise ValueError("no break in the sentence")
+    return Clause(said.audio[: first * 160]), Clause(said.audio[(first + length) * 160 :])
+
+
+def sentence_of(a: str, b: str, workdir: Path, name: str, *, kept_tune: bool) -> Sentence:
+    """A sentence's clauses and its whole: each clause said as a sentence of its own (a
+    final fall at the first's end), or, ``kept_tune``, both said as one sentence with an
+    SSML ``<break>`` between them (espeak-ng keeps the sentence's tune over it), split there."""
+    whole = speak(f"{a} {b}", workdir, f"{name}w")
+    if not kept_tune:
+        return Sentence(speak(a, workdir, f"{name}a"), speak(b, workdir, f"{name}b"), whole)
+    said = speak(f'<speak>{a} <break time="{BREAK_MS}ms"/> {b}</speak>', workdir,
+                 f"{name}k", ssml=True)  # fmt: skip
+    first, second = split_at_break(said)
+    return Sentence(first, second, whole)
 
 
 # --------------------------------------------------------------------------- one turn
@@ -204,14 +255,6 @@ async def quiet_for(call: FakeTwilioStream, seconds: float, within: float) -> No
         if not last:
             return
         await asyncio.sleep(0.05)
-
-
-@dataclass(frozen=True)
-class Sentence:
-    first: Clause
-    second: Clause
-    whole: Clause
-    """Both clauses said as one."""
 
 
 async def one_turn(
@@ -478,14 +521,10 @@ def reply_shares(workdir: Path, config: str) -> list[float]:
 
 async def run(
     rounds: int, turns: int, configs: Sequence[str], workdir: Path,
-    stt_ends: Sequence[int] = STT_END_MS,
+    stt_ends: Sequence[int] = STT_END_MS, kept_tune: bool = False,
 ) -> list[Turn]:  # fmt: skip
     speech = [
-        Sentence(
-            speak(a, workdir, f"s{n}a"),
-            speak(b, workdir, f"s{n}b"),
-            speak(f"{a} {b}", workdir, f"s{n}w"),
-        )  # fmt: skip
+        sentence_of(a, b, workdir, f"s{n}", kept_tune=kept_tune)
         for n, (a, b) in enumerate(SENTENCES)
     ]
     results: list[Turn] = []
@@ -527,7 +566,7 @@ class _Quiet:
         return None
 
 
-def probe(workdir: Path, stt_end_ms: int) -> list[dict[str, Any]]:
+def probe(workdir: Path, stt_end_ms: int, kept_tune: bool = False) -> list[dict[str, Any]]:
     """``SIPGW_EARLY_TURN_END=model`` on the bench's own sentences, offline: each one through
     the turn-taking machine (its energy detector, the early end at :data:`EARLY_END_MS`) as
     the caller says it (:data:`PAUSES_MS`' pauses), with the fake STT's partials where and
@@ -540,10 +579,7 @@ def probe(workdir: Path, stt_end_ms: int) -> list[dict[str, Any]]:
 
     rows = []
     for n, (a, b) in enumerate(SENTENCES):
-        sentence = Sentence(
-            speak(a, workdir, f"p{n}a"), speak(b, workdir, f"p{n}b"),
-            speak(f"{a} {b}", workdir, f"p{n}w"),
-        )  # fmt: skip
+        sentence = sentence_of(a, b, workdir, f"p{n}", kept_tune=kept_tune)
         for pause_ms in PAUSES_MS:
             early = EarlyTurnEnd(EarlyEndMode.MODEL, EARLY_END_MS)
             machine = TurnTaker(_Quiet(), early_end=early)
@@ -656,6 +692,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"sipgw's configurations, of {', '.join(CONFIGS)}")  # fmt: skip
     parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    parser.add_argument("--kept-tune", action="store_true",
+                        help="say each paused sentence as one, an SSML break at its pause "
+                        "(the tune kept over it), instead of two sentences")  # fmt: skip
     parser.add_argument("--probe", action="store_true",
                         help="only the turn model on the sentences, offline (no calls): its "
                         "probability and wait at each pause")  # fmt: skip
@@ -665,7 +704,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(f"{tool} is needed to speak the caller's sentences")
     if args.probe:
         with tempfile.TemporaryDirectory(prefix="bench-turn-ends-") as tmp:
-            decided = probe(Path(tmp), max(int(v) for v in args.stt_end_ms.split(",") if v))
+            stt_end = max(int(v) for v in args.stt_end_ms.split(",") if v)
+            decided = probe(Path(tmp), stt_end, args.kept_tune)
         print(format_table(
             ["sentence", "pause ms", "at", "probability", "wait ms", "forced", "on a partial"],
             [[str(r["sentence"]), str(r["pause_ms"]), r["at"], f"{r['probability']:.3f}",
@@ -682,7 +722,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         stt_ends = [int(v) for v in args.stt_end_ms.split(",") if v]
-        turns = asyncio.run(run(args.rounds, args.turns, configs, workdir, stt_ends))
+        turns = asyncio.run(
+            run(args.rounds, args.turns, configs, workdir, stt_ends, args.kept_tune)
+        )
         shares = {f"sipgw-{c}": reply_shares(workdir, c) for c in configs}
     data: dict[str, Any] = {
         "benchmark": "turn_ends",
@@ -691,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rounds": args.rounds,
             "turns_per_call": args.turns,
             "pauses_ms": PAUSES_MS,
+            "sentences": "kept tune (SSML break)" if args.kept_tune else "two sentences",
             "stt_end_ms": stt_ends,
             "stt_max_turn_silence_ms": MAX_TURN_SILENCE_MS,
             "stt_final_latency_ms": 120,

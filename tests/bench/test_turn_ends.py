@@ -11,6 +11,7 @@ import pytest
 from bench.turn_ends import (
     PAUSES_MS,
     SENTENCES,
+    Clause,
     Sentence,
     _words,
     figures,
@@ -21,8 +22,10 @@ from bench.turn_ends import (
     run,
     said_ms,
     speak,
+    split_at_break,
     table,
 )
+from sipgw.app.evaluation.audio import tone_frame
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -87,3 +90,12 @@ def test_the_partials_carry_the_words_said_by_their_time(tmp_path: Path) -> None
     assert [silent for _, silent, _ in events] == [False]
     at, _, text = events[0]
     assert 500 <= at < 1000 and text and whole.startswith(text) and len(text) < len(whole) / 2
+
+
+def test_a_sentence_with_its_tune_kept_is_split_at_its_longest_quiet_run() -> None:
+    voice, hush = tone_frame(300, -20), b"\xff" * 160
+    said = Clause(voice * 30 + hush * 2 + voice * 20 + hush * 25 + voice * 40)
+    first, second = split_at_break(said)
+    assert (first.ms, second.ms) == (1040, 800)
+    with pytest.raises(ValueError, match="no break"):
+        split_at_break(Clause(voice * 10))
