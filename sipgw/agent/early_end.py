@@ -31,15 +31,20 @@ Modes (:class:`EarlyEndMode`):
   left to the service). Speech within the wait goes on with the turn (the next pause is
   asked anew), and so does the service's end of turn; a partial that came in this quiet
   spell without a sentence end, before the question or within the wait, is the service's
-  verdict, as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
+  verdict, as in ``vad+text``: nothing is asked. A partial that ends a sentence, later in
+  the same quiet spell, is weighed anew: the pause's audio features are kept, so only its
+  words are new (a few microseconds), and its wait counts from the pause's start: the turn
+  ends at once (:meth:`EarlyTurnEnd.partial` says so) when the pause is already that long,
+  at the wait's frame when not, never when the new words say "not yet". The call's last
+  1.6 s of audio are kept
   (:class:`~sipgw.media.turn_tail.TurnTail`), and the quiet frames before the decision
   measure the pitch it will read, a share each, so no frame costs much over a millisecond
   of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
-It asks once per quiet spell, and only in a turn: after the detector heard speech
-(``speaking`` and a loud frame) since the service's last end of turn. An end of turn
-that arrives while the caller talks again (a forced one, a model latency late) leaves
-the new speech armed. Frames are counted as time (one per 20 ms), so the decision is
+It asks once per quiet spell (and again on such a partial), and only in a turn: after the
+detector heard speech (``speaking`` and a loud frame) since the service's last end of turn.
+An end of turn that arrives while the caller talks again (a forced one, a model latency
+late) leaves the new speech armed. Frames are counted as time (one per 20 ms), so the decision is
 exact on an injected clock and costs one comparison per frame.
 """
 

@@ -78,9 +78,10 @@ other partial heard during speech starts nothing.
 *Early ends of turn* (``early_end``, :mod:`sipgw.agent.early_end`): after a set silence
 of the detector in a turn, and unless the turn's latest partial leaves the sentence open
 (``vad+text``) or the turn model hears the caller unfinished (``model``: it is given every
-frame, :meth:`EarlyTurnEnd.hear`), the machine says :class:`ForceTurnEnd`: the agent asks
-the STT to finalize now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the
-STT's own end of turn stays the fallback.
+frame, :meth:`EarlyTurnEnd.hear`; a partial that ends a sentence later in the pause may
+end it too), the machine says :class:`ForceTurnEnd`: the agent asks the STT to finalize
+now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the STT's own end
+of turn stays the fallback.
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
