@@ -5,6 +5,8 @@ says)::
 
     .venv/bin/python -m bench.turn_ends                 # 2 rounds at each STT speed
     .venv/bin/python -m bench.turn_ends --rounds 1 --stt-end-ms 400 --json -
+    .venv/bin/python -m bench.turn_ends --probe   # the turn model on the sentences, offline
+    .venv/bin/python -m bench.turn_ends --kept-tune   # each paused sentence said as one
 
 Set-up: one set of fakes in threads of this process, with the delays of the comparison:
 the STT (AssemblyAI fake) ends a turn after *E* ms of silence when its words end a sentence
@@ -29,9 +31,23 @@ speech, then listens until the reply is over: in two clauses with a pause betwee
 400, 500, 600, 700 ms), or whole, without a pause (a finished sentence straight through:
 :data:`PAUSES_MS`' 0), the kinds in turn. Each round places, at each STT speed, one call on
 every system, in a rotated order, each call its :data:`SENTENCES` turns (the fake STT is
-told each sentence and where its pause is: u3-rt-pro finds no sentence end there; its
-partial during the first clause carries that clause's words, the best case for the text
-signal; a whole sentence's partial, its first clause's words too).
+told each sentence and where its pause is: u3-rt-pro finds no sentence end there). The two
+clauses are two espeak-ng sentences (the first ends in a fall, as a finished one would), or,
+with ``--kept-tune``, one sentence with an SSML break between them (``espeak-ng -m``,
+:data:`BREAK_MS`), split at the break and put together with each pause: the tune of a
+sentence that goes on.
+
+The fake STT's partials fall where u3-rt-pro's would (docs/cloud-apis.md) and carry the
+words said by then (:func:`partial_events`, the fake's own detector run over the turn's
+audio ahead): one early partial after :data:`EARLY_PARTIAL_MS` of speech, its words the
+share of the clause (or of the whole sentence) said by then, whole words only ("i'd like
+to", "the", "my order"; tried again later while no word is over); and one partial per
+quiet spell that reaches the service's ``min_turn_silence`` (*E*) before the sentence's
+end, with the words before that quiet: the first clause at the pause inside the sentence
+when the pause is as long as *E*, a word gap at 100 ms. At the sentence's end the service
+ends the turn at *E* and sends no partial (the words end a sentence), so at *E* = 1000 ms
+the words the early end reads at the end are the early partial's, a fifth to a third of
+the sentence.
 
 Per turn, on the caller's clock (the Twilio fake's send and receive times):
 - *first audio*: the caller's last loud chunk sent -> the first agent audio received,
@@ -65,7 +81,7 @@ import aiohttp
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from sipgw.agent.early_end import sentence_open
-from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI, PartialDue, TurnDetector
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI
 from sipgw.app.evaluation.fakes.services import KEYS, FakeServices, reply_responder
@@ -93,9 +109,11 @@ STT_END_MS: Final = (100, 400, 1000)
 MIN_TURN_SILENCE_MS, MAX_TURN_SILENCE_MS = 400, 1000
 STT_FINAL_S, LLM_FIRST_TOKEN_S, TTS_FIRST_BYTE_S = 0.120, 0.250, 0.150
 EARLY_PARTIAL_MS: Final = 500
-"""Speech before the fake STT's partial during a turn (the service sends one by default)."""
+"""Speech before the fake STT's early partial in a turn (the service's is ~750 ms, or
+``interruption_delay`` + 300 ms: neither system sets one here)."""
 REPLY: Final = "Sure, I can help with that."
 EARLY_END_MS: Final = 200
+FRAME_MS: Final = 20
 CONFIGS: Final = {
     "off": {"SIPGW_EARLY_TURN_END": "off"},
     "vad": {"SIPGW_EARLY_TURN_END": "vad"},
@@ -128,10 +146,21 @@ class Clause:
         return len(self.audio) // 8
 
 
-def speak(text: str, workdir: Path, name: str) -> Clause:
-    """``text`` said by espeak-ng, at 8 kHz, its silence trimmed, about -20 dBFS."""
+@dataclass(frozen=True)
+class Sentence:
+    first: Clause
+    second: Clause
+    whole: Clause
+    """Both clauses said as one."""
+
+
+def speak(text: str, workdir: Path, name: str, *, ssml: bool = False) -> Clause:
+    """``text`` said by espeak-ng, at 8 kHz, its silence trimmed, about -20 dBFS;
+    ``ssml``: ``text`` is SSML (``espeak-ng -m``)."""
     raw, wav = workdir / f"{name}-raw.wav", workdir / f"{name}.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text], check=True)
+    markup = ["-m"] if ssml else []
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", *markup, "-w", str(raw), text],
+                   check=True)  # fmt: skip
     subprocess.run(
         ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav),
          "silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse",
@@ -140,6 +169,41 @@ def speak(text: str, workdir: Path, name: str) -> Clause:
     )  # fmt: skip
     audio = ulaw_from_wav(wav)
     return Clause(audio[: len(audio) // 160 * 160])
+
+
+BREAK_MS: Final = 500
+"""The SSML break between the clauses of a sentence said with its tune kept."""
+BREAK_DBFS: Final = -45.0
+"""A frame quieter than this is part of the break."""
+
+
+def split_at_break(said: Clause) -> tuple[Clause, Clause]:
+    """The speech before and after the longest quiet run of ``said`` (its break)."""
+    frames = [said.audio[i : i + 160] for i in range(0, len(said.audio), 160)]
+    best, start = (0, 0), None
+    for k, frame in enumerate([*frames, b"\x00" * 160]):  # a loud end closes the last run
+        if not loud(frame, BREAK_DBFS):
+            start = k if start is None else start
+        elif start is not None:
+            best = max(best, (k - start, start))
+            start = None
+    length, first = best
+    if not length:
+        raise ValueError("no break in the sentence")
+    return Clause(said.audio[: first * 160]), Clause(said.audio[(first + length) * 160 :])
+
+
+def sentence_of(a: str, b: str, workdir: Path, name: str, *, kept_tune: bool) -> Sentence:
+    """A sentence's clauses and its whole: each clause said as a sentence of its own (a
+    final fall at the first's end), or, ``kept_tune``, both said as one sentence with an
+    SSML ``<break>`` between them (espeak-ng keeps the sentence's tune over it), split there."""
+    whole = speak(f"{a} {b}", workdir, f"{name}w")
+    if not kept_tune:
+        return Sentence(speak(a, workdir, f"{name}a"), speak(b, workdir, f"{name}b"), whole)
+    said = speak(f'<speak>{a} <break time="{BREAK_MS}ms"/> {b}</speak>', workdir,
+                 f"{name}k", ssml=True)  # fmt: skip
+    first, second = split_at_break(said)
+    return Sentence(first, second, whole)
 
 
 # --------------------------------------------------------------------------- one turn
@@ -193,23 +257,11 @@ async def quiet_for(call: FakeTwilioStream, seconds: float, within: float) -> No
         await asyncio.sleep(0.05)
 
 
-@dataclass(frozen=True)
-class Sentence:
-    first: Clause
-    second: Clause
-    whole: Clause
-    """Both clauses said as one."""
-
-
 async def one_turn(
     call: FakeTwilioStream, stt: FakeAssemblyAI, sentence: Sentence, turn: Turn
 ) -> None:
     """Say the sentence, listen to the reply, fill ``turn``."""
-    if turn.pause_ms:
-        pause = b"\xff" * (turn.pause_ms * 8)
-        audio = sentence.first.audio + pause + sentence.second.audio
-    else:
-        audio = sentence.whole.audio
+    audio = turn_audio(sentence, turn.pause_ms)
     start = call.say(audio)
     chunks = [audio[i : i + 160] for i in range(0, len(audio), 160)]
     last = start + max(i for i, c in enumerate(chunks) if loud(c, LOUD_DBFS))
@@ -259,16 +311,13 @@ async def converse(
                         pause_ms > 0 and sentence_open(SENTENCES[n % len(SENTENCES)][0]),
                         stt_end_ms)  # fmt: skip
             stt.reset()
-            # its end: once the second clause is two-thirds said (the fake's speech edge is
-            # its -35 dBFS threshold, inside espeak's fading last syllable)
-            if pause_ms:
-                said = sentence.first.ms + pause_ms + sentence.second.ms * 2 // 3
-            else:
-                said = sentence.whole.ms - sentence.second.ms // 3
+            said = said_ms(sentence, pause_ms)
             stt.script_sentence(text, speech_ms=said)
-            words = _words(SENTENCES[n % len(SENTENCES)][0])
-            stt.script_speech_partials([words], replace=True)  # in the first clause
-            stt.script_partials([words])  # in the pause after it
+            speech_texts, silence_texts = heard_partials(
+                sentence, SENTENCES[n % len(SENTENCES)], pause_ms, stt_end_ms, said
+            )
+            stt.script_speech_partials(speech_texts, replace=True)
+            stt.script_partials(silence_texts)
             try:
                 await one_turn(call, stt, sentence, turn)
             except TimeoutError as exc:
@@ -276,6 +325,100 @@ async def converse(
             results.append(turn)
         await call.stop()
     return results
+
+
+def turn_audio(sentence: Sentence, pause_ms: int) -> bytes:
+    """What the caller says in a turn: the two clauses and the pause, or the whole."""
+    if pause_ms:
+        return sentence.first.audio + b"\xff" * (pause_ms * 8) + sentence.second.audio
+    return sentence.whole.audio
+
+
+def words_said(
+    clauses: tuple[str, str], sentence: Sentence, pause_ms: int, at_ms: int, *,
+    at_gap: bool = False,
+) -> str:  # fmt: skip
+    """The words said ``at_ms`` into the turn's audio (:func:`turn_audio`): each clause's
+    words spread evenly over its speech, whole words only (a word counts once its share of
+    the time is over; ``at_gap``: ``at_ms`` is where a quiet spell begins, between two
+    words, the nearest boundary: espeak's last syllable fades under the detector's
+    threshold before the clause's end), as a u3-rt-pro partial writes them
+    (:func:`_words`)."""
+
+    def share(text: str, ms: int, of_ms: int) -> list[str]:
+        words = text.split()
+        part = len(words) * max(0, min(ms, of_ms)) / max(1, of_ms)
+        return words[: round(part) if at_gap else int(part)]
+
+    first, second = clauses
+    if not pause_ms:
+        return _words(" ".join(share(f"{first} {second}", at_ms, sentence.whole.ms)))
+    said = share(first, at_ms, sentence.first.ms)
+    after = at_ms - sentence.first.ms - pause_ms
+    if after > 0:
+        said += share(second, after, sentence.second.ms)
+    return _words(" ".join(said))
+
+
+def partial_events(
+    sentence: Sentence, clauses: tuple[str, str], pause_ms: int, stt_end_ms: int, said_ms: int
+) -> list[tuple[int, bool, str]]:
+    """The fake STT's partials in this turn as u3-rt-pro's would fall: the fake's own
+    detector (:class:`~sipgw.app.evaluation.fakes.assemblyai.TurnDetector`, its thresholds,
+    :data:`EARLY_PARTIAL_MS`, ``min_turn_silence`` at ``stt_end_ms``, the sentence's end
+    after ``said_ms`` of speech) run over the turn's audio says when each falls; each
+    carries the words said by then (:func:`words_said`). Returns (ms into the turn's audio,
+    a silence partial, its text) in order; an early attempt's "" (no word over yet) is
+    tried again later, as the fake does."""
+    audio = turn_audio(sentence, pause_ms)
+    events: list[tuple[int, bool, str]] = []
+    detector: TurnDetector
+
+    def early() -> str:
+        at = detector.position_ms + FRAME_MS - _LEAD_MS
+        text = words_said(clauses, sentence, pause_ms, at)
+        events.append((at, False, text))
+        return text
+
+    detector = TurnDetector(
+        min_turn_silence_ms=stt_end_ms, max_turn_silence_ms=max(MAX_TURN_SILENCE_MS, stt_end_ms),
+        partial_after_ms=EARLY_PARTIAL_MS, early_text=early,
+        ends_sentence=lambda speech_ms: speech_ms >= said_ms,
+    )  # fmt: skip
+    stream = b"\xff" * 8 * _LEAD_MS + audio + b"\xff" * 8 * (stt_end_ms + 200)
+    for k in range(0, len(stream) - 159, 160):
+        for due in detector.feed(stream[k : k + 160]):
+            if isinstance(due, PartialDue) and due.silence:
+                text = words_said(clauses, sentence, pause_ms, due.end_ms - _LEAD_MS, at_gap=True)
+                events.append((detector.position_ms - _LEAD_MS, True, text))
+    return events
+
+
+def heard_partials(
+    sentence: Sentence, clauses: tuple[str, str], pause_ms: int, stt_end_ms: int, said_ms: int
+) -> tuple[list[str], list[str]]:
+    """The texts to script on the fake STT for this turn (:func:`partial_events`): the
+    speech partials' (one per early attempt), and the silence partials' (one per quiet
+    spell that reaches ``min_turn_silence`` before the sentence's end), then the whole
+    sentence's words for the quiet after its end (which the fake ends as a turn instead,
+    its words ending a sentence; reset before the next turn)."""
+    events = partial_events(sentence, clauses, pause_ms, stt_end_ms, said_ms)
+    speech = [text for _, silence, text in events if not silence]
+    quiet = [text for _, silence, text in events if silence]
+    return speech, [*quiet, _words(f"{clauses[0]} {clauses[1]}")]
+
+
+def said_ms(sentence: Sentence, pause_ms: int) -> int:
+    """Where the fake STT's sentence ends (:meth:`FakeAssemblyAI.script_sentence`): once the
+    second clause is two-thirds said (the fake's speech edge is its -35 dBFS threshold,
+    inside espeak's fading last syllable)."""
+    if pause_ms:
+        return sentence.first.ms + pause_ms + sentence.second.ms * 2 // 3
+    return sentence.whole.ms - sentence.second.ms // 3
+
+
+_LEAD_MS: Final = 100
+"""Silence before the turn's audio in :func:`partial_events` (stream ms)."""
 
 
 def _words(text: str) -> str:
@@ -378,14 +521,10 @@ def reply_shares(workdir: Path, config: str) -> list[float]:
 
 async def run(
     rounds: int, turns: int, configs: Sequence[str], workdir: Path,
-    stt_ends: Sequence[int] = STT_END_MS,
+    stt_ends: Sequence[int] = STT_END_MS, kept_tune: bool = False,
 ) -> list[Turn]:  # fmt: skip
     speech = [
-        Sentence(
-            speak(a, workdir, f"s{n}a"),
-            speak(b, workdir, f"s{n}b"),
-            speak(f"{a} {b}", workdir, f"s{n}w"),
-        )  # fmt: skip
+        sentence_of(a, b, workdir, f"s{n}", kept_tune=kept_tune)
         for n, (a, b) in enumerate(SENTENCES)
     ]
     results: list[Turn] = []
@@ -412,6 +551,65 @@ async def run(
                         )
                         await asyncio.sleep(0.5)  # the call's end reaches the far side
     return results
+
+
+# --------------------------------------------------------------------------- the model offline
+
+
+class _Quiet:
+    """The agent's side for :func:`probe`: it never speaks."""
+
+    audible = False
+    pending = False
+
+    def active_reply_started_at(self) -> float | None:
+        return None
+
+
+def probe(workdir: Path, stt_end_ms: int, kept_tune: bool = False) -> list[dict[str, Any]]:
+    """``SIPGW_EARLY_TURN_END=model`` on the bench's own sentences, offline: each one through
+    the turn-taking machine (its energy detector, the early end at :data:`EARLY_END_MS`) as
+    the caller says it (:data:`PAUSES_MS`' pauses), with the fake STT's partials where and
+    as the bench scripts them at ``stt_end_ms`` (:func:`partial_events`); per decision (a
+    pause's, or a later partial's), the model's probability, the wait it sets and whether
+    the turn was forced there (a cut-off when the sentence goes on)."""
+    from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd
+    from sipgw.agent.stt.base import SttPartialTranscript
+    from sipgw.agent.turns import ForceTurnEnd, TurnTaker
+
+    rows = []
+    for n, (a, b) in enumerate(SENTENCES):
+        sentence = sentence_of(a, b, workdir, f"p{n}", kept_tune=kept_tune)
+        for pause_ms in PAUSES_MS:
+            early = EarlyTurnEnd(EarlyEndMode.MODEL, EARLY_END_MS)
+            machine = TurnTaker(_Quiet(), early_end=early)
+            lead = 20  # frames of silence before the turn
+            said = said_ms(sentence, pause_ms)
+            events = {
+                lead + at // FRAME_MS: text
+                for at, _, text in partial_events(sentence, (a, b), pause_ms, stt_end_ms, said)
+                if text
+            }
+            audio = b"\xff" * 160 * lead + turn_audio(sentence, pause_ms)
+            mid = lead + sentence.first.ms // FRAME_MS if pause_ms else None
+            end = len(audio) // 160
+            audio += b"\xff" * 160 * 60
+            for k in range(len(audio) // 160):
+                actions = machine.receive_audio(audio[k * 160 : (k + 1) * 160], k * 0.02)
+                if k in events:
+                    partial = SttPartialTranscript(events[k], 0, k * 0.02)
+                    actions += machine.receive_stt(partial, k * 0.02)
+                if early.last_probability is not None:
+                    at = ("end" if k >= end else "mid" if mid is not None and mid <= k
+                          < mid + pause_ms // 20 else "inside")  # fmt: skip
+                    rows.append({"sentence": n, "pause_ms": pause_ms, "at": at,
+                                 "words": events.get(k, ""),
+                                 "probability": round(early.last_probability, 3),
+                                 "wait_ms": early.last_wait_ms, "forced": False})  # fmt: skip
+                    early.last_probability = None
+                if rows and any(isinstance(x, ForceTurnEnd) for x in actions):
+                    rows[-1]["forced"] = True
+    return rows
 
 
 # --------------------------------------------------------------------------- figures
@@ -494,10 +692,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"sipgw's configurations, of {', '.join(CONFIGS)}")  # fmt: skip
     parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    parser.add_argument("--kept-tune", action="store_true",
+                        help="say each paused sentence as one, an SSML break at its pause "
+                        "(the tune kept over it), instead of two sentences")  # fmt: skip
+    parser.add_argument("--probe", action="store_true",
+                        help="only the turn model on the sentences, offline (no calls): its "
+                        "probability and wait at each pause")  # fmt: skip
     args = parser.parse_args(argv)
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed to speak the caller's sentences")
+    if args.probe:
+        with tempfile.TemporaryDirectory(prefix="bench-turn-ends-") as tmp:
+            stt_end = max(int(v) for v in args.stt_end_ms.split(",") if v)
+            decided = probe(Path(tmp), stt_end, args.kept_tune)
+        print(format_table(
+            ["sentence", "pause ms", "at", "probability", "wait ms", "forced", "on a partial"],
+            [[str(r["sentence"]), str(r["pause_ms"]), r["at"], f"{r['probability']:.3f}",
+              fmt(r["wait_ms"]), "yes" if r["forced"] else "-", r["words"] or "-"]
+             for r in decided],
+        ))  # fmt: skip
+        return
     configs = [c for c in args.configs.split(",") if c]
     for config in configs:
         if config not in CONFIGS:
@@ -507,7 +722,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         stt_ends = [int(v) for v in args.stt_end_ms.split(",") if v]
-        turns = asyncio.run(run(args.rounds, args.turns, configs, workdir, stt_ends))
+        turns = asyncio.run(
+            run(args.rounds, args.turns, configs, workdir, stt_ends, args.kept_tune)
+        )
         shares = {f"sipgw-{c}": reply_shares(workdir, c) for c in configs}
     data: dict[str, Any] = {
         "benchmark": "turn_ends",
@@ -516,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "rounds": args.rounds,
             "turns_per_call": args.turns,
             "pauses_ms": PAUSES_MS,
+            "sentences": "kept tune (SSML break)" if args.kept_tune else "two sentences",
             "stt_end_ms": stt_ends,
             "stt_max_turn_silence_ms": MAX_TURN_SILENCE_MS,
             "stt_final_latency_ms": 120,

@@ -174,6 +174,39 @@ def evaluate(
     return table
 
 
+def graded_waits(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The shipped graded wait (``SIPGW_EARLY_TURN_END=model``) on ``rows``, without and with
+    the words: per wait, the share of unfinished turns it ends by then (the callers it cuts
+    off if they pause that long) and of finished ones (the turns it ends early by then)."""
+    model = default_model()
+    out: dict[str, dict[str, Any]] = {}
+    for name, with_words, weights in (
+        ("model/audio", False, model.audio), ("model/audio+text", True, model.audio_text),
+    ):  # fmt: skip
+        waits = [
+            (row["finished"], model.wait_ms(
+                model.probability(row["audio"], row["words"] if with_words else None), with_words
+            ))
+            for row in rows
+        ]  # fmt: skip
+        unfinished = [w for done, w in waits if not done]
+        finished = [w for done, w in waits if done]
+        out[name] = {
+            str(ms): {
+                "cut": cut,
+                "false_finished": _share_by(unfinished, ms),
+                "finished_ended": _share_by(finished, ms),
+            }
+            for ms, cut in weights.waits
+        }
+    return out
+
+
+def _share_by(waits: Sequence[int | None], ms: int) -> float:
+    """The share of ``waits`` that end a turn by ``ms`` of pause."""
+    return round(sum(w is not None and w <= ms for w in waits) / max(1, len(waits)), 4)
+
+
 def _conditions(names: str | None) -> tuple[Condition, ...]:
     if not names:
         return CONDITIONS
@@ -237,6 +270,15 @@ def main(argv: list[str] | None = None) -> int:
         "model/wired, the costliest quiet frame before the decision: CPU ms median "
         f"{quiet_frame['median']}, p95 {quiet_frame['p95']}"
     )
+    data["graded_wait"] = graded_waits(rows)
+    print("The graded wait, by pause length: probability over / false finished / finished "
+          "ended by then")  # fmt: skip
+    print(format_table(
+        ["candidate", *(f"{ms} ms" for ms in next(iter(data["graded_wait"].values())))],
+        [[name, *(f"{w['cut']:.2f} / {_pct(w['false_finished'])} / {_pct(w['finished_ended'])}"
+                  for w in by_wait.values())]
+         for name, by_wait in data["graded_wait"].items()],
+    ))  # fmt: skip
     print(f"JSON: {write_json(data, args.json, 'turn_model')}")
     return 0
 

@@ -11,7 +11,10 @@ audio features, one on the audio and text features, the pitch features held to t
 direction a voice means (:data:`FALLING_MEANS_FINISHED`). Each one's threshold is the lowest
 probability at which no more than :data:`FALSE_FINISHED_TARGET` of the split's
 unfinished turns are called finished: cutting a caller off costs more than waiting for
-the speech-to-text service's own end of turn. The ``test`` split is never read here
+the speech-to-text service's own end of turn. Each one's graded wait
+(:data:`WAIT_TARGETS`): for each pause length, the lowest probability at which no more
+than that share of the split's unfinished turns are called finished (a caller cut off
+after a longer wait has paused that long). The ``test`` split is never read here
 (``bench/turn_model.py`` measures on it).
 """
 
@@ -30,6 +33,10 @@ from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, WEIGHTS
 from tests.toolkit.turnset.labelled import CONDITIONS, build
 
 FALSE_FINISHED_TARGET = 0.10
+WAIT_TARGETS: tuple[tuple[int, float], ...] = ((200, 0.01), (300, 0.02), (500, 0.05), (700, 0.10))
+"""The graded wait: (ms of pause, the share of unfinished turns it may end). A turn ends
+after the shortest wait whose probability it is over; under every one, the service ends
+it."""
 PENALTY = 1.0
 FALLING_MEANS_FINISHED = ("final_pitch", "final_above_low", "final_slope")
 """Features whose weight may not be positive: a voice that ends higher cannot make a turn
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             "conditions": [c.name for c in CONDITIONS],
             "penalty": PENALTY,
             "false_finished_target": FALSE_FINISHED_TARGET,
+            "wait_targets": [list(t) for t in WAIT_TARGETS],
         },  # fmt: skip
     }
     for name, x, names in (
@@ -138,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         model = fit_signed(x, y, names)
         prob = probabilities(model, x)
         model["threshold"] = threshold(prob, y)
+        model["waits"] = [[ms, threshold(prob, y, share)] for ms, share in WAIT_TARGETS]
+        for ms, cut in model["waits"]:
+            cut_off, ended = (prob[y == 0] > cut).mean(), (prob[y == 1] > cut).mean()
+            log(f"{name}: after {ms} ms over {cut}: false finished {cut_off:.3f}, "
+                f"finished ended {ended:.3f}")  # fmt: skip
         said = prob > model["threshold"]
         log(
             f"{name}: train accuracy {(said == (y > 0.5)).mean():.3f}, false finished "

@@ -22,20 +22,29 @@ Modes (:class:`EarlyEndMode`):
   the service's own verdict (Universal-3 Pro sends a partial after ``min_turn_silence``
   exactly when the words end no sentence, and ends the turn when they do). Without a
   partial it decides as ``vad``.
-* ``model``: after ``silence_ms`` of silence, when the turn model
-  (:mod:`sipgw.media.turn_model`) says "finished" from the audio before the pause (the
-  pitch, the level's fall, final lengthening) and, when the service sent a partial in the
-  turn, its words; on "not yet" it waits for the service or the caller's next speech. A
-  partial that came in this quiet spell without a sentence end is the service's verdict,
-  as in ``vad+text``: nothing is asked. The call's last 1.6 s of audio are kept
+* ``model``: after ``silence_ms`` of silence the turn model
+  (:mod:`sipgw.media.turn_model`) is asked, from the audio before the pause (the pitch,
+  the level's fall, final lengthening) and, when the service sent a partial in the turn,
+  its words; its probability that the caller is finished sets how long the pause must
+  last (the weights' graded wait, :meth:`~sipgw.media.turn_model.TurnModel.wait_ms`: a
+  likely end after 200-300 ms, a middling one after 500-700 ms, an unlikely one never,
+  left to the service). Speech within the wait goes on with the turn (the next pause is
+  asked anew), and so does the service's end of turn; a partial that came in this quiet
+  spell without a sentence end, before the question or within the wait, is the service's
+  verdict, as in ``vad+text``: nothing is asked. A partial that ends a sentence, later in
+  the same quiet spell, is weighed anew: the pause's audio features are kept, so only its
+  words are new (a few microseconds), and its wait counts from the pause's start: the turn
+  ends at once (:meth:`EarlyTurnEnd.partial` says so) when the pause is already that long,
+  at the wait's frame when not, never when the new words say "not yet". The call's last
+  1.6 s of audio are kept
   (:class:`~sipgw.media.turn_tail.TurnTail`), and the quiet frames before the decision
   measure the pitch it will read, a share each, so no frame costs much over a millisecond
   of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
-It asks once per quiet spell, and only in a turn: after the detector heard speech
-(``speaking`` and a loud frame) since the service's last end of turn. An end of turn
-that arrives while the caller talks again (a forced one, a model latency late) leaves
-the new speech armed. Frames are counted as time (one per 20 ms), so the decision is
+It asks once per quiet spell (and again on such a partial), and only in a turn: after the
+detector heard speech (``speaking`` and a loud frame) since the service's last end of turn.
+An end of turn that arrives while the caller talks again (a forced one, a model latency
+late) leaves the new speech armed. Frames are counted as time (one per 20 ms), so the decision is
 exact on an injected clock and costs one comparison per frame.
 """
 
@@ -101,7 +110,8 @@ class EarlyTurnEnd:
     """
 
     __slots__ = (
-        "_armed", "_fresh", "_silence_frames", "_tail", "_words", "last_probability", "mode",
+        "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_tail", "_words",
+        "last_probability", "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
@@ -116,6 +126,10 @@ class EarlyTurnEnd:
         # model mode: the call's recent audio, and the latest decision's probability
         self._tail = TurnTail(model) if mode is EarlyEndMode.MODEL else None
         self.last_probability: float | None = None
+        self.last_wait_ms: int | None = None  # ... and the wait it set (None: none)
+        self._due: int | None = None  # model: the quiet frame that ends the turn
+        self._audio: list[float] | None = None  # model: this quiet spell's audio features
+        self._quiet = 0  # the latest quiet frame's count
 
     @property
     def silence_ms(self) -> int:
@@ -132,28 +146,64 @@ class EarlyTurnEnd:
         """A loud frame while the detector says speech: the caller speaks in a turn."""
         self._armed = True
         self._fresh = False
+        self._due = None
+        self._audio = None
 
-    def partial(self, text: str, *, quiet: bool) -> None:
+    def partial(self, text: str, *, quiet: bool) -> bool:
         """A partial transcript of the current turn; ``quiet``: the caller's latest frame
-        was quiet (a partial of the silence that follows their words)."""
+        was quiet (a partial of the silence that follows their words). True when the turn
+        must end now (``model`` mode: a partial after this quiet spell's decision is weighed
+        anew, and its graded wait is already over)."""
         self._words = text
         self._fresh = quiet
+        audio = self._audio
+        tail = self._tail
+        if audio is None or tail is None or not quiet:
+            return False
+        if not text.rstrip().endswith(_ENDS):  # the service heard the silence: open
+            self._armed = False
+            self._due = self._audio = None
+            return False
+        self.last_probability = probability = tail.model.probability(audio, text)
+        wait = tail.model.wait_ms(probability, bool(text.strip()))
+        self.last_wait_ms = wait
+        if wait is None:
+            self._armed = False
+            self._due = None
+            return False
+        due = -(-wait // FRAME_MS)
+        if due <= self._quiet:
+            self._armed = False
+            self._due = self._audio = None
+            return True
+        self._armed = True
+        self._due = due
+        return False
 
     def turn_ended(self, caller_loud: bool) -> None:
         """The service ended a turn; ``caller_loud``: the caller's latest frame was loud
         (they went on after a forced end: their new speech stays a turn)."""
         self._words = None
         self._fresh = False
+        self._due = self._audio = None
         if not caller_loud:
             self._armed = False
 
     def quiet(self, quiet_frames: int) -> bool:
         """A quiet frame, the ``quiet_frames``-th since the last loud one: True when the
         turn must end now (once per quiet spell)."""
+        self._quiet = quiet_frames
         if not self._armed:
             return False
         tail = self._tail
         if quiet_frames != self._silence_frames:
+            if quiet_frames == self._due:  # model: the graded wait is over
+                self._armed = False
+                self._due = None
+                if self._service_said_open():
+                    return False
+                self._audio = None
+                return True
             if tail is not None and quiet_frames < self._silence_frames:
                 tail.prepare(quiet_frames, self._silence_frames - quiet_frames)
             return False
@@ -162,11 +212,21 @@ class EarlyTurnEnd:
             return False
         words = self._words
         if tail is not None:
-            self._armed = False  # asked once per quiet spell, either way
-            if self._fresh and words is not None and not words.rstrip().endswith(_ENDS):
-                return False  # the service heard the silence and ended no sentence
-            self.last_probability = probability = tail.probability(quiet_frames, words)
-            return tail.model.finished(probability, bool(words and words.strip()))
+            if self._service_said_open():
+                self._armed = False
+                return False
+            self._audio = audio = tail.features(quiet_frames)
+            self.last_probability = probability = tail.model.probability(audio, words)
+            wait = tail.model.wait_ms(probability, bool(words and words.strip()))
+            self.last_wait_ms = wait
+            due = None if wait is None else max(quiet_frames, -(-wait // FRAME_MS))
+            if due is None or due == quiet_frames:
+                self._armed = False  # a later partial in this quiet spell asks again
+                if due is not None:
+                    self._audio = None
+                return due is not None
+            self._due = due
+            return False
         if mode is EarlyEndMode.VAD_TEXT and words is not None:
             if sentence_open(words):
                 return False
@@ -174,6 +234,12 @@ class EarlyTurnEnd:
                 return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True
+
+    def _service_said_open(self) -> bool:
+        """A partial came in this quiet spell and ends no sentence: the service heard the
+        silence and goes on listening (Universal-3 Pro's verdict)."""
+        words = self._words
+        return self._fresh and words is not None and not words.rstrip().endswith(_ENDS)
 
 
 def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:

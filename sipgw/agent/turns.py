@@ -94,9 +94,10 @@ other partial heard during speech starts nothing.
 *Early ends of turn* (``early_end``, :mod:`sipgw.agent.early_end`): after a set silence
 of the detector in a turn, and unless the turn's latest partial leaves the sentence open
 (``vad+text``) or the turn model hears the caller unfinished (``model``: it is given every
-frame, :meth:`EarlyTurnEnd.hear`), the machine says :class:`ForceTurnEnd`: the agent asks
-the STT to finalize now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the
-STT's own end of turn stays the fallback.
+frame, :meth:`EarlyTurnEnd.hear`; a partial that ends a sentence later in the pause may
+end it too), the machine says :class:`ForceTurnEnd`: the agent asks the STT to finalize
+now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the STT's own end
+of turn stays the fallback.
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
@@ -580,12 +581,13 @@ class TurnTaker:
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
-            if self._early is not None:
-                self._early.partial(event.text, quiet=not self.vad.loud)
+            ended = _NOTHING  # the early end may weigh a partial of the pause anew
+            if self._early is not None and self._early.partial(event.text, quiet=not self.vad.loud):
+                ended = _FORCE_TURN_END
             if event.text.strip() and is_backchannel(event.text):
                 self._backchannel = True
                 if self.paused_at is not None and self.vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
-                    return (self._resume(now),)  # "mm-hmm": the agent talks on at once
+                    return (*ended, self._resume(now))  # "mm-hmm": the agent talks on at once
             elif event.text.strip():
                 self._backchannel = False
             if (
@@ -594,9 +596,10 @@ class TurnTaker:
                 and (self.paused_at is not None or (self.agent.audible and self._heard_since()))
                 and (not self.room_gate or self.paused_at is not None or self.vad.speaking)
             ):
-                return (self._commit(Cause.TRANSCRIPT),)
+                return (*ended, self._commit(Cause.TRANSCRIPT))
             if self.preemptive_pause_ms is not None:
-                return self._partial_heard(event)
+                return ended + self._partial_heard(event)
+            return ended
         return _NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:

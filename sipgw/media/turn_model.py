@@ -20,8 +20,8 @@ pause:
   octave errors), in semitones: the final pitch against the median and against the
   speaker's low end (10th percentile) in the window, the final slope (last 300 ms),
   the range, and the share of speech frames that are voiced;
-* level: the last 100 ms against the loud frames (a fade), and the slope of the last
-  300 ms;
+* level: the last 100 ms against the loud frames (a fade), the slope of the last
+  300 ms, and the speech's median level over the pause's (up to :data:`SNR_CAP_DB`);
 * timing: the last voiced run's length, and against the mean run (final lengthening),
   and the speaking rate (level peaks a second).
 
@@ -34,6 +34,13 @@ ignored (partials seldom carry it).
 :func:`decide` gives the probability that the turn is finished: the ``audio`` weights
 without a transcript, the ``audio+text`` weights with one. Pure Python (no numpy);
 one decision costs a few milliseconds of CPU (docs/quality.md has the figure).
+
+Each set of weights carries a *graded wait* (:meth:`TurnModel.wait_ms`): the probability
+sets how long the pause must last before the turn counts as over, a likely end soon, a
+middling one later, a low one never (the speech-to-text service ends it); each wait's
+probability is the lowest at which no more than its share of the training split's
+unfinished turns would be ended then (``bench/turn_model_train.py``), the longer waits
+allowed more, since a caller cut off there has paused that long.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from typing import Any, Final
 __all__ = [
     "AUDIO_FEATURES",
     "RATE",
+    "SNR_CAP_DB",
     "TEXT_FEATURES",
     "TurnModel",
     "audio_features",
@@ -73,6 +81,11 @@ _MAX_LAG: Final = 57  # 70 Hz
 _VOICED: Final = 0.45  # normalized autocorrelation of a voiced frame
 _WINDOW_S: Final = 1.2  # speech before the pause that is measured
 _FINAL_S: Final = 0.3
+SNR_CAP_DB: Final = 45.0
+"""The speech over the pause's level is counted up to this: the labelled set's clean line
+(hiss at -65 dBFS under speech at -20) gives 37-46 dB; a pause of digital silence (a
+μ-law stream of 0xff, as a Twilio or WebRTC leg sends it) would give 60 and more, a line
+the weights never heard, and its regression would read that as "not finished"."""
 
 AUDIO_FEATURES: Final = (
     "final_pitch", "final_above_low", "final_slope", "pitch_range", "voiced_share",
@@ -312,7 +325,7 @@ def audio_features(
         last_run * 0.02,
         _clip(last_run / mean_run, 5.0),
         peaks / duration,
-        _clip(snr, 60.0),
+        _clip(snr, SNR_CAP_DB),
     ]
 
 
@@ -338,13 +351,26 @@ class _Logistic:
     weights: tuple[float, ...]
     bias: float
     threshold: float
+    waits: tuple[tuple[int, float], ...]
+    """The graded wait: (ms of pause, the probability above which the turn ends then),
+    shortest wait first; empty: ``threshold`` at once."""
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> _Logistic:
+        waits = tuple(sorted((int(ms), float(cut)) for ms, cut in data.get("waits", ())))
         return cls(
             tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
-            float(data["bias"]), float(data["threshold"]),
+            float(data["bias"]), float(data["threshold"]), waits,
         )  # fmt: skip
+
+    def wait_ms(self, probability: float) -> int | None:
+        """The pause after which a turn of this probability ends; None: never early."""
+        if not self.waits:
+            return 0 if probability > self.threshold else None
+        for ms, cut in self.waits:
+            if probability > cut:
+                return ms
+        return None
 
     def probability(self, features: Sequence[float]) -> float:
         z = self.bias + sum(
@@ -397,8 +423,17 @@ class TurnModel:
         return self.audio_text.probability([*audio, *text_features(partial_text)])
 
     def finished(self, probability: float, with_text: bool) -> bool:
-        """Whether ``probability`` (with or without a transcript) says the turn is over."""
+        """Whether ``probability`` (with or without a transcript) says the turn is over
+        at once (over the single decision's threshold)."""
         return probability > (self.audio_text if with_text else self.audio).threshold
+
+    def wait_ms(self, probability: float, with_text: bool) -> int | None:
+        """How long the pause must last before the turn counts as over (ms from the
+        pause's start), from ``probability`` (with or without a transcript): the graded
+        wait of the weights (a likely end soon, a middling one later); None: leave the
+        turn to the speech-to-text service. Weights without a graded wait end the turn at
+        once over their threshold (0)."""
+        return (self.audio_text if with_text else self.audio).wait_ms(probability)
 
 
 @functools.cache

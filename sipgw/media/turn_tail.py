@@ -126,6 +126,12 @@ class TurnTail:
     def probability(self, pause_frames: int, words: str | None = None) -> float:
         """The model's probability that the turn is finished, the caller quiet for the last
         ``pause_frames`` frames; ``words``: the turn's latest partial transcript."""
+        return self.model.probability(self.features(pause_frames), words)
+
+    def features(self, pause_frames: int) -> list[float]:
+        """:func:`~sipgw.media.turn_model.audio_features` of a decision at ``pause_frames``
+        (kept, a later partial's words are weighed against the same audio at no cost:
+        :meth:`TurnModel.probability <sipgw.media.turn_model.TurnModel.probability>`)."""
         self._measure(self._missing(pause_frames))
         start, end = self._span(pause_frames)
         first = self._count - len(self._frames)
@@ -134,8 +140,7 @@ class TurnTail:
         windows = track_windows((end - start) * FRAME_SAMPLES)
         track = [self._pitch[n] for n in range(start, start + windows)]
         pause_seconds = pause_frames * FRAME_SAMPLES / RATE
-        audio = audio_features(samples, pause_seconds, track)
-        return self.model.probability(audio, words)
+        return audio_features(samples, pause_seconds, track)
 
     def finished(self, pause_frames: int, words: str | None = None) -> bool:
         """Whether the model says the turn is over (:meth:`probability` over its

@@ -50,7 +50,9 @@ class Call:
             self.frames += 1
 
     def stt(self, event: SttPartialTranscript | SttTurnEnded) -> tuple[TurnAction, ...]:
-        return self.turns.receive_stt(event, self.now)
+        actions = self.turns.receive_stt(event, self.now)
+        self._note(actions)
+        return actions
 
     def _note(self, actions: tuple[TurnAction, ...]) -> None:
         if any(isinstance(a, ForceTurnEnd) for a in actions):
@@ -194,10 +196,13 @@ def test_off_builds_no_policy_so_the_frames_skip_it() -> None:
     assert (policy.mode, policy.silence_ms) == (EarlyEndMode.VAD_TEXT, 240)  # whole frames
 
 
-def model_of(final_pitch: float, preposition: float = 0.0) -> TurnModel:
+def model_of(
+    final_pitch: float, preposition: float = 0.0, waits: list[list[float]] | None = None
+) -> TurnModel:
     """A turn model whose cues are the final pitch against the median (``final_pitch`` per
     3 semitones: negative, a fall is finished) and, with words, a last word that is a
-    preposition."""
+    preposition; ``waits``: its graded wait ([ms, probability] pairs; None: at once over
+    0.5)."""
     n, t = len(AUDIO_FEATURES), len(TEXT_FEATURES)
     weights = [0.0] * n
     weights[AUDIO_FEATURES.index("final_pitch")] = final_pitch
@@ -207,6 +212,8 @@ def model_of(final_pitch: float, preposition: float = 0.0) -> TurnModel:
              "threshold": 0.5}  # fmt: skip
     both = {"mean": [0.0] * (n + t), "scale": [3.0] * n + [1.0] * t,
             "weights": [*weights, *text], "bias": 0.0, "threshold": 0.5}  # fmt: skip
+    if waits is not None:
+        audio["waits"] = both["waits"] = waits
     return TurnModel.parse({"audio_features": list(AUDIO_FEATURES),
                             "text_features": list(TEXT_FEATURES),
                             "audio": audio, "audio+text": both})  # fmt: skip
@@ -294,3 +301,140 @@ def test_model_mode_takes_a_partial_of_the_silence_as_the_services_verdict() -> 
     call.stt(partial("for the same delivery."))
     call.play(QUIET, 300)
     assert call.forced_at == [400 + 1400 + 500 + 1400 + 200 - 20]
+
+
+GRADED = model_of(-1.0, preposition=-10.0, waits=[[200, 0.9], [400, 0.7], [700, 0.5]])
+"""The falling voice ends a turn after 400 ms (its probability is in 0.7-0.9), a level
+one after 700 ms (0.5-0.7), a rising one never."""
+
+
+@pytest.mark.parametrize(("end_hz", "wait_ms"), [(95.0, 400), (130.0, 700), (190.0, None)])
+def test_the_graded_wait_ends_a_turn_after_the_pause_its_probability_sets(
+    end_hz: float, wait_ms: int | None
+) -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(end_hz))
+    call.play(QUIET, 1000)
+    assert call.early.last_wait_ms == wait_ms
+    assert call.forced_at == ([] if wait_ms is None else [400 + 1400 + wait_ms - 20])
+
+
+def test_speech_within_the_graded_wait_ends_nothing_and_asks_again() -> None:
+    """A pause shorter than its wait is a pause: the caller goes on, the turn goes on; the
+    next pause is judged anew."""
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.play(QUIET, 300)  # under its 400 ms
+    assert call.early.last_wait_ms == 400
+    call.early.last_probability = None
+    call.play(SPEECH, 400)
+    call.play(QUIET, 1000)
+    assert 400 + 1400 + 400 - 20 not in call.forced_at
+    assert call.early.last_probability is not None  # asked again in the new quiet spell
+
+
+def test_a_partial_of_the_silence_within_the_graded_wait_is_the_services_verdict() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(130.0))  # a wait of 700 ms
+    call.play(QUIET, 400)
+    call.stt(partial("i was charged twice"))  # the service heard 400 ms and goes on
+    call.play(QUIET, 600)
+    assert call.forced_at == []
+    assert call.early.last_wait_ms == 700
+
+
+def test_the_services_end_within_the_graded_wait_leaves_nothing_to_force() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(130.0))
+    call.play(QUIET, 400)
+    call.stt(final("I was charged twice."))
+    call.play(QUIET, 600)
+    assert call.forced_at == []
+
+
+def test_a_late_finished_partial_ends_the_turn_at_once_when_its_wait_is_over() -> None:
+    """The words at the pause's decision hold the turn ("... a table for": left to the
+    service); the service's partial 500 ms into the quiet ends a sentence: asked again,
+    the same audio with the new words waits 400 ms from the pause's start, already over."""
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))  # heard during the speech
+    call.play(QUIET, 500)
+    assert call.early.last_wait_ms is None and call.forced_at == []
+    actions = call.stt(partial("I'd like a table for two."))
+    assert any(isinstance(a, ForceTurnEnd) for a in actions)
+    assert call.early.last_wait_ms == 400
+    assert call.forced_at == [400 + 1400 + 500]
+    call.play(QUIET, 1000)
+    assert call.forced_at == [400 + 1400 + 500]  # once
+
+
+def test_a_late_finished_partial_within_its_wait_ends_the_turn_when_the_wait_is_over() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 260)
+    assert call.stt(partial("I'd like a table for two.")) == ()
+    call.play(QUIET, 1000)
+    assert call.forced_at == [400 + 1400 + 400 - 20]  # the 20th quiet frame
+
+
+def test_a_late_partial_that_looks_unfinished_leaves_the_turn_to_the_service() -> None:
+    """The falling voice alone would end the turn after 400 ms; a partial at 300 ms whose
+    words go on (the model reads its last word, a preposition, whatever its full stop)
+    takes the wait back; one without a sentence end is the service's own verdict."""
+    for text in ("I'd like a table for.", "i'd like a table for two"):
+        call = Call(EarlyEndMode.MODEL, model=GRADED)
+        call.play(QUIET, 400)
+        call.say(speech(95.0))
+        call.play(QUIET, 300)
+        assert call.early.last_wait_ms == 400
+        assert call.stt(partial(text)) == ()
+        call.play(QUIET, 1000)
+        assert call.forced_at == [], text
+
+
+def test_speech_after_a_late_partial_cancels_its_wait() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 260)
+    call.stt(partial("I'd like a table for two."))  # a wait of 400 ms: 140 ms to go
+    call.play(SPEECH, 200)  # the caller goes on
+    call.early.last_probability = None
+    call.stt(partial("I'd like a table for two people."))  # during speech: nothing asked
+    assert call.early.last_probability is None
+    call.play(QUIET, 60)  # under the 200 ms decision
+    assert call.forced_at == []
+
+
+def test_a_partial_after_the_forced_end_asks_nothing() -> None:
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.play(QUIET, 600)
+    assert call.forced_at == [400 + 1400 + 400 - 20]
+    call.early.last_probability = None
+    assert call.stt(partial("I'd like a table for two.")) == ()
+    assert call.early.last_probability is None
+
+
+def test_the_shipped_weights_grade_their_wait() -> None:
+    """Longer waits take lower probabilities; every wait is at or after the decision."""
+    from sipgw.media.turn_model import default_model
+
+    model = default_model()
+    for weights in (model.audio, model.audio_text):
+        assert weights.waits, "the shipped weights carry a graded wait"
+        cuts = [cut for _, cut in weights.waits]
+        assert cuts == sorted(cuts, reverse=True)
+        assert all(ms >= 200 for ms, _ in weights.waits)
+        assert weights.wait_ms(1.0) == weights.waits[0][0]
+        assert weights.wait_ms(0.0) is None

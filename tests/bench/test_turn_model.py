@@ -62,3 +62,9 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
     assert data["candidates"]["model/wired"]["all"]["cpu_ms_median"] is not None
     assert data["wired_quiet_frame_cpu_ms"]["median"] > 0
     assert "costliest quiet frame" in proc.stdout
+    # the graded wait: per wait, what it ends by then; a longer wait ends no fewer
+    for by_wait in data["graded_wait"].values():
+        ended = [w["finished_ended"] for w in by_wait.values()]
+        cut = [w["false_finished"] for w in by_wait.values()]
+        assert ended == sorted(ended) and cut == sorted(cut) and len(by_wait) >= 2
+    assert "The graded wait" in proc.stdout

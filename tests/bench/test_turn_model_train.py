@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.turn_model_train import fit, fit_signed, probabilities, threshold
+from bench.turn_model_train import WAIT_TARGETS, fit, fit_signed, probabilities, threshold
 from sipgw.media.turn_model import TurnModel
 
 pytestmark = pytest.mark.timeout(600)
@@ -63,3 +63,8 @@ def test_training_writes_weights_the_model_loads(tmp_path: Path) -> None:
     model = TurnModel.parse(data)
     assert data["trained_on"]["samples"] == 24
     assert 0.5 <= model.audio.threshold <= 0.99
+    # the graded wait: every wait of WAIT_TARGETS, a longer one at no higher a probability
+    for weights in (model.audio, model.audio_text):
+        assert [ms for ms, _ in weights.waits] == [ms for ms, _ in WAIT_TARGETS]
+        cuts = [cut for _, cut in weights.waits]
+        assert cuts == sorted(cuts, reverse=True) and all(0.5 <= c <= 0.99 for c in cuts)

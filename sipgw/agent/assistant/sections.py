@@ -214,13 +214,16 @@ class AssistantSection:
         "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "
         "ForceEndpoint), the service's own end of turn kept as the fallback; vad+text: as vad, "
         "unless the turn's partial transcript leaves the sentence open (it ends in \"and\", "
-        "\"for\", \"um\", a comma...); model: as vad when the turn model hears the caller "
-        "finished, from the voice before the pause and the partial's words (docs/quality.md). "
-        "A line may set its own ([lines.NAME.settings]).",
+        "\"for\", \"um\", a comma...); model: the turn model, asked after "
+        "SIPGW_EARLY_TURN_END_MS of silence from the voice before the pause and the partial's "
+        "words, sets how long the pause must last before the turn ends (200-700 ms as it "
+        "hears the caller more or less surely finished; unsure, never: the service decides; "
+        "docs/quality.md). A line may set its own ([lines.NAME.settings]).",
     )  # fmt: skip
     early_turn_end_ms: int = setting(
         200, env="SIPGW_EARLY_TURN_END_MS", parse=int_at_least(20),
-        help="The voice detector's silence (ms) after which SIPGW_EARLY_TURN_END ends the turn.",
+        help="The voice detector's silence (ms) after which SIPGW_EARLY_TURN_END ends the turn "
+        "(model: after which the turn model is asked).",
     )  # fmt: skip
     dtmf_timeout_ms: int = setting(
         1500, env="SIPGW_DTMF_TIMEOUT_MS", parse=int_at_least(0),
