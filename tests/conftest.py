@@ -113,6 +113,11 @@ SHARED_NAMESPACE_LANE = (
     "tests/bench/test_smoke.py::test_capacity_compare",
     "tests/interop/test_campaigns_peers.py",
     "tests/interop/test_campaigns_cluster.py",
+    # no reason of their own: the call queues', answerOnBridge's and conferences' TwiML tests
+    # (about 50 s) balance the lanes
+    "tests/interop/test_twiml_queue_peers.py",
+    "tests/interop/test_twiml_answer_on_bridge_peers.py",
+    "tests/interop/test_twiml_conference_peers.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (
@@ -134,6 +139,8 @@ THIRD_LANE = (
     # beside the assistant's: both play a callee's 1000 Hz beep and read the wire for it, so
     # they must not run at once (an RTP capture sees the other test's beep)
     "tests/interop/test_amd_s2s_peers.py",
+    "tests/interop/test_s2s_warm_transfer_peers.py",
+    "tests/interop/test_s2s_hd_voice_peers.py",
     "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
     "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
