@@ -16,12 +16,12 @@ on the same gateway.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sipgw.agent.callqueues import QueuedCaller, QueueFull, QueueStats
+from sipgw.twilio.sids import new_sid
 
 __all__ = ["CALL_QUEUES", "MAX_QUEUES", "CallQueueRegistry"]
 
@@ -61,7 +61,7 @@ class CallQueueRegistry:
                 self._forget_empty()
             if len(self._queues) >= self.max_queues:
                 raise QueueFull(f"the gateway keeps {self.max_queues} queues at most")
-            queue = self._queues[name] = _Queue("QU" + secrets.token_hex(16), max_size)
+            queue = self._queues[name] = _Queue(new_sid("QU"), max_size)
         queue.max_size = max_size  # Twilio's queue size is the queue's: the last word wins
         if len(queue.callers) >= max_size:
             raise QueueFull(f"queue {name!r} holds {len(queue.callers)} callers")

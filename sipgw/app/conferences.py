@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from sipgw.agent.conferences import ConferenceRoom
-from sipgw.agent.twiml.webhook import new_sid
+from sipgw.twilio.sids import new_sid
 
 __all__ = ["PROCESS_ROOMS", "GatewayRooms"]
 

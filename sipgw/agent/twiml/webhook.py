@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -28,6 +27,7 @@ import aiohttp
 from yarl import URL
 
 from sipgw.agent.base import CallControl
+from sipgw.twilio.sids import new_sid
 from sipgw.twilio.signature import signature_for
 
 __all__ = [
@@ -72,11 +72,6 @@ def call_sid_of(call_id: str) -> str:
     """A call's ``CallSid``: ``CA`` and 32 hex digits of its SIP Call-ID's SHA-256, so the
     REST subset's ``sid`` of a created call and the webhooks' ``CallSid`` name the same call."""
     return "CA" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
-
-
-def new_sid(prefix: str) -> str:
-    """A Twilio-shaped SID: two letters and 32 hex digits (``CA...``, ``MZ...``)."""
-    return prefix + secrets.token_hex(16)
 
 
 def _number_or_uri(number: str, uri: str) -> str:
