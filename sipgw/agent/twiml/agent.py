@@ -956,6 +956,11 @@ class TwimlAgent(Agent):
         how = RingAllDial if several else BridgedDial
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
+        return await self._run_bridge(dialing, verb)
+
+    async def _run_bridge(self, dialing: BridgedDial | QueueDial, verb: Dial) -> DialResult:
+        """``dialing`` run as the call's ``<Dial>`` of the moment; its result, with the
+        bridge's recording."""
         self._dialing = (dialing, verb)
         try:
             result = await dialing.run()
@@ -1302,13 +1307,7 @@ class TwimlAgent(Agent):
         recorder = self._bridge_recorder(verb, self._refuse_queue)
         dialled = replace(verb, targets=(target,))
         dialing = QueueDial(self.call, self.call_sid, queues, dialled, self._note, recorder)
-        self._dialing = (dialing, verb)
-        try:
-            result = await dialing.run()
-        finally:
-            if not self._closed:
-                self._dialing = None
-        return self._with_recording(dialing, result)
+        return await self._run_bridge(dialing, verb)
 
     def _enqueue_at_hangup(self) -> None:
         """The caller hung up in a queue (or bridged from one): out of it, and the
