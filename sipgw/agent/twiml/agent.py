@@ -1054,15 +1054,7 @@ class TwimlAgent(Agent):
             return
         bridged, verb = dialing
         result = self._with_recording(bridged, bridged.at_hangup())
-        if not verb.action or self._poster is None or self._program is None:
-            return
-        try:
-            url = absolute_url(self._program.url, verb.action)
-        except ValueError:
-            return
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           "completed")  # fmt: skip
-        self._poster.post(Callback(url, verb.method), {**form, **dict(result.params())})
+        self._post_callback(verb.action, verb.method, "completed", result.params())
 
     async def _conference(self, verb: DialConference) -> None:
         """``<Dial><Conference>`` (:mod:`sipgw.agent.twiml.conference`); then its ``action``
@@ -1198,17 +1190,9 @@ class TwimlAgent(Agent):
             return
         conferencing.stop("caller")
         conferencing.leave("caller")
-        action = conferencing.verb.dial
-        if not action.action or self._poster is None or self._program is None:
-            return
-        try:
-            url = absolute_url(self._program.url, action.action)
-        except ValueError:
-            return
+        dial = conferencing.verb.dial
         result = DialResult("completed", "", conferencing.duration())
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           "completed")  # fmt: skip
-        self._poster.post(Callback(url, action.method), {**form, **dict(result.params())})
+        self._post_callback(dial.action, dial.method, "completed", result.params())
 
     # ------------------------------------------------------------------ queues
 
@@ -1317,17 +1301,24 @@ class TwimlAgent(Agent):
             return
         self._post_queue_result(run.verb, run.at_hangup(), "completed")
 
-    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
-        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
-        if not verb.action or self._poster is None or self._program is None:
+    def _post_callback(
+        self, action: str, method: str, status: str, fields: tuple[tuple[str, str], ...]
+    ) -> None:
+        """``fields``, beside the call's with ``CallStatus`` ``status``, to ``action`` (relative
+        to the document; none, or a bad URL: nothing) as a callback: its answer is not
+        followed (the call is over, or goes on)."""
+        if not action or self._poster is None or self._program is None:
             return
         try:
-            url = absolute_url(self._program.url, verb.action)
+            url = absolute_url(self._program.url, action)
         except ValueError:
             return
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           status or "in-progress")  # fmt: skip
-        self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid, status)
+        self._poster.post(Callback(url, method), {**form, **dict(fields)})
+
+    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
+        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
+        self._post_callback(verb.action, verb.method, status or "in-progress", outcome.params())
 
     # ------------------------------------------------------------------ answerOnBridge
 
