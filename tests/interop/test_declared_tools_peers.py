@@ -11,9 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import mcp_server_time  # type: ignore[import-untyped]  # noqa: F401 - a real peer scripts/test installs: fail, never skip
@@ -25,6 +23,7 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from tests.interop.services import fake_services
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.httpapp import JsonHandler, serving
 from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(150)
@@ -60,31 +59,19 @@ tools = ["get_current_time"]
 """
 
 
-class Invoices(BaseHTTPRequestHandler):
+class Invoices(JsonHandler):
     seen: list[tuple[str, str]] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         Invoices.seen.append((self.path, self.headers.get("Authorization", "")))
-        body = json.dumps({"number": self.path.rsplit("/", 1)[-1], "status": "paid"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json({"number": self.path.rsplit("/", 1)[-1], "status": "paid"})
 
 
 @pytest.fixture
 def invoices() -> Iterator[int]:
     Invoices.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Invoices) as port:
+        yield port
 
 
 @pytest.fixture

@@ -18,12 +18,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from tests.toolkit.canaries import ASSEMBLYAI_KEY, OPENAI_KEY
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
 from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall, quoted_line
+from tests.toolkit.httpapp import serving
 from tests.toolkit.metrics import sample_value
 from tests.toolkit.peers.baresip import Baresip
 
@@ -261,12 +260,8 @@ tools = ["get_current_time"]
 def invoices() -> Iterator[int]:
     """The invoice service the line's HTTP tool asks (its port)."""
     Invoices.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Invoices) as port:
+        yield port
 
 
 @pytest.mark.parametrize("kind", ["voice-agent", "realtime"])

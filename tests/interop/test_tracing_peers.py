@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from tests.toolkit.fakes.threaded import ThreadedFakes
 from tests.toolkit.fakes.voice_agent import VoiceAgentRecord
 from tests.toolkit.fakes.voice_base import FakeReply
 from tests.toolkit.fakes.voice_base import FakeToolCall as S2sToolCall
+from tests.toolkit.httpapp import JsonHandler, serving
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.waiting import wait_for
@@ -56,7 +55,7 @@ properties = {{ number = {{ type = "string" }} }}
 """
 
 
-class Invoices(BaseHTTPRequestHandler):
+class Invoices(JsonHandler):
     """The tool's service (GET), and the webhooks' receiver (POST /hook)."""
 
     traceparents: list[str] = []
@@ -71,27 +70,15 @@ class Invoices(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         Invoices.traceparents.append(self.headers.get("traceparent", ""))
-        body = json.dumps({"status": "paid"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json({"status": "paid"})
 
 
 @pytest.fixture
 def invoices() -> Iterator[int]:
     Invoices.traceparents = []
     Invoices.webhooks = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Invoices)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(Invoices) as port:
+        yield port
 
 
 @pytest.fixture

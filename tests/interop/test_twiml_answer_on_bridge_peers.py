@@ -16,7 +16,7 @@ import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from sipgw.app.evaluation.audio import tone_frames
-from tests.interop.test_twiml_dial_peers import CALLED_HZ, app, gateway, tone
+from tests.interop.test_twiml_dial_peers import CALLED_HZ, app, dialling, gateway, tone
 from tests.interop.test_twiml_peers import CALLER_HZ
 from tests.interop.test_warm_transfer_peers import wait_heard
 from tests.toolkit.peers.baresip import Baresip
@@ -45,13 +45,7 @@ def test_the_caller_hears_ring_tone_as_early_media_and_is_answered_with_the_call
             return response
 
         app.twiml = build
-        with (
-            gateway(tmp_workdir, app, called.uri) as gw,
-            Baresip(
-                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
-            ) as caller,  # fmt: skip
-        ):
-            caller.dial(gw.uri("bot"))
+        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             called.wait_event("CALL_INCOMING", 15)
             caller.wait_event("CALL_PROGRESS", 10)  # 183 with SDP: early media
             wait_heard(caller, RING_HZ, 1.0, within=8)  # the ring tone, over early media

@@ -16,6 +16,7 @@ caller there, the bridge does.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -83,6 +84,21 @@ def dial_app(target: str, timeout: int = 30) -> object:
     return build
 
 
+@contextlib.contextmanager
+def dialling(
+    workdir: Path, app: TwilioSdkApp, called_uri: str
+) -> Iterator[tuple[GatewayProcess, Baresip]]:
+    """The gateway (dialling ``called_uri`` allowed) and the caller's phone (a tone of
+    ``CALLER_HZ``), which has called the gateway's line."""
+    caller_wav = tone(workdir, "caller", CALLER_HZ)
+    with (
+        gateway(workdir, app, called_uri) as gw,
+        Baresip(workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("bot"))
+        yield gw, caller
+
+
 def dialled(app: TwilioSdkApp, within: float = 15.0) -> dict[str, str]:
     """The form the ``<Dial action>`` got (the SDK's RequestValidator accepted it)."""
     app.wait_until(lambda: any(r.path == "/dialled" for r in app.requests), within)
@@ -97,13 +113,7 @@ def test_the_called_party_talks_with_the_caller_then_hangs_up_and_the_action_run
     with Baresip(tmp_workdir, "called", user="called", answermode="auto",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
         app.twiml = dial_app(called.uri)  # type: ignore[assignment]
-        with (
-            gateway(tmp_workdir, app, called.uri) as gw,
-            Baresip(
-                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
-            ) as caller,  # fmt: skip
-        ):
-            caller.dial(gw.uri("bot"))
+        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             established = called.wait_event("CALL_ESTABLISHED", 15)
             assert "sip:a@" not in established["peeruri"]  # the gateway called, no REFER
@@ -181,13 +191,7 @@ def test_a_busy_or_silent_called_party_posts_why_and_the_caller_goes_on(
 ) -> None:
     with Baresip(tmp_workdir, "called", user="called") as called:  # rings; answers nothing
         app.twiml = dial_app(called.uri, timeout=5)  # type: ignore[assignment]
-        with (
-            gateway(tmp_workdir, app, called.uri) as gw,
-            Baresip(
-                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
-            ) as caller,  # fmt: skip
-        ):
-            caller.dial(gw.uri("bot"))
+        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             called.wait_event("CALL_INCOMING", 15)
             if how == "busy":
@@ -232,13 +236,7 @@ def test_either_side_holds_and_resumes_and_the_two_hear_each_other_again(
     with Baresip(tmp_workdir, "called", user="called", answermode="auto",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
         app.twiml = dial_app(called.uri)  # type: ignore[assignment]
-        with (
-            gateway(tmp_workdir, app, called.uri) as gw,
-            Baresip(
-                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
-            ) as caller,  # fmt: skip
-        ):
-            caller.dial(gw.uri("bot"))
+        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             up = {"caller": caller.wait_event("CALL_ESTABLISHED", 10)["received_at"],
                   "called": called.wait_event("CALL_ESTABLISHED", 15)["received_at"]}  # fmt: skip
             wait_heard(called, CALLER_HZ, 1.0)
@@ -267,13 +265,7 @@ def test_the_caller_hanging_up_ends_the_called_partys_call(
     with Baresip(tmp_workdir, "called", user="called", answermode="auto",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
         app.twiml = dial_app(called.uri)  # type: ignore[assignment]
-        with (
-            gateway(tmp_workdir, app, called.uri) as gw,
-            Baresip(
-                tmp_workdir, "a", user="a", source_wav=tone(tmp_workdir, "caller", CALLER_HZ)
-            ) as caller,  # fmt: skip
-        ):
-            caller.dial(gw.uri("bot"))
+        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             called.wait_event("CALL_ESTABLISHED", 15)
             wait_heard(caller, CALLED_HZ, 0.5)

@@ -13,9 +13,8 @@ caller hanging up while waiting posts ``QueueResult=hangup``.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.test_twiml_dial_peers import app, gateway, tone
 from tests.interop.test_twiml_peers import CALLER_HZ
 from tests.interop.test_warm_transfer_peers import wait_heard
+from tests.toolkit.httpapp import serving
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
@@ -49,14 +49,8 @@ def files(tmp_workdir: Path) -> Iterator[str]:
     write_pattern(folder / "music.wav", [(MUSIC_HZ, 2.0)], -12.0)
     write_pattern(folder / "after.wav", [(AFTER_HZ, 2.0)], -12.0)
     handler = functools.partial(_Quiet, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def queue_app(files: str, **enqueue: object) -> object:

@@ -47,27 +47,14 @@ the metrics; :meth:`Answering.result` is what the ``who_answered`` tool returns.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
-from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind
 from sipgw.agent.amd.phrases import Category, is_hold_notice, match
-from sipgw.agent.amd.policy import (
-    AnswerAction,
-    AnswerPolicy,
-    AnswerScreener,
-    BeginConversation,
-    HangUp,
-    LeaveMessage,
-    StopSpeaking,
-    YieldToCallee,
-)
-from sipgw.agent.amd.records import decision_line, ready_line, result_line
-from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
+from sipgw.agent.amd.policy import BeginConversation, StopSpeaking
+from sipgw.agent.amd.round import AnswerRound
+from sipgw.agent.amd.settings import AmdRequest, AnsweringSettings
 from sipgw.agent.assistant.call_actions import CallActions
 from sipgw.agent.assistant.greeting import Greeter
 from sipgw.agent.assistant.reply import Reply
@@ -79,8 +66,6 @@ from sipgw.agent.turns import Cause, CommitBargeIn, StartReply, TurnAction, with
 from sipgw.agent.variables import render_lenient
 
 __all__ = ["Answering"]
-
-log = logging.getLogger("sipgw.agent")
 
 _MESSAGE_NOTE = (
     "[A voicemail answered and is recording now. Leave a short message: who you are, "
@@ -97,8 +82,9 @@ _SCREENER_NOTE = (
 )
 
 
-class Answering:
-    """Detection on one outbound assistant call (see the module docstring).
+class Answering(AnswerRound[CallScope]):
+    """Detection on one outbound assistant call (see the module docstring); the round
+    itself is :class:`~sipgw.agent.amd.round.AnswerRound`'s.
 
     Args:
         scope: the call's record, clock and tasks.
@@ -110,19 +96,11 @@ class Answering:
         actions: hangs up.
         history: the conversation's messages (the callee's first words join it).
         variables: the call's variables (``{name}`` in the message and the screener line).
-
-    Attributes:
-        detector: the detector while detection runs; None once it is over.
-        decision: the last decision.
-        action: what was done: "conversation", "message", "hang_up", or "" so far.
     """
 
     __slots__ = (
-        "_actions", "_answered", "_begun_at", "_begun_index", "_greeter", "_held", "_history",
-        "_policy", "_queued", "_reported", "_responder", "_round_started", "_round_words", "_scope",
-        "_screened", "_settings", "_speaker", "_started", "_started_over", "_timer", "_variables",
-        "_words_heard", "action",
-        "decision", "detector", "mode", "request", "__weakref__",
+        "_actions", "_begun_at", "_begun_index", "_greeter", "_held", "_history", "_responder",
+        "_round_words", "_speaker", "_started_over", "_variables", "_words_heard",
     )  # fmt: skip
 
     def __init__(
@@ -137,40 +115,21 @@ class Answering:
         history: list[dict[str, Any]],
         variables: Mapping[str, str] | None = None,
     ) -> None:
-        self._scope = scope
         self._variables = dict(variables or {})
-        self.request = request
-        self.mode = request.mode
-        self._settings = settings
         self._greeter = greeter
         self._speaker = speaker
         self._responder = responder
         self._actions = actions
         self._history = history
-        self._answered = False
-        self._queued: list[AnswerAction] = []
         self._held: list[tuple[str, AnswerKind | None]] = []  # the callee's turns, held
         self._round_words: dict[int, str] = {}  # this round's transcripts, by turn
         self._words_heard = False  # a finished transcript since the last machine decision
         self._begun_at: float | None = None
         self._begun_index = 0  # where the callee's words before the opening join the history
         self._started_over = False  # the opening starts over: its place in the history stays
-        self._screened = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._reported = False
-        self.decision: AnswerClassified | None = None
-        self.action = ""
-        self.detector: AnsweringMachineDetector | None = None
-        self._policy = AnswerPolicy(self.mode)
-        self._started = self._round_started = scope.now()
-        self._start_round(settings.detector)
+        super().__init__(scope, request, settings)
 
     # -- what the assistant asks
-
-    @property
-    def waits(self) -> bool:
-        """The opening waits for a decision (every mode but ``detect``)."""
-        return self.mode is not AmdMode.DETECT
 
     @property
     def holds_turns(self) -> bool:
@@ -178,40 +137,7 @@ class Answering:
         message or a screener's answer is said, and once the call is being hung up."""
         return self.waits and not self._policy.speaking
 
-    def result(self) -> dict[str, Any]:
-        """Who answered, as far as detection knows now (the ``who_answered`` tool)."""
-        decision = self.decision
-        return {
-            "mode": self.mode.value,
-            "answered_by": decision.kind.value if decision is not None else "undecided",
-            "reason": decision.reason if decision is not None else "",
-            "decided_after_s": (
-                round(decision.at - self._started, 2) if decision is not None else None
-            ),
-            "final": self.detector is None,
-            "action": self.action,
-        }
-
     # -- the gateway's calls, through the assistant
-
-    def answered(self) -> None:
-        """The call is answered (its audio may play): do what was decided meanwhile."""
-        self._answered = True
-        if not self.waits:
-            self._greeter.open()
-            self.action = "conversation"
-        else:
-            self._greeter.prepare_opening()  # held: a person hears it once decided
-        queued, self._queued = self._queued, []
-        self._carry_out(tuple(queued))
-
-    def on_audio(self, frame: bytes, now: float) -> None:
-        """A frame of the callee's audio at arrival (from before the answer, too)."""
-        detector = self.detector
-        if detector is None:
-            return
-        self._handle(detector.receive_audio(frame, now), now)
-        self._maybe_finish(now)
 
     def on_stt(self, event: SttEvent, now: float) -> None:
         """A speech-to-text event (before the turn-taking machine sees it)."""
@@ -255,146 +181,40 @@ class Answering:
                 return tuple(a for a in actions if not isinstance(a, StartReply | CommitBargeIn))
         return actions
 
-    def close(self) -> None:
-        """The call ended: the result is final."""
-        self._finish("call ended")
+    # -- the round's steps, the assistant's way
 
-    # -- detection
+    @property
+    def _can_start_over(self) -> bool:
+        return self._greeter.can_start_over
 
-    def _start_round(self, config: AmdConfig) -> None:
-        self.detector = AnsweringMachineDetector(self._scope.now(), config)
+    def _round_begun(self) -> None:
         self._round_words = {}
         self._words_heard = False
-        self._arm_timer()
 
-    def _arm_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        detector = self.detector
-        due = detector.get_timer() if detector is not None else None
-        if due is not None:
-            self._timer = self._scope.loop.call_at(due, self._timer_fired)
-
-    def _timer_fired(self) -> None:
-        self._timer = None
-        detector = self.detector
-        if detector is None or self._scope.closed:
-            return
-        now = self._scope.now()
-        self._handle(detector.handle_timer(now), now)
-        self._maybe_finish(now)
-        if self.detector is not None and self._timer is None:
-            self._arm_timer()
-
-    def _handle(self, events: tuple[AmdEvent, ...], now: float) -> None:
-        detector = self.detector
-        if detector is None:
-            return
-        for event in events:
-            self._record(event)
-        classifier = detector.classifier
-        actions = self._policy.receive(
-            events,
-            classifier.evidence,
-            callee_speaking=classifier.in_speech,
-            can_start_over=self._greeter.can_start_over,
-        )
-        self._act(actions)
+    def _after_events(self) -> None:
         if self._words_heard and self._policy.awaiting_words:
             self._act(self._policy.person_confirmed())  # their words came before the pause
-        if self.detector is not None and any(isinstance(e, AnswerClassified) for e in events):
-            self._arm_timer()
 
-    def _record(self, event: AmdEvent) -> None:
-        scope = self._scope
-        if isinstance(event, AnswerClassified):
-            self.decision = event
-            scope.write(decision_line(event, self._screened))
-            log.info("[%s] answered by: %s (%s) after %.2f s%s", scope.log_id, event.kind.value,
-                     event.reason, event.elapsed,
-                     f", revision {event.revision}" if event.revision else "")  # fmt: skip
-            if event.kind is not AnswerKind.HUMAN:
-                self._held = [(t, k) for t, k in self._held if k is AnswerKind.HUMAN]
-            if event.kind.is_machine:
-                self._words_heard = False
-        else:
-            scope.write(ready_line(event, self._round_started))
+    def _decided(self, event: AnswerClassified) -> None:
+        if event.kind is not AnswerKind.HUMAN:
+            self._held = [(t, k) for t, k in self._held if k is AnswerKind.HUMAN]
+        if event.kind.is_machine:
+            self._words_heard = False
 
-    def _maybe_finish(self, now: float) -> None:
-        """End detection once its answer is final (see the module docstring)."""
-        detector = self.detector
-        if detector is None:
-            return
-        if detector.done:
-            self._finish("done")
-            return
-        decision = detector.decision
-        if decision is None or decision.kind.is_machine:
-            return
-        if self.waits and not self._policy.speaking:
-            return  # after a screener, a person waits for their words
-        classifier = detector.classifier
-        last = classifier.last_voice
-        if classifier.in_speech:
-            return
-        quiet = now - last if last is not None else math.inf
-        if not classifier.machines_only and quiet >= detector.config.greeting_gap:
-            classifier.greeted()  # the conversation's now: a machine's words or a tone only
-            self._greeter.settle()
-        if classifier.machines_only and quiet >= detector.config.greeting_end_silence:
-            self._finish("greeting over")
-
-    def _stop_detecting(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self.detector = None
-
-    def _finish(self, why: str) -> None:
-        """Detection is over: its last decision is the result (recorded, reported once)."""
-        self._stop_detecting()
+    def _greeted(self) -> None:
         self._greeter.settle()
-        if self._reported:
-            return
-        self._reported = True
-        decision = self.decision
-        self._scope.write(
-            result_line(self.mode, decision, self._started, why, self.action, self._screened)
-        )
-        if decision is not None:
-            self._scope.observer.answer_detected(decision.kind.value, decision.at - self._started)
 
-    # -- actions
+    def _detection_over(self) -> None:
+        self._greeter.settle()
 
-    def _act(self, actions: tuple[AnswerAction, ...]) -> None:
-        if not actions:
-            return
-        if not self._answered:
-            self._queued += actions
-            return
-        self._carry_out(actions)
+    def _at_answer(self) -> None:
+        if not self.waits:
+            self._greeter.open()
+        else:
+            self._greeter.prepare_opening()  # held: a person hears it once decided
 
-    def _carry_out(self, actions: tuple[AnswerAction, ...]) -> None:
-        for action in actions:
-            if self._scope.closed:
-                return
-            if isinstance(action, BeginConversation):
-                self._begin(action)
-            elif isinstance(action, YieldToCallee):
-                self._yield()
-            elif isinstance(action, StopSpeaking):
-                self._stop(action)
-            elif isinstance(action, LeaveMessage):
-                self._leave_message(action)
-            elif isinstance(action, AnswerScreener):
-                self._answer_screener()
-            elif isinstance(action, HangUp):
-                self._hang_up(action)
-
-    def _begin(self, action: BeginConversation) -> None:
-        scope = self._scope
-        self._begun_at = scope.now()
+    def _begun(self, action: BeginConversation) -> None:
+        self._begun_at = self._scope.now()
         # before an opening asked for at the answer; one that starts over keeps its place
         at = self._begun_index if self._started_over else self._greeter.history_index()
         self._started_over = False
@@ -404,8 +224,6 @@ class Answering:
                 at += 1
         self._begun_index = at
         self._held = []
-        scope.write({"type": "amd_action", "action": "begin", "reason": action.reason})
-        self.action = "conversation"
         if self._screened:
             self._release()
             self._responder.reply_to(None)  # after a screener: greet the person
@@ -421,29 +239,18 @@ class Answering:
                            "started_over": self._started_over})  # fmt: skip
         self.action = ""
 
-    def _stop(self, action: StopSpeaking) -> None:
+    def _stopped(self, action: StopSpeaking, late: bool) -> None:
         self._begun_at = None
-        detector = self.detector
-        late = detector is not None and detector.classifier.machines_only
-        self._scope.write({"type": "amd_action", "action": "stop", "kind": action.kind.value,
-                           "late": late})  # fmt: skip
         if late:  # the conversation had begun: the LLM is told what it talked to
             reason = self.decision.reason if self.decision is not None else ""
             note = _LATE_NOTE.format(kind=action.kind.value, reason=reason)
             self._history.append({"role": "user", "content": note})
         self._speaker.cut_current(Cause.NOTICE)
         self._speaker.playout.held = True
-        self.action = ""
 
-    def _leave_message(self, action: LeaveMessage) -> None:
-        text = self.request.message if self.request.message is not None else ""
-        text = text or self._settings.message
-        self._scope.write({"type": "amd_action", "action": "message", "cause": action.cause,
-                           "fixed": bool(text)})  # fmt: skip
-        self.action = "message"
+    def _message(self, text: str) -> None:
         self._speak(text, _MESSAGE_NOTE)
         self._actions.hang_up_when_quiet()
-        self._finish("message")
 
     def _answer_screener(self) -> None:
         words = self._round_words
@@ -452,16 +259,12 @@ class Answering:
         if self._screened and is_hold_notice(heard):
             # "Please stay on the line": nothing to answer; listen for who comes next
             self._scope.write({"type": "amd_action", "action": "wait", "heard": heard})
-            self._listen_again()
+            self._next_round()
             return
-        if self._screened >= self._settings.max_screener_answers:
-            self._hang_up(HangUp(AnswerKind.SCREENER))
+        line = self._screener_line()
+        if line is None:
             return
-        self._screened += 1
         heard = heard or "(its question)"
-        line = self._settings.screener_line
-        self._scope.write({"type": "amd_action", "action": "screener_answer",
-                           "fixed": bool(line), "answer": self._screened})  # fmt: skip
         self._stop_detecting()
         reply = self._speak(line, _SCREENER_NOTE.format(heard=heard))
         self._scope.spawn(self._listen_after(reply))
@@ -474,25 +277,12 @@ class Answering:
         if self._scope.closed:
             return
         self._speaker.playout.held = True
-        self._listen_again()
+        self._next_round()
 
-    def _listen_again(self) -> None:
-        """A new round of detection after a screener (its person may take a while)."""
-        self._stop_detecting()
-        config = dataclasses.replace(
-            self._settings.detector,
-            deadline=self._settings.screener_wait,
-            settle=self._settings.screener_wait + self._settings.detector.settle,
-        )
-        self._policy = AnswerPolicy(self.mode, after_screener=True)
-        self._round_started = self._scope.now()
-        self._start_round(config)
-
-    def _hang_up(self, action: HangUp) -> None:
-        self._scope.write({"type": "amd_action", "action": "hang_up", "kind": action.kind.value})
-        self.action = "hang_up"
+    def _cut(self) -> None:
         self._speaker.cut_current(Cause.NOTICE)
-        self._finish("hang up")
+
+    def _end_call(self) -> None:
         self._actions.hang_up_now()
 
     def _speak(self, line: str, note: str) -> Reply:

@@ -35,26 +35,13 @@ The call record gets the assistant's lines: an ``amd`` line per decision, ``amd_
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import logging
-import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
-from sipgw.agent.amd.detector import AnsweringMachineDetector
-from sipgw.agent.amd.policy import (
-    AnswerAction,
-    AnswerPolicy,
-    AnswerScreener,
-    BeginConversation,
-    HangUp,
-    LeaveMessage,
-    StopSpeaking,
-)
-from sipgw.agent.amd.records import decision_line, ready_line, result_line
-from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
+from sipgw.agent.amd.classifier import AnswerKind
+from sipgw.agent.amd.policy import BeginConversation, StopSpeaking
+from sipgw.agent.amd.round import AnswerRound
+from sipgw.agent.amd.settings import AmdRequest, AnsweringSettings
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS, S2sActions
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.voice import ModelVoice
@@ -63,8 +50,6 @@ from sipgw.agent.turns import Cause
 from sipgw.agent.variables import render_lenient
 
 __all__ = ["S2sAnswering"]
-
-log = logging.getLogger("sipgw.agent")
 
 MESSAGE_NOTE: Final = (
     "A voicemail answered and is recording now. Leave a short message: who you are, "
@@ -76,8 +61,9 @@ SCREENER_NOTE: Final = (
 )
 
 
-class S2sAnswering:
-    """Detection on one placed speech-to-speech call (see the module docstring).
+class S2sAnswering(AnswerRound[SessionScope]):
+    """Detection on one placed speech-to-speech call (see the module docstring); the round
+    itself is :class:`~sipgw.agent.amd.round.AnswerRound`'s.
 
     Args:
         scope: the call's record, clock, tasks and session.
@@ -87,19 +73,9 @@ class S2sAnswering:
         voice: cuts the model's replies.
         actions: hangs up (at once, or once a reply was heard).
         variables: the call's variables (``{name}`` in the message and the screener line).
-
-    Attributes:
-        detector: the detector while detection runs; None once it is over.
-        decision: the last decision.
-        action: what was done: "conversation", "message", "hang_up", or "" so far.
     """
 
-    __slots__ = (
-        "_actions", "_answered", "_greeting", "_hearing", "_policy", "_queued", "_reported",
-        "_round_started", "_scope", "_screened", "_settings", "_started", "_timer", "_turns",
-        "_variables", "_voice", "action", "decision", "detector", "mode", "request",
-        "__weakref__",
-    )  # fmt: skip
+    __slots__ = ("_actions", "_greeting", "_hearing", "_turns", "_variables", "_voice")
 
     def __init__(
         self,
@@ -111,34 +87,15 @@ class S2sAnswering:
         actions: S2sActions,
         variables: Mapping[str, str] | None = None,
     ) -> None:
-        self._scope = scope
-        self.request = request
-        self.mode = request.mode
-        self._settings = settings
         self._greeting = greeting
         self._voice = voice
         self._actions = actions
         self._variables = dict(variables or {})
-        self._answered = False
         self._hearing = False  # the session hears the callee (after a screener's answer)
-        self._queued: list[AnswerAction] = []
-        self._screened = 0
         self._turns = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._reported = False
-        self.decision: AnswerClassified | None = None
-        self.action = ""
-        self.detector: AnsweringMachineDetector | None = None
-        self._policy = AnswerPolicy(self.mode)
-        self._started = self._round_started = scope.now()
-        self._start_round(settings.detector)
+        super().__init__(scope, request, settings)
 
     # -- what the agent asks
-
-    @property
-    def waits(self) -> bool:
-        """The opening waits for a decision (every mode but ``detect``)."""
-        return self.mode is not AmdMode.DETECT
 
     @property
     def holds_input(self) -> bool:
@@ -146,39 +103,7 @@ class S2sAnswering:
         screener was answered), so that it has nothing to reply to."""
         return self.waits and not self._policy.speaking and not self._hearing
 
-    def result(self) -> dict[str, Any]:
-        """Who answered, as far as detection knows now (the ``who_answered`` tool)."""
-        decision = self.decision
-        return {
-            "mode": self.mode.value,
-            "answered_by": decision.kind.value if decision is not None else "undecided",
-            "reason": decision.reason if decision is not None else "",
-            "decided_after_s": (
-                round(decision.at - self._started, 2) if decision is not None else None
-            ),
-            "final": self.detector is None,
-            "action": self.action,
-        }
-
     # -- the agent's calls
-
-    def answered(self) -> None:
-        """The call is answered (the model's audio may play): do what was decided meanwhile;
-        with ``detect``, the model speaks first at once."""
-        self._answered = True
-        if not self.waits:
-            self.action = "conversation"
-            self._open()
-        queued, self._queued = self._queued, []
-        self._carry_out(tuple(queued))
-
-    def on_audio(self, frame: bytes, now: float) -> None:
-        """A frame of the callee's audio at arrival (from the answer on)."""
-        detector = self.detector
-        if detector is None:
-            return
-        self._handle(detector.receive_audio(frame, now), now)
-        self._maybe_finish(now)
 
     def on_transcript(self, text: str, now: float) -> None:
         """What the session heard the callee say (a finished turn)."""
@@ -193,135 +118,14 @@ class S2sAnswering:
             self._act(self._policy.person_confirmed())
         self._maybe_finish(now)
 
-    def close(self) -> None:
-        """The call ended: the result is final."""
-        self._finish("call ended")
+    # -- the round's steps, the session's way (YieldToCallee is never asked for: the
+    # policy is told the opening cannot start over; the service's barge-in cuts it instead)
 
-    # -- detection
+    def _at_answer(self) -> None:
+        if not self.waits:
+            self._open()  # with ``detect``, the model speaks first at once
 
-    def _start_round(self, config: AmdConfig) -> None:
-        self.detector = AnsweringMachineDetector(self._scope.now(), config)
-        self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        self._cancel_timer()
-        detector = self.detector
-        due = detector.get_timer() if detector is not None else None
-        if due is not None:
-            self._timer = self._scope.loop.call_at(due, self._timer_fired)
-
-    def _cancel_timer(self) -> None:
-        timer = self._timer
-        if timer is not None:
-            timer.cancel()
-            self._timer = None
-
-    def _timer_fired(self) -> None:
-        self._timer = None
-        detector = self.detector
-        if detector is None or self._scope.closed:
-            return
-        now = self._scope.now()
-        self._handle(detector.handle_timer(now), now)
-        self._maybe_finish(now)
-        if self.detector is not None and self._timer is None:
-            self._arm_timer()
-
-    def _handle(self, events: tuple[AmdEvent, ...], now: float) -> None:
-        detector = self.detector
-        if detector is None:
-            return
-        for event in events:
-            self._record(event)
-        classifier = detector.classifier
-        self._act(
-            self._policy.receive(events, classifier.evidence, callee_speaking=classifier.in_speech)
-        )
-        if self.detector is not None and any(isinstance(e, AnswerClassified) for e in events):
-            self._arm_timer()
-
-    def _record(self, event: AmdEvent) -> None:
-        scope = self._scope
-        if isinstance(event, AnswerClassified):
-            self.decision = event
-            scope.write(decision_line(event, self._screened))
-            log.info("[%s] answered by: %s (%s) after %.2f s%s", scope.log_id, event.kind.value,
-                     event.reason, event.elapsed,
-                     f", revision {event.revision}" if event.revision else "")  # fmt: skip
-        else:
-            scope.write(ready_line(event, self._round_started))
-
-    def _maybe_finish(self, now: float) -> None:
-        """End detection once its answer is final, as the assistant's does: the detector is
-        done, or a person's greeting is over and the callee was quiet long enough."""
-        detector = self.detector
-        if detector is None:
-            return
-        if detector.done:
-            self._finish("done")
-            return
-        decision = detector.decision
-        if decision is None or decision.kind.is_machine:
-            return
-        if self.waits and not self._policy.speaking:
-            return  # undecided for the call yet (after a screener: the person's words)
-        classifier = detector.classifier
-        if classifier.in_speech:
-            return
-        last = classifier.last_voice
-        quiet = now - last if last is not None else math.inf
-        if not classifier.machines_only and quiet >= detector.config.greeting_gap:
-            classifier.greeted()  # a machine's words or a tone only, from now on
-        if classifier.machines_only and quiet >= detector.config.greeting_end_silence:
-            self._finish("greeting over")
-
-    def _stop_detecting(self) -> None:
-        self._cancel_timer()
-        self.detector = None
-
-    def _finish(self, why: str) -> None:
-        """Detection is over: its last decision is the result (recorded, reported once)."""
-        self._stop_detecting()
-        if self._reported:
-            return
-        self._reported = True
-        decision = self.decision
-        self._scope.write(
-            result_line(self.mode, decision, self._started, why, self.action, self._screened)
-        )
-        if decision is not None:
-            self._scope.observer.answer_detected(decision.kind.value, decision.at - self._started)
-
-    # -- actions
-
-    def _act(self, actions: tuple[AnswerAction, ...]) -> None:
-        if not actions:
-            return
-        if not self._answered:
-            self._queued += actions
-            return
-        self._carry_out(actions)
-
-    def _carry_out(self, actions: tuple[AnswerAction, ...]) -> None:
-        for action in actions:
-            if self._scope.closed:
-                return
-            if isinstance(action, BeginConversation):
-                self._begin(action)
-            elif isinstance(action, StopSpeaking):
-                self._stop(action)
-            elif isinstance(action, LeaveMessage):
-                self._leave_message(action)
-            elif isinstance(action, AnswerScreener):
-                self._answer_screener()
-            elif isinstance(action, HangUp):
-                self._hang_up(action)
-            # YieldToCallee is never asked for: the policy is told the opening cannot
-            # start over (the service's barge-in cuts it instead)
-
-    def _begin(self, action: BeginConversation) -> None:
-        self._scope.write({"type": "amd_action", "action": "begin", "reason": action.reason})
-        self.action = "conversation"
+    def _begun(self, action: BeginConversation) -> None:
         self._open()
 
     def _open(self) -> None:
@@ -333,52 +137,28 @@ class S2sAnswering:
         else:
             session.request_reply()
 
-    def _stop(self, action: StopSpeaking) -> None:
-        detector = self.detector
-        late = detector is not None and detector.classifier.machines_only
-        self._scope.write({"type": "amd_action", "action": "stop", "kind": action.kind.value,
-                           "late": late})  # fmt: skip
+    def _stopped(self, action: StopSpeaking, late: bool) -> None:
         self._voice.cut(Cause.NOTICE)
         self._hearing = False
-        self.action = ""
 
-    def _leave_message(self, action: LeaveMessage) -> None:
-        text = self.request.message if self.request.message is not None else ""
-        text = text or self._settings.message
-        self._scope.write({"type": "amd_action", "action": "message", "cause": action.cause,
-                           "fixed": bool(text)})  # fmt: skip
-        self.action = "message"
+    def _message(self, text: str) -> None:
         self._voice.cut(Cause.NOTICE)
         self._actions.hangup_after_reply()
         self._say(text, MESSAGE_NOTE)
-        self._finish("message")
 
     def _answer_screener(self) -> None:
-        if self._screened >= self._settings.max_screener_answers:
-            self._hang_up(HangUp(AnswerKind.SCREENER))
+        line = self._screener_line()
+        if line is None:
             return
-        self._screened += 1
-        line = self._settings.screener_line
-        self._scope.write({"type": "amd_action", "action": "screener_answer",
-                           "fixed": bool(line), "answer": self._screened})  # fmt: skip
         self._voice.cut(Cause.NOTICE)
         self._say(line, SCREENER_NOTE)
         self._hearing = True  # the person who follows is heard, and their words counted
-        config = dataclasses.replace(
-            self._settings.detector,
-            deadline=self._settings.screener_wait,
-            settle=self._settings.screener_wait + self._settings.detector.settle,
-        )
-        self._stop_detecting()
-        self._policy = AnswerPolicy(self.mode, after_screener=True)
-        self._round_started = self._scope.now()
-        self._start_round(config)
+        self._next_round()
 
-    def _hang_up(self, action: HangUp) -> None:
-        self._scope.write({"type": "amd_action", "action": "hang_up", "kind": action.kind.value})
-        self.action = "hang_up"
+    def _cut(self) -> None:
         self._voice.cut(Cause.NOTICE)
-        self._finish("hang up")
+
+    def _end_call(self) -> None:
         self._actions.hang_up()
 
     def _say(self, line: str, note: str) -> None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import email.utils
 import logging
 import re
@@ -95,6 +94,7 @@ from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_sess
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
+from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
     TwilioIdentity,
@@ -114,7 +114,6 @@ from sipgw.twilio.document import (
     Play,
     PlayDigits,
     Record,
-    Redirect,
     Say,
     Start,
     StopStream,
@@ -316,12 +315,9 @@ class TwimlAgent(Agent):
         self, url: str, method: str, extra: tuple[tuple[str, str], ...] = ()
     ) -> Any:
         assert self._session is not None
-        params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
-        params.update(self._action_params)  # a <ConversationRelay>'s, for its action
-        self._action_params = {}
+        params = self._twiml_params(extra)
         if self.call.direction == "outbound" or extra:
             params["CallStatus"] = "in-progress"
-        params.update(extra)
         try:
             return await fetch(
                 self._session, url, method=method, params=params,
@@ -330,6 +326,15 @@ class TwimlAgent(Agent):
             )  # fmt: skip
         except FetchFailed as exc:
             raise _Fatal(f"the TwiML webhook failed: {exc}") from None
+
+    def _twiml_params(self, extra: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        """The fields a TwiML document is fetched with: the call's, a ``<ConversationRelay>``'s
+        for its action (taken: sent once), then ``extra``."""
+        params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        params.update(self._action_params)
+        self._action_params = {}
+        params.update(extra)
+        return params
 
     @staticmethod
     def _parse(body: bytes, where: str) -> Any:
@@ -946,19 +951,16 @@ class TwimlAgent(Agent):
                         "nor the number called); the gateway's caller id goes out",
                         call.call_id, verb.caller_id)  # fmt: skip
             self._note("refused", verb="Dial callerId", why="not the call's own number")
-        recorder: Callable[[], BridgeRecorder] | None = None
-        if verb.record != "do-not-record":
-            if self.settings.recording_dir is None or not self.settings.recording_url:
-                log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR "
-                            "and _URL)", call.call_id)  # fmt: skip
-                self._note("refused", verb="Dial record", why="no recording directory and URL")
-            else:
-                dual = verb.record.endswith("-dual")
-                recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
+        recorder = self._bridge_recorder(verb, self._refuse_dial_record)
         at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
         how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
+        return await self._run_bridge(dialing, verb)
+
+    async def _run_bridge(self, dialing: BridgedDial | QueueDial, verb: Dial) -> DialResult:
+        """``dialing`` run as the call's ``<Dial>`` of the moment; its result, with the
+        bridge's recording."""
         self._dialing = (dialing, verb)
         try:
             result = await dialing.run()
@@ -966,6 +968,23 @@ class TwimlAgent(Agent):
             if not self._closed:
                 self._dialing = None
         return self._with_recording(dialing, result, verb)
+
+    def _bridge_recorder(
+        self, verb: Dial, refuse: Callable[[str, str], None]
+    ) -> Callable[[], BridgeRecorder] | None:
+        """What makes a bridged ``<Dial record>``'s recorder; None: not recorded (not asked
+        for, or refused with ``refuse``: no recording directory and URL)."""
+        if verb.record == "do-not-record":
+            return None
+        if self.settings.recording_dir is None or not self.settings.recording_url:
+            refuse("Dial record", "no recording directory and URL")
+            return None
+        return partial(BridgeRecorder, verb.record.endswith("-dual"), float(verb.time_limit))
+
+    def _refuse_dial_record(self, name: str, why: str) -> None:
+        log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR and _URL)",
+                    self.call.call_id)  # fmt: skip
+        self._note("refused", verb=name, why=why)
 
     def _with_recording(
         self, dialing: BridgedDial | QueueDial, result: DialResult, verb: Dial
@@ -1051,15 +1070,7 @@ class TwimlAgent(Agent):
             return
         bridged, verb = dialing
         result = self._with_recording(bridged, bridged.at_hangup(), verb)
-        if not verb.action or self._poster is None or self._program is None:
-            return
-        try:
-            url = absolute_url(self._program.url, verb.action)
-        except ValueError:
-            return
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           "completed")  # fmt: skip
-        self._poster.post(Callback(url, verb.method), {**form, **dict(result.params())})
+        self._post_callback(verb.action, verb.method, "completed", result.params())
 
     async def _conference(self, verb: DialConference) -> None:
         """``<Dial><Conference>`` (:mod:`sipgw.agent.twiml.conference`); then its ``action``
@@ -1180,63 +1191,29 @@ class TwimlAgent(Agent):
             self._poster.post(Callback(recording.callback, recording.method), form)
 
     async def _wait_music(self, conf: Conference) -> None:
-        """The ``waitUrl`` while the room waits to start: its TwiML's ``<Play>``, ``<Say>``,
-        ``<Pause>`` and ``<Redirect>`` (or the audio file it is) over and over, fetched again
-        each time round, as Twilio plays it; none: silence. Cancelled: what it queued is
-        dropped at once."""
-        assert self._program is not None and self._session is not None
+        """The ``waitUrl`` while the room waits to start (:class:`~sipgw.agent.twiml.waitmusic.
+        ConferenceWaitMusic`); none: silence. Cancelled: what it queued is dropped at once."""
+        assert self._program is not None
         if not conf.wait_url:
             return
+        music = ConferenceWaitMusic(self._conference_wait_document, self._wait_perform,
+                                    self._play_audio, self._note, self.call.call_id)  # fmt: skip
         try:
-            url, method = absolute_url(self._program.url, conf.wait_url), conf.wait_method
-            while True:
-                started = time.monotonic()
-                after = await self._conference_wait_round(url, method)
-                if after is None:
-                    return
-                url, method = after
-                if time.monotonic() - started < 0.5:  # nothing played: not a busy loop
-                    await asyncio.sleep(1.0)
+            await music.play(absolute_url(self._program.url, conf.wait_url), conf.wait_method)
         except ValueError as exc:
             log.warning("[%s] <Conference waitUrl>: %s", self.call.call_id, exc)
         except asyncio.CancelledError:
-            self._out.clear()
-            self._out_done.set()
+            self._silence()
             raise
 
-    async def _conference_wait_round(self, url: str, method: str) -> tuple[str, str] | None:
-        """One round of the wait music at ``url``; where the next round is fetched (a
-        ``<Redirect>``'s URL, or ``url`` again); None: it failed (logged), silence after."""
+    async def _conference_wait_document(self, url: str, method: str) -> WaitDocument:
+        """A conference's wait document (or audio file), with the call's fields."""
         assert self._session is not None
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
-        params["CallStatus"] = "in-progress"
-        try:
-            fetched = await fetch(
-                self._session, url, method=method, params=params,
-                identity=self.settings.identity, timeout=self.settings.timeout,
-                max_bytes=self.settings.max_audio_bytes,
-            )  # fmt: skip
-            if fetched.content_type.startswith("audio/"):
-                await self._play_audio(decode_audio(fetched.body, fetched.content_type))
-                return url, method
-            verbs = parse_twiml(fetched.body)
-        except (FetchFailed, AudioFileError, TwimlError) as exc:
-            log.warning("[%s] <Conference waitUrl> %s: %s", self.call.call_id, url[:200], exc)
-            self._note("conference_wait_failed", url=url[:200], reason=str(exc))
-            return None
-        for verb in verbs:
-            if isinstance(verb, Play):
-                await self._play(dataclasses.replace(verb, url=absolute_url(fetched.url, verb.url)))
-            elif isinstance(verb, Say):
-                await self._say(verb)
-            elif isinstance(verb, Pause):
-                await asyncio.sleep(verb.length)
-            elif isinstance(verb, Redirect):
-                return absolute_url(fetched.url, verb.url), verb.method
-            else:
-                why = "only <Play>, <Say>, <Pause> and <Redirect> play while waiting"
-                self._note("refused", verb=f"{type(verb).__name__} in waitUrl", why=why)
-        return url, method
+        return await fetch_wait_document(
+            self._session, url, method, params, identity=self.settings.identity,
+            timeout=self.settings.timeout, max_bytes=self.settings.max_audio_bytes, audio=True,
+        )  # fmt: skip
 
     def _conference_at_hangup(self) -> None:
         """The caller hung up in a conference: its seat is given up, and the ``<Dial
@@ -1246,17 +1223,9 @@ class TwimlAgent(Agent):
             return
         conferencing.stop("caller")
         conferencing.leave("caller")
-        action = conferencing.verb.dial
-        if not action.action or self._poster is None or self._program is None:
-            return
-        try:
-            url = absolute_url(self._program.url, action.action)
-        except ValueError:
-            return
+        dial = conferencing.verb.dial
         result = DialResult("completed", "", conferencing.duration())
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           "completed")  # fmt: skip
-        self._poster.post(Callback(url, action.method), {**form, **dict(result.params())})
+        self._post_callback(dial.action, dial.method, "completed", result.params())
 
     # ------------------------------------------------------------------ queues
 
@@ -1303,13 +1272,20 @@ class TwimlAgent(Agent):
         self, url: str, method: str, params: tuple[tuple[str, str], ...]
     ) -> tuple[tuple[Verb, ...], str] | None:
         """A ``waitUrl`` (or ``<Queue url>``) document; None when it failed (logged)."""
+        assert self._session is not None
         try:
-            fetched = await self._fetch_twiml(url, method, params)
-            return self._parse(fetched.body, fetched.url), fetched.url
-        except _Fatal as exc:
-            log.warning("[%s] TwiML queue document: %s", self.call.call_id, exc)
-            self._note("queue_document_failed", url=url[:200], reason=str(exc))
+            document = await fetch_wait_document(
+                self._session, url, method, self._twiml_params(params),
+                identity=self.settings.identity, timeout=self.settings.timeout,
+                max_bytes=self.settings.max_document_bytes,
+            )  # fmt: skip
+        except (FetchFailed, TwimlError) as exc:
+            reason = (f"the TwiML webhook failed: {exc}" if isinstance(exc, FetchFailed)
+                      else f"bad TwiML from {url[:200]}: {exc}")  # fmt: skip
+            log.warning("[%s] TwiML queue document: %s", self.call.call_id, reason)
+            self._note("queue_document_failed", url=url[:200], reason=reason)
             return None
+        return document.verbs, document.url
 
     async def _wait_perform(self, verb: Say | Play) -> None:
         await (self._say(verb) if isinstance(verb, Say) else self._play(verb))
@@ -1345,22 +1321,10 @@ class TwimlAgent(Agent):
             except ValueError as exc:
                 self._refuse_queue("Queue url", str(exc))
                 target = replace(target, url="")
-        recorder: Callable[[], BridgeRecorder] | None = None
-        if verb.record != "do-not-record":
-            if self.settings.recording_dir is None or not self.settings.recording_url:
-                self._refuse_queue("Dial record", "no recording directory and URL")
-            else:
-                dual = verb.record.endswith("-dual")
-                recorder = partial(BridgeRecorder, dual, float(verb.time_limit))
+        recorder = self._bridge_recorder(verb, self._refuse_queue)
         dialled = replace(verb, targets=(target,))
         dialing = QueueDial(self.call, self.call_sid, queues, dialled, self._note, recorder)
-        self._dialing = (dialing, verb)
-        try:
-            result = await dialing.run()
-        finally:
-            if not self._closed:
-                self._dialing = None
-        return self._with_recording(dialing, result, verb)
+        return await self._run_bridge(dialing, verb)
 
     def _enqueue_at_hangup(self) -> None:
         """The caller hung up in a queue (or bridged from one): out of it, and the
@@ -1370,17 +1334,24 @@ class TwimlAgent(Agent):
             return
         self._post_queue_result(run.verb, run.at_hangup(), "completed")
 
-    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
-        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
-        if not verb.action or self._poster is None or self._program is None:
+    def _post_callback(
+        self, action: str, method: str, status: str, fields: tuple[tuple[str, str], ...]
+    ) -> None:
+        """``fields``, beside the call's with ``CallStatus`` ``status``, to ``action`` (relative
+        to the document; none, or a bad URL: nothing) as a callback: its answer is not
+        followed (the call is over, or goes on)."""
+        if not action or self._poster is None or self._program is None:
             return
         try:
-            url = absolute_url(self._program.url, verb.action)
+            url = absolute_url(self._program.url, action)
         except ValueError:
             return
-        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid,
-                           status or "in-progress")  # fmt: skip
-        self._poster.post(Callback(url, verb.method), {**form, **dict(outcome.params())})
+        form = call_params(self.call, self.call_sid, self.settings.identity.account_sid, status)
+        self._poster.post(Callback(url, method), {**form, **dict(fields)})
+
+    def _post_queue_result(self, verb: Enqueue, outcome: QueueOutcome, status: str = "") -> None:
+        """``QueueResult`` to ``action`` as a callback (its answer is not followed)."""
+        self._post_callback(verb.action, verb.method, status or "in-progress", outcome.params())
 
     # ------------------------------------------------------------------ answerOnBridge
 

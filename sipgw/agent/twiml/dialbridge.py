@@ -46,7 +46,9 @@ from sipgw.agent.twiml.webhook import new_sid
 from sipgw.media.bridge import FrameBridge
 from sipgw.twilio.document import Dial
 
-__all__ = ["DIALED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCall"]
+__all__ = [
+    "DIALED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCall", "RelayedDial",
+]  # fmt: skip
 
 log = logging.getLogger("sipgw.agent")
 
@@ -280,7 +282,50 @@ def _send_key(call: CallControl, digit: str, whom: str) -> None:
                  call.call_id, digit, whom)  # fmt: skip
 
 
-class BridgedDial:
+class RelayedDial:
+    """What a ``<Dial>`` that bridges the caller through a :class:`DialRelay` does the same
+    way (:class:`BridgedDial`, :class:`~sipgw.agent.twiml.queuedial.QueueDial`): the
+    caller's per-tick calls go to the relay of the moment, and the caller's hang-up ends it.
+
+    Attributes:
+        relay: the relay ringing or bridged now (None: none yet).
+        sid: the bridged leg's ``DialCallSid`` ("" until there is one).
+    """
+
+    relay: DialRelay | None
+    sid: str
+
+    def at_hangup(self) -> DialResult:
+        """The caller hung up during the ``<Dial>``: the bridge ends; how, for its ``action``."""
+        relay = self.relay
+        if relay is None:
+            return DialResult("canceled")
+        relay.stop("caller")
+        answered_at = relay.answered_at
+        talked = None
+        if answered_at is not None:
+            talked = round(asyncio.get_running_loop().time() - answered_at)
+        answered = relay.leg_call is not None
+        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
+
+    # -- the caller's per-tick calls, to the relay of the moment
+
+    def caller_frame(self, frame: bytes | None) -> None:
+        """The caller's 20 ms."""
+        if self.relay is not None:
+            self.relay.caller_frame(frame)
+
+    def frame_for_caller(self) -> bytes | None:
+        """What the caller hears (ring tone until bridged)."""
+        return self.relay.frame_for_caller() if self.relay is not None else None
+
+    def caller_key(self, digit: str) -> None:
+        """The caller's key."""
+        if self.relay is not None:
+            self.relay.caller_key(digit)
+
+
+class BridgedDial(RelayedDial):
     """One ``<Dial>`` carried out bridged: its targets in turn until one answers (see the
     module docstring).
 
@@ -347,32 +392,3 @@ class BridgedDial:
             if self.answered:
                 break
         return result
-
-    def at_hangup(self) -> DialResult:
-        """The caller hung up during the ``<Dial>``: how it ended for its ``action``."""
-        relay = self.relay
-        if relay is None:
-            return DialResult("canceled")
-        relay.stop("caller")
-        answered_at = relay.answered_at
-        talked = None
-        if answered_at is not None:
-            talked = round(asyncio.get_running_loop().time() - answered_at)
-        answered = relay.leg_call is not None
-        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
-
-    # -- the caller's per-tick calls, to the target of the moment
-
-    def caller_frame(self, frame: bytes | None) -> None:
-        """The caller's 20 ms."""
-        if self.relay is not None:
-            self.relay.caller_frame(frame)
-
-    def frame_for_caller(self) -> bytes | None:
-        """What the caller hears."""
-        return self.relay.frame_for_caller() if self.relay is not None else None
-
-    def caller_key(self, digit: str) -> None:
-        """The caller's key."""
-        if self.relay is not None:
-            self.relay.caller_key(digit)

@@ -27,7 +27,7 @@ from typing import Any
 from sipgw.agent.base import CallControl
 from sipgw.agent.callqueues import CallQueues, QueuedCaller
 from sipgw.agent.transfer.warm import LegEnded
-from sipgw.agent.twiml.dialbridge import DialRelay, Note
+from sipgw.agent.twiml.dialbridge import DialRelay, Note, RelayedDial
 from sipgw.agent.twiml.dialrules import DialResult, dial_status
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.twilio.document import Dial
@@ -79,9 +79,9 @@ class Dequeue:
     """``DequeingCallSid``."""
 
 
-class QueueDial:
-    """One ``<Dial><Queue>`` (see the module docstring); the per-tick calls of
-    :class:`~sipgw.agent.twiml.dialbridge.BridgedDial`.
+class QueueDial(RelayedDial):
+    """One ``<Dial><Queue>`` (see the module docstring); the per-tick calls and the hang-up
+    of :class:`~sipgw.agent.twiml.dialbridge.RelayedDial`.
 
     Args:
         call: the dequeuing call.
@@ -152,28 +152,6 @@ class QueueDial:
 
     def at_hangup(self) -> DialResult:
         """The dequeuing caller hung up: the bridge ends; how, for the ``action``."""
-        relay = self.relay
-        if relay is None or not self.sid:
+        if not self.sid:
             return DialResult("canceled")
-        relay.stop("caller")
-        talked = None
-        if relay.answered_at is not None:
-            talked = round(asyncio.get_running_loop().time() - relay.answered_at)
-        answered = relay.leg_call is not None
-        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
-
-    # -- the dequeuing caller's per-tick calls
-
-    def caller_frame(self, frame: bytes | None) -> None:
-        """The caller's 20 ms."""
-        if self.relay is not None:
-            self.relay.caller_frame(frame)
-
-    def frame_for_caller(self) -> bytes | None:
-        """What the caller hears (ring tone until bridged)."""
-        return self.relay.frame_for_caller() if self.relay is not None else None
-
-    def caller_key(self, digit: str) -> None:
-        """The caller's key."""
-        if self.relay is not None:
-            self.relay.caller_key(digit)
+        return super().at_hangup()
