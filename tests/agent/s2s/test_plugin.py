@@ -49,6 +49,7 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
     assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
     settings = agent.session.settings
     assert (settings.model, settings.turn_detection) == ("gpt-realtime-2.1", "local")
+    assert settings.noise_reduction is None  # off by default: not asked for
     assert agent.endpointer is not None and agent.endpointer.silence_ms == 700
     await agent.close("test")
 
@@ -144,3 +145,14 @@ async def test_they_read_noise_suppression_and_refuse_to_start_without_pyrnnoise
     monkeypatch.setattr(importlib.util, "find_spec", hidden)
     with pytest.raises(ConfigError, match="SIPGW_NOISE_SUPPRESSION.*pyrnnoise"):
         find_agent(agent).build(Sources(env))
+
+
+async def test_realtime_asks_for_the_api_s_noise_reduction_as_configured() -> None:
+    env = {"OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+           "SIPGW_CALL_RECORD_DIR": "", "OPENAI_REALTIME_NOISE_REDUCTION": "far_field"}  # fmt: skip
+    agent = find_agent("realtime").build(Sources(env))(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
+    assert agent.session.settings.noise_reduction == "far_field"
+    await agent.close("test")
+    with pytest.raises(ConfigError, match="^OPENAI_REALTIME_NOISE_REDUCTION=on: "):
+        find_agent("realtime").build(Sources({**env, "OPENAI_REALTIME_NOISE_REDUCTION": "on"}))
