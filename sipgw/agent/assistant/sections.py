@@ -204,9 +204,10 @@ class AssistantSection:
     )  # fmt: skip
     noise_suppression: bool = setting(
         False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",
-        help="RNNoise on the caller's audio before the detector and speech-to-text (needs "
-        "pyrnnoise; 35-100 ms CPU per call-second; it mutes voices in the room with the "
-        "caller's, and a caller's voice cut below 300 Hz: docs/quality.md).",
+        help="RNNoise on the caller's audio before the detector and speech-to-text or the "
+        "speech-to-speech session (needs pyrnnoise; 35-100 ms CPU per call-second; it mutes "
+        "voices in the room with the caller's, and a caller's voice cut below 300 Hz: "
+        "docs/quality.md).",
     )  # fmt: skip
     early_turn_end: str = setting(
         "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text", "model"),

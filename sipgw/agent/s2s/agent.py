@@ -19,7 +19,8 @@ goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
 lookup runs beside it and, when it answers, replaces the session's instructions.
 
-*Audio*: each caller frame goes, at arrival, through the
+*Audio*: each caller frame goes, at arrival, through noise suppression when
+``SIPGW_NOISE_SUPPRESSION`` is on, then the
 turn-taking machine's voice detector (the configured one, ``SIPGW_VOICE_DETECTOR``, as
 the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the model
 detector's steps batched with every call's, a frame that completes a model chunk and
@@ -32,7 +33,9 @@ carries 16 kHz: G.722, Opus, as the assistant decides it) the session is opened 
 :attr:`audio_format` is that, so that the call's media resamples 16 to 24 kHz and back
 in its one place (``media/codecs/convert.py``); the voice detector and the
 answering-machine detector hear the caller as 8 kHz μ-law even then (one
-:class:`~sipgw.media.codecs.convert.Reformat` a call, as the assistant's), and fallback
+:class:`~sipgw.media.codecs.convert.Reformat` a call, as the assistant's; suppression,
+which takes 8 kHz μ-law only, cleans that copy, and the session gets the caller's audio
+as it came, as the assistant's wideband STT does), and fallback
 lines recorded in μ-law are converted by the playout.
 
 *What the session says* (:meth:`SpeechToSpeechAgent._listen`) goes to the part
@@ -93,7 +96,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 
@@ -264,8 +267,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio, format=audio)
         speaking = Speaking(self.playout)
         barge_in = settings.barge_in
-        # The configured detector; no suppression: the session hears the caller as they came.
-        noise = replace(barge_in.noise, suppression=False)
+        # The configured detector and, when on, noise suppression (8 kHz μ-law only: on an
+        # HD-voice call it cleans the detectors' copy, as the assistant's does).
+        noise = barge_in.noise
         self.caller_audio = CallerAudio(
             noise, shared_batcher() if noise.detector == "model" else None
         )
@@ -433,6 +437,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             self.answering.close()
         await scope.cancel_tasks()
         self.voice.drop_all()
+        self.caller_audio.close()
         session = scope.session
         await session.close()
         if self.handed_away is not None or (self.handed is not None and not self.took_over):
@@ -461,17 +466,23 @@ class SpeechToSpeechAgent(ScopedAgent):
         """Unused: the agent listens at arrival (:meth:`on_caller_audio`)."""
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through the voice detector (barge-in, local turns), then to
-        the session; while the caller holds the call, or is held for a warm transfer, silence
-        goes to the session instead (their hold music is not speech, and what they say to the
-        music is no turn). With the model detector's steps batched across
-        calls, a frame that completes a model chunk, and the frames after it until the batch
-        has run, wait for the run (within the loop's wake-up, before the next tick)."""
+        """At arrival, in order: through noise suppression if it is on, the voice detector
+        (barge-in, local turns), then to the session; while the caller holds the call, or is
+        held for a warm transfer, silence goes to the session instead (their hold music is not
+        speech, and what they say to the music is no turn). With the model detector's steps
+        batched across calls, a frame that completes a model chunk, and the frames after it
+        until the batch has run, wait for the run (within the loop's wake-up, before the next
+        tick)."""
+        if self.scope.closed:
+            return  # the suppressor's state is freed
         now = self.loop.time()
         entry: tuple[bytes | None, bytes, float] = (None, b"", now)
         if not (self.held or self.actions.transferring):
             narrow = self._narrow
-            heard = frame if narrow is None else narrow.convert(frame)
+            if narrow is None:  # G.711: the session and the detectors hear the same frame
+                frame = heard = self.caller_audio.process(frame)
+            else:  # HD voice: the session gets 24 kHz as it came, the detectors 8 kHz
+                heard = self.caller_audio.process(narrow.convert(frame))
             answering = self.answering
             if answering is not None:
                 answering.on_audio(heard, now)

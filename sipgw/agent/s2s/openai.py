@@ -9,9 +9,9 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
   base URLs become ws(s)) with ``Authorization: Bearer <key>``; the server opens
   with ``session.created``; we send ``session.update`` (``type: realtime``,
   instructions, the audio format in and out, the voice, turn detection, input
-  transcription, the tools) and wait for ``session.updated``. An ``error``
-  instead refuses the call. A greeting is a ``response.create`` whose one-off
-  instructions say to speak exactly that line.
+  transcription, the API's own noise reduction when asked for, the tools) and wait
+  for ``session.updated``. An ``error`` instead refuses the call. A greeting is a
+  ``response.create`` whose one-off instructions say to speak exactly that line.
 * **Audio**: ``input_audio_buffer.append`` (base64, ``chunk_ms`` per message) in,
   ``response.output_audio.delta`` out, in the session's format both ways: G.711 μ-law
   (``audio/pcmu``), or on an HD-voice call ``{"type": "audio/pcm", "rate": 24000}``
@@ -130,6 +130,10 @@ EARLY_METADATA: Final = {"sipgw": "preemptive"}
 TurnDetection = Literal["server_vad", "semantic_vad", "local"]
 """Who ends the caller's turn: the server's VAD, its semantic turn detector, or the agent."""
 
+NoiseReduction = Literal["near_field", "far_field"]
+"""The API's own noise reduction of the caller's audio (``session.audio.input.noise_reduction``
+``type``, the SDK's ``NoiseReductionType``): a handset or headset, or a speakerphone."""
+
 
 @dataclass(frozen=True, slots=True)
 class RealtimeSettings:
@@ -153,6 +157,8 @@ class RealtimeSettings:
         connect_timeout: seconds to open and configure a session (then 503).
         preemptive_ms: with ``local`` turn-taking, caller silence after which a reply
             starts before the end of turn (:meth:`OpenAIRealtime.start_early_reply`); 0 = off.
+        noise_reduction: the API's own noise reduction of the caller's audio, before its
+            turn detection and the model; None = not asked for (the field is not sent).
     """
 
     api_key: str = ""
@@ -168,6 +174,7 @@ class RealtimeSettings:
     chunk_ms: int = 20
     connect_timeout: float = 5.0
     preemptive_ms: int = 0
+    noise_reduction: NoiseReduction | None = None
 
     def __post_init__(self) -> None:
         if self.turn_detection not in ("server_vad", "semantic_vad", "local"):
@@ -186,6 +193,11 @@ class RealtimeSettings:
             )
         if self.vad_threshold is not None and not 0.0 <= self.vad_threshold <= 1.0:
             raise ValueError(f"vad_threshold must be between 0 and 1, got {self.vad_threshold}")
+        if self.noise_reduction not in (None, "near_field", "far_field"):
+            raise ValueError(
+                f"noise_reduction must be near_field, far_field or None, "
+                f"got {self.noise_reduction!r}"
+            )
         if self.eagerness not in ("low", "medium", "high", "auto"):
             raise ValueError(f"eagerness must be low, medium, high or auto, got {self.eagerness!r}")
         realtime_url(self)  # a base URL that is no URL fails at start-up, not per call
@@ -234,6 +246,8 @@ def session_update(
     }
     if settings.transcription_model:
         audio_input["transcription"] = {"model": settings.transcription_model}
+    if settings.noise_reduction is not None:
+        audio_input["noise_reduction"] = {"type": settings.noise_reduction}
     session: dict[str, Any] = {
         "type": "realtime",
         "instructions": config.instructions,

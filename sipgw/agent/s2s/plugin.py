@@ -129,7 +129,7 @@ def realtime_agent(
         ConfigError: as :func:`voice_agent_agent`.
     """
     from sipgw.agent.s2s.factories import realtime_factory
-    from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
+    from sipgw.agent.s2s.openai import NoiseReduction, RealtimeSettings, TurnDetection
 
     settings, registry, hook = _shared(shared, idle, amd, declared, transfers, gateway, sources)
     vendor = RealtimeSettings(
@@ -145,6 +145,11 @@ def realtime_agent(
         max_output_tokens=realtime.max_output_tokens,
         chunk_ms=realtime.chunk_ms,
         preemptive_ms=_preemptive_ms(realtime, sources),
+        noise_reduction=(
+            None
+            if realtime.noise_reduction == "off"
+            else cast(NoiseReduction, realtime.noise_reduction)
+        ),
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
     return realtime_factory(

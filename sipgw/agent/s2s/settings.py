@@ -118,6 +118,15 @@ class RealtimeSection:
         help="Who ends the caller's turn: server_vad, semantic_vad (the server), or local (our "
         "voice-activity detector and OPENAI_REALTIME_SILENCE_MS).",
     )  # fmt: skip
+    noise_reduction: str = setting(
+        "off", env="OPENAI_REALTIME_NOISE_REDUCTION",
+        parse=choice("off", "near_field", "far_field"),
+        help="The Realtime API's own noise reduction of the caller's audio, before its turn "
+        "detection and the model (session.audio.input.noise_reduction): near_field (a handset "
+        "or headset), far_field (a speakerphone), or off (not asked for). It works on the "
+        "session's audio, 24 kHz on HD-voice calls too; SIPGW_NOISE_SUPPRESSION is the "
+        "gateway's own (RNNoise, before our voice detector).",
+    )  # fmt: skip
     silence_ms: int = setting(
         500, env="OPENAI_REALTIME_SILENCE_MS", parse=int_range(100, 10000),
         help="Caller silence (ms) that ends a turn (server VAD's silence_duration_ms; ours with "

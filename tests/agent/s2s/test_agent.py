@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
 from typing import cast
 
@@ -31,6 +32,7 @@ from sipgw.agent.s2s.base import (
 )
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
+from sipgw.media.codecs.convert import Reformat
 from sipgw.media.vad import VoiceActivityDetector
 from tests.agent.parts import FakeCall, settle
 from tests.agent.s2s.parts import (
@@ -491,3 +493,87 @@ def test_a_call_handed_over_keeps_the_format_its_media_converts_to() -> None:
     assert session_format(16000, session, PCM16_24K) == PCM16_24K
     assert session_format(8000, session, PCM16_16K) == ULAW_8K  # not one it carries
     assert session_format(8000, session) == ULAW_8K
+
+
+# -- noise suppression (SIPGW_NOISE_SUPPRESSION) --------------------------------------
+
+
+def suppressing(on: bool) -> BargeInSettings:
+    return BargeInSettings(noise=NoiseSettings(suppression=on))
+
+
+def level_db(ulaw: bytes) -> float:
+    """The RMS of μ-law audio, in dBFS."""
+    samples = memoryview(g711.ulaw_to_linear(ulaw)).cast("h")
+    mean = sum(s * s for s in samples) / max(1, len(samples))
+    return 10 * math.log10(max(mean, 1.0) / 32768**2)
+
+
+async def heard_by_session(frames: list[bytes], on: bool) -> tuple[bytes, float]:
+    """What the session got of ``frames`` (a G.711 call), and the level of the last frame
+    the voice detector heard."""
+    r = rig(server_turns=False, barge_in=suppressing(on))
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.caller(frames)
+    vad = r.agent.turns.vad
+    assert isinstance(vad, VoiceActivityDetector)
+    got = bytes(r.session.audio)
+    await r.agent.close()
+    return got, vad.level_dbfs
+
+
+async def test_with_suppression_off_the_session_gets_the_caller_s_frames_unchanged() -> None:
+    noise = ulaw_frames(mix([0], background("pink", 1.0), 0.0))
+    got, _ = await heard_by_session(noise, on=False)
+    assert got == b"".join(noise)
+
+
+async def test_with_suppression_on_steady_noise_is_reduced_for_the_session_and_detector() -> None:
+    """Pink noise at -20 dBFS under a silent caller: after RNNoise's first second the
+    session gets it 10 dB down or more, and the voice detector hears the same frames."""
+    noise = ulaw_frames(mix([0], background("pink", 3.0), 0.0))
+    sent = b"".join(noise)
+    got, detector_db = await heard_by_session(noise, on=True)
+    assert len(got) == len(sent)
+    tail = slice(8000, None)  # after the first second
+    assert level_db(got[tail]) < level_db(sent[tail]) - 10, (level_db(got), level_db(sent))
+    _, unsuppressed_db = await heard_by_session(noise, on=False)
+    assert detector_db < unsuppressed_db - 10, (detector_db, unsuppressed_db)
+
+
+async def test_with_suppression_on_speech_passes_to_the_session() -> None:
+    """A voice that keeps its fundamental (a digital line) passes within 3 dB."""
+    said = mix(speech("One moment, please.", low_hz=100), [0] * 12000, 200.0)
+    frames = ulaw_frames(said)
+    sent = b"".join(frames)
+    got, _ = await heard_by_session(frames, on=True)
+    assert abs(level_db(got[4000:]) - level_db(sent[4000 : len(got)])) < 3.0
+
+
+async def test_on_an_hd_voice_call_suppression_cleans_the_detector_s_copy_only() -> None:
+    """RNNoise takes 8 kHz μ-law: on an HD-voice call the session gets the caller's 24 kHz
+    as it came (as the assistant's wideband STT does); the detector's 8 kHz copy is cleaned."""
+    widen = Reformat(ULAW_8K, PCM16_24K)
+    noise = [widen.convert(f) for f in ulaw_frames(mix([0], background("pink", 3.0), 0.0))]
+    levels = []
+    for on in (True, False):
+        r = rig(call=hd_call(), wide=True, server_turns=False, barge_in=suppressing(on))
+        await r.agent.prepare()
+        r.agent.on_answered()
+        r.caller(noise)
+        assert bytes(r.session.audio) == b"".join(noise)  # unchanged either way
+        vad = r.agent.turns.vad
+        assert isinstance(vad, VoiceActivityDetector)
+        levels.append(vad.level_dbfs)
+        await r.agent.close()
+    assert levels[0] < levels[1] - 10, levels
+
+
+async def test_a_frame_after_the_close_is_dropped() -> None:
+    """The suppressor's state is freed at the close: a late frame is not heard."""
+    r = rig(barge_in=suppressing(True))
+    await r.agent.prepare()
+    await r.agent.close()
+    r.caller([LOUD])
+    assert not r.session.audio

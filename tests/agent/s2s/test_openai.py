@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,7 +24,13 @@ from sipgw.agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
-from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings, realtime_url, session_update
+from sipgw.agent.s2s.openai import (
+    NoiseReduction,
+    OpenAIRealtime,
+    RealtimeSettings,
+    realtime_url,
+    session_update,
+)
 from sipgw.media.codecs import PCM16_24K
 from tests.agent.s2s.parts import linear_tone
 from tests.toolkit.fakes.realtime import FakeRealtime
@@ -70,6 +76,15 @@ def test_the_session_update_for_each_turn_detection() -> None:
                            config)["session"]  # fmt: skip
     assert local["audio"]["input"]["turn_detection"] is None
     assert "transcription" not in local["audio"]["input"]
+    assert "noise_reduction" not in local["audio"]["input"]  # not asked for: not sent
+
+
+@pytest.mark.parametrize("kind", ["near_field", "far_field"])
+def test_the_api_s_own_noise_reduction_when_asked_for(kind: NoiseReduction) -> None:
+    update = session_update(RealtimeSettings(noise_reduction=kind), SessionConfig("Hi."))
+    assert update["session"]["audio"]["input"]["noise_reduction"] == {"type": kind}
+    with pytest.raises(ValueError, match="noise_reduction"):
+        RealtimeSettings(noise_reduction=cast(NoiseReduction, "on"))
 
 
 class Captured(OpenAIRealtime):

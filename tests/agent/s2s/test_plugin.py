@@ -3,6 +3,7 @@ assistant, each needing only its own vendor's key."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
     assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
     settings = agent.session.settings
     assert (settings.model, settings.turn_detection) == ("gpt-realtime-2.1", "local")
+    assert settings.noise_reduction is None  # off by default: not asked for
     assert agent.endpointer is not None and agent.endpointer.silence_ms == 700
     await agent.close("test")
 
@@ -125,3 +127,32 @@ async def test_realtime_starts_replies_early_only_as_configured() -> None:
     agent = server(FakeCall())
     assert isinstance(agent, SpeechToSpeechAgent) and agent.endpointer is None
     await agent.close("test")
+
+
+@pytest.mark.parametrize("agent", ["voice-agent", "realtime"])
+async def test_they_read_noise_suppression_and_refuse_to_start_without_pyrnnoise(
+    agent: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SIPGW_NOISE_SUPPRESSION=on`` reaches the call's caller-audio stage; without its
+    package ``sipgw serve`` stops naming the setting, as for the assistant."""
+    env = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+           "SIPGW_CALL_RECORD_DIR": "", "SIPGW_NOISE_SUPPRESSION": "on"}  # fmt: skip
+    made = find_agent(agent).build(Sources(env))(FakeCall())
+    assert isinstance(made, SpeechToSpeechAgent) and made.caller_audio.settings.suppression
+    await made.close("test")
+    real = importlib.util.find_spec
+    hidden = lambda name, *a: None if name == "pyrnnoise" else real(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hidden)
+    with pytest.raises(ConfigError, match="SIPGW_NOISE_SUPPRESSION.*pyrnnoise"):
+        find_agent(agent).build(Sources(env))
+
+
+async def test_realtime_asks_for_the_api_s_noise_reduction_as_configured() -> None:
+    env = {"OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+           "SIPGW_CALL_RECORD_DIR": "", "OPENAI_REALTIME_NOISE_REDUCTION": "far_field"}  # fmt: skip
+    agent = find_agent("realtime").build(Sources(env))(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
+    assert agent.session.settings.noise_reduction == "far_field"
+    await agent.close("test")
+    with pytest.raises(ConfigError, match="^OPENAI_REALTIME_NOISE_REDUCTION=on: "):
+        find_agent("realtime").build(Sources({**env, "OPENAI_REALTIME_NOISE_REDUCTION": "on"}))
