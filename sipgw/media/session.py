@@ -47,7 +47,6 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
 import random
 import secrets
@@ -162,7 +161,6 @@ def _jitter_config(codec: Codec, base: JitterBufferConfig) -> JitterBufferConfig
     )
 
 
-@functools.lru_cache(maxsize=4096)
 def deliverable(address: Address) -> bool:
     """Whether a packet may be sent to ``address``: an IP literal that is not the
     unspecified address, and a port from 1 to 65535.
@@ -172,6 +170,9 @@ def deliverable(address: Address) -> bool:
     so RTCP "to the peer on hold" (its RTP port + 1, or the ``a=rtcp`` port it chose)
     would reach whatever listens on the gateway's own host. Port 0 is no port (RFC 3264
     §5.1: a rejected stream), and an RTP port of 65535 has no RTCP port above it.
+
+    Nothing is remembered: every call brings addresses of its own, and the send path
+    judges its destination once per change (:meth:`MediaSession.remote_deliverable`).
     """
     host, port = address
     if not 0 < port < 65536:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 from sipgw.media import g711
@@ -340,6 +342,28 @@ def test_deliverable_destinations_are_ip_literals_with_a_port() -> None:
         assert not deliverable(nowhere), nowhere
     for somewhere in (("192.0.2.10", 1), ("192.0.2.10", 65535), ("[2001:db8::1]", 5000)):
         assert deliverable(somewhere), somewhere
+
+
+def test_a_call_s_addresses_are_not_kept_after_it() -> None:
+    """Every call brings its own RTP and RTCP addresses: judging them (is it somewhere a
+    packet may go?) must keep nothing once the call is gone, or a gateway's memory grows
+    with every call it carries (a cache of 4096 addresses filled for most of an hour)."""
+
+    def calls(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            s = session(remote=(f"192.0.2.{n % 250 + 1}", 10_000 + 2 * n))
+            assert s.remote_deliverable() and s.rtcp_destination(None) is not None
+
+    calls(0, 50)  # what the first calls leave (imports, interned names) is not counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        calls(50, 3000)
+        gc.collect()
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept < 64 * 1024, f"{kept} bytes kept after 3000 calls"
 
 
 def test_nothing_goes_to_the_unspecified_address_or_port_zero() -> None:
