@@ -205,6 +205,10 @@ class DialTarget:
     send_digits: str = ""
     """``<Number sendDigits>``: keys sent to the called party once it answered (``w``
     waits half a second, ``W`` one)."""
+    username: str = ""
+    """``<Sip username>``: the digest user name the leg answers a 401/407 with ("": none)."""
+    password: str = field(default="", repr=False)
+    """``<Sip password>`` (never shown)."""
 
 
 DialRecord = Literal[
@@ -245,6 +249,13 @@ class Dial:
     """Where the ``record``'s ``completed`` goes ("": nowhere)."""
     recording_status_callback_method: str = "POST"
     recording_status_callback_events: frozenset[str] = frozenset({"completed"})
+    ring_tone: str = "us"
+    """``ringTone``: the country whose ring tone the caller hears while a target rings."""
+    recording_track: Literal["both", "inbound", "outbound"] = "both"
+    """``recordingTrack``: what ``record`` keeps: both sides, the caller's (``inbound``) or
+    the called party's (``outbound``)."""
+    trim: bool = False
+    """``trim="trim-silence"``: the recording's leading and trailing silence cut."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,7 +700,11 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
                 raise TwimlError(f"<Number sendDigits={keys[:40]!r}>: 0-9, *, #, A-D, w and W")
             targets.append(DialTarget("number", noun.text.strip(), send_digits=keys))
         elif noun.tag == "Sip":
-            targets.append(DialTarget("sip", noun.text.strip()))
+            user = noun.attrs.get("username", "").strip()
+            secret = noun.attrs.get("password", "")
+            if secret and not user:
+                raise TwimlError("<Sip password> without a username")
+            targets.append(DialTarget("sip", noun.text.strip(), username=user, password=secret))
         elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml
             method = _callback_method(noun.attrs.get("method", ""), "Queue method")
             targets.append(DialTarget("queue", noun.text.strip(), noun.attrs.get("url", "").strip(),
@@ -720,6 +735,12 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
         raise TwimlError(f"<Dial record={record[:40]!r}>: one of {', '.join(_DIAL_RECORDS)}")
+    track = attrs.get("recordingTrack", "").strip() or "both"
+    if track not in ("both", "inbound", "outbound"):
+        raise TwimlError(f"<Dial recordingTrack={track[:40]!r}>: inbound, outbound or both")
+    trim = attrs.get("trim", "").strip() or "do-not-trim"
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwimlError(f"<Dial trim={trim[:40]!r}>: trim-silence or do-not-trim")
     return Dial(
         targets,
         caller_id=attrs.get("callerId", "").strip(),
@@ -736,6 +757,9 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
             attrs.get("recordingStatusCallbackMethod", ""), "Dial recordingStatusCallbackMethod"
         ),
         recording_status_callback_events=events,
+        ring_tone=attrs.get("ringTone", "").strip().lower() or "us",
+        recording_track=track,  # type: ignore[arg-type]  # checked above
+        trim=trim == "trim-silence",
     )
 
 

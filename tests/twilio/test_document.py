@@ -243,6 +243,19 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     assert fifth.recording_status_callback_events == {"in-progress", "completed"}
     with pytest.raises(TwimlError, match="sendDigits"):
         parse_twiml('<Response><Dial><Number sendDigits="12p">1</Number></Dial></Response>')
+    assert (first.ring_tone, first.recording_track, first.trim) == ("us", "both", False)
+    (sixth,) = parse_twiml(
+        '<Response><Dial ringTone="UK" record="true" recordingTrack="inbound" '
+        'trim="trim-silence"><Sip username="desk7" password="s3cret-Pass">sip:7@pbx.example'
+        "</Sip><Sip>sip:8@pbx.example</Sip></Dial></Response>"
+    )
+    assert isinstance(sixth, Dial) and sixth.ring_tone == "uk"
+    assert (sixth.recording_track, sixth.trim) == ("inbound", True)
+    desk, other = sixth.targets
+    assert (desk.username, desk.password, other.username) == ("desk7", "s3cret-Pass", "")
+    assert "s3cret" not in repr(sixth)  # the password is never shown
+    with pytest.raises(TwimlError, match="without a username"):
+        parse_twiml('<Response><Dial><Sip password="x">sip:a@b</Sip></Dial></Response>')
 
 
 @pytest.mark.parametrize(
@@ -254,6 +267,8 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
         ('recordingStatusCallbackEvent="done"', "in-progress, completed, absent"),
         ('method="PUT"', "POST or GET"),
         ('timeLimit="ten"', "whole number"),
+        ('recordingTrack="left"', "inbound, outbound or both"),
+        ('trim="yes"', "trim-silence or do-not-trim"),
     ],
 )
 def test_dial_attributes_out_of_range_are_refused(attrs: str, says: str) -> None:

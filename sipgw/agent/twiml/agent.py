@@ -979,7 +979,8 @@ class TwimlAgent(Agent):
         if self.settings.recording_dir is None or not self.settings.recording_url:
             refuse("Dial record", "no recording directory and URL")
             return None
-        return partial(BridgeRecorder, verb.record.endswith("-dual"), float(verb.time_limit))
+        return partial(BridgeRecorder, verb.record.endswith("-dual"), float(verb.time_limit),
+                       verb.recording_track, verb.trim)  # fmt: skip
 
     def _refuse_dial_record(self, name: str, why: str) -> None:
         log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR and _URL)",

@@ -40,7 +40,7 @@ from sipgw.agent.base import Agent, AgentFactory, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg, LegEnded
-from sipgw.agent.twiml.dialrules import DialResult, dial_status, ringback_frame
+from sipgw.agent.twiml.dialrules import DialResult, dial_status, leg_login, ringback_frame
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.webhook import new_sid
 from sipgw.media.bridge import FrameBridge
@@ -65,11 +65,13 @@ class LegPlacingCall(Protocol):
     """A call that can place a second leg (the gateway's SIP calls)."""
 
     async def place_leg(
-        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
-    ) -> ConsultLeg:
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
+        login: tuple[str, str] | None = None,
+    ) -> ConsultLeg:  # fmt: skip
         """Call ``target`` (a number or SIP URI), ``agent`` talking once it answers; its
         From is ``caller_id`` ("" = the gateway's own caller id); CANCEL after
-        ``ring_timeout`` seconds.
+        ``ring_timeout`` seconds. ``login`` (user name, password: ``<Sip username
+        password>``) answers a 401/407 to its INVITE in place of the account's.
 
         Raises:
             DialRefused: ``target`` is not on the operator's allow-list (nothing dialled).
@@ -169,7 +171,7 @@ class DialRelay:
             return self._early.popleft() if self._early else None
         if self.leg_call is None and not self._over and not self._stop.is_set():
             self._rings += 1
-            return ringback_frame(self._rings - 1)
+            return ringback_frame(self._rings - 1, self.dial.ring_tone)
         return None
 
     def caller_key(self, digit: str) -> None:
@@ -373,7 +375,7 @@ class BridgedDial(RelayedDial):
             self.note("dial", target=target.address, how="bridge")
             try:
                 leg = await self.placer.place_leg(target.address, factory, self.dial.timeout,
-                                                  self.caller_id)  # fmt: skip
+                                                  self.caller_id, leg_login(target))  # fmt: skip
             except DialRefused as exc:
                 log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
                             target.address, exc)  # fmt: skip

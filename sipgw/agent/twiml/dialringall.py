@@ -32,7 +32,13 @@ from sipgw.agent.capabilities import PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg
 from sipgw.agent.twiml.dialbridge import DIALED_LEG, BridgedDial, DialRelay, LegPlacingCall, Note
-from sipgw.agent.twiml.dialrules import DialCallStatus, DialResult, dial_status, ringback_frame
+from sipgw.agent.twiml.dialrules import (
+    DialCallStatus,
+    DialResult,
+    dial_status,
+    leg_login,
+    ringback_frame,
+)
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.webhook import new_sid
 from sipgw.twilio.document import Dial, DialTarget
@@ -118,7 +124,7 @@ class RingAllDial(BridgedDial):
         try:
             factory = PluginFactory(relay.agent, DIALED_LEG)
             leg = await self.placer.place_leg(target.address, factory, self.dial.timeout,
-                                              self.caller_id)  # fmt: skip
+                                              self.caller_id, leg_login(target))  # fmt: skip
         except DialRefused as exc:
             log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
                         target.address, exc)  # fmt: skip
@@ -181,4 +187,4 @@ class RingAllDial(BridgedDial):
         if not self._ringing:
             return None
         self._rings += 1
-        return ringback_frame(self._rings - 1)
+        return ringback_frame(self._rings - 1, self.dial.ring_tone)

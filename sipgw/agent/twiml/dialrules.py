@@ -12,8 +12,10 @@ what the caller hears while it rings.
   the number they called (what Twilio accepts without a verified number: the call's own
   numbers); any other is refused (the gateway's own caller id goes out), so an app cannot
   make the gateway present numbers it does not own.
-- :func:`ringback_frame`: the ring tone (440 + 480 Hz, 2 s on, 4 s off, as North American
-  networks play it) the caller hears while a target rings, as Twilio plays it.
+- :func:`ringback_frame`: the ring tone the caller hears while a target rings, as Twilio
+  plays it: by default 440 + 480 Hz, 2 s on, 4 s off (as North American networks play
+  it), or the country's ``ringTone`` names (:data:`RING_TONES`).
+- :func:`leg_login`: the digest login of a ``<Sip username password>`` leg.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from typing import Final, Literal
 
 from sipgw.agent.base import CallDetails
 from sipgw.media.g711 import linear_to_ulaw
+from sipgw.twilio.document import DialTarget
 
 __all__ = [
     "DialCallStatus",
     "DialResult",
+    "RING_TONES",
     "dial_status",
+    "leg_login",
     "refer_status",
     "ringback_frame",
     "usable_caller_id",
@@ -111,23 +116,86 @@ RINGBACK_ON: Final = 2.0
 RINGBACK_OFF: Final = 4.0
 _RING_LEVEL_DBFS: Final = -20.0
 
+_NORTH_AMERICA: Final = ((440, 480), (2.0, 4.0))
+_EUROPE: Final = ((425,), (1.0, 4.0))
+_DOUBLE_RING: Final = (0.4, 0.2, 0.4, 2.0)
+RING_TONES: Final[dict[str, tuple[tuple[int, ...], tuple[float, ...]]]] = {
+    "at": ((420,), (1.0, 5.0)),
+    "au": ((400, 450), _DOUBLE_RING),
+    "be": ((425,), (1.0, 3.0)),
+    "bg": _EUROPE,
+    "br": _EUROPE,
+    "ch": _EUROPE,
+    "cl": ((400,), (1.0, 3.0)),
+    "cn": ((450,), (1.0, 4.0)),
+    "cz": _EUROPE,
+    "de": _EUROPE,
+    "dk": _EUROPE,
+    "ee": _EUROPE,
+    "es": ((425,), (1.5, 3.0)),
+    "fi": _EUROPE,
+    "fr": ((440,), (1.5, 3.5)),
+    "gr": _EUROPE,
+    "hu": ((425,), (1.25, 3.75)),
+    "il": ((400,), (1.0, 3.0)),
+    "in": ((400,), _DOUBLE_RING),
+    "it": _EUROPE,
+    "jp": ((400,), (1.0, 2.0)),
+    "lt": _EUROPE,
+    "mx": _EUROPE,
+    "my": ((425,), _DOUBLE_RING),
+    "nl": _EUROPE,
+    "no": _EUROPE,
+    "nz": ((400, 450), _DOUBLE_RING),
+    "ph": ((425, 480), (1.0, 4.0)),
+    "pl": _EUROPE,
+    "pt": ((425,), (1.0, 5.0)),
+    "ru": ((425,), (0.8, 3.2)),
+    "se": ((425,), (1.0, 5.0)),
+    "sg": ((425,), _DOUBLE_RING),
+    "th": ((420,), (1.0, 5.0)),
+    "tw": ((440, 480), (1.0, 2.0)),
+    "uk": ((400, 450), _DOUBLE_RING),
+    "us": _NORTH_AMERICA,
+    "us-old": _NORTH_AMERICA,
+    "ve": _EUROPE,
+    "za": ((400,), _DOUBLE_RING),
+}
+"""``<Dial ringTone>``'s country codes (Twilio's list): the ring tone's frequencies (Hz,
+summed) and cadence (seconds on, off, on, off...), after ITU-T E.180 Supplement 2 (as
+Asterisk's ``indications.conf`` carries it). Where a country modulates its tone (India
+400 x 25 Hz, Japan 400 x 16 Hz, Singapore 425 x 24 Hz, South Africa 400 x 33 Hz) the
+carrier is played unmodulated."""
 
-@lru_cache(maxsize=1)
-def _ringback() -> bytes:
-    """One cycle of ring tone, μ-law (each tone 6 dB under the level, summed)."""
-    amplitude = 32767 * 10 ** (_RING_LEVEL_DBFS / 20) / 2
-    on = round(RINGBACK_ON * 8000)
-    samples = [
-        round(amplitude * (math.sin(2 * math.pi * 440 * n / 8000)
-                           + math.sin(2 * math.pi * 480 * n / 8000)))
-        for n in range(on)
-    ]  # fmt: skip
-    pcm = struct.pack(f"<{on}h", *samples) + b"\x00\x00" * round(RINGBACK_OFF * 8000)
-    return linear_to_ulaw(pcm)
+
+@lru_cache(maxsize=len(RING_TONES) + 1)
+def _ringback(country: str = "us") -> bytes:
+    """One cycle of ``country``'s ring tone, μ-law (each tone under the level by the
+    number of tones, summed)."""
+    freqs, cadence = RING_TONES.get(country, _NORTH_AMERICA)
+    amplitude = 32767 * 10 ** (_RING_LEVEL_DBFS / 20) / len(freqs)
+    pcm = bytearray()
+    for i, seconds in enumerate(cadence):
+        count = round(seconds * 8000)
+        if i % 2:
+            pcm += b"\x00\x00" * count
+            continue
+        samples = [
+            round(amplitude * sum(math.sin(2 * math.pi * f * n / 8000) for f in freqs))
+            for n in range(count)
+        ]
+        pcm += struct.pack(f"<{count}h", *samples)
+    return linear_to_ulaw(bytes(pcm))
 
 
-def ringback_frame(n: int) -> bytes:
-    """The ``n``-th 20 ms of ring tone (160 octets of μ-law), looping."""
-    tone = _ringback()
+def ringback_frame(n: int, country: str = "us") -> bytes:
+    """The ``n``-th 20 ms of ``country``'s ring tone (160 octets of μ-law), looping
+    (:data:`RING_TONES`; an unknown code rings as ``us``)."""
+    tone = _ringback(country)
     start = (n * 160) % len(tone)
     return tone[start : start + 160]
+
+
+def leg_login(target: DialTarget) -> tuple[str, str] | None:
+    """The digest login a ``<Sip username password>`` gives its leg (None: none)."""
+    return (target.username, target.password) if target.username else None

@@ -10,7 +10,10 @@ is what was recorded, the silence before the first and after the last sound cut 
 
 :class:`BridgeRecorder` is a bridged ``<Dial record>``'s: both sides from the answer, one
 frame of each per tick (silence for a tick a side sent nothing), written as two channels
-(the caller first, the called party second: Twilio's ``-dual``) or mixed into one.
+(the caller first, the called party second: Twilio's ``-dual``) or mixed into one; or only
+one side (``recordingTrack``: ``inbound`` the caller's, ``outbound`` the called party's),
+one channel; with ``trim`` the 20 ms frames silent on every recorded side before the
+first sound and after the last are cut (``trim-silence``).
 """
 
 from __future__ import annotations
@@ -119,6 +122,10 @@ class BridgeRecorder:
 
     dual: bool
     max_seconds: float = 14400.0
+    track: str = "both"
+    """``both``, ``inbound`` (the caller only) or ``outbound`` (the called party only)."""
+    trim: bool = False
+    """Cut the silence before the first sound and after the last."""
     caller: bytearray = field(default_factory=bytearray)
     called: bytearray = field(default_factory=bytearray)
 
@@ -137,19 +144,37 @@ class BridgeRecorder:
     @property
     def channels(self) -> int:
         """2 when each side has its channel, else 1."""
-        return 2 if self.dual else 1
+        return 2 if self.dual and self.track == "both" else 1
 
     @property
     def seconds(self) -> float:
         """How long the recording is."""
-        return max(len(self.caller), len(self.called)) / 8000
+        return len(self.audio()) / self.channels / 8000
 
-    def audio(self) -> bytes:
-        """The recording, μ-law: interleaved caller/called samples (``dual``) or mixed."""
+    def _sides(self) -> list[bytes]:
         length = max(len(self.caller), len(self.called))
         caller = bytes(self.caller) + b"\xff" * (length - len(self.caller))
         called = bytes(self.called) + b"\xff" * (length - len(self.called))
-        return interleave(caller, called) if self.dual else mix_ulaw(caller, called)
+        sides = {"inbound": [caller], "outbound": [called]}.get(self.track, [caller, called])
+        if not self.trim:
+            return sides
+        loud = [
+            any(rms_dbfs(side[i : i + 160]) > SILENCE_DBFS for side in sides)
+            for i in range(0, length, 160)
+        ]
+        if not any(loud):
+            return [b"" for _ in sides]
+        first = loud.index(True) * 160
+        last = (len(loud) - loud[::-1].index(True)) * 160
+        return [side[first:last] for side in sides]
+
+    def audio(self) -> bytes:
+        """The recording, μ-law: interleaved caller/called samples (``dual``), mixed, or
+        the one side ``track`` names; trimmed when ``trim``."""
+        sides = self._sides()
+        if len(sides) == 1:
+            return sides[0]
+        return interleave(*sides) if self.dual else mix_ulaw(*sides)
 
 
 def interleave(left: bytes, right: bytes) -> bytes:

@@ -114,9 +114,10 @@ class Consulting(Protocol):
         ring_timeout: float,
         caller_id: str = "",
         why: str = "second leg",
+        login: tuple[str, str] | None = None,
     ) -> ConsultLeg:
         """Place a call on ``handle``'s behalf: its consultation call, or its TwiML
-        ``<Dial>``'s second leg."""
+        ``<Dial>``'s second leg (``login``: its own digest user name and password)."""
         ...
 
     async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:
@@ -396,18 +397,18 @@ class CallHandle:
 
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
-        why: str = "second leg",
+        login: tuple[str, str] | None = None, why: str = "second leg",
     ) -> ConsultLeg:  # fmt: skip
-        """Place a call its agent talks to (a warm transfer's consultation call) or relays (a
-        TwiML ``<Dial>``'s second leg: ``sipgw.agent.twiml.dialbridge.LegPlacingCall``), from
-        ``caller_id`` ("" = the gateway's own); ``why`` names it in the log.
+        """Place a call its agent talks to (a warm transfer's consultation) or relays (a TwiML
+        ``<Dial>``'s leg: ``sipgw.agent.twiml.dialbridge.LegPlacingCall``), from ``caller_id``
+        ("" = ours), a 401/407 answered with ``login`` (None: the account's); ``why`` logged.
 
         Raises:
             DialRefused: ``target`` is not allowed, or second legs are not set up here.
         """
         if self.warm is None:
             raise DialRefused("transfer", target, f"{why}s are not available here")
-        return await self.warm.place_leg(self, target, agent, ring_timeout, caller_id, why)
+        return await self.warm.place_leg(self, target, agent, ring_timeout, caller_id, why, login)
 
     async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
         """Join this call with its consultation call (``refer`` or ``bridge``).

@@ -334,6 +334,7 @@ class OutboundCalls:
         amd: AmdRequest | None = None,
         twiml: TwimlSource | None = None,
         ivr_goal: str = "",
+        login: tuple[str, str] | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -352,6 +353,8 @@ class OutboundCalls:
             twiml: its own TwiML, for an agent that follows TwiML (refused for others).
             ivr_goal: what to reach through a phone menu before the agent talks ("" = none;
                 refused for an agent that does not navigate menus: docs/ivr.md).
+            login: the digest user name and password a 401/407 is answered with in place
+                of the account's (a TwiML ``<Sip username password>``); never logged.
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -359,6 +362,8 @@ class OutboundCalls:
             config = self.config.for_account(account)
             if caller_id is not None:
                 config = dataclasses.replace(config, caller_id=caller_id)
+            if login is not None:
+                config = dataclasses.replace(config, username=login[0], password=login[1])
             from_uri, display = caller(config, sip.ua.config.public_host)
             _check_variables(factory, variables)
             detection = _detection(amd, self.config.amd)

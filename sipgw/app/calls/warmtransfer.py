@@ -89,10 +89,12 @@ class WarmTransfers:
         ring_timeout: float,
         caller_id: str = "",
         why: str = "second leg",
+        login: tuple[str, str] | None = None,
     ) -> ConsultLeg:
         """Place a call on ``handle``'s behalf to ``target`` with ``agent``: a consultation
         call, or a TwiML ``<Dial>``'s second leg (its From ``caller_id``, "" = the
-        gateway's own), judged, routed and counted as a consultation call.
+        gateway's own; ``login``: the user name and password its 401/407 is answered
+        with, None = the account's), judged, routed and counted as a consultation call.
 
         Raises:
             DialRefused: ``target`` is not on the allow-list (nothing is sent).
@@ -109,7 +111,8 @@ class WarmTransfers:
         # campaign mode.
         off = AmdRequest(AmdMode.OFF)
         placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout,
-                                               amd=off, caller_id=caller_id or None)  # fmt: skip
+                                               amd=off, caller_id=caller_id or None,
+                                               login=login)  # fmt: skip
         handle.log.info("%s: calling %s (%s)", why, target,
                         placed.handle.call.log_id if placed.handle else "not placed")  # fmt: skip
         return ConsultCall(placed)

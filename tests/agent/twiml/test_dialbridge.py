@@ -46,6 +46,7 @@ class FakeLeg:
     caller_id: str
     plan: str
     talk: float = 30.0
+    login: tuple[str, str] | None = None
     call: FakeCall = field(default_factory=lambda: FakeCall(call_id="leg@test"))
     outcome: asyncio.Future[LegEnded] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -100,12 +101,13 @@ class DialingCall(FakeCall):
     legs: list[FakeLeg] = field(default_factory=list)
 
     async def place_leg(
-        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
-    ) -> FakeLeg:
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
+        login: tuple[str, str] | None = None,
+    ) -> FakeLeg:  # fmt: skip
         plan = self.plans.get(target, "answer")
         if plan == "refuse":
             raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
-        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk)
+        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login)
         self.legs.append(leg)
         asyncio.get_running_loop().create_task(leg.play())
         return leg
@@ -214,6 +216,31 @@ async def test_send_digits_reach_the_called_party_once_it_answered(app: TwilioSd
     assert call.dtmf == []
     await ticker.stop()
     await agent.close("remote-bye")
+
+
+async def test_sip_credentials_reach_their_leg_and_ring_tone_is_the_countrys(
+    app: TwilioSdkApp,
+) -> None:
+    """``<Sip username password>``: that leg answers its 401/407 with them (a ``<Number>``
+    beside it with none); ``ringTone="uk"``: the caller hears the UK's ring tone."""
+
+    def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        dial = Dial(time_limit=1, ring_tone="uk", sequential=True)
+        dial.sip("sip:desk@pbx.example", username="desk7", password="s3cret-Pass")
+        response.append(dial)
+        response.hangup()
+        return response
+
+    app.twiml = build
+    call = caller()
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.legs and call.legs[0].agent is not None, within=5)
+    assert call.legs[0].login == ("desk7", "s3cret-Pass")
+    await wait_for(lambda: call.hangups, within=5)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    assert ticker.heard()[0] == ringback_frame(0, "uk") != ringback_frame(0)
 
 
 async def test_the_action_gets_completed_with_the_dial_sid_and_duration(

@@ -132,10 +132,11 @@ class Watched(DialingCall):
     earlier_over: list[bool] = field(default_factory=list)
 
     async def place_leg(
-        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = ""
-    ) -> FakeLeg:
+        self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
+        login: tuple[str, str] | None = None,
+    ) -> FakeLeg:  # fmt: skip
         self.earlier_over.append(all(leg.outcome.done() for leg in self.legs))
-        return await super().place_leg(target, agent, ring_timeout, caller_id)
+        return await super().place_leg(target, agent, ring_timeout, caller_id, login)
 
 
 @pytest.mark.parametrize(("sequential", "in_turn"), [(True, [True, True]), (False, [True, False])])

@@ -3,17 +3,21 @@ NOTIFY), the action's form, which ``callerId`` may go out, the ring tone."""
 
 from __future__ import annotations
 
+import math
+import struct
+
 import pytest
 
 from sipgw.agent.base import CallDetails
 from sipgw.agent.twiml.dialrules import (
+    RING_TONES,
     DialResult,
     dial_status,
     refer_status,
     ringback_frame,
     usable_caller_id,
 )
-from sipgw.media.g711 import rms_dbfs
+from sipgw.media.g711 import rms_dbfs, ulaw_to_linear
 
 
 @pytest.mark.parametrize(
@@ -86,3 +90,38 @@ def test_ring_tone_is_two_seconds_on_four_off_looping() -> None:
     assert on[:100] == [True] * 100 and on[100:300] == [False] * 200  # 2 s, then 4 s
     assert frames[300:] == frames[:300]  # a 6 s cycle
     assert -30 < rms_dbfs(frames[10]) < -15
+
+
+@pytest.mark.parametrize(
+    ("country", "freqs", "cadence"),
+    [("uk", (400, 450), (0.4, 0.2, 0.4, 2.0)), ("de", (425,), (1.0, 4.0)),
+     ("fr", (440,), (1.5, 3.5)), ("jp", (400,), (1.0, 2.0))],
+)  # fmt: skip
+def test_a_countrys_ring_tone_has_its_frequencies_and_cadence(
+    country: str, freqs: tuple[int, ...], cadence: tuple[float, ...]
+) -> None:
+    assert RING_TONES[country] == (freqs, cadence)
+    cycle = round(sum(cadence) / 0.02)
+    frames = [ringback_frame(n, country) for n in range(2 * cycle)]
+    assert frames[cycle:] == frames[:cycle]  # loops on its cadence
+    expected: list[bool] = []
+    for i, seconds in enumerate(cadence):
+        expected += [i % 2 == 0] * round(seconds / 0.02)
+    assert [rms_dbfs(f) > -40 for f in frames[:cycle]] == expected
+    pcm = ulaw_to_linear(b"".join(frames[:10]))  # the first 0.2 s: ringing
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+    strength = {hz: _magnitude(samples, hz) for hz in range(300, 600, 5)}
+    loudest = sorted(sorted(strength, key=strength.__getitem__)[-len(freqs) :])
+    assert tuple(loudest) == freqs
+
+
+def _magnitude(samples: tuple[int, ...], hz: float) -> float:
+    """How much of ``hz`` the 8 kHz ``samples`` hold (one bin of a DFT)."""
+    w = 2 * math.pi * hz / 8000
+    re = sum(s * math.cos(w * n) for n, s in enumerate(samples))
+    im = sum(s * math.sin(w * n) for n, s in enumerate(samples))
+    return math.hypot(re, im)
+
+
+def test_an_unknown_ring_tone_code_rings_as_the_us() -> None:
+    assert ringback_frame(3, "xx") == ringback_frame(3) == ringback_frame(3, "us")

@@ -157,6 +157,35 @@ def test_a_bridge_recording_lines_up_both_sides_in_two_channels_or_mixed() -> No
     assert capped.seconds == 0.04
 
 
+def test_a_bridge_recording_keeps_the_track_asked_for_and_trims_silence() -> None:
+    """``recordingTrack``: ``inbound`` the caller only, ``outbound`` the called party
+    only, one channel even with ``-dual``; ``trim``: the frames silent on every kept side
+    before the first sound and after the last are cut."""
+    a, b = b"\x10" * 160, b"\x90" * 160
+    sides = [(SILENT_FRAME, SILENT_FRAME), (a, SILENT_FRAME), (SILENT_FRAME, b),
+             (SILENT_FRAME, SILENT_FRAME)]  # fmt: skip
+
+    def recorded(**kw: object) -> BridgeRecorder:
+        recorder = BridgeRecorder(**kw)  # type: ignore[arg-type]
+        for mine, theirs in sides:
+            recorder.caller_frame(mine)
+            recorder.called_frame(theirs)
+        return recorder
+
+    inbound = recorded(dual=True, track="inbound")
+    assert inbound.channels == 1 and inbound.audio() == b"".join(s[0] for s in sides)
+    outbound = recorded(dual=False, track="outbound", trim=True)
+    assert outbound.channels == 1 and outbound.audio() == b  # only its one loud frame
+    both = recorded(dual=True, trim=True)
+    assert both.channels == 2 and both.seconds == 0.04  # the two loud frames, not the ends
+    assert both.audio() == interleave(a + SILENT_FRAME, SILENT_FRAME + b)
+    untrimmed = recorded(dual=False)
+    assert untrimmed.seconds == 0.08
+    quiet = BridgeRecorder(dual=True, trim=True)
+    quiet.caller_frame(SILENT_FRAME)
+    assert quiet.audio() == b"" and quiet.seconds == 0  # nothing heard: nothing kept
+
+
 def test_interleave_and_the_two_channel_wav_header() -> None:
     assert interleave(b"ab", b"AB") == b"aAbB"
     with pytest.raises(ValueError, match="channels of 2 and 1"):

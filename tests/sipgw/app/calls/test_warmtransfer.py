@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import JoinFailed, LegEnded, WarmTransferCall
+from sipgw.agent.twiml.dialbridge import LegPlacingCall
 from sipgw.app.calls import warmtransfer
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
@@ -62,6 +64,8 @@ class Person(Agent):
 class Plan:
     target: str
     how: JoinHow = "auto"
+    login: tuple[str, str] | None = None
+    """Placed as a TwiML ``<Sip username password>`` leg, with its own login."""
     person_answered: asyncio.Event = field(default_factory=asyncio.Event)
     result: asyncio.Future[str | Exception] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -83,7 +87,12 @@ class Transferring(Agent):
         call, plan = self.call, self.plan
         assert isinstance(call, WarmTransferCall)
         try:
-            leg = await call.consult(plan.target, lambda c: Person(plan.person_answered), 5.0)
+            person = lambda c: Person(plan.person_answered)  # noqa: E731
+            if plan.login is not None:
+                assert isinstance(call, LegPlacingCall)
+                leg = await call.place_leg(plan.target, person, 5.0, login=plan.login)
+            else:
+                leg = await call.consult(plan.target, person, 5.0)
             await plan.person_answered.wait()
             plan.result.set_result(await call.join(leg, plan.how))
         except (DialRefused, JoinFailed) as exc:
@@ -371,11 +380,11 @@ def trunk_config(trunk: Phone) -> OutboundConfig:
 
 
 @asynccontextmanager
-async def trunk_scene(target: str) -> AsyncIterator[Scene]:
+async def trunk_scene(target: str, login: tuple[str, str] | None = None) -> AsyncIterator[Scene]:
     """A caller calls a gateway whose agent will consult ``target``, a phone number, with
     ``+1555*`` as the dial allow-list; the scene's person is the trunk (a scripted phone)."""
     trunk = Phone(("127.0.0.1", 9), user="trunk")
-    plan = Plan(target)
+    plan = Plan(target, login=login)
     env = {"SIPGW_DIAL_ALLOW": "+1555*"}
     try:
         async with running_gateway(lambda call: Transferring(call, plan), env=env) as (
@@ -421,6 +430,30 @@ async def test_a_consulted_number_is_called_through_the_trunk_as_placed_calls_ar
         await hear_each_other(s.caller, trunk)
         await s.caller.bye()
         await trunk.answer_bye()
+
+
+async def test_a_legs_own_login_answers_its_challenge_in_place_of_the_accounts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TwiML ``<Sip username password>`` leg: the trunk's 407 is answered with that
+    login, not the configured account's, and the password is never logged."""
+    caplog.set_level(logging.DEBUG)
+    async with trunk_scene(NUMBER, login=("desk7", "s3cret-Pass")) as s:
+        trunk = s.person
+        first = await trunk.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(first, SipRequest)
+        proxy = DigestServer("trunk.example", {"desk7": "s3cret-Pass"}, random.Random(7))
+        challenge = make_response(first, 407, to_tag="trunk-tag")
+        challenge.headers.add("Proxy-Authenticate", proxy.challenge(0.0, "192.0.2.1"))
+        trunk.send(challenge.serialize())
+        invite = await answer(trunk)
+        assert proxy.verify(invite, 0.0, "192.0.2.1", proxy=True) is Verdict.OK
+        assert 'username="desk7"' in (invite.headers.get("Proxy-Authorization") or "")
+        assert await asyncio.wait_for(s.plan.result, 5) == "bridge"
+        await s.caller.bye()
+        await trunk.answer_bye()
+    assert caplog.records  # the call was logged, at every level
+    assert "s3cret-Pass" not in caplog.text
 
 
 async def test_a_number_off_the_allow_list_is_never_dialled_through_the_trunk() -> None:
