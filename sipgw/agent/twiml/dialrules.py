@@ -168,11 +168,11 @@ Asterisk's ``indications.conf`` carries it). Where a country modulates its tone 
 carrier is played unmodulated."""
 
 
-@lru_cache(maxsize=len(RING_TONES) + 1)
-def _ringback(country: str = "us") -> bytes:
+@lru_cache(maxsize=len(RING_TONES))
+def _ringback(country: str) -> bytes:
     """One cycle of ``country``'s ring tone, μ-law (each tone under the level by the
     number of tones, summed)."""
-    freqs, cadence = RING_TONES.get(country, _NORTH_AMERICA)
+    freqs, cadence = RING_TONES[country]
     amplitude = 32767 * 10 ** (_RING_LEVEL_DBFS / 20) / len(freqs)
     pcm = bytearray()
     for i, seconds in enumerate(cadence):
@@ -191,7 +191,7 @@ def _ringback(country: str = "us") -> bytes:
 def ringback_frame(n: int, country: str = "us") -> bytes:
     """The ``n``-th 20 ms of ``country``'s ring tone (160 octets of μ-law), looping
     (:data:`RING_TONES`; an unknown code rings as ``us``)."""
-    tone = _ringback(country)
+    tone = _ringback(country if country in RING_TONES else "us")
     start = (n * 160) % len(tone)
     return tone[start : start + 160]
 
