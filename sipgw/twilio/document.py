@@ -29,6 +29,7 @@ Every failure is a :class:`TwimlError` (a ``ValueError``) whose message says why
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
@@ -256,6 +257,9 @@ class Dial:
     the called party's (``outbound``)."""
     trim: bool = False
     """``trim="trim-silence"``: the recording's leading and trailing silence cut."""
+    ignored: tuple[str, ...] = ()
+    """The attributes given that sipgw does not follow (``referUrl``, ``events``, ``<Number
+    url statusCallback...>``): logged as ignored when it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -721,7 +725,26 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
         targets.append(DialTarget("number", element.text.strip()))
     if not targets or not all(t.address for t in targets):
         raise TwimlError("<Dial> without a number or SIP URI")
-    return _dial_attributes(tuple(targets), attrs)
+    dial = _dial_attributes(tuple(targets), attrs)
+    ignored = _ignored(element, attrs)
+    return dataclasses.replace(dial, ignored=ignored) if ignored else dial
+
+
+_IGNORED_DIAL: Final = ("referUrl", "referMethod", "events")
+_IGNORED_TARGET: Final = (
+    "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod",
+)  # fmt: skip
+"""What a ``<Dial>`` (and its ``<Number>`` or ``<Sip>``) may carry that sipgw does not follow
+(docs/twilio-apps.md says why); each is logged as ignored."""
+
+
+def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
+    names = [name for name in _IGNORED_DIAL if attrs.get(name, "").strip()]
+    for noun in element.children:
+        if noun.tag in ("Number", "Sip"):
+            names += [f"<{noun.tag} {name}>" for name in _IGNORED_TARGET
+                      if noun.attrs.get(name, "").strip()]  # fmt: skip
+    return tuple(dict.fromkeys(names))
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:

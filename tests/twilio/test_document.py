@@ -254,6 +254,16 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     desk, other = sixth.targets
     assert (desk.username, desk.password, other.username) == ("desk7", "s3cret-Pass", "")
     assert "s3cret" not in repr(sixth)  # the password is never shown
+    assert first.ignored == () and sixth.ignored == ()
+    (seventh,) = parse_twiml(
+        '<Response><Dial referUrl="/refer" events="x"><Number url="/screen" '
+        'statusCallback="/leg" statusCallbackEvent="ringing">1</Number>'
+        '<Sip method="GET">sip:a@b</Sip></Dial></Response>'
+    )
+    assert isinstance(seventh, Dial) and seventh.ignored == (
+        "referUrl", "events", "<Number url>", "<Number statusCallback>",
+        "<Number statusCallbackEvent>", "<Sip method>",
+    )  # fmt: skip
     with pytest.raises(TwimlError, match="without a username"):
         parse_twiml('<Response><Dial><Sip password="x">sip:a@b</Sip></Dial></Response>')
 

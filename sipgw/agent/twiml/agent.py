@@ -931,6 +931,9 @@ class TwimlAgent(Agent):
         call = self.call
         if verb.answer_on_bridge and self.answer_deferred:
             self._note("dial_early", attribute="answerOnBridge")
+        for what in verb.ignored:
+            log.warning("[%s] TwiML <Dial> %s: ignored", call.call_id, what)
+            self._note("dial_ignored", attribute=what)
         result: DialResult | None
         if verb.targets[0].kind == "queue":
             result = await self._dial_queue(verb)

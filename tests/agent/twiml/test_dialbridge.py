@@ -221,13 +221,16 @@ async def test_send_digits_reach_the_called_party_once_it_answered(app: TwilioSd
 async def test_sip_credentials_reach_their_leg_and_ring_tone_is_the_countrys(
     app: TwilioSdkApp,
 ) -> None:
-    """``<Sip username password>``: that leg answers its 401/407 with them (a ``<Number>``
-    beside it with none); ``ringTone="uk"``: the caller hears the UK's ring tone."""
+    """``<Sip username password>``: that leg answers its 401/407 with them;
+    ``ringTone="uk"``: the caller hears the UK's ring tone; the ``statusCallback`` sipgw
+    does not follow is recorded as ignored."""
 
     def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
         response = VoiceResponse()
         dial = Dial(time_limit=1, ring_tone="uk", sequential=True)
-        dial.sip("sip:desk@pbx.example", username="desk7", password="s3cret-Pass")
+        dial.sip(
+            "sip:desk@pbx.example", username="desk7", password="s3cret-Pass", status_callback="/leg"
+        )
         response.append(dial)
         response.hangup()
         return response
@@ -241,6 +244,8 @@ async def test_sip_credentials_reach_their_leg_and_ring_tone_is_the_countrys(
     await ticker.stop()
     await agent.close("remote-bye")
     assert ticker.heard()[0] == ringback_frame(0, "uk") != ringback_frame(0)
+    ignored = [x["attribute"] for x in agent.record.lines if x["type"] == "twiml_dial_ignored"]
+    assert ignored == ["<Sip statusCallback>"]  # logged and recorded as not followed
 
 
 async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
