@@ -86,8 +86,9 @@ async def assistant_behind(
 
 
 async def greeted(phone: Phone) -> None:
-    """Wait until the greeting has been heard in full."""
-    await phone.wait_for_tone(GREETING_HZ, within=5)
+    """Wait until the greeting has been heard in full (a bound, not a figure: a loaded
+    machine starts the gateway's first call slowly)."""
+    await phone.wait_for_tone(GREETING_HZ, within=10)
     await phone.wait_until_quiet(0.1, hz=GREETING_HZ)
 
 
