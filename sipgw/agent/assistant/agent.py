@@ -65,7 +65,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -74,7 +73,7 @@ from typing import Any
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.answering import Answering
 from sipgw.agent.assistant.call_actions import CallActions, ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder, shared_batcher
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.conversation import Conversation, ConversationSettings
 from sipgw.agent.assistant.failures import ServiceFailures
@@ -293,8 +292,8 @@ class AssistantAgent(ScopedAgent):
         barge_in = settings.barge_in
         batched = barge_in.noise.detector == "model"
         self.caller_audio = CallerAudio(barge_in.noise, shared_batcher() if batched else None)
-        # Frames waiting for the model's batch (caller_audio.py), in arrival order.
-        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
+        # In arrival order across the model's batch (caller_audio.py).
+        self._in_order = HeardInOrder(self.caller_audio)
         self.turns = TurnTaker(
             state,
             commit_ms=barge_in.commit_ms,
@@ -523,7 +522,7 @@ class AssistantAgent(ScopedAgent):
                 await request.drop()
         self.caller_context.cancel()
         self.caller_audio.close()
-        self._waiting.clear()  # frames still waiting for the model's batch: no one listens
+        self._in_order.clear()  # frames still waiting for the model's batch: no one listens
         # After a hand-off (either side of one) the record, and a kept session, are the
         # other agent's: this one closes neither.
         away, handed = self.handed_away, self.handed
@@ -576,7 +575,7 @@ class AssistantAgent(ScopedAgent):
         for the run (within the loop's wake-up, before the next tick)."""
         now = self.loop.time()
         if self.held:
-            entry: tuple[bytes | None, bytes, float] = (None, self._stt_silence, now)
+            self._in_order.arrive(None, self._stt_silence, now, False, self._hear)
         else:
             heard = frame
             if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
@@ -586,21 +585,7 @@ class AssistantAgent(ScopedAgent):
                 heard = frame
             if self.answering is not None:
                 self.answering.on_audio(frame, now)
-            entry = (frame, heard, now)
-            if self.caller_audio.feed(frame) and not self._waiting:
-                self._waiting.append(entry)
-                self.caller_audio.after_batch(self._after_batch)
-                return
-        if self._waiting:
-            self._waiting.append(entry)
-        else:
-            self._hear(*entry)
-
-    def _after_batch(self) -> None:
-        """The batch has run: the frames that waited for it, in order."""
-        waiting = self._waiting
-        while waiting:
-            self._hear(*waiting.popleft())
+            self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame), self._hear)
 
     def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
         """One frame through the turn-taking machine (None: the caller holds), then to STT."""

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from sipgw.media.vad import ModelVadConfig, VadConfig, VoiceActivityDetector, VoiceDetector
@@ -34,9 +36,10 @@ if TYPE_CHECKING:  # numpy and onnxruntime: imported when the model detector is 
     from sipgw.media.voice_model import SileroBatch
 
 __all__ = [
-    "INSTALL",
     "CallerAudio",
     "DetectorKind",
+    "HeardInOrder",
+    "INSTALL",
     "ModelBatcher",
     "NoiseSettings",
     "shared_batcher",
@@ -214,3 +217,44 @@ class CallerAudio:
         """Free the suppressor's state."""
         if self._suppressor is not None:
             self._suppressor.close()
+
+
+Heard = Callable[[bytes | None, bytes, float], None]
+"""An agent's hearing of one caller frame: (its frame, or None for silence; the frame as
+the detectors take it; when it arrived)."""
+
+
+class HeardInOrder:
+    """A call's caller frames heard in arrival order across the model detector's batch:
+    a frame that must wait for the batch (:meth:`CallerAudio.feed` said so), and every
+    frame after it until the batch has run, wait; then they are heard in turn. ``hear`` is
+    the agent's, given with each frame: kept only while the batch runs, so the agent and
+    this make no reference cycle."""
+
+    __slots__ = ("_audio", "_waiting")
+
+    def __init__(self, audio: CallerAudio) -> None:
+        self._audio = audio
+        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
+
+    def arrive(
+        self, frame: bytes | None, heard: bytes, now: float, waits: bool, hear: Heard
+    ) -> None:
+        """A frame at arrival; ``waits``: it completes a model chunk (``feed``'s answer)."""
+        waiting = self._waiting
+        if waiting:
+            waiting.append((frame, heard, now))
+        elif waits:
+            waiting.append((frame, heard, now))
+            self._audio.after_batch(partial(self._drain, hear))
+        else:
+            hear(frame, heard, now)
+
+    def clear(self) -> None:
+        """Frames still waiting are dropped (the call is over: no one listens)."""
+        self._waiting.clear()
+
+    def _drain(self, hear: Heard) -> None:
+        waiting = self._waiting
+        while waiting:
+            hear(*waiting.popleft())

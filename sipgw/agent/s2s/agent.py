@@ -94,7 +94,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -102,7 +101,7 @@ from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.call_actions import ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder, shared_batcher
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.keypad import Keypad
@@ -273,9 +272,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.caller_audio = CallerAudio(
             noise, shared_batcher() if noise.detector == "model" else None
         )
-        # Frames waiting for the model's batch, in arrival order: (to the session, to the
-        # detectors, at); None: silence to the session.
-        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
+        # (to the session, to the detectors, at), in arrival order across the model's
+        # batch; None: silence to the session.
+        self._in_order = HeardInOrder(self.caller_audio)
         self.turns = TurnTaker(
             speaking,
             commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
@@ -476,7 +475,6 @@ class SpeechToSpeechAgent(ScopedAgent):
         if self.scope.closed:
             return  # the suppressor's state is freed
         now = self.loop.time()
-        entry: tuple[bytes | None, bytes, float] = (None, b"", now)
         if not (self.held or self.actions.transferring):
             narrow = self._narrow
             if narrow is None:  # G.711: the session and the detectors hear the same frame
@@ -488,21 +486,9 @@ class SpeechToSpeechAgent(ScopedAgent):
                 answering.on_audio(heard, now)
             # Answering-machine detection holds the input: no reply to a greeting or voicemail.
             if answering is None or not answering.holds_input:
-                entry = (frame, heard, now)
-                if self.caller_audio.feed(heard) and not self._waiting:
-                    self._waiting.append(entry)
-                    self.caller_audio.after_batch(self._after_batch)
-                    return
-        if self._waiting:
-            self._waiting.append(entry)
-        else:
-            self._hear(*entry)
-
-    def _after_batch(self) -> None:
-        """The batch has run: the frames that waited for it, in order."""
-        waiting = self._waiting
-        while waiting:
-            self._hear(*waiting.popleft())
+                self._in_order.arrive(frame, heard, now, self.caller_audio.feed(heard), self._hear)
+                return
+        self._in_order.arrive(None, b"", now, False, self._hear)
 
     def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
         """One frame through the turn-taking machine (``heard``: as the detectors take it),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder, NoiseSettings
 from sipgw.agent.assistant.sections import AssistantSection, noise_settings
 from sipgw.agent.sections import ConfigError
 from sipgw.media import g711
@@ -121,7 +123,7 @@ async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
     speech) and the next run works again."""
     import asyncio
     import logging
-    from typing import Any, cast
+    from typing import cast
 
     from sipgw.agent.assistant.caller_audio import ModelBatcher
     from sipgw.media.voice_model import SileroBatch, SileroModel, shared_model
@@ -151,3 +153,29 @@ async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
     assert "the voice model's batch failed" in [r.message for r in caplog.records]
     assert heard and all(heard)
     assert batcher.batch.runs >= 1  # a later run went through
+
+
+def test_frames_after_one_that_waits_for_the_batch_wait_too_then_are_heard_in_order() -> None:
+    deferred: list[Callable[[], None]] = []
+
+    class Batched:
+        def after_batch(self, then: Callable[[], None]) -> None:
+            deferred.append(then)
+
+    heard: list[tuple[bytes | None, bytes, float]] = []
+    in_order = HeardInOrder(cast(CallerAudio, Batched()))
+
+    def hear(*e: Any) -> None:
+        heard.append(e)
+
+    in_order.arrive(b"a", b"a", 1.0, True, hear)  # completes a model chunk
+    in_order.arrive(None, b"", 2.0, False, hear)  # silence while held: after it all the same
+    assert heard == [] and len(deferred) == 1
+    deferred.pop()()
+    assert heard == [(b"a", b"a", 1.0), (None, b"", 2.0)]
+    in_order.arrive(b"c", b"c", 3.0, False, hear)
+    assert heard[-1] == (b"c", b"c", 3.0)
+    in_order.arrive(b"d", b"d", 4.0, True, hear)
+    in_order.clear()  # the call is over
+    deferred.pop()()
+    assert heard[-1] == (b"c", b"c", 3.0)
