@@ -9,8 +9,9 @@ numbers and timestamps continuous for the whole call. The call's codec
 (:class:`sipgw.media.codecs.Codec`, resolved once when the session is made) is carried
 as is through the jitter buffer, the ingress tap and the sender; the agent sees
 the format it declared (8 kHz μ-law by default), converted at the edge by
-media/codecs/convert.py (nothing to do for PCMU to μ-law). An opaque codec (Opus) is
-decoded as each packet is accepted, by the call's own decoder
+media/codecs/convert.py (nothing to do for PCMU to μ-law), decided again when the call's
+agent changes to one of another format (:meth:`MediaSession.use_agent_format`). An opaque
+codec (Opus) is decoded as each packet is accepted, by the call's own decoder
 (``Codec.edge_decoder``), into the octet codec it is carried as (``Codec.carried``:
 16 kHz μ-law), and the stages carry that; its RTCP statistics stay on the wire's clock.
 The edge decodes in sequence order: a late packet is dropped before the decoder, and a
@@ -56,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec, Decoder, EdgeDecoder
-from sipgw.media.codecs.convert import ToAgent, ToWire
+from sipgw.media.codecs.convert import Conversions, ToAgent, ToWire, conversions
 from sipgw.media.codecs.g711 import PCMU
 from sipgw.media.dtmf import DtmfReceiver
 from sipgw.media.dtmf_detect import DtmfToneDetected, DtmfToneDetector, detects_tones
@@ -124,25 +125,6 @@ class StreamParams:
     fmtp: str | None = None
     """The peer's ``a=fmtp`` parameters for the audio payload type (what it wants to
     receive: Opus's bit rate, bandwidth, FEC), or None."""
-
-
-def _converters(
-    codec: Codec,
-    agent_format: AudioFormat,
-    caller_format: AudioFormat | None = None,
-    fmtp: str | None = None,
-) -> tuple[ToAgent | None, ToAgent | None, ToWire | None]:
-    """The call's conversions (media/codecs/convert.py): to the agent (in ``caller_format``
-    when it hears another format than it gives) for playout and for the tap (each its own
-    decoder and resampling state), from the codec the stages carry; and back into the
-    wire's codec, for the peer's ``fmtp``; None where there is nothing to do."""
-    heard = caller_format or agent_format
-    # a converter's ``passthrough``: made only when it is not
-    to_wire = None if codec.native_format == agent_format else ToWire(codec, agent_format, fmtp)
-    carried = codec.carried
-    if carried.native_format == heard:
-        return None, None, to_wire
-    return ToAgent(carried, heard), ToAgent(carried, heard), to_wire
 
 
 def _jitter_config(codec: Codec, base: JitterBufferConfig) -> JitterBufferConfig:
@@ -304,7 +286,7 @@ class MediaSession:
     ) -> None:
         self.params = params
         self._agent_format = agent_format
-        self._caller_format = caller_format
+        self._caller_format = caller_format if caller_format != agent_format else None
         self.latch = SourceLatch(params.remote)
         """Which source's RTP is the call's (media/latching.py)."""
         self.liveness = PeerLiveness(liveness or LivenessConfig(), now, confirmed)
@@ -338,9 +320,10 @@ class MediaSession:
         self._tone_silence = b""
         self._presses: deque[_Press] = deque(maxlen=_PRESSES_KEPT)
         self._listen_for_tones(params)
-        self._to_agent, self._tap_to_agent, self._to_wire = _converters(
-            params.codec, agent_format, caller_format, params.fmtp
-        )
+        self._to_agent: ToAgent | None = None
+        self._tap_to_agent: ToAgent | None = None
+        self._to_wire: ToWire | None = None
+        self._convert(conversions(params.codec, agent_format, caller_format, params.fmtp))
         self._judged_version = -1
         self._remote_deliverable = False
         self.srtp: SrtpContext | None = None
@@ -750,8 +733,8 @@ class MediaSession:
                 self._use_edge(params.codec)
                 self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
                 self.rtcp.reception.clock_rate = params.codec.clock_rate  # its jitter's unit
-            self._to_agent, self._tap_to_agent, self._to_wire = _converters(
-                params.codec, self._agent_format, self._caller_format, params.fmtp
+            self._convert(
+                conversions(params.codec, self._agent_format, self._caller_format, params.fmtp)
             )
         if params.srtp is None:
             self.srtp = None
@@ -764,6 +747,35 @@ class MediaSession:
         self.sender.telephone_event_pt = params.telephone_event_pt
         if params.codec is not old.codec or params.telephone_event_pt != old.telephone_event_pt:
             self._listen_for_tones(params, fresh=params.codec is not old.codec)
+
+    @property
+    def heard_format(self) -> AudioFormat:
+        """The format of the caller's frames it gives (:meth:`caller_frame`, the tap)."""
+        return self._caller_format or self._agent_format
+
+    def use_agent_format(
+        self, agent_format: AudioFormat, caller_format: AudioFormat | None = None
+    ) -> bool:
+        """The call's agent is one of another format from now on (a hand-off between
+        lines, a bridge): the conversions are decided again for it (media/codecs/convert.py),
+        the codec's decoders and encoder going on with their state; the next frame either
+        way is in the new format (those the tap and the jitter buffer hold too: they are
+        kept in the codec). Returns whether anything changed (nothing when the formats are
+        the ones it has)."""
+        if caller_format == agent_format:
+            caller_format = None
+        if (agent_format, caller_format) == (self._agent_format, self._caller_format):
+            return False
+        self._agent_format, self._caller_format = agent_format, caller_format
+        before = Conversions(self._to_agent, self._tap_to_agent, self._to_wire)
+        params = self.params
+        self._convert(conversions(params.codec, agent_format, caller_format, params.fmtp, before))
+        return True
+
+    def _convert(self, decided: Conversions) -> None:
+        self._to_agent, self._tap_to_agent, self._to_wire = (
+            decided.to_agent, decided.tap, decided.to_wire,
+        )  # fmt: skip
 
     def _use_edge(self, codec: Codec) -> None:
         """A fresh edge decoder for an opaque codec (none for the others)."""

@@ -38,7 +38,7 @@ from sipgw.agent.transfer.warm import ConsultLeg
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused
-from sipgw.app.calls.recording import CallRecorder
+from sipgw.app.calls.recording import CallRecorder, formats_of
 from sipgw.app.operations.counters import CallCounters
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
@@ -62,6 +62,7 @@ __all__ = [
     "CallHandle",
     "CallLog",
     "Consulting",
+    "follow_formats",
     "stream_params",
 ]
 
@@ -101,6 +102,20 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
         rtcp_port=media.remote_rtcp_port,
         fmtp=media.fmtp,
     )
+
+
+def follow_formats(
+    session: MediaSession | None, recorder: CallRecorder | None, agent: Agent | None
+) -> None:
+    """The call's media and recorder take ``agent``'s formats from the next frame on (a
+    hand-off between lines, a bridge; nothing changes when they are the ones they have, or
+    for no agent: the call is ending)."""
+    if agent is None:
+        return
+    if session is not None:
+        session.use_agent_format(agent.audio_format, agent.caller_format)
+    if recorder is not None:
+        recorder.use_formats(*formats_of(agent))
 
 
 class Consulting(Protocol):
@@ -152,8 +167,8 @@ async def no_line_switch(hand_over: HandOver) -> str:
 class CallHandle:
     """One call as the gateway runs it; the agent's :class:`~sipgw.agent.base.CallControl`.
 
-    Slotted: with more than 30 attributes an instance's ``__dict__`` no longer shares its
-    keys with the class's other instances, which cost about 1.5 KB per call.
+    Slotted: past 30 attributes an instance's ``__dict__`` no longer shares its keys with
+    the class's other instances, which cost about 1.5 KB per call.
     """
 
     call: CallInfo
@@ -311,12 +326,12 @@ class CallHandle:
             self.counted.early_send()
 
     def use_agent(self, agent: Agent | None, capabilities: AgentCapabilities = UNDECLARED) -> None:
-        """``agent`` is the call's agent from now on, with what its factory declares: its
-        frames at the next tick."""
-        self.agent = agent
-        self.capabilities = capabilities
+        """``agent`` (its factory declaring ``capabilities``) is the call's from the next tick
+        on; the media and the recorder convert to its formats (:func:`follow_formats`)."""
+        self.agent, self.capabilities = agent, capabilities
         if self.rtp_step is not None:
             self.rtp_step.set_agent(agent)
+        follow_formats(self.session, self.recorder, agent)
 
     def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
         """The call's 20 ms step, for the ticker (:class:`~sipgw.media.aio.callmedia.CallMedia`):

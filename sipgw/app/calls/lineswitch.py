@@ -11,9 +11,13 @@ while the first agent still has the call. From then until the switch the caller'
 is kept too (at most :data:`HEARD_KEPT_FRAMES`).
 
 :meth:`LineSwitch.switch` makes the call the target line's: the new agent is the call's
-(its frames at the next tick), the caller's audio kept since the hand-off began is played
+(its frames at the next tick; the call's media converts to its formats from then on, which
+may differ from the first agent's: a 16 kHz assistant and a 24 kHz speech-to-speech agent
+on an HD-voice call, an 8 kHz μ-law one and either; the recording goes on in the same
+file), the caller's audio kept since the hand-off began is played
 into it first when it opened its own speech-to-text session (no word said across the
-switch is lost), its dial allow-list judges the call's transfers and digits, the call
+switch is lost; converted to the format it hears when that is not the first agent's),
+its dial allow-list judges the call's transfers and digits, the call
 counts on the target line (``sipgw_line_calls``, the line's ``max_calls``, and the line
 label of ``sipgw_calls_total`` at its end; a line holding its ``max_calls`` refuses the
 hand-off), the dashboard entry shows the line and agent, and the call record gets a
@@ -43,6 +47,7 @@ from sipgw.app.calls.dialing import DialGate
 from sipgw.app.lines.build import Line
 from sipgw.app.lines.handoff import same_stt, takes_over
 from sipgw.app.operations.counters import CallCounters
+from sipgw.media.codecs.convert import reformatted
 
 __all__ = [
     "HEARD_KEPT_FRAMES",
@@ -130,9 +135,11 @@ class LineSwitch:
         self.untap()
         first = handle.agent
         session = handle.session
+        kept_in = None
         if session is not None:
             session.on_audio = None
-        handle.use_agent(agent, self.capabilities)
+            kept_in = session.heard_format  # the tap's, for the first agent
+        handle.use_agent(agent, self.capabilities)  # the media converts to its formats now
         handle.line = line.name
         handle.prepare_line = _switch_of(path, handle, line)
         handle.gate = DialGate(line.dial_policy, path.counted)
@@ -141,8 +148,9 @@ class LineSwitch:
         if agent.record is not None:
             agent.record.write({"type": "line", "line": line.name, "agent": line.agent})
         if session is not None and self.capabilities.arrival_audio:
-            if self.hand_over.stt is None:
-                for frame in self.heard:  # what its own session has not heard yet
+            if self.hand_over.stt is None and kept_in is not None:
+                # what its own session has not heard yet, in the format it hears
+                for frame in reformatted(self.heard, kept_in, session.heard_format):
                     agent.on_caller_audio(frame)
             session.on_audio = agent.on_caller_audio
         self.heard.clear()
@@ -209,9 +217,6 @@ async def prepare_line(
         return f"line {name!r}'s agent could not start"
     finally:
         handle.hand_over = None
-    if (agent.audio_format, agent.caller_format) != (first.audio_format, first.caller_format):
-        path.close_agent(handle, agent, "hand-off-refused")
-        return f"line {name!r}'s agent speaks another audio format than this call"
     agent.observer = path.observer_for(target.factory)
     agent.span = handle.span
     switch = LineSwitch(path, handle, target, agent, plugin.capabilities, hand_over)

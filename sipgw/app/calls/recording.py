@@ -5,9 +5,11 @@ writes 8 kHz 16-bit PCM (decoded from the call's μ-law frames; 16 kHz when eith
 frames are, on an HD-voice call, the other side converted by
 :class:`sipgw.media.codecs.convert.Reformat`) as the call runs: both channels advance
 one 20 ms frame per tick of the gateway's media clock, and a side with no audio that
-tick gets silence, so the two stay aligned in time. Frames go to a buffered file as they
-come (nothing is held in memory); the WAV header's lengths are written when the call ends, so a file
-cut short by a crash holds its audio but says it is empty.
+tick gets silence, so the two stay aligned in time; a call handed to an agent of other
+formats goes on in the same file at its rate (:meth:`CallRecorder.use_formats`). Frames go
+to a buffered file as they come (nothing is held in memory); the WAV header's lengths are
+written when the call ends, so a file cut short by a crash holds its audio but says it is
+empty.
 
 The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.agent.private_files`),
 named ``YYYYmmdd-HHMMSS-<random>.wav`` (UTC): nothing in the name comes from the
@@ -106,6 +108,8 @@ class CallRecorder:
         rate = max(caller.sample_rate, agent.sample_rate)
         self._wav.setframerate(rate)
         self._caller, self._agent = _Channel(caller, rate), _Channel(agent, rate)
+        self.formats = (caller, agent)
+        """The formats of the caller's frames and the agent's it takes now."""
         self._samples = rate // 50
         self.ticks = 0
         self.closed = False
@@ -129,6 +133,16 @@ class CallRecorder:
             except FileExistsError:
                 continue  # a name drawn twice: draw again
         return cls(directory / recording_name(when or datetime.now(UTC)), *formats)
+
+    def use_formats(self, caller: AudioFormat, agent: AudioFormat) -> None:
+        """The frames come in ``caller`` and ``agent`` from the next tick (the call's agent
+        changed to one of other formats: a hand-off between lines). The file keeps its rate
+        (the higher of the first agent's two): each side is converted to it from now on."""
+        if (caller, agent) == self.formats:
+            return
+        rate = self._wav.getframerate()
+        self._caller, self._agent = _Channel(caller, rate), _Channel(agent, rate)
+        self.formats = (caller, agent)
 
     def tick(self, caller: bytes | None, agent: bytes | None) -> None:
         """Append one 20 ms tick: the caller's frame left, the agent's right (None = silence).

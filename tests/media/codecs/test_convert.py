@@ -8,7 +8,14 @@ import pytest
 
 from sipgw.media import g711
 from sipgw.media.codecs import G722, PCM16_8K, PCM16_16K, PCM16_24K, PCMA, PCMU, ULAW_8K, Codec
-from sipgw.media.codecs.convert import Reformat, ToAgent, ToWire
+from sipgw.media.codecs.convert import (
+    Conversions,
+    Reformat,
+    ToAgent,
+    ToWire,
+    conversions,
+    reformatted,
+)
 
 
 def tone(hz: float, frames: int, rate: int = 8000, amplitude: int = 8000) -> list[bytes]:
@@ -133,3 +140,68 @@ def test_g722_calls_give_a_24_khz_agent_24_khz_and_take_it_back() -> None:
     decoder = G722.decoder()
     played = b"".join(decoder.decode(p) for p in packets)[6400:]
     assert goertzel(played, 5000.0, 16000) > 0.5 * 8000
+
+
+def levels(pcm_frames: list[bytes], hz: float, rate: int) -> list[float]:
+    """Each frame's amplitude of ``hz``."""
+    return [goertzel(frame, hz, rate) for frame in pcm_frames]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_new_agent_format_goes_on_with_the_codec_s_state(keep: bool) -> None:
+    """A hand-off from a 16 kHz agent to a 24 kHz one on a G.722 call: the conversions are
+    decided again (``before``: the ones replaced), the wire's encoder and decoders going on.
+    A fresh G.722 encoder mid-stream is heard: the far end's decoder, still on the old
+    state, plays a burst (``keep=False`` shows the check can fail)."""
+    first = conversions(G722, PCM16_16K)
+    assert first.to_wire is not None and first.to_agent is not None and first.tap is not None
+    then = conversions(G722, PCM16_24K, before=first if keep else None)
+    assert then.to_wire is not None and then.to_agent is not None and then.tap is not None
+    # to the wire: 10 frames at 16 kHz, then the same 1 kHz tone at 24 kHz
+    packets = [first.to_wire.convert(f) for f in tone(1000, 10, 16000)]
+    packets += [then.to_wire.convert(f) for f in tone(1000, 20, 24000)[10:]]
+    decoder = G722.decoder()  # the far end's, one for the whole call
+    played = levels([decoder.decode(p) for p in packets], 1000, 16000)
+    # from the wire: one encoder for the call, the agent's side changing at frame 10
+    encoder = G722.encoder()
+    wire = [encoder.encode(f) for f in tone(1000, 20, 16000)]
+    heard = [first.to_agent.convert(p) for p in wire[:10]]
+    heard += [then.to_agent.convert(p) for p in wire[10:]]
+    assert [len(f) for f in heard] == [640] * 10 + [960] * 10
+    got = levels(heard[:10], 1000, 16000) + levels(heard[10:], 1000, 24000)
+    for level in (played, got):
+        steady = level[5]
+        seam = level[9:14]  # the frames around the change
+        assert all(abs(20 * math.log10(x / steady)) < 1.0 for x in seam) == keep, level
+
+
+NOTHING = Conversions(None, None, None)
+
+
+def test_a_mu_law_agent_on_a_pcmu_call_converts_nothing_before_or_after_another() -> None:
+    """An 8 kHz μ-law agent on a PCMU call has nothing to convert; one at 24 kHz after it
+    gets converters; back to μ-law, nothing again."""
+    assert conversions(PCMU, ULAW_8K) == NOTHING
+    wide = conversions(PCMU, PCM16_24K, before=conversions(PCMU, ULAW_8K))
+    assert wide.to_agent is not None and wide.tap is not None and wide.to_wire is not None
+    assert len(wide.to_agent.convert(PCMU.encode(tone(440, 1)[0]))) == 960
+    assert conversions(PCMU, ULAW_8K, before=wide) == NOTHING
+    # a 16 kHz agent hearing 8 kHz μ-law (the assistant's narrow STT): heard in μ-law
+    mixed = conversions(G722, PCM16_16K, ULAW_8K)
+    assert mixed.to_agent is not None and mixed.to_wire is not None
+    assert len(mixed.to_agent.convert(G722.encode(tone(440, 1, 16000)[0]))) == 160
+
+
+def test_frames_kept_for_the_next_agent_are_converted_as_one_stream() -> None:
+    """The caller's frames a hand-off kept, heard at 16 kHz by the first agent, for a
+    24 kHz one: each 20 ms stays 20 ms, the tone is the same, and frame by frame is what
+    the whole run gives (one resampler through them all, no seam between frames)."""
+    frames = tone(700, 25, 16000)
+    out = reformatted(frames, PCM16_16K, PCM16_24K)
+    assert [len(f) for f in out] == [960] * 25
+    whole = Reformat(PCM16_16K, PCM16_24K).convert(b"".join(frames))
+    assert b"".join(out) == whole
+    assert crossings(b"".join(out)) == pytest.approx(2 * 700 * 0.5, abs=3)
+    narrow = reformatted(frames, PCM16_16K, ULAW_8K)  # to an 8 kHz μ-law agent
+    assert [len(f) for f in narrow] == [160] * 25
+    assert reformatted(frames, PCM16_16K, PCM16_16K) == frames  # the same format: as they are

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+
+import pytest
 
 from sipgw.agent.base import Agent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.handover import HandOver
 from sipgw.agent.record import CallRecord
+from sipgw.app.calls import lineswitch
 from sipgw.app.calls.callfeed import CallEntry, CallFeed
-from sipgw.app.calls.callhandle import CallHandle, no_line_switch
+from sipgw.app.calls.callhandle import CallHandle, follow_formats, no_line_switch
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.lineswitch import LineSwitch, first_switch, lines_line, prepare_line
 from sipgw.app.lines.build import Line, LineTable
 from sipgw.app.operations.counters import CallCounters
-from sipgw.media.codecs import PCM16_16K, ULAW_8K
+from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K, AudioFormat
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.parts import FakeCall
 from tests.sipgw.app.lines.test_build import KEYS, base, build
@@ -72,8 +77,16 @@ class StubAgent:
 
 @dataclass
 class Session:
+    """The media session's part a switch touches: the tap, and the formats it converts to."""
+
     on_audio: Any = None
     params: Any = field(default_factory=lambda: SimpleNamespace(send=True))
+    heard_format: AudioFormat = ULAW_8K
+
+    def use_agent_format(self, audio: AudioFormat, caller: AudioFormat | None = None) -> bool:
+        changed = (caller or audio) != self.heard_format
+        self.heard_format = caller or audio
+        return changed
 
 
 @dataclass(eq=False)
@@ -103,6 +116,7 @@ class HandleDouble(FakeCall):
 
     def use_agent(self, agent: Any, capabilities: AgentCapabilities | None = None) -> None:
         self.agent, self.capabilities = agent, capabilities
+        follow_formats(cast(Any, self.session), None, agent)  # as CallHandle.use_agent
 
 
 @dataclass
@@ -116,6 +130,9 @@ class PathDouble:
 
     def close_agent(self, handle: Any, agent: Any, reason: str) -> None:
         self.closed.append((agent, reason))
+
+    def observer_for(self, factory: Any) -> Any:
+        return None
 
     def spawn(self, coro: Any) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(coro)
@@ -229,14 +246,81 @@ async def test_what_cannot_take_the_call_is_said_before_anything_is_built(tmp_pa
     assert not path.closed
 
 
-async def test_an_agent_of_another_audio_format_is_refused(tmp_path: Path) -> None:
+def tone_frames(hz: float, frames: int, rate: int) -> list[bytes]:
+    """20 ms frames of a sine at ``rate``, s16le."""
+    size = rate // 50
+    samples = [round(8000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(size * frames)]
+    raw = b"".join(v.to_bytes(2, "little", signed=True) for v in samples)
+    return [raw[k * size * 2 : (k + 1) * size * 2] for k in range(frames)]
+
+
+async def test_a_switch_to_an_agent_of_another_format_converts_what_was_kept(
+    tmp_path: Path,
+) -> None:
+    """An HD-voice call: the front line's assistant hears 16 kHz, the target's agent (a
+    speech-to-speech one) 24 kHz. The media converts to the new agent's formats at the
+    switch, and the caller's words kept since the hand-off began reach it at 24 kHz."""
     lines, handle, path, first = on_front(tmp_path)
-    first.audio_format = PCM16_16K  # an HD-voice call; billing's agent speaks 8 kHz here
+    first.audio_format = PCM16_16K
+    session = handle.session
+    assert session is not None
+    session.heard_format = PCM16_16K
+    session.on_audio = first.on_caller_audio
+    second = StubAgent(first.record, audio_format=PCM16_24K)
+    switch = LineSwitch(cast(Any, path), cast(CallHandle, handle), lines.lines["billing"],
+                        cast(Agent, second), AgentCapabilities(arrival_audio=True),
+                        HandOver("front", "billing", "s"))  # fmt: skip
+    switch.tap()
+    said = tone_frames(700, 10, 16000)  # said while the front line's last words play
+    for frame in said:
+        session.on_audio(frame)
+    assert first.heard == said
+    assert switch.switch([])
+    assert session.heard_format == PCM16_24K  # the media hears for the new agent now
+    assert [len(f) for f in second.heard] == [960] * 10  # 20 ms each, at 24 kHz
+    kept = b"".join(second.heard)
+    crossings = sum(1 for a, b in pairwise(memoryview(kept).cast("h")) if (a < 0) != (b < 0))
+    assert abs(crossings - 2 * 700 * 0.2) <= 3  # the same 700 Hz, 0.2 s of it
+    session.on_audio(b"live")  # the media's frames from now on (24 kHz) go as they come
+    assert second.heard[-1] == b"live"
+
+
+async def test_an_agent_of_another_audio_format_takes_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is refused for its format: an 8 kHz μ-law agent taking an HD-voice call
+    from a 16 kHz one is prepared and handed the call."""
+    lines, handle, path, first = on_front(tmp_path)
+    first.audio_format = PCM16_16K
+    built: list[PreparingAgent] = []
+
+    def plugin(call: Any) -> PreparingAgent:
+        built.append(PreparingAgent(first.record))
+        return built[-1]
+
+    plugin_double = cast(Any, plugin)
+    plugin_double.capabilities = AgentCapabilities(arrival_audio=True)
+    monkeypatch.setattr(lineswitch, "plugin_factory", lambda factory: plugin_double)
     result = await prepare_line(cast(Any, path), lines.lines["front"], cast(CallHandle, handle),
                                 HandOver("front", "billing", "s"))  # fmt: skip
-    assert result == "line 'billing''s agent speaks another audio format than this call"
-    assert [reason for _, reason in path.closed] == ["hand-off-refused"]
-    assert handle.hand_over is None
+    assert isinstance(result, LineSwitch) and not path.closed
+    (agent,) = built
+    assert result.agent is agent and agent.prepared and agent.audio_format == ULAW_8K
+    assert result.hand_over.audio == PCM16_16K  # the first agent's, for one that can keep it
+    assert result.switch([])
+    assert handle.agent is agent and handle.session is not None
+    assert handle.session.heard_format == ULAW_8K
+
+
+class PreparingAgent(StubAgent):
+    """A stub the switch prepares."""
+
+    prepared = False
+    observer: Any = None
+    span: Any = None
+
+    async def prepare(self) -> None:
+        self.prepared = True
 
 
 def test_the_records_lines_line_has_each_line_with_its_times() -> None:

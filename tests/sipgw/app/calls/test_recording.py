@@ -20,7 +20,7 @@ from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_share
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import OperationsSection
 from sipgw.media import g711
-from sipgw.media.codecs import PCM16_16K, ULAW_8K
+from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.fakes.twilio import call_the_webhook
 from tests.toolkit.gateway_in_process import running_gateway
@@ -87,6 +87,42 @@ def test_an_hd_voice_call_is_recorded_at_16_khz(tmp_path: Path) -> None:
     left, right = data[0::2], data[1::2]
     assert left[:3200] == caller  # the caller's samples as they came
     assert max(map(abs, right[640:])) > 1000  # the agent's tone, at 16 kHz
+
+
+def sine(hz: float, frames: int, rate: int) -> list[bytes]:
+    """20 ms s16le frames of a sine at ``rate``."""
+    size = rate // 50
+    samples = array("h", (int(8000 * math.sin(2 * math.pi * hz * n / rate))
+                          for n in range(size * frames)))  # fmt: skip
+    return [samples[k * size : (k + 1) * size].tobytes() for k in range(frames)]
+
+
+def test_a_hand_off_to_an_agent_of_other_formats_goes_on_in_the_same_file(
+    tmp_path: Path,
+) -> None:
+    """A 16 kHz assistant hands an HD-voice call to a 24 kHz speech-to-speech agent: the
+    file stays 16 kHz, each side converted from its new format, a tick a tick."""
+    recorder = CallRecorder(tmp_path / "hd.wav", PCM16_16K, PCM16_16K)
+    for caller, agent in zip(sine(3000, 10, 16000), sine(1000, 10, 16000), strict=True):
+        recorder.tick(caller, agent)
+    recorder.use_formats(PCM16_24K, PCM16_24K)
+    assert recorder.formats == (PCM16_24K, PCM16_24K)
+    for caller, agent in zip(sine(3000, 10, 24000), sine(1000, 10, 24000), strict=True):
+        recorder.tick(caller, agent)
+    recorder.use_formats(ULAW_8K, ULAW_8K)  # then an 8 kHz μ-law line's agent
+    for caller in tone_frames(400, 0.2):
+        recorder.tick(caller, None)
+    recorder.close()
+    with wave.open(str(recorder.path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getnframes()) == (2, 16000, 9600)
+        data = array("h", wav.readframes(wav.getnframes()))
+    left, right = data[0::2], data[1::2]
+    for side, hz in ((left, 3000), (right, 1000)):
+        for tick in range(2, 20):  # each tick is 20 ms of the tone, across the change
+            frame = side[tick * 320 : (tick + 1) * 320]
+            zero = sum(1 for a, b in zip(frame, frame[1:], strict=False) if (a < 0) != (b < 0))
+            assert abs(zero - 2 * hz * 0.02) <= 2, (tick, zero)
+    assert max(map(abs, left[21 * 320 :])) > 1000 and not any(right[21 * 320 :])
 
 
 def test_a_short_frame_is_padded_to_the_tick(tmp_path: Path) -> None:
