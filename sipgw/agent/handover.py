@@ -63,8 +63,9 @@ class HandOver:
         hand_offs: hand-offs made in this call, this one included
             (:data:`sipgw.agent.assistant.handoff.MAX_HAND_OFFS` bounds them).
         audio: the call's audio as the agent handing over carries it (the gateway fills it
-            in): a target that can carry it too keeps it, since the call's media converts
-            to one agent format; None = the target decides as for a new call.
+            in): a target that can carry it too may keep it (a speech-to-speech session
+            does); otherwise the call's media converts to the target's format at the
+            switch. None = the target decides as for a new call.
     """
 
     origin: str

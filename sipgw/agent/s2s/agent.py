@@ -26,12 +26,14 @@ the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the mo
 detector's steps batched with every call's, a frame that completes a model chunk and
 those after it waiting for the run, within the loop's wake-up) and on to the session. The
 model's audio is re-cut into 20 ms frames in the playout, which the gateway's ticker
-reads one per 20 ms. The format is decided once per call: 8 kHz μ-law, the codec's
-octets on a G.711 call, nothing resampled either way; on an HD-voice call (the codec
-carries 16 kHz: G.722, Opus, as the assistant decides it) the session is opened with
+reads one per 20 ms. The format is decided when the agent takes the call: 8 kHz μ-law,
+the codec's octets on a G.711 call, nothing resampled either way; on an HD-voice call (the
+codec carries 16 kHz: G.722, Opus, as the assistant decides it) the session is opened with
 24 kHz linear audio (``audio/pcm``, the services' only linear format) and this agent's
 :attr:`audio_format` is that, so that the call's media resamples 16 to 24 kHz and back
-in its one place (``media/codecs/convert.py``); the voice detector and the
+in its one place (``media/codecs/convert.py``; a call handed over from an agent of another
+format keeps the handing agent's when the session carries it, else the media converts to
+this one's at the switch); the voice detector and the
 answering-machine detector hear the caller as 8 kHz μ-law even then (one
 :class:`~sipgw.media.codecs.convert.Reformat` a call, as the assistant's; suppression,
 which takes 8 kHz μ-law only, cleans that copy, and the session gets the caller's audio

@@ -7,17 +7,24 @@ import asyncio
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from sipgw.agent.base import CallControl
+from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.echo.agent import EchoAgent
-from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
+from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle, follow_formats
+from sipgw.app.calls.recording import CallRecorder
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
+from sipgw.media import g711
+from sipgw.media.codecs import G722, PCM16_16K, PCM16_24K, ULAW_8K
 from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 from sipgw.sip.call import CallState
 from sipgw.sip.message import SipRequest, make_response
 from tests.toolkit.gateway_in_process import running_gateway
@@ -237,3 +244,26 @@ async def test_a_transfer_carries_the_calls_headers_and_its_summary_when_turned_
             assert await transfer is False
         uui = refer_to.split("User-to-User=")[1].rstrip(">").split("%3B")[0]
         assert bytes.fromhex(uui).decode() == "refund"
+
+
+def test_the_media_and_the_recorder_follow_the_agent_s_formats(tmp_path: Path) -> None:
+    """``use_agent``'s part (:func:`follow_formats`): a G.722 call whose 16 kHz agent is
+    replaced by a 24 kHz one (a hand-off), then by an 8 kHz μ-law one (a bridge's end): the
+    session gives and takes each one's format, the recorder converts from it; no agent (the
+    call is ending) changes nothing."""
+    session = MediaSession(StreamParams(("192.0.2.10", 40000), codec=G722, payload_type=9),
+                           now=0.0, agent_format=PCM16_16K)  # fmt: skip
+    recorder = CallRecorder(tmp_path / "call.wav", PCM16_16K, PCM16_16K)
+    follow_formats(session, recorder, cast(Agent, SimpleNamespace(
+        audio_format=PCM16_24K, caller_format=None)))  # fmt: skip
+    assert session.heard_format == PCM16_24K and recorder.formats == (PCM16_24K, PCM16_24K)
+    (packet,) = session.packets_for(bytes(PCM16_24K.frame_bytes), 0.0)
+    assert len(RtpPacket.parse(packet).payload) == 160  # 20 ms at 24 kHz, as G.722
+    follow_formats(session, recorder, cast(Agent, SimpleNamespace(
+        audio_format=ULAW_8K, caller_format=None)))  # fmt: skip
+    assert session.heard_format == ULAW_8K and recorder.formats == (ULAW_8K, ULAW_8K)
+    follow_formats(session, recorder, None)
+    assert session.heard_format == ULAW_8K
+    recorder.tick(g711.silence_frame("PCMU"), None)
+    recorder.close()
+    assert recorder.ticks == 1
