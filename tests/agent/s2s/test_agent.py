@@ -17,6 +17,7 @@ from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent, session_format
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
@@ -30,6 +31,7 @@ from sipgw.agent.s2s.base import (
     SpeechToSpeech,
     ToolCallRequested,
 )
+from sipgw.agent.s2s.openai import OpenAIRealtime
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
 from sipgw.media.codecs.convert import Reformat
@@ -479,10 +481,11 @@ async def test_narrowband_calls_and_sessions_without_24_khz_stay_mu_law() -> Non
         await r.agent.close()
 
 
-def test_a_call_handed_over_keeps_the_format_its_media_converts_to() -> None:
-    """The call's media converts to one agent format: a line taking an HD call over keeps
-    the format of the agent that handed it (μ-law from an assistant without 16 kHz vendors,
-    24 kHz from another speech-to-speech line) when its session carries it."""
+def test_a_call_handed_over_keeps_the_handing_agent_s_format_when_the_session_carries_it() -> None:
+    """A line taking an HD call over keeps the format of the agent that handed it (μ-law
+    from an assistant without 16 kHz vendors, 24 kHz from another speech-to-speech line)
+    when its session carries it; from a 16 kHz assistant, which neither service's session
+    carries, it opens at 24 kHz and the call's media converts at the switch."""
 
     class Session:
         audio_formats = frozenset({ULAW_8K, PCM16_24K})
@@ -491,6 +494,9 @@ def test_a_call_handed_over_keeps_the_format_its_media_converts_to() -> None:
     assert session_format(16000, session) == PCM16_24K
     assert session_format(16000, session, ULAW_8K) == ULAW_8K
     assert session_format(16000, session, PCM16_24K) == PCM16_24K
+    assert session_format(16000, session, PCM16_16K) == PCM16_24K
+    for service in (OpenAIRealtime, AssemblyAIVoiceAgent):  # realtime, voice-agent
+        assert service.audio_formats == Session.audio_formats
     assert session_format(8000, session, PCM16_16K) == ULAW_8K  # not one it carries
     assert session_format(8000, session) == ULAW_8K
 
