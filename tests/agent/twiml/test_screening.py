@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from sipgw.agent.transfer.warm import LegEnded
 from sipgw.agent.twiml.dialrules import ringback_frame
 from tests.agent.parts import wait_for
 from tests.agent.twiml.test_dialbridge import CALLED_FRAME, app, caller, posted, start
@@ -161,3 +162,24 @@ async def test_with_two_targets_the_first_to_accept_wins(app: TwilioSdkApp) -> N
     assert action.params["DialCallSid"] == screens[DESK]
     ended = {x["target"]: x for x in agent.record.lines if x["type"] == "twiml_dial_ended"}
     assert ended[MOBILE]["ended_by"] == "lost" and ended[DESK]["status"] == "completed"
+
+
+async def test_the_called_party_hanging_up_during_its_screening_refuses(
+    app: TwilioSdkApp,
+) -> None:
+    app.twiml = screened(MOBILE, events=EVERY)
+    call = caller()
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: posted(app, "/screen"), within=5)
+    (leg,) = call.legs
+    leg._end(LegEnded("answered"))  # they hang up before pressing anything
+    await wait_for(lambda: posted(app, "/dialled"), within=5)
+    await wait_for(lambda: call.hangups, within=3)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    (action,) = posted(app, "/dialled")
+    assert action.params["DialCallStatus"] == "no-answer"
+    assert not posted(app, "/accept") and CALLED_FRAME not in ticker.heard()
+    await wait_for(lambda: len(posted(app, "/leg")) == 4, within=3)
+    statuses = [r.params["CallStatus"] for r in posted(app, "/leg")]
+    assert statuses == ["initiated", "ringing", "in-progress", "completed"]
