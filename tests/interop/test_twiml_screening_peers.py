@@ -79,7 +79,7 @@ def test_the_called_party_accepts_with_key_1_and_the_two_are_bridged(
 ) -> None:
     with Baresip(tmp_workdir, "called", user="called", answermode="auto",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
-        app.twiml = screening_app(called.uri)  # type: ignore[assignment]
+        app.twiml = screening_app(called.uri)
         with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             called.wait_event("CALL_ESTABLISHED", 10)
@@ -108,7 +108,7 @@ def test_the_called_party_refuses_and_the_twiml_after_the_dial_runs(
 ) -> None:
     with Baresip(tmp_workdir, "called", user="called", answermode="auto",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
-        app.twiml = screening_app(called.uri)  # type: ignore[assignment]
+        app.twiml = screening_app(called.uri)
         with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             called.wait_event("CALL_ESTABLISHED", 10)
@@ -132,7 +132,7 @@ def test_the_legs_status_callbacks_come_in_order_and_signed(
     with Baresip(tmp_workdir, "called", user="called",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
         events = "ringing answered completed"
-        app.twiml = screening_app(called.uri, screen=False, events=events)  # type: ignore[assignment]
+        app.twiml = screening_app(called.uri, screen=False, events=events)
         with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
             called.wait_event("CALL_INCOMING", 10)  # it rings: its 180
