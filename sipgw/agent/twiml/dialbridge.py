@@ -189,6 +189,7 @@ class DialRelay:
         """Answered and screened, never accepted: its screening TwiML refused the bridge, or
         the called party hung up during it."""
         self._screen_task: asyncio.Task[None] | None = None
+        self._ended_reported = False
         """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
         self.leg_call: CallControl | None = None
@@ -302,10 +303,11 @@ class DialRelay:
             self.hooks.report(self.leg, event, final, extra)
 
     def _report_end(self, ended: LegEnded | None) -> None:
-        """``completed`` with the leg's own final status and how long it lasted."""
+        """``completed`` with the leg's own final status and how long it lasted (once)."""
         leg = self.leg
-        if leg is None:
+        if leg is None or self._ended_reported:
             return
+        self._ended_reported = True
         kind = ended.kind if ended is not None else None
         answered = leg.answered_at is not None
         extra: list[tuple[str, str]] = []
@@ -348,9 +350,12 @@ class DialRelay:
     # -- the end
 
     def stop(self, why: str) -> None:
-        """End the leg (``why``: see :attr:`ended_by`)."""
+        """End the leg (``why``: see :attr:`ended_by`). The caller hanging up reports the
+        leg's ``completed`` at once: its call is closing, and its callbacks with it."""
         self.ended_by = self.ended_by or why
         self._stop.set()
+        if why == "caller" and not self._over:
+            self._report_end(None)
 
     async def run(self, leg: ConsultLeg) -> tuple[LegEnded | None, float | None]:
         """Ring, bridge once answered, until it is over; how the leg ended (None: hung up

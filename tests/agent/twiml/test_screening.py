@@ -183,3 +183,28 @@ async def test_the_called_party_hanging_up_during_its_screening_refuses(
     await wait_for(lambda: len(posted(app, "/leg")) == 4, within=3)
     statuses = [r.params["CallStatus"] for r in posted(app, "/leg")]
     assert statuses == ["initiated", "ringing", "in-progress", "completed"]
+
+
+async def test_the_caller_hanging_up_while_the_leg_rings_posts_its_completed_canceled(
+    app: TwilioSdkApp,
+) -> None:
+    def build(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        dial = Dial(action="/dialled")
+        dial.number(MOBILE, status_callback="/leg", status_callback_event="ringing completed")
+        response.append(dial)
+        return response
+
+    app.twiml = build
+    call = caller()
+    call.plans = {MOBILE: "never"}  # rings until cancelled
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: posted(app, "/leg"), within=5)  # ringing
+    await ticker.stop()
+    await agent.close("remote-bye")  # the caller hung up: its callbacks are posted first
+    ringing, completed = posted(app, "/leg")
+    assert (ringing.params["CallStatus"], completed.params["CallStatus"]) == (
+        "ringing", "canceled",
+    )  # fmt: skip
+    assert completed.params["CallDuration"] == "0" and completed.valid
+    assert call.legs[0].hangups == 1  # CANCEL
