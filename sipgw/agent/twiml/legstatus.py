@@ -87,8 +87,12 @@ class LegStatus:
 
     @property
     def called(self) -> str:
-        """The leg's ``To``: the number or URI dialled."""
-        return _number_or_uri(self.target.address)
+        """The leg's ``To``: the number dialled (blanks and separators dropped), or the
+        ``<Sip>`` URI as written."""
+        address = self.target.address
+        if self.target.kind == "sip":
+            return address
+        return "".join(c for c in address if c.isdigit() or c == "+")
 
     def params(self, call_status: str) -> dict[str, str]:
         """The leg's request parameters with ``CallStatus`` ``call_status``."""

@@ -74,3 +74,9 @@ def test_the_screening_fetch_carries_the_legs_parameters() -> None:
 def test_the_legs_own_final_status(answered: bool, kind: str | None, ended_by: str,
                                    status: str) -> None:  # fmt: skip
     assert leg_call_status(answered, kind, ended_by) == status
+
+
+def test_a_number_is_to_without_its_separators_a_sip_uri_as_written() -> None:
+    number = LegStatus(DialTarget("number", "+1 (555) 010-0"), "CA1", "CA2", "AC3")
+    sip = LegStatus(DialTarget("sip", "sip:+15550100@pbx.example"), "CA1", "CA2", "AC3")
+    assert (number.called, sip.called) == ("+15550100", "sip:+15550100@pbx.example")
