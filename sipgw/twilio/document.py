@@ -201,7 +201,9 @@ class DialTarget:
     kind: Literal["number", "sip", "queue"]
     address: str
     url: str = ""
-    """``<Queue url>``: TwiML played to the dequeued caller before the two are bridged."""
+    """``<Queue url>``: TwiML played to the dequeued caller before the two are bridged;
+    ``<Number url>``/``<Sip url>``: TwiML run for the called party once it answered, before
+    the bridge (call screening, a whisper)."""
     method: str = "POST"
     send_digits: str = ""
     """``<Number sendDigits>``: keys sent to the called party once it answered (``w``
@@ -210,6 +212,13 @@ class DialTarget:
     """``<Sip username>``: the digest user name the leg answers a 401/407 with ("": none)."""
     password: str = field(default="", repr=False)
     """``<Sip password>`` (never shown)."""
+    status_callback: str = ""
+    """``<Number statusCallback>``/``<Sip statusCallback>``: where the leg's call progress
+    events go ("": nowhere)."""
+    status_callback_method: str = "POST"
+    status_callback_events: frozenset[str] = frozenset({"completed"})
+    """``statusCallbackEvent``: among ``initiated``, ``ringing``, ``answered``,
+    ``completed`` (``completed`` alone by default)."""
 
 
 DialRecord = Literal[
@@ -258,8 +267,8 @@ class Dial:
     trim: bool = False
     """``trim="trim-silence"``: the recording's leading and trailing silence cut."""
     ignored: tuple[str, ...] = ()
-    """The attributes given that sipgw does not follow (``referUrl``, ``events``, ``<Number
-    url statusCallback...>``): logged as ignored when it runs."""
+    """The attributes given that sipgw does not follow (``referUrl``, ``referMethod``,
+    ``events``): logged as ignored when it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,13 +711,15 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
             keys = noun.attrs.get("sendDigits", "").strip()
             if not _SEND_DIGITS.fullmatch(keys):
                 raise TwimlError(f"<Number sendDigits={keys[:40]!r}>: 0-9, *, #, A-D, w and W")
-            targets.append(DialTarget("number", noun.text.strip(), send_digits=keys))
+            target = DialTarget("number", noun.text.strip(), send_digits=keys)
+            targets.append(_leg_attributes(target, noun.tag, noun.attrs))
         elif noun.tag == "Sip":
             user = noun.attrs.get("username", "").strip()
             secret = noun.attrs.get("password", "")
             if secret and not user:
                 raise TwimlError("<Sip password> without a username")
-            targets.append(DialTarget("sip", noun.text.strip(), username=user, password=secret))
+            target = DialTarget("sip", noun.text.strip(), username=user, password=secret)
+            targets.append(_leg_attributes(target, noun.tag, noun.attrs))
         elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml
             method = _callback_method(noun.attrs.get("method", ""), "Queue method")
             targets.append(DialTarget("queue", noun.text.strip(), noun.attrs.get("url", "").strip(),
@@ -730,21 +741,38 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     return dataclasses.replace(dial, ignored=ignored) if ignored else dial
 
 
+_LEG_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
+
+
+def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> DialTarget:
+    """A ``<Number>``'s or ``<Sip>``'s ``url``/``method`` (call screening) and
+    ``statusCallback``/``statusCallbackEvent``/``statusCallbackMethod`` (the leg's call
+    progress events), as Twilio's noun pages give them."""
+    words = attrs.get("statusCallbackEvent", "").strip()
+    events = frozenset(w for w in re.split(r"[\s,]+", words) if w) or frozenset({"completed"})
+    if events - set(_LEG_EVENTS):
+        raise TwimlError(
+            f"<{tag} statusCallbackEvent={words[:40]!r}>: among {', '.join(_LEG_EVENTS)}"
+        )
+    return dataclasses.replace(
+        target,
+        url=attrs.get("url", "").strip(),
+        method=_callback_method(attrs.get("method", ""), f"{tag} method"),
+        status_callback=attrs.get("statusCallback", "").strip(),
+        status_callback_method=_callback_method(
+            attrs.get("statusCallbackMethod", ""), f"{tag} statusCallbackMethod"
+        ),
+        status_callback_events=events,
+    )
+
+
 _IGNORED_DIAL: Final = ("referUrl", "referMethod", "events")
-_IGNORED_TARGET: Final = (
-    "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod",
-)  # fmt: skip
-"""What a ``<Dial>`` (and its ``<Number>`` or ``<Sip>``) may carry that sipgw does not follow
-(docs/twilio-apps.md says why); each is logged as ignored."""
+"""What a ``<Dial>`` may carry that sipgw does not follow (docs/twilio-apps.md says why);
+each is logged as ignored."""
 
 
 def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
-    names = [name for name in _IGNORED_DIAL if attrs.get(name, "").strip()]
-    for noun in element.children:
-        if noun.tag in ("Number", "Sip"):
-            names += [f"<{noun.tag} {name}>" for name in _IGNORED_TARGET
-                      if noun.attrs.get(name, "").strip()]  # fmt: skip
-    return tuple(dict.fromkeys(names))
+    return tuple(name for name in _IGNORED_DIAL if attrs.get(name, "").strip())
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:

@@ -257,13 +257,19 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
     assert first.ignored == () and sixth.ignored == ()
     (seventh,) = parse_twiml(
         '<Response><Dial referUrl="/refer" events="x"><Number url="/screen" '
-        'statusCallback="/leg" statusCallbackEvent="ringing">1</Number>'
-        '<Sip method="GET">sip:a@b</Sip></Dial></Response>'
+        'statusCallback="/leg" statusCallbackEvent="ringing answered,completed">1</Number>'
+        '<Sip method="GET" statusCallbackMethod="get">sip:a@b</Sip></Dial></Response>'
     )
-    assert isinstance(seventh, Dial) and seventh.ignored == (
-        "referUrl", "events", "<Number url>", "<Number statusCallback>",
-        "<Number statusCallbackEvent>", "<Sip method>",
-    )  # fmt: skip
+    assert isinstance(seventh, Dial) and seventh.ignored == ("referUrl", "events")
+    number, sip = seventh.targets
+    assert (number.url, number.method, number.status_callback) == ("/screen", "POST", "/leg")
+    assert number.status_callback_events == {"ringing", "answered", "completed"}
+    assert (sip.url, sip.method, sip.status_callback_method) == ("", "GET", "GET")
+    assert sip.status_callback_events == {"completed"}  # Twilio's default
+    with pytest.raises(TwimlError, match="statusCallbackEvent"):
+        parse_twiml(
+            '<Response><Dial><Number statusCallbackEvent="rang">1</Number></Dial></Response>'
+        )
     with pytest.raises(TwimlError, match="without a username"):
         parse_twiml('<Response><Dial><Sip password="x">sip:a@b</Sip></Dial></Response>')
 

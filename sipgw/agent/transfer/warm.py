@@ -50,6 +50,7 @@ __all__ = [
     "ConsultLeg",
     "JoinFailed",
     "LegEnded",
+    "LegProgress",
     "WarmTransfer",
     "WarmTransferCall",
 ]
@@ -60,6 +61,21 @@ CONSULT_AGENTS = AgentCapabilities(keypad=True, arrival_audio=True, hears_while_
 """What a consultation call's agent does: the person accepts with a key or a word, and it
 hears them from the answer on, while its speech services connect (their "Hello?" may come
 then)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegProgress:
+    """A placed call on its way: its INVITE went out (``initiated``), or the far end sent
+    its first provisional response (``ringing``: a 180, or a 183 and its early media)."""
+
+    event: str
+    """``initiated`` or ``ringing`` (Twilio's call progress events' names)."""
+    caller: str
+    """Who the call is from: its From (the URI, or the number in it)."""
+    called: str
+    """Whom it calls: its Request-URI."""
+    status: int | None = None
+    """The provisional response's status (``ringing``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,11 @@ queues and ``<Dial><Queue>`` takes its first caller (:mod:`sipgw.agent.twiml.enq
 :mod:`sipgw.agent.twiml.queuedial`), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
+*Screening*: given a :class:`~sipgw.agent.twiml.screening.Screen`, the agent runs on a
+``<Dial>``'s answered leg instead (:meth:`TwimlAgent.screen_leg`): the ``<Number url>``
+document for the called party alone, with the verbs a screening may use; its end accepts
+the bridge, its ``<Hangup>`` refuses it (:mod:`sipgw.agent.twiml.screening`).
+
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
 cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
 the operator's fallback runs (``SIPGW_TWIML_FALLBACK``: a line said then the hang-up, a
@@ -92,6 +97,7 @@ from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
+from sipgw.agent.twiml.screening import DialLegs, Screen
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
@@ -202,6 +208,10 @@ class TwimlSettings:
     queues: CallQueues | None = None
 
 
+_SCREENING_VERBS: Final = (Say, Play, PlayDigits, Gather)
+"""What a screening document runs (with ``<Pause>``, ``<Redirect>``, ``<Hangup>``): Twilio's
+``<Number url>`` document plays, says, gathers and hangs up; it may not ``<Dial>``."""
+
 DIGIT_SECONDS: Final = 0.16
 """How long one ``<Play digits>`` key takes on the wire (100 ms of event, 60 ms of gap:
 the media sender's RFC 4733 defaults); ``w`` is :data:`DIGIT_PAUSE`."""
@@ -228,10 +238,15 @@ class TwimlAgent(Agent):
 
     record: CallRecord
 
-    def __init__(self, call: CallControl, settings: TwimlSettings) -> None:
+    def __init__(
+        self, call: CallControl, settings: TwimlSettings, screen: Screen | None = None
+    ) -> None:
         self.call = call
         self.settings = settings
-        self.call_sid = call_sid_of(call.call_id)
+        self.screen = screen
+        """Set on a ``<Dial>`` leg's screening agent (:meth:`screen_leg`)."""
+        self._accepted = False
+        self.call_sid = screen.sid if screen is not None else call_sid_of(call.call_id)
         self.record = CallRecord(settings.record_dir, call.call_id)
         self._session: aiohttp.ClientSession | None = None
         self._program: Program | None = None
@@ -300,6 +315,27 @@ class TwimlAgent(Agent):
         self._pending_first = first
         self.answer_deferred = self._answers_on_bridge(first)
 
+    async def screen_leg(self) -> bool:
+        """Screening: run :attr:`screen`'s document on this leg (the called party's); True
+        when it ran out (the bridge is accepted), False after its ``<Hangup>`` or a failure
+        (the leg is hung up)."""
+        screen = self.screen
+        assert screen is not None
+        self._session = aiohttp.ClientSession()
+        self._poster = StatusPoster(self._session, self.settings.identity, self.settings.timeout,
+                                    self.call.call_id)  # fmt: skip
+        self.record.write({"type": "call", "call_id": self.call.call_id, "call_sid": self.call_sid,
+                           "screening": screen.url, **dict(screen.params[:4])})  # fmt: skip
+        try:
+            fetched = await self._fetch_twiml(screen.url, screen.method)
+            self._program = Program(self._parse(fetched.body, fetched.url), fetched.url)
+        except _Fatal as exc:
+            self._fail(str(exc))
+            await self._fallback()
+            return False
+        await self._run()
+        return self._accepted
+
     async def _first_program(self, extra: tuple[tuple[str, str], ...] = ()) -> Program:
         details, settings = self.call.details, self.settings
         if details.twiml:
@@ -331,6 +367,8 @@ class TwimlAgent(Agent):
         """The fields a TwiML document is fetched with: the call's, a ``<ConversationRelay>``'s
         for its action (taken: sent once), then ``extra``."""
         params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        if self.screen is not None:
+            params.update(self.screen.params)  # the leg's own (Direction outbound-dial...)
         params.update(self._action_params)
         self._action_params = {}
         params.update(extra)
@@ -463,6 +501,12 @@ class TwimlAgent(Agent):
             self.steps.append(f"fetch {step.why}")
             fetched = await self._fetch_twiml(step.url, step.method, step.params)
             self._program.load(self._parse(fetched.body, fetched.url), fetched.url)
+        elif self.screen is not None and not isinstance(step.verb, _SCREENING_VERBS):
+            name = type(step.verb).__name__
+            self.steps.append(f"refused <{name}>")
+            log.warning("[%s] TwiML <%s> refused: not in a screening document", self.call.call_id,
+                        name)  # fmt: skip
+            self._note("refused", verb=name, why="not in a <Number url> document")
         else:
             verb = step.verb
             if isinstance(verb, Connect):
@@ -958,8 +1002,24 @@ class TwimlAgent(Agent):
         at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
         how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         on_bridged = self._answer_now if self.answer_deferred else None
-        dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
+        dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged,
+                      self._dial_legs())  # fmt: skip
         return await self._run_bridge(dialing, verb)
+
+    def _dial_legs(self) -> DialLegs:
+        """The legs' status callbacks (through this call's poster) and screening (this
+        agent's interpreter on the leg)."""
+        assert self._program is not None
+        settings = self.settings
+
+        def post(callback: Callback, form: dict[str, str]) -> None:
+            if self._poster is not None:
+                self._poster.post(callback, form)
+
+        return DialLegs(
+            self.call_sid, settings.identity.account_sid, self._program.url, post,
+            lambda leg, screen: TwimlAgent(leg, settings, screen), self.call.call_id,
+        )  # fmt: skip
 
     async def _run_bridge(self, dialing: BridgedDial | QueueDial, verb: Dial) -> DialResult:
         """``dialing`` run as the call's ``<Dial>`` of the moment; its result, with the
@@ -1387,6 +1447,9 @@ class TwimlAgent(Agent):
         self.steps.append(f"end {step.reason}")
         self._note("end", reason=step.reason)
         await self._out_done.wait()
+        if self.screen is not None and step.reason == "end":
+            self._accepted = True  # a screening that ran out: the two are bridged
+            return
         self.call.hangup()
 
     # ------------------------------------------------------------------ failures
@@ -1398,6 +1461,9 @@ class TwimlAgent(Agent):
         self._note("failure", reason=reason, fallback=self.settings.fallback)
 
     async def _fallback(self) -> None:
+        if self.screen is not None:  # a screening that failed refuses the bridge
+            self.call.hangup()
+            return
         self._answer_now()
         settings = self.settings
         self.steps.append(f"fallback {settings.fallback}")

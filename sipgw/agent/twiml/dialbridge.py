@@ -20,6 +20,13 @@ A :class:`DialRelay` joins the caller with that leg:
   sends is (as the warm transfer's bridge passes them); with ``hangupOnStar`` the caller's
   ``*`` ends the leg instead. A side on hold sends its hold music across and takes nothing
   meanwhile: the bridge keeps three frames each way and drops the oldest.
+- A target with a screening ``url`` (``<Number url>``, ``<Sip url>``) is not bridged at its
+  answer: that TwiML runs for the called party alone first (:mod:`sipgw.agent.twiml.screening`,
+  the TwiML agent's own interpreter on the leg's audio and keys) while the caller keeps
+  hearing ring tone; the document running out bridges the two, a ``<Hangup>`` in it (or the
+  called party hanging up) refuses the bridge: ``DialCallStatus`` ``no-answer``, the next
+  target rings. The leg's progress (its INVITE out, its first 180/183, its answer, its end)
+  goes to the noun's ``statusCallback`` (:mod:`sipgw.agent.twiml.legstatus`).
 - It is over when the called party hangs up, ``timeLimit`` passes, the caller presses
   ``*`` (``hangupOnStar``), or the caller hangs up (the leg is hung up too: CANCEL while it
   rings, else BYE). :meth:`BridgedDial.run` then says how (:class:`DialResult`); the TwiML
@@ -39,15 +46,24 @@ from typing import Any, Protocol, runtime_checkable
 from sipgw.agent.base import Agent, AgentFactory, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.transfer.warm import ConsultLeg, LegEnded
-from sipgw.agent.twiml.dialrules import DialResult, dial_status, leg_login, ringback_frame
+from sipgw.agent.transfer.warm import ConsultLeg, LegEnded, LegProgress
+from sipgw.agent.twiml.dialrules import (
+    DialCallStatus,
+    DialResult,
+    dial_status,
+    leg_login,
+    ringback_frame,
+)
+from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
 from sipgw.agent.twiml.recording import BridgeRecorder
+from sipgw.agent.twiml.screening import LegHooks, ScreeningLeg
 from sipgw.agent.twiml.webhook import new_sid
 from sipgw.media.bridge import FrameBridge
-from sipgw.twilio.document import Dial
+from sipgw.twilio.document import Dial, DialTarget
 
 __all__ = [
-    "DIALED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCall", "RelayedDial",
+    "DIALED_LEG", "SCREENED_LEG", "BridgedDial", "DialRelay", "DialedLeg", "LegPlacingCall",
+    "RelayedDial", "leg_capabilities",
 ]  # fmt: skip
 
 log = logging.getLogger("sipgw.agent")
@@ -55,6 +71,17 @@ log = logging.getLogger("sipgw.agent")
 DIALED_LEG = AgentCapabilities(amd=False, keypad=True, paid=False, early_media=True)
 """What a second leg's agent takes: the called party's keys (they cross to the caller), and
 its early media (relayed to the caller in place of the ring tone)."""
+SCREENED_LEG = AgentCapabilities(
+    amd=False, keypad=True, paid=False, early_media=True, arrival_audio=True
+)
+"""A leg with a screening ``url``: also the called party's audio as it arrives (a
+``<Gather input="speech">`` of the screening TwiML listens to it)."""
+
+
+def leg_capabilities(target: DialTarget) -> AgentCapabilities:
+    """What the agent of ``target``'s leg takes (:data:`SCREENED_LEG` when it is screened)."""
+    return SCREENED_LEG if target.url else DIALED_LEG
+
 
 Note = Callable[..., None]
 """Writes one line of the call record: ``note(kind, **fields)``."""
@@ -67,11 +94,13 @@ class LegPlacingCall(Protocol):
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
         login: tuple[str, str] | None = None,
+        on_progress: Callable[[LegProgress], None] | None = None,
     ) -> ConsultLeg:  # fmt: skip
         """Call ``target`` (a number or SIP URI), ``agent`` talking once it answers; its
         From is ``caller_id`` ("" = the gateway's own caller id); CANCEL after
         ``ring_timeout`` seconds. ``login`` (user name, password: ``<Sip username
-        password>``) answers a 401/407 to its INVITE in place of the account's.
+        password>``) answers a 401/407 to its INVITE in place of the account's;
+        ``on_progress`` is told when the INVITE went out and at its first 180/183.
 
         Raises:
             DialRefused: ``target`` is not on the operator's allow-list (nothing dialled).
@@ -91,15 +120,28 @@ class DialedLeg(Agent):
         self.relay.leg_answered(self.call)
 
     def on_caller_frame(self, frame: bytes | None) -> None:
-        """The called party's 20 ms, to the caller."""
+        """The called party's 20 ms, to the caller (not while screened)."""
         self.relay.leg_frame(frame)
 
+    def on_caller_audio(self, frame: bytes) -> None:
+        """The called party's audio as it arrives: to its screening TwiML, while it runs."""
+        screening = self.relay.screening
+        if screening is not None:
+            screening.on_caller_audio(frame)
+
     def next_frame(self) -> bytes | None:
-        """The caller's 20 ms, to the called party."""
+        """The caller's 20 ms, to the called party (its screening TwiML's while it runs)."""
+        screening = self.relay.screening
+        if screening is not None:
+            return screening.next_frame()
         return self.relay.frame_for_leg()
 
     def on_dtmf(self, digit: str) -> None:
-        """The called party's key, to the caller."""
+        """The called party's key, to the caller (to its screening TwiML while it runs)."""
+        screening = self.relay.screening
+        if screening is not None:
+            screening.on_dtmf(digit)
+            return
         self.relay.called_key(digit)
 
     def on_hold(self, held: bool) -> None:
@@ -116,6 +158,8 @@ class DialRelay:
         dial: the verb.
         note: writes the call record.
         recorder: both sides' audio from the answer (``record``); None: not recorded.
+        hooks: the leg's status callbacks and screening (None: neither).
+        leg: the leg as they name it (None: neither applies to its target).
     """
 
     def __init__(
@@ -125,12 +169,27 @@ class DialRelay:
         note: Note,
         recorder: BridgeRecorder | None = None,
         on_bridged: Callable[[], None] | None = None,
+        hooks: LegHooks | None = None,
+        leg: LegStatus | None = None,
     ) -> None:
         self.call = call
         self.dial = dial
         self.note = note
         self.recorder = recorder
         self.on_bridged = on_bridged
+        self.hooks = hooks
+        self.leg = leg
+        self.sid = leg.sid if leg is not None else new_sid("CA")
+        """The leg's ``CallSid`` (its ``DialCallSid``)."""
+        self.screening: ScreeningLeg | None = None
+        """The called party's screening TwiML, while it runs."""
+        self.in_screening = False
+        """Answered, not yet accepted by its screening TwiML: the caller hears ring tone."""
+        self.screened_out = False
+        """Answered and screened, never accepted: its screening TwiML refused the bridge, or
+        the called party hung up during it."""
+        self._screen_task: asyncio.Task[None] | None = None
+        self._ended_reported = False
         """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
         self.leg_call: CallControl | None = None
@@ -164,9 +223,13 @@ class DialRelay:
                 self.recorder.caller_frame(frame)
 
     def frame_for_caller(self) -> bytes | None:
-        """What the caller hears: the called party, or ring tone while it rings."""
+        """What the caller hears: the called party, or ring tone while it rings (and while
+        its screening TwiML runs)."""
         if self.bridged:
             return self.frames.pop(0)
+        if self.in_screening and not self._over:
+            self._rings += 1
+            return ringback_frame(self._rings - 1, self.dial.ring_tone)
         if self.early_media:
             return self._early.popleft() if self._early else None
         if self.leg_call is None and not self._over and not self._stop.is_set():
@@ -184,23 +247,93 @@ class DialRelay:
 
     # -- the leg's side (DialedLeg)
 
+    def leg_progress(self, progress: LegProgress) -> None:
+        """The leg's INVITE went out (``initiated``) or its first 180/183 came (``ringing``)."""
+        if self.leg is not None:
+            if progress.event == "initiated":
+                self.leg.caller = progress.caller
+            self._report(progress.event)
+
     def leg_answered(self, call: CallControl) -> None:
         """The called party answered (after the ``<Dial>`` was over, as our CANCEL crossed
-        their answer: hung up at once)."""
+        their answer: hung up at once); with a screening ``url`` that TwiML runs first."""
         if self._over:
             call.hangup()
             return
+        if self.leg is not None:
+            self.leg.answered_at = asyncio.get_running_loop().time()
+            self._report("answered")
+        if self.hooks is not None and self.leg is not None and self.leg.target.url:
+            self.in_screening = self.screened_out = True  # until its TwiML accepts
+            self._screen_task = asyncio.ensure_future(self._screen(call, self.hooks, self.leg))
+            return
+        self.accept(call)
+
+    def accept(self, call: CallControl) -> None:
+        """The answered called party is bridged (its screening, if any, accepted)."""
+        self.in_screening = self.screened_out = False
         self.leg_call = call
         if not self._answered.done():
             self._answered.set_result(call)
 
+    async def _screen(self, call: CallControl, hooks: LegHooks, leg: LegStatus) -> None:
+        """The screening TwiML, on the called party's leg alone; its end bridges the two,
+        its ``<Hangup>`` refuses the bridge (the leg is hung up)."""
+        self.note("dial_screening", target=leg.target.address)
+        accepted = False
+        screening = self.screening = hooks.screener(leg, call)
+        try:
+            accepted = await screening.screen_leg()
+        except Exception as exc:  # noqa: BLE001 - any failure refuses, as a <Hangup>
+            log.warning("[%s] <Dial> screening of %s failed: %s", self.call.call_id,
+                        leg.target.address, exc)  # fmt: skip
+        finally:
+            self.screening = None
+            await screening.close("screened")
+        if accepted and not self._over and not self._stop.is_set():
+            self.note("dial_screened", target=leg.target.address, accepted=True)
+            self.accept(call)
+            return
+        self.note("dial_screened", target=leg.target.address, accepted=False)
+        self.in_screening = False
+        self.stop("screening")  # the leg is hung up (already, after its <Hangup>)
+
+    def _report(self, event: str, final: str = "", extra: tuple[tuple[str, str], ...] = ()) -> None:
+        if self.hooks is not None and self.leg is not None:
+            self.hooks.report(self.leg, event, final, extra)
+
+    def _report_end(self, ended: LegEnded | None) -> None:
+        """``completed`` with the leg's own final status and how long it lasted (once)."""
+        leg = self.leg
+        if leg is None or self._ended_reported:
+            return
+        self._ended_reported = True
+        kind = ended.kind if ended is not None else None
+        answered = leg.answered_at is not None
+        extra: list[tuple[str, str]] = []
+        if leg.answered_at is not None:
+            seconds = round(asyncio.get_running_loop().time() - leg.answered_at)
+            extra.append(("CallDuration", str(seconds)))
+        else:
+            extra.append(("CallDuration", "0"))
+            if ended is not None and ended.status is not None:
+                extra.append(("SipResponseCode", str(ended.status)))
+        self._report("completed", leg_call_status(answered, kind, self.ended_by), tuple(extra))
+
+    def dial_status(self, kind: str | None) -> DialCallStatus:
+        """``DialCallStatus`` of this target (``no-answer`` when its screening refused)."""
+        if self.screened_out:
+            return "no-answer"
+        return dial_status(kind, self.leg_call is not None)
+
     def leg_frame(self, frame: bytes | None) -> None:
-        """The called party's 20 ms (before the answer: its early media, to the caller)."""
+        """The called party's 20 ms (before the answer: its early media, to the caller;
+        nothing while its screening TwiML runs: that is between it and the gateway)."""
         if self.bridged:
             self.frames.push(1, frame)
             if self.recorder is not None:
                 self.recorder.called_frame(frame)
-        elif self.leg_call is None and not self._over:
+        elif self.leg_call is None and not self._over and not self.in_screening:
             self.early_media = self.early_media or frame is not None
             if self.early_media:
                 self._early.append(frame)
@@ -217,9 +350,12 @@ class DialRelay:
     # -- the end
 
     def stop(self, why: str) -> None:
-        """End the leg (``why``: see :attr:`ended_by`)."""
+        """End the leg (``why``: see :attr:`ended_by`). The caller hanging up reports the
+        leg's ``completed`` at once: its call is closing, and its callbacks with it."""
         self.ended_by = self.ended_by or why
         self._stop.set()
+        if why == "caller" and not self._over:
+            self._report_end(None)
 
     async def run(self, leg: ConsultLeg) -> tuple[LegEnded | None, float | None]:
         """Ring, bridge once answered, until it is over; how the leg ended (None: hung up
@@ -258,13 +394,16 @@ class DialRelay:
                     await asyncio.wait_for(asyncio.shield(ended), 5.0)
             return (ended.result() if ended.done() else None), talked
         finally:
-            self.bridged, self._over = False, True
+            self.bridged, self._over, self.in_screening = False, True, False
             stopped.cancel()
             if keys is not None:
                 keys.cancel()
+            if self._screen_task is not None:
+                self._screen_task.cancel()
             if not ended.done():
                 leg.hangup()  # cancelled: the caller hung up
                 ended.cancel()
+            self._report_end(ended.result() if ended.done() and not ended.cancelled() else None)
 
     async def _send_digits(self) -> None:
         """:attr:`send_digits` to the called party: ``w`` waits half a second, ``W`` one,
@@ -339,6 +478,7 @@ class BridgedDial(RelayedDial):
         note: writes the call record.
         recorder: makes a target's recorder (``record``); None: not recorded.
         on_bridged: called when a target is bridged (``answerOnBridge``).
+        hooks: the legs' status callbacks and screening (None: neither).
     """
 
     def __init__(
@@ -350,6 +490,7 @@ class BridgedDial(RelayedDial):
         note: Note,
         recorder: Callable[[], BridgeRecorder] | None = None,
         on_bridged: Callable[[], None] | None = None,
+        hooks: LegHooks | None = None,
     ) -> None:
         self.call = call
         self.placer = placer
@@ -358,35 +499,54 @@ class BridgedDial(RelayedDial):
         self.note = note
         self.new_recorder = recorder
         self.on_bridged = on_bridged
+        self.hooks = hooks
         self.relay: DialRelay | None = None
         """The target ringing or bridged now."""
         self.sid = ""
         self.answered = False
 
+    def new_relay(self, kind: Callable[..., DialRelay], target: DialTarget) -> DialRelay:
+        """``target``'s relay (of class ``kind``), with its recorder and its leg's hooks."""
+        recorder = self.new_recorder() if self.new_recorder is not None else None
+        hooks = self.hooks
+        wanted = target.url or target.status_callback
+        leg = hooks.leg_status(target) if hooks is not None and wanted else None
+        relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
+                                hooks, leg)  # fmt: skip
+        relay.send_digits = target.send_digits
+        return relay
+
+    async def place(self, relay: DialRelay, target: DialTarget) -> ConsultLeg:
+        """Place ``target``'s leg for ``relay`` (its progress reported to it).
+
+        Raises:
+            DialRefused: not on the allow-list.
+        """
+        factory = PluginFactory(relay.agent, leg_capabilities(target))
+        return await self.placer.place_leg(
+            target.address, factory, self.dial.timeout, self.caller_id, leg_login(target),
+            on_progress=relay.leg_progress if relay.leg is not None else None,
+        )  # fmt: skip
+
     async def run(self) -> DialResult:
         """Each target in turn until one answers; how the ``<Dial>`` ended."""
         result = DialResult("failed")
         for target in self.dial.targets:
-            recorder = self.new_recorder() if self.new_recorder is not None else None
-            relay = self.relay = DialRelay(self.call, self.dial, self.note, recorder,
-                                           self.on_bridged)  # fmt: skip
-            relay.send_digits = target.send_digits
-            factory = PluginFactory(relay.agent, DIALED_LEG)
+            relay = self.relay = self.new_relay(DialRelay, target)
             self.note("dial", target=target.address, how="bridge")
             try:
-                leg = await self.placer.place_leg(target.address, factory, self.dial.timeout,
-                                                  self.caller_id, leg_login(target))  # fmt: skip
+                leg = await self.place(relay, target)
             except DialRefused as exc:
                 log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
                             target.address, exc)  # fmt: skip
                 self.note("refused", verb="Dial", why=str(exc), target=target.address)
                 continue
-            self.sid = new_sid("CA")
+            self.sid = relay.sid
             ended, talked = await relay.run(leg)
             self.answered = talked is not None
             kind = ended.kind if ended is not None else None
             result = DialResult(
-                dial_status(kind, self.answered), self.sid,
+                relay.dial_status(kind), self.sid,
                 None if talked is None else round(talked),
             )  # fmt: skip
             self.note("dial_ended", target=target.address, status=result.status,

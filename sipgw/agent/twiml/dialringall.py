@@ -10,7 +10,9 @@ the first to pick up, hanging up the others. :class:`RingAllDial` does the same 
   (:class:`~sipgw.agent.twiml.dialbridge.LegPlacingCall`: each judged by the dial
   allow-list; a refused one is noted and the others ring on), each with its own
   :class:`~sipgw.agent.twiml.dialbridge.DialRelay`. The caller hears one ring tone meanwhile.
-- The first leg to answer claims the ``<Dial>`` (:meth:`RingAllDial.claim`) and is bridged
+- The first leg to answer (with a screening ``url``: the first whose screening TwiML
+  accepts; each answering target is screened on its own meanwhile) claims the ``<Dial>``
+  (:meth:`RingAllDial.claim`) and is bridged
   as a single target's is; every other leg is stopped: CANCEL while it rings (RFC 3261
   §9.1). A leg whose 200 OK crosses that CANCEL is ACKed and hung up with BYE by the SIP
   layer (§15); one whose answer reaches its agent after another claimed is hung up at once.
@@ -28,19 +30,17 @@ from collections.abc import Callable
 from typing import Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.capabilities import PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg
-from sipgw.agent.twiml.dialbridge import DIALED_LEG, BridgedDial, DialRelay, LegPlacingCall, Note
+from sipgw.agent.twiml.dialbridge import BridgedDial, DialRelay, LegPlacingCall, Note
 from sipgw.agent.twiml.dialrules import (
     DialCallStatus,
     DialResult,
     dial_status,
-    leg_login,
     ringback_frame,
 )
 from sipgw.agent.twiml.recording import BridgeRecorder
-from sipgw.agent.twiml.webhook import new_sid
+from sipgw.agent.twiml.screening import LegHooks
 from sipgw.twilio.document import Dial, DialTarget
 
 __all__ = ["MAX_TARGETS", "RingAllDial", "unanswered_status"]
@@ -62,21 +62,17 @@ def unanswered_status(statuses: list[DialCallStatus]) -> DialCallStatus:
 
 
 class _RacingRelay(DialRelay):
-    """One target's relay in the race: its answer claims the ``<Dial>`` or is hung up."""
+    """One target's relay in the race: its answer (its screening's acceptance) claims the
+    ``<Dial>`` or is hung up."""
 
-    def __init__(
-        self, dial: RingAllDial, call: CallControl, verb: Dial, note: Note,
-        recorder: BridgeRecorder | None,
-    ) -> None:  # fmt: skip
-        super().__init__(call, verb, note, recorder, dial.on_bridged)
-        self.dialing = dial
+    dialing: RingAllDial
 
-    def leg_answered(self, call: CallControl) -> None:
+    def accept(self, call: CallControl) -> None:
         if not self.dialing.claim(self):
             self.stop("lost")  # another target answered first
             call.hangup()
             return
-        super().leg_answered(call)
+        super().accept(call)
 
 
 class RingAllDial(BridgedDial):
@@ -94,8 +90,9 @@ class RingAllDial(BridgedDial):
         note: Note,
         recorder: Callable[[], BridgeRecorder] | None = None,
         on_bridged: Callable[[], None] | None = None,
+        hooks: LegHooks | None = None,
     ) -> None:
-        super().__init__(call, placer, dial, caller_id, note, recorder, on_bridged)
+        super().__init__(call, placer, dial, caller_id, note, recorder, on_bridged, hooks)
         self.relays: list[DialRelay] = []
         """Every target's relay, as placed."""
         self.winner: DialRelay | None = None
@@ -116,22 +113,20 @@ class RingAllDial(BridgedDial):
         return True
 
     async def _place(self, target: DialTarget) -> tuple[DialTarget, DialRelay, ConsultLeg] | None:
-        recorder = self.new_recorder() if self.new_recorder is not None else None
-        relay = _RacingRelay(self, self.call, self.dial, self.note, recorder)
-        relay.send_digits = target.send_digits
+        relay = self.new_relay(_RacingRelay, target)
+        assert isinstance(relay, _RacingRelay)
+        relay.dialing = self
         self.relays.append(relay)
         self.note("dial", target=target.address, how="bridge", ring="all")
         try:
-            factory = PluginFactory(relay.agent, DIALED_LEG)
-            leg = await self.placer.place_leg(target.address, factory, self.dial.timeout,
-                                              self.caller_id, leg_login(target))  # fmt: skip
+            leg = await self.place(relay, target)
         except DialRefused as exc:
             log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
                         target.address, exc)  # fmt: skip
             self.note("refused", verb="Dial", why=str(exc), target=target.address)
             self.relays.remove(relay)
             return None
-        self._sids[relay] = new_sid("CA")
+        self._sids[relay] = relay.sid
         if self.winner is not None and self.winner is not relay:
             relay.stop("lost")  # placed after another answered: cancelled at once
         return target, relay, leg
@@ -153,7 +148,7 @@ class RingAllDial(BridgedDial):
         for (target, relay, _), (ended, talked) in zip(placed, ran, strict=True):
             kind = ended.kind if ended is not None else None
             won = relay is self.winner and talked is not None
-            status = dial_status(kind, won)
+            status = "completed" if won else relay.dial_status(kind)
             seconds = None if talked is None or not won else round(talked)
             self.note("dial_ended", target=target.address, status=status, seconds=seconds,
                       ended_by=relay.ended_by or kind or "")  # fmt: skip

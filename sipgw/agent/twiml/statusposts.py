@@ -108,5 +108,7 @@ class StatusPoster:
 
 def _what(form: dict[str, str]) -> str:
     """How a log line names the callback."""
+    if form.get("CallbackSource") == "call-progress-events":  # a <Dial> leg's progress
+        return f"leg {form.get('CallSid', '')} {form.get('CallStatus', '')}"
     return (form.get("StreamEvent") or form.get("StatusCallbackEvent")
             or form.get("RecordingStatus") or "partialResultCallback")  # fmt: skip

@@ -34,7 +34,7 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.handover import HandOver, PreparedLine
 from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.agent.transfer.settings import JoinHow
-from sipgw.agent.transfer.warm import ConsultLeg
+from sipgw.agent.transfer.warm import ConsultLeg, LegProgress
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused
@@ -130,9 +130,11 @@ class Consulting(Protocol):
         caller_id: str = "",
         why: str = "second leg",
         login: tuple[str, str] | None = None,
+        on_progress: Callable[[LegProgress], None] | None = None,
     ) -> ConsultLeg:
         """Place a call on ``handle``'s behalf: its consultation call, or its TwiML
-        ``<Dial>``'s second leg (``login``: its own digest user name and password)."""
+        ``<Dial>``'s second leg (``login``: its own digest user name and password;
+        ``on_progress``: told its ``initiated`` and ``ringing``)."""
         ...
 
     async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:
@@ -413,17 +415,16 @@ class CallHandle:
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
         login: tuple[str, str] | None = None, why: str = "second leg",
+        on_progress: Callable[[LegProgress], None] | None = None,
     ) -> ConsultLeg:  # fmt: skip
-        """Place a call its agent talks to (a warm transfer's consultation) or relays (a TwiML
-        ``<Dial>``'s leg: ``sipgw.agent.twiml.dialbridge.LegPlacingCall``), from ``caller_id``
-        ("" = ours), a 401/407 answered with ``login`` (None: the account's); ``why`` logged.
+        """A warm transfer's consultation or a TwiML ``<Dial>``'s leg: ``WarmTransfers.place_leg``.
 
-        Raises:
-            DialRefused: ``target`` is not allowed, or second legs are not set up here.
+        Raises ``DialRefused``: ``target`` is not allowed, or second legs are not set up here.
         """
         if self.warm is None:
             raise DialRefused("transfer", target, f"{why}s are not available here")
-        return await self.warm.place_leg(self, target, agent, ring_timeout, caller_id, why, login)
+        warm = self.warm.place_leg
+        return await warm(self, target, agent, ring_timeout, caller_id, why, login, on_progress)
 
     async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
         """Join this call with its consultation call (``refer`` or ``bridge``).

@@ -48,6 +48,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.assistant.opening import call_data
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.transfer.warm import LegProgress
 from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -184,6 +185,11 @@ class PlacedCall:
     does not run, an unknown account): the admin API answers 400."""
     early: asyncio.Task[Agent | None] | None = None
     """Its agent, built at the callee's early media (capabilities ``early_media``)."""
+    on_progress: Callable[[LegProgress], None] | None = None
+    """Told when its INVITE went out and at the far end's first provisional response (a
+    TwiML ``<Dial>``'s leg: its ``initiated`` and ``ringing`` status callbacks)."""
+    rang: bool = False
+    """A provisional response (180, 183) came."""
 
     @classmethod
     def failed(cls, target: str, reason: str, *, refused: bool = False) -> PlacedCall:
@@ -437,6 +443,10 @@ class OutboundCalls:
         if placed is None:
             return
         if isinstance(event, CallProgress):
+            if not placed.rang and placed.on_progress is not None:
+                placed.on_progress(LegProgress("ringing", handle.caller, handle.called,
+                                               event.status))  # fmt: skip
+            placed.rang = True
             heard = event.early_media and self._hear_early(placed, handle, event)
             early = ", early media" if event.early_media else ""
             early += " (dropped until answered)" if event.early_media and not heard else ""

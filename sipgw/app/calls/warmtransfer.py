@@ -25,11 +25,12 @@ and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.transfer.settings import JoinHow
-from sipgw.agent.transfer.warm import ConsultLeg, JoinFailed, LegEnded
+from sipgw.agent.transfer.warm import ConsultLeg, JoinFailed, LegEnded, LegProgress
 from sipgw.app.calls.bridge import bridge
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -90,11 +91,14 @@ class WarmTransfers:
         caller_id: str = "",
         why: str = "second leg",
         login: tuple[str, str] | None = None,
+        on_progress: Callable[[LegProgress], None] | None = None,
     ) -> ConsultLeg:
         """Place a call on ``handle``'s behalf to ``target`` with ``agent``: a consultation
         call, or a TwiML ``<Dial>``'s second leg (its From ``caller_id``, "" = the
         gateway's own; ``login``: the user name and password its 401/407 is answered
         with, None = the account's), judged, routed and counted as a consultation call.
+        ``on_progress`` is told when its INVITE went out (``initiated``) and at its first
+        provisional response (``ringing``).
 
         Raises:
             DialRefused: ``target`` is not on the allow-list (nothing is sent).
@@ -115,6 +119,9 @@ class WarmTransfers:
                                                login=login)  # fmt: skip
         handle.log.info("%s: calling %s (%s)", why, target,
                         placed.handle.call.log_id if placed.handle else "not placed")  # fmt: skip
+        if on_progress is not None and placed.handle is not None:
+            placed.on_progress = on_progress
+            on_progress(LegProgress("initiated", placed.handle.caller, placed.handle.called))
         return ConsultCall(placed)
 
     async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:

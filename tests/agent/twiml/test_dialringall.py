@@ -14,6 +14,7 @@ import pytest
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from sipgw.agent.base import AgentFactory
+from sipgw.agent.transfer.warm import LegProgress
 from sipgw.agent.twiml.dialringall import MAX_TARGETS, unanswered_status
 from tests.agent.parts import wait_for
 from tests.agent.twiml.test_dialbridge import DialingCall, FakeLeg, app, caller, posted, start
@@ -134,9 +135,10 @@ class Watched(DialingCall):
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
         login: tuple[str, str] | None = None,
+        on_progress: Callable[[LegProgress], None] | None = None,
     ) -> FakeLeg:  # fmt: skip
         self.earlier_over.append(all(leg.outcome.done() for leg in self.legs))
-        return await super().place_leg(target, agent, ring_timeout, caller_id, login)
+        return await super().place_leg(target, agent, ring_timeout, caller_id, login, on_progress)
 
 
 @pytest.mark.parametrize(("sequential", "in_turn"), [(True, [True, True]), (False, [True, False])])

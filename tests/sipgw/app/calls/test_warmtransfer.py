@@ -24,7 +24,7 @@ from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
 from sipgw.agent.transfer.settings import JoinHow
-from sipgw.agent.transfer.warm import JoinFailed, LegEnded, WarmTransferCall
+from sipgw.agent.transfer.warm import JoinFailed, LegEnded, LegProgress, WarmTransferCall
 from sipgw.agent.twiml.dialbridge import LegPlacingCall
 from sipgw.app.calls import warmtransfer
 from sipgw.app.evaluation.audio import tone_frames
@@ -308,27 +308,31 @@ async def test_a_consultation_call_that_is_refused_ends_busy() -> None:
 
 class PlacingLegs(Transferring):
     """Places a second leg as a TwiML ``<Dial>`` does (``place_leg``, with a caller id and a
-    1 s ring timeout) and writes down how it ended."""
+    1 s ring timeout) and writes down its progress and how it ended."""
 
     ended: list[LegEnded] = []
+    progress: list[LegProgress] = []
 
     async def _run(self) -> None:
         call = self.call
         leg = await call.place_leg(  # type: ignore[attr-defined]
-            self.plan.target, lambda c: Person(self.plan.person_answered), 1.0, "+15557654321"
-        )
+            self.plan.target, lambda c: Person(self.plan.person_answered), 1.0, "+15557654321",
+            on_progress=self.progress.append,
+        )  # fmt: skip
         self.ended.append(await leg.ended())
 
 
 async def test_a_second_leg_carries_the_caller_id_asked_and_ends_no_answer_when_unanswered() -> (
     None
 ):
-    PlacingLegs.ended = []
+    PlacingLegs.ended, PlacingLegs.progress = [], []
     async with scene(allow_refer=False, agent=PlacingLegs) as s:
         invite = await s.person.expect(is_request("INVITE"))  # type: ignore[arg-type]
         assert isinstance(invite, SipRequest)
         assert "sip:+15557654321@" in (invite.headers.get("From") or "")  # the caller id asked
+        assert [p.event for p in PlacingLegs.progress] == ["initiated"]  # the INVITE went out
         s.person.send(make_response(invite, 180, to_tag="ring-tag").serialize())
+        s.person.send(make_response(invite, 180, to_tag="ring-tag").serialize())  # told once
         # the 1 s ring timeout: our CANCEL
         cancel = await s.person.expect(is_request("CANCEL"), within=4)  # type: ignore[arg-type]
         assert isinstance(cancel, SipRequest)
@@ -340,6 +344,9 @@ async def test_a_second_leg_carries_the_caller_id_asked_and_ends_no_answer_when_
             await asyncio.sleep(0.05)
         (ended,) = PlacingLegs.ended
         assert ended.kind == "no-answer"
+        initiated, ringing = PlacingLegs.progress  # the plumbing of <Number statusCallback>
+        assert (ringing.event, ringing.status) == ("ringing", 180)
+        assert "+15557654321" in initiated.caller and initiated.called == s.plan.target
 
 
 async def test_a_second_leg_off_the_allow_list_is_never_dialled() -> None:
