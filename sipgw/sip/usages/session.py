@@ -15,7 +15,11 @@ from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice, RtpC
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer
 from sipgw.sip.timers import Timer, TimerHeap
-from sipgw.sip.transaction import InviteClientTransaction, InviteServerTransaction
+from sipgw.sip.transaction import (
+    InviteClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+)
 
 __all__ = ["CallSession", "PendingAck", "UacLeg"]
 
@@ -120,6 +124,9 @@ class CallSession:
             time), "done".
         refer_deadline: when a REFER that was accepted is given up on without a
             final NOTIFY.
+        referred: the peer's REFER we have not answered yet, with its server
+            transaction (:mod:`sipgw.sip.usages.referee`).
+        referred_open: the peer's REFER was accepted and its final NOTIFY not sent yet.
     """
 
     info: CallInfo
@@ -140,6 +147,8 @@ class CallSession:
     uac: UacLeg | None = None
     refer: str = ""
     refer_deadline: Timer | None = None
+    referred: tuple[ServerTransaction, SipRequest] | None = None
+    referred_open: bool = False
 
     @property
     def key(self) -> CallKey:
