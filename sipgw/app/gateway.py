@@ -43,6 +43,7 @@ from sipgw.app.calls.draining import DrainRequest, drain_calls
 from sipgw.app.calls.inbound import InboundCalls
 from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.referral import refer_received
 from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
@@ -85,6 +86,7 @@ from sipgw.sip.events import (
     InviteRefusedForOverload,
     MediaUpdated,
     PublicAddressObserved,
+    ReferReceived,
     RegistrationChanged,
     RegistrationState,
     RequestRefused,
@@ -422,6 +424,8 @@ class Gateway:
             self.calls.confirmed(handle)
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)
+        elif isinstance(event, ReferReceived):
+            refer_received(handle, event)
 
     # ------------------------------------------------------------------ what is read
 

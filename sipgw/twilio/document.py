@@ -257,9 +257,14 @@ class Dial:
     the called party's (``outbound``)."""
     trim: bool = False
     """``trim="trim-silence"``: the recording's leading and trailing silence cut."""
+    refer_url: str = ""
+    """``referUrl``: where a REFER the bridged called party sends is posted (with
+    ``ReferTransferTarget``); its TwiML runs for the caller ("": such a REFER is refused)."""
+    refer_method: str = "POST"
+    """``referMethod``: ``GET`` or ``POST``."""
     ignored: tuple[str, ...] = ()
-    """The attributes given that sipgw does not follow (``referUrl``, ``events``, ``<Number
-    url statusCallback...>``): logged as ignored when it runs."""
+    """The attributes given that sipgw does not follow (``events``, ``<Number url
+    statusCallback...>``): logged as ignored when it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,7 +735,7 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     return dataclasses.replace(dial, ignored=ignored) if ignored else dial
 
 
-_IGNORED_DIAL: Final = ("referUrl", "referMethod", "events")
+_IGNORED_DIAL: Final = ("events",)
 _IGNORED_TARGET: Final = (
     "url", "method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod",
 )  # fmt: skip
@@ -783,6 +788,8 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         ring_tone=attrs.get("ringTone", "").strip().lower() or "us",
         recording_track=track,  # type: ignore[arg-type]  # checked above
         trim=trim == "trim-silence",
+        refer_url=attrs.get("referUrl", "").strip(),
+        refer_method=_callback_method(attrs.get("referMethod", ""), "Dial referMethod"),
     )
 
 

@@ -261,9 +261,18 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
         '<Sip method="GET">sip:a@b</Sip></Dial></Response>'
     )
     assert isinstance(seventh, Dial) and seventh.ignored == (
-        "referUrl", "events", "<Number url>", "<Number statusCallback>",
+        "events", "<Number url>", "<Number statusCallback>",
         "<Number statusCallbackEvent>", "<Sip method>",
     )  # fmt: skip
+    assert (seventh.refer_url, seventh.refer_method) == ("/refer", "POST")
+    assert (first.refer_url, first.refer_method) == ("", "POST")
+    (eighth,) = parse_twiml(
+        '<Response><Dial referUrl=" https://app/r " referMethod="get">1</Dial></Response>'
+    )
+    assert isinstance(eighth, Dial)
+    assert (eighth.refer_url, eighth.refer_method) == ("https://app/r", "GET")
+    with pytest.raises(TwimlError, match="referMethod"):
+        parse_twiml('<Response><Dial referUrl="/r" referMethod="PUT">1</Dial></Response>')
     with pytest.raises(TwimlError, match="without a username"):
         parse_twiml('<Response><Dial><Sip password="x">sip:a@b</Sip></Dial></Response>')
 

@@ -73,6 +73,7 @@ from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, m
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
+from sipgw.agent.twiml.dialrefer import DialRefer, ReferFetchFailed
 from sipgw.agent.twiml.dialringall import RingAllDial
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
 from sipgw.agent.twiml.enqueue import EnqueueRun, QueueOutcome, WaitHooks
@@ -250,6 +251,7 @@ class TwimlAgent(Agent):
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
         self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
+        self._referred: tuple[Any, str] | str | None = None
         self._conferencing: ConferenceDial | None = None
         self._queued: EnqueueRun | None = None
         self._closed = False
@@ -944,6 +946,12 @@ class TwimlAgent(Agent):
         if result is None or self._closed:
             return  # the caller went to the target (REFER), or hung up
         assert self._program is not None
+        referred, self._referred = self._referred, None
+        if isinstance(referred, str):
+            raise _Fatal(referred)  # referUrl failed: the caller is not kept (Twilio's table)
+        if referred is not None:  # the called party's REFER: referUrl's TwiML runs next
+            self._program.load(*referred)
+            return
         self._program.dialled(verb, result.params())
 
     async def _dial_bridged(self, verb: Dial, placer: LegPlacingCall) -> DialResult:
@@ -959,7 +967,33 @@ class TwimlAgent(Agent):
         how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
-        return await self._run_bridge(dialing, verb)
+        refer = dialing.on_refer = self._dial_refer_handler(verb, dialing)
+        try:
+            return await self._run_bridge(dialing, verb)
+        finally:
+            self._referred = refer.outcome
+
+    def _dial_refer_handler(self, verb: Dial, dialing: BridgedDial) -> DialRefer:
+        """What takes the called party's REFER (``referUrl``:
+        :mod:`~sipgw.agent.twiml.dialrefer`)."""
+        url = ""
+        if verb.refer_url:
+            assert self._program is not None
+            try:
+                url = absolute_url(self._program.url, verb.refer_url)
+            except ValueError as exc:
+                log.warning("[%s] <Dial referUrl>: %s", self.call.call_id, exc)
+
+        async def fetch(
+            where: str, method: str, extra: tuple[tuple[str, str], ...]
+        ) -> tuple[Any, str]:
+            try:
+                fetched = await self._fetch_twiml(where, method, extra)
+                return self._parse(fetched.body, fetched.url), fetched.url
+            except _Fatal as exc:
+                raise ReferFetchFailed(str(exc)) from None
+
+        return DialRefer(verb, url, dialing, fetch, self._spawn, self._note, self.call.call_id)
 
     async def _run_bridge(self, dialing: BridgedDial | QueueDial, verb: Dial) -> DialResult:
         """``dialing`` run as the call's ``<Dial>`` of the moment; its result, with the

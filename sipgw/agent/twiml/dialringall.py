@@ -119,6 +119,7 @@ class RingAllDial(BridgedDial):
         recorder = self.new_recorder() if self.new_recorder is not None else None
         relay = _RacingRelay(self, self.call, self.dial, self.note, recorder)
         relay.send_digits = target.send_digits
+        relay.on_refer = self.on_refer
         self.relays.append(relay)
         self.note("dial", target=target.address, how="bridge", ring="all")
         try:

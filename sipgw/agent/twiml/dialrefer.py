@@ -1,0 +1,129 @@
+"""``<Dial referUrl>``: a SIP REFER from the bridged called party, handed to the app.
+
+Written from Twilio's "Inbound SIP REFER to Twilio" page
+(https://www.twilio.com/docs/voice/api/refer-to-twilio) and the ``referUrl`` and
+``referMethod`` attributes of its ``<Dial>`` page. The called party of a bridged
+``<Dial>`` (an agent's phone or PBX pressing "transfer") sends a REFER; the gateway has
+already judged its ``Refer-To`` by the dial allow-list (``sipgw.app.calls.referral``: one
+it refuses is declined with 403). Then, for one ``<Dial>``:
+
+- without ``referUrl`` the REFER is declined (603): Twilio's error 13802 ("a REFER was
+  received on a ``<Dial>`` call without a referUrl attribute present"), after which the two
+  stay connected, as Twilio's table says;
+- with it the REFER is accepted (202, then NOTIFY ``100 Trying``) and ``referUrl`` is
+  fetched (``referMethod``, signed as every webhook) with the call's parameters and
+  ``ReferTransferTarget``, the ``Refer-To`` header as received (an app reads the
+  target and any headers embedded in the URI from it). Once fetched, the final NOTIFY
+  (``200 OK``) goes to the called party, the called party is hung up, and the document
+  fetched runs for the caller in place of the rest (the ``<Dial>``'s ``action`` is not
+  requested); usually a ``<Dial>`` to the target. A fetch that fails is reported in the
+  final NOTIFY (503) and is the call's failure (its fallback), as Twilio disconnects the
+  caller then; with ``answerOnBridge="true"`` the two stay connected instead (Twilio's
+  "initial call can be re-established").
+
+One REFER is followed at a time; another while one is fetched is declined (403).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sipgw.agent.base import Referral
+from sipgw.agent.twiml.dialbridge import Note, RelayedDial
+from sipgw.twilio.document import Dial
+
+__all__ = ["FAILED_FETCH_STATUS", "DialRefer", "ReferFetchFailed"]
+
+log = logging.getLogger("sipgw.agent")
+
+FAILED_FETCH_STATUS = 503
+"""The final NOTIFY's status when ``referUrl`` could not be fetched or parsed."""
+
+Fetch = Callable[[str, str, tuple[tuple[str, str], ...]], Awaitable[tuple[Any, str]]]
+"""Fetches a document: ``(url, method, extra fields) -> (its verbs, its URL)``; raises
+:class:`ReferFetchFailed`."""
+
+
+class ReferFetchFailed(Exception):
+    """``referUrl`` could not be fetched, or what came back is not TwiML (the reason)."""
+
+
+class DialRefer:
+    """What one bridged ``<Dial>`` does with the called party's REFERs (see the module
+    docstring); set as the dial's ``on_refer``.
+
+    Args:
+        verb: the ``<Dial>``.
+        url: ``referUrl`` made absolute ("": none given, or it could not be).
+        dialing: the ``<Dial>`` running (its relay is stopped once the REFER is followed).
+        fetch: fetches the app's document.
+        spawn: runs a coroutine as a task of the call's agent.
+        note: writes the call record.
+        call_id: for the log.
+
+    Attributes:
+        outcome: once a REFER was followed: the document fetched (verbs, URL), or why it
+            failed (a string); None meanwhile.
+    """
+
+    def __init__(
+        self,
+        verb: Dial,
+        url: str,
+        dialing: RelayedDial,
+        fetch: Fetch,
+        spawn: Callable[[Awaitable[None]], object],
+        note: Note,
+        call_id: str,
+    ) -> None:
+        self.verb = verb
+        self.url = url
+        self.dialing = dialing
+        self.fetch = fetch
+        self.spawn = spawn
+        self.note = note
+        self.call_id = call_id
+        self.outcome: tuple[Any, str] | str | None = None
+        self._following = False
+
+    def __call__(self, referral: Referral) -> None:
+        """The called party's REFER (while bridged)."""
+        if not self.url:
+            log.warning("[%s] TwiML <Dial>: REFER to %s declined: the <Dial> has no referUrl "
+                        "(Twilio's 13802)", self.call_id, referral.target)  # fmt: skip
+            self.note("dial_refer_refused", target=referral.target, why="no referUrl (13802)")
+            referral.refuse(603)
+            return
+        if self._following or self.outcome is not None:
+            self.note("dial_refer_refused", target=referral.target, why="one in progress")
+            referral.refuse(403)
+            return
+        self._following = True
+        referral.accept()
+        self.note("dial_refer", target=referral.target, url=self.url)
+        self.spawn(self._follow(referral))
+
+    async def _follow(self, referral: Referral) -> None:
+        fields = (("ReferTransferTarget", referral.refer_to),)
+        try:
+            fetched = await self.fetch(self.url, self.verb.refer_method, fields)
+        except ReferFetchFailed as exc:
+            self._following = False
+            log.warning("[%s] TwiML <Dial referUrl>: %s", self.call_id, exc)
+            referral.report(FAILED_FETCH_STATUS)
+            self.note("dial_refer_failed", reason=str(exc), stays=self.verb.answer_on_bridge)
+            if not self.verb.answer_on_bridge:
+                self.outcome = f"<Dial referUrl>: {exc}"
+                self._stop()
+            return
+        referral.report(200, "OK")
+        self.outcome = fetched
+        self.note("dial_referred", target=referral.target, url=fetched[1])
+        self._stop()
+
+    def _stop(self) -> None:
+        relay = self.dialing.relay
+        if relay is not None:
+            relay.stop("refer")
