@@ -5,31 +5,34 @@ real loopback sockets with a scripted phone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from sipgw.agent.base import Referral
+from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.message import SipRequest, SipResponse
 from tests.sipgw.app.calls.test_callhandle import ControlAgent, answered_call, until
 
 pytestmark = pytest.mark.timeout(30)
 
 
-def refer(phone: object, target: str) -> bytes:
-    phone.cseq += 1  # type: ignore[attr-defined]
-    request: bytes = phone.request("REFER", cseq=phone.cseq)  # type: ignore[attr-defined]
+def refer(phone: Phone, target: str) -> bytes:
+    phone.cseq += 1
+    request: bytes = phone.request("REFER", cseq=phone.cseq)
     return request.replace(
         b"Content-Length: 0\r\n", f"Refer-To: <{target}>\r\nContent-Length: 0\r\n".encode()
     )
 
 
-def answer_to(phone: object, method: str) -> object:
+def answer_to(method: str) -> Callable[[SipRequest | SipResponse], bool]:
     return lambda m: isinstance(m, SipResponse) and m.headers.get("CSeq", "").endswith(method)
 
 
 async def test_a_target_the_allow_list_refuses_is_declined_403() -> None:
     async with answered_call() as (gateway, phone, agent):
         phone.send(refer(phone, "sip:premium@evil.example"))
-        response = await phone.expect(answer_to(phone, "REFER"))
+        response = await phone.expect(answer_to("REFER"))
         assert isinstance(response, SipResponse) and response.status == 403
         assert gateway.counters().dial_refused == 1
 
@@ -37,7 +40,7 @@ async def test_a_target_the_allow_list_refuses_is_declined_403() -> None:
 async def test_an_agent_that_takes_no_transfers_declines_603() -> None:
     async with answered_call() as (gateway, phone, agent):
         phone.send(refer(phone, "sip:desk@127.0.0.1:5999"))
-        response = await phone.expect(answer_to(phone, "REFER"))
+        response = await phone.expect(answer_to("REFER"))
         assert isinstance(response, SipResponse) and response.status == 603
 
 
@@ -53,7 +56,7 @@ async def test_an_accepted_refer_is_reported_by_notify(monkeypatch: pytest.Monke
             "sip:desk@127.0.0.1:5999", "<sip:desk@127.0.0.1:5999>",
         )  # fmt: skip
         referral.accept()
-        response = await phone.expect(answer_to(phone, "REFER"))
+        response = await phone.expect(answer_to("REFER"))
         assert isinstance(response, SipResponse) and response.status == 202
         trying = await phone.expect(lambda m: isinstance(m, SipRequest) and m.method == "NOTIFY")
         assert isinstance(trying, SipRequest) and trying.body == b"SIP/2.0 100 Trying\r\n"
