@@ -86,11 +86,11 @@ from sipgw.sip.events import (
     InviteRefusedForOverload,
     MediaUpdated,
     PublicAddressObserved,
-    ReferReceived,
     RegistrationChanged,
     RegistrationState,
     RequestRefused,
     SipEvent,
+    TransferRequested,
     TransferUpdated,
 )
 from sipgw.sip.mediatarget import MediaTargetPolicy
@@ -424,7 +424,7 @@ class Gateway:
             self.calls.confirmed(handle)
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)
-        elif isinstance(event, ReferReceived):
+        elif isinstance(event, TransferRequested):
             refer_received(handle, event)
 
     # ------------------------------------------------------------------ what is read

@@ -18,7 +18,7 @@ from sipgw.sip.offeranswer import NegotiatedAudio
 __all__ = [
     "TransferStage",
     "TransferUpdated",
-    "ReferReceived",
+    "TransferRequested",
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",
@@ -187,7 +187,7 @@ class TransferUpdated:
 
 
 @dataclass(frozen=True, slots=True)
-class ReferReceived:
+class TransferRequested:
     """The peer asked us to transfer the call (a REFER in its dialog, RFC 3515 §2.4).
 
     The application answers with :meth:`UserAgent.answer_refer` (202: accepted, or a
@@ -307,7 +307,7 @@ SipEvent = (
     | DtmfReceived
     | CallEnded
     | TransferUpdated
-    | ReferReceived
+    | TransferRequested
     | RequestRefused
     | InviteRefusedForOverload
     | PublicAddressObserved

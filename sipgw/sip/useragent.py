@@ -481,7 +481,7 @@ class UserAgent:
         self._refer.refer(session, replacing_target(other.dialog), now)
 
     def answer_refer(self, call: CallInfo, status: int, now: float) -> None:
-        """Answer the peer's REFER (:class:`~sipgw.sip.events.ReferReceived`): 202 accepts
+        """Answer the peer's REFER (:class:`~sipgw.sip.events.TransferRequested`): 202 accepts
         it and sends the first NOTIFY (``SIP/2.0 100 Trying``), 300 and up refuse it
         (:mod:`sipgw.sip.usages.referee`).
 

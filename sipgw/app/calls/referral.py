@@ -1,5 +1,5 @@
-"""A REFER the other party sent on a call (:class:`~sipgw.sip.events.ReferReceived`), to its
-agent as a :class:`~sipgw.agent.base.Referral`.
+"""A REFER the other party sent on a call (:class:`~sipgw.sip.events.TransferRequested`), to
+its agent as a :class:`~sipgw.agent.base.Referral`.
 
 The target passes the dial allow-list first (``transfer``, as every REFER the gateway
 sends): one it refuses is declined with 403 Forbidden before the agent hears of it, so a
@@ -16,7 +16,7 @@ from __future__ import annotations
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.sip.errors import SipError
-from sipgw.sip.events import ReferReceived
+from sipgw.sip.events import TransferRequested
 
 __all__ = ["SipReferral", "refer_received"]
 
@@ -24,7 +24,7 @@ __all__ = ["SipReferral", "refer_received"]
 class SipReferral:
     """One REFER of ``handle``'s call, as its agent answers it (see the module docstring)."""
 
-    def __init__(self, handle: CallHandle, event: ReferReceived) -> None:
+    def __init__(self, handle: CallHandle, event: TransferRequested) -> None:
         self.handle = handle
         self.event = event
         self.answered = False
@@ -70,7 +70,7 @@ class SipReferral:
             self.handle.log.info("REFER not answered: %s", exc)
 
 
-def refer_received(handle: CallHandle, event: ReferReceived) -> None:
+def refer_received(handle: CallHandle, event: TransferRequested) -> None:
     """The other party's REFER: judged by the dial allow-list, then to the call's agent."""
     referral = SipReferral(handle, event)
     handle.log.info("REFER received: Refer-To %s", event.refer_to)

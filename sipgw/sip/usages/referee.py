@@ -4,8 +4,10 @@ This is the other side of :mod:`sipgw.sip.usages.refer`: the peer (a called part
 or phone pressing "transfer") asks us to move the call elsewhere. The core checks the
 request (exactly one ``Refer-To``, a URI in it: RFC 3515 §2.4.1, else 400; one REFER at
 a time per call, else 403) and hands it to the application as a
-:class:`~sipgw.sip.events.ReferReceived`, keeping its server transaction. The
-application decides, since only it knows whether the call may be transferred and where:
+:class:`~sipgw.sip.events.TransferRequested`, keeping its server transaction. The
+application decides, since only it knows whether the call may be transferred and where
+(one that has not answered within :data:`ANSWER_WAIT` seconds, well inside the peer's
+32 s Timer F, gets the REFER declined for it, 603):
 
 - :meth:`RefereeUsage.answer` with a refusal (403, 603...) ends it there;
 - with 202 Accepted it opens the implicit subscription (§2.4.4), and the core sends the
@@ -21,15 +23,20 @@ meanwhile answers 481): they are sent and forgotten.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sipgw.sip.errors import InvalidState, RemoteProtocolError, SipError
-from sipgw.sip.events import ReferReceived
+from sipgw.sip.events import TransferRequested
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.message import Headers, SipRequest
 from sipgw.sip.transaction import Outcome, ServerTransaction
 from sipgw.sip.usages.context import UsageContext, reason_phrase
 from sipgw.sip.usages.session import CallSession
 
-__all__ = ["SUBSCRIPTION_EXPIRES", "RefereeUsage", "sipfrag"]
+__all__ = ["ANSWER_WAIT", "SUBSCRIPTION_EXPIRES", "RefereeUsage", "sipfrag"]
+
+ANSWER_WAIT = 10.0
+"""Seconds the application has to answer a REFER before the core declines it (603)."""
 
 SUBSCRIPTION_EXPIRES = 60
 """Seconds the implicit subscription of an accepted REFER lasts (RFC 3515 §2.4.4 leaves
@@ -66,8 +73,11 @@ class RefereeUsage:
         if session.referred is not None or session.referred_open:
             raise RemoteProtocolError("a transfer of this call is in progress", 403)
         session.referred = (tx, request)
+        unanswered = partial(self._unanswered, session)
+        session.referred_deadline = self.ctx.heap.schedule(now + ANSWER_WAIT, unanswered)
         referred_by = request.headers.get("Referred-By") or ""
-        self.ctx.events.append(ReferReceived(session.info, values[0].strip(), target, referred_by))
+        asked = TransferRequested(session.info, values[0].strip(), target, referred_by)
+        self.ctx.events.append(asked)
 
     def answer(self, session: CallSession, status: int, now: float) -> None:
         """Answer the peer's REFER: 202 accepts it (and sends ``SIP/2.0 100 Trying`` in
@@ -82,11 +92,18 @@ class RefereeUsage:
         pending, session.referred = session.referred, None
         if pending is None:
             raise InvalidState("no REFER awaits an answer")
+        self.ctx.heap.cancel(session.referred_deadline)
+        session.referred_deadline = None
         tx, request = pending
         self.ctx.respond(tx, request, status, now)
         if status == 202:
             session.referred_open = True
             self.notify(session, 100, now)
+
+    def _unanswered(self, session: CallSession, now: float) -> None:
+        session.referred_deadline = None
+        if session.referred is not None:
+            self.answer(session, 603, now)
 
     def notify(self, session: CallSession, status: int, now: float, reason: str = "") -> None:
         """Report the transfer's progress (1xx) or outcome (from 200: the last NOTIFY).

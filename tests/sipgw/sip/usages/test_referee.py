@@ -1,5 +1,5 @@
 """REFERs the peer sends us (sipgw.sip.usages.referee, RFC 3515 §2.4): checked, handed to the
-application as ReferReceived, answered as it says, and reported on by NOTIFYs with a
+application as TransferRequested, answered as it says, and reported on by NOTIFYs with a
 message/sipfrag body, through the user agent core on a fake clock."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 
 from sipgw.sip.call import CallInfo
 from sipgw.sip.errors import InvalidState
-from sipgw.sip.events import ReferReceived
+from sipgw.sip.events import TransferRequested
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from sipgw.sip.usages.context import ALLOW
-from sipgw.sip.usages.referee import sipfrag
+from sipgw.sip.usages.referee import ANSWER_WAIT, sipfrag
 from tests.sipgw.sip.builders import request
 from tests.sipgw.sip.ua_harness import Harness, confirmed_call
 
@@ -22,10 +22,10 @@ def refer(ok: SipResponse, cseq: int = 2, extra: str = f"Refer-To: <{TARGET}>") 
     return request("REFER", cseq=cseq, to_tag=ok.to.tag, content_type=None, extra=extra)
 
 
-def referred(h: Harness) -> tuple[CallInfo, SipResponse, ReferReceived]:
+def referred(h: Harness) -> tuple[CallInfo, SipResponse, TransferRequested]:
     call, ok = confirmed_call(h)
     h.feed(refer(ok, extra=f"Refer-To: <{TARGET}>\r\nReferred-By: <sip:agent-a@pbx.example.com>"))
-    (event,) = h.of(ReferReceived)
+    (event,) = h.of(TransferRequested)
     assert h.take() == []  # nothing answered until the application says
     return call, ok, event
 
@@ -77,7 +77,7 @@ def test_a_refusal_ends_it_without_a_notify() -> None:
     with pytest.raises(InvalidState):  # answered already
         h.act(h.ua.answer_refer, call, 202)
     h.feed(refer(ok, cseq=3))  # the next REFER is a new question
-    assert len(h.of(ReferReceived)) == 2
+    assert len(h.of(TransferRequested)) == 2
 
 
 def test_a_failure_reported_by_its_status() -> None:
@@ -99,7 +99,7 @@ def test_a_refer_without_one_uri_to_refer_to_is_refused(extra: str) -> None:
     h = Harness()
     _, ok = confirmed_call(h)
     h.feed(refer(ok, extra=extra))
-    assert h.statuses() == [400] and h.of(ReferReceived) == []
+    assert h.statuses() == [400] and h.of(TransferRequested) == []
 
 
 def test_one_transfer_at_a_time() -> None:
@@ -111,7 +111,7 @@ def test_one_transfer_at_a_time() -> None:
     h.take()
     h.feed(refer(ok, cseq=4))  # accepted and not reported on yet: still in progress
     assert h.statuses() == [403]
-    assert len(h.of(ReferReceived)) == 1
+    assert len(h.of(TransferRequested)) == 1
 
 
 def test_only_202_or_a_refusal() -> None:
@@ -124,9 +124,29 @@ def test_only_202_or_a_refusal() -> None:
 def test_a_refer_outside_a_dialog_is_not_taken() -> None:
     h = Harness()
     h.feed(request("REFER", content_type=None, extra=f"Refer-To: <{TARGET}>"))
-    assert h.statuses() == [405] and h.of(ReferReceived) == []
+    assert h.statuses() == [405] and h.of(TransferRequested) == []
 
 
 def test_sipfrag_bodies() -> None:
     assert sipfrag(180) == b"SIP/2.0 180 Ringing\r\n"
     assert sipfrag(486, "Busy Here") == b"SIP/2.0 486 Busy Here\r\n"
+
+
+def test_a_refer_the_application_leaves_unanswered_is_declined() -> None:
+    h = Harness()
+    call, _, _ = referred(h)
+    h.advance(h.now + ANSWER_WAIT - 0.1)
+    assert h.statuses() == []
+    h.advance(h.now + 0.2)
+    assert h.statuses() == [603]
+    with pytest.raises(InvalidState):  # too late
+        h.act(h.ua.answer_refer, call, 202)
+
+
+def test_an_answer_in_time_stops_the_clock() -> None:
+    h = Harness()
+    call, _, _ = referred(h)
+    h.act(h.ua.answer_refer, call, 202)
+    h.take()
+    h.advance(h.now + ANSWER_WAIT + 1)
+    assert h.statuses() == []  # nothing declined later
