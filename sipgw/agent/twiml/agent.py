@@ -968,10 +968,9 @@ class TwimlAgent(Agent):
         on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged)
         refer = dialing.on_refer = self._dial_refer_handler(verb, dialing)
-        try:
-            return await self._run_bridge(dialing, verb)
-        finally:
-            self._referred = refer.outcome
+        result = await self._run_bridge(dialing, verb)
+        self._referred = await refer.settled()
+        return result
 
     def _dial_refer_handler(self, verb: Dial, dialing: BridgedDial) -> DialRefer:
         """What takes the called party's REFER (``referUrl``:

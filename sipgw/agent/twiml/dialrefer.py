@@ -21,13 +21,16 @@ it refuses is declined with 403). Then, for one ``<Dial>``:
   caller then; with ``answerOnBridge="true"`` the two stay connected instead (Twilio's
   "initial call can be re-established").
 
-One REFER is followed at a time; another while one is fetched is declined (403).
+One REFER is followed at a time; another while one is fetched is declined (403). A
+transferring party that hangs up once its REFER is accepted (before the fetch is over)
+does not keep the caller from the app's TwiML: the ``<Dial>`` waits for the fetch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sipgw.agent.base import Referral
@@ -74,7 +77,7 @@ class DialRefer:
         url: str,
         dialing: RelayedDial,
         fetch: Fetch,
-        spawn: Callable[[Awaitable[None]], object],
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[Any]],
         note: Note,
         call_id: str,
     ) -> None:
@@ -86,7 +89,7 @@ class DialRefer:
         self.note = note
         self.call_id = call_id
         self.outcome: tuple[Any, str] | str | None = None
-        self._following = False
+        self._following: asyncio.Task[Any] | None = None
 
     def __call__(self, referral: Referral) -> None:
         """The called party's REFER (while bridged)."""
@@ -96,21 +99,30 @@ class DialRefer:
             self.note("dial_refer_refused", target=referral.target, why="no referUrl (13802)")
             referral.refuse(603)
             return
-        if self._following or self.outcome is not None:
+        if self._following is not None or self.outcome is not None:
             self.note("dial_refer_refused", target=referral.target, why="one in progress")
             referral.refuse(403)
             return
-        self._following = True
         referral.accept()
         self.note("dial_refer", target=referral.target, url=self.url)
-        self.spawn(self._follow(referral))
+        self._following = self.spawn(self._follow(referral))
+
+    async def settled(self) -> tuple[Any, str] | str | None:
+        """:attr:`outcome`, once the REFER being followed (if any) is: a transferring party
+        that hangs up as soon as its REFER is accepted (many phones do, on a blind
+        transfer) ends the bridge before ``referUrl`` has answered, and the caller must
+        still get the app's TwiML."""
+        following = self._following
+        if following is not None and not following.done():
+            await asyncio.wait({following})
+        return self.outcome
 
     async def _follow(self, referral: Referral) -> None:
         fields = (("ReferTransferTarget", referral.refer_to),)
         try:
             fetched = await self.fetch(self.url, self.verb.refer_method, fields)
         except ReferFetchFailed as exc:
-            self._following = False
+            self._following = None
             log.warning("[%s] TwiML <Dial referUrl>: %s", self.call_id, exc)
             referral.report(FAILED_FETCH_STATUS)
             self.note("dial_refer_failed", reason=str(exc), stays=self.verb.answer_on_bridge)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from sipgw.agent.transfer.warm import LegEnded
 from tests.agent.parts import wait_for
 from tests.agent.twiml.test_dialbridge import DialingCall, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
@@ -143,5 +144,25 @@ async def test_with_answer_on_bridge_a_failed_refer_url_keeps_the_two(app: Twili
     third = FakeReferral()
     leg.agent.on_refer(third)  # the first is over: the next is taken
     assert third.answers == [202]
+    await ticker.stop()  # type: ignore[attr-defined]
+    await agent.close("remote-bye")  # type: ignore[attr-defined]
+
+
+async def test_a_transferor_that_hangs_up_at_once_still_hands_the_caller_over(
+    app: TwilioSdkApp,
+) -> None:
+    """Many phones end their call as soon as their blind transfer's REFER is accepted: the
+    bridge is over before ``referUrl`` answers, and the app's TwiML still runs."""
+    app.twiml = dial_with_refer()
+    call = caller()
+    agent, ticker = await bridged(app, call)
+    leg = call.legs[0]
+    referral = FakeReferral()
+    assert leg.agent is not None
+    leg.agent.on_refer(referral)
+    leg._end(LegEnded("answered"))  # the transferor's BYE, before the fetch is done
+    await wait_for(lambda: len(call.legs) == 2, within=5)
+    assert call.legs[1].target == "sip:agent-b@pbx.example.com"
+    assert referral.reports == [200] and not posted(app, "/dialled")
     await ticker.stop()  # type: ignore[attr-defined]
     await agent.close("remote-bye")  # type: ignore[attr-defined]
