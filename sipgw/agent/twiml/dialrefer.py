@@ -20,6 +20,14 @@ it refuses is declined with 403). Then, for one ``<Dial>``:
   final NOTIFY (503) and is the call's failure (its fallback), as Twilio disconnects the
   caller then; with ``answerOnBridge="true"`` the two stay connected instead (Twilio's
   "initial call can be re-established").
+- with ``answerOnBridge="true"`` (Twilio's second example and its table), when the document
+  fetched begins with a ``<Dial>`` that bridges, the caller stays with the called party
+  while that ``<Dial>``'s targets ring (a :class:`StagedDial`): once one answers, the final
+  NOTIFY (``200 OK``) goes out, the called party is hung up and the caller is bridged with
+  the new one, the rest of the document following that ``<Dial>``; if none answers, the
+  final NOTIFY says why (486 busy, 480 no answer, 487 cancelled, else 503), the document is
+  dropped and the two go on talking. A document beginning otherwise runs as without
+  ``answerOnBridge``.
 
 One REFER is followed at a time; another while one is fetched is declined (403). A
 transferring party that hangs up once its REFER is accepted (before the fetch is over)
@@ -31,13 +39,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sipgw.agent.base import Referral
-from sipgw.agent.twiml.dialbridge import Note, RelayedDial
+from sipgw.agent.twiml.dialbridge import BridgedDial, Note, RelayedDial
+from sipgw.agent.twiml.dialrules import DialResult
 from sipgw.twilio.document import Dial
 
-__all__ = ["FAILED_FETCH_STATUS", "DialRefer", "ReferFetchFailed"]
+__all__ = ["FAILED_FETCH_STATUS", "DialRefer", "ReferFetchFailed", "Stage", "StagedDial"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -49,8 +60,39 @@ Fetch = Callable[[str, str, tuple[tuple[str, str], ...]], Awaitable[tuple[Any, s
 :class:`ReferFetchFailed`."""
 
 
+UNANSWERED_STATUS: dict[str, int] = {"busy": 486, "no-answer": 480, "canceled": 487}
+"""The final NOTIFY's status when the staged ``<Dial>`` connected no one (else 503)."""
+
+
 class ReferFetchFailed(Exception):
     """``referUrl`` could not be fetched, or what came back is not TwiML (the reason)."""
+
+
+@dataclass(eq=False)
+class StagedDial:
+    """``answerOnBridge``: the ``<Dial>`` that begins ``referUrl``'s document, ringing while the
+    caller still talks with the transferring party (see the module docstring).
+
+    Attributes:
+        verb: that ``<Dial>``.
+        rest: the verbs after it.
+        url: the document's URL.
+        dialing: the ``<Dial>`` running.
+        refer: what takes a REFER from its own called party.
+        task: its run.
+    """
+
+    verb: Dial
+    rest: tuple[Any, ...]
+    url: str
+    dialing: BridgedDial
+    refer: DialRefer
+    task: asyncio.Task[DialResult] = field(repr=False)
+
+
+Stage = Callable[[Dial, Callable[[], None]], tuple[BridgedDial, "DialRefer", "asyncio.Task[Any]"]]
+"""Starts a ``<Dial>`` of referUrl's document in the background (``on_bridged`` called when a
+target is bridged): the dial, its own REFER handler, its run."""
 
 
 class DialRefer:
@@ -65,10 +107,12 @@ class DialRefer:
         spawn: runs a coroutine as a task of the call's agent.
         note: writes the call record.
         call_id: for the log.
+        stage: starts a ``<Dial>`` in the background (``answerOnBridge``); None: never.
 
     Attributes:
-        outcome: once a REFER was followed: the document fetched (verbs, URL), or why it
-            failed (a string); None meanwhile.
+        outcome: once a REFER was followed: the document fetched (verbs, URL), its first
+            ``<Dial>`` ringing (:class:`StagedDial`), or why it failed (a string); None
+            meanwhile.
     """
 
     def __init__(
@@ -80,6 +124,7 @@ class DialRefer:
         spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[Any]],
         note: Note,
         call_id: str,
+        stage: Stage | None = None,
     ) -> None:
         self.verb = verb
         self.url = url
@@ -88,7 +133,9 @@ class DialRefer:
         self.spawn = spawn
         self.note = note
         self.call_id = call_id
-        self.outcome: tuple[Any, str] | str | None = None
+        self.stage = stage
+        self.outcome: tuple[Any, str] | StagedDial | str | None = None
+        self._reported = False
         self._following: asyncio.Task[Any] | None = None
 
     def __call__(self, referral: Referral) -> None:
@@ -107,7 +154,7 @@ class DialRefer:
         self.note("dial_refer", target=referral.target, url=self.url)
         self._following = self.spawn(self._follow(referral))
 
-    async def settled(self) -> tuple[Any, str] | str | None:
+    async def settled(self) -> tuple[Any, str] | StagedDial | str | None:
         """:attr:`outcome`, once the REFER being followed (if any) is: a transferring party
         that hangs up as soon as its REFER is accepted (many phones do, on a blind
         transfer) ends the bridge before ``referUrl`` has answered, and the caller must
@@ -130,10 +177,39 @@ class DialRefer:
                 self.outcome = f"<Dial referUrl>: {exc}"
                 self._stop()
             return
-        referral.report(200, "OK")
+        verbs, url = fetched
+        first = verbs[0] if verbs else None
+        if (self.verb.answer_on_bridge and self.stage is not None and isinstance(first, Dial)
+                and first.targets[0].kind != "queue"):  # fmt: skip
+            dialing, refer, task = self.stage(first, partial(self._connected, referral, url))
+            self.outcome = StagedDial(first, tuple(verbs[1:]), url, dialing, refer, task)
+            task.add_done_callback(partial(self._staged_over, referral))
+            self.note("dial_refer_ringing", target=referral.target, url=url)
+            return
         self.outcome = fetched
-        self.note("dial_referred", target=referral.target, url=fetched[1])
+        self._connected(referral, url)
+
+    def _connected(self, referral: Referral, url: str) -> None:
+        """The transfer is done (the document fetched, or its staged ``<Dial>`` answered):
+        the final NOTIFY, and the called party hung up."""
+        if self._reported:
+            return
+        self._reported = True
+        referral.report(200, "OK")
+        self.note("dial_referred", target=referral.target, url=url)
         self._stop()
+
+    def _staged_over(self, referral: Referral, task: asyncio.Task[Any]) -> None:
+        """The staged ``<Dial>`` is over; unanswered, the caller stays with the called party."""
+        if self._reported:
+            return
+        self._reported = True
+        result = None if task.cancelled() or task.exception() else task.result()
+        status = UNANSWERED_STATUS.get(result.status, 503) if result is not None else 503
+        referral.report(status)
+        self.note("dial_refer_failed", reason=f"the target: {status}", stays=True)
+        self.outcome = None  # the two go on talking (a <Dial> already over takes it anyway)
+        self._following = None
 
     def _stop(self) -> None:
         relay = self.dialing.relay

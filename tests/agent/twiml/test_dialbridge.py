@@ -38,7 +38,7 @@ CALLED_FRAME = b"\x22" * 160
 class FakeLeg:
     """A second leg as the gateway would place it, its called party scripted by ``plan``:
     ``answer`` (answers after 0.1 s, talks, hangs up after ``talk`` seconds), ``busy``,
-    ``no-answer``, ``never`` (rings until cancelled)."""
+    ``no-answer``, ``never`` (rings until cancelled), ``late`` (answers after 1 s)."""
 
     target: str
     factory: AgentFactory
@@ -69,7 +69,7 @@ class FakeLeg:
                 asyncio.get_running_loop().create_task(self.agent.close("remote-bye"))
 
     async def play(self) -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0 if self.plan == "late" else 0.1)
         if self.plan == "busy":
             self._end(LegEnded("busy", 486, "Busy Here"))
             return

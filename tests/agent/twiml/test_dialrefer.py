@@ -8,6 +8,7 @@ connected); one REFER at a time; ``<Dial><Queue>`` takes none."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 __all__ = ["app"]  # the fixture
 
 REFER_TO = "<sip:agent-b@pbx.example.com?X-Ticket=42>"
+TARGET_B = "sip:agent-b@pbx.example.com"
 
 
 @dataclass
@@ -164,5 +166,56 @@ async def test_a_transferor_that_hangs_up_at_once_still_hands_the_caller_over(
     await wait_for(lambda: len(call.legs) == 2, within=5)
     assert call.legs[1].target == "sip:agent-b@pbx.example.com"
     assert referral.reports == [200] and not posted(app, "/dialled")
+    await ticker.stop()  # type: ignore[attr-defined]
+    await agent.close("remote-bye")  # type: ignore[attr-defined]
+
+
+async def test_with_answer_on_bridge_the_transferor_stays_until_the_target_answers(
+    app: TwilioSdkApp,
+) -> None:
+    """Twilio's second example: the caller talks with the called party while referUrl's
+    ``<Dial>`` rings; its answer hangs the transferor up and bridges the caller to it."""
+    app.twiml = dial_with_refer(answer_on_bridge=True)
+    call = caller()
+    call.plans[TARGET_B] = "late"  # answers after a second
+    agent, ticker = await bridged(app, call)
+    leg = call.legs[0]
+    referral = FakeReferral()
+    assert leg.agent is not None
+    leg.agent.on_refer(referral)
+    await wait_for(lambda: len(call.legs) == 2, within=5)  # the target rings
+    target = call.legs[1]
+    assert target.target == TARGET_B
+    heard_before = len(leg.heard)
+    await asyncio.sleep(0.3)
+    assert referral.reports == [] and leg.hangups == 0  # still talking with the transferor
+    assert len(leg.heard) > heard_before  # the caller reaches the transferor meanwhile
+    await wait_for(lambda: referral.reports == [200], within=5)
+    await wait_for(lambda: leg.hangups == 1, within=2)  # the transferor, once it answered
+    await wait_for(lambda: len(target.heard) >= 10, within=3)  # and now reaches the target
+    assert "dial_refer_ringing" in notes(agent) and "dial_referred" in notes(agent)
+    await ticker.stop()  # type: ignore[attr-defined]
+    await agent.close("remote-bye")  # type: ignore[attr-defined]
+
+
+async def test_with_answer_on_bridge_an_unanswered_target_keeps_the_two(
+    app: TwilioSdkApp,
+) -> None:
+    app.twiml = dial_with_refer(answer_on_bridge=True)
+    call = caller()
+    call.plans[TARGET_B] = "busy"
+    agent, ticker = await bridged(app, call)
+    leg = call.legs[0]
+    referral = FakeReferral()
+    assert leg.agent is not None
+    leg.agent.on_refer(referral)
+    await wait_for(lambda: referral.reports, within=5)
+    assert referral.reports == [486]  # the target was busy
+    heard = len(leg.heard)
+    await asyncio.sleep(0.3)
+    assert leg.hangups == 0 and len(leg.heard) > heard  # the two go on talking
+    again = FakeReferral()
+    leg.agent.on_refer(again)  # and the called party may transfer again
+    assert again.answers == [202]
     await ticker.stop()  # type: ignore[attr-defined]
     await agent.close("remote-bye")  # type: ignore[attr-defined]
