@@ -152,6 +152,7 @@ class DialRefer:
             return
         referral.accept()
         self.note("dial_refer", target=referral.target, url=self.url)
+        self._reported = False  # a REFER after one whose target did not answer
         self._following = self.spawn(self._follow(referral))
 
     async def settled(self) -> tuple[Any, str] | StagedDial | str | None:

@@ -215,7 +215,10 @@ async def test_with_answer_on_bridge_an_unanswered_target_keeps_the_two(
     await asyncio.sleep(0.3)
     assert leg.hangups == 0 and len(leg.heard) > heard  # the two go on talking
     again = FakeReferral()
+    call.plans[TARGET_B] = "answer"
     leg.agent.on_refer(again)  # and the called party may transfer again
     assert again.answers == [202]
+    await wait_for(lambda: again.reports == [200], within=5)  # this time the target answers
+    await wait_for(lambda: leg.hangups == 1, within=2)
     await ticker.stop()  # type: ignore[attr-defined]
     await agent.close("remote-bye")  # type: ignore[attr-defined]
