@@ -13,6 +13,8 @@ one to tell, and that is logged, not raised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.sip.errors import SipError
@@ -63,9 +65,9 @@ class SipReferral:
         self.handle.sip.act(lambda now: self._quietly(self.handle.sip.ua.answer_refer,
                                                       call, status, now))  # fmt: skip
 
-    def _quietly(self, action: object, *args: object) -> None:
+    def _quietly(self, action: Callable[..., None], *args: object) -> None:
         try:
-            action(*args)  # type: ignore[operator]
+            action(*args)
         except SipError as exc:  # the call ended meanwhile
             self.handle.log.info("REFER not answered: %s", exc)
 
@@ -82,6 +84,4 @@ def refer_received(handle: CallHandle, event: TransferRequested) -> None:
     if handle.agent is None or handle.ended:
         referral.refuse(603)
         return
-    handle.agent.on_refer(referral)
-    if not referral.answered:
-        return  # the agent answers later (a task of its own)
+    handle.agent.on_refer(referral)  # it answers now, or from a task of its own
