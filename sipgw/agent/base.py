@@ -36,6 +36,7 @@ __all__ = [
     "CallPurpose",
     "Direction",
     "Forwarded",
+    "Referral",
 ]
 
 Direction = Literal["inbound", "outbound"]
@@ -303,6 +304,12 @@ class Agent(ABC):
         the caller is still on this call.
         """
 
+    def on_refer(self, referral: Referral) -> None:
+        """The other party asked to transfer the call (a SIP REFER). The default declines
+        (603): only an agent that can carry a transfer out (a TwiML ``<Dial referUrl>``'s
+        leg) takes one."""
+        referral.refuse(603)
+
     def on_hold(self, held: bool) -> None:  # noqa: B027 - optional hook
         """The caller put the call on hold (``held``: a re-INVITE with ``a=sendonly`` or
         ``a=inactive``), or resumed it.
@@ -324,6 +331,34 @@ class Agent(ABC):
 
     async def close(self, reason: str = "") -> None:  # noqa: B027 - optional hook
         """The call ended (``reason``: e.g. ``remote-bye``): release what :meth:`prepare` opened."""
+
+
+class Referral(Protocol):
+    """The other party asked to be transferred elsewhere (a SIP REFER it sent on the call,
+    RFC 3515): :meth:`Agent.on_refer` answers it with :meth:`accept` or :meth:`refuse`, then
+    reports how it went with :meth:`report`. Each returns at once."""
+
+    @property
+    def refer_to(self) -> str:
+        """The ``Refer-To`` header as received (``<sip:bob@example.com>``)."""
+        ...
+
+    @property
+    def target(self) -> str:
+        """Its URI, e.g. ``sip:bob@example.com`` or ``tel:+15551234567``."""
+        ...
+
+    def accept(self) -> None:
+        """Take it on (202 Accepted; the first NOTIFY says ``100 Trying``)."""
+        ...
+
+    def refuse(self, status: int = 603) -> None:
+        """Decline it (``status``: 403, 603...); nothing else follows."""
+        ...
+
+    def report(self, status: int, reason: str = "") -> None:
+        """How the transfer went (a NOTIFY: 200 OK, or a failure's status); from 200 the last."""
+        ...
 
 
 AgentFactory = Callable[[CallControl], Agent]

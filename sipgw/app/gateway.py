@@ -43,6 +43,7 @@ from sipgw.app.calls.draining import DrainRequest, drain_calls
 from sipgw.app.calls.inbound import InboundCalls
 from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.referral import refer_received
 from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
@@ -89,6 +90,7 @@ from sipgw.sip.events import (
     RegistrationState,
     RequestRefused,
     SipEvent,
+    TransferRequested,
     TransferUpdated,
 )
 from sipgw.sip.mediatarget import MediaTargetPolicy
@@ -422,6 +424,8 @@ class Gateway:
             self.calls.confirmed(handle)
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)
+        elif isinstance(event, TransferRequested):
+            refer_received(handle, event)
 
     # ------------------------------------------------------------------ what is read
 

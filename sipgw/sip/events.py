@@ -18,6 +18,7 @@ from sipgw.sip.offeranswer import NegotiatedAudio
 __all__ = [
     "TransferStage",
     "TransferUpdated",
+    "TransferRequested",
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",
@@ -186,6 +187,26 @@ class TransferUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The peer asked us to transfer the call (a REFER in its dialog, RFC 3515 §2.4).
+
+    The application answers with :meth:`UserAgent.answer_refer` (202: accepted, or a
+    refusal) and reports the outcome with :meth:`UserAgent.notify_refer`
+    (:mod:`sipgw.sip.usages.referee`).
+
+    Attributes:
+        refer_to: the ``Refer-To`` header's value as received (``<sip:bob@example.com>``).
+        target: its URI (embedded headers included), e.g. ``sip:bob@example.com``.
+        referred_by: the ``Referred-By`` header's value, "" without one.
+    """
+
+    call: CallInfo
+    refer_to: str
+    target: str
+    referred_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRefused:
     """A request that would have cost something was not admitted (:mod:`sipgw.sip.access`).
 
@@ -286,6 +307,7 @@ SipEvent = (
     | DtmfReceived
     | CallEnded
     | TransferUpdated
+    | TransferRequested
     | RequestRefused
     | InviteRefusedForOverload
     | PublicAddressObserved

@@ -99,6 +99,7 @@ from sipgw.sip.usages.invite import InviteUsage
 from sipgw.sip.usages.modify import ModifyUsage
 from sipgw.sip.usages.outbound import OutboundCall, OutboundUsage
 from sipgw.sip.usages.refer import DEFAULT_NOTIFY_TIMEOUT, ReferUsage, replacing_target, tokens
+from sipgw.sip.usages.referee import RefereeUsage
 from sipgw.sip.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.sip.usages.session import CallSession
 from sipgw.sip.usages.sessiontimer import SessionTimerUsage
@@ -153,6 +154,7 @@ class UserAgent:
         self._invite = InviteUsage(ctx, self._session_timers)
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
         self._refer = ReferUsage(ctx)
+        self._referee = RefereeUsage(ctx)
         self._register = RegisterUsage(ctx)
         self._outbound = OutboundUsage(ctx, self._session_timers)
         self.responder = StatelessResponder(config.user_agent)
@@ -168,6 +170,7 @@ class UserAgent:
             "INFO": self._on_info,
             "OPTIONS": lambda session, tx, req, now: self._on_options(tx, req, now, in_dialog=True),
             "NOTIFY": self._refer.notify,
+            "REFER": self._referee.receive,
         }
 
     @property
@@ -476,6 +479,32 @@ class UserAgent:
         if other.state is not CallState.CONFIRMED:
             raise InvalidState(f"cannot replace a call in state {other.state.name}")
         self._refer.refer(session, replacing_target(other.dialog), now)
+
+    def answer_refer(self, call: CallInfo, status: int, now: float) -> None:
+        """Answer the peer's REFER (:class:`~sipgw.sip.events.TransferRequested`): 202 accepts
+        it and sends the first NOTIFY (``SIP/2.0 100 Trying``), 300 and up refuse it
+        (:mod:`sipgw.sip.usages.referee`).
+
+        Raises:
+            InvalidState: the call has ended, or no REFER of it awaits an answer.
+            ValueError: ``status`` is neither 202 nor a refusal.
+        """
+        session = self._ctx.session_of(call)
+        if session is None:
+            raise InvalidState("the call has ended")
+        self._referee.answer(session, status, now)
+
+    def notify_refer(self, call: CallInfo, status: int, now: float, reason: str = "") -> None:
+        """Report on the peer's REFER we accepted: a NOTIFY whose sipfrag holds ``status``
+        (from 200 the last one, which ends the subscription).
+
+        Raises:
+            InvalidState: the call has ended, or no accepted REFER of it is open.
+        """
+        session = self._ctx.session_of(call)
+        if session is None:
+            raise InvalidState("the call has ended")
+        self._referee.notify(session, status, now, reason)
 
     def peer_allows(self, call: CallInfo, method: str) -> bool:
         """Whether the call's peer listed ``method`` in its Allow (its INVITE's or 2xx's)."""

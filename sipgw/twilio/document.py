@@ -266,9 +266,14 @@ class Dial:
     the called party's (``outbound``)."""
     trim: bool = False
     """``trim="trim-silence"``: the recording's leading and trailing silence cut."""
+    refer_url: str = ""
+    """``referUrl``: where a REFER the bridged called party sends is posted (with
+    ``ReferTransferTarget``); its TwiML runs for the caller ("": such a REFER is refused)."""
+    refer_method: str = "POST"
+    """``referMethod``: ``GET`` or ``POST``."""
     ignored: tuple[str, ...] = ()
-    """The attributes given that sipgw does not follow (``referUrl``, ``referMethod``,
-    ``events``): logged as ignored when it runs."""
+    """The attributes given that sipgw does not follow (``events``): logged as ignored
+    when it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,7 +771,7 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
     )
 
 
-_IGNORED_DIAL: Final = ("referUrl", "referMethod", "events")
+_IGNORED_DIAL: Final = ("events",)
 """What a ``<Dial>`` may carry that sipgw does not follow (docs/twilio-apps.md says why);
 each is logged as ignored."""
 
@@ -811,6 +816,8 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         ring_tone=attrs.get("ringTone", "").strip().lower() or "us",
         recording_track=track,  # type: ignore[arg-type]  # checked above
         trim=trim == "trim-silence",
+        refer_url=attrs.get("referUrl", "").strip(),
+        refer_method=_callback_method(attrs.get("referMethod", ""), "Dial referMethod"),
     )
 
 

@@ -260,7 +260,7 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
         'statusCallback="/leg" statusCallbackEvent="ringing answered,completed">1</Number>'
         '<Sip method="GET" statusCallbackMethod="get">sip:a@b</Sip></Dial></Response>'
     )
-    assert isinstance(seventh, Dial) and seventh.ignored == ("referUrl", "events")
+    assert isinstance(seventh, Dial) and seventh.ignored == ("events",)
     number, sip = seventh.targets
     assert (number.url, number.method, number.status_callback) == ("/screen", "POST", "/leg")
     assert number.status_callback_events == {"ringing", "answered", "completed"}
@@ -270,6 +270,15 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
         parse_twiml(
             '<Response><Dial><Number statusCallbackEvent="rang">1</Number></Dial></Response>'
         )
+    assert (seventh.refer_url, seventh.refer_method) == ("/refer", "POST")
+    assert (first.refer_url, first.refer_method) == ("", "POST")
+    (eighth,) = parse_twiml(
+        '<Response><Dial referUrl=" https://app/r " referMethod="get">1</Dial></Response>'
+    )
+    assert isinstance(eighth, Dial)
+    assert (eighth.refer_url, eighth.refer_method) == ("https://app/r", "GET")
+    with pytest.raises(TwimlError, match="referMethod"):
+        parse_twiml('<Response><Dial referUrl="/r" referMethod="PUT">1</Dial></Response>')
     with pytest.raises(TwimlError, match="without a username"):
         parse_twiml('<Response><Dial><Sip password="x">sip:a@b</Sip></Dial></Response>')
 

@@ -78,6 +78,7 @@ from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, m
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
+from sipgw.agent.twiml.dialrefer import DialRefer, ReferFetchFailed, StagedDial
 from sipgw.agent.twiml.dialringall import RingAllDial
 from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
 from sipgw.agent.twiml.enqueue import EnqueueRun, QueueOutcome, WaitHooks
@@ -265,6 +266,7 @@ class TwimlAgent(Agent):
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
         self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
+        self._referred: tuple[Any, str] | StagedDial | str | None = None
         self._conferencing: ConferenceDial | None = None
         self._queued: EnqueueRun | None = None
         self._closed = False
@@ -988,9 +990,46 @@ class TwimlAgent(Agent):
         if result is None or self._closed:
             return  # the caller went to the target (REFER), or hung up
         assert self._program is not None
+        while True:  # the called party's REFER (dialrefer.py): referUrl's TwiML runs next
+            referred, self._referred = self._referred, None
+            if isinstance(referred, str):
+                raise _Fatal(referred)  # referUrl failed: the caller is not kept (Twilio's)
+            if isinstance(referred, StagedDial):  # answerOnBridge: its <Dial> went first
+                verb, result = referred.verb, await self._run_staged(referred)
+                if self._closed:
+                    return
+                self._program.load(referred.rest, referred.url)
+                continue
+            if referred is not None:
+                self._program.load(*referred)
+                return
+            break
         self._program.dialled(verb, result.params())
 
     async def _dial_bridged(self, verb: Dial, placer: LegPlacingCall) -> DialResult:
+        on_bridged = self._answer_now if self.answer_deferred else None
+        dialing, refer = self._new_bridge(verb, placer, on_bridged)
+        result = await self._run_bridge(dialing, verb)
+        self._referred = await refer.settled()
+        return result
+
+    async def _run_staged(self, staged: StagedDial) -> DialResult:
+        """referUrl's first ``<Dial>``, started while the caller still talked with the
+        transferring party (``answerOnBridge``), as the call's ``<Dial>`` from now on."""
+        self._dialing = (staged.dialing, staged.verb)
+        try:
+            result = await staged.task
+        finally:
+            if not self._closed:
+                self._dialing = None
+        self._referred = await staged.refer.settled()
+        return self._with_recording(staged.dialing, result, staged.verb)
+
+    def _new_bridge(
+        self, verb: Dial, placer: LegPlacingCall, on_bridged: Callable[[], None] | None
+    ) -> tuple[BridgedDial, DialRefer]:
+        """A bridged ``<Dial>`` (one target at a time, or all at once) and what takes its
+        called party's REFER."""
         call = self.call
         caller_id = usable_caller_id(verb.caller_id, call.details)
         if verb.caller_id and not caller_id:
@@ -1001,10 +1040,42 @@ class TwimlAgent(Agent):
         recorder = self._bridge_recorder(verb, self._refuse_dial_record)
         at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
         how = RingAllDial if at_once else BridgedDial  # one, or each in turn
-        on_bridged = self._answer_now if self.answer_deferred else None
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged,
                       self._dial_legs())  # fmt: skip
-        return await self._run_bridge(dialing, verb)
+        refer = dialing.on_refer = self._dial_refer_handler(verb, dialing, placer)
+        return dialing, refer
+
+    def _dial_refer_handler(
+        self, verb: Dial, dialing: BridgedDial, placer: LegPlacingCall
+    ) -> DialRefer:
+        """What takes the called party's REFER (``referUrl``:
+        :mod:`~sipgw.agent.twiml.dialrefer`)."""
+        url = ""
+        if verb.refer_url:
+            assert self._program is not None
+            try:
+                url = absolute_url(self._program.url, verb.refer_url)
+            except ValueError as exc:
+                log.warning("[%s] <Dial referUrl>: %s", self.call.call_id, exc)
+
+        async def fetch(
+            where: str, method: str, extra: tuple[tuple[str, str], ...]
+        ) -> tuple[Any, str]:
+            try:
+                fetched = await self._fetch_twiml(where, method, extra)
+                return self._parse(fetched.body, fetched.url), fetched.url
+            except _Fatal as exc:
+                raise ReferFetchFailed(str(exc)) from None
+
+        def stage(
+            first: Dial, connected: Callable[[], None]
+        ) -> tuple[BridgedDial, DialRefer, asyncio.Task[Any]]:
+            staged, refer = self._new_bridge(first, placer, connected)
+            self.steps.append("dial")
+            return staged, refer, self._spawn(staged.run())
+
+        return DialRefer(verb, url, dialing, fetch, self._spawn, self._note, self.call.call_id,
+                         stage)  # fmt: skip
 
     def _dial_legs(self) -> DialLegs:
         """The legs' status callbacks (through this call's poster) and screening (this

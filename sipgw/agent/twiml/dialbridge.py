@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.base import Agent, AgentFactory, CallControl, Referral
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg, LegEnded, LegProgress
@@ -148,6 +148,10 @@ class DialedLeg(Agent):
         """The called party held (or resumed) the call."""
         self.relay.note("dial_hold", side="called", held=held)
 
+    def on_refer(self, referral: Referral) -> None:
+        """The called party asked to transfer the caller (``<Dial referUrl>``)."""
+        self.relay.referred(referral)
+
 
 class DialRelay:
     """One target's second leg and what crosses between it and the caller (see the
@@ -208,6 +212,9 @@ class DialRelay:
         """The called party sent audio before answering (it replaces the ring tone)."""
         self.send_digits = ""
         """Keys sent to the called party once bridged (``<Number sendDigits>``)."""
+        self.on_refer: Callable[[Referral], None] | None = None
+        """Takes a REFER the called party sends once bridged (``<Dial referUrl>``:
+        :mod:`sipgw.agent.twiml.dialrefer`); None: it is declined."""
 
     def agent(self, call: CallControl) -> Agent:
         """The second leg's agent (an :data:`~sipgw.agent.base.AgentFactory`)."""
@@ -347,6 +354,14 @@ class DialRelay:
         if self.bridged:
             _send_key(self.call, digit, "the caller")
 
+    def referred(self, referral: Referral) -> None:
+        """The called party's REFER: to :attr:`on_refer` while the two are bridged, else
+        declined (603)."""
+        if self.bridged and self.on_refer is not None:
+            self.on_refer(referral)
+        else:
+            referral.refuse(603)
+
     # -- the end
 
     def stop(self, why: str) -> None:
@@ -435,6 +450,9 @@ class RelayedDial:
 
     relay: DialRelay | None
     sid: str
+    on_refer: Callable[[Referral], None] | None = None
+    """Takes a REFER from the bridged called party (set by the TwiML agent for a ``<Dial
+    referUrl>``); None: declined."""
 
     def at_hangup(self) -> DialResult:
         """The caller hung up during the ``<Dial>``: the bridge ends; how, for its ``action``."""
@@ -514,6 +532,7 @@ class BridgedDial(RelayedDial):
         relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
                                 hooks, leg)  # fmt: skip
         relay.send_digits = target.send_digits
+        relay.on_refer = self.on_refer
         return relay
 
     async def place(self, relay: DialRelay, target: DialTarget) -> ConsultLeg:

@@ -46,7 +46,7 @@ __all__ = [
     "reason_phrase",
 ]
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, multipart/mixed"
 SUPPORTED = "timer"
 DRAIN_RETRY_AFTER = 30
@@ -193,12 +193,15 @@ class UsageContext:
         now: float,
         on_final: OnFinal,
         extra: Headers | None = None,
+        body: bytes = b"",
     ) -> None:
-        """Send a request in the call's dialog; its outcome goes to ``on_final``."""
+        """Send a request in the call's dialog (``extra`` headers, ``body`` with its
+        Content-Type among them); its outcome goes to ``on_final``."""
         via = self.new_via(session.dialog.request_flow())
         request, flow = session.dialog.next_request(
             method, via, user_agent=self.config.user_agent, extra=extra
         )
+        request.body = body
         self.transactions.send_request(request, flow, now, on_final)
 
     def new_via(self, flow: Flow) -> Via:

@@ -15,7 +15,11 @@ from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice, RtpC
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer
 from sipgw.sip.timers import Timer, TimerHeap
-from sipgw.sip.transaction import InviteClientTransaction, InviteServerTransaction
+from sipgw.sip.transaction import (
+    InviteClientTransaction,
+    InviteServerTransaction,
+    ServerTransaction,
+)
 
 __all__ = ["CallSession", "PendingAck", "UacLeg"]
 
@@ -120,6 +124,10 @@ class CallSession:
             time), "done".
         refer_deadline: when a REFER that was accepted is given up on without a
             final NOTIFY.
+        referred: the peer's REFER we have not answered yet, with its server
+            transaction (:mod:`sipgw.sip.usages.referee`).
+        referred_open: the peer's REFER was accepted and its final NOTIFY not sent yet.
+        referred_deadline: when the peer's REFER is declined for want of an answer.
     """
 
     info: CallInfo
@@ -140,6 +148,9 @@ class CallSession:
     uac: UacLeg | None = None
     refer: str = ""
     refer_deadline: Timer | None = None
+    referred: tuple[ServerTransaction, SipRequest] | None = None
+    referred_open: bool = False
+    referred_deadline: Timer | None = None
 
     @property
     def key(self) -> CallKey:
@@ -191,7 +202,7 @@ class CallSession:
 
     def stop_timers(self, heap: TimerHeap) -> None:
         """Cancel every deadline of the call (2xx retransmission, no-ACK, session timer,
-        a REFER's wait for its NOTIFY)."""
+        a REFER's wait for its NOTIFY, the peer's REFER's wait for our answer)."""
         pending = self.pending_ack
         if pending is not None:
             heap.cancel(pending.retransmit)
@@ -201,6 +212,8 @@ class CallSession:
         self.session_deadline = None
         heap.cancel(self.refer_deadline)
         self.refer_deadline = None
+        heap.cancel(self.referred_deadline)
+        self.referred_deadline = None
         if self.uac is not None:
             heap.cancel(self.uac.ring_timer)
             heap.cancel(self.uac.cancel_timer)

@@ -38,7 +38,7 @@ CALLED_FRAME = b"\x22" * 160
 class FakeLeg:
     """A second leg as the gateway would place it, its called party scripted by ``plan``:
     ``answer`` (answers after 0.1 s, talks, hangs up after ``talk`` seconds), ``busy``,
-    ``no-answer``, ``never`` (rings until cancelled)."""
+    ``no-answer``, ``never`` (rings until cancelled), ``late`` (answers after 1 s)."""
 
     target: str
     factory: AgentFactory
@@ -70,7 +70,7 @@ class FakeLeg:
                 asyncio.get_running_loop().create_task(self.agent.close("remote-bye"))
 
     async def play(self) -> None:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.95 if self.plan == "late" else 0.05)
         if self.on_progress is not None:  # its 180 Ringing
             self.on_progress(LegProgress("ringing", "sip:+15557654321@gw", self.target, 180))
         await asyncio.sleep(0.05)
