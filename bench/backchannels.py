@@ -1,6 +1,6 @@
 """Backchannels and real interruptions over the agent's reply: both errors, and the silence.
 
-    python -m bench.backchannels [--voices 11] [--json PATH]
+    python -m bench.backchannels [--voices 11] [--duck-ms 200] [--json PATH]
 
 The labelled set of :mod:`tests.toolkit.backchannels.labelled` ("uh-huh", "right",
 "okay"... against "wait", "stop", "no, that's wrong", real sentences; every text said by
@@ -11,7 +11,8 @@ shuffled order, over line hiss (``clean``) or café babble 10 dB under the calle
 (``babble10``). Frames go one per 20 ms through the assistant's caller path
 (:class:`~sipgw.agent.assistant.caller_audio.CallerAudio`, then
 :class:`~sipgw.agent.turns.TurnTaker`, ``room_gate`` with the model detector, as the
-assistant builds it), with a fake speech-to-text service: a partial of the first word
+assistant builds it, ducking an undecided pause after ``--duck-ms``, the assistant's
+default; 0: never), with a fake speech-to-text service: a partial of the first word
 ``--partial-s`` (:data:`FIRST_PARTIAL_S`) after the words begin (or
 :data:`PARTIAL_AFTER_S` after a shorter item ends; AssemblyAI's early partial comes
 300-800 ms into a turn), one of all the words :data:`PARTIAL_AFTER_S` after they end, the
@@ -19,11 +20,16 @@ finished turn :data:`FINAL_AFTER_S` after they end. Per detector and line:
 
 * **backchannel taken for an interruption**: the share of backchannels after which the
   reply was cut off (a commit); **silence**: how long the reply was paused around each
-  backchannel (p50, p95, max; the share at most 300 ms);
+  backchannel, from each pause to the resume or the duck that ended it (a ducked reply
+  plays, softer: no silence), summed over the item's pauses (p50, p95, max; the share at
+  most 300 ms);
 * **interruption taken for a backchannel**: the share of interruptions that did not cut the
   reply off within 1.5 s of their end; **stop**: from the words' onset to the end of the
-  last agent frame the caller hears (the first tick after the pause, over ten ticker
-  phases as in ``bench/noise.py``), p50 and p95.
+  last agent frame at full level the caller hears (the first tick after the pause, over
+  ten ticker phases as in ``bench/noise.py``), p50 and p95; **heard again**: the share of
+  interruptions after whose first pause the reply played on (ducked, or resumed) before
+  it was cut; **last heard**: from the onset to the end of the last agent frame heard at
+  any level (the pause or the cut that silenced it for good), p50 and p95.
 """
 
 from __future__ import annotations
