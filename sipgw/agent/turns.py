@@ -370,15 +370,17 @@ TurnAction: TypeAlias = (
 """What :class:`TurnTaker` asks the agent to do."""
 
 _SPEAKING = (
-    PauseAgent, ResumeAgent, DuckAgent, UnduckAgent, CommitBargeIn, StartReply, StartPreemptive,
+    PauseAgent, ResumeAgent, DuckAgent, CommitBargeIn, StartReply, StartPreemptive,
     IgnoreBackchannel, ForceTurnEnd,
 )  # fmt: skip
+# UnduckAgent is not among them: back to full level is never wrong (a duck begun before
+# turns were held must not outlast it).
 
 
 def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
     """``actions`` less those that make the agent speak, stop or wait, or end a turn early
     (the caller's words are no turns now: they are on hold, or the callee is a recording);
-    what shapes the speech-to-text stream stays."""
+    what shapes the speech-to-text stream, and the end of a duck, stay."""
     return tuple(action for action in actions if not isinstance(action, _SPEAKING))
 
 

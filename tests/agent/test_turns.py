@@ -38,6 +38,7 @@ from sipgw.agent.turns import (
     UnduckAgent,
     is_backchannel,
     same_words,
+    without_speech,
 )
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
 from sipgw.media import g711
@@ -502,6 +503,13 @@ def test_a_backchannel_is_silent_at_most_duck_after_ms(room_gate: bool) -> None:
         paused = next(t for t, a in actions if isinstance(a, PauseAgent))
         back = next(t for t, a in actions if isinstance(a, ResumeAgent | DuckAgent))
         assert back - paused <= 240, (partial_ms, actions)
+
+
+def test_held_turns_keep_the_end_of_a_duck() -> None:
+    """On hold (turns held), nothing speaks, stops or waits; a duck begun before still
+    ends, so the reply does not stay soft."""
+    actions = (PAUSE, DuckAgent(200.0), UNDUCK, MarkSpeechEnd(), CommitBargeIn(Cause.SPEECH, 60))
+    assert without_speech(actions) == (UNDUCK, MarkSpeechEnd())
 
 
 def test_without_the_room_gate_the_rooms_turn_is_answered() -> None:
