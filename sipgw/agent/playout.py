@@ -10,10 +10,12 @@ and for the background): the frames queued, counted, recalled and kept are all o
 format, so barge-ins and what was heard work the same at any rate.
 
 The ticker takes one frame per 20 ms. The queue can be *held* (before the call is
-answered: the greeting waits), *paused* (caller speech started: maybe a barge-in) and
-*cancelled* per reply (the barge-in was real). Cancelling returns the text the caller actually
-heard: from TTS alignment where the chunks carry it, otherwise estimated from
-the audio played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
+answered: the greeting waits), *paused* (caller speech started: maybe a barge-in),
+*ducked* (caller speech not yet told a barge-in or a backchannel: the replies play on
+:attr:`Playout.duck_db` softer) and *cancelled* per reply (the barge-in was real).
+Cancelling returns the text the caller actually heard (ducked audio counts: it went
+out): from TTS alignment where the chunks carry it, otherwise estimated from the audio
+played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
 
 Who needs to know when a reply's first frame goes out (latency metrics)
 registers a callback with :meth:`Playout.when_first_played` instead of
@@ -49,6 +51,7 @@ from typing import TypeAlias
 from sipgw.agent.tts.reframe import Reframer
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
+from sipgw.media.g711 import softer
 
 __all__ = [
     "CHARS_PER_SECOND",
@@ -163,6 +166,8 @@ class Playout:
         self.format = format
         self.held = True
         self._paused = False
+        self.duck_db: float | None = None
+        """While set, the replies' frames go out this much softer (the background not)."""
         self.on_ready = on_ready
         self.recall = recall
         self.background: Iterator[bytes] | None = None
@@ -290,6 +295,9 @@ class Playout:
             if reply.played_callbacks is not None and reply.audio_done:
                 if reply.frames_played >= reply.frames_queued:
                     reply.played(True)
+        duck = self.duck_db
+        if duck is not None:
+            return softer(frame, duck, linear=self.format.encoding != "ulaw")
         return frame
 
     # -- control

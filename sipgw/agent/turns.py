@@ -31,6 +31,16 @@ off:
    itself; speech that began after it commits even when nothing was audible
    yet (the reply was still being generated).
 
+*Ducking* (on when ``duck_after_ms`` is set): a pause that is still undecided after
+``duck_after_ms`` (no commit, no partial yet, the caller still talking) ends in
+:class:`DuckAgent`: the reply plays on from where it stopped, softer, while the machine
+waits for the partial (a backchannel's comes 300-800 ms into the word, later than the
+pause: without ducking the caller hears silence all that while). The rules that commit
+while paused commit while ducked, and the reply is cut off then (a ducked "wait": the agent
+paused on the speech start, played on softly, and stops for good on the partial);
+:class:`UnduckAgent` brings it back to full level on a backchannel partial, the speech's
+end or a finished turn that is only a backchannel.
+
 Otherwise the pause ends (:class:`ResumeAgent`) when the VAD says speech
 ended, or after :data:`PAUSE_WITHOUT_SPEECH` without any VAD speech (a pause
 from an STT speech start the VAD never confirmed). A finished turn that is
@@ -130,6 +140,7 @@ __all__ = [
     "Cause",
     "CommitBargeIn",
     "DropPreemptive",
+    "DuckAgent",
     "ForceTurnEnd",
     "HeardFromRoom",
     "IgnoreBackchannel",
@@ -141,6 +152,7 @@ __all__ = [
     "StartReply",
     "TurnAction",
     "TurnTaker",
+    "UnduckAgent",
     "is_backchannel",
     "normalized_words",
     "same_words",
@@ -255,6 +267,20 @@ class ResumeAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class DuckAgent:
+    """A pause still undecided (see ``duck_after_ms``): play on from where the audio
+    stopped, softer, until :class:`UnduckAgent` or :class:`CommitBargeIn`."""
+
+    paused_ms: float
+    """How long the audio was paused."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnduckAgent:
+    """The caller's speech over the ducked reply was no barge-in: back to full level."""
+
+
+@dataclass(frozen=True, slots=True)
 class CommitBargeIn:
     """The caller really interrupts: cancel the active reply, drop its queued audio.
 
@@ -329,6 +355,8 @@ class SetSttChunk:
 TurnAction: TypeAlias = (
     PauseAgent
     | ResumeAgent
+    | DuckAgent
+    | UnduckAgent
     | CommitBargeIn
     | StartReply
     | IgnoreBackchannel
@@ -342,15 +370,17 @@ TurnAction: TypeAlias = (
 """What :class:`TurnTaker` asks the agent to do."""
 
 _SPEAKING = (
-    PauseAgent, ResumeAgent, CommitBargeIn, StartReply, StartPreemptive, IgnoreBackchannel,
-    ForceTurnEnd,
+    PauseAgent, ResumeAgent, DuckAgent, CommitBargeIn, StartReply, StartPreemptive,
+    IgnoreBackchannel, ForceTurnEnd,
 )  # fmt: skip
+# UnduckAgent is not among them: back to full level is never wrong (a duck begun before
+# turns were held must not outlast it).
 
 
 def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
     """``actions`` less those that make the agent speak, stop or wait, or end a turn early
     (the caller's words are no turns now: they are on hold, or the callee is a recording);
-    what shapes the speech-to-text stream stays."""
+    what shapes the speech-to-text stream, and the end of a duck, stay."""
     return tuple(action for action in actions if not isinstance(action, _SPEAKING))
 
 
@@ -366,6 +396,7 @@ _FAST_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(FAST_CHUNK_MS),)
 _NORMAL_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(None),)
 _SLOW_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(SLOW_CHUNK_MS),)
 _DROP: Final[tuple[TurnAction, ...]] = (DropPreemptive(),)
+_UNDUCK: Final[tuple[TurnAction, ...]] = (UnduckAgent(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
 
@@ -411,6 +442,9 @@ class TurnTaker:
             cut nothing off unless the detector hears the caller, and a finished turn
             whose audio holds under :data:`ROOM_MIN_CALLER_MS` of the caller's speech is
             :class:`HeardFromRoom`, not answered (see the module docstring).
+        duck_after_ms: a pause of the agent's audio still undecided after this long
+            (ms) plays on softer (:class:`DuckAgent`) until the caller's words decide;
+            None = it stays paused (see the module docstring).
 
     Attributes:
         vad: the detector every frame goes through.
@@ -420,7 +454,8 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_backchannel", "_backchannel_until", "_caller_frames", "_candidate", "_chunks", "_early",
+        "_backchannel", "_backchannel_until", "_caller_frames", "_candidate", "_chunks",
+        "_duck_after", "_ducked_at", "_early",
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
         "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
@@ -439,8 +474,13 @@ class TurnTaker:
         detector: VoiceDetector | None = None,
         early_end: EarlyTurnEnd | None = None,
         room_gate: bool = False,
+        duck_after_ms: int | None = None,
     ) -> None:
         self.agent = agent
+        # Seconds of an undecided pause before the reply plays on ducked (None: never),
+        # and the pause a ducked reply came from, while it is ducked.
+        self._duck_after = None if duck_after_ms is None else duck_after_ms / 1000
+        self._ducked_at: float | None = None
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
@@ -531,6 +571,11 @@ class TurnTaker:
                         actions += (self._resume(now),)
                 elif vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
+                elif self._duck_after is not None and now - paused_at >= self._duck_after - 1e-6:
+                    actions += (self._duck(now),)  # undecided: play on softly meanwhile
+            elif self._ducked_at is not None:
+                if vad.speaking and vad.speech_ms >= self.commit_ms:
+                    actions += (self._commit(Cause.SPEECH),)
             elif (
                 vad.speaking
                 and vad.speech_ms >= self.commit_ms
@@ -555,6 +600,8 @@ class TurnTaker:
             self._backchannel_until = now + BACKCHANNEL_GAP
             if paused_at is not None:  # before the commit: no barge-in
                 actions += (self._resume(now),)
+            elif self._ducked_at is not None:
+                actions += self._unduck()
         if self._loud_frames == self._resumed_frames and (
             self._partial is not None or self._preempted is not None
         ):
@@ -586,14 +633,21 @@ class TurnTaker:
                 ended = _FORCE_TURN_END
             if event.text.strip() and is_backchannel(event.text):
                 self._backchannel = True
-                if self.paused_at is not None and self.vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
-                    return (*ended, self._resume(now))  # "mm-hmm": the agent talks on at once
+                if self.vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
+                    if self.paused_at is not None:
+                        return (*ended, self._resume(now))  # "mm-hmm": the agent talks on at once
+                    if self._ducked_at is not None:
+                        return ended + self._unduck()
             elif event.text.strip():
                 self._backchannel = False
             if (
                 (len(event.text.split()) >= self.min_words or opens_with_stop_word(event.text))
                 and not is_backchannel(event.text)
-                and (self.paused_at is not None or (self.agent.audible and self._heard_since()))
+                and (
+                    self.paused_at is not None
+                    or self._ducked_at is not None
+                    or (self.agent.audible and self._heard_since())
+                )
                 and (not self.room_gate or self.paused_at is not None or self.vad.speaking)
             ):
                 return (*ended, self._commit(Cause.TRANSCRIPT))
@@ -612,7 +666,7 @@ class TurnTaker:
         """The agent's audio stopped on its own, not for the caller: an opening begun at a
         pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
         pause under way is then no barge-in to commit, nor to resume."""
-        self.paused_at = self._onset_at = None
+        self.paused_at = self._onset_at = self._ducked_at = None
 
     def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
         """The agent is about to start a reply of its own: cut off the active one, if any."""
@@ -625,7 +679,7 @@ class TurnTaker:
     def _caller_started(self, onset: float, now: float) -> tuple[TurnAction, ...]:
         """Caller speech began: pause the agent's audio if it is playing."""
         self._heard_onset = onset
-        if self.paused_at is None and self.agent.audible:
+        if self.paused_at is None and self._ducked_at is None and self.agent.audible:
             self.paused_at = now
             self._onset_at = min(onset, now)
             return _PAUSE
@@ -720,12 +774,24 @@ class TurnTaker:
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
             return (*drop, HeardFromRoom(event.text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(event.text):
-            return (*drop, IgnoreBackchannel(event.text))
+            return (*drop, *self._unduck(), IgnoreBackchannel(event.text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(event.text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(Cause.TURN), reply)
         return (reply,)
+
+    def _duck(self, now: float) -> DuckAgent:
+        paused_at = self.paused_at
+        assert paused_at is not None
+        self.paused_at, self._ducked_at = None, paused_at
+        return DuckAgent(round((now - paused_at) * 1000, 1))
+
+    def _unduck(self) -> tuple[TurnAction, ...]:
+        if self._ducked_at is None:
+            return _NOTHING
+        self._ducked_at = self._onset_at = None
+        return _UNDUCK
 
     def _resume(self, now: float) -> ResumeAgent:
         paused_at = self.paused_at
@@ -735,7 +801,8 @@ class TurnTaker:
 
     def _commit(self, cause: Cause) -> CommitBargeIn:
         reaction = None
-        if self._onset_at is not None and self.paused_at is not None:
-            reaction = round((self.paused_at - self._onset_at) * 1000, 1)
-        self.paused_at = self._onset_at = None
+        paused_at = self.paused_at if self.paused_at is not None else self._ducked_at
+        if self._onset_at is not None and paused_at is not None:
+            reaction = round((paused_at - self._onset_at) * 1000, 1)
+        self.paused_at = self._onset_at = self._ducked_at = None
         return CommitBargeIn(cause, reaction)

@@ -39,6 +39,7 @@ __all__ = [
     "projection",
     "rms_dbfs",
     "silence_frame",
+    "softer",
     "ulaw_to_alaw",
     "ulaw_to_linear",
 ]
@@ -164,6 +165,22 @@ def attenuate(frame: bytes, codec: str = "PCMU", steps: int = 1) -> bytes:
     if steps == 0:
         return frame
     return frame.translate(_attenuation_table(_codec_key(codec), min(steps, 16)))
+
+
+@lru_cache(maxsize=16)
+def _softer_table(db: float) -> bytes:
+    return audioop.lin2ulaw(audioop.mul(audioop.ulaw2lin(_ALL_CODES, 2), 2, 10 ** (-db / 20)), 2)
+
+
+def softer(frame: bytes, db: float, linear: bool = False) -> bytes:
+    """``frame`` ``db`` softer: μ-law (a cached 256-entry table, as :func:`attenuate`),
+    or s16le samples when ``linear``."""
+    if not linear:
+        return frame.translate(_softer_table(db))
+    factor = 10 ** (-db / 20)
+    if _BIG_ENDIAN:
+        return audioop.byteswap(audioop.mul(audioop.byteswap(frame, 2), 2, factor), 2)
+    return audioop.mul(frame, 2, factor)
 
 
 def rms_dbfs(ulaw: bytes, codec: str = "PCMU") -> float:

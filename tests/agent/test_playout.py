@@ -422,3 +422,28 @@ def test_hold_music_in_mulaw_plays_converted_on_a_16_khz_playout() -> None:
     assert b"".join(f or b"" for f in drain(narrow, 5)) == music
     narrow.play_background(None)
     assert narrow.background is None and drain(narrow, 1) == [None]
+
+
+@pytest.mark.parametrize("audio", [ULAW_8K, PCM16_16K], ids=["ulaw", "s16le"])
+def test_a_ducked_playout_plays_on_softer_and_back_at_full_level(audio: AudioFormat) -> None:
+    """Ducked, the replies' frames go out ``duck_db`` softer, in order (nothing skipped);
+    unducked, at their level again."""
+    p = Playout(format=audio)
+    p.held = False
+    p.begin("r1")
+    pcm = pcm_tone(1000, 0.1, audio.sample_rate)
+    p.push_audio("r1", g711.linear_to_ulaw(pcm) if audio is ULAW_8K else pcm, format=audio)
+    p.finish("r1")
+
+    def level(frame: bytes | None) -> float:
+        assert frame is not None
+        linear = g711.ulaw_to_linear(frame) if audio is ULAW_8K else frame
+        return rms_dbfs(memoryview(linear).cast("h").tolist())
+
+    full = level(p.next_frame(0.0))
+    p.duck_db = 12.0
+    ducked = [level(p.next_frame(0.02 * i)) for i in (1, 2)]
+    assert p.audible and all(abs(full - 12.0 - d) < 0.5 for d in ducked), (full, ducked)
+    p.duck_db = None
+    assert abs(level(p.next_frame(0.06)) - full) < 0.5
+    assert p.played_ms("r1") == 80  # four frames out of five: none skipped while ducked

@@ -24,6 +24,7 @@ from sipgw.agent.turns import (
     Cause,
     CommitBargeIn,
     DropPreemptive,
+    DuckAgent,
     HeardFromRoom,
     IgnoreBackchannel,
     MarkSpeechEnd,
@@ -34,8 +35,10 @@ from sipgw.agent.turns import (
     StartReply,
     TurnAction,
     TurnTaker,
+    UnduckAgent,
     is_backchannel,
     same_words,
+    without_speech,
 )
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
 from sipgw.media import g711
@@ -124,6 +127,7 @@ class FakeAgent:
     def __init__(self) -> None:
         self.playing = False
         self.paused = False
+        self.ducked = False
         self.reply_started_at: float | None = None
 
     @property
@@ -142,8 +146,12 @@ class FakeAgent:
             self.paused = True
         elif isinstance(action, ResumeAgent):
             self.paused = False
+        elif isinstance(action, DuckAgent):
+            self.paused, self.ducked = False, True
+        elif isinstance(action, UnduckAgent):
+            self.ducked = False
         elif isinstance(action, CommitBargeIn):
-            self.playing = self.paused = False
+            self.playing = self.paused = self.ducked = False
             self.reply_started_at = None
         elif isinstance(action, StartReply):
             self.playing, self.reply_started_at = False, now
@@ -155,12 +163,13 @@ class Harness:
         preemptive_pause_ms: int | None = None,
         speech_partials: bool = False,
         room_gate: bool = False,
+        duck_after_ms: int | None = None,
     ) -> None:
         self.agent = FakeAgent()
         self.turns = TurnTaker(
             self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300),
             preemptive_pause_ms=preemptive_pause_ms, speech_partials=speech_partials,
-            room_gate=room_gate,
+            room_gate=room_gate, duck_after_ms=duck_after_ms,
         )  # fmt: skip
         self.frames = 0
         self.source = SILENCE
@@ -206,7 +215,10 @@ class Harness:
 
 Script = list[tuple[int, Input]]
 Expected = list[tuple[int, TurnAction]]
-BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchannel, HeardFromRoom)
+BARGE_IN = (
+    PauseAgent, ResumeAgent, DuckAgent, UnduckAgent, CommitBargeIn, StartReply,
+    IgnoreBackchannel, HeardFromRoom,
+)  # fmt: skip
 
 
 def run(
@@ -215,8 +227,9 @@ def run(
     preemptive_pause_ms: int | None = None,
     speech_partials: bool = False,
     room_gate: bool = False,
+    duck_after_ms: int | None = None,
 ) -> Expected:
-    harness = Harness(preemptive_pause_ms, speech_partials, room_gate)
+    harness = Harness(preemptive_pause_ms, speech_partials, room_gate, duck_after_ms)
     for at_ms, what in script:
         harness.play_until(at_ms)
         harness.apply(what)
@@ -417,6 +430,86 @@ ROOM_ROWS: list[tuple[str, Script, Expected]] = [
 )
 def test_room_gate(script: Script, expected: Expected) -> None:
     assert run(script, room_gate=True) == expected
+
+
+UNDUCK = UnduckAgent()
+
+# Ducking after 200 ms: the pause at 1060 (speech from 1000) plays on ducked at 1260
+# unless something decided it first.
+DUCK_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "an undecided pause plays on ducked after 200 ms; a backchannel partial brings "
+        "the reply back to full level",
+        [(0, AgentTalks()), (1000, SPEECH), (1400, SILENCE), (1460, Partial("mm-hmm")),
+         (1560, Final("Mm-hmm.")), (2000, End())],
+        [(1060, PAUSE), (1260, DuckAgent(200.0)), (1460, UNDUCK),
+         (1560, IgnoreBackchannel("Mm-hmm."))],
+    ),
+    (
+        "a short burst with no partial yet: ducked, back to full level at the speech's end",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, SILENCE), (2000, End())],
+        [(1060, PAUSE), (1260, DuckAgent(200.0)), (1500, UNDUCK)],
+    ),
+    (
+        "a \"wait\" over the ducked reply still cuts it",
+        [(0, AgentTalks()), (1000, SPEECH), (1300, SILENCE), (1440, Partial("Wait")),
+         (2000, End())],
+        [(1060, PAUSE), (1260, DuckAgent(200.0)), (1440, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
+    ),
+    (
+        "a sentence's words over the ducked reply cut it",
+        [(0, AgentTalks()), (1000, SPEECH), (1460, Partial("can you")), (1800, SILENCE),
+         (2000, End())],
+        [(1060, PAUSE), (1260, DuckAgent(200.0)), (1460, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
+    ),
+    (
+        "speech going on over the ducked reply cuts it at commit_ms",
+        [(0, AgentTalks()), (1000, SPEECH), (2000, SILENCE), (2600, End())],
+        [(1060, PAUSE), (1260, DuckAgent(200.0)), (1600, CommitBargeIn(Cause.SPEECH, 60.0))],
+    ),
+    (
+        "a partial before 200 ms decides at once: no duck",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("uh huh")), (1200, SILENCE),
+         (2000, End())],
+        [(1060, PAUSE), (1200, ResumeAgent(140.0))],
+    ),
+    (
+        "... and a stop word cuts at once",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("stop")), (1200, SILENCE),
+         (2000, End())],
+        [(1060, PAUSE), (1200, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"), [r[1:] for r in DUCK_ROWS], ids=[r[0] for r in DUCK_ROWS]
+)
+def test_ducking(script: Script, expected: Expected) -> None:
+    assert run(script, duck_after_ms=200) == expected
+
+
+@pytest.mark.parametrize("room_gate", [False, True])
+def test_a_backchannel_is_silent_at_most_duck_after_ms(room_gate: bool) -> None:
+    """Whatever the partial's latency, the reply is silent for the backchannel at most
+    the ducking delay, and its words decide the rest: resumed, never cut."""
+    for partial_ms in range(1100, 1800, 60):
+        script: Script = sorted([
+            (0, AgentTalks()), (1000, SPEECH), (1400, SILENCE), (partial_ms, Partial("uh huh")),
+            (2400, Final("Uh-huh.")), (3000, End()),
+        ], key=lambda step: step[0])  # fmt: skip
+        actions = run(script, room_gate=room_gate, duck_after_ms=240)
+        assert not any(isinstance(a, CommitBargeIn) for _, a in actions), partial_ms
+        paused = next(t for t, a in actions if isinstance(a, PauseAgent))
+        back = next(t for t, a in actions if isinstance(a, ResumeAgent | DuckAgent))
+        assert back - paused <= 240, (partial_ms, actions)
+
+
+def test_held_turns_keep_the_end_of_a_duck() -> None:
+    """On hold (turns held), nothing speaks, stops or waits; a duck begun before still
+    ends, so the reply does not stay soft."""
+    actions = (PAUSE, DuckAgent(200.0), UNDUCK, MarkSpeechEnd(), CommitBargeIn(Cause.SPEECH, 60))
+    assert without_speech(actions) == (UNDUCK, MarkSpeechEnd())
 
 
 def test_without_the_room_gate_the_rooms_turn_is_answered() -> None:

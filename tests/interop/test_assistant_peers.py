@@ -117,20 +117,35 @@ def test_conversation_with_tool_call(tmp_workdir: Path, services: ThreadedFakes)
     assert "turn 1: end of speech" in call.gateway.log_text()
 
 
+@pytest.mark.parametrize("ducking", [True, False], ids=["ducking", "no ducking"])
 def test_barge_in_stops_the_reply_and_history_is_truncated(
-    tmp_workdir: Path, services: ThreadedFakes
+    tmp_workdir: Path, services: ThreadedFakes, ducking: bool
 ) -> None:
+    """The reply at full level stops within 350 ms of the caller's voice (0.1 s analysis
+    steps). Without ducking it stays silent; with it (the default), an undecided pause plays
+    on at least 10 dB softer until the barge-in commits (600 ms of speech: this fake
+    transcriber sends no partials), then nothing more of it."""
     services.stt.script(["Tell me about shipping.", "Stop, I have a question."])
     services.llm.script([FakeResponse(text=LONG), FakeResponse(text="Your order has shipped.")])
     source = script(
         tmp_workdir, "barge", (None, 1.0), (SPEECH_HZ, 0.6), (None, 2.0), (SPEECH_HZ, 1.2)
     )
-    report = analyse(run_call(tmp_workdir, services, source, 8.0).heard)
+    env = None if ducking else {"SIPGW_BARGE_IN_DUCK_AFTER_MS": ""}
+    report = analyse(run_call(tmp_workdir, services, source, 8.0, env).heard)
     long = spans(report, LONG_HZ)
     interrupt_at = 1.0 + 0.6 + 2.0  # when the caller starts talking over the reply
     assert long and long[0][0] < interrupt_at, (long, report.describe())
-    stopped = long[-1][1]
-    assert stopped - interrupt_at < 0.35, (long, report.describe())  # 0.1 s analysis steps
+    assert long[0][1] - interrupt_at < 0.35, (long, report.describe())
+    if not ducking:
+        assert len(long) == 1, (long, report.describe())
+    else:
+        levels = report.frame_dbfs
+        full = sorted(levels[round(long[0][0] / 0.02) + 5 : round(interrupt_at / 0.02)])
+        full_dbfs = full[len(full) // 2]
+        later = [levels[round(a / 0.02) : round(b / 0.02)] for a, b in long[1:]]
+        assert later, (long, report.describe())  # it did play on, ducked
+        assert all(max(frames) < full_dbfs - 10 for frames in later), (long, full_dbfs, later)
+        assert long[-1][1] - interrupt_at < 0.6 + 0.35, (long, report.describe())
     assert spans(report, REPLY_HZ)  # the answer to the interruption
     history = services.llm.requests[1].body["messages"]
     cut = next(m for m in history if m["role"] == "assistant" and "story" in (m["content"] or ""))

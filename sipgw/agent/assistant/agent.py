@@ -120,6 +120,7 @@ from sipgw.agent.tts.base import TextToSpeech, TtsError
 from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
+    DuckAgent,
     ForceTurnEnd,
     HeardFromRoom,
     IgnoreBackchannel,
@@ -131,6 +132,7 @@ from sipgw.agent.turns import (
     StartReply,
     TurnAction,
     TurnTaker,
+    UnduckAgent,
     without_speech,
 )
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
@@ -302,11 +304,13 @@ class AssistantAgent(ScopedAgent):
             preemptive_pause_ms=settings.preemptive_pause_ms,
             speech_partials=settings.preemptive_during_speech,
             detector=self.caller_audio.detector(
-                barge_in.vad, lambda: state.audible, lambda: state.pending
+                barge_in.vad, state.over_caller, lambda: state.pending
             ),
             early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
             room_gate=batched,  # the model detector tells the caller from the room
+            duck_after_ms=barge_in.duck_after_ms,
         )
+        self._duck_db = barge_in.duck_db
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
@@ -676,8 +680,17 @@ class AssistantAgent(ScopedAgent):
                 self.playout.paused = True
             elif isinstance(action, ResumeAgent):
                 self.playout.paused = False
+                self.playout.duck_db = None
                 self.scope.write({"type": "barge_in_resumed", "paused_ms": action.paused_ms})
+            elif isinstance(action, DuckAgent):
+                # Undecided yet: the reply plays on, softer, until the caller's words decide.
+                self.playout.paused = False
+                self.playout.duck_db = self._duck_db
+                self.scope.write({"type": "barge_in_ducked", "paused_ms": action.paused_ms})
+            elif isinstance(action, UnduckAgent):
+                self.playout.duck_db = None
             elif isinstance(action, CommitBargeIn):
+                self.playout.duck_db = None
                 self.speaker.interrupt(action)
             elif isinstance(action, StartReply):
                 self.failures.caller_turn_ended(action.speech_end_at)

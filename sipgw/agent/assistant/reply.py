@@ -128,6 +128,12 @@ class PlayoutState:
         """Agent audio is queued, playing or paused."""
         return self.playout.pending
 
+    def over_caller(self) -> bool:
+        """Agent audio plays over the caller, as the voice detector is told: audible and
+        not ducked (a ducked reply leaves the caller the floor until their words decide)."""
+        playout = self.playout
+        return playout.audible and playout.duck_db is None
+
 
 class SpeakingState(PlayoutState):
     """The agent's side: its playout and its current reply

@@ -167,6 +167,20 @@ class AssistantSection:
         help="Caller speech (ms) that cancels the reply; shorter sounds (\"mm-hm\", a cough) "
         "only pause it, and it resumes.",
     )  # fmt: skip
+    barge_in_duck_after_ms: int | None = setting(
+        BargeInSettings().duck_after_ms, env="SIPGW_BARGE_IN_DUCK_AFTER_MS",
+        parse=or_empty(int_at_least(20), "must be a whole number >= 20, or empty to stay paused"),
+        help="A pause of the agent's audio for caller speech still undecided after this long "
+        "(ms: no cut yet, no partial transcript saying \"mm-hmm\" or \"wait\") plays on "
+        "ducked (SIPGW_BARGE_IN_DUCK_DB softer) from where it stopped until the words decide: "
+        "a backchannel then leaves that much silence instead of the partial's latency, and "
+        "a real interruption is heard again, softly, until its partial cuts the reply "
+        "(docs/quality.md); empty = it stays paused.",
+    )  # fmt: skip
+    barge_in_duck_db: float = setting(
+        BargeInSettings().duck_db, env="SIPGW_BARGE_IN_DUCK_DB", parse=float_range(0.0, 60.0),
+        help="How much softer (dB) a ducked reply plays (SIPGW_BARGE_IN_DUCK_AFTER_MS).",
+    )  # fmt: skip
     barge_in_min_words: int = setting(
         2, env="SIPGW_BARGE_IN_MIN_WORDS", parse=int_at_least(0),
         help="Words in a partial transcript that cancel the reply.",
@@ -596,6 +610,8 @@ def assistant_settings(
                 margin_db=assistant.vad_margin_db,
             ),
             noise=noise_settings(assistant),
+            duck_after_ms=assistant.barge_in_duck_after_ms,
+            duck_db=assistant.barge_in_duck_db,
         ),
         early_end=EarlyEndSettings(
             EarlyEndMode(assistant.early_turn_end), assistant.early_turn_end_ms

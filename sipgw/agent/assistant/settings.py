@@ -77,12 +77,17 @@ class BargeInSettings:
         min_words: words in a partial transcript that cancel the reply.
         vad: the detector; its ``start_ms`` is what pauses the agent's audio.
         noise: which detector, and noise suppression (agent/assistant/caller_audio.py).
+        duck_after_ms: a pause still undecided after this long plays on ducked until
+            the caller's words decide (agent/turns.py); None = it stays paused.
+        duck_db: how much softer a ducked reply plays.
     """
 
     commit_ms: int = 600
     min_words: int = 2
     vad: VadConfig = VadConfig(start_ms=60, hangover_ms=300)
     noise: NoiseSettings = NoiseSettings()
+    duck_after_ms: int | None = 200
+    duck_db: float = 12.0
 
 
 @dataclass(frozen=True, slots=True)

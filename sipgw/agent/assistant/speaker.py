@@ -116,6 +116,7 @@ class Speaker:
             return False
         playout.held = True
         playout.paused = False  # the turn-taker's pause, if it paused it: no longer one
+        playout.duck_db = None  # nor its duck
         self._turns.agent_stopped()
         return True
 

@@ -24,6 +24,7 @@ from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.app.security.access import AccessConfig
+from sipgw.media import g711
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.agent.gateway_stack import GatewayStack, send_digits
 from tests.refcycles import cycles_left_by_our_code
@@ -180,6 +181,11 @@ async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(tmp_path: 
     assert barge["heard"] and LONG.startswith(barge["heard"])
 
 
+def level(phone: Phone, start: float, end: float) -> float:
+    """The loudest packet's level (dBFS) the phone received from ``start`` to ``end``."""
+    return max(g711.rms_dbfs(h.packet.payload) for h in phone.heard if start <= h.at <= end)
+
+
 async def barge_in_call(s: Stack) -> None:
     """Greeting, a long reply, the caller talks over it, then hangs up."""
     s.stt.script(["Tell me about shipping.", "Stop, I have a question."])
@@ -192,10 +198,14 @@ async def barge_in_call(s: Stack) -> None:
     phone.say(tone_frames(SPEECH, 1.2))
     await asyncio.sleep(1.6)
     spans = phone.tone_spans(LONG_HZ)
-    stopped = spans[-1][1]
     # The agent's audio stopped soon after the caller started talking (VAD: 60 ms,
-    # plus the jitter buffer and a tick or two) and never came back.
-    assert stopped - onset < 0.3, (onset, spans)
+    # plus the jitter buffer and a tick or two); undecided 200 ms later, it played on
+    # ducked, at least 10 dB softer, until the barge-in committed (600 ms of speech: the
+    # fake transcriber sends no partial), and never came back.
+    assert spans[0][1] - onset < 0.3, (onset, spans)
+    full = level(phone, *spans[0])
+    assert len(spans) > 1 and all(level(phone, *span) < full - 10 for span in spans[1:]), spans
+    assert spans[-1][1] - onset < 0.6 + 0.3, (onset, spans)
     await s.llm.wait_for_request(2, within=5)
     history = s.llm.requests[1].body["messages"]
     interrupted = next(
@@ -229,7 +239,8 @@ async def test_a_short_mm_hm_does_not_cut_the_agent_off(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
     kinds = [r["type"] for r in s.record()]
     assert "barge_in" not in kinds
-    assert "barge_in_resumed" in kinds and "backchannel" in kinds
+    # Paused, then (still undecided after 200 ms) ducked until the speech ended.
+    assert "barge_in_ducked" in kinds and "backchannel" in kinds
 
 
 async def test_end_call_says_goodbye_then_hangs_up(tmp_path: Path) -> None:
