@@ -301,9 +301,12 @@ def measure(
         audible: list[float] = []
         from_audible: list[float] = []
         each: list[int | None] = []  # per sentence, None: not paused
+        resumed = 0
         for start, onset, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
             cut = [t for t in real.commits if start <= t <= end + 1.0]
+            if paused and cut and len([t for t in paused if t <= cut[0]]) > 1:
+                resumed += 1  # the agent played on between the first pause and the cut
             each.append(round((paused[0] - onset) * 1000) if paused else None)
             if paused:
                 latencies.append((paused[0] - start) * 1000)
@@ -328,6 +331,8 @@ def measure(
             "retracted_per_min": round(alone.retracted / minutes, 2),
             "interruptions": len(spans),
             "interruptions_caught": caught,
+            "resumed_before_cut": resumed,
+            "undone_in_interruptions": real.retracted,
             "barge_in_ms_p50": percentile(latencies, 50),
             "barge_in_ms_p95": percentile(latencies, 95),
             "onset_to_pause_ms_p50": percentile(from_onset, 50),
@@ -517,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kind, f"{snr:g}", pipeline, fmt(f["false_barge_ins_per_min"]),
                     fmt(f["false_turns_per_min"]),
                     f"{f['interruptions_caught']}/{f['interruptions']}",
+                    f"{f['resumed_before_cut']} ({f['undone_in_interruptions']} undone)",
                     fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
                     fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
                     fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
@@ -529,7 +535,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ])  # fmt: skip
     print(format_table(
         ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
-         "interruptions caught", "barge-in p50 ms", "p95 ms", "from onset p50", "p95",
+         "interruptions caught", "resumed before the cut", "barge-in p50 ms", "p95 ms",
+         "from onset p50", "p95",
          "stop p50", "p95", "floor p95 (room 1 %)", "(room 10 %)", "audible p95",
          "audible to stop p50", "p95",
          "undone/min", "CPU ms/s"],
