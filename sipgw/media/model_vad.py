@@ -205,7 +205,7 @@ class ModelVoiceDetector:
         :meth:`feed` queues the model's chunks (None: :meth:`push` steps the model)."""
         # The energy detector's loudness (over the line's noise floor) gates provisional starts.
         self._energy = VoiceActivityDetector(config)
-        # One frame over the room's loudest starts provisionally (its floor: the config's).
+        # One frame over the room's loudest starts provisionally (quiet frames not counted).
         self._loudest = RoomLoudness(SILENT_DBFS)
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()

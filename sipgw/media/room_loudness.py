@@ -14,10 +14,11 @@ started meanwhile (:meth:`RoomLoudness.hear` with ``listening`` false drops the 
 not yet counted): the caller's first frames over the agent, before their speech starts,
 are theirs, not the room's. Speech the detector never starts on (a caller talking softly
 under the agent) counts: the gate only rises with it. Frames under ``floor_dbfs`` (the
-detector's ``min_level_dbfs``) do not count: a quiet room has no gate (its caller-level
-gate suffices there), and a room heard silent under the greeting that starts talking
-later is learned from its first :data:`MIN_FRAMES` of sound, not measured against the
-silence (its first words would all be louder than that).
+model detector's quiet level: ``min_level_dbfs`` less 10 dB, -50 dBFS by default) do not
+count: a quiet room has no gate (its caller-level gate suffices there), and a room heard
+silent under the greeting that starts talking later is learned from its first
+:data:`MIN_FRAMES` of sound, not measured against the silence (its first words would all
+be louder than that).
 
 Sans-IO: one call per 20 ms frame, in order; no clock.
 """
