@@ -28,6 +28,9 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   the onset frame's packetization (20 ms: onsets fall on frame edges here), the first
   frame as loud as the caller (the model detector's caller-level gate: when the signal
   could first be told from the room by level), the pause, the tick;
+* **the stop's floor** (:mod:`bench.stop_bound`): the stop of a pause at the sentence's
+  first frame louder than the room's 99th (90th) percentile frame, the earliest any rule
+  on the frame's level can pause at the cost of pausing on 1 % (10 %) of the room's frames;
 * **CPU per call**: the pipeline's process time per second of caller audio.
 
 And for noise suppression alone (``--suppression``), per background at 10 dB SNR and
@@ -54,6 +57,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
+from bench.stop_bound import frame_levels, level_at_percentile, room_bound_pause
 from sipgw.agent.assistant.caller_audio import CallerAudio, DetectorKind, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
@@ -78,6 +82,9 @@ INTERRUPTIONS = (
     ("en-gb", "Hold on, can you repeat the last part please?"),
     ("en-us+f2", "Actually I would rather pay by card today."),
 )
+ROOM_BOUND_PERCENTILES = (90, 99)
+"""The room's frame levels at which :mod:`bench.stop_bound` takes the earliest pause of any
+level rule that pauses on 10 % (1 %) of the room's frames: the floor of the stop."""
 ONSET_DB = 15.0
 """A sentence is heard from its first frame this close to its active level."""
 EVERY_S = 4.0
@@ -188,6 +195,11 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
     return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02, callers, retracted)
 
 
+def _arrival(i: int) -> float:
+    """When frame ``i`` of a track has all arrived (s after the opening)."""
+    return (i + 1) * 0.02 - OPENING_S
+
+
 def stop_after(pause: float, phase_ms: float) -> float:
     """When the caller's audio of the agent stops for a pause at ``pause`` (s): the first
     tick at or after it, the ticks ``phase_ms`` after each frame's arrival."""
@@ -267,6 +279,19 @@ def measure(
     silence = [0] * len(noise)
     voice_part, noise_part = mix(voice, silence, snr), mix(silence, noise, snr)
     out: dict[str, Any] = {}
+    # The floor of any level rule's stop: the first frame louder than the room's loudest.
+    room_levels = frame_levels(quiet[round(OPENING_S / 0.02) :])
+    levels = frame_levels(noisy)
+    bounds: dict[str, float | None] = {}
+    for q in ROOM_BOUND_PERCENTILES:
+        threshold = level_at_percentile(room_levels, q)
+        floor: list[float] = []
+        for _, onset, end in spans:
+            at = room_bound_pause(levels, threshold, onset, end, _arrival)
+            if at is not None:
+                floor += [(stop_after(at, p) - onset) * 1000 for p in TICK_PHASES_MS]
+        bounds[f"room_p{q}_stop_ms_p50"] = percentile(floor, 50)
+        bounds[f"room_p{q}_stop_ms_p95"] = percentile(floor, 95)
     for pipeline in pipelines:
         alone = play(quiet, pipeline, model)
         real = play(noisy, pipeline, model)
@@ -276,9 +301,12 @@ def measure(
         audible: list[float] = []
         from_audible: list[float] = []
         each: list[int | None] = []  # per sentence, None: not paused
+        resumed = 0
         for start, onset, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
             cut = [t for t in real.commits if start <= t <= end + 1.0]
+            if paused and cut and len([t for t in paused if t <= cut[0]]) > 1:
+                resumed += 1  # the agent played on between the first pause and the cut
             each.append(round((paused[0] - onset) * 1000) if paused else None)
             if paused:
                 latencies.append((paused[0] - start) * 1000)
@@ -303,6 +331,8 @@ def measure(
             "retracted_per_min": round(alone.retracted / minutes, 2),
             "interruptions": len(spans),
             "interruptions_caught": caught,
+            "resumed_before_cut": resumed,
+            "undone_in_interruptions": real.retracted,
             "barge_in_ms_p50": percentile(latencies, 50),
             "barge_in_ms_p95": percentile(latencies, 95),
             "onset_to_pause_ms_p50": percentile(from_onset, 50),
@@ -316,6 +346,7 @@ def measure(
             "audible_to_stop_ms_p50": percentile(from_audible, 50),
             "audible_to_stop_ms_p95": percentile(from_audible, 95),
             "onset_to_pause_ms": each,
+            **bounds,
             "cpu_ms_per_call_s": round(
                 1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
             ),  # fmt: skip
@@ -491,9 +522,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     kind, f"{snr:g}", pipeline, fmt(f["false_barge_ins_per_min"]),
                     fmt(f["false_turns_per_min"]),
                     f"{f['interruptions_caught']}/{f['interruptions']}",
+                    f"{f['resumed_before_cut']} ({f['undone_in_interruptions']} undone)",
                     fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
                     fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
                     fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
+                    fmt(f["room_p99_stop_ms_p95"], ".0f"), fmt(f["room_p90_stop_ms_p95"], ".0f"),
                     fmt(f["onset_to_audible_ms_p95"], ".0f"),
                     fmt(f["audible_to_stop_ms_p50"], ".0f"),
                     fmt(f["audible_to_stop_ms_p95"], ".0f"),
@@ -502,8 +535,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ])  # fmt: skip
     print(format_table(
         ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
-         "interruptions caught", "barge-in p50 ms", "p95 ms", "from onset p50", "p95",
-         "stop p50", "p95", "audible p95", "audible to stop p50", "p95",
+         "interruptions caught", "resumed before the cut", "barge-in p50 ms", "p95 ms",
+         "from onset p50", "p95",
+         "stop p50", "p95", "floor p95 (room 1 %)", "(room 10 %)", "audible p95",
+         "audible to stop p50", "p95",
          "undone/min", "CPU ms/s"],
         rows,
     ))  # fmt: skip

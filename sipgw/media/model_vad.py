@@ -63,6 +63,14 @@ comes for :data:`RETRACT_HOLD_FRAMES`. Speech confirmed this way is what the rul
 alone would have started, later; a cut (``commit_ms`` of loud speech) counts only
 the rule's loud frames, so nothing unconfirmed cuts the agent off.
 
+One frame louder than the room has been under the agent's audio but under the caller's
+gate (:class:`~sipgw.media.room_loudness.RoomLoudness`: over its frames' 99.5th
+percentile level by 2 dB; loud to the energy detector; the caller's level known) starts
+speech provisionally too, the same way: a caller's first syllable is often 10-15 dB under
+their level, under the caller's gate, yet over everything the room has said. (Frames as
+loud as the caller still need two in a row: one alone, earlier by a frame, was undone 20
+ms sooner on a short "excuse me" in bench.backchannels, before its partial could cut.)
+
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. While the caller listens under the agent's
 audio, quieter than their barge-in level (no start can come of such a frame; the model's
@@ -87,6 +95,7 @@ from collections.abc import Callable
 from typing import Final
 
 from sipgw.media import g711
+from sipgw.media.room_loudness import RoomLoudness
 from sipgw.media.vad import (
     FRAME_MS,
     SILENT_DBFS,
@@ -174,7 +183,7 @@ class ModelVoiceDetector:
     __slots__ = (
         "_agent_audible", "_agent_frames", "_agent_pending", "_batch", "_calibration_frames",
         "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
-        "_hold", "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs",
+        "_hold", "_level_run", "_loud_run", "_loudest", "_model", "_quiet_chunks", "_quiet_dbfs",
         "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
         "_start_frames", "_stream", "_sure_run",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
@@ -196,6 +205,8 @@ class ModelVoiceDetector:
         :meth:`feed` queues the model's chunks (None: :meth:`push` steps the model)."""
         # The energy detector's loudness (over the line's noise floor) gates provisional starts.
         self._energy = VoiceActivityDetector(config)
+        # One frame over the room's loudest starts provisionally (quiet frames not counted).
+        self._loudest = RoomLoudness(SILENT_DBFS)
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
         self._batch = batch
@@ -244,6 +255,7 @@ class ModelVoiceDetector:
         self._energy.config = config
         # A chunk under min_level_dbfs - QUIET_DB is quiet.
         self._quiet_dbfs = config.min_level_dbfs - QUIET_DB
+        self._loudest.floor_dbfs = self._quiet_dbfs  # a quiet frame is no room's sound
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -356,6 +368,13 @@ class ModelVoiceDetector:
             learning = room is None and caller is None and self._agent_frames <= ROOM_LEARN_FRAMES
         else:
             room = self.room_dbfs if self._room_recent >= ROOM_ACTIVE_FRAMES else None
+        # Louder than the room has been under the agent's audio (and the caller's level
+        # known, loud to the energy detector): a provisional start on this frame alone.
+        over = (
+            agent and bar is not None and level < bar  # as loud as the caller: two frames
+            and self._loudest.over(level) and self._energy.loud
+        )  # fmt: skip
+        self._loudest.hear(level, agent and not self.speaking)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         provisional = self.provisional
@@ -397,10 +416,12 @@ class ModelVoiceDetector:
             self._level_run = 0
         if self._hold:
             self._hold -= 1
-        elif self._level_run >= PROVISIONAL_FRAMES and not self._starts():
+        elif (self._level_run >= PROVISIONAL_FRAMES or (over and not self.speaking)) and not (
+            self._starts()
+        ):
             self.speaking = True
             self.provisional = 1
-            self.speech_frames = self._level_run
+            self.speech_frames = max(self._level_run, 1)
             return VadEvent.STARTED
         if self.speaking:
             if loud:

@@ -277,9 +277,10 @@ def test_over_music_the_callers_level_pauses_before_the_model_rises() -> None:
             started = i
             assert detector.provisional  # the rule has not started it yet: the model lags
             break
-    assert started is not None and levels is not None
-    assert started - levels <= 2  # two frames at the caller's level, or one more if the
-    # energy detector's floor needs a frame
+    assert started is not None
+    # Two frames at the caller's level, or one more if the energy detector's floor needs a
+    # frame; or sooner: a frame louder than the music has been (room_loudness.py).
+    assert levels is None or started - levels <= 2
     # The model confirms: speech goes on (no retraction) and a cut is counted.
     rest = [detector.push(f) for f in audio[started + 1 : started + 40]]
     assert VadEvent.ENDED not in rest and not detector.provisional
