@@ -302,7 +302,6 @@ class ModelVoiceDetector:
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         self._frames += 1
-        self._energy.push(frame)
         stream = self._stream
         probability = self.probability
         if self._fed:  # fed: the batch stepped its chunks (later frames' too, maybe)
@@ -318,6 +317,7 @@ class ModelVoiceDetector:
                 probability = model.step(stream, chunk)
         if quiet:
             probability = 0.0
+        self._energy.push_level(level)
         self.probability = probability
         self.level_dbfs = level
         settings = self.model_config
