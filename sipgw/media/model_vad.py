@@ -156,7 +156,11 @@ LISTENING_STEP: Final = 2
 model steps one chunk in this many (the others keep the latest probability, which labels
 the room's voices). Elsewhere it steps every chunk: stepping speech under way one chunk in
 two too (from its start, or after 600 ms of it) caught 22-23 of 29 interruptions in café
-babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27."""
+babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27. It has
+a price at 5 dB SNR: with fewer steps the probability stays up longer into the quiet after a
+word, more of the room's quieter frames count as its voices and the room's level falls by
+about 0.7 dB, so a TV 5 dB under the caller pauses the agent 30 times a minute instead of 9
+(``bench.noise --seconds 40 --snr 5``)."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
