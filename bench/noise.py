@@ -442,8 +442,14 @@ def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict
         turn_takers.append(TurnTaker(agent, detector=detector))
     frames = len(tracks[0])
     opening = int(OPENING_S / 0.02)
+    greeting = int(GREETING_S / 0.02)
     cpu = 0.0
+    for agent in agents:  # the greeting plays, as in play(): the caller's level is learned after it
+        agent.audible = agent.pending = greeting > 0
     for i in range(frames):
+        if i == greeting:
+            for agent in agents:
+                agent.audible = agent.pending = False
         started = time.process_time()
         for first in range(0, calls, group):
             members = range(first, min(first + group, calls))

@@ -195,7 +195,7 @@ def rms_dbfs(ulaw: bytes, codec: str = "PCMU") -> float:
     """
     if not ulaw:
         return -math.inf
-    if _codec_key(codec) == "PCMU":
+    if codec == "PCMU" or _codec_key(codec) == "PCMU":
         rms = audioop.rms(audioop.ulaw2lin(ulaw, 2), 2)
     else:
         rms = audioop.rms(audioop.alaw2lin(ulaw, 2), 2)

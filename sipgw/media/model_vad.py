@@ -24,7 +24,14 @@ ones end it), but a frame is *loud* only when both hold:
    spoke over the agent, then listened, is no room). The agent's first
    :data:`ROOM_LEARN_FRAMES` of audio, while neither the room's level nor the caller's is
    known, learn the room: voices then are no speech. With no voices in the
-   room, only ``min_level_dbfs`` applies. A caller who talks over the agent
+   room, only ``min_level_dbfs`` applies. The start's gate (and the one over which a frame
+   as loud as the caller is not the room's) takes the room's level from the frames whose
+   probability is the model's for their own chunk (:attr:`room_start_dbfs`), not held from
+   before a chunk it skipped while the caller listened (see :data:`LISTENING_STEP`): held,
+   the probability labels the quiet after a word as voice too, and the room's level fell
+   by about 0.7 dB, so a TV 5 dB under the caller paused the agent 30 times a minute
+   (``bench.noise --seconds 40 --snr 5``; 0 with this gate). The hangover's gate keeps
+   every frame's. A caller who talks over the agent
    without pausing it (quieter than the room) feeds the room too, and so does
    the first 60 ms of each interruption (before the agent's audio pauses).
 3. **While the agent's audio plays, it is as loud as the caller**: the caller is at
@@ -165,7 +172,11 @@ LISTENING_STEP: Final = 2
 model steps one chunk in this many (the others keep the latest probability, which labels
 the room's voices). Elsewhere it steps every chunk: stepping speech under way one chunk in
 two too (from its start, or after 600 ms of it) caught 22-23 of 29 interruptions in café
-babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27."""
+babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27. It has
+a price at 5 dB SNR: with fewer steps the probability stays up longer into the quiet after a
+word, more of the room's quieter frames count as its voices and the room's level falls by
+about 0.7 dB, so a TV 5 dB under the caller paused the agent 30 times a minute instead of 9
+(``bench.noise --seconds 40 --snr 5``): the start's gate leaves those frames out."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -174,7 +185,8 @@ class ModelVoiceDetector:
 
     The attributes are those of :class:`sipgw.media.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
-    None while unknown), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
+    None while unknown), :attr:`room_start_dbfs` (the same, of the frames whose
+    probability was not held), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
     speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
     on the caller's level, not yet confirmed) and :attr:`retracted` (provisional starts
     undone so far).
@@ -185,9 +197,10 @@ class ModelVoiceDetector:
         "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
         "_hold", "_level_run", "_loud_run", "_loudest", "_model", "_quiet_chunks", "_quiet_dbfs",
         "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
-        "_start_frames", "_stream", "_sure_run",
+        "_room_fresh", "_start_frames", "_stream", "_sure_run", "_held",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
-        "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
+        "provisional", "retracted", "room_dbfs", "room_median", "room_start_dbfs", "speaking",
+        "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -212,8 +225,10 @@ class ModelVoiceDetector:
         self._batch = batch
         self._model = model if model is not None or batch is not None else shared_model()
         self._stream = SileroStream()
-        # Each fed frame until pushed: (chunks it queued, its last chunk quiet, its level).
-        self._fed: deque[tuple[int, bool, float]] = deque()
+        # Each fed frame until pushed: (chunks it queued, its last chunk quiet, its level,
+        # whether its probability is held: its latest chunk not stepped).
+        self._fed: deque[tuple[int, bool, float, bool]] = deque()
+        self._held = False  # the latest chunk was not stepped: its probability is held
         self._quiet_chunks = 0
         self._since_step = 0  # chunks not stepped in a row, while the caller listens
         self._agent_audible = agent_audible
@@ -226,8 +241,10 @@ class ModelVoiceDetector:
         self.probability = 0.0
         self.room_dbfs: float | None = None
         self.room_median = SILENT_DBFS
-        self._room: deque[tuple[int, float]] = deque()
+        self._room: deque[tuple[int, float, bool]] = deque()  # (time, level, held)
         self._room_ranked: list[float] = []  # the same levels, sorted
+        self._room_fresh: list[float] = []  # those of frames not held, sorted
+        self.room_start_dbfs: float | None = None
         self._agent_frames = 0  # frames heard while the agent's audio played
         # The latest agent-audio frames: whether each was the room's voice; their count.
         self._recent: deque[bool] = deque()
@@ -275,7 +292,7 @@ class ModelVoiceDetector:
         steps, quiet = self._model_inputs(frame, level)
         for chunk in steps:
             batch.submit(self._stream, chunk)
-        self._fed.append((len(steps), quiet, level))
+        self._fed.append((len(steps), quiet, level, self._held))
         return bool(steps)
 
     def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[bytes], bool]:
@@ -295,8 +312,10 @@ class ModelVoiceDetector:
                 quiet = False
                 if sparse and self._since_step < LISTENING_STEP - 1:
                     self._since_step += 1  # the latest probability holds
+                    self._held = True
                     continue
                 self._since_step = 0
+                self._held = False
                 steps.append(chunk)
         return steps, quiet
 
@@ -314,22 +333,23 @@ class ModelVoiceDetector:
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         self._frames += 1
-        self._energy.push(frame)
         stream = self._stream
         probability = self.probability
         if self._fed:  # fed: the batch stepped its chunks (later frames' too, maybe)
-            stepped, quiet, level = self._fed.popleft()
+            stepped, quiet, level, held = self._fed.popleft()
             results = stream.results
             for _ in range(stepped):
                 probability = results.popleft() if results else 0.0  # a failed run: none
         else:
             level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
             steps, quiet = self._model_inputs(frame, level)
+            held = self._held
             model = self._model or shared_model()
             for chunk in steps:
                 probability = model.step(stream, chunk)
         if quiet:
             probability = 0.0
+        self._energy.push_level(level)
         self.probability = probability
         self.level_dbfs = level
         settings = self.model_config
@@ -354,10 +374,10 @@ class ModelVoiceDetector:
             self._agent_frames += 1
             # As loud as the caller but under the room's gate is the room's too (a TV as loud
             # as the caller): leaving it out would lower the room's level with every update.
-            known = self.room_dbfs
+            known = self.room_start_dbfs
             over_room = known is None or level >= known + settings.room_margin_db
             is_room = speechlike and not (callers and over_room)
-            room = self._track_room(level if is_room else None)
+            room = self._track_room(level if is_room else None, held and not quiet)
             recent = self._recent
             if len(recent) == RECENT_AGENT_FRAMES:
                 self._room_recent -= recent.popleft()
@@ -380,14 +400,19 @@ class ModelVoiceDetector:
         provisional = self.provisional
         starting = not self.speaking or provisional  # the start's gates, not the hangover's
         heard = level >= self._config.min_level_dbfs
-        above_room = room is None or level >= room + settings.room_margin_db
+        # The start's gate: the room's level from its frames the model stepped.
+        gate = self.room_start_dbfs if room is not None else None
+        gate = room if gate is None else gate
+        above_room = gate is None or level >= gate + settings.room_margin_db
         loud = speechlike and heard and not learning
         if loud and room is not None:
             loud = above_room if starting else level >= room
             if loud and starting and agent and caller is None:
                 # Over the agent with no caller's level yet, the room's loudest words reach
                 # its gate: a barge-in then starts UNKNOWN_CALLER_DB higher.
-                loud = level >= room + settings.room_margin_db + UNKNOWN_CALLER_DB
+                loud = (
+                    gate is not None and level >= gate + settings.room_margin_db + UNKNOWN_CALLER_DB
+                )
         if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
@@ -456,22 +481,31 @@ class ModelVoiceDetector:
         self.retracted += 1
         return VadEvent.ENDED
 
-    def _track_room(self, level: float | None) -> float | None:
+    def _track_room(self, level: float | None, held: bool = False) -> float | None:
         """Add a room voice frame's level (None: not one), heard under the agent's audio;
-        the room's 90th percentile."""
-        room, ranked, now = self._room, self._room_ranked, self._agent_frames
+        the room's 90th percentile (:attr:`room_dbfs`, and :attr:`room_start_dbfs` from the
+        frames not ``held``: whose probability is the model's for their own chunk, not held
+        from before a chunk it skipped)."""
+        room, ranked, fresh = self._room, self._room_ranked, self._room_fresh
+        now = self._agent_frames
         if level is not None:
-            room.append((now, level))
+            room.append((now, level, held))
             insort(ranked, level)
+            if not held:
+                insort(fresh, level)
         if now % _ROOM_UPDATE_FRAMES == 0:
             while room and room[0][0] <= now - ROOM_WINDOW_FRAMES:
-                del ranked[bisect_left(ranked, room.popleft()[1])]
+                _, old, was_held = room.popleft()
+                del ranked[bisect_left(ranked, old)]
+                if not was_held:
+                    del fresh[bisect_left(fresh, old)]
             # A few stray frames are no room: at least 1 s of voices in the window.
             if len(ranked) >= 50:
                 self.room_dbfs = ranked[len(ranked) * 9 // 10]
                 self.room_median = ranked[len(ranked) // 2]
+                self.room_start_dbfs = fresh[len(fresh) * 9 // 10] if fresh else self.room_dbfs
             else:
-                self.room_dbfs = None
+                self.room_dbfs = self.room_start_dbfs = None
         return self.room_dbfs
 
     def _track_caller(self, level: float) -> None:

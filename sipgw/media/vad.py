@@ -29,7 +29,6 @@ The detector counts frames, not seconds; the caller feeds one frame per
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections import deque
 from dataclasses import dataclass
@@ -174,7 +173,11 @@ class VoiceActivityDetector:
 
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
-        level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+        return self.push_level(max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS)
+
+    def push_level(self, level: float) -> VadEvent:
+        """Process one 20 ms frame given its level (dBFS, at least :data:`SILENT_DBFS`),
+        for a caller that has measured it already."""
         self.level_dbfs = level
         self._frames += 1
         self._track_noise(level)
@@ -218,13 +221,13 @@ class VoiceActivityDetector:
         sounding = sorted(v for v in self._block if v >= SILENCE_DBFS)
         self._blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
         self._block = []
-        silent = sum(count for count, _ in self._blocks)
+        silent = sum([count for count, _ in self._blocks])
         if silent >= SILENT_SHARE * BLOCK_FRAMES * len(self._blocks):
             self.noise_dbfs = SILENT_DBFS
             return
-        levels = itertools.chain.from_iterable(quiet for _, quiet in self._blocks)
-        quietest = heapq.nsmallest(self._rank, levels)
-        self.noise_dbfs = quietest[-1] if quietest else SILENT_DBFS
+        # At most rank * blocks levels: sorting them in C beats heapq.nsmallest's Python loop.
+        quietest = sorted(itertools.chain.from_iterable([quiet for _, quiet in self._blocks]))
+        self.noise_dbfs = quietest[min(self._rank, len(quietest)) - 1] if quietest else SILENT_DBFS
 
     @property
     def speech_ms(self) -> int:

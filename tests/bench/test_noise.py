@@ -51,3 +51,14 @@ def test_cpu_at_many_calls_batches_the_models_steps() -> None:
     # The runs are the openings' (4 s); after them the quiet line is not stepped.
     assert quiet["model_runs_per_s"] < noisy["model_runs_per_s"]
     assert "model_runs_per_s" not in cpu_at(2, 1.0, 2, "energy", "quiet")
+
+
+def test_cpu_at_greets_first_so_the_listener_is_stepped_sparsely() -> None:
+    """The opening plays the agent's greeting before the caller's first turn (as
+    :func:`bench.noise.play` does), so the model detector learns the caller's level and,
+    under the reply, steps the quieter chunks one in two: fewer streams a run than calls a
+    wake-up (every call's chunks complete on the same frames)."""
+    from bench.noise import cpu_at
+
+    noisy = cpu_at(4, 4.0, 4, "batched", "noisy")
+    assert noisy["streams_per_run"] < 0.95 * 4

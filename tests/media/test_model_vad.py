@@ -61,7 +61,7 @@ def test_the_rooms_voices_heard_while_the_agent_talks_raise_the_bar() -> None:
     room = mix([0], background("babble", 12.0), 10.0)  # at -30 dBFS, under the agent
     detector = ModelVoiceDetector(VAD, agent_audible=lambda: True)
     events(detector, frames(room[: 8 * 8000]))
-    assert detector.room_dbfs is not None
+    assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
     assert -40 < detector.room_dbfs < -20
     # The room's voices go on: no speech. The caller, 10 dB above them: speech.
     assert not any(e is VadEvent.STARTED for _, e in events(detector, frames(room[8 * 8000 :])))
@@ -402,7 +402,7 @@ def greeting_over(kind: str, snr: float) -> tuple[ModelVoiceDetector, AgentSide,
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
     assert not events(detector, frames(room[: int(1.5 * 8000)]))  # the room is learned
-    assert detector.room_dbfs is not None
+    assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
     events(detector, frames(room[int(1.5 * 8000) : 3 * 8000]))
     agent.audible = agent.pending = False
     return detector, agent, room[3 * 8000 :]
@@ -428,7 +428,7 @@ def test_a_room_that_went_quiet_under_the_agent_gates_nothing_once_it_stops() ->
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
     events(detector, frames(with_quiet(clean(speech(SENTENCE)), 0.3, 3.0)))
-    assert detector.room_dbfs is not None
+    assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
     agent.audible = agent.pending = False
     # Their turn after the greeting, at the same level: the room's gate does not hold.
     said = frames(with_quiet(clean(speech(SENTENCE)), 0.2, 0.5))
@@ -482,3 +482,35 @@ def test_a_caller_listening_under_the_agent_is_stepped_one_chunk_in_two() -> Non
     before = batch.steps
     assert VadEvent.STARTED in hear(over)
     assert batch.steps - before > len(over) * 160 // CHUNK * 0.7  # the words: every chunk
+
+
+def test_a_tv_5_db_under_the_caller_is_gated_by_the_rooms_stepped_frames() -> None:
+    """A TV only 5 dB under the caller's speech, heard from the greeting on: under the reply
+    (paused at each start, resumed at its end) its words start nothing. While the caller
+    listens the model steps one chunk in two; a frame whose probability is held from before a
+    skipped chunk counts in the room's level, not in the start's gate (held, the probability
+    labels the quiet after a word as voice too, lowering the gate: the TV then started speech
+    12 times in these 30 s)."""
+    tv = mix([0], background("tv", 40.0), 5.0)
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    agent.audible = agent.pending = True
+    events(detector, frames(tv[: 3 * 8000]))  # the greeting over the TV
+    agent.audible = agent.pending = False
+    opening = mix(list(speech("Hi, I am calling about the order I placed last week.")),
+                  list(tv[3 * 8000 : 7 * 8000]), 5.0)  # fmt: skip
+    events(detector, frames(opening))
+    agent.audible = agent.pending = True
+    starts = 0
+    for frame in frames(tv[7 * 8000 : 37 * 8000]):
+        event = detector.push(frame)
+        if event is VadEvent.STARTED:
+            starts += 1
+            agent.audible = False
+        elif event is VadEvent.ENDED:
+            agent.audible = True
+    assert starts <= 1
+    assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
+    assert detector.room_start_dbfs > detector.room_dbfs

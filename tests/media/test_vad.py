@@ -93,3 +93,22 @@ def test_speech_with_short_silent_gaps_stays_speech() -> None:
     syllable = [tone_frame(300, -20) for _ in range(8)] + [SILENCE] * 2
     events = run(vad, [SILENCE] * 5 + syllable * 15 + [SILENCE] * 30)
     assert events == [(7, VadEvent.STARTED), (5 + 150 - 3 + 15, VadEvent.ENDED)]  # hangover
+
+
+def test_push_level_decides_as_push_does() -> None:
+    """A caller that measured the frame's level already (the model detector) gets the same
+    events, loudness and noise floor from :meth:`push_level` as from :meth:`push`."""
+    rng = random.Random(7)
+    frames: list[bytes | None] = [noise_frame(-55, rng) for _ in range(60)]
+    frames += [tone_frame(300, -20)] * 20 + [None] * 5 + [SILENCE] * 30
+    frames += [noise_frame(-35, rng) for _ in range(150)] + [tone_frame(500, -15)] * 10
+    by_frame, by_level = VoiceActivityDetector(), VoiceActivityDetector()
+    for frame in frames:
+        level = max(g711.rms_dbfs(frame), -100.0) if frame else -100.0
+        assert by_frame.push(frame) is by_level.push_level(level)
+        assert (by_frame.loud, by_frame.noise_dbfs, by_frame.speaking) == (
+            by_level.loud,
+            by_level.noise_dbfs,
+            by_level.speaking,
+        )
+    assert by_level.noise_dbfs > -50  # the louder noise became the floor
