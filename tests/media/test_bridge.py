@@ -63,7 +63,9 @@ def test_depth_must_hold_a_frame() -> None:
         (PCMU, PCMA, ULAW_8K),
     ],
 )
-def test_a_bridge_is_wideband_only_when_both_codecs_are(a: Codec, b: Codec, expected: object) -> None:
+def test_a_bridge_is_wideband_only_when_both_codecs_are(
+    a: Codec, b: Codec, expected: object
+) -> None:
     assert bridge_format(a, b) == expected
     assert bridge_format(b, a) == expected
 

@@ -9,6 +9,7 @@ import pytest
 
 from sipgw.app.calls.bridge import BridgedLeg, bridge
 from sipgw.app.evaluation.audio import tone_frames
+from sipgw.media.codecs import ULAW_8K
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
@@ -25,6 +26,7 @@ async def test_two_calls_hear_each_other_until_one_hangs_up() -> None:
         frames = bridge(gw.calls, ha, hb)
         assert isinstance(ha.agent, BridgedLeg) and isinstance(hb.agent, BridgedLeg)
         assert ha.agent is not echo
+        assert ha.agent.audio_format == hb.agent.audio_format == ULAW_8K  # PCMU both
         a.start_audio()
         b.start_audio()
         a.say(tone_frames(700, 1.5, -12.0))
