@@ -44,25 +44,49 @@ class FollowsAgentFormat(Protocol):
 
 
 class WidenedBridge:
-    """Two calls' agents switched to a bridge's wideband format, until :meth:`restore`."""
+    """Two calls' agents switched to a bridge's wideband format, until :meth:`restore`.
+
+    One agent may be in two bridges a moment (``<Dial referUrl answerOnBridge>``: the caller
+    bridged with the transferor while referUrl's ``<Dial>`` answers and bridges it anew): the
+    latest bridge to switch an agent owns it, and takes over the format the agent had before
+    the first; an earlier bridge ending leaves that agent alone, the owner's end restores it.
+    """
 
     def __init__(self, calls: tuple[FollowsAgentFormat, FollowsAgentFormat], audio: AudioFormat):
         self.audio = audio
-        self._before: list[tuple[FollowsAgentFormat, Agent, AudioFormat, AudioFormat | None]] = []
+        self._before: list[tuple[FollowsAgentFormat, Agent, _Formats]] = []
         for call in calls:
             agent = call.agent
-            if agent is not None:
-                self._before.append((call, agent, agent.audio_format, agent.caller_format))
-                agent.audio_format, agent.caller_format = audio, None
-                call.follow_agent_format()
+            if agent is None:
+                continue
+            owner = _OWNERS.get(id(agent))
+            before = owner.formats_of(agent) if owner is not None else None
+            if before is None:
+                before = (agent.audio_format, agent.caller_format)
+            _OWNERS[id(agent)] = self
+            self._before.append((call, agent, before))
+            agent.audio_format, agent.caller_format = audio, None
+            call.follow_agent_format()
+
+    def formats_of(self, agent: Agent) -> _Formats | None:
+        """The formats ``agent`` had before it was first switched (None: not one of ours)."""
+        return next((before for _, a, before in self._before if a is agent), None)
 
     def restore(self) -> None:
-        """Both agents back to the formats they had (once)."""
+        """Both agents back to the formats they had (once), unless a later bridge owns one."""
         before, self._before = self._before, []
-        for call, agent, audio, heard in before:
+        for call, agent, (audio, heard) in before:
+            if _OWNERS.get(id(agent)) is not self:
+                continue
+            del _OWNERS[id(agent)]
             agent.audio_format, agent.caller_format = audio, heard
             if call.agent is agent:
                 call.follow_agent_format()
+
+
+_Formats = tuple[AudioFormat, AudioFormat | None]
+_OWNERS: dict[int, WidenedBridge] = {}
+"""Each switched agent's (by ``id``) latest bridge, until that bridge restores it."""
 
 
 def widen(caller: CallControl, leg: CallControl) -> WidenedBridge | None:

@@ -67,3 +67,23 @@ def test_an_agent_replaced_meanwhile_is_not_followed_at_the_end() -> None:
     widened.restore()
     assert leg.followed == [PCM16_16K]
     assert caller.followed == [PCM16_16K, ULAW_8K]
+
+
+def test_a_caller_bridged_anew_before_its_first_bridge_ends_stays_with_the_new_one() -> None:
+    """``<Dial referUrl answerOnBridge>``: the caller, bridged with the transferor, is
+    bridged with referUrl's target before the first bridge ends; that end leaves the caller
+    in the new bridge's format, and the new bridge's end brings back μ-law."""
+    caller, transferor, target = _Call("G722"), _Call("G722"), _Call("G722")
+    first = widen(caller, transferor)  # type: ignore[arg-type]
+    second = widen(caller, target)  # type: ignore[arg-type]
+    assert first is not None and second is not None
+    first.restore()
+    assert caller.agent is not None and caller.agent.audio_format == PCM16_16K
+    assert transferor.agent is not None and transferor.agent.audio_format == ULAW_8K
+    second.restore()
+    assert caller.agent.audio_format == ULAW_8K
+    assert caller.followed == [PCM16_16K, PCM16_16K, ULAW_8K]
+    third = widen(caller, _Call("G722"))  # type: ignore[arg-type]
+    assert third is not None and caller.agent.audio_format == PCM16_16K
+    third.restore()
+    assert caller.agent.audio_format == ULAW_8K
