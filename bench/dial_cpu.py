@@ -19,6 +19,10 @@ talk, minus its idle CPU over as long, per call. Bridged run: the same phones ca
 twiml gateway; its CPU likewise. ``ratio`` is bridged per call over echo per call: a relay
 of two legs should cost at most about twice an echo call (two RTP sessions, two jitter
 buffers, one relay). CPU is utime + stime from ``/proc/PID/stat`` (clock ticks).
+
+``--codec G722``: the phones and both gateways (``--codecs G722,PCMU,PCMA``) speak G.722, so
+each bridged call is two G.722 legs, which the relay carries as 16 kHz linear audio
+(media/bridge.py ``bridge_format``); the phones send a 700 Hz tone G.722-encoded.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import struct
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -36,15 +41,26 @@ from typing import Any
 from aiohttp import web
 
 from bench._harness import format_table, log, machine_info, read_proc, write_json
-from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.audio import tone_frames, tone_samples
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.phone import Phone
+from sipgw.media.codecs import G722
 
 __all__ = ["build_parser", "main", "run"]
 
 TOKEN = "bench-dial-auth-token-0123456789ab"
 ACCOUNT = "AC" + "d" * 32
 TONE = tone_frames(700, 1.0, -12.0)
+
+
+def g722_tone() -> list[bytes]:
+    """One second of the 700 Hz tone (16 kHz), as 50 G.722 packets of one stream."""
+    samples = tone_samples(700, 1.0, -12.0, rate=16000)
+    pcm = struct.pack(f"<{len(samples)}h", *samples)
+    encoder = G722.encoder()
+    return [encoder.encode(pcm[i : i + 640]) for i in range(0, len(pcm), 640)]
+
+
 UNLIMITED = ("--rate-invite", "1000:1000", "--calls-per-caller", "1000:1000")
 """Every phone calls from 127.0.0.1 with one From: the per-source and per-caller limits
 would refuse most."""
@@ -78,14 +94,17 @@ def cpu_seconds(pid: int) -> float:
     return sample.cpu_s
 
 
-async def measure(gateway: GatewayProcess, calls: int, seconds: float) -> dict[str, Any]:
-    """``calls`` phones to ``gateway``; its CPU per call (idle subtracted)."""
+async def measure(
+    gateway: GatewayProcess, calls: int, seconds: float, codec: str = "PCMU"
+) -> dict[str, Any]:
+    """``calls`` phones to ``gateway`` on ``codec``; its CPU per call (idle subtracted)."""
     pid = gateway.pid
     before = cpu_seconds(pid)
     await asyncio.sleep(seconds)
     idle = cpu_seconds(pid) - before
+    tone = g722_tone() if codec == "G722" else TONE
     phones = [
-        Phone(gateway.address, user="bench", idle=lambda n: TONE[n % len(TONE)])
+        Phone(gateway.address, user="bench", codec=codec, idle=lambda n: tone[n % len(tone)])
         for _ in range(calls)
     ]
     try:
@@ -116,21 +135,22 @@ async def measure(gateway: GatewayProcess, calls: int, seconds: float) -> dict[s
     }  # fmt: skip
 
 
-async def run(calls: int, seconds: float) -> dict[str, Any]:
+async def run(calls: int, seconds: float, codec: str = "PCMU") -> dict[str, Any]:
     """Both runs; the figures as a JSON-ready dict."""
-    result: dict[str, Any] = {"bench": "dial_cpu", "machine": machine_info(),
-                              "params": {"calls": calls, "seconds": seconds}}  # fmt: skip
+    params = {"calls": calls, "seconds": seconds, "codec": codec}
+    result: dict[str, Any] = {"bench": "dial_cpu", "machine": machine_info(), "params": params}
+    codecs = ("--codecs", "G722,PCMU,PCMA") if codec == "G722" else ()
     with tempfile.TemporaryDirectory(prefix="sipgw-dial-cpu-") as tmp:
         work = Path(tmp)
         echo = GatewayProcess(work / "echo", name="echo", lifetime=None, rtp_port_count=4 * calls,
-                              extra_args=UNLIMITED)  # fmt: skip
+                              extra_args=(*UNLIMITED, *codecs))  # fmt: skip
         with echo:
             log(f"echo: {calls} calls for {seconds} s")
-            result["echo"] = await measure(echo, calls, seconds)
+            result["echo"] = await measure(echo, calls, seconds, codec)
             async with webhook(echo.uri("echo")) as url:
                 bridged = GatewayProcess(
                     work / "twiml", name="twiml", agent="twiml", allow_from="127.0.0.0/8",
-                    lifetime=None, rtp_port_count=4 * calls, extra_args=UNLIMITED,
+                    lifetime=None, rtp_port_count=4 * calls, extra_args=(*UNLIMITED, *codecs),
                     extra_env={
                         "SIPGW_TWIML_URL": url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
                         "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_DIAL_ALLOW": echo.uri("echo"),
@@ -139,7 +159,7 @@ async def run(calls: int, seconds: float) -> dict[str, Any]:
                 )  # fmt: skip
                 with bridged:
                     log(f"bridged: {calls} calls for {seconds} s")
-                    result["bridged"] = await measure(bridged, calls, seconds)
+                    result["bridged"] = await measure(bridged, calls, seconds, codec)
     echo_cost = result["echo"]["cpu_percent_per_call"]
     bridged_cost = result["bridged"]["cpu_percent_per_call"]
     result["ratio"] = (
@@ -163,13 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.dial_cpu", description=__doc__)
     parser.add_argument("--calls", type=int, default=10, help="calls at once (default 10)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured (default 10)")
+    parser.add_argument("--codec", choices=("PCMU", "G722"), default="PCMU",
+                        help="the phones' and gateways' codec (default PCMU)")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the JSON there")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result = asyncio.run(run(max(1, min(args.calls, 200)), max(0.5, args.seconds)))
+    result = asyncio.run(run(max(1, min(args.calls, 200)), max(0.5, args.seconds), args.codec))
     print(table(result))
     path = write_json(result, args.json, "dial_cpu")
     print(f"JSON: {path}")

@@ -24,7 +24,7 @@ from sipgw.agent.assistant.sections import (
 from sipgw.agent.echo.settings import EchoSection
 from sipgw.agent.idle.settings import IdleSection
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection
-from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
 from sipgw.agent.sections import SectionInfo, section_info
 from sipgw.agent.sections import check_names as check_catalogue
 from sipgw.agent.tools.settings import DeclaredToolsSection
@@ -73,6 +73,7 @@ __all__ = [
     "IdleSection",
     "PreemptiveSection",
     "RealtimeSection",
+    "S2sSection",
     "StreamSection",
     "TransferSection",
     "TwilioAppSection",
@@ -110,8 +111,8 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, DeclaredToolsSection, TransferSection,
         IdleSection, CallerContextSection, CallbackSection, DialSection, FallbackSection,
-        *_VENDOR_SECTIONS, VoiceAgentSection, RealtimeSection, TwimlSection, StreamSection,
-        TwilioAppSection, BreakerSection, HealthcheckSection,
+        *_VENDOR_SECTIONS, VoiceAgentSection, RealtimeSection, S2sSection, TwimlSection,
+        StreamSection, TwilioAppSection, BreakerSection, HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

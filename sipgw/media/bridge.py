@@ -8,6 +8,13 @@ first, a frame crosses within one tick; the queues hold a few frames at most
 (``depth``), the oldest dropped (and counted) if one side stops popping (its
 call on hold). A frame of nothing (``None``: nothing received) crosses as
 nothing, which the other side sends as silence.
+
+What crosses is in one format both ends declare (each end is its call's agent, and its
+call's media converts to and from it at the edge): :func:`bridge_format` decides it, once,
+from the two calls' codecs. 16 kHz linear PCM when both codecs carry 16 kHz or more (two
+G.722 phones keep their wideband audio end to end: each side decodes and encodes once,
+nothing resampled), else 8 kHz μ-law (a G.711 side hears no more than that; two PCMU
+calls' octets cross as they are).
 """
 
 from __future__ import annotations
@@ -15,10 +22,19 @@ from __future__ import annotations
 from collections import deque
 from typing import Literal, TypeAlias
 
-__all__ = ["FrameBridge", "Side"]
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat, Codec
+
+__all__ = ["FrameBridge", "Side", "bridge_format"]
 
 Side: TypeAlias = Literal[0, 1]
 """One of the two calls."""
+
+
+def bridge_format(a: Codec, b: Codec) -> AudioFormat:
+    """The frames a bridge between a call on ``a`` and one on ``b`` carries (see the module
+    docstring): 16 kHz linear when both codecs carry 16 kHz or more, else 8 kHz μ-law."""
+    wide = PCM16_16K.sample_rate
+    return PCM16_16K if a.sample_rate >= wide and b.sample_rate >= wide else ULAW_8K
 
 
 class FrameBridge:

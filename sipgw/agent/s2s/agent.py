@@ -32,8 +32,9 @@ codec carries 16 kHz: G.722, Opus, as the assistant decides it) the session is o
 24 kHz linear audio (``audio/pcm``, the services' only linear format) and this agent's
 :attr:`audio_format` is that, so that the call's media resamples 16 to 24 kHz and back
 in its one place (``media/codecs/convert.py``; a call handed over from an agent of another
-format keeps the handing agent's when the session carries it, else the media converts to
-this one's at the switch); the voice detector and the
+format is carried at 24 kHz too, the media converting at the switch, unless
+``SIPGW_S2S_HANDOVER_FORMAT=keep`` keeps the handing agent's when the session carries it:
+:func:`session_format`); the voice detector and the
 answering-machine detector hear the caller as 8 kHz μ-law even then (one
 :class:`~sipgw.media.codecs.convert.Reformat` a call, as the assistant's; suppression,
 which takes 8 kHz μ-law only, cleans that copy, and the session gets the caller's audio
@@ -173,18 +174,21 @@ of its format on an HD-voice call)."""
 
 
 def session_format(
-    sample_rate: int, session: SpeechToSpeech, handed: AudioFormat | None = None
+    sample_rate: int,
+    session: SpeechToSpeech,
+    handed: AudioFormat | None = None,
+    keep_handed: bool = False,
 ) -> AudioFormat:
-    """The audio of a call whose codec carries ``sample_rate`` with ``session``: the
-    format of the agent that handed the call over (``handed``) when the session carries it
-    (the call's media goes on converting to it), else 24 kHz linear on an HD-voice call
-    (16 kHz or more) when the session carries it, else 8 kHz μ-law (the G.711 octets as
-    they are: no cost on a narrowband call)."""
-    if handed is not None and handed in session.audio_formats:
+    """The audio of a call whose codec carries ``sample_rate`` with ``session``: on an
+    HD-voice call (16 kHz or more) 24 kHz linear when the session carries it, the best it
+    takes, whatever the agent that handed the call over (``handed``) took; with
+    ``keep_handed`` (``SIPGW_S2S_HANDOVER_FORMAT=keep``) the handing agent's format when
+    the session carries it (the call's media goes on converting to it); on a narrowband
+    call, and with neither, 8 kHz μ-law (the G.711 octets as they are: no cost)."""
+    wide = sample_rate >= PCM16_16K.sample_rate and PCM16_24K in session.audio_formats
+    if handed is not None and handed in session.audio_formats and (keep_handed or not wide):
         return handed
-    if sample_rate >= PCM16_16K.sample_rate and PCM16_24K in session.audio_formats:
-        return PCM16_24K
-    return ULAW_8K
+    return PCM16_24K if wide else ULAW_8K
 
 
 def _session_in(new_session: Callable[[], SpeechToSpeech], audio: AudioFormat) -> SpeechToSpeech:
@@ -219,6 +223,9 @@ class S2sResources:
         preemptive_ms: with local turn-taking, caller silence after which the reply starts
             early, its audio held until the end of turn, dropped if the caller goes on
             (:meth:`SpeechToSpeechAgent.on_caller_audio`); 0 = off.
+        keep_handed_format: an HD-voice call handed over keeps the handing agent's format
+            when the session carries it (``SIPGW_S2S_HANDOVER_FORMAT=keep``:
+            :func:`session_format`); False: it is carried at 24 kHz.
     """
 
     settings: AssistantSettings
@@ -230,6 +237,7 @@ class S2sResources:
     reply_timeout: float = 5.0
     hand_off: HandOffSettings | None = None
     preemptive_ms: int = 0
+    keep_handed_format: bool = False
 
 
 class SpeechToSpeechAgent(ScopedAgent):
@@ -253,8 +261,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         session = resources.new_session()
         # The format, decided once (the module docstring): the media converts to and from it.
         audio = self.audio_format = session_format(
-            call.details.sample_rate, session, handed.audio if handed is not None else None
-        )
+            call.details.sample_rate, session, handed.audio if handed is not None else None,
+            resources.keep_handed_format,
+        )  # fmt: skip
         if audio != session.audio_format:
             session.use_audio_format(audio)
         in_format = partial(_session_in, resources.new_session, audio)  # a failure's next

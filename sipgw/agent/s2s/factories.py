@@ -92,6 +92,7 @@ def voice_agent_factory(
     lines: FallbackLineCache | None = None,
     *,
     reply_timeout: float = 5.0,
+    keep_handed_format: bool = False,
 ) -> S2sFactory:
     """Agents on AssemblyAI's Voice Agent API (``--agent voice-agent``)."""
     session: Callable[[], SpeechToSpeech] = partial(AssemblyAIVoiceAgent, voice_agent)
@@ -103,6 +104,7 @@ def voice_agent_factory(
             caller_context=caller_context,
             lines=lines,
             reply_timeout=reply_timeout,
+            keep_handed_format=keep_handed_format,
         )  # fmt: skip
     )
 
@@ -115,6 +117,7 @@ def realtime_factory(
     lines: FallbackLineCache | None = None,
     *,
     reply_timeout: float = 5.0,
+    keep_handed_format: bool = False,
 ) -> S2sFactory:
     """Agents on OpenAI's Realtime API (``--agent realtime``)."""
     session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
@@ -129,5 +132,6 @@ def realtime_factory(
             lines,
             reply_timeout,
             preemptive_ms=early,
+            keep_handed_format=keep_handed_format,
         )  # fmt: skip
     )

@@ -44,7 +44,7 @@ from sipgw.agent.idle.settings import IdleSection, idle_settings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
-from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
@@ -68,9 +68,10 @@ class AgentSections(
     CallerContextSection,
     CallbackSection,
     FallbackSection,
+    S2sSection,
 ):
-    """What a speech-to-speech agent reads of the assistant's sections, in one object (its
-    fields are theirs: each keeps its own help group and checks)."""
+    """What a speech-to-speech agent reads of the assistant's sections and its own, in one
+    object (its fields are theirs: each keeps its own help group and checks)."""
 
 
 @declare(CAPABILITIES)
@@ -104,7 +105,13 @@ def voice_agent_agent(
     )
     lines = _lines(shared, settings, VoiceKey("assemblyai-voice-agent", vendor.voice, ""))
     return voice_agent_factory(
-        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+        settings,
+        vendor,
+        registry,
+        hook,
+        lines,
+        reply_timeout=shared.s2s_reply_timeout_ms / 1000,
+        keep_handed_format=shared.handover_format == "keep",
     )
 
 
@@ -153,7 +160,13 @@ def realtime_agent(
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
     return realtime_factory(
-        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+        settings,
+        vendor,
+        registry,
+        hook,
+        lines,
+        reply_timeout=shared.s2s_reply_timeout_ms / 1000,
+        keep_handed_format=shared.handover_format == "keep",
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import choice, float_range, int_range, or_empty, text
 
-__all__ = ["RealtimeSection", "VoiceAgentSection"]
+__all__ = ["HANDOVER_FORMATS", "RealtimeSection", "S2sSection", "VoiceAgentSection"]
 
 
 def _chunk_ms(value: str) -> int:
@@ -158,4 +158,26 @@ class RealtimeSection:
     chunk_ms: int = setting(
         20, env="OPENAI_REALTIME_CHUNK_MS", parse=_chunk_ms,
         help="Caller audio per input_audio_buffer.append, ms (a multiple of 20).",
+    )  # fmt: skip
+
+
+HANDOVER_FORMATS = ("best", "keep")
+"""``SIPGW_S2S_HANDOVER_FORMAT``'s values."""
+
+
+@section(
+    "s2s",
+    title="Speech to speech (both services)",
+    intro="Read when `--agent voice-agent` or `--agent realtime` (docs/speech-to-speech.md).",
+)
+@dataclass(frozen=True)
+class S2sSection:
+    """What both speech-to-speech agents read."""
+
+    handover_format: str = setting(
+        "best", env="SIPGW_S2S_HANDOVER_FORMAT", parse=choice(*HANDOVER_FORMATS),
+        help="An HD-voice call (G.722, Opus) handed over to a speech-to-speech line: best = "
+        "its session opens at 24 kHz whatever the handing agent took (the caller keeps the "
+        "wideband audio); keep = in the handing agent's format when the session carries it "
+        "(8 kHz μ-law from a μ-law assistant: no resampling at the switch).",
     )  # fmt: skip

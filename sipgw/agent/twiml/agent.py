@@ -1043,6 +1043,8 @@ class TwimlAgent(Agent):
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged,
                       self._dial_legs())  # fmt: skip
         refer = dialing.on_refer = self._dial_refer_handler(verb, dialing, placer)
+        # wideband once bridged (both codecs 16 kHz) unless μ-law frames go elsewhere too
+        dialing.wideband = recorder is None and not self._forks and self._amd is None
         return dialing, refer
 
     def _dial_refer_handler(

@@ -47,6 +47,7 @@ from sipgw.agent.base import Agent, AgentFactory, CallControl, Referral
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg, LegEnded, LegProgress
+from sipgw.agent.twiml.dialformat import WidenedBridge, widen
 from sipgw.agent.twiml.dialrules import (
     DialCallStatus,
     DialResult,
@@ -59,6 +60,7 @@ from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.screening import LegHooks, ScreeningLeg
 from sipgw.agent.twiml.webhook import new_sid
 from sipgw.media.bridge import FrameBridge
+from sipgw.media.codecs import PCM16_16K, ULAW_8K
 from sipgw.twilio.document import Dial, DialTarget
 
 __all__ = [
@@ -68,11 +70,15 @@ __all__ = [
 
 log = logging.getLogger("sipgw.agent")
 
-DIALED_LEG = AgentCapabilities(amd=False, keypad=True, paid=False, early_media=True)
+BRIDGE_AUDIO = frozenset({ULAW_8K, PCM16_16K})
+"""The formats a bridged ``<Dial>``'s ends take (:mod:`sipgw.agent.twiml.dialformat`)."""
+DIALED_LEG = AgentCapabilities(
+    amd=False, keypad=True, paid=False, early_media=True, audio=BRIDGE_AUDIO
+)
 """What a second leg's agent takes: the called party's keys (they cross to the caller), and
 its early media (relayed to the caller in place of the ring tone)."""
 SCREENED_LEG = AgentCapabilities(
-    amd=False, keypad=True, paid=False, early_media=True, arrival_audio=True
+    amd=False, keypad=True, paid=False, early_media=True, arrival_audio=True, audio=BRIDGE_AUDIO
 )
 """A leg with a screening ``url``: also the called party's audio as it arrives (a
 ``<Gather input="speech">`` of the screening TwiML listens to it)."""
@@ -215,6 +221,11 @@ class DialRelay:
         self.on_refer: Callable[[Referral], None] | None = None
         """Takes a REFER the called party sends once bridged (``<Dial referUrl>``:
         :mod:`sipgw.agent.twiml.dialrefer`); None: it is declined."""
+        self.wideband = False
+        """Whether the bridge may carry wideband audio when both calls' codecs do
+        (:mod:`sipgw.agent.twiml.dialformat`); False: 8 kHz μ-law whatever they are."""
+        self.widened: WidenedBridge | None = None
+        """The two calls switched to a wideband format while bridged (None: μ-law)."""
 
     def agent(self, call: CallControl) -> Agent:
         """The second leg's agent (an :data:`~sipgw.agent.base.AgentFactory`)."""
@@ -387,7 +398,9 @@ class DialRelay:
             await asyncio.wait(waiting, return_when=first)
             if self._answered.done() and not ended.done() and not stopped.done():
                 self.bridged, self.answered_at = True, loop.time()
-                self.note("dial_bridged")
+                if self.wideband and self.leg_call is not None:
+                    self.widened = widen(self.call, self.leg_call)
+                self.note("dial_bridged", **self._format_note())
                 if self.on_bridged is not None:
                     self.on_bridged()
                 if self.send_digits:
@@ -410,6 +423,8 @@ class DialRelay:
             return (ended.result() if ended.done() else None), talked
         finally:
             self.bridged, self._over, self.in_screening = False, True, False
+            if self.widened is not None:
+                self.widened.restore()  # the TwiML after the <Dial> plays in μ-law
             stopped.cancel()
             if keys is not None:
                 keys.cancel()
@@ -419,6 +434,12 @@ class DialRelay:
                 leg.hangup()  # cancelled: the caller hung up
                 ended.cancel()
             self._report_end(ended.result() if ended.done() and not ended.cancelled() else None)
+
+    def _format_note(self) -> dict[str, object]:
+        widened = self.widened
+        if widened is None:
+            return {}
+        return {"audio": f"{widened.audio.encoding}/{widened.audio.sample_rate}"}
 
     async def _send_digits(self) -> None:
         """:attr:`send_digits` to the called party: ``w`` waits half a second, ``W`` one,
@@ -520,6 +541,8 @@ class BridgedDial(RelayedDial):
         self.hooks = hooks
         self.relay: DialRelay | None = None
         """The target ringing or bridged now."""
+        self.wideband = False
+        """Its relays' :attr:`DialRelay.wideband` (the TwiML agent says)."""
         self.sid = ""
         self.answered = False
 
@@ -532,6 +555,7 @@ class BridgedDial(RelayedDial):
         relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
                                 hooks, leg)  # fmt: skip
         relay.send_digits = target.send_digits
+        relay.wideband = self.wideband
         relay.on_refer = self.on_refer
         return relay
 

@@ -23,6 +23,7 @@ from sipgw.agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from sipgw.agent.twiml.webhook import TwilioIdentity
+from sipgw.media.codecs import PCM16_16K, ULAW_8K
 
 __all__ = ["STREAM_CAPABILITIES", "TWIML_CAPABILITIES", "stream_agent", "twiml_agent"]
 
@@ -37,6 +38,7 @@ TWIML_CAPABILITIES = AgentCapabilities(
     **_COMMON,  # type: ignore[arg-type]
     line_keys={"twiml_url": (TwimlSection, "url")},
     twiml=True,
+    audio=frozenset({ULAW_8K, PCM16_16K}),  # a bridged <Dial> (agent/twiml/dialformat.py)
 )
 """``twiml``: the app decides everything; no detection, blind transfers, keys as ``dtmf``,
 SIP calls; a line may name its own webhook (``twiml_url``), a placed call its own TwiML.

@@ -118,6 +118,15 @@ def follow_formats(
         recorder.use_formats(*formats_of(agent))
 
 
+def _digit_how(session: MediaSession | None) -> str:
+    """How a call's media hears key presses, for the digit's log line."""
+    if session is None or session.tones is None:
+        return "RFC 4733"
+    if session.params.telephone_event_pt is None:
+        return "in-band tones"
+    return "RFC 4733 or in-band tones"  # SIPGW_INBAND_DTMF=on: both, each press once
+
+
 class Consulting(Protocol):
     """Warm transfers, as a call's agent asks for them (:mod:`sipgw.app.calls.warmtransfer`)."""
 
@@ -335,6 +344,10 @@ class CallHandle:
             self.rtp_step.set_agent(agent)
         follow_formats(self.session, self.recorder, agent)
 
+    def follow_agent_format(self) -> None:
+        """Its agent changed its formats (a bridged TwiML ``<Dial>``): the media follows."""
+        follow_formats(self.session, self.recorder, self.agent)
+
     def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
         """The call's 20 ms step, for the ticker (:class:`~sipgw.media.aio.callmedia.CallMedia`):
         the session's frames to the agent (when there is one) and the recorder, the
@@ -347,14 +360,7 @@ class CallHandle:
         return self.rtp_step
 
     def _media_digit(self, digit: str) -> None:
-        session = self.session
-        if session is None or session.tones is None:
-            how = "RFC 4733"
-        elif session.params.telephone_event_pt is None:
-            how = "in-band tones"
-        else:
-            how = "RFC 4733 or in-band tones"  # SIPGW_INBAND_DTMF=on: both, each press once
-        self.dtmf_received(digit, how)
+        self.dtmf_received(digit, _digit_how(self.session))
 
     def clear_audio(self) -> int:
         """Nothing to take back on RTP: a frame sent is a frame the phone plays."""

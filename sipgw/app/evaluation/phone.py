@@ -56,7 +56,9 @@ __all__ = ["LOUD_DBFS", "Heard", "Phone", "TimestampedSocket", "sdp_audio_port"]
 FRAME_S = 0.020
 LOUD_DBFS = -50.0
 """A received audio packet at or above this level is loud (speech, a tone); below, silence."""
-AUDIO_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+AUDIO_PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8, "G722": 9}
+"""The codecs a phone may offer (G.722: its frames given by ``idle``; only G.711 is
+judged loud or quiet)."""
 SO_TIMESTAMPNS = int(getattr(socket, "SO_TIMESTAMPNS", 35))  # the Linux value
 _CMSG_SPACE = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("@qq")

@@ -481,24 +481,35 @@ async def test_narrowband_calls_and_sessions_without_24_khz_stay_mu_law() -> Non
         await r.agent.close()
 
 
-def test_a_call_handed_over_keeps_the_handing_agent_s_format_when_the_session_carries_it() -> None:
-    """A line taking an HD call over keeps the format of the agent that handed it (μ-law
-    from an assistant without 16 kHz vendors, 24 kHz from another speech-to-speech line)
-    when its session carries it; from a 16 kHz assistant, which neither service's session
-    carries, it opens at 24 kHz and the call's media converts at the switch."""
+def test_an_hd_call_handed_over_is_carried_at_24_khz_unless_told_to_keep_the_format() -> None:
+    """A line taking an HD call over opens its session at 24 kHz whatever the handing agent
+    took (μ-law from an assistant without 16 kHz vendors, 16 kHz from one with them): the
+    call's media converts at the switch. With ``keep_handed`` (SIPGW_S2S_HANDOVER_FORMAT=keep)
+    it keeps the handing agent's format when its session carries it."""
 
     class Session:
         audio_formats = frozenset({ULAW_8K, PCM16_24K})
 
     session = cast(SpeechToSpeech, Session())
     assert session_format(16000, session) == PCM16_24K
-    assert session_format(16000, session, ULAW_8K) == ULAW_8K
-    assert session_format(16000, session, PCM16_24K) == PCM16_24K
-    assert session_format(16000, session, PCM16_16K) == PCM16_24K
+    for handed in (ULAW_8K, PCM16_16K, PCM16_24K):
+        assert session_format(16000, session, handed) == PCM16_24K
+    assert session_format(16000, session, ULAW_8K, keep_handed=True) == ULAW_8K
+    assert session_format(16000, session, PCM16_24K, keep_handed=True) == PCM16_24K
+    # 16 kHz: not one the session carries, so even kept it is 24 kHz
+    assert session_format(16000, session, PCM16_16K, keep_handed=True) == PCM16_24K
     for service in (OpenAIRealtime, AssemblyAIVoiceAgent):  # realtime, voice-agent
         assert service.audio_formats == Session.audio_formats
-    assert session_format(8000, session, PCM16_16K) == ULAW_8K  # not one it carries
-    assert session_format(8000, session) == ULAW_8K
+    for keep in (False, True):  # a narrowband call stays μ-law
+        assert session_format(8000, session, PCM16_16K, keep_handed=keep) == ULAW_8K
+        assert session_format(8000, session, ULAW_8K, keep_handed=keep) == ULAW_8K
+        assert session_format(8000, session, keep_handed=keep) == ULAW_8K
+
+    class NarrowSession:
+        audio_formats = frozenset({ULAW_8K})
+
+    narrow = cast(SpeechToSpeech, NarrowSession())
+    assert session_format(16000, narrow, ULAW_8K) == ULAW_8K
 
 
 # -- noise suppression (SIPGW_NOISE_SUPPRESSION) --------------------------------------

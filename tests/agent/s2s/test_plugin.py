@@ -156,3 +156,16 @@ async def test_realtime_asks_for_the_api_s_noise_reduction_as_configured() -> No
     await agent.close("test")
     with pytest.raises(ConfigError, match="^OPENAI_REALTIME_NOISE_REDUCTION=on: "):
         find_agent("realtime").build(Sources({**env, "OPENAI_REALTIME_NOISE_REDUCTION": "on"}))
+
+
+@pytest.mark.parametrize("agent", ["voice-agent", "realtime"])
+def test_they_read_the_handover_format(agent: str) -> None:
+    env = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+           "SIPGW_CALL_RECORD_DIR": ""}  # fmt: skip
+    for value, keep in (("", False), ("best", False), ("keep", True)):
+        extra = {"SIPGW_S2S_HANDOVER_FORMAT": value} if value else {}
+        factory = find_agent(agent).build(Sources({**env, **extra})).make
+        assert isinstance(factory, S2sFactory)
+        assert factory.resources.keep_handed_format is keep
+    with pytest.raises(ConfigError, match="^SIPGW_S2S_HANDOVER_FORMAT=narrow: "):
+        find_agent(agent).build(Sources({**env, "SIPGW_S2S_HANDOVER_FORMAT": "narrow"}))
