@@ -322,6 +322,8 @@ class Record:
     """``trim="trim-silence"`` (Twilio's default): the silence before and after is cut."""
     recording_status_callback: str = ""
     recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset[str] = frozenset({"completed"})
+    """``recordingStatusCallbackEvent``: among ``in-progress``, ``completed``, ``absent``."""
     transcribe: bool = False
 
 
@@ -681,8 +683,20 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
         recording_status_callback_method=_callback_method(
             attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
         ),
+        recording_status_callback_events=_recording_events(attrs, "Record"),
         transcribe=_true(attrs, "transcribe", False),
     )
+
+
+def _recording_events(attrs: dict[str, str], tag: str) -> frozenset[str]:
+    """``recordingStatusCallbackEvent``: blank- or comma-separated, ``completed`` by default."""
+    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
+    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
+    if events - _RECORDING_EVENTS:
+        raise TwimlError(
+            f"<{tag} recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
+        )
+    return events
 
 
 def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
@@ -771,22 +785,37 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
     )
 
 
-_IGNORED_DIAL: Final = ("events",)
+_IGNORED_DIAL: Final = ("events", "callReason", "recordingConfigurationId")
 """What a ``<Dial>`` may carry that sipgw does not follow (docs/twilio-apps.md says why);
 each is logged as ignored."""
+_IGNORED_LEG: Final = {
+    "Number": ("byoc",),
+    "Sip": (),
+}
+"""What a ``<Number>`` or ``<Sip>`` may carry that sipgw does not follow, besides
+answering-machine detection (:data:`_LEG_AMD`); each is logged as ignored (``Number
+byoc``)."""
+_LEG_AMD: Final = (
+    "machineDetection", "machineDetectionTimeout", "machineDetectionSpeechThreshold",
+    "machineDetectionSpeechEndThreshold", "machineDetectionSilenceTimeout",
+    "amdStatusCallback", "amdStatusCallbackMethod",
+)  # fmt: skip
+"""A ``<Number>``'s and ``<Sip>``'s answering-machine detection: not run on a ``<Dial>``'s
+leg (docs/twilio-apps.md); each given is logged as ignored."""
 
 
 def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
-    return tuple(name for name in _IGNORED_DIAL if attrs.get(name, "").strip())
+    names = [name for name in _IGNORED_DIAL if attrs.get(name, "").strip()]
+    for noun in element.children:
+        for name in (*_IGNORED_LEG.get(noun.tag, ()), *_LEG_AMD):
+            given = f"{noun.tag} {name}"
+            if noun.attrs.get(name, "").strip() and given not in names:
+                names.append(given)
+    return tuple(names)
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
-    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
-    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
-    if events - _RECORDING_EVENTS:
-        raise TwimlError(
-            f"<Dial recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
-        )
+    events = _recording_events(attrs, "Dial")
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:

@@ -18,6 +18,7 @@ from sipgw.twilio.document import (
     Pause,
     Play,
     PlayDigits,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -76,6 +77,18 @@ def test_every_followed_verb() -> None:
         Hangup(),
         Reject("busy"),
     )  # fmt: skip
+
+
+def test_record_reads_its_recording_status_events() -> None:
+    (plain, asked) = parse_twiml(
+        '<Response><Record/><Record recordingStatusCallback="/rs" '
+        'recordingStatusCallbackEvent="in-progress, absent"/></Response>'
+    )
+    assert isinstance(plain, Record) and plain.recording_status_callback_events == {"completed"}
+    assert isinstance(asked, Record) and asked.recording_status_callback == "/rs"
+    assert asked.recording_status_callback_events == {"in-progress", "absent"}
+    with pytest.raises(TwimlError, match="recordingStatusCallbackEvent"):
+        parse_twiml('<Response><Record recordingStatusCallbackEvent="done"/></Response>')
 
 
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
@@ -271,6 +284,17 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
             '<Response><Dial><Number statusCallbackEvent="rang">1</Number></Dial></Response>'
         )
     assert (seventh.refer_url, seventh.refer_method) == ("/refer", "POST")
+    (ninth,) = parse_twiml(
+        '<Response><Dial callReason="Your order" recordingConfigurationId="RC1">'
+        '<Number byoc="BY1" machineDetection="Enable" amdStatusCallback="/amd">1</Number>'
+        '<Number byoc="BY2">2</Number><Sip machineDetection="DetectMessageEnd">sip:a@b</Sip>'
+        "</Dial></Response>"
+    )
+    assert isinstance(ninth, Dial) and ninth.ignored == (
+        "callReason", "recordingConfigurationId", "Number byoc", "Number machineDetection",
+        "Number amdStatusCallback", "Sip machineDetection",
+    )  # fmt: skip
+    assert [t.address for t in ninth.targets] == ["1", "2", "sip:a@b"]  # dialled all the same
     assert (first.refer_url, first.refer_method) == ("", "POST")
     (eighth,) = parse_twiml(
         '<Response><Dial referUrl=" https://app/r " referMethod="get">1</Dial></Response>'

@@ -94,7 +94,13 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.queuedial import QueueDial
-from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
+from sipgw.agent.twiml.recording import (
+    BEEP,
+    FRAME_SECONDS,
+    BridgeRecorder,
+    Recorder,
+    ulaw_wav,
+)
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
@@ -141,6 +147,12 @@ log = logging.getLogger("sipgw.agent")
 FallbackAction = Literal["say", "transfer", "hangup"]
 DialMode = Literal["bridge", "refer"]
 """How ``<Dial>`` connects: the gateway's own second leg, bridged, or a REFER."""
+
+
+def _time_ago(seconds: float) -> str:
+    """The wall-clock time ``seconds`` ago in RFC 2822, GMT (a ``RecordingStartTime``)."""
+    return email.utils.formatdate(time.time() - seconds, usegmt=True)
+
 
 REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
 """``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
@@ -849,7 +861,8 @@ class TwimlAgent(Agent):
             self._note("record_ignored", attribute="transcribe")
         if verb.play_beep:
             await self._play_audio(BEEP)
-        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key)
+        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key, sid=new_sid("RE"))
+        self._record_status(verb, recorder.sid, "in-progress", {})
         over = asyncio.Event()
         self._recording = (recorder, verb, over)
         try:
@@ -875,12 +888,13 @@ class TwimlAgent(Agent):
         """The recording written, its status callback queued; the action's form (None
         when nothing was heard)."""
         audio = recorder.audio(verb.trim)
+        sid = recorder.sid or new_sid("RE")
         if not recorder.heard_anything or not audio:
             self._note("record", ended_by=recorder.ended_by, seconds=0)
+            self._record_status(verb, sid, "absent", {})  # no file
             return None
         settings = self.settings
         assert settings.recording_dir is not None
-        sid = new_sid("RE")
         try:
             make_private_dir(settings.recording_dir)
             write_private_atomic(settings.recording_dir / f"{sid}.wav", ulaw_wav(audio))
@@ -894,21 +908,30 @@ class TwimlAgent(Agent):
         digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
         self._note("record", recording_sid=sid, ended_by=recorder.ended_by,
                    seconds=round(seconds, 2))  # fmt: skip
-        if verb.recording_status_callback and self._poster is not None:
-            try:
-                assert self._program is not None
-                where = absolute_url(self._program.url, verb.recording_status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
-            else:
-                self._poster.post(Callback(where, verb.recording_status_callback_method), {
-                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
-                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
-                    "RecordingDuration": str(round(seconds)), "RecordingChannels": "1",
-                    "RecordingSource": "RecordVerb", "RecordingStartTime": "",
-                })  # fmt: skip
+        self._record_status(verb, sid, "completed", {
+            "RecordingUrl": url, "RecordingDuration": str(round(seconds)),
+            "RecordingStartTime": _time_ago(len(recorder.frames) * FRAME_SECONDS),
+        })  # fmt: skip
         return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
                 ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _record_status(self, verb: Record, sid: str, status: str, extra: dict[str, str]) -> None:
+        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s
+        recording to its ``recordingStatusCallback``, when its
+        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
+        if (not verb.recording_status_callback or self._poster is None or self._program is None
+                or status not in verb.recording_status_callback_events):  # fmt: skip
+            return
+        try:
+            where = absolute_url(self._program.url, verb.recording_status_callback)
+        except ValueError as exc:
+            log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
+            return
+        self._poster.post(Callback(where, verb.recording_status_callback_method), {
+            "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
+            "RecordingSid": sid, "RecordingStatus": status, "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb", **extra,
+        })  # fmt: skip
 
     def _recording_at_hangup(self) -> None:
         """The caller hung up while recording: kept, and the action gets it with
@@ -1160,9 +1183,12 @@ class TwimlAgent(Agent):
                     "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
                     "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
                     "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
-                    "RecordingSource": "DialVerb",
+                    "RecordingSource": "DialVerb", "RecordingStartTime": _time_ago(
+                        asyncio.get_running_loop().time() - relay.answered_at
+                        if relay.answered_at is not None else recorder.seconds
+                    ),
                 })  # fmt: skip
-        return DialResult(result.status, result.sid, result.duration, fields)
+        return replace(result, recording=fields)
 
     async def _dial_refer(self, verb: Dial) -> DialResult | None:
         """Each target in turn by REFER; None once one answered (the call ends)."""
@@ -1359,7 +1385,7 @@ class TwimlAgent(Agent):
         conferencing.stop("caller")
         conferencing.leave("caller")
         dial = conferencing.verb.dial
-        result = DialResult("completed", "", conferencing.duration())
+        result = DialResult("answered")  # as a conference's <Dial> ends on Twilio
         self._post_callback(dial.action, dial.method, "completed", result.params())
 
     # ------------------------------------------------------------------ queues

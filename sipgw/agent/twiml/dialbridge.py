@@ -53,6 +53,7 @@ from sipgw.agent.twiml.dialrules import (
     dial_status,
     leg_login,
     ringback_frame,
+    sip_fields,
 )
 from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
 from sipgw.agent.twiml.recording import BridgeRecorder
@@ -212,6 +213,10 @@ class DialRelay:
         """The called party sent audio before answering (it replaces the ring tone)."""
         self.send_digits = ""
         """Keys sent to the called party once bridged (``<Number sendDigits>``)."""
+        self.target: DialTarget | None = None
+        """The ``<Number>`` or ``<Sip>`` this relay dials (for :meth:`sip_params`)."""
+        self.leg_ended: LegEnded | None = None
+        """How the leg ended, once :meth:`run` is over (None: not reported)."""
         self.on_refer: Callable[[Referral], None] | None = None
         """Takes a REFER the called party sends once bridged (``<Dial referUrl>``:
         :mod:`sipgw.agent.twiml.dialrefer`); None: it is declined."""
@@ -327,6 +332,20 @@ class DialRelay:
                 extra.append(("SipResponseCode", str(ended.status)))
         self._report("completed", leg_call_status(answered, kind, self.ended_by), tuple(extra))
 
+    def sip_params(self) -> tuple[tuple[str, str], ...]:
+        """A ``<Sip>`` target's ``DialSipCallId`` and ``DialSipResponseCode`` for the
+        ``action`` (:func:`~sipgw.agent.twiml.dialrules.sip_fields`): from how its leg
+        ended, else (the caller hung up first) from its answer, when it answered."""
+        if self.target is None:
+            return ()
+        ended, call = self.leg_ended, self.leg_call
+        if ended is not None:
+            call_id = ended.call_id or (call.call_id if call is not None else "")
+            return sip_fields(self.target, call_id, ended.status, ended.kind == "answered")
+        if call is not None:
+            return sip_fields(self.target, call.call_id, None, True)
+        return ()
+
     def dial_status(self, kind: str | None) -> DialCallStatus:
         """``DialCallStatus`` of this target (``no-answer`` when its screening refused)."""
         if self.screened_out:
@@ -418,7 +437,8 @@ class DialRelay:
             if not ended.done():
                 leg.hangup()  # cancelled: the caller hung up
                 ended.cancel()
-            self._report_end(ended.result() if ended.done() and not ended.cancelled() else None)
+            self.leg_ended = ended.result() if ended.done() and not ended.cancelled() else None
+            self._report_end(self.leg_ended)
 
     async def _send_digits(self) -> None:
         """:attr:`send_digits` to the called party: ``w`` waits half a second, ``W`` one,
@@ -465,7 +485,8 @@ class RelayedDial:
         if answered_at is not None:
             talked = round(asyncio.get_running_loop().time() - answered_at)
         answered = relay.leg_call is not None
-        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
+        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked,
+                          sip=relay.sip_params())  # fmt: skip
 
     # -- the caller's per-tick calls, to the relay of the moment
 
@@ -532,6 +553,7 @@ class BridgedDial(RelayedDial):
         relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
                                 hooks, leg)  # fmt: skip
         relay.send_digits = target.send_digits
+        relay.target = target
         relay.on_refer = self.on_refer
         return relay
 
@@ -566,7 +588,7 @@ class BridgedDial(RelayedDial):
             kind = ended.kind if ended is not None else None
             result = DialResult(
                 relay.dial_status(kind), self.sid,
-                None if talked is None else round(talked),
+                None if talked is None else round(talked), sip=relay.sip_params(),
             )  # fmt: skip
             self.note("dial_ended", target=target.address, status=result.status,
                       seconds=result.duration, ended_by=relay.ended_by or kind or "")  # fmt: skip

@@ -59,6 +59,8 @@ class Recorder:
     ended_by: str = ""
     """``silence``, ``max-length``, ``key`` or ``hangup`` once over."""
     key_pressed: str = ""
+    sid: str = ""
+    """The recording's ``RecordingSid`` (given at its start: ``in-progress`` names it)."""
 
     def frame(self, ulaw: bytes) -> bool:
         """Take one frame of the caller; True once the recording is over."""

@@ -9,7 +9,9 @@ hanging up, and the REFER setting."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +77,7 @@ class FakeLeg:
             self.on_progress(LegProgress("ringing", "sip:+15557654321@gw", self.target, 180))
         await asyncio.sleep(0.05)
         if self.plan == "busy":
-            self._end(LegEnded("busy", 486, "Busy Here"))
+            self._end(LegEnded("busy", 486, "Busy Here", self.call.call_id))
             return
         if self.plan == "no-answer":
             self._end(LegEnded("no-answer", 487, "no answer"))
@@ -103,6 +105,8 @@ class DialingCall(FakeCall):
     plans: dict[str, str] = field(default_factory=dict)
     talk: float = 30.0
     legs: list[FakeLeg] = field(default_factory=list)
+    legs_call_id: str = "leg@test"
+    """The SIP Call-ID of the legs placed."""
 
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
@@ -112,7 +116,8 @@ class DialingCall(FakeCall):
         plan = self.plans.get(target, "answer")
         if plan == "refuse":
             raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
-        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login)
+        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login,
+                      FakeCall(call_id=self.legs_call_id))  # fmt: skip
         leg.on_progress = on_progress
         if on_progress is not None:  # its INVITE went out
             on_progress(LegProgress("initiated", "sip:+15557654321@gw", target))
@@ -272,6 +277,8 @@ async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     assert action.params["DialCallStatus"] == "completed"
     assert re.fullmatch(r"CA[0-9a-f]{32}", action.params["DialCallSid"])
     assert action.params["DialCallDuration"] == "1"
+    assert action.params["DialBridged"] == "true"
+    assert "DialSipCallId" not in action.params  # a <Number>: no SIP fields
     assert action.params["CallStatus"] == "in-progress"
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]  # not the <Pause>
 
@@ -293,6 +300,7 @@ async def test_an_unanswered_dial_posts_why_and_the_twiml_goes_on(
     assert action.params["DialCallStatus"] == status
     assert "DialCallDuration" not in action.params
     assert ("DialCallSid" in action.params) == (plan != "refuse")  # no leg, no SID
+    assert action.params["DialBridged"] == "false"
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]
 
 
@@ -320,6 +328,36 @@ async def test_a_busy_target_and_one_that_answers_the_second_is_bridged(app: Twi
     assert action.params["DialCallStatus"] == "completed"
     assert call.legs[1].hangups == 1  # timeLimit: we hung up on them after 1 s
     assert action.params["DialCallDuration"] == "1"
+    # the <Sip> leg answered: its Call-ID and its INVITE's final response (Twilio's <Sip> page)
+    assert action.params["DialSipCallId"] == "leg@test"
+    assert action.params["DialSipResponseCode"] == "200"
+
+
+async def test_a_busy_sip_target_posts_its_call_id_and_response_code(app: TwilioSdkApp) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/dialled":
+            response.hangup()
+            return response
+        dial = Dial(action="/dialled")
+        dial.sip("sip:desk@pbx.example")
+        response.append(dial)
+        return response
+
+    app.twiml = twiml
+    call = caller()
+    call.plans = {"sip:desk@pbx.example": "busy"}
+    call.legs_call_id = "busy-leg@pbx.example"
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.hangups, within=5)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    (action,) = posted(app, "/dialled")
+    assert action.valid, "RequestValidator refused the action's signature"
+    assert action.params["DialCallStatus"] == "busy"
+    assert action.params["DialBridged"] == "false"
+    assert action.params["DialSipCallId"] == "busy-leg@pbx.example"
+    assert action.params["DialSipResponseCode"] == "486"
 
 
 async def test_hangup_on_star_ends_the_leg_and_the_caller_goes_on(app: TwilioSdkApp) -> None:
@@ -391,6 +429,8 @@ async def test_record_dual_writes_both_sides_in_two_channels(
     assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
     assert status.params["RecordingSource"] == "DialVerb"
+    started = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
+    assert 0.5 <= time.time() - started.timestamp() <= 30  # from the answer, a second before
     assert status.params["CallSid"] == agent.call_sid
     data = (tmp_path / f"{sid}.wav").read_bytes()
     assert data[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels
