@@ -57,6 +57,7 @@ __all__ = [
     "PlayDigits",
     "Record",
     "Redirect",
+    "Refer",
     "Reject",
     "Say",
     "Start",
@@ -295,6 +296,17 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
+class Refer:
+    """``<Refer><Sip>uri</Sip></Refer>``: the caller's phone is asked (SIP REFER, RFC 3515)
+    to call ``target`` and leave this call for it; ``action`` (``method``) gets
+    ``ReferCallStatus`` once the transfer is over (none: the next verb runs)."""
+
+    target: str
+    action: str = ""
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     """``<Hangup>``: end the call."""
 
@@ -354,6 +366,7 @@ Verb: TypeAlias = (
     | Record
     | Enqueue
     | Leave
+    | Refer
 )
 
 
@@ -850,6 +863,19 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
     )
 
 
+def _refer(element: _Element, attrs: dict[str, str]) -> Verb:
+    """Twilio's ``<Refer>``: one ``<Sip>`` noun, a SIP URI (headers in it, ``?X-Name=...``,
+    go with the REFER's target as RFC 3261 section 19.1.1 puts them)."""
+    nouns = [n for n in element.children if n.tag == "Sip"]
+    if len(nouns) != 1 or len(element.children) != 1:
+        raise TwimlError("<Refer> takes one <Sip> noun")
+    target = nouns[0].text.strip()
+    if not target.lower().startswith(("sip:", "sips:")):
+        raise TwimlError(f"<Refer><Sip>{target[:40]!r}</Sip>: a sip: or sips: URI")
+    return Refer(target, attrs.get("action", "").strip(),
+                 _callback_method(attrs.get("method", ""), "Refer method"))  # fmt: skip
+
+
 def _redirect(element: _Element, attrs: dict[str, str]) -> Verb:
     url = element.text.strip()
     if not url:
@@ -897,6 +923,7 @@ _VERBS: Final = {
     "Dial": _dial,
     "Redirect": _redirect,
     "Hangup": _hangup,
+    "Refer": _refer,
     "Reject": _reject,
     "Enqueue": _enqueue,
     "Leave": _leave,
@@ -905,20 +932,25 @@ _VERBS: Final = {
 SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
-    "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue",
+    "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue", "Refer",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
     "Pay": "card payments are not taken (no PCI-scoped capture)",
     "Prompt": "only inside <Pay>, which is refused",
-    "Refer": "a SIP REFER from TwiML is not followed (use <Dial><Sip>)",
-    "Echo": "not a verb sipgw follows",
+    "Echo": (
+        "undocumented: no Twilio page says what it does (the SDKs' echo() says only \"<Echo> "
+        'TwiML Verb")'
+    ),
     "Connect><Room": "no Twilio Video rooms",
     "Connect><Conversation": "no Twilio Conversations",
     "Connect><VirtualAgent": "no Dialogflow connector",
     "Connect><Assistant": "no Twilio AI Assistants",
-    "Start><Siprec": "no SIPREC recording server",
-    "Start><Transcription": "no real-time transcription callbacks",
+    "Start><Siprec": "not done: the gateway is no SIPREC client (RFC 7866) of a recording server",
+    "Start><Transcription": (
+        "not done: no real-time transcription events are posted (<Gather input=speech> and "
+        "<ConversationRelay> transcribe through SIPGW_TWIML_STT)"
+    ),
     "Stop><Siprec": "<Start><Siprec> is refused",
     "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",

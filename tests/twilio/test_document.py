@@ -20,6 +20,7 @@ from sipgw.twilio.document import (
     PlayDigits,
     Record,
     Redirect,
+    Refer,
     Reject,
     Say,
     Start,
@@ -89,6 +90,22 @@ def test_record_reads_its_recording_status_events() -> None:
     assert asked.recording_status_callback_events == {"in-progress", "absent"}
     with pytest.raises(TwimlError, match="recordingStatusCallbackEvent"):
         parse_twiml('<Response><Record recordingStatusCallbackEvent="done"/></Response>')
+
+
+def test_refer_reads_its_sip_target_and_action() -> None:
+    (refer,) = parse_twiml(
+        '<Response><Refer action="/done" method="GET">'
+        "<Sip>sip:alice@example.com?X-AcctNumber=123456&amp;X-Reason=billing</Sip>"
+        "</Refer></Response>"
+    )
+    assert refer == Refer("sip:alice@example.com?X-AcctNumber=123456&X-Reason=billing",
+                          "/done", "GET")  # fmt: skip
+    (plain,) = parse_twiml("<Response><Refer><Sip>sips:b@c.example</Sip></Refer></Response>")
+    assert plain == Refer("sips:b@c.example")
+    for bad in ("<Refer/>", "<Refer><Sip>+15551234567</Sip></Refer>",
+                "<Refer><Sip>sip:a@b</Sip><Sip>sip:c@d</Sip></Refer>"):  # fmt: skip
+        with pytest.raises(TwimlError, match="Refer"):
+            parse_twiml(f"<Response>{bad}</Response>")
 
 
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:

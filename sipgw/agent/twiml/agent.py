@@ -101,6 +101,7 @@ from sipgw.agent.twiml.recording import (
     Recorder,
     ulaw_wav,
 )
+from sipgw.agent.twiml.referverb import GATEWAY_HANGUP, ReferResult
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
@@ -127,6 +128,7 @@ from sipgw.twilio.document import (
     Play,
     PlayDigits,
     Record,
+    Refer,
     Say,
     Start,
     StopStream,
@@ -277,6 +279,8 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
+        self._referring: tuple[Refer, bool] | None = None
+        """A ``<Refer>`` under way, and whether the phone accepted it."""
         self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
         self._referred: tuple[Any, str] | StagedDial | str | None = None
         self._conferencing: ConferenceDial | None = None
@@ -545,6 +549,8 @@ class TwimlAgent(Agent):
                 await self._conference(verb)
             elif isinstance(verb, Enqueue):
                 await self._enqueue(verb)
+            elif isinstance(verb, Refer):
+                await self._refer(verb)
             elif isinstance(verb, Leave):
                 self.steps.append("refused <Leave>")
                 self._note("refused", verb="Leave", why="not in a queue (only in a waitUrl)")
@@ -1152,6 +1158,7 @@ class TwimlAgent(Agent):
         ``recordingStatusCallback``; the recording is taken: written once."""
         relay = dialing.relay
         recorder = relay.recorder if relay is not None else None
+        bridged_at = relay.answered_at if relay is not None else None
         if relay is not None:
             relay.recorder = None
         settings = self.settings
@@ -1183,9 +1190,10 @@ class TwimlAgent(Agent):
                     "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
                     "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
                     "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
-                    "RecordingSource": "DialVerb", "RecordingStartTime": _time_ago(
-                        asyncio.get_running_loop().time() - relay.answered_at
-                        if relay.answered_at is not None else recorder.seconds
+                    "RecordingSource": "DialVerb",
+                    "RecordingStartTime": _time_ago(
+                        recorder.seconds if bridged_at is None
+                        else asyncio.get_running_loop().time() - bridged_at
                     ),
                 })  # fmt: skip
         return replace(result, recording=fields)
@@ -1215,6 +1223,52 @@ class TwimlAgent(Agent):
                 status = DialResult(refer_status(self._refer_status))
         # as on Twilio: a <Dial> that did not connect goes on (its action, or the next verb)
         return status
+
+    async def _refer(self, verb: Refer) -> None:
+        """``<Refer>`` (:mod:`sipgw.agent.twiml.referverb`): the caller's phone is asked to
+        call the ``<Sip>`` target (a REFER through the dial allow-list); the gateway ends
+        this call once the target answered, else ``action`` gets why (its TwiML runs next)
+        or the next verb runs. The caller hanging up meanwhile posts it at the close."""
+        self.steps.append("refer")
+        self._note("refer", target=verb.target)
+        self._transfer_failed.clear()
+        self._refer_status = None
+        self._referring = (verb, False)
+        try:
+            accepted = await self.call.transfer(verb.target)
+        except DialRefused as exc:
+            log.warning("[%s] TwiML <Refer> %s refused: %s", self.call.call_id, verb.target, exc)
+            self._note("refused", verb="Refer", why=str(exc), target=verb.target)
+            accepted = False
+        if self._closed:
+            return  # close() posted it
+        result = ReferResult.refused()
+        if accepted:
+            self._referring = (verb, True)
+            await self._transfer_failed.wait()  # the call ends when the target answers
+            if self._closed:
+                return
+            if self._refer_status is not None:
+                result = ReferResult.not_reached(self._refer_status)
+        self._referring = None
+        self._note("refer_ended", status=result.status, notify=result.notify)
+        if verb.action:
+            assert self._program is not None
+            self._program.post(verb.action, verb.method, result.params(), "<Refer action>")
+
+    def _refer_at_close(self, reason: str) -> None:
+        """The call ended during a ``<Refer>``: the gateway's own hang-up once the target
+        answered (``in-progress``), or the caller's (``canceled``); ``action`` gets it
+        (its answer is not followed: the call is over)."""
+        referring, self._referring = self._referring, None
+        if referring is None:
+            return
+        verb, accepted = referring
+        done = accepted and reason == GATEWAY_HANGUP
+        result = ReferResult.answered() if done else ReferResult.canceled(accepted)
+        self._note("refer_ended", status=result.status, notify=result.notify)
+        if verb.action:
+            self._post_callback(verb.action, verb.method, "completed", result.params())
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer: the TwiML goes on after the ``<Dial>``."""
@@ -1673,6 +1727,7 @@ class TwimlAgent(Agent):
         self._closed = True
         self._out_done.set()
         self._transfer_failed.set()
+        self._refer_at_close(reason)
         self._recording_at_hangup()
         self._dial_at_hangup()
         self._conference_at_hangup()
