@@ -1142,8 +1142,34 @@ class TwimlAgent(Agent):
         if self.settings.recording_dir is None or not self.settings.recording_url:
             refuse("Dial record", "no recording directory and URL")
             return None
-        return partial(BridgeRecorder, verb.record.endswith("-dual"), float(verb.time_limit),
-                       verb.recording_track, verb.trim)  # fmt: skip
+
+        def recorder() -> BridgeRecorder:
+            made = BridgeRecorder(verb.record.endswith("-dual"), float(verb.time_limit),
+                                  verb.recording_track, verb.trim, sid=new_sid("RE"))  # fmt: skip
+            made.on_start = lambda: self._dial_recording_status(verb, made, "in-progress", {})
+            return made
+
+        return recorder
+
+    def _dial_recording_status(
+        self, verb: Dial, recorder: BridgeRecorder, status: str, extra: dict[str, str]
+    ) -> None:
+        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Dial record>``'s
+        recording to its ``recordingStatusCallback``, when its
+        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
+        if (not verb.recording_status_callback or self._poster is None or self._program is None
+                or status not in verb.recording_status_callback_events):  # fmt: skip
+            return
+        try:
+            where = absolute_url(self._program.url, verb.recording_status_callback)
+        except ValueError as exc:
+            log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
+            return
+        self._poster.post(Callback(where, verb.recording_status_callback_method), {
+            "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
+            "RecordingSid": recorder.sid, "RecordingStatus": status,
+            "RecordingChannels": str(recorder.channels), "RecordingSource": "DialVerb", **extra,
+        })  # fmt: skip
 
     def _refuse_dial_record(self, name: str, why: str) -> None:
         log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR and _URL)",
@@ -1162,9 +1188,13 @@ class TwimlAgent(Agent):
         if relay is not None:
             relay.recorder = None
         settings = self.settings
-        if recorder is None or not recorder.seconds or settings.recording_dir is None:
+        if recorder is None or settings.recording_dir is None:
             return result
-        sid = new_sid("RE")
+        if not recorder.seconds:  # never bridged, or silent throughout (trimmed away)
+            if recorder.started:
+                self._dial_recording_status(verb, recorder, "absent", {})
+            return result
+        sid = recorder.sid = recorder.sid or new_sid("RE")
         try:
             make_private_dir(settings.recording_dir)
             write_private_atomic(settings.recording_dir / f"{sid}.wav",
@@ -1179,23 +1209,13 @@ class TwimlAgent(Agent):
         self._note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
                    seconds=round(recorder.seconds, 2))  # fmt: skip
         fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
-        if (verb.recording_status_callback and "completed" in verb.recording_status_callback_events
-                and self._poster is not None and self._program is not None):  # fmt: skip
-            try:
-                where = absolute_url(self._program.url, verb.recording_status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
-            else:
-                self._poster.post(Callback(where, verb.recording_status_callback_method), {
-                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
-                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
-                    "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
-                    "RecordingSource": "DialVerb",
-                    "RecordingStartTime": _time_ago(
-                        recorder.seconds if bridged_at is None
-                        else asyncio.get_running_loop().time() - bridged_at
-                    ),
-                })  # fmt: skip
+        loop_now = asyncio.get_running_loop().time()
+        self._dial_recording_status(verb, recorder, "completed", {
+            "RecordingUrl": url, "RecordingDuration": seconds,
+            "RecordingStartTime": _time_ago(
+                recorder.seconds if bridged_at is None else loop_now - bridged_at
+            ),
+        })  # fmt: skip
         return replace(result, recording=fields)
 
     async def _dial_refer(self, verb: Dial) -> DialResult | None:

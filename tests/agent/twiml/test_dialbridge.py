@@ -57,6 +57,7 @@ class FakeLeg:
     heard: list[bytes | None] = field(default_factory=list)
     hangups: int = 0
     on_progress: Callable[[LegProgress], None] | None = None
+    says: bytes = CALLED_FRAME
 
     async def ended(self) -> LegEnded:
         return await asyncio.shield(self.outcome)
@@ -91,7 +92,7 @@ class FakeLeg:
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
         while not self.outcome.done() and loop.time() - start < self.talk:
-            agent.on_caller_frame(CALLED_FRAME)
+            agent.on_caller_frame(self.says)
             self.heard.append(agent.next_frame())
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - loop.time()))
@@ -107,6 +108,8 @@ class DialingCall(FakeCall):
     legs: list[FakeLeg] = field(default_factory=list)
     legs_call_id: str = "leg@test"
     """The SIP Call-ID of the legs placed."""
+    called_frame: bytes = CALLED_FRAME
+    """What the called parties say, each tick."""
 
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
@@ -118,6 +121,7 @@ class DialingCall(FakeCall):
             raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
         leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login,
                       FakeCall(call_id=self.legs_call_id))  # fmt: skip
+        leg.says = self.called_frame
         leg.on_progress = on_progress
         if on_progress is not None:  # its INVITE went out
             on_progress(LegProgress("initiated", "sip:+15557654321@gw", target))
@@ -409,23 +413,29 @@ async def test_the_caller_hanging_up_cancels_the_ringing_leg_and_posts_canceled(
 async def test_record_dual_writes_both_sides_in_two_channels(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
-    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual",
-                                 recording_status_callback="/rec",
-                                 recording_status_callback_method="GET")  # fmt: skip
+    app.twiml = dial_then_hangup(
+        action="/dialled",
+        record="record-from-answer-dual",
+        recording_status_callback="/rec",
+        recording_status_callback_method="GET",
+        recording_status_callback_event="in-progress completed",
+    )
     call = caller()
     call.talk = 1.0
     agent, ticker = await start(app, call, recording_dir=tmp_path,
                                 recording_url="https://rec.example/r")  # fmt: skip
     await wait_for(lambda: call.hangups, within=6)
-    await wait_for(lambda: posted(app, "/rec"), within=3)
+    await wait_for(lambda: len(posted(app, "/rec")) == 2, within=3)
     await ticker.stop()
     await agent.close("remote-bye")
     (action,) = posted(app, "/dialled")
     sid = action.params["RecordingSid"]
+    started, status = posted(app, "/rec")  # in-progress once bridged, then completed
+    assert started.valid and started.params["RecordingStatus"] == "in-progress"
+    assert started.params["RecordingSid"] == sid and "RecordingUrl" not in started.params
     assert action.params["RecordingUrl"] == f"https://rec.example/r/{sid}"
     assert action.params["RecordingDuration"] == "1"
-    (status,) = posted(app, "/rec")  # recordingStatusCallback: completed, signed
-    assert status.method == "GET" and status.valid
+    assert status.method == "GET" and status.valid  # recordingStatusCallback: signed
     assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
     assert status.params["RecordingSource"] == "DialVerb"
@@ -439,6 +449,39 @@ async def test_record_dual_writes_both_sides_in_two_channels(
     assert right.count(0x22) > 0.8 * len(right)  # the called party on the second channel
     left = samples[0::2]
     assert left.count(0x22) < 0.1 * len(left)  # the caller (caller_tone) on the first
+
+
+async def test_a_recording_silent_throughout_is_posted_absent(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    """Both sides silent, ``trim-silence``: no file, no ``RecordingUrl`` for the action, and
+    ``absent`` to the callback that asked for it (``in-progress`` before it, same SID)."""
+    app.twiml = dial_then_hangup(
+        action="/dialled",
+        record="record-from-answer",
+        trim="trim-silence",
+        recording_status_callback="/rec",
+        recording_status_callback_event="in-progress absent",
+    )
+    call = caller()
+    call.talk, call.called_frame = 1.0, b"\xff" * 160  # μ-law silence
+    agent = TwimlAgent(call, settings(url=app.url, recording_dir=tmp_path,
+                                      recording_url="https://rec.example/r"))  # fmt: skip
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, lambda n: b"\xff" * 160)
+    ticker.start()
+    await wait_for(lambda: call.hangups, within=6)
+    await wait_for(lambda: len(posted(app, "/rec")) == 2, within=3)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    (action,) = posted(app, "/dialled")
+    assert action.params["DialCallStatus"] == "completed" and "RecordingUrl" not in action.params
+    started, absent = posted(app, "/rec")
+    assert started.params["RecordingStatus"] == "in-progress"
+    assert absent.valid and absent.params["RecordingStatus"] == "absent"
+    assert absent.params["RecordingSid"] == started.params["RecordingSid"]
+    assert not await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))
 
 
 async def test_refer_setting_transfers_instead_of_bridging(app: TwilioSdkApp) -> None:
