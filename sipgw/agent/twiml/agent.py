@@ -1380,7 +1380,7 @@ class TwimlAgent(Agent):
             form = {
                 "AccountSid": self.settings.identity.account_sid, "ConferenceSid": room.sid,
                 "RecordingSid": recording.sid, "RecordingStatus": "in-progress",
-                "RecordingChannels": "1", "RecordingSource": "DialVerb",
+                "RecordingChannels": "1", "RecordingSource": "Conference",
                 "RecordingStartTime": email.utils.formatdate(
                     recording.started_at or time.time(), usegmt=True
                 ),
@@ -1400,7 +1400,7 @@ class TwimlAgent(Agent):
             "ConferenceSid": room.sid,
             "RecordingSid": recording.sid,
             "RecordingChannels": "1",
-            "RecordingSource": "DialVerb",
+            "RecordingSource": "Conference",
             "RecordingStartTime": email.utils.formatdate(
                 recording.started_at or time.time(), usegmt=True
             ),  # fmt: skip

@@ -107,13 +107,25 @@ def status_form(
             form["ParticipantLabel"] = event.label
     if event.kind == "participant-leave" and event.reason:
         form["ReasonParticipantLeft"] = event.reason
+        # the participant's own call: over when it hung up, else its TwiML goes on
+        hung_up = event.reason == _LEFT["caller"]
+        form["ParticipantCallStatus"] = "completed" if hung_up else "in-progress"
     if event.kind == "conference-end":
         form["ReasonConferenceEnded"] = event.reason
+        form["Reason"] = _ENDED.get(event.reason, event.reason)
         if event.ending:
             form["CallSidEndingConference"] = call_sid_of(event.ending)
             if event.ending_label:
                 form["ParticipantLabelEndingConference"] = event.ending_label
     return form
+
+
+_ENDED: Final = {
+    "participant-with-end-conference-on-exit-left": "Participant with endConferenceOnExit left the conference",
+    "last-participant-left": "Last participant left the conference",
+}
+"""``conference-end``'s ``Reason``, "a message indicating why the conference ended" (Twilio's
+page gives no wording): a sentence for each ``ReasonConferenceEnded``."""
 
 
 def _bool(value: bool) -> str:

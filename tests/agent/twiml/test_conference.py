@@ -19,7 +19,9 @@ from aiohttp import web
 from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 
 from sipgw.agent.base import CallDetails
+from sipgw.agent.conferences import RoomEvent
 from sipgw.agent.twiml.agent import TwimlAgent
+from sipgw.agent.twiml.conference import status_form
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
 from sipgw.media import g711
@@ -237,6 +239,7 @@ async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) ->
     (left,) = posted(app, "/status")
     assert left["StatusCallbackEvent"] == "participant-leave"
     assert left["ReasonParticipantLeft"] == "hangup_on_star"
+    assert left["ParticipantCallStatus"] == "in-progress"  # its TwiML goes on
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
@@ -331,6 +334,7 @@ async def test_the_rooms_recording_is_written_and_reported_at_its_end(
         await agent.close("remote-bye")
     (form,) = posted(app, "/rec")
     assert form["RecordingStatus"] == "completed" and form["ConferenceSid"] == room.sid
+    assert form["RecordingSource"] == "Conference"  # Twilio's, for a room's recording
     sid = form["RecordingSid"]
     assert form["RecordingUrl"] == f"https://rec.example/r/{sid}"
     data = (tmp_path / f"{sid}.wav").read_bytes()  # μ-law (format 7: not for wave.open)
@@ -384,3 +388,26 @@ async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
     await a[0].close("remote-bye")
     refused = [line for line in a[0].record.lines if line.get("type") == "twiml_refused"]
     assert refused and refused[0]["verb"] == "Gather in waitUrl"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [("participant_hung_up", "completed"), ("hangup_on_star", "in-progress"),
+     ("time_limit", "in-progress"), ("participant-with-end-conference-on-exit-left",
+                                     "in-progress")],
+)  # fmt: skip
+def test_a_participant_leaving_says_its_own_calls_status(reason: str, status: str) -> None:
+    """Twilio's ``ParticipantCallStatus`` on ``participant-leave``: the call is over when it
+    hung up; otherwise its TwiML goes on after the ``<Dial>``."""
+    event = RoomEvent("participant-leave", 3, 1_700_000_000.0, who="a@test", reason=reason)
+    form = status_form(event, "CF" + "0" * 32, "room", "AC" + "0" * 32)
+    assert form["ParticipantCallStatus"] == status and form["ReasonParticipantLeft"] == reason
+    start = RoomEvent("conference-start", 1, 1_700_000_000.0)
+    assert "ParticipantCallStatus" not in status_form(start, "CF1", "room", "AC1")
+
+
+def test_the_end_says_why_in_words_too() -> None:
+    end = RoomEvent("conference-end", 9, 1_700_000_000.0, reason="last-participant-left")
+    form = status_form(end, "CF1", "room", "AC1")
+    assert form["ReasonConferenceEnded"] == "last-participant-left"
+    assert form["Reason"] == "Last participant left the conference"
