@@ -40,6 +40,7 @@ from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enque
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
+    "LEG_AMD",
     "MAX_DEPTH",
     "MAX_TWIML_BYTES",
     "MAX_VERBS",
@@ -220,6 +221,13 @@ class DialTarget:
     status_callback_events: frozenset[str] = frozenset({"completed"})
     """``statusCallbackEvent``: among ``initiated``, ``ringing``, ``answered``,
     ``completed`` (``completed`` alone by default)."""
+    amd: tuple[tuple[str, str], ...] = ()
+    """``machineDetection`` and its tuning, under the names of Twilio's ``Calls`` parameters
+    (``MachineDetection``, ``MachineDetectionTimeout``...): who answered the leg is
+    detected before it is screened or bridged (``()``: not)."""
+    amd_status_callback: str = ""
+    """``amdStatusCallback``: where the leg's ``AnsweredBy`` is posted ("": nowhere)."""
+    amd_status_callback_method: str = "POST"
 
 
 DialRecord = Literal[
@@ -786,8 +794,17 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
         raise TwimlError(
             f"<{tag} statusCallbackEvent={words[:40]!r}>: among {', '.join(_LEG_EVENTS)}"
         )
+    amd = tuple((param, attrs[name].strip()) for name, param in LEG_AMD.items()
+                if attrs.get(name, "").strip())  # fmt: skip
+    if amd and dict(amd).get("MachineDetection") not in ("Enable", "DetectMessageEnd"):
+        raise TwimlError(f"<{tag} machineDetection>: Enable or DetectMessageEnd")
     return dataclasses.replace(
         target,
+        amd=amd,
+        amd_status_callback=attrs.get("amdStatusCallback", "").strip(),
+        amd_status_callback_method=_callback_method(
+            attrs.get("amdStatusCallbackMethod", ""), f"{tag} amdStatusCallbackMethod"
+        ),
         url=attrs.get("url", "").strip(),
         method=_callback_method(attrs.get("method", ""), f"{tag} method"),
         status_callback=attrs.get("statusCallback", "").strip(),
@@ -805,22 +822,23 @@ _IGNORED_LEG: Final = {
     "Number": ("byoc",),
     "Sip": (),
 }
-"""What a ``<Number>`` or ``<Sip>`` may carry that sipgw does not follow, besides
-answering-machine detection (:data:`_LEG_AMD`); each is logged as ignored (``Number
-byoc``)."""
-_LEG_AMD: Final = (
-    "machineDetection", "machineDetectionTimeout", "machineDetectionSpeechThreshold",
-    "machineDetectionSpeechEndThreshold", "machineDetectionSilenceTimeout",
-    "amdStatusCallback", "amdStatusCallbackMethod",
-)  # fmt: skip
-"""A ``<Number>``'s and ``<Sip>``'s answering-machine detection: not run on a ``<Dial>``'s
-leg (docs/twilio-apps.md); each given is logged as ignored."""
+"""What a ``<Number>`` or ``<Sip>`` may carry that sipgw does not follow; each is logged as
+ignored (``Number byoc``)."""
+LEG_AMD: Final = {
+    "machineDetection": "MachineDetection",
+    "machineDetectionTimeout": "MachineDetectionTimeout",
+    "machineDetectionSpeechThreshold": "MachineDetectionSpeechThreshold",
+    "machineDetectionSpeechEndThreshold": "MachineDetectionSpeechEndThreshold",
+    "machineDetectionSilenceTimeout": "MachineDetectionSilenceTimeout",
+}
+"""A ``<Number>``'s and ``<Sip>``'s answering-machine detection attributes, and the
+``Calls`` parameters of the same meaning (:attr:`DialTarget.amd`)."""
 
 
 def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
     names = [name for name in _IGNORED_DIAL if attrs.get(name, "").strip()]
     for noun in element.children:
-        for name in (*_IGNORED_LEG.get(noun.tag, ()), *_LEG_AMD):
+        for name in _IGNORED_LEG.get(noun.tag, ()):
             given = f"{noun.tag} {name}"
             if noun.attrs.get(name, "").strip() and given not in names:
                 names.append(given)

@@ -308,10 +308,26 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
         "</Dial></Response>"
     )
     assert isinstance(ninth, Dial) and ninth.ignored == (
-        "callReason", "recordingConfigurationId", "Number byoc", "Number machineDetection",
-        "Number amdStatusCallback", "Sip machineDetection",
+        "callReason", "recordingConfigurationId", "Number byoc",
     )  # fmt: skip
     assert [t.address for t in ninth.targets] == ["1", "2", "sip:a@b"]  # dialled all the same
+    detected, plain, sip_leg = ninth.targets
+    assert detected.amd == (("MachineDetection", "Enable"),)
+    assert detected.amd_status_callback == "/amd"
+    assert plain.amd == () and sip_leg.amd == (("MachineDetection", "DetectMessageEnd"),)
+    (tuned,) = parse_twiml(
+        '<Response><Dial><Number machineDetection="Enable" machineDetectionTimeout="10" '
+        'machineDetectionSilenceTimeout="3000" amdStatusCallbackMethod="GET">1</Number>'
+        "</Dial></Response>"
+    )
+    assert isinstance(tuned, Dial)
+    assert dict(tuned.targets[0].amd) == {
+        "MachineDetection": "Enable", "MachineDetectionTimeout": "10",
+        "MachineDetectionSilenceTimeout": "3000",
+    }  # fmt: skip
+    assert tuned.targets[0].amd_status_callback_method == "GET"
+    with pytest.raises(TwimlError, match="machineDetection"):
+        parse_twiml('<Response><Dial><Number machineDetection="Yes">1</Number></Dial></Response>')
     assert (first.refer_url, first.refer_method) == ("", "POST")
     (eighth,) = parse_twiml(
         '<Response><Dial referUrl=" https://app/r " referMethod="get">1</Dial></Response>'

@@ -121,7 +121,9 @@ def status_form(
 
 
 _ENDED: Final = {
-    "participant-with-end-conference-on-exit-left": "Participant with endConferenceOnExit left the conference",
+    "participant-with-end-conference-on-exit-left": (
+        "Participant with endConferenceOnExit left the conference"
+    ),
     "last-participant-left": "Last participant left the conference",
 }
 """``conference-end``'s ``Reason``, "a message indicating why the conference ended" (Twilio's

@@ -55,6 +55,7 @@ from sipgw.agent.twiml.dialrules import (
     ringback_frame,
     sip_fields,
 )
+from sipgw.agent.twiml.legamd import LegDetection
 from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.screening import LegHooks, ScreeningLeg
@@ -194,6 +195,8 @@ class DialRelay:
         """Answered and screened, never accepted: its screening TwiML refused the bridge, or
         the called party hung up during it."""
         self._screen_task: asyncio.Task[None] | None = None
+        self.detection: LegDetection | None = None
+        """Who answered, being detected (``machineDetection``): the caller hears ring tone."""
         self._ended_reported = False
         """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
@@ -275,7 +278,13 @@ class DialRelay:
         if self.leg is not None:
             self.leg.answered_at = asyncio.get_running_loop().time()
             self._report("answered")
-        if self.hooks is not None and self.leg is not None and self.leg.target.url:
+        target = self.leg.target if self.leg is not None else None
+        if (
+            self.hooks is not None
+            and self.leg is not None
+            and target
+            and (target.url or target.amd)
+        ):
             self.in_screening = self.screened_out = True  # until its TwiML accepts
             self._screen_task = asyncio.ensure_future(self._screen(call, self.hooks, self.leg))
             return
@@ -290,7 +299,15 @@ class DialRelay:
 
     async def _screen(self, call: CallControl, hooks: LegHooks, leg: LegStatus) -> None:
         """The screening TwiML, on the called party's leg alone; its end bridges the two,
-        its ``<Hangup>`` refuses the bridge (the leg is hung up)."""
+        its ``<Hangup>`` refuses the bridge (the leg is hung up). With ``machineDetection``
+        who answered is detected first (:mod:`sipgw.agent.twiml.legamd`); without a ``url``
+        the two are then bridged."""
+        if leg.target.amd:
+            await self._detect(hooks, leg)
+            if not leg.target.url:
+                if not self._over and not self._stop.is_set():
+                    self.accept(call)
+                return
         self.note("dial_screening", target=leg.target.address)
         accepted = False
         screening = self.screening = hooks.screener(leg, call)
@@ -309,6 +326,27 @@ class DialRelay:
         self.note("dial_screened", target=leg.target.address, accepted=False)
         self.in_screening = False
         self.stop("screening")  # the leg is hung up (already, after its <Hangup>)
+
+    async def _detect(self, hooks: LegHooks, leg: LegStatus) -> None:
+        """``AnsweredBy`` of the answered leg: given to its screening request and posted to
+        its ``amdStatusCallback``; a detection Twilio would refuse is skipped (logged)."""
+        try:
+            detection = LegDetection(leg.target, asyncio.get_running_loop().time())
+        except ValueError as exc:
+            log.warning("[%s] <Dial> %s machineDetection: %s (not detected)", self.call.call_id,
+                        leg.target.address, exc)  # fmt: skip
+            self.note("dial_ignored", attribute="machineDetection", why=str(exc))
+            return
+        self.detection = detection
+        try:
+            answer = await detection.decided
+        finally:
+            self.detection = None
+        leg.answered_by = (("AnsweredBy", answer),
+                           ("MachineDetectionDuration", str(detection.elapsed_ms)))  # fmt: skip
+        self.note("dial_answered_by", target=leg.target.address, answered_by=answer,
+                  elapsed_ms=detection.elapsed_ms)  # fmt: skip
+        hooks.answered_by(leg, answer, detection.elapsed_ms)
 
     def _report(self, event: str, final: str = "", extra: tuple[tuple[str, str], ...] = ()) -> None:
         if self.hooks is not None and self.leg is not None:
@@ -354,7 +392,10 @@ class DialRelay:
 
     def leg_frame(self, frame: bytes | None) -> None:
         """The called party's 20 ms (before the answer: its early media, to the caller;
-        nothing while its screening TwiML runs: that is between it and the gateway)."""
+        nothing while its screening TwiML runs: that is between it and the gateway; to the
+        detector while who answered is detected)."""
+        if self.detection is not None:
+            self.detection.frame(frame, asyncio.get_running_loop().time())
         if self.bridged:
             self.frames.push(1, frame)
             if self.recorder is not None:
@@ -548,7 +589,7 @@ class BridgedDial(RelayedDial):
         """``target``'s relay (of class ``kind``), with its recorder and its leg's hooks."""
         recorder = self.new_recorder() if self.new_recorder is not None else None
         hooks = self.hooks
-        wanted = target.url or target.status_callback
+        wanted = target.url or target.status_callback or target.amd
         leg = hooks.leg_status(target) if hooks is not None and wanted else None
         relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
                                 hooks, leg)  # fmt: skip
