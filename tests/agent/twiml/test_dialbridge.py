@@ -439,8 +439,8 @@ async def test_record_dual_writes_both_sides_in_two_channels(
     assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
     assert status.params["RecordingSource"] == "DialVerb"
-    started = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
-    assert 0.5 <= time.time() - started.timestamp() <= 30  # from the answer, a second before
+    began = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
+    assert 0.5 <= time.time() - began.timestamp() <= 30  # from the answer, a second before
     assert status.params["CallSid"] == agent.call_sid
     data = (tmp_path / f"{sid}.wav").read_bytes()
     assert data[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels

@@ -82,8 +82,8 @@ async def test_the_callers_words_are_recorded_until_silence_and_posted(
     assert status.valid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingSid"] == sid
     # when the recording began (RFC 2822, as Twilio's): seconds before the post, not empty
-    started = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
-    assert 0 <= time.time() - started.timestamp() <= 30
+    began = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
+    assert 0 <= time.time() - began.timestamp() <= 30
     assert agent.steps == ["record", "fetch <Record action>", "end hangup"]
 
 
