@@ -70,6 +70,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.twiml.audiofile",
     "sipgw.agent.twiml.recording",
     "sipgw.agent.twiml.dialrules",
+    "sipgw.agent.twiml.referverb",
     "sipgw.agent.twiml.legstatus",
 )
 """The agent modules documented as sans-IO: every one whose docstring's first line says so

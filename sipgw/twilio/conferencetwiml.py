@@ -50,7 +50,8 @@ RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
 IGNORED: Final = {
     "region": "the room is mixed by the gateway that took the call: there is no region",
     "jitterBufferSize": "the gateway's own jitter buffer plays each call (SIPGW_JITTER_*)",
-    "eventCallbackUrl": "what it is posted and when is not documented: use statusCallback",
+    "eventCallbackUrl": "deprecated in Twilio's page for recordingStatusCallback (followed)",
+    "recordingConfigurationId": "a Twilio Recording Configuration resource: sipgw has none",
 }
 """The attributes read but not followed, with the reason logged and recorded."""
 

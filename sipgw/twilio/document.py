@@ -40,6 +40,7 @@ from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enque
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
 
 __all__ = [
+    "LEG_AMD",
     "MAX_DEPTH",
     "MAX_TWIML_BYTES",
     "MAX_VERBS",
@@ -57,6 +58,7 @@ __all__ = [
     "PlayDigits",
     "Record",
     "Redirect",
+    "Refer",
     "Reject",
     "Say",
     "Start",
@@ -219,6 +221,13 @@ class DialTarget:
     status_callback_events: frozenset[str] = frozenset({"completed"})
     """``statusCallbackEvent``: among ``initiated``, ``ringing``, ``answered``,
     ``completed`` (``completed`` alone by default)."""
+    amd: tuple[tuple[str, str], ...] = ()
+    """``machineDetection`` and its tuning, under the names of Twilio's ``Calls`` parameters
+    (``MachineDetection``, ``MachineDetectionTimeout``...): who answered the leg is
+    detected before it is screened or bridged (``()``: not)."""
+    amd_status_callback: str = ""
+    """``amdStatusCallback``: where the leg's ``AnsweredBy`` is posted ("": nowhere)."""
+    amd_status_callback_method: str = "POST"
 
 
 DialRecord = Literal[
@@ -295,6 +304,17 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
+class Refer:
+    """``<Refer><Sip>uri</Sip></Refer>``: the caller's phone is asked (SIP REFER, RFC 3515)
+    to call ``target`` and leave this call for it; ``action`` (``method``) gets
+    ``ReferCallStatus`` once the transfer is over (none: the next verb runs)."""
+
+    target: str
+    action: str = ""
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     """``<Hangup>``: end the call."""
 
@@ -322,6 +342,8 @@ class Record:
     """``trim="trim-silence"`` (Twilio's default): the silence before and after is cut."""
     recording_status_callback: str = ""
     recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset[str] = frozenset({"completed"})
+    """``recordingStatusCallbackEvent``: among ``in-progress``, ``completed``, ``absent``."""
     transcribe: bool = False
 
 
@@ -352,6 +374,7 @@ Verb: TypeAlias = (
     | Record
     | Enqueue
     | Leave
+    | Refer
 )
 
 
@@ -681,8 +704,20 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
         recording_status_callback_method=_callback_method(
             attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
         ),
+        recording_status_callback_events=_recording_events(attrs, "Record"),
         transcribe=_true(attrs, "transcribe", False),
     )
+
+
+def _recording_events(attrs: dict[str, str], tag: str) -> frozenset[str]:
+    """``recordingStatusCallbackEvent``: blank- or comma-separated, ``completed`` by default."""
+    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
+    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
+    if events - _RECORDING_EVENTS:
+        raise TwimlError(
+            f"<{tag} recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
+        )
+    return events
 
 
 def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
@@ -759,8 +794,17 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
         raise TwimlError(
             f"<{tag} statusCallbackEvent={words[:40]!r}>: among {', '.join(_LEG_EVENTS)}"
         )
+    amd = tuple((param, attrs[name].strip()) for name, param in LEG_AMD.items()
+                if attrs.get(name, "").strip())  # fmt: skip
+    if amd and dict(amd).get("MachineDetection") not in ("Enable", "DetectMessageEnd"):
+        raise TwimlError(f"<{tag} machineDetection>: Enable or DetectMessageEnd")
     return dataclasses.replace(
         target,
+        amd=amd,
+        amd_status_callback=attrs.get("amdStatusCallback", "").strip(),
+        amd_status_callback_method=_callback_method(
+            attrs.get("amdStatusCallbackMethod", ""), f"{tag} amdStatusCallbackMethod"
+        ),
         url=attrs.get("url", "").strip(),
         method=_callback_method(attrs.get("method", ""), f"{tag} method"),
         status_callback=attrs.get("statusCallback", "").strip(),
@@ -771,22 +815,38 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
     )
 
 
-_IGNORED_DIAL: Final = ("events",)
+_IGNORED_DIAL: Final = ("events", "callReason", "recordingConfigurationId")
 """What a ``<Dial>`` may carry that sipgw does not follow (docs/twilio-apps.md says why);
 each is logged as ignored."""
+_IGNORED_LEG: Final = {
+    "Number": ("byoc",),
+    "Sip": (),
+}
+"""What a ``<Number>`` or ``<Sip>`` may carry that sipgw does not follow; each is logged as
+ignored (``Number byoc``)."""
+LEG_AMD: Final = {
+    "machineDetection": "MachineDetection",
+    "machineDetectionTimeout": "MachineDetectionTimeout",
+    "machineDetectionSpeechThreshold": "MachineDetectionSpeechThreshold",
+    "machineDetectionSpeechEndThreshold": "MachineDetectionSpeechEndThreshold",
+    "machineDetectionSilenceTimeout": "MachineDetectionSilenceTimeout",
+}
+"""A ``<Number>``'s and ``<Sip>``'s answering-machine detection attributes, and the
+``Calls`` parameters of the same meaning (:attr:`DialTarget.amd`)."""
 
 
 def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
-    return tuple(name for name in _IGNORED_DIAL if attrs.get(name, "").strip())
+    names = [name for name in _IGNORED_DIAL if attrs.get(name, "").strip()]
+    for noun in element.children:
+        for name in _IGNORED_LEG.get(noun.tag, ()):
+            given = f"{noun.tag} {name}"
+            if noun.attrs.get(name, "").strip() and given not in names:
+                names.append(given)
+    return tuple(names)
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
-    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
-    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
-    if events - _RECORDING_EVENTS:
-        raise TwimlError(
-            f"<Dial recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
-        )
+    events = _recording_events(attrs, "Dial")
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
@@ -819,6 +879,19 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         refer_url=attrs.get("referUrl", "").strip(),
         refer_method=_callback_method(attrs.get("referMethod", ""), "Dial referMethod"),
     )
+
+
+def _refer(element: _Element, attrs: dict[str, str]) -> Verb:
+    """Twilio's ``<Refer>``: one ``<Sip>`` noun, a SIP URI (headers in it, ``?X-Name=...``,
+    go with the REFER's target as RFC 3261 section 19.1.1 puts them)."""
+    nouns = [n for n in element.children if n.tag == "Sip"]
+    if len(nouns) != 1 or len(element.children) != 1:
+        raise TwimlError("<Refer> takes one <Sip> noun")
+    target = nouns[0].text.strip()
+    if not target.lower().startswith(("sip:", "sips:")):
+        raise TwimlError(f"<Refer><Sip>{target[:40]!r}</Sip>: a sip: or sips: URI")
+    return Refer(target, attrs.get("action", "").strip(),
+                 _callback_method(attrs.get("method", ""), "Refer method"))  # fmt: skip
 
 
 def _redirect(element: _Element, attrs: dict[str, str]) -> Verb:
@@ -868,6 +941,7 @@ _VERBS: Final = {
     "Dial": _dial,
     "Redirect": _redirect,
     "Hangup": _hangup,
+    "Refer": _refer,
     "Reject": _reject,
     "Enqueue": _enqueue,
     "Leave": _leave,
@@ -876,20 +950,25 @@ _VERBS: Final = {
 SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
-    "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue",
+    "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue", "Refer",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
     "Pay": "card payments are not taken (no PCI-scoped capture)",
     "Prompt": "only inside <Pay>, which is refused",
-    "Refer": "a SIP REFER from TwiML is not followed (use <Dial><Sip>)",
-    "Echo": "not a verb sipgw follows",
+    "Echo": (
+        "undocumented: no Twilio page says what it does (the SDKs' echo() says only \"<Echo> "
+        'TwiML Verb")'
+    ),
     "Connect><Room": "no Twilio Video rooms",
     "Connect><Conversation": "no Twilio Conversations",
     "Connect><VirtualAgent": "no Dialogflow connector",
     "Connect><Assistant": "no Twilio AI Assistants",
-    "Start><Siprec": "no SIPREC recording server",
-    "Start><Transcription": "no real-time transcription callbacks",
+    "Start><Siprec": "not done: the gateway is no SIPREC client (RFC 7866) of a recording server",
+    "Start><Transcription": (
+        "not done: no real-time transcription events are posted (<Gather input=speech> and "
+        "<ConversationRelay> transcribe through SIPGW_TWIML_STT)"
+    ),
     "Stop><Siprec": "<Start><Siprec> is refused",
     "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",

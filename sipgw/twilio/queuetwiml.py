@@ -32,8 +32,9 @@ __all__ = [
 
 MAX_QUEUE_NAME: Final = 64
 """Longest queue name (Twilio's limit)."""
-DEFAULT_MAX_QUEUE_SIZE: Final = 100
-"""Callers a queue holds at most when ``maxQueueSize`` is not given (a new Twilio queue's)."""
+DEFAULT_MAX_QUEUE_SIZE: Final = 1000
+"""Callers a queue holds at most when ``maxQueueSize`` is not given (a new Twilio queue's:
+"The default maximum length of the queue is 1000", Twilio's ``<Enqueue>`` page)."""
 MAX_QUEUE_SIZE: Final = 5000
 """Highest ``maxQueueSize`` (Twilio's own ceiling)."""
 WAIT_VERBS: Final = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})

@@ -7,7 +7,8 @@ The caller hears the bot (which echoes the caller's tone, plays its own, and cut
 ``clear``), the bot gets the caller's keys as ``dtmf``, its marks come back, its closing the
 stream moves the TwiML on to ``<Hangup>`` (the caller gets a BYE), ``<Dial><Sip>`` with
 ``SIPGW_TWIML_DIAL=refer`` hands the caller to a second baresip (the bridged ``<Dial>``,
-the default, is tests/interop/test_twiml_dial_peers.py), and each failure (a late webhook,
+the default, is tests/interop/test_twiml_dial_peers.py), so does ``<Refer>`` (its action
+posted), and each failure (a late webhook,
 bad TwiML, a stream that breaks mid-call) is the fallback line heard, then the hang-up.
 """
 
@@ -23,13 +24,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from twilio.twiml.voice_response import Connect, Dial, Stream, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Refer, Stream, VoiceResponse
 
 from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.media.g711 import linear_to_ulaw
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
+from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -220,6 +222,44 @@ def test_dial_sip_hands_the_caller_to_a_second_baresip(
             gw.wait_log(r"call ended:", 15)
             caller.hangup()
     assert any(line["type"] == "twiml_dial" for line in record(tmp_workdir))
+
+
+def test_refer_hands_the_caller_to_a_second_baresip_and_posts_the_action(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    """``<Refer action><Sip>``: baresip follows the REFER to the second phone; once that one
+    answered (the final NOTIFY's 200) the gateway hangs up, and the action gets
+    ``in-progress``, 202 and 200, signed."""
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
+
+        def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+            response = VoiceResponse()
+            if request.path == "/referred":
+                return response
+            refer = Refer(action="/referred")
+            refer.sip(human.uri)
+            response.append(refer)
+            return response
+
+        app.twiml = twiml
+        with (
+            gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW=human.uri) as gw,
+            phone(tmp_workdir) as caller,
+        ):
+            caller.dial(gw.uri("bot"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            established = human.wait_event("CALL_ESTABLISHED", 15)  # baresip followed our REFER
+            assert "sip:a@" in established["peeruri"]
+            gw.wait_log(r"call ended:", 15)
+            wait_for(lambda: any(r.path == "/referred" for r in app.requests), 10,
+                     lambda: [r.path for r in app.requests])  # fmt: skip
+            caller.hangup()
+    (action,) = [r for r in app.requests if r.path == "/referred"]
+    assert action.valid, "RequestValidator refused the action's signature"
+    assert action.params["ReferCallStatus"] == "in-progress"
+    assert action.params["ReferSipResponseCode"] == "202"
+    assert action.params["NotifySipResponseCode"] == "200"
+    assert action.params["CallStatus"] == "completed"
 
 
 FAILURES = {

@@ -54,8 +54,8 @@ def test_every_followed_attribute_as_the_sdk_writes_it() -> None:
 
 def test_what_is_not_followed_is_named_with_its_reason() -> None:
     conf = parsed(region="ie1", coach="CA" + "1" * 32, jitter_buffer_size="small",
-                  event_callback_url="/e").conference  # fmt: skip
-    names = ("region", "jitterBufferSize", "eventCallbackUrl")
+                  event_callback_url="/e", recording_configuration_id="RC1").conference  # fmt: skip
+    names = ("region", "jitterBufferSize", "eventCallbackUrl", "recordingConfigurationId")
     assert dict(conf.ignored) == {name: IGNORED[name] for name in names}
     assert conf.coach == "CA" + "1" * 32  # followed: only that participant hears this one
     # Twilio's defaults said out loud are no request for anything

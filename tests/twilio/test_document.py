@@ -18,7 +18,9 @@ from sipgw.twilio.document import (
     Pause,
     Play,
     PlayDigits,
+    Record,
     Redirect,
+    Refer,
     Reject,
     Say,
     Start,
@@ -76,6 +78,34 @@ def test_every_followed_verb() -> None:
         Hangup(),
         Reject("busy"),
     )  # fmt: skip
+
+
+def test_record_reads_its_recording_status_events() -> None:
+    (plain, asked) = parse_twiml(
+        '<Response><Record/><Record recordingStatusCallback="/rs" '
+        'recordingStatusCallbackEvent="in-progress, absent"/></Response>'
+    )
+    assert isinstance(plain, Record) and plain.recording_status_callback_events == {"completed"}
+    assert isinstance(asked, Record) and asked.recording_status_callback == "/rs"
+    assert asked.recording_status_callback_events == {"in-progress", "absent"}
+    with pytest.raises(TwimlError, match="recordingStatusCallbackEvent"):
+        parse_twiml('<Response><Record recordingStatusCallbackEvent="done"/></Response>')
+
+
+def test_refer_reads_its_sip_target_and_action() -> None:
+    (refer,) = parse_twiml(
+        '<Response><Refer action="/done" method="GET">'
+        "<Sip>sip:alice@example.com?X-AcctNumber=123456&amp;X-Reason=billing</Sip>"
+        "</Refer></Response>"
+    )
+    assert refer == Refer("sip:alice@example.com?X-AcctNumber=123456&X-Reason=billing",
+                          "/done", "GET")  # fmt: skip
+    (plain,) = parse_twiml("<Response><Refer><Sip>sips:b@c.example</Sip></Refer></Response>")
+    assert plain == Refer("sips:b@c.example")
+    for bad in ("<Refer/>", "<Refer><Sip>+15551234567</Sip></Refer>",
+                "<Refer><Sip>sip:a@b</Sip><Sip>sip:c@d</Sip></Refer>"):  # fmt: skip
+        with pytest.raises(TwimlError, match="Refer"):
+            parse_twiml(f"<Response>{bad}</Response>")
 
 
 def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
@@ -271,6 +301,33 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
             '<Response><Dial><Number statusCallbackEvent="rang">1</Number></Dial></Response>'
         )
     assert (seventh.refer_url, seventh.refer_method) == ("/refer", "POST")
+    (ninth,) = parse_twiml(
+        '<Response><Dial callReason="Your order" recordingConfigurationId="RC1">'
+        '<Number byoc="BY1" machineDetection="Enable" amdStatusCallback="/amd">1</Number>'
+        '<Number byoc="BY2">2</Number><Sip machineDetection="DetectMessageEnd">sip:a@b</Sip>'
+        "</Dial></Response>"
+    )
+    assert isinstance(ninth, Dial) and ninth.ignored == (
+        "callReason", "recordingConfigurationId", "Number byoc",
+    )  # fmt: skip
+    assert [t.address for t in ninth.targets] == ["1", "2", "sip:a@b"]  # dialled all the same
+    detected, plain, sip_leg = ninth.targets
+    assert detected.amd == (("MachineDetection", "Enable"),)
+    assert detected.amd_status_callback == "/amd"
+    assert plain.amd == () and sip_leg.amd == (("MachineDetection", "DetectMessageEnd"),)
+    (tuned,) = parse_twiml(
+        '<Response><Dial><Number machineDetection="Enable" machineDetectionTimeout="10" '
+        'machineDetectionSilenceTimeout="3000" amdStatusCallbackMethod="GET">1</Number>'
+        "</Dial></Response>"
+    )
+    assert isinstance(tuned, Dial)
+    assert dict(tuned.targets[0].amd) == {
+        "MachineDetection": "Enable", "MachineDetectionTimeout": "10",
+        "MachineDetectionSilenceTimeout": "3000",
+    }  # fmt: skip
+    assert tuned.targets[0].amd_status_callback_method == "GET"
+    with pytest.raises(TwimlError, match="machineDetection"):
+        parse_twiml('<Response><Dial><Number machineDetection="Yes">1</Number></Dial></Response>')
     assert (first.refer_url, first.refer_method) == ("", "POST")
     (eighth,) = parse_twiml(
         '<Response><Dial referUrl=" https://app/r " referMethod="get">1</Dial></Response>'

@@ -30,7 +30,7 @@ def test_defaults_are_twilios() -> None:
     (enqueue,) = parse_twiml("<Response><Enqueue> support </Enqueue></Response>")
     assert enqueue == Enqueue("support")
     assert (enqueue.method, enqueue.wait_url_method, enqueue.max_queue_size) == ("POST", "POST",
-                                                                                 100)  # fmt: skip
+                                                                                 1000)  # fmt: skip
 
 
 def test_taskrouter_and_a_queue_beside_other_nouns_are_refused() -> None:

@@ -49,6 +49,8 @@ def test_each_supported_row_is_parsed_into_a_verb_followed() -> None:
             xml = f'<{outer}><Stream url="wss://a.example/s" name="n"/></{outer}>'
         elif inner:
             xml = f"<{outer}><{inner}>sip:a@b.example</{inner}></{outer}>"
+        elif outer == "Refer":
+            xml = "<Refer><Sip>sip:a@b.example</Sip></Refer>"
         elif outer == "Enqueue":
             xml = "<Enqueue>support</Enqueue>"
         elif outer in ("Play", "Redirect"):

@@ -87,6 +87,8 @@ class LegEnded:
     status: int | None = None
     """The SIP status, when one applies."""
     reason: str = ""
+    call_id: str = ""
+    """The call's SIP Call-ID ("" when no INVITE went out)."""
 
 
 class ConsultLeg(Protocol):

@@ -94,7 +94,14 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.queuedial import QueueDial
-from sipgw.agent.twiml.recording import BEEP, BridgeRecorder, Recorder, ulaw_wav
+from sipgw.agent.twiml.recording import (
+    BEEP,
+    FRAME_SECONDS,
+    BridgeRecorder,
+    Recorder,
+    ulaw_wav,
+)
+from sipgw.agent.twiml.referverb import GATEWAY_HANGUP, ReferResult
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
@@ -121,6 +128,7 @@ from sipgw.twilio.document import (
     Play,
     PlayDigits,
     Record,
+    Refer,
     Say,
     Start,
     StopStream,
@@ -141,6 +149,12 @@ log = logging.getLogger("sipgw.agent")
 FallbackAction = Literal["say", "transfer", "hangup"]
 DialMode = Literal["bridge", "refer"]
 """How ``<Dial>`` connects: the gateway's own second leg, bridged, or a REFER."""
+
+
+def _time_ago(seconds: float) -> str:
+    """The wall-clock time ``seconds`` ago in RFC 2822, GMT (a ``RecordingStartTime``)."""
+    return email.utils.formatdate(time.time() - seconds, usegmt=True)
+
 
 REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
 """``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
@@ -265,6 +279,8 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
+        self._referring: tuple[Refer, bool] | None = None
+        """A ``<Refer>`` under way, and whether the phone accepted it."""
         self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
         self._referred: tuple[Any, str] | StagedDial | str | None = None
         self._conferencing: ConferenceDial | None = None
@@ -533,6 +549,8 @@ class TwimlAgent(Agent):
                 await self._conference(verb)
             elif isinstance(verb, Enqueue):
                 await self._enqueue(verb)
+            elif isinstance(verb, Refer):
+                await self._refer(verb)
             elif isinstance(verb, Leave):
                 self.steps.append("refused <Leave>")
                 self._note("refused", verb="Leave", why="not in a queue (only in a waitUrl)")
@@ -849,7 +867,8 @@ class TwimlAgent(Agent):
             self._note("record_ignored", attribute="transcribe")
         if verb.play_beep:
             await self._play_audio(BEEP)
-        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key)
+        recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key, sid=new_sid("RE"))
+        self._record_status(verb, recorder.sid, "in-progress", {})
         over = asyncio.Event()
         self._recording = (recorder, verb, over)
         try:
@@ -875,12 +894,13 @@ class TwimlAgent(Agent):
         """The recording written, its status callback queued; the action's form (None
         when nothing was heard)."""
         audio = recorder.audio(verb.trim)
+        sid = recorder.sid or new_sid("RE")
         if not recorder.heard_anything or not audio:
             self._note("record", ended_by=recorder.ended_by, seconds=0)
+            self._record_status(verb, sid, "absent", {})  # no file
             return None
         settings = self.settings
         assert settings.recording_dir is not None
-        sid = new_sid("RE")
         try:
             make_private_dir(settings.recording_dir)
             write_private_atomic(settings.recording_dir / f"{sid}.wav", ulaw_wav(audio))
@@ -894,21 +914,30 @@ class TwimlAgent(Agent):
         digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
         self._note("record", recording_sid=sid, ended_by=recorder.ended_by,
                    seconds=round(seconds, 2))  # fmt: skip
-        if verb.recording_status_callback and self._poster is not None:
-            try:
-                assert self._program is not None
-                where = absolute_url(self._program.url, verb.recording_status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
-            else:
-                self._poster.post(Callback(where, verb.recording_status_callback_method), {
-                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
-                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
-                    "RecordingDuration": str(round(seconds)), "RecordingChannels": "1",
-                    "RecordingSource": "RecordVerb", "RecordingStartTime": "",
-                })  # fmt: skip
+        self._record_status(verb, sid, "completed", {
+            "RecordingUrl": url, "RecordingDuration": str(round(seconds)),
+            "RecordingStartTime": _time_ago(len(recorder.frames) * FRAME_SECONDS),
+        })  # fmt: skip
         return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
                 ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _record_status(self, verb: Record, sid: str, status: str, extra: dict[str, str]) -> None:
+        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s
+        recording to its ``recordingStatusCallback``, when its
+        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
+        if (not verb.recording_status_callback or self._poster is None or self._program is None
+                or status not in verb.recording_status_callback_events):  # fmt: skip
+            return
+        try:
+            where = absolute_url(self._program.url, verb.recording_status_callback)
+        except ValueError as exc:
+            log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
+            return
+        self._poster.post(Callback(where, verb.recording_status_callback_method), {
+            "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
+            "RecordingSid": sid, "RecordingStatus": status, "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb", **extra,
+        })  # fmt: skip
 
     def _recording_at_hangup(self) -> None:
         """The caller hung up while recording: kept, and the action gets it with
@@ -1115,8 +1144,34 @@ class TwimlAgent(Agent):
         if self.settings.recording_dir is None or not self.settings.recording_url:
             refuse("Dial record", "no recording directory and URL")
             return None
-        return partial(BridgeRecorder, verb.record.endswith("-dual"), float(verb.time_limit),
-                       verb.recording_track, verb.trim)  # fmt: skip
+
+        def recorder() -> BridgeRecorder:
+            made = BridgeRecorder(verb.record.endswith("-dual"), float(verb.time_limit),
+                                  verb.recording_track, verb.trim, sid=new_sid("RE"))  # fmt: skip
+            made.on_start = lambda: self._dial_recording_status(verb, made, "in-progress", {})
+            return made
+
+        return recorder
+
+    def _dial_recording_status(
+        self, verb: Dial, recorder: BridgeRecorder, status: str, extra: dict[str, str]
+    ) -> None:
+        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Dial record>``'s
+        recording to its ``recordingStatusCallback``, when its
+        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
+        if (not verb.recording_status_callback or self._poster is None or self._program is None
+                or status not in verb.recording_status_callback_events):  # fmt: skip
+            return
+        try:
+            where = absolute_url(self._program.url, verb.recording_status_callback)
+        except ValueError as exc:
+            log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
+            return
+        self._poster.post(Callback(where, verb.recording_status_callback_method), {
+            "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
+            "RecordingSid": recorder.sid, "RecordingStatus": status,
+            "RecordingChannels": str(recorder.channels), "RecordingSource": "DialVerb", **extra,
+        })  # fmt: skip
 
     def _refuse_dial_record(self, name: str, why: str) -> None:
         log.warning("[%s] TwiML <Dial record>: refused (no SIPGW_TWIML_RECORDING_DIR and _URL)",
@@ -1131,12 +1186,17 @@ class TwimlAgent(Agent):
         ``recordingStatusCallback``; the recording is taken: written once."""
         relay = dialing.relay
         recorder = relay.recorder if relay is not None else None
+        bridged_at = relay.answered_at if relay is not None else None
         if relay is not None:
             relay.recorder = None
         settings = self.settings
-        if recorder is None or not recorder.seconds or settings.recording_dir is None:
+        if recorder is None or settings.recording_dir is None:
             return result
-        sid = new_sid("RE")
+        if not recorder.seconds:  # never bridged, or silent throughout (trimmed away)
+            if recorder.started:
+                self._dial_recording_status(verb, recorder, "absent", {})
+            return result
+        sid = recorder.sid = recorder.sid or new_sid("RE")
         try:
             make_private_dir(settings.recording_dir)
             write_private_atomic(settings.recording_dir / f"{sid}.wav",
@@ -1151,20 +1211,14 @@ class TwimlAgent(Agent):
         self._note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
                    seconds=round(recorder.seconds, 2))  # fmt: skip
         fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
-        if (verb.recording_status_callback and "completed" in verb.recording_status_callback_events
-                and self._poster is not None and self._program is not None):  # fmt: skip
-            try:
-                where = absolute_url(self._program.url, verb.recording_status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
-            else:
-                self._poster.post(Callback(where, verb.recording_status_callback_method), {
-                    "AccountSid": settings.identity.account_sid, "CallSid": self.call_sid,
-                    "RecordingSid": sid, "RecordingUrl": url, "RecordingStatus": "completed",
-                    "RecordingDuration": seconds, "RecordingChannels": str(recorder.channels),
-                    "RecordingSource": "DialVerb",
-                })  # fmt: skip
-        return DialResult(result.status, result.sid, result.duration, fields)
+        loop_now = asyncio.get_running_loop().time()
+        self._dial_recording_status(verb, recorder, "completed", {
+            "RecordingUrl": url, "RecordingDuration": seconds,
+            "RecordingStartTime": _time_ago(
+                recorder.seconds if bridged_at is None else loop_now - bridged_at
+            ),
+        })  # fmt: skip
+        return replace(result, recording=fields)
 
     async def _dial_refer(self, verb: Dial) -> DialResult | None:
         """Each target in turn by REFER; None once one answered (the call ends)."""
@@ -1191,6 +1245,52 @@ class TwimlAgent(Agent):
                 status = DialResult(refer_status(self._refer_status))
         # as on Twilio: a <Dial> that did not connect goes on (its action, or the next verb)
         return status
+
+    async def _refer(self, verb: Refer) -> None:
+        """``<Refer>`` (:mod:`sipgw.agent.twiml.referverb`): the caller's phone is asked to
+        call the ``<Sip>`` target (a REFER through the dial allow-list); the gateway ends
+        this call once the target answered, else ``action`` gets why (its TwiML runs next)
+        or the next verb runs. The caller hanging up meanwhile posts it at the close."""
+        self.steps.append("refer")
+        self._note("refer", target=verb.target)
+        self._transfer_failed.clear()
+        self._refer_status = None
+        self._referring = (verb, False)
+        try:
+            accepted = await self.call.transfer(verb.target)
+        except DialRefused as exc:
+            log.warning("[%s] TwiML <Refer> %s refused: %s", self.call.call_id, verb.target, exc)
+            self._note("refused", verb="Refer", why=str(exc), target=verb.target)
+            accepted = False
+        if self._closed:
+            return  # close() posted it
+        result = ReferResult.refused()
+        if accepted:
+            self._referring = (verb, True)
+            await self._transfer_failed.wait()  # the call ends when the target answers
+            if self._closed:
+                return
+            if self._refer_status is not None:
+                result = ReferResult.not_reached(self._refer_status)
+        self._referring = None
+        self._note("refer_ended", status=result.status, notify=result.notify)
+        if verb.action:
+            assert self._program is not None
+            self._program.post(verb.action, verb.method, result.params(), "<Refer action>")
+
+    def _refer_at_close(self, reason: str) -> None:
+        """The call ended during a ``<Refer>``: the gateway's own hang-up once the target
+        answered (``in-progress``), or the caller's (``canceled``); ``action`` gets it
+        (its answer is not followed: the call is over)."""
+        referring, self._referring = self._referring, None
+        if referring is None:
+            return
+        verb, accepted = referring
+        done = accepted and reason == GATEWAY_HANGUP
+        result = ReferResult.answered() if done else ReferResult.canceled(accepted)
+        self._note("refer_ended", status=result.status, notify=result.notify)
+        if verb.action:
+            self._post_callback(verb.action, verb.method, "completed", result.params())
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer: the TwiML goes on after the ``<Dial>``."""
@@ -1282,7 +1382,7 @@ class TwimlAgent(Agent):
             form = {
                 "AccountSid": self.settings.identity.account_sid, "ConferenceSid": room.sid,
                 "RecordingSid": recording.sid, "RecordingStatus": "in-progress",
-                "RecordingChannels": "1", "RecordingSource": "DialVerb",
+                "RecordingChannels": "1", "RecordingSource": "Conference",
                 "RecordingStartTime": email.utils.formatdate(
                     recording.started_at or time.time(), usegmt=True
                 ),
@@ -1302,7 +1402,7 @@ class TwimlAgent(Agent):
             "ConferenceSid": room.sid,
             "RecordingSid": recording.sid,
             "RecordingChannels": "1",
-            "RecordingSource": "DialVerb",
+            "RecordingSource": "Conference",
             "RecordingStartTime": email.utils.formatdate(
                 recording.started_at or time.time(), usegmt=True
             ),  # fmt: skip
@@ -1361,7 +1461,7 @@ class TwimlAgent(Agent):
         conferencing.stop("caller")
         conferencing.leave("caller")
         dial = conferencing.verb.dial
-        result = DialResult("completed", "", conferencing.duration())
+        result = DialResult("answered")  # as a conference's <Dial> ends on Twilio
         self._post_callback(dial.action, dial.method, "completed", result.params())
 
     # ------------------------------------------------------------------ queues
@@ -1649,6 +1749,7 @@ class TwimlAgent(Agent):
         self._closed = True
         self._out_done.set()
         self._transfer_failed.set()
+        self._refer_at_close(reason)
         self._recording_at_hangup()
         self._dial_at_hangup()
         self._conference_at_hangup()

@@ -16,9 +16,10 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
 - It is over when the room ends (a participant with ``endConferenceOnExit`` left),
   ``timeLimit`` passes, the caller presses ``*`` (``hangupOnStar``), or the caller hangs
   up. The seat is given up (the room hears the exit beep), and :meth:`ConferenceDial.run`
-  says how for the ``<Dial action>`` (``DialCallStatus=completed`` and the seconds in the
-  room as ``DialCallDuration``; a full room: ``failed``); the TwiML goes on after the
-  ``<Dial>``, or with its ``action``.
+  says how for the ``<Dial action>`` (``DialCallStatus=answered`` and ``DialBridged=true``,
+  with no ``DialCallSid`` nor ``DialCallDuration``, as Twilio's ``<Dial>`` page gives a
+  conference's; a full room: ``failed``); the TwiML goes on after the ``<Dial>``, or with
+  its ``action``.
 - The room's events this participant is to report (:data:`~sipgw.agent.conferences.
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
@@ -106,13 +107,27 @@ def status_form(
             form["ParticipantLabel"] = event.label
     if event.kind == "participant-leave" and event.reason:
         form["ReasonParticipantLeft"] = event.reason
+        # the participant's own call: over when it hung up, else its TwiML goes on
+        hung_up = event.reason == _LEFT["caller"]
+        form["ParticipantCallStatus"] = "completed" if hung_up else "in-progress"
     if event.kind == "conference-end":
         form["ReasonConferenceEnded"] = event.reason
+        form["Reason"] = _ENDED.get(event.reason, event.reason)
         if event.ending:
             form["CallSidEndingConference"] = call_sid_of(event.ending)
             if event.ending_label:
                 form["ParticipantLabelEndingConference"] = event.ending_label
     return form
+
+
+_ENDED: Final = {
+    "participant-with-end-conference-on-exit-left": (
+        "Participant with endConferenceOnExit left the conference"
+    ),
+    "last-participant-left": "Last participant left the conference",
+}
+"""``conference-end``'s ``Reason``, "a message indicating why the conference ended" (Twilio's
+page gives no wording): a sentence for each ``ReasonConferenceEnded``."""
 
 
 def _bool(value: bool) -> str:
@@ -232,7 +247,7 @@ class ConferenceDial:
         seconds = round(loop.time() - self._joined_at)
         self.note("conference_left", name=conf.name, conference_sid=room.sid,
                   ended_by=self.ended_by, seconds=seconds)  # fmt: skip
-        return DialResult("completed", "", seconds)
+        return DialResult("answered")  # Twilio's status for a room; no DialCallDuration
 
     async def _wait_to_start(self, within: float) -> None:
         """The ``waitUrl`` until the room starts, ends, or this participant stops."""
@@ -269,12 +284,6 @@ class ConferenceDial:
             else:
                 reason = _LEFT.get(why, why.replace("-", "_"))
             seat.leave(reason, self.clock())
-
-    def duration(self) -> int | None:
-        """Whole seconds in the room so far (None: not in)."""
-        if self._joined_at is None:
-            return None
-        return round(asyncio.get_running_loop().time() - self._joined_at)
 
     # -- the room's events
 

@@ -54,7 +54,9 @@ from sipgw.agent.twiml.dialrules import (
     dial_status,
     leg_login,
     ringback_frame,
+    sip_fields,
 )
+from sipgw.agent.twiml.legamd import LegDetection
 from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.screening import LegHooks, ScreeningLeg
@@ -199,6 +201,8 @@ class DialRelay:
         """Answered and screened, never accepted: its screening TwiML refused the bridge, or
         the called party hung up during it."""
         self._screen_task: asyncio.Task[None] | None = None
+        self.detection: LegDetection | None = None
+        """Who answered, being detected (``machineDetection``): the caller hears ring tone."""
         self._ended_reported = False
         """Called once the two are bridged (``answerOnBridge``: the caller's call is answered)."""
         self.frames = FrameBridge()
@@ -218,6 +222,10 @@ class DialRelay:
         """The called party sent audio before answering (it replaces the ring tone)."""
         self.send_digits = ""
         """Keys sent to the called party once bridged (``<Number sendDigits>``)."""
+        self.target: DialTarget | None = None
+        """The ``<Number>`` or ``<Sip>`` this relay dials (for :meth:`sip_params`)."""
+        self.leg_ended: LegEnded | None = None
+        """How the leg ended, once :meth:`run` is over (None: not reported)."""
         self.on_refer: Callable[[Referral], None] | None = None
         """Takes a REFER the called party sends once bridged (``<Dial referUrl>``:
         :mod:`sipgw.agent.twiml.dialrefer`); None: it is declined."""
@@ -281,7 +289,13 @@ class DialRelay:
         if self.leg is not None:
             self.leg.answered_at = asyncio.get_running_loop().time()
             self._report("answered")
-        if self.hooks is not None and self.leg is not None and self.leg.target.url:
+        target = self.leg.target if self.leg is not None else None
+        if (
+            self.hooks is not None
+            and self.leg is not None
+            and target
+            and (target.url or target.amd)
+        ):
             self.in_screening = self.screened_out = True  # until its TwiML accepts
             self._screen_task = asyncio.ensure_future(self._screen(call, self.hooks, self.leg))
             return
@@ -296,7 +310,15 @@ class DialRelay:
 
     async def _screen(self, call: CallControl, hooks: LegHooks, leg: LegStatus) -> None:
         """The screening TwiML, on the called party's leg alone; its end bridges the two,
-        its ``<Hangup>`` refuses the bridge (the leg is hung up)."""
+        its ``<Hangup>`` refuses the bridge (the leg is hung up). With ``machineDetection``
+        who answered is detected first (:mod:`sipgw.agent.twiml.legamd`); without a ``url``
+        the two are then bridged."""
+        if leg.target.amd:
+            await self._detect(hooks, leg)
+            if not leg.target.url:
+                if not self._over and not self._stop.is_set():
+                    self.accept(call)
+                return
         self.note("dial_screening", target=leg.target.address)
         accepted = False
         screening = self.screening = hooks.screener(leg, call)
@@ -315,6 +337,27 @@ class DialRelay:
         self.note("dial_screened", target=leg.target.address, accepted=False)
         self.in_screening = False
         self.stop("screening")  # the leg is hung up (already, after its <Hangup>)
+
+    async def _detect(self, hooks: LegHooks, leg: LegStatus) -> None:
+        """``AnsweredBy`` of the answered leg: given to its screening request and posted to
+        its ``amdStatusCallback``; a detection Twilio would refuse is skipped (logged)."""
+        try:
+            detection = LegDetection(leg.target, asyncio.get_running_loop().time())
+        except ValueError as exc:
+            log.warning("[%s] <Dial> %s machineDetection: %s (not detected)", self.call.call_id,
+                        leg.target.address, exc)  # fmt: skip
+            self.note("dial_ignored", attribute="machineDetection", why=str(exc))
+            return
+        self.detection = detection
+        try:
+            answer = await detection.decided
+        finally:
+            self.detection = None
+        leg.answered_by = (("AnsweredBy", answer),
+                           ("MachineDetectionDuration", str(detection.elapsed_ms)))  # fmt: skip
+        self.note("dial_answered_by", target=leg.target.address, answered_by=answer,
+                  elapsed_ms=detection.elapsed_ms)  # fmt: skip
+        hooks.answered_by(leg, answer, detection.elapsed_ms)
 
     def _report(self, event: str, final: str = "", extra: tuple[tuple[str, str], ...] = ()) -> None:
         if self.hooks is not None and self.leg is not None:
@@ -338,6 +381,20 @@ class DialRelay:
                 extra.append(("SipResponseCode", str(ended.status)))
         self._report("completed", leg_call_status(answered, kind, self.ended_by), tuple(extra))
 
+    def sip_params(self) -> tuple[tuple[str, str], ...]:
+        """A ``<Sip>`` target's ``DialSipCallId`` and ``DialSipResponseCode`` for the
+        ``action`` (:func:`~sipgw.agent.twiml.dialrules.sip_fields`): from how its leg
+        ended, else (the caller hung up first) from its answer, when it answered."""
+        if self.target is None:
+            return ()
+        ended, call = self.leg_ended, self.leg_call
+        if ended is not None:
+            call_id = ended.call_id or (call.call_id if call is not None else "")
+            return sip_fields(self.target, call_id, ended.status, ended.kind == "answered")
+        if call is not None:
+            return sip_fields(self.target, call.call_id, None, True)
+        return ()
+
     def dial_status(self, kind: str | None) -> DialCallStatus:
         """``DialCallStatus`` of this target (``no-answer`` when its screening refused)."""
         if self.screened_out:
@@ -346,7 +403,10 @@ class DialRelay:
 
     def leg_frame(self, frame: bytes | None) -> None:
         """The called party's 20 ms (before the answer: its early media, to the caller;
-        nothing while its screening TwiML runs: that is between it and the gateway)."""
+        nothing while its screening TwiML runs: that is between it and the gateway; to the
+        detector while who answered is detected)."""
+        if self.detection is not None:
+            self.detection.frame(frame, asyncio.get_running_loop().time())
         if self.bridged:
             self.frames.push(1, frame)
             if self.recorder is not None:
@@ -433,7 +493,8 @@ class DialRelay:
             if not ended.done():
                 leg.hangup()  # cancelled: the caller hung up
                 ended.cancel()
-            self._report_end(ended.result() if ended.done() and not ended.cancelled() else None)
+            self.leg_ended = ended.result() if ended.done() and not ended.cancelled() else None
+            self._report_end(self.leg_ended)
 
     def _format_note(self) -> dict[str, object]:
         widened = self.widened
@@ -486,7 +547,8 @@ class RelayedDial:
         if answered_at is not None:
             talked = round(asyncio.get_running_loop().time() - answered_at)
         answered = relay.leg_call is not None
-        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked)
+        return DialResult(dial_status(None, answered, caller_left=True), self.sid, talked,
+                          sip=relay.sip_params())  # fmt: skip
 
     # -- the caller's per-tick calls, to the relay of the moment
 
@@ -550,12 +612,13 @@ class BridgedDial(RelayedDial):
         """``target``'s relay (of class ``kind``), with its recorder and its leg's hooks."""
         recorder = self.new_recorder() if self.new_recorder is not None else None
         hooks = self.hooks
-        wanted = target.url or target.status_callback
+        wanted = target.url or target.status_callback or target.amd
         leg = hooks.leg_status(target) if hooks is not None and wanted else None
         relay: DialRelay = kind(self.call, self.dial, self.note, recorder, self.on_bridged,
                                 hooks, leg)  # fmt: skip
         relay.send_digits = target.send_digits
         relay.wideband = self.wideband
+        relay.target = target
         relay.on_refer = self.on_refer
         return relay
 
@@ -590,7 +653,7 @@ class BridgedDial(RelayedDial):
             kind = ended.kind if ended is not None else None
             result = DialResult(
                 relay.dial_status(kind), self.sid,
-                None if talked is None else round(talked),
+                None if talked is None else round(talked), sip=relay.sip_params(),
             )  # fmt: skip
             self.note("dial_ended", target=target.address, status=result.status,
                       seconds=result.duration, ended_by=relay.ended_by or kind or "")  # fmt: skip

@@ -154,12 +154,14 @@ class RingAllDial(BridgedDial):
                       ended_by=relay.ended_by or kind or "")  # fmt: skip
             if won:
                 self.answered = True
-                result = DialResult("completed", self.sid, seconds)
+                result = DialResult("completed", self.sid, seconds, sip=relay.sip_params())
             elif relay.ended_by != "lost":
                 statuses.append(status)
         if not self.answered:
-            self.sid = self._sids[placed[0][1]] if placed else ""
-            result = DialResult(unanswered_status(statuses), self.sid)
+            first = placed[0][1] if placed else None
+            self.sid = self._sids[first] if first is not None else ""
+            sip = first.sip_params() if first is not None else ()
+            result = DialResult(unanswered_status(statuses), self.sid, sip=sip)
         return result
 
     def at_hangup(self) -> DialResult:
@@ -173,7 +175,8 @@ class RingAllDial(BridgedDial):
         talked = None
         if winner.answered_at is not None:
             talked = round(asyncio.get_running_loop().time() - winner.answered_at)
-        return DialResult(dial_status(None, True, caller_left=True), self.sid, talked)
+        return DialResult(dial_status(None, True, caller_left=True), self.sid, talked,
+                          sip=winner.sip_params())  # fmt: skip
 
     def frame_for_caller(self) -> bytes | None:
         """The bridged target, or one ring tone while they all ring."""

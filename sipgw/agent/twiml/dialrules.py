@@ -6,8 +6,10 @@ what the caller hears while it rings.
   Decline), ``no-answer`` (no answer within ``timeout``: our CANCEL; 408, 480), ``failed``
   (anything else: unreachable, refused, not allowed), ``canceled`` (the caller hung up
   while it rang). :func:`refer_status` reads a REFER's final NOTIFY the same way.
-- :class:`DialResult`: the form the ``action`` gets (``DialCallStatus``, ``DialCallSid``,
-  ``DialCallDuration`` when answered, the recording's fields when recorded).
+- :class:`DialResult`: the form the ``action`` gets, as Twilio's ``<Dial>`` page lists it
+  (``DialCallStatus``, ``DialCallSid``, ``DialCallDuration`` when answered, ``DialBridged``,
+  the recording's fields when recorded), and for a ``<Sip>`` target what its page adds
+  (``DialSipCallId``, ``DialSipResponseCode``: :func:`sip_fields`).
 - :func:`usable_caller_id`: ``callerId`` is honoured when it is the caller's own number or
   the number they called (what Twilio accepts without a verified number: the call's own
   numbers); any other is refused (the gateway's own caller id goes out), so an app cannot
@@ -39,11 +41,14 @@ __all__ = [
     "leg_login",
     "refer_status",
     "ringback_frame",
+    "sip_fields",
     "usable_caller_id",
 ]
 
-DialCallStatus = Literal["completed", "busy", "no-answer", "failed", "canceled"]
-"""Twilio's ``DialCallStatus`` values."""
+DialCallStatus = Literal["completed", "answered", "busy", "no-answer", "failed", "canceled"]
+"""Twilio's ``DialCallStatus`` values (``answered``: a conference joined)."""
+_BRIDGED: Final = ("completed", "answered")
+"""The statuses of a caller connected to the party dialled (``DialBridged=true``)."""
 
 _UNANSWERED: Final[dict[str, DialCallStatus]] = {
     "busy": "busy",
@@ -85,6 +90,13 @@ class DialResult:
     """Whole seconds the two talked (None: not answered)."""
     recording: tuple[tuple[str, str], ...] = ()
     """``RecordingUrl``, ``RecordingSid``, ``RecordingDuration`` when recorded."""
+    sip: tuple[tuple[str, str], ...] = ()
+    """A ``<Sip>`` leg's ``DialSipCallId`` and ``DialSipResponseCode`` (:func:`sip_fields`)."""
+
+    @property
+    def bridged(self) -> bool:
+        """The caller was connected to the party dialled (Twilio's ``DialBridged``)."""
+        return self.status in _BRIDGED
 
     def params(self) -> tuple[tuple[str, str], ...]:
         """The fields posted to ``action`` beside the call's."""
@@ -93,7 +105,27 @@ class DialResult:
             fields.append(("DialCallSid", self.sid))
         if self.duration is not None:
             fields.append(("DialCallDuration", str(self.duration)))
-        return (*fields, *self.recording)
+        fields.append(("DialBridged", "true" if self.bridged else "false"))
+        return (*fields, *self.sip, *self.recording)
+
+
+def sip_fields(
+    target: DialTarget, call_id: str, status: int | None, answered: bool
+) -> tuple[tuple[str, str], ...]:
+    """What the ``action`` gets beside Twilio's ``<Dial>`` fields when ``target`` is a
+    ``<Sip>`` (Twilio's ``<Sip>`` page: "the SIP CallID header, the response code of the
+    invite attempt"): ``DialSipCallId`` (the leg's Call-ID, ``call_id``; none when no
+    INVITE went out) and ``DialSipResponseCode`` (``status``, the INVITE's final response;
+    200 when ``answered``; none when no response came). Nothing for another target."""
+    if target.kind != "sip":
+        return ()
+    fields: list[tuple[str, str]] = []
+    if call_id:
+        fields.append(("DialSipCallId", call_id))
+    code = 200 if answered else status
+    if code is not None:
+        fields.append(("DialSipResponseCode", str(code)))
+    return tuple(fields)
 
 
 _DIGITS: Final = re.compile(r"\D")

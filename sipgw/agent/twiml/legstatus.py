@@ -84,6 +84,9 @@ class LegStatus:
     caller: str = ""
     sequence: int = 0
     answered_at: float | None = None
+    answered_by: tuple[tuple[str, str], ...] = ()
+    """``AnsweredBy`` and ``MachineDetectionDuration`` once detected (``<Number
+    machineDetection>``): its screening request carries them."""
 
     @property
     def called(self) -> str:
@@ -112,7 +115,7 @@ class LegStatus:
 
     def screen_params(self) -> tuple[tuple[str, str], ...]:
         """What the screening document is fetched with (the leg answered: ``in-progress``)."""
-        return tuple(self.params("in-progress").items())
+        return (*self.params("in-progress").items(), *self.answered_by)
 
     def wants(self, event: str) -> bool:
         """``event`` is posted: the noun has a ``statusCallback`` and names it."""

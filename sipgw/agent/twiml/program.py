@@ -40,6 +40,7 @@ from sipgw.twilio.document import (
     PlayDigits,
     Record,
     Redirect,
+    Refer,
     Reject,
     Say,
     Start,
@@ -84,6 +85,7 @@ class Run:
         | DialConference
         | Enqueue
         | Leave
+        | Refer
     )
 
 

@@ -19,6 +19,7 @@ first sound and after the last are cut (``trim-silence``).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -59,6 +60,8 @@ class Recorder:
     ended_by: str = ""
     """``silence``, ``max-length``, ``key`` or ``hangup`` once over."""
     key_pressed: str = ""
+    sid: str = ""
+    """The recording's ``RecordingSid`` (given at its start: ``in-progress`` names it)."""
 
     def frame(self, ulaw: bytes) -> bool:
         """Take one frame of the caller; True once the recording is over."""
@@ -128,6 +131,15 @@ class BridgeRecorder:
     """Cut the silence before the first sound and after the last."""
     caller: bytearray = field(default_factory=bytearray)
     called: bytearray = field(default_factory=bytearray)
+    sid: str = ""
+    """The recording's ``RecordingSid`` (given before it starts: ``in-progress`` names it)."""
+    on_start: Callable[[], None] | None = field(default=None, repr=False)
+    """Called once, at the first frame kept (the two were bridged: the recording starts)."""
+
+    @property
+    def started(self) -> bool:
+        """A frame was kept: the two were bridged."""
+        return bool(self.caller or self.called)
 
     def caller_frame(self, ulaw: bytes | None) -> None:
         """The caller's 20 ms (None: nothing came: silence)."""
@@ -138,6 +150,9 @@ class BridgeRecorder:
         self._keep(self.called, ulaw)
 
     def _keep(self, side: bytearray, ulaw: bytes | None) -> None:
+        if self.on_start is not None:
+            start, self.on_start = self.on_start, None
+            start()
         if len(side) < self.max_seconds * 8000:
             side += ulaw if ulaw is not None else _SILENT_FRAME
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sipgw.agent.base import CallControl
+from sipgw.agent.twiml.legamd import amd_form
 from sipgw.agent.twiml.legstatus import LegStatus
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.statusposts import Callback
@@ -99,6 +100,10 @@ class LegHooks(Protocol):
         """The screening TwiML of ``leg`` (answered: ``call``), ready to run."""
         ...
 
+    def answered_by(self, leg: LegStatus, answer: str, elapsed_ms: int) -> None:
+        """``leg``'s ``AnsweredBy`` (``machineDetection``): to its ``amdStatusCallback``."""
+        ...
+
 
 class DialLegs:
     """The caller's TwiML agent's :class:`LegHooks` (see the module docstring).
@@ -150,6 +155,20 @@ class DialLegs:
                         "Number" if target.kind == "number" else "Sip", exc)  # fmt: skip
             return
         self.post(Callback(url, target.status_callback_method), form)
+
+    def answered_by(self, leg: LegStatus, answer: str, elapsed_ms: int) -> None:
+        """Post ``leg``'s ``AnsweredBy`` to its ``amdStatusCallback`` (none: nothing)."""
+        target = leg.target
+        if not target.amd_status_callback:
+            return
+        try:
+            url = absolute_url(self.base_url, target.amd_status_callback)
+        except ValueError as exc:
+            log.warning("[%s] <%s amdStatusCallback>: %s", self.log_id,
+                        "Number" if target.kind == "number" else "Sip", exc)  # fmt: skip
+            return
+        form = amd_form(self.account_sid, leg.sid, answer, elapsed_ms)
+        self.post(Callback(url, target.amd_status_callback_method), form)
 
     def screener(self, leg: LegStatus, call: CallControl) -> ScreeningLeg:
         """The TwiML agent that runs ``leg``'s screening document on ``call``; a URL that

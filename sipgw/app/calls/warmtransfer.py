@@ -60,7 +60,9 @@ class ConsultCall:
     async def ended(self) -> LegEnded:
         """Wait until it is over; how it ended."""
         outcome = await asyncio.shield(self.placed.outcome)
-        return LegEnded(outcome.kind, outcome.status, outcome.reason)
+        handle = self.placed.handle
+        call_id = handle.call_id if handle is not None else ""
+        return LegEnded(outcome.kind, outcome.status, outcome.reason, call_id)
 
     def hangup(self) -> None:
         """CANCEL while it rings, else BYE (nothing once it ended)."""

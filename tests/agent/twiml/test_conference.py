@@ -19,7 +19,9 @@ from aiohttp import web
 from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 
 from sipgw.agent.base import CallDetails
+from sipgw.agent.conferences import RoomEvent
 from sipgw.agent.twiml.agent import TwimlAgent
+from sipgw.agent.twiml.conference import status_form
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
 from sipgw.media import g711
@@ -152,7 +154,9 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
     assert "room" not in rooms.rooms
     after = posted(app, "/after")
     assert sorted(p["CallSid"] for p in after) == sorted(call_sid_of(f"{n}@test") for n in "ab")
-    assert {p["DialCallStatus"] for p in after} == {"completed"}
+    assert {p["DialCallStatus"] for p in after} == {"answered"}  # Twilio's, for a room
+    assert {p["DialBridged"] for p in after} == {"true"}
+    assert not any("DialCallDuration" in p or "DialCallSid" in p for p in after)
     for name in "bc":
         agent, _, ticker = callers[name]
         await ticker.stop()
@@ -229,12 +233,13 @@ async def test_hangup_on_star_leaves_and_the_twiml_goes_on(app: TwilioSdkApp) ->
     await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
     a[0].on_dtmf("*")
     await wait_for(lambda: a[1].hangups, 3)  # the action's <Hangup>
-    assert posted(app, "/after")[0]["DialCallStatus"] == "completed"
+    assert posted(app, "/after")[0]["DialCallStatus"] == "answered"
     assert len(rooms.rooms["room"].seats) == 1 and b[1].hangups == 0  # b stays, alone
     await wait_for(lambda: posted(app, "/status"), 3)
     (left,) = posted(app, "/status")
     assert left["StatusCallbackEvent"] == "participant-leave"
     assert left["ReasonParticipantLeft"] == "hangup_on_star"
+    assert left["ParticipantCallStatus"] == "in-progress"  # its TwiML goes on
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
@@ -252,6 +257,7 @@ async def test_a_full_room_refuses_the_next_caller_who_goes_on(app: TwilioSdkApp
     c = await caller(app, rooms, "c")
     await wait_for(lambda: c[1].hangups, 3)
     assert posted(app, "/after")[0]["DialCallStatus"] == "failed"
+    assert posted(app, "/after")[0]["DialBridged"] == "false"
     assert len(rooms.rooms["room"].seats) == 2
     for agent, _, ticker in (a, b, c):
         await ticker.stop()
@@ -301,7 +307,7 @@ async def test_time_limit_takes_the_caller_out_of_the_room(app: TwilioSdkApp) ->
     await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
     await wait_for(lambda: a[1].hangups, 3)  # out after a second: the action's <Hangup>
     (after,) = posted(app, "/after")
-    assert after["DialCallStatus"] == "completed" and after["DialCallDuration"] == "1"
+    assert after["DialCallStatus"] == "answered" and "DialCallDuration" not in after
     await wait_for(lambda: posted(app, "/status"), 3)
     assert posted(app, "/status")[0]["ReasonParticipantLeft"] == "time_limit"
     for agent, _, ticker in (a, b):
@@ -328,6 +334,7 @@ async def test_the_rooms_recording_is_written_and_reported_at_its_end(
         await agent.close("remote-bye")
     (form,) = posted(app, "/rec")
     assert form["RecordingStatus"] == "completed" and form["ConferenceSid"] == room.sid
+    assert form["RecordingSource"] == "Conference"  # Twilio's, for a room's recording
     sid = form["RecordingSid"]
     assert form["RecordingUrl"] == f"https://rec.example/r/{sid}"
     data = (tmp_path / f"{sid}.wav").read_bytes()  # μ-law (format 7: not for wave.open)
@@ -381,3 +388,26 @@ async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
     await a[0].close("remote-bye")
     refused = [line for line in a[0].record.lines if line.get("type") == "twiml_refused"]
     assert refused and refused[0]["verb"] == "Gather in waitUrl"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [("participant_hung_up", "completed"), ("hangup_on_star", "in-progress"),
+     ("time_limit", "in-progress"), ("participant-with-end-conference-on-exit-left",
+                                     "in-progress")],
+)  # fmt: skip
+def test_a_participant_leaving_says_its_own_calls_status(reason: str, status: str) -> None:
+    """Twilio's ``ParticipantCallStatus`` on ``participant-leave``: the call is over when it
+    hung up; otherwise its TwiML goes on after the ``<Dial>``."""
+    event = RoomEvent("participant-leave", 3, 1_700_000_000.0, who="a@test", reason=reason)
+    form = status_form(event, "CF" + "0" * 32, "room", "AC" + "0" * 32)
+    assert form["ParticipantCallStatus"] == status and form["ReasonParticipantLeft"] == reason
+    start = RoomEvent("conference-start", 1, 1_700_000_000.0)
+    assert "ParticipantCallStatus" not in status_form(start, "CF1", "room", "AC1")
+
+
+def test_the_end_says_why_in_words_too() -> None:
+    end = RoomEvent("conference-end", 9, 1_700_000_000.0, reason="last-participant-left")
+    form = status_form(end, "CF1", "room", "AC1")
+    assert form["ReasonConferenceEnded"] == "last-participant-left"
+    assert form["Reason"] == "Last participant left the conference"

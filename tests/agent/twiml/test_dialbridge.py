@@ -9,7 +9,9 @@ hanging up, and the REFER setting."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,7 @@ class FakeLeg:
     heard: list[bytes | None] = field(default_factory=list)
     hangups: int = 0
     on_progress: Callable[[LegProgress], None] | None = None
+    says: bytes = CALLED_FRAME
 
     async def ended(self) -> LegEnded:
         return await asyncio.shield(self.outcome)
@@ -75,7 +78,7 @@ class FakeLeg:
             self.on_progress(LegProgress("ringing", "sip:+15557654321@gw", self.target, 180))
         await asyncio.sleep(0.05)
         if self.plan == "busy":
-            self._end(LegEnded("busy", 486, "Busy Here"))
+            self._end(LegEnded("busy", 486, "Busy Here", self.call.call_id))
             return
         if self.plan == "no-answer":
             self._end(LegEnded("no-answer", 487, "no answer"))
@@ -89,7 +92,7 @@ class FakeLeg:
         loop = asyncio.get_running_loop()
         start, n = loop.time(), 0
         while not self.outcome.done() and loop.time() - start < self.talk:
-            agent.on_caller_frame(CALLED_FRAME)
+            agent.on_caller_frame(self.says)
             self.heard.append(agent.next_frame())
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - loop.time()))
@@ -103,6 +106,10 @@ class DialingCall(FakeCall):
     plans: dict[str, str] = field(default_factory=dict)
     talk: float = 30.0
     legs: list[FakeLeg] = field(default_factory=list)
+    legs_call_id: str = "leg@test"
+    """The SIP Call-ID of the legs placed."""
+    called_frame: bytes = CALLED_FRAME
+    """What the called parties say, each tick."""
 
     async def place_leg(
         self, target: str, agent: AgentFactory, ring_timeout: float, caller_id: str = "",
@@ -112,7 +119,9 @@ class DialingCall(FakeCall):
         plan = self.plans.get(target, "answer")
         if plan == "refuse":
             raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
-        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login)
+        leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login,
+                      FakeCall(call_id=self.legs_call_id))  # fmt: skip
+        leg.says = self.called_frame
         leg.on_progress = on_progress
         if on_progress is not None:  # its INVITE went out
             on_progress(LegProgress("initiated", "sip:+15557654321@gw", target))
@@ -272,6 +281,8 @@ async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     assert action.params["DialCallStatus"] == "completed"
     assert re.fullmatch(r"CA[0-9a-f]{32}", action.params["DialCallSid"])
     assert action.params["DialCallDuration"] == "1"
+    assert action.params["DialBridged"] == "true"
+    assert "DialSipCallId" not in action.params  # a <Number>: no SIP fields
     assert action.params["CallStatus"] == "in-progress"
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]  # not the <Pause>
 
@@ -293,6 +304,7 @@ async def test_an_unanswered_dial_posts_why_and_the_twiml_goes_on(
     assert action.params["DialCallStatus"] == status
     assert "DialCallDuration" not in action.params
     assert ("DialCallSid" in action.params) == (plan != "refuse")  # no leg, no SID
+    assert action.params["DialBridged"] == "false"
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]
 
 
@@ -320,6 +332,36 @@ async def test_a_busy_target_and_one_that_answers_the_second_is_bridged(app: Twi
     assert action.params["DialCallStatus"] == "completed"
     assert call.legs[1].hangups == 1  # timeLimit: we hung up on them after 1 s
     assert action.params["DialCallDuration"] == "1"
+    # the <Sip> leg answered: its Call-ID and its INVITE's final response (Twilio's <Sip> page)
+    assert action.params["DialSipCallId"] == "leg@test"
+    assert action.params["DialSipResponseCode"] == "200"
+
+
+async def test_a_busy_sip_target_posts_its_call_id_and_response_code(app: TwilioSdkApp) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        if request.path == "/dialled":
+            response.hangup()
+            return response
+        dial = Dial(action="/dialled")
+        dial.sip("sip:desk@pbx.example")
+        response.append(dial)
+        return response
+
+    app.twiml = twiml
+    call = caller()
+    call.plans = {"sip:desk@pbx.example": "busy"}
+    call.legs_call_id = "busy-leg@pbx.example"
+    agent, ticker = await start(app, call)
+    await wait_for(lambda: call.hangups, within=5)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    (action,) = posted(app, "/dialled")
+    assert action.valid, "RequestValidator refused the action's signature"
+    assert action.params["DialCallStatus"] == "busy"
+    assert action.params["DialBridged"] == "false"
+    assert action.params["DialSipCallId"] == "busy-leg@pbx.example"
+    assert action.params["DialSipResponseCode"] == "486"
 
 
 async def test_hangup_on_star_ends_the_leg_and_the_caller_goes_on(app: TwilioSdkApp) -> None:
@@ -371,26 +413,34 @@ async def test_the_caller_hanging_up_cancels_the_ringing_leg_and_posts_canceled(
 async def test_record_dual_writes_both_sides_in_two_channels(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
-    app.twiml = dial_then_hangup(action="/dialled", record="record-from-answer-dual",
-                                 recording_status_callback="/rec",
-                                 recording_status_callback_method="GET")  # fmt: skip
+    app.twiml = dial_then_hangup(
+        action="/dialled",
+        record="record-from-answer-dual",
+        recording_status_callback="/rec",
+        recording_status_callback_method="GET",
+        recording_status_callback_event="in-progress completed",
+    )
     call = caller()
     call.talk = 1.0
     agent, ticker = await start(app, call, recording_dir=tmp_path,
                                 recording_url="https://rec.example/r")  # fmt: skip
     await wait_for(lambda: call.hangups, within=6)
-    await wait_for(lambda: posted(app, "/rec"), within=3)
+    await wait_for(lambda: len(posted(app, "/rec")) == 2, within=3)
     await ticker.stop()
     await agent.close("remote-bye")
     (action,) = posted(app, "/dialled")
     sid = action.params["RecordingSid"]
+    started, status = posted(app, "/rec")  # in-progress once bridged, then completed
+    assert started.valid and started.params["RecordingStatus"] == "in-progress"
+    assert started.params["RecordingSid"] == sid and "RecordingUrl" not in started.params
     assert action.params["RecordingUrl"] == f"https://rec.example/r/{sid}"
     assert action.params["RecordingDuration"] == "1"
-    (status,) = posted(app, "/rec")  # recordingStatusCallback: completed, signed
-    assert status.method == "GET" and status.valid
+    assert status.method == "GET" and status.valid  # recordingStatusCallback: signed
     assert status.params["RecordingSid"] == sid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingChannels"] == "2" and status.params["RecordingDuration"] == "1"
     assert status.params["RecordingSource"] == "DialVerb"
+    began = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
+    assert 0.5 <= time.time() - began.timestamp() <= 30  # from the answer, a second before
     assert status.params["CallSid"] == agent.call_sid
     data = (tmp_path / f"{sid}.wav").read_bytes()
     assert data[20:24] == b"\x07\x00\x02\x00"  # μ-law, two channels
@@ -399,6 +449,39 @@ async def test_record_dual_writes_both_sides_in_two_channels(
     assert right.count(0x22) > 0.8 * len(right)  # the called party on the second channel
     left = samples[0::2]
     assert left.count(0x22) < 0.1 * len(left)  # the caller (caller_tone) on the first
+
+
+async def test_a_recording_silent_throughout_is_posted_absent(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    """Both sides silent, ``trim-silence``: no file, no ``RecordingUrl`` for the action, and
+    ``absent`` to the callback that asked for it (``in-progress`` before it, same SID)."""
+    app.twiml = dial_then_hangup(
+        action="/dialled",
+        record="record-from-answer",
+        trim="trim-silence",
+        recording_status_callback="/rec",
+        recording_status_callback_event="in-progress absent",
+    )
+    call = caller()
+    call.talk, call.called_frame = 1.0, b"\xff" * 160  # μ-law silence
+    agent = TwimlAgent(call, settings(url=app.url, recording_dir=tmp_path,
+                                      recording_url="https://rec.example/r"))  # fmt: skip
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, lambda n: b"\xff" * 160)
+    ticker.start()
+    await wait_for(lambda: call.hangups, within=6)
+    await wait_for(lambda: len(posted(app, "/rec")) == 2, within=3)
+    await ticker.stop()
+    await agent.close("remote-bye")
+    (action,) = posted(app, "/dialled")
+    assert action.params["DialCallStatus"] == "completed" and "RecordingUrl" not in action.params
+    started, absent = posted(app, "/rec")
+    assert started.params["RecordingStatus"] == "in-progress"
+    assert absent.valid and absent.params["RecordingStatus"] == "absent"
+    assert absent.params["RecordingSid"] == started.params["RecordingSid"]
+    assert not await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))
 
 
 async def test_refer_setting_transfers_instead_of_bridging(app: TwilioSdkApp) -> None:

@@ -11,13 +11,16 @@ import pytest
 from sipgw.agent.base import CallDetails
 from sipgw.agent.twiml.dialrules import (
     RING_TONES,
+    DialCallStatus,
     DialResult,
     dial_status,
     refer_status,
     ringback_frame,
+    sip_fields,
     usable_caller_id,
 )
 from sipgw.media.g711 import rms_dbfs, ulaw_to_linear
+from sipgw.twilio.document import DialTarget
 
 
 @pytest.mark.parametrize(
@@ -51,14 +54,52 @@ def test_refer_status(sip: int, status: str) -> None:
 
 def test_the_action_form() -> None:
     assert DialResult("busy", "CA1").params() == (
-        ("DialCallStatus", "busy"), ("DialCallSid", "CA1"),
+        ("DialCallStatus", "busy"), ("DialCallSid", "CA1"), ("DialBridged", "false"),
     )  # fmt: skip
-    assert DialResult("failed").params() == (("DialCallStatus", "failed"),)
+    assert DialResult("failed").params() == (
+        ("DialCallStatus", "failed"), ("DialBridged", "false"),
+    )  # fmt: skip
     recorded = DialResult("completed", "CA2", 0, (("RecordingSid", "RE1"),))
     assert recorded.params() == (
         ("DialCallStatus", "completed"), ("DialCallSid", "CA2"), ("DialCallDuration", "0"),
-        ("RecordingSid", "RE1"),
+        ("DialBridged", "true"), ("RecordingSid", "RE1"),
     )  # fmt: skip
+    # a conference joined: Twilio's `answered`, bridged, no DialCallSid nor DialCallDuration
+    assert DialResult("answered").params() == (
+        ("DialCallStatus", "answered"), ("DialBridged", "true"),
+    )  # fmt: skip
+    sip = (("DialSipCallId", "abc@host"), ("DialSipResponseCode", "486"))
+    assert DialResult("busy", "CA3", sip=sip).params() == (
+        ("DialCallStatus", "busy"), ("DialCallSid", "CA3"), ("DialBridged", "false"), *sip,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "bridged"),
+    [("completed", True), ("answered", True), ("busy", False), ("no-answer", False),
+     ("failed", False), ("canceled", False)],
+)  # fmt: skip
+def test_dial_bridged_says_whether_the_caller_was_connected(
+    status: DialCallStatus, bridged: bool
+) -> None:
+    assert DialResult(status).bridged is bridged
+
+
+SIP = DialTarget("sip", "sip:agent@pbx.example.com")
+
+
+def test_sip_fields_are_the_legs_call_id_and_final_response() -> None:
+    assert sip_fields(SIP, "abc@host", 486, False) == (
+        ("DialSipCallId", "abc@host"), ("DialSipResponseCode", "486"),
+    )  # fmt: skip
+    # answered: the INVITE's 2xx, whatever status the end carried
+    assert sip_fields(SIP, "abc@host", None, True) == (
+        ("DialSipCallId", "abc@host"), ("DialSipResponseCode", "200"),
+    )  # fmt: skip
+    # no INVITE went out (refused before sending) and no response came
+    assert sip_fields(SIP, "", None, False) == ()
+    # a <Number> gets none of them
+    assert sip_fields(DialTarget("number", "+15551234567"), "abc@host", 486, False) == ()
 
 
 DETAILS = CallDetails(caller_number="+15551234567", called_number="+15557654321")

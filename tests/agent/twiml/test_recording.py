@@ -6,7 +6,9 @@ hang-up mid-recording posted with ``Digits=hangup``, and no directory refused.""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,7 +51,12 @@ async def test_the_callers_words_are_recorded_until_silence_and_posted(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
     app.twiml = answers(  # type: ignore[assignment]
-        record_twiml(timeout=1, recording_status_callback="/status"), recorded=hangup()
+        record_twiml(
+            timeout=1,
+            recording_status_callback="/status",
+            recording_status_callback_event="in-progress completed",
+        ),
+        recorded=hangup(),
     )
     caller = Caller()
     caller.say([SILENT_FRAME] * 40 + speech_frames(1.0))  # the beep, then 1 s of words
@@ -69,9 +76,14 @@ async def test_the_callers_words_are_recorded_until_silence_and_posted(
     assert stat.S_IMODE(wav.stat().st_mode) == 0o600
     audio = decode_audio(wav.read_bytes(), "audio/wav")
     assert abs(len(audio) / 8000 - 1.0) <= 0.1  # trimmed: the words, not the silence
-    (status,) = posted(app, "/status")
+    started, status = posted(app, "/status")  # in-progress as it starts, then completed
+    assert started.valid and started.params["RecordingStatus"] == "in-progress"
+    assert started.params["RecordingSid"] == sid and "RecordingUrl" not in started.params
     assert status.valid and status.params["RecordingStatus"] == "completed"
     assert status.params["RecordingSid"] == sid
+    # when the recording began (RFC 2822, as Twilio's): seconds before the post, not empty
+    began = email.utils.parsedate_to_datetime(status.params["RecordingStartTime"])
+    assert 0 <= time.time() - began.timestamp() <= 30
     assert agent.steps == ["record", "fetch <Record action>", "end hangup"]
 
 
@@ -79,7 +91,9 @@ async def test_a_key_ends_it_and_silence_alone_falls_through(
     app: TwilioSdkApp, tmp_path: Path
 ) -> None:
     response = VoiceResponse()
-    response.record(action="/silent", timeout=1, play_beep=False)  # nothing said: on
+    response.record(action="/silent", timeout=1, play_beep=False,  # nothing said: on
+                    recording_status_callback="/rstatus",
+                    recording_status_callback_event="absent completed")  # fmt: skip
     response.record(action="/recorded", finish_on_key="#", timeout=0, play_beep=False)
     app.twiml = answers(response, recorded=hangup())  # type: ignore[assignment]
     caller = Caller()
@@ -91,6 +105,9 @@ async def test_a_key_ends_it_and_silence_alone_falls_through(
     agent.on_dtmf("#")
     await end_call(agent, call, ticker)
     assert not posted(app, "/silent")
+    (absent,) = posted(app, "/rstatus")  # the silent one: absent, no file, no URL
+    assert absent.valid and absent.params["RecordingStatus"] == "absent"
+    assert absent.params["RecordingSid"].startswith("RE") and "RecordingUrl" not in absent.params
     (action,) = posted(app, "/recorded")
     assert action.params["Digits"] == "#"
     assert len(await asyncio.to_thread(lambda: list(tmp_path.glob("RE*.wav")))) == 1

@@ -72,6 +72,7 @@ async def test_the_called_party_accepts_with_a_key_and_the_two_are_bridged(
     await agent.close("remote-bye")
     (action,) = posted(app, "/dialled")
     assert action.params["DialCallStatus"] == "completed" and action.valid
+    assert action.params["DialBridged"] == "true"  # what apps that screen read
     (screen,) = posted(app, "/screen")
     (accept,) = posted(app, "/accept")
     assert screen.valid and accept.valid and accept.params["Digits"] == "1"
@@ -110,6 +111,7 @@ async def test_a_hangup_in_the_screening_refuses_and_the_dial_is_no_answer(
     assert CALLED_FRAME not in ticker.heard()  # never bridged
     (action,) = posted(app, "/dialled")
     assert action.params["DialCallStatus"] == "no-answer"
+    assert action.params["DialBridged"] == "false"  # screened out: never connected
     (completed,) = posted(app, "/leg")  # completed alone, by default
     assert completed.params["CallStatus"] == "completed"  # the leg itself was answered
     ended = [x for x in agent.record.lines if x["type"] == "twiml_dial_ended"]
