@@ -14,10 +14,12 @@ number word, an object pronoun, a word that closes sentences), the class of the 
 before it (a preposition or an article two words back: a noun phrase just begun, "for
 the"), whether it opens as a question, and its length. A logistic model weighs them
 (``turn_text.json``), fitted by ``python -m bench.turn_text_train`` on every word prefix of
-the lines of ``tests/toolkit/turnset/texts.txt`` (a prefix: the caller goes on; the whole
-line: finished), lines sharing wording with the benchmark's sentences left out; its
-figures on the held-out lines are in docs/quality.md. Pure Python: a few microseconds a
-call.
+the lines of ``tests/toolkit/turnset/texts.txt`` and ``short_turns.txt`` (a prefix: the
+caller goes on; the whole line: finished), lines sharing wording with the benchmark's
+sentences left out. Rules come first: a turn ending in a word of :data:`OPEN_WORDS` ("and",
+"the", "to", "um", "I'm") is never finished. Its
+figures on the held-out lines are in docs/assistant.md ("Tentative ends"). Pure Python:
+about 8 µs a call.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Final
 
 __all__ = [
     "FEATURES",
+    "OPEN_WORDS",
     "WORD_CLASSES",
     "TextScorer",
     "default_scorer",
@@ -54,7 +57,7 @@ WORD_CLASSES: Final[dict[str, frozenset[str]]] = {
     }),
     "determiner": frozenset({
         "the", "a", "an", "my", "your", "our", "their", "his", "its", "this", "these",
-        "those", "some", "any", "another", "every", "each", "no", "what", "which", "whose",
+        "those", "some", "any", "another", "every", "each", "what", "which", "whose",
         "more", "less", "few", "several", "both", "either", "neither",
     }),
     "auxiliary": frozenset({
@@ -69,7 +72,7 @@ WORD_CLASSES: Final[dict[str, frozenset[str]]] = {
         "seems", "feel", "please",
     }),
     "pronoun": frozenset({"i", "we", "you", "he", "she", "they", "it", "someone", "nobody",
-                          "there", "everyone", "somebody", "anyone", "one"}),
+                          "everyone", "somebody", "anyone"}),
     "filler": frozenset({"um", "uh", "er", "erm", "hmm", "mm", "uhm", "ah", "well", "like",
                          "so", "actually", "basically", "just"}),
     "number": frozenset({
@@ -87,6 +90,11 @@ WORD_CLASSES: Final[dict[str, frozenset[str]]] = {
         "right", "online", "away", "properly", "anything", "everything", "possible", "up",
         "out", "off", "down", "all", "bye", "goodbye", "tonight", "weekend", "o'clock",
     }),
+    "answer": frozenset({
+        "yes", "yeah", "yep", "yup", "no", "nope", "okay", "ok", "sure", "hello", "hi", "hey",
+        "thanks", "bye", "goodbye", "right", "correct", "exactly", "perfect", "great", "fine",
+        "absolutely", "definitely", "alright", "cheers", "sorry", "pardon",
+    }),
 }  # fmt: skip
 """Word classes of a turn's last words (a word may be in several: "like", "so", "that")."""
 _QUESTION_START: Final = frozenset({
@@ -97,9 +105,24 @@ FEATURES: Final = (
     *(f"last_{name}" for name in WORD_CLASSES),
     "last_digits", "last_ed", "last_ly", "last_ing",
     "before_preposition", "before_determiner", "before_auxiliary", "before_number",
-    "question", "one_word", "two_words", "log_words",
+    "closing_pair", "question", "one_word", "two_words", "log_words",
 )  # fmt: skip
 """The scorer's inputs, in order (:func:`features`)."""
+OPEN_WORDS: Final = frozenset({
+    "and", "but", "or", "because", "if", "than", "although", "though", "unless", "whether",
+    "nor", "the", "a", "an", "my", "your", "our", "their", "to", "of", "for", "with", "from",
+    "into", "um", "uh", "er", "erm", "uhm", "i", "we", "they", "he", "she", "i'm", "i'd",
+    "i've", "we're", "you're", "they're", "i'll", "we'll",
+})  # fmt: skip
+"""Last words after which a turn never counts as finished, whatever the model says (a
+conjunction, an article or possessive, "to", "of", "for", "with", "from", "into", a filler,
+a subject pronoun or its contraction): the rules before the model."""
+_CLOSING_PAIRS: Final = frozenset({
+    ("thank", "you"), ("that's", "all"), ("that's", "it"), ("all", "right"), ("of", "course"),
+    ("no", "thanks"), ("yes", "please"), ("that's", "fine"), ("that's", "right"),
+    ("that's", "correct"), ("that's", "everything"), ("nothing", "else"), ("i'm", "done"),
+    ("go", "ahead"), ("not", "really"), ("i", "think"), ("think", "so"),
+})  # fmt: skip
 _WORD: Final = re.compile(r"[a-z0-9']+")
 WEIGHTS: Final = Path(__file__).with_name("turn_text.json")
 
@@ -125,6 +148,7 @@ def features(words: Sequence[str]) -> list[float]:
         float(before in WORD_CLASSES["determiner"]),
         float(before in WORD_CLASSES["auxiliary"]),
         float(before in WORD_CLASSES["number"] or before.isdigit()),
+        float((before, last) in _CLOSING_PAIRS),
         float(words[0] in _QUESTION_START),
         float(len(words) == 1),
         float(len(words) == 2),
@@ -167,7 +191,11 @@ class TextScorer:
         return 1.0 / (1.0 + math.exp(-z))
 
     def finished(self, text: str) -> bool:
-        """Whether ``text``'s words end the turn (:attr:`finished_at`)."""
+        """Whether ``text``'s words end the turn: not after a word of :data:`OPEN_WORDS`,
+        and the model's probability at least :attr:`finished_at`."""
+        words = words_of(text)
+        if not words or words[-1] in OPEN_WORDS:
+            return False
         return self.probability(text) >= self.finished_at
 
 

@@ -16,6 +16,8 @@ from sipgw.agent.turn_text import FEATURES, TextScorer, default_scorer, features
         "can you put me through to the",
         "I want to, um",
         "I'd like to",
+        "so, um",
+        "and then I",
     ],
 )
 def test_an_open_clause_is_not_finished(text: str) -> None:
@@ -28,6 +30,9 @@ def test_an_open_clause_is_not_finished(text: str) -> None:
         "I'd like to book a table for two people tomorrow night.",
         "I need to change the address to my office downtown.",
         "Can you send me the invoice please?",
+        "Yes.",
+        "No thanks.",
+        "Thank you.",
     ],
 )
 def test_a_finished_sentence_is_finished(text: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.turn_ends import SENTENCES
-from bench.turn_text_train import FALSE_FINISHED, bench_set, fit, labelled, report
+from bench.turn_text_train import RECALL, bench_set, fit, labelled, report
 from sipgw.agent.turn_text import TextScorer, default_scorer, words_of
 
 
@@ -28,10 +28,13 @@ def test_the_fit_meets_its_threshold_rule_on_train() -> None:
         tuple(weights["mean"]), tuple(weights["scale"]), tuple(weights["weights"]),
         weights["bias"], weights["finished_at"],
     )  # fmt: skip
-    assert report(scorer, rows)["false_finished"] <= FALSE_FINISHED + 0.01
+    finished = [text for text, label in rows if label]
+    assert sum(scorer.probability(t) >= scorer.finished_at for t in finished) >= RECALL * len(
+        finished
+    )
 
 
 def test_the_shipped_weights_on_the_held_out_lines() -> None:
     figures = report(default_scorer(), labelled("test"))
-    assert figures["false_finished"] <= 0.08
-    assert figures["recall_finished"] >= 0.7
+    assert figures["recall_finished"] >= 0.85
+    assert figures["false_finished"] <= 0.35
