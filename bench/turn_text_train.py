@@ -34,7 +34,7 @@ import numpy as np
 from bench.turn_ends import SENTENCES
 from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
 
-__all__ = ["bench_set", "fit", "labelled", "main"]
+__all__ = ["at_pauses", "bench_set", "fit", "labelled", "main"]
 
 TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
 TEXTS: Final = TURNSET / "texts.txt"
@@ -87,6 +87,18 @@ def labelled(split: str) -> list[tuple[str, int]]:
             continue  # the bench's own wording: neither fitted nor held out
         out += [(" ".join(words[:n]), 0) for n in range(1, len(words))]
         out.append((" ".join(words), 1))
+    return out
+
+
+def at_pauses(split: str) -> list[tuple[str, int]]:
+    """The split's lines of ``texts.txt`` at their marked pause: the words before the
+    ``|`` (unfinished) and the whole line (finished), as a caller pauses."""
+    bench = _bench_grams()
+    out = []
+    for k, (head, tail) in enumerate(_lines()):
+        words = words_of(f"{head} {tail}")
+        if ("test" if k % 4 == 3 else "train") == split and not _grams(words) & bench:
+            out += [(" ".join(words_of(head)), 0), (" ".join(words), 1)]
     return out
 
 
@@ -146,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorer = TextScorer.load(WEIGHTS)
     result = {name: report(scorer, rows) for name, rows in
               (("train", labelled("train")), ("test", labelled("test")),
-               ("bench", bench_set()))}  # fmt: skip
+               ("test_at_pauses", at_pauses("test")), ("bench", bench_set()))}  # fmt: skip
     clauses = [(a, scorer.probability(a)) for a, _ in SENTENCES]
     wholes = [(f"{a} {b}", scorer.probability(f"{a} {b}")) for a, b in SENTENCES]
     texts = [t for t, _ in labelled("test")] * 5

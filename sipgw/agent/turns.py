@@ -107,7 +107,8 @@ no reply, and they open the caller's next turn (the next final is joined to them
 answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end
 that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
 or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
-cuts it off, the speech's end resumes it, as any barge-in.
+cuts it off, the speech's end resumes it (or 0.5 s without speech, for a sound that was
+none), as any barge-in; before its first frame is heard any loud frame pauses it.
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
@@ -536,6 +537,7 @@ class TurnTaker:
                 self._resumed_after_force = False
             if self._held is not None and self._quiet_frames * FRAME_MS >= HELD_TURN_MS:
                 held, self._held = self._held, None  # nothing more came: answer the words
+                self._forced_reply = True  # still tentative: the caller may go on
                 actions += (StartReply(held, self.last_loud_at, now),)
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
@@ -585,6 +587,9 @@ class TurnTaker:
             self._backchannel_until = now + BACKCHANNEL_GAP
             if paused_at is not None:  # before the commit: no barge-in
                 actions += (self._resume(now),)
+        if loud and self._forced_reply and self.paused_at is None and not self.agent.audible:
+            # Any sound before a tentative reply is heard holds it (no echo yet to mistake).
+            actions += self._went_on_after_force(now)
         if self._loud_frames == self._resumed_frames:
             if self._partial is not None or self._preempted is not None:
                 # The caller goes on after a pause shorter than the VAD's hangover.
@@ -594,16 +599,18 @@ class TurnTaker:
         return actions
 
     def _went_on_after_force(self, now: float) -> tuple[TurnAction, ...]:
-        """The caller talks again after a tentative end: its final, still to come, is held;
-        a reply to it that has started is paused (heard or not yet)."""
-        self._resumed_after_force = self._forced
+        """The caller talks again after a tentative end (``start_ms`` of loud frames; any
+        loud frame while its reply is not heard yet): its final, still to come, is held; a
+        reply to it that has started is paused."""
+        if self._loud_frames >= self._resumed_frames:
+            self._resumed_after_force = self._forced
         if (
             self._forced_reply
             and self.paused_at is None
             and self.agent.active_reply_started_at() is not None
         ):
             self.paused_at = now
-            self._onset_at = now - self._resumed_frames * FRAME_MS / 1000
+            self._onset_at = now - self._loud_frames * FRAME_MS / 1000
             return _PAUSE
         return _NOTHING
 

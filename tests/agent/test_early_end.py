@@ -12,6 +12,7 @@ from sipgw.agent.turns import (
     CommitBargeIn,
     ForceTurnEnd,
     PauseAgent,
+    ResumeAgent,
     StartReply,
     TurnAction,
     TurnTaker,
@@ -535,7 +536,7 @@ def test_words_a_reply_the_caller_talks_over_is_paused_then_cut_off() -> None:
     call.stt(final("I was charged twice for the same delivery."))
     assert call.replies() and not any(isinstance(a, PauseAgent) for a in call.actions)
     call.play(QUIET, 200)
-    call.play(SPEECH, 60)  # the VAD's start_ms: paused though nothing is audible yet
+    call.play(SPEECH, 20)  # one loud frame: paused, though nothing is audible yet
     assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
     call.play(SPEECH, 700)
     assert any(isinstance(a, CommitBargeIn) for a in call.actions)
@@ -558,3 +559,36 @@ def test_other_modes_answer_a_forced_final_whatever_its_words() -> None:
     assert [a.text for a in actions if isinstance(a, StartReply)] == [
         "I'd like to book a table for"
     ]
+
+
+def test_words_held_words_answered_alone_are_still_tentative() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("My order number is"))
+    call.play(QUIET, HELD_TURN_MS)
+    assert call.replies() == ["My order number is"]
+    call.play(SPEECH, 60)  # the caller goes on after all: the reply waits
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+
+
+def test_words_a_sound_that_was_no_speech_lets_the_reply_play() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice for the same delivery."))
+    call.play(SPEECH, 20)  # a click
+    call.play(QUIET, 600)
+    assert [type(a) for a in call.actions if isinstance(a, PauseAgent | ResumeAgent)] == [
+        PauseAgent, ResumeAgent,
+    ]  # fmt: skip
+
+
+def test_a_reply_once_heard_is_paused_by_speech_only() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice for the same delivery."))
+    call.agent.audible = True  # its audio plays: one loud frame may be its echo
+    call.play(SPEECH, 20)
+    assert not any(isinstance(a, PauseAgent) for a in call.actions)
