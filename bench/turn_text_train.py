@@ -12,11 +12,13 @@ its word prefixes as *unfinished* ("i'd", "i'd like", ... "i'd like to book a ta
 people at eight": the caller goes on) and the whole line as *finished*. Splits: each
 fourth line held out (``test``), as the turn model's set does; lines that share four words
 in a row with a sentence of ``bench.turn_ends`` are left out of both, so the bench's own
-sentences are a third set (:func:`bench_set`: each prefix and each whole). A logistic model (L2, gradient descent, numpy) is fitted on
-``train``; its threshold :attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the
-highest probability at which :data:`RECALL` of train's finished lines score finished.
-Reports accuracy, false "finished" (an unfinished prefix called finished: a reply the caller
-talks over if they pause there) and recall of finished lines on each set (the rules of
+sentences are a third set (:func:`bench_set`: each prefix and each whole). A logistic
+model (L2, gradient descent, numpy) is fitted on ``train``; its threshold
+:attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability at which
+:data:`RECALL` of train's finished lines score finished. Reports accuracy, false
+"finished" (an unfinished prefix called finished: a reply the caller talks over if they
+pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
+lines of ``texts.txt`` at their marked pause (the rules of
 :data:`~sipgw.agent.turn_text.OPEN_WORDS` applied).
 """
 
