@@ -114,7 +114,7 @@ class EarlyTurnEnd:
     """One call's early end-of-turn policy; see the module docstring.
 
     Args:
-        mode: off, vad, vad+text or model.
+        mode: off, vad, vad+text, model or words.
         silence_ms: the detector's silence after which the turn ends.
         model: the turn model's weights (``model`` mode); the shipped ones by default.
     """
