@@ -22,7 +22,7 @@ Against them, each a Twilio number:
   200 ms, the smart-turn v3 model, ForceEndpoint on the VAD's stop);
 - ``sipgw-<config>``: ``sipgw serve --agent assistant``'s Media Streams leg
   (``/twilio/stream`` after the signed webhook), one gateway per configuration of
-  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text, model at 200 ms), everything
+  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text, model, words at 200 ms), everything
   else at its defaults.
 
 The caller is the toolkit's Twilio fake (``tests.toolkit.fakes.twilio``): the Media Streams
@@ -119,6 +119,7 @@ CONFIGS: Final = {
     "vad": {"SIPGW_EARLY_TURN_END": "vad"},
     "vad+text": {"SIPGW_EARLY_TURN_END": "vad+text"},
     "model": {"SIPGW_EARLY_TURN_END": "model"},
+    "words": {"SIPGW_EARLY_TURN_END": "words"},
 }
 """sipgw's configurations (``sipgw-<name>``): the early-end mode."""
 DEFAULT_CONFIGS: Final = ("off", "vad+text", "model")

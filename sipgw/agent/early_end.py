@@ -41,6 +41,15 @@ Modes (:class:`EarlyEndMode`):
   measure the pitch it will read, a share each, so no frame costs much over a millisecond
   of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
+* ``words``: after ``silence_ms`` of silence in a turn, unless a partial came in this quiet
+  spell without a sentence end (the service's verdict, as in ``vad+text``), the turn ends
+  *tentatively*: the final the service sends back carries every word said so far, and the
+  turn-taking machine answers it only when those words end a sentence
+  (:mod:`sipgw.agent.turn_text`'s scorer); otherwise it holds them and joins them to the
+  caller's next words (``agent/turns.py``). The partials the service sends while the
+  caller talks are a model latency old and say little at a pause; the forced final says
+  it all, 100-200 ms later.
+
 It asks once per quiet spell (and again on such a partial), and only in a turn: after the
 detector heard speech (``speaking`` and a loud frame) since the service's last end of turn.
 An end of turn that arrives while the caller talks again (a forced one, a model latency
@@ -68,6 +77,7 @@ class EarlyEndMode(Enum):
     VAD = "vad"
     VAD_TEXT = "vad+text"
     MODEL = "model"
+    WORDS = "words"
 
 
 OPEN_ENDINGS: Final = frozenset(
@@ -104,7 +114,7 @@ class EarlyTurnEnd:
     """One call's early end-of-turn policy; see the module docstring.
 
     Args:
-        mode: off, vad, vad+text or model.
+        mode: off, vad, vad+text, model or words.
         silence_ms: the detector's silence after which the turn ends.
         model: the turn model's weights (``model`` mode); the shipped ones by default.
     """
@@ -130,6 +140,12 @@ class EarlyTurnEnd:
         self._due: int | None = None  # model: the quiet frame that ends the turn
         self._audio: list[float] | None = None  # model: this quiet spell's audio features
         self._quiet = 0  # the latest quiet frame's count
+
+    @property
+    def tentative(self) -> bool:
+        """The turn it ends is tentative (``words``): the final's words decide whether it
+        is answered (:mod:`sipgw.agent.turns` holds it when they go on)."""
+        return self.mode is EarlyEndMode.WORDS
 
     @property
     def silence_ms(self) -> int:
@@ -226,6 +242,9 @@ class EarlyTurnEnd:
                     self._audio = None
                 return due is not None
             self._due = due
+            return False
+        if mode is EarlyEndMode.WORDS and self._service_said_open():
+            self._armed = False
             return False
         if mode is EarlyEndMode.VAD_TEXT and words is not None:
             if sentence_open(words):

@@ -109,6 +109,17 @@ end it too), the machine says :class:`ForceTurnEnd`: the agent asks the STT to f
 now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the STT's own end
 of turn stays the fallback.
 
+*Tentative ends* (``early_end`` in ``words`` mode): the final that answers a forced end
+carries every word said up to the pause, and the machine answers it only when those words
+end a sentence (:mod:`sipgw.agent.turn_text`'s scorer) and the caller has not gone on
+(``start_ms`` of loud frames in a row since the force); otherwise the words are *held*:
+no reply, and they open the caller's next turn (the next final is joined to them), or are
+answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end
+that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
+or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
+cuts it off, the speech's end resumes it (or 0.5 s without speech, for a sound that was
+none), as any barge-in; before its first frame is heard any loud frame pauses it.
+
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
 returns an empty tuple, so the per-frame path allocates nothing.
@@ -122,6 +133,7 @@ from typing import Final, Protocol, TypeAlias
 
 from sipgw.agent.early_end import EarlyTurnEnd
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.turn_text import TextScorer, default_scorer
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector, VoiceDetector
 
 __all__ = [
@@ -130,6 +142,7 @@ __all__ = [
     "BACKCHANNEL_SPEECH_MS",
     "FAST_CHUNKS_AFTER_SPEECH",
     "FAST_CHUNK_MS",
+    "HELD_TURN_MS",
     "ROOM_MIN_CALLER_MS",
     "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
@@ -175,6 +188,10 @@ sound (a breath, a drawn-out vowel; the VAD's energy edge against the model's wo
 shorter than any spoken word. A partial heard during speech that ends earlier than this
 before the caller's last loud frame lacks words and starts nothing; one that ends later
 than this after it (which one stream cannot produce: the counts disagree) neither."""
+HELD_TURN_MS: Final = 1000
+"""A tentative turn held for its unfinished words (``early_end`` ``words``) is answered
+after this much quiet since the caller's last loud frame if they say nothing more (the
+service's own wait for an unfinished sentence, ``max_turn_silence``)."""
 ROOM_MIN_CALLER_MS: Final = 140
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
 heard when the caller has said less than this since the previous one (the detector's loud
@@ -458,7 +475,8 @@ class TurnTaker:
         "_duck_after", "_ducked_at", "_early",
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
-        "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
+        "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_scorer",
+        "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
         "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
 
@@ -475,12 +493,20 @@ class TurnTaker:
         early_end: EarlyTurnEnd | None = None,
         room_gate: bool = False,
         duck_after_ms: int | None = None,
+        scorer: TextScorer | None = None,
     ) -> None:
         self.agent = agent
         # Seconds of an undecided pause before the reply plays on ducked (None: never),
         # and the pause a ducked reply came from, while it is ducked.
         self._duck_after = None if duck_after_ms is None else duck_after_ms / 1000
         self._ducked_at: float | None = None
+        # Tentative ends (``words``): a forced end awaiting its final; the caller went on
+        # since; the words held for the next turn; the active reply answers a forced end.
+        self._forced = False
+        self._resumed_after_force = False
+        self._held: str | None = None
+        self._forced_reply = False
+        self._scorer = scorer
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
@@ -547,6 +573,12 @@ class TurnTaker:
                     self._judge_candidate()
             if early is not None and early.quiet(self._quiet_frames):
                 actions += _FORCE_TURN_END
+                self._forced = early.tentative
+                self._resumed_after_force = False
+            if self._held is not None and self._quiet_frames * FRAME_MS >= HELD_TURN_MS:
+                held, self._held = self._held, None  # nothing more came: answer the words
+                self._forced_reply = True  # still tentative: the caller may go on
+                actions += (StartReply(held, self.last_loud_at, now),)
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
@@ -602,12 +634,32 @@ class TurnTaker:
                 actions += (self._resume(now),)
             elif self._ducked_at is not None:
                 actions += self._unduck()
-        if self._loud_frames == self._resumed_frames and (
-            self._partial is not None or self._preempted is not None
-        ):
-            # The caller goes on after a pause shorter than the VAD's hangover.
-            actions += self._drop_preemptive()
+        if loud and self._forced_reply and self.paused_at is None and not self.agent.audible:
+            # Any sound before a tentative reply is heard holds it (no echo yet to mistake).
+            actions += self._went_on_after_force(now)
+        if self._loud_frames == self._resumed_frames:
+            if self._partial is not None or self._preempted is not None:
+                # The caller goes on after a pause shorter than the VAD's hangover.
+                actions += self._drop_preemptive()
+            if self._forced or self._forced_reply:
+                actions += self._went_on_after_force(now)
         return actions
+
+    def _went_on_after_force(self, now: float) -> tuple[TurnAction, ...]:
+        """The caller talks again after a tentative end (``start_ms`` of loud frames; any
+        loud frame while its reply is not heard yet): its final, still to come, is held; a
+        reply to it that has started is paused."""
+        if self._loud_frames >= self._resumed_frames:
+            self._resumed_after_force = self._forced
+        if (
+            self._forced_reply
+            and self.paused_at is None
+            and self.agent.active_reply_started_at() is not None
+        ):
+            self.paused_at = now
+            self._onset_at = now - self._loud_frames * FRAME_MS / 1000
+            return _PAUSE
+        return _NOTHING
 
     def skip_audio(self) -> None:
         """A frame went to the STT without passing through the machine (the caller holds
@@ -769,14 +821,26 @@ class TurnTaker:
         self._candidate = self._turn_partial = None
         drop = _DROP if preempted is not None else _NOTHING
         caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
-        if not event.text.strip():
+        forced, self._forced = self._forced, False
+        self._forced_reply = False
+        text, held = event.text, self._held
+        if held is not None and text.strip():
+            text = f"{held} {text.strip()}"  # the held words open this turn
+        if not text.strip():
             return drop
+        if forced:
+            scorer = self._scorer or default_scorer()
+            if self._resumed_after_force or not scorer.finished(text):
+                self._held = text  # the caller goes on (or will): no reply yet
+                return drop
+            self._forced_reply = True
+        self._held = None
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
-            return (*drop, HeardFromRoom(event.text))  # a TV, voices across the room
-        if self.agent.pending and is_backchannel(event.text):
-            return (*drop, *self._unduck(), IgnoreBackchannel(event.text))
+            return (*drop, HeardFromRoom(text))  # a TV, voices across the room
+        if self.agent.pending and is_backchannel(text):
+            return (*drop, *self._unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
-        reply = StartReply(event.text, self.last_loud_at, event.received_at)
+        reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(Cause.TURN), reply)
         return (reply,)
@@ -800,6 +864,7 @@ class TurnTaker:
         return ResumeAgent(paused_ms)
 
     def _commit(self, cause: Cause) -> CommitBargeIn:
+        self._forced_reply = False
         reaction = None
         paused_at = self.paused_at if self.paused_at is not None else self._ducked_at
         if self._onset_at is not None and paused_at is not None:

@@ -7,7 +7,16 @@ import pytest
 
 from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
-from sipgw.agent.turns import ForceTurnEnd, TurnAction, TurnTaker
+from sipgw.agent.turns import (
+    HELD_TURN_MS,
+    CommitBargeIn,
+    ForceTurnEnd,
+    PauseAgent,
+    ResumeAgent,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+)
 from sipgw.app.evaluation.audio import encode, tone_frame
 from sipgw.media import g711
 from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, TurnModel
@@ -438,3 +447,148 @@ def test_the_shipped_weights_grade_their_wait() -> None:
         assert all(ms >= 200 for ms, _ in weights.waits)
         assert weights.wait_ms(1.0) == weights.waits[0][0]
         assert weights.wait_ms(0.0) is None
+
+
+# --------------------------------------------------------------------------- words: tentative ends
+
+
+class Replying(Agent):
+    """An agent whose reply to the latest turn is being generated (not audible yet)."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def active_reply_started_at(self) -> float | None:
+        return self.started
+
+
+class Tentative(Call):
+    def __init__(self) -> None:
+        super().__init__(EarlyEndMode.WORDS)
+        self.agent = Replying()
+        self.turns = TurnTaker(self.agent, early_end=self.early)
+        self.actions: list[TurnAction] = []
+        self.play(QUIET, 400)  # the detector's calibration and noise floor
+
+    def _note(self, actions: tuple[TurnAction, ...]) -> None:
+        super()._note(actions)
+        self.actions += actions
+        if any(isinstance(a, StartReply) for a in actions):
+            self.agent.started = self.now
+
+    def replies(self) -> list[str]:
+        return [a.text for a in self.actions if isinstance(a, StartReply)]
+
+
+def test_words_forces_the_end_after_the_silence() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20]
+
+
+def test_words_a_finished_final_is_answered() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I'd like to book a table for two people tomorrow night."))
+    assert call.replies() == ["I'd like to book a table for two people tomorrow night."]
+
+
+def test_words_an_unfinished_final_is_held_and_joined_to_the_next() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I'd like to book a table for"))
+    assert call.replies() == []
+    call.play(QUIET, 200)
+    call.play(SPEECH, 800)
+    call.play(QUIET, 320)
+    assert call.forced_at == [1180, 400 + 600 + 520 + 800 + 200 - 20]
+    call.stt(final("two people tomorrow night."))
+    assert call.replies() == ["I'd like to book a table for two people tomorrow night."]
+
+
+def test_words_held_words_are_answered_after_the_hold_without_more_speech() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("My order number is"))
+    call.play(QUIET, HELD_TURN_MS - 320 - 20)
+    assert call.replies() == []
+    call.play(QUIET, 40)
+    assert call.replies() == ["My order number is"]
+
+
+def test_words_a_final_after_the_caller_went_on_is_held_whatever_its_words() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 300)
+    call.play(SPEECH, 100)  # back before the forced end's final came
+    call.stt(final("I was charged twice for the same delivery."))
+    assert call.replies() == []
+
+
+def test_words_a_reply_the_caller_talks_over_is_paused_then_cut_off() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice for the same delivery."))
+    assert call.replies() and not any(isinstance(a, PauseAgent) for a in call.actions)
+    call.play(QUIET, 200)
+    call.play(SPEECH, 20)  # one loud frame: paused, though nothing is audible yet
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    call.play(SPEECH, 700)
+    assert any(isinstance(a, CommitBargeIn) for a in call.actions)
+
+
+def test_words_the_service_saying_open_forces_nothing() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+
+
+def test_other_modes_answer_a_forced_final_whatever_its_words() -> None:
+    call = Call(EarlyEndMode.VAD)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    actions = call.stt(final("I'd like to book a table for"))
+    assert [a.text for a in actions if isinstance(a, StartReply)] == [
+        "I'd like to book a table for"
+    ]
+
+
+def test_words_held_words_answered_alone_are_still_tentative() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("My order number is"))
+    call.play(QUIET, HELD_TURN_MS)
+    assert call.replies() == ["My order number is"]
+    call.play(SPEECH, 60)  # the caller goes on after all: the reply waits
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+
+
+def test_words_a_sound_that_was_no_speech_lets_the_reply_play() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice for the same delivery."))
+    call.play(SPEECH, 20)  # a click
+    call.play(QUIET, 600)
+    assert [type(a) for a in call.actions if isinstance(a, PauseAgent | ResumeAgent)] == [
+        PauseAgent, ResumeAgent,
+    ]  # fmt: skip
+
+
+def test_a_reply_once_heard_is_paused_by_speech_only() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice for the same delivery."))
+    call.agent.audible = True  # its audio plays: one loud frame may be its echo
+    call.play(SPEECH, 20)
+    assert not any(isinstance(a, PauseAgent) for a in call.actions)

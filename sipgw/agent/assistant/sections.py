@@ -224,7 +224,8 @@ class AssistantSection:
         "docs/quality.md).",
     )  # fmt: skip
     early_turn_end: str = setting(
-        "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text", "model"),
+        "off", env="SIPGW_EARLY_TURN_END",
+        parse=choice("off", "vad", "vad+text", "model", "words"),
         help="off: the speech-to-text service alone ends the caller's turn; vad: the gateway's "
         "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "
         "ForceEndpoint), the service's own end of turn kept as the fallback; vad+text: as vad, "
@@ -233,7 +234,10 @@ class AssistantSection:
         "SIPGW_EARLY_TURN_END_MS of silence from the voice before the pause and the partial's "
         "words, sets how long the pause must last before the turn ends (200-700 ms as it "
         "hears the caller more or less surely finished; unsure, never: the service decides; "
-        "docs/quality.md). A line may set its own ([lines.NAME.settings]).",
+        "docs/quality.md); words: after SIPGW_EARLY_TURN_END_MS of silence the turn ends "
+        "tentatively, and its final is answered only when its words end a sentence (a text "
+        "scorer), else held and joined to the caller's next words (docs/assistant.md). A "
+        "line may set its own ([lines.NAME.settings]).",
     )  # fmt: skip
     early_turn_end_ms: int = setting(
         200, env="SIPGW_EARLY_TURN_END_MS", parse=int_at_least(20),

@@ -1,0 +1,177 @@
+"""Fit the text end-of-turn scorer (``sipgw/agent/turn_text.json``) and report its figures.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.turn_text_train            # fit, write the weights, report
+    .venv/bin/python -m bench.turn_text_train --check    # report with the shipped weights
+
+The labelled set (:func:`labelled`) comes from ``tests/toolkit/turnset/texts.txt`` and
+``short_turns.txt`` (whole short turns: "Yes please.", "Can you hear me?", "Thursday."):
+every line ("I'd like to book a table for | two people at eight tonight.") gives each of
+its word prefixes as *unfinished* ("i'd", "i'd like", ... "i'd like to book a table for two
+people at eight": the caller goes on) and the whole line as *finished*. Splits: each
+fourth line held out (``test``), as the turn model's set does; lines that share four words
+in a row with a sentence of ``bench.turn_ends`` are left out of both, so the bench's own
+sentences are a third set (:func:`bench_set`: each prefix and each whole). A logistic
+model (L2, gradient descent, numpy) is fitted on ``train``; its threshold
+:attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability at which
+:data:`RECALL` of train's finished lines score finished. Reports accuracy, false
+"finished" (an unfinished prefix called finished: a reply the caller talks over if they
+pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
+lines of ``texts.txt`` at their marked pause (the rules of
+:data:`~sipgw.agent.turn_text.OPEN_WORDS` applied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from bench.turn_ends import SENTENCES
+from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
+
+__all__ = ["at_pauses", "bench_set", "fit", "labelled", "main"]
+
+TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
+TEXTS: Final = TURNSET / "texts.txt"
+SHORT: Final = TURNSET / "short_turns.txt"
+RECALL: Final = 0.9
+"""Share of train's finished lines that score finished at the threshold: a finished turn
+the scorer misses waits for the hold (1 s), one it passes wrongly is a reply the caller
+talks over, paused at once (docs/assistant.md)."""
+L2: Final = 0.01
+
+
+def _lines(path: Path = TEXTS) -> list[tuple[str, str]]:
+    out = []
+    for raw in path.read_text().splitlines():
+        raw = raw.strip()
+        if raw and not raw.startswith("#"):
+            head, _, tail = raw.partition("|")
+            out.append((head.strip(), tail.strip()))
+    return out
+
+
+def _short(path: Path = SHORT) -> list[str]:
+    return [
+        raw.strip() for raw in path.read_text().splitlines()
+        if raw.strip() and not raw.startswith("#")
+    ]  # fmt: skip
+
+
+def _grams(words: Sequence[str], n: int = 4) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _bench_grams() -> set[tuple[str, ...]]:
+    grams: set[tuple[str, ...]] = set()
+    for a, b in SENTENCES:
+        grams |= _grams(words_of(f"{a} {b}"))
+    return grams
+
+
+def labelled(split: str) -> list[tuple[str, int]]:
+    """(words, 1 if finished) for every prefix and whole line of the split's lines."""
+    bench = _bench_grams()
+    out = []
+    lines = [f"{head} {tail}" for head, tail in _lines()]
+    for k, line in enumerate([*lines, *_short()]):
+        if ("test" if k % 4 == 3 else "train") != split:
+            continue
+        words = words_of(line)
+        if _grams(words) & bench:
+            continue  # the bench's own wording: neither fitted nor held out
+        out += [(" ".join(words[:n]), 0) for n in range(1, len(words))]
+        out.append((" ".join(words), 1))
+    return out
+
+
+def at_pauses(split: str) -> list[tuple[str, int]]:
+    """The split's lines of ``texts.txt`` at their marked pause: the words before the
+    ``|`` (unfinished) and the whole line (finished), as a caller pauses."""
+    bench = _bench_grams()
+    out = []
+    for k, (head, tail) in enumerate(_lines()):
+        words = words_of(f"{head} {tail}")
+        if ("test" if k % 4 == 3 else "train") == split and not _grams(words) & bench:
+            out += [(" ".join(words_of(head)), 0), (" ".join(words), 1)]
+    return out
+
+
+def bench_set() -> list[tuple[str, int]]:
+    """The bench's sentences: each prefix (unfinished) and each whole (finished)."""
+    out = []
+    for a, b in SENTENCES:
+        words = words_of(f"{a} {b}")
+        out += [(" ".join(words[:n]), 0) for n in range(1, len(words))]
+        out.append((" ".join(words), 1))
+    return out
+
+
+def fit(rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    x = np.array([features(words_of(t)) for t, _ in rows])
+    y = np.array([label for _, label in rows], dtype=float)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    w, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(4000):
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= 0.5 * (z.T @ (p - y) / len(y) + L2 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    p = 1 / (1 + np.exp(-(z @ w + b)))
+    positives = np.sort(p[y == 1])
+    threshold = float(positives[int(np.floor(len(positives) * (1 - RECALL)))]) - 1e-6
+    return {
+        "features": list(FEATURES),
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "weights": [round(float(v), 6) for v in w],
+        "bias": round(b, 6),
+        "finished_at": round(threshold, 6),
+    }
+
+
+def report(scorer: TextScorer, rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    said = [(scorer.finished(t), label) for t, label in rows]
+    finished = sum(label for _, label in said)
+    unfinished = len(said) - finished
+    return {
+        "samples": len(said),
+        "finished": finished,
+        "accuracy": round(sum(f == bool(label) for f, label in said) / len(said), 3),
+        "false_finished": round(sum(f and not label for f, label in said) / unfinished, 3),
+        "recall_finished": round(sum(f and label for f, label in said) / finished, 3),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="report the shipped weights")
+    args = parser.parse_args(argv)
+    if not args.check:
+        WEIGHTS.write_text(json.dumps(fit(labelled("train")), indent=1) + "\n")
+    scorer = TextScorer.load(WEIGHTS)
+    result = {name: report(scorer, rows) for name, rows in
+              (("train", labelled("train")), ("test", labelled("test")),
+               ("test_at_pauses", at_pauses("test")), ("bench", bench_set()))}  # fmt: skip
+    clauses = [(a, scorer.probability(a)) for a, _ in SENTENCES]
+    wholes = [(f"{a} {b}", scorer.probability(f"{a} {b}")) for a, b in SENTENCES]
+    texts = [t for t, _ in labelled("test")] * 5
+    started = time.perf_counter()
+    for text in texts:
+        scorer.probability(text)
+    per_call_us = (time.perf_counter() - started) / len(texts) * 1e6
+    print(json.dumps({"threshold": scorer.finished_at, "sets": result,
+                      "bench_clauses": clauses, "bench_wholes": wholes,
+                      "cpu_us_per_call": round(per_call_us, 1)}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

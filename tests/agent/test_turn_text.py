@@ -1,0 +1,63 @@
+"""The text end-of-turn scorer (agent/turn_text.py) with its shipped weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.agent.turn_text import FEATURES, TextScorer, default_scorer, features, words_of
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd like to book a table for",
+        "my order number is",
+        "the package arrived yesterday but",
+        "can you put me through to the",
+        "I want to, um",
+        "I'd like to",
+        "so, um",
+        "and then I",
+    ],
+)
+def test_an_open_clause_is_not_finished(text: str) -> None:
+    assert not default_scorer().finished(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd like to book a table for two people tomorrow night.",
+        "I need to change the address to my office downtown.",
+        "Can you send me the invoice please?",
+        "Yes.",
+        "No thanks.",
+        "Thank you.",
+    ],
+)
+def test_a_finished_sentence_is_finished(text: str) -> None:
+    assert default_scorer().finished(text)
+
+
+def test_punctuation_and_case_do_not_count() -> None:
+    scorer = default_scorer()
+    assert scorer.probability("My order number is.") == scorer.probability("my order number is")
+
+
+def test_no_words_is_no_turn() -> None:
+    assert default_scorer().probability("") == 0.0
+    assert features([]) == [0.0] * len(FEATURES)
+
+
+def test_words_are_lower_case_without_punctuation() -> None:
+    assert words_of("I\u2019d like THAT, please.") == ["i'd", "like", "that", "please"]
+
+
+def test_weights_for_other_features_are_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "w.json"
+    path.write_text('{"features": ["x"], "mean": [0], "scale": [1], "weights": [1], '
+                    '"bias": 0, "finished_at": 0.5}')  # fmt: skip
+    with pytest.raises(ValueError, match="other features"):
+        TextScorer.load(path)
