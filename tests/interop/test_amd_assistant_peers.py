@@ -39,6 +39,10 @@ from tests.toolkit.wire import RtpCapture, WirePacket
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 SLACK = 0.25
+FINAL_LATE = 1.2
+"""The fake recognizer's latency for a turn's final words, on top of the 1 s of silence
+that ends its turn: they come after the 2 s of silence that start a message when no tone
+was announced, but before the beep."""
 BEEP_AFTER = 2.5
 """The voicemail's beep, after its last word: more than the 2 s of silence that start a
 message when no tone was announced, less than the 4 s an announced one is waited for."""
@@ -96,15 +100,20 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
 ) -> None:
     """The greeting says "... after the tone" and its beep comes 2.5 s after its last word,
     later than the 2 s of silence that start a message when no tone was announced: the
-    message waits for the beep (docs/amd.md, "When the message may start"). Where the beep
-    and the message are is read on the wire, one clock for both: the callee's recording
-    leaves out the RTP it did not play in time (on a loaded machine it lost 0.9 s once,
-    and the message seemed to start before the beep)."""
+    message waits for the beep (docs/amd.md, "When the message may start"), even though
+    the recognizer's final words, the ones that promise the tone, come only 2.2 s after the
+    greeting (its turn ends after 1 s of silence, then 1.2 s of latency: what a loaded
+    machine added once, when the silence started the message 1 s before the beep).
+
+    Where the beep and the message are is read on the wire, one clock for both, the
+    kernel's (the callee's recording leaves out the RTP it did not play in time: on a
+    loaded machine it lost 0.9 s once)."""
     played = greeting_wav(
         tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0, beep_after=BEEP_AFTER
     )
     assert played.beep is not None
     services.stt.script([words(VOICEMAIL)])
+    services.stt.final_latency = FINAL_LATE
     with RtpCapture() as capture:
         heard, record, outcome = await place(
             tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
@@ -120,15 +129,20 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     message = tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
     assert beep[0].src_port == message[0].dst_port  # the callee's beep, the gateway's message
-    # on the wire: the message starts after the beep's last packet (the detector confirms
-    # the beep 100 ms after it ends), at most half a second later
+    # on the wire: the message starts after the beep's last packet ...
     assert packets.index(message[0]) > packets.index(beep[-1]), (beep[-1], message[0])
-    assert message[0].at - beep[-1].at <= 0.5 + SLACK, (message[0].at - beep[-1].at, readies)
-    # ... and is heard whole (the fake TTS: 20 ms a character), then the call ends
-    heard_message = spans(analyse(heard), MESSAGE_HZ)
-    assert heard_message, analyse(heard).describe()
-    assert heard_message[-1][1] - heard_message[0][0] >= len(MESSAGE) * 0.020 - 0.3, heard_message
-    assert not spans(analyse(heard), OPENING_HZ)  # no conversation with a machine
+    # ... and was asked of the TTS after it (its request, on the fake's clock). The record
+    # says the beep started it, not a silence; how soon after the beep's end detection is
+    # sure is timed on the gateway's own clock in test_amd_peers.py (0.1 s and a frame): on
+    # the wire it also holds the TTS's latency, and a loaded machine's delays (0.54 s once
+    # where 0.13 s is usual)
+    (said,) = [u for u in services.tts.utterances if u.freq == MESSAGE_HZ]
+    assert said.requested_at is not None and said.requested_at > beep[-1].at, (said, beep[-1])
+    # ... and goes out whole (the fake TTS: 20 ms a character), then the call ends
+    sent = len(message) * 0.020
+    assert sent >= len(MESSAGE) * 0.020 - 0.3, (sent, len(message))
+    assert spans(analyse(heard), MESSAGE_HZ), analyse(heard).describe()  # the callee heard it
+    assert not tone_packets(packets, OPENING_HZ)  # no conversation with a machine
     kinds = [r["type"] for r in record]
     assert kinds.index("amd_ready") < kinds.index("hangup")
 
