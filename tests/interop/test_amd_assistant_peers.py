@@ -15,7 +15,6 @@ with the call's audio; ``SLACK`` covers the two sides' start-up and a loaded mac
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +24,18 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
-from sipgw.media.beep import measure_tone
-from tests.interop.test_amd_peers import greeting_wav
+from tests.interop.test_amd_peers import (
+    greeting_wav,
+    place_to_baresip,
+    this_calls_packets,
+    tone_packets,
+)
 from tests.interop.test_assistant_peers import call_record, spans
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
-from tests.toolkit.gateway_in_process import running_gateway
-from tests.toolkit.peers.baresip import Baresip
-from tests.toolkit.wire import RtpCapture, WirePacket
+from tests.toolkit.wire import RtpCapture
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -83,15 +84,9 @@ async def place(
     """Call a baresip that plays ``wav``; the callee hangs up after ``hang_up_after`` s unless
     the gateway did first. Returns what the callee heard, the call record, the outcome."""
     env = {**services.env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_AMD_SCREENER_LINE": SCREENER_LINE}
-    with Baresip(tmp_workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
-        async with running_gateway(agent="assistant", env=env) as (gateway, _):
-            placing = asyncio.ensure_future(gateway.place_call(b.uri, amd=AmdRequest(mode)))
-            done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
-            if not done:
-                b.hangup()
-            outcome = await asyncio.wait_for(placing, 10)
-        b.wait_event("CALL_CLOSED", 5)
-        heard, _ = b.recordings()
+    heard, outcome = await place_to_baresip(
+        tmp_workdir, wav, "assistant", env, AmdRequest(mode), hang_up_after
+    )
     return heard, call_record(tmp_workdir), outcome
 
 
@@ -124,7 +119,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
     readies = [(r["cause"], r["after_answer_ms"]) for r in record if r["type"] == "amd_ready"]
     assert [cause for cause, _ in readies] == ["beep"], readies
-    packets = this_calls_packets(packets)
+    packets = this_calls_packets(packets, MESSAGE_HZ)
     beep = tone_packets(packets, 1000.0)
     message = tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
@@ -145,31 +140,6 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert not tone_packets(packets, OPENING_HZ)  # no conversation with a machine
     kinds = [r["type"] for r in record]
     assert kinds.index("amd_ready") < kinds.index("hangup")
-
-
-def this_calls_packets(packets: list[WirePacket]) -> list[WirePacket]:
-    """The packets between the two ports that carried the message one way and the beep the
-    other: the capture sees the whole loopback, where other tests' calls play tones too (the
-    CI failure: another call's 1000 Hz passed for the callee's beep)."""
-    pairs = {(p.src_port, p.dst_port) for p in tone_packets(packets, MESSAGE_HZ)}
-    beeps = {(p.dst_port, p.src_port) for p in tone_packets(packets, 1000.0)}
-    ours = pairs & beeps
-    assert len(ours) == 1, (pairs, beeps)
-    (gateway, callee) = ours.pop()
-    return [p for p in packets if {p.src_port, p.dst_port} == {gateway, callee}]
-
-
-def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
-    """The PCMU packets whose 20 ms are mostly a ``hz`` sine (within 2 %); other tests'
-    calls on the loopback may carry other codecs and packet sizes."""
-    found = []
-    for p in packets:
-        if p.packet.payload_type != 0 or len(p.packet.payload) != 160:
-            continue
-        tone = measure_tone(p.packet.payload)
-        if tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz:
-            found.append(p)
-    return found
 
 
 async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
@@ -437,7 +407,7 @@ async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_mess
     # where the beep and the message are is read on the wire, one clock for both (the
     # callee's recording leaves out what it did not play in time: in CI the message seemed
     # to start 0.11 s before the beep ended)
-    packets = this_calls_packets(packets)
+    packets = this_calls_packets(packets, MESSAGE_HZ)
     beeped, message = tone_packets(packets, 1000.0), tone_packets(packets, MESSAGE_HZ)
     assert beeped and message, (len(packets), len(beeped), len(message))
     assert packets.index(message[0]) > packets.index(beeped[-1]), (beeped[-1], message[0])
