@@ -144,7 +144,7 @@ def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float:
     for level, kind, cdata in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
             seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
-            return seconds + nanoseconds / 1e9
+            return float(seconds + nanoseconds / 1e9)
     return time.time()
 
 
