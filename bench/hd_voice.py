@@ -40,12 +40,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.agent.playout import Playout
-from sipgw.app.evaluation.audio import tone_samples
+from bench._voice_ticks import buzz, call_audio, measure_alternating
 from sipgw.media import g711
 from sipgw.media.codecs import G722, PCM16_16K, PCMU, ULAW_8K, AudioFormat, Codec
-from sipgw.media.liveness import LivenessConfig
-from sipgw.media.session import MediaSession, StreamParams
 
 
 @dataclass(frozen=True)
@@ -71,13 +68,8 @@ VARIANTS = (
 
 
 def _speech(audio: AudioFormat, seconds: float) -> bytes:
-    """A voice-like buzz (200 Hz and four harmonics) in ``audio``."""
-    rate = audio.sample_rate
-    parts = [tone_samples(200 * k, seconds, -18.0 - 3 * k, rate) for k in range(1, 6)]
-    pcm = b"".join(
-        max(-32768, min(32767, sum(column))).to_bytes(2, "little", signed=True)
-        for column in zip(*parts, strict=True)
-    )
+    """The buzz in ``audio``."""
+    pcm = buzz(audio.sample_rate, seconds)
     return g711.linear_to_ulaw(pcm) if audio.encoding == "ulaw" else pcm
 
 
@@ -95,16 +87,7 @@ def run_variant(variant: Variant, calls: int, ticks: int, chunk_ms: int) -> floa
     every = chunk_ms // 20
     chunk = _speech(variant.audio, chunk_ms / 1000)
     message = _message(chunk)
-    never_pause = LivenessConfig(pause_after=0.0)
-    sessions: list[tuple[Playout, MediaSession]] = []
-    for k in range(calls):
-        params = StreamParams(("127.0.0.1", 40000 + 2 * k), codec=variant.codec,
-                              payload_type=variant.codec.payload_type or 0)  # fmt: skip
-        session = MediaSession(params, 0.0, liveness=never_pause, agent_format=variant.playout)
-        playout = Playout(format=variant.playout)
-        playout.held = False
-        playout.begin("r1")
-        sessions.append((playout, session))
+    sessions = [call_audio(k, variant.codec, variant.playout) for k in range(calls)]
     sent = 0
     start = time.process_time()
     for t in range(ticks):
@@ -124,27 +107,19 @@ def run_variant(variant: Variant, calls: int, ticks: int, chunk_ms: int) -> floa
 
 def measure(calls: int, ticks: int, repeats: int, chunk_ms: int) -> dict[str, Any]:
     """Every variant ``repeats`` times on this process's media path, alternating."""
-    from sipgw.media import _accel
 
-    runs: dict[str, list[float]] = {v.name: [] for v in VARIANTS}
-    for _ in range(repeats):
-        for variant in VARIANTS:
-            runs[variant.name].append(run_variant(variant, calls, ticks, chunk_ms))
-    base = statistics.median(runs[VARIANTS[0].name])
-    return {
-        "path": _accel.PATH,
-        "path_reason": _accel.REASON,
-        "variants": {
-            name: {
-                "us_per_call_per_tick_runs": [round(r, 3) for r in values],
-                "us_per_call_per_tick_median": round(statistics.median(values), 3),
-                "us_per_call_per_tick_best": round(min(values), 3),
-                "over_pcmu_us": round(statistics.median(values) - base, 3),
-                "core_percent_per_call": round(statistics.median(values) / 20_000 * 100, 4),
-            }
-            for name, values in runs.items()
-        },
-    }
+    def against_pcmu(values: list[float], base: float) -> dict[str, float]:
+        return {
+            "us_per_call_per_tick_best": round(min(values), 3),
+            "over_pcmu_us": round(statistics.median(values) - base, 3),
+        }
+
+    return measure_alternating(
+        [v.name for v in VARIANTS],
+        lambda i: run_variant(VARIANTS[i], calls, ticks, chunk_ms),
+        repeats,
+        against_pcmu,
+    )
 
 
 def _child(path: str, args: argparse.Namespace) -> dict[str, Any]:

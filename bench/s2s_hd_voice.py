@@ -37,14 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.agent.playout import Playout
+from bench._voice_ticks import buzz, call_audio, measure_alternating
 from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from sipgw.app.evaluation.audio import tone_samples
 from sipgw.media import g711
 from sipgw.media.codecs import G722, PCM16_24K, PCMU, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.convert import Reformat, ToAgent
-from sipgw.media.liveness import LivenessConfig
-from sipgw.media.session import MediaSession, StreamParams
 
 
 @dataclass(frozen=True)
@@ -76,18 +73,9 @@ class _Wired(OpenAIRealtime):
         return True
 
 
-def _speech(rate: int, seconds: float) -> bytes:
-    """A voice-like buzz (200 Hz and four harmonics), s16le at ``rate``."""
-    parts = [tone_samples(200 * k, seconds, -18.0 - 3 * k, rate) for k in range(1, 6)]
-    return b"".join(
-        max(-32768, min(32767, sum(column))).to_bytes(2, "little", signed=True)
-        for column in zip(*parts, strict=True)
-    )
-
-
 def _wire_packets(codec: Codec, seconds: float) -> list[bytes]:
     """The caller's packets: ``seconds`` of speech in ``codec``, 20 ms each."""
-    pcm = _speech(codec.sample_rate, seconds)
+    pcm = buzz(codec.sample_rate, seconds)
     size = codec.sample_rate // 50 * 2
     encoder = codec.encoder()
     return [encoder.encode(pcm[k : k + size]) for k in range(0, len(pcm) - size + 1, size)]
@@ -95,7 +83,7 @@ def _wire_packets(codec: Codec, seconds: float) -> list[bytes]:
 
 def _reply_message(audio: AudioFormat, chunk_ms: int) -> bytes:
     """A ``response.output_audio.delta`` carrying ``chunk_ms`` of the model's audio."""
-    pcm = _speech(audio.sample_rate, chunk_ms / 1000)
+    pcm = buzz(audio.sample_rate, chunk_ms / 1000)
     data = g711.linear_to_ulaw(pcm) if audio.encoding == "ulaw" else pcm
     return json.dumps({"type": "response.output_audio.delta", "event_id": "event_1",
                        "response_id": "resp_1", "item_id": "item_1", "output_index": 0,
@@ -108,16 +96,10 @@ def run_variant(variant: Variant, calls: int, ticks: int, chunk_ms: int) -> floa
     every = chunk_ms // 20
     packets = _wire_packets(variant.codec, 1.0)
     message = _reply_message(variant.audio, chunk_ms)
-    never_pause = LivenessConfig(pause_after=0.0)
     narrowband = variant.audio == ULAW_8K
     calls_made = []
     for k in range(calls):
-        params = StreamParams(("127.0.0.1", 40000 + 2 * k), codec=variant.codec,
-                              payload_type=variant.codec.payload_type or 0)  # fmt: skip
-        media = MediaSession(params, 0.0, liveness=never_pause, agent_format=variant.audio)
-        playout = Playout(format=variant.audio)
-        playout.held = False
-        playout.begin("r1")
+        playout, media = call_audio(k, variant.codec, variant.audio)
         client = _Wired(RealtimeSettings(api_key="bench", chunk_ms=chunk_ms))
         if not narrowband:
             client.use_audio_format(variant.audio)
@@ -147,26 +129,16 @@ def run_variant(variant: Variant, calls: int, ticks: int, chunk_ms: int) -> floa
 
 def measure(calls: int, ticks: int, repeats: int, chunk_ms: int) -> dict[str, Any]:
     """Every variant ``repeats`` times, alternating."""
-    from sipgw.media import _accel
 
-    runs: dict[str, list[float]] = {v.name: [] for v in VARIANTS}
-    for _ in range(repeats):
-        for variant in VARIANTS:
-            runs[variant.name].append(run_variant(variant, calls, ticks, chunk_ms))
-    base = statistics.median(runs[VARIANTS[0].name])
-    return {
-        "path": _accel.PATH,
-        "path_reason": _accel.REASON,
-        "variants": {
-            name: {
-                "us_per_call_per_tick_runs": [round(r, 3) for r in values],
-                "us_per_call_per_tick_median": round(statistics.median(values), 3),
-                "over_pcmu_ratio": round(statistics.median(values) / base, 2),
-                "core_percent_per_call": round(statistics.median(values) / 20_000 * 100, 4),
-            }
-            for name, values in runs.items()
-        },
-    }
+    def against_pcmu(values: list[float], base: float) -> dict[str, float]:
+        return {"over_pcmu_ratio": round(statistics.median(values) / base, 2)}
+
+    return measure_alternating(
+        [v.name for v in VARIANTS],
+        lambda i: run_variant(VARIANTS[i], calls, ticks, chunk_ms),
+        repeats,
+        against_pcmu,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

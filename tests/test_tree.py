@@ -66,7 +66,8 @@ EXCEPTIONS: dict[str, str] = {
     "tests/toolkit/webhook_receiver.py": "a webhook receiver: exercised by "
     "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
     "tests/toolkit/wire.py": "packets seen on the wire: exercised by "
-    "tests/interop/test_rtcp_peers.py, tests/interop/test_hold_gap.py and (UdpCapture) "
+    "tests/interop/test_rtcp_peers.py, tests/interop/test_hold_gap.py, "
+    "tests/interop/test_amd_assistant_peers.py and (UdpCapture) "
     "tests/interop/test_campaigns_cluster.py",
     "tests/toolkit/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
     "tests/toolkit/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
@@ -88,6 +89,8 @@ EXCEPTIONS: dict[str, str] = {
     "bench/drift.py": _SMOKE,
     "bench/hd_voice.py": _SMOKE,
     "bench/s2s_hd_voice.py": _SMOKE,
+    "bench/_voice_ticks.py": "what bench.hd_voice and bench.s2s_hd_voice share: runs with "
+    "both in tests/bench/test_smoke.py",
     "bench/dial_cpu.py": _SMOKE,
     "bench/io_floor.py": _SMOKE,
     "bench/opus_edge.py": _SMOKE,

@@ -15,7 +15,6 @@ with the call's audio; ``SLACK`` covers the two sides' start-up and a loaded mac
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +24,26 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
-from sipgw.media.beep import measure_tone
-from tests.interop.test_amd_peers import greeting_wav
+from tests.interop.test_amd_peers import (
+    greeting_wav,
+    place_to_baresip,
+    this_calls_packets,
+    tone_packets,
+)
 from tests.interop.test_assistant_peers import call_record, spans
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
-from tests.toolkit.gateway_in_process import running_gateway
-from tests.toolkit.peers.baresip import Baresip
-from tests.toolkit.wire import RtpCapture, WirePacket
+from tests.toolkit.wire import RtpCapture
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 SLACK = 0.25
+FINAL_LATE = 1.2
+"""The fake recognizer's latency for a turn's final words, on top of the 1 s of silence
+that ends its turn: they come after the 2 s of silence that start a message when no tone
+was announced, but before the beep."""
 BEEP_AFTER = 2.5
 """The voicemail's beep, after its last word: more than the 2 s of silence that start a
 message when no tone was announced, less than the 4 s an announced one is waited for."""
@@ -79,15 +84,9 @@ async def place(
     """Call a baresip that plays ``wav``; the callee hangs up after ``hang_up_after`` s unless
     the gateway did first. Returns what the callee heard, the call record, the outcome."""
     env = {**services.env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_AMD_SCREENER_LINE": SCREENER_LINE}
-    with Baresip(tmp_workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
-        async with running_gateway(agent="assistant", env=env) as (gateway, _):
-            placing = asyncio.ensure_future(gateway.place_call(b.uri, amd=AmdRequest(mode)))
-            done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
-            if not done:
-                b.hangup()
-            outcome = await asyncio.wait_for(placing, 10)
-        b.wait_event("CALL_CLOSED", 5)
-        heard, _ = b.recordings()
+    heard, outcome = await place_to_baresip(
+        tmp_workdir, wav, "assistant", env, AmdRequest(mode), hang_up_after
+    )
     return heard, call_record(tmp_workdir), outcome
 
 
@@ -96,15 +95,20 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
 ) -> None:
     """The greeting says "... after the tone" and its beep comes 2.5 s after its last word,
     later than the 2 s of silence that start a message when no tone was announced: the
-    message waits for the beep (docs/amd.md, "When the message may start"). Where the beep
-    and the message are is read on the wire, one clock for both: the callee's recording
-    leaves out the RTP it did not play in time (on a loaded machine it lost 0.9 s once,
-    and the message seemed to start before the beep)."""
+    message waits for the beep (docs/amd.md, "When the message may start"), even though
+    the recognizer's final words, the ones that promise the tone, come only 2.2 s after the
+    greeting (its turn ends after 1 s of silence, then 1.2 s of latency: what a loaded
+    machine added once, when the silence started the message 1 s before the beep).
+
+    Where the beep and the message are is read on the wire, one clock for both, the
+    kernel's (the callee's recording leaves out the RTP it did not play in time: on a
+    loaded machine it lost 0.9 s once)."""
     played = greeting_wav(
         tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0, beep_after=BEEP_AFTER
     )
     assert played.beep is not None
     services.stt.script([words(VOICEMAIL)])
+    services.stt.final_latency = FINAL_LATE
     with RtpCapture() as capture:
         heard, record, outcome = await place(
             tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
@@ -115,47 +119,27 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
     readies = [(r["cause"], r["after_answer_ms"]) for r in record if r["type"] == "amd_ready"]
     assert [cause for cause, _ in readies] == ["beep"], readies
-    packets = this_calls_packets(packets)
+    packets = this_calls_packets(packets, MESSAGE_HZ)
     beep = tone_packets(packets, 1000.0)
     message = tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
     assert beep[0].src_port == message[0].dst_port  # the callee's beep, the gateway's message
-    # on the wire: the message starts after the beep's last packet (the detector confirms
-    # the beep 100 ms after it ends), at most half a second later
+    # on the wire: the message starts after the beep's last packet ...
     assert packets.index(message[0]) > packets.index(beep[-1]), (beep[-1], message[0])
-    assert message[0].at - beep[-1].at <= 0.5 + SLACK, (message[0].at - beep[-1].at, readies)
-    # ... and is heard whole (the fake TTS: 20 ms a character), then the call ends
-    heard_message = spans(analyse(heard), MESSAGE_HZ)
-    assert heard_message, analyse(heard).describe()
-    assert heard_message[-1][1] - heard_message[0][0] >= len(MESSAGE) * 0.020 - 0.3, heard_message
-    assert not spans(analyse(heard), OPENING_HZ)  # no conversation with a machine
+    # ... and was asked of the TTS after it (its request, on the fake's clock). The record
+    # says the beep started it, not a silence; how soon after the beep's end detection is
+    # sure is timed on the gateway's own clock in test_amd_peers.py (0.1 s and a frame): on
+    # the wire it also holds the TTS's latency, and a loaded machine's delays (0.54 s once
+    # where 0.13 s is usual)
+    (said,) = [u for u in services.tts.utterances if u.freq == MESSAGE_HZ]
+    assert said.requested_at is not None and said.requested_at > beep[-1].at, (said, beep[-1])
+    # ... and goes out whole (the fake TTS: 20 ms a character), then the call ends
+    sent = len(message) * 0.020
+    assert sent >= len(MESSAGE) * 0.020 - 0.3, (sent, len(message))
+    assert spans(analyse(heard), MESSAGE_HZ), analyse(heard).describe()  # the callee heard it
+    assert not tone_packets(packets, OPENING_HZ)  # no conversation with a machine
     kinds = [r["type"] for r in record]
     assert kinds.index("amd_ready") < kinds.index("hangup")
-
-
-def this_calls_packets(packets: list[WirePacket]) -> list[WirePacket]:
-    """The packets between the two ports that carried the message one way and the beep the
-    other: the capture sees the whole loopback, where other tests' calls play tones too (the
-    CI failure: another call's 1000 Hz passed for the callee's beep)."""
-    pairs = {(p.src_port, p.dst_port) for p in tone_packets(packets, MESSAGE_HZ)}
-    beeps = {(p.dst_port, p.src_port) for p in tone_packets(packets, 1000.0)}
-    ours = pairs & beeps
-    assert len(ours) == 1, (pairs, beeps)
-    (gateway, callee) = ours.pop()
-    return [p for p in packets if {p.src_port, p.dst_port} == {gateway, callee}]
-
-
-def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
-    """The PCMU packets whose 20 ms are mostly a ``hz`` sine (within 2 %); other tests'
-    calls on the loopback may carry other codecs and packet sizes."""
-    found = []
-    for p in packets:
-        if p.packet.payload_type != 0 or len(p.packet.payload) != 160:
-            continue
-        tone = measure_tone(p.packet.payload)
-        if tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz:
-            found.append(p)
-    return found
 
 
 async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
@@ -423,8 +407,10 @@ async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_mess
     # where the beep and the message are is read on the wire, one clock for both (the
     # callee's recording leaves out what it did not play in time: in CI the message seemed
     # to start 0.11 s before the beep ended)
-    packets = this_calls_packets(packets)
+    packets = this_calls_packets(packets, MESSAGE_HZ)
     beeped, message = tone_packets(packets, 1000.0), tone_packets(packets, MESSAGE_HZ)
     assert beeped and message, (len(packets), len(beeped), len(message))
     assert packets.index(message[0]) > packets.index(beeped[-1]), (beeped[-1], message[0])
-    assert message[0].at - beeped[-1].at <= 0.5 + SLACK, message[0].at - beeped[-1].at
+    # ... asked of the TTS after the beep (how soon: the voicemail test's note)
+    (said,) = [u for u in services.tts.utterances if u.freq == MESSAGE_HZ]
+    assert said.requested_at is not None and said.requested_at > beeped[-1].at, said

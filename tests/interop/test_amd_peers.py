@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +25,17 @@ import pytest
 
 from sipgw.agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.classifier import AmdEvent
+from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.app.evaluation.audio import write_wav
-from sipgw.media.beep import BeepDetected
+from sipgw.media.beep import BeepDetected, measure_tone
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.wire import WirePacket
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -96,6 +99,58 @@ def greeting_wav(path: Path, text: str, beep_hz: float | None, beep_after: float
     samples += [0.0] * 30 * RATE
     write_wav(path, [round(v) for v in samples])
     return Played(path, spoken.spans[-1][1], beep)
+
+
+async def place_to_baresip(
+    workdir: Path,
+    wav: Path,
+    agent: str,
+    env: Mapping[str, str],
+    amd: AmdRequest,
+    hang_up_after: float,
+) -> tuple[Path, object]:
+    """Place a call with detection from an in-process gateway running ``agent`` (with
+    ``env``) to a baresip that answers and plays ``wav``; the callee hangs up after
+    ``hang_up_after`` s unless the gateway did first. Returns what the callee heard and the
+    call's outcome."""
+    with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
+        async with running_gateway(agent=agent, env=dict(env)) as (gateway, _):
+            placing = asyncio.ensure_future(gateway.place_call(b.uri, amd=amd))
+            done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
+            if not done:
+                b.hangup()
+            outcome = await asyncio.wait_for(placing, 10)
+        b.wait_event("CALL_CLOSED", 5)
+        heard, _ = b.recordings()
+    return heard, outcome
+
+
+def this_calls_packets(
+    packets: list[WirePacket], message_hz: float, beep_hz: float = 1000.0
+) -> list[WirePacket]:
+    """The packets between the two ports that carried the message (a ``message_hz`` tone)
+    one way and the beep the other: the capture sees the whole loopback, where other tests'
+    calls play tones too (the CI failure: another call's 1000 Hz passed for the callee's
+    beep)."""
+    pairs = {(p.src_port, p.dst_port) for p in tone_packets(packets, message_hz)}
+    beeps = {(p.dst_port, p.src_port) for p in tone_packets(packets, beep_hz)}
+    ours = pairs & beeps
+    assert len(ours) == 1, (pairs, beeps)
+    (gateway, callee) = ours.pop()
+    return [p for p in packets if {p.src_port, p.dst_port} == {gateway, callee}]
+
+
+def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
+    """The PCMU packets whose 20 ms are mostly a ``hz`` sine (within 2 %); other tests'
+    calls on the loopback may carry other codecs and packet sizes."""
+    found = []
+    for p in packets:
+        if p.packet.payload_type != 0 or len(p.packet.payload) != 160:
+            continue
+        tone = measure_tone(p.packet.payload)
+        if tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz:
+            found.append(p)
+    return found
 
 
 async def call_baresip(workdir: Path, played: Played) -> AmdProbe:

@@ -3,8 +3,11 @@
 Linux only, needs CAP_NET_RAW (root, or a private network namespace as the interop tests use).
 
 :class:`RtpCapture`: every UDP datagram on ``lo`` that looks like RTP (version 2, not RTCP)
-is recorded with its arrival time (``time.monotonic()``), ports and parsed header; RTCP
-(and SRTCP, whose first header is in the clear) is recorded apart, with its packet type.
+is recorded with the kernel's receive time (on ``time.monotonic()``'s clock), ports and
+parsed header; RTCP (and SRTCP, whose first header is in the clear) is recorded apart, with
+its packet type. Its times and order are the wire's however late the reading thread runs
+(it shares the test's process, and the CPU, with in-process gateways and fakes): a large
+receive buffer holds what it has not read yet.
 
 :class:`UdpCapture`: the UDP datagrams to or from given ports (and to given port ranges),
 chosen in the kernel by a socket filter (classic BPF), each with the kernel's receive time
@@ -31,6 +34,9 @@ __all__ = ["Datagram", "RtcpOnWire", "RtpCapture", "UdpCapture", "WirePacket"]
 
 _ETH_P_ALL = 0x0003
 _ETH_HEADER = 14
+SO_RCVBUFFORCE = 33
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,7 @@ class WirePacket:
     """One RTP packet seen on ``lo``."""
 
     at: float
+    """The kernel's receive time, on ``time.monotonic()``'s clock."""
     src_port: int
     dst_port: int
     packet: RtpPacket
@@ -92,10 +99,13 @@ class RtpCapture(_Capture):
 
     def __init__(self, interface: str = "lo") -> None:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((interface, 0))
         super().__init__(sock, "rtp-capture")
         self._packets: list[WirePacket] = []
         self._rtcp: list[RtcpOnWire] = []
+        self._to_monotonic = time.monotonic() - time.time()  # the kernel stamps wall time
 
     def packets(self) -> list[WirePacket]:
         """What was captured so far, in arrival order."""
@@ -108,25 +118,37 @@ class RtpCapture(_Capture):
             return list(self._rtcp)
 
     def _run(self) -> None:
+        space = socket.CMSG_SPACE(_TIMESPEC.size)
         while not self._stop.is_set():
             try:
-                frame, meta = self._sock.recvfrom(65535)
+                frame, ancillary, _, meta = self._sock.recvmsg(65535, space)
             except TimeoutError:
                 continue
             except OSError:
                 return
             if meta[2] == socket.PACKET_OUTGOING:
                 continue  # lo shows every packet twice: keep the incoming copy
-            parsed = _parse(frame)
+            at = _kernel_time(ancillary) + self._to_monotonic
+            parsed = _parse(frame, at)
             if isinstance(parsed, RtcpOnWire):
                 with self._lock:
                     self._rtcp.append(parsed)
             elif parsed is not None:
                 with self._lock:
-                    self._packets.append(WirePacket(time.monotonic(), *parsed))
+                    self._packets.append(WirePacket(at, *parsed))
 
 
-def _parse(frame: bytes) -> tuple[int, int, RtpPacket] | RtcpOnWire | None:
+def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """The receive time ``SO_TIMESTAMPNS`` gave a datagram (``time.time()``'s clock; the
+    time it is read if there is none)."""
+    for level, kind, cdata in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
+            return float(seconds + nanoseconds / 1e9)
+    return time.time()
+
+
+def _parse(frame: bytes, at: float) -> tuple[int, int, RtpPacket] | RtcpOnWire | None:
     ip = frame[_ETH_HEADER:]
     if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_UDP:
         return None
@@ -136,7 +158,7 @@ def _parse(frame: bytes) -> tuple[int, int, RtpPacket] | RtcpOnWire | None:
     if len(data) < 8 or data[0] >> 6 != 2:
         return None  # not RTP nor RTCP
     if 72 <= (data[1] & 0x7F) <= 76:  # RTCP (RFC 5761 §4)
-        return RtcpOnWire(time.monotonic(), src_port, dst_port, data[1])
+        return RtcpOnWire(at, src_port, dst_port, data[1])
     if len(data) < 12:
         return None
     try:
@@ -148,9 +170,6 @@ def _parse(frame: bytes) -> tuple[int, int, RtpPacket] | RtcpOnWire | None:
 # -- UdpCapture ---------------------------------------------------------------------------
 
 SO_ATTACH_FILTER = 26
-SO_RCVBUFFORCE = 33
-SO_TIMESTAMPNS = 35
-_TIMESPEC = struct.Struct("@qq")
 _PACKET_OUTGOING = 4
 """``sll_pkttype`` of the copy a sender's side of ``lo`` shows (each packet is seen twice)."""
 _ANCILLARY_PKTTYPE = 0xFFFFF004
@@ -247,7 +266,7 @@ class UdpCapture(_Capture):
             return list(self._datagrams)
 
     def _run(self) -> None:
-        space = socket.CMSG_SPACE(16)
+        space = socket.CMSG_SPACE(_TIMESPEC.size)
         while not self._stop.is_set():
             try:
                 frame, ancillary, _, _ = self._sock.recvmsg(65535, space)
@@ -255,11 +274,7 @@ class UdpCapture(_Capture):
                 continue
             except OSError:
                 return
-            at = time.time()
-            for level, kind, cdata in ancillary:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
-                    seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
-                    at = seconds + nanoseconds / 1e9
+            at = _kernel_time(ancillary)
             ip = frame[_ETH_HEADER:]
             header = (ip[0] & 0x0F) * 4
             src_port, dst_port = struct.unpack_from("!HH", ip, header)

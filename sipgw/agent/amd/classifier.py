@@ -70,7 +70,10 @@ of silence (a tone is no silence) once the greeting ends, or ``max_greeting``
 after the answer; a screener once its prompt is followed by
 ``prompt_end_silence``. A greeting whose words promised a tone ("... after the
 tone") waits ``announced_beep_wait`` of silence instead: the message never
-starts before a beep it was told of, unless none comes by then.
+starts before a beep it was told of, unless none comes by then. So does one
+whose words are not all known yet (a recognizer's turn heard in part, its
+final transcript still to come): the silence starts the message once they
+come and promise no tone, or after ``announced_beep_wait``.
 
 The frames are counted as time: one call per 20 ms, in order; ``now`` is the
 end of the frame's audio. Nothing reads a clock.
@@ -212,6 +215,7 @@ class AnswerClassifier:
         self._held: str | None = None  # a length-only machine not decided yet: its reason
         self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
         self._tone_announced = False  # the words said a tone would come: it is waited for
+        self._open_turns: set[int] = set()  # turns heard in part, their final words not yet
         self._last_tone = -math.inf  # end of the last frame of a tone
         self._now = started_at
 
@@ -334,6 +338,10 @@ class AnswerClassifier:
         """
         self._now = now
         self._turns[turn] = text
+        if final:
+            self._open_turns.discard(turn)
+        else:
+            self._open_turns.add(turn)
         claim = None
         if final:
             self._sentence_ended = True
@@ -561,8 +569,11 @@ class AnswerClassifier:
         if decision.kind is AnswerKind.VOICEMAIL:
             # "... after the tone": the message never starts before a tone it was promised,
             # unless none comes within announced_beep_wait
+            # ... also while a turn's final words are still to come: they may promise one
+            # (a recognizer ends a turn about a second after its speech, later on a loaded
+            # machine; a silence-timer racing them started messages over the beep)
             wait = config.greeting_end_silence
-            if self._tone_announced:
+            if self._tone_announced or self._open_turns:
                 wait = config.announced_beep_wait
         elif decision.kind is AnswerKind.SCREENER:
             wait = config.prompt_end_silence

@@ -140,15 +140,17 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
     ),
     (
         "a partial that names no person does not decide: its sentence goes on; its pause "
-        "is a person's who may have finished, the length still held until words_wait",
+        "is a person's who may have finished, the length still held until words_wait (its "
+        "final words never come: the message waits announced_beep_wait, they might promise "
+        "a tone)",
         Script(
-            q(0.3) + v(2.5) + q(2.0),
+            q(0.3) + v(2.5) + q(4.2),
             transcripts=((2.5, "hello this is doctor smith's office", False),),
         ),
         [
             (H, 3.04, "pause after a long greeting"),
             (V, 3.4, "long greeting"),
-            ("ready", 4.8, "silence"),
+            ("ready", 6.8, "silence"),
         ],
     ),
     (
@@ -199,6 +201,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
             transcripts=(
                 (1.5, "your call has been forwarded to an automated", False),
                 (3.2, "five five five zero one", False),
+                (5.8, "Your call has been forwarded to an automated system. 55501.", True),
             ),
         ),
         [(V, 1.5, "phrase 'has been forwarded'"), ("ready", 6.8, "silence")],
@@ -385,6 +388,31 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(V, 1.5, "phrase 'leave your name'"), ("ready", 6.8, "silence")],
     ),
     (
+        "a greeting's final words come late (2.1 s after its end, past greeting_end_silence) "
+        "and promise a tone: the message waits for the beep, not for the silence that began "
+        "before the words were known",
+        Script(
+            q(0.3) + v(2.5) + q(2.5) + t(0.5) + q(1.0),
+            transcripts=(
+                (1.5, "hi you've reached ana lopez", False),
+                (4.9, "Hi, you've reached Ana Lopez. Leave a message after the tone.", True),
+            ),
+            tones=((6.2, beep(5.3, 5.8)),),
+        ),
+        [(V, 1.5, "phrase 'you have reached'"), ("ready", 6.2, "beep")],
+    ),
+    (
+        "... and when they promise none, the silence starts the message as they come",
+        Script(
+            q(0.3) + v(2.5) + q(3.0),
+            transcripts=(
+                (1.5, "hi you've reached ana lopez", False),
+                (4.9, "Hi, you've reached Ana Lopez. I can't take your call.", True),
+            ),
+        ),
+        [(V, 1.5, "phrase 'you have reached'"), ("ready", 4.9, "silence")],
+    ),
+    (
         'a quiet "Hello?" the VAD never heard: its finished words make it a person',
         Script(q(5.0), transcripts=((1.3, "Hello?", True),)),
         [(H, 1.3, "a question, then silence")],
@@ -448,7 +476,10 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "a long one (here it outranks the short stretch that ends)",
         Script(
             q(0.2) + v(1.5) + q(3.0),
-            transcripts=((1.5, "hey there we are all out on the boat", False),),
+            transcripts=(
+                (1.5, "hey there we are all out on the boat", False),
+                (2.7, "Hey there, we are all out on the boat.", True),
+            ),
         ),
         [(V, 1.94, "many words"), ("ready", 3.7, "silence")],
     ),

@@ -1,23 +1,27 @@
 """Answering-machine detection on an outbound assistant call (agent/assistant/answering.py).
 
 The assistant runs on the in-memory doubles (tests/agent/parts.py); the callee's audio is
-fed at arrival on a real 20 ms schedule (the detector counts frames as time): a 300 Hz
-tone stands for speech (below the beep detector's band, so it is voice), a 1 kHz tone
-for a voicemail's beep, the three rising tones of a special information tone for a
-carrier's announcement. The speech recognizer's words come from the test.
+fed at arrival on a real 20 ms schedule (tests/agent/amd/callee.py). The speech
+recognizer's words come from the test.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import pytest
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
-from sipgw.app.evaluation.audio import tone_frames
+from tests.agent.amd.callee import (
+    answered,
+    beep,
+    feed,
+    silence,
+    special_information_tone,
+    voice,
+)
 from tests.agent.parts import (
     BYTES_PER_CHAR,
     Assistant,
@@ -30,36 +34,8 @@ from tests.agent.parts import (
 
 pytestmark = pytest.mark.timeout(30)
 
-SILENCE = b"\xff" * 160
 MESSAGE = "Hi, this is Ana from the shop, please call us back."
 SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
-
-
-def silence(seconds: float) -> list[bytes]:
-    return [SILENCE] * round(seconds / 0.02)
-
-
-def voice(seconds: float) -> list[bytes]:
-    """Syllables: 200 ms of a low tone, 60 ms quieter (speech has gaps: the VAD's noise
-    floor stays below it), ``seconds`` long, ending on a syllable."""
-    frames: list[bytes] = []
-    pitches = (250, 300, 350)
-    while len(frames) < round(seconds / 0.02):
-        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
-        frames += silence(0.06)
-    frames = frames[: round(seconds / 0.02)]
-    while frames and frames[-1] == SILENCE:
-        frames.pop()
-    return frames
-
-
-def beep(seconds: float = 0.5) -> list[bytes]:
-    return tone_frames(1000, seconds, -18.0)
-
-
-def special_information_tone() -> list[bytes]:
-    return [*tone_frames(950, 0.34, -18.0), *tone_frames(1400, 0.34, -18.0),
-            *tone_frames(1800, 0.34, -18.0)]  # fmt: skip
 
 
 def outbound(
@@ -72,24 +48,6 @@ def outbound(
                     amd=AmdRequest(mode, message),
                     details=CallDetails(variables=variables or {}))  # fmt: skip
     return assistant(call=call, **settings)  # type: ignore[arg-type]
-
-
-async def answered(a: Assistant) -> float:
-    """Prepare and answer the call; returns the loop time of the answer."""
-    await a.agent.prepare()
-    a.agent.on_answered()
-    return asyncio.get_running_loop().time()
-
-
-async def feed(a: Assistant, frames: Sequence[bytes], started: float | None = None) -> float:
-    """The callee's frames at arrival, one per 20 ms on absolute deadlines (from
-    ``started``); returns when the next frame would be due."""
-    loop = asyncio.get_running_loop()
-    t0 = loop.time() if started is None else started
-    for n, frame in enumerate(frames):
-        await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.02 - loop.time()))
-        a.agent.on_caller_audio(frame)
-    return t0 + len(frames) * 0.02
 
 
 async def tick_until_hung_up(a: Assistant, within: float = 10.0) -> None:

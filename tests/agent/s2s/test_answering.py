@@ -1,12 +1,11 @@
 """Answering-machine detection on placed speech-to-speech calls (agent/s2s/answering.py),
-against the scripted session: the callee's audio is fed at arrival, one frame per 20 ms,
-as in the assistant's tests (tests/agent/assistant/test_answering.py)."""
+against the scripted session: the callee's audio is fed at arrival, one frame per 20 ms
+(tests/agent/amd/callee.py), as in the assistant's tests."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -15,40 +14,21 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS
 from sipgw.agent.s2s.base import ReplyDone, ToolCallRequested
-from sipgw.app.evaluation.audio import tone_frames
+from tests.agent.amd.callee import (
+    SILENCE,
+    answered,
+    beep,
+    feed,
+    silence,
+    special_information_tone,
+    voice,
+)
 from tests.agent.parts import FakeCall, settle, wait_for
 from tests.agent.s2s.parts import Rig, rig, speak
 
 pytestmark = pytest.mark.timeout(30)
 
-SILENCE = b"\xff" * 160
 MESSAGE = "Hi {name}, this is Ana from the shop, please call us back."
-
-
-def silence(seconds: float) -> list[bytes]:
-    return [SILENCE] * round(seconds / 0.02)
-
-
-def voice(seconds: float) -> list[bytes]:
-    """Syllables: 200 ms of a low tone, 60 ms of silence, ``seconds`` long, ending on one."""
-    frames: list[bytes] = []
-    pitches = (250, 300, 350)
-    while len(frames) < round(seconds / 0.02):
-        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
-        frames += silence(0.06)
-    frames = frames[: round(seconds / 0.02)]
-    while frames and frames[-1] == SILENCE:
-        frames.pop()
-    return frames
-
-
-def beep(seconds: float = 0.5) -> list[bytes]:
-    return tone_frames(1000, seconds, -18.0)
-
-
-def special_information_tone() -> list[bytes]:
-    return [*tone_frames(950, 0.34, -18.0), *tone_frames(1400, 0.34, -18.0),
-            *tone_frames(1800, 0.34, -18.0)]  # fmt: skip
 
 
 def outbound(mode: AmdMode, message: str | None = None, **settings: Any) -> Rig:
@@ -56,21 +36,6 @@ def outbound(mode: AmdMode, message: str | None = None, **settings: Any) -> Rig:
                     amd=AmdRequest(mode, message),
                     details=CallDetails(variables={"name": "Bob"}))  # fmt: skip
     return rig(call=call, **settings)
-
-
-async def answered(r: Rig) -> float:
-    await r.agent.prepare()
-    r.agent.on_answered()
-    return asyncio.get_running_loop().time()
-
-
-async def feed(r: Rig, frames: Sequence[bytes], started: float) -> float:
-    """The callee's frames at arrival, one per 20 ms from ``started``."""
-    loop = asyncio.get_running_loop()
-    for n, frame in enumerate(frames):
-        await asyncio.sleep(max(0.0, started + (n + 1) * 0.02 - loop.time()))
-        r.agent.on_caller_audio(frame)
-    return started + len(frames) * 0.02
 
 
 def replies(r: Rig) -> list[str]:

@@ -14,31 +14,14 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.sip.message import make_response
+from tests.agent.amd.callee import silence, voice
 from tests.agent.assistant.test_assistant_actions import request_from_gateway
 from tests.agent.s2s.stack import GREETING, GREETING_HZ, Kind, hang_up, s2s_stack
 
 pytestmark = pytest.mark.timeout(60)
 
-SILENCE = b"\xff" * 160
 MESSAGE = "Please call us back about your order."
 MESSAGE_HZ = 1900
-
-
-def silence(seconds: float) -> list[bytes]:
-    return [SILENCE] * round(seconds / 0.02)
-
-
-def voice(seconds: float) -> list[bytes]:
-    """Syllables: 200 ms of a low tone, 60 ms of silence, ``seconds`` long."""
-    frames: list[bytes] = []
-    pitches = (250, 300, 350)
-    while len(frames) < round(seconds / 0.02):
-        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
-        frames += silence(0.06)
-    frames = frames[: round(seconds / 0.02)]
-    while frames and frames[-1] == SILENCE:
-        frames.pop()
-    return frames
 
 
 KINDS: tuple[Kind, ...] = ("voice-agent", "realtime")

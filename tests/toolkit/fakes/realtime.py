@@ -86,6 +86,7 @@ from tests.toolkit.fakes.voice_base import (
     LINEAR_RATE,
     FakeReply,
     Narrowed,
+    SessionRecord,
     SpokenReply,
     WebSocketFake,
     paced,
@@ -99,34 +100,18 @@ MIN_COMMIT_MS = 100
 
 
 @dataclass
-class RealtimeRecord:
+class RealtimeRecord(SessionRecord):
     """What the fake saw of one session (a snapshot when read through ``sessions``)."""
 
     model: str
-    headers: dict[str, str] = field(default_factory=dict)
     session: dict[str, Any] = field(default_factory=dict)
     """The effective session configuration."""
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    """Client events except ``input_audio_buffer.append``."""
-    audio_bytes: int = 0
-    audio: bytearray = field(default_factory=bytearray)
-    """The caller's audio (decoded), when the fake keeps it."""
-    replies: list[SpokenReply] = field(default_factory=list)
     truncations: list[dict[str, Any]] = field(default_factory=list)
     tool_outputs: list[dict[str, Any]] = field(default_factory=list)
     """``function_call_output`` items the client created."""
     user_texts: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     """Items the client deleted (``conversation.item.delete``)."""
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    """``error`` events the fake sent."""
-    speech_started: list[float] = field(default_factory=list)
-    """``time.monotonic()`` when each ``speech_started`` was sent."""
-    ended: bool = False
-
-    def received(self, kind: str) -> list[dict[str, Any]]:
-        """The client's events of one type."""
-        return [m for m in self.messages if m.get("type") == kind]
 
 
 @dataclass(eq=False)
@@ -241,14 +226,7 @@ class _Session:
     # -- audio in
 
     async def append(self, data: bytes) -> None:
-        fake = self.fake
-
-        def account() -> None:
-            self.record.audio_bytes += len(data)
-            if fake.keep_audio:
-                self.record.audio += data
-
-        fake._update(account)
+        self.fake._heard(self.record, data)
         if self.linear("input"):
             self.buffer_ms += len(data) // LINEAR_BYTES_PER_MS
             data = self.narrowed(data)
@@ -269,7 +247,7 @@ class _Session:
                     self.respond(self.fake.next_reply(), "turn")
 
     async def speech_started(self, at_ms: int) -> None:
-        self.fake._update(lambda: self.record.speech_started.append(time.monotonic()))
+        self.fake._speech_began(self.record)
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": at_ms,
                          "item_id": self.next_id("item")})  # fmt: skip
         detection = self.turn_detection() or {}
@@ -555,7 +533,7 @@ class FakeRealtime(WebSocketFake[RealtimeRecord]):
         request = ws.request
         assert request is not None
         query = dict(parse_qsl(urlsplit(request.path).query))
-        record = RealtimeRecord(query.get("model", ""), dict(request.headers.raw_items()))
+        record = RealtimeRecord(query.get("model", ""), headers=dict(request.headers.raw_items()))
         self._update(lambda: self._records.append(record))
         session = _Session(self, ws, record)
         self._live.add(session)

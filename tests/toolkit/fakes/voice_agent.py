@@ -90,6 +90,7 @@ from tests.toolkit.fakes.voice_base import (
     LINEAR_RATE,
     FakeReply,
     Narrowed,
+    SessionRecord,
     SpokenReply,
     WebSocketFake,
     paced,
@@ -104,35 +105,19 @@ IMMUTABLE = ("greeting", "voice", "format")
 
 
 @dataclass
-class VoiceAgentRecord:
+class VoiceAgentRecord(SessionRecord):
     """What the fake saw of one session (a snapshot when read through ``sessions``)."""
 
     session_id: str
     config: dict[str, Any] = field(default_factory=dict)
     """The ``session`` object of the accepted ``session.update`` (later updates merged)."""
-    headers: dict[str, str] = field(default_factory=dict)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    """Client messages except ``input.audio``."""
-    audio_bytes: int = 0
-    audio: bytearray = field(default_factory=bytearray)
-    """The caller's audio (decoded), when the fake keeps it."""
     early_audio: int = 0
     """``input.audio`` messages before ``session.ready`` (discarded)."""
-    replies: list[SpokenReply] = field(default_factory=list)
     tool_results: list[dict[str, Any]] = field(default_factory=list)
     early_results: list[str] = field(default_factory=list)
     """Call ids of ``tool.result`` messages sent while a reply was being generated."""
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    """``session.error`` messages the fake sent."""
-    speech_started: list[float] = field(default_factory=list)
-    """``time.monotonic()`` when each ``input.speech.started`` was sent."""
     connections: int = 0
     resumed: int = 0
-    ended: bool = False
-
-    def received(self, kind: str) -> list[dict[str, Any]]:
-        """The client's messages of one type."""
-        return [m for m in self.messages if m.get("type") == kind]
 
 
 class _Session:
@@ -269,16 +254,10 @@ class _Session:
 
     async def audio(self, data: bytes) -> None:
         fake = self.fake
-
-        def account() -> None:
-            self.record.audio_bytes += len(data)
-            if fake.keep_audio:
-                self.record.audio += data
-
-        fake._update(account)
+        fake._heard(self.record, data)
         for action in self.detector.feed(self.narrowed(data) if self.linear_in else data):
             if isinstance(action, SpeechBegan):
-                fake._update(lambda: self.record.speech_started.append(time.monotonic()))
+                fake._speech_began(self.record)
                 await self.send({"type": "input.speech.started"})
                 self.barge_in()
             elif isinstance(action, TurnDue):

@@ -29,10 +29,11 @@ import copy
 import logging
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -55,6 +56,7 @@ __all__ = [
     "FakeReply",
     "Narrowed",
     "FakeToolCall",
+    "SessionRecord",
     "SpokenReply",
     "ToneVoice",
     "WebSocketFake",
@@ -69,8 +71,33 @@ BYTES_PER_MS = 8
 LINEAR_RATE = 24000
 """``audio/pcm``: 24 kHz s16le, the only linear format of both services' APIs."""
 LINEAR_BYTES_PER_MS = LINEAR_RATE // 1000 * 2
-RecordT = TypeVar("RecordT")
 _QUOTED = re.compile(r'"([^"]+)"')
+
+
+@dataclass(kw_only=True)
+class SessionRecord:
+    """What both fakes see of one session (a snapshot when read through ``sessions``); each
+    fake's record adds its own."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The client's messages, its audio left out."""
+    audio_bytes: int = 0
+    audio: bytearray = field(default_factory=bytearray)
+    """The caller's audio (decoded), when the fake keeps it."""
+    replies: list[SpokenReply] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    """The error events the fake sent."""
+    speech_started: list[float] = field(default_factory=list)
+    """``time.monotonic()`` when each speech-started event was sent."""
+    ended: bool = False
+
+    def received(self, kind: str) -> list[dict[str, Any]]:
+        """The client's messages of one type."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+RecordT = TypeVar("RecordT", bound=SessionRecord)
 
 
 @dataclass(frozen=True)
@@ -288,6 +315,20 @@ class WebSocketFake(WebSocketServerFake, Generic[RecordT]):
         """Take the next transcript (``default_transcript`` when none is scripted)."""
         with self._lock:
             return self._transcripts.popleft() if self._transcripts else self.default_transcript
+
+    def _heard(self, record: RecordT, data: bytes) -> None:
+        """The caller's ``data`` arrived in ``record``'s session: counted (and kept)."""
+
+        def account() -> None:
+            record.audio_bytes += len(data)
+            if self.keep_audio:
+                record.audio += data
+
+        self._update(account)
+
+    def _speech_began(self, record: RecordT) -> None:
+        """The session's speech-started event is sent now."""
+        self._update(lambda: record.speech_started.append(time.monotonic()))
 
     @property
     def sessions(self) -> list[RecordT]:
