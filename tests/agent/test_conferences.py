@@ -209,8 +209,8 @@ def test_a_recording_gets_the_whole_mix_from_the_start_and_goes_with_the_end() -
 
 def sine16(freq: float, start: int, amplitude: int = 8000) -> bytes:
     """20 ms of ``freq`` at 16 kHz, linear."""
-    return struct.pack("<320h", *(round(amplitude * math.sin(2 * math.pi * freq * (start + i)
-                                                             / 16000)) for i in range(320)))  # fmt: skip
+    w = 2 * math.pi * freq / 16000
+    return struct.pack("<320h", *(round(amplitude * math.sin(w * (start + n))) for n in range(320)))
 
 
 def test_the_room_mixes_at_16khz_while_a_wideband_participant_is_in() -> None:
