@@ -378,6 +378,12 @@ class ConferenceRoom:
         self.seats.remove(seat)
         self.mixer.leave(seat.who)
         self._rerate()
+        try:
+            self._leave(seat, reason, now)
+        finally:  # its last events heard: the seat no longer holds its participant
+            seat.listener = _deaf
+
+    def _leave(self, seat: Seat, reason: str, now: float) -> None:
         self._event(_seat_event("participant-leave", seat, now, reason), [seat])
         if self.over:
             return
@@ -408,6 +414,10 @@ class ConferenceRoom:
             if report:
                 told.add(seat.subscription)
             seat.listener(numbered, report)
+
+
+def _deaf(event: RoomEvent, report: bool) -> None:
+    """A seat's listener once it left (the participant's own no longer held: no cycle)."""
 
 
 def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:

@@ -12,6 +12,7 @@ from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialformat import FollowsAgentFormat, widen
 from sipgw.media.codecs import PCM16_16K, ULAW_8K
 from sipgw.twilio.document import DialConference, parse_twiml
+from tests.refcycles import cycles_left_by_our_code
 
 
 class _Agent(Agent):
@@ -147,3 +148,16 @@ async def test_a_participant_not_allowed_wideband_joins_in_mu_law() -> None:
     dial = ConferenceDial("w", verb, rooms, asyncio.sleep, None, "AC1",  # type: ignore[arg-type]
                           lambda *a, **k: None, time.time, call=_Call("G722"))  # fmt: skip
     assert dial.audio == ULAW_8K
+
+
+async def test_a_participant_that_left_leaves_no_cycle_of_its_agent() -> None:
+    with cycles_left_by_our_code() as leftovers:
+        rooms = _Rooms()
+        dials = [await _dial(rooms, _Call("G722"), who) for who in ("w1", "w2")]
+        runs = [asyncio.ensure_future(dial.run()) for dial in dials]
+        await asyncio.sleep(0.01)
+        for dial in dials:
+            dial.stop("star")
+        await asyncio.gather(*runs)
+        del dials, runs, rooms
+    assert leftovers == []
