@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from sipgw.agent.base import Agent
 from sipgw.agent.conferences import ConferenceRoom
@@ -145,8 +146,9 @@ async def test_a_participant_not_allowed_wideband_joins_in_mu_law() -> None:
     rooms = _Rooms()
     (verb,) = parse_twiml("<Response><Dial><Conference>r</Conference></Dial></Response>")
     assert isinstance(verb, DialConference)
+    call: Any = _Call("G722")
     dial = ConferenceDial("w", verb, rooms, asyncio.sleep, None, "AC1",  # type: ignore[arg-type]
-                          lambda *a, **k: None, time.time, call=_Call("G722"))  # fmt: skip
+                          lambda *a, **k: None, time.time, call=call)  # fmt: skip
     assert dial.audio == ULAW_8K
 
 
