@@ -9,9 +9,9 @@ sinc, :data:`TAPS` taps: flat to about 3.4 kHz, 5 kHz down by 39 dB, 6 kHz by 73
 only where it is kept. Every other tap of a half-band filter is zero, and the taps are
 symmetric, so one output sample costs a product per pair of inputs; the sums run in C
 (``audioop`` on 32-bit samples, with headroom: 9 products a kept sample, about 25 calls a
-frame). The output lags the input by ``HALF`` samples at 16 kHz (under a millisecond); the state (the
-last ``2 * HALF`` samples) is carried from one frame to the next, so frames join without a
-seam.
+frame). The output lags the input by ``HALF`` samples at 16 kHz (under a millisecond); the
+state (the last ``2 * HALF`` samples) is carried from one frame to the next, so frames join
+without a seam.
 """
 
 from __future__ import annotations
