@@ -1,9 +1,13 @@
 """CPU of a conference's mix per participant: the N-1 mix of one room, per 20 ms tick.
 
-    python -m bench.conference [--sizes 3 10 50 250] [--seconds 4] [--repeats 3] [--json PATH]
+    python -m bench.conference [--sizes 3 10 50 250] [--seconds 4] [--repeats 3]
+                               [--room narrow|wide|mixed] [--json PATH]
 
 :class:`sipgw.media.conference.ConferenceMixer` alone, every participant an 8 kHz μ-law
-call (the TwiML agent's frames) speaking a tone of its own each tick (every participant
+call (the TwiML agent's frames; ``--room narrow``, an 8 kHz mix), or a 16 kHz linear one
+(a G.722 call's agent frames: ``wide``, a 16 kHz mix), or every other one each (``mixed``:
+a 16 kHz mix, each μ-law participant's frames resampled up and its mix low-passed and
+down), speaking a tone of its own each tick (every participant
 talking at once: the worst case; a silent one costs less, its frame is not decoded), one
 ``push`` and one ``pop`` per participant per tick, in CPU time (``time.process_time``),
 ``--repeats`` rounds, the median reported. The figure per participant should not grow with
@@ -23,7 +27,8 @@ from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from sipgw.media import _accel, g711
-from sipgw.media.codecs.base import ULAW_8K
+from sipgw.media.bridge import room_rate
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
 from sipgw.media.conference import ConferenceMixer
 
 TICK_US = 20_000
@@ -38,12 +43,31 @@ def _tone(hz: float, ticks: int) -> list[bytes]:
     return [ulaw[i : i + 160] for i in range(0, len(ulaw), 160)]
 
 
-def _run(size: int, ticks: int) -> float:
+def _wide_tone(hz: float, ticks: int) -> list[bytes]:
+    """``ticks`` 20 ms 16 kHz linear frames of ``hz`` at -12 dBFS."""
+    amplitude = 32767 * 10 ** (-12 / 20)
+    w = 2 * math.pi * hz / 16000
+    pcm = struct.pack(f"<{ticks * 320}h", *(round(amplitude * math.sin(w * i))
+                                            for i in range(ticks * 320)))  # fmt: skip
+    return [pcm[i : i + 640] for i in range(0, len(pcm), 640)]
+
+
+def _formats(room: str, size: int) -> list[AudioFormat]:
+    if room == "narrow":
+        return [ULAW_8K] * size
+    if room == "wide":
+        return [PCM16_16K] * size
+    return [PCM16_16K if n % 2 == 0 else ULAW_8K for n in range(size)]
+
+
+def _run(size: int, ticks: int, room: str = "narrow") -> float:
     """CPU µs per participant per tick for a room of ``size``, all talking."""
-    mixer = ConferenceMixer()
-    frames = [_tone(300 + 7 * n, 50) for n in range(size)]
+    formats = _formats(room, size)
+    mixer = ConferenceMixer(rate=room_rate(formats))
+    frames = [(_tone if f == ULAW_8K else _wide_tone)(300 + 7 * n, 50)
+              for n, f in enumerate(formats)]  # fmt: skip
     for n in range(size):
-        mixer.join(n, ULAW_8K)
+        mixer.join(n, formats[n])
     start = time.process_time()
     for t in range(ticks):
         for n in range(size):
@@ -59,13 +83,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 10, 50, 250])
     parser.add_argument("--seconds", type=float, default=4.0, help="of audio per round")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--room", choices=("narrow", "wide", "mixed"), default="narrow",
+                        help="the participants' formats (and so the mix's rate)")  # fmt: skip
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
     args = parser.parse_args(argv)
     ticks = round(args.seconds * 50)
-    log(f"media path: {_accel.PATH}; {args.repeats} rounds of {ticks} ticks per room size")
+    log(
+        f"media path: {_accel.PATH}; {args.room} room; {args.repeats} rounds of {ticks} ticks "
+        "per room size"
+    )
     rows: dict[str, Any] = {}
     for size in args.sizes:
-        runs = [_run(size, ticks) for _ in range(args.repeats)]
+        runs = [_run(size, ticks, args.room) for _ in range(args.repeats)]
         median = statistics.median(runs)
         rows[str(size)] = {"us_runs": runs, "us_per_participant_tick": median,
                            "core_percent_per_participant": median / TICK_US * 100}  # fmt: skip

@@ -20,6 +20,11 @@ conference keeps (Twilio's ``<Conference>``'s):
 - A participant may ask for the room to be recorded (:class:`RoomRecording`, the first
   request is the room's): the whole mix from the start to the end, handed with the
   ``conference-end`` event to the first listener that takes it (the leaving participant's).
+  It is 8 kHz μ-law whatever the room's rate (a 16 kHz mix low-passed and down-converted).
+- Each participant joins in its own format (its agent's while it is mixed: 8 kHz μ-law, or
+  16 kHz linear for a wideband call); the room mixes at the rate
+  :func:`~sipgw.media.bridge.room_rate` decides from them, anew at each join and leave (16
+  kHz as soon as one participant is wideband), and its beeps are made at that rate.
 - A coach (:attr:`SeatRules.coaching` another participant) is heard by that participant
   only, and hears the room as everybody does (the mixer's whisper).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
@@ -50,11 +55,14 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from sipgw.media import g711
+from sipgw.media.bridge import room_rate
 from sipgw.media.codecs.base import AudioFormat
 from sipgw.media.conference import ConferenceMixer
+from sipgw.media.halfband import Decimator
 
 __all__ = [
     "BEEP_FRAMES",
+    "beep_frames",
     "ConferenceRoom",
     "ConferenceRooms",
     "EventKind",
@@ -79,21 +87,30 @@ EventKind = Literal[
 ]
 
 
-def _beep() -> tuple[bytes, ...]:
-    """A quarter second of 1 kHz at -18 dBFS, linear 8 kHz: what joining or leaving sounds like."""
+def _beep(rate: int) -> tuple[bytes, ...]:
+    """A quarter second of 1 kHz at -18 dBFS, linear at ``rate``: what joining or leaving
+    sounds like."""
     import math
 
     amplitude = 32767 * 10 ** (-18 / 20)
+    per_cycle = rate // 1000
     cycle = b"".join(
-        int(amplitude * math.sin(2 * math.pi * i / 8)).to_bytes(2, "little", signed=True)
-        for i in range(8)
+        int(amplitude * math.sin(2 * math.pi * i / per_cycle)).to_bytes(2, "little", signed=True)
+        for i in range(per_cycle)
     )
-    pcm = cycle * 20  # one 20 ms frame: 160 samples
+    pcm = cycle * 20  # one 20 ms frame
     return (pcm,) * 12
 
 
-BEEP_FRAMES: Final = _beep()
-"""The beep heard when a participant joins or leaves (linear, 8 kHz: the mix's format)."""
+BEEP_FRAMES: Final = _beep(8000)
+"""The beep heard when a participant joins or leaves (linear, 8 kHz: a narrowband mix's)."""
+_BEEPS: Final = {8000: BEEP_FRAMES, 16000: _beep(16000)}
+
+
+def beep_frames(rate: int) -> tuple[bytes, ...]:
+    """The beep, linear at a mix's ``rate`` (8 or 16 kHz)."""
+    beep = _BEEPS.get(rate)
+    return beep if beep is not None else _BEEPS.setdefault(rate, _beep(rate))
 
 
 class RoomFull(Exception):
@@ -147,7 +164,7 @@ class RoomRecording:
     loud: list[bool] = field(default_factory=list)
 
     def frame(self, pcm: bytes | None) -> None:
-        """One round's mix (linear, 8 kHz; None: silence)."""
+        """One round's mix (linear, 8 kHz: a 16 kHz room's converted first; None: silence)."""
         if len(self.audio) >= self.max_seconds * 8000:
             return
         ulaw = g711.linear_to_ulaw(pcm) if pcm is not None else _SILENT_FRAME
@@ -271,6 +288,7 @@ class ConferenceRoom:
         """The first participant's ``max_participants`` (0 before anyone joined)."""
         self.recording: RoomRecording | None = None
         """The room's recording, asked for by a participant (the first to ask)."""
+        self._down = Decimator()  # a 16 kHz mix to the recording's 8 kHz
         self._on_over = on_over
         self._sequence = 0
 
@@ -294,12 +312,13 @@ class ConferenceRoom:
         if len(self.seats) >= self.max_participants:
             raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
         self.mixer.join(who, format, rules.muted, rules.coaching or None)
+        self._rerate()
         seat = Seat(self, who, rules, listener, subscription)
         self.seats.append(seat)
         join = _seat_event("participant-join", seat, now)
         if recording is not None and self.recording is None:
             self.recording = recording
-            self.mixer.tap = recording.frame
+            self.mixer.tap = self._recorded
             if self.started:  # it starts now: the join's listeners hear of it
                 recording.started_at = now
                 join = dataclasses.replace(join, recording=recording)
@@ -311,9 +330,26 @@ class ConferenceRoom:
             if self.recording is not None:
                 self.recording.started_at = now
             self._event(RoomEvent("conference-start", 0, now, recording=self.recording), [])
-        if self.started and rules.beep_on_enter:
-            self.mixer.announce(BEEP_FRAMES, skip=who)  # everybody else hears it
+        if self.started and rules.beep_on_enter:  # everybody else hears it
+            self.mixer.announce(beep_frames(self.mixer.rate), skip=who)
         return seat
+
+    @property
+    def rate(self) -> int:
+        """The rate the room mixes at now."""
+        return self.mixer.rate
+
+    def _rerate(self) -> None:
+        """The mix's rate, from the participants' formats (after a join or a leave)."""
+        self.mixer.set_rate(room_rate(self.mixer.formats()))
+
+    def _recorded(self, pcm: bytes | None) -> None:
+        """One round's mix to the room's recording, at 8 kHz."""
+        if self.recording is None:
+            return
+        if pcm is not None and self.mixer.rate == 16000:
+            pcm = self._down.convert(pcm)
+        self.recording.frame(pcm)
 
     def set_muted(self, seat: Seat, muted: bool, now: float) -> None:
         """Mute (or unmute) ``seat``."""
@@ -341,6 +377,13 @@ class ConferenceRoom:
         seat.left = True
         self.seats.remove(seat)
         self.mixer.leave(seat.who)
+        self._rerate()
+        try:
+            self._leave(seat, reason, now)
+        finally:  # its last events heard: the seat no longer holds its participant
+            seat.listener = _deaf
+
+    def _leave(self, seat: Seat, reason: str, now: float) -> None:
         self._event(_seat_event("participant-leave", seat, now, reason), [seat])
         if self.over:
             return
@@ -359,7 +402,7 @@ class ConferenceRoom:
             self._on_over(self)
             return
         if self.started and seat.rules.beep_on_exit:
-            self.mixer.announce(BEEP_FRAMES)
+            self.mixer.announce(beep_frames(self.mixer.rate))
 
     def _event(self, event: RoomEvent, leaving: list[Seat]) -> None:
         """``event`` numbered, to every listener; one per subscription reports it."""
@@ -371,6 +414,10 @@ class ConferenceRoom:
             if report:
                 told.add(seat.subscription)
             seat.listener(numbered, report)
+
+
+def _deaf(event: RoomEvent, report: bool) -> None:
+    """A seat's listener once it left (the participant's own no longer held: no cycle)."""
 
 
 def _seat_event(kind: EventKind, seat: Seat, now: float, reason: str = "") -> RoomEvent:

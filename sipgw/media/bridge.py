@@ -15,16 +15,23 @@ from the two calls' codecs. 16 kHz linear PCM when both codecs carry 16 kHz or m
 G.722 phones keep their wideband audio end to end: each side decodes and encodes once,
 nothing resampled), else 8 kHz μ-law (a G.711 side hears no more than that; two PCMU
 calls' octets cross as they are).
+
+A conference room decides the same way, per participant and for the room
+(:func:`seat_format`, :func:`room_rate`): a participant on a wideband codec takes and gives
+16 kHz linear, a narrowband one 8 kHz μ-law, and the room mixes at 16 kHz as soon as one of
+its participants is wideband (each narrowband one hears that mix low-passed and down to
+8 kHz: :mod:`sipgw.media.conference`), at 8 kHz while none is.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Literal, TypeAlias
 
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat, Codec
 
-__all__ = ["FrameBridge", "Side", "bridge_format"]
+__all__ = ["FrameBridge", "Side", "bridge_format", "room_rate", "seat_format"]
 
 Side: TypeAlias = Literal[0, 1]
 """One of the two calls."""
@@ -35,6 +42,19 @@ def bridge_format(a: Codec, b: Codec) -> AudioFormat:
     docstring): 16 kHz linear when both codecs carry 16 kHz or more, else 8 kHz μ-law."""
     wide = PCM16_16K.sample_rate
     return PCM16_16K if a.sample_rate >= wide and b.sample_rate >= wide else ULAW_8K
+
+
+def seat_format(codec: Codec) -> AudioFormat:
+    """What a conference participant on ``codec`` takes and gives (see the module
+    docstring): 16 kHz linear when its codec carries 16 kHz or more, else 8 kHz μ-law."""
+    return bridge_format(codec, codec)
+
+
+def room_rate(formats: Iterable[AudioFormat]) -> int:
+    """The rate a room whose participants take ``formats`` mixes at (see the module
+    docstring): 16000 as soon as one is wideband, else 8000."""
+    wide = PCM16_16K.sample_rate
+    return wide if any(f.sample_rate >= wide for f in formats) else ULAW_8K.sample_rate
 
 
 class FrameBridge:

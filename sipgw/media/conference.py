@@ -14,14 +14,17 @@ call on hold) or pushing.
 
 A round, for N participants:
 
-- each speaking participant's frame is turned into linear 16-bit audio at the mix rate
+- each speaking participant's frame is turned into linear 16-bit audio at the mix's rate
   once (:class:`~sipgw.media.codecs.convert.Reformat`, the converters' one decision per
   stream), widened to 32 bits with 8 bits of headroom (:data:`HEADROOM`) and added to the
   round's total: 250 participants at full scale cannot overflow it;
 - each listener gets the total minus its own contribution (the N-1 mix: never its own
   voice), one subtraction whatever N is, so a round costs O(1) per participant; the
   result is saturated to 16 bits (a loud sum clips at full scale, it never wraps) and
-  turned into the listener's format once;
+  turned into the listener's format once (from a 16 kHz mix to an 8 kHz listener through
+  a half-band low-pass, :class:`~sipgw.media.halfband.Decimator`: what a wideband
+  participant says above 4 kHz is not heard folded down; the other way, up, is
+  ``audioop.ratecv``'s interpolation);
 - a coach (joined ``coaching`` another participant) is not added to the total: its voice
   is added to the coached participant's mix only (a whisper), and it hears the total as
   everybody does; a coach whose participant is not in the room is heard by nobody;
@@ -29,6 +32,13 @@ A round, for N participants:
   (:meth:`ConferenceMixer.announce`: a beep) is added to the total, heard by everybody;
 - a listener hearing nothing at all (nobody else spoke) gets None: silence;
 - a :attr:`ConferenceMixer.tap` (a recording) gets the whole mix, saturated likewise.
+
+The mix's rate (:attr:`ConferenceMixer.rate`) is the room's to choose
+(:func:`~sipgw.media.bridge.room_rate` decides it from the participants' formats) and may
+change between rounds (:meth:`ConferenceMixer.set_rate`: a wideband participant joined, or
+the last one left); so may a participant's format (:meth:`ConferenceMixer.set_format`).
+Each change makes that participant's converters anew (a participant's frames not mixed yet
+are dropped with its old format), the announcements still to come are resampled.
 
 Nothing here reads a clock or does I/O; who joins a room and when rounds are asked for
 is the app's business (one gateway process's rooms).
@@ -44,6 +54,7 @@ from typing import Final
 
 from sipgw.media.codecs.base import AudioFormat
 from sipgw.media.codecs.convert import Reformat
+from sipgw.media.halfband import Decimator
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -65,6 +76,8 @@ class _Seat:
     format: AudioFormat
     to_mix: Reformat
     from_mix: Reformat
+    down: Decimator | None = None
+    """A 16 kHz mix to this 8 kHz participant: low-passed first (``from_mix`` is 8 kHz on)."""
     muted: bool = False
     coaching: Hashable | None = None
     inbox: deque[bytes | None] = field(default_factory=deque)
@@ -75,7 +88,8 @@ class ConferenceMixer:
     """The N-1 mix of one conference (see the module docstring).
 
     Args:
-        rate: the mix's sample rate (8000 for narrowband calls, 16000 for wideband).
+        rate: the mix's sample rate (8000 for narrowband calls, 16000 for wideband; see
+            :meth:`set_rate`).
         depth: frames each participant's input and output hold at most.
 
     Attributes:
@@ -115,14 +129,54 @@ class ConferenceMixer:
             raise ValueError(f"{who!r} is in the conference already")
         if len(self._seats) >= MAX_PARTICIPANTS:
             raise ValueError(f"a conference mixes at most {MAX_PARTICIPANTS} participants")
-        seat = _Seat(format, Reformat(format, self._format), Reformat(self._format, format), muted,
-                     coaching)  # fmt: skip
+        seat = _Seat(format, *self._converters(format), muted=muted, coaching=coaching)
         seat.outbox.append(None)  # silence this tick: its first pop runs no extra round
         self._seats[who] = seat
 
     def leave(self, who: Hashable) -> None:
         """``who`` leaves (what it pushed and was not mixed yet is dropped)."""
         self._seats.pop(who, None)
+
+    @property
+    def rate(self) -> int:
+        """The mix's sample rate."""
+        return self._format.sample_rate
+
+    def set_rate(self, rate: int) -> None:
+        """Mix at ``rate`` from the next round: every participant's converters made anew,
+        the announcements to come resampled."""
+        if rate == self.rate:
+            return
+        old = self._format
+        self._format = AudioFormat("pcm_s16le", rate)
+        self._silence = bytes(self._format.frame_bytes * 2)
+        for seat in self._seats.values():
+            seat.to_mix, seat.from_mix, seat.down = self._converters(seat.format)
+        if self._announce:
+            convert = Reformat(old, self._format)
+            self._announce = deque((convert.convert(f), skip) for f, skip in self._announce)
+
+    def set_format(self, who: Hashable, format: AudioFormat) -> None:  # noqa: A002
+        """``who``'s frames are in ``format`` from now on (those it pushed before, not mixed
+        yet, are dropped); what it pops from the next round is too."""
+        seat = self._seats[who]
+        if seat.format == format:
+            return
+        seat.format = format
+        seat.to_mix, seat.from_mix, seat.down = self._converters(format)
+        seat.inbox.clear()
+
+    def formats(self) -> list[AudioFormat]:
+        """The participants' formats (in the order they joined)."""
+        return [seat.format for seat in self._seats.values()]
+
+    def _converters(self, format: AudioFormat) -> tuple[Reformat, Reformat, Decimator | None]:  # noqa: A002
+        """A participant's converters into the mix and out of it at the mix's rate."""
+        mix = self._format
+        if mix.sample_rate == 2 * format.sample_rate:  # low-passed, then at its rate
+            halved = AudioFormat("pcm_s16le", format.sample_rate)
+            return Reformat(format, mix), Reformat(halved, format), Decimator()
+        return Reformat(format, mix), Reformat(mix, format), None
 
     def set_muted(self, who: Hashable, muted: bool) -> None:
         """Mute (or unmute) ``who``: a muted participant is heard by nobody."""
@@ -205,6 +259,8 @@ class ConferenceMixer:
                 rest = whisper if rest is None else audioop.add(rest, whisper, 4)
             if rest is not None:
                 pcm = audioop.lin2lin(audioop.mul(rest, 4, _UP), 4, 2)  # saturated to 16 bits
+                if seat.down is not None:
+                    pcm = seat.down.convert(pcm)
                 heard = seat.from_mix.convert(pcm)
             if len(seat.outbox) >= self.depth:
                 seat.outbox.popleft()

@@ -3,6 +3,7 @@ beeps, mute, and the events numbered and reported once per subscription."""
 
 from __future__ import annotations
 
+import math
 import struct
 
 import pytest
@@ -18,7 +19,7 @@ from sipgw.agent.conferences import (
     SeatRules,
 )
 from sipgw.media import g711
-from sipgw.media.codecs.base import ULAW_8K
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 from tests.media.test_conference import level
 
 NOW = 1_700_000_000.0
@@ -201,3 +202,54 @@ def test_a_recording_gets_the_whole_mix_from_the_start_and_goes_with_the_end() -
     b.leave("participant_hung_up", NOW)
     (end,) = [e for e in ears.got["b"] if e.kind == "conference-end"]
     assert end.recording is recording
+
+
+# -- a wideband room
+
+
+def sine16(freq: float, start: int, amplitude: int = 8000) -> bytes:
+    """20 ms of ``freq`` at 16 kHz, linear."""
+    w = 2 * math.pi * freq / 16000
+    return struct.pack("<320h", *(round(amplitude * math.sin(w * (start + n))) for n in range(320)))
+
+
+def test_the_room_mixes_at_16khz_while_a_wideband_participant_is_in() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a")
+    assert r.rate == 8000
+    w = r.join("w", PCM16_16K, SeatRules(), ears.of("w"), NOW)
+    assert r.rate == 16000 and r.started
+    for seat in (a, w):
+        seat.pop()  # the tick each joined on
+    out = [a.pop() for _ in range(3)]
+    assert all(frame is not None and len(frame) == 160 for frame in out)  # w's beep, μ-law
+    wide_beep = w.pop()
+    assert wide_beep is None  # its own beep: not heard
+    w.leave("participant_hung_up", NOW + 1)
+    assert r.rate == 8000  # back to narrowband with the last wideband participant
+    exit_beep = a.pop()
+    assert exit_beep is not None and level(g711.ulaw_to_linear(exit_beep), 1000) > 1000
+
+
+def test_a_16khz_rooms_recording_is_8khz_with_nothing_folded() -> None:
+    r, ears, _ = room()
+    recording = RoomRecording("RE1", trim=False)
+    w1 = r.join("w1", PCM16_16K, SeatRules(beep_on_enter=False), ears.of("w1"), NOW, None,
+                recording)  # fmt: skip
+    w2 = r.join("w2", PCM16_16K, SeatRules(beep_on_enter=False), ears.of("w2"), NOW)
+    for seat in (w1, w2):
+        seat.pop()
+    for n in range(8):  # w1 says 6 kHz and 1 kHz
+        w1.push(audioop_add(sine16(6000, n * 320), sine16(1000, n * 320)))
+        w2.push(None)
+        w1.pop()
+        heard = w2.pop()
+    assert heard is not None and level(heard, 6000, 16000) > 6000
+    assert len(recording.audio) == r.mixer.rounds * 160
+    last = g711.ulaw_to_linear(bytes(recording.audio[-160:]))
+    assert level(last, 1000) > 6000 and level(last, 2000) < 100  # 6 kHz not folded to 2
+
+
+def audioop_add(a: bytes, b: bytes) -> bytes:
+    x, y = struct.unpack("<320h", a), struct.unpack("<320h", b)
+    return struct.pack("<320h", *(p + q for p, q in zip(x, y, strict=True)))

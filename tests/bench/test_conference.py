@@ -25,3 +25,15 @@ def test_a_short_run_prints_the_table_and_writes_the_json(
 def test_the_tones_are_twenty_ms_frames() -> None:
     frames = _tone(440.0, 5)
     assert len(frames) == 5 and {len(f) for f in frames} == {160}
+
+
+@pytest.mark.parametrize("room", ["wide", "mixed"])
+def test_a_wideband_or_mixed_room_runs_too(
+    room: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "conference.json"
+    main(["--sizes", "4", "--seconds", "0.2", "--repeats", "1", "--room", room,
+          "--json", str(out)])  # fmt: skip
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["4"]["us_per_participant_tick"] > 0
+    assert json.loads(out.read_text())["params"]["room"] == room

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from sipgw.media.bridge import FrameBridge, bridge_format
+from sipgw.media.bridge import FrameBridge, bridge_format, room_rate, seat_format
 from sipgw.media.codecs import G722, OPUS, PCM16_16K, PCMA, PCMU, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.convert import conversions
 
@@ -120,3 +120,10 @@ def test_two_g722_calls_bridged_keep_what_the_format_carries(hz: float) -> None:
         assert folded > tone
     else:
         assert tone > 5 * folded
+
+
+def test_a_room_mixes_at_16khz_as_soon_as_one_participant_is_wideband() -> None:
+    assert seat_format(G722) == PCM16_16K
+    assert seat_format(PCMU) == seat_format(PCMA) == ULAW_8K
+    assert room_rate([]) == room_rate([ULAW_8K, ULAW_8K]) == 8000
+    assert room_rate([ULAW_8K, PCM16_16K, ULAW_8K]) == 16000

@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from sipgw.media import g711
+from sipgw.media.bridge import room_rate
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.conference import MAX_PARTICIPANTS, ConferenceMixer
 
@@ -246,3 +247,80 @@ def test_a_tap_gets_the_whole_mix_each_round() -> None:
     mixer.mix()  # b's and c's of this tick
     mixer.mix()  # nobody pushed
     assert got[-1] is None and len(got) == 4
+
+
+# -- a wideband room: 16 kHz mix, participants in their own formats
+
+
+def test_a_6khz_tone_crosses_between_wideband_participants_and_is_not_folded_for_ulaw() -> None:
+    mixer = ConferenceMixer(rate=room_rate([PCM_16K, PCM_16K, ULAW_8K]))
+    assert mixer.rate == 16000
+    for who, fmt in (("w1", PCM_16K), ("w2", PCM_16K), ("n", ULAW_8K)):
+        seat(mixer, who, fmt)
+    out: dict[str, bytes | None] = {}
+    for n in range(6):
+        mixer.push("w1", tone(6000, 16000, start=n * 320))
+        mixer.push("w2", None)
+        mixer.push("n", None)
+        out = {who: mixer.pop(who) for who in ("w1", "w2", "n")}
+    wide = out["w2"]
+    assert wide is not None and len(wide) == 640
+    assert level(wide, 6000, 16000) > 6000  # the tone, wideband, near its 8000
+    assert out["w1"] is None  # never its own voice
+    narrow = out["n"]
+    assert narrow is not None and len(narrow) == 160
+    pcm = g711.ulaw_to_linear(narrow)
+    assert level(pcm, 2000) < 40  # not folded down to 8 - 6 kHz (ratecv alone: ~8000)
+    assert max(level(pcm, f) for f in (500, 1000, 3000)) < 40
+
+
+def test_a_narrowband_voice_reaches_a_wideband_participant_in_a_16khz_room() -> None:
+    mixer = ConferenceMixer(rate=16000)
+    seat(mixer, "w", PCM_16K)
+    seat(mixer, "n", ULAW_8K)
+    out: dict[str, bytes | None] = {}
+    for n in range(4):
+        mixer.push("n", ulaw_tone(700, n * 160))
+        mixer.push("w", tone(300, 16000, start=n * 320))
+        out = {who: mixer.pop(who) for who in ("w", "n")}
+    wide, narrow = out["w"], out["n"]
+    assert wide is not None and level(wide, 700, 16000) > 6000
+    assert narrow is not None and level(g711.ulaw_to_linear(narrow), 300) > 6000
+
+
+def test_the_rate_and_a_participants_format_change_between_rounds() -> None:
+    mixer = three()
+    assert mixer.rate == 8000
+    tick(mixer, n=0)
+    mixer.set_rate(16000)
+    mixer.set_format("a", PCM_16K)
+    assert mixer.formats() == [PCM_16K, ULAW_8K, ULAW_8K]
+    out: dict[str, bytes | None] = {}
+    for n in range(1, 5):
+        mixer.push("a", tone(TONES["a"], 16000, start=n * 320))
+        for name in "bc":
+            mixer.push(name, ulaw_tone(TONES[name], n * 160))
+        out = {who: mixer.pop(who) for who in "abc"}
+    a = out["a"]
+    assert a is not None and len(a) == 640
+    assert level(a, TONES["b"], 16000) > 5000 and level(a, TONES["c"], 16000) > 5000
+    assert heard(out["b"]) == {"a": True, "b": False, "c": True}
+    mixer.set_format("a", ULAW_8K)  # it left the wideband room's format: back to μ-law
+    mixer.set_rate(8000)
+    for n in range(5, 8):
+        out = tick(mixer, n=n)
+    assert out["a"] is not None and len(out["a"]) == 160
+    assert heard(out["a"]) == {"a": False, "b": True, "c": True}
+
+
+def test_an_announcement_queued_before_the_rate_changes_is_resampled() -> None:
+    mixer = ConferenceMixer()
+    seat(mixer, "x", PCM_16K)
+    mixer.announce([tone(1000)] * 3)
+    mixer.set_rate(16000)
+    out = []
+    for _ in range(3):
+        mixer.push("x", None)
+        out.append(mixer.pop("x"))
+    frame = out[-1]
+    assert frame is not None and len(frame) == 640 and level(frame, 1000, 16000) > 6000

@@ -1072,9 +1072,15 @@ class TwimlAgent(Agent):
         dialing = how(call, placer, verb, caller_id, self._note, recorder, on_bridged,
                       self._dial_legs())  # fmt: skip
         refer = dialing.on_refer = self._dial_refer_handler(verb, dialing, placer)
-        # wideband once bridged (both codecs 16 kHz) unless μ-law frames go elsewhere too
-        dialing.wideband = recorder is None and not self._forks and self._amd is None
+        dialing.wideband = self._may_widen(recorder)
         return dialing, refer
+
+    def _may_widen(self, recorder: Callable[[], BridgeRecorder] | None = None) -> bool:
+        """Whether the caller's frames may leave 8 kHz μ-law once bridged or in a room
+        (both codecs 16 kHz; :mod:`~sipgw.agent.twiml.dialformat`): not while they also go
+        elsewhere in μ-law (a bridge recorder, a ``<Start><Stream>`` fork, an
+        answering-machine detector)."""
+        return recorder is None and not self._forks and self._amd is None
 
     def _dial_refer_handler(
         self, verb: Dial, dialing: BridgedDial, placer: LegPlacingCall
@@ -1338,7 +1344,7 @@ class TwimlAgent(Agent):
             call.call_id, verb, rooms, partial(self._wait_music, conf), post,
             self.settings.identity.account_sid, self._note, time.time,
             self._conference_recording(conf), self._conference_recorded,
-            self._conference_recording_started,
+            self._conference_recording_started, call, self._may_widen(),
         )  # fmt: skip
         self._conferencing = conferencing
         try:
@@ -1484,6 +1490,7 @@ class TwimlAgent(Agent):
                           self._wait_gather)  # fmt: skip
         run = EnqueueRun(replace(verb, wait_url=wait_url), queues, self.call_sid, hooks,
                          self.call.call_id)  # fmt: skip
+        run.narrowband = not self._may_widen()
         self._queued = run
         try:
             outcome = await run.run(self.call)
@@ -1561,6 +1568,7 @@ class TwimlAgent(Agent):
         recorder = self._bridge_recorder(verb, self._refuse_queue)
         dialled = replace(verb, targets=(target,))
         dialing = QueueDial(self.call, self.call_sid, queues, dialled, self._note, recorder)
+        dialing.wideband = self._may_widen(recorder)  # as a placed <Dial>'s relay
         return await self._run_bridge(dialing, verb)
 
     def _enqueue_at_hangup(self) -> None:

@@ -24,6 +24,13 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
   status poster.
+- The caller takes a seat in its own format (:func:`~sipgw.agent.twiml.dialformat.
+  seat_audio`): a wideband call (G.722, Opus) joins as 16 kHz linear when ``wideband``
+  (the agent's frames go nowhere else in μ-law), else as 8 kHz μ-law. A wideband caller's
+  agent switches to that format, and its media with it
+  (:class:`~sipgw.agent.twiml.dialformat.WidenedBridge`), once the room starts mixing it
+  (the wait music before plays in μ-law), and back when it leaves, before the TwiML after
+  the ``<Dial>`` plays. The room mixes at 16 kHz as soon as one participant is wideband.
 - With ``record``, the room's mix is recorded from its start to its end
   (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
   it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
@@ -40,6 +47,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, Final
 
+from sipgw.agent.base import CallControl
 from sipgw.agent.conferences import (
     ConferenceRoom,
     ConferenceRooms,
@@ -50,6 +58,7 @@ from sipgw.agent.conferences import (
     Seat,
     SeatRules,
 )
+from sipgw.agent.twiml.dialformat import FollowsAgentFormat, WidenedBridge, seat_audio
 from sipgw.agent.twiml.dialrules import DialResult
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.media.codecs.base import ULAW_8K
@@ -152,6 +161,8 @@ class ConferenceDial:
             room's end; None: it leaves that to another.
         recording_started: reports a room's recording starting (``in-progress``); None:
             it leaves that to another.
+        call: the caller's call; with ``wideband``, a wideband one takes its seat in 16 kHz
+            linear (see the module docstring); None, or not ``wideband``: 8 kHz μ-law.
     """
 
     def __init__(
@@ -167,6 +178,8 @@ class ConferenceDial:
         recording: Callable[[], RoomRecording] | None = None,
         recorded: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
         recording_started: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
+        call: CallControl | None = None,
+        wideband: bool = False,
     ) -> None:
         self.call_id = call_id
         self.verb = verb
@@ -186,6 +199,11 @@ class ConferenceDial:
         update); "" while in."""
         self._changed = asyncio.Event()
         self._joined_at: float | None = None
+        self.call = call
+        self.audio = seat_audio(call) if call is not None and wideband else ULAW_8K
+        """The format the caller takes its seat in."""
+        self.widened: WidenedBridge | None = None
+        """The caller's agent switched to :attr:`audio` while the room mixes it."""
 
     @property
     def conference(self) -> Conference:
@@ -211,7 +229,7 @@ class ConferenceDial:
                 coached = [s.who for s in room.seats if call_sid_of(s.who) == conf.coach]
                 rules = replace(rules, coaching=coached[0] if coached else conf.coach)
             try:
-                seat = room.join(self.call_id, ULAW_8K, rules, self._heard, self.clock(),
+                seat = room.join(self.call_id, self.audio, rules, self._heard, self.clock(),
                                  subscription, recording)  # fmt: skip
                 break
             except RoomClosed:
@@ -223,10 +241,14 @@ class ConferenceDial:
         if seat is None:
             return DialResult("failed")
         self.seat = seat
+        if seat.started:
+            self._widen()
         loop = asyncio.get_running_loop()
         self._joined_at = loop.time()
         self.note("conference_joined", name=conf.name, conference_sid=room.sid,
-                  started=seat.started, muted=seat.muted)  # fmt: skip
+                  started=seat.started, muted=seat.muted,
+                  audio=f"{self.audio.encoding}/{self.audio.sample_rate}",
+                  room_rate=room.rate)  # fmt: skip
         deadline = self._joined_at + self.verb.dial.time_limit
         try:
             while not self.ended_by:
@@ -276,7 +298,8 @@ class ConferenceDial:
         self._changed.set()
 
     def leave(self, why: str) -> None:
-        """Give up the seat now (the caller hung up: also when :meth:`run` is cancelled)."""
+        """Give up the seat now (the caller hung up: also when :meth:`run` is cancelled);
+        the caller's agent back to its format."""
         seat = self.seat
         if seat is not None and not seat.left:
             if why == "conference-ended":
@@ -284,12 +307,23 @@ class ConferenceDial:
             else:
                 reason = _LEFT.get(why, why.replace("-", "_"))
             seat.leave(reason, self.clock())
+        widened, self.widened = self.widened, None
+        if widened is not None:
+            widened.restore()
+
+    def _widen(self) -> None:
+        """The room mixes this caller: a wideband seat's agent (and media) switch to it."""
+        call = self.call
+        if self.widened is None and self.audio != ULAW_8K and isinstance(call, FollowsAgentFormat):
+            self.widened = WidenedBridge((call,), self.audio)
 
     # -- the room's events
 
     def _heard(self, event: RoomEvent, report: bool) -> None:
         if event.kind in ("conference-start", "conference-end"):
             self._changed.set()
+        if event.kind == "conference-start" and self.seat is not None:
+            self._widen()  # from this tick on, the room's frames (the joiner: after join)
         room = self.room
         recording = event.recording
         if recording is not None and room is not None:

@@ -11,6 +11,10 @@ frames also go elsewhere in μ-law (its ``record``, a ``<Start><Stream>`` fork, 
 answering-machine detector still listening) stays narrowband, as does a call whose media
 cannot follow its agent's format (a Media Streams or browser leg: not a
 :class:`FollowsAgentFormat`).
+
+A conference participant (``<Dial><Conference>``) switches alone, the same way: its agent
+takes :func:`~sipgw.media.bridge.seat_format` of its codec (:func:`seat_audio`) while the
+room mixes it, and goes back when it leaves (a :class:`WidenedBridge` of one call).
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from sipgw.agent.base import Agent, CallControl
-from sipgw.media.bridge import bridge_format
+from sipgw.media.bridge import bridge_format, seat_format
 from sipgw.media.codecs import ULAW_8K, AudioFormat, codec_named
 
-__all__ = ["FollowsAgentFormat", "WidenedBridge", "widen"]
+__all__ = ["FollowsAgentFormat", "WidenedBridge", "seat_audio", "widen"]
 
 
 @runtime_checkable
@@ -44,7 +48,8 @@ class FollowsAgentFormat(Protocol):
 
 
 class WidenedBridge:
-    """Two calls' agents switched to a bridge's wideband format, until :meth:`restore`.
+    """Calls' agents (a bridge's two, or a conference participant's one) switched to a
+    wideband format, until :meth:`restore`.
 
     One agent may be in two bridges a moment (``<Dial referUrl answerOnBridge>``: the caller
     bridged with the transferor while referUrl's ``<Dial>`` answers and bridges it anew): the
@@ -52,7 +57,7 @@ class WidenedBridge:
     the first; an earlier bridge ending leaves that agent alone, the owner's end restores it.
     """
 
-    def __init__(self, calls: tuple[FollowsAgentFormat, FollowsAgentFormat], audio: AudioFormat):
+    def __init__(self, calls: tuple[FollowsAgentFormat, ...], audio: AudioFormat) -> None:
         self.audio = audio
         self._before: list[tuple[FollowsAgentFormat, Agent, _Formats]] = []
         for call in calls:
@@ -100,3 +105,12 @@ def widen(caller: CallControl, leg: CallControl) -> WidenedBridge | None:
     if audio == ULAW_8K:
         return None
     return WidenedBridge((caller, leg), audio)
+
+
+def seat_audio(call: CallControl) -> AudioFormat:
+    """The format a conference participant on ``call`` takes and gives while mixed: its
+    codec's :func:`~sipgw.media.bridge.seat_format` (16 kHz linear on a wideband codec),
+    8 kHz μ-law when its media cannot follow its agent's format."""
+    if not isinstance(call, FollowsAgentFormat) or not call.codec:
+        return ULAW_8K
+    return seat_format(codec_named(call.codec))

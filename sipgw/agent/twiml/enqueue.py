@@ -123,6 +123,9 @@ class EnqueueRun:
         self.sid = ""
         self.dequeue: Dequeue | None = None
         """Who took the caller, once taken."""
+        self.narrowband = False
+        """The caller's frames go elsewhere in μ-law too (a fork, a detector): the bridge
+        stays 8 kHz μ-law whatever the two codecs are."""
         self.bridged = False
         """The caller is talking through the dequeuing call's relay."""
         self._rings = 0
@@ -215,6 +218,8 @@ class EnqueueRun:
         if dequeue.leg.over:  # the dequeuing call ended meanwhile
             return QueueOutcome("error", self.sid, waited)
         self.bridged = True
+        if self.narrowband:
+            dequeue.relay.wideband = False
         dequeue.relay.leg_answered(call)
         await dequeue.leg.wait()
         self.bridged = False

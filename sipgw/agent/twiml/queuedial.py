@@ -12,7 +12,10 @@ same :class:`~sipgw.agent.twiml.dialbridge.DialRelay` a placed second leg would 
 :class:`~sipgw.media.bridge.FrameBridge`, keys both ways, ``hangupOnStar``, ``timeLimit``,
 ``record``), with the waiting caller as its called party: it joins once its
 ``<Queue url>`` document was played to it. :meth:`QueueDial.run` says how the ``<Dial>``
-ended (``DialCallSid`` is the dequeued call's ``CallSid``).
+ended (``DialCallSid`` is the dequeued call's ``CallSid``). The bridge is wideband as a
+placed ``<Dial>``'s is (:mod:`sipgw.agent.twiml.dialformat`: both calls' codecs 16 kHz,
+:attr:`QueueDial.wideband`), unless either call's frames also go elsewhere in μ-law (the
+dequeued caller's :attr:`~sipgw.agent.twiml.enqueue.EnqueueRun.narrowband`).
 """
 
 from __future__ import annotations
@@ -111,6 +114,16 @@ class QueueDial(RelayedDial):
         )
         self.sid = ""
         self.answered = False
+
+    @property
+    def wideband(self) -> bool:
+        """Whether the bridge may carry wideband audio (:attr:`DialRelay.wideband`)."""
+        return self.relay is not None and self.relay.wideband
+
+    @wideband.setter
+    def wideband(self, value: bool) -> None:
+        if self.relay is not None:
+            self.relay.wideband = value
 
     async def run(self) -> DialResult:
         """Take the queue's first caller (waiting up to ``timeout``), bridged until over."""

@@ -1,11 +1,19 @@
 """A bridged <Dial>'s format (sipgw/agent/twiml/dialformat.py): wideband while bridged when
-both calls' codecs are, the agents' own formats back after."""
+both calls' codecs are, the agents' own formats back after; a conference participant's alone."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 from sipgw.agent.base import Agent
+from sipgw.agent.conferences import ConferenceRoom
+from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dialformat import FollowsAgentFormat, widen
 from sipgw.media.codecs import PCM16_16K, ULAW_8K
+from sipgw.twilio.document import DialConference, parse_twiml
+from tests.refcycles import cycles_left_by_our_code
 
 
 class _Agent(Agent):
@@ -87,3 +95,71 @@ def test_a_caller_bridged_anew_before_its_first_bridge_ends_stays_with_the_new_o
     assert third is not None and caller.agent.audio_format == PCM16_16K
     third.restore()
     assert caller.agent.audio_format == ULAW_8K
+
+
+# -- a conference participant (agent/twiml/conference.py)
+
+
+class _Rooms:
+    def __init__(self) -> None:
+        self.the = ConferenceRoom("r", "CF1", lambda _: None)
+
+    def room(self, name: str) -> ConferenceRoom:
+        return self.the
+
+
+async def _dial(rooms: _Rooms, call: _Call, who: str) -> ConferenceDial:
+    async def waiting() -> None:
+        await asyncio.sleep(3600)
+
+    (verb,) = parse_twiml("<Response><Dial><Conference>r</Conference></Dial></Response>")
+    assert isinstance(verb, DialConference)
+    return ConferenceDial(who, verb, rooms, waiting, None, "AC1", lambda *a, **k: None,
+                          time.time, call=call, wideband=True)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def test_a_wideband_participant_switches_once_the_room_mixes_it_and_back_as_it_leaves() -> (
+    None
+):
+    rooms = _Rooms()
+    wide, narrow = _Call("G722"), _Call("PCMU")
+    first = await _dial(rooms, wide, "w")
+    second = await _dial(rooms, narrow, "n")
+    assert first.audio == PCM16_16K and second.audio == ULAW_8K
+    running = asyncio.ensure_future(first.run())
+    await asyncio.sleep(0.01)
+    assert wide.followed == [] and rooms.the.rate == 16000  # waiting: the wait music in μ-law
+    other = asyncio.ensure_future(second.run())
+    await asyncio.sleep(0.01)
+    assert rooms.the.started and wide.followed == [PCM16_16K]  # the room mixes it: wideband
+    assert narrow.followed == []  # a μ-law seat: nothing to switch
+    first.stop("star")
+    await running
+    assert wide.followed == [PCM16_16K, ULAW_8K]  # left: the TwiML after plays in μ-law
+    assert wide.agent is not None and wide.agent.audio_format == ULAW_8K
+    assert rooms.the.rate == 8000  # the last wideband participant left
+    second.stop("star")
+    await other
+
+
+async def test_a_participant_not_allowed_wideband_joins_in_mu_law() -> None:
+    rooms = _Rooms()
+    (verb,) = parse_twiml("<Response><Dial><Conference>r</Conference></Dial></Response>")
+    assert isinstance(verb, DialConference)
+    call: Any = _Call("G722")
+    dial = ConferenceDial("w", verb, rooms, asyncio.sleep, None, "AC1",  # type: ignore[arg-type]
+                          lambda *a, **k: None, time.time, call=call)  # fmt: skip
+    assert dial.audio == ULAW_8K
+
+
+async def test_a_participant_that_left_leaves_no_cycle_of_its_agent() -> None:
+    with cycles_left_by_our_code() as leftovers:
+        rooms = _Rooms()
+        dials = [await _dial(rooms, _Call("G722"), who) for who in ("w1", "w2")]
+        runs = [asyncio.ensure_future(dial.run()) for dial in dials]
+        await asyncio.sleep(0.01)
+        for dial in dials:
+            dial.stop("star")
+        await asyncio.gather(*runs)
+        del dials, runs, rooms
+    assert leftovers == []
