@@ -113,11 +113,15 @@ SHARED_NAMESPACE_LANE = (
     "tests/bench/test_smoke.py::test_capacity_compare",
     "tests/interop/test_campaigns_peers.py",
     "tests/interop/test_campaigns_cluster.py",
-    # no reason of their own: the call queues', answerOnBridge's and conferences' TwiML tests
-    # (about 50 s) balance the lanes
+    # no reason of their own: the call queues', answerOnBridge's, conferences', screening's,
+    # REFER's and wideband bridges' TwiML tests (about 90 s) balance the lanes
     "tests/interop/test_twiml_queue_peers.py",
     "tests/interop/test_twiml_answer_on_bridge_peers.py",
     "tests/interop/test_twiml_conference_peers.py",
+    "tests/interop/test_twiml_screening_peers.py",
+    "tests/interop/test_twiml_refer_peers.py",
+    "tests/interop/test_twiml_hd_conference_peers.py",
+    "tests/interop/test_twiml_hd_bridge_peers.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (
@@ -141,6 +145,7 @@ THIRD_LANE = (
     "tests/interop/test_amd_s2s_peers.py",
     "tests/interop/test_s2s_warm_transfer_peers.py",
     "tests/interop/test_s2s_hd_voice_peers.py",
+    "tests/interop/test_hd_voice_handoff_peers.py",
     "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
     "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
