@@ -178,6 +178,8 @@ class Gather:
     partial_result_callback_method: str = "POST"
     prompts: tuple[Say | Play | Pause, ...] = ()
     """The nested verbs, said while the input is awaited (input stops them)."""
+    profanity_filter: bool = True
+    """Profane words of the speech results masked but their first letter (Twilio's default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,6 +684,7 @@ def _gather(element: _Element, attrs: dict[str, str]) -> Verb:
             attrs.get("partialResultCallbackMethod", ""), "Gather partialResultCallbackMethod"
         ),
         prompts=tuple(prompts),
+        profanity_filter=_true(attrs, "profanityFilter", True),
     )
 
 
