@@ -108,6 +108,7 @@ from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.screening import DialLegs, Screen
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
+from sipgw.agent.twiml.transcriptions import LiveTranscription, ignored
 from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
@@ -141,6 +142,12 @@ from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
+from sipgw.twilio.transcriptiontwiml import (
+    StartTranscription,
+    StopTranscription,
+    Transcription,
+    TranscriptionEvents,
+)
 
 __all__ = ["REJECT_STATUS", "DialMode", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 
@@ -157,6 +164,8 @@ def _time_ago(seconds: float) -> str:
 
 
 REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
+_SILENT_FRAME: Final = b"\xff" * FRAME_BYTES
+"""20 ms of μ-law silence: the outbound track's tick when nothing plays."""
 """``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
 486 Busy Here, 480 Temporarily Unavailable (RFC 3261 sections 21.4.18, 21.4.22)."""
 
@@ -274,6 +283,7 @@ class TwimlAgent(Agent):
         self._action_params: dict[str, str] = {}
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
         self._statuses: dict[MediaStream, StreamStatus] = {}
+        self._transcriptions: list[LiveTranscription] = []
         self._poster: StatusPoster | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
@@ -535,6 +545,10 @@ class TwimlAgent(Agent):
                 self._fork(verb.stream)
             elif isinstance(verb, StopStream):
                 await self._stop_forks(verb)
+            elif isinstance(verb, StartTranscription):
+                await self._transcribe(verb.transcription)
+            elif isinstance(verb, StopTranscription):
+                await self._stop_transcriptions(verb.name)
             elif isinstance(verb, Say):
                 await self._say(verb)
             elif isinstance(verb, Play):
@@ -780,6 +794,71 @@ class TwimlAgent(Agent):
             self._note("fork_stopped", name=noun.name, stream_sid=stream.side.stream_sid)
             await stream.stop()
             self._stream_event(stream, "stream-stopped")
+
+    async def _transcribe(self, noun: Transcription) -> None:
+        """``<Start><Transcription>`` (:mod:`sipgw.agent.twiml.transcriptions`): its
+        sessions opened, its events posted; the document goes on at once."""
+        self.steps.append("transcription")
+        assert self._program is not None
+        poster, callback = self._poster, None
+        if noun.status_callback_url:
+            try:
+                url = absolute_url(self._program.url, noun.status_callback_url)
+            except ValueError as exc:
+                log.warning("[%s] <Transcription statusCallbackUrl>: %s", self.call.call_id, exc)
+            else:
+                callback = Callback(url, noun.status_callback_method)
+
+        def post(form: dict[str, str]) -> None:
+            if poster is not None and callback is not None:
+                poster.post(callback, form)
+
+        events = TranscriptionEvents(noun, self.settings.identity.account_sid, self.call_sid,
+                                     new_sid("GT"))  # fmt: skip
+        live = LiveTranscription(noun, events, post, self.call.call_id)
+        settings, language = self.settings, noun.language_code
+        open_stt = settings.stt
+        spoken = settings.stt_spoken is not None and language.lower() != "en-us"
+        if spoken and settings.stt_spoken is not None:
+            open_stt = partial(settings.stt_spoken, language)
+        why = ""
+        if open_stt is None:
+            why = "no speech-to-text is configured (SIPGW_TWIML_STT)"
+        elif noun.name and any(t.noun.name == noun.name for t in self._transcriptions):
+            why = f"a transcription named {noun.name[:40]!r} is running"
+        if why:
+            log.warning("[%s] TwiML <Start><Transcription> refused: %s", self.call.call_id, why)
+            self._note("refused", verb="Start><Transcription", why=why)
+            post(events.error(why))
+            return
+        assert open_stt is not None
+        for note in ignored(noun, spoken):
+            log.info("[%s] TwiML <Transcription> %s: not followed", self.call.call_id, note)
+            self._note("transcription_ignored", value=note)
+        if await live.start(open_stt):
+            self._transcriptions.append(live)
+            self._note("transcription", sid=live.sid, name=noun.name, track=noun.track)
+        else:
+            self._note("refused", verb="Start><Transcription", why="the speech-to-text could "
+                       "not be opened")  # fmt: skip
+        for note in live.left_out_hints:
+            self._note("transcription_ignored", value=note)
+
+    async def _stop_transcriptions(self, name: str) -> None:
+        """``<Stop><Transcription name>``: that one stopped (its last words, then
+        ``transcription-stopped``)."""
+        chosen = [t for t in self._transcriptions if t.named(name)]
+        if not chosen:
+            log.warning("[%s] TwiML <Stop><Transcription name=%r>: no such transcription",
+                        self.call.call_id, name[:40])  # fmt: skip
+            self._note("refused", verb="Stop><Transcription",
+                       why=f"no transcription named {name[:40]!r}")  # fmt: skip
+            return
+        self.steps.append("transcription stopped")
+        for live in chosen:
+            self._transcriptions.remove(live)
+            await live.stop()
+            self._note("transcription_stopped", sid=live.sid, content=live.posted_content)
 
     async def _gather(self, verb: Gather) -> None:
         """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
@@ -1689,6 +1768,8 @@ class TwimlAgent(Agent):
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
+        for transcription in self._transcriptions:
+            transcription.audio("inbound_track", frame)
 
     def next_frame(self) -> bytes | None:
         """The app's audio (a stream's, or ``<Say>``/``<Play>``/the fallback's), paced."""
@@ -1713,6 +1794,8 @@ class TwimlAgent(Agent):
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("outbound", frame))
+        for transcription in self._transcriptions:
+            transcription.audio("outbound_track", frame or _SILENT_FRAME)
         return frame
 
     def on_dtmf(self, digit: str) -> None:
@@ -1760,7 +1843,8 @@ class TwimlAgent(Agent):
         try:  # the gateway bounds this (5 s): whatever is cut short, the session is closed
             if self._relayed is not None:
                 await self._relayed.stop()
-            await asyncio.gather(*(stream.stop() for stream in streams))  # each within 2 s
+            await asyncio.gather(*(stream.stop() for stream in streams),  # each within 2 s
+                                 *(t.stop() for t in self._transcriptions))  # fmt: skip
             for stream in streams:
                 self._stream_event(stream, "stream-stopped")
             if self._poster is not None:
