@@ -355,6 +355,8 @@ class Record:
     recording_status_callback_events: frozenset[str] = frozenset({"completed"})
     """``recordingStatusCallbackEvent``: among ``in-progress``, ``completed``, ``absent``."""
     transcribe: bool = False
+    """``transcribe``, or a ``transcribeCallback`` given (which implies it)."""
+    transcribe_callback: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,6 +717,7 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
     trim = attrs.get("trim", "trim-silence")
     if trim not in ("trim-silence", "do-not-trim"):
         raise TwimlError(f"<Record trim={trim[:20]!r}>: trim-silence or do-not-trim")
+    transcribe_callback = attrs.get("transcribeCallback", "").strip()
     return Record(
         action=attrs.get("action", "").strip(),
         method=_callback_method(attrs.get("method", ""), "Record method"),
@@ -728,7 +731,8 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
             attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
         ),
         recording_status_callback_events=_recording_events(attrs, "Record"),
-        transcribe=_true(attrs, "transcribe", False),
+        transcribe=_true(attrs, "transcribe", False) or bool(transcribe_callback),
+        transcribe_callback=transcribe_callback,
     )
 
 

@@ -101,6 +101,7 @@ from sipgw.agent.twiml.recording import (
     Recorder,
     ulaw_wav,
 )
+from sipgw.agent.twiml.recordtranscribe import RecordTranscription, start_transcription
 from sipgw.agent.twiml.referverb import GATEWAY_HANGUP, ReferResult
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
@@ -941,9 +942,6 @@ class TwimlAgent(Agent):
             log.warning("[%s] TwiML <Record> refused: %s", self.call.call_id, why)
             self._note("refused", verb="Record", why=why)
             return
-        if verb.transcribe:
-            log.warning("[%s] TwiML <Record transcribe>: ignored", self.call.call_id)
-            self._note("record_ignored", attribute="transcribe")
         if verb.play_beep:
             await self._play_audio(BEEP)
         recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key, sid=new_sid("RE"))
@@ -997,8 +995,51 @@ class TwimlAgent(Agent):
             "RecordingUrl": url, "RecordingDuration": str(round(seconds)),
             "RecordingStartTime": _time_ago(len(recorder.frames) * FRAME_SECONDS),
         })  # fmt: skip
+        if verb.transcribe:
+            self._transcribe_recording(verb, sid, url, audio)
         return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
                 ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _transcribe_recording(self, verb: Record, sid: str, url: str, audio: bytes) -> None:
+        """``transcribe`` (:mod:`sipgw.agent.twiml.recordtranscribe`): the text written as
+        ``<TranscriptionSid>.txt`` beside the recording, ``transcribeCallback`` posted."""
+        settings, program = self.settings, self._program
+        assert settings.recording_dir is not None and program is not None
+        transcription_sid = new_sid("TR")
+        text_url = settings.recording_url.rstrip("/") + f"/{transcription_sid}.txt"
+        target = None
+        if verb.transcribe_callback:
+            try:
+                where = absolute_url(program.url, verb.transcribe_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Record transcribeCallback>: %s", self.call.call_id, exc)
+            else:
+                status = "completed" if self._closed else "in-progress"
+                form = call_params(self.call, self.call_sid, settings.identity.account_sid,
+                                   status)  # fmt: skip
+                form.update({"TranscriptionSid": transcription_sid, "TranscriptionUrl": text_url,
+                             "RecordingSid": sid, "RecordingUrl": url})  # fmt: skip
+                target = RecordTranscription(where, "POST", settings.identity, settings.timeout,
+                                             form)  # fmt: skip
+        if settings.stt is None:
+            log.warning("[%s] <Record transcribe>: no speech-to-text is configured "
+                        "(SIPGW_TWIML_STT): failed", self.call.call_id)  # fmt: skip
+        directory, log_id = settings.recording_dir, self.call.call_id
+
+        def keep(text: str | None) -> None:
+            if text is not None:
+                try:
+                    write_private_atomic(directory / f"{transcription_sid}.txt", text.encode())
+                except OSError as exc:
+                    log.error("[%s] <Record transcribe>: the text could not be written: %s",
+                              log_id, exc)  # fmt: skip
+            if not self._closed:
+                self._note("record_transcription", transcription_sid=transcription_sid,
+                           recording_sid=sid, status="failed" if text is None else "completed",
+                           words=len((text or "").split()))  # fmt: skip
+
+        self._note("record_transcribing", transcription_sid=transcription_sid, recording_sid=sid)
+        start_transcription(audio, settings.stt, target, keep)
 
     def _record_status(self, verb: Record, sid: str, status: str, extra: dict[str, str]) -> None:
         """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s
