@@ -36,6 +36,7 @@ from sipgw.agent.stt.base import (
     SttConnectError,
     SttFailed,
     SttPartialTranscript,
+    SttSpeechStarted,
     SttTurnEnded,
 )
 from sipgw.agent.twiml.relayproviders import keyterms
@@ -102,6 +103,11 @@ class LiveTranscription:
         self.stopped = False
         self.posted_content = 0
         self.left_out_hints: list[str] = []
+        self._open: set[str] = set()
+        """Tracks with a turn under way (speech heard, its end not yet come)."""
+        self._settled = asyncio.Event()
+        """Set while no turn is under way."""
+        self._settled.set()
 
     @property
     def sid(self) -> str:
@@ -155,7 +161,10 @@ class LiveTranscription:
 
     async def _pump(self, track: str, stt: SpeechToText) -> None:
         async for event in stt.events():
+            if isinstance(event, SttSpeechStarted):
+                self._turn(track, under_way=True)
             if isinstance(event, SttTurnEnded):
+                self._turn(track, under_way=False)
                 text = event.text.strip()
                 if not text:
                     continue
@@ -164,6 +173,7 @@ class LiveTranscription:
                 self.posted_content += 1
                 self.post(self.events.content(track, self._text(text), confidence, final=True))
             elif isinstance(event, SttPartialTranscript):
+                self._turn(track, under_way=True)
                 if self.noun.partial_results and event.text.strip():
                     self.post(self.events.content(track, self._text(event.text.strip()), None,
                                                   final=False))  # fmt: skip
@@ -172,6 +182,15 @@ class LiveTranscription:
                             self.log_id, track, event.reason)  # fmt: skip
                 self.post(self.events.error(f"{track}: the speech-to-text failed: "
                                             f"{event.reason}"))  # fmt: skip
+
+    def _turn(self, track: str, under_way: bool) -> None:
+        if under_way:
+            self._open.add(track)
+            self._settled.clear()
+        else:
+            self._open.discard(track)
+            if not self._open:
+                self._settled.set()
 
     async def _close_sessions(self) -> None:
         sessions = list(self.sessions.values())
@@ -184,14 +203,16 @@ class LiveTranscription:
         if self.stopped:
             return
         self.stopped = True
-        for stt in self.sessions.values():
-            stt.end_turn_now()  # the words heard so far end their turn
+        for track in self._open:
+            self.sessions[track].end_turn_now()  # the words heard so far end their turn
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_WAIT
+        with contextlib.suppress(TimeoutError):  # their turns' ends, posted
+            await asyncio.wait_for(self._settled.wait(), STOP_WAIT)
+        await self._close_sessions()
         pumps = self._pumps
         if pumps:
-            await asyncio.wait(pumps, timeout=STOP_WAIT / 2)
-        await self._close_sessions()
-        if pumps:
-            await asyncio.wait(pumps, timeout=STOP_WAIT / 2)
+            await asyncio.wait(pumps, timeout=max(0.1, deadline - loop.time()))
         for pump in pumps:
             pump.cancel()
         for pump in pumps:

@@ -106,3 +106,28 @@ async def test_without_a_speech_to_text_it_is_refused_with_an_error_event(
     refused = [x["verb"] for x in agent.record.lines if x["type"] == "twiml_refused"]
     assert refused == ["Start><Transcription", "Stop><Transcription"]
     await asyncio.sleep(0)
+
+
+async def test_a_stop_mid_sentence_posts_the_words_so_far_before_stopped(
+    app: TwilioSdkApp, stt: FakeAssemblyAI
+) -> None:
+    stt.script(["I was saying that"])
+    response = VoiceResponse()
+    start = Start()
+    start.transcription(name="notes", status_callback_url="/events", track="inbound_track")
+    response.append(start)
+    response.pause(length=2)
+    stop = Stop()
+    stop.transcription(name="notes")
+    response.append(stop)
+    response.hangup()
+    app.twiml = answers(response)  # type: ignore[assignment]
+    caller = Caller()
+    agent, call, ticker = await start_call(app, caller, stt=stt_of(stt))
+    await wait_for(lambda: posted(app, "/events"), within=5)
+    caller.say(speech_frames(4.0))  # still talking when the stop comes
+    await end_call(agent, call, ticker, within=10)
+    kinds = [e.params["TranscriptionEvent"] for e in posted(app, "/events")]
+    assert kinds == ["transcription-started", "transcription-content", "transcription-stopped"]
+    content = posted(app, "/events")[1].params
+    assert json.loads(content["TranscriptionData"])["transcript"] == "I was saying that"
