@@ -7,12 +7,13 @@ verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
 :data:`SUPPORTED`. ``<Connect><Stream>`` (bidirectional; ``action``),
 ``<Connect><ConversationRelay>`` (:mod:`sipgw.twilio.relaytwiml`), ``<Start><Stream>``
-(a one-way fork, ``track``), ``<Stop><Stream name>``; ``<Stream>`` takes ``url``, ``name``,
-``track``, ``statusCallback``, ``statusCallbackMethod`` and ``<Parameter name value>``
-nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's words said, ``<break>`` as
-silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>`` (``length``), ``<Gather>``
-(every attribute of :class:`Gather`, with nested ``<Say>``/``<Play>``/``<Pause>``),
-``<Record>`` (the attributes of :class:`Record`),
+(a one-way fork, ``track``), ``<Stop><Stream name>``, ``<Start><Transcription>`` and
+``<Stop><Transcription name>`` (:mod:`sipgw.twilio.transcriptiontwiml`); ``<Stream>``
+takes ``url``, ``name``, ``track``, ``statusCallback``, ``statusCallbackMethod`` and
+``<Parameter name value>`` nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's
+words said, ``<break>`` as silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>``
+(``length``), ``<Gather>`` (every attribute of :class:`Gather`, with nested
+``<Say>``/``<Play>``/``<Pause>``), ``<Record>`` (the attributes of :class:`Record`),
 ``<Dial>`` with ``<Number>``/``<Sip>`` nouns or a bare number, or one ``<Queue url method>``
 (the attributes of :class:`Dial`), ``<Dial><Conference>`` (:class:`DialConference`),
 ``<Enqueue>`` and ``<Leave>`` (:mod:`sipgw.twilio.queuetwiml`), ``<Redirect>``, ``<Hangup>``,
@@ -38,6 +39,11 @@ from xml.parsers import expat
 from sipgw.twilio.conferencetwiml import Conference, read_conference
 from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enqueue
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
+from sipgw.twilio.transcriptiontwiml import (
+    StartTranscription,
+    StopTranscription,
+    read_transcription,
+)
 
 __all__ = [
     "LEG_AMD",
@@ -62,7 +68,9 @@ __all__ = [
     "Reject",
     "Say",
     "Start",
+    "StartTranscription",
     "StopStream",
+    "StopTranscription",
     "StreamNoun",
     "TwimlError",
     "Unsupported",
@@ -178,6 +186,8 @@ class Gather:
     partial_result_callback_method: str = "POST"
     prompts: tuple[Say | Play | Pause, ...] = ()
     """The nested verbs, said while the input is awaited (input stops them)."""
+    profanity_filter: bool = True
+    """Profane words of the speech results masked but their first letter (Twilio's default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +355,8 @@ class Record:
     recording_status_callback_events: frozenset[str] = frozenset({"completed"})
     """``recordingStatusCallbackEvent``: among ``in-progress``, ``completed``, ``absent``."""
     transcribe: bool = False
+    """``transcribe``, or a ``transcribeCallback`` given (which implies it)."""
+    transcribe_callback: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +387,8 @@ Verb: TypeAlias = (
     | Enqueue
     | Leave
     | Refer
+    | StartTranscription
+    | StopTranscription
 )
 
 
@@ -514,6 +528,14 @@ def _connect(element: _Element, attrs: dict[str, str]) -> Verb:
 
 def _start(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag == "Transcription":
+        noun = nouns[0]
+        try:
+            return StartTranscription(
+                read_transcription(noun.attrs, [(c.tag, c.attrs) for c in noun.children])
+            )
+        except ValueError as exc:
+            raise TwimlError(str(exc)) from None
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Start><Siprec>, <Transcription>
         name = f"Start><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Start><Stream> is followed"))
@@ -624,6 +646,8 @@ def _play(element: _Element, attrs: dict[str, str]) -> Verb:
 
 def _stop(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
+    if len(nouns) == 1 and nouns[0].tag == "Transcription":
+        return StopTranscription(nouns[0].attrs.get("name", "").strip())
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Stop><Siprec>, <Transcription>
         name = f"Stop><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Stop><Stream> is followed"))
@@ -682,6 +706,7 @@ def _gather(element: _Element, attrs: dict[str, str]) -> Verb:
             attrs.get("partialResultCallbackMethod", ""), "Gather partialResultCallbackMethod"
         ),
         prompts=tuple(prompts),
+        profanity_filter=_true(attrs, "profanityFilter", True),
     )
 
 
@@ -692,6 +717,7 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
     trim = attrs.get("trim", "trim-silence")
     if trim not in ("trim-silence", "do-not-trim"):
         raise TwimlError(f"<Record trim={trim[:20]!r}>: trim-silence or do-not-trim")
+    transcribe_callback = attrs.get("transcribeCallback", "").strip()
     return Record(
         action=attrs.get("action", "").strip(),
         method=_callback_method(attrs.get("method", ""), "Record method"),
@@ -705,7 +731,8 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
             attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
         ),
         recording_status_callback_events=_recording_events(attrs, "Record"),
-        transcribe=_true(attrs, "transcribe", False),
+        transcribe=_true(attrs, "transcribe", False) or bool(transcribe_callback),
+        transcribe_callback=transcribe_callback,
     )
 
 
@@ -951,6 +978,7 @@ SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
     "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue", "Refer",
+    "Start><Transcription", "Stop><Transcription",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
@@ -965,12 +993,7 @@ REFUSED: Final = {
     "Connect><VirtualAgent": "no Dialogflow connector",
     "Connect><Assistant": "no Twilio AI Assistants",
     "Start><Siprec": "not done: the gateway is no SIPREC client (RFC 7866) of a recording server",
-    "Start><Transcription": (
-        "not done: no real-time transcription events are posted (<Gather input=speech> and "
-        "<ConversationRelay> transcribe through SIPGW_TWIML_STT)"
-    ),
     "Stop><Siprec": "<Start><Siprec> is refused",
-    "Stop><Transcription": "<Start><Transcription> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",

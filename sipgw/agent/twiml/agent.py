@@ -101,6 +101,7 @@ from sipgw.agent.twiml.recording import (
     Recorder,
     ulaw_wav,
 )
+from sipgw.agent.twiml.recordtranscribe import RecordTranscription, start_transcription
 from sipgw.agent.twiml.referverb import GATEWAY_HANGUP, ReferResult
 from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
@@ -108,6 +109,7 @@ from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.screening import DialLegs, Screen
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
+from sipgw.agent.twiml.transcriptions import LiveTranscription, ignored
 from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
@@ -141,6 +143,12 @@ from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
 from sipgw.twilio.streamside import StreamSide
 from sipgw.twilio.streamstatus import StreamEvent, StreamStatus
+from sipgw.twilio.transcriptiontwiml import (
+    StartTranscription,
+    StopTranscription,
+    Transcription,
+    TranscriptionEvents,
+)
 
 __all__ = ["REJECT_STATUS", "DialMode", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 
@@ -157,6 +165,8 @@ def _time_ago(seconds: float) -> str:
 
 
 REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
+_SILENT_FRAME: Final = b"\xff" * FRAME_BYTES
+"""20 ms of μ-law silence: the outbound track's tick when nothing plays."""
 """``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
 486 Busy Here, 480 Temporarily Unavailable (RFC 3261 sections 21.4.18, 21.4.22)."""
 
@@ -274,6 +284,7 @@ class TwimlAgent(Agent):
         self._action_params: dict[str, str] = {}
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
         self._statuses: dict[MediaStream, StreamStatus] = {}
+        self._transcriptions: list[LiveTranscription] = []
         self._poster: StatusPoster | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
@@ -535,6 +546,10 @@ class TwimlAgent(Agent):
                 self._fork(verb.stream)
             elif isinstance(verb, StopStream):
                 await self._stop_forks(verb)
+            elif isinstance(verb, StartTranscription):
+                await self._transcribe(verb.transcription)
+            elif isinstance(verb, StopTranscription):
+                await self._stop_transcriptions(verb.name)
             elif isinstance(verb, Say):
                 await self._say(verb)
             elif isinstance(verb, Play):
@@ -781,6 +796,71 @@ class TwimlAgent(Agent):
             await stream.stop()
             self._stream_event(stream, "stream-stopped")
 
+    async def _transcribe(self, noun: Transcription) -> None:
+        """``<Start><Transcription>`` (:mod:`sipgw.agent.twiml.transcriptions`): its
+        sessions opened, its events posted; the document goes on at once."""
+        self.steps.append("transcription")
+        assert self._program is not None
+        poster, callback = self._poster, None
+        if noun.status_callback_url:
+            try:
+                url = absolute_url(self._program.url, noun.status_callback_url)
+            except ValueError as exc:
+                log.warning("[%s] <Transcription statusCallbackUrl>: %s", self.call.call_id, exc)
+            else:
+                callback = Callback(url, noun.status_callback_method)
+
+        def post(form: dict[str, str]) -> None:
+            if poster is not None and callback is not None:
+                poster.post(callback, form)
+
+        events = TranscriptionEvents(noun, self.settings.identity.account_sid, self.call_sid,
+                                     new_sid("GT"))  # fmt: skip
+        live = LiveTranscription(noun, events, post, self.call.call_id)
+        settings, language = self.settings, noun.language_code
+        open_stt = settings.stt
+        spoken = settings.stt_spoken is not None and language.lower() != "en-us"
+        if spoken and settings.stt_spoken is not None:
+            open_stt = partial(settings.stt_spoken, language)
+        why = ""
+        if open_stt is None:
+            why = "no speech-to-text is configured (SIPGW_TWIML_STT)"
+        elif noun.name and any(t.noun.name == noun.name for t in self._transcriptions):
+            why = f"a transcription named {noun.name[:40]!r} is running"
+        if why:
+            log.warning("[%s] TwiML <Start><Transcription> refused: %s", self.call.call_id, why)
+            self._note("refused", verb="Start><Transcription", why=why)
+            post(events.error(why))
+            return
+        assert open_stt is not None
+        for note in ignored(noun, spoken):
+            log.info("[%s] TwiML <Transcription> %s: not followed", self.call.call_id, note)
+            self._note("transcription_ignored", value=note)
+        if await live.start(open_stt):
+            self._transcriptions.append(live)
+            self._note("transcription", sid=live.sid, name=noun.name, track=noun.track)
+        else:
+            self._note("refused", verb="Start><Transcription", why="the speech-to-text could "
+                       "not be opened")  # fmt: skip
+        for note in live.left_out_hints:
+            self._note("transcription_ignored", value=note)
+
+    async def _stop_transcriptions(self, name: str) -> None:
+        """``<Stop><Transcription name>``: that one stopped (its last words, then
+        ``transcription-stopped``)."""
+        chosen = [t for t in self._transcriptions if t.named(name)]
+        if not chosen:
+            log.warning("[%s] TwiML <Stop><Transcription name=%r>: no such transcription",
+                        self.call.call_id, name[:40])  # fmt: skip
+            self._note("refused", verb="Stop><Transcription",
+                       why=f"no transcription named {name[:40]!r}")  # fmt: skip
+            return
+        self.steps.append("transcription stopped")
+        for live in chosen:
+            self._transcriptions.remove(live)
+            await live.stop()
+            self._note("transcription_stopped", sid=live.sid, content=live.posted_content)
+
     async def _gather(self, verb: Gather) -> None:
         """``<Gather>`` (:mod:`sipgw.agent.twiml.gather`), then its action or the next verb."""
         self.steps.append("gather")
@@ -862,9 +942,6 @@ class TwimlAgent(Agent):
             log.warning("[%s] TwiML <Record> refused: %s", self.call.call_id, why)
             self._note("refused", verb="Record", why=why)
             return
-        if verb.transcribe:
-            log.warning("[%s] TwiML <Record transcribe>: ignored", self.call.call_id)
-            self._note("record_ignored", attribute="transcribe")
         if verb.play_beep:
             await self._play_audio(BEEP)
         recorder = Recorder(verb.timeout, verb.max_length, verb.finish_on_key, sid=new_sid("RE"))
@@ -918,8 +995,51 @@ class TwimlAgent(Agent):
             "RecordingUrl": url, "RecordingDuration": str(round(seconds)),
             "RecordingStartTime": _time_ago(len(recorder.frames) * FRAME_SECONDS),
         })  # fmt: skip
+        if verb.transcribe:
+            self._transcribe_recording(verb, sid, url, audio)
         return (("RecordingUrl", url), ("RecordingDuration", str(round(seconds))),
                 ("RecordingSid", sid), ("Digits", digits))  # fmt: skip
+
+    def _transcribe_recording(self, verb: Record, sid: str, url: str, audio: bytes) -> None:
+        """``transcribe`` (:mod:`sipgw.agent.twiml.recordtranscribe`): the text written as
+        ``<TranscriptionSid>.txt`` beside the recording, ``transcribeCallback`` posted."""
+        settings, program = self.settings, self._program
+        assert settings.recording_dir is not None and program is not None
+        transcription_sid = new_sid("TR")
+        text_url = settings.recording_url.rstrip("/") + f"/{transcription_sid}.txt"
+        target = None
+        if verb.transcribe_callback:
+            try:
+                where = absolute_url(program.url, verb.transcribe_callback)
+            except ValueError as exc:
+                log.warning("[%s] <Record transcribeCallback>: %s", self.call.call_id, exc)
+            else:
+                status = "completed" if self._closed else "in-progress"
+                form = call_params(self.call, self.call_sid, settings.identity.account_sid,
+                                   status)  # fmt: skip
+                form.update({"TranscriptionSid": transcription_sid, "TranscriptionUrl": text_url,
+                             "RecordingSid": sid, "RecordingUrl": url})  # fmt: skip
+                target = RecordTranscription(where, "POST", settings.identity, settings.timeout,
+                                             form)  # fmt: skip
+        if settings.stt is None:
+            log.warning("[%s] <Record transcribe>: no speech-to-text is configured "
+                        "(SIPGW_TWIML_STT): failed", self.call.call_id)  # fmt: skip
+        directory, log_id = settings.recording_dir, self.call.call_id
+
+        def keep(text: str | None) -> None:
+            if text is not None:
+                try:
+                    write_private_atomic(directory / f"{transcription_sid}.txt", text.encode())
+                except OSError as exc:
+                    log.error("[%s] <Record transcribe>: the text could not be written: %s",
+                              log_id, exc)  # fmt: skip
+            if not self._closed:
+                self._note("record_transcription", transcription_sid=transcription_sid,
+                           recording_sid=sid, status="failed" if text is None else "completed",
+                           words=len((text or "").split()))  # fmt: skip
+
+        self._note("record_transcribing", transcription_sid=transcription_sid, recording_sid=sid)
+        start_transcription(audio, settings.stt, target, keep)
 
     def _record_status(self, verb: Record, sid: str, status: str, extra: dict[str, str]) -> None:
         """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s
@@ -1697,6 +1817,8 @@ class TwimlAgent(Agent):
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("inbound", frame))
+        for transcription in self._transcriptions:
+            transcription.audio("inbound_track", frame)
 
     def next_frame(self) -> bytes | None:
         """The app's audio (a stream's, or ``<Say>``/``<Play>``/the fallback's), paced."""
@@ -1721,6 +1843,8 @@ class TwimlAgent(Agent):
         for fork, _ in self._forks:
             if fork.ready:
                 fork.send(fork.side.media("outbound", frame))
+        for transcription in self._transcriptions:
+            transcription.audio("outbound_track", frame or _SILENT_FRAME)
         return frame
 
     def on_dtmf(self, digit: str) -> None:
@@ -1768,7 +1892,8 @@ class TwimlAgent(Agent):
         try:  # the gateway bounds this (5 s): whatever is cut short, the session is closed
             if self._relayed is not None:
                 await self._relayed.stop()
-            await asyncio.gather(*(stream.stop() for stream in streams))  # each within 2 s
+            await asyncio.gather(*(stream.stop() for stream in streams),  # each within 2 s
+                                 *(t.stop() for t in self._transcriptions))  # fmt: skip
             for stream in streams:
                 self._stream_event(stream, "stream-stopped")
             if self._poster is not None:

@@ -42,6 +42,7 @@ from sipgw.agent.stt.base import (
     SttTurnEnded,
 )
 from sipgw.twilio.document import Gather
+from sipgw.twilio.profanity import mask_profanity
 
 __all__ = ["MAX_SPEECH", "GatherResult", "GatherRun", "KeyCollector"]
 
@@ -196,7 +197,7 @@ class GatherRun:
         if mode == "dtmf":
             result.digits, result.finished_on_key = keys.digits, keys.finished_on_key
         elif self._turns:
-            result.speech = " ".join(self._turns)
+            result.speech = self._filtered(" ".join(self._turns))
             confidences = self._confidences
             result.confidence = sum(confidences) / len(confidences) if confidences else 0.0
         return result
@@ -222,7 +223,11 @@ class GatherRun:
             return
         self.result.partials += 1
         self.on_partial({
-            "UnstableSpeechResult": text,
-            "StableSpeechResult": " ".join(self._turns),
+            "UnstableSpeechResult": self._filtered(text),
+            "StableSpeechResult": self._filtered(" ".join(self._turns)),
             "SequenceNumber": str(self.result.partials),
         })  # fmt: skip
+
+    def _filtered(self, text: str) -> str:
+        """``profanityFilter`` (true by default): profane words masked but their first letter."""
+        return mask_profanity(text) if self.gather.profanity_filter else text

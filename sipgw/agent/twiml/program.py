@@ -50,6 +50,7 @@ from sipgw.twilio.document import (
 )
 from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
+from sipgw.twilio.transcriptiontwiml import StartTranscription, StopTranscription
 
 __all__ = [
     "MAX_DOCUMENTS",
@@ -86,6 +87,8 @@ class Run:
         | Enqueue
         | Leave
         | Refer
+        | StartTranscription
+        | StopTranscription
     )
 
 

@@ -303,3 +303,25 @@ def _stop(name: str) -> object:
     stop = Stop()
     stop.stream(name=name)
     return stop
+
+
+async def test_profanity_is_masked_unless_the_filter_is_off(
+    app: TwilioSdkApp, stt: FakeAssemblyAI
+) -> None:
+    stt.script(["This is bullshit.", "This is bullshit."])
+    response = VoiceResponse()
+    response.gather(input="speech", action="/filtered", speech_timeout="auto", timeout=5)
+    unfiltered = VoiceResponse()  # the action's TwiML replaces the rest of the document
+    unfiltered.gather(input="speech", action="/raw", speech_timeout="auto", timeout=5,
+                      profanity_filter=False)  # fmt: skip
+    app.twiml = answers(response, filtered=unfiltered, raw=hangup())  # type: ignore[assignment]
+    caller = Caller()
+    agent, call, ticker = await start_call(app, caller, tts=ScriptedTts, stt=stt_of(stt))
+    await wait_for(lambda: agent._gathering is not None, within=5)
+    caller.say(speech_frames(1.0))
+    await wait_for(lambda: posted(app, "/filtered"), within=8)
+    await wait_for(lambda: agent._gathering is not None, within=5)
+    caller.say(speech_frames(1.0))
+    await end_call(agent, call, ticker, within=10)
+    assert posted(app, "/filtered")[0].params["SpeechResult"] == "This is b*******."
+    assert posted(app, "/raw")[0].params["SpeechResult"] == "This is bullshit."

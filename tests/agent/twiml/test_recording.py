@@ -213,3 +213,62 @@ def test_interleave_and_the_two_channel_wav_header() -> None:
     assert wav[28:32] == (16000).to_bytes(4, "little")  # octets a second
     assert wav[32:34] == b"\x02\x00"  # a frame of two octets
     assert wav[wav.index(b"fact") + 8 : wav.index(b"fact") + 12] == (2).to_bytes(4, "little")
+
+
+async def test_transcribe_posts_the_recordings_text_to_its_callback(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    """``transcribeCallback`` (implying ``transcribe``): the WAV fed to the AssemblyAI fake
+    at real time (faster is refused with 3007), the text posted and written beside it."""
+    from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+    from tests.agent.twiml.test_gather import STT_KEY, stt_of
+
+    stt = await FakeAssemblyAI(api_key=STT_KEY).start()
+    stt.script(["Please call me back tomorrow."])
+    try:
+        app.twiml = answers(  # type: ignore[assignment]
+            record_twiml(timeout=1, transcribe_callback="/transcribed"), recorded=hangup()
+        )
+        caller = Caller()
+        caller.say([SILENT_FRAME] * 40 + speech_frames(1.0))
+        agent, call, ticker = await start_call(
+            app, caller, recording_dir=tmp_path / "rec", recording_url=BASE, stt=stt_of(stt)
+        )
+        await end_call(agent, call, ticker)
+        await wait_for(lambda: posted(app, "/transcribed"), within=8)
+    finally:
+        await stt.aclose()
+    (action,) = posted(app, "/recorded")
+    (callback,) = posted(app, "/transcribed")
+    assert callback.valid
+    form = callback.params
+    assert form["TranscriptionStatus"] == "completed"
+    assert form["TranscriptionText"] == "Please call me back tomorrow."
+    assert form["RecordingSid"] == action.params["RecordingSid"]
+    assert form["RecordingUrl"] == action.params["RecordingUrl"]
+    tr = form["TranscriptionSid"]
+    assert tr.startswith("TR") and form["TranscriptionUrl"] == f"{BASE}/{tr}.txt"
+    text = tmp_path / "rec" / f"{tr}.txt"
+    assert text.read_text() == "Please call me back tomorrow."
+    assert stat.S_IMODE(text.stat().st_mode) == 0o600
+    (session,) = stt.sessions
+    assert session.violation is None and session.audio_seconds >= 0.8  # not too fast
+
+
+async def test_transcribe_without_a_speech_to_text_posts_failed(
+    app: TwilioSdkApp, tmp_path: Path
+) -> None:
+    app.twiml = answers(  # type: ignore[assignment]
+        record_twiml(timeout=1, transcribe=True, transcribe_callback="/transcribed"),
+        recorded=hangup(),
+    )
+    caller = Caller()
+    caller.say([SILENT_FRAME] * 40 + speech_frames(1.0))
+    agent, call, ticker = await start_call(
+        app, caller, recording_dir=tmp_path / "rec", recording_url=BASE
+    )
+    await end_call(agent, call, ticker)
+    await wait_for(lambda: posted(app, "/transcribed"), within=5)
+    (callback,) = posted(app, "/transcribed")
+    assert callback.params["TranscriptionStatus"] == "failed"
+    assert callback.params["TranscriptionText"] == ""
