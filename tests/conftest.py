@@ -114,7 +114,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_campaigns_peers.py",
     "tests/interop/test_campaigns_cluster.py",
     # no reason of their own: the call queues', answerOnBridge's, conferences', screening's,
-    # REFER's and wideband bridges' TwiML tests (about 90 s) balance the lanes
+    # REFER's, wideband bridges' and transcriptions' TwiML tests (about 100 s) balance the lanes
     "tests/interop/test_twiml_queue_peers.py",
     "tests/interop/test_twiml_answer_on_bridge_peers.py",
     "tests/interop/test_twiml_conference_peers.py",
@@ -122,6 +122,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_twiml_refer_peers.py",
     "tests/interop/test_twiml_hd_conference_peers.py",
     "tests/interop/test_twiml_hd_bridge_peers.py",
+    "tests/interop/test_twiml_transcription_peers.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (
