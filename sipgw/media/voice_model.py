@@ -169,11 +169,6 @@ class SileroModel:
         """One chunk (μ-law, context + 256 samples) for each of several streams in one model
         call (the batch axis): the samples converted in one lookup, each stream's new state
         a view of the run's."""
-        return self._run(streams, chunks, False)
-
-    def _run(self, streams: list[SileroStream], chunks: list[bytes], keep: bool) -> list[float]:
-        """:meth:`run`; ``keep``: each probability also appended to its stream's ``results``
-        (in the same loop that hands each stream its state)."""
         samples = _ULAW_FLOAT[np.frombuffer(b"".join(chunks), dtype=np.uint8)]
         samples.shape = (len(chunks), CONTEXT + CHUNK)
         state = np.concatenate([s.state for s in streams], axis=1)
@@ -182,8 +177,6 @@ class SileroModel:
         for i, (stream, probability) in enumerate(zip(streams, probabilities, strict=True)):
             stream.state = state[:, i : i + 1]
             stream.probability = probability
-            if keep:
-                stream.results.append(probability)
         return probabilities
 
 
@@ -233,7 +226,9 @@ class SileroBatch:
         lists = [chunks for _, chunks in entries]
         k = 0
         while streams:
-            model._run(streams, [chunks[k] for chunks in lists], True)
+            probabilities = model.run(streams, [chunks[k] for chunks in lists])
+            for stream, probability in zip(streams, probabilities, strict=True):
+                stream.results.append(probability)
             self.runs += 1
             self.steps += len(streams)
             k += 1
