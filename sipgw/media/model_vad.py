@@ -302,10 +302,13 @@ class ModelVoiceDetector:
             # Still quiet: its samples count as silence (no conversion, no run).
             self._quiet_chunks += self._stream.idle(len(frame) if frame else 160)
             return [], True
+        chunks = self._stream.feed(frame or _SILENCE)
+        if not chunks:  # three frames in eight complete no chunk: nothing to decide
+            return chunks, False
         steps = []
         quiet = False
         sparse = self._listening(level)
-        for chunk in self._stream.feed(frame or _SILENCE):
+        for chunk in chunks:
             quiet = g711.rms_dbfs(chunk[CONTEXT:]) < self._quiet_dbfs
             self._quiet_chunks = self._quiet_chunks + 1 if quiet else 0
             if self._quiet_chunks <= QUIET_STEPPED_CHUNKS:

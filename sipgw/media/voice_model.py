@@ -169,13 +169,14 @@ class SileroModel:
         """One chunk (μ-law, context + 256 samples) for each of several streams in one model
         call (the batch axis): the samples converted in one lookup, each stream's new state
         a view of the run's."""
-        samples = floats(b"".join(chunks)).reshape(len(chunks), CONTEXT + CHUNK)
+        samples = _ULAW_FLOAT[np.frombuffer(b"".join(chunks), dtype=np.uint8)]
+        samples.shape = (len(chunks), CONTEXT + CHUNK)
         state = np.concatenate([s.state for s in streams], axis=1)
         out, state = self._session.run(None, {"input": samples, "state": state, "sr": self._rate})
         probabilities: list[float] = out[:, 0].tolist()
-        for i, stream in enumerate(streams):
+        for i, (stream, probability) in enumerate(zip(streams, probabilities, strict=True)):
             stream.state = state[:, i : i + 1]
-            stream.probability = probabilities[i]
+            stream.probability = probability
         return probabilities
 
 
@@ -213,22 +214,30 @@ class SileroBatch:
 
     def run(self) -> None:
         """Step every waiting chunk; their probabilities go to their streams' ``results``."""
-        waiting = list(self._waiting.values())
-        self._waiting.clear()
+        waiting = self._waiting
         if not waiting:
             return
+        self._waiting = {}
         model = self._model
         if model is None:
             model = self._model = shared_model()
-        depth = max(len(chunks) for _, chunks in waiting)
-        for k in range(depth):
-            streams = [stream for stream, chunks in waiting if len(chunks) > k]
-            inputs = [chunks[k] for _, chunks in waiting if len(chunks) > k]
-            probabilities = model.run(streams, inputs)
+        entries = list(waiting.values())
+        streams = [stream for stream, _ in entries]
+        lists = [chunks for _, chunks in entries]
+        k = 0
+        while streams:
+            probabilities = model.run(streams, [chunks[k] for chunks in lists])
             for stream, probability in zip(streams, probabilities, strict=True):
                 stream.results.append(probability)
             self.runs += 1
             self.steps += len(streams)
+            k += 1
+            if any(len(chunks) > k for chunks in lists):  # rare: a stream with two chunks
+                kept = [(s, c) for s, c in zip(streams, lists, strict=True) if len(c) > k]
+                streams = [s for s, _ in kept]
+                lists = [c for _, c in kept]
+            else:
+                break
 
 
 _shared: SileroModel | None = None

@@ -367,6 +367,33 @@ def test_a_batch_steps_a_streams_chunks_in_order_across_rounds() -> None:
     assert batch.runs > len(said) // 4  # rounds: a stream's second chunk in a second call
 
 
+def test_a_batch_with_uneven_queues_steps_each_stream_as_alone() -> None:
+    """Streams with one, three and two chunks waiting: three rounds (3, 2, then 1 stream),
+    each stream's results in order and the state each round leaves, as stepping it alone."""
+    model = shared_model()
+    rng = np.random.default_rng(5)
+    said = b"".join(frames(clean(speech(SENTENCE))))
+    noise = b"".join(frames((rng.standard_normal(CHUNK * 4) * 1600).tolist()))
+    inputs = [said[: CHUNK + 40], said[CHUNK : CHUNK * 4 + 10], noise[: CHUNK * 2]]
+    alone = []
+    for samples in inputs:
+        stream = SileroStream()
+        alone.append([model.step(stream, c) for c in stream.feed(samples)])
+    assert [len(a) for a in alone] == [1, 3, 2]
+    batch = SileroBatch(model)
+    streams = [SileroStream() for _ in inputs]
+    for stream, samples in zip(streams, inputs, strict=True):
+        for chunk in stream.feed(samples):
+            batch.submit(stream, chunk)
+    batch.run()
+    assert (batch.runs, batch.steps, batch.pending) == (3, 6, False)
+    for stream, expected in zip(streams, alone, strict=True):
+        assert np.allclose(list(stream.results), expected, atol=1e-4)
+        assert stream.probability == stream.results[-1]
+    batch.run()  # nothing waits: no model call
+    assert batch.runs == 3
+
+
 def test_a_quiet_line_is_not_stepped_and_speech_after_it_still_starts() -> None:
     """Chunks 10 dB under min_level_dbfs hold no speech frame: after 256 ms of them the
     model is not stepped (probability 0); the speech after 2 s of them still starts."""
