@@ -1042,21 +1042,29 @@ class TwimlAgent(Agent):
         start_transcription(audio, settings.stt, target, keep)
 
     def _record_status(self, verb: Record, sid: str, status: str, extra: dict[str, str]) -> None:
-        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s
-        recording to its ``recordingStatusCallback``, when its
-        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
+        """``status`` of a ``<Record>``'s recording (:meth:`_recording_status`)."""
+        self._recording_status("Record", verb, status, {
+            "RecordingSid": sid, "RecordingChannels": "1", "RecordingSource": "RecordVerb",
+            **extra,
+        })  # fmt: skip
+
+    def _recording_status(
+        self, tag: str, verb: Record | Dial, status: str, form: dict[str, str]
+    ) -> None:
+        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Record>``'s or a
+        ``<Dial record>``'s recording to its ``recordingStatusCallback``, when its
+        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``form``."""
         if (not verb.recording_status_callback or self._poster is None or self._program is None
                 or status not in verb.recording_status_callback_events):  # fmt: skip
             return
         try:
             where = absolute_url(self._program.url, verb.recording_status_callback)
         except ValueError as exc:
-            log.warning("[%s] <Record recordingStatusCallback>: %s", self.call.call_id, exc)
+            log.warning("[%s] <%s recordingStatusCallback>: %s", self.call.call_id, tag, exc)
             return
         self._poster.post(Callback(where, verb.recording_status_callback_method), {
             "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
-            "RecordingSid": sid, "RecordingStatus": status, "RecordingChannels": "1",
-            "RecordingSource": "RecordVerb", **extra,
+            "RecordingStatus": status, **form,
         })  # fmt: skip
 
     def _recording_at_hangup(self) -> None:
@@ -1282,21 +1290,10 @@ class TwimlAgent(Agent):
     def _dial_recording_status(
         self, verb: Dial, recorder: BridgeRecorder, status: str, extra: dict[str, str]
     ) -> None:
-        """``status`` (``in-progress``, ``completed``, ``absent``) of a ``<Dial record>``'s
-        recording to its ``recordingStatusCallback``, when its
-        ``recordingStatusCallbackEvent`` lists it, with Twilio's fields and ``extra``."""
-        if (not verb.recording_status_callback or self._poster is None or self._program is None
-                or status not in verb.recording_status_callback_events):  # fmt: skip
-            return
-        try:
-            where = absolute_url(self._program.url, verb.recording_status_callback)
-        except ValueError as exc:
-            log.warning("[%s] <Dial recordingStatusCallback>: %s", self.call.call_id, exc)
-            return
-        self._poster.post(Callback(where, verb.recording_status_callback_method), {
-            "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,
-            "RecordingSid": recorder.sid, "RecordingStatus": status,
-            "RecordingChannels": str(recorder.channels), "RecordingSource": "DialVerb", **extra,
+        """``status`` of a ``<Dial record>``'s recording (:meth:`_recording_status`)."""
+        self._recording_status("Dial", verb, status, {
+            "RecordingSid": recorder.sid, "RecordingChannels": str(recorder.channels),
+            "RecordingSource": "DialVerb", **extra,
         })  # fmt: skip
 
     def _refuse_dial_record(self, name: str, why: str) -> None:
