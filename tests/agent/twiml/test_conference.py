@@ -445,7 +445,8 @@ async def test_the_app_mutes_and_removes_a_participant_whose_twiml_goes_on(
 
 async def test_the_app_ends_the_room_and_every_caller_goes_on(app: TwilioSdkApp) -> None:
     status = {"status_callback": "/status", "status_callback_event": "end"}
-    app.twiml = room_app(a={"dial": {"action": "/after"}, **status}, b={"dial": {"action": "/after"}})
+    after = {"dial": {"action": "/after"}}
+    app.twiml = room_app(a={**after, **status}, b=after)
     rooms = GatewayRooms()
     a = await caller(app, rooms, "a")
     b = await caller(app, rooms, "b")
