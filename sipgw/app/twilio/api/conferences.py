@@ -15,6 +15,15 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   holds it (held: nobody hears it, it hears silence); ``DELETE`` removes it from the room
   (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``): 204.
 
+- ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
+  ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
+  ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
+  ``StatusCallback`` and its events, ``Timeout``): a new call placed as the Calls
+  resource's create places one (the same placer, the outbound rules and dial allow-list),
+  whose TwiML is ``<Dial><Conference>`` of that room with those attributes
+  (:func:`participant_twiml`): once answered it joins. 201 and the Participant resource,
+  ``queued``; the call's own resource is the Calls resource's.
+
 Each change is the room's event (``participant-mute``/``-unmute``, ``-hold``/``-unhold``,
 ``participant-leave``, ``conference-end``), posted to the participants' conference
 ``statusCallback`` as the room's own events are (:mod:`sipgw.agent.twiml.conference`).
@@ -30,26 +39,58 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
 from sipgw.agent.conferences import ConferenceRoom, Seat
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
-from sipgw.app.twilio.api.resource import API_VERSION, TwilioError, not_found, rfc2822
+from sipgw.app.twilio.api.resource import (
+    API_VERSION,
+    CallFacts,
+    TwilioError,
+    not_found,
+    rfc2822,
+)
+from sipgw.app.twilio.api.status import parse_events
 
 __all__ = [
     "CONFERENCE_UPDATE_FIELDS",
+    "PARTICIPANT_CREATE_FIELDS",
     "PARTICIPANT_UPDATE_FIELDS",
     "ConferenceResources",
     "conference_resource",
     "participant_resource",
+    "participant_twiml",
 ]
 
 CONFERENCE_UPDATE_FIELDS = frozenset({"Status"})
 """The parameters of a conference update this subset takes."""
 PARTICIPANT_UPDATE_FIELDS = frozenset({"Muted", "Hold"})
 """The parameters of a participant update this subset takes."""
+
+PARTICIPANT_CREATE_FIELDS = frozenset({
+    "From", "To", "Label", "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit",
+    "WaitUrl", "WaitMethod", "MaxParticipants", "ConferenceStatusCallback",
+    "ConferenceStatusCallbackEvent", "ConferenceStatusCallbackMethod", "StatusCallback",
+    "StatusCallbackEvent", "StatusCallbackMethod", "Timeout",
+})  # fmt: skip
+"""The parameters of a participant create this subset takes."""
+_ATTRIBUTES = {
+    "Label": "participantLabel", "Muted": "muted", "Beep": "beep",
+    "StartConferenceOnEnter": "startConferenceOnEnter",
+    "EndConferenceOnExit": "endConferenceOnExit", "WaitUrl": "waitUrl",
+    "WaitMethod": "waitMethod", "MaxParticipants": "maxParticipants",
+    "ConferenceStatusCallback": "statusCallback",
+    "ConferenceStatusCallbackMethod": "statusCallbackMethod",
+}  # fmt: skip
+"""A create's parameter -> the ``<Conference>`` attribute it becomes."""
+
+Dial = Callable[[str, str, str, int, str | None, frozenset[str]], Awaitable[CallFacts]]
+"""Places a participant's call: (To, From, TwiML, Timeout, StatusCallback, its events), as
+the Calls resource's create places one (:meth:`~sipgw.app.twilio.api.endpoints.TwilioRest.
+place_call`)."""
 
 Form = Callable[[web.Request, frozenset[str]], Awaitable[dict[str, list[str]]]]
 """Reads a request's form, refusing parameters outside the set (the REST subset's)."""
@@ -107,6 +148,21 @@ def participant_resource(seat: Seat, account_sid: str) -> dict[str, Any]:
     }
 
 
+def participant_twiml(name: str, form: dict[str, list[str]]) -> str:
+    """The TwiML a created participant's call runs: ``<Dial><Conference>`` of room ``name``
+    with the create's attributes (:data:`_ATTRIBUTES`; ``ConferenceStatusCallbackEvent``
+    values joined by spaces), then ``<Hangup/>``."""
+    attributes = "".join(
+        f" {attribute}={quoteattr(form[field][-1])}"
+        for field, attribute in _ATTRIBUTES.items() if form.get(field)
+    )  # fmt: skip
+    events = " ".join(form.get("ConferenceStatusCallbackEvent", []))
+    if events:
+        attributes += f" statusCallbackEvent={quoteattr(events)}"
+    return (f"<Response><Dial><Conference{attributes}>{escape(name)}</Conference></Dial>"
+            "<Hangup/></Response>")  # fmt: skip
+
+
 def _page(key: str, path: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """One page holding every item (``next_page_uri`` null: the SDK stops)."""
     return {
@@ -140,11 +196,14 @@ class ConferenceResources:
         account_sid: the account.
         form: reads a request's form (the REST subset's checks).
         clock: Unix seconds (the rooms' events).
+        dial: places a created participant's call; None: a participant create is 405.
     """
 
     def __init__(
-        self, rooms: GatewayRooms, account_sid: str, form: Form, clock: Callable[[], float]
-    ) -> None:
+        self, rooms: GatewayRooms, account_sid: str, form: Form, clock: Callable[[], float],
+        dial: Dial | None = None,
+    ) -> None:  # fmt: skip
+        self.dial = dial
         self.rooms = rooms
         self.account_sid = account_sid
         self.form = form
@@ -159,6 +218,7 @@ class ConferenceResources:
             ("GET", one + ".json", self.fetch_conference),
             ("POST", one + ".json", self.update_conference),
             ("GET", one + "/Participants.json", self.list_participants),
+            ("POST", one + "/Participants.json", self.create_participant),
             ("GET", who, self.fetch_participant),
             ("POST", who, self.update_participant),
             ("DELETE", who, self.delete_participant),
@@ -224,6 +284,55 @@ class ConferenceResources:
                 seats = [s for s in seats if has(s) == wanted]
         items = [participant_resource(s, self.account_sid) for s in seats]
         return web.json_response(_page("participants", request.path_qs, items))
+
+    async def create_participant(self, request: web.Request) -> web.Response:
+        """Dial a new participant into the room (its sid, or a name: made on the first
+        join)."""
+        if self.dial is None:
+            raise TwilioError(405, 20004, "Adding participants is not available here")
+        key = request.match_info["conference"]
+        room = next((r for r in self._all() if r.sid == key), None)
+        if room is None and key.startswith("CF") and len(key) == 34:
+            raise not_found(request.path)
+        if room is not None and room.over:
+            raise TwilioError(400, 20422, f"Conference {key} has ended")
+        name = room.name if room is not None else key
+        form = await self.form(request, PARTICIPANT_CREATE_FIELDS)
+        to, from_ = (form.get("To") or [""])[-1].strip(), (form.get("From") or [""])[-1].strip()
+        if not to:
+            raise TwilioError(400, 21201, "No 'To' number is specified")
+        if not from_:
+            raise TwilioError(400, 21213, "No 'From' number is specified")
+        for method in ("StatusCallbackMethod", "ConferenceStatusCallbackMethod", "WaitMethod"):
+            if (form.get(method) or ["POST"])[-1].upper() != "POST":
+                raise TwilioError(422, 20422, f"{method}: only POST is supported here")
+        try:
+            events = parse_events(form.get("StatusCallbackEvent", []))
+        except ValueError as exc:
+            raise TwilioError(400, 21626, f"Invalid 'StatusCallbackEvent': {exc}") from None
+        raw = (form.get("Timeout") or ["60"])[-1].strip()
+        if not raw.isdigit() or not 5 <= int(raw) <= 600:
+            raise TwilioError(400, 20422, f"Timeout {raw!r}: must be 5 to 600 seconds")
+        callback = (form.get("StatusCallback") or [""])[-1].strip() or None
+        facts = await self.dial(to, from_, participant_twiml(name, form), int(raw), callback,
+                                events)  # fmt: skip
+        label = (form.get("Label") or [""])[-1] or None
+        uri = (f"/{API_VERSION}/Accounts/{self.account_sid}/Conferences/"
+               f"{room.sid if room is not None else key}/Participants/{facts.sid}")  # fmt: skip
+        flag = {name: (form.get(name) or [""])[-1].lower() == "true"
+                for name in ("Muted", "EndConferenceOnExit")}  # fmt: skip
+        resource = {
+            "account_sid": self.account_sid, "call_sid": facts.sid,
+            "conference_sid": room.sid if room is not None else None, "label": label,
+            "call_sid_to_coach": None, "coaching": False,
+            "date_created": rfc2822(facts.created), "date_updated": rfc2822(facts.created),
+            "end_conference_on_exit": flag["EndConferenceOnExit"],
+            "start_conference_on_enter":
+                (form.get("StartConferenceOnEnter") or ["true"])[-1].lower() != "false",
+            "muted": flag["Muted"], "hold": False, "status": "queued", "queue_time": None,
+            "uri": uri + ".json",
+        }  # fmt: skip
+        return web.json_response(resource, status=201)
 
     async def fetch_participant(self, request: web.Request) -> web.Response:
         """One participant."""

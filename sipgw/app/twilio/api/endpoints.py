@@ -185,7 +185,11 @@ class TwilioRest:
         self.monotonic = monotonic
         self.place = place
         self.conferences = ConferenceResources(
-            rooms, settings.twilio_api_account_sid, self._form, lambda: self.clock()
+            rooms,
+            settings.twilio_api_account_sid,
+            self._form,
+            lambda: self.clock(),
+            self._dial_participant,
         )
         """The Conference and Participant resources."""
         self.status: StatusCallbacks | None = None
@@ -354,8 +358,21 @@ class TwilioRest:
             machine_detection(detection)
         except ValueError as exc:
             raise TwilioError(400, 20422, str(exc)) from None
-        body = seam.placed_call_body(to, from_, url if not twiml else None, twiml, timeout,
-                                     detection)  # fmt: skip
+        facts = await self.place_call(to, from_, url if not twiml else None, twiml, timeout,
+                                      callback, events, detection)  # fmt: skip
+        return web.json_response(call_resource(facts), status=201)
+
+    async def place_call(
+        self, to: str, from_: str, url: str | None, twiml: str | None, ring_timeout: int,
+        callback: str | None, events: frozenset[str], detection: dict[str, str],
+    ) -> CallFacts:  # fmt: skip
+        """Place a checked create's call (also a conference participant's: the
+        Participants resource's create); its resource's facts, kept as a created call's.
+
+        Raises:
+            TwilioError: 400 when the call was not placed.
+        """
+        body = seam.placed_call_body(to, from_, url, twiml, ring_timeout, detection)
         try:
             placed = await self.place(self.gateway, body)
         except ValueError as exc:
@@ -375,7 +392,15 @@ class TwilioRest:
         if self.shared is not None:  # another gateway may be asked as soon as we answer
             await self.shared.shared(facts)
         handle.log.info("created through the Twilio API as %s", sid)
-        return web.json_response(call_resource(facts), status=201)
+        return facts
+
+    async def _dial_participant(
+        self, to: str, from_: str, twiml: str, ring_timeout: int, callback: str | None,
+        events: frozenset[str],
+    ) -> CallFacts:  # fmt: skip
+        if callback:
+            _http_url(callback, "StatusCallback")
+        return await self.place_call(to, from_, None, twiml, ring_timeout, callback, events, {})
 
     def _remember(self, sid: str, created: _Created) -> None:
         self._calls[sid] = created

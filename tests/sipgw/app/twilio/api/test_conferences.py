@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -17,11 +18,17 @@ from sipgw.agent.conferences import ConferenceRoom, RoomEvent, SeatRules
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.calls.outbound import PlacedCall
 from sipgw.app.conferences import GatewayRooms
 from sipgw.app.evaluation.ports import free_port
+from sipgw.app.gateway import Gateway
+from sipgw.app.twilio.api.conferences import participant_twiml
+from sipgw.app.twilio.api.seam import call_sid
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.media.codecs.base import ULAW_8K
-from tests.sipgw.app.twilio.api.test_endpoints import ACCOUNT, TOKEN, sdk
+from sipgw.twilio.document import DialConference, Hangup, parse_twiml
+from tests.sipgw.app.twilio.api.test_endpoints import ACCOUNT, TOKEN, echo_placer, sdk
+from tests.sipgw.app.twilio.api.test_endpoints import api as endpoints_api
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(60)
@@ -135,3 +142,65 @@ async def test_a_room_ended_through_the_api_is_completed(tmp_path: Path) -> None
         assert done.sid == room.sid
         fetched = await sdk(lambda: client.conferences(room.sid).fetch())
         assert fetched.status == "completed"
+
+
+def test_a_created_participants_twiml_joins_the_room_with_its_attributes() -> None:
+    form = {
+        "Label": ["coach & co"], "Muted": ["true"], "Beep": ["false"],
+        "EndConferenceOnExit": ["true"], "StartConferenceOnEnter": ["false"],
+        "ConferenceStatusCallback": ["https://app.example/conf?a=1&b=2"],
+        "ConferenceStatusCallbackEvent": ["join", "leave"],
+    }  # fmt: skip
+    dial, hangup = parse_twiml(participant_twiml("sales <1>", form))
+    assert isinstance(dial, DialConference) and isinstance(hangup, Hangup)
+    conf = dial.conference
+    assert conf.name == "sales <1>" and conf.participant_label == "coach & co"
+    assert conf.muted and conf.end_on_exit and not conf.start_on_enter
+    assert not conf.beep_on_enter and not conf.beep_on_exit
+    assert conf.status_callback == "https://app.example/conf?a=1&b=2"
+    assert conf.status_callback_events == frozenset({"join", "leave"})
+
+
+async def test_a_participant_is_dialed_into_a_room(tmp_path: Path) -> None:
+    """The created call is placed by the Calls create's placer (here the echo stand-in,
+    which checks the body); its TwiML is the room's ``<Dial><Conference>``."""
+    rooms = GatewayRooms()
+    room, _ = seated(rooms, "sales", "a@x")
+    bodies: list[dict[str, Any]] = []
+
+    async def placer(gateway: Gateway, body: dict[str, Any]) -> PlacedCall:
+        bodies.append(body)
+        return await echo_placer(gateway, body)
+
+    async with endpoints_api(tmp_path) as (server, client, callee):
+        server.twilio_api.conferences.rooms = rooms
+        server.twilio_api.place = placer
+        part = await sdk(lambda: client.conferences(room.sid).participants.create(
+            from_="+15551230001", to=callee, label="customer", end_conference_on_exit=True,
+        ))  # fmt: skip
+        assert part.status == "queued" and part.label == "customer"
+        assert part.conference_sid == room.sid and part.end_conference_on_exit is True
+        (handle,) = server.gateway.handles.values()
+        assert part.call_sid == call_sid(handle.call.call_id)
+        assert (await sdk(lambda: client.calls(part.call_sid).fetch())).to == callee
+        (body,) = bodies
+        (dial, _) = parse_twiml(body["twiml"])
+        assert isinstance(dial, DialConference) and dial.conference.name == "sales"
+        assert dial.conference.participant_label == "customer"
+        by_name = await sdk(lambda: client.conferences("support").participants.create(
+            from_="+15551230001", to=callee,
+        ))  # fmt: skip
+        assert by_name.conference_sid is None  # the room is made when it joins
+        assert "<Conference>support</Conference>" in bodies[1]["twiml"]
+        with pytest.raises(TwilioRestException) as caught:
+            await sdk(lambda: client.conferences(room.sid).participants.create(
+                from_="+15551230001", to=callee, early_media=True,
+            ))  # fmt: skip
+        assert caught.value.status == 422 and "EarlyMedia" in caught.value.msg
+        with pytest.raises(TwilioRestException) as caught:
+            await sdk(lambda: client.conferences("CF" + "1" * 32).participants.create(
+                from_="+15551230001", to=callee,
+            ))  # fmt: skip
+        assert caught.value.status == 404
+        for handle in list(server.gateway.handles.values()):
+            handle.hangup(by="operator")
