@@ -87,8 +87,12 @@ _ATTRIBUTES = {
 }  # fmt: skip
 """A create's parameter -> the ``<Conference>`` attribute it becomes."""
 
-Dial = Callable[[str, str, str, int, str | None, frozenset[str]], Awaitable[CallFacts]]
-"""Places a participant's call: (To, From, TwiML, Timeout, StatusCallback, its events), as
+Dial = Callable[
+    [str, str, str | None, str | None, int, str | None, frozenset[str], dict[str, str]],
+    Awaitable[CallFacts],
+]
+"""Places a participant's call: (To, From, Url, TwiML, Timeout, StatusCallback, its events,
+machine detection), as
 the Calls resource's create places one (:meth:`~sipgw.app.twilio.api.endpoints.TwilioRest.
 place_call`)."""
 
@@ -314,8 +318,8 @@ class ConferenceResources:
         if not raw.isdigit() or not 5 <= int(raw) <= 600:
             raise TwilioError(400, 20422, f"Timeout {raw!r}: must be 5 to 600 seconds")
         callback = (form.get("StatusCallback") or [""])[-1].strip() or None
-        facts = await self.dial(to, from_, participant_twiml(name, form), int(raw), callback,
-                                events)  # fmt: skip
+        twiml = participant_twiml(name, form)
+        facts = await self.dial(to, from_, None, twiml, int(raw), callback, events, {})
         label = (form.get("Label") or [""])[-1] or None
         uri = (f"/{API_VERSION}/Accounts/{self.account_sid}/Conferences/"
                f"{room.sid if room is not None else key}/Participants/{facts.sid}")  # fmt: skip

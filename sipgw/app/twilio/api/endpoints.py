@@ -189,7 +189,7 @@ class TwilioRest:
             settings.twilio_api_account_sid,
             self._form,
             lambda: self.clock(),
-            self._dial_participant,
+            self.place_call,
         )
         """The Conference and Participant resources."""
         self.status: StatusCallbacks | None = None
@@ -345,8 +345,6 @@ class TwilioRest:
             events = parse_events(form.get("StatusCallbackEvent", []))
         except ValueError as exc:
             raise TwilioError(400, 21626, f"Invalid 'StatusCallbackEvent': {exc}") from None
-        if callback:
-            _http_url(callback, "StatusCallback")
         timeout = 60
         if one("Timeout") is not None:
             raw = one("Timeout") or ""
@@ -370,8 +368,10 @@ class TwilioRest:
         Participants resource's create); its resource's facts, kept as a created call's.
 
         Raises:
-            TwilioError: 400 when the call was not placed.
+            TwilioError: 400 when the call was not placed, or ``callback`` is no URL.
         """
+        if callback:
+            _http_url(callback, "StatusCallback")
         body = seam.placed_call_body(to, from_, url, twiml, ring_timeout, detection)
         try:
             placed = await self.place(self.gateway, body)
@@ -393,14 +393,6 @@ class TwilioRest:
             await self.shared.shared(facts)
         handle.log.info("created through the Twilio API as %s", sid)
         return facts
-
-    async def _dial_participant(
-        self, to: str, from_: str, twiml: str, ring_timeout: int, callback: str | None,
-        events: frozenset[str],
-    ) -> CallFacts:  # fmt: skip
-        if callback:
-            _http_url(callback, "StatusCallback")
-        return await self.place_call(to, from_, None, twiml, ring_timeout, callback, events, {})
 
     def _remember(self, sid: str, created: _Created) -> None:
         self._calls[sid] = created
