@@ -36,7 +36,8 @@ conference keeps (Twilio's ``<Conference>``'s):
   ``last-participant-kicked``), as Twilio's Conference and Participant resources do.
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
-``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``), numbered in order
+``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``, ``-modify``: a
+coaching change), numbered in order
 (``sequence``), handed to every participant's listener (the room's start and end are
 what wakes a waiting participant). Participants that subscribed to the same place (the
 ``subscription`` they joined with: a status callback's URL and method) report each event
@@ -89,6 +90,7 @@ EventKind = Literal[
     "participant-unmute",
     "participant-hold",
     "participant-unhold",
+    "participant-modify",
 ]
 
 
@@ -271,6 +273,10 @@ class Seat:
         """Mute (or unmute) the participant."""
         self.room.set_muted(self, muted, now)
 
+    def set_coaching(self, coaching: str, now: float) -> None:
+        """The participant now coaches ``coaching`` (a call's id; "": it coaches nobody)."""
+        self.room.set_coaching(self, coaching, now)
+
     def set_held(self, held: bool, now: float) -> None:
         """The participant's call was put on hold (or resumed): not heard while held."""
         self.room.set_held(self, held, now)
@@ -388,6 +394,15 @@ class ConferenceRoom:
         self.mixer.set_muted(seat.who, muted or seat.held)
         kind: EventKind = "participant-mute" if muted else "participant-unmute"
         self._event(_seat_event(kind, seat, now), [])
+
+    def set_coaching(self, seat: Seat, coaching: str, now: float) -> None:
+        """``seat`` now coaches ``coaching`` ("": nobody): ``participant-modify``."""
+        if seat.left or seat.rules.coaching == coaching:
+            return
+        seat.rules = dataclasses.replace(seat.rules, coaching=coaching)
+        seat.updated = now
+        self.mixer.set_coaching(seat.who, coaching or None)
+        self._event(_seat_event("participant-modify", seat, now), [])
 
     def set_held(self, seat: Seat, held: bool, now: float) -> None:
         """Hold (or resume) ``seat``: a held participant is heard by nobody."""

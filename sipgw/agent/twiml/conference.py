@@ -79,6 +79,7 @@ EVENT_WORDS: Final = {
     "participant-unmute": "mute",
     "participant-hold": "hold",
     "participant-unhold": "hold",
+    "participant-modify": "modify",
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 

@@ -12,9 +12,11 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   its participants, in the order they joined.
 - ``GET .../Participants/{CallSid}.json`` (the participant's ``CallSid`` or its label):
   one participant. ``POST`` with ``Muted`` and/or ``Hold`` (``true``/``false``) mutes or
-  holds it (held: nobody hears it, it hears silence); ``DELETE`` removes it from the room
-  (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``): 204.
-
+  holds it (held: nobody hears it, it hears silence); ``Coaching=true`` with
+  ``CallSidToCoach`` (a participant of the room) makes it that one's coach (heard by it
+  only), ``Coaching=false`` heard by all again (``participant-modify``); ``DELETE``
+  removes it from the room (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on
+  after the ``<Dial>``): 204.
 - ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
   ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
   ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
@@ -25,10 +27,11 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   ``queued``; the call's own resource is the Calls resource's.
 
 Each change is the room's event (``participant-mute``/``-unmute``, ``-hold``/``-unhold``,
-``participant-leave``, ``conference-end``), posted to the participants' conference
-``statusCallback`` as the room's own events are (:mod:`sipgw.agent.twiml.conference`).
+``participant-modify``, ``participant-leave``, ``conference-end``), posted to the
+participants' conference ``statusCallback`` as the room's own events are
+(:mod:`sipgw.agent.twiml.conference`).
 Parameters Twilio has and this subset does not (``HoldUrl``, ``AnnounceUrl``,
-``Coaching``...) are refused by name (422, 20422).
+``BeepOnExit``...) are refused by name (422, 20422).
 
 A room lives in one gateway process and is not in the cluster's shared table: another
 gateway (or worker) does not know its ``ConferenceSid`` and answers 404, where the Call
@@ -67,7 +70,7 @@ __all__ = [
 
 CONFERENCE_UPDATE_FIELDS = frozenset({"Status"})
 """The parameters of a conference update this subset takes."""
-PARTICIPANT_UPDATE_FIELDS = frozenset({"Muted", "Hold"})
+PARTICIPANT_UPDATE_FIELDS = frozenset({"Muted", "Hold", "Coaching", "CallSidToCoach"})
 """The parameters of a participant update this subset takes."""
 
 PARTICIPANT_CREATE_FIELDS = frozenset({
@@ -343,13 +346,26 @@ class ConferenceResources:
         return web.json_response(participant_resource(self._seat(request), self.account_sid))
 
     async def update_participant(self, request: web.Request) -> web.Response:
-        """``Muted`` and ``Hold``."""
+        """``Muted``, ``Hold``, ``Coaching`` (with ``CallSidToCoach``)."""
         seat = self._seat(request)
         form = await self.form(request, PARTICIPANT_UPDATE_FIELDS)
         muted, held = _flag(form, "Muted"), _flag(form, "Hold")
-        if muted is None and held is None:
-            raise TwilioError(400, 20422, "Nothing to update: give Muted or Hold")
+        to_coach = (form.get("CallSidToCoach") or [""])[-1].strip()
+        coaching = _flag(form, "Coaching")
+        if coaching is None and to_coach:
+            coaching = True
+        if muted is None and held is None and coaching is None:
+            raise TwilioError(400, 20422, "Nothing to update: give Muted, Hold or Coaching")
+        coached = ""
+        if coaching:
+            target = next((s for s in seat.room.seats if call_sid_of(s.who) == to_coach), None)
+            if target is None or target is seat:
+                raise TwilioError(400, 20422, f"CallSidToCoach {to_coach!r}: not another "
+                                  "participant of this conference")  # fmt: skip
+            coached = target.who
         now = self.clock()
+        if coaching is not None:
+            seat.set_coaching(coached, now)
         if muted is not None:
             seat.set_muted(muted, now)
         if held is not None:

@@ -110,7 +110,13 @@ async def test_a_participant_is_muted_held_and_removed(tmp_path: Path) -> None:
         assert [p.call_sid for p in only_held] == [b]
         await sdk(lambda: part(b).update(hold=False))
         assert not room.mixer.muted("b@x")
-        for bad in ({"muted": "maybe"}, {"hold_url": "http://music.example/"}, {}):
+        coach = await sdk(lambda: part(a).update(coaching=True, call_sid_to_coach=b))
+        assert coach.coaching is True and coach.call_sid_to_coach == b
+        assert [p.call_sid for p in await sdk(lambda: part.list(coaching=True))] == [a]
+        await sdk(lambda: part(a).update(coaching=False))
+        assert room.seats[0].rules.coaching == ""
+        for bad in ({"muted": "maybe"}, {"hold_url": "http://music.example/"}, {},
+                    {"coaching": True, "call_sid_to_coach": "CA" + "9" * 32}):  # fmt: skip
             with pytest.raises(TwilioRestException) as caught:
                 await sdk(lambda bad=bad: part(a).update(**bad))  # type: ignore[misc]
             assert caught.value.status in (400, 422), bad
@@ -123,6 +129,8 @@ async def test_a_participant_is_muted_held_and_removed(tmp_path: Path) -> None:
         ("participant-mute", "a@x", ""),
         ("participant-hold", "b@x", ""),
         ("participant-unhold", "b@x", ""),
+        ("participant-modify", "a@x", ""),
+        ("participant-modify", "a@x", ""),
         ("participant-leave", "a@x", "participant_kicked"),
     ]
 
