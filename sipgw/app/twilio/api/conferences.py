@@ -20,6 +20,7 @@ gateway process are in (:mod:`sipgw.app.conferences`):
 - ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
   ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
   ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
+  ``Coaching`` and ``CallSidToCoach`` (``coach``),
   ``StatusCallback`` and its events, ``Timeout``): a new call placed as the Calls
   resource's create places one (the same placer, the outbound rules and dial allow-list),
   whose TwiML is ``<Dial><Conference>`` of that room with those attributes
@@ -77,7 +78,7 @@ PARTICIPANT_CREATE_FIELDS = frozenset({
     "From", "To", "Label", "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit",
     "WaitUrl", "WaitMethod", "MaxParticipants", "ConferenceStatusCallback",
     "ConferenceStatusCallbackEvent", "ConferenceStatusCallbackMethod", "StatusCallback",
-    "StatusCallbackEvent", "StatusCallbackMethod", "Timeout",
+    "StatusCallbackEvent", "StatusCallbackMethod", "Timeout", "Coaching", "CallSidToCoach",
 })  # fmt: skip
 """The parameters of a participant create this subset takes."""
 _ATTRIBUTES = {
@@ -86,7 +87,7 @@ _ATTRIBUTES = {
     "EndConferenceOnExit": "endConferenceOnExit", "WaitUrl": "waitUrl",
     "WaitMethod": "waitMethod", "MaxParticipants": "maxParticipants",
     "ConferenceStatusCallback": "statusCallback",
-    "ConferenceStatusCallbackMethod": "statusCallbackMethod",
+    "ConferenceStatusCallbackMethod": "statusCallbackMethod", "CallSidToCoach": "coach",
 }  # fmt: skip
 """A create's parameter -> the ``<Conference>`` attribute it becomes."""
 
@@ -317,6 +318,12 @@ class ConferenceResources:
             events = parse_events(form.get("StatusCallbackEvent", []))
         except ValueError as exc:
             raise TwilioError(400, 21626, f"Invalid 'StatusCallbackEvent': {exc}") from None
+        coaching = _flag(form, "Coaching")
+        to_coach = (form.get("CallSidToCoach") or [""])[-1].strip()
+        if coaching and not to_coach:
+            raise TwilioError(400, 20422, "Coaching=true needs CallSidToCoach")
+        if coaching is False:
+            form.pop("CallSidToCoach", None)
         raw = (form.get("Timeout") or ["60"])[-1].strip()
         if not raw.isdigit() or not 5 <= int(raw) <= 600:
             raise TwilioError(400, 20422, f"Timeout {raw!r}: must be 5 to 600 seconds")
@@ -331,7 +338,8 @@ class ConferenceResources:
         resource = {
             "account_sid": self.account_sid, "call_sid": facts.sid,
             "conference_sid": room.sid if room is not None else None, "label": label,
-            "call_sid_to_coach": None, "coaching": False,
+            "call_sid_to_coach": (form.get("CallSidToCoach") or [""])[-1] or None,
+            "coaching": bool(form.get("CallSidToCoach")),
             "date_created": rfc2822(facts.created), "date_updated": rfc2822(facts.created),
             "end_conference_on_exit": flag["EndConferenceOnExit"],
             "start_conference_on_enter":

@@ -157,7 +157,7 @@ def test_a_created_participants_twiml_joins_the_room_with_its_attributes() -> No
         "Label": ["coach & co"], "Muted": ["true"], "Beep": ["false"],
         "EndConferenceOnExit": ["true"], "StartConferenceOnEnter": ["false"],
         "ConferenceStatusCallback": ["https://app.example/conf?a=1&b=2"],
-        "ConferenceStatusCallbackEvent": ["join", "leave"],
+        "ConferenceStatusCallbackEvent": ["join", "leave"], "CallSidToCoach": ["CA" + "7" * 32],
     }  # fmt: skip
     dial, hangup = parse_twiml(participant_twiml("sales <1>", form))
     assert isinstance(dial, DialConference) and isinstance(hangup, Hangup)
@@ -167,6 +167,7 @@ def test_a_created_participants_twiml_joins_the_room_with_its_attributes() -> No
     assert not conf.beep_on_enter and not conf.beep_on_exit
     assert conf.status_callback == "https://app.example/conf?a=1&b=2"
     assert conf.status_callback_events == frozenset({"join", "leave"})
+    assert conf.coach == "CA" + "7" * 32
 
 
 async def test_a_participant_is_dialed_into_a_room(tmp_path: Path) -> None:
@@ -199,6 +200,11 @@ async def test_a_participant_is_dialed_into_a_room(tmp_path: Path) -> None:
             from_="+15551230001", to=callee,
         ))  # fmt: skip
         assert by_name.conference_sid is None  # the room is made when it joins
+        coach = await sdk(lambda: client.conferences(room.sid).participants.create(
+            from_="+15551230001", to=callee, coaching=True, call_sid_to_coach=call_sid_of("a@x"),
+        ))  # fmt: skip
+        assert coach.coaching is True and coach.call_sid_to_coach == call_sid_of("a@x")
+        assert f'coach="{call_sid_of("a@x")}"' in bodies[2]["twiml"]
         assert "<Conference>support</Conference>" in bodies[1]["twiml"]
         with pytest.raises(TwilioRestException) as caught:
             await sdk(lambda: client.conferences(room.sid).participants.create(
