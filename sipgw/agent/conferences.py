@@ -29,10 +29,15 @@ conference keeps (Twilio's ``<Conference>``'s):
   only, and hears the room as everybody does (the mixer's whisper).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
-  sends meanwhile is its hold music, kept out of the room).
+  sends meanwhile is its hold music, kept out of the room; it hears silence meanwhile).
+- The app may end the room (:meth:`ConferenceRoom.end`: ``conference-ended-via-api``)
+  or remove one participant (:meth:`Seat.kick`: it leaves with ``participant_kicked``;
+  the room it ends then ends ``participant-with-end-conference-on-exit-kicked`` or
+  ``last-participant-kicked``), as Twilio's Conference and Participant resources do.
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
-``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``), numbered in order
+``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``, ``-modify``: a
+coaching change), numbered in order
 (``sequence``), handed to every participant's listener (the room's start and end are
 what wakes a waiting participant). Participants that subscribed to the same place (the
 ``subscription`` they joined with: a status callback's URL and method) report each event
@@ -62,6 +67,7 @@ from sipgw.media.halfband import Decimator
 
 __all__ = [
     "BEEP_FRAMES",
+    "KICKED",
     "beep_frames",
     "ConferenceRoom",
     "ConferenceRooms",
@@ -84,6 +90,7 @@ EventKind = Literal[
     "participant-unmute",
     "participant-hold",
     "participant-unhold",
+    "participant-modify",
 ]
 
 
@@ -101,6 +108,9 @@ def _beep(rate: int) -> tuple[bytes, ...]:
     pcm = cycle * 20  # one 20 ms frame
     return (pcm,) * 12
 
+
+KICKED: Final = "participant_kicked"
+"""Why a participant the app removed left (:meth:`Seat.kick`)."""
 
 BEEP_FRAMES: Final = _beep(8000)
 """The beep heard when a participant joins or leaves (linear, 8 kHz: a narrowband mix's)."""
@@ -222,9 +232,13 @@ class Seat:
 
     def __init__(
         self, room: ConferenceRoom, who: str, rules: SeatRules, listener: Listener,
-        subscription: Hashable | None,
+        subscription: Hashable | None, joined: float = 0.0,
     ) -> None:  # fmt: skip
         self.room = room
+        self.joined = joined
+        """When it joined (Unix seconds)."""
+        self.updated = joined
+        """When it joined, or was last muted, held or resumed."""
         self.who = who
         self.rules = rules
         self.listener = listener
@@ -251,12 +265,17 @@ class Seat:
     def pop(self) -> bytes | None:
         """The 20 ms the participant hears (None: silence, or the room has not started)."""
         if self.started and not self.left:
-            return self.room.mixer.pop(self.who)
+            heard = self.room.mixer.pop(self.who)
+            return None if self.held else heard
         return None
 
     def set_muted(self, muted: bool, now: float) -> None:
         """Mute (or unmute) the participant."""
         self.room.set_muted(self, muted, now)
+
+    def set_coaching(self, coaching: str, now: float) -> None:
+        """The participant now coaches ``coaching`` (a call's id; "": it coaches nobody)."""
+        self.room.set_coaching(self, coaching, now)
 
     def set_held(self, held: bool, now: float) -> None:
         """The participant's call was put on hold (or resumed): not heard while held."""
@@ -265,6 +284,11 @@ class Seat:
     def leave(self, reason: str, now: float) -> None:
         """The participant leaves (its call hung up, ``hangupOnStar``, ``timeLimit``...)."""
         self.room.leave(self, reason, now)
+
+    def kick(self, now: float) -> None:
+        """The app removes the participant (:data:`KICKED`): its listener hears its own
+        ``participant-leave``."""
+        self.room.leave(self, KICKED, now)
 
 
 class ConferenceRoom:
@@ -276,9 +300,18 @@ class ConferenceRoom:
         on_over: called once when it ends (the registry forgets it).
     """
 
-    def __init__(self, name: str, sid: str, on_over: Callable[[ConferenceRoom], None]) -> None:
+    def __init__(
+        self, name: str, sid: str, on_over: Callable[[ConferenceRoom], None],
+        created: float = 0.0,
+    ) -> None:  # fmt: skip
         self.name = name
         self.sid = sid
+        self.created = created
+        """When it was made (Unix seconds)."""
+        self.updated = created
+        """When it was made, started or ended."""
+        self.ending = ""
+        """Who ended it (a participant's call id, ``end_on_exit``); "" otherwise."""
         self.mixer = ConferenceMixer()
         self.seats: list[Seat] = []
         self.started = False
@@ -313,7 +346,7 @@ class ConferenceRoom:
             raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
         self.mixer.join(who, format, rules.muted, rules.coaching or None)
         self._rerate()
-        seat = Seat(self, who, rules, listener, subscription)
+        seat = Seat(self, who, rules, listener, subscription, now)
         self.seats.append(seat)
         join = _seat_event("participant-join", seat, now)
         if recording is not None and self.recording is None:
@@ -327,6 +360,7 @@ class ConferenceRoom:
             s.rules.start_on_enter for s in self.seats
         ):  # fmt: skip
             self.started = True
+            self.updated = now
             if self.recording is not None:
                 self.recording.started_at = now
             self._event(RoomEvent("conference-start", 0, now, recording=self.recording), [])
@@ -356,15 +390,26 @@ class ConferenceRoom:
         if seat.left or seat.muted == muted:
             return
         seat.muted = muted
+        seat.updated = now
         self.mixer.set_muted(seat.who, muted or seat.held)
         kind: EventKind = "participant-mute" if muted else "participant-unmute"
         self._event(_seat_event(kind, seat, now), [])
+
+    def set_coaching(self, seat: Seat, coaching: str, now: float) -> None:
+        """``seat`` now coaches ``coaching`` ("": nobody): ``participant-modify``."""
+        if seat.left or seat.rules.coaching == coaching:
+            return
+        seat.rules = dataclasses.replace(seat.rules, coaching=coaching)
+        seat.updated = now
+        self.mixer.set_coaching(seat.who, coaching or None)
+        self._event(_seat_event("participant-modify", seat, now), [])
 
     def set_held(self, seat: Seat, held: bool, now: float) -> None:
         """Hold (or resume) ``seat``: a held participant is heard by nobody."""
         if seat.left or seat.held == held:
             return
         seat.held = held
+        seat.updated = now
         self.mixer.set_muted(seat.who, seat.muted or held)
         kind: EventKind = "participant-hold" if held else "participant-unhold"
         self._event(_seat_event(kind, seat, now), [])
@@ -389,12 +434,14 @@ class ConferenceRoom:
             return
         if seat.rules.end_on_exit or not self.seats:
             self.over = True
+            self.updated = now
+            how = "kicked" if reason == KICKED else "left"
             self.end_reason = (
-                "participant-with-end-conference-on-exit-left" if seat.rules.end_on_exit
-                else "last-participant-left"
+                f"participant-with-end-conference-on-exit-{how}" if seat.rules.end_on_exit
+                else f"last-participant-{how}"
             )  # fmt: skip
+            ending = self.ending = seat.who if seat.rules.end_on_exit else ""
             if self.started:
-                ending = seat.who if seat.rules.end_on_exit else ""
                 end = RoomEvent("conference-end", 0, now, reason=self.end_reason, ending=ending,
                                 ending_label=seat.rules.label if ending else "",
                                 recording=self.recording)  # fmt: skip
@@ -403,6 +450,19 @@ class ConferenceRoom:
             return
         if self.started and seat.rules.beep_on_exit:
             self.mixer.announce(beep_frames(self.mixer.rate))
+
+    def end(self, now: float) -> None:
+        """The app ends the room (``conference-ended-via-api``): every participant is out
+        (its listener hears ``conference-end``, posted even if the room never started: it
+        is what wakes a waiting participant)."""
+        if self.over:
+            return
+        self.over = True
+        self.updated = now
+        self.end_reason = "conference-ended-via-api"
+        self._event(RoomEvent("conference-end", 0, now, reason=self.end_reason,
+                              recording=self.recording), [])  # fmt: skip
+        self._on_over(self)
 
     def _event(self, event: RoomEvent, leaving: list[Seat]) -> None:
         """``event`` numbered, to every listener; one per subscription reports it."""

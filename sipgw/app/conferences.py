@@ -12,33 +12,46 @@ jitter buffers. Calls another gateway of a cluster took (or another worker proce
 this one: ``SIPGW_WORKERS``) cannot join it; their own process has a room of the same name
 that this one does not hear. Joining across gateways would need the audio sent between
 them (RTP between the gateways, one more jitter buffer per hop) and a shared owner for
-each name.
+each name. The REST subset's Conference and Participant resources
+(:mod:`sipgw.app.twilio.api.conferences`) read and change this process's rooms, and the
+last :data:`RECENT_ENDED` ended ones (:attr:`GatewayRooms.ended`).
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from sipgw.agent.conferences import ConferenceRoom
 from sipgw.twilio.sids import new_sid
 
-__all__ = ["PROCESS_ROOMS", "GatewayRooms"]
+__all__ = ["PROCESS_ROOMS", "RECENT_ENDED", "GatewayRooms"]
+
+RECENT_ENDED: Final = 100
+"""Ended rooms kept readable (the REST subset's ``completed`` conferences)."""
 
 
 class GatewayRooms:
     """The rooms of one gateway process, by name (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.rooms: dict[str, ConferenceRoom] = {}
+        self.ended: deque[ConferenceRoom] = deque(maxlen=RECENT_ENDED)
+        """The last rooms that ended, oldest first."""
+        self.clock = clock
 
     def room(self, name: str) -> ConferenceRoom:
         """The room called ``name``, made if there is none."""
         room = self.rooms.get(name)
         if room is None or room.over:
-            room = self.rooms[name] = ConferenceRoom(name, new_sid("CF"), self._over)
+            room = self.rooms[name] = ConferenceRoom(name, new_sid("CF"), self._over,
+                                                      self.clock())  # fmt: skip
         return room
 
     def _over(self, room: ConferenceRoom) -> None:
+        self.ended.append(room)
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
 

@@ -182,6 +182,10 @@ class ConferenceMixer:
         """Mute (or unmute) ``who``: a muted participant is heard by nobody."""
         self._seats[who].muted = muted
 
+    def set_coaching(self, who: Hashable, coaching: Hashable | None) -> None:
+        """``who`` now coaches ``coaching`` (heard by it only); None: heard by everybody."""
+        self._seats[who].coaching = coaching
+
     def muted(self, who: Hashable) -> bool:
         """Whether ``who`` is muted."""
         return self._seats[who].muted

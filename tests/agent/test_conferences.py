@@ -253,3 +253,50 @@ def test_a_16khz_rooms_recording_is_8khz_with_nothing_folded() -> None:
 def audioop_add(a: bytes, b: bytes) -> bytes:
     x, y = struct.unpack("<320h", a), struct.unpack("<320h", b)
     return struct.pack("<320h", *(p + q for p, q in zip(x, y, strict=True)))
+
+
+def tone(freq: float) -> bytes:
+    return g711.linear_to_ulaw(
+        struct.pack("<160h", *(round(8000 * math.sin(2 * math.pi * freq * i / 8000))
+                               for i in range(160)))
+    )  # fmt: skip
+
+
+def test_a_participant_made_a_coach_is_heard_by_the_coached_one_only() -> None:
+    r, ears, _ = room()
+    a, b, c = (join(r, ears, who, beep_on_enter=False) for who in "abc")
+    a.set_coaching("b", NOW)
+    assert ears.reported[-1][1].kind == "participant-modify" and ears.reported[-1][1].coaching
+    heard: dict[str, bytes] = {}
+    for _ in range(6):
+        a.push(tone(440.0))
+        for seat in (b, c):
+            seat.push(None)
+        heard = {s.who: s.pop() or b"\xff" * 160 for s in (a, b, c)}
+    assert level(g711.ulaw_to_linear(heard["b"]), 440.0) > 500
+    assert level(g711.ulaw_to_linear(heard["c"]), 440.0) < 50
+    a.set_coaching("", NOW)
+    assert not ears.reported[-1][1].coaching
+    for _ in range(6):
+        a.push(tone(440.0))
+        for seat in (b, c):
+            seat.push(None)
+        heard = {s.who: s.pop() or b"\xff" * 160 for s in (a, b, c)}
+    assert level(g711.ulaw_to_linear(heard["c"]), 440.0) > 500
+
+
+def test_the_app_removing_a_participant_or_ending_the_room_says_so() -> None:
+    r, ears, over = room()
+    a = join(r, ears, "a", end_on_exit=True)
+    join(r, ears, "b")
+    join(r, ears, "c")
+    a.kick(NOW)
+    leave = ears.got["a"][-2]
+    assert (leave.kind, leave.reason) == ("participant-leave", "participant_kicked")
+    assert r.end_reason == "participant-with-end-conference-on-exit-kicked" and over == [r]
+    r2, ears2, over2 = room()
+    join(r2, ears2, "a")
+    r2.end(NOW)
+    r2.end(NOW)  # once
+    assert [e.kind for e in ears2.got["a"]] == ["participant-join", "conference-end"]
+    assert r2.end_reason == "conference-ended-via-api" and over2 == [r2] and r2.over

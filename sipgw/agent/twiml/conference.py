@@ -49,6 +49,7 @@ from typing import Any, Final
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.conferences import (
+    KICKED,
     ConferenceRoom,
     ConferenceRooms,
     RoomClosed,
@@ -78,11 +79,13 @@ EVENT_WORDS: Final = {
     "participant-unmute": "mute",
     "participant-hold": "hold",
     "participant-unhold": "hold",
+    "participant-modify": "modify",
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
 _LEFT: Final = {"caller": "participant_hung_up", "star": "hangup_on_star",
-                "time-limit": "time_limit", "updated": "participant_updated_via_api"}  # fmt: skip
+                "time-limit": "time_limit", "updated": "participant_updated_via_api",
+                "kicked": KICKED}  # fmt: skip
 """Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``."""
 
 Note = Callable[..., None]
@@ -134,6 +137,11 @@ _ENDED: Final = {
         "Participant with endConferenceOnExit left the conference"
     ),
     "last-participant-left": "Last participant left the conference",
+    "conference-ended-via-api": "Conference ended via API",
+    "participant-with-end-conference-on-exit-kicked": (
+        "Participant with endConferenceOnExit was removed from the conference"
+    ),
+    "last-participant-kicked": "Last participant was removed from the conference",
 }
 """``conference-end``'s ``Reason``, "a message indicating why the conference ended" (Twilio's
 page gives no wording): a sentence for each ``ReasonConferenceEnded``."""
@@ -196,7 +204,7 @@ class ConferenceDial:
         self.seat: Seat | None = None
         self.ended_by = ""
         """``conference-ended``, ``time-limit``, ``star``, ``caller``, ``updated`` (a mid-call
-        update); "" while in."""
+        update), ``kicked`` (the app removed it); "" while in."""
         self._changed = asyncio.Event()
         self._joined_at: float | None = None
         self.call = call
@@ -252,6 +260,9 @@ class ConferenceDial:
         deadline = self._joined_at + self.verb.dial.time_limit
         try:
             while not self.ended_by:
+                if seat.left:  # the app removed it (the Participant resource's DELETE)
+                    self.ended_by = "kicked"
+                    break
                 if seat.over:
                     self.ended_by = "conference-ended"
                     break
@@ -320,7 +331,9 @@ class ConferenceDial:
     # -- the room's events
 
     def _heard(self, event: RoomEvent, report: bool) -> None:
-        if event.kind in ("conference-start", "conference-end"):
+        if event.kind in ("conference-start", "conference-end") or (
+            event.kind == "participant-leave" and event.who == self.call_id
+        ):
             self._changed.set()
         if event.kind == "conference-start" and self.seat is not None:
             self._widen()  # from this tick on, the room's frames (the joiner: after join)

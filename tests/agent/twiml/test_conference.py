@@ -411,3 +411,55 @@ def test_the_end_says_why_in_words_too() -> None:
     form = status_form(end, "CF1", "room", "AC1")
     assert form["ReasonConferenceEnded"] == "last-participant-left"
     assert form["Reason"] == "Last participant left the conference"
+
+
+async def test_the_app_mutes_and_removes_a_participant_whose_twiml_goes_on(
+    app: TwilioSdkApp,
+) -> None:
+    """What the Participant resource does (sipgw/app/twilio/api/conferences.py): mute,
+    then remove; the removed caller's TwiML goes on after the ``<Dial>``."""
+    status = {"status_callback": "/status", "status_callback_event": "mute leave"}
+    app.twiml = room_app(a={"dial": {"action": "/after"}, **status}, b=status)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    room = rooms.rooms["room"]
+    seat_a = next(s for s in room.seats if s.who == "a@test")
+    seat_a.set_muted(True, 1.0)
+    await wait_for(lambda: not hears(b[2])["a"], 3)
+    seat_a.kick(2.0)
+    await wait_for(lambda: a[1].hangups, 3)  # the action's <Hangup>
+    assert posted(app, "/after")[0]["DialCallStatus"] == "answered"
+    assert [s.who for s in room.seats] == ["b@test"] and not room.over
+    await wait_for(lambda: len(posted(app, "/status")) == 2, 3)
+    mute, left = posted(app, "/status")
+    assert (mute["StatusCallbackEvent"], mute["Muted"]) == ("participant-mute", "true")
+    assert left["StatusCallbackEvent"] == "participant-leave"
+    assert left["ReasonParticipantLeft"] == "participant_kicked"
+    assert left["ParticipantCallStatus"] == "in-progress"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_the_app_ends_the_room_and_every_caller_goes_on(app: TwilioSdkApp) -> None:
+    status = {"status_callback": "/status", "status_callback_event": "end"}
+    after = {"dial": {"action": "/after"}}
+    app.twiml = room_app(a={**after, **status}, b=after)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: "room" in rooms.rooms and rooms.rooms["room"].started, 3)
+    room = rooms.rooms["room"]
+    room.end(5.0)
+    await wait_for(lambda: a[1].hangups and b[1].hangups, 3)
+    assert not room.seats and room.end_reason == "conference-ended-via-api"
+    assert "room" not in rooms.rooms and list(rooms.ended) == [room]
+    await wait_for(lambda: posted(app, "/status"), 3)
+    (end,) = posted(app, "/status")
+    assert end["StatusCallbackEvent"] == "conference-end"
+    assert end["ReasonConferenceEnded"] == "conference-ended-via-api"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")

@@ -17,6 +17,9 @@ Twilio's paths of API version 2010-04-01, so an app's Twilio client pointed at t
   rings, a BYE once answered), ``Status=canceled`` only while it rings; ``Url`` or
   ``Twiml`` gives an answered call new TwiML.
 
+- The Conference and Participant resources of this process's ``<Dial><Conference>`` rooms
+  (:mod:`sipgw.app.twilio.api.conferences`).
+
 In a cluster (``SIPGW_DATABASE_URL``) any gateway answers for any call: each created
 call's resource is in the cluster's table, and a gateway that does not carry a call answers
 a fetch from there and forwards an update to the gateway that does
@@ -53,8 +56,10 @@ from sipgw.agent.twiml.answeredby import machine_detection
 from sipgw.app.calls.callfeed import FeedEvent
 from sipgw.app.calls.outbound import CallOutcome, PlacedCall
 from sipgw.app.claimers import claim_owner
+from sipgw.app.conferences import PROCESS_ROOMS, GatewayRooms
 from sipgw.app.gateway import Gateway
 from sipgw.app.twilio.api import seam
+from sipgw.app.twilio.api.conferences import ConferenceResources
 from sipgw.app.twilio.api.linestatus import line_subscriber
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import (
@@ -150,6 +155,7 @@ class TwilioRest:
         status_outbox: the cluster's outboxes (owner, size, table); None = the SQLite file.
         registry: the cluster's shared calls (with ``cluster``); None = this gateway's only.
         cluster: the cluster, which forwards an update to the gateway carrying the call.
+        rooms: the conference rooms the Conference resources show (this process's).
     """
 
     def __init__(
@@ -166,6 +172,7 @@ class TwilioRest:
         status_outbox: Callable[[str, int, str], Outbox] | None = None,
         registry: CallRegistry | None = None,
         cluster: Cluster | None = None,
+        rooms: GatewayRooms = PROCESS_ROOMS,
     ) -> None:
         self.gateway = gateway
         self.status_outbox = status_outbox
@@ -177,6 +184,14 @@ class TwilioRest:
         self.clock = clock
         self.monotonic = monotonic
         self.place = place
+        self.conferences = ConferenceResources(
+            rooms,
+            settings.twilio_api_account_sid,
+            self._form,
+            lambda: self.clock(),
+            self.place_call,
+        )
+        """The Conference and Participant resources."""
         self.status: StatusCallbacks | None = None
         self.delivery: WebhookDelivery | None = None
         self._calls: OrderedDict[str, _Created] = OrderedDict()
@@ -205,6 +220,8 @@ class TwilioRest:
         app.router.add_post(calls + ".json", self._guarded(self.create))
         app.router.add_get(calls + "/{sid}.json", self._guarded(self.fetch))
         app.router.add_post(calls + "/{sid}.json", self._guarded(self.update))
+        for method, path, handler in self.conferences.routes():
+            app.router.add_route(method, PREFIX + "{account}/" + path, self._guarded(handler))
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
@@ -328,8 +345,6 @@ class TwilioRest:
             events = parse_events(form.get("StatusCallbackEvent", []))
         except ValueError as exc:
             raise TwilioError(400, 21626, f"Invalid 'StatusCallbackEvent': {exc}") from None
-        if callback:
-            _http_url(callback, "StatusCallback")
         timeout = 60
         if one("Timeout") is not None:
             raw = one("Timeout") or ""
@@ -341,8 +356,23 @@ class TwilioRest:
             machine_detection(detection)
         except ValueError as exc:
             raise TwilioError(400, 20422, str(exc)) from None
-        body = seam.placed_call_body(to, from_, url if not twiml else None, twiml, timeout,
-                                     detection)  # fmt: skip
+        facts = await self.place_call(to, from_, url if not twiml else None, twiml, timeout,
+                                      callback, events, detection)  # fmt: skip
+        return web.json_response(call_resource(facts), status=201)
+
+    async def place_call(
+        self, to: str, from_: str, url: str | None, twiml: str | None, ring_timeout: int,
+        callback: str | None, events: frozenset[str], detection: dict[str, str],
+    ) -> CallFacts:  # fmt: skip
+        """Place a checked create's call (also a conference participant's: the
+        Participants resource's create); its resource's facts, kept as a created call's.
+
+        Raises:
+            TwilioError: 400 when the call was not placed, or ``callback`` is no URL.
+        """
+        if callback:
+            _http_url(callback, "StatusCallback")
+        body = seam.placed_call_body(to, from_, url, twiml, ring_timeout, detection)
         try:
             placed = await self.place(self.gateway, body)
         except ValueError as exc:
@@ -362,7 +392,7 @@ class TwilioRest:
         if self.shared is not None:  # another gateway may be asked as soon as we answer
             await self.shared.shared(facts)
         handle.log.info("created through the Twilio API as %s", sid)
-        return web.json_response(call_resource(facts), status=201)
+        return facts
 
     def _remember(self, sid: str, created: _Created) -> None:
         self._calls[sid] = created
