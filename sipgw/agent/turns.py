@@ -192,6 +192,13 @@ HELD_TURN_MS: Final = 1000
 """A tentative turn held for its unfinished words (``early_end`` ``words``) is answered
 after this much quiet since the caller's last loud frame if they say nothing more (the
 service's own wait for an unfinished sentence, ``max_turn_silence``)."""
+SOFT_ONSET_DBFS: Final = -50.0
+SOFT_ONSET_MARGIN_DB: Final = 6.0
+"""While a reply to a tentative end is not heard yet, a frame this loud (dBFS), and this far
+(dB) above the detector's noise floor, holds it: a soft first sound ("f", "s", "h") is
+some 10 dB under the detector's speech level (``min_level_dbfs``, -40) for a frame or two,
+and the reply must not start over the caller's next word. A sound that is no speech
+delays the reply by :data:`PAUSE_WITHOUT_SPEECH` at most."""
 ROOM_MIN_CALLER_MS: Final = 140
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
 heard when the caller has said less than this since the previous one (the detector's loud
@@ -634,8 +641,17 @@ class TurnTaker:
                 actions += (self._resume(now),)
             elif self._ducked_at is not None:
                 actions += self._unduck()
-        if loud and self._forced_reply and self.paused_at is None and not self.agent.audible:
-            # Any sound before a tentative reply is heard holds it (no echo yet to mistake).
+        if (
+            self._forced_reply
+            and self.paused_at is None
+            and (
+                loud
+                or vad.level_dbfs >= max(SOFT_ONSET_DBFS, vad.noise_dbfs + SOFT_ONSET_MARGIN_DB)
+            )
+            and not self.agent.audible
+        ):
+            # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
+            # a soft onset under the detector's speech level too.
             actions += self._went_on_after_force(now)
         if self._loud_frames == self._resumed_frames:
             if self._partial is not None or self._preempted is not None:
