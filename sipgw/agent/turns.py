@@ -118,7 +118,9 @@ answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentativ
 that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
 or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
 cuts it off, the speech's end resumes it (or 0.5 s without speech, for a sound that was
-none), as any barge-in; before its first frame is heard any loud frame pauses it.
+none), as any barge-in; before its first frame is heard any loud frame pauses it, and so
+does a soft one (:data:`SOFT_ONSET_DBFS`), and that pause is never ducked (the reply would
+start, softly, over the caller going on).
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
@@ -483,6 +485,7 @@ class TurnTaker:
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
         "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_scorer",
+        "_paused_unheard",
         "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
         "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
@@ -513,6 +516,9 @@ class TurnTaker:
         self._resumed_after_force = False
         self._held: str | None = None
         self._forced_reply = False
+        # The current pause holds a tentative reply before its first frame was heard: it is
+        # never ducked (a ducked reply would start over the caller going on).
+        self._paused_unheard = False
         self._scorer = scorer
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
@@ -610,7 +616,11 @@ class TurnTaker:
                         actions += (self._resume(now),)
                 elif vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
-                elif self._duck_after is not None and now - paused_at >= self._duck_after - 1e-6:
+                elif (
+                    self._duck_after is not None
+                    and now - paused_at >= self._duck_after - 1e-6
+                    and not self._paused_unheard
+                ):
                     actions += (self._duck(now),)  # undecided: play on softly meanwhile
             elif self._ducked_at is not None:
                 if vad.speaking and vad.speech_ms >= self.commit_ms:
@@ -674,6 +684,7 @@ class TurnTaker:
         ):
             self.paused_at = now
             self._onset_at = now - self._loud_frames * FRAME_MS / 1000
+            self._paused_unheard = not self.agent.audible
             return _PAUSE
         return _NOTHING
 
@@ -735,6 +746,7 @@ class TurnTaker:
         pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
         pause under way is then no barge-in to commit, nor to resume."""
         self.paused_at = self._onset_at = self._ducked_at = None
+        self._paused_unheard = False
 
     def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
         """The agent is about to start a reply of its own: cut off the active one, if any."""
@@ -877,6 +889,7 @@ class TurnTaker:
         paused_at = self.paused_at
         paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
         self.paused_at = self._onset_at = None
+        self._paused_unheard = False
         return ResumeAgent(paused_ms)
 
     def _commit(self, cause: Cause) -> CommitBargeIn:
@@ -886,4 +899,5 @@ class TurnTaker:
         if self._onset_at is not None and paused_at is not None:
             reaction = round((paused_at - self._onset_at) * 1000, 1)
         self.paused_at = self._onset_at = self._ducked_at = None
+        self._paused_unheard = False
         return CommitBargeIn(cause, reaction)
