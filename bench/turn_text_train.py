@@ -19,7 +19,8 @@ model (L2, gradient descent, numpy) is fitted on ``train``; its threshold
 "finished" (an unfinished prefix called finished: a reply the caller talks over if they
 pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
 lines of ``texts.txt`` at their marked pause (the rules of
-:data:`~sipgw.agent.turn_text.OPEN_WORDS` applied).
+:data:`~sipgw.agent.turn_text.OPEN_WORDS` applied), ``test_short`` the held-out lines of
+``short_turns.txt`` alone (its recall: the short complete answers not held).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from bench.turn_ends import SENTENCES
 from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
 
-__all__ = ["at_pauses", "bench_set", "fit", "labelled", "main"]
+__all__ = ["at_pauses", "bench_set", "fit", "labelled", "main", "short_answers"]
 
 TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
 TEXTS: Final = TURNSET / "texts.txt"
@@ -89,6 +90,19 @@ def labelled(split: str) -> list[tuple[str, int]]:
             continue  # the bench's own wording: neither fitted nor held out
         out += [(" ".join(words[:n]), 0) for n in range(1, len(words))]
         out.append((" ".join(words), 1))
+    return out
+
+
+def short_answers(split: str) -> list[tuple[str, int]]:
+    """The split's lines of ``short_turns.txt`` alone (each prefix unfinished, each whole
+    finished): whether a short complete answer ("Thursday.", "Order 5821.") is held."""
+    offset = len(_lines())
+    out = []
+    for k, line in enumerate(_short(), start=offset):
+        if ("test" if k % 4 == 3 else "train") == split:
+            words = words_of(line)
+            out += [(" ".join(words[:n]), 0) for n in range(1, len(words))]
+            out.append((" ".join(words), 1))
     return out
 
 
@@ -160,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorer = TextScorer.load(WEIGHTS)
     result = {name: report(scorer, rows) for name, rows in
               (("train", labelled("train")), ("test", labelled("test")),
-               ("test_at_pauses", at_pauses("test")), ("bench", bench_set()))}  # fmt: skip
+               ("test_at_pauses", at_pauses("test")),
+               ("test_short", short_answers("test")), ("bench", bench_set()))}  # fmt: skip
     clauses = [(a, scorer.probability(a)) for a, _ in SENTENCES]
     wholes = [(f"{a} {b}", scorer.probability(f"{a} {b}")) for a, b in SENTENCES]
     texts = [t for t, _ in labelled("test")] * 5

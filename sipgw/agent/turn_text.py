@@ -95,6 +95,14 @@ WORD_CLASSES: Final[dict[str, frozenset[str]]] = {
         "thanks", "bye", "goodbye", "right", "correct", "exactly", "perfect", "great", "fine",
         "absolutely", "definitely", "alright", "cheers", "sorry", "pardon",
     }),
+    "date": frozenset({
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+        "january", "february", "march", "april", "may", "june", "july", "august",
+        "september", "october", "november", "december", "noon", "midnight", "pm", "am",
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth", "eleventh", "twelfth", "thirteenth", "fifteenth", "twentieth", "thirtieth",
+        "1st", "2nd", "3rd", "21st", "22nd", "23rd", "31st",
+    }),
 }  # fmt: skip
 """Word classes of a turn's last words (a word may be in several: "like", "so", "that")."""
 _QUESTION_START: Final = frozenset({
@@ -103,7 +111,7 @@ _QUESTION_START: Final = frozenset({
 })  # fmt: skip
 FEATURES: Final = (
     *(f"last_{name}" for name in WORD_CLASSES),
-    "last_digits", "last_ed", "last_ly", "last_ing",
+    "last_digits", "last_ordinal", "last_ed", "last_ly", "last_ing",
     "before_preposition", "before_determiner", "before_auxiliary", "before_number",
     "closing_pair", "question", "one_word", "two_words", "log_words",
 )  # fmt: skip
@@ -124,6 +132,7 @@ _CLOSING_PAIRS: Final = frozenset({
     ("go", "ahead"), ("not", "really"), ("i", "think"), ("think", "so"),
 })  # fmt: skip
 _WORD: Final = re.compile(r"[a-z0-9']+")
+_ORDINAL: Final = re.compile(r"[0-9]+(?:st|nd|rd|th)")
 WEIGHTS: Final = Path(__file__).with_name("turn_text.json")
 
 
@@ -141,6 +150,7 @@ def features(words: Sequence[str]) -> list[float]:
     out = [float(last in members) for members in WORD_CLASSES.values()]
     out += [
         float(last.isdigit() or (len(last) == 1 and last not in ("a", "i"))),
+        float(_ORDINAL.fullmatch(last) is not None),
         float(last.endswith("ed") and len(last) > 3),
         float(last.endswith("ly") and len(last) > 3),
         float(last.endswith("ing") and len(last) > 4),

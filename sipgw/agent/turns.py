@@ -118,7 +118,9 @@ answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentativ
 that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
 or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
 cuts it off, the speech's end resumes it (or 0.5 s without speech, for a sound that was
-none), as any barge-in; before its first frame is heard any loud frame pauses it.
+none), as any barge-in; before its first frame is heard any loud frame pauses it, and so
+does a soft one (:data:`SOFT_ONSET_DBFS`), and that pause is never ducked (the reply would
+start, softly, over the caller going on).
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
@@ -192,6 +194,13 @@ HELD_TURN_MS: Final = 1000
 """A tentative turn held for its unfinished words (``early_end`` ``words``) is answered
 after this much quiet since the caller's last loud frame if they say nothing more (the
 service's own wait for an unfinished sentence, ``max_turn_silence``)."""
+SOFT_ONSET_DBFS: Final = -50.0
+SOFT_ONSET_MARGIN_DB: Final = 6.0
+"""While a reply to a tentative end is not heard yet, a frame this loud (dBFS), and this far
+(dB) above the detector's noise floor, holds it: a soft first sound ("f", "s", "h") is
+some 10 dB under the detector's speech level (``min_level_dbfs``, -40) for a frame or two,
+and the reply must not start over the caller's next word. A sound that is no speech
+delays the reply by :data:`PAUSE_WITHOUT_SPEECH` at most."""
 ROOM_MIN_CALLER_MS: Final = 140
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
 heard when the caller has said less than this since the previous one (the detector's loud
@@ -476,6 +485,7 @@ class TurnTaker:
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
         "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_scorer",
+        "_paused_unheard",
         "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
         "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
@@ -506,6 +516,9 @@ class TurnTaker:
         self._resumed_after_force = False
         self._held: str | None = None
         self._forced_reply = False
+        # The current pause holds a tentative reply before its first frame was heard: it is
+        # never ducked (a ducked reply would start over the caller going on).
+        self._paused_unheard = False
         self._scorer = scorer
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
@@ -603,7 +616,11 @@ class TurnTaker:
                         actions += (self._resume(now),)
                 elif vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
-                elif self._duck_after is not None and now - paused_at >= self._duck_after - 1e-6:
+                elif (
+                    self._duck_after is not None
+                    and now - paused_at >= self._duck_after - 1e-6
+                    and not self._paused_unheard
+                ):
                     actions += (self._duck(now),)  # undecided: play on softly meanwhile
             elif self._ducked_at is not None:
                 if vad.speaking and vad.speech_ms >= self.commit_ms:
@@ -634,8 +651,17 @@ class TurnTaker:
                 actions += (self._resume(now),)
             elif self._ducked_at is not None:
                 actions += self._unduck()
-        if loud and self._forced_reply and self.paused_at is None and not self.agent.audible:
-            # Any sound before a tentative reply is heard holds it (no echo yet to mistake).
+        if (
+            self._forced_reply
+            and self.paused_at is None
+            and (
+                loud
+                or vad.level_dbfs >= max(SOFT_ONSET_DBFS, vad.noise_dbfs + SOFT_ONSET_MARGIN_DB)
+            )
+            and not self.agent.audible
+        ):
+            # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
+            # a soft onset under the detector's speech level too.
             actions += self._went_on_after_force(now)
         if self._loud_frames == self._resumed_frames:
             if self._partial is not None or self._preempted is not None:
@@ -658,6 +684,7 @@ class TurnTaker:
         ):
             self.paused_at = now
             self._onset_at = now - self._loud_frames * FRAME_MS / 1000
+            self._paused_unheard = not self.agent.audible
             return _PAUSE
         return _NOTHING
 
@@ -719,6 +746,7 @@ class TurnTaker:
         pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
         pause under way is then no barge-in to commit, nor to resume."""
         self.paused_at = self._onset_at = self._ducked_at = None
+        self._paused_unheard = False
 
     def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
         """The agent is about to start a reply of its own: cut off the active one, if any."""
@@ -861,6 +889,7 @@ class TurnTaker:
         paused_at = self.paused_at
         paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
         self.paused_at = self._onset_at = None
+        self._paused_unheard = False
         return ResumeAgent(paused_ms)
 
     def _commit(self, cause: Cause) -> CommitBargeIn:
@@ -870,4 +899,5 @@ class TurnTaker:
         if self._onset_at is not None and paused_at is not None:
             reaction = round((paused_at - self._onset_at) * 1000, 1)
         self.paused_at = self._onset_at = self._ducked_at = None
+        self._paused_unheard = False
         return CommitBargeIn(cause, reaction)

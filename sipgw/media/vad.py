@@ -116,6 +116,10 @@ class VoiceDetector(Protocol):
     speaking: bool
     speech_frames: int
     loud: bool
+    level_dbfs: float
+    """The last frame's level."""
+    noise_dbfs: float
+    """The detector's noise floor (its quiet level)."""
 
     @property
     def config(self) -> VadConfig: ...

@@ -10,6 +10,7 @@ from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turns import (
     HELD_TURN_MS,
     CommitBargeIn,
+    DuckAgent,
     ForceTurnEnd,
     PauseAgent,
     ResumeAgent,
@@ -592,3 +593,58 @@ def test_a_reply_once_heard_is_paused_by_speech_only() -> None:
     call.agent.audible = True  # its audio plays: one loud frame may be its echo
     call.play(SPEECH, 20)
     assert not any(isinstance(a, PauseAgent) for a in call.actions)
+
+
+def test_a_soft_onset_holds_a_reply_not_heard_yet() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice."))
+    assert call.replies()
+    call.play(tone_frame(300, -46), 20)  # the soft "f" of the next word: under -40 dBFS
+    assert call.turns.vad.loud is False
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+
+
+def test_a_soft_sound_leaves_a_reply_once_heard_alone() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice."))
+    call.agent.audible = True
+    call.play(tone_frame(300, -46), 40)
+    assert not any(isinstance(a, PauseAgent) for a in call.actions)
+
+
+def test_a_sound_under_the_soft_onsets_level_holds_nothing() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice."))
+    call.play(tone_frame(300, -56), 60)  # line hiss, a breath far off
+    assert not any(isinstance(a, PauseAgent) for a in call.actions)
+
+
+def test_a_tentative_reply_paused_before_it_was_heard_is_never_ducked() -> None:
+    call = Tentative()
+    call.turns = TurnTaker(call.agent, early_end=call.early, duck_after_ms=200)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice."))
+    assert call.replies()
+    call.play(SPEECH, 500)  # the caller goes on, undecided for longer than the duck's wait
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    assert not any(isinstance(a, DuckAgent) for a in call.actions)
+
+
+def test_a_reply_heard_before_the_pause_is_ducked_as_any() -> None:
+    call = Tentative()
+    call.turns = TurnTaker(call.agent, early_end=call.early, duck_after_ms=200)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("I was charged twice."))
+    call.agent.audible = True
+    call.play(SPEECH, 400)
+    assert any(isinstance(a, DuckAgent) for a in call.actions)

@@ -224,7 +224,7 @@ class AssistantSection:
         "docs/quality.md).",
     )  # fmt: skip
     early_turn_end: str = setting(
-        "off", env="SIPGW_EARLY_TURN_END",
+        "words", env="SIPGW_EARLY_TURN_END",
         parse=choice("off", "vad", "vad+text", "model", "words"),
         help="off: the speech-to-text service alone ends the caller's turn; vad: the gateway's "
         "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "

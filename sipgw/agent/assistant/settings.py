@@ -97,11 +97,12 @@ class EarlyEndSettings:
     Attributes:
         mode: off, vad (the detector's silence), vad+text (... unless the partial
             transcript leaves the sentence open), model (... when the turn model hears the
-            caller finished).
+            caller finished), words (the default: a tentative end after the silence, its
+            final answered when its words end a sentence, else held).
         silence_ms: the detector's silence that ends the turn.
     """
 
-    mode: EarlyEndMode = EarlyEndMode.OFF
+    mode: EarlyEndMode = EarlyEndMode.WORDS
     silence_ms: int = 200
 
 

@@ -103,10 +103,13 @@ async def test_a_stable_partial_heard_during_the_last_words_starts_the_request(
     Transcripts and Turn Detection"), comes while the caller is still speaking (0.8 s) and
     has all the words: its last word ends 120 ms before the caller's speech does. With
     SIPGW_PREEMPTIVE_DURING_SPEECH the request starts after the 100 ms pause, not when the
-    silence partial comes (min_turn_silence 300 ms here), and the final adopts it."""
+    silence partial comes (min_turn_silence 300 ms here), and the final adopts it. The
+    service ends the turn (the gateway's early end is off: at 200 ms it would end it before
+    the silence partial)."""
     env = {
         **ON, "SIPGW_PREEMPTIVE_DURING_SPEECH": "on", "ASSEMBLYAI_INTERRUPTION_DELAY": "380",
         "ASSEMBLYAI_CHUNK_MS": "50", "ASSEMBLYAI_MIN_TURN_SILENCE": "300",
+        "SIPGW_EARLY_TURN_END": "off",
     }  # fmt: skip
     async with assistant(tmp_path, **env) as s:
         prepare(s, "Where is my order 1234")

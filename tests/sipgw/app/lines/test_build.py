@@ -135,7 +135,7 @@ async def test_a_line_chooses_its_own_early_end_of_turn(tmp_path: Path) -> None:
         assert isinstance(agent, AssistantAgent)
         modes[name] = agent.settings.early_end.mode
         await agent.close()
-    assert modes == {"model": EarlyEndMode.MODEL, "plain": EarlyEndMode.OFF}
+    assert modes == {"model": EarlyEndMode.MODEL, "plain": EarlyEndMode.WORDS}
     with pytest.raises(ConfigError, match=r"SIPGW_EARLY_TURN_END=smart: must be"):
         build(tmp_path, text.replace('"model"', '"smart"', 1), gateway)
 
