@@ -44,6 +44,13 @@ def test_punctuation_and_case_do_not_count() -> None:
     assert scorer.probability("My order number is.") == scorer.probability("my order number is")
 
 
+def test_a_question_the_recognizer_punctuated_is_finished_unless_it_ends_open() -> None:
+    scorer = default_scorer()
+    assert scorer.finished("Hello, this is Doctor Smith's office, how can I help you?")
+    assert not scorer.finished("hello this is doctor smith's office how can i help you")
+    assert not scorer.finished("Can I speak to?")  # an open word still rules
+
+
 def test_no_words_is_no_turn() -> None:
     assert default_scorer().probability("") == 0.0
     assert features([]) == [0.0] * len(FEATURES)
