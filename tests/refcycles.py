@@ -2,16 +2,28 @@
 
 Objects in reference cycles wait for the garbage collector; with many calls
 ending, its full collections pause the event loop (and every call's audio) for
-tens of milliseconds. Tests wrap a call in :func:`cycles_left_by_our_code` and
-assert that none of the call's own objects was left to the collector.
+tens of milliseconds, and the gateway runs its older generations rarely
+(sipgw/app/operations/collector.py), so what a cycle holds stays for up to an hour.
+Tests wrap a call in :func:`cycles_left_by_our_code` and assert that none of the
+call's own objects was left to the collector; a failure's path (a vendor that drops
+or refuses its connection) in :func:`garbage_of_ours`, which names every object of
+the gateway's code left so (its exceptions, frames, tasks and WebSocket clients).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from websockets.asyncio.client import ClientConnection
+from websockets.client import ClientProtocol
+
+import sipgw
 from sipgw.agent.base import Agent
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
@@ -23,22 +35,121 @@ PER_CALL = (CallHandle, CallInfo, CallSession, MediaSession, RtpEndpoint, Agent)
 """What a gateway creates per call. (Values such as parsed messages or packets
 may sit in a test helper's own cycles; those are not the gateway's.)"""
 
+_SOURCE = Path(sipgw.__file__).resolve().parent
+_FAKES = _SOURCE / "app" / "evaluation"
+"""The vendors' fakes run in the tests' process but are not the gateway (in a soak
+they are a process of their own)."""
+
+_WEBSOCKET_CLIENT = (ClientConnection, ClientProtocol)
+
 
 @contextmanager
-def cycles_left_by_our_code() -> Iterator[list[str]]:
-    """Collector off inside; afterwards the list names per-call objects found in cyclic garbage."""
+def _collector_off() -> Iterator[list[object]]:
+    """Collector off inside; afterwards the list holds what it found unreachable."""
     gc.collect()
     gc.disable()
-    leftovers: list[str] = []
+    garbage: list[object] = []
     try:
-        yield leftovers
+        yield garbage
     finally:
         gc.set_debug(gc.DEBUG_SAVEALL)
         try:
             gc.collect()
-            found = {type(o).__qualname__ for o in gc.garbage if isinstance(o, PER_CALL)}
-            leftovers.extend(sorted(found))
+            garbage.extend(gc.garbage)
         finally:
             gc.set_debug(0)
             gc.garbage.clear()
             gc.enable()
+
+
+@contextmanager
+def cycles_left_by_our_code() -> Iterator[list[str]]:
+    """Collector off inside; afterwards the list names per-call objects found in cyclic garbage."""
+    leftovers: list[str] = []
+    with _collector_off() as garbage:
+        yield leftovers
+    found = {type(o).__qualname__ for o in garbage if isinstance(o, PER_CALL)}
+    garbage.clear()
+    leftovers.extend(sorted(found))
+
+
+class _AsText(logging.Filter):
+    """Turn a log record's arguments and exception into text as it is handled (as
+    ``logging.handlers.QueueHandler`` does): pytest keeps every record of a test, and
+    one that keeps a failure (``exc_info``, or the exception as an argument) keeps it
+    reachable, which would hide the cycles it is part of. The gateway keeps no record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return True
+
+
+@contextmanager
+def _records_as_text() -> Iterator[None]:
+    as_text = _AsText()
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(as_text)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(as_text)
+
+
+@contextmanager
+def garbage_of_ours() -> Iterator[list[str]]:
+    """Collector off inside; afterwards the list names (sorted, each once) every object
+    of the gateway's code found in cyclic garbage: instances of its classes (its
+    exceptions too), its frames, coroutines and tasks, and WebSocket clients."""
+    leftovers: list[str] = []
+    with _records_as_text(), _collector_off() as garbage:
+        yield leftovers
+    found = {name for name in map(_ours, garbage) if name is not None}
+    garbage.clear()
+    leftovers.extend(sorted(found))
+
+
+@contextmanager
+def garbage_types() -> Iterator[list[str]]:
+    """Collector off inside; afterwards the list names (sorted, each once) the types of
+    everything found in cyclic garbage, whoever's (for tests of a cycle's mechanism)."""
+    leftovers: list[str] = []
+    with _collector_off() as garbage:
+        yield leftovers
+    found = {type(o).__qualname__ for o in garbage}
+    garbage.clear()
+    leftovers.extend(sorted(found))
+
+
+def _ours(thing: object) -> str | None:
+    """What ``thing`` is, if it is the gateway's."""
+    kind = type(thing)
+    if kind.__module__ == "weakref":
+        return None  # a proxy: touching it may raise
+    if issubclass(kind, asyncio.Task):
+        coro = thing.get_coro()  # type: ignore[attr-defined]
+        inner = _ours(coro) if coro is not None else None
+        return None if inner is None else f"task of {inner}"
+    code = None
+    if kind is types.FrameType:
+        code = thing.f_code  # type: ignore[attr-defined]
+    elif kind is types.CoroutineType:
+        code = thing.cr_code  # type: ignore[attr-defined]
+    elif kind is types.GeneratorType:
+        code = thing.gi_code  # type: ignore[attr-defined]
+    if code is not None:
+        path = Path(code.co_filename)
+        if path.is_relative_to(_SOURCE) and not path.is_relative_to(_FAKES):
+            return f"{kind.__name__} {code.co_qualname}"
+        return None
+    if issubclass(kind, _WEBSOCKET_CLIENT):
+        return kind.__qualname__
+    module = kind.__module__
+    if module.startswith("sipgw.") and not module.startswith("sipgw.app.evaluation"):
+        return f"{module}.{kind.__qualname__}"
+    return None

@@ -93,6 +93,7 @@ from sipgw.agent.stt.base import (
     SttWord,
 )
 from sipgw.agent.stt.uplink import AudioFormat, AudioUplink
+from sipgw.agent.websocket_client import VendorConnection
 
 __all__ = [
     "API_VERSION",
@@ -675,6 +676,7 @@ class AssemblyAISTTService(SpeechToText):
                     ping_interval=_PING_INTERVAL,
                     ping_timeout=_PING_INTERVAL,
                     close_timeout=_CLOSE_TIMEOUT,
+                    create_connection=VendorConnection,
                 )
         except TimeoutError:
             raise SttConnectError(
