@@ -63,12 +63,12 @@ def test_the_whole_chain_forgets_its_frames() -> None:
         raise context
     except ValueError:
         pass
-    cause = caught.__cause__
-    assert caught.__traceback__ is not None and cause is not None
-    assert cause.__traceback__ is not None and context.__traceback__ is not None
+    raised_from = caught.__cause__
+    assert caught.__traceback__ is not None and raised_from is not None
+    assert raised_from.__traceback__ is not None and context.__traceback__ is not None
     forget_frames(caught)
     assert caught.__traceback__ is None
-    assert cause.__traceback__ is None
+    assert raised_from.__traceback__ is None
     assert context.__traceback__ is None
-    assert str(caught) == "outer" and isinstance(cause, KeyError)  # the failure stays
+    assert str(caught) == "outer" and isinstance(raised_from, KeyError)  # the failure stays
     forget_frames(None)  # nothing to forget
