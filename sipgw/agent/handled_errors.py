@@ -14,7 +14,11 @@ from, keep their type, text and attributes, not the frames.
 
 from __future__ import annotations
 
-__all__ = ["forget_frames"]
+import asyncio
+import contextlib
+from typing import Any
+
+__all__ = ["forget_cancellation", "forget_frames"]
 
 
 def forget_frames(exc: BaseException | None) -> None:
@@ -29,3 +33,12 @@ def forget_frames(exc: BaseException | None) -> None:
         seen.add(id(current))
         current.__traceback__ = None
         todo += (current.__cause__, current.__context__)
+
+
+def forget_cancellation(task: asyncio.Task[Any]) -> None:
+    """A done callback for a task that may be cancelled and is never awaited: a cancelled
+    task keeps its ``CancelledError``, whose traceback holds the task's frames (and so
+    the object that holds the task) until its result is asked for, which drops it."""
+    if task.cancelled():
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()

@@ -76,6 +76,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 
 from sipgw.agent.backoff import Backoff
+from sipgw.agent.handled_errors import forget_cancellation
 from sipgw.agent.redact import websocket_logger
 from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
@@ -537,6 +538,7 @@ class AssemblyAISTTService(SpeechToText):
         self._ws = ws  # usable at once, e.g. for update_configuration()
         loop = asyncio.get_running_loop()
         self._supervisor = loop.create_task(self._supervise(ws), name="assemblyai-stt")
+        self._supervisor.add_done_callback(forget_cancellation)
 
     def send_audio(self, frame: bytes) -> None:
         """Queue one frame of caller audio (μ-law: 160 bytes every 20 ms).
