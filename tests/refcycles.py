@@ -13,10 +13,12 @@ the gateway's code left so (its exceptions, frames, tasks and WebSocket clients)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import types
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,19 +45,49 @@ they are a process of their own)."""
 _WEBSOCKET_CLIENT = (ClientConnection, ClientProtocol)
 
 
+def _per_call(thing: object) -> str | None:
+    kind = type(thing)
+    return kind.__qualname__ if issubclass(kind, PER_CALL) else None
+
+
+def _class_name(thing: object) -> str:
+    return type(thing).__qualname__
+
+
+def _watch(describe: Callable[[object], str | None]) -> list[tuple[weakref.ref[object], str]]:
+    """Weak references to the tracked objects ``describe`` names, with their names."""
+    watched = []
+    for thing in gc.get_objects():
+        name = describe(thing)
+        if name is not None:
+            with contextlib.suppress(TypeError):  # not every type can be weakly referenced
+                watched.append((weakref.ref(thing), name))
+    return watched
+
+
 @contextmanager
-def _collector_off() -> Iterator[list[object]]:
-    """Collector off inside; afterwards the list holds what it found unreachable."""
+def _left_to_the_collector(describe: Callable[[object], str | None]) -> Iterator[list[str]]:
+    """Collector off inside; afterwards the list names (sorted, each once) what
+    ``describe`` names among the objects a collection then found unreachable or freed.
+
+    Both: an unreachable cycle through a suspended generator or coroutine is broken by
+    its finalizer (which closes it) as the collector reaches it, and its objects are
+    freed by reference counting then, so ``gc.DEBUG_SAVEALL`` does not list them; a weak
+    reference taken before the collection sees them go.
+    """
     gc.collect()
     gc.disable()
-    garbage: list[object] = []
+    leftovers: list[str] = []
     try:
-        yield garbage
+        yield leftovers
     finally:
-        gc.set_debug(gc.DEBUG_SAVEALL)
         try:
+            watched = _watch(describe)
+            gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()
-            garbage.extend(gc.garbage)
+            found = {describe(o) for o in gc.garbage}
+            found |= {name for ref, name in watched if ref() is None}
+            leftovers.extend(sorted(n for n in found if n is not None))
         finally:
             gc.set_debug(0)
             gc.garbage.clear()
@@ -65,12 +97,8 @@ def _collector_off() -> Iterator[list[object]]:
 @contextmanager
 def cycles_left_by_our_code() -> Iterator[list[str]]:
     """Collector off inside; afterwards the list names per-call objects found in cyclic garbage."""
-    leftovers: list[str] = []
-    with _collector_off() as garbage:
+    with _left_to_the_collector(_per_call) as leftovers:
         yield leftovers
-    found = {type(o).__qualname__ for o in garbage if isinstance(o, PER_CALL)}
-    garbage.clear()
-    leftovers.extend(sorted(found))
 
 
 class _AsText(logging.Filter):
@@ -106,31 +134,24 @@ def garbage_of_ours() -> Iterator[list[str]]:
     """Collector off inside; afterwards the list names (sorted, each once) every object
     of the gateway's code found in cyclic garbage: instances of its classes (its
     exceptions too), its frames, coroutines and tasks, and WebSocket clients."""
-    leftovers: list[str] = []
-    with _records_as_text(), _collector_off() as garbage:
+    with _records_as_text(), _left_to_the_collector(_ours) as leftovers:
         yield leftovers
-    found = {name for name in map(_ours, garbage) if name is not None}
-    garbage.clear()
-    leftovers.extend(sorted(found))
 
 
 @contextmanager
 def garbage_types() -> Iterator[list[str]]:
     """Collector off inside; afterwards the list names (sorted, each once) the types of
     everything found in cyclic garbage, whoever's (for tests of a cycle's mechanism)."""
-    leftovers: list[str] = []
-    with _collector_off() as garbage:
+    with _left_to_the_collector(_class_name) as leftovers:
         yield leftovers
-    found = {type(o).__qualname__ for o in garbage}
-    garbage.clear()
-    leftovers.extend(sorted(found))
 
 
 def _ours(thing: object) -> str | None:
     """What ``thing`` is, if it is the gateway's."""
     kind = type(thing)
-    if kind.__module__ == "weakref":
-        return None  # a proxy: touching it may raise
+    module = kind.__module__
+    if not isinstance(module, str) or module == "weakref":
+        return None  # a proxy (touching it may raise), or some metaclass's odd object
     if issubclass(kind, asyncio.Task):
         coro = thing.get_coro()  # type: ignore[attr-defined]
         inner = _ours(coro) if coro is not None else None
@@ -149,7 +170,6 @@ def _ours(thing: object) -> str | None:
         return None
     if issubclass(kind, _WEBSOCKET_CLIENT):
         return kind.__qualname__
-    module = kind.__module__
     if module.startswith("sipgw.") and not module.startswith("sipgw.app.evaluation"):
         return f"{module}.{kind.__qualname__}"
     return None

@@ -1,4 +1,5 @@
-"""VendorConnection: a WebSocket the server dropped or refused leaves no reference cycle."""
+"""VendorConnection: a WebSocket the server closed, dropped or refused leaves no
+reference cycle."""
 
 from __future__ import annotations
 
@@ -24,14 +25,21 @@ async def drop_at_once(ws: ServerConnection) -> None:
     ws.transport.abort()
 
 
+async def close_politely(ws: ServerConnection) -> None:
+    """Say one thing, then close as the protocol asks (a close frame each way)."""
+    await ws.send("hello")
+    await ws.close()
+
+
 def refuse(connection: ServerConnection, request: Request) -> Response:
     return connection.respond(503, "Service Unavailable\n")
 
 
 @asynccontextmanager
-async def server(refusing: bool) -> AsyncIterator[str]:
+async def server(how: str) -> AsyncIterator[str]:
+    handler = close_politely if how == "closed" else drop_at_once
     async with serve(
-        drop_at_once, "127.0.0.1", 0, process_request=refuse if refusing else None
+        handler, "127.0.0.1", 0, process_request=refuse if how == "refused" else None
     ) as running:
         port = next(iter(running.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}/"
@@ -47,6 +55,13 @@ async def dropped(url: str, kind: type[ClientConnection]) -> None:
     await ws.wait_closed()
 
 
+async def closed(url: str, kind: type[ClientConnection]) -> None:
+    ws = await connect(url, create_connection=kind)
+    assert await ws.recv() == "hello"
+    await ws.wait_closed()
+    assert ws.close_code == 1000
+
+
 async def refused(url: str, kind: type[ClientConnection]) -> None:
     with pytest.raises(InvalidStatus) as refusal:
         await connect(url, create_connection=kind)
@@ -55,10 +70,10 @@ async def refused(url: str, kind: type[ClientConnection]) -> None:
     await asyncio.sleep(0.05)  # the aborted transport reports the connection lost
 
 
-@pytest.mark.parametrize("refusing", [False, True], ids=["dropped", "refused"])
-async def test_a_lost_connection_leaves_no_cycle(refusing: bool) -> None:
-    attempt = refused if refusing else dropped
-    async with server(refusing) as url:
+@pytest.mark.parametrize("how", ["closed", "dropped", "refused"])
+async def test_a_lost_connection_leaves_no_cycle(how: str) -> None:
+    attempt = {"closed": closed, "dropped": dropped, "refused": refused}[how]
+    async with server(how) as url:
         with garbage_types() as plain:
             await attempt(url, ClientConnection)
             await asyncio.sleep(0.05)

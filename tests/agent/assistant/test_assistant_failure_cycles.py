@@ -1,4 +1,4 @@
-"""A vendor's failure leaves nothing of the gateway's in reference cycles.
+"""A call, and a vendor's failure in it, leave nothing of the gateway's in reference cycles.
 
 Each test runs one call through a failure the soak provokes (bench.soak: the fakes'
 faults, sipgw/app/evaluation/fakes/faults.py) with the collector off, and asserts that
@@ -20,6 +20,7 @@ from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.agent.assistant.test_agent import (
     LONG,
     LONG_HZ,
+    REPLY_HZ,
     SPEECH,
     Stack,
     assistant,
@@ -29,6 +30,22 @@ from tests.agent.assistant.test_agent import (
 from tests.refcycles import garbage_of_ours
 
 pytestmark = pytest.mark.timeout(60)
+
+
+async def test_a_call_without_failures(tmp_path: Path) -> None:
+    """The vendors' sockets close as they should: nothing left either (websockets' parser
+    stays suspended on every connection that ended, holding its protocol)."""
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Where is my order 1234?"])
+        s.llm.script([FakeResponse(text="Your order has shipped.")])
+        with garbage_of_ours() as leftovers:
+            caller, ok, phone = await s.call()
+            await greeted(phone)
+            phone.say(tone_frames(SPEECH, 0.6))
+            await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+            await hang_up(caller, phone)
+            await asyncio.sleep(1.0)
+    assert leftovers == []
 
 
 async def long_reply_cut(s: Stack, *, refuse_again: bool) -> None:
