@@ -41,6 +41,9 @@ PRIVATE_EXCEPTIONS: dict[str, str] = {
     "tests/toolkit/fakes/voice_agent.py": "as the AssemblyAI fake",
     "sipgw/agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
     "subclasses (TtsReply._fail, _end)",
+    "sipgw/agent/websocket_client.py": "breaks the cycle between a refused handshake's "
+    "InvalidStatus and its Response (Response._exception, which websockets keeps only for "
+    "its deprecated Response.exception)",
     "tests/toolkit/tracebacks.py": "mends pytest's TracebackEntry.lineno, which reads the raw "
     "traceback entry (_rawentry) that pytest keeps no public name for",
 }

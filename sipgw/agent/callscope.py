@@ -24,6 +24,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.observer import (
     AgentObserver,
     ErrorKind,
@@ -148,8 +149,11 @@ class CallScope:
             # Retrieving it drops it.
             with contextlib.suppress(asyncio.CancelledError):
                 task.result()
-        elif task.exception() is not None:
-            log.error("[%s] agent task failed", self.log_id, exc_info=task.exception())
+        elif (failure := task.exception()) is not None:
+            log.error("[%s] agent task failed", self.log_id, exc_info=failure)
+            # Logged: its frames (which hold the task's objects, and through them often
+            # the failure itself) need not wait for a full garbage collection.
+            forget_frames(failure)
 
 
 class ScopedAgent(Agent):

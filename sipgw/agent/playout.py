@@ -449,6 +449,15 @@ class Playout:
             self._frames = deque(f for f in self._frames if f[0] != reply_id)
         return heard
 
+    def clear(self) -> None:
+        """The call ended: forget every reply, its queued audio and the callbacks waiting
+        on it, uncalled (no one listens any more). A reply whose task was cancelled before
+        it started never finishes, and its callbacks (bound methods of the parts that
+        hold this playout) would keep them all in a reference cycle."""
+        self._replies.clear()
+        self._frames.clear()
+        self._sent.clear()
+
     def forget(self, reply_id: str) -> None:
         """Drop the bookkeeping of a reply that finished playing."""
         if self.finished(reply_id):

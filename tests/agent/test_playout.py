@@ -166,6 +166,21 @@ def test_drop_cuts_a_reply_at_a_frame_boundary_and_keeps_the_pause() -> None:
     assert drain(p, 2) == [answer, None]  # no half frame of the filler, straight on
 
 
+def test_clear_forgets_every_reply_its_audio_and_callbacks_uncalled() -> None:
+    p = Playout()
+    p.held = False
+    called: list[object] = []
+    p.begin("line")
+    p.when_first_played("line", called.append)
+    p.when_played("line", called.append)
+    p.begin("reply")
+    p.push_audio("reply", b"\x44" * 320)
+    p.clear()
+    assert p.next_frame(0) is None and not p.pending
+    assert called == []  # the call is over: no one listens
+    assert p.first_played_at("line") is None and p.played_ms("reply") == 0
+
+
 async def test_played_waits_for_the_last_frame_or_the_drop() -> None:
     p = Playout()
     p.held = False

@@ -524,6 +524,7 @@ class AssistantAgent(ScopedAgent):
         for request in requests:
             if request is not None:
                 await request.drop()
+        self.playout.clear()
         self.caller_context.cancel()
         self.caller_audio.close()
         self._in_order.clear()  # frames still waiting for the model's batch: no one listens

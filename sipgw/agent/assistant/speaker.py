@@ -41,6 +41,7 @@ from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.reply import Reply, ReplyKind, SpeakingState
 from sipgw.agent.assistant.speculative import HeldSpeech, SpeculationBudget, TtsLead
 from sipgw.agent.callscope import CallScope
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.playout import Playout, played
 from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.line_cache import LineAudio
@@ -210,6 +211,9 @@ class Speaker:
             self._failures.tts_failed(exc, reply)
             self._queue_fallback(reply)
             self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
+            # its traceback holds this frame, which holds the pump task and the reply, which
+            # hold the error (a reply's failure is raised from every awaiting frame)
+            forget_frames(exc)
         finally:
             pump.cancel()
             self._record_heard(reply)

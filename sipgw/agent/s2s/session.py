@@ -57,6 +57,7 @@ from sipgw.agent.s2s.base import (
     SpeechToSpeech,
     ToolSpec,
 )
+from sipgw.agent.websocket_client import VendorConnection
 from sipgw.media.codecs import PCM16_24K, ULAW_8K, AudioFormat
 
 __all__ = ["BYTES_PER_MS", "WebSocketSession", "decode_audio", "function_tools", "public_url"]
@@ -221,6 +222,7 @@ class WebSocketSession(SpeechToSpeech):
                     ping_timeout=_PING_INTERVAL,
                     close_timeout=_CLOSE_TIMEOUT,
                     max_size=_MAX_MESSAGE,
+                    create_connection=VendorConnection,
                 )
         except TimeoutError:
             raise S2sConnectError(

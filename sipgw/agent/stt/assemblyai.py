@@ -76,6 +76,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 
 from sipgw.agent.backoff import Backoff
+from sipgw.agent.handled_errors import forget_cancellation
 from sipgw.agent.redact import websocket_logger
 from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
@@ -93,6 +94,7 @@ from sipgw.agent.stt.base import (
     SttWord,
 )
 from sipgw.agent.stt.uplink import AudioFormat, AudioUplink
+from sipgw.agent.websocket_client import VendorConnection
 
 __all__ = [
     "API_VERSION",
@@ -536,6 +538,7 @@ class AssemblyAISTTService(SpeechToText):
         self._ws = ws  # usable at once, e.g. for update_configuration()
         loop = asyncio.get_running_loop()
         self._supervisor = loop.create_task(self._supervise(ws), name="assemblyai-stt")
+        self._supervisor.add_done_callback(forget_cancellation)
 
     def send_audio(self, frame: bytes) -> None:
         """Queue one frame of caller audio (μ-law: 160 bytes every 20 ms).
@@ -675,6 +678,7 @@ class AssemblyAISTTService(SpeechToText):
                     ping_interval=_PING_INTERVAL,
                     ping_timeout=_PING_INTERVAL,
                     close_timeout=_CLOSE_TIMEOUT,
+                    create_connection=VendorConnection,
                 )
         except TimeoutError:
             raise SttConnectError(

@@ -89,6 +89,7 @@ from sipgw.agent.tts.base import (
     TtsError,
     TtsReply,
 )
+from sipgw.agent.websocket_client import VendorConnection
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
 
 __all__ = ["MAX_CONTEXTS", "OUTPUT_FORMATS", "ElevenLabsSettings", "ElevenLabsTTSService"]
@@ -862,6 +863,7 @@ class ElevenLabsTTSService(TextToSpeech):
                 close_timeout=2.0,
                 compression=None,
                 max_size=2**24,
+                create_connection=VendorConnection,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code

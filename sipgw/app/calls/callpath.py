@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import AgentCapabilities, check_audio, plugin_factory
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.observer import AgentObserver
 from sipgw.agent.tracing import NO_SPAN, AttributeValue, Span
 from sipgw.aio.endpoint import SipEndpoint
@@ -291,7 +292,7 @@ class CallPath:
                 self.close_agent(handle, agent, handle.end_reason or "ended")
             raise
         except Exception as exc:
-            handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
+            _prepare_failed(handle, exc)
             if agent is not None:
                 _unhear(handle, agent)
                 self.close_agent(handle, agent, "prepare-failed")
@@ -477,6 +478,13 @@ class CallPath:
         deadline = loop.time() + grace
         while self._tasks and (left := deadline - loop.time()) > 0:
             await asyncio.wait(set(self._tasks), timeout=left)
+
+
+def _prepare_failed(handle: CallHandle, exc: Exception) -> None:
+    """Log why the agent could not be prepared, then let go of the failure's frames: they
+    hold ``wait_for``'s task, which holds the failure (a reference cycle)."""
+    handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
+    forget_frames(exc)
 
 
 def _unhear(handle: CallHandle, agent: Agent) -> None:

@@ -1,7 +1,8 @@
 """Python's cyclic garbage collector, set for a gateway that runs for months.
 
 A call's objects are freed by reference counting the moment it ends (no call leaves a
-cycle behind: ``tests/refcycles.py`` checks every per-call class), so the collector has
+cycle behind, nor does a vendor's failure: ``tests/refcycles.py`` checks every per-call
+class, and every object of the gateway's code on the failure paths), so the collector has
 next to nothing to find. Left at its defaults it still walks every young object each
 700 allocations and, now and then, all objects the calls hold: with hundreds of calls
 up, a full collection took tens of milliseconds on the event loop, which the 20 ms

@@ -28,6 +28,7 @@ from tests.agent.parts import (
     settle,
     wait_for,
 )
+from tests.refcycles import garbage_types
 
 
 @dataclass
@@ -246,3 +247,23 @@ async def test_the_rest_of_the_sentence_waits_until_the_held_clause_was_sent() -
     held.sent.set()
     await task
     assert r.tts.texts() == ["it arrives Monday."]
+
+
+async def cancelled_line(clear: bool) -> None:
+    """A line whose task is cancelled before it starts (the call ends as it is queued)."""
+    r = rig()
+    r.speaker.say("Thank you for calling. Goodbye.", "notice")
+    await r.speaker._scope.cancel_tasks()
+    if clear:
+        r.playout.clear()  # what the agent's close does
+
+
+async def test_a_line_cancelled_before_it_started_is_freed_once_the_playout_is_cleared() -> None:
+    """Its playout entry never finishes and keeps the speaker's first-frame callback, so
+    the speaker, its state and the playout form a cycle until the playout is cleared."""
+    with garbage_types() as kept:
+        await cancelled_line(clear=False)
+    assert {"Speaker", "Playout"} <= set(kept)
+    with garbage_types() as left:
+        await cancelled_line(clear=True)
+    assert not {"Speaker", "Playout"} & set(left), left

@@ -60,6 +60,7 @@ from sipgw.app.evaluation.fakes.assemblyai import (
     TurnDue,
     duration_violation,
 )
+from tests.refcycles import garbage_of_ours
 from tests.toolkit.canaries import ASSEMBLYAI_KEY
 
 pytestmark = pytest.mark.timeout(20)
@@ -919,6 +920,26 @@ async def test_close_while_reconnecting_does_not_hang(fake, stack) -> None:
     attempts = fake.connection_attempts
     await asyncio.sleep(0.5)
     assert fake.connection_attempts == attempts
+
+
+async def closed_while_reconnecting(fake: FakeAssemblyAI) -> None:
+    """A client whose session dropped, closed while the service refuses it again: its
+    supervisor task is cancelled in its reconnection (the soak's stt.disconnect and
+    stt.5xx faults, a call ending meanwhile)."""
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+    await stt.connect()
+    fake.reject_next(100, 503)
+    attempts = fake.connection_attempts
+    fake.drop_connections()
+    await fake.wait_for(lambda: fake.connection_attempts >= attempts + 2)
+    await stt.close()
+    await asyncio.sleep(0.05)  # the lost connection reported, the finished tasks let go
+
+
+async def test_a_session_closed_while_reconnecting_leaves_no_cycle(fake) -> None:
+    with garbage_of_ours() as leftovers:
+        await closed_while_reconnecting(fake)
+    assert leftovers == []
 
 
 async def test_close_before_connect_and_concurrent_closes(fake) -> None:
