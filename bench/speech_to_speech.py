@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, summarize, write_json
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.assistant.settings import AssistantSettings, EarlyEndSettings
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.s2s.openai import RealtimeSettings
@@ -338,7 +338,8 @@ def stated(kind: str, params: BenchParams) -> tuple[int, int]:
     plain = params.turn_silence_ms + params.model_ms
     if kind == "realtime-early":  # the model's delay runs from the early start
         plain = max(params.turn_silence_ms, params.preemptive_ms + params.model_ms)
-    if kind == "pipeline":
+    if kind == "pipeline":  # the gateway's own tentative end (early_turn_end=words) may be first
+        plain = min(params.turn_silence_ms, EarlyEndSettings().silence_ms) + params.model_ms
         return plain, plain + params.model_ms - params.tts_first_byte_ms
     return plain, plain + params.model_ms
 

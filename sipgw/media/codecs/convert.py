@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from sipgw.media import g711
 from sipgw.media.codecs.base import AudioFormat, Codec, Decoder, Encoder
@@ -215,4 +216,4 @@ def conversions(
     )
 
 
-_NONE = Conversions(None, None, None)
+_NONE: Final = Conversions(None, None, None)
