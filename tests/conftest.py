@@ -123,6 +123,8 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_twiml_hd_conference_peers.py",
     "tests/interop/test_twiml_hd_bridge_peers.py",
     "tests/interop/test_twiml_transcription_peers.py",
+    # and the music on hold from SIPp's side (about 18 s), from the second lane
+    "tests/interop/test_hold_music_sipp.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (

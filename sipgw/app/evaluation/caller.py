@@ -25,6 +25,11 @@ __all__ = ["CallResult", "TurnTiming", "play_scenario", "turn_frames"]
 
 FRAME_S = 0.020
 SPEECH_FRAME = tone_frame(300.0, -15.0)
+GAP_FRAME = tone_frame(300.0, -55.0)
+"""A speech-like gap: every :data:`GAP_EVERY`-th frame of a tone voice. Speech always has
+quieter moments; a steady tone 2 s long would become the gateway's noise floor
+(media/vad.py), its end of speech heard inside the turn."""
+GAP_EVERY = 10
 MS_PER_CHAR = 60
 """Rough speaking pace for a turn without a WAV (about 160 words a minute)."""
 QUIET_S = 0.5
@@ -35,7 +40,7 @@ def turn_frames(turn: Turn, where: str) -> list[bytes]:
     """The caller's voice for ``turn``: its WAV (8 kHz mono 16-bit PCM) or a tone."""
     if turn.wav is None:
         count = max(30, round(len(turn.transcript) * MS_PER_CHAR / 1000 / FRAME_S))
-        return [SPEECH_FRAME] * count
+        return [GAP_FRAME if i % GAP_EVERY == GAP_EVERY - 1 else SPEECH_FRAME for i in range(count)]
     try:
         samples, rate = read_wav(turn.wav)
     except (OSError, ValueError) as exc:
