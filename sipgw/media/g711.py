@@ -144,8 +144,8 @@ def mix_ulaw(a: bytes, b: bytes) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _attenuation_table(codec: str, steps: int) -> bytes:
-    factor = 0.5**steps
+def _scaled_table(codec: str, factor: float) -> bytes:
+    """Every code of ``codec`` decoded, scaled by ``factor`` and re-encoded."""
     if codec == "PCMU":
         return audioop.lin2ulaw(audioop.mul(audioop.ulaw2lin(_ALL_CODES, 2), 2, factor), 2)
     return audioop.lin2alaw(audioop.mul(audioop.alaw2lin(_ALL_CODES, 2), 2, factor), 2)
@@ -164,19 +164,14 @@ def attenuate(frame: bytes, codec: str = "PCMU", steps: int = 1) -> bytes:
         raise ValueError("steps must not be negative")
     if steps == 0:
         return frame
-    return frame.translate(_attenuation_table(_codec_key(codec), min(steps, 16)))
-
-
-@lru_cache(maxsize=16)
-def _softer_table(db: float) -> bytes:
-    return audioop.lin2ulaw(audioop.mul(audioop.ulaw2lin(_ALL_CODES, 2), 2, 10 ** (-db / 20)), 2)
+    return frame.translate(_scaled_table(_codec_key(codec), 0.5 ** min(steps, 16)))
 
 
 def softer(frame: bytes, db: float, linear: bool = False) -> bytes:
     """``frame`` ``db`` softer: μ-law (a cached 256-entry table, as :func:`attenuate`),
     or s16le samples when ``linear``."""
     if not linear:
-        return frame.translate(_softer_table(db))
+        return frame.translate(_scaled_table("PCMU", 10 ** (-db / 20)))
     factor = 10 ** (-db / 20)
     if _BIG_ENDIAN:
         return audioop.byteswap(audioop.mul(audioop.byteswap(frame, 2), 2, factor), 2)
