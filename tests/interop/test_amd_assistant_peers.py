@@ -80,14 +80,15 @@ def words(text: str) -> str:
 
 async def place(
     tmp_workdir: Path, services: ThreadedFakes, wav: Path, mode: AmdMode, hang_up_after: float
-) -> tuple[Path, list[dict[str, object]], object]:
+) -> tuple[Path, list[dict[str, object]], object, range]:
     """Call a baresip that plays ``wav``; the callee hangs up after ``hang_up_after`` s unless
-    the gateway did first. Returns what the callee heard, the call record, the outcome."""
+    the gateway did first. Returns what the callee heard, the call record, the outcome
+    and the gateway's RTP ports."""
     env = {**services.env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_AMD_SCREENER_LINE": SCREENER_LINE}
-    heard, outcome = await place_to_baresip(
+    heard, outcome, ports = await place_to_baresip(
         tmp_workdir, wav, "assistant", env, AmdRequest(mode), hang_up_after
     )
-    return heard, call_record(tmp_workdir), outcome
+    return heard, call_record(tmp_workdir), outcome, ports
 
 
 async def test_a_voicemail_gets_the_message_after_its_beep(
@@ -110,7 +111,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     services.stt.script([words(VOICEMAIL)])
     services.stt.final_latency = FINAL_LATE
     with RtpCapture() as capture:
-        heard, record, outcome = await place(
+        heard, record, outcome, ports = await place(
             tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
         )
         packets = capture.packets()
@@ -119,7 +120,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
     readies = [(r["cause"], r["after_answer_ms"]) for r in record if r["type"] == "amd_ready"]
     assert [cause for cause, _ in readies] == ["beep"], readies
-    packets = this_calls_packets(packets, MESSAGE_HZ)
+    packets = this_calls_packets(packets, ports, MESSAGE_HZ)
     beep = tone_packets(packets, 1000.0)
     message = tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
@@ -154,7 +155,7 @@ async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
     services.llm.script(
         [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
     )
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, played.wav, AmdMode.HANG_UP, hang_up_after=25.0
     )
     assert outcome.reason == "local-bye", outcome  # type: ignore[attr-defined]
@@ -182,7 +183,7 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     services.llm.script(
         [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
     )
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=6.0
     )
     amd = outcome.amd  # type: ignore[attr-defined]
@@ -210,7 +211,7 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
     services.stt.script(["Hi, this is Ana Lopez."])
     opening = "Hi Ana, this is Sam from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=8.0
     )
     amd = outcome.amd  # type: ignore[attr-defined]
@@ -244,7 +245,7 @@ async def test_a_long_office_pickup_is_talked_to_never_hung_up_on(
     # pause of 100 ms or more ("help | you") at 3.56 s
     services.stt.script_sentence(text, speech_ms=3300)
     services.llm.script([FakeResponse(text=opening)])
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, played.wav, AmdMode.HANG_UP, hang_up_after=played.speech_end + 5
     )
     assert outcome.reason == "remote-bye", outcome  # type: ignore[attr-defined]
@@ -299,7 +300,7 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
             FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order."),
         ]
     )
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
     )
     report = analyse(heard)
@@ -361,7 +362,7 @@ async def test_a_person_who_asks_can_you_hear_me_is_a_person(
     services.stt.script(["Hello?", "Hello, can you hear me?"])
     opening = "Hi, this is Ana from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=speech_end + 5.0
     )
     decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
@@ -390,7 +391,7 @@ async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_mess
     services.stt.script(["It's Nina!", "Leave a message after the tone."])
     services.llm.script([FakeResponse(text="Hi, this is Ana from the shop, calling about it.")])
     with RtpCapture() as capture:
-        heard, record, outcome = await place(
+        heard, record, outcome, ports = await place(
             tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
         )
         packets = capture.packets()
@@ -407,7 +408,7 @@ async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_mess
     # where the beep and the message are is read on the wire, one clock for both (the
     # callee's recording leaves out what it did not play in time: in CI the message seemed
     # to start 0.11 s before the beep ended)
-    packets = this_calls_packets(packets, MESSAGE_HZ)
+    packets = this_calls_packets(packets, ports, MESSAGE_HZ)
     beeped, message = tone_packets(packets, 1000.0), tone_packets(packets, MESSAGE_HZ)
     assert beeped and message, (len(packets), len(beeped), len(message))
     assert packets.index(message[0]) > packets.index(beeped[-1]), (beeped[-1], message[0])

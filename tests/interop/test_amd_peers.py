@@ -108,13 +108,14 @@ async def place_to_baresip(
     env: Mapping[str, str],
     amd: AmdRequest,
     hang_up_after: float,
-) -> tuple[Path, object]:
+) -> tuple[Path, object, range]:
     """Place a call with detection from an in-process gateway running ``agent`` (with
     ``env``) to a baresip that answers and plays ``wav``; the callee hangs up after
-    ``hang_up_after`` s unless the gateway did first. Returns what the callee heard and the
-    call's outcome."""
+    ``hang_up_after`` s unless the gateway did first. Returns what the callee heard, the
+    call's outcome and the gateway's RTP ports (for :func:`this_calls_packets`)."""
     with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
         async with running_gateway(agent=agent, env=dict(env)) as (gateway, _):
+            lo, hi = gateway.config.rtp_ports
             placing = asyncio.ensure_future(gateway.place_call(b.uri, amd=amd))
             done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
             if not done:
@@ -122,17 +123,21 @@ async def place_to_baresip(
             outcome = await asyncio.wait_for(placing, 10)
         b.wait_event("CALL_CLOSED", 5)
         heard, _ = b.recordings()
-    return heard, outcome
+    return heard, outcome, range(lo, hi + 1)
 
 
 def this_calls_packets(
-    packets: list[WirePacket], message_hz: float, beep_hz: float = 1000.0
+    packets: list[WirePacket], gateway_ports: range, message_hz: float, beep_hz: float = 1000.0
 ) -> list[WirePacket]:
     """The packets between the two ports that carried the message (a ``message_hz`` tone)
-    one way and the beep the other: the capture sees the whole loopback, where other tests'
-    calls play tones too (the CI failure: another call's 1000 Hz passed for the callee's
-    beep)."""
-    pairs = {(p.src_port, p.dst_port) for p in tone_packets(packets, message_hz)}
+    from one of the gateway's ports and the beep back: the capture sees the whole loopback,
+    where other tests' calls play tones too (in CI another call's 1000 Hz passed for the
+    callee's beep; later 17 other calls carried both tones)."""
+    pairs = {
+        (p.src_port, p.dst_port)
+        for p in tone_packets(packets, message_hz)
+        if p.src_port in gateway_ports
+    }
     beeps = {(p.dst_port, p.src_port) for p in tone_packets(packets, beep_hz)}
     ours = pairs & beeps
     assert len(ours) == 1, (pairs, beeps)

@@ -46,20 +46,20 @@ async def place(
     mode: AmdMode,
     hang_up_after: float,
     **more: str,
-) -> tuple[Path, list[dict[str, object]], object]:
+) -> tuple[Path, list[dict[str, object]], object, range]:
     """Call a baresip that plays ``wav`` with ``kind``'s agent; the callee hangs up after
     ``hang_up_after`` s unless the gateway did first. Returns what the callee heard, the
-    call record and the outcome."""
+    call record, the outcome and the gateway's RTP ports."""
     with fake_service(kind, speed=4.0, reply_delay=0.05) as (fake, env):
         fake.map_text("call us back", MESSAGE_HZ)
         fake.map_text("calling about", OPENING_HZ)
         env = {**env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_OUTBOUND_GREETING": OPENING,
                "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
                "SIPGW_FALLBACK_SYNTHESIZE": "off", **more}  # fmt: skip
-        heard, outcome = await place_to_baresip(
+        heard, outcome, ports = await place_to_baresip(
             tmp_workdir, wav, kind, env, AmdRequest(mode), hang_up_after
         )
-    return heard, call_record(tmp_workdir), outcome
+    return heard, call_record(tmp_workdir), outcome, ports
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     played = greeting_wav(wav, VOICEMAIL, beep_hz=1000.0, beep_after=beep_after)
     assert played.beep is not None
     with RtpCapture() as capture:
-        heard, record, outcome = await place(
+        heard, record, outcome, ports = await place(
             tmp_workdir, kind, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0, **env
         )
         packets = capture.packets()
@@ -92,7 +92,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
     assert spans(analyse(heard), MESSAGE_HZ), analyse(heard).describe()  # the callee heard it
-    packets = this_calls_packets(packets, MESSAGE_HZ)
+    packets = this_calls_packets(packets, ports, MESSAGE_HZ)
     beep, message = tone_packets(packets, 1000.0), tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
     # the message after the beep's last packet
@@ -108,7 +108,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
 @pytest.mark.parametrize("kind", KINDS)
 async def test_hello_hears_the_opening_once_decided(tmp_workdir: Path, kind: Kind) -> None:
     played = greeting_wav(tmp_workdir / "hello.wav", "Hello?", beep_hz=None)
-    heard, record, outcome = await place(
+    heard, record, outcome, _ = await place(
         tmp_workdir, kind, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=6.0
     )
     amd = outcome.amd  # type: ignore[attr-defined]

@@ -265,22 +265,22 @@ async def test_in_dialog_requests_to_a_host_name_are_resolved() -> None:
 
 def test_taken_rtp_ports_are_skipped_under_uvloop() -> None:
     """uvloop reports a taken port without an errno; the gateway must skip it, not hang."""
-    import socket
-
     import uvloop
 
+    # A free block from the shared helper (a fixed block collided with another worker's call).
+    lo, _ = free_port_range(6)
     taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    taken.bind(("127.0.0.1", 31700))
+    taken.bind(("127.0.0.1", lo))
     try:
 
         async def scenario() -> None:
             # Two ports, one taken; ports are drawn at random, and by the second call the
             # taken one has been tried (it is the only one cooled down by then).
-            async with running_gateway(rtp_ports=(31700, 31704)) as (gateway, new_phone):
+            async with running_gateway(rtp_ports=(lo, lo + 4)) as (gateway, new_phone):
                 for _ in range(2):
                     caller = await new_phone()
                     ok = await caller.invite()
-                    assert ok.status == 200 and sdp_audio_port(ok) == 31702
+                    assert ok.status == 200 and sdp_audio_port(ok) == lo + 2
                     await caller.bye()
 
         uvloop.run(scenario())
