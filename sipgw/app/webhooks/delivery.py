@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
@@ -313,6 +314,11 @@ class WebhookDelivery:
                 status = response.status
                 await response.content.read(64 * 1024)  # the start of an answer, unused
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # A refused connection's errors are each held by a frame of their own traceback
+            # (aiohttp's `last_exc`, aiohappyeyeballs' `first_exception`): cycles through
+            # every frame down from here, the event and the request, some 80 objects an
+            # attempt, left to the collector. Only the text is kept.
+            forget_frames(exc)
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return status, "" if 200 <= status < 300 else f"HTTP {status}"
 

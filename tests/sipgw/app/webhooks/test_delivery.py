@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from sipgw.app.webhooks import delivery as delivery_module
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery, retry_delay
 from sipgw.app.webhooks.outbox import NewEvent, Outbox
 from sipgw.app.webhooks.signing import WebhookSecret, verify
+from tests.refcycles import garbage_of_ours
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -57,13 +59,13 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(port: int = 0) -> AsyncIterator[Receiver]:
     got = Receiver()
     app = web.Application()
     app.router.add_post("/hook", got.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
@@ -225,3 +227,61 @@ def test_retry_waits_double_with_jitter_up_to_the_cap() -> None:
     assert retry_delay(3, policy, lambda: 0.0) == pytest.approx(3.2)
     assert retry_delay(3, policy, lambda: 1.0) == pytest.approx(4.8)
     assert retry_delay(20, policy, lambda: 1.0) == 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def receiver_down(port: int, how: str) -> AsyncIterator[None]:
+    """The receiver's port while it is down: nobody listening ("refuses"), or a server that
+    reads a request and closes the connection ("drops", as a receiver killed mid-request)
+    or never answers ("stalls": the attempt times out)."""
+    if how == "refuses":
+        yield
+        return
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        if how == "stalls":  # until the client gives up and closes
+            while await reader.read(65536):
+                pass
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port, reuse_address=True)
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("how", ["refuses", "drops", "stalls"])
+async def test_a_receiver_down_then_back_leaves_nothing_to_the_collector(
+    tmp_path: Path, how: str
+) -> None:
+    """Every failed attempt's error (a connection refused, dropped or timed out) is let go
+    with its frames: none of the delivery's frames, events or tasks waits in a reference
+    cycle for the collector (bench.soak: the webhook receiver killed for 20 s, ~100 events
+    retried some 500 times, left ~40k objects), and nothing is kept once all went out."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    policy = DeliveryPolicy(timeout=0.3, retry_max=0.2, give_up=3600.0, lease=5.0)
+    sender = delivery(tmp_path, policy)
+    sender.start()
+    calls = {f"call{n}": 2 for n in range(10)}
+    with garbage_of_ours() as leftovers:
+        async with receiver_down(port, how):
+            sender.enqueue(events(url, calls))
+            await eventually(lambda: sender.counts.failed_attempts >= 30)
+        async with receiver(port) as got:
+            await got.until(20)
+            await eventually(lambda: not sender._posts)
+    assert sender.counts.delivered == 20 and await sender.outbox.pending() == 0
+    assert not sender._busy and not sender._queue and not sender.counts.down_since
+    await sender.stop()
+    assert leftovers == []
