@@ -131,7 +131,7 @@ async def test_a_participant_is_muted_held_and_removed(tmp_path: Path) -> None:
         ("participant-unhold", "b@x", ""),
         ("participant-modify", "a@x", ""),
         ("participant-modify", "a@x", ""),
-        ("participant-leave", "a@x", "participant_kicked"),
+        ("participant-leave", "a@x", "participant_updated_via_api"),
     ]
 
 
