@@ -201,9 +201,9 @@ class LiveTranscription:
                 self._turn(track, under_way=True)
                 text = event.text.strip()
                 if self.noun.partial_results and text:
-                    words = text.split()
-                    steady = stability(words, self._partials.get(track, []))
-                    self._partials[track] = words
+                    heard = text.split()
+                    steady = stability(heard, self._partials.get(track, []))
+                    self._partials[track] = heard
                     self.post(self.events.content(track, self._text(text), None, final=False,
                                                   stability=steady))  # fmt: skip
             elif isinstance(event, SttFailed):
