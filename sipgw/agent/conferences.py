@@ -31,8 +31,9 @@ conference keeps (Twilio's ``<Conference>``'s):
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
   sends meanwhile is its hold music, kept out of the room; it hears silence meanwhile).
 - The app may end the room (:meth:`ConferenceRoom.end`: ``conference-ended-via-api``)
-  or remove one participant (:meth:`Seat.kick`: it leaves with ``participant_kicked``;
-  the room it ends then ends ``participant-with-end-conference-on-exit-kicked`` or
+  or remove one participant (:meth:`Seat.kick`: it leaves with
+  ``participant_updated_via_api``, Twilio's reason for a participant the API took out; the
+  room it ends then ends ``participant-with-end-conference-on-exit-kicked`` or
   ``last-participant-kicked``), as Twilio's Conference and Participant resources do.
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
@@ -109,8 +110,11 @@ def _beep(rate: int) -> tuple[bytes, ...]:
     return (pcm,) * 12
 
 
-KICKED: Final = "participant_kicked"
-"""Why a participant the app removed left (:meth:`Seat.kick`)."""
+KICKED: Final = "participant_updated_via_api"
+"""Why a participant the app removed left (:meth:`Seat.kick`): of the ``ReasonParticipantLeft``
+values Twilio's ``<Conference>`` page lists (``conference_ended_via_api``,
+``moderator_ended_conference``, ``participant_updated_via_api``, ``participant_hung_up``,
+``participant_add_failed``), the one for a participant the API acted on."""
 
 BEEP_FRAMES: Final = _beep(8000)
 """The beep heard when a participant joins or leaves (linear, 8 kHz: a narrowband mix's)."""
@@ -288,7 +292,7 @@ class Seat:
     def kick(self, now: float) -> None:
         """The app removes the participant (:data:`KICKED`): its listener hears its own
         ``participant-leave``."""
-        self.room.leave(self, KICKED, now)
+        self.room.leave(self, KICKED, now, kicked=True)
 
 
 class ConferenceRoom:
@@ -414,9 +418,9 @@ class ConferenceRoom:
         kind: EventKind = "participant-hold" if held else "participant-unhold"
         self._event(_seat_event(kind, seat, now), [])
 
-    def leave(self, seat: Seat, reason: str, now: float) -> None:
-        """``seat`` leaves; the room ends with the last participant or an ``end_on_exit``
-        one."""
+    def leave(self, seat: Seat, reason: str, now: float, kicked: bool = False) -> None:
+        """``seat`` leaves (``kicked``: the app removed it); the room ends with the last
+        participant or an ``end_on_exit`` one."""
         if seat.left:
             return
         seat.left = True
@@ -424,18 +428,18 @@ class ConferenceRoom:
         self.mixer.leave(seat.who)
         self._rerate()
         try:
-            self._leave(seat, reason, now)
+            self._leave(seat, reason, now, kicked)
         finally:  # its last events heard: the seat no longer holds its participant
             seat.listener = _deaf
 
-    def _leave(self, seat: Seat, reason: str, now: float) -> None:
+    def _leave(self, seat: Seat, reason: str, now: float, kicked: bool) -> None:
         self._event(_seat_event("participant-leave", seat, now, reason), [seat])
         if self.over:
             return
         if seat.rules.end_on_exit or not self.seats:
             self.over = True
             self.updated = now
-            how = "kicked" if reason == KICKED else "left"
+            how = "kicked" if kicked else "left"
             self.end_reason = (
                 f"participant-with-end-conference-on-exit-{how}" if seat.rules.end_on_exit
                 else f"last-participant-{how}"

@@ -19,7 +19,9 @@ What the app sends (:data:`AppMessage`): ``text`` (``token``, ``last``, ``interr
 ``preemptible``, ``lang``: words to speak, streamed token by token), ``play`` (``source``,
 ``loop``, ``interruptible``, ``preemptible``: an audio URL), ``sendDigits`` (``digits``),
 ``language`` (``ttsLanguage``, ``transcriptionLanguage``) and ``end`` (``handoffData``, a
-string handed to the ``<Connect action>`` URL).
+string handed to the ``<Connect action>`` URL). Twilio's changelog of 2026-10-28 adds the
+mid-session configuration messages ``config`` and ``hints`` (:data:`UNSUPPORTED_APP_TYPES`),
+whose fields its pages at hand do not give: they are refused by name, not parsed.
 
 :func:`parse_app_message` and :func:`parse_platform_message` return one message per frame and
 raise only :class:`MalformedRelayMessage` (a ``ValueError``) whose text says what is wrong:
@@ -53,6 +55,7 @@ __all__ = [
     "SendDigitsMessage",
     "SetupMessage",
     "TextMessage",
+    "UNSUPPORTED_APP_TYPES",
     "interruptible_value",
     "parse_app_message",
     "parse_platform_message",
@@ -64,6 +67,10 @@ MAX_RELAY_CHARS: Final = 65_536
 INTERRUPTIBLE: Final = ("none", "dtmf", "speech", "any")
 """What may cut speech (``interruptible``): Twilio's values; ``true`` is ``any``, ``false``
 ``none``."""
+UNSUPPORTED_APP_TYPES: Final = frozenset({"config", "hints"})
+"""App messages Twilio has (its "Update configuration during a call" page; the changelog of
+2026-10-28 names them) and this gateway does not follow: each is refused with a
+description that says so (an ``error``), and the session goes on as configured."""
 _DIGITS: Final = frozenset("0123456789*#ABCDw")
 """``sendDigits``: keypad keys, and ``w`` (a half-second pause, as in ``<Play digits>``)."""
 
@@ -373,6 +380,10 @@ def parse_app_message(frame: str | bytes) -> AppMessage:
     """
     kind, data = _load(frame)
     reader = _APP.get(kind)
+    if kind in UNSUPPORTED_APP_TYPES:
+        raise MalformedRelayMessage(f"type {kind!r} (a mid-session configuration update) is "
+                                    "not supported by this gateway: the session keeps its "
+                                    "configuration")  # fmt: skip
     if reader is None:
         raise MalformedRelayMessage(f"unknown type {kind[:40]!r}")
     return reader(_Fields(kind, data))

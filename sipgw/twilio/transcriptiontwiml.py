@@ -3,20 +3,28 @@ a real-time transcription posts built, sans-IO.
 
 As Twilio's ``<Transcription>`` page gives them
 (https://www.twilio.com/docs/voice/twiml/transcription): the noun's attributes (all
-optional) are ``name``, ``track`` (``inbound_track``, ``outbound_track`` or
-``both_tracks``, the default), ``statusCallbackUrl``, ``statusCallbackMethod`` (POST),
-``languageCode`` (``en-US``), ``transcriptionEngine`` (``google``), ``speechModel``,
-``profanityFilter`` (true), ``partialResults`` (false), ``hints``,
-``enableAutomaticPunctuation`` (true), ``inboundTrackLabel``, ``outboundTrackLabel``,
-``intelligenceService`` and ``enableProviderData``; ``<Config name value>`` and
-``<Parameter name value>`` children are kept by name. ``<Stop><Transcription name>``
-names the one to stop.
+optional) are ``name``, ``statusCallbackUrl``, ``languageCode`` (``en-US``), ``track``
+(``inbound_track``, ``outbound_track`` or ``both_tracks``, the default),
+``inboundTrackLabel``, ``outboundTrackLabel``, ``transcriptionEngine`` (``google``),
+``speechModel`` (``telephony``), ``enableProviderData`` (false), ``profanityFilter``
+(true), ``partialResults`` (false), ``hints``, ``enableAutomaticPunctuation`` (true),
+``intelligenceService``, ``conversationConfiguration`` and ``conversationId``; the SDK's
+``statusCallbackMethod`` (POST) is read too, and ``<Config name value>`` and ``<Parameter
+name value>`` children are kept by name. ``<Stop><Transcription name>`` names the one to
+stop.
 
-:class:`TranscriptionEvents` builds each callback's form: ``transcription-started``,
-``transcription-content`` (``TranscriptionData``, JSON ``{"transcript", "confidence"}``,
-``Track``, ``Final``), ``transcription-stopped`` and ``transcription-error``, each with
-``AccountSid``, ``CallSid``, ``TranscriptionSid``, ``Timestamp`` (ISO 8601, UTC),
-``TranscriptionEvent`` and ``SequenceId`` (1, 2, ... over the transcription's callbacks).
+:class:`TranscriptionEvents` builds each callback's form, with the page's fields:
+``transcription-started`` (``ProviderConfiguration``, a JSON object of strings:
+``profanityFilter``, ``speechModel``, ``enableAutomaticPunctuation`` and, when given,
+``hints``; ``TranscriptionEngine``, ``Name``, ``Track``, ``InboundTrackLabel``,
+``OutboundTrackLabel``, ``PartialResults``, ``LanguageCode``), ``transcription-content``
+(``LanguageCode``, ``Track``: ``inbound_track`` or ``outbound_track``,
+``TranscriptionData``: JSON ``{"transcript", "confidence"}``, ``Final``; with
+``partialResults`` the page's rule holds: ``Stability`` is sent and ``confidence`` is not),
+``transcription-stopped`` and ``transcription-error`` (``TranscriptionErrorCode``,
+``TranscriptionError``), each with ``AccountSid``, ``CallSid``, ``TranscriptionSid``,
+``Timestamp`` (ISO 8601, UTC) and ``SequenceId`` (1, 2, ... over the transcription's
+callbacks).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 __all__ = [
+    "PROVIDER_UNAVAILABLE",
     "TRACKS",
     "StartTranscription",
     "StopTranscription",
@@ -38,6 +47,11 @@ __all__ = [
 
 TRACKS: Final = ("inbound_track", "outbound_track", "both_tracks")
 """``track``'s values."""
+PROVIDER_UNAVAILABLE: Final = "32655"
+"""``TranscriptionErrorCode`` of a speech-to-text that cannot be reached (Twilio's page's
+example: ``32655``, ``Provider Unavailable``)."""
+_DEFAULT_MODEL: Final = "telephony"
+"""``speechModel``'s default (Twilio's page), as ``ProviderConfiguration`` names it."""
 _MAX: Final = 2000
 """Longest attribute value kept."""
 
@@ -61,6 +75,8 @@ class Transcription:
     outbound_track_label: str = ""
     intelligence_service: str = ""
     enable_provider_data: bool = False
+    conversation_configuration: str = ""
+    conversation_id: str = ""
     config: tuple[tuple[str, str], ...] = ()
     """``<Config name value>`` children."""
     parameters: tuple[tuple[str, str], ...] = ()
@@ -135,6 +151,8 @@ def read_transcription(
         outbound_track_label=attrs.get("outboundTrackLabel", "").strip()[:_MAX],
         intelligence_service=attrs.get("intelligenceService", "").strip()[:_MAX],
         enable_provider_data=_true(attrs, "enableProviderData", False),
+        conversation_configuration=attrs.get("conversationConfiguration", "").strip()[:_MAX],
+        conversation_id=attrs.get("conversationId", "").strip()[:_MAX],
         config=tuple(config),
         parameters=tuple(parameters),
     )
@@ -170,9 +188,11 @@ class TranscriptionEvents:
         noun = self.noun
         provider = {
             "profanityFilter": str(noun.profanity_filter).lower(),
-            "speechModel": noun.speech_model,
+            "speechModel": noun.speech_model or _DEFAULT_MODEL,
             "enableAutomaticPunctuation": str(noun.enable_automatic_punctuation).lower(),
         }
+        if noun.hints:
+            provider["hints"] = ", ".join(noun.hints)
         return {
             **self._base("transcription-started"),
             "ProviderConfiguration": json.dumps(provider, separators=(",", ":")),
@@ -185,20 +205,31 @@ class TranscriptionEvents:
         }  # fmt: skip
 
     def content(
-        self, track: str, transcript: str, confidence: float | None, final: bool
+        self,
+        track: str,
+        transcript: str,
+        confidence: float | None,
+        final: bool,
+        stability: float | None = None,
     ) -> dict[str, str]:
         """``transcription-content``: ``transcript`` heard on ``track`` (``final``: a
-        finished utterance; else a partial result, whose ``confidence`` may be None: left
-        out of ``TranscriptionData``)."""
+        finished utterance; else a partial result). As Twilio's page has it, a
+        transcription with ``partialResults`` sends ``Stability`` (``stability``, 1.0 for a
+        final result when None) and no ``confidence``; one without sends ``confidence``
+        (left out when None) and no ``Stability``."""
         data: dict[str, object] = {"transcript": transcript}
-        if confidence is not None:
-            data["confidence"] = round(confidence, 6)
-        return {
+        form = {
             **self._base("transcription-content"),
             "LanguageCode": self.noun.language_code, "Track": track,
-            "TranscriptionData": json.dumps(data, separators=(",", ":")),
-            "Final": str(final).lower(),
         }  # fmt: skip
+        if self.noun.partial_results:
+            value = 1.0 if stability is None and final else (stability or 0.0)
+            form["Stability"] = str(round(value, 2))
+        elif confidence is not None:
+            data["confidence"] = round(confidence, 6)
+        form["TranscriptionData"] = json.dumps(data, separators=(",", ":"))
+        form["Final"] = str(final).lower()
+        return form
 
     def stopped(self) -> dict[str, str]:
         """``transcription-stopped``."""

@@ -292,8 +292,13 @@ def test_the_app_removing_a_participant_or_ending_the_room_says_so() -> None:
     join(r, ears, "c")
     a.kick(NOW)
     leave = ears.got["a"][-2]
-    assert (leave.kind, leave.reason) == ("participant-leave", "participant_kicked")
+    assert (leave.kind, leave.reason) == ("participant-leave", "participant_updated_via_api")
     assert r.end_reason == "participant-with-end-conference-on-exit-kicked" and over == [r]
+    r3, ears3, _ = room()  # the same reason, its own TwiML updated: it left, not kicked
+    moderator = join(r3, ears3, "a", end_on_exit=True)
+    join(r3, ears3, "b")
+    moderator.leave("participant_updated_via_api", NOW)
+    assert r3.end_reason == "participant-with-end-conference-on-exit-left"
     r2, ears2, over2 = room()
     join(r2, ears2, "a")
     r2.end(NOW)

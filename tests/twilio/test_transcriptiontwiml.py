@@ -14,6 +14,7 @@ from sipgw.twilio.transcriptiontwiml import (
     StopTranscription,
     Transcription,
     TranscriptionEvents,
+    read_transcription,
 )
 
 
@@ -78,9 +79,39 @@ def test_the_forms_are_numbered_in_order_with_twilios_fields() -> None:
     assert started["Name"] == "notes" and started["Track"] == "inbound_track"
     assert started["PartialResults"] == "true"
     assert json.loads(started["ProviderConfiguration"])["profanityFilter"] == "true"
-    assert json.loads(final["TranscriptionData"]) == {"transcript": "I want to pay.",
-                                                      "confidence": 0.912346}  # fmt: skip
+    # partialResults: Stability on every content, no confidence (Twilio's page's rule)
+    assert json.loads(final["TranscriptionData"]) == {"transcript": "I want to pay."}
     assert final["Final"] == "true" and final["Track"] == "inbound_track"
+    assert final["Stability"] == "1.0"
     assert json.loads(partial["TranscriptionData"]) == {"transcript": "I want"}
-    assert partial["Final"] == "false"
+    assert partial["Final"] == "false" and partial["Stability"] == "0.0"
     assert error["TranscriptionError"] == "it broke"
+
+
+def test_without_partial_results_content_has_a_confidence_and_no_stability() -> None:
+    events = TranscriptionEvents(Transcription(), "AC1", "CA1", "GT1")
+    final = events.content("outbound_track", "Hello there.", 0.9123456, final=True)
+    assert json.loads(final["TranscriptionData"]) == {"transcript": "Hello there.",
+                                                      "confidence": 0.912346}  # fmt: skip
+    assert "Stability" not in final and final["LanguageCode"] == "en-US"
+    partial = TranscriptionEvents(Transcription(partial_results=True), "AC1", "CA1", "GT1")
+    half = partial.content("inbound_track", "Hello", 0.5, final=False, stability=0.666)
+    assert half["Stability"] == "0.67" and "confidence" not in half["TranscriptionData"]
+
+
+def test_provider_configuration_names_the_default_model_and_the_hints() -> None:
+    plain = TranscriptionEvents(Transcription(), "AC1", "CA1", "GT1").started()
+    assert json.loads(plain["ProviderConfiguration"]) == {
+        "profanityFilter": "true", "speechModel": "telephony",
+        "enableAutomaticPunctuation": "true"}  # fmt: skip
+    assert (plain["Track"], plain["TranscriptionEngine"], plain["PartialResults"],
+            plain["LanguageCode"]) == ("both_tracks", "google", "false", "en-US")  # fmt: skip
+    noun = Transcription(speech_model="long", hints=("Alice Johnson", "ACME Corp"))
+    started = TranscriptionEvents(noun, "AC1", "CA1", "GT1").started()
+    provider = json.loads(started["ProviderConfiguration"])
+    assert provider["speechModel"] == "long" and provider["hints"] == "Alice Johnson, ACME Corp"
+
+
+def test_the_conversation_orchestrator_attributes_are_kept() -> None:
+    noun = read_transcription({"conversationConfiguration": "cfg1", "conversationId": "c2"}, [])
+    assert (noun.conversation_configuration, noun.conversation_id) == ("cfg1", "c2")

@@ -66,7 +66,7 @@ from sipgw.media.codecs.base import ULAW_8K
 from sipgw.twilio.conferencetwiml import Conference
 from sipgw.twilio.document import DialConference
 
-__all__ = ["EVENT_WORDS", "ConferenceDial", "status_form"]
+__all__ = ["EVENT_WORDS", "ConferenceDial", "ended_reason", "status_form"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -86,7 +86,13 @@ EVENT_WORDS: Final = {
 _LEFT: Final = {"caller": "participant_hung_up", "star": "hangup_on_star",
                 "time-limit": "time_limit", "updated": "participant_updated_via_api",
                 "kicked": KICKED}  # fmt: skip
-"""Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``."""
+"""Why a participant left (:attr:`ConferenceDial.ended_by`) as ``ReasonParticipantLeft``.
+
+Twilio's ``<Conference>`` page lists ``conference_ended_via_api``,
+``moderator_ended_conference``, ``participant_updated_via_api``, ``participant_hung_up`` and
+``participant_add_failed``; it has no word for leaving with ``hangupOnStar`` or at the
+``<Dial timeLimit>``, which are ``hangup_on_star`` and ``time_limit`` here. The room's end
+is :func:`ended_reason`'s."""
 
 Note = Callable[..., None]
 Post = Callable[[dict[str, str]], None]
@@ -104,7 +110,7 @@ def status_form(
         "FriendlyName": name,
         "StatusCallbackEvent": event.kind,
         "SequenceNumber": str(event.sequence),
-        "Timestamp": email.utils.formatdate(event.at, usegmt=True),
+        "Timestamp": email.utils.formatdate(event.at).replace("-0000", "+0000"),
     }
     if event.who:
         form.update({
@@ -145,6 +151,15 @@ _ENDED: Final = {
 }
 """``conference-end``'s ``Reason``, "a message indicating why the conference ended" (Twilio's
 page gives no wording): a sentence for each ``ReasonConferenceEnded``."""
+
+
+def ended_reason(end_reason: str) -> str:
+    """``ReasonParticipantLeft`` of a participant the room's end took out, for the room's
+    ``ReasonConferenceEnded``: ``conference_ended_via_api``, else (a participant with
+    ``endConferenceOnExit`` left or was removed) ``moderator_ended_conference``."""
+    if end_reason == "conference-ended-via-api":
+        return "conference_ended_via_api"
+    return "moderator_ended_conference"
 
 
 def _bool(value: bool) -> str:
@@ -314,7 +329,7 @@ class ConferenceDial:
         seat = self.seat
         if seat is not None and not seat.left:
             if why == "conference-ended":
-                reason = seat.room.end_reason.replace("-", "_")
+                reason = ended_reason(seat.room.end_reason)
             else:
                 reason = _LEFT.get(why, why.replace("-", "_"))
             seat.leave(reason, self.clock())

@@ -59,7 +59,8 @@ class RelayServices:
 _WHY: Final = {
     "intelligenceService": ": no Twilio Conversational Intelligence service stores the "
     "transcript; the app gets every prompt and says every reply",
-    "applicationReconnect": ": a socket that breaks ends the session (the fallback)",
+    "applicationReconnect": ": a socket that breaks ends the session (the fallback); "
+    "Twilio reconnects to the app and replays the events it kept meanwhile",
 }
 """Why an attribute Twilio documents is not followed (the others: not read)."""
 

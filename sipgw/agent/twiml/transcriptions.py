@@ -7,17 +7,22 @@ streaming speech-to-text (``SIPGW_TWIML_STT``): one session per track transcribe
 caller's, ``inbound_track``, as it arrives; what the call plays to the caller,
 ``outbound_track``, each tick, silence included so its clock runs). Each finished turn is a
 ``transcription-content`` with ``Final=true`` and the mean of its words' confidences; with
-``partialResults="true"`` each partial transcript is one with ``Final=false``. The forms
-(:class:`~sipgw.twilio.transcriptiontwiml.TranscriptionEvents`) go through the call's status
-poster, signed, in order: ``transcription-started`` once every session is open,
-``transcription-stopped`` after ``<Stop><Transcription>`` or the call's end (the last words
-first), ``transcription-error`` when a session cannot be opened or gives up.
+``partialResults="true"`` each partial transcript is one with ``Final=false``, and every
+content carries ``Stability`` instead of a confidence, as Twilio's page has it: a final
+result's is 1.0, a partial's the share of its words the previous partial of the turn
+already had, in the same places (:func:`stability`: the speech-to-text gives no estimate of
+its own). The forms (:class:`~sipgw.twilio.transcriptiontwiml.TranscriptionEvents`) go
+through the call's status poster, signed, in order: ``transcription-started`` once every
+session is open, ``transcription-stopped`` after ``<Stop><Transcription>`` or the call's end
+(the last words first), ``transcription-error`` (``TranscriptionErrorCode`` 32655, Twilio's
+"Provider Unavailable") when a session cannot be opened or gives up.
 
 What Twilio's attributes name of its own engines is mapped, not followed
 (:func:`ignored`): ``transcriptionEngine`` and ``speechModel`` (the operator's service and
 the model its settings choose), ``enableAutomaticPunctuation="false"``,
-``intelligenceService``, ``enableProviderData`` and ``<Config>``/``<Parameter>`` are logged
-and recorded (``twiml_transcription_ignored``). ``hints`` become key terms where the
+``intelligenceService``, ``enableProviderData`` (no ``TranscriptionProviderData`` is
+posted), ``conversationConfiguration``, ``conversationId`` and ``<Config>``/``<Parameter>``
+are logged and recorded (``twiml_transcription_ignored``). ``hints`` become key terms where the
 service takes them mid-session; ``languageCode`` picks the session for that language when
 the operator set one up (``stt_spoken``), else it is ignored likewise;
 ``profanityFilter`` (true by default) masks as ``<Gather>``'s does.
@@ -41,9 +46,13 @@ from sipgw.agent.stt.base import (
 )
 from sipgw.agent.twiml.relayproviders import keyterms
 from sipgw.twilio.profanity import mask_profanity
-from sipgw.twilio.transcriptiontwiml import Transcription, TranscriptionEvents
+from sipgw.twilio.transcriptiontwiml import (
+    PROVIDER_UNAVAILABLE,
+    Transcription,
+    TranscriptionEvents,
+)
 
-__all__ = ["STOP_WAIT", "LiveTranscription", "ignored"]
+__all__ = ["STOP_WAIT", "LiveTranscription", "ignored", "stability"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -72,9 +81,21 @@ def ignored(noun: Transcription, language_followed: bool) -> list[str]:
         notes.append("intelligenceService (no Conversational Intelligence: nothing is stored)")
     if noun.enable_provider_data:
         notes.append("enableProviderData (no provider data is posted)")
+    if noun.conversation_configuration or noun.conversation_id:
+        notes.append("conversationConfiguration/conversationId (no Conversation Orchestrator: "
+                     "nothing is routed)")  # fmt: skip
     notes.extend(f"<Config name={name[:40]!r}>" for name, _ in noun.config)
     notes.extend(f"<Parameter name={name[:40]!r}>" for name, _ in noun.parameters)
     return notes
+
+
+def stability(words: list[str], before: list[str]) -> float:
+    """A partial result's ``Stability``: the share of its ``words`` that the turn's previous
+    partial (``before``) already had in the same places (0.0 for the turn's first)."""
+    if not words:
+        return 0.0
+    kept = sum(1 for new, old in zip(words, before, strict=False) if new == old)
+    return kept / len(words)
 
 
 class LiveTranscription:
@@ -103,6 +124,8 @@ class LiveTranscription:
         self.stopped = False
         self.posted_content = 0
         self.left_out_hints: list[str] = []
+        self._partials: dict[str, list[str]] = {}
+        """Each track's last partial result of the turn under way, word by word."""
         self._open: set[str] = set()
         """Tracks with a turn under way (speech heard, its end not yet come)."""
         self._settled = asyncio.Event()
@@ -130,7 +153,8 @@ class LiveTranscription:
                     await stt.close()
                 await self._close_sessions()
                 self.stopped = True
-                self.post(self.events.error(f"the speech-to-text could not be opened: {exc}"))
+                self.post(self.events.error(f"the speech-to-text could not be opened: {exc}",
+                                            PROVIDER_UNAVAILABLE))  # fmt: skip
                 return False
             self.sessions[track] = stt
             await self._hint(stt)
@@ -165,6 +189,7 @@ class LiveTranscription:
                 self._turn(track, under_way=True)
             if isinstance(event, SttTurnEnded):
                 self._turn(track, under_way=False)
+                self._partials.pop(track, None)
                 text = event.text.strip()
                 if not text:
                     continue
@@ -174,14 +199,18 @@ class LiveTranscription:
                 self.post(self.events.content(track, self._text(text), confidence, final=True))
             elif isinstance(event, SttPartialTranscript):
                 self._turn(track, under_way=True)
-                if self.noun.partial_results and event.text.strip():
-                    self.post(self.events.content(track, self._text(event.text.strip()), None,
-                                                  final=False))  # fmt: skip
+                text = event.text.strip()
+                if self.noun.partial_results and text:
+                    heard = text.split()
+                    steady = stability(heard, self._partials.get(track, []))
+                    self._partials[track] = heard
+                    self.post(self.events.content(track, self._text(text), None, final=False,
+                                                  stability=steady))  # fmt: skip
             elif isinstance(event, SttFailed):
                 log.warning("[%s] <Transcription> %s: the speech-to-text failed: %s",
                             self.log_id, track, event.reason)  # fmt: skip
                 self.post(self.events.error(f"{track}: the speech-to-text failed: "
-                                            f"{event.reason}"))  # fmt: skip
+                                            f"{event.reason}", PROVIDER_UNAVAILABLE))  # fmt: skip
 
     def _turn(self, track: str, under_way: bool) -> None:
         if under_way:

@@ -21,7 +21,7 @@ from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 from sipgw.agent.base import CallDetails
 from sipgw.agent.conferences import RoomEvent
 from sipgw.agent.twiml.agent import TwimlAgent
-from sipgw.agent.twiml.conference import status_form
+from sipgw.agent.twiml.conference import ended_reason, status_form
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
 from sipgw.media import g711
@@ -174,7 +174,12 @@ async def test_three_callers_hear_each_other_not_themselves_and_the_muted_one_no
     joins = {e["CallSid"]: e for e in events if e["StatusCallbackEvent"] == "participant-join"}
     assert joins[call_sid_of("c@test")]["Muted"] == "true"
     assert joins[call_sid_of("a@test")]["EndConferenceOnExit"] == "true"
-    assert all(e["Timestamp"].endswith("GMT") for e in events)
+    assert all(e["Timestamp"].endswith(" +0000") for e in events)  # Twilio's RFC 2822
+    left = {e["CallSid"]: e["ReasonParticipantLeft"]
+            for e in events if e["StatusCallbackEvent"] == "participant-leave"}  # fmt: skip
+    assert left == {call_sid_of("a@test"): "participant_hung_up",
+                    call_sid_of("b@test"): "moderator_ended_conference",
+                    call_sid_of("c@test"): "moderator_ended_conference"}  # fmt: skip
 
 
 async def test_a_coach_is_heard_by_the_coached_caller_only(app: TwilioSdkApp) -> None:
@@ -393,8 +398,8 @@ async def test_the_wait_url_follows_its_redirect_and_refuses_other_verbs(
 @pytest.mark.parametrize(
     ("reason", "status"),
     [("participant_hung_up", "completed"), ("hangup_on_star", "in-progress"),
-     ("time_limit", "in-progress"), ("participant-with-end-conference-on-exit-left",
-                                     "in-progress")],
+     ("time_limit", "in-progress"), ("moderator_ended_conference", "in-progress"),
+     ("conference_ended_via_api", "in-progress")],
 )  # fmt: skip
 def test_a_participant_leaving_says_its_own_calls_status(reason: str, status: str) -> None:
     """Twilio's ``ParticipantCallStatus`` on ``participant-leave``: the call is over when it
@@ -404,6 +409,13 @@ def test_a_participant_leaving_says_its_own_calls_status(reason: str, status: st
     assert form["ParticipantCallStatus"] == status and form["ReasonParticipantLeft"] == reason
     start = RoomEvent("conference-start", 1, 1_700_000_000.0)
     assert "ParticipantCallStatus" not in status_form(start, "CF1", "room", "AC1")
+
+
+def test_the_rooms_end_is_one_of_twilios_reasons_for_the_others_leaving() -> None:
+    assert ended_reason("conference-ended-via-api") == "conference_ended_via_api"
+    for end in ("participant-with-end-conference-on-exit-left",
+                "participant-with-end-conference-on-exit-kicked"):  # fmt: skip
+        assert ended_reason(end) == "moderator_ended_conference"
 
 
 def test_the_end_says_why_in_words_too() -> None:
@@ -436,7 +448,7 @@ async def test_the_app_mutes_and_removes_a_participant_whose_twiml_goes_on(
     mute, left = posted(app, "/status")
     assert (mute["StatusCallbackEvent"], mute["Muted"]) == ("participant-mute", "true")
     assert left["StatusCallbackEvent"] == "participant-leave"
-    assert left["ReasonParticipantLeft"] == "participant_kicked"
+    assert left["ReasonParticipantLeft"] == "participant_updated_via_api"
     assert left["ParticipantCallStatus"] == "in-progress"
     for agent, _, ticker in (a, b):
         await ticker.stop()

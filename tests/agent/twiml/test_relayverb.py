@@ -49,6 +49,16 @@ async def test_what_is_not_followed_is_named() -> None:
     assert session.who.session_id.startswith("VX") and session.who.call_sid == "CA" + "2" * 32
 
 
+async def test_application_reconnect_is_named_with_what_happens_instead() -> None:
+    relay = ConversationRelay("wss://a/r", ignored=("applicationReconnect",))
+    async with aiohttp.ClientSession() as http:
+        _, notes = relay_session(relay, "wss://a/r", FakeCall(), "CA1", services(), http)
+    assert notes == [
+        "applicationReconnect= (not followed: a socket that breaks ends the session (the "
+        "fallback); Twilio reconnects to the app and replays the events it kept meanwhile)"
+    ]
+
+
 async def test_the_languages_own_setup_hints_and_the_spoken_language() -> None:
     """``<Language>`` nouns' voices for their languages, the verb's for its own; ``hints``
     as key terms; the session for the transcription language made for it."""

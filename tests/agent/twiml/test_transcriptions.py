@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import cast
 
 from twilio.twiml.voice_response import Start, Stop, VoiceResponse
 
+from sipgw.agent.stt.base import SpeechToText, SttConnectError
+from sipgw.agent.twiml.transcriptions import LiveTranscription, stability
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.twilio.transcriptiontwiml import Transcription, TranscriptionEvents
 from tests.agent.parts import ScriptedTts, speech_frames, wait_for
 from tests.agent.twiml.test_gather import (
     Caller,
@@ -65,8 +69,10 @@ async def test_the_callers_words_are_posted_in_order_then_the_stop(
     assert len(finals) == 1 and finals[0]["Track"] == "inbound_track"
     data = json.loads(finals[0]["TranscriptionData"])
     assert data["transcript"] == "I want to pay my d*** bill."  # profanityFilter's default
-    assert 0.0 < data["confidence"] <= 1.0
-    assert any(c["Final"] == "false" for c in content)  # partialResults
+    # partialResults: Stability on each, no confidence (Twilio's page's rule)
+    assert "confidence" not in data and finals[0]["Stability"] == "1.0"
+    partials = [c for c in content if c["Final"] == "false"]
+    assert partials and all(0.0 <= float(c["Stability"]) <= 1.0 for c in partials)
     assert events[0].params["Name"] == "notes"
     assert len(stt.sessions) == 1  # one track, one session
     stopped = [x for x in agent.record.lines if x["type"] == "twiml_transcription_stopped"]
@@ -91,6 +97,11 @@ async def test_both_tracks_open_two_sessions_and_the_call_end_stops_them(
     assert len(stt.sessions) == 2
     ignored = [x["value"] for x in agent.record.lines if x["type"] == "twiml_transcription_ignored"]
     assert any("speechModel" in str(v) for v in ignored)
+    contents = [e.params for e in posted(app, "/events")
+                if e.params["TranscriptionEvent"] == "transcription-content"]  # fmt: skip
+    for content in contents:  # no partialResults: a confidence, no Stability
+        assert "Stability" not in content
+        assert 0.0 <= json.loads(content["TranscriptionData"])["confidence"] <= 1.0
 
 
 async def test_without_a_speech_to_text_it_is_refused_with_an_error_event(
@@ -131,3 +142,35 @@ async def test_a_stop_mid_sentence_posts_the_words_so_far_before_stopped(
     assert kinds == ["transcription-started", "transcription-content", "transcription-stopped"]
     content = posted(app, "/events")[1].params
     assert json.loads(content["TranscriptionData"])["transcript"] == "I was saying that"
+
+
+def test_a_partials_stability_is_the_share_of_its_words_already_heard_in_place() -> None:
+    assert stability(["I", "want"], []) == 0.0
+    assert stability(["I", "want", "to"], ["I", "want"]) == 2 / 3
+    assert stability(["I", "won't", "to"], ["I", "want", "to"]) == 2 / 3
+    assert stability([], ["I"]) == 0.0
+
+
+class _Unreachable:
+    """A speech-to-text whose session cannot be opened."""
+
+    closed = False
+
+    async def connect(self) -> None:
+        raise SttConnectError("HTTP 503")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_speech_to_text_that_cannot_be_opened_posts_provider_unavailable() -> None:
+    forms: list[dict[str, str]] = []
+    noun = Transcription(track="inbound_track", status_callback_url="/events")
+    live = LiveTranscription(noun, TranscriptionEvents(noun, "AC1", "CA1", "GT1"),
+                             forms.append, "call-1")  # fmt: skip
+    stt = _Unreachable()
+    assert not await live.start(lambda: cast(SpeechToText, stt))
+    assert stt.closed and live.stopped
+    (error,) = forms
+    assert error["TranscriptionEvent"] == "transcription-error"
+    assert error["TranscriptionErrorCode"] == "32655" and "HTTP 503" in error["TranscriptionError"]

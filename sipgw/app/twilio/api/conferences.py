@@ -156,15 +156,23 @@ def participant_resource(seat: Seat, account_sid: str) -> dict[str, Any]:
     }
 
 
+_CONFERENCE_EVENTS_DEFAULT = "start end"
+"""``ConferenceStatusCallbackEvent``'s default (the Participant create's, in the Twilio SDK's
+docstring: "Defaults to `start end`")."""
+
+
 def participant_twiml(name: str, form: dict[str, list[str]]) -> str:
     """The TwiML a created participant's call runs: ``<Dial><Conference>`` of room ``name``
     with the create's attributes (:data:`_ATTRIBUTES`; ``ConferenceStatusCallbackEvent``
-    values joined by spaces), then ``<Hangup/>``."""
+    values joined by spaces, ``start end`` by default with a ``ConferenceStatusCallback``,
+    as the Participant resource's create has it), then ``<Hangup/>``."""
     attributes = "".join(
         f" {attribute}={quoteattr(form[field][-1])}"
         for field, attribute in _ATTRIBUTES.items() if form.get(field)
     )  # fmt: skip
     events = " ".join(form.get("ConferenceStatusCallbackEvent", []))
+    if not events and form.get("ConferenceStatusCallback"):
+        events = _CONFERENCE_EVENTS_DEFAULT
     if events:
         attributes += f" statusCallbackEvent={quoteattr(events)}"
     return (f"<Response><Dial><Conference{attributes}>{escape(name)}</Conference></Dial>"

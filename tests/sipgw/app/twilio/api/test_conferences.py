@@ -131,7 +131,7 @@ async def test_a_participant_is_muted_held_and_removed(tmp_path: Path) -> None:
         ("participant-unhold", "b@x", ""),
         ("participant-modify", "a@x", ""),
         ("participant-modify", "a@x", ""),
-        ("participant-leave", "a@x", "participant_kicked"),
+        ("participant-leave", "a@x", "participant_updated_via_api"),
     ]
 
 
@@ -168,6 +168,12 @@ def test_a_created_participants_twiml_joins_the_room_with_its_attributes() -> No
     assert conf.status_callback == "https://app.example/conf?a=1&b=2"
     assert conf.status_callback_events == frozenset({"join", "leave"})
     assert conf.coach == "CA" + "7" * 32
+    plain = {"ConferenceStatusCallback": ["https://app.example/conf"]}
+    (dial, _) = parse_twiml(participant_twiml("sales", plain))
+    assert isinstance(dial, DialConference)  # no events named: the create's default
+    assert dial.conference.status_callback_events == frozenset({"start", "end"})
+    (dial, _) = parse_twiml(participant_twiml("sales", {}))
+    assert isinstance(dial, DialConference) and not dial.conference.status_callback_events
 
 
 async def test_a_participant_is_dialed_into_a_room(tmp_path: Path) -> None:
