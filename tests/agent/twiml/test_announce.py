@@ -46,8 +46,10 @@ class Fakes:
         return b"\x02" * 160
 
     def audio(self) -> AnnouncementAudio:
-        return AnnouncementAudio(self.fetch, self.speech, self.audio_file,
-                                 lambda kind, **f: self.notes.append({"kind": kind, **f}), "c1")  # fmt: skip
+        return AnnouncementAudio(self.fetch, self.speech, self.audio_file, self.note, "c1")
+
+    def note(self, kind: str, **fields: object) -> None:
+        self.notes.append({"kind": kind, **fields})
 
 
 async def test_an_announcement_is_its_documents_audio_in_order_redirects_followed() -> None:
