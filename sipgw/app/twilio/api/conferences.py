@@ -5,22 +5,29 @@ and error JSON), an app's Twilio client reads and changes the rooms the calls of
 gateway process are in (:mod:`sipgw.app.conferences`):
 
 - ``GET .../Conferences.json`` (``FriendlyName``, ``Status``: ``init``, ``in-progress``,
-  ``completed``): the rooms, the open ones then the last ended ones, newest first; one page.
+  ``completed``): the rooms, the open ones then the last ended ones, newest first; paged
+  (:func:`_page`: ``PageSize``, ``Page``, ``PageToken``, as the SDK's ``Page`` reads them).
 - ``GET .../Conferences/{Sid}.json``: one room. ``POST`` with ``Status=completed`` ends it
-  (:meth:`~sipgw.agent.conferences.ConferenceRoom.end`: ``conference-ended-via-api``).
+  (:meth:`~sipgw.agent.conferences.ConferenceRoom.end`: ``conference-ended-via-api``);
+  with ``AnnounceUrl`` (``AnnounceMethod``) announces that to the started room
+  (:meth:`~sipgw.agent.conferences.ConferenceRoom.announce`: a participant's agent makes
+  the audio, ``announcement-end`` once heard).
 - ``GET .../Conferences/{Sid}/Participants.json`` (``Muted``, ``Hold``, ``Coaching``):
-  its participants, in the order they joined.
+  its participants, in the order they joined; paged likewise.
 - ``GET .../Participants/{CallSid}.json`` (the participant's ``CallSid`` or its label):
   one participant. ``POST`` with ``Muted`` and/or ``Hold`` (``true``/``false``) mutes or
-  holds it (held: nobody hears it, it hears silence); ``Coaching=true`` with
-  ``CallSidToCoach`` (a participant of the room) makes it that one's coach (heard by it
-  only), ``Coaching=false`` heard by all again (``participant-modify``); ``DELETE``
-  removes it from the room (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on
-  after the ``<Dial>``): 204.
+  holds it (held: nobody hears it, it hears its ``HoldUrl``, ``HoldMethod``, or silence);
+  ``AnnounceUrl`` is announced to it alone; ``Coaching=true`` with ``CallSidToCoach`` (a
+  participant of the room) makes it that one's coach (heard by it only),
+  ``Coaching=false`` heard by all again, ``EndConferenceOnExit``/``BeepOnExit`` change its
+  exit rules (``participant-modify``); ``DELETE`` removes it from the room
+  (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``): 204.
 - ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
   ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
   ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
-  ``Coaching`` and ``CallSidToCoach`` (``coach``),
+  ``ConferenceRecord``, ``ConferenceTrim``, ``ConferenceRecordingStatusCallback`` and its
+  method and events, ``Coaching`` and ``CallSidToCoach`` (``coach``), ``TimeLimit``,
+  ``EarlyMedia`` (checked, not followed: nothing of the call is heard before it answers),
   ``StatusCallback`` and its events, ``Timeout``): a new call placed as the Calls
   resource's create places one (the same placer, the outbound rules and dial allow-list),
   whose TwiML is ``<Dial><Conference>`` of that room with those attributes
@@ -28,11 +35,11 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   ``queued``; the call's own resource is the Calls resource's.
 
 Each change is the room's event (``participant-mute``/``-unmute``, ``-hold``/``-unhold``,
-``participant-modify``, ``participant-leave``, ``conference-end``), posted to the
-participants' conference ``statusCallback`` as the room's own events are
+``participant-modify``, ``participant-leave``, ``conference-end``, ``announcement-end``),
+posted to the participants' conference ``statusCallback`` as the room's own events are
 (:mod:`sipgw.agent.twiml.conference`).
-Parameters Twilio has and this subset does not (``HoldUrl``, ``AnnounceUrl``,
-``BeepOnExit``...) are refused by name (422, 20422).
+Parameters Twilio has and this subset does not (``WaitUrl`` on an update, ``Region``,
+``Record``...) are refused by name (422, 20422).
 
 A room lives in one gateway process and is not in the cluster's shared table: another
 gateway (or worker) does not know its ``ConferenceSid`` and answers 404, where the Call
