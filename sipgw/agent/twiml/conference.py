@@ -363,6 +363,9 @@ class ConferenceDial:
         except AnnouncementFailed:
             room.announced(announcement, self.clock(), failed=True)
             return
+        except asyncio.CancelledError:  # this participant left first: the room is told
+            room.announced(announcement, self.clock(), failed=True)
+            raise
         self.note("conference_announcement", conference_sid=room.sid, url=announcement.url[:200],
                   to=announcement.to, seconds=round(len(audio) / 8000, 2))  # fmt: skip
         room.play(announcement, audio, lambda: room.announced(announcement, self.clock()))
