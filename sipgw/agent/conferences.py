@@ -29,7 +29,16 @@ conference keeps (Twilio's ``<Conference>``'s):
   only, and hears the room as everybody does (the mixer's whisper).
 - A muted participant (joined ``muted``, or :meth:`Seat.set_muted`) is heard by nobody;
   nor is a held one (:meth:`Seat.set_held`: its phone put the call on hold, and what it
-  sends meanwhile is its hold music, kept out of the room; it hears silence meanwhile).
+  sends meanwhile is its hold music, kept out of the room; or the app held it). A held
+  participant does not hear the room: it hears silence, or the hold music the app gave
+  (``music``: a URL its :class:`SeatPlayer` plays to it alone, :meth:`ConferenceRoom.tell`).
+- The app may announce something (:class:`Announcement`: a URL of audio or TwiML) to the
+  whole started room or to one participant (:meth:`ConferenceRoom.announce`): a
+  participant's :class:`SeatPlayer` (the one concerned, or the room's first that has one)
+  turns it into audio and hands it back (:meth:`ConferenceRoom.play`): mixed over the
+  room's audio, heard by everybody (a held participant excepted) or by that participant
+  alone; once its last frame was heard (:meth:`ConferenceRoom.announced`), or it failed,
+  the room's ``announcement-end`` (``announcement-fail``) event.
 - The app may end the room (:meth:`ConferenceRoom.end`: ``conference-ended-via-api``)
   or remove one participant (:meth:`Seat.kick`: it leaves with
   ``participant_updated_via_api``, Twilio's reason for a participant the API took out; the
@@ -38,7 +47,7 @@ conference keeps (Twilio's ``<Conference>``'s):
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
 ``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``, ``-modify``: a
-coaching change), numbered in order
+coaching or exit rule change, ``announcement-end``, ``-fail``), numbered in order
 (``sequence``), handed to every participant's listener (the room's start and end are
 what wakes a waiting participant). Participants that subscribed to the same place (the
 ``subscription`` they joined with: a status callback's URL and method) report each event
@@ -56,19 +65,22 @@ Nothing here reads a clock or does I/O: ``now`` (Unix seconds) is passed in.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from sipgw.media import g711
 from sipgw.media.bridge import room_rate
-from sipgw.media.codecs.base import AudioFormat
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
+from sipgw.media.codecs.convert import Reformat
 from sipgw.media.conference import ConferenceMixer
 from sipgw.media.halfband import Decimator
 
 __all__ = [
     "BEEP_FRAMES",
     "KICKED",
+    "Announcement",
+    "SeatPlayer",
     "beep_frames",
     "ConferenceRoom",
     "ConferenceRooms",
@@ -92,6 +104,8 @@ EventKind = Literal[
     "participant-hold",
     "participant-unhold",
     "participant-modify",
+    "announcement-end",
+    "announcement-fail",
 ]
 
 
@@ -225,6 +239,32 @@ class RoomEvent:
     the recording starting, for one listener to report ``in-progress``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What the app asked to be announced: the URL of its audio (an audio file, or TwiML of
+    ``<Play>``, ``<Say>``, ``<Pause>``, ``<Redirect>``) and the method it is fetched with."""
+
+    url: str
+    method: str = "POST"
+    to: str = ""
+    """The participant (its call's id) it is for; "": the whole room."""
+
+
+class SeatPlayer(Protocol):
+    """What turns a URL into audio for the room (the participant's agent, which can fetch
+    and speak): each call returns at once, the work goes on in the background."""
+
+    def announce(self, announcement: Announcement) -> None:
+        """Make ``announcement``'s audio and hand it to :meth:`ConferenceRoom.play` (or tell
+        :meth:`ConferenceRoom.announced` it failed)."""
+        ...
+
+    def hold_music(self, music: tuple[str, str] | None) -> None:
+        """Play (url, method) to this participant alone, round after round, through
+        :meth:`ConferenceRoom.tell` (None: stop)."""
+        ...
+
+
 Listener = Callable[[RoomEvent, bool], None]
 """A participant's ear for the room's events: each event reaches every participant in the
 room (and the one leaving), the flag saying whether it is this one's to report (see the
@@ -250,6 +290,10 @@ class Seat:
         self.muted = rules.muted
         self.held = False
         self.left = False
+        self.player: SeatPlayer | None = None
+        """Plays announcements and hold music (the participant's agent); None: it cannot."""
+        self.hold_music: tuple[str, str] | None = None
+        """The held participant's music (url, method); None: silence."""
 
     @property
     def started(self) -> bool:
@@ -268,9 +312,8 @@ class Seat:
 
     def pop(self) -> bytes | None:
         """The 20 ms the participant hears (None: silence, or the room has not started)."""
-        if self.started and not self.left:
-            heard = self.room.mixer.pop(self.who)
-            return None if self.held else heard
+        if self.started and not self.left:  # held: deaf to the room, its music told it
+            return self.room.mixer.pop(self.who)
         return None
 
     def set_muted(self, muted: bool, now: float) -> None:
@@ -281,9 +324,16 @@ class Seat:
         """The participant now coaches ``coaching`` (a call's id; "": it coaches nobody)."""
         self.room.set_coaching(self, coaching, now)
 
-    def set_held(self, held: bool, now: float) -> None:
-        """The participant's call was put on hold (or resumed): not heard while held."""
-        self.room.set_held(self, held, now)
+    def set_held(self, held: bool, now: float, music: tuple[str, str] | None = None) -> None:
+        """The participant's call was put on hold (or resumed): not heard while held, and
+        hearing ``music`` (url, method; None: silence) instead of the room."""
+        self.room.set_held(self, held, now, music)
+
+    def set_exit_rules(self, end_on_exit: bool | None, beep_on_exit: bool | None,
+                       now: float) -> None:  # fmt: skip
+        """Whether its leaving ends the room, and beeps (None: unchanged):
+        ``participant-modify`` when either changed."""
+        self.room.set_exit_rules(self, end_on_exit, beep_on_exit, now)
 
     def leave(self, reason: str, now: float) -> None:
         """The participant leaves (its call hung up, ``hangupOnStar``, ``timeLimit``...)."""
@@ -408,15 +458,109 @@ class ConferenceRoom:
         self.mixer.set_coaching(seat.who, coaching or None)
         self._event(_seat_event("participant-modify", seat, now), [])
 
-    def set_held(self, seat: Seat, held: bool, now: float) -> None:
-        """Hold (or resume) ``seat``: a held participant is heard by nobody."""
-        if seat.left or seat.held == held:
+    def set_held(
+        self, seat: Seat, held: bool, now: float, music: tuple[str, str] | None = None
+    ) -> None:
+        """Hold (or resume) ``seat``: a held participant is heard by nobody and hears only
+        ``music`` (its player plays it; None: silence). Held again with other music: the
+        music changes, no event."""
+        if seat.left:
+            return
+        new_music = music if held else None
+        if seat.held == held:
+            if held and new_music != seat.hold_music:
+                seat.hold_music = new_music
+                self._play_hold(seat)
             return
         seat.held = held
+        seat.hold_music = new_music
         seat.updated = now
         self.mixer.set_muted(seat.who, seat.muted or held)
+        self.mixer.set_deaf(seat.who, held)
+        self._play_hold(seat)
         kind: EventKind = "participant-hold" if held else "participant-unhold"
         self._event(_seat_event(kind, seat, now), [])
+
+    def _play_hold(self, seat: Seat) -> None:
+        """``seat``'s hold music (re)started, or stopped (what it was told dropped)."""
+        self.mixer.untell(seat.who)
+        if seat.player is not None:
+            seat.player.hold_music(seat.hold_music)
+
+    def set_exit_rules(
+        self, seat: Seat, end_on_exit: bool | None, beep_on_exit: bool | None, now: float
+    ) -> None:
+        """``seat``'s ``end_on_exit`` and ``beep_on_exit`` (None: unchanged):
+        ``participant-modify`` when either changed."""
+        rules = seat.rules
+        changed = dataclasses.replace(
+            rules,
+            end_on_exit=rules.end_on_exit if end_on_exit is None else end_on_exit,
+            beep_on_exit=rules.beep_on_exit if beep_on_exit is None else beep_on_exit,
+        )
+        if seat.left or changed == rules:
+            return
+        seat.rules = changed
+        seat.updated = now
+        self._event(_seat_event("participant-modify", seat, now), [])
+
+    # -- announcements and hold music
+
+    def announce(self, announcement: Announcement) -> bool:
+        """Have ``announcement`` played (see the module docstring): False when nobody can
+        (the room has not started or is over, the participant is not in it, or has no
+        player)."""
+        if not self.started or self.over:
+            return False
+        if announcement.to:
+            players = [s.player for s in self.seats if s.who == announcement.to]
+        else:
+            players = [s.player for s in self.seats]
+        player = next((p for p in players if p is not None), None)
+        if player is None:
+            return False
+        player.announce(announcement)
+        return True
+
+    def play(self, announcement: Announcement, ulaw: bytes, done: Callable[[], None]) -> None:
+        """``announcement``'s audio (8 kHz μ-law) into the mix, heard by everybody or by the
+        participant it is for; ``done`` once its last frame was mixed (not if that
+        participant left first, nor if the room ended)."""
+        if self.over:
+            return
+        frames = self._frames(ulaw)
+        if not announcement.to:
+            self.mixer.announce(frames, done=done)
+        elif announcement.to in self.mixer:
+            self.mixer.tell(announcement.to, frames, done)
+
+    def tell(self, who: str, ulaw: bytes) -> None:
+        """8 kHz μ-law audio that participant ``who`` alone hears (its hold music), after
+        what it was told before (:meth:`told`: how much is still to come)."""
+        if who in self.mixer and not self.over:
+            self.mixer.tell(who, self._frames(ulaw))
+
+    def told(self, who: str) -> int:
+        """Frames (20 ms each) ``who`` was told and has not heard yet."""
+        return self.mixer.pending(who)
+
+    def _frames(self, ulaw: bytes) -> Iterator[bytes]:
+        """8 kHz μ-law as linear 20 ms frames at the mix's rate."""
+        mix = AudioFormat("pcm_s16le", self.mixer.rate)
+        size = mix.frame_bytes
+        pcm = Reformat(ULAW_8K, mix).convert(ulaw + b"\xff" * (-len(ulaw) % 160))
+        return (pcm[i : i + size] for i in range(0, len(pcm), size))
+
+    def announced(self, announcement: Announcement, now: float, failed: bool = False) -> None:
+        """``announcement`` was heard (or ``failed``): ``announcement-end`` (``-fail``),
+        naming its participant when it was for one."""
+        if self.over:
+            return
+        kind: EventKind = "announcement-fail" if failed else "announcement-end"
+        seat = next((s for s in self.seats if s.who == announcement.to), None)
+        if announcement.to and seat is None:
+            return
+        self._event(_seat_event(kind, seat, now) if seat else RoomEvent(kind, 0, now), [])
 
     def leave(self, seat: Seat, reason: str, now: float, kicked: bool = False) -> None:
         """``seat`` leaves (``kicked``: the app removed it); the room ends with the last

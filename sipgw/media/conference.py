@@ -29,7 +29,11 @@ A round, for N participants:
   is added to the coached participant's mix only (a whisper), and it hears the total as
   everybody does; a coach whose participant is not in the room is heard by nobody;
 - a muted participant contributes nothing (and still hears the others); an announcement
-  (:meth:`ConferenceMixer.announce`: a beep) is added to the total, heard by everybody;
+  (:meth:`ConferenceMixer.announce`: a beep, the app's announcement) is added to the total,
+  heard by everybody; what is told one participant (:meth:`ConferenceMixer.tell`: an
+  announcement to it, its hold music) is added to its mix only, not to the total nor the
+  tap; a deaf participant (:meth:`ConferenceMixer.set_deaf`: held) hears only that;
+- an announcement's or a telling's ``done`` is called once its last frame was mixed;
 - a listener hearing nothing at all (nobody else spoke) gets None: silence;
 - a :attr:`ConferenceMixer.tap` (a recording) gets the whole mix, saturated likewise.
 
@@ -71,6 +75,12 @@ _DOWN: Final = 2.0**-HEADROOM
 _UP: Final = float(2**HEADROOM)
 
 
+Done = Callable[[], None]
+"""Called once an announcement's (or a telling's) last frame was mixed."""
+_Announced = tuple[bytes, Hashable | None, Done | None]
+"""A frame to announce: linear at the mix's rate, who is spared it, and ``done`` on the last."""
+
+
 @dataclass(slots=True)
 class _Seat:
     format: AudioFormat
@@ -79,7 +89,11 @@ class _Seat:
     down: Decimator | None = None
     """A 16 kHz mix to this 8 kHz participant: low-passed first (``from_mix`` is 8 kHz on)."""
     muted: bool = False
+    deaf: bool = False
+    """Hears only what it is told (:meth:`ConferenceMixer.tell`), not the room."""
     coaching: Hashable | None = None
+    told: deque[_Announced] = field(default_factory=deque)
+    """Frames for it alone, linear at the mix's rate."""
     inbox: deque[bytes | None] = field(default_factory=deque)
     outbox: deque[bytes | None] = field(default_factory=deque)
 
@@ -105,7 +119,7 @@ class ConferenceMixer:
         self._format = AudioFormat("pcm_s16le", rate)
         self._silence = bytes(self._format.frame_bytes * 2)
         self._seats: dict[Hashable, _Seat] = {}
-        self._announce: deque[tuple[bytes, Hashable | None]] = deque()
+        self._announce: deque[_Announced] = deque()
         self.depth = depth
         self.rounds = 0
         self.dropped = 0
@@ -153,8 +167,10 @@ class ConferenceMixer:
         for seat in self._seats.values():
             seat.to_mix, seat.from_mix, seat.down = self._converters(seat.format)
         if self._announce:
-            convert = Reformat(old, self._format)
-            self._announce = deque((convert.convert(f), skip) for f, skip in self._announce)
+            self._announce = _resampled(self._announce, old, self._format)
+        for seat in self._seats.values():
+            if seat.told:
+                seat.told = _resampled(seat.told, old, self._format)
 
     def set_format(self, who: Hashable, format: AudioFormat) -> None:  # noqa: A002
         """``who``'s frames are in ``format`` from now on (those it pushed before, not mixed
@@ -185,6 +201,10 @@ class ConferenceMixer:
     def set_coaching(self, who: Hashable, coaching: Hashable | None) -> None:
         """``who`` now coaches ``coaching`` (heard by it only); None: heard by everybody."""
         self._seats[who].coaching = coaching
+
+    def set_deaf(self, who: Hashable, deaf: bool) -> None:
+        """``who`` hears only what it is told (its hold music), not the room; or the room again."""
+        self._seats[who].deaf = deaf
 
     def muted(self, who: Hashable) -> bool:
         """Whether ``who`` is muted."""
@@ -218,10 +238,32 @@ class ConferenceMixer:
             self.mix()
         return seat.outbox.popleft() if seat.outbox else None
 
-    def announce(self, frames: Iterable[bytes], skip: Hashable | None = None) -> None:
-        """Linear frames at the mix's rate (a beep) that every participant but ``skip``
-        hears, one a round."""
-        self._announce.extend((frame, skip) for frame in frames)
+    def announce(
+        self, frames: Iterable[bytes], skip: Hashable | None = None, done: Done | None = None
+    ) -> None:
+        """Linear frames at the mix's rate (a beep, an announcement) that every participant
+        but ``skip`` hears, one a round (after those announced before); ``done`` once the
+        last was mixed."""
+        _queue(self._announce, frames, skip, done)
+
+    def tell(self, who: Hashable, frames: Iterable[bytes], done: Done | None = None) -> None:
+        """Linear frames at the mix's rate that ``who`` alone hears, one a round (after those
+        told it before), over the room's mix (or instead of it: :meth:`set_deaf`); ``done``
+        once the last was mixed (not if it leaves or is :meth:`untold` first)."""
+        _queue(self._seats[who].told, frames, None, done)
+
+    def untell(self, who: Hashable) -> None:
+        """Drop what ``who`` was told and has not heard yet (their ``done`` not called)."""
+        seat = self._seats.get(who)
+        if seat is not None:
+            seat.told.clear()
+
+    def pending(self, who: Hashable | None = None) -> int:
+        """Frames still to be announced (``who`` None), or told ``who``."""
+        if who is None:
+            return len(self._announce)
+        seat = self._seats.get(who)
+        return len(seat.told) if seat is not None else 0
 
     def mix(self) -> None:
         """One round: a frame from every participant, a frame to every participant."""
@@ -243,8 +285,11 @@ class ConferenceMixer:
                 else:
                     total = wide if total is None else audioop.add(total, wide, 4)
             owns.append((seat, wide))
+        finished: list[Done] = []
         if self._announce:
-            frame, skip = self._announce.popleft()
+            frame, skip, done = self._announce.popleft()
+            if done is not None:
+                finished.append(done)
             wide = self._widen(frame)
             total = wide if total is None else audioop.add(total, wide, 4)
             skipped = self._seats.get(skip) if skip is not None else None
@@ -261,6 +306,14 @@ class ConferenceMixer:
             whisper = whispers.get(id(seat))
             if whisper is not None:
                 rest = whisper if rest is None else audioop.add(rest, whisper, 4)
+            if seat.deaf:
+                rest = None
+            if seat.told:
+                frame, _, done = seat.told.popleft()
+                if done is not None:
+                    finished.append(done)
+                wide = self._widen(frame)
+                rest = wide if rest is None else audioop.add(rest, wide, 4)
             if rest is not None:
                 pcm = audioop.lin2lin(audioop.mul(rest, 4, _UP), 4, 2)  # saturated to 16 bits
                 if seat.down is not None:
@@ -270,9 +323,29 @@ class ConferenceMixer:
                 seat.outbox.popleft()
                 self.dropped += 1
             seat.outbox.append(heard)
+        for done in finished:
+            done()
 
     def _widen(self, pcm: bytes) -> bytes:
         """16-bit samples as 32-bit ones with :data:`HEADROOM` bits above them."""
         if len(pcm) * 2 != len(self._silence):  # a short or long frame: padded or cut
             pcm = (pcm + self._silence)[: len(self._silence) // 2]
         return audioop.mul(audioop.lin2lin(pcm, 2, 4), 4, _DOWN)
+
+
+def _queue(
+    queue: deque[_Announced], frames: Iterable[bytes], skip: Hashable | None, done: Done | None
+) -> None:
+    """``frames`` at the end of ``queue``, ``done`` with the last (or at once: none)."""
+    listed = list(frames)
+    if not listed:
+        if done is not None:
+            done()
+        return
+    queue.extend((frame, skip, None) for frame in listed[:-1])
+    queue.append((listed[-1], skip, done))
+
+
+def _resampled(queue: deque[_Announced], old: AudioFormat, new: AudioFormat) -> deque[_Announced]:
+    convert = Reformat(old, new)
+    return deque((convert.convert(frame), skip, done) for frame, skip, done in queue)

@@ -1,5 +1,6 @@
 """Conference rooms (agent/conferences.py): when a room starts and ends, who is full, the
-beeps, mute, and the events numbered and reported once per subscription."""
+beeps, mute, hold and its music, announcements, and the events numbered and reported once
+per subscription."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import struct
 import pytest
 
 from sipgw.agent.conferences import (
+    Announcement,
     ConferenceRoom,
     Listener,
     RoomClosed,
@@ -305,3 +307,110 @@ def test_the_app_removing_a_participant_or_ending_the_room_says_so() -> None:
     r2.end(NOW)  # once
     assert [e.kind for e in ears2.got["a"]] == ["participant-join", "conference-end"]
     assert r2.end_reason == "conference-ended-via-api" and over2 == [r2] and r2.over
+
+
+class Player:
+    """A seat's player as the agent is one: what the room asked of it."""
+
+    def __init__(self) -> None:
+        self.announcements: list[Announcement] = []
+        self.music: list[tuple[str, str] | None] = []
+
+    def announce(self, announcement: Announcement) -> None:
+        self.announcements.append(announcement)
+
+    def hold_music(self, music: tuple[str, str] | None) -> None:
+        self.music.append(music)
+
+
+def ulaw_tone(hz: float, seconds: float) -> bytes:
+    n = round(8000 * seconds)
+    pcm = struct.pack(f"<{n}h", *(round(8000 * math.sin(2 * math.pi * hz * i / 8000))
+                                  for i in range(n)))  # fmt: skip
+    return g711.linear_to_ulaw(pcm)
+
+
+def hears(seat: Seat, hz: float) -> bool:
+    frame = seat.pop()
+    return frame is not None and level(g711.ulaw_to_linear(frame), hz) > 2000
+
+
+def test_held_with_music_the_participant_hears_its_music_not_the_room() -> None:
+    r, ears, _ = room()
+    a, b = join(r, ears, "a", beep_on_enter=False), join(r, ears, "b", beep_on_enter=False)
+    a.player = player = Player()
+    assert a.pop() is None and b.pop() is None  # the silence of their first tick
+    b.push(ulaw_tone(700, 0.02))
+    assert hears(a, 700)
+    b.pop()
+    a.set_held(True, NOW, ("https://app.example/hold", "GET"))
+    assert player.music == [("https://app.example/hold", "GET")]
+    assert r.mixer.muted("a") and ears.reported[-1][1].kind == "participant-hold"
+    r.tell("a", ulaw_tone(1500, 0.1))
+    assert r.told("a") == 5 and r.told("b") == 0
+    b.push(ulaw_tone(700, 0.02))
+    a.push(ulaw_tone(400, 0.02))
+    b_heard = b.pop()
+    assert hears(a, 1500)
+    b.push(ulaw_tone(700, 0.02))
+    assert not hears(a, 700)  # the room is not heard while held
+    assert b_heard is None or level(g711.ulaw_to_linear(b_heard), 400) < 400
+    sequence = ears.reported[-1][1].sequence
+    a.set_held(True, NOW, ("https://app.example/other", "POST"))  # the music changes: no event
+    assert player.music[-1] == ("https://app.example/other", "POST")
+    assert ears.reported[-1][1].sequence == sequence and r.told("a") == 0
+    a.set_held(False, NOW)
+    assert player.music[-1] is None and ears.reported[-1][1].kind == "participant-unhold"
+    b.push(ulaw_tone(700, 0.02))
+    assert hears(a, 700)
+
+
+def test_an_announcement_goes_to_a_player_and_ends_with_an_event_once_heard() -> None:
+    r, ears, _ = room()
+    a = join(r, ears, "a", beep_on_enter=False)
+    lone = Announcement("https://app.example/say")
+    a.player = player = Player()
+    assert not r.announce(lone)  # not started: nobody to hear it
+    b = join(r, ears, "b", beep_on_enter=False)
+    assert r.announce(lone) and player.announcements == [lone]
+    to_b = Announcement("https://app.example/b", "GET", to="b")
+    assert not r.announce(to_b)  # b has no player
+    b.player = b_player = Player()
+    assert r.announce(to_b) and b_player.announcements == [to_b]
+    assert a.pop() is None and b.pop() is None  # the silence of their first tick
+    r.play(lone, ulaw_tone(1500, 0.04), lambda: r.announced(lone, NOW + 1))
+    r.play(to_b, ulaw_tone(1000, 0.02), lambda: r.announced(to_b, NOW + 2))
+    frames = [(a.pop(), b.pop()) for _ in range(3)]
+    a_heard = [f is not None and level(g711.ulaw_to_linear(f), 1500) > 2000 for f, _ in frames]
+    assert a_heard == [True, True, False]
+    assert [f is not None and level(g711.ulaw_to_linear(f), 1000) > 2000 for f, _ in frames] == [
+        False, False, False]  # fmt: skip
+    assert [g is not None and level(g711.ulaw_to_linear(g), 1000) > 2000 for _, g in frames] == [
+        True, False, False]  # fmt: skip
+    ends = [e for _, e in ears.reported if e.kind.startswith("announcement")]
+    assert [(e.kind, e.who, e.at) for e in ends] == [
+        ("announcement-end", "b", NOW + 2), ("announcement-end", "", NOW + 1),
+    ]  # fmt: skip
+    r.announced(lone, NOW + 3, failed=True)
+    assert ears.reported[-1][1].kind == "announcement-fail"
+    b.leave("participant_hung_up", NOW)
+    r.announced(to_b, NOW)  # b is gone: nobody to name
+    assert ears.reported[-1][1].kind == "participant-leave"
+
+
+def test_exit_rules_changed_are_a_modify_event_and_followed() -> None:
+    r, ears, over = room()
+    a, b = join(r, ears, "a", beep_on_enter=False), join(r, ears, "b", beep_on_enter=False)
+    join(r, ears, "c", beep_on_enter=False)
+    a.set_exit_rules(True, None, NOW)
+    assert a.rules.end_on_exit and a.rules.beep_on_exit
+    event = ears.reported[-1][1]
+    assert event.kind == "participant-modify" and event.end_on_exit
+    sequence = event.sequence
+    a.set_exit_rules(True, None, NOW)  # no change: no event
+    assert ears.reported[-1][1].sequence == sequence
+    b.set_exit_rules(None, False, NOW)
+    b.leave("participant_hung_up", NOW)
+    assert r.mixer.pending() == 0  # b left without a beep
+    a.leave("participant_hung_up", NOW)
+    assert over == [r] and r.end_reason == "participant-with-end-conference-on-exit-left"

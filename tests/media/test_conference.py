@@ -324,3 +324,56 @@ def test_an_announcement_queued_before_the_rate_changes_is_resampled() -> None:
         out.append(mixer.pop("x"))
     frame = out[-1]
     assert frame is not None and len(frame) == 640 and level(frame, 1000, 16000) > 6000
+
+
+def test_what_is_told_one_participant_is_heard_by_it_alone_then_done() -> None:
+    mixer = three()
+    done: list[int] = []
+    tick(mixer)  # b and c have pushed: a's next round has their voices
+    mixer.tell("a", [tone(1500)] * 2, lambda: done.append(mixer.rounds))
+    assert mixer.pending("a") == 2 and mixer.pending("b") == 0 and mixer.pending() == 0
+    taps: list[bytes | None] = []
+    mixer.tap = taps.append
+    for n in range(1, 4):
+        out = tick(mixer, n=n)
+        a, b = out["a"], out["b"]
+        assert a is not None and b is not None
+        told = level(g711.ulaw_to_linear(a), 1500) > 4000
+        assert told == (n < 3)  # over the room's talk: a still hears b and c
+        assert heard(a)["b"] and heard(a)["c"]
+        assert level(g711.ulaw_to_linear(b), 1500) < 400
+    assert done == [3] and mixer.pending("a") == 0
+    assert all(t is not None and level(t, 1500) < 400 for t in taps)  # not in the recording
+
+
+def test_a_deaf_participant_hears_only_what_it_is_told() -> None:
+    mixer = three()
+    tick(mixer)
+    assert heard(tick(mixer, n=1)["a"])["b"]
+    mixer.set_deaf("a", True)
+    assert tick(mixer, n=1)["a"] is None  # the others talk: not heard
+    mixer.tell("a", [tone(1500)])
+    a = tick(mixer, n=1)["a"]
+    assert a is not None and level(g711.ulaw_to_linear(a), 1500) > 4000
+    assert not any(heard(a).values())
+    mixer.tell("a", [tone(1500)] * 5, lambda: pytest.fail("an untold telling is not done"))
+    mixer.untell("a")
+    assert mixer.pending("a") == 0 and tick(mixer, n=2)["a"] is None
+    mixer.set_deaf("a", False)
+    assert heard(tick(mixer, n=3)["a"])["b"]
+
+
+def test_an_announcements_done_comes_after_its_last_frame_and_told_frames_are_resampled() -> None:
+    mixer = three()
+    done: list[int] = []
+    mixer.announce([tone(1500)] * 3, done=lambda: done.append(mixer.rounds))
+    mixer.announce([], done=lambda: done.append(-1))  # nothing to play: done at once
+    assert done == [-1] and mixer.pending() == 3
+    for n in range(4):
+        tick(mixer, n=n)
+    assert done == [-1, 3]
+    mixer.tell("a", [tone(1000)] * 2)
+    mixer.set_rate(16000)
+    assert mixer.pending("a") == 2
+    a = tick(mixer, n=5)["a"]
+    assert a is not None and level(g711.ulaw_to_linear(a), 1000) > 4000

@@ -74,6 +74,7 @@ from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.record import CallRecord
 from sipgw.agent.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.twiml.announce import AnnouncementAudio
 from sipgw.agent.twiml.answeredby import AnsweredByDetector, MachineDetection, machine_detection
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.conference import ConferenceDial
@@ -689,11 +690,17 @@ class TwimlAgent(Agent):
 
     async def _say(self, verb: Say) -> None:
         self.steps.append("say")
+        audio = await self._speech(verb)
+        if audio is not None:
+            await self._play_audio(audio)
+
+    async def _speech(self, verb: Say) -> bytes | None:
+        """``<Say>``'s audio (None: refused or failed, logged)."""
         if self.settings.tts is None:
             why = "no text-to-speech is configured (SIPGW_TWIML_TTS)"
             log.error("[%s] TwiML <Say> refused: %s", self.call.call_id, why)
             self._note("refused", verb="Say", why=why)
-            return
+            return None
         tts = self._voiced(verb)
         audio = bytearray()
         try:
@@ -710,11 +717,11 @@ class TwimlAgent(Agent):
         except TtsError as exc:
             log.error("[%s] TwiML <Say>: text-to-speech failed: %s", self.call.call_id, exc)
             self._note("say_failed", reason=str(exc))
-            return
+            return None
         finally:
             with contextlib.suppress(Exception):
                 await tts.close()
-        await self._play_audio(bytes(audio) * verb.loop)
+        return bytes(audio) * verb.loop
 
     def _voiced(self, verb: Say) -> TextToSpeech:
         """The text-to-speech for ``verb``: its voice and language where it takes them; what
@@ -735,6 +742,12 @@ class TwimlAgent(Agent):
 
     async def _play(self, verb: Play) -> None:
         self.steps.append("play")
+        audio = await self._play_file(verb)
+        if audio is not None:
+            await self._play_audio(audio)
+
+    async def _play_file(self, verb: Play) -> bytes | None:
+        """``<Play>``'s audio (None: it failed, logged)."""
         assert self._session is not None and self._program is not None
         try:
             url = absolute_url(self._program.url, verb.url)
@@ -746,8 +759,8 @@ class TwimlAgent(Agent):
         except (FetchFailed, AudioFileError, ValueError) as exc:
             log.error("[%s] TwiML <Play> %s: %s", self.call.call_id, verb.url[:200], exc)
             self._note("play_failed", url=verb.url[:200], reason=str(exc))
-            return
-        await self._play_audio(audio * verb.loop)
+            return None
+        return audio * verb.loop
 
     async def _play_audio(self, audio: bytes) -> None:
         audio += b"\xff" * (-len(audio) % FRAME_BYTES)
@@ -1462,6 +1475,8 @@ class TwimlAgent(Agent):
             self.settings.identity.account_sid, self._note, time.time,
             self._conference_recording(conf), self._conference_recorded,
             self._conference_recording_started, call, self._may_widen(),
+            AnnouncementAudio(self._conference_wait_document, self._speech, self._play_file,
+                              self._note, call.call_id),
         )  # fmt: skip
         self._conferencing = conferencing
         try:

@@ -35,6 +35,13 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
   it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
   participant to hear it start reports it ``in-progress`` (``recording_started``).
+- Given the agent's means of making audio (``announcements``,
+  :class:`~sipgw.agent.twiml.announce.AnnouncementAudio`), it is its seat's
+  :class:`~sipgw.agent.conferences.SeatPlayer`: an announcement the app asked for (to the
+  room, or to this participant) is made into audio in the background and handed to the
+  room, its end (or failure) the room's ``announcement-end`` (``-fail``) event; while the
+  app holds this participant with a ``HoldUrl``, that music plays to it alone, round after
+  round, until it is resumed or leaves.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from typing import Any, Final
 from sipgw.agent.base import CallControl
 from sipgw.agent.conferences import (
     KICKED,
+    Announcement,
     ConferenceRoom,
     ConferenceRooms,
     RoomClosed,
@@ -59,6 +67,7 @@ from sipgw.agent.conferences import (
     Seat,
     SeatRules,
 )
+from sipgw.agent.twiml.announce import AnnouncementAudio, AnnouncementFailed
 from sipgw.agent.twiml.dialformat import FollowsAgentFormat, WidenedBridge, seat_audio
 from sipgw.agent.twiml.dialrules import DialResult
 from sipgw.agent.twiml.webhook import call_sid_of
@@ -80,6 +89,8 @@ EVENT_WORDS: Final = {
     "participant-hold": "hold",
     "participant-unhold": "hold",
     "participant-modify": "modify",
+    "announcement-end": "announcement",
+    "announcement-fail": "announcement",
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
@@ -186,6 +197,8 @@ class ConferenceDial:
             it leaves that to another.
         call: the caller's call; with ``wideband``, a wideband one takes its seat in 16 kHz
             linear (see the module docstring); None, or not ``wideband``: 8 kHz μ-law.
+        announcements: the agent's means of making audio from a URL (announcements and
+            hold music); None: the room asks another participant, and a hold is silent.
     """
 
     def __init__(
@@ -203,6 +216,7 @@ class ConferenceDial:
         recording_started: Callable[[RoomRecording, ConferenceRoom], None] | None = None,
         call: CallControl | None = None,
         wideband: bool = False,
+        announcements: AnnouncementAudio | None = None,
     ) -> None:
         self.call_id = call_id
         self.verb = verb
@@ -227,6 +241,9 @@ class ConferenceDial:
         """The format the caller takes its seat in."""
         self.widened: WidenedBridge | None = None
         """The caller's agent switched to :attr:`audio` while the room mixes it."""
+        self.announcements = announcements
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._music: asyncio.Task[None] | None = None
 
     @property
     def conference(self) -> Conference:
@@ -264,6 +281,8 @@ class ConferenceDial:
         if seat is None:
             return DialResult("failed")
         self.seat = seat
+        if self.announcements is not None:
+            seat.player = self
         if seat.started:
             self._widen()
         loop = asyncio.get_running_loop()
@@ -326,6 +345,8 @@ class ConferenceDial:
     def leave(self, why: str) -> None:
         """Give up the seat now (the caller hung up: also when :meth:`run` is cancelled);
         the caller's agent back to its format."""
+        for task in self._tasks:
+            task.cancel()
         seat = self.seat
         if seat is not None and not seat.left:
             if why == "conference-ended":
@@ -342,6 +363,52 @@ class ConferenceDial:
         call = self.call
         if self.widened is None and self.audio != ULAW_8K and isinstance(call, FollowsAgentFormat):
             self.widened = WidenedBridge((call,), self.audio)
+
+    # -- announcements and hold music (the seat's SeatPlayer)
+
+    def announce(self, announcement: Announcement) -> None:
+        """Make ``announcement``'s audio and hand it to the room (in the background)."""
+        self._spawn(self._announce(announcement))
+
+    async def _announce(self, announcement: Announcement) -> None:
+        room, made = self.room, self.announcements
+        assert room is not None and made is not None
+        try:
+            audio = await made.announcement(announcement.url, announcement.method)
+        except AnnouncementFailed:
+            room.announced(announcement, self.clock(), failed=True)
+            return
+        except asyncio.CancelledError:  # this participant left first: the room is told
+            room.announced(announcement, self.clock(), failed=True)
+            raise
+        self.note("conference_announcement", conference_sid=room.sid, url=announcement.url[:200],
+                  to=announcement.to, seconds=round(len(audio) / 8000, 2))  # fmt: skip
+        room.play(announcement, audio, lambda: room.announced(announcement, self.clock()))
+
+    def hold_music(self, music: tuple[str, str] | None) -> None:
+        """Play ``music`` (url, method) to this participant alone, round after round (None:
+        stop)."""
+        task, self._music = self._music, None
+        if task is not None:
+            task.cancel()
+        room, seat, made = self.room, self.seat, self.announcements
+        if music is None or room is None or seat is None or seat.left or made is None:
+            return
+        who = seat.who
+        self._music = self._spawn(made.music(
+            *music, lambda audio: room.tell(who, audio), lambda: room.told(who) * 0.020,
+        ))  # fmt: skip
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("[%s] conference announcement: %r", self.call_id, task.exception())
 
     # -- the room's events
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.conferences import RoomEvent
+from sipgw.agent.conferences import Announcement, RoomEvent
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.conference import ended_reason, status_form
 from sipgw.agent.twiml.webhook import call_sid_of
@@ -90,7 +90,11 @@ def tone_of(name: str) -> Callable[[int], bytes]:
 
 def hears(ticker: Ticker, last: int = 10) -> dict[str, bool]:
     """Which tones the caller heard in its last ``last`` frames."""
-    frames = [f for _, f in ticker.played[-last:]]
+    return tones_in([f for _, f in ticker.played[-last:]])
+
+
+def tones_in(frames: list[bytes | None]) -> dict[str, bool]:
+    """Which tones ``frames`` carry."""
     if not frames:
         return {name: False for name in (*TONES, "wait")}
     pcm = b"".join(g711.ulaw_to_linear(f) if f is not None else bytes(320) for f in frames)
@@ -472,6 +476,69 @@ async def test_the_app_ends_the_room_and_every_caller_goes_on(app: TwilioSdkApp)
     (end,) = posted(app, "/status")
     assert end["StatusCallbackEvent"] == "conference-end"
     assert end["ReasonConferenceEnded"] == "conference-ended-via-api"
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+async def test_the_app_holds_a_caller_with_music_it_alone_hears_and_the_room_does_not_hear_it(
+    app: TwilioSdkApp,
+) -> None:
+    """``Hold`` with a ``HoldUrl`` (the Participant resource's): the held caller hears that
+    music (TwiML: ``<Play>`` of the 1500 Hz file), not the room, and is not heard; resumed,
+    both ways again."""
+    status = {"status_callback": "/status", "status_callback_event": "hold"}
+    app.twiml = room_app(a=status, b=status)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(b[2])["a"] and hears(a[2])["b"], 3)
+    seat_a = next(s for s in rooms.rooms["room"].seats if s.who == "a@test")
+    seat_a.set_held(True, 1.0, (app.url.replace("/voice", "/wait"), "POST"))
+    await wait_for(lambda: hears(a[2])["wait"] and not hears(a[2])["b"], 3)
+    await wait_for(lambda: not hears(b[2])["a"], 3)
+    assert not hears(b[2])["wait"]  # the music is the held caller's alone
+    seat_a.set_held(False, 2.0)
+    await wait_for(lambda: hears(a[2])["b"] and not hears(a[2])["wait"], 3)
+    await wait_for(lambda: hears(b[2])["a"], 3)
+    await wait_for(lambda: len(posted(app, "/status")) == 2, 3)
+    assert [e["StatusCallbackEvent"] for e in posted(app, "/status")] == [
+        "participant-hold", "participant-unhold",
+    ]  # fmt: skip
+    assert [r.path for r in app.requests].count("/wait") >= 1
+    for agent, _, ticker in (a, b):
+        await ticker.stop()
+        await agent.close("remote-bye")
+
+
+@pytest.mark.parametrize("to", ["", "a@test"])
+async def test_an_announcement_is_heard_by_the_room_or_one_caller_and_its_end_posted(
+    app: TwilioSdkApp, to: str
+) -> None:
+    """``AnnounceUrl`` (the Conference or the Participant resource's): an audio file, heard
+    over the talk by everybody, or by one caller alone; ``announcement-end`` posted once."""
+    status = {"status_callback": "/status", "status_callback_event": "announcement"}
+    app.twiml = room_app(a=status, b=status)
+    rooms = GatewayRooms()
+    a = await caller(app, rooms, "a")
+    b = await caller(app, rooms, "b")
+    await wait_for(lambda: hears(b[2])["a"] and hears(a[2])["b"], 3)
+    room = rooms.rooms["room"]
+    music = f"http://127.0.0.1:{app.http_port}/music.wav"
+    since = len(b[2].played)
+    assert room.announce(Announcement(music, "GET", to=to))
+    await wait_for(lambda: hears(a[2], 5)["wait"], 3)
+    assert hears(a[2], 5)["b"]  # over the room's talk
+    if not to:
+        await wait_for(lambda: hears(b[2], 5)["wait"], 3)
+    await wait_for(lambda: posted(app, "/status"), 3)
+    if to:  # b heard none of it, at any time
+        played = [f for _, f in b[2].played[since:]]
+        assert not any(tones_in(played[i : i + 5])["wait"] for i in range(0, len(played), 5))
+    (end,) = posted(app, "/status")
+    assert end["StatusCallbackEvent"] == "announcement-end"
+    assert end.get("CallSid", "") == (call_sid_of(to) if to else "")
+    await wait_for(lambda: not hears(a[2], 5)["wait"], 3)  # half a second: over
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")

@@ -5,22 +5,29 @@ and error JSON), an app's Twilio client reads and changes the rooms the calls of
 gateway process are in (:mod:`sipgw.app.conferences`):
 
 - ``GET .../Conferences.json`` (``FriendlyName``, ``Status``: ``init``, ``in-progress``,
-  ``completed``): the rooms, the open ones then the last ended ones, newest first; one page.
+  ``completed``): the rooms, the open ones then the last ended ones, newest first; paged
+  (:func:`_page`: ``PageSize``, ``Page``, ``PageToken``, as the SDK's ``Page`` reads them).
 - ``GET .../Conferences/{Sid}.json``: one room. ``POST`` with ``Status=completed`` ends it
-  (:meth:`~sipgw.agent.conferences.ConferenceRoom.end`: ``conference-ended-via-api``).
+  (:meth:`~sipgw.agent.conferences.ConferenceRoom.end`: ``conference-ended-via-api``);
+  with ``AnnounceUrl`` (``AnnounceMethod``) announces that to the started room
+  (:meth:`~sipgw.agent.conferences.ConferenceRoom.announce`: a participant's agent makes
+  the audio, ``announcement-end`` once heard).
 - ``GET .../Conferences/{Sid}/Participants.json`` (``Muted``, ``Hold``, ``Coaching``):
-  its participants, in the order they joined.
+  its participants, in the order they joined; paged likewise.
 - ``GET .../Participants/{CallSid}.json`` (the participant's ``CallSid`` or its label):
   one participant. ``POST`` with ``Muted`` and/or ``Hold`` (``true``/``false``) mutes or
-  holds it (held: nobody hears it, it hears silence); ``Coaching=true`` with
-  ``CallSidToCoach`` (a participant of the room) makes it that one's coach (heard by it
-  only), ``Coaching=false`` heard by all again (``participant-modify``); ``DELETE``
-  removes it from the room (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on
-  after the ``<Dial>``): 204.
+  holds it (held: nobody hears it, it hears its ``HoldUrl``, ``HoldMethod``, or silence);
+  ``AnnounceUrl`` is announced to it alone; ``Coaching=true`` with ``CallSidToCoach`` (a
+  participant of the room) makes it that one's coach (heard by it only),
+  ``Coaching=false`` heard by all again, ``EndConferenceOnExit``/``BeepOnExit`` change its
+  exit rules (``participant-modify``); ``DELETE`` removes it from the room
+  (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``): 204.
 - ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
   ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
   ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
-  ``Coaching`` and ``CallSidToCoach`` (``coach``),
+  ``ConferenceRecord``, ``ConferenceTrim``, ``ConferenceRecordingStatusCallback`` and its
+  method and events, ``Coaching`` and ``CallSidToCoach`` (``coach``), ``TimeLimit``,
+  ``EarlyMedia`` (checked, not followed: nothing of the call is heard before it answers),
   ``StatusCallback`` and its events, ``Timeout``): a new call placed as the Calls
   resource's create places one (the same placer, the outbound rules and dial allow-list),
   whose TwiML is ``<Dial><Conference>`` of that room with those attributes
@@ -28,11 +35,11 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   ``queued``; the call's own resource is the Calls resource's.
 
 Each change is the room's event (``participant-mute``/``-unmute``, ``-hold``/``-unhold``,
-``participant-modify``, ``participant-leave``, ``conference-end``), posted to the
-participants' conference ``statusCallback`` as the room's own events are
+``participant-modify``, ``participant-leave``, ``conference-end``, ``announcement-end``),
+posted to the participants' conference ``statusCallback`` as the room's own events are
 (:mod:`sipgw.agent.twiml.conference`).
-Parameters Twilio has and this subset does not (``HoldUrl``, ``AnnounceUrl``,
-``BeepOnExit``...) are refused by name (422, 20422).
+Parameters Twilio has and this subset does not (``WaitUrl`` on an update, ``Region``,
+``Record``...) are refused by name (422, 20422).
 
 A room lives in one gateway process and is not in the cluster's shared table: another
 gateway (or worker) does not know its ``ConferenceSid`` and answers 404, where the Call
@@ -42,12 +49,13 @@ resource's update would be forwarded to the gateway that carries the call.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
-from sipgw.agent.conferences import ConferenceRoom, Seat
+from sipgw.agent.conferences import Announcement, ConferenceRoom, Seat
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
 from sipgw.app.twilio.api.resource import (
@@ -69,16 +77,25 @@ __all__ = [
     "participant_twiml",
 ]
 
-CONFERENCE_UPDATE_FIELDS = frozenset({"Status"})
+CONFERENCE_UPDATE_FIELDS = frozenset({"Status", "AnnounceUrl", "AnnounceMethod"})
 """The parameters of a conference update this subset takes."""
-PARTICIPANT_UPDATE_FIELDS = frozenset({"Muted", "Hold", "Coaching", "CallSidToCoach"})
+PARTICIPANT_UPDATE_FIELDS = frozenset({
+    "Muted", "Hold", "HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "Coaching",
+    "CallSidToCoach", "BeepOnExit", "EndConferenceOnExit",
+})  # fmt: skip
 """The parameters of a participant update this subset takes."""
+PAGE_SIZE: Final = 50
+"""A list's page size when the request gives none (Twilio's)."""
+MAX_PAGE_SIZE: Final = 1000
 
 PARTICIPANT_CREATE_FIELDS = frozenset({
     "From", "To", "Label", "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit",
     "WaitUrl", "WaitMethod", "MaxParticipants", "ConferenceStatusCallback",
     "ConferenceStatusCallbackEvent", "ConferenceStatusCallbackMethod", "StatusCallback",
     "StatusCallbackEvent", "StatusCallbackMethod", "Timeout", "Coaching", "CallSidToCoach",
+    "EarlyMedia", "TimeLimit", "ConferenceRecord", "ConferenceTrim",
+    "ConferenceRecordingStatusCallback", "ConferenceRecordingStatusCallbackMethod",
+    "ConferenceRecordingStatusCallbackEvent",
 })  # fmt: skip
 """The parameters of a participant create this subset takes."""
 _ATTRIBUTES = {
@@ -88,6 +105,8 @@ _ATTRIBUTES = {
     "WaitMethod": "waitMethod", "MaxParticipants": "maxParticipants",
     "ConferenceStatusCallback": "statusCallback",
     "ConferenceStatusCallbackMethod": "statusCallbackMethod", "CallSidToCoach": "coach",
+    "ConferenceTrim": "trim", "ConferenceRecordingStatusCallback": "recordingStatusCallback",
+    "ConferenceRecordingStatusCallbackMethod": "recordingStatusCallbackMethod",
 }  # fmt: skip
 """A create's parameter -> the ``<Conference>`` attribute it becomes."""
 
@@ -161,37 +180,112 @@ _CONFERENCE_EVENTS_DEFAULT = "start end"
 docstring: "Defaults to `start end`")."""
 
 
+_RECORD: Final = {
+    "true": "record-from-start",
+    "false": "do-not-record",
+    "record-from-start": "record-from-start",
+    "do-not-record": "do-not-record",
+}
+"""``ConferenceRecord``'s values -> ``<Conference record>``'s."""
+
+
 def participant_twiml(name: str, form: dict[str, list[str]]) -> str:
     """The TwiML a created participant's call runs: ``<Dial><Conference>`` of room ``name``
-    with the create's attributes (:data:`_ATTRIBUTES`; ``ConferenceStatusCallbackEvent``
-    values joined by spaces, ``start end`` by default with a ``ConferenceStatusCallback``,
-    as the Participant resource's create has it), then ``<Hangup/>``."""
+    with the create's attributes (:data:`_ATTRIBUTES`; ``ConferenceRecord`` as ``record``;
+    ``ConferenceStatusCallbackEvent`` and ``ConferenceRecordingStatusCallbackEvent`` values
+    joined by spaces, ``ConferenceStatusCallbackEvent`` ``start end`` by default with a
+    ``ConferenceStatusCallback``, as the Participant resource's create has it), ``TimeLimit``
+    the ``<Dial>``'s, then ``<Hangup/>``."""
     attributes = "".join(
         f" {attribute}={quoteattr(form[field][-1])}"
         for field, attribute in _ATTRIBUTES.items() if form.get(field)
     )  # fmt: skip
-    events = " ".join(form.get("ConferenceStatusCallbackEvent", []))
-    if not events and form.get("ConferenceStatusCallback"):
-        events = _CONFERENCE_EVENTS_DEFAULT
-    if events:
-        attributes += f" statusCallbackEvent={quoteattr(events)}"
-    return (f"<Response><Dial><Conference{attributes}>{escape(name)}</Conference></Dial>"
+    record = (form.get("ConferenceRecord") or [""])[-1].strip().lower()
+    if record:
+        attributes += f" record={quoteattr(_RECORD.get(record, record))}"
+    for field, attribute in (("ConferenceStatusCallbackEvent", "statusCallbackEvent"),
+                             ("ConferenceRecordingStatusCallbackEvent",
+                              "recordingStatusCallbackEvent")):  # fmt: skip
+        events = " ".join(form.get(field, []))
+        if not events and field == "ConferenceStatusCallbackEvent" and form.get(
+            "ConferenceStatusCallback"
+        ):
+            events = _CONFERENCE_EVENTS_DEFAULT
+        if events:
+            attributes += f" {attribute}={quoteattr(events)}"
+    limit = (form.get("TimeLimit") or [""])[-1].strip()
+    dial = f"<Dial timeLimit={quoteattr(limit)}>" if limit else "<Dial>"
+    return (f"<Response>{dial}<Conference{attributes}>{escape(name)}</Conference></Dial>"
             "<Hangup/></Response>")  # fmt: skip
 
 
-def _page(key: str, path: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page holding every item (``next_page_uri`` null: the SDK stops)."""
+def _whole(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    raw = (query.get(name) or [""])[-1].strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise TwilioError(400, 20422, f"{name} {raw[:20]!r}: must be {low} to {high}")
+    return int(raw)
+
+
+def _page(key: str, request: web.Request, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of ``items`` as Twilio's list resources give it, and the SDK reads it
+    (``twilio.base.page.Page``: ``next_page_uri`` null ends a ``list()`` or ``stream()``).
+
+    ``PageSize`` (50; at most 1000), ``Page`` (0 on), ``PageToken`` (``PT`` and the first
+    item's index, as this page's ``next_page_uri`` gives it; without one, the page starts
+    at ``Page`` × ``PageSize``). The other query parameters (the filters) stay in the pages'
+    URIs.
+
+    Raises:
+        TwilioError: a size, number or token that is not one.
+    """
+    query = {name: request.query.getall(name) for name in request.query}
+    size = _whole(query, "PageSize", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    number = _whole(query, "Page", 0, 0, 10**6)
+    token = (query.get("PageToken") or [""])[-1].strip()
+    start = number * size
+    if token:
+        if not token.startswith("PT") or not token[2:].isascii() or not token[2:].isdigit():
+            raise TwilioError(400, 20422, f"PageToken {token[:40]!r}: not one of this list's")
+        start = int(token[2:])
+    filters = [
+        (n, v) for n in query for v in query[n] if n not in ("PageSize", "Page", "PageToken")
+    ]
+
+    def uri(page: int, first: int | None) -> str:
+        params = [*filters, ("PageSize", str(size)), ("Page", str(page))]
+        if first is not None:
+            params.append(("PageToken", f"PT{first}"))
+        return f"{request.path}?{urlencode(params)}"
+
+    shown = items[start : start + size]
+    more = start + size < len(items)
     return {
-        key: items,
-        "first_page_uri": path,
-        "next_page_uri": None,
-        "previous_page_uri": None,
-        "page": 0,
-        "page_size": max(len(items), 50),
-        "start": 0,
-        "end": max(len(items) - 1, 0),
-        "uri": path,
+        key: shown,
+        "first_page_uri": uri(0, None),
+        "next_page_uri": uri(number + 1, start + size) if more else None,
+        "previous_page_uri": uri(number - 1, max(start - size, 0)) if start > 0 else None,
+        "page": number,
+        "page_size": size,
+        "start": start,
+        "end": start + max(len(shown) - 1, 0),
+        "uri": request.path_qs,
     }
+
+
+def _url(form: dict[str, list[str]], name: str) -> tuple[str, str] | None:
+    """An ``...Url`` parameter (http or https) and its ``...Method`` (GET or POST; POST)."""
+    url = (form.get(name + "Url") or [""])[-1].strip()
+    method = (form.get(name + "Method") or ["POST"])[-1].strip().upper() or "POST"
+    if method not in ("GET", "POST"):
+        raise TwilioError(400, 20422, f"{name}Method {method[:20]!r}: must be GET or POST")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TwilioError(400, 20422, f"{name}Url {url[:200]!r} is not an http:// or https:// URL")
+    return url, method
 
 
 def _flag(form: dict[str, list[str]], name: str) -> bool | None:
@@ -202,6 +296,23 @@ def _flag(form: dict[str, list[str]], name: str) -> bool | None:
     if value not in ("true", "false"):
         raise TwilioError(400, 20422, f"{name} {values[-1]!r}: must be true or false")
     return value == "true"
+
+
+def _check_recording(form: dict[str, list[str]]) -> None:
+    """``ConferenceRecord``, ``ConferenceTrim`` and ``TimeLimit`` are Twilio's values.
+
+    Raises:
+        TwilioError: one is not.
+    """
+    record = (form.get("ConferenceRecord") or [""])[-1].strip().lower()
+    if record and record not in _RECORD:
+        raise TwilioError(400, 20422, f"ConferenceRecord {record[:30]!r}: must be one of "
+                          f"{', '.join(_RECORD)}")  # fmt: skip
+    trim = (form.get("ConferenceTrim") or [""])[-1].strip()
+    if trim and trim not in ("trim-silence", "do-not-trim"):
+        raise TwilioError(400, 20422, f"ConferenceTrim {trim[:30]!r}: must be trim-silence or "
+                          "do-not-trim")  # fmt: skip
+    _whole(form, "TimeLimit", 14400, 1, 14400)
 
 
 class ConferenceResources:
@@ -271,20 +382,26 @@ class ConferenceResources:
             if (name is None or r.name == name) and (status is None or _status(r) == status)
         ]  # fmt: skip
         items = [conference_resource(r, self.account_sid) for r in rooms]
-        return web.json_response(_page("conferences", request.path_qs, items))
+        return web.json_response(_page("conferences", request, items))
 
     async def fetch_conference(self, request: web.Request) -> web.Response:
         """One room."""
         return web.json_response(conference_resource(self._room(request), self.account_sid))
 
     async def update_conference(self, request: web.Request) -> web.Response:
-        """``Status=completed`` ends the room."""
+        """``Status=completed`` ends the room; ``AnnounceUrl`` (``AnnounceMethod``) is
+        announced to it."""
         room = self._room(request)
         form = await self.form(request, CONFERENCE_UPDATE_FIELDS)
         status = (form.get("Status") or [""])[-1].strip()
-        if status != "completed":
+        announce = _url(form, "Announce")
+        if (status or announce is None) and status != "completed":
             raise TwilioError(400, 20422, f"Status {status!r}: must be completed")
-        room.end(self.clock())
+        if announce is not None and not room.announce(Announcement(*announce)):
+            raise TwilioError(400, 20422, f"Conference {room.sid} is not in progress: "
+                              "nothing can be announced to it")  # fmt: skip
+        if status:
+            room.end(self.clock())
         return web.json_response(conference_resource(room, self.account_sid))
 
     # -- participants
@@ -299,7 +416,7 @@ class ConferenceResources:
             if wanted is not None:
                 seats = [s for s in seats if has(s) == wanted]
         items = [participant_resource(s, self.account_sid) for s in seats]
-        return web.json_response(_page("participants", request.path_qs, items))
+        return web.json_response(_page("participants", request, items))
 
     async def create_participant(self, request: web.Request) -> web.Response:
         """Dial a new participant into the room (its sid, or a name: made on the first
@@ -332,6 +449,8 @@ class ConferenceResources:
             raise TwilioError(400, 20422, "Coaching=true needs CallSidToCoach")
         if coaching is False:
             form.pop("CallSidToCoach", None)
+        _flag(form, "EarlyMedia")  # taken, not followed (docs/twilio-apps.md)
+        _check_recording(form)
         raw = (form.get("Timeout") or ["60"])[-1].strip()
         if not raw.isdigit() or not 5 <= int(raw) <= 600:
             raise TwilioError(400, 20422, f"Timeout {raw!r}: must be 5 to 600 seconds")
@@ -362,16 +481,26 @@ class ConferenceResources:
         return web.json_response(participant_resource(self._seat(request), self.account_sid))
 
     async def update_participant(self, request: web.Request) -> web.Response:
-        """``Muted``, ``Hold``, ``Coaching`` (with ``CallSidToCoach``)."""
+        """``Muted``, ``Hold`` (``HoldUrl``, ``HoldMethod``), ``Coaching`` (with
+        ``CallSidToCoach``), ``AnnounceUrl`` (``AnnounceMethod``), ``BeepOnExit``,
+        ``EndConferenceOnExit``."""
         seat = self._seat(request)
         form = await self.form(request, PARTICIPANT_UPDATE_FIELDS)
         muted, held = _flag(form, "Muted"), _flag(form, "Hold")
+        music, announce = _url(form, "Hold"), _url(form, "Announce")
+        end_on_exit, beep_on_exit = _flag(form, "EndConferenceOnExit"), _flag(form, "BeepOnExit")
         to_coach = (form.get("CallSidToCoach") or [""])[-1].strip()
         coaching = _flag(form, "Coaching")
         if coaching is None and to_coach:
             coaching = True
-        if muted is None and held is None and coaching is None:
-            raise TwilioError(400, 20422, "Nothing to update: give Muted, Hold or Coaching")
+        if music is not None and held is None:
+            held = seat.held or None  # a held participant's music changes; else it needs Hold
+            if held is None:
+                raise TwilioError(400, 20422, "HoldUrl needs Hold=true")
+        asked = (muted, held, coaching, announce, end_on_exit, beep_on_exit)
+        if all(value is None for value in asked):
+            raise TwilioError(400, 20422, "Nothing to update: give Muted, Hold, Coaching, "
+                              "AnnounceUrl, BeepOnExit or EndConferenceOnExit")  # fmt: skip
         coached = ""
         if coaching:
             target = next((s for s in seat.room.seats if call_sid_of(s.who) == to_coach), None)
@@ -379,13 +508,18 @@ class ConferenceResources:
                 raise TwilioError(400, 20422, f"CallSidToCoach {to_coach!r}: not another "
                                   "participant of this conference")  # fmt: skip
             coached = target.who
+        if announce is not None and not seat.room.announce(Announcement(*announce, to=seat.who)):
+            raise TwilioError(400, 20422, f"Participant {call_sid_of(seat.who)} is not in a "
+                              "conference in progress: nothing can be announced to it")  # fmt: skip
         now = self.clock()
         if coaching is not None:
             seat.set_coaching(coached, now)
         if muted is not None:
             seat.set_muted(muted, now)
         if held is not None:
-            seat.set_held(held, now)
+            seat.set_held(held, now, music)
+        if end_on_exit is not None or beep_on_exit is not None:
+            seat.set_exit_rules(end_on_exit, beep_on_exit, now)
         return web.json_response(participant_resource(seat, self.account_sid))
 
     async def delete_participant(self, request: web.Request) -> web.Response:
