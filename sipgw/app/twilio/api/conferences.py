@@ -207,8 +207,10 @@ def participant_twiml(name: str, form: dict[str, list[str]]) -> str:
                              ("ConferenceRecordingStatusCallbackEvent",
                               "recordingStatusCallbackEvent")):  # fmt: skip
         events = " ".join(form.get(field, []))
-        if not events and field == "ConferenceStatusCallbackEvent" and form.get(
-            "ConferenceStatusCallback"
+        if (
+            not events
+            and field == "ConferenceStatusCallbackEvent"
+            and form.get("ConferenceStatusCallback")
         ):
             events = _CONFERENCE_EVENTS_DEFAULT
         if events:
