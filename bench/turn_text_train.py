@@ -12,15 +12,27 @@ its word prefixes as *unfinished* ("i'd", "i'd like", ... "i'd like to book a ta
 people at eight": the caller goes on) and the whole line as *finished*. Splits: each
 fourth line held out (``test``), as the turn model's set does; lines that share four words
 in a row with a sentence of ``bench.turn_ends`` are left out of both, so the bench's own
-sentences are a third set (:func:`bench_set`: each prefix and each whole). A logistic
-model (L2, gradient descent, numpy) is fitted on ``train``; its threshold
-:attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability at which
-:data:`RECALL` of train's finished lines (said after no question) score finished. Reports accuracy, false
+sentences are a third set (:func:`bench_set`: each prefix and each whole).
+
+Said after the agent's question, ``answers.txt`` (:func:`answers`: "What's your name? >>
+My name is | Ana Lopez.") gives each prefix of the answer's words before its last pause
+mark as *unfinished* and the whole answer as *finished*, read with the question (its
+answer features: :mod:`sipgw.agent.turn_question`); an answer without a mark gives its
+whole only ("Ana" of "Ana Lopez" answers too). Split the same way, each fourth line held
+out.
+
+A logistic model (L2, gradient descent, numpy) is fitted on both ``train`` sets; its
+threshold :attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability
+at which :data:`RECALL` of train's finished lines said after no question score finished
+(the answers, which score higher, would raise it for the rest). Reports accuracy, false
 "finished" (an unfinished prefix called finished: a reply the caller talks over if they
 pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
 lines of ``texts.txt`` at their marked pause (the rules of
 :data:`~sipgw.agent.turn_text.OPEN_WORDS` applied), ``test_short`` the held-out lines of
-``short_turns.txt`` alone (its recall: the short complete answers not held).
+``short_turns.txt`` alone (its recall: the short complete answers not held),
+``test_answers_at_pauses`` the held-out answers at their marked pause and whole, after
+their question and (``..._without_question``) without it; and ``short_answers_held``: of
+the answers of three words or fewer, the share held, after their question and without.
 """
 
 from __future__ import annotations
