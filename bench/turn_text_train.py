@@ -52,7 +52,7 @@ from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words
 
 __all__ = [
     "answers", "answers_at_pauses", "at_pauses", "bench_set", "fit", "labelled", "main",
-    "short_answers",
+    "short_answers", "short_answers_held",
 ]  # fmt: skip
 
 TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
