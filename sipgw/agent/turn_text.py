@@ -6,21 +6,24 @@ At a pause the words said so far tell a finished sentence from a clause that goe
 better than a synthetic voice's flat tune: "I'd like to book a table for" ends in a
 preposition, "my order number is" in an auxiliary, "four five" in a number still being
 said; "two people tomorrow night" ends in a noun, "thank you" in a closing phrase.
-:func:`finished_probability` reads a transcript's words only (lower case, punctuation
+:meth:`TextScorer.probability` reads a transcript's words (lower case, punctuation
 dropped: a partial and a formatted final read alike) through :data:`FEATURES`: the
 class of its last word (:data:`WORD_CLASSES`: a conjunction, a preposition, an article or
 possessive, an auxiliary or a verb that wants an object, a subject pronoun, a filler, a
 number word, an object pronoun, a word that closes sentences), the class of the one
 before it (a preposition or an article two words back: a noun phrase just begun, "for
-the"), whether it opens as a question, and its length. A logistic model weighs them
+the"), whether it opens as a question, its length; and, given what the agent said last,
+whether the words answer its question (:mod:`sipgw.agent.turn_question`: "Tomasz" after
+"What's your first name?" is whole, alone it looks like a sentence begun; there the
+transcript's capitals count, telling a name). A logistic model weighs them
 (``turn_text.json``), fitted by ``python -m bench.turn_text_train`` on every word prefix of
 the lines of ``tests/toolkit/turnset/texts.txt`` and ``short_turns.txt`` (a prefix: the
-caller goes on; the whole line: finished), lines sharing wording with the benchmark's
-sentences left out. Rules come first: a turn ending in a word of :data:`OPEN_WORDS` ("and",
-"the", "to", "um", "I'm") is never finished; one the recognizer ended with a question mark
-otherwise always is (the model reads words only). Its
-figures on the held-out lines are in docs/assistant.md ("Tentative ends"). Pure Python:
-about 8 µs a call.
+caller goes on; the whole line: finished) and on the answers of ``answers.txt`` after their
+question, lines sharing wording with the benchmark's sentences left out. Rules come first:
+a turn ending in a word of :data:`OPEN_WORDS` ("and", "the", "to", "um", "I'm") is never
+finished; one the recognizer ended with a question mark otherwise always is (the model
+reads words only). Its figures on the held-out lines are in docs/assistant.md ("Tentative
+ends"). Pure Python: about 6 µs a call, 11 after a question.
 """
 
 from __future__ import annotations
