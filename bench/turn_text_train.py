@@ -12,36 +12,54 @@ its word prefixes as *unfinished* ("i'd", "i'd like", ... "i'd like to book a ta
 people at eight": the caller goes on) and the whole line as *finished*. Splits: each
 fourth line held out (``test``), as the turn model's set does; lines that share four words
 in a row with a sentence of ``bench.turn_ends`` are left out of both, so the bench's own
-sentences are a third set (:func:`bench_set`: each prefix and each whole). A logistic
-model (L2, gradient descent, numpy) is fitted on ``train``; its threshold
-:attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability at which
-:data:`RECALL` of train's finished lines score finished. Reports accuracy, false
+sentences are a third set (:func:`bench_set`: each prefix and each whole).
+
+Said after the agent's question, ``answers.txt`` (:func:`answers`: "What's your name? >>
+My name is | Ana Lopez.") gives each prefix of the answer's words before its last pause
+mark as *unfinished* and the whole answer as *finished*, read with the question (its
+answer features: :mod:`sipgw.agent.turn_question`); an answer without a mark gives its
+whole only ("Ana" of "Ana Lopez" answers too). Split the same way, each fourth line held
+out.
+
+A logistic model (L2, gradient descent, numpy) is fitted on both ``train`` sets; its
+threshold :attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability
+at which :data:`RECALL` of train's finished lines said after no question score finished
+(the answers, which score higher, would raise it for the rest). Reports accuracy, false
 "finished" (an unfinished prefix called finished: a reply the caller talks over if they
 pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
 lines of ``texts.txt`` at their marked pause (the rules of
 :data:`~sipgw.agent.turn_text.OPEN_WORDS` applied), ``test_short`` the held-out lines of
-``short_turns.txt`` alone (its recall: the short complete answers not held).
+``short_turns.txt`` alone (its recall: the short complete answers not held),
+``test_answers_at_pauses`` the held-out answers at their marked pause and whole, after
+their question and (``..._without_question``) without it; and ``short_answers_held``: of
+the answers of three words or fewer, the share held, after their question and without.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from bench.turn_ends import SENTENCES
+from sipgw.agent.turn_question import question_of
 from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
 
-__all__ = ["at_pauses", "bench_set", "fit", "labelled", "main", "short_answers"]
+__all__ = [
+    "answers", "answers_at_pauses", "at_pauses", "bench_set", "fit", "labelled", "main",
+    "short_answers", "short_answers_held",
+]  # fmt: skip
 
 TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
 TEXTS: Final = TURNSET / "texts.txt"
 SHORT: Final = TURNSET / "short_turns.txt"
+ANSWERS: Final = TURNSET / "answers.txt"
 RECALL: Final = 0.9
 """Share of train's finished lines that score finished at the threshold: a finished turn
 the scorer misses waits for the hold (1 s), one it passes wrongly is a reply the caller
@@ -118,6 +136,65 @@ def at_pauses(split: str) -> list[tuple[str, int]]:
     return out
 
 
+def _answer_lines(path: Path = ANSWERS) -> list[tuple[str, list[str]]]:
+    """(the agent's question, the answer's parts between its pause marks)."""
+    out = []
+    for raw in path.read_text().splitlines():
+        raw = raw.strip()
+        if raw and not raw.startswith("#"):
+            question, _, answer = raw.partition(">>")
+            out.append((question.strip(), [p.strip() for p in answer.split("|")]))
+    return out
+
+
+def _prefix(tokens: Sequence[str]) -> str:
+    return " ".join(tokens).rstrip(",.;")  # a final at a pause ends in no comma
+
+
+def answers(split: str) -> list[tuple[str, str, int]]:
+    """(the agent's question, the caller's words as written, 1 if finished) for the split's
+    lines of ``answers.txt``: every prefix of the words before the answer's last pause
+    mark (unfinished) and the whole answer (finished)."""
+    bench = _bench_grams()
+    out = []
+    for k, (question, parts) in enumerate(_answer_lines()):
+        whole = " ".join(parts)
+        if ("test" if k % 4 == 3 else "train") != split or _grams(words_of(whole)) & bench:
+            continue
+        head = " ".join(parts[:-1]).split()
+        out += [(question, _prefix(head[:n]), 0) for n in range(1, len(head) + 1)]
+        out.append((question, whole, 1))
+    return out
+
+
+def answers_at_pauses(split: str) -> list[tuple[str, str, int]]:
+    """The split's answers at their last marked pause (unfinished) and whole (finished);
+    an answer without a mark gives its whole only."""
+    bench = _bench_grams()
+    out = []
+    for k, (question, parts) in enumerate(_answer_lines()):
+        whole = " ".join(parts)
+        if ("test" if k % 4 == 3 else "train") != split or _grams(words_of(whole)) & bench:
+            continue
+        if len(parts) > 1:
+            out.append((question, _prefix(" ".join(parts[:-1]).split()), 0))
+        out.append((question, whole, 1))
+    return out
+
+
+def short_answers_held(scorer: TextScorer, split: str) -> dict[str, Any]:
+    """Of the split's whole answers of three words or fewer ("Ana Lopez.", "7 3 1 9.",
+    "Thursday."), the share held (scored unfinished), after their question and without."""
+    wholes = [(q, t) for q, t, label in answers(split) if label and len(words_of(t)) <= 3]
+    return {
+        "answers": len(wholes),
+        "held_after_question": round(
+            sum(not scorer.finished(t, q) for q, t in wholes) / len(wholes), 3
+        ),
+        "held_without": round(sum(not scorer.finished(t) for _, t in wholes) / len(wholes), 3),
+    }
+
+
 def bench_set() -> list[tuple[str, int]]:
     """The bench's sentences: each prefix (unfinished) and each whole (finished)."""
     out = []
@@ -128,9 +205,16 @@ def bench_set() -> list[tuple[str, int]]:
     return out
 
 
-def fit(rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    x = np.array([features(words_of(t)) for t, _ in rows])
-    y = np.array([label for _, label in rows], dtype=float)
+def fit(
+    rows: Sequence[tuple[str, int]], answered: Sequence[tuple[str, str, int]] = ()
+) -> dict[str, Any]:
+    """Weights on ``rows`` (words said after no question) and ``answered`` (words said
+    after the agent's question: :func:`answers`)."""
+    x = np.array(
+        [features(words_of(t)) for t, _ in rows]
+        + [features(words_of(t), question_of(q), t) for q, t, _ in answered]
+    )
+    y = np.array([label for _, label in rows] + [label for *_, label in answered], dtype=float)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     z = (x - mean) / scale
@@ -140,7 +224,10 @@ def fit(rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
         w -= 0.5 * (z.T @ (p - y) / len(y) + L2 * w)
         b -= 0.5 * float(np.mean(p - y))
     p = 1 / (1 + np.exp(-(z @ w + b)))
-    positives = np.sort(p[y == 1])
+    # The threshold keeps RECALL of the finished lines said after no question finished
+    # (the answers after one score higher: they would raise it for the others).
+    plain = np.arange(len(y)) < len(rows)
+    positives = np.sort(p[(y == 1) & plain])
     threshold = float(positives[int(np.floor(len(positives) * (1 - RECALL)))]) - 1e-6
     return {
         "features": list(FEATURES),
@@ -152,8 +239,15 @@ def fit(rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
     }
 
 
-def report(scorer: TextScorer, rows: Sequence[tuple[str, int]]) -> dict[str, Any]:
-    said = [(scorer.finished(t), label) for t, label in rows]
+def report(
+    scorer: TextScorer, rows: Sequence[tuple[str, int] | tuple[str, str, int]]
+) -> dict[str, Any]:
+    """Accuracy, false "finished" and recall of finished turns; rows of three are scored
+    after their question."""
+    said = [
+        (scorer.finished(row[1], row[0]) if len(row) == 3 else scorer.finished(row[0]), row[-1])
+        for row in rows
+    ]
     finished = sum(label for _, label in said)
     unfinished = len(said) - finished
     return {
@@ -165,27 +259,46 @@ def report(scorer: TextScorer, rows: Sequence[tuple[str, int]]) -> dict[str, Any
     }
 
 
+def _median_us(run: Callable[[], object], calls: int, rounds: int = 9) -> float:
+    """Median over ``rounds`` of the CPU time of one of ``run``'s ``calls``, in µs."""
+    times = []
+    for _ in range(rounds):
+        started = time.process_time()
+        run()
+        times.append((time.process_time() - started) / calls * 1e6)
+    return round(statistics.median(times), 1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="report the shipped weights")
     args = parser.parse_args(argv)
     if not args.check:
-        WEIGHTS.write_text(json.dumps(fit(labelled("train")), indent=1) + "\n")
+        weights = fit(labelled("train"), answers("train"))
+        WEIGHTS.write_text(json.dumps(weights, indent=1) + "\n")
     scorer = TextScorer.load(WEIGHTS)
     result = {name: report(scorer, rows) for name, rows in
               (("train", labelled("train")), ("test", labelled("test")),
                ("test_at_pauses", at_pauses("test")),
-               ("test_short", short_answers("test")), ("bench", bench_set()))}  # fmt: skip
+               ("test_short", short_answers("test")), ("bench", bench_set()),
+               ("train_answers", answers("train")), ("test_answers", answers("test")),
+               ("test_answers_at_pauses", answers_at_pauses("test")),
+               ("test_answers_at_pauses_without_question",
+                [(t, label) for _, t, label in answers_at_pauses("test")]))}  # fmt: skip
+    held = {split: short_answers_held(scorer, split) for split in ("train", "test")}
     clauses = [(a, scorer.probability(a)) for a, _ in SENTENCES]
     wholes = [(f"{a} {b}", scorer.probability(f"{a} {b}")) for a, b in SENTENCES]
-    texts = [t for t, _ in labelled("test")] * 5
-    started = time.perf_counter()
-    for text in texts:
-        scorer.probability(text)
-    per_call_us = (time.perf_counter() - started) / len(texts) * 1e6
+    plain = [t for t, _ in labelled("test")]
+    asked = [(q, t) for q, t, _ in answers("test")]
+    per_call_us = _median_us(lambda: [scorer.probability(t) for t in plain], len(plain))
+    asked_us = _median_us(lambda: [scorer.probability(t, q) for q, t in asked], len(asked))
+    reading = question_of.__wrapped__  # a question read afresh (each new line of the agent)
+    read_us = _median_us(lambda: [reading(q) for q, _ in asked], len(asked))
     print(json.dumps({"threshold": scorer.finished_at, "sets": result,
-                      "bench_clauses": clauses, "bench_wholes": wholes,
-                      "cpu_us_per_call": round(per_call_us, 1)}, indent=1))  # fmt: skip
+                      "short_answers_held": held, "bench_clauses": clauses,
+                      "bench_wholes": wholes, "cpu_us_per_call": per_call_us,
+                      "cpu_us_per_call_after_question": asked_us,
+                      "cpu_us_reading_a_question": read_us}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,21 +6,24 @@ At a pause the words said so far tell a finished sentence from a clause that goe
 better than a synthetic voice's flat tune: "I'd like to book a table for" ends in a
 preposition, "my order number is" in an auxiliary, "four five" in a number still being
 said; "two people tomorrow night" ends in a noun, "thank you" in a closing phrase.
-:func:`finished_probability` reads a transcript's words only (lower case, punctuation
+:meth:`TextScorer.probability` reads a transcript's words (lower case, punctuation
 dropped: a partial and a formatted final read alike) through :data:`FEATURES`: the
 class of its last word (:data:`WORD_CLASSES`: a conjunction, a preposition, an article or
 possessive, an auxiliary or a verb that wants an object, a subject pronoun, a filler, a
 number word, an object pronoun, a word that closes sentences), the class of the one
 before it (a preposition or an article two words back: a noun phrase just begun, "for
-the"), whether it opens as a question, and its length. A logistic model weighs them
+the"), whether it opens as a question, its length; and, given what the agent said last,
+whether the words answer its question (:mod:`sipgw.agent.turn_question`: "Tomasz" after
+"What's your first name?" is whole, alone it looks like a sentence begun; there the
+transcript's capitals count, telling a name). A logistic model weighs them
 (``turn_text.json``), fitted by ``python -m bench.turn_text_train`` on every word prefix of
 the lines of ``tests/toolkit/turnset/texts.txt`` and ``short_turns.txt`` (a prefix: the
-caller goes on; the whole line: finished), lines sharing wording with the benchmark's
-sentences left out. Rules come first: a turn ending in a word of :data:`OPEN_WORDS` ("and",
-"the", "to", "um", "I'm") is never finished; one the recognizer ended with a question mark
-otherwise always is (the model reads words only). Its
-figures on the held-out lines are in docs/assistant.md ("Tentative ends"). Pure Python:
-about 8 µs a call.
+caller goes on; the whole line: finished) and on the answers of ``answers.txt`` after their
+question, lines sharing wording with the benchmark's sentences left out. Rules come first:
+a turn ending in a word of :data:`OPEN_WORDS` ("and", "the", "to", "um", "I'm") is never
+finished; one the recognizer ended with a question mark otherwise always is (the model
+reads words only). Its figures on the held-out lines are in docs/assistant.md ("Tentative
+ends"). Pure Python: about 6 µs a call, 11 after a question.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Final
+
+from sipgw.agent.turn_question import (
+    ANSWER_FEATURES,
+    NO_QUESTION,
+    Question,
+    answer_features,
+    question_of,
+)
 
 __all__ = [
     "FEATURES",
@@ -115,6 +126,7 @@ FEATURES: Final = (
     "last_digits", "last_ordinal", "last_ed", "last_ly", "last_ing",
     "before_preposition", "before_determiner", "before_auxiliary", "before_number",
     "closing_pair", "question", "one_word", "two_words", "log_words",
+    *ANSWER_FEATURES,
 )  # fmt: skip
 """The scorer's inputs, in order (:func:`features`)."""
 OPEN_WORDS: Final = frozenset({
@@ -142,8 +154,12 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("\u2019", "'"))
 
 
-def features(words: Sequence[str]) -> list[float]:
-    """:data:`FEATURES` of a turn's words (all zero without words)."""
+def features(
+    words: Sequence[str], question: Question = NO_QUESTION, text: str | None = None
+) -> list[float]:
+    """:data:`FEATURES` of a turn's words (all zero without words) after the agent's
+    ``question`` (:func:`~sipgw.agent.turn_question.question_of`); ``text``: the words as
+    the recognizer wrote them (its capitals tell names), default ``words`` joined."""
     if not words:
         return [0.0] * len(FEATURES)
     last = words[-1]
@@ -165,6 +181,7 @@ def features(words: Sequence[str]) -> list[float]:
         float(len(words) == 2),
         math.log(len(words)),
     ]
+    out += answer_features(question, " ".join(words) if text is None else text)
     return out
 
 
@@ -190,27 +207,31 @@ class TextScorer:
             float(data["bias"]), float(data["finished_at"]),
         )  # fmt: skip
 
-    def probability(self, text: str) -> float:
+    def probability(self, text: str, said: str = "") -> float:
         """Probability that a turn whose words so far are ``text`` is finished (0 without
-        words)."""
+        words), the agent having said ``said`` last (its question, if it asked one, tells
+        a short answer from a fragment: :mod:`sipgw.agent.turn_question`)."""
         words = words_of(text)
         if not words:
             return 0.0
+        question = question_of(said) if said else NO_QUESTION
         z = self.bias
-        for x, m, s, w in zip(features(words), self.mean, self.scale, self.weights, strict=True):
+        x_all = features(words, question, text)
+        for x, m, s, w in zip(x_all, self.mean, self.scale, self.weights, strict=True):
             z += w * (x - m) / s
         return 1.0 / (1.0 + math.exp(-z))
 
-    def finished(self, text: str) -> bool:
-        """Whether ``text``'s words end the turn: not after a word of :data:`OPEN_WORDS`;
-        a question the recognizer punctuated as one ("how can I help you?"); else the
-        model's probability at least :attr:`finished_at`."""
+    def finished(self, text: str, said: str = "") -> bool:
+        """Whether ``text``'s words end the turn (``said``: what the agent said last):
+        not after a word of :data:`OPEN_WORDS`; a question the recognizer punctuated as
+        one ("how can I help you?"); else the model's probability at least
+        :attr:`finished_at`."""
         words = words_of(text)
         if not words or words[-1] in OPEN_WORDS:
             return False
         if text.rstrip().endswith("?"):  # the recognizer heard a question's tune end
             return True
-        return self.probability(text) >= self.finished_at
+        return self.probability(text, said) >= self.finished_at
 
 
 @cache

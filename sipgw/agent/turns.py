@@ -111,8 +111,9 @@ of turn stays the fallback.
 
 *Tentative ends* (``early_end`` in ``words`` mode): the final that answers a forced end
 carries every word said up to the pause, and the machine answers it only when those words
-end a sentence (:mod:`sipgw.agent.turn_text`'s scorer) and the caller has not gone on
-(``start_ms`` of loud frames in a row since the force); otherwise the words are *held*:
+end a sentence (:mod:`sipgw.agent.turn_text`'s scorer, which reads them after the agent's
+last line, ``agent_said``: a short answer to its question is whole) and the caller has not
+gone on (``start_ms`` of loud frames in a row since the force); otherwise the words are *held*:
 no reply, and they open the caller's next turn (the next final is joined to them), or are
 answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end
 that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
@@ -129,6 +130,7 @@ returns an empty tuple, so the per-frame path allocates nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol, TypeAlias
@@ -471,6 +473,10 @@ class TurnTaker:
         duck_after_ms: a pause of the agent's audio still undecided after this long
             (ms) plays on softer (:class:`DuckAgent`) until the caller's words decide;
             None = it stays paused (see the module docstring).
+        scorer: the text scorer of tentative ends (default: the shipped weights).
+        agent_said: what the agent said last (the words of its latest line the caller
+            began to hear), asked when a tentative end's final comes: after a question a
+            short answer ends the turn ("What's your name?" -> "Ana Lopez.").
 
     Attributes:
         vad: the detector every frame goes through.
@@ -485,7 +491,7 @@ class TurnTaker:
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
         "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_scorer",
-        "_paused_unheard",
+        "_paused_unheard", "_agent_said",
         "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
         "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
@@ -504,8 +510,10 @@ class TurnTaker:
         room_gate: bool = False,
         duck_after_ms: int | None = None,
         scorer: TextScorer | None = None,
+        agent_said: Callable[[], str] | None = None,
     ) -> None:
         self.agent = agent
+        self._agent_said = agent_said
         # Seconds of an undecided pause before the reply plays on ducked (None: never),
         # and the pause a ducked reply came from, while it is ducked.
         self._duck_after = None if duck_after_ms is None else duck_after_ms / 1000
@@ -858,7 +866,8 @@ class TurnTaker:
             return drop
         if forced:
             scorer = self._scorer or default_scorer()
-            if self._resumed_after_force or not scorer.finished(text):
+            said = self._agent_said() if self._agent_said is not None else ""
+            if self._resumed_after_force or not scorer.finished(text, said):
                 self._held = text  # the caller goes on (or will): no reply yet
                 return drop
             self._forced_reply = True

@@ -464,10 +464,11 @@ class Replying(Agent):
 
 
 class Tentative(Call):
-    def __init__(self) -> None:
+    def __init__(self, said: str = "") -> None:
         super().__init__(EarlyEndMode.WORDS)
         self.agent = Replying()
-        self.turns = TurnTaker(self.agent, early_end=self.early)
+        self.said = said  # what the agent said last
+        self.turns = TurnTaker(self.agent, early_end=self.early, agent_said=lambda: self.said)
         self.actions: list[TurnAction] = []
         self.play(QUIET, 400)  # the detector's calibration and noise floor
 
@@ -560,6 +561,44 @@ def test_other_modes_answer_a_forced_final_whatever_its_words() -> None:
     assert [a.text for a in actions if isinstance(a, StartReply)] == [
         "I'd like to book a table for"
     ]
+
+
+@pytest.mark.parametrize(
+    ("said", "answer"),
+    [("Thanks. What's your first name?", "Tomasz."), ("How many people will be joining?", "Two.")],
+)
+def test_words_a_short_answer_to_the_agents_question_is_answered_at_once(
+    said: str, answer: str
+) -> None:
+    call = Tentative(said)
+    call.play(SPEECH, 400)
+    call.play(QUIET, 320)
+    call.stt(final(answer))
+    assert call.replies() == [answer]
+
+
+def test_words_the_same_short_answer_after_no_question_waits_for_the_hold() -> None:
+    call = Tentative("Your order has shipped.")
+    call.play(SPEECH, 400)
+    call.play(QUIET, 320)
+    call.stt(final("Tomasz."))
+    assert call.replies() == []
+    call.play(QUIET, HELD_TURN_MS)
+    assert call.replies() == ["Tomasz."]
+
+
+def test_words_what_the_agent_said_is_read_when_the_final_comes() -> None:
+    call = Tentative("Your order has shipped.")
+    call.play(SPEECH, 400)
+    call.said = "What's the six digit code we sent you?"  # its next line, heard since
+    call.play(QUIET, 320)
+    call.stt(final("It's four two"))  # two digits of six: the caller goes on
+    assert call.replies() == []
+    call.play(QUIET, 200)
+    call.play(SPEECH, 800)
+    call.play(QUIET, 320)
+    call.stt(final("seven one nine three."))
+    assert call.replies() == ["It's four two seven one nine three."]
 
 
 def test_words_held_words_answered_alone_are_still_tentative() -> None:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from bench.turn_ends import SENTENCES
-from bench.turn_text_train import RECALL, bench_set, fit, labelled, report
+from bench.turn_text_train import (
+    RECALL,
+    answers,
+    answers_at_pauses,
+    bench_set,
+    fit,
+    labelled,
+    report,
+    short_answers_held,
+)
 from sipgw.agent.turn_text import TextScorer, default_scorer, words_of
 
 
@@ -38,3 +47,27 @@ def test_the_shipped_weights_on_the_held_out_lines() -> None:
     figures = report(default_scorer(), labelled("test"))
     assert figures["recall_finished"] >= 0.85
     assert figures["false_finished"] <= 0.35
+
+
+def test_an_answer_gives_the_prefixes_before_its_pause_and_its_whole() -> None:
+    rows = answers("train") + answers("test")
+    asked = "What's your name?"
+    assert (asked, "My name is", 0) in rows and (asked, "My name is Ana Lopez.", 1) in rows
+    assert (asked, "Ana Lopez.", 1) in rows
+    assert (asked, "Ana", 0) not in rows  # no mark: "Ana" answers too, it is no prefix
+    assert not {t for _, t, label in answers("train") if label} & {
+        t for _, t, label in answers("test") if label and len(t) > 12
+    }
+
+
+def test_the_shipped_weights_on_the_held_out_answers() -> None:
+    """After their question short answers are held far less, and the pauses inside
+    answers are called finished no more often than without the question."""
+    scorer = default_scorer()
+    held = short_answers_held(scorer, "test")
+    assert held["held_after_question"] <= 0.1 < held["held_without"]
+    rows = answers_at_pauses("test")
+    after = report(scorer, rows)
+    without = report(scorer, [(t, label) for _, t, label in rows])
+    assert after["recall_finished"] >= 0.9 > without["recall_finished"]
+    assert after["false_finished"] <= without["false_finished"]

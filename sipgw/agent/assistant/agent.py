@@ -309,6 +309,7 @@ class AssistantAgent(ScopedAgent):
             early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
             room_gate=batched,  # the model detector tells the caller from the room
             duck_after_ms=barge_in.duck_after_ms,
+            agent_said=state.last_said,
         )
         self._duck_db = barge_in.duck_db
         watch = FailureWatch(

@@ -139,11 +139,25 @@ class SpeakingState(PlayoutState):
     """The agent's side: its playout and its current reply
     (:class:`sipgw.agent.turns.AgentState`)."""
 
-    __slots__ = ("reply",)
+    __slots__ = ("heard_last", "reply")
 
     def __init__(self, playout: Playout) -> None:
         super().__init__(playout)
         self.reply: Reply | None = None
+        self.heard_last: Reply | None = None
+        """The latest reply or line whose first frame the caller heard."""
+
+    def last_said(self) -> str:
+        """What the agent said last: the words of :attr:`heard_last` (what the caller heard
+        of it, if it was cut off; while an LLM reply is still written, its words so far);
+        "" before anything was heard. The turn-taking machine reads it at a tentative end
+        (a short answer to the agent's question ends the turn)."""
+        reply = self.heard_last
+        if reply is None:
+            return ""
+        if reply.heard is not None:
+            return reply.heard
+        return reply.text or self.playout.heard_text(reply.tts.id)
 
     def active(self, reply: Reply | None) -> bool:
         """The reply is still generating or still has audio to play."""

@@ -236,7 +236,8 @@ class AssistantSection:
         "hears the caller more or less surely finished; unsure, never: the service decides; "
         "docs/quality.md); words: after SIPGW_EARLY_TURN_END_MS of silence the turn ends "
         "tentatively, and its final is answered only when its words end a sentence (a text "
-        "scorer), else held and joined to the caller's next words (docs/assistant.md). A "
+        "scorer; after the agent's question, a short answer of the kind it asks ends it), "
+        "else held and joined to the caller's next words (docs/assistant.md). A "
         "line may set its own ([lines.NAME.settings]).",
     )  # fmt: skip
     early_turn_end_ms: int = setting(

@@ -157,11 +157,12 @@ class Speaker:
         self.state.reply = reply
         playout = self.playout
         playout.begin(reply.tts.id)
-        playout.when_first_played(reply.tts.id, self._first_played)
+        playout.when_first_played(reply.tts.id, lambda at: self._first_played(reply, at))
         return reply
 
-    def _first_played(self, at: float | None) -> None:
+    def _first_played(self, reply: Reply, at: float | None) -> None:
         if at is not None:
+            self.state.heard_last = reply  # what the caller's next words may answer
             self._failures.reply_audible()
 
     def say(self, text: str, kind: ReplyKind) -> Reply:

@@ -298,6 +298,41 @@ async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
         await hang_up(caller, phone)
 
 
+async def answer_after(tmp_path: Path, greeting: str, answer: str) -> tuple[float, str]:
+    """The caller says a short ``answer`` (0.4 s of speech) after the opening line
+    ``greeting``: when the reply is heard after the caller's last frame, and the turn the
+    LLM was asked to answer. The service ends turns only after 1 s of silence, so an end
+    sooner is the gateway's early end (``words`` mode, the default)."""
+    env = {"ASSEMBLYAI_MIN_TURN_SILENCE": "1000", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000",
+           "SIPGW_GREETING": greeting}  # fmt: skip
+    async with assistant(tmp_path, **env) as s:
+        s.stt.script([answer])
+        s.llm.script([FakeResponse(text="Thanks, your order has shipped.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone_frames(SPEECH, 0.4))
+        reply = await phone.wait_for_tone(REPLY_HZ, within=5)
+        await hang_up(caller, phone)
+    turn = s.llm.requests[0].body["messages"][-1]["content"]
+    return reply - said, turn
+
+
+async def test_a_short_answer_to_the_greetings_question_is_answered_at_the_early_end(
+    tmp_path: Path,
+) -> None:
+    """ "What's your first name?" -> "Tomasz.": the words answer the question, so the final
+    forced 200 ms into the pause is answered at once; after a line that asks nothing the
+    same word waits for the 1 s hold (a lone word looks like the start of a sentence)."""
+    asked, turn = await answer_after(tmp_path / "a", "Hi there. What's your first name?", "Tomasz.")
+    assert turn == "Tomasz."
+    told, turn = await answer_after(
+        tmp_path / "b", "Hi there. Your order is on its way.", "Tomasz."
+    )
+    assert turn == "Tomasz."
+    assert told >= 0.9, told  # held: HELD_TURN_MS of quiet (less a frame or two), the LLM, TTS
+    assert asked < told - 0.4, (asked, told)  # the early end's 200 ms, not the hold's 1 s
+
+
 async def test_a_stalled_llm_after_a_slow_end_of_turn_says_one_moment_within_2s(
     tmp_path: Path,
 ) -> None:

@@ -134,6 +134,29 @@ async def test_a_barge_in_keeps_what_the_caller_heard_of_an_llm_reply() -> None:
     assert barge["reaction_ms"] == 60.0 and barge["cause"] == "speech"
 
 
+async def test_what_the_agent_said_last_is_its_latest_line_the_caller_began_to_hear() -> None:
+    """The turn-taking machine reads it at a tentative end (agent/turns.py): a line not
+    heard yet leaves the one before; a line cut off counts for what was heard of it."""
+    r = rig()
+    state = r.speaker.state
+    assert state.last_said() == ""
+    r.speaker.say("What's your first name?", "greeting")
+    await settle()
+    assert state.last_said() == ""  # not heard yet
+    await play_out(r.playout)
+    assert state.last_said() == "What's your first name?"
+    r.speaker.begin("reply")  # the next reply, not heard yet
+    assert state.last_said() == "What's your first name?"
+    cut = r.speaker.say("Thanks Ana. And your phone number?", "notice")
+    await settle()
+    for _ in range(6):
+        r.playout.next_frame(0.0)  # 12 characters of it were heard
+    r.speaker.say("Sorry.", "notice")
+    await settle()
+    assert cut.heard is not None and state.last_said() == cut.heard
+    assert cut.heard.startswith("Thanks") and "phone" not in cut.heard
+
+
 async def test_committing_with_nothing_active_only_ends_the_pause() -> None:
     r = rig()
     r.playout.paused = True
