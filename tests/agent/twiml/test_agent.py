@@ -522,7 +522,7 @@ async def test_a_close_cut_short_by_the_gateway_still_closes_the_session(
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(agent.close("remote-bye"), 0.3)
     await ticker.stop()
-    assert agent._session is not None and agent._session.closed
+    assert agent.session is not None and agent.session.closed
 
 
 SILENT = b"\xff" * 160

@@ -119,7 +119,12 @@ def turn(stt: ScriptedStt, text: str, order: int) -> None:
 
 async def quiet(agent: TwimlAgent) -> None:
     """Until the agent has nothing left to say."""
-    await wait_for(lambda: agent._relayed is not None and not agent._relayed.playout.pending, 5)
+    await wait_for(
+        lambda: (
+            agent.verbs.relay.relayed is not None and not agent.verbs.relay.relayed.playout.pending
+        ),
+        5,
+    )
 
 
 async def test_a_conversation_relay_app_runs_unchanged(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
@@ -180,7 +185,7 @@ async def test_a_barge_in_cuts_the_reply_and_tells_what_was_heard(
     await quiet(agent)
     turn(stt, "Tell me something long", 0)
     await wait_for(lambda: len(tts.texts()) >= 3, 3)
-    relayed = agent._relayed
+    relayed = agent.verbs.relay.relayed
     assert relayed is not None
     await wait_for(lambda: relayed.playout.played_ms(relayed._playing.id) >= 600, 5)
     before = len(ticker.played)
@@ -415,7 +420,7 @@ async def test_a_preemptible_reply_is_cut_by_the_next_one_without_an_interrupt(
     await quiet(agent)
     await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True,
                                    "preemptible": True}))  # fmt: skip
-    relayed = agent._relayed
+    relayed = agent.verbs.relay.relayed
     assert relayed is not None
     await wait_for(lambda: len(tts.replies) == 2, 3)
     first = relayed._playing
@@ -449,7 +454,7 @@ async def test_input_while_the_agent_speaks_is_reported_as_asked(
         web, relay, interruptible="none", welcome_greeting_interruptible="none",
         report_input_during_agent_speech=report,
     )  # fmt: skip
-    relayed = agent._relayed
+    relayed = agent.verbs.relay.relayed
     assert relayed is not None
     await quiet(agent)
     await seen.ws.send(json.dumps({"type": "text", "token": LONG_REPLY, "last": True}))
@@ -499,7 +504,7 @@ async def test_events_tell_who_speaks_and_what_was_played(
                          ("agentSpeaking", "off")]  # fmt: skip
     # the caller speaks over a long reply: clientSpeaking, the interrupt, what was heard
     turn(stt, "Tell me something long", 0)
-    relayed = agent._relayed
+    relayed = agent.verbs.relay.relayed
     assert relayed is not None
     await wait_for(lambda: relayed._playing is not None
                    and relayed.playout.played_ms(relayed._playing.id) >= 600, 5)  # fmt: skip
