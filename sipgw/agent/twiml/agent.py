@@ -45,7 +45,15 @@ the bridge, its ``<Hangup>`` refuses it (:mod:`sipgw.agent.twiml.screening`).
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
 cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
 the operator's fallback runs (``SIPGW_TWIML_FALLBACK``: a line said then the hang-up, a
-transfer, or the hang-up), and the reason is logged and written to the call record.
+transfer, or the hang-up), and the reason is logged and written to the call record
+(:mod:`sipgw.agent.twiml.fallback`).
+
+*Shape*: :class:`TwimlAgent` is the interpreter: the call's state, fetching and following
+TwiML, the verb loop. Each verb family's handling is a handler of
+:mod:`sipgw.agent.twiml.verbs` given the interpreter as a
+:class:`~sipgw.agent.twiml.verbs.context.VerbContext`;
+:class:`~sipgw.agent.twiml.verbs.dispatch.Verbs` carries a verb out and routes the tick to
+the verb running. ``MachineDetection`` is :mod:`sipgw.agent.twiml.machinedetection`.
 """
 
 from __future__ import annotations
