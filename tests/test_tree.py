@@ -137,7 +137,7 @@ EXCEPTIONS: dict[str, str] = {
     "sipgw/agent/twiml/verbs/stream.py": "<Connect>/<Start>/<Stop><Stream> through TwimlAgent in "
     "tests/agent/twiml/test_agent.py",
     "sipgw/agent/twiml/verbs/conversationrelay.py": "<Connect><ConversationRelay> through "
-    "TwimlAgent in tests/agent/twiml/test_relay.py",
+    "TwimlAgent in tests/agent/twiml/relay/test_session.py",
     "sipgw/agent/twiml/verbs/transcription.py": "<Start>/<Stop><Transcription> through "
     "TwimlAgent in tests/agent/twiml/test_transcriptions.py",
     "sipgw/agent/twiml/verbs/gather.py": "<Gather> through TwimlAgent in "
@@ -145,17 +145,17 @@ EXCEPTIONS: dict[str, str] = {
     "sipgw/agent/twiml/verbs/record.py": "<Record> through TwimlAgent in "
     "tests/agent/twiml/test_recording.py and tests/agent/twiml/test_recordtranscribe.py",
     "sipgw/agent/twiml/verbs/dial.py": "<Dial> through TwimlAgent in "
-    "tests/agent/twiml/test_dialbridge.py, tests/agent/twiml/test_dialrefer.py, "
-    "tests/agent/twiml/test_dialringall.py, tests/agent/twiml/test_queuedial.py and "
+    "tests/agent/twiml/dial/test_bridge.py, tests/agent/twiml/dial/test_referurl.py, "
+    "tests/agent/twiml/dial/test_ringall.py, tests/agent/twiml/queues/test_queuedial.py and "
     "tests/agent/test_earlyanswer.py",
     "sipgw/agent/twiml/verbs/dialrecording.py": "<Dial record> through TwimlAgent in "
-    "tests/agent/twiml/test_dialbridge.py",
+    "tests/agent/twiml/dial/test_bridge.py",
     "sipgw/agent/twiml/verbs/refer.py": "<Refer> through TwimlAgent in "
     "tests/agent/twiml/test_referverb.py",
     "sipgw/agent/twiml/verbs/conference.py": "<Dial><Conference> through TwimlAgent in "
     "tests/agent/twiml/test_conference.py",
     "sipgw/agent/twiml/verbs/enqueue.py": "<Enqueue> through TwimlAgent in "
-    "tests/agent/twiml/test_enqueue.py",
+    "tests/agent/twiml/queues/test_enqueue.py",
     "sipgw/agent/twiml/verbs/outbox.py": "the frames queued for the caller: played and dropped "
     "through TwimlAgent in tests/agent/twiml/test_agent.py and tests/agent/twiml/test_gather.py",
     "sipgw/agent/twiml/fallback.py": "the fallback after a failure: through TwimlAgent in "

@@ -28,19 +28,19 @@ the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetche
 its action, ``<Record>`` records the caller (:mod:`sipgw.agent.twiml.recording`) and posts
 the recording's URL, ``<Stop><Stream>`` ends a fork, ``<Dial>`` connects the caller with
 another party (the gateway places the second leg and relays the two itself:
-:mod:`sipgw.agent.twiml.dialbridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
+:mod:`sipgw.agent.twiml.dial.bridge`; or, with ``SIPGW_TWIML_DIAL=refer`` or on a call that
 cannot place one, a REFER to the caller's phone; through the dial allow-list either way) and
 posts how it ended to its ``action``, ``<Dial><Conference>`` puts the caller in a room of this
 gateway (:mod:`sipgw.agent.twiml.conference`: the rooms are the gateway's,
 ``TwimlSettings.conferences``), ``<Enqueue>`` waits in one of the gateway's call
-queues and ``<Dial><Queue>`` takes its first caller (:mod:`sipgw.agent.twiml.enqueue`,
-:mod:`sipgw.agent.twiml.queuedial`), ``<Hangup>`` ends the call. After the last verb the
+queues and ``<Dial><Queue>`` takes its first caller (:mod:`sipgw.agent.twiml.queues.enqueue`,
+:mod:`sipgw.agent.twiml.queues.queuedial`), ``<Hangup>`` ends the call. After the last verb the
 call ends, as on Twilio.
 
-*Screening*: given a :class:`~sipgw.agent.twiml.screening.Screen`, the agent runs on a
+*Screening*: given a :class:`~sipgw.agent.twiml.dial.screening.Screen`, the agent runs on a
 ``<Dial>``'s answered leg instead (:meth:`TwimlAgent.screen_leg`): the ``<Number url>``
 document for the called party alone, with the verbs a screening may use; its end accepts
-the bridge, its ``<Hangup>`` refuses it (:mod:`sipgw.agent.twiml.screening`).
+the bridge, its ``<Hangup>`` refuses it (:mod:`sipgw.agent.twiml.dial.screening`).
 
 *Failures* (the webhook late or failing, a document that does not parse, a stream that
 cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
@@ -70,6 +70,7 @@ import aiohttp
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.earlyanswer import AnswersLater
 from sipgw.agent.record import CallRecord
+from sipgw.agent.twiml.dial.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.fallback import Fallback
 from sipgw.agent.twiml.program import (
     Fetch,
@@ -82,7 +83,6 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.recording import BridgeRecorder
-from sipgw.agent.twiml.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.verbs.context import (
     DialMode,
@@ -363,7 +363,7 @@ class TwimlAgent(Agent):
 
     def may_widen(self, recorder: Callable[[], BridgeRecorder] | None = None) -> bool:
         """Whether the caller's frames may leave 8 kHz μ-law once bridged or in a room
-        (both codecs 16 kHz; :mod:`~sipgw.agent.twiml.dialformat`): not while they also go
+        (both codecs 16 kHz; :mod:`~sipgw.agent.twiml.dial.audioformat`): not while they also go
         elsewhere in μ-law (a bridge recorder, a ``<Start><Stream>`` fork, an
         answering-machine detector)."""
         verbs = self.verbs

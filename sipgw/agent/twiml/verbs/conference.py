@@ -14,7 +14,7 @@ from functools import partial
 from sipgw.agent.conferences import ConferenceRoom, RoomRecording
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.twiml.conference import ConferenceDial
-from sipgw.agent.twiml.dialrules import DialResult
+from sipgw.agent.twiml.dial.rules import DialResult
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.recording import ulaw_wav
 from sipgw.agent.twiml.statusposts import Callback

@@ -22,10 +22,10 @@ from sipgw.agent.callqueues import CallQueues
 from sipgw.agent.conferences import ConferenceRooms
 from sipgw.agent.stt.base import SpeechToText
 from sipgw.agent.tts.base import TextToSpeech
+from sipgw.agent.twiml.dial.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.program import Program
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.agent.twiml.say import SayVoice
-from sipgw.agent.twiml.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.verbs.outbox import Outbox
 from sipgw.agent.twiml.webhook import TwilioIdentity

@@ -1,14 +1,14 @@
 """``<Connect><ConversationRelay>``: the call talks with the app's text WebSocket through
-the gateway's speech-to-text and text-to-speech (:mod:`sipgw.agent.twiml.relayverb`,
-:mod:`sipgw.agent.twiml.relay`); its end's fields go to the next document fetched."""
+the gateway's speech-to-text and text-to-speech (:mod:`sipgw.agent.twiml.relay.setup`,
+:mod:`sipgw.agent.twiml.relay.session`); its end's fields go to the next document fetched."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from sipgw.agent.twiml.relay import RelaySession
-from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
+from sipgw.agent.twiml.relay.session import RelaySession
+from sipgw.agent.twiml.relay.setup import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.agent.twiml.verbs.context import Fatal, VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.stream import StreamVerbs
@@ -26,7 +26,7 @@ class ConversationRelayVerb(VerbHandler):
         self.relayed: RelaySession | None = None
 
     async def relay(self, verb: ConnectRelay) -> None:
-        """``<Connect><ConversationRelay>`` (:mod:`sipgw.agent.twiml.relayverb`)."""
+        """``<Connect><ConversationRelay>`` (:mod:`sipgw.agent.twiml.relay.setup`)."""
         assert self.ctx.session is not None
         self.steps.append("relay")
         url = self.streams.stream_url(verb.relay.url)

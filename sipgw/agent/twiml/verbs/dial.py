@@ -1,7 +1,7 @@
 """``<Dial>`` in the interpreter: the gateway's own second leg bridged
-(:mod:`sipgw.agent.twiml.dialbridge`, :mod:`sipgw.agent.twiml.dialringall`), or a REFER to
-the caller's phone, or ``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queuedial`); the called
-party's REFER (``referUrl``: :mod:`sipgw.agent.twiml.dialrefer`); how it ended to its
+(:mod:`sipgw.agent.twiml.dial.bridge`, :mod:`sipgw.agent.twiml.dial.ringall`), or a REFER to
+the caller's phone, or ``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queues.queuedial`); the called
+party's REFER (``referUrl``: :mod:`sipgw.agent.twiml.dial.referurl`); how it ended to its
 ``action``."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.earlyanswer import AnswersLater
-from sipgw.agent.twiml.dialbridge import BridgedDial, LegPlacingCall
-from sipgw.agent.twiml.dialrefer import DialRefer, ReferFetchFailed, StagedDial
-from sipgw.agent.twiml.dialringall import RingAllDial
-from sipgw.agent.twiml.dialrules import DialResult, refer_status, usable_caller_id
+from sipgw.agent.twiml.dial.bridge import BridgedDial, LegPlacingCall
+from sipgw.agent.twiml.dial.referurl import DialRefer, ReferFetchFailed, StagedDial
+from sipgw.agent.twiml.dial.ringall import RingAllDial
+from sipgw.agent.twiml.dial.rules import DialResult, refer_status, usable_caller_id
+from sipgw.agent.twiml.dial.screening import DialLegs
 from sipgw.agent.twiml.program import Fetch, Refused, Run, Step, absolute_url
-from sipgw.agent.twiml.queuedial import QueueDial
-from sipgw.agent.twiml.screening import DialLegs
+from sipgw.agent.twiml.queues.queuedial import QueueDial
 from sipgw.agent.twiml.statusposts import Callback
 from sipgw.agent.twiml.verbs.context import Fatal, VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.dialrecording import DialRecording
@@ -42,7 +42,7 @@ class DialVerb(VerbHandler):
         self._referred: tuple[Any, str] | StagedDial | str | None = None
 
     async def dial(self, verb: Dial) -> None:
-        """``<Dial>``: bridged (:mod:`sipgw.agent.twiml.dialbridge`) when the call can place a
+        """``<Dial>``: bridged (:mod:`sipgw.agent.twiml.dial.bridge`) when the call can place a
         second leg and the operator did not choose REFER; then its ``action`` gets how it
         ended, or the next verb runs."""
         self.steps.append("dial")
@@ -62,7 +62,7 @@ class DialVerb(VerbHandler):
         if result is None or self.ctx.closed:
             return  # the caller went to the target (REFER), or hung up
         assert self.ctx.program is not None
-        while True:  # the called party's REFER (dialrefer.py): referUrl's TwiML runs next
+        while True:  # the called party's REFER (dial/referurl.py): referUrl's TwiML runs next
             referred, self._referred = self._referred, None
             if isinstance(referred, str):
                 raise Fatal(referred)  # referUrl failed: the caller is not kept (Twilio's)
@@ -110,7 +110,7 @@ class DialVerb(VerbHandler):
                         call.call_id, verb.caller_id)  # fmt: skip
             self.ctx.note("refused", verb="Dial callerId", why="not the call's own number")
         recorder = self.recording.bridge_recorder(verb, self.recording.refuse)
-        at_once = len(verb.targets) > 1 and not verb.sequential  # dialringall.py
+        at_once = len(verb.targets) > 1 and not verb.sequential  # dial/ringall.py
         how = RingAllDial if at_once else BridgedDial  # one, or each in turn
         dialing = how(call, placer, verb, caller_id, self.ctx.note, recorder, on_bridged,
                       self._dial_legs())  # fmt: skip
@@ -122,7 +122,7 @@ class DialVerb(VerbHandler):
         self, verb: Dial, dialing: BridgedDial, placer: LegPlacingCall
     ) -> DialRefer:
         """What takes the called party's REFER (``referUrl``:
-        :mod:`~sipgw.agent.twiml.dialrefer`)."""
+        :mod:`~sipgw.agent.twiml.dial.referurl`)."""
         url = ""
         if verb.refer_url:
             assert self.ctx.program is not None
@@ -214,7 +214,7 @@ class DialVerb(VerbHandler):
         self.ctx.post_callback(verb.action, verb.method, "completed", result.params())
 
     async def _dial_queue(self, verb: Dial) -> DialResult:
-        """``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queuedial`)."""
+        """``<Dial><Queue>`` (:mod:`sipgw.agent.twiml.queues.queuedial`)."""
         queues = self.settings.queues
         assert self.ctx.program is not None
         if queues is None:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from sipgw.agent.private_files import make_private_dir, write_private_atomic
-from sipgw.agent.twiml.dialbridge import BridgedDial
-from sipgw.agent.twiml.dialrules import DialResult
-from sipgw.agent.twiml.queuedial import QueueDial
+from sipgw.agent.twiml.dial.bridge import BridgedDial
+from sipgw.agent.twiml.dial.rules import DialResult
+from sipgw.agent.twiml.queues.queuedial import QueueDial
 from sipgw.agent.twiml.recording import BridgeRecorder, ulaw_wav
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.record import RecordVerb, time_ago

@@ -1,5 +1,5 @@
 """``<Enqueue>`` in the interpreter: the caller waits in one of the gateway's call queues
-(:mod:`sipgw.agent.twiml.enqueue`), its wait documents played, until a ``<Dial><Queue>``
+(:mod:`sipgw.agent.twiml.queues.enqueue`), its wait documents played, until a ``<Dial><Queue>``
 takes it; ``QueueResult`` to its ``action``."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from sipgw.agent.twiml.enqueue import EnqueueRun, QueueOutcome, WaitHooks
 from sipgw.agent.twiml.program import absolute_url
+from sipgw.agent.twiml.queues.enqueue import EnqueueRun, QueueOutcome, WaitHooks
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.gather import GatherVerb
 from sipgw.agent.twiml.verbs.playback import Playback
@@ -31,7 +31,7 @@ class EnqueueVerb(VerbHandler):
         self.queued: EnqueueRun | None = None
 
     async def enqueue(self, verb: Enqueue) -> None:
-        """``<Enqueue>`` (:mod:`sipgw.agent.twiml.enqueue`): waits in the queue; then its
+        """``<Enqueue>`` (:mod:`sipgw.agent.twiml.queues.enqueue`): waits in the queue; then its
         ``action`` gets ``QueueResult`` (its TwiML runs next), or the next verb runs."""
         self.steps.append("enqueue")
         assert self.ctx.program is not None

@@ -13,8 +13,8 @@ from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.app.callqueues import CallQueueRegistry
 from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat
 from tests.agent.parts import FakeCall, wait_for
+from tests.agent.twiml.queues.test_enqueue import AGENT_FRAME, app, end, posted, queue_app, start
 from tests.agent.twiml.test_agent import Ticker, caller_tone, settings
-from tests.agent.twiml.test_enqueue import AGENT_FRAME, app, end, posted, queue_app, start
 from tests.toolkit.twilio_app import TwilioSdkApp
 
 __all__ = ["app"]
@@ -50,7 +50,7 @@ async def test_dialling_a_queue_never_made_fails(app: TwilioSdkApp) -> None:
 async def test_the_queue_leg_ends_once_with_how() -> None:
     """The dequeued caller as the relay's leg: the dequeuing side's hang-up ends the bridge
     (``answered``); a later finish does not change it."""
-    from sipgw.agent.twiml.queuedial import QueueLeg
+    from sipgw.agent.twiml.queues.queuedial import QueueLeg
 
     leg = QueueLeg()
     assert not leg.over
@@ -115,7 +115,7 @@ _PARTS: dict[str, tuple[TwimlAgent, FakeCall, Ticker]] = {}
 async def test_two_g722_calls_bridged_from_a_queue_carry_16khz_then_mu_law_again(
     app: TwilioSdkApp,
 ) -> None:
-    """The same decision as a placed ``<Dial>``'s (agent/twiml/dialformat.py)."""
+    """The same decision as a placed ``<Dial>``'s (agent/twiml/dial/audioformat.py)."""
     app.twiml = queue_app()
     queues = CallQueueRegistry()
     waiting = await _start_wide(app, queues, "+15550001111", caller_tone)

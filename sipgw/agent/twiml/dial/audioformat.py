@@ -1,7 +1,7 @@
 """The audio format a bridged ``<Dial>`` carries, and the switch to it and back.
 
 The caller's agent (the TwiML agent) and the called party's (:class:`DialedLeg
-<sipgw.agent.twiml.dialbridge.DialedLeg>`) take and give 8 kHz μ-law, as everything a TwiML
+<sipgw.agent.twiml.dial.bridge.DialedLeg>`) take and give 8 kHz μ-law, as everything a TwiML
 document plays does. Once the two are bridged, both agents take the format
 :func:`~sipgw.media.bridge.bridge_format` decides from the two calls' codecs (16 kHz linear
 when both are wideband: two G.722 phones keep what they say above 4 kHz), and each call's

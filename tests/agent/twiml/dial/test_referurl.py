@@ -1,4 +1,4 @@
-"""``<Dial referUrl>`` (sipgw.agent.twiml.dialrefer): the bridged called party's REFER, through
+"""``<Dial referUrl>`` (sipgw.agent.twiml.dial.referurl): the bridged called party's REFER, through
 the TwiML agent, against an app on the official ``twilio`` SDK (``Dial(refer_url=...)``, its
 ``RequestValidator`` on the referUrl request): declined without ``referUrl`` (603, the two
 stay connected), accepted with it (202, then NOTIFY 100 and 200), ``ReferTransferTarget``
@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from sipgw.agent.transfer.warm import LegEnded
 from tests.agent.parts import wait_for
-from tests.agent.twiml.test_dialbridge import DialingCall, app, caller, posted, start
+from tests.agent.twiml.dial.test_bridge import DialingCall, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]  # the fixture

@@ -23,8 +23,8 @@ from sipgw.agent.base import Agent, AgentFactory, CallDetails
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import LegEnded, LegProgress
 from sipgw.agent.twiml.agent import TwimlAgent
-from sipgw.agent.twiml.dialbridge import DialRelay, LegPlacingCall
-from sipgw.agent.twiml.dialrules import ringback_frame
+from sipgw.agent.twiml.dial.bridge import DialRelay, LegPlacingCall
+from sipgw.agent.twiml.dial.rules import ringback_frame
 from sipgw.twilio.document import Dial as DialVerb
 from sipgw.twilio.document import DialTarget
 from tests.agent.parts import FakeCall, wait_for
@@ -262,7 +262,9 @@ async def test_sip_credentials_reach_their_leg_and_ring_tone_is_the_countrys(
     await agent.close("remote-bye")
     assert ticker.heard()[0] == ringback_frame(0, "uk") != ringback_frame(0)
     ignored = [x["attribute"] for x in agent.record.lines if x["type"] == "twiml_dial_ignored"]
-    assert ignored == []  # <Sip statusCallback> is followed (tests/agent/twiml/test_screening.py)
+    assert (
+        ignored == []
+    )  # <Sip statusCallback> is followed (tests/agent/twiml/dial/test_screening.py)
 
 
 async def test_the_action_gets_completed_with_the_dial_sid_and_duration(

@@ -44,8 +44,8 @@ from functools import partial
 from typing import Any
 
 from sipgw.agent.base import Referral
-from sipgw.agent.twiml.dialbridge import BridgedDial, Note, RelayedDial
-from sipgw.agent.twiml.dialrules import DialResult
+from sipgw.agent.twiml.dial.bridge import BridgedDial, Note, RelayedDial
+from sipgw.agent.twiml.dial.rules import DialResult
 from sipgw.twilio.document import Dial
 
 __all__ = ["FAILED_FETCH_STATUS", "DialRefer", "ReferFetchFailed", "Stage", "StagedDial"]

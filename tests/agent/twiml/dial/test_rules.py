@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.twiml.dialrules import (
+from sipgw.agent.twiml.dial.rules import (
     RING_TONES,
     DialCallStatus,
     DialResult,

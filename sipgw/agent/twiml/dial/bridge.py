@@ -10,7 +10,7 @@ and CANCEL it after ``timeout``), whose agent is a :class:`DialedLeg`, until one
 A :class:`DialRelay` joins the caller with that leg:
 
 - While the target rings the caller hears ring tone
-  (:func:`~sipgw.agent.twiml.dialrules.ringback_frame`), or, once the target sends early
+  (:func:`~sipgw.agent.twiml.dial.rules.ringback_frame`), or, once the target sends early
   media (a 183 with SDP, then audio: its own ringback, an announcement), that audio.
 - Once it answers, at each tick the caller's 20 ms (the playout of the caller's jitter
   buffer: the agent's ``on_caller_frame``) goes into a
@@ -21,12 +21,12 @@ A :class:`DialRelay` joins the caller with that leg:
   ``*`` ends the leg instead. A side on hold sends its hold music across and takes nothing
   meanwhile: the bridge keeps three frames each way and drops the oldest.
 - A target with a screening ``url`` (``<Number url>``, ``<Sip url>``) is not bridged at its
-  answer: that TwiML runs for the called party alone first (:mod:`sipgw.agent.twiml.screening`,
+  answer: that TwiML runs for the called party alone first (:mod:`sipgw.agent.twiml.dial.screening`,
   the TwiML agent's own interpreter on the leg's audio and keys) while the caller keeps
   hearing ring tone; the document running out bridges the two, a ``<Hangup>`` in it (or the
   called party hanging up) refuses the bridge: ``DialCallStatus`` ``no-answer``, the next
   target rings. The leg's progress (its INVITE out, its first 180/183, its answer, its end)
-  goes to the noun's ``statusCallback`` (:mod:`sipgw.agent.twiml.legstatus`).
+  goes to the noun's ``statusCallback`` (:mod:`sipgw.agent.twiml.dial.legstatus`).
 - It is over when the called party hangs up, ``timeLimit`` passes, the caller presses
   ``*`` (``hangupOnStar``), or the caller hangs up (the leg is hung up too: CANCEL while it
   rings, else BYE). :meth:`BridgedDial.run` then says how (:class:`DialResult`); the TwiML
@@ -47,8 +47,10 @@ from sipgw.agent.base import Agent, AgentFactory, CallControl, Referral
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg, LegEnded, LegProgress
-from sipgw.agent.twiml.dialformat import WidenedBridge, widen
-from sipgw.agent.twiml.dialrules import (
+from sipgw.agent.twiml.dial.audioformat import WidenedBridge, widen
+from sipgw.agent.twiml.dial.legamd import LegDetection
+from sipgw.agent.twiml.dial.legstatus import LegStatus, leg_call_status
+from sipgw.agent.twiml.dial.rules import (
     DialCallStatus,
     DialResult,
     dial_status,
@@ -56,10 +58,8 @@ from sipgw.agent.twiml.dialrules import (
     ringback_frame,
     sip_fields,
 )
-from sipgw.agent.twiml.legamd import LegDetection
-from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
+from sipgw.agent.twiml.dial.screening import LegHooks, ScreeningLeg
 from sipgw.agent.twiml.recording import BridgeRecorder
-from sipgw.agent.twiml.screening import LegHooks, ScreeningLeg
 from sipgw.agent.twiml.webhook import new_sid
 from sipgw.media.bridge import FrameBridge
 from sipgw.media.codecs import PCM16_16K, ULAW_8K
@@ -73,7 +73,7 @@ __all__ = [
 log = logging.getLogger("sipgw.agent")
 
 BRIDGE_AUDIO = frozenset({ULAW_8K, PCM16_16K})
-"""The formats a bridged ``<Dial>``'s ends take (:mod:`sipgw.agent.twiml.dialformat`)."""
+"""The formats a bridged ``<Dial>``'s ends take (:mod:`sipgw.agent.twiml.dial.audioformat`)."""
 DIALED_LEG = AgentCapabilities(
     amd=False, keypad=True, paid=False, early_media=True, audio=BRIDGE_AUDIO
 )
@@ -228,10 +228,10 @@ class DialRelay:
         """How the leg ended, once :meth:`run` is over (None: not reported)."""
         self.on_refer: Callable[[Referral], None] | None = None
         """Takes a REFER the called party sends once bridged (``<Dial referUrl>``:
-        :mod:`sipgw.agent.twiml.dialrefer`); None: it is declined."""
+        :mod:`sipgw.agent.twiml.dial.referurl`); None: it is declined."""
         self.wideband = False
         """Whether the bridge may carry wideband audio when both calls' codecs do
-        (:mod:`sipgw.agent.twiml.dialformat`); False: 8 kHz μ-law whatever they are."""
+        (:mod:`sipgw.agent.twiml.dial.audioformat`); False: 8 kHz μ-law whatever they are."""
         self.widened: WidenedBridge | None = None
         """The two calls switched to a wideband format while bridged (None: μ-law)."""
 
@@ -311,7 +311,7 @@ class DialRelay:
     async def _screen(self, call: CallControl, hooks: LegHooks, leg: LegStatus) -> None:
         """The screening TwiML, on the called party's leg alone; its end bridges the two,
         its ``<Hangup>`` refuses the bridge (the leg is hung up). With ``machineDetection``
-        who answered is detected first (:mod:`sipgw.agent.twiml.legamd`); without a ``url``
+        who answered is detected first (:mod:`sipgw.agent.twiml.dial.legamd`); without a ``url``
         the two are then bridged."""
         if leg.target.amd:
             await self._detect(hooks, leg)
@@ -383,7 +383,7 @@ class DialRelay:
 
     def sip_params(self) -> tuple[tuple[str, str], ...]:
         """A ``<Sip>`` target's ``DialSipCallId`` and ``DialSipResponseCode`` for the
-        ``action`` (:func:`~sipgw.agent.twiml.dialrules.sip_fields`): from how its leg
+        ``action`` (:func:`~sipgw.agent.twiml.dial.rules.sip_fields`): from how its leg
         ended, else (the caller hung up first) from its answer, when it answered."""
         if self.target is None:
             return ()
@@ -522,7 +522,7 @@ def _send_key(call: CallControl, digit: str, whom: str) -> None:
 
 class RelayedDial:
     """What a ``<Dial>`` that bridges the caller through a :class:`DialRelay` does the same
-    way (:class:`BridgedDial`, :class:`~sipgw.agent.twiml.queuedial.QueueDial`): the
+    way (:class:`BridgedDial`, :class:`~sipgw.agent.twiml.queues.queuedial.QueueDial`): the
     caller's per-tick calls go to the relay of the moment, and the caller's hang-up ends it.
 
     Attributes:

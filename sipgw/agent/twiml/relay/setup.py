@@ -3,7 +3,7 @@ settings, and the ``<Connect action>`` form it leaves (docs/twilio-apps.md).
 
 The speech services are the operator's (``SIPGW_TWIML_STT``, ``SIPGW_TWIML_TTS``): the
 verb's and its ``<Language>`` nouns' providers, voices and models are mapped onto them by
-:mod:`sipgw.agent.twiml.relayproviders` (an ElevenLabs voice and its model and settings, a
+:mod:`sipgw.agent.twiml.relay.providers` (an ElevenLabs voice and its model and settings, a
 voice ``SIPGW_TWIML_SAY_VOICES`` maps, the language to the models that take one, the
 ``hints`` as key terms, a new recognizer session for a language its model does not
 follow). What is not honoured is returned by :func:`relay_session` for the log and the
@@ -27,13 +27,13 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.stt.base import SpeechToText
 from sipgw.agent.tts.base import TextToSpeech
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
-from sipgw.agent.twiml.relay import RelayCall, RelaySession
-from sipgw.agent.twiml.relayproviders import (
+from sipgw.agent.twiml.relay.providers import (
     choose_voice,
     keyterms,
     language_setup,
     stt_notes,
 )
+from sipgw.agent.twiml.relay.session import RelayCall, RelaySession
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
 from sipgw.twilio.relay import EndMessage

@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from sipgw.agent.twiml.dialrules import ringback_frame
-from sipgw.agent.twiml.legamd import LegDetection, amd_form
+from sipgw.agent.twiml.dial.legamd import LegDetection, amd_form
+from sipgw.agent.twiml.dial.rules import ringback_frame
 from sipgw.twilio.document import DialTarget
 from tests.agent.parts import wait_for
-from tests.agent.twiml.test_dialbridge import CALLED_FRAME, app, caller, posted, start
+from tests.agent.twiml.dial.test_bridge import CALLED_FRAME, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]  # the fixture

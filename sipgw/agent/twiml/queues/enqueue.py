@@ -17,11 +17,11 @@ at the back of the named queue in the gateway's registry
   (:data:`~sipgw.twilio.queuetwiml.WAIT_VERBS`) is refused (logged, recorded) and the
   document goes on. No ``waitUrl``, or one that fails:
   the caller hears ring tone.
-- another call's ``<Dial><Queue>`` takes them (:mod:`sipgw.agent.twiml.queuedial`): the
+- another call's ``<Dial><Queue>`` takes them (:mod:`sipgw.agent.twiml.queues.queuedial`): the
   wait audio stops at once, the ``<Queue url>`` document (if any: ``<Say>``, ``<Play>``,
   ``<Pause>``, ``<Redirect>``) is fetched with ``QueueSid``, ``QueueTime``,
   ``DequeingCallSid`` and played to this caller, then the two are bridged through the
-  dequeuing ``<Dial>``'s relay (:class:`~sipgw.agent.twiml.dialbridge.DialRelay`: this
+  dequeuing ``<Dial>``'s relay (:class:`~sipgw.agent.twiml.dial.bridge.DialRelay`: this
   caller is its called party) until
   either side ends it; the outcome is ``bridged``.
 
@@ -40,9 +40,9 @@ from typing import Any, Final
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.callqueues import CallQueues, QueuedCaller, QueueFull
-from sipgw.agent.twiml.dialrules import ringback_frame
+from sipgw.agent.twiml.dial.rules import ringback_frame
 from sipgw.agent.twiml.program import Fetch, Finished, Program, Refused, Run, Wait, absolute_url
-from sipgw.agent.twiml.queuedial import Dequeue
+from sipgw.agent.twiml.queues.queuedial import Dequeue
 from sipgw.twilio.document import Gather, Pause, Play, Redirect, Say, Verb
 from sipgw.twilio.queuetwiml import ANNOUNCE_VERBS, WAIT_VERBS, Enqueue, Leave
 

@@ -1,5 +1,5 @@
 """A ConversationRelay's providers, voices and languages onto the operator's services
-(sipgw/agent/twiml/relayproviders.py): Twilio's ElevenLabs voice syntax, the voice map, the
+(sipgw/agent/twiml/relay/providers.py): Twilio's ElevenLabs voice syntax, the voice map, the
 language to the models that take one, what is not followed named, hints as key terms, when
 a new recognizer session is needed, the ``<Language>`` table."""
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from sipgw.agent.twiml.relayproviders import (
+from sipgw.agent.twiml.relay.providers import (
     ElevenLabsVoice,
     choose_voice,
     elevenlabs_voice,

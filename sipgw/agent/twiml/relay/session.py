@@ -22,13 +22,13 @@ speaks ``welcomeGreeting``, then, until the app sends ``end`` or closes the sock
   closes the reply (its rest is spoken); the next token begins a new one. A reply speaks
   with the voice of its language (``text``'s ``lang``, else the session's, which a
   ``language`` message's ``ttsLanguage`` switches; the voices: :mod:`sipgw.agent.twiml.
-  relayproviders`), each language's client made and connected at its first use; a token in
+  relay.providers`), each language's client made and connected at its first use; a token in
   another language than its reply's closes that reply and begins one. ``play`` fetches and
   plays an audio file (:mod:`sipgw.agent.twiml.audiofile`), ``sendDigits`` sends RFC 4733
   events. A reply that is ``preemptible`` (its message's, else the verb's) is cut, silently,
   by the app's next ``text`` reply or ``play``.
 - *Languages of the caller*: ``transcriptionLanguage`` is the next prompts' ``lang``; when
-  the recognizer's model must change with it (``relayproviders.needs_new_session``) a new
+  the recognizer's model must change with it (``providers.needs_new_session``) a new
   session is opened and connected, then takes the caller's audio from the old one, which
   is closed. ``hints`` go to every session as key terms.
 - *Barge-in*: the machine's :class:`~sipgw.agent.turns.PauseAgent` holds the reply,
@@ -83,7 +83,7 @@ from sipgw.agent.turns import (
     TurnAction,
     TurnTaker,
 )
-from sipgw.agent.twiml.relayproviders import needs_new_session
+from sipgw.agent.twiml.relay.providers import needs_new_session
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.twilio.relay import (
     DtmfMessage,

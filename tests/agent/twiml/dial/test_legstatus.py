@@ -7,7 +7,7 @@ import email.utils
 
 import pytest
 
-from sipgw.agent.twiml.legstatus import LegStatus, leg_call_status
+from sipgw.agent.twiml.dial.legstatus import LegStatus, leg_call_status
 from sipgw.twilio.document import DialTarget
 
 NOON = 1_764_158_400.0  # 2025-11-26 12:00:00 UTC

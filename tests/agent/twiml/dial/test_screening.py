@@ -12,9 +12,9 @@ from collections.abc import Callable
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from sipgw.agent.transfer.warm import LegEnded
-from sipgw.agent.twiml.dialrules import ringback_frame
+from sipgw.agent.twiml.dial.rules import ringback_frame
 from tests.agent.parts import wait_for
-from tests.agent.twiml.test_dialbridge import CALLED_FRAME, app, caller, posted, start
+from tests.agent.twiml.dial.test_bridge import CALLED_FRAME, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]  # the fixture

@@ -4,12 +4,12 @@ Theory of operation
 -------------------
 Twilio rings up to ten ``<Number>``/``<Sip>`` nouns of one ``<Dial>`` at once and connects
 the first to pick up, hanging up the others. :class:`RingAllDial` does the same on top of
-:class:`~sipgw.agent.twiml.dialbridge.BridgedDial`'s parts:
+:class:`~sipgw.agent.twiml.dial.bridge.BridgedDial`'s parts:
 
 - Each target (the first ten) is placed at once through the call
-  (:class:`~sipgw.agent.twiml.dialbridge.LegPlacingCall`: each judged by the dial
+  (:class:`~sipgw.agent.twiml.dial.bridge.LegPlacingCall`: each judged by the dial
   allow-list; a refused one is noted and the others ring on), each with its own
-  :class:`~sipgw.agent.twiml.dialbridge.DialRelay`. The caller hears one ring tone meanwhile.
+  :class:`~sipgw.agent.twiml.dial.bridge.DialRelay`. The caller hears one ring tone meanwhile.
 - The first leg to answer (with a screening ``url``: the first whose screening TwiML
   accepts; each answering target is screened on its own meanwhile) claims the ``<Dial>``
   (:meth:`RingAllDial.claim`) and is bridged
@@ -32,15 +32,15 @@ from typing import Final
 from sipgw.agent.base import CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg
-from sipgw.agent.twiml.dialbridge import BridgedDial, DialRelay, LegPlacingCall, Note
-from sipgw.agent.twiml.dialrules import (
+from sipgw.agent.twiml.dial.bridge import BridgedDial, DialRelay, LegPlacingCall, Note
+from sipgw.agent.twiml.dial.rules import (
     DialCallStatus,
     DialResult,
     dial_status,
     ringback_frame,
 )
+from sipgw.agent.twiml.dial.screening import LegHooks
 from sipgw.agent.twiml.recording import BridgeRecorder
-from sipgw.agent.twiml.screening import LegHooks
 from sipgw.twilio.document import Dial, DialTarget
 
 __all__ = ["MAX_TARGETS", "RingAllDial", "unanswered_status"]
@@ -78,7 +78,7 @@ class _RacingRelay(DialRelay):
 class RingAllDial(BridgedDial):
     """One ``<Dial>`` of several targets, all ringing at once (see the module docstring).
 
-    Args: as :class:`~sipgw.agent.twiml.dialbridge.BridgedDial`'s.
+    Args: as :class:`~sipgw.agent.twiml.dial.bridge.BridgedDial`'s.
     """
 
     def __init__(

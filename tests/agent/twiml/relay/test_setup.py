@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from sipgw.agent.twiml.relay import RelayCall, RelaySession
-from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
+from sipgw.agent.twiml.relay.session import RelayCall, RelaySession
+from sipgw.agent.twiml.relay.setup import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.webhook import TwilioIdentity
 from sipgw.twilio.relay import EndMessage

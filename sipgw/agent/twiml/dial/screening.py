@@ -8,9 +8,9 @@ alike): the ``url`` attribute names TwiML "run on the called party's end, after 
 but before the parties are connected": to ``<Play>`` or ``<Say>`` something to them alone,
 or let them decline with ``<Gather>`` and ``<Hangup>``; it may not ``<Dial>``.
 
-- :class:`DialLegs` is what a bridged ``<Dial>`` (:mod:`sipgw.agent.twiml.dialbridge`) asks
+- :class:`DialLegs` is what a bridged ``<Dial>`` (:mod:`sipgw.agent.twiml.dial.bridge`) asks
   of the caller's TwiML agent for each leg (:class:`LegHooks`): the leg's parameters
-  (:class:`~sipgw.agent.twiml.legstatus.LegStatus`, a ``CallSid`` of its own), each progress
+  (:class:`~sipgw.agent.twiml.dial.legstatus.LegStatus`, a ``CallSid`` of its own), each progress
   event's form posted to the noun's ``statusCallback`` (relative URLs against the caller's
   document; signed and in order through the caller's status poster), and the screening.
 - The screening is the TwiML agent's own interpreter run on the leg: a
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.twiml.legamd import amd_form
-from sipgw.agent.twiml.legstatus import LegStatus
+from sipgw.agent.twiml.dial.legamd import amd_form
+from sipgw.agent.twiml.dial.legstatus import LegStatus
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.statusposts import Callback
 from sipgw.twilio.document import DialTarget

@@ -1,4 +1,4 @@
-"""A bridged <Dial>'s format (sipgw/agent/twiml/dialformat.py): wideband while bridged when
+"""A bridged <Dial>'s format (sipgw/agent/twiml/dial/audioformat.py): wideband while bridged when
 both calls' codecs are, the agents' own formats back after; a conference participant's alone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from sipgw.agent.base import Agent
 from sipgw.agent.conferences import ConferenceRoom
 from sipgw.agent.twiml.conference import ConferenceDial
-from sipgw.agent.twiml.dialformat import FollowsAgentFormat, widen
+from sipgw.agent.twiml.dial.audioformat import FollowsAgentFormat, widen
 from sipgw.media.codecs import PCM16_16K, ULAW_8K
 from sipgw.twilio.document import DialConference, parse_twiml
 from tests.refcycles import cycles_left_by_our_code

@@ -1,4 +1,4 @@
-"""A ``<Dial>`` of several targets (sipgw/agent/twiml/dialringall.py), through the agent and
+"""A ``<Dial>`` of several targets (sipgw/agent/twiml/dial/ringall.py), through the agent and
 an app on the official ``twilio`` SDK, the legs placed through a fake of the call (the
 called parties scripted as in test_dialbridge.py): all ring at once, the first to answer is
 bridged, the others are cancelled or, answering late, hung up; ``DialCallStatus`` across
@@ -15,9 +15,9 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.transfer.warm import LegProgress
-from sipgw.agent.twiml.dialringall import MAX_TARGETS, unanswered_status
+from sipgw.agent.twiml.dial.ringall import MAX_TARGETS, unanswered_status
 from tests.agent.parts import wait_for
-from tests.agent.twiml.test_dialbridge import DialingCall, FakeLeg, app, caller, posted, start
+from tests.agent.twiml.dial.test_bridge import DialingCall, FakeLeg, app, caller, posted, start
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]  # the fixture

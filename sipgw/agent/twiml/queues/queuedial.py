@@ -3,19 +3,19 @@
 Theory of operation
 -------------------
 :class:`QueueDial` is the dequeuing call's side (the waiting caller's is
-:class:`~sipgw.agent.twiml.enqueue.EnqueueRun`). It takes the queue's first caller from the
+:class:`~sipgw.agent.twiml.queues.enqueue.EnqueueRun`). It takes the queue's first caller from the
 gateway's registry; an empty queue is waited on until a caller joins or the ``<Dial>``'s
 ``timeout`` passes (``no-answer``), and a queue no ``<Enqueue>`` ever made is ``failed``,
 as on Twilio. The caller taken gets a :class:`Dequeue`: the
-same :class:`~sipgw.agent.twiml.dialbridge.DialRelay` a placed second leg would have
+same :class:`~sipgw.agent.twiml.dial.bridge.DialRelay` a placed second leg would have
 (ring tone meanwhile, the jitter-buffered frames through a
 :class:`~sipgw.media.bridge.FrameBridge`, keys both ways, ``hangupOnStar``, ``timeLimit``,
 ``record``), with the waiting caller as its called party: it joins once its
 ``<Queue url>`` document was played to it. :meth:`QueueDial.run` says how the ``<Dial>``
 ended (``DialCallSid`` is the dequeued call's ``CallSid``). The bridge is wideband as a
-placed ``<Dial>``'s is (:mod:`sipgw.agent.twiml.dialformat`: both calls' codecs 16 kHz,
+placed ``<Dial>``'s is (:mod:`sipgw.agent.twiml.dial.audioformat`: both calls' codecs 16 kHz,
 :attr:`QueueDial.wideband`), unless either call's frames also go elsewhere in μ-law (the
-dequeued caller's :attr:`~sipgw.agent.twiml.enqueue.EnqueueRun.narrowband`).
+dequeued caller's :attr:`~sipgw.agent.twiml.queues.enqueue.EnqueueRun.narrowband`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 from sipgw.agent.base import CallControl
 from sipgw.agent.callqueues import CallQueues, QueuedCaller
 from sipgw.agent.transfer.warm import LegEnded
-from sipgw.agent.twiml.dialbridge import DialRelay, Note, RelayedDial
-from sipgw.agent.twiml.dialrules import DialResult, dial_status
+from sipgw.agent.twiml.dial.bridge import DialRelay, Note, RelayedDial
+from sipgw.agent.twiml.dial.rules import DialResult, dial_status
 from sipgw.agent.twiml.recording import BridgeRecorder
 from sipgw.twilio.document import Dial
 
@@ -84,7 +84,7 @@ class Dequeue:
 
 class QueueDial(RelayedDial):
     """One ``<Dial><Queue>`` (see the module docstring); the per-tick calls and the hang-up
-    of :class:`~sipgw.agent.twiml.dialbridge.RelayedDial`.
+    of :class:`~sipgw.agent.twiml.dial.bridge.RelayedDial`.
 
     Args:
         call: the dequeuing call.
