@@ -156,12 +156,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/agent/twiml/test_conference.py",
     "sipgw/agent/twiml/verbs/enqueue.py": "<Enqueue> through TwimlAgent in "
     "tests/agent/twiml/queues/test_enqueue.py",
-    "sipgw/agent/twiml/verbs/outbox.py": "the frames queued for the caller: played and dropped "
-    "through TwimlAgent in tests/agent/twiml/test_agent.py and tests/agent/twiml/test_gather.py",
-    "sipgw/agent/twiml/fallback.py": "the fallback after a failure: through TwimlAgent in "
-    "tests/agent/twiml/test_agent.py (late webhook, bad TwiML, broken stream...)",
-    "sipgw/agent/twiml/machinedetection.py": "MachineDetection through TwimlAgent in "
-    "tests/agent/twiml/test_agent.py (synchronous, fax tone, asynchronous)",
     "sipgw/agent/ivr/steps.py": "the navigator's decisions and outcomes, frozen records: "
     "carried through tests/agent/ivr/test_navigator.py and tests/agent/ivr/test_decider.py",
     "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched "
