@@ -52,7 +52,7 @@ class ConferenceVerb(VerbHandler):
             self.ctx.note("conference_ignored", attribute=name, why=why)
         if conf.wait_url is None:
             self.ctx.note("conference_ignored", attribute="waitUrl",
-                       why="absent: silence, not Twilio's own hold music")  # fmt: skip
+                          why="absent: silence, not Twilio's own hold music")  # fmt: skip
         post = None
         if conf.status_callback and self.ctx.poster is not None and self.ctx.program is not None:
             try:
@@ -150,7 +150,7 @@ class ConferenceVerb(VerbHandler):
             form["RecordingDuration"] = str(round(len(audio) / 8000))
         form["RecordingStatus"] = status
         self.ctx.note("record", recording_sid=recording.sid, verb="Conference", status=status,
-                   seconds=round(len(audio) / 8000, 2), conference_sid=room.sid)  # fmt: skip
+                      seconds=round(len(audio) / 8000, 2), conference_sid=room.sid)  # fmt: skip
         if recording.callback and status in recording.events and self.ctx.poster is not None:
             self.ctx.poster.post(Callback(recording.callback, recording.method), form)
 

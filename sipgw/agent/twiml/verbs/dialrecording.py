@@ -93,7 +93,7 @@ class DialRecording(VerbHandler):
         url = settings.recording_url.rstrip("/") + "/" + sid
         seconds = str(round(recorder.seconds))
         self.ctx.note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
-                   seconds=round(recorder.seconds, 2))  # fmt: skip
+                      seconds=round(recorder.seconds, 2))  # fmt: skip
         fields = (("RecordingUrl", url), ("RecordingSid", sid), ("RecordingDuration", seconds))
         loop_now = asyncio.get_running_loop().time()
         self._dial_recording_status(verb, recorder, "completed", {

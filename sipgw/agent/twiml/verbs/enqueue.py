@@ -60,8 +60,8 @@ class EnqueueVerb(VerbHandler):
             if not self.ctx.closed:
                 self.queued = None
         self.steps.append(f"queue {outcome.result}")
-        self.ctx.note("queue_result", result=outcome.result, queue=verb.name,
-                   waited=None if outcome.waited is None else round(outcome.waited, 1))  # fmt: skip
+        waited = None if outcome.waited is None else round(outcome.waited, 1)
+        self.ctx.note("queue_result", result=outcome.result, queue=verb.name, waited=waited)
         if self.ctx.closed:
             return
         if run.hung_up:  # <Hangup> in the wait document: the call ends

@@ -85,8 +85,8 @@ class GatherVerb(VerbHandler):
 
     def _note_gathered(self, result: GatherResult) -> None:
         self.ctx.note("gather", digits=len(result.digits), finished_on_key=result.finished_on_key,
-                   speech=bool(result.speech), confidence=round(result.confidence, 4),
-                   partials=result.partials)  # fmt: skip
+                      speech=bool(result.speech), confidence=round(result.confidence, 4),
+                      partials=result.partials)  # fmt: skip
 
     async def _gather_stt(self, verb: Gather) -> SpeechToText | None:
         if "speech" not in verb.input:

@@ -95,7 +95,7 @@ class RecordVerb(VerbHandler):
         seconds = len(audio) / 8000
         digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
         self.ctx.note("record", recording_sid=sid, ended_by=recorder.ended_by,
-                   seconds=round(seconds, 2))  # fmt: skip
+                      seconds=round(seconds, 2))  # fmt: skip
         self._record_status(verb, sid, "completed", {
             "RecordingUrl": url, "RecordingDuration": str(round(seconds)),
             "RecordingStartTime": time_ago(len(recorder.frames) * FRAME_SECONDS),
@@ -140,8 +140,8 @@ class RecordVerb(VerbHandler):
                               log_id, exc)  # fmt: skip
             if not self.ctx.closed:
                 self.ctx.note("record_transcription", transcription_sid=transcription_sid,
-                           recording_sid=sid, status="failed" if text is None else "completed",
-                           words=len((text or "").split()))  # fmt: skip
+                              recording_sid=sid, status="failed" if text is None else "completed",
+                              words=len((text or "").split()))  # fmt: skip
 
         self.ctx.note("record_transcribing", transcription_sid=transcription_sid, recording_sid=sid)
         start_transcription(audio, settings.stt, target, keep)

@@ -90,7 +90,7 @@ class StreamVerbs(VerbHandler):
             side = stream.side
             if side.clears or side.bad_messages or side.frames_shed:
                 self.ctx.note("stream_closed", clears=side.clears, bad_messages=side.bad_messages,
-                           frames_shed=side.frames_shed)  # fmt: skip
+                              frames_shed=side.frames_shed)  # fmt: skip
             await stream.stop()
             self.stream_event(stream, "stream-stopped")
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)

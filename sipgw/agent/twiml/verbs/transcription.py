@@ -68,7 +68,7 @@ class TranscriptionVerbs(VerbHandler):
             self.ctx.note("transcription", sid=live.sid, name=noun.name, track=noun.track)
         else:
             self.ctx.note("refused", verb="Start><Transcription", why="the speech-to-text could "
-                       "not be opened")  # fmt: skip
+                          "not be opened")  # fmt: skip
         for note in live.left_out_hints:
             self.ctx.note("transcription_ignored", value=note)
 
@@ -80,7 +80,7 @@ class TranscriptionVerbs(VerbHandler):
             log.warning("[%s] TwiML <Stop><Transcription name=%r>: no such transcription",
                         self.call.call_id, name[:40])  # fmt: skip
             self.ctx.note("refused", verb="Stop><Transcription",
-                       why=f"no transcription named {name[:40]!r}")  # fmt: skip
+                          why=f"no transcription named {name[:40]!r}")  # fmt: skip
             return
         self.steps.append("transcription stopped")
         for live in chosen:
