@@ -1,6 +1,6 @@
 """A ``<Dial>`` of several targets (sipgw/agent/twiml/dial/ringall.py), through the agent and
 an app on the official ``twilio`` SDK, the legs placed through a fake of the call (the
-called parties scripted as in test_dialbridge.py): all ring at once, the first to answer is
+called parties scripted as in test_bridge.py): all ring at once, the first to answer is
 bridged, the others are cancelled or, answering late, hung up; ``DialCallStatus`` across
 the targets; the caller hanging up cancels every leg."""
 
