@@ -11,7 +11,7 @@ their pids are theirs):
 - **the called party**: ``--agent echo``; its CPU is not counted in the bridged run;
 - **the gateway measured**: ``--agent twiml``, its webhook (an aiohttp app in this process)
   answering ``<Dial><Sip>`` to the echo gateway: each call is two legs (the caller's and the
-  one it places), relayed by the agent (:mod:`sipgw.agent.twiml.dialbridge`).
+  one it places), relayed by the agent (:mod:`sipgw.agent.twiml.dial.bridge`).
 
 Echo run: ``--calls`` scripted phones (:mod:`sipgw.app.evaluation.phone`, one 20 ms RTP
 packet each way, a tone) call the echo gateway; its CPU over ``--seconds`` once they all

@@ -69,9 +69,9 @@ SANS_IO_AGENT = (
     "sipgw.agent.twiml.program",
     "sipgw.agent.twiml.audiofile",
     "sipgw.agent.twiml.recording",
-    "sipgw.agent.twiml.dialrules",
+    "sipgw.agent.twiml.dial.rules",
     "sipgw.agent.twiml.referverb",
-    "sipgw.agent.twiml.legstatus",
+    "sipgw.agent.twiml.dial.legstatus",
 )
 """The agent modules documented as sans-IO: every one whose docstring's first line says so
 (checked), and the answering-machine detector's, whose docstrings say it of their class."""

@@ -5,6 +5,10 @@
   placing calls and counting live beside it). ``sipgw/app/evaluation`` (``sipgw eval``'s
   harness, which the gateway never imports: its phone and fakes came from the test toolkit)
   is no part of the root.
+- **Small classes in the agent layer**: no class in ``sipgw/agent`` is over
+  :data:`MAX_CLASS_LINES` lines (the TwiML interpreter keeps its verb loop; each verb
+  family's handling is a class of ``sipgw/agent/twiml/verbs``), but those of
+  :data:`LONG_CLASS_DEBTS`, each held to the size it has: it may shrink, never grow.
 - **No reaching into another module's private names**: ``x._name`` is read only on
   ``self``, ``cls`` or ``super()``, or when this module defines ``_name`` itself (another
   instance of its own class); a namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``
@@ -31,6 +35,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CLASS_LINES = 350
 NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
+
+LONG_CLASS_DEBTS: dict[str, int] = {
+    # module:class -> its length today (lines): the agent layer's classes still over
+    # MAX_CLASS_LINES, to be split; the test fails if one grows, or once it fits (unlist it)
+    "sipgw/agent/amd/classifier.py:AnswerClassifier": 409,
+    "sipgw/agent/assistant/agent.py:AssistantAgent": 473,
+    "sipgw/agent/assistant/conversation.py:Conversation": 370,
+    "sipgw/agent/s2s/agent.py:SpeechToSpeechAgent": 429,
+    "sipgw/agent/stt/assemblyai.py:AssemblyAISTTService": 596,
+    "sipgw/agent/turns.py:TurnTaker": 453,
+    "sipgw/agent/twiml/relay/session.py:RelaySession": 537,
+}
+"""The agent layer's classes over :data:`MAX_CLASS_LINES` (debts named, held to their size)."""
 
 PRIVATE_EXCEPTIONS: dict[str, str] = {
     "sipgw/sip/message.py": "the parser's hot path: serializing walks Headers' item list in place "
@@ -85,6 +102,28 @@ def long_classes(tree: ast.Module, limit: int = MAX_CLASS_LINES) -> list[str]:
         if isinstance(node, ast.ClassDef)
         and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > limit
     ]
+
+
+def class_lengths(tree: ast.Module) -> dict[str, int]:
+    """Each class of ``tree`` by name: its length in lines."""
+    return {
+        node.name: (node.end_lineno or node.lineno) - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def long_class_problems(where: str, tree: ast.Module, debts: dict[str, int]) -> list[str]:
+    """The classes of ``tree`` over :data:`MAX_CLASS_LINES` that ``debts`` does not hold
+    (``module:class`` -> lines), and those it holds that grew."""
+    problems = []
+    for name, lines in class_lengths(tree).items():
+        held = debts.get(f"{where}:{name}")
+        if held is None and lines > MAX_CLASS_LINES:
+            problems.append(f"{name} ({lines} lines)")
+        elif held is not None and lines > held:
+            problems.append(f"{name} ({lines} lines, held to {held})")
+    return problems
 
 
 def _defined_here(tree: ast.Module) -> set[str]:
@@ -198,6 +237,22 @@ def test_no_class_in_the_composition_root_is_over_350_lines() -> None:
     assert not problems, f"classes over {MAX_CLASS_LINES} lines: {problems}"
 
 
+def test_no_class_in_the_agent_layer_is_over_350_lines_or_grows_past_its_debt() -> None:
+    problems = _problems(
+        (where, long_class_problems(where, tree, LONG_CLASS_DEBTS))
+        for where, tree in modules("sipgw/agent")
+    )
+    assert not problems, f"classes over {MAX_CLASS_LINES} lines: {problems}"
+
+
+@pytest.mark.parametrize("debt", LONG_CLASS_DEBTS)
+def test_each_long_class_debt_is_still_owed(debt: str) -> None:
+    where, name = debt.split(":")
+    lines = class_lengths(parse(ROOT / where)).get(name)
+    assert lines is not None, f"{debt}: no such class now: unlist it"
+    assert lines > MAX_CLASS_LINES, f"{debt} is {lines} lines now: unlist it"
+
+
 def test_no_module_reaches_into_another_modules_private_names() -> None:
     problems = _problems(
         (where, private_reaches(tree))
@@ -234,6 +289,16 @@ def test_a_long_class_is_found() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_CLASS_LINES))
     assert long_classes(ast.parse(f"class Big:\n{body}")) == [f"Big ({MAX_CLASS_LINES + 1} lines)"]
     assert long_classes(ast.parse(f"class Fits:\n{body[: body.rindex('    x')]}")) == []
+
+
+def test_a_long_class_outside_the_debts_or_past_its_debt_is_found() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_CLASS_LINES + 10))
+    planted = ast.parse(f"class Owed:\n{body}class New:\n{body}class Small:\n    x = 1\n")
+    length = MAX_CLASS_LINES + 11
+    assert long_class_problems("m.py", planted, {"m.py:Owed": length}) == [f"New ({length} lines)"]
+    assert long_class_problems("m.py", planted, {"m.py:Owed": length - 1, "m.py:New": length}) == [
+        f"Owed ({length} lines, held to {length - 1})"
+    ]
 
 
 def test_reaching_into_private_names_is_found() -> None:

@@ -126,6 +126,36 @@ EXCEPTIONS: dict[str, str] = {
     "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
     "sipgw/agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
     "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
+    # -- the TwiML interpreter's verb handlers (sipgw/agent/twiml/verbs/): each runs only
+    # inside a TwimlAgent, whose call, app and ticker the tests of each verb set up
+    "sipgw/agent/twiml/verbs/context.py": "the handlers' protocol and the agent's settings "
+    "record: every TwimlAgent test goes through them (tests/agent/twiml/test_agent.py)",
+    "sipgw/agent/twiml/verbs/dispatch.py": "a verb to its handler, the tick to the verb running: "
+    "every TwimlAgent test goes through it (tests/agent/twiml/test_agent.py)",
+    "sipgw/agent/twiml/verbs/playback.py": "<Say>, <Play>, <Play digits> through TwimlAgent in "
+    "tests/agent/twiml/test_agent.py and tests/agent/twiml/test_gather.py",
+    "sipgw/agent/twiml/verbs/stream.py": "<Connect>/<Start>/<Stop><Stream> through TwimlAgent in "
+    "tests/agent/twiml/test_agent.py",
+    "sipgw/agent/twiml/verbs/conversationrelay.py": "<Connect><ConversationRelay> through "
+    "TwimlAgent in tests/agent/twiml/relay/test_session.py",
+    "sipgw/agent/twiml/verbs/transcription.py": "<Start>/<Stop><Transcription> through "
+    "TwimlAgent in tests/agent/twiml/test_transcriptions.py",
+    "sipgw/agent/twiml/verbs/gather.py": "<Gather> through TwimlAgent in "
+    "tests/agent/twiml/test_gather.py",
+    "sipgw/agent/twiml/verbs/record.py": "<Record> through TwimlAgent in "
+    "tests/agent/twiml/test_recording.py and tests/agent/twiml/test_recordtranscribe.py",
+    "sipgw/agent/twiml/verbs/dial.py": "<Dial> through TwimlAgent in "
+    "tests/agent/twiml/dial/test_bridge.py, tests/agent/twiml/dial/test_referurl.py, "
+    "tests/agent/twiml/dial/test_ringall.py, tests/agent/twiml/queues/test_queuedial.py and "
+    "tests/agent/test_earlyanswer.py",
+    "sipgw/agent/twiml/verbs/dialrecording.py": "<Dial record> through TwimlAgent in "
+    "tests/agent/twiml/dial/test_bridge.py",
+    "sipgw/agent/twiml/verbs/refer.py": "<Refer> through TwimlAgent in "
+    "tests/agent/twiml/test_referverb.py",
+    "sipgw/agent/twiml/verbs/conference.py": "<Dial><Conference> through TwimlAgent in "
+    "tests/agent/twiml/test_conference.py",
+    "sipgw/agent/twiml/verbs/enqueue.py": "<Enqueue> through TwimlAgent in "
+    "tests/agent/twiml/queues/test_enqueue.py",
     "sipgw/agent/ivr/steps.py": "the navigator's decisions and outcomes, frozen records: "
     "carried through tests/agent/ivr/test_navigator.py and tests/agent/ivr/test_decider.py",
     "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched "

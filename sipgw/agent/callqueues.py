@@ -9,7 +9,7 @@ what it needs of it here, so imports still point down.
 
 A call that takes the first caller (:meth:`CallQueues.take`; TwiML's ``<Dial><Queue>``)
 hands it what it needs to join (:meth:`QueuedCaller.offer`): the agent's own business
-(:class:`sipgw.agent.twiml.queuedial.Dequeue` for the TwiML agent).
+(:class:`sipgw.agent.twiml.queues.queuedial.Dequeue` for the TwiML agent).
 """
 
 from __future__ import annotations

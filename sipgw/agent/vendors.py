@@ -244,7 +244,7 @@ def _assemblyai(settings: AssemblyAISection, wideband: bool = False) -> Callable
 
 def assemblyai_spoken(settings: AssemblyAISection) -> Callable[[str], SpeechToText]:
     """AssemblyAI for callers speaking a language chosen per session (a ConversationRelay's
-    ``transcriptionLanguage``: agent/twiml/relayproviders.py): its model chosen for that
+    ``transcriptionLanguage``: agent/twiml/relay/providers.py): its model chosen for that
     language as ``ASSEMBLYAI_LANGUAGE`` chooses it.
 
     Raises (from the maker):
@@ -450,7 +450,7 @@ def _elevenlabs(settings: ElevenLabsSection, wideband: bool = False) -> Callable
 def elevenlabs_voiced(settings: ElevenLabsSection) -> TunedVoice:
     """ElevenLabs with a voice ID and a language code chosen per request (a TwiML
     ``<Say>``'s: agent/twiml/say.py), and for a ConversationRelay voice its model, voice
-    settings and text normalization (agent/twiml/relayproviders.py); None keeps the
+    settings and text normalization (agent/twiml/relay/providers.py); None keeps the
     configured one."""
     from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
 

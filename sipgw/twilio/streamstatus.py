@@ -7,7 +7,7 @@ with ``AccountSid``, ``CallSid``, ``StreamSid``, ``StreamName`` (the ``name`` gi
 ``StreamError`` (on ``stream-error``: why) and ``Timestamp`` (ISO 8601, UTC), signed with
 ``X-Twilio-Signature`` like every request of the account. :class:`StreamStatus` says which
 event is due (each once, in order: started, then stopped or error) and builds its form; the
-``twiml`` agent posts it (sipgw/agent/twiml/agent.py).
+``twiml`` agent posts it (sipgw/agent/twiml/verbs/stream.py).
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from sipgw.agent.base import CallDetails
 from sipgw.agent.earlyanswer import AnswersLater, DefersAnswer
 from sipgw.agent.twiml.agent import TwimlAgent
-from sipgw.agent.twiml.dialrules import ringback_frame
+from sipgw.agent.twiml.dial.rules import ringback_frame
 from tests.agent.parts import wait_for
+from tests.agent.twiml.dial.test_bridge import CALLED_FRAME, DialingCall, app
 from tests.agent.twiml.test_agent import Ticker, caller_tone, settings
-from tests.agent.twiml.test_dialbridge import CALLED_FRAME, DialingCall, app
 from tests.toolkit.twilio_app import TwilioSdkApp, WebhookRequest
 
 __all__ = ["app"]

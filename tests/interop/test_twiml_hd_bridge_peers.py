@@ -3,7 +3,7 @@
 app on the official ``twilio`` SDK answering ``<Dial><Sip>``) -> baresip called party
 (G.722 only). Each phone plays a tone above 4 kHz (6 kHz the caller, 5 kHz the called
 party), which 8 kHz μ-law cannot carry (it folds to 2 and 3 kHz): each hears the other's
-as sent, so the bridge carried 16 kHz (sipgw/agent/twiml/dialformat.py, media/bridge.py).
+as sent, so the bridge carried 16 kHz (sipgw/agent/twiml/dial/audioformat.py, media/bridge.py).
 """
 
 from __future__ import annotations

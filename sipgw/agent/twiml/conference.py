@@ -24,11 +24,11 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
   status poster.
-- The caller takes a seat in its own format (:func:`~sipgw.agent.twiml.dialformat.
+- The caller takes a seat in its own format (:func:`~sipgw.agent.twiml.dial.audioformat.
   seat_audio`): a wideband call (G.722, Opus) joins as 16 kHz linear when ``wideband``
   (the agent's frames go nowhere else in μ-law), else as 8 kHz μ-law. A wideband caller's
   agent switches to that format, and its media with it
-  (:class:`~sipgw.agent.twiml.dialformat.WidenedBridge`), once the room starts mixing it
+  (:class:`~sipgw.agent.twiml.dial.audioformat.WidenedBridge`), once the room starts mixing it
   (the wait music before plays in μ-law), and back when it leaves, before the TwiML after
   the ``<Dial>`` plays. The room mixes at 16 kHz as soon as one participant is wideband.
 - With ``record``, the room's mix is recorded from its start to its end
@@ -68,8 +68,8 @@ from sipgw.agent.conferences import (
     SeatRules,
 )
 from sipgw.agent.twiml.announce import AnnouncementAudio, AnnouncementFailed
-from sipgw.agent.twiml.dialformat import FollowsAgentFormat, WidenedBridge, seat_audio
-from sipgw.agent.twiml.dialrules import DialResult
+from sipgw.agent.twiml.dial.audioformat import FollowsAgentFormat, WidenedBridge, seat_audio
+from sipgw.agent.twiml.dial.rules import DialResult
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.media.codecs.base import ULAW_8K
 from sipgw.twilio.conferencetwiml import Conference

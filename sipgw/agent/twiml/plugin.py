@@ -38,7 +38,7 @@ TWIML_CAPABILITIES = AgentCapabilities(
     **_COMMON,  # type: ignore[arg-type]
     line_keys={"twiml_url": (TwimlSection, "url")},
     twiml=True,
-    audio=frozenset({ULAW_8K, PCM16_16K}),  # a bridged <Dial> (agent/twiml/dialformat.py)
+    audio=frozenset({ULAW_8K, PCM16_16K}),  # a bridged <Dial> (agent/twiml/dial/audioformat.py)
 )
 """``twiml``: the app decides everything; no detection, blind transfers, keys as ``dtmf``,
 SIP calls; a line may name its own webhook (``twiml_url``), a placed call its own TwiML.

@@ -8,7 +8,7 @@ outcome as Twilio's ``<Refer>`` page gives it:
 - ``ReferCallStatus``: the new call's status from the NOTIFYs: ``in-progress`` once the
   target answered (the final NOTIFY's 200; the gateway then ends the caller's call, which
   the phone has replaced), ``busy``, ``no-answer`` or ``failed`` from the target's refusal
-  (:func:`~sipgw.agent.twiml.dialrules.refer_status`), ``failed`` when the phone refused the
+  (:func:`~sipgw.agent.twiml.dial.rules.refer_status`), ``failed`` when the phone refused the
   REFER, ``canceled`` when the caller hung up before it was over.
 - ``ReferSipResponseCode``: the phone's answer to the REFER: ``202`` once accepted. A refusal's
   own code is not passed up to the agent (the transfer says only that it was refused), so
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sipgw.agent.twiml.dialrules import refer_status
+from sipgw.agent.twiml.dial.rules import refer_status
 
 __all__ = ["GATEWAY_HANGUP", "ReferResult"]
 

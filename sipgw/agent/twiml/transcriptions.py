@@ -44,7 +44,7 @@ from sipgw.agent.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
-from sipgw.agent.twiml.relayproviders import keyterms
+from sipgw.agent.twiml.relay.providers import keyterms
 from sipgw.twilio.profanity import mask_profanity
 from sipgw.twilio.transcriptiontwiml import (
     PROVIDER_UNAVAILABLE,

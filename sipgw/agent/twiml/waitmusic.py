@@ -11,7 +11,7 @@ What they play of it differs, as on Twilio, so each has its own player:
 - :class:`ConferenceWaitMusic` (here): a conference's ``<Play>``, ``<Say>``, ``<Pause>`` and
   ``<Redirect>``, or the audio file, over and over, fetched again each time round; any
   other verb is refused and the document goes on.
-- :class:`sipgw.agent.twiml.enqueue.EnqueueRun`: a queue's document also takes
+- :class:`sipgw.agent.twiml.queues.enqueue.EnqueueRun`: a queue's document also takes
   ``<Gather>``, ``<Leave>`` and ``<Hangup>``, and is fetched with Twilio's queue fields
   (``QueuePosition``, ``QueueTime``...) each time; it runs on the TwiML interpreter
   (:class:`~sipgw.agent.twiml.program.Program`), which a conference's wait does not need.

@@ -10,7 +10,7 @@ and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's 
   given (it says the summary). :class:`ConsultCall` is that call as the agent holds it.
   A TwiML ``<Dial>``'s second leg is placed the same way (:meth:`WarmTransfers.place_leg`
   both, this one with the ``callerId`` its agent allowed), and its agent relays it
-  (:mod:`sipgw.agent.twiml.dialbridge`).
+  (:mod:`sipgw.agent.twiml.dial.bridge`).
 * *Join*, ``auto``: when the caller's phone takes REFER (its INVITE's Allow) and the
   person's phone supports Replaces (its 2xx's Supported), an attended transfer
   (RFC 5589 §7: REFER with Replaces, :meth:`sipgw.sip.useragent.UserAgent.refer_replacing`);

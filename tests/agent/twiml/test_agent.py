@@ -1,7 +1,8 @@
 """The TwiML agent against an app built on the official ``twilio`` SDK (tests/toolkit/
 twilio_app.py): the SDK's RequestValidator accepts our signatures, its VoiceResponse TwiML is
 followed, its Media Streams bot gets the call's audio and plays its own, marks, clear, dtmf,
-the stream closing moves the TwiML on; every failure runs the operator's fallback, heard."""
+the stream closing moves the TwiML on (the fallback after a failure: test_fallback.py;
+MachineDetection: test_machinedetection.py)."""
 
 from __future__ import annotations
 
@@ -288,64 +289,6 @@ async def test_a_fork_gets_both_tracks_and_the_twiml_goes_on(app: TwilioSdkApp) 
     assert agent.steps == ["start", "pause", "end hangup"]
 
 
-# --------------------------------------------------------------------------- failures
-
-
-async def heard_fallback(agent: TwimlAgent, call: FakeCall, ticker: Ticker) -> list[str]:
-    await wait_for(lambda: call.hangups, within=8)
-    await ticker.stop()
-    await agent.close("hangup")
-    assert ticker.heard()[-len(GOODBYE) :] == list(GOODBYE)  # the line, heard whole
-    return [line["reason"] for line in agent.record.lines if line["type"] == "twiml_failure"]
-
-
-async def test_a_late_webhook_gets_the_fallback(app: TwilioSdkApp) -> None:
-    app.webhook_delay = 1.0
-    agent, call, ticker = await run_call(app, timeout=0.3)
-    (reason,) = await heard_fallback(agent, call, ticker)
-    assert "no answer within 0.3 s" in reason
-
-
-async def test_bad_twiml_gets_the_fallback(app: TwilioSdkApp) -> None:
-    app.twiml = lambda a, r: "<Response><Say>unclosed</Response>"
-    agent, call, ticker = await run_call(app)
-    (reason,) = await heard_fallback(agent, call, ticker)
-    assert "bad TwiML" in reason and "not well-formed" in reason
-
-
-async def test_a_wrong_token_is_refused_by_the_app_and_gets_the_fallback(app: TwilioSdkApp) -> None:
-    agent, call, ticker = await run_call(app, identity=TwilioIdentity(ACCOUNT, "b" * 32))
-    (reason,) = await heard_fallback(agent, call, ticker)
-    assert "answered 403" in reason and not app.requests[0].valid
-    assert "b" * 32 not in str(agent.record.lines)
-
-
-async def test_a_stream_that_breaks_mid_call_gets_the_fallback(app: TwilioSdkApp) -> None:
-    app.twiml = connect_twiml(lambda r: r.say("never said"))
-
-    async def bot(stream: AppStream) -> None:
-        await stream.wait(lambda: len(stream.events("media")) >= 5)
-        stream.ws.transport.abort()  # the bot's process dies: no close frame
-
-    app.bot = bot
-    agent, call, ticker = await run_call(app)
-    (reason,) = await heard_fallback(agent, call, ticker)
-    assert "broke" in reason
-    assert "say" not in agent.steps
-
-
-async def test_a_stream_that_cannot_open_gets_the_transfer_fallback(app: TwilioSdkApp) -> None:
-    app.twiml = lambda a, r: (
-        f'<Response><Connect><Stream url="ws://127.0.0.1:{a.http_port}/nope"/></Connect></Response>'
-    )
-    call = FakeCall(accept_transfer=False)
-    agent, call, ticker = await run_call(app, call=call, fallback="transfer",
-                                         fallback_target="sip:desk@pbx.example")  # fmt: skip
-    (reason,) = await heard_fallback(agent, call, ticker)
-    assert "could not be opened" in reason
-    assert call.transfers == ["sip:desk@pbx.example"]
-
-
 async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: TwilioSdkApp) -> None:
     app.twiml = lambda a, r: "<Response><Say>hi</Say><Pay/><Hangup/></Response>"
     agent, call, ticker = await run_call(app)
@@ -522,82 +465,4 @@ async def test_a_close_cut_short_by_the_gateway_still_closes_the_session(
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(agent.close("remote-bye"), 0.3)
     await ticker.stop()
-    assert agent._session is not None and agent._session.closed
-
-
-SILENT = b"\xff" * 160
-
-
-async def test_machine_detection_fetches_the_twiml_with_answered_by(app: TwilioSdkApp) -> None:
-    """``MachineDetection=Enable`` (synchronous): nothing is fetched while it rings; once the
-    detector decides (a callee who says nothing: ``unknown`` at its 4 s deadline) the
-    webhook gets ``AnsweredBy`` and ``MachineDetectionDuration``, signed."""
-    app.twiml = lambda a, r: "<Response><Hangup/></Response>"
-    details = CallDetails(machine_detection={"MachineDetection": "Enable"})
-    call = FakeCall(direction="outbound", details=details)
-    agent = TwimlAgent(call, settings(url=app.url))
-    await agent.prepare()
-    assert not app.requests  # Twilio asks the app only once it has decided
-    agent.on_answered()
-    ticker = Ticker(agent, lambda n: SILENT)
-    ticker.start()
-    await wait_for(lambda: call.hangups, within=10)
-    await ticker.stop()
-    await agent.close("hangup")
-    (request,) = app.requests
-    assert request.valid and request.params["AnsweredBy"] == "unknown"
-    assert request.params["CallStatus"] == "in-progress"
-    assert 3000 <= int(request.params["MachineDetectionDuration"]) < 10000
-
-
-async def test_a_fax_answer_tone_is_answered_by_fax_posted_by_get(app: TwilioSdkApp) -> None:
-    """A callee answering with a fax's CED (2100 Hz): ``AnsweredBy=fax``, to an
-    ``AsyncAmdStatusCallback`` asked with ``AsyncAmdStatusCallbackMethod=GET``, signed."""
-    from sipgw.app.evaluation.audio import encode
-    from tests.toolkit.amdset.channel import tone
-
-    ced = encode([round(v) for v in [0.0] * 4000 + tone(2100.0, 3.5, -18.0)])
-    frames = [ced[i : i + 160] for i in range(0, len(ced) - 159, 160)]
-    callback = app.url.rsplit("/", 1)[0] + "/amd"
-    app.twiml = lambda a, r: '<Response><Pause length="8"/></Response>'
-    details = CallDetails(machine_detection={
-        "MachineDetection": "Enable", "AsyncAmd": "true", "AsyncAmdStatusCallback": callback,
-        "AsyncAmdStatusCallbackMethod": "GET",
-    })  # fmt: skip
-    call = FakeCall(direction="outbound", details=details)
-    agent = TwimlAgent(call, settings(url=app.url))
-    await agent.prepare()
-    agent.on_answered()
-    ticker = Ticker(agent, lambda n: frames[n] if n < len(frames) else SILENT)
-    ticker.start()
-    await wait_for(lambda: any(r.path == "/amd" for r in app.requests), within=10)
-    await ticker.stop()
-    await agent.close("hangup")
-    amd = next(r for r in app.requests if r.path == "/amd")
-    assert amd.method == "GET" and amd.valid and amd.params["AnsweredBy"] == "fax"
-    assert 1300 <= int(amd.params["MachineDetectionDuration"]) < 2500
-
-
-async def test_async_amd_posts_answered_by_to_its_callback(app: TwilioSdkApp) -> None:
-    """``AsyncAmd=true``: the TwiML runs at the answer, and ``AnsweredBy`` goes to
-    ``AsyncAmdStatusCallback`` as Twilio posts it, signed."""
-    callback = app.url.rsplit("/", 1)[0] + "/amd"
-    app.twiml = lambda a, r: '<Response><Pause length="8"/></Response>'
-    details = CallDetails(machine_detection={
-        "MachineDetection": "DetectMessageEnd", "AsyncAmd": "true",
-        "AsyncAmdStatusCallback": callback,
-    })  # fmt: skip
-    call = FakeCall(direction="outbound", details=details)
-    agent = TwimlAgent(call, settings(url=app.url))
-    await agent.prepare()
-    agent.on_answered()
-    ticker = Ticker(agent, lambda n: SILENT)
-    ticker.start()
-    await wait_for(lambda: any(r.path == "/amd" for r in app.requests), within=10)
-    await ticker.stop()
-    await agent.close("hangup")
-    first, amd = app.requests[0], next(r for r in app.requests if r.path == "/amd")
-    assert "AnsweredBy" not in first.params  # fetched at once, before any decision
-    assert amd.valid and amd.params["AnsweredBy"] == "unknown"
-    assert amd.params["CallSid"] == first.params["CallSid"]
-    assert amd.params["AccountSid"] == ACCOUNT and int(amd.params["MachineDetectionDuration"]) > 0
+    assert agent.session is not None and agent.session.closed

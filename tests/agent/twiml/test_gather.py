@@ -135,7 +135,7 @@ async def test_num_digits_ends_it_and_no_input_goes_to_the_next_verb(app: Twilio
     response.hangup()
     app.twiml = answers(response, gathered=hangup())  # type: ignore[assignment]
     agent, call, ticker = await start_call(app)
-    await wait_for(lambda: agent._gathering is not None, within=5)
+    await wait_for(lambda: agent.verbs.gather.gathering is not None, within=5)
     agent.on_dtmf("4")
     agent.on_dtmf("2")
     await end_call(agent, call, ticker)
@@ -175,7 +175,7 @@ async def test_the_timeout_between_keys_ends_it_and_no_action_posts_to_the_docum
 
     app.twiml = twiml
     agent, call, ticker = await start_call(app)
-    await wait_for(lambda: agent._gathering is not None, within=5)
+    await wait_for(lambda: agent.verbs.gather.gathering is not None, within=5)
     agent.on_dtmf("#")  # finishOnKey="": '#' is a digit like any other
     agent.on_dtmf("7")
     await end_call(agent, call, ticker)
@@ -201,7 +201,7 @@ async def test_speech_is_posted_with_its_confidence_and_partials_go_to_their_cal
     app.twiml = answers(response, gathered=hangup())  # type: ignore[assignment]
     caller = Caller()
     agent, call, ticker = await start_call(app, caller, tts=ScriptedTts, stt=stt_of(stt))
-    await wait_for(lambda: agent._gathering is not None, within=5)
+    await wait_for(lambda: agent.verbs.gather.gathering is not None, within=5)
     await asyncio.sleep(0.5)
     caller.say(speech_frames(1.2))
     await end_call(agent, call, ticker, within=10)
@@ -317,10 +317,10 @@ async def test_profanity_is_masked_unless_the_filter_is_off(
     app.twiml = answers(response, filtered=unfiltered, raw=hangup())  # type: ignore[assignment]
     caller = Caller()
     agent, call, ticker = await start_call(app, caller, tts=ScriptedTts, stt=stt_of(stt))
-    await wait_for(lambda: agent._gathering is not None, within=5)
+    await wait_for(lambda: agent.verbs.gather.gathering is not None, within=5)
     caller.say(speech_frames(1.0))
     await wait_for(lambda: posted(app, "/filtered"), within=8)
-    await wait_for(lambda: agent._gathering is not None, within=5)
+    await wait_for(lambda: agent.verbs.gather.gathering is not None, within=5)
     caller.say(speech_frames(1.0))
     await end_call(agent, call, ticker, within=10)
     assert posted(app, "/filtered")[0].params["SpeechResult"] == "This is b*******."

@@ -119,7 +119,7 @@ async def test_a_hangup_mid_recording_posts_it_with_digits_hangup(
     app.twiml = answers(record_twiml(timeout=0, play_beep=False))  # type: ignore[assignment]
     caller = Caller()
     agent, call, ticker = await start_call(app, caller, recording_dir=tmp_path, recording_url=BASE)
-    await wait_for(lambda: agent._recording is not None, within=5)
+    await wait_for(lambda: agent.verbs.record.recording is not None, within=5)
     caller.say(speech_frames(0.6))
     await asyncio.sleep(0.8)
     await ticker.stop()

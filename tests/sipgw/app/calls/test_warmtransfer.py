@@ -25,7 +25,7 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.sections import Sources, load
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import JoinFailed, LegEnded, LegProgress, WarmTransferCall
-from sipgw.agent.twiml.dialbridge import LegPlacingCall
+from sipgw.agent.twiml.dial.bridge import LegPlacingCall
 from sipgw.app.calls import warmtransfer
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port

@@ -1,0 +1,2 @@
+"""The call queues' TwiML: ``<Enqueue>`` (a caller waiting) and ``<Dial><Queue>`` (taking
+one)."""
