@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -235,6 +235,22 @@ class TextScorer:
 
 
 @cache
+class AfterAgent:
+    """Whether a tentative end's words end the turn, read after what the agent said last:
+    ``agent_said`` (asked when the final comes; ``str``: nothing) with ``scorer`` (default:
+    the shipped weights). After the agent's question a short answer is whole."""
+
+    __slots__ = ("_agent_said", "_scorer")
+
+    def __init__(self, agent_said: Callable[[], str], scorer: TextScorer | None = None) -> None:
+        self._agent_said = agent_said
+        self._scorer = scorer
+
+    def finished(self, text: str) -> bool:
+        """:meth:`TextScorer.finished` of ``text`` after what the agent said last."""
+        return (self._scorer or default_scorer()).finished(text, self._agent_said())
+
+
 def default_scorer() -> TextScorer:
     """The shipped weights (``turn_text.json``), loaded once."""
     return TextScorer.load()

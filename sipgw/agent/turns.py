@@ -112,7 +112,7 @@ of turn stays the fallback.
 *Tentative ends* (``early_end`` in ``words`` mode): the final that answers a forced end
 carries every word said up to the pause, and the machine answers it only when those words
 end a sentence (:mod:`sipgw.agent.turn_text`'s scorer, which reads them after the agent's
-last line, ``agent_said``: a short answer to its question is whole) and the caller has not
+last line, ``words``: a short answer to its question is whole) and the caller has not
 gone on (``start_ms`` of loud frames in a row since the force); otherwise the words are *held*:
 no reply, and they open the caller's next turn (the next final is joined to them), or are
 answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end
@@ -130,14 +130,13 @@ returns an empty tuple, so the per-frame path allocates nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol, TypeAlias
 
 from sipgw.agent.early_end import EarlyTurnEnd
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from sipgw.agent.turn_text import TextScorer, default_scorer
+from sipgw.agent.turn_text import AfterAgent
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector, VoiceDetector
 
 __all__ = [
@@ -473,10 +472,7 @@ class TurnTaker:
         duck_after_ms: a pause of the agent's audio still undecided after this long
             (ms) plays on softer (:class:`DuckAgent`) until the caller's words decide;
             None = it stays paused (see the module docstring).
-        scorer: the text scorer of tentative ends (default: the shipped weights).
-        agent_said: what the agent said last (the words of its latest line the caller
-            began to hear), asked when a tentative end's final comes: after a question a
-            short answer ends the turn ("What's your name?" -> "Ana Lopez.").
+        words: whether a tentative end's words end the turn (:class:`AfterAgent`).
 
     Attributes:
         vad: the detector every frame goes through.
@@ -490,8 +486,8 @@ class TurnTaker:
         "_duck_after", "_ducked_at", "_early",
         "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
         "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
-        "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_scorer",
-        "_paused_unheard", "_agent_said",
+        "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_words",
+        "_paused_unheard",
         "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
         "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
@@ -509,11 +505,9 @@ class TurnTaker:
         early_end: EarlyTurnEnd | None = None,
         room_gate: bool = False,
         duck_after_ms: int | None = None,
-        scorer: TextScorer | None = None,
-        agent_said: Callable[[], str] | None = None,
+        words: AfterAgent | None = None,
     ) -> None:
         self.agent = agent
-        self._agent_said = agent_said
         # Seconds of an undecided pause before the reply plays on ducked (None: never),
         # and the pause a ducked reply came from, while it is ducked.
         self._duck_after = None if duck_after_ms is None else duck_after_ms / 1000
@@ -527,7 +521,7 @@ class TurnTaker:
         # The current pause holds a tentative reply before its first frame was heard: it is
         # never ducked (a ducked reply would start over the caller going on).
         self._paused_unheard = False
-        self._scorer = scorer
+        self._words = words or AfterAgent(str)
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
@@ -865,9 +859,7 @@ class TurnTaker:
         if not text.strip():
             return drop
         if forced:
-            scorer = self._scorer or default_scorer()
-            said = self._agent_said() if self._agent_said is not None else ""
-            if self._resumed_after_force or not scorer.finished(text, said):
+            if self._resumed_after_force or not self._words.finished(text):
                 self._held = text  # the caller goes on (or will): no reply yet
                 return drop
             self._forced_reply = True

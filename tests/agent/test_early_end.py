@@ -7,6 +7,7 @@ import pytest
 
 from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turns import (
     HELD_TURN_MS,
     CommitBargeIn,
@@ -468,7 +469,9 @@ class Tentative(Call):
         super().__init__(EarlyEndMode.WORDS)
         self.agent = Replying()
         self.said = said  # what the agent said last
-        self.turns = TurnTaker(self.agent, early_end=self.early, agent_said=lambda: self.said)
+        self.turns = TurnTaker(
+            self.agent, early_end=self.early, words=AfterAgent(lambda: self.said)
+        )
         self.actions: list[TurnAction] = []
         self.play(QUIET, 400)  # the detector's calibration and noise floor
 

@@ -117,6 +117,7 @@ from sipgw.agent.stt.base import (
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
 from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
@@ -309,7 +310,7 @@ class AssistantAgent(ScopedAgent):
             early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
             room_gate=batched,  # the model detector tells the caller from the room
             duck_after_ms=barge_in.duck_after_ms,
-            agent_said=state.last_said,
+            words=AfterAgent(state.last_said),
         )
         self._duck_db = barge_in.duck_db
         watch = FailureWatch(
@@ -317,9 +318,8 @@ class AssistantAgent(ScopedAgent):
             transfer_available=settings.builtin_tools.transfer_target is not None,
         )  # fmt: skip
         self.failures = failures = ServiceFailures(scope, watch)
-        fillers = self.fillers = Fillers(
-            scope, settings.filler_after, settings.filler_lines, state, self.tts
-        )
+        fillers = self.fillers = Fillers(scope, settings.filler_after, settings.filler_lines,
+                                         state, self.tts)  # fmt: skip
         budget = SpeculationBudget(
             settings.speculation,
             resources.waste,
