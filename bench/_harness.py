@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.app.evaluation.ports import PortRange
+from sipgw.app.evaluation.ports import PortRange, undrawn_range
 from sipgw.app.evaluation.process import ManagedProcess, PeerError, child_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -454,7 +454,10 @@ class GatewayOptions:
 
     agent: str = "echo"
     cpu: int | None = 0
-    rtp_ports: tuple[int, int] = (20000, 29999)
+    rtp_ports: tuple[int, int] = field(default_factory=lambda: undrawn_range(10000))
+    """10000 ports below the ones tests draw free ports from (10000-19999 on a default
+    Linux): the smoke tests run the benchmarks beside peers given free ports, and a port
+    in the gateway's range that it bound for a call could be one a peer was about to bind."""
     stats_interval: float = 5.0
     log_level: str = "INFO"
     extra_args: list[str] = field(default_factory=list)
