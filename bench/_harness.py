@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.app.evaluation.ports import PortRange
+from sipgw.app.evaluation.ports import PortRange, undrawn_range
 from sipgw.app.evaluation.process import ManagedProcess, PeerError, child_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -448,13 +448,24 @@ BENCH_CALLERS = ("--allow-from", "127.0.0.0/8")
 configured, any agent but echo refuses every caller)."""
 
 
+def bench_rtp_ports() -> PortRange:
+    """10000 ports below the ones tests draw free ports from (10000-19999 on a default
+    Linux): the smoke tests run the benchmarks beside peers given free ports, and a port
+    in the gateway's range that it bound for a call could be one a peer was about to bind.
+    On a machine whose ephemeral range leaves no room below them, 10000-19999."""
+    try:
+        return undrawn_range(10000)
+    except ValueError:
+        return PortRange(10000, 19999)
+
+
 @dataclass
 class GatewayOptions:
     """How to run the gateway under test."""
 
     agent: str = "echo"
     cpu: int | None = 0
-    rtp_ports: tuple[int, int] = (20000, 29999)
+    rtp_ports: tuple[int, int] = field(default_factory=bench_rtp_ports)
     stats_interval: float = 5.0
     log_level: str = "INFO"
     extra_args: list[str] = field(default_factory=list)

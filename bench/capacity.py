@@ -227,6 +227,12 @@ def _sipp_rtts(workdir: Path) -> list[float]:
     return values
 
 
+def media_port_flags(port: int | None) -> list[str]:
+    """SIPp's ``-mp`` for ``port``; none for None, and SippProcess draws free ports (a fixed
+    port could be anyone's on a loopback shared with other tests: 40000 is ephemeral)."""
+    return [] if port is None else ["-mp", str(port)]
+
+
 def sipp_step(
     gw: Gateway,
     address: tuple[str, int],
@@ -246,7 +252,7 @@ def sipp_step(
         sipp = SippProcess(
             [
                 f"{address[0]}:{address[1]}", "-sf", scenario("uac_rtp.xml"), "-s", "echo",
-                "-mp", str(args.sipp_media_port), "-l", str(calls), "-m", str(calls),
+                *media_port_flags(args.sipp_media_port), "-l", str(calls), "-m", str(calls),
                 "-r", f"{args.rate:g}", "-d", str(pause_ms), "-trace_rtt", "-rtt_freq", "1",
                 "-timeout", f"{int(pause_ms / 1000 + ramp_s + 60)}s",
             ],
@@ -424,7 +430,7 @@ class SippEchoTarget(ChildTarget):
         self.media_port = args.sipp_media_port
 
     def spawn(self, sip_port: int, lg_sip_port: int) -> ManagedProcess:
-        args = ["-sn", "uas", "-p", str(sip_port), "-mp", str(self.media_port), "-rtp_echo"]
+        args = ["-sn", "uas", "-p", str(sip_port), *media_port_flags(self.media_port), "-rtp_echo"]
         sipp = SippProcess(args, timeout=None, cwd=self.workdir, traces=(), cpu=self.cpu)
         return sipp.start().process
 
@@ -761,13 +767,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_options(p, stats_help="gateway stats interval (s)")
     p.add_argument("--settle", type=float, default=3.0, help="idle seconds before/between steps")
-    p.add_argument("--sipp-media-port", type=int, default=40000)
+    p.add_argument(
+        "--sipp-media-port",
+        type=int,
+        help="SIPp's RTP port (it binds the next three too); default: free ports",
+    )
     p.add_argument(
         "--shared-port",
         type=int,
         default=0,
         help="the gateway's calls all on this RTP port (SIPGW_RTP_SHARED_PORT; outside "
-        "its range 20000-29999); 0 = a port pair per call",
+        "its range, 10000-19999 on a default Linux); 0 = a port pair per call",
     )
     p.add_argument("--keep-going", action="store_true", help="do not stop at a broken step")
     p.add_argument(

@@ -48,7 +48,8 @@ from bench.capacity_steps import (
     step_row,
 )
 
-RTP_RANGE = (20000, 29999)
+RTP_RANGE = GatewayOptions().rtp_ports
+"""The one gateway's range (bench/_harness.py), split between the processes."""
 
 
 def rtp_slice(index: int, count: int) -> tuple[int, int]:

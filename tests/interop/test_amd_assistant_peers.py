@@ -52,6 +52,10 @@ HELLO_BUDGET = 0.3
 HELLO_SLACK = 0.06
 """On top of it, for a loaded machine's scheduling (three frames); measured alone, the
 agent is heard 0.25-0.29 s after the "Hello?" ends (3 runs, 2026-11-23)."""
+OPENING_HEARD = 3.5
+"""Seconds a person's phone stays on after their words: the opening starts within the
+budget above and lasts about 1.2 s (20 ms a character), so it is heard whole with 2 s to
+spare."""
 MESSAGE_HZ, OPENING_HZ, SCREENER_HZ = 900, 1300, 1700
 MESSAGE = "Hi, this is Ana from the shop, please call us back about your order."
 SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
@@ -184,7 +188,11 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
         [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
     )
     heard, record, outcome, _ = await place(
-        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=6.0
+        tmp_workdir,
+        services,
+        played.wav,
+        AmdMode.LEAVE_MESSAGE,
+        hang_up_after=played.speech_end + OPENING_HEARD,
     )
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
@@ -212,7 +220,11 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
     opening = "Hi Ana, this is Sam from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
     heard, record, outcome, _ = await place(
-        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=8.0
+        tmp_workdir,
+        services,
+        played.wav,
+        AmdMode.LEAVE_MESSAGE,
+        hang_up_after=played.speech_end + OPENING_HEARD,
     )
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd

@@ -157,29 +157,12 @@ def call_record(tmp_workdir: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_due_callback_calls_and_the_agent_speaks_first(tmp_workdir: Path, setup: Setup) -> None:
-    row_id = store_callback(setup.store, due_at=time.time())
-    with assistant_gateway(tmp_workdir, setup) as gateway:
-        heard = answer_and_hang_up(gateway, setup.callee, row_id)
-        assert gateway.stop() == 0
-    assert_agent_spoke_first(heard)
-    assert_done(asyncio.run(setup.store.get(row_id)))
-    record = call_record(tmp_workdir)
-    start = record[0]
-    assert start["type"] == "call" and start["direction"] == "outbound", start
-    assert f"sip:{NUMBER}@" in str(start["called"]), start
-    greeting = next(r for r in record if r.get("greeting"))
-    assert REASON not in str(greeting["text"]), greeting  # a caller's words: never spoken
-    assert [r["type"] for r in record].index("answered") > 0
-    # the model knows it placed the call, and why (quoted as data)
-    system = setup.llm.requests[0].body["messages"][0]
-    assert system["role"] == "system", system
-    assert "You placed this call" in system["content"], system
-    assert f'{{"reason": "{REASON}", "notes": "prefers email"' in system["content"], system
-    assert not gateway.tracebacks(), gateway.tracebacks()
-
-
-def test_callback_survives_a_restart(tmp_workdir: Path, setup: Setup) -> None:
+def test_callback_survives_a_restart_then_calls_when_due_and_the_agent_speaks_first(
+    tmp_workdir: Path, setup: Setup
+) -> None:
+    """A gateway stopped before the callback falls due leaves it pending; the next one
+    dials it once due, and its agent speaks first, knowing why it called (one callback
+    call for both: each call is seconds of a real-peer lane)."""
     first = assistant_gateway(tmp_workdir, setup, "gateway-1")
     with first:
         first.wait_log(r"callbacks: dialing from", 5)
@@ -201,6 +184,19 @@ def test_callback_survives_a_restart(tmp_workdir: Path, setup: Setup) -> None:
         assert second.stop() == 0
     assert_agent_spoke_first(heard)
     assert_done(asyncio.run(setup.store.get(row_id)))
+    record = call_record(tmp_workdir)  # the one call: the first gateway placed none
+    start = record[0]
+    assert start["type"] == "call" and start["direction"] == "outbound", start
+    assert f"sip:{NUMBER}@" in str(start["called"]), start
+    greeting = next(r for r in record if r.get("greeting"))
+    assert REASON not in str(greeting["text"]), greeting  # a caller's words: never spoken
+    assert [r["type"] for r in record].index("answered") > 0
+    # the model knows it placed the call, and why (quoted as data)
+    system = setup.llm.requests[0].body["messages"][0]
+    assert system["role"] == "system", system
+    assert "You placed this call" in system["content"], system
+    assert f'{{"reason": "{REASON}", "notes": "prefers email"' in system["content"], system
+    assert not first.tracebacks() and not second.tracebacks(), second.tracebacks()
 
 
 def test_callback_cut_by_a_crash_is_dialed_again(tmp_workdir: Path, setup: Setup) -> None:

@@ -319,8 +319,6 @@ PERSON_CALL = 1.3
 LONGEST_CALL = 6.0
 """Seconds the longest call lasts: a voicemail's greeting, beep and message (about 3.5 s)
 with room for a loaded machine; the gateways' --max-call-seconds."""
-MARKER_PORT = 9
-"""Where the test marks the crash on the wire (a datagram to the discard port)."""
 
 
 @dataclass(frozen=True)
@@ -549,7 +547,10 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
     first, second = gateway("gw-a", ports[0]), gateway("gw-b", ports[1])
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     ranges = [(callees.voicemail_rtp.lo, callees.voicemail_rtp.hi)]
-    with UdpCapture([trunk.sip_port, MARKER_PORT], ranges) as capture:
+    # where the test marks the crash on the wire: a port of its own (other tests dial the
+    # discard port, 9, as a party that never answers)
+    marker = free_port()
+    with UdpCapture([trunk.sip_port, marker], ranges) as capture:
         try:
             with ThreadPoolExecutor(2) as starting:  # both at once (an error is raised here)
                 list(starting.map(GatewayProcess.start, (first, second)))
@@ -583,7 +584,8 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
                 "a call of gw-a's up")  # fmt: skip
             first.stop(9)  # SIGKILL: its calls are cut, their contacts stay "dialing"
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mark:
-                mark.sendto(b"killed", ("127.0.0.1", MARKER_PORT))
+                mark.bind(("127.0.0.1", marker))  # to itself: no other socket has the port
+                mark.sendto(b"killed", ("127.0.0.1", marker))
             # gw-b finds gw-a's claims at its next pass (one every 2 s at least)
             second.wait_log(r"interrupted: the dialing process", budget)
             wait_until(lambda: finals() == CALLEES, budget, "every open contact done")
@@ -595,7 +597,7 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
             first.close()
             second.close()
         datagrams = capture.datagrams()
-    (killed_at,) = [d.at for d in datagrams if d.dst_port == MARKER_PORT]
+    (killed_at,) = [d.at for d in datagrams if d.dst_port == marker]
     calls = calls_on_wire(datagrams, trunk.sip_port, gateways, (first.address[1], killed_at))
     _check(calls, datagrams, callees, results, second.log_text(),
            first.log_text() + second.log_text(), closed, shown)  # fmt: skip

@@ -300,6 +300,7 @@ def test_telnyx_credential_connection(
         # Issue 22: the From was the registered AOR (sip:sipgwconn@...): refused, and why
         code, output = carrier.call(CALLEE, *VARIABLES)
         kam.wait_events("CALLERID refused sipgwconn")
+        assert gateway.stop() == 0  # its calls' records complete (the refusal's end is last)
     assert code == 7, output
     assert "failed (SIP 403 Caller Origination Number is Invalid D35) - refused: most often " \
         "the caller id" in output, output  # fmt: skip
@@ -368,6 +369,8 @@ def test_telnyx_stir_shaken_result_routes_an_unverified_caller_to_a_stricter_lin
             callee.dial(kam.uri(DID))  # verified: the open line
             callee.wait_event("CALL_ESTABLISHED", 10)
             callee.wait_event("CALL_CLOSED", 10)
+            # a call's lines are recorded after its BYE: stopped, the records are complete
+            assert gateway.stop() == 0
     calls = {}
     for path in sorted((tmp_workdir / "calls").glob("*.jsonl")):
         lines = [json.loads(line) for line in path.read_text().splitlines()]

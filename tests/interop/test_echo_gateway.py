@@ -129,7 +129,7 @@ def test_pcma_only_caller(tmp_workdir: Path, tone_wav: ToneWav) -> None:
         caller.hangup()
         caller.wait_event("CALL_CLOSED", 5)
         heard, _ = caller.recordings()
-        assert "media: PCMA/8" in gw.log_text()
+        gw.wait_log(r"media: PCMA/8", 5)
     assert_tone(analyse(heard), 800, -9.0, min_active=1.0)
 
 

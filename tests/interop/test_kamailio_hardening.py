@@ -35,6 +35,7 @@ from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import ManagedProcess
 from sipgw.sip.message import SipRequest, make_response, parse_message
 from tests.interop.test_dispatcher import start_dispatcher
+from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -53,6 +54,7 @@ class Listener:
         self.port = self.sock.getsockname()[1]
         self.answer_options = answer_options
         self.received: list[bytes] = []
+        self.probes_answered = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -71,6 +73,7 @@ class Listener:
             if isinstance(message, SipRequest) and message.method == "OPTIONS":
                 if self.answer_options:
                     self.sock.sendto(make_response(message, 200).serialize(), addr)
+                    self.probes_answered += 1
                 continue
             self.received.append(data)
 
@@ -116,7 +119,9 @@ def kamailio_in_front(tmp_workdir: Path) -> Iterator[tuple[ManagedProcess, int, 
     gateway = Listener(TRUNK, answer_options=True)
     kam, port = start_dispatcher(tmp_workdir, [gateway.port, free_port()], TRUNK)
     try:
-        time.sleep(1.5)  # the first probes mark the gateway up
+        # Kamailio's first probe answered marks the gateway up (a fixed 1.5 s was too
+        # short for a slow start on a loaded machine)
+        wait_for(lambda: gateway.probes_answered, 10, kam.log_tail)
         yield kam, port, gateway
     finally:
         kam.send_signal(signal.SIGTERM)

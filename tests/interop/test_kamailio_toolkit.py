@@ -253,9 +253,7 @@ def test_outbound_proxy_challenges_invites_and_forwards(
 
             time.sleep(1.1)  # recordings are named by the second
             call_and_check(bob, carol, carol.uri)
-            assert any(e.startswith("FORWARD INVITE") and carol.uri in e for e in kam.events()), (
-                kam.events()
-            )
+            kam.wait_events(lambda e: e.startswith("FORWARD INVITE") and carol.uri in e)
 
 
 def test_restart_keeps_ports_and_loses_registrations(tmp_workdir: Path) -> None:

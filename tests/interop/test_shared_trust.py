@@ -9,6 +9,7 @@ network namespace of its own, like the other interop tests."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -24,28 +25,44 @@ from tests.interop.test_digest_guessing import INBOUND, PASSWORD, PHONE_AGENT, W
 from tests.sipgw.sip.test_guessing import schedule_bound
 from tests.toolkit.cracker import DigestCracker, ipv4_sources
 from tests.toolkit.postgres import PostgresServer
+from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
 STATS = ["--stats-interval", "0.3", "--rate-invite", "200:400"]
 
 
+def latest_stats(lines: list[str]) -> dict[str, dict[str, Any]]:
+    """Each process's (or worker's: ``w1`` ...) last stats line in ``lines``."""
+    latest: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        match = re.search(r"(?:(w\d+) )?sipgw.* stats (\{.*\})", line)
+        if match:
+            try:
+                latest[match[1] or ""] = json.loads(match[2])
+            except ValueError:
+                continue  # two workers' lines interleaved by the parent: the next one
+    return latest
+
+
+def fresh_stats(gw: GatewayProcess, since: int, everyone: set[str]) -> dict[str, dict[str, Any]]:
+    """The last stats line of each of ``everyone`` from output line ``since`` on; {} until
+    every one of them has written one."""
+    found = latest_stats(gw.log_lines()[since:])
+    return found if set(found) >= everyone else {}
+
+
 def checked(gateways: list[GatewayProcess]) -> tuple[int, int]:
-    """The answers checked (403s less those unchecked) and held across ``gateways``, each
-    process's (or worker's) latest stats line."""
+    """The answers checked (403s less those unchecked) and held across ``gateways``, by
+    stats lines written after this is called, one of each process (or worker) that wrote
+    stats before: each is waited for (a worker's line can lag the others' on a loaded
+    machine, and the counts it had then were older)."""
     total = held = 0
     for gw in gateways:
-        gw.wait_log(r"stats \{", 5, start=len(gw.log_lines()))
-        time.sleep(0.4)  # every worker's next line
-        latest: dict[str, dict[str, Any]] = {}
-        for line in gw.log_lines():
-            match = re.search(r"(?:(w\d+) )?sipgw.* stats (\{.*\})", line)
-            if match:
-                try:
-                    latest[match[1] or ""] = json.loads(match[2])
-                except ValueError:
-                    continue  # two workers' lines interleaved by the parent: the next one
-        for counted in latest.values():
+        since, everyone = len(gw.log_lines()), set(latest_stats(gw.log_lines()))
+        assert everyone, gw.log_tail()
+        fresh = functools.partial(fresh_stats, gw, since, everyone)
+        for counted in wait_for(fresh, 10, gw.log_tail).values():
             total += counted["refused"] - counted["unchecked"]
             held += counted["unchecked"]
     return total, held

@@ -38,9 +38,7 @@ __all__ = ["app"]  # the fixture
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 
 
-def screening_app(
-    target: str, screen: bool = True, events: str = "completed"
-) -> Callable[..., VoiceResponse]:
+def screening_app(target: str, events: str = "completed") -> Callable[..., VoiceResponse]:
     """``<Dial action="/dialled"><Sip url="/screen" statusCallback="/leg">target</Sip></Dial>``;
     ``/screen`` gathers one key for ``/accept`` (``1``: an empty document, the bridge; any
     other: ``<Hangup/>``); the action answers ``<Pause length="1"/><Hangup/>``."""
@@ -58,8 +56,7 @@ def screening_app(
                 response.hangup()
         elif request.path != "/leg":  # the voice webhook
             dial = Dial(action="/dialled", timeout=10)
-            extra = {"url": "/screen"} if screen else {}
-            dial.sip(target, status_callback="/leg", status_callback_event=events, **extra)
+            dial.sip(target, url="/screen", status_callback="/leg", status_callback_event=events)
             response.append(dial)
         return response
 
@@ -74,14 +71,20 @@ def screening_started(app: TwilioSdkApp, within: float = 10.0) -> WebhookRequest
     return request
 
 
-def test_the_called_party_accepts_with_key_1_and_the_two_are_bridged(
+def test_the_called_party_accepts_with_key_1_and_the_legs_callbacks_come_in_order_signed(
     tmp_workdir: Path, app: TwilioSdkApp
 ) -> None:
-    with Baresip(tmp_workdir, "called", user="called", answermode="auto",
+    """One call for both: the screening and the bridge, and the leg's status callbacks
+    (each phone started once, the lane's time)."""
+    with Baresip(tmp_workdir, "called", user="called",
                  source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
-        app.twiml = screening_app(called.uri)
+        events = "ringing answered completed"
+        app.twiml = screening_app(called.uri, events=events)
         with dialling(tmp_workdir, app, called.uri) as (gw, caller):
             caller.wait_event("CALL_ESTABLISHED", 10)
+            called.wait_event("CALL_INCOMING", 10)  # it rings: its 180
+            app.wait_until(lambda: any(r.path == "/leg" for r in app.requests), 5)
+            called.accept()
             called.wait_event("CALL_ESTABLISHED", 10)
             screen = screening_started(app)
             time.sleep(1.0)  # the called party talks into its screening meanwhile
@@ -91,6 +94,7 @@ def test_the_called_party_accepts_with_key_1_and_the_two_are_bridged(
             wait_heard(called, CALLER_HZ, 1.0)
             called.hangup()
             form = dialled(app)
+            app.wait_until(lambda: len([r for r in app.requests if r.path == "/leg"]) >= 3, 5)
             caller.wait_event("CALL_CLOSED", 10)  # the action's TwiML
             assert gw.stop() == 0
     assert form["DialCallStatus"] == "completed" and int(form["DialCallDuration"]) >= 1
@@ -101,6 +105,15 @@ def test_the_called_party_accepts_with_key_1_and_the_two_are_bridged(
     assert [r.params["Digits"] for r in accept] == ["1"] and accept[0].valid
     kinds = [line["type"] for line in record(tmp_workdir)]
     assert kinds.index("twiml_dial_screening") < kinds.index("twiml_dial_bridged")
+    legs = [r for r in app.requests if r.path == "/leg"]
+    assert [r.params["CallStatus"] for r in legs] == ["ringing", "in-progress", "completed"]
+    assert [r.params["SequenceNumber"] for r in legs] == ["0", "1", "2"]
+    assert all(r.valid for r in legs), "RequestValidator refused a status callback"
+    assert {r.params["CallSid"] for r in legs} == {form["DialCallSid"]}
+    assert {r.params["ParentCallSid"] for r in legs} == {form["CallSid"]}
+    assert {r.params["CallbackSource"] for r in legs} == {"call-progress-events"}
+    assert legs[0].params["To"] == called.uri and legs[0].params["Direction"] == "outbound-dial"
+    assert int(legs[-1].params["CallDuration"]) >= 0
 
 
 def test_the_called_party_refuses_and_the_twiml_after_the_dial_runs(
@@ -120,36 +133,8 @@ def test_the_called_party_refuses_and_the_twiml_after_the_dial_runs(
             closed = caller.wait_event("CALL_CLOSED", 10)  # the action's <Pause>, <Hangup>
             assert closed["received_at"] - refused >= 0.9, "the action's <Pause> did not run"
             assert tone_seconds(caller, CALLED_HZ) < 0.2, "the caller heard the called party"
+            app.wait_until(lambda: any(r.path == "/leg" for r in app.requests), 5)
             assert gw.stop() == 0
     assert form["DialCallStatus"] == "no-answer" and "DialCallDuration" not in form
     (completed,) = [r for r in app.requests if r.path == "/leg"]  # completed alone: the default
     assert completed.valid and completed.params["CallStatus"] == "completed"
-
-
-def test_the_legs_status_callbacks_come_in_order_and_signed(
-    tmp_workdir: Path, app: TwilioSdkApp
-) -> None:
-    with Baresip(tmp_workdir, "called", user="called",
-                 source_wav=tone(tmp_workdir, "called", CALLED_HZ)) as called:  # fmt: skip
-        events = "ringing answered completed"
-        app.twiml = screening_app(called.uri, screen=False, events=events)
-        with dialling(tmp_workdir, app, called.uri) as (gw, caller):
-            caller.wait_event("CALL_ESTABLISHED", 10)
-            called.wait_event("CALL_INCOMING", 10)  # it rings: its 180
-            app.wait_until(lambda: any(r.path == "/leg" for r in app.requests), 5)
-            called.accept()
-            wait_heard(caller, CALLED_HZ, 0.5)
-            called.hangup()
-            form = dialled(app)
-            app.wait_until(lambda: len([r for r in app.requests if r.path == "/leg"]) >= 3, 5)
-            caller.wait_event("CALL_CLOSED", 10)
-            assert gw.stop() == 0
-    legs = [r for r in app.requests if r.path == "/leg"]
-    assert [r.params["CallStatus"] for r in legs] == ["ringing", "in-progress", "completed"]
-    assert [r.params["SequenceNumber"] for r in legs] == ["0", "1", "2"]
-    assert all(r.valid for r in legs), "RequestValidator refused a status callback"
-    assert {r.params["CallSid"] for r in legs} == {form["DialCallSid"]}
-    assert {r.params["ParentCallSid"] for r in legs} == {form["CallSid"]}
-    assert {r.params["CallbackSource"] for r in legs} == {"call-progress-events"}
-    assert legs[0].params["To"] == called.uri and legs[0].params["Direction"] == "outbound-dial"
-    assert int(legs[-1].params["CallDuration"]) >= 0 and form["DialCallStatus"] == "completed"

@@ -67,6 +67,8 @@ def test_a_baresip_callers_words_are_posted_as_transcription_content(
             caller.dial(gw.uri("bot"))
             caller.wait_event("CALL_ESTABLISHED", 10)
             caller.wait_event("CALL_CLOSED", 15)
+            # "stopped" is posted as the call ends: in before the stop
+            app.wait_until(lambda: len([r for r in app.requests if r.path == "/events"]) >= 3, 5)
             assert gw.stop() == 0
     finally:
         stt.stop()

@@ -317,7 +317,7 @@ def test_the_persons_voicemail_brings_the_caller_back_at_once(
             failed = wait_record(tmp_workdir, lambda r: r.get("stage") == "failed")
             wait_record(tmp_workdir, lambda r: r.get("type") == "assistant" and
                         "nobody" in str(r.get("text")))  # fmt: skip
-            time.sleep(3.0)  # the agent's answer plays out: what is listened to
+            wait_heard(caller, BACK_HZ, 0.5)  # the agent's answer, heard
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
             caller_heard = caller.all_recordings()[0][0]
@@ -390,7 +390,7 @@ def test_a_blind_transfer_the_target_refuses_brings_the_caller_back(
             gw.wait_log(r"transfer failed: 404", 10)
             wait_record(tmp_workdir, lambda r: r.get("type") == "assistant"
                         and "nobody" in str(r.get("text")))  # fmt: skip
-            time.sleep(3.0)  # the agent's answer plays out: what is listened to
+            wait_heard(caller, BACK_HZ, 0.5)  # the agent's answer, heard
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
             caller_heard = caller.all_recordings()[0][0]

@@ -25,6 +25,7 @@ __all__ = [
     "free_port_range",
     "port_is_free",
     "udp_port_bound",
+    "undrawn_range",
     "wait_udp_bound",
 ]
 
@@ -118,6 +119,19 @@ def free_port_range(count: int) -> PortRange:
         raise ValueError("count must be >= 1")
     start = _take(count, even=True)
     return PortRange(start, start + count - 1)
+
+
+def undrawn_range(count: int) -> PortRange:
+    """``count`` consecutive ports just below the ones :func:`free_port` draws from.
+
+    For a program that takes a fixed, large range and binds ports in it as it goes (a
+    benchmark's gateway: 10000-19999 with Linux's default ephemeral range), beside tests that
+    draw free ports: it then never binds a port handed out to a peer that has not bound it yet.
+    """
+    lo, _ = _candidate_window()
+    if count < 1 or lo - count < 1024:
+        raise ValueError(f"no {count} ports below {lo} and above 1023")
+    return PortRange(lo - count, lo - 1)
 
 
 def udp_port_bound(port: int) -> bool:

@@ -34,3 +34,16 @@ def test_a_used_up_window_hands_out_free_ports_again(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(ports, "_candidate_window", lambda: (block.lo, block.hi))
     monkeypatch.setattr(ports, "_handed_out", set(block.ports()))
     assert free_port_range(40) == block
+
+
+def test_an_undrawn_range_is_just_below_every_drawn_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A benchmark's gateway binds ports of its fixed range as calls come: none of them may be
+    # a port handed out to a peer that has not bound it yet.
+    undrawn = ports.undrawn_range(10000)
+    assert undrawn.size == 10000
+    drawn = [free_port_range(4) for _ in range(50)] + [free_port_range(1) for _ in range(50)]
+    assert min(block.lo for block in drawn) > undrawn.hi
+    monkeypatch.setattr(ports, "_candidate_window", lambda: (20000, 32767))  # Linux's default
+    assert ports.undrawn_range(10000) == (10000, 19999)
+    with pytest.raises(ValueError, match="no 19000 ports below 20000"):
+        ports.undrawn_range(19000)
