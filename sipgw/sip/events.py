@@ -109,10 +109,13 @@ class CallAnswered:
 
     Attributes:
         media: what the 2xx's SDP answer (or the early dialog's) agreed.
+        custom: the 2xx's ``X-`` headers, name as sent and first value
+            (:func:`~sipgw.sip.customheaders.received_custom_headers`).
     """
 
     call: CallInfo
     media: NegotiatedAudio
+    custom: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,6 +290,7 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
+        self._refer_refusal: int | None = None
         self._referring: tuple[Refer, bool] | None = None
         """A ``<Refer>`` under way, and whether the phone accepted it."""
         self._dialing: tuple[BridgedDial | QueueDial, Dial] | None = None
@@ -1377,7 +1378,7 @@ class TwimlAgent(Agent):
         self.steps.append("refer")
         self._note("refer", target=verb.target)
         self._transfer_failed.clear()
-        self._refer_status = None
+        self._refer_status = self._refer_refusal = None
         self._referring = (verb, False)
         try:
             accepted = await self.call.transfer(verb.target)
@@ -1387,7 +1388,7 @@ class TwimlAgent(Agent):
             accepted = False
         if self._closed:
             return  # close() posted it
-        result = ReferResult.refused()
+        result = ReferResult.refused(self._refer_refusal)
         if accepted:
             self._referring = (verb, True)
             await self._transfer_failed.wait()  # the call ends when the target answers
@@ -1414,6 +1415,10 @@ class TwimlAgent(Agent):
         self._note("refer_ended", status=result.status, notify=result.notify)
         if verb.action:
             self._post_callback(verb.action, verb.method, "completed", result.params())
+
+    def on_transfer_refused(self, status: int, reason: str) -> None:
+        """The phone refused the REFER: a ``<Refer>``'s ``ReferSipResponseCode``."""
+        self._refer_refusal = status
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer: the TwiML goes on after the ``<Dial>``."""

@@ -453,6 +453,8 @@ class CallHandle:
             return
         waiter = self.transfer_waiter
         if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
+            if event.stage is TransferStage.REJECTED and self.agent is not None:
+                self.agent.on_transfer_refused(event.status, event.reason)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event.stage is TransferStage.ACCEPTED)
         elif event.stage is TransferStage.SUCCEEDED:

@@ -60,7 +60,7 @@ from sipgw.sip.addressing import Flow, uri_flow
 from sipgw.sip.auth import Credentials, DigestClient
 from sipgw.sip.body import sdp_body
 from sipgw.sip.call import CallInfo, CallState, Direction
-from sipgw.sip.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers, received_custom_headers
 from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState, LocalProtocolError, SipError
 from sipgw.sip.events import CallAnswered, CallProgress, EndReason
@@ -426,7 +426,8 @@ class OutboundUsage:
         session.media = media
         session.session_timer = _session_timer(response)
         self.session_timers.restart(session, now)
-        self.ctx.events.append(CallAnswered(session.info, media))
+        custom = received_custom_headers(response.headers)
+        self.ctx.events.append(CallAnswered(session.info, media, custom))
 
     def stray_response(self, response: SipResponse, now: float) -> None:
         """A response no transaction wanted: a 2xx to our INVITE after Timer M gets its ACK."""

@@ -261,6 +261,23 @@ def test_2xx_is_acked_in_its_dialog() -> None:
     assert far.flows("ACK") == [Flow("UDP", ("p1", 5060))]
 
 
+def test_the_answer_carries_the_2xx_s_x_headers() -> None:
+    far = Far()
+    headers = (("X-Desk", "7"), ("Subject", "not custom"), ("x-queue", "sales"))
+    far.feed(reply(far.invite, 200, sdp=sdp_answer(far.invite), headers=headers))
+    (answer,) = far.of(CallAnswered)
+    assert isinstance(answer, CallAnswered)
+    assert answer.custom == (("X-Desk", "7"), ("x-queue", "sales"))
+
+
+def test_a_refusal_s_reply_carries_its_x_headers() -> None:
+    far = Far()
+    far.feed(reply(far.invite, 486, headers=(("X-Agent-State", "away"), ("Retry-After", "5"))))
+    (ended,) = far.of(CallEnded)
+    assert isinstance(ended, CallEnded) and ended.reply is not None
+    assert ended.reply.custom == (("X-Agent-State", "away"),)
+
+
 def test_retransmitted_2xx_gets_the_same_ack_also_after_the_transaction_ended() -> None:
     far = Far()
     ok = reply(far.invite, 200, sdp=sdp_answer(far.invite))
