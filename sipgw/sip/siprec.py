@@ -42,6 +42,7 @@ __all__ = [
     "SRC_FEATURE",
     "RecordedParticipant",
     "RecordingMetadata",
+    "RecordingOffer",
     "accept_recording_answer",
     "multipart_body",
     "new_id",
@@ -155,6 +156,21 @@ class RecordingMetadata:
         body: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
         return body.replace(b"<?xml version='1.0' encoding='UTF-8'?>",
                             b'<?xml version="1.0" encoding="UTF-8"?>') + b"\r\n"  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingOffer:
+    """What makes a placed call a recording session
+    (:attr:`~sipgw.sip.usages.outbound.OutboundCall.recording`).
+
+    Attributes:
+        ports: our RTP port of each stream, in :data:`LABELS` order.
+        metadata: the ``application/rs-metadata+xml`` document
+            (:meth:`RecordingMetadata.to_xml`).
+    """
+
+    ports: tuple[int, ...]
+    metadata: bytes
 
 
 def recording_offer(local: LocalMedia, ports: tuple[int, ...]) -> SessionDescription:
