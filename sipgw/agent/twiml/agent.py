@@ -107,6 +107,7 @@ from sipgw.agent.twiml.relay import RelaySession
 from sipgw.agent.twiml.relayverb import RelayServices, action_params, relay_session
 from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.screening import DialLegs, Screen
+from sipgw.agent.twiml.siprec import SiprecSessions
 from sipgw.agent.twiml.statusposts import Callback, StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.transcriptions import LiveTranscription, ignored
@@ -133,6 +134,8 @@ from sipgw.twilio.document import (
     Refer,
     Say,
     Start,
+    StartSiprec,
+    StopSiprec,
     StopStream,
     StreamNoun,
     TwimlError,
@@ -208,6 +211,8 @@ class TwimlSettings:
             verb is refused.
         queues: the gateway's call queues (``<Enqueue>``, ``<Dial><Queue>``); None: both
             are refused.
+        siprec_connectors: each ``<Siprec connectorName>``'s SRS URI
+            (:mod:`sipgw.agent.twiml.siprec`); none: ``<Start><Siprec>`` is refused.
     """
 
     identity: TwilioIdentity
@@ -231,6 +236,7 @@ class TwimlSettings:
     dial: DialMode = "bridge"
     conferences: ConferenceRooms | None = None
     queues: CallQueues | None = None
+    siprec_connectors: tuple[tuple[str, str], ...] = ()
 
 
 _SCREENING_VERBS: Final = (Say, Play, PlayDigits, Gather)
@@ -287,6 +293,7 @@ class TwimlAgent(Agent):
         self._transcriptions: list[LiveTranscription] = []
         self._poster: StatusPoster | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._siprec = SiprecSessions(call, settings.siprec_connectors, self._spawn, self._note)
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
         self._refer_status: int | None = None
@@ -551,6 +558,10 @@ class TwimlAgent(Agent):
                 await self._transcribe(verb.transcription)
             elif isinstance(verb, StopTranscription):
                 await self._stop_transcriptions(verb.name)
+            elif isinstance(verb, StartSiprec):
+                self._siprec.start(verb.siprec)
+            elif isinstance(verb, StopSiprec):
+                self._siprec.stop(verb.name)
             elif isinstance(verb, Say):
                 await self._say(verb)
             elif isinstance(verb, Play):
