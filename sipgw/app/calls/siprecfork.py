@@ -139,7 +139,8 @@ class SiprecFork:
             if stream is None:
                 continue
             if frame is not None and len(frame) != self.formats[side].frame_bytes:
-                self._reformat(side, len(frame))  # the agent changed formats (a bridged <Dial>)
+                if not self._reformat(side, len(frame)):  # a bridged <Dial>'s wideband
+                    frame = None  # no 20 ms frame of any format: silence this tick
             wire = stream.wire
             payload = frame if frame is None or wire.passthrough else wire.convert(frame)
             for packet in stream.sender.push_frame(payload):
@@ -152,13 +153,17 @@ class SiprecFork:
             if stream is not None:
                 stream.wire = ToWire(stream.sender.codec, audio)
 
-    def _reformat(self, side: int, size: int) -> None:
+    def _reformat(self, side: int, size: int) -> bool:
         """A side's frames are ``size`` octets from now on: μ-law at 8 kHz (160), else
-        16-bit linear audio at the rate that size is 20 ms of."""
-        audio = ULAW_8K if size == ULAW_8K.frame_bytes else AudioFormat("pcm_s16le", size * 25)
+        16-bit linear audio at the rate that size is 20 ms of; False when no rate is."""
+        try:
+            audio = ULAW_8K if size == ULAW_8K.frame_bytes else AudioFormat("pcm_s16le", size * 25)
+        except ValueError:
+            return False
         formats = list(self.formats)
         formats[side] = audio
         self.use_formats(formats[0], formats[1])
+        return True
 
     def take_answer(self, recorded: tuple[NegotiatedAudio | None, ...]) -> bool:
         """The SRS's answer: each stream it takes is sent to; False when it takes none."""

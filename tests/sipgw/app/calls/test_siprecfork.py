@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.twiml.siprec import SiprecCall, SiprecFailed
 from sipgw.app.calls.callhandle import CallHandle
-from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.calls.siprecfork import SiprecFork
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_samples
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
+from sipgw.media.rtp import RtpPacket
 from sipgw.sip.body import sdp_body
 from sipgw.sip.message import SipMessage, SipRequest, make_response
+from sipgw.sip.offeranswer import NegotiatedAudio
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.siprec import NAMESPACE
 from tests.toolkit.gateway_in_process import running_gateway
@@ -175,3 +179,37 @@ async def test_an_srs_that_refuses_fails_the_start_and_gives_the_ports_back(stat
             await asyncio.wait_for(start, 5)
         assert s.gateway.ports.in_use == ports_before and s.handle.forks.up == {}
         await s.caller.bye()
+
+
+class Sink:
+    """A stream's socket: what was sent, and where."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append((data, addr))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_side_turning_wideband_still_reaches_the_srs_in_its_codec() -> None:
+    """A bridged ``<Dial>`` may carry 16 kHz linear frames: the fork reads a frame's format
+    from its size and sends G.711 all the same; a frame of no format's size is silence."""
+    sinks = [Sink(), Sink()]
+    fork = SiprecFork("rec", "sip:srs@192.0.2.9", [0, 0], sinks)  # type: ignore[arg-type]
+    agreed = NegotiatedAudio("192.0.2.9", 4000, None, "PCMU", 0, None, 20, "sendonly", False, 0)
+    assert fork.take_answer((agreed, replace(agreed, remote_port=4002, media_index=1)))
+    caller = tone_frames(CALLER_HZ, 0.02)[0]
+    wide = struct.pack("<320h", *tone_samples(AGENT_HZ, 0.02, -12.0, rate=16000))
+    fork.tick(caller, wide)
+    fork.tick(caller, b"\x01" * 7)
+    fork.tick(None, None)
+    first, second = ([RtpPacket.parse(data) for data, _ in sink.sent] for sink in sinks)
+    assert {addr for _, addr in sinks[1].sent} == {("192.0.2.9", 4002)}
+    assert [len(p.payload) for p in second] == [160, 160, 160]
+    assert dominant_tone(second[0].payload, (CALLER_HZ, AGENT_HZ)) == AGENT_HZ
+    assert second[1].payload == second[2].payload  # silence
+    assert dominant_tone(first[0].payload, (CALLER_HZ, AGENT_HZ)) == CALLER_HZ
+    assert [p.sequence_number for p in first] == [first[0].sequence_number + n for n in range(3)]
