@@ -11,7 +11,8 @@ outcome as Twilio's ``<Refer>`` page gives it:
   (:func:`~sipgw.agent.twiml.dialrules.refer_status`), ``failed`` when the phone refused the
   REFER, ``canceled`` when the caller hung up before it was over.
 - ``ReferSipResponseCode``: the phone's final answer to the REFER: ``202`` once accepted, its
-  refusal's code otherwise (403, 405, 501, 603...; 408 when the REFER got no answer). None
+  refusal's code otherwise (403, 405, 501, 603...; 408 when the REFER got no answer, 503
+  when it could not be sent). None
   when no REFER went out (the dial allow-list refused the target, or one was under way).
 - ``NotifySipResponseCode``: the target's final answer as the last NOTIFY reported it (200,
   486...); none when no final NOTIFY came.
