@@ -76,7 +76,7 @@ class RecordedParticipant:
         aor: its address of record (a ``sip:``, ``sips:`` or ``tel:`` URI).
         name: its display name ("": none).
         participant_id: its metadata identifier (:func:`new_id`).
-        stream_id: the identifier of the stream it sends.
+        stream_id: the identifier of the stream it sends ("": its side is not recorded).
     """
 
     aor: str
@@ -112,18 +112,23 @@ class RecordingMetadata:
         caller: tuple[str, str],
         callee: tuple[str, str],
         sip_session_id: str = "",
+        recorded: tuple[bool, bool] = (True, True),
     ) -> RecordingMetadata:
         """The metadata of a new recording session, its identifiers drawn from ``rng``;
-        ``caller`` and ``callee`` are (address of record, name)."""
+        ``caller`` and ``callee`` are (address of record, name); ``recorded`` says whose
+        side has a stream (the caller's, the callee's)."""
         session_id = new_id(rng)
-        parties = [RecordedParticipant(aor, name, new_id(rng), new_id(rng)) for aor, name in
-                   (caller, callee)]  # fmt: skip
+        parties = [
+            RecordedParticipant(aor, name, new_id(rng), new_id(rng) if sent else "")
+            for (aor, name), sent in zip((caller, callee), recorded, strict=True)
+        ]
         return cls(session_id, start_time, parties[0], parties[1], sip_session_id)
 
     def to_xml(self) -> bytes:
         """The ``application/rs-metadata+xml`` document (UTF-8, with its declaration):
-        the session, both participants and their association with it, the two streams
-        (labels :data:`LABELS`) and which participant sends and receives each."""
+        the session, both participants and their association with it, the streams
+        recorded (labels :data:`LABELS`: the caller's 1, the callee's 2) and which
+        participant sends and receives each."""
         ET.register_namespace("", NAMESPACE)
         ns = f"{{{NAMESPACE}}}"
         root = ET.Element(f"{ns}recording")
@@ -144,14 +149,18 @@ class RecordingMetadata:
                                   session_id=self.session_id)  # fmt: skip
             ET.SubElement(assoc, f"{ns}associate-time").text = self.start_time
         for party, label in zip(parties, LABELS, strict=True):
+            if not party.stream_id:
+                continue
             stream = ET.SubElement(root, f"{ns}stream", stream_id=party.stream_id,
                                    session_id=self.session_id)  # fmt: skip
             ET.SubElement(stream, f"{ns}label").text = label
         for party, other in (parties, parties[::-1]):
             assoc = ET.SubElement(root, f"{ns}participantstreamassoc",
                                   participant_id=party.participant_id)  # fmt: skip
-            ET.SubElement(assoc, f"{ns}send").text = party.stream_id
-            ET.SubElement(assoc, f"{ns}recv").text = other.stream_id
+            if party.stream_id:
+                ET.SubElement(assoc, f"{ns}send").text = party.stream_id
+            if other.stream_id:
+                ET.SubElement(assoc, f"{ns}recv").text = other.stream_id
         ET.indent(root)
         body: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
         return body.replace(b"<?xml version='1.0' encoding='UTF-8'?>",
@@ -164,27 +173,32 @@ class RecordingOffer:
     (:attr:`~sipgw.sip.usages.outbound.OutboundCall.recording`).
 
     Attributes:
-        ports: our RTP port of each stream, in :data:`LABELS` order.
+        ports: our RTP port of each stream.
         metadata: the ``application/rs-metadata+xml`` document
             (:meth:`RecordingMetadata.to_xml`).
+        labels: each stream's label (:data:`LABELS`: ``1`` the caller's, ``2`` the
+            callee's), in the order of ``ports``.
     """
 
     ports: tuple[int, ...]
     metadata: bytes
+    labels: tuple[str, ...] = LABELS
 
 
-def recording_offer(local: LocalMedia, ports: tuple[int, ...]) -> SessionDescription:
+def recording_offer(
+    local: LocalMedia, ports: tuple[int, ...], labels: tuple[str, ...] = LABELS
+) -> SessionDescription:
     """The SDP offer of a recording session: one ``m=audio`` line per port of ``ports``
-    (ours, one per stream, in :data:`LABELS` order), each with ``local``'s codecs,
-    ``a=sendonly`` and ``a=label`` (no telephone-event: DTMF is not recorded).
+    (ours, one per stream), each with ``local``'s codecs, ``a=sendonly`` and the
+    ``a=label`` of ``labels`` in the same place (no telephone-event: DTMF is not recorded).
 
     Raises:
-        ValueError: more ports than labels, or a port out of range.
+        ValueError: no port, or not one label per port, or a port out of range.
     """
-    if not ports or len(ports) > len(LABELS):
-        raise ValueError(f"a recording session has 1 to {len(LABELS)} streams")
+    if not ports or len(ports) != len(labels):
+        raise ValueError(f"a recording session has one label per stream: {ports}, {labels}")
     offer: SessionDescription | None = None
-    for port, label in zip(ports, LABELS, strict=False):
+    for port, label in zip(ports, labels, strict=True):
         one = create_offer(replace(local, port=port, direction="sendonly", telephone_event=False))
         (media,) = one.media
         media.attributes.append(("label", label))

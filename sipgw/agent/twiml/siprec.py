@@ -13,8 +13,9 @@ then both streams' RTP until ``<Stop><Siprec>`` or the end of the call (a BYE).
 
 :class:`SiprecSessions` is what the TwiML agent runs the two verbs with; the record has
 ``twiml_siprec`` (started: the name, the SID, the connector), ``twiml_siprec_failed`` (why),
-``twiml_siprec_stopped`` and ``twiml_siprec_ignored`` (what is not followed: a ``track``
-other than ``both_tracks``, ``statusCallback``, ``<Parameter>``).
+``twiml_siprec_stopped`` and ``twiml_siprec_ignored`` (what is not followed:
+``statusCallback``, ``<Parameter>``). ``track`` chooses the streams: ``inbound_track`` the
+caller's only, ``outbound_track`` the other side's only, ``both_tracks`` (the default) both.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class SiprecFailed(Exception):
 class SiprecCall(Protocol):
     """A call that can be recorded by a SIPREC server (the gateway's SIP calls)."""
 
-    async def start_siprec(self, uri: str, name: str) -> None:
-        """Record the call to the SRS at ``uri`` (RFC 7866: its two streams, the caller's
-        and the agent's side), the session named ``name``; returns once the SRS answered.
+    async def start_siprec(self, uri: str, name: str, track: str = "both_tracks") -> None:
+        """Record the call to the SRS at ``uri`` (RFC 7866: a stream for the caller's side,
+        ``inbound_track``, one for the agent's, ``outbound_track``, or both, the
+        default), the session named ``name``; returns once the SRS answered.
 
         Raises:
             SiprecFailed: the SRS refused or did not answer, or no port was free.
@@ -123,17 +125,17 @@ class SiprecSessions:
             self.note("refused", verb="Start><Siprec", why=why)
             return
         ignored = [attribute for attribute, used in (
-            ("track", noun.track != "both_tracks"), ("statusCallback", bool(noun.status_callback)),
-            ("Parameter", bool(noun.parameters)),
+            ("statusCallback", bool(noun.status_callback)), ("Parameter", bool(noun.parameters)),
         ) if used]  # fmt: skip
         if ignored:
             self.note("siprec_ignored", attributes=ignored)
         self.running[name] = sid
-        self.spawn(self._start(call, uri, name, sid, noun.connector_name))
+        self.spawn(self._start(call, uri, name, sid, noun))
 
-    async def _start(self, call: SiprecCall, uri: str, name: str, sid: str, connector: str) -> None:
+    async def _start(self, call: SiprecCall, uri: str, name: str, sid: str, noun: Siprec) -> None:
+        connector = noun.connector_name
         try:
-            await call.start_siprec(uri, name)
+            await call.start_siprec(uri, name, noun.track)
         except SiprecFailed as exc:
             self.running.pop(name, None)
             log.warning("[%s] TwiML <Start><Siprec> to %s failed: %s", self.call.call_id,

@@ -48,7 +48,7 @@ from sipgw.sip.call import CallInfo, CallKey
 from sipgw.sip.errors import SipError
 from sipgw.sip.events import CallAnswered, CallEnded, SipEvent
 from sipgw.sip.offeranswer import NegotiatedAudio
-from sipgw.sip.siprec import RecordingMetadata, RecordingOffer
+from sipgw.sip.siprec import LABELS, RecordingMetadata, RecordingOffer
 from sipgw.sip.usages.outbound import OutboundCall
 
 __all__ = [
@@ -59,10 +59,15 @@ __all__ = [
     "SiprecClient",
     "SiprecFork",
     "SiprecRecordable",
+    "TRACK_SIDES",
 ]
 
 log = logging.getLogger("sipgw.siprec")
 
+TRACK_SIDES: dict[str, tuple[int, ...]] = {
+    "inbound_track": (0,), "outbound_track": (1,), "both_tracks": (0, 1),
+}  # fmt: skip
+"""Whose frames a ``track`` records (0 the caller's, 1 the agent's side), Twilio's names."""
 ANSWER_TIMEOUT = 10.0
 """Seconds the SRS has to answer the recording session's INVITE (then CANCEL)."""
 _BIND_ATTEMPTS = 8
@@ -108,6 +113,7 @@ class SiprecFork:
         uri: the SRS's URI.
         ports: our RTP port of each stream.
         transports: their sockets.
+        sides: whose frames each stream carries: 0 the caller's, 1 the agent's.
         formats: the formats of the caller's and the agent's frames.
         call: the recording session's SIP call, once its INVITE went out.
         answered: done once the SRS answered (an exception: it did not).
@@ -119,6 +125,7 @@ class SiprecFork:
     uri: str
     ports: list[int]
     transports: list[asyncio.DatagramTransport]
+    sides: tuple[int, ...] = (0, 1)
     formats: tuple[AudioFormat, AudioFormat] = (ULAW_8K, ULAW_8K)
     call: CallInfo | None = None
     answered: asyncio.Future[None] = field(
@@ -135,9 +142,11 @@ class SiprecFork:
         if not self.streams:
             return
         self.ticks += 1
-        for side, (frame, stream) in enumerate(zip((caller, agent), self.streams, strict=False)):
+        frames = (caller, agent)
+        for side, stream in zip(self.sides, self.streams, strict=False):
             if stream is None:
                 continue
+            frame = frames[side]
             if frame is not None and len(frame) != self.formats[side].frame_bytes:
                 if not self._reformat(side, len(frame)):  # a bridged <Dial>'s wideband
                     frame = None  # no 20 ms frame of any format: silence this tick
@@ -149,9 +158,9 @@ class SiprecFork:
     def use_formats(self, caller: AudioFormat, agent: AudioFormat) -> None:
         """The call's frames come in these formats from the next tick on."""
         self.formats = (caller, agent)
-        for stream, audio in zip(self.streams, self.formats, strict=False):
+        for stream, side in zip(self.streams, self.sides, strict=False):
             if stream is not None:
-                stream.wire = ToWire(stream.sender.codec, audio)
+                stream.wire = ToWire(stream.sender.codec, self.formats[side])
 
     def _reformat(self, side: int, size: int) -> bool:
         """A side's frames are ``size`` octets from now on: μ-law at 8 kHz (160), else
@@ -168,15 +177,15 @@ class SiprecFork:
     def take_answer(self, recorded: tuple[NegotiatedAudio | None, ...]) -> bool:
         """The SRS's answer: each stream it takes is sent to; False when it takes none."""
         streams: list[_Stream | None] = []
-        for agreed, transport, audio in zip(recorded, self.transports, self.formats,
-                                            strict=False):  # fmt: skip
+        for agreed, transport, side in zip(recorded, self.transports, self.sides, strict=False):
             codec = _codec(agreed)
             if agreed is None or codec is None:
                 streams.append(None)
                 continue
             sender = RtpStreamSender(payload_type=agreed.payload_type, codec=codec)
             remote = (agreed.remote_address, agreed.remote_port)
-            streams.append(_Stream(transport, remote, sender, ToWire(codec, audio)))
+            wire = ToWire(codec, self.formats[side])
+            streams.append(_Stream(transport, remote, sender, wire))
         self.streams = streams
         return any(stream is not None for stream in streams)
 
@@ -225,9 +234,12 @@ class CallForks:
         self.starting: dict[str, asyncio.Future[SiprecFork]] = {}
         self._call: RecordedCall | None = None
 
-    async def start(self, call: RecordedCall, uri: str, name: str) -> None:
+    async def start(
+        self, call: RecordedCall, uri: str, name: str, track: str = "both_tracks"
+    ) -> None:
         """Record ``call`` to the SIPREC server at ``uri``, the session named ``name``: once
-        it answered, each tick's two frames go to it as well as to the call's recorder.
+        it answered, each tick's frames go to it as well as to the call's recorder: the
+        caller's (``inbound_track``), the agent's side (``outbound_track``) or both.
 
         Raises:
             SiprecFailed: it could not be placed, or the server refused or did not answer.
@@ -240,7 +252,8 @@ class CallForks:
         self._call = call
         caller = (call.caller, call.call.caller.display_name or "")
         callee = (call.called, call.call.called.display_name or "")
-        starting = asyncio.ensure_future(client.start(name, uri, caller, callee, call.agent))
+        sides = TRACK_SIDES.get(track, (0, 1))
+        starting = asyncio.ensure_future(client.start(name, uri, caller, callee, call.agent, sides))
         self.starting[name] = starting
         try:
             fork = await starting
@@ -299,13 +312,13 @@ class SiprecRecordable:
     __slots__ = ()
     forks: CallForks
 
-    async def start_siprec(self, uri: str, name: str) -> None:
+    async def start_siprec(self, uri: str, name: str, track: str = "both_tracks") -> None:
         """Record the call to the SIPREC server at ``uri`` (:meth:`CallForks.start`).
 
         Raises:
             SiprecFailed: it could not be placed, or the server refused or did not answer.
         """
-        await self.forks.start(cast("RecordedCall", self), uri, name)
+        await self.forks.start(cast("RecordedCall", self), uri, name, track)
 
     def stop_siprec(self, name: str) -> bool:
         """End the recording session ``name`` (:meth:`CallForks.stop`)."""
@@ -344,6 +357,7 @@ class SiprecClient:
         caller: tuple[str, str],
         callee: tuple[str, str],
         agent: Agent | None,
+        sides: tuple[int, ...] = (0, 1),
     ) -> SiprecFork:
         """Place a recording session to ``uri`` for a call between ``caller`` and ``callee``
         (address of record, name), whose agent is ``agent``; returns once the SRS answered.
@@ -356,7 +370,7 @@ class SiprecClient:
         ports: list[int] = []
         transports: list[asyncio.DatagramTransport] = []
         try:
-            for _ in range(2):
+            for _ in sides:
                 port, transport = await self._bind(loop)
                 ports.append(port)
                 transports.append(transport)
@@ -366,12 +380,15 @@ class SiprecClient:
             for port in ports:
                 self.ports.release(port)
             raise
-        fork = SiprecFork(name, uri, ports, transports, formats_of(agent))
+        fork = SiprecFork(name, uri, ports, transports, sides, formats_of(agent))
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        metadata = RecordingMetadata.new(self._rng, started, _party(caller), _party(callee))
+        recorded = (0 in sides, 1 in sides)
+        metadata = RecordingMetadata.new(self._rng, started, _party(caller), _party(callee),
+                                         recorded=recorded)  # fmt: skip
+        labels = tuple(LABELS[side] for side in sides)
         spec = OutboundCall(
             target=uri, rtp_port=ports[0], ring_timeout=ANSWER_TIMEOUT,
-            recording=RecordingOffer(tuple(ports), metadata.to_xml()),
+            recording=RecordingOffer(tuple(ports), metadata.to_xml(), labels),
         )  # fmt: skip
         sip = self._sip()
         calls: list[CallInfo] = []
@@ -384,7 +401,8 @@ class SiprecClient:
             raise SiprecFailed(f"cannot call {uri}: {exc}") from None
         fork.call = calls[0]
         self.sessions[fork.call.key] = fork
-        log.info("recording session %s: calling %s (RTP ports %d, %d)", name, uri, *ports)
+        log.info("recording session %s: calling %s (RTP ports %s)", name, uri,
+                 ", ".join(map(str, ports)))  # fmt: skip
         try:
             await asyncio.shield(fork.answered)
         except asyncio.CancelledError:

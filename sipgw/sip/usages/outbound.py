@@ -215,7 +215,7 @@ class OutboundUsage:
         recording = spec.recording
         if recording is not None:
             media = replace(media, srtp=SrtpUse.OFF, srtp_key=b"")
-            offer = recording_offer(media, recording.ports)
+            offer = recording_offer(media, recording.ports, recording.labels)
             boundary = f"siprec{ctx.rng.getrandbits(64):016x}"
             content_type, body = multipart_body(offer.serialize(), recording.metadata, boundary)
         else:

@@ -28,12 +28,12 @@ CONNECTORS = (("gridspace", "sip:rec@srs.example.com;transport=tcp"),)
 class RecordedCall(FakeCall):
     """A call that can be recorded: it notes each session asked for and stopped."""
 
-    started: list[tuple[str, str]] = field(default_factory=list)
+    started: list[tuple[str, str, str]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     refuse_with: str = ""
 
-    async def start_siprec(self, uri: str, name: str) -> None:
-        self.started.append((uri, name))
+    async def start_siprec(self, uri: str, name: str, track: str = "both_tracks") -> None:
+        self.started.append((uri, name, track))
         await asyncio.sleep(0.05)  # the SRS answering
         if self.refuse_with:
             raise SiprecFailed(self.refuse_with)
@@ -98,14 +98,15 @@ def records(agent: TwimlAgent, kind: str) -> list[dict[str, object]]:
 
 
 async def test_the_connectors_srs_is_asked_and_the_named_session_stopped(app: TwilioSdkApp) -> None:
-    app.twiml = document(start(name="rec1"), start(), stop("rec1"))
+    app.twiml = document(start(name="rec1"), start(track="inbound_track"), stop("rec1"))
     call = RecordedCall()
     assert isinstance(call, SiprecCall)
     agent = await run(app, call)
     uri = CONNECTORS[0][1]
     (first, second) = call.started
-    assert first == (uri, "rec1")
+    assert first == (uri, "rec1", "both_tracks")
     assert second[0] == uri and second[1].startswith("SR") and len(second[1]) == 34  # its SID
+    assert second[2] == "inbound_track"  # the caller's side only
     assert call.stopped == ["rec1"]  # by name; the other runs on (the call's end ends it)
     started = records(agent, "siprec")
     assert [r["name"] for r in started] == ["rec1", second[1]]
@@ -137,13 +138,13 @@ async def test_an_unknown_connector_or_a_call_that_cannot_be_recorded_is_refused
 
 
 async def test_an_srs_refusing_is_recorded_and_the_call_goes_on(app: TwilioSdkApp) -> None:
-    app.twiml = document(start(name="rec1", track="inbound_track"))
+    app.twiml = document(start(name="rec1", status_callback="/siprec-status"))
     call = RecordedCall(refuse_with="the SRS did not answer: 503 rejected")
     agent = await run(app, call)
     (failed,) = records(agent, "siprec_failed")
     assert failed["name"] == "rec1" and "503" in str(failed["reason"])
     (ignored,) = records(agent, "siprec_ignored")
-    assert ignored["attributes"] == ["track"]  # both tracks are always sent
+    assert ignored["attributes"] == ["statusCallback"]  # no status callbacks are posted
 
 
 def test_the_connectors_setting_names_sip_uris() -> None:

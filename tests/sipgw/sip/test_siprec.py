@@ -49,6 +49,8 @@ def test_the_offer_has_one_sendonly_labelled_line_per_stream_and_no_dtmf() -> No
         assert media.formats == ["0", "8"]  # PCMU, PCMA: no telephone-event
     with pytest.raises(ValueError):
         recording_offer(LOCAL, (30000, 30002, 30004))
+    (alone,) = recording_offer(LOCAL, (30004,), ("2",)).media  # the callee's side only
+    assert (alone.port, alone.attribute("label")) == (30004, "2")
 
 
 def test_an_srs_receiving_both_streams_gives_where_each_goes() -> None:
@@ -112,6 +114,17 @@ def test_the_metadata_says_who_sends_and_receives_each_labelled_stream() -> None
     ids = {meta.session_id, meta.caller.participant_id, meta.callee.participant_id,
            meta.caller.stream_id, meta.callee.stream_id}  # fmt: skip
     assert len(ids) == 5 and all(len(i) == 24 and i.endswith("==") for i in ids)
+    # the caller's side alone: one stream, which the callee receives and sends none
+    alone = RecordingMetadata.new(
+        rng, "t", ("sip:a@x", ""), ("sip:b@y", ""), recorded=(True, False)
+    )
+    root = ET.fromstring(alone.to_xml())
+    assert [s.findtext("r:label", namespaces=NS) for s in root.findall("r:stream", NS)] == ["1"]
+    lists = {a.get("participant_id"): ([e.text for e in a.findall("r:send", NS)],
+             [e.text for e in a.findall("r:recv", NS)])
+             for a in root.findall("r:participantstreamassoc", NS)}  # fmt: skip
+    assert lists == {alone.caller.participant_id: ([alone.caller.stream_id], []),
+                     alone.callee.participant_id: ([], [alone.caller.stream_id])}  # fmt: skip
     with_id = RecordingMetadata("s", "t", meta.caller, meta.callee, "ab30317f1a784dc4")
     session = ET.fromstring(with_id.to_xml()).find("r:session", NS)
     assert session is not None and session.findtext("r:sipSessionID", namespaces=NS)

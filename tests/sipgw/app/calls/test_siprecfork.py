@@ -101,19 +101,25 @@ def is_request(method: str) -> object:
     return check
 
 
-def srs_answer(s: Scene, invite: SipRequest) -> bytes:
-    """The SRS's 200 OK: both streams ``recvonly``, each to one phone's RTP socket."""
+def srs_answer(s: Scene, invite: SipRequest, lines: int = 2) -> bytes:
+    """The SRS's 200 OK: each stream (of ``lines``) ``recvonly``, to one phone's RTP socket."""
     ok = make_response(invite, 200, to_tag="srs-tag")
     ok.headers.add("Contact", f"<sip:srs@127.0.0.1:{s.srs.sip_port}>")
     ok.headers.add("Content-Type", "application/sdp")
-    ok.body = (
-        "v=0\r\no=SRS 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-        f"m=audio {s.srs.rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:1\r\n"
-        "a=recvonly\r\n"
-        f"m=audio {s.second.rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:2\r\n"
-        "a=recvonly\r\n"
-    ).encode()
+    sdp = "v=0\r\no=SRS 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    for label, phone in list(zip(("1", "2"), (s.srs, s.second), strict=True))[:lines]:
+        sdp += (
+            f"m=audio {phone.rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            f"a=label:{label}\r\na=recvonly\r\n"
+        )
+    ok.body = sdp.encode()
     return ok.serialize()
+
+
+def metadata_of(invite: SipRequest) -> ET.Element:
+    """The INVITE's RFC 7865 metadata, parsed."""
+    part = invite.body.split(b"recording-session\r\n\r\n", 1)[1]
+    return ET.fromstring(part.split(b"\r\n--")[0])
 
 
 async def recording(s: Scene, name: str = "rec1") -> tuple[SipRequest, asyncio.Task[None]]:
@@ -138,8 +144,7 @@ async def test_both_sides_reach_the_srs_each_on_its_labelled_stream_until_the_st
         assert [(m.attribute("label"), offer.direction(m)) for m in offer.media] == [
             ("1", "sendonly"), ("2", "sendonly"),
         ]  # fmt: skip
-        metadata = invite.body.split(b"recording-session\r\n\r\n", 1)[1].split(b"\r\n--")[0]
-        root = ET.fromstring(metadata)
+        root = metadata_of(invite)
         aors = [n.get("aor") for n in root.iter(f"{{{NAMESPACE}}}nameID")]
         assert aors == [s.handle.caller, s.handle.called]
         # the caller's tone on stream 1, the agent's on stream 2, and not the other way
@@ -165,6 +170,25 @@ async def test_the_call_ending_ends_its_recording_session() -> None:
         await s.caller.bye()
         bye = await s.srs.answer_bye()
         assert bye.call_id != s.caller.call_id
+
+
+async def test_the_inbound_track_alone_is_one_stream_of_the_callers_side() -> None:
+    async with scene() as s:
+        ports_before = s.gateway.ports.in_use
+        start = asyncio.create_task(s.handle.start_siprec(s.uri, "in", "inbound_track"))
+        invite = await s.srs.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(invite, SipRequest)
+        offer = SessionDescription.parse(sdp_body(invite) or b"")
+        assert [m.attribute("label") for m in offer.media] == ["1"]
+        assert len(metadata_of(invite).findall(f"{{{NAMESPACE}}}stream")) == 1
+        s.srs.send(srs_answer(s, invite, lines=1))
+        await s.srs.expect(is_request("ACK"))  # type: ignore[arg-type]
+        await asyncio.wait_for(start, 5)
+        assert s.gateway.ports.in_use == ports_before + 1
+        await s.srs.wait_for_tone(CALLER_HZ, within=4.0, min_seconds=0.5)
+        assert not s.srs.heard_tone(AGENT_HZ)
+        await s.caller.bye()
+        await s.srs.answer_bye()
 
 
 @pytest.mark.parametrize("status", [488, 503])
