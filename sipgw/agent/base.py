@@ -189,7 +189,8 @@ class CallControl(Protocol):
         """Blind transfer to ``target`` (SIP REFER, RFC 3515); True once the phone accepted it.
 
         When the target then answers, the gateway ends this call; when it does
-        not, :meth:`Agent.on_transfer_failed` is called and the call goes on.
+        not, :meth:`Agent.on_transfer_failed` is called and the call goes on. When the
+        phone refuses the REFER, :meth:`Agent.on_transfer_refused` is told its answer first.
         ``summary`` (a line about the call for the person who takes it) goes with the
         REFER as User-to-User data when the operator turned that on
         (``SIPGW_TRANSFER_SUMMARY``).
@@ -296,6 +297,11 @@ class Agent(ABC):
             ValueError: ``twiml`` is not a TwiML document it can run (the message says why).
         """
         return False
+
+    def on_transfer_refused(self, status: int, reason: str) -> None:  # noqa: B027 - optional hook
+        """The caller's phone refused a transfer (its final response to the REFER, e.g. 403,
+        405, 603; 408 when none came), just before :meth:`CallControl.transfer` returns
+        False; the caller is still on this call."""
 
     def on_transfer_failed(self, status: int, reason: str) -> None:  # noqa: B027 - optional hook
         """A transfer the caller's phone accepted did not reach the target (its NOTIFY said so).

@@ -45,6 +45,7 @@ from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, Pl
 from sipgw.app.calls.recording import Recordings
 from sipgw.app.calls.referral import refer_received
 from sipgw.app.calls.settings import CallHeadersSection
+from sipgw.app.calls.siprecfork import SiprecClient
 from sipgw.app.calls.warmtransfer import WarmTransfers
 from sipgw.app.codecs import rtp_codecs
 from sipgw.app.lines.build import LineTable
@@ -230,6 +231,9 @@ class Gateway:
         self.admin_throttle: ThrottleCount | None = None
         """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""
         self.calls.warm = WarmTransfers(self.calls, self.outbound)  # every call may consult
+        self.calls.siprec = SiprecClient(lambda: self.sip, self.ports, config.bind,
+                                         self.trunks.call_targets)  # fmt: skip
+        """SIPREC recording sessions (:mod:`sipgw.app.calls.siprecfork`)."""
         self._sip: SipEndpoint | None = None
         self._closed = False
         self._background: list[asyncio.Task[object]] = []
@@ -407,6 +411,8 @@ class Gateway:
             self.registrations[event.aor] = event
             _log_registration(event)
             return
+        if self.calls.siprec is not None and self.calls.siprec.on_event(event):
+            return  # a recording session's
         handle = self.handles.get(event.call.key)
         if handle is None:
             return

@@ -35,6 +35,7 @@ __all__ = [
     "check_custom_header",
     "check_custom_headers",
     "embed_in_uri",
+    "received_custom_headers",
     "user_to_user",
 ]
 
@@ -44,6 +45,10 @@ MAX_VALUE = 256
 """Characters of one custom header's value."""
 MAX_NAME = 64
 """Characters of one custom header's name."""
+MAX_RECEIVED = 64
+"""``X-`` headers kept of one message received (the message limits bound the rest)."""
+MAX_RECEIVED_VALUE = 1024
+"""Characters kept of one received ``X-`` header's value."""
 MAX_UUI_OCTETS = 128
 """Octets of User-to-User data before hex encoding (RFC 7434 §6: ISDN carries 128)."""
 
@@ -94,6 +99,21 @@ def check_custom_headers(
         seen.add(name.lower())
         checked.append((name, value))
     return tuple(checked)
+
+
+def received_custom_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The ``X-`` headers of a message received (an INVITE, or the final response to ours):
+    each name as sent with its first value, in order, at most :data:`MAX_RECEIVED`, each
+    value cut to :data:`MAX_RECEIVED_VALUE` characters. Never raises."""
+    custom: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for name, value in headers:
+        low = name.lower()
+        if not low.startswith("x-") or low in seen or len(custom) >= MAX_RECEIVED:
+            continue
+        seen.add(low)
+        custom.append((name, value[:MAX_RECEIVED_VALUE]))
+    return tuple(custom)
 
 
 @dataclass(frozen=True, slots=True)

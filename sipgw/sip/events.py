@@ -109,10 +109,17 @@ class CallAnswered:
 
     Attributes:
         media: what the 2xx's SDP answer (or the early dialog's) agreed.
+        custom: the 2xx's ``X-`` headers, name as sent and first value
+            (:func:`~sipgw.sip.customheaders.received_custom_headers`).
+        recorded: a recording session's streams (:mod:`sipgw.sip.siprec`), in label order:
+            where each goes, None for one the recording server does not take; empty for
+            another call.
     """
 
     call: CallInfo
     media: NegotiatedAudio
+    custom: tuple[tuple[str, str], ...] = ()
+    recorded: tuple[NegotiatedAudio | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

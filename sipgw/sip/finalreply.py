@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sipgw.sip.customheaders import received_custom_headers
 from sipgw.sip.headers import split_header_list
 from sipgw.sip.message import SipResponse
 
@@ -112,6 +113,7 @@ class FinalReply:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     carrier: tuple[str, ...] = ()
+    custom: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, response: SipResponse) -> FinalReply:
@@ -137,6 +139,7 @@ class FinalReply:
             tuple(reasons[:MAX_HEADERS]),
             tuple(warnings[:MAX_HEADERS]),
             tuple(carrier),
+            received_custom_headers(response.headers),
         )
 
     def describe(self) -> str:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sipgw.sip.customheaders import MAX_RECEIVED, received_custom_headers
 from sipgw.sip.forwarding import Forwarding, forwarded
 from sipgw.sip.headers import Headers
 from sipgw.sip.identity import AssertedIdentity, asserted_identity
 
 __all__ = ["MAX_CUSTOM", "InviteDetails"]
 
-MAX_CUSTOM = 64
+MAX_CUSTOM = MAX_RECEIVED
 """X- headers kept of one INVITE (the message limits bound the rest)."""
-_MAX_VALUE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +39,5 @@ class InviteDetails:
     @classmethod
     def of(cls, headers: Headers) -> InviteDetails:
         """Read them from a request's headers."""
-        custom: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for name, value in headers:
-            low = name.lower()
-            if not low.startswith("x-") or low in seen or len(custom) >= MAX_CUSTOM:
-                continue
-            seen.add(low)
-            custom.append((name, value[:_MAX_VALUE]))
-        return cls(asserted_identity(headers), forwarded(headers), tuple(custom))
+        custom = received_custom_headers(headers)
+        return cls(asserted_identity(headers), forwarded(headers), custom)

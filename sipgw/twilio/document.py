@@ -8,7 +8,8 @@ Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells t
 :data:`SUPPORTED`. ``<Connect><Stream>`` (bidirectional; ``action``),
 ``<Connect><ConversationRelay>`` (:mod:`sipgw.twilio.relaytwiml`), ``<Start><Stream>``
 (a one-way fork, ``track``), ``<Stop><Stream name>``, ``<Start><Transcription>`` and
-``<Stop><Transcription name>`` (:mod:`sipgw.twilio.transcriptiontwiml`); ``<Stream>``
+``<Stop><Transcription name>`` (:mod:`sipgw.twilio.transcriptiontwiml`),
+``<Start><Siprec>`` and ``<Stop><Siprec name>`` (:mod:`sipgw.twilio.siprectwiml`); ``<Stream>``
 takes ``url``, ``name``, ``track``, ``statusCallback``, ``statusCallbackMethod`` and
 ``<Parameter name value>`` nouns; ``<Say>`` (``voice``, ``language``, ``loop``; its SSML's
 words said, ``<break>`` as silence), ``<Play>`` (``loop``; ``digits``), ``<Pause>``
@@ -39,6 +40,7 @@ from xml.parsers import expat
 from sipgw.twilio.conferencetwiml import Conference, read_conference
 from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enqueue
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
+from sipgw.twilio.siprectwiml import StartSiprec, StopSiprec, read_siprec
 from sipgw.twilio.transcriptiontwiml import (
     StartTranscription,
     StopTranscription,
@@ -68,7 +70,9 @@ __all__ = [
     "Reject",
     "Say",
     "Start",
+    "StartSiprec",
     "StartTranscription",
+    "StopSiprec",
     "StopStream",
     "StopTranscription",
     "StreamNoun",
@@ -389,6 +393,8 @@ Verb: TypeAlias = (
     | Refer
     | StartTranscription
     | StopTranscription
+    | StartSiprec
+    | StopSiprec
 )
 
 
@@ -536,6 +542,12 @@ def _start(element: _Element, attrs: dict[str, str]) -> Verb:
             )
         except ValueError as exc:
             raise TwimlError(str(exc)) from None
+    if len(nouns) == 1 and nouns[0].tag == "Siprec":
+        noun = nouns[0]
+        try:
+            return StartSiprec(read_siprec(noun.attrs, [(c.tag, c.attrs) for c in noun.children]))
+        except ValueError as exc:
+            raise TwimlError(str(exc)) from None
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Start><Siprec>, <Transcription>
         name = f"Start><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Start><Stream> is followed"))
@@ -648,6 +660,8 @@ def _stop(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "Transcription":
         return StopTranscription(nouns[0].attrs.get("name", "").strip())
+    if len(nouns) == 1 and nouns[0].tag == "Siprec":
+        return StopSiprec(nouns[0].attrs.get("name", "").strip())
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Stop><Siprec>, <Transcription>
         name = f"Stop><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Stop><Stream> is followed"))
@@ -978,7 +992,7 @@ SUPPORTED: Final = (
     "Connect><Stream", "Connect><ConversationRelay", "Start><Stream", "Stop><Stream", "Say",
     "Play", "Play digits", "Pause", "Gather", "Record", "Dial><Number", "Dial><Sip", "Redirect",
     "Hangup", "Reject", "Dial><Conference", "Enqueue", "Leave", "Dial><Queue", "Refer",
-    "Start><Transcription", "Stop><Transcription",
+    "Start><Transcription", "Stop><Transcription", "Start><Siprec", "Stop><Siprec",
 )  # fmt: skip
 """The verbs (and verb><noun pairs) followed, as docs/twilio-apps.md's table names them."""
 REFUSED: Final = {
@@ -992,8 +1006,6 @@ REFUSED: Final = {
     "Connect><Conversation": "no Twilio Conversations",
     "Connect><VirtualAgent": "no Dialogflow connector",
     "Connect><Assistant": "no Twilio AI Assistants",
-    "Start><Siprec": "not done: the gateway is no SIPREC client (RFC 7866) of a recording server",
-    "Stop><Siprec": "<Start><Siprec> is refused",
     "Dial><Client": "no Twilio Voice SDK clients",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",

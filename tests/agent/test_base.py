@@ -14,7 +14,7 @@ from sipgw.agent.echo.agent import EchoAgent
 from sipgw.media.quality import CallQuality
 
 SYNCHRONOUS = ("on_answered", "on_caller_frame", "on_caller_audio", "next_frame", "on_dtmf",
-               "on_transfer_failed", "on_quality")  # fmt: skip
+               "on_transfer_failed", "on_transfer_refused", "on_quality")  # fmt: skip
 """Called from the ticker or the packet path: they must return at once (no awaiting)."""
 ASYNCHRONOUS = ("prepare", "say_goodbye", "close")
 
@@ -53,6 +53,7 @@ async def test_every_other_hook_is_optional_and_does_nothing() -> None:
     agent.on_caller_audio(bytes(FRAME_BYTES))
     agent.on_dtmf("5")
     agent.on_transfer_failed(486, "Busy Here")
+    agent.on_transfer_refused(603, "Decline")
     agent.on_quality(CallQuality(0, 0, 0.0, 0.0, None, None, None, 0, 0, 4.4))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from twilio.twiml import voice_response as voice
 
 from sipgw.twilio.document import (
     MAX_TWIML_BYTES,
@@ -24,12 +25,15 @@ from sipgw.twilio.document import (
     Reject,
     Say,
     Start,
+    StartSiprec,
+    StopSiprec,
     StopStream,
     StreamNoun,
     TwimlError,
     Unsupported,
     parse_twiml,
 )
+from sipgw.twilio.siprectwiml import Siprec
 
 
 def test_connect_stream_with_parameters() -> None:
@@ -112,12 +116,12 @@ def test_other_verbs_are_kept_by_name_to_be_refused() -> None:
     doc = (
         "<Response><Gather input='speech'><Say>hi</Say></Gather><Pay/>"
         "<Connect><Room>r</Room></Connect><Dial><Client>c</Client>"
-        "</Dial><Start><Siprec/></Start><Bogus/></Response>"
+        "</Dial><Connect><Assistant/></Connect><Bogus/></Response>"
     )
     verbs = parse_twiml(doc)
     refused = [(v.name, v.why) for v in verbs if isinstance(v, Unsupported)]
     assert [name for name, _ in refused] == [
-        "Pay", "Connect><Room", "Dial><Client", "Start><Siprec", "Bogus",
+        "Pay", "Connect><Room", "Dial><Client", "Connect><Assistant", "Bogus",
     ]  # fmt: skip
     assert [why for _, why in refused[:-1]] == [REFUSED[name] for name, _ in refused[:-1]]
     assert refused[-1][1] == "not a TwiML voice verb sipgw knows"
@@ -233,7 +237,7 @@ def test_play_digits_and_stop_stream() -> None:
     )
     assert verbs == (
         PlayDigits("ww12#wA"), StopStream("rec"), StopStream(""),
-        Unsupported("Stop><Siprec", REFUSED["Stop><Siprec"]),
+        StopSiprec(""),
     )  # fmt: skip
     with pytest.raises(TwimlError, match="Play digits"):
         parse_twiml('<Response><Play digits="12x"/></Response>')
@@ -356,3 +360,30 @@ def test_dial_reads_every_attribute_sipgw_follows() -> None:
 def test_dial_attributes_out_of_range_are_refused(attrs: str, says: str) -> None:
     with pytest.raises(TwimlError, match=says):
         parse_twiml(f"<Response><Dial {attrs}>+15550111</Dial></Response>")
+
+
+def test_start_siprec_from_the_sdk_and_stop_siprec_by_name() -> None:
+    response = voice.VoiceResponse()
+    start = voice.Start()
+    siprec = start.siprec(name="rec1", connector_name="gridspace", track="inbound_track",
+                          status_callback="/siprec", status_callback_method="GET")  # fmt: skip
+    siprec.parameter(name="agent", value="7")
+    response.append(start)
+    stop = voice.Stop()
+    stop.siprec(name="rec1")
+    response.append(stop)
+    assert parse_twiml(str(response)) == (
+        StartSiprec(Siprec("gridspace", "rec1", "inbound_track", "/siprec", "GET",
+                           (("agent", "7"),))),
+        StopSiprec("rec1"),
+    )  # fmt: skip
+    assert parse_twiml("<Response><Start><Siprec connectorName='c'/></Start></Response>") == (
+        StartSiprec(Siprec("c")),
+    )
+    for bad, says in (
+        ("<Siprec/>", "connectorName"),
+        ("<Siprec connectorName='c' track='both'/>", "track"),
+        ("<Siprec connectorName='c'><Stream/></Siprec>", "only <Parameter>"),
+    ):
+        with pytest.raises(TwimlError, match=says):
+            parse_twiml(f"<Response><Start>{bad}</Start></Response>")

@@ -47,6 +47,8 @@ def test_each_supported_row_is_parsed_into_a_verb_followed() -> None:
             xml = f'<{outer}><{inner} url="wss://a.example/relay"/></{outer}>'
         elif inner == "Stream":
             xml = f'<{outer}><Stream url="wss://a.example/s" name="n"/></{outer}>'
+        elif inner == "Siprec":
+            xml = f'<{outer}><Siprec connectorName="c" name="n"/></{outer}>'
         elif inner:
             xml = f"<{outer}><{inner}>sip:a@b.example</{inner}></{outer}>"
         elif outer == "Refer":

@@ -89,6 +89,9 @@ class LegEnded:
     reason: str = ""
     call_id: str = ""
     """The call's SIP Call-ID ("" when no INVITE went out)."""
+    custom: tuple[tuple[str, str], ...] = ()
+    """The ``X-`` headers of its INVITE's final response (the 2xx, or the refusal), name
+    as sent and first value."""
 
 
 class ConsultLeg(Protocol):

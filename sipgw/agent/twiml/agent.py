@@ -143,6 +143,7 @@ class TwimlAgent(Agent):
         self._run_task: asyncio.Task[None] | None = None
         self.transfer_failed = asyncio.Event()
         self.refer_status: int | None = None
+        self.refer_refusal: int | None = None
         self.closed = False
         self._pending_first: Step | None = None
         self.answer_deferred = False
@@ -396,6 +397,10 @@ class TwimlAgent(Agent):
 
     def note(self, kind: str, **fields: object) -> None:
         self.record.write({"type": f"twiml_{kind}", **fields})
+
+    def on_transfer_refused(self, status: int, reason: str) -> None:
+        """The phone refused the REFER: a ``<Refer>``'s ``ReferSipResponseCode``."""
+        self.refer_refusal = status
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         """The target did not answer: the TwiML goes on after the ``<Dial>``."""

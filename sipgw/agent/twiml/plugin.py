@@ -145,5 +145,6 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         recording_url=app.recording_url,
         record_dir=Path(app.record_dir) if app.record_dir else None,
         dial="refer" if app.dial == "refer" else "bridge",
+        siprec_connectors=app.siprec_connectors,
         **where,  # type: ignore[arg-type]
     )

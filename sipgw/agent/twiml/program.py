@@ -50,6 +50,7 @@ from sipgw.twilio.document import (
 )
 from sipgw.twilio.queuetwiml import Enqueue, Leave
 from sipgw.twilio.relaytwiml import ConnectRelay
+from sipgw.twilio.siprectwiml import StartSiprec, StopSiprec
 from sipgw.twilio.transcriptiontwiml import StartTranscription, StopTranscription
 
 __all__ = [
@@ -89,6 +90,8 @@ class Run:
         | Refer
         | StartTranscription
         | StopTranscription
+        | StartSiprec
+        | StopSiprec
     )
 
 

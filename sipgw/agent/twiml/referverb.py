@@ -10,9 +10,10 @@ outcome as Twilio's ``<Refer>`` page gives it:
   the phone has replaced), ``busy``, ``no-answer`` or ``failed`` from the target's refusal
   (:func:`~sipgw.agent.twiml.dial.rules.refer_status`), ``failed`` when the phone refused the
   REFER, ``canceled`` when the caller hung up before it was over.
-- ``ReferSipResponseCode``: the phone's answer to the REFER: ``202`` once accepted. A refusal's
-  own code is not passed up to the agent (the transfer says only that it was refused), so
-  none is sent then.
+- ``ReferSipResponseCode``: the phone's final answer to the REFER: ``202`` once accepted, its
+  refusal's code otherwise (403, 405, 501, 603...; 408 when the REFER got no answer, 503
+  when it could not be sent). None
+  when no REFER went out (the dial allow-list refused the target, or one was under way).
 - ``NotifySipResponseCode``: the target's final answer as the last NOTIFY reported it (200,
   486...); none when no final NOTIFY came.
 """
@@ -41,11 +42,14 @@ class ReferResult:
     """The phone accepted the REFER (202)."""
     notify: int | None = None
     """The target's final answer from the last NOTIFY (None: none came)."""
+    refusal: int | None = None
+    """The phone's refusal of the REFER, its final response's code (None: not refused, or
+    no REFER went out)."""
 
     @classmethod
-    def refused(cls) -> ReferResult:
-        """The phone refused the REFER (or it could not be sent)."""
-        return cls("failed")
+    def refused(cls, status: int | None = None) -> ReferResult:
+        """The phone refused the REFER with ``status`` (None: it could not be sent)."""
+        return cls("failed", refusal=status)
 
     @classmethod
     def answered(cls) -> ReferResult:
@@ -67,6 +71,8 @@ class ReferResult:
         fields = [("ReferCallStatus", self.status)]
         if self.accepted:
             fields.append(("ReferSipResponseCode", "202"))
+        elif self.refusal is not None:
+            fields.append(("ReferSipResponseCode", str(self.refusal)))
         if self.notify is not None:
             fields.append(("NotifySipResponseCode", str(self.notify)))
         return tuple(fields)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import choice, int_range, optional_file, text
 from sipgw.agent.twiml.say import say_voices
+from sipgw.agent.twiml.siprec import siprec_connectors
 
 __all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
 
@@ -162,6 +163,13 @@ class TwilioAppSection:
         "the trunk or account, and relays the two legs itself; the TwiML after <Dial> runs "
         "when the called party hangs up or does not answer) or refer (a REFER to the "
         "caller's phone, for trunks that carry it: the caller leaves the gateway).",
+    )  # fmt: skip
+    siprec_connectors: tuple[tuple[str, str], ...] = setting(
+        (), env="SIPGW_TWIML_SIPREC_CONNECTORS", parse=siprec_connectors, default_text="",
+        help="The SIPREC connectors <Start><Siprec connectorName=...> may name: name=SRS URI, "
+        "comma-separated (gridspace=sip:rec@srs.example.com;transport=tcp): the gateway "
+        "records the call to that Session Recording Server (RFC 7866); a name not listed "
+        "is refused, logged.",
     )  # fmt: skip
     record_dir: str = setting(
         "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,

@@ -39,6 +39,7 @@ from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused
 from sipgw.app.calls.recording import CallRecorder, formats_of
+from sipgw.app.calls.siprecfork import CallForks, SiprecRecordable
 from sipgw.app.operations.counters import CallCounters
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
@@ -175,7 +176,7 @@ async def no_line_switch(hand_over: HandOver) -> str:
 
 
 @dataclass(eq=False, slots=True)
-class CallHandle:
+class CallHandle(SiprecRecordable):
     """One call as the gateway runs it; the agent's :class:`~sipgw.agent.base.CallControl`.
 
     Slotted: past 30 attributes an instance's ``__dict__`` no longer shares its keys with
@@ -250,6 +251,7 @@ class CallHandle:
     """The Refer-To of our latest REFER."""
     warm: Consulting | None = None
     """Warm transfers (set by the call path); None: this call cannot do them."""
+    forks: CallForks = field(default_factory=CallForks)  # its SIPREC recording sessions
     transfer_result: asyncio.Future[TransferUpdated] | None = None
     """While an attended transfer's REFER runs: its final answer (not the agent's to see)."""
     lines: list[tuple[str, float]] = field(default_factory=list)
@@ -354,9 +356,8 @@ class CallHandle:
         agent's to RTP, the caller's digits (RFC 4733 events, key tones in the audio) to
         :meth:`dtmf_received`."""
         session.listen_for_tones(self.inband_dtmf)
-        self.rtp_step = CallMedia(
-            session, self.agent, endpoint, recorder=self.recorder, on_digit=self._media_digit
-        )
+        recorder, digit = self.forks.taker(self.recorder), self._media_digit
+        self.rtp_step = CallMedia(session, self.agent, endpoint, recorder=recorder, on_digit=digit)
         return self.rtp_step
 
     def _media_digit(self, digit: str) -> None:
@@ -453,6 +454,8 @@ class CallHandle:
             return
         waiter = self.transfer_waiter
         if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
+            if event.stage is TransferStage.REJECTED and self.agent is not None:
+                self.agent.on_transfer_refused(event.status, event.reason)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event.stage is TransferStage.ACCEPTED)
         elif event.stage is TransferStage.SUCCEEDED:

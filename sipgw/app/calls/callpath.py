@@ -64,6 +64,7 @@ from sipgw.app.calls.lineswitch import first_switch, record_lines
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.calls.recording import Recordings, formats_of
 from sipgw.app.calls.settings import CallHeadersSection
+from sipgw.app.calls.siprecfork import SiprecClient
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
@@ -181,6 +182,8 @@ class CallPath:
         self.headers = CallHeadersSection()
         """The X- headers agents see, and whether transfers carry a summary."""
         self.warm: Consulting | None = None
+        self.siprec: SiprecClient | None = None
+        """Places the calls' SIPREC recording sessions (the gateway sets it)."""
         self.transfer_wait = 60.0 + TRANSFER_NOTIFY_MARGIN
         """Each call's wait for a REFER's final NOTIFY: the ring timeout and a margin."""
         """Warm transfers, for the calls' agents (the gateway sets it)."""
@@ -234,6 +237,7 @@ class CallPath:
         handle.transfer_wait = self.transfer_wait
         handle.endpoint = endpoint
         handle.warm = self.warm
+        handle.forks.client = self.siprec
         return self.enter(handle, ringing=ringing)
 
     def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
@@ -284,7 +288,7 @@ class CallPath:
             agent.observer = self.observer_for(factory)
             agent.span = handle.span = _call_span(self.tracer, handle)
             self.feed.agent_built(handle, agent)
-            self._hear_early(handle, agent, capabilities)
+            _hear_early(handle, agent, capabilities)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             if agent is not None:
@@ -305,14 +309,6 @@ class CallPath:
         if handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
         return agent
-
-    @staticmethod
-    def _hear_early(handle: CallHandle, agent: Agent, capabilities: AgentCapabilities) -> None:
-        """A placed call with detection or a phone menu's goal (or a consultation call): its
-        agent hears the callee from the answer on, while it prepares (docs/amd.md, ivr.md)."""
-        early = handle.amd is not None or handle.ivr_goal or capabilities.hears_while_preparing
-        if early and handle.session is not None and capabilities.arrival_audio:
-            handle.session.on_audio = agent.on_caller_audio
 
     def agent_answered(self, handle: CallHandle, agent: Agent, start: bool = True) -> None:
         """The call is answered: start the call-length timer, let the agent talk (``start``)."""
@@ -426,6 +422,7 @@ class CallPath:
             handle.setup.cancel()
         handle.setup = None
         handle.cancel_timers()
+        handle.forks.stop_all()
         if handle.rtp_step is not None:
             self.ticker.remove(handle.rtp_step)
         if handle.recorder is not None:
@@ -485,6 +482,14 @@ def _prepare_failed(handle: CallHandle, exc: Exception) -> None:
     hold ``wait_for``'s task, which holds the failure (a reference cycle)."""
     handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
     forget_frames(exc)
+
+
+def _hear_early(handle: CallHandle, agent: Agent, capabilities: AgentCapabilities) -> None:
+    """A placed call with detection or a phone menu's goal (or a consultation call): its
+    agent hears the callee from the answer on, while it prepares (docs/amd.md, ivr.md)."""
+    early = handle.amd is not None or handle.ivr_goal or capabilities.hears_while_preparing
+    if early and handle.session is not None and capabilities.arrival_audio:
+        handle.session.on_audio = agent.on_caller_audio
 
 
 def _unhear(handle: CallHandle, agent: Agent) -> None:

@@ -142,6 +142,9 @@ class CallOutcome:
     """How a call placed with a goal got through the phone menu that answered: ``outcome``
     (reached, stuck, voicemail; hung_up once the call ended first), ``reason``, ``digits``
     (docs/ivr.md); None without a goal (or while its result was not known yet)."""
+    custom: tuple[tuple[str, str], ...] = ()
+    """The ``X-`` headers of the INVITE's final response (its 2xx, or its refusal), name
+    as sent and first value (a TwiML ``<Dial><Sip>``'s ``DialSipHeader_<name>``)."""
 
     def describe(self) -> str:
         """One line for people, e.g. ``busy (SIP 486 Busy Here)``."""
@@ -190,6 +193,8 @@ class PlacedCall:
     TwiML ``<Dial>``'s leg: its ``initiated`` and ``ringing`` status callbacks)."""
     rang: bool = False
     """A provisional response (180, 183) came."""
+    answer_custom: tuple[tuple[str, str], ...] = ()
+    """The ``X-`` headers of the 2xx that answered it."""
 
     @classmethod
     def failed(cls, target: str, reason: str, *, refused: bool = False) -> PlacedCall:
@@ -454,6 +459,7 @@ class OutboundCalls:
             self.path.feed.call_ringing(handle)
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
+            placed.answer_custom = event.custom
             handle.log.info("answered")
             self.path.feed.call_answered(handle)
             self.path.start_media(handle, event.media)
@@ -527,7 +533,7 @@ def _outcome(
         placed.target, kind, placed.answered_at is not None, duration, event.status,
         event.reason.value, refused.phrase if refused is not None else "",
         refused.detail if refused is not None else "", hint(event.status) if hinted else "",
-        placed.id, amd,
+        placed.id, amd, custom=placed.answer_custom if reply is None else reply.custom,
     )  # fmt: skip
 
 

@@ -62,7 +62,7 @@ class ConsultCall:
         outcome = await asyncio.shield(self.placed.outcome)
         handle = self.placed.handle
         call_id = handle.call_id if handle is not None else ""
-        return LegEnded(outcome.kind, outcome.status, outcome.reason, call_id)
+        return LegEnded(outcome.kind, outcome.status, outcome.reason, call_id, outcome.custom)
 
     def hangup(self) -> None:
         """CANCEL while it rings, else BYE (nothing once it ended)."""

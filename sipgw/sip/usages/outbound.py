@@ -60,7 +60,7 @@ from sipgw.sip.addressing import Flow, uri_flow
 from sipgw.sip.auth import Credentials, DigestClient
 from sipgw.sip.body import sdp_body
 from sipgw.sip.call import CallInfo, CallState, Direction
-from sipgw.sip.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers, received_custom_headers
 from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState, LocalProtocolError, SipError
 from sipgw.sip.events import CallAnswered, CallProgress, EndReason
@@ -78,6 +78,14 @@ from sipgw.sip.offeranswer import (
 from sipgw.sip.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer, parse_session_expires
+from sipgw.sip.siprec import (
+    REQUIRE,
+    SRC_FEATURE,
+    RecordingOffer,
+    accept_recording_answer,
+    multipart_body,
+    recording_offer,
+)
 from sipgw.sip.transaction import InviteClientTransaction, NoResponse, Outcome
 from sipgw.sip.uri import SipUri, copy_uri, parse_uri
 from sipgw.sip.usages.context import ALLOW, SUPPORTED, UsageContext
@@ -129,6 +137,11 @@ class OutboundCall:
             found by the application); empty = the first hop's own flow.
         codecs: the codecs our offer lists, most preferred first (a line's, an
             account's); empty = the gateway's (``UserAgentConfig.codecs``).
+        recording: makes the call a SIPREC recording session (RFC 7866,
+            :mod:`sipgw.sip.siprec`): the offer has one labelled ``sendonly`` stream per
+            port of it (``rtp_port`` unused), the body is ``multipart/mixed`` with its
+            metadata, the INVITE requires ``siprec`` and its Contact says ``+sip.src``;
+            never SRTP. None: an ordinary call.
     """
 
     target: SipUri | str
@@ -143,6 +156,7 @@ class OutboundCall:
     headers: tuple[tuple[str, str], ...] = ()
     targets: tuple[Flow, ...] = ()
     codecs: tuple[RtpCodec, ...] = ()
+    recording: RecordingOffer | None = None
 
 
 class OutboundUsage:
@@ -198,9 +212,19 @@ class OutboundUsage:
             origin_username=ctx.config.sdp_username,
             session_name=ctx.config.sdp_session_name,
         )
-        offer = create_offer(media)
+        recording = spec.recording
+        if recording is not None:
+            media = replace(media, srtp=SrtpUse.OFF, srtp_key=b"")
+            offer = recording_offer(media, recording.ports, recording.labels)
+            boundary = f"siprec{ctx.rng.getrandbits(64):016x}"
+            content_type, body = multipart_body(offer.serialize(), recording.metadata, boundary)
+        else:
+            offer = create_offer(media)
+            content_type, body = "application/sdp", offer.serialize()
         secure = target.scheme == "sips" or from_uri.scheme == "sips"
         contact = ctx.config.contact(from_uri.user or "", flow.transport, secure=secure)
+        if recording is not None:
+            contact += f";{SRC_FEATURE}"  # RFC 7866 §6.1.1
         headers = Headers()
         headers.add("Via", str(ctx.new_via(flow)))
         for route in routes:
@@ -215,10 +239,12 @@ class OutboundUsage:
             headers.add(name, value)
         headers.add("Allow", ALLOW)
         headers.add("Supported", SUPPORTED)
+        if recording is not None:
+            headers.add("Require", REQUIRE)
         if ctx.config.user_agent:
             headers.add("User-Agent", ctx.config.user_agent)
-        headers.add("Content-Type", "application/sdp")
-        invite = SipRequest("INVITE", str(target), headers, offer.serialize())
+        headers.add("Content-Type", content_type)
+        invite = SipRequest("INVITE", str(target), headers, body)
         # Until a 2xx gives the real one, the dialog is what our INVITE says.
         dialog = Dialog(
             call_id=call_id,
@@ -236,6 +262,7 @@ class OutboundUsage:
         info = CallInfo((call_id, local_tag), local, remote, Direction.OUTBOUND)
         digest = DigestClient(spec.credentials, ctx.rng) if spec.credentials is not None else None
         leg = UacLeg(invite, flow, contact, digest, targets=targets)
+        leg.recording = recording is not None
         session = CallSession(info, invite, None, dialog, None, uac=leg)
         session.local_media = media
         session.local_sdp = offer
@@ -426,7 +453,27 @@ class OutboundUsage:
         session.media = media
         session.session_timer = _session_timer(response)
         self.session_timers.restart(session, now)
-        self.ctx.events.append(CallAnswered(session.info, media))
+        custom = received_custom_headers(response.headers)
+        recorded = self._recorded(session, response) if leg.recording else ()
+        self.ctx.events.append(CallAnswered(session.info, media, custom, recorded))
+
+    def _recorded(
+        self, session: CallSession, response: SipResponse
+    ) -> tuple[NegotiatedAudio | None, ...]:
+        """A recording session's streams as its 2xx answers them (each checked as a media
+        target, :mod:`sipgw.sip.mediatarget`); none when its answer is unusable."""
+        assert session.local_sdp is not None
+        try:
+            body = sdp_body(response)
+            if body is None:
+                return ()
+            streams = accept_recording_answer(session.local_sdp, SessionDescription.parse(body))
+            for stream in streams:
+                if stream is not None:
+                    self.ctx.check_media(stream.remote_address, _leg(session).flow.address[0])
+            return streams
+        except SipError:
+            return ()
 
     def stray_response(self, response: SipResponse, now: float) -> None:
         """A response no transaction wanted: a 2xx to our INVITE after Timer M gets its ACK."""

@@ -69,6 +69,8 @@ class UacLeg:
         cancel_timer: 64·T1 after our CANCEL: stop waiting for the final response.
         targets: where the INVITE may go, in order (RFC 3263); :attr:`flow` is the one
             in use.
+        recording: the call is a SIPREC recording session (:mod:`sipgw.sip.siprec`): its
+            answer is read stream by stream.
     """
 
     request: SipRequest
@@ -87,6 +89,7 @@ class UacLeg:
     ring_timer: Timer | None = None
     cancel_timer: Timer | None = None
     targets: tuple[Flow, ...] = ()
+    recording: bool = False
 
 
 @dataclass(slots=True, eq=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import pytest
 from twilio.twiml.voice_response import Refer, VoiceResponse
@@ -35,7 +36,11 @@ def test_the_action_form_follows_twilios_examples() -> None:
     )  # fmt: skip
     assert ReferResult.not_reached(404).status == "failed"
     assert ReferResult.not_reached(480).status == "no-answer"
-    # the phone refused the REFER: failed, its code not known here (the third)
+    # the phone refused the REFER: failed, with its answer's code (the third)
+    assert ReferResult.refused(405).params() == (
+        ("ReferCallStatus", "failed"), ("ReferSipResponseCode", "405"),
+    )  # fmt: skip
+    # no REFER went out (the allow-list refused the target): no code
     assert ReferResult.refused().params() == (("ReferCallStatus", "failed"),)
     # the caller hung up first (the fourth): canceled, 202 once it was accepted
     assert ReferResult.canceled(True).params() == (
@@ -86,11 +91,33 @@ def posted(app: TwilioSdkApp, path: str) -> list[WebhookRequest]:
     return [r for r in app.requests if r.path == path]
 
 
-async def test_a_refused_refer_posts_failed_and_the_actions_twiml_runs(app: TwilioSdkApp) -> None:
+@dataclass(eq=False)
+class RefusingCall(FakeCall):
+    """A call whose phone answers the REFER with ``refusal`` (the gateway tells the agent
+    that answer before ``transfer`` returns False, as ``CallHandle.transfer_updated`` does)."""
+
+    refusal: int = 603
+    agent: TwimlAgent | None = None
+
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        self.transfers.append(target)
+        assert self.agent is not None
+        self.agent.on_transfer_refused(self.refusal, "refused")
+        return False
+
+
+@pytest.mark.parametrize("refusal", [403, 405, 603])
+async def test_a_refused_refer_posts_failed_its_code_and_the_actions_twiml_runs(
+    app: TwilioSdkApp, refusal: int
+) -> None:
     app.twiml = refer_then_say()
-    call = FakeCall()
-    call.accept_transfer = False  # the phone answers the REFER with an error
-    agent, ticker = await start(app, call)
+    call = RefusingCall(refusal=refusal)
+    agent = TwimlAgent(call, settings(url=app.url))
+    call.agent = agent
+    await agent.prepare()
+    agent.on_answered()
+    ticker = Ticker(agent, caller_tone)
+    ticker.start()
     await wait_for(lambda: call.hangups, within=5)
     await ticker.stop()
     await agent.close("remote-bye")
@@ -98,7 +125,8 @@ async def test_a_refused_refer_posts_failed_and_the_actions_twiml_runs(app: Twil
     (action,) = posted(app, "/referred")
     assert action.valid, "RequestValidator refused the action's signature"
     assert action.params["ReferCallStatus"] == "failed"
-    assert "ReferSipResponseCode" not in action.params
+    assert action.params["ReferSipResponseCode"] == str(refusal)
+    assert "NotifySipResponseCode" not in action.params
     assert action.params["CallStatus"] == "in-progress"
     assert agent.steps == ["refer", "fetch <Refer action>", "end hangup"]
 

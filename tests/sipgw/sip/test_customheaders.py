@@ -6,12 +6,15 @@ import pytest
 
 from sipgw.sip.customheaders import (
     MAX_HEADERS,
+    MAX_RECEIVED,
+    MAX_RECEIVED_VALUE,
     MAX_UUI_OCTETS,
     MAX_VALUE,
     HeaderAllowList,
     check_custom_header,
     check_custom_headers,
     embed_in_uri,
+    received_custom_headers,
     user_to_user,
 )
 from sipgw.sip.headers import NameAddr
@@ -102,3 +105,10 @@ def test_a_header_embedded_in_a_refer_to_uri_is_escaped() -> None:
     uri = embed_in_uri(SipUri.parse("sip:2000@pbx.example"), "User-to-User", "4869;encoding=hex")
     assert str(uri) == "sip:2000@pbx.example?User-to-User=4869%3Bencoding%3Dhex"
     assert NameAddr.parse(f"<{uri}>").uri == uri  # it still parses as a URI
+
+
+def test_received_x_headers_are_kept_as_sent_first_value_bounded() -> None:
+    headers = [("X-A", "1"), ("Via", "SIP/2.0/UDP h"), ("x-a", "2"), ("x-b", "v" * 5000)]
+    assert received_custom_headers(headers) == (("X-A", "1"), ("x-b", "v" * MAX_RECEIVED_VALUE))
+    many = [(f"X-H{n}", "v") for n in range(MAX_RECEIVED + 5)]
+    assert len(received_custom_headers(many)) == MAX_RECEIVED

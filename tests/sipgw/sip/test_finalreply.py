@@ -70,3 +70,14 @@ def test_a_carriers_own_error_header_is_kept() -> None:
     twilio = response("SIP/2.0 603 Decline", "x-twilio-error: 10001 \x1b[2J")
     assert twilio.carrier == ("X-Twilio-Error: 10001 ?[2J",)
     assert response("SIP/2.0 403 Forbidden", "X-ZT-Hangup-Code: ").carrier == ()
+
+
+def test_every_x_header_is_kept_as_sent_for_the_application() -> None:
+    """Each ``X-`` header's name as sent and its first value (a TwiML ``<Dial><Sip>``'s
+    ``DialSipHeader_<name>``); nothing else."""
+    reply = response(
+        "SIP/2.0 486 Busy Here", "X-Agent-State: away", "x-queue: sales", "X-Agent-State: 2",
+        "Reason: SIP;cause=486",
+    )  # fmt: skip
+    assert reply.custom == (("X-Agent-State", "away"), ("x-queue", "sales"))
+    assert response("SIP/2.0 486 Busy Here").custom == ()

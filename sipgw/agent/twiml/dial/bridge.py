@@ -382,15 +382,17 @@ class DialRelay:
         self._report("completed", leg_call_status(answered, kind, self.ended_by), tuple(extra))
 
     def sip_params(self) -> tuple[tuple[str, str], ...]:
-        """A ``<Sip>`` target's ``DialSipCallId`` and ``DialSipResponseCode`` for the
-        ``action`` (:func:`~sipgw.agent.twiml.dial.rules.sip_fields`): from how its leg
-        ended, else (the caller hung up first) from its answer, when it answered."""
+        """A ``<Sip>`` target's ``DialSipCallId``, ``DialSipResponseCode`` and
+        ``DialSipHeader_<name>`` fields for the ``action``
+        (:func:`~sipgw.agent.twiml.dial.rules.sip_fields`): from how its leg ended, else (the
+        caller hung up first) from its answer, when it answered (no headers then)."""
         if self.target is None:
             return ()
         ended, call = self.leg_ended, self.leg_call
         if ended is not None:
             call_id = ended.call_id or (call.call_id if call is not None else "")
-            return sip_fields(self.target, call_id, ended.status, ended.kind == "answered")
+            answered = ended.kind == "answered"
+            return sip_fields(self.target, call_id, ended.status, answered, ended.custom)
         if call is not None:
             return sip_fields(self.target, call.call_id, None, True)
         return ()

@@ -9,7 +9,7 @@ what the caller hears while it rings.
 - :class:`DialResult`: the form the ``action`` gets, as Twilio's ``<Dial>`` page lists it
   (``DialCallStatus``, ``DialCallSid``, ``DialCallDuration`` when answered, ``DialBridged``,
   the recording's fields when recorded), and for a ``<Sip>`` target what its page adds
-  (``DialSipCallId``, ``DialSipResponseCode``: :func:`sip_fields`).
+  (``DialSipCallId``, ``DialSipResponseCode``, ``DialSipHeader_<name>``: :func:`sip_fields`).
 - :func:`usable_caller_id`: ``callerId`` is honoured when it is the caller's own number or
   the number they called (what Twilio accepts without a verified number: the call's own
   numbers); any other is refused (the gateway's own caller id goes out), so an app cannot
@@ -91,7 +91,8 @@ class DialResult:
     recording: tuple[tuple[str, str], ...] = ()
     """``RecordingUrl``, ``RecordingSid``, ``RecordingDuration`` when recorded."""
     sip: tuple[tuple[str, str], ...] = ()
-    """A ``<Sip>`` leg's ``DialSipCallId`` and ``DialSipResponseCode`` (:func:`sip_fields`)."""
+    """A ``<Sip>`` leg's ``DialSipCallId``, ``DialSipResponseCode`` and ``DialSipHeader_<name>``
+    fields (:func:`sip_fields`)."""
 
     @property
     def bridged(self) -> bool:
@@ -110,13 +111,20 @@ class DialResult:
 
 
 def sip_fields(
-    target: DialTarget, call_id: str, status: int | None, answered: bool
+    target: DialTarget,
+    call_id: str,
+    status: int | None,
+    answered: bool,
+    custom: tuple[tuple[str, str], ...] = (),
 ) -> tuple[tuple[str, str], ...]:
     """What the ``action`` gets beside Twilio's ``<Dial>`` fields when ``target`` is a
     ``<Sip>`` (Twilio's ``<Sip>`` page: "the SIP CallID header, the response code of the
-    invite attempt"): ``DialSipCallId`` (the leg's Call-ID, ``call_id``; none when no
-    INVITE went out) and ``DialSipResponseCode`` (``status``, the INVITE's final response;
-    200 when ``answered``; none when no response came). Nothing for another target."""
+    invite attempt, any X-headers passed back on the final SIP response"):
+    ``DialSipCallId`` (the leg's Call-ID, ``call_id``; none when no INVITE went out),
+    ``DialSipResponseCode`` (``status``, the INVITE's final response; 200 when
+    ``answered``; none when no response came) and one ``DialSipHeader_<name>`` per ``X-``
+    header of that final response (``custom``: name as sent, value). Nothing for another
+    target."""
     if target.kind != "sip":
         return ()
     fields: list[tuple[str, str]] = []
@@ -125,6 +133,7 @@ def sip_fields(
     code = 200 if answered else status
     if code is not None:
         fields.append(("DialSipResponseCode", str(code)))
+    fields.extend((f"DialSipHeader_{name}", value) for name, value in custom)
     return tuple(fields)
 
 

@@ -73,6 +73,8 @@ class TwimlSettings:
             verb is refused.
         queues: the gateway's call queues (``<Enqueue>``, ``<Dial><Queue>``); None: both
             are refused.
+        siprec_connectors: each ``<Siprec connectorName>``'s SRS URI
+            (:mod:`sipgw.agent.twiml.siprec`); none: ``<Start><Siprec>`` is refused.
     """
 
     identity: TwilioIdentity
@@ -96,6 +98,7 @@ class TwimlSettings:
     dial: DialMode = "bridge"
     conferences: ConferenceRooms | None = None
     queues: CallQueues | None = None
+    siprec_connectors: tuple[tuple[str, str], ...] = ()
 
 
 class Fatal(Exception):
@@ -122,6 +125,8 @@ class VerbContext(Protocol):
     """Set when a REFER's target did not answer (or the call ended)."""
     refer_status: int | None
     """The status the REFER's target answered with, when it did not answer."""
+    refer_refusal: int | None
+    """The status the phone refused the REFER with, when it did."""
     action_params: dict[str, str]
     """Fields the next fetched document gets once (a ``<ConversationRelay>``'s end)."""
 

@@ -11,6 +11,7 @@ from typing import Final
 from sipgw.agent.base import FRAME_BYTES
 from sipgw.agent.twiml.machinedetection import MachineDetectionRun
 from sipgw.agent.twiml.program import Run
+from sipgw.agent.twiml.siprec import SiprecSessions
 from sipgw.agent.twiml.verbs.conference import ConferenceVerb
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.conversationrelay import ConversationRelayVerb
@@ -33,6 +34,8 @@ from sipgw.twilio.document import (
     Refer,
     Say,
     Start,
+    StartSiprec,
+    StopSiprec,
     StopStream,
 )
 from sipgw.twilio.queuetwiml import Enqueue, Leave
@@ -59,6 +62,7 @@ class Verbs(VerbHandler):
         self.dial = DialVerb(ctx, DialRecording(ctx, self.record), self.enqueue)
         self.refer = ReferVerb(ctx)
         self.conference = ConferenceVerb(ctx, self.playback)
+        self.siprec = SiprecSessions(ctx.call, ctx.settings.siprec_connectors, ctx.spawn, ctx.note)
 
     async def run(self, step: Run) -> None:
         """Carry out ``step``'s verb."""
@@ -75,6 +79,10 @@ class Verbs(VerbHandler):
             await self.transcription.start(verb.transcription)
         elif isinstance(verb, StopTranscription):
             await self.transcription.stop(verb.name)
+        elif isinstance(verb, StartSiprec):
+            self.siprec.start(verb.siprec)
+        elif isinstance(verb, StopSiprec):
+            self.siprec.stop(verb.name)
         elif isinstance(verb, Say):
             await self.playback.say(verb)
         elif isinstance(verb, Play):

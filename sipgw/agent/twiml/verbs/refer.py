@@ -28,7 +28,7 @@ class ReferVerb(VerbHandler):
         self.steps.append("refer")
         self.ctx.note("refer", target=verb.target)
         self.ctx.transfer_failed.clear()
-        self.ctx.refer_status = None
+        self.ctx.refer_status = self.ctx.refer_refusal = None
         self._referring = (verb, False)
         try:
             accepted = await self.call.transfer(verb.target)
@@ -38,7 +38,7 @@ class ReferVerb(VerbHandler):
             accepted = False
         if self.ctx.closed:
             return  # close() posted it
-        result = ReferResult.refused()
+        result = ReferResult.refused(self.ctx.refer_refusal)
         if accepted:
             self._referring = (verb, True)
             await self.ctx.transfer_failed.wait()  # the call ends when the target answers

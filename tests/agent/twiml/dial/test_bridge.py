@@ -58,13 +58,16 @@ class FakeLeg:
     hangups: int = 0
     on_progress: Callable[[LegProgress], None] | None = None
     says: bytes = CALLED_FRAME
+    custom: tuple[tuple[str, str], ...] = ()
+    """The X- headers of its final response (its 2xx, or its refusal)."""
 
     async def ended(self) -> LegEnded:
         return await asyncio.shield(self.outcome)
 
     def hangup(self) -> None:
         self.hangups += 1
-        self._end(LegEnded("answered") if self.agent else LegEnded("failed", 487, "cancelled"))
+        answered = LegEnded("answered", custom=self.custom)
+        self._end(answered if self.agent else LegEnded("failed", 487, "cancelled"))
 
     def _end(self, how: LegEnded) -> None:
         if not self.outcome.done():
@@ -78,7 +81,7 @@ class FakeLeg:
             self.on_progress(LegProgress("ringing", "sip:+15557654321@gw", self.target, 180))
         await asyncio.sleep(0.05)
         if self.plan == "busy":
-            self._end(LegEnded("busy", 486, "Busy Here", self.call.call_id))
+            self._end(LegEnded("busy", 486, "Busy Here", self.call.call_id, self.custom))
             return
         if self.plan == "no-answer":
             self._end(LegEnded("no-answer", 487, "no answer"))
@@ -96,7 +99,7 @@ class FakeLeg:
             self.heard.append(agent.next_frame())
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - loop.time()))
-        self._end(LegEnded("answered"))  # the called party hangs up
+        self._end(LegEnded("answered", custom=self.custom))  # the called party hangs up
 
 
 @dataclass(eq=False)
@@ -108,6 +111,8 @@ class DialingCall(FakeCall):
     legs: list[FakeLeg] = field(default_factory=list)
     legs_call_id: str = "leg@test"
     """The SIP Call-ID of the legs placed."""
+    legs_custom: tuple[tuple[str, str], ...] = ()
+    """The X- headers of the legs' final responses."""
     called_frame: bytes = CALLED_FRAME
     """What the called parties say, each tick."""
 
@@ -122,6 +127,7 @@ class DialingCall(FakeCall):
         leg = FakeLeg(target, agent, ring_timeout, caller_id, plan, self.talk, login,
                       FakeCall(call_id=self.legs_call_id))  # fmt: skip
         leg.says = self.called_frame
+        leg.custom = self.legs_custom
         leg.on_progress = on_progress
         if on_progress is not None:  # its INVITE went out
             on_progress(LegProgress("initiated", "sip:+15557654321@gw", target))
@@ -273,6 +279,7 @@ async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     app.twiml = dial_then_hangup(action="/dialled")
     call = caller()
     call.talk = 1.2
+    call.legs_custom = (("X-Desk", "7"),)
     agent, ticker = await start(app, call)
     await wait_for(lambda: posted(app, "/dialled"), within=6)
     await wait_for(lambda: call.hangups, within=3)
@@ -284,7 +291,7 @@ async def test_the_action_gets_completed_with_the_dial_sid_and_duration(
     assert re.fullmatch(r"CA[0-9a-f]{32}", action.params["DialCallSid"])
     assert action.params["DialCallDuration"] == "1"
     assert action.params["DialBridged"] == "true"
-    assert "DialSipCallId" not in action.params  # a <Number>: no SIP fields
+    assert not [n for n in action.params if n.startswith("DialSip")]  # a <Number>: no SIP fields
     assert action.params["CallStatus"] == "in-progress"
     assert agent.steps == ["dial", "fetch <Dial action>", "end hangup"]  # not the <Pause>
 
@@ -325,6 +332,7 @@ async def test_a_busy_target_and_one_that_answers_the_second_is_bridged(app: Twi
     app.twiml = twiml
     call = caller()
     call.plans = {"+15550100": "busy"}
+    call.legs_custom = (("X-Desk", "7"), ("x-queue", "sales"))  # in its 200 OK
     agent, ticker = await start(app, call)
     await wait_for(lambda: call.hangups, within=6)
     await ticker.stop()
@@ -337,6 +345,9 @@ async def test_a_busy_target_and_one_that_answers_the_second_is_bridged(app: Twi
     # the <Sip> leg answered: its Call-ID and its INVITE's final response (Twilio's <Sip> page)
     assert action.params["DialSipCallId"] == "leg@test"
     assert action.params["DialSipResponseCode"] == "200"
+    # and the X- headers of that final response, each as DialSipHeader_<name as sent>
+    assert action.params["DialSipHeader_X-Desk"] == "7"
+    assert action.params["DialSipHeader_x-queue"] == "sales"
 
 
 async def test_a_busy_sip_target_posts_its_call_id_and_response_code(app: TwilioSdkApp) -> None:
@@ -354,6 +365,7 @@ async def test_a_busy_sip_target_posts_its_call_id_and_response_code(app: Twilio
     call = caller()
     call.plans = {"sip:desk@pbx.example": "busy"}
     call.legs_call_id = "busy-leg@pbx.example"
+    call.legs_custom = (("X-Reason-Code", "agent-away"),)  # in its 486
     agent, ticker = await start(app, call)
     await wait_for(lambda: call.hangups, within=5)
     await ticker.stop()
@@ -364,6 +376,7 @@ async def test_a_busy_sip_target_posts_its_call_id_and_response_code(app: Twilio
     assert action.params["DialBridged"] == "false"
     assert action.params["DialSipCallId"] == "busy-leg@pbx.example"
     assert action.params["DialSipResponseCode"] == "486"
+    assert action.params["DialSipHeader_X-Reason-Code"] == "agent-away"
 
 
 async def test_hangup_on_star_ends_the_leg_and_the_caller_goes_on(app: TwilioSdkApp) -> None:

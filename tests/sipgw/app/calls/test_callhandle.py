@@ -44,6 +44,7 @@ class ControlAgent(EchoAgent):
         super().__init__(call, delay_ms=0)
         self.digits: list[str] = []
         self.failed_transfers: list[tuple[int, str]] = []
+        self.refused_transfers: list[tuple[int, str]] = []
         ControlAgent.built.append(self)
 
     def on_dtmf(self, digit: str) -> None:
@@ -51,6 +52,9 @@ class ControlAgent(EchoAgent):
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
         self.failed_transfers.append((status, reason))
+
+    def on_transfer_refused(self, status: int, reason: str) -> None:
+        self.refused_transfers.append((status, reason))
 
 
 @asynccontextmanager
@@ -117,6 +121,22 @@ async def test_the_refer_carries_the_uri_the_gate_judged() -> None:
         await phone.expect(lambda m: getattr(m, "status", None) == 200)  # to the NOTIFY
         assert agent.failed_transfers == [(486, "Busy Here")]
         assert gateway.counters().dial_refused == 0
+
+
+@pytest.mark.parametrize(("status", "reason"), [(403, "Forbidden"), (603, "Decline")])
+async def test_a_refer_the_phone_refuses_tells_the_agent_its_answer(
+    status: int, reason: str
+) -> None:
+    """The phone answers the REFER with an error: the agent is told that final response
+    (a TwiML ``<Refer>``'s ``ReferSipResponseCode``) and ``transfer`` returns False."""
+    async with answered_call() as (_, phone, agent):
+        transfer = asyncio.create_task(agent.call.transfer("sip:desk@127.0.0.1:5999"))
+        refer = await phone.expect(lambda m: isinstance(m, SipRequest) and m.method == "REFER")
+        assert isinstance(refer, SipRequest)
+        phone.send(make_response(refer, status, reason).serialize())
+        assert await transfer is False
+        assert agent.refused_transfers == [(status, reason)]
+        assert agent.failed_transfers == []
 
 
 async def test_a_transfer_whose_final_notify_never_comes_fails_and_the_agent_is_told() -> None:

@@ -349,6 +349,66 @@ async def test_a_second_leg_carries_the_caller_id_asked_and_ends_no_answer_when_
         assert "+15557654321" in initiated.caller and initiated.called == s.plan.target
 
 
+class EndingLegs(PlacingLegs):
+    """Places a second leg, hangs it up once answered and writes down how it ended."""
+
+    async def _run(self) -> None:
+        call = self.call
+        leg = await call.place_leg(  # type: ignore[attr-defined]
+            self.plan.target, lambda c: Person(self.plan.person_answered), 5.0
+        )
+        await self.plan.person_answered.wait()
+        leg.hangup()
+        self.ended.append(await leg.ended())
+
+
+async def until_ended(agent: type[PlacingLegs]) -> LegEnded:
+    for _ in range(100):
+        if agent.ended:
+            break
+        await asyncio.sleep(0.05)
+    (ended,) = agent.ended
+    return ended
+
+
+async def test_a_second_leg_refused_reports_the_x_headers_of_the_refusal() -> None:
+    """The final response's X- headers (a TwiML ``<Dial><Sip>``'s ``DialSipHeader_<name>``):
+    those of the 486, names as sent, first value of each; no other header."""
+    PlacingLegs.ended, PlacingLegs.progress = [], []
+    async with scene(allow_refer=False, agent=PlacingLegs) as s:
+        invite = await s.person.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(invite, SipRequest)
+        busy = make_response(invite, 486, to_tag="busy-tag")
+        busy.headers.add("X-Agent-State", "on-break")
+        busy.headers.add("x-queue", "sales")
+        busy.headers.add("X-Agent-State", "second")  # the first value is kept
+        busy.headers.add("Warning", '399 pbx.example "away"')
+        s.person.send(busy.serialize())
+        ended = await until_ended(PlacingLegs)
+        assert (ended.kind, ended.status, ended.call_id) == ("busy", 486, invite.call_id)
+        assert ended.custom == (("X-Agent-State", "on-break"), ("x-queue", "sales"))
+
+
+async def test_a_second_leg_answered_reports_the_x_headers_of_its_200() -> None:
+    EndingLegs.ended, EndingLegs.progress = [], []
+    async with scene(allow_refer=False, agent=EndingLegs) as s:
+        invite = await s.person.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(invite, SipRequest)
+        ok = make_response(invite, 200, to_tag="person-tag")
+        ok.headers.add("Contact", f"<sip:person@127.0.0.1:{s.person.sip_port}>")
+        ok.headers.add("X-Desk", "7")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = s.person.sdp().encode()
+        s.person.send(ok.serialize())
+        await s.person.answer_bye()  # our agent hung up once it answered
+        ended = await until_ended(EndingLegs)
+        assert (ended.kind, ended.call_id, ended.custom) == (
+            "answered",
+            invite.call_id,
+            (("X-Desk", "7"),),
+        )
+
+
 async def test_a_second_leg_off_the_allow_list_is_never_dialled() -> None:
     plan = Plan(f"sip:person@127.0.0.1:{random.randint(20000, 30000)}")
     refused: list[DialRefused] = []

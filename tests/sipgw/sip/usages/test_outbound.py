@@ -14,6 +14,7 @@ import pytest
 from sipgw.sip.access import AccessPolicy, AllowList
 from sipgw.sip.addressing import Flow
 from sipgw.sip.auth import Credentials, DigestServer, Verdict
+from sipgw.sip.body import sdp_body
 from sipgw.sip.call import CallInfo, CallState, Direction
 from sipgw.sip.errors import InvalidState, LocalProtocolError
 from sipgw.sip.events import (
@@ -29,6 +30,7 @@ from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.message import Headers, SipRequest, SipResponse, make_response, parse_message
 from sipgw.sip.offeranswer import LocalMedia, RtpCodec, answer_offer
 from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.siprec import RecordingOffer
 from sipgw.sip.useragent import OutboundCall, UserAgent, UserAgentConfig
 
 PEER = ("192.0.2.20", 5060)
@@ -259,6 +261,60 @@ def test_2xx_is_acked_in_its_dialog() -> None:
     assert ack.headers.get_all("Route") == ["<sip:p1;lr>", "<sip:p2.example;lr>"]  # reversed
     assert ack.top_via.branch != far.invite.top_via.branch  # a new transaction (§13.2.2.4)
     assert far.flows("ACK") == [Flow("UDP", ("p1", 5060))]
+
+
+def test_the_answer_carries_the_2xx_s_x_headers() -> None:
+    far = Far()
+    headers = (("X-Desk", "7"), ("Subject", "not custom"), ("x-queue", "sales"))
+    far.feed(reply(far.invite, 200, sdp=sdp_answer(far.invite), headers=headers))
+    (answer,) = far.of(CallAnswered)
+    assert isinstance(answer, CallAnswered)
+    assert answer.custom == (("X-Desk", "7"), ("x-queue", "sales"))
+
+
+def test_a_refusal_s_reply_carries_its_x_headers() -> None:
+    far = Far()
+    far.feed(reply(far.invite, 486, headers=(("X-Agent-State", "away"), ("Retry-After", "5"))))
+    (ended,) = far.of(CallEnded)
+    assert isinstance(ended, CallEnded) and ended.reply is not None
+    assert ended.reply.custom == (("X-Agent-State", "away"),)
+
+
+def test_a_recording_session_invites_as_an_src_and_reads_each_stream_answered() -> None:
+    """RFC 7866 §6.1: ``Require: siprec``, ``+sip.src`` in the Contact, a multipart body of
+    the two labelled ``sendonly`` streams and the metadata; the SRS's ``recvonly`` answer
+    gives each stream's target (one rejected: None)."""
+    metadata = b'<?xml version="1.0" encoding="UTF-8"?>\r\n<recording/>\r\n'
+    far = Far(target="sip:srs@192.0.2.20", recording=RecordingOffer((30000, 30002), metadata))
+    invite = far.invite
+    assert invite.headers.get("Require") == "siprec"
+    assert (invite.headers.get("Contact") or "").endswith(";+sip.src")
+    assert (invite.headers.get("Content-Type") or "").startswith("multipart/mixed;boundary=")
+    assert metadata in invite.body and b"Content-Disposition: recording-session" in invite.body
+    offer = SessionDescription.parse(sdp_body(invite) or b"")
+    assert [(m.port, m.attribute("label"), offer.direction(m)) for m in offer.media] == [
+        (30000, "1", "sendonly"), (30002, "2", "sendonly"),
+    ]  # fmt: skip
+    answer = (
+        b"v=0\r\no=SRS 0 0 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+        b"m=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:1\r\na=recvonly\r\n"
+        b"m=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:2\r\na=recvonly\r\n"
+    )
+    far.feed(reply(invite, 200, sdp=answer))
+    (answered,) = far.of(CallAnswered)
+    assert isinstance(answered, CallAnswered)
+    first, second = answered.recorded
+    assert first is not None and (first.remote_port, first.codec) == (41000, "PCMU")
+    assert second is None
+    assert far.requests("ACK")
+
+
+def test_an_ordinary_call_has_no_recorded_streams() -> None:
+    far = Far()
+    assert far.invite.headers.get("Require") is None
+    far.feed(reply(far.invite, 200, sdp=sdp_answer(far.invite)))
+    (answered,) = far.of(CallAnswered)
+    assert isinstance(answered, CallAnswered) and answered.recorded == ()
 
 
 def test_retransmitted_2xx_gets_the_same_ack_also_after_the_transaction_ended() -> None:
