@@ -382,10 +382,9 @@ class DialRelay:
         self._report("completed", leg_call_status(answered, kind, self.ended_by), tuple(extra))
 
     def sip_params(self) -> tuple[tuple[str, str], ...]:
-        """A ``<Sip>`` target's ``DialSipCallId``, ``DialSipResponseCode`` and
-        ``DialSipHeader_<name>`` fields for the ``action``
-        (:func:`~sipgw.agent.twiml.dial.rules.sip_fields`): from how its leg ended, else (the
-        caller hung up first) from its answer, when it answered (no headers then)."""
+        """A ``<Sip>`` target's ``DialSip...`` fields for the ``action`` (``sip_fields``,
+        :mod:`~sipgw.agent.twiml.dial.rules`): from how its leg ended, else (the caller hung
+        up first) from its answer, when it answered (no ``DialSipHeader_`` fields then)."""
         if self.target is None:
             return ()
         ended, call = self.leg_ended, self.leg_call
