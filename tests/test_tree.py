@@ -118,8 +118,6 @@ EXCEPTIONS: dict[str, str] = {
     "sipgw/app/cluster/": "the shared state in PostgreSQL: exercised against a real server "
     "(tests/toolkit/postgres.py) by tests/interop/test_postgres_cluster.py and "
     "tests/interop/test_campaigns_cluster.py",
-    "sipgw/app/admin/cluster.py": "the cluster's admin endpoints: exercised with two gateways "
-    "on a real PostgreSQL by tests/interop/test_postgres_cluster.py",
     "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
     # -- records and adapters tested through their users
     "sipgw/agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "

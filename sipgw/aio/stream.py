@@ -368,6 +368,9 @@ class StreamPool:
                 lambda: conn, sock, ssl=context, ssl_handshake_timeout=self.handshake_timeout
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            # the handshake's waiter keeps the error, in a frame of its traceback: a cycle
+            # through this frame and the connection for the collector; only its text is kept
+            exc.__traceback__ = None
             self.handshake_failures += 1
             host, port = conn.flow.address
             self.warnings.warn(host, self.loop.time(),
@@ -509,6 +512,9 @@ class StreamPool:
         try:
             conn = await asyncio.wait_for(self._open(transport, host, port), self.connect_timeout)
         except (TimeoutError, OSError, ssl.SSLError) as exc:
+            # asyncio keeps the error where a frame of its traceback holds it (the task
+            # of wait_for, the waiter of a TLS handshake): only its text is kept
+            exc.__traceback__ = None
             reason = str(exc) or type(exc).__name__
             log.warning("cannot connect %s to %s:%d: %s", transport, host, port, reason)
             for _, flow in self._pending.pop(key, []):

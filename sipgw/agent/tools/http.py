@@ -37,6 +37,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.redact import MASK
 from sipgw.agent.tools.http_spec import (
     BODY_METHODS,
@@ -183,6 +184,7 @@ def http_tool(spec: HttpToolSpec, resolve: Resolve = system_resolve) -> Tool:
                             continue
                         return _without(secrets, await _answer(spec, response))
                 except aiohttp.ClientError as exc:
+                    forget_frames(exc)  # a refused connection's errors hold their frames
                     raise ToolError(f"{spec.name}: {type(exc).__name__}: {exc}") from None
             raise ToolError(f"{spec.name}: more than {MAX_REDIRECTS} redirects")
 

@@ -36,6 +36,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 from sipgw.agent.tracing import trace_headers
 
@@ -205,6 +206,7 @@ class McpServer:
                 if not isinstance(exc, Exception):
                     raise
                 why = f"down ({_describe(exc)})"
+                forget_frames(exc)  # its frames held this one: a cycle at every restart
             self._down(why)
             if loop.time() - since > STABLE_AFTER:
                 delay = first

@@ -27,6 +27,7 @@ import aiohttp
 from yarl import URL
 
 from sipgw.agent.base import CallControl
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.twilio.sids import new_sid
 from sipgw.twilio.signature import signature_for
 
@@ -159,6 +160,7 @@ async def fetch(
     except TimeoutError:
         raise FetchFailed(f"{_safe(url)}: no answer within {timeout:g} s") from None
     except aiohttp.ClientError as exc:
+        forget_frames(exc)  # a refused connection's errors hold their frames, down to here
         raise FetchFailed(f"{_safe(url)}: {type(exc).__name__}: {exc}") from None
 
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from sipgw.agent.handled_errors import forget_frames
+
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
     from sipgw.app.cluster.service import ClusterMember
 
@@ -107,6 +109,7 @@ class ClusterEndpoints:
             except ValueError:
                 payload = {"error": data[:300].decode(errors="replace")}
         except (aiohttp.ClientError, TimeoutError) as exc:
+            forget_frames(exc)  # a refused connection's errors hold their frames, down to here
             return web.json_response(
                 {"error": f"forwarding to {target.name} failed: {exc or type(exc).__name__}"},
                 status=502,

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.sip.passportcheck import (
     MAX_AGE,
     NO_ANCHORS,
@@ -126,13 +127,21 @@ class CertificateFetcher:
             pending = asyncio.ensure_future(self._fetch_now(url, now))
             self._pending[url] = pending
             pending.add_done_callback(lambda _: self._pending.pop(url, None))
-        return await asyncio.shield(pending)
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            # a failure, raised here, holds this frame: it must not hold the task that
+            # holds the failure (a cycle through the caller's frames too)
+            del pending
 
     async def _fetch_now(self, url: str, now: float) -> bytes:
         self.fetches += 1
         try:
             body = await asyncio.wait_for(self._get(url), self.timeout)
         except (CertificateUnavailable, TimeoutError) as exc:
+            # raised from wait_for's frame, which holds its task; and from it, a refused
+            # connection's errors, which hold their frames (aiohttp's `last_exc`)
+            forget_frames(exc)
             reason = str(exc) or f"no certificate from {url} within {self.timeout:g} s"
             self._keep(url, now + FAILURE_TTL, reason)
             raise CertificateUnavailable(reason) from None

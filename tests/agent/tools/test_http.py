@@ -16,7 +16,9 @@ from aiohttp import web
 from sipgw.agent.tools.http import http_tool
 from sipgw.agent.tools.http_spec import HttpToolSpec
 from sipgw.agent.tools.registry import ToolLimits, ToolRegistry
+from sipgw.app.evaluation.ports import free_port
 from tests.agent.tools.fake_call import FakeCall
+from tests.refcycles import garbage_of_ours
 
 SCHEMA = {
     "type": "object",
@@ -201,3 +203,16 @@ async def test_a_service_echoing_the_token_does_not_hand_it_to_the_model(service
     finally:
         await runner.cleanup()
     assert result.ok and "s3cr3t-token-value" not in result.content
+
+
+async def test_a_tool_endpoint_down_leaves_nothing_to_the_collector(service: Service) -> None:
+    """Each call of a tool whose endpoint refuses the connection is a tool error at once,
+    and its error goes with its frames (aiohttp's connector keeps it in a local of its
+    own frame, so its traceback held every frame down to the tool's, some 120 objects a
+    call, in a cycle for the collector)."""
+    down = spec(service, url=f"http://127.0.0.1:{free_port()}/invoices/{{number}}")
+    with garbage_of_ours() as leftovers:
+        for _ in range(3):
+            result = await call(down, {"number": "7"})
+            assert not result.ok and "ClientConnectorError" in result.content
+    assert leftovers == []

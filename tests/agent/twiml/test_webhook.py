@@ -13,7 +13,9 @@ from twilio.request_validator import RequestValidator
 
 from sipgw.agent.base import CallDetails
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
+from sipgw.app.evaluation.ports import free_port
 from tests.agent.parts import FakeCall
+from tests.refcycles import garbage_of_ours
 
 TOKEN = "f" * 32
 IDENTITY = TwilioIdentity("AC" + "3" * 32, TOKEN)
@@ -108,3 +110,18 @@ async def test_limits_are_errors_that_say_what(server: tuple[str, list[tuple[boo
                         max_bytes=10)  # fmt: skip
         except FetchFailed as exc:
             assert "s3cret" not in str(exc)  # the query is left out of what is logged
+
+
+async def test_an_app_server_down_leaves_nothing_to_the_collector() -> None:
+    """Each fetch from an app server that refuses the connection fails at once, and its
+    error goes with its frames: aiohttp's connector keeps the refused connection's error in
+    a local of its own frame (``last_exc``), so that error's traceback held every frame
+    down to the fetch's (the call's), some 100 objects a fetch, in a cycle for the collector."""
+    url = f"http://127.0.0.1:{free_port()}/voice"
+    async with aiohttp.ClientSession() as session:
+        with garbage_of_ours() as leftovers:
+            for _ in range(3):
+                with pytest.raises(FetchFailed, match="ClientConnectorError"):
+                    await fetch(session, url, method="POST", params={"CallSid": "CA1"},
+                                identity=IDENTITY, timeout=2, max_bytes=100)  # fmt: skip
+    assert leftovers == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
+from sipgw.aio.stream import StreamPool
 from sipgw.sip.addressing import Flow
 from sipgw.sip.config import UserAgentConfig
 from sipgw.sip.events import CallOffered, SipEvent
 from sipgw.sip.framing import MessageFramed, StreamConnection
 from sipgw.sip.message import SipRequest, SipResponse, parse_message
 from sipgw.sip.useragent import UserAgent
+from tests.refcycles import garbage_of_ours
 from tests.tls_ca import CaFiles, make_test_ca
 
 pytestmark = pytest.mark.timeout(30)
@@ -327,6 +330,66 @@ async def test_a_failed_connection_fails_the_transaction_fast(
     assert any(expected in r.getMessage() for r in caplog.records), caplog.text
     server.close()
     peer.close()
+
+
+@pytest.mark.parametrize("failure", ["refused", "unverified"])
+async def test_a_peer_failing_every_connection_leaves_nothing_to_the_collector(
+    test_ca: CaFiles, failure: str
+) -> None:
+    """Each message toward a peer that refuses the connection (or whose certificate does
+    not verify) is a failed connection, reported at once; its error goes with its frames
+    (a connection bounded by ``asyncio.wait_for`` raised it from a frame holding the task
+    that held it: the connection's frames, some 60 objects each, in a cycle for the
+    collector)."""
+    server, port = await _tls_server(test_ca, [])
+    if failure == "refused":
+        server.close()
+        await server.wait_closed()
+    transport = "TCP" if failure == "refused" else "TLS"
+    failed: list[Flow] = []
+    pool = StreamPool(lambda data, flow: None, failed.append, lambda number: False,
+                      client_ssl=ssl.create_default_context())  # fmt: skip
+    with garbage_of_ours() as leftovers:
+        for n in range(3):
+            pool.send(options(transport, n, f"down-{n}"), Flow(transport, ("127.0.0.1", port)))
+            for _ in range(500):
+                if len(failed) > n:
+                    break
+                await asyncio.sleep(0.01)
+    pool.close()
+    server.close()
+    assert len(failed) == 3
+    assert leftovers == []
+
+
+async def test_handshakes_failing_on_our_tls_listener_leave_nothing_to_the_collector(
+    test_ca: CaFiles,
+) -> None:
+    """Each peer that speaks plain SIP to our TLS port fails its handshake and is closed;
+    the handshake's error goes with its frames (asyncio's handshake waiter keeps it, in
+    a frame of its traceback: a cycle through the handshake's frame and the connection,
+    some 40 objects each, for the collector)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(test_ca.cert, test_ca.key)
+    pool = StreamPool(lambda data, flow: None, lambda flow: None, lambda number: False)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    listening.setblocking(False)
+    await pool.listen(listening, "TLS", context)
+    port = listening.getsockname()[1]
+    with garbage_of_ours() as leftovers:
+        for n in range(3):
+            peer = await Peer.connect(port)
+            peer.send(options("TLS", 5099, f"plain-{n}"))
+            for _ in range(500):
+                if pool.handshake_failures > n:
+                    break
+                await asyncio.sleep(0.01)
+            peer.close()
+    pool.close()
+    assert pool.handshake_failures == 3
+    assert leftovers == []
 
 
 async def _eventually(get: Callable[[], list[Peer]]) -> Peer:

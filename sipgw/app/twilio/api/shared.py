@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from sipgw.agent.handled_errors import forget_frames
 from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import CallFacts, TwilioError, call_resource, not_found
@@ -175,6 +176,7 @@ class SharedCalls:
         try:
             answer = await self.cluster.forward_to(request, gateway, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            forget_frames(exc)  # a refused connection's errors hold their frames, down to here
             raise TwilioError(502, 20502, f"Gateway {gateway} carrying this call did not "
                               f"answer: {exc or type(exc).__name__}") from None  # fmt: skip
         if answer is None:

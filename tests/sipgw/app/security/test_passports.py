@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.security import passports
 from sipgw.app.security.passports import (
     CertificateFetcher,
@@ -27,6 +28,7 @@ from sipgw.app.security.passports import (
 from sipgw.sip.headers import Headers
 from sipgw.sip.passportcheck import NO_ANCHORS, NO_CRYPTOGRAPHY, load_trust_anchors
 from sipgw.sip.verification import CallerVerification, caller_verification
+from tests.refcycles import garbage_of_ours
 from tests.toolkit.passport import shaken
 from tests.toolkit.sti import StiPki, identity_value
 from tests.toolkit.tls import make_ca, make_server_cert
@@ -212,3 +214,19 @@ def test_the_ca_file_is_read_once(tmp_path: Path, pki: StiPki) -> None:
         read_trust_anchors(str(bundle))
     with pytest.raises(ValueError, match="cannot read"):
         read_trust_anchors(str(tmp_path / "missing.pem"))
+
+
+async def test_a_certificate_server_down_leaves_nothing_to_the_collector() -> None:
+    """Each fetch from a certificate server that refuses the connection fails at once,
+    and its errors go with their frames: aiohttp's connector keeps the refused
+    connection's error in a local of its own frame, ``wait_for``'s frame held the task
+    holding the next, and the fetch's frame the shared task holding the last, raised
+    through the caller's frames (some 130 objects a fetch, in cycles for the collector)."""
+    fetcher = CertificateFetcher(timeout=2.0)
+    port = free_port()
+    with garbage_of_ours() as leftovers:
+        for n in range(3):  # a failure is kept for a while: another URL each time
+            with pytest.raises(passports.CertificateUnavailable, match="cannot fetch"):
+                await fetcher.fetch(f"https://127.0.0.1:{port}/cert{n}.pem")
+    assert fetcher.fetches == 3
+    assert leftovers == []

@@ -15,9 +15,12 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import CallFacts, TwilioError, call_resource
 from sipgw.app.twilio.api.shared import SharedCalls
+from tests.refcycles import garbage_of_ours
+from tests.sipgw.app.admin.test_cluster import endpoints
 
 ACCOUNT = "AC" + "a" * 32
 SID = "CA" + "1" * 32
@@ -118,3 +121,21 @@ async def test_an_update_goes_to_the_carrying_gateway_once(tmp_path: Path) -> No
         cluster.silent = True
         silent = await http.post(f"/Calls/{SID}.json", data={"Status": "completed"})
         assert silent.status == 502 and "gw-a" in (await silent.json())["message"]
+
+
+async def test_a_carrying_gateway_down_leaves_nothing_to_the_collector(tmp_path: Path) -> None:
+    """An update of a call whose gateway refuses the connection is a 502 at once, through
+    the real forwarding (sipgw/app/admin/cluster.py), and its error goes with its frames:
+    aiohttp's connector keeps the refused connection's error in a local of its own frame,
+    so its traceback held every frame down to the forward's, with the request, in a cycle
+    for the collector."""
+    registry = CallRegistry(tmp_path / "calls.sqlite3")
+    await registry.put("gw-a", call_resource(facts("in-progress", T0)), T0)
+    cluster = endpoints(f"http://127.0.0.1:{free_port()}")
+    async with serving(SharedCalls(registry, cluster, ACCOUNT, 1000)) as http:
+        with garbage_of_ours() as leftovers:
+            for _ in range(3):
+                answer = await http.post(f"/Calls/{SID}.json", data={"Status": "completed"})
+                assert answer.status == 502
+                assert "Gateway gw-a carrying this call" in (await answer.json())["message"]
+    assert leftovers == []
