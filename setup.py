@@ -48,6 +48,8 @@ COMPILED = (
     "sipgw/media/codecs/convert.py",
     "sipgw/media/ingress.py",
     "sipgw/media/vad.py",
+    "sipgw/media/room_loudness.py",
+    "sipgw/media/model_vad.py",
     "sipgw/media/sender.py",
     "sipgw/media/session.py",
     "sipgw/media/pacer.py",

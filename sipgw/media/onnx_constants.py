@@ -38,7 +38,7 @@ _TENSOR_NAME: Final = 8
 _TENSOR_RAW_DATA: Final = 9
 _FLOAT: Final = 1
 _INT64: Final = 7
-_DTYPES: Final = {_FLOAT: np.dtype("<f4"), _INT64: np.dtype("<i8")}
+_DTYPES: Final[dict[int, np.dtype[Any]]] = {_FLOAT: np.dtype("<f4"), _INT64: np.dtype("<i8")}
 
 _VARINT: Final = 0
 _FIXED64: Final = 1

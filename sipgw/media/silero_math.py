@@ -145,6 +145,9 @@ class SileroMath:
         self._w3 = taps("encoder.3.reparam_conv", 128, 64, slice(1, 2))
         self._b3 = weight("encoder.3.reparam_conv.bias", (128,))
         gates = 4 * _HIDDEN
+        # PyTorch's gate order (input, forget, cell, output) made (input, forget, output,
+        # cell): the three sigmoids in one call
+        order = np.r_[0 : 2 * _HIDDEN, 3 * _HIDDEN : 4 * _HIDDEN, 2 * _HIDDEN : 3 * _HIDDEN]
         self._w_lstm = np.ascontiguousarray(
             np.concatenate(
                 [
@@ -152,11 +155,11 @@ class SileroMath:
                     weight("decoder.rnn.weight_hh", (gates, _HIDDEN)),
                 ],
                 axis=1,
-            ).T
+            )[order].T
         )
-        self._b_lstm = weight("decoder.rnn.bias_ih", (gates,)) + weight(
-            "decoder.rnn.bias_hh", (gates,)
-        )
+        self._b_lstm = (
+            weight("decoder.rnn.bias_ih", (gates,)) + weight("decoder.rnn.bias_hh", (gates,))
+        )[order]
         self._w_out = np.ascontiguousarray(weight("decoder.decoder.2.weight", (1, _HIDDEN, 1))[0])
         self._b_out = weight("decoder.decoder.2.bias", (1,))
 
@@ -165,9 +168,8 @@ class SileroMath:
         (2 x batch x 128); the speech probabilities (batch) and the new state."""
         batch = samples.shape[0]
         relu = np.maximum
-        padded = np.empty((batch, _PADDED), np.float32)
-        padded[:, :_INPUT] = samples
-        padded[:, _INPUT:] = samples[:, _INPUT - 2 : _INPUT - 2 - (_PADDED - _INPUT) : -1]
+        reflected = samples[:, _INPUT - 2 : _INPUT - 2 - (_PADDED - _INPUT) : -1]
+        padded = np.concatenate([samples, reflected], axis=1)
         frames = np.lib.stride_tricks.sliding_window_view(padded, _FRAME, axis=1)[:, ::_HOP]
         spectrum = frames.reshape(batch * _FRAMES, _FRAME) @ self._basis
         spectrum *= spectrum
@@ -203,10 +205,9 @@ class SileroMath:
         gates = np.concatenate([x, hidden], axis=1) @ self._w_lstm
         gates += self._b_lstm
         h = _HIDDEN
-        cell = _sigmoid(gates[:, h : 2 * h]) * cell + _sigmoid(gates[:, :h]) * np.tanh(
-            gates[:, 2 * h : 3 * h]
-        )
-        hidden = _sigmoid(gates[:, 3 * h :]) * np.tanh(cell)
+        sigmoids = _sigmoid(gates[:, : 3 * h])  # input, forget, output
+        cell = sigmoids[:, h : 2 * h] * cell + sigmoids[:, :h] * np.tanh(gates[:, 3 * h :])
+        hidden = sigmoids[:, 2 * h :] * np.tanh(cell)
         out = relu(hidden, 0) @ self._w_out
         out += self._b_out
         return _sigmoid(out[:, 0]), np.stack([hidden, cell])

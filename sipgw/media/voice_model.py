@@ -136,6 +136,13 @@ def floats(ulaw: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     return _ULAW_FLOAT[np.frombuffer(ulaw, dtype=np.uint8)]
 
 
+_Forward = Callable[
+    [np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
+    tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
+]
+"""(samples, state) -> (probabilities, state): what runs the model."""
+
+
 class SileroModel:
     """The model for every stream: numpy products (``engine="numpy"``, the default where
     numpy's BLAS is kept on one thread) or one ONNX Runtime session (``"onnx"``, one
@@ -149,6 +156,7 @@ class SileroModel:
             single_threaded_blas()  # asked for: kept on one thread where it can be
         self.engine: Final = engine
         """``numpy`` or ``onnx``: what runs the model."""
+        self._forward: _Forward
         if engine == "numpy":
             self._forward = SileroMath(path).run
         elif engine == "onnx":
@@ -177,12 +185,6 @@ class SileroModel:
             stream.state = state[:, i : i + 1]
             stream.probability = probability
         return probabilities
-
-
-_Forward = Callable[
-    [np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
-    tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
-]
 
 
 def _onnx_forward(path: Path) -> _Forward:
