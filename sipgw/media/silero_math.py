@@ -170,7 +170,9 @@ class SileroMath:
         relu = np.maximum
         reflected = samples[:, _INPUT - 2 : _INPUT - 2 - (_PADDED - _INPUT) : -1]
         padded = np.concatenate([samples, reflected], axis=1)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, _FRAME, axis=1)[:, ::_HOP]
+        # frames of 128 at a hop of 64: two 64-sample blocks side by side
+        blocks = padded.reshape(batch, _FRAMES + 1, _HOP)
+        frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=2)
         spectrum = frames.reshape(batch * _FRAMES, _FRAME) @ self._basis
         spectrum *= spectrum
         magnitude = np.sqrt(spectrum[:, :_BINS] + spectrum[:, _BINS:]).reshape(
