@@ -276,7 +276,7 @@ class SileroBatch:
 
 
 _shared: SileroModel | None = None
-_lock = threading.Lock()
+_lock: Final = threading.Lock()
 
 
 def shared_model() -> SileroModel:
