@@ -26,8 +26,8 @@ def ulaw(samples: Sequence[int]) -> bytes:
 
 def lines() -> list[bytes]:
     """Five callers: speech alone, over babble, music and TV, and loud noise (4 s each)."""
-    said = speech("Sorry, can I stop you there for a second? I have a question.")
-    said = (list(said) * 3)[: 4 * 8000]
+    sentence = speech("Sorry, can I stop you there for a second? I have a question.")
+    said = (list(sentence) * 3)[: 4 * 8000]
     rng = np.random.default_rng(5)
     out = [ulaw(mix(said, [0] * len(said), 200.0))]
     for kind, snr in (("babble", 5.0), ("music", 10.0), ("tv", 0.0)):
@@ -48,10 +48,10 @@ def test_numpy_and_onnx_runtime_give_the_same_probabilities(
     calls = lines()
     streams = {name: [SileroStream() for _ in calls] for name in ("numpy", "onnx")}
     chunks = [s.feed(a) for s, a in zip(streams["numpy"], calls, strict=True)]
-    for s, a in zip(streams["onnx"], calls, strict=True):
-        s.feed(a)
+    for stream, samples in zip(streams["onnx"], calls, strict=True):
+        stream.feed(samples)
     assert {len(c) for c in chunks} == {len(calls[0]) // CHUNK}
-    got = {"numpy": [], "onnx": []}
+    got: dict[str, list[list[float]]] = {"numpy": [], "onnx": []}
     for k in range(len(chunks[0])):
         column = [c[k] for c in chunks]
         got["numpy"].append(numpy_model.run(streams["numpy"], column))
@@ -59,8 +59,8 @@ def test_numpy_and_onnx_runtime_give_the_same_probabilities(
     ours, theirs = np.array(got["numpy"]), np.array(got["onnx"])
     assert np.abs(ours - theirs).max() < 1e-5
     assert ours[:, 0].max() > 0.9 and ours[:, 4].max() < 0.5  # speech heard, noise not
-    for a, b in zip(streams["numpy"], streams["onnx"], strict=True):
-        assert np.allclose(a.state, b.state, rtol=1e-4, atol=1e-4)
+    for mine, theirs_ in zip(streams["numpy"], streams["onnx"], strict=True):
+        assert np.allclose(mine.state, theirs_.state, rtol=1e-4, atol=1e-4)
 
 
 def test_a_batch_gives_each_stream_what_it_gets_alone(
