@@ -50,6 +50,7 @@ COMPILED = (
     "sipgw/media/vad.py",
     "sipgw/media/room_loudness.py",
     "sipgw/media/model_vad.py",
+    "sipgw/media/voice_model.py",
     "sipgw/media/sender.py",
     "sipgw/media/session.py",
     "sipgw/media/pacer.py",

@@ -64,7 +64,7 @@ _ULAW_FLOAT: Final = (
 """Each μ-law octet's sample as the model takes it (float, -1..1)."""
 
 
-class ModelMissing(RuntimeError):
+class ModelMissing(Exception):
     """The model's package or ONNX Runtime is not installed; the message names the package."""
 
 
