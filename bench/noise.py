@@ -511,9 +511,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="instead: CPU per call-second of the caller path at this many calls at once",
     )
     parser.add_argument("--cpu-seconds", type=float, default=10.0, help="with --calls")
+    parser.add_argument(
+        "--cpu-modes",
+        default="energy,model,batched",
+        help="with --calls: energy, model (each call steps alone), batched",
+    )
+    parser.add_argument(
+        "--engines",
+        default="numpy",
+        help="what runs the model: numpy or onnx (with --calls a list, each in turn: numpy,onnx)",
+    )
+    parser.add_argument("--lines", default="noisy,quiet", help="with --calls: noisy, quiet")
     args = parser.parse_args(argv)
     if args.calls:
-        return cpu_main(args.calls, args.cpu_seconds, args.json)
+        return cpu_main(
+            args.calls,
+            args.cpu_seconds,
+            args.json,
+            modes=args.cpu_modes.split(","),
+            engines=args.engines.split(","),
+            lines=args.lines.split(","),
+        )
+    if args.engines != "numpy":
+        _use_engine(args.engines)
     margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
     model = ModelVadConfig(caller_margin_db=margin)
     results: dict[str, Any] = {}
@@ -563,28 +583,47 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"clean speech {figures['clean_gain_db']:+.1f} dB, "
                   f"CPU {figures['cpu_ms_per_call_s']:.1f} ms per call-second")  # fmt: skip
     path = write_json(
-        {"machine": machine_info(), "seconds": args.seconds, "low_hz": args.low_hz,
-         "results": results, "suppression": suppression},
+        {"machine": machine_info(), "engine": args.engines, "seconds": args.seconds,
+         "low_hz": args.low_hz, "results": results, "suppression": suppression},
         args.json, "noise",
     )  # fmt: skip
     log(f"figures in {path}")
     return 0
 
 
-def cpu_main(calls: int, seconds: float, json_path: str | None) -> int:
-    """The ``--calls`` figures: every mode on both lines; a table and the JSON."""
+def _use_engine(engine: str) -> None:
+    """Make the process's shared model the one ``engine`` runs (numpy or onnx)."""
+    from sipgw.media import voice_model
+
+    voice_model._shared = voice_model.SileroModel(engine=engine)  # noqa: SLF001
+
+
+def cpu_main(
+    calls: int,
+    seconds: float,
+    json_path: str | None,
+    modes: Sequence[str] = ("energy", "model", "batched"),
+    engines: Sequence[str] = ("numpy",),
+    lines: Sequence[str] = ("noisy", "quiet"),
+) -> int:
+    """The ``--calls`` figures: each mode (the model's under each engine) on each line; a
+    table and the JSON."""
     from sipgw.media import _accel
 
     group = max(1, calls // 10)
     results: dict[str, Any] = {}
     rows = []
-    for line in ("noisy", "quiet"):
-        for mode in ("energy", "model", "batched"):
-            log(f"{calls} calls, {line} line, {mode}")
-            f = results[f"{line}/{mode}"] = cpu_at(calls, seconds, group, mode, line)
-            rows.append([line, mode, fmt(f["cpu_ms_per_call_s"], ".2f"),
-                         fmt(f.get("model_runs_per_s"), ".0f"),
-                         fmt(f.get("streams_per_run"), ".1f")])  # fmt: skip
+    for line in lines:
+        for mode in modes:
+            for engine in engines if mode != "energy" else ("",):
+                if engine:
+                    _use_engine(engine)
+                label = f"{mode} ({engine})" if engine else mode
+                log(f"{calls} calls, {line} line, {label}")
+                f = results[f"{line}/{label}"] = cpu_at(calls, seconds, group, mode, line)
+                rows.append([line, label, fmt(f["cpu_ms_per_call_s"], ".2f"),
+                             fmt(f.get("model_runs_per_s"), ".0f"),
+                             fmt(f.get("streams_per_run"), ".1f")])  # fmt: skip
     print(f"{calls} calls, arrivals {group} calls a wake-up, media path {_accel.PATH}")
     print(format_table(
         ["caller line", "detector", "CPU ms per call-s", "model runs/s", "streams a run"], rows

@@ -68,7 +68,13 @@ def _files(*roots: str) -> list[Path]:
 OPTIONAL_MODULES = {
     "browser": ("sipgw/media/opus.py", "sipgw/media/aio/browser.py"),
     "mcp": ("sipgw/agent/tools/mcp_servers.py",),
-    "noise": ("sipgw/media/denoise.py", "sipgw/media/voice_model.py", "sipgw/media/model_vad.py"),
+    "noise": (
+        "sipgw/media/denoise.py",
+        "sipgw/media/voice_model.py",
+        "sipgw/media/model_vad.py",
+        "sipgw/media/silero_math.py",
+        "sipgw/media/onnx_constants.py",
+    ),
     "opus": ("sipgw/media/opus.py",),
     "otel": ("sipgw/app/tracing.py",),
     "postgres": ("sipgw/app/cluster/database.py",),

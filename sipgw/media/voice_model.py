@@ -1,6 +1,6 @@
 """Speech probability from Silero VAD (the ``silero-vad`` package's ONNX weights), sans-IO.
 
-The model (Silero VAD v6, on ONNX Runtime) takes 256 samples at 8 kHz (32 ms)
+The model (Silero VAD v6, an ONNX graph) takes 256 samples at 8 kHz (32 ms)
 with the 32 samples before them as context, and a recurrent state of 2 x 128
 floats per stream; it returns the probability that the chunk is speech. Its
 weights ship inside the ``silero-vad`` wheel (``silero_vad/data/silero_vad.onnx``);
@@ -8,16 +8,18 @@ nothing is downloaded. The package itself imports torch, which the gateway does
 not need, so this module only reads the file from where the package is
 installed (``importlib.util.find_spec``, which runs none of its code).
 
-One :class:`SileroModel` (one ONNX Runtime session, one thread) serves every
-call; each call keeps its own :class:`SileroStream` (state, context, samples
-not yet a whole chunk, as the μ-law octets they came in: they are converted to
-floats only for a run, all of a run's chunks in one table lookup). :meth:`SileroModel.run`
-takes several streams' chunks at once (the model's batch axis): one run of one stream
-costs about 100 µs, of 50 about 33 µs a stream, of 300 or more about 32 (AMD EPYC), so
-many calls' chunks are cheaper together. A step's cost is the model's own (its
-convolutions): neither ONNX Runtime's session options nor int8 weights
-(``quantize_dynamic``, on the 8 kHz graph taken out of its ``If``: slower, 56-66 µs a
-stream, and probabilities up to 0.27 off) make it cheaper.
+One :class:`SileroModel` serves every call; each call keeps its own
+:class:`SileroStream` (state, context, samples not yet a whole chunk, as the μ-law
+octets they came in: they are converted to floats only for a run, all of a run's chunks
+in one table lookup). :meth:`SileroModel.run` takes several streams' chunks at once (the
+model's batch axis), so many calls' chunks are cheaper together. By default the model
+runs as numpy products over the whole batch (:mod:`sipgw.media.silero_math`, the weights
+read from the same file): about 80 µs for one stream alone, 12 µs a stream in a batch of
+42 (AMD EPYC). ONNX Runtime (``engine="onnx"``, and the fallback where numpy's BLAS
+cannot be kept on one thread) gives the same probabilities within 1e-6 at about 100 µs
+alone and 32 µs a stream in a batch: it runs each convolution stream by stream. Neither
+its session options nor int8 weights (``quantize_dynamic``, on the 8 kHz graph taken
+out of its ``If``: 56-66 µs a stream, probabilities up to 0.27 off) made it cheaper.
 :class:`SileroBatch` collects the chunks that come in from every call and runs
 them in as few model calls as it can (one per chunk of the stream that has most
 waiting, usually one); each stream gets its chunks' probabilities, in order, in
@@ -29,12 +31,14 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from sipgw.media import g711
+from sipgw.media.silero_math import SileroMath, single_threaded_blas
 
 __all__ = [
     "CHUNK",
@@ -60,7 +64,7 @@ _ULAW_FLOAT: Final = (
 """Each μ-law octet's sample as the model takes it (float, -1..1)."""
 
 
-class ModelMissing(RuntimeError):
+class ModelMissing(Exception):
     """The model's package or ONNX Runtime is not installed; the message names the package."""
 
 
@@ -132,37 +136,40 @@ def floats(ulaw: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     return _ULAW_FLOAT[np.frombuffer(ulaw, dtype=np.uint8)]
 
 
-class SileroModel:
-    """One ONNX Runtime session for every stream (it is thread-safe; one intra-op thread)."""
+_Forward = Callable[
+    [np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
+    tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]],
+]
+"""(samples, state) -> (probabilities, state): what runs the model."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        try:
-            import onnxruntime  # type: ignore[import-untyped]
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ModelMissing(
-                "the model voice detector needs onnxruntime (pip install 'sipgw[noise]')"
-            ) from exc
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(path or model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self._rate = np.array(RATE, dtype=np.int64)
+
+class SileroModel:
+    """The model for every stream: numpy products (``engine="numpy"``, the default where
+    numpy's BLAS is kept on one thread) or one ONNX Runtime session (``"onnx"``, one
+    intra-op thread). Both are thread-safe and give the same probabilities within 1e-6."""
+
+    def __init__(self, path: Path | None = None, engine: str | None = None) -> None:
+        path = path or model_path()
+        if engine is None:
+            engine = "numpy" if single_threaded_blas() else "onnx"
+        elif engine == "numpy":
+            single_threaded_blas()  # asked for: kept on one thread where it can be
+        self.engine: Final = engine
+        """``numpy`` or ``onnx``: what runs the model."""
+        self._forward: _Forward
+        if engine == "numpy":
+            self._forward = SileroMath(path).run
+        elif engine == "onnx":
+            self._forward = _onnx_forward(path)
+        else:
+            raise ValueError(f"engine {engine!r}: numpy or onnx")
 
     def step(self, stream: SileroStream, chunk: bytes) -> float:
         """One stream's chunk (context + 256 μ-law samples); updates its state; the
         probability."""
-        out, state = self._session.run(
-            None,
-            {
-                "input": floats(chunk)[np.newaxis, :],
-                "state": np.ascontiguousarray(stream.state),
-                "sr": self._rate,
-            },
-        )
+        out, state = self._forward(floats(chunk)[np.newaxis, :], stream.state)
         stream.state = state
-        stream.probability = float(out[0, 0])
+        stream.probability = float(out[0])
         return stream.probability
 
     def run(self, streams: list[SileroStream], chunks: list[bytes]) -> list[float]:
@@ -172,12 +179,40 @@ class SileroModel:
         samples = _ULAW_FLOAT[np.frombuffer(b"".join(chunks), dtype=np.uint8)]
         samples.shape = (len(chunks), CONTEXT + CHUNK)
         state = np.concatenate([s.state for s in streams], axis=1)
-        out, state = self._session.run(None, {"input": samples, "state": state, "sr": self._rate})
-        probabilities: list[float] = out[:, 0].tolist()
+        out, state = self._forward(samples, state)
+        probabilities: list[float] = out.tolist()
         for i, (stream, probability) in enumerate(zip(streams, probabilities, strict=True)):
             stream.state = state[:, i : i + 1]
             stream.probability = probability
         return probabilities
+
+
+def _onnx_forward(path: Path) -> _Forward:
+    """The model as one ONNX Runtime session (one intra-op thread): (samples, state) ->
+    (probabilities, state)."""
+    try:
+        import onnxruntime  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModelMissing(
+            "the model voice detector needs onnxruntime (pip install 'sipgw[noise]')"
+        ) from exc
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    rate = np.array(RATE, dtype=np.int64)
+
+    def forward(
+        samples: np.ndarray[Any, np.dtype[np.float32]], state: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]]:
+        out, new_state = session.run(
+            None, {"input": samples, "state": np.ascontiguousarray(state), "sr": rate}
+        )
+        return out[:, 0], new_state
+
+    return forward
 
 
 class SileroBatch:
@@ -241,7 +276,7 @@ class SileroBatch:
 
 
 _shared: SileroModel | None = None
-_lock = threading.Lock()
+_lock: Final = threading.Lock()
 
 
 def shared_model() -> SileroModel:

@@ -197,8 +197,8 @@ class AssistantSection:
         "energy", env="SIPGW_VOICE_DETECTOR", parse=choice("energy", "model"),
         help="What tells caller speech for barge-in and turn-taking: 'energy' (level above "
         "the noise floor) or 'model' (Silero VAD, needs silero-vad and onnxruntime: music, "
-        "noise and quieter voices in the room are no speech; about 1.5 ms CPU per "
-        "call-second on a noisy line, batched across calls, against 0.2: docs/quality.md). "
+        "noise and quieter voices in the room are no speech; about 0.7 ms CPU per "
+        "call-second on a noisy line, batched across calls, against 0.15: docs/quality.md). "
         "The speech-to-speech agents use it too.",
     )  # fmt: skip
     vad_model_threshold: float = setting(

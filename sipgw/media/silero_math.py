@@ -1,0 +1,215 @@
+"""Silero VAD's 8 kHz graph as a few numpy matrix products over a batch of streams.
+
+The ONNX graph (:mod:`sipgw.media.voice_model`) is, at 8 kHz: the chunk (32 samples of
+context + 256) padded by reflection to 320 samples; an STFT as a convolution (130 filters
+of 128 samples, hop 64: 4 frames, 65 bins' magnitudes); four convolutions of 3 taps with
+ReLU (65->128 channels on 4 frames, 128->64 with stride 2 to 2 frames, 64->64 with stride 2
+to 1 frame, 64->128 on that one frame, where only the middle tap meets samples); an LSTM
+cell of 128 (its state, with the cell's, is the stream's 2 x 128 recurrent state); then
+ReLU, one output and a sigmoid. ONNX Runtime runs each of those convolutions image by
+image, so a batch of 42 streams is 42 small products per layer (about 32 µs a stream on
+AMD EPYC); here each layer is one product over the whole batch (the convolutions' taps
+laid side by side, im2col), about 11 µs a stream, the same probabilities within 1e-6.
+
+The weights are read from the same ONNX file (:mod:`sipgw.media.onnx_constants`), not
+copied into this repository. The products go to numpy's BLAS, which would spread a
+product this size over every core (OpenBLAS does from about 260 000 multiply-adds):
+:func:`single_threaded_blas` keeps it on the calling thread, as ONNX Runtime's session
+was (a gateway process is one core's worth of calls).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from sipgw.media.onnx_constants import constants
+
+__all__ = ["SileroMath", "single_threaded_blas"]
+
+_F32 = np.ndarray[Any, np.dtype[np.float32]]
+
+_BASIS: Final = "stft.forward_basis_buffer"
+_BINS: Final = 65
+_FRAME: Final = 128
+_HOP: Final = 64
+_FRAMES: Final = 4
+_INPUT: Final = 288
+_PADDED: Final = 320
+_HIDDEN: Final = 128
+
+_SET_THREADS: Final = (
+    "openblas_set_num_threads",
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+)
+_GET_THREADS: Final = (
+    "openblas_get_num_threads",
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+)
+
+
+def _loaded_openblas() -> list[str]:
+    """The OpenBLAS libraries this process has loaded (Linux's /proc/self/maps)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return []
+    paths = {line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower()}
+    return sorted(p for p in paths if p.startswith("/") and ".so" in p)
+
+
+def single_threaded_blas() -> bool:
+    """Make numpy's BLAS run each product on the calling thread; whether it is now so.
+
+    OpenBLAS (what numpy's wheels carry) is set to one thread through its own
+    ``set_num_threads`` (every OpenBLAS the process loaded). Another BLAS counts as
+    single-threaded only when the environment says so (``OPENBLAS_NUM_THREADS``,
+    ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` at 1).
+    """
+    libraries = _loaded_openblas()
+    capped = 0
+    for path in libraries:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(library, n) for n in _SET_THREADS if hasattr(library, n)), None)
+        getter = next((getattr(library, n) for n in _GET_THREADS if hasattr(library, n)), None)
+        if setter is None or getter is None:
+            continue
+        setter.argtypes = [ctypes.c_int]
+        setter.restype = None
+        getter.argtypes = []
+        getter.restype = ctypes.c_int
+        setter(1)
+        if getter() == 1:
+            capped += 1
+    if libraries:
+        return capped == len(libraries)
+    return any(
+        os.environ.get(name) == "1"
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    )
+
+
+def _sigmoid(x: _F32) -> _F32:
+    # 0.5 (1 + tanh(x / 2)): no overflow where exp(-x) would
+    out: _F32 = np.tanh(x * np.float32(0.5))
+    out += np.float32(1.0)
+    out *= np.float32(0.5)
+    return out
+
+
+class SileroMath:
+    """The model's weights laid out for batched products; :meth:`run` steps a batch."""
+
+    def __init__(self, path: Path) -> None:
+        found = constants(path)
+        prefixes = [
+            name[: -len(_BASIS)]
+            for name, array in found.items()
+            if name.endswith(_BASIS) and array.shape == (2 * _BINS, 1, _FRAME)
+        ]
+        if len(prefixes) != 1:
+            raise ValueError(f"{path}: no single 8 kHz STFT basis ({len(prefixes)} found)")
+        prefix = prefixes[0]
+
+        def weight(name: str, shape: tuple[int, ...]) -> _F32:
+            array = found.get(prefix + name)
+            if array is None or array.shape != shape or array.dtype != np.float32:
+                raise ValueError(f"{path}: {name} is not a float32 {shape}")
+            return array
+
+        def taps(name: str, out: int, into: int, used: slice) -> _F32:
+            """A convolution's taps side by side: (taps x in) x out, for ``x @ w``."""
+            w = weight(f"{name}.weight", (out, into, 3))[:, :, used]
+            return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(-1, out))
+
+        self._basis = np.ascontiguousarray(weight(_BASIS, (2 * _BINS, 1, _FRAME))[:, 0, :].T)
+        self._w0 = taps("encoder.0.reparam_conv", 128, _BINS, slice(0, 3))
+        self._b0 = weight("encoder.0.reparam_conv.bias", (128,))
+        self._w1 = taps("encoder.1.reparam_conv", 64, 128, slice(0, 3))
+        self._b1 = weight("encoder.1.reparam_conv.bias", (64,))
+        # one output frame from 2 (stride 2, padding 1): the first tap meets the padding
+        self._w2 = taps("encoder.2.reparam_conv", 64, 64, slice(1, 3))
+        self._b2 = weight("encoder.2.reparam_conv.bias", (64,))
+        # one frame in, one out: only the middle tap meets a sample
+        self._w3 = taps("encoder.3.reparam_conv", 128, 64, slice(1, 2))
+        self._b3 = weight("encoder.3.reparam_conv.bias", (128,))
+        gates = 4 * _HIDDEN
+        # PyTorch's gate order (input, forget, cell, output) made (input, forget, output,
+        # cell): the three sigmoids in one call
+        order = np.r_[0 : 2 * _HIDDEN, 3 * _HIDDEN : 4 * _HIDDEN, 2 * _HIDDEN : 3 * _HIDDEN]
+        self._w_lstm = np.ascontiguousarray(
+            np.concatenate(
+                [
+                    weight("decoder.rnn.weight_ih", (gates, _HIDDEN)),
+                    weight("decoder.rnn.weight_hh", (gates, _HIDDEN)),
+                ],
+                axis=1,
+            )[order].T
+        )
+        self._b_lstm = (
+            weight("decoder.rnn.bias_ih", (gates,)) + weight("decoder.rnn.bias_hh", (gates,))
+        )[order]
+        self._w_out = np.ascontiguousarray(weight("decoder.decoder.2.weight", (1, _HIDDEN, 1))[0])
+        self._b_out = weight("decoder.decoder.2.bias", (1,))
+
+    def run(self, samples: _F32, state: _F32) -> tuple[_F32, _F32]:
+        """Step ``samples`` (batch x 288: context + chunk, floats) from ``state``
+        (2 x batch x 128); the speech probabilities (batch) and the new state."""
+        batch = samples.shape[0]
+        relu = np.maximum
+        reflected = samples[:, _INPUT - 2 : _INPUT - 2 - (_PADDED - _INPUT) : -1]
+        padded = np.concatenate([samples, reflected], axis=1)
+        # frames of 128 at a hop of 64: two 64-sample blocks side by side
+        blocks = padded.reshape(batch, _FRAMES + 1, _HOP)
+        frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=2)
+        spectrum = frames.reshape(batch * _FRAMES, _FRAME) @ self._basis
+        spectrum *= spectrum
+        magnitude = np.sqrt(spectrum[:, :_BINS] + spectrum[:, _BINS:]).reshape(
+            batch, _FRAMES, _BINS
+        )
+
+        # 65 -> 128, 4 frames, padding 1: frame t takes frames t-1, t, t+1
+        edged = np.zeros((batch, _FRAMES + 2, _BINS), np.float32)
+        edged[:, 1:-1] = magnitude
+        columns = np.concatenate([edged[:, 0:4], edged[:, 1:5], edged[:, 2:6]], axis=2)
+        x = columns.reshape(batch * _FRAMES, 3 * _BINS) @ self._w0
+        x += self._b0
+        x = relu(x, 0, out=x).reshape(batch, _FRAMES, 128)
+
+        # 128 -> 64, stride 2: frame 0 takes (padding, 0, 1), frame 1 takes (1, 2, 3)
+        columns = np.empty((batch, 2, 3 * 128), np.float32)
+        columns[:, 0, :128] = 0.0
+        columns[:, 0, 128:] = x[:, 0:2].reshape(batch, 256)
+        columns[:, 1] = x[:, 1:4].reshape(batch, 384)
+        x = columns.reshape(batch * 2, 384) @ self._w1
+        x += self._b1
+        x = relu(x, 0, out=x).reshape(batch, 128)
+
+        x = x @ self._w2  # 64 -> 64, stride 2: (padding, 0, 1)
+        x += self._b2
+        relu(x, 0, out=x)
+        x = x @ self._w3  # 64 -> 128 on one frame
+        x += self._b3
+        relu(x, 0, out=x)
+
+        hidden, cell = state[0], state[1]
+        gates = np.concatenate([x, hidden], axis=1) @ self._w_lstm
+        gates += self._b_lstm
+        h = _HIDDEN
+        sigmoids = _sigmoid(gates[:, : 3 * h])  # input, forget, output
+        cell = sigmoids[:, h : 2 * h] * cell + sigmoids[:, :h] * np.tanh(gates[:, 3 * h :])
+        hidden = sigmoids[:, 2 * h :] * np.tanh(cell)
+        out = relu(hidden, 0) @ self._w_out
+        out += self._b_out
+        return _sigmoid(out[:, 0]), np.stack([hidden, cell])

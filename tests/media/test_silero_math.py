@@ -1,0 +1,106 @@
+"""Silero VAD's graph as numpy products (media/silero_math.py) against ONNX Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sipgw.media import g711, silero_math
+from sipgw.media.voice_model import CHUNK, ModelMissing, SileroModel, SileroStream, model_path
+from tests.toolkit.noisy_audio import background, mix, speech
+
+pytest.importorskip("onnxruntime", reason="the noise extra")
+try:
+    model_path()
+except ModelMissing:  # pragma: no cover - depends on the install
+    pytest.skip("the noise extra (silero-vad)", allow_module_level=True)
+
+
+def ulaw(samples: Sequence[int]) -> bytes:
+    pcm = np.clip(np.asarray(samples), -32768, 32767).astype("<i2").tobytes()
+    return g711.linear_to_ulaw(pcm)
+
+
+def lines() -> list[bytes]:
+    """Five callers: speech alone, over babble, music and TV, and loud noise (4 s each)."""
+    sentence = speech("Sorry, can I stop you there for a second? I have a question.")
+    said = (list(sentence) * 3)[: 4 * 8000]
+    rng = np.random.default_rng(5)
+    out = [ulaw(mix(said, [0] * len(said), 200.0))]
+    for kind, snr in (("babble", 5.0), ("music", 10.0), ("tv", 0.0)):
+        out.append(ulaw(mix(said, background(kind, 4.0), snr)))
+    out.append(ulaw((rng.standard_normal(4 * 8000) * 12000).tolist()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[SileroModel, SileroModel]:
+    return SileroModel(engine="numpy"), SileroModel(engine="onnx")
+
+
+def test_numpy_and_onnx_runtime_give_the_same_probabilities(
+    engines: tuple[SileroModel, SileroModel],
+) -> None:
+    numpy_model, onnx_model = engines
+    calls = lines()
+    streams = {name: [SileroStream() for _ in calls] for name in ("numpy", "onnx")}
+    chunks = [s.feed(a) for s, a in zip(streams["numpy"], calls, strict=True)]
+    for stream, samples in zip(streams["onnx"], calls, strict=True):
+        stream.feed(samples)
+    assert {len(c) for c in chunks} == {len(calls[0]) // CHUNK}
+    got: dict[str, list[list[float]]] = {"numpy": [], "onnx": []}
+    for k in range(len(chunks[0])):
+        column = [c[k] for c in chunks]
+        got["numpy"].append(numpy_model.run(streams["numpy"], column))
+        got["onnx"].append(onnx_model.run(streams["onnx"], column))
+    ours, theirs = np.array(got["numpy"]), np.array(got["onnx"])
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert ours[:, 0].max() > 0.9 and ours[:, 4].max() < 0.5  # speech heard, noise not
+    for mine, theirs_ in zip(streams["numpy"], streams["onnx"], strict=True):
+        assert np.allclose(mine.state, theirs_.state, rtol=1e-4, atol=1e-4)
+
+
+def test_a_batch_gives_each_stream_what_it_gets_alone(
+    engines: tuple[SileroModel, SileroModel],
+) -> None:
+    numpy_model, _ = engines
+    calls = [a[: CHUNK * 40] for a in lines()]
+    alone = []
+    for samples in calls:
+        stream = SileroStream()
+        alone.append([numpy_model.step(stream, c) for c in stream.feed(samples)])
+    streams = [SileroStream() for _ in calls]
+    chunks = [s.feed(a) for s, a in zip(streams, calls, strict=True)]
+    batched = [numpy_model.run(streams, [c[k] for c in chunks]) for k in range(40)]
+    assert np.abs(np.array(batched).T - np.array(alone)).max() < 1e-5
+    assert len({round(p, 3) for p in alone[0]}) > 5  # the model ran: not a constant
+
+
+def test_blas_is_kept_on_one_thread() -> None:
+    libraries = silero_math._loaded_openblas()  # noqa: SLF001
+    if not libraries:
+        pytest.skip("numpy's BLAS is not OpenBLAS here")
+    assert silero_math.single_threaded_blas()
+    assert SileroModel().engine == "numpy"
+
+
+def test_an_unknown_blas_is_single_threaded_only_when_the_environment_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(silero_math, "_loaded_openblas", list)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert not silero_math.single_threaded_blas()
+    assert SileroModel().engine == "onnx"  # the fallback: ONNX Runtime's one thread
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert silero_math.single_threaded_blas()
+
+
+def test_a_file_without_the_8_khz_branch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"\x3a\x00")  # a model whose graph is empty
+    with pytest.raises(ValueError, match="8 kHz"):
+        silero_math.SileroMath(path)
