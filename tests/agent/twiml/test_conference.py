@@ -103,17 +103,24 @@ def tones_in(frames: list[bytes | None]) -> dict[str, bool]:
 
 
 async def caller(
-    app: TwilioSdkApp, rooms: GatewayRooms, name: str,
-    voice: Callable[[int], bytes | None] | None = None, **kw: object,
+    app: TwilioSdkApp, rooms: GatewayRooms, name: str, **kw: object
+) -> tuple[TwimlAgent, FakeCall, Ticker]:
+    """Caller ``name`` (``a``, ``b``, ``c``) saying its tone every tick."""
+    return await talker(app, rooms, name, tone_of(name), kw)
+
+
+async def talker(
+    app: TwilioSdkApp, rooms: GatewayRooms, name: str, voice: Callable[[int], bytes | None],
+    kw: Mapping[str, object] | None = None,
 ) -> tuple[TwimlAgent, FakeCall, Ticker]:  # fmt: skip
-    """Caller ``name`` (``a``, ``b``, ``c``) saying its tone every tick, or ``voice``'s frames."""
+    """Caller ``name`` saying ``voice``'s frames (``kw``: its TwiML settings)."""
     number = f"+1555000000{'abc'.index(name) + 1}"
     call = FakeCall(call_id=f"{name}@test", caller=f"sip:{number}@trunk.example",
                     details=CallDetails(caller_number=number))  # fmt: skip
-    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **kw))
+    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **(kw or {})))
     await agent.prepare()
     agent.on_answered()
-    ticker = Ticker(agent, voice or tone_of(name))
+    ticker = Ticker(agent, voice)
     ticker.start()
     return agent, call, ticker
 
@@ -588,9 +595,9 @@ async def test_speaker_posts_each_talkspurt_of_a_heard_caller_once(app: TwilioSd
     )  # fmt: skip
     rooms = GatewayRooms()
     voice = Bursts("b", rooms)
-    a = await caller(app, rooms, "a", lambda n: SILENT)
-    b = await caller(app, rooms, "b", voice)
-    c = await caller(app, rooms, "c", Bursts("c", rooms))
+    a = await talker(app, rooms, "a", lambda n: SILENT)
+    b = await talker(app, rooms, "b", voice)
+    c = await talker(app, rooms, "c", Bursts("c", rooms))
     await wait_for(lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == 3, 3)
 
     def stops() -> int:
