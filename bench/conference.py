@@ -1,7 +1,7 @@
 """CPU of a conference's mix per participant: the N-1 mix of one room, per 20 ms tick.
 
     python -m bench.conference [--sizes 3 10 50 250] [--seconds 4] [--repeats 3]
-                               [--room narrow|wide|mixed] [--json PATH]
+                               [--room narrow|wide|mixed] [--speaker] [--json PATH]
 
 :class:`sipgw.media.conference.ConferenceMixer` alone, every participant an 8 kHz μ-law
 call (the TwiML agent's frames; ``--room narrow``, an 8 kHz mix), or a 16 kHz linear one
@@ -14,6 +14,12 @@ talking at once: the worst case; a silent one costs less, its frame is not decod
 the room's size (the total-minus-own mix: O(1) per participant). What a participant's call
 costs besides (its RTP, jitter buffer, agent) is a call's cost, as ``bench.dial_cpu``
 measures it.
+
+``--speaker`` also measures what a room that asked for ``speaker`` events adds: each
+participant's voice detector (:class:`sipgw.agent.conference_speech.SpeechWatch`), its one
+``push`` per participant per tick timed alone over the same frames (talkspurts of the
+tone, 600 ms, and 400 ms of quiet: speech starting and stopping), in µs per participant
+a tick.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ import time
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
+from sipgw.agent.conference_speech import SpeechWatch
 from sipgw.media import _accel, g711
 from sipgw.media.bridge import room_rate
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
 from sipgw.media.conference import ConferenceMixer
+from sipgw.media.vad import VadEvent
 
 TICK_US = 20_000
 
@@ -78,6 +86,25 @@ def _run(size: int, ticks: int, room: str = "narrow") -> float:
     return spent / ticks / size * 1e6
 
 
+def _speaker_run(size: int, ticks: int, room: str = "narrow") -> float:
+    """CPU µs per participant per tick of the voice detectors of a room of ``size``, each
+    participant in talkspurts (30 ticks of its tone, 20 of quiet)."""
+    formats = _formats(room, size)
+    quiet = {f: bytes([f.silence_octet]) * f.frame_bytes for f in set(formats)}
+    frames = [[tone if t % 50 < 30 else quiet[formats[n]] for t, tone in enumerate(
+        (_tone if formats[n] == ULAW_8K else _wide_tone)(300 + 7 * n, 50))]
+        for n in range(size)]  # fmt: skip
+    watches = [SpeechWatch(f) for f in formats]
+    started = 0
+    start = time.process_time()
+    for t in range(ticks):
+        for n in range(size):
+            started += watches[n].push(frames[n][t % 50]) is VadEvent.STARTED
+    spent = time.process_time() - start
+    assert ticks < 60 or started >= size  # the detectors did hear the talkspurts
+    return spent / ticks / size * 1e6
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 10, 50, 250])
@@ -85,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--room", choices=("narrow", "wide", "mixed"), default="narrow",
                         help="the participants' formats (and so the mix's rate)")  # fmt: skip
+    parser.add_argument("--speaker", action="store_true",
+                        help="also time the voice detectors of speaker events")  # fmt: skip
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
     args = parser.parse_args(argv)
     ticks = round(args.seconds * 50)
@@ -98,13 +127,20 @@ def main(argv: list[str] | None = None) -> None:
         median = statistics.median(runs)
         rows[str(size)] = {"us_runs": runs, "us_per_participant_tick": median,
                            "core_percent_per_participant": median / TICK_US * 100}  # fmt: skip
+        if args.speaker:
+            runs = [_speaker_run(size, ticks, args.room) for _ in range(args.repeats)]
+            rows[str(size)]["speaker_us_runs"] = runs
+            rows[str(size)]["speaker_us_per_participant_tick"] = statistics.median(runs)
     data = {"machine": machine_info(), "params": vars(args), "figures": rows}
     machine = data["machine"]
     print(f"media path: {_accel.PATH}; {machine['cpu_model']}, load {machine['loadavg_at_start']}")
+    speaker = ["speaker detector µs per participant a tick"] if args.speaker else []
     print(format_table(
-        ["participants", "µs per participant a tick", "% of a core per participant"],
+        ["participants", "µs per participant a tick", "% of a core per participant", *speaker],
         [[size, fmt(r["us_per_participant_tick"], ".1f"),
-          fmt(r["core_percent_per_participant"], ".3f")] for size, r in rows.items()],
+          fmt(r["core_percent_per_participant"], ".3f"),
+          *([fmt(r["speaker_us_per_participant_tick"], ".2f")] if speaker else [])]
+         for size, r in rows.items()],
     ))  # fmt: skip
     print(f"JSON: {write_json(data, args.json, 'conference')}")
 

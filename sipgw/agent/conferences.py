@@ -44,10 +44,18 @@ conference keeps (Twilio's ``<Conference>``'s):
   ``participant_updated_via_api``, Twilio's reason for a participant the API took out; the
   room it ends then ends ``participant-with-end-conference-on-exit-kicked`` or
   ``last-participant-kicked``), as Twilio's Conference and Participant resources do.
+- While a participant that asked to know who speaks (:attr:`SeatRules.speech_events`) is
+  in the started room, each participant heard (neither muted nor held) has a voice
+  detector (:class:`~sipgw.agent.conference_speech.SpeechWatch`) its 20 ms go through:
+  ``participant-speech-start`` when it starts speaking, ``participant-speech-stop`` when it
+  stops, or when it is muted or held meanwhile (before that event); a participant leaving
+  while it speaks has its ``participant-leave`` only. No such participant in the room: no
+  detector runs.
 
 Each change is a :class:`RoomEvent` (Twilio's names: ``conference-start``, ``-end``,
 ``participant-join``, ``-leave``, ``-mute``, ``-unmute``, ``-hold``, ``-unhold``, ``-modify``: a
-coaching or exit rule change, ``announcement-end``, ``-fail``), numbered in order
+coaching or exit rule change, ``announcement-end``, ``-fail``, ``participant-speech-start``,
+``-stop``), numbered in order
 (``sequence``), handed to every participant's listener (the room's start and end are
 what wakes a waiting participant). Participants that subscribed to the same place (the
 ``subscription`` they joined with: a status callback's URL and method) report each event
@@ -69,12 +77,14 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from sipgw.agent.conference_speech import SpeechWatch
 from sipgw.media import g711
 from sipgw.media.bridge import room_rate
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
 from sipgw.media.conference import ConferenceMixer
 from sipgw.media.halfband import Decimator
+from sipgw.media.vad import VadEvent
 
 __all__ = [
     "BEEP_FRAMES",
@@ -106,6 +116,8 @@ EventKind = Literal[
     "participant-modify",
     "announcement-end",
     "announcement-fail",
+    "participant-speech-start",
+    "participant-speech-stop",
 ]
 
 
@@ -163,6 +175,9 @@ class SeatRules:
     label: str = ""
     coaching: str = ""
     """The participant (its call's id) this one coaches: only that one hears it ("": none)."""
+    speech_events: bool = False
+    """Its listener wants to know who speaks (``participant-speech-start`` and ``-stop``):
+    while such a participant is in the room, the room listens to every participant heard."""
 
 
 SILENCE_DBFS: Final = -45.0
@@ -276,9 +291,11 @@ class Seat:
 
     def __init__(
         self, room: ConferenceRoom, who: str, rules: SeatRules, listener: Listener,
-        subscription: Hashable | None, joined: float = 0.0,
+        subscription: Hashable | None, joined: float = 0.0, format: AudioFormat = ULAW_8K,  # noqa: A002
     ) -> None:  # fmt: skip
         self.room = room
+        self.format = format
+        """The participant's frames' format (its agent's while it is mixed)."""
         self.joined = joined
         """When it joined (Unix seconds)."""
         self.updated = joined
@@ -294,6 +311,9 @@ class Seat:
         """Plays announcements and hold music (the participant's agent); None: it cannot."""
         self.hold_music: tuple[str, str] | None = None
         """The held participant's music (url, method); None: silence."""
+        self.speech: SpeechWatch | None = None
+        """Its voice detector while the room listens and it is heard (see
+        :meth:`ConferenceRoom.listen`); None otherwise."""
 
     @property
     def started(self) -> bool:
@@ -305,10 +325,14 @@ class Seat:
         """Whether this participant is out: it left, or the room ended."""
         return self.left or self.room.over
 
-    def push(self, frame: bytes | None) -> None:
-        """The participant's 20 ms (its jitter buffer's playout, in its agent's format)."""
+    def push(self, frame: bytes | None, now: float) -> None:
+        """The participant's 20 ms (its jitter buffer's playout, in its agent's format),
+        ``now`` (Unix seconds) the time of its speech events if it starts or stops speaking."""
         if self.started and not self.left:
-            self.room.mixer.push(self.who, frame)
+            room = self.room
+            room.mixer.push(self.who, frame)
+            if room.listeners and not (self.muted or self.held):
+                room.listen(self, frame, now)
 
     def pop(self) -> bytes | None:
         """The 20 ms the participant hears (None: silence, or the room has not started)."""
@@ -378,6 +402,9 @@ class ConferenceRoom:
         self._down = Decimator()  # a 16 kHz mix to the recording's 8 kHz
         self._on_over = on_over
         self._sequence = 0
+        self.listeners = 0
+        """Participants in the room that want its speech events (:attr:`SeatRules.
+        speech_events`): while there are none, nobody's speech is detected."""
 
     def join(
         self, who: str, format: AudioFormat, rules: SeatRules, listener: Listener,  # noqa: A002
@@ -400,8 +427,10 @@ class ConferenceRoom:
             raise RoomFull(f"conference {self.name!r} holds {self.max_participants} already")
         self.mixer.join(who, format, rules.muted, rules.coaching or None)
         self._rerate()
-        seat = Seat(self, who, rules, listener, subscription, now)
+        seat = Seat(self, who, rules, listener, subscription, now, format)
         self.seats.append(seat)
+        if rules.speech_events:
+            self.listeners += 1
         join = _seat_event("participant-join", seat, now)
         if recording is not None and self.recording is None:
             self.recording = recording
@@ -443,6 +472,8 @@ class ConferenceRoom:
         """Mute (or unmute) ``seat``."""
         if seat.left or seat.muted == muted:
             return
+        if muted:
+            self._unheard(seat, now)
         seat.muted = muted
         seat.updated = now
         self.mixer.set_muted(seat.who, muted or seat.held)
@@ -472,6 +503,8 @@ class ConferenceRoom:
                 seat.hold_music = new_music
                 self._play_hold(seat)
             return
+        if held:
+            self._unheard(seat, now)
         seat.held = held
         seat.hold_music = new_music
         seat.updated = now
@@ -570,6 +603,12 @@ class ConferenceRoom:
         seat.left = True
         self.seats.remove(seat)
         self.mixer.leave(seat.who)
+        seat.speech = None
+        if seat.rules.speech_events:
+            self.listeners -= 1
+            if not self.listeners:  # nobody wants them any more: the detectors stop
+                for other in self.seats:
+                    other.speech = None
         self._rerate()
         try:
             self._leave(seat, reason, now, kicked)
@@ -598,6 +637,31 @@ class ConferenceRoom:
             return
         if self.started and seat.rules.beep_on_exit:
             self.mixer.announce(beep_frames(self.mixer.rate))
+
+    # -- who speaks
+
+    def listen(self, seat: Seat, frame: bytes | None, now: float) -> None:
+        """``seat``'s 20 ms through its voice detector (made on its first frame):
+        ``participant-speech-start`` or ``-stop`` at ``now`` when it starts or stops
+        speaking. For a started room with :attr:`listeners`, and a participant heard."""
+        watch = seat.speech
+        if watch is None:
+            watch = seat.speech = SpeechWatch(seat.format)
+        change = watch.push(frame)
+        if change is VadEvent.NONE:
+            return
+        kind: EventKind = (
+            "participant-speech-start" if change is VadEvent.STARTED
+            else "participant-speech-stop"
+        )  # fmt: skip
+        self._event(_seat_event(kind, seat, now), [])
+
+    def _unheard(self, seat: Seat, now: float) -> None:
+        """``seat`` is no longer heard (muted, held): its detector stops, and its speech
+        with it (``participant-speech-stop`` if it was speaking)."""
+        watch, seat.speech = seat.speech, None
+        if watch is not None and watch.speaking:
+            self._event(_seat_event("participant-speech-stop", seat, now), [])
 
     def end(self, now: float) -> None:
         """The app ends the room (``conference-ended-via-api``): every participant is out

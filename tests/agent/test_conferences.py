@@ -77,7 +77,7 @@ def test_without_a_starter_nobody_is_mixed_until_one_joins() -> None:
     a = join(r, ears, "a", start_on_enter=False)
     b = join(r, ears, "b", start_on_enter=False)
     assert not r.started
-    a.push(g711.linear_to_ulaw(struct.pack("<160h", *([5000] * 160))))
+    a.push(g711.linear_to_ulaw(struct.pack("<160h", *([5000] * 160))), NOW)
     assert b.pop() is None and len(r.mixer) == 2 and r.mixer.rounds == 0
     join(r, ears, "c")
     assert r.started and a.started
@@ -185,16 +185,16 @@ def test_a_recording_gets_the_whole_mix_from_the_start_and_goes_with_the_end() -
         seat.pop()  # the tick each joined on
     for _ in range(3):  # silence, then a speaks, then silence
         for seat in (a, b):
-            seat.push(None)
+            seat.push(None, NOW)
             seat.pop()
     for _ in range(5):
-        a.push(loud)
-        b.push(None)
+        a.push(loud, NOW)
+        b.push(None, NOW)
         a.pop()
         b.pop()
     for _ in range(4):
         for seat in (a, b):
-            seat.push(None)
+            seat.push(None, NOW)
             seat.pop()
     assert len(recording.audio) == r.mixer.rounds * 160
     assert len(recording.ulaw()) == 5 * 160  # trimmed to a's words
@@ -242,8 +242,8 @@ def test_a_16khz_rooms_recording_is_8khz_with_nothing_folded() -> None:
     for seat in (w1, w2):
         seat.pop()
     for n in range(8):  # w1 says 6 kHz and 1 kHz
-        w1.push(audioop_add(sine16(6000, n * 320), sine16(1000, n * 320)))
-        w2.push(None)
+        w1.push(audioop_add(sine16(6000, n * 320), sine16(1000, n * 320)), NOW)
+        w2.push(None, NOW)
         w1.pop()
         heard = w2.pop()
     assert heard is not None and level(heard, 6000, 16000) > 6000
@@ -271,18 +271,18 @@ def test_a_participant_made_a_coach_is_heard_by_the_coached_one_only() -> None:
     assert ears.reported[-1][1].kind == "participant-modify" and ears.reported[-1][1].coaching
     heard: dict[str, bytes] = {}
     for _ in range(6):
-        a.push(tone(440.0))
+        a.push(tone(440.0), NOW)
         for seat in (b, c):
-            seat.push(None)
+            seat.push(None, NOW)
         heard = {s.who: s.pop() or b"\xff" * 160 for s in (a, b, c)}
     assert level(g711.ulaw_to_linear(heard["b"]), 440.0) > 500
     assert level(g711.ulaw_to_linear(heard["c"]), 440.0) < 50
     a.set_coaching("", NOW)
     assert not ears.reported[-1][1].coaching
     for _ in range(6):
-        a.push(tone(440.0))
+        a.push(tone(440.0), NOW)
         for seat in (b, c):
-            seat.push(None)
+            seat.push(None, NOW)
         heard = {s.who: s.pop() or b"\xff" * 160 for s in (a, b, c)}
     assert level(g711.ulaw_to_linear(heard["c"]), 440.0) > 500
 
@@ -340,7 +340,7 @@ def test_held_with_music_the_participant_hears_its_music_not_the_room() -> None:
     a, b = join(r, ears, "a", beep_on_enter=False), join(r, ears, "b", beep_on_enter=False)
     a.player = player = Player()
     assert a.pop() is None and b.pop() is None  # the silence of their first tick
-    b.push(ulaw_tone(700, 0.02))
+    b.push(ulaw_tone(700, 0.02), NOW)
     assert hears(a, 700)
     b.pop()
     a.set_held(True, NOW, ("https://app.example/hold", "GET"))
@@ -348,11 +348,11 @@ def test_held_with_music_the_participant_hears_its_music_not_the_room() -> None:
     assert r.mixer.muted("a") and ears.reported[-1][1].kind == "participant-hold"
     r.tell("a", ulaw_tone(1500, 0.1))
     assert r.told("a") == 5 and r.told("b") == 0
-    b.push(ulaw_tone(700, 0.02))
-    a.push(ulaw_tone(400, 0.02))
+    b.push(ulaw_tone(700, 0.02), NOW)
+    a.push(ulaw_tone(400, 0.02), NOW)
     b_heard = b.pop()
     assert hears(a, 1500)
-    b.push(ulaw_tone(700, 0.02))
+    b.push(ulaw_tone(700, 0.02), NOW)
     assert not hears(a, 700)  # the room is not heard while held
     assert b_heard is None or level(g711.ulaw_to_linear(b_heard), 400) < 400
     sequence = ears.reported[-1][1].sequence
@@ -361,7 +361,7 @@ def test_held_with_music_the_participant_hears_its_music_not_the_room() -> None:
     assert ears.reported[-1][1].sequence == sequence and r.told("a") == 0
     a.set_held(False, NOW)
     assert player.music[-1] is None and ears.reported[-1][1].kind == "participant-unhold"
-    b.push(ulaw_tone(700, 0.02))
+    b.push(ulaw_tone(700, 0.02), NOW)
     assert hears(a, 700)
 
 

@@ -37,3 +37,14 @@ def test_a_wideband_or_mixed_room_runs_too(
     figures = json.loads(out.read_text())["figures"]
     assert figures["4"]["us_per_participant_tick"] > 0
     assert json.loads(out.read_text())["params"]["room"] == room
+
+
+def test_speaker_times_the_voice_detectors_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "conference.json"
+    main(["--sizes", "3", "--seconds", "1.4", "--repeats", "1", "--speaker", "--json", str(out)])
+    assert "speaker detector µs per participant a tick" in capsys.readouterr().out
+    figures = json.loads(out.read_text())["figures"]["3"]
+    assert figures["speaker_us_per_participant_tick"] > 0
+    assert len(figures["speaker_us_runs"]) == 1

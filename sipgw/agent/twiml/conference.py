@@ -23,7 +23,9 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
 - The room's events this participant is to report (:data:`~sipgw.agent.conferences.
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
-  status poster.
+  status poster. With ``speaker`` among them (and a ``statusCallback``), the room detects
+  who speaks (:mod:`sipgw.agent.conference_speech`): each tick's frame goes to the seat
+  with the time it was heard.
 - The caller takes a seat in its own format (:func:`~sipgw.agent.twiml.dial.audioformat.
   seat_audio`): a wideband call (G.722, Opus) joins as 16 kHz linear when ``wideband``
   (the agent's frames go nowhere else in μ-law), else as 8 kHz μ-law. A wideband caller's
@@ -91,6 +93,8 @@ EVENT_WORDS: Final = {
     "participant-modify": "modify",
     "announcement-end": "announcement",
     "announcement-fail": "announcement",
+    "participant-speech-start": "speaker",
+    "participant-speech-stop": "speaker",
 }
 """Each room event and the ``statusCallbackEvent`` word that asks for it."""
 
@@ -261,6 +265,8 @@ class ConferenceDial:
         subscription = None
         if conf.status_callback and self.post is not None:
             subscription = (conf.status_callback, conf.status_callback_method)
+            if "speaker" in conf.status_callback_events:
+                rules = replace(rules, speech_events=True)
         seat = None
         recording = self.new_recording() if self.new_recording is not None else None
         for _ in range(2):  # a room that ended in between: its name makes a new one
@@ -439,7 +445,7 @@ class ConferenceDial:
     def caller_frame(self, frame: bytes | None) -> None:
         """The caller's 20 ms (from its jitter buffer)."""
         if self.seat is not None:
-            self.seat.push(frame)
+            self.seat.push(frame, self.clock())
 
     def frame_for_caller(self) -> bytes | None:
         """The others' mix (None: silence, or not started: the agent plays the wait music)."""

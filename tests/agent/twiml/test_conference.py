@@ -105,13 +105,22 @@ def tones_in(frames: list[bytes | None]) -> dict[str, bool]:
 async def caller(
     app: TwilioSdkApp, rooms: GatewayRooms, name: str, **kw: object
 ) -> tuple[TwimlAgent, FakeCall, Ticker]:
+    """Caller ``name`` (``a``, ``b``, ``c``) saying its tone every tick."""
+    return await talker(app, rooms, name, tone_of(name), kw)
+
+
+async def talker(
+    app: TwilioSdkApp, rooms: GatewayRooms, name: str, voice: Callable[[int], bytes | None],
+    kw: Mapping[str, object] | None = None,
+) -> tuple[TwimlAgent, FakeCall, Ticker]:  # fmt: skip
+    """Caller ``name`` saying ``voice``'s frames (``kw``: its TwiML settings)."""
     number = f"+1555000000{'abc'.index(name) + 1}"
     call = FakeCall(call_id=f"{name}@test", caller=f"sip:{number}@trunk.example",
                     details=CallDetails(caller_number=number))  # fmt: skip
-    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **kw))
+    agent = TwimlAgent(call, settings(url=app.url, conferences=rooms, **(kw or {})))
     await agent.prepare()
     agent.on_answered()
-    ticker = Ticker(agent, tone_of(name))
+    ticker = Ticker(agent, voice)
     ticker.start()
     return agent, call, ticker
 
@@ -542,3 +551,78 @@ async def test_an_announcement_is_heard_by_the_room_or_one_caller_and_its_end_po
     for agent, _, ticker in (a, b):
         await ticker.stop()
         await agent.close("remote-bye")
+
+
+SILENT: bytes = b"\xff" * 160
+PERIOD: int = 53
+"""Ticks of one talkspurt and the quiet after it (:class:`Bursts`)."""
+
+
+class Bursts:
+    """A caller's tone in talkspurts once its room started (silence before): 400 ms of
+    quiet (the detector learning the line), then 200 ms, a 160 ms gap between words, 200
+    ms, and 500 ms quiet, over and over; :attr:`ticks` since the room started."""
+
+    def __init__(self, name: str, rooms: GatewayRooms) -> None:
+        self.name, self.rooms = name, rooms
+        self.first: int | None = None
+        self.last = 0
+
+    @property
+    def ticks(self) -> int:
+        return 0 if self.first is None else self.last - self.first
+
+    def __call__(self, n: int) -> bytes:
+        self.last = n
+        room = self.rooms.rooms.get("room")
+        if self.first is None and room is not None and room.started:
+            self.first = n
+        if self.first is None or n - self.first < 20:
+            return SILENT
+        k = (n - self.first - 20) % PERIOD
+        return ulaw_tone(TONES[self.name], n * 160) if k < 10 or 18 <= k < 28 else SILENT
+
+
+async def test_speaker_posts_each_talkspurt_of_a_heard_caller_once(app: TwilioSdkApp) -> None:
+    """a asks for ``speaker``; b talks in bursts; c, muted, talks too: only b's speech is
+    posted, to a's callback, a start and a stop a talkspurt (the gap between its words
+    does not end it), with b's fields."""
+    app.twiml = room_app(
+        a={"status_callback": "/status", "status_callback_event": "speaker"},
+        b={"status_callback": "/other", "status_callback_event": "join",
+           "participant_label": "bee"},
+        c={"muted": True, "beep": False},
+    )  # fmt: skip
+    rooms = GatewayRooms()
+    voice = Bursts("b", rooms)
+    a = await talker(app, rooms, "a", lambda n: SILENT)
+    b = await talker(app, rooms, "b", voice)
+    c = await talker(app, rooms, "c", Bursts("c", rooms))
+    await wait_for(lambda: "room" in rooms.rooms and len(rooms.rooms["room"].seats) == 3, 3)
+
+    def stops() -> int:
+        return [e["StatusCallbackEvent"] for e in posted(app, "/status")].count(
+            "participant-speech-stop"
+        )
+
+    await wait_for(lambda: stops() >= 2, 5)
+    # the second talkspurt's stop is decided 300 ms after its end, not at its gap
+    assert voice.ticks >= 20 + PERIOD + 28 + 14
+    (room,) = rooms.rooms.values()
+    for agent, _, ticker in (a, b, c):
+        await ticker.stop()
+        await agent.close("remote-bye")
+    events = posted(app, "/status")
+    kinds = [e["StatusCallbackEvent"] for e in events]
+    assert kinds[:4] == ["participant-speech-start", "participant-speech-stop"] * 2
+    assert set(kinds) == {"participant-speech-start", "participant-speech-stop"}
+    assert {e["CallSid"] for e in events} == {call_sid_of("b@test")}  # c muted, a silent
+    first = events[0]
+    assert first["ConferenceSid"] == room.sid and first["FriendlyName"] == "room"
+    assert first["ParticipantLabel"] == "bee"
+    assert (first["Muted"], first["Hold"], first["Coaching"]) == ("false", "false", "false")
+    assert first["StartConferenceOnEnter"] == "true" and first["EndConferenceOnExit"] == "false"
+    sequences = [int(e["SequenceNumber"]) for e in events]
+    assert sequences == sorted(sequences)
+    # b's own callback did not ask for speaker: its joins only
+    assert {e["StatusCallbackEvent"] for e in posted(app, "/other")} == {"participant-join"}
