@@ -946,12 +946,12 @@ def _redirect(element: _Element, attrs: dict[str, str]) -> Verb:
 
 
 def _enqueue(element: _Element, attrs: dict[str, str]) -> Verb:
+    if attrs.get("workflowSid", "").strip():  # its <Task> child, no queue name: TaskRouter's
+        return Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
     try:
         verb = read_enqueue(attrs, element.text)
     except ValueError as exc:
         raise TwimlError(str(exc)) from None
-    if verb.workflow_sid:
-        return Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
     return verb
 
 
@@ -1009,6 +1009,17 @@ REFUSED: Final = {
     "Dial><Client": "no Twilio Voice SDK clients",
     "Dial><Application": "no TwiML Apps",
     "Dial><WhatsApp": "no WhatsApp calling",
+    "Dial><Sim": "no Twilio Programmable Wireless SIMs",
+    "Connect><Autopilot": "no Twilio Autopilot assistants (Twilio retired Autopilot)",
+    "Connect><AiSession": "no Twilio AI Connector add-ons",
+    "Connect><ConversationRelaySession": (
+        "no Twilio ConversationRelaySession connector add-ons (<ConversationRelay url> is followed)"
+    ),
+    "Start><Recording": (
+        "no recording in the background of the call (<Record> and <Dial record> record)"
+    ),
+    "Sms": "no text messages are sent (Twilio deprecated <Sms> in voice TwiML)",
+    "Queue": "a noun of <Dial> (<Dial><Queue>), not a verb",
 }
 """The Twilio voice verbs (and verb><noun pairs) refused, each with the reason logged and
 recorded (``twiml_refused``); the call goes on to the next verb."""

@@ -41,6 +41,14 @@ def test_taskrouter_and_a_queue_beside_other_nouns_are_refused() -> None:
     assert mixed == Unsupported("Dial><Queue", "a <Queue> is dialled alone")
 
 
+def test_taskrouters_enqueue_with_a_task_and_no_queue_name_is_refused_not_an_error() -> None:
+    doc = """<Response><Enqueue workflowSid="WW1"><Task priority="5">{"a": 1}</Task></Enqueue>
+             <Say>next</Say></Response>"""
+    refused, after = parse_twiml(doc)
+    assert refused == Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
+    assert not isinstance(after, Unsupported)
+
+
 @pytest.mark.parametrize(
     ("doc", "why"),
     [
