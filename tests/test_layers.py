@@ -57,6 +57,8 @@ SANS_IO_AGENT = (
     "sipgw.agent.idle.policy",
     "sipgw.agent.backoff",
     "sipgw.agent.stt.uplink",
+    "sipgw.agent.stt.assemblyai_protocol",
+    "sipgw.agent.stt.assemblyai_session",
     "sipgw.agent.s2s.endpoint",
     "sipgw.agent.llm.retry",
     "sipgw.agent.resilience.policy",

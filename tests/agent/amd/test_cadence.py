@@ -12,7 +12,7 @@ CONFIG = AmdConfig()
 
 def feed(cadence: Cadence, script: str, start: float = 0.0) -> list[tuple[float, object]]:
     """``S`` voice, ``.`` none, one per frame: (time, what each call returned)."""
-    out = []
+    out: list[tuple[float, object]] = []
     for n, c in enumerate(script):
         now = start + (n + 1) * FRAME
         out.append((now, cadence.voiced(now) if c == "S" else cadence.unvoiced(now)))
