@@ -350,8 +350,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.hearing = CallerHearing(
             scope, self.caller_audio, Reformat(audio, ULAW_8K) if audio != ULAW_8K else None,
             SILENCE_FRAME if audio == ULAW_8K else bytes(audio.frame_bytes), self.turns,
-            self.endpointer, (voice, actions, wait, watch, self.idle, self.declared),
-            self.playout, call.audio_ready, self.answering,
+            self.endpointer, self.playout, call.audio_ready, self.answering, voice=voice,
+            actions=actions, wait=wait, watch=watch, idle=self.idle, declared=self.declared,
         )  # fmt: skip
         """The caller's audio to the session, and local turn-taking (agent/s2s/hearing.py)."""
 

@@ -56,11 +56,20 @@ class CallerHearing:
         silence: bytes,
         turns: TurnTaker,
         endpointer: SilenceEndpointer | None,
-        parts: tuple[ModelVoice, S2sActions, ReplyWait, FailureWatch, S2sIdleWatch, DeclaredTools],
         playout: Playout,
         audio_ready: Callable[[], None],
         answering: S2sAnswering | None,
+        *,
+        voice: ModelVoice,
+        actions: S2sActions,
+        wait: ReplyWait,
+        watch: FailureWatch,
+        idle: S2sIdleWatch,
+        declared: DeclaredTools,
     ) -> None:
+        """The call's parts this one drives: ``narrow`` converts the caller's audio for the
+        detectors on an HD-voice call (None: G.711); ``silence`` is a frame of silence in the
+        session's format; ``audio_ready`` wakes the call's playout."""
         self.scope = scope
         self.caller_audio = caller_audio
         self.narrow = narrow
@@ -68,7 +77,12 @@ class CallerHearing:
         self.silence = silence
         self.turns = turns
         self.endpointer = endpointer
-        self.voice, self.actions, self.wait, self.watch, self.idle, self.declared = parts
+        self.voice = voice
+        self.actions = actions
+        self.wait = wait
+        self.watch = watch
+        self.idle = idle
+        self.declared = declared
         self.playout = playout
         self.audio_ready = audio_ready
         self.answering = answering
