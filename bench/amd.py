@@ -66,7 +66,7 @@ from sipgw.agent.amd import (
     AnsweringMachineDetector,
     AnswerKind,
 )
-from sipgw.agent.amd.classifier import ReadyForMessage
+from sipgw.agent.amd.events import ReadyForMessage
 from sipgw.agent.amd.policy import (
     AnswerPolicy,
     BeginConversation,

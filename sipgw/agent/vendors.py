@@ -117,7 +117,7 @@ def _optional_on_off(value: str) -> bool | None:
 
 
 def _keyterms(value: str) -> tuple[str, ...]:
-    from sipgw.agent.stt.assemblyai import check_keyterms
+    from sipgw.agent.stt.assemblyai_settings import check_keyterms
 
     terms = comma_list(value)
     check_keyterms(terms)
@@ -207,11 +207,11 @@ class AssemblyAISection:
 
 
 def _assemblyai(settings: AssemblyAISection, wideband: bool = False) -> Callable[[], SpeechToText]:
-    from sipgw.agent.stt.assemblyai import (
+    from sipgw.agent.stt.assemblyai import AssemblyAISTTService
+    from sipgw.agent.stt.assemblyai_settings import (
         REGION_URLS,
         U3_FAMILY,
         AssemblyAISettings,
-        AssemblyAISTTService,
         speech_model_for,
     )
 

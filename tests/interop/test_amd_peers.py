@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
-from sipgw.agent.amd.classifier import AmdEvent
+from sipgw.agent.amd.events import AmdEvent
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory

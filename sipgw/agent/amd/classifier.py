@@ -77,25 +77,29 @@ come and promise no tone, or after ``announced_beep_wait``.
 
 The frames are counted as time: one call per 20 ms, in order; ``now`` is the
 end of the frame's audio. Nothing reads a clock.
+
+The classifier keeps the decisions; it measures the speech's stretches and greetings with
+a :class:`~sipgw.agent.amd.cadence.Cadence`, keeps the recognizer's words in
+:class:`~sipgw.agent.amd.transcripts.Transcripts`, and a
+:class:`~sipgw.agent.amd.message_cue.MessageCue` finds when the message may start. What
+it reports is :mod:`sipgw.agent.amd.events`'s (importable from here too).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from enum import Enum, IntEnum
-from typing import TypeAlias
-
-from sipgw.agent.amd.phrases import (
-    CATEGORIES,
-    Category,
-    announces_tone,
-    match,
-    names_speaker,
-    persons_turn,
-    word_count,
+from sipgw.agent.amd.cadence import EPSILON as _EPSILON
+from sipgw.agent.amd.cadence import Cadence
+from sipgw.agent.amd.events import (
+    AmdEvent,
+    AnswerClassified,
+    AnswerKind,
+    Evidence,
+    ReadyForMessage,
 )
+from sipgw.agent.amd.message_cue import MessageCue
+from sipgw.agent.amd.phrases import CATEGORIES, Category, match, word_count
 from sipgw.agent.amd.settings import AmdConfig
+from sipgw.agent.amd.transcripts import Transcripts
 from sipgw.media.beep import BeepDetected, BeepEvent
 
 __all__ = [
@@ -106,70 +110,6 @@ __all__ = [
     "Evidence",
     "ReadyForMessage",
 ]
-
-FRAME = 0.02
-_EPSILON = 1e-6  # frame times are sums of 0.02: compare them with slack
-
-
-class AnswerKind(Enum):
-    """Who or what answered."""
-
-    HUMAN = "human"
-    VOICEMAIL = "voicemail"
-    """A greeting after which a message can be left."""
-    ANNOUNCEMENT = "announcement"
-    """A carrier's or a system's message: no one to talk to, no message to leave."""
-    SCREENER = "screener"
-    """A phone's call screening asks who is calling and why (iOS, Google Call Screen)."""
-    UNKNOWN = "unknown"
-    """Silence until the deadline."""
-
-    @property
-    def is_machine(self) -> bool:
-        """Voicemail, announcement or screener."""
-        return self in (AnswerKind.VOICEMAIL, AnswerKind.ANNOUNCEMENT, AnswerKind.SCREENER)
-
-
-class Evidence(IntEnum):
-    """What a decision rests on, weakest first."""
-
-    DEADLINE = 0
-    CADENCE = 1
-    LENGTH = 2
-    WORDS = 3
-    TONE = 4
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerClassified:
-    """A decision: the first one (``revision`` 0) or a revision of the one before."""
-
-    kind: AnswerKind
-    at: float
-    """When it was decided (the time of the input that decided it)."""
-    elapsed: float
-    """Seconds after the answer."""
-    reason: str
-    """In words: "short greeting", "phrase 'leave a message'", "beep", ..."""
-    evidence: Evidence
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReadyForMessage:
-    """A voicemail is recording, or a screener waits for an answer: the agent may speak."""
-
-    kind: AnswerKind
-    at: float
-    cause: str
-    """"beep", "silence" (the greeting or prompt ended) or "timeout" (``max_greeting``)."""
-    greeting_end: float | None
-    """End of the last speech heard before (None if there was none)."""
-    beep: BeepDetected | None
-
-
-AmdEvent: TypeAlias = AnswerClassified | ReadyForMessage
-"""Everything the classifier reports."""
 
 _KINDS: dict[Category, AnswerKind] = {
     Category.SCREENER: AnswerKind.SCREENER,
@@ -191,33 +131,27 @@ class AnswerClassifier:
     Attributes:
         started_at: when the call was answered.
         decision: the current decision (None until the first).
-        ready: the :class:`ReadyForMessage` reported, if any.
     """
 
     def __init__(self, started_at: float, config: AmdConfig | None = None) -> None:
         self.config = config or AmdConfig()
         self.started_at = started_at
         self.decision: AnswerClassified | None = None
-        self.ready: ReadyForMessage | None = None
         self._strength = (Evidence.DEADLINE, 0)  # of the current decision
-        self._onset_frames = max(1, round(self.config.onset / FRAME))
-        self._run = 0  # voiced frames in a row
-        self._in_speech = False  # in a stretch
-        self._stretch_start = 0.0
-        self._greeting_before = 0.0  # length of the current greeting's finished stretches
-        self._last_voice: float | None = None  # end of the last voiced frame of speech
-        self._turns: dict[int, str] = {}
-        self._sentence_ended = False  # a turn's final has come: a sentence was finished
-        self._greeting_finals = 0  # finished sentences of the current greeting
-        self._turn_claim: str | None = None  # the last one was a person's turn: its kind
+        self.cadence = Cadence(self.config)
+        """The callee's stretches and greetings (:mod:`sipgw.agent.amd.cadence`)."""
+        self.words = Transcripts()
+        """The recognizer's turns and sentences (:mod:`sipgw.agent.amd.transcripts`)."""
         self._machines_only = False  # greeted: only a machine's words or a tone revise
-        self._went_on_from = 0.0  # the greeting's length when its last sentence finished
         self._held: str | None = None  # a length-only machine not decided yet: its reason
-        self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
-        self._tone_announced = False  # the words said a tone would come: it is waited for
-        self._open_turns: set[int] = set()  # turns heard in part, their final words not yet
-        self._last_tone = -math.inf  # end of the last frame of a tone
+        self.cue = MessageCue(started_at, self.config, self.cadence, self.words)
+        """When a voicemail or screener is ready for the message (agent/amd/message_cue.py)."""
         self._now = started_at
+
+    @property
+    def ready(self) -> ReadyForMessage | None:
+        """The :class:`ReadyForMessage` reported, if any."""
+        return self.cue.ready
 
     @property
     def evidence(self) -> Evidence | None:
@@ -228,12 +162,12 @@ class AnswerClassifier:
     @property
     def in_speech(self) -> bool:
         """The callee is speaking (a stretch has begun and not ended)."""
-        return self._in_speech
+        return self.cadence.in_speech
 
     @property
     def last_voice(self) -> float | None:
         """End of the last voiced frame of speech heard (None before any)."""
-        return self._last_voice
+        return self.cadence.last_voice
 
     @property
     def done(self) -> bool:
@@ -260,41 +194,27 @@ class AnswerClassifier:
         """
         self._now = now
         if tone:
-            self._last_tone = now
+            self.cue.last_tone = now
         events: list[AmdEvent] = []
         config = self.config
+        cadence = self.cadence
         if voice:
-            self._run += 1
-            if self._in_speech:
-                self._last_voice = now
-            elif self._run >= self._onset_frames:
-                self._in_speech = True
-                onset = now - self._run * FRAME
-                if self._last_voice is None or onset - self._last_voice >= config.greeting_gap:
-                    self._greeting_before = 0.0  # a new greeting
-                    self._greeting_finals, self._turn_claim = 0, None
-                self._stretch_start = onset
-                self._last_voice = now
-            if self._in_speech and self._greeting_length() > config.max_human_greeting + _EPSILON:
+            if cadence.voiced(now):
+                self.words.new_greeting()
+            if (
+                cadence.in_speech
+                and cadence.greeting_length() > config.max_human_greeting + _EPSILON
+            ):
                 events += self._propose(
                     AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "long greeting", now, hold=True
                 )
-        else:
-            self._run = 0
-            if (
-                self._in_speech
-                and self._last_voice is not None
-                and now - self._last_voice + _EPSILON >= config.human_silence
-            ):
-                length = self._greeting_length()
-                self._greeting_before = length
-                self._in_speech = False
-                if config.min_speech - _EPSILON <= length <= config.max_human_greeting + _EPSILON:
-                    events += self._propose(
-                        AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
-                    )
-                elif self.decision is None and self._held is not None and self._words_say_person():
-                    events += self._pause_after_a_long_greeting(now)
+        elif (length := cadence.unvoiced(now)) is not None:
+            if config.min_speech - _EPSILON <= length <= config.max_human_greeting + _EPSILON:
+                events += self._propose(
+                    AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
+                )
+            elif self.decision is None and self._held is not None and self.words.say_person():
+                events += self._pause_after_a_long_greeting(now)
         events += self.handle_timer(now)
         return tuple(events)
 
@@ -305,9 +225,9 @@ class AnswerClassifier:
             return self._propose(
                 AnswerKind.ANNOUNCEMENT, Evidence.TONE, 0, "special information tone", now
             )
-        self._beep = tone
+        self.cue.beep = tone
         return self._propose(AnswerKind.VOICEMAIL, Evidence.TONE, 0, "beep", now) or (
-            self._check_ready(now)
+            self.cue.check(self.decision, now)
         )
 
     def receive_tone_sounding(self, seconds: float, now: float) -> tuple[AmdEvent, ...]:
@@ -319,7 +239,7 @@ class AnswerClassifier:
         self._now = now
         if seconds + _EPSILON < self.config.tone_onset:
             return ()
-        if self._in_speech or self._last_voice is None:
+        if self.cadence.in_speech or self.cadence.last_voice is None:
             return ()  # a tone before any greeting: a special information tone, perhaps
         return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "a tone sounding", now)
 
@@ -337,20 +257,9 @@ class AnswerClassifier:
         the next sentence.
         """
         self._now = now
-        self._turns[turn] = text
-        if final:
-            self._open_turns.discard(turn)
-        else:
-            self._open_turns.add(turn)
-        claim = None
-        if final:
-            self._sentence_ended = True
-            claim = persons_turn(text, first=self._greeting_finals == 0)
-            self._greeting_finals += 1
-            self._turn_claim = claim
-            self._went_on_from = self._greeting_before  # what goes on after it is measured
-        full = " ".join(self._turns[k] for k in sorted(self._turns))
-        self._tone_announced = self._tone_announced or announces_tone(full)
+        words = self.words
+        claim = words.receive(text, turn, final, self.cadence.greeting_before)
+        full = words.full()
         found = match(full)
         if found is not None and found.category is not Category.MACHINE:
             kind = _KINDS[found.category]
@@ -367,13 +276,13 @@ class AnswerClassifier:
         if final and self._held is not None:
             if claim is None:
                 events += self._release_held(now)  # a finished sentence named no person
-            elif self.decision is not None or not self._in_speech:
+            elif self.decision is not None or not self.cadence.in_speech:
                 self._held = None  # a person's turn: they wait for an answer
                 if self.decision is None:
                     reason = _CLAIMS[claim]
                     events += self._propose(AnswerKind.HUMAN, Evidence.CADENCE, 0, reason, now)
             # else the stretch is ending: its pause decides (a person's, the claim made)
-        elif final and claim is not None and self.decision is None and not self._in_speech:
+        elif final and claim is not None and self.decision is None and not self.cadence.in_speech:
             # words, and no voice heard (a quiet "Hello?" under the VAD's threshold)
             events += self._propose(AnswerKind.HUMAN, Evidence.CADENCE, 0, _CLAIMS[claim], now)
         return events
@@ -415,22 +324,17 @@ class AnswerClassifier:
         if self.decision is None:
             if now + _EPSILON < self.started_at + config.deadline:
                 return ()
-            if self._last_voice is None and not self._in_speech:
+            cadence = self.cadence
+            if cadence.last_voice is None and not cadence.in_speech:
                 kind, reason = AnswerKind.UNKNOWN, "silence"
-            elif self._greeting_length() <= config.max_human_greeting + _EPSILON:
+            elif cadence.greeting_length() <= config.max_human_greeting + _EPSILON:
                 kind, reason = AnswerKind.HUMAN, "short speech at the deadline"
             else:
                 kind, reason = AnswerKind.VOICEMAIL, "long speech at the deadline"
             return self._propose(kind, Evidence.DEADLINE, 0, reason, now)
-        return self._check_ready(now)
+        return self.cue.check(self.decision, now)
 
     # -- decisions
-
-    def _greeting_length(self) -> float:
-        """The current greeting's stretches, the one going on included."""
-        if not self._in_speech or self._last_voice is None:
-            return self._greeting_before
-        return self._greeting_before + self._last_voice - self._stretch_start
 
     def _settled(self, now: float) -> bool:
         return now + _EPSILON >= self.started_at + self.config.settle
@@ -443,9 +347,10 @@ class AnswerClassifier:
             return None
         config = self.config
         limit = self.started_at + config.deadline + config.hold_past_deadline
-        if self._in_speech or self._last_voice is None:
+        cadence = self.cadence
+        if cadence.in_speech or cadence.last_voice is None:
             return limit
-        return min(limit, self._last_voice + config.words_wait)
+        return min(limit, cadence.last_voice + config.words_wait)
 
     def _holds_revision(self) -> bool:
         """A person decided on cadence is not revised on length alone while their first
@@ -457,7 +362,7 @@ class AnswerClassifier:
             and self.decision is not None
             and self.decision.kind is AnswerKind.HUMAN
             and self._strength[0] < Evidence.LENGTH
-            and (self._mid_sentence() or self._went_on_briefly())
+            and (self.words.mid_sentence() or self._went_on_briefly())
         )
 
     def _went_on_briefly(self) -> bool:
@@ -465,22 +370,9 @@ class AnswerClassifier:
         (``max_human_greeting``): a person unanswered asks again ("Hello? | Can you hear
         me?"); a recording's next sentence soon runs longer. (After a name, a greeting
         that goes on is a recording's: a person who said who they are waits.)"""
-        went_on = self._greeting_length() - self._went_on_from
-        return self._turn_claim == "question" and went_on <= self.config.max_human_greeting
-
-    def _mid_sentence(self) -> bool:
-        """The recognizer has sent words, and no turn's final yet: the callee's first
-        sentence goes on (without words, nothing tells a sentence from a recording)."""
-        return bool(self._turns) and not self._sentence_ended
-
-    def _words_say_person(self) -> bool:
-        """The recognizer's words so far introduce the speaker ("..., this is Joe,"), or
-        its finished sentence is a person's turn (a question, a name): a person's long
-        pickup says who they are or asks; a recording's long sentence, or a screener's
-        question before its words come, says neither yet."""
-        if self._sentence_ended and self._turn_claim is not None:
-            return True
-        return names_speaker(" ".join(self._turns[k] for k in sorted(self._turns)))
+        words = self.words
+        went_on = self.cadence.greeting_length() - words.went_on_from
+        return words.turn_claim == "question" and went_on <= self.config.max_human_greeting
 
     def _pause_after_a_long_greeting(self, now: float) -> tuple[AmdEvent, ...]:
         """A held long greeting pauses (its words have started to come): a person who has
@@ -493,7 +385,7 @@ class AnswerClassifier:
         events = self._propose(
             AnswerKind.HUMAN, Evidence.CADENCE, 0, "pause after a long greeting", now
         )
-        if self._turn_claim is None or not self._sentence_ended:
+        if self.words.turn_claim is None or not self.words.sentence_ended:
             self._held = held  # else its sentence, finished, was a person's turn
         return events
 
@@ -558,39 +450,5 @@ class AnswerClassifier:
             kind, now, now - self.started_at, reason, evidence, revision
         )
         events: list[AmdEvent] = [self.decision]
-        events += self._check_ready(now)
+        events += self.cue.check(self.decision, now)
         return tuple(events)
-
-    def _check_ready(self, now: float) -> tuple[AmdEvent, ...]:
-        decision = self.decision
-        if self.ready is not None or decision is None:
-            return ()
-        config = self.config
-        if decision.kind is AnswerKind.VOICEMAIL:
-            # "... after the tone": the message never starts before a tone it was promised,
-            # unless none comes within announced_beep_wait
-            # ... also while a turn's final words are still to come: they may promise one
-            # (a recognizer ends a turn about a second after its speech, later on a loaded
-            # machine; a silence-timer racing them started messages over the beep)
-            wait = config.greeting_end_silence
-            if self._tone_announced or self._open_turns:
-                wait = config.announced_beep_wait
-        elif decision.kind is AnswerKind.SCREENER:
-            wait = config.prompt_end_silence
-        else:
-            return ()
-        if decision.kind is AnswerKind.VOICEMAIL and self._beep is not None:
-            return (self._make_ready("beep", now),)
-        if now + _EPSILON >= self.started_at + config.max_greeting:
-            return (self._make_ready("timeout", now),)
-        if self._in_speech or self._last_voice is None:
-            return ()
-        if now - max(self._last_voice, self._last_tone) + _EPSILON >= wait:
-            return (self._make_ready("silence", now),)
-        return ()
-
-    def _make_ready(self, cause: str, now: float) -> ReadyForMessage:
-        assert self.decision is not None
-        beep = self._beep if cause == "beep" else None
-        self.ready = ReadyForMessage(self.decision.kind, now, cause, self._last_voice, beep)
-        return self.ready

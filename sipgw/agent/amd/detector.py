@@ -21,7 +21,8 @@ Stop feeding it once :attr:`done` is true.
 
 from __future__ import annotations
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerClassifier, ReadyForMessage
+from sipgw.agent.amd.classifier import AnswerClassifier
+from sipgw.agent.amd.events import AmdEvent, AnswerClassified, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
 from sipgw.media.beep import BeepDetector, BeepEvent

@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from sipgw.agent.amd.classifier import (
+from sipgw.agent.amd.events import (
     AmdEvent,
     AnswerClassified,
     AnswerKind,

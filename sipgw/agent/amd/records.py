@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipgw.agent.amd.classifier import AnswerClassified, ReadyForMessage
+from sipgw.agent.amd.events import AnswerClassified, ReadyForMessage
 from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.callscope import ms_between
 

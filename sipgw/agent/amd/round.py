@@ -24,8 +24,8 @@ import logging
 import math
 from typing import Any, Generic, TypeVar
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
 from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.events import AmdEvent, AnswerClassified, AnswerKind
 from sipgw.agent.amd.policy import (
     AnswerAction,
     AnswerPolicy,

@@ -50,7 +50,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind
+from sipgw.agent.amd.events import AnswerClassified, AnswerKind
 from sipgw.agent.amd.phrases import Category, is_hold_notice, match
 from sipgw.agent.amd.policy import BeginConversation, StopSpeaking
 from sipgw.agent.amd.round import AnswerRound

@@ -19,7 +19,8 @@ goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
 lookup runs beside it and, when it answers, replaces the session's instructions.
 
-*Audio*: each caller frame goes, at arrival, through noise suppression when
+*Audio* (:class:`sipgw.agent.s2s.hearing.CallerHearing`): each caller frame goes, at
+arrival, through noise suppression when
 ``SIPGW_NOISE_SUPPRESSION`` is on, then the
 turn-taking machine's voice detector (the configured one, ``SIPGW_VOICE_DETECTOR``, as
 the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the model
@@ -57,7 +58,8 @@ on what was interrupted), or from ``barge_in.commit_ms`` of speech with local
 turn-taking. A pause the service does not confirm ends when the caller stops
 (the audio plays on where it stopped).
 
-*Local turn-taking* (sessions without :attr:`~sipgw.agent.s2s.base.SpeechToSpeech.server_turns`):
+*Local turn-taking* (sessions without :attr:`~sipgw.agent.s2s.base.SpeechToSpeech.server_turns`;
+:mod:`sipgw.agent.s2s.hearing`):
 :class:`sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
 ``silence_ms`` of quiet following confirmed speech and the session replies
 (:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
@@ -104,7 +106,7 @@ from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.call_actions import ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder, shared_batcher
+from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.keypad import Keypad
@@ -120,8 +122,6 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache
 from sipgw.agent.resilience.policy import (
     CallerHeld,
     CallerResumed,
-    CallerStartedSpeaking,
-    CallerStoppedSpeaking,
 )
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
@@ -149,6 +149,7 @@ from sipgw.agent.s2s.ears import SessionEars
 from sipgw.agent.s2s.endpoint import SilenceEndpointer
 from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
+from sipgw.agent.s2s.hearing import CallerHearing
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
 from sipgw.agent.s2s.lines import SessionVoice
 from sipgw.agent.s2s.recovery import SessionRecovery
@@ -267,9 +268,6 @@ class SpeechToSpeechAgent(ScopedAgent):
         if audio != session.audio_format:
             session.use_audio_format(audio)
         in_format = partial(_session_in, resources.new_session, audio)  # a failure's next
-        self._narrow = Reformat(audio, ULAW_8K) if audio != ULAW_8K else None
-        """The caller as the detectors hear them (8 kHz μ-law), on an HD-voice call."""
-        self._silence = SILENCE_FRAME if audio == ULAW_8K else bytes(audio.frame_bytes)
         scope = self.scope = SessionScope(call.call_id, self.record, self.loop, session)
         opening = self.opening = plan_opening(
             settings, call.direction, call.purpose, time.time(), call.details
@@ -283,9 +281,6 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.caller_audio = CallerAudio(
             noise, shared_batcher() if noise.detector == "model" else None
         )
-        # (to the session, to the detectors, at), in arrival order across the model's
-        # batch; None: silence to the session.
-        self._in_order = HeardInOrder(self.caller_audio)
         self.turns = TurnTaker(
             speaking,
             commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
@@ -298,8 +293,6 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.endpointer = None
         if not session.server_turns:
             self.endpointer = SilenceEndpointer(resources.silence_ms, resources.preemptive_ms)
-        self.early = False
-        """A reply was started before the end of the caller's turn; its audio waits."""
         self.watch = watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
@@ -352,10 +345,20 @@ class SpeechToSpeechAgent(ScopedAgent):
             resources.caller_context, self._instructions, scope.write
         )
         self.keypad = Keypad(scope, settings.dtmf_timeout, actions.caller_keyed)
-        self.held = False
-        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
         self.idle = S2sIdleWatch(scope, settings.idle, speaking, actions, self.tool_calls, wait,
                                  settings.action_line_timeout)  # fmt: skip
+        self.hearing = CallerHearing(
+            scope, self.caller_audio, Reformat(audio, ULAW_8K) if audio != ULAW_8K else None,
+            SILENCE_FRAME if audio == ULAW_8K else bytes(audio.frame_bytes), self.turns,
+            self.endpointer, self.playout, call.audio_ready, self.answering, voice=voice,
+            actions=actions, wait=wait, watch=watch, idle=self.idle, declared=self.declared,
+        )  # fmt: skip
+        """The caller's audio to the session, and local turn-taking (agent/s2s/hearing.py)."""
+
+    @property
+    def held(self) -> bool:
+        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
+        return self.hearing.held
 
     @property
     def session(self) -> SpeechToSpeech:
@@ -485,54 +488,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         tick)."""
         if self.scope.closed:
             return  # the suppressor's state is freed
-        now = self.loop.time()
-        if not (self.held or self.actions.transferring):
-            narrow = self._narrow
-            if narrow is None:  # G.711: the session and the detectors hear the same frame
-                frame = heard = self.caller_audio.process(frame)
-            else:  # HD voice: the session gets 24 kHz as it came, the detectors 8 kHz
-                heard = self.caller_audio.process(narrow.convert(frame))
-            answering = self.answering
-            if answering is not None:
-                answering.on_audio(heard, now)
-            # Answering-machine detection holds the input: no reply to a greeting or voicemail.
-            if answering is None or not answering.holds_input:
-                self._in_order.arrive(frame, heard, now, self.caller_audio.feed(heard), self._hear)
-                return
-        self._in_order.arrive(None, b"", now, False, self._hear)
-
-    def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
-        """One frame through the turn-taking machine (``heard``: as the detectors take it),
-        then to the session (None: silence to the session, past the machine)."""
-        if frame is None:
-            self.turns.skip_audio()
-            self.scope.session.send_audio(self._silence)
-            return
-        vad = self.turns.vad
-        speaking = vad.speaking
-        actions = self.turns.receive_audio(heard, now)
-        if actions:
-            self.voice.carry_out(actions)
-        if vad.speaking:
-            self.idle.caller_active(now)
-        if vad.speaking != speaking:
-            if vad.speaking:
-                self.declared.refresh()  # before the turn's reply is made
-                self.wait.stop()  # the caller goes on: no reply is due until their turn ends
-                self.watch.report_and_carry_out(CallerStartedSpeaking())
-            else:
-                self.watch.report_and_carry_out(CallerStoppedSpeaking(self.turns.last_loud_at))
-        self.scope.session.send_audio(frame)
-        endpointer = self.endpointer
-        if endpointer is not None:
-            vad = self.turns.vad
-            ended = endpointer.push(vad.speaking, vad.loud)
-            if self.early and vad.loud:
-                self._drop_early()  # the caller went on
-            if ended:
-                self._caller_turn_ended()
-            elif endpointer.early:
-                self._start_early()
+        self.hearing.arrive(frame, self.loop.time())
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence); the idle policy
@@ -553,9 +509,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         deadlines ("one moment" and its reminders), the wait of a transfer or hang-up for
         its line (``action_line_timeout``) and a slow tool's filler line.
         """
-        if held == self.held:
+        if held == self.hearing.held:
             return
-        self.held = held
+        self.hearing.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.idle.hold(held, self.loop.time())
         self.keypad.hold(held)
@@ -579,49 +535,6 @@ class SpeechToSpeechAgent(ScopedAgent):
         """The target did not answer the transfer: tell the model, stay on the line."""
         self.actions.on_transfer_failed(status, reason)
 
-    def _start_early(self) -> None:
-        """Local turn-taking, ``preemptive_ms`` of silence: the reply starts now, its audio
-        held until the end of turn (or dropped if the caller goes on)."""
-        speaking = self.voice.speaking
-        speaking.prune()
-        if speaking.live or self.actions.acting or not self.scope.session.start_early_reply():
-            return
-        self.early = True
-        self.playout.held = True
-        self.scope.write({"type": "preemptive", "stage": "started"})
-
-    def _drop_early(self) -> None:
-        self.early = False
-        self.scope.session.drop_early_reply()
-        self.voice.drop_early()
-        self.playout.held = False
-        self.scope.write({"type": "preemptive", "stage": "dropped"})
-
-    def _caller_turn_ended(self) -> None:
-        """Local turn-taking: the caller finished; a short word over the agent is no turn."""
-        if self.early:  # its reply is under way: it plays now
-            self.early = False
-            playout = self.playout
-            playout.held = False
-            if playout.pending:
-                self.call.audio_ready()
-            self.scope.write({"type": "preemptive", "stage": "used"})
-            self.wait.turn_ended(self.turns.last_loud_at)
-            return
-        speaking = self.voice.speaking
-        speaking.prune()
-        if speaking.live:
-            self.scope.write({"type": "backchannel", "text": None})
-            return
-        self.scope.session.end_turn()
-        self.wait.turn_ended(self.turns.last_loud_at)
-
-    def _server_turn_ended(self) -> None:
-        """The service took the caller's turn as over: they wait for its reply (unless the
-        agent is talking on: the service did not cut it, so no reply is due)."""
-        if self.scope.session.server_turns and not self.voice.speaking.playout.audible:
-            self.wait.turn_ended(self.turns.last_loud_at)
-
     # ------------------------------------------------------------------ the session's events
 
     async def _listen(self, session: SpeechToSpeech) -> None:
@@ -644,7 +557,7 @@ class SpeechToSpeechAgent(ScopedAgent):
             elif isinstance(event, CallerSpeechStopped):
                 voice.caller_stopped(event.received_at)
             elif isinstance(event, CallerTurnOver):
-                self._server_turn_ended()
+                self.hearing.server_turn_ended()
             elif isinstance(event, ToolCallRequested):
                 self.tool_calls.requested(event)
             elif isinstance(event, CallerTranscript):

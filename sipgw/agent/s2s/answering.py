@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from sipgw.agent.amd.classifier import AnswerKind
+from sipgw.agent.amd.events import AnswerKind
 from sipgw.agent.amd.policy import BeginConversation, StopSpeaking
 from sipgw.agent.amd.round import AnswerRound
 from sipgw.agent.amd.settings import AmdRequest, AnsweringSettings

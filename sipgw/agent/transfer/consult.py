@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
 from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.events import AmdEvent, AnswerClassified, AnswerKind
 from sipgw.agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, StopSpeaking
 from sipgw.agent.amd.settings import AmdConfig, AmdMode
 from sipgw.agent.base import Agent, CallControl

@@ -10,8 +10,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.events import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.app.evaluation.audio import encode

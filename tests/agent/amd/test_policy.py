@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
+from sipgw.agent.amd.events import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
 from sipgw.agent.amd.policy import (
     MAX_YIELDS,
     AnswerPolicy,

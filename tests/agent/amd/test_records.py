@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
+from sipgw.agent.amd.events import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
 from sipgw.agent.amd.records import decision_line, ready_line, result_line
 from sipgw.agent.amd.settings import AmdMode
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from sipgw.agent.amd.classifier import AnswerKind
+from sipgw.agent.amd.events import AnswerKind
 from sipgw.agent.amd.policy import (
     AnswerScreener,
     BeginConversation,

@@ -122,25 +122,6 @@ async def test_the_local_vad_pauses_until_the_service_decides() -> None:
     await r.agent.close()
 
 
-async def test_local_turn_taking_ends_turns_commits_barge_ins_and_lets_backchannels_pass() -> None:
-    r = rig(server_turns=False, barge_in=BargeInSettings(commit_ms=300))
-    await r.agent.prepare()
-    r.agent.on_answered()
-    r.caller([SILENCE] * 12 + [LOUD] * 10 + [SILENCE] * 12)  # speech, then 240 ms quiet
-    assert r.session.sent == [("end_turn",)]
-    speak(r.session, "r1", 3000)
-    await settle()
-    r.ticks(5)
-    r.caller([LOUD] * 6 + [SILENCE] * 20)  # 120 ms "mm-hm" over the agent: it goes on
-    assert r.session.sent == [("end_turn",)]
-    assert r.ticks(1) == [LOUD]
-    r.caller([LOUD] * 20)  # 400 ms of speech over the agent: a barge-in
-    assert r.session.sent[-1][:2] == ("cancel", "r1")
-    r.caller([SILENCE] * 12)
-    assert r.session.sent[-1] == ("end_turn",)  # and the caller's turn is answered
-    await r.agent.close()
-
-
 async def test_tool_calls_run_through_the_registry_and_their_results_go_back() -> None:
     r = rig()
     await r.agent.prepare()
@@ -360,21 +341,6 @@ async def test_a_call_ending_mid_reply_leaves_no_cycle_behind() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
-
-
-async def test_while_the_caller_holds_the_session_hears_silence() -> None:
-    r = rig()
-    await r.agent.prepare()
-    r.agent.on_answered()
-    r.agent.on_hold(True)
-    r.caller([LOUD] * 10)  # hold music
-    assert bytes(r.session.audio) == SILENCE * 10
-    assert not r.agent.turns.vad.speaking  # and no speech for the turn-taking machine
-    r.agent.on_hold(False)
-    r.caller([LOUD])
-    assert bytes(r.session.audio).endswith(LOUD)
-    assert [line["held"] for line in r.record("hold")] == [True, False]
-    await r.agent.close()
 
 
 def ulaw_frames(samples: list[int]) -> list[bytes]:

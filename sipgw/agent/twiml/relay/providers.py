@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sipgw.agent.stt.assemblyai import (
+from sipgw.agent.stt.assemblyai_settings import (
     MAX_KEYTERM_CHARS,
     MAX_KEYTERMS,
     speech_model_for,
