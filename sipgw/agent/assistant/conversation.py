@@ -34,6 +34,12 @@ History invariants (``messages`` is always valid to send to the API):
 After a barge-in, :meth:`record_heard` cuts the reply's assistant messages
 down to what the caller actually heard, with ``interrupted_suffix`` appended.
 
+The conversation runs the rounds; its parts are its collaborators: the tool
+calls (:class:`~sipgw.agent.assistant.tool_calls.ToolCalls`), the history
+(:class:`~sipgw.agent.assistant.history.ChatHistory`), the transcript records
+(:class:`~sipgw.agent.assistant.transcript.TranscriptRecorder`); the events
+and the reply's state are :mod:`sipgw.agent.assistant.replyturn`'s.
+
 Keypad input: :meth:`add_dtmf` appends a user message worded by
 ``ConversationSettings.dtmf_template``, by default
 ``"[The caller pressed keypad keys: 1 2 3 #]"``. Call ``reply(None)`` to have the
@@ -44,20 +50,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
+from sipgw.agent.assistant.history import ChatHistory
+from sipgw.agent.assistant.replyturn import (
+    ReplyDone,
+    ReplyEvent,
+    ReplySentence,
+    ReplyTimings,
+    ReplyToolCall,
+    ReplyToolResult,
+    ReplyTurn,
+)
+from sipgw.agent.assistant.tool_calls import TOOL_LIMIT_RESULT, ToolCalls, reap
+from sipgw.agent.assistant.transcript import RecordHook, TranscriptRecorder
 from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
 from sipgw.agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
-from sipgw.agent.tools.registry import ToolContext, ToolRegistry, ToolResult
-from sipgw.agent.tracing import CURRENT_SPAN, Span
+from sipgw.agent.tools.registry import ToolContext, ToolRegistry
 
 __all__ = [
     "Conversation",
     "ConversationSettings",
+    "RecordHook",
     "ReplyDone",
     "ReplyEvent",
     "ReplySentence",
@@ -67,12 +83,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("sipgw.agent.conversation")
-
-RecordHook = Callable[[dict[str, Any]], None]
-"""Receives one JSON-serializable dict per transcript event."""
-
-_INTERRUPTED_RESULT = '{"error": "not finished: the caller interrupted"}'
-_TOOL_LIMIT_RESULT = '{"error": "not run: too many tool rounds in one reply"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,141 +101,6 @@ class ConversationSettings:
     """The first sentence of a round may end at a comma once this long (None: never)."""
     dtmf_template: str = "[The caller pressed keypad keys: {digits}]"
     """How keypad input reads to the model; ``{digits}`` is the keys, space-separated."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplySentence:
-    """A complete sentence to speak."""
-
-    text: str
-    fallback: bool = False
-    """The fallback phrase, said because the LLM failed (the agent may play it from memory)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyToolCall:
-    """The model called a tool; it is running now."""
-
-    id: str
-    name: str
-    arguments: str
-    filler: str = ""
-    """The tool's own filler line ("" = the next of the filler lines)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyToolResult:
-    """A tool call finished; ``content`` is what the model sees."""
-
-    id: str
-    name: str
-    ok: bool
-    content: str
-    elapsed: float
-    source: str = ""
-    """The tool's source (``builtin``, ``python``, ``http``, ``mcp``; "" if unknown)."""
-    refused: str = ""
-    """Why it was refused (:attr:`sipgw.agent.tools.registry.ToolResult.refused`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyTimings:
-    """When things happened, in event-loop time (``loop.time()``)."""
-
-    started_at: float
-    first_token_at: float | None
-    """The first text delta or tool call of the reply."""
-    first_sentence_at: float | None
-    finished_at: float
-    llm_rounds: int
-    tool_calls: int
-
-    @property
-    def first_token_latency(self) -> float | None:
-        """Seconds from the start to the first token."""
-        return None if self.first_token_at is None else self.first_token_at - self.started_at
-
-    @property
-    def first_sentence_latency(self) -> float | None:
-        """Seconds from the start to the first sentence."""
-        if self.first_sentence_at is None:
-            return None
-        return self.first_sentence_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyDone:
-    """The reply is complete; always the last event."""
-
-    text: str
-    """Everything spoken in this reply (the sentences, joined)."""
-    timings: ReplyTimings
-    failed: bool = False
-    """The LLM failed; the fallback phrase was spoken."""
-    error: str | None = None
-    error_kind: str | None = None
-    """The :class:`~sipgw.agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
-    error_status: int | None = None
-    """Its HTTP status, if the server answered with one."""
-    usage: dict[str, int] | None = None
-    """Token counts summed over the reply's LLM rounds."""
-
-
-ReplyEvent = ReplySentence | ReplyToolCall | ReplyToolResult | ReplyDone
-"""What :meth:`Conversation.reply` yields."""
-
-
-@dataclass(eq=False)
-class _Turn:
-    """The state of one reply while it runs."""
-
-    started_at: float
-    spoken: list[str] = field(default_factory=list)
-    assistant_messages: list[dict[str, Any]] = field(default_factory=list)
-    round_text: list[str] = field(default_factory=list)
-    round_spoken: list[str] = field(default_factory=list)
-    calls: list[LlmToolCall] = field(default_factory=list)
-    results: dict[int, ToolResult] = field(default_factory=dict)
-    tasks: dict[asyncio.Task[ToolResult], int] = field(default_factory=dict)
-    cancelled: list[asyncio.Task[ToolResult]] = field(default_factory=list)
-    first_token_at: float | None = None
-    first_sentence_at: float | None = None
-    llm_rounds: int = 0
-    tool_calls: int = 0
-    usage: dict[str, int] | None = None
-    failed: bool = False
-    error: str | None = None
-    error_kind: str | None = None
-    error_status: int | None = None
-    closed: bool = False
-    first_round: AsyncGenerator[LlmEvent, None] | None = None
-
-    def begin_round(self) -> None:
-        self.round_text.clear()
-        self.round_spoken.clear()
-        self.calls.clear()
-        self.results.clear()
-        self.tasks.clear()
-        self.llm_rounds += 1
-
-    def add_usage(self, usage: Mapping[str, int] | None) -> None:
-        if usage is None:
-            return
-        total = self.usage if self.usage is not None else {}
-        for key, value in usage.items():
-            if isinstance(value, int):
-                total[key] = total.get(key, 0) + value
-        self.usage = total
-
-    def timings(self, finished_at: float) -> ReplyTimings:
-        return ReplyTimings(
-            started_at=self.started_at,
-            first_token_at=self.first_token_at,
-            first_sentence_at=self.first_sentence_at,
-            finished_at=finished_at,
-            llm_rounds=self.llm_rounds,
-            tool_calls=self.tool_calls,
-        )
 
 
 class Conversation:
@@ -252,15 +127,33 @@ class Conversation:
                 ``assistant``, ``heard``), for a per-call JSONL transcript.
         """
         self.llm = llm
-        self.tools = tools
         self.ctx = ctx
         self.settings = settings
-        self.on_record = on_record
-        self.messages: list[dict[str, Any]] = [
-            {"role": "system", "content": settings.system_prompt}
-        ]
-        self._active: _Turn | None = None
-        self._last: _Turn | None = None
+        self.transcript = TranscriptRecorder(on_record, ctx)
+        self.history = ChatHistory(settings.system_prompt, self.transcript)
+        self.messages = self.history.messages
+        """The history (:attr:`ChatHistory.messages`): always valid to send to the API."""
+        self.tool_calls = ToolCalls(tools, ctx, self.transcript)
+        self._active: ReplyTurn | None = None
+        self._last: ReplyTurn | None = None
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """The tools the model may call (the agent may give it others before it runs)."""
+        return self.tool_calls.tools
+
+    @tools.setter
+    def tools(self, tools: ToolRegistry) -> None:
+        self.tool_calls.tools = tools
+
+    @property
+    def on_record(self) -> RecordHook | None:
+        """The transcript's hook (see :class:`TranscriptRecorder`)."""
+        return self.transcript.on_record
+
+    @on_record.setter
+    def on_record(self, on_record: RecordHook | None) -> None:
+        self.transcript.on_record = on_record
 
     # -- public API ------------------------------------------------------------
 
@@ -287,8 +180,8 @@ class Conversation:
         self._interrupt_active()
         if user_text is not None:
             self.messages.append({"role": "user", "content": user_text})
-            self._record({"type": "user", "text": user_text})
-        turn = _Turn(started_at=_now(), first_round=first_round)
+            self.transcript.record({"type": "user", "text": user_text})
+        turn = ReplyTurn(started_at=_now(), first_round=first_round)
         self._active = self._last = turn
         completed = False
         try:
@@ -300,7 +193,7 @@ class Conversation:
         finally:
             if not completed:
                 self._interrupt(turn)
-                await _reap(turn)
+                await reap(turn)
         yield ReplyDone(
             text=" ".join(turn.spoken),
             timings=turn.timings(_now()),
@@ -325,17 +218,8 @@ class Conversation:
         turn = self._last
         if turn is None:
             return
-        remaining = " ".join(heard_text.split())
-        for message in list(turn.assistant_messages):
-            content = " ".join(str(message.get("content") or "").split())
-            if not content:
-                continue
-            if len(remaining) >= len(content):
-                remaining = remaining[len(content) :].lstrip()
-                continue
-            heard, remaining = remaining.rstrip(), ""
-            self._cut(turn, message, heard + self.settings.interrupted_suffix if heard else "")
-        self._record({"type": "heard", "text": heard_text})
+        self.history.cut_to_heard(turn, heard_text, self.settings.interrupted_suffix)
+        self.transcript.record({"type": "heard", "text": heard_text})
 
     def add_dtmf(self, digits: str) -> None:
         """Keypad input: append it as a user message (see ``dtmf_template``).
@@ -348,11 +232,11 @@ class Conversation:
         self._interrupt_active()
         text = self.settings.dtmf_template.format(digits=" ".join(keys))
         self.messages.append({"role": "user", "content": text})
-        self._record({"type": "dtmf", "digits": "".join(keys), "text": text})
+        self.transcript.record({"type": "dtmf", "digits": "".join(keys), "text": text})
 
     # -- the rounds ------------------------------------------------------------
 
-    async def _rounds(self, turn: _Turn) -> AsyncGenerator[ReplyEvent, None]:
+    async def _rounds(self, turn: ReplyTurn) -> AsyncGenerator[ReplyEvent, None]:
         try:
             for number in range(self.settings.max_tool_rounds + 1):
                 tools_allowed = number < self.settings.max_tool_rounds
@@ -363,12 +247,12 @@ class Conversation:
                     return  # closed: superseded by a newer reply, history is final
                 if not tools_allowed:
                     break
-                async with aclosing(self._run_tools(turn)) as events:
+                async with aclosing(self.tool_calls.run(turn)) as events:
                     async for event in events:
                         yield event
                 if turn.closed:
                     return
-                self._commit_tool_round(turn, interrupted=False)
+                self.history.commit_tool_round(turn, interrupted=False)
         except LlmError as exc:
             log.warning("call %s: %s", self.ctx.call_id, exc)
             turn.failed, turn.error, turn.error_kind = True, str(exc), exc.kind
@@ -378,14 +262,14 @@ class Conversation:
             return
         # The model still wants tools after the last round: answer them with an
         # error, and say the fallback if nothing was said at all.
-        self._commit_tool_round(turn, interrupted=False, missing=_TOOL_LIMIT_RESULT)
+        self.history.commit_tool_round(turn, interrupted=False, missing=TOOL_LIMIT_RESULT)
         turn.error = "tool round limit reached"
         if not turn.spoken:
             turn.failed = True
             yield self._speak(turn, self.settings.fallback_phrase, fallback=True)
 
     async def _llm_round(
-        self, turn: _Turn, tools_allowed: bool
+        self, turn: ReplyTurn, tools_allowed: bool
     ) -> AsyncGenerator[ReplyEvent, None]:
         turn.begin_round()
         splitter = SentenceSplitter(
@@ -414,51 +298,9 @@ class Conversation:
         if rest:
             yield self._speak(turn, rest)
 
-    async def _run_tools(self, turn: _Turn) -> AsyncGenerator[ReplyEvent, None]:
-        for index, call in enumerate(turn.calls):
-            span = CURRENT_SPAN.get().child("tool", {"tool.name": call.name})
-            coro = self._call_tool(call.name, call.arguments, span)
-            task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
-            turn.tasks[task] = index
-        turn.tool_calls += len(turn.calls)
-        for call in list(turn.calls):
-            tool = self.tools.get(call.name)
-            filler = tool.filler if tool is not None else ""
-            yield ReplyToolCall(call.id, call.name, call.arguments, filler)
-        pending: set[asyncio.Task[ToolResult]] = set(turn.tasks)
-        while pending and not turn.closed:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if turn.closed:
-                return  # superseded while waiting: _interrupt answered the calls
-            for task in sorted(done, key=turn.tasks.__getitem__):
-                index = turn.tasks[task]
-                result = _task_result(task)
-                turn.results[index] = result
-                call = turn.calls[index]
-                self._record_tool(call, result)
-                yield ReplyToolResult(
-                    call.id, call.name, result.ok, result.content, result.elapsed,
-                    result.source, result.refused,
-                )  # fmt: skip
+    # -- the reply ------------------------------------------------------------
 
-    async def _call_tool(self, name: str, arguments: str, span: Span) -> ToolResult:
-        """Run one tool call in its own task, whose requests carry its ``tool`` span."""
-        CURRENT_SPAN.set(span)  # the task's context is its own copy
-        try:
-            result = await self.tools.call(name, arguments, self.ctx)
-            if span.recording:
-                span.set_attribute("tool.ok", result.ok)
-                if result.source:
-                    span.set_attribute("tool.source", result.source)
-                if not result.ok:
-                    span.set_error(result.refused or "error")
-            return result
-        finally:
-            span.end()
-
-    # -- history ---------------------------------------------------------------
-
-    def _speak(self, turn: _Turn, sentence: str, *, fallback: bool = False) -> ReplySentence:
+    def _speak(self, turn: ReplyTurn, sentence: str, *, fallback: bool = False) -> ReplySentence:
         if turn.first_sentence_at is None:
             turn.first_sentence_at = _now()
         turn.spoken.append(sentence)
@@ -466,90 +308,37 @@ class Conversation:
         return ReplySentence(sentence, fallback)
 
     @staticmethod
-    def _first_token(turn: _Turn) -> None:
+    def _first_token(turn: ReplyTurn) -> None:
         if turn.first_token_at is None:
             turn.first_token_at = _now()
 
-    def _round_content(self, turn: _Turn, interrupted: bool) -> str:
-        """The assistant text of the current round for the history."""
-        if interrupted or turn.failed:
-            return " ".join(turn.round_spoken)
-        return "".join(turn.round_text).strip()
-
-    def _commit_tool_round(
-        self, turn: _Turn, *, interrupted: bool, missing: str = _INTERRUPTED_RESULT
-    ) -> None:
-        """Append the assistant ``tool_calls`` message and every tool result."""
-        message: dict[str, Any] = {"role": "assistant"}
-        content = self._round_content(turn, interrupted)
-        if content:
-            message["content"] = content
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in turn.calls
-        ]
-        self.messages.append(message)
-        turn.assistant_messages.append(message)
-        for index, call in enumerate(turn.calls):
-            result = turn.results.get(index)
-            if result is None:
-                self._record_tool(call, ToolResult(ok=False, content=missing, elapsed=0.0))
-            self.messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": call.id,
-                    "content": result.content if result is not None else missing,
-                }
-            )
-        turn.calls.clear()
-        turn.results.clear()
-        turn.tasks.clear()
-        turn.round_text.clear()
-        turn.round_spoken.clear()
-
-    def _commit_text(self, turn: _Turn, *, interrupted: bool) -> None:
-        content = self._round_content(turn, interrupted)
-        if content:
-            message = {"role": "assistant", "content": content}
-            self.messages.append(message)
-            turn.assistant_messages.append(message)
-
-    def _finish(self, turn: _Turn) -> None:
+    def _finish(self, turn: ReplyTurn) -> None:
         """The reply ran to its end: append its last text and close it."""
         if turn.closed:
             return
-        self._commit_text(turn, interrupted=False)
+        self.history.commit_text(turn, interrupted=False)
         self._close(turn, interrupted=False)
 
-    def _interrupt(self, turn: _Turn) -> None:
+    def _interrupt(self, turn: ReplyTurn) -> None:
         """The reply was abandoned: keep the history valid with what was done."""
         if turn.closed:
             return
-        for task, index in turn.tasks.items():
-            if task.done() and not task.cancelled() and index not in turn.results:
-                turn.results[index] = _task_result(task)
-            elif not task.done():
-                task.cancel()
-                turn.cancelled.append(task)
+        self.tool_calls.stop(turn)
         if turn.calls:
-            self._commit_tool_round(turn, interrupted=True)
+            self.history.commit_tool_round(turn, interrupted=True)
         else:
-            self._commit_text(turn, interrupted=True)
+            self.history.commit_text(turn, interrupted=True)
         self._close(turn, interrupted=True)
 
     def _interrupt_active(self) -> None:
         if self._active is not None:
             self._interrupt(self._active)
 
-    def _close(self, turn: _Turn, *, interrupted: bool) -> None:
+    def _close(self, turn: ReplyTurn, *, interrupted: bool) -> None:
         turn.closed = True
         if self._active is turn:
             self._active = None
-        self._record(
+        self.transcript.record(
             {
                 "type": "assistant",
                 "text": " ".join(turn.spoken),
@@ -561,62 +350,6 @@ class Conversation:
             }
         )
 
-    def _cut(self, turn: _Turn, message: dict[str, Any], content: str) -> None:
-        if content:
-            message["content"] = content
-        elif "tool_calls" in message:
-            message.pop("content", None)
-        else:
-            turn.assistant_messages.remove(message)
-            for position, candidate in enumerate(self.messages):
-                if candidate is message:
-                    del self.messages[position]
-                    break
-
-    # -- records ---------------------------------------------------------------
-
-    def _record_tool(self, call: LlmToolCall, result: ToolResult) -> None:
-        self._record(
-            {
-                "type": "tool_call",
-                "id": call.id,
-                "name": call.name,
-                "arguments": call.arguments,
-                "result": result.content,
-                "ok": result.ok,
-                **({"refused": result.refused} if result.refused else {}),
-                **({"source": result.source} if result.source else {}),
-                "elapsed": round(result.elapsed, 4),
-            }
-        )
-
-    def _record(self, record: dict[str, Any]) -> None:
-        if self.on_record is None:
-            return
-        record = {"ts": time.time(), "call_id": self.ctx.call_id, **record}
-        try:
-            self.on_record(record)
-        except Exception:
-            log.exception("call %s: the record hook failed", self.ctx.call_id)
-
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
-
-
-def _task_result(task: asyncio.Task[ToolResult]) -> ToolResult:
-    """The task's result; a bug in the registry becomes an error result too."""
-    if task.cancelled():
-        return ToolResult(ok=False, content=_INTERRUPTED_RESULT, elapsed=0.0)
-    exc = task.exception()
-    if exc is not None:
-        log.error("tool task failed", exc_info=exc)
-        return ToolResult(ok=False, content='{"error": "internal error"}', elapsed=0.0)
-    return task.result()
-
-
-async def _reap(turn: _Turn) -> None:
-    """Wait for cancelled tool tasks to finish, so none outlives the reply."""
-    tasks, turn.cancelled = turn.cancelled, []
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)

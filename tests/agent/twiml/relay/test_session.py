@@ -187,7 +187,7 @@ async def test_a_barge_in_cuts_the_reply_and_tells_what_was_heard(
     await wait_for(lambda: len(tts.texts()) >= 3, 3)
     relayed = agent.verbs.relay.relayed
     assert relayed is not None
-    await wait_for(lambda: relayed.playout.played_ms(relayed._playing.id) >= 600, 5)
+    await wait_for(lambda: relayed.playout.played_ms(relayed.speaker._playing.id) >= 600, 5)
     before = len(ticker.played)
     ticker.speech = speech_frames(1.2)
     await wait_for(lambda: seen.of_type("interrupt"), 5)
@@ -423,7 +423,7 @@ async def test_a_preemptible_reply_is_cut_by_the_next_one_without_an_interrupt(
     relayed = agent.verbs.relay.relayed
     assert relayed is not None
     await wait_for(lambda: len(tts.replies) == 2, 3)
-    first = relayed._playing
+    first = relayed.speaker._playing
     assert first is not None and first.tts is tts.replies[1]
     await wait_for(lambda: relayed.playout.played_ms(first.id) >= 200, 5)
     assert first is not None
@@ -506,8 +506,9 @@ async def test_events_tell_who_speaks_and_what_was_played(
     turn(stt, "Tell me something long", 0)
     relayed = agent.verbs.relay.relayed
     assert relayed is not None
-    await wait_for(lambda: relayed._playing is not None
-                   and relayed.playout.played_ms(relayed._playing.id) >= 600, 5)  # fmt: skip
+    speaker = relayed.speaker
+    await wait_for(lambda: speaker._playing is not None
+                   and relayed.playout.played_ms(speaker._playing.id) >= 600, 5)  # fmt: skip
     ticker.speech = speech_frames(1.2)
     await wait_for(lambda: seen.of_type("interrupt"), 5)
     await wait_for(lambda: ("clientSpeaking", "off") in

@@ -1,0 +1,277 @@
+"""The listening side of a ConversationRelay session: the caller, heard for the app.
+
+:class:`RelayListener` sends every 20 ms frame of the caller as it arrives to the configured
+speech-to-text and to the assistant's turn-taking machine
+(:class:`~sipgw.agent.turns.TurnTaker`), and follows what the machine says:
+
+- its :class:`~sipgw.agent.turns.StartReply` (the STT's end of turn) is the ``prompt``
+  (``voicePrompt`` = the final transcript, ``last: true``) sent at once; with
+  ``partialPrompts`` each new partial transcript of the turn goes before it
+  (``last: false``);
+- its barge-in actions pause, resume and cut the agent's reply (the speaking side, seen
+  through :class:`AgentSide`);
+- its speech-to-text actions (speech end, forced turn end, chunk size) go to the session.
+
+Keys are ``dtmf`` when ``dtmfDetection`` is on. While the agent speaks, prompts and keys go
+to the app only as ``reportInputDuringAgentSpeech`` says. With ``speaker-events``,
+``clientSpeaking`` ``on``/``off`` as the voice detector hears the caller start and stop.
+
+``transcriptionLanguage`` is the next prompts' ``lang``; when the recognizer's model must
+change with it (``providers.needs_new_session``) a new session is opened and connected, then
+takes the caller's audio from the old one, which is closed. ``hints`` go to every session
+as key terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
+
+from sipgw.agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttPartialTranscript
+from sipgw.agent.turns import (
+    Cause,
+    CommitBargeIn,
+    ForceTurnEnd,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+)
+from sipgw.agent.twiml.relay.providers import needs_new_session
+from sipgw.agent.twiml.relay.speaker import RelayTimings
+from sipgw.twilio.relay import (
+    DtmfMessage,
+    ErrorMessage,
+    InfoMessage,
+    PlatformMessage,
+    PromptMessage,
+)
+from sipgw.twilio.relaytwiml import ConversationRelay
+
+__all__ = ["AgentSide", "RelayListener"]
+
+log = logging.getLogger("sipgw.agent")
+
+
+class AgentSide(Protocol):
+    """What the listening side sees of the agent's replies (the speaking side)."""
+
+    def speaking(self) -> bool:
+        """A reply is still to be heard."""
+        ...
+
+    def pause(self) -> None:
+        """Hold the reply (the caller may be barging in)."""
+        ...
+
+    def resume(self) -> None:
+        """Play the held reply on."""
+        ...
+
+    def barge_in(self, cause: Cause) -> None:
+        """The caller cut in: cut the reply if it may be cut by ``cause``."""
+        ...
+
+
+@runtime_checkable
+class _Configurable(Protocol):
+    """A speech-to-text session that takes configuration (AssemblyAI's)."""
+
+    async def update_configuration(self, **fields: object) -> None: ...
+
+
+class RelayListener:
+    """The caller's side of the session (see the module docstring).
+
+    Args:
+        relay: the TwiML noun.
+        stt: this call's speech-to-text (connected by :meth:`connect`, closed by
+            :meth:`close`).
+        turns: the turn-taking machine.
+        agent: the speaking side.
+        call_id: the call, for the log.
+        timings: the session's, where the end of turn and its prompt are noted.
+        send: a message to the app.
+        spawn: runs a task the session cancels when it stops.
+        ignored: told what the app asked that is not followed.
+        stt_for: a new speech-to-text session for callers speaking a language (None: the
+            session stays ``stt``'s whatever the language).
+        keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
+    """
+
+    def __init__(
+        self,
+        relay: ConversationRelay,
+        stt: SpeechToText,
+        turns: TurnTaker,
+        agent: AgentSide,
+        call_id: str,
+        timings: RelayTimings,
+        send: Callable[[PlatformMessage], None],
+        spawn: Callable[[Awaitable[None]], asyncio.Task[None]],
+        ignored: Callable[[str], None],
+        *,
+        stt_for: Callable[[str], SpeechToText] | None = None,
+        keyterms: tuple[str, ...] = (),
+    ) -> None:
+        self.relay = relay
+        self.stt = stt
+        self.turns = turns
+        self.agent = agent
+        self.call_id = call_id
+        self.timings = timings
+        self.stt_for = stt_for
+        self.keyterms = keyterms
+        self.lang = relay.transcription_language or relay.language or "en-US"
+        """The language of the next prompts (``lang``)."""
+        self.suppressed = 0
+        """Prompts and keys not sent: the agent was speaking (``reportInputDuringAgentSpeech``)."""
+        self.prompts = 0
+        self._send = send
+        self._spawn = spawn
+        self._ignored = ignored
+        self._stt_lang = relay.transcription_language or relay.language
+        self._listener: asyncio.Task[None] | None = None
+        self._last_partial = ""
+        self._client_speaking = False  # ``clientSpeaking`` last said ``on``
+
+    async def connect(self) -> None:
+        """Configure and connect the speech-to-text.
+
+        Raises:
+            SttConnectError: it could not connect.
+        """
+        await self._configure(self.stt)
+        await self.stt.connect()
+
+    def start(self) -> None:
+        """Listen to the speech-to-text's events."""
+        self._listener = self._spawn(self._listen(self.stt))
+
+    async def close(self) -> None:
+        """Close the speech-to-text (the listening task is the session's to cancel)."""
+        with contextlib.suppress(Exception):
+            await self.stt.close()
+
+    # -- the caller
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        """The caller's 20 ms as it arrives: to the STT and the turn-taking machine."""
+        actions = self.turns.receive_audio(frame, asyncio.get_running_loop().time())
+        if actions:  # before the frame goes: MarkSpeechEnd precedes the first quiet frame
+            self._act(actions)
+        self.stt.send_audio(frame)
+        if "speaker-events" in self.relay.events:
+            speaking = self.turns.vad.speaking
+            if speaking != self._client_speaking:
+                self._client_speaking = speaking
+                self._send(InfoMessage("clientSpeaking", "on" if speaking else "off"))
+
+    def on_dtmf(self, digit: str) -> None:
+        """A key: ``dtmf`` to the app (with ``dtmfDetection``); it may cut the reply."""
+        self._act(self.turns.receive_dtmf(asyncio.get_running_loop().time()))
+        if self.relay.dtmf_detection and self._reports("dtmf"):
+            self._send(DtmfMessage(digit))
+
+    def _reports(self, kind: str) -> bool:
+        """The caller's ``kind`` of input (``speech``, ``dtmf``) goes to the app: always
+        while the agent is quiet, while it speaks as ``reportInputDuringAgentSpeech`` says."""
+        report = self.relay.report_input_during_agent_speech
+        if report in ("any", kind) or not self.agent.speaking():
+            return True
+        self.suppressed += 1
+        log.info("[%s] ConversationRelay: %s while the agent speaks, not reported "
+                 "(reportInputDuringAgentSpeech=%s)", self.call_id, kind, report)  # fmt: skip
+        return False
+
+    async def _listen(self, stt: SpeechToText) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stt.events():
+            if isinstance(event, SttPartialTranscript) and self.relay.partial_prompts:
+                self._partial(event.text.strip())
+            if isinstance(event, SttFailed):
+                log.error("[%s] ConversationRelay: speech-to-text failed: %s",
+                          self.call_id, event.reason)  # fmt: skip
+                self._send(ErrorMessage(f"speech-to-text failed: {event.reason}"))
+                return
+            actions = self.turns.receive_stt(event, loop.time())
+            if actions:
+                self._act(actions)
+
+    def _act(self, actions: tuple[TurnAction, ...]) -> None:
+        for action in actions:
+            if isinstance(action, StartReply):
+                self.timings.turn_ended_at = action.stt_final_at
+                self._last_partial = ""
+                if not self._reports("speech"):
+                    continue
+                self.prompts += 1
+                self._send(PromptMessage(action.text, self.lang, True))
+                self.timings.prompt_sent_at = asyncio.get_running_loop().time()
+            elif isinstance(action, PauseAgent):
+                self.agent.pause()
+            elif isinstance(action, ResumeAgent):
+                self.agent.resume()
+            elif isinstance(action, CommitBargeIn):
+                self.agent.barge_in(action.cause)
+            elif isinstance(action, MarkSpeechEnd):
+                self.stt.mark_speech_end()
+            elif isinstance(action, ForceTurnEnd):
+                self.stt.end_turn_now()
+            elif isinstance(action, SetSttChunk):
+                self.stt.set_chunk_ms(action.chunk_ms)
+
+    def _partial(self, text: str) -> None:
+        """A partial transcript: a ``prompt`` with ``last: false`` when its words are new."""
+        if not text or text == self._last_partial or not self._reports("speech"):
+            return
+        self._last_partial = text
+        self._send(PromptMessage(text, self.lang, False))
+
+    # -- the caller's language
+
+    def switch_language(self, language: str) -> None:
+        """``transcriptionLanguage``: the next prompts' ``lang``, and a new recognizer
+        session when the model must change with it."""
+        self.lang = language
+        if self.stt_for is not None and needs_new_session(self._stt_lang, language):
+            self._stt_lang = language
+            self._spawn(self._switch_stt(language))
+
+    async def _configure(self, stt: SpeechToText) -> None:
+        """The ``hints`` as key terms, before the session connects (AssemblyAI sends them as
+        its connection's ``keyterms_prompt``)."""
+        if not self.keyterms:
+            return
+        if isinstance(stt, _Configurable):
+            await stt.update_configuration(keyterms_prompt=list(self.keyterms))
+        elif stt is self.stt:
+            self._ignored("hints (the speech-to-text takes no key terms)")
+
+    async def _switch_stt(self, language: str) -> None:
+        """A new recognizer session for ``language``; it takes the caller's audio once
+        connected, and the old one is closed."""
+        assert self.stt_for is not None
+        try:
+            new = self.stt_for(language)
+            await self._configure(new)
+            await new.connect()
+        except (ValueError, SttConnectError) as exc:
+            log.error("[%s] ConversationRelay: speech-to-text for %s: %s", self.call_id,
+                      language, exc)  # fmt: skip
+            self._ignored(f"transcriptionLanguage={language!r} (no session for it: {exc})")
+            return
+        old, self.stt = self.stt, new
+        if self._listener is not None:
+            self._listener.cancel()
+        self._listener = self._spawn(self._listen(new))
+        log.info("[%s] ConversationRelay: speech-to-text reopened for %s", self.call_id,
+                 language)  # fmt: skip
+        with contextlib.suppress(Exception):
+            await old.close()
