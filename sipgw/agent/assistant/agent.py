@@ -10,22 +10,22 @@ what the turn-taking machine decides.
 Theory of operation
 -------------------
 *While it rings* (:meth:`AssistantAgent.prepare`) the STT session and the TTS
-connection are opened and the call's opening is prepared
+connection are opened (:mod:`sipgw.agent.assistant.connecting`) and the call's opening is prepared
 (:class:`sipgw.agent.assistant.greeting.Greeter`: the greeting synthesized into the held
 playout; on a call the gateway placed, a callback greeting or an opening line
 the LLM writes once the call is answered). The caller context lookup starts
 (:class:`sipgw.agent.assistant.caller_context.CallerContextPrompt`).
 
 *As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
-20 ms frame in order, from the media layer's reorder stage, not on the ticker)
-the frame goes through noise suppression when it is on
-(:mod:`sipgw.agent.assistant.caller_audio`), the turn-taking machine (:mod:`sipgw.agent.turns`,
-its voice detector: energy or Silero's, the same module's choice) and then (μ-law)
-to the STT client, which batches and paces it
+20 ms frame in order, from the media layer's reorder stage, not on the ticker;
+:class:`sipgw.agent.assistant.hearing.Hearing`) the frame goes through noise
+suppression when it is on (:mod:`sipgw.agent.assistant.caller_audio`), the turn-taking
+machine (:mod:`sipgw.agent.turns`, its voice detector: energy or Silero's, the same
+module's choice) and then (μ-law) to the STT client, which batches and paces it
 (:mod:`sipgw.agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
 frame from the playout queue (:meth:`AssistantAgent.next_frame`).
 
-*What the machine decides* (:meth:`AssistantAgent._carry_out`) goes to the
+*What the machine decides* (:class:`sipgw.agent.assistant.decisions.Decisions`) goes to the
 part that does it: a finished turn to :class:`sipgw.agent.assistant.responder.Responder` (the
 LLM reply: tool loop, filler lines during slow tools, adopted preemptive
 request, turn metrics); a preemptive start or drop to
@@ -73,14 +73,18 @@ from typing import Any
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.answering import Answering
 from sipgw.agent.assistant.call_actions import CallActions, ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder, shared_batcher
+from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.assistant.connecting import connect_stt, connect_to_take_over, tts_connected
 from sipgw.agent.assistant.conversation import Conversation, ConversationSettings
+from sipgw.agent.assistant.decisions import Decisions
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.fillers import Fillers
 from sipgw.agent.assistant.greeting import Greeter
 from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.handoff_call import CallHandOff
+from sipgw.agent.assistant.hearing import SILENCE_FRAME as SILENCE_FRAME
+from sipgw.agent.assistant.hearing import Hearing
 from sipgw.agent.assistant.idle_watch import IdleWatch
 from sipgw.agent.assistant.keypad import Keypad
 from sipgw.agent.assistant.navigating import Navigation
@@ -106,43 +110,15 @@ from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.stt.base import (
-    GIVE_UP_GRACE,
-    SpeechToText,
-    SttDisconnected,
-    SttFailed,
-    SttReconnected,
-    SttSessionBegan,
-)
+from sipgw.agent.stt.base import GIVE_UP_GRACE, SpeechToText
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.tts.base import TextToSpeech
 from sipgw.agent.turn_text import AfterAgent
-from sipgw.agent.turns import (
-    CommitBargeIn,
-    DropPreemptive,
-    DuckAgent,
-    ForceTurnEnd,
-    HeardFromRoom,
-    IgnoreBackchannel,
-    MarkSpeechEnd,
-    PauseAgent,
-    ResumeAgent,
-    SetSttChunk,
-    StartPreemptive,
-    StartReply,
-    TurnAction,
-    TurnTaker,
-    UnduckAgent,
-    without_speech,
-)
+from sipgw.agent.turns import TurnAction, TurnTaker
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
-from sipgw.media.codecs.convert import Reformat
 
 __all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]
-
-SILENCE_FRAME = b"\xff" * 160
-"""20 ms of μ-law silence (what speech-to-text hears while the caller holds the call)."""
 
 log = logging.getLogger("sipgw.agent")
 
@@ -268,8 +244,6 @@ class AssistantAgent(ScopedAgent):
         self.audio_format = PCM16_16K if voice is not None else ULAW_8K
         heard = PCM16_16K if wide else ULAW_8K
         self.caller_format = heard if heard != self.audio_format else None
-        self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
-        self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
         kept_stt = handed.stt if handed is not None else None
         self.stt = kept_stt if kept_stt is not None else (wideband or resources.new_stt)()
         # Outages are retried as long as the failure policy keeps the caller on the line.
@@ -295,8 +269,6 @@ class AssistantAgent(ScopedAgent):
         barge_in = settings.barge_in
         batched = barge_in.noise.detector == "model"
         self.caller_audio = CallerAudio(barge_in.noise, shared_batcher() if batched else None)
-        # In arrival order across the model's batch (caller_audio.py).
-        self._in_order = HeardInOrder(self.caller_audio)
         self.turns = TurnTaker(
             state,
             commit_ms=barge_in.commit_ms,
@@ -312,7 +284,6 @@ class AssistantAgent(ScopedAgent):
             duck_after_ms=barge_in.duck_after_ms,
             words=AfterAgent(state.last_said),
         )
-        self._duck_db = barge_in.duck_db
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
@@ -346,6 +317,7 @@ class AssistantAgent(ScopedAgent):
                                         self.stt, self._hand_away, made)  # fmt: skip
             conversation.tools = with_hand_off(resources.tools, self.hand_off.tool())
         self._listener: asyncio.Task[None] | None = None
+        """The task that listens to speech-to-text (:meth:`Decisions.listen`)."""
         self.warm: WarmTransfer | None = None
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
@@ -354,8 +326,6 @@ class AssistantAgent(ScopedAgent):
         self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
                                    self.warm)  # fmt: skip
         failures.bind(self.actions)
-        self.held = False
-        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
         self.greeter = Greeter(scope, opening, speaker, responder, history, metrics, failures,
                                settings.answer_wait)  # fmt: skip
         self.keypad = Keypad(scope, settings.dtmf_timeout, responder.reply_to_keypad)
@@ -377,6 +347,16 @@ class AssistantAgent(ScopedAgent):
         tools_view.bind(self.actions, self.answering)
         self.idle = IdleWatch(scope, settings.idle, speaker, responder, self.actions,
                               settings.action_line_timeout)  # fmt: skip
+        self.decisions = Decisions(scope, self.stt, self.turns, self.playout, speaker, responder,
+                                   self.preemptive, failures, barge_in.duck_db, self.answering,
+                                   self.navigation, self.warm, self.hand_off)  # fmt: skip
+        self.hearing = Hearing(wide, self.caller_audio, self.turns, self.stt, failures,
+                               self.idle, self.answering, self.decisions.carry_out)  # fmt: skip
+
+    @property
+    def held(self) -> bool:
+        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
+        return self.decisions.held
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -395,27 +375,16 @@ class AssistantAgent(ScopedAgent):
             call.verified_caller, call.details.called_number, scope.log_id, call.details
         )
         if self.handed is not None:
-            await self._prepare_to_take_over(self.handed.stt is None)
+            await connect_to_take_over(self.stt, self.tts, self.failures, self.handed.stt is None)
             return
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())
-        try:
-            await self.stt.connect()
-        except BaseException as exc:
-            tts_connect.cancel()
-            self.failures.stt_connect_failed(exc)
-            raise
-        self.failures.stt_connected()
+        await connect_stt(self.stt, tts_connect, self.failures)
         done, _ = await asyncio.wait({tts_connect}, timeout=max(0.0, deadline - scope.now()))
         if done:
-            try:
-                tts_connect.result()
-            except TtsError as exc:
-                self.failures.tts_connect_failed(exc)
-                raise
-            self.failures.tts_connected()
-        self._listener = scope.spawn(self._listen())
+            tts_connected(tts_connect, self.failures)
+        self._listener = scope.spawn(self.decisions.listen())
         if done:
             await self.greeter.greet_before_answer(deadline)
             return
@@ -424,26 +393,6 @@ class AssistantAgent(ScopedAgent):
             "(it plays once TTS is ready)", scope.log_id, wait,
         )  # fmt: skip
         scope.spawn(self.greeter.greet_once_connected(tts_connect))
-
-    async def _prepare_to_take_over(self, own_stt: bool) -> None:
-        """A call handed over from another line: connect this line's voice, and its own
-        speech-to-text session unless it keeps the call's; no greeting (it speaks to the
-        hand-over's note once it takes over: :meth:`take_over`)."""
-        tts_connect = asyncio.ensure_future(self.tts.connect())
-        if own_stt:
-            try:
-                await self.stt.connect()
-            except BaseException as exc:
-                tts_connect.cancel()
-                self.failures.stt_connect_failed(exc)
-                raise
-            self.failures.stt_connected()
-        try:
-            await tts_connect
-        except TtsError as exc:
-            self.failures.tts_connect_failed(exc)
-            raise
-        self.failures.tts_connected()
 
     def take_over(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> None:
         """The call handed over is this agent's now (:class:`sipgw.agent.handover.TakesOver`):
@@ -455,7 +404,7 @@ class AssistantAgent(ScopedAgent):
         scope = self.scope
         scope.answered_at = handed.answered_at
         self.conversation.messages[1:] = handed.kept(messages)  # after its own prompt
-        self._listener = scope.spawn(self._listen())
+        self._listener = scope.spawn(self.decisions.listen())
         self.idle.start(self.loop.time())
         self.playout.held = False
         self.responder.reply_to_note(handed.note(meanwhile))
@@ -528,7 +477,7 @@ class AssistantAgent(ScopedAgent):
         self.playout.clear()
         self.caller_context.cancel()
         self.caller_audio.close()
-        self._in_order.clear()  # frames still waiting for the model's batch: no one listens
+        self.hearing.clear()  # frames still waiting for the model's batch: no one listens
         # After a hand-off (either side of one) the record, and a kept session, are the
         # other agent's: this one closes neither.
         away, handed = self.handed_away, self.handed
@@ -566,7 +515,7 @@ class AssistantAgent(ScopedAgent):
         """
         if held == self.held:
             return
-        self.held = held
+        self.decisions.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.actions.hold(held)
         self.fillers.hold(held)
@@ -579,36 +528,7 @@ class AssistantAgent(ScopedAgent):
         caller holds). With the model detector's steps batched across calls, a frame that
         completes a model chunk, and the frames after it until the batch has run, wait
         for the run (within the loop's wake-up, before the next tick)."""
-        now = self.loop.time()
-        if self.held:
-            self._in_order.arrive(None, self._stt_silence, now, False, self._hear)
-        else:
-            heard = frame
-            if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
-                frame = self._narrow.convert(heard)
-            frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
-            if self._narrow is None:
-                heard = frame
-            if self.answering is not None:
-                self.answering.on_audio(frame, now)
-            self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame), self._hear)
-
-    def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
-        """One frame through the turn-taking machine (None: the caller holds), then to STT."""
-        if frame is None:
-            self.turns.skip_audio()
-            self.stt.send_audio(heard)
-            return
-        vad = self.turns.vad
-        speaking = vad.speaking
-        actions = self.turns.receive_audio(frame, now)
-        if actions:
-            self._carry_out(actions)
-        if vad.speaking != speaking:
-            self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
-        if vad.speaking:
-            self.idle.caller_active(now)
-        self.stt.send_audio(heard)
+        self.hearing.arrive(frame, self.loop.time(), self.held)
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
@@ -633,82 +553,9 @@ class AssistantAgent(ScopedAgent):
         """The target did not answer the transfer: tell the caller, stay on the line."""
         self.actions.on_transfer_failed(status, reason)
 
-    # ------------------------------------------------------------------ STT and turns
-
-    async def _listen(self) -> None:
-        async for event in self.stt.events():
-            if isinstance(event, SttSessionBegan) and event.session_id:  # AssemblyAI's id
-                self.scope.span.set_attribute("stt.session_id", event.session_id)
-            if isinstance(event, SttDisconnected):
-                self.failures.stt_lost(event)
-            elif isinstance(event, SttReconnected):
-                self.failures.stt_reconnected(event)
-            elif isinstance(event, SttFailed):
-                self.failures.stt_failed(event)
-                return
-            else:
-                now = self.loop.time()
-                if self.answering is not None:
-                    self.answering.on_stt(event, now)
-                if self.navigation is not None:
-                    self.navigation.on_stt(event, now)
-                actions = self.turns.receive_stt(event, now)
-                if actions:
-                    self._carry_out(actions)
-
     def _carry_out(self, actions: tuple[TurnAction, ...]) -> None:
-        """Do what the turn-taking machine decided, in order (what detection lets through)."""
-        if self.answering is not None:
-            actions = self.answering.screen(actions)
-        if self.navigation is not None:
-            actions = self.navigation.screen(actions)
-        if self.held or (self.warm is not None and self.warm.active):
-            actions = without_speech(actions)  # on hold (either way): no turns
-        hand_off = self.hand_off
-        handing = hand_off is not None and hand_off.pending
-        for action in actions:
-            if handing and isinstance(action, StartReply | StartPreemptive):
-                # Handing off: the target's model answers (handoff_call.py).
-                if isinstance(action, StartReply) and hand_off is not None:
-                    hand_off.meanwhile.append(action.text)
-                continue
-            if isinstance(action, MarkSpeechEnd):
-                self.stt.mark_speech_end()
-            elif isinstance(action, ForceTurnEnd):
-                self.stt.end_turn_now()
-            elif isinstance(action, SetSttChunk):
-                self.stt.set_chunk_ms(action.chunk_ms)
-            elif isinstance(action, PauseAgent):
-                self.playout.paused = True
-            elif isinstance(action, ResumeAgent):
-                self.playout.paused = False
-                self.playout.duck_db = None
-                self.scope.write({"type": "barge_in_resumed", "paused_ms": action.paused_ms})
-            elif isinstance(action, DuckAgent):
-                # Undecided yet: the reply plays on, softer, until the caller's words decide.
-                self.playout.paused = False
-                self.playout.duck_db = self._duck_db
-                self.scope.write({"type": "barge_in_ducked", "paused_ms": action.paused_ms})
-            elif isinstance(action, UnduckAgent):
-                self.playout.duck_db = None
-            elif isinstance(action, CommitBargeIn):
-                self.playout.duck_db = None
-                self.speaker.interrupt(action)
-            elif isinstance(action, StartReply):
-                self.failures.caller_turn_ended(action.speech_end_at)
-                self.responder.answer(action)
-            elif isinstance(action, StartPreemptive):
-                self.preemptive.start(
-                    action.text, self.turns.last_loud_at, during_speech=action.during_speech
-                )
-            elif isinstance(action, DropPreemptive):
-                self.preemptive.drop("caller went on")
-            elif isinstance(action, IgnoreBackchannel):
-                # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
-                self.scope.write({"type": "backchannel", "text": action.text})
-            elif isinstance(action, HeardFromRoom):
-                # A TV or voices across the room, transcribed: heard, not the caller's turn.
-                self.scope.write({"type": "room_speech", "text": action.text})
+        """Do what the turn-taking machine decided (:meth:`Decisions.carry_out`)."""
+        self.decisions.carry_out(actions)
 
 
 def assistant_factory_of(make: object) -> AssistantFactory | None:
