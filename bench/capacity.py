@@ -16,6 +16,13 @@ stats lines during the hold, the receiver's pacing deviation, RTP loss, call
 setup time and failed calls; then the largest count that holds p99 lateness
 ≤ 5 ms with zero loss and no failed call.
 
+Callers (``--audio``, also ``--caller-audio``): a tone (the default; with ``--agent
+assistant`` in talk bursts, ``--talk``), silence, or noisy speech (``noisy``: a sentence over
+café babble, street, TV or music at ``--snr`` dB every ``--noisy-every`` s, made once by
+``bench/caller_audio.py`` and looped by the load generator from memory), which a model voice
+detector steps on every frame, where a tone's silences cost it nothing. ``--voice-detector
+energy|model`` sets the assistant's ``SIPGW_VOICE_DETECTOR``.
+
 Past capacity (``--overload``): the gateway runs with its overload protection on
 (``--overload-lateness-ms``, ``--overload-cpu-percent``; other settings at their
 defaults; without the flag it is off, so a ramp measures how every call degrades
@@ -85,6 +92,8 @@ from bench.capacity_steps import (
     TARGET_SETUP_P99_MS,
     _r,
     _strip,
+    assistant_env,
+    caller_audio,
     count_refusals,
     fake_services,
     idle_baseline,
@@ -125,6 +134,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
             if args.answer_wait_ms is not None:
                 env["SIPGW_ANSWER_WAIT_MS"] = f"{args.answer_wait_ms:d}"
             env["SIPGW_IDLE_AFTER"] = "0"  # callers held silent on purpose stay on the line
+            env.update(assistant_env(args))
         gw = Gateway(
             GatewayOptions(
                 agent=args.agent,
@@ -738,7 +748,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=50.0, help="new calls per second")
     p.add_argument("--agent", choices=("echo", "assistant"), default="echo")
     p.add_argument("--driver", choices=("loadgen", "sipp"), default="loadgen")
-    p.add_argument("--audio", choices=("tone", "silence"), default="tone")
+    p.add_argument(
+        "--audio",
+        "--caller-audio",
+        dest="audio",
+        choices=("tone", "silence", "noisy"),
+        default="tone",
+        help="what callers send: a 1 kHz tone (default), silence, or noisy speech: a "
+        "sentence over a background every --noisy-every s, the backgrounds in turn "
+        "(bench/caller_audio.py; needs espeak-ng and sox; --talk does not apply)",
+    )
+    p.add_argument(
+        "--snr", type=float, default=10.0, help="--audio noisy: speech over background, dB"
+    )
+    p.add_argument(
+        "--noise",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        default=["babble", "street", "tv", "music"],
+        help="--audio noisy: the backgrounds, in turn (of babble,street,tv,music,pink)",
+    )
+    p.add_argument(
+        "--noisy-every", type=float, default=6.0, help="--audio noisy: seconds per sentence"
+    )
+    p.add_argument(
+        "--caller-voice",
+        metavar="WAV",
+        help="--audio noisy: a recorded caller (8 kHz mono 16-bit WAV) for the sentences",
+    )
+    p.add_argument(
+        "--voice-detector",
+        choices=("energy", "model"),
+        help="assistant: SIPGW_VOICE_DETECTOR for the gateway (default: its default, energy)",
+    )
     p.add_argument(
         "--talk",
         help="caller talk bursts ON/EVERY s (default 0.8/6 with --agent assistant, else none)",
@@ -814,8 +855,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    args = build_parser().parse_args(argv)
-    if args.talk is None and args.agent == "assistant":
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.audio == "noisy":
+        if args.talk is not None:
+            parser.error("--talk: noisy callers talk as their loop does (--noisy-every)")
+        if args.driver == "sipp":
+            parser.error("--audio noisy: with --driver loadgen (SIPp sends its tone)")
+    elif args.talk is None and args.agent == "assistant":
         args.talk = "0.8/6"
     if not args.machine:  # per machine: every process shares every CPU
         pin_self(args.loadgen_cpu)
@@ -831,6 +878,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine,
         "sipp": sipp_version() if (args.compare or args.driver == "sipp") else None,
     }
+    with caller_audio(args):
+        return _run(args, data)
+
+
+def _run(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    """The mode the options name, its tables and JSON."""
     if args.machine:
         from bench.capacity_machine import machine_table, machine_verdict, run_machine
 
@@ -856,8 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         table = ramp_table(result["steps"], args.driver)
         title = (
             f"capacity ramp: agent {args.agent}, driver {args.driver}, rate {args.rate:g}/s, "
-            f"hold {args.hold:g} s; gateway on CPU {args.gateway_cpu}, load on CPU "
-            f"{args.loadgen_cpu}"
+            f"hold {args.hold:g} s, callers {describe_callers(args)}; gateway on CPU "
+            f"{args.gateway_cpu}, load on CPU {args.loadgen_cpu}"
         )
         verdict_lines = [
             "(tick: the gateway's ticker lateness from its stats lines, median of the "
@@ -876,6 +929,17 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         print(f"\nJSON: {where}")
     return 0
+
+
+def describe_callers(args: argparse.Namespace) -> str:
+    """What the callers send, and the assistant's voice detector if set."""
+    if args.audio == "noisy":
+        what = f"noisy speech at {args.snr:g} dB SNR over {'/'.join(args.noise)}"
+    else:
+        what = args.audio + (f" in bursts {args.talk}" if args.talk else "")
+    if args.voice_detector:
+        what += f", voice detector {args.voice_detector}"
+    return what
 
 
 def format_verdict(v: dict[str, Any]) -> list[str]:

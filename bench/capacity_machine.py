@@ -37,6 +37,7 @@ from bench.capacity_steps import (
     TARGET_LATE_MS,
     _r,
     _strip,
+    assistant_env,
     count_refusals,
     fake_services,
     idle_baseline,
@@ -81,6 +82,7 @@ def _run_count(args: argparse.Namespace, count: int) -> dict[str, Any]:
         fake_sampler: ProcSampler | None = None
         if args.agent == "assistant":
             env, fakes = stack.enter_context(fake_services(args, pin=False))
+            env.update(assistant_env(args))
             if fakes.pid is not None:
                 fake_sampler = ProcSampler(fakes.pid).start()
                 stack.callback(fake_sampler.stop)

@@ -51,14 +51,53 @@ def idle_baseline(sampler: ProcSampler, seconds: float) -> dict[str, Any]:
 def loadgen_args(
     target: tuple[str, int], calls: int, args: argparse.Namespace, extra: Sequence[str] = ()
 ) -> list[str]:
-    """Load generator options for one step."""
+    """Load generator options for one step: ``args.audio`` with ``args.talk``, or the loop
+    :func:`caller_audio` made (``args.audio_file``; the benches without it have none)."""
     out = [
         "--target", f"{target[0]}:{target[1]}", "--calls", str(calls), "--rate", f"{args.rate:g}",
-        "--hold", f"{args.hold:g}", "--audio", args.audio,
+        "--hold", f"{args.hold:g}",
     ]  # fmt: skip
-    if args.talk:
-        out += ["--talk", args.talk]
+    audio_file = getattr(args, "audio_file", None)
+    if audio_file is not None:
+        out += ["--audio-file", str(audio_file)]
+    else:
+        out += ["--audio", args.audio]
+        if args.talk:
+            out += ["--talk", args.talk]
     return out + list(extra)
+
+
+@contextlib.contextmanager
+def caller_audio(args: argparse.Namespace) -> Iterator[None]:
+    """With ``args.audio == "noisy"``: the noisy callers' loop (:mod:`bench.caller_audio`,
+    from ``args.snr``, ``args.noise``, ``args.noisy_every``, ``args.caller_voice``) made once
+    into a temporary file, named by ``args.audio_file`` while the context lasts; else
+    nothing (``args.audio_file`` None)."""
+    args.audio_file = None
+    if args.audio != "noisy":
+        yield
+        return
+    from bench.caller_audio import NoisyCaller, write_loop  # espeak-ng and sox
+
+    caller = NoisyCaller(
+        snr_db=args.snr,
+        backgrounds=tuple(args.noise),
+        every=args.noisy_every,
+        voice=Path(args.caller_voice) if args.caller_voice else None,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="sipgw-callers-"))
+    try:
+        args.audio_file = str(write_loop(caller, workdir / "callers.ulaw"))
+        yield
+    finally:
+        args.audio_file = None
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def assistant_env(args: argparse.Namespace) -> dict[str, str]:
+    """The assistant's settings a run sets: ``--voice-detector`` (else the default)."""
+    detector = getattr(args, "voice_detector", None)
+    return {"SIPGW_VOICE_DETECTOR": detector} if detector else {}
 
 
 def loadgen_timeout(calls: int, args: argparse.Namespace) -> float:

@@ -6,7 +6,10 @@ SIP goes over one UDP socket (INVITE with a PCMU offer, ACK, BYE, with
 RFC 3261 retransmissions); each call has its own RTP socket, connected to the
 answerer's RTP address once the 200 OK names it. One shared ticker with
 absolute deadlines sends every call's packet each 20 ms from preallocated
-buffers (only sequence number and timestamp are packed in).
+buffers (only sequence number and timestamp are packed in). The audio is a tone, silence,
+tone bursts (``--talk``), or a loop read from a raw μ-law file (``--audio-file``, e.g. noisy
+speech from :mod:`bench.caller_audio`), each call from its own point of it: a 160-octet copy
+into the packet a tick.
 
 What comes back is measured per packet, in the socket's read callback:
 kernel receive timestamps (``SO_TIMESTAMPNS``) give the arrival time, so the
@@ -349,6 +352,7 @@ class Options:
     churn: bool = False
     audio: str = "tone"
     talk: tuple[float, float] | None = None
+    audio_file: str | None = None
     bind: str = "127.0.0.1"
     sip_port: int = 0
     user: str = "echo"
@@ -416,7 +420,10 @@ class LoadGenerator:
         self.generations: dict[int, int] = {}
         self.talk_every = 0
         self.talk_on = 0
-        if opts.talk is not None:
+        self.loop_frames: list[bytes] = []
+        if opts.audio_file is not None:
+            self.loop_frames = read_loop(opts.audio_file)
+        elif opts.talk is not None:
             self.talk_on = max(1, round(opts.talk[0] / 0.02))
             self.talk_every = max(self.talk_on + 1, round(opts.talk[1] / 0.02))
 
@@ -524,7 +531,9 @@ class LoadGenerator:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         c = Call(slot, generation, sock, self.hist)
         c.prepare_packets(self.tone, self.silence, self.opts.audio)
-        if self.talk_every:
+        if self.loop_frames:  # each call from its own point of the loop
+            c.phase = (slot * len(self.loop_frames)) // max(1, self.opts.calls)
+        elif self.talk_every:
             # stagger the talk bursts evenly over the calls
             c.phase = (slot * self.talk_every) // max(1, self.opts.calls)
         target = self.opts.target
@@ -717,6 +726,8 @@ class LoadGenerator:
         monotonic_ns = time.monotonic_ns
         late_hist = self.late_hist
         every, on = self.talk_every, self.talk_on
+        frames = self.loop_frames
+        nframes = len(frames)
         spin = int(self.opts.spin_us * 1000)
         t0 = monotonic_ns()
         n = 0
@@ -749,7 +760,19 @@ class LoadGenerator:
                 for c in calls:
                     c.ts += 160 * skip
             tick += 1
-            if every:
+            if frames:
+                for c in calls:
+                    buf = c.tx_buf
+                    buf[12:] = frames[(tick + c.phase) % nframes]
+                    pack_into(buf, 2, c.seq & 0xFFFF, c.ts & 0xFFFFFFFF)
+                    c.seq += 1
+                    c.ts += 160
+                    try:
+                        c.send(buf)
+                        c.sent += 1
+                    except OSError:
+                        c.send_errors += 1
+            elif every:
                 for c in calls:
                     buf = c.tone_buf if (tick + c.phase) % every < on else c.silence_buf
                     pack_into(buf, 2, c.seq & 0xFFFF, c.ts & 0xFFFFFFFF)
@@ -904,6 +927,8 @@ class LoadGenerator:
                 "churn": opts.churn,
                 "audio": opts.audio,
                 "talk": list(opts.talk) if opts.talk else None,
+                "audio_file": opts.audio_file,
+                "audio_file_s": len(self.loop_frames) * 0.02 if self.loop_frames else None,
                 "user": opts.user,
                 "setup_timeout": opts.setup_timeout,
                 "clock": opts.clock,
@@ -983,6 +1008,20 @@ class LoadGenerator:
         }
 
 
+def read_loop(path: str) -> list[bytes]:
+    """The 20 ms μ-law frames of a raw file (a partial last frame dropped).
+
+    Raises:
+        ValueError: shorter than one frame.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    frames = [data[i : i + 160] for i in range(0, len(data) - 159, 160)]
+    if not frames:
+        raise ValueError(f"{path}: not one 20 ms frame of μ-law")
+    return frames
+
+
 def _shares(hist: list[int], limits: tuple[float, ...]) -> dict[str, float | None]:
     """Share of deviations below each limit (ms), from the 10 µs histogram."""
     total = sum(hist)
@@ -1041,6 +1080,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the tone in bursts of ON s every EVERY s (staggered over calls), "
         "silence between; e.g. 0.8/6",
     )
+    p.add_argument(
+        "--audio-file",
+        metavar="PATH",
+        help="send this raw 8 kHz μ-law audio instead (whole 20 ms frames, looped; each call "
+        "from its own point of the loop; --audio and --talk are ignored)",
+    )
     p.add_argument("--bind", default="127.0.0.1", help="local address (default 127.0.0.1)")
     p.add_argument("--sip-port", type=int, default=0, help="local SIP port (default: any)")
     p.add_argument("--user", default="echo", help="Request-URI user (default echo)")
@@ -1093,7 +1138,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     opts = Options(
         target=args.target, calls=args.calls, rate=args.rate, hold=args.hold,
-        duration=args.duration, churn=args.churn, audio=args.audio, talk=args.talk,
+        duration=args.duration, churn=args.churn, talk=args.talk,
+        audio="file" if args.audio_file else args.audio, audio_file=args.audio_file,
         bind=args.bind, sip_port=args.sip_port, user=args.user,
         setup_timeout=args.setup_timeout, bye_rate=args.bye_rate, clock=args.clock,
         spin_us=args.spin_us, seed=args.seed, cpu=args.cpu, calls_log=args.calls_log,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,6 +75,24 @@ def test_capacity_assistant(tmp_path: Path) -> None:
     assert step["answered"] == 2
     assert data["params"]["answer_wait_ms"] == 1000 and step["setup_p50_ms"] is not None
     assert "fakes_cpu_percent" in step
+
+
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+    reason="noisy callers are made with espeak-ng and sox",
+)
+def test_capacity_assistant_with_noisy_callers_and_the_model_detector(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--agent", "assistant", "--steps", "2", "--hold", "2",
+        "--stats-interval", "1", "--settle", "0.5", "--caller-audio", "noisy", "--snr", "10",
+        "--noise", "babble,street", "--noisy-every", "3", "--voice-detector", "model",
+    )  # fmt: skip
+    (step,) = data["steps"]
+    assert step["answered"] == 2 and not step["failed"]
+    params = step["loadgen"]["params"]
+    assert params["audio"] == "file" and params["audio_file_s"] == 6.0
+    assert data["params"]["voice_detector"] == "model" and data["params"]["talk"] is None
+    assert not data["gateway_errors"]
 
 
 def test_capacity_overload_counts_refusals_apart(tmp_path: Path) -> None:
