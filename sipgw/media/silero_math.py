@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 
@@ -31,7 +31,9 @@ from sipgw.media.onnx_constants import constants
 
 __all__ = ["SileroMath", "single_threaded_blas"]
 
-_F32 = np.ndarray[Any, np.dtype[np.float32]]
+_F32: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"
+"""A float32 array (an explicit alias: a wheel built without numpy must type-check, numpy
+then being Any)."""
 
 _BASIS: Final = "stft.forward_basis_buffer"
 _BINS: Final = 65

@@ -191,7 +191,7 @@ def _onnx_forward(path: Path) -> _Forward:
     """The model as one ONNX Runtime session (one intra-op thread): (samples, state) ->
     (probabilities, state)."""
     try:
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModelMissing(
             "the model voice detector needs onnxruntime (pip install 'sipgw[noise]')"
