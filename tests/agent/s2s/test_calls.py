@@ -114,10 +114,14 @@ async def test_mulaw_passes_through_untouched_both_ways(tmp_path: Path, kind: Ki
         heard = b"".join(h.packet.payload for h in phone.heard if h.loud)
         spoken = s.fake.voice.speak(GREETING)
         assert heard == spoken[: len(heard)] and len(spoken) - len(heard) < 160
-        # What the phone said arrived at the service unchanged (same bytes, in order).
+        # What the phone said arrived at the service unchanged: a steady tone, every frame
+        # alike, reaches it byte for byte (a conversion would change every frame). A frame
+        # that came too late for its tick is concealed by the jitter buffer, not passed: on
+        # a loaded CI machine 3 of the 20 once were, so 16 whole frames are asked for.
         speech = tone_frames(SPEECH_HZ, 0.4, phase=0.3)
+        assert len(speech) == 20 and len(set(speech)) == 1
         phone.say(speech)
-        await s.fake.wait_for(lambda: b"".join(speech) in bytes(s.fake._records[-1].audio), 5)
+        await s.fake.wait_for(lambda: bytes(s.fake._records[-1].audio).count(speech[0]) >= 16, 5)
         await hang_up(caller, phone)
 
 
