@@ -181,11 +181,11 @@ def test_an_mcp_server_killed_mid_call_is_unavailable_then_back(
             FakeResponse(text="Invoice nine is paid."),
         ]
     )
-    source = write_pattern(
-        tmp_workdir / "audio" / "three.wav",
-        [(None, 1.0), (SPEECH_HZ, 0.6), (None, 7.4), (SPEECH_HZ, 0.6), (None, 33.4),
-         (SPEECH_HZ, 0.6), (None, 30.0)], -12.0,
-    )  # fmt: skip  # the caller speaks at 1 s, 9 s and 43 s
+    audio = tmp_workdir / "audio"
+    source = write_pattern(audio / "first.wav", [(None, 1.0), (SPEECH_HZ, 0.6), (None, 60.0)], -12)
+    # the next turns when the test is ready for them (Baresip.play), each after a pause
+    # longer than the reply before it (the fake TTS: 60 ms a character, 2.4 s at most here)
+    later = write_pattern(audio / "later.wav", [(None, 2.5), (SPEECH_HZ, 0.6), (None, 60.0)], -12.0)
     server = mcp_http_server(port)
     gw = GatewayProcess(
         tmp_workdir, agent="echo", allow_from="127.0.0.0/8", extra_env=services.env,
@@ -201,12 +201,15 @@ def test_an_mcp_server_killed_mid_call_is_unavailable_then_back(
             server.kill()  # mid-call
             server.wait()
             gw.wait_log(r"MCP server billing is down", 10)
+            caller.play(later)  # turn 2, while it is down
             gw.wait_log(rf"tool {lookup} -> unavailable", 15)
+            gw.wait_log(r"turn 2: end of speech", 10)  # the apology's first frame went out
             server = mcp_http_server(port)  # back, on the same URL
             back = len(gw.log_lines())
-            # the restart's backoff (up to 16 s here) and a loaded machine's slow start
+            # the restart's backoff (up to 8 s here) and a loaded machine's slow start
             gw.wait_log(r"MCP server billing: 1 tools", 40, start=back)
-            gw.wait_log(rf"tool {lookup} -> ok", 40, start=back)
+            caller.play(later)  # turn 3, once it is back
+            gw.wait_log(rf"tool {lookup} -> ok", 15, start=back)
             gw.wait_log(r"turn 3: end of speech", 10)  # its first frame went out
             with contextlib.suppress(AssertionError):  # the reply heard on (as run_call does)
                 caller.wait_event("CALL_CLOSED", 1.5)
