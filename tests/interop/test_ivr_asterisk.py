@@ -2,7 +2,8 @@
 
 Asterisk (built once per machine from ../shared/pbx/asterisk: tests.toolkit.peers.asterisk)
 answers extension 500 with a menu made of ``Background`` and ``WaitExten``: a main menu,
-a nested billing menu whose balance option reaches a person, a support option that loops
+a nested billing menu whose balance option reaches a person (who hangs up once the caller
+has spoken for a second, or after 15 s of silence), a support option that loops
 back to the main menu, and a sales option that is a dead end (one announcement, then
 silence). Its prompts are spoken by espeak-ng and converted with sox to 8 kHz WAV at test
 time. Each menu the call enters writes a ``SIPGW-IVR`` line to Asterisk's log: what
@@ -97,7 +98,7 @@ exten => t,1,Goto(ivr-billing,s,1)
 [ivr-agent]
 exten => s,1,Verbose(0,SIPGW-IVR agent)
  same => n,Playback({s}/agent)
- same => n,Wait(8)
+ same => n,WaitForNoise(1000,1,15)
  same => n,Hangup()
 
 [ivr-support]
