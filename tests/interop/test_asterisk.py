@@ -214,16 +214,17 @@ def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
         "SIPGW_TRANSFER_SUMMARY": "on",
         "SIPGW_RTP_TIMEOUT": "0",
     }
-    caller_audio = write_pattern(
-        tmp_workdir / "audio" / "caller.wav",
-        [(None, 50.0), (SPEECH_HZ, 0.8), (None, 60.0)], -12.0,
-    )  # fmt: skip
+    asking = write_pattern(
+        tmp_workdir / "audio" / "ask.wav", [(None, 0.5), (SPEECH_HZ, 0.8), (None, 60.0)], -12.0
+    )
     quiet = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 120.0)], -12.0)
-    with pbx_scene(tmp_workdir, env, caller_audio, quiet) as (ast, gw, _, human):
+    with pbx_scene(tmp_workdir, env, quiet, quiet) as (ast, gw, caller, human):
         answered = time.monotonic()
         # direct media: Asterisk's re-INVITE points our RTP at the phone's
         gw.wait_log(r"media updated: sendrecv to 127\.0\.0\.1:\d+", 15)
-        human.wait_event("CALL_ESTABLISHED", 90)  # the transfer reached 2000
+        ast.wait_log(r"^UPDATE sip:1001@", 60)  # the session refresh, at half of 90 s
+        caller.play(asking)  # then the caller asks for a person
+        human.wait_event("CALL_ESTABLISHED", 30)  # the transfer reached 2000
         transferred = time.monotonic()
         gw.wait_log(r"transfer succeeded: 200", 15)
         gw.wait_log(r"call ended: local-bye", 10)
