@@ -93,6 +93,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_warm_transfer_asterisk.py",
     "tests/interop/test_hold_asterisk.py",
     "tests/interop/test_ivr_asterisk.py",
+    "tests/interop/test_hd_voice_asterisk.py",
     "tests/interop/test_dns_failover.py",
     "tests/interop/test_flood.py",
     "tests/interop/test_overload.py",
@@ -123,13 +124,15 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_twiml_hd_conference_peers.py",
     "tests/interop/test_twiml_hd_bridge_peers.py",
     "tests/interop/test_twiml_transcription_peers.py",
-    # and the music on hold from SIPp's side (about 18 s), from the second lane
+    # and the music on hold from SIPp's side (about 18 s) and a warm transfer the person
+    # accepts (about 18 s), from the second lane
     "tests/interop/test_hold_music_sipp.py",
+    "tests/interop/test_warm_transfer_peers.py::test_the_person_accepts_by_saying_yes",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (
-    # about a third of the peers' time (the first lane about 590 s, the other two about 600 s
-    # each by the figures of the last whole runs); any of these could run in the second
+    # about a third of the peers' time (each lane about 725-745 s by the figures of the last
+    # whole run less what was trimmed since); any of these could run in the second
     "tests/interop/test_carriers.py",
     "tests/interop/test_registration.py",
     "tests/interop/test_draining.py",
@@ -149,6 +152,8 @@ THIRD_LANE = (
     "tests/interop/test_s2s_warm_transfer_peers.py",
     "tests/interop/test_s2s_hd_voice_peers.py",
     "tests/interop/test_hd_voice_handoff_peers.py",
+    # a REFER with Replaces between two linphonecs (about 24 s), from the second lane
+    "tests/interop/test_warm_transfer_peers.py::test_refer_with_replaces_between_linphones",
     "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
     "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
