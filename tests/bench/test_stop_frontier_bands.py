@@ -1,0 +1,94 @@
+"""bench.stop_frontier_bands: a frame's band levels, flux and flatness; its rules fire on
+every condition for k frames in a row; the joint budget counts the larger of two rooms'
+pauses."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+
+from bench.stop_frontier_bands import (
+    BANDS,
+    BROADBAND,
+    LOUDEST,
+    Cues,
+    Rule,
+    also,
+    fires,
+    spectra,
+    summarize,
+)
+from sipgw.media import g711
+
+
+def _frames(samples: list[float]) -> list[bytes]:
+    pcm = b"".join(
+        int(max(-32768, min(32767, s))).to_bytes(2, "little", signed=True) for s in samples
+    )
+    ulaw = g711.linear_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+
+
+def _tone(hz: float, dbfs: float, frames: int) -> list[float]:
+    peak = 32768 * 10 ** (dbfs / 20) * math.sqrt(2)
+    return [peak * math.sin(2 * math.pi * hz * n / 8000) for n in range(160 * frames)]
+
+
+def test_a_tone_is_heard_in_its_band_at_its_level() -> None:
+    bands, flux, flat = spectra(_frames(_tone(400, -20.0, 5)))
+    low = bands[:, 0]
+    assert np.all(np.abs(low - -20.0) < 1.0)  # 300-500 Hz: the tone's RMS level
+    assert np.all(bands[:, 2:] < -40.0)  # 800 Hz and up: only its window's leakage
+    assert np.all(flux[1:] < 1.0)  # steady: no rise from frame to frame
+
+
+def test_noise_is_flatter_than_a_tone_and_a_start_is_flux() -> None:
+    rng = random.Random(1)
+    noise = [rng.gauss(0, 3000) for _ in range(160 * 3)]
+    _, _, tone_flat = spectra(_frames(_tone(1000, -20.0, 3)))
+    _, _, noise_flat = spectra(_frames(noise))
+    assert noise_flat.min() > tone_flat.max() + 10
+    _, flux, _ = spectra(_frames([0.0] * 160 + _tone(1000, -20.0, 1)))
+    assert flux[1] > 10  # silence, then a tone: every bin rises
+
+
+def _cues(over: list[list[float]], probability: list[float]) -> Cues:
+    n = len(over)
+    table = np.array(over, dtype=np.float64)
+    return Cues(
+        table, np.zeros_like(table), np.zeros(n), np.zeros(n), np.array(probability),
+        np.zeros(n), np.zeros((n, len(BANDS))),
+    )  # fmt: skip
+
+
+def test_a_rule_needs_its_band_the_second_condition_and_the_probability_k_frames() -> None:
+    width = len(BANDS) + 2
+    rows = []
+    for low, mid in [(0, 0), (5, 5), (5, 0), (5, 5), (5, 5), (-1, 5)]:
+        row = [float(low), float(mid)] + [-10.0] * (width - 2)
+        row[LOUDEST] = max(low, mid)
+        row[BROADBAND] = -5.0
+        rows.append(row)
+    c = _cues(rows, [1, 1, 1, 1, 0.1, 1])
+    masks = {"low>=3": also(c, "low>=3"), "bands2>=0": also(c, "bands2>=0")}
+    rule: Rule = (1, 4.0, None, "none", 0.0, 1)
+    assert list(fires(c, rule, masks)) == [0, 1, 0, 1, 1, 1]
+    assert list(fires(c, (1, 4.0, None, "low>=3", 0.0, 1), masks)) == [0, 1, 0, 1, 1, 0]
+    assert list(fires(c, (1, 4.0, None, "bands2>=0", 0.5, 2), masks)) == [0, 0, 0, 0, 0, 0]
+    assert list(fires(c, (LOUDEST, 4.0, None, "none", 0.5, 2), masks)) == [0, 0, 1, 1, 0, 0]
+    assert not fires(c, (BROADBAND, 0.0, None, "none", 0.0, 1), masks).any()
+
+
+def test_the_joint_budget_counts_the_louder_rooms_pauses() -> None:
+    fast: Rule = (0, 0.0, None, "none", 0.0, 1)
+    slow: Rule = (0, 8.0, None, "none", 0.0, 1)
+    at_10 = {fast: (0.0, 90.0), slow: (0.0, 170.0)}
+    at_5 = {fast: (12.0, 95.0), slow: (1.0, 180.0)}
+    alone = summarize(at_10)
+    assert alone["best_at_pauses_per_min"]["0"]["p95_ms"] == 90.0
+    joint = summarize(at_10, at_5)
+    assert joint["best_at_pauses_per_min"]["0"] is None
+    assert joint["best_at_pauses_per_min"]["2"]["p95_ms"] == 170.0
+    assert joint["fewest_pauses_per_min_for_p95_100"]["pauses_per_min"] == 12.0
