@@ -1,37 +1,42 @@
 """Can a frame's spectrum start a pause sooner than its level, without pausing on the room?
 
     python -m bench.stop_frontier_bands [--seconds 120] [--snr 10 5] [--backgrounds babble tv]
+        [--low-hz 300]
 
 The tracks of :mod:`bench.stop_frontier` (the same calls through the model detector, the
 agent's audio pausing where it pauses) and, per 20 ms frame, cues that frontier never
-tried: each band's level (:data:`BANDS`, 300-3400 Hz: the voices and the backgrounds are
-band-limited to the telephone band from 300 Hz, so nothing of either lies under 300 Hz)
-over the room's 90th percentile level in that band, that band's rise over the lowest of
-the 2nd to 4th frames before, the spectral flux (the mean rise of the band's FFT bins in
-dB over the frame before, rises only) over the room's 90th percentile flux, and the
-spectral flatness (dB) under the room's 10th percentile flatness (a voiced frame is less
-flat than babble), each with the model's probability. A frame's spectrum: a Hann window
-over its 160 samples, a 256-point FFT (31.25 Hz bins).
+tried: each band's level (:data:`BANDS`, 100-3400 Hz) over the room's 90th percentile
+level in that band, that band's rise over the lowest of the 2nd to 4th frames before, the
+sum of the bands' dB over their rooms', the spectral flux (the mean rise of the FFT bins
+from 300 to 3400 Hz in dB over the frame before, rises only) over the room's 90th
+percentile flux, and the spectral flatness (dB, the same bins) under the room's 10th
+percentile flatness (a voiced frame is less flat than babble), each with the model's
+probability. A frame's spectrum: a Hann window over its 160 samples, a 256-point FFT
+(31.25 Hz bins). The voices and the backgrounds are cut under ``--low-hz`` (300 Hz, the
+telephone band, as in :mod:`bench.noise`; 100 to keep a nasal murmur's lowest part).
 
 The room's per-band (and flux, flatness) percentiles are those of the same background at
 the same level with no caller, over the whole reply (as :mod:`bench.stop_bound` takes the
 room's level): known in advance, which no detector can do, so the frontier is a bound in
 the rules' favour. A rule (:data:`LEVELS` × :data:`RISES` × :data:`ALSO` ×
-:data:`PROBABILITIES` × :data:`RUNS`, for each band, the loudest band over its room, and
-the broadband level over the detector's room as :mod:`bench.stop_frontier` takes it): the
-cue at least a level over the room's, its rise at least a value, a second condition (a
-spectral one, the low band over its room, several bands over theirs, the probability's
-rise), the model's probability at least a value, ``k`` frames in a row. Scored as
+:data:`PROBABILITIES` × :data:`RUNS`, for each band, the loudest band over its room, the
+bands' sum over their rooms, and the broadband level over the detector's room as
+:mod:`bench.stop_frontier` takes it): the cue at least a level over the room's, its rise
+at least a value, a second condition (a spectral one, a low band over its room, several
+bands over theirs, the probability's rise), the model's probability at least a value,
+``k`` frames in a row. Scored as
 :mod:`bench.stop_frontier` scores its rules (pauses a minute on the room alone, events 0.5
 s apart; the stop of a pause at its first firing from each sentence's onset, over the
 ticker's phases; a miss within 12 frames counts 400 ms). Printed per background and SNR:
 the best stop p95 of the rules pausing the agent at most N times a minute on the room
-alone, and the fewest pauses a minute of a rule with a p95 of at most 100 ms; then, with
-two SNRs, the stop at the higher with the pauses at both (the larger counting). In the
-JSON besides: each budget's best rule, the sentences' stops under the best rule at 2
-pauses a minute, and, for each instance of "No, no, I wanted..." (the sentence that sets
-the p95), each band's level over its room's 90th percentile in its first four frames and
-the share of the room's frames at least as loud in that band.
+alone, and the fewest pauses a minute of a rule with a p95 of at most 100 ms, for every
+rule and for the broadband ones alone (the frontier without the bands, on the same
+tracks); then, with two SNRs, the stop at the higher with the pauses at both (the larger
+counting). In the JSON besides: each budget's best rule, the sentences' stops under the
+best rule at 2 pauses a minute, and, for each instance of "No, no, I wanted..." (the
+sentence that sets the p95), each band's level over its room's 90th percentile in its
+first four frames, the loudest of them over the room's 99.5th percentile, and the share
+of the room's frames at least as loud in that band.
 """
 
 from __future__ import annotations
@@ -59,11 +64,26 @@ from bench.stop_frontier import BUDGETS, FRAME_S, LOOK_FRAMES, MISSED_MS, events
 from sipgw.media import g711
 from tests.toolkit.noisy_audio import background, mix
 
-BANDS = ((300, 500), (500, 800), (800, 1200), (1200, 1800), (1800, 2600), (2600, 3400))
-"""Hz, low edge inclusive."""
+BANDS = (
+    (100, 300),
+    (300, 500),
+    (500, 800),
+    (800, 1200),
+    (1200, 1800),
+    (1800, 2600),
+    (2600, 3400),
+)
+"""Hz, low edge inclusive. Under 300 Hz only with ``--low-hz`` under 300 (the voices and
+the rooms are cut there otherwise, the band holding the filter's skirt)."""
+SUB, LOW = 0, 1
+"""The bands under 300 Hz and from 300 to 500 Hz (a nasal murmur's)."""
+SPECTRUM_HZ = (300, 3400)
+"""The bins whose flux and flatness count."""
 LOUDEST = len(BANDS)
 """The band index that stands for the loudest band over its room's level."""
-BROADBAND = LOUDEST + 1
+EXCESS = LOUDEST + 1
+"""The index that stands for the sum of the bands' dB over their rooms' (those over)."""
+BROADBAND = EXCESS + 1
 """The index that stands for the frame's level over the detector's room (as
 :mod:`bench.stop_frontier` takes it: the union of both frontiers' cues)."""
 LEVELS = (-6.0, -3.0, 0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 15.0)
@@ -78,14 +98,16 @@ ALSO = (
     "flat<=-3",
     "low>=0",
     "low>=3",
+    "sub>=0",
+    "sub>=3",
     "bands2>=0",
     "bands3>=0",
     "slope>=0.1",
 )
 """A second condition: the flux at least that many dB over the room's 90th percentile flux;
 the flatness at most that many dB over the room's 10th percentile flatness; the 300-500 Hz
-band that far over its room's 90th percentile; at least 2 (3) bands over theirs; the
-model's probability risen that much over two frames."""
+(``low``) or 100-300 Hz (``sub``) band that far over its room's 90th percentile; at least
+2 (3) bands over theirs; the model's probability risen that much over two frames."""
 PROBABILITIES = (0.0, 0.3, 0.5)
 RUNS = (1, 2)
 TARGET_MS = 100.0
@@ -112,7 +134,7 @@ def spectra(frames: Sequence[bytes]) -> tuple[Array, Array, Array]:
          for lo, hi in BANDS],
         axis=1,
     )  # fmt: skip
-    inside = (bins >= BANDS[0][0]) & (bins < BANDS[-1][1])
+    inside = (bins >= SPECTRUM_HZ[0]) & (bins < SPECTRUM_HZ[1])
     db = 10 * np.log10(power[:, inside])
     flux = np.concatenate([[0.0], np.maximum(db[1:] - db[:-1], 0.0).mean(axis=1)])
     p = power[:, inside]
@@ -168,11 +190,14 @@ def cues(frames: Sequence[bytes], room: Room) -> Cues:
     over = bands - room.bands
     rises = np.stack([rise(bands[:, b]) for b in range(len(BANDS))], axis=1)
     loudest = over.argmax(axis=1)
+    excess = np.maximum(over, 0.0).sum(axis=1)
     over = np.concatenate(
-        [over, over.max(axis=1, keepdims=True), features.over_room[:, None]], axis=1
+        [over, over.max(axis=1, keepdims=True), excess[:, None], features.over_room[:, None]],
+        axis=1,
     )  # fmt: skip
     rises = np.concatenate(
-        [rises, rises[np.arange(len(loudest)), loudest][:, None], features.rise[:, None]],
+        [rises, rises[np.arange(len(loudest)), loudest][:, None], rise(excess)[:, None],
+         features.rise[:, None]],
         axis=1,
     )  # fmt: skip
     return Cues(
@@ -189,8 +214,8 @@ def also(c: Cues, condition: str) -> Any:
         return c.flux >= v
     if name == "flat":
         return c.flat <= v
-    if name == "low":
-        return c.over[:, 0] >= v
+    if name in ("low", "sub"):
+        return c.over[:, LOW if name == "low" else SUB] >= v
     if name.startswith("bands"):
         return (c.over[:, : len(BANDS)] >= v).sum(axis=1) >= int(name[5:])
     assert name == "slope"
@@ -228,14 +253,17 @@ def by_sentence(fired: Any, onsets: Sequence[int]) -> dict[str, list[float]]:
     return out
 
 
-def frontier(kind: str, snr: float, seconds: float) -> tuple[dict[str, Any], Scored]:
-    """The rules' pauses a minute on the room alone and their stops over one room."""
-    noise = background(kind, OPENING_S + seconds)
+def frontier(
+    kind: str, snr: float, seconds: float, low_hz: int = 300
+) -> tuple[dict[str, Any], Scored]:
+    """The rules' pauses a minute on the room alone and their stops over one room (the
+    voices and the room from ``low_hz``)."""
+    noise = background(kind, OPENING_S + seconds, low_hz)
     opening = round(OPENING_S / FRAME_S)
-    quiet_frames = _ulaw_frames(mix(opening_track(seconds), noise, snr))
+    quiet_frames = _ulaw_frames(mix(opening_track(seconds, low_hz), noise, snr))
     room = room_of(quiet_frames, opening)
     quiet = cues(quiet_frames, room)
-    voice, spans = interruption_track(seconds)
+    voice, spans = interruption_track(seconds, low_hz)
     noisy = cues(_ulaw_frames(mix(voice, noise, snr)), room)
     onsets = [opening + round(onset / FRAME_S) for _, onset, _ in spans]
     minutes = seconds / 60
@@ -249,6 +277,7 @@ def frontier(kind: str, snr: float, seconds: float) -> tuple[dict[str, Any], Sco
         assert p95 is not None
         scored[rule] = (pauses, p95)
     summary = summarize(scored)
+    summary["broadband_only"] = summarize(broadband_only(scored))
     summary["sentences"] = len(spans)
     top = min((r for r in scored.items() if r[1][0] <= 2), key=lambda r: (r[1][1], r[1][0]))
     summary["stops_of_the_best_rule_at_2_per_min_ms"] = by_sentence(
@@ -256,6 +285,12 @@ def frontier(kind: str, snr: float, seconds: float) -> tuple[dict[str, Any], Sco
     )  # fmt: skip
     summary["p95_sentence_onset"] = onset_arithmetic(noisy, room, onsets)
     return summary, scored
+
+
+def broadband_only(scored: Scored) -> Scored:
+    """The rules on the broadband level, its rise and the model alone (those of
+    :mod:`bench.stop_frontier`, on this search's grid): the frontier without the bands."""
+    return {r: v for r, v in scored.items() if r[0] == BROADBAND and r[3] in ("none", "slope>=0.1")}
 
 
 def summarize(scored: Scored, pauses_of: Scored | None = None) -> dict[str, Any]:
@@ -288,6 +323,8 @@ def describe(rule: Rule) -> str:
     band, level, min_rise, second, prob, run = rule
     if band == BROADBAND:
         name = "broadband level ≥ the detector's room"
+    elif band == EXCESS:
+        name = "the bands' dB over their rooms' p90, summed,"
     else:
         name = "loudest band" if band == LOUDEST else f"{BANDS[band][0]}-{BANDS[band][1]} Hz"
         name += " ≥ its room's p90"
@@ -316,6 +353,11 @@ def onset_arithmetic(noisy: Cues, room: Room, onsets: Sequence[int]) -> dict[str
                 f"{lo}-{hi}": [round(float(v), 1) for v in noisy.over[first, b]]
                 for b, (lo, hi) in enumerate(BANDS)
             },
+            "loudest_of_four_over_room_p99_5_db": {
+                f"{lo}-{hi}": round(float(
+                    noisy.bands_level[first, b].max() - np.percentile(room.levels[:, b], 99.5)), 1)
+                for b, (lo, hi) in enumerate(BANDS)
+            },
             "room_share_as_loud_as_the_loudest_of_four": {
                 f"{lo}-{hi}": round(float(np.mean(
                     room.levels[:, b] >= noisy.bands_level[first, b].max())), 3)
@@ -336,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0, help="per background and SNR")
     parser.add_argument("--snr", type=float, nargs="+", default=[10.0, 5.0])
     parser.add_argument("--backgrounds", nargs="+", default=["babble", "tv"])
+    parser.add_argument(
+        "--low-hz", type=int, default=300, help="the telephone band's low edge (Hz)"
+    )
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
     args = parser.parse_args(argv)
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -354,15 +399,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for snr in args.snr:
         for kind in args.backgrounds:
             log(f"{kind} at {snr:g} dB SNR")
-            f, every[kind, snr] = frontier(kind, snr, args.seconds)
+            f, every[kind, snr] = frontier(kind, snr, args.seconds, args.low_hz)
             results[f"{kind}@{snr:g}dB"] = f
             rows.append(row(kind, f"{snr:g}", f))
+            rows.append(row(f"{kind}, broadband only", f"{snr:g}", f["broadband_only"]))
     high, low = max(args.snr), min(args.snr)
     if high != low:  # the stop at the higher SNR, the pauses at both
         for kind in args.backgrounds:
             f = summarize(every[kind, high], every[kind, low])
+            f["broadband_only"] = summarize(
+                broadband_only(every[kind, high]), broadband_only(every[kind, low])
+            )  # fmt: skip
             results[f"{kind}@{high:g}dB, pauses at {low:g} and {high:g} dB"] = f
             rows.append(row(kind, f"{high:g} (room: {low:g} and {high:g})", f))
+            rows.append(row(
+                f"{kind}, broadband only", f"{high:g} (room: {low:g} and {high:g})",
+                f["broadband_only"],
+            ))  # fmt: skip
     print(format_table(
         ["background", "SNR dB", *(f"p95 at ≤{b}/min" for b in BUDGETS),
          "pauses/min for p95 ≤ 100"],
@@ -374,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"{machine['cpu_model']}, {machine['cores']} cores, load average "
         f"{machine['loadavg_at_start'][0]:g}-{machine['loadavg_at_end'][0]:g}")  # fmt: skip
     path = write_json(
-        {"machine": machine, "seconds": args.seconds, "bands_hz": BANDS,
+        {"machine": machine, "seconds": args.seconds, "low_hz": args.low_hz, "bands_hz": BANDS,
          "results": results},
         args.json, "stop_frontier_bands",
     )  # fmt: skip

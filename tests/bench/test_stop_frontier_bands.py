@@ -12,7 +12,9 @@ import numpy as np
 from bench.stop_frontier_bands import (
     BANDS,
     BROADBAND,
+    EXCESS,
     LOUDEST,
+    LOW,
     Cues,
     Rule,
     also,
@@ -38,9 +40,9 @@ def _tone(hz: float, dbfs: float, frames: int) -> list[float]:
 
 def test_a_tone_is_heard_in_its_band_at_its_level() -> None:
     bands, flux, flat = spectra(_frames(_tone(400, -20.0, 5)))
-    low = bands[:, 0]
+    low = bands[:, LOW]
     assert np.all(np.abs(low - -20.0) < 1.0)  # 300-500 Hz: the tone's RMS level
-    assert np.all(bands[:, 2:] < -40.0)  # 800 Hz and up: only its window's leakage
+    assert np.all(bands[:, LOW + 2 :] < -40.0)  # 800 Hz and up: only its window's leakage
     assert np.all(flux[1:] < 1.0)  # steady: no rise from frame to frame
 
 
@@ -64,19 +66,22 @@ def _cues(over: list[list[float]], probability: list[float]) -> Cues:
 
 
 def test_a_rule_needs_its_band_the_second_condition_and_the_probability_k_frames() -> None:
-    width = len(BANDS) + 2
     rows = []
     for low, mid in [(0, 0), (5, 5), (5, 0), (5, 5), (5, 5), (-1, 5)]:
-        row = [float(low), float(mid)] + [-10.0] * (width - 2)
+        row = [-10.0] * (BROADBAND + 1)
+        row[LOW], row[LOW + 1] = float(low), float(mid)
         row[LOUDEST] = max(low, mid)
+        row[EXCESS] = max(low, 0) + max(mid, 0)
         row[BROADBAND] = -5.0
         rows.append(row)
     c = _cues(rows, [1, 1, 1, 1, 0.1, 1])
     masks = {"low>=3": also(c, "low>=3"), "bands2>=0": also(c, "bands2>=0")}
-    rule: Rule = (1, 4.0, None, "none", 0.0, 1)
+    mid = LOW + 1
+    rule: Rule = (mid, 4.0, None, "none", 0.0, 1)
     assert list(fires(c, rule, masks)) == [0, 1, 0, 1, 1, 1]
-    assert list(fires(c, (1, 4.0, None, "low>=3", 0.0, 1), masks)) == [0, 1, 0, 1, 1, 0]
-    assert list(fires(c, (1, 4.0, None, "bands2>=0", 0.5, 2), masks)) == [0, 0, 0, 0, 0, 0]
+    assert list(fires(c, (mid, 4.0, None, "low>=3", 0.0, 1), masks)) == [0, 1, 0, 1, 1, 0]
+    assert list(fires(c, (mid, 4.0, None, "bands2>=0", 0.5, 2), masks)) == [0, 0, 0, 0, 0, 0]
+    assert list(fires(c, (EXCESS, 8.0, None, "none", 0.0, 1), masks)) == [0, 1, 0, 1, 1, 0]
     assert list(fires(c, (LOUDEST, 4.0, None, "none", 0.5, 2), masks)) == [0, 0, 1, 1, 0, 0]
     assert not fires(c, (BROADBAND, 0.0, None, "none", 0.0, 1), masks).any()
 
