@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,9 @@ class Features:
     rise: Array
     probability: Array
     slope: Array
+    listening: Array = field(default_factory=lambda: np.zeros(0, bool))
+    """Per frame: the agent's audio played and no speech was under way (the frames the
+    detector's room hears, as :class:`~sipgw.media.room_loudness.RoomLoudness` takes them)."""
 
 
 def trace(frames: Sequence[bytes]) -> Features:
@@ -84,10 +87,11 @@ def trace(frames: Sequence[bytes]) -> Features:
     assert isinstance(detector, ModelVoiceDetector)
     opening, greeting = round(OPENING_S / FRAME_S), round(GREETING_S / FRAME_S)
     agent.audible = agent.pending = True
-    level, room, probability = [], [], []
+    level, room, probability, listening = [], [], [], []
     for i, frame in enumerate(frames):
         if i == greeting:
             agent.audible = agent.pending = False
+        listening.append(agent.audible and not detector.speaking)
         actions = turns.receive_audio(stage.process(frame), (i + 1 - opening) * FRAME_S)
         if i == opening:
             agent.audible = agent.pending = True
@@ -104,7 +108,7 @@ def trace(frames: Sequence[bytes]) -> Features:
     floor = np.array([levels[max(0, i - 4) : max(1, i - 1)].min() for i in range(len(levels))])
     p = np.array(probability)
     slope = np.concatenate([np.zeros(2), p[2:] - p[:-2]])
-    return Features(levels - np.array(room), levels - floor, p, slope)
+    return Features(levels - np.array(room), levels - floor, p, slope, np.array(listening))
 
 
 def fires(f: Features, rule: tuple[float, float | None, float, float | None, int]) -> Any:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,10 @@ from bench.noise import (
     interruption_track,
     opening_track,
 )
+from bench.stop_bound import frame_levels
 from bench.stop_frontier import BUDGETS, FRAME_S, LOOK_FRAMES, MISSED_MS, events_per_min, trace
 from sipgw.media import g711
+from sipgw.media.room_loudness import RoomLoudness
 from tests.toolkit.noisy_audio import background, mix
 
 BANDS = (
@@ -111,6 +113,14 @@ the flatness at most that many dB over the room's 10th percentile flatness; the 
 PROBABILITIES = (0.0, 0.3, 0.5)
 RUNS = (1, 2)
 TARGET_MS = 100.0
+GATED_LEVELS = (-8.0, -6.0, -4.0, -2.0, 0.0, 2.0)
+"""dB over a band's own room gate (its 99.5th percentile + 2 dB, learned as it goes)."""
+GATED_SUB = (None, -4.0, -2.0, 0.0)
+"""The 100-300 Hz band at least that far over its own gate (None: no condition)."""
+GATED_PROBABILITIES = (0.0, 0.3)
+BAND_FLOOR_DBFS = -90.0
+"""The band gates' quiet level: frames under it do not count (none here)."""
+UNGATED = -99.0
 N_FFT = 256
 HZ_PER_BIN = 8000 / N_FFT
 SILENT_POWER = 1e-3
@@ -165,6 +175,13 @@ class Cues:
     slope: Array
     bands_level: Array
     """frames × bands, dBFS."""
+    gated: Array
+    """frames × (bands + 2): each band over the gate of a
+    :class:`~sipgw.media.room_loudness.RoomLoudness` of its own, fed as the detector feeds
+    its own (the frames heard while the agent's audio plays and no speech is under way,
+    counted 300 ms later, over the last 10 s: the room's 99.5th percentile + 2 dB); then
+    the loudest band over its gate; then the broadband level over the detector's gate of
+    the same kind (:data:`UNGATED` while a gate is not learned)."""
 
 
 @dataclass
@@ -184,9 +201,25 @@ def room_of(frames: Sequence[bytes], start: int) -> Room:
     )  # fmt: skip
 
 
+def gated(levels: Array, listening: Array) -> Array:
+    """Each frame's level over the gate of a :class:`RoomLoudness` learning as it goes."""
+    loudness = RoomLoudness(BAND_FLOOR_DBFS)
+    out = np.full(len(levels), UNGATED)
+    for i, (level, heard) in enumerate(zip(levels.tolist(), listening.tolist(), strict=True)):
+        if loudness.gate is not None:
+            out[i] = level - loudness.gate
+        loudness.hear(level, heard)
+    return out
+
+
 def cues(frames: Sequence[bytes], room: Room) -> Cues:
     bands, flux, flat = spectra(frames)
     features = trace(frames)
+    by_band = np.stack([gated(bands[:, b], features.listening) for b in range(len(BANDS))], 1)
+    broadband = gated(np.array(frame_levels(frames)), features.listening)
+    gates = np.concatenate(
+        [by_band, by_band.max(axis=1, keepdims=True), broadband[:, None]], axis=1
+    )  # fmt: skip
     over = bands - room.bands
     rises = np.stack([rise(bands[:, b]) for b in range(len(BANDS))], axis=1)
     loudest = over.argmax(axis=1)
@@ -202,7 +235,7 @@ def cues(frames: Sequence[bytes], room: Room) -> Cues:
     )  # fmt: skip
     return Cues(
         over, rises, flux - room.flux, flat - room.flat, features.probability,
-        features.slope, bands,
+        features.slope, bands, gates,
     )  # fmt: skip
 
 
@@ -255,7 +288,7 @@ def by_sentence(fired: Any, onsets: Sequence[int]) -> dict[str, list[float]]:
 
 def frontier(
     kind: str, snr: float, seconds: float, low_hz: int = 300
-) -> tuple[dict[str, Any], Scored]:
+) -> tuple[dict[str, Any], Scored, dict[Any, tuple[float, float]]]:
     """The rules' pauses a minute on the room alone and their stops over one room (the
     voices and the room from ``low_hz``)."""
     noise = background(kind, OPENING_S + seconds, low_hz)
@@ -278,13 +311,59 @@ def frontier(
         scored[rule] = (pauses, p95)
     summary = summarize(scored)
     summary["broadband_only"] = summarize(broadband_only(scored))
+    gated_scored = gated_scores(quiet, noisy, onsets, opening, minutes)
+    summary["learned_gates"] = summarize(gated_scored, describe_gated)
     summary["sentences"] = len(spans)
     top = min((r for r in scored.items() if r[1][0] <= 2), key=lambda r: (r[1][1], r[1][0]))
     summary["stops_of_the_best_rule_at_2_per_min_ms"] = by_sentence(
         fires(noisy, top[0], noisy_masks), onsets
     )  # fmt: skip
     summary["p95_sentence_onset"] = onset_arithmetic(noisy, room, onsets)
-    return summary, scored
+    return summary, scored, gated_scored
+
+
+GatedRule = tuple[int, float, float | None, float, int]
+
+
+def gated_scores(
+    quiet: Cues, noisy: Cues, onsets: Sequence[int], opening: int, minutes: float
+) -> dict[Any, tuple[float, float]]:
+    """The rules on the learned gates: a band (the loudest; the broadband level) at least a
+    level over its gate, the 100-300 Hz band over its own, the probability, k frames."""
+    scored: dict[Any, tuple[float, float]] = {}
+    columns = range(quiet.gated.shape[1])
+    for rule in itertools.product(columns, GATED_LEVELS, GATED_SUB, GATED_PROBABILITIES, RUNS):
+        pauses = events_per_min(fires_gated(quiet, rule)[opening:], minutes)
+        p95 = percentile(stops_of(fires_gated(noisy, rule), onsets), 95)
+        assert p95 is not None
+        scored[rule] = (pauses, p95)
+    return scored
+
+
+def fires_gated(c: Cues, rule: GatedRule) -> Any:
+    column, level, sub, prob, run = rule
+    ok = (c.gated[:, column] >= level) & (c.probability >= prob)
+    if sub is not None:
+        ok &= c.gated[:, SUB] >= sub
+    if run == 1:
+        return ok
+    return np.convolve(ok.astype(np.int64), np.ones(run, np.int64))[: len(ok)] >= run
+
+
+def describe_gated(rule: Any) -> str:
+    column, level, sub, prob, run = rule
+    if column == len(BANDS) + 1:
+        name = "broadband level"
+    elif column == len(BANDS):
+        name = "loudest band"
+    else:
+        name = f"{BANDS[column][0]}-{BANDS[column][1]} Hz"
+    parts = [f"{name} ≥ its learned room gate + {level:g} dB"]
+    if sub is not None:
+        parts.append(f"100-300 Hz ≥ its gate + {sub:g} dB")
+    if prob:
+        parts.append(f"p ≥ {prob:g}")
+    return ", ".join(parts) + f", {run} frame{'s' if run > 1 else ''}"
 
 
 def broadband_only(scored: Scored) -> Scored:
@@ -293,7 +372,11 @@ def broadband_only(scored: Scored) -> Scored:
     return {r: v for r, v in scored.items() if r[0] == BROADBAND and r[3] in ("none", "slope>=0.1")}
 
 
-def summarize(scored: Scored, pauses_of: Scored | None = None) -> dict[str, Any]:
+def summarize(
+    scored: dict[Any, tuple[float, float]],
+    name: Callable[[Any], str] | None = None,
+    pauses_of: dict[Any, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
     """The best p95 at each budget of pauses a minute (those of ``pauses_of`` if given: the
     room at another SNR, the larger of both counting), and the fewest pauses for ≤ 100 ms."""
     rows = [
@@ -305,7 +388,8 @@ def summarize(scored: Scored, pauses_of: Scored | None = None) -> dict[str, Any]
         within = [r for r in rows if r[0] <= budget]
         top = min(within, key=lambda r: (r[1], r[0])) if within else None
         best[str(budget)] = None if top is None else {
-            "p95_ms": round(top[1], 1), "pauses_per_min": top[0], "rule": describe(top[2]),
+            "p95_ms": round(top[1], 1), "pauses_per_min": top[0],
+            "rule": (name or describe)(top[2]),
         }  # fmt: skip
     fast = [r for r in rows if r[1] <= TARGET_MS]
     fastest = min(fast, key=lambda r: (r[0], r[1])) if fast else None
@@ -314,7 +398,7 @@ def summarize(scored: Scored, pauses_of: Scored | None = None) -> dict[str, Any]
         "best_at_pauses_per_min": best,
         "fewest_pauses_per_min_for_p95_100": None if fastest is None else {
             "pauses_per_min": fastest[0], "p95_ms": round(fastest[1], 1),
-            "rule": describe(fastest[2]),
+            "rule": (name or describe)(fastest[2]),
         },
     }  # fmt: skip
 
@@ -387,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {}
     rows: list[list[str]] = []
     every: dict[tuple[str, float], Scored] = {}
+    gated_every: dict[tuple[str, float], dict[Any, tuple[float, float]]] = {}
 
     def row(name: str, snr: str, f: dict[str, Any]) -> list[str]:
         best, fastest = f["best_at_pauses_per_min"], f["fewest_pauses_per_min_for_p95_100"]
@@ -399,22 +484,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     for snr in args.snr:
         for kind in args.backgrounds:
             log(f"{kind} at {snr:g} dB SNR")
-            f, every[kind, snr] = frontier(kind, snr, args.seconds, args.low_hz)
+            f, every[kind, snr], gated_every[kind, snr] = frontier(
+                kind, snr, args.seconds, args.low_hz
+            )  # fmt: skip
             results[f"{kind}@{snr:g}dB"] = f
             rows.append(row(kind, f"{snr:g}", f))
             rows.append(row(f"{kind}, broadband only", f"{snr:g}", f["broadband_only"]))
+            rows.append(row(f"{kind}, learned band gates", f"{snr:g}", f["learned_gates"]))
     high, low = max(args.snr), min(args.snr)
     if high != low:  # the stop at the higher SNR, the pauses at both
         for kind in args.backgrounds:
-            f = summarize(every[kind, high], every[kind, low])
+            f = summarize(every[kind, high], pauses_of=every[kind, low])
             f["broadband_only"] = summarize(
-                broadband_only(every[kind, high]), broadband_only(every[kind, low])
+                broadband_only(every[kind, high]), pauses_of=broadband_only(every[kind, low])
+            )  # fmt: skip
+            f["learned_gates"] = summarize(
+                gated_every[kind, high], describe_gated, gated_every[kind, low]
             )  # fmt: skip
             results[f"{kind}@{high:g}dB, pauses at {low:g} and {high:g} dB"] = f
             rows.append(row(kind, f"{high:g} (room: {low:g} and {high:g})", f))
             rows.append(row(
                 f"{kind}, broadband only", f"{high:g} (room: {low:g} and {high:g})",
                 f["broadband_only"],
+            ))  # fmt: skip
+            rows.append(row(
+                f"{kind}, learned band gates", f"{high:g} (room: {low:g} and {high:g})",
+                f["learned_gates"],
             ))  # fmt: skip
     print(format_table(
         ["background", "SNR dB", *(f"p95 at ≤{b}/min" for b in BUDGETS),

@@ -15,10 +15,12 @@ from bench.stop_frontier_bands import (
     EXCESS,
     LOUDEST,
     LOW,
+    UNGATED,
     Cues,
     Rule,
     also,
     fires,
+    gated,
     spectra,
     summarize,
 )
@@ -61,7 +63,7 @@ def _cues(over: list[list[float]], probability: list[float]) -> Cues:
     table = np.array(over, dtype=np.float64)
     return Cues(
         table, np.zeros_like(table), np.zeros(n), np.zeros(n), np.array(probability),
-        np.zeros(n), np.zeros((n, len(BANDS))),
+        np.zeros(n), np.zeros((n, len(BANDS))), np.zeros((n, len(BANDS) + 2)),
     )  # fmt: skip
 
 
@@ -86,6 +88,16 @@ def test_a_rule_needs_its_band_the_second_condition_and_the_probability_k_frames
     assert not fires(c, (BROADBAND, 0.0, None, "none", 0.0, 1), masks).any()
 
 
+def test_a_band_gate_learns_from_the_frames_heard_under_the_agent() -> None:
+    quiet = np.array([-40.0] * 150 + [-30.0, -36.0])
+    over = gated(quiet, np.ones(len(quiet), bool))
+    assert over[0] == UNGATED  # nothing learned yet
+    # The room's frames at -40 dBFS: the gate at -38 once 100 have counted (300 ms late).
+    assert over[-2] == 8.0 and over[-1] == 2.0
+    # Frames heard while speech is under way (or the agent silent) teach it nothing.
+    assert (gated(quiet, np.zeros(len(quiet), bool)) == UNGATED).all()
+
+
 def test_the_joint_budget_counts_the_louder_rooms_pauses() -> None:
     fast: Rule = (0, 0.0, None, "none", 0.0, 1)
     slow: Rule = (0, 8.0, None, "none", 0.0, 1)
@@ -93,7 +105,7 @@ def test_the_joint_budget_counts_the_louder_rooms_pauses() -> None:
     at_5 = {fast: (12.0, 95.0), slow: (1.0, 180.0)}
     alone = summarize(at_10)
     assert alone["best_at_pauses_per_min"]["0"]["p95_ms"] == 90.0
-    joint = summarize(at_10, at_5)
+    joint = summarize(at_10, pauses_of=at_5)
     assert joint["best_at_pauses_per_min"]["0"] is None
     assert joint["best_at_pauses_per_min"]["2"]["p95_ms"] == 170.0
     assert joint["fewest_pauses_per_min_for_p95_100"]["pauses_per_min"] == 12.0
