@@ -182,6 +182,8 @@ class Cues:
     counted 300 ms later, over the last 10 s: the room's 99.5th percentile + 2 dB); then
     the loudest band over its gate; then the broadband level over the detector's gate of
     the same kind (:data:`UNGATED` while a gate is not learned)."""
+    paused: Array
+    """Per frame: the detector paused the agent on it (its own starts)."""
 
 
 @dataclass
@@ -235,7 +237,7 @@ def cues(frames: Sequence[bytes], room: Room) -> Cues:
     )  # fmt: skip
     return Cues(
         over, rises, flux - room.flux, flat - room.flat, features.probability,
-        features.slope, bands, gates,
+        features.slope, bands, gates, features.paused,
     )  # fmt: skip
 
 
@@ -288,7 +290,7 @@ def by_sentence(fired: Any, onsets: Sequence[int]) -> dict[str, list[float]]:
 
 def frontier(
     kind: str, snr: float, seconds: float, low_hz: int = 300
-) -> tuple[dict[str, Any], Scored, dict[Any, tuple[float, float]]]:
+) -> tuple[dict[str, Any], Scored, dict[Any, tuple[float, float]], dict[Any, tuple[float, float]]]:
     """The rules' pauses a minute on the room alone and their stops over one room (the
     voices and the room from ``low_hz``)."""
     noise = background(kind, OPENING_S + seconds, low_hz)
@@ -311,15 +313,21 @@ def frontier(
         scored[rule] = (pauses, p95)
     summary = summarize(scored)
     summary["broadband_only"] = summarize(broadband_only(scored))
-    gated_scored = gated_scores(quiet, noisy, onsets, opening, minutes)
+    gated_scored, with_detector = gated_scores(quiet, noisy, onsets, opening, minutes)
     summary["learned_gates"] = summarize(gated_scored, describe_gated)
+    summary["learned_gates_with_the_detector"] = summarize(with_detector, describe_gated)
+    detector_p95 = percentile(stops_of(noisy.paused, onsets), 95)
+    summary["the_detector_alone"] = {
+        "p95_ms": detector_p95,
+        "pauses_per_min": events_per_min(quiet.paused[opening:], minutes),
+    }
     summary["sentences"] = len(spans)
     top = min((r for r in scored.items() if r[1][0] <= 2), key=lambda r: (r[1][1], r[1][0]))
     summary["stops_of_the_best_rule_at_2_per_min_ms"] = by_sentence(
         fires(noisy, top[0], noisy_masks), onsets
     )  # fmt: skip
     summary["p95_sentence_onset"] = onset_arithmetic(noisy, room, onsets)
-    return summary, scored, gated_scored
+    return summary, scored, gated_scored, with_detector
 
 
 GatedRule = tuple[int, float, float | None, float, int]
@@ -327,17 +335,21 @@ GatedRule = tuple[int, float, float | None, float, int]
 
 def gated_scores(
     quiet: Cues, noisy: Cues, onsets: Sequence[int], opening: int, minutes: float
-) -> dict[Any, tuple[float, float]]:
+) -> tuple[dict[Any, tuple[float, float]], dict[Any, tuple[float, float]]]:
     """The rules on the learned gates: a band (the loudest; the broadband level) at least a
-    level over its gate, the 100-300 Hz band over its own, the probability, k frames."""
+    level over its gate, the 100-300 Hz band over its own, the probability, k frames; scored
+    alone, and added to the detector's own starts (a pause at the first of either)."""
     scored: dict[Any, tuple[float, float]] = {}
+    with_detector: dict[Any, tuple[float, float]] = {}
     columns = range(quiet.gated.shape[1])
     for rule in itertools.product(columns, GATED_LEVELS, GATED_SUB, GATED_PROBABILITIES, RUNS):
-        pauses = events_per_min(fires_gated(quiet, rule)[opening:], minutes)
-        p95 = percentile(stops_of(fires_gated(noisy, rule), onsets), 95)
-        assert p95 is not None
-        scored[rule] = (pauses, p95)
-    return scored
+        alone, fired = fires_gated(quiet, rule), fires_gated(noisy, rule)
+        p95 = percentile(stops_of(fired, onsets), 95)
+        both = percentile(stops_of(fired | noisy.paused, onsets), 95)
+        assert p95 is not None and both is not None
+        scored[rule] = (events_per_min(alone[opening:], minutes), p95)
+        with_detector[rule] = (events_per_min((alone | quiet.paused)[opening:], minutes), both)
+    return scored, with_detector
 
 
 def fires_gated(c: Cues, rule: GatedRule) -> Any:
@@ -472,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[list[str]] = []
     every: dict[tuple[str, float], Scored] = {}
     gated_every: dict[tuple[str, float], dict[Any, tuple[float, float]]] = {}
+    both_every: dict[tuple[str, float], dict[Any, tuple[float, float]]] = {}
 
     def row(name: str, snr: str, f: dict[str, Any]) -> list[str]:
         best, fastest = f["best_at_pauses_per_min"], f["fewest_pauses_per_min_for_p95_100"]
@@ -484,13 +497,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for snr in args.snr:
         for kind in args.backgrounds:
             log(f"{kind} at {snr:g} dB SNR")
-            f, every[kind, snr], gated_every[kind, snr] = frontier(
+            f, every[kind, snr], gated_every[kind, snr], both_every[kind, snr] = frontier(
                 kind, snr, args.seconds, args.low_hz
             )  # fmt: skip
             results[f"{kind}@{snr:g}dB"] = f
             rows.append(row(kind, f"{snr:g}", f))
             rows.append(row(f"{kind}, broadband only", f"{snr:g}", f["broadband_only"]))
             rows.append(row(f"{kind}, learned band gates", f"{snr:g}", f["learned_gates"]))
+            rows.append(row(
+                f"{kind}, learned gates + detector", f"{snr:g}",
+                f["learned_gates_with_the_detector"],
+            ))  # fmt: skip
+            alone = f["the_detector_alone"]
+            log(f"{kind} at {snr:g} dB: the detector alone stops at {alone['p95_ms']:.0f} ms "
+                f"(p95), {alone['pauses_per_min']:g} pauses a minute on the room")  # fmt: skip
     high, low = max(args.snr), min(args.snr)
     if high != low:  # the stop at the higher SNR, the pauses at both
         for kind in args.backgrounds:
@@ -501,6 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f["learned_gates"] = summarize(
                 gated_every[kind, high], describe_gated, gated_every[kind, low]
             )  # fmt: skip
+            f["learned_gates_with_the_detector"] = summarize(
+                both_every[kind, high], describe_gated, both_every[kind, low]
+            )  # fmt: skip
             results[f"{kind}@{high:g}dB, pauses at {low:g} and {high:g} dB"] = f
             rows.append(row(kind, f"{high:g} (room: {low:g} and {high:g})", f))
             rows.append(row(
@@ -510,6 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(row(
                 f"{kind}, learned band gates", f"{high:g} (room: {low:g} and {high:g})",
                 f["learned_gates"],
+            ))  # fmt: skip
+            rows.append(row(
+                f"{kind}, learned gates + detector", f"{high:g} (room: {low:g} and {high:g})",
+                f["learned_gates_with_the_detector"],
             ))  # fmt: skip
     print(format_table(
         ["background", "SNR dB", *(f"p95 at ≤{b}/min" for b in BUDGETS),

@@ -64,6 +64,7 @@ def _cues(over: list[list[float]], probability: list[float]) -> Cues:
     return Cues(
         table, np.zeros_like(table), np.zeros(n), np.zeros(n), np.array(probability),
         np.zeros(n), np.zeros((n, len(BANDS))), np.zeros((n, len(BANDS) + 2)),
+        np.zeros(n, bool),
     )  # fmt: skip
 
 
