@@ -270,13 +270,32 @@ def fires(c: Cues, rule: Rule, masks: dict[str, Any]) -> Any:
     return counts >= run
 
 
-def stops_of(fired: Any, onsets: Sequence[int]) -> list[float]:
+def stops_of(
+    fired: Any, onsets: Sequence[int], own: Sequence[int | None] | None = None
+) -> list[float]:
+    """Each sentence's stops over the ticker's phases for a pause at the rule's first firing
+    from its onset (or, given ``own``, at the detector's own first pause, frames from the
+    onset, if that is sooner)."""
     stops: list[float] = []
-    for i in onsets:
+    for n, i in enumerate(onsets):
         hit = next((j for j in range(LOOK_FRAMES) if fired[i + j]), None)
+        mine = own[n] if own is not None else None
+        if mine is not None and (hit is None or mine < hit):
+            hit = mine
         arrival = (hit + 1) * 20.0 if hit is not None else MISSED_MS
         stops += [arrival + phase for phase in TICK_PHASES_MS]
     return stops
+
+
+def own_pauses(paused: Any, starts: Sequence[int], onsets: Sequence[int]) -> list[int | None]:
+    """The detector's first pause of each sentence (frames from its onset; from the
+    sentence's start, as :mod:`bench.noise` takes it, to :data:`LOOK_FRAMES` after the
+    onset), None if none."""
+    out: list[int | None] = []
+    for start, onset in zip(starts, onsets, strict=True):
+        hits = np.flatnonzero(paused[start : onset + LOOK_FRAMES])
+        out.append(int(hits[0]) + start - onset if len(hits) else None)
+    return out
 
 
 def by_sentence(fired: Any, onsets: Sequence[int]) -> dict[str, list[float]]:
@@ -301,6 +320,7 @@ def frontier(
     voice, spans = interruption_track(seconds, low_hz)
     noisy = cues(_ulaw_frames(mix(voice, noise, snr)), room)
     onsets = [opening + round(onset / FRAME_S) for _, onset, _ in spans]
+    starts = [opening + round(start / FRAME_S) for start, _, _ in spans]
     minutes = seconds / 60
     quiet_masks = {a: also(quiet, a) for a in ALSO if a != "none"}
     noisy_masks = {a: also(noisy, a) for a in ALSO if a != "none"}
@@ -313,10 +333,11 @@ def frontier(
         scored[rule] = (pauses, p95)
     summary = summarize(scored)
     summary["broadband_only"] = summarize(broadband_only(scored))
-    gated_scored, with_detector = gated_scores(quiet, noisy, onsets, opening, minutes)
+    own = own_pauses(noisy.paused, starts, onsets)
+    gated_scored, with_detector = gated_scores(quiet, noisy, onsets, own, opening, minutes)
     summary["learned_gates"] = summarize(gated_scored, describe_gated)
     summary["learned_gates_with_the_detector"] = summarize(with_detector, describe_gated)
-    detector_p95 = percentile(stops_of(noisy.paused, onsets), 95)
+    detector_p95 = percentile(stops_of(np.zeros(len(noisy.paused), bool), onsets, own), 95)
     summary["the_detector_alone"] = {
         "p95_ms": detector_p95,
         "pauses_per_min": events_per_min(quiet.paused[opening:], minutes),
@@ -334,7 +355,12 @@ GatedRule = tuple[int, float, float | None, float, int]
 
 
 def gated_scores(
-    quiet: Cues, noisy: Cues, onsets: Sequence[int], opening: int, minutes: float
+    quiet: Cues,
+    noisy: Cues,
+    onsets: Sequence[int],
+    own: Sequence[int | None],
+    opening: int,
+    minutes: float,
 ) -> tuple[dict[Any, tuple[float, float]], dict[Any, tuple[float, float]]]:
     """The rules on the learned gates: a band (the loudest; the broadband level) at least a
     level over its gate, the 100-300 Hz band over its own, the probability, k frames; scored
@@ -345,7 +371,7 @@ def gated_scores(
     for rule in itertools.product(columns, GATED_LEVELS, GATED_SUB, GATED_PROBABILITIES, RUNS):
         alone, fired = fires_gated(quiet, rule), fires_gated(noisy, rule)
         p95 = percentile(stops_of(fired, onsets), 95)
-        both = percentile(stops_of(fired | noisy.paused, onsets), 95)
+        both = percentile(stops_of(fired, onsets, own), 95)
         assert p95 is not None and both is not None
         scored[rule] = (events_per_min(alone[opening:], minutes), p95)
         with_detector[rule] = (events_per_min((alone | quiet.paused)[opening:], minutes), both)

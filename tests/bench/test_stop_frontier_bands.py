@@ -21,7 +21,9 @@ from bench.stop_frontier_bands import (
     also,
     fires,
     gated,
+    own_pauses,
     spectra,
+    stops_of,
     summarize,
 )
 from sipgw.media import g711
@@ -97,6 +99,20 @@ def test_a_band_gate_learns_from_the_frames_heard_under_the_agent() -> None:
     assert over[-2] == 8.0 and over[-1] == 2.0
     # Frames heard while speech is under way (or the agent silent) teach it nothing.
     assert (gated(quiet, np.zeros(len(quiet), bool)) == UNGATED).all()
+
+
+def test_the_detectors_own_pause_counts_from_the_sentences_start() -> None:
+    paused = np.zeros(40, bool)
+    paused[[8, 30]] = True
+    # Sentences starting at 5 and 25, heard from 10 and 27: the first paused 2 frames before
+    # its onset, the second 3 after.
+    assert own_pauses(paused, [5, 25], [10, 27]) == [-2, 3]
+    assert own_pauses(np.zeros(40, bool), [5], [10]) == [None]
+    fired = np.zeros(40, bool)
+    fired[[11, 28]] = True  # the rule: 1 frame after each onset
+    # The sooner of the two: the detector's own for the first, the rule's for the second.
+    stops = stops_of(fired, [10, 27], [-2, 3])
+    assert stops[0] == (-2 + 1) * 20.0 + 1 and stops[10] == (1 + 1) * 20.0 + 1
 
 
 def test_the_joint_budget_counts_the_louder_rooms_pauses() -> None:
