@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,11 @@ class Features:
     rise: Array
     probability: Array
     slope: Array
+    listening: Array = field(default_factory=lambda: np.zeros(0, bool))
+    """Per frame: the agent's audio played and no speech was under way (the frames the
+    detector's room hears, as :class:`~sipgw.media.room_loudness.RoomLoudness` takes them)."""
+    paused: Array = field(default_factory=lambda: np.zeros(0, bool))
+    """Per frame: the detector paused the agent on it."""
 
 
 def trace(frames: Sequence[bytes]) -> Features:
@@ -84,17 +89,20 @@ def trace(frames: Sequence[bytes]) -> Features:
     assert isinstance(detector, ModelVoiceDetector)
     opening, greeting = round(OPENING_S / FRAME_S), round(GREETING_S / FRAME_S)
     agent.audible = agent.pending = True
-    level, room, probability = [], [], []
+    level, room, probability, listening, paused = [], [], [], [], []
     for i, frame in enumerate(frames):
         if i == greeting:
             agent.audible = agent.pending = False
+        listening.append(agent.audible and not detector.speaking)
         actions = turns.receive_audio(stage.process(frame), (i + 1 - opening) * FRAME_S)
         if i == opening:
             agent.audible = agent.pending = True
         elif i > opening and turns.paused_at is None and not turns.vad.speaking:
             agent.audible = True
-        if any(isinstance(action, PauseAgent) for action in actions):
+        pause = any(isinstance(action, PauseAgent) for action in actions)
+        if pause:
             agent.audible = False
+        paused.append(pause)
         level.append(detector.level_dbfs)
         known = detector.room_dbfs
         room.append(known if known is not None else detector.room_median + 4.0)
@@ -104,7 +112,9 @@ def trace(frames: Sequence[bytes]) -> Features:
     floor = np.array([levels[max(0, i - 4) : max(1, i - 1)].min() for i in range(len(levels))])
     p = np.array(probability)
     slope = np.concatenate([np.zeros(2), p[2:] - p[:-2]])
-    return Features(levels - np.array(room), levels - floor, p, slope)
+    return Features(
+        levels - np.array(room), levels - floor, p, slope, np.array(listening), np.array(paused)
+    )  # fmt: skip
 
 
 def fires(f: Features, rule: tuple[float, float | None, float, float | None, int]) -> Any:
