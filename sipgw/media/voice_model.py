@@ -133,7 +133,7 @@ class SileroStream:
 
 def floats(ulaw: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     """μ-law samples as the model takes them (float, -1..1): one table lookup."""
-    return _ULAW_FLOAT[np.frombuffer(ulaw, dtype=np.uint8)]
+    return _ULAW_FLOAT.take(np.frombuffer(ulaw, dtype=np.uint8))
 
 
 _Forward = Callable[
@@ -176,7 +176,8 @@ class SileroModel:
         """One chunk (μ-law, context + 256 samples) for each of several streams in one model
         call (the batch axis): the samples converted in one lookup, each stream's new state
         a view of the run's."""
-        samples = _ULAW_FLOAT[np.frombuffer(b"".join(chunks), dtype=np.uint8)]
+        # take: about half the time of indexing the table with the octets
+        samples = _ULAW_FLOAT.take(np.frombuffer(b"".join(chunks), dtype=np.uint8))
         samples.shape = (len(chunks), CONTEXT + CHUNK)
         state = np.concatenate([s.state for s in streams], axis=1)
         out, state = self._forward(samples, state)
