@@ -228,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     results: dict[str, Any] = {}
     if args.batches:
-        steps = results["step"] = {}
+        steps: dict[str, dict[str, float]] = {}
+        results["step"] = steps
         rows = []
         for batch in (int(b) for b in args.batches.split(",")):
             log(f"model step, {batch} streams a run")
@@ -247,17 +248,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "probabilities' largest difference"]  # fmt: skip
         print(format_table(headers, rows))
     if args.calls:
-        bursts = results["burst"] = {}
+        bursts: dict[str, dict[str, Any]] = {}
+        results["burst"] = bursts
         rows = []
         for detector in args.detectors.split(","):
             log(f"{args.calls} calls' frames at once, {detector} detector")
-            f = bursts[detector] = burst_at(args.calls, args.seconds, detector, args.group)
+            b = bursts[detector] = burst_at(args.calls, args.seconds, detector, args.group)
             rows.append([
-                detector, *(fmt(f[part][q], ".2f") for part in ("feed_ms", "run_ms", "heard_ms")
+                detector, *(fmt(b[part][q], ".2f") for part in ("feed_ms", "run_ms", "heard_ms")
                             for q in ("p50", "p99")),
-                fmt(f["burst_ms"]["p50"], ".2f"), fmt(f["burst_ms"]["p99"], ".2f"),
-                fmt(f["burst_ms"]["max"], ".2f"), fmt(f.get("streams_per_run"), ".1f"),
-                fmt(f["cpu_ms_per_call_s"], ".3f"),
+                fmt(b["burst_ms"]["p50"], ".2f"), fmt(b["burst_ms"]["p99"], ".2f"),
+                fmt(b["burst_ms"]["max"], ".2f"), fmt(b.get("streams_per_run"), ".1f"),
+                fmt(b["cpu_ms_per_call_s"], ".3f"),
             ])  # fmt: skip
         together = f"{args.group} calls at a time" if args.group else "at once"
         print(f"{args.calls} calls, every call's frame of a tick {together} (ms a tick, wall)")

@@ -14,10 +14,11 @@ octets they came in: they are converted to floats only for a run, all of a run's
 in one table lookup). :meth:`SileroModel.run` takes several streams' chunks at once (the
 model's batch axis), so many calls' chunks are cheaper together. By default the model
 runs as numpy products over the whole batch (:mod:`sipgw.media.silero_math`, the weights
-read from the same file): about 80 µs for one stream alone, 12 µs a stream in a batch of
-42 (AMD EPYC). ONNX Runtime (``engine="onnx"``, and the fallback where numpy's BLAS
-cannot be kept on one thread) gives the same probabilities within 1e-6 at about 100 µs
-alone and 32 µs a stream in a batch: it runs each convolution stream by stream. Neither
+read from the same file): about 70-80 µs for one stream alone, 11-12 µs a stream in a
+batch of 42 and 9.5-10 in one of 125 (AMD EPYC, ``python -m bench.model_cost``). ONNX
+Runtime (``engine="onnx"``, and the fallback where numpy's BLAS cannot be kept on one
+thread) gives the same probabilities within about 1e-6 at about 100 µs alone and 32 µs a
+stream in a batch: it runs each convolution stream by stream. Neither
 its session options nor int8 weights (``quantize_dynamic``, on the 8 kHz graph taken
 out of its ``If``: 56-66 µs a stream, probabilities up to 0.27 off) made it cheaper.
 :class:`SileroBatch` collects the chunks that come in from every call and runs
