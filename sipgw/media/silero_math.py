@@ -8,8 +8,18 @@ to 1 frame, 64->128 on that one frame, where only the middle tap meets samples);
 cell of 128 (its state, with the cell's, is the stream's 2 x 128 recurrent state); then
 ReLU, one output and a sigmoid. ONNX Runtime runs each of those convolutions image by
 image, so a batch of 42 streams is 42 small products per layer (about 32 µs a stream on
-AMD EPYC); here each layer is one product over the whole batch (the convolutions' taps
-laid side by side, im2col), about 11 µs a stream, the same probabilities within 1e-6.
+AMD EPYC); here each layer is a few products over the whole batch, each reading its rows as
+views of the layer before: a frame's taps lie side by side in the layer's output already
+(frames t-1, t, t+1 of a 65-bin magnitude are 195 floats in a row), so no column is copied
+into place, and the taps that meet only padding are left out (the first and last frame of
+the first convolution, the first frame of the second); the STFT's 32 reflected samples are
+folded into the last frame's basis, so the chunk is never padded. About 10 µs a stream in
+a batch of 42 and 9.5 in one of 125 (AMD EPYC, ``python -m bench.model_cost``), the same
+probabilities as ONNX Runtime within about 1e-6. The six products are nearly all of it, at
+about the core's peak (OpenBLAS's AVX-512 kernels): the LSTM's 256 x 512 the most. One
+stream alone takes about 70 µs, a function call of numpy's per product or element-wise
+step. An FFT for the STFT (the basis is a periodic Hann window times the DFT's cosines and
+sines) saved 0.3 µs a stream at 125 (numpy's ``rfft``): not taken.
 
 The weights are read from the same ONNX file (:mod:`sipgw.media.onnx_constants`), not
 copied into this repository. The products go to numpy's BLAS, which would spread a
@@ -102,12 +112,14 @@ def single_threaded_blas() -> bool:
     )
 
 
-def _sigmoid(x: _F32) -> _F32:
-    # 0.5 (1 + tanh(x / 2)): no overflow where exp(-x) would
-    out: _F32 = np.tanh(x * np.float32(0.5))
-    out += np.float32(1.0)
-    out *= np.float32(0.5)
-    return out
+def _sigmoid_inplace(x: _F32) -> _F32:
+    """The logistic function of ``x``, written over it: 0.5 (1 + tanh(x / 2)), which does
+    not overflow where exp(-x) would."""
+    x *= np.float32(0.5)
+    np.tanh(x, out=x)
+    x += np.float32(1.0)
+    x *= np.float32(0.5)
+    return x
 
 
 class SileroMath:
@@ -136,6 +148,13 @@ class SileroMath:
             return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(-1, out))
 
         self._basis = np.ascontiguousarray(weight(_BASIS, (2 * _BINS, 1, _FRAME))[:, 0, :].T)
+        # The last frame: samples 192..287, then 32 reflected ones (padded sample 288 + j
+        # is sample 286 - j), whose rows of the basis are added to those samples' rows.
+        tail = _INPUT - _HOP * (_FRAMES - 1)
+        last = self._basis[:tail].copy()
+        reflected = _PADDED - _INPUT
+        last[tail - 1 - reflected : tail - 1] += self._basis[tail:][::-1]
+        self._basis_last = last
         self._w0 = taps("encoder.0.reparam_conv", 128, _BINS, slice(0, 3))
         self._b0 = weight("encoder.0.reparam_conv.bias", (128,))
         self._w1 = taps("encoder.1.reparam_conv", 64, 128, slice(0, 3))
@@ -167,51 +186,65 @@ class SileroMath:
 
     def run(self, samples: _F32, state: _F32) -> tuple[_F32, _F32]:
         """Step ``samples`` (batch x 288: context + chunk, floats) from ``state``
-        (2 x batch x 128); the speech probabilities (batch) and the new state."""
-        batch = samples.shape[0]
-        relu = np.maximum
-        reflected = samples[:, _INPUT - 2 : _INPUT - 2 - (_PADDED - _INPUT) : -1]
-        padded = np.concatenate([samples, reflected], axis=1)
-        # frames of 128 at a hop of 64: two 64-sample blocks side by side
-        blocks = padded.reshape(batch, _FRAMES + 1, _HOP)
-        frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=2)
-        spectrum = frames.reshape(batch * _FRAMES, _FRAME) @ self._basis
-        spectrum *= spectrum
-        magnitude = np.sqrt(spectrum[:, :_BINS] + spectrum[:, _BINS:]).reshape(
-            batch, _FRAMES, _BINS
-        )
+        (2 x batch x 128); the speech probabilities (batch) and the new state.
 
-        # 65 -> 128, 4 frames, padding 1: frame t takes frames t-1, t, t+1
-        edged = np.zeros((batch, _FRAMES + 2, _BINS), np.float32)
-        edged[:, 1:-1] = magnitude
-        columns = np.concatenate([edged[:, 0:4], edged[:, 1:5], edged[:, 2:6]], axis=2)
-        x = columns.reshape(batch * _FRAMES, 3 * _BINS) @ self._w0
+        Every product reads its rows as views of the layer before (no column copied into
+        place: a frame's taps are side by side in the layer's output already) and writes
+        into the layer's output, taps that meet only padding left out."""
+        batch = samples.shape[0]
+        f32 = np.float32
+        relu = np.maximum
+        # STFT: frame t is samples 64t..64t+128 of the padded chunk; the last one's 32
+        # reflected samples are folded into its basis (self._basis_last)
+        spectrum = np.empty((batch, _FRAMES, 2 * _BINS), f32)
+        for t in range(_FRAMES - 1):
+            np.matmul(samples[:, _HOP * t : _HOP * t + _FRAME], self._basis, out=spectrum[:, t])
+        np.matmul(samples[:, _HOP * (_FRAMES - 1) :], self._basis_last, out=spectrum[:, -1])
+        spectrum *= spectrum
+        magnitude = np.add(spectrum[:, :, :_BINS], spectrum[:, :, _BINS:])
+        np.sqrt(magnitude, out=magnitude)
+
+        # 65 -> 128, 4 frames, padding 1: frame t takes frames t-1, t, t+1 (side by side
+        # in ``magnitude``); the first and last leave out the tap on the padding
+        x = np.empty((batch, _FRAMES, 128), f32)
+        w0, bins = self._w0, _BINS
+        np.matmul(magnitude[:, 0:2].reshape(batch, 2 * bins), w0[bins:], out=x[:, 0])
+        for t in (1, 2):
+            np.matmul(magnitude[:, t - 1 : t + 2].reshape(batch, 3 * bins), w0, out=x[:, t])
+        np.matmul(magnitude[:, 2:4].reshape(batch, 2 * bins), w0[: 2 * bins], out=x[:, 3])
         x += self._b0
-        x = relu(x, 0, out=x).reshape(batch, _FRAMES, 128)
+        relu(x, 0, out=x)
 
         # 128 -> 64, stride 2: frame 0 takes (padding, 0, 1), frame 1 takes (1, 2, 3)
-        columns = np.empty((batch, 2, 3 * 128), np.float32)
-        columns[:, 0, :128] = 0.0
-        columns[:, 0, 128:] = x[:, 0:2].reshape(batch, 256)
-        columns[:, 1] = x[:, 1:4].reshape(batch, 384)
-        x = columns.reshape(batch * 2, 384) @ self._w1
-        x += self._b1
-        x = relu(x, 0, out=x).reshape(batch, 128)
+        y = np.empty((batch, 2, 64), f32)
+        np.matmul(x[:, 0:2].reshape(batch, 256), self._w1[128:], out=y[:, 0])
+        np.matmul(x[:, 1:4].reshape(batch, 384), self._w1, out=y[:, 1])
+        y += self._b1
+        relu(y, 0, out=y)
 
-        x = x @ self._w2  # 64 -> 64, stride 2: (padding, 0, 1)
+        x = y.reshape(batch, 128) @ self._w2  # 64 -> 64, stride 2: (padding, 0, 1)
         x += self._b2
         relu(x, 0, out=x)
-        x = x @ self._w3  # 64 -> 128 on one frame
-        x += self._b3
-        relu(x, 0, out=x)
-
-        hidden, cell = state[0], state[1]
-        gates = np.concatenate([x, hidden], axis=1) @ self._w_lstm
-        gates += self._b_lstm
+        # 64 -> 128 on one frame, into the LSTM's input beside the hidden state
         h = _HIDDEN
-        sigmoids = _sigmoid(gates[:, : 3 * h])  # input, forget, output
-        cell = sigmoids[:, h : 2 * h] * cell + sigmoids[:, :h] * np.tanh(gates[:, 3 * h :])
-        hidden = sigmoids[:, 2 * h :] * np.tanh(cell)
+        joined = np.empty((batch, 2 * h), f32)
+        encoded = joined[:, :h]
+        np.matmul(x, self._w3, out=encoded)
+        encoded += self._b3
+        relu(encoded, 0, out=encoded)
+        joined[:, h:] = state[0]
+
+        gates = joined @ self._w_lstm
+        gates += self._b_lstm
+        sigmoids = _sigmoid_inplace(gates[:, : 3 * h])  # input, forget, output
+        tanh_gate = np.tanh(gates[:, 3 * h :], out=gates[:, 3 * h :])
+        new_state = np.empty((2, batch, h), f32)
+        hidden, cell = new_state[0], new_state[1]
+        np.multiply(sigmoids[:, h : 2 * h], state[1], out=cell)
+        tanh_gate *= sigmoids[:, :h]
+        cell += tanh_gate
+        np.tanh(cell, out=hidden)
+        hidden *= sigmoids[:, 2 * h :]
         out = relu(hidden, 0) @ self._w_out
         out += self._b_out
-        return _sigmoid(out[:, 0]), np.stack([hidden, cell])
+        return _sigmoid_inplace(out[:, 0]), new_state

@@ -14,10 +14,11 @@ octets they came in: they are converted to floats only for a run, all of a run's
 in one table lookup). :meth:`SileroModel.run` takes several streams' chunks at once (the
 model's batch axis), so many calls' chunks are cheaper together. By default the model
 runs as numpy products over the whole batch (:mod:`sipgw.media.silero_math`, the weights
-read from the same file): about 80 µs for one stream alone, 12 µs a stream in a batch of
-42 (AMD EPYC). ONNX Runtime (``engine="onnx"``, and the fallback where numpy's BLAS
-cannot be kept on one thread) gives the same probabilities within 1e-6 at about 100 µs
-alone and 32 µs a stream in a batch: it runs each convolution stream by stream. Neither
+read from the same file): about 70-80 µs for one stream alone, 11-12 µs a stream in a
+batch of 42 and 9.5-10 in one of 125 (AMD EPYC, ``python -m bench.model_cost``). ONNX
+Runtime (``engine="onnx"``, and the fallback where numpy's BLAS cannot be kept on one
+thread) gives the same probabilities within about 1e-6 at about 100 µs alone and 32 µs a
+stream in a batch: it runs each convolution stream by stream. Neither
 its session options nor int8 weights (``quantize_dynamic``, on the 8 kHz graph taken
 out of its ``If``: 56-66 µs a stream, probabilities up to 0.27 off) made it cheaper.
 :class:`SileroBatch` collects the chunks that come in from every call and runs
@@ -133,7 +134,7 @@ class SileroStream:
 
 def floats(ulaw: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     """μ-law samples as the model takes them (float, -1..1): one table lookup."""
-    return _ULAW_FLOAT[np.frombuffer(ulaw, dtype=np.uint8)]
+    return _ULAW_FLOAT.take(np.frombuffer(ulaw, dtype=np.uint8))
 
 
 _Forward = Callable[
@@ -176,7 +177,8 @@ class SileroModel:
         """One chunk (μ-law, context + 256 samples) for each of several streams in one model
         call (the batch axis): the samples converted in one lookup, each stream's new state
         a view of the run's."""
-        samples = _ULAW_FLOAT[np.frombuffer(b"".join(chunks), dtype=np.uint8)]
+        # take: about half the time of indexing the table with the octets
+        samples = _ULAW_FLOAT.take(np.frombuffer(b"".join(chunks), dtype=np.uint8))
         samples.shape = (len(chunks), CONTEXT + CHUNK)
         state = np.concatenate([s.state for s in streams], axis=1)
         out, state = self._forward(samples, state)
