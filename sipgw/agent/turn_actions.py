@@ -190,7 +190,8 @@ def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
 # The actions the machine returns most often, made once: a quiet frame allocates nothing.
 # ``Final`` and of any length (``tuple[X, ...]``): compiled, each is one static object, read
 # without a lookup in the module's dictionary (a tuple of fixed length would be rebuilt
-# where it is used).
+# where it is used). Compare them by equality outside compiled code: there the module's
+# attribute is another object than the static the compiled functions return.
 NOTHING: Final[tuple[TurnAction, ...]] = ()
 PAUSE: Final[tuple[TurnAction, ...]] = (PauseAgent(),)
 MARK_SPEECH_END: Final[tuple[TurnAction, ...]] = (MarkSpeechEnd(),)

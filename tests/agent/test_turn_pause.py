@@ -10,7 +10,7 @@ from sipgw.agent.turn_pause import BargeInPause
 
 def test_a_pause_resumes_with_its_length_and_ends() -> None:
     pause = BargeInPause(None)
-    assert pause.pause(10.0, 9.94) is PAUSE
+    assert pause.pause(10.0, 9.94) == PAUSE
     assert pause.paused_at == 10.0
     assert pause.resume(10.25) == ResumeAgent(250.0)
     assert (pause.paused_at, pause.onset_at, pause.unheard) == (None, None, False)
@@ -51,7 +51,7 @@ def test_a_duck_keeps_the_pause_it_came_from_until_unducked_or_committed() -> No
     assert pause.commit(Cause.TRANSCRIPT) == CommitBargeIn(Cause.TRANSCRIPT, 100.0)
     pause.pause(20.0, 19.9)
     pause.duck(20.4)
-    assert pause.unduck() is UNDUCK
+    assert pause.unduck() == UNDUCK
     assert (pause.ducked_at, pause.onset_at) == (None, None)
 
 

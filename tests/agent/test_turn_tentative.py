@@ -63,7 +63,7 @@ def test_a_started_reply_to_a_tentative_end_pauses_when_the_caller_goes_on() -> 
     ends.forced_end(True)
     ends.final("My order number is 42.")
     pause = BargeInPause(400)
-    assert ends.went_on(2.0, 1, 3, pause) is PAUSE  # one frame is enough before it is heard
+    assert ends.went_on(2.0, 1, 3, pause) == PAUSE  # one frame is enough before it is heard
     assert pause.paused_at == 2.0 and pause.onset_at == 2.0 - FRAME_MS / 1000
     assert pause.unheard  # never ducked
     assert not ends.resumed  # fewer loud frames than the VAD's start: the final is not held
