@@ -78,8 +78,14 @@ COMPILED = (
     "sipgw/twilio/signature.py",
     "sipgw/twilio/stream.py",
     "sipgw/twilio/twiml.py",
-    # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
+    # agent: turn-taking (turns.py and the parts it owns) and the speech-to-text uplink, once
+    # per frame of every call; the echo
     "sipgw/agent/turns.py",
+    "sipgw/agent/turn_actions.py",
+    "sipgw/agent/turn_pause.py",
+    "sipgw/agent/turn_preemptive.py",
+    "sipgw/agent/turn_tentative.py",
+    "sipgw/agent/turn_words.py",
     "sipgw/agent/stt/uplink.py",
     "sipgw/agent/echo/agent.py",
 )

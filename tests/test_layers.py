@@ -53,6 +53,11 @@ NOT_OURS = ("media", "agent")
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "sipgw.agent.turns",
+    "sipgw.agent.turn_actions",
+    "sipgw.agent.turn_pause",
+    "sipgw.agent.turn_preemptive",
+    "sipgw.agent.turn_tentative",
+    "sipgw.agent.turn_words",
     "sipgw.agent.early_end",
     "sipgw.agent.idle.policy",
     "sipgw.agent.backoff",

@@ -126,17 +126,56 @@ start, softly, over the caller going on).
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
 returns an empty tuple, so the per-frame path allocates nothing.
+
+The code: the actions and :class:`AgentState` are in :mod:`sipgw.agent.turn_actions`,
+the tests of a transcript's words (backchannels, stop words, :func:`same_words`) in
+:mod:`sipgw.agent.turn_words`, both re-exported here. :class:`TurnTaker` owns three parts:
+the pause and duck of the agent's audio (:mod:`sipgw.agent.turn_pause`), the preemptive
+replies (:mod:`sipgw.agent.turn_preemptive`) and the tentative ends
+(:mod:`sipgw.agent.turn_tentative`); the rules that tie them to the caller's frames and the
+STT's events are here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-from typing import Final, Protocol, TypeAlias
+from typing import Final
 
 from sipgw.agent.early_end import EarlyTurnEnd
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.turn_actions import (
+    FORCE_TURN_END,
+    MARK_SPEECH_END,
+    NOTHING,
+    AgentState,
+    Cause,
+    CommitBargeIn,
+    DropPreemptive,
+    DuckAgent,
+    ForceTurnEnd,
+    HeardFromRoom,
+    IgnoreBackchannel,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartPreemptive,
+    StartReply,
+    TurnAction,
+    UnduckAgent,
+    without_speech,
+)
+from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
+from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
+from sipgw.agent.turn_words import (
+    BACKCHANNELS,
+    STOP_WORDS,
+    is_backchannel,
+    normalized_words,
+    opens_with_stop_word,
+    same_words,
+)
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector, VoiceDetector
 
 __all__ = [
@@ -185,16 +224,6 @@ FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
 """Seconds after the caller's last loud frame that STT chunks stay small."""
 SLOW_CHUNK_MS: Final = 250
 """STT chunk size once the STT ended the turn and the caller stays quiet."""
-PARTIAL_TAIL_MS: Final = 150
-"""Caller speech after a partial's last word that still counts as that word's trailing
-sound (a breath, a drawn-out vowel; the VAD's energy edge against the model's word end):
-shorter than any spoken word. A partial heard during speech that ends earlier than this
-before the caller's last loud frame lacks words and starts nothing; one that ends later
-than this after it (which one stream cannot produce: the counts disagree) neither."""
-HELD_TURN_MS: Final = 1000
-"""A tentative turn held for its unfinished words (``early_end`` ``words``) is answered
-after this much quiet since the caller's last loud frame if they say nothing more (the
-service's own wait for an unfinished sentence, ``max_turn_silence``)."""
 SOFT_ONSET_DBFS: Final = -50.0
 SOFT_ONSET_MARGIN_DB: Final = 6.0
 """While a reply to a tentative end is not heard yet, a frame this loud (dBFS), and this far
@@ -206,19 +235,6 @@ ROOM_MIN_CALLER_MS: Final = 140
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
 heard when the caller has said less than this since the previous one (the detector's loud
 frames) is the room's (a TV, voices across the room), heard but not answered."""
-BACKCHANNELS: Final = frozenset(
-    {
-        "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
-        "aha", "ah", "oh", "yeah", "yep", "yes", "ok", "okay", "right", "sure", "i see",
-        "got it", "alright", "all right",
-    }
-)  # fmt: skip
-"""What a listener says to show they are listening; never a barge-in while the agent talks."""
-STOP_WORDS: Final = frozenset(
-    {"wait", "stop", "no", "nope", "hold", "hang", "sorry", "excuse", "what", "hey", "actually"}
-)
-"""A partial that opens with one of these words cuts the reply off on its own (fewer than
-``min_words`` words): the caller takes the floor ("wait", "stop", "no, ...")."""
 BACKCHANNEL_GAP: Final = 1.0
 """Seconds after speech whose partial was only a backchannel within which more speech is
 taken as the same backchannel going on ("uh-huh, yeah"): it pauses nothing; its partials
@@ -227,223 +243,14 @@ BACKCHANNEL_SPEECH_MS: Final = 800
 """Speech no longer than this whose partial is only a backchannel resumes the agent at once
 (it is "mm-hmm", not the start of a turn)."""
 
-_PUNCTUATION: Final = str.maketrans(",.!?", "    ")
 
-
-def is_backchannel(text: str) -> bool:
-    """Whether a transcript is only a backchannel ("Mm-hmm.", "Yeah, okay.")."""
-    words = " ".join(text.lower().translate(_PUNCTUATION).split())
-    if not words or words in BACKCHANNELS:
-        return True
-    return all(word in BACKCHANNELS for word in words.split())
-
-
-def opens_with_stop_word(text: str) -> bool:
-    """Whether a transcript starts with a word of :data:`STOP_WORDS` ("Wait", "No, no")."""
-    words = text.lower().translate(_PUNCTUATION).split()
-    return bool(words) and words[0] in STOP_WORDS
-
-
-def normalized_words(text: str) -> str:
-    """The words of a transcript without case, punctuation or extra whitespace."""
-    kept = "".join(ch if ch.isalnum() or ch.isspace() or ch in "'-" else " " for ch in text)
-    return " ".join(kept.lower().split())
-
-
-def _extends(words: str, previous: str) -> bool:
-    """Whether normalized ``words`` are ``previous`` plus maybe more (nothing revised)."""
-    return words == previous or words.startswith(previous + " ")
-
-
-def same_words(a: str, b: str) -> bool:
-    """Whether two transcripts say the same words ("my name is sonny" == "My name is Sonny.")."""
-    return normalized_words(a) == normalized_words(b)
-
-
-# --------------------------------------------------------------------------- actions
-
-
-class Cause(Enum):
-    """Why a reply was cut off; the value is what the call record says."""
-
-    SPEECH = "speech"
-    """``commit_ms`` of caller speech."""
-    TRANSCRIPT = "transcript"
-    """A partial transcript with enough words."""
-    TURN = "turn"
-    """The caller finished a turn."""
-    DTMF = "dtmf"
-    """A keypad digit."""
-    NEW_TURN = "new turn"
-    """The agent answers something else (keypad input, a failed transfer)."""
-    NOTICE = "notice"
-    """The agent speaks a fixed notice (e.g. it cannot hear the caller)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PauseAgent:
-    """Caller speech started over the agent: hold its audio where it is."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeAgent:
-    """The pause was no barge-in: play on from where the audio stopped."""
-
-    paused_ms: float
-    """How long the audio was paused."""
-
-
-@dataclass(frozen=True, slots=True)
-class DuckAgent:
-    """A pause still undecided (see ``duck_after_ms``): play on from where the audio
-    stopped, softer, until :class:`UnduckAgent` or :class:`CommitBargeIn`."""
-
-    paused_ms: float
-    """How long the audio was paused."""
-
-
-@dataclass(frozen=True, slots=True)
-class UnduckAgent:
-    """The caller's speech over the ducked reply was no barge-in: back to full level."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommitBargeIn:
-    """The caller really interrupts: cancel the active reply, drop its queued audio.
-
-    Emitted whether or not a reply is still active: with none, only the pause ends.
-    """
-
-    cause: Cause
-    reaction_ms: float | None
-    """From the caller's speech onset to the pause, if there was one."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartReply:
-    """The caller's turn is over: reply to ``text``."""
-
-    text: str
-    speech_end_at: float | None
-    """The caller's last loud frame before the turn ended (VAD), if any."""
-    stt_final_at: float
-    """When the STT's end of turn arrived."""
-
-
-@dataclass(frozen=True, slots=True)
-class StartPreemptive:
-    """The caller paused on a stable transcript: start the reply's LLM request on ``text``.
-
-    Nothing may be spoken (and no tool run) before the turn ends.
-    """
-
-    text: str
-    during_speech: bool = False
-    """The partial was heard while the caller spoke (see the module docstring)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DropPreemptive:
-    """The preemptive text is out of date (the caller went on): cancel its request."""
-
-
-@dataclass(frozen=True, slots=True)
-class IgnoreBackchannel:
-    """A finished turn that is only "mm-hm" while the agent talks: it talks on."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class HeardFromRoom:
-    """A finished turn the detector did not hear from the caller (a TV, voices across the
-    room): recorded as heard, not answered, and it cuts nothing off."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkSpeechEnd:
-    """The caller just went quiet: tell the STT before sending this frame."""
-
-
-@dataclass(frozen=True, slots=True)
-class ForceTurnEnd:
-    """The caller's silence ends the turn: ask the STT to finalize it now."""
-
-
-@dataclass(frozen=True, slots=True)
-class SetSttChunk:
-    """Send the STT this much audio per message from now on (None: its configured size)."""
-
-    chunk_ms: int | None
-
-
-TurnAction: TypeAlias = (
-    PauseAgent
-    | ResumeAgent
-    | DuckAgent
-    | UnduckAgent
-    | CommitBargeIn
-    | StartReply
-    | IgnoreBackchannel
-    | HeardFromRoom
-    | MarkSpeechEnd
-    | ForceTurnEnd
-    | SetSttChunk
-    | StartPreemptive
-    | DropPreemptive
-)
-"""What :class:`TurnTaker` asks the agent to do."""
-
-_SPEAKING = (
-    PauseAgent, ResumeAgent, DuckAgent, CommitBargeIn, StartReply, StartPreemptive,
-    IgnoreBackchannel, ForceTurnEnd,
-)  # fmt: skip
-# UnduckAgent is not among them: back to full level is never wrong (a duck begun before
-# turns were held must not outlast it).
-
-
-def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
-    """``actions`` less those that make the agent speak, stop or wait, or end a turn early
-    (the caller's words are no turns now: they are on hold, or the callee is a recording);
-    what shapes the speech-to-text stream, and the end of a duck, stay."""
-    return tuple(action for action in actions if not isinstance(action, _SPEAKING))
-
-
-# The actions a frame returns most often, made once: a quiet frame allocates nothing, and
-# the chunk size asked for last is told apart by identity. ``Final`` and of any length
-# (``tuple[X, ...]``): compiled, each is one static object, read without a lookup in the
-# module's dictionary (a tuple of fixed length would be rebuilt where it is used).
-_NOTHING: Final[tuple[TurnAction, ...]] = ()
-_PAUSE: Final[tuple[TurnAction, ...]] = (PauseAgent(),)
-_MARK_SPEECH_END: Final[tuple[TurnAction, ...]] = (MarkSpeechEnd(),)
-_FORCE_TURN_END: Final[tuple[TurnAction, ...]] = (ForceTurnEnd(),)
+# The chunk sizes the machine asks for, made once: the one asked for last is told apart by
+# identity (``Final`` and of any length: see sipgw.agent.turn_actions' shared actions).
 _FAST_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(FAST_CHUNK_MS),)
 _NORMAL_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(None),)
 _SLOW_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(SLOW_CHUNK_MS),)
-_DROP: Final[tuple[TurnAction, ...]] = (DropPreemptive(),)
-_UNDUCK: Final[tuple[TurnAction, ...]] = (UnduckAgent(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
-
-
-class AgentState(Protocol):
-    """The agent's side, as the machine reads it when a rule needs it."""
-
-    @property
-    def audible(self) -> bool:
-        """Agent audio is queued and playing (not held, not paused)."""
-        ...
-
-    @property
-    def pending(self) -> bool:
-        """Agent audio is queued, playing or paused."""
-        ...
-
-    def active_reply_started_at(self) -> float | None:
-        """When the reply still generating or playing started; None without one."""
-        ...
 
 
 # --------------------------------------------------------------------------- the machine
@@ -482,14 +289,11 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_backchannel", "_backchannel_until", "_caller_frames", "_candidate", "_chunks",
-        "_duck_after", "_ducked_at", "_early",
-        "_heard_onset", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech", "_preempted",
-        "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over", "_turn_partial",
-        "_was_loud", "_forced", "_resumed_after_force", "_held", "_forced_reply", "_words",
-        "_paused_unheard",
-        "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
-        "preemptive_pause_ms", "room_gate", "speech_partials", "speech_started_at", "vad",
+        "_backchannel", "_backchannel_until", "_caller_frames", "_chunks", "_early",
+        "_heard_onset", "_loud_frames", "_pause", "_preemptive", "_quiet_frames",
+        "_resumed_frames", "_stream_frames", "_tentative", "_turn_over", "_was_loud",
+        "agent", "commit_ms", "last_loud_at", "min_words", "room_gate", "speech_started_at",
+        "vad",
     )  # fmt: skip
 
     def __init__(
@@ -508,20 +312,9 @@ class TurnTaker:
         words: AfterAgent | None = None,
     ) -> None:
         self.agent = agent
-        # Seconds of an undecided pause before the reply plays on ducked (None: never),
-        # and the pause a ducked reply came from, while it is ducked.
-        self._duck_after = None if duck_after_ms is None else duck_after_ms / 1000
-        self._ducked_at: float | None = None
-        # Tentative ends (``words``): a forced end awaiting its final; the caller went on
-        # since; the words held for the next turn; the active reply answers a forced end.
-        self._forced = False
-        self._resumed_after_force = False
-        self._held: str | None = None
-        self._forced_reply = False
-        # The current pause holds a tentative reply before its first frame was heard: it is
-        # never ducked (a ducked reply would start over the caller going on).
-        self._paused_unheard = False
-        self._words = words or AfterAgent(str)
+        self._pause = BargeInPause(duck_after_ms)
+        self._preemptive = PreemptiveReplies(agent, preemptive_pause_ms, speech_partials)
+        self._tentative = TentativeEnds(agent, words or AfterAgent(str))
         self.room_gate = room_gate
         self._caller_frames = 0  # the detector's loud frames since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
@@ -529,25 +322,14 @@ class TurnTaker:
         self._backchannel = False
         self._backchannel_until = 0.0
         self._early = early_end
-        self.preemptive_pause_ms = preemptive_pause_ms
-        self.speech_partials = speech_partials
-        self._partial: str | None = None  # a partial heard in the current quiet spell
-        self._partial_in_speech = False  # ... that was heard during speech
-        self._preempted: str | None = None  # the text of the preemptive request, if any
-        # A partial heard during speech, (text, end of its last word in stream ms): judged
-        # when the caller goes quiet. And the turn's latest partial, (turn, words).
-        self._candidate: tuple[str, int] | None = None
-        self._turn_partial: tuple[int, str] | None = None
         self._stream_frames = 0  # frames of the STT's audio stream so far
         self.commit_ms = commit_ms
         self.min_words = min_words
         self.vad: VoiceDetector = detector or VoiceActivityDetector(
             vad or VadConfig(start_ms=60, hangover_ms=300)
         )
-        self.paused_at: float | None = None
         self.speech_started_at: float | None = None
         self.last_loud_at: float | None = None
-        self._onset_at: float | None = None
         self._heard_onset: float | None = None  # the latest speech start, VAD's or STT's
         self._chunks = _NORMAL_CHUNKS  # the STT chunk size asked for last
         self._turn_over = False  # the STT ended a turn since the last loud frame
@@ -558,6 +340,21 @@ class TurnTaker:
         # its hangover the VAD starts no new speech, so the machine counts them itself.
         self._resumed_frames = self.vad.config.start_frames
 
+    @property
+    def paused_at(self) -> float | None:
+        """When the agent's audio was paused, while it is."""
+        return self._pause.paused_at
+
+    @property
+    def preemptive_pause_ms(self) -> int | None:
+        """Quiet after which a partial starts a preemptive reply; None = never."""
+        return self._preemptive.pause_ms
+
+    @property
+    def speech_partials(self) -> bool:
+        """Whether a stable partial heard during speech may start a preemptive reply."""
+        return self._preemptive.speech_partials
+
     # -- inputs
 
     def receive_audio(self, frame: bytes, now: float) -> tuple[TurnAction, ...]:
@@ -566,8 +363,11 @@ class TurnTaker:
         event = vad.push(frame)
         loud = vad.loud
         self._stream_frames += 1
-        actions = _NOTHING
+        actions = NOTHING
         early = self._early
+        pause = self._pause
+        preemptive = self._preemptive
+        tentative = self._tentative
         if early is not None:
             early.hear(frame)
         if loud:
@@ -583,17 +383,16 @@ class TurnTaker:
             self._loud_frames = 0
             self._quiet_frames += 1
             if self._was_loud:
-                actions = _MARK_SPEECH_END
-                if self._candidate is not None:
-                    self._judge_candidate()
+                actions = MARK_SPEECH_END
+                if preemptive.candidate is not None:
+                    preemptive.judge(self._stream_frames)
             if early is not None and early.quiet(self._quiet_frames):
-                actions += _FORCE_TURN_END
-                self._forced = early.tentative
-                self._resumed_after_force = False
-            if self._held is not None and self._quiet_frames * FRAME_MS >= HELD_TURN_MS:
-                held, self._held = self._held, None  # nothing more came: answer the words
-                self._forced_reply = True  # still tentative: the caller may go on
-                actions += (StartReply(held, self.last_loud_at, now),)
+                actions += FORCE_TURN_END
+                tentative.forced_end(early.tentative)
+            if tentative.held is not None:
+                held = tentative.held_turn(self._quiet_frames)
+                if held is not None:  # nothing more came: answer the words
+                    actions += (StartReply(held, self.last_loud_at, now),)
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
@@ -608,23 +407,19 @@ class TurnTaker:
         if chunks is not self._chunks:
             self._chunks = chunks
             actions += chunks
-        paused_at = self.paused_at
+        paused_at = pause.paused_at
         if event is _VAD_NONE:  # most frames: only the timers below can fire
             if paused_at is not None:
                 if not vad.speaking:
                     if now - paused_at > PAUSE_WITHOUT_SPEECH:
                         # A pause the VAD never confirmed (e.g. the STT's speech start
                         # for a sound the VAD had already finished with): nobody talks.
-                        actions += (self._resume(now),)
+                        actions += (pause.resume(now),)
                 elif vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
-                elif (
-                    self._duck_after is not None
-                    and now - paused_at >= self._duck_after - 1e-6
-                    and not self._paused_unheard
-                ):
-                    actions += (self._duck(now),)  # undecided: play on softly meanwhile
-            elif self._ducked_at is not None:
+                elif pause.may_duck(now):
+                    actions += (pause.duck(now),)  # undecided: play on softly meanwhile
+            elif pause.ducked_at is not None:
                 if vad.speaking and vad.speech_ms >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
             elif (
@@ -634,8 +429,8 @@ class TurnTaker:
                 and self._speech_interrupts_reply()
             ):
                 actions += (self._commit(Cause.SPEECH),)
-            if self._partial is not None and not loud:
-                actions += self._maybe_preempt()
+            if preemptive.partial is not None and not loud:
+                actions += preemptive.start(self._quiet_frames, last_loud is not None)
         elif event is _VAD_STARTED:
             self._caller_frames += vad.speech_frames
             onset = now - vad.speech_ms / 1000
@@ -645,17 +440,17 @@ class TurnTaker:
             else:
                 self._backchannel = False
                 actions += self._caller_started(onset, now)
-            if self._partial is not None or self._preempted is not None:
-                actions += self._drop_preemptive()  # the caller goes on: new words will come
+            if preemptive.partial is not None or preemptive.preempted is not None:
+                actions += preemptive.drop()  # the caller goes on: new words will come
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
             if paused_at is not None:  # before the commit: no barge-in
-                actions += (self._resume(now),)
-            elif self._ducked_at is not None:
-                actions += self._unduck()
+                actions += (pause.resume(now),)
+            elif pause.ducked_at is not None:
+                actions += pause.unduck()
         if (
-            self._forced_reply
-            and self.paused_at is None
+            tentative.reply
+            and pause.paused_at is None
             and (
                 loud
                 or vad.level_dbfs >= max(SOFT_ONSET_DBFS, vad.noise_dbfs + SOFT_ONSET_MARGIN_DB)
@@ -664,31 +459,14 @@ class TurnTaker:
         ):
             # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
             # a soft onset under the detector's speech level too.
-            actions += self._went_on_after_force(now)
+            actions += tentative.went_on(now, self._loud_frames, self._resumed_frames, pause)
         if self._loud_frames == self._resumed_frames:
-            if self._partial is not None or self._preempted is not None:
+            if preemptive.partial is not None or preemptive.preempted is not None:
                 # The caller goes on after a pause shorter than the VAD's hangover.
-                actions += self._drop_preemptive()
-            if self._forced or self._forced_reply:
-                actions += self._went_on_after_force(now)
+                actions += preemptive.drop()
+            if tentative.forced or tentative.reply:
+                actions += tentative.went_on(now, self._loud_frames, self._resumed_frames, pause)
         return actions
-
-    def _went_on_after_force(self, now: float) -> tuple[TurnAction, ...]:
-        """The caller talks again after a tentative end (``start_ms`` of loud frames; any
-        loud frame while its reply is not heard yet): its final, still to come, is held; a
-        reply to it that has started is paused."""
-        if self._loud_frames >= self._resumed_frames:
-            self._resumed_after_force = self._forced
-        if (
-            self._forced_reply
-            and self.paused_at is None
-            and self.agent.active_reply_started_at() is not None
-        ):
-            self.paused_at = now
-            self._onset_at = now - self._loud_frames * FRAME_MS / 1000
-            self._paused_unheard = not self.agent.audible
-            return _PAUSE
-        return _NOTHING
 
     def skip_audio(self) -> None:
         """A frame went to the STT without passing through the machine (the caller holds
@@ -704,68 +482,41 @@ class TurnTaker:
             return self._turn_ended(event)
         if isinstance(event, SttSpeechStarted):
             if self.room_gate:
-                return _NOTHING  # the detector tells the caller's speech from the room's
+                return NOTHING  # the detector tells the caller's speech from the room's
             seen = self.speech_started_at
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
-            ended = _NOTHING  # the early end may weigh a partial of the pause anew
-            if self._early is not None and self._early.partial(event.text, quiet=not self.vad.loud):
-                ended = _FORCE_TURN_END
-            if event.text.strip() and is_backchannel(event.text):
-                self._backchannel = True
-                if self.vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
-                    if self.paused_at is not None:
-                        return (*ended, self._resume(now))  # "mm-hmm": the agent talks on at once
-                    if self._ducked_at is not None:
-                        return ended + self._unduck()
-            elif event.text.strip():
-                self._backchannel = False
-            if (
-                (len(event.text.split()) >= self.min_words or opens_with_stop_word(event.text))
-                and not is_backchannel(event.text)
-                and (
-                    self.paused_at is not None
-                    or self._ducked_at is not None
-                    or (self.agent.audible and self._heard_since())
-                )
-                and (not self.room_gate or self.paused_at is not None or self.vad.speaking)
-            ):
-                return (*ended, self._commit(Cause.TRANSCRIPT))
-            if self.preemptive_pause_ms is not None:
-                return ended + self._partial_heard(event)
-            return ended
-        return _NOTHING
+            return self._partial_heard(event, now)
+        return NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:
         """A keypad digit: it cuts off agent audio that is playing or paused."""
-        if self.agent.audible or self.paused_at is not None:
+        if self.agent.audible or self._pause.paused_at is not None:
             return (self._commit(Cause.DTMF),)
-        return _NOTHING
+        return NOTHING
 
     def agent_stopped(self) -> None:
         """The agent's audio stopped on its own, not for the caller: an opening begun at a
         pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
         pause under way is then no barge-in to commit, nor to resume."""
-        self.paused_at = self._onset_at = self._ducked_at = None
-        self._paused_unheard = False
+        self._pause.clear()
 
     def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
         """The agent is about to start a reply of its own: cut off the active one, if any."""
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(cause),)
-        return _NOTHING
+        return NOTHING
 
     # -- rules
 
     def _caller_started(self, onset: float, now: float) -> tuple[TurnAction, ...]:
         """Caller speech began: pause the agent's audio if it is playing."""
         self._heard_onset = onset
-        if self.paused_at is None and self._ducked_at is None and self.agent.audible:
-            self.paused_at = now
-            self._onset_at = min(onset, now)
-            return _PAUSE
-        return _NOTHING
+        pause = self._pause
+        if pause.paused_at is None and pause.ducked_at is None and self.agent.audible:
+            return pause.pause(now, min(onset, now))
+        return NOTHING
 
     def _speech_interrupts_reply(self) -> bool:
         """The caller's speech began after the active reply started (not the turn it answers)."""
@@ -780,125 +531,55 @@ class TurnTaker:
         onset = self._heard_onset
         return started is None or (onset is not None and onset > started)
 
-    def _partial_heard(self, event: SttPartialTranscript) -> tuple[TurnAction, ...]:
-        """A partial transcript: the turn so far, if the caller is quiet now (or, heard
-        during speech, a candidate judged when the caller goes quiet)."""
-        text = event.text
-        actions = _NOTHING
-        if self._preempted is not None and not same_words(self._preempted, text):
-            actions = self._drop_preemptive()
-        words = normalized_words(text)
-        if not words:
-            return actions
-        previous = self._turn_partial
-        self._turn_partial = (event.turn_order, words)
-        if self.vad.loud:
-            self._candidate = None
-            if (
-                self.speech_partials
-                and event.audio_end_ms is not None
-                and (
-                    previous is None
-                    or previous[0] != event.turn_order
-                    or _extends(words, previous[1])
-                )
-            ):
-                self._candidate = (text, event.audio_end_ms)
-            return actions
-        self._partial, self._partial_in_speech = text, False
-        return actions + self._maybe_preempt()
-
-    def _judge_candidate(self) -> None:
-        """The caller just went quiet: the partial heard during their speech is the quiet
-        spell's partial if its last word ends close enough to their last loud frame."""
-        assert self._candidate is not None
-        text, end_ms = self._candidate
-        self._candidate = None
-        speech_end_ms = (self._stream_frames - 1) * FRAME_MS  # the last loud frame's end
-        # Words ending far after the speech did cannot be: the two counts disagree.
-        if abs(speech_end_ms - end_ms) <= PARTIAL_TAIL_MS:
-            self._partial, self._partial_in_speech = text, True
-
-    def _maybe_preempt(self) -> tuple[TurnAction, ...]:
-        """Start the preemptive request once the caller has been quiet long enough."""
-        text, pause = self._partial, self.preemptive_pause_ms
-        if text is None or pause is None:
-            return _NOTHING
-        # Counted in frames (audio time), not on the clock: the STT's partial says it
-        # heard N ms of silence in the same frames, and the ticks that delivered them
-        # jitter by a millisecond or two either way.
-        if self.last_loud_at is not None and self._quiet_frames * FRAME_MS < pause:
-            return _NOTHING
-        self._partial = None
-        if self._preempted is not None or self.agent.active_reply_started_at() is not None:
-            return _NOTHING  # the same words are preempted already; or the agent is replying
-        if self.agent.pending:
-            return _NOTHING
-        self._preempted = text
-        return (StartPreemptive(text, during_speech=self._partial_in_speech),)
-
-    def _drop_preemptive(self) -> tuple[TurnAction, ...]:
-        self._partial = None
-        if self._preempted is None:
-            return _NOTHING
-        self._preempted = None
-        return _DROP
+    def _partial_heard(self, event: SttPartialTranscript, now: float) -> tuple[TurnAction, ...]:
+        """A partial transcript: a backchannel, a barge-in, or the turn so far."""
+        pause, vad = self._pause, self.vad
+        ended = NOTHING  # the early end may weigh a partial of the pause anew
+        if self._early is not None and self._early.partial(event.text, quiet=not vad.loud):
+            ended = FORCE_TURN_END
+        if event.text.strip() and is_backchannel(event.text):
+            self._backchannel = True
+            if vad.speech_ms <= BACKCHANNEL_SPEECH_MS:
+                if pause.paused_at is not None:
+                    return (*ended, pause.resume(now))  # "mm-hmm": the agent talks on at once
+                if pause.ducked_at is not None:
+                    return ended + pause.unduck()
+        elif event.text.strip():
+            self._backchannel = False
+        if (
+            (len(event.text.split()) >= self.min_words or opens_with_stop_word(event.text))
+            and not is_backchannel(event.text)
+            and (
+                pause.paused_at is not None
+                or pause.ducked_at is not None
+                or (self.agent.audible and self._heard_since())
+            )
+            and (not self.room_gate or pause.paused_at is not None or vad.speaking)
+        ):
+            return (*ended, self._commit(Cause.TRANSCRIPT))
+        if self._preemptive.pause_ms is not None:
+            heard_loud = self.last_loud_at is not None
+            return ended + self._preemptive.heard(event, vad.loud, self._quiet_frames, heard_loud)
+        return ended
 
     def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
         # StartReply settles a preemptive request (the agent adopts or drops it);
         # a turn that starts no reply drops it.
-        preempted, self._partial, self._preempted = self._preempted, None, None
-        self._candidate = self._turn_partial = None
-        drop = _DROP if preempted is not None else _NOTHING
+        drop = self._preemptive.turn_ended()
         caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
-        forced, self._forced = self._forced, False
-        self._forced_reply = False
-        text, held = event.text, self._held
-        if held is not None and text.strip():
-            text = f"{held} {text.strip()}"  # the held words open this turn
-        if not text.strip():
-            return drop
-        if forced:
-            if self._resumed_after_force or not self._words.finished(text):
-                self._held = text  # the caller goes on (or will): no reply yet
-                return drop
-            self._forced_reply = True
-        self._held = None
+        text = self._tentative.final(event.text)
+        if text is None:
+            return drop  # nothing said, or words held for the caller's next turn
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
             return (*drop, HeardFromRoom(text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(text):
-            return (*drop, *self._unduck(), IgnoreBackchannel(text))
+            return (*drop, *self._pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(Cause.TURN), reply)
         return (reply,)
 
-    def _duck(self, now: float) -> DuckAgent:
-        paused_at = self.paused_at
-        assert paused_at is not None
-        self.paused_at, self._ducked_at = None, paused_at
-        return DuckAgent(round((now - paused_at) * 1000, 1))
-
-    def _unduck(self) -> tuple[TurnAction, ...]:
-        if self._ducked_at is None:
-            return _NOTHING
-        self._ducked_at = self._onset_at = None
-        return _UNDUCK
-
-    def _resume(self, now: float) -> ResumeAgent:
-        paused_at = self.paused_at
-        paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
-        self.paused_at = self._onset_at = None
-        self._paused_unheard = False
-        return ResumeAgent(paused_ms)
-
     def _commit(self, cause: Cause) -> CommitBargeIn:
-        self._forced_reply = False
-        reaction = None
-        paused_at = self.paused_at if self.paused_at is not None else self._ducked_at
-        if self._onset_at is not None and paused_at is not None:
-            reaction = round((paused_at - self._onset_at) * 1000, 1)
-        self.paused_at = self._onset_at = self._ducked_at = None
-        self._paused_unheard = False
-        return CommitBargeIn(cause, reaction)
+        self._tentative.reply = False
+        return self._pause.commit(cause)

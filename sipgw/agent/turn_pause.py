@@ -1,0 +1,99 @@
+"""The agent's audio held over the caller's speech: paused, ducked, or neither.
+
+The first step of a barge-in (:mod:`sipgw.agent.turns`, "Barge-in" and "Ducking"):
+:class:`BargeInPause` keeps when the agent's audio was paused (or, ducked, the pause it
+came from) and when the caller's speech began, and ends the pause in one of three ways:
+it resumes (no barge-in), ducks (still undecided: play on softer) or commits (the reply
+is cut off). :class:`~sipgw.agent.turns.TurnTaker` decides which, and when.
+"""
+
+from __future__ import annotations
+
+from sipgw.agent.turn_actions import (
+    NOTHING,
+    PAUSE,
+    UNDUCK,
+    Cause,
+    CommitBargeIn,
+    DuckAgent,
+    ResumeAgent,
+    TurnAction,
+)
+
+__all__ = ["BargeInPause"]
+
+
+class BargeInPause:
+    """One call's pause of the agent's audio for caller speech.
+
+    Args:
+        duck_after_ms: a pause still undecided after this long (ms) plays on softer
+            (:class:`~sipgw.agent.turn_actions.DuckAgent`); None = it stays paused.
+
+    Attributes:
+        paused_at: when the agent's audio was paused, while it is.
+        ducked_at: the pause a ducked reply came from, while it is ducked.
+        onset_at: the onset of the caller's speech that paused it, while paused or ducked.
+        unheard: the pause holds a reply to a tentative end before its first frame was
+            heard: it is never ducked (a ducked reply would start over the caller going on).
+    """
+
+    __slots__ = ("duck_after", "ducked_at", "onset_at", "paused_at", "unheard")
+
+    def __init__(self, duck_after_ms: int | None) -> None:
+        self.duck_after = None if duck_after_ms is None else duck_after_ms / 1000
+        self.paused_at: float | None = None
+        self.ducked_at: float | None = None
+        self.onset_at: float | None = None
+        self.unheard = False
+
+    def pause(self, now: float, onset: float, *, unheard: bool = False) -> tuple[TurnAction, ...]:
+        """Hold the agent's audio at ``now`` for speech that began at ``onset``."""
+        self.paused_at, self.onset_at, self.unheard = now, onset, unheard
+        return PAUSE
+
+    def may_duck(self, now: float) -> bool:
+        """Whether the pause under way has been undecided long enough to play on ducked."""
+        paused_at, duck_after = self.paused_at, self.duck_after
+        return (
+            duck_after is not None
+            and paused_at is not None
+            and now - paused_at >= duck_after - 1e-6
+            and not self.unheard
+        )
+
+    def duck(self, now: float) -> DuckAgent:
+        """The pause under way plays on softer, from where it stopped."""
+        paused_at = self.paused_at
+        assert paused_at is not None
+        self.paused_at, self.ducked_at = None, paused_at
+        return DuckAgent(round((now - paused_at) * 1000, 1))
+
+    def unduck(self) -> tuple[TurnAction, ...]:
+        """A ducked reply back to full level (nothing when none is ducked)."""
+        if self.ducked_at is None:
+            return NOTHING
+        self.ducked_at = self.onset_at = None
+        return UNDUCK
+
+    def resume(self, now: float) -> ResumeAgent:
+        """The pause was no barge-in: the agent plays on."""
+        paused_at = self.paused_at
+        paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
+        self.paused_at = self.onset_at = None
+        self.unheard = False
+        return ResumeAgent(paused_ms)
+
+    def commit(self, cause: Cause) -> CommitBargeIn:
+        """The caller really interrupts: the pause, or the duck, ends in a cut."""
+        reaction = None
+        paused_at = self.paused_at if self.paused_at is not None else self.ducked_at
+        if self.onset_at is not None and paused_at is not None:
+            reaction = round((paused_at - self.onset_at) * 1000, 1)
+        self.clear()
+        return CommitBargeIn(cause, reaction)
+
+    def clear(self) -> None:
+        """No pause nor duck under way any more (the agent's audio stopped on its own)."""
+        self.paused_at = self.onset_at = self.ducked_at = None
+        self.unheard = False

@@ -1,0 +1,101 @@
+"""Tentative ends of turn: a forced end's final answered only when its words are whole.
+
+The rules are :mod:`sipgw.agent.turns`' ("Tentative ends"): the final that answers a
+forced end (``early_end`` in ``words`` mode) is answered when its words end a sentence and
+the caller has not gone on; otherwise its words are held for the caller's next turn, or
+answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end that
+the caller talks over is paused at once. :class:`TentativeEnds` keeps that state;
+:class:`~sipgw.agent.turns.TurnTaker` tells it of the forced ends, the finals and the
+caller going on.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sipgw.agent.turn_actions import NOTHING, AgentState, TurnAction
+from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_text import AfterAgent
+from sipgw.media.vad import FRAME_MS
+
+__all__ = ["HELD_TURN_MS", "TentativeEnds"]
+
+HELD_TURN_MS: Final = 1000
+"""A tentative turn held for its unfinished words (``early_end`` ``words``) is answered
+after this much quiet since the caller's last loud frame if they say nothing more (the
+service's own wait for an unfinished sentence, ``max_turn_silence``)."""
+
+
+class TentativeEnds:
+    """One call's tentative ends of turn.
+
+    Args:
+        agent: the agent's side (is the reply to a tentative end started, heard).
+        words: whether a tentative end's words end the turn.
+
+    Attributes:
+        forced: a forced end that is tentative awaits its final.
+        resumed: the caller went on since that forced end.
+        held: the words held for the caller's next turn, if any.
+        reply: the active reply answers a tentative end.
+    """
+
+    __slots__ = ("agent", "forced", "held", "reply", "resumed", "words")
+
+    def __init__(self, agent: AgentState, words: AfterAgent) -> None:
+        self.agent = agent
+        self.words = words
+        self.forced = False
+        self.resumed = False
+        self.held: str | None = None
+        self.reply = False
+
+    def forced_end(self, tentative: bool) -> None:
+        """The machine just forced an end of turn (tentative or not)."""
+        self.forced = tentative
+        self.resumed = False
+
+    def held_turn(self, quiet_frames: int) -> str | None:
+        """The held words, to answer now after ``quiet_frames`` of quiet (nothing more
+        came); None while they wait, or when none are held."""
+        held = self.held
+        if held is None or quiet_frames * FRAME_MS < HELD_TURN_MS:
+            return None
+        self.held = None
+        self.reply = True  # still tentative: the caller may go on
+        return held
+
+    def went_on(
+        self, now: float, loud_frames: int, resumed_frames: int, pause: BargeInPause
+    ) -> tuple[TurnAction, ...]:
+        """The caller talks again after a tentative end (``resumed_frames`` loud frames
+        in a row; any loud frame while its reply is not heard yet): its final, still to
+        come, is held; a reply to it that has started is paused."""
+        if loud_frames >= resumed_frames:
+            self.resumed = self.forced
+        if (
+            self.reply
+            and pause.paused_at is None
+            and self.agent.active_reply_started_at() is not None
+        ):
+            onset = now - loud_frames * FRAME_MS / 1000
+            return pause.pause(now, onset, unheard=not self.agent.audible)
+        return NOTHING
+
+    def final(self, text: str) -> str | None:
+        """The STT's final ``text``: the words to answer (the held ones first), or None:
+        nothing to answer, or held (the caller goes on, or will)."""
+        forced, self.forced = self.forced, False
+        self.reply = False
+        held = self.held
+        if held is not None and text.strip():
+            text = f"{held} {text.strip()}"  # the held words open this turn
+        if not text.strip():
+            return None
+        if forced:
+            if self.resumed or not self.words.finished(text):
+                self.held = text  # the caller goes on (or will): no reply yet
+                return None
+            self.reply = True
+        self.held = None
+        return text

@@ -1,0 +1,64 @@
+"""The pause of the agent's audio for caller speech (agent/turn_pause.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.agent.turn_actions import PAUSE, UNDUCK, Cause, CommitBargeIn, DuckAgent, ResumeAgent
+from sipgw.agent.turn_pause import BargeInPause
+
+
+def test_a_pause_resumes_with_its_length_and_ends() -> None:
+    pause = BargeInPause(None)
+    assert pause.pause(10.0, 9.94) == PAUSE
+    assert pause.paused_at == 10.0
+    assert pause.resume(10.25) == ResumeAgent(250.0)
+    assert (pause.paused_at, pause.onset_at, pause.unheard) == (None, None, False)
+
+
+def test_a_commit_reports_the_reaction_from_onset_to_pause() -> None:
+    pause = BargeInPause(None)
+    pause.pause(10.0, 9.94)
+    assert pause.commit(Cause.SPEECH) == CommitBargeIn(Cause.SPEECH, 60.0)
+    assert pause.paused_at is None
+    assert pause.commit(Cause.DTMF) == CommitBargeIn(Cause.DTMF, None)  # nothing paused
+
+
+@pytest.mark.parametrize(
+    ("duck_after_ms", "unheard", "at", "ducks"),
+    [
+        (None, False, 11.0, False),  # ducking off
+        (400, False, 10.39, False),  # not undecided long enough yet
+        (400, False, 10.4, True),
+        (400, True, 11.0, False),  # a tentative reply not heard yet is never ducked
+    ],
+)
+def test_only_an_undecided_pause_may_duck(
+    duck_after_ms: int | None, unheard: bool, at: float, ducks: bool
+) -> None:
+    pause = BargeInPause(duck_after_ms)
+    pause.pause(10.0, 9.9, unheard=unheard)
+    assert pause.may_duck(at) is ducks
+
+
+def test_a_duck_keeps_the_pause_it_came_from_until_unducked_or_committed() -> None:
+    pause = BargeInPause(400)
+    assert pause.unduck() == ()  # nothing ducked
+    pause.pause(10.0, 9.9)
+    assert pause.duck(10.4) == DuckAgent(400.0)
+    assert (pause.paused_at, pause.ducked_at) == (None, 10.0)
+    assert not pause.may_duck(11.0)  # no pause under way any more
+    assert pause.commit(Cause.TRANSCRIPT) == CommitBargeIn(Cause.TRANSCRIPT, 100.0)
+    pause.pause(20.0, 19.9)
+    pause.duck(20.4)
+    assert pause.unduck() == UNDUCK
+    assert (pause.ducked_at, pause.onset_at) == (None, None)
+
+
+def test_clear_forgets_a_pause_or_duck_under_way() -> None:
+    pause = BargeInPause(400)
+    pause.pause(10.0, 9.9, unheard=True)
+    pause.clear()
+    assert (pause.paused_at, pause.ducked_at, pause.onset_at, pause.unheard) == (
+        None, None, None, False,
+    )  # fmt: skip

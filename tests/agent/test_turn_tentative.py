@@ -1,0 +1,70 @@
+"""Tentative ends of turn (agent/turn_tentative.py)."""
+
+from __future__ import annotations
+
+from sipgw.agent.turn_actions import PAUSE
+from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
+from sipgw.agent.turn_text import AfterAgent
+from sipgw.media.vad import FRAME_MS
+
+
+class Agent:
+    def __init__(self, started_at: float | None = None, audible: bool = False) -> None:
+        self.started_at = started_at
+        self.audible = audible
+        self.pending = audible
+
+    def active_reply_started_at(self) -> float | None:
+        return self.started_at
+
+
+def test_a_final_not_forced_is_answered_as_it_is() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    assert ends.final("I want to") == "I want to"
+    assert ends.final("  ") is None
+    assert not ends.reply
+
+
+def test_a_forced_final_is_answered_only_when_its_words_end_a_sentence() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.final("My order number is 42.") == "My order number is 42."
+    assert ends.reply and not ends.forced
+    ends.forced_end(True)
+    assert ends.final("I want to") is None  # unfinished: held
+    assert ends.held == "I want to" and not ends.reply
+    assert ends.final("change my order.") == "I want to change my order."  # it opens the next
+    assert ends.held is None
+
+
+def test_a_forced_final_the_caller_talked_over_is_held() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.went_on(1.0, 3, 3, BargeInPause(None)) == ()  # no reply to pause
+    assert ends.resumed
+    assert ends.final("My order number is 42.") is None
+    assert ends.held == "My order number is 42."
+
+
+def test_held_words_are_answered_after_enough_quiet() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    assert ends.held_turn(10_000) is None  # nothing held
+    ends.forced_end(True)
+    ends.final("I want to")
+    frames = HELD_TURN_MS // FRAME_MS
+    assert ends.held_turn(frames - 1) is None
+    assert ends.held_turn(frames) == "I want to"
+    assert ends.held is None and ends.reply  # still tentative: the caller may go on
+
+
+def test_a_started_reply_to_a_tentative_end_pauses_when_the_caller_goes_on() -> None:
+    ends = TentativeEnds(Agent(started_at=1.0, audible=False), AfterAgent(str))
+    ends.forced_end(True)
+    ends.final("My order number is 42.")
+    pause = BargeInPause(400)
+    assert ends.went_on(2.0, 1, 3, pause) == PAUSE  # one frame is enough before it is heard
+    assert pause.paused_at == 2.0 and pause.onset_at == 2.0 - FRAME_MS / 1000
+    assert pause.unheard  # never ducked
+    assert not ends.resumed  # fewer loud frames than the VAD's start: the final is not held
+    assert ends.went_on(2.1, 3, 3, pause) == ()  # paused already
