@@ -7,8 +7,8 @@
   is no part of the root.
 - **Small classes in the agent layer**: no class in ``sipgw/agent`` is over
   :data:`MAX_CLASS_LINES` lines (the TwiML interpreter keeps its verb loop; each verb
-  family's handling is a class of ``sipgw/agent/twiml/verbs``), but those of
-  :data:`LONG_CLASS_DEBTS`, each held to the size it has: it may shrink, never grow.
+  family's handling is a class of ``sipgw/agent/twiml/verbs``; the turn-taking machine
+  owns its pause, early-reply and tentative-end parts).
 - **No reaching into another module's private names**: ``x._name`` is read only on
   ``self``, ``cls`` or ``super()``, or when this module defines ``_name`` itself (another
   instance of its own class); a namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``
@@ -35,12 +35,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CLASS_LINES = 350
 NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
-
-LONG_CLASS_DEBTS: dict[str, int] = {
-    # module:class -> its length today (lines): the agent layer's classes still over
-    # MAX_CLASS_LINES, to be split; the test fails if one grows, or once it fits (unlist it)
-}
-"""The agent layer's classes over :data:`MAX_CLASS_LINES` (debts named, held to their size)."""
 
 PRIVATE_EXCEPTIONS: dict[str, str] = {
     "sipgw/sip/message.py": "the parser's hot path: serializing walks Headers' item list in place "
@@ -106,17 +100,13 @@ def class_lengths(tree: ast.Module) -> dict[str, int]:
     }
 
 
-def long_class_problems(where: str, tree: ast.Module, debts: dict[str, int]) -> list[str]:
-    """The classes of ``tree`` over :data:`MAX_CLASS_LINES` that ``debts`` does not hold
-    (``module:class`` -> lines), and those it holds that grew."""
-    problems = []
-    for name, lines in class_lengths(tree).items():
-        held = debts.get(f"{where}:{name}")
-        if held is None and lines > MAX_CLASS_LINES:
-            problems.append(f"{name} ({lines} lines)")
-        elif held is not None and lines > held:
-            problems.append(f"{name} ({lines} lines, held to {held})")
-    return problems
+def long_class_problems(tree: ast.Module) -> list[str]:
+    """The classes of ``tree`` over :data:`MAX_CLASS_LINES`."""
+    return [
+        f"{name} ({lines} lines)"
+        for name, lines in class_lengths(tree).items()
+        if lines > MAX_CLASS_LINES
+    ]
 
 
 def _defined_here(tree: ast.Module) -> set[str]:
@@ -230,20 +220,11 @@ def test_no_class_in_the_composition_root_is_over_350_lines() -> None:
     assert not problems, f"classes over {MAX_CLASS_LINES} lines: {problems}"
 
 
-def test_no_class_in_the_agent_layer_is_over_350_lines_or_grows_past_its_debt() -> None:
+def test_no_class_in_the_agent_layer_is_over_350_lines() -> None:
     problems = _problems(
-        (where, long_class_problems(where, tree, LONG_CLASS_DEBTS))
-        for where, tree in modules("sipgw/agent")
+        (where, long_class_problems(tree)) for where, tree in modules("sipgw/agent")
     )
     assert not problems, f"classes over {MAX_CLASS_LINES} lines: {problems}"
-
-
-@pytest.mark.parametrize("debt", LONG_CLASS_DEBTS)
-def test_each_long_class_debt_is_still_owed(debt: str) -> None:
-    where, name = debt.split(":")
-    lines = class_lengths(parse(ROOT / where)).get(name)
-    assert lines is not None, f"{debt}: no such class now: unlist it"
-    assert lines > MAX_CLASS_LINES, f"{debt} is {lines} lines now: unlist it"
 
 
 def test_no_module_reaches_into_another_modules_private_names() -> None:
@@ -279,19 +260,9 @@ def test_each_exception_is_still_needed(listed: str) -> None:
 
 
 def test_a_long_class_is_found() -> None:
-    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_CLASS_LINES))
-    assert long_classes(ast.parse(f"class Big:\n{body}")) == [f"Big ({MAX_CLASS_LINES + 1} lines)"]
-    assert long_classes(ast.parse(f"class Fits:\n{body[: body.rindex('    x')]}")) == []
-
-
-def test_a_long_class_outside_the_debts_or_past_its_debt_is_found() -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_CLASS_LINES + 10))
-    planted = ast.parse(f"class Owed:\n{body}class New:\n{body}class Small:\n    x = 1\n")
-    length = MAX_CLASS_LINES + 11
-    assert long_class_problems("m.py", planted, {"m.py:Owed": length}) == [f"New ({length} lines)"]
-    assert long_class_problems("m.py", planted, {"m.py:Owed": length - 1, "m.py:New": length}) == [
-        f"Owed ({length} lines, held to {length - 1})"
-    ]
+    planted = ast.parse(f"class Long:\n{body}class Small:\n    x = 1\n")
+    assert long_class_problems(planted) == [f"Long ({MAX_CLASS_LINES + 11} lines)"]
 
 
 def test_reaching_into_private_names_is_found() -> None:
