@@ -105,6 +105,7 @@ _SHAPE_KEYWORDS = ("api-key", "authorization", "bearer", "token=", "api_key=", "
                    "auth_pass=", "password=", "passwd=", "secret=", "inline:")  # fmt: skip
 _ASCII_DIGITS = "0123456789"
 _CARD_DIGITS_MIN = 13
+_DIGIT_STRETCH = re.compile(rf"[0-9][0-9\s,-]{{{_CARD_DIGITS_MIN - 1},}}")
 
 
 def _may_hold_shape(lowered: str) -> bool:
@@ -114,13 +115,18 @@ def _may_hold_shape(lowered: str) -> bool:
 
 def _may_hold_card(text: str, lowered: str) -> bool:
     """Whether ASCII text has digits and digit words enough for a card number: a count
-    that can only be too high (``one`` in ``phone`` counts), never too low."""
-    count = 0
-    for digit in _ASCII_DIGITS:
-        count += text.count(digit)
+    that can only be too high (``one`` in ``phone`` counts), never too low. Without digit
+    words, the 13 digits must also stand in one stretch of digits, blanks, commas and
+    hyphens (what a run of digit groups is made of)."""
+    words = 0
     for word in _DIGIT_WORDS:
-        count += lowered.count(word)
-    return count >= _CARD_DIGITS_MIN
+        words += lowered.count(word)
+    digits = 0
+    for digit in _ASCII_DIGITS:
+        digits += text.count(digit)
+    if words:
+        return digits + words >= _CARD_DIGITS_MIN
+    return digits >= _CARD_DIGITS_MIN and _DIGIT_STRETCH.search(text) is not None
 
 
 def luhn_ok(digits: str) -> bool:
