@@ -98,6 +98,37 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# What an ASCII text must hold for a shape to match (each shape's keyword, lower case):
+# text with none of them skips the shapes' four scans. Non-ASCII text is always scanned
+# (case-insensitive matching folds a few non-ASCII letters, such as the Kelvin sign).
+_SHAPE_KEYWORDS = ("api-key", "authorization", "bearer", "token=", "api_key=", "apikey=",
+                   "auth_pass=", "password=", "passwd=", "secret=", "inline:")  # fmt: skip
+_ASCII_DIGITS = "0123456789"
+_CARD_DIGITS_MIN = 13
+_DIGIT_STRETCH = re.compile(rf"[0-9][0-9\s,-]{{{_CARD_DIGITS_MIN - 1},}}")
+
+
+def _may_hold_shape(lowered: str) -> bool:
+    """Whether lower-cased ASCII text has a shape's keyword (else no shape can match)."""
+    return any(keyword in lowered for keyword in _SHAPE_KEYWORDS)
+
+
+def _may_hold_card(text: str, lowered: str) -> bool:
+    """Whether ASCII text has digits and digit words enough for a card number: a count
+    that can only be too high (``one`` in ``phone`` counts), never too low. Without digit
+    words, the 13 digits must also stand in one stretch of digits, blanks, commas and
+    hyphens (what a run of digit groups is made of)."""
+    words = 0
+    for word in _DIGIT_WORDS:
+        words += lowered.count(word)
+    digits = 0
+    for digit in _ASCII_DIGITS:
+        digits += text.count(digit)
+    if words:
+        return digits + words >= _CARD_DIGITS_MIN
+    return digits >= _CARD_DIGITS_MIN and _DIGIT_STRETCH.search(text) is not None
+
+
 def luhn_ok(digits: str) -> bool:
     """True when ``digits`` (0-9 only) pass the Luhn check (ISO/IEC 7812-1 Annex B)."""
     total = 0
@@ -202,11 +233,12 @@ class Redactor:
         """``text`` with secrets, secret shapes, the pattern and card numbers replaced."""
         if self._secret_re is not None:
             text = self._secret_re.sub(MASK, text)
-        for shape, replacement in _SHAPES:
-            text = shape.sub(replacement, text)
+        if not text.isascii() or _may_hold_shape(text.lower()):
+            for shape, replacement in _SHAPES:
+                text = shape.sub(replacement, text)
         if self.pattern is not None:
             text = self.pattern.sub("[redacted]", text)
-        if self.cards:
+        if self.cards and (not text.isascii() or _may_hold_card(text, text.lower())):
             for start, end, digits in reversed(find_cards(text)):
                 text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
         return text

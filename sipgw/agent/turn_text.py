@@ -251,8 +251,9 @@ class AfterAgent:
         return (self._scorer or default_scorer()).finished(text, self._agent_said())
 
 
+@cache
 def default_scorer() -> TextScorer:
-    """The shipped weights (``turn_text.json``), loaded once."""
+    """The shipped weights (``turn_text.json``), loaded once (every turn asks for them)."""
     return TextScorer.load()
 
 

@@ -6,6 +6,8 @@ import logging
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipgw.agent.redact import (
     MAX_ERROR_LENGTH,
@@ -152,3 +154,49 @@ def test_redact_error_masks_and_bounds_what_the_model_reads() -> None:
     redactor = Redactor(["topsecretvalue"])
     text = redactor.redact_error("boom topsecretvalue " + "y" * 1000)
     assert "topsecretvalue" not in text and len(text) == MAX_ERROR_LENGTH and text.endswith("…")
+
+
+def _scanned_whole(redactor: Redactor, text: str) -> str:
+    """Every scan of :meth:`Redactor.redact`, none skipped (what its quick checks must equal)."""
+    from sipgw.agent.redact import _SHAPES
+
+    for shape, replacement in _SHAPES:
+        text = shape.sub(replacement, text)
+    for start, end, digits in reversed(find_cards(text)):
+        text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
+    return text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[call-1] turn 3 ended: stt 184 ms, llm 201 ms, heard 'a table for four people'",
+        "FOUR ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE ONE",
+        "Four 1 one 1 ONE 1 one 1 oNe 1 one 1 one 1 one 1",
+        "4111 1111 1111 111",  # 15 digits, not a card: the count lets it through to the scan
+        "Authorization: Bearer abcdefgh12345678",
+        "AUTHORIZATION=Basic dXNlcjpwYXNz",
+        "GET /ws?TOKEN=abcdef1234&x=1",
+        " PassWD=hunter22; Secret=abcd",
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 INLINE:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+        "X-Api-Key: sk-abcdefgh",
+        "api-\u212aey: sk-abcdefgh",  # the Kelvin sign folds to k: non-ASCII is always scanned
+        "ſix ſix one one one one one one one one one one one one one one",  # long s folds to s
+        "phone someone done money, one 2 three",
+        "12345 ab 67890 cd 123 4",  # 14 digits, no stretch of 13: the card scan is skipped
+        "4111\x1c1111\x1f1111\t1111",  # blanks as the scans' \\s has them
+    ],
+)
+def test_quick_checks_skip_only_scans_that_cannot_match(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_whole(redactor, text)
+
+
+_PIECES = ["one", "ONE", "oh", "4", "1", " ", "-", ",", "\x1c", "Bearer ", "token=", "PASSWORD=",
+           "api-key:", "inline:", "abcdefgh1234", "\u212a", "ſ", "x", "+", "ab"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_quick_checks_agree_with_whole_scans(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_whole(redactor, text)

@@ -68,3 +68,7 @@ def test_weights_for_other_features_are_refused(tmp_path: object) -> None:
                     '"bias": 0, "finished_at": 0.5}')  # fmt: skip
     with pytest.raises(ValueError, match="other features"):
         TextScorer.load(path)
+
+
+def test_the_shipped_weights_are_read_once() -> None:
+    assert default_scorer() is default_scorer()
