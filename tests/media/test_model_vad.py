@@ -9,7 +9,13 @@ import pytest
 
 from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.model_vad import LISTENING_STEP, QUIET_STEPPED_CHUNKS, ModelVoiceDetector
+from sipgw.media.low_band import LowBand
+from sipgw.media.model_vad import (
+    LISTENING_STEP,
+    LOW_BAND_SHARE_DB,
+    QUIET_STEPPED_CHUNKS,
+    ModelVoiceDetector,
+)
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
@@ -587,3 +593,20 @@ def test_a_1_khz_hum_or_the_setting_off_starts_nothing() -> None:
     assert not events(detector, hum_over_babble(1000.0))
     detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=False)
     assert not events(detector, hum_over_babble(150.0))
+
+
+def test_the_low_band_counts_only_where_it_holds_most_of_the_frames_sound() -> None:
+    """A frame near the band's gate counts only within LOW_BAND_SHARE_DB of the frame's whole
+    level: on a line cut at 300 Hz the band is the filter's skirt, far under it."""
+    room = frames(mix([0], background("babble", 4.0, 100), 10.0))
+    hum = hum_over_babble(150.0)[:2]
+    for share, starts in ((LOW_BAND_SHARE_DB - 0.5, True), (LOW_BAND_SHARE_DB + 0.5, False)):
+        detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=True)
+        band = LowBand()  # the detector's filter, run over the same room
+        for frame in room:
+            band.level(frame)
+        found = []
+        for frame in hum:
+            low = band.level(frame)
+            found.append(detector._low_band(frame, low + share, armed=True))  # noqa: SLF001
+        assert found == [False, starts]
