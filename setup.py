@@ -49,6 +49,7 @@ COMPILED = (
     "sipgw/media/ingress.py",
     "sipgw/media/vad.py",
     "sipgw/media/room_loudness.py",
+    "sipgw/media/low_band.py",
     "sipgw/media/model_vad.py",
     "sipgw/media/voice_model.py",
     "sipgw/media/sender.py",

@@ -78,6 +78,17 @@ their level, under the caller's gate, yet over everything the room has said. (Fr
 loud as the caller still need two in a row: one alone, earlier by a frame, was undone 20
 ms sooner on a short "excuse me" in bench.backchannels, before its partial could cut.)
 
+With ``low_band`` (the default), :data:`LOW_BAND_FRAMES` (2) frames in a row whose 100-300
+Hz level (:class:`~sipgw.media.low_band.LowBand`) is within :data:`LOW_BAND_MARGIN_DB` of
+that band's own room gate (a second :class:`~sipgw.media.room_loudness.RoomLoudness`, fed
+the band's level of the frames heard under the agent's audio) and within
+:data:`LOW_BAND_SHARE_DB` (6 dB) of the frame's whole level start speech provisionally the
+same way, the caller's level known: a nasal first sound ("No, no...") is no louder than
+babble on the whole band but rises over it under 300 Hz, on a line that carries 100-300 Hz
+(a digital line; an analogue one cuts it, and the gate then learns the filter's skirt). The
+band is filtered only while the agent's audio plays, no speech is under way and the
+caller's level is known.
+
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. While the caller listens under the agent's
 audio, quieter than their barge-in level (no start can come of such a frame; the model's
@@ -102,6 +113,7 @@ from collections.abc import Callable
 from typing import Final
 
 from sipgw.media import g711
+from sipgw.media.low_band import LowBand
 from sipgw.media.room_loudness import RoomLoudness
 from sipgw.media.vad import (
     FRAME_MS,
@@ -123,6 +135,10 @@ __all__ = [
     "CALLER_MIN_FRAMES",
     "CALLER_WINDOW_FRAMES",
     "CONFIRM_FRAMES",
+    "LOW_BAND_FLOOR_DB",
+    "LOW_BAND_FRAMES",
+    "LOW_BAND_MARGIN_DB",
+    "LOW_BAND_SHARE_DB",
     "PROVISIONAL_FRAMES",
     "RETRACT_HOLD_FRAMES",
     "ROOM_WINDOW_FRAMES",
@@ -147,6 +163,25 @@ PROVISIONAL_FRAMES: Final = 2
 CONFIRM_FRAMES: Final = 12
 """Frames (240 ms) within which the model's rule must confirm a provisional start."""
 RETRACT_HOLD_FRAMES: Final = 25
+"""Frames (0.5 s) after a retracted start during which no provisional start comes."""
+LOW_BAND_FRAMES: Final = 2
+"""Frames in a row whose 100-300 Hz level is within :data:`LOW_BAND_MARGIN_DB` of that
+band's room gate that start speech provisionally over the agent (``low_band``)."""
+LOW_BAND_MARGIN_DB: Final = 1.5
+"""How far under the 100-300 Hz room gate (its 99.5th percentile + 2 dB) those frames may be.
+At 2 dB a TV 10 dB under the caller paused the agent 7.5 times a minute (1.5: none); at 1
+dB the nasal onset the stop's p95 hangs on over babble was missed (bench.noise --low-hz
+100, docs/performance.md)."""
+LOW_BAND_SHARE_DB: Final = 6.0
+"""How far under the frame's whole level its 100-300 Hz level may be for the frame to count
+there: most of its sound under 300 Hz, as a nasal's is. On a line cut under 300 Hz the band
+holds the filter's skirt, far under the frame's level: without this, café babble 10 dB
+under the caller paused the agent twice a minute there (bench.noise, 300 Hz tracks); with
+it the 300 Hz tracks decide as without the band. At 5 dB the nasal onset the stop's p95
+hangs on over babble no longer counted (docs/performance.md)."""
+LOW_BAND_FLOOR_DB: Final = 15.0
+"""Frames whose 100-300 Hz level is this far under the detector's quiet level (its
+``min_level_dbfs`` - :data:`QUIET_DB`) do not count in that band's room gate."""
 """Frames (0.5 s) after a retracted start during which no provisional start comes."""
 QUIET_DB: Final = 10.0
 """A model chunk this far under ``min_level_dbfs`` holds no speech frame: quiet."""
@@ -195,7 +230,8 @@ class ModelVoiceDetector:
     __slots__ = (
         "_agent_audible", "_agent_frames", "_agent_pending", "_batch", "_calibration_frames",
         "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
-        "_hold", "_level_run", "_loud_run", "_loudest", "_model", "_quiet_chunks", "_quiet_dbfs",
+        "_hold", "_level_run", "_loud_run", "_loudest", "_low", "_low_gate", "_low_run", "_model",
+        "_quiet_chunks", "_quiet_dbfs",
         "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
         "_room_fresh", "_start_frames", "_stream", "_sure_run", "_held",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
@@ -220,6 +256,10 @@ class ModelVoiceDetector:
         self._energy = VoiceActivityDetector(config)
         # One frame over the room's loudest starts provisionally (quiet frames not counted).
         self._loudest = RoomLoudness(SILENT_DBFS)
+        # Two frames near the room's loudest in 100-300 Hz do too (a nasal onset over babble).
+        self._low = LowBand()
+        self._low_gate = RoomLoudness(SILENT_DBFS)
+        self._low_run = 0
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
         self._batch = batch
@@ -273,6 +313,7 @@ class ModelVoiceDetector:
         # A chunk under min_level_dbfs - QUIET_DB is quiet.
         self._quiet_dbfs = config.min_level_dbfs - QUIET_DB
         self._loudest.floor_dbfs = self._quiet_dbfs  # a quiet frame is no room's sound
+        self._low_gate.floor_dbfs = self._quiet_dbfs - LOW_BAND_FLOOR_DB
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -398,6 +439,7 @@ class ModelVoiceDetector:
             and self._loudest.over(level) and self._energy.loud
         )  # fmt: skip
         self._loudest.hear(level, agent and not self.speaking)
+        low = self._low_band(frame, level, agent and settings.low_band and bar is not None)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         provisional = self.provisional
@@ -444,9 +486,9 @@ class ModelVoiceDetector:
             self._level_run = 0
         if self._hold:
             self._hold -= 1
-        elif (self._level_run >= PROVISIONAL_FRAMES or (over and not self.speaking)) and not (
-            self._starts()
-        ):
+        elif (
+            self._level_run >= PROVISIONAL_FRAMES or (over and not self.speaking) or low
+        ) and not self._starts():
             self.speaking = True
             self.provisional = 1
             self.speech_frames = max(self._level_run, 1)
@@ -464,6 +506,28 @@ class ModelVoiceDetector:
             self.speech_frames = self._loud_run
             return VadEvent.STARTED
         return VadEvent.NONE
+
+    def _low_band(self, frame: bytes | None, level: float, armed: bool) -> bool:
+        """Whether the frame (``level`` dBFS) is the :data:`LOW_BAND_FRAMES`-th in a row near
+        the room's loudest in 100-300 Hz and within :data:`LOW_BAND_SHARE_DB` of its level
+        there, while the caller listens under the agent's audio (``armed``:
+        it plays, ``low_band`` is on, the caller's level is known). Only then is the band
+        filtered and its room gate fed."""
+        gate = self._low_gate
+        if not armed or self.speaking:
+            self._low_run = 0
+            gate.hear(SILENT_DBFS, False)  # the frames not counted yet may be the speech's
+            return False
+        low = self._low.level(frame) if frame else SILENT_DBFS
+        limit = gate.gate
+        near = (
+            limit is not None
+            and low >= limit - LOW_BAND_MARGIN_DB
+            and low >= level - LOW_BAND_SHARE_DB
+        )
+        self._low_run = self._low_run + 1 if near else 0
+        gate.hear(low, True)
+        return self._low_run >= LOW_BAND_FRAMES
 
     def _starts(self) -> bool:
         """The rule's start: ``start_ms`` loud frames, or two the model is sure of."""

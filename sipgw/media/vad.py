@@ -102,11 +102,15 @@ class ModelVadConfig:
         caller_margin_db: while the agent's audio plays, how far below the caller's
             own loud level (90th percentile of their turns' speech) a barge-in may
             start; None: no such gate.
+        low_band: while the agent's audio plays, two frames near the room's loudest in
+            100-300 Hz start speech provisionally (a nasal onset over babble, on a line
+            that carries 100-300 Hz).
     """
 
     threshold: float = 0.5
     room_margin_db: float = 3.0
     caller_margin_db: float | None = 6.0
+    low_band: bool = True
 
 
 class VoiceDetector(Protocol):

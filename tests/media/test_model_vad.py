@@ -9,7 +9,13 @@ import pytest
 
 from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.model_vad import LISTENING_STEP, QUIET_STEPPED_CHUNKS, ModelVoiceDetector
+from sipgw.media.low_band import LowBand
+from sipgw.media.model_vad import (
+    LISTENING_STEP,
+    LOW_BAND_SHARE_DB,
+    QUIET_STEPPED_CHUNKS,
+    ModelVoiceDetector,
+)
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
@@ -541,3 +547,66 @@ def test_a_tv_5_db_under_the_caller_is_gated_by_the_rooms_stepped_frames() -> No
     assert starts <= 1
     assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
     assert detector.room_start_dbfs > detector.room_dbfs
+
+
+def caller_known_then_agent_talks_on_a_digital_line(
+    low_band: bool,
+) -> tuple[ModelVoiceDetector, AgentSide]:
+    """As :func:`caller_known_then_agent_talks`, over café babble carrying 100-300 Hz (a
+    digital line's band), 4 s of it under the agent's reply: the band's room gate learned."""
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, ModelVadConfig(low_band=low_band),
+        agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending,
+    )  # fmt: skip
+    greeted(detector, agent)
+    said = speech("Hi, I am calling about my order.", low_hz=100)
+    events(detector, frames(with_quiet(clean(said))))
+    assert detector.caller_dbfs is not None
+    agent.audible = agent.pending = True
+    assert not events(detector, frames(mix([0], background("babble", 4.0, 100), 10.0)))
+    return detector, agent
+
+
+def hum_over_babble(hz: float) -> list[bytes]:
+    """0.1 s of a tone at -30 dBFS (under the caller's gate and the room's loudest, as a
+    nasal murmur's onset is) over the same babble, then 0.5 s of the babble alone."""
+    room = list(background("babble", 6.0, 100)[4 * 8000 :])
+    room = mix([0], room, 10.0)
+    t = np.arange(800) / 8000
+    hum = (32768 * 10 ** (-30 / 20) * np.sqrt(2) * np.sin(2 * np.pi * hz * t)).astype(int)
+    return frames([r + (int(h) if i < len(hum) else 0) for i, (r, h) in enumerate(
+        zip(room[:4800], list(hum) + [0] * 4800, strict=False))])  # fmt: skip
+
+
+def test_a_low_hum_over_babble_starts_speech_provisionally_on_a_digital_line() -> None:
+    detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=True)
+    found = events(detector, hum_over_babble(150.0))
+    assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 4
+    # The model never confirms a hum: the start is undone within 240 ms (CONFIRM_FRAMES).
+    assert found[1][1] is VadEvent.ENDED and found[1][0] - found[0][0] == 12
+    assert detector.retracted == 1 and not detector.speaking
+
+
+def test_a_1_khz_hum_or_the_setting_off_starts_nothing() -> None:
+    detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=True)
+    assert not events(detector, hum_over_babble(1000.0))
+    detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=False)
+    assert not events(detector, hum_over_babble(150.0))
+
+
+def test_the_low_band_counts_only_where_it_holds_most_of_the_frames_sound() -> None:
+    """A frame near the band's gate counts only within LOW_BAND_SHARE_DB of the frame's whole
+    level: on a line cut at 300 Hz the band is the filter's skirt, far under it."""
+    room = frames(mix([0], background("babble", 4.0, 100), 10.0))
+    hum = hum_over_babble(150.0)[:2]
+    for share, starts in ((LOW_BAND_SHARE_DB - 0.5, True), (LOW_BAND_SHARE_DB + 0.5, False)):
+        detector, _ = caller_known_then_agent_talks_on_a_digital_line(low_band=True)
+        band = LowBand()  # the detector's filter, run over the same room
+        for frame in room:
+            band.level(frame)
+        found = []
+        for frame in hum:
+            low = band.level(frame)
+            found.append(detector._low_band(frame, low + share, armed=True))  # noqa: SLF001
+        assert found == [False, starts]

@@ -216,6 +216,13 @@ class AssistantSection:
         help="With the model detector: how far below the caller's own loud level (learned "
         "from their turns) speech may start while the agent talks; empty = no such gate.",
     )  # fmt: skip
+    vad_low_band: bool = setting(
+        True, env="SIPGW_VAD_LOW_BAND", parse=on_off, default_text="on",
+        help="With the model detector: two frames near the room's loudest in 100-300 Hz "
+        "(heard while the agent talks) pause the agent provisionally, undone in 240 ms unless "
+        "the model confirms speech: a caller's nasal first sound over babble, on a line that "
+        "carries 100-300 Hz (docs/quality.md); off: only the level and the model start.",
+    )  # fmt: skip
     noise_suppression: bool = setting(
         False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",
         help="RNNoise on the caller's audio before the detector and speech-to-text or the "
@@ -550,6 +557,7 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
             threshold=assistant.vad_model_threshold,
             room_margin_db=assistant.vad_room_margin_db,
             caller_margin_db=assistant.vad_caller_margin_db,
+            low_band=assistant.vad_low_band,
         ),
     )
     missing = noise.missing()

@@ -35,11 +35,12 @@ def test_the_model_detector_and_suppression_when_asked() -> None:
 def test_the_settings_reach_the_stage() -> None:
     section = AssistantSection(voice_detector="model", noise_suppression=True,
                                vad_model_threshold=0.6, vad_room_margin_db=4.0,
-                               vad_caller_margin_db=None)  # fmt: skip
+                               vad_caller_margin_db=None, vad_low_band=False)  # fmt: skip
     noise = noise_settings(section)
     assert noise.detector == "model" and noise.suppression
     assert (noise.model.threshold, noise.model.room_margin_db) == (0.6, 4.0)
-    assert noise.model.caller_margin_db is None
+    assert noise.model.caller_margin_db is None and not noise.model.low_band
+    assert noise_settings(AssistantSection()).model.low_band
     assert noise_settings(AssistantSection()) == NoiseSettings()
 
 
