@@ -506,6 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the model detector's gate below the caller's level ('off': none)",
     )
     parser.add_argument(
+        "--low-band",
+        choices=("on", "off"),
+        default="on" if ModelVadConfig().low_band else "off",
+        help="the model detector's 100-300 Hz provisional start (SIPGW_VAD_LOW_BAND)",
+    )
+    parser.add_argument(
         "--calls",
         type=int,
         help="instead: CPU per call-second of the caller path at this many calls at once",
@@ -535,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.engines != "numpy":
         _use_engine(args.engines)
     margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
-    model = ModelVadConfig(caller_margin_db=margin)
+    model = ModelVadConfig(caller_margin_db=margin, low_band=args.low_band == "on")
     results: dict[str, Any] = {}
     rows = []
     for snr in args.snr:

@@ -78,7 +78,7 @@ their level, under the caller's gate, yet over everything the room has said. (Fr
 loud as the caller still need two in a row: one alone, earlier by a frame, was undone 20
 ms sooner on a short "excuse me" in bench.backchannels, before its partial could cut.)
 
-With ``low_band`` (the default), :data:`LOW_BAND_FRAMES` (2) frames in a row whose 100-300
+With ``low_band`` (off by default), :data:`LOW_BAND_FRAMES` (2) frames in a row whose 100-300
 Hz level (:class:`~sipgw.media.low_band.LowBand`) is within :data:`LOW_BAND_MARGIN_DB` of
 that band's own room gate (a second :class:`~sipgw.media.room_loudness.RoomLoudness`, fed
 the band's level of the frames heard under the agent's audio) and within

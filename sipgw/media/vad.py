@@ -110,7 +110,7 @@ class ModelVadConfig:
     threshold: float = 0.5
     room_margin_db: float = 3.0
     caller_margin_db: float | None = 6.0
-    low_band: bool = True
+    low_band: bool = False
 
 
 class VoiceDetector(Protocol):

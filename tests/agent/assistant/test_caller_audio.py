@@ -40,7 +40,7 @@ def test_the_settings_reach_the_stage() -> None:
     assert noise.detector == "model" and noise.suppression
     assert (noise.model.threshold, noise.model.room_margin_db) == (0.6, 4.0)
     assert noise.model.caller_margin_db is None and not noise.model.low_band
-    assert noise_settings(AssistantSection()).model.low_band
+    assert not noise_settings(AssistantSection()).model.low_band
     assert noise_settings(AssistantSection()) == NoiseSettings()
 
 
