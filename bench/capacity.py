@@ -830,6 +830,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
     p.add_argument(
+        "--call-records",
+        metavar="DIR",
+        help="assistant: the gateway writes each call's record there (SIPGW_CALL_RECORD_DIR; "
+        "default none)",
+    )
+    p.add_argument(
         "--answer-wait-ms",
         type=int,
         help="assistant: SIPGW_ANSWER_WAIT_MS (how long the 200 OK may wait for the greeting)",

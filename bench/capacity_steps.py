@@ -250,7 +250,8 @@ def fake_services(
                 "ASSEMBLYAI_STREAMING_URL": info["assemblyai_url"],
                 "OPENAI_BASE_URL": info["openai_base_url"],
                 "ELEVENLABS_BASE_URL": info["elevenlabs_base_url"],
-                "SIPGW_CALL_RECORD_DIR": "",
+                # --call-records: each call's record there (turns answered, room_speech...).
+                "SIPGW_CALL_RECORD_DIR": getattr(args, "call_records", None) or "",
                 "SIPGW_GREETING": "Hi.",
             }
         )
