@@ -460,12 +460,79 @@ def test_a_room_that_went_quiet_under_the_agent_gates_nothing_once_it_stops() ->
     detector = ModelVoiceDetector(
         VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
     )
-    events(detector, frames(with_quiet(clean(speech(SENTENCE)), 0.3, 3.0)))
+    events(detector, frames(with_quiet(clean(speech(SENTENCE)), 0.3, 1.0)))
     assert detector.room_dbfs is not None and detector.room_start_dbfs is not None
+    # 1.5 s without that voice under the agent: forgotten, nothing left to learn from.
+    events(detector, frames([0] * 2 * 8000))
+    assert detector.rooms_forgotten and detector.room_dbfs is None
     agent.audible = agent.pending = False
     # Their turn after the greeting, at the same level: the room's gate does not hold.
     said = frames(with_quiet(clean(speech(SENTENCE)), 0.2, 0.5))
     assert any(e is VadEvent.STARTED for _, e in events(detector, said))
+
+
+def caller_over_the_greeting(
+    kind: str | None, said: Sequence[int], at: Sequence[float]
+) -> list[int]:
+    """16 s of ``kind`` (a TV, babble; None: a quiet line) 10 dB under the caller, who says
+    ``said`` at -20 dBFS at each of ``at`` (s)."""
+    room = mix([0], background(kind, 16.0), 10.0) if kind else [0] * 16 * 8000
+    voice = [0] * len(room)
+    for start in at:
+        voice[int(start * 8000) : int(start * 8000) + len(said)] = said
+    return [v + r for v, r in zip(voice, room, strict=True)]
+
+
+@pytest.mark.parametrize("kind", [None, "babble", "tv"])
+def test_a_caller_who_talks_over_the_greetings_start_is_heard_on_their_turns(
+    kind: str | None,
+) -> None:
+    # "Hello? Are you there?" (1.5 s) 0.3 s into a 3 s greeting, before the caller's level
+    # is known: learned as the room. The same words on their turns after it are theirs.
+    said = clean(speech("Hello? Are you there?"))
+    audio = frames(caller_over_the_greeting(kind, said, (0.3, 5.0, 9.0, 13.0)))
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    assert not events(detector, audio[:150])  # over the greeting: the room, pausing nothing
+    assert detector.room_dbfs is not None and detector.room_provisional
+    agent.audible = agent.pending = False
+    starts = [i for i, e in events(detector, audio[150:]) if e is VadEvent.STARTED]
+    for turn in (5.0, 9.0, 13.0):  # each turn starts within 0.3 s
+        assert any(0 <= (150 + i) * 0.02 - turn <= 0.3 for i in starts), (turn, starts)
+    assert detector.rooms_forgotten == 1
+    assert detector.caller_dbfs is not None
+    assert detector.room_dbfs is None or detector.room_dbfs < detector.caller_dbfs - 4
+
+
+@pytest.mark.parametrize("kind", ["babble", "tv"])
+def test_a_room_talking_through_the_greeting_stays_the_room(kind: str) -> None:
+    detector, _, room = greeting_over(kind, 10.0)
+    assert detector.room_provisional  # learned with the caller's level unknown
+    # 30 s of it with the agent silent and the caller saying nothing: never the caller's.
+    assert not [e for _, e in events(detector, frames(room)) if e is VadEvent.STARTED]
+    assert detector.rooms_forgotten == 0 and detector.caller_dbfs is None
+
+
+@pytest.mark.parametrize("kind", ["babble", "tv"])
+def test_the_room_under_a_callers_words_over_the_greeting_is_relearned_and_stays_the_room(
+    kind: str,
+) -> None:
+    # The caller's words over the greeting, then the TV or babble alone: re-learned at its own
+    # level, it starts nothing with the agent silent.
+    said = clean(speech("Hello? Are you there?"))
+    audio = frames(caller_over_the_greeting(kind, said, (0.3,)))
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    events(detector, audio[:150])
+    agent.audible = agent.pending = False
+    assert not [e for _, e in events(detector, audio[150:]) if e is VadEvent.STARTED]
+    assert detector.rooms_forgotten == 1 and detector.room_dbfs is not None
 
 
 def test_a_caller_who_interrupts_the_greeting_over_a_tv_is_heard() -> None:
