@@ -190,6 +190,24 @@ def sort_turns(
     return out
 
 
+def call_audio(
+    loop: Loop, calls: int, call: int, seconds: float
+) -> tuple[list[bytes], list[tuple[float, float]]]:
+    """Call ``call`` of ``calls`` (from 0): its ``seconds`` of frames, from its evenly spaced
+    point of the loop, and the spans (s from its start) of the sentences said in it."""
+    total = len(loop.frames)
+    offset = call * total // calls
+    frames = [loop.frames[(offset + i) % total] for i in range(int(seconds / 0.02))]
+    shift = offset * FRAME / RATE
+    sentences = []
+    for k in range(int(seconds // loop.seconds) + 2):
+        for a, b in loop.sentences:
+            a2, b2 = a + k * loop.seconds - shift, b + k * loop.seconds - shift
+            if b2 > 0 and a2 < seconds:
+                sentences.append((a2, b2))
+    return frames, sentences
+
+
 def measure(
     loop: Loop,
     calls: int,
@@ -199,22 +217,12 @@ def measure(
 ) -> dict[str, Any]:
     """``calls`` calls of ``seconds`` each, from evenly spaced points of the loop (as the
     load generator spreads them)."""
-    total = len(loop.frames)
-    n = int(seconds / 0.02)
     results: dict[str, Any] = {}
     for pipeline in pipelines:
         sums = {"stt_turns": 0, "answered": 0, "room": 0, "caller": 0, "split": 0,
                 "background": 0, "sentences": 0, "pauses": 0, "cuts": 0}  # fmt: skip
         for c in range(calls):
-            offset = c * total // calls
-            frames = [loop.frames[(offset + i) % total] for i in range(n)]
-            shift = offset * FRAME / RATE
-            sentences = []
-            for k in range(int(seconds // loop.seconds) + 2):
-                for a, b in loop.sentences:
-                    a2, b2 = a + k * loop.seconds - shift, b + k * loop.seconds - shift
-                    if b2 > 0 and a2 < seconds:
-                        sentences.append((a2, b2))
+            frames, sentences = call_audio(loop, calls, c, seconds)
             r = run(frames, pipeline, greeting_s)
             sums["stt_turns"] += len(r["stt_turns"])
             sums["answered"] += len(r["answered"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.noisy_turns import make_loop, measure, sort_turns
+from bench.noisy_turns import call_audio, make_loop, measure, run, sort_turns
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,3 +27,13 @@ def test_the_energy_detector_answers_the_background_and_the_model_records_it() -
     assert energy["room"] == 0
     assert model["room"] > 0
     assert model["answered"] < energy["answered"]
+
+
+def test_a_caller_talking_over_the_replies_is_not_taken_for_the_room() -> None:
+    # Call 9 of `bench.noisy_turns --greeting 3`: the caller's words over the greeting, then
+    # over each reply (under their own gate), fed the room's level to within 2 dB of theirs,
+    # and their later turns were recorded as the room's: 2 of its 5 sentences answered.
+    frames, sentences = call_audio(make_loop(10.0), 20, 9, 30.0)
+    assert len(sentences) == 5
+    result = run(frames, "model", 3.0)
+    assert sort_turns(result["answered"], sentences)["caller"] >= 4
