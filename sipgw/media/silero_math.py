@@ -13,18 +13,20 @@ laid side by side, im2col), about 11 µs a stream, the same probabilities within
 
 The weights are the ONNX file's 8 kHz constants as sipgw ships them
 (:mod:`sipgw.media.silero_weights`: ``silero_vad_8k.npz``, exported from the ``silero-vad``
-package's ONNX file, MIT-licensed), or read from that ONNX file itself. The products go to numpy's BLAS, which would spread a
-product this size over every core (OpenBLAS does from about 260 000 multiply-adds):
-:func:`single_threaded_blas` keeps it on the calling thread, as ONNX Runtime's session
-was (a gateway process is one core's worth of calls).
+package's ONNX file, MIT-licensed), or read from that ONNX file itself. The products go to
+numpy's BLAS, which would spread a product this size over every core (OpenBLAS does from
+about 260 000 multiply-adds): :func:`single_threaded_blas` keeps it on the calling thread, as
+ONNX Runtime's session was (a gateway process is one core's worth of calls). Where it cannot
+(another BLAS, no thread count in the environment), :class:`~sipgw.media.voice_model.SileroModel`
+runs ONNX Runtime if it is installed, else these products all the same, and says so.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import numpy as np
@@ -115,8 +117,9 @@ class SileroMath:
     """The model's weights laid out for batched products; :meth:`run` steps a batch."""
 
     def __init__(self, weights: Mapping[str, _F32] | None = None) -> None:
-        """``weights``: the 8 kHz branch's constants by name (:data:`~sipgw.media.silero_weights.SHAPES`,
-        as :func:`~sipgw.media.silero_weights.read` returns them); by default the shipped ones."""
+        """``weights``: the 8 kHz branch's constants by name
+        (:data:`~sipgw.media.silero_weights.SHAPES`, as :func:`~sipgw.media.silero_weights.read`
+        returns them); by default the shipped ones."""
         found = read() if weights is None else weights
 
         def weight(name: str, shape: tuple[int, ...]) -> _F32:

@@ -16,9 +16,9 @@ from typing import Any
 
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
+from sipgw.agent.assistant.caller_audio import NoiseSettings
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.failures import ServiceFailures
-from sipgw.agent.assistant.caller_audio import NoiseSettings
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from sipgw.agent.callscope import CallScope

@@ -160,5 +160,8 @@ def test_tone_callers_and_the_detector_setting() -> None:
     assert lg[lg.index("--audio") + 1] == "tone" and "--audio-file" not in lg
     assert lg[lg.index("--talk") + 1] == "0.8/6"
     assert assistant_env(args) == {"SIPGW_VOICE_DETECTOR": "model"}
-    assert assistant_env(parse()) == {}
+    # unasked, tone callers get the energy detector (no voice in a tone), noisy ones the model
+    assert assistant_env(parse()) == {"SIPGW_VOICE_DETECTOR": "energy"}
+    assert assistant_env(parse("--caller-audio", "noisy")) == {"SIPGW_VOICE_DETECTOR": "model"}
     assert describe_callers(args) == "tone in bursts 0.8/6, voice detector model"
+    assert describe_callers(parse()) == "tone, voice detector energy"
