@@ -143,7 +143,9 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_capacity_options_make_the_loop_and_pass_it_to_the_load_generator() -> None:
     args = parse("--caller-audio", "noisy", "--snr", "5", "--noise", "babble,tv")
     args.talk = None
-    assert describe_callers(args) == "noisy speech at 5 dB SNR over babble/tv"
+    assert describe_callers(args) == (
+        "noisy speech at 5 dB SNR over babble/tv, voice detector model"  # unasked: the model
+    )
     with caller_audio(args):
         path = Path(args.audio_file)
         assert len(path.read_bytes()) == 2 * 300 * FRAME  # two 6 s segments
