@@ -21,7 +21,9 @@ assistant`` in talk bursts, ``--talk``), silence, or noisy speech (``noisy``: a 
 café babble, street, TV or music at ``--snr`` dB every ``--noisy-every`` s, made once by
 ``bench/caller_audio.py`` and looped by the load generator from memory), which a model voice
 detector steps on every frame, where a tone's silences cost it nothing. ``--voice-detector
-energy|model`` sets the assistant's ``SIPGW_VOICE_DETECTOR``.
+energy|model`` sets the assistant's ``SIPGW_VOICE_DETECTOR``; without it, tone and silence
+callers run the energy detector (a speech model hears no voice in a tone) and noisy ones the
+model, the gateway's default.
 
 Past capacity (``--overload``): the gateway runs with its overload protection on
 (``--overload-lateness-ms``, ``--overload-cpu-percent``; other settings at their
@@ -104,6 +106,7 @@ from bench.capacity_steps import (
     row_ok,
     shared_port_flags,
     step_row,
+    voice_detector,
 )
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.evaluation.ports import free_port, wait_udp_bound
@@ -778,7 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--voice-detector",
         choices=("energy", "model"),
-        help="assistant: SIPGW_VOICE_DETECTOR for the gateway (default: its default, energy)",
+        help="assistant: SIPGW_VOICE_DETECTOR for the gateway (default: energy for tone and "
+        "silence callers, model for noisy ones)",
     )
     p.add_argument(
         "--talk",
@@ -870,6 +874,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--audio noisy: with --driver loadgen (SIPp sends its tone)")
     elif args.talk is None and args.agent == "assistant":
         args.talk = "0.8/6"
+    args.voice_detector = voice_detector(args)  # named in the figures, whichever the callers need
     if not args.machine:  # per machine: every process shares every CPU
         pin_self(args.loadgen_cpu)
     machine = machine_info()
@@ -938,14 +943,12 @@ def _run(args: argparse.Namespace, data: dict[str, Any]) -> int:
 
 
 def describe_callers(args: argparse.Namespace) -> str:
-    """What the callers send, and the assistant's voice detector if set."""
+    """What the callers send, and the assistant's voice detector."""
     if args.audio == "noisy":
         what = f"noisy speech at {args.snr:g} dB SNR over {'/'.join(args.noise)}"
     else:
         what = args.audio + (f" in bursts {args.talk}" if args.talk else "")
-    if args.voice_detector:
-        what += f", voice detector {args.voice_detector}"
-    return what
+    return what + f", voice detector {voice_detector(args)}"
 
 
 def format_verdict(v: dict[str, Any]) -> list[str]:

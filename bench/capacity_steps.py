@@ -94,10 +94,19 @@ def caller_audio(args: argparse.Namespace) -> Iterator[None]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def assistant_env(args: argparse.Namespace) -> dict[str, str]:
-    """The assistant's settings a run sets: ``--voice-detector`` (else the default)."""
+def voice_detector(args: argparse.Namespace) -> str:
+    """The assistant's voice detector for a run: ``--voice-detector``, else the one its callers
+    need: the model (the gateway's default) for noisy speech, the energy detector for a tone
+    or silence (a speech model hears no voice in a tone: its talk bursts would be no turns)."""
     detector = getattr(args, "voice_detector", None)
-    return {"SIPGW_VOICE_DETECTOR": detector} if detector else {}
+    if detector:
+        return str(detector)
+    return "model" if getattr(args, "audio", "tone") == "noisy" else "energy"
+
+
+def assistant_env(args: argparse.Namespace) -> dict[str, str]:
+    """The assistant's settings a run sets: its voice detector (:func:`voice_detector`)."""
+    return {"SIPGW_VOICE_DETECTOR": voice_detector(args)}
 
 
 def loadgen_timeout(calls: int, args: argparse.Namespace) -> float:

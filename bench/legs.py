@@ -276,6 +276,7 @@ async def run(calls: int, workdir: Path) -> dict[str, Any]:
         env = {
             **fakes.env, "SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
             "SIPGW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SIPGW_PUBLIC_URL": PUBLIC,
+            "SIPGW_VOICE_DETECTOR": "energy",  # the caller "speaks" a tone: no voice to a model
         }  # fmt: skip
         with GatewayProcess(
             workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env, lifetime=None

@@ -149,6 +149,7 @@ async def services(params: BenchParams) -> AsyncIterator[tuple[dict[str, str], F
         "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": llm_url,
         "ELEVENLABS_API_KEY": KEY, "ELEVENLABS_BASE_URL": tts_url,
         "SIPGW_GREETING": GREETING,
+        "SIPGW_VOICE_DETECTOR": "energy",  # the caller "speaks" a tone: no voice to a speech model
     }  # fmt: skip
     try:
         yield env, llm

@@ -59,7 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, summarize, write_json
-from sipgw.agent.assistant.settings import AssistantSettings, EarlyEndSettings
+from sipgw.agent.assistant.caller_audio import NoiseSettings
+from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings, EarlyEndSettings
 from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.s2s.openai import RealtimeSettings
@@ -215,8 +216,10 @@ def round_trips_of(replies: Sequence[SpokenReply]) -> list[float]:
 def assistant_settings(workdir: Path) -> AssistantSettings:
     tools = BuiltinToolSettings(callback_db=workdir / "callbacks.sqlite3", dial_policy=DialPolicy())
     return AssistantSettings(
-        greeting=GREETING, record_dir=workdir / "calls", builtin_tools=tools, answer_wait=2.0
-    )
+        greeting=GREETING, record_dir=workdir / "calls", builtin_tools=tools, answer_wait=2.0,
+        # the caller "speaks" a tone: no voice to a speech model
+        barge_in=BargeInSettings(noise=NoiseSettings(detector="energy")),
+    )  # fmt: skip
 
 
 @asynccontextmanager
@@ -252,6 +255,7 @@ async def pipeline(
         "ELEVENLABS_API_KEY": KEY, "ELEVENLABS_BASE_URL": tts_url,
         "SIPGW_GREETING": GREETING, "SIPGW_CALL_RECORD_DIR": str(workdir / "calls"),
         "SIPGW_CALLBACK_DB": str(workdir / "callbacks.sqlite3"),
+        "SIPGW_VOICE_DETECTOR": "energy",  # the caller "speaks" a tone: no voice to a speech model
     }  # fmt: skip
 
     def round_trips() -> list[float]:

@@ -92,6 +92,9 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         env, _ = stack.enter_context(fake_services(args))
         env["SIPGW_IDLE_AFTER"] = "0"
+        env["SIPGW_VOICE_DETECTOR"] = (
+            "energy"  # the caller "speaks" a tone: no voice to a speech model
+        )
         receiver = stack.enter_context(otlp_receiver())
         traced_env = {
             **env,

@@ -21,23 +21,27 @@ stream alone takes about 70 µs, a function call of numpy's per product or eleme
 step. An FFT for the STFT (the basis is a periodic Hann window times the DFT's cosines and
 sines) saved 0.3 µs a stream at 125 (numpy's ``rfft``): not taken.
 
-The weights are read from the same ONNX file (:mod:`sipgw.media.onnx_constants`), not
-copied into this repository. The products go to numpy's BLAS, which would spread a
-product this size over every core (OpenBLAS does from about 260 000 multiply-adds):
-:func:`single_threaded_blas` keeps it on the calling thread, as ONNX Runtime's session
-was (a gateway process is one core's worth of calls).
+The weights are the ONNX file's 8 kHz constants as sipgw ships them
+(:mod:`sipgw.media.silero_weights`: ``silero_vad_8k.npz``, exported from the ``silero-vad``
+package's ONNX file, MIT-licensed), or read from that ONNX file itself. The products go to
+numpy's BLAS, which would spread a product this size over every core (OpenBLAS does from
+about 260 000 multiply-adds): :func:`single_threaded_blas` keeps it on the calling thread, as
+ONNX Runtime's session was (a gateway process is one core's worth of calls). Where it cannot
+(another BLAS, no thread count in the environment), :class:`~sipgw.media.voice_model.SileroModel`
+runs ONNX Runtime if it is installed, else these products all the same, and says so.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import numpy as np
 
-from sipgw.media.onnx_constants import constants
+from sipgw.media.silero_weights import BASIS, read
 
 __all__ = ["SileroMath", "single_threaded_blas"]
 
@@ -45,7 +49,6 @@ _F32: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"
 """A float32 array (an explicit alias: a wheel built without numpy must type-check, numpy
 then being Any)."""
 
-_BASIS: Final = "stft.forward_basis_buffer"
 _BINS: Final = 65
 _FRAME: Final = 128
 _HOP: Final = 64
@@ -125,21 +128,16 @@ def _sigmoid_inplace(x: _F32) -> _F32:
 class SileroMath:
     """The model's weights laid out for batched products; :meth:`run` steps a batch."""
 
-    def __init__(self, path: Path) -> None:
-        found = constants(path)
-        prefixes = [
-            name[: -len(_BASIS)]
-            for name, array in found.items()
-            if name.endswith(_BASIS) and array.shape == (2 * _BINS, 1, _FRAME)
-        ]
-        if len(prefixes) != 1:
-            raise ValueError(f"{path}: no single 8 kHz STFT basis ({len(prefixes)} found)")
-        prefix = prefixes[0]
+    def __init__(self, weights: Mapping[str, _F32] | None = None) -> None:
+        """``weights``: the 8 kHz branch's constants by name
+        (:data:`~sipgw.media.silero_weights.SHAPES`, as :func:`~sipgw.media.silero_weights.read`
+        returns them); by default the shipped ones."""
+        found = read() if weights is None else weights
 
         def weight(name: str, shape: tuple[int, ...]) -> _F32:
-            array = found.get(prefix + name)
+            array = found.get(name)
             if array is None or array.shape != shape or array.dtype != np.float32:
-                raise ValueError(f"{path}: {name} is not a float32 {shape}")
+                raise ValueError(f"{name} is not a float32 {shape}")
             return array
 
         def taps(name: str, out: int, into: int, used: slice) -> _F32:
@@ -147,7 +145,7 @@ class SileroMath:
             w = weight(f"{name}.weight", (out, into, 3))[:, :, used]
             return np.ascontiguousarray(w.transpose(2, 1, 0).reshape(-1, out))
 
-        self._basis = np.ascontiguousarray(weight(_BASIS, (2 * _BINS, 1, _FRAME))[:, 0, :].T)
+        self._basis = np.ascontiguousarray(weight(BASIS, (2 * _BINS, 1, _FRAME))[:, 0, :].T)
         # The last frame: samples 192..287, then 32 reflected ones (padded sample 288 + j
         # is sample 286 - j), whose rows of the basis are added to those samples' rows.
         tail = _INPUT - _HOP * (_FRAMES - 1)

@@ -1,24 +1,26 @@
-"""Speech probability from Silero VAD (the ``silero-vad`` package's ONNX weights), sans-IO.
+"""Speech probability from Silero VAD (its 8 kHz weights, shipped with sipgw), sans-IO.
 
 The model (Silero VAD v6, an ONNX graph) takes 256 samples at 8 kHz (32 ms)
 with the 32 samples before them as context, and a recurrent state of 2 x 128
-floats per stream; it returns the probability that the chunk is speech. Its
-weights ship inside the ``silero-vad`` wheel (``silero_vad/data/silero_vad.onnx``);
-nothing is downloaded. The package itself imports torch, which the gateway does
-not need, so this module only reads the file from where the package is
-installed (``importlib.util.find_spec``, which runs none of its code).
+floats per stream; it returns the probability that the chunk is speech. The 8 kHz
+branch's weights ship with sipgw (``silero_vad_8k.npz``, MIT, exported from the
+``silero-vad`` wheel's ``silero_vad/data/silero_vad.onnx``: :mod:`sipgw.media.silero_weights`);
+nothing is downloaded. ONNX Runtime runs the package's ONNX file itself: the package
+imports torch, which the gateway does not need, so this module only reads the file from
+where the package is installed (``importlib.util.find_spec``, which runs none of its code).
 
 One :class:`SileroModel` serves every call; each call keeps its own
 :class:`SileroStream` (state, context, samples not yet a whole chunk, as the μ-law
 octets they came in: they are converted to floats only for a run, all of a run's chunks
 in one table lookup). :meth:`SileroModel.run` takes several streams' chunks at once (the
 model's batch axis), so many calls' chunks are cheaper together. By default the model
-runs as numpy products over the whole batch (:mod:`sipgw.media.silero_math`, the weights
-read from the same file): about 70-80 µs for one stream alone, 11-12 µs a stream in a
-batch of 42 and 9.5-10 in one of 125 (AMD EPYC, ``python -m bench.model_cost``). ONNX
-Runtime (``engine="onnx"``, and the fallback where numpy's BLAS cannot be kept on one
-thread) gives the same probabilities within about 1e-6 at about 100 µs alone and 32 µs a
-stream in a batch: it runs each convolution stream by stream. Neither
+runs as numpy products over the whole batch (:mod:`sipgw.media.silero_math`, on the shipped
+weights): about 70-80 µs for one stream alone, 11-12 µs a stream in a batch of 42 and
+9.5-10 in one of 125 (AMD EPYC, ``python -m bench.model_cost``). ONNX Runtime
+(``engine="onnx"``, and the fallback where numpy's BLAS cannot be kept on one thread, when
+it is installed; numpy runs all the same otherwise, and a warning says so) gives the same
+probabilities within about 1e-6 at about 100 µs alone and 32 µs a stream in a batch: it
+runs each convolution stream by stream. Neither
 its session options nor int8 weights (``quantize_dynamic``, on the 8 kHz graph taken
 out of its ``If``: 56-66 µs a stream, probabilities up to 0.27 off) made it cheaper.
 :class:`SileroBatch` collects the chunks that come in from every call and runs
@@ -30,6 +32,7 @@ waiting, usually one); each stream gets its chunks' probabilities, in order, in
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -38,8 +41,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from sipgw.media import g711
+from sipgw.media import g711, silero_weights
 from sipgw.media.silero_math import SileroMath, single_threaded_blas
+from sipgw.media.silero_weights import package_onnx
 
 __all__ = [
     "CHUNK",
@@ -51,6 +55,8 @@ __all__ = [
     "model_path",
     "shared_model",
 ]
+
+log = logging.getLogger(__name__)
 
 RATE: Final = 8000
 CHUNK: Final = 256
@@ -66,25 +72,29 @@ _ULAW_FLOAT: Final = (
 
 
 class ModelMissing(Exception):
-    """The model's package or ONNX Runtime is not installed; the message names the package."""
+    """ONNX Runtime or the ``silero-vad`` package (what ``engine="onnx"`` runs) is not
+    installed; the message names the package."""
 
 
 def model_path() -> Path:
-    """Where the installed ``silero-vad`` package keeps its ONNX weights.
+    """Where the installed ``silero-vad`` package keeps its ONNX weights (what ONNX Runtime
+    runs; the numpy products run on the weights sipgw ships, :mod:`sipgw.media.silero_weights`).
 
     Raises:
         ModelMissing: ``silero-vad`` is not installed.
     """
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or spec.origin is None:
+    path = package_onnx()
+    if path is None:
         raise ModelMissing(
-            "the model voice detector needs the silero-vad package (pip install "
-            "'sipgw[noise]' and silero-vad --no-deps; see docs/quality.md)"
+            "the model voice detector's ONNX Runtime engine needs the silero-vad package "
+            "(pip install 'sipgw[noise]' and silero-vad --no-deps; see docs/quality.md)"
         )
-    path = Path(spec.origin).parent / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise ModelMissing(f"silero-vad is installed but has no {path}")
     return path
+
+
+def _onnx_runtime_ready() -> bool:
+    """Whether ONNX Runtime and the ``silero-vad`` ONNX file are installed."""
+    return importlib.util.find_spec("onnxruntime") is not None and package_onnx() is not None
 
 
 class SileroStream:
@@ -150,18 +160,32 @@ class SileroModel:
     intra-op thread). Both are thread-safe and give the same probabilities within 1e-6."""
 
     def __init__(self, path: Path | None = None, engine: str | None = None) -> None:
-        path = path or model_path()
+        """``path``: the weights (numpy: the shipped ``.npz`` by default, or an ONNX file of
+        Silero VAD; ONNX Runtime: the ``silero-vad`` package's ONNX file by default).
+        ``engine`` None: numpy where its BLAS is kept on one thread; otherwise ONNX Runtime
+        if it is installed with ``silero-vad``, else numpy all the same (logged: its
+        products may then use more than one core)."""
         if engine is None:
-            engine = "numpy" if single_threaded_blas() else "onnx"
+            engine = "numpy"
+            if not single_threaded_blas():
+                if _onnx_runtime_ready():
+                    engine = "onnx"
+                else:
+                    log.warning(
+                        "the voice model runs on numpy, whose BLAS could not be kept on one "
+                        "thread (its products may use several cores): set "
+                        "OPENBLAS_NUM_THREADS=1, or install the noise extra and silero-vad "
+                        "for ONNX Runtime (docs/quality.md)"
+                    )
         elif engine == "numpy":
             single_threaded_blas()  # asked for: kept on one thread where it can be
         self.engine: Final = engine
         """``numpy`` or ``onnx``: what runs the model."""
         self._forward: _Forward
         if engine == "numpy":
-            self._forward = SileroMath(path).run
+            self._forward = SileroMath(silero_weights.read(path)).run
         elif engine == "onnx":
-            self._forward = _onnx_forward(path)
+            self._forward = _onnx_forward(path or model_path())
         else:
             raise ValueError(f"engine {engine!r}: numpy or onnx")
 
@@ -285,7 +309,7 @@ def shared_model() -> SileroModel:
     """The process's one model session, loaded on first use (about 50 ms).
 
     Raises:
-        ModelMissing: ``silero-vad`` or ``onnxruntime`` is not installed.
+        ModelMissing: never with the numpy engine (its weights ship with sipgw).
     """
     global _shared
     with _lock:

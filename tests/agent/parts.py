@@ -16,9 +16,10 @@ from typing import Any
 
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
+from sipgw.agent.assistant.caller_audio import NoiseSettings
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.failures import ServiceFailures
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from sipgw.agent.callscope import CallScope
 from sipgw.agent.dialpolicy import DialRefused
@@ -366,6 +367,12 @@ async def play_out(
 
 SILENT_FRAME = b"\xff" * 160
 
+TONE_DETECTOR = NoiseSettings(detector="energy")
+"""The detector for these tests' caller "speech" (:func:`speech_frames`, tones): the energy
+one, pinned, since a speech model (the default) hears no voice in a tone."""
+TONE_BARGE_IN = BargeInSettings(noise=TONE_DETECTOR)
+"""Default barge-in settings with :data:`TONE_DETECTOR` (what :func:`assistant` builds on)."""
+
 
 def speech_frames(seconds: float) -> list[bytes]:
     """Speech as the detectors hear it: 200 ms syllables of a low tone (below the beep
@@ -513,7 +520,9 @@ def assistant(
     call = call or FakeCall()
     stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))
     observer = RecordingObserver()
-    options: dict[str, Any] = {"record_dir": None, "greeting": "", **settings}
+    options: dict[str, Any] = {
+        "record_dir": None, "greeting": "", "barge_in": TONE_BARGE_IN, **settings,
+    }  # fmt: skip
     resources = AssistantResources(
         AssistantSettings(**options), llm, ToolRegistry(list(tools)), lambda: stt, lambda: tts,
         caller_context,

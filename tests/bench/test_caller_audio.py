@@ -143,7 +143,9 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_capacity_options_make_the_loop_and_pass_it_to_the_load_generator() -> None:
     args = parse("--caller-audio", "noisy", "--snr", "5", "--noise", "babble,tv")
     args.talk = None
-    assert describe_callers(args) == "noisy speech at 5 dB SNR over babble/tv"
+    assert describe_callers(args) == (
+        "noisy speech at 5 dB SNR over babble/tv, voice detector model"  # unasked: the model
+    )
     with caller_audio(args):
         path = Path(args.audio_file)
         assert len(path.read_bytes()) == 2 * 300 * FRAME  # two 6 s segments
@@ -160,5 +162,8 @@ def test_tone_callers_and_the_detector_setting() -> None:
     assert lg[lg.index("--audio") + 1] == "tone" and "--audio-file" not in lg
     assert lg[lg.index("--talk") + 1] == "0.8/6"
     assert assistant_env(args) == {"SIPGW_VOICE_DETECTOR": "model"}
-    assert assistant_env(parse()) == {}
+    # unasked, tone callers get the energy detector (no voice in a tone), noisy ones the model
+    assert assistant_env(parse()) == {"SIPGW_VOICE_DETECTOR": "energy"}
+    assert assistant_env(parse("--caller-audio", "noisy")) == {"SIPGW_VOICE_DETECTOR": "model"}
     assert describe_callers(args) == "tone in bursts 0.8/6, voice detector model"
+    assert describe_callers(parse()) == "tone, voice detector energy"

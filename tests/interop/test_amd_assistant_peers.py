@@ -72,7 +72,7 @@ PROMPT = (
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
     tones = {"call us back": MESSAGE_HZ, "calling about": OPENING_HZ, "calling Bob": SCREENER_HZ}
-    with fakes_in_threads(tmp_workdir, tones) as fakes:
+    with fakes_in_threads(tmp_workdir, tones, caller="speech") as fakes:
         yield fakes
 
 

@@ -50,7 +50,7 @@ async def place(
     """Call a baresip that plays ``wav`` with ``kind``'s agent; the callee hangs up after
     ``hang_up_after`` s unless the gateway did first. Returns what the callee heard, the
     call record, the outcome and the gateway's RTP ports."""
-    with fake_service(kind, speed=4.0, reply_delay=0.05) as (fake, env):
+    with fake_service(kind, "speech", speed=4.0, reply_delay=0.05) as (fake, env):
         fake.map_text("call us back", MESSAGE_HZ)
         fake.map_text("calling about", OPENING_HZ)
         env = {**env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_OUTBOUND_GREETING": OPENING,

@@ -79,6 +79,7 @@ def setup(tmp_workdir: Path) -> Iterator[Setup]:
                 "SIPGW_CALLBACK_URI": f"sip:{{number}}@127.0.0.1:{callee.sip_port}",
                 # callbacks are dialed only to allowed numbers (docs/security.md)
                 "SIPGW_CALLBACK_ALLOWED_PREFIXES": NUMBER[:4],
+                "SIPGW_VOICE_DETECTOR": "energy",  # the callee "speaks" a tone: no voice to a model
             }  # fmt: skip
             yield Setup(env, CallbackStore(db), callee, llm)
     finally:

@@ -155,7 +155,7 @@ def menu_model(body: dict[str, Any]) -> FakeResponse:
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
-    with fakes_in_threads(tmp_workdir, {"calling about": OPENING_HZ}) as fakes:
+    with fakes_in_threads(tmp_workdir, {"calling about": OPENING_HZ}, caller="speech") as fakes:
         yield fakes
 
 

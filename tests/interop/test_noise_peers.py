@@ -48,7 +48,9 @@ ROOM_S = 9.0
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
-    with fakes_in_threads(tmp_workdir, {"shop calling": 600, "new address": 900}) as fakes:
+    with fakes_in_threads(
+        tmp_workdir, {"shop calling": 600, "new address": 900}, caller="speech"
+    ) as fakes:
         yield fakes
 
 
@@ -123,7 +125,7 @@ async def test_a_tv_under_the_opening_is_neither_a_barge_in_nor_a_turn(
     wav = tv_then_sentence(tmp_workdir / "tv.wav")
     # Every turn (the TV's too) carries the fake's default transcript.
     services.llm.script([FakeResponse(text="Sure, what is the new address?")])
-    env = {**services.env, "SIPGW_OUTBOUND_GREETING": OPENING, "SIPGW_VOICE_DETECTOR": "model"}
+    env = {**services.env, "SIPGW_OUTBOUND_GREETING": OPENING}  # the default detector: the model
     with Baresip(tmp_workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
         async with running_gateway(agent="assistant", env=env) as (gateway, _):
             task = asyncio.ensure_future(gateway.place_call(b.uri))

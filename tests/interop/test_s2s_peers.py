@@ -62,8 +62,11 @@ Fake = FakeVoiceAgent | FakeRealtime
 
 
 @contextmanager
-def fake_service(kind: Kind, **options: Any) -> Iterator[tuple[Fake, dict[str, str]]]:
-    """The vendor's fake in a thread, and the gateway's environment for it."""
+def fake_service(
+    kind: Kind, caller: str = "tone", **options: Any
+) -> Iterator[tuple[Fake, dict[str, str]]]:
+    """The vendor's fake in a thread, and the gateway's environment for it; ``caller``
+    ``tone`` (the caller plays tones) pins the energy detector, ``speech`` leaves the default."""
     fake: Fake
     if kind == "voice-agent":
         fake = FakeVoiceAgent(ASSEMBLYAI_KEY, **options).start_in_thread()
@@ -73,6 +76,8 @@ def fake_service(kind: Kind, **options: Any) -> Iterator[tuple[Fake, dict[str, s
         env = {"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_REALTIME_BASE_URL": fake.base_url}
         if kind == "realtime-local":
             env["OPENAI_REALTIME_TURN_DETECTION"] = "local"
+    if caller == "tone":
+        env["SIPGW_VOICE_DETECTOR"] = "energy"  # no voice in a tone for a speech model
     try:
         yield fake, env
     finally:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sipgw.media import g711, silero_math
+from sipgw.media import g711, silero_math, silero_weights
 from sipgw.media.voice_model import CHUNK, ModelMissing, SileroModel, SileroStream, model_path
 from tests.toolkit.noisy_audio import background, mix, speech
 
@@ -99,8 +98,43 @@ def test_an_unknown_blas_is_single_threaded_only_when_the_environment_says_so(
     assert silero_math.single_threaded_blas()
 
 
-def test_a_file_without_the_8_khz_branch_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "empty.onnx"
-    path.write_bytes(b"\x3a\x00")  # a model whose graph is empty
-    with pytest.raises(ValueError, match="8 kHz"):
-        silero_math.SileroMath(path)
+def test_without_onnx_runtime_a_blas_on_many_threads_still_runs_numpy_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import importlib.util
+
+    from sipgw.media import voice_model
+
+    monkeypatch.setattr(silero_math, "_loaded_openblas", list)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else find_spec(name)
+    )
+    with caplog.at_level("WARNING", logger=voice_model.__name__):
+        model = SileroModel()
+    assert model.engine == "numpy"
+    assert "OPENBLAS_NUM_THREADS=1" in caplog.text
+    stream = SileroStream()
+    (chunk,) = stream.feed(lines()[0][:CHUNK])
+    assert 0.0 <= model.step(stream, chunk) <= 1.0
+
+
+def test_weights_of_another_shape_are_refused() -> None:
+    weights = silero_weights.read()
+    weights["decoder.rnn.bias_ih"] = weights["decoder.rnn.bias_ih"][:128]
+    with pytest.raises(ValueError, match=r"decoder.rnn.bias_ih is not a float32 \(512,\)"):
+        silero_math.SileroMath(weights)
+
+
+def test_the_shipped_weights_and_the_onnx_files_give_the_same_probabilities() -> None:
+    shipped, onnx_file = SileroModel(engine="numpy"), SileroModel(model_path(), engine="numpy")
+    calls = lines()[:2]
+    got = []
+    for model in (shipped, onnx_file):
+        streams = [SileroStream() for _ in calls]
+        chunks = [s.feed(a[: CHUNK * 30]) for s, a in zip(streams, calls, strict=True)]
+        got.append([model.run(streams, [c[k] for c in chunks]) for k in range(30)])
+    assert np.array_equal(np.array(got[0]), np.array(got[1]))  # the same numbers, bit for bit
+    assert max(max(row) for row in got[0]) > 0.9  # speech heard: the model ran

@@ -48,8 +48,9 @@ __all__ = [
 log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
-INSTALL = "pip install 'sipgw[noise]'; pip install --no-deps silero-vad pyrnnoise"
-"""How to install what the model detector and suppression need (docs/quality.md)."""
+INSTALL = "pip install --no-deps pyrnnoise"
+"""How to install what suppression needs (docs/quality.md); the model detector needs
+nothing more than sipgw (numpy and its weights come with it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +65,15 @@ class NoiseSettings:
     """
 
     suppression: bool = False
-    detector: DetectorKind = "energy"
+    detector: DetectorKind = "model"
     model: ModelVadConfig = field(default_factory=ModelVadConfig)
 
     def missing(self) -> str | None:
         """What is not installed for these settings (a sentence), or None."""
-        needed = []
-        if self.detector == "model":
-            needed += [("numpy", "numpy"), ("onnxruntime", "onnxruntime"),
-                       ("silero_vad", "silero-vad")]  # fmt: skip
-        if self.suppression:
-            needed += [("numpy", "numpy"), ("pyrnnoise", "pyrnnoise")]
-        for module, package in needed:
-            if importlib.util.find_spec(module) is None:
-                what = "the model detector" if self.detector == "model" else "noise suppression"
-                if module == "pyrnnoise":
-                    what = "noise suppression"
-                return f"{what} needs the {package} package ({INSTALL})"
+        if not self.suppression:
+            return None  # the model detector's weights and numpy come with sipgw
+        if importlib.util.find_spec("pyrnnoise") is None:
+            return f"noise suppression needs the pyrnnoise package ({INSTALL})"
         return None
 
 

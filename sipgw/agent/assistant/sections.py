@@ -194,12 +194,12 @@ class AssistantSection:
         help="How far above the line's noise floor speech must be.",
     )  # fmt: skip
     voice_detector: str = setting(
-        "energy", env="SIPGW_VOICE_DETECTOR", parse=choice("energy", "model"),
-        help="What tells caller speech for barge-in and turn-taking: 'energy' (level above "
-        "the noise floor) or 'model' (Silero VAD, needs silero-vad and onnxruntime: music, "
-        "noise and quieter voices in the room are no speech; about 0.7 ms CPU per "
-        "call-second on a noisy line, batched across calls, against 0.15: docs/quality.md). "
-        "The speech-to-speech agents use it too.",
+        "model", env="SIPGW_VOICE_DETECTOR", parse=choice("energy", "model"),
+        help="What tells caller speech for barge-in and turn-taking: 'model' (Silero VAD, "
+        "its weights shipped with sipgw: music, noise and quieter voices in the room are no "
+        "speech; about 0.7 ms CPU per call-second on a noisy line, batched across calls) or "
+        "'energy' (level above the noise floor: any sound, a tone too; about 0.15 ms: "
+        "docs/quality.md). The speech-to-speech agents use it too.",
     )  # fmt: skip
     vad_model_threshold: float = setting(
         0.5, env="SIPGW_VAD_MODEL_THRESHOLD", parse=float_range(0.05, 0.95),
@@ -548,8 +548,8 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
     """The detector and suppression settings, checked against what is installed.
 
     Raises:
-        ConfigError: the model detector or suppression is asked for and its package is
-            not installed.
+        ConfigError: suppression is asked for and its package is not installed (the
+            model detector needs nothing more than sipgw).
     """
     noise = NoiseSettings(
         suppression=assistant.noise_suppression,
@@ -563,8 +563,7 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
     )
     missing = noise.missing()
     if missing:
-        name = "voice_detector" if missing.startswith("the model") else "noise_suppression"
-        raise SettingError(f"{{{name}}}: {{why}}", AssistantSection, why=missing)
+        raise SettingError("{noise_suppression}: {why}", AssistantSection, why=missing)
     return noise
 
 

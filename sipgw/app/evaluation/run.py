@@ -183,6 +183,9 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
     try:
         env = _real_env(args.env_file, workdir) if fakes is None else _fake_env(fakes, workdir)
         env["SIPGW_CALL_RECORD_DIR"] = str(records)
+        if fakes is not None and any(t.wav is None for s in scenarios for t in s.turns):
+            # a turn without a WAV is "spoken" as a tone, no voice to the model detector
+            env["SIPGW_VOICE_DETECTOR"] = "energy"
         gateway = GatewayProcess(
             workdir, agent="assistant", allow_from="127.0.0.0/8", env=env, lifetime=None
         )

@@ -74,6 +74,7 @@ async def assistant_behind(
         "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"),
         "SIPGW_CALLBACK_DB": str(tmp_path / "callbacks.sqlite3"),
         "SIPGW_TRANSFER_TARGET": "sip:human@127.0.0.1:5999",
+        "SIPGW_VOICE_DETECTOR": "energy",  # the caller "speaks" a tone: no voice to a speech model
         **env,
     }  # fmt: skip
     try:

@@ -17,11 +17,16 @@ from sipgw.media.model_vad import ModelVoiceDetector
 from sipgw.media.vad import VadConfig, VoiceActivityDetector
 
 
-def test_the_energy_detector_and_no_suppression_by_default() -> None:
+def test_the_model_detector_and_no_suppression_by_default() -> None:
     stage = CallerAudio(NoiseSettings())
-    assert isinstance(stage.detector(VadConfig(), lambda: True), VoiceActivityDetector)
+    assert isinstance(stage.detector(VadConfig(), lambda: True), ModelVoiceDetector)
     frame = bytes(range(160))
     assert stage.process(frame) is frame
+
+
+def test_the_energy_detector_when_asked() -> None:
+    stage = CallerAudio(noise_settings(AssistantSection(voice_detector="energy")))
+    assert isinstance(stage.detector(VadConfig(), lambda: True), VoiceActivityDetector)
 
 
 def test_the_model_detector_and_suppression_when_asked() -> None:
@@ -44,13 +49,20 @@ def test_the_settings_reach_the_stage() -> None:
     assert noise_settings(AssistantSection()) == NoiseSettings()
 
 
+def test_the_model_detector_needs_neither_onnx_runtime_nor_silero_vad(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    gone = {"onnxruntime", "silero_vad"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a)
+    )
+    assert noise_settings(AssistantSection(voice_detector="model")).detector == "model"
+
+
 @pytest.mark.parametrize(
     ("asked", "gone", "named"),
-    [
-        ({"voice_detector": "model"}, "silero_vad", "SIPGW_VOICE_DETECTOR.*silero-vad"),
-        ({"voice_detector": "model"}, "onnxruntime", "SIPGW_VOICE_DETECTOR.*onnxruntime"),
-        ({"noise_suppression": True}, "pyrnnoise", "SIPGW_NOISE_SUPPRESSION.*pyrnnoise"),
-    ],
+    [({"noise_suppression": True}, "pyrnnoise", "SIPGW_NOISE_SUPPRESSION.*pyrnnoise")],
 )
 def test_a_missing_package_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, asked: dict[str, object], gone: str, named: str

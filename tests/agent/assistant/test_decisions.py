@@ -22,13 +22,13 @@ from sipgw.agent.turns import (
     StartReply,
     UnduckAgent,
 )
-from tests.agent.parts import Turn, assistant, wait_for
+from tests.agent.parts import TONE_DETECTOR, Turn, assistant, wait_for
 
 pytestmark = pytest.mark.timeout(20)
 
 
 async def test_each_action_goes_to_the_part_that_does_it() -> None:
-    a = assistant(barge_in=BargeInSettings(duck_db=9.0))
+    a = assistant(barge_in=BargeInSettings(duck_db=9.0, noise=TONE_DETECTOR))
     decisions = a.agent.decisions
     playout = a.agent.playout
     decisions.carry_out((MarkSpeechEnd(), ForceTurnEnd(), SetSttChunk(50), PauseAgent()))

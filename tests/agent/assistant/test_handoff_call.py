@@ -19,6 +19,8 @@ from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.turns import StartReply
 from tests.agent.parts import (
+    TONE_BARGE_IN,
+    TONE_DETECTOR,
     FakeCall,
     ScriptedLlm,
     ScriptedStt,
@@ -105,7 +107,8 @@ class Lines:
 
 BILLING = AssistantSettings(
     system_prompt="You are billing.", record_dir=None, greeting="Billing, hello.",
-    barge_in=BargeInSettings(commit_ms=900, min_words=3), idle=IdleSettings(after=4.0, checks=1),
+    barge_in=BargeInSettings(commit_ms=900, min_words=3, noise=TONE_DETECTOR),
+    idle=IdleSettings(after=4.0, checks=1),
     filler_after=None, max_tool_rounds=2,
 )  # fmt: skip
 
@@ -117,7 +120,10 @@ def front_call(
     front_tts, front_stt = ScriptedTts(), ScriptedStt()
     call = SwitchingCall(keep_stt=keep_stt)
     settings = AssistantSettings(
-        system_prompt="You are the front desk.", record_dir=None, greeting=""
+        system_prompt="You are the front desk.",
+        record_dir=None,
+        greeting="",
+        barge_in=TONE_BARGE_IN,
     )
     resources = AssistantResources(
         settings, llm, ToolRegistry(), lambda: front_stt, lambda: front_tts,

@@ -33,7 +33,7 @@ from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_24K, ULAW_8K
-from tests.agent.parts import FakeCall, RecordingObserver
+from tests.agent.parts import TONE_BARGE_IN, FakeCall, RecordingObserver
 
 SILENCE = g711.silence_frame("PCMU")
 LOUD = tone_frame(300)
@@ -149,7 +149,9 @@ def rig(
     wide: bool = False,
     **overrides: Any,
 ) -> Rig:
-    base = AssistantSettings(greeting="Hi there.", record_dir=None, answer_wait=0.05)
+    base = AssistantSettings(
+        greeting="Hi there.", record_dir=None, answer_wait=0.05, barge_in=TONE_BARGE_IN,
+    )  # fmt: skip
     settings = replace(base, **overrides)
     sessions: list[ScriptedSession] = []
 

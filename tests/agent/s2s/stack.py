@@ -30,6 +30,7 @@ from sipgw.app.calls.callbacks import OutboundCall
 from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack
+from tests.agent.parts import TONE_BARGE_IN
 from tests.toolkit.fakes.realtime import FakeRealtime, RealtimeRecord
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
 from tests.toolkit.gateway_in_process import running_gateway
@@ -66,8 +67,9 @@ def settings_for(tmp_path: Path, **overrides: Any) -> AssistantSettings:
         dial_policy=DialPolicy(per_action={"transfer": (TARGET,)}),
     )
     settings = AssistantSettings(
-        greeting=GREETING, record_dir=tmp_path / "calls", builtin_tools=tools
-    )
+        greeting=GREETING, record_dir=tmp_path / "calls", builtin_tools=tools,
+        barge_in=TONE_BARGE_IN,  # the caller "speaks" a tone: the energy detector hears it
+    )  # fmt: skip
     return replace(settings, **overrides)
 
 

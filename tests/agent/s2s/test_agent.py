@@ -482,7 +482,8 @@ def test_an_hd_call_handed_over_is_carried_at_24_khz_unless_told_to_keep_the_for
 
 
 def suppressing(on: bool) -> BargeInSettings:
-    return BargeInSettings(noise=NoiseSettings(suppression=on))
+    # the energy detector: these callers "speak" tones, no voice to a speech model
+    return BargeInSettings(noise=NoiseSettings(suppression=on, detector="energy"))
 
 
 def level_db(ulaw: bytes) -> float:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.s2s.hearing import CallerHearing
-from tests.agent.parts import settle
+from tests.agent.parts import TONE_DETECTOR, settle
 from tests.agent.s2s.parts import LOUD, SILENCE, rig, speak
 
 
 async def test_local_turn_taking_ends_turns_commits_barge_ins_and_lets_backchannels_pass() -> None:
-    r = rig(server_turns=False, barge_in=BargeInSettings(commit_ms=300))
+    r = rig(server_turns=False, barge_in=BargeInSettings(commit_ms=300, noise=TONE_DETECTOR))
     await r.agent.prepare()
     r.agent.on_answered()
     r.caller([SILENCE] * 12 + [LOUD] * 10 + [SILENCE] * 12)  # speech, then 240 ms quiet

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
@@ -31,12 +32,18 @@ class ThreadedFakes:
 
 @contextmanager
 def fakes_in_threads(
-    workdir: Path, tones: Mapping[str, float], greeting: str = "Hi there.", tts_speed: float = 4.0
+    workdir: Path,
+    tones: Mapping[str, float],
+    greeting: str = "Hi there.",
+    tts_speed: float = 4.0,
+    caller: Literal["tone", "speech"] = "tone",
 ) -> Iterator[ThreadedFakes]:
     """Start the fakes; the fake TTS speaks text containing a key of ``tones`` as a tone
     of that frequency (20 ms per character, at ``tts_speed`` times real time). The
     environment greets with ``greeting`` and keeps call records and callbacks under
-    ``workdir``."""
+    ``workdir``. ``caller``: what the caller's phone plays; ``tone`` (tone files, most
+    tests) pins the energy voice detector, since a speech model (the default) hears no
+    voice in a tone; ``speech`` (espeak-ng, recordings) leaves the gateway's default."""
     stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
     llm = FakeOpenAI(api_key=OPENAI_KEY)
     llm_url = llm.start_in_thread()
@@ -51,6 +58,8 @@ def fakes_in_threads(
         "SIPGW_GREETING": greeting, "SIPGW_CALL_RECORD_DIR": str(workdir / "calls"),
         "SIPGW_CALLBACK_DB": str(workdir / "callbacks.sqlite3"),
     }  # fmt: skip
+    if caller == "tone":
+        env["SIPGW_VOICE_DETECTOR"] = "energy"  # no voice in a tone for a speech model
     try:
         yield ThreadedFakes(stt, llm, tts, env)
     finally:
