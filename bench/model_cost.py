@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import os
 import sys
 import time
@@ -90,7 +91,10 @@ def step_against(batch: int, reps: int, other: Path) -> dict[str, float]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     single_threaded_blas()
-    mine, theirs = SileroMath(model_path()), module.SileroMath(model_path())
+    # A build before the weights shipped takes the ONNX file's path; a later one, nothing.
+    takes_path = "path" in inspect.signature(module.SileroMath).parameters
+    mine = SileroMath()
+    theirs = module.SileroMath(model_path()) if takes_path else module.SileroMath()
     rng = np.random.default_rng(batch)
     samples = (rng.standard_normal((batch, CONTEXT + CHUNK)) * 0.1).astype(np.float32)
     state = (rng.standard_normal((2, batch, 128)) * 0.1).astype(np.float32)
