@@ -108,6 +108,8 @@ async def run_config(
             **fakes.env(),
             "SIPGW_GREETING": GREETING,
             "SIPGW_CALL_RECORD_DIR": str(records_dir),
+            # The caller "speaks" a 300 Hz tone: a speech model hears no voice in it.
+            "SIPGW_VOICE_DETECTOR": "energy",
             "ASSEMBLYAI_CHUNK_MS": str(config.chunk_ms),
             "SIPGW_BARGE_IN_START_MS": str(config.barge_in_start_ms),
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",

@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **fakes.env,
             "SIPGW_IDLE_AFTER": "0",  # the callers' silences are on purpose
+            # The assistant's callers talk in tone bursts: a speech model hears no voice in one.
+            "SIPGW_VOICE_DETECTOR": "energy",
             "SIPGW_WEBHOOK_URL": rx.url,
             "SIPGW_WEBHOOK_SECRET": secret,
             "SIPGW_DATABASE_URL": database_url,
