@@ -30,6 +30,7 @@ from typing import Any
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench.caller_audio import BACKGROUNDS, FRAME, SENTENCES, NoisyCaller, noisy_loop
 from bench.noise import PIPELINES
+from bench.room import Agent
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.stt.base import SttEvent, SttSpeechStarted, SttTurnEnded
@@ -54,26 +55,6 @@ REPLY_S = len(DEFAULT_REPLY) * ServiceOptions().tts_ms_per_char / 1000
 """Each answered turn's reply: the fakes' reply at their speech length per character."""
 CHUNK_FRAMES = 5
 """Frames per STT chunk (the client's 100 ms)."""
-
-
-class Agent:
-    """The agent's side: the greeting, then a reply for each answered turn."""
-
-    def __init__(self, greeting_s: float = GREETING_S) -> None:
-        self.until = greeting_s
-        self.paused = False
-        self.now = 0.0
-
-    @property
-    def pending(self) -> bool:
-        return self.now < self.until
-
-    @property
-    def audible(self) -> bool:
-        return self.pending and not self.paused
-
-    def active_reply_started_at(self) -> float | None:
-        return 0.0 if self.pending else None
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,8 @@ FRAME = 160
 class Agent:
     """The agent's side: the greeting, then a reply for each answered turn."""
 
-    def __init__(self) -> None:
-        self.until = GREETING_S  # its audio plays until then (s), unless cut
+    def __init__(self, greeting_s: float = GREETING_S) -> None:
+        self.until = greeting_s  # its audio plays until then (s), unless cut
         self.paused = False
         self.now = 0.0
 
