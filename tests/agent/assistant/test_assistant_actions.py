@@ -35,7 +35,10 @@ CONNECT_HZ, FILLER_HZ = 1700, 1900
 HANDOFF = "Connecting you with a colleague now."
 TRANSFER = FakeToolCall("transfer_to_human", {"reason": "asked", "summary": "Asked for a person."})
 END_CALL = FakeToolCall("end_call", {"reason": "done"})
-LONG_LINE = "Connecting you now, but first a long story about our shop. " * 3
+LONG_LINE = "A long story about our shop first, and then connecting you now. " * 3
+"""Spoken in the story's tone from its first words: the speech chunker may send the first
+clause alone (a loaded machine streams the tokens slower), and the fake TTS picks a chunk's
+tone by its words."""
 
 
 def line_seconds(text: str) -> float:
