@@ -34,7 +34,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,11 @@ from bench.noise import (
     BACKGROUNDS,
     GREETING_S,
     OPENING_S,
-    Speaking,
     _ulaw_frames,
+    caller_rigs,
     interruption_track,
 )
-from sipgw.agent.assistant.caller_audio import CallerAudio, ModelBatcher, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.turns import TurnTaker
+from sipgw.agent.assistant.caller_audio import ModelBatcher, NoiseSettings
 from tests.toolkit.noisy_audio import background, mix
 
 ROUNDS = 5
@@ -126,16 +123,7 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
     ]
     batcher = ModelBatcher() if detector == "model" else None
     settings = NoiseSettings(detector="model" if detector == "model" else "energy")
-    stages, turn_takers, agents = [], [], []
-    vad = BargeInSettings().vad
-    for _ in range(calls):
-        stage = CallerAudio(settings, batcher)
-        agent = Speaking()
-        found = stage.detector(vad, partial(getattr, agent, "audible"),
-                               partial(getattr, agent, "pending"))  # fmt: skip
-        stages.append(stage)
-        agents.append(agent)
-        turn_takers.append(TurnTaker(agent, detector=found))
+    stages, turn_takers, agents = caller_rigs(calls, settings, batcher)
     frames = len(tracks[0])
     opening = int(OPENING_S / 0.02)
     greeting = int(GREETING_S / 0.02)

@@ -65,6 +65,7 @@ from sipgw.media import g711
 from sipgw.media.vad import ModelVadConfig
 
 if TYPE_CHECKING:
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
     from sipgw.media.model_vad import ModelVoiceDetector
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
 
@@ -407,6 +408,25 @@ def suppression_figures(snr: float, low_hz: int = 300) -> dict[str, Any]:
     return out
 
 
+def caller_rigs(
+    calls: int, settings: NoiseSettings, batcher: ModelBatcher | None
+) -> tuple[list[CallerAudio], list[TurnTaker], list[Speaking]]:
+    """``calls`` calls' caller paths as the assistant builds them: each its caller-audio stage
+    (one ``batcher`` for all, or none), the turn-taking machine on its detector, and the agent's
+    side it reads."""
+    stages, turn_takers, agents = [], [], []
+    vad = BargeInSettings().vad
+    for _ in range(calls):
+        stage = CallerAudio(settings, batcher)
+        agent = Speaking()
+        detector = stage.detector(vad, partial(getattr, agent, "audible"),
+                                  partial(getattr, agent, "pending"))  # fmt: skip
+        stages.append(stage)
+        agents.append(agent)
+        turn_takers.append(TurnTaker(agent, detector=detector))
+    return stages, turn_takers, agents
+
+
 def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
     """CPU per call-second of the caller path (``agent/assistant/caller_audio.py``, the turn-taking
     machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
@@ -429,17 +449,8 @@ def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict
         noise = background("pink", OPENING_S + seconds)
         tracks.append(_ulaw_frames(mix(opening_track(seconds), noise, 40.0)))
     batcher = ModelBatcher() if mode == "batched" else None
-    stages, turn_takers, agents = [], [], []
-    vad = BargeInSettings().vad
-    for _ in range(calls):
-        stage = CallerAudio(NoiseSettings(detector="energy" if mode == "energy" else "model"),
-                            batcher)  # fmt: skip
-        agent = Speaking()
-        detector = stage.detector(vad, partial(getattr, agent, "audible"),
-                                  partial(getattr, agent, "pending"))  # fmt: skip
-        stages.append(stage)
-        agents.append(agent)
-        turn_takers.append(TurnTaker(agent, detector=detector))
+    settings = NoiseSettings(detector="energy" if mode == "energy" else "model")
+    stages, turn_takers, agents = caller_rigs(calls, settings, batcher)
     frames = len(tracks[0])
     opening = int(OPENING_S / 0.02)
     greeting = int(GREETING_S / 0.02)
