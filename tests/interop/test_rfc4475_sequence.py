@@ -1,11 +1,14 @@
-"""The whole RFC 4475 set in sequence from one source, as a conformance runner sends it (issue 39).
+"""The whole RFC 4475 set in sequence, as a conformance runner sends it (issue 39).
 
 Every message goes byte-exact to an in-process gateway with the defaults of ``sipgw serve``
-(flood limits included), two a second, each followed by an OPTIONS probe, over UDP and then
-over TCP (:mod:`tests.sipgw.sip.rfc4475_sequence`). Every request gets its final response: the one
-the UAS core gives it alone (tests/sipgw/sip/test_rfc4475_ua.py, tests/sipgw/sip/test_rfc4475_tcp.py
-where a stream frames it differently), and the probe after it its 200; nothing goes
-unanswered on a connection that stays open.
+(flood limits included), two a second, each followed by an OPTIONS probe, over UDP from one
+source and over TCP from another (:mod:`tests.sipgw.sip.rfc4475_sequence`). The TCP pass follows
+the UDP pass message by message: a message goes over TCP once its UDP copy has been answered
+and probed, so each source sends at the runner's pace (the flood limits count per source
+address) and every TCP copy arrives while its UDP copy has a transaction. Every request gets
+its final response: the one the UAS core gives it alone (tests/sipgw/sip/test_rfc4475_ua.py,
+tests/sipgw/sip/test_rfc4475_tcp.py where a stream frames it differently), and the probe after
+it its 200; nothing goes unanswered on a connection that stays open.
 
 Who the runner is matters, and both defaults are run: with the echo agent (it spends
 nothing) this host is allowed, and the set is answered as the UAS core answers it; with an
@@ -14,8 +17,8 @@ agent that costs money and nothing configured, nobody is, and the runner is a *s
 an allowed source's, a request naming a dialog gets 481, and everything else that would
 start something (INVITE, REGISTER, MESSAGE, unknown methods) 403.
 
-The runner listens on the ports the messages' Vias name (5060 and a few), on an address of
-its own (127.0.0.7): it needs the network namespace of its own that ``scripts/test`` gives.
+The runner listens on the ports the messages' Vias name (5060 and a few), on addresses of
+its own (127.0.0.7, ...): it needs the network namespace of its own that ``scripts/test`` gives.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ if DATA_DIR is None:  # the same data-availability rule as test_rfc4475.py
 
 pytestmark = pytest.mark.timeout(180)
 
-SOURCE = "127.0.0.7"
-STRANGER = "127.0.0.8"
+SOURCES = ("127.0.0.7", "127.0.0.9")
+"""The allowed runner's sources: UDP, TCP."""
+STRANGER = ("127.0.0.8", "127.0.0.10")
+"""The stranger's: UDP, TCP."""
 
 WAITING_ON_A_STREAM = ("clerr", "baddn")
 """Messages a stream leaves incomplete (tests/sipgw/sip/test_rfc4475_tcp.py): the gateway waits
@@ -96,31 +101,40 @@ def failures(
 
 
 async def wrong_answers(
-    access: AccessConfig, expect: Callable[[str, str], int | None], source: str
+    access: AccessConfig, expect: Callable[[str, str], int | None], sources: tuple[str, str]
 ) -> list[str]:
-    """The set from ``source`` to a gateway of its own, over UDP and then over TCP: what
-    went wrong."""
+    """The set to a gateway of its own over UDP from ``sources[0]`` and, a message once its
+    UDP copy is answered, over TCP from ``sources[1]``: what went wrong."""
     assert DATA_DIR is not None
-    wrong = []
+    names = sorted(EXPECTED)
+    over_udp = {name: asyncio.Event() for name in names}
+
+    async def after_udp(name: str) -> None:
+        await over_udp[name].wait()
+
     async with running_gateway(access=access) as (gateway, _):
         port = gateway.sip.listening[0][2]
-        runner = SequenceRunner(source, ("127.0.0.1", port), DATA_DIR)
-        for transport in ("UDP", "TCP"):
-            outcomes = await runner.run(transport, sorted(EXPECTED))
-            assert len(outcomes) == 49
-            wrong += [f"{transport} {line}" for line in failures(outcomes, transport, expect)]
+        udp, tcp = (SequenceRunner(source, ("127.0.0.1", port), DATA_DIR) for source in sources)
+        passes = await asyncio.gather(
+            udp.run("UDP", names, answered=lambda name: over_udp[name].set()),
+            tcp.run("TCP", names, before=after_udp),
+        )
+    wrong = []
+    for transport, outcomes in zip(("UDP", "TCP"), passes, strict=True):
+        assert len(outcomes) == 49
+        wrong += [f"{transport} {line}" for line in failures(outcomes, transport, expect)]
     return wrong
 
 
-async def test_the_rfc4475_set_in_sequence_from_one_source_is_answered_over_udp_then_tcp() -> None:
-    """One gateway for a source it admits, one for a stranger (at once, from two sources,
-    each at the conformance runner's pace): the set over UDP and then over TCP. The TCP
-    copies of the last UDP messages arrive while those have transactions (Timer J, 32 s),
-    and are answered on their connections all the same."""
+async def test_the_rfc4475_set_in_sequence_is_answered_over_udp_and_over_tcp() -> None:
+    """One gateway for a source it admits, one for a stranger (at once, from sources of
+    their own, each at the conformance runner's pace): the set over UDP, and each message
+    over TCP after its UDP copy is answered. The TCP copies arrive while their UDP copies
+    have transactions (Timer J, 32 s), and are answered on their connections all the same."""
     if in_initial_netns():
         pytest.skip("needs a network namespace of its own (unshare -n): it binds port 5060")
     allowed, stranger = await asyncio.gather(
-        wrong_answers(AccessConfig(free_agents=True), final_alone, SOURCE),
+        wrong_answers(AccessConfig(free_agents=True), final_alone, SOURCES),
         wrong_answers(AccessConfig(), final_for_a_stranger, STRANGER),
     )
     assert not allowed and not stranger, "\n".join(

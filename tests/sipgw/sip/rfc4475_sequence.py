@@ -22,7 +22,7 @@ import itertools
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,19 +282,35 @@ class SequenceRunner:
     def load(self, name: str) -> bytes:
         return (self.directory / f"{name}.dat").read_bytes()
 
-    async def run(self, transport: str, names: Iterable[str]) -> dict[str, Outcome]:
-        """Every message in order over ``transport`` ("UDP" or "TCP")."""
+    async def run(
+        self,
+        transport: str,
+        names: Iterable[str],
+        *,
+        before: Callable[[str], Awaitable[None]] | None = None,
+        answered: Callable[[str], None] | None = None,
+    ) -> dict[str, Outcome]:
+        """Every message in order over ``transport`` ("UDP" or "TCP"). ``before(name)`` is
+        awaited before a message is sent, ``answered(name)`` called once its outcome is in
+        (what the probe after it got, or its silence): another runner's pass can follow this
+        one message by message."""
         outcomes: dict[str, Outcome] = {}
         if transport == "UDP":
             self.open_udp()
         try:
             for name in names:
+                if before is not None:
+                    await before(name)
                 started = time.monotonic()
                 if transport == "UDP":
                     outcomes[name] = await self.udp(name)
+                    if answered is not None:
+                        answered(name)
                     await asyncio.sleep(max(0.0, started + PACE - time.monotonic()))
                 else:
                     outcomes[name] = await self.tcp(name)
+                    if answered is not None:
+                        answered(name)
         finally:
             self.close()
         return outcomes
