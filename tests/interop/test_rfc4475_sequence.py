@@ -5,10 +5,11 @@ Every message goes byte-exact to an in-process gateway with the defaults of ``si
 source and over TCP from another (:mod:`tests.sipgw.sip.rfc4475_sequence`). The TCP pass follows
 the UDP pass message by message: a message goes over TCP once its UDP copy has been answered
 and probed, so each source sends at the runner's pace (the flood limits count per source
-address) and every TCP copy arrives while its UDP copy has a transaction. Every request gets
-its final response: the one the UAS core gives it alone (tests/sipgw/sip/test_rfc4475_ua.py,
-tests/sipgw/sip/test_rfc4475_tcp.py where a stream frames it differently), and the probe after
-it its 200; nothing goes unanswered on a connection that stays open.
+address), and every TCP copy arrives a few seconds after its UDP copy, while the transaction
+that one made is still there (Timer J, 32 s). Every request gets its final response: the one
+the UAS core gives it alone (tests/sipgw/sip/test_rfc4475_ua.py, tests/sipgw/sip/test_rfc4475_tcp.py
+where a stream frames it differently), and the probe after it its 200; nothing goes unanswered
+on a connection that stays open.
 
 Who the runner is matters, and both defaults are run: with the echo agent (it spends
 nothing) this host is allowed, and the set is answered as the UAS core answers it; with an
@@ -129,8 +130,8 @@ async def wrong_answers(
 async def test_the_rfc4475_set_in_sequence_is_answered_over_udp_and_over_tcp() -> None:
     """One gateway for a source it admits, one for a stranger (at once, from sources of
     their own, each at the conformance runner's pace): the set over UDP, and each message
-    over TCP after its UDP copy is answered. The TCP copies arrive while their UDP copies
-    have transactions (Timer J, 32 s), and are answered on their connections all the same."""
+    over TCP once its UDP copy is answered, while the transaction that copy made is still
+    there (Timer J, 32 s): the TCP copies are answered on their connections all the same."""
     if in_initial_netns():
         pytest.skip("needs a network namespace of its own (unshare -n): it binds port 5060")
     allowed, stranger = await asyncio.gather(
