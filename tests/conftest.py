@@ -118,7 +118,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_campaigns_peers.py",
     "tests/interop/test_campaigns_cluster.py",
     # no reason of their own: the call queues', answerOnBridge's, conferences', screening's
-    # and wideband bridges' TwiML tests (about 75 s) balance the lanes
+    # and wideband bridges' TwiML tests (about 80 s) balance the lanes
     "tests/interop/test_twiml_queue_peers.py",
     "tests/interop/test_twiml_answer_on_bridge_peers.py",
     "tests/interop/test_twiml_conference_peers.py",
