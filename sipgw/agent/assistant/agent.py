@@ -73,7 +73,7 @@ from typing import Any
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.answering import Answering
 from sipgw.agent.assistant.call_actions import CallActions, ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher, with_voice_model
 from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.assistant.connecting import connect_stt, connect_to_take_over, tts_connected
 from sipgw.agent.assistant.conversation import Conversation, ConversationSettings
@@ -171,7 +171,8 @@ class AssistantFactory(PromptedFactory):
     before a call is placed, which ``{name}`` variables its prompt and greeting would lack
     (:class:`sipgw.agent.variables.VariablesCheck`), and tells the gateway the services its calls
     use and what to prepare at start (the fallback lines in the TTS voice, when
-    ``resources.lines`` is given: :class:`sipgw.agent.factory.UsesServices`)."""
+    ``resources.lines`` is given; the model voice detector's model, when it is the
+    detector: :class:`sipgw.agent.factory.UsesServices`)."""
 
     resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
@@ -200,6 +201,7 @@ class AssistantFactory(PromptedFactory):
         if lines is not None:
             self.warm_up = partial(prepare_lines, lines, texts, resources.new_tts)
         self.warm_up = with_tools(self.warm_up, resources.tools)
+        self.warm_up = with_voice_model(self.warm_up, resources.settings.barge_in.noise)
 
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)

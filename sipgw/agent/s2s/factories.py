@@ -24,6 +24,7 @@ import dataclasses
 from collections.abc import Callable
 from functools import partial
 
+from sipgw.agent.assistant.caller_audio import with_voice_model
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.assistant.prompted import PromptedFactory
@@ -47,7 +48,8 @@ __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
 class S2sFactory(PromptedFactory):
     """Speech-to-speech agents sharing ``resources``: what the gateway calls once per call,
     with the services they use and their warm-up (the fallback lines in the model's voice,
-    when ``resources.lines`` is given)."""
+    when ``resources.lines`` is given; the model voice detector's model, when it is the
+    detector)."""
 
     resources: S2sResources
     services: frozenset[Service] = frozenset({"s2s"})
@@ -73,6 +75,7 @@ class S2sFactory(PromptedFactory):
             voice = partial(SessionVoice, resources.new_session)
             self.warm_up = partial(prepare_lines, lines, resources.settings.fallback_texts(), voice)
         self.warm_up = with_tools(self.warm_up, resources.tools)
+        self.warm_up = with_voice_model(self.warm_up, resources.settings.barge_in.noise)
 
     def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
         return SpeechToSpeechAgent(call, self.resources)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantFactory
+from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.base import NO_DETAILS
 from sipgw.agent.factory import services_of, warm_up_of
 from sipgw.agent.record import KeepsRecords
@@ -54,7 +55,8 @@ async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -
     unsynthesized = find_agent("assistant").build(
         Sources({**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""})
     )
-    assert warm_up_of(unsynthesized) is None  # the shipped recordings: nothing to prepare
+    warm_up = warm_up_of(unsynthesized)  # the shipped recordings: the voice model only
+    assert isinstance(warm_up, LoadsVoiceModel) and warm_up.then is None
     # a placed call that never reached an agent is recorded beside the agents' records
     assert isinstance(factory, KeepsRecords) and isinstance(unsynthesized, KeepsRecords)
     record = factory.new_record("refused@call")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
@@ -31,7 +32,8 @@ async def test_each_factory_builds_agents_on_its_service() -> None:
     assert first.endpointer is not None and first.endpointer.silence_ms == 700
     await asyncio.gather(first.close(), second.close(), agent.close())
     assert voice.services == realtime.services == {"s2s"}  # one breaker for the service
-    assert voice.warm_up is None  # no line cache: the shipped recordings
+    # no line cache (the shipped recordings): the warm-up loads the voice model only
+    assert isinstance(voice.warm_up, LoadsVoiceModel) and voice.warm_up.then is None
 
 
 def test_a_placed_call_without_the_variables_its_greeting_uses_is_refused_first() -> None:

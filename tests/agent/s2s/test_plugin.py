@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from sipgw.agent.s2s.factories import S2sFactory
@@ -44,7 +45,9 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
         "OPENAI_REALTIME_SILENCE_MS": "700", "SIPGW_CALL_RECORD_DIR": "",
         "SIPGW_FALLBACK_SYNTHESIZE": "off",
     }))  # fmt: skip
-    assert isinstance(factory.make, S2sFactory) and factory.warm_up is None
+    assert isinstance(factory.make, S2sFactory)
+    warm_up = factory.warm_up  # no fallback lines: the voice model only
+    assert isinstance(warm_up, LoadsVoiceModel) and warm_up.then is None
     agent = factory(FakeCall())
     assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
     settings = agent.session.settings
