@@ -439,6 +439,31 @@ def by_sentence(calls: Sequence[Call], rule: Rule) -> dict[str, list[float]]:
     return out
 
 
+def onset_arithmetic(calls: dict[str, Call]) -> dict[str, Any]:
+    """For each caller's instances of "No, no, I wanted..." (the sentence that sets the p95):
+    in its first four frames, the correlation at the caller's period (±2 semitones), the
+    share of the room's frames (the same caller's room-alone track) with at least the
+    loudest of the four's, the frame's own pitch in semitones from the caller's, and its
+    level over the room's 90th percentile."""
+    out: dict[str, Any] = {}
+    for name, c in calls.items():
+        room = c.quiet.at["at 2"][c.opening :]
+        instances = []
+        for n, o in enumerate(c.onsets):
+            if INTERRUPTIONS[n % len(INTERRUPTIONS)][1][:3] != "No,":
+                continue
+            four = slice(o, o + 4)
+            top = float(c.noisy.at["at 2"][four].max())
+            instances.append({
+                "at_callers_period": [round(float(v), 2) for v in c.noisy.at["at 2"][four]],
+                "room_share_as_high": round(float(np.mean(room >= top)), 3),
+                "pitch_from_callers_st": [round(float(v), 1) for v in c.noisy.semitones[four]],
+                "over_room_p90_db": [round(float(v), 1) for v in c.noisy.over_room[four]],
+            })  # fmt: skip
+        out[name] = instances
+    return out
+
+
 def best_within(scored: Scored, budget: float) -> Rule | None:
     within = [(v[2], v[0], r) for r, v in scored.items() if v[0] <= budget]
     return min(within, key=lambda t: (t[0], t[1]))[2] if within else None
@@ -611,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for n, c in calls.items()
                 },
             }  # fmt: skip
+            entry["p95_sentence_onset"] = onset_arithmetic(calls)
             for group, names in [("all", list(args.callers)), *groups.items()]:
                 chosen = [calls[n] for n in names]
                 for view, joined in views:
