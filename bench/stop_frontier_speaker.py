@@ -17,6 +17,9 @@ voice heard in the opening is the voice that barges in. Callers come in three gr
 other variants of the room's engine (espeak-ng, as the callers of :mod:`bench.noise`),
 another engine (flite, festival), and the room's own voice at another pitch (the hard
 case: the TV's reader, or the babble's first voice, 5 steps of espeak-ng's pitch higher).
+And per room, whatever their group, the callers whose pitch is apart from the room's (under
+10 % of the room's voiced frames within 4 semitones of their median pitch): a gateway could
+tell those calls from the room it hears under the agent's audio.
 
 Per 20 ms frame of the μ-law track as the gateway decodes it:
 
@@ -116,6 +119,13 @@ so the TV's reader is plain ``en-gb``, and so are two of the babble's voices and
 :data:`bench.noise.INTERRUPTIONS`' callers (``en-gb+f3`` and ``en-gb``, the TV's voice at
 pitch 50): no ``en-gb`` caller is among :data:`CALLERS`."""
 HARD = "the room's own voice"
+APART = "pitch apart from the room's"
+"""The callers (of any group) whose median pitch few of the room's voiced frames share."""
+APART_ST = 4.0
+APART_SHARE = 0.1
+"""A caller's pitch is apart from the room's when under this share of the room's voiced
+frames are within :data:`APART_ST` semitones of it (taken at the first SNR, the room alone:
+a gateway could learn it from the frames it hears under the agent's audio)."""
 
 VOICINGS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 """The frame's normalized correlation at its pitch, at least (0: no condition)."""
@@ -380,6 +390,9 @@ class Call:
     minutes: float
     opening: int
     profile: Profile
+    room_near: float
+    """The share of the room's voiced frames (voicing at least :data:`ROOM_VOICING`, room
+    alone) whose pitch is within :data:`APART_ST` semitones of the caller's median."""
 
 
 def call(name: str, kind: str, snr: float, seconds: float, low_hz: int) -> Call:
@@ -395,9 +408,12 @@ def call(name: str, kind: str, snr: float, seconds: float, low_hz: int) -> Call:
     onsets = [opening + round(onset / FRAME_S) for _, onset, _ in spans]
     starts = [opening + round(start / FRAME_S) for start, _, _ in spans]
     noisy = cues(noisy_frames, profile, room)
+    quiet = cues(quiet_frames, profile, room)
+    voiced = quiet.voicing[opening:] >= ROOM_VOICING
+    near = float(np.mean(quiet.semitones[opening:][voiced] <= APART_ST))
     return Call(
-        cues(quiet_frames, profile, room), noisy, onsets,
-        own_pauses(noisy.paused, starts, onsets), seconds / 60, opening, profile,
+        quiet, noisy, onsets, own_pauses(noisy.paused, starts, onsets), seconds / 60, opening,
+        profile, near,
     )  # fmt: skip
 
 
@@ -615,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {}
     rows: list[list[str]] = []
     scored: dict[tuple[str, float, str, bool], Scored] = {}
+    apart: dict[str, list[str]] = {}
 
     def row(name: str, snr: str, f: dict[str, Any]) -> list[str]:
         best, fastest = f["best_at_pauses_per_min"], f["fewest_pauses_per_min_for_p95_100"]
@@ -632,12 +649,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry: dict[str, Any] = {
                 "profiles": {
                     n: {"median_pitch_hz": round(100 * 2 ** (c.profile.median_semitones / 12), 1),
-                        "voiced_frames": c.profile.frames}
+                        "voiced_frames": c.profile.frames,
+                        "room_voiced_frames_within_4_st": round(c.room_near, 3)}
                     for n, c in calls.items()
                 },
             }  # fmt: skip
             entry["p95_sentence_onset"] = onset_arithmetic(calls)
-            for group, names in [("all", list(args.callers)), *groups.items()]:
+            if kind not in apart:
+                apart[kind] = [n for n, c in calls.items() if c.room_near < APART_SHARE]
+            entry[APART] = apart[kind]
+            every = [("all", list(args.callers)), *groups.items()]
+            for group, names in every + ([(APART, apart[kind])] if apart[kind] else []):
                 chosen = [calls[n] for n in names]
                 for view, joined in views:
                     s = score(chosen, joined)
@@ -651,11 +673,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.append(row(f"{kind}, {group}, {view}", f"{snr:g}", f))
                     rows.append(row(f"{kind}, {group}, {view}, level only", f"{snr:g}",
                                     f["level_only"]))  # fmt: skip
-                detector = stops(sooner([None] * len(chosen[0].onsets), chosen[0].own))
+                detector: list[float] = []
                 alone: list[float] = []
-                for c in chosen[1:]:
-                    detector += stops(c.own)
                 for c in chosen:
+                    detector += stops(c.own)
                     alone.append(events_per_min(c.quiet.paused[c.opening :], c.minutes))
                 entry[f"{group}: the detector alone"] = {
                     "p95_ms": percentile(detector, 95),
@@ -666,7 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if high != low:
         for kind in args.backgrounds:
             entry = {}
-            for group in ["all", *groups]:
+            for group in ["all", *groups, *([APART] if apart[kind] else [])]:
                 for view, joined in views:
                     s, other = scored[kind, high, group, joined], scored[kind, low, group, joined]
                     f = summarize(s, other)
