@@ -109,6 +109,8 @@ CALLERS: dict[str, tuple[Voice, str]] = {
     "flite awb": (Voice("awb", engine="flite"), "other engine"),
     "flite rms": (Voice("rms", engine="flite"), "other engine"),
     "festival kal": (Voice("kal_diphone", engine="festival"), "other engine"),
+    "flite slt high": (Voice("slt", pitch=99, engine="flite"), "other engine"),
+    "festival slt": (Voice("cmu_us_slt_arctic_hts", engine="festival"), "other engine"),
 }
 """Callers, each with its group."""
 ROOM_VOICES = {"babble": Voice("en-us+m3", pitch=45), "tv": Voice("en-gb+m3", pitch=50)}
@@ -119,6 +121,9 @@ so the TV's reader is plain ``en-gb``, and so are two of the babble's voices and
 :data:`bench.noise.INTERRUPTIONS`' callers (``en-gb+f3`` and ``en-gb``, the TV's voice at
 pitch 50): no ``en-gb`` caller is among :data:`CALLERS`."""
 HARD = "the room's own voice"
+DEFAULT_CALLERS = (*list(CALLERS)[:8], HARD)
+"""The callers of a run without ``--callers``; the last two of :data:`CALLERS` (flite's slt
+at 199 Hz, festival's slt) are for ``--callers``: more voices pitched apart from a TV's."""
 APART = "pitch apart from the room's"
 """The callers (of any group) whose median pitch few of the room's voiced frames share."""
 APART_ST = 4.0
@@ -619,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="per caller, room and SNR")
     parser.add_argument("--snr", type=float, nargs="+", default=[10.0, 5.0])
     parser.add_argument("--backgrounds", nargs="+", default=["babble", "tv"])
-    parser.add_argument("--callers", nargs="+", default=[*CALLERS, HARD])
+    parser.add_argument("--callers", nargs="+", default=list(DEFAULT_CALLERS))
     parser.add_argument("--low-hz", type=int, default=300)
     parser.add_argument("--cpu-frames", type=int, default=5000)
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
