@@ -12,7 +12,6 @@ import numpy as np
 from bench.noise import TICK_PHASES_MS
 from bench.stop_frontier_speaker import (
     FRAME,
-    LOOK_FRAMES,
     MISSED_MS,
     Cues,
     at_pitch,
