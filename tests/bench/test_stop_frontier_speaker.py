@@ -10,9 +10,9 @@ import random
 import numpy as np
 
 from bench.noise import TICK_PHASES_MS
+from bench.stop_frontier import MISSED_MS
 from bench.stop_frontier_speaker import (
     FRAME,
-    MISSED_MS,
     Cues,
     at_pitch,
     cepstra,
