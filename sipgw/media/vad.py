@@ -29,7 +29,6 @@ The detector counts frames, not seconds; the caller feeds one frame per
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -49,6 +48,30 @@ SILENCE_DBFS: Final = -66.0
 SILENT_SHARE: Final = 0.2
 """Digital silence is the floor when at least this share of the window is silent."""
 SILENT_DBFS: Final = -100.0
+
+
+def _rank_quietest(blocks: deque[tuple[int, list[float]]], rank: int) -> float:
+    """The ``rank``-th smallest of the blocks' levels (their largest when fewer;
+    :data:`SILENT_DBFS` when none).
+
+    Each block's levels are sorted, so a block is read only while its levels can
+    still be among the ``rank`` smallest: a few comparisons a block, where sorting
+    every block's levels at each block's end was the detector's dearest step.
+    """
+    best: list[float] = []  # the smallest so far, ascending, at most rank of them
+    for _, quiet in blocks:
+        for value in quiet:
+            if len(best) == rank:
+                if value >= best[-1]:
+                    break  # this block's later levels are larger still
+                best.pop()
+            i = len(best)
+            best.append(value)
+            while i > 0 and best[i - 1] > value:
+                best[i] = best[i - 1]
+                i -= 1
+            best[i] = value
+    return best[-1] if best else SILENT_DBFS
 
 
 class VadEvent(Enum):
@@ -221,21 +244,23 @@ class VoiceActivityDetector:
         quietest other levels, which is all the statistic needs; before the first
         block, the quietest frame so far.
         """
-        self._block.append(level)
-        if len(self._block) < BLOCK_FRAMES:
+        block = self._block
+        block.append(level)
+        if len(block) < BLOCK_FRAMES:
             if not self._blocks:
-                self.noise_dbfs = min(self._block)
+                self.noise_dbfs = min(block)
             return
-        sounding = sorted(v for v in self._block if v >= SILENCE_DBFS)
-        self._blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
+        sounding = sorted([v for v in block if v >= SILENCE_DBFS])
+        blocks = self._blocks
+        blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
         self._block = []
-        silent = sum([count for count, _ in self._blocks])
-        if silent >= SILENT_SHARE * BLOCK_FRAMES * len(self._blocks):
+        silent = 0
+        for count, _ in blocks:
+            silent += count
+        if silent >= SILENT_SHARE * BLOCK_FRAMES * len(blocks):
             self.noise_dbfs = SILENT_DBFS
             return
-        # At most rank * blocks levels: sorting them in C beats heapq.nsmallest's Python loop.
-        quietest = sorted(itertools.chain.from_iterable([quiet for _, quiet in self._blocks]))
-        self.noise_dbfs = quietest[min(self._rank, len(quietest)) - 1] if quietest else SILENT_DBFS
+        self.noise_dbfs = _rank_quietest(blocks, self._rank)
 
     @property
     def speech_ms(self) -> int:

@@ -112,3 +112,54 @@ def test_push_level_decides_as_push_does() -> None:
             by_level.speaking,
         )
     assert by_level.noise_dbfs > -50  # the louder noise became the floor
+
+
+def _floor_by_sorting(levels: Sequence[float], window_ms: int) -> list[float]:
+    """The noise floor after each level, straight from its definition: every finished block's
+    silent count and sounding levels, the window's levels sorted, the ``rank``-th taken."""
+    from sipgw.media.vad import (
+        BLOCK_FRAMES,
+        FRAME_MS,
+        QUIET_SHARE,
+        SILENCE_DBFS,
+        SILENT_DBFS,
+        SILENT_SHARE,
+    )
+
+    window_blocks = max(1, window_ms // (BLOCK_FRAMES * FRAME_MS))
+    rank = max(1, round(QUIET_SHARE * window_blocks * BLOCK_FRAMES))
+    blocks: list[list[float]] = []
+    block: list[float] = []
+    floors = []
+    floor = SILENT_DBFS
+    for level in levels:
+        block.append(level)
+        if len(block) < BLOCK_FRAMES:
+            if not blocks:
+                floor = min(block)
+        else:
+            blocks = [*blocks, block][-window_blocks:]
+            block = []
+            window = [v for b in blocks for v in b]
+            sounding = sorted(v for v in window if v >= SILENCE_DBFS)
+            if len(window) - len(sounding) >= SILENT_SHARE * len(window):
+                floor = SILENT_DBFS
+            else:
+                floor = sounding[min(rank, len(sounding)) - 1] if sounding else SILENT_DBFS
+        floors.append(floor)
+    return floors
+
+
+def test_the_noise_floor_is_the_windows_rank_th_quietest_sounding_frame() -> None:
+    rng = random.Random(7)
+    for window_ms in (100, 500, 2000, 3000):
+        levels = [
+            -100.0 if rng.random() < 0.15 else round(rng.uniform(-70.0, -10.0), rng.choice([0, 1]))
+            for _ in range(1500)
+        ]
+        vad = VoiceActivityDetector(VadConfig(noise_window_ms=window_ms))
+        floors = []
+        for level in levels:
+            vad.push_level(level)
+            floors.append(vad.noise_dbfs)
+        assert floors == _floor_by_sorting(levels, window_ms), window_ms

@@ -109,10 +109,13 @@ class StreamState:
         text = message.get("transcript")
         if not isinstance(text, str):
             text = str(message.get("utterance") or "")
+        if not message.get("end_of_turn"):
+            # A partial carries no words, only where its last one ends: every message of a
+            # turn repeats the turn's words so far, and building them all was the dear part.
+            end = self._last_end(message.get("words"))
+            return SttPartialTranscript(text, order, now, audio_end_ms=end)
         words = self._words(message.get("words"))
         end_ms = words[-1].end_ms if words else None
-        if not message.get("end_of_turn"):
-            return SttPartialTranscript(text, order, now, audio_end_ms=end_ms)
         self.turns_ended += 1
         return SttTurnEnded(
             text=text,
@@ -121,6 +124,15 @@ class StreamState:
             received_at=now,
             audio_end_ms=end_ms,
         )
+
+    def _last_end(self, raw: object) -> int | None:
+        """The last word's end (ms of the session's audio, the offset added), as
+        :meth:`_words` would give it; None without words."""
+        if isinstance(raw, list):
+            for w in reversed(raw):
+                if isinstance(w, dict):
+                    return as_int(w.get("end")) + round(self.audio_offset_ms)
+        return None
 
     def _words(self, raw: object) -> tuple[SttWord, ...]:
         if not isinstance(raw, list):
