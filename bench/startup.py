@@ -16,7 +16,11 @@ process is started, the lines it prints:
 * ``ready``: ``listening on udp:...``, the line the tests and the supervisor wait for
   (printed once the start-up work is done: the warm-up, or its bound).
 
-Runs alternate the agents (and the trees) round by round; medians are reported. Then one
+Each phase also has the CPU seconds the gateway had used by then (all its threads, from
+/proc): on a shared machine the wall clock moves with the others' load, the CPU less so.
+
+Runs alternate the agents (and the trees) round by round; medians are reported, and the
+fastest start (the nearest to a quiet machine's). Then one
 more run of each under ``python -X importtime`` gives the import profile: the modules
 imported, and the self time of the packages that cost most (``-X importtime`` inflates
 every figure about twofold: read them as shares, not as seconds).
@@ -43,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench._harness import REPO, fmt, format_table, log, machine_info, write_json
+from bench._harness import REPO, fmt, format_table, log, machine_info, read_proc, write_json
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.toolkit.fakes.threaded import fakes_in_threads
 
@@ -72,23 +76,32 @@ def start_once(
     workdir: Path, agent: str, env: Mapping[str, str], tree: Path, import_time: bool = False
 ) -> tuple[dict[str, float | None], list[str]]:
     """Start one gateway, wait until it is ready, stop it; the phases' end times (s after
-    the start) and its output."""
-    lines: list[tuple[float, str]] = []
+    the start), the CPU seconds it had used by each (``<phase>_cpu``: all its threads, a
+    figure another process's load moves less than the wall clock), and its output."""
+    lines: list[str] = []
+    phases: dict[str, float | None] = {}
+    for phase in PHASES:
+        phases[phase] = phases[f"{phase}_cpu"] = None
+    started = 0.0
+
+    def on_line(t: float, line: str) -> None:
+        lines.append(line)
+        for phase, pattern in PHASES.items():
+            if phases[phase] is None and pattern.search(line):
+                sample = read_proc(gateway.pid)
+                phases[phase] = round(t - started, 3)
+                phases[f"{phase}_cpu"] = sample.cpu_s if sample is not None else None
+
     program = [sys.executable, *(["-X", "importtime"] if import_time else []), "-m", "sipgw"]
     gateway = GatewayProcess(
         workdir, agent=agent, allow_from="127.0.0.0/8", program=program,
-        extra_env={**env, "PYTHONPATH": str(tree)}, on_line=lambda t, s: lines.append((t, s)),
-        start_timeout=60.0,
+        extra_env={**env, "PYTHONPATH": str(tree)}, on_line=on_line, start_timeout=60.0,
+        lifetime=None,  # no timeout(1) in front: its pid is the gateway's own
     )  # fmt: skip
     started = time.time()
     with gateway:
         pass
-    phases: dict[str, float | None] = dict.fromkeys(PHASES)
-    for t, line in lines:
-        for phase, pattern in PHASES.items():
-            if phases[phase] is None and pattern.search(line):
-                phases[phase] = round(t - started, 3)
-    return phases, [line for _, line in lines]
+    return phases, lines
 
 
 def import_profile(output: list[str]) -> dict[str, Any]:
@@ -150,11 +163,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     profiles[(tree, agent)] = import_profile(output)
     results = []
     for (tree, agent), phases in runs.items():
-        medians = {
-            phase: _median([p[phase] for p in phases if p[phase] is not None]) for phase in PHASES
-        }
+        keys = [key for phase in PHASES for key in (phase, f"{phase}_cpu")]
+        medians = {key: _median([p[key] for p in phases if p[key] is not None]) for key in keys}
+        ready = [p["ready"] for p in phases if p["ready"] is not None]
         results.append({
             "tree": tree, "agent": agent, "runs": phases, "median_s": medians,
+            "fastest_ready_s": min(ready) if ready else None,
             "import_profile": profiles.get((tree, agent)),
         })  # fmt: skip
     return {
@@ -194,18 +208,13 @@ def table(result: Mapping[str, Any]) -> str:
         rows.append([
             entry["agent"], Path(entry["tree"]).name, str(len(entry["runs"])),
             fmt(m["first_log"], ".2f"), fmt(lines_s, ".2f"), fmt(m["ready"], ".2f"),
+            fmt(entry["fastest_ready_s"], ".2f"), fmt(m["ready_cpu"], ".2f"),
             fmt(profile.get("modules")), top or "-",
         ])  # fmt: skip
     headers = [
-        "agent",
-        "tree",
-        "runs",
-        "to first log (s)",
-        "lines (s)",
-        "ready (s)",
-        "modules",
-        "import self time, top packages",
-    ]
+        "agent", "tree", "runs", "first log (s)", "lines (s)", "ready (s)", "fastest (s)",
+        "CPU to ready (s)", "modules", "import self time, top packages",
+    ]  # fmt: skip
     return head + "\n" + format_table(headers, rows)
 
 
