@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench._harness import REPO, fmt, format_table, log, machine_info, read_proc, write_json
 from sipgw.app.evaluation.gateway_process import GatewayProcess
@@ -67,8 +67,8 @@ def _services(workdir: Path, agents: list[str], detector: str) -> Iterator[dict[
     if "assistant" not in agents:
         yield {}
         return
-    caller = "tone" if detector == "energy" else "speech"  # "speech": the gateway's default
-    with fakes_in_threads(workdir, {}, caller=caller) as fakes:
+    caller: Literal["tone", "speech"] = "tone" if detector == "energy" else "speech"
+    with fakes_in_threads(workdir, {}, caller=caller) as fakes:  # "speech": the default detector
         yield dict(fakes.env)
 
 
@@ -153,9 +153,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for n in range(args.runs):
                 for c, (tree, agent) in enumerate(cases):
                     workdir = root / f"run{n}-case{c}"
-                    phases, _ = start_once(workdir, agent, env, Path(tree))
-                    runs[(tree, agent)].append(phases)
-                    log(f"run {n + 1}/{args.runs} {agent} ({tree}): {phases}")
+                    times, _ = start_once(workdir, agent, env, Path(tree))
+                    runs[(tree, agent)].append(times)
+                    log(f"run {n + 1}/{args.runs} {agent} ({tree}): {times}")
             if args.import_profile:
                 for c, (tree, agent) in enumerate(cases):
                     workdir = root / f"importtime-case{c}"
@@ -164,8 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     for (tree, agent), phases in runs.items():
         keys = [key for phase in PHASES for key in (phase, f"{phase}_cpu")]
-        medians = {key: _median([p[key] for p in phases if p[key] is not None]) for key in keys}
-        ready = [p["ready"] for p in phases if p["ready"] is not None]
+        medians = {key: _median([v for p in phases if (v := p[key]) is not None]) for key in keys}
+        ready = [v for p in phases if (v := p["ready"]) is not None]
         results.append({
             "tree": tree, "agent": agent, "runs": phases, "median_s": medians,
             "fastest_ready_s": min(ready) if ready else None,
