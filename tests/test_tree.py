@@ -98,6 +98,7 @@ EXCEPTIONS: dict[str, str] = {
     "bench/dtmf_detect.py": _SMOKE,
     "bench/pacing.py": _SMOKE,
     "bench/sip_core.py": _SMOKE,
+    "bench/startup.py": _SMOKE,
     "bench/soak/options.py": "part of bench.soak: run end to end by tests/bench/soak/test_run.py",
     "bench/soak/peers.py": "as bench/soak/options.py",
     "bench/soak/report.py": "as bench/soak/options.py",

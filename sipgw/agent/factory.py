@@ -15,7 +15,8 @@ attributes of :class:`UsesServices`, which tell the gateway:
   one of them down must not turn away the other's calls. A service with no vendor
   named is its own key (:func:`vendors_of`).
 * ``warm_up``: work done once when the gateway starts, in the background (the
-  fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py).
+  fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py;
+  the chat model's client made ready at the same time: :func:`with_llm_ready`).
   Calls that come before it is done are taken as usual.
 
 The built-in AI agents' factories have them (:class:`sipgw.agent.assistant.agent.AssistantFactory`,
@@ -25,11 +26,13 @@ The built-in AI agents' factories have them (:class:`sipgw.agent.assistant.agent
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.llm.base import PreparesAtStart
 from sipgw.agent.observer import Service
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "services_of",
     "vendors_of",
     "warm_up_of",
+    "with_llm_ready",
 ]
 
 WarmUp = Callable[[], Awaitable[object]]
@@ -99,3 +103,21 @@ def vendors_of(factory: AgentFactory) -> dict[Service, str]:
 def warm_up_of(factory: AgentFactory) -> WarmUp | None:
     """What ``factory`` does once when the gateway starts (None for a plain function)."""
     return factory.warm_up if isinstance(factory, UsesServices) else None
+
+
+def with_llm_ready(warm_up: WarmUp | None, llm: object) -> WarmUp | None:
+    """A factory's warm-up that also prepares ``llm`` (a :class:`PreparesAtStart`), at the
+    same time, returning ``warm_up``'s result; ``warm_up`` as it is when ``llm`` has
+    nothing to prepare."""
+    if not isinstance(llm, PreparesAtStart):
+        return warm_up
+    client = llm
+
+    async def both() -> object:
+        if warm_up is None:
+            await client.prepare()
+            return None
+        done = await asyncio.gather(warm_up(), client.prepare())
+        return done[0]
+
+    return both

@@ -340,13 +340,18 @@ def _cluster_member(gateway: Gateway, startup: Startup) -> ClusterMember | None:
     return ClusterMember(index, gateway.feed, lambda: gateway_load(gateway))
 
 
-def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
-    """Follow the calls for their post-call summaries when on (:mod:`sipgw.app.summary`)."""
+async def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
+    """Follow the calls for their post-call summaries when on (:mod:`sipgw.app.summary`), their
+    chat model's client prepared now (its SDK imported: not during the first calls)."""
+    from sipgw.agent.llm.base import PreparesAtStart
     from sipgw.app.summary.runner import PostCallSummaries
 
     if startup.summary_llm is None:
         return None
-    return PostCallSummaries(gateway.feed, startup.summary_llm(), startup.summary, startup.lines)
+    llm = startup.summary_llm()
+    if isinstance(llm, PreparesAtStart):
+        await llm.prepare()
+    return PostCallSummaries(gateway.feed, llm, startup.summary, startup.lines)
 
 
 async def _start_webhooks(
@@ -432,7 +437,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         admin.throttle.shared = SharedThrottle(trust)
         if startup.legs.twilio:
             stream_keys = await share_stream_tokens(trust, admin.legs.twilio)
-    summaries = _start_summaries(startup, gateway)
+    summaries = await _start_summaries(startup, gateway)
     webhooks = await _start_webhooks(startup, gateway, admin, summaries)
     if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:
         campaigns.sinks.append(CampaignWebhooks(

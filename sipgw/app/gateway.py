@@ -312,11 +312,10 @@ class Gateway:
         self.ticker.start()
         self._background += start_watching(self.overload, self._set_overload, self.ticker)
         self._background += await warm_up(self.factories(), WARM_UP_WAIT)
-        for account in self.registration.accounts:
-            registration = account.registration(
-                self.registration.keepalive_interval, self.registration.retry_base
-            )
-            await self.trunks.register(registration)  # its registrar's servers first
+        await self.trunks.register_all(  # their registrars' servers first, all at once
+            account.registration(self.registration.keepalive_interval, self.registration.retry_base)
+            for account in self.registration.accounts
+        )
         if self.config.stats_interval > 0:
             stats = log_stats_forever(self, self.config.stats_interval)
             self._background.append(loop.create_task(stats, name="stats"))

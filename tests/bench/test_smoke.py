@@ -363,3 +363,20 @@ def test_dial_cpu_measures_a_bridged_call_against_an_echo_call(tmp_path: Path) -
         assert data[run]["packets_heard_per_call_per_s"] > 25  # the audio came back
         assert "cpu_percent_per_call" in data[run]
     assert "ratio" in data
+
+
+def test_startup_times_each_phase_and_profiles_the_imports(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "startup", "--runs", "1", timeout=120)
+    assert data["python_floor_s"] > 0 and data["machine"]["loadavg_at_end"]
+    by_agent = {r["agent"]: r for r in data["results"]}
+    assert set(by_agent) == {"echo", "assistant"}
+    for result in by_agent.values():
+        (run,) = result["runs"]
+        assert 0 < run["first_log"] <= run["ready"]
+        assert result["median_s"]["ready"] == run["ready"]
+        profile = result["import_profile"]
+        assert profile["modules"] > 100 and profile["top"][0]["package"] == "sipgw"
+    lines = by_agent["assistant"]["runs"][0]["fallback_lines"]  # synthesized before ready
+    assert lines is not None and by_agent["assistant"]["runs"][0]["first_log"] < lines
+    assert lines <= by_agent["assistant"]["runs"][0]["ready"]
+    assert by_agent["echo"]["runs"][0]["fallback_lines"] is None  # echo has none

@@ -101,7 +101,7 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.early_end import early_turn_end
-from sipgw.agent.factory import WarmUp
+from sipgw.agent.factory import WarmUp, with_llm_ready
 from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.llm.base import ChatLLM
@@ -171,8 +171,8 @@ class AssistantFactory(PromptedFactory):
     before a call is placed, which ``{name}`` variables its prompt and greeting would lack
     (:class:`sipgw.agent.variables.VariablesCheck`), and tells the gateway the services its calls
     use and what to prepare at start (the fallback lines in the TTS voice, when
-    ``resources.lines`` is given; the model voice detector's model, when it is the
-    detector: :class:`sipgw.agent.factory.UsesServices`)."""
+    ``resources.lines`` is given, and, at the same time, the chat model's client; the model
+    voice detector's model, when it is the detector: :class:`sipgw.agent.factory.UsesServices`)."""
 
     resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
@@ -200,7 +200,7 @@ class AssistantFactory(PromptedFactory):
         self.warm_up: WarmUp | None = None
         if lines is not None:
             self.warm_up = partial(prepare_lines, lines, texts, resources.new_tts)
-        self.warm_up = with_tools(self.warm_up, resources.tools)
+        self.warm_up = with_llm_ready(with_tools(self.warm_up, resources.tools), resources.llm)
         self.warm_up = with_voice_model(self.warm_up, resources.settings.barge_in.noise)
 
     def __call__(self, call: CallControl) -> AssistantAgent:

@@ -13,15 +13,21 @@ Contract
 * Every failure is an :class:`LlmError`; closing the stream early (barge-in)
   stops the request at once.
 * One instance may serve many calls at once.
+* A client with work to do once before its first request (its vendor's SDK imported)
+  is a :class:`PreparesAtStart`: the gateway's warm-up does that work
+  (:func:`sipgw.agent.factory.with_llm_ready`), and the first request otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["ChatLLM", "LlmError", "LlmEvent", "LlmFinished", "LlmTextDelta", "LlmToolCall"]
+__all__ = [
+    "ChatLLM", "LlmError", "LlmEvent", "LlmFinished", "LlmTextDelta", "LlmToolCall",
+    "PreparesAtStart",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,4 +132,14 @@ class ChatLLM(Protocol):
 
     async def close(self) -> None:
         """Release the client's connections."""
+        ...
+
+
+@runtime_checkable
+class PreparesAtStart(Protocol):
+    """A chat model client with work to do once before its first request."""
+
+    async def prepare(self) -> None:
+        """Do that work (at most once; never blocks the event loop). Never raises: what
+        fails here fails the first request again, as an :class:`LlmError`."""
         ...

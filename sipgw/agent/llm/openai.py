@@ -35,6 +35,13 @@ says so (a reset connection, a 429 with a short ``Retry-After``, a 5xx), inside
 the first-token timeout, which covers all attempts together. Cancelling the
 consuming task (barge-in) closes the HTTP response at once and lets
 ``CancelledError`` through.
+
+The ``openai`` SDK gives the base URL and the headers its own client would send (and
+the connection pool's limits); importing it takes about a second, so it is not imported
+with this module but by :meth:`OpenAIChatLLM.prepare`, in a thread: the gateway's
+warm-up calls it at start, at the same time as the fallback lines are synthesized
+(:func:`sipgw.agent.llm.base.with_llm_ready`), and a first request before that has
+done waits for it.
 """
 
 from __future__ import annotations
@@ -47,8 +54,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx2
-from openai import AsyncOpenAI
-from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.llm.capabilities import ModelCapabilities, capabilities_for
@@ -255,6 +260,41 @@ class _Budget:
             self._waited += loop.time() - started
 
 
+@dataclass(frozen=True, slots=True)
+class _Wire:
+    """What every request goes out with, as the SDK's client would send it."""
+
+    url: httpx2.URL
+    """``<base URL>/chat/completions``, parsed once (not parsed again per request)."""
+    headers: dict[str, str]
+    client: httpx2.AsyncClient
+    """The connection pool."""
+
+
+def _sdk_wire(settings: OpenAISettings, timeout: float) -> _Wire:
+    """Import the SDK (about a second: run it in a thread) and read from its client the base
+    URL (``OPENAI_BASE_URL`` when ``settings`` has none) and the headers it would send."""
+    from openai import AsyncOpenAI
+    from openai._constants import DEFAULT_CONNECTION_LIMITS
+
+    sdk = AsyncOpenAI(
+        api_key=settings.api_key, base_url=settings.base_url, max_retries=0, timeout=timeout
+    )
+    headers = {
+        key: value
+        for key, value in sdk.default_headers.items()
+        if isinstance(value, str) and key != "Authorization"
+    }
+    headers["Authorization"] = f"Bearer {settings.api_key}"
+    return _Wire(
+        httpx2.URL(f"{str(sdk.base_url).rstrip('/')}/chat/completions"),
+        headers,
+        httpx2.AsyncClient(
+            timeout=sdk.timeout, limits=DEFAULT_CONNECTION_LIMITS, follow_redirects=True
+        ),
+    )
+
+
 class OpenAIChatLLM(ChatLLM):
     """Streams chat completions with tools from OpenAI or a compatible server.
 
@@ -272,29 +312,51 @@ class OpenAIChatLLM(ChatLLM):
             log.warning("temperature is not sent: %s accepts only its default", settings.model)
         if not settings.parallel_tool_calls and not self.capabilities.parallel_tool_calls:
             log.warning("parallel tool calls cannot be turned off for %s", settings.model)
-        # The SDK's client only provides the base URL and the headers it would send.
-        sdk = AsyncOpenAI(
-            api_key=settings.api_key,
-            base_url=settings.base_url,
-            max_retries=0,
-            # A backstop only: _Budget enforces the real deadlines.
-            timeout=max(settings.first_token_timeout, settings.total_timeout) + 5.0,
-        )
-        # Parsed once: an absolute httpx2.URL is not parsed again per request.
-        self._url = httpx2.URL(f"{str(sdk.base_url).rstrip('/')}/chat/completions")
-        self._headers = {
-            key: value
-            for key, value in sdk.default_headers.items()
-            if isinstance(value, str) and key != "Authorization"
-        }
-        self._headers["Authorization"] = f"Bearer {settings.api_key}"
-        self._client = httpx2.AsyncClient(
-            timeout=sdk.timeout, limits=DEFAULT_CONNECTION_LIMITS, follow_redirects=True
-        )
+        if settings.base_url is not None:
+            httpx2.URL(settings.base_url)  # a bad URL fails here, at start, as the SDK's would
+        self._timeout = max(settings.first_token_timeout, settings.total_timeout) + 5.0
+        """A backstop only: _Budget enforces the real deadlines."""
+        self._wire: _Wire | None = None
+        self._making: asyncio.Future[_Wire] | None = None
+
+    async def prepare(self) -> None:
+        """Import the SDK and make the connection pool, in a thread, once (the first
+        request does it otherwise). Never raises: a failure is logged, and the first
+        request tries again."""
+        try:
+            await self._ready()
+        except LlmError as exc:
+            log.warning("%s", exc)
+
+    async def _ready(self) -> _Wire:
+        """What requests go out with, made once (in a thread: the SDK's import is slow).
+
+        Raises:
+            LlmError: the SDK could not give it (``kind="connection"``).
+        """
+        if self._wire is not None:
+            return self._wire
+        if self._making is None:
+            self._making = asyncio.ensure_future(
+                asyncio.to_thread(_sdk_wire, self.settings, self._timeout)
+            )
+        try:
+            wire = await asyncio.shield(self._making)
+        except Exception as exc:
+            self._making = None  # the next request tries again
+            raise LlmError(f"LLM client not ready: {exc!r}", kind="connection") from exc
+        self._wire = wire
+        return wire
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
-        await self._client.aclose()
+        if self._making is not None and self._wire is None:
+            try:
+                self._wire = await asyncio.shield(self._making)
+            except Exception:  # nothing was opened
+                return
+        if self._wire is not None:
+            await self._wire.client.aclose()
 
     async def stream(
         self,
@@ -324,6 +386,7 @@ class OpenAIChatLLM(ChatLLM):
                 retries the policy allowed (:attr:`LlmError.retries`,
                 :attr:`LlmError.gave_up`).
         """
+        wire = self._wire or await self._ready()  # local work: outside the vendor's budget
         budget = _Budget(self.settings.first_token_timeout, self.settings.total_timeout)
         body = self._body(messages, tools, tool_choice)
         loop = asyncio.get_running_loop()
@@ -332,7 +395,7 @@ class OpenAIChatLLM(ChatLLM):
         while True:
             yielded = False
             try:
-                async for event in self._attempt(body, budget):
+                async for event in self._attempt(wire, body, budget):
                     if isinstance(event, LlmFinished):
                         event = LlmFinished(event.finish_reason, event.usage, tuple(retries))
                     yielded = True
@@ -352,7 +415,7 @@ class OpenAIChatLLM(ChatLLM):
             await budget.wait(asyncio.sleep(decision.delay))
 
     async def _attempt(
-        self, body: dict[str, Any], budget: _Budget
+        self, wire: _Wire, body: dict[str, Any], budget: _Budget
     ) -> AsyncGenerator[LlmEvent, None]:
         """One request's events (see :meth:`stream`); its failures as :class:`LlmError`."""
         assembler = ToolCallAssembler()
@@ -360,7 +423,7 @@ class OpenAIChatLLM(ChatLLM):
         usage: dict[str, int] | None = None
         response: httpx2.Response | None = None
         try:
-            response = await budget.wait(send_direct(self._client, self._url, self._headers, body))
+            response = await budget.wait(send_direct(wire.client, wire.url, wire.headers, body))
             _trace_request(response)
             stream = chunks(response)
             while True:

@@ -1,7 +1,7 @@
 """The fallback lines in the agent's own voice, ready while text-to-speech is down.
 
 :class:`FallbackLineCache` is made once per voice when the gateway starts. Its
-:meth:`~FallbackLineCache.prepare` synthesizes each fallback line through the
+:meth:`~FallbackLineCache.prepare` synthesizes the fallback lines, a few at a time, through the
 text-to-speech contract (agent/tts/base.py), re-cut into 160-byte μ-law frames, and
 keeps them in memory for every call; with a directory, each line is also a file
 ``<key>.ulaw`` (raw μ-law, whole frames; the key hashes vendor, voice, model and
@@ -18,9 +18,9 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from sipgw.agent.private_files import make_private_dir, tighten_file, write_private_atomic
 from sipgw.agent.resilience.lines import FallbackLine
@@ -31,6 +31,7 @@ from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
     "FallbackLineCache",
+    "LINES_AT_ONCE",
     "LineAudio",
     "LineOutcome",
     "VoiceKey",
@@ -39,6 +40,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("sipgw.agent.resilience")
+
+LINES_AT_ONCE: Final = 3
+"""Fallback lines synthesized at the same time at start-up (the five one after the other took
+about 1.2 s on the fake, ``bench.startup``): fewer than ElevenLabs' five contexts on one
+socket (agent/tts/elevenlabs.py, ``MAX_CONTEXTS``), so none waits for a free one."""
 
 LineOutcome = Literal["memory", "disk", "synthesized", "failed"]
 """How :meth:`FallbackLineCache.prepare` got a line (or did not)."""
@@ -78,6 +84,22 @@ class LineAudio:
     format: AudioFormat = ULAW_8K
 
 
+@dataclass(slots=True)
+class _Batch:
+    """The lines one :meth:`FallbackLineCache.prepare` synthesizes, a few at a time."""
+
+    tts: TextToSpeech
+    seconds_per_line: float
+    slots: asyncio.Semaphore
+    """Taken by each line while it is synthesized."""
+    reachable: bool = True
+    """False once the service could not be reached: no line still waiting tries."""
+    done: list[FallbackLine] = field(default_factory=list)
+    """The lines synthesized, in the order they were done."""
+    refused: dict[FallbackLine, str] = field(default_factory=dict)
+    """Lines refused with 429 (too many at once), to try again alone."""
+
+
 class FallbackLineCache:
     """The fallback lines of one voice, in memory and (optionally) on disk."""
 
@@ -109,22 +131,26 @@ class FallbackLineCache:
         *,
         seconds_per_line: float = 15.0,
         synthesize: bool = True,
+        at_once: int = LINES_AT_ONCE,
     ) -> dict[FallbackLine, LineOutcome]:
         """Have every line of ``texts`` in memory: already there, from disk, or synthesized.
 
-        Lines are synthesized one after the other through ``tts`` (the caller opens
-        and closes it). Never raises for a vendor's or the disk's failure: a line that
-        fails is reported ``"failed"`` and left out (the shipped recording covers it);
-        once the service cannot be reached at all, no further line waits for it.
+        The lines neither memory nor disk has are synthesized through ``tts`` (the caller
+        opens and closes it), ``at_once`` at a time; one refused with 429 (too many
+        requests at once) is tried again once the others are done, alone. Never raises
+        for a vendor's or the disk's failure: a line that fails is reported ``"failed"``
+        and left out (the shipped recording covers it); once the service cannot be
+        reached at all, no line not yet started waits for it.
 
         Args:
             texts: The words of each line (``AssistantSettings.fallback_texts()``).
             tts: A text-to-speech service in this cache's voice.
             seconds_per_line: Seconds one line's synthesis may take.
             synthesize: False: only memory and disk (the service is known to be down).
+            at_once: Lines synthesized at the same time (1 = one after the other).
 
         Returns:
-            How each line was had.
+            How each line was had, in the order of ``texts``.
         """
         outcomes: dict[FallbackLine, LineOutcome] = {}
         if self.directory is not None:
@@ -134,32 +160,54 @@ class FallbackLineCache:
                 log.warning("fallback line cache %s unusable (%s): memory only", self.directory,
                             exc)  # fmt: skip
                 self.directory = None
-        reachable = synthesize
+        wanted: dict[FallbackLine, str] = {}
         for line, text in texts.items():
             if self._texts.get(line) == text and line in self._frames:
                 outcomes[line] = "memory"
                 continue
             frames = self._load(text)
-            if frames is not None:
-                outcomes[line] = "disk"
-            else:
-                try:
-                    frames = (
-                        await self._synthesize(text, tts, seconds_per_line) if reachable else None
-                    )
-                except TtsConnectError as exc:
-                    log.warning("fallback lines not synthesized: %s", exc)
-                    reachable = False
-                except (TtsError, TimeoutError) as exc:
-                    log.warning("fallback line %s not synthesized: %s", line.value,
-                                exc or "timed out")  # fmt: skip
-                if frames is None:
-                    outcomes[line] = "failed"
-                    continue
-                outcomes[line] = "synthesized"
-                self._store(text, frames)
+            if frames is None:
+                outcomes[line], wanted[line] = "failed", text  # unless synthesized below
+                continue
+            outcomes[line] = "disk"
             self._frames[line], self._texts[line] = frames, text
+        if synthesize and wanted:
+            batch = _Batch(tts, seconds_per_line, asyncio.Semaphore(max(1, at_once)))
+            await asyncio.gather(*(self._fill(line, text, batch) for line, text in wanted.items()))
+            for line, text in batch.refused.items():  # too many at once: alone now
+                await self._fill(line, text, batch, retry=False)
+            outcomes.update(dict.fromkeys(batch.done, "synthesized"))
         return outcomes
+
+    async def _fill(
+        self, line: FallbackLine, text: str, batch: _Batch, *, retry: bool = True
+    ) -> None:
+        """Synthesize ``line`` into memory and disk as one of ``batch`` (its failure logged)."""
+        async with batch.slots:
+            if not batch.reachable:
+                return
+            try:
+                frames = await self._synthesize(text, batch.tts, batch.seconds_per_line)
+            except TtsConnectError as exc:
+                if batch.reachable:
+                    log.warning("fallback lines not synthesized: %s", exc)
+                batch.reachable = False
+                return
+            except TimeoutError:
+                log.warning("fallback line %s not synthesized: timed out", line.value)
+                return
+            except TtsError as exc:
+                if retry and exc.status == 429:
+                    batch.refused[line] = text
+                    log.info("fallback line %s refused (%s): tried again alone", line.value, exc)
+                else:
+                    log.warning("fallback line %s not synthesized: %s", line.value, exc)
+                return
+        if frames is None:
+            return
+        self._store(text, frames)
+        self._frames[line], self._texts[line] = frames, text
+        batch.done.append(line)
 
     def _load(self, text: str) -> tuple[bytes, ...] | None:
         path = self.path_for(text)

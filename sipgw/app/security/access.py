@@ -253,23 +253,39 @@ async def resolve_host(host: str) -> list[str]:
 async def _networks(
     hosts: Iterable[str], resolve: Resolver, log: logging.Logger, strict: bool
 ) -> list[Network]:
-    networks: list[Network] = []
+    """``hosts`` as networks, in their order; the host names are resolved at the same time
+    (a slow DNS server is waited for once at start, not once per name).
+
+    Raises:
+        SettingError: ``strict`` and a host name does not resolve (the first such, in order).
+    """
+    hosts = list(hosts)
+    literal: dict[str, Network] = {}
     for host in hosts:
         try:
-            networks.append(parse_network(host))
-            continue
+            literal[host] = parse_network(host)
         except ValueError:
             pass
-        try:
-            addresses = await resolve(host)
-        except OSError as exc:
+    names = [host for host in dict.fromkeys(hosts) if host not in literal]
+    answers = await asyncio.gather(*(resolve(name) for name in names), return_exceptions=True)
+    resolved = dict(zip(names, answers, strict=True))
+    networks: list[Network] = []
+    for host in hosts:
+        if host in literal:
+            networks.append(literal[host])
+            continue
+        addresses = resolved[host]
+        if isinstance(addresses, OSError):
             if strict:
                 raise SettingError(
                     "{allow_from}: cannot resolve {host!r} ({why})", AccessSection,
-                    host=host, why=exc.strerror or exc,
+                    host=host, why=addresses.strerror or addresses,
                 ) from None  # fmt: skip
-            log.warning("access: cannot resolve %s (%s): calls through it are refused", host, exc)
+            log.warning("access: cannot resolve %s (%s): calls through it are refused", host,
+                        addresses)  # fmt: skip
             continue
+        if isinstance(addresses, BaseException):
+            raise addresses
         networks.extend(parse_network(address) for address in addresses)
     return networks
 

@@ -24,7 +24,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
@@ -94,6 +94,16 @@ class Trunks:
         if not is_ip(hop.host):
             refresh = self._refresh(config.aor, hop, found)
             self._refreshers.append(asyncio.get_running_loop().create_task(refresh))
+
+    async def register_all(self, configs: Iterable[RegistrationConfig]) -> None:
+        """:meth:`register` each of ``configs``, their registrars looked up at the same time
+        (the start waits for the slowest lookup, not for their sum).
+
+        Raises:
+            LocalProtocolError, InvalidState: as :meth:`register` (the first to fail; the
+                others go on).
+        """
+        await asyncio.gather(*(self.register(config) for config in configs))
 
     async def _refresh(self, aor: str, hop: SipUri, found: TargetList) -> None:
         loop = asyncio.get_running_loop()

@@ -9,7 +9,9 @@ import pytest
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantFactory
 from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.base import NO_DETAILS
+from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.factory import services_of, warm_up_of
+from sipgw.agent.llm.openai import OpenAIChatLLM
 from sipgw.agent.record import KeepsRecords
 from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
@@ -55,8 +57,14 @@ async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -
     unsynthesized = find_agent("assistant").build(
         Sources({**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""})
     )
-    warm_up = warm_up_of(unsynthesized)  # the shipped recordings: the voice model only
-    assert isinstance(warm_up, LoadsVoiceModel) and warm_up.then is None
+    # the shipped recordings: the voice model to load and the chat model's client to prepare
+    warm_up = warm_up_of(unsynthesized)
+    assert isinstance(warm_up, LoadsVoiceModel) and warm_up.then is not None
+    assert await warm_up() is None
+    made = plugin_factory(unsynthesized).make
+    assert isinstance(made, AssistantFactory) and isinstance(made.resources.llm, OpenAIChatLLM)
+    assert made.resources.llm._wire is not None
+    await made.resources.llm.close()
     # a placed call that never reached an agent is recorded beside the agents' records
     assert isinstance(factory, KeepsRecords) and isinstance(unsynthesized, KeepsRecords)
     record = factory.new_record("refused@call")

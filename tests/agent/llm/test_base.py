@@ -64,4 +64,4 @@ def test_a_vendor_streams_with_the_protocols_signature(vendor: type[ChatLLM]) ->
 
 def test_the_module_exports_what_a_vendor_needs() -> None:
     assert set(base.__all__) == {"ChatLLM", "LlmError", "LlmEvent", "LlmFinished",
-                                 "LlmTextDelta", "LlmToolCall"}  # fmt: skip
+                                 "LlmTextDelta", "LlmToolCall", "PreparesAtStart"}  # fmt: skip

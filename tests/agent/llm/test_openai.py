@@ -662,3 +662,89 @@ def test_fake_chunks_match_the_documented_shape():
         "finish_reason": "tool_calls",
     }
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+# -- the SDK, imported when the client is prepared -------------------------------------
+
+
+def test_the_sdk_is_imported_when_the_client_is_prepared_not_with_the_module():
+    """Building the client (at start) imports no ``openai``; :meth:`prepare` does, in a thread."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys, threading\n"
+        "from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings\n"
+        "client = OpenAIChatLLM(OpenAISettings(api_key='k', base_url='http://127.0.0.1:9/v1'))\n"
+        "assert 'openai' not in sys.modules and 'aiohttp' not in sys.modules, 'imported'\n"
+        "importers = []\n"
+        "real = __import__\n"
+        "def spy(name, *args, **kwargs):\n"
+        "    if name == 'openai': importers.append(threading.current_thread().name)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "import builtins; builtins.__import__ = spy\n"
+        "asyncio.run(client.prepare())\n"
+        "assert 'openai' in sys.modules and importers, importers\n"
+        "assert threading.main_thread().name not in importers, importers\n"
+        "asyncio.run(client.close())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+async def test_requests_carry_the_headers_of_the_sdk(fake, llm):
+    await llm.prepare()
+    fake.script([FakeResponse(text="Hi.")])
+    await collect(llm)
+    (request,) = fake.requests
+    sdk = AsyncOpenAI(api_key=KEY, base_url=fake.base_url)
+    for key in ("User-Agent", "X-Stainless-Lang", "X-Stainless-Package-Version"):
+        assert request.headers[key] == sdk.default_headers[key]
+    assert request.headers["X-Stainless-Lang"] == "python"
+
+
+async def test_first_requests_at_once_prepare_the_client_once(fake, monkeypatch):
+    from sipgw.agent.llm import openai as module
+
+    made: list[str] = []
+    real = module._sdk_wire
+
+    def counted(*args: Any) -> Any:
+        made.append("wire")
+        time.sleep(0.2)  # the SDK's import, slow: both requests come meanwhile
+        return real(*args)
+
+    monkeypatch.setattr(module, "_sdk_wire", counted)
+    client = make_llm(fake)
+    fake.script([FakeResponse(text="One."), FakeResponse(text="Two.")])
+    try:
+        first, second = await asyncio.gather(collect(client), collect(client))
+    finally:
+        await client.close()
+    assert made == ["wire"]
+    assert isinstance(first[-1], LlmFinished) and isinstance(second[-1], LlmFinished)
+
+
+async def test_a_client_that_cannot_be_prepared_fails_its_request_and_tries_again(
+    fake, monkeypatch, caplog
+):
+    from sipgw.agent.llm import openai as module
+
+    real = module._sdk_wire
+    failures = [RuntimeError("no SDK")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args)
+
+    monkeypatch.setattr(module, "_sdk_wire", flaky)
+    client = make_llm(fake)
+    try:
+        await client.prepare()  # never raises: logged
+        assert "LLM client not ready" in caplog.text
+        fake.script([FakeResponse(text="Hi.")])
+        events = await collect(client)  # the first request prepares it again
+    finally:
+        await client.close()
+    assert isinstance(events[-1], LlmFinished)

@@ -114,6 +114,30 @@ async def test_one_failed_line_does_not_stop_the_others(fake, tmp_path: Path) ->
     assert again[FallbackLine.GOODBYE] == "memory"
 
 
+async def test_lines_are_synthesized_a_few_at_a_time(tmp_path: Path) -> None:
+    # Each line's audio starts 0.5 s after its request: one after the other, the five
+    # lines take 2.5 s at least; three at a time, two rounds (1 s at least: never more
+    # than three at once).
+    async with FakeElevenLabs(speed=None, first_byte_latency=0.5) as slow:
+        cache = FallbackLineCache(VOICE, tmp_path)
+        started = time.monotonic()
+        outcomes = await prepare(cache, tts_for(slow.base_url), at_once=3)
+        took = time.monotonic() - started
+    assert outcomes == dict.fromkeys(TEXTS, "synthesized")
+    assert list(outcomes) == list(TEXTS)  # reported in the order of the texts
+    assert 1.0 <= took < 2.3, took
+
+
+async def test_a_line_refused_for_too_many_at_once_is_tried_again_alone(
+    fake, tmp_path: Path
+) -> None:
+    fake.fail_next(429, "too_many_concurrent_requests")  # the first POST: the apology
+    cache = FallbackLineCache(VOICE, tmp_path)
+    outcomes = await prepare(cache, tts_for(fake.base_url, transport="http"))
+    assert outcomes == dict.fromkeys(TEXTS, "synthesized")
+    assert fallback_audio(FallbackLine.APOLOGY, cache).source == "cache"
+
+
 async def test_a_line_that_takes_too_long_is_given_up(tmp_path: Path) -> None:
     async with FakeElevenLabs(speed=None, first_byte_latency=5.0) as slow:
         cache = FallbackLineCache(VOICE, tmp_path)

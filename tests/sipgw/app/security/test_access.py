@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import shlex
@@ -297,6 +298,23 @@ async def test_allow_from_resolves_names_at_start() -> None:
 async def test_an_allow_from_name_that_does_not_resolve_stops_the_start() -> None:
     with pytest.raises(ConfigError, match="SIPGW_ALLOW_FROM: cannot resolve 'nowhere.invalid'"):
         await build_access_policy(AccessConfig(("nowhere.invalid",)), fake_dns)
+
+
+async def test_names_are_resolved_at_the_same_time_and_kept_in_order() -> None:
+    waiting: list[str] = []
+    both = asyncio.Event()
+
+    async def slow_dns(host: str) -> list[str]:
+        waiting.append(host)
+        if len(waiting) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 2.0)  # one after the other would time out here
+        return {"b.example": ["192.0.2.2"], "a.example": ["192.0.2.1"]}[host]
+
+    config = AccessConfig(("b.example", "10.0.0.0/8", "a.example"))
+    policy, line = await build_access_policy(config, slow_dns)
+    assert sorted(waiting) == ["a.example", "b.example"]
+    assert line == "access: calls accepted from 192.0.2.2, 10.0.0.0/8, 192.0.2.1"
 
 
 async def test_by_default_the_registrar_and_proxy_are_allowed(

@@ -112,3 +112,41 @@ async def test_stopping_ends_the_refresher_even_when_its_lookup_loses_the_cancel
     done, _ = await asyncio.wait({stopping}, timeout=2.0)
     assert stopping in done  # before: waited for good on a refresher that went on
     assert locator.lookups == 2
+
+
+class SlowLocator:
+    """Lookups that each wait until ``together`` of them are under way (one after the other,
+    the first would time out)."""
+
+    def __init__(self, together: int) -> None:
+        self.together = together
+        self.looked_up: list[str] = []
+        self.all_asked = asyncio.Event()
+
+    async def locate(self, uri: object, now: float) -> TargetList:
+        self.looked_up.append(str(uri))
+        if len(self.looked_up) == self.together:
+            self.all_asked.set()
+        await asyncio.wait_for(self.all_asked.wait(), 2.0)
+        return TargetList((Flow("UDP", ("127.0.0.1", 5060)),), now + 60)
+
+
+class RecordingSip(NoSip):
+    def __init__(self) -> None:
+        self.actions: list[object] = []
+
+    def act(self, action: object) -> None:
+        self.actions.append(action)
+
+
+async def test_the_registrars_of_several_accounts_are_looked_up_at_the_same_time() -> None:
+    sip = RecordingSip()
+    trunks = Trunks(DnsSection(), lambda: sip)  # type: ignore[arg-type, return-value]
+    locator = SlowLocator(3)
+    trunks.locator = locator  # type: ignore[assignment]
+    accounts = [RegistrationConfig(f"sip:gw{n}@trunk{n}.test", transport="udp") for n in range(3)]
+    try:
+        await trunks.register_all(accounts)
+    finally:
+        await trunks.stop()
+    assert len(locator.looked_up) == 3 and len(sip.actions) == 3  # each one registering
