@@ -14,7 +14,9 @@ a short span of name-like words (capitalized in a formatted final, or words the 
 knows no class for), of digits and number words (enough digits, where the question said how
 many), a day, date or hour, a yes or no word, or one of the options. Keyword rules, pure
 Python, a few microseconds; no model of its own: the text scorer weighs these features
-with its others.
+with its others. :func:`bare_answer` reads any turn of three words or fewer, whatever was
+asked, for one or two words of substance or a number said alone ("Sarah", "it's Maria",
+"billing", "two"): the scorer weighs that too, after an open question or none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "AnswerKind",
     "Question",
     "answer_features",
+    "bare_answer",
     "digit_count",
     "question_of",
 ]
@@ -246,6 +249,44 @@ def _name_like(raw: str, cased: bool) -> bool:
     if len(word) < 2:
         return False
     return raw[0].isupper() or not cased  # a formatted final capitalizes names
+
+
+_NOT_BARE_ENDS: Final = ("'s", "'d", "'re", "'ve", "'ll", "'m", "n't")
+"""Endings of a pronoun's or verb's contraction ("she's", "we'd", "don't"): no bare
+answer (:func:`bare_answer`)."""
+_VERB_ENDS: Final = ("ing", "ed")
+"""Endings of a verb after a lead-in ("I'm ringing", "it's spelled"): no bare answer;
+alone, such a word is a noun as often ("Billing.", "Parking.")."""
+_NOT_BARE: Final = frozenset({
+    "wait", "hold", "hang", "let", "see", "not", "never", "also", "still", "really", "very",
+    "only", "even", "mister", "mr", "mrs", "ms", "miss", "doctor", "dr", "name", "number",
+})  # fmt: skip
+"""Words that go on to more ("hold | on", "mister | Brown", "not | yet"): no bare answer
+ends in one."""
+
+
+def bare_answer(words: Sequence[str], not_bare: frozenset[str] = frozenset()) -> tuple[bool, bool]:
+    """Whether a turn of three words or fewer (lower case) is, after its lead-in, one or
+    two words of substance ("Sarah", "it's Maria", "Berlin", "billing", "yes please"), or a
+    number said alone ("two", "forty two", "it's 7"): what answers a question the agent
+    asked in words the question reader cannot parse ("How can I help you?" -> "Billing.").
+    Read after any line: the text scorer weighs them against the same words opening a
+    sentence ("two | people at eight"). ``not_bare``: the words that open or carry a
+    sentence ("could", "the", "i"), which no such answer is made of."""
+    if not 0 < len(words) <= 3 or words[-1] in _OPEN_TAILS:
+        return False, False
+    rest = _substance(list(words))
+    if not rest or len(rest) > 2:
+        return False, False
+    number = digit_count(rest) is not None
+    led = len(rest) < len(words)
+    bare = not number and rest[-1] not in _NOT_BARE and all(
+        w not in not_bare and not w.endswith(_NOT_BARE_ENDS)
+        and not (led and w.endswith(_VERB_ENDS))
+        and len(w) > 1 and w.replace("'", "").replace("-", "").isalpha()
+        for w in rest
+    )  # fmt: skip
+    return bare, number
 
 
 def answer_features(question: Question, text: str) -> list[float]:
