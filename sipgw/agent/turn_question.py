@@ -263,23 +263,34 @@ _NOT_BARE: Final = frozenset({
 })  # fmt: skip
 """Words that go on to more ("hold | on", "mister | Brown", "not | yet"): no bare answer
 ends in one."""
+_OPENERS: Final = frozenset({
+    "hi", "hello", "hey", "yes", "yeah", "yep", "sure", "okay", "ok", "oh", "um", "uh", "er",
+    "well", "so",
+})  # fmt: skip
+"""Words a bare answer may open with before its lead-in ("hi, this is Ana", "yes, two")."""
+_BARE_MAX_WORDS: Final = 6
+"""The most words a bare answer has ("hi, my name is Ana Lopez")."""
 
 
 def bare_answer(words: Sequence[str], not_bare: frozenset[str] = frozenset()) -> tuple[bool, bool]:
-    """Whether a turn of three words or fewer (lower case) is, after its lead-in, one or
-    two words of substance ("Sarah", "it's Maria", "Berlin", "billing", "yes please"), or a
-    number said alone ("two", "forty two", "it's 7"): what answers a question the agent
-    asked in words the question reader cannot parse ("How can I help you?" -> "Billing.").
-    Read after any line: the text scorer weighs them against the same words opening a
-    sentence ("two | people at eight"). ``not_bare``: the words that open or carry a
-    sentence ("could", "the", "i"), which no such answer is made of."""
-    if not 0 < len(words) <= 3 or words[-1] in _OPEN_TAILS:
+    """Whether a turn (lower case words) is, after a greeting or a yes ("hi", "yes") and a
+    lead-in ("it's", "this is", "my name is"), one or two words of substance ("Sarah", "it's
+    Maria", "hi, this is Ana", "Berlin", "billing please"), or a number said alone ("two",
+    "forty two", "it's 7"): what answers a question the agent asked in words the question
+    reader cannot parse ("How can I help you?" -> "Billing."). Read after any line: the text
+    scorer weighs them against the same words opening a sentence ("two | people at
+    eight"). ``not_bare``: the words that open or carry a sentence ("could", "the", "i"),
+    which no such answer is made of."""
+    if not 0 < len(words) <= _BARE_MAX_WORDS or words[-1] in _OPEN_TAILS:
         return False, False
-    rest = _substance(list(words))
+    opened = 0
+    while opened < 2 and opened < len(words) - 1 and words[opened] in _OPENERS:
+        opened += 1  # not the last word: "yes", "hello" alone are what they say
+    rest = _substance(list(words[opened:]))
     if not rest or len(rest) > 2:
         return False, False
     number = digit_count(rest) is not None
-    led = len(rest) < len(words)
+    led = len(rest) < len(words) - opened
     bare = not number and rest[-1] not in _NOT_BARE and all(
         w not in not_bare and not w.endswith(_NOT_BARE_ENDS)
         and not (led and w.endswith(_VERB_ENDS))

@@ -130,7 +130,7 @@ FEATURES: Final = (
     "last_digits", "last_ordinal", "last_ed", "last_ly", "last_ing",
     "before_preposition", "before_determiner", "before_auxiliary", "before_number",
     "closing_pair", "question", "one_word", "two_words", "log_words",
-    "bare_name", "bare_number",
+    "bare_words", "bare_number",
     *ANSWER_FEATURES,
 )  # fmt: skip
 """The scorer's inputs, in order (:func:`features`)."""

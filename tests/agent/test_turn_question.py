@@ -151,7 +151,7 @@ def test_a_fragment_that_does_not_answer_yet_is_held(said: str, text: str) -> No
     ("said", "text"),
     [("Did you get the code?", "Yes I did."),
      ("Do you have your account number handy?", "Yeah I do."),
-     ("Would you prefer email or text?", "Email is fine.")],
+     ("Is that right?", "Yes it is.")],
 )  # fmt: skip
 def test_what_the_question_changes(said: str, text: str) -> None:
     """The same words out of context, or after an open question, still look unfinished
@@ -181,7 +181,10 @@ def test_a_code_with_fewer_digits_than_asked_scores_lower_than_the_whole() -> No
         ("two", (False, True)), ("forty two", (False, True)), ("it's 7", (False, True)),
         ("i'm calling", (False, False)),  # a verb after a lead-in
         ("we're", (False, False)), ("hold", (False, False)), ("mister", (False, False)),
-        ("this is laura smith", (False, False)),  # more than three words
+        ("hi this is ana", (True, False)), ("my name is ana lopez", (True, False)),
+        ("yes two", (False, True)),  # an opening yes, then the answer
+        ("this is laura ann smith", (False, False)),  # more than two words of substance
+        ("i was charged twice", (False, False)),  # no lead-in: four words of substance
         ("it's four and", (False, False)),  # an open tail
         ("it's", (False, False)),  # a lead-in alone
     ],

@@ -40,8 +40,10 @@ def test_a_finished_sentence_is_finished(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Sarah.", "Berlin.", "Two.", "Three.", "It's Maria.", "This is Laura.", "Billing."]
-)
+    "text",
+    ["Sarah.", "Berlin.", "Two.", "Three.", "It's Maria.", "This is Laura.", "Billing.",
+     "Hi, this is Ana.", "My name is Ana Lopez."],
+)  # fmt: skip
 def test_a_name_place_or_number_said_alone_is_finished_after_no_question(text: str) -> None:
     """What answers an open question ("How can I help you?") or one the question reader
     cannot parse: no longer held for the 1 s hold as a sentence's start."""
