@@ -24,7 +24,9 @@ out.
 A logistic model (L2, gradient descent, numpy) is fitted on both ``train`` sets; its
 threshold :attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability
 at which :data:`RECALL` of train's finished lines said after no question score finished
-(the answers, which score higher, would raise it for the rest). Reports accuracy, false
+(the answers, which score higher, would raise it for the rest), but never one at which more
+than :data:`FALSE_FINISHED` of train's unfinished prefixes said after no question would.
+Reports accuracy, false
 "finished" (an unfinished prefix called finished: a reply the caller talks over if they
 pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
 lines of ``texts.txt`` at their marked pause (the rules of
@@ -32,7 +34,12 @@ lines of ``texts.txt`` at their marked pause (the rules of
 ``short_turns.txt`` alone (its recall: the short complete answers not held),
 ``test_answers_at_pauses`` the held-out answers at their marked pause and whole, after
 their question and (``..._without_question``) without it; and ``short_answers_held``: of
-the answers of three words or fewer, the share held, after their question and without.
+the answers of three words or fewer, the share held, after their question and without;
+``short_waits``: how many whole turns of three words or fewer wait for the 1 s hold, and
+their mean wait in the pause (:func:`short_waits`).
+
+``--weights OLD.json`` reports an older ``turn_text.json`` instead (the features it lacks
+weigh nothing: :func:`older_scorer`), for a before-and-after on the same sets.
 """
 
 from __future__ import annotations
@@ -49,11 +56,12 @@ import numpy as np
 
 from bench.turn_ends import SENTENCES
 from sipgw.agent.turn_question import question_of
+from sipgw.agent.turn_tentative import HELD_TURN_MS
 from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
 
 __all__ = [
     "answers", "answers_at_pauses", "at_pauses", "bench_set", "fit", "labelled", "main",
-    "short_answers", "short_answers_held",
+    "older_scorer", "short_answers", "short_answers_held", "short_waits",
 ]  # fmt: skip
 
 TURNSET: Final = Path(__file__).resolve().parent.parent / "tests/toolkit/turnset"
@@ -64,6 +72,10 @@ RECALL: Final = 0.9
 """Share of train's finished lines that score finished at the threshold: a finished turn
 the scorer misses waits for the hold (1 s), one it passes wrongly is a reply the caller
 talks over, paused at once (docs/assistant.md)."""
+FALSE_FINISHED: Final = 0.29
+"""Share of train's unfinished prefixes said after no question that may score finished:
+the threshold is never lower (a feature that lets more short answers through must not
+buy them with more replies the caller talks over, or cut-offs)."""
 L2: Final = 0.01
 
 
@@ -195,6 +207,38 @@ def short_answers_held(scorer: TextScorer, split: str) -> dict[str, Any]:
     }
 
 
+def short_waits(scorer: TextScorer, split: str, early_ms: int = 200) -> dict[str, Any]:
+    """How long the split's whole turns of three words or fewer wait in the pause before
+    they are answered (the final's, LLM's and TTS's own delays not counted): the early
+    end's ``early_ms`` when the scorer calls them finished, :data:`HELD_TURN_MS` when it
+    holds them. Per set: ``short_turns.txt`` (after no question), ``answers.txt`` after
+    their question and the same words after none (an open question, or a line that asks
+    nothing); each with the turns, how many wait for the hold, and the mean wait."""
+    plain = [(t, "") for t, label in short_answers(split) if label and len(t.split()) <= 3]
+    asked = [(t, q) for q, t, label in answers(split) if label and len(words_of(t)) <= 3]
+    out = {}
+    for name, turns in (("short_turns", plain), ("answers_after_question", asked),
+                        ("answers_without_question", [(t, "") for t, _ in asked])):  # fmt: skip
+        held = sum(not scorer.finished(t, q) for t, q in turns)
+        waits = held * HELD_TURN_MS + (len(turns) - held) * early_ms
+        out[name] = {"turns": len(turns), "wait_for_hold": held,
+                     "mean_wait_ms": round(waits / len(turns))}  # fmt: skip
+    return out
+
+
+def older_scorer(path: Path) -> TextScorer:
+    """The weights at ``path`` made for fewer features (an older ``turn_text.json``), each
+    feature they lack weighing nothing: the scorer they were, read by today's features."""
+    data = json.loads(path.read_text())
+    own = dict(zip(data["features"], zip(data["mean"], data["scale"], data["weights"],
+                                         strict=True), strict=True))  # fmt: skip
+    if not set(own) <= set(FEATURES):
+        raise ValueError("the weights have features today's scorer does not compute")
+    mean, scale, weight = zip(*(own.get(name, (0.0, 1.0, 0.0)) for name in FEATURES),
+                              strict=True)  # fmt: skip
+    return TextScorer(mean, scale, weight, float(data["bias"]), float(data["finished_at"]))
+
+
 def bench_set() -> list[tuple[str, int]]:
     """The bench's sentences: each prefix (unfinished) and each whole (finished)."""
     out = []
@@ -225,10 +269,14 @@ def fit(
         b -= 0.5 * float(np.mean(p - y))
     p = 1 / (1 + np.exp(-(z @ w + b)))
     # The threshold keeps RECALL of the finished lines said after no question finished
-    # (the answers after one score higher: they would raise it for the others).
+    # (the answers after one score higher: they would raise it for the others), but is
+    # never lower than where FALSE_FINISHED of their unfinished prefixes would pass.
     plain = np.arange(len(y)) < len(rows)
     positives = np.sort(p[(y == 1) & plain])
     threshold = float(positives[int(np.floor(len(positives) * (1 - RECALL)))]) - 1e-6
+    negatives = np.sort(p[(y == 0) & plain])[::-1]
+    capped = float(negatives[int(np.floor(len(negatives) * FALSE_FINISHED))]) + 1e-6
+    threshold = max(threshold, capped)
     return {
         "features": list(FEATURES),
         "mean": [round(float(v), 6) for v in mean],
@@ -272,11 +320,19 @@ def _median_us(run: Callable[[], object], calls: int, rounds: int = 9) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="report the shipped weights")
+    parser.add_argument(
+        "--weights", type=Path,
+        help="report these weights instead (--check implied); an older file's missing "
+        "features weigh nothing (`git show REV:sipgw/agent/turn_text.json > old.json`)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    if not args.check:
-        weights = fit(labelled("train"), answers("train"))
-        WEIGHTS.write_text(json.dumps(weights, indent=1) + "\n")
-    scorer = TextScorer.load(WEIGHTS)
+    if args.weights is not None:
+        scorer = older_scorer(args.weights)
+    else:
+        if not args.check:
+            weights = fit(labelled("train"), answers("train"))
+            WEIGHTS.write_text(json.dumps(weights, indent=1) + "\n")
+        scorer = TextScorer.load(WEIGHTS)
     result = {name: report(scorer, rows) for name, rows in
               (("train", labelled("train")), ("test", labelled("test")),
                ("test_at_pauses", at_pauses("test")),
@@ -286,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                ("test_answers_at_pauses_without_question",
                 [(t, label) for _, t, label in answers_at_pauses("test")]))}  # fmt: skip
     held = {split: short_answers_held(scorer, split) for split in ("train", "test")}
+    waits = {split: short_waits(scorer, split) for split in ("train", "test")}
     clauses = [(a, scorer.probability(a)) for a, _ in SENTENCES]
     wholes = [(f"{a} {b}", scorer.probability(f"{a} {b}")) for a, b in SENTENCES]
     plain = [t for t, _ in labelled("test")]
@@ -295,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     reading = question_of.__wrapped__  # a question read afresh (each new line of the agent)
     read_us = _median_us(lambda: [reading(q) for q, _ in asked], len(asked))
     print(json.dumps({"threshold": scorer.finished_at, "sets": result,
-                      "short_answers_held": held, "bench_clauses": clauses,
+                      "short_answers_held": held, "short_waits": waits,
+                      "bench_clauses": clauses,
                       "bench_wholes": wholes, "cpu_us_per_call": per_call_us,
                       "cpu_us_per_call_after_question": asked_us,
                       "cpu_us_reading_a_question": read_us}, indent=1))  # fmt: skip

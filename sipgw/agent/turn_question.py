@@ -14,7 +14,9 @@ a short span of name-like words (capitalized in a formatted final, or words the 
 knows no class for), of digits and number words (enough digits, where the question said how
 many), a day, date or hour, a yes or no word, or one of the options. Keyword rules, pure
 Python, a few microseconds; no model of its own: the text scorer weighs these features
-with its others.
+with its others. :func:`bare_answer` reads any turn of three words or fewer, whatever was
+asked, for one or two words of substance or a number said alone ("Sarah", "it's Maria",
+"billing", "two"): the scorer weighs that too, after an open question or none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "AnswerKind",
     "Question",
     "answer_features",
+    "bare_answer",
     "digit_count",
     "question_of",
 ]
@@ -246,6 +249,55 @@ def _name_like(raw: str, cased: bool) -> bool:
     if len(word) < 2:
         return False
     return raw[0].isupper() or not cased  # a formatted final capitalizes names
+
+
+_NOT_BARE_ENDS: Final = ("'s", "'d", "'re", "'ve", "'ll", "'m", "n't")
+"""Endings of a pronoun's or verb's contraction ("she's", "we'd", "don't"): no bare
+answer (:func:`bare_answer`)."""
+_VERB_ENDS: Final = ("ing", "ed")
+"""Endings of a verb after a lead-in ("I'm ringing", "it's spelled"): no bare answer;
+alone, such a word is a noun as often ("Billing.", "Parking.")."""
+_NOT_BARE: Final = frozenset({
+    "wait", "hold", "hang", "let", "see", "not", "never", "also", "still", "really", "very",
+    "only", "even", "mister", "mr", "mrs", "ms", "miss", "doctor", "dr", "name", "number",
+})  # fmt: skip
+"""Words that go on to more ("hold | on", "mister | Brown", "not | yet"): no bare answer
+ends in one."""
+_OPENERS: Final = frozenset({
+    "hi", "hello", "hey", "yes", "yeah", "yep", "sure", "okay", "ok", "oh", "um", "uh", "er",
+    "well", "so",
+})  # fmt: skip
+"""Words a bare answer may open with before its lead-in ("hi, this is Ana", "yes, two")."""
+_BARE_MAX_WORDS: Final = 6
+"""The most words a bare answer has ("hi, my name is Ana Lopez")."""
+
+
+def bare_answer(words: Sequence[str], not_bare: frozenset[str] = frozenset()) -> tuple[bool, bool]:
+    """Whether a turn (lower case words) is, after a greeting or a yes ("hi", "yes") and a
+    lead-in ("it's", "this is", "my name is"), one or two words of substance ("Sarah", "it's
+    Maria", "hi, this is Ana", "Berlin", "billing please"), or a number said alone ("two",
+    "forty two", "it's 7"): what answers a question the agent asked in words the question
+    reader cannot parse ("How can I help you?" -> "Billing."). Read after any line: the text
+    scorer weighs them against the same words opening a sentence ("two | people at
+    eight"). ``not_bare``: the words that open or carry a sentence ("could", "the", "i"),
+    which no such answer is made of."""
+    if not 0 < len(words) <= _BARE_MAX_WORDS or words[-1] in _OPEN_TAILS:
+        return False, False
+    opened = 0
+    while opened < 2 and opened < len(words) - 1 and words[opened] in _OPENERS:
+        opened += 1  # not the last word: "yes", "hello" alone are what they say
+    rest = _substance(list(words[opened:]))
+    if not rest or len(rest) > 2:
+        return False, False
+    number = digit_count(rest) is not None
+    led = len(rest) < len(words) - opened
+    bare = not number and rest[-1] not in _NOT_BARE and all(
+        w not in not_bare and not w.endswith(_NOT_BARE_ENDS)
+        and not (led and w.endswith(_VERB_ENDS))
+        and len(w) > 1 and w.replace("'", "").replace("-", "").isalpha()
+        for w in rest
+    )  # fmt: skip
+    return bare, number
 
 
 def answer_features(question: Question, text: str) -> list[float]:

@@ -12,7 +12,10 @@ class of its last word (:data:`WORD_CLASSES`: a conjunction, a preposition, an a
 possessive, an auxiliary or a verb that wants an object, a subject pronoun, a filler, a
 number word, an object pronoun, a word that closes sentences), the class of the one
 before it (a preposition or an article two words back: a noun phrase just begun, "for
-the"), whether it opens as a question, its length; and, given what the agent said last,
+the"), whether it opens as a question, its length, whether it is a bare short answer (a
+name, a place, a matter or a number said alone or after "it's", "this is":
+:func:`~sipgw.agent.turn_question.bare_answer`; "Sarah", "Berlin", "two", which answer an
+open question as often as they open a sentence); and, given what the agent said last,
 whether the words answer its question (:mod:`sipgw.agent.turn_question`: "Tomasz" after
 "What's your first name?" is whole, alone it looks like a sentence begun; there the
 transcript's capitals count, telling a name). A logistic model weighs them
@@ -42,6 +45,7 @@ from sipgw.agent.turn_question import (
     NO_QUESTION,
     Question,
     answer_features,
+    bare_answer,
     question_of,
 )
 
@@ -126,6 +130,7 @@ FEATURES: Final = (
     "last_digits", "last_ordinal", "last_ed", "last_ly", "last_ing",
     "before_preposition", "before_determiner", "before_auxiliary", "before_number",
     "closing_pair", "question", "one_word", "two_words", "log_words",
+    "bare_words", "bare_number",
     *ANSWER_FEATURES,
 )  # fmt: skip
 """The scorer's inputs, in order (:func:`features`)."""
@@ -144,6 +149,13 @@ _CLOSING_PAIRS: Final = frozenset({
     ("that's", "correct"), ("that's", "everything"), ("nothing", "else"), ("i'm", "done"),
     ("go", "ahead"), ("not", "really"), ("i", "think"), ("think", "so"),
 })  # fmt: skip
+_FUNCTION_WORDS: Final = _QUESTION_START.union(*(
+    WORD_CLASSES[name] for name in (
+        "conjunction", "preposition", "determiner", "auxiliary", "pronoun", "filler", "object",
+    )
+)) - WORD_CLASSES["closer"] - WORD_CLASSES["answer"]  # fmt: skip
+"""Words no bare short answer is made of (:func:`~sipgw.agent.turn_question.bare_answer`):
+those that open or carry a sentence, but not those that close one ("please", "right")."""
 _WORD: Final = re.compile(r"[a-z0-9']+")
 _ORDINAL: Final = re.compile(r"[0-9]+(?:st|nd|rd|th)")
 WEIGHTS: Final = Path(__file__).with_name("turn_text.json")
@@ -180,6 +192,7 @@ def features(
         float(len(words) == 1),
         float(len(words) == 2),
         math.log(len(words)),
+        *map(float, bare_answer(words, _FUNCTION_WORDS)),
     ]
     out += answer_features(question, " ".join(words) if text is None else text)
     return out

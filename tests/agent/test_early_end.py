@@ -580,14 +580,26 @@ def test_words_a_short_answer_to_the_agents_question_is_answered_at_once(
     assert call.replies() == [answer]
 
 
-def test_words_the_same_short_answer_after_no_question_waits_for_the_hold() -> None:
+def test_words_a_yes_no_answer_after_no_question_waits_for_the_hold() -> None:
     call = Tentative("Your order has shipped.")
     call.play(SPEECH, 400)
     call.play(QUIET, 320)
-    call.stt(final("Tomasz."))
+    call.stt(final("Yes I did."))  # after "Did you get the code?" it answers
     assert call.replies() == []
     call.play(QUIET, HELD_TURN_MS)
-    assert call.replies() == ["Tomasz."]
+    assert call.replies() == ["Yes I did."]
+
+
+@pytest.mark.parametrize("answer", ["Sarah.", "Berlin.", "Two.", "It's Maria."])
+def test_words_a_name_place_or_number_after_no_question_is_answered_at_once(answer: str) -> None:
+    """After a line that asks nothing ("Your order has shipped.") or an open question: a
+    bare short answer is whole (:func:`~sipgw.agent.turn_question.bare_answer`)."""
+    for said in ("Your order has shipped.", "How can I help you?"):
+        call = Tentative(said)
+        call.play(SPEECH, 400)
+        call.play(QUIET, 320)
+        call.stt(final(answer))
+        assert call.replies() == [answer], said
 
 
 def test_words_what_the_agent_said_is_read_when_the_final_comes() -> None:

@@ -11,6 +11,7 @@ from sipgw.agent.turn_question import (
     AnswerKind,
     Question,
     answer_features,
+    bare_answer,
     digit_count,
     question_of,
 )
@@ -148,11 +149,13 @@ def test_a_fragment_that_does_not_answer_yet_is_held(said: str, text: str) -> No
 
 @pytest.mark.parametrize(
     ("said", "text"),
-    [("What's your first name?", "Tomasz."), ("How many people will be joining?", "Two."),
-     ("How many tickets do you need?", "Three.")],
+    [("Did you get the code?", "Yes I did."),
+     ("Do you have your account number handy?", "Yeah I do."),
+     ("Is that right?", "Yes it is.")],
 )  # fmt: skip
 def test_what_the_question_changes(said: str, text: str) -> None:
-    """The same words out of context, or after an open question, still look unfinished."""
+    """The same words out of context, or after an open question, still look unfinished
+    (a name or a number said alone no longer does: :func:`bare_answer`)."""
     scorer = default_scorer()
     assert not scorer.finished(text)
     assert not scorer.finished(text, "How can I help you today?")
@@ -164,3 +167,34 @@ def test_a_code_with_fewer_digits_than_asked_scores_lower_than_the_whole() -> No
     assert scorer.probability("four two seven", said) < scorer.probability(
         "four two seven one nine three", said
     )
+
+
+# --------------------------------------------------------------------------- bare answers
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sarah", (True, False)), ("it's maria", (True, False)),
+        ("this is laura", (True, False)), ("berlin", (True, False)),
+        ("billing please", (True, False)), ("mister brown", (True, False)),
+        ("two", (False, True)), ("forty two", (False, True)), ("it's 7", (False, True)),
+        ("i'm calling", (False, False)),  # a verb after a lead-in
+        ("we're", (False, False)), ("hold", (False, False)), ("mister", (False, False)),
+        ("hi this is ana", (True, False)), ("my name is ana lopez", (True, False)),
+        ("yes two", (False, True)),  # an opening yes, then the answer
+        ("this is laura ann smith", (False, False)),  # more than two words of substance
+        ("i was charged twice", (False, False)),  # no lead-in: four words of substance
+        ("it's four and", (False, False)),  # an open tail
+        ("it's", (False, False)),  # a lead-in alone
+    ],
+)  # fmt: skip
+def test_a_bare_answer_is_a_name_word_or_a_number_after_its_lead_in(
+    text: str, expected: tuple[bool, bool]
+) -> None:
+    assert bare_answer(words_of(text)) == expected
+
+
+def test_words_the_caller_names_as_no_bare_answer_are_none() -> None:
+    assert bare_answer(["could"]) == (True, False)
+    assert bare_answer(["could"], frozenset({"could"})) == (False, False)

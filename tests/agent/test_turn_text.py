@@ -39,6 +39,24 @@ def test_a_finished_sentence_is_finished(text: str) -> None:
     assert default_scorer().finished(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Sarah.", "Berlin.", "Two.", "Three.", "It's Maria.", "This is Laura.", "Billing.",
+     "Hi, this is Ana.", "My name is Ana Lopez."],
+)  # fmt: skip
+def test_a_name_place_or_number_said_alone_is_finished_after_no_question(text: str) -> None:
+    """What answers an open question ("How can I help you?") or one the question reader
+    cannot parse: no longer held for the 1 s hold as a sentence's start."""
+    scorer = default_scorer()
+    assert scorer.finished(text)
+    assert scorer.finished(text, "How can I help you today?")
+
+
+@pytest.mark.parametrize("text", ["I'd", "Could", "We're", "I'm calling", "Mister", "Hold"])
+def test_the_opening_of_a_sentence_said_alone_is_not_finished(text: str) -> None:
+    assert not default_scorer().finished(text)
+
+
 def test_punctuation_and_case_do_not_count() -> None:
     scorer = default_scorer()
     assert scorer.probability("My order number is.") == scorer.probability("my order number is")

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from bench.turn_ends import SENTENCES
 from bench.turn_text_train import (
+    FALSE_FINISHED,
     RECALL,
     answers,
     answers_at_pauses,
+    at_pauses,
     bench_set,
     fit,
     labelled,
+    older_scorer,
     report,
+    short_answers,
     short_answers_held,
+    short_waits,
 )
-from sipgw.agent.turn_text import TextScorer, default_scorer, words_of
+from sipgw.agent.turn_tentative import HELD_TURN_MS
+from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, default_scorer, words_of
 
 
 def test_the_splits_are_apart_and_leave_the_bench_sentences_out() -> None:
@@ -30,17 +41,37 @@ def test_each_line_gives_its_prefixes_as_unfinished() -> None:
     assert ("i'd like to book a table for two people tomorrow night", 1) in rows
 
 
-def test_the_fit_meets_its_threshold_rule_on_train() -> None:
-    rows = labelled("train")[:400]
-    weights = fit(rows)
-    scorer = TextScorer(
-        tuple(weights["mean"]), tuple(weights["scale"]), tuple(weights["weights"]),
-        weights["bias"], weights["finished_at"],
+def _scorer(weights: dict[str, object]) -> TextScorer:
+    return TextScorer(
+        tuple(weights["mean"]), tuple(weights["scale"]), tuple(weights["weights"]),  # type: ignore[arg-type]
+        weights["bias"], weights["finished_at"],  # type: ignore[arg-type]
     )  # fmt: skip
-    finished = [text for text, label in rows if label]
-    assert sum(scorer.probability(t) >= scorer.finished_at for t in finished) >= RECALL * len(
-        finished
-    )
+
+
+def test_the_fit_meets_its_threshold_rules_on_train() -> None:
+    """RECALL of the finished lines pass, unless that would let more than FALSE_FINISHED
+    of the unfinished prefixes through: then the threshold is where that many pass."""
+    rows = labelled("train")[:400]
+    scorer = _scorer(fit(rows))
+    finished = [t for t, label in rows if label]
+    prefixes = [t for t, label in rows if not label]
+    passed = sum(scorer.probability(t) >= scorer.finished_at for t in prefixes)
+    assert passed <= FALSE_FINISHED * len(prefixes) + 1
+    recall = sum(scorer.probability(t) >= scorer.finished_at for t in finished)
+    if recall < RECALL * len(finished):  # the cap binds: one more prefix would pass below it
+        below = max(p for t in prefixes if (p := scorer.probability(t)) < scorer.finished_at)
+        assert scorer.finished_at - below < 1e-5
+
+
+def test_the_shipped_weights_are_the_fit_of_the_train_split() -> None:
+    """`python -m bench.turn_text_train` makes turn_text.json: refitting gives it back."""
+    shipped = json.loads(WEIGHTS.read_text())
+    refit = fit(labelled("train"), answers("train"))
+    assert refit["features"] == shipped["features"] == list(FEATURES)
+    for key in ("mean", "scale", "weights"):
+        assert refit[key] == pytest.approx(shipped[key], abs=1e-5), key
+    assert refit["bias"] == pytest.approx(shipped["bias"], abs=1e-5)
+    assert refit["finished_at"] == pytest.approx(shipped["finished_at"], abs=1e-5)
 
 
 def test_the_shipped_weights_on_the_held_out_lines() -> None:
@@ -61,13 +92,70 @@ def test_an_answer_gives_the_prefixes_before_its_pause_and_its_whole() -> None:
 
 
 def test_the_shipped_weights_on_the_held_out_answers() -> None:
-    """After their question short answers are held far less, and the pauses inside
-    answers are called finished no more often than without the question."""
+    """Short answers are seldom held after their question or without it, and the pauses
+    inside answers are called finished no more often after the question than without."""
     scorer = default_scorer()
     held = short_answers_held(scorer, "test")
-    assert held["held_after_question"] <= 0.1 < held["held_without"]
+    assert held["held_after_question"] <= 0.1
+    assert held["held_without"] <= 0.1  # a name or a number said alone is whole
     rows = answers_at_pauses("test")
     after = report(scorer, rows)
     without = report(scorer, [(t, label) for _, t, label in rows])
-    assert after["recall_finished"] >= 0.9 > without["recall_finished"]
+    assert after["recall_finished"] >= max(0.9, without["recall_finished"])
     assert after["false_finished"] <= without["false_finished"]
+
+
+def test_the_shipped_weights_hold_fewer_short_turns_and_pass_no_more_pauses() -> None:
+    """Against the weights before the bare answer features (3ec9d77's turn_text.json, kept
+    beside this test): fewer held-out short turns wait for the hold, and no more of the
+    marked pauses, the bench's prefixes or all held-out prefixes are called finished."""
+    before = older_scorer(Path(__file__).with_name("turn_text_3ec9d77.json"))
+    after = default_scorer()
+    waits = {name: short_waits(s, "test") for name, s in (("before", before), ("after", after))}
+    for kind in ("short_turns", "answers_without_question"):
+        assert waits["after"][kind]["wait_for_hold"] < waits["before"][kind]["wait_for_hold"]
+    for rows in (at_pauses("test"), bench_set(), labelled("test")):
+        assert report(after, rows)["false_finished"] <= report(before, rows)["false_finished"]
+    assert report(after, short_answers("test"))["recall_finished"] > 0.85
+
+
+def test_short_waits_counts_the_hold_for_each_held_turn() -> None:
+    everything = TextScorer(
+        (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 5.0, 0.5
+    )
+    nothing = TextScorer(
+        (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), -5.0, 0.5
+    )
+    sure, never = short_waits(everything, "test"), short_waits(nothing, "test")
+    turns = sure["short_turns"]["turns"]
+    assert turns > 20 and sure["short_turns"] == {
+        "turns": turns,
+        "wait_for_hold": 0,
+        "mean_wait_ms": 200,
+    }
+    assert never["short_turns"]["wait_for_hold"] == turns
+    assert never["short_turns"]["mean_wait_ms"] == HELD_TURN_MS
+
+
+def test_older_weights_are_read_with_their_missing_features_at_nothing(tmp_path: Path) -> None:
+    shipped = json.loads(WEIGHTS.read_text())
+    keep = [k for k, name in enumerate(FEATURES) if not name.startswith("bare_")]
+    older = {
+        key: [shipped[key][k] for k in keep] for key in ("features", "mean", "scale", "weights")
+    }
+    older |= {"bias": shipped["bias"], "finished_at": shipped["finished_at"]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(older))
+    scorer = older_scorer(path)
+    shipped_scorer = default_scorer()
+    zeroed = TextScorer(
+        shipped_scorer.mean, shipped_scorer.scale,
+        tuple(0.0 if name.startswith("bare_") else w
+              for name, w in zip(FEATURES, shipped_scorer.weights, strict=True)),
+        shipped_scorer.bias, shipped_scorer.finished_at,
+    )  # fmt: skip
+    for text in ("I'd like to book a table for", "Sarah.", "Two."):
+        assert scorer.probability(text) == pytest.approx(zeroed.probability(text))
+    path.write_text(json.dumps(older | {"features": ["surprise", *older["features"][1:]]}))
+    with pytest.raises(ValueError, match="features"):
+        older_scorer(path)

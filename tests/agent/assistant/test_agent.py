@@ -321,17 +321,29 @@ async def answer_after(tmp_path: Path, greeting: str, answer: str) -> tuple[floa
 async def test_a_short_answer_to_the_greetings_question_is_answered_at_the_early_end(
     tmp_path: Path,
 ) -> None:
-    """ "What's your first name?" -> "Tomasz.": the words answer the question, so the final
+    """ "Did you get our text?" -> "Yes I did.": the words answer the question, so the final
     forced 200 ms into the pause is answered at once; after a line that asks nothing the
-    same word waits for the 1 s hold (a lone word looks like the start of a sentence)."""
-    asked, turn = await answer_after(tmp_path / "a", "Hi there. What's your first name?", "Tomasz.")
-    assert turn == "Tomasz."
-    told, turn = await answer_after(
-        tmp_path / "b", "Hi there. Your order is on its way.", "Tomasz."
+    same words wait for the 1 s hold ("yes I did | not get it" goes on)."""
+    asked, turn = await answer_after(
+        tmp_path / "a", "Hi there. Did you get our text?", "Yes I did."
     )
-    assert turn == "Tomasz."
+    assert turn == "Yes I did."
+    told, turn = await answer_after(
+        tmp_path / "b", "Hi there. Your order is on its way.", "Yes I did."
+    )
+    assert turn == "Yes I did."
     assert told >= 0.9, told  # held: HELD_TURN_MS of quiet (less a frame or two), the LLM, TTS
     assert asked < told - 0.4, (asked, told)  # the early end's 200 ms, not the hold's 1 s
+
+
+async def test_a_name_said_alone_after_a_line_that_asks_nothing_is_answered_at_the_early_end(
+    tmp_path: Path,
+) -> None:
+    """ "Tomasz." after "Your order is on its way.": a name said alone is a whole turn
+    without a question too, answered 200 ms into the pause, not after the 1 s hold."""
+    told, turn = await answer_after(tmp_path, "Hi there. Your order is on its way.", "Tomasz.")
+    assert turn == "Tomasz."
+    assert told < 0.7, told  # the hold alone would be 1 s
 
 
 async def test_a_stalled_llm_after_a_slow_end_of_turn_says_one_moment_within_2s(
