@@ -25,7 +25,7 @@ def test_noise_bench_tiny_run(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=110,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "false barge-ins/min" in proc.stdout
+    assert "false pauses/min" in proc.stdout
     figures = json.loads(out.read_text())["results"]["street@10dB"]
     assert set(figures) == {"energy", "model"}
     assert figures["model"]["interruptions"] == 1
