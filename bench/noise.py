@@ -1,6 +1,6 @@
 """Noisy callers under the agent's reply: false barge-ins, false turns, real interruptions.
 
-    python -m bench.noise [--seconds 60] [--snr 20 10 5] [--json PATH]
+    python -m bench.noise [--seconds 60] [--snr 20 10 5] [--callers NAME ... | all] [--json PATH]
 
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
@@ -14,11 +14,12 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   audio is paused (:class:`~sipgw.agent.turns.PauseAgent`: the caller hears it stop);
 * **false turns per minute**: how often the reply is cut off for good
   (:class:`~sipgw.agent.turns.CommitBargeIn` on speech: a turn begins);
-* **real interruptions**: the caller says a sentence (five voices in turn) over the
-  same background every 4 s; the share that pause the agent and then commit, and
-  the **barge-in latency** from the sentence's first sample to the pause (p50/p95), and
-  from its onset (its first 20 ms within 15 dB of its active level: espeak-ng's
-  sentences start with a quiet breath or consonant) to the pause;
+* **real interruptions**: the caller says a sentence over the same background every 4 s
+  (the ``espeak-ng mix`` caller in five espeak-ng voices in turn; the others of
+  :data:`CALLERS` say the opening and every sentence in their own voice); the share that
+  pause the agent and then commit, and the **barge-in latency** from the sentence's first
+  sample to the pause (p50/p95), and from its onset (its first 20 ms within 15 dB of its
+  active level: espeak-ng's sentences start with a quiet breath or consonant) to the pause;
 * **the stop** (the issue's barge-in latency, as bench.latency and bench.legs time it on
   the wire): from the onset in the caller's signal to the end of the last agent frame
   the caller receives, which is the first tick of the shared ticker after the pause (the
@@ -43,7 +44,17 @@ audio.
 The pipelines: ``energy`` (before: the energy detector, no suppression),
 ``energy+rnnoise``, ``model`` (Silero with the room-voice gate) and
 ``model+rnnoise``. The SNR is the caller's speech level (active RMS, -20 dBFS)
-over the background's (:func:`tests.toolkit.noisy_audio.mix`).
+over the background's (:func:`tests.toolkit.noisy_audio.mix`). Against ITU-T P.56's active
+speech level that RMS is 1.2-1.4 dB higher for every voice here (the TV's reader too), 0.8
+for flite's rms: the callers are mixed at the same speech level within 0.5 dB.
+
+With several callers (``--callers``, ``all``: every one of :data:`CALLERS`) each background
+and SNR is measured per caller, then per engine over its callers together: false pauses a
+minute (every :class:`~sipgw.agent.turns.PauseAgent` on the room alone, the provisional
+starts undone within 240 ms among them), the worst caller's, false turns a minute (the
+reply cut for good), the interruptions caught, the stop's p50 / p95 over every paused
+sentence and the share of sentences stopped within 240 ms (a sentence not paused counts
+as not stopped).
 """
 
 from __future__ import annotations
