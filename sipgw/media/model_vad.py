@@ -238,10 +238,11 @@ its active speech level depends on the voice: 3.5-3.7 dB for flite's slt and fes
 3.9-4.5 for espeak-ng's voices and flite's awb and rms, 4.6 for the TV's reader. With 3 dB
 (the room held 6 dB under the caller) a TV 5 dB under a caller (active levels) whose voice
 is that flat was over the hold, so the hold lowered the room's gate under the TV's own level
-and its words started speech: ``bench.noise --snr 5 --callers all`` paused the agent 10 times
-a minute for festival's kal and 33 for flite's slt, 2 with this (slt 10). It costs catches
-over that TV (kal's 8 of 14 instead of 13): the hold is a margin on a cliff (see
-docs/performance.md)."""
+and its words started speech: in ``bench.noise --snr 5 --callers all`` the TV paused the
+agent 28 times a minute for festival's kal and for flite's slt, none with this (``tv2``,
+another reader: 10 and 33, now 2 and 10). It costs catches over a TV that loud (espeak-ng's
+callers 11 of 56 instead of 14, flite's 23 of 42 instead of 27): the hold is a margin on a
+cliff (see docs/performance.md)."""
 UNKNOWN_CALLER_DB: Final = 3.0
 """How much higher over the room's gate a barge-in starts while the caller's level is not
 known yet (the greeting over a TV: its loudest words pass the room's gate alone)."""
