@@ -1,6 +1,6 @@
 """Noisy callers under the agent's reply: false barge-ins, false turns, real interruptions.
 
-    python -m bench.noise [--seconds 60] [--snr 20 10 5] [--json PATH]
+    python -m bench.noise [--seconds 60] [--snr 20 10 5] [--callers NAME ... | all] [--json PATH]
 
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
@@ -14,11 +14,12 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   audio is paused (:class:`~sipgw.agent.turns.PauseAgent`: the caller hears it stop);
 * **false turns per minute**: how often the reply is cut off for good
   (:class:`~sipgw.agent.turns.CommitBargeIn` on speech: a turn begins);
-* **real interruptions**: the caller says a sentence (five voices in turn) over the
-  same background every 4 s; the share that pause the agent and then commit, and
-  the **barge-in latency** from the sentence's first sample to the pause (p50/p95), and
-  from its onset (its first 20 ms within 15 dB of its active level: espeak-ng's
-  sentences start with a quiet breath or consonant) to the pause;
+* **real interruptions**: the caller says a sentence over the same background every 4 s
+  (the ``espeak-ng mix`` caller in five espeak-ng voices in turn; the others of
+  :data:`CALLERS` say the opening and every sentence in their own voice); the share that
+  pause the agent and then commit, and the **barge-in latency** from the sentence's first
+  sample to the pause (p50/p95), and from its onset (its first 20 ms within 15 dB of its
+  active level: espeak-ng's sentences start with a quiet breath or consonant) to the pause;
 * **the stop** (the issue's barge-in latency, as bench.latency and bench.legs time it on
   the wire): from the onset in the caller's signal to the end of the last agent frame
   the caller receives, which is the first tick of the shared ticker after the pause (the
@@ -43,7 +44,17 @@ audio.
 The pipelines: ``energy`` (before: the energy detector, no suppression),
 ``energy+rnnoise``, ``model`` (Silero with the room-voice gate) and
 ``model+rnnoise``. The SNR is the caller's speech level (active RMS, -20 dBFS)
-over the background's (:func:`tests.toolkit.noisy_audio.mix`).
+over the background's (:func:`tests.toolkit.noisy_audio.mix`). Against ITU-T P.56's active
+speech level that RMS is 1.2-1.4 dB higher for every voice here (the TV's reader too), 0.8
+for flite's rms: the callers are mixed at the same speech level within 0.5 dB.
+
+With several callers (``--callers``, ``all``: every one of :data:`CALLERS`) each background
+and SNR is measured per caller, then per engine over its callers together: false pauses a
+minute (every :class:`~sipgw.agent.turns.PauseAgent` on the room alone, the provisional
+starts undone within 240 ms among them), the worst caller's, false turns a minute (the
+reply cut for good), the interruptions caught, the stop's p50 / p95 over every paused
+sentence and the share of sentences stopped within 240 ms (a sentence not paused counts
+as not stopped).
 """
 
 from __future__ import annotations
@@ -67,6 +78,7 @@ from sipgw.media.vad import ModelVadConfig
 if TYPE_CHECKING:
     from sipgw.agent.assistant.caller_audio import ModelBatcher
     from sipgw.media.model_vad import ModelVoiceDetector
+from tests.toolkit.amdset.speech import Voice, synthesize_clause
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
 
 BACKGROUNDS = ("babble", "street", "tv", "music")
@@ -78,11 +90,34 @@ PIPELINES: dict[str, tuple[DetectorKind, bool]] = {
 }
 INTERRUPTIONS = (
     ("en-us", "Sorry, can I stop you there for a second?"),
-    ("en-gb+f3", "Wait, that is not the address I gave you."),
+    ("en+f3", "Wait, that is not the address I gave you."),
     ("en-us+m4", "No, no, I wanted the earlier appointment."),
-    ("en-gb", "Hold on, can you repeat the last part please?"),
+    ("en-gb-x-rp", "Hold on, can you repeat the last part please?"),
     ("en-us+f2", "Actually I would rather pay by card today."),
 )
+"""The five espeak-ng voices of the ``espeak-ng mix`` caller, one sentence each in turn (the
+others say every sentence in their own voice). ``en+f3`` and ``en-gb-x-rp`` are British:
+this espeak-ng ignores the variants of ``en-gb`` (``en-gb+f3`` is ``en-gb``), and plain
+``en`` with a variant, or ``en-gb-x-rp``, gives other samples than the room's voices
+(:mod:`tests.toolkit.noisy_audio`)."""
+MIX = "espeak-ng mix"
+CALLERS: dict[str, Voice | None] = {
+    MIX: None,
+    "espeak en-us": Voice("en-us"),
+    "espeak en-us+f3": Voice("en-us+f3"),
+    "espeak en-gb-x-rp+m4": Voice("en-gb-x-rp+m4"),
+    "flite slt": Voice("slt", engine="flite"),
+    "flite awb": Voice("awb", engine="flite"),
+    "flite rms": Voice("rms", engine="flite"),
+    "festival kal": Voice("kal_diphone", engine="festival"),
+}
+"""The callers: each says the opening and every interruption in one voice (``espeak-ng mix``:
+the opening in ``en-us``, the sentences in :data:`INTERRUPTIONS`' five voices), from three
+engines: espeak-ng (formants), flite (statistical parametric: slt, awb, rms) and festival
+(kal: diphones), as :mod:`tests.toolkit.amdset.speech` makes them. None says a sentence in a
+room's voice (the TV's reader, the babble's five)."""
+DEFAULT_CALLERS = (MIX,)
+"""A run without ``--callers``: its figures are comparable with earlier runs'."""
 ROOM_BOUND_PERCENTILES = (90, 99)
 """The room's frame levels at which :mod:`bench.stop_bound` takes the earliest pause of any
 level rule that pauses on 10 % (1 %) of the room's frames: the floor of the stop."""
@@ -222,11 +257,25 @@ def audible_after(
     return None
 
 
-def opening_track(seconds: float, low_hz: int = 300) -> list[int]:
+def engine_of(caller: str) -> str:
+    """The engine of one of :data:`CALLERS`."""
+    voice = CALLERS[caller]
+    return "espeak-ng" if voice is None else voice.engine
+
+
+def said_by(text: str, default: str, voice: Voice | None, low_hz: int) -> tuple[int, ...]:
+    """``text`` in ``voice`` (None: espeak-ng's ``default``), band ``low_hz``-3400 Hz."""
+    if voice is None:
+        return speech(text, default, low_hz=low_hz)
+    return synthesize_clause(text, voice, low_hz).samples
+
+
+def opening_track(seconds: float, low_hz: int = 300, voice: Voice | None = None) -> list[int]:
     """Silence through the greeting, the caller's opening turn, then silence to the end of
-    ``seconds`` after the opening (the voice in the band ``low_hz``-3400 Hz)."""
+    ``seconds`` after the opening (the voice in the band ``low_hz``-3400 Hz; None: the
+    opening's own, :data:`OPENING`)."""
     track = [0] * int((OPENING_S + seconds) * RATE)
-    said = speech(OPENING[1], OPENING[0], low_hz=low_hz)
+    said = said_by(OPENING[1], OPENING[0], voice, low_hz)
     at = int(GREETING_S * RATE)
     track[at : at + len(said)] = said
     return track
@@ -243,16 +292,17 @@ def onset_s(said: Sequence[int]) -> float:
 
 
 def interruption_track(
-    seconds: float, low_hz: int = 300
+    seconds: float, low_hz: int = 300, voice: Voice | None = None
 ) -> tuple[list[int], list[tuple[float, float, float]]]:
-    """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it); the
-    track and the sentences' (start, onset, end)s from the opening's end."""
-    track = opening_track(seconds, low_hz)
+    """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it), all in
+    ``voice`` (None: :data:`INTERRUPTIONS`' voices in turn); the track and the sentences'
+    (start, onset, end)s from the opening's end."""
+    track = opening_track(seconds, low_hz, voice)
     spans = []
     at, n = 2.0, 0
     while at + 3.0 < seconds:
-        voice, text = INTERRUPTIONS[n % len(INTERRUPTIONS)]
-        said = speech(text, voice, low_hz=low_hz)
+        name, text = INTERRUPTIONS[n % len(INTERRUPTIONS)]
+        said = said_by(text, name, voice, low_hz)
         start = int((OPENING_S + at) * RATE)
         track[start : start + len(said)] = said
         spans.append((at, at + onset_s(said), at + len(said) / RATE))
@@ -268,12 +318,14 @@ def measure(
     pipelines: Sequence[str],
     model: ModelVadConfig | None = None,
     low_hz: int = 300,
+    caller: Voice | None = None,
 ) -> dict[str, Any]:
     """One background at one SNR, every pipeline (``model``: the model detector's settings;
-    ``low_hz``: the telephone band's low edge for the voices and the background)."""
+    ``low_hz``: the telephone band's low edge for the voices and the background; ``caller``:
+    one voice for the opening and every sentence, None: :data:`INTERRUPTIONS`')."""
     noise = background(kind, OPENING_S + seconds, low_hz)
-    quiet = _ulaw_frames(mix(opening_track(seconds, low_hz), noise, snr))
-    voice, spans = interruption_track(seconds, low_hz)
+    quiet = _ulaw_frames(mix(opening_track(seconds, low_hz, caller), noise, snr))
+    voice, spans = interruption_track(seconds, low_hz, caller)
     # The sentences' level sets the mix: the same background level as in ``quiet``.
     noisy = _ulaw_frames(mix(voice, noise, snr))
     # The two parts as mixed: where the caller's speech is first as loud as the background.
@@ -328,6 +380,10 @@ def measure(
         minutes = alone.seconds / 60
         out[pipeline] = {
             "false_barge_ins_per_min": round(len(alone.pauses) / minutes, 2),
+            "false_pauses": len(alone.pauses),
+            "false_turns": len(alone.commits),
+            "undone": alone.retracted,
+            "minutes": minutes,
             "false_turns_per_min": round(len(alone.commits) / minutes, 2),
             "retracted_per_min": round(alone.retracted / minutes, 2),
             "interruptions": len(spans),
@@ -342,6 +398,7 @@ def measure(
             "onset_to_caller_level_ms_p95": percentile(loud_as_caller, 95),
             "stop_ms_p50": percentile(stops, 50),
             "stop_ms_p95": percentile(stops, 95),
+            "stops_ms": stops,
             "onset_to_audible_ms_p50": percentile(audible, 50),
             "onset_to_audible_ms_p95": percentile(audible, 95),
             "audible_to_stop_ms_p50": percentile(from_audible, 50),
@@ -490,6 +547,55 @@ def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict
     return out
 
 
+def table_row(name: str, snr: float, pipeline: str, f: dict[str, Any]) -> list[str]:
+    """One line of the table: one background (and caller), SNR and pipeline."""
+    return [
+        name, f"{snr:g}", pipeline, fmt(f["false_barge_ins_per_min"]),
+        fmt(f["false_turns_per_min"]),
+        f"{f['interruptions_caught']}/{f['interruptions']}",
+        f"{f['resumed_before_cut']} ({f['undone_in_interruptions']} undone)",
+        fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
+        fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
+        fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
+        fmt(f["room_p99_stop_ms_p95"], ".0f"), fmt(f["room_p90_stop_ms_p95"], ".0f"),
+        fmt(f["onset_to_audible_ms_p95"], ".0f"),
+        fmt(f["audible_to_stop_ms_p50"], ".0f"),
+        fmt(f["audible_to_stop_ms_p95"], ".0f"),
+        fmt(f.get("retracted_per_min"), ".1f"),
+        fmt(f["cpu_ms_per_call_s"], ".2f"),
+    ]  # fmt: skip
+
+
+PAUSED_WITHIN_MS = 240.0
+"""A sentence is caught in time when its stop (every ticker phase) is within this."""
+
+
+def pooled(group: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several callers' figures for one background, SNR and pipeline, together: false pauses,
+    their undone share and false turns a minute over all the callers' minutes of the room
+    alone (and the worst caller's pauses), the interruptions caught, and the stop's
+    percentiles over all the sentences (each at every ticker phase; a sentence not paused
+    counts as not stopped), with the share of stops within :data:`PAUSED_WITHIN_MS`."""
+    minutes = sum(f["minutes"] for f in group)
+    stops = [s for f in group for s in f["stops_ms"]]
+    unpaused = sum(f["interruptions"] - (len(f["stops_ms"]) // len(TICK_PHASES_MS)) for f in group)
+    every = len(stops) + unpaused * len(TICK_PHASES_MS)
+    return {
+        "callers": len(group),
+        "false_pauses_per_min": round(sum(f["false_pauses"] for f in group) / minutes, 2),
+        "worst_caller_false_pauses_per_min": max(f["false_barge_ins_per_min"] for f in group),
+        "undone_per_min": round(sum(f["undone"] for f in group) / minutes, 2),
+        "false_turns_per_min": round(sum(f["false_turns"] for f in group) / minutes, 2),
+        "interruptions": sum(f["interruptions"] for f in group),
+        "interruptions_caught": sum(f["interruptions_caught"] for f in group),
+        "stop_ms_p50": percentile(stops, 50),
+        "stop_ms_p95": percentile(stops, 95),
+        "paused_within_240_ms": round(
+            sum(s <= PAUSED_WITHIN_MS for s in stops) / every, 3
+        ) if every else None,
+    }  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="per background and SNR")
@@ -504,6 +610,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also STOI, delay and CPU of noise suppression (10 dB SNR)",
     )
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
+    parser.add_argument(
+        "--callers",
+        nargs="+",
+        default=list(DEFAULT_CALLERS),
+        choices=[*CALLERS, "all"],
+        help="who calls, each in turn (all: every voice of CALLERS; the figures per caller "
+        "and per engine)",
+    )
     parser.add_argument(
         "--low-hz",
         type=int,
@@ -540,6 +654,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--lines", default="noisy,quiet", help="with --calls: noisy, quiet")
     args = parser.parse_args(argv)
+    if args.callers == ["all"]:
+        args.callers = list(CALLERS)
     if args.calls:
         return cpu_main(
             args.calls,
@@ -555,29 +671,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = ModelVadConfig(caller_margin_db=margin, low_band=args.low_band == "on")
     results: dict[str, Any] = {}
     rows = []
+    engines: dict[tuple[str, float, str, str], list[dict[str, Any]]] = {}
     for snr in args.snr:
         for kind in args.backgrounds:
-            log(f"{kind} at {snr:g} dB SNR")
-            figures = measure(kind, snr, args.seconds, args.pipelines, model, args.low_hz)
-            results[f"{kind}@{snr:g}dB"] = figures
-            for pipeline, f in figures.items():
-                rows.append([
-                    kind, f"{snr:g}", pipeline, fmt(f["false_barge_ins_per_min"]),
-                    fmt(f["false_turns_per_min"]),
-                    f"{f['interruptions_caught']}/{f['interruptions']}",
-                    f"{f['resumed_before_cut']} ({f['undone_in_interruptions']} undone)",
-                    fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
-                    fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
-                    fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
-                    fmt(f["room_p99_stop_ms_p95"], ".0f"), fmt(f["room_p90_stop_ms_p95"], ".0f"),
-                    fmt(f["onset_to_audible_ms_p95"], ".0f"),
-                    fmt(f["audible_to_stop_ms_p50"], ".0f"),
-                    fmt(f["audible_to_stop_ms_p95"], ".0f"),
-                    fmt(f.get("retracted_per_min"), ".1f"),
-                    fmt(f["cpu_ms_per_call_s"], ".2f"),
-                ])  # fmt: skip
+            for caller in args.callers:
+                log(f"{kind} at {snr:g} dB SNR, caller {caller}")
+                figures = measure(kind, snr, args.seconds, args.pipelines, model, args.low_hz,
+                                  CALLERS[caller])  # fmt: skip
+                key = f"{kind}@{snr:g}dB" if caller == MIX else f"{kind}@{snr:g}dB/{caller}"
+                results[key] = figures
+                for pipeline, f in figures.items():
+                    group = engines.setdefault((kind, snr, pipeline, engine_of(caller)), [])
+                    group.append(f)
+                    rows.append(table_row(f"{kind}, {caller}", snr, pipeline, f))
+    by_engine: dict[str, Any] = {}
+    engine_rows = []
+    for (kind, snr, pipeline, engine), group in engines.items():
+        f = pooled(group)
+        by_engine[f"{kind}@{snr:g}dB/{pipeline}/{engine}"] = f
+        engine_rows.append([
+            kind, f"{snr:g}", pipeline, f"{engine} ({f['callers']})",
+            fmt(f["false_pauses_per_min"], ".2f"), fmt(f["worst_caller_false_pauses_per_min"]),
+            fmt(f["undone_per_min"], ".2f"), fmt(f["false_turns_per_min"], ".2f"),
+            f"{f['interruptions_caught']}/{f['interruptions']}",
+            fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
+            fmt(f["paused_within_240_ms"], ".3f"),
+        ])  # fmt: skip
+    for figures in results.values():
+        for f in figures.values():
+            del f["stops_ms"]
     print(format_table(
-        ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
+        ["background", "SNR dB", "pipeline", "false pauses/min", "false turns/min",
          "interruptions caught", "resumed before the cut", "barge-in p50 ms", "p95 ms",
          "from onset p50", "p95",
          "stop p50", "p95", "floor p95 (room 1 %)", "(room 10 %)", "audible p95",
@@ -585,6 +709,13 @@ def main(argv: Sequence[str] | None = None) -> int:
          "undone/min", "CPU ms/s"],
         rows,
     ))  # fmt: skip
+    if len(args.callers) > 1:
+        print(format_table(
+            ["background", "SNR dB", "pipeline", "callers' engine", "false pauses/min",
+             "worst caller", "of them undone/min", "false turns/min", "caught", "stop p50",
+             "p95", "paused ≤240 ms"],
+            engine_rows,
+        ))  # fmt: skip
     suppression = None
     if args.suppression:
         suppression = {}
@@ -601,7 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"CPU {figures['cpu_ms_per_call_s']:.1f} ms per call-second")  # fmt: skip
     path = write_json(
         {"machine": machine_info(), "engine": args.engines, "seconds": args.seconds,
-         "low_hz": args.low_hz, "results": results, "suppression": suppression},
+         "low_hz": args.low_hz, "callers": {c: engine_of(c) for c in args.callers},
+         "results": results, "by_engine": by_engine, "suppression": suppression},
         args.json, "noise",
     )  # fmt: skip
     log(f"figures in {path}")

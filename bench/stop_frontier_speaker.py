@@ -117,9 +117,8 @@ ROOM_VOICES = {"babble": Voice("en-us+m3", pitch=45), "tv": Voice("en-gb+m3", pi
 """The hard case per background: the room's own voice (babble's first voice says its line at
 pitch 40; the TV reads at 45), 5 pitch steps higher, as the caller. This espeak-ng ignores
 the variants of ``en-gb`` (``en-gb+m3``, ``en-gb+f3`` and ``en-gb`` give the same samples),
-so the TV's reader is plain ``en-gb``, and so are two of the babble's voices and two of
-:data:`bench.noise.INTERRUPTIONS`' callers (``en-gb+f3`` and ``en-gb``, the TV's voice at
-pitch 50): no ``en-gb`` caller is among :data:`CALLERS`."""
+so the TV's reader is plain ``en-gb``, and so are two of the babble's voices (now named so
+in :mod:`tests.toolkit.noisy_audio`): no ``en-gb`` caller is among :data:`CALLERS`."""
 HARD = "the room's own voice"
 DEFAULT_CALLERS = (*list(CALLERS)[:8], HARD)
 """The callers of a run without ``--callers``; the last two of :data:`CALLERS` (flite's slt

@@ -159,9 +159,6 @@ EXCEPTIONS: dict[str, str] = {
     "carried through tests/agent/ivr/test_navigator.py and tests/agent/ivr/test_decider.py",
     "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched "
     "and missing in tests/media/test_model_vad.py",
-    "tests/toolkit/noisy_audio.py": "the noisy caller audio: made and played by "
-    "tests/media/test_model_vad.py, tests/media/test_denoise.py and "
-    "tests/interop/test_noise_peers.py",
 }
 """Module (or folder ending in ``/``) -> why it has no test file of its own."""
 

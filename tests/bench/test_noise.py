@@ -25,7 +25,7 @@ def test_noise_bench_tiny_run(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=110,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "false barge-ins/min" in proc.stdout
+    assert "false pauses/min" in proc.stdout
     figures = json.loads(out.read_text())["results"]["street@10dB"]
     assert set(figures) == {"energy", "model"}
     assert figures["model"]["interruptions"] == 1
@@ -62,3 +62,38 @@ def test_cpu_at_greets_first_so_the_listener_is_stepped_sparsely() -> None:
 
     noisy = cpu_at(4, 4.0, 4, "batched", "noisy")
     assert noisy["streams_per_run"] < 0.95 * 4
+
+
+def test_callers_pooled_per_engine() -> None:
+    """``--callers``: each caller's figures, then per engine over its callers together (a
+    sentence not paused counts as not stopped within 240 ms)."""
+    from bench.noise import TICK_PHASES_MS, pooled
+
+    one = {"minutes": 1.0, "false_pauses": 3, "false_barge_ins_per_min": 3.0, "undone": 1,
+           "false_turns": 0, "interruptions": 2, "interruptions_caught": 1,
+           "stops_ms": [100.0] * len(TICK_PHASES_MS)}  # fmt: skip
+    other = {**one, "false_pauses": 0, "false_barge_ins_per_min": 0.0, "undone": 0,
+             "interruptions_caught": 2, "stops_ms": [300.0] * 2 * len(TICK_PHASES_MS)}  # fmt: skip
+    f = pooled([one, other])
+    assert f["false_pauses_per_min"] == 1.5
+    assert f["worst_caller_false_pauses_per_min"] == 3.0
+    assert f["undone_per_min"] == 0.5
+    assert (f["interruptions_caught"], f["interruptions"]) == (3, 4)
+    assert f["paused_within_240_ms"] == 0.25  # one of four sentences
+    assert f["stop_ms_p50"] == 300.0
+
+
+def test_a_caller_in_another_engine_says_every_sentence(tmp_path: Path) -> None:
+    out = tmp_path / "noise.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.noise", "--seconds", "8", "--snr", "10",
+         "--backgrounds", "music", "--pipelines", "model",
+         "--callers", "flite slt", "espeak en-us", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["callers"] == {"flite slt": "flite", "espeak en-us": "espeak-ng"}
+    assert figures["results"]["music@10dB/flite slt"]["model"]["interruptions"] == 1
+    assert set(figures["by_engine"]) == {"music@10dB/model/flite", "music@10dB/model/espeak-ng"}
+    assert "callers' engine" in proc.stdout

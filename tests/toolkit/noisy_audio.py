@@ -7,6 +7,7 @@ fixed seeds):
 - ``babble``: a café, five espeak-ng voices saying different sentences at once;
 - ``street``: brown noise with pink noise swelling and fading (traffic);
 - ``tv``: one voice reading on, with short pauses (a TV in the room);
+- ``babble2``, ``tv2``: the same with other voices (:data:`BABBLE2_VOICES`, :data:`TV2_VOICE`);
 - ``music``: a melody of sawtooth notes with a pulse under it;
 - ``pink``: stationary pink noise (a fan, a car).
 
@@ -27,8 +28,11 @@ from functools import cache
 from tests.toolkit.amdset.speech import RATE, Voice, synthesize_clause
 
 __all__ = [
+    "BABBLE2_VOICES",
     "NOISES",
     "RATE",
+    "TV2_VOICE",
+    "TV_VOICE",
     "background",
     "mix",
     "rms",
@@ -36,16 +40,26 @@ __all__ = [
     "speech",
 ]
 
-NOISES = ("babble", "street", "tv", "music", "pink")
+NOISES = ("babble", "street", "tv", "music", "pink", "babble2", "tv2")
 """The backgrounds :func:`background` makes."""
 
 _BABBLE_LINES = (
     ("en-us+m3", "So I told him the meeting had moved to Thursday, and he just laughed about it."),
-    ("en-gb+f2", "Could we get two more coffees and the bill, please, when you have a moment."),
+    ("en-gb", "Could we get two more coffees and the bill, please, when you have a moment."),
     ("en-us+f4", "The train was late again this morning, the third time in one week already."),
-    ("en-gb+m5", "Honestly the best part of the holiday was the food, every single evening."),
+    ("en-gb", "Honestly the best part of the holiday was the food, every single evening."),
     ("en-us+m1", "She says the new flat is bigger but the street outside is very noisy."),
 )
+"""The café's voices (at pitch 40, 48, 56, 64, 72). The second and fourth are plain ``en-gb``
+(the TV's reader at other pitches): this espeak-ng ignores the variants of ``en-gb``
+(``en-gb``, ``en-gb+f2``, ``en-gb+m5`` give the same samples), which these lines once named.
+``babble2`` has those variants as they were meant (:data:`BABBLE2_VOICES`)."""
+TV_VOICE = "en-gb"
+"""The TV's reader (at pitch 45); ``tv2``'s is :data:`TV2_VOICE`."""
+BABBLE2_VOICES = ("en+f2", "en+m5")
+TV2_VOICE = "en+m3"
+"""``babble2``'s second and fourth voices and ``tv2``'s reader: British English as ``en``
+with a variant, which this espeak-ng applies (``en`` alone is ``en-gb``)."""
 _TV_TEXT = (
     "Good evening. Tonight, the council voted on the new bridge across the river. "
     "Residents have waited for more than ten years. The work begins in the spring, "
@@ -117,21 +131,25 @@ def background(kind: str, seconds: float, low_hz: int = 300) -> tuple[int, ...]:
     """
     length = int(seconds * RATE)
     band = ["sinc", f"{low_hz}-3400"]
-    if kind == "babble":
+    if kind in ("babble", "babble2"):
+        lines = list(_BABBLE_LINES)
+        if kind == "babble2":
+            second, fourth = BABBLE2_VOICES
+            lines[1], lines[3] = (second, lines[1][1]), (fourth, lines[3][1])
         voices = [
-            list(speech(text, voice, 40 + 8 * i, low_hz))
-            for i, (voice, text) in enumerate(_BABBLE_LINES)
+            list(speech(text, voice, 40 + 8 * i, low_hz)) for i, (voice, text) in enumerate(lines)
         ]
         # Each voice starts at another point of its line, so the gaps never line up.
         tracks = [v[(i * len(v)) // len(voices) :] + v[: (i * len(v)) // len(voices)]
                   for i, v in enumerate(voices)]  # fmt: skip
         samples = _sum(tracks, length)
-    elif kind == "tv":
+    elif kind in ("tv", "tv2"):
+        reader = TV_VOICE if kind == "tv" else TV2_VOICE
         sentences = [s.strip() + "." for s in _TV_TEXT.split(".") if s.strip()]
         pause = [0] * (RATE * 3 // 10)
         track: list[int] = []
         for sentence in sentences:
-            track += list(speech(sentence, "en-gb+m3", 45, low_hz)) + pause
+            track += list(speech(sentence, reader, 45, low_hz)) + pause
         samples = _loop(track, length)
     elif kind == "street":
         length_s = f"{seconds}"
