@@ -70,6 +70,8 @@ class Reply:
         tools_since: when the running round began.
         llm_done_at: when the LLM's whole reply was in (its last round's end).
         span: its turn's trace span (:mod:`sipgw.agent.assistant.turn_spans`).
+        conversing: its turn is in the conversation (the LLM reply began; a barge-in
+            before then has nothing of it to cut there).
     """
 
     kind: ReplyKind
@@ -96,6 +98,7 @@ class Reply:
     tools_since: float = 0.0
     llm_done_at: float | None = None
     span: Span = NO_SPAN
+    conversing: bool = False
 
     def tools_started(self, now: float) -> None:
         """One of its tool calls started at ``now``."""

@@ -138,6 +138,9 @@ class Responder:
             replying = self._conversation.reply(
                 user_text, first_round=None if early is None else early.events()
             )
+            # the turn is in the conversation from the generator's first step, which runs
+            # before anything here awaits
+            reply.conversing = True
             async with aclosing(replying) as events:
                 async for event in events:
                     if isinstance(event, ReplyToolCall):

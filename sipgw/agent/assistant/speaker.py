@@ -217,7 +217,6 @@ class Speaker:
             forget_frames(exc)
         finally:
             pump.cancel()
-            self._record_heard(reply)
             if self.state.reply is reply and reply.heard is not None:
                 self.state.reply = None
 
@@ -280,9 +279,11 @@ class Speaker:
         scope = self._scope
         scope.spawn(reply.tts.cancel())
         if reply.task is not None and not reply.task.done():
-            reply.task.cancel()  # its finally block records what was heard
-        else:
-            self._record_heard(reply)
+            reply.task.cancel()
+        # What was heard goes to the conversation now, not when the cancelled task ends:
+        # that takes a few loop steps (its pump task ends first), and the reply that
+        # follows has begun its LLM request by then (cutting it, not this one).
+        self._record_heard(reply)
         cause = action.cause.value
         scope.write(
             {"type": "barge_in", "cause": cause, "turn": reply.turn, "kind": reply.kind,
@@ -298,7 +299,8 @@ class Speaker:
         if reply.heard is None:
             return
         if reply.kind == "reply":
-            self._conversation.record_heard(reply.heard)
+            if reply.conversing:  # else its turn is not in the conversation: nothing to cut
+                self._conversation.record_heard(reply.heard)
             return
         for message in reversed(self._conversation.messages):
             if message.get("role") == "assistant" and message.get("content") == reply.text:

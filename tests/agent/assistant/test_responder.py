@@ -9,8 +9,9 @@ from unittest.mock import ANY
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.resilience.line_cache import fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.turn_actions import Cause
 from sipgw.agent.turns import StartReply
-from tests.agent.parts import Turn, assistant, play_out, settle, slow_tool, wait_for
+from tests.agent.parts import ScriptedTts, Turn, assistant, play_out, settle, slow_tool, wait_for
 
 
 async def test_a_turn_is_answered_sentence_by_sentence() -> None:
@@ -138,3 +139,37 @@ async def test_keypad_input_is_one_user_message_and_a_reply() -> None:
         "role": "user",
         "content": "[The caller pressed keypad keys: 1 2 #]",
     }
+
+
+async def test_the_caller_ending_a_turn_over_a_playing_reply_gets_its_answer() -> None:
+    # The first reply's audio is still playing (its task waits on its audio) when the
+    # caller's next turn ends: the machine cuts it (cause "turn") and the agent answers.
+    # The cut reply's task ends a few loop steps later, after the new reply has begun
+    # its LLM request (its first token 20 ms away): what the caller heard of the old
+    # reply goes to the old reply's messages, and the new one is read to its end.
+    a = assistant(
+        script=[
+            Turn(text="Thanks, I can help you with that."),
+            Turn(text="Sure, go on.", delay=0.02),
+        ],
+        tts=ScriptedTts(hold=True),
+    )
+    a.agent.on_answered()
+    responder, speaker = a.agent.responder, a.agent.speaker
+    first = responder.reply_to("Hello, I have a question.")
+    await wait_for(lambda: first.text != "")  # the LLM's reply is in, its audio held
+    assert first.task is not None and not first.task.done()
+    speaker.cut_current(Cause.TURN)
+    second = responder.reply_to("It is about my order.")
+    await wait_for(lambda: second.llm_done_at is not None)  # its LLM reply ended, somehow
+    assert second.first_token_at is not None and second.text == "Sure, go on."
+    assert a.tts.texts()[-1] == "Sure, go on."
+    assert [line["cause"] for line in a.record("barge_in")] == ["turn"]
+    history = [
+        (m["role"], m["content"]) for m in a.agent.conversation.messages if m["role"] != "system"
+    ]
+    assert history == [
+        ("user", "Hello, I have a question."),  # nothing of the first reply was heard
+        ("user", "It is about my order."),
+        ("assistant", "Sure, go on."),
+    ]

@@ -118,6 +118,7 @@ async def test_a_new_line_cuts_the_active_one_as_a_barge_in_would() -> None:
 async def test_a_barge_in_keeps_what_the_caller_heard_of_an_llm_reply() -> None:
     r = rig()
     reply = r.speaker.begin("reply")
+    reply.conversing = True  # its turn is in the conversation
     reply.task = r.speaker._scope.spawn(
         r.speaker.speak(reply, r.speaker.send_sentence(reply, "Your order has shipped."))
     )
@@ -167,6 +168,7 @@ async def test_committing_with_nothing_active_only_ends_the_pause() -> None:
 async def speak_until_broken(r: Rig) -> Reply:
     """A reply of two sentences whose second the rig's TTS fails on; returns it when done."""
     reply = r.speaker.begin("reply")
+    reply.conversing = True  # its turn is in the conversation
 
     async def feed() -> None:
         await r.speaker.send_sentence(reply, "Fine so far.")
@@ -212,6 +214,7 @@ async def test_on_an_hd_call_the_apology_from_memory_is_converted_after_the_16_k
 async def test_the_answers_audio_cuts_its_filler_line() -> None:
     r = rig(hold=True)
     reply = r.speaker.begin("reply")
+    reply.conversing = True  # its turn is in the conversation
     reply.task = r.speaker._scope.spawn(
         r.speaker.speak(reply, r.speaker.send_sentence(reply, "Here it is."))
     )
