@@ -28,12 +28,16 @@ BACKGROUNDS = ("babble", "street", "tv", "music")
 """The backgrounds of the loop, in turn (those of ``bench.noise``'s noisy line)."""
 SENTENCES = (
     ("en-us", "Sorry, can I stop you there for a second?"),
-    ("en-gb+f3", "Wait, that is not the address I gave you."),
+    ("en+f3", "Wait, that is not the address I gave you."),
     ("en-us+m4", "No, no, I wanted the earlier appointment."),
-    ("en-gb", "Hold on, can you repeat the last part please?"),
+    ("en-gb-x-rp", "Hold on, can you repeat the last part please?"),
     ("en-us+f2", "Actually I would rather pay by card today."),
 )
-"""What the synthesized caller says, one sentence a segment in turn."""
+"""What the synthesized caller says, one sentence a segment in turn: the voices and sentences
+of :data:`bench.noise.INTERRUPTIONS`, none of them a room's voice (``en+f3`` and
+``en-gb-x-rp`` are British: this espeak-ng ignores the variants of ``en-gb``, whose plain
+voice reads the TV and says two of the babble's lines; ``en-gb+f3`` and ``en-gb`` said these
+two sentences until 2026-11-27)."""
 FRAME = 160  # 20 ms at 8 kHz
 
 

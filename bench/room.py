@@ -63,9 +63,12 @@ STT_GAP_S = 0.7
 STT_MAX_TURN_S = 6.0
 """The fake STT ends a turn of continuous voices (babble) after this long."""
 CALLER_EVERY_S = 7.0
-ANSWERS = (("en-us", "Yes."), ("en-gb+f3", "No."), ("en-us+m4", "Okay."), ("en-gb", "Sure."),
+ANSWERS = (("en-us", "Yes."), ("en+f3", "No."), ("en-us+m4", "Okay."), ("en-gb-x-rp", "Sure."),
            ("en-us+f2", "Yeah."))  # fmt: skip
-"""Short answers, the caller's turns that hold the least speech, between the sentences."""
+"""Short answers, the caller's turns that hold the least speech, between the sentences, in
+:data:`bench.noise.INTERRUPTIONS`' voices: none is a room's (this espeak-ng ignores the
+variants of ``en-gb``; ``en-gb+f3`` and ``en-gb``, the TV's reader, said "No." and "Sure."
+until 2026-11-27)."""
 FRAME = 160
 
 

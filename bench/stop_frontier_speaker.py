@@ -113,12 +113,13 @@ CALLERS: dict[str, tuple[Voice, str]] = {
     "festival slt": (Voice("cmu_us_slt_arctic_hts", engine="festival"), "other engine"),
 }
 """Callers, each with its group."""
-ROOM_VOICES = {"babble": Voice("en-us+m3", pitch=45), "tv": Voice("en-gb+m3", pitch=50)}
+ROOM_VOICES = {"babble": Voice("en-us+m3", pitch=45), "tv": Voice("en-gb", pitch=50)}
 """The hard case per background: the room's own voice (babble's first voice says its line at
 pitch 40; the TV reads at 45), 5 pitch steps higher, as the caller. This espeak-ng ignores
 the variants of ``en-gb`` (``en-gb+m3``, ``en-gb+f3`` and ``en-gb`` give the same samples),
-so the TV's reader is plain ``en-gb``, and so are two of the babble's voices (now named so
-in :mod:`tests.toolkit.noisy_audio`): no ``en-gb`` caller is among :data:`CALLERS`."""
+so the TV's reader is plain ``en-gb`` (named ``en-gb+m3`` here until 2026-11-27: the same
+samples), and so are two of the babble's voices (now named so in
+:mod:`tests.toolkit.noisy_audio`): no ``en-gb`` caller is among :data:`CALLERS`."""
 HARD = "the room's own voice"
 DEFAULT_CALLERS = (*list(CALLERS)[:8], HARD)
 """The callers of a run without ``--callers``; the last two of :data:`CALLERS` (flite's slt

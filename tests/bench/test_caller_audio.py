@@ -23,7 +23,10 @@ pytestmark = pytest.mark.skipif(
     reason="the noisy callers are made with espeak-ng and sox",
 )
 
-from bench.caller_audio import FRAME, NoisyCaller, noisy_loop  # noqa: E402
+from bench.caller_audio import FRAME, SENTENCES, NoisyCaller, noisy_loop  # noqa: E402
+from tests.toolkit.amdset.speech import Voice  # noqa: E402
+from tests.toolkit.noisy_audio import room_voices  # noqa: E402
+from tests.toolkit.voice_identity import same_audio  # noqa: E402
 
 
 def frame_dbfs(frame: bytes) -> float:
@@ -167,3 +170,12 @@ def test_tone_callers_and_the_detector_setting() -> None:
     assert assistant_env(parse("--caller-audio", "noisy")) == {"SIPGW_VOICE_DETECTOR": "model"}
     assert describe_callers(args) == "tone in bursts 0.8/6, voice detector model"
     assert describe_callers(parse()) == "tone, voice detector energy"
+
+
+def test_the_callers_voices_are_their_own_and_no_rooms() -> None:
+    """By their samples (this espeak-ng ignores the variants of ``en-gb``): five voices, none
+    the TV's reader or a babble's voice at another pitch."""
+    callers = [Voice(name) for name, _ in SENTENCES]
+    assert same_audio(callers) == []
+    rooms = list(room_voices().values())
+    assert same_audio([*callers, *rooms]) == same_audio(rooms)

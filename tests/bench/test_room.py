@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.room import measure, voiced_spans
+from bench.room import ANSWERS, measure, voiced_spans
+from tests.toolkit.amdset.speech import Voice
+from tests.toolkit.noisy_audio import room_voices
+from tests.toolkit.voice_identity import same_audio
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,3 +27,11 @@ def test_the_fake_stt_turns_are_the_rooms_voiced_stretches() -> None:
     track = [0] * 8000 + [3000, -3000] * 8000 + [0] * 16000 + [3000, -3000] * 4000
     spans = voiced_spans(track)
     assert [(round(a, 1), round(b, 1)) for a, b in spans] == [(1.0, 3.0), (5.0, 6.0)]
+
+
+def test_the_callers_answers_are_in_voices_of_their_own_and_no_rooms() -> None:
+    """By their samples (this espeak-ng ignores the variants of ``en-gb``)."""
+    answers = [Voice(name) for name, _ in ANSWERS]
+    assert same_audio(answers) == []
+    rooms = list(room_voices().values())
+    assert same_audio([*answers, *rooms]) == same_audio(rooms)

@@ -272,7 +272,7 @@ def caller_known_then_agent_talks(background_kind: str) -> tuple[ModelVoiceDetec
 
 def test_over_music_the_callers_level_pauses_before_the_model_rises() -> None:
     detector, _ = caller_known_then_agent_talks("music")
-    said = clean(speech("Wait, that is not the address I gave you.", "en-gb+f3"))
+    said = clean(speech("Wait, that is not the address I gave you.", "en+f3"))
     audio = frames(mix(said, background("music", len(said) / 8000 + 1), 10.0))
     bar = detector.caller_dbfs - 6.0  # type: ignore[operator]
     started = levels = None
@@ -578,7 +578,7 @@ def test_a_caller_listening_under_the_agent_is_stepped_one_chunk_in_two() -> Non
     assert VadEvent.STARTED not in hear(babble)
     chunks = len(babble) * 160 // CHUNK
     assert chunks // LISTENING_STEP - 2 <= batch.steps - before < chunks * 0.7
-    said = clean(speech("Wait, that is not the address I gave you.", "en-gb+f3"))
+    said = clean(speech("Wait, that is not the address I gave you.", "en+f3"))
     over = frames(mix(said, background("babble", len(said) / 8000 + 1), 10.0))
     before = batch.steps
     assert VadEvent.STARTED in hear(over)

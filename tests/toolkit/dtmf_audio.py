@@ -148,9 +148,9 @@ _SENTENCES = (
 _ESPEAK_VOICES = (
     ("en-us", 50),
     ("en-us+f3", 70),
-    ("en-gb+m3", 30),
+    ("en+m3", 30),
     ("en-us+f4", 90),
-    ("en-gb+f2", 60),
+    ("en+f2", 60),
     ("en-us+m1", 20),
     ("en-us+klatt", 50),
     ("fr-fr", 55),

@@ -36,6 +36,7 @@ __all__ = [
     "background",
     "mix",
     "rms",
+    "room_voices",
     "scaled",
     "speech",
 ]
@@ -119,6 +120,15 @@ def _sum(tracks: Sequence[Sequence[int]], length: int) -> list[int]:
 def speech(text: str, voice: str = "en-us", pitch: int = 50, low_hz: int = 300) -> tuple[int, ...]:
     """``text`` said by one espeak-ng voice (telephone band from ``low_hz``, trimmed)."""
     return synthesize_clause(text, Voice(voice, pitch=pitch), low_hz).samples
+
+
+def room_voices() -> dict[str, Voice]:
+    """Every voice of the rooms :func:`background` makes, each at its pitch: ``babble 0`` to
+    ``babble 4``, ``babble2 1`` and ``babble2 3`` (its own two), ``tv`` and ``tv2``."""
+    voices = {f"babble {i}": Voice(v, pitch=40 + 8 * i) for i, (v, _) in enumerate(_BABBLE_LINES)}
+    voices |= {f"babble2 {i}": Voice(v, pitch=40 + 8 * i)
+               for i, v in ((1, BABBLE2_VOICES[0]), (3, BABBLE2_VOICES[1]))}  # fmt: skip
+    return voices | {"tv": Voice(TV_VOICE, pitch=45), "tv2": Voice(TV2_VOICE, pitch=45)}
 
 
 @cache

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.toolkit.amdset.speech import Voice
 from tests.toolkit.dtmf_audio import (
+    _ESPEAK_VOICES,
     dbm0_amplitude,
     key_tones,
     noise,
     talk_off_set,
     write_wav,
 )
+from tests.toolkit.voice_identity import same_audio
 
 
 def _amplitude(samples: list[int], freq: float, rate: int = 8000) -> float:
@@ -62,3 +65,8 @@ def test_the_music_of_the_talk_off_set() -> None:
     assert len(music) >= 30 and all(s.group == "music" and s.seconds > 0.3 for s in music)
     assert len({s.name for s in music}) == len(music)
     assert all(max(abs(v) for v in s.samples) > 8000 for s in music)  # loud, not silence
+
+
+def test_the_talk_off_sets_espeak_voices_are_each_their_own() -> None:
+    """By their samples (this espeak-ng ignores the variants of ``en-gb``)."""
+    assert same_audio(Voice(name, pitch=pitch) for name, pitch in _ESPEAK_VOICES) == []

@@ -92,7 +92,7 @@ SPLITS: dict[str, Split] = {
         voices=(
             ("festival", "kal_diphone"), ("festival", "ked_diphone"),
             ("festival", "cmu_us_slt_arctic_hts"), ("flite", "slt"), ("flite", "rms"),
-            ("flite", "kal16"), ("espeak-ng", "en-us+Annie"), ("espeak-ng", "en-gb+belinda"),
+            ("flite", "kal16"), ("espeak-ng", "en-us+Annie"), ("espeak-ng", "en+belinda"),
             ("espeak-ng", "en-us+david"), ("espeak-ng", "en-gb-x-gbclan+m2"),
             ("espeak-ng", "en-gb-x-gbcwmd+linda"), ("espeak-ng", "en-029+grandpa"),
             ("espeak-ng", "en-us-nyc+f4"), ("espeak-ng", "en-us+klatt3"),
@@ -103,7 +103,10 @@ SPLITS: dict[str, Split] = {
     ),
 }  # fmt: skip
 """The splits; ``heldout`` shares no voice, no seed stream and none of the newer groups'
-wording with ``tune``."""
+wording with ``tune``. No voice by its samples either: this espeak-ng ignores the variants
+of ``en-gb``: ``heldout``'s ``en+belinda`` was ``en-gb+belinda`` until 2026-11-27, the
+tuning split's ``en-gb``; ``tune``'s ``en-gb+f4`` is its ``en-gb`` (kept: the rules were
+written against the split as it is)."""
 SIT_SEQUENCES = (
     ((913.8, 0.274), (1370.6, 0.274), (1776.7, 0.380)),  # IC: intercept, vacant number
     ((985.2, 0.380), (1428.5, 0.380), (1776.7, 0.380)),  # NC: no circuit

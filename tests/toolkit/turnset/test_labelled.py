@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.toolkit.amdset.speech import Voice
 from tests.toolkit.turnset.labelled import (
     BABBLE_VOICES,
     CONDITIONS,
@@ -14,6 +15,7 @@ from tests.toolkit.turnset.labelled import (
     make_sample,
     utterances,
 )
+from tests.toolkit.voice_identity import same_audio
 
 
 def test_the_texts_give_a_few_hundred_pairs() -> None:
@@ -33,6 +35,12 @@ def test_the_splits_share_no_voice_and_no_line() -> None:
     for split in (train, test):
         assert sum(u.finished for u in split) * 2 == len(split)
         assert len({u.key for u in split}) == len(split)
+
+
+def test_every_voice_is_its_own_by_its_samples() -> None:
+    """Not one voice under two names (this espeak-ng ignores the variants of ``en-gb``)."""
+    named = (*TRAIN_VOICES, *TEST_VOICES, *BABBLE_VOICES)
+    assert same_audio(Voice(name, engine=engine) for engine, name in named) == []
 
 
 def test_the_words_are_the_head_or_the_whole_line() -> None:
