@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.noise import measure
+from bench.noise import CALLERS, INTERRUPTIONS, OPENING, measure
+from tests.toolkit.amdset.speech import Voice
+from tests.toolkit.noisy_audio import room_voices
+from tests.toolkit.voice_identity import digest, same_audio
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,3 +100,18 @@ def test_a_caller_in_another_engine_says_every_sentence(tmp_path: Path) -> None:
     assert figures["results"]["music@10dB/flite slt"]["model"]["interruptions"] == 1
     assert set(figures["by_engine"]) == {"music@10dB/model/flite", "music@10dB/model/espeak-ng"}
     assert "callers' engine" in proc.stdout
+
+
+def test_the_callers_voices_differ_from_each_other_and_from_the_rooms() -> None:
+    """Each caller's voice gives its own samples, and none is a room's voice (this espeak-ng
+    ignores the variants of ``en-gb``: two of the callers were once the TV's reader)."""
+    rooms = room_voices()
+    voices = {Voice(v) for v, _ in (OPENING, *INTERRUPTIONS)}
+    voices |= {voice for voice in CALLERS.values() if voice is not None}
+    callers = {digest(voice) for voice in voices}
+    assert len(callers) == len(voices)  # each caller's voice its own
+    assert not callers & {digest(voice) for voice in rooms.values()}
+    # No caller is a room's voice at another pitch (the babble's second and fourth voices
+    # are one voice, the TV's reader, at three pitches: a room's own).
+    shared = same_audio([*voices, *rooms.values()])
+    assert [{v.name for v in group} for group in shared] == [{"en-gb"}], shared

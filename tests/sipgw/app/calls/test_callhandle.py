@@ -209,6 +209,9 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
             b"Content-Type: application/dtmf\r\nContent-Length: 1\r\n\r\n7",
         )
         phone.send(info)
+        # the INFO's digit first: the SIP and RTP sockets are read in no set order, and a
+        # loaded machine once read the RTP event sent after the INFO before it
+        await until(lambda: agent.digits == ["7"])
         remote = phone.remote_rtp
         assert remote is not None
         for n, end in enumerate([False, True, True, True]):
@@ -217,7 +220,6 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
                                timestamp=8000, ssrc=7, marker=n == 0, payload=payload)  # fmt: skip
             phone.rtp.sendto(packet.serialize(), remote)
             await asyncio.sleep(0.02)
-        # the INFO's digit and the RTP event's, in that order (waited for: a loaded machine)
         await until(lambda: len(agent.digits) >= 2)
         assert agent.digits == ["7", "5"]
 
