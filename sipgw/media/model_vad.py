@@ -66,11 +66,13 @@ audio whose speech ended with fewer than :data:`FALSE_START_FRAMES` (300 ms) lou
 a provisional start undone, is a false start unless the caller's own speech of 300 ms or more
 ended within :data:`FALSE_START_GRACE_FRAMES` (5 s) before it (a fragment of the caller's
 words, not the room). For the agent's next :data:`FALSE_START_WINDOW_FRAMES` of audio (30 s)
-a start over it (both rules', the provisional ones too) needs frames
+a start over it (the model's rule's, and the provisional one on the caller's level; not the
+one on a frame over the room's loudest, which the room has not reached) needs frames
 :data:`FALSE_START_DB` (6 dB) over the room's start gate, but never more than the caller's
 level: a TV whose loudest words the model is sure of and that reach within 5 dB of the
-caller paused the agent up to 28 times a minute (``bench.noise --snr 5 --backgrounds tv2
---callers all``; 2 with this). A room that never paused the agent costs nothing.
+caller paused the agent up to 28 times a minute for the worst caller (``bench.noise --snr 5
+--backgrounds tv2 --callers all``; 2 with this). A room that never paused the agent costs
+nothing.
 
 Speech also starts after :data:`CONFIDENT_FRAMES` (2) loud frames in a row that
 the model is sure of (probability :data:`CONFIDENT`), 20 ms before ``start_ms``
@@ -303,7 +305,8 @@ class ModelVoiceDetector:
     probability was not held), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
     speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
     on the caller's level, not yet confirmed), :attr:`retracted` (provisional starts
-    undone so far), :attr:`room_provisional` (the room's level was learned while the
+    undone so far), :attr:`false_starts` (starts over the agent's audio taken for the room's,
+    :data:`FALSE_START_FRAMES`), :attr:`room_provisional` (the room's level was learned while the
     caller's was unknown) and :attr:`rooms_forgotten` (provisional rooms re-learned).
     """
 
@@ -555,8 +558,7 @@ class ModelVoiceDetector:
         false = self._false_starts
         while false and false[0] <= self._agent_frames - FALSE_START_WINDOW_FRAMES:
             false.popleft()
-        wary = agent and not self.speaking and bool(false) and caller is not None
-        if wary and gate is not None and caller is not None:
+        if agent and not self.speaking and false and gate is not None and caller is not None:
             above_room = above_room and level >= min(
                 gate + settings.room_margin_db + FALSE_START_DB, caller
             )
