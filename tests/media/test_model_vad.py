@@ -686,3 +686,38 @@ def test_the_low_band_counts_only_where_it_holds_most_of_the_frames_sound() -> N
             low = band.level(frame)
             found.append(detector._low_band(frame, low + share, armed=True))  # noqa: SLF001
         assert found == [False, starts]
+
+
+@pytest.mark.parametrize("caller", [Voice("en-us+f3"), Voice("slt", engine="flite")])
+def test_a_tv_whose_loud_words_reach_the_caller_pauses_the_agent_once_then_is_gated(
+    caller: Voice,
+) -> None:
+    """``tv2``'s reader 5 dB under the caller: its loudest words (the model sure of them) are
+    5 dB over the room's 90th percentile, past the start's gate and within the caller's
+    margin, and started speech under the reply every few seconds (in these 30 s 12 times
+    for espeak-ng's en-us+f3, 5 for flite's slt). Its first start, which ends short of 300
+    ms of speech, is a false start: the start's gate over the agent then rises
+    FALSE_START_DB, at most to the caller's level, and the TV pauses the agent no more than
+    twice."""
+    tv = mix([0], background("tv2", 40.0), 5.0)
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    agent.audible = agent.pending = True
+    events(detector, frames(tv[: 3 * 8000]))  # the greeting over the TV
+    agent.audible = agent.pending = False
+    said = synthesize_clause("Hi, I am calling about the order I placed last week.", caller)
+    events(detector, frames(mix(list(said.samples), list(tv[3 * 8000 : 7 * 8000]), 5.0)))
+    assert detector.caller_dbfs is not None
+    agent.audible = agent.pending = True
+    starts = 0
+    for frame in frames(tv[7 * 8000 : 37 * 8000]):
+        event = detector.push(frame)
+        if event is VadEvent.STARTED:
+            starts += 1
+            agent.audible = False
+        elif event is VadEvent.ENDED:
+            agent.audible = True
+    assert starts <= 2
+    assert detector.false_starts >= 1
