@@ -4,7 +4,10 @@ The first step of a barge-in (:mod:`sipgw.agent.turns`, "Barge-in" and "Ducking"
 :class:`BargeInPause` keeps when the agent's audio was paused (or, ducked, the pause it
 came from) and when the caller's speech began, and ends the pause in one of three ways:
 it resumes (no barge-in), ducks (still undecided: play on softer) or commits (the reply
-is cut off). :class:`~sipgw.agent.turns.TurnTaker` decides which, and when.
+is cut off). :class:`~sipgw.agent.turns.TurnTaker` decides which, and when. The speech
+that commits is counted from the pause's onset: a pause that comes within a run of the
+detector's speech begun before it (a reply to a tentative end, paused in the hangover of
+the turn it answers) leaves out the run's speech before its onset (:meth:`speech_ms`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ class BargeInPause:
         onset_at: the onset of the caller's speech that paused it, while paused or ducked.
         unheard: the pause holds a reply to a tentative end before its first frame was
             heard: it is never ducked (a ducked reply would start over the caller going on).
+        speech_before_ms: the detector's speech (ms of loud frames) in its current run
+            before the pause's onset, while paused or ducked: not the speech paused.
     """
 
-    __slots__ = ("duck_after", "ducked_at", "onset_at", "paused_at", "unheard")
+    __slots__ = ("duck_after", "ducked_at", "onset_at", "paused_at", "speech_before_ms", "unheard")
 
     def __init__(self, duck_after_ms: int | None) -> None:
         self.duck_after = None if duck_after_ms is None else duck_after_ms / 1000
@@ -46,11 +51,21 @@ class BargeInPause:
         self.ducked_at: float | None = None
         self.onset_at: float | None = None
         self.unheard = False
+        self.speech_before_ms = 0
 
-    def pause(self, now: float, onset: float, *, unheard: bool = False) -> tuple[TurnAction, ...]:
-        """Hold the agent's audio at ``now`` for speech that began at ``onset``."""
+    def pause(
+        self, now: float, onset: float, *, unheard: bool = False, speech_before_ms: int = 0
+    ) -> tuple[TurnAction, ...]:
+        """Hold the agent's audio at ``now`` for speech that began at ``onset``;
+        ``speech_before_ms`` of the detector's current run came before it."""
         self.paused_at, self.onset_at, self.unheard = now, onset, unheard
+        self.speech_before_ms = speech_before_ms
         return PAUSE
+
+    def speech_ms(self, run_ms: int) -> int:
+        """The speech paused (or ducked) so far, of a detector's run of ``run_ms``: the
+        run's speech since the pause's onset."""
+        return run_ms - self.speech_before_ms
 
     def may_duck(self, now: float) -> bool:
         """Whether the pause under way has been undecided long enough to play on ducked."""
@@ -74,6 +89,7 @@ class BargeInPause:
         if self.ducked_at is None:
             return NOTHING
         self.ducked_at = self.onset_at = None
+        self.speech_before_ms = 0
         return UNDUCK
 
     def resume(self, now: float) -> ResumeAgent:
@@ -82,6 +98,7 @@ class BargeInPause:
         paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
         self.paused_at = self.onset_at = None
         self.unheard = False
+        self.speech_before_ms = 0
         return ResumeAgent(paused_ms)
 
     def commit(self, cause: Cause) -> CommitBargeIn:
@@ -97,3 +114,4 @@ class BargeInPause:
         """No pause nor duck under way any more (the agent's audio stopped on its own)."""
         self.paused_at = self.onset_at = self.ducked_at = None
         self.unheard = False
+        self.speech_before_ms = 0

@@ -10,6 +10,7 @@ from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turns import (
     HELD_TURN_MS,
+    Cause,
     CommitBargeIn,
     DuckAgent,
     ForceTurnEnd,
@@ -22,6 +23,7 @@ from sipgw.agent.turns import (
 from sipgw.app.evaluation.audio import encode, tone_frame
 from sipgw.media import g711
 from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, TurnModel
+from sipgw.media.vad import FRAME_MS
 from tests.media.test_turn_model import contour, voiced
 
 SPEECH = tone_frame(300, -20)
@@ -677,6 +679,56 @@ def test_a_sound_under_the_soft_onsets_level_holds_nothing() -> None:
     call.stt(final("I was charged twice."))
     call.play(tone_frame(300, -56), 60)  # line hiss, a breath far off
     assert not any(isinstance(a, PauseAgent) for a in call.actions)
+
+
+def _replied_in_the_hangover() -> Tentative:
+    """A reply to a tentative end that starts while the detector's run over the turn it
+    answers is still in its hangover (300 ms): the run began before the reply."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 240)  # the forced end at 200 ms, its final 40 ms later
+    call.stt(final("I was charged twice for the same delivery."))
+    assert call.replies() and call.turns.vad.speaking
+    return call
+
+
+def cuts(call: Tentative) -> list[CommitBargeIn]:
+    return [a for a in call.actions if isinstance(a, CommitBargeIn)]
+
+
+def test_a_pause_in_the_answered_turns_run_counts_the_speech_after_its_onset() -> None:
+    """The pause on the caller going on comes within the detector's run over the turn the
+    reply answers: that run's 600 ms are not the speech paused; 600 ms of new speech are."""
+    call = _replied_in_the_hangover()
+    call.play(SPEECH, 20)  # the caller goes on: paused at once
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    assert call.turns.vad.speech_ms == 620  # one run, begun before the reply
+    call.play(SPEECH, 560)  # 580 ms since the pause's onset
+    assert cuts(call) == []
+    call.play(SPEECH, 20)  # 600 ms: the caller really goes on
+    assert [c.cause for c in cuts(call)] == [Cause.SPEECH]
+    assert cuts(call)[0].reaction_ms == FRAME_MS  # paused on the first loud frame
+
+
+def test_a_soft_frame_in_the_answered_turns_run_cuts_nothing() -> None:
+    """A background frame over the soft onset's level pauses the reply not heard yet; the
+    quiet that follows ends the run, and the reply plays: the run's speech, all of it
+    before the reply, cuts nothing."""
+    call = _replied_in_the_hangover()
+    call.play(tone_frame(300, -46), 20)
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    call.play(QUIET, 200)
+    assert cuts(call) == []
+    assert any(isinstance(a, ResumeAgent) for a in call.actions)
+
+
+def test_a_soft_onset_then_the_caller_going_on_cuts_after_600_ms_of_speech() -> None:
+    call = _replied_in_the_hangover()
+    call.play(tone_frame(300, -46), 20)  # the soft "f" of the next word
+    call.play(SPEECH, 580)
+    assert cuts(call) == []
+    call.play(SPEECH, 20)
+    assert [c.cause for c in cuts(call)] == [Cause.SPEECH]
 
 
 def test_a_tentative_reply_paused_before_it_was_heard_is_never_ducked() -> None:

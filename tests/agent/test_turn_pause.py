@@ -62,3 +62,19 @@ def test_clear_forgets_a_pause_or_duck_under_way() -> None:
     assert (pause.paused_at, pause.ducked_at, pause.onset_at, pause.unheard) == (
         None, None, None, False,
     )  # fmt: skip
+
+
+def test_the_speech_paused_leaves_out_the_run_before_the_pauses_onset() -> None:
+    pause = BargeInPause(400)
+    pause.pause(10.0, 10.0)
+    assert pause.speech_ms(600) == 600  # a pause at the run's start: all of it
+    pause.resume(10.2)
+    pause.pause(11.0, 10.98, unheard=True, speech_before_ms=600)  # late in a run
+    assert pause.speech_ms(620) == 20
+    pause.commit(Cause.SPEECH)
+    assert pause.speech_before_ms == 0  # the next pause counts afresh
+    pause.pause(12.0, 11.9, speech_before_ms=300)
+    pause.duck(12.4)
+    assert pause.speech_ms(900) == 600  # a duck keeps the pause's count
+    pause.unduck()
+    assert pause.speech_before_ms == 0
