@@ -8,6 +8,8 @@ is cut off). :class:`~sipgw.agent.turns.TurnTaker` decides which, and when. The 
 that commits is counted from the pause's onset: a pause that comes within a run of the
 detector's speech begun before it (a reply to a tentative end, paused in the hangover of
 the turn it answers) leaves out the run's speech before its onset (:meth:`speech_ms`).
+A pause whose speech was words' worth and whose reply the caller has not heard yet may be
+kept over the speech's end (:meth:`await_words`) until the STT says what it was.
 """
 
 from __future__ import annotations
@@ -40,10 +42,18 @@ class BargeInPause:
         unheard: the pause holds a reply to a tentative end before its first frame was
             heard: it is never ducked (a ducked reply would start over the caller going on).
         speech_before_ms: the detector's speech (ms of loud frames) in its current run
-            before the pause's onset, while paused or ducked: not the speech paused.
+            before the pause's onset, while paused or ducked: not the speech paused
+            (negative once :meth:`await_words` kept the pause past a run's end: the speech
+            of the runs before counts on).
+        said_ms: the speech paused so far (ms of loud frames since the pause's onset, over
+            the runs it lasted), as :meth:`heard` was told it.
+        awaiting: the pause outlasted the caller's speech to await its transcript.
     """
 
-    __slots__ = ("duck_after", "ducked_at", "onset_at", "paused_at", "speech_before_ms", "unheard")
+    __slots__ = (
+        "awaiting", "duck_after", "ducked_at", "onset_at", "paused_at", "said_ms",
+        "speech_before_ms", "unheard",
+    )  # fmt: skip
 
     def __init__(self, duck_after_ms: int | None) -> None:
         self.duck_after = None if duck_after_ms is None else duck_after_ms / 1000
@@ -52,6 +62,8 @@ class BargeInPause:
         self.onset_at: float | None = None
         self.unheard = False
         self.speech_before_ms = 0
+        self.said_ms = 0
+        self.awaiting = False
 
     def pause(
         self, now: float, onset: float, *, unheard: bool = False, speech_before_ms: int = 0
@@ -60,12 +72,24 @@ class BargeInPause:
         ``speech_before_ms`` of the detector's current run came before it."""
         self.paused_at, self.onset_at, self.unheard = now, onset, unheard
         self.speech_before_ms = speech_before_ms
+        self.said_ms = 0
+        self.awaiting = False
         return PAUSE
 
     def speech_ms(self, run_ms: int) -> int:
         """The speech paused (or ducked) so far, of a detector's run of ``run_ms``: the
         run's speech since the pause's onset."""
         return run_ms - self.speech_before_ms
+
+    def heard(self, run_ms: int) -> None:
+        """The detector's run is at ``run_ms`` of speech, while paused."""
+        self.said_ms = max(self.said_ms, self.speech_ms(run_ms))
+
+    def await_words(self) -> None:
+        """The caller's speech ended, the pause goes on until its transcript comes: the
+        speech paused so far counts on in the detector's next run."""
+        self.awaiting = True
+        self.speech_before_ms = -self.said_ms
 
     def may_duck(self, now: float) -> bool:
         """Whether the pause under way has been undecided long enough to play on ducked."""
@@ -89,7 +113,7 @@ class BargeInPause:
         if self.ducked_at is None:
             return NOTHING
         self.ducked_at = self.onset_at = None
-        self.speech_before_ms = 0
+        self._reset()
         return UNDUCK
 
     def resume(self, now: float) -> ResumeAgent:
@@ -98,7 +122,7 @@ class BargeInPause:
         paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
         self.paused_at = self.onset_at = None
         self.unheard = False
-        self.speech_before_ms = 0
+        self._reset()
         return ResumeAgent(paused_ms)
 
     def commit(self, cause: Cause) -> CommitBargeIn:
@@ -114,4 +138,8 @@ class BargeInPause:
         """No pause nor duck under way any more (the agent's audio stopped on its own)."""
         self.paused_at = self.onset_at = self.ducked_at = None
         self.unheard = False
-        self.speech_before_ms = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.speech_before_ms = self.said_ms = 0
+        self.awaiting = False

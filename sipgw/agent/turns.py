@@ -124,7 +124,12 @@ that the caller talks over (``start_ms`` of loud frames in a row) is paused at o
 or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
 cuts it off (counted from the pause's onset: the detector's run may have begun with the
 turn the reply answers, still in its hangover), the speech's end resumes it (or 0.5 s
-without speech, for a sound that was none), as any barge-in; before its first frame is
+without speech, for a sound that was none), as any barge-in, unless the reply is not heard
+yet and the speech since the pause was a word's worth (:data:`AWAITED_SPEECH_MS`): it may
+answer half of the caller's words ("my order number is four five" | "six seven"), so it
+stays paused until their final, which replaces it with the reply to them (as any turn; held
+words cut it, their reply comes later), or, saying nothing (empty), lets it play; without
+a final it plays after :data:`AWAIT_FINAL_MS` of quiet. Before its first frame is
 heard any loud frame pauses it, and so does a soft one (:data:`SOFT_ONSET_DBFS`), and
 that pause is never ducked (the reply would start, softly, over the caller going on).
 
@@ -196,6 +201,8 @@ __all__ = [
     "SLOW_CHUNK_MS",
     "STOP_WORDS",
     "STT_SPEECH_ECHO",
+    "AWAITED_SPEECH_MS",
+    "AWAIT_FINAL_MS",
     "AgentState",
     "Cause",
     "CommitBargeIn",
@@ -223,6 +230,16 @@ STT_SPEECH_ECHO: Final = 1.5
 """An STT speech start this soon (s) after the VAD's own start is the same speech."""
 PAUSE_WITHOUT_SPEECH: Final = 0.5
 """Seconds a pause lasts without VAD speech before the agent resumes."""
+AWAITED_SPEECH_MS: Final = 200
+"""Speech since the pause's onset (ms of the detector's loud frames) after which a paused
+reply to a tentative end, not heard yet, awaits the speech's transcript at its end instead
+of resuming: a word's worth (one syllable said is 150-300 ms), more than a click or a
+cough's burst (the detector's 60 ms start to some 150 ms)."""
+AWAIT_FINAL_MS: Final = 1200
+"""The longest such a reply awaits the transcript (ms of quiet since the caller's last loud
+frame) before it resumes: the forced end's final comes some 320 ms after that frame (200 ms
+of silence and the service's 120 ms), the service's own end of an unfinished sentence
+after ``max_turn_silence`` (1000 ms) and its latency."""
 FAST_CHUNK_MS: Final = 50
 """STT chunk size right after caller speech (AssemblyAI's minimum)."""
 FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
@@ -416,14 +433,19 @@ class TurnTaker:
         if event is _VAD_NONE:  # most frames: only the timers below can fire
             if paused_at is not None:
                 if not vad.speaking:
-                    if now - paused_at > PAUSE_WITHOUT_SPEECH:
+                    if pause.awaiting:
+                        if self._quiet_frames * FRAME_MS >= AWAIT_FINAL_MS:
+                            actions += (pause.resume(now),)  # no transcript came
+                    elif now - paused_at > PAUSE_WITHOUT_SPEECH:
                         # A pause the VAD never confirmed (e.g. the STT's speech start
                         # for a sound the VAD had already finished with): nobody talks.
                         actions += (pause.resume(now),)
-                elif pause.speech_ms(vad.speech_ms) >= self.commit_ms:
-                    actions += (self._commit(Cause.SPEECH),)
-                elif pause.may_duck(now):
-                    actions += (pause.duck(now),)  # undecided: play on softly meanwhile
+                else:
+                    pause.heard(vad.speech_ms)
+                    if pause.said_ms >= self.commit_ms:
+                        actions += (self._commit(Cause.SPEECH),)
+                    elif pause.may_duck(now):
+                        actions += (pause.duck(now),)  # undecided: play on softly meanwhile
             elif pause.ducked_at is not None:
                 if vad.speaking and pause.speech_ms(vad.speech_ms) >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
@@ -449,8 +471,13 @@ class TurnTaker:
                 actions += preemptive.drop()  # the caller goes on: new words will come
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
-            if paused_at is not None:  # before the commit: no barge-in
-                actions += (pause.resume(now),)
+            if paused_at is not None:
+                if pause.unheard and tentative.reply and pause.said_ms >= AWAITED_SPEECH_MS:
+                    # Words after a tentative end, not transcribed yet: the reply may answer
+                    # part of them; their final replaces it, or lets it play if it adds nothing.
+                    pause.await_words()
+                else:  # before the commit: no barge-in
+                    actions += (pause.resume(now),)
             elif pause.ducked_at is not None:
                 actions += pause.unduck()
         if (
@@ -488,7 +515,7 @@ class TurnTaker:
             self._turn_over = True
             if self._early is not None:
                 self._early.turn_ended(self.vad.loud)
-            return self._turn_ended(event)
+            return self._turn_ended(event, now)
         if isinstance(event, SttSpeechStarted):
             if self.room_gate:
                 return NOTHING  # the detector tells the caller's speech from the room's
@@ -584,18 +611,27 @@ class TurnTaker:
             return ended + self._preemptive.heard(event, vad.loud, self._quiet_frames, heard_loud)
         return ended
 
-    def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
+    def _turn_ended(self, event: SttTurnEnded, now: float) -> tuple[TurnAction, ...]:
         # StartReply settles a preemptive request (the agent adopts or drops it);
         # a turn that starts no reply drops it.
         drop = self._preemptive.turn_ended()
         caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
+        pause = self._pause
+        awaiting = pause.awaiting  # a paused reply awaits this transcript
         text = self._tentative.final(event.text)
         if text is None:
-            return drop  # nothing said, or words held for the caller's next turn
+            if not awaiting:
+                return drop  # nothing said, or words held for the caller's next turn
+            if event.text.strip():
+                # Words held for the caller's next turn: the reply answers part of them.
+                return (*drop, self._commit(Cause.TURN))
+            return (*drop, pause.resume(now))  # nothing said: the reply plays on
+        # A reply paused for a sound that was none of the caller's words plays on.
+        resumed = (pause.resume(now),) if awaiting else NOTHING
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
-            return (*drop, HeardFromRoom(text))  # a TV, voices across the room
+            return (*drop, *resumed, HeardFromRoom(text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(text):
-            return (*drop, *self._pause.unduck(), IgnoreBackchannel(text))
+            return (*drop, *resumed, *pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:

@@ -78,3 +78,22 @@ def test_the_speech_paused_leaves_out_the_run_before_the_pauses_onset() -> None:
     assert pause.speech_ms(900) == 600  # a duck keeps the pause's count
     pause.unduck()
     assert pause.speech_before_ms == 0
+
+
+def test_a_pause_awaiting_words_counts_its_speech_on_over_the_runs() -> None:
+    pause = BargeInPause(None)
+    pause.pause(10.0, 9.98, unheard=True, speech_before_ms=600)
+    pause.heard(700)
+    pause.heard(900)
+    assert pause.said_ms == 300  # the loud frames since the onset
+    pause.await_words()
+    assert pause.awaiting and pause.paused_at == 10.0
+    pause.heard(60)  # the detector's next run
+    assert pause.said_ms == 360 and pause.speech_ms(300) == 600
+    pause.resume(11.0)
+    assert (pause.awaiting, pause.said_ms, pause.speech_before_ms) == (False, 0, 0)
+    pause.pause(12.0, 12.0)
+    pause.heard(200)
+    pause.await_words()
+    pause.commit(Cause.TURN)
+    assert (pause.awaiting, pause.said_ms) == (False, 0)
