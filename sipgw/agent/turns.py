@@ -627,10 +627,11 @@ class TurnTaker:
                 return (*drop, self._commit(Cause.TURN))
             return (*drop, pause.resume(now))  # nothing said: the reply plays on
         # A reply paused for a sound that was none of the caller's words plays on.
-        resumed = (pause.resume(now),) if awaiting else NOTHING
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
+            resumed = (pause.resume(now),) if awaiting else NOTHING
             return (*drop, *resumed, HeardFromRoom(text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(text):
+            resumed = (pause.resume(now),) if awaiting else NOTHING
             return (*drop, *resumed, *pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)

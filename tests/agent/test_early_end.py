@@ -758,7 +758,7 @@ def test_words_after_the_pause_keep_the_reply_paused_until_their_final() -> None
     assert resumes(call) == [] and cuts(call) == []
     assert call.turns.paused_at is not None
     call.stt(final("And I would like a refund for it."))
-    assert [c.cause for c in cuts(call)] == [Cause.TURN]
+    assert [(c.cause, c.reaction_ms) for c in cuts(call)] == [(Cause.TURN, FRAME_MS)]
     assert call.replies()[-1] == "And I would like a refund for it."
     assert resumes(call) == []
 
