@@ -14,6 +14,8 @@ kept over the speech's end (:meth:`await_words`) until the STT says what it was.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sipgw.agent.turn_actions import (
     NOTHING,
     PAUSE,
@@ -24,8 +26,20 @@ from sipgw.agent.turn_actions import (
     ResumeAgent,
     TurnAction,
 )
+from sipgw.media.vad import FRAME_MS
 
-__all__ = ["BargeInPause"]
+__all__ = ["AWAITED_SPEECH_MS", "AWAIT_FINAL_MS", "BargeInPause"]
+
+AWAITED_SPEECH_MS: Final = 200
+"""Speech since the pause's onset (ms of the detector's loud frames) after which a paused
+reply to a tentative end, not heard yet, awaits the speech's transcript at its end instead
+of resuming: a word's worth (one syllable said is 150-300 ms), more than a click or a
+cough's burst (the detector's 60 ms start to some 150 ms)."""
+AWAIT_FINAL_MS: Final = 1200
+"""The longest such a reply awaits the transcript (ms of quiet since the caller's last loud
+frame) before it resumes: the forced end's final comes some 320 ms after that frame (200 ms
+of silence and the service's 120 ms), the service's own end of an unfinished sentence
+after ``max_turn_silence`` (1000 ms) and its latency."""
 
 
 class BargeInPause:
@@ -90,6 +104,35 @@ class BargeInPause:
         speech paused so far counts on in the detector's next run."""
         self.awaiting = True
         self.speech_before_ms = -self.said_ms
+
+    def speech_ended(self, now: float, tentative_reply: bool) -> tuple[TurnAction, ...]:
+        """The caller's speech ended before any commit: a pause resumes (no barge-in), but
+        one of a reply to a tentative end (``tentative_reply``) not heard yet, after a
+        word's worth of speech, awaits its transcript (the reply may answer part of the
+        caller's words); a duck ends."""
+        if self.paused_at is None:
+            return self.unduck()
+        if self.unheard and tentative_reply and self.said_ms >= AWAITED_SPEECH_MS:
+            self.await_words()
+            return NOTHING
+        return (self.resume(now),)
+
+    def waited_out(self, now: float, quiet_frames: int, without_speech_s: float) -> bool:
+        """Whether a pause without speech has lasted long enough to resume: awaiting a
+        transcript, :data:`AWAIT_FINAL_MS` of quiet; else ``without_speech_s`` paused."""
+        if self.awaiting:
+            return quiet_frames * FRAME_MS >= AWAIT_FINAL_MS
+        paused_at = self.paused_at
+        return paused_at is not None and now - paused_at > without_speech_s
+
+    def awaited_final(self, now: float, *, held: bool = False) -> tuple[TurnAction, ...]:
+        """A final that starts no reply came while the pause awaits a transcript: words
+        ``held`` for the caller's next turn cut the reply (it answers part of them),
+        anything else (nothing said, a backchannel, the room) lets it play. Nothing when
+        no pause awaits."""
+        if not self.awaiting:
+            return NOTHING
+        return (self.commit(Cause.TURN),) if held else (self.resume(now),)
 
     def may_duck(self, now: float) -> bool:
         """Whether the pause under way has been undecided long enough to play on ducked."""

@@ -174,7 +174,7 @@ from sipgw.agent.turn_actions import (
     UnduckAgent,
     without_speech,
 )
-from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
 from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
 from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
@@ -230,16 +230,6 @@ STT_SPEECH_ECHO: Final = 1.5
 """An STT speech start this soon (s) after the VAD's own start is the same speech."""
 PAUSE_WITHOUT_SPEECH: Final = 0.5
 """Seconds a pause lasts without VAD speech before the agent resumes."""
-AWAITED_SPEECH_MS: Final = 200
-"""Speech since the pause's onset (ms of the detector's loud frames) after which a paused
-reply to a tentative end, not heard yet, awaits the speech's transcript at its end instead
-of resuming: a word's worth (one syllable said is 150-300 ms), more than a click or a
-cough's burst (the detector's 60 ms start to some 150 ms)."""
-AWAIT_FINAL_MS: Final = 1200
-"""The longest such a reply awaits the transcript (ms of quiet since the caller's last loud
-frame) before it resumes: the forced end's final comes some 320 ms after that frame (200 ms
-of silence and the service's 120 ms), the service's own end of an unfinished sentence
-after ``max_turn_silence`` (1000 ms) and its latency."""
 FAST_CHUNK_MS: Final = 50
 """STT chunk size right after caller speech (AssemblyAI's minimum)."""
 FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
@@ -433,12 +423,10 @@ class TurnTaker:
         if event is _VAD_NONE:  # most frames: only the timers below can fire
             if paused_at is not None:
                 if not vad.speaking:
-                    if pause.awaiting:
-                        if self._quiet_frames * FRAME_MS >= AWAIT_FINAL_MS:
-                            actions += (pause.resume(now),)  # no transcript came
-                    elif now - paused_at > PAUSE_WITHOUT_SPEECH:
+                    if pause.waited_out(now, self._quiet_frames, PAUSE_WITHOUT_SPEECH):
                         # A pause the VAD never confirmed (e.g. the STT's speech start
-                        # for a sound the VAD had already finished with): nobody talks.
+                        # for a sound the VAD had already finished with): nobody talks;
+                        # or the transcript a pause awaited never came.
                         actions += (pause.resume(now),)
                 else:
                     pause.heard(vad.speech_ms)
@@ -471,15 +459,7 @@ class TurnTaker:
                 actions += preemptive.drop()  # the caller goes on: new words will come
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
-            if paused_at is not None:
-                if pause.unheard and tentative.reply and pause.said_ms >= AWAITED_SPEECH_MS:
-                    # Words after a tentative end, not transcribed yet: the reply may answer
-                    # part of them; their final replaces it, or lets it play if it adds nothing.
-                    pause.await_words()
-                else:  # before the commit: no barge-in
-                    actions += (pause.resume(now),)
-            elif pause.ducked_at is not None:
-                actions += pause.unduck()
+            actions += pause.speech_ended(now, tentative.reply)  # before the commit
         if (
             tentative.reply
             and pause.paused_at is None
@@ -617,22 +597,15 @@ class TurnTaker:
         drop = self._preemptive.turn_ended()
         caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
         pause = self._pause
-        awaiting = pause.awaiting  # a paused reply awaits this transcript
         text = self._tentative.final(event.text)
-        if text is None:
-            if not awaiting:
-                return drop  # nothing said, or words held for the caller's next turn
-            if event.text.strip():
-                # Words held for the caller's next turn: the reply answers part of them.
-                return (*drop, self._commit(Cause.TURN))
-            return (*drop, pause.resume(now))  # nothing said: the reply plays on
-        # A reply paused for a sound that was none of the caller's words plays on.
+        if text is None:  # nothing said, or words held for the caller's next turn
+            return drop + pause.awaited_final(now, held=bool(event.text.strip()))
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
-            resumed = (pause.resume(now),) if awaiting else NOTHING
-            return (*drop, *resumed, HeardFromRoom(text))  # a TV, voices across the room
+            heard = pause.awaited_final(now)  # none of the caller's words
+            return (*drop, *heard, HeardFromRoom(text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(text):
-            resumed = (pause.resume(now),) if awaiting else NOTHING
-            return (*drop, *resumed, *pause.unduck(), IgnoreBackchannel(text))
+            heard = pause.awaited_final(now)
+            return (*drop, *heard, *pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:

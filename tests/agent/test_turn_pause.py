@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.turn_actions import PAUSE, UNDUCK, Cause, CommitBargeIn, DuckAgent, ResumeAgent
-from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_actions import (
+    NOTHING,
+    PAUSE,
+    UNDUCK,
+    Cause,
+    CommitBargeIn,
+    DuckAgent,
+    ResumeAgent,
+)
+from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
+from sipgw.media.vad import FRAME_MS
 
 
 def test_a_pause_resumes_with_its_length_and_ends() -> None:
@@ -97,3 +106,24 @@ def test_a_pause_awaiting_words_counts_its_speech_on_over_the_runs() -> None:
     pause.await_words()
     pause.commit(Cause.TURN)
     assert (pause.awaiting, pause.said_ms) == (False, 0)
+
+
+def test_the_speech_end_awaits_the_transcript_only_of_an_unheard_tentative_reply() -> None:
+    pause = BargeInPause(None)
+    pause.pause(10.0, 10.0, unheard=True)
+    pause.heard(AWAITED_SPEECH_MS)
+    assert pause.speech_ended(10.3, tentative_reply=True) == NOTHING and pause.awaiting
+    quiet = AWAIT_FINAL_MS // FRAME_MS
+    assert not pause.waited_out(12.0, quiet - 1, 0.5)  # 2 s paused, not 1.2 s of quiet
+    assert pause.waited_out(12.0, quiet, 0.5)
+    assert pause.awaited_final(12.0) == (ResumeAgent(2000.0),)
+    pause.pause(20.0, 20.0, unheard=True)
+    pause.heard(AWAITED_SPEECH_MS)
+    pause.speech_ended(20.3, tentative_reply=True)
+    assert pause.awaited_final(20.5, held=True) == (CommitBargeIn(Cause.TURN, 0.0),)
+    assert pause.awaited_final(20.6) == NOTHING  # none awaits any more
+    for unheard, tentative, said in ((False, True, 300), (True, False, 300), (True, True, 180)):
+        pause.pause(30.0, 30.0, unheard=unheard)
+        pause.heard(said)
+        assert pause.speech_ended(30.3, tentative) == (ResumeAgent(300.0),)
+        assert pause.waited_out(30.6, 0, 0.5) is False  # resumed: nothing paused
