@@ -66,11 +66,19 @@ class TentativeEnds:
         return held
 
     def went_on(
-        self, now: float, loud_frames: int, resumed_frames: int, pause: BargeInPause
+        self,
+        now: float,
+        loud_frames: int,
+        resumed_frames: int,
+        pause: BargeInPause,
+        run_ms: int = 0,
     ) -> tuple[TurnAction, ...]:
         """The caller talks again after a tentative end (``resumed_frames`` loud frames
         in a row; any loud frame while its reply is not heard yet): its final, still to
-        come, is held; a reply to it that has started is paused."""
+        come, is held; a reply to it that has started is paused. ``run_ms``: the
+        detector's speech in its current run (0 when it hears none), which may have begun
+        before the reply (its hangover after the turn the reply answers): only the
+        ``loud_frames`` since the pause's onset are the speech paused."""
         if loud_frames >= resumed_frames:
             self.resumed = self.forced
         if (
@@ -79,7 +87,8 @@ class TentativeEnds:
             and self.agent.active_reply_started_at() is not None
         ):
             onset = now - loud_frames * FRAME_MS / 1000
-            return pause.pause(now, onset, unheard=not self.agent.audible)
+            before = max(0, run_ms - loud_frames * FRAME_MS)
+            return pause.pause(now, onset, unheard=not self.agent.audible, speech_before_ms=before)
         return NOTHING
 
     def final(self, text: str) -> str | None:

@@ -29,7 +29,11 @@ off:
    a keypad digit while paused or audible. Speech that began before the
    active reply started (the turn that reply answers) commits nothing by
    itself; speech that began after it commits even when nothing was audible
-   yet (the reply was still being generated).
+   yet (the reply was still being generated). The speech a pause commits on is
+   counted from the pause's onset: a pause within a run of the detector's speech
+   begun before it (the STT's late speech start; a reply to a tentative end paused
+   in the hangover of the turn it answers) needs ``commit_ms`` of loud frames since
+   then, not of the run.
 
 *Ducking* (on when ``duck_after_ms`` is set): a pause that is still undecided after
 ``duck_after_ms`` (no commit, no partial yet, the caller still talking) ends in
@@ -118,10 +122,16 @@ no reply, and they open the caller's next turn (the next final is joined to them
 answered on their own after :data:`HELD_TURN_MS` of quiet. A reply to a tentative end
 that the caller talks over (``start_ms`` of loud frames in a row) is paused at once, heard
 or not yet (its audio is held while the LLM and TTS still work): ``commit_ms`` of speech
-cuts it off, the speech's end resumes it (or 0.5 s without speech, for a sound that was
-none), as any barge-in; before its first frame is heard any loud frame pauses it, and so
-does a soft one (:data:`SOFT_ONSET_DBFS`), and that pause is never ducked (the reply would
-start, softly, over the caller going on).
+cuts it off (counted from the pause's onset: the detector's run may have begun with the
+turn the reply answers, still in its hangover), the speech's end resumes it (or 0.5 s
+without speech, for a sound that was none), as any barge-in, unless the reply is not heard
+yet and the speech since the pause was a word's worth (:data:`AWAITED_SPEECH_MS`): it may
+answer half of the caller's words ("my order number is four five" | "six seven"), so it
+stays paused until their final, which replaces it with the reply to them (as any turn; held
+words cut it, their reply comes later), or, saying nothing (empty), lets it play; without
+a final it plays after :data:`AWAIT_FINAL_MS` of quiet. Before its first frame is
+heard any loud frame pauses it, and so does a soft one (:data:`SOFT_ONSET_DBFS`), and
+that pause is never ducked (the reply would start, softly, over the caller going on).
 
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
@@ -164,7 +174,7 @@ from sipgw.agent.turn_actions import (
     UnduckAgent,
     without_speech,
 )
-from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
 from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
 from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
@@ -191,6 +201,8 @@ __all__ = [
     "SLOW_CHUNK_MS",
     "STOP_WORDS",
     "STT_SPEECH_ECHO",
+    "AWAITED_SPEECH_MS",
+    "AWAIT_FINAL_MS",
     "AgentState",
     "Cause",
     "CommitBargeIn",
@@ -411,16 +423,19 @@ class TurnTaker:
         if event is _VAD_NONE:  # most frames: only the timers below can fire
             if paused_at is not None:
                 if not vad.speaking:
-                    if now - paused_at > PAUSE_WITHOUT_SPEECH:
+                    if pause.waited_out(now, self._quiet_frames, PAUSE_WITHOUT_SPEECH):
                         # A pause the VAD never confirmed (e.g. the STT's speech start
-                        # for a sound the VAD had already finished with): nobody talks.
+                        # for a sound the VAD had already finished with): nobody talks;
+                        # or the transcript a pause awaited never came.
                         actions += (pause.resume(now),)
-                elif vad.speech_ms >= self.commit_ms:
-                    actions += (self._commit(Cause.SPEECH),)
-                elif pause.may_duck(now):
-                    actions += (pause.duck(now),)  # undecided: play on softly meanwhile
+                else:
+                    pause.heard(vad.speech_ms)
+                    if pause.said_ms >= self.commit_ms:
+                        actions += (self._commit(Cause.SPEECH),)
+                    elif pause.may_duck(now):
+                        actions += (pause.duck(now),)  # undecided: play on softly meanwhile
             elif pause.ducked_at is not None:
-                if vad.speaking and vad.speech_ms >= self.commit_ms:
+                if vad.speaking and pause.speech_ms(vad.speech_ms) >= self.commit_ms:
                     actions += (self._commit(Cause.SPEECH),)
             elif (
                 vad.speaking
@@ -444,10 +459,7 @@ class TurnTaker:
                 actions += preemptive.drop()  # the caller goes on: new words will come
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
-            if paused_at is not None:  # before the commit: no barge-in
-                actions += (pause.resume(now),)
-            elif pause.ducked_at is not None:
-                actions += pause.unduck()
+            actions += pause.speech_ended(now, tentative.reply)  # before the commit
         if (
             tentative.reply
             and pause.paused_at is None
@@ -459,13 +471,17 @@ class TurnTaker:
         ):
             # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
             # a soft onset under the detector's speech level too.
-            actions += tentative.went_on(now, self._loud_frames, self._resumed_frames, pause)
+            actions += tentative.went_on(
+                now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
+            )
         if self._loud_frames == self._resumed_frames:
             if preemptive.partial is not None or preemptive.preempted is not None:
                 # The caller goes on after a pause shorter than the VAD's hangover.
                 actions += preemptive.drop()
             if tentative.forced or tentative.reply:
-                actions += tentative.went_on(now, self._loud_frames, self._resumed_frames, pause)
+                actions += tentative.went_on(
+                    now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
+                )
         return actions
 
     def skip_audio(self) -> None:
@@ -479,13 +495,18 @@ class TurnTaker:
             self._turn_over = True
             if self._early is not None:
                 self._early.turn_ended(self.vad.loud)
-            return self._turn_ended(event)
+            return self._turn_ended(event, now)
         if isinstance(event, SttSpeechStarted):
             if self.room_gate:
                 return NOTHING  # the detector tells the caller's speech from the room's
             seen = self.speech_started_at
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
-                return self._caller_started(event.received_at, now)  # speech the VAD missed
+                # Speech the VAD missed, or heard in a run begun long before: the run's
+                # speech before this start is not the speech it pauses.
+                onset = min(event.received_at, now)
+                since = min(self._loud_frames * FRAME_MS, round((now - onset) * 1000))
+                before = max(0, self._run_ms() - since)
+                return self._caller_started(event.received_at, now, before)
         elif isinstance(event, SttPartialTranscript):
             return self._partial_heard(event, now)
         return NOTHING
@@ -510,13 +531,21 @@ class TurnTaker:
 
     # -- rules
 
-    def _caller_started(self, onset: float, now: float) -> tuple[TurnAction, ...]:
-        """Caller speech began: pause the agent's audio if it is playing."""
+    def _caller_started(
+        self, onset: float, now: float, speech_before_ms: int = 0
+    ) -> tuple[TurnAction, ...]:
+        """Caller speech began: pause the agent's audio if it is playing
+        (``speech_before_ms``: the detector's speech in its current run before ``onset``)."""
         self._heard_onset = onset
         pause = self._pause
         if pause.paused_at is None and pause.ducked_at is None and self.agent.audible:
-            return pause.pause(now, min(onset, now))
+            return pause.pause(now, min(onset, now), speech_before_ms=speech_before_ms)
         return NOTHING
+
+    def _run_ms(self) -> int:
+        """The detector's speech in its current run (ms of loud frames; 0 when it hears none)."""
+        vad = self.vad
+        return vad.speech_ms if vad.speaking else 0
 
     def _speech_interrupts_reply(self) -> bool:
         """The caller's speech began after the active reply started (not the turn it answers)."""
@@ -562,18 +591,21 @@ class TurnTaker:
             return ended + self._preemptive.heard(event, vad.loud, self._quiet_frames, heard_loud)
         return ended
 
-    def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
+    def _turn_ended(self, event: SttTurnEnded, now: float) -> tuple[TurnAction, ...]:
         # StartReply settles a preemptive request (the agent adopts or drops it);
         # a turn that starts no reply drops it.
         drop = self._preemptive.turn_ended()
         caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
+        pause = self._pause
         text = self._tentative.final(event.text)
-        if text is None:
-            return drop  # nothing said, or words held for the caller's next turn
+        if text is None:  # nothing said, or words held for the caller's next turn
+            return drop + pause.awaited_final(now, held=bool(event.text.strip()))
         if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
-            return (*drop, HeardFromRoom(text))  # a TV, voices across the room
+            heard = pause.awaited_final(now)  # none of the caller's words
+            return (*drop, *heard, HeardFromRoom(text))  # a TV, voices across the room
         if self.agent.pending and is_backchannel(text):
-            return (*drop, *self._pause.unduck(), IgnoreBackchannel(text))
+            heard = pause.awaited_final(now)
+            return (*drop, *heard, *pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:

@@ -9,7 +9,10 @@ from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, se
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turns import (
+    AWAIT_FINAL_MS,
+    AWAITED_SPEECH_MS,
     HELD_TURN_MS,
+    Cause,
     CommitBargeIn,
     DuckAgent,
     ForceTurnEnd,
@@ -22,6 +25,7 @@ from sipgw.agent.turns import (
 from sipgw.app.evaluation.audio import encode, tone_frame
 from sipgw.media import g711
 from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, TurnModel
+from sipgw.media.vad import FRAME_MS
 from tests.media.test_turn_model import contour, voiced
 
 SPEECH = tone_frame(300, -20)
@@ -677,6 +681,141 @@ def test_a_sound_under_the_soft_onsets_level_holds_nothing() -> None:
     call.stt(final("I was charged twice."))
     call.play(tone_frame(300, -56), 60)  # line hiss, a breath far off
     assert not any(isinstance(a, PauseAgent) for a in call.actions)
+
+
+def _replied_in_the_hangover() -> Tentative:
+    """A reply to a tentative end that starts while the detector's run over the turn it
+    answers is still in its hangover (300 ms): the run began before the reply."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 240)  # the forced end at 200 ms, its final 40 ms later
+    call.stt(final("I was charged twice for the same delivery."))
+    assert call.replies() and call.turns.vad.speaking
+    return call
+
+
+def cuts(call: Tentative) -> list[CommitBargeIn]:
+    return [a for a in call.actions if isinstance(a, CommitBargeIn)]
+
+
+def test_a_pause_in_the_answered_turns_run_counts_the_speech_after_its_onset() -> None:
+    """The pause on the caller going on comes within the detector's run over the turn the
+    reply answers: that run's 600 ms are not the speech paused; 600 ms of new speech are."""
+    call = _replied_in_the_hangover()
+    call.play(SPEECH, 20)  # the caller goes on: paused at once
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    assert call.turns.vad.speech_ms == 620  # one run, begun before the reply
+    call.play(SPEECH, 560)  # 580 ms since the pause's onset
+    assert cuts(call) == []
+    call.play(SPEECH, 20)  # 600 ms: the caller really goes on
+    assert [c.cause for c in cuts(call)] == [Cause.SPEECH]
+    assert cuts(call)[0].reaction_ms == FRAME_MS  # paused on the first loud frame
+
+
+def test_a_soft_frame_in_the_answered_turns_run_cuts_nothing() -> None:
+    """A background frame over the soft onset's level pauses the reply not heard yet; the
+    quiet that follows ends the run, and the reply plays: the run's speech, all of it
+    before the reply, cuts nothing."""
+    call = _replied_in_the_hangover()
+    call.play(tone_frame(300, -46), 20)
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    call.play(QUIET, 200)
+    assert cuts(call) == []
+    assert any(isinstance(a, ResumeAgent) for a in call.actions)
+
+
+def test_a_soft_onset_then_the_caller_going_on_cuts_after_600_ms_of_speech() -> None:
+    call = _replied_in_the_hangover()
+    call.play(tone_frame(300, -46), 20)  # the soft "f" of the next word
+    call.play(SPEECH, 580)
+    assert cuts(call) == []
+    call.play(SPEECH, 20)
+    assert [c.cause for c in cuts(call)] == [Cause.SPEECH]
+
+
+def resumes(call: Tentative) -> list[ResumeAgent]:
+    return [a for a in call.actions if isinstance(a, ResumeAgent)]
+
+
+def _went_on_in_the_hangover(speech_ms: int) -> Tentative:
+    """A reply to a tentative end, not heard yet, paused by ``speech_ms`` of the caller's
+    speech within the hangover of the turn it answers ("my order number is four five" |
+    "six seven"), then 340 ms of quiet: the detector's run ends at 300 ms, the forced end
+    at 200 ms, its final not here yet."""
+    call = _replied_in_the_hangover()
+    call.play(SPEECH, speech_ms)
+    assert sum(isinstance(a, PauseAgent) for a in call.actions) == 1
+    call.play(QUIET, 340)
+    assert not call.turns.vad.speaking  # the speech's end
+    assert call.forced_at[-1] == call.frames * 20 - 140 - 20
+    return call
+
+
+def test_words_after_the_pause_keep_the_reply_paused_until_their_final() -> None:
+    """The caller's words since the pause are awaited past the speech's end: the reply to
+    half of them is never heard, their final's reply replaces it."""
+    call = _went_on_in_the_hangover(300)
+    assert resumes(call) == [] and cuts(call) == []
+    assert call.turns.paused_at is not None
+    call.stt(final("And I would like a refund for it."))
+    assert [(c.cause, c.reaction_ms) for c in cuts(call)] == [(Cause.TURN, FRAME_MS)]
+    assert call.replies()[-1] == "And I would like a refund for it."
+    assert resumes(call) == []
+
+
+def test_a_cough_after_the_pause_resumes_the_reply_at_its_end() -> None:
+    """A sound shorter than AWAITED_SPEECH_MS is no words: the speech's end resumes."""
+    assert AWAITED_SPEECH_MS > 120
+    call = _replied_in_the_hangover()
+    call.play(SPEECH, 120)
+    call.play(QUIET, 300)
+    assert len(resumes(call)) == 1 and cuts(call) == []
+    assert call.turns.paused_at is None
+
+
+def test_words_after_the_pause_of_words_length_are_awaited() -> None:
+    call = _replied_in_the_hangover()
+    call.play(SPEECH, AWAITED_SPEECH_MS)
+    call.play(QUIET, 300)
+    assert resumes(call) == [] and call.turns.paused_at is not None
+
+
+def test_an_awaited_final_that_adds_nothing_resumes_the_reply() -> None:
+    call = _went_on_in_the_hangover(300)
+    assert resumes(call) == []  # a cough of a word's length, or words not heard
+    call.stt(final(""))
+    assert len(resumes(call)) == 1 and cuts(call) == []
+    assert call.replies() == ["I was charged twice for the same delivery."]
+
+
+def test_an_awaited_final_of_held_words_cuts_the_reply() -> None:
+    """Words that go on ("and the") are held for the caller's next turn: the paused reply
+    answers part of what the caller says and never plays."""
+    call = _went_on_in_the_hangover(300)
+    call.stt(final("and the"))
+    assert [c.cause for c in cuts(call)] == [Cause.TURN]
+    assert resumes(call) == []
+    call.play(QUIET, HELD_TURN_MS)
+    assert call.replies()[-1] == "and the"
+
+
+def test_an_awaited_final_that_never_comes_resumes_after_the_bound() -> None:
+    call = _went_on_in_the_hangover(300)
+    quiet_ms = 340  # since the caller's last loud frame
+    call.play(QUIET, AWAIT_FINAL_MS - quiet_ms - FRAME_MS)
+    assert resumes(call) == []
+    call.play(QUIET, FRAME_MS)
+    assert len(resumes(call)) == 1 and cuts(call) == []
+
+
+def test_speech_after_an_awaited_pause_counts_on_toward_the_commit() -> None:
+    """The caller talks again while the reply awaits their words' final: the speech of
+    both runs since the pause's onset makes the commit's 600 ms."""
+    call = _went_on_in_the_hangover(300)
+    call.play(SPEECH, 280)
+    assert cuts(call) == []
+    call.play(SPEECH, 20)
+    assert [c.cause for c in cuts(call)] == [Cause.SPEECH]
 
 
 def test_a_tentative_reply_paused_before_it_was_heard_is_never_ducked() -> None:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.turn_actions import PAUSE, UNDUCK, Cause, CommitBargeIn, DuckAgent, ResumeAgent
-from sipgw.agent.turn_pause import BargeInPause
+from sipgw.agent.turn_actions import (
+    NOTHING,
+    PAUSE,
+    UNDUCK,
+    Cause,
+    CommitBargeIn,
+    DuckAgent,
+    ResumeAgent,
+)
+from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
+from sipgw.media.vad import FRAME_MS
 
 
 def test_a_pause_resumes_with_its_length_and_ends() -> None:
@@ -62,3 +71,59 @@ def test_clear_forgets_a_pause_or_duck_under_way() -> None:
     assert (pause.paused_at, pause.ducked_at, pause.onset_at, pause.unheard) == (
         None, None, None, False,
     )  # fmt: skip
+
+
+def test_the_speech_paused_leaves_out_the_run_before_the_pauses_onset() -> None:
+    pause = BargeInPause(400)
+    pause.pause(10.0, 10.0)
+    assert pause.speech_ms(600) == 600  # a pause at the run's start: all of it
+    pause.resume(10.2)
+    pause.pause(11.0, 10.98, unheard=True, speech_before_ms=600)  # late in a run
+    assert pause.speech_ms(620) == 20
+    pause.commit(Cause.SPEECH)
+    assert pause.speech_before_ms == 0  # the next pause counts afresh
+    pause.pause(12.0, 11.9, speech_before_ms=300)
+    pause.duck(12.4)
+    assert pause.speech_ms(900) == 600  # a duck keeps the pause's count
+    pause.unduck()
+    assert pause.speech_before_ms == 0
+
+
+def test_a_pause_awaiting_words_counts_its_speech_on_over_the_runs() -> None:
+    pause = BargeInPause(None)
+    pause.pause(10.0, 9.98, unheard=True, speech_before_ms=600)
+    pause.heard(700)
+    pause.heard(900)
+    assert pause.said_ms == 300  # the loud frames since the onset
+    pause.await_words()
+    assert pause.awaiting and pause.paused_at == 10.0
+    pause.heard(60)  # the detector's next run
+    assert pause.said_ms == 360 and pause.speech_ms(300) == 600
+    pause.resume(11.0)
+    assert (pause.awaiting, pause.said_ms, pause.speech_before_ms) == (False, 0, 0)
+    pause.pause(12.0, 12.0)
+    pause.heard(200)
+    pause.await_words()
+    pause.commit(Cause.TURN)
+    assert (pause.awaiting, pause.said_ms) == (False, 0)
+
+
+def test_the_speech_end_awaits_the_transcript_only_of_an_unheard_tentative_reply() -> None:
+    pause = BargeInPause(None)
+    pause.pause(10.0, 10.0, unheard=True)
+    pause.heard(AWAITED_SPEECH_MS)
+    assert pause.speech_ended(10.3, tentative_reply=True) == NOTHING and pause.awaiting
+    quiet = AWAIT_FINAL_MS // FRAME_MS
+    assert not pause.waited_out(12.0, quiet - 1, 0.5)  # 2 s paused, not 1.2 s of quiet
+    assert pause.waited_out(12.0, quiet, 0.5)
+    assert pause.awaited_final(12.0) == (ResumeAgent(2000.0),)
+    pause.pause(20.0, 20.0, unheard=True)
+    pause.heard(AWAITED_SPEECH_MS)
+    pause.speech_ended(20.3, tentative_reply=True)
+    assert pause.awaited_final(20.5, held=True) == (CommitBargeIn(Cause.TURN, 0.0),)
+    assert pause.awaited_final(20.6) == NOTHING  # none awaits any more
+    for unheard, tentative, said in ((False, True, 300), (True, False, 300), (True, True, 180)):
+        pause.pause(30.0, 30.0, unheard=unheard)
+        pause.heard(said)
+        assert pause.speech_ended(30.3, tentative) == (ResumeAgent(300.0),)
+        assert pause.waited_out(30.6, 0, 0.5) is False  # resumed: nothing paused

@@ -68,3 +68,18 @@ def test_a_started_reply_to_a_tentative_end_pauses_when_the_caller_goes_on() -> 
     assert pause.unheard  # never ducked
     assert not ends.resumed  # fewer loud frames than the VAD's start: the final is not held
     assert ends.went_on(2.1, 3, 3, pause) == ()  # paused already
+
+
+def test_a_pause_within_the_detectors_run_counts_only_the_speech_since_its_onset() -> None:
+    ends = TentativeEnds(Agent(started_at=1.0, audible=False), AfterAgent(str))
+    ends.forced_end(True)
+    ends.final("My order number is 42.")
+    pause = BargeInPause(None)
+    ends.went_on(2.0, 2, 3, pause, run_ms=640)  # the run over the turn, and 2 loud frames
+    assert pause.speech_before_ms == 640 - 2 * FRAME_MS
+    pause.clear()
+    ends.went_on(3.0, 0, 3, pause, run_ms=600)  # a soft frame in the run's hangover
+    assert pause.speech_before_ms == 600 and pause.onset_at == 3.0
+    pause.clear()
+    ends.went_on(4.0, 3, 3, pause, run_ms=40)  # a run begun with these frames: all of it
+    assert pause.speech_before_ms == 0

@@ -360,6 +360,17 @@ ROWS: list[tuple[str, Script, Expected]] = [
         [(1060, PAUSE), (1500, ResumeAgent(440.0)), (2600, PAUSE), (3120, ResumeAgent(520.0))],
     ),
     (
+        "the STT's speech start in a run begun before the reply pauses it; 600 ms of "
+        "speech after that start commit, not the run's",
+        # 200 ms words with 200 ms gaps from 1000 to 3600: one run of the detector
+        sorted(
+            [*((t, SPEECH if t % 400 == 200 else SILENCE) for t in range(1000, 3800, 200)),
+             (1500, AgentTalks()), (2600, SttSpeech()), (4000, End())],
+            key=lambda row: row[0],
+        ),
+        [(2600, PAUSE), (3600, CommitBargeIn(Cause.SPEECH, 0.0))],
+    ),
+    (
         "speech that began before the reply started does not commit it",
         [(1000, SPEECH), (1500, ReplyStarts()), (3000, SILENCE), (3500, End())],
         [],
