@@ -105,19 +105,24 @@ def warm_up_of(factory: AgentFactory) -> WarmUp | None:
     return factory.warm_up if isinstance(factory, UsesServices) else None
 
 
+def alongside(warm_up: WarmUp | None, also: WarmUp) -> WarmUp:
+    """A factory's warm-up that runs ``warm_up`` and ``also`` at the same time and returns
+    ``warm_up``'s result (None without one)."""
+
+    async def both() -> object:
+        if warm_up is None:
+            await also()
+            return None
+        done = await asyncio.gather(warm_up(), also())
+        return done[0]
+
+    return both
+
+
 def with_llm_ready(warm_up: WarmUp | None, llm: object) -> WarmUp | None:
     """A factory's warm-up that also prepares ``llm`` (a :class:`PreparesAtStart`), at the
     same time, returning ``warm_up``'s result; ``warm_up`` as it is when ``llm`` has
     nothing to prepare."""
     if not isinstance(llm, PreparesAtStart):
         return warm_up
-    client = llm
-
-    async def both() -> object:
-        if warm_up is None:
-            await client.prepare()
-            return None
-        done = await asyncio.gather(warm_up(), client.prepare())
-        return done[0]
-
-    return both
+    return alongside(warm_up, llm.prepare)

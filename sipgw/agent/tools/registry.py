@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from sipgw.agent.base import Direction
 from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.factory import alongside
 from sipgw.agent.redact import Redactor
 from sipgw.agent.tools.schema import SchemaError, check_schema, validate
 from sipgw.agent.user_modules import UserModuleError, import_user_module
@@ -444,15 +445,7 @@ def with_tools(
     when there are none."""
     if not tools.providers:
         return warm_up
-
-    async def both() -> object:
-        if warm_up is None:
-            await tools.prepare()
-            return None
-        done = await asyncio.gather(warm_up(), tools.prepare())
-        return done[0]
-
-    return both
+    return alongside(warm_up, tools.prepare)
 
 
 def _redacted(exc: Exception, ctx: ToolContext) -> str:
