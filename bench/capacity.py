@@ -98,6 +98,7 @@ from bench.capacity_steps import (
     caller_audio,
     count_refusals,
     fake_services,
+    fakes_tally,
     idle_baseline,
     loadgen_args,
     loadgen_timeout,
@@ -106,6 +107,7 @@ from bench.capacity_steps import (
     row_ok,
     shared_port_flags,
     step_row,
+    tally_between,
     voice_detector,
 )
 from sipgw.app.evaluation.audio import tone_frame
@@ -162,6 +164,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
         for index, calls in enumerate(args.steps):
             log(f"step {calls} calls ({args.driver})")
+            before = fakes_tally(fakes) if fakes is not None else None
             if args.driver == "sipp":
                 row = sipp_step(gw, address, calls, args, idle["rss_kb"])
             else:
@@ -187,6 +190,9 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
                     + (" (and not overloaded)" if recover else "")
                     + " within 60 s"
                 )
+            if fakes is not None:  # the step's calls are over: what they asked the fakes for
+                row["fakes_tally"] = tally_between(before, fakes_tally(fakes))
+                log(f"  fakes asked: {row['fakes_tally']}")
             time.sleep(args.settle)
             broken = (row.get("failed") or 0) > calls * 0.2 or (row.get("loss") or 0) > 0.2
             if broken and not args.keep_going:

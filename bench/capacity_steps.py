@@ -236,9 +236,13 @@ def fake_services(
     ready: list[dict[str, Any]] = []
 
     def on_line(t: float, line: str) -> None:
-        if not ready and line.lstrip().startswith("{"):
+        if line.lstrip().startswith("{"):
             with contextlib.suppress(ValueError):
-                ready.append(json.loads(line))
+                parsed = json.loads(line)
+                if "tally" in parsed:
+                    _TALLIES.setdefault(child.pid or 0, []).append(parsed["tally"])
+                elif not ready:
+                    ready.append(parsed)
 
     workdir = Path(tempfile.mkdtemp(prefix="sipgw-fakes-"))
     child = ManagedProcess(
@@ -266,10 +270,39 @@ def fake_services(
         )
         yield env, child
     finally:
+        _TALLIES.pop(child.pid or 0, None)
         child.send_signal(signal.SIGTERM)
         if child.wait(10) is None:
             child.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+_TALLIES: dict[int, list[dict[str, Any]]] = {}
+"""The tallies each fake services process printed (by its pid), in order."""
+
+
+def fakes_tally(child: ManagedProcess, timeout: float = 10.0) -> dict[str, Any] | None:
+    """What the fakes of :func:`fake_services` were asked for so far (SIGUSR1 to
+    ``bench.fake_services``: :mod:`sipgw.app.evaluation.fakes.tally`); None if no answer."""
+    lines = _TALLIES.setdefault(child.pid or 0, [])
+    seen = len(lines)
+    child.send_signal(signal.SIGUSR1)
+    if not wait_until(lambda: len(lines) > seen or not child.alive, timeout):
+        return None
+    return lines[-1] if len(lines) > seen else None
+
+
+def tally_between(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """What the fakes were asked for between two tallies of :func:`fakes_tally`."""
+    if before is None or after is None:
+        return {}
+    out: dict[str, Any] = {
+        k: after[k] - before.get(k, 0) for k, v in after.items() if isinstance(v, int)
+    }
+    lengths = {str(ms): n - before["stt_messages_by_ms"].get(str(ms), 0)
+               for ms, n in after["stt_messages_by_ms"].items()}  # fmt: skip
+    out["stt_messages_by_ms"] = {ms: n for ms, n in lengths.items() if n}
+    return out
 
 
 # ---------------------------------------------------------------------- ramp

@@ -21,7 +21,9 @@ fake's ``min_turn_silence``), every LLM request the same one-sentence reply
 and TTS audio is streamed at ``--tts-speed`` times real time after
 ``--tts-first-byte-ms``. Records of finished sessions are dropped every
 ``--prune-interval`` seconds, so memory stays flat over long runs. Without
-``--json-ready`` a human-readable summary also goes to stderr.
+``--json-ready`` a human-readable summary also goes to stderr. On SIGUSR1 it prints a line
+``{"tally": {...}}`` on stdout: the requests the fakes got so far, and those the client
+dropped (:mod:`sipgw.app.evaluation.fakes.tally`).
 
 Faults (``--fault-every S``): every S seconds the next of ``--faults`` (default: all of
 :data:`~sipgw.app.evaluation.fakes.faults.FAULTS`, each vendor in turn: disconnects,
@@ -174,6 +176,13 @@ async def _faults(
             sys.stderr.flush()
 
 
+def _print_tally(services: FakeServices) -> None:
+    """SIGUSR1: one line ``{"tally": {...}}`` on stdout, what the fakes were asked for so
+    far (:mod:`sipgw.app.evaluation.fakes.tally`)."""
+    sys.stdout.write(json.dumps({"tally": services.tally()}) + "\n")
+    sys.stdout.flush()
+
+
 async def _serve(
     options: ServiceOptions,
     json_only: bool,
@@ -185,6 +194,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     services = await start_services(options)
+    loop.add_signal_handler(signal.SIGUSR1, _print_tally, services)
     injector: asyncio.Task[None] | None = None
     if faults.fault_every > 0:
         names = [f.strip() for f in faults.faults.split(",") if f.strip()]

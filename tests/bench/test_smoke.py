@@ -75,6 +75,9 @@ def test_capacity_assistant(tmp_path: Path) -> None:
     assert step["answered"] == 2
     assert data["params"]["answer_wait_ms"] == 1000 and step["setup_p50_ms"] is not None
     assert "fakes_cpu_percent" in step
+    tally = step["fakes_tally"]  # what the step's calls asked the fakes for
+    assert tally["tts_contexts"] >= 2  # each call's greeting at least
+    assert tally["stt_messages"] > 0 and tally["stt_audio_ms"] >= 100 * tally["stt_messages"] // 2
 
 
 @pytest.mark.skipif(

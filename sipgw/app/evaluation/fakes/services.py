@@ -16,6 +16,7 @@ from typing import Any
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
+from sipgw.app.evaluation.fakes.tally import Tally, tally
 
 __all__ = [
     "DEFAULT_REPLY",
@@ -60,6 +61,7 @@ class FakeServices:
     llm: FakeOpenAI
     tts: FakeElevenLabs
     keys: Mapping[str, str] = field(default_factory=lambda: dict(KEYS))
+    _tally: Tally = field(default_factory=Tally, repr=False)
 
     def gateway_env(self) -> dict[str, str]:
         """The gateway's environment for these fakes: keys and the three URLs."""
@@ -80,12 +82,24 @@ class FakeServices:
         }
 
     def prune(self) -> int:
-        """Forget finished sessions and requests (call on the fakes' loop)."""
-        return (
+        """Forget finished sessions and requests (call on the fakes' loop); their counts
+        stay in :meth:`tally`."""
+        before = self._held()
+        dropped = (
             self.stt.forget_ended_sessions()
             + self.llm.forget_finished()
             + self.tts.forget_finished()
         )
+        self._tally.forget(before, self._held())
+        return dropped
+
+    def tally(self) -> dict[str, object]:
+        """What the fakes were asked for since they started
+        (:mod:`sipgw.app.evaluation.fakes.tally`; call on the fakes' loop)."""
+        return self._tally.total(self._held())
+
+    def _held(self) -> dict[str, object]:
+        return tally(self.llm.requests, self.tts.contexts, self.stt.sessions)
 
     async def aclose(self) -> None:
         """Stop fakes started on the running loop."""
