@@ -15,7 +15,8 @@ passed in and no I/O:
   mid-call (:meth:`AudioUplink.set_chunk_ms`: the turn-taking machine asks for
   small chunks right after the caller stops talking, while the service counts
   the silence that ends the turn, and larger ones while nobody talks; audio
-  already batched is re-cut). When the caller goes quiet
+  already batched goes at once, in one message, if it holds a chunk of the new
+  size). When the caller goes quiet
   (:meth:`AudioUplink.mark_speech_end`) a chunk is made to end exactly where
   the service's end-of-turn silence is complete, so the audio that ends the
   turn leaves at once instead of waiting for its chunk to fill.
@@ -229,6 +230,16 @@ class ChunkQueue:
         """
         self._align_at = self._pushed + after_bytes
 
+    def flush(self) -> bool:
+        """Send what is batched as one chunk if it holds a chunk's worth or more (within the
+        service's limits, no boundary pending); True when it did."""
+        pending = len(self._partial)
+        if self._align_at is not None or not self.chunk_bytes <= pending <= self.max_chunk_bytes:
+            return False
+        self._append(bytes(self._partial))
+        self._partial.clear()
+        return True
+
     def _cut(self) -> bool:
         completed = False
         while len(self._partial) >= self.chunk_bytes:
@@ -365,15 +376,18 @@ class AudioUplink:
     def set_chunk_ms(self, chunk_ms: int | None) -> bool:
         """Audio per message from now on (None: the configured ``chunk_ms``).
 
-        What is batched already is cut at the new size; True when that made a
-        chunk ready to send.
+        What is batched already goes at once when it holds a chunk of the new size or more,
+        in one message (a second of it batched while nobody talked is one message, not ten
+        of the caller's 100 ms); else it waits for the rest of its chunk. True when a chunk
+        became ready to send.
 
         Raises:
             ValueError: outside the service's limits.
         """
         chunk_ms = self.chunk_ms if chunk_ms is None else self._within_limits(chunk_ms)
-        self._queue.chunk_bytes = self.format.bytes_for(chunk_ms)
-        return self._queue.push(b"")
+        queue = self._queue
+        queue.chunk_bytes = self.format.bytes_for(chunk_ms)
+        return queue.flush() or queue.push(b"")
 
     def _within_limits(self, chunk_ms: int) -> int:
         if not self.min_chunk_ms <= chunk_ms <= self.max_chunk_ms:

@@ -294,16 +294,38 @@ def test_a_long_outage_keeps_only_the_newest_audio() -> None:
     assert uplink.dropped_seconds == pytest.approx(2.0)
 
 
-def test_chunk_size_changes_recut_what_is_batched() -> None:
+def test_a_smaller_chunk_size_sends_what_is_batched_at_once() -> None:
     uplink = assemblyai(chunk_ms=100)
     for frame in split_frames(silence(60)):
         uplink.push(frame)
-    assert uplink.set_chunk_ms(50)  # 60 ms batched: a 50 ms chunk is ready at once
-    assert [len(c) for c in drain(uplink)] == [400]
+    assert uplink.set_chunk_ms(50)  # 60 ms batched: ready at once, whole
+    assert [len(c) for c in drain(uplink)] == [480]
     uplink.set_chunk_ms(None)  # back to the configured 100 ms
-    for frame in split_frames(silence(100)):
+    for frame in split_frames(silence(140)):
+        uplink.push(frame)
+    assert [len(c) for c in drain(uplink)] == [800]  # 40 ms wait for their chunk
+    assert uplink.backlog_seconds == pytest.approx(0.04)
+
+
+def test_a_second_batched_while_nobody_talked_leaves_in_one_message() -> None:
+    uplink = assemblyai(chunk_ms=100)
+    uplink.set_chunk_ms(1000)
+    for frame in split_frames(silence(980)):
+        uplink.push(frame)
+    assert drain(uplink) == []
+    assert uplink.set_chunk_ms(None)  # the caller's first loud frame: all of it goes now
+    assert [len(c) for c in drain(uplink)] == [7840]  # one message, not nine and a rest
+    for frame in split_frames(tone(100)):
         uplink.push(frame)
     assert [len(c) for c in drain(uplink)] == [800]
+
+
+def test_a_smaller_chunk_size_keeps_less_than_a_chunk_batched() -> None:
+    uplink = assemblyai(chunk_ms=100)
+    for frame in split_frames(silence(40)):
+        uplink.push(frame)
+    assert not uplink.set_chunk_ms(50)  # 40 ms: under the new size, it waits
+    assert drain(uplink) == []
 
 
 @pytest.mark.parametrize("chunk_ms", [40, 1001])
