@@ -76,6 +76,7 @@ from bench.turn_ends import (
     STT_FINAL_S,
     TOKEN,
     TTS_FIRST_BYTE_S,
+    Clause,
     Sentence,
     agent_audio,
     fakes,
@@ -83,8 +84,8 @@ from bench.turn_ends import (
     loud,
     quiet_for,
     said_ms,
-    sentence_of,
     sipgw_stream,
+    speak,
 )
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.services import FakeServices
@@ -112,6 +113,9 @@ loud frame) comes before the caller goes on; the reply to it (some 720 ms after)
 STT_END_MS: Final = (400,)
 """The STT's own end of turn after a sentence (*E*). At 100 ms the service's final of the
 rest comes 220 ms after the caller's last word, before the hangover's end: no race."""
+ONSET_DBFS: Final = -50.0
+"""A caller chunk this loud begins the second piece (a soft onset: the gateway's
+``SOFT_ONSET_DBFS`` holds a reply not heard yet at it)."""
 NEVER_MS: Final = 10**9
 """``AWAITED_SPEECH_MS`` for ``off``: no speech reaches it."""
 OFF_PROGRAM: Final = (
@@ -153,9 +157,17 @@ class Utterance:
     """Of that reply's audio received (20 ms chunks)."""
     wrong_played_ms: int = 0
     """Of it played to the caller (the Twilio fake's playback, cut short by a ``clear``)."""
+    wrong_from_onset_ms: float | None = None
+    """Its first chunk's arrival, ms after the caller's first chunk of the second piece over
+    -50 dBFS was sent (negative: it came before the caller went on)."""
     race_gap_ms: float | None = None
     """The first chunk of it after the caller's last word: ms before the final of the rest
     left the STT (negative: after)."""
+    rest_forced: bool | None = None
+    """The final of the rest answered the gateway's ``ForceEndpoint`` (else the service
+    ended the turn itself, ``min_turn_silence`` after a sentence end)."""
+    rest_partials: list[str] | None = None
+    """The partials the STT sent over the second piece and until the final of the rest."""
     final_after_ms: float | None = None
     """The final of the rest left the STT this long after the caller's last loud chunk."""
     first_audio_ms: float | None = None
@@ -180,6 +192,26 @@ def finals_after(stt: FakeAssemblyAI, after: float) -> list[tuple[float, str]]:
         (at, str(m.get("transcript", "")))
         for at, m in zip(session.sent_at, session.sent, strict=True)
         if at > after and m.get("type") == "Turn" and m.get("end_of_turn")
+    ]
+
+
+def client_messages(stt: FakeAssemblyAI, after: float, until: float) -> list[str]:
+    """The types of the client's JSON messages the STT got between ``after`` and ``until``."""
+    session = stt.sessions[-1]
+    return [
+        str(m.get("type"))
+        for at, m in zip(session.message_at, session.messages, strict=True)
+        if after < at <= until
+    ]
+
+
+def partials_sent(stt: FakeAssemblyAI, after: float, until: float) -> list[str]:
+    """The partial transcripts the STT sent between ``after`` and ``until``."""
+    session = stt.sessions[-1]
+    return [
+        str(m.get("transcript", ""))
+        for at, m in zip(session.sent_at, session.sent, strict=True)
+        if after < at <= until and m.get("type") == "Turn" and not m.get("end_of_turn")
     ]
 
 
@@ -214,6 +246,7 @@ async def one_turn(
     first = loud_chunks(sentence.first.audio, LOUD_DBFS)
     gap = len(sentence.first.audio) // 160 + turn.pause_ms // 20
     second = [gap + i for i in loud_chunks(sentence.second.audio, LOUD_DBFS)]
+    onset = start + gap + loud_chunks(sentence.second.audio, ONSET_DBFS)[0]
     last = start + second[-1]
     await call.wait_for(lambda: len(call.sent_at) > last, within=15)
     began, half_end, ended = (
@@ -229,6 +262,8 @@ async def one_turn(
         return
     (_, turn.half_final), (rest_at, turn.rest_final) = finals[0], finals[1]
     turn.final_after_ms = round((rest_at - ended) * 1000, 1)
+    turn.rest_forced = "ForceEndpoint" in client_messages(stt, ended, rest_at)
+    turn.rest_partials = partials_sent(stt, call.sent_at[onset], rest_at)
     turn.cut_off = bool(received_loud(call, began, ended))
     # The reply to the whole cannot be heard before its final and the LLM's first token.
     right_from = rest_at + LLM_FIRST_TOKEN_S
@@ -239,6 +274,8 @@ async def one_turn(
     turn.wrong_after_caller = bool(after)
     turn.wrong_ms = 20 * len(wrong)
     turn.wrong_played_ms = played_loud_ms(call, half_end, right_from)
+    if wrong:
+        turn.wrong_from_onset_ms = round((wrong[0] - call.sent_at[onset]) * 1000, 1)
     if after:
         turn.race_gap_ms = round((rest_at - after[0]) * 1000, 1)
     right = received_loud(call, right_from, float("inf"))
@@ -246,13 +283,26 @@ async def one_turn(
         turn.first_audio_ms = round((right[0] - ended) * 1000, 1)
 
 
+def turn_plan(turns: int | None = None) -> list[tuple[int, int]]:
+    """A call's turns: (sentence, pause), every sentence at each pause in turn (the first
+    ``turns``)."""
+    return [(n, p) for p in PAUSES_MS for n in range(len(SENTENCES))][:turns]
+
+
+def said(n: int, workdir: Path) -> Sentence:
+    """The pieces of sentence ``n``, each said as a sentence of its own (espeak-ng)."""
+    a, b = SENTENCES[n]
+    first, second = speak(a, workdir, f"s{n}a"), speak(b, workdir, f"s{n}b")
+    return Sentence(first, second, Clause(first.audio + second.audio))  # never said whole
+
+
 async def converse(
-    stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: Sequence[Sentence],
+    stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: dict[int, Sentence],
     system: str, round_: int, stt_end_ms: int, turns: int | None = None,
 ) -> list[Utterance]:  # fmt: skip
     """One call: the greeting heard out, then every sentence at every pause (the first
     ``turns`` of them)."""
-    plan = [(n, p) for p in PAUSES_MS for n in range(len(SENTENCES))][:turns]
+    plan = turn_plan(turns)
     results = []
     async with stream as call:
         try:
@@ -345,8 +395,7 @@ async def run(
     rounds: int, workdir: Path, stt_ends: Sequence[int] = STT_END_MS,
     systems: Sequence[str] = SYSTEMS, turns: int | None = None,
 ) -> list[Utterance]:  # fmt: skip
-    speech = [sentence_of(a, b, workdir, f"s{n}", kept_tune=False)
-              for n, (a, b) in enumerate(SENTENCES)]  # fmt: skip
+    speech = {n: said(n, workdir) for n in sorted({n for n, _ in turn_plan(turns)})}
     results: list[Utterance] = []
     with fakes() as services:
         async with gateways(services, workdir, systems) as admins:
