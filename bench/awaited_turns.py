@@ -25,9 +25,10 @@ then resumes at the speech's end, as before the rule), a patch of this bench onl
 are ``bench.turn_ends``': the STT (AssemblyAI fake) ends a turn after *E* ms of silence on a
 sentence end (``max_turn_silence`` 1000 ms otherwise) whatever its client asks, and sends
 each final 120 ms after the silence that ended it, or after the ``ForceEndpoint``; the LLM's
-first token after 250 ms, the TTS's first byte after 150 ms. The fake transcribes each piece
-as the service would at a ``ForceEndpoint`` (its words so far: the first piece, without a
-terminal stop, then the rest, a sentence), its partials as in ``bench.turn_ends``.
+first token after 250 ms, the TTS's first byte after 150 ms. Each turn's sentence is one
+script of the fake (``script_sentence``): a ``ForceEndpoint`` in the pause gets the first
+piece's words (the service's words so far), the rest are the next turn's; a turn nothing
+ends in the pause gets one final of the whole. Its partials are as in ``bench.turn_ends``.
 
 The caller is the toolkit's Twilio fake; each turn it says one of :data:`SENTENCES`, its two
 pieces (espeak-ng) with a pause of :data:`PAUSES_MS` between them, then listens until the
@@ -83,7 +84,6 @@ from bench.turn_ends import (
     heard_partials,
     loud,
     quiet_for,
-    said_ms,
     sipgw_stream,
     speak,
 )
@@ -111,11 +111,16 @@ PAUSES_MS: Final = (400, 500, 600)
 """The pause between the pieces: the forced end's final (320 ms after the first piece's last
 loud frame) comes before the caller goes on; the reply to it (some 720 ms after) does not."""
 STT_END_MS: Final = (400,)
-"""The STT's own end of turn after a sentence (*E*). At 100 ms the service's final of the
-rest comes 220 ms after the caller's last word, before the hangover's end: no race."""
+"""The STT's own end of turn after a sentence (*E*), its partial of a pause without one.
+At 100 ms that partial comes in the pause before the gateway's early end (200 ms), which
+then forces nothing (the service's verdict: the sentence goes on): no reply to the first
+piece, one final of the whole, 220 ms after the caller's last word."""
 ONSET_DBFS: Final = -50.0
 """A caller chunk this loud begins the second piece (a soft onset: the gateway's
 ``SOFT_ONSET_DBFS`` holds a reply not heard yet at it)."""
+STT_SPEECH_DBFS: Final = -35.0
+"""The fake STT's speech threshold (its ``TurnDetector``'s default)."""
+_TERMINAL: Final = (".", "?", "!")
 NEVER_MS: Final = 10**9
 """``AWAITED_SPEECH_MS`` for ``off``: no speech reaches it."""
 OFF_PROGRAM: Final = (
@@ -145,8 +150,10 @@ class Utterance:
     """The gap between the two pieces."""
     stt_end_ms: int
     half_final: str | None = None
-    """The STT's final of the first piece (the words a reply to half the number answers)."""
+    """The STT's final of the first piece (the words a reply to half the number answers);
+    None when nothing ended the turn in the pause (one final of the whole)."""
     rest_final: str | None = None
+    """The final that ends the sentence: the second piece's, or the whole's."""
     wrong_heard: bool = False
     """Agent audio of the reply to the first piece reached the caller's side."""
     wrong_over_caller: bool = False
@@ -257,12 +264,17 @@ async def one_turn(
     await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
     await quiet_for(call, QUIET_AFTER_S, within=15)
     finals = finals_after(stt, half_end)
-    if len(finals) < 2:
+    # The rest's final ends the sentence (the whole's, when nothing ended the turn between
+    # the pieces); a final before it is the first piece's.
+    ends = [k for k, (_, text) in enumerate(finals) if text.rstrip().endswith(_TERMINAL)]
+    if not ends or ends[0] > 1:
         turn.error = f"finals after the first piece: {[text for _, text in finals]}"
         return
-    (_, turn.half_final), (rest_at, turn.rest_final) = finals[0], finals[1]
+    rest_at, turn.rest_final = finals[ends[0]]
+    turn.half_final = finals[0][1] if ends[0] else None
     turn.final_after_ms = round((rest_at - ended) * 1000, 1)
-    turn.rest_forced = "ForceEndpoint" in client_messages(stt, ended, rest_at)
+    # forced: the ForceEndpoint came before the turn's end that the final answers
+    turn.rest_forced = "ForceEndpoint" in client_messages(stt, ended, rest_at - STT_FINAL_S + 0.01)
     turn.rest_partials = partials_sent(stt, call.sent_at[onset], rest_at)
     turn.cut_off = bool(received_loud(call, began, ended))
     # The reply to the whole cannot be heard before its final and the LLM's first token.
@@ -281,6 +293,25 @@ async def one_turn(
     right = received_loud(call, right_from, float("inf"))
     if right:
         turn.first_audio_ms = round((right[0] - ended) * 1000, 1)
+
+
+def speech_span_ms(audio: bytes) -> int:
+    """The fake STT's speech in ``audio``: its first loud frame to its last, at the fake's
+    threshold (-35 dBFS)."""
+    frames = loud_chunks(audio, STT_SPEECH_DBFS)
+    return (frames[-1] - frames[0] + 1) * 20 if frames else 0
+
+
+def sentence_speech_ms(n: int, sentence: Sentence) -> int:
+    """The speech after which the fake STT calls sentence ``n`` said
+    (:meth:`FakeAssemblyAI.script_sentence`): the fake gives a turn forced before it the
+    share of the words its speech is of this, so at the pause that share is the first
+    piece's words (digits are short: an even share of the time would not be). Its pause
+    ends no sentence (this is longer than the first piece) and the second piece's end does
+    (shorter than both pieces and the pause)."""
+    a, b = SENTENCES[n]
+    words, first = len(f"{a} {b}".split()), len(a.split())
+    return speech_span_ms(sentence.first.audio) * words // first + 10
 
 
 def turn_plan(turns: int | None = None) -> list[tuple[int, int]]:
@@ -316,10 +347,12 @@ async def converse(
             sentence = speech[n]
             turn = Utterance(system, round_, k, n, pause_ms, stt_end_ms)
             stt.reset()
-            # What the service transcribes at each forced end: the words said so far.
-            stt.script([a, b])
+            # One sentence: a forced end in the pause gets the first piece's words, the
+            # rest are the next turn's (the fake shares a sentence's words by its speech).
+            whole_ms = sentence_speech_ms(n, sentence)
+            stt.script_sentence(f"{a} {b}", speech_ms=whole_ms)
             speech_texts, silence_texts = heard_partials(
-                sentence, (a, b), pause_ms, stt_end_ms, said_ms(sentence, pause_ms)
+                sentence, (a, b), pause_ms, stt_end_ms, whole_ms
             )
             stt.script_speech_partials(speech_texts, replace=True)
             stt.script_partials(silence_texts)
