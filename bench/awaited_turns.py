@@ -410,7 +410,8 @@ async def gateways(
 def records(workdir: Path, system: str) -> dict[str, Any]:
     """What the gateway did, from its call records: pauses resumed, cuts by cause (and
     how many of them had been heard)."""
-    resumed, cuts, heard = 0, {}, 0
+    resumed, heard = 0, 0
+    cuts: dict[str, int] = {}
     for path in sorted((workdir / f"sipgw-{system}" / "calls").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             record = json.loads(line)
@@ -517,12 +518,12 @@ def turn_table(turns: Sequence[Utterance]) -> str:
         row = [str(stt_end), str(round_ + 1), SENTENCES[n][0][:24] + " | " + SENTENCES[n][1],
                str(pause)]  # fmt: skip
         for system in systems:
-            t = by.get(system)
-            if t is None or t.error is not None:
-                row += ["error" if t else "-", "-", "-"]
+            one = by.get(system)
+            if one is None or one.error is not None:
+                row += ["error" if one else "-", "-", "-"]
                 continue
-            row += [f"{t.wrong_ms}" + (" over" if t.wrong_over_caller else ""),
-                    fmt(t.race_gap_ms, ".0f"), fmt(t.first_audio_ms, ".0f")]  # fmt: skip
+            row += [f"{one.wrong_ms}" + (" over" if one.wrong_over_caller else ""),
+                    fmt(one.race_gap_ms, ".0f"), fmt(one.first_audio_ms, ".0f")]  # fmt: skip
         rows.append(row)
     headers = ["STT end", "round", "sentence", "gap ms"]
     for system in systems:
