@@ -314,10 +314,13 @@ def sentence_speech_ms(n: int, sentence: Sentence) -> int:
     return speech_span_ms(sentence.first.audio) * words // first + 10
 
 
-def turn_plan(turns: int | None = None) -> list[tuple[int, int]]:
-    """A call's turns: (sentence, pause), every sentence at each pause in turn (the first
-    ``turns``)."""
-    return [(n, p) for p in PAUSES_MS for n in range(len(SENTENCES))][:turns]
+def turn_plan(
+    turns: int | None = None, sentences: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
+    """A call's turns: (sentence, pause), every sentence (of ``sentences``: their indices)
+    at each pause in turn (the first ``turns``)."""
+    chosen = range(len(SENTENCES)) if sentences is None else sentences
+    return [(n, p) for p in PAUSES_MS for n in chosen][:turns]
 
 
 def said(n: int, workdir: Path) -> Sentence:
@@ -329,11 +332,9 @@ def said(n: int, workdir: Path) -> Sentence:
 
 async def converse(
     stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: dict[int, Sentence],
-    system: str, round_: int, stt_end_ms: int, turns: int | None = None,
+    system: str, round_: int, stt_end_ms: int, plan: Sequence[tuple[int, int]],
 ) -> list[Utterance]:  # fmt: skip
-    """One call: the greeting heard out, then every sentence at every pause (the first
-    ``turns`` of them)."""
-    plan = turn_plan(turns)
+    """One call: the greeting heard out, then each (sentence, pause) of ``plan``."""
     results = []
     async with stream as call:
         try:
@@ -428,8 +429,10 @@ def records(workdir: Path, system: str) -> dict[str, Any]:
 async def run(
     rounds: int, workdir: Path, stt_ends: Sequence[int] = STT_END_MS,
     systems: Sequence[str] = SYSTEMS, turns: int | None = None,
+    sentences: Sequence[int] | None = None,
 ) -> list[Utterance]:  # fmt: skip
-    speech = {n: said(n, workdir) for n in sorted({n for n, _ in turn_plan(turns)})}
+    plan = turn_plan(turns, sentences)
+    speech = {n: said(n, workdir) for n in sorted({n for n, _ in plan})}
     results: list[Utterance] = []
     with fakes() as services:
         async with gateways(services, workdir, systems) as admins:
@@ -442,7 +445,7 @@ async def run(
                         log(f"round {r + 1}/{rounds}, STT end {stt_end} ms: {system}")
                         stream = await sipgw_stream(admins[system])
                         results += await converse(
-                            stream, services.stt, speech, system, r, stt_end, turns
+                            stream, services.stt, speech, system, r, stt_end, plan
                         )
                         await asyncio.sleep(0.5)  # the call's end reaches the gateway
     return results
@@ -540,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         f"{','.join(map(str, STT_END_MS))})")  # fmt: skip
     parser.add_argument("--systems", default=",".join(SYSTEMS),
                         help=f"the rule's states, of {', '.join(SYSTEMS)}")  # fmt: skip
+    parser.add_argument("--sentences", default=None,
+                        help="only these of the sentences (their indices from 0, "
+                        "comma-separated; default all)")  # fmt: skip
     parser.add_argument("--turns", type=int, default=None,
                         help="only the first N turns of a call (default: every sentence at "
                         "every pause)")  # fmt: skip
@@ -553,13 +559,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     for system in systems:
         if system not in SYSTEMS:
             raise SystemExit(f"--systems: no {system!r} (of {', '.join(SYSTEMS)})")
+    chosen = None if args.sentences is None else [int(v) for v in args.sentences.split(",")]
+    if chosen is not None and not all(0 <= n < len(SENTENCES) for n in chosen):
+        raise SystemExit(f"--sentences: indices from 0 to {len(SENTENCES) - 1}")
     started = time.time()
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="bench-awaited-turns-") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         stt_ends = [int(v) for v in args.stt_end_ms.split(",") if v]
-        turns = asyncio.run(run(args.rounds, workdir, stt_ends, systems, args.turns))
+        turns = asyncio.run(run(args.rounds, workdir, stt_ends, systems, args.turns, chosen))
         did = {system: records(workdir, system) for system in systems}
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     figures = summary(turns)
@@ -570,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "machine": machine,
         "params": {
             "rounds": args.rounds,
-            "sentences": [" | ".join(s) for s in SENTENCES],
+            "turns_per_call": len(turn_plan(args.turns, chosen)),
+            "sentences": [" | ".join(SENTENCES[n]) for n in chosen or range(len(SENTENCES))],
             "pauses_ms": PAUSES_MS,
             "stt_end_ms": stt_ends,
             "stt_max_turn_silence_ms": MAX_TURN_SILENCE_MS,
