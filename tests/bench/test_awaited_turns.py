@@ -1,0 +1,62 @@
+"""bench/awaited_turns.py: one turn through the ``off`` gateway (its patch checked as it
+starts), and the figures and tables of made-up turns; the figures are measured, never
+asserted."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.awaited_turns import SENTENCES, Utterance, run, summary, table, turn_table
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None,
+    reason="espeak-ng and sox speak the caller's sentences",
+)
+
+
+@pytest.mark.timeout(90)
+async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Path) -> None:
+    (turn,) = await run(1, tmp_path, [400], ["off"], turns=1)
+    assert turn.error is None, turn
+    # the STT transcribed each piece as the service would at its forced end ...
+    assert (turn.half_final, turn.rest_final) == SENTENCES[0], turn
+    # ... the rest's final after the caller's last word (the gateway's forced end or the
+    # service's own), and the reply to the whole after it
+    assert turn.final_after_ms is not None and turn.final_after_ms > 0, turn
+    assert turn.first_audio_ms is not None and turn.first_audio_ms > turn.final_after_ms, turn
+    assert turn.wrong_heard == (turn.wrong_over_caller or turn.wrong_after_caller)
+    assert turn.wrong_played_ms <= turn.wrong_ms + 20
+
+
+def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> Utterance:
+    return Utterance(
+        system, 0, sentence, sentence, 400, 400, half_final=SENTENCES[sentence][0],
+        rest_final=SENTENCES[sentence][1], wrong_heard=wrong_ms > 0,
+        wrong_after_caller=wrong_ms > 0, wrong_ms=wrong_ms, wrong_played_ms=wrong_ms // 2,
+        race_gap_ms=10.0 if wrong_ms else None, final_after_ms=320.0,
+        first_audio_ms=first_audio_ms,
+    )  # fmt: skip
+
+
+def test_the_figures_count_the_wrong_replies_heard_per_system() -> None:
+    turns = [
+        _turn("on", 0, 0, 740.0), _turn("on", 1, 0, 750.0),
+        _turn("off", 0, 20, 730.0), _turn("off", 1, 0, 735.0),
+        Utterance("off", 0, 2, 2, 500, 400, error="timeout"),
+    ]  # fmt: skip
+    figures = summary(turns)
+    assert list(figures) == ["on@400", "off@400"]
+    on, off = figures["on@400"], figures["off@400"]
+    assert (on["wrong_heard"], off["wrong_heard"]) == (0, 1)
+    assert (off["utterances"], off["errors"], off["half_finals"]) == (3, 1, 2)
+    assert off["wrong_ms"] == {"total": 20, "max": 20} and off["wrong_played_ms"]["total"] == 10
+    assert off["race_gap_ms"]["count"] == 1 and on["race_gap_ms"]["count"] == 0
+    assert on["first_audio_ms"]["count"] == 2 and on["first_audio_ms"]["p50"] == 745.0
+    lines = table(figures).splitlines()
+    assert lines[0].split()[:3] == ["rule", "STT", "end"] and len(lines) == 4
+    assert "1/2" in lines[3] and "0/2" in lines[2]
+    rows = turn_table(turns).splitlines()
+    assert len(rows) == 2 + 3 and "error" in rows[-1]
