@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum, auto
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = [
     "MAX_HEAD",
@@ -69,6 +69,13 @@ class ResponseHead:
     headers: Mapping[str, str]
     """Header values by lower-cased name; a repeated field's values joined with ``", "``
     (RFC 9110 section 5.3), as ``httpx``'s ``Headers.get`` gives them."""
+
+
+class _Decoder(Protocol):
+    """What ``zlib.decompressobj`` returns."""
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
 
 
 class _State(Enum):
@@ -111,7 +118,7 @@ class ResponseParser:
         self._body: list[bytes] = []
         self.buffered = 0
         """Body bytes received and not yet taken."""
-        self._decoder: zlib._Decompress | None = None
+        self._decoder: _Decoder | None = None
         self._close_after = False
         self.head: ResponseHead | None = None
         """The status line and headers, once in."""
@@ -252,7 +259,7 @@ class ResponseParser:
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip() or line[:1] in b" \t":
+            if not colon or not name or b" " in name or b"\t" in name:
                 raise RemoteProtocolError(f"malformed header line: {line[:80]!r}")
             key = name.decode("latin-1").lower()
             text = value.strip(b" \t").decode("latin-1")
@@ -303,7 +310,7 @@ class ResponseParser:
         self._state = _State.CHUNK_DATA if self._remaining else _State.TRAILERS
 
 
-def _decoder(coding: str) -> zlib._Decompress | None:
+def _decoder(coding: str) -> _Decoder | None:
     coding = coding.strip().lower()
     if coding == "gzip":
         return zlib.decompressobj(zlib.MAX_WBITS | 16)

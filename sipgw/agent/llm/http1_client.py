@@ -133,9 +133,10 @@ def proxy_for(url: Url, environ: Mapping[str, str] | None = None) -> Url | None:
             return None
         if entry and _bypassed(url.host.lower(), entry):
             return None
-    parsed = Url.parse(proxy if "://" in proxy else f"http://{proxy}")
-    if parsed.scheme != "http":
+    proxy = proxy if "://" in proxy else f"http://{proxy}"
+    if not proxy.lower().startswith("http://"):
         raise ValueError(f"only http:// proxies are supported, not {proxy!r}")
+    parsed = Url.parse(proxy)
     return Url(parsed.scheme, parsed.host, parsed.port, proxy, parsed.authority)
 
 

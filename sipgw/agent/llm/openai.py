@@ -37,13 +37,13 @@ consuming task (barge-in) closes the HTTP response at once and lets
 ``CancelledError`` through.
 
 The request goes out as the ``openai`` SDK's client would send it, without importing the
-SDK (about a second): the base URL (``OPENAI_BASE_URL`` when the settings have none,
-else OpenAI's), the SDK's default headers and its connection limits are made here
-(:func:`sdk_headers`, copied from ``openai/_base_client.py`` and ``openai/_client.py``;
-``tests/agent/llm/test_openai.py`` checks them against the installed SDK's).
-:meth:`OpenAIChatLLM.prepare` makes the connection pool, and for ``https`` the TLS
-context (loading the trust store: tens of milliseconds), in a thread, once: the gateway's
-warm-up calls it at start (:func:`sipgw.agent.llm.base.with_llm_ready`), and a first
+SDK (about a second): the base URL (the settings', else OpenAI's), the SDK's default
+headers and its connection limits are made here (:func:`sdk_headers`, copied from
+``openai/_base_client.py`` and ``openai/_client.py``; ``tests/agent/llm/test_openai.py``
+checks them against the installed SDK's). :meth:`OpenAIChatLLM.prepare` makes the
+connection pool, and for ``https`` the TLS context (loading the trust store: tens of
+milliseconds), in a thread, once: the gateway's warm-up calls it at start
+(:func:`sipgw.agent.llm.base.with_llm_ready`), and a first
 request before that has done waits for it.
 """
 
@@ -273,8 +273,8 @@ class _Budget:
             self._waited += loop.time() - started
 
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-"""The SDK's base URL when neither the settings nor ``OPENAI_BASE_URL`` give one."""
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+"""The SDK's base URL when the settings give none."""
 MAX_CONNECTIONS = 1000
 """The SDK's ``DEFAULT_CONNECTION_LIMITS`` (``openai/_constants.py``): connections in all."""
 MAX_KEEPALIVE = 100
@@ -294,10 +294,11 @@ class _Wire:
     """The connection pool."""
 
 
-def base_url(settings_url: str | None, environ: Mapping[str, str]) -> str:
-    """``<base URL>/chat/completions`` as the SDK builds it: the settings', else
-    ``OPENAI_BASE_URL``, else OpenAI's; normalised as ``httpx`` normalises URLs."""
-    base = settings_url or environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+def base_url(settings_url: str | None) -> str:
+    """``<base URL>/chat/completions`` as the SDK builds it: the settings', else OpenAI's;
+    normalised as ``httpx`` normalises URLs. (The SDK also read ``OPENAI_BASE_URL``; the
+    gateway's settings read it, agent/vendors.py, and pass it here.)"""
+    base = settings_url or DEFAULT_BASE_URL
     return f"{str(httpx2.URL(base)).rstrip('/')}/chat/completions"
 
 
@@ -396,7 +397,7 @@ def _make_wire(settings: OpenAISettings) -> _Wire:
     """
     if not settings.api_key:
         raise ValueError("Missing credentials: no API key")
-    url = Url.parse(base_url(settings.base_url, os.environ))
+    url = Url.parse(base_url(settings.base_url))
     client = HttpClient(
         max_connections=MAX_CONNECTIONS, max_keepalive=MAX_KEEPALIVE, proxy=proxy_for(url)
     )
@@ -423,7 +424,7 @@ class OpenAIChatLLM(ChatLLM):
         if not settings.parallel_tool_calls and not self.capabilities.parallel_tool_calls:
             log.warning("parallel tool calls cannot be turned off for %s", settings.model)
         if settings.base_url is not None:  # a bad URL fails here, at start
-            Url.parse(base_url(settings.base_url, {}))
+            Url.parse(base_url(settings.base_url))
         self._wire: _Wire | None = None
         self._making: asyncio.Future[_Wire] | None = None
 

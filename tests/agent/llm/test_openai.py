@@ -715,22 +715,15 @@ async def test_the_headers_are_the_sdks(monkeypatch, environ):
 
 
 @pytest.mark.parametrize(
-    ("settings_url", "environ"),
-    [
-        (None, {}),
-        (None, {"OPENAI_BASE_URL": "http://LOCALHOST:8080/v1/"}),
-        ("https://example.com:443/openai", {"OPENAI_BASE_URL": "http://ignored/v1"}),
-        ("http://127.0.0.1:11434/v1", {}),
-    ],
+    "settings_url",
+    [None, "http://LOCALHOST:8080/v1/", "https://example.com:443/openai", "http://[::1]:8/v1"],
 )
-def test_the_url_is_the_sdks(settings_url, environ, monkeypatch):
+def test_the_url_is_the_sdks(settings_url, monkeypatch):
     from sipgw.agent.llm.openai import base_url
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
     sdk = AsyncOpenAI(api_key=KEY, base_url=settings_url)
-    assert base_url(settings_url, environ) == f"{str(sdk.base_url).rstrip('/')}/chat/completions"
+    assert base_url(settings_url) == f"{str(sdk.base_url).rstrip('/')}/chat/completions"
 
 
 async def test_the_request_goes_out_as_before(monkeypatch):
