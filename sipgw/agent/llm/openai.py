@@ -64,7 +64,7 @@ import httpx2
 from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.llm.capabilities import ModelCapabilities, capabilities_for
 from sipgw.agent.llm.http1_client import HttpClient, Response, Url, proxy_for
-from sipgw.agent.llm.openai_wire import chunks, send_direct
+from sipgw.agent.llm.openai_wire import chunk_batches, send_direct
 from sipgw.agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
 from sipgw.agent.tracing import CURRENT_SPAN
 
@@ -532,26 +532,27 @@ class OpenAIChatLLM(ChatLLM):
         try:
             response = await budget.wait(send_direct(wire.client, wire.url, wire.headers, body))
             _trace_request(response)
-            stream = chunks(response)
+            batches = chunk_batches(response)
             while True:
                 try:
-                    chunk = await budget.wait(anext(stream))
+                    batch = await budget.wait(anext(batches))
                 except StopAsyncIteration:
                     break
-                if chunk.get("usage") is not None:
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():  # some servers send "choices": null
-                    if choice.get("index") not in (0, None):
-                        continue  # n=1: only the first choice
-                    events, anything = _delta_events(choice.get("delta"), assembler)
-                    budget.got_first = budget.got_first or anything
-                    for event in events:
-                        yield event
-                    if choice.get("finish_reason") is not None:
-                        budget.got_first = True
-                        finish_reason = choice["finish_reason"]
-                        for call in assembler.take():
-                            yield call
+                for chunk in batch:
+                    if chunk.get("usage") is not None:
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or ():  # "choices": null happens
+                        if choice.get("index") not in (0, None):
+                            continue  # n=1: only the first choice
+                        events, anything = _delta_events(choice.get("delta"), assembler)
+                        budget.got_first = budget.got_first or anything
+                        for event in events:
+                            yield event
+                        if choice.get("finish_reason") is not None:
+                            budget.got_first = True
+                            finish_reason = choice["finish_reason"]
+                            for call in assembler.take():
+                                yield call
         except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the shape
             raise LlmError(f"LLM broken stream: {exc}", kind="stream") from exc
         finally:

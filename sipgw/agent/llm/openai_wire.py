@@ -7,13 +7,13 @@ own transports), with the headers the SDK would send. A general client's machine
 which hundreds of calls on one core feel (docs/performance.md, "What would move it");
 retries are the client's own, agent/llm/retry.py.
 
-The body is read by :func:`chunks`, which splits the server-sent events into lines and
-parses each event's data as JSON into plain dicts (no pydantic models per chunk), as the
-SDK does: ``[DONE]`` ends the stream, an event whose JSON carries ``error`` is an API
-error. Errors are raised as :class:`LlmError` with the messages the SDK's exceptions
-give, and what a retry needs to know: the error code, ``Retry-After``
-(``retry-after-ms`` first, then ``retry-after`` in seconds or as a date, as the SDK
-reads them) and ``x-should-retry``. A redirect is an error too (``LLM HTTP 307: ...``):
+The body is read by :func:`chunk_batches`, which splits the server-sent events into
+lines (:class:`EventLines`) and parses each event's data as JSON into plain dicts (no
+pydantic models per chunk), as the SDK does: ``[DONE]`` ends the stream, an event whose
+JSON carries ``error`` is an API error. Errors are raised as :class:`LlmError` with the
+messages the SDK's exceptions give, and what a retry needs to know: the error code,
+``Retry-After`` (``retry-after-ms`` first, then ``retry-after`` in seconds or as a date,
+as the SDK reads them) and ``x-should-retry``. A redirect is an error too (``LLM HTTP 307: ...``):
 the API never sends one, and a ``POST`` cannot follow it.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 from sipgw.agent.llm.base import LlmError
 from sipgw.agent.llm.http1_client import HttpClient, HttpError, Response, Url
 
-__all__ = ["chunks", "retry_after", "send_direct", "status_error"]
+__all__ = ["EventLines", "chunk_batches", "retry_after", "send_direct", "status_error"]
 
 
 async def send_direct(
@@ -106,49 +106,75 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when - time.time())
 
 
-async def chunks(response: Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON chunks of a Chat Completions event stream, until ``[DONE]`` or the end.
+class EventLines:
+    """Splits an event stream's bytes into its events' data (sans-IO).
 
     Lines end at LF, CRLF or CR (the event-stream format's three); ``data:`` lines are
-    joined with LF into the event's data, a blank line ends the event.
+    joined with LF into the event's data, a blank line ends the event; ``event:``,
+    ``id:``, ``retry:`` and comments are not used by this API. An event not ended by its
+    blank line when the stream ends is dropped.
+    """
+
+    def __init__(self) -> None:
+        """Nothing read yet."""
+        self._data: list[bytes] = []
+        self._pending = b""
+
+    def feed(self, block: bytes) -> list[bytes]:
+        """The data of the events that ``block``, the next bytes, completes."""
+        text = self._pending + block if self._pending else block
+        if b"\r" in text:
+            held = text.endswith(b"\r")  # its LF may come with the next block
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                text = text[:-1] + b"\r"
+        *lines, self._pending = text.split(b"\n")
+        out: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if line:
+                if line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value.startswith(b" ") else value)
+            elif data:
+                out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                data.clear()
+        return out
+
+
+async def chunk_batches(response: Response) -> AsyncIterator[list[dict[str, Any]]]:
+    """The JSON chunks of a Chat Completions event stream, until ``[DONE]`` or the end,
+    as they arrive: the chunks of each read together (one wait for the caller's
+    deadline per read, not per chunk).
 
     Raises:
-        LlmError: an error chunk (``kind="api"``) or a dropped connection.
-        ValueError: a chunk that is not JSON (the caller's "broken stream").
+        LlmError: an error chunk (``kind="api"``) or a dropped connection, after the
+            chunks before it.
+        ValueError: a chunk that is not JSON (the caller's "broken stream"), after the
+            chunks before it.
     """
-    data: list[bytes] = []
-    pending = b""
+    events = EventLines()
     try:
-        while True:
-            block = await response.read_chunk()
-            if block:
-                text = pending + block if pending else block
-                if b"\r" in text:
-                    held = text.endswith(b"\r")  # its LF may come with the next block
-                    text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-                    if held:
-                        text = text[:-1] + b"\r"
-                *lines, pending = text.split(b"\n")
-            else:
-                return  # the end: an event not ended by its blank line is dropped
-            for line in lines:
-                if line:
-                    if line.startswith(b"data:"):
-                        value = line[5:]
-                        data.append(value[1:] if value.startswith(b" ") else value)
-                    continue  # "event:", "id:", "retry:", comments: not used by this API
-                if not data:
-                    continue
-                payload = data[0] if len(data) == 1 else b"\n".join(data)
-                data.clear()
+        while block := await response.read_chunk():
+            batch: list[dict[str, Any]] = []
+            for payload in events.feed(block):
                 if payload.startswith(b"[DONE]"):
+                    if batch:
+                        yield batch
                     while await response.read_chunk():
                         pass  # read to the end so the connection goes back to the pool
                     return
-                chunk = json.loads(payload)
-                if isinstance(chunk, Mapping) and chunk.get("error"):
-                    raise _api_error(chunk["error"])
-                yield chunk
+                try:
+                    chunk = json.loads(payload)
+                    if isinstance(chunk, Mapping) and chunk.get("error"):
+                        raise _api_error(chunk["error"])
+                except (ValueError, LlmError):
+                    if batch:
+                        yield batch
+                    raise
+                batch.append(chunk)
+            if batch:
+                yield batch
     except HttpError as exc:
         raise LlmError(
             f"LLM connection error: {type(exc).__name__}: {exc}", kind="connection"

@@ -15,7 +15,7 @@ import pytest
 
 from sipgw.agent.llm.base import LlmError
 from sipgw.agent.llm.http1_client import HttpReadError
-from sipgw.agent.llm.openai_wire import chunks, retry_after, status_error
+from sipgw.agent.llm.openai_wire import EventLines, chunk_batches, retry_after, status_error
 
 
 @pytest.mark.parametrize(
@@ -74,8 +74,12 @@ class _Body:
         return b""
 
 
+async def _batches(blocks: list[bytes], error: Exception | None = None) -> list[list[object]]:
+    return [batch async for batch in chunk_batches(_Body(blocks, error))]  # type: ignore[arg-type]
+
+
 async def _chunks(blocks: list[bytes], error: Exception | None = None) -> list[object]:
-    return [chunk async for chunk in chunks(_Body(blocks, error))]  # type: ignore[arg-type]
+    return [chunk for batch in await _batches(blocks, error) for chunk in batch]
 
 
 STREAM = b'data: {"a": 1}\n\n: a comment\nevent: x\ndata: {"b":\ndata: 2}\n\ndata: [DONE]\n\n'
@@ -92,7 +96,7 @@ async def test_the_event_stream_splits_on_any_line_end_in_any_blocks(newline: by
 
 async def test_done_reads_the_body_to_its_end() -> None:
     body = _Body([b"data: [DONE]\n\n", b"ignored", b"\n"])
-    assert [c async for c in chunks(body)] == []  # type: ignore[arg-type]
+    assert [c async for c in chunk_batches(body)] == []  # type: ignore[arg-type]
     assert body.blocks == [] and body.reads == 4
 
 
@@ -112,3 +116,30 @@ async def test_an_error_event_and_a_broken_connection_are_llm_errors() -> None:
 async def test_a_chunk_that_is_not_json_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         await _chunks([b'data: {"choices": [{"delta": \n\n'])
+
+
+async def test_the_chunks_of_one_read_come_together() -> None:
+    one = b'data: {"a": 1}\n\n'
+    assert await _batches([one + one, one, b"data: [DONE]\n\n"]) == [[{"a": 1}] * 2, [{"a": 1}]]
+    assert await _batches([one + one + b"data: [DONE]\n\n"]) == [[{"a": 1}] * 2]
+
+
+async def test_the_chunks_before_a_bad_one_are_handed_out_first() -> None:
+    body = _Body([b'data: {"a": 1}\n\ndata: {"error": {"message": "x"}}\n\n'])
+    batches = chunk_batches(body)  # type: ignore[arg-type]
+    assert await anext(batches) == [{"a": 1}]
+    with pytest.raises(LlmError, match="LLM API error in stream: x"):
+        await anext(batches)
+    batches = chunk_batches(_Body([b'data: {"a": 1}\n\ndata: {not json\n\n']))  # type: ignore[arg-type]
+    assert await anext(batches) == [{"a": 1}]
+    with pytest.raises(ValueError):
+        await anext(batches)
+
+
+def test_event_lines_join_data_lines_and_skip_the_rest() -> None:
+    lines = EventLines()
+    assert lines.feed(b"event: x\nid: 1\nretry: 5\n: hi\ndata:a\ndata:  b") == []
+    assert lines.feed(b"\n\r\n") == [b"a\n b"]
+    assert lines.feed(b"\n\ndata: c\r") == []
+    assert lines.feed(b"\n\r") == []  # a CR at the end may be half of a CRLF: wait and see
+    assert lines.feed(b"data: d\n\n") == [b"c", b"d"]
