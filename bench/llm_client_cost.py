@@ -21,6 +21,11 @@ agent/llm/openai_wire.py sent through until 2026-11-27:
 - ``OpenAIChatLLM``: the whole client as the assistant runs it (``stream()``: the
   request body, the budget's timeouts, the chunks into events), on ``http1`` today.
 
+Each client is measured twice (:data:`MODES`): read to the end, the connection kept for
+the next request; and cut after the first chunk, as a third of the assistant's replies are
+(docs/performance.md, "Where a noisy call's CPU goes"), its connection closed, the next
+request opening one.
+
 The fake sends ``--chunks`` content chunks (one word each, one write each), the finish
 and usage chunks and ``[DONE]``, chunked. ``--loop`` is the event loop: ``uvloop`` (the
 gateway's, when installed) or ``asyncio``.
@@ -78,7 +83,7 @@ class _Httpx2:
         limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
         self.client = httpx2.AsyncClient(timeout=30.0, limits=limits, follow_redirects=True)
 
-    async def request(self) -> int:
+    async def request(self, cut: bool) -> int:
         content = json.dumps(BODY, separators=(",", ":"))
         request = self.client.build_request("POST", self.url, headers=HEADERS, content=content)
         response = await self.client.send(request, stream=True)
@@ -90,6 +95,8 @@ class _Httpx2:
                     if not value.startswith("[DONE]"):
                         json.loads(value)
                         count += 1
+                        if cut:
+                            break
         finally:
             await response.aclose()
         return count
@@ -105,7 +112,7 @@ class _Aiohttp:
             connector=aiohttp.TCPConnector(limit=1000), auto_decompress=True
         )
 
-    async def request(self) -> int:
+    async def request(self, cut: bool) -> int:
         content = json.dumps(BODY, separators=(",", ":")).encode()
         count = 0
         async with self.session.post(self.url, data=content, headers=HEADERS) as response:
@@ -116,6 +123,9 @@ class _Aiohttp:
                     if not value.startswith("[DONE]"):
                         json.loads(value)
                         count += 1
+                        if cut:
+                            response.close()  # the connection with it
+                            break
         return count
 
     async def close(self) -> None:
@@ -128,13 +138,13 @@ class _Http1:
         self.client = HttpClient()
         self.headers = list(HEADERS.items())
 
-    async def request(self) -> int:
+    async def request(self, cut: bool) -> int:
         content = json.dumps(BODY, separators=(",", ":")).encode()
         response = await self.client.post(self.url, self.headers, content)
         count = 0
         pending = b""
         try:
-            while data := await response.read_chunk():
+            while not (cut and count) and (data := await response.read_chunk()):
                 *lines, pending = (pending + data).split(b"\n")
                 for raw in lines:
                     if raw.startswith(b"data:"):
@@ -142,6 +152,8 @@ class _Http1:
                         if not value.startswith(b"[DONE]"):
                             json.loads(value)
                             count += 1
+                            if cut:
+                                break
         finally:
             response.close()
         return count
@@ -154,11 +166,13 @@ class _Whole:
     def __init__(self, base: str) -> None:
         self.llm = OpenAIChatLLM(OpenAISettings(api_key=KEY, base_url=base))
 
-    async def request(self) -> int:
+    async def request(self, cut: bool) -> int:
         count = 0
         async with aclosing(self.llm.stream(MESSAGES, [])) as events:
             async for _ in events:
                 count += 1
+                if cut:
+                    break
         return count
 
     async def close(self) -> None:
@@ -195,9 +209,17 @@ def serve(chunks: int) -> None:
         pass
 
 
-async def _run(args: argparse.Namespace, base: str) -> dict[str, list[float]]:
+MODES = {"read to the end": False, "cut after the first chunk": True}
+"""How each request ends: ``[DONE]`` and the body's end (the connection kept), or the
+response closed after its first chunk (a reply cut at its start: the connection closed, the
+next request opens one)."""
+
+
+async def _run(args: argparse.Namespace, base: str) -> dict[str, dict[str, list[float]]]:
     clients = {name: make(base) for name, make in CLIENTS.items()}
-    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    cpu: dict[str, dict[str, list[float]]] = {
+        mode: {name: [] for name in clients} for mode in MODES
+    }
     try:
         for client in clients.values():  # warm up: connections, imports, caches
             prepare: Callable[[], Awaitable[None]] | None = getattr(
@@ -205,18 +227,19 @@ async def _run(args: argparse.Namespace, base: str) -> dict[str, list[float]]:
             )
             if prepare is not None:
                 await prepare()
-            for _ in range(5):
-                await client.request()
+            for cut in (False, True, False):
+                await client.request(cut)
         for round_number in range(args.rounds):
-            for name, client in clients.items():
-                started = time.thread_time()
-                for _ in range(args.requests):
-                    got = await client.request()
-                    if got < args.chunks:
-                        raise RuntimeError(f"{name}: {got} chunks, expected {args.chunks}")
-                cpu[name].append((time.thread_time() - started) / args.requests * 1e6)
-            log(f"round {round_number + 1}: " + ", ".join(
-                f"{name} {values[-1]:.0f} µs" for name, values in cpu.items()))  # fmt: skip
+            for mode, cut in MODES.items():
+                for name, client in clients.items():
+                    started = time.thread_time()
+                    for _ in range(args.requests):
+                        got = await client.request(cut)
+                        if got < (1 if cut else args.chunks):
+                            raise RuntimeError(f"{name}: {got} chunks, expected {args.chunks}")
+                    cpu[mode][name].append((time.thread_time() - started) / args.requests * 1e6)
+                done = ", ".join(f"{n} {v[-1]:.0f} µs" for n, v in cpu[mode].items())
+                log(f"round {round_number + 1}, {mode}: {done}")
     finally:
         for client in clients.values():
             await client.close()
@@ -242,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     assert server.stdout is not None and server.stdin is not None
     base = server.stdout.readline().strip()
-    runner: Callable[[Coroutine[Any, Any, dict[str, list[float]]]], dict[str, list[float]]]
+    runner: Callable[[Coroutine[Any, Any, Any]], dict[str, dict[str, list[float]]]]
     runner = asyncio.run
     if args.loop == "uvloop":
         import uvloop
@@ -255,29 +278,32 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stdin.close()
         server.wait(10)
-    before = statistics.median(cpu["httpx2"])
-    figures: dict[str, dict[str, Any]] = {
-        name: {
-            "us_per_request_runs": [round(v, 1) for v in values],
-            "us_per_request_median": round(statistics.median(values), 1),
-            "ratio_to_httpx2": round(
-                statistics.median(v / b for v, b in zip(values, cpu["httpx2"], strict=True)), 3
-            ),
-            "ratio_of_medians": round(statistics.median(values) / before, 3),
+    figures: dict[str, dict[str, dict[str, Any]]] = {}
+    for mode, by_client in cpu.items():
+        before = by_client["httpx2"]
+        figures[mode] = {
+            name: {
+                "us_per_request_runs": [round(v, 1) for v in values],
+                "us_per_request_median": round(statistics.median(values), 1),
+                "ratio_to_httpx2": round(
+                    statistics.median(v / b for v, b in zip(values, before, strict=True)), 3
+                ),
+                "ratio_of_medians": round(statistics.median(values) / statistics.median(before), 3),
+            }
+            for name, values in by_client.items()
         }
-        for name, values in cpu.items()
-    }
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     data = {"machine": machine, "params": vars(args), "figures": figures}
     print(f"CPU: {machine['cpu_model']}; load average {machine['loadavg_at_start']} at start, "
           f"{machine['loadavg_at_end']} at end; loop {args.loop}")  # fmt: skip
-    print(format_table(
-        ["client", f"µs CPU per request ({args.chunks} chunks), median",
-         "ratio to httpx2 (median of rounds)", "rounds"],
-        [[name, fmt(f["us_per_request_median"], ".0f"), fmt(f["ratio_to_httpx2"], ".2f"),
-          " ".join(f"{v:.0f}" for v in f["us_per_request_runs"])]
-         for name, f in figures.items()],
-    ))  # fmt: skip
+    for mode, by_name in figures.items():
+        print(format_table(
+            [f"client, {mode}", f"µs CPU per request ({args.chunks} chunks), median",
+             "ratio to httpx2 (median of rounds)", "rounds"],
+            [[name, fmt(f["us_per_request_median"], ".0f"), fmt(f["ratio_to_httpx2"], ".2f"),
+              " ".join(f"{v:.0f}" for v in f["us_per_request_runs"])]
+             for name, f in by_name.items()],
+        ))  # fmt: skip
     print(f"JSON: {write_json(data, args.json, 'llm_client_cost')}")
 
 
