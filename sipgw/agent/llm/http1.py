@@ -34,6 +34,7 @@ framed by the connection's end, nothing sent after it).
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ __all__ = [
 
 MAX_HEAD: Final = 16 * 1024
 """Bytes of status line and headers (and of one chunk-size line) accepted: h11's default."""
+
+
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+"""A chunk size: hex digits, at most 16 (RFC 9112 section 7.1)."""
 
 
 class RemoteProtocolError(ValueError):
@@ -195,6 +200,14 @@ class ResponseParser:
             pos = found + 2
             if state is _State.CHUNK_SIZE:
                 self._chunk_size(line)
+                stop = pos + self._remaining
+                if self._remaining and stop + 2 <= end:  # the whole chunk is here: at once
+                    if buffer[stop : stop + 2] != b"\r\n":
+                        raise RemoteProtocolError("chunk data longer than its size")
+                    self._emit(buffer[pos:stop])
+                    pos = stop + 2
+                    self._remaining = 0
+                    self._state = _State.CHUNK_SIZE
             elif state is _State.CHUNK_END:
                 if line:
                     raise RemoteProtocolError("chunk data longer than its size")
@@ -300,13 +313,10 @@ class ResponseParser:
             self._state = _State.LENGTH
 
     def _chunk_size(self, line: bytes) -> None:
-        size = line.split(b";", 1)[0].strip(b" \t")
-        try:
-            if not size or size.startswith((b"-", b"+", b"0x", b"0X")):
-                raise ValueError
-            self._remaining = int(size, 16)
-        except ValueError:
-            raise RemoteProtocolError(f"bad chunk size line {line[:40]!r}") from None
+        size = line.split(b";", 1)[0].strip(b" \t") if b";" in line else line
+        if _HEX.fullmatch(size) is None:
+            raise RemoteProtocolError(f"bad chunk size line {line[:40]!r}")
+        self._remaining = int(size, 16)
         self._state = _State.CHUNK_DATA if self._remaining else _State.TRAILERS
 
 

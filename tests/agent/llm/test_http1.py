@@ -4,6 +4,7 @@ at every point (agent/llm/http1.py)."""
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 
 import pytest
@@ -122,6 +123,9 @@ MALFORMED = [
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", "bad chunk size line"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\n", "bad chunk size line"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", "bad chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5_0\r\n", "bad chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 17 + b"\r\n",
+     "bad chunk size line"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
      "chunk data longer than its size"),
     (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope",
@@ -181,3 +185,28 @@ def test_the_request_head_keeps_order_and_case_and_refuses_line_breaks() -> None
     for name, value in (("X", "a\r\nInjected: 1"), ("X\n", "a"), ("Bad Name", "a"), ("", "a")):
         with pytest.raises(ValueError, match="cannot be sent"):
             request_head("POST", "/", "h", [(name, value)])
+
+
+def test_any_bytes_parse_or_raise_the_one_error() -> None:
+    """Mutated responses (bytes flipped, cut, repeated), fed in random pieces: the parser
+    either reads them or raises :class:`RemoteProtocolError`, never anything else."""
+    rng = random.Random(20261127)
+    for _ in range(3000):
+        data = bytearray(rng.choice(CASES)[0])
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            how = rng.randrange(3)
+            if how == 0:
+                data[at] = rng.randrange(256)
+            elif how == 1:
+                del data[at : at + rng.randint(1, 8)]
+            else:
+                data[at:at] = data[at : at + rng.randint(1, 8)]
+        cuts = (
+            sorted(rng.sample(range(1, len(data)), min(3, len(data) - 1))) if len(data) > 1 else []
+        )
+        pieces = [bytes(data[a:b]) for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        try:
+            _feed(pieces, eof=rng.random() < 0.5)
+        except RemoteProtocolError:
+            pass
