@@ -18,9 +18,9 @@ request beyond the bound waiting for a connection to come back. A response goes 
 the pool only when read to its end and reusable
 (:attr:`sipgw.agent.llm.http1.ResponseParser.reusable`); :meth:`Response.close` before
 that closes its connection at once (a barge-in's cancelled reply). ``https`` runs over
-:mod:`ssl` with ``httpcore2``'s default context (the system's trust store,
-``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set: what ``httpx`` checked certificates
-against) and ALPN ``http/1.1``. An ``http://`` proxy is used as ``httpx`` used the
+:mod:`ssl` with ``httpx2.create_ssl_context()`` (the system's trust store,
+``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set: what the ``httpx2`` client checked
+certificates against) and ALPN ``http/1.1``. An ``http://`` proxy is used as ``httpx`` used the
 environment's (:func:`proxy_for`): a ``CONNECT`` tunnel for ``https``, the absolute URL
 for ``http``, ``Proxy-Authorization: Basic`` from the proxy URL's user and password.
 
@@ -328,8 +328,9 @@ class HttpClient:
         ssl_context: object | None = None,
         proxy: Url | None = None,
     ) -> None:
-        """An empty pool; ``ssl_context`` None takes ``httpcore2``'s default when an https
-        connection is first made; ``proxy`` (:func:`proxy_for`) carries every request."""
+        """An empty pool; ``ssl_context`` None takes ``httpx2``'s default when an https
+        connection is first made (or :meth:`prepare_tls`); ``proxy`` (:func:`proxy_for`)
+        carries every request."""
         self._max_connections = max_connections
         self._max_keepalive = max_keepalive
         self._expiry = keepalive_expiry
@@ -448,9 +449,9 @@ class HttpClient:
         """Make the TLS context now (loading the trust store: tens of milliseconds; call
         it in a thread), not at the first ``https`` connection."""
         if self._ssl is None:
-            from httpcore2 import default_ssl_context
+            from httpx2 import create_ssl_context
 
-            context = default_ssl_context()
+            context = create_ssl_context()  # what httpx2.AsyncClient() verified with
             context.set_alpn_protocols(["http/1.1"])
             self._ssl = context
 
