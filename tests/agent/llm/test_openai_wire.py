@@ -10,6 +10,7 @@ import email.utils
 import json
 import math
 import time
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,9 @@ class _Body:
         return b""
 
 
-async def _batches(blocks: list[bytes], error: Exception | None = None) -> list[list[object]]:
+async def _batches(
+    blocks: list[bytes], error: Exception | None = None
+) -> list[list[dict[str, Any]]]:
     return [batch async for batch in chunk_batches(_Body(blocks, error))]  # type: ignore[arg-type]
 
 
