@@ -84,7 +84,7 @@ def test_production_imports_are_runtime_dependencies() -> None:
     optional = {ROOT / m for modules in OPTIONAL_MODULES.values() for m in modules}
     production = [p for p in _files("sipgw") if p not in optional]
     imports = _imports(production)
-    assert {"websockets", "openai", "httpx2"} <= imports.keys()  # the scan sees them
+    assert {"websockets", "aiohttp", "httpx2"} <= imports.keys()  # the scan sees them
     assert _undeclared(imports, declared) == []
 
 

@@ -66,6 +66,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.stt.assemblyai_session",
     "sipgw.agent.s2s.endpoint",
     "sipgw.agent.llm.retry",
+    "sipgw.agent.llm.http1",
     "sipgw.agent.resilience.policy",
     "sipgw.agent.resilience.breaker",
     "sipgw.agent.amd.classifier",

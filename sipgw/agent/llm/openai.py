@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Implements :class:`sipgw.agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
 one streamed Chat Completions request (``POST /chat/completions`` with
-``stream: true``, directly through ``httpx2``: agent/llm/openai_wire.py) and turns
+``stream: true``, through sipgw's own HTTP/1.1 client: agent/llm/openai_wire.py) and turns
 the chunks, parsed as plain JSON, into three kinds of event:
 
 * :class:`LlmTextDelta` as soon as a content delta arrives (speech starts early);
@@ -36,18 +36,24 @@ the first-token timeout, which covers all attempts together. Cancelling the
 consuming task (barge-in) closes the HTTP response at once and lets
 ``CancelledError`` through.
 
-The ``openai`` SDK gives the base URL and the headers its own client would send (and
-the connection pool's limits); importing it takes about a second, so it is not imported
-with this module but by :meth:`OpenAIChatLLM.prepare`, in a thread: the gateway's
-warm-up calls it at start, at the same time as the fallback lines are synthesized
-(:func:`sipgw.agent.llm.base.with_llm_ready`), and a first request before that has
-done waits for it.
+The request goes out as the ``openai`` SDK's client would send it, without importing the
+SDK (about a second): the base URL (the settings', else OpenAI's), the SDK's default
+headers and its connection limits are made here (:func:`sdk_headers`, copied from
+``openai/_base_client.py`` and ``openai/_client.py``; ``tests/agent/llm/test_openai.py``
+checks them against the installed SDK's). :meth:`OpenAIChatLLM.prepare` makes the
+connection pool, and for ``https`` the TLS context (loading the trust store: tens of
+milliseconds), in a thread, once: the gateway's warm-up calls it at start
+(:func:`sipgw.agent.llm.base.with_llm_ready`), and a first
+request before that has done waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
+import os
+import platform
 import secrets
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,11 +63,18 @@ import httpx2
 
 from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.llm.capabilities import ModelCapabilities, capabilities_for
-from sipgw.agent.llm.openai_wire import chunks, send_direct
+from sipgw.agent.llm.http1_client import HttpClient, Response, Url, proxy_for
+from sipgw.agent.llm.openai_wire import chunk_batches, send_direct
 from sipgw.agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
 from sipgw.agent.tracing import CURRENT_SPAN
 
-__all__ = ["REASONING_EFFORTS", "OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
+__all__ = [
+    "REASONING_EFFORTS",
+    "OpenAIChatLLM",
+    "OpenAISettings",
+    "ToolCallAssembler",
+    "sdk_headers",
+]
 
 log = logging.getLogger("sipgw.agent.llm")
 
@@ -260,39 +273,137 @@ class _Budget:
             self._waited += loop.time() - started
 
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+"""The SDK's base URL when the settings give none."""
+MAX_CONNECTIONS = 1000
+"""The SDK's ``DEFAULT_CONNECTION_LIMITS`` (``openai/_constants.py``): connections in all."""
+MAX_KEEPALIVE = 100
+"""... and idle ones kept."""
+_PRELUDE = (("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"))
+"""What ``httpx`` put after ``Host`` and before the SDK's headers."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Wire:
     """What every request goes out with, as the SDK's client would send it."""
 
-    url: httpx2.URL
+    url: Url
     """``<base URL>/chat/completions``, parsed once (not parsed again per request)."""
-    headers: dict[str, str]
-    client: httpx2.AsyncClient
+    headers: tuple[tuple[str, str], ...]
+    client: HttpClient
     """The connection pool."""
 
 
-def _sdk_wire(settings: OpenAISettings, timeout: float) -> _Wire:
-    """Import the SDK (about a second: run it in a thread) and read from its client the base
-    URL (``OPENAI_BASE_URL`` when ``settings`` has none) and the headers it would send."""
-    from openai import AsyncOpenAI
-    from openai._constants import DEFAULT_CONNECTION_LIMITS
+def base_url(settings_url: str | None) -> str:
+    """``<base URL>/chat/completions`` as the SDK builds it: the settings', else OpenAI's;
+    normalised as ``httpx`` normalises URLs. (The SDK also read ``OPENAI_BASE_URL``; the
+    gateway's settings read it, agent/vendors.py, and pass it here.)"""
+    base = settings_url or DEFAULT_BASE_URL
+    return f"{str(httpx2.URL(base)).rstrip('/')}/chat/completions"
 
-    sdk = AsyncOpenAI(
-        api_key=settings.api_key, base_url=settings.base_url, max_retries=0, timeout=timeout
-    )
-    headers = {
-        key: value
-        for key, value in sdk.default_headers.items()
-        if isinstance(value, str) and key != "Authorization"
+
+def sdk_headers(api_key: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The headers the SDK's ``AsyncOpenAI`` sends with every request, in its order
+    (``default_headers``, ``platform_headers``, ``get_platform``, ``get_architecture`` in
+    ``openai/_base_client.py``; the organisation, project and ``OPENAI_CUSTOM_HEADERS``
+    from the environment as ``openai/lib/_client_auth.py`` reads them), then
+    ``Authorization``.
+
+    ``X-Stainless-Async`` is ``async:false``: what the SDK's client, made in a thread
+    where no event loop runs, sent through this client before.
+    """
+    version = importlib.metadata.version("openai")
+    custom: dict[str, str | None] = {}
+    for line in (environ.get("OPENAI_CUSTOM_HEADERS") or "").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            custom[name.strip()] = value.strip()
+    base: dict[str, str | None] = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": f"AsyncOpenAI/Python {version}",
+        "X-Stainless-Lang": "python",
+        "X-Stainless-Package-Version": version,
+        "X-Stainless-OS": _sdk_platform(),
+        "X-Stainless-Arch": _sdk_architecture(),
+        "X-Stainless-Runtime": platform.python_implementation(),
+        "X-Stainless-Runtime-Version": platform.python_version(),
+        **custom,
     }
-    headers["Authorization"] = f"Bearer {settings.api_key}"
-    return _Wire(
-        httpx2.URL(f"{str(sdk.base_url).rstrip('/')}/chat/completions"),
-        headers,
-        httpx2.AsyncClient(
-            timeout=sdk.timeout, limits=DEFAULT_CONNECTION_LIMITS, follow_redirects=True
-        ),
+    headers = {
+        **base,
+        "X-Stainless-Async": "async:false",
+        "OpenAI-Organization": environ.get("OPENAI_ORG_ID"),
+        "OpenAI-Project": environ.get("OPENAI_PROJECT_ID"),
+        **custom,
+    }
+    out = [
+        (key, value)
+        for key, value in headers.items()
+        if value is not None and key.lower() != "authorization"
+    ]
+    return [*out, ("Authorization", f"Bearer {api_key}")]
+
+
+def _sdk_platform() -> str:
+    """``openai._base_client.get_platform``, as the SDK names the OS."""
+    try:
+        system = platform.system().lower()
+        name = platform.platform().lower()
+    except Exception:
+        return "Unknown"
+    if "iphone" in name or "ipad" in name:
+        return "iOS"
+    named = {"darwin": "MacOS", "windows": "Windows", "freebsd": "FreeBSD", "openbsd": "OpenBSD"}
+    if system in named:
+        return named[system]
+    if "android" in name:
+        return "Android"
+    if system == "linux":
+        try:
+            distro = platform.freedesktop_os_release().get("ID", "").lower()
+        except OSError:
+            distro = ""
+        return {"freebsd": "FreeBSD", "openbsd": "OpenBSD"}.get(distro, "Linux")
+    return f"other:{name}" if name else "Unknown"
+
+
+def _sdk_architecture() -> str:
+    """``openai._base_client.get_architecture``."""
+    try:
+        machine = platform.machine().lower()
+    except Exception:
+        return "unknown"
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    if machine == "arm":
+        return "arm"
+    if machine == "x86_64":
+        return "x64"
+    import sys
+
+    if sys.maxsize <= 2**32:
+        return "x32"
+    return f"other:{machine}" if machine else "unknown"
+
+
+def _make_wire(settings: OpenAISettings) -> _Wire:
+    """The URL, the headers and the pool (with its TLS context for ``https``: loading the
+    trust store takes tens of milliseconds, so run it in a thread).
+
+    Raises:
+        ValueError: no API key, a base URL that is not ``http`` or ``https``, or a proxy
+            that is not ``http://``.
+    """
+    if not settings.api_key:
+        raise ValueError("Missing credentials: no API key")
+    url = Url.parse(base_url(settings.base_url))
+    client = HttpClient(
+        max_connections=MAX_CONNECTIONS, max_keepalive=MAX_KEEPALIVE, proxy=proxy_for(url)
     )
+    if url.scheme == "https":
+        client.prepare_tls()
+    return _Wire(url, (*_PRELUDE, *sdk_headers(settings.api_key, os.environ)), client)
 
 
 class OpenAIChatLLM(ChatLLM):
@@ -312,15 +423,13 @@ class OpenAIChatLLM(ChatLLM):
             log.warning("temperature is not sent: %s accepts only its default", settings.model)
         if not settings.parallel_tool_calls and not self.capabilities.parallel_tool_calls:
             log.warning("parallel tool calls cannot be turned off for %s", settings.model)
-        if settings.base_url is not None:
-            httpx2.URL(settings.base_url)  # a bad URL fails here, at start, as the SDK's would
-        self._timeout = max(settings.first_token_timeout, settings.total_timeout) + 5.0
-        """A backstop only: _Budget enforces the real deadlines."""
+        if settings.base_url is not None:  # a bad URL fails here, at start
+            Url.parse(base_url(settings.base_url))
         self._wire: _Wire | None = None
         self._making: asyncio.Future[_Wire] | None = None
 
     async def prepare(self) -> None:
-        """Import the SDK and make the connection pool, in a thread, once (the first
+        """Make the connection pool (and the TLS context), in a thread, once (the first
         request does it otherwise). Never raises: a failure is logged, and the first
         request tries again."""
         try:
@@ -329,17 +438,15 @@ class OpenAIChatLLM(ChatLLM):
             log.warning("%s", exc)
 
     async def _ready(self) -> _Wire:
-        """What requests go out with, made once (in a thread: the SDK's import is slow).
+        """What requests go out with, made once (in a thread: the trust store's load is slow).
 
         Raises:
-            LlmError: the SDK could not give it (``kind="connection"``).
+            LlmError: it could not be made (``kind="connection"``).
         """
         if self._wire is not None:
             return self._wire
         if self._making is None:
-            self._making = asyncio.ensure_future(
-                asyncio.to_thread(_sdk_wire, self.settings, self._timeout)
-            )
+            self._making = asyncio.ensure_future(asyncio.to_thread(_make_wire, self.settings))
         try:
             wire = await asyncio.shield(self._making)
         except Exception as exc:
@@ -421,35 +528,36 @@ class OpenAIChatLLM(ChatLLM):
         assembler = ToolCallAssembler()
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
-        response: httpx2.Response | None = None
+        response: Response | None = None
         try:
             response = await budget.wait(send_direct(wire.client, wire.url, wire.headers, body))
             _trace_request(response)
-            stream = chunks(response)
+            batches = chunk_batches(response)
             while True:
                 try:
-                    chunk = await budget.wait(anext(stream))
+                    batch = await budget.wait(anext(batches))
                 except StopAsyncIteration:
                     break
-                if chunk.get("usage") is not None:
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():  # some servers send "choices": null
-                    if choice.get("index") not in (0, None):
-                        continue  # n=1: only the first choice
-                    events, anything = _delta_events(choice.get("delta"), assembler)
-                    budget.got_first = budget.got_first or anything
-                    for event in events:
-                        yield event
-                    if choice.get("finish_reason") is not None:
-                        budget.got_first = True
-                        finish_reason = choice["finish_reason"]
-                        for call in assembler.take():
-                            yield call
+                for chunk in batch:
+                    if chunk.get("usage") is not None:
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or ():  # "choices": null happens
+                        if choice.get("index") not in (0, None):
+                            continue  # n=1: only the first choice
+                        events, anything = _delta_events(choice.get("delta"), assembler)
+                        budget.got_first = budget.got_first or anything
+                        for event in events:
+                            yield event
+                        if choice.get("finish_reason") is not None:
+                            budget.got_first = True
+                            finish_reason = choice["finish_reason"]
+                            for call in assembler.take():
+                                yield call
         except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the shape
             raise LlmError(f"LLM broken stream: {exc}", kind="stream") from exc
         finally:
             if response is not None:
-                await _close_quietly(response)
+                response.close()
         for call in assembler.take():
             yield call
         yield LlmFinished(finish_reason=finish_reason, usage=usage)
@@ -519,14 +627,7 @@ def _usage(usage: object) -> dict[str, int] | None:
     }
 
 
-async def _close_quietly(response: httpx2.Response) -> None:
-    try:
-        await response.aclose()
-    except Exception as exc:  # closing a broken connection may fail; nothing to do
-        log.debug("closing the LLM response failed: %r", exc)
-
-
-def _trace_request(response: httpx2.Response) -> None:
+def _trace_request(response: Response) -> None:
     """The request's id (OpenAI's ``x-request-id``, what its support asks for) as an
     ``llm_request`` event of the turn's span, when the reply is traced."""
     span = CURRENT_SPAN.get()

@@ -1,18 +1,20 @@
 """The wire side of streamed Chat Completions: the request, the SSE stream, the chunks as dicts.
 
 :class:`sipgw.agent.llm.openai.OpenAIChatLLM` sends its request with :func:`send_direct`:
-one ``POST`` through an ``httpx2`` client, with the headers the SDK would send (the
-SDK's request machinery costs about 1 ms of event-loop CPU per request, which
-hundreds of calls on one core feel; retries are the client's own,
-agent/llm/retry.py).
+one ``POST`` through agent/llm/http1_client.py (an HTTP/1.1 keep-alive pool on asyncio's
+own transports), with the headers the SDK would send. A general client's machinery
+(``httpx2`` over ``anyio``, the SDK's own) cost about 1 ms of event-loop CPU per request,
+which hundreds of calls on one core feel (docs/performance.md, "What would move it");
+retries are the client's own, agent/llm/retry.py.
 
-The body is read by :func:`chunks`, which parses the server-sent events into plain
-dicts (no pydantic models per chunk), as the SDK does: ``[DONE]`` ends the stream,
-an event whose JSON carries ``error`` is an API error. Errors are raised as
-:class:`LlmError` with the messages the SDK's exceptions give, and what a retry
-needs to know: the error code, ``Retry-After`` (``retry-after-ms`` first, then
-``retry-after`` in seconds or as a date, as the SDK reads them) and
-``x-should-retry``.
+The body is read by :func:`chunk_batches`, which splits the server-sent events into
+lines (:class:`EventLines`) and parses each event's data as JSON into plain dicts (no
+pydantic models per chunk), as the SDK does: ``[DONE]`` ends the stream, an event whose
+JSON carries ``error`` is an API error. Errors are raised as :class:`LlmError` with the
+messages the SDK's exceptions give, and what a retry needs to know: the error code,
+``Retry-After`` (``retry-after-ms`` first, then ``retry-after`` in seconds or as a date,
+as the SDK reads them) and ``x-should-retry``. A redirect is an error too (``LLM HTTP 307: ...``):
+the API never sends one, and a ``POST`` cannot follow it.
 """
 
 from __future__ import annotations
@@ -21,54 +23,48 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-import httpx2
-
 from sipgw.agent.llm.base import LlmError
+from sipgw.agent.llm.http1_client import HttpClient, HttpError, Response, Url
 
-__all__ = ["chunks", "retry_after", "send_direct", "status_error"]
+__all__ = ["EventLines", "chunk_batches", "retry_after", "send_direct", "status_error"]
 
 
 async def send_direct(
-    client: httpx2.AsyncClient, url: httpx2.URL, headers: Mapping[str, str], body: dict[str, Any]
-) -> httpx2.Response:
+    client: HttpClient, url: Url, headers: Sequence[tuple[str, str]], body: dict[str, Any]
+) -> Response:
     """POST ``body`` as JSON and return the streaming response once its headers are in.
 
     Raises:
-        LlmError: an HTTP error status (``kind="http"``), a timeout or a
-            connection failure.
+        LlmError: an HTTP error status or a redirect (``kind="http"``), or a connection
+            failure (``kind="connection"``).
     """
-    request = client.build_request(
-        "POST", url, headers=headers, content=json.dumps(body, separators=(",", ":"))
-    )
+    content = json.dumps(body, separators=(",", ":")).encode()
     try:
-        response = await client.send(request, stream=True)
-    except httpx2.TimeoutException as exc:
-        raise LlmError("LLM timeout: the HTTP request timed out", kind="timeout") from exc
-    except httpx2.RequestError as exc:
+        response = await client.post(url, headers, content)
+    except HttpError as exc:
         raise LlmError(
             f"LLM connection error: {type(exc).__name__}: {exc}", kind="connection"
         ) from exc
-    if response.status_code >= 400:
+    if response.status >= 300:
         try:
-            await response.aread()
-        except httpx2.HTTPError:
-            pass  # the status is the error; the body only adds the message
+            text = await response.aread()
+        except HttpError:
+            text = b""  # the status is the error; the body only adds the message
         finally:
-            await response.aclose()
-        raise status_error(response)
+            response.close()
+        raise status_error(response.status, response.headers, text)
     return response
 
 
-def status_error(response: httpx2.Response) -> LlmError:
-    """The :class:`LlmError` of an HTTP error status: the server's message when it gave one."""
-    status = response.status_code
-    try:
-        text = response.text.strip()
-    except httpx2.ResponseNotRead:
-        text = ""
+def status_error(status: int, headers: Mapping[str, str], content: bytes) -> LlmError:
+    """The :class:`LlmError` of an HTTP error status: the server's message when it gave one.
+
+    ``headers`` by lower-cased name.
+    """
+    text = content.decode("utf-8", "replace").strip()
     try:
         body = json.loads(text)
     except ValueError:
@@ -77,13 +73,13 @@ def status_error(response: httpx2.Response) -> LlmError:
     found = error.get("message") if isinstance(error, Mapping) else None
     message = found if isinstance(found, str) and found else f"Error code: {status}"
     code = error.get("code") if isinstance(error, Mapping) else None
-    should = response.headers.get("x-should-retry")
+    should = headers.get("x-should-retry")
     return LlmError(
         f"LLM HTTP {status}: {message}",
         kind="http",
         status=status,
         code=code if isinstance(code, str) else None,
-        retry_after=retry_after(response.headers),
+        retry_after=retry_after(headers),
         should_retry={"true": True, "false": False}.get(should or ""),
     )
 
@@ -110,39 +106,76 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when - time.time())
 
 
-async def chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON chunks of a Chat Completions event stream, until ``[DONE]`` or the end.
+class EventLines:
+    """Splits an event stream's bytes into its events' data (sans-IO).
+
+    Lines end at LF, CRLF or CR (the event-stream format's three); ``data:`` lines are
+    joined with LF into the event's data, a blank line ends the event; ``event:``,
+    ``id:``, ``retry:`` and comments are not used by this API. An event not ended by its
+    blank line when the stream ends is dropped.
+    """
+
+    def __init__(self) -> None:
+        """Nothing read yet."""
+        self._data: list[bytes] = []
+        self._pending = b""
+
+    def feed(self, block: bytes) -> list[bytes]:
+        """The data of the events that ``block``, the next bytes, completes."""
+        text = self._pending + block if self._pending else block
+        if b"\r" in text:
+            held = text.endswith(b"\r")  # its LF may come with the next block
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                text = text[:-1] + b"\r"
+        *lines, self._pending = text.split(b"\n")
+        out: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if line:
+                if line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value.startswith(b" ") else value)
+            elif data:
+                out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                data.clear()
+        return out
+
+
+async def chunk_batches(response: Response) -> AsyncIterator[list[dict[str, Any]]]:
+    """The JSON chunks of a Chat Completions event stream, until ``[DONE]`` or the end,
+    as they arrive: the chunks of each read together (one wait for the caller's
+    deadline per read, not per chunk).
 
     Raises:
-        LlmError: an error chunk (``kind="api"``), a dropped connection or a
-            timeout while reading.
-        ValueError: a chunk that is not JSON (the caller's "broken stream").
+        LlmError: an error chunk (``kind="api"``) or a dropped connection, after the
+            chunks before it.
+        ValueError: a chunk that is not JSON (the caller's "broken stream"), after the
+            chunks before it.
     """
-    data: list[str] = []
-    lines = response.aiter_lines()
+    events = EventLines()
     try:
-        async for line in lines:
-            if line:
-                if line.startswith("data:"):
-                    value = line[5:]
-                    data.append(value[1:] if value.startswith(" ") else value)
-                continue  # "event:", "id:", "retry:", comments: not used by this API
-            if not data:
-                continue
-            payload = "\n".join(data)
-            data.clear()
-            if payload.startswith("[DONE]"):
-                if response.http_version == "HTTP/1.1":
-                    async for _ in lines:
+        while block := await response.read_chunk():
+            batch: list[dict[str, Any]] = []
+            for payload in events.feed(block):
+                if payload.startswith(b"[DONE]"):
+                    if batch:
+                        yield batch
+                    while await response.read_chunk():
                         pass  # read to the end so the connection goes back to the pool
-                return
-            chunk = json.loads(payload)
-            if isinstance(chunk, Mapping) and chunk.get("error"):
-                raise _api_error(chunk["error"])
-            yield chunk
-    except httpx2.TimeoutException as exc:
-        raise LlmError("LLM timeout: the HTTP request timed out", kind="timeout") from exc
-    except httpx2.RequestError as exc:
+                    return
+                try:
+                    chunk = json.loads(payload)
+                    if isinstance(chunk, Mapping) and chunk.get("error"):
+                        raise _api_error(chunk["error"])
+                except (ValueError, LlmError):
+                    if batch:
+                        yield batch
+                    raise
+                batch.append(chunk)
+            if batch:
+                yield batch
+    except HttpError as exc:
         raise LlmError(
             f"LLM connection error: {type(exc).__name__}: {exc}", kind="connection"
         ) from exc

@@ -664,57 +664,115 @@ def test_fake_chunks_match_the_documented_shape():
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
 
 
-# -- the SDK, imported when the client is prepared -------------------------------------
+# -- the SDK's request, without the SDK ------------------------------------------------
 
 
-def test_the_sdk_is_imported_when_the_client_is_prepared_not_with_the_module():
-    """Building the client (at start) imports no ``openai``; :meth:`prepare` does, in a thread."""
+def test_the_sdk_is_never_imported():
+    """Neither building the client (at start) nor preparing it imports ``openai``."""
     import subprocess
     import sys
 
     script = (
-        "import asyncio, sys, threading\n"
+        "import asyncio, sys\n"
         "from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings\n"
-        "client = OpenAIChatLLM(OpenAISettings(api_key='k', base_url='http://127.0.0.1:9/v1'))\n"
+        "client = OpenAIChatLLM(OpenAISettings(api_key='k', base_url='https://127.0.0.1:9/v1'))\n"
         "assert 'openai' not in sys.modules and 'aiohttp' not in sys.modules, 'imported'\n"
-        "importers = []\n"
-        "real = __import__\n"
-        "def spy(name, *args, **kwargs):\n"
-        "    if name == 'openai': importers.append(threading.current_thread().name)\n"
-        "    return real(name, *args, **kwargs)\n"
-        "import builtins; builtins.__import__ = spy\n"
         "asyncio.run(client.prepare())\n"
-        "assert 'openai' in sys.modules and importers, importers\n"
-        "assert threading.main_thread().name not in importers, importers\n"
+        "assert client._wire is not None and client._wire.client._ssl is not None\n"
+        "assert 'openai' not in sys.modules, 'imported by prepare'\n"
         "asyncio.run(client.close())\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-async def test_requests_carry_the_headers_of_the_sdk(fake, llm):
-    await llm.prepare()
-    fake.script([FakeResponse(text="Hi.")])
-    await collect(llm)
-    (request,) = fake.requests
-    sdk = AsyncOpenAI(api_key=KEY, base_url=fake.base_url)
-    for key in ("User-Agent", "X-Stainless-Lang", "X-Stainless-Package-Version"):
-        assert request.headers[key] == sdk.default_headers[key]
-    assert request.headers["X-Stainless-Lang"] == "python"
+SDK_ENVIRONMENTS = [
+    {},
+    {"OPENAI_ORG_ID": "org-1", "OPENAI_PROJECT_ID": "proj-2"},
+    {"OPENAI_CUSTOM_HEADERS": "X-Team: voice\nauthorization: Bearer other\nbroken line"},
+]
+
+
+@pytest.mark.parametrize("environ", SDK_ENVIRONMENTS)
+async def test_the_headers_are_the_sdks(monkeypatch, environ):
+    """The SDK's default headers, in its order, from the installed SDK: only
+    ``X-Stainless-Async`` differs (the SDK's client was made in a thread, where it said
+    ``async:false``; here it is in the loop)."""
+    from sipgw.agent.llm.openai import sdk_headers
+
+    for name in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    sdk = AsyncOpenAI(api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    expected = [
+        (key, value)
+        for key, value in sdk.default_headers.items()
+        if isinstance(value, str) and key.lower() != "authorization"
+    ]
+    expected = [(k, "async:false" if k == "X-Stainless-Async" else v) for k, v in expected]
+    assert sdk_headers(KEY, environ) == [*expected, ("Authorization", f"Bearer {KEY}")]
+
+
+@pytest.mark.parametrize(
+    "settings_url",
+    [None, "http://LOCALHOST:8080/v1/", "https://example.com:443/openai", "http://[::1]:8/v1"],
+)
+def test_the_url_is_the_sdks(settings_url, monkeypatch):
+    from sipgw.agent.llm.openai import base_url
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    sdk = AsyncOpenAI(api_key=KEY, base_url=settings_url)
+    assert base_url(settings_url) == f"{str(sdk.base_url).rstrip('/')}/chat/completions"
+
+
+async def test_the_request_goes_out_as_before(monkeypatch):
+    """The request's bytes, as the ``httpx2`` client sent them (captured from it): its
+    three headers first, then the SDK's, ``Authorization``, ``Content-Length``, the body."""
+    from sipgw.agent.llm.openai import sdk_headers
+
+    for name in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        got.set_result(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 14\r\n\r\ndata: [DONE]\n\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = OpenAIChatLLM(OpenAISettings(api_key="sk-x", base_url=f"http://127.0.0.1:{port}/v1"))
+    try:
+        events = [e async for e in client.stream([{"role": "user", "content": "hi"}], [])]
+    finally:
+        await client.close()
+        server.close()
+    assert events == [LlmFinished(finish_reason=None, usage=None)]
+    body = (b'{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true,'
+            b'"stream_options":{"include_usage":true},"max_completion_tokens":300}')  # fmt: skip
+    fields = [("Host", f"127.0.0.1:{port}"), ("Accept-Encoding", "gzip, deflate"),
+              ("Connection", "keep-alive"), *sdk_headers("sk-x", {}),
+              ("Content-Length", str(len(body)))]  # fmt: skip
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields)
+    assert got.result() == f"POST /v1/chat/completions HTTP/1.1\r\n{head}\r\n".encode() + body
 
 
 async def test_first_requests_at_once_prepare_the_client_once(fake, monkeypatch):
     from sipgw.agent.llm import openai as module
 
     made: list[str] = []
-    real = module._sdk_wire
+    real = module._make_wire
 
     def counted(*args: Any) -> Any:
         made.append("wire")
-        time.sleep(0.2)  # the SDK's import, slow: both requests come meanwhile
+        time.sleep(0.2)  # slow: both requests come meanwhile
         return real(*args)
 
-    monkeypatch.setattr(module, "_sdk_wire", counted)
+    monkeypatch.setattr(module, "_make_wire", counted)
     client = make_llm(fake)
     fake.script([FakeResponse(text="One."), FakeResponse(text="Two.")])
     try:
@@ -730,15 +788,15 @@ async def test_a_client_that_cannot_be_prepared_fails_its_request_and_tries_agai
 ):
     from sipgw.agent.llm import openai as module
 
-    real = module._sdk_wire
-    failures = [RuntimeError("no SDK")]
+    real = module._make_wire
+    failures = [RuntimeError("no pool")]
 
     def flaky(*args: Any) -> Any:
         if failures:
             raise failures.pop()
         return real(*args)
 
-    monkeypatch.setattr(module, "_sdk_wire", flaky)
+    monkeypatch.setattr(module, "_make_wire", flaky)
     client = make_llm(fake)
     try:
         await client.prepare()  # never raises: logged
