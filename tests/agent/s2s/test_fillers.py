@@ -23,12 +23,14 @@ class FillerSession(ScriptedSession):
         super().__init__()
         self.busy = False
         self.said_at: list[float] = []  # the loop's time of each filler asked
+        self.said = asyncio.Event()
 
     def request_filler(self, text: str) -> bool:
         if self.busy:
             return False
         self.sent.append(("filler", text))
         self.said_at.append(asyncio.get_running_loop().time())
+        self.said.set()
         return True
 
 
@@ -77,8 +79,7 @@ async def test_hold_stops_the_filler_s_time_and_a_busy_or_unable_session_says_no
     assert session.sent == []  # the hold stopped its time
     watch.hold(False)
     resumed = loop.time()
-    while not session.sent and loop.time() < resumed + 2:
-        await asyncio.sleep(0.005)
+    await asyncio.wait_for(session.said.wait(), 2)
     assert session.sent == [("filler", "One moment.")]
     unheld = session.said_at[0] - called - (resumed - held)
     assert unheld >= 0.05 - 1e-3  # the time held did not count
