@@ -36,7 +36,7 @@ from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
 from sipgw.app.configfile.read import SettingsFiles, choose_agent, read_files
 from sipgw.app.listen import gateway_of, start_gateway
-from sipgw.app.operations import collector
+from sipgw.app.operations import collector, dataclass_code
 from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.security.filemodes import check_secret_files
@@ -452,6 +452,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     # Full collections stalled the event loop, and with it the 20 ms ticker, for
     # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/operations/collector.py.
     # Off since `python -m sipgw` began (collector.hold): on again from here.
+    dataclass_code.save()  # when this start compiled methods no earlier one had
     collector.settle()
     # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
     # "listening on" made its first ticks late); overload is judged from here on.
