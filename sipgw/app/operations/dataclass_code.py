@@ -1,20 +1,21 @@
 """The methods ``@dataclass`` writes, compiled once and kept beside the bytecode.
 
 ``@dataclass`` writes each class's ``__init__``, ``__repr__``, ``__eq__``, ``__hash__``
-(and a frozen class's ``__setattr__`` and ``__delattr__``) as source text and ``exec``\\ s
-it: about 2,200 compilations for the 390 dataclasses a gateway imports, 40 % of its
+(and a frozen class's ``__setattr__`` and ``__delattr__``) as source text and runs it with
+``exec``: about 2,200 compilations for the 390 dataclasses a gateway imports, 40 % of its
 imports' time and a third of an echo gateway's start (docs/performance.md, "Start-up").
 The text is the same from one start to the next, and so is what it compiles to.
 
 :func:`install` (from ``python -m sipgw``, before anything is imported) gives the
 ``dataclasses`` module an ``exec`` that takes the code of a text it has seen from a table
-loaded from ``sipgw/__pycache__/dataclasses.<cache tag>.marshal`` (:func:`table_path`) and compiles the others
-as ``exec`` would; everything else ``exec`` does (the namespaces, running the code) is
-Python's own. :func:`save` (once the gateway has started) writes the table back when it
-compiled something new. The table's key is the text itself, so a changed class can never
-get stale code; a text no longer written ages out of the table. The file is written as
-Python writes ``.pyc`` files (not when ``sys.dont_write_bytecode``; a directory it cannot
-write to is skipped) and read with the same trust: it sits beside them.
+(:func:`table_path`: ``sipgw/__pycache__/dataclasses.<cache tag>.marshal``) and compiles
+the others as ``exec`` would; the rest of what ``exec`` does (the namespaces, running the
+code) is Python's own. :func:`save` (once the gateway has started) writes the table back
+when it compiled something new. The table's key is the text itself, so a changed class
+never gets stale code; texts no longer written leave the table once they outnumber the
+live ones. The file is written as Python writes ``.pyc`` files (not when
+``sys.dont_write_bytecode``; a directory it cannot write to is skipped) and read with the
+same trust: it sits beside them.
 """
 
 from __future__ import annotations

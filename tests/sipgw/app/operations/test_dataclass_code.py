@@ -40,7 +40,8 @@ def _behaviour(cls: type) -> tuple[object, ...]:
         p.x = 5
     return (
         repr(p), p == cls(1), p == cls(1, 3), hash(p) == hash(cls(1)), p.tags,
-        inspect.signature(cls.__init__).return_annotation, cls.__init__.__annotations__,
+        inspect.signature(vars(cls)["__init__"]).return_annotation,
+        vars(cls)["__init__"].__annotations__,
     )  # fmt: skip
 
 
