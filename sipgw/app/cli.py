@@ -449,10 +449,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
+    dataclass_code.save()  # when this start compiled methods no earlier one had
     # Full collections stalled the event loop, and with it the 20 ms ticker, for
     # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/operations/collector.py.
     # Off since `python -m sipgw` began (collector.hold): on again from here.
-    dataclass_code.save()  # when this start compiled methods no earlier one had
     collector.settle()
     # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
     # "listening on" made its first ticks late); overload is judged from here on.

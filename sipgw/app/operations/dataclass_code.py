@@ -91,7 +91,7 @@ class CodeTable:
         False when it could not be written."""
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(marshal.dumps(self.to_keep()))
             os.replace(tmp, path)
         except OSError:

@@ -94,6 +94,14 @@ def test_an_unreadable_table_is_an_empty_one(tmp_path: Path, content: bytes) -> 
     assert CodeTable.read(tmp_path / "missing").loaded == {}
 
 
+def test_the_table_makes_its_directories(tmp_path: Path) -> None:
+    table = CodeTable()
+    table.code("x = 1\n")
+    path = tmp_path / "prefix" / "sipgw" / "__pycache__" / "t.marshal"
+    assert table.write(path) is True
+    assert set(CodeTable.read(path).loaded) == {"x = 1\n"}
+
+
 def test_a_directory_it_cannot_write_to_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     table = CodeTable()
