@@ -321,7 +321,9 @@ async def open_sip_endpoint(
         if "TLS" in transports:
             server_ssl = server_context(config.tls_cert, config.tls_key)
             sockets["TLS"] = _bind_stream(config.bind, config.tls_port)
-        client_ssl = client_context(config.tls_ca, config.tls_cert, config.tls_key)
+        client_ssl: ssl.SSLContext | Callable[[], ssl.SSLContext] = client_context
+        if config.tls_ca or config.tls_cert or config.tls_key:  # read now: a bad file fails here
+            client_ssl = client_context(config.tls_ca, config.tls_cert, config.tls_key)
     except (OSError, ssl.SSLError):
         for sock in sockets.values():
             sock.close()

@@ -253,7 +253,9 @@ class StreamPool:
         on_message: called with each framed message and its flow.
         on_error: called with a flow whose connection failed or broke.
         in_use: whether a connection (by number) is still needed by the core.
-        client_ssl: the context for TLS connections we open (None = no TLS out).
+        client_ssl: the context for TLS connections we open (None = no TLS out), or what
+            makes it, called (in a thread) at the first one: the system's CAs took 25 ms
+            of a gateway's start, and most gateways open none.
         idle_timeout: seconds without traffic before an unused connection is closed.
         connect_timeout: seconds to connect (and finish the TLS handshake).
         limits: framing limits per connection.
@@ -275,7 +277,7 @@ class StreamPool:
         on_error: Callable[[Flow], None],
         in_use: Callable[[int], bool],
         *,
-        client_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         idle_timeout: float = 300.0,
         connect_timeout: float = 10.0,
         limits: FramingLimits | None = None,
@@ -525,8 +527,13 @@ class StreamPool:
             conn.write(data, flow)
 
     async def _open(self, transport: str, host: str, port: int) -> SipStreamProtocol:
-        if transport == "TLS" and self.client_ssl is None:
-            raise OSError("TLS is not enabled")
+        context: ssl.SSLContext | None = None
+        if transport == "TLS":
+            if self.client_ssl is None:
+                raise OSError("TLS is not enabled")
+            if not isinstance(self.client_ssl, ssl.SSLContext):  # the first TLS connection out
+                self.client_ssl = await self.loop.run_in_executor(None, self.client_ssl)
+            context = self.client_ssl
         address = host
         if not is_ip(host):
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -539,7 +546,7 @@ class StreamPool:
             lambda: SipStreamProtocol(self, transport),
             address,
             port,
-            ssl=self.client_ssl if secure else None,
+            ssl=context,
             # RFC 5922 §7.2: the server's certificate must match the URI host.
             server_hostname=host if secure else None,
         )

@@ -36,7 +36,7 @@ from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
 from sipgw.app.configfile.read import SettingsFiles, choose_agent, read_files
 from sipgw.app.listen import gateway_of, start_gateway
-from sipgw.app.operations import collector
+from sipgw.app.operations import collector, dataclass_code
 from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.security.filemodes import check_secret_files
@@ -222,6 +222,8 @@ def raise_open_file_limit() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["serve"]:  # a gateway turns it back on once started (_serve)
+        collector.release()
     if argv[:1] == ["eval"]:
         return _evaluate(argv[1:])
     if argv[:1] == ["config"]:
@@ -266,6 +268,7 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve" and startup.workers > 1:
+        collector.release()  # the supervisor serves no calls: its workers start as this one
         return _supervise(startup, argv)
     try:
         import uvloop
@@ -446,8 +449,10 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
+    dataclass_code.save()  # when this start compiled methods no earlier one had
     # Full collections stalled the event loop, and with it the 20 ms ticker, for
     # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/operations/collector.py.
+    # Off since `python -m sipgw` began (collector.hold): on again from here.
     collector.settle()
     # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
     # "listening on" made its first ticks late); overload is judged from here on.

@@ -393,7 +393,10 @@ def test_startup_times_each_phase_and_profiles_the_imports(tmp_path: Path) -> No
         assert 0 < run["first_log"] <= run["ready"]
         assert result["median_s"]["ready"] == run["ready"]
         profile = result["import_profile"]
-        assert profile["modules"] > 100 and profile["top"][0]["package"] == "sipgw"
+        assert profile["modules"] > 100
+        # among the costliest (the assistant's openai SDK may cost more than sipgw's own
+        # modules, whose @dataclass methods come compiled: sipgw/app/operations/dataclass_code.py)
+        assert "sipgw" in [p["package"] for p in profile["top"][:3]], profile["top"]
     lines = by_agent["assistant"]["runs"][0]["fallback_lines"]  # synthesized before ready
     assert lines is not None and by_agent["assistant"]["runs"][0]["first_log"] < lines
     assert lines <= by_agent["assistant"]["runs"][0]["ready"]

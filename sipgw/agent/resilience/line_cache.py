@@ -136,11 +136,13 @@ class FallbackLineCache:
         """Have every line of ``texts`` in memory: already there, from disk, or synthesized.
 
         The lines neither memory nor disk has are synthesized through ``tts`` (the caller
-        opens and closes it), ``at_once`` at a time; one refused with 429 (too many
-        requests at once) is tried again once the others are done, alone. Never raises
-        for a vendor's or the disk's failure: a line that fails is reported ``"failed"``
-        and left out (the shipped recording covers it); once the service cannot be
-        reached at all, no line not yet started waits for it.
+        opens and closes it), ``at_once`` at a time, the longest first (a line takes about
+        as long as its words: the short ones fill in beside the long ones, and the start
+        waits for the longest alone, not for it after two shorter ones); one refused with
+        429 (too many requests at once) is tried again once the others are done, alone.
+        Never raises for a vendor's or the disk's failure: a line that fails is reported
+        ``"failed"`` and left out (the shipped recording covers it); once the service
+        cannot be reached at all, no line not yet started waits for it.
 
         Args:
             texts: The words of each line (``AssistantSettings.fallback_texts()``).
@@ -173,7 +175,8 @@ class FallbackLineCache:
             self._frames[line], self._texts[line] = frames, text
         if synthesize and wanted:
             batch = _Batch(tts, seconds_per_line, asyncio.Semaphore(max(1, at_once)))
-            await asyncio.gather(*(self._fill(line, text, batch) for line, text in wanted.items()))
+            longest_first = sorted(wanted.items(), key=lambda item: -len(item[1]))
+            await asyncio.gather(*(self._fill(line, text, batch) for line, text in longest_first))
             for line, text in batch.refused.items():  # too many at once: alone now
                 await self._fill(line, text, batch, retry=False)
             outcomes.update(dict.fromkeys(batch.done, "synthesized"))

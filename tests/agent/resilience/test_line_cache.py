@@ -28,6 +28,8 @@ from sipgw.app.evaluation.ports import free_port
 pytestmark = pytest.mark.timeout(30)
 
 TEXTS = AssistantSettings().fallback_texts()
+LONGEST = max(TEXTS, key=lambda line: len(TEXTS[line]))
+"""The line synthesized first (the longest first: FallbackLineCache.prepare)."""
 VOICE = VoiceKey("elevenlabs", "voice-1", "eleven_flash_v2_5")
 
 
@@ -103,14 +105,14 @@ async def test_no_vendor_at_the_first_start_means_the_shipped_prompts(tmp_path: 
 
 
 async def test_one_failed_line_does_not_stop_the_others(fake, tmp_path: Path) -> None:
-    fake.fail_next(500, "The system had a hiccup")  # the first POST: the apology
+    fake.fail_next(500, "The system had a hiccup")  # the first POST: the longest line
     cache = FallbackLineCache(VOICE, tmp_path)
     outcomes = await prepare(cache, tts_for(fake.base_url, transport="http"))
-    assert outcomes[FallbackLine.APOLOGY] == "failed"
-    assert {outcomes[line] for line in TEXTS if line is not FallbackLine.APOLOGY} == {"synthesized"}
-    assert fallback_audio(FallbackLine.APOLOGY, cache).source == "shipped"
+    assert outcomes[LONGEST] == "failed"
+    assert {outcomes[line] for line in TEXTS if line is not LONGEST} == {"synthesized"}
+    assert fallback_audio(LONGEST, cache).source == "shipped"
     again = await prepare(cache, tts_for(fake.base_url, transport="http"))
-    assert again[FallbackLine.APOLOGY] == "synthesized"  # the next start fills the gap
+    assert again[LONGEST] == "synthesized"  # the next start fills the gap
     assert again[FallbackLine.GOODBYE] == "memory"
 
 
@@ -128,14 +130,28 @@ async def test_lines_are_synthesized_a_few_at_a_time(tmp_path: Path) -> None:
     assert 1.0 <= took < 2.3, took
 
 
+async def test_the_longest_lines_are_synthesized_first(fake, tmp_path: Path) -> None:
+    # A line takes about as long as its words: the three longest start together, the two
+    # shortest as slots free up (in the order of the texts, the longest would start last
+    # and the start would wait for it after a shorter one).
+    cache = FallbackLineCache(VOICE, tmp_path)
+    outcomes = await prepare(cache, tts_for(fake.base_url, transport="http"), at_once=3)
+    asked = [r.body["text"] for r in fake.stream_requests]
+    assert outcomes == dict.fromkeys(TEXTS, "synthesized")
+    assert list(outcomes) == list(TEXTS)  # reported in the order of the texts
+    by_length = sorted(TEXTS.values(), key=len, reverse=True)
+    assert set(asked[:3]) == set(by_length[:3]), asked
+    assert set(asked[3:]) == set(by_length[3:]), asked
+
+
 async def test_a_line_refused_for_too_many_at_once_is_tried_again_alone(
     fake, tmp_path: Path
 ) -> None:
-    fake.fail_next(429, "too_many_concurrent_requests")  # the first POST: the apology
+    fake.fail_next(429, "too_many_concurrent_requests")  # the first POST: the longest line
     cache = FallbackLineCache(VOICE, tmp_path)
     outcomes = await prepare(cache, tts_for(fake.base_url, transport="http"))
     assert outcomes == dict.fromkeys(TEXTS, "synthesized")
-    assert fallback_audio(FallbackLine.APOLOGY, cache).source == "cache"
+    assert fallback_audio(LONGEST, cache).source == "cache"
 
 
 async def test_a_line_that_takes_too_long_is_given_up(tmp_path: Path) -> None:

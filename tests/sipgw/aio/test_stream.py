@@ -295,6 +295,41 @@ async def test_tls_out_verifies_the_server_with_the_configured_ca(
     server.close()
 
 
+async def test_the_context_of_tls_out_is_made_at_the_first_tls_connection_only(
+    test_ca: CaFiles,
+) -> None:
+    """A gateway's start does not load the system's CAs (25 ms): the pool makes its client
+    context when it first opens a TLS connection, once, and verifies the server with it."""
+    made: list[ssl.SSLContext] = []
+
+    def make() -> ssl.SSLContext:
+        made.append(ssl.create_default_context(cafile=str(test_ca.ca_cert)))
+        return made[-1]
+
+    accepted: list[Peer] = []
+    server, port = await _tls_server(test_ca, accepted)
+    pool = StreamPool(lambda data, flow: None, lambda flow: None, lambda number: False,
+                      client_ssl=make)  # fmt: skip
+    plain = await asyncio.start_server(lambda r, w: accepted.append(Peer(r, w)), "127.0.0.1", 0)
+    pool.send(
+        options("TCP", 1, "tcp-1"), Flow("TCP", ("127.0.0.1", plain.sockets[0].getsockname()[1]))
+    )
+    await _eventually(lambda: accepted)
+    assert made == []  # no TLS yet
+    for n in range(2):
+        pool.send(options("TLS", n, f"tls-{n}"), Flow("TLS", ("127.0.0.1", port)))
+    for _ in range(500):
+        if len(accepted) > 1:
+            break
+        await asyncio.sleep(0.01)
+    request = await accepted[1].read()
+    assert request is not None and request.call_id in ("tls-0", "tls-1")
+    assert len(made) == 1 and pool.client_ssl is made[0]
+    pool.close()
+    server.close()
+    plain.close()
+
+
 @pytest.mark.parametrize("failure", ["unverified", "wrong-name", "refused"])
 async def test_a_failed_connection_fails_the_transaction_fast(
     endpoints: list[SipEndpoint],

@@ -37,6 +37,23 @@ def test_child_env_drops_our_settings_and_finds_the_checkout(
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
+def test_a_child_told_to_write_no_bytecode_writes_it_to_the_cache_instead(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = child_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "sipgw-bytecode")
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", "/theirs")  # their own choice stands
+    assert child_env()["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert child_env()["PYTHONPYCACHEPREFIX"] == "/theirs"
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX")
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    assert "PYTHONPYCACHEPREFIX" not in child_env()  # bytecode where Python puts it
+
+
 def test_gateway_command_line_before_start(tmp_path: Path) -> None:
     gw = GatewayProcess(tmp_path, agent="assistant", rtp_ports=(30000, 30039), lifetime=None,
                         extra_args=["--stats-interval", "1"])  # fmt: skip
