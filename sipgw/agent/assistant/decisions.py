@@ -35,6 +35,7 @@ from sipgw.agent.stt.base import (
 )
 from sipgw.agent.transfer.warm import WarmTransfer
 from sipgw.agent.turns import (
+    Cause,
     CommitBargeIn,
     DropPreemptive,
     DuckAgent,
@@ -138,6 +139,8 @@ class Decisions:
             elif isinstance(action, CommitBargeIn):
                 self.playout.duck_db = None
                 self.speaker.interrupt(action)
+                if action.cause is not Cause.DTMF:  # a digit's reply follows (keypad.py)
+                    self.failures.reply_cut()  # nothing is coming: no "one moment" for it
             elif isinstance(action, StartReply):
                 self.failures.caller_turn_ended(action.speech_end_at)
                 self.responder.answer(action)

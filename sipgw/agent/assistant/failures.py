@@ -24,7 +24,12 @@ agent's voice, else the shipped recordings): no vendor is needed to say it.
 * *The caller waits* for a reply longer than ``hold_line_after`` after their last
   speech (not after the speech-to-text's end of turn, which may come 1 s later): "one moment",
   as the reply's filler line (dropped when its answer's audio comes), reminded
-  while the wait lasts.
+  while the wait lasts. The wait ends when the reply's first audio has arrived
+  (:meth:`ServiceFailures.reply_ready`), even if the reply is paused over the caller's
+  or the room's speech then: that reply waits on the turn-taking, not on a vendor; and
+  when a barge-in cuts the reply off (:meth:`ServiceFailures.reply_cut`): nothing is
+  coming, the caller's next turn waits anew. A turn the turn-taking machine does not
+  answer (the room's, a backchannel, held words) starts no wait.
 
 A decision about a failure inside a reply is carried out in that reply (its
 line said at its end, a transfer or hang-up once it was heard:
@@ -52,6 +57,8 @@ from sipgw.agent.resilience.policy import (
     LlmAnswered,
     LlmFailed,
     ReplyAudible,
+    ReplyCut,
+    ReplyReady,
     SttGaveUp,
     SttLost,
     SttRestored,
@@ -206,6 +213,17 @@ class ServiceFailures:
         """The caller put the call on hold (True) or resumed it: the policy's clock stops
         meanwhile (no "one moment" they could not hear)."""
         self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
+
+    def reply_ready(self) -> None:
+        """A reply's first audio arrived from TTS: the caller waits on no vendor now, even
+        while the reply is held back (paused over speech, queued behind other audio)."""
+        self.watch.report_and_carry_out(ReplyReady())
+
+    def reply_cut(self) -> None:
+        """The caller's speech, a transcript or a turn (the room's too) cut the agent's reply
+        off: nobody waits for it now (a keypad digit's cut is not reported: the reply to
+        the digits follows, and the caller waits on)."""
+        self.watch.report_and_carry_out(ReplyCut())
 
     def reply_audible(self) -> None:
         """A reply's first frame went out."""

@@ -226,6 +226,9 @@ class Speaker:
         playout = self.playout
         spoke = isinstance(reply.tts, RecordedReply)  # a line from memory: no TTS involved
         measured = spoke  # nor a TTS first byte to measure
+        # An answer's first audio ends the caller's wait on the vendors, even if it cannot
+        # play yet (paused over the caller's or the room's speech): no "one moment" then.
+        ready = reply.kind != "reply"
         async for chunk in reply.tts.audio():
             if not measured:
                 measured = True
@@ -237,6 +240,9 @@ class Speaker:
                 self._failures.tts_spoke()
             playout.push_audio(reply_id, chunk.audio, chunk.text, reply.tts.format)
             self.audio_arrived.set()
+            if not ready and chunk.audio:
+                ready = True
+                self._failures.reply_ready()
         self._queue_fallback(reply)
         playout.finish(reply_id)
 

@@ -14,8 +14,15 @@ The rules (settings in :class:`FailurePolicySettings`):
 
 * **The caller waits** from the end of their turn (:class:`CallerTurnEnded`), or from
   the moment they stop speaking while speech recognition is down
-  (:class:`CallerStoppedSpeaking`), until a reply is audible (:class:`ReplyAudible`)
-  or they speak again (:class:`CallerStartedSpeaking`). The wait is counted from the
+  (:class:`CallerStoppedSpeaking`), until a reply's first audio is ready to play
+  (:class:`ReplyReady`) or audible (:class:`ReplyAudible`), they speak again
+  (:class:`CallerStartedSpeaking`), or the reply is cut off by a barge-in
+  (:class:`ReplyCut`: nothing is coming; their next turn starts a new wait). The wait
+  is the vendors' part only: a reply that is ready but held back (paused while the
+  caller or the room talks over it, queued behind audio still playing) leaves nobody
+  waiting on a vendor, and a turn the agent does not answer (the room's speech, a
+  backchannel, words held for the caller's next turn) is never reported as ended.
+  The wait is counted from the
   caller's last speech (the events' ``since``: their last loud frame), not from the
   moment the turn detector said so: an end of turn that comes 1 s after the speech
   (u3-rt-pro's ``max_turn_silence``) has used 1 s of the wait. Speech that was
@@ -58,7 +65,9 @@ deadline's decision is a line played from memory at the next 20 ms tick; a vendo
 failure is answered at once with a line; after a line, the wait is explained and
 reminded every ``hold_reminder_every``. The policy clears a wait itself when it
 says a line, so the bound holds even if the agent does not report the line as
-audible.
+audible. A wait ends without a line when the reply is ready or cut off: what the
+caller hears then is the turn-taking's (a reply paused over speech plays when the
+speech ends, ``sipgw.agent.turns``), not a vendor's delay.
 """
 
 from __future__ import annotations
@@ -85,6 +94,8 @@ __all__ = [
     "LlmAnswered",
     "LlmFailed",
     "ReplyAudible",
+    "ReplyCut",
+    "ReplyReady",
     "SttGaveUp",
     "SttLost",
     "SttRestored",
@@ -234,6 +245,18 @@ class CallerStoppedSpeaking:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyReady:
+    """A reply's first audio is ready to play (its vendors answered), whether or not it
+    can play yet: it may be paused over the caller's or the room's speech."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCut:
+    """The caller (or the room) cut the agent's reply off, a barge-in: no reply is coming
+    for the turn it answered, so nobody waits for one; the caller's next turn waits anew."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyAudible:
     """A reply's audio (not a fallback line) is going out to the caller."""
 
@@ -264,6 +287,8 @@ FailureEvent: TypeAlias = (
     | CallerTurnEnded
     | CallerStartedSpeaking
     | CallerStoppedSpeaking
+    | ReplyReady
+    | ReplyCut
     | ReplyAudible
     | TransferFailed
     | CallerHeld
@@ -324,7 +349,7 @@ class FailurePolicy:
             if self._stt_down_since is not None:
                 self._wait(event.since, now)
                 return self.handle_timer(now)
-        elif isinstance(event, CallerStartedSpeaking | ReplyAudible):
+        elif isinstance(event, CallerStartedSpeaking | ReplyReady | ReplyCut | ReplyAudible):
             self._stop_waiting()
         elif isinstance(event, SttLost):
             if self._stt_down_since is None:

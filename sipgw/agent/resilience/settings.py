@@ -43,8 +43,9 @@ class FallbackSection:
 
     one_moment_line: str = setting(
         DEFAULT_ONE_MOMENT_LINE, env="SIPGW_ONE_MOMENT_LINE", parse=text,
-        help="Said when the caller has waited SIPGW_HOLD_LINE_AFTER_MS for a reply, and as a "
-        "reminder while the wait goes on.",
+        help="Said when the caller has waited SIPGW_HOLD_LINE_AFTER_MS for a reply's first "
+        "audio from the vendors (a reply ready but paused over speech is not waited for), and "
+        "as a reminder while the wait goes on.",
     )  # fmt: skip
     stt_down_line: str = setting(
         DEFAULT_STT_DOWN_LINE, env="SIPGW_STT_DOWN_LINE", parse=text,
@@ -64,7 +65,8 @@ class FallbackSection:
     )  # fmt: skip
     hold_line_after_ms: int = setting(
         1500, env="SIPGW_HOLD_LINE_AFTER_MS", parse=int_range(1, _LONGEST_WAIT_MS),
-        help=f"How long (ms) the caller may wait for a reply before the one-moment line; at "
+        help=f"How long (ms) after their last speech the caller may wait for a reply's first "
+        f"audio before the one-moment line; at "
         f"most {_LONGEST_WAIT_MS}, so no caller is left 2 s in unexplained silence.",
     )  # fmt: skip
     hold_reminder_ms: int = setting(

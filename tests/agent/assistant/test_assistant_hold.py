@@ -75,8 +75,10 @@ async def test_the_wait_counts_again_after_the_hold() -> None:
 async def test_the_timers_stop_while_held_and_go_on_after() -> None:
     """A slow reply and keypad digits when the caller holds: no "one moment" into the
     hold, no reply to digits meanwhile (each would wait queued and play stale); after the
-    hold the failure policy's wait goes on from where it was."""
-    a = assistant(script=[Turn(text="Found it.", delay=2.0)], dtmf_timeout=0.2,
+    hold the failure policy's wait goes on from where it was (its deadline, 0.3 s of wait
+    left, comes before the digits' reply, 0.5 s after the resume: a reply's audio ready
+    ends the wait)."""
+    a = assistant(script=[Turn(text="Found it.", delay=2.0)], dtmf_timeout=0.5,
                   failure_policy=FailurePolicySettings(hold_line_after=0.3))  # fmt: skip
     await a.agent.prepare()
     a.agent.on_answered()

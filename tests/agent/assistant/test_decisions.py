@@ -10,8 +10,11 @@ import asyncio
 import pytest
 
 from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.agent.turns import (
+    Cause,
+    CommitBargeIn,
     DuckAgent,
     ForceTurnEnd,
     IgnoreBackchannel,
@@ -22,7 +25,7 @@ from sipgw.agent.turns import (
     StartReply,
     UnduckAgent,
 )
-from tests.agent.parts import TONE_DETECTOR, Turn, assistant, wait_for
+from tests.agent.parts import TONE_DETECTOR, ScriptedTts, Turn, assistant, wait_for
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -67,4 +70,21 @@ async def test_the_stt_s_turns_reach_the_machine_then_the_responder() -> None:
     a.agent.on_answered()
     a.stt.emit(SttTurnEnded("When do you open?", 0, (), asyncio.get_running_loop().time(), None))
     await wait_for(lambda: a.agent.speaker.turn == 1)
+    await a.agent.close()
+
+
+async def test_a_reply_cut_off_by_a_barge_in_leaves_no_wait_for_one_moment() -> None:
+    """The room's words cut the reply off before its audio came: no reply is coming, so
+    the failure policy's "one moment" would promise one; the caller's next turn waits anew."""
+    quick = FailurePolicySettings(hold_line_after=0.1)
+    a = assistant(script=[Turn(text="Nine to six.")], tts=ScriptedTts(hold=True),
+                  failure_policy=quick)  # fmt: skip
+    await a.agent.prepare()
+    a.agent.on_answered()
+    now = asyncio.get_running_loop().time()
+    a.agent.decisions.carry_out((StartReply("When do you open?", now, now),))
+    await wait_for(lambda: a.tts.sent)  # under way, its audio not there yet
+    a.agent.decisions.carry_out((CommitBargeIn(Cause.TRANSCRIPT, reaction_ms=None),))
+    await asyncio.sleep(3 * quick.hold_line_after)
+    assert a.record("failure") == []
     await a.agent.close()

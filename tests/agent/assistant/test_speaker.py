@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,14 +14,18 @@ from sipgw.agent.playout import Playout
 from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.line_cache import fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.turns import Cause, CommitBargeIn, TurnTaker
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.turns import Cause, CommitBargeIn, StartReply, TurnTaker
 from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat
 from sipgw.media.g711 import linear_dbfs, ulaw_to_linear
 from tests.agent.parts import (
     BYTES_PER_CHAR,
     FRAME,
+    Assistant,
     RecordingObserver,
     ScriptedTts,
+    Turn,
+    assistant,
     lines,
     make_failures,
     make_scope,
@@ -29,6 +34,8 @@ from tests.agent.parts import (
     wait_for,
 )
 from tests.refcycles import garbage_types
+
+QUICK_HOLD = FailurePolicySettings(hold_line_after=0.1, hold_reminder_every=0.1)
 
 
 @dataclass
@@ -293,3 +300,46 @@ async def test_a_line_cancelled_before_it_started_is_freed_once_the_playout_is_c
     with garbage_types() as left:
         await cancelled_line(clear=True)
     assert not {"Speaker", "Playout"} & set(left), left
+
+
+# -- the caller's wait on the vendors (the failure policy's "one moment")
+
+
+def hold_lines(a: Assistant) -> list[str]:
+    """The failure policy's lines decided so far, by name."""
+    return [line["decision"] for line in a.record("failure")]
+
+
+async def answer_while_paused(a: Assistant) -> None:
+    """The caller's turn ends and the agent answers it, its audio paused from the start
+    (the room talking over the reply, as the turn-taking machine's PauseAgent does)."""
+    await a.agent.prepare()
+    a.agent.on_answered()
+    a.agent.playout.paused = True
+    now = asyncio.get_running_loop().time()
+    a.agent.decisions.carry_out((StartReply("When do you open?", now, now),))
+
+
+async def test_an_answer_ready_but_paused_over_the_room_gets_no_one_moment() -> None:
+    """The vendors answered at once; the reply waits on the room's speech, past
+    hold_line_after: nobody waits on a vendor, so the policy says nothing."""
+    a = assistant(script=[Turn(text="Nine to six.")], failure_policy=QUICK_HOLD)
+    await answer_while_paused(a)
+    await wait_for(lambda: a.agent.playout.pending)  # its audio is there, paused
+    await asyncio.sleep(3 * QUICK_HOLD.hold_line_after)
+    assert hold_lines(a) == []
+    await a.agent.close()
+
+
+async def test_a_slow_tts_still_gets_one_moment_while_the_room_talks() -> None:
+    """No audio by hold_line_after: the caller waits on the TTS, paused reply or not."""
+    a = assistant(
+        script=[Turn(text="Nine to six.")], tts=ScriptedTts(hold=True), failure_policy=QUICK_HOLD
+    )
+    await answer_while_paused(a)
+    await wait_for(lambda: hold_lines(a) == ["hold_line"])
+    a.tts.replies[-1].release()  # the answer's audio: the wait is over, no reminder
+    await wait_for(lambda: a.agent.playout.pending)
+    await asyncio.sleep(3 * QUICK_HOLD.hold_line_after)
+    assert hold_lines(a) == ["hold_line"]
+    await a.agent.close()

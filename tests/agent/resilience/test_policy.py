@@ -26,6 +26,8 @@ from sipgw.agent.resilience.policy import (
     LlmAnswered,
     LlmFailed,
     ReplyAudible,
+    ReplyCut,
+    ReplyReady,
     SttGaveUp,
     SttLost,
     SttRestored,
@@ -88,6 +90,17 @@ CASES: dict[str, tuple[Script, float, bool, list[tuple[float, str]]]] = {
     "stt down while the caller waits: from their last loud frame": (
         [(0, SttLost()), (0.5, CallerStoppedSpeaking(since=0.2)), (6, SttRestored())], 30,
         False, [(0, "stt_lost"), (1.7, "stt_down_notice"), (6, "stt_recovered")]),
+    "a reply ready in time but paused over the room's speech: nothing to say": (
+        [(1.0, CallerTurnEnded(since=0.0)), (1.2, ReplyReady()), (4.0, ReplyAudible())], 30,
+        False, []),
+    "a slow reply still paused when ready: one moment at 1.5 s, no reminder after": (
+        [(0, CallerTurnEnded()), (2.5, ReplyReady()), (20, ReplyAudible())], 30, False,
+        [(1.5, "hold_line")]),
+    "a reply cut off by a barge-in: nothing is coming, nothing to say": (
+        [(0, CallerTurnEnded()), (0.5, ReplyCut())], 30, False, []),
+    "a new turn after a cut waits from its own speech, not the first turn's": (
+        [(0, CallerTurnEnded()), (1.0, ReplyCut()), (2.0, CallerTurnEnded(since=1.8)),
+         (5.0, ReplyAudible())], 30, False, [(3.3, "hold_line")]),
     "the caller speaks again: no hold line over them": (
         [(0, CallerTurnEnded()), (1.0, CallerStartedSpeaking())], 30, False, []),
     "stt drops and comes back quickly": (
@@ -209,7 +222,7 @@ def test_settings_that_break_the_bound_are_refused(changes: dict[str, Any], mess
 EVENTS = st.sampled_from(
     [SttLost(), SttRestored(), SttGaveUp(), TtsFailed(), TtsSpoke(), LlmFailed(),
      LlmAnswered(), CallerTurnEnded(), CallerStartedSpeaking(), CallerStoppedSpeaking(),
-     ReplyAudible(), TransferFailed()]
+     ReplyReady(), ReplyCut(), ReplyAudible(), TransferFailed()]
 )  # fmt: skip
 
 
@@ -272,8 +285,8 @@ def test_no_caller_waits_in_silence_longer_than_the_bound(steps, transfer) -> No
         elif isinstance(event, SttRestored):
             restored_at = at if stt_down else restored_at
             stt_down = False
-        if isinstance(event, ReplyAudible | CallerStartedSpeaking):
-            explain(at)
+        if isinstance(event, ReplyReady | ReplyCut | ReplyAudible | CallerStartedSpeaking):
+            explain(at)  # ready or cut: what plays (or not) is the turn-taking's, not a vendor's
         elif waiting_since is None and (
             isinstance(event, CallerTurnEnded)
             or (isinstance(event, CallerStoppedSpeaking) and stt_down)
