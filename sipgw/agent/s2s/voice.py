@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from sipgw.agent.callscope import ms_between
 from sipgw.agent.redact import Redactor
@@ -37,9 +38,15 @@ from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
 
-__all__ = ["ModelVoice"]
+__all__ = ["BARGE_IN_CAUSES", "ModelVoice"]
 
 log = logging.getLogger("sipgw.agent")
+
+BARGE_IN_CAUSES: Final = frozenset({Cause.SPEECH, Cause.TRANSCRIPT, Cause.TURN})
+"""The cuts that end the caller's wait (:meth:`~sipgw.agent.s2s.waiting.ReplyWait.reply_cut`):
+speech (the caller's, or the room's the service heard) cut the reply; a keypad digit's cut
+is none (the reply to the digits follows), nor the agent's own (a notice, an answer to
+something else: what comes next is its own)."""
 
 
 class ModelVoice:
@@ -130,6 +137,8 @@ class ModelVoice:
                 playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
                 self._actions.answer_arrived()
                 self._stop_fillers()
+                if reply.kind == "reply":  # the model answered: the wait on it is over,
+                    self._wait.reply_ready()  # even if the reply cannot play yet (paused)
         reply.received_ms += len(event.audio) // self._scope.session.audio_format.bytes_per_ms
         playout.push_audio(reply.id, event.audio)
         self.first_audio.set()
@@ -258,6 +267,8 @@ class ModelVoice:
                 heard_parts.append(reply.heard)
         heard = " ".join(heard_parts)
         self._actions.barged_in()
+        if action.cause in BARGE_IN_CAUSES:  # nothing is coming: no "one moment" for it
+            self._wait.reply_cut()
         last = live[-1]
         scope.write(
             {"type": "barge_in", "cause": action.cause.value, "turn": last.turn,

@@ -4,9 +4,18 @@ A speech-to-speech model that is slow or stalled leaves the caller in silence as
 slow LLM does in the pipeline, so the same failure policy watches the wait
 (agent/resilience/policy.py): :class:`ReplyWait` reports the end of the caller's turn
 (:class:`~sipgw.agent.resilience.policy.CallerTurnEnded`, counted from their last loud
-frame) and the first frame of a reply going out
-(:class:`~sipgw.agent.resilience.policy.ReplyAudible`), so "one moment" is said from memory
-``hold_line_after`` after the caller stopped, and reminded while the wait goes on.
+frame) and its end, so "one moment" is said from memory ``hold_line_after`` after the
+caller stopped, and reminded while the wait goes on. The wait is the model's part only:
+it ends when a reply's first audio arrives from the service
+(:class:`~sipgw.agent.resilience.policy.ReplyReady`: even if the playout holds it, paused
+over the caller's or the room's speech), at the latest when its first frame goes out
+(:class:`~sipgw.agent.resilience.policy.ReplyAudible`), and when a barge-in cuts the reply
+off (:class:`~sipgw.agent.resilience.policy.ReplyCut`: the caller's speech, or the room's
+that the service hears, cut it before its audio came; nothing is coming for that turn).
+The turn that follows a cut waits anew, counted from its last loud frame but not from
+before the cut (speech that ends a turn after a cut ended after it: the room's, which
+the call's detector does not take for the caller's, leaves their last loud frame where
+their own turn ended).
 
 The end of the turn is the service's when it detects turns (Voice Agent's
 ``input.speech.stopped``, Realtime's ``input_audio_buffer.committed``:
@@ -27,7 +36,7 @@ import logging
 import weakref
 from collections.abc import Callable
 
-from sipgw.agent.resilience.policy import CallerTurnEnded, ReplyAudible
+from sipgw.agent.resilience.policy import CallerTurnEnded, ReplyAudible, ReplyCut, ReplyReady
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.scope import SessionScope
 
@@ -46,7 +55,7 @@ class ReplyWait:
             reply is given up.
     """
 
-    __slots__ = ("_expired", "_left", "_scope", "_timer", "_watch", "timeout")
+    __slots__ = ("_cut_at", "_expired", "_left", "_scope", "_timer", "_watch", "timeout")
 
     def __init__(self, scope: SessionScope, watch: FailureWatch, timeout: float) -> None:
         self._scope = scope
@@ -56,6 +65,8 @@ class ReplyWait:
         self._left: float | None = None
         """While the caller holds the call: what was left of the reply timeout."""
         self._expired: weakref.WeakMethod[Callable[[], None]] | None = None
+        self._cut_at: float | None = None
+        """When a barge-in last cut a reply off: no turn reported after it ended before."""
 
     def bind(self, expired: Callable[[], None]) -> None:
         """Call the bound method ``expired`` when the reply timeout passes (held weakly:
@@ -71,14 +82,31 @@ class ReplyWait:
         """The caller's turn is over (their last loud frame ``since``): they wait."""
         now = self._scope.now()
         start = now if since is None else min(since, now)
+        if self._cut_at is not None:
+            start = max(start, self._cut_at)  # the speech that cut the reply ended after it
         self._watch.report_and_carry_out(CallerTurnEnded(start))
         if self._timer is None:
             self._arm(start + self.timeout)
+
+    def reply_ready(self) -> None:
+        """A reply's first audio arrived from the service: the caller waits on the model no
+        more, even while the reply is held back (paused over the caller's or the room's
+        speech)."""
+        self._cancel()
+        self._watch.report_and_carry_out(ReplyReady())
 
     def reply_audible(self) -> None:
         """A reply's first frame went out: the wait is over."""
         self._cancel()
         self._watch.report_and_carry_out(ReplyAudible())
+
+    def reply_cut(self) -> None:
+        """A barge-in (the caller's speech, or the room's the service heard) cut the reply
+        off: nothing is coming for the turn it answered, nobody waits for it; the next
+        turn waits anew, counted from no earlier than now."""
+        self._cancel()
+        self._cut_at = self._scope.now()
+        self._watch.report_and_carry_out(ReplyCut())
 
     def stop(self) -> None:
         """The wait ended without a reply: the caller speaks again (no reply is due until

@@ -40,6 +40,7 @@ from tests.agent.parts import FakeCall, settle
 from tests.agent.s2s.parts import (
     LOUD,
     SILENCE,
+    Rig,
     ScriptedSession,
     linear_tone,
     rig,
@@ -319,6 +320,92 @@ async def test_one_moment_covers_a_slow_reply_and_stops_when_its_audio_comes() -
     r.session.push(CallerTurnOver(loop.time()))
     await asyncio.sleep(0.2)
     assert r.observer.decisions == ["hold_line"]
+    await r.agent.close()
+
+
+async def _caller_waits(hold_line_after: float) -> tuple[Rig, float]:
+    """A call past its greeting whose caller finished a turn (the service's end of turn):
+    the rig, and the time of the caller's last loud frame."""
+    r = rig(failure_policy=FailurePolicySettings(hold_line_after=hold_line_after))
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.ticks(40)  # the greeting
+    r.caller([LOUD] * 10 + [SILENCE] * 25)  # the detector hears the caller start and stop
+    loop = asyncio.get_running_loop()
+    last_word = loop.time()
+    r.session.push(CallerTurnOver(last_word))
+    await settle()
+    return r, last_word
+
+
+async def _room_cuts_the_reply(r: Rig, after: float) -> float:
+    """``after`` seconds into the wait the model starts its reply (no audio yet) and the
+    service hears the room (the call's detector hears nobody) and cuts it off; the service
+    then ends the room's turn. Returns when the reply was cut."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(after)
+    cut = loop.time()
+    r.session.push(ReplyStarted("cut", cut), CallerSpeechStarted(cut))
+    await settle()
+    assert [line["cause"] for line in r.record("barge_in")] == ["speech"]
+    await asyncio.sleep(0.1)
+    r.session.push(CallerTurnOver(loop.time()))  # the room's turn: the model answers it
+    await settle()
+    return cut
+
+
+async def test_a_reply_cut_before_its_audio_leaves_no_wait_behind() -> None:
+    """The model starts a reply, the service hears the room and cuts it before its first
+    audio: nothing is coming for the caller's turn, so its wait ends (ReplyCut); the room's
+    turn waits anew, counted from the cut (speech that ends a turn after a cut ended after
+    it), not from the caller's words: its answer at the model's usual pace gets no "one
+    moment", though it comes later than ``hold_line_after`` after the caller's words."""
+    r, last_word = await _caller_waits(0.6)
+    loop = asyncio.get_running_loop()
+    cut = await _room_cuts_the_reply(r, 0.4)
+    await asyncio.sleep(max(0.0, last_word + 0.75 - loop.time()))
+    speak(r.session, "answer", 200, "Your order has shipped.")
+    await settle()
+    answered = loop.time()
+    assert answered - cut < 0.6 < answered - last_word  # the model was not slow
+    assert r.observer.decisions == []
+    assert [frame == LOUD for frame in r.ticks(10)] == [True] * 10
+    await asyncio.sleep(0.3)
+    assert r.observer.decisions == []
+    await r.agent.close()
+
+
+async def test_a_slow_model_after_a_cut_still_gets_one_moment() -> None:
+    """The wait the cut ended starts again at the room's turn: a model that does not answer
+    that turn within ``hold_line_after`` of the cut gets the line."""
+    r, _ = await _caller_waits(0.6)
+    loop = asyncio.get_running_loop()
+    cut = await _room_cuts_the_reply(r, 0.4)
+    await asyncio.sleep(max(0.0, cut + 0.45 - loop.time()))
+    assert r.observer.decisions == []
+    await asyncio.sleep(max(0.0, cut + 0.8 - loop.time()))
+    assert r.observer.decisions == ["hold_line"]
+    await r.agent.close()
+
+
+async def test_a_reply_paused_over_speech_leaves_no_wait_behind() -> None:
+    """The answer's audio is there, paused before its first frame by speech over it (the
+    caller's, or the room's that the detector takes for theirs): that wait is the speech's,
+    not the model's, so no "one moment" however long the speech goes on. A pause comes
+    only with the detector's speech start (the caller speaks again: the wait ends), and
+    the answer's first audio ends the wait too (ReplyReady)."""
+    r, _ = await _caller_waits(0.3)
+    speak(r.session, "answer", 400, "Your order has shipped.")
+    await settle()
+    r.caller([LOUD] * 10)  # over it before its first frame went out
+    assert r.agent.playout.paused
+    await asyncio.sleep(0.5)
+    r.caller([LOUD] * 5)
+    assert r.agent.playout.paused and r.observer.decisions == []
+    r.caller([SILENCE] * 30)  # the speech ends: the answer plays
+    assert not r.agent.playout.paused
+    assert [frame == LOUD for frame in r.ticks(5)] == [True] * 5
+    assert r.observer.decisions == []
     await r.agent.close()
 
 

@@ -27,10 +27,12 @@ class Owner:
         self.gave_up.set()
 
 
-def waiting(timeout: float = 0.3) -> tuple[ReplyWait, Taker, Owner]:
+def waiting(
+    timeout: float = 0.3, hold: FailurePolicySettings = HOLD
+) -> tuple[ReplyWait, Taker, Owner]:
     base = make_scope(RecordingObserver())
     scope = SessionScope(base.log_id, base.record, base.loop, ScriptedSession())
-    watch, taker = FailureWatch(scope, HOLD, None, transfer_available=False), Taker()
+    watch, taker = FailureWatch(scope, hold, None, transfer_available=False), Taker()
     watch.bind(taker)
     wait, owner = ReplyWait(scope, watch, timeout), Owner()
     wait.bind(owner.no_reply)
@@ -53,6 +55,41 @@ async def test_an_audible_reply_ends_the_wait() -> None:
     wait.reply_audible()
     await asyncio.sleep(0.4)
     assert taker.taken == [] and owner.expired == 0
+
+
+async def test_the_replys_first_audio_ends_the_wait_before_it_plays() -> None:
+    """Audio from the model ends the wait on it, though the playout may hold it (paused
+    over speech): neither "one moment" nor the timeout for a reply that is there."""
+    wait, taker, owner = waiting()
+    wait.turn_ended(None)
+    wait.reply_ready()
+    assert not wait.waiting
+    await asyncio.sleep(0.4)
+    assert taker.taken == [] and owner.expired == 0
+
+
+async def test_a_cut_ends_the_wait_and_the_next_turn_counts_from_no_earlier() -> None:
+    """A barge-in cut the reply off: nobody waits for it. The turn after it waits anew,
+    from its last loud frame but not from before the cut (the room's speech leaves the
+    caller's last loud frame where their own turn ended); a slow model still gets the line
+    and, later, the timeout."""
+    loop = asyncio.get_running_loop()
+    hold = FailurePolicySettings(hold_line_after=0.4, hold_reminder_every=60.0)
+    wait, taker, owner = waiting(timeout=1.0, hold=hold)
+    last_word = loop.time()
+    wait.turn_ended(last_word)
+    await asyncio.sleep(0.3)
+    wait.reply_cut()
+    cut = loop.time()
+    assert not wait.waiting
+    wait.turn_ended(last_word)  # the room's turn: no loud frame of the caller since
+    assert wait.waiting
+    await asyncio.sleep(max(0.0, last_word + 0.5 - loop.time()))
+    assert taker.taken == []  # 0.4 s after the caller's words, but not after the cut
+    await asyncio.sleep(max(0.0, cut + 0.55 - loop.time()))
+    assert [name for name, _ in taker.taken] == ["hold_line"]  # 0.4 s after the cut
+    await asyncio.wait_for(owner.gave_up.wait(), 5.0)
+    assert loop.time() - cut >= 1.0
 
 
 async def test_a_tool_run_does_not_count_but_the_reply_to_its_result_does() -> None:
