@@ -66,6 +66,13 @@ MIN_SECRET_LENGTH = 4
 
 MASK = "***"
 
+CLEAN_MEMO_LENGTH = 64
+"""Texts up to this long that :meth:`Redactor.redact` found nothing in are remembered
+(the call records' kinds, causes and names come again and again), at most
+:data:`CLEAN_MEMO_SIZE` of them (then the memo starts over)."""
+
+CLEAN_MEMO_SIZE = 4096
+
 _TOKEN = r"(?:\d+|" + "|".join(_DIGIT_WORDS) + ")"
 _TOKEN_RE = re.compile(_TOKEN, re.IGNORECASE)
 # A run of digit groups and digit words separated by blanks, commas or hyphens;
@@ -197,6 +204,9 @@ class Redactor:
             self.pattern = pattern
         self._secrets: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
+        # Short texts found clean under these settings (redact()); add_secrets empties it.
+        self._clean: set[str] = set()
+        self._clean_for: tuple[bool, re.Pattern[str] | None] = (self.cards, self.pattern)
         self.add_secrets(secrets)
 
     def __repr__(self) -> str:  # never the secrets
@@ -228,9 +238,24 @@ class Redactor:
         if self._secrets:
             ordered = sorted(self._secrets, key=len, reverse=True)  # longest first
             self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+        self._clean.clear()
 
     def redact(self, text: str) -> str:
         """``text`` with secrets, secret shapes, the pattern and card numbers replaced."""
+        clean = self._clean
+        if (self.cards, self.pattern) != self._clean_for:  # settings changed: start over
+            clean.clear()
+            self._clean_for = (self.cards, self.pattern)
+        if text in clean:
+            return text
+        redacted = self._redact(text)
+        if len(text) <= CLEAN_MEMO_LENGTH and redacted == text:
+            if len(clean) >= CLEAN_MEMO_SIZE:
+                clean.clear()
+            clean.add(text)
+        return redacted
+
+    def _redact(self, text: str) -> str:
         if self._secret_re is not None:
             text = self._secret_re.sub(MASK, text)
         if not text.isascii() or _may_hold_shape(text.lower()):
