@@ -106,13 +106,35 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 # What an ASCII text must hold for a shape to match (each shape's keyword, lower case):
-# text with none of them skips the shapes' four scans. Non-ASCII text is always scanned
-# (case-insensitive matching folds a few non-ASCII letters, such as the Kelvin sign).
+# text with none of them skips the shapes' four scans. Non-ASCII text is checked in its
+# ASCII fold (_ascii_fold).
 _SHAPE_KEYWORDS = ("api-key", "authorization", "bearer", "token=", "api_key=", "apikey=",
                    "auth_pass=", "password=", "passwd=", "secret=", "inline:")  # fmt: skip
 _ASCII_DIGITS = "0123456789"
 _CARD_DIGITS_MIN = 13
 _DIGIT_STRETCH = re.compile(rf"[0-9][0-9\s,-]{{{_CARD_DIGITS_MIN - 1},}}")
+
+
+_CASE_FOLDS = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+"""The non-ASCII letters that case-insensitive patterns match to an ASCII letter (every
+one of them, found by trying each code point against each letter with ``re.I``)."""
+
+
+def _ascii_fold(text: str) -> str:
+    """``text`` with what the scans read as an ASCII letter, digit or blank made one:
+    the letters of :data:`_CASE_FOLDS`, every other decimal digit (``\\d``) as ``0`` and
+    every other blank (``\\s``) as a space; other characters stay. The keyword and digit
+    checks then hold for the fold whenever a scan could match the text."""
+    table: dict[int, str] = {}
+    for char in set(text):
+        if not char.isascii():
+            if char.isdecimal():
+                table[ord(char)] = "0"
+            elif char.isspace():
+                table[ord(char)] = " "
+            elif char in _CASE_FOLDS:
+                table[ord(char)] = _CASE_FOLDS[char]
+    return text.translate(table) if table else text
 
 
 def _may_hold_shape(lowered: str) -> bool:
@@ -258,12 +280,14 @@ class Redactor:
     def _redact(self, text: str) -> str:
         if self._secret_re is not None:
             text = self._secret_re.sub(MASK, text)
-        if not text.isascii() or _may_hold_shape(text.lower()):
+        plain = text if text.isascii() else _ascii_fold(text)
+        if _may_hold_shape(plain.lower()):
             for shape, replacement in _SHAPES:
                 text = shape.sub(replacement, text)
         if self.pattern is not None:
             text = self.pattern.sub("[redacted]", text)
-        if self.cards and (not text.isascii() or _may_hold_card(text, text.lower())):
+        plain = text if text.isascii() else _ascii_fold(text)
+        if self.cards and _may_hold_card(plain, plain.lower()):
             for start, end, digits in reversed(find_cards(text)):
                 text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
         return text

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipgw.agent.redact import (
+    _SHAPES,
     CLEAN_MEMO_LENGTH,
     CLEAN_MEMO_SIZE,
     MAX_ERROR_LENGTH,
@@ -252,3 +253,45 @@ def test_the_clean_memo_is_bounded() -> None:
     long = "y" * (CLEAN_MEMO_LENGTH + 1)
     redactor.redact(long)
     assert long not in redactor._clean
+
+
+def _scanned_always(redactor: Redactor, text: str) -> str:
+    """What redact() gives when every scan runs (no keyword or digit pre-check)."""
+    for shape, replacement in _SHAPES:
+        text = shape.sub(replacement, text)
+    for start, end, digits in reversed(find_cards(text)):
+        text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
+    return text
+
+
+# Pieces that make the scans match, and the non-ASCII characters they read as ASCII.
+_PIECES = st.sampled_from(
+    [
+        "Authorization: Bearer ", "api-key=", "?token=", "inline:", "bearer ", "password=",
+        "4111", "1111", " ", "-", ",", "four", "one", "ſix", "ſecret=", "toKen=",
+        "\u0130", "\u0131", "\u212a", "\u0664", "\u0661", "\u00a0", "\u2009", "→", "é",
+        "abcdefgh12345678", "x",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=30).map("".join) | st.text(max_size=60))
+def test_the_pre_checks_skip_only_text_no_scan_would_change(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_always(redactor, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "changed"),
+    [
+        ("Authoriza\u0131ion: bearer abcdefgh12345678", True),  # a dotless i read as "i"
+        ("a \u017fecret=hunter22", True),  # a long s read as "s"
+        ("api-\u212aey: abcdefgh", True),  # the Kelvin sign read as "k"
+        ("card \u0664\u0661\u0661\u0661 1111 1111 1111", False),  # Arabic-Indic digits
+        ("card 4111\u00a01111\u20091111 1111 →", True),  # non-ASCII blanks
+    ],
+)
+def test_non_ascii_text_that_reads_as_a_secret_is_scanned(text: str, changed: bool) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_always(redactor, text)
+    assert (redactor.redact(text) != text) is changed
