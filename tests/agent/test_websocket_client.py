@@ -136,7 +136,7 @@ async def test_send_binary_when_the_transport_fails_closes_as_send_does() -> Non
         ws = await connect(url, create_connection=VendorConnection)
         assert isinstance(ws, VendorConnection)
 
-        def broken(data: bytes) -> None:
+        def broken(data: bytes | bytearray | memoryview) -> None:
             raise OSError("the socket broke")
 
         ws.transport.write = broken  # type: ignore[method-assign]
