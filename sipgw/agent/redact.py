@@ -66,6 +66,13 @@ MIN_SECRET_LENGTH = 4
 
 MASK = "***"
 
+CLEAN_MEMO_LENGTH = 64
+"""Texts up to this long that :meth:`Redactor.redact` found nothing in are remembered
+(the call records' kinds, causes and names come again and again), at most
+:data:`CLEAN_MEMO_SIZE` of them (then the memo starts over)."""
+
+CLEAN_MEMO_SIZE = 4096
+
 _TOKEN = r"(?:\d+|" + "|".join(_DIGIT_WORDS) + ")"
 _TOKEN_RE = re.compile(_TOKEN, re.IGNORECASE)
 # A run of digit groups and digit words separated by blanks, commas or hyphens;
@@ -99,13 +106,35 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 # What an ASCII text must hold for a shape to match (each shape's keyword, lower case):
-# text with none of them skips the shapes' four scans. Non-ASCII text is always scanned
-# (case-insensitive matching folds a few non-ASCII letters, such as the Kelvin sign).
+# text with none of them skips the shapes' four scans. Non-ASCII text is checked in its
+# ASCII fold (_ascii_fold).
 _SHAPE_KEYWORDS = ("api-key", "authorization", "bearer", "token=", "api_key=", "apikey=",
                    "auth_pass=", "password=", "passwd=", "secret=", "inline:")  # fmt: skip
 _ASCII_DIGITS = "0123456789"
 _CARD_DIGITS_MIN = 13
 _DIGIT_STRETCH = re.compile(rf"[0-9][0-9\s,-]{{{_CARD_DIGITS_MIN - 1},}}")
+
+
+_CASE_FOLDS = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+"""The non-ASCII letters that case-insensitive patterns match to an ASCII letter (every
+one of them, found by trying each code point against each letter with ``re.I``)."""
+
+
+def _ascii_fold(text: str) -> str:
+    """``text`` with what the scans read as an ASCII letter, digit or blank made one:
+    the letters of :data:`_CASE_FOLDS`, every other decimal digit (``\\d``) as ``0`` and
+    every other blank (``\\s``) as a space; other characters stay. The keyword and digit
+    checks then hold for the fold whenever a scan could match the text."""
+    table: dict[int, str] = {}
+    for char in set(text):
+        if not char.isascii():
+            if char.isdecimal():
+                table[ord(char)] = "0"
+            elif char.isspace():
+                table[ord(char)] = " "
+            elif char in _CASE_FOLDS:
+                table[ord(char)] = _CASE_FOLDS[char]
+    return text.translate(table) if table else text
 
 
 def _may_hold_shape(lowered: str) -> bool:
@@ -197,6 +226,9 @@ class Redactor:
             self.pattern = pattern
         self._secrets: set[str] = set()
         self._secret_re: re.Pattern[str] | None = None
+        # Short texts found clean under these settings (redact()); add_secrets empties it.
+        self._clean: set[str] = set()
+        self._clean_for: tuple[bool, re.Pattern[str] | None] = (self.cards, self.pattern)
         self.add_secrets(secrets)
 
     def __repr__(self) -> str:  # never the secrets
@@ -228,17 +260,34 @@ class Redactor:
         if self._secrets:
             ordered = sorted(self._secrets, key=len, reverse=True)  # longest first
             self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+        self._clean.clear()
 
     def redact(self, text: str) -> str:
         """``text`` with secrets, secret shapes, the pattern and card numbers replaced."""
+        clean = self._clean
+        if (self.cards, self.pattern) != self._clean_for:  # settings changed: start over
+            clean.clear()
+            self._clean_for = (self.cards, self.pattern)
+        if text in clean:
+            return text
+        redacted = self._redact(text)
+        if len(text) <= CLEAN_MEMO_LENGTH and redacted == text:
+            if len(clean) >= CLEAN_MEMO_SIZE:
+                clean.clear()
+            clean.add(text)
+        return redacted
+
+    def _redact(self, text: str) -> str:
         if self._secret_re is not None:
             text = self._secret_re.sub(MASK, text)
-        if not text.isascii() or _may_hold_shape(text.lower()):
+        plain = text if text.isascii() else _ascii_fold(text)
+        if _may_hold_shape(plain.lower()):
             for shape, replacement in _SHAPES:
                 text = shape.sub(replacement, text)
         if self.pattern is not None:
             text = self.pattern.sub("[redacted]", text)
-        if self.cards and (not text.isascii() or _may_hold_card(text, text.lower())):
+        plain = text if text.isascii() else _ascii_fold(text)
+        if self.cards and _may_hold_card(plain, plain.lower()):
             for start, end, digits in reversed(find_cards(text)):
                 text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
         return text

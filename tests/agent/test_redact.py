@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipgw.agent.redact import (
+    CLEAN_MEMO_LENGTH,
+    CLEAN_MEMO_SIZE,
     MAX_ERROR_LENGTH,
     Redactor,
     find_cards,
@@ -200,3 +203,85 @@ _PIECES = ["one", "ONE", "oh", "4", "1", " ", "-", ",", "\x1c", "Bearer ", "toke
 def test_quick_checks_agree_with_whole_scans(text: str) -> None:
     redactor = Redactor()
     assert redactor.redact(text) == _scanned_whole(redactor, text)
+
+
+_MEMO_TEXTS = [
+    "barge_in",
+    "speech",
+    "assistant",
+    f"card {VISA}",
+    "Bearer abcdefgh12345678",
+    "sk-live-secret-value",
+    "x" * 70,
+    "call me at four one one one",
+]
+
+
+@given(st.lists(st.sampled_from(_MEMO_TEXTS) | st.text(max_size=80), max_size=40))
+def test_the_clean_memo_gives_what_a_fresh_redactor_gives(texts: list[str]) -> None:
+    memo = Redactor(["sk-live-secret-value"], pattern=r"\bspeech\b")
+    for text in texts + texts:  # each text again, from the memo when it was clean
+        assert memo.redact(text) == Redactor(
+            ["sk-live-secret-value"], pattern=r"\bspeech\b"
+        ).redact(text)
+
+
+def test_a_text_found_clean_is_redacted_once_it_holds_a_new_secret() -> None:
+    redactor = Redactor()
+    assert redactor.redact("token-abcdef") == "token-abcdef"  # clean, remembered
+    redactor.add_secrets(["token-abcdef"])
+    assert redactor.redact("token-abcdef") == "***"
+
+
+def test_the_clean_memo_follows_the_pattern_and_the_card_setting() -> None:
+    redactor = Redactor(cards=False)
+    card = f"card {VISA}"
+    assert redactor.redact(card) == card
+    assert redactor.redact("room_speech") == "room_speech"
+    redactor.cards = True
+    assert redactor.redact(card) == "card [card ****1111]"
+    redactor.pattern = re.compile("room")
+    assert redactor.redact("room_speech") == "[redacted]_speech"
+
+
+def test_the_clean_memo_is_bounded() -> None:
+    redactor = Redactor()
+    for i in range(CLEAN_MEMO_SIZE + 10):
+        assert redactor.redact(f"line {i}") == f"line {i}"
+    assert len(redactor._clean) <= CLEAN_MEMO_SIZE
+    long = "y" * (CLEAN_MEMO_LENGTH + 1)
+    redactor.redact(long)
+    assert long not in redactor._clean
+
+
+# Pieces that make the scans match, and the non-ASCII characters they read as ASCII.
+_SCAN_PIECES = st.sampled_from(
+    [
+        "Authorization: Bearer ", "api-key=", "?token=", "inline:", "bearer ", "password=",
+        "4111", "1111", " ", "-", ",", "four", "one", "ſix", "ſecret=", "toKen=",
+        "\u0130", "\u0131", "\u212a", "\u0664", "\u0661", "\u00a0", "\u2009", "→", "é",
+        "abcdefgh12345678", "x",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_SCAN_PIECES, max_size=30).map("".join) | st.text(max_size=60))
+def test_the_pre_checks_skip_only_text_no_scan_would_change(text: str) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_whole(redactor, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "changed"),
+    [
+        ("Authoriza\u0131ion: bearer abcdefgh12345678", True),  # a dotless i read as "i"
+        ("a \u017fecret=hunter22", True),  # a long s read as "s"
+        ("api-\u212aey: abcdefgh", True),  # the Kelvin sign read as "k"
+        ("card \u0664\u0661\u0661\u0661 1111 1111 1111", False),  # Arabic-Indic digits
+        ("card 4111\u00a01111\u20091111 1111 →", True),  # non-ASCII blanks
+    ],
+)
+def test_non_ascii_text_that_reads_as_a_secret_is_scanned(text: str, changed: bool) -> None:
+    redactor = Redactor()
+    assert redactor.redact(text) == _scanned_whole(redactor, text)
+    assert (redactor.redact(text) != text) is changed

@@ -119,8 +119,13 @@ class ModelBatcher:
     def defer(self, then: Callable[[], None]) -> None:
         """Call ``then`` once the batch has run (on the running loop)."""
         self._then.append(then)
+        scheduled = self._scheduled
+        if scheduled is not None and scheduled.is_running():
+            return  # the flush waits on the running loop (the calls' one loop)
+        # Asked only for a wake-up's first deferral: Python 3.11 asks the kernel for the
+        # process id on every get_running_loop().
         loop = asyncio.get_running_loop()
-        if self._scheduled is not loop:
+        if scheduled is not loop:
             self._scheduled = loop
             loop.call_soon(self.flush)
 

@@ -317,7 +317,10 @@ class AssemblyAIConnection:
                 if chunk is None:
                     continue
                 try:
-                    await ws.send(chunk)
+                    if isinstance(ws, VendorConnection):
+                        await ws.send_binary(chunk)
+                    else:
+                        await ws.send(chunk)
                 except ConnectionClosed:
                     audio.put_back(chunk)
                     return

@@ -232,3 +232,40 @@ def test_frames_after_one_that_waits_for_the_batch_wait_too_then_are_heard_in_or
     in_order.clear()  # the call is over
     deferred.pop()()
     assert heard[-1] == (b"c", b"c", 3.0)
+
+
+def test_the_batcher_asks_for_the_loop_once_a_wake_up_and_follows_a_new_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deferrals after a wake-up's first find the flush waiting on the running loop without
+    asking for it; a flush left on a loop that closed before it ran is scheduled again on
+    the next loop, with what waited on the old one."""
+    import asyncio
+
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
+
+    asked: list[int] = []
+    running = asyncio.get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        asked.append(1)
+        return running()
+
+    monkeypatch.setattr(asyncio, "get_running_loop", counted)
+    batcher = ModelBatcher()
+    done: list[int] = []
+
+    async def wake_up(first: int) -> None:
+        for i in range(first, first + 5):
+            batcher.defer(lambda i=i: done.append(i))  # type: ignore[misc]
+        await asyncio.sleep(0)
+
+    asyncio.run(wake_up(0))
+    assert done == list(range(5)) and len(asked) == 1 and batcher.flushes == 1
+    # A test's loop closed with a flush scheduled and frames waiting on it:
+    closed = asyncio.new_event_loop()
+    closed.close()
+    batcher._scheduled = closed  # noqa: SLF001
+    batcher._then.append(lambda: done.append(-1))  # noqa: SLF001
+    asyncio.run(wake_up(5))
+    assert done == [*range(5), -1, *range(5, 10)] and len(asked) == 2 and batcher.flushes == 2
