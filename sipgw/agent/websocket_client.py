@@ -19,20 +19,12 @@ older generations (:mod:`sipgw.agent.handled_errors`). Once the connection is lo
 nothing will raise those exceptions again (``ConnectionClosed`` names the parser's as
 its cause, without the frames), so :class:`VendorConnection` lets go of their frames
 then. Pass it as ``connect(..., create_connection=VendorConnection)``.
-
-:meth:`VendorConnection.send_binary` sends one binary message as ``send`` does, without
-``send``'s dispatch on the message's type and its ``send_context`` (an async generator's
-context manager a message) while the connection is open and writable: the speech-to-text
-uplink sends about 11 messages a second a call.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
-from websockets.protocol import State
 
 from sipgw.agent.handled_errors import forget_frames
 
@@ -54,33 +46,3 @@ class VendorConnection(ClientConnection):
         if isinstance(refused, InvalidStatus):
             # the refused response points back at its exception (websockets' client)
             refused.response._exception = None
-
-    async def send_binary(self, data: bytes) -> None:
-        """Send ``data`` as one binary message: what ``send(data)`` does (raises
-        ``ConnectionClosed`` the same way), done directly while the connection is open,
-        no other send is under way (a fragmented message) and the transport is neither
-        closing nor paused; ``send`` itself otherwise."""
-        protocol = self.protocol
-        transport = self.transport
-        if (
-            self.send_in_progress is not None
-            or protocol.state is not State.OPEN
-            or protocol.close_expected()
-            or self.paused
-            or transport.is_closing()
-        ):
-            await self.send(data)
-            return
-        protocol.send_binary(data)
-        failed = False
-        try:
-            self.send_data()
-        except Exception as exc:  # as in send_context: the connection is done for
-            self.set_connection_exc(exc)
-            failed = True
-        if failed:
-            transport.abort()
-            await asyncio.shield(self.connection_lost_waiter)
-            raise self.close_exc
-        if self.paused or transport.is_closing():
-            await self.drain()

@@ -10,9 +10,8 @@ from contextlib import asynccontextmanager
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from sipgw.agent.websocket_client import VendorConnection
 from tests.refcycles import garbage_types
@@ -85,62 +84,3 @@ async def test_a_lost_connection_leaves_no_cycle(how: str) -> None:
             await asyncio.sleep(0.05)
     assert "ClientProtocol" not in ours and "VendorConnection" not in ours, ours
     assert "InvalidStatus" not in ours, ours  # (the server's side keeps its own cycles)
-
-
-async def collect(ws: ServerConnection, into: list[bytes | str]) -> None:
-    """Keep every message the client sends until it closes."""
-    async for message in ws:
-        into.append(message)
-
-
-@asynccontextmanager
-async def collecting() -> AsyncIterator[tuple[str, list[bytes | str]]]:
-    received: list[bytes | str] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        await collect(ws, received)
-
-    async with serve(handler, "127.0.0.1", 0) as running:
-        port = next(iter(running.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/", received
-
-
-async def test_send_binary_sends_what_send_sends() -> None:
-    chunks = [bytes([i]) * (800 + i) for i in range(20)]
-    async with collecting() as (url, received):
-        ws = await connect(url, create_connection=VendorConnection)
-        assert isinstance(ws, VendorConnection)
-        for i, chunk in enumerate(chunks):
-            if i % 2:
-                await ws.send_binary(chunk)
-            else:
-                await ws.send(chunk)
-        await ws.close()
-        await asyncio.sleep(0.05)
-    assert received == chunks  # binary frames, in order, whichever way each went
-
-
-async def test_send_binary_on_a_closed_connection_raises_as_send_does() -> None:
-    async with collecting() as (url, _):
-        ws = await connect(url, create_connection=VendorConnection)
-        assert isinstance(ws, VendorConnection)
-        await ws.close()
-        with pytest.raises(ConnectionClosedOK):
-            await ws.send(b"late")
-        with pytest.raises(ConnectionClosedOK):
-            await ws.send_binary(b"late")
-
-
-async def test_send_binary_when_the_transport_fails_closes_as_send_does() -> None:
-    async with collecting() as (url, _):
-        ws = await connect(url, create_connection=VendorConnection)
-        assert isinstance(ws, VendorConnection)
-
-        def broken(data: bytes | bytearray | memoryview) -> None:
-            raise OSError("the socket broke")
-
-        ws.transport.write = broken  # type: ignore[method-assign]
-        with pytest.raises(ConnectionClosedError) as closed:
-            await ws.send_binary(b"chunk")
-        assert isinstance(closed.value.__cause__, OSError)
-        assert ws.state is State.CLOSED

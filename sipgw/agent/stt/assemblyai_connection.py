@@ -317,10 +317,7 @@ class AssemblyAIConnection:
                 if chunk is None:
                     continue
                 try:
-                    if isinstance(ws, VendorConnection):
-                        await ws.send_binary(chunk)
-                    else:
-                        await ws.send(chunk)
+                    await ws.send(chunk)
                 except ConnectionClosed:
                     audio.put_back(chunk)
                     return
