@@ -72,14 +72,13 @@ from bench.turn_ends import (
     LLM_FIRST_TOKEN_S,
     LOUD_DBFS,
     MAX_TURN_SILENCE_MS,
-    PUBLIC,
     QUIET_AFTER_S,
     STT_FINAL_S,
-    TOKEN,
     TTS_FIRST_BYTE_S,
     Clause,
     Sentence,
     agent_audio,
+    assistant_gateway,
     fakes,
     heard_partials,
     loud,
@@ -89,8 +88,6 @@ from bench.turn_ends import (
 )
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.services import FakeServices
-from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.fakes.twilio import FakeTwilioStream
 
 __all__ = ["PAUSES_MS", "SENTENCES", "SYSTEMS", "Utterance", "main", "run", "summary"]
@@ -378,28 +375,9 @@ async def gateways(
     with contextlib.ExitStack() as stack:
         for system in systems:
             home = workdir / f"sipgw-{system}"
-            home.mkdir()
-            env = {
-                **services.gateway_env(), "SIPGW_ADMIN_PORT": str(free_port()),
-                "SIPGW_ADMIN_TOKEN": "bench-admin-token", "SIPGW_TWILIO_AUTH_TOKEN": TOKEN,
-                "SIPGW_PUBLIC_URL": PUBLIC, "SIPGW_GREETING": "Hi there.",
-                "SIPGW_CALL_RECORD_DIR": str(home / "calls"),
-                "SIPGW_CALLBACK_DB": str(home / "callbacks.sqlite3"),
-                "SIPGW_EARLY_TURN_END": "words",
-                "SIPGW_EARLY_TURN_END_MS": str(EARLY_END_MS), "SIPGW_PURE_PYTHON": "1",
-            }  # fmt: skip
+            env = {"SIPGW_EARLY_TURN_END": "words", "SIPGW_PURE_PYTHON": "1"}
             program = [sys.executable, "-c", OFF_PROGRAM] if system == "off" else None
-            gw = stack.enter_context(
-                GatewayProcess(
-                    home,
-                    agent="assistant",
-                    allow_from="127.0.0.0/8",
-                    extra_env=env,
-                    program=program,
-                    lifetime=None,
-                    start_timeout=90,
-                )  # fmt: skip
-            )
+            gw = stack.enter_context(assistant_gateway(services, home, env, program))
             if system == "off":
                 patched = gw.wait_log(r"bench: AWAITED_SPEECH_MS=(\d+) in (\S+)", 30)
                 if int(patched.group(1)) != NEVER_MS or not patched.group(2).endswith(".py"):

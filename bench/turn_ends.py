@@ -472,6 +472,37 @@ async def pipecat_stream(webhook: str, stream_url: str) -> FakeTwilioStream:
     return answer.stream(stream_url, TOKEN)
 
 
+def assistant_gateway(
+    services: FakeServices,
+    home: Path,
+    env: dict[str, str],
+    program: list[str] | None = None,
+) -> GatewayProcess:
+    """An assistant gateway for these benches in ``home`` (made here): the fakes, an admin
+    port, the Twilio stream's token, call records in ``home/calls``; ``env`` on top."""
+    home.mkdir()
+    return GatewayProcess(
+        home,
+        agent="assistant",
+        allow_from="127.0.0.0/8",
+        extra_env={
+            **services.gateway_env(),
+            "SIPGW_ADMIN_PORT": str(free_port()),
+            "SIPGW_ADMIN_TOKEN": "bench-admin-token",
+            "SIPGW_TWILIO_AUTH_TOKEN": TOKEN,
+            "SIPGW_PUBLIC_URL": PUBLIC,
+            "SIPGW_GREETING": "Hi there.",
+            "SIPGW_CALL_RECORD_DIR": str(home / "calls"),
+            "SIPGW_CALLBACK_DB": str(home / "callbacks.sqlite3"),
+            "SIPGW_EARLY_TURN_END_MS": str(EARLY_END_MS),
+            **env,
+        },  # fmt: skip
+        program=program,
+        lifetime=None,
+        start_timeout=90,
+    )
+
+
 @contextlib.asynccontextmanager
 async def gateways(
     services: FakeServices, workdir: Path, configs: Sequence[str]
@@ -481,25 +512,7 @@ async def gateways(
     with contextlib.ExitStack() as stack:
         for config in configs:
             home = workdir / f"sipgw-{config.replace('+', '-')}"
-            home.mkdir()
-            env = {
-                **services.gateway_env(), "SIPGW_ADMIN_PORT": str(free_port()),
-                "SIPGW_ADMIN_TOKEN": "bench-admin-token", "SIPGW_TWILIO_AUTH_TOKEN": TOKEN,
-                "SIPGW_PUBLIC_URL": PUBLIC, "SIPGW_GREETING": "Hi there.",
-                "SIPGW_CALL_RECORD_DIR": str(home / "calls"),
-                "SIPGW_CALLBACK_DB": str(home / "callbacks.sqlite3"),
-                "SIPGW_EARLY_TURN_END_MS": str(EARLY_END_MS), **CONFIGS[config],
-            }  # fmt: skip
-            gw = stack.enter_context(
-                GatewayProcess(
-                    home,
-                    agent="assistant",
-                    allow_from="127.0.0.0/8",
-                    extra_env=env,
-                    lifetime=None,
-                    start_timeout=90,
-                )  # fmt: skip
-            )
+            gw = stack.enter_context(assistant_gateway(services, home, CONFIGS[config]))
             admins[f"sipgw-{config}"] = gw.wait_log(r"admin listening on (\S+)", 30).group(1)
         yield admins
 
