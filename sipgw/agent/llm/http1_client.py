@@ -135,7 +135,10 @@ def proxy_for(url: Url, environ: Mapping[str, str] | None = None) -> Url | None:
             return None
     proxy = proxy if "://" in proxy else f"http://{proxy}"
     if not proxy.lower().startswith("http://"):
-        raise ValueError(f"only http:// proxies are supported, not {proxy!r}")
+        scheme, _, rest = proxy.partition("://")
+        shown = f"{scheme}://{rest.rpartition('@')[2]}"  # never the proxy's password
+        name = f"{url.scheme.upper()}_PROXY" if env.get(url.scheme) else "ALL_PROXY"
+        raise ValueError(f"{name}: only http:// proxies are supported, not {shown!r}")
     parsed = Url.parse(proxy)
     return Url(parsed.scheme, parsed.host, parsed.port, proxy, parsed.authority)
 

@@ -224,6 +224,9 @@ def test_the_environment_names_the_proxy() -> None:
     assert proxy_for(url, {"https_proxy": "http://p", "no_proxy": "notopenai.com"}) is not None
     with pytest.raises(ValueError, match="only http:// proxies"):
         proxy_for(url, {"HTTPS_PROXY": "socks5://proxy.lan:1080"})
+    with pytest.raises(ValueError, match="^HTTPS_PROXY: .*'https://proxy.lan:3128'") as refused:
+        proxy_for(url, {"https_proxy": "https://user:secret@proxy.lan:3128"})
+    assert "secret" not in str(refused.value)  # it is logged: never the password
 
 
 async def _proxy(seen: list[bytes]) -> int:
