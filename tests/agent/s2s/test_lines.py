@@ -39,11 +39,9 @@ async def test_each_line_is_one_greeting_session_in_the_voice_agents_voice() -> 
         assert len(fake.sessions) == len(TEXTS)  # one short session per line
         greetings = [session.config["greeting"] for session in fake.sessions]
         assert sorted(greetings) == sorted(TEXTS.values())  # each line once, in any order
-        (apology,) = [
-            s for s in fake.sessions if s.config["greeting"] == TEXTS[FallbackLine.APOLOGY]
-        ]
-        assert apology.config["system_prompt"] == LINE_INSTRUCTIONS
-        assert apology.config["output"]["voice"] == "dawn"
+        (asked,) = [s for s in fake.sessions if s.config["greeting"] == TEXTS[FallbackLine.APOLOGY]]
+        assert asked.config["system_prompt"] == LINE_INSTRUCTIONS
+        assert asked.config["output"]["voice"] == "dawn"
     apology = cache.frames(FallbackLine.APOLOGY)
     assert apology is not None and tone_share(b"".join(apology), SORRY_HZ) > 0.9
 
