@@ -42,13 +42,20 @@ Modes (:class:`EarlyEndMode`):
   of CPU (the model asked from scratch: 10 ms; docs/quality.md has the figures).
 
 * ``words``: after ``silence_ms`` of silence in a turn, unless a partial came in this quiet
-  spell without a sentence end (the service's verdict, as in ``vad+text``), the turn ends
-  *tentatively*: the final the service sends back carries every word said so far, and the
-  turn-taking machine answers it only when those words end a sentence
-  (:mod:`sipgw.agent.turn_text`'s scorer); otherwise it holds them and joins them to the
-  caller's next words (``agent/turns.py``). The partials the service sends while the
-  caller talks are a model latency old and say little at a pause; the forced final says
-  it all, 100-200 ms later.
+  spell without a sentence end (the service's verdict, as in ``vad+text``) and its words
+  (after any held ones) read unfinished to :mod:`sipgw.agent.turn_text`'s scorer, the turn
+  ends *tentatively*: the final the service sends back carries every word said so far, and
+  the turn-taking machine answers it only when those words end a sentence (the same
+  scorer); otherwise it holds them and joins them to the caller's next words
+  (``agent/turns.py``). The partials the service sends while the caller talks are a model
+  latency old and say little at a pause; the forced final says it all, 100-200 ms later.
+
+A partial in a quiet spell is the service's verdict only when it is news of the caller:
+words that are new (not the turn's previous partial's words, nor fewer of them) after the
+detector heard speech since that partial. Any other describes audio from before the pause
+(the early partial of the caller's last words, a model latency late, landing in the first
+quiet frames; the same words sent again) and leaves the quiet spell as it was: the decision
+is the one it would be without it.
 
 It asks once per quiet spell (and again on such a partial), and only in a turn: after the
 detector heard speech (``speaking`` and a loud frame) since the service's last end of turn.
@@ -60,9 +67,11 @@ exact on an injected clock and costs one comparison per frame.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Final
 
+from sipgw.agent.turn_words import extends, normalized_words
 from sipgw.media.turn_model import TurnModel
 from sipgw.media.turn_tail import TurnTail
 from sipgw.media.vad import FRAME_MS
@@ -120,8 +129,8 @@ class EarlyTurnEnd:
     """
 
     __slots__ = (
-        "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_tail", "_words",
-        "last_probability", "last_wait_ms", "mode",
+        "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_spoke", "_tail",
+        "_words", "last_probability", "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
@@ -132,7 +141,8 @@ class EarlyTurnEnd:
         self._silence_frames = max(1, silence_ms // FRAME_MS)
         self._armed = False  # speech in the turn, no end asked for since
         self._words: str | None = None  # the turn's latest partial transcript
-        self._fresh = False  # ... came in the current quiet spell
+        self._fresh = False  # a partial of the current quiet spell said the sentence goes on
+        self._spoke = False  # the detector heard speech since the latest partial
         # model mode: the call's recent audio, and the latest decision's probability
         self._tail = TurnTail(model) if mode is EarlyEndMode.MODEL else None
         self.last_probability: float | None = None
@@ -162,24 +172,29 @@ class EarlyTurnEnd:
         """A loud frame while the detector says speech: the caller speaks in a turn."""
         self._armed = True
         self._fresh = False
+        self._spoke = True
         self._due = None
         self._audio = None
 
-    def partial(self, text: str, *, quiet: bool) -> bool:
+    def partial(
+        self, text: str, *, quiet: bool, finished: Callable[[str], bool] | None = None
+    ) -> bool:
         """A partial transcript of the current turn; ``quiet``: the caller's latest frame
-        was quiet (a partial of the silence that follows their words). True when the turn
-        must end now (``model`` mode: a partial after this quiet spell's decision is weighed
-        anew, and its graded wait is already over)."""
-        self._words = text
-        self._fresh = quiet
+        was quiet (a partial of the silence that follows their words); ``finished``: the
+        turn's text scorer (``words`` mode: whether the words, as the forced end's final
+        would carry them, end the turn). True when the turn must end now (``model`` mode:
+        a partial after this quiet spell's decision is weighed anew, and its graded wait
+        is already over)."""
+        said_open = self._goes_on(text, quiet, finished)
         audio = self._audio
         tail = self._tail
         if audio is None or tail is None or not quiet:
             return False
-        if not text.rstrip().endswith(_ENDS):  # the service heard the silence: open
-            self._armed = False
-            self._due = self._audio = None
-            return False
+        if not text.rstrip().endswith(_ENDS):
+            if said_open:  # the service heard the silence: open
+                self._armed = False
+                self._due = self._audio = None
+            return False  # else words of the audio before the pause: the decision stands
         self.last_probability = probability = tail.model.probability(audio, text)
         wait = tail.model.wait_ms(probability, bool(text.strip()))
         self.last_wait_ms = wait
@@ -203,7 +218,7 @@ class EarlyTurnEnd:
         self._fresh = False
         self._due = self._audio = None
         if not caller_loud:
-            self._armed = False
+            self._armed = self._spoke = False
 
     def quiet(self, quiet_frames: int) -> bool:
         """A quiet frame, the ``quiet_frames``-th since the last loud one: True when the
@@ -249,16 +264,41 @@ class EarlyTurnEnd:
         if mode is EarlyEndMode.VAD_TEXT and words is not None:
             if sentence_open(words):
                 return False
-            if self._fresh and not words.rstrip().endswith(_ENDS):
+            if self._fresh:
                 return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True
 
     def _service_said_open(self) -> bool:
         """A partial came in this quiet spell and ends no sentence: the service heard the
-        silence and goes on listening (Universal-3 Pro's verdict)."""
-        words = self._words
-        return self._fresh and words is not None and not words.rstrip().endswith(_ENDS)
+        silence and goes on listening (Universal-3 Pro's verdict), see :meth:`_goes_on`."""
+        return self._fresh
+
+    def _goes_on(self, text: str, quiet: bool, finished: Callable[[str], bool] | None) -> bool:
+        """Take in a partial: whether it is this quiet spell's verdict that the sentence
+        goes on. Only a partial with new words (not those of the turn's previous partial,
+        nor fewer) after the detector heard speech since that one is news of the caller:
+        any other came late with words of the audio before the pause (the early partial of
+        the caller's last words landing in the first quiet frames, the same words sent
+        again) and leaves the quiet spell's verdict as it was. New words that end no
+        sentence are the verdict, unless (``words`` mode) the scorer reads them finished:
+        the caller has not gone on since the pause began, and the words say finished."""
+        previous, self._words = self._words, text
+        spoke, self._spoke = self._spoke, False
+        if not quiet:
+            self._fresh = False
+            return False
+        words = normalized_words(text)
+        if (
+            not words
+            or not spoke
+            or (previous is not None and extends(normalized_words(previous), words))
+        ):
+            return False
+        self._fresh = not text.rstrip().endswith(_ENDS) and not (
+            self.mode is EarlyEndMode.WORDS and finished is not None and finished(text)
+        )
+        return self._fresh
 
 
 def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:

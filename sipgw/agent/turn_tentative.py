@@ -91,6 +91,14 @@ class TentativeEnds:
             return pause.pause(now, onset, unheard=not self.agent.audible, speech_before_ms=before)
         return NOTHING
 
+    def reads_finished(self, text: str) -> bool:
+        """Whether a forced end's final of ``text`` (a partial's words: the held ones open
+        it) would read finished now, as :meth:`final` scores it."""
+        held = self.held
+        if held is not None and text.strip():
+            text = f"{held} {text.strip()}"
+        return bool(text.strip()) and self.words.finished(text)
+
     def final(self, text: str) -> str | None:
         """The STT's final ``text``: the words to answer (the held ones first), or None:
         nothing to answer, or held (the caller goes on, or will)."""

@@ -564,7 +564,10 @@ class TurnTaker:
         """A partial transcript: a backchannel, a barge-in, or the turn so far."""
         pause, vad = self._pause, self.vad
         ended = NOTHING  # the early end may weigh a partial of the pause anew
-        if self._early is not None and self._early.partial(event.text, quiet=not vad.loud):
+        early = self._early
+        if early is not None and early.partial(
+            event.text, quiet=not vad.loud, finished=self._tentative.reads_finished
+        ):
             ended = FORCE_TURN_END
         if event.text.strip() and is_backchannel(event.text):
             self._backchannel = True

@@ -841,3 +841,135 @@ def test_a_reply_heard_before_the_pause_is_ducked_as_any() -> None:
     call.agent.audible = True
     call.play(SPEECH, 400)
     assert any(isinstance(a, DuckAgent) for a in call.actions)
+
+
+# ------------------------------------------------------- partials of the audio before the pause
+
+
+def test_words_a_late_early_partial_in_the_first_quiet_frames_forces_the_end() -> None:
+    """The service's early partial of the caller's last words lands in the first quiet
+    frames ("one two" of "... five five five | one two."): no speech since the pause began,
+    and its words read finished: the turn is forced at the usual 200 ms."""
+    call = Tentative()
+    call.play(SPEECH, 500)
+    call.play(QUIET, 40)
+    call.stt(partial("one two"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 500 + 200 - 20]
+
+
+def test_words_the_same_words_again_in_the_pause_force_the_end() -> None:
+    """A partial heard during the speech, sent again in the pause: nothing the caller said
+    since, whatever the words (here open ones): the forced end is at the usual time, and
+    the final's words decide (held)."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 60)
+    call.stt(partial("I'd like to book a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20]
+
+
+def test_words_added_without_speech_since_the_previous_partial_force_the_end() -> None:
+    """The previous partial came with the caller's last loud frame; the next one's extra
+    words, in the pause, describe audio from before it: no news of the caller going on."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.stt(partial("i'd like to book a"))
+    call.play(QUIET, 60)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20]
+
+
+def test_words_the_services_partial_of_finished_words_forces_the_end() -> None:
+    """The service's own partial of the pause (its min_turn_silence of 100 ms: no sentence
+    end found) before the 200 ms decision, its words finished to the scorer: the caller has
+    not gone on since the pause began, the words say finished: forced at 200 ms."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.stt(partial("my phone"))  # the early partial
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("my phone number is five five five"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 1200 + 200 - 20]
+
+
+def test_words_new_unfinished_words_after_speech_still_stop_the_forced_end() -> None:
+    """The caller spoke since the previous partial, and the pause's partial carries new
+    words that go on: the service's verdict stands, nothing is forced."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.stt(partial("i'd like"))
+    call.play(SPEECH, 600)
+    call.play(QUIET, 40)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+
+
+def test_words_a_stale_partial_leaves_the_services_verdict_standing() -> None:
+    """The service said "goes on" in this pause; the same words again change nothing."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 40)
+    call.stt(partial("i'd like to book a table for"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+
+
+def test_words_held_words_open_the_partial_the_scorer_reads() -> None:
+    """After held words ("my order number is") the pause's partial is read as the final
+    would carry it: "four" alone reads finished, "my order number is four" not: the
+    service's verdict stands and nothing is forced."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("My order number is"))  # held
+    assert call.forced_at == [400 + 600 + 200 - 20]
+    call.play(SPEECH, 400)
+    call.play(QUIET, 100)
+    call.stt(partial("four"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20]
+
+
+def test_words_a_finished_piece_after_held_words_forces_the_end() -> None:
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.play(QUIET, 320)
+    call.stt(final("My order number is"))
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("four five six"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20, 400 + 600 + 320 + 600 + 200 - 20]
+
+
+def test_text_mode_takes_the_same_words_again_for_no_verdict() -> None:
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.stt(partial("the package arrived yesterday"))
+    call.play(QUIET, 60)
+    call.stt(partial("the package arrived yesterday"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [400 + 600 + 200 - 20]
+
+
+def test_model_mode_keeps_its_wait_over_a_stale_partial() -> None:
+    """A falling voice waits 400 ms; the partial heard at its last loud frame comes again
+    at 300 ms of the pause: no verdict, the wait ends the turn."""
+    call = Call(EarlyEndMode.MODEL, model=GRADED)
+    call.play(QUIET, 400)
+    call.say(speech(95.0))
+    call.stt(partial("i was charged twice"))
+    call.play(QUIET, 300)
+    assert call.early.last_wait_ms == 400
+    assert call.stt(partial("i was charged twice")) == ()
+    call.play(QUIET, 600)
+    assert call.forced_at == [400 + 1400 + 400 - 20]

@@ -3,7 +3,9 @@
 
 The fake STT sends a partial with all the words at ``min_turn_silence`` (100 ms) and,
 as the transcripts have no sentence end, ends each turn only at ``max_turn_silence``
-(800 ms), so a reply spoken before the end of turn would be heard 0.7 s too early.
+(800 ms), so a reply spoken before the end of turn would be heard 0.7 s too early. The
+gateway's early end is off (``words``, the default, would end these turns at 200 ms of
+silence: their partials' words read finished).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.toolkit.fakes.threaded import ThreadedFakes
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 __all__ = ["services"]  # the fixture, shared with test_assistant_peers
 
-ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100"}
+ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100", "SIPGW_EARLY_TURN_END": "off"}
 FALLBACK_ANSWER_HZ = 1500
 
 

@@ -4,7 +4,8 @@ one call's request (agent/assistant/preemptive.py, PreemptiveReplies) on the in-
 
 The fake STT sends a partial at ``min_turn_silence`` (100 ms) and, as the transcripts
 have no sentence end, the final only at ``max_turn_silence`` (600 ms): the preemptive
-request has half a second to run before the end of turn.
+request has half a second to run before the end of turn. The gateway's early end is off
+(``words``, the default, would end these turns at 200 ms: their words read finished).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.agent.assistant.test_agent import REPLY_HZ, SPEECH, Stack, assistant,
 
 pytestmark = pytest.mark.timeout(60)
 
-ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100"}
+ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100", "SIPGW_EARLY_TURN_END": "off"}
 SPECULATIVE = {
     **ON, "SIPGW_SPECULATIVE_SPEECH": "on", "ASSEMBLYAI_MAX_TURN_SILENCE": "600",
     "SIPGW_SPECULATIVE_MAX_WASTE_PERCENT": "1000",

@@ -290,10 +290,72 @@ def test_fake_sentence_ended_in_a_pause_gives_the_words_said_so_far() -> None:
         SpeechBegan(0), PartialDue(0, 400, silence=True)
     ]  # fmt: skip
     assert detector.force_endpoint() == [TurnDue(0, 400)]
-    assert fake.take_transcript(400) == "I would like a"
-    assert fake.sentence_ends(20)
-    assert fake.take_transcript(300) == "table for two people."
+    assert fake.take_transcript(400, start_ms=0) == "I would like a"
+    fake.turn_began(600)  # the rest's first loud frame, 200 ms after the pause began
+    assert not fake.sentence_ends(100)  # a gap between the rest's words
+    assert fake.sentence_ends(200)  # the sentence's end: 800 ms after its first word
+    assert fake.take_transcript(200, start_ms=600) == "table for two people."
     assert fake.take_transcript(300) == fake.default_transcript
+
+
+def test_fake_rest_of_a_split_sentence_ends_after_its_last_word_not_in_a_word_gap() -> None:
+    """The rest of a sentence split by ForceEndpoint in its pause keeps the sentence's
+    scripted timing: u3-rt-pro ends a turn at ``min_turn_silence`` of silence only where
+    its words end a sentence, so a gap between the rest's words gets a partial and the
+    turn ends once the caller has been silent that long after the rest's last word."""
+    fake = FakeAssemblyAI(api_key="k")
+    fake.script_sentence("The package arrived yesterday but the box was damaged.", speech_ms=1700)
+    detector = TurnDetector(min_turn_silence_ms=100, ends_sentence=fake.sentence_ends)
+
+    def act(actions: list[Any]) -> list[Any]:  # what the session does with them
+        for action in actions:
+            if isinstance(action, SpeechBegan):
+                fake.turn_began(action.at_ms)
+            elif isinstance(action, TurnDue):
+                fake.take_transcript(action.end_ms - action.start_ms, start_ms=action.start_ms)
+        return actions
+
+    assert act(detector.feed(tone(700) + silence(100))) == [
+        SpeechBegan(0), PartialDue(0, 700, silence=True)
+    ]  # fmt: skip
+    assert act(detector.force_endpoint()) == [TurnDue(0, 700)]
+    # the pause goes on to 300 ms; "but the box was damaged." in three runs, 120 ms gaps,
+    # the sentence's scripted end (1700) inside the last
+    assert act(detector.feed(silence(200) + tone(200))) == [SpeechBegan(1000)]
+    assert act(detector.feed(silence(120))) == [PartialDue(1000, 1200, silence=True)]
+    assert act(detector.feed(tone(200) + silence(120))) == [PartialDue(1000, 1520, silence=True)]
+    assert act(detector.feed(tone(200) + silence(80))) == []  # the last word; 80 ms < 100
+    assert act(detector.feed(silence(20))) == [TurnDue(1000, 1840)]
+    assert fake.next_transcript() == fake.default_transcript  # the rest was taken whole
+
+
+async def test_fake_session_ends_a_split_sentences_rest_after_its_last_word() -> None:
+    """Over the wire: ForceEndpoint in the pause of a sentence; the rest's final comes
+    after its last word, with all its words, not at the first gap between them."""
+    async with FakeAssemblyAI(api_key=KEY, check_rate=False) as fake:
+        fake.script_sentence("The package arrived yesterday but the box was damaged.",
+                             speech_ms=1700)  # fmt: skip
+        url = f"{fake.url}?{urlencode(REQUIRED_PARAMS)}"
+        logger = websocket_logger("websockets.client.test")  # masks the key in DEBUG lines
+        headers = {"Authorization": KEY}
+        async with ws_connect(url, additional_headers=headers, logger=logger) as ws:
+            assert json.loads(await ws.recv())["type"] == "Begin"
+            await ws.send(tone(700) + silence(100))
+            await ws.send(json.dumps({"type": "ForceEndpoint"}))
+            rest = tone(200) + silence(120) + tone(200) + silence(120) + tone(200)
+            for frame in (silence(200), rest, silence(300)):
+                await ws.send(frame)
+            finals: list[dict[str, Any]] = []
+            async with asyncio.timeout(5):
+                while len(finals) < 2:
+                    message = json.loads(await ws.recv())
+                    if message.get("end_of_turn"):
+                        finals.append(message)
+    first, rest_turn = finals
+    assert first["transcript"] == "The package arrived yesterday"
+    assert rest_turn["transcript"] == "but the box was damaged."
+    assert rest_turn["words"][0]["start"] == 1000
+    assert rest_turn["words"][-1]["end"] == 1840  # the last word's end, not 1200
 
 
 def test_fake_early_partial_is_tried_again_until_it_has_words() -> None:

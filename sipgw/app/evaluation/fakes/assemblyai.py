@@ -85,8 +85,11 @@ deterministic: it counts audio-stream time, never the wall clock):
   is the next item of :meth:`FakeAssemblyAI.script` (``default_transcript``
   when the script is empty); a sentence of clauses ended before its last clause
   (``ForceEndpoint`` in a pause) gives the words said so far, the rest being the
-  next turn's (:meth:`FakeAssemblyAI.take_transcript`). Its words share the
-  speech span evenly, in stream ms. It is sent after ``final_latency`` seconds (service latency).
+  next turn's (:meth:`FakeAssemblyAI.take_transcript`), which keeps the rest of the
+  sentence's speech: counted from the next turn's first loud frame, it ends at the first
+  pause after the sentence's scripted end, not in a gap between the rest's words. Its
+  words share the speech span evenly, in stream ms. It is sent after ``final_latency``
+  seconds (service latency).
 """
 
 from __future__ import annotations
@@ -549,6 +552,7 @@ class _LiveSession:
     def _act(self, actions: Iterable[DetectorAction]) -> None:
         for action in actions:
             if isinstance(action, SpeechBegan):
+                self.fake.turn_began(action.at_ms)
                 self.send({"type": "SpeechStarted", "timestamp": action.at_ms, "confidence": 0.99})
             elif isinstance(action, PartialDue):
                 text = action.text
@@ -557,7 +561,9 @@ class _LiveSession:
                 message = self._turn(text, action.start_ms, action.end_ms, final=False)
                 self.send(message, delay=self.fake.partial_latency)
             else:
-                text = self.fake.take_transcript(action.end_ms - action.start_ms)
+                text = self.fake.take_transcript(
+                    action.end_ms - action.start_ms, start_ms=action.start_ms
+                )
                 message = self._turn(text, action.start_ms, action.end_ms, final=True)
                 self.turn_order += 1
                 self.send(message, delay=self.fake.final_latency)
@@ -664,6 +670,9 @@ class FakeAssemblyAI(WebSocketServerFake):
         is what it is, the same for every client compared."""
         self._session_starts: deque[float] = deque()
         self._script: deque[tuple[str, int]] = deque()  # transcript, its sentence's speech
+        self._rest_ends_at: int | None = None
+        """Stream ms where the queued rest of a split sentence ends (``_script[0]``), until
+        its turn begins and its speech is counted from there (:meth:`turn_began`)."""
         self._rejections: deque[tuple[int, str | None, str | None]] = deque()
         self._pending_close: dict[int, tuple[int, str, str | None]] = {}
         self._records: list[FakeSession] = []
@@ -746,14 +755,18 @@ class FakeAssemblyAI(WebSocketServerFake):
                 )
             return _first_half(upcoming)
 
-    def take_transcript(self, speech_ms: int) -> str:
-        """The transcript of a final turn that spoke ``speech_ms`` (its first loud frame to
-        its last). A sentence queued with :meth:`script_sentence` that ends earlier than its
-        speech (``ForceEndpoint``, or ``max_turn_silence`` in a pause between its clauses)
-        gives the share of its words said so far, and the rest stays queued as the next
-        turn's, which its next pause ends: the service transcribes what was said, and the
-        caller's next words are a new turn."""
+    def take_transcript(self, speech_ms: int, *, start_ms: int = 0) -> str:
+        """The transcript of a final turn that spoke ``speech_ms`` from ``start_ms`` (stream
+        ms of its first loud frame to its last). A sentence queued with
+        :meth:`script_sentence` that ends earlier than its speech (``ForceEndpoint``, or
+        ``max_turn_silence`` in a pause between its clauses) gives the share of its words
+        said so far, and the rest stays queued as the next turn's, keeping where the
+        sentence ends (``start_ms`` plus its speech): the rest's turn ends like any turn of
+        a sentence, at the first pause after that point (:meth:`turn_began`), not in a
+        gap between its words. The service transcribes what was said, and the caller's
+        next words are a new turn."""
         with self._lock:
+            self._rest_ends_at = None
             if not self._script:
                 return self.default_transcript
             text, long = self._script[0]
@@ -762,12 +775,23 @@ class FakeAssemblyAI(WebSocketServerFake):
                 self._script.popleft()
                 return text
             said = min(len(words) - 1, max(1, round(len(words) * speech_ms / long)))
-            self._script[0] = (" ".join(words[said:]), 0)
+            self._script[0] = (" ".join(words[said:]), long - speech_ms)
+            self._rest_ends_at = start_ms + long
             return " ".join(words[:said])
+
+    def turn_began(self, at_ms: int) -> None:
+        """A turn's speech began at stream ms ``at_ms``: the queued rest of a split sentence
+        (:meth:`take_transcript`) has its speech left from there (its end less ``at_ms``)."""
+        with self._lock:
+            ends_at, self._rest_ends_at = self._rest_ends_at, None
+            if ends_at is not None and self._script:
+                text, _ = self._script[0]
+                self._script[0] = (text, max(0, ends_at - at_ms))
 
     def next_transcript(self) -> str:
         """Take the next transcript (``default_transcript`` when the script is empty)."""
         with self._lock:
+            self._rest_ends_at = None
             return self._script.popleft()[0] if self._script else self.default_transcript
 
     def reject_next(
@@ -792,6 +816,7 @@ class FakeAssemblyAI(WebSocketServerFake):
         after call)."""
         with self._lock:
             self._script.clear()
+            self._rest_ends_at = None
             self._partials.clear()
             self._rejections.clear()
 
