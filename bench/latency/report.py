@@ -38,6 +38,7 @@ def config_section(
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
             "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
             "SIPGW_PREEMPTIVE_DURING_SPEECH": "on" if config.speech_partials else "off",
+            "SIPGW_EARLY_TURN_END": "off",
         },
         "duration_s": round(elapsed, 1),
         "load": load,

@@ -115,6 +115,9 @@ async def run_config(
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
             "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
             "SIPGW_PREEMPTIVE_DURING_SPEECH": "on" if config.speech_partials else "off",
+            # The modes are weighed against the STT's own end of turn: the gateway's early
+            # end (bench.turn_ends measures it) would end the tone caller's turns first.
+            "SIPGW_EARLY_TURN_END": "off",
             **_turn_silence_env(config),
             **(
                 {"SIPGW_SPECULATIVE_MAX_WASTE_PERCENT": str(config.max_waste_percent)}

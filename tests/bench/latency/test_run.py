@@ -86,6 +86,7 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         "SIPGW_PREEMPTIVE": "off",
         "SIPGW_SPECULATIVE_SPEECH": "off",
         "SIPGW_PREEMPTIVE_DURING_SPEECH": "off",
+        "SIPGW_EARLY_TURN_END": "off",
     }
     assert config["calls"] == {"conversation": 1, "greeting_only": 1, "failed": 0}
     figures = config["figures"]
