@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.sip.auth import Credentials, DigestClient, DigestServer, Verdict
 from sipgw.sip.message import SipRequest, SipResponse, parse_message
 from tests.toolkit.cracker import DigestCracker, ipv4_sources
@@ -70,7 +71,9 @@ def svcrack(seconds: float) -> dict[str, Any]:
     args = ["--stats-interval", "0.5", "--rate-invite", "1000:2000"]
     with GatewayProcess(workdir / "gw", extra_args=args, extra_env=INBOUND) as gw:
         argv = [sys.executable, "-c", SVCRACK, PHONE_AGENT, "-u", "alice", "-m", "INVITE"]
-        argv += ["-d", str(dictionary), "-p", str(gw.sip_port), "127.0.0.1"]
+        argv += ["-d", str(dictionary), "-p", str(gw.sip_port)]
+        # loopback and a free port, not the wildcard's 5060 (svcrack's default)
+        argv += ["-b", "127.0.0.1", "-P", str(free_port()), "127.0.0.1"]
         start = time.monotonic()
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.cracker import DigestCracker, ipv4_sources, ipv6_sources
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
@@ -50,8 +51,12 @@ def svcrack(
 
 
 def sipvicious(tool: str, gw: GatewayProcess, workdir: Path, agent: str, *args: str) -> str:
-    """Run SIPVicious' ``tool`` against ``gw`` on 127.0.0.1; its output."""
-    argv = [sys.executable, "-c", SIPVICIOUS, tool, agent, "-p", str(gw.sip_port), *args]
+    """Run SIPVicious' ``tool`` against ``gw`` on 127.0.0.1; its output.
+
+    It listens on 127.0.0.1 and a free port: by default it binds the wildcard address's
+    5060, which the RFC 4475 runner beside it (127.0.0.7-10:5060) then cannot bind."""
+    where = ["-b", "127.0.0.1", "-P", str(free_port())]
+    argv = [sys.executable, "-c", SIPVICIOUS, tool, agent, "-p", str(gw.sip_port), *where, *args]
     result = subprocess.run(
         [*argv, "127.0.0.1"], capture_output=True, text=True, timeout=60, cwd=workdir
     )
