@@ -71,7 +71,7 @@ from sipgw.app.evaluation.audio import tone_frames, tone_share
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.app.evaluation.phone import Phone
+from sipgw.app.evaluation.phone import Heard, Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
@@ -127,16 +127,25 @@ def first_tone_after(phone: Phone, hz: float, after: float) -> float | None:
     return None
 
 
-def stop_after(phone: Phone, hz: float, onset: float) -> float | None:
+def stop_after(heard: Sequence[Heard], hz: float, onset: float) -> float | None:
     """When ``hz`` stopped for good after ``onset``: the receive time of the first packet
-    after its last one (None if it had stopped before ``onset``)."""
-    heard = phone.heard
+    after its last one (None if nothing followed it yet, or if that packet came before
+    ``onset``: the tone had stopped before the caller spoke).
+
+    The last packet of ``hz`` itself may come before ``onset``. On a loaded machine the
+    loop that runs the caller and the gateway stalls; when it wakes, the gateway sends
+    the frames it owes in a burst, and the caller sends the frames it owes too, so
+    ``onset`` (the first barge-in frame sent) falls behind schedule and the gateway gets
+    60 ms of the caller's speech at once. The gateway pauses the answer before its next
+    frame, so that frame is silent. Nothing was heard between the tone's last packet and
+    ``onset``, so the tone had not stopped before ``onset``: the stop is that next packet.
+    """
     last = next(
         (i for i in range(len(heard) - 1, -1, -1)
          if heard[i].loud and tone_share(heard[i].packet.payload, hz) > 0.5),
         None,
     )  # fmt: skip
-    if last is None or heard[last].at < onset or last + 1 >= len(heard):
+    if last is None or last + 1 >= len(heard) or heard[last + 1].at < onset:
         return None
     return heard[last + 1].at
 
@@ -148,7 +157,7 @@ async def stopped_after(phone: Phone, hz: float, onset: float, within: float = 5
     with contextlib.suppress(TimeoutError):
         await phone.wait_until_quiet(0.1, hz=hz, within=within)
     deadline = time.monotonic() + within
-    while (stopped := stop_after(phone, hz, onset)) is None:
+    while (stopped := stop_after(phone.heard, hz, onset)) is None:
         if time.monotonic() > deadline:
             return None
         await asyncio.sleep(0.02)
