@@ -89,6 +89,10 @@ COMPILED = (
     "sipgw/agent/turn_words.py",
     "sipgw/agent/stt/uplink.py",
     "sipgw/agent/echo/agent.py",
+    # the assistant's caller frame at arrival: its way to the detectors, the model's batch,
+    # the turn-taking machine and speech-to-text
+    "sipgw/agent/assistant/caller_audio.py",
+    "sipgw/agent/assistant/hearing.py",
 )
 """Sources compiled with mypyc, all in one group (they call each other directly)."""
 

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from sipgw.media.vad import ModelVadConfig, VadConfig, VoiceActivityDetector, VoiceDetector
 
@@ -49,6 +49,7 @@ __all__ = [
     "LoadsVoiceModel",
     "ModelBatcher",
     "NoiseSettings",
+    "WaitsForBatch",
     "load_voice_model",
     "shared_batcher",
     "with_voice_model",
@@ -57,7 +58,7 @@ __all__ = [
 log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
-INSTALL = "pip install --no-deps pyrnnoise"
+INSTALL: Final = "pip install --no-deps pyrnnoise"
 """How to install what suppression needs (docs/quality.md); the model detector needs
 nothing more than sipgw (numpy and its weights come with it)."""
 
@@ -186,8 +187,11 @@ class LoadsVoiceModel:
         if self.then is None:
             await loading
             return None
-        _, done = await asyncio.gather(loading, self.then())
-        return done
+        # Any: gather's result is a list where typeshed says a tuple, and the compiled
+        # module checks the type it is told
+        gathering: Any = asyncio.gather(loading, self.then())
+        done: Any = await gathering
+        return done[1]
 
 
 def with_voice_model(warm_up: WarmUp | None, settings: NoiseSettings) -> WarmUp | None:
@@ -262,6 +266,13 @@ class CallerAudio:
             self._suppressor.close()
 
 
+class WaitsForBatch(Protocol):
+    """What :class:`HeardInOrder` asks of its call's audio stage (a :class:`CallerAudio`)."""
+
+    def after_batch(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once the batch holding the frames fed so far has run."""
+
+
 Heard = Callable[[bytes | None, bytes, float], None]
 """An agent's hearing of one caller frame: (its frame, or None for silence; the frame as
 the detectors take it; when it arrived)."""
@@ -276,7 +287,7 @@ class HeardInOrder:
 
     __slots__ = ("_audio", "_waiting")
 
-    def __init__(self, audio: CallerAudio) -> None:
+    def __init__(self, audio: WaitsForBatch) -> None:
         self._audio = audio
         self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
 

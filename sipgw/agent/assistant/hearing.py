@@ -18,6 +18,7 @@ It holds the parts it feeds, never the agent (no reference cycle through it).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from sipgw.agent.assistant.answering import Answering
 from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder
@@ -30,7 +31,7 @@ from sipgw.media.codecs.convert import Reformat
 
 __all__ = ["SILENCE_FRAME", "Hearing"]
 
-SILENCE_FRAME = b"\xff" * 160
+SILENCE_FRAME: Final = b"\xff" * 160
 """20 ms of μ-law silence (what speech-to-text hears while the caller holds the call)."""
 
 
