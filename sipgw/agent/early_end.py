@@ -55,7 +55,12 @@ words that are new (not the turn's previous partial's words, nor fewer of them) 
 detector heard speech since that partial. Any other describes audio from before the pause
 (the early partial of the caller's last words, a model latency late, landing in the first
 quiet frames; the same words sent again) and leaves the quiet spell as it was: the decision
-is the one it would be without it.
+is the one it would be without it. In ``words`` mode a verdict that came before the service
+can have heard its ``min_turn_silence`` (``verdict_after_ms``, less
+:data:`DETECTOR_SLACK_MS`) is weighed by the text scorer: it may be the early partial of
+the caller's last words come late, so finished words force the end all the same; one that
+came after it is the service's verdict on the silence and stands, whatever the scorer
+reads (Universal-3 Pro sent it because its own words end no sentence there).
 
 It asks once per quiet spell (and again on such a partial), and only in a turn: after the
 detector heard speech (``speaking`` and a loud frame) since the service's last end of turn.
@@ -76,7 +81,22 @@ from sipgw.media.turn_model import TurnModel
 from sipgw.media.turn_tail import TurnTail
 from sipgw.media.vad import FRAME_MS
 
-__all__ = ["OPEN_ENDINGS", "EarlyEndMode", "EarlyTurnEnd", "early_turn_end", "sentence_open"]
+__all__ = [
+    "DETECTOR_SLACK_MS",
+    "OPEN_ENDINGS",
+    "SERVICE_MIN_TURN_SILENCE_MS",
+    "EarlyEndMode",
+    "EarlyTurnEnd",
+    "early_turn_end",
+    "sentence_open",
+]
+
+SERVICE_MIN_TURN_SILENCE_MS: Final = 100
+"""Universal-3 Pro's ``min_turn_silence`` when the client sets none: its partial of a pause
+(the verdict that the words end no sentence) comes no sooner."""
+DETECTOR_SLACK_MS: Final = 40
+"""How much sooner the service's silence may begin than the gateway detector's (the two
+disagree by a frame or two where a last syllable fades)."""
 
 
 class EarlyEndMode(Enum):
@@ -126,19 +146,24 @@ class EarlyTurnEnd:
         mode: off, vad, vad+text, model or words.
         silence_ms: the detector's silence after which the turn ends.
         model: the turn model's weights (``model`` mode); the shipped ones by default.
+        verdict_after_ms: the service's ``min_turn_silence``: a partial in a quiet spell
+            shorter than this (less :data:`DETECTOR_SLACK_MS`) cannot be its verdict on
+            the silence (``words`` mode weighs its words).
     """
 
     __slots__ = (
         "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_spoke", "_tail",
-        "_words", "last_probability", "last_wait_ms", "mode",
+        "_verdict_frames", "_words", "last_probability", "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
         self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200,
-        model: TurnModel | None = None,
+        model: TurnModel | None = None, verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS,
     ) -> None:  # fmt: skip
         self.mode = mode
         self._silence_frames = max(1, silence_ms // FRAME_MS)
+        # the quiet frames before which a partial cannot be the service's verdict
+        self._verdict_frames = max(0, verdict_after_ms - DETECTOR_SLACK_MS) // FRAME_MS
         self._armed = False  # speech in the turn, no end asked for since
         self._words: str | None = None  # the turn's latest partial transcript
         self._fresh = False  # a partial of the current quiet spell said the sentence goes on
@@ -281,8 +306,10 @@ class EarlyTurnEnd:
         any other came late with words of the audio before the pause (the early partial of
         the caller's last words landing in the first quiet frames, the same words sent
         again) and leaves the quiet spell's verdict as it was. New words that end no
-        sentence are the verdict, unless (``words`` mode) the scorer reads them finished:
-        the caller has not gone on since the pause began, and the words say finished."""
+        sentence are the verdict, unless (``words`` mode) they came before the service can
+        have heard its ``min_turn_silence`` (the early partial of the caller's last words,
+        late) and the scorer reads them finished: the caller has not gone on since the pause
+        began, and the words say finished. After it the service's verdict stands."""
         previous, self._words = self._words, text
         spoke, self._spoke = self._spoke, False
         if not quiet:
@@ -296,11 +323,18 @@ class EarlyTurnEnd:
         ):
             return False
         self._fresh = not text.rstrip().endswith(_ENDS) and not (
-            self.mode is EarlyEndMode.WORDS and finished is not None and finished(text)
+            self.mode is EarlyEndMode.WORDS
+            and finished is not None
+            and self._quiet < self._verdict_frames
+            and finished(text)
         )
         return self._fresh
 
 
-def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:
+def early_turn_end(
+    mode: EarlyEndMode, silence_ms: int, verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS
+) -> EarlyTurnEnd | None:
     """The policy for one call; None when off (the machine's frames skip it altogether)."""
-    return None if mode is EarlyEndMode.OFF else EarlyTurnEnd(mode, silence_ms)
+    if mode is EarlyEndMode.OFF:
+        return None
+    return EarlyTurnEnd(mode, silence_ms, verdict_after_ms=verdict_after_ms)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
+from sipgw.agent.early_end import (
+    SERVICE_MIN_TURN_SILENCE_MS,
+    EarlyEndMode,
+    EarlyTurnEnd,
+    early_turn_end,
+    sentence_open,
+)
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turns import (
@@ -44,9 +50,10 @@ class Call:
     """One caller and the machine, frame by frame on the injected clock."""
 
     def __init__(
-        self, mode: EarlyEndMode, silence_ms: int = 200, model: TurnModel | None = None
-    ) -> None:
-        self.early = EarlyTurnEnd(mode, silence_ms, model)
+        self, mode: EarlyEndMode, silence_ms: int = 200, model: TurnModel | None = None,
+        verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS,
+    ) -> None:  # fmt: skip
+        self.early = EarlyTurnEnd(mode, silence_ms, model, verdict_after_ms=verdict_after_ms)
         self.turns = TurnTaker(Agent(), early_end=self.early)
         self.frames = 0
         self.forced_at: list[int] = []  # ms of the frames that said ForceTurnEnd
@@ -469,8 +476,8 @@ class Replying(Agent):
 
 
 class Tentative(Call):
-    def __init__(self, said: str = "") -> None:
-        super().__init__(EarlyEndMode.WORDS)
+    def __init__(self, said: str = "", verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS) -> None:
+        super().__init__(EarlyEndMode.WORDS, verdict_after_ms=verdict_after_ms)
         self.agent = Replying()
         self.said = said  # what the agent said last
         self.turns = TurnTaker(
@@ -883,11 +890,12 @@ def test_words_added_without_speech_since_the_previous_partial_force_the_end() -
     assert call.forced_at == [400 + 600 + 200 - 20]
 
 
-def test_words_the_services_partial_of_finished_words_forces_the_end() -> None:
-    """The service's own partial of the pause (its min_turn_silence of 100 ms: no sentence
-    end found) before the 200 ms decision, its words finished to the scorer: the caller has
-    not gone on since the pause began, the words say finished: forced at 200 ms."""
-    call = Tentative()
+def test_words_a_partial_before_the_services_min_turn_silence_is_weighed_by_its_words() -> None:
+    """The line's service waits 400 ms (its min_turn_silence): a partial of new, finished
+    words at 100 ms of the pause cannot be its verdict on the silence (the early partial of
+    the caller's last words, late): the caller has not gone on since the pause began, the
+    words say finished: forced at 200 ms."""
+    call = Tentative(verdict_after_ms=400)
     call.play(SPEECH, 600)
     call.stt(partial("my phone"))  # the early partial
     call.play(SPEECH, 600)
@@ -895,6 +903,24 @@ def test_words_the_services_partial_of_finished_words_forces_the_end() -> None:
     call.stt(partial("my phone number is five five five"))
     call.play(QUIET, 400)
     assert call.forced_at == [400 + 1200 + 200 - 20]
+
+
+@pytest.mark.parametrize("quiet_ms", [60, 120, 180])
+def test_words_the_services_verdict_stands_over_finished_words(quiet_ms: int) -> None:
+    """The service's own partial of the pause, after its min_turn_silence (100 ms, less a
+    detector's frame or two), with new words that read finished to the scorer ("i was
+    charged twice" | "for the same delivery."): Universal-3 Pro found no sentence end
+    there, and its verdict stands: nothing is forced (bench.turn_ends at E = 100 ms: forced,
+    the reply's first frame came over the caller going on after a 700 ms pause)."""
+    call = Tentative()
+    call.play(SPEECH, 600)
+    call.stt(partial("i was"))  # the early partial
+    call.play(SPEECH, 600)
+    call.play(QUIET, quiet_ms)
+    call.stt(partial("i was charged twice"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+    assert call.replies() == []
 
 
 def test_words_new_unfinished_words_after_speech_still_stop_the_forced_end() -> None:
@@ -925,26 +951,29 @@ def test_words_a_stale_partial_leaves_the_services_verdict_standing() -> None:
 def test_words_held_words_open_the_partial_the_scorer_reads() -> None:
     """After held words ("my order number is") the pause's partial is read as the final
     would carry it: "four" alone reads finished, "my order number is four" not: the
-    service's verdict stands and nothing is forced."""
+    partial (the early one of the caller's last words, late: 40 ms into the pause) stands
+    as the verdict and nothing is forced."""
     call = Tentative()
     call.play(SPEECH, 600)
     call.play(QUIET, 320)
     call.stt(final("My order number is"))  # held
     assert call.forced_at == [400 + 600 + 200 - 20]
     call.play(SPEECH, 400)
-    call.play(QUIET, 100)
+    call.play(QUIET, 40)
     call.stt(partial("four"))
     call.play(QUIET, 400)
     assert call.forced_at == [400 + 600 + 200 - 20]
 
 
 def test_words_a_finished_piece_after_held_words_forces_the_end() -> None:
+    """The early partial of the rest, late (40 ms into the pause), joined to the held
+    words, reads finished: forced at 200 ms."""
     call = Tentative()
     call.play(SPEECH, 600)
     call.play(QUIET, 320)
     call.stt(final("My order number is"))
     call.play(SPEECH, 600)
-    call.play(QUIET, 100)
+    call.play(QUIET, 40)
     call.stt(partial("four five six"))
     call.play(QUIET, 400)
     assert call.forced_at == [400 + 600 + 200 - 20, 400 + 600 + 320 + 600 + 200 - 20]
