@@ -331,10 +331,6 @@ class EarlyTurnEnd:
         return self._fresh
 
 
-def early_turn_end(
-    mode: EarlyEndMode, silence_ms: int, verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS
-) -> EarlyTurnEnd | None:
+def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:
     """The policy for one call; None when off (the machine's frames skip it altogether)."""
-    if mode is EarlyEndMode.OFF:
-        return None
-    return EarlyTurnEnd(mode, silence_ms, verdict_after_ms=verdict_after_ms)
+    return None if mode is EarlyEndMode.OFF else EarlyTurnEnd(mode, silence_ms)
