@@ -331,6 +331,16 @@ class EarlyTurnEnd:
         return self._fresh
 
 
-def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:
-    """The policy for one call; None when off (the machine's frames skip it altogether)."""
-    return None if mode is EarlyEndMode.OFF else EarlyTurnEnd(mode, silence_ms)
+def early_turn_end(
+    mode: EarlyEndMode, silence_ms: int, service_check_s: float | None = None
+) -> EarlyTurnEnd | None:
+    """The policy for one call; None when off (the machine's frames skip it altogether).
+
+    ``service_check_s``: the STT's ``turn_check_silence`` (None: unknown, taken as
+    :data:`SERVICE_MIN_TURN_SILENCE_MS`)."""
+    if mode is EarlyEndMode.OFF:
+        return None
+    verdict_after_ms = (
+        SERVICE_MIN_TURN_SILENCE_MS if service_check_s is None else round(service_check_s * 1000)
+    )
+    return EarlyTurnEnd(mode, silence_ms, verdict_after_ms=verdict_after_ms)

@@ -426,6 +426,7 @@ class ScriptedStt:
     speech_ends: int = 0
     turn_ends_asked: int = 0
     turn_end: float | None = None
+    turn_check: float | None = None
     reconnect_window: float | None = None
     closed: bool = False
     _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
@@ -456,6 +457,10 @@ class ScriptedStt:
     @property
     def turn_end_silence(self) -> float | None:
         return self.turn_end
+
+    @property
+    def turn_check_silence(self) -> float | None:
+        return self.turn_check
 
     def emit(self, event: SttEvent) -> None:
         self._events.put_nowait(event)

@@ -51,9 +51,11 @@ class Call:
 
     def __init__(
         self, mode: EarlyEndMode, silence_ms: int = 200, model: TurnModel | None = None,
-        verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS,
+        verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS, early: EarlyTurnEnd | None = None,
     ) -> None:  # fmt: skip
-        self.early = EarlyTurnEnd(mode, silence_ms, model, verdict_after_ms=verdict_after_ms)
+        self.early = early or EarlyTurnEnd(
+            mode, silence_ms, model, verdict_after_ms=verdict_after_ms
+        )
         self.turns = TurnTaker(Agent(), early_end=self.early)
         self.frames = 0
         self.forced_at: list[int] = []  # ms of the frames that said ForceTurnEnd
@@ -476,8 +478,11 @@ class Replying(Agent):
 
 
 class Tentative(Call):
-    def __init__(self, said: str = "", verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS) -> None:
-        super().__init__(EarlyEndMode.WORDS, verdict_after_ms=verdict_after_ms)
+    def __init__(
+        self, said: str = "", verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS,
+        early: EarlyTurnEnd | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(EarlyEndMode.WORDS, verdict_after_ms=verdict_after_ms, early=early)
         self.agent = Replying()
         self.said = said  # what the agent said last
         self.turns = TurnTaker(
@@ -903,6 +908,26 @@ def test_words_a_partial_before_the_services_min_turn_silence_is_weighed_by_its_
     call.stt(partial("my phone number is five five five"))
     call.play(QUIET, 400)
     assert call.forced_at == [400 + 1200 + 200 - 20]
+
+
+@pytest.mark.parametrize(("service_check_s", "forced"), [(None, False), (0.1, False), (0.4, True)])
+def test_the_lines_min_turn_silence_sets_when_a_partial_is_the_services_verdict(
+    service_check_s: float | None, forced: bool
+) -> None:
+    """early_turn_end takes the STT's turn_check_silence (the line's min_turn_silence): a
+    partial of finished words at 120 ms of the pause is the service's verdict on a 100 ms
+    line (or an unknown one) and stands; on a 400 ms line it is the caller's last words
+    arriving late, and the words end the turn at 200 ms."""
+    early = early_turn_end(EarlyEndMode.WORDS, 200, service_check_s)
+    assert early is not None
+    call = Tentative(early=early)
+    call.play(SPEECH, 600)
+    call.stt(partial("i was"))  # the early partial
+    call.play(SPEECH, 600)
+    call.play(QUIET, 120)
+    call.stt(partial("i was charged twice"))
+    call.play(QUIET, 400)
+    assert call.forced_at == ([400 + 1200 + 200 - 20] if forced else [])
 
 
 @pytest.mark.parametrize("quiet_ms", [60, 120, 180])

@@ -281,7 +281,9 @@ class AssistantAgent(ScopedAgent):
             detector=self.caller_audio.detector(
                 barge_in.vad, state.over_caller, lambda: state.pending
             ),
-            early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
+            early_end=early_turn_end(
+                settings.early_end.mode, settings.early_end.silence_ms, self.stt.turn_check_silence
+            ),
             room_gate=batched,  # the model detector tells the caller from the room
             duck_after_ms=barge_in.duck_after_ms,
             words=AfterAgent(state.last_said),

@@ -79,6 +79,11 @@ class SessionEars:
         """Unknown: the service's."""
         return None
 
+    @property
+    def turn_check_silence(self) -> float | None:
+        """Unknown: the service's."""
+        return None
+
     async def connect(self) -> None:
         """Open the listening session.
 

@@ -293,6 +293,12 @@ class AssemblyAISTTService(SpeechToText):
         configured = self._overrides.get("max_turn_silence", self._settings.max_turn_silence)
         return as_float(configured, float(_U3_DEFAULT_MAX_TURN_SILENCE_MS)) / 1000
 
+    @property
+    def turn_check_silence(self) -> float | None:
+        """``min_turn_silence`` in seconds, as configured or updated (u3-rt-pro's default
+        100 ms when unset): the silence after which the service checks for an end of turn."""
+        return self._min_turn_silence_ms() / 1000
+
     async def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
         async for event in self._outlet.events():

@@ -275,6 +275,14 @@ class SpeechToText(Protocol):
         first clause by it (:mod:`sipgw.agent.assistant.speculative`)."""
         ...
 
+    @property
+    def turn_check_silence(self) -> float | None:
+        """Seconds of silence after which the service first decides whether a turn has
+        ended (AssemblyAI's ``min_turn_silence``); None when unknown. A partial that comes
+        sooner is the caller's last words arriving, not that decision
+        (:class:`sipgw.agent.early_end.EarlyTurnEnd`'s ``verdict_after_ms``)."""
+        ...
+
     def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
         ...

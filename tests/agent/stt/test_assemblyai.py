@@ -447,6 +447,12 @@ def test_the_latest_end_of_turn_is_max_turn_silence_as_configured_or_updated() -
     assert stt.turn_end_silence == 2.4
 
 
+def test_the_first_end_of_turn_check_is_min_turn_silence_as_configured() -> None:
+    assert AssemblyAISTTService(AssemblyAISettings(api_key=KEY)).turn_check_silence == 0.1
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, min_turn_silence=400))
+    assert stt.turn_check_silence == 0.4
+
+
 async def test_an_updated_max_turn_silence_is_the_latest_end_of_turn(fake, stack) -> None:
     stt, _events = await open_stt(fake, stack, max_turn_silence=2400)
     await stt.update_configuration(max_turn_silence=700)
