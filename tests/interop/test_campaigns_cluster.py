@@ -12,12 +12,13 @@ outcome, voicemail included. One gateway is SIGKILLed halfway, during a call; th
 runs the campaign to its end.
 
 Checked from the wire (:class:`~tests.toolkit.wire.UdpCapture`: every SIP message to and
-from the proxy, on both legs, and the RTP into the voicemail, in the kernel's order and
-with its times, so a loaded machine's late reading changes nothing): no contact called twice at
-once, nor again once done; none lost; each retried as configured (the number of calls and
-the delay before each retry); the campaign's cap held by the cluster; the closed contacts
-never called; every voicemail got the message after its greeting, whole; the call the
-crash cut retried by the campaign's rules.
+from the proxy, on both legs, and the RTP both ways between the voicemail and the gateways,
+in the kernel's order and with its times, so a loaded machine's late reading changes
+nothing): no contact called twice at once, nor again once done; none lost; each retried as
+configured (the number of calls and the delay before each retry); the campaign's cap held by
+the cluster; the closed contacts never called; every voicemail got the message after its
+greeting (both timed on the wire), whole; the call the crash cut retried by the campaign's
+rules.
 """
 
 from __future__ import annotations
@@ -479,23 +480,50 @@ def calls_on_wire(
     return calls
 
 
-def _message_heard(capture: list[Datagram], call: WireCall) -> tuple[float, float] | None:
+def _message_heard(capture: list[Datagram], call: WireCall) -> tuple[float, float, float] | None:
     """(start, end) seconds into the call of the voicemail message the gateway sent, by the
     RTP timestamps of its stream to the callee (from its first packet, sent once the 200 OK
-    arrived: the call's start); the ports of another call before or after are told apart
-    by the stream's SSRC."""
+    arrived: the call's start), and the kernel's time of its first packet; the ports of
+    another call before or after are told apart by the stream's SSRC."""
     assert call.answered is not None and call.ended is not None
-    packets = [
-        RtpPacket.parse(d.data) for d in capture
+    sent = [
+        d for d in capture
         if d.src_port == call.gateway_rtp and d.dst_port == call.callee_rtp
         and call.answered <= d.at <= call.ended + 0.5
     ]  # fmt: skip
-    if not packets:
+    if not sent:
         return None
+    packets = [RtpPacket.parse(d.data) for d in sent]
     ssrc, first = packets[0].ssrc, packets[0].timestamp
-    frames = [((p.timestamp - first) % 2**32) / 8000 for p in packets
+    frames = [(((p.timestamp - first) % 2**32) / 8000, d.at)
+              for d, p in zip(sent, packets, strict=True)
               if p.ssrc == ssrc and tone_share(p.payload, MESSAGE_HZ) > 0.6]  # fmt: skip
-    return (frames[0], frames[-1] + 0.02) if frames else None
+    return (frames[0][0], frames[-1][0] + 0.02, frames[0][1]) if frames else None
+
+
+def _greeting_end_on_wire(capture: list[Datagram], call: WireCall, speech_end: float) -> float:
+    """The kernel's time at which the voicemail's greeting ended on its way to the gateway:
+    the arrival of the packet that carries its last word's end, ``speech_end`` into its file
+    by the packets' RTP timestamps (baresip sends its file from its start, every frame), less
+    the part of that packet after it."""
+    assert call.answered is not None and call.ended is not None
+    sent = [
+        d for d in capture
+        if d.src_port == call.callee_rtp and d.dst_port == call.gateway_rtp
+        and call.invited <= d.at <= call.ended  # the port pair is this call's
+    ]  # fmt: skip
+    packets = [RtpPacket.parse(d.data) for d in sent]
+    ssrc = packets[0].ssrc if packets else None
+    audio = [
+        (d, p) for d, p in zip(sent, packets, strict=True) if p.ssrc == ssrc and p.payload_type == 0
+    ]
+    assert audio, call
+    start = audio[0][1].timestamp
+    for d, p in audio:
+        position = ((p.timestamp - start) % 2**32 + len(p.payload)) / 8000
+        if position >= speech_end:
+            return d.at - (position - speech_end)
+    raise AssertionError(f"the voicemail's packets end before its greeting: {call}")
 
 
 def _placed_after(at: float, gateway: int, calls: dict[str, WireCall], kinds: set[int]) -> bool:
@@ -546,7 +574,12 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
 
     first, second = gateway("gw-a", ports[0]), gateway("gw-b", ports[1])
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    ranges = [(callees.voicemail_rtp.lo, callees.voicemail_rtp.hi)]
+    # the RTP into the voicemail (the message) and into the gateways (the greeting, heard)
+    ranges = [
+        (callees.voicemail_rtp.lo, callees.voicemail_rtp.hi),
+        (first.rtp_ports.lo, first.rtp_ports.hi),
+        (second.rtp_ports.lo, second.rtp_ports.hi),
+    ]
     # where the test marks the crash on the wire: a port of its own (other tests dial the
     # discard port, 9, as a party that never answers)
     marker = free_port()
@@ -663,8 +696,12 @@ def _check(
             continue
         heard = _message_heard(datagrams, call)
         assert heard is not None, call
-        start, end = heard
-        assert start >= played.speech_end, (call, heard, played)
+        start, end, sent_at = heard
+        # after the greeting: timed on the wire, one clock for both, the kernel's (the
+        # gateway's timestamps count from its first packet, which a loaded gateway may
+        # send late after the 200 OK, and the callee's file from its own first packet)
+        greeting_end = _greeting_end_on_wire(datagrams, call, played.speech_end)
+        assert sent_at >= greeting_end, (call, sent_at - greeting_end, heard, played)
         assert end - start >= len(MESSAGE) * 0.020 - 0.1, (call, heard)
     # the progress the API shows is the results': people and machines done, the rest final
     ended = collections.Counter(

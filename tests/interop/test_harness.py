@@ -24,6 +24,7 @@ from sipgw.app.evaluation.audio import (
     goertzel_dbfs,
     read_wav,
     tone_samples,
+    wav_has_begun,
     wav_is_complete,
     write_pattern,
     write_tone,
@@ -121,6 +122,21 @@ def test_wav_is_complete_and_read_wav_of_unfinished_files(tmp_path: Path) -> Non
     path.write_bytes(raw[:4] + (len(raw) + 32).to_bytes(4, "little") + raw[8:40] + size + raw[44:])
     assert wav_is_complete(path) and len(read_wav(path)[0]) == 800
     assert not wav_is_complete(tmp_path / "missing.wav")
+
+
+def test_wav_has_begun_once_the_recorder_wrote_its_header(tmp_path: Path) -> None:
+    """A recorder creates the file, then writes the header (libsndfile: one 44-byte write)."""
+    path = write_tone(tmp_path / "t.wav", 440, 0.1)
+    raw = path.read_bytes()
+    for cut in (0, 4, 12, 36, 43):  # created, not (wholly) written yet
+        path.write_bytes(raw[:cut])
+        assert not wav_has_begun(path)
+        with pytest.raises(ValueError, match="not a RIFF/WAVE file|no data chunk"):
+            read_wav(path)
+    path.write_bytes(raw[:44])  # the header alone: no samples yet
+    assert wav_has_begun(path) and read_wav(path) == ([], 8000)
+    path.write_bytes(raw)
+    assert wav_has_begun(path) and not wav_has_begun(tmp_path / "missing.wav")
 
 
 def test_g711_codecs() -> None:

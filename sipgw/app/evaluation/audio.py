@@ -47,6 +47,7 @@ __all__ = [
     "tone_samples",
     "tone_share",
     "tone_spans",
+    "wav_has_begun",
     "wav_is_complete",
     "write_pattern",
     "write_tone",
@@ -117,6 +118,20 @@ def read_wav(path: str | Path) -> tuple[list[int], int]:
     if sys.byteorder == "big":
         data.byteswap()
     return data.tolist()[:: lay.channels], lay.rate
+
+
+def wav_has_begun(path: str | Path) -> bool:
+    """True once a recorder has written a WAV's header (its ``fmt`` and ``data`` chunks): the
+    file reads (:func:`read_wav`), if only as no samples so far.
+
+    A recorder creates the file, then writes the header: in between (a moment, longer on a
+    loaded machine) the file exists with fewer bytes than a header, and is not a WAV yet.
+    """
+    try:
+        _wav_layout(Path(path))
+    except (OSError, ValueError, struct.error):
+        return False
+    return True
 
 
 def wav_is_complete(path: str | Path) -> bool:

@@ -52,7 +52,8 @@ class CallMedia:
 
     Attributes:
         agent: the call's agent; None until it is ready (the call's media waits: nothing
-            is read from the jitter buffer, nothing is sent).
+            is read from the jitter buffer, nothing is sent, the RTP timestamps keep to
+            wall time).
         recorder: gets both frames of every tick (None: the call is not recorded).
         on_digit: gets each RFC 4733 digit the session decoded, at the tick that took it.
         caller_frame: the caller's frame of the last tick (None: silence or nothing).
@@ -103,6 +104,10 @@ class CallMedia:
     def tick(self, now: float) -> None:
         """One 20 ms step (the ticker's)."""
         if self.agent is None:
+            # The agent is not ready (being prepared: seconds on a loaded machine): nothing
+            # is read or sent, but the media clock runs on, so the next packet's timestamp
+            # says the time that passed (RFC 3550 §5.1) and it carries the marker bit.
+            self.session.skip(1)
             return
         session = self.session
         session.poll_ingress(now)

@@ -197,3 +197,24 @@ async def test_no_agent_no_media_and_a_new_agent_takes_over_at_the_next_tick(
     assert [p.payload for p in sent] == [LOUD, b"\x22" * 160]
     assert len(first.heard) == 1 and len(second.heard) == 1 and first.frames == [LOUD]
     assert [agent for _, agent in recorder.ticks] == [LOUD, b"\x22" * 160]
+
+
+async def test_the_media_clock_runs_on_while_the_agent_is_prepared(
+    endpoint: RtpEndpoint, phone: socket.socket
+) -> None:
+    """The first packet goes at the answer, then nothing until the agent is ready (an
+    assistant's preparation took over a second on a loaded machine): the next packet's
+    timestamp counts the ticks waited, with the marker bit of a pause (RFC 3550 §5.1,
+    RFC 3551 §4.1). They stood still: the CI failure read a voicemail message sent 3.5 s
+    into the call as 2.36 s in, by the gateway's timestamps, before the greeting ended."""
+    media = step(endpoint, phone, None)
+    endpoint.send(media.session.packets_for(None, 0.0))  # the first packet (callpath.py)
+    for n in range(1, 51):  # one second without an agent
+        media.tick(0.02 * n)
+    media.set_agent(Agent(None, None))
+    media.tick(1.02)
+    media.tick(1.04)
+    first, *after = await received(phone)
+    assert [(p.timestamp - first.timestamp) // 160 for p in after] == [51, 52]
+    assert [p.marker for p in after] == [True, False]
+    assert [p.sequence_number - first.sequence_number for p in after] == [1, 2]

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sipgw.app.evaluation.audio import wav_is_complete, write_pattern
+from sipgw.app.evaluation.audio import wav_has_begun, wav_is_complete, write_pattern
 from sipgw.app.evaluation.ports import PortRange, free_port, free_port_range
 from sipgw.app.evaluation.process import ManagedProcess, PeerContext, PeerError, require_binary
 
@@ -464,14 +464,24 @@ class Baresip(PeerContext):
 
     # ------------------------------------------------------------------ recordings & logs
     def all_recordings(self) -> list[tuple[Path, Path]]:
-        """``(dec, enc)`` WAV pairs of every call so far, oldest first.
+        """``(dec, enc)`` WAV pairs of every call so far, oldest first, each received file
+        readable (:func:`~sipgw.app.evaluation.audio.read_wav`) as it is written.
 
         baresip names each file by the second it opens it: the sent audio's when the call
         starts, the received audio's at its first packet, a few milliseconds apart, which can
         fall on either side of a second's turn. A call's files are the two of the same
         second, else of the seconds next to each other; a received file with no sent one
         near it is paired with the name the sent one would have (never complete).
+
+        libsndfile creates a file, then writes its header: a received file without its header
+        yet (a moment after the first packet, longer on a loaded machine) is not listed until
+        it has one (the CI failure: a wait for a tone read the new file at its first packet
+        and raised "not a RIFF/WAVE file").
         """
+        return [(dec, enc) for dec, enc in self._pairs() if wav_has_begun(dec)]
+
+    def _pairs(self) -> list[tuple[Path, Path]]:
+        """Every ``(dec, enc)`` pair on disk, begun or not (see :meth:`all_recordings`)."""
         encs = {_dump_second(enc): enc for enc in self.rec_dir.glob("dump-*-enc.wav")}
         pairs = []
         for dec in sorted(self.rec_dir.glob("dump-*-dec.wav")):
@@ -487,7 +497,7 @@ class Baresip(PeerContext):
         """``(received, sent)`` WAVs of the latest call, once baresip has finalised them."""
         deadline = time.monotonic() + timeout
         while True:
-            pairs = self.all_recordings()
+            pairs = self._pairs()  # the latest call's, even before its header (it waits)
             if pairs and all(wav_is_complete(p) for p in pairs[-1]):
                 return pairs[-1]
             if time.monotonic() > deadline:
