@@ -257,7 +257,7 @@ class AssemblyAISTTService(SpeechToText):
         if self._connection.closing or self._outlet.failed:
             return
         if self._audio.push(frame):
-            self._connection.chunk_ready.set()
+            self._connection.wake_sender()
 
     def set_chunk_ms(self, chunk_ms: int | None) -> None:
         """Change how much audio each message carries from now on (50..1000 ms).
@@ -268,7 +268,7 @@ class AssemblyAISTTService(SpeechToText):
         Audio already batched is cut at the new size.
         """
         if self._audio.set_chunk_ms(chunk_ms):
-            self._connection.chunk_ready.set()
+            self._connection.wake_sender()
 
     def mark_speech_end(self) -> None:
         """The caller just went quiet: call it before sending the first quiet frame.

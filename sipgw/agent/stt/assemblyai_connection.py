@@ -113,6 +113,8 @@ class AssemblyAIConnection:
         self.closing = False
         self.reconnect_for = settings.reconnect_for
         self._sender: asyncio.Task[None] | None = None
+        self._sender_idle = False  # the sender task waits for a chunk (wake_sender may send)
+        self._inline_error: Exception | None = None  # raised in wake_sender, for the sender
         self._attempts_used = 0
         self._outage_spent = 0.0  # seconds of waits and attempts in the current outage
 
@@ -284,6 +286,7 @@ class AssemblyAIConnection:
 
     async def stop_sender(self) -> None:
         task, self._sender = self._sender, None
+        self._sender_idle = False
         if task is not None:
             task.cancel()
             await asyncio.wait({task})
@@ -298,17 +301,66 @@ class AssemblyAIConnection:
 
     # ----------------------------------------------------------------- sending
 
+    def wake_sender(self) -> None:
+        """The uplink has a chunk: send what the pacer allows now, else wake the sender.
+
+        While the sender task waits for audio (none queued before this chunk), the chunks
+        the pacer lets go now are written here, at once, as whole frames
+        (:meth:`~sipgw.agent.websocket_client.VendorConnection.send_binary_now`): no task
+        step a message. Whatever is left (a chunk the pacer holds back, a socket whose
+        buffer is not empty, a connection that is not open) is the sender task's, as before.
+        """
+        ws = self.ws
+        if self._sender_idle and ws is not None and not self.closing and self._inline_error is None:
+            try:
+                if not self._send_due(ws):
+                    return
+            except Exception as exc:  # the sender task's error path handles it
+                self._inline_error = exc
+        self.chunk_ready.set()
+
+    def _send_due(self, ws: ClientConnection) -> bool:
+        """Write the chunks the pacer allows now, while the connection takes them at once;
+        True when one is left for the sender task."""
+        if not isinstance(ws, VendorConnection):
+            return True
+        loop = asyncio.get_running_loop()
+        audio = self.audio
+        while True:
+            now = loop.time()
+            delay = audio.wait_before_next(now)
+            if delay is None:
+                return False
+            if delay > 0:
+                return True
+            chunk = audio.pop()
+            if chunk is None:
+                continue
+            if not ws.send_binary_now(chunk):
+                audio.put_back(chunk)
+                return True
+            audio.sent(chunk, now)
+            self.state.sent(chunk)
+
     async def _send_loop(self, ws: ClientConnection) -> None:
         """Send queued chunks, paced to real time; return when the socket closes."""
         loop = asyncio.get_running_loop()
         audio = self.audio
         audio.begin_session(loop.time())
+        fast = ws if isinstance(ws, VendorConnection) else None
         try:
             while True:
+                if (error := self._inline_error) is not None:
+                    self._inline_error = None
+                    raise error
                 delay = audio.wait_before_next(loop.time())
                 if delay is None:  # nothing queued: wait for send_audio()
                     self.chunk_ready.clear()
-                    await self.chunk_ready.wait()
+                    self._sender_idle = True
+                    try:
+                        await self.chunk_ready.wait()
+                    finally:
+                        self._sender_idle = False
                     continue
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -316,11 +368,12 @@ class AssemblyAIConnection:
                 chunk = audio.pop()
                 if chunk is None:
                     continue
-                try:
-                    await ws.send(chunk)
-                except ConnectionClosed:
-                    audio.put_back(chunk)
-                    return
+                if fast is None or not fast.send_binary_now(chunk):
+                    try:
+                        await ws.send(chunk)
+                    except ConnectionClosed:
+                        audio.put_back(chunk)
+                        return
                 audio.sent(chunk, loop.time())
                 self.state.sent(chunk)
         except Exception as exc:  # a bug here must not leave a silent session behind
