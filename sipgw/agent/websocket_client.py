@@ -35,6 +35,8 @@ frame can never fall between the fragments of another.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import cast
 
 from websockets.asyncio.client import ClientConnection
@@ -54,11 +56,20 @@ class VendorConnection(ClientConnection):
 
     _wire: asyncio.WriteTransport | None = None
     _frames: ClientFrames | None = None
+    _clock: Callable[[], float] = time.monotonic  # replaced by the loop's in connection_made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._wire = cast(asyncio.WriteTransport, transport)
         self._frames = ClientFrames()
+        self._clock = asyncio.get_running_loop().time
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time of the loop the connection runs on (``loop.time``), for callers outside a
+        coroutine: ``asyncio.get_running_loop()`` makes a ``getpid`` system call on Python
+        3.11."""
+        return self._clock
 
     def send_binary_now(self, payload: bytes) -> bool:
         """Write ``payload`` as one binary message now, if nothing stands in the way.

@@ -109,6 +109,7 @@ async def test_messages_written_at_once_arrive_whole_in_order_and_pings_are_answ
             f"ws://127.0.0.1:{port}/", create_connection=VendorConnection, compression=None
         )
         assert isinstance(ws, VendorConnection)
+        assert ws.clock == asyncio.get_running_loop().time  # its loop's, taken once
         expected: list[str | bytes] = []
         for i in range(60):
             payload = bytes([i]) * (100 + 40 * i)  # 7-bit and 16-bit lengths

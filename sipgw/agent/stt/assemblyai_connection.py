@@ -4,8 +4,11 @@
 :class:`sipgw.agent.stt.assemblyai.AssemblyAISTTService` (its theory of operation: that
 module's docstring). It opens a session and waits for ``Begin`` within ``connect_timeout``
 (:meth:`~AssemblyAIConnection.open`), then serves sessions until the service closes or a
-final failure (:meth:`~AssemblyAIConnection.supervise`): a sender task sends the uplink's
-chunks paced to real time, the receive loop turns the server's messages into events
+final failure (:meth:`~AssemblyAIConnection.supervise`): the uplink's chunks go paced to
+real time, written at once as whole frames by
+:meth:`~AssemblyAIConnection.wake_sender` while the sender task is idle, else by that task
+(through ``websockets``' ``send`` when the socket's buffer is not empty), the receive
+loop turns the server's messages into events
 (:class:`sipgw.agent.stt.assemblyai_session.StreamState`), and an unexpected close is
 retried with backoff for ``reconnect_for`` seconds of the outage. Every path that gives
 up a session that may be open sends ``Terminate`` (:func:`terminate`). It shares the
@@ -324,10 +327,10 @@ class AssemblyAIConnection:
         True when one is left for the sender task."""
         if not isinstance(ws, VendorConnection):
             return True
-        loop = asyncio.get_running_loop()
+        clock = ws.clock  # the connection's loop (get_running_loop asks the OS for the pid)
         audio = self.audio
         while True:
-            now = loop.time()
+            now = clock()
             delay = audio.wait_before_next(now)
             if delay is None:
                 return False
