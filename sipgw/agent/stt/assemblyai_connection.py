@@ -290,6 +290,10 @@ class AssemblyAIConnection:
     async def stop_sender(self) -> None:
         task, self._sender = self._sender, None
         self._sender_idle = False
+        error, self._inline_error = self._inline_error, None
+        if error is not None:  # the session ended before its sender raised it: not the next's
+            logger.error("AssemblyAI sender failed: %r", error)
+            self.state.last_error = f"sender failed: {error!r}"
         if task is not None:
             task.cancel()
             await asyncio.wait({task})

@@ -1101,3 +1101,21 @@ def test_fake_silence_partials_scripted_full_or_half() -> None:
     fake.script_partials(["where is my"])
     assert fake.partial_text(silence=True) == "where is my"
     assert fake.partial_text(silence=True) == "where is my order 1234"
+
+
+async def test_an_error_in_the_inline_send_is_the_senders_and_never_outlives_its_session(
+    fake, stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error raised while send_audio writes a chunk at once is handed to the sender task;
+    if the session ends before the task runs, it is reported then (not raised in the next
+    session's sender)."""
+    stt, _ = await open_stt(fake, stack)
+    connection = stt._connection  # its sender pops the uplink
+    await wait_for_idle_sender(stt)
+    monkeypatch.setattr(connection, "audio", FailingOnce(connection.audio, RuntimeError("boom")))
+    for frame in split_frames(tone(100)):
+        stt.send_audio(frame)  # the chunk's pop raises inside send_audio: caught
+    assert stt.stats.chunks_sent == 0 and stt.stats.last_error is None
+    await stt.close()  # before the sender task could raise it
+    assert stt.stats.last_error == "sender failed: RuntimeError('boom')"
+    assert fake.sessions[0].received_of_type("Terminate") == [{"type": "Terminate"}]
