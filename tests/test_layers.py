@@ -62,6 +62,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.idle.policy",
     "sipgw.agent.backoff",
     "sipgw.agent.stt.uplink",
+    "sipgw.agent.websocket_frames",
     "sipgw.agent.stt.assemblyai_protocol",
     "sipgw.agent.stt.assemblyai_session",
     "sipgw.agent.s2s.endpoint",

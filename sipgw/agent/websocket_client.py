@@ -19,21 +19,77 @@ older generations (:mod:`sipgw.agent.handled_errors`). Once the connection is lo
 nothing will raise those exceptions again (``ConnectionClosed`` names the parser's as
 its cause, without the frames), so :class:`VendorConnection` lets go of their frames
 then. Pass it as ``connect(..., create_connection=VendorConnection)``.
+
+It also sends whole binary messages past the library's ``send``
+(:meth:`VendorConnection.send_binary_now`), for the speech-to-text uplink's audio: the frame
+is built by :class:`sipgw.agent.websocket_frames.ClientFrames` (sans-IO: masked, a fresh key
+per frame) and written to the transport the connection was given (``connection_made``, the
+asyncio protocol's own callback), only while the library's state is ``OPEN`` and the
+transport's write buffer is empty. Otherwise it declines and the caller uses ``send()``, whose
+flow control waits while the buffer is over its limit and whose errors are the library's
+(``ConnectionClosed``). The library keeps everything else: the receive side, pings and
+pongs, the close handshake. These connections never send fragmented messages, so a whole
+frame can never fall between the fragments of another.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+from typing import cast
+
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
+from websockets.protocol import State
 
 from sipgw.agent.handled_errors import forget_frames
+from sipgw.agent.websocket_frames import ClientFrames
 
 __all__ = ["VendorConnection"]
 
 
 class VendorConnection(ClientConnection):
     """A :class:`~websockets.asyncio.client.ClientConnection` that, once lost, closes its
-    protocol's parser and drops the frames of the failures its protocol kept."""
+    protocol's parser and drops the frames of the failures its protocol kept, and that can
+    write a binary message at once (:meth:`send_binary_now`)."""
+
+    _wire: asyncio.WriteTransport | None = None
+    _frames: ClientFrames | None = None
+    _clock: Callable[[], float] = time.monotonic  # replaced by the loop's in connection_made
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._wire = cast(asyncio.WriteTransport, transport)
+        self._frames = ClientFrames()
+        self._clock = asyncio.get_running_loop().time
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time of the loop the connection runs on (``loop.time``), for callers outside a
+        coroutine: ``asyncio.get_running_loop()`` makes a ``getpid`` system call on Python
+        3.11."""
+        return self._clock
+
+    def send_binary_now(self, payload: bytes) -> bool:
+        """Write ``payload`` as one binary message now, if nothing stands in the way.
+
+        True: the frame was handed to the transport. False: nothing was written (the
+        connection is not open, its transport is closing, or data is already waiting in its
+        write buffer: the peer reads slower than we write); send it with ``send()``, which
+        waits for the buffer to drain and raises ``ConnectionClosed`` as it always does.
+        """
+        wire, frames = self._wire, self._frames
+        if (
+            wire is None
+            or frames is None
+            or self.state is not State.OPEN
+            or wire.is_closing()
+            or wire.get_write_buffer_size()
+        ):
+            return False
+        wire.write(frames.binary(payload))
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -312,6 +312,20 @@ def test_llm_client_cost(tmp_path: Path) -> None:
     assert data["machine"]["loadavg_at_end"]
 
 
+def test_stt_send_cost(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "stt_send_cost", "--messages", "200", "--rounds", "1", "--loop", "asyncio"
+    )
+    figures = data["figures"]
+    assert set(figures) == {
+        "idle", "send()", "sans-io", "frames", "task + send()", "inline frames",
+    }  # fmt: skip
+    for way in figures.values():
+        assert way["us_per_message_median"] > 0 and len(way["us_per_message_runs"]) == 1
+    assert figures["task + send()"]["ratio_to_task_send"] == 1.0
+    assert data["machine"]["loadavg_at_end"]
+
+
 def test_dtmf_detect(tmp_path: Path) -> None:
     data = run_bench(
         tmp_path, "dtmf_detect", "--seconds", "1", "--repeats", "1", "--talk-off", "music"

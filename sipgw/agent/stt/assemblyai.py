@@ -11,8 +11,11 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   this API's rules. The agent calls :meth:`AssemblyAISTTService.send_audio`
   with each 160-byte (20 ms) frame as it arrives from the network, in order
   (the media layer's reorder stage, ``media/ingress.py``), not on the ticker;
-  it only queues the frame and wakes the sender task (it never awaits, never
-  blocks). The API closes the session with 3007 unless every binary frame
+  it queues the frame, and when that completes a chunk the pacer lets go, writes
+  it at once as one masked frame if the sender task is idle and the socket's
+  buffer empty (else it wakes the sender task); it never awaits, never blocks
+  (:meth:`~sipgw.agent.stt.assemblyai_connection.AssemblyAIConnection.wake_sender`).
+  The API closes the session with 3007 unless every binary frame
   holds 50-1000 ms of audio, so frames are joined into ``chunk_ms`` chunks
   (100 ms = 800 B by default; :meth:`AssemblyAISTTService.set_chunk_ms`
   changes it mid-call), and a chunk ends exactly where ``min_turn_silence`` is
@@ -250,14 +253,15 @@ class AssemblyAISTTService(SpeechToText):
     def send_audio(self, frame: bytes) -> None:
         """Queue one frame of caller audio (μ-law: 160 bytes every 20 ms).
 
-        Synchronous and cheap: it batches frames into ``chunk_ms`` chunks and
-        wakes the sender task. Pass silence (0xFF) rather than skipping frames,
+        Synchronous and cheap: it batches frames into ``chunk_ms`` chunks; a chunk the
+        pacer lets go is written at once while the sender task is idle (else the task is
+        woken to send it). Pass silence (0xFF) rather than skipping frames,
         so that the stream stays continuous. Ignored after ``close`` or failure.
         """
         if self._connection.closing or self._outlet.failed:
             return
         if self._audio.push(frame):
-            self._connection.chunk_ready.set()
+            self._connection.wake_sender()
 
     def set_chunk_ms(self, chunk_ms: int | None) -> None:
         """Change how much audio each message carries from now on (50..1000 ms).
@@ -268,7 +272,7 @@ class AssemblyAISTTService(SpeechToText):
         Audio already batched is cut at the new size.
         """
         if self._audio.set_chunk_ms(chunk_ms):
-            self._connection.chunk_ready.set()
+            self._connection.wake_sender()
 
     def mark_speech_end(self) -> None:
         """The caller just went quiet: call it before sending the first quiet frame.

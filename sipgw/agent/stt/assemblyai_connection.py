@@ -4,8 +4,11 @@
 :class:`sipgw.agent.stt.assemblyai.AssemblyAISTTService` (its theory of operation: that
 module's docstring). It opens a session and waits for ``Begin`` within ``connect_timeout``
 (:meth:`~AssemblyAIConnection.open`), then serves sessions until the service closes or a
-final failure (:meth:`~AssemblyAIConnection.supervise`): a sender task sends the uplink's
-chunks paced to real time, the receive loop turns the server's messages into events
+final failure (:meth:`~AssemblyAIConnection.supervise`): the uplink's chunks go paced to
+real time, written at once as whole frames by
+:meth:`~AssemblyAIConnection.wake_sender` while the sender task is idle, else by that task
+(through ``websockets``' ``send`` when the socket's buffer is not empty), the receive
+loop turns the server's messages into events
 (:class:`sipgw.agent.stt.assemblyai_session.StreamState`), and an unexpected close is
 retried with backoff for ``reconnect_for`` seconds of the outage. Every path that gives
 up a session that may be open sends ``Terminate`` (:func:`terminate`). It shares the
@@ -113,6 +116,8 @@ class AssemblyAIConnection:
         self.closing = False
         self.reconnect_for = settings.reconnect_for
         self._sender: asyncio.Task[None] | None = None
+        self._sender_idle = False  # the sender task waits for a chunk (wake_sender may send)
+        self._inline_error: Exception | None = None  # raised in wake_sender, for the sender
         self._attempts_used = 0
         self._outage_spent = 0.0  # seconds of waits and attempts in the current outage
 
@@ -284,6 +289,11 @@ class AssemblyAIConnection:
 
     async def stop_sender(self) -> None:
         task, self._sender = self._sender, None
+        self._sender_idle = False
+        error, self._inline_error = self._inline_error, None
+        if error is not None:  # the session ended before its sender raised it: not the next's
+            logger.error("AssemblyAI sender failed: %r", error)
+            self.state.last_error = f"sender failed: {error!r}"
         if task is not None:
             task.cancel()
             await asyncio.wait({task})
@@ -298,17 +308,66 @@ class AssemblyAIConnection:
 
     # ----------------------------------------------------------------- sending
 
+    def wake_sender(self) -> None:
+        """The uplink has a chunk: send what the pacer allows now, else wake the sender.
+
+        While the sender task waits for audio (none queued before this chunk), the chunks
+        the pacer lets go now are written here, at once, as whole frames
+        (:meth:`~sipgw.agent.websocket_client.VendorConnection.send_binary_now`): no task
+        step a message. Whatever is left (a chunk the pacer holds back, a socket whose
+        buffer is not empty, a connection that is not open) is the sender task's, as before.
+        """
+        ws = self.ws
+        if self._sender_idle and ws is not None and not self.closing and self._inline_error is None:
+            try:
+                if not self._send_due(ws):
+                    return
+            except Exception as exc:  # the sender task's error path handles it
+                self._inline_error = exc
+        self.chunk_ready.set()
+
+    def _send_due(self, ws: ClientConnection) -> bool:
+        """Write the chunks the pacer allows now, while the connection takes them at once;
+        True when one is left for the sender task."""
+        if not isinstance(ws, VendorConnection):
+            return True
+        clock = ws.clock  # the connection's loop (get_running_loop asks the OS for the pid)
+        audio = self.audio
+        while True:
+            now = clock()
+            delay = audio.wait_before_next(now)
+            if delay is None:
+                return False
+            if delay > 0:
+                return True
+            chunk = audio.pop()
+            if chunk is None:
+                continue
+            if not ws.send_binary_now(chunk):
+                audio.put_back(chunk)
+                return True
+            audio.sent(chunk, now)
+            self.state.sent(chunk)
+
     async def _send_loop(self, ws: ClientConnection) -> None:
         """Send queued chunks, paced to real time; return when the socket closes."""
         loop = asyncio.get_running_loop()
         audio = self.audio
         audio.begin_session(loop.time())
+        fast = ws if isinstance(ws, VendorConnection) else None
         try:
             while True:
+                if (error := self._inline_error) is not None:
+                    self._inline_error = None
+                    raise error
                 delay = audio.wait_before_next(loop.time())
                 if delay is None:  # nothing queued: wait for send_audio()
                     self.chunk_ready.clear()
-                    await self.chunk_ready.wait()
+                    self._sender_idle = True
+                    try:
+                        await self.chunk_ready.wait()
+                    finally:
+                        self._sender_idle = False
                     continue
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -316,11 +375,12 @@ class AssemblyAIConnection:
                 chunk = audio.pop()
                 if chunk is None:
                     continue
-                try:
-                    await ws.send(chunk)
-                except ConnectionClosed:
-                    audio.put_back(chunk)
-                    return
+                if fast is None or not fast.send_binary_now(chunk):
+                    try:
+                        await ws.send(chunk)
+                    except ConnectionClosed:
+                        audio.put_back(chunk)
+                        return
                 audio.sent(chunk, loop.time())
                 self.state.sent(chunk)
         except Exception as exc:  # a bug here must not leave a silent session behind

@@ -42,6 +42,7 @@ from sipgw.agent.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.agent.websocket_client import VendorConnection
 from sipgw.app.evaluation.audio import encode, tone_samples
 from sipgw.app.evaluation.fakes.assemblyai import (
     CONCURRENCY_REASON,
@@ -516,6 +517,51 @@ async def test_frames_are_batched_and_sent_at_real_time(fake, stack, chunk_ms, s
     assert session.violation is None and session.open
     assert_real_time(session, CLIENT_BURST + 0.02)
     assert stt.stats.bytes_sent == total and stt.stats.chunks_sent == total // (chunk_ms * 8)
+
+
+async def wait_for_idle_sender(stt: AssemblyAISTTService) -> None:
+    """Until the sender task waits for audio (it has started and found none queued)."""
+    for _ in range(100):
+        if stt._connection._sender_idle:  # the state wake_sender reads
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the sender task never waited for audio")
+
+
+async def test_a_chunk_goes_out_from_send_audio_at_once_while_the_sender_waits(fake, stack) -> None:
+    """No task step between the chunk's last frame and its frame on the socket."""
+    stt, _ = await open_stt(fake, stack, chunk_ms=100)
+    await wait_for_idle_sender(stt)
+    frames = split_frames(tone(200))
+    for frame in frames[:4]:
+        stt.send_audio(frame)
+    assert stt.stats.chunks_sent == 0  # 80 ms: not a chunk yet
+    stt.send_audio(frames[4])
+    assert stt.stats.chunks_sent == 1 and stt.stats.bytes_sent == 800  # written, no await
+    for frame in frames[5:]:
+        stt.send_audio(frame)  # the next chunk: the burst allows it too
+    assert stt.stats.chunks_sent == 2
+    await fake.wait_for(lambda: fake.sessions[0].audio_bytes == 1600)
+    (session,) = fake.sessions
+    assert session.chunk_sizes == [800, 800] and session.violation is None and session.open
+
+
+async def test_a_declined_write_leaves_the_chunk_to_the_sender_task(
+    fake, stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the connection will not take a frame at once (its write buffer is not empty,
+    say), the chunk waits for the sender task and goes through the library's send."""
+    stt, _ = await open_stt(fake, stack, chunk_ms=100)
+    ws = stt._connection.ws
+    assert isinstance(ws, VendorConnection)
+    monkeypatch.setattr(ws, "send_binary_now", lambda payload: False)
+    await wait_for_idle_sender(stt)
+    for frame in split_frames(tone(200)):
+        stt.send_audio(frame)
+    assert stt.stats.chunks_sent == 0  # nothing went inline
+    await fake.wait_for(lambda: fake.sessions[0].audio_bytes == 1600)
+    assert fake.sessions[0].chunk_sizes == [800, 800]
+    assert stt.stats.chunks_sent == 2 and stt.stats.backlog_seconds == 0
 
 
 async def test_smaller_chunks_mid_session_keep_up_with_live_audio(fake, stack) -> None:
@@ -1061,3 +1107,21 @@ def test_fake_silence_partials_scripted_full_or_half() -> None:
     fake.script_partials(["where is my"])
     assert fake.partial_text(silence=True) == "where is my"
     assert fake.partial_text(silence=True) == "where is my order 1234"
+
+
+async def test_an_error_in_the_inline_send_is_the_senders_and_never_outlives_its_session(
+    fake, stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error raised while send_audio writes a chunk at once is handed to the sender task;
+    if the session ends before the task runs, it is reported then (not raised in the next
+    session's sender)."""
+    stt, _ = await open_stt(fake, stack)
+    connection = stt._connection  # its sender pops the uplink
+    await wait_for_idle_sender(stt)
+    monkeypatch.setattr(connection, "audio", FailingOnce(connection.audio, RuntimeError("boom")))
+    for frame in split_frames(tone(100)):
+        stt.send_audio(frame)  # the chunk's pop raises inside send_audio: caught
+    assert stt.stats.chunks_sent == 0 and stt.stats.last_error is None
+    await stt.close()  # before the sender task could raise it
+    assert stt.stats.last_error == "sender failed: RuntimeError('boom')"
+    assert fake.sessions[0].received_of_type("Terminate") == [{"type": "Terminate"}]
