@@ -352,6 +352,7 @@ class ScriptedTurnDetector:
             self._said = words_said(sentence, pos - sentence.first_frame)
         else:
             self._turn = _Turn(self._run_start, None, sentence.room_text or "")
+            self._said = 0
         self._speech_end = end
         self._speech_ms = end - self._run_start
         self._silence_ms = 0
@@ -364,11 +365,13 @@ class ScriptedTurnDetector:
     def _caller_frame(self, pos: int, end: int) -> list[DetectorAction]:
         assert self._turn is not None
         segment, sentence = self.script.sentence_at(pos)
+        said = words_said(sentence, pos - sentence.first_frame)
         if self._turn.segment != segment:  # a room turn the caller speaks into
             self._turn = _Turn(self._turn.start_ms, segment)
             if self._given.get(segment, 0) >= len(sentence.text.split()):
                 self._given[segment] = 0
-        self._said = max(self._said, words_said(sentence, pos - sentence.first_frame))
+            self._said = said
+        self._said = max(self._said, said)
         return self._speech(end)
 
     def _speech(self, end: int) -> list[DetectorAction]:

@@ -110,6 +110,20 @@ def test_the_room_never_carries_the_callers_turn_past_their_silence() -> None:
     assert [t.text for t in ended[1:]] == [ROOM]
 
 
+def test_a_room_turn_the_caller_speaks_into_carries_their_next_sentence_once() -> None:
+    # two segments: the first sentence, then the room talking as the second begins, a pause
+    # of 200 ms inside the second sentence (its first clause must not end it)
+    frames = make_loop([QUIET] * 50 + [LOUD] * 50)
+    other = "Wait, that is not the address I gave you."
+    sentences = [
+        ScriptedSentence(0, 50, SENTENCE, ((0, 20),), ROOM),
+        ScriptedSentence(50, 50, other, ((10, 15), (25, 40)), ROOM),
+    ]
+    script = CallerScript.from_loop(b"".join(frames), sentences)
+    actions = run(ScriptedTurnDetector(script, room="transcribed"), frames)
+    assert [t.text for t in finals(actions)] == [SENTENCE, other]
+
+
 def test_a_pause_inside_the_sentence_is_a_partial_not_an_end() -> None:
     frames = make_loop([LOUD] * 100)
     script = script_of(frames, ((0, 10), (20, 40)))  # "Sorry," then 200 ms, then the rest
