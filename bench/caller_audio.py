@@ -12,15 +12,24 @@ detector steps every one, as on the noisy lines of ``bench.noise``.
 
 A recorded caller (``voice``: 8 kHz mono 16-bit WAV) takes the synthesized sentences' place,
 said once in every segment (a segment is then at least as long as the recording).
+
+The loop's script (:func:`noisy_script`, :func:`write_loop`'s ``script``): per segment, the
+sentence the caller says and the frames its voice is in (from the clean voice, before the
+mix), and the room's words where the background has voices; the fake speech-to-text service
+reads it to transcribe what each caller said, when they said it
+(:mod:`sipgw.app.evaluation.fakes.assemblyai_script`). A recorded caller's words are not
+known: its segments are scripted as ``"(recorded caller)."``.
 """
 
 from __future__ import annotations
 
+import json
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript, ScriptedSentence
 from sipgw.media import g711
 from tests.toolkit.noisy_audio import NOISES, RATE, background, mix, speech
 
@@ -39,6 +48,15 @@ of :data:`bench.noise.INTERRUPTIONS`, none of them a room's voice (``en+f3`` and
 voice reads the TV and says two of the babble's lines; ``en-gb+f3`` and ``en-gb`` said these
 two sentences until 2026-11-27)."""
 FRAME = 160  # 20 ms at 8 kHz
+ROOM_TEXTS = {
+    "babble": "So I told him the meeting had moved to Thursday.",
+    "tv": "Good evening.",
+}
+"""What the fake service hears of a background with voices (``--stt-room transcribed``): a
+line of the café's, the TV's first sentence; the other backgrounds have no words."""
+VOICED_DB = 30.0
+"""A frame of the clean voice within this many dB of its loudest frame is the caller's voice
+(as :func:`tests.toolkit.noisy_audio.mix` measures the voice's level)."""
 
 
 @dataclass(frozen=True)
@@ -78,24 +96,62 @@ def _ulaw(samples: Sequence[int]) -> bytes:
     return g711.linear_to_ulaw(pcm)
 
 
-def noisy_loop(caller: NoisyCaller) -> bytes:
-    """The loop as μ-law, a whole number of 20 ms frames (:class:`NoisyCaller`)."""
+def voiced_ranges(voice: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """The 20 ms frames of a clean ``voice`` that hold its voice (within :data:`VOICED_DB`
+    of its loudest), as ``[start, end)`` frame ranges."""
+    levels = [sum(s * s for s in voice[i : i + FRAME]) / FRAME for i in range(0, len(voice), FRAME)]
+    floor = max(levels, default=0.0) * 10 ** (-VOICED_DB / 10)
+    ranges: list[tuple[int, int]] = []
+    for f, level in enumerate(levels):
+        if level <= floor or level == 0:
+            continue
+        if ranges and ranges[-1][1] == f:
+            ranges[-1] = (ranges[-1][0], f + 1)
+        else:
+            ranges.append((f, f + 1))
+    return tuple(ranges)
+
+
+def noisy_script(caller: NoisyCaller) -> tuple[bytes, list[ScriptedSentence]]:
+    """The loop as μ-law, a whole number of 20 ms frames (:class:`NoisyCaller`), and its
+    script: a :class:`ScriptedSentence` per segment."""
     recorded = read_voice(caller.voice) if caller.voice is not None else None
     out = bytearray()
+    script: list[ScriptedSentence] = []
     for i, kind in enumerate(caller.backgrounds):
         if recorded is not None:
             voice: Sequence[int] = recorded
+            text = "(recorded caller)."
         else:
             name, text = SENTENCES[i % len(SENTENCES)]
             voice = speech(text, name)
         seconds = max(caller.every, len(voice) / RATE)
         frames = int(seconds * RATE) // FRAME
         noise = background(kind, frames * FRAME / RATE)[: frames * FRAME]
+        script.append(
+            ScriptedSentence(
+                first_frame=len(out) // FRAME,
+                frames=frames,
+                text=text,
+                voiced=voiced_ranges(voice),
+                room_text=ROOM_TEXTS.get(kind),
+            )
+        )
         out += _ulaw(mix(voice, noise, caller.snr_db))
-    return bytes(out[: len(out) // FRAME * FRAME])
+    return bytes(out[: len(out) // FRAME * FRAME]), script
 
 
-def write_loop(caller: NoisyCaller, path: Path) -> Path:
-    """:func:`noisy_loop` written to ``path`` (raw μ-law); ``path``."""
-    path.write_bytes(noisy_loop(caller))
+def noisy_loop(caller: NoisyCaller) -> bytes:
+    """The loop as μ-law, a whole number of 20 ms frames (:class:`NoisyCaller`)."""
+    return noisy_script(caller)[0]
+
+
+def write_loop(caller: NoisyCaller, path: Path, script: Path | None = None) -> Path:
+    """:func:`noisy_loop` written to ``path`` (raw μ-law), and with ``script`` its script
+    there (JSON, :meth:`CallerScript.load` reads it); ``path``."""
+    loop, sentences = noisy_script(caller)
+    path.write_bytes(loop)
+    if script is not None:
+        data = CallerScript.to_json(path.name, sentences)
+        script.write_text(json.dumps(data, indent=1))
     return path

@@ -67,13 +67,43 @@ def loadgen_args(
     return out + list(extra)
 
 
+def stt_script_flags(args: argparse.Namespace) -> list[str]:
+    """The STT fake's flags: with noisy callers and ``--stt-turns script`` (the default), the
+    loop's script and ``--stt-room``; else none (turns on the audio's energy, one fixed
+    transcript for every turn: the fake's behaviour before 2026-11-27)."""
+    script = getattr(args, "caller_script", None)
+    if script is None or getattr(args, "stt_turns", "script") != "script":
+        return []
+    return ["--caller-script", str(script), "--stt-room", getattr(args, "stt_room", "transcribed")]
+
+
+def add_stt_options(p: argparse.ArgumentParser) -> None:
+    """``--stt-turns`` and ``--stt-room``: how the STT fake hears noisy callers."""
+    p.add_argument(
+        "--stt-turns",
+        choices=("script", "energy"),
+        default="script",
+        help="--audio noisy, assistant: the STT fake transcribes what each caller said and ends "
+        "the turn on their silence (script), or ends turns on the room's and caller's energy "
+        "and answers every one with one sentence (energy: before 2026-11-27)",
+    )
+    p.add_argument(
+        "--stt-room",
+        choices=("silent", "transcribed"),
+        default="transcribed",
+        help="--stt-turns script: whether the STT fake transcribes the room's voices (babble, "
+        "TV) as turns of their own",
+    )
+
+
 @contextlib.contextmanager
 def caller_audio(args: argparse.Namespace) -> Iterator[None]:
     """With ``args.audio == "noisy"``: the noisy callers' loop (:mod:`bench.caller_audio`,
     from ``args.snr``, ``args.noise``, ``args.noisy_every``, ``args.caller_voice``) made once
-    into a temporary file, named by ``args.audio_file`` while the context lasts; else
-    nothing (``args.audio_file`` None)."""
+    into a temporary file, named by ``args.audio_file`` while the context lasts, its script
+    beside it (``args.caller_script``, for the STT fake); else nothing (both None)."""
     args.audio_file = None
+    args.caller_script = None
     if args.audio != "noisy":
         yield
         return
@@ -87,10 +117,13 @@ def caller_audio(args: argparse.Namespace) -> Iterator[None]:
     )
     workdir = Path(tempfile.mkdtemp(prefix="sipgw-callers-"))
     try:
-        args.audio_file = str(write_loop(caller, workdir / "callers.ulaw"))
+        script = workdir / "callers.json"
+        args.audio_file = str(write_loop(caller, workdir / "callers.ulaw", script))
+        args.caller_script = str(script)
         yield
     finally:
         args.audio_file = None
+        args.caller_script = None
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -233,6 +266,7 @@ def fake_services(
         value = getattr(args, flag)
         if value is not None:
             cmd += ["--" + flag.replace("_", "-"), str(value)]
+    cmd += stt_script_flags(args)
     ready: list[dict[str, Any]] = []
 
     def on_line(t: float, line: str) -> None:

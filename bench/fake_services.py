@@ -14,7 +14,11 @@ loop (uvloop when installed), prints ONE JSON line on stdout::
 and serves until SIGTERM or SIGINT (then exits 0). Point a gateway at it with
 ``ASSEMBLYAI_STREAMING_URL``, ``OPENAI_BASE_URL``, ``ELEVENLABS_BASE_URL`` and the keys.
 
-The defaults suit a capacity run with many concurrent calls: every STT turn gets the
+With ``--caller-script`` (a script ``bench.caller_audio`` wrote beside its loop of noisy
+callers) the STT fake transcribes what each caller said, ending turns on the caller's
+silence and not on the room's sound (``--stt-room``: whether the room's voices are
+transcribed too; :mod:`sipgw.app.evaluation.fakes.assemblyai_script`). Without it, the
+defaults suit a capacity run with many concurrent calls: every STT turn gets the
 same transcript (``--transcript``; it ends with a period, so a turn ends after the
 fake's ``min_turn_silence``), every LLM request the same one-sentence reply
 (``--reply``, sent whole in the first content chunk after ``--llm-first-token-ms``),
@@ -87,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--transcript",
         default=defaults.transcript,
         help="the transcript of every turn (end it with . ? or !; default %(default)r)",
+    )
+    parser.add_argument(
+        "--caller-script",
+        metavar="PATH",
+        help="a caller script (bench.caller_audio): transcribe what each caller said, ending "
+        "turns on the caller's silence (default: turns on the audio's energy, --transcript)",
+    )
+    parser.add_argument(
+        "--stt-room",
+        choices=("silent", "transcribed"),
+        default=defaults.stt_room,
+        help="with --caller-script: whether the room's voices (babble, TV) are transcribed as "
+        "turns of their own (default %(default)s)",
     )
     parser.add_argument(
         "--llm-first-token-ms",
@@ -247,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stt_final_latency_ms=args.stt_final_latency,
         stt_min_turn_silence_ms=args.stt_min_turn_silence,
         transcript=args.transcript,
+        caller_script=args.caller_script,
+        stt_room=args.stt_room,
         llm_first_token_ms=args.llm_first_token_ms,
         reply=args.reply,
         tts_first_byte_ms=args.tts_first_byte_ms,

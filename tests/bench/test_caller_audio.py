@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench.capacity import build_parser, describe_callers
-from bench.capacity_steps import assistant_env, caller_audio, loadgen_args
+from bench.capacity_steps import assistant_env, caller_audio, loadgen_args, stt_script_flags
 from bench.loadgen import LoadGenerator, Options, read_loop
+from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript
 from sipgw.media import g711
 
 pytestmark = pytest.mark.skipif(
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(
     reason="the noisy callers are made with espeak-ng and sox",
 )
 
-from bench.caller_audio import FRAME, SENTENCES, NoisyCaller, noisy_loop  # noqa: E402
+from bench.caller_audio import FRAME, ROOM_TEXTS, SENTENCES, NoisyCaller, noisy_loop  # noqa: E402
 from tests.toolkit.amdset.speech import Voice  # noqa: E402
 from tests.toolkit.noisy_audio import room_voices  # noqa: E402
 from tests.toolkit.voice_identity import same_audio  # noqa: E402
@@ -156,6 +157,27 @@ def test_capacity_options_make_the_loop_and_pass_it_to_the_load_generator() -> N
         assert lg[lg.index("--audio-file") + 1] == str(path)
         assert "--audio" not in lg and "--talk" not in lg
     assert not path.exists() and args.audio_file is None
+
+
+def test_the_loops_script_says_who_speaks_and_the_stt_fake_reads_it() -> None:
+    args = parse("--caller-audio", "noisy", "--noise", "babble,street")
+    with caller_audio(args):
+        script = CallerScript.load(Path(args.caller_script))
+        flags = stt_script_flags(args)
+        assert flags == ["--caller-script", args.caller_script, "--stt-room", "transcribed"]
+        args.stt_turns = "energy"
+        assert stt_script_flags(args) == []  # the fake of before: turns on the energy
+    assert args.caller_script is None
+    texts = [s.text for s in script.sentences]
+    assert texts == [SENTENCES[0][1], SENTENCES[1][1]]
+    assert [s.room_text for s in script.sentences] == [ROOM_TEXTS["babble"], None]
+    for sentence in script.sentences:
+        first, end = sentence.speech_span
+        # the voice starts at the segment's start and takes 1.5-3 s of its 6 s
+        assert first <= 3 and 75 <= end - first <= 150, sentence.voiced
+        assert sentence.voiced == tuple(sorted(sentence.voiced))
+    # nearly every frame of the loop is found in its table (a repeated one is left out)
+    assert len(script.index) > 0.95 * script.frames
 
 
 def test_tone_callers_and_the_detector_setting() -> None:

@@ -43,8 +43,11 @@ What it checks, like the real service:
   (``{"type": "Error", "error": ...}``) just before its close, whose reason may then be
   empty: the docs' errors come "just prior to on_close" (common-errors.mdx).
 
-How it decides speech and turns (:class:`TurnDetector`, pure and
-deterministic: it counts audio-stream time, never the wall clock):
+How it decides speech and turns by default (:class:`TurnDetector`, pure and
+deterministic: it counts audio-stream time, never the wall clock; a ``detector_factory``
+replaces it, e.g. :class:`~sipgw.app.evaluation.fakes.assemblyai_script.ScriptedTurnDetector`,
+which transcribes what a scripted caller said and ends turns on the caller's silence, not
+on the room's energy):
 
 * Audio is cut into 20 ms frames. A frame is *loud* when its RMS is above
   ``speech_threshold_dbfs`` (-35 dBFS). ``min_speech_ms`` (60 ms) of
@@ -104,7 +107,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -117,6 +120,8 @@ from sipgw.media.g711 import linear_to_ulaw, resample, rms_dbfs
 
 __all__ = [
     "CONCURRENCY_REASON",
+    "Detector",
+    "DetectorFactory",
     "FakeAssemblyAI",
     "FakeSession",
     "PartialDue",
@@ -173,9 +178,33 @@ class TurnDue:
 
     start_ms: int
     end_ms: int
+    text: str | None = None
+    """The turn's transcript (a scripted detector knows it); None: the session picks it."""
 
 
 DetectorAction = SpeechBegan | PartialDue | TurnDue
+
+
+class Detector(Protocol):
+    """What a session asks of its turn detector (:class:`TurnDetector`, or one built by
+    ``FakeAssemblyAI.detector_factory``)."""
+
+    min_turn_silence_ms: int
+    max_turn_silence_ms: int
+
+    def feed(self, audio: bytes) -> list[DetectorAction]:
+        """Analyse more audio; return what the server should say about it."""
+        ...
+
+    def force_endpoint(self) -> list[DetectorAction]:
+        """End the current turn now."""
+        ...
+
+
+DetectorFactory = Callable[..., Detector]
+"""Builds a session's detector from keyword arguments ``threshold_dbfs``, ``min_speech_ms``,
+``min_turn_silence_ms``, ``max_turn_silence_ms``, ``partial_after_ms`` and
+``continuous_partial_ms`` (the session's, from its query)."""
 
 
 class TurnDetector:
@@ -405,16 +434,21 @@ class _LiveSession:
         # the client's turn silences, unless the fake keeps its own
         asked = {} if fake.fixed_turn_silence else params
         silences = {k: int(v) for k, v in asked.items() if k.endswith("_turn_silence")}
-        self.detector = TurnDetector(
-            threshold_dbfs=fake.speech_threshold_dbfs,
-            min_speech_ms=fake.min_speech_ms,
-            min_turn_silence_ms=silences.get("min_turn_silence", fake.min_turn_silence_ms),
-            max_turn_silence_ms=silences.get("max_turn_silence", fake.max_turn_silence_ms),
-            partial_after_ms=early,
-            ends_sentence=fake.sentence_ends,
-            early_text=fake.speech_partial_text,
-            continuous_partial_ms=fake.continuous_partial_ms if on else None,
-        )
+        settings: dict[str, Any] = {
+            "threshold_dbfs": fake.speech_threshold_dbfs,
+            "min_speech_ms": fake.min_speech_ms,
+            "min_turn_silence_ms": silences.get("min_turn_silence", fake.min_turn_silence_ms),
+            "max_turn_silence_ms": silences.get("max_turn_silence", fake.max_turn_silence_ms),
+            "partial_after_ms": early,
+            "continuous_partial_ms": fake.continuous_partial_ms if on else None,
+        }
+        self.detector: Detector
+        if fake.detector_factory is not None:
+            self.detector = fake.detector_factory(**settings)
+        else:
+            self.detector = TurnDetector(
+                **settings, ends_sentence=fake.sentence_ends, early_text=fake.speech_partial_text
+            )
 
     async def run(self) -> None:
         writer = self.loop.create_task(self._writer())
@@ -561,9 +595,11 @@ class _LiveSession:
                 message = self._turn(text, action.start_ms, action.end_ms, final=False)
                 self.send(message, delay=self.fake.partial_latency)
             else:
-                text = self.fake.take_transcript(
-                    action.end_ms - action.start_ms, start_ms=action.start_ms
-                )
+                text = action.text
+                if text is None:
+                    text = self.fake.take_transcript(
+                        action.end_ms - action.start_ms, start_ms=action.start_ms
+                    )
                 message = self._turn(text, action.start_ms, action.end_ms, final=True)
                 self.turn_order += 1
                 self.send(message, delay=self.fake.final_latency)
@@ -637,8 +673,13 @@ class FakeAssemblyAI(WebSocketServerFake):
         concurrency_close_code: int = 1008,
         begin_delay: float = 0.0,
         fixed_turn_silence: bool = False,
+        detector_factory: DetectorFactory | None = None,
     ) -> None:
         super().__init__()
+        self.detector_factory = detector_factory
+        """Each session's turn detector (None: :class:`TurnDetector` over the audio's energy,
+        with this fake's transcripts; ``assemblyai_script.ScriptedTurnDetector``: the
+        caller's script)."""
         self.api_key = api_key
         self.auth_failure = auth_failure
         self.required_params = dict(REQUIRED_PARAMS if required_params is None else required_params)

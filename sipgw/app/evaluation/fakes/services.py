@@ -11,9 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.assemblyai import DetectorFactory, FakeAssemblyAI
+from sipgw.app.evaluation.fakes.assemblyai_script import (
+    CallerScript,
+    FrameCounts,
+    Room,
+    ScriptedTurnDetector,
+)
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
 from sipgw.app.evaluation.fakes.tally import Tally, tally
@@ -51,6 +59,12 @@ class ServiceOptions:
     tts_first_byte_ms: float = 75.0
     tts_speed: float = 1.5
     tts_ms_per_char: int = 60
+    caller_script: str | None = None
+    """A caller script file (``bench.caller_audio``): the STT fake transcribes what each
+    caller said (:mod:`~sipgw.app.evaluation.fakes.assemblyai_script`) instead of ending
+    turns on the audio's energy with ``transcript``."""
+    stt_room: Room = "transcribed"
+    """With ``caller_script``: whether the room's voices are transcribed too."""
 
 
 @dataclass
@@ -62,6 +76,8 @@ class FakeServices:
     tts: FakeElevenLabs
     keys: Mapping[str, str] = field(default_factory=lambda: dict(KEYS))
     _tally: Tally = field(default_factory=Tally, repr=False)
+    script_counts: FrameCounts | None = None
+    """With a caller script: how the STT fake placed the frames it got in the loop."""
 
     def gateway_env(self) -> dict[str, str]:
         """The gateway's environment for these fakes: keys and the three URLs."""
@@ -96,7 +112,10 @@ class FakeServices:
     def tally(self) -> dict[str, object]:
         """What the fakes were asked for since they started
         (:mod:`sipgw.app.evaluation.fakes.tally`; call on the fakes' loop)."""
-        return self._tally.total(self._held())
+        total = self._tally.total(self._held())
+        if self.script_counts is not None:
+            total.update(self.script_counts.as_dict())
+        return total
 
     def _held(self) -> dict[str, object]:
         return tally(self.llm.requests, self.tts.contexts, self.stt.sessions)
@@ -125,7 +144,14 @@ def reply_responder(reply: str, first_token_s: float) -> Callable[[dict[str, Any
 
 async def start_services(options: ServiceOptions) -> FakeServices:
     """Start the three fakes on the running loop, with :data:`KEYS`."""
+    counts: FrameCounts | None = None
+    factory: DetectorFactory | None = None
+    if options.caller_script is not None:
+        counts = FrameCounts()
+        script = CallerScript.load(Path(options.caller_script))
+        factory = partial(ScriptedTurnDetector, script, room=options.stt_room, counts=counts)
     stt = FakeAssemblyAI(
+        detector_factory=factory,
         api_key=KEYS["ASSEMBLYAI_API_KEY"],
         min_turn_silence_ms=options.stt_min_turn_silence_ms,
         max_turn_silence_ms=options.stt_max_turn_silence_ms,
@@ -147,4 +173,4 @@ async def start_services(options: ServiceOptions) -> FakeServices:
     except BaseException:
         await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose(), return_exceptions=True)
         raise
-    return FakeServices(stt, llm, tts)
+    return FakeServices(stt, llm, tts, script_counts=counts)
