@@ -33,9 +33,13 @@ caller's (§1.2 lists an undocumented ``voice_focus``; ``vad_threshold`` is 0.3 
 is a choice. ``"silent"``: the room is never transcribed (a service that hears only the
 near voice). ``"transcribed"``: where the loop's background has voices (babble, a TV) and
 the caller is not speaking, a stretch of the room's energy above ``threshold_dbfs`` starts a
-turn of its own, ended by the room's silence like any turn, and transcribed as the room's
-words (its segment's ``room_text``): the service hearing a TV as readily as a caller, as
-``bench.room``'s fake does. A room turn the caller speaks into becomes the caller's turn,
+turn of its own, and its words are the room's (its segment's ``room_text``): the service
+hearing a TV as readily as a caller, as ``bench.room``'s fake does. The room's words come as
+the caller's do, at a talker's pace (:data:`ROOM_WORD_MS` of the room's speech a word, the
+last with its punctuation), and its turn ends by the same rule: ``min_turn_silence`` after
+the room's last loud frame once the words end in ``.?!``, else ``max_turn_silence`` (so a
+60 ms burst of the room is a word, not its whole line, and the room's dips between words
+do not end a turn apiece). A room turn the caller speaks into becomes the caller's turn,
 transcribed as the caller's words.
 """
 
@@ -58,6 +62,7 @@ from sipgw.media.g711 import rms_dbfs
 __all__ = [
     "CallerScript",
     "FrameCounts",
+    "ROOM_WORD_MS",
     "Room",
     "ScriptedSentence",
     "ScriptedTurnDetector",
@@ -67,6 +72,10 @@ __all__ = [
 FRAME_MS = 20
 FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
 _TERMINAL = (".", "?", "!")
+
+ROOM_WORD_MS = 250
+"""The room's speech per word (``room="transcribed"``): a talker's pace, as the loop's
+synthesized sentences go (nine words in about 2.3 s)."""
 
 Room = Literal["silent", "transcribed"]
 """What the fake does with the room's voices (module docstring)."""
@@ -406,8 +415,9 @@ class ScriptedTurnDetector:
     def _text(self) -> str:
         turn = self._turn
         assert turn is not None
-        if turn.segment is None:
-            return turn.room_text
+        if turn.segment is None:  # the room's words so far, at a talker's pace
+            words = turn.room_text.split()
+            return " ".join(words[: -(-self._speech_ms // ROOM_WORD_MS)])
         words = self.script.sentences[turn.segment].text.split()
         return " ".join(words[self._given.get(turn.segment, 0) : self._said])
 

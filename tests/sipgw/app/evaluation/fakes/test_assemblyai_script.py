@@ -99,6 +99,33 @@ def test_the_room_is_transcribed_as_the_room_when_asked() -> None:
     assert run(ScriptedTurnDetector(quiet_script, room="transcribed"), frames) == []
 
 
+def test_a_burst_of_the_room_is_a_word_not_its_whole_line() -> None:
+    # 60 ms of the room, then quiet: one word, no punctuation, so the turn waits for
+    # max_turn_silence as a caller's unfinished words do (§1.7), not min_turn_silence
+    line = "So I told him the meeting had moved to Thursday."
+    frames = make_loop([QUIET] * 10 + [LOUD] * 3 + [QUIET] * 80)
+    script = script_of(frames, (), room_text=line)
+    detector = ScriptedTurnDetector(
+        script, room="transcribed", min_turn_silence_ms=100, max_turn_silence_ms=1000
+    )
+    actions = run(detector, frames)
+    assert finals(actions) == [TurnDue(200, 260, text="So")]
+    at = next(ms for ms, a in actions if isinstance(a, TurnDue))
+    assert 1260 <= at < 1400
+
+
+def test_the_rooms_dips_between_words_do_not_end_a_turn_apiece() -> None:
+    # the room talks in 200 ms bursts with 120 ms dips (over min_turn_silence): one turn,
+    # whose words grow with the room's speech until its line ends with its full stop
+    line = "So I told him the meeting had moved to Thursday."
+    frames = make_loop(([LOUD] * 10 + [QUIET] * 6) * 12 + [QUIET] * 60)
+    script = script_of(frames, (), room_text=line)
+    actions = run(ScriptedTurnDetector(script, room="transcribed"), frames)
+    assert [t.text for t in finals(actions)] == [line]
+    partials = [a.text for _, a in actions if isinstance(a, PartialDue)]
+    assert partials and all(line.startswith(p or "") and p != line for p in partials)
+
+
 def test_the_room_never_carries_the_callers_turn_past_their_silence() -> None:
     frames = make_loop([LOUD] * 70 + [QUIET] * 30)
     script = script_of(frames, ((10, 40),))
