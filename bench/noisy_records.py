@@ -6,8 +6,10 @@
 per call (``SIPGW_CALL_RECORD_DIR``). Per run: the calls and their seconds (the last line's
 ``t``), the sentences the callers said (a call-second over ``--every``, the loop's segment), the
 turns answered (``user`` lines) sorted by their text: a caller's whole sentence
-(:data:`bench.caller_audio.SENTENCES`), a piece of one (a split turn), the room's words
-(:data:`bench.caller_audio.ROOM_TEXTS`) or other; the room's transcripts the gateway heard and
+(:data:`bench.caller_audio.SENTENCES`), a piece of one (a split turn), the room's line
+(:data:`bench.caller_audio.ROOM_TEXTS`), a piece of it (``room piece``), a caller's sentence
+with the room's words after it (``sentence and room``: the caller's words held, answered
+with the room's turn) or other; the room's transcripts the gateway heard and
 did not answer (``room_speech``); with ``--llm-requests`` (the fakes' tally for the step) the
 LLM requests per call-second. Prints one JSON object.
 """
@@ -27,6 +29,14 @@ from bench.caller_audio import ROOM_TEXTS, SENTENCES
 __all__ = ["main", "summarize"]
 
 
+def _of_room(text: str, rooms: set[str]) -> bool:
+    """Whether ``text`` is the room's words: a line, a piece of one, or pieces of one joined
+    (a room turn's words held and answered with the next)."""
+    return bool(text) and any(
+        text in line or set(text.split()) <= set(line.split()) for line in rooms
+    )
+
+
 def _kind(text: str) -> str:
     sentences = {s for _, s in SENTENCES}
     rooms = set(ROOM_TEXTS.values())
@@ -36,6 +46,10 @@ def _kind(text: str) -> str:
         return "room"
     if any(text in s for s in sentences):
         return "piece"
+    if _of_room(text, rooms):
+        return "room piece"
+    if any(text.startswith(s) and _of_room(text[len(s) :].strip(), rooms) for s in sentences):
+        return "sentence and room"  # the caller's words held, answered with the room's
     return "other"
 
 
