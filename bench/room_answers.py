@@ -1,0 +1,275 @@
+"""Which room transcripts the assistant answers on the capacity bench's noisy calls, and why.
+
+    python -m bench.room_answers [--calls 10] [--seconds 30] [--snr 10]
+        [--backgrounds babble,street,tv,music] [--json PATH]
+
+The calls of ``bench.capacity --caller-audio noisy --stt-room transcribed`` without I/O: each
+call's frames from its evenly spaced point of the loop (:mod:`bench.caller_audio`), one a
+20 ms, through the assistant's caller path (:class:`~sipgw.agent.assistant.caller_audio.
+CallerAudio` with the model detector, :class:`~sipgw.agent.turns.TurnTaker` with the room
+gate and the default early end, as the assistant builds them) and to the capacity bench's
+speech-to-text fake (:class:`~sipgw.app.evaluation.fakes.assemblyai_script.
+ScriptedTurnDetector`, the room transcribed) in the client's chunks (100 ms, the machine's
+smaller and larger ones, at once on the machine's speech end), its finals 50 ms later, its
+``ForceEndpoint`` when the machine ends a turn early. The agent greets, and plays the fakes'
+reply for each turn answered (cut by a barge-in).
+
+Each room turn of the fake (its words the room's line): when it began against the frames the
+caller's voice is in (inside the sentence, within 300 ms after it, 0.3-1 s after, later),
+whether a reply of the agent's overlapped it, what the machine did with its final (answered,
+answered with the caller's words held before it, ``room_speech``, or nothing: held) and the
+gate's count there (the detector's speech since the previous final, ms). Prints a table and
+writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench._harness import format_table, log, machine_info, write_json
+from bench.caller_audio import BACKGROUNDS, FRAME, NoisyCaller, noisy_script
+from bench.noisy_turns import GREETING_S, REPLY_S
+from bench.room import Agent
+from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.assistant.settings import BargeInSettings, EarlyEndSettings
+from sipgw.agent.early_end import early_turn_end
+from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.turns import (
+    CommitBargeIn,
+    ForceTurnEnd,
+    HeardFromRoom,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+)
+from sipgw.app.evaluation.fakes.assemblyai import DetectorAction, PartialDue, SpeechBegan, TurnDue
+from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript, ScriptedTurnDetector
+from sipgw.app.evaluation.fakes.services import ServiceOptions
+from sipgw.media.vad import ModelVadConfig
+
+__all__ = ["RoomTurn", "call", "main", "when"]
+
+CHUNK_FRAMES = 5
+"""The client's chunk (100 ms) when the machine asks for its configured size."""
+
+
+@dataclass(frozen=True)
+class RoomTurn:
+    """One room turn of the fake and what the machine did with its final."""
+
+    start_ms: int
+    end_ms: int
+    after_caller_ms: int | None
+    """From the caller's last voiced frame before the turn to its start (None: none before)."""
+    overlaps_caller: bool
+    agent_during: bool
+    """A reply (or the greeting) of the agent's overlapped the turn."""
+    decision: str
+    """``answered``, ``answered with held words``, ``room_speech`` or ``held``."""
+    gate_ms: int
+    """The gate's count at the final: the detector's speech since the previous final."""
+
+
+def when(turn: RoomTurn) -> str:
+    """Where ``turn`` began against the caller's voice."""
+    after = turn.after_caller_ms
+    if turn.overlaps_caller:
+        return "inside the caller's sentence"
+    if after is not None and after <= 300:
+        return "<= 300 ms after the caller's voice"
+    if after is not None and after <= 1000:
+        return "0.3-1 s after"
+    return "in the caller's silence, > 1 s after"
+
+
+class _Traced(ScriptedTurnDetector):
+    """The fake, noting whether each turn it ends is the room's."""
+
+    def __init__(self, script: CallerScript) -> None:
+        super().__init__(script, room="transcribed")
+        self.room_ends: list[bool] = []
+
+    def _end_turn(self) -> TurnDue:
+        turn = self._turn
+        self.room_ends.append(turn is not None and turn.segment is None)
+        return super()._end_turn()
+
+
+def call(script: CallerScript, loop: bytes, offset: int, seconds: float) -> list[RoomTurn]:
+    """One call from the loop's frame ``offset``: its room turns (module docstring)."""
+    total = script.frames
+    positions = [(offset + i) % total for i in range(int(seconds / 0.02))]
+    frames = [loop[p * FRAME : (p + 1) * FRAME] for p in positions]
+    voiced = [script.caller_speaks(p) for p in positions]
+    stt = _Traced(script)
+    barge = BargeInSettings()
+    stage = CallerAudio(NoiseSettings(suppression=False, detector="model", model=ModelVadConfig()))
+    agent = Agent(GREETING_S)
+    early = EarlyEndSettings()
+    turns = TurnTaker(
+        agent,
+        commit_ms=barge.commit_ms,
+        min_words=barge.min_words,
+        vad=barge.vad,
+        detector=stage.detector(barge.vad, lambda: agent.audible, lambda: agent.pending),
+        early_end=early_turn_end(early.mode, early.silence_ms, 0.1),
+        room_gate=True,
+        duck_after_ms=barge.duck_after_ms,
+    )
+    latency = ServiceOptions().stt_final_latency_ms / 1000
+    plays: list[tuple[float, float]] = [(0.0, agent.until)]
+    queue: list[tuple[float, SttEvent, TurnDue | None]] = []
+    pending: list[bytes] = []
+    chunk = CHUNK_FRAMES
+    out: list[RoomTurn] = []
+
+    def heard(actions: list[DetectorAction], now: float) -> None:
+        for a in actions:
+            if isinstance(a, SpeechBegan):
+                queue.append((now, SttSpeechStarted(a.at_ms, now), None))
+            elif isinstance(a, PartialDue):
+                queue.append((now, SttPartialTranscript(a.text or "", 0, now, a.end_ms), None))
+            else:
+                final = SttTurnEnded(a.text or "", 0, (), now + latency, a.end_ms)
+                queue.append((now + latency, final, a))
+
+    def send(now: float) -> None:
+        if pending:
+            heard(stt.feed(b"".join(pending)), now)
+            pending.clear()
+
+    ends = 0
+    for i, frame in enumerate(frames):
+        now = agent.now = (i + 1) * 0.02
+        actions: list[TurnAction] = list(turns.receive_audio(stage.process(frame), now))
+        pending.append(frame)
+        force = False
+        for a in actions:
+            if isinstance(a, SetSttChunk):
+                chunk = CHUNK_FRAMES if a.chunk_ms is None else max(1, a.chunk_ms // 20)
+            elif isinstance(a, MarkSpeechEnd):
+                send(now)
+            elif isinstance(a, ForceTurnEnd):
+                force = True
+        if len(pending) >= chunk or force:
+            send(now)
+        if force:
+            heard(stt.force_endpoint(), now)
+        queue.sort(key=lambda e: e[0])
+        while queue and queue[0][0] <= now:
+            _, event, due = queue.pop(0)
+            gate_ms = turns._caller_frames * 20  # noqa: SLF001 - the gate's count, read only
+            got = turns.receive_stt(event, now)
+            actions += got
+            if due is None:
+                continue
+            room, ends = stt.room_ends[ends], ends + 1
+            if room:
+                out.append(_room_turn(due, got, voiced, plays, gate_ms))
+        for a in actions:
+            if isinstance(a, PauseAgent):
+                agent.paused = True
+            elif isinstance(a, ResumeAgent):
+                agent.paused = False
+            elif isinstance(a, CommitBargeIn):
+                agent.paused = False
+                agent.until = now
+                plays[-1] = (plays[-1][0], min(plays[-1][1], now))
+            elif isinstance(a, StartReply):
+                agent.until = now + REPLY_S
+                plays.append((now, agent.until))
+    stage.close()
+    return out
+
+
+def _room_turn(
+    due: TurnDue,
+    got: Sequence[TurnAction],
+    voiced: Sequence[bool],
+    plays: Sequence[tuple[float, float]],
+    gate_ms: int,
+) -> RoomTurn:
+    first, end = due.start_ms // 20, due.end_ms // 20
+    before = [j for j in range(first) if voiced[j]]
+    replies = [a.text for a in got if isinstance(a, StartReply)]
+    if replies:
+        decision = "answered" if replies[0] == due.text else "answered with held words"
+    elif any(isinstance(a, HeardFromRoom) for a in got):
+        decision = "room_speech"
+    else:
+        decision = "held"
+    return RoomTurn(
+        start_ms=due.start_ms,
+        end_ms=due.end_ms,
+        after_caller_ms=(first - before[-1] - 1) * 20 if before else None,
+        overlaps_caller=any(voiced[first:end]),
+        agent_during=any(a < end * 0.02 and b > first * 0.02 for a, b in plays),
+        decision=decision,
+        gate_ms=gate_ms,
+    )
+
+
+def measure(calls: int, seconds: float, caller: NoisyCaller) -> list[RoomTurn]:
+    """``calls`` calls of ``seconds`` from evenly spaced points of ``caller``'s loop."""
+    loop, sentences = noisy_script(caller)
+    script = CallerScript.from_loop(loop, sentences)
+    out: list[RoomTurn] = []
+    for n in range(calls):
+        out += call(script, loop, n * script.frames // calls, seconds)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m bench.room_answers", description=__doc__)
+    p.add_argument("--calls", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--snr", type=float, default=10.0)
+    p.add_argument("--backgrounds", default=",".join(BACKGROUNDS))
+    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+    args = p.parse_args(argv)
+    caller = NoisyCaller(snr_db=args.snr, backgrounds=tuple(args.backgrounds.split(",")))
+    log(f"{args.calls} calls of {args.seconds:g} s over {args.backgrounds}, {args.snr:g} dB")
+    turns = measure(args.calls, args.seconds, caller)
+    rows: Counter[tuple[str, str, str]] = Counter(
+        (when(t), "yes" if t.agent_during else "no", t.decision) for t in turns
+    )
+    gates: dict[tuple[str, str, str], list[int]] = {}
+    for t in turns:
+        gates.setdefault((when(t), "yes" if t.agent_during else "no", t.decision), []).append(
+            t.gate_ms
+        )
+    headers = ["room turn began", "agent's reply over it", "decision", "turns", "gate ms"]
+    table: list[list[str]] = []
+    for key, n in sorted(rows.items()):
+        g = gates[key]
+        table.append([*key, str(n), f"{min(g)}-{max(g)}"])
+    print(format_table(headers, table))
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "calls": args.calls,
+        "seconds": args.seconds,
+        "snr_db": args.snr,
+        "backgrounds": args.backgrounds,
+        "room_turns": len(turns),
+        "answered": sum(t.decision.startswith("answered") for t in turns),
+        "rows": [
+            {"began": k[0], "agent_during": k[1] == "yes", "decision": k[2], "turns": n}
+            for k, n in sorted(rows.items())
+        ],
+    }
+    write_json(report, args.json, "room_answers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

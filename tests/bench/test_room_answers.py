@@ -1,0 +1,37 @@
+"""bench.room_answers: the capacity loop's room turns, when they came and what the assistant
+did with them."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.caller_audio import NoisyCaller
+from bench.room_answers import RoomTurn, measure, when
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _turn(after: int | None, *, overlaps: bool = False) -> RoomTurn:
+    return RoomTurn(0, 100, after, overlaps, False, "room_speech", 0)
+
+
+def test_room_turns_are_placed_against_the_callers_voice() -> None:
+    assert when(_turn(100, overlaps=True)) == "inside the caller's sentence"
+    assert when(_turn(300)) == "<= 300 ms after the caller's voice"
+    assert when(_turn(320)) == "0.3-1 s after"
+    assert when(_turn(1020)) == "in the caller's silence, > 1 s after"
+    assert when(_turn(None)) == "in the caller's silence, > 1 s after"
+
+
+def test_the_tvs_turns_are_the_rooms_and_each_is_decided() -> None:
+    turns = measure(2, 14.0, NoisyCaller(backgrounds=("tv", "tv")))
+    assert turns
+    assert not any(t.overlaps_caller for t in turns)  # the fake gives those to the caller
+    for t in turns:
+        assert t.start_ms < t.end_ms
+        assert t.decision in {"answered", "answered with held words", "room_speech", "held"}
+        # the gate answers what the detector took for 140 ms of speech or more, else records it
+        if t.decision == "answered":
+            assert t.gate_ms >= 140
+        if t.decision == "room_speech":
+            assert t.gate_ms < 140
