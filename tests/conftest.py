@@ -21,6 +21,7 @@ appears in any log or record it wrote.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,34 @@ THIRD_LANE = (
 """Real-peer tests of the third lane; every other one runs in the second lane (the REFER's
 and transcriptions' TwiML tests, about 17 s, from the first, with the rest)."""
 PEER_LANES = ("peers-a", "peers-b", "peers-c")
-ONE_UNIT = ("tests/test_packaging.py", "tests/test_layers.py")
-"""Modules whose tests share a module-scoped fixture too slow to make twice (the wheel, built
-and installed once; the import graph test_layers scans, 5 s alone and 30-36 s on each of four
-workers in a whole run): each module one work unit, on one worker."""
+ONE_UNIT = ("tests/test_packaging.py", "tests/test_layers.py", "tests/test_shape.py")
+"""Modules whose tests share work too slow to do twice (the wheel, built and installed once;
+the import graph test_layers scans, 5 s alone and 30-36 s on each of four workers in a whole
+run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/): each module one work unit,
+on one worker."""
+SLOWEST_OTHERS = (
+    "tests/bench/test_amd.py::test_the_targets_on_the_held_out_split",
+    "tests/test_layers.py",
+    "tests/test_packaging.py",
+    "tests/interop/test_eval_harness.py::test_the_shipped_scenarios_meet_their_goals",
+    "tests/bench/test_amd.py::test_the_targets_on_a_fixed_subset_of_the_tuning_split",
+    "tests/bench/test_turn_ends.py::test_the_bench_runs_both_and_sees_the_early_end",
+    "tests/test_shape.py",
+    "tests/bench/test_amd.py::test_amd_bench_tiny_run",
+    "tests/bench/test_speech_to_speech.py::test_the_side_by_side_bench_runs_every_agent",
+    "tests/toolkit/test_canary_scan.py::test_under_xdist_a_secret_found_by_a_worker_fails_the_run",
+    "tests/bench/test_turn_model.py::test_a_tiny_run_end_to_end",
+    "tests/bench/test_relay.py::test_the_relay_bench_runs_both_agents",
+    "tests/bench/latency/test_run.py::test_latency_benchmark_compares_off_preemptive",
+    "tests/bench/test_model_cost.py::test_a_burst_runs_the_staggered_calls_chunks_together",
+    "tests/bench/soak/test_run.py::test_a_short_soak_accounts_for_every_call",
+    "tests/bench/test_turn_model_train.py::test_training_writes_weights_the_model_loads",
+    "tests/test_dependencies.py::test_production_imports_are_runtime_dependencies",
+    "tests/sipgw/app/test_cli.py::test_eval_runs_the_evaluation_harness",
+)
+"""The longest work units beside the lanes (node ids or their starts), longest first by a
+whole run's figures (2026-11-27, 25-190 s each on a loaded machine): the scheduler hands them
+out right after the lanes, so that none starts last and runs on alone after the rest is done."""
 
 
 def peer_lane(nodeid: str) -> str:
@@ -176,16 +201,32 @@ def peer_lane(nodeid: str) -> str:
     return PEER_LANES[2] if nodeid.startswith(THIRD_LANE) else PEER_LANES[1]
 
 
+def hand_out_rank(unit: str) -> int:
+    """Where a work unit stands in the queue: the lanes first, then :data:`SLOWEST_OTHERS`
+    in their order, then the rest as collected (the sort is stable)."""
+    if unit in PEER_LANES:
+        return 0
+    slow = next((n for n, prefix in enumerate(SLOWEST_OTHERS) if unit.startswith(prefix)), None)
+    return len(SLOWEST_OTHERS) + 1 if slow is None else slow + 1
+
+
 def in_peers_group(nodeid: str) -> bool:
     """True for a test that runs in one of the real-peer lanes."""
     return bool(peer_lane(nodeid))
+
+
+@functools.cache
+def _under_interop(path: Path) -> bool:
+    """Whether a test file is in ``tests/interop`` (resolved once a file, not once a test:
+    8,600 tests in 650 files)."""
+    return INTEROP in path.resolve().parents
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks ``tests/interop`` ``interop``; a test marked ``interop`` elsewhere must be listed
     in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer."""
     for item in items:
-        if INTEROP in Path(item.path).resolve().parents:
+        if _under_interop(Path(item.path)):
             item.add_marker(pytest.mark.interop)
         elif item.get_closest_marker("interop") and not in_peers_group(item.nodeid):
             raise pytest.UsageError(f"{item.nodeid} is marked interop: list it in REAL_PEER_TESTS")
@@ -199,9 +240,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
 
     class PeersScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             unit = next((m for m in ONE_UNIT if nodeid.startswith(m + "::")), "")
             return peer_lane(nodeid) or unit or str(super()._split_scope(nodeid))
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the whole queue is there at the first hand-out
+                self.ordered = True
+                units = sorted(self.workqueue.items(), key=lambda unit: hand_out_rank(unit[0]))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
 
     return PeersScheduling(config, log)
 

@@ -27,6 +27,7 @@ Each check also runs on planted examples, so it cannot pass by finding nothing.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -63,7 +64,10 @@ SETTING_READ_EXCEPTIONS: dict[str, str] = {
 """Module -> why it may read a setting by its name."""
 
 
+@functools.cache
 def parse(path: Path) -> ast.Module:
+    """The file's tree, read once: the checks only walk it, and the whole-tree tests read
+    sipgw/ three times over (they run on one worker: ONE_UNIT in tests/conftest.py)."""
     return ast.parse(path.read_text(), str(path))
 
 

@@ -21,12 +21,22 @@ Each sample starts at the answer (time 0) and lasts at least
 
 Run ``python -m tests.toolkit.amdset OUT_DIR`` to write the set as WAV files
 with a ``labels.json`` (to listen to it).
+
+Making a sample costs about half a second of CPU (its noise and μ-law drawn sample by
+sample in Python), so each is kept beside the clauses (``SIPGW_AMDSET_CACHE``,
+:mod:`~tests.toolkit.amdset.speech`), under a key of everything that makes it: the
+arguments of :func:`make_sample`, the Python version and the source of every module that
+draws it (:data:`MADE_BY`). A change to any of them makes the samples again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
 import random
+import sys
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +45,14 @@ from typing import Any
 
 from sipgw.app.evaluation.audio import decode, write_wav
 from tests.toolkit.amdset import channel
-from tests.toolkit.amdset.speech import RATE, Voice, Word, clauses, synthesize_clause
+from tests.toolkit.amdset.speech import (
+    RATE,
+    Voice,
+    Word,
+    cache_dir,
+    clauses,
+    synthesize_clause,
+)
 from tests.toolkit.amdset.stt import SimulatedTranscript, simulate
 
 __all__ = [
@@ -317,15 +334,60 @@ def make_sample(
     )  # fmt: skip
 
 
+_HERE = Path(__file__).resolve().parent
+MADE_BY = (
+    _HERE / "labelled.py", _HERE / "channel.py", _HERE / "speech.py", _HERE / "stt.py",
+    _HERE / "texts.toml", _HERE.parents[2] / "sipgw" / "app" / "evaluation" / "audio.py",
+    _HERE.parents[2] / "sipgw" / "media" / "g711.py",
+    _HERE.parents[2] / "sipgw" / "media" / "plc.py",
+)  # fmt: skip
+"""The sources a sample is drawn by: part of its cache key."""
+_MADE_BY_DIGEST = hashlib.sha256(
+    repr(sys.version_info).encode() + b"".join(path.read_bytes() for path in MADE_BY)
+).hexdigest()
+
+
+def kept_sample(
+    label: str,
+    group: str,
+    index: int,
+    text: str,
+    plan: GroupPlan,
+    seed: int,
+    split: str = "tune",
+    *,
+    cache: bool = True,
+) -> Sample:
+    """:func:`make_sample`'s sample, from the cache when the same one was made before."""
+    made = (label, group, index, text, plan, seed, split)
+    directory = cache_dir() if cache else None
+    if directory is None:
+        return make_sample(*made)
+    key = hashlib.sha256(f"{_MADE_BY_DIGEST}{made!r}".encode()).hexdigest()
+    path = directory / "samples" / f"{key}.pickle"
+    if path.exists():
+        kept: Sample = pickle.loads(path.read_bytes())
+        return kept
+    sample = make_sample(*made)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(pickle.dumps(sample))
+    partial.replace(path)
+    return sample
+
+
 def build(
     seed: int,
     per_group: int | None = None,
     groups: Sequence[tuple[str, str]] | None = None,
     split: str = "tune",
+    *,
+    cache: bool = True,
 ) -> Iterator[Sample]:
     """The ``split`` for ``seed``: each group's samples in turn, cycling through its texts.
 
-    ``per_group`` caps every group's count (a quick run); ``groups`` picks groups.
+    ``per_group`` caps every group's count (a quick run); ``groups`` picks groups;
+    ``cache=False`` makes every sample anew (neither read nor written).
     """
     if split not in SPLITS:
         raise ValueError(f"no split {split!r}: one of {', '.join(SPLITS)}")
@@ -336,7 +398,7 @@ def build(
         for index in range(count):
             group_texts = texts[key]
             text = group_texts[index % len(group_texts)]
-            yield make_sample(*key, index, text, plan, seed, split)
+            yield kept_sample(*key, index, text, plan, seed, split, cache=cache)
 
 
 def write_set(

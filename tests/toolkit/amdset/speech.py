@@ -155,7 +155,8 @@ def synthesize_clause(text: str, voice: Voice, low_hz: int = 300) -> Clause:
     return Clause(text, tuple(samples), _word_times(text, len(samples) / RATE))
 
 
-def _cache_dir() -> Path | None:
+def cache_dir() -> Path | None:
+    """Where clauses (and the labelled set's samples) are kept; None when ``off``."""
     where = os.environ.get("SIPGW_AMDSET_CACHE", "")
     if where == "off":
         return None
@@ -166,7 +167,7 @@ def _cached(text: str, voice: Voice, low_hz: int = 300) -> bytes:
     """The clause as 8 kHz band-limited PCM, from the cache when it was made before."""
     made = (text, voice, 1) if low_hz == 300 else (text, voice, 1, low_hz)
     key = hashlib.sha256(repr(made).encode()).hexdigest()
-    directory = _cache_dir()
+    directory = cache_dir()
     path = directory / f"{key}.raw" if directory is not None else None
     if path is not None and path.exists():
         return path.read_bytes()

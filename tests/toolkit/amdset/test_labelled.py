@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 from pathlib import Path
 
+import pytest
+
 from sipgw.app.evaluation.audio import read_wav
+from tests.toolkit.amdset import labelled
 from tests.toolkit.amdset.labelled import (
     GROUPS,
     MIN_SECONDS,
@@ -26,11 +31,27 @@ def test_every_group_of_the_texts_has_a_plan() -> None:
 
 
 def test_the_same_seed_gives_the_same_samples() -> None:
-    again = list(build(7, per_group=1, groups=[("voicemail", "personal")]))
+    """Made anew (not from the cache), a sample is the one made before (perhaps kept)."""
+    again = list(build(7, per_group=1, groups=[("voicemail", "personal")], cache=False))
     (original,) = [s for s in ONE_EACH if s.group == "personal"]
     assert again == [original]
-    (other,) = build(8, per_group=1, groups=[("voicemail", "personal")])
+    (other,) = build(8, per_group=1, groups=[("voicemail", "personal")], cache=False)
     assert other.frames != original.frames
+
+
+def test_a_kept_sample_is_the_one_made_and_a_change_of_source_makes_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIPGW_AMDSET_CACHE", str(tmp_path))
+    (made,) = build(7, per_group=1, groups=[("voicemail", "personal")])
+    (kept,) = list((tmp_path / "samples").iterdir())
+    assert pickle.loads(kept.read_bytes()) == made
+    kept.write_bytes(pickle.dumps(dataclasses.replace(made, text="planted")))
+    (again,) = build(7, per_group=1, groups=[("voicemail", "personal")])
+    assert again.text == "planted"  # read from the cache
+    monkeypatch.setattr(labelled, "_MADE_BY_DIGEST", "another source")
+    (anew,) = build(7, per_group=1, groups=[("voicemail", "personal")])
+    assert anew == made and len(list((tmp_path / "samples").iterdir())) == 2
 
 
 def test_the_truth_is_consistent() -> None:

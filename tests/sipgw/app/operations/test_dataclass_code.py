@@ -124,6 +124,7 @@ def test_the_table_sits_with_the_bytecode_of_the_package(
 ) -> None:
     tag = sys.implementation.cache_tag
     package = Path(dataclass_code.__file__).resolve().parents[2]
+    monkeypatch.setattr(sys, "pycache_prefix", None)  # scripts/test may run the suite with one
     assert dataclass_code.table_path() == package / "__pycache__" / f"dataclasses.{tag}.marshal"
     monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))
     assert dataclass_code.table_path().is_relative_to(tmp_path)
