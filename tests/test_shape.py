@@ -64,6 +64,14 @@ SETTING_READ_EXCEPTIONS: dict[str, str] = {
 """Module -> why it may read a setting by its name."""
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _trees_freed() -> Iterator[None]:
+    """The trees :func:`parse` keeps go with this module: kept for the worker's life they
+    are millions of objects, which tests/refcycles.py's checks then walk one by one."""
+    yield
+    parse.cache_clear()
+
+
 @functools.cache
 def parse(path: Path) -> ast.Module:
     """The file's tree, read once: the checks only walk it, and the whole-tree tests read

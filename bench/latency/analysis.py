@@ -425,13 +425,14 @@ def read_call_records(directory: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def stats(values: Sequence[float]) -> dict[str, Any]:
-    """n, p50, p95, p99, max, mean (ms, rounded to 0.01)."""
+    """n, min, p50, p95, p99, max, mean (ms, rounded to 0.01)."""
 
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, 2)
 
     return {
         "n": len(values),
+        "min": r(min(values)) if values else None,
         "p50": r(percentile(values, 50)),
         "p95": r(percentile(values, 95)),
         "p99": r(percentile(values, 99)),

@@ -153,6 +153,8 @@ def test_latency_benchmark_compares_off_preemptive_and_speculative(tmp_path: Pat
     wire = comparison["wire_end_of_speech_to_first_audio_ms"]
     for mode in comparison["modes"]:
         assert wire[mode]["n"] >= 2
-    # The held clause plays at the end of turn: the TTS's 150 ms are saved on top.
-    assert wire["speculative"]["p50"] < wire["preemptive"]["p50"] - 75, wire
+    # The held clause plays at the end of turn: the TTS's 150 ms are saved on top. Each mode's
+    # quickest turn (of two) is compared: a stall of the loaded machine only ever adds to a
+    # turn, and one stalled turn moved the median of two by 150 ms (a CI run: 948 and 1250).
+    assert wire["speculative"]["min"] < wire["preemptive"]["min"] - 75, wire
     assert isinstance(comparison["saving_p50_ms"]["speculative"], float)
