@@ -61,10 +61,13 @@ def test_echo_returns_on_time_after_baresip_hold(tmp_workdir: Path) -> None:
     gaps = [(a, b) for a, b in zip(sent, sent[1:], strict=False) if b.at - a.at > 1.0]
     assert len(gaps) == 1, [(round(b.at - a.at, 3)) for a, b in gaps]
     before, after = gaps[0]
-    assert after.at - before.at == pytest.approx(HOLD, abs=0.5)
+    # About HOLD: baresip takes its hold and resume commands late on a loaded machine (a CI
+    # run: 4.64 s), so the gap may run over; its timestamps jump by the gap it made.
+    gap = after.at - before.at
+    assert HOLD - 0.5 <= gap <= HOLD + 1.5, gap
     assert (after.packet.sequence_number - before.packet.sequence_number) & 0xFFFF == 1
     ts_jump = (after.packet.timestamp - before.packet.timestamp) & 0xFFFFFFFF
-    assert ts_jump == pytest.approx(HOLD * 8000, abs=0.5 * 8000)
+    assert ts_jump == pytest.approx(gap * 8000, abs=0.5 * 8000)
     assert not after.packet.marker
     resumed = after.at
     # The echo of the audio sent after the resume: the first run of loud packets lasting a
