@@ -226,9 +226,14 @@ class Turn:
     forced: bool | None = None
     """sipgw: the gateway ended the turn (a ForceEndpoint after the end of speech)."""
     force_lag_ms: float | None = None
-    """sipgw, forced: the ForceEndpoint's arrival at the STT less the end of speech and the
-    early end's silence (the Media Stream's way in, the detector's frame, the message); a
-    frame either way where the caller's loudness edge and the gateway's detector disagree."""
+    """sipgw, forced: the ForceEndpoint's arrival at the STT less the sending of the frame
+    that completed the early end's silence after the caller's last loud one (the Media
+    Stream's way in, the detector's frame, the message); a frame either way where the
+    caller's loudness edge and the gateway's detector disagree. Counted from that frame's
+    sending, not from the last loud frame's plus the silence: the fake caller sends on a
+    20 ms schedule and catches up after a stall, so on a busy machine the silence's frames
+    may go out closer together than it lasts (a CI run measured -78.5 ms from the last loud
+    frame)."""
     overhead_ms: float | None = None
     error: str | None = None
 
@@ -283,7 +288,8 @@ async def one_turn(
         ]  # fmt: skip
         turn.forced = bool(forced)
         if forced:
-            turn.force_lag_ms = round((forced[0] - ended) * 1000 - EARLY_END_MS, 1)
+            silence_done = call.sent_at[min(last + EARLY_END_MS // 20, len(call.sent_at) - 1)]
+            turn.force_lag_ms = round((forced[0] - silence_done) * 1000, 1)
         if turn.first_audio_ms is not None:
             stt_silence = turn.stt_end_ms
             silence = min(EARLY_END_MS, stt_silence) if forced else stt_silence

@@ -1,7 +1,9 @@
 """bench.smart_turn_runner in Pipecat's venv (scripts/test makes it; without it this fails):
-a probability for every sample, in Pipecat's range. (Not the same one for the same audio:
-Pipecat's soxr stream resampler dithers its 16-bit output, and that noise alone moves
-smart-turn's probability by several points, docs/quality.md.)"""
+a probability for every sample, in Pipecat's range, in the input's order (a sample sent twice
+gets two rows). Not the same probability for the same audio: Pipecat's soxr stream resampler
+dithers its 16-bit output, and that noise alone moved smart-turn's probability of one sample
+sent six times over 0.40-0.61, and of another by 0.54 in a CI run (docs/quality.md), so no
+bound on it is asserted."""
 
 from __future__ import annotations
 
@@ -34,4 +36,3 @@ def test_each_sample_gets_a_probability(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in dst.read_text().splitlines()]
     assert [r["key"] for r in rows] == [line["key"] for line in lines]
     assert all(0.0 <= r["probability"] <= 1.0 and r["cpu_ms"] > 0 for r in rows)
-    assert abs(rows[0]["probability"] - rows[2]["probability"]) < 0.5
