@@ -139,10 +139,18 @@ def garbage_of_ours() -> Iterator[list[str]]:
 
 
 @contextmanager
-def garbage_types() -> Iterator[list[str]]:
-    """Collector off inside; afterwards the list names (sorted, each once) the types of
-    everything found in cyclic garbage, whoever's (for tests of a cycle's mechanism)."""
-    with _left_to_the_collector(_class_name) as leftovers:
+def garbage_types(*names: str) -> Iterator[list[str]]:
+    """Collector off inside; afterwards the list names (sorted, each once) those of the
+    types ``names`` (class names) whose objects were found in cyclic garbage, whoever's
+    (for tests of a cycle's mechanism). Only those are watched: a weak reference to every
+    object of a worker late in the suite (millions) took over 20 s on a busy machine."""
+    wanted = frozenset(names)
+
+    def named(thing: object) -> str | None:
+        name = _class_name(thing)
+        return name if name in wanted else None
+
+    with _left_to_the_collector(named) as leftovers:
         yield leftovers
 
 
