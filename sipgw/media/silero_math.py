@@ -21,8 +21,8 @@ stream alone takes about 70 µs, a function call of numpy's per product or eleme
 step. The LSTM's three sigmoids and its cell gate's tanh are one ``exp`` over its gates,
 which its weights give negated (the cell gate's doubled: tanh(g) = 2 sigmoid(2g) - 1):
 numpy's float32 ``tanh`` costs about twice its ``exp``, more on a strided view, and the
-gates' nonlinearity took a third less time so (3-5 % of a run from 8 streams up; the
-probabilities within 3e-8 of the ``tanh`` form). An FFT for the STFT (the basis is a
+gates' nonlinearity takes a third less time so (a run 3-8 % less from 8 streams up, the
+same alone; the probabilities within 3e-8 of the ``tanh`` form). An FFT for the STFT (the basis is a
 periodic Hann window times the DFT's cosines and sines) saved 0.3 µs a stream at 125
 (numpy's ``rfft``): not taken.
 
