@@ -1,4 +1,7 @@
-"""The model's streams (media/voice_model.py): a stream's chunks put later by ``delay``."""
+"""The model's streams (media/voice_model.py): a stream's chunks put later by ``delay``.
+
+Stepping, batching and a missing model are tested with the detector, in
+tests/media/test_model_vad.py and tests/media/test_silero_math.py."""
 
 from __future__ import annotations
 

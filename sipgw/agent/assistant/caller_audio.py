@@ -15,7 +15,9 @@ of its handling waits (:meth:`CallerAudio.after_batch`) until the batcher runs,
 once per wake-up of the loop (``call_soon``) and before each tick of the media
 ticker (:meth:`ModelBatcher.flush` is the ticker's ``heard``): every call whose
 chunk came in that wake-up in one model run, and no tick sends the agent's audio
-before the frames that came before it were judged.
+before the frames that came before it were judged. A call's first frame puts its model
+chunks on the batcher's cycle (:meth:`ModelBatcher.lead`), so calls that started on
+different ticks complete their chunks on the same ticks and share the runs.
 
 The model detector's packages (numpy) and weights are loaded when the gateway starts,
 in a worker thread (:func:`with_voice_model`: the agent factories' warm-up), not at
