@@ -13,12 +13,14 @@ Run ``python -m bench.model_cost`` (``--batches 1,12,42,125,200 --calls 200 --se
   turn-taking machine), every call's frame of a tick arriving together, as a load
   generator sends them (one shared ticker, every call's packet at once: the native
   reader's read after them takes all of them): each call's frame fed, one batch run,
-  then every frame heard. Per tick: the wall time of each part and of the whole (what
-  runs in one go on the event loop, so what a media tick waits for when its deadline
-  falls in it), p50 / p99 / max over the measured ticks, the streams a run, and the CPU
-  per call-second; the energy detector's burst beside it (``--detectors``). The line is
-  ``bench.noise``'s noisy one (the interruption track over babble, street, TV and music
-  at 10 dB, each call at its own place in it).
+  then every frame heard. The calls start on different ticks and each frame is fed with
+  its time, so each call's model chunks are put on the batcher's cycle as in the gateway
+  (``ModelBatcher.lead``: they complete on the same 5 ticks in 8). Per tick: the wall time
+  of each part and of the whole (what runs in one go on the event loop, so what a media
+  tick waits for when its deadline falls in it), p50 / p99 / max over the measured ticks,
+  the streams a run, and the CPU per call-second; the energy detector's burst beside it
+  (``--detectors``). The line is ``bench.noise``'s noisy one (the interruption track over
+  babble, street, TV and music at 10 dB, each call at its own place in it).
 
 The figures go to a JSON (``--json``, default bench/results/) with the machine (CPU model,
 load average) and a table to stdout. To compare two builds, run it from each in turn
@@ -133,12 +135,13 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
     greeting = int(GREETING_S / 0.02)
     for agent in agents:  # the greeting plays, as in bench.noise
         agent.audible = agent.pending = greeting > 0
-    # Calls that started at different times complete their chunks on different ticks:
-    # call c hears c % 8 frames of silence first (a chunk is 8 frames' samples in 5).
+    # Calls that started at different times: call c starts c % 8 ticks early, with silence
+    # (a chunk is 8 frames' samples in 5). Each frame is fed with its time, as the gateway
+    # does, so each call's chunks are put on the batcher's cycle (ModelBatcher.lead).
     for j in range(7):
-        late = [c for c in range(calls) if c % 8 > j]
+        late = [c for c in range(calls) if c % 8 >= 7 - j]
         for c in late:
-            stages[c].feed(SILENCE)
+            stages[c].feed(SILENCE, (j - 7) * 0.02)
         if batcher is not None:
             batcher.batch.run()
         for c in late:
@@ -163,7 +166,7 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
                 track = tracks[c % len(tracks)]
                 k = i if i < opening else opening + (i - opening + 7 * c) % (frames - opening)
                 frame = stages[c].process(track[k])
-                stages[c].feed(frame)
+                stages[c].feed(frame, i * 0.02)
                 heard.append(frame)
             t1 = clock()
             if batcher is not None:

@@ -159,8 +159,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/agent/twiml/queues/test_enqueue.py",
     "sipgw/agent/ivr/steps.py": "the navigator's decisions and outcomes, frozen records: "
     "carried through tests/agent/ivr/test_navigator.py and tests/agent/ivr/test_decider.py",
-    "sipgw/media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched "
-    "and missing in tests/media/test_model_vad.py",
 }
 """Module (or folder ending in ``/``) -> why it has no test file of its own."""
 

@@ -419,6 +419,12 @@ class ModelVoiceDetector:
         """Loud audio in the current speech, in ms."""
         return self.speech_frames * FRAME_MS
 
+    def align(self, samples: int) -> None:
+        """Before the first frame: start the model's chunks ``samples`` (0 to 255) later,
+        silence before the frame (a batch's calls so aligned complete their chunks on the
+        same ticks and share its runs: ``ModelBatcher.lead`` in agent/assistant/caller_audio.py)."""
+        self._stream.delay(samples)
+
     def feed(self, frame: bytes | None) -> bool:
         """Queue the frame's samples for the batch (before its :meth:`push`, in order);
         whether a chunk was queued: then the batch must run before the push."""

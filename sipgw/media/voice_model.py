@@ -65,6 +65,8 @@ CONTEXT: Final = 32
 """Samples of the previous chunk the model sees before each chunk."""
 _STATE_SHAPE: Final = (2, 1, 128)
 _ULAW_SILENCE: Final = b"\xff" * CHUNK  # μ-law zeros
+_FIRST_CONTEXT: Final = _ULAW_SILENCE[:CONTEXT]
+"""A new stream's context (this object until its first chunk)."""
 _ULAW_FLOAT: Final = (
     np.frombuffer(g711.ulaw_to_linear(bytes(range(256))), dtype="<i2").astype(np.float32) / 32768.0
 )
@@ -110,10 +112,19 @@ class SileroStream:
 
     def __init__(self) -> None:
         self.state: np.ndarray[Any, np.dtype[np.float32]] = np.zeros(_STATE_SHAPE, np.float32)
-        self._context = _ULAW_SILENCE[:CONTEXT]
+        self._context = _FIRST_CONTEXT
         self._pending = b""
         self.probability = 0.0
         self.results: deque[float] = deque()
+
+    def delay(self, samples: int) -> None:
+        """Start the chunks ``samples`` (0 to 255) later: that many samples of silence
+        before the first one fed (a no-op once samples were fed). A batch's streams that
+        complete their chunks on the same ticks share its runs (:class:`SileroBatch`)."""
+        if not 0 <= samples < CHUNK:
+            raise ValueError(f"samples: 0 to {CHUNK - 1}, not {samples}")
+        if not self._pending and self._context is _FIRST_CONTEXT:
+            self._pending = _ULAW_SILENCE[:samples]
 
     def idle(self, count: int) -> int:
         """``count`` samples of silence (quiet audio taken as zeros), without the model: the

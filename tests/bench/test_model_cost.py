@@ -44,10 +44,12 @@ def test_against_the_same_math_gives_the_same_probabilities() -> None:
 
 
 def test_a_burst_runs_the_staggered_calls_chunks_together() -> None:
-    """16 calls whose chunks complete at different ticks: about 5 in 8 a tick, in one run;
+    """16 calls started on different ticks: their frames fed with their times put their
+    chunks on the batcher's cycle, so all of them complete on the same 5 ticks in 8, in one
+    run (about 10 streams a run otherwise; a listener's skipped chunks make it under 16);
     the energy detector runs nothing."""
     model = burst_at(16, 1.0, "model")
-    assert 4 <= model["streams_per_run"] <= 12
+    assert 14 <= model["streams_per_run"] <= 16
     assert model["run_ms"]["p50"] > 0
     assert model["burst_ms"]["max"] >= model["burst_ms"]["p50"] >= model["run_ms"]["p50"]
     energy = burst_at(16, 1.0, "energy")

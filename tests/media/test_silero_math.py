@@ -78,6 +78,26 @@ def test_a_batch_gives_each_stream_what_it_gets_alone(
     assert len({round(p, 3) for p in alone[0]}) > 5  # the model ran: not a constant
 
 
+def test_gates_far_out_of_range_neither_overflow_nor_stray_from_onnx_runtime(
+    engines: tuple[SileroModel, SileroModel],
+) -> None:
+    # The LSTM's sigmoids and its cell gate's tanh come from one exp over the negated gates
+    # (silero_math): a state that drives them to +-thousands must not overflow it.
+    rng = np.random.default_rng(7)
+    samples = (rng.standard_normal((6, 288)) * 0.3).astype(np.float32)
+    state = np.zeros((2, 6, 128), np.float32)
+    state[0] = rng.choice(np.array([-1000.0, 1000.0], np.float32), (6, 128))
+    state[1] = rng.standard_normal((6, 128)).astype(np.float32) * 50
+    numpy_model, onnx_model = engines
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        ours, ours_state = numpy_model._forward(samples, state)  # noqa: SLF001
+    theirs, theirs_state = onnx_model._forward(samples, state)  # noqa: SLF001
+    assert np.isfinite(ours_state).all()
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert np.allclose(ours_state, theirs_state, rtol=1e-4, atol=1e-4)
+    assert np.abs(ours_state[1] - state[1]).max() > 1.0  # the gates moved the cell
+
+
 def test_blas_is_kept_on_one_thread() -> None:
     libraries = silero_math._loaded_openblas()  # noqa: SLF001
     if not libraries:

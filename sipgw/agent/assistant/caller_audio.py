@@ -15,7 +15,9 @@ of its handling waits (:meth:`CallerAudio.after_batch`) until the batcher runs,
 once per wake-up of the loop (``call_soon``) and before each tick of the media
 ticker (:meth:`ModelBatcher.flush` is the ticker's ``heard``): every call whose
 chunk came in that wake-up in one model run, and no tick sends the agent's audio
-before the frames that came before it were judged.
+before the frames that came before it were judged. A call's first frame puts its model
+chunks on the batcher's cycle (:meth:`ModelBatcher.lead`), so calls that started on
+different ticks complete their chunks on the same ticks and share the runs.
 
 The model detector's packages (numpy) and weights are loaded when the gateway starts,
 in a worker thread (:func:`with_voice_model`: the agent factories' warm-up), not at
@@ -58,6 +60,10 @@ __all__ = [
 log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
+FRAME_SECONDS: Final = 0.02
+FRAME_SAMPLES: Final = 160
+CHUNK_SAMPLES: Final = 256
+"""A model chunk (:data:`sipgw.media.voice_model.CHUNK`, not imported here: numpy)."""
 INSTALL: Final = "pip install --no-deps pyrnnoise"
 """How to install what suppression needs (docs/quality.md); the model detector needs
 nothing more than sipgw (numpy and its weights come with it)."""
@@ -99,10 +105,11 @@ class ModelBatcher:
         flushes: runs that found work (for the figures).
     """
 
-    __slots__ = ("_batch", "_scheduled", "_then", "flushes")
+    __slots__ = ("_batch", "_epoch", "_scheduled", "_then", "flushes")
 
     def __init__(self) -> None:
         self._batch: SileroBatch | None = None
+        self._epoch: float | None = None  # the first call's first frame: tick 0
         self._then: list[Callable[[], None]] = []
         # The loop a flush is scheduled on (a test's loop may close before it runs).
         self._scheduled: asyncio.AbstractEventLoop | None = None
@@ -116,6 +123,20 @@ class ModelBatcher:
 
             self._batch = SileroBatch()
         return self._batch
+
+    def lead(self, now: float) -> int:
+        """Samples of silence before a call's first frame, come at ``now``, that put its
+        model chunks on the batch's cycle: a chunk is 256 samples and a frame 160, so a
+        stream completes chunks at 5 frames in 8, and streams that started on different
+        ticks at different ones (a run every tick, each of a few streams: a run's cost is
+        mostly its own, not its streams'). Every call so delayed completes its chunks on
+        the same 5 ticks in 8 (ticks counted from the first call's first frame, to the
+        nearest 20 ms), which share the runs."""
+        epoch = self._epoch
+        if epoch is None:
+            epoch = self._epoch = now
+        ticks = round((now - epoch) / FRAME_SECONDS)
+        return ticks * FRAME_SAMPLES % CHUNK_SAMPLES
 
     def defer(self, then: Callable[[], None]) -> None:
         """Call ``then`` once the batch has run (on the running loop)."""
@@ -209,11 +230,12 @@ class CallerAudio:
             steps the model on its own).
     """
 
-    __slots__ = ("_batcher", "_model", "_suppressor", "settings")
+    __slots__ = ("_aligned", "_batcher", "_model", "_suppressor", "settings")
 
     def __init__(self, settings: NoiseSettings, batcher: ModelBatcher | None = None) -> None:
         self.settings = settings
         self._batcher = batcher
+        self._aligned = False  # the model's chunks put on the batcher's cycle
         self._model: ModelVoiceDetector | None = None
         self._suppressor = None
         if settings.suppression:
@@ -242,11 +264,20 @@ class CallerAudio:
             return self._model
         return VoiceActivityDetector(vad)
 
-    def feed(self, frame: bytes) -> bool:
-        """At arrival, before the detector's push: whether the frame must wait for the
-        batch (:meth:`after_batch`); always False unless the model detector batches."""
+    def feed(self, frame: bytes, now: float | None = None) -> bool:
+        """At arrival (``now``: the first frame's time puts the model's chunks on the
+        batcher's cycle, :meth:`ModelBatcher.lead`; None: not), before the detector's push:
+        whether the frame must wait for the batch (:meth:`after_batch`); always False
+        unless the model detector batches."""
         model = self._model
-        return model is not None and self._batcher is not None and model.feed(frame)
+        batcher = self._batcher
+        if model is None or batcher is None:
+            return False
+        if not self._aligned:
+            self._aligned = True
+            if now is not None:
+                model.align(batcher.lead(now))
+        return model.feed(frame)
 
     def after_batch(self, then: Callable[[], None]) -> None:
         """Call ``then`` once the batch holding the frames fed so far has run."""

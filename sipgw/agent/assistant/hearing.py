@@ -83,7 +83,7 @@ class Hearing:
                 heard = frame
             if self.answering is not None:
                 self.answering.on_audio(frame, now)
-            self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame), self._hear)
+            self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame, now), self._hear)
 
     def clear(self) -> None:
         """The call is over: frames still waiting for the model's batch are dropped."""

@@ -105,7 +105,8 @@ class CallerHearing:
                 answering.on_audio(heard, now)
             # Answering-machine detection holds the input: no reply to a greeting or voicemail.
             if answering is None or not answering.holds_input:
-                self.in_order.arrive(frame, heard, now, self.caller_audio.feed(heard), self._hear)
+                waits = self.caller_audio.feed(heard, now)
+                self.in_order.arrive(frame, heard, now, waits, self._hear)
                 return
         self.in_order.arrive(None, b"", now, False, self._hear)
 

@@ -160,6 +160,51 @@ async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order()
     assert batcher.flushes == 2  # nothing waited: no-ops
 
 
+def test_calls_that_start_on_different_ticks_share_the_models_runs() -> None:
+    """Each call's first frame puts its model chunks on the batcher's cycle
+    (``ModelBatcher.lead``): eight calls started on eight ticks in a row complete their
+    chunks on the same 5 ticks in 8, one run each, where without it every tick has one."""
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
+
+    frame = bytes(range(160))  # loud μ-law: every chunk stepped
+
+    def ticks_with_chunks(aligned: bool) -> list[int]:
+        batcher = ModelBatcher()
+        stages: list[CallerAudio] = []
+        ticks = []
+        for tick in range(40):
+            now = 1000.0 + 0.02 * tick + 0.003  # arrivals a few ms after each tick
+            if tick < 8:  # a call starts on each of the first eight ticks
+                stage = CallerAudio(NoiseSettings(detector="model"), batcher)
+                stage.detector(VadConfig(), lambda: False)
+                stages.append(stage)
+            fed = [stage.feed(frame, now if aligned else None) for stage in stages]
+            if any(fed):
+                ticks.append(tick)
+            batcher.batch.run()
+            for stage in stages:
+                model = stage._model  # noqa: SLF001 - the detector the stage feeds
+                assert model is not None
+                model.push(frame)
+        return ticks
+
+    aligned = [t for t in ticks_with_chunks(True) if t >= 8]
+    assert len(aligned) == 20  # 5 ticks in 8 of ticks 8-39
+    assert {t % 8 for t in aligned} == {t % 8 for t in aligned[:5]}  # the same 5 each cycle
+    assert len([t for t in ticks_with_chunks(False) if t >= 8]) == 32  # every tick
+
+
+def test_the_batchers_lead_counts_ticks_from_its_first_call() -> None:
+    from sipgw.agent.assistant.caller_audio import ModelBatcher
+
+    batcher = ModelBatcher()
+    assert batcher.lead(50.0) == 0
+    assert [batcher.lead(50.0 + 0.02 * k + 0.004) for k in range(1, 9)] == [
+        160, 64, 224, 128, 32, 192, 96, 0,
+    ]  # fmt: skip
+    assert batcher.lead(50.0 + 0.02 * 3 - 0.008) == 224  # to the nearest tick
+
+
 def test_without_a_batcher_the_model_steps_at_the_push() -> None:
     stage = CallerAudio(NoiseSettings(detector="model"))
     stage.detector(VadConfig(), lambda: True)
