@@ -99,6 +99,16 @@ class TentativeEnds:
             text = f"{held} {text.strip()}"
         return bool(text.strip()) and self.words.finished(text)
 
+    def room_final(self) -> str | None:
+        """The STT's final was the room's (``room_gate``): the words held for the caller's
+        next turn, to answer now (taken from the hold), or None. They were held because
+        the room's sound looked like the caller going on, or read unfinished: either way
+        the caller has not said more since. Their reply is no tentative one: the room's
+        sound that goes on would pause it as the caller going on."""
+        held, self.held = self.held, None
+        self.forced = self.reply = False
+        return held
+
     def final(self, text: str) -> str | None:
         """The STT's final ``text``: the words to answer (the held ones first), or None:
         nothing to answer, or held (the caller goes on, or will)."""
