@@ -50,12 +50,13 @@ class RoomGate:
         caller_frames: the frames counted as the caller's speech since the last final.
     """
 
-    __slots__ = ("_near_frames", "caller_frames", "on")
+    __slots__ = ("_judged", "_near_frames", "caller_frames", "on")
 
     def __init__(self, on: bool) -> None:
         self.on = on
         self.caller_frames = 0
         self._near_frames = 0  # loud frames in a row near the caller's level
+        self._judged = 0  # the frames counted at the last final
 
     def loud(self, vad: VoiceDetector, counted: bool) -> None:
         """A loud frame of ``vad``'s (its last); ``counted``: it hears speech, not starting
@@ -64,6 +65,8 @@ class RoomGate:
         if caller is None or vad.level_dbfs >= caller - ROOM_CALLER_DB:
             self._near_frames += 1
             self.caller_frames += counted
+        else:
+            self._near_frames = 0
 
     def quiet(self) -> None:
         """A frame the detector did not hear as loud."""
@@ -81,5 +84,9 @@ class RoomGate:
     def room_turn(self) -> bool:
         """A final came: whether it is the room's (the gate on, too little of the caller's
         speech since the previous one). The count starts again."""
-        caller_ms, self.caller_frames = self.caller_frames * FRAME_MS, 0
-        return self.on and caller_ms < ROOM_MIN_CALLER_MS
+        self._judged, self.caller_frames = self.caller_frames, 0
+        return self.on and self._judged * FRAME_MS < ROOM_MIN_CALLER_MS
+
+    def carry(self) -> None:
+        """The last final's words are held for the next one: its count goes on with it."""
+        self.caller_frames += self._judged

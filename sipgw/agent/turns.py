@@ -70,7 +70,10 @@ knows the caller's own level (learned from their turns), only its loud frames wi
 :data:`ROOM_CALLER_DB` of that level count: its speech runs on over a TV or babble after the
 caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's.
 Words of the caller's held at a tentative end (see below: the room's sound after the forced
-end looked like the caller going on) are answered at the room's final, on their own.
+end looked like the caller going on) are answered at the room's final, on their own. A forced
+end's final is held as ever when its words are (a piece of a sentence the early end split
+off holds little of the caller's speech): the gate's count goes on to the next final, which
+decides for the words joined; held that way, they are the room's with the room's next final.
 
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
@@ -603,12 +606,12 @@ class TurnTaker:
         drop = self._preemptive.turn_ended()
         pause = self._pause
         room = self._room.room_turn() and bool(event.text.strip())  # a TV, across the room
-        # Words of the caller's held at a tentative end (the room's sound taken for them going
-        # on) are answered at the room's final, on their own.
-        text = self._tentative.room_final() if room else self._tentative.final(event.text)
-        heard = (HeardFromRoom(event.text),) if room else NOTHING
+        text, room_text = self._tentative.settle(event.text, room)  # turn_tentative.py
+        heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
         if text is None:  # nothing said, the room's, or words held for the caller's next turn
-            held = not room and bool(event.text.strip())
+            if room and room_text is None:
+                self._room.carry()  # a piece the early end split off: judged with the next
+            held = not heard and bool(event.text.strip())
             return drop + pause.awaited_final(now, held=held) + heard
         if not room and self.agent.pending and is_backchannel(text):
             return (*drop, *pause.awaited_final(now), *pause.unduck(), IgnoreBackchannel(text))

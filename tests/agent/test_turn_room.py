@@ -87,3 +87,23 @@ def test_a_start_counts_all_its_frames_while_the_level_is_unknown() -> None:
 def test_off_every_final_is_the_callers() -> None:
     gate = RoomGate(False)
     assert not gate.room_turn()
+
+
+def test_a_held_final_carries_its_count_to_the_next() -> None:
+    """Words held at a final (a piece the early end split off) are judged with the next
+    final: the count goes on."""
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, ENOUGH - 2)
+    assert gate.room_turn()
+    gate.carry()
+    loud_frames(gate, CALLER, 2)
+    assert not gate.room_turn()
+
+
+def test_a_frame_under_the_callers_level_ends_the_run_near_it() -> None:
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, 3)
+    loud_frames(gate, CALLER - 12, 1)
+    loud_frames(gate, CALLER, 1)
+    gate.started(Detector(speech_frames=5))
+    assert gate.caller_frames == 4 + 1  # 4 counted while speaking, 1 of the start's run
