@@ -19,7 +19,7 @@ from typing import Final
 
 from sipgw.media.vad import FRAME_MS, VoiceDetector
 
-__all__ = ["ROOM_CALLER_DB", "ROOM_MIN_CALLER_MS", "RoomGate"]
+__all__ = ["ROOM_CALLER_DB", "ROOM_MIN_CALLER_MS", "ROOM_PIECE_MS", "RoomGate"]
 
 ROOM_MIN_CALLER_MS: Final = 160
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
@@ -38,6 +38,14 @@ close to it (dB): the bar the model detector holds a barge-in to (its ``caller_m
 of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
 whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
 sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near."""
+
+ROOM_PIECE_MS: Final = 60
+"""A final of the room's by the gate that answers a forced end (the early end's) and holds
+this much of the caller's speech near their level or more may be a piece of their sentence
+the early end split off ("Wait, that": 120 ms near the level of a caller whose other
+sentences are louder): its words are held as the caller's would be, for their next final to
+decide. Less (a piece of the café's line, "So I", with none of it near) is the room's: held,
+it was answered in front of the caller's next sentence."""
 
 
 class RoomGate:
@@ -86,6 +94,11 @@ class RoomGate:
         speech since the previous one). The count starts again."""
         self._judged, self.caller_frames = self.caller_frames, 0
         return self.on and self._judged * FRAME_MS < ROOM_MIN_CALLER_MS
+
+    @property
+    def piece(self) -> bool:
+        """The last final held :data:`ROOM_PIECE_MS` of the caller's speech or more."""
+        return self._judged * FRAME_MS >= ROOM_PIECE_MS
 
     def carry(self) -> None:
         """The last final's words are held for the next one: its count goes on with it."""

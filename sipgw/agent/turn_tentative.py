@@ -101,20 +101,20 @@ class TentativeEnds:
             text = f"{held} {text.strip()}"
         return bool(text.strip()) and self.words.finished(text)
 
-    def settle(self, text: str, room: bool) -> tuple[str | None, str | None]:
+    def settle(self, text: str, room: bool, piece: bool = True) -> tuple[str | None, str | None]:
         """The STT's final ``text`` with the room gate's verdict (``room``): the words to
         answer and those to record as the room's (None: none). Not the room's: :meth:`final`.
-        The room's and the answer to a forced end: :meth:`final` too, its words held as the
-        caller's would be (a piece of a sentence the early end split off holds little of the
-        caller's speech; the next final decides for the words joined) or, answered, the
-        room's. The room's otherwise: the words held are answered on their own
-        (:meth:`room_final`), unless such a piece of the room's is among them: then they are
-        the room's too."""
+        The room's, the answer to a forced end, with some of the caller's speech in it
+        (``piece``): :meth:`final` too, its words held as the caller's would be (a piece of
+        a sentence the early end split off holds little of the caller's speech; the next
+        final decides for the words joined) or, answered, the room's. The room's otherwise:
+        the words held are answered on their own (:meth:`room_final`), unless such a piece
+        of the room's is among them: then they are the room's too."""
         if not room:
             words = self.final(text)
             self.unsure = self.unsure and self.held is not None
             return words, None
-        if self.forced:
+        if self.forced and piece:
             words = self.final(text)
             self.unsure = words is None  # held, though the gate took them for the room's
             self.reply = False  # no reply: answered, they are the room's

@@ -606,7 +606,7 @@ class TurnTaker:
         drop = self._preemptive.turn_ended()
         pause = self._pause
         room = self._room.room_turn() and bool(event.text.strip())  # a TV, across the room
-        text, room_text = self._tentative.settle(event.text, room)  # turn_tentative.py
+        text, room_text = self._tentative.settle(event.text, room, self._room.piece)
         heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
         if text is None:  # nothing said, the room's, or words held for the caller's next turn
             if room and room_text is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, RoomGate
+from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, ROOM_PIECE_MS, RoomGate
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent
 
 CALLER = -18.0
@@ -107,3 +107,11 @@ def test_a_frame_under_the_callers_level_ends_the_run_near_it() -> None:
     loud_frames(gate, CALLER, 1)
     gate.started(Detector(speech_frames=5))
     assert gate.caller_frames == 4 + 1  # 4 counted while speaking, 1 of the start's run
+
+
+def test_a_final_with_a_little_of_the_callers_speech_may_be_a_piece_of_theirs() -> None:
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS)
+    assert gate.room_turn() and gate.piece
+    loud_frames(gate, CALLER - 12, ENOUGH)
+    assert gate.room_turn() and not gate.piece

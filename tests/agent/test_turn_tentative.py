@@ -127,3 +127,20 @@ def test_a_forced_final_of_finished_words_the_gate_takes_for_the_rooms_is_record
     ends.forced_end(True)
     assert ends.settle("Good evening.", room=True) == (None, "Good evening.")
     assert ends.held is None and not ends.reply
+
+
+def test_a_forced_final_with_none_of_the_callers_speech_is_the_rooms() -> None:
+    """A forced end's final of the room's with none of the caller's speech near their level
+    (``piece`` false: a piece of the café's line) is recorded, not held: held, it was
+    answered in front of the caller's next sentence."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.settle("So I told him that the", room=True, piece=False) == (
+        None,
+        "So I told him that the",
+    )
+    assert ends.held is None and not ends.unsure and not ends.forced
+    assert ends.settle("Wait, that is not the address I gave you.", room=False) == (
+        "Wait, that is not the address I gave you.",
+        None,
+    )
