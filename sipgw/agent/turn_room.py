@@ -10,7 +10,9 @@ within :data:`ROOM_CALLER_DB` of it. The detector's speech runs on over a TV or 
 the caller stops (its hangover, and the room's voices loud enough to keep the run going), and
 starts on them alone now and then: frames the room's level, 5-10 dB under the caller's.
 :class:`RoomGate` keeps the count; :class:`~sipgw.agent.turns.TurnTaker` gives it the
-detector's frames and asks it at each final.
+detector's frames and asks it at each final, whether that final held some of the caller's
+speech (:data:`ROOM_PIECE_MS`: a piece of their sentence the early end split off may hold
+little), and carries the count on to the next final when its words are held.
 """
 
 from __future__ import annotations

@@ -71,9 +71,10 @@ knows the caller's own level (learned from their turns), only its loud frames wi
 caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's.
 Words of the caller's held at a tentative end (see below: the room's sound after the forced
 end looked like the caller going on) are answered at the room's final, on their own. A forced
-end's final is held as ever when its words are (a piece of a sentence the early end split
-off holds little of the caller's speech): the gate's count goes on to the next final, which
-decides for the words joined; held that way, they are the room's with the room's next final.
+end's final with some of the caller's speech near their level (:data:`ROOM_PIECE_MS`) is held
+as ever when its words are (a piece of a sentence the early end split off holds little of
+it): the gate's count goes on to the next final, which decides for the words joined; held
+that way, they are the room's with the room's next final. With less it is the room's.
 
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
@@ -184,7 +185,7 @@ from sipgw.agent.turn_actions import (
 )
 from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
 from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
-from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, RoomGate
+from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, ROOM_PIECE_MS, RoomGate
 from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turn_words import (
@@ -206,6 +207,7 @@ __all__ = [
     "HELD_TURN_MS",
     "ROOM_CALLER_DB",
     "ROOM_MIN_CALLER_MS",
+    "ROOM_PIECE_MS",
     "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
     "SLOW_CHUNK_MS",
