@@ -85,6 +85,7 @@ COMPILED = (
     "sipgw/agent/turn_actions.py",
     "sipgw/agent/turn_pause.py",
     "sipgw/agent/turn_preemptive.py",
+    "sipgw/agent/turn_room.py",
     "sipgw/agent/turn_tentative.py",
     "sipgw/agent/turn_words.py",
     "sipgw/agent/stt/uplink.py",

@@ -17,9 +17,13 @@ reply for each turn answered (cut by a barge-in).
 Each room turn of the fake (its words the room's line): when it began against the frames the
 caller's voice is in (inside the sentence, within 300 ms after it, 0.3-1 s after, later),
 whether a reply of the agent's overlapped it, what the machine did with its final (answered,
-answered with the caller's words held before it, ``room_speech``, or nothing: held) and the
-gate's count there (the detector's speech since the previous final, ms). Prints a table and
-writes JSON.
+answered with the caller's words held before it, ``room_speech``, ``room_speech`` with the
+caller's held words answered alone, or nothing: held) and the gate's count there (the
+detector's speech near the caller's level since the previous final, ms). And the caller's
+side: each of the fake's finals of the caller's words (a sentence, or a piece of one split
+by the early end), whether a reply of the agent's carried its words (at once or later, held
+and joined to the next), the machine recorded them as the room's (``room_speech``), or
+neither by the call's end. Prints two tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript, ScriptedT
 from sipgw.app.evaluation.fakes.services import ServiceOptions
 from sipgw.media.vad import ModelVadConfig
 
-__all__ = ["RoomTurn", "call", "main", "when"]
+__all__ = ["CallerTurn", "RoomTurn", "call", "main", "when"]
 
 CHUNK_FRAMES = 5
 """The client's chunk (100 ms) when the machine asks for its configured size."""
@@ -74,9 +78,20 @@ class RoomTurn:
     agent_during: bool
     """A reply (or the greeting) of the agent's overlapped the turn."""
     decision: str
-    """``answered``, ``answered with held words``, ``room_speech`` or ``held``."""
+    """``answered``, ``answered with held words``, ``room_speech``, ``room_speech, held
+    words answered`` or ``held``."""
     gate_ms: int
     """The gate's count at the final: the detector's speech since the previous final."""
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """One final of the fake's with the caller's words, and what became of them."""
+
+    text: str
+    fate: str
+    """``answered`` (a reply carried its words), ``room_speech`` (recorded as the room's) or
+    ``not answered`` (neither by the call's end)."""
 
 
 def when(turn: RoomTurn) -> str:
@@ -104,8 +119,11 @@ class _Traced(ScriptedTurnDetector):
         return super()._end_turn()
 
 
-def call(script: CallerScript, loop: bytes, offset: int, seconds: float) -> list[RoomTurn]:
-    """One call from the loop's frame ``offset``: its room turns (module docstring)."""
+def call(
+    script: CallerScript, loop: bytes, offset: int, seconds: float
+) -> tuple[list[RoomTurn], list[CallerTurn]]:
+    """One call from the loop's frame ``offset``: its room turns and the caller's (module
+    docstring)."""
     total = script.frames
     positions = [(offset + i) % total for i in range(int(seconds / 0.02))]
     frames = [loop[p * FRAME : (p + 1) * FRAME] for p in positions]
@@ -131,6 +149,8 @@ def call(script: CallerScript, loop: bytes, offset: int, seconds: float) -> list
     pending: list[bytes] = []
     chunk = CHUNK_FRAMES
     out: list[RoomTurn] = []
+    callers: list[tuple[float, str]] = []  # the caller's finals: when, their words
+    said: list[tuple[float, str, bool]] = []  # what the machine did: when, words, answered
 
     def heard(actions: list[DetectorAction], now: float) -> None:
         for a in actions:
@@ -167,14 +187,18 @@ def call(script: CallerScript, loop: bytes, offset: int, seconds: float) -> list
         queue.sort(key=lambda e: e[0])
         while queue and queue[0][0] <= now:
             _, event, due = queue.pop(0)
-            gate_ms = turns._caller_frames * 20  # noqa: SLF001 - the gate's count, read only
+            gate_ms = turns._room.caller_frames * 20  # noqa: SLF001 - the gate's count, read only
             got = turns.receive_stt(event, now)
             actions += got
             if due is None:
                 continue
             room, ends = stt.room_ends[ends], ends + 1
+            said += [(now, a.text, True) for a in got if isinstance(a, StartReply)]
+            said += [(now, a.text, False) for a in got if isinstance(a, HeardFromRoom)]
             if room:
                 out.append(_room_turn(due, got, voiced, plays, gate_ms))
+            elif due.text and due.text.strip():
+                callers.append((now, due.text.strip()))
         for a in actions:
             if isinstance(a, PauseAgent):
                 agent.paused = True
@@ -185,10 +209,21 @@ def call(script: CallerScript, loop: bytes, offset: int, seconds: float) -> list
                 agent.until = now
                 plays[-1] = (plays[-1][0], min(plays[-1][1], now))
             elif isinstance(a, StartReply):
+                if not any(a.text == text for t, text, _ in said if t == now):
+                    said.append((now, a.text, True))  # held words answered after their quiet
                 agent.until = now + REPLY_S
                 plays.append((now, agent.until))
     stage.close()
-    return out
+    return out, [_caller_turn(at, text, said) for at, text in callers]
+
+
+def _caller_turn(at: float, text: str, said: Sequence[tuple[float, str, bool]]) -> CallerTurn:
+    """What became of the caller's words ``text`` (their final handled at ``at``): the first
+    reply or room record from then on that carries them (held words go into the next)."""
+    for t, words, answered in sorted(said, key=lambda e: e[0]):
+        if t >= at and text in words:
+            return CallerTurn(text, "answered" if answered else "room_speech")
+    return CallerTurn(text, "not answered")
 
 
 def _room_turn(
@@ -201,10 +236,11 @@ def _room_turn(
     first, end = due.start_ms // 20, due.end_ms // 20
     before = [j for j in range(first) if voiced[j]]
     replies = [a.text for a in got if isinstance(a, StartReply)]
-    if replies:
+    room = any(isinstance(a, HeardFromRoom) for a in got)
+    if replies and not room:
         decision = "answered" if replies[0] == due.text else "answered with held words"
-    elif any(isinstance(a, HeardFromRoom) for a in got):
-        decision = "room_speech"
+    elif room:
+        decision = "room_speech, held words answered" if replies else "room_speech"
     else:
         decision = "held"
     return RoomTurn(
@@ -218,14 +254,19 @@ def _room_turn(
     )
 
 
-def measure(calls: int, seconds: float, caller: NoisyCaller) -> list[RoomTurn]:
+def measure(
+    calls: int, seconds: float, caller: NoisyCaller
+) -> tuple[list[RoomTurn], list[CallerTurn]]:
     """``calls`` calls of ``seconds`` from evenly spaced points of ``caller``'s loop."""
     loop, sentences = noisy_script(caller)
     script = CallerScript.from_loop(loop, sentences)
-    out: list[RoomTurn] = []
+    rooms: list[RoomTurn] = []
+    callers: list[CallerTurn] = []
     for n in range(calls):
-        out += call(script, loop, n * script.frames // calls, seconds)
-    return out
+        room, caller_turns = call(script, loop, n * script.frames // calls, seconds)
+        rooms += room
+        callers += caller_turns
+    return rooms, callers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     caller = NoisyCaller(snr_db=args.snr, backgrounds=tuple(args.backgrounds.split(",")))
     log(f"{args.calls} calls of {args.seconds:g} s over {args.backgrounds}, {args.snr:g} dB")
-    turns = measure(args.calls, args.seconds, caller)
+    turns, callers = measure(args.calls, args.seconds, caller)
     rows: Counter[tuple[str, str, str]] = Counter(
         (when(t), "yes" if t.agent_during else "no", t.decision) for t in turns
     )
@@ -254,6 +295,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         g = gates[key]
         table.append([*key, str(n), f"{min(g)}-{max(g)}"])
     print(format_table(headers, table))
+    fates = Counter(t.fate for t in callers)
+    sentences: Counter[tuple[str, str]] = Counter((t.text, t.fate) for t in callers)
+    print()
+    print(
+        format_table(
+            ["the caller's words (a final of the fake's)", "what became of them", "finals"],
+            [[text, fate, str(n)] for (text, fate), n in sorted(sentences.items())],
+        )
+    )
+    log(
+        f"room turns answered {sum(t.decision.startswith('answered') for t in turns)} of "
+        f"{len(turns)}; the caller's finals {len(callers)}: answered {fates['answered']}, "
+        f"room_speech {fates['room_speech']}, not answered {fates['not answered']}"
+    )
     report: dict[str, Any] = {
         "machine": machine_info(),
         "calls": args.calls,
@@ -262,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backgrounds": args.backgrounds,
         "room_turns": len(turns),
         "answered": sum(t.decision.startswith("answered") for t in turns),
+        "caller_finals": len(callers),
+        "caller_answered": fates["answered"],
+        "caller_room_speech": fates["room_speech"],
+        "caller_not_answered": fates["not answered"],
         "rows": [
             {"began": k[0], "agent_during": k[1] == "yes", "decision": k[2], "turns": n}
             for k, n in sorted(rows.items())

@@ -56,6 +56,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.turn_actions",
     "sipgw.agent.turn_pause",
     "sipgw.agent.turn_preemptive",
+    "sipgw.agent.turn_room",
     "sipgw.agent.turn_tentative",
     "sipgw.agent.turn_words",
     "sipgw.agent.early_end",

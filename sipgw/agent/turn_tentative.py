@@ -38,9 +38,10 @@ class TentativeEnds:
         resumed: the caller went on since that forced end.
         held: the words held for the caller's next turn, if any.
         reply: the active reply answers a tentative end.
+        unsure: the words held include a forced end's the room gate took for the room's.
     """
 
-    __slots__ = ("agent", "forced", "held", "reply", "resumed", "words")
+    __slots__ = ("agent", "forced", "held", "reply", "resumed", "unsure", "words")
 
     def __init__(self, agent: AgentState, words: AfterAgent) -> None:
         self.agent = agent
@@ -49,6 +50,7 @@ class TentativeEnds:
         self.resumed = False
         self.held: str | None = None
         self.reply = False
+        self.unsure = False
 
     def forced_end(self, tentative: bool) -> None:
         """The machine just forced an end of turn (tentative or not)."""
@@ -59,8 +61,8 @@ class TentativeEnds:
         """The held words, to answer now after ``quiet_frames`` of quiet (nothing more
         came); None while they wait, or when none are held."""
         held = self.held
-        if held is None or quiet_frames * FRAME_MS < HELD_TURN_MS:
-            return None
+        if held is None or self.unsure or quiet_frames * FRAME_MS < HELD_TURN_MS:
+            return None  # words the gate took for the room's wait for the next final
         self.held = None
         self.reply = True  # still tentative: the caller may go on
         return held
@@ -98,6 +100,40 @@ class TentativeEnds:
         if held is not None and text.strip():
             text = f"{held} {text.strip()}"
         return bool(text.strip()) and self.words.finished(text)
+
+    def settle(self, text: str, room: bool, piece: bool = True) -> tuple[str | None, str | None]:
+        """The STT's final ``text`` with the room gate's verdict (``room``): the words to
+        answer and those to record as the room's (None: none). Not the room's: :meth:`final`.
+        The room's, the answer to a forced end, with some of the caller's speech in it
+        (``piece``): :meth:`final` too, its words held as the caller's would be (a piece of
+        a sentence the early end split off holds little of the caller's speech; the next
+        final decides for the words joined) or, answered, the room's. The room's otherwise:
+        the words held are answered on their own (:meth:`room_final`), unless such a piece
+        of the room's is among them: then they are the room's too."""
+        if not room:
+            words = self.final(text)
+            self.unsure = self.unsure and self.held is not None
+            return words, None
+        if self.forced and piece:
+            words = self.final(text)
+            self.unsure = words is None  # held, though the gate took them for the room's
+            self.reply = False  # no reply: answered, they are the room's
+            return None, words
+        if self.unsure and self.held is not None:
+            held, self.held, self.unsure = self.held, None, False
+            self.forced = self.reply = False
+            return None, f"{held} {text.strip()}"
+        return self.room_final(), text
+
+    def room_final(self) -> str | None:
+        """The STT's final was the room's (``room_gate``): the words held for the caller's
+        next turn, to answer now (taken from the hold), or None. They were held because
+        the room's sound looked like the caller going on, or read unfinished: either way
+        the caller has not said more since. Their reply is no tentative one: the room's
+        sound that goes on would pause it as the caller going on."""
+        held, self.held = self.held, None
+        self.forced = self.reply = False
+        return held
 
     def final(self, text: str) -> str | None:
         """The STT's final ``text``: the words to answer (the held ones first), or None:

@@ -65,7 +65,16 @@ voices across the room as readily as the caller. So its speech starts pause noth
 detector decides), its partials commit only while the detector hears speech or the agent
 is paused, and a finished turn heard when the detector has taken less than
 :data:`ROOM_MIN_CALLER_MS` of speech for the caller's since the previous one is
-:class:`HeardFromRoom`: recorded, not answered, and it cuts nothing off.
+:class:`HeardFromRoom`: recorded, not answered, and it cuts nothing off. Once the detector
+knows the caller's own level (learned from their turns), only its loud frames within
+:data:`ROOM_CALLER_DB` of that level count: its speech runs on over a TV or babble after the
+caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's.
+Words of the caller's held at a tentative end (see below: the room's sound after the forced
+end looked like the caller going on) are answered at the room's final, on their own. A forced
+end's final with some of the caller's speech near their level (:data:`ROOM_PIECE_MS`) is held
+as ever when its words are (a piece of a sentence the early end split off holds little of
+it): the gate's count goes on to the next final, which decides for the words joined; held
+that way, they are the room's with the room's next final. With less it is the room's.
 
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
@@ -139,11 +148,11 @@ returns an empty tuple, so the per-frame path allocates nothing.
 
 The code: the actions and :class:`AgentState` are in :mod:`sipgw.agent.turn_actions`,
 the tests of a transcript's words (backchannels, stop words, :func:`same_words`) in
-:mod:`sipgw.agent.turn_words`, both re-exported here. :class:`TurnTaker` owns three parts:
+:mod:`sipgw.agent.turn_words`, both re-exported here. :class:`TurnTaker` owns four parts:
 the pause and duck of the agent's audio (:mod:`sipgw.agent.turn_pause`), the preemptive
-replies (:mod:`sipgw.agent.turn_preemptive`) and the tentative ends
-(:mod:`sipgw.agent.turn_tentative`); the rules that tie them to the caller's frames and the
-STT's events are here.
+replies (:mod:`sipgw.agent.turn_preemptive`), the tentative ends
+(:mod:`sipgw.agent.turn_tentative`) and the room gate's count (:mod:`sipgw.agent.turn_room`);
+the rules that tie them to the caller's frames and the STT's events are here.
 """
 
 from __future__ import annotations
@@ -176,6 +185,7 @@ from sipgw.agent.turn_actions import (
 )
 from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
 from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
+from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, ROOM_PIECE_MS, RoomGate
 from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turn_words import (
@@ -195,7 +205,9 @@ __all__ = [
     "FAST_CHUNKS_AFTER_SPEECH",
     "FAST_CHUNK_MS",
     "HELD_TURN_MS",
+    "ROOM_CALLER_DB",
     "ROOM_MIN_CALLER_MS",
+    "ROOM_PIECE_MS",
     "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
     "SLOW_CHUNK_MS",
@@ -243,10 +255,6 @@ SOFT_ONSET_MARGIN_DB: Final = 6.0
 some 10 dB under the detector's speech level (``min_level_dbfs``, -40) for a frame or two,
 and the reply must not start over the caller's next word. A sound that is no speech
 delays the reply by :data:`PAUSE_WITHOUT_SPEECH` at most."""
-ROOM_MIN_CALLER_MS: Final = 140
-"""With a detector that tells the caller from the room (``room_gate``): a finished turn
-heard when the caller has said less than this since the previous one (the detector's loud
-frames) is the room's (a TV, voices across the room), heard but not answered."""
 BACKCHANNEL_GAP: Final = 1.0
 """Seconds after speech whose partial was only a backchannel within which more speech is
 taken as the same backchannel going on ("uh-huh, yeah"): it pauses nothing; its partials
@@ -301,8 +309,8 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_backchannel", "_backchannel_until", "_caller_frames", "_chunks", "_early",
-        "_heard_onset", "_loud_frames", "_pause", "_preemptive", "_quiet_frames",
+        "_backchannel", "_backchannel_until", "_chunks", "_early", "_heard_onset",
+        "_loud_frames", "_pause", "_preemptive", "_quiet_frames", "_room",
         "_resumed_frames", "_stream_frames", "_tentative", "_turn_over", "_was_loud",
         "agent", "commit_ms", "last_loud_at", "min_words", "room_gate", "speech_started_at",
         "vad",
@@ -328,7 +336,7 @@ class TurnTaker:
         self._preemptive = PreemptiveReplies(agent, preemptive_pause_ms, speech_partials)
         self._tentative = TentativeEnds(agent, words or AfterAgent(str))
         self.room_gate = room_gate
-        self._caller_frames = 0  # the detector's loud frames since the STT's last turn
+        self._room = RoomGate(room_gate)  # the caller's speech since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
         # next speech goes on with it (no pause).
         self._backchannel = False
@@ -383,8 +391,7 @@ class TurnTaker:
         if early is not None:
             early.hear(frame)
         if loud:
-            if vad.speaking and event is _VAD_NONE:
-                self._caller_frames += 1
+            self._room.loud(vad, vad.speaking and event is _VAD_NONE)
             self.last_loud_at = now
             self._turn_over = False
             self._quiet_frames = 0
@@ -393,6 +400,7 @@ class TurnTaker:
                 early.speech()
         else:
             self._loud_frames = 0
+            self._room.quiet()
             self._quiet_frames += 1
             if self._was_loud:
                 actions = MARK_SPEECH_END
@@ -447,7 +455,7 @@ class TurnTaker:
             if preemptive.partial is not None and not loud:
                 actions += preemptive.start(self._quiet_frames, last_loud is not None)
         elif event is _VAD_STARTED:
-            self._caller_frames += vad.speech_frames
+            self._room.started(vad)
             onset = now - vad.speech_ms / 1000
             self.speech_started_at = onset
             if self._backchannel and now <= self._backchannel_until:
@@ -598,22 +606,22 @@ class TurnTaker:
         # StartReply settles a preemptive request (the agent adopts or drops it);
         # a turn that starts no reply drops it.
         drop = self._preemptive.turn_ended()
-        caller_ms, self._caller_frames = self._caller_frames * FRAME_MS, 0
         pause = self._pause
-        text = self._tentative.final(event.text)
-        if text is None:  # nothing said, or words held for the caller's next turn
-            return drop + pause.awaited_final(now, held=bool(event.text.strip()))
-        if self.room_gate and caller_ms < ROOM_MIN_CALLER_MS:
-            heard = pause.awaited_final(now)  # none of the caller's words
-            return (*drop, *heard, HeardFromRoom(text))  # a TV, voices across the room
-        if self.agent.pending and is_backchannel(text):
-            heard = pause.awaited_final(now)
-            return (*drop, *heard, *pause.unduck(), IgnoreBackchannel(text))
+        room = self._room.room_turn() and bool(event.text.strip())  # a TV, across the room
+        text, room_text = self._tentative.settle(event.text, room, self._room.piece)
+        heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
+        if text is None:  # nothing said, the room's, or words held for the caller's next turn
+            if room and room_text is None:
+                self._room.carry()  # a piece the early end split off: judged with the next
+            held = not heard and bool(event.text.strip())
+            return drop + pause.awaited_final(now, held=held) + heard
+        if not room and self.agent.pending and is_backchannel(text):
+            return (*drop, *pause.awaited_final(now), *pause.unduck(), IgnoreBackchannel(text))
         self._backchannel = False  # a turn: the next speech is judged afresh
         reply = StartReply(text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
-            return (self._commit(Cause.TURN), reply)
-        return (reply,)
+            return (*heard, self._commit(Cause.TURN), reply)
+        return (*heard, reply)
 
     def _commit(self, cause: Cause) -> CommitBargeIn:
         self._tentative.reply = False

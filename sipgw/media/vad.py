@@ -147,6 +147,10 @@ class VoiceDetector(Protocol):
     """The last frame's level."""
     noise_dbfs: float
     """The detector's noise floor (its quiet level)."""
+    caller_dbfs: float | None
+    """The caller's own loud level (the 90th percentile of their speech's levels), for a
+    detector that tells the caller from the room (the model one); None while unknown, and
+    always for this energy one."""
 
     @property
     def config(self) -> VadConfig: ...
@@ -166,12 +170,13 @@ class VoiceActivityDetector:
         loud: whether the last frame was loud (a speech frame).
         noise_dbfs: the current noise floor estimate.
         level_dbfs: the level of the last frame.
+        caller_dbfs: None: it does not tell the caller from the room.
     """
 
     __slots__ = (
         "_block", "_blocks", "_calibration_frames", "_config", "_frames", "_rank",
-        "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "level_dbfs", "loud",
-        "noise_dbfs", "speaking", "speech_frames",
+        "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "caller_dbfs",
+        "level_dbfs", "loud", "noise_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(self, config: VadConfig | None = None) -> None:
@@ -180,6 +185,7 @@ class VoiceActivityDetector:
         self.speech_frames = 0
         self.noise_dbfs = SILENT_DBFS
         self.level_dbfs = SILENT_DBFS
+        self.caller_dbfs: float | None = None
         self.loud = False
         self._loud_run = 0
         self._quiet_run = 0

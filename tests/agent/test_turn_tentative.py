@@ -83,3 +83,64 @@ def test_a_pause_within_the_detectors_run_counts_only_the_speech_since_its_onset
     pause.clear()
     ends.went_on(4.0, 3, 3, pause, run_ms=40)  # a run begun with these frames: all of it
     assert pause.speech_before_ms == 0
+
+
+def test_the_rooms_final_answers_the_callers_held_words_alone() -> None:
+    """Words held because the room's sound after the forced end looked like the caller going
+    on: the room's final (the gate's verdict) is recorded, the held words answered alone."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    ends.went_on(1.0, 3, 3, BargeInPause(None))
+    assert ends.settle("My order number is 42.", room=False) == (None, None)  # held
+    assert ends.settle("Good evening.", room=True) == ("My order number is 42.", "Good evening.")
+    assert ends.held is None and not ends.reply and not ends.forced
+
+
+def test_a_forced_piece_the_gate_doubts_is_held_and_decided_with_the_next_final() -> None:
+    """A piece the early end split off holds little of the caller's speech: it is held as
+    ever; the caller's next final answers the words joined."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.settle("Wait, that", room=True) == (None, None)
+    assert ends.held == "Wait, that" and ends.unsure
+    assert ends.held_turn(10_000) is None  # not answered on its own after the quiet
+    assert ends.settle("is not the address I gave you.", room=False) == (
+        "Wait, that is not the address I gave you.",
+        None,
+    )
+    assert ends.held is None and not ends.unsure
+
+
+def test_a_doubted_piece_goes_with_the_rooms_next_final() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.settle("So I told him that the", room=True) == (None, None)
+    assert ends.settle("meeting had moved.", room=True) == (
+        None,
+        "So I told him that the meeting had moved.",
+    )
+    assert ends.held is None and not ends.unsure
+
+
+def test_a_forced_final_of_finished_words_the_gate_takes_for_the_rooms_is_recorded() -> None:
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.settle("Good evening.", room=True) == (None, "Good evening.")
+    assert ends.held is None and not ends.reply
+
+
+def test_a_forced_final_with_none_of_the_callers_speech_is_the_rooms() -> None:
+    """A forced end's final of the room's with none of the caller's speech near their level
+    (``piece`` false: a piece of the café's line) is recorded, not held: held, it was
+    answered in front of the caller's next sentence."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True)
+    assert ends.settle("So I told him that the", room=True, piece=False) == (
+        None,
+        "So I told him that the",
+    )
+    assert ends.held is None and not ends.unsure and not ends.forced
+    assert ends.settle("Wait, that is not the address I gave you.", room=False) == (
+        "Wait, that is not the address I gave you.",
+        None,
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd
 from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.agent.turns import (
     FAST_CHUNK_MS,
@@ -42,7 +43,7 @@ from sipgw.agent.turns import (
 )
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
 from sipgw.media import g711
-from sipgw.media.vad import VadConfig
+from sipgw.media.vad import VadConfig, VadEvent, VoiceActivityDetector
 
 # --------------------------------------------------------------------------- audio
 
@@ -57,6 +58,8 @@ class Audio:
 SILENCE, SPEECH, NOISE, SPEECH_OVER_NOISE = (
     Audio("silence"), Audio("speech"), Audio("noise"), Audio("speech over noise"),
 )  # fmt: skip
+SOFT_SPEECH, ROOM_VOICE = Audio("soft speech"), Audio("room voice")
+"""The caller 5 dB under their loud level; a voice across the room 10 dB under it."""
 NOISE_DBFS = -30.0  # above the VAD's absolute floor (-40): only the learned floor rejects it
 
 
@@ -67,6 +70,10 @@ def frame_of(source: Audio, n: int, rng: random.Random) -> bytes:
         return noise_frame(NOISE_DBFS, rng)
     if source is SPEECH_OVER_NOISE:
         return tone_frame(300, -12)
+    if source is SOFT_SPEECH:
+        return tone_frame(300, -23)
+    if source is ROOM_VOICE:
+        return tone_frame(300, -30)
     return g711.silence_frame("PCMU")
 
 
@@ -157,6 +164,33 @@ class FakeAgent:
             self.playing, self.reply_started_at = False, now
 
 
+class KnownCaller:
+    """The energy detector with the caller's loud level known (``caller_dbfs``), as the model
+    detector learns it from their turns."""
+
+    def __init__(self, caller_dbfs: float) -> None:
+        self._vad = VoiceActivityDetector(VadConfig(start_ms=60, hangover_ms=300))
+        self.caller_dbfs: float | None = caller_dbfs
+        self.speaking = self.loud = False
+        self.speech_frames = 0
+        self.level_dbfs = self.noise_dbfs = self._vad.level_dbfs
+
+    @property
+    def config(self) -> VadConfig:
+        return self._vad.config
+
+    @property
+    def speech_ms(self) -> int:
+        return self._vad.speech_ms
+
+    def push(self, frame: bytes | None) -> VadEvent:
+        vad = self._vad
+        event = vad.push(frame)
+        self.speaking, self.loud, self.speech_frames = vad.speaking, vad.loud, vad.speech_frames
+        self.level_dbfs, self.noise_dbfs = vad.level_dbfs, vad.noise_dbfs
+        return event
+
+
 class Harness:
     def __init__(
         self,
@@ -164,12 +198,16 @@ class Harness:
         speech_partials: bool = False,
         room_gate: bool = False,
         duck_after_ms: int | None = None,
+        caller_dbfs: float | None = None,
+        early_end: EarlyTurnEnd | None = None,
     ) -> None:
         self.agent = FakeAgent()
+        detector = None if caller_dbfs is None else KnownCaller(caller_dbfs)
         self.turns = TurnTaker(
             self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300),
             preemptive_pause_ms=preemptive_pause_ms, speech_partials=speech_partials,
-            room_gate=room_gate, duck_after_ms=duck_after_ms,
+            room_gate=room_gate, duck_after_ms=duck_after_ms, detector=detector,
+            early_end=early_end,
         )  # fmt: skip
         self.frames = 0
         self.source = SILENCE
@@ -228,8 +266,12 @@ def run(
     speech_partials: bool = False,
     room_gate: bool = False,
     duck_after_ms: int | None = None,
+    caller_dbfs: float | None = None,
+    early_end: EarlyTurnEnd | None = None,
 ) -> Expected:
-    harness = Harness(preemptive_pause_ms, speech_partials, room_gate, duck_after_ms)
+    harness = Harness(
+        preemptive_pause_ms, speech_partials, room_gate, duck_after_ms, caller_dbfs, early_end
+    )
     for at_ms, what in script:
         harness.play_until(at_ms)
         harness.apply(what)
@@ -441,6 +483,65 @@ ROOM_ROWS: list[tuple[str, Script, Expected]] = [
 )
 def test_room_gate(script: Script, expected: Expected) -> None:
     assert run(script, room_gate=True) == expected
+
+
+# The caller's loud level known (-18 dBFS; their speech here -20, soft -23): the detector's
+# speech counts for the gate only within ROOM_CALLER_DB (6 dB) of it. ROOM_VOICE (-30: 12 dB
+# under) is loud to the detector, as the model's runs over a TV or babble are.
+SENTENCE, TV = "I'd like the earlier appointment.", "Good evening."
+KNOWN_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "the detector's run goes on over the room after the caller's sentence: the room's "
+        "turn is not answered, the caller's is",
+        [(1000, SPEECH), (1600, ROOM_VOICE), (1700, Final(SENTENCE)), (2600, Final(TV)),
+         (3000, End())],
+        [(1700, StartReply(SENTENCE, 1.7, 1.7)), (2600, HeardFromRoom(TV))],
+    ),
+    (
+        "the detector starts a run on the room alone in the caller's silence",
+        [(1000, SPEECH), (1600, SILENCE), (1700, Final(SENTENCE)), (2400, ROOM_VOICE),
+         (2900, SILENCE), (3400, Final(TV)), (3600, End())],
+        [(1700, StartReply(SENTENCE, 1.6, 1.7)), (3400, HeardFromRoom(TV))],
+    ),
+    (
+        "the caller's softer speech (5 dB under their level) is theirs",
+        [(1000, SOFT_SPEECH), (1400, SILENCE), (1600, Final("Yes.")), (2000, End())],
+        [(1600, StartReply("Yes.", 1.4, 1.6))],
+    ),
+    (
+        "the caller's speech over the room is theirs",
+        [(1000, ROOM_VOICE), (1400, SPEECH), (1800, ROOM_VOICE), (2000, Final(SENTENCE)),
+         (2400, End())],
+        [(2000, StartReply(SENTENCE, 2.0, 2.0))],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"), [r[1:] for r in KNOWN_ROWS], ids=[r[0] for r in KNOWN_ROWS]
+)
+def test_room_gate_with_the_callers_level(script: Script, expected: Expected) -> None:
+    assert run(script, room_gate=True, caller_dbfs=-18.0) == expected
+
+
+def test_without_the_callers_level_every_loud_frame_counts() -> None:
+    """Until the detector knows the caller's level (and with the energy one), the room's
+    loud frames count as the caller's: the room's turn is answered."""
+    script = KNOWN_ROWS[0][1]
+    assert run(script, room_gate=True)[-1] == (2600, StartReply(TV, 2.6, 2.6))
+
+
+def test_words_held_at_a_tentative_end_are_answered_at_the_rooms_final() -> None:
+    """The early end forced the caller's turn; the room's sound after it looked like the
+    caller going on, so their final was held. The room's final is not answered, and not joined
+    to their words: those are answered then, on their own."""
+    script: Script = [
+        (1000, SPEECH), (1600, SILENCE), (1800, ROOM_VOICE), (1900, Final(SENTENCE)),
+        (2800, Final(TV)), (3000, End()),
+    ]  # fmt: skip
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    actions = run(script, room_gate=True, caller_dbfs=-18.0, early_end=early)
+    assert actions == [(2800, HeardFromRoom(TV)), (2800, StartReply(SENTENCE, 2.8, 2.8))]
 
 
 UNDUCK = UnduckAgent()

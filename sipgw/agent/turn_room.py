@@ -1,0 +1,107 @@
+"""The room gate: whether a finished turn holds the caller's speech or only the room's.
+
+The rule is :mod:`sipgw.agent.turns`' ("The room"): with a detector that tells the caller's
+speech from the room's (the model detector of :mod:`sipgw.media.model_vad`), a finished turn
+heard when the detector has taken less than :data:`ROOM_MIN_CALLER_MS` of speech for the
+caller's since the previous one is the room's (a TV, voices across the room): recorded, not
+answered. The speech counted is the detector's loud frames while it hears speech; once the
+detector knows the caller's own level (``caller_dbfs``, learned from their turns), only those
+within :data:`ROOM_CALLER_DB` of it. The detector's speech runs on over a TV or babble after
+the caller stops (its hangover, and the room's voices loud enough to keep the run going), and
+starts on them alone now and then: frames the room's level, 5-10 dB under the caller's.
+:class:`RoomGate` keeps the count; :class:`~sipgw.agent.turns.TurnTaker` gives it the
+detector's frames and asks it at each final, whether that final held some of the caller's
+speech (:data:`ROOM_PIECE_MS`: a piece of their sentence the early end split off may hold
+little), and carries the count on to the next final when its words are held.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sipgw.media.vad import FRAME_MS, VoiceDetector
+
+__all__ = ["ROOM_CALLER_DB", "ROOM_MIN_CALLER_MS", "ROOM_PIECE_MS", "RoomGate"]
+
+ROOM_MIN_CALLER_MS: Final = 160
+"""With a detector that tells the caller from the room (``room_gate``): a finished turn
+heard when the caller has said less than this since the previous one (the detector's loud
+frames, near the caller's level once it is known: :data:`ROOM_CALLER_DB`) is the room's (a
+TV, voices across the room), heard but not answered. 140 ms before the level rule; with it, at
+140 ms a TV 5 dB under the caller passed in 17 of 49 turns of ``bench.room_answers``, at 160
+in 5, and a caller's "Yes." over a TV 10 dB under them still held 180-320 ms of speech near
+their level (the quietest of five voices, docs/performance.md)."""
+ROOM_CALLER_DB: Final = 6.0
+"""Once the detector knows the caller's own level (its ``caller_dbfs``: the 90th percentile
+of their turns' speech), a loud frame counts as the caller's speech for the gate only this
+close to it (dB): the bar the model detector holds a barge-in to (its ``caller_margin_db``,
+6 dB by default). Counted without it, the detector's runs over a TV or babble passed the gate:
+``bench.room_answers`` answered 37 of 37 room turns with the room 10 dB under the caller, 49
+of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
+whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
+sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near."""
+
+ROOM_PIECE_MS: Final = 60
+"""A final of the room's by the gate that answers a forced end (the early end's) and holds
+this much of the caller's speech near their level or more may be a piece of their sentence
+the early end split off ("Wait, that": 120 ms near the level of a caller whose other
+sentences are louder): its words are held as the caller's would be, for their next final to
+decide. Less (a piece of the café's line, "So I", with none of it near) is the room's: held,
+it was answered in front of the caller's next sentence."""
+
+
+class RoomGate:
+    """One call's count of the caller's speech between finals (module docstring).
+
+    Args:
+        on: the gate is on (``room_gate``); off, every final is the caller's.
+
+    Attributes:
+        caller_frames: the frames counted as the caller's speech since the last final.
+    """
+
+    __slots__ = ("_judged", "_near_frames", "caller_frames", "on")
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.caller_frames = 0
+        self._near_frames = 0  # loud frames in a row near the caller's level
+        self._judged = 0  # the frames counted at the last final
+
+    def loud(self, vad: VoiceDetector, counted: bool) -> None:
+        """A loud frame of ``vad``'s (its last); ``counted``: it hears speech, not starting
+        with this frame (a start counts its frames: :meth:`started`)."""
+        caller = vad.caller_dbfs
+        if caller is None or vad.level_dbfs >= caller - ROOM_CALLER_DB:
+            self._near_frames += 1
+            self.caller_frames += counted
+        else:
+            self._near_frames = 0
+
+    def quiet(self) -> None:
+        """A frame the detector did not hear as loud."""
+        self._near_frames = 0
+
+    def started(self, vad: VoiceDetector) -> None:
+        """``vad`` started speech on its latest loud frames (``speech_frames``): they count,
+        once the caller's level is known only those near it (the frames in a row up to this
+        one)."""
+        frames = vad.speech_frames
+        if vad.caller_dbfs is not None:
+            frames = min(frames, self._near_frames)
+        self.caller_frames += frames
+
+    def room_turn(self) -> bool:
+        """A final came: whether it is the room's (the gate on, too little of the caller's
+        speech since the previous one). The count starts again."""
+        self._judged, self.caller_frames = self.caller_frames, 0
+        return self.on and self._judged * FRAME_MS < ROOM_MIN_CALLER_MS
+
+    @property
+    def piece(self) -> bool:
+        """The last final held :data:`ROOM_PIECE_MS` of the caller's speech or more."""
+        return self._judged * FRAME_MS >= ROOM_PIECE_MS
+
+    def carry(self) -> None:
+        """The last final's words are held for the next one: its count goes on with it."""
+        self.caller_frames += self._judged
