@@ -37,7 +37,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from sipgw.media.vad import ModelVadConfig, VadConfig, VoiceActivityDetector, VoiceDetector
+from sipgw.media.vad import (
+    FRAME_MS,
+    ModelVadConfig,
+    VadConfig,
+    VoiceActivityDetector,
+    VoiceDetector,
+)
 
 if TYPE_CHECKING:  # numpy and onnxruntime: imported when the model detector is used
     from sipgw.media.model_vad import ModelVoiceDetector
@@ -60,8 +66,7 @@ __all__ = [
 log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
-FRAME_SECONDS: Final = 0.02
-FRAME_SAMPLES: Final = 160
+FRAME_SAMPLES: Final = 8 * FRAME_MS  # 8 kHz
 CHUNK_SAMPLES: Final = 256
 """A model chunk (:data:`sipgw.media.voice_model.CHUNK`, not imported here: numpy)."""
 INSTALL: Final = "pip install --no-deps pyrnnoise"
@@ -135,7 +140,7 @@ class ModelBatcher:
         epoch = self._epoch
         if epoch is None:
             epoch = self._epoch = now
-        ticks = round((now - epoch) / FRAME_SECONDS)
+        ticks = round((now - epoch) * 1000 / FRAME_MS)
         return ticks * FRAME_SAMPLES % CHUNK_SAMPLES
 
     def defer(self, then: Callable[[], None]) -> None:

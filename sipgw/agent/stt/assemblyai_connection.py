@@ -354,13 +354,14 @@ class AssemblyAIConnection:
         loop = asyncio.get_running_loop()
         audio = self.audio
         audio.begin_session(loop.time())
-        fast = ws if isinstance(ws, VendorConnection) else None
         try:
             while True:
                 if (error := self._inline_error) is not None:
                     self._inline_error = None
                     raise error
-                delay = audio.wait_before_next(loop.time())
+                # what is due and the socket takes at once goes whole; the rest as before
+                left = self._send_due(ws)
+                delay = audio.wait_before_next(loop.time()) if left else None
                 if delay is None:  # nothing queued: wait for send_audio()
                     self.chunk_ready.clear()
                     self._sender_idle = True
@@ -375,12 +376,11 @@ class AssemblyAIConnection:
                 chunk = audio.pop()
                 if chunk is None:
                     continue
-                if fast is None or not fast.send_binary_now(chunk):
-                    try:
-                        await ws.send(chunk)
-                    except ConnectionClosed:
-                        audio.put_back(chunk)
-                        return
+                try:  # declined at once (data waits in the buffer): the library's flow control
+                    await ws.send(chunk)
+                except ConnectionClosed:
+                    audio.put_back(chunk)
+                    return
                 audio.sent(chunk, loop.time())
                 self.state.sent(chunk)
         except Exception as exc:  # a bug here must not leave a silent session behind

@@ -195,7 +195,10 @@ def test_calls_that_start_on_different_ticks_share_the_models_runs() -> None:
 
 
 def test_the_batchers_lead_counts_ticks_from_its_first_call() -> None:
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.assistant.caller_audio import CHUNK_SAMPLES, ModelBatcher
+    from sipgw.media.voice_model import CHUNK
+
+    assert CHUNK_SAMPLES == CHUNK  # the model's chunk, not imported there (numpy)
 
     batcher = ModelBatcher()
     assert batcher.lead(50.0) == 0
