@@ -277,7 +277,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write = terminalreporter.write_line
     terminalreporter.section("time per lane (sum of setup, call and teardown)")
     for lane, seconds in sorted(_LANE_SECONDS.items(), key=lambda kv: -kv[1]):
-        slowest = sorted(_LANE_SLOWEST.get(lane, []), reverse=True)[:5]
+        slowest = sorted(_LANE_SLOWEST.get(lane, []), reverse=True)[:15]
         write(f"{lane}: {seconds:.0f} s")
         for duration, nodeid in slowest:
             write(f"    {duration:6.1f} s  {nodeid}")
