@@ -400,7 +400,7 @@ class TurnTaker:
                 early.speech()
         else:
             self._loud_frames = 0
-            self._room.quiet()
+            self._room.quiet(vad.speaking)
             self._quiet_frames += 1
             if self._was_loud:
                 actions = MARK_SPEECH_END
@@ -468,6 +468,9 @@ class TurnTaker:
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
             actions += pause.speech_ended(now, tentative.reply)  # before the commit
+        # The caller going on after a tentative end: loud frames in a row, with the room gate
+        # only those near the caller's level (the room's voices after the force are not them).
+        went = self._room.near_frames if self.room_gate else self._loud_frames
         if (
             tentative.reply
             and pause.paused_at is None
@@ -480,16 +483,17 @@ class TurnTaker:
             # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
             # a soft onset under the detector's speech level too.
             actions += tentative.went_on(
-                now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
+                now, self._loud_frames, self._resumed_frames, pause, self._run_ms(), went
             )
-        if self._loud_frames == self._resumed_frames:
-            if preemptive.partial is not None or preemptive.preempted is not None:
-                # The caller goes on after a pause shorter than the VAD's hangover.
-                actions += preemptive.drop()
-            if tentative.forced or tentative.reply:
-                actions += tentative.went_on(
-                    now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
-                )
+        if self._loud_frames == self._resumed_frames and (
+            preemptive.partial is not None or preemptive.preempted is not None
+        ):
+            # The caller goes on after a pause shorter than the VAD's hangover.
+            actions += preemptive.drop()
+        if went == self._resumed_frames and (tentative.forced or tentative.reply):
+            actions += tentative.went_on(
+                now, self._loud_frames, self._resumed_frames, pause, self._run_ms(), went
+            )
         return actions
 
     def skip_audio(self) -> None:
