@@ -48,7 +48,11 @@ close to it (dB): the bar the model detector holds a barge-in to (its ``caller_m
 ``bench.room_answers`` answered 37 of 37 room turns with the room 10 dB under the caller, 49
 of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
 whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
-sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near."""
+sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near. It
+does not follow ``SIPGW_VAD_CALLER_MARGIN_DB``: that setting says how soft a barge-in over the
+agent may start, this whose words are answered. An operator who widens the first to catch
+softer interruptions would otherwise let a TV 5 dB under the caller count whole, and an
+answered room turn is not undone."""
 
 ROOM_RUN_FRAMES: Final = 5
 """While the detector does not know the room's level, frames near the caller's level count
@@ -132,6 +136,12 @@ class RoomGate:
         """Loud frames in a row up to the latest, near the caller's level (all loud frames
         while it is unknown): the caller's speech going on, not the room's."""
         return self._near_frames
+
+    def caller_run(self, loud_frames: int) -> int:
+        """Of the detector's ``loud_frames`` in a row up to the latest, those that say the
+        caller goes on (after a tentative end): with the gate on, :attr:`near_frames` (the
+        room's voices after the forced end are not them); off, all."""
+        return self._near_frames if self.on else loud_frames
 
     def room_turn(self) -> bool:
         """A final came: whether it is the room's (the gate on, too little of the caller's

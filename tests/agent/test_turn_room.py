@@ -186,3 +186,10 @@ def test_near_frames_are_the_run_in_a_row_near_the_callers_level() -> None:
     assert gate.near_frames == 3
     gate.quiet(speaking=True)
     assert gate.near_frames == 0
+
+
+def test_the_caller_goes_on_on_frames_near_their_level_with_the_gate_on() -> None:
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER - 12, 4)
+    assert gate.caller_run(4) == 0
+    assert RoomGate(False).caller_run(4) == 4
