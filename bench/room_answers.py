@@ -1,7 +1,7 @@
 """Which room transcripts the assistant answers on the capacity bench's noisy calls, and why.
 
     python -m bench.room_answers [--calls 10] [--seconds 30] [--snr 10]
-        [--backgrounds babble,street,tv,music] [--json PATH]
+        [--backgrounds babble,street,tv,music] [--greeting 0.18] [--json PATH]
 
 The calls of ``bench.capacity --caller-audio noisy --stt-room transcribed`` without I/O: each
 call's frames from its evenly spaced point of the loop (:mod:`bench.caller_audio`), one a
@@ -11,8 +11,9 @@ gate and the default early end, as the assistant builds them) and to the capacit
 speech-to-text fake (:class:`~sipgw.app.evaluation.fakes.assemblyai_script.
 ScriptedTurnDetector`, the room transcribed) in the client's chunks (100 ms, the machine's
 smaller and larger ones, at once on the machine's speech end), its finals 50 ms later, its
-``ForceEndpoint`` when the machine ends a turn early. The agent greets, and plays the fakes'
-reply for each turn answered (cut by a barge-in).
+``ForceEndpoint`` when the machine ends a turn early. The agent greets (the capacity bench's
+"Hi.", 180 ms; ``--greeting`` seconds), and plays the fakes' reply for each turn answered (cut
+by a barge-in).
 
 Each room turn of the fake (its words the room's line): when it began against the frames the
 caller's voice is in (inside the sentence, within 300 ms after it, 0.3-1 s after, later),
@@ -120,10 +121,10 @@ class _Traced(ScriptedTurnDetector):
 
 
 def call(
-    script: CallerScript, loop: bytes, offset: int, seconds: float
+    script: CallerScript, loop: bytes, offset: int, seconds: float, greeting_s: float = GREETING_S
 ) -> tuple[list[RoomTurn], list[CallerTurn]]:
     """One call from the loop's frame ``offset``: its room turns and the caller's (module
-    docstring)."""
+    docstring); the greeting plays ``greeting_s``."""
     total = script.frames
     positions = [(offset + i) % total for i in range(int(seconds / 0.02))]
     frames = [loop[p * FRAME : (p + 1) * FRAME] for p in positions]
@@ -131,7 +132,7 @@ def call(
     stt = _Traced(script)
     barge = BargeInSettings()
     stage = CallerAudio(NoiseSettings(suppression=False, detector="model", model=ModelVadConfig()))
-    agent = Agent(GREETING_S)
+    agent = Agent(greeting_s)
     early = EarlyEndSettings()
     turns = TurnTaker(
         agent,
@@ -255,15 +256,16 @@ def _room_turn(
 
 
 def measure(
-    calls: int, seconds: float, caller: NoisyCaller
+    calls: int, seconds: float, caller: NoisyCaller, greeting_s: float = GREETING_S
 ) -> tuple[list[RoomTurn], list[CallerTurn]]:
-    """``calls`` calls of ``seconds`` from evenly spaced points of ``caller``'s loop."""
+    """``calls`` calls of ``seconds`` from evenly spaced points of ``caller``'s loop, each
+    greeted for ``greeting_s``."""
     loop, sentences = noisy_script(caller)
     script = CallerScript.from_loop(loop, sentences)
     rooms: list[RoomTurn] = []
     callers: list[CallerTurn] = []
     for n in range(calls):
-        room, caller_turns = call(script, loop, n * script.frames // calls, seconds)
+        room, caller_turns = call(script, loop, n * script.frames // calls, seconds, greeting_s)
         rooms += room
         callers += caller_turns
     return rooms, callers
@@ -276,11 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--snr", type=float, default=10.0)
     p.add_argument("--backgrounds", default=",".join(BACKGROUNDS))
+    p.add_argument("--greeting", type=float, default=GREETING_S, help="the greeting's seconds")
     p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
     args = p.parse_args(argv)
     caller = NoisyCaller(snr_db=args.snr, backgrounds=tuple(args.backgrounds.split(",")))
     log(f"{args.calls} calls of {args.seconds:g} s over {args.backgrounds}, {args.snr:g} dB")
-    turns, callers = measure(args.calls, args.seconds, caller)
+    turns, callers = measure(args.calls, args.seconds, caller, args.greeting)
     rows: Counter[tuple[str, str, str]] = Counter(
         (when(t), "yes" if t.agent_during else "no", t.decision) for t in turns
     )
@@ -315,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": args.seconds,
         "snr_db": args.snr,
         "backgrounds": args.backgrounds,
+        "greeting_s": args.greeting,
         "room_turns": len(turns),
         "answered": sum(t.decision.startswith("answered") for t in turns),
         "caller_finals": len(callers),

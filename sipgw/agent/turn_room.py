@@ -13,6 +13,15 @@ starts on them alone now and then: frames the room's level, 5-10 dB under the ca
 detector's frames and asks it at each final, whether that final held some of the caller's
 speech (:data:`ROOM_PIECE_MS`: a piece of their sentence the early end split off may hold
 little), and carries the count on to the next final when its words are held.
+
+While the detector has not learned the room's level (``room_dbfs``: the room's voices heard
+under the agent's audio), it hears the room's voices whole, and a voice 5 dB under the
+caller's reaches their level at its loudest syllables' peaks: there the frames near the
+caller's level count only in runs of :data:`ROOM_RUN_FRAMES` or more (quiet frames within the
+detector's speech do not break a run; a loud frame under the caller's level does). Once it
+knows the room's level, its own gate holds the room's voices out (its speech starts
+``room_margin_db`` over them), and over a room that loud it hears the caller's own speech in
+bursts as short as those peaks: every frame near the caller's level counts.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from typing import Final
 
 from sipgw.media.vad import FRAME_MS, VoiceDetector
 
-__all__ = ["ROOM_CALLER_DB", "ROOM_MIN_CALLER_MS", "ROOM_PIECE_MS", "RoomGate"]
+__all__ = ["ROOM_CALLER_DB", "ROOM_MIN_CALLER_MS", "ROOM_PIECE_MS", "ROOM_RUN_FRAMES", "RoomGate"]
 
 ROOM_MIN_CALLER_MS: Final = 160
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
@@ -39,7 +48,23 @@ close to it (dB): the bar the model detector holds a barge-in to (its ``caller_m
 ``bench.room_answers`` answered 37 of 37 room turns with the room 10 dB under the caller, 49
 of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
 whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
-sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near."""
+sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near. It
+does not follow ``SIPGW_VAD_CALLER_MARGIN_DB``: that setting says how soft a barge-in over the
+agent may start, this whose words are answered. An operator who widens the first to catch
+softer interruptions would otherwise let a TV 5 dB under the caller count whole, and an
+answered room turn is not undone."""
+
+ROOM_RUN_FRAMES: Final = 5
+"""While the detector does not know the room's level, frames near the caller's level count
+for the gate only in runs of this many or more (100 ms): the caller at the mouthpiece holds
+their level through a syllable's voiced core, a quieter voice farther off (a TV, the next
+table) touches it only at its loudest syllables' peaks, two to five frames at a time. In
+``bench.room_answers`` with the TV 5 dB under the caller the room's turns held runs of at
+most 5 such frames, the caller's finals 8 or more; counted without runs, 42 of 208 room turns
+were answered, with them none (docs/performance.md, "Which room transcripts the gateway
+answers"). Counted so with the room's level known (a 3 s greeting over the same TV), the
+caller's finals answered fell from 68 of 109 to 23: the detector's gate over the room then
+hears their speech in bursts of 2-4 frames."""
 
 ROOM_PIECE_MS: Final = 60
 """A final of the room's by the gate that answers a forced end (the early end's) and holds
@@ -60,12 +85,14 @@ class RoomGate:
         caller_frames: the frames counted as the caller's speech since the last final.
     """
 
-    __slots__ = ("_judged", "_near_frames", "caller_frames", "on")
+    __slots__ = ("_judged", "_near_frames", "_pending", "_run", "caller_frames", "on")
 
     def __init__(self, on: bool) -> None:
         self.on = on
         self.caller_frames = 0
         self._near_frames = 0  # loud frames in a row near the caller's level
+        self._run = 0  # loud frames near it since the last one under it, in the speech
+        self._pending = 0  # of those, the counted ones not counted yet (the run is short)
         self._judged = 0  # the frames counted at the last final
 
     def loud(self, vad: VoiceDetector, counted: bool) -> None:
@@ -74,22 +101,47 @@ class RoomGate:
         caller = vad.caller_dbfs
         if caller is None or vad.level_dbfs >= caller - ROOM_CALLER_DB:
             self._near_frames += 1
-            self.caller_frames += counted
-        else:
-            self._near_frames = 0
+            self._run += 1
+            self._pending += counted
+            self._credit(vad)
+        else:  # another voice, under the caller's level
+            self._near_frames = self._run = self._pending = 0
 
-    def quiet(self) -> None:
-        """A frame the detector did not hear as loud."""
+    def quiet(self, speaking: bool = False) -> None:
+        """A frame the detector did not hear as loud (``speaking``: within its speech, its
+        hangover)."""
         self._near_frames = 0
+        if not speaking:
+            self._run = self._pending = 0
 
     def started(self, vad: VoiceDetector) -> None:
         """``vad`` started speech on its latest loud frames (``speech_frames``): they count,
         once the caller's level is known only those near it (the frames in a row up to this
-        one)."""
+        one), in a run of :data:`ROOM_RUN_FRAMES` while the room's level is unknown."""
         frames = vad.speech_frames
         if vad.caller_dbfs is not None:
             frames = min(frames, self._near_frames)
-        self.caller_frames += frames
+        self._pending += frames
+        self._credit(vad)
+
+    def _credit(self, vad: VoiceDetector) -> None:
+        """Count the frames pending once the run near the caller's level reaches
+        :data:`ROOM_RUN_FRAMES` (at once when ``vad`` knows the room's level)."""
+        if self._run >= ROOM_RUN_FRAMES or vad.room_dbfs is not None:
+            self.caller_frames += self._pending
+            self._pending = 0
+
+    @property
+    def near_frames(self) -> int:
+        """Loud frames in a row up to the latest, near the caller's level (all loud frames
+        while it is unknown): the caller's speech going on, not the room's."""
+        return self._near_frames
+
+    def caller_run(self, loud_frames: int) -> int:
+        """Of the detector's ``loud_frames`` in a row up to the latest, those that say the
+        caller goes on (after a tentative end): with the gate on, :attr:`near_frames` (the
+        room's voices after the forced end are not them); off, all."""
+        return self._near_frames if self.on else loud_frames
 
     def room_turn(self) -> bool:
         """A final came: whether it is the room's (the gate on, too little of the caller's

@@ -74,14 +74,18 @@ class TentativeEnds:
         resumed_frames: int,
         pause: BargeInPause,
         run_ms: int = 0,
+        went: int | None = None,
     ) -> tuple[TurnAction, ...]:
         """The caller talks again after a tentative end (``resumed_frames`` loud frames
         in a row; any loud frame while its reply is not heard yet): its final, still to
         come, is held; a reply to it that has started is paused. ``run_ms``: the
         detector's speech in its current run (0 when it hears none), which may have begun
         before the reply (its hangover after the turn the reply answers): only the
-        ``loud_frames`` since the pause's onset are the speech paused."""
-        if loud_frames >= resumed_frames:
+        ``loud_frames`` since the pause's onset are the speech paused. ``went``: of those
+        loud frames in a row, the ones that are the caller's (with the room gate, near their
+        level: the room's voices after a forced end are not the caller going on; None: all);
+        ``resumed_frames`` of them say the caller went on."""
+        if (loud_frames if went is None else went) >= resumed_frames:
             self.resumed = self.forced
         if (
             self.reply

@@ -68,9 +68,12 @@ is paused, and a finished turn heard when the detector has taken less than
 :class:`HeardFromRoom`: recorded, not answered, and it cuts nothing off. Once the detector
 knows the caller's own level (learned from their turns), only its loud frames within
 :data:`ROOM_CALLER_DB` of that level count: its speech runs on over a TV or babble after the
-caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's.
-Words of the caller's held at a tentative end (see below: the room's sound after the forced
-end looked like the caller going on) are answered at the room's final, on their own. A forced
+caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's;
+and while it does not know the room's level, only in runs of :data:`ROOM_RUN_FRAMES` (a
+quieter voice reaches the caller's level only at its loudest syllables' peaks). The caller
+goes on after a tentative end (below) on loud frames near their level only: the room's voice
+after the forced end is not them. Words of the caller's held at a tentative end (unfinished,
+or the caller's level unknown) are answered at the room's final, on their own. A forced
 end's final with some of the caller's speech near their level (:data:`ROOM_PIECE_MS`) is held
 as ever when its words are (a piece of a sentence the early end split off holds little of
 it): the gate's count goes on to the next final, which decides for the words joined; held
@@ -185,7 +188,13 @@ from sipgw.agent.turn_actions import (
 )
 from sipgw.agent.turn_pause import AWAIT_FINAL_MS, AWAITED_SPEECH_MS, BargeInPause
 from sipgw.agent.turn_preemptive import PARTIAL_TAIL_MS, PreemptiveReplies
-from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, ROOM_PIECE_MS, RoomGate
+from sipgw.agent.turn_room import (
+    ROOM_CALLER_DB,
+    ROOM_MIN_CALLER_MS,
+    ROOM_PIECE_MS,
+    ROOM_RUN_FRAMES,
+    RoomGate,
+)
 from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.agent.turn_words import (
@@ -208,6 +217,7 @@ __all__ = [
     "ROOM_CALLER_DB",
     "ROOM_MIN_CALLER_MS",
     "ROOM_PIECE_MS",
+    "ROOM_RUN_FRAMES",
     "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
     "SLOW_CHUNK_MS",
@@ -400,7 +410,7 @@ class TurnTaker:
                 early.speech()
         else:
             self._loud_frames = 0
-            self._room.quiet()
+            self._room.quiet(vad.speaking)
             self._quiet_frames += 1
             if self._was_loud:
                 actions = MARK_SPEECH_END
@@ -468,6 +478,7 @@ class TurnTaker:
         else:  # speech ended
             self._backchannel_until = now + BACKCHANNEL_GAP
             actions += pause.speech_ended(now, tentative.reply)  # before the commit
+        went = self._room.caller_run(self._loud_frames)  # the caller going on, not the room
         if (
             tentative.reply
             and pause.paused_at is None
@@ -477,19 +488,18 @@ class TurnTaker:
             )
             and not self.agent.audible
         ):
-            # Any sound before a tentative reply is heard holds it (no echo yet to mistake),
-            # a soft onset under the detector's speech level too.
+            # Any sound, a soft onset too, holds a tentative reply not heard yet (no echo).
             actions += tentative.went_on(
-                now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
+                now, self._loud_frames, self._resumed_frames, pause, self._run_ms(), went
             )
-        if self._loud_frames == self._resumed_frames:
-            if preemptive.partial is not None or preemptive.preempted is not None:
-                # The caller goes on after a pause shorter than the VAD's hangover.
-                actions += preemptive.drop()
-            if tentative.forced or tentative.reply:
-                actions += tentative.went_on(
-                    now, self._loud_frames, self._resumed_frames, pause, self._run_ms()
-                )
+        if self._loud_frames == self._resumed_frames and (
+            preemptive.partial is not None or preemptive.preempted is not None
+        ):  # the caller goes on after a pause shorter than the VAD's hangover
+            actions += preemptive.drop()
+        if went == self._resumed_frames and (tentative.forced or tentative.reply):
+            actions += tentative.went_on(
+                now, self._loud_frames, self._resumed_frames, pause, self._run_ms(), went
+            )
         return actions
 
     def skip_audio(self) -> None:

@@ -151,6 +151,10 @@ class VoiceDetector(Protocol):
     """The caller's own loud level (the 90th percentile of their speech's levels), for a
     detector that tells the caller from the room (the model one); None while unknown, and
     always for this energy one."""
+    room_dbfs: float | None
+    """The room's voices' level (their 90th percentile, heard under the agent's audio), for
+    a detector that tells the caller from the room; None while unknown, and always for this
+    energy one."""
 
     @property
     def config(self) -> VadConfig: ...
@@ -171,12 +175,13 @@ class VoiceActivityDetector:
         noise_dbfs: the current noise floor estimate.
         level_dbfs: the level of the last frame.
         caller_dbfs: None: it does not tell the caller from the room.
+        room_dbfs: None: the same.
     """
 
     __slots__ = (
         "_block", "_blocks", "_calibration_frames", "_config", "_frames", "_rank",
         "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "caller_dbfs",
-        "level_dbfs", "loud", "noise_dbfs", "speaking", "speech_frames",
+        "level_dbfs", "loud", "noise_dbfs", "room_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(self, config: VadConfig | None = None) -> None:
@@ -186,6 +191,7 @@ class VoiceActivityDetector:
         self.noise_dbfs = SILENT_DBFS
         self.level_dbfs = SILENT_DBFS
         self.caller_dbfs: float | None = None
+        self.room_dbfs: float | None = None
         self.loud = False
         self._loud_run = 0
         self._quiet_run = 0

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.turn_room import ROOM_CALLER_DB, ROOM_MIN_CALLER_MS, ROOM_PIECE_MS, RoomGate
+from sipgw.agent.turn_room import (
+    ROOM_CALLER_DB,
+    ROOM_MIN_CALLER_MS,
+    ROOM_PIECE_MS,
+    ROOM_RUN_FRAMES,
+    RoomGate,
+)
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent
 
 CALLER = -18.0
+ROOM = -30.0  # the room's level, once the detector knows it
 ENOUGH = ROOM_MIN_CALLER_MS // FRAME_MS  # frames that make a turn the caller's
 
 
@@ -17,6 +24,7 @@ class Detector:
 
     caller_dbfs: float | None = CALLER
     level_dbfs: float = CALLER
+    room_dbfs: float | None = None
     speech_frames: int = 0
     speaking: bool = True
     loud: bool = True
@@ -28,8 +36,14 @@ class Detector:
         raise NotImplementedError
 
 
-def loud_frames(gate: RoomGate, level: float, frames: int, caller: float | None = CALLER) -> None:
-    vad = Detector(caller_dbfs=caller, level_dbfs=level)
+def loud_frames(
+    gate: RoomGate,
+    level: float,
+    frames: int,
+    caller: float | None = CALLER,
+    room: float | None = None,
+) -> None:
+    vad = Detector(caller_dbfs=caller, level_dbfs=level, room_dbfs=room)
     for _ in range(frames):
         gate.loud(vad, True)
 
@@ -67,21 +81,66 @@ def test_each_final_starts_the_count_again() -> None:
 
 def test_a_start_counts_its_frames_near_the_callers_level() -> None:
     """The detector's start covers its latest loud frames: those in a row near the caller's
-    level up to it count, the quieter ones before them do not."""
+    level up to it count, the quieter ones before them do not (the room's level known: no
+    run needed)."""
     gate = RoomGate(True)
-    loud_frames(gate, CALLER - 12, 3)
+    loud_frames(gate, CALLER - 12, 3, room=ROOM)
     gate.quiet()
-    loud_frames(gate, CALLER - 12, 2)  # not counted (a start follows)...
-    vad = Detector(level_dbfs=CALLER)
+    loud_frames(gate, CALLER - 12, 2, room=ROOM)  # not counted (a start follows)...
+    vad = Detector(level_dbfs=CALLER, room_dbfs=ROOM)
     gate.loud(vad, False)  # ...nor is this start frame on its own
-    gate.started(Detector(speech_frames=3))
+    gate.started(Detector(speech_frames=3, room_dbfs=ROOM))
     assert gate.caller_frames == 1
 
 
 def test_a_start_counts_all_its_frames_while_the_level_is_unknown() -> None:
     gate = RoomGate(True)
-    gate.started(Detector(caller_dbfs=None, speech_frames=3))
+    gate.started(Detector(caller_dbfs=None, speech_frames=3, room_dbfs=ROOM))
     assert gate.caller_frames == 3
+
+
+def test_without_the_rooms_level_short_runs_near_the_callers_level_are_the_rooms() -> None:
+    """A quieter voice's loudest syllables reach the caller's level a few frames at a time,
+    between its frames under it: however many such runs, none counts."""
+    gate = RoomGate(True)
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1)
+        loud_frames(gate, CALLER - 12, 2)
+    assert gate.room_turn()
+
+
+def test_without_the_rooms_level_a_run_counts_from_its_first_frame() -> None:
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1)
+    assert gate.caller_frames == 0
+    loud_frames(gate, CALLER, 1)
+    assert gate.caller_frames == ROOM_RUN_FRAMES
+
+
+def test_quiet_frames_within_the_speech_do_not_break_a_run() -> None:
+    """The detector's hangover: frames it hears as quiet inside its speech (over the room, the
+    caller's speech comes in bursts) go on with the run; its speech's end ends it."""
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, 3)
+    gate.quiet(speaking=True)
+    loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 3)
+    assert gate.caller_frames == ROOM_RUN_FRAMES
+    gate.quiet(speaking=False)
+    gate.room_turn()
+    loud_frames(gate, CALLER, 3)
+    gate.quiet(speaking=False)
+    loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 3)
+    assert gate.caller_frames == 0
+
+
+def test_with_the_rooms_level_every_frame_near_the_callers_counts() -> None:
+    """Once the detector knows the room's level its gate holds the room out, and hears the
+    caller's own speech in short bursts: each frame near their level counts."""
+    gate = RoomGate(True)
+    for _ in range(ENOUGH):
+        loud_frames(gate, CALLER, 1, room=ROOM)
+        loud_frames(gate, CALLER - 12, 1, room=ROOM)
+    assert not gate.room_turn()
 
 
 def test_off_every_final_is_the_callers() -> None:
@@ -102,16 +161,35 @@ def test_a_held_final_carries_its_count_to_the_next() -> None:
 
 def test_a_frame_under_the_callers_level_ends_the_run_near_it() -> None:
     gate = RoomGate(True)
-    loud_frames(gate, CALLER, 3)
-    loud_frames(gate, CALLER - 12, 1)
-    loud_frames(gate, CALLER, 1)
-    gate.started(Detector(speech_frames=5))
+    loud_frames(gate, CALLER, 3, room=ROOM)
+    loud_frames(gate, CALLER - 12, 1, room=ROOM)
+    loud_frames(gate, CALLER, 1, room=ROOM)
+    gate.started(Detector(speech_frames=5, room_dbfs=ROOM))
     assert gate.caller_frames == 4 + 1  # 4 counted while speaking, 1 of the start's run
 
 
 def test_a_final_with_a_little_of_the_callers_speech_may_be_a_piece_of_theirs() -> None:
     gate = RoomGate(True)
-    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS)
+    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS, room=ROOM)
     assert gate.room_turn() and gate.piece
     loud_frames(gate, CALLER - 12, ENOUGH)
     assert gate.room_turn() and not gate.piece
+
+
+def test_near_frames_are_the_run_in_a_row_near_the_callers_level() -> None:
+    """What says the caller went on after a forced end: the room's voice under their level
+    is not them."""
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER - 12, 5)
+    assert gate.near_frames == 0
+    loud_frames(gate, CALLER, 3)
+    assert gate.near_frames == 3
+    gate.quiet(speaking=True)
+    assert gate.near_frames == 0
+
+
+def test_the_caller_goes_on_on_frames_near_their_level_with_the_gate_on() -> None:
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER - 12, 4)
+    assert gate.caller_run(4) == 0
+    assert RoomGate(False).caller_run(4) == 4

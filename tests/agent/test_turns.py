@@ -171,6 +171,7 @@ class KnownCaller:
     def __init__(self, caller_dbfs: float) -> None:
         self._vad = VoiceActivityDetector(VadConfig(start_ms=60, hangover_ms=300))
         self.caller_dbfs: float | None = caller_dbfs
+        self.room_dbfs: float | None = None  # the room's level unknown: runs count
         self.speaking = self.loud = False
         self.speech_frames = 0
         self.level_dbfs = self.noise_dbfs = self._vad.level_dbfs
@@ -531,17 +532,49 @@ def test_without_the_callers_level_every_loud_frame_counts() -> None:
     assert run(script, room_gate=True)[-1] == (2600, StartReply(TV, 2.6, 2.6))
 
 
-def test_words_held_at_a_tentative_end_are_answered_at_the_rooms_final() -> None:
-    """The early end forced the caller's turn; the room's sound after it looked like the
-    caller going on, so their final was held. The room's final is not answered, and not joined
-    to their words: those are answered then, on their own."""
+def test_the_rooms_voice_after_a_tentative_end_is_not_the_caller_going_on() -> None:
+    """The early end forced the caller's turn, then the room's voice (12 dB under their
+    level: loud to the detector) went on: that is not the caller going on, so their final,
+    whole, is answered when it comes; the room's final is the room's."""
     script: Script = [
         (1000, SPEECH), (1600, SILENCE), (1800, ROOM_VOICE), (1900, Final(SENTENCE)),
         (2800, Final(TV)), (3000, End()),
     ]  # fmt: skip
     early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
-    actions = run(script, room_gate=True, caller_dbfs=-18.0, early_end=early)
-    assert actions == [(2800, HeardFromRoom(TV)), (2800, StartReply(SENTENCE, 2.8, 2.8))]
+    actions = run(
+        script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
+    )
+    assert actions == [(1900, StartReply(SENTENCE, 1.9, 1.9)), (2800, HeardFromRoom(TV))]
+
+
+def test_the_callers_voice_after_a_tentative_end_holds_its_final() -> None:
+    """The same with the caller's own voice after the force: they went on, their final is
+    held for the next."""
+    script: Script = [
+        (1000, SPEECH), (1600, SILENCE), (1800, SPEECH), (1900, Final(SENTENCE)),
+        (2000, SILENCE), (3000, End()),
+    ]  # fmt: skip
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    actions = run(
+        script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
+    )
+    assert (1900, StartReply(SENTENCE, 1.9, 1.9)) not in actions
+
+
+def test_words_held_at_a_tentative_end_are_answered_at_the_rooms_final() -> None:
+    """The early end forced the caller's turn and their words read unfinished, so their
+    final was held. The room's final is not answered, and not joined to their words: those
+    are answered then, on their own."""
+    unfinished = "I'd like the earlier"
+    script: Script = [
+        (1000, SPEECH), (1600, SILENCE), (1800, ROOM_VOICE), (1900, Final(unfinished)),
+        (2800, Final(TV)), (3000, End()),
+    ]  # fmt: skip
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    actions = run(
+        script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
+    )
+    assert actions == [(2800, HeardFromRoom(TV)), (2800, StartReply(unfinished, 2.8, 2.8))]
 
 
 UNDUCK = UnduckAgent()
