@@ -698,11 +698,18 @@ def _parse_alignment(message: dict[str, Any]) -> TtsAlignment | None:
         if not isinstance(value, dict) or not isinstance(value.get("chars"), list):
             continue
         durations = value.get("charDurationsMs", value.get("charsDurationsMs")) or ()
+        chars: list[object] = value["chars"]
         try:
+            # A message of every reply's audio, a character a list item: joined and mapped
+            # in C (the characters are strings, as they come, unless a peer sends others)
+            try:
+                text = "".join(chars)  # type: ignore[arg-type]  # strings; else TypeError
+            except TypeError:
+                text = "".join(str(c) for c in chars)
             return TtsAlignment(
-                chars="".join(str(c) for c in value["chars"]),
-                start_ms=tuple(int(t) for t in value.get("charStartTimesMs") or ()),
-                durations_ms=tuple(int(t) for t in durations),
+                chars=text,
+                start_ms=tuple(map(int, value.get("charStartTimesMs") or ())),
+                durations_ms=tuple(map(int, durations)),
             )
         except (TypeError, ValueError):
             return None
