@@ -510,6 +510,9 @@ class _WsConnection:
         self.slot_freed = asyncio.Event()
         self._send_lock = asyncio.Lock()  # FIFO: messages go out in call order
         loop = asyncio.get_running_loop()
+        # the loop's clock, kept: asyncio.get_running_loop() makes a getpid system call on
+        # Python 3.11, and every audio message and every send reads the time
+        self._clock = loop.time
         self._last_sent = loop.time()
         self.reader = loop.create_task(self._read(), name="elevenlabs-ws")
         self.keeper: asyncio.Task[None] | None = None
@@ -537,7 +540,7 @@ class _WsConnection:
         try:
             async with self._send_lock:
                 await self.ws.send(data)
-                self._last_sent = asyncio.get_running_loop().time()
+                self._last_sent = self._clock()
         except ConnectionClosed as exc:
             raise TtsError(f"the ElevenLabs WebSocket closed: {exc}") from exc
 
@@ -616,8 +619,7 @@ class _WsConnection:
             except (binascii.Error, ValueError):
                 log.warning("ElevenLabs sent undecodable audio for context %s", context_id)
             else:
-                now = asyncio.get_running_loop().time()
-                reply._on_audio(data, now, _parse_alignment(message))
+                reply._on_audio(data, self._clock(), _parse_alignment(message))
         if message.get("isFinal") or message.get("is_final"):
             self.forget(reply.id)
             reply._on_final()
