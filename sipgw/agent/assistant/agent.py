@@ -538,8 +538,10 @@ class AssistantAgent(ScopedAgent):
         """The agent's next frame from the playout queue (None = silence)."""
         now = self.loop.time()
         frame = self.playout.next_frame(now)
-        warm = self.warm
-        self.idle.tick(now, held=self.held, transferring=warm is not None and warm.active)
+        idle = self.idle
+        if now >= idle.next_look:  # every 5th tick; the others' look would return at once
+            warm = self.warm
+            idle.tick(now, held=self.decisions.held, transferring=warm is not None and warm.active)
         if frame is None and self.actions.hanging_up:
             self.actions.hang_up_if_quiet()
         return frame

@@ -53,9 +53,12 @@ class IdleWatchBase(ABC):
 
     Attributes:
         hung_up: it ended the call (the record's ``hung_up_for``: ``idle``).
+        next_look: the time before which :meth:`look` does nothing (a tick may skip the call
+            until then; 0 before the answer and while the policy is off or finished, where
+            :meth:`look` returns at once all the same).
     """
 
-    __slots__ = ("_actions", "_line_timeout", "_next_look", "_policy", "_scope", "hung_up",
+    __slots__ = ("_actions", "_line_timeout", "_policy", "_scope", "hung_up", "next_look",
                  "settings")  # fmt: skip
 
     def __init__(
@@ -66,7 +69,7 @@ class IdleWatchBase(ABC):
         self._actions = actions
         self._line_timeout = line_timeout
         self._policy: IdlePolicy | None = None  # from the answer on
-        self._next_look = 0.0
+        self.next_look = 0.0
         self.hung_up = False
 
     def start(self, now: float) -> None:
@@ -88,9 +91,9 @@ class IdleWatchBase(ABC):
     def look(self, now: float, *, held: bool, transferring: bool = False) -> None:
         """Every 20 ms: feed the policy the call's state, and do what it says."""
         policy = self._policy
-        if policy is None or now < self._next_look or policy.finished:
+        if policy is None or now < self.next_look or policy.finished:
             return
-        self._next_look = now + LOOK_EVERY
+        self.next_look = now + LOOK_EVERY
         policy.busy("speaking", self.busy(), now)
         policy.busy("hold", held, now)
         policy.busy("transfer", transferring or self._actions.acting, now)

@@ -510,6 +510,9 @@ class _WsConnection:
         self.slot_freed = asyncio.Event()
         self._send_lock = asyncio.Lock()  # FIFO: messages go out in call order
         loop = asyncio.get_running_loop()
+        # the loop's clock, kept: asyncio.get_running_loop() makes a getpid system call on
+        # Python 3.11, and every audio message and every send reads the time
+        self._clock = loop.time
         self._last_sent = loop.time()
         self.reader = loop.create_task(self._read(), name="elevenlabs-ws")
         self.keeper: asyncio.Task[None] | None = None
@@ -537,7 +540,7 @@ class _WsConnection:
         try:
             async with self._send_lock:
                 await self.ws.send(data)
-                self._last_sent = asyncio.get_running_loop().time()
+                self._last_sent = self._clock()
         except ConnectionClosed as exc:
             raise TtsError(f"the ElevenLabs WebSocket closed: {exc}") from exc
 
@@ -616,8 +619,7 @@ class _WsConnection:
             except (binascii.Error, ValueError):
                 log.warning("ElevenLabs sent undecodable audio for context %s", context_id)
             else:
-                now = asyncio.get_running_loop().time()
-                reply._on_audio(data, now, _parse_alignment(message))
+                reply._on_audio(data, self._clock(), _parse_alignment(message))
         if message.get("isFinal") or message.get("is_final"):
             self.forget(reply.id)
             reply._on_final()
@@ -698,11 +700,18 @@ def _parse_alignment(message: dict[str, Any]) -> TtsAlignment | None:
         if not isinstance(value, dict) or not isinstance(value.get("chars"), list):
             continue
         durations = value.get("charDurationsMs", value.get("charsDurationsMs")) or ()
+        chars: list[object] = value["chars"]
         try:
+            # A message of every reply's audio, a character a list item: joined and mapped
+            # in C (the characters are strings, as they come, unless a peer sends others)
+            try:
+                text = "".join(chars)  # type: ignore[arg-type]  # strings; else TypeError
+            except TypeError:
+                text = "".join(str(c) for c in chars)
             return TtsAlignment(
-                chars="".join(str(c) for c in value["chars"]),
-                start_ms=tuple(int(t) for t in value.get("charStartTimesMs") or ()),
-                durations_ms=tuple(int(t) for t in durations),
+                chars=text,
+                start_ms=tuple(map(int, value.get("charStartTimesMs") or ())),
+                durations_ms=tuple(map(int, durations)),
             )
         except (TypeError, ValueError):
             return None

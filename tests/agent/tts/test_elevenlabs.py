@@ -16,8 +16,8 @@ import httpx2
 import pytest
 import websockets
 
-from sipgw.agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
-from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+from sipgw.agent.tts.base import TtsAlignment, TtsAudio, TtsConnectError, TtsError, TtsReply
+from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService, _parse_alignment
 from sipgw.app.evaluation.audio import goertzel_dbfs, rms_dbfs
 from sipgw.app.evaluation.fakes.elevenlabs import (
     DEFAULT_TONES,
@@ -927,3 +927,28 @@ async def test_a_context_that_never_speaks_fails_within_the_first_audio_timeout(
     await reply.finish()
     with pytest.raises(TtsError, match="no audio .* within 0.3 s"):
         await collect_audio(reply)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # what ElevenLabs sends: a string a character, whole milliseconds
+        ({"chars": ["H", "i", " "], "charStartTimesMs": [0, 70, 140],
+          "charDurationsMs": [70, 70, 30]},
+         TtsAlignment("Hi ", (0, 70, 140), (70, 70, 30))),
+        # anything else as text, times truncated to whole milliseconds (the older spelling)
+        ({"chars": ["a", 1, None], "charStartTimesMs": [0.9, 10, "20"],
+          "charsDurationsMs": [10, 10.5, 10]},
+         TtsAlignment("a1None", (0, 10, 20), (10, 10, 10))),
+        ({"chars": ["a"]}, TtsAlignment("a", (), ())),
+        # a time that is no number: no alignment
+        ({"chars": ["a", "b"], "charStartTimesMs": [0, "x"]}, None),
+        ({"chars": ["a"], "charDurationsMs": [None]}, None),
+    ],
+)  # fmt: skip
+def test_alignment_is_read_as_sent(value: dict[str, Any], expected: TtsAlignment | None) -> None:
+    assert _parse_alignment({"alignment": value}) == expected
+    assert _parse_alignment({"normalizedAlignment": value}) == expected
+    assert _parse_alignment({"alignment": {"chars": "no list"}, "normalized_alignment": value}) == (
+        expected
+    )
