@@ -354,13 +354,11 @@ class AssistantAgent(ScopedAgent):
         self.decisions = Decisions(scope, self.stt, self.turns, self.playout, speaker, responder,
                                    self.preemptive, failures, barge_in.duck_db, self.answering,
                                    self.navigation, self.warm, self.hand_off)  # fmt: skip
-        self.hearing = Hearing(wide, self.caller_audio, self.turns, self.stt, failures,
-                               self.idle, self.answering, self.decisions.carry_out,
-                               self.loop.time)  # fmt: skip
-        # The session calls the compiled Hearing.receive itself (what on_caller_audio below
-        # does), with no interpreted step a frame: the instance's attribute shadows the
-        # method. (ignore: mypy forbids assigning to a method; this is the same call.)
-        self.on_caller_audio = self.hearing.receive  # type: ignore[method-assign]
+        hear = Hearing(wide, self.caller_audio, self.turns, self.stt, failures, self.idle,
+                       self.answering, self.decisions.carry_out, self.loop.time)  # fmt: skip
+        self.hearing = hear
+        # The session calls it, compiled (ignore: a method assigned; it does what the method does)
+        self.on_caller_audio = hear.receive  # type: ignore[method-assign]
 
     @property
     def held(self) -> bool:
@@ -515,10 +513,8 @@ class AssistantAgent(ScopedAgent):
         detection if it runs, the turn-taking machine, then to STT (silence while the
         caller holds). With the model detector's steps batched across calls, a frame that
         completes a model chunk, and the frames after it until the batch has run, wait
-        for the run (within the loop's wake-up, before the next tick). Each agent's own
-        attribute of this name is its :meth:`Hearing.receive
-        <sipgw.agent.assistant.hearing.Hearing.receive>`, which does this (set in
-        ``__init__``: the session calls it with no interpreted step a frame)."""
+        for the run (within the loop's wake-up, before the next tick). Shadowed in
+        ``__init__`` by the compiled ``Hearing.receive``, which does this."""
         self.hearing.receive(frame)
 
     def on_hold(self, held: bool) -> None:
