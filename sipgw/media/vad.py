@@ -50,28 +50,42 @@ SILENT_SHARE: Final = 0.2
 SILENT_DBFS: Final = -100.0
 
 
-def _rank_quietest(blocks: deque[tuple[int, list[float]]], rank: int) -> float:
-    """The ``rank``-th smallest of the blocks' levels (their largest when fewer;
-    :data:`SILENT_DBFS` when none).
+def _rank_quietest(
+    blocks: deque[tuple[int, list[float]]], rank: int, best: list[float], ages: list[int], age: int
+) -> None:
+    """Fill ``best`` with the ``rank`` smallest of the blocks' levels, ascending (all of them
+    when fewer), and ``ages`` with the block each came from (``age`` is the newest block's;
+    the deque's first block is ``age - len(blocks) + 1``).
 
     Each block's levels are sorted, so a block is read only while its levels can
     still be among the ``rank`` smallest: a few comparisons a block, where sorting
     every block's levels at each block's end was the detector's dearest step.
     """
-    best: list[float] = []  # the smallest so far, ascending, at most rank of them
+    best.clear()
+    ages.clear()
+    block_age = age - len(blocks)
     for _, quiet in blocks:
+        block_age += 1
         for value in quiet:
             if len(best) == rank:
                 if value >= best[-1]:
                     break  # this block's later levels are larger still
                 best.pop()
-            i = len(best)
-            best.append(value)
-            while i > 0 and best[i - 1] > value:
-                best[i] = best[i - 1]
-                i -= 1
-            best[i] = value
-    return best[-1] if best else SILENT_DBFS
+                ages.pop()
+            _insert(best, ages, value, block_age)
+
+
+def _insert(best: list[float], ages: list[int], value: float, age: int) -> None:
+    """Put ``value`` (of block ``age``) into ``best`` after its equals, keeping it ascending."""
+    i = len(best)
+    best.append(value)
+    ages.append(age)
+    while i > 0 and best[i - 1] > value:
+        best[i] = best[i - 1]
+        ages[i] = ages[i - 1]
+        i -= 1
+    best[i] = value
+    ages[i] = age
 
 
 class VadEvent(Enum):
@@ -179,7 +193,8 @@ class VoiceActivityDetector:
     """
 
     __slots__ = (
-        "_block", "_blocks", "_calibration_frames", "_config", "_frames", "_rank",
+        "_age", "_ages", "_best", "_block", "_blocks", "_calibration_frames", "_config", "_frames",
+        "_rank", "_silent", "_window_blocks",
         "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "caller_dbfs",
         "level_dbfs", "loud", "noise_dbfs", "room_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
@@ -200,6 +215,11 @@ class VoiceActivityDetector:
         self._blocks: deque[tuple[int, list[float]]] = deque(maxlen=window_blocks)
         self._block: list[float] = []
         self._rank = max(1, round(QUIET_SHARE * window_blocks * BLOCK_FRAMES))
+        self._window_blocks = window_blocks
+        self._silent = 0  # the window's blocks' silent frames
+        self._best: list[float] = []  # the window's rank quietest kept levels, ascending
+        self._ages: list[int] = []  # the block each came from (its number: self._age)
+        self._age = 0  # blocks finished so far
 
     @property
     def config(self) -> VadConfig:
@@ -254,7 +274,11 @@ class VoiceActivityDetector:
 
         Each finished block keeps its count of silent frames and only its ``rank``
         quietest other levels, which is all the statistic needs; before the first
-        block, the quietest frame so far.
+        block, the quietest frame so far. The window's ``rank`` quietest kept levels
+        are kept too, each with its block's number, and a finished block is merged
+        into them: they are found again over the whole window only when the block
+        leaving it held one of them (a few blocks in the window's twenty: reading
+        every block's levels at each block's end was most of the detector's frame).
         """
         block = self._block
         block.append(level)
@@ -263,16 +287,32 @@ class VoiceActivityDetector:
                 self.noise_dbfs = min(block)
             return
         sounding = sorted([v for v in block if v >= SILENCE_DBFS])
-        blocks = self._blocks
-        blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
+        rank = self._rank
+        kept = sounding[:rank]
+        count = BLOCK_FRAMES - len(sounding)
+        blocks, best, ages = self._blocks, self._best, self._ages
+        self._age = age = self._age + 1
+        again = False
+        if len(blocks) == self._window_blocks:  # the oldest block leaves the window
+            self._silent -= blocks[0][0]
+            again = age - self._window_blocks in ages
+        blocks.append((count, kept))
+        self._silent += count
         self._block = []
-        silent = 0
-        for count, _ in blocks:
-            silent += count
-        if silent >= SILENT_SHARE * BLOCK_FRAMES * len(blocks):
+        if again:
+            _rank_quietest(blocks, rank, best, ages, age)
+        else:
+            for value in kept:
+                if len(best) == rank:
+                    if value >= best[-1]:
+                        break  # this block's later levels are larger still
+                    best.pop()
+                    ages.pop()
+                _insert(best, ages, value, age)
+        if self._silent >= SILENT_SHARE * BLOCK_FRAMES * len(blocks):
             self.noise_dbfs = SILENT_DBFS
             return
-        self.noise_dbfs = _rank_quietest(blocks, self._rank)
+        self.noise_dbfs = best[-1] if best else SILENT_DBFS
 
     @property
     def speech_ms(self) -> int:

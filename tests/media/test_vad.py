@@ -163,3 +163,28 @@ def test_the_noise_floor_is_the_windows_rank_th_quietest_sounding_frame() -> Non
             vad.push_level(level)
             floors.append(vad.noise_dbfs)
         assert floors == _floor_by_sorting(levels, window_ms), window_ms
+
+
+def test_the_noise_floor_follows_its_definition_through_ties_and_silences() -> None:
+    """The window's quietest levels kept across blocks (found again only when the block that
+    leaves held one) give the floor the definition gives: levels from a few values (ties
+    within and across blocks), runs of digital silence, steps up and down."""
+    rng = random.Random(11)
+    levels: list[float] = []
+    for _ in range(60):
+        kind = rng.random()
+        run = rng.randint(1, 60)
+        if kind < 0.2:
+            levels += [-100.0] * run
+        elif kind < 0.6:
+            levels += [float(rng.choice([-45, -44, -44, -43])) for _ in range(run)]
+        else:
+            base = rng.uniform(-70.0, -20.0)
+            levels += [round(base + rng.uniform(0, 12), 0) for _ in range(run)]
+    for window_ms in (100, 2000, 3000):
+        vad = VoiceActivityDetector(VadConfig(noise_window_ms=window_ms))
+        floors = []
+        for level in levels:
+            vad.push_level(level)
+            floors.append(vad.noise_dbfs)
+        assert floors == _floor_by_sorting(levels, window_ms), window_ms

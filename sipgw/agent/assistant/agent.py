@@ -354,8 +354,11 @@ class AssistantAgent(ScopedAgent):
         self.decisions = Decisions(scope, self.stt, self.turns, self.playout, speaker, responder,
                                    self.preemptive, failures, barge_in.duck_db, self.answering,
                                    self.navigation, self.warm, self.hand_off)  # fmt: skip
-        self.hearing = Hearing(wide, self.caller_audio, self.turns, self.stt, failures,
-                               self.idle, self.answering, self.decisions.carry_out)  # fmt: skip
+        hear = Hearing(wide, self.caller_audio, self.turns, self.stt, failures, self.idle,
+                       self.answering, self.decisions.carry_out, self.loop.time)  # fmt: skip
+        self.hearing = hear
+        # The session calls it, compiled (ignore: a method assigned; it does what the method does)
+        self.on_caller_audio = hear.receive  # type: ignore[method-assign]
 
     @property
     def held(self) -> bool:
@@ -505,6 +508,15 @@ class AssistantAgent(ScopedAgent):
     def on_caller_frame(self, frame: bytes | None) -> None:
         """Unused: the assistant listens at arrival (:meth:`on_caller_audio`)."""
 
+    def on_caller_audio(self, frame: bytes) -> None:
+        """At arrival, in order: through noise suppression if it is on, answering-machine
+        detection if it runs, the turn-taking machine, then to STT (silence while the
+        caller holds). With the model detector's steps batched across calls, a frame that
+        completes a model chunk, and the frames after it until the batch has run, wait
+        for the run (within the loop's wake-up, before the next tick). Shadowed in
+        ``__init__`` by the compiled ``Hearing.receive``, which does this."""
+        self.hearing.receive(frame)
+
     def on_hold(self, held: bool) -> None:
         """The caller put the call on hold, or resumed it.
 
@@ -519,20 +531,12 @@ class AssistantAgent(ScopedAgent):
         """
         if held == self.held:
             return
-        self.decisions.held = held
+        self.decisions.held = self.hearing.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.actions.hold(held)
         self.fillers.hold(held)
         self.keypad.hold(held)
         self.failures.caller_held(held)
-
-    def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through noise suppression if it is on, answering-machine
-        detection if it runs, the turn-taking machine, then to STT (silence while the
-        caller holds). With the model detector's steps batched across calls, a frame that
-        completes a model chunk, and the frames after it until the batch has run, wait
-        for the run (within the loop's wake-up, before the next tick)."""
-        self.hearing.arrive(frame, self.loop.time(), self.held)
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""

@@ -61,3 +61,36 @@ async def test_while_held_speech_to_text_gets_silence_and_the_machine_only_count
         heard.arrive(widen.convert(frame) if wide else frame, n * 0.02, held=True)
     assert stt == [silence] * 20
     assert carried == [] and heard.turns.last_loud_at is None
+
+
+async def test_receive_is_arrive_at_the_clocks_time_with_the_hold_kept_here() -> None:
+    """The session's entry (``receive``: the agent's ``on_caller_audio``) hears each frame as
+    ``arrive`` does at the clock's time, and as held while ``held`` is set."""
+    frames = [QUIET] * 10 + speech_frames(1.0) + [QUIET] * 20 + speech_frames(0.4) + [QUIET] * 5
+    holds = [10 + len(speech_frames(1.0)) + 20 <= n < len(frames) - 5 for n in range(len(frames))]
+    by_arrive, carried_arrive, stt_arrive = hearing(False)
+    for n, frame in enumerate(frames):
+        by_arrive.arrive(frame, n * 0.02, held=holds[n])
+    ticks = iter(n * 0.02 for n in range(len(frames)))
+    a = assistant()
+    carried: list[TurnAction] = []
+    by_receive = Hearing(False, a.agent.caller_audio, a.agent.turns, a.stt, a.agent.failures,
+                         a.agent.idle, None, carried.extend, lambda: next(ticks))  # fmt: skip
+    for n, frame in enumerate(frames):
+        by_receive.held = holds[n]
+        by_receive.receive(frame)
+    assert a.stt.audio == stt_arrive
+    assert carried == carried_arrive and MarkSpeechEnd() in carried
+    assert by_receive.turns.last_loud_at == by_arrive.turns.last_loud_at is not None
+    assert SILENCE_FRAME in a.stt.audio  # the held frames went as silence
+
+
+async def test_the_assistant_s_session_entry_is_its_hearing_s() -> None:
+    """What the gateway hands the session (``agent.on_caller_audio``) is the compiled entry
+    itself, and the agent's hold reaches it."""
+    agent = assistant().agent
+    assert agent.on_caller_audio == agent.hearing.receive
+    agent.on_hold(True)
+    assert agent.hearing.held
+    agent.on_hold(False)
+    assert not agent.hearing.held
