@@ -145,7 +145,7 @@ def run(frames: Sequence[bytes], pipeline: str, greeting_s: float = GREETING_S) 
                 cuts += int(agent.pending)
                 agent.until = now
             elif isinstance(action, StartReply):
-                agent.until = now + REPLY_S
+                agent.play(now, REPLY_S)
     stage.close()
     stt_turns = [s for _, e, s in stt_events(frames) if isinstance(e, SttTurnEnded)]
     return {"stt_turns": stt_turns, "answered": answered, "room": room, "pauses": pauses,

@@ -76,9 +76,15 @@ class Agent:
     """The agent's side: the greeting, then a reply for each answered turn."""
 
     def __init__(self, greeting_s: float = GREETING_S) -> None:
+        self.started = 0.0  # when its latest audio (the greeting, then a reply) started (s)
         self.until = greeting_s  # its audio plays until then (s), unless cut
         self.paused = False
         self.now = 0.0
+
+    def play(self, now: float, seconds: float) -> None:
+        """A reply's audio starts at ``now`` (s) and plays for ``seconds``, unless cut."""
+        self.started = now
+        self.until = now + seconds
 
     @property
     def pending(self) -> bool:
@@ -89,7 +95,9 @@ class Agent:
         return self.pending and not self.paused
 
     def active_reply_started_at(self) -> float | None:
-        return 0.0 if self.pending else None
+        """When the audio still pending started (the assistant's reply's start): speech that
+        began before it is the turn it answers, not an interruption of it."""
+        return self.started if self.pending else None
 
 
 def voiced_spans(samples: Sequence[int]) -> list[tuple[float, float]]:
@@ -158,7 +166,7 @@ def run(
                 agent.until = now
             elif isinstance(action, StartReply):
                 counts["answered"] += 1
-                agent.until = now + REPLY_S
+                agent.play(now, REPLY_S)
             elif isinstance(action, HeardFromRoom):
                 counts["room"] += 1
     stage.close()

@@ -212,7 +212,7 @@ def call(
             elif isinstance(a, StartReply):
                 if not any(a.text == text for t, text, _ in said if t == now):
                     said.append((now, a.text, True))  # held words answered after their quiet
-                agent.until = now + REPLY_S
+                agent.play(now, REPLY_S)
                 plays.append((now, agent.until))
     stage.close()
     return out, [_caller_turn(at, text, said) for at, text in callers]

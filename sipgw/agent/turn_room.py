@@ -5,7 +5,9 @@ speech from the room's (the model detector of :mod:`sipgw.media.model_vad`), a f
 heard when the detector has taken less than :data:`ROOM_MIN_CALLER_MS` of speech for the
 caller's since the previous one is the room's (a TV, voices across the room): recorded, not
 answered. The speech counted is the detector's loud frames while it hears speech; once the
-detector knows the caller's own level (``caller_dbfs``, learned from their turns), only those
+detector knows the caller's own level (``caller_dbfs``, learned from their turns: the turns'
+speech waits for the final, and :class:`~sipgw.agent.turns.TurnTaker` tells the detector
+whether the gate took it for the caller's; the room's is not learned), only those
 within :data:`ROOM_CALLER_DB` of it. The detector's speech runs on over a TV or babble after
 the caller stops (its hangover, and the room's voices loud enough to keep the run going), and
 starts on them alone now and then: frames the room's level, 5-10 dB under the caller's.
@@ -80,15 +82,20 @@ class RoomGate:
 
     Args:
         on: the gate is on (``room_gate``); off, every final is the caller's.
+        vad: the detector, told which finals were the caller's (:meth:`settled`): with the
+            gate on it learns the caller's level from those only (None: not told).
 
     Attributes:
         caller_frames: the frames counted as the caller's speech since the last final.
     """
 
-    __slots__ = ("_judged", "_near_frames", "_pending", "_run", "caller_frames", "on")
+    __slots__ = ("_judged", "_near_frames", "_pending", "_run", "_vad", "caller_frames", "on")
 
-    def __init__(self, on: bool) -> None:
+    def __init__(self, on: bool, vad: VoiceDetector | None = None) -> None:
         self.on = on
+        self._vad = vad if on else None
+        if self._vad is not None:
+            self._vad.judge_turns()  # the caller's level: from the turns taken for theirs
         self.caller_frames = 0
         self._near_frames = 0  # loud frames in a row near the caller's level
         self._run = 0  # loud frames near it since the last one under it, in the speech
@@ -157,3 +164,14 @@ class RoomGate:
     def carry(self) -> None:
         """The last final's words are held for the next one: its count goes on with it."""
         self.caller_frames += self._judged
+
+    def settled(self, said: bool, room: bool, held: bool) -> None:
+        """The last final settled (``said``: it had words; ``room``: :meth:`room_turn`'s
+        verdict; ``held``: none of them recorded as the room's). The room's with its words
+        held (a piece the early end split off): :meth:`carry`, judged with the next final.
+        Otherwise, with words, the detector learns whether the speech since the previous
+        final was the caller's (their level is learned from it) or the room's."""
+        if room and held:
+            self.carry()
+        elif said and self._vad is not None:
+            self._vad.turn_judged(not room)

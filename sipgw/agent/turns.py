@@ -66,7 +66,8 @@ detector decides), its partials commit only while the detector hears speech or t
 is paused, and a finished turn heard when the detector has taken less than
 :data:`ROOM_MIN_CALLER_MS` of speech for the caller's since the previous one is
 :class:`HeardFromRoom`: recorded, not answered, and it cuts nothing off. Once the detector
-knows the caller's own level (learned from their turns), only its loud frames within
+knows the caller's own level (learned from their turns: with the gate on, from the speech of
+the turns it answers only, not of those it records as the room's), only its loud frames within
 :data:`ROOM_CALLER_DB` of that level count: its speech runs on over a TV or babble after the
 caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's;
 and while it does not know the room's level, only in runs of :data:`ROOM_RUN_FRAMES` (a
@@ -346,7 +347,6 @@ class TurnTaker:
         self._preemptive = PreemptiveReplies(agent, preemptive_pause_ms, speech_partials)
         self._tentative = TentativeEnds(agent, words or AfterAgent(str))
         self.room_gate = room_gate
-        self._room = RoomGate(room_gate)  # the caller's speech since the STT's last turn
         # The current speech's partial is only a backchannel; until when (after it ends) the
         # next speech goes on with it (no pause).
         self._backchannel = False
@@ -369,6 +369,7 @@ class TurnTaker:
         # Loud frames in a row that mean the caller goes on (the VAD's start): within
         # its hangover the VAD starts no new speech, so the machine counts them itself.
         self._resumed_frames = self.vad.config.start_frames
+        self._room = RoomGate(room_gate, self.vad)  # the caller's speech since the STT's last turn
 
     @property
     def paused_at(self) -> float | None:
@@ -620,9 +621,8 @@ class TurnTaker:
         room = self._room.room_turn() and bool(event.text.strip())  # a TV, across the room
         text, room_text = self._tentative.settle(event.text, room, self._room.piece)
         heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
+        self._room.settled(bool(event.text.strip()), room, held=room_text is None)
         if text is None:  # nothing said, the room's, or words held for the caller's next turn
-            if room and room_text is None:
-                self._room.carry()  # a piece the early end split off: judged with the next
             held = not heard and bool(event.text.strip())
             return drop + pause.awaited_final(now, held=held) + heard
         if not room and self.agent.pending and is_backchannel(text):

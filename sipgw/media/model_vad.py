@@ -43,23 +43,26 @@ ones end it), but a frame is *loud* only when both hold:
    hangover's gate keeps every frame's. A caller who talks over the agent without pausing it
    (quieter than the room) feeds the room too, and so does the first 60 ms of each
    interruption (before the agent's audio pauses).
-3. **While the agent's audio plays, it is as loud as the caller**: the caller is at
-   the mouthpiece, louder than anyone in the room. The detector keeps the levels of
-   the caller's own speech: loud frames of started speech heard while the agent has no
-   audio queued, playing or paused (the caller's turns, the first one usually right
-   after the greeting; not their interruptions, where a voice in the room that paused
-   the agent would count too; nothing before the agent's first audio, which may be the
-   room's), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
-   speech). Once it has :data:`CALLER_MIN_FRAMES` (0.5 s), a
-   barge-in must start within ``caller_margin_db`` of their loudest tenth (90th
-   percentile), and frames that loud and over the room's gate are not the room's (the
-   caller talking over the agent does not raise the room's gate; a TV as loud as the
-   caller still does). Turns taken while the agent is silent
-   are not held to it, so a caller who speaks more softly is still heard, and
-   relearned. Once it is known, the room's level (both gates, and the level in the rule
-   above) is held :data:`CALLER_CLEARANCE_DB` + ``room_margin_db`` under it: the caller's
-   own words that reached the room's window (over the greeting before a room was known,
-   under a reply they talked over) cannot lift its gates over the caller's turns.
+3. **While the agent's audio plays, it is as loud as the caller**: the caller is at the mouthpiece,
+   louder than anyone in the room. The detector keeps the levels of the caller's own speech: loud
+   frames of started speech heard while the agent has no audio queued, playing or paused (the
+   caller's turns, the first one usually right after the greeting; not their interruptions, where a
+   voice in the room that paused the agent would count too; nothing before the agent's first audio,
+   which may be the room's), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of speech). With
+   the turn machine's room gate (:meth:`ModelVoiceDetector.judge_turns`), a turn's frames wait for
+   its final and count only if the gate takes it for the caller's
+   (:meth:`ModelVoiceDetector.turn_judged`): a TV talking in the caller's silence, recorded as the
+   room's, pulled their level toward its own (in ``bench.room_answers`` one call's slid from -22.9
+   to -24.3 dBFS over three of the TV's turns, and the third was answered). Once it has
+   :data:`CALLER_MIN_FRAMES` (0.5 s), a barge-in must start within ``caller_margin_db`` of their
+   loudest tenth (90th percentile), and frames that loud and over the room's gate are not the room's
+   (the caller talking over the agent does not raise the room's gate; a TV as loud as the caller
+   still does). Turns taken while the agent is silent are not held to it, so a caller who speaks
+   more softly is still heard, and relearned (with the room gate, from the turns it answers: those
+   with 160 ms of their speech within 6 dB of the level). Once it is known, the room's level (both
+   gates, and the level in the rule above) is held :data:`CALLER_CLEARANCE_DB` + ``room_margin_db``
+   under it: the caller's own words that reached the room's window (over the greeting before a room
+   was known, under a reply they talked over) cannot lift its gates over the caller's turns.
 
 **A room that paused the agent raises the start's gate over it**: a start over the agent's
 audio whose speech ended with fewer than :data:`FALSE_START_FRAMES` (300 ms) loud frames, or
@@ -318,7 +321,7 @@ class ModelVoiceDetector:
         "rooms_forgotten",
         "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
         "_room_fresh", "_start_frames", "_stream", "_sure_run", "_false_starts", "_speech_agent",
-        "_caller_end", "false_starts", "_held",
+        "_caller_end", "false_starts", "_held", "_judged", "_unjudged",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
         "provisional", "retracted", "room_dbfs", "room_median", "room_start_dbfs", "speaking",
         "speech_frames",
@@ -383,6 +386,9 @@ class ModelVoiceDetector:
         self.caller_dbfs: float | None = None
         self._caller: deque[float] = deque()
         self._caller_ranked: list[float] = []  # the same levels, sorted
+        self._judged = False  # the caller's level waits for the turn machine's judgement
+        # Their turn's speech frames' levels, until it is judged theirs or the room's.
+        self._unjudged: deque[float] = deque(maxlen=CALLER_WINDOW_FRAMES)
         self._frames = 0
         self._loud_run = 0
         self._quiet_run = 0
@@ -752,16 +758,47 @@ class ModelVoiceDetector:
             self._learn_until = self._agent_frames + ROOM_LEARN_FRAMES
             self.room_provisional = False
 
+    def judge_turns(self) -> None:
+        """From now on, learn the caller's level only from the turns :meth:`turn_judged`
+        says are theirs (the turn machine's room gate, ``room_gate``): the speech heard on
+        their turn waits for it. Without this, every turn heard with the agent silent is
+        learned from (a TV talking in the caller's silence too)."""
+        self._judged = True
+
+    def turn_judged(self, callers: bool) -> None:
+        """A final came (with :meth:`judge_turns`): the speech heard on the caller's turn
+        since the previous final was the caller's (``callers``: their level learns it) or the
+        room's (forgotten)."""
+        unjudged = self._unjudged
+        if callers and unjudged:
+            for level in unjudged:
+                self._learn_caller(level)
+            self._caller_figure()
+        unjudged.clear()
+
     def _track_caller(self, level: float) -> None:
-        """Add the level of a frame of the caller's own speech; update their 90th percentile."""
+        """A frame of speech heard on the caller's turn: learn it (with :meth:`judge_turns`,
+        once the turn is judged theirs)."""
+        if self._judged:
+            self._unjudged.append(level)
+            return
+        self._learn_caller(level)
+        if self.caller_dbfs is None or self._frames % _ROOM_UPDATE_FRAMES == 0:
+            self._caller_figure()
+
+    def _learn_caller(self, level: float) -> None:
+        """Add the level of a frame of the caller's own speech to their window."""
         caller, ranked = self._caller, self._caller_ranked
         if len(caller) == CALLER_WINDOW_FRAMES:
             del ranked[bisect_left(ranked, caller.popleft())]
         caller.append(level)
         insort(ranked, level)
-        if len(ranked) >= CALLER_MIN_FRAMES and (
-            self.caller_dbfs is None or self._frames % _ROOM_UPDATE_FRAMES == 0
-        ):
+
+    def _caller_figure(self) -> None:
+        """The caller's level: their window's 90th percentile, once it holds
+        :data:`CALLER_MIN_FRAMES`."""
+        ranked = self._caller_ranked
+        if len(ranked) >= CALLER_MIN_FRAMES:
             self.caller_dbfs = ranked[len(ranked) * 9 // 10]
 
 

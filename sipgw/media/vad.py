@@ -178,6 +178,14 @@ class VoiceDetector(Protocol):
 
     def push(self, frame: bytes | None) -> VadEvent: ...
 
+    def judge_turns(self) -> None:
+        """From now on, learn the caller's own level only from the turns :meth:`turn_judged`
+        says are theirs (the turn machine's room gate); a no-op for this energy one."""
+
+    def turn_judged(self, callers: bool) -> None:
+        """A final came: the turn machine took the speech heard since the previous one for
+        the caller's (``callers``) or the room's."""
+
 
 class VoiceActivityDetector:
     """Feed one μ-law frame per tick; read :attr:`speaking` and the returned events.
@@ -318,3 +326,9 @@ class VoiceActivityDetector:
     def speech_ms(self) -> int:
         """Loud audio in the current speech, in ms."""
         return self.speech_frames * FRAME_MS
+
+    def judge_turns(self) -> None:
+        """It learns no caller's level: nothing to judge."""
+
+    def turn_judged(self, callers: bool) -> None:
+        """It learns no caller's level: nothing to do."""

@@ -35,6 +35,15 @@ class Detector:
     def push(self, frame: bytes | None) -> VadEvent:  # pragma: no cover - not called
         raise NotImplementedError
 
+    judging: bool = False
+    judged: tuple[bool, ...] = ()
+
+    def judge_turns(self) -> None:
+        self.judging = True
+
+    def turn_judged(self, callers: bool) -> None:
+        self.judged += (callers,)
+
 
 def loud_frames(
     gate: RoomGate,
@@ -193,3 +202,29 @@ def test_the_caller_goes_on_on_frames_near_their_level_with_the_gate_on() -> Non
     loud_frames(gate, CALLER - 12, 4)
     assert gate.caller_run(4) == 0
     assert RoomGate(False).caller_run(4) == 4
+
+
+def test_the_detector_is_told_which_finals_were_the_callers() -> None:
+    """With the gate on, the detector learns the caller's level from the finals the gate
+    takes for theirs only; a piece carried to the next final waits for it; a final with no
+    words tells nothing. Off, nothing is told."""
+    vad = Detector()
+    gate = RoomGate(True, vad)
+    assert vad.judging
+    loud_frames(gate, CALLER, ENOUGH)
+    room = gate.room_turn()
+    gate.settled(said=True, room=room, held=True)
+    assert not room and vad.judged == (True,)
+    loud_frames(gate, CALLER, 3, room=ROOM)  # a piece with some of the caller's speech: carried
+    room = gate.room_turn()
+    gate.settled(said=True, room=room, held=True)
+    assert room and vad.judged == (True,) and gate.caller_frames == 3
+    room = gate.room_turn()  # the room's, its words recorded
+    gate.settled(said=True, room=room, held=False)
+    gate.settled(said=False, room=False, held=True)
+    assert vad.judged == (True, False)
+    off = Detector()
+    gate = RoomGate(False, off)
+    loud_frames(gate, CALLER, ENOUGH)
+    gate.settled(said=True, room=gate.room_turn(), held=True)
+    assert not off.judging and off.judged == ()

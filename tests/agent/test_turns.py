@@ -175,6 +175,8 @@ class KnownCaller:
         self.speaking = self.loud = False
         self.speech_frames = 0
         self.level_dbfs = self.noise_dbfs = self._vad.level_dbfs
+        self.judging = False  # asked to learn the caller's level from judged turns only
+        self.judged: list[bool] = []  # each final's judgement: the caller's turn or not
 
     @property
     def config(self) -> VadConfig:
@@ -190,6 +192,13 @@ class KnownCaller:
         self.speaking, self.loud, self.speech_frames = vad.speaking, vad.loud, vad.speech_frames
         self.level_dbfs, self.noise_dbfs = vad.level_dbfs, vad.noise_dbfs
         return event
+
+    def judge_turns(self) -> None:
+        """The level here is given; the machine's judgements are recorded."""
+        self.judging = True
+
+    def turn_judged(self, callers: bool) -> None:
+        self.judged.append(callers)
 
 
 class Harness:
@@ -575,6 +584,34 @@ def test_words_held_at_a_tentative_end_are_answered_at_the_rooms_final() -> None
         script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
     )
     assert actions == [(2800, HeardFromRoom(TV)), (2800, StartReply(unfinished, 2.8, 2.8))]
+
+
+def judgements(script: Script, room_gate: bool, early: EarlyTurnEnd | None = None) -> list[bool]:
+    """What the machine told the detector of each final (the caller's turn or the room's)."""
+    harness = Harness(room_gate=room_gate, caller_dbfs=-18.0, early_end=early)
+    for at_ms, what in script:
+        harness.play_until(at_ms)
+        harness.apply(what)
+    detector = harness.turns.vad
+    assert isinstance(detector, KnownCaller)
+    assert detector.judging is room_gate
+    return detector.judged
+
+
+def test_the_detector_learns_the_callers_level_from_the_turns_answered_as_theirs() -> None:
+    """With the room gate, the detector is told which finals were the caller's (answered)
+    and which the room's: it learns the caller's level from the former only (a TV talking in
+    the caller's silence must not pull it down). A final held for the next is not judged."""
+    assert judgements(KNOWN_ROWS[0][1], room_gate=True) == [True, False]
+    assert judgements(KNOWN_ROWS[1][1], room_gate=True) == [True, False]
+    assert judgements(KNOWN_ROWS[0][1], room_gate=False) == []
+    held: Script = [
+        (1000, SPEECH), (1600, SILENCE), (1800, ROOM_VOICE), (1900, Final("I'd like the earlier")),
+        (2800, Final(TV)), (3000, End()),
+    ]  # fmt: skip
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    # Words held at a tentative end are the caller's by the gate's count: learned from.
+    assert judgements(held, room_gate=True, early=early) == [True, False]
 
 
 UNDUCK = UnduckAgent()

@@ -243,6 +243,46 @@ def test_the_callers_level_is_learned_only_on_their_turns() -> None:
     assert detector.caller_dbfs is not None
 
 
+def test_with_turns_judged_the_callers_level_is_learned_from_their_turns_only() -> None:
+    """With the turn machine's room gate (judge_turns), a turn's speech waits for its final:
+    a turn recorded as the room's (a TV in the caller's silence) leaves the caller's level
+    alone; one answered as theirs sets it, a softer one answered lowers it."""
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    detector.judge_turns()
+    greeted(detector, agent)
+    said = frames(with_quiet(clean(speech(SENTENCE))))
+    events(detector, said)
+    assert detector.caller_dbfs is None  # heard, not judged yet
+    detector.turn_judged(False)  # the room's
+    detector.turn_judged(True)  # nothing heard since: nothing learned
+    assert detector.caller_dbfs is None
+    events(detector, said)
+    detector.turn_judged(True)
+    level = detector.caller_dbfs
+    assert level is not None and -20 < level < -12
+    news = clean(speech("Good evening, here is the news.", "en-gb"))
+    tv = frames(with_quiet([round(s * 0.56) for s in news]))  # 5 dB under the caller
+    events(detector, tv)  # in the caller's silence
+    detector.turn_judged(False)
+    assert detector.caller_dbfs == level
+    softer = frames(with_quiet([s // 2 for s in clean(speech(SENTENCE))]))  # 6 dB under
+    for _ in range(12):  # the caller, 6 dB softer, answered: relearned
+        events(detector, softer)
+        detector.turn_judged(True)
+    assert detector.caller_dbfs is not None and detector.caller_dbfs < level - 4
+    # Without judge_turns (no turn machine to judge), every turn teaches it at once.
+    alone = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: alone.audible, agent_pending=lambda: alone.pending
+    )
+    greeted(detector, alone)
+    events(detector, tv)
+    assert detector.caller_dbfs is not None and detector.caller_dbfs < level - 3
+
+
 def test_confident_speech_starts_a_frame_before_start_ms() -> None:
     said = with_quiet(list(speech("Hold on, can you repeat the last part please?", "en-gb")))
     audio = frames(mix(said, background("street", len(said) / 8000), 20.0))
