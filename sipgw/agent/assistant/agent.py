@@ -357,8 +357,7 @@ class AssistantAgent(ScopedAgent):
         hear = Hearing(wide, self.caller_audio, self.turns, self.stt, failures, self.idle,
                        self.answering, self.decisions.carry_out, self.loop.time)  # fmt: skip
         self.hearing = hear
-        # The session calls it, compiled (ignore: a method assigned; it does what the method does)
-        self.on_caller_audio = hear.receive  # type: ignore[method-assign]
+        self.on_caller_audio = hear.receive  # type: ignore[method-assign]  # compiled, the same
 
     @property
     def held(self) -> bool:
@@ -511,10 +510,9 @@ class AssistantAgent(ScopedAgent):
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through noise suppression if it is on, answering-machine
         detection if it runs, the turn-taking machine, then to STT (silence while the
-        caller holds). With the model detector's steps batched across calls, a frame that
-        completes a model chunk, and the frames after it until the batch has run, wait
-        for the run (within the loop's wake-up, before the next tick). Shadowed in
-        ``__init__`` by the compiled ``Hearing.receive``, which does this."""
+        caller holds). A frame that completes a model chunk, and those after it until the
+        batched run, wait for the run (within the loop's wake-up, before the next tick).
+        ``__init__`` shadows this with the compiled ``Hearing.receive``, which does it."""
         self.hearing.receive(frame)
 
     def on_hold(self, held: bool) -> None:
