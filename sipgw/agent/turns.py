@@ -70,15 +70,19 @@ knows the caller's own level (learned from their turns: with the gate on, from t
 the turns it answers only, not of those it records as the room's), only its loud frames within
 :data:`ROOM_CALLER_DB` of that level count: its speech runs on over a TV or babble after the
 caller stops, and starts on them alone, at the room's level, 5-10 dB under the caller's;
-and while it does not know the room's level, only in runs of :data:`ROOM_RUN_FRAMES` (a
-quieter voice reaches the caller's level only at its loudest syllables' peaks). The caller
+and while it does not know the room's level, or the agent's audio is queued (over it the
+detector's gate lets the room's loudest words through), only in runs of
+:data:`ROOM_RUN_FRAMES` (a quieter voice reaches the caller's level only at its loudest
+syllables' peaks). The caller
 goes on after a tentative end (below) on loud frames near their level only: the room's voice
 after the forced end is not them. Words of the caller's held at a tentative end (unfinished,
 or the caller's level unknown) are answered at the room's final, on their own. A forced
 end's final with some of the caller's speech near their level (:data:`ROOM_PIECE_MS`) is held
 as ever when its words are (a piece of a sentence the early end split off holds little of
 it): the gate's count goes on to the next final, which decides for the words joined; held
-that way, they are the room's with the room's next final. With less it is the room's.
+that way, they are the room's with the room's next final. With less it is the room's. A
+final that comes while a reply to a tentative end is queued (the sentence's tail) is the
+caller's with :data:`ROOM_PIECE_MS` of their speech.
 
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
@@ -369,7 +373,7 @@ class TurnTaker:
         # Loud frames in a row that mean the caller goes on (the VAD's start): within
         # its hangover the VAD starts no new speech, so the machine counts them itself.
         self._resumed_frames = self.vad.config.start_frames
-        self._room = RoomGate(room_gate, self.vad)  # the caller's speech since the STT's last turn
+        self._room = RoomGate(room_gate, self.vad, agent)  # the caller's speech since a final
 
     @property
     def paused_at(self) -> float | None:
@@ -618,7 +622,7 @@ class TurnTaker:
         # a turn that starts no reply drops it.
         drop = self._preemptive.turn_ended()
         pause = self._pause
-        room = self._room.room_turn() and bool(event.text.strip())  # a TV, across the room
+        room = self._room.room_turn(self._tentative.reply) and bool(event.text.strip())
         text, room_text = self._tentative.settle(event.text, room, self._room.piece)
         heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
         self._room.settled(bool(event.text.strip()), room, held=room_text is None)

@@ -152,6 +152,61 @@ def test_with_the_rooms_level_every_frame_near_the_callers_counts() -> None:
     assert not gate.room_turn()
 
 
+@dataclass
+class Agent:
+    """What the gate reads of the agent's side (sipgw.agent.turn_actions.AgentState)."""
+
+    pending: bool = True
+    audible: bool = True
+
+    def active_reply_started_at(self) -> float | None:  # pragma: no cover - not called
+        return 0.0
+
+
+def test_over_the_agents_audio_short_runs_are_the_rooms_with_its_level_known() -> None:
+    """Over a reply the detector's gate lets the room's loudest words through (the caller's
+    level less 6 dB): there frames near the caller's level count only in runs."""
+    agent = Agent()
+    gate = RoomGate(True, agent=agent)
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, room=ROOM)
+        loud_frames(gate, CALLER - 12, 2, room=ROOM)
+    assert gate.room_turn()
+    agent.audible = False  # paused: still queued
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, room=ROOM)
+        loud_frames(gate, CALLER - 12, 2, room=ROOM)
+    assert gate.room_turn()
+    loud_frames(gate, CALLER, ENOUGH, room=ROOM)  # the caller talking over it
+    assert not gate.room_turn()
+
+
+def test_runs_hold_to_the_end_of_the_speech_that_met_the_agents_audio() -> None:
+    """The room's voice that paused or cut a reply goes on in the same run of the detector's
+    speech: its frames still count only in runs, until that speech ends."""
+    agent = Agent()
+    gate = RoomGate(True, agent=agent)
+    loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, room=ROOM)
+    agent.pending = agent.audible = False  # cut
+    for _ in range(10):
+        loud_frames(gate, CALLER - 12, 2, room=ROOM)
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, room=ROOM)
+    assert gate.room_turn()
+    gate.quiet(speaking=False)
+    for _ in range(ENOUGH):
+        loud_frames(gate, CALLER, 1, room=ROOM)
+        loud_frames(gate, CALLER - 12, 1, room=ROOM)
+    assert not gate.room_turn()
+
+
+def test_with_the_agent_silent_every_frame_counts_again() -> None:
+    gate = RoomGate(True, agent=Agent(pending=False, audible=False))
+    for _ in range(ENOUGH):
+        loud_frames(gate, CALLER, 1, room=ROOM)
+        loud_frames(gate, CALLER - 12, 1, room=ROOM)
+    assert not gate.room_turn()
+
+
 def test_off_every_final_is_the_callers() -> None:
     gate = RoomGate(False)
     assert not gate.room_turn()
@@ -183,6 +238,18 @@ def test_a_final_with_a_little_of_the_callers_speech_may_be_a_piece_of_theirs() 
     assert gate.room_turn() and gate.piece
     loud_frames(gate, CALLER - 12, ENOUGH)
     assert gate.room_turn() and not gate.piece
+
+
+def test_a_tail_over_a_tentative_reply_is_the_callers_with_a_piece_of_their_speech() -> None:
+    """The rest of a sentence the early end split ("please?"), said over the reply to its
+    first part, holds little of the caller's speech near their level: a piece makes it theirs."""
+    gate = RoomGate(True)
+    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS, room=ROOM)
+    assert not gate.room_turn(tail=True)
+    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS - 1, room=ROOM)
+    assert gate.room_turn(tail=True)
+    loud_frames(gate, CALLER, ROOM_PIECE_MS // FRAME_MS, room=ROOM)
+    assert gate.room_turn()
 
 
 def test_near_frames_are_the_run_in_a_row_near_the_callers_level() -> None:
