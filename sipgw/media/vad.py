@@ -66,13 +66,19 @@ def _rank_quietest(
     block_age = age - len(blocks)
     for _, quiet in blocks:
         block_age += 1
-        for value in quiet:
-            if len(best) == rank:
-                if value >= best[-1]:
-                    break  # this block's later levels are larger still
-                best.pop()
-                ages.pop()
-            _insert(best, ages, value, block_age)
+        _add_block(quiet, rank, best, ages, block_age)
+
+
+def _add_block(quiet: list[float], rank: int, best: list[float], ages: list[int], age: int) -> None:
+    """Merge one block's sorted levels (of block ``age``) into ``best``, the ``rank`` smallest
+    so far, ascending, and ``ages``: read only while its levels can still be among them."""
+    for value in quiet:
+        if len(best) == rank:
+            if value >= best[-1]:
+                return  # this block's later levels are larger still
+            best.pop()
+            ages.pop()
+        _insert(best, ages, value, age)
 
 
 def _insert(best: list[float], ages: list[int], value: float, age: int) -> None:
@@ -310,13 +316,7 @@ class VoiceActivityDetector:
         if again:
             _rank_quietest(blocks, rank, best, ages, age)
         else:
-            for value in kept:
-                if len(best) == rank:
-                    if value >= best[-1]:
-                        break  # this block's later levels are larger still
-                    best.pop()
-                    ages.pop()
-                _insert(best, ages, value, age)
+            _add_block(kept, rank, best, ages, age)
         if self._silent >= SILENT_SHARE * BLOCK_FRAMES * len(blocks):
             self.noise_dbfs = SILENT_DBFS
             return

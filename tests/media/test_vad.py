@@ -150,6 +150,16 @@ def _floor_by_sorting(levels: Sequence[float], window_ms: int) -> list[float]:
     return floors
 
 
+def _floors(levels: list[float], window_ms: int) -> list[float]:
+    """The detector's noise floor after each of ``levels``."""
+    vad = VoiceActivityDetector(VadConfig(noise_window_ms=window_ms))
+    floors = []
+    for level in levels:
+        vad.push_level(level)
+        floors.append(vad.noise_dbfs)
+    return floors
+
+
 def test_the_noise_floor_is_the_windows_rank_th_quietest_sounding_frame() -> None:
     rng = random.Random(7)
     for window_ms in (100, 500, 2000, 3000):
@@ -157,12 +167,7 @@ def test_the_noise_floor_is_the_windows_rank_th_quietest_sounding_frame() -> Non
             -100.0 if rng.random() < 0.15 else round(rng.uniform(-70.0, -10.0), rng.choice([0, 1]))
             for _ in range(1500)
         ]
-        vad = VoiceActivityDetector(VadConfig(noise_window_ms=window_ms))
-        floors = []
-        for level in levels:
-            vad.push_level(level)
-            floors.append(vad.noise_dbfs)
-        assert floors == _floor_by_sorting(levels, window_ms), window_ms
+        assert _floors(levels, window_ms) == _floor_by_sorting(levels, window_ms), window_ms
 
 
 def test_the_noise_floor_follows_its_definition_through_ties_and_silences() -> None:
@@ -182,9 +187,4 @@ def test_the_noise_floor_follows_its_definition_through_ties_and_silences() -> N
             base = rng.uniform(-70.0, -20.0)
             levels += [round(base + rng.uniform(0, 12), 0) for _ in range(run)]
     for window_ms in (100, 2000, 3000):
-        vad = VoiceActivityDetector(VadConfig(noise_window_ms=window_ms))
-        floors = []
-        for level in levels:
-            vad.push_level(level)
-            floors.append(vad.noise_dbfs)
-        assert floors == _floor_by_sorting(levels, window_ms), window_ms
+        assert _floors(levels, window_ms) == _floor_by_sorting(levels, window_ms), window_ms
