@@ -622,12 +622,13 @@ class TurnTaker:
         # a turn that starts no reply drops it.
         drop = self._preemptive.turn_ended()
         pause = self._pause
-        room = self._room.room_turn(self._tentative.reply) and bool(event.text.strip())
+        said = bool(event.text.strip())
+        room = self._room.room_turn(self._tentative.reply) and said  # a TV, across the room
         text, room_text = self._tentative.settle(event.text, room, self._room.piece)
         heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
-        self._room.settled(bool(event.text.strip()), room, held=room_text is None)
+        self._room.settled(said, room, held=room_text is None)
         if text is None:  # nothing said, the room's, or words held for the caller's next turn
-            held = not heard and bool(event.text.strip())
+            held = not heard and said
             return drop + pause.awaited_final(now, held=held) + heard
         if not room and self.agent.pending and is_backchannel(text):
             return (*drop, *pause.awaited_final(now), *pause.unduck(), IgnoreBackchannel(text))

@@ -10,8 +10,7 @@ runs; the turn-taking machine then (its actions to
 idle watch learn whether the caller speaks. While the caller holds the call silence goes
 to speech-to-text instead (the stream stays continuous) and the machine only counts it.
 With the model detector's steps batched across calls, frames wait for the batch in
-arrival order (as :class:`~sipgw.agent.assistant.caller_audio.HeardInOrder` keeps them; here
-without a callable made a frame).
+arrival order (:class:`~sipgw.agent.assistant.caller_audio.HeardInOrder`).
 
 :meth:`Hearing.receive` is the session's ``on_audio`` (the agent's ``on_caller_audio``): a
 compiled call straight from the packet's way in, the time read from the loop's clock and
@@ -23,12 +22,11 @@ It holds the parts it feeds, never the agent (no reference cycle through it).
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Final
 
 from sipgw.agent.assistant.answering import Answering
-from sipgw.agent.assistant.caller_audio import CallerAudio
+from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.idle_watch import IdleWatch
 from sipgw.agent.stt.base import SpeechToText
@@ -55,8 +53,8 @@ class Hearing:
     """
 
     __slots__ = (
-        "_carry_out", "_clock", "_failures", "_idle", "_narrow", "_stt", "_stt_silence",
-        "_waiting", "answering", "caller_audio", "held", "turns",
+        "_carry_out", "_clock", "_failures", "_idle", "_in_order", "_narrow", "_stt",
+        "_stt_silence", "answering", "caller_audio", "held", "turns",
     )  # fmt: skip
 
     def __init__(
@@ -82,9 +80,8 @@ class Hearing:
         self.held = False
         self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
         self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
-        # Frames waiting for the model's batch, in arrival order: (the frame, None while
-        # held; what speech-to-text gets; when it came).
-        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
+        # In arrival order across the model's batch (caller_audio.py).
+        self._in_order = HeardInOrder(caller_audio)
 
     def receive(self, frame: bytes) -> None:
         """The caller's next frame, arrived now (the session's ``on_audio``)."""
@@ -93,7 +90,7 @@ class Hearing:
     def arrive(self, frame: bytes, now: float, held: bool) -> None:
         """The caller's next frame, at ``now`` (``held``: the caller holds the call)."""
         if held:
-            self._in_order(None, self._stt_silence, now, False)
+            self._in_order.arrive(None, self._stt_silence, now, False, self._hear)
         else:
             heard = frame
             if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
@@ -103,30 +100,11 @@ class Hearing:
                 heard = frame
             if self.answering is not None:
                 self.answering.on_audio(frame, now)
-            self._in_order(frame, heard, now, self.caller_audio.feed(frame, now))
+            self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame, now), self._hear)
 
     def clear(self) -> None:
         """The call is over: frames still waiting for the model's batch are dropped."""
-        self._waiting.clear()
-
-    def _in_order(self, frame: bytes | None, heard: bytes, now: float, waits: bool) -> None:
-        """Heard now, or after the frames waiting for the batch (``waits``: this one
-        completes a model chunk, ``CallerAudio.feed``'s answer). The batcher holds
-        :meth:`_drain` only until it runs: no reference cycle through it."""
-        waiting = self._waiting
-        if waiting:
-            waiting.append((frame, heard, now))
-        elif waits:
-            waiting.append((frame, heard, now))
-            self.caller_audio.after_batch(self._drain)
-        else:
-            self._hear(frame, heard, now)
-
-    def _drain(self) -> None:
-        waiting = self._waiting
-        while waiting:
-            frame, heard, now = waiting.popleft()
-            self._hear(frame, heard, now)
+        self._in_order.clear()
 
     def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
         """One frame through the turn-taking machine (None: the caller holds), then to STT."""
