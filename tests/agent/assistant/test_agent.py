@@ -36,6 +36,8 @@ pytestmark = pytest.mark.timeout(60)
 GREETING_HZ, REPLY_HZ, LONG_HZ, GOODBYE_HZ, FALLBACK_HZ, SORRY_HZ = 500, 700, 900, 1100, 1300, 1500
 SPEECH = 300  # the caller "speaks" a 300 Hz tone
 ONE_MOMENT_HZ = 1900
+SAID = 1
+"""The tag of the caller's speech in :func:`say`."""
 
 
 @dataclass
@@ -287,13 +289,22 @@ async def test_drain_limit_speaks_the_goodbye_line_then_bye(tmp_path: Path) -> N
         assert goodbye and goodbye[0]["text"].endswith("Goodbye.")
 
 
+async def say(phone: Phone, frames: list[bytes]) -> float:
+    """The caller says ``frames``; when the last one was sent. (``Phone.say`` returns when it
+    plans to send it: a sender behind its 20 ms deadlines on a loaded machine catches up in a
+    burst and ends before that, and the gateway's 1.5 s wait for "one moment", counted from
+    the caller's last loud frame, looked 1.39 s long from the plan.)"""
+    phone.say(frames, SAID)
+    return phone.sent_at[await phone.wait_said(SAID, within=len(frames) * 0.020 + 5)]
+
+
 async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
     async with assistant(tmp_path, OPENAI_FIRST_TOKEN_TIMEOUT="0.5") as s:
         s.stt.script(["Hello?"])
         s.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH, 0.5))
+        said = await say(phone, tone_frames(SPEECH, 0.5))
         heard = await phone.wait_for_tone(FALLBACK_HZ, within=5)
         assert heard - said < 2.5
         await hang_up(caller, phone)
@@ -311,7 +322,7 @@ async def answer_after(tmp_path: Path, greeting: str, answer: str) -> tuple[floa
         s.llm.script([FakeResponse(text="Thanks, your order has shipped.")])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH, 0.4))
+        said = await say(phone, tone_frames(SPEECH, 0.4))
         reply = await phone.wait_for_tone(REPLY_HZ, within=5)
         await hang_up(caller, phone)
     turn = s.llm.requests[0].body["messages"][-1]["content"]
@@ -360,7 +371,7 @@ async def test_a_stalled_llm_after_a_slow_end_of_turn_says_one_moment_within_2s(
         s.llm.script([FakeResponse(text="Your order has shipped.", first_chunk_delay=2.5)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH, 0.6))
+        said = await say(phone, tone_frames(SPEECH, 0.6))
         one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
         first = phone.first_heard(said)
         assert first is not None and phone.heard[first].at >= one_moment - 0.05
