@@ -158,7 +158,12 @@ class BrowserCaller:
         self.pc: Any = None
 
     async def start(self) -> None:
-        from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+        from aiortc import (
+            RTCConfiguration,
+            RTCPeerConnection,
+            RTCRtpSender,
+            RTCSessionDescription,
+        )
         from aiortc.mediastreams import MediaStreamTrack
         from av.audio.frame import AudioFrame
 
@@ -183,7 +188,9 @@ class BrowserCaller:
                 caller.sent_at.append(loop.time())
                 return audio
 
-        self.pc = pc = RTCPeerConnection()
+        # no STUN server (aiortc's default is stun.l.google.com): on loopback it only adds a
+        # wait, aioice's 5 s, wherever a route out exists
+        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         transceiver = pc.addTransceiver(Script(), direction="sendrecv")
         capabilities = RTCRtpSender.getCapabilities("audio")
         transceiver.setCodecPreferences(

@@ -25,6 +25,7 @@ from sipgw.app.evaluation.audio import dominant_tone
 from sipgw.app.evaluation.fakes.assemblyai import FakeSession
 from sipgw.app.evaluation.fakes.elevenlabs import Utterance
 from sipgw.app.evaluation.fakes.openai import RecordedRequest
+from sipgw.app.evaluation.phone import Phone
 
 from .caller import (
     ALL_TONES,
@@ -32,6 +33,7 @@ from .caller import (
     FRAME_S,
     GREETING,
     GREETING_HZ,
+    LINE_HZ,
     REPLY_RE,
     BenchParams,
     CallTrace,
@@ -143,6 +145,17 @@ class Samples:
     gateway: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     diagnostics: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     anomalies: Counter[str] = field(default_factory=Counter)
+
+
+def _tone(phone: Phone, index: int) -> float | None:
+    """The tone of a received packet (of :data:`ALL_TONES`)."""
+    return dominant_tone(phone.heard[index].packet.payload, ALL_TONES)
+
+
+def _loud(phone: Phone, index: int) -> bool:
+    """Whether a received packet is loud audio (as :meth:`Phone.first_heard` takes it)."""
+    item = phone.heard[index]
+    return item.audio and item.loud
 
 
 def _ms(later: float | None, earlier: float | None) -> float | None:
@@ -280,6 +293,15 @@ class Analysis:
         turn: dict[str, Any] = {"tid": tid}
         self._call["turns"].append(turn)
         reply = phone.first_heard(said, loud=True)
+        # A reply that comes about when the failure policy's "one moment" is due (1.5 s
+        # after the speech: the realistic delays' sum and the gateway's part) may follow a
+        # frame or two of it, cut as the reply arrives: the reply's first audio is after it.
+        lines = 0
+        while reply is not None and _tone(phone, reply) == LINE_HZ:
+            lines += 1
+            reply = next((i for i in range(reply + 1, len(phone.heard)) if _loud(phone, i)), None)
+        if lines:
+            turn["line_frames_before_reply"] = lines
         if reply is None:
             s.anomalies["turn without a reply"] += 1
             return

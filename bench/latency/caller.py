@@ -34,7 +34,10 @@ SPEECH_FRAME = tone_frame(SPEECH_HZ, -15.0)
 GREETING = "Hi there."
 GREETING_HZ = 500.0
 REPLY_TONES = (700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0, 1900.0, 2100.0)
-ALL_TONES = (GREETING_HZ, *REPLY_TONES)
+LINE_HZ = 2500.0
+"""The tone of every other line the gateway has the TTS speak: its fallback lines, made at
+its start (the failure policy's "one moment", its apology, ...)."""
+ALL_TONES = (GREETING_HZ, *REPLY_TONES, LINE_HZ)
 MARKER_MAGIC = bytes([0xF5, 0xFA, 0xF5, 0xFA])
 TURN_RE = re.compile(r"Turn (\d+) please", re.IGNORECASE)  # partials are lower-case
 REPLY_RE = re.compile(r"Reply (\d+) ")
@@ -59,14 +62,15 @@ def reply_tone(tid: int) -> float:
     return REPLY_TONES[tid % len(REPLY_TONES)]
 
 
-def tone_for_text(text: str) -> float | None:
-    """The fake TTS's ``tone`` function: a reply's tone from its number, the greeting's."""
+def tone_for_text(text: str) -> float:
+    """The fake TTS's ``tone`` function: a reply's tone from its number, the greeting's, or
+    :data:`LINE_HZ` for any other line (never one of the replies' tones)."""
     match = REPLY_RE.search(text)
     if match:
         return reply_tone(int(match.group(1)))
     if GREETING.rstrip(".") in text:
         return GREETING_HZ
-    return None
+    return LINE_HZ
 
 
 def speech(seconds: float) -> list[bytes]:

@@ -5,6 +5,7 @@ timings; a scenario whose goal is not met makes the command exit 1."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,8 @@ arguments = { order_id = "1003" }
 """
 
 
-def run(tmp_path: Path, *scenarios: Path | str) -> tuple[int, dict[str, Any]]:
-    report = tmp_path / "report.json"
+def run(tmp_path: Path, *scenarios: Path | str, name: str = "report") -> tuple[int, dict[str, Any]]:
+    report = tmp_path / f"{name}.json"
     status = main([*map(str, scenarios), "--json", str(report)])
     return status, json.loads(report.read_text())
 
@@ -52,13 +53,25 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
     """The shipped scenarios against the fakes, with one more whose goal is not met: the
     shipped ones pass, that one fails and says why, and the command exits 1. (Exit status 0
     when every goal is met: test_real_mode_plays_the_wav_and_uses_the_environments_services.)
-    One run, one gateway: each scenario is a call of several seconds."""
+    Each scenario is a call of several seconds, played one after another: three runs at
+    once, each with its own gateway and fakes, two calls at most in each (one run of all
+    five took 71 s in a loaded whole suite); the unmet one in the last, and the others, every
+    goal met, exit 0."""
     unmet = tmp_path / "unmet.toml"
     unmet.write_text(UNMET)
-    status, report = run(tmp_path, shipped_scenarios(), unmet)
+    shipped = sorted(shipped_scenarios().glob("*.toml"))
+    groups = [shipped[0::3], shipped[1::3], [*shipped[2::3], unmet]]
+    with ThreadPoolExecutor(len(groups)) as pool:
+        started = [
+            pool.submit(run, tmp_path, *group, name=f"run{n}") for n, group in enumerate(groups)
+        ]
+        runs = [future.result() for future in started]
     out = capsys.readouterr().out
-    assert status == 1, out
-    assert report["evaluation"] == "fakes" and report["failed"] == 1 and report["passed"] == 4
+    assert [status for status, _ in runs] == [0, 0, 1], out
+    assert {r["evaluation"] for _, r in runs} == {"fakes"}
+    assert [(r["passed"], r["failed"]) for _, r in runs] == [(2, 0), (1, 0), (1, 1)]
+    assert "2 passed, 0 failed" in out and "1 passed, 1 failed" in out
+    report = {"scenarios": [section for _, r in runs for section in r["scenarios"]]}
     s = by_name(report)
     order = s["order status"]
     assert order["tool_calls"][0]["name"] == "get_order_status"
@@ -89,7 +102,7 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
     talked_over, answered = s["interruption"]["turns"]
     assert talked_over["barge_in"] is True
     assert answered["tools"][0]["arguments"] == {"order_id": "2048", "verification": "94105"}
-    assert "PASS  order status" in out and "4 passed, 1 failed" in out
+    assert "PASS  order status" in out
     # the scenario whose goal is not met
     failed = s["unmet goal"]
     assert failed["goal_met"] is False

@@ -66,6 +66,16 @@ match = 127.0.0.1
 """
 
 
+LOOP_PAUSE_S = 2.5
+"""Asterisk's pause between the support prompt and the main menu it loops back to. The fake
+recognizer ends a turn whose words have no final full stop after ``max_turn_silence`` (1 s)
+of the stream's silence, so the pause must outlast that by what a loaded machine takes off
+it (a bound about the machine, not the product). With 1.5 s the stream's gap between the
+two prompts was 1.6 s in passing runs; with the test on one busy CPU it fell under 1 s in 2
+of 9 runs (the gateway's ticker skipped no tick: Asterisk's playout, most likely, ran late
+into its ``Wait``), the two prompts became one turn and the call was stuck in silence."""
+
+
 def dialplan(sounds: Path) -> str:
     """Extension 500: the menu (see the module docstring)."""
     s = str(sounds)
@@ -104,7 +114,7 @@ exten => s,1,Verbose(0,SIPGW-IVR agent)
 [ivr-support]
 exten => s,1,Verbose(0,SIPGW-IVR support)
  same => n,Playback({s}/support)
- same => n,Wait(1.5)
+ same => n,Wait({LOOP_PAUSE_S})
  same => n,Goto(ivr-main,s,1)
 
 [ivr-sales]

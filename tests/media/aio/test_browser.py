@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
@@ -38,6 +38,15 @@ AGENT_TONE = tone_frames(1000, 0.02)[0]
 def ice_address() -> None:
     """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 inside."""
     add_ice_address()
+
+
+def browser_peer() -> RTCPeerConnection:
+    """The "browser": an aiortc peer that asks no STUN server. aiortc's default is
+    stun.l.google.com: where the namespace has a route out (the suite's, while a browser test
+    of another worker has :func:`tests.toolkit.netns.webrtc_interface`'s veth and default
+    route up) each offer's gathering waited aioice's 5 s for it, unanswered (a test here
+    1.4-3.2 s alone, 5-8 s with such a route, 15-26 s in a loaded whole run)."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
 class ToneTrack(MediaStreamTrack):
@@ -95,7 +104,7 @@ class Call:
 async def _call(browser_codecs: list[str], drop_every: int = 0) -> AsyncIterator[Call]:
     ticker = Ticker()
     ticker.start()
-    browser = RTCPeerConnection()
+    browser = browser_peer()
     transceiver = browser.addTransceiver(ToneTrack(), direction="sendrecv")
     capabilities = RTCRtpSender.getCapabilities("audio")
     assert capabilities is not None
@@ -234,7 +243,7 @@ async def test_opus_is_decoded_once_at_the_edge() -> None:
 
 
 async def test_an_offer_without_a_codec_of_ours_is_refused_naming_them() -> None:
-    browser = RTCPeerConnection()
+    browser = browser_peer()
     transceiver = browser.addTransceiver("audio", direction="sendrecv")
     capabilities = RTCRtpSender.getCapabilities("audio")
     assert capabilities is not None
@@ -269,7 +278,7 @@ async def test_an_answer_without_an_ice_candidate_is_refused_saying_why(
     from aioice import ice
 
     monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [])
-    browser = RTCPeerConnection()
+    browser = browser_peer()
     browser.addTransceiver(ToneTrack(), direction="sendrecv")
     await browser.setLocalDescription(await browser.createOffer())
     leg = BrowserLeg()

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 
 from sipgw.agent.variables import MAX_VALUE, MAX_VARIABLES
 from sipgw.app.admin.dashboard import COOKIE, session_cookie_value
@@ -23,7 +23,7 @@ from sipgw.app.admin.server import PROXY_HEADERS, AdminServer
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from tests.media.aio.test_browser import ToneTrack
+from tests.media.aio.test_browser import ToneTrack, browser_peer
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.netns import add_ice_address
@@ -191,7 +191,7 @@ async def test_browser_calls_switched_off_have_no_routes() -> None:
 
 async def test_a_call_from_the_page_and_its_hang_up() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
-        browser = RTCPeerConnection()
+        browser = browser_peer()
         browser.addTransceiver(ToneTrack(), direction="sendrecv")
         await browser.setLocalDescription(await browser.createOffer())
         offer = {"sdp": browser.localDescription.sdp, "variables": {"customer": "Ann"}}
@@ -222,7 +222,7 @@ async def test_without_an_address_for_ice_the_page_is_told_at_once(
     from aioice import ice
 
     async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
-        browser = RTCPeerConnection()
+        browser = browser_peer()
         browser.addTransceiver(ToneTrack(), direction="sendrecv")
         await browser.setLocalDescription(await browser.createOffer())
         monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
@@ -20,7 +20,7 @@ from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.media import g711
 from sipgw.media.jitterbuffer import JitterBufferConfig
-from tests.media.aio.test_browser import ToneTrack
+from tests.media.aio.test_browser import ToneTrack, browser_peer
 from tests.sipgw.app.legs.doubles import until
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.netns import add_ice_address
@@ -48,7 +48,7 @@ def test_the_ice_servers_as_the_page_takes_them() -> None:
 async def test_a_browser_calls_the_echo_agent_and_hangs_up() -> None:
     async with running_gateway() as (gateway, _):
         calls = LegCalls(gateway)
-        browser = RTCPeerConnection()
+        browser = browser_peer()
         browser.addTransceiver(ToneTrack(), direction="sendrecv")
         received: list[bytes] = []
         readers: list[asyncio.Task[None]] = []
