@@ -113,6 +113,7 @@ class RoomGate:
 
     __slots__ = (
         "_agent",
+        "_joined",
         "_judged",
         "_known",
         "_near_frames",
@@ -137,6 +138,7 @@ class RoomGate:
         self._run = 0  # loud frames near it since the last one under it, in the speech
         self._pending = 0  # of those, the counted ones not counted yet (the run is short)
         self._judged = 0  # the frames counted at the last final
+        self._joined = False  # the last final was a tail joined by its timing
         self._over_agent = False  # the detector's speech began or went on over the agent's audio
         self._known = False  # the caller's level was known at the latest loud frame
 
@@ -198,14 +200,18 @@ class RoomGate:
         room's voices after the forced end are not them); off, all."""
         return self._near_frames if self.on else loud_frames
 
-    def room_turn(self, tail: bool = False) -> bool:
+    def room_turn(self, tail: bool = False, joined: bool = False) -> bool:
         """A final came: whether it is the room's (the gate on, too little of the caller's
         speech since the previous one). ``tail``: it came while a reply to a tentative end
         is queued, the rest of a sentence the early end split: then :data:`ROOM_PIECE_MS`
-        of the caller's speech makes it theirs. The count starts again."""
+        of the caller's speech makes it theirs. ``joined``: it is such a tail by its words'
+        timing (:meth:`~sipgw.agent.turn_tentative.TentativeEnds.tail`): the caller's,
+        whatever the count (the detector does not learn their level from it). The count
+        starts again."""
         self._judged, self.caller_frames = self.caller_frames, 0
+        self._joined = joined
         least = ROOM_PIECE_MS if tail else ROOM_MIN_CALLER_MS
-        return self.on and self._judged * FRAME_MS < least
+        return self.on and not joined and self._judged * FRAME_MS < least
 
     @property
     def piece(self) -> bool:
@@ -225,4 +231,4 @@ class RoomGate:
         if room and held:
             self.carry()
         elif said and self._vad is not None:
-            self._vad.turn_judged(not room)
+            self._vad.turn_judged(not room and not self._joined)
