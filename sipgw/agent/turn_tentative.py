@@ -31,14 +31,14 @@ TAIL_MIN_MS: Final = 100
 a word said after the force, not the end of one said before it."""
 TAIL_MAX_MS: Final = 1000
 """A tail of a sentence the early end split ("please?", "you."): the next final after a
-tentative end whose reply is still queued, when the words that reply answers reached the
-forced end (the caller was talking when the detector's silence ended the turn) and the
-final's own words end :data:`TAIL_MIN_MS` to this long after it (said straight on, over the
-reply: :meth:`TentativeEnds.tail`). In ``bench.room_answers`` (10 calls of 30 s, the TV
-alone or the mixed rooms, 5 and 10 dB under the caller, with and without a 3 s greeting) the
-caller's tails ended 100-380 ms after the force, and the only room turns that came first
-after such a reply, the TV's "Good evening." right after a caller who had finished, followed
-words that ended 20-120 ms before the force."""
+tentative end whose reply is still queued (or whose words are held), when the words of that
+end reached the forced end (the caller was talking when the detector's silence ended the
+turn) and the final's own words end :data:`TAIL_MIN_MS` to this long after it (said straight
+on: :meth:`TentativeEnds.tail`). In ``bench.room_answers`` (10 calls of 30 s, the TV alone or
+the mixed rooms, 5 and 10 dB under the caller, with and without a 3 s greeting) the caller's
+tails ended 100-380 ms after the force, and the only room turns that came first after such a
+reply, the TV's "Good evening." right after a caller who had finished, followed words that
+ended 20-120 ms before the force."""
 
 
 class TentativeEnds:
@@ -90,11 +90,12 @@ class TentativeEnds:
 
     def tail(self, event: SttTurnEnded) -> bool:
         """Whether the STT's final ``event`` is the tail of the sentence whose first part the
-        active tentative reply answers (:data:`TAIL_MAX_MS`): the caller's, whatever the
-        room gate counted of it. Each final is given here before it is settled."""
+        active tentative reply answers, or whose first part is held (:data:`TAIL_MAX_MS`):
+        the caller's, whatever the room gate counted of it (held words open it). Each final
+        is given here before it is settled."""
         start, end = self._reply_ms, event.audio_end_ms
         self._final_ms = end
-        if not self.reply or start is None or end is None:
+        if not (self.reply or self.held is not None) or start is None or end is None:
             return False
         return TAIL_MIN_MS <= end - start <= TAIL_MAX_MS
 
@@ -192,11 +193,11 @@ class TentativeEnds:
         if not text.strip():
             return None
         if forced:
+            end = self._final_ms  # the words reached the force: it split the caller's speech
+            self._reply_ms = self._forced_ms if end is not None and end >= self._forced_ms else None
             if self.resumed or not self.words.finished(text):
                 self.held = text  # the caller goes on (or will): no reply yet
                 return None
             self.reply = True
-            end = self._final_ms  # the words reached the force: it split the caller's speech
-            self._reply_ms = self._forced_ms if end is not None and end >= self._forced_ms else None
         self.held = None
         return text

@@ -201,3 +201,17 @@ def test_no_tail_once_the_tentative_reply_is_settled() -> None:
     assert ends.final("I want to") is None
     assert ends.held_turn(HELD_TURN_MS // FRAME_MS) == "I want to" and ends.reply
     assert not ends.tail(final("change it.", FORCED_MS + 300))
+
+
+def test_a_tail_after_held_words_joins_them() -> None:
+    """The caller went on after the forced end, so its words were held ("Wait, that is not
+    the address I gave"); the next final ends soon after the force ("you."): their tail,
+    joined to them whatever the gate counted. After held words that ended before the force,
+    the next final is judged on its own."""
+    for words_end_ms, joined in ((FORCED_MS, True), (FORCED_MS - FRAME_MS, False)):
+        ends = TentativeEnds(Agent(), AfterAgent(str))
+        ends.forced_end(True, FORCED_AT)
+        assert not ends.tail(final("I want to", words_end_ms))
+        assert ends.final("I want to") is None and ends.held == "I want to"
+        ends.forced_end(True, FORCED_AT + 15)  # the tail's own forced end
+        assert ends.tail(final("change it.", FORCED_MS + 300)) is joined
