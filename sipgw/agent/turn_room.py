@@ -25,7 +25,8 @@ knows the room's level, its own gate holds the room's voices out (its speech sta
 ``room_margin_db`` over them), and over a room that loud it hears the caller's own speech in
 bursts as short as those peaks: every frame near the caller's level counts, but while the
 agent's audio is queued (:data:`ROOM_RUN_FRAMES`: over it the detector's gate is the caller's
-level less 6 dB, which the room's loudest words 5 dB under them reach).
+level less 6 dB, which the room's loudest words 5 dB under them reach; there, with the
+caller's level known, a quiet frame within the detector's speech breaks a run).
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ paused) they count only in runs, the room's level known or not: over the agent's
 detector starts speech on frames within 6 dB of the caller's level, and the TV 5 dB under
 them reaches that at its loudest words; counted whole there, 11 of 267 room turns were
 answered in ``bench.room_answers --calls 20 --seconds 60 --snr 5``, nearly all said over a
-reply (docs/performance.md)."""
+reply. There, once the caller's level is known, a frame the detector hears as quiet within its
+speech breaks a run too: the café's loudest talker, 2-6 dB under the caller, reached their
+level in bursts of 2-4 frames between quiet ones, and counted across them its runs answered 3
+of those turns (5 → 2; the 2 left are a TV's first words of a call, nothing learned yet).
+With the caller's level unknown it does not: over a long greeting that taught the detector the
+room's level, the caller's first sentence reaches it in such bursts (3 of their finals lost
+over the TV at 5 dB with a 3 s greeting, docs/performance.md)."""
 
 ROOM_PIECE_MS: Final = 60
 """A final of the room's by the gate that answers a forced end (the early end's) and holds
@@ -106,7 +113,9 @@ class RoomGate:
 
     __slots__ = (
         "_agent",
+        "_joined",
         "_judged",
+        "_known",
         "_near_frames",
         "_over_agent",
         "_pending",
@@ -129,12 +138,15 @@ class RoomGate:
         self._run = 0  # loud frames near it since the last one under it, in the speech
         self._pending = 0  # of those, the counted ones not counted yet (the run is short)
         self._judged = 0  # the frames counted at the last final
+        self._joined = False  # the last final was a tail joined by its timing
         self._over_agent = False  # the detector's speech began or went on over the agent's audio
+        self._known = False  # the caller's level was known at the latest loud frame
 
     def loud(self, vad: VoiceDetector, counted: bool) -> None:
         """A loud frame of ``vad``'s (its last); ``counted``: it hears speech, not starting
         with this frame (a start counts its frames: :meth:`started`)."""
         caller = vad.caller_dbfs
+        self._known = caller is not None
         if caller is None or vad.level_dbfs >= caller - ROOM_CALLER_DB:
             self._near_frames += 1
             self._run += 1
@@ -145,10 +157,12 @@ class RoomGate:
 
     def quiet(self, speaking: bool = False) -> None:
         """A frame the detector did not hear as loud (``speaking``: within its speech, its
-        hangover)."""
+        hangover). Within the speech it breaks no run, but over the agent's audio, with the
+        caller's level known, it does (:data:`ROOM_RUN_FRAMES`)."""
         self._near_frames = 0
-        if not speaking:
+        if not speaking or (self._over_agent and self._known):
             self._run = self._pending = 0
+        if not speaking:
             self._over_agent = False
 
     def started(self, vad: VoiceDetector) -> None:
@@ -186,14 +200,18 @@ class RoomGate:
         room's voices after the forced end are not them); off, all."""
         return self._near_frames if self.on else loud_frames
 
-    def room_turn(self, tail: bool = False) -> bool:
+    def room_turn(self, tail: bool = False, joined: bool = False) -> bool:
         """A final came: whether it is the room's (the gate on, too little of the caller's
         speech since the previous one). ``tail``: it came while a reply to a tentative end
         is queued, the rest of a sentence the early end split: then :data:`ROOM_PIECE_MS`
-        of the caller's speech makes it theirs. The count starts again."""
+        of the caller's speech makes it theirs. ``joined``: it is such a tail by its words'
+        timing (:meth:`~sipgw.agent.turn_tentative.TentativeEnds.tail`): the caller's,
+        whatever the count (the detector does not learn their level from it). The count
+        starts again."""
         self._judged, self.caller_frames = self.caller_frames, 0
+        self._joined = joined
         least = ROOM_PIECE_MS if tail else ROOM_MIN_CALLER_MS
-        return self.on and self._judged * FRAME_MS < least
+        return self.on and not joined and self._judged * FRAME_MS < least
 
     @property
     def piece(self) -> bool:
@@ -213,4 +231,4 @@ class RoomGate:
         if room and held:
             self.carry()
         elif said and self._vad is not None:
-            self._vad.turn_judged(not room)
+            self._vad.turn_judged(not room and not self._joined)

@@ -73,7 +73,8 @@ caller stops, and starts on them alone, at the room's level, 5-10 dB under the c
 and while it does not know the room's level, or the agent's audio is queued (over it the
 detector's gate lets the room's loudest words through), only in runs of
 :data:`ROOM_RUN_FRAMES` (a quieter voice reaches the caller's level only at its loudest
-syllables' peaks). The caller
+syllables' peaks; over the agent's audio, once the caller's level is known, a frame the
+detector hears as quiet breaks a run too). The caller
 goes on after a tentative end (below) on loud frames near their level only: the room's voice
 after the forced end is not them. Words of the caller's held at a tentative end (unfinished,
 or the caller's level unknown) are answered at the room's final, on their own. A forced
@@ -82,7 +83,10 @@ as ever when its words are (a piece of a sentence the early end split off holds 
 it): the gate's count goes on to the next final, which decides for the words joined; held
 that way, they are the room's with the room's next final. With less it is the room's. A
 final that comes while a reply to a tentative end is queued (the sentence's tail) is the
-caller's with :data:`ROOM_PIECE_MS` of their speech.
+caller's with :data:`ROOM_PIECE_MS` of their speech, and whatever it holds when the words
+that reply answers reached the forced end (the caller was talking at it) and its own end
+soon after it (``turn_tentative``'s ``TAIL_MAX_MS``): the rest of the sentence the early end
+split, said over the reply and too soft for the gate ("please?").
 
 The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
@@ -423,7 +427,7 @@ class TurnTaker:
                     preemptive.judge(self._stream_frames)
             if early is not None and early.quiet(self._quiet_frames):
                 actions += FORCE_TURN_END
-                tentative.forced_end(early.tentative)
+                tentative.forced_end(early.tentative, self._stream_frames)
             if tentative.held is not None:
                 held = tentative.held_turn(self._quiet_frames)
                 if held is not None:  # nothing more came: answer the words
@@ -623,7 +627,7 @@ class TurnTaker:
         drop = self._preemptive.turn_ended()
         pause = self._pause
         said = bool(event.text.strip())
-        room = self._room.room_turn(self._tentative.reply) and said  # a TV, across the room
+        room = self._room.room_turn(self._tentative.reply, self._tentative.tail(event)) and said
         text, room_text = self._tentative.settle(event.text, room, self._room.piece)
         heard = NOTHING if room_text is None else (HeardFromRoom(room_text),)
         self._room.settled(said, room, held=room_text is None)

@@ -199,6 +199,41 @@ def test_runs_hold_to_the_end_of_the_speech_that_met_the_agents_audio() -> None:
     assert not gate.room_turn()
 
 
+def test_over_the_agents_audio_a_quiet_frame_breaks_a_run_with_the_callers_level_known() -> None:
+    """The café's loudest talker over a reply: bursts of 2-4 frames near the caller's level
+    between frames the detector hears as quiet, inside one run of its speech. Over the agent's
+    audio those quiet frames break the run; without the agent they do not."""
+    agent = Agent()
+    gate = RoomGate(True, agent=agent)
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, room=ROOM)
+        gate.quiet(speaking=True)
+    assert gate.room_turn()
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES, room=ROOM)  # the caller's syllables
+        gate.quiet(speaking=True)
+    assert not gate.room_turn()
+    gate.quiet(speaking=False)
+    agent.pending = agent.audible = False
+    for _ in range(10):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1)  # the room's level unknown: runs
+        gate.quiet(speaking=True)
+    assert not gate.room_turn()
+
+
+def test_over_the_agents_audio_quiet_frames_break_no_run_while_the_callers_level_is_unknown() -> (
+    None
+):
+    """At a call's start, over a long greeting that taught the detector the room's level, the
+    caller's first sentence reaches its gate in bursts: with nothing to hold it to, every loud
+    frame is near and the bursts go on with the run."""
+    gate = RoomGate(True, agent=Agent())
+    for _ in range(4):
+        loud_frames(gate, CALLER, ROOM_RUN_FRAMES - 1, caller=None, room=ROOM)
+        gate.quiet(speaking=True)
+    assert not gate.room_turn()
+
+
 def test_with_the_agent_silent_every_frame_counts_again() -> None:
     gate = RoomGate(True, agent=Agent(pending=False, audible=False))
     for _ in range(ENOUGH):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.agent.turn_actions import PAUSE
 from sipgw.agent.turn_pause import BargeInPause
-from sipgw.agent.turn_tentative import HELD_TURN_MS, TentativeEnds
+from sipgw.agent.turn_tentative import HELD_TURN_MS, TAIL_MAX_MS, TAIL_MIN_MS, TentativeEnds
 from sipgw.agent.turn_text import AfterAgent
 from sipgw.media.vad import FRAME_MS
 
@@ -144,3 +145,73 @@ def test_a_forced_final_with_none_of_the_callers_speech_is_the_rooms() -> None:
         "Wait, that is not the address I gave you.",
         None,
     )
+
+
+FORCED_AT = 100  # frames into the stream: the forced end, 2000 ms
+FORCED_MS = FORCED_AT * FRAME_MS
+
+
+def final(text: str, end_ms: int | None) -> SttTurnEnded:
+    return SttTurnEnded(text, 0, (), 0.0, end_ms)
+
+
+def tentative_reply(ends: TentativeEnds, words_end_ms: int | None) -> None:
+    """A forced end at :data:`FORCED_MS`, its final (words ending at ``words_end_ms``)
+    answered tentatively."""
+    ends.forced_end(True, FORCED_AT)
+    first = final("Hold on, can you repeat the last part.", words_end_ms)
+    assert not ends.tail(first)
+    assert ends.final(first.text) == first.text and ends.reply
+
+
+def test_a_tail_after_a_split_sentence_is_the_rest_of_it() -> None:
+    """The words the tentative reply answers reached the forced end (the caller was talking
+    at it); the next final's words end soon after the force: the sentence's tail."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    tentative_reply(ends, FORCED_MS)
+    ends.forced_end(True, FORCED_AT + 20)  # the tail's own forced end changes nothing
+    assert ends.tail(final("please?", FORCED_MS + 340))
+    for end_ms in (FORCED_MS + TAIL_MIN_MS - 20, FORCED_MS + TAIL_MAX_MS + 20, None):
+        ends = TentativeEnds(Agent(), AfterAgent(str))
+        tentative_reply(ends, FORCED_MS)
+        assert not ends.tail(final("please?", end_ms))
+
+
+def test_no_tail_after_a_caller_who_had_finished_before_the_force() -> None:
+    """The TV's "Good evening." right after a finished sentence: the words answered ended
+    before the forced end, so nothing after it is their tail."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    tentative_reply(ends, FORCED_MS - FRAME_MS)
+    assert not ends.tail(final("Good evening.", FORCED_MS + 300))
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    tentative_reply(ends, None)  # no word timings: no tail either
+    assert not ends.tail(final("please?", FORCED_MS + 300))
+
+
+def test_no_tail_once_the_tentative_reply_is_settled() -> None:
+    """Only the next final after the tentative reply may be its tail; nor is there one after
+    held words answered on their own (no forced end just before)."""
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    tentative_reply(ends, FORCED_MS)
+    assert ends.final("Yes.") == "Yes."
+    assert not ends.tail(final("please?", FORCED_MS + 300))
+    ends = TentativeEnds(Agent(), AfterAgent(str))
+    ends.forced_end(True, FORCED_AT)
+    assert not ends.tail(final("I want to", FORCED_MS))
+    assert ends.final("I want to") is None
+    assert ends.held_turn(HELD_TURN_MS // FRAME_MS) == "I want to" and ends.reply
+    assert not ends.tail(final("change it.", FORCED_MS + 300))
+
+
+def test_a_tail_after_held_words_joins_them() -> None:
+    """The caller went on after the forced end, so its words were held ("Wait, that is not
+    the address I gave"); the next final ends soon after the force ("you."): their tail,
+    joined to them whatever the gate counted. After held words that ended before the force,
+    the next final is judged on its own."""
+    for words_end_ms, joined in ((FORCED_MS, True), (FORCED_MS - FRAME_MS, False)):
+        ends = TentativeEnds(Agent(), AfterAgent(str))
+        ends.forced_end(True, FORCED_AT)
+        assert not ends.tail(final("I want to", words_end_ms))
+        assert ends.final("I want to") is None and ends.held == "I want to"
+        ends.forced_end(True, FORCED_AT + 15)  # the tail's own forced end
+        assert ends.tail(final("change it.", FORCED_MS + 300)) is joined

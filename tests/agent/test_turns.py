@@ -26,6 +26,7 @@ from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
     DuckAgent,
+    ForceTurnEnd,
     HeardFromRoom,
     IgnoreBackchannel,
     MarkSpeechEnd,
@@ -106,6 +107,8 @@ class Partial:
 @dataclass(frozen=True)
 class Final:
     text: str
+    end_ms: int | None = None
+    """Where its last word ends in the audio stream (the script's clock)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,8 @@ class Harness:
             partial = SttPartialTranscript(what.text, what.turn, now, audio_end_ms=what.end_ms)
             self.take(self.turns.receive_stt(partial, now))
         elif isinstance(what, Final):
-            self.take(self.turns.receive_stt(SttTurnEnded(what.text, 0, (), now, None), now))
+            final = SttTurnEnded(what.text, 0, (), now, what.end_ms)
+            self.take(self.turns.receive_stt(final, now))
         elif isinstance(what, Dtmf):
             self.take(self.turns.receive_dtmf(now))
         elif isinstance(what, AgentReplies):
@@ -584,6 +588,52 @@ def test_words_held_at_a_tentative_end_are_answered_at_the_rooms_final() -> None
         script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
     )
     assert actions == [(2800, HeardFromRoom(TV)), (2800, StartReply(unfinished, 2.8, 2.8))]
+
+
+def forced_at_ms(early: EarlyTurnEnd) -> int:
+    """When the early end forces the turn of :func:`split_sentence`'s speech (stream ms)."""
+    log = run([(1000, SPEECH), (1600, SILENCE), (2000, End())], (ForceTurnEnd,), early_end=early)
+    assert len(log) == 1
+    return log[0][0]
+
+
+def split_sentence(words_end_ms: int, tail_end_ms: int) -> Script:
+    """The caller's sentence, forced at its pause and answered tentatively (its words ending
+    at ``words_end_ms``), then its tail's final ("please?", too soft for the gate) over the
+    reply."""
+    return [
+        (1000, SPEECH), (1600, SILENCE), (1900, Final(SENTENCE, words_end_ms)),
+        (1900, AgentTalks()), (2300, Final("please?", tail_end_ms)), (2500, End()),
+    ]  # fmt: skip
+
+
+def test_the_tail_of_a_split_sentence_is_the_callers_whatever_the_gate_counted() -> None:
+    """The words answered reached the forced end (the caller was talking), and the next
+    final's words end 300 ms after it: the rest of the sentence, answered as the caller's
+    (not recorded as the room's), and the detector does not learn their level from it."""
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    forced = forced_at_ms(early)
+    script = split_sentence(forced, forced + 300)
+    actions = run(
+        script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
+    )
+    assert actions == [
+        (1900, StartReply(SENTENCE, 1.6, 1.9)),
+        (2300, StartReply("please?", 1.6, 2.3)),
+    ]
+    assert judgements(script, True, EarlyTurnEnd(EarlyEndMode.WORDS, 160)) == [True, False]
+
+
+def test_after_a_sentence_finished_before_the_force_the_next_final_is_judged_on_its_own() -> None:
+    """The same final after words that ended before the forced end (the TV's "Good evening."
+    right after a caller who had finished): the gate's count decides, the room's."""
+    early = EarlyTurnEnd(EarlyEndMode.WORDS, 160)
+    forced = forced_at_ms(early)
+    script = split_sentence(forced - 100, forced + 300)
+    actions = run(
+        script, (StartReply, HeardFromRoom), room_gate=True, caller_dbfs=-18.0, early_end=early
+    )
+    assert actions[-1] == (2300, HeardFromRoom("please?"))
 
 
 def judgements(script: Script, room_gate: bool, early: EarlyTurnEnd | None = None) -> list[bool]:
