@@ -17,7 +17,8 @@ setup time and failed calls; then the largest count that holds p99 lateness
 ≤ 5 ms with zero loss and no failed call.
 
 Callers (``--audio``, also ``--caller-audio``): a tone (the default; with ``--agent
-assistant`` in talk bursts, ``--talk``), silence, or noisy speech (``noisy``: a sentence over
+assistant`` in talk bursts, ``--talk``), silence throughout (no bursts: a listening call
+that hears nothing), or noisy speech (``noisy``: a sentence over
 café babble, street, TV or music at ``--snr`` dB every ``--noisy-every`` s, made once by
 ``bench/caller_audio.py`` and looped by the load generator from memory), which a model voice
 detector steps on every frame, where a tone's silences cost it nothing. ``--voice-detector
@@ -799,7 +800,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--talk",
-        help="caller talk bursts ON/EVERY s (default 0.8/6 with --agent assistant, else none)",
+        help="caller talk bursts of the tone ON/EVERY s (default 0.8/6 with --agent assistant "
+        "and tone callers, else none; silence callers send silence throughout)",
     )
     p.add_argument("--compare", action="store_true", help="sipgw vs SIPp echo vs pyVoIP echo")
     p.add_argument("--compare-steps", type=_ints, default=_ints("50,100,200,400"))
@@ -876,17 +878,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def callers_talk(audio: str, agent: str, talk: str | None) -> str | None:
+    """The load generator's ``--talk`` for these callers: ``talk`` for tone callers, 0.8/6
+    by default with the assistant; none for noisy callers (their loop talks) and silence
+    callers (the bursts are the tone: a silence caller sends silence throughout). ValueError
+    for ``talk`` given with either."""
+    if audio == "noisy" and talk is not None:
+        raise ValueError("--talk: noisy callers talk as their loop does (--noisy-every)")
+    if audio == "silence" and talk is not None:
+        raise ValueError("--talk: silence callers send no bursts (the bursts are the tone)")
+    if audio == "tone" and talk is None and agent == "assistant":
+        return "0.8/6"
+    return talk
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.audio == "noisy":
-        if args.talk is not None:
-            parser.error("--talk: noisy callers talk as their loop does (--noisy-every)")
-        if args.driver == "sipp":
-            parser.error("--audio noisy: with --driver loadgen (SIPp sends its tone)")
-    elif args.talk is None and args.agent == "assistant":
-        args.talk = "0.8/6"
+    if args.audio == "noisy" and args.driver == "sipp":
+        parser.error("--audio noisy: with --driver loadgen (SIPp sends its tone)")
+    try:
+        args.talk = callers_talk(args.audio, args.agent, args.talk)
+    except ValueError as exc:
+        parser.error(str(exc))
     args.voice_detector = voice_detector(args)  # named in the figures, whichever the callers need
     if not args.machine:  # per machine: every process shares every CPU
         pin_self(args.loadgen_cpu)

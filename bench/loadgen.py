@@ -1124,7 +1124,10 @@ async def _main(opts: Options) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.talk and args.audio == "silence":
+        parser.error("--talk: the bursts are the tone; --audio silence sends none")
     if args.cpu is not None:
         try:
             os.sched_setaffinity(0, {args.cpu})
