@@ -1,7 +1,8 @@
 """Which room transcripts the assistant answers on the capacity bench's noisy calls, and why.
 
     python -m bench.room_answers [--calls 10] [--seconds 30] [--snr 10]
-        [--backgrounds babble,street,tv,music] [--greeting 0.18] [--json PATH]
+        [--backgrounds babble,street,tv,music] [--greeting 0.18] [--show-caller-room]
+        [--json PATH]
 
 The calls of ``bench.capacity --caller-audio noisy --stt-room transcribed`` without I/O: each
 call's frames from its evenly spaced point of the loop (:mod:`bench.caller_audio`), one a
@@ -24,7 +25,11 @@ detector's speech near the caller's level since the previous final, ms). And the
 side: each of the fake's finals of the caller's words (a sentence, or a piece of one split
 by the early end), whether a reply of the agent's carried its words (at once or later, held
 and joined to the next), the machine recorded them as the room's (``room_speech``), or
-neither by the call's end. Prints two tables and writes JSON.
+neither by the call's end. Prints two tables and writes JSON. ``--show-caller-room``
+prints each of the caller's finals recorded as the room's: the call, the background, the
+final's time in the call, the caller's and the room's levels the detector had learned then
+(and at the call's end), the gate's count and, frame by frame, what the detector heard
+(:func:`_frame_mark`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench._harness import format_table, log, machine_info, write_json
@@ -59,7 +64,7 @@ from sipgw.agent.turns import (
 from sipgw.app.evaluation.fakes.assemblyai import DetectorAction, PartialDue, SpeechBegan, TurnDue
 from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript, ScriptedTurnDetector
 from sipgw.app.evaluation.fakes.services import ServiceOptions
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.vad import ModelVadConfig, VoiceDetector
 
 __all__ = ["CallerTurn", "RoomTurn", "call", "main", "when"]
 
@@ -93,6 +98,8 @@ class CallerTurn:
     fate: str
     """``answered`` (a reply carried its words), ``room_speech`` (recorded as the room's) or
     ``not answered`` (neither by the call's end)."""
+    detail: str = ""
+    """Where and how the gate judged the final (``--show-caller-room``)."""
 
 
 def when(turn: RoomTurn) -> str:
@@ -121,7 +128,12 @@ class _Traced(ScriptedTurnDetector):
 
 
 def call(
-    script: CallerScript, loop: bytes, offset: int, seconds: float, greeting_s: float = GREETING_S
+    script: CallerScript,
+    loop: bytes,
+    offset: int,
+    seconds: float,
+    greeting_s: float = GREETING_S,
+    kinds: Sequence[str] = BACKGROUNDS,
 ) -> tuple[list[RoomTurn], list[CallerTurn]]:
     """One call from the loop's frame ``offset``: its room turns and the caller's (module
     docstring); the greeting plays ``greeting_s``."""
@@ -169,9 +181,13 @@ def call(
             pending.clear()
 
     ends = 0
+    vad = turns.vad
+    trace: list[str] = []  # per frame: the detector's level against the caller's, the gate
+    details: dict[float, tuple[str, str]] = {}  # a caller's final: where, levels; the trace
     for i, frame in enumerate(frames):
         now = agent.now = (i + 1) * 0.02
         actions: list[TurnAction] = list(turns.receive_audio(stage.process(frame), now))
+        trace.append(_frame_mark(vad, agent.pending))
         pending.append(frame)
         force = False
         for a in actions:
@@ -189,6 +205,7 @@ def call(
         while queue and queue[0][0] <= now:
             _, event, due = queue.pop(0)
             gate_ms = turns._room.caller_frames * 20  # noqa: SLF001 - the gate's count, read only
+            levels = f"caller={_db(vad.caller_dbfs)} room={_db(vad.room_dbfs)} gate={gate_ms}ms"
             got = turns.receive_stt(event, now)
             actions += got
             if due is None:
@@ -200,6 +217,13 @@ def call(
                 out.append(_room_turn(due, got, voiced, plays, gate_ms))
             elif due.text and due.text.strip():
                 callers.append((now, due.text.strip()))
+                segment = script.sentence_at(positions[due.start_ms // 20])[0]
+                first, last = max(0, due.start_ms // 20 - 5), due.end_ms // 20 + 3
+                details[now] = (
+                    f"{kinds[segment % len(kinds)]} at {due.start_ms / 1000:.2f}-"
+                    f"{due.end_ms / 1000:.2f} s, at the final {levels}",
+                    _marks(trace[first:last]),
+                )
         for a in actions:
             if isinstance(a, PauseAgent):
                 agent.paused = True
@@ -215,16 +239,53 @@ def call(
                 agent.play(now, REPLY_S)
                 plays.append((now, agent.until))
     stage.close()
-    return out, [_caller_turn(at, text, said) for at, text in callers]
+    end = (
+        f"; at the call's end caller={_db(vad.caller_dbfs)} room={_db(vad.room_dbfs)}, the room"
+        f" re-learned {getattr(vad, 'rooms_forgotten', 0)} times\n    "
+    )
+    return out, [
+        _caller_turn(at, text, said, end.join(details.get(at, ("", "")))) for at, text in callers
+    ]
 
 
-def _caller_turn(at: float, text: str, said: Sequence[tuple[float, str, bool]]) -> CallerTurn:
+def _db(level: float | None) -> str:
+    """A level in dBFS, ``-`` when not known."""
+    return "-" if level is None else f"{level:.1f}"
+
+
+def _frame_mark(vad: VoiceDetector, queued: bool) -> str:
+    """One frame as the detector heard it (``--show-caller-room``): ``.`` quiet, ``,`` quiet
+    within its speech (the hangover); loud within its speech: the caller's level less the
+    frame's in whole dB (``0``-``9``, ``+`` over it, ``#`` 10 or more under), ``S`` with the
+    caller's level unknown; loud outside its speech (not counted): ``s``. In brackets while
+    the agent's audio is queued (``queued``: :func:`_marks` joins the stretch)."""
+    if not vad.loud:
+        mark = "," if vad.speaking else "."
+    elif not vad.speaking:
+        mark = "s"
+    elif vad.caller_dbfs is None:
+        mark = "S"
+    else:
+        under = vad.caller_dbfs - vad.level_dbfs
+        mark = "+" if under < 0 else "#" if under >= 10 else str(int(under))
+    return f"[{mark}]" if queued else mark
+
+
+def _marks(frames: Sequence[str]) -> str:
+    """:func:`_frame_mark`'s marks in a row, one pair of brackets around each stretch of
+    frames heard while the agent's audio was queued."""
+    return "".join(frames).replace("][", "")
+
+
+def _caller_turn(
+    at: float, text: str, said: Sequence[tuple[float, str, bool]], detail: str = ""
+) -> CallerTurn:
     """What became of the caller's words ``text`` (their final handled at ``at``): the first
     reply or room record from then on that carries them (held words go into the next)."""
     for t, words, answered in sorted(said, key=lambda e: e[0]):
         if t >= at and text in words:
-            return CallerTurn(text, "answered" if answered else "room_speech")
-    return CallerTurn(text, "not answered")
+            return CallerTurn(text, "answered" if answered else "room_speech", detail)
+    return CallerTurn(text, "not answered", detail)
 
 
 def _room_turn(
@@ -265,9 +326,11 @@ def measure(
     rooms: list[RoomTurn] = []
     callers: list[CallerTurn] = []
     for n in range(calls):
-        room, caller_turns = call(script, loop, n * script.frames // calls, seconds, greeting_s)
+        room, caller_turns = call(
+            script, loop, n * script.frames // calls, seconds, greeting_s, caller.backgrounds
+        )
         rooms += room
-        callers += caller_turns
+        callers += [replace(t, detail=f"call {n}: {t.detail}") for t in caller_turns]
     return rooms, callers
 
 
@@ -279,6 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--snr", type=float, default=10.0)
     p.add_argument("--backgrounds", default=",".join(BACKGROUNDS))
     p.add_argument("--greeting", type=float, default=GREETING_S, help="the greeting's seconds")
+    p.add_argument(
+        "--show-caller-room",
+        action="store_true",
+        help="print each of the caller's finals recorded as the room's: the call, background,"
+        " time, the learned levels, the gate's count and what the detector heard",
+    )
     p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
     args = p.parse_args(argv)
     caller = NoisyCaller(snr_db=args.snr, backgrounds=tuple(args.backgrounds.split(",")))
@@ -307,6 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             [[text, fate, str(n)] for (text, fate), n in sorted(sentences.items())],
         )
     )
+    if args.show_caller_room:
+        for c in callers:
+            if c.fate == "room_speech":
+                print(f"{c.text!r} {c.detail}")
     log(
         f"room turns answered {sum(t.decision.startswith('answered') for t in turns)} of "
         f"{len(turns)}; the caller's finals {len(callers)}: answered {fates['answered']}, "

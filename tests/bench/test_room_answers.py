@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.caller_audio import NoisyCaller
-from bench.room_answers import RoomTurn, measure, when
+from bench.room_answers import RoomTurn, _marks, measure, when
 from sipgw.agent.turn_room import ROOM_MIN_CALLER_MS
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,3 +43,16 @@ def test_the_tvs_turns_are_the_rooms_and_each_is_decided() -> None:
     assert callers
     assert {c.fate for c in callers} <= {"answered", "room_speech", "not answered"}
     assert any(c.fate == "answered" for c in callers)
+
+
+def test_the_frame_marks_join_the_agents_stretches() -> None:
+    assert _marks([".", "[,]", "[S]", "[.]", "3", "[+]"]) == ".[,S.]3[+]"
+
+
+def test_the_callers_finals_say_where_and_what_the_detector_heard() -> None:
+    greeted = measure(1, 8.0, NoisyCaller(backgrounds=("tv",)), greeting_s=3.0)[1]
+    first = greeted[0]  # the call's first sentence, said over the greeting
+    assert first.detail.startswith("call 0: tv at 0.")
+    where, heard = first.detail.split("\n    ")
+    assert "caller=- room=" in where and "gate=0ms" in where and "at the call's end" in where
+    assert heard.startswith("[") and set(heard) <= set("[].,sS0123456789+#")
