@@ -175,6 +175,10 @@ __all__ = [
     "PROVISIONAL_FRAMES",
     "PROVISIONAL_ROOM_DB",
     "PROVISIONAL_ROOM_QUIET_FRAMES",
+    "PROVISIONAL_VOICE_AFTER_FRAMES",
+    "PROVISIONAL_VOICE_DB",
+    "PROVISIONAL_VOICE_FRAMES",
+    "PROVISIONAL_VOICE_SPARSE",
     "RETRACT_HOLD_FRAMES",
     "ROOM_WINDOW_FRAMES",
     "ModelVoiceDetector",
@@ -258,6 +262,29 @@ frame still says that the voice the room was learned from goes on. At 6 dB a TV 
 the caller who talked over the greeting reached it often enough to keep the caller's level
 as the room's, and ``bench.noisy_turns --greeting 3`` answered 36 of the background's turns
 instead of 24 (the caller's sentences: 65 either way)."""
+PROVISIONAL_VOICE_DB: Final = 2.0
+"""With the agent silent and a room learned while the caller's level was unknown, a voice
+within this of that room's level, for :data:`PROVISIONAL_VOICE_FRAMES` frames in a row, is
+the voice the room was learned from heard on its own: the caller, who talked over the
+greeting and now takes their turn. It starts speech though the room's gate is over it."""
+PROVISIONAL_VOICE_FRAMES: Final = 5
+"""Frames (100 ms) in a row of :data:`PROVISIONAL_VOICE_DB`. A caller holds their level that
+long in their syllables' cores; a TV 5 dB under them, whose loudest peaks keep the room
+learned from the caller (:data:`PROVISIONAL_ROOM_DB`), reaches it 1-4 frames at a time, and
+so without this none of the caller's turns after the greeting started speech. A TV learned
+from itself held 5 frames within 2 dB of its level once in 27 s."""
+PROVISIONAL_VOICE_AFTER_FRAMES: Final = 50
+"""Frames (1 s) since the agent's audio or the latest speech ended, with nothing started,
+before :data:`PROVISIONAL_VOICE_FRAMES` may start speech: a caller heard on the room's gate
+as ever starts there first (a rule that fired sooner changed the caller's level learned on
+their first turn, and over babble two more of 154 interruptions went unheard in
+``bench.backchannels``)."""
+PROVISIONAL_VOICE_SPARSE: Final = 15
+"""At most this many frames of the last :data:`PROVISIONAL_ROOM_QUIET_FRAMES` before the run
+within :data:`PROVISIONAL_ROOM_DB` of the provisional room's level, for the run to be the
+caller's (:data:`PROVISIONAL_VOICE_FRAMES`): a TV 5 dB under the caller came that near 4-12
+times in 1.5 s, café babble learned from itself 26-46 (and held such runs), a TV learned from
+itself 10-22."""
 CALLER_CLEARANCE_DB: Final = 2.0
 """Once the caller's level is known, the room's (both its gates, and the level over which a
 frame as loud as the caller is not the room's) is held at least ``room_margin_db`` + this
@@ -318,6 +345,8 @@ class ModelVoiceDetector:
         "_caller", "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames",
         "_hold", "_learn_until", "_level_run", "_loud_run", "_loudest", "_low", "_low_gate",
         "_low_run", "_model", "_quiet_chunks", "_quiet_dbfs", "_room_quiet", "room_provisional",
+        "_provisional_voice", "_provisional_near", "_provisional_near_count", "_agent_on",
+        "_agent_spells", "_unheard",
         "rooms_forgotten",
         "_quiet_run", "_recent", "_room", "_room_recent", "_room_ranked", "_since_step",
         "_room_fresh", "_start_frames", "_stream", "_sure_run", "_false_starts", "_speech_agent",
@@ -378,6 +407,12 @@ class ModelVoiceDetector:
         self.room_provisional = False
         """The room's level was learned while the caller's was unknown (it may be theirs)."""
         self._room_quiet = 0  # frames without the provisional room's voice
+        self._provisional_voice = 0  # frames in a row of it (PROVISIONAL_VOICE_DB)
+        self._provisional_near: deque[bool] = deque()  # its last 1.5 s: near its level
+        self._provisional_near_count = 0
+        self._agent_on = False  # the agent's audio heard on the latest frame
+        self._agent_spells = 0  # stretches of the agent's audio so far (the greeting: 1)
+        self._unheard = 0  # frames since the agent's audio or speech ended
         self.rooms_forgotten = 0
         """Provisional rooms re-learned so far (:data:`PROVISIONAL_ROOM_QUIET_FRAMES`)."""
         # The latest agent-audio frames: whether each was the room's voice; their count.
@@ -510,6 +545,10 @@ class ModelVoiceDetector:
         )
         audible = self._agent_audible
         agent = audible is not None and audible()
+        if agent and not self._agent_on:
+            self._agent_spells += 1
+        self._agent_on = agent
+        self._unheard = 0 if agent or self.speaking else self._unheard + 1
         self._provisional_room(speechlike, level)
         caller, margin = self.caller_dbfs, settings.caller_margin_db
         bar = None if caller is None or margin is None else caller - margin
@@ -577,6 +616,23 @@ class ModelVoiceDetector:
         loud = speechlike and heard and not learning
         if loud and room is not None:
             loud = above_room if starting else level >= room
+            waiting = self._agent_pending
+            if (
+                not loud
+                and starting
+                and not agent
+                and self._agent_spells == 1
+                and self._unheard >= PROVISIONAL_VOICE_AFTER_FRAMES
+                and not (waiting is not None and waiting())
+            ):
+                # The voice a provisional room was learned from, on its own, after the
+                # agent's first audio (the greeting; none paused or queued): the caller
+                # taking their turn.
+                loud = (
+                    self._provisional_voice >= PROVISIONAL_VOICE_FRAMES
+                    and self._provisional_near_count
+                    <= PROVISIONAL_VOICE_SPARSE + self._provisional_voice
+                )
             if loud and starting and agent and caller is None:
                 # Over the agent with no caller's level yet, the room's loudest words reach
                 # its gate: a barge-in then starts UNKNOWN_CALLER_DB higher.
@@ -733,6 +789,19 @@ class ModelVoiceDetector:
         known = self.room_start_dbfs
         if self.caller_dbfs is not None or known is None:
             self.room_provisional = False
+        # How far under a provisional room's level a voice frame is (None: no such room).
+        under = known - level if self.room_provisional and known is not None else None
+        voice = speechlike and under is not None
+        near = voice and under is not None and under <= PROVISIONAL_VOICE_DB
+        self._provisional_voice = self._provisional_voice + 1 if near else 0
+        # How often the room's voice came near its level: a voice like it (babble, a TV
+        # learned from itself) often, one 5 dB under the caller it was learned from rarely.
+        within = voice and under is not None and under <= PROVISIONAL_ROOM_DB
+        recent = self._provisional_near
+        if len(recent) == PROVISIONAL_ROOM_QUIET_FRAMES:
+            self._provisional_near_count -= recent.popleft()
+        recent.append(within)
+        self._provisional_near_count += within
         if not self.room_provisional or known is None:
             self._room_quiet = 0
             return

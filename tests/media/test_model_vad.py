@@ -750,3 +750,28 @@ def test_a_tv_whose_loud_words_reach_the_caller_pauses_the_agent_once_then_is_ga
     detector, starts = starts_under_the_reply("tv2", caller)
     assert starts <= 2
     assert detector.false_starts >= 1
+
+
+def test_a_caller_who_talks_over_the_greeting_over_a_tv_5db_under_is_heard_on_their_turns() -> None:
+    # "Hello? Are you there?" 0.3 s into a 3 s greeting, the TV 5 dB under them: the room is
+    # learned from the caller, and the TV's loudest peaks keep it (PROVISIONAL_ROOM_DB). Their
+    # turns after the greeting, 100 ms at the room's level, are theirs (PROVISIONAL_VOICE_*).
+    said = clean(speech("Hello? Are you there?"))
+    turns = (5.0, 9.0, 13.0, 17.0, 21.0, 25.0)
+    room = mix([0], background("tv", 28.0), 5.0)
+    voice = [0] * len(room)
+    for start in (0.3, *turns):
+        voice[int(start * 8000) : int(start * 8000) + len(said)] = said
+    audio = frames([v + r for v, r in zip(voice, room, strict=True)])
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    assert not events(detector, audio[:150])
+    assert detector.room_provisional and detector.rooms_forgotten == 0
+    agent.audible = agent.pending = False
+    starts = [(150 + i) * 0.02 for i, e in events(detector, audio[150:]) if e is VadEvent.STARTED]
+    heard = [turn for turn in turns if any(0 <= at - turn <= 0.5 for at in starts)]
+    assert len(heard) >= 5, (heard, starts)
+    assert all(any(0 <= at - turn <= 1.5 for turn in turns) for at in starts), starts
