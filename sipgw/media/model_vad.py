@@ -135,6 +135,7 @@ one per 20 ms, in order; ``None`` (nothing received) is silence.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
@@ -789,19 +790,24 @@ class ModelVoiceDetector:
         known = self.room_start_dbfs
         if self.caller_dbfs is not None or known is None:
             self.room_provisional = False
-        # How far under a provisional room's level a voice frame is (None: no such room).
-        under = known - level if self.room_provisional and known is not None else None
-        voice = speechlike and under is not None
-        near = voice and under is not None and under <= PROVISIONAL_VOICE_DB
-        self._provisional_voice = self._provisional_voice + 1 if near else 0
-        # How often the room's voice came near its level: a voice like it (babble, a TV
-        # learned from itself) often, one 5 dB under the caller it was learned from rarely.
-        within = voice and under is not None and under <= PROVISIONAL_ROOM_DB
         recent = self._provisional_near
-        if len(recent) == PROVISIONAL_ROOM_QUIET_FRAMES:
-            self._provisional_near_count -= recent.popleft()
-        recent.append(within)
-        self._provisional_near_count += within
+        if self.room_provisional and known is not None:
+            # How far under the provisional room's level a voice frame is, and how often the
+            # room's voice came near it: a voice like it (babble, a TV learned from itself)
+            # often, one 5 dB under the caller it was learned from rarely.
+            under = known - level if speechlike else math.inf
+            near = under <= PROVISIONAL_VOICE_DB
+            self._provisional_voice = self._provisional_voice + 1 if near else 0
+            if len(recent) == PROVISIONAL_ROOM_QUIET_FRAMES:
+                self._provisional_near_count -= recent.popleft()
+            within = under <= PROVISIONAL_ROOM_DB
+            recent.append(within)
+            self._provisional_near_count += within
+        else:  # no such room: its window holds nothing near (as empty, cheaper)
+            self._provisional_voice = 0
+            if recent:
+                recent.clear()
+                self._provisional_near_count = 0
         if not self.room_provisional or known is None:
             self._room_quiet = 0
             return
