@@ -71,6 +71,7 @@ from tests.sipgw.app.test_claimers import gone_owner, gone_pid
 from tests.toolkit.browser import Browser
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
+from tests.toolkit.waiting import wait_for
 
 T0 = 1_800_000_000.0
 TOKEN = "cluster-admin-token-0123456789"
@@ -642,6 +643,9 @@ asyncio.run(main())
 """
 
 
+DOOMED_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'doomed'"
+
+
 def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_others(
     url: str,
 ) -> None:
@@ -650,7 +654,7 @@ def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_ot
     store = CallbackStore(Database(url))  # used from three loops in turn (asyncio.run)
     ids = asyncio.run(_store_callbacks(store, 3))
     doomed = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_CLAIM, url, str(T0)],
+        [sys.executable, "-c", _HOLD_CLAIM, f"{url}?application_name=doomed", str(T0)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
     )  # fmt: skip
     try:
@@ -658,6 +662,9 @@ def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_ot
         assert asyncio.run(store.claim_due(T0, "other", 60, 10)) == []  # skipped, not waited
         doomed.kill()
         doomed.wait(10)
+        # The server ends the backend when it reads the closed socket: a moment, not a lease.
+        with psycopg.connect(url, autocommit=True) as watch:
+            wait_for(lambda: not watch.execute(DOOMED_BACKENDS).fetchall(), 10, "a backend left")
         claimed = asyncio.run(store.claim_due(T0, "other", 60, 10))
         assert [row.id for row in claimed] == ids
         assert all(row.attempts == 1 and row.claimed_by == "other" for row in claimed)

@@ -118,13 +118,16 @@ def turn(stt: ScriptedStt, text: str, order: int) -> None:
 
 
 async def quiet(agent: TwimlAgent) -> None:
-    """Until the agent has nothing left to say."""
-    await wait_for(
-        lambda: (
-            agent.verbs.relay.relayed is not None and not agent.verbs.relay.relayed.playout.pending
-        ),
-        5,
-    )
+    """Until the agent has nothing left to say: no reply still taking text or audio (a
+    sentence sent to the TTS has no audio queued until its first chunk), none queued."""
+
+    def done() -> bool:
+        relayed = agent.verbs.relay.relayed
+        if relayed is None:
+            return False
+        return not relayed.speaker.speaking() and not relayed.playout.pending
+
+    await wait_for(done, 5)
 
 
 async def test_a_conversation_relay_app_runs_unchanged(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
