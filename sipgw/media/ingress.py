@@ -15,7 +15,10 @@ added delay on a clean network:
   detector needs it) and the timeline never stops;
 * late and duplicate audio, behind what was already released, is dropped;
 * an SSRC change or a timestamp jump of more than a second restarts the
-  timeline.
+  timeline;
+* :meth:`IngressAudio.forget` (the session's, when a re-negotiation changes what
+  the caller's side sends: a hold, a resume) keeps the timeline but nothing of the
+  audio before: a gap after it is silence, not concealed from the hold's music.
 
 Gaps are told apart as the playout buffer tells them (media/gaps.py, one
 definition): after a PAUSE (arrivals and timestamps both stopped) the rest of
@@ -128,6 +131,13 @@ class IngressAudio:
             self.filled_frames += 1
             self._drain_held(now)
         return self._take()
+
+    def forget(self) -> None:
+        """Drop the audio so far: packets held ahead of a gap, and the concealment's
+        history (a gap from here on is silence until new audio is heard). The timeline
+        goes on: silence at real-time pace while nothing comes."""
+        self._held.clear()
+        self._plc.reset()
 
     # -- internals
 

@@ -714,9 +714,13 @@ class MediaSession:
         The sender keeps its SSRC, sequence and timestamp (RFC 3550 §5.1 allows
         a payload type change within a stream). A new address is latched afresh
         (media/latching.py); when media starts flowing again (back from hold) or
-        goes to a new address, the peer's silence counts from ``now``.
+        goes to a new address, the peer's silence counts from ``now``. When the
+        direction changes (a hold, a resume), the listeners' tap forgets the audio before
+        (media/ingress.py): a gap after a resume is silence, not the hold's music concealed.
         """
         old = self.params
+        if (params.send, params.receive) != (old.send, old.receive):
+            self.ingress.forget()
         was_active = old.send or old.receive
         changed_remote = params.remote != old.remote
         self.params = params

@@ -82,6 +82,31 @@ def test_ssrc_change_and_big_jumps_restart_the_timeline() -> None:
     assert ingress.push(packet(0, ts0=5_000_000, ssrc=2), 0.04) == [frame(0)]  # > 1 s jump
 
 
+def after_the_music(forget: bool) -> list[bytes]:
+    """Frames 0-4, then the next packet 37 ms after the last with its timestamp 24 ms on (a
+    sender that re-anchored its timestamps on a new source: SIPp switching files), and the
+    ticks for 100 ms; with ``forget``, the audio before it is forgotten first."""
+    ingress = IngressAudio()
+    for n in range(5):
+        ingress.push(packet(n), 0.02 * n)
+    if forget:
+        ingress.forget()
+    after = ingress.push(packet(5, ts0=1000 + 192, payload=SILENCE), 0.117)
+    for tick in range(1, 6):
+        after += ingress.poll(0.117 + 0.02 * tick, WAIT)
+    return after
+
+
+def test_audio_forgotten_is_not_concealed_into_a_gap_after_it() -> None:
+    """The session forgets the audio when the stream's direction changes (media/
+    session.py): a gap just after a resume is not filled from the hold's music."""
+    after = after_the_music(forget=True)
+    assert len(after) >= 2 and set(after) == {SILENCE}  # the gap filled, the packet, ...
+    # Without it, the 24 ms are the music's concealment, loud where silence came.
+    concealed = after_the_music(forget=False)
+    assert concealed[0] != SILENCE and g711.rms_dbfs(concealed[0]) > -30
+
+
 def test_timestamp_wrap() -> None:
     ingress = IngressAudio()
     out = []

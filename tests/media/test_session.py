@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import math
+import struct
 import tracemalloc
 from typing import Any
 
@@ -212,6 +214,29 @@ def test_back_from_hold_the_idle_clock_starts_again() -> None:
     assert s.idle_for(60.0) == 10.0  # counted from the resume, not from the start
     s.update(StreamParams(remote=PEER), 70.0)  # already receiving: the clock runs on
     assert s.idle_for(80.0) == 30.0
+
+
+def test_a_gap_after_a_resume_is_not_concealed_from_the_hold_music() -> None:
+    """Seen on the wire from SIPp (tests/interop/test_hold_music_sipp.py): the music's last
+    packet, the resume 25 ms later, then silence whose timestamps jumped 24 ms (the sender
+    re-anchored them on its new file). Concealed, that gap was 40 ms of fading music heard
+    after the resume: a barge-in and a turn from nobody."""
+    s = session(send=False)  # the caller holds the call (we are recvonly) and plays music
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    pcm = [round(8000 * math.sin(2 * math.pi * 523.25 * i / 8000)) for i in range(160)]
+    music = g711.linear_to_ulaw(struct.pack("<160h", *pcm))  # a note at -12 dBFS
+    for n in range(10):
+        s.receive(packet(n, payload=music), PEER, 0.02 * n)
+    s.update(StreamParams(remote=PEER, telephone_event_pt=101), 0.205)  # resumed
+    resumed = len(heard)
+    silence = RtpPacket(payload_type=0, sequence_number=10, timestamp=10 * 160 + 192, ssrc=1,
+                        payload=g711.silence_frame("PCMU")).serialize()  # fmt: skip
+    s.receive(silence, PEER, 0.217)
+    for tick in range(1, 8):
+        s.poll_ingress(0.217 + 0.02 * tick)
+    after = heard[resumed:]
+    assert after and max(g711.rms_dbfs(f) for f in after) == float("-inf")
 
 
 def test_update_keeps_stream_continuity_and_applies_new_address() -> None:

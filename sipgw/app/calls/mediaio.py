@@ -105,7 +105,11 @@ class MediaIO:
         self, session: MediaSession, endpoint: RtpEndpoint | None, params: StreamParams, now: float
     ) -> None:
         """Apply a re-negotiation to a call's session; on the shared port its endpoint
-        takes the new address at once."""
+        takes the new address at once. The datagrams already waiting are read first
+        (:meth:`RtpEndpoint.read_waiting`): a hold's music that came before the resume is
+        heard as held."""
+        if endpoint is not None:
+            endpoint.read_waiting(now)
         session.update(params, now)
         if endpoint is not None:
             endpoint.session_changed()

@@ -35,6 +35,10 @@ __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
 
 Address = tuple[str, int]
 
+WAITING_MAX = 256
+"""Datagrams :meth:`RtpEndpoint.read_waiting` takes from a socket at most (5 s of one
+call's 20 ms packets): a flood does not hold the event loop."""
+
 
 class _RtpProtocol(asyncio.DatagramProtocol):
     def __init__(self, endpoint: RtpEndpoint) -> None:
@@ -87,6 +91,7 @@ class RtpEndpoint:
         self.shared: SharedRtp | None = None
         """The shared port this call is on (media/aio/shared_rtp.py); None: its own ports."""
         self._claim: Claim | None = None
+        self._asyncio_rtp: socket.socket | None = None  # its RTP socket, read by asyncio
 
     # The session and the RTCP port's state live in ``ports``, where either reader finds them.
 
@@ -212,7 +217,7 @@ class RtpEndpoint:
             for sock in (self._rtp_sock, self._rtcp_sock):
                 if sock is not None:
                     sock.close()
-        self._rtp_sock = self._rtcp_sock = None
+        self._rtp_sock = self._rtcp_sock = self._asyncio_rtp = None
         self._rtp_fd = self._rtcp_fd = -1
         self._native_sendto = None
         self.ports.session = None
@@ -244,6 +249,28 @@ class RtpEndpoint:
         self._native_sendto = batched.sendto
         self._batched = batched
 
+    def read_waiting(self, now: float) -> None:
+        """Hand the sessions the RTP datagrams already waiting, now, before a
+        re-negotiation is applied: what came before a hold or a resume is heard as before
+        it. The SIP message can be read first: RTP is read at the ticks and every
+        ``window`` between them (the native path), or one datagram an event-loop callback.
+        """
+        batched = self._batched
+        if batched is not None:  # every call's sockets, the shared port's too
+            batched.drain(now)
+            return
+        shared = self.shared
+        if shared is not None:
+            port = shared.port
+            _read_waiting(shared.rtp_sock, port.receive, now)
+        elif self._asyncio_rtp is not None:
+            _read_waiting(self._asyncio_rtp, self._receive, now)
+
+    def _receive(self, data: bytes, source: Address, now: float) -> None:
+        session = self.ports.session
+        if session is not None:
+            session.receive(data, source, now)
+
     def session_changed(self) -> None:
         """The session was set, or a re-negotiation moved its address: on the shared port,
         its addresses are taken now, before its first datagram from there."""
@@ -255,9 +282,24 @@ class RtpEndpoint:
         self.rtp, _ = await self.loop.create_datagram_endpoint(
             functools.partial(_RtpProtocol, self), sock=rtp
         )
+        self._asyncio_rtp = rtp
         self.rtcp, _ = await self.loop.create_datagram_endpoint(
             functools.partial(_RtcpProtocol, self), sock=rtcp
         )
+
+
+def _read_waiting(
+    sock: socket.socket, receive: Callable[[bytes, Address, float], None], now: float
+) -> None:
+    """What a non-blocking socket holds, to ``receive``, up to :data:`WAITING_MAX`."""
+    for _ in range(WAITING_MAX):
+        try:
+            data, source = sock.recvfrom(65535)
+        except ConnectionError:
+            continue  # an earlier send's ICMP error, reported on this read: read on
+        except OSError:  # nothing waits (EAGAIN), or the socket is closed
+            return
+        receive(data, (source[0], source[1]), now)
 
 
 def _bind_udp(bind: str, port: int, family: socket.AddressFamily) -> socket.socket | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -119,6 +120,26 @@ async def until(condition: object, within: float = 5.0) -> None:
     while not condition():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_what_waits_is_read_at_once_before_a_renegotiation(
+    endpoint: RtpEndpoint, peer: Peer
+) -> None:
+    """A re-INVITE can be read before RTP that came first (the SIP socket is read when it
+    is ready, RTP at the ticks and between them): ``read_waiting`` takes what the socket
+    holds without a turn of the event loop, so a hold's music before a resume is heard as
+    held (app/calls/mediaio.py reads it before the session is updated)."""
+    session = attach(endpoint, peer.address)
+    heard: list[bytes] = []
+    session.on_audio = heard.append
+    for seq in range(3):
+        peer.rtp.sendto(audio(seq), ("127.0.0.1", endpoint.port))
+    time.sleep(0.05)  # noqa: ASYNC251 - queued in the socket; the loop must not run meanwhile
+    assert session.stats.packets_in == 0
+    endpoint.read_waiting(endpoint.loop.time())
+    assert session.stats.packets_in == 3 and len(heard) == 3
+    endpoint.read_waiting(endpoint.loop.time())  # nothing more waits: nothing, at once
+    assert session.stats.packets_in == 3
 
 
 async def test_binds_an_even_port_and_the_one_above_it(endpoint: RtpEndpoint) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -52,6 +53,32 @@ async def test_both_ports_are_bound_with_a_large_receive_buffer_and_read_for_the
     again = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     again.bind(("127.0.0.1", port))  # closed: free again
     again.close()
+
+
+async def test_what_waits_on_the_shared_port_is_read_at_once() -> None:
+    """``read_waiting`` on the asyncio reader of the shared port: what its socket holds
+    reaches the call whose address it came from, without a turn of the event loop."""
+    port = free_port_range(2).lo
+    shared = await open_shared_rtp("127.0.0.1", port, None)
+    peer = _udp()
+    try:
+        loop = asyncio.get_running_loop()
+        endpoint = RtpEndpoint(loop, port)
+        endpoint.join_shared(shared)
+        endpoint.session = session = MediaSession(
+            StreamParams(remote=("127.0.0.1", peer.getsockname()[1])), now=loop.time()
+        )
+        for seq in range(3):
+            packet = RtpPacket(0, seq, seq * 160, 9, seq == 0, bytes(160)).serialize()
+            peer.sendto(packet, ("127.0.0.1", port))
+        time.sleep(0.05)  # noqa: ASYNC251 - queued in the socket; the loop must not run meanwhile
+        assert session.stats.packets_in == 0
+        endpoint.read_waiting(loop.time())
+        assert session.stats.packets_in == 3
+        endpoint.close()
+    finally:
+        peer.close()
+        shared.close()
 
 
 async def test_a_taken_port_is_an_error_that_leaves_nothing_bound() -> None:
