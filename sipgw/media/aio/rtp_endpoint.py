@@ -20,7 +20,7 @@ import functools
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sipgw.media.demux import MediaPorts
 from sipgw.media.ports import PortAllocator
@@ -35,7 +35,7 @@ __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
 
 Address = tuple[str, int]
 
-WAITING_MAX = 256
+WAITING_MAX: Final = 256
 """Datagrams :meth:`RtpEndpoint.read_waiting` takes from a socket at most (5 s of one
 call's 20 ms packets): a flood does not hold the event loop."""
 
