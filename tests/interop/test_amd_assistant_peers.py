@@ -30,6 +30,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import (
+    assert_after_the_beep,
     greeting_wav,
     place_to_baresip,
     this_calls_packets,
@@ -135,8 +136,8 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     message = tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
     assert beep[0].src_port == message[0].dst_port  # the callee's beep, the gateway's message
-    # on the wire: the message starts after the beep's last packet ...
-    assert packets.index(message[0]) > packets.index(beep[-1]), (beep[-1], message[0])
+    # on the wire: the message starts after the beep as the callee sent it ...
+    assert_after_the_beep(packets, beep, message)
     # ... and was asked of the TTS after it (its request, on the fake's clock). The record
     # says the beep started it, not a silence; how soon after the beep's end detection is
     # sure is timed on the gateway's own clock in test_amd_peers.py (0.1 s and a frame): on

@@ -158,6 +158,27 @@ def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
     return found
 
 
+def assert_after_the_beep(
+    packets: list[WirePacket], beep: list[WirePacket], message: list[WirePacket]
+) -> None:
+    """The message's first packet left after the beep ended as the callee sent it: its last
+    packet's audio end on the callee's RTP clock, placed on the capture's clock by the beep
+    packet that came quickest. Arrival order alone fails when the callee stalls on a loaded
+    machine: the gateway hears the pause as the beep's end (its tail, come too late, is
+    dropped as behind the timeline: media/ingress.py) and its message may leave before the
+    tail arrives, where a network would have lost it the same way."""
+
+    def sent(p: WirePacket) -> float:  # on the callee's clock, from the beep's start
+        return ((p.packet.timestamp - beep[0].packet.timestamp) & 0xFFFFFFFF) / 8000
+
+    offset = min(p.at - sent(p) for p in beep)
+    ended = offset + sent(beep[-1]) + len(beep[-1].packet.payload) / 8000
+    gaps = [round(b.at - a.at, 3) for a, b in zip(beep, beep[1:], strict=False)]
+    late = [g for g in gaps if g > 0.04]
+    assert message[0].at > ended, (message[0].at - ended, packets.index(message[0]),
+                                   packets.index(beep[-1]), late)  # fmt: skip
+
+
 async def call_baresip(workdir: Path, played: Played) -> AmdProbe:
     probes: list[AmdProbe] = []
 

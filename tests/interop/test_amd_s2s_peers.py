@@ -18,6 +18,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after
 from tests.agent.s2s.stack import Kind
 from tests.interop.test_amd_peers import (
+    assert_after_the_beep,
     greeting_wav,
     place_to_baresip,
     this_calls_packets,
@@ -95,8 +96,7 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     packets = this_calls_packets(packets, ports, MESSAGE_HZ)
     beep, message = tone_packets(packets, 1000.0), tone_packets(packets, MESSAGE_HZ)
     assert beep and message, (len(packets), len(beep), len(message))
-    # the message after the beep's last packet
-    assert packets.index(message[0]) > packets.index(beep[-1]), (beep[-1], message[0])
+    assert_after_the_beep(packets, beep, message)  # the message after the beep
     # heard on audio alone, "Hi, you've reached Ana Lopez." and its pause are a person's
     # pickup: the opening begins, and is cut once the greeting goes on (a revision)
     opening = len(tone_packets(packets, OPENING_HZ)) * 0.020
