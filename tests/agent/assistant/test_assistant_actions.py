@@ -261,15 +261,23 @@ async def test_two_slow_tools_in_one_round_get_one_filler_line(tmp_path: Path) -
 
 
 async def test_the_filler_line_is_cut_when_the_answers_audio_arrives(tmp_path: Path) -> None:
-    # The tool ends at 1.4 s; the answer's audio comes 0.6 s after its text: the filler
-    # (audible from about 1.3 s) plays on until that audio is there, then stops for it.
-    long_filler = "One moment please, I'm checking that for you, it can take a little while."
+    # The tool ends at 2.2 s; the answer's audio comes 0.6 s after its text: the filler
+    # (audible from about 1.3 s, 3 s long) plays on until that audio is there, then stops
+    # for it. The 1.5 s between the two leave room for a stalled event loop: the phone, the
+    # gateway and the fakes share one, and in a CI run of six workers on two cores the
+    # phone once heard only 0.12 s of a 0.7 s window (both audios came in one burst).
+    long_filler = (
+        "One moment please, I'm checking that for you, it can take a little while, "
+        "our order system is a bit slow today, thank you for waiting on the line."
+    )
     s, phone = await tool_turn(
-        tmp_path, [lookup(1.4)], tts_latency=0.6, SIPGW_FILLER_LINES=long_filler
+        tmp_path, [lookup(2.2)], tts_latency=0.6, SIPGW_FILLER_LINES=long_filler
     )
     (stopped,) = [r for r in s.record() if r["type"] == "filler_stopped"]
     assert stopped["cut"] is True
     (span,) = phone.tone_spans(FILLER_HZ)
-    assert 0.3 <= span[1] - span[0] < line_seconds(long_filler) - 0.3  # heard, then cut
+    firsts = {u.text[:12]: u.first_audio_at for c in s.tts.contexts for u in c.utterances}
+    heard = span[1] - span[0]
+    assert 0.3 <= heard < line_seconds(long_filler) - 0.3, (span, firsts)  # heard, then cut
     reply_start = phone.tone_spans(REPLY_HZ)[0][0]
     assert 0 <= reply_start - span[1] < 0.15  # the answer follows the cut at once
