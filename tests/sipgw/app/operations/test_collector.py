@@ -12,9 +12,12 @@ from sipgw.app.operations import collector
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    before = gc.get_threshold()
+    """The collector as the suite runs it afterwards (tests/conftest.py settles it too)."""
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
     yield
     gc.unfreeze()
+    if frozen:
+        gc.freeze()
     gc.set_threshold(*before)
     gc.enable()
 
