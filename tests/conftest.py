@@ -13,12 +13,6 @@ the rest (docs/testing.md, "How the suite runs"). The units are made by the sche
 node ids (:class:`PeersScheduling`), not by ``xdist_group`` marks: with pytest 9.2 xdist 3.8
 cannot attach a mark's group to a node id and loses it silently (pytest-dev/pytest-xdist#1386).
 
-The collector as the gateway sets it: once the tests are collected, :func:`pytest_collection_finish`
-freezes what collection made and collects rarely (:func:`sipgw.app.operations.collector.settle`,
-as ``python -m sipgw`` does). Many tests run the gateway, its phone and the fakes on one event
-loop, which a full collection pauses: on six workers on two cores the longest of each worker
-running ``tests/agent`` took 0.37-0.53 s at Python's defaults, 0.01-0.2 s so (docs/testing.md).
-
 The secret scan at the end of the run: every API key and SIP password the tests
 configure is a canary (:mod:`tests.toolkit.canaries`);
 :mod:`tests.toolkit.canary_scan` logs the whole run and fails it if a canary
@@ -35,7 +29,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sipgw.app.operations import collector
 from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
     canary_scan_basetemp,
     pytest_configure,
@@ -237,12 +230,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.interop)
         elif item.get_closest_marker("interop") and not in_peers_group(item.nodeid):
             raise pytest.UsageError(f"{item.nodeid} is marked interop: list it in REAL_PEER_TESTS")
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """The collector as the gateway sets it (the module docstring): the modules, classes
-    and test items collection made are frozen, collections are rare."""
-    collector.settle()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -12,12 +12,9 @@ from sipgw.app.operations import collector
 
 @pytest.fixture
 def restored() -> Iterator[None]:
-    """The collector as the suite runs it afterwards (tests/conftest.py settles it too)."""
-    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    before = gc.get_threshold()
     yield
     gc.unfreeze()
-    if frozen:
-        gc.freeze()
     gc.set_threshold(*before)
     gc.enable()
 
