@@ -265,7 +265,7 @@ async def test_the_filler_line_is_cut_when_the_answers_audio_arrives(tmp_path: P
     # (audible from about 1.3 s, 3 s long) plays on until that audio is there, then stops
     # for it. The 1.5 s between the two leave room for a stalled event loop: the phone, the
     # gateway and the fakes share one, and in a CI run of six workers on two cores the
-    # phone once heard only 0.12 s of a 0.7 s window (both audios came in one burst).
+    # phone once heard only 0.12 s of a 0.7 s window (both audios, it seems, out of one stall).
     long_filler = (
         "One moment please, I'm checking that for you, it can take a little while, "
         "our order system is a bit slow today, thank you for waiting on the line."
