@@ -11,7 +11,10 @@ from collections.abc import Callable
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
+from sipgw.agent.base import Agent
 from sipgw.agent.transfer.warm import LegEnded
+from sipgw.agent.twiml.agent import TwimlAgent
+from sipgw.agent.twiml.dial.bridge import DialedLeg
 from sipgw.agent.twiml.dial.rules import ringback_frame
 from tests.agent.parts import wait_for
 from tests.agent.twiml.dial.test_bridge import CALLED_FRAME, app, caller, posted, start
@@ -52,6 +55,19 @@ def screened(*targets: str, events: str = "completed") -> Callable[..., VoiceRes
     return build
 
 
+async def press_when_gathering(agent: Agent | None, key: str) -> None:
+    """Press ``key`` on a screening leg once its ``<Gather>`` listens: ``/screen`` posted is
+    not its answer applied, and a key between verbs is lost, as on Twilio."""
+    assert isinstance(agent, DialedLeg)
+
+    def gathering() -> bool:
+        screening = agent.relay.screening
+        return isinstance(screening, TwimlAgent) and screening.verbs.gather.gathering is not None
+
+    await wait_for(gathering, within=5)
+    agent.on_dtmf(key)
+
+
 async def test_the_called_party_accepts_with_a_key_and_the_two_are_bridged(
     app: TwilioSdkApp,
 ) -> None:
@@ -64,7 +80,7 @@ async def test_the_called_party_accepts_with_a_key_and_the_two_are_bridged(
     await wait_for(lambda: len(ticker.heard()) > 20, within=2)
     assert CALLED_FRAME not in ticker.heard()  # screening is private: the caller hears ring
     assert ticker.heard()[-1] in {ringback_frame(n) for n in range(len(ticker.heard()) + 5)}
-    leg.agent.on_dtmf("1")
+    await press_when_gathering(leg.agent, "1")
     await wait_for(lambda: CALLED_FRAME in ticker.heard(), within=3)  # bridged
     await wait_for(lambda: posted(app, "/dialled"), within=5)
     await wait_for(lambda: call.hangups, within=3)
@@ -102,7 +118,7 @@ async def test_a_hangup_in_the_screening_refuses_and_the_dial_is_no_answer(
     await wait_for(lambda: posted(app, "/screen"), within=5)
     (leg,) = call.legs
     assert leg.agent is not None
-    leg.agent.on_dtmf("2")  # declined: /accept answers <Hangup/>
+    await press_when_gathering(leg.agent, "2")  # declined: /accept answers <Hangup/>
     await wait_for(lambda: posted(app, "/dialled"), within=5)
     await wait_for(lambda: call.hangups, within=3)
     await ticker.stop()
@@ -152,7 +168,7 @@ async def test_with_two_targets_the_first_to_accept_wins(app: TwilioSdkApp) -> N
     await wait_for(lambda: len(posted(app, "/screen")) == 2, within=5)
     mobile, desk = call.legs
     assert desk.agent is not None and mobile.agent is not None
-    desk.agent.on_dtmf("1")  # the desk accepts; the mobile still hears its prompt
+    await press_when_gathering(desk.agent, "1")  # the desk accepts; the mobile hears its prompt
     await wait_for(lambda: posted(app, "/dialled"), within=5)
     await wait_for(lambda: call.hangups, within=3)
     await ticker.stop()
