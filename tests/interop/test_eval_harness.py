@@ -5,7 +5,8 @@ timings; a scenario whose goal is not met makes the command exit 1."""
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.evaluation.fakes.services import FakeServices
+from sipgw.app.evaluation.process import child_env
 from sipgw.app.evaluation.run import main, shipped_scenarios
 from tests.toolkit import canaries
 
@@ -43,12 +45,36 @@ def run(tmp_path: Path, *scenarios: Path | str, name: str = "report") -> tuple[i
     return status, json.loads(report.read_text())
 
 
+def run_apart(tmp_path: Path, groups: list[list[Path]]) -> list[tuple[int, dict[str, Any], str]]:
+    """Each group of scenarios by ``python -m sipgw.app.evaluation`` in a process of its own,
+    all at once: status, report and output of each. (On threads of the test's process the
+    three runs' phones and fakes shared one interpreter lock: a phone kept from it stops
+    sending its caller's speech, and the gateway hears a pause.)"""
+    started = []
+    for n, group in enumerate(groups):
+        report, output = tmp_path / f"run{n}.json", tmp_path / f"run{n}.out"
+        command = [sys.executable, "-m", "sipgw.app.evaluation", *map(str, group)]
+        with output.open("w") as out:
+            process = subprocess.Popen(
+                [*command, "--json", str(report)],
+                env=child_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append((process, report, output))
+    runs = []
+    for process, report, output in started:
+        status = process.wait(timeout=200)
+        runs.append((status, json.loads(report.read_text()), output.read_text()))
+    return runs
+
+
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["scenario"]: s for s in report["scenarios"]}
 
 
 def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     """The shipped scenarios against the fakes, with one more whose goal is not met: the
     shipped ones pass, that one fails and says why, and the command exits 1. (Exit status 0
@@ -61,17 +87,13 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
     unmet.write_text(UNMET)
     shipped = sorted(shipped_scenarios().glob("*.toml"))
     groups = [shipped[0::3], shipped[1::3], [*shipped[2::3], unmet]]
-    with ThreadPoolExecutor(len(groups)) as pool:
-        started = [
-            pool.submit(run, tmp_path, *group, name=f"run{n}") for n, group in enumerate(groups)
-        ]
-        runs = [future.result() for future in started]
-    out = capsys.readouterr().out
-    assert [status for status, _ in runs] == [0, 0, 1], out
-    assert {r["evaluation"] for _, r in runs} == {"fakes"}
-    assert [(r["passed"], r["failed"]) for _, r in runs] == [(2, 0), (1, 0), (1, 1)]
-    assert "2 passed, 0 failed" in out and "1 passed, 1 failed" in out
-    report = {"scenarios": [section for _, r in runs for section in r["scenarios"]]}
+    runs = run_apart(tmp_path, groups)
+    out = "".join(out for _, _, out in runs)
+    assert [status for status, _, _ in runs] == [0, 0, 1], out
+    assert {r["evaluation"] for _, r, _ in runs} == {"fakes"}
+    assert [(r["passed"], r["failed"]) for _, r, _ in runs] == [(2, 0), (1, 0), (1, 1)]
+    assert "2 passed, 0 failed" in runs[0][2] and "1 passed, 1 failed" in runs[2][2]
+    report = {"scenarios": [section for _, r, _ in runs for section in r["scenarios"]]}
     s = by_name(report)
     order = s["order status"]
     assert order["tool_calls"][0]["name"] == "get_order_status"
@@ -86,8 +108,9 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
         if section["scenario"] == "unmet goal":
             continue
         assert section["goal_met"] and not section["problems"], section
-        for turn in section["turns"]:
-            assert 0 < turn["end_of_speech_to_first_audio_ms"] < 5000, turn
+        for turn in section["turns"]:  # each turn heard as one, and answered
+            assert (turn["end_of_speech_to_first_audio_ms"] or 0) > 0, section
+            assert turn["end_of_speech_to_first_audio_ms"] < 5000, turn
     # Every turn that was not talked over has its gateway stage times.
     for turn in order["turns"] + s["callback scheduling"]["turns"]:
         stages = turn["stages_ms"]
