@@ -5,7 +5,6 @@ timings; a scenario whose goal is not met makes the command exit 1."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.evaluation.fakes.services import FakeServices
-from sipgw.app.evaluation.process import child_env
+from sipgw.app.evaluation.process import ManagedProcess, child_env
 from sipgw.app.evaluation.run import main, shipped_scenarios
 from tests.toolkit import canaries
 
@@ -51,22 +50,24 @@ def run_apart(tmp_path: Path, groups: list[list[Path]]) -> list[tuple[int, dict[
     three runs' phones and fakes shared one interpreter lock: a phone kept from it stops
     sending its caller's speech, and the gateway hears a pause.)"""
     started = []
-    for n, group in enumerate(groups):
-        report, output = tmp_path / f"run{n}.json", tmp_path / f"run{n}.out"
-        command = [sys.executable, "-m", "sipgw.app.evaluation", *map(str, group)]
-        with output.open("w") as out:
-            process = subprocess.Popen(
-                [*command, "--json", str(report)],
-                env=child_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        started.append((process, report, output))
-    runs = []
-    for process, report, output in started:
-        status = process.wait(timeout=200)
-        runs.append((status, json.loads(report.read_text()), output.read_text()))
-    return runs
+    try:
+        for n, group in enumerate(groups):
+            report = tmp_path / f"run{n}.json"
+            argv = [sys.executable, "-m", "sipgw.app.evaluation", *map(str, group)]
+            process = ManagedProcess(f"eval run{n}", [*argv, "--json", str(report)],
+                                     log_path=tmp_path / f"run{n}.out", lifetime=200,
+                                     env=child_env())  # fmt: skip
+            process.start()
+            started.append((process, report))
+        runs = []
+        for process, report in started:
+            status = process.wait(timeout=210)
+            assert status is not None, process.log_tail()
+            runs.append((status, json.loads(report.read_text()), process.log_text()))
+        return runs
+    finally:
+        for process, _ in started:
+            process.kill()
 
 
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
