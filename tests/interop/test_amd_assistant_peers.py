@@ -186,15 +186,18 @@ async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
 
 
 @dataclass(frozen=True)
-class HelloOnTheWire:
-    """The callee's "Hello?" and the agent's answer on the wire (the kernel's clock)."""
+class SpeechOnTheWire:
+    """The end of the callee's speech (its "Hello?", a screener's prompt) and the agent's
+    packets to it on the wire (the kernel's clock)."""
 
-    hello_end: float
-    """When the callee's "Hello?" ended: the arrival of its packet holding the word's end,
+    speech_end: float
+    """When the callee's speech ended: the arrival of its packet holding the speech's end,
     less the part of that packet after it."""
     audible: tuple[float, ...]
     """The arrivals of the gateway's audible packets to the callee (20 ms frames over -40
     dBFS, as :func:`first_audio_after` hears one), in order."""
+    heard: tuple[WirePacket, ...]
+    """The gateway's packets to the callee, in order."""
 
     @property
     def first_audible(self) -> float | None:
@@ -205,12 +208,18 @@ class HelloOnTheWire:
         """The first of :attr:`audible` after ``at``, None if none."""
         return next((t for t in self.audible if t > at), None)
 
+    def first_tone(self, hz: float) -> float | None:
+        """The arrival of the gateway's first packet to the callee that is a ``hz`` tone."""
+        tones = tone_packets(list(self.heard), hz)
+        return tones[0].at if tones else None
 
-def hello_on_the_wire(
+
+def speech_on_the_wire(
     packets: list[WirePacket], gateway_ports: range, speech_end: float
-) -> HelloOnTheWire:
+) -> SpeechOnTheWire:
     """Find the call by the opening's tone (from one of the gateway's ports: other tests'
-    calls share the loopback), then the callee's word's end by its packets' RTP timestamps
+    calls share the loopback), then the end of the callee's speech (``speech_end`` into its
+    file) by its packets' RTP timestamps
     (baresip sends its file from its start, every frame, one timestamp clock: the file's
     time) and the gateway's audible packets."""
     pairs = {
@@ -226,13 +235,13 @@ def hello_on_the_wire(
     for p in sent:
         position = ((p.packet.timestamp - start) % 2**32 + len(p.packet.payload)) / RATE
         if position >= speech_end:
-            hello_end = p.at - (position - speech_end)
+            end = p.at - (position - speech_end)
             break
     else:
         raise AssertionError(f"the callee's packets end before its word: {speech_end}")
     heard = [p for p in packets if (p.src_port, p.dst_port) == (gateway, callee)]
     audible = (p.at for p in heard if p.packet.payload_type == 0 and p.level_dbfs() > -40.0)
-    return HelloOnTheWire(hello_end, tuple(audible))
+    return SpeechOnTheWire(end, tuple(audible), tuple(heard))
 
 
 async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
@@ -266,9 +275,9 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     report = analyse(heard)
     assert spans(report, OPENING_HZ), report.describe()  # the opening itself was heard
-    wire = hello_on_the_wire(packets, ports, played.speech_end)
+    wire = speech_on_the_wire(packets, ports, played.speech_end)
     assert wire.first_audible is not None, report.describe()
-    added = wire.first_audible - wire.hello_end
+    added = wire.first_audible - wire.speech_end
     assert added > 0, (wire, played.speech_end)  # not over the "Hello?"
     assert added <= HELLO_BUDGET + HELLO_SLACK, (added, wire)
     decision = next(r for r in record if r["type"] == "amd")
@@ -371,6 +380,13 @@ def screener_wav(path: Path) -> tuple[Path, float, float]:
 async def test_a_screener_is_answered_then_the_person_is_greeted(
     tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
+    """A phone's call screener asks who is calling; the agent answers once the question is
+    over (0.8 s of silence), then greets the person who picks up.
+
+    Timed on the wire, as :func:`test_hello_hears_the_agent_at_once` is and for its reason:
+    in a full CI run the callee's recording put the answer 0.38 s after the prompt's end, as
+    when the gateway's media ticker skipped frames after a stall and what came after them
+    moved earlier in the recording."""
     wav, prompt_end, hello_end = screener_wav(tmp_workdir / "screener.wav")
     services.stt.script([words(PROMPT), words("Please stay on the line."), "Hello?"])
     services.llm.script(
@@ -380,18 +396,24 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
             FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order."),
         ]
     )
-    heard, record, outcome, _ = await place(
-        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
-    )
+    with RtpCapture() as capture:
+        heard, record, outcome, ports = await place(
+            tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
+        )
+        packets = capture.packets()
     report = analyse(heard)
-    answer = spans(report, SCREENER_HZ)
-    assert answer, report.describe()
+    answers = spans(report, SCREENER_HZ)
+    assert len(answers) == 1, report.describe()  # "please stay on the line": no second answer
+    prompt = speech_on_the_wire(packets, ports, prompt_end)
+    answer = prompt.first_tone(SCREENER_HZ)
+    assert answer is not None, report.describe()
     # the screener's question is answered once it is over (0.8 s of silence), not during it
-    assert prompt_end + 0.6 < answer[0][0] <= prompt_end + 2.0 + SLACK, (answer, prompt_end)
-    assert len(answer) == 1  # "please stay on the line" is no question: no second answer
-    opening = spans(report, OPENING_HZ)
-    assert opening and opening[0][0] > hello_end, (opening, hello_end)
-    assert opening[0][0] - hello_end <= 1.5 + SLACK
+    after_prompt = answer - prompt.speech_end
+    assert 0.6 < after_prompt <= 2.0 + SLACK, (after_prompt, prompt_end)
+    hello = speech_on_the_wire(packets, ports, hello_end)
+    opening = hello.first_tone(OPENING_HZ)
+    assert opening is not None, report.describe()
+    assert 0 < opening - hello.speech_end <= 1.5 + SLACK, (opening - hello.speech_end, hello_end)
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     actions = [r["action"] for r in record if r["type"] == "amd_action"]
@@ -457,8 +479,8 @@ async def test_a_person_who_asks_can_you_hear_me_is_a_person(
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     report = analyse(heard)
     assert spans(report, OPENING_HZ), report.describe()
-    wire = hello_on_the_wire(packets, ports, speech_end)
-    end = wire.hello_end
+    wire = speech_on_the_wire(packets, ports, speech_end)
+    end = wire.speech_end
     # quiet as their words end (it yielded), then the opening again within the budget
     assert not [at for at in wire.audible if end - 0.02 < at <= end], (wire, decisions)
     first = wire.first_audible_after(end)
