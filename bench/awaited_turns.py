@@ -43,7 +43,10 @@ monotonic clock):
 - *race gap*: for a wrong reply heard after the caller's last word, how long before the
   final of the rest left the STT its first chunk reached the caller;
 - *first audio*: the caller's last loud chunk sent -> the first agent audio of the right
-  reply received.
+  reply received;
+- *caller stalls*: turns where the caller's own process fell more than 60 ms behind its
+  20 ms pace (a loaded machine), which lengthens a pause the gateway hears: their figures
+  are the stall's as much as the rule's.
 
 The gateways' call records add what they did: pauses resumed, cuts by cause.
 """
@@ -130,6 +133,9 @@ OFF_PROGRAM: Final = (
 )
 """``python -c`` for the ``off`` gateway: ``sipgw serve`` with the rule's threshold out of
 reach (pure Python only: a compiled module keeps its ``Final`` constants)."""
+CALLER_STALL_MS: Final = 60.0
+"""A gap between the caller's chunks over this (three chunks' time) is a stall of the
+caller's process, not a pause it said: a calm run's longest is 23-28 ms."""
 SYSTEMS: Final = ("on", "off")
 """``on``: the rule as shipped; ``off``: ``AWAITED_SPEECH_MS`` patched out of reach."""
 
@@ -178,6 +184,18 @@ class Utterance:
     """The caller's last loud chunk -> the right reply's first audio."""
     cut_off: bool = False
     """Any agent audio before the caller's last loud chunk (the caller's sentence not over)."""
+    finals: list[str] | None = None
+    """Every final the STT sent from the caller's first chunk of the turn on."""
+    caller_gap_ms: float | None = None
+    """The longest gap between two of the caller's chunks sent over the turn (20 ms when it
+    kept pace): a caller kept from the CPU longer pauses its speech on the gateway's side,
+    and the race's figures are then not the rule's (:data:`CALLER_STALL_MS`)."""
+
+    @property
+    def caller_stalled(self) -> bool:
+        """The caller fell behind its 20 ms pace by more than :data:`CALLER_STALL_MS`."""
+        return self.caller_gap_ms is not None and self.caller_gap_ms > CALLER_STALL_MS
+
     error: str | None = None
 
 
@@ -197,6 +215,12 @@ def finals_after(stt: FakeAssemblyAI, after: float) -> list[tuple[float, str]]:
         for at, m in zip(session.sent_at, session.sent, strict=True)
         if at > after and m.get("type") == "Turn" and m.get("end_of_turn")
     ]
+
+
+def longest_gap_ms(times: Sequence[float]) -> float | None:
+    """The longest gap between consecutive ``times`` (s), in ms; None for fewer than two."""
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    return round(max(gaps) * 1000, 1) if gaps else None
 
 
 def client_messages(stt: FakeAssemblyAI, after: float, until: float) -> list[str]:
@@ -260,6 +284,8 @@ async def one_turn(
     )
     await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
     await quiet_for(call, QUIET_AFTER_S, within=15)
+    turn.finals = [text for _, text in finals_after(stt, began)]
+    turn.caller_gap_ms = longest_gap_ms(call.sent_at[start : last + 1])
     finals = finals_after(stt, half_end)
     # The rest's final ends the sentence (the whole's, when nothing ended the turn between
     # the pieces); a final before it is the first piece's.
@@ -448,6 +474,7 @@ def summary(turns: Sequence[Utterance]) -> dict[str, Any]:
             "stt_end_ms": group[0].stt_end_ms,
             "utterances": len(group),
             "errors": len(group) - len(ok),
+            "caller_stalled": sum(t.caller_stalled for t in ok),
             "half_finals": sum(t.half_final == SENTENCES[t.sentence][0] for t in ok),
             "wrong_heard": len(heard),
             "wrong_after_caller": sum(t.wrong_after_caller for t in ok),
@@ -476,7 +503,7 @@ def table(systems: dict[str, Any]) -> str:
          str(f["wrong_over_caller"]), str(f["wrong_ms"]["total"]),
          str(f["wrong_played_ms"]["total"]), fmt(f["race_gap_ms"]["p50"], ".0f"),
          f"{f['cut_offs']}", fmt(f["first_audio_ms"]["p50"], ".0f"),
-         fmt(f["first_audio_ms"]["p95"], ".0f"), str(f["errors"]),
+         fmt(f["first_audio_ms"]["p95"], ".0f"), str(f["errors"]), str(f["caller_stalled"]),
          str(f.get("records", {}).get("resumed", "-")),
          " ".join(f"{k} {v}" for k, v in sorted(f.get("records", {}).get("cuts", {}).items()))
          or "-"]
@@ -484,7 +511,7 @@ def table(systems: dict[str, Any]) -> str:
     ]  # fmt: skip
     headers = ["rule", "STT end", "turns", "wrong heard", "after last word", "over caller",
                "wrong ms", "played ms", "race gap p50", "cut-offs", "first audio p50", "p95",
-               "errors", "resumed", "cuts by cause"]  # fmt: skip
+               "errors", "caller stalls", "resumed", "cuts by cause"]  # fmt: skip
     return format_table(headers, rows)
 
 

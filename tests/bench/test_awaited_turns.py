@@ -17,18 +17,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Path) -> None:
-    (turn,) = await run(1, tmp_path, [400], ["off"], turns=1)
-    assert turn.error is None, turn
-    # the STT transcribed each piece as the service would at its forced end ...
-    assert (turn.half_final, turn.rest_final) == SENTENCES[0], turn
-    # ... the rest's final after the caller's last word (the gateway's forced end or the
-    # service's own), and the reply to the whole after it
-    assert turn.final_after_ms is not None and turn.final_after_ms > 0, turn
-    assert turn.first_audio_ms is not None and turn.first_audio_ms > turn.final_after_ms, turn
-    assert turn.wrong_heard == (turn.wrong_over_caller or turn.wrong_after_caller)
-    assert turn.wrong_played_ms <= turn.wrong_ms + 20
+    """Three sentences said with the 400 ms pause; each turn whose caller kept its 20 ms pace
+    is checked, and one at least must have. A caller that stalls (its process kept from the
+    CPU) makes a longer pause on the gateway's side than the one it said, and the fake STT
+    then splits the sentence elsewhere: a loaded full run once got one final of "four five
+    six seven." (the stall is the likely cause, not shown: that run kept no send times)."""
+    turns = await run(1, tmp_path, [400], ["off"], turns=3)
+    paced = [turn for turn in turns if not turn.caller_stalled]
+    assert paced, [(turn.sentence, turn.caller_gap_ms) for turn in turns]
+    for turn in paced:
+        assert turn.error is None, turn
+        # the STT transcribed each piece as the service would at its forced end ...
+        assert (turn.half_final, turn.rest_final) == SENTENCES[turn.sentence], turn
+        # ... the rest's final after the caller's last word (the gateway's forced end or
+        # the service's own), and the reply to the whole after it
+        assert turn.final_after_ms is not None and turn.final_after_ms > 0, turn
+        assert turn.first_audio_ms is not None and turn.first_audio_ms > turn.final_after_ms
+        assert turn.wrong_heard == (turn.wrong_over_caller or turn.wrong_after_caller)
+        assert turn.wrong_played_ms <= turn.wrong_ms + 20
 
 
 def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> Utterance:
@@ -42,8 +50,10 @@ def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> U
 
 
 def test_the_figures_count_the_wrong_replies_heard_per_system() -> None:
+    stalled = _turn("on", 1, 0, 750.0)
+    stalled.caller_gap_ms = 61.0
     turns = [
-        _turn("on", 0, 0, 740.0), _turn("on", 1, 0, 750.0),
+        _turn("on", 0, 0, 740.0), stalled,
         _turn("off", 0, 20, 730.0), _turn("off", 1, 0, 735.0),
         Utterance("off", 0, 2, 2, 500, 400, error="timeout"),
     ]  # fmt: skip
@@ -52,6 +62,7 @@ def test_the_figures_count_the_wrong_replies_heard_per_system() -> None:
     on, off = figures["on@400"], figures["off@400"]
     assert (on["wrong_heard"], off["wrong_heard"]) == (0, 1)
     assert (off["utterances"], off["errors"], off["half_finals"]) == (3, 1, 2)
+    assert (on["caller_stalled"], off["caller_stalled"]) == (1, 0)
     assert off["wrong_ms"] == {"total": 20, "max": 20} and off["wrong_played_ms"]["total"] == 10
     assert off["race_gap_ms"]["count"] == 1 and on["race_gap_ms"]["count"] == 0
     assert on["first_audio_ms"]["count"] == 2 and on["first_audio_ms"]["p50"] == 745.0
