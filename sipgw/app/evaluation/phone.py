@@ -530,34 +530,44 @@ class Phone:
     def tone_spans(self, hz: float | None, threshold: float = 0.5) -> list[tuple[float, float]]:
         """``(first, last)`` receive times of each run of audio packets carrying ``hz``
         (None: loud audio); packets that are not audio neither end nor extend a run."""
-        spans: list[tuple[float, float]] = []
+        return [(first, last) for first, last, _ in self.tone_runs(hz, threshold)]
+
+    def tone_runs(
+        self, hz: float | None, threshold: float = 0.5
+    ) -> list[tuple[float, float, float]]:
+        """Each run of :meth:`tone_spans` with the seconds of audio its packets hold: what
+        was heard, where the receive times can crowd a run together (a sender catching up
+        after a stall sends a few frames back to back)."""
+        runs: list[tuple[float, float, float]] = []
         start: float | None = None
         last = 0.0
+        audio = 0.0
         for item, present in zip(self.heard, self._present(hz, threshold), strict=False):
             if present is None:
                 continue
             if present and start is None:
-                start = item.at
+                start, audio = item.at, 0.0
             elif not present and start is not None:
-                spans.append((start, last))
+                runs.append((start, last, audio))
                 start = None
+            if present:
+                audio += len(item.packet.payload) / 8000  # G.711: a byte a sample
             last = item.at
         if start is not None:
-            spans.append((start, last))
-        return spans
+            runs.append((start, last, audio))
+        return runs
 
     def heard_tone(self, hz: float, min_seconds: float = 0.1) -> bool:
-        """Whether ``hz`` was heard for ``min_seconds`` in all."""
-        return sum(end - start for start, end in self.tone_spans(hz)) >= min_seconds
+        """Whether ``hz`` was heard for ``min_seconds`` in all (of its packets' audio)."""
+        return sum(audio for _, _, audio in self.tone_runs(hz)) >= min_seconds
 
     async def wait_for_tone(
         self, hz: float, within: float = 5.0, min_seconds: float = 0.1
     ) -> float:
-        """When ``hz`` began its first run of at least ``min_seconds``."""
+        """When ``hz`` began its first run of at least ``min_seconds`` of audio."""
 
         def started() -> float | None:
-            spans = self.tone_spans(hz)
-            return next((s for s, e in spans if e - s >= min_seconds), None)
+            return next((s for s, _, audio in self.tone_runs(hz) if audio >= min_seconds), None)
 
         return await self._until(started, within, self._heard_event, f"no {hz} Hz tone heard")
 

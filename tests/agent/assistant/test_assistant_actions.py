@@ -84,11 +84,11 @@ async def test_the_handoff_line_after_the_tool_is_heard_before_the_refer(tmp_pat
     async with assistant(tmp_path) as s:
         first = FakeResponse(tool_calls=[TRANSFER])
         caller, phone, refer_at = await transfer_scenario(s, first, HANDOFF)
-        spans = phone.tone_spans(CONNECT_HZ)
-        assert spans, "the handoff line was never played"
-        start, end = spans[0]
+        runs = phone.tone_runs(CONNECT_HZ)
+        assert runs, "the handoff line was never played"
+        _, end, audio = runs[0]
         assert end <= refer_at  # all of it went out before the REFER
-        assert end - start >= line_seconds(HANDOFF) - 0.1  # the whole line, not a stub
+        assert audio >= line_seconds(HANDOFF) - 0.1, runs  # the whole line, not a stub
         await hang_up(caller, phone)
     (action,) = actions(s)
     assert action["action"] == "transfer" and action["line"] == "reply"
@@ -99,9 +99,9 @@ async def test_words_before_the_tool_call_are_heard_before_the_refer(tmp_path: P
     async with assistant(tmp_path) as s:
         first = FakeResponse(text=HANDOFF, tool_calls=[TRANSFER])
         caller, phone, refer_at = await transfer_scenario(s, first, "")
-        spans = phone.tone_spans(CONNECT_HZ)
-        assert len(spans) == 1 and spans[0][1] <= refer_at
-        assert spans[0][1] - spans[0][0] >= line_seconds(HANDOFF) - 0.1
+        runs = phone.tone_runs(CONNECT_HZ)
+        assert len(runs) == 1 and runs[0][1] <= refer_at
+        assert runs[0][2] >= line_seconds(HANDOFF) - 0.1, runs
         await hang_up(caller, phone)
     assert actions(s)[0]["line"] == "reply"
 
@@ -111,10 +111,10 @@ async def test_without_words_the_default_transfer_line_is_said_first(tmp_path: P
         caller, phone, refer_at = await transfer_scenario(
             s, FakeResponse(tool_calls=[TRANSFER]), ""
         )
-        spans = phone.tone_spans(CONNECT_HZ)  # "Let me connect you with a colleague. ..."
-        assert len(spans) == 1 and spans[0][1] <= refer_at
+        runs = phone.tone_runs(CONNECT_HZ)  # "Let me connect you with a colleague. ..."
+        assert len(runs) == 1 and runs[0][1] <= refer_at
         default = "Let me connect you with a colleague. One moment."
-        assert spans[0][1] - spans[0][0] >= line_seconds(default) - 0.1
+        assert runs[0][2] >= line_seconds(default) - 0.1, runs
         await hang_up(caller, phone)
     assert actions(s)[0]["line"] == "default"
 
@@ -127,9 +127,9 @@ async def test_without_words_the_default_goodbye_is_said_before_the_bye(tmp_path
         await greeted(phone)
         phone.say(tone_frames(SPEECH, 0.6))
         _, bye_at = await request_from_gateway(caller, "BYE", 10)
-        spans = phone.tone_spans(GOODBYE_HZ)  # "Thank you for calling. Goodbye."
-        assert len(spans) == 1 and spans[0][1] <= bye_at
-        assert spans[0][1] - spans[0][0] >= line_seconds("Thank you for calling. Goodbye.") - 0.1
+        runs = phone.tone_runs(GOODBYE_HZ)  # "Thank you for calling. Goodbye."
+        assert len(runs) == 1 and runs[0][1] <= bye_at
+        assert runs[0][2] >= line_seconds("Thank you for calling. Goodbye.") - 0.1, runs
         await phone.stop_audio()
     assert actions(s)[0] == {**actions(s)[0], "action": "hangup", "line": "default"}
 
@@ -243,9 +243,9 @@ async def test_a_slow_tool_gets_one_filler_line_before_the_answer(tmp_path: Path
     s, phone = await tool_turn(tmp_path, [lookup(1.6)])
     (filler,) = fillers(s)
     assert filler["text"] == FILLER and filler["after_ms"] >= 650
-    (span,) = phone.tone_spans(FILLER_HZ)
-    assert span[1] - span[0] >= line_seconds(FILLER) - 0.1  # said in full, the tool was slower
-    assert span[1] <= phone.tone_spans(REPLY_HZ)[0][0]
+    (run,) = phone.tone_runs(FILLER_HZ)
+    assert run[2] >= line_seconds(FILLER) - 0.1, run  # said in full, the tool was slower
+    assert run[1] <= phone.tone_spans(REPLY_HZ)[0][0]
 
 
 async def test_a_fast_tool_gets_no_filler_line(tmp_path: Path) -> None:
