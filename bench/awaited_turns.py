@@ -190,13 +190,12 @@ class Utterance:
     """The longest gap between two of the caller's chunks sent over the turn (20 ms when it
     kept pace): a caller kept from the CPU longer pauses its speech on the gateway's side,
     and the race's figures are then not the rule's (:data:`CALLER_STALL_MS`)."""
+    error: str | None = None
 
     @property
     def caller_stalled(self) -> bool:
         """The caller fell behind its 20 ms pace by more than :data:`CALLER_STALL_MS`."""
         return self.caller_gap_ms is not None and self.caller_gap_ms > CALLER_STALL_MS
-
-    error: str | None = None
 
 
 def turn_audio(sentence: Sentence, pause_ms: int) -> bytes:

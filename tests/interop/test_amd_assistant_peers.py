@@ -193,16 +193,21 @@ class SpeechOnTheWire:
     speech_end: float
     """When the callee's speech ended: the arrival of its packet holding the speech's end,
     less the part of that packet after it."""
-    audible: tuple[float, ...]
-    """The arrivals of the gateway's audible packets to the callee (20 ms frames over -40
-    dBFS, as :func:`first_audio_after` hears one), in order."""
     heard: tuple[WirePacket, ...]
     """The gateway's packets to the callee, in order."""
 
     @property
+    def audible(self) -> tuple[float, ...]:
+        """The arrivals of the gateway's audible packets to the callee (20 ms frames over
+        -40 dBFS, as :func:`first_audio_after` hears one), in order."""
+        return tuple(
+            p.at for p in self.heard if p.packet.payload_type == 0 and p.level_dbfs() > -40.0
+        )
+
+    @property
     def first_audible(self) -> float | None:
         """The first of :attr:`audible`, None if none."""
-        return self.audible[0] if self.audible else None
+        return next(iter(self.audible), None)
 
     def first_audible_after(self, at: float) -> float | None:
         """The first of :attr:`audible` after ``at``, None if none."""
@@ -239,9 +244,8 @@ def speech_on_the_wire(
             break
     else:
         raise AssertionError(f"the callee's packets end before its word: {speech_end}")
-    heard = [p for p in packets if (p.src_port, p.dst_port) == (gateway, callee)]
-    audible = (p.at for p in heard if p.packet.payload_type == 0 and p.level_dbfs() > -40.0)
-    return SpeechOnTheWire(end, tuple(audible), tuple(heard))
+    heard = (p for p in packets if (p.src_port, p.dst_port) == (gateway, callee))
+    return SpeechOnTheWire(end, tuple(heard))
 
 
 async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
