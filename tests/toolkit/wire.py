@@ -30,7 +30,7 @@ from typing import Self
 from sipgw.media.g711 import rms_dbfs
 from sipgw.media.rtp import RtpPacket, RtpParseError
 
-__all__ = ["Datagram", "RtcpOnWire", "RtpCapture", "UdpCapture", "WirePacket"]
+__all__ = ["Datagram", "RtcpOnWire", "RtpCapture", "UdpCapture", "WirePacket", "lateness"]
 
 _ETH_P_ALL = 0x0003
 _ETH_HEADER = 14
@@ -52,6 +52,26 @@ class WirePacket:
     def level_dbfs(self, codec: str = "PCMU") -> float:
         """The payload's RMS level."""
         return rms_dbfs(self.packet.payload, codec)
+
+
+def lateness(packets: Sequence[WirePacket], rate: int = 8000) -> list[float]:
+    """How late each packet of one stream arrived, in seconds: its transit (arrival less its
+    RTP timestamp's time) less the stream's shortest transit. A calm stream's packets arrive
+    within its jitter of 0; a sender or relay that stalls shows as a run of late packets.
+
+    Timestamps are read relative to the first packet's, modulo 2**32 (RFC 3550 §5.1), so a
+    packet reordered ahead of it counts as earlier, not 2**32 later."""
+    if not packets:
+        return []
+    first = packets[0].packet.timestamp
+
+    def since_first(timestamp: int) -> int:
+        ticks = (timestamp - first) & 0xFFFFFFFF
+        return ticks - (1 << 32) if ticks >= 1 << 31 else ticks
+
+    transits = [p.at - since_first(p.packet.timestamp) / rate for p in packets]
+    shortest = min(transits)
+    return [t - shortest for t in transits]
 
 
 @dataclass(frozen=True, slots=True)
