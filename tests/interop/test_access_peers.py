@@ -14,7 +14,7 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from tests.interop.test_echo_gateway import assert_tone
+from tests.interop.test_echo_gateway import assert_echo
 from tests.toolkit.canaries import INBOUND_PASSWORD
 from tests.toolkit.fakes.threaded import fakes_in_threads
 from tests.toolkit.peers.baresip import Baresip
@@ -81,7 +81,7 @@ def test_baresip_with_the_inbound_credentials_is_challenged_and_heard(
         assert stats["challenged"] == 1 and stats["refused"] == 0 and stats["calls_total"] == 1
         assert INBOUND_PASSWORD not in gw.log_text()
         assert gw.stop() == 0
-    assert_tone(analyse(heard), 1000, -9.0, min_active=1.5)
+    assert_echo(analyse(heard), 1000, -9.0, min_span=1.2)
 
 
 def test_baresip_with_a_wrong_password_gets_403(tmp_workdir: Path) -> None:

@@ -33,6 +33,20 @@ def assert_tone(report: AudioReport, hz: float, dbfs: float, *, min_active: floa
     assert report.active_seconds >= min_active, desc
 
 
+def assert_echo(report: AudioReport, hz: float, dbfs: float, *, min_span: float) -> None:
+    """The tone came back at its level and went on from its onset to the hang-up.
+
+    The span is the recording's from the echo's onset, less the hang-up's 0.1 s. A recording
+    holds the frames the softphone got, not the call's time: a stall at the call's start left
+    one 1.76 s long after a 2 s call, its tone 0.98 s from a normal onset (0.78 s), and a
+    bound on the tone's total length failed where the tone had not stopped once."""
+    assert_tone(report, hz, dbfs, min_active=0.0)
+    onset = report.onset()
+    assert onset is not None, report.describe()
+    span = report.duration - onset - 0.1
+    assert span >= min_span and report.active_seconds >= 0.9 * span, report.describe()
+
+
 def echo_delay(sent: AudioReport, heard: AudioReport) -> float:
     """How much later the caller heard its tone than it sent it (both WAVs start at media start)."""
     sent_onset, heard_onset = sent.onset(), heard.onset()
@@ -55,7 +69,7 @@ def test_baresip_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> 
         heard, sent = caller.recordings()
         assert gw.stop() == 0
     heard_report, sent_report = analyse(heard), analyse(sent)
-    assert_tone(heard_report, 1000, -9.0, min_active=1.5)  # μ-law in, μ-law out: bit-exact level
+    assert_echo(heard_report, 1000, -9.0, min_span=1.2)  # μ-law in, μ-law out: bit-exact level
     delay = echo_delay(sent_report, heard_report)
     assert ECHO_DELAY <= delay <= ECHO_DELAY + JITTER_MIN + 0.15, delay
     log = gw.log_text()
@@ -91,7 +105,7 @@ def test_two_baresips_on_the_shared_rtp_port_each_hear_only_their_own_tone(
         log = gw.log_text()
     for name, hz in tones.items():
         report = analyse(heard[name])
-        assert_tone(report, hz, -9.0, min_active=1.5)
+        assert_echo(report, hz, -9.0, min_span=1.2)
     assert log.count(f"answered on RTP port {shared}") == 2, log
     assert "lost 0," in log, log
 
@@ -131,7 +145,10 @@ def test_pcma_only_caller(tmp_workdir: Path, tone_wav: ToneWav) -> None:
         caller.wait_event("CALL_CLOSED", 5)
         heard, _ = caller.recordings()
         gw.wait_log(r"media: PCMA/8", 5)
-    assert_tone(analyse(heard), 800, -9.0, min_active=1.0)
+    report = analyse(heard)
+    assert_echo(report, 800, -9.0, min_span=0.6)
+    onset = report.onset()  # 0.2 s of the caller's silence, the echo's delay and the buffer's
+    assert onset is not None and onset <= 0.2 + ECHO_DELAY + JITTER_MIN + 0.3, report.describe()
 
 
 def test_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:

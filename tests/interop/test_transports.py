@@ -11,7 +11,7 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from tests.interop.test_echo_gateway import assert_tone
+from tests.interop.test_echo_gateway import assert_echo
 from tests.tls_ca import CaFiles, make_test_ca
 from tests.toolkit.peers.baresip import Baresip
 
@@ -75,7 +75,7 @@ def test_baresip_call_over_a_stream(
         heard, _ = caller.recordings()
         assert gw.stop() == 0
         log = gw.log_text()
-    assert_tone(analyse(heard), 1000, -9.0, min_active=1.5)
+    assert_echo(analyse(heard), 1000, -9.0, min_span=1.2)
     wire = transport  # the log names the transport in lower case
     invite_on = connection_ports(log, wire, "INVITE")
     bye_on = connection_ports(log, wire, "BYE")
