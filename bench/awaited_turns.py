@@ -46,7 +46,10 @@ monotonic clock):
   reply received;
 - *caller stalls*: turns where the caller's own process fell more than 60 ms behind its
   20 ms pace (a loaded machine), which lengthens a pause the gateway hears: their figures
-  are the stall's as much as the rule's.
+  are the stall's as much as the rule's;
+- *gateway stalls*: turns where the gateway's audio to the STT fell more than 60 ms behind its
+  own pace (the gateway's process kept from the CPU): it heard silence where the caller spoke
+  on, and may have ended the turn there.
 
 The gateways' call records add what they did: pauses resumed, cuts by cause.
 """
@@ -136,6 +139,10 @@ reach (pure Python only: a compiled module keeps its ``Final`` constants)."""
 CALLER_STALL_MS: Final = 60.0
 """A gap between the caller's chunks over this (three chunks' time) is a stall of the
 caller's process, not a pause it said: a calm run's longest is 23-28 ms."""
+GATEWAY_STALL_MS: Final = 60.0
+"""A spread of the STT's chunk transits over this is a stall of the gateway's process: a calm
+run's is 21-23 ms; the gateway stopped 300 ms (SIGSTOP) mid-sentence gave 248-515 ms, and the
+turn's first piece split in two ("My order", "number is four five six")."""
 SYSTEMS: Final = ("on", "off")
 """``on``: the rule as shipped; ``off``: ``AWAITED_SPEECH_MS`` patched out of reach."""
 
@@ -190,12 +197,27 @@ class Utterance:
     """The longest gap between two of the caller's chunks sent over the turn (20 ms when it
     kept pace): a caller kept from the CPU longer pauses its speech on the gateway's side,
     and the race's figures are then not the rule's (:data:`CALLER_STALL_MS`)."""
+    gateway_lag_ms: float | None = None
+    """How far the gateway's audio to the STT fell behind its own pace over the turn: the
+    spread of the chunks' transits (:func:`transit_spread_ms`). A gateway kept from the CPU
+    hears silence where the caller spoke on, and may end the turn there
+    (:data:`GATEWAY_STALL_MS`)."""
     error: str | None = None
 
     @property
     def caller_stalled(self) -> bool:
         """The caller fell behind its 20 ms pace by more than :data:`CALLER_STALL_MS`."""
         return self.caller_gap_ms is not None and self.caller_gap_ms > CALLER_STALL_MS
+
+    @property
+    def gateway_stalled(self) -> bool:
+        """The gateway's audio to the STT fell behind by more than :data:`GATEWAY_STALL_MS`."""
+        return self.gateway_lag_ms is not None and self.gateway_lag_ms > GATEWAY_STALL_MS
+
+    @property
+    def stalled(self) -> bool:
+        """Either end stalled: the turn's figures are the stall's as much as the rule's."""
+        return self.caller_stalled or self.gateway_stalled
 
 
 def turn_audio(sentence: Sentence, pause_ms: int) -> bytes:
@@ -220,6 +242,22 @@ def longest_gap_ms(times: Sequence[float]) -> float | None:
     """The longest gap between consecutive ``times`` (s), in ms; None for fewer than two."""
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     return round(max(gaps) * 1000, 1) if gaps else None
+
+
+def transit_spread_ms(
+    arrivals: Sequence[float], sizes: Sequence[int], after: float, until: float
+) -> float | None:
+    """The spread (ms) of the STT's audio chunks' transits between ``after`` and ``until``:
+    each chunk's arrival less the audio sent up to its end (μ-law, 8 bytes a ms). A sender
+    that keeps pace holds it near its chunking's jitter whatever the chunks' sizes; one that
+    stops and catches up moves it by the stop. None for no chunk in the span."""
+    sent = 0.0
+    transits = []
+    for at, size in zip(arrivals, sizes, strict=True):
+        sent += size / 8000
+        if after <= at <= until:
+            transits.append(at - sent)
+    return round((max(transits) - min(transits)) * 1000, 1) if transits else None
 
 
 def client_messages(stt: FakeAssemblyAI, after: float, until: float) -> list[str]:
@@ -285,6 +323,10 @@ async def one_turn(
     await quiet_for(call, QUIET_AFTER_S, within=15)
     turn.finals = [text for _, text in finals_after(stt, began)]
     turn.caller_gap_ms = longest_gap_ms(call.sent_at[start : last + 1])
+    session = stt.sessions[-1]
+    turn.gateway_lag_ms = transit_spread_ms(
+        session.chunk_arrived_at, session.chunk_sizes, began, ended
+    )
     finals = finals_after(stt, half_end)
     # The rest's final ends the sentence (the whole's, when nothing ended the turn between
     # the pieces); a final before it is the first piece's.
@@ -473,7 +515,8 @@ def summary(turns: Sequence[Utterance]) -> dict[str, Any]:
             "stt_end_ms": group[0].stt_end_ms,
             "utterances": len(group),
             "errors": len(group) - len(ok),
-            "caller_stalled": sum(t.caller_stalled for t in ok),
+            "caller_stalled": sum(t.caller_stalled for t in group),
+            "gateway_stalled": sum(t.gateway_stalled for t in group),
             "half_finals": sum(t.half_final == SENTENCES[t.sentence][0] for t in ok),
             "wrong_heard": len(heard),
             "wrong_after_caller": sum(t.wrong_after_caller for t in ok),
@@ -503,6 +546,7 @@ def table(systems: dict[str, Any]) -> str:
          str(f["wrong_played_ms"]["total"]), fmt(f["race_gap_ms"]["p50"], ".0f"),
          f"{f['cut_offs']}", fmt(f["first_audio_ms"]["p50"], ".0f"),
          fmt(f["first_audio_ms"]["p95"], ".0f"), str(f["errors"]), str(f["caller_stalled"]),
+         str(f.get("gateway_stalled", "-")),
          str(f.get("records", {}).get("resumed", "-")),
          " ".join(f"{k} {v}" for k, v in sorted(f.get("records", {}).get("cuts", {}).items()))
          or "-"]
@@ -510,7 +554,7 @@ def table(systems: dict[str, Any]) -> str:
     ]  # fmt: skip
     headers = ["rule", "STT end", "turns", "wrong heard", "after last word", "over caller",
                "wrong ms", "played ms", "race gap p50", "cut-offs", "first audio p50", "p95",
-               "errors", "caller stalls", "resumed", "cuts by cause"]  # fmt: skip
+               "errors", "caller stalls", "gateway stalls", "resumed", "cuts by cause"]  # fmt: skip
     return format_table(headers, rows)
 
 

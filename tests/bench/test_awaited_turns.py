@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.awaited_turns import SENTENCES, Utterance, run, summary, table, turn_table
+from bench.awaited_turns import (
+    SENTENCES,
+    Utterance,
+    run,
+    summary,
+    table,
+    transit_spread_ms,
+    turn_table,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("sox") is None,
@@ -19,14 +27,16 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.mark.timeout(120)
 async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Path) -> None:
-    """Three sentences said with the 400 ms pause; each turn whose caller kept its 20 ms pace
-    is checked, and one at least must have. A caller that stalls (its process kept from the
-    CPU) makes a longer pause on the gateway's side than the one it said, and the fake STT
-    then splits the sentence elsewhere: a loaded full run once got one final of "four five
-    six seven." (the stall is the likely cause, not shown: that run kept no send times)."""
+    """Three sentences said with the 400 ms pause; each turn where the caller and the gateway
+    kept pace is checked, and one at least must have. A caller that stalls (its process kept
+    from the CPU) makes a longer pause on the gateway's side than the one it said, and the
+    fake STT then splits the sentence elsewhere: a loaded full run once got one final of
+    "four five six seven.". A gateway that stalls hears a pause the caller did not make: a
+    loaded full run got "My account number is two", "nine one", "eight." (the gateway's lag
+    not measured then); the gateway stopped 300 ms mid-sentence splits it the same way."""
     turns = await run(1, tmp_path, [400], ["off"], turns=3)
-    paced = [turn for turn in turns if not turn.caller_stalled]
-    assert paced, [(turn.sentence, turn.caller_gap_ms) for turn in turns]
+    paced = [turn for turn in turns if not turn.stalled]
+    assert paced, [(turn.sentence, turn.caller_gap_ms, turn.gateway_lag_ms) for turn in turns]
     for turn in paced:
         assert turn.error is None, turn
         # the STT transcribed each piece as the service would at its forced end ...
@@ -49,12 +59,26 @@ def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> U
     )  # fmt: skip
 
 
+def test_a_stall_is_a_spread_of_the_chunks_transits_whatever_their_sizes() -> None:
+    # 100 ms chunks, then 250 ms held and sent as one: the pace kept
+    sizes = [800, 800, 2000, 800]
+    kept = [1.1, 1.2, 1.45, 1.55]
+    assert transit_spread_ms(kept, sizes, 0.0, 9.0) == pytest.approx(0.0)
+    # stopped 300 ms after the second chunk, then caught up
+    stopped = [1.1, 1.2, 1.75, 1.76]
+    assert transit_spread_ms(stopped, sizes, 0.0, 9.0) == pytest.approx(300.0)
+    assert transit_spread_ms(stopped, sizes, 1.7, 9.0) == pytest.approx(90.0)
+    assert transit_spread_ms(stopped, sizes, 5.0, 9.0) is None
+
+
 def test_the_figures_count_the_wrong_replies_heard_per_system() -> None:
     stalled = _turn("on", 1, 0, 750.0)
     stalled.caller_gap_ms = 61.0
+    behind = _turn("off", 1, 0, 735.0)
+    behind.gateway_lag_ms = 248.0
     turns = [
         _turn("on", 0, 0, 740.0), stalled,
-        _turn("off", 0, 20, 730.0), _turn("off", 1, 0, 735.0),
+        _turn("off", 0, 20, 730.0), behind,
         Utterance("off", 0, 2, 2, 500, 400, error="timeout"),
     ]  # fmt: skip
     figures = summary(turns)
@@ -63,6 +87,7 @@ def test_the_figures_count_the_wrong_replies_heard_per_system() -> None:
     assert (on["wrong_heard"], off["wrong_heard"]) == (0, 1)
     assert (off["utterances"], off["errors"], off["half_finals"]) == (3, 1, 2)
     assert (on["caller_stalled"], off["caller_stalled"]) == (1, 0)
+    assert (on["gateway_stalled"], off["gateway_stalled"]) == (0, 1)
     assert off["wrong_ms"] == {"total": 20, "max": 20} and off["wrong_played_ms"]["total"] == 10
     assert off["race_gap_ms"]["count"] == 1 and on["race_gap_ms"]["count"] == 0
     assert on["first_audio_ms"]["count"] == 2 and on["first_audio_ms"]["p50"] == 745.0
