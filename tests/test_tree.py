@@ -65,10 +65,6 @@ EXCEPTIONS: dict[str, str] = {
     "exercised by tests/interop/test_browser_phone.py",
     "tests/toolkit/webhook_receiver.py": "a webhook receiver: exercised by "
     "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
-    "tests/toolkit/wire.py": "packets seen on the wire: exercised by "
-    "tests/interop/test_rtcp_peers.py, tests/interop/test_hold_gap.py, "
-    "tests/interop/test_amd_assistant_peers.py and (UdpCapture) "
-    "tests/interop/test_campaigns_cluster.py",
     "tests/toolkit/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
     "tests/toolkit/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
     "tests/toolkit/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
