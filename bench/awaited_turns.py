@@ -52,6 +52,10 @@ monotonic clock):
   on, and may have ended the turn there.
 
 The gateways' call records add what they did: pauses resumed, cuts by cause.
+
+``--gateway-stall-ms N`` stops each gateway's process for N ms, 0.6 s into each turn's first
+piece, while the caller speaks on: the turn should end where the caller paused, not where
+the gateway did.
 """
 
 from __future__ import annotations
@@ -63,8 +67,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
@@ -143,6 +149,8 @@ GATEWAY_STALL_MS: Final = 60.0
 """A spread of the STT's chunk transits over this is a stall of the gateway's process: a calm
 run's is 21-23 ms; the gateway stopped 300 ms (SIGSTOP) mid-sentence gave 248-515 ms, and the
 turn's first piece split in two ("My order", "number is four five six")."""
+STALL_AFTER_S: Final = 0.6
+"""``--gateway-stall-ms``: how long into each turn's first piece the gateway is stopped."""
 SYSTEMS: Final = ("on", "off")
 """``on``: the rule as shipped; ``off``: ``AWAITED_SPEECH_MS`` patched out of reach."""
 
@@ -218,6 +226,29 @@ class Utterance:
     def stalled(self) -> bool:
         """Either end stalled: the turn's figures are the stall's as much as the rule's."""
         return self.caller_stalled or self.gateway_stalled
+
+
+@dataclass(frozen=True)
+class GatewayStall:
+    """Stops the gateway's process (SIGSTOP) for ``ms`` once each turn is :data:`STALL_AFTER_S`
+    into its first piece, then lets it go on (SIGCONT): a box whose CPU another process took,
+    while the caller speaks on. From a thread, so the caller keeps its pace."""
+
+    pid: int
+    ms: int
+
+    def start(self) -> threading.Thread:
+        def stop_then_resume() -> None:
+            time.sleep(STALL_AFTER_S)
+            os.kill(self.pid, signal.SIGSTOP)
+            try:
+                time.sleep(self.ms / 1000)
+            finally:
+                os.kill(self.pid, signal.SIGCONT)
+
+        thread = threading.Thread(target=stop_then_resume, name="gateway-stall", daemon=True)
+        thread.start()
+        return thread
 
 
 def turn_audio(sentence: Sentence, pause_ms: int) -> bytes:
@@ -303,17 +334,21 @@ def received_loud(call: FakeTwilioStream, start: float, end: float) -> list[floa
 
 
 async def one_turn(
-    call: FakeTwilioStream, stt: FakeAssemblyAI, sentence: Sentence, turn: Utterance
-) -> None:
+    call: FakeTwilioStream, stt: FakeAssemblyAI, sentence: Sentence, turn: Utterance,
+    stall: GatewayStall | None = None,
+) -> None:  # fmt: skip
     """Say the two pieces, listen to the reply, fill ``turn``."""
     audio = turn_audio(sentence, turn.pause_ms)
     start = call.say(audio)
+    stopping = stall.start() if stall is not None else None
     first = loud_chunks(sentence.first.audio, LOUD_DBFS)
     gap = len(sentence.first.audio) // 160 + turn.pause_ms // 20
     second = [gap + i for i in loud_chunks(sentence.second.audio, LOUD_DBFS)]
     onset = start + gap + loud_chunks(sentence.second.audio, ONSET_DBFS)[0]
     last = start + second[-1]
     await call.wait_for(lambda: len(call.sent_at) > last, within=15)
+    if stopping is not None:
+        stopping.join()
     began, half_end, ended = (
         call.sent_at[start],
         call.sent_at[start + first[-1]],
@@ -397,6 +432,7 @@ def said(n: int, workdir: Path) -> Sentence:
 async def converse(
     stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: dict[int, Sentence],
     system: str, round_: int, stt_end_ms: int, plan: Sequence[tuple[int, int]],
+    stall: GatewayStall | None = None,
 ) -> list[Utterance]:  # fmt: skip
     """One call: the greeting heard out, then each (sentence, pause) of ``plan``."""
     results = []
@@ -422,7 +458,7 @@ async def converse(
             stt.script_speech_partials(speech_texts, replace=True)
             stt.script_partials(silence_texts)
             try:
-                await one_turn(call, stt, sentence, turn)
+                await one_turn(call, stt, sentence, turn, stall)
             except TimeoutError as exc:
                 turn.error = f"timeout: {exc}"
             results.append(turn)
@@ -436,9 +472,9 @@ async def converse(
 @contextlib.asynccontextmanager
 async def gateways(
     services: FakeServices, workdir: Path, systems: Sequence[str]
-) -> AsyncIterator[dict[str, str]]:
-    """One gateway per system, pure Python: its admin URL."""
-    admins: dict[str, str] = {}
+) -> AsyncIterator[dict[str, tuple[str, int]]]:
+    """One gateway per system, pure Python: its admin URL and its process's pid."""
+    admins: dict[str, tuple[str, int]] = {}
     with contextlib.ExitStack() as stack:
         for system in systems:
             home = workdir / f"sipgw-{system}"
@@ -449,7 +485,7 @@ async def gateways(
                 patched = gw.wait_log(r"bench: AWAITED_SPEECH_MS=(\d+) in (\S+)", 30)
                 if int(patched.group(1)) != NEVER_MS or not patched.group(2).endswith(".py"):
                     raise SystemExit(f"the off gateway's patch did not take: {patched.group(0)}")
-            admins[system] = gw.wait_log(r"admin listening on (\S+)", 30).group(1)
+            admins[system] = (gw.wait_log(r"admin listening on (\S+)", 30).group(1), gw.pid)
         yield admins
 
 
@@ -474,7 +510,7 @@ def records(workdir: Path, system: str) -> dict[str, Any]:
 async def run(
     rounds: int, workdir: Path, stt_ends: Sequence[int] = STT_END_MS,
     systems: Sequence[str] = SYSTEMS, turns: int | None = None,
-    sentences: Sequence[int] | None = None,
+    sentences: Sequence[int] | None = None, gateway_stall_ms: int = 0,
 ) -> list[Utterance]:  # fmt: skip
     plan = turn_plan(turns, sentences)
     speech = {n: said(n, workdir) for n in sorted({n for n, _ in plan})}
@@ -488,9 +524,11 @@ async def run(
                     order = list(systems[r % len(systems) :]) + list(systems[: r % len(systems)])
                     for system in order:
                         log(f"round {r + 1}/{rounds}, STT end {stt_end} ms: {system}")
-                        stream = await sipgw_stream(admins[system])
+                        admin, pid = admins[system]
+                        stall = GatewayStall(pid, gateway_stall_ms) if gateway_stall_ms else None
+                        stream = await sipgw_stream(admin)
                         results += await converse(
-                            stream, services.stt, speech, system, r, stt_end, plan
+                            stream, services.stt, speech, system, r, stt_end, plan, stall
                         )
                         await asyncio.sleep(0.5)  # the call's end reaches the gateway
     return results
@@ -597,6 +635,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--turns", type=int, default=None,
                         help="only the first N turns of a call (default: every sentence at "
                         "every pause)")  # fmt: skip
+    parser.add_argument("--gateway-stall-ms", type=int, default=0,
+                        help="stop the gateway's process this long in each turn's first "
+                        f"piece ({STALL_AFTER_S} s into it; default 0: never)")  # fmt: skip
     parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
     args = parser.parse_args(argv)
@@ -616,7 +657,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         stt_ends = [int(v) for v in args.stt_end_ms.split(",") if v]
-        turns = asyncio.run(run(args.rounds, workdir, stt_ends, systems, args.turns, chosen))
+        turns = asyncio.run(run(args.rounds, workdir, stt_ends, systems, args.turns, chosen,
+                                args.gateway_stall_ms))  # fmt: skip
         did = {system: records(workdir, system) for system in systems}
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     figures = summary(turns)
@@ -636,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "llm_first_token_ms": round(LLM_FIRST_TOKEN_S * 1000),
             "tts_first_byte_ms": round(TTS_FIRST_BYTE_S * 1000),
             "early_end_ms": EARLY_END_MS,
+            "gateway_stall_ms": args.gateway_stall_ms,
             "systems": {
                 "on": "AWAITED_SPEECH_MS as shipped",
                 "off": f"AWAITED_SPEECH_MS={NEVER_MS} (patched)",

@@ -59,6 +59,22 @@ def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> U
     )  # fmt: skip
 
 
+@pytest.mark.timeout(120)
+async def test_a_gateway_stopped_mid_sentence_ends_the_turn_where_the_caller_paused(
+    tmp_path: Path,
+) -> None:
+    """The shipped gateway stopped 300 ms (SIGSTOP) inside the first piece: it must not take
+    its own stall for the caller's silence. Before sipgw.media.received told them apart it
+    released the 300 ms as silence, and the early end cut "My order | number is four five six"."""
+    turns = await run(1, tmp_path, [400], ["on"], turns=2, gateway_stall_ms=300)
+    paced = [turn for turn in turns if not turn.caller_stalled]  # as in the test above
+    assert paced, [(turn.sentence, turn.caller_gap_ms) for turn in turns]
+    for turn in paced:
+        assert turn.gateway_stalled, turn  # the stall reached the STT as a lag
+        assert turn.error is None, turn
+        assert (turn.half_final, turn.rest_final) == SENTENCES[turn.sentence], turn
+
+
 def test_a_stall_is_a_spread_of_the_chunks_transits_whatever_their_sizes() -> None:
     # 100 ms chunks, then 250 ms held and sent as one: the pace kept
     sizes = [800, 800, 2000, 800]
