@@ -48,8 +48,7 @@ monotonic clock):
   20 ms pace (a loaded machine), which lengthens a pause the gateway hears: their figures
   are the stall's as much as the rule's;
 - *gateway stalls*: turns where the gateway's audio to the STT fell more than 60 ms behind its
-  own pace (the gateway's process kept from the CPU): it heard silence where the caller spoke
-  on, and may have ended the turn there.
+  own pace (the gateway's process kept from the CPU): their timings are the stall's too.
 
 The gateways' call records add what they did: pauses resumed, cuts by cause.
 
@@ -147,8 +146,9 @@ CALLER_STALL_MS: Final = 60.0
 caller's process, not a pause it said: a calm run's longest is 23-28 ms."""
 GATEWAY_STALL_MS: Final = 60.0
 """A spread of the STT's chunk transits over this is a stall of the gateway's process: a calm
-run's is 21-23 ms; the gateway stopped 300 ms (SIGSTOP) mid-sentence gave 248-515 ms, and the
-turn's first piece split in two ("My order", "number is four five six")."""
+run's is 21-23 ms; the gateway stopped 300 ms (SIGSTOP) mid-sentence gave 210-545 ms (and
+split the turn's first piece in two, "My order" | "number is four five six", until
+``sipgw.media.received`` told the gateway's own stall from the caller's silence)."""
 STALL_AFTER_S: Final = 0.6
 """``--gateway-stall-ms``: how long into each turn's first piece the gateway is stopped."""
 SYSTEMS: Final = ("on", "off")
@@ -207,9 +207,7 @@ class Utterance:
     and the race's figures are then not the rule's (:data:`CALLER_STALL_MS`)."""
     gateway_lag_ms: float | None = None
     """How far the gateway's audio to the STT fell behind its own pace over the turn: the
-    spread of the chunks' transits (:func:`transit_spread_ms`). A gateway kept from the CPU
-    hears silence where the caller spoke on, and may end the turn there
-    (:data:`GATEWAY_STALL_MS`)."""
+    spread of the chunks' transits (:func:`transit_spread_ms`, :data:`GATEWAY_STALL_MS`)."""
     error: str | None = None
 
     @property

@@ -31,9 +31,10 @@ async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Pa
     kept pace is checked, and one at least must have. A caller that stalls (its process kept
     from the CPU) makes a longer pause on the gateway's side than the one it said, and the
     fake STT then splits the sentence elsewhere: a loaded full run once got one final of
-    "four five six seven.". A gateway that stalls hears a pause the caller did not make: a
-    loaded full run got "My account number is two", "nine one", "eight." (the gateway's lag
-    not measured then); the gateway stopped 300 ms mid-sentence splits it the same way."""
+    "four five six seven.". A gateway that stalled heard a pause the caller did not make: a
+    loaded full run got "My account number is two", "nine one", "eight."; a gateway stopped
+    300 ms mid-sentence split it the same way until media/received.py told its own stall
+    apart (the test below). Its turns still count apart: the stall moves their timings."""
     turns = await run(1, tmp_path, [400], ["off"], turns=3)
     paced = [turn for turn in turns if not turn.stalled]
     assert paced, [(turn.sentence, turn.caller_gap_ms, turn.gateway_lag_ms) for turn in turns]
