@@ -148,7 +148,7 @@ GATEWAY_STALL_MS: Final = 60.0
 """A spread of the STT's chunk transits over this is a stall of the gateway's process: a calm
 run's is 21-23 ms; the gateway stopped 300 ms (SIGSTOP) mid-sentence gave 210-545 ms (and
 split the turn's first piece in two, "My order" | "number is four five six", until
-``sipgw.media.received`` told the gateway's own stall from the caller's silence)."""
+``sipgw.media.ingress`` told the gateway's own stall from the caller's silence)."""
 STALL_AFTER_S: Final = 0.6
 """``--gateway-stall-ms``: how long into each turn's first piece the gateway is stopped."""
 SYSTEMS: Final = ("on", "off")

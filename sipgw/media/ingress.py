@@ -16,6 +16,13 @@ added delay on a clean network:
 * late and duplicate audio, behind what was already released, is dropped;
 * an SSRC change or a timestamp jump of more than a second restarts the
   timeline;
+* the gateway's own stall is not the caller's silence: when the gateway was kept from
+  running (its process descheduled, the loop busy), what the caller sent meanwhile may still
+  be unread when the late ticks poll (a Twilio stream's or aiortc's audio comes through a task
+  that runs after them; an in-process caller sends only once the loop runs again). Polls more
+  than :data:`OWN_STALL` apart are such a stall: that wake-up's polls release nothing, and
+  the next tick's finds the audio. A gateway stopped 300 ms mid-sentence on a Twilio stream
+  released the 300 ms as silence, and the early end of turn cut the sentence there;
 * :meth:`IngressAudio.forget` (the session's, when a re-negotiation changes what
   the caller's side sends: a hold, a resume) keeps the timeline but nothing of the
   audio before: a gap after it is silence, not concealed from the hold's music.
@@ -48,6 +55,8 @@ from sipgw.media.seqnum import Unwrapper
 __all__ = ["IngressAudio"]
 
 RESYNC_SECONDS: Final = 1  # a jump of more than 1 s restarts the timeline
+OWN_STALL: Final = 0.060
+"""Seconds between two polls (three ticks) that mean the gateway itself stalled."""
 MAX_HELD: Final = 50  # packets held ahead of a gap at most (1 s of 20 ms packets)
 
 
@@ -58,10 +67,10 @@ class IngressAudio:
         codec: the stream's codec (media/codecs): its clock, silence and concealment.
     """
 
-    __slots__ = ("_baseline", "_codec", "_frame", "_held", "_last_arrival", "_newest",
-                 "_newest_arrival", "_newest_late", "_next", "_offset", "_out", "_pending", "_plc",
-                 "_rate", "_resync", "_ssrc", "_unwrap", "_wait", "filled_frames", "late_packets",
-                 "reanchors")  # fmt: skip
+    __slots__ = ("_baseline", "_codec", "_frame", "_held", "_last_arrival", "_last_poll",
+                 "_newest", "_newest_arrival", "_newest_late", "_next", "_offset", "_out",
+                 "_pending", "_plc", "_rate", "_resync", "_ssrc", "_stalled_at", "_unwrap",
+                 "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
 
     def __init__(self, codec: Codec = PCMU) -> None:
         self._codec = codec
@@ -82,6 +91,8 @@ class IngressAudio:
         self._newest_late = 0.0  # samples the newest packet was behind the baseline
         self._wait = 0.04  # the last poll's max_wait: the jitter allowance
         self._plc = Concealer(codec, 480 if codec.conceals else 0)  # else silence fills
+        self._last_poll: float | None = None
+        self._stalled_at: float | None = None  # the wake-up after a stall of our own
         self.filled_frames = 0
         self.late_packets = 0
         self.reanchors = 0
@@ -117,8 +128,15 @@ class IngressAudio:
         return self._take()
 
     def poll(self, now: float, max_wait: float) -> list[bytes]:
-        """Called every tick: release the silence of gaps whose deadline has passed."""
-        if self._next is None:
+        """Called every tick: release the silence of gaps whose deadline has passed.
+
+        Polls more than :data:`OWN_STALL` apart mean the gateway itself stalled: that
+        wake-up's polls (the catch-up ticks, all at the same ``now``) release nothing, and the
+        next tick's finds what arrived meanwhile (the module docstring)."""
+        last, self._last_poll = self._last_poll, now
+        if last is not None and now - last > OWN_STALL:
+            self._stalled_at = now
+        if now == self._stalled_at or self._next is None:
             return []
         self._wait = max_wait
         frame = self._frame

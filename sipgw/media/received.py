@@ -3,17 +3,6 @@
 The legs that are not RTP sockets (a Twilio Media Stream, a browser through aiortc) turn what
 they receive into RTP-shaped μ-law packets and hand them here: the same two stages a SIP
 call's :class:`sipgw.media.session.MediaSession` feeds, with the same waits.
-
-**The gateway's own stall is not the caller's silence.** When nothing arrives, the listeners'
-tap releases silence at real-time pace (media/ingress.py): a turn detector hears the pause.
-But when the gateway itself was kept from running (its process descheduled, the loop busy),
-what the caller said meanwhile is still unread when the late ticks run: a SIP call's batched
-reader takes the datagrams before any tick, but these legs' audio comes through a task of its
-own (the WebSocket's, aiortc's) that runs after them. Polls more than :data:`OWN_STALL` apart
-are such a stall: that wake-up's ticks (the catch-up, all at the same ``now``) release no
-silence, and the next tick, 20 ms later, finds the audio the stall held up. Without this, a
-gateway stopped 300 ms mid-sentence released 300 ms of silence into the speech, and the
-early end of turn cut the sentence there (``bench.awaited_turns``).
 """
 
 from __future__ import annotations
@@ -31,8 +20,6 @@ __all__ = ["MIN_INGRESS_WAIT", "CallerAudio"]
 
 MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for missing audio, at least (as on SIP)."""
-OWN_STALL: Final = 0.060
-"""Seconds between two polls (three ticks) that mean the gateway itself stalled."""
 
 
 class CallerAudio:
@@ -50,8 +37,6 @@ class CallerAudio:
         self.jitter = JitterBuffer(config)
         self.ingress = IngressAudio(PCMU)
         self.on_audio: Callable[[bytes], None] | None = None
-        self._last_poll: float | None = None
-        self._stalled_at: float | None = None  # the wake-up after a stall of our own
 
     def push(self, packet: RtpPacket, now: float) -> None:
         """One packet of μ-law (payload type 0) that arrived at ``now``."""
@@ -65,14 +50,7 @@ class CallerAudio:
         """Per tick: release gaps and silence to the listeners' tap.
 
         A gap is waited for as long as the playout buffer's adaptive delay, at least 40 ms.
-        The ticks of the wake-up after a stall of the gateway's own release nothing (the
-        module docstring).
         """
-        last, self._last_poll = self._last_poll, now
-        if last is not None and now - last > OWN_STALL:
-            self._stalled_at = now
-        if now == self._stalled_at:
-            return
         on_audio = self.on_audio
         if on_audio is not None:
             wait = max(MIN_INGRESS_WAIT, self.jitter.stats.target_delay)

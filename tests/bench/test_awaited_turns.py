@@ -33,7 +33,7 @@ async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Pa
     fake STT then splits the sentence elsewhere: a loaded full run once got one final of
     "four five six seven.". A gateway that stalled heard a pause the caller did not make: a
     loaded full run got "My account number is two", "nine one", "eight."; a gateway stopped
-    300 ms mid-sentence split it the same way until media/received.py told its own stall
+    300 ms mid-sentence split it the same way until media/ingress.py told its own stall
     apart (the test below). Its turns still count apart: the stall moves their timings."""
     turns = await run(1, tmp_path, [400], ["off"], turns=3)
     paced = [turn for turn in turns if not turn.stalled]
@@ -65,7 +65,7 @@ async def test_a_gateway_stopped_mid_sentence_ends_the_turn_where_the_caller_pau
     tmp_path: Path,
 ) -> None:
     """The shipped gateway stopped 300 ms (SIGSTOP) inside the first piece: it must not take
-    its own stall for the caller's silence. Before sipgw.media.received told them apart it
+    its own stall for the caller's silence. Before sipgw.media.ingress told them apart it
     released the 300 ms as silence, and the early end cut "My order | number is four five six"."""
     turns = await run(1, tmp_path, [400], ["on"], turns=2, gateway_stall_ms=300)
     paced = [turn for turn in turns if not turn.caller_stalled]  # as in the test above

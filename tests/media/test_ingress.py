@@ -171,3 +171,26 @@ def test_property_reorder_within_the_wait_gives_the_exact_stream(
         else:
             assert out[n] == frame(n)
     assert set(out[23:]) <= {SILENCE}  # at most 60 ms concealed after the stream stops
+
+
+def test_the_wake_up_after_a_stall_of_our_own_releases_no_silence() -> None:
+    """Polled every 20 ms, then not for 320 ms (the gateway kept from running): that wake-up's
+    polls release nothing; the audio sent meanwhile, read after them, continues the timeline.
+    Polled on time while nothing came, the same 320 ms are silence (the caller's pause)."""
+    ingress = IngressAudio()
+    released = [f for n in range(10) for f in ingress.push(packet(n), n * 0.02)]
+    for n in range(10):
+        released += ingress.poll(n * 0.02, WAIT)
+    for _ in range(5):  # the catch-up ticks, at one time
+        assert ingress.poll(0.5, WAIT) == []
+    for n in range(10, 25):
+        released += ingress.push(packet(n), 0.501)
+    released += ingress.poll(0.52, WAIT)
+    assert released == [frame(n) for n in range(25)] and ingress.filled_frames == 0
+
+    on_time = IngressAudio()
+    for n in range(10):
+        on_time.push(packet(n), n * 0.02)
+    for tick in range(10, 25):
+        on_time.poll(tick * 0.02, WAIT)
+    assert on_time.filled_frames > 5
