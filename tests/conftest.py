@@ -191,7 +191,6 @@ SLOWEST_OTHERS = (
     "tests/media/aio/test_browser.py::test_the_tap_keeps_aiortcs_statistics",
     "tests/interop/test_rfc4475_sequence.py",
     "tests/bench/test_awaited_turns.py::test_a_turn_through_the_gateway",
-    "tests/bench/test_awaited_turns.py::test_a_gateway_stopped_mid_sentence",
     "tests/media/aio/test_browser.py::test_pcmu_passes_through_our_jitter_buffer_and_back",
     "tests/media/aio/test_browser.py::test_opus_is_decoded_once_at_the_edge",
     "tests/sipgw/app/legs/test_browser.py::test_a_browser_calls_the_echo_agent_and_hangs_up",

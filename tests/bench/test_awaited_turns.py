@@ -5,12 +5,16 @@ asserted."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.awaited_turns import (
     SENTENCES,
+    STALL_AFTER_S,
+    GatewayStall,
     Utterance,
     run,
     summary,
@@ -34,7 +38,8 @@ async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Pa
     "four five six seven.". A gateway that stalled heard a pause the caller did not make: a
     loaded full run got "My account number is two", "nine one", "eight."; a gateway stopped
     300 ms mid-sentence split it the same way until media/ingress.py told its own stall
-    apart (the test below). Its turns still count apart: the stall moves their timings."""
+    apart (tests/media/test_ingress.py; end to end, ``python -m bench.awaited_turns
+    --gateway-stall-ms 300``). Its turns still count apart: the stall moves their timings."""
     turns = await run(1, tmp_path, [400], ["off"], turns=3)
     paced = [turn for turn in turns if not turn.stalled]
     assert paced, [(turn.sentence, turn.caller_gap_ms, turn.gateway_lag_ms) for turn in turns]
@@ -60,20 +65,24 @@ def _turn(system: str, sentence: int, wrong_ms: int, first_audio_ms: float) -> U
     )  # fmt: skip
 
 
-@pytest.mark.timeout(120)
-async def test_a_gateway_stopped_mid_sentence_ends_the_turn_where_the_caller_paused(
-    tmp_path: Path,
-) -> None:
-    """The shipped gateway stopped 300 ms (SIGSTOP) inside the first piece: it must not take
-    its own stall for the caller's silence. Before sipgw.media.ingress told them apart it
-    released the 300 ms as silence, and the early end cut "My order | number is four five six"."""
-    turns = await run(1, tmp_path, [400], ["on"], turns=2, gateway_stall_ms=300)
-    paced = [turn for turn in turns if not turn.caller_stalled]  # as in the test above
-    assert paced, [(turn.sentence, turn.caller_gap_ms) for turn in turns]
-    for turn in paced:
-        assert turn.gateway_stalled, turn  # the stall reached the STT as a lag
-        assert turn.error is None, turn
-        assert (turn.half_final, turn.rest_final) == SENTENCES[turn.sentence], turn
+def test_a_gateway_stall_stops_the_process_then_lets_it_go_on() -> None:
+    """``--gateway-stall-ms``: SIGSTOP :data:`STALL_AFTER_S` into the turn, SIGCONT after."""
+
+    def state(pid: int) -> str:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    with subprocess.Popen(["sleep", "30"]) as process:
+        try:
+            started = time.monotonic()
+            thread = GatewayStall(process.pid, 300).start()
+            seen = set()
+            while thread.is_alive():
+                seen.add((state(process.pid), time.monotonic() - started >= STALL_AFTER_S))
+                time.sleep(0.01)
+            assert ("T", True) in seen and ("T", False) not in seen  # stopped, not before
+            assert state(process.pid) != "T"  # and let go on
+        finally:
+            process.kill()
 
 
 def test_a_stall_is_a_spread_of_the_chunks_transits_whatever_their_sizes() -> None:
