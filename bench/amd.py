@@ -76,9 +76,9 @@ from sipgw.agent.amd.policy import (
     YieldToCallee,
 )
 from sipgw.agent.amd.settings import AmdMode
-from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
-from sipgw.media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
-from sipgw.media.vad import VoiceActivityDetector
+from sipgw.agent.services.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.media.tones.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
+from sipgw.media.voice.vad import VoiceActivityDetector
 from tests.toolkit.amdset.channel import mix, noise, tone, transmit
 from tests.toolkit.amdset.labelled import GROUPS, SPLITS, Sample, build
 from tests.toolkit.amdset.stt import SimulatedTranscript

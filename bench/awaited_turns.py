@@ -13,14 +13,14 @@ caller goes on before it is heard, which pauses it. At the end of the second pie
 detector's hangover (300 ms) ends the caller's speech, and the gateway's forced end's final of
 the rest comes some 320 ms after the caller's last loud frame (200 ms and the service's
 120 ms): resumed at the speech's end, the reply to half the number plays for the 20-odd ms
-before that final replaces it. The rule of ``agent/turn_pause.py`` (``AWAITED_SPEECH_MS``:
+before that final replaces it. The rule of ``agent/turns/pause.py`` (``AWAITED_SPEECH_MS``:
 after 200 ms or more of the caller's speech, such a reply awaits the transcript instead of
 resuming) keeps it paused until the final.
 
 Two gateways (``sipgw serve --agent assistant``, the Media Streams leg, every setting at its
 default but the early end's 200 ms as in ``bench.turn_ends``), both the pure-Python build
 (``SIPGW_PURE_PYTHON=1``): ``on``, the rule as shipped; ``off``, the same program with
-``sipgw.agent.turn_pause.AWAITED_SPEECH_MS`` set past any speech before it serves (the pause
+``sipgw.agent.turns.pause.AWAITED_SPEECH_MS`` set past any speech before it serves (the pause
 then resumes at the speech's end, as before the rule), a patch of this bench only. The fakes
 are ``bench.turn_ends``': the STT (AssemblyAI fake) ends a turn after *E* ms of silence on a
 sentence end (``max_turn_silence`` 1000 ms otherwise) whatever its client asks, and sends
@@ -133,7 +133,7 @@ NEVER_MS: Final = 10**9
 """``AWAITED_SPEECH_MS`` for ``off``: no speech reaches it."""
 OFF_PROGRAM: Final = (
     "import runpy, sys\n"
-    "import sipgw.agent.turn_pause as pause\n"
+    "import sipgw.agent.turns.pause as pause\n"
     f"pause.AWAITED_SPEECH_MS = {NEVER_MS}\n"
     "print(f'bench: AWAITED_SPEECH_MS={pause.AWAITED_SPEECH_MS} in {pause.__file__}',"
     " file=sys.stderr, flush=True)\n"

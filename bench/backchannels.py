@@ -10,7 +10,7 @@ then the agent's reply playing, and the voice's items one every :data:`EVERY_S` 
 shuffled order, over line hiss (``clean``) or café babble 10 dB under the caller
 (``babble10``). Frames go one per 20 ms through the assistant's caller path
 (:class:`~sipgw.agent.assistant.caller_audio.CallerAudio`, then
-:class:`~sipgw.agent.turns.TurnTaker`, ``room_gate`` with the model detector, as the
+:class:`~sipgw.agent.turns.machine.TurnTaker`, ``room_gate`` with the model detector, as the
 assistant builds it, ducking an undecided pause after ``--duck-ms``, the assistant's
 default; 0: never), with a fake speech-to-text service: a partial of the first word
 ``--partial-s`` (:data:`FIRST_PARTIAL_S`) after the words begin (or
@@ -44,8 +44,13 @@ from bench._harness import fmt, format_table, log, machine_info, percentile, wri
 from bench.noise import PIPELINES, TICK_PHASES_MS, stop_after
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.base import (
+    SttEvent,
+    SttPartialTranscript,
+    SttSpeechStarted,
+    SttTurnEnded,
+)
+from sipgw.agent.turns.machine import (
     CommitBargeIn,
     DuckAgent,
     IgnoreBackchannel,
@@ -56,7 +61,7 @@ from sipgw.agent.turns import (
     UnduckAgent,
 )
 from sipgw.app.evaluation.audio import encode
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.voice.vad import ModelVadConfig
 from tests.toolkit.amdset import channel
 from tests.toolkit.amdset.speech import RATE, Voice, synthesize_clause
 from tests.toolkit.backchannels.labelled import (

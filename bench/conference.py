@@ -16,7 +16,8 @@ costs besides (its RTP, jitter buffer, agent) is a call's cost, as ``bench.dial_
 measures it.
 
 ``--speaker`` also measures what a room that asked for ``speaker`` events adds: each
-participant's voice detector (:class:`sipgw.agent.conference_speech.SpeechWatch`), its one
+participant's voice detector (:class:`sipgw.agent.multiparty.conference_speech.SpeechWatch`), its
+one
 ``push`` per participant per tick timed alone over the same frames (talkspurts of the
 tone, 600 ms, and 400 ms of quiet: speech starting and stopping), in µs per participant
 a tick.
@@ -32,12 +33,12 @@ import time
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.agent.conference_speech import SpeechWatch
+from sipgw.agent.multiparty.conference_speech import SpeechWatch
 from sipgw.media import _accel, g711
 from sipgw.media.bridge import room_rate
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
 from sipgw.media.conference import ConferenceMixer
-from sipgw.media.vad import VadEvent
+from sipgw.media.voice.vad import VadEvent
 
 TICK_US = 20_000
 

@@ -3,7 +3,7 @@
     python -m bench.dtmf_detect [--seconds 8] [--repeats 5] [--talk-off speech music babble]
                                 [--json PATH]
 
-Cost: :class:`sipgw.media.dtmf_detect.DtmfToneDetector` alone, fed 20 ms frames of silence,
+Cost: :class:`sipgw.media.tones.dtmf_detect.DtmfToneDetector` alone, fed 20 ms frames of silence,
 espeak-ng speech (``bench.media_core``'s), babble (five voices mixed by sox) and key tones
 (every key, 100 ms on, 100 ms off), at 8 kHz (G.711 calls) and 16 kHz (G.722 and Opus),
 in CPU time (``time.process_time``), ``--repeats`` rounds, the median reported; and a PCMU
@@ -31,9 +31,9 @@ from typing import Any
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench.media_core import speech
 from sipgw.media import _accel, g711
-from sipgw.media.dtmf_detect import DtmfToneDetector
 from sipgw.media.rtp import RtpPacket
 from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.tones.dtmf_detect import DtmfToneDetector
 from tests.toolkit.dtmf_audio import heard, key_tones, noise, talk_off_set
 from tests.toolkit.noisy_audio import background
 

@@ -9,8 +9,8 @@ With ``OPENAI_REALTIME_TURN_DETECTION=local`` and ``OPENAI_REALTIME_PREEMPTIVE_M
 agent starts the reply after that much caller silence and drops it (a response cancelled,
 its items deleted) if the caller goes on before ``OPENAI_REALTIME_SILENCE_MS`` ends the
 turn. This counts the drops on speech, with the agent's own detector and endpointer
-(:class:`sipgw.media.vad.VoiceActivityDetector` with the barge-in settings' thresholds,
-:class:`sipgw.agent.s2s.endpoint.SilenceEndpointer`) fed frame by frame, no network: each
+(:class:`sipgw.media.voice.vad.VoiceActivityDetector` with the barge-in settings' thresholds,
+:class:`sipgw.agent.turns.endpointing.SilenceEndpointer`) fed frame by frame, no network: each
 turn is one of :data:`bench.turn_ends.SENTENCES` said by espeak-ng, whole or with a pause
 between its two clauses (``--pauses-ms``). Per early silence and pause: the dropped
 replies per turn, and the turns the end of turn itself split (the pause reached
@@ -31,9 +31,9 @@ from pathlib import Path
 from bench._harness import format_table
 from bench.turn_ends import SENTENCES, speak
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.turns.endpointing import SilenceEndpointer
 from sipgw.media import g711
-from sipgw.media.vad import VoiceActivityDetector
+from sipgw.media.voice.vad import VoiceActivityDetector
 
 __all__ = ["dropped_and_split", "main"]
 

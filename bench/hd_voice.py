@@ -6,7 +6,7 @@
 What one call's voice costs at each 20 ms tick, from the text-to-speech's message to the
 RTP packet, in the gateway's own objects: every ``--chunk-ms`` the ElevenLabs client's
 share of an audio message (``json.loads`` and the base64 decode,
-:mod:`sipgw.agent.tts.elevenlabs`) and the push into the call's playout (re-cut, and
+:mod:`sipgw.agent.services.elevenlabs.tts`) and the push into the call's playout (re-cut, and
 converted when the audio is not in the playout's format: :mod:`sipgw.agent.playout`); at
 every tick the playout's next frame and the media session's packet for it (converted into
 the codec, :mod:`sipgw.media.codecs.convert`, then the RTP sender). The variants:

@@ -11,12 +11,12 @@ requests one after the other per round; the clients take turns, ``--rounds`` rou
 Reported per client: the median of the rounds per request, and the median over the
 rounds of its ratio to ``httpx2`` in the same round (the ratio holds better than the
 figures when other work shares the cores), ``httpx2`` being the client
-agent/llm/openai_wire.py sent through until 2026-11-27:
+agent/services/openai/chat_wire.py sent through until 2026-11-27:
 
 - ``httpx2``: ``AsyncClient.send(stream=True)`` and ``Response.aiter_lines`` (anyio
   under it), with the SDK's connection limits, as the client had it;
 - ``aiohttp``: ``ClientSession.post`` and ``StreamReader`` lines (llhttp's C parser);
-- ``http1``: sipgw's own (agent/llm/http1_client.py: an ``asyncio.Protocol`` and a
+- ``http1``: sipgw's own (agent/services/openai/http1_client.py: an ``asyncio.Protocol`` and a
   sans-IO parser), the bytes split into lines here;
 - ``OpenAIChatLLM``: the whole client as the assistant runs it (``stream()``: the
   request body, the budget's timeouts, the chunks into events), on ``http1`` today.
@@ -49,8 +49,8 @@ import aiohttp
 import httpx2
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.agent.llm.http1_client import HttpClient, Url
-from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
+from sipgw.agent.services.openai.chat import OpenAIChatLLM, OpenAISettings
+from sipgw.agent.services.openai.http1_client import HttpClient, Url
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
 
 KEY = "sk-bench"

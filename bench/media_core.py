@@ -42,7 +42,7 @@ from sipgw.media.rtp import RtpPacket
 from sipgw.media.sender import RtpStreamSender
 from sipgw.media.session import MediaSession, StreamParams
 from sipgw.media.srtp import SUITES, SrtpContext, SrtpKeying
-from sipgw.media.vad import VoiceActivityDetector
+from sipgw.media.voice.vad import VoiceActivityDetector
 
 
 def _best_us(fn: Callable[[], object], number: int) -> float:

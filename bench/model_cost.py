@@ -3,9 +3,9 @@ tick's burst of many calls' frames (read, queued, run, heard) as the gateway han
 
 Run ``python -m bench.model_cost`` (``--batches 1,12,42,125,200 --calls 200 --seconds 20``).
 
-- **The step** (``--batches``): :meth:`sipgw.media.voice_model.SileroModel.run` on random
+- **The step** (``--batches``): :meth:`sipgw.media.voice.silero.SileroModel.run` on random
   μ-law chunks and states, µs a run and a stream (the best of five rounds; the default
-  engine, numpy products, :mod:`sipgw.media.silero_math`).
+  engine, numpy products, :mod:`sipgw.media.voice.silero_math`).
   With ``--against`` another build's ``silero_math.py``, the math alone (no μ-law lookup,
   no states gathered) by this build and that one in turn, in one process.
 - **The burst** (``--calls``): that many calls' caller paths (``CallerAudio``, the model
@@ -63,7 +63,7 @@ def step_cost(
     machine shared with other work can compare, the math being single-threaded)."""
     import numpy as np
 
-    from sipgw.media.voice_model import CHUNK, CONTEXT, SileroStream, shared_model
+    from sipgw.media.voice.silero import CHUNK, CONTEXT, SileroStream, shared_model
 
     model = shared_model()
     rng = np.random.default_rng(batch)
@@ -85,8 +85,8 @@ def step_against(batch: int, reps: int, other: Path) -> dict[str, float]:
     :data:`ROUNDS` x 2 rounds (the best of each): a busy machine's noise falls on both."""
     import numpy as np
 
-    from sipgw.media.silero_math import SileroMath, single_threaded_blas
-    from sipgw.media.voice_model import CHUNK, CONTEXT, model_path
+    from sipgw.media.voice.silero import CHUNK, CONTEXT, model_path
+    from sipgw.media.voice.silero_math import SileroMath, single_threaded_blas
 
     spec = importlib.util.spec_from_file_location("other_silero_math", other)
     if spec is None or spec.loader is None:
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--against",
         type=Path,
-        help="another build's sipgw/media/silero_math.py: the step timed by both in turn",
+        help="another build's sipgw/media/voice/silero_math.py: the step timed by both in turn",
     )
     parser.add_argument("--calls", type=int, default=200, help="calls in the burst (0: none)")
     parser.add_argument("--seconds", type=float, default=20.0, help="the burst's measured time")

@@ -5,15 +5,15 @@
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
 the caller's path as the assistant runs it (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`:
-suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.TurnTaker`,
+suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.machine.TurnTaker`,
 with its detector): the agent's greeting (:data:`GREETING_S`) and the caller's first turn
 over the background, then the agent's reply playing the whole time. Per
 background (café babble, street, TV speech, music) and SNR, for each pipeline:
 
 * **false barge-ins per minute**: on the background alone, how often the agent's
-  audio is paused (:class:`~sipgw.agent.turns.PauseAgent`: the caller hears it stop);
+  audio is paused (:class:`~sipgw.agent.turns.machine.PauseAgent`: the caller hears it stop);
 * **false turns per minute**: how often the reply is cut off for good
-  (:class:`~sipgw.agent.turns.CommitBargeIn` on speech: a turn begins);
+  (:class:`~sipgw.agent.turns.machine.CommitBargeIn` on speech: a turn begins);
 * **real interruptions**: the caller says a sentence over the same background every 4 s
   (the ``espeak-ng mix`` caller in five espeak-ng voices in turn; the others of
   :data:`CALLERS` say the opening and every sentence in their own voice); the share that
@@ -50,7 +50,7 @@ for flite's rms: the callers are mixed at the same speech level within 0.5 dB.
 
 With several callers (``--callers``, ``all``: every one of :data:`CALLERS`) each background
 and SNR is measured per caller, then per engine over its callers together: false pauses a
-minute (every :class:`~sipgw.agent.turns.PauseAgent` on the room alone, the provisional
+minute (every :class:`~sipgw.agent.turns.machine.PauseAgent` on the room alone, the provisional
 starts undone within 240 ms among them), the worst caller's, false turns a minute (the
 reply cut for good), the interruptions caught, the stop's p50 / p95 over every paused
 sentence and the share of sentences stopped within 240 ms (a sentence not paused counts
@@ -71,13 +71,13 @@ from bench._harness import fmt, format_table, log, machine_info, percentile, wri
 from bench.stop_bound import frame_levels, level_at_percentile, room_bound_pause
 from sipgw.agent.assistant.caller_audio import CallerAudio, DetectorKind, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
+from sipgw.agent.turns.machine import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.voice.vad import ModelVadConfig
 
 if TYPE_CHECKING:
     from sipgw.agent.assistant.caller_audio import ModelBatcher
-    from sipgw.media.model_vad import ModelVoiceDetector
+    from sipgw.media.voice.model_vad import ModelVoiceDetector
 from tests.toolkit.amdset.speech import Voice, synthesize_clause
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
 
@@ -187,7 +187,7 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
     turns = TurnTaker(agent, detector=detector)
     model_detector: ModelVoiceDetector | None = None
     if kind == "model":
-        from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
+        from sipgw.media.voice.model_vad import ModelVoiceDetector  # numpy, onnxruntime
 
         assert isinstance(detector, ModelVoiceDetector)
         model_detector = detector
@@ -425,7 +425,7 @@ def suppression_figures(snr: float, low_hz: int = 300) -> dict[str, Any]:
     import numpy as np
     from pystoi import stoi  # type: ignore[import-untyped]
 
-    from sipgw.media.denoise import DELAY_MS, NoiseSuppressor
+    from sipgw.media.voice.denoise import DELAY_MS, NoiseSuppressor
 
     def through(samples: Sequence[int]) -> tuple[np.ndarray[Any, Any], float]:
         suppressor = NoiseSuppressor()
@@ -444,7 +444,7 @@ def suppression_figures(snr: float, low_hz: int = 300) -> dict[str, Any]:
     heard, cpu_share = through(clean.tolist())
     corr = np.correlate(heard[:n], clean, mode="full")
     lag = int(np.argmax(corr)) - (n - 1)
-    # aligned by the suppressor's stated delay (tests/media/test_denoise.py checks it): a
+    # aligned by the suppressor's stated delay (tests/media/voice/test_denoise.py checks it): a
     # muted output's cross-correlation peak is noise's
     shift = round(DELAY_MS * RATE / 1000)
     level = float(np.sqrt(np.mean(heard[shift : shift + n] ** 2))) or 1.0
@@ -742,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _use_engine(engine: str) -> None:
     """Make the process's shared model the one ``engine`` runs (numpy or onnx)."""
-    from sipgw.media import voice_model
+    from sipgw.media.voice import silero as voice_model
 
     voice_model._shared = voice_model.SileroModel(engine=engine)  # noqa: SLF001
 

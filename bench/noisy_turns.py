@@ -6,7 +6,7 @@ The callers of ``bench.capacity --caller-audio noisy`` (:mod:`bench.caller_audio
 sentence every 6 s over café babble, street, TV or music ``--snr`` dB under it, each call
 from its own point of the loop), fed one 20 ms μ-law frame per 20 ms through the
 assistant's caller path (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`, then
-:class:`sipgw.agent.turns.TurnTaker`, with ``room_gate`` for the model detector, as the
+:class:`sipgw.agent.turns.machine.TurnTaker`, with ``room_gate`` for the model detector, as the
 assistant builds it), and to the speech-to-text fake the capacity bench runs
 (``bench.fake_services``: :class:`sipgw.app.evaluation.fakes.assemblyai.TurnDetector` with
 its defaults there, 100 ms chunks, ``min_turn_silence`` 100 ms, a final 50 ms after the
@@ -33,8 +33,8 @@ from bench.noise import PIPELINES
 from bench.room import Agent
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.stt.base import SttEvent, SttSpeechStarted, SttTurnEnded
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.base import SttEvent, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.turns.machine import (
     CommitBargeIn,
     HeardFromRoom,
     PauseAgent,
@@ -44,7 +44,7 @@ from sipgw.agent.turns import (
 )
 from sipgw.app.evaluation.fakes.assemblyai import SpeechBegan, TurnDetector, TurnDue
 from sipgw.app.evaluation.fakes.services import DEFAULT_REPLY, DEFAULT_TRANSCRIPT, ServiceOptions
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.voice.vad import ModelVadConfig
 from tests.toolkit.noisy_audio import RATE, speech
 
 GREETING = "Hi."

@@ -6,7 +6,7 @@ A call where the caller says nothing while a TV or café babble talks in the roo
 (:mod:`tests.toolkit.noisy_audio`, at ``--snr`` dB under a caller's -20 dBFS), fed one
 20 ms μ-law frame per 20 ms through the assistant's caller path
 (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`, then
-:class:`sipgw.agent.turns.TurnTaker`, with ``room_gate`` for the model detector, as the
+:class:`sipgw.agent.turns.machine.TurnTaker`, with ``room_gate`` for the model detector, as the
 assistant builds it). The agent greets for :data:`GREETING_S`, then waits; each turn it
 answers plays a reply of :data:`REPLY_S`.
 
@@ -37,13 +37,13 @@ from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench.noise import INTERRUPTIONS, PIPELINES, _ulaw_frames
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     SttEvent,
     SttPartialTranscript,
     SttSpeechStarted,
     SttTurnEnded,
 )
-from sipgw.agent.turns import (
+from sipgw.agent.turns.machine import (
     CommitBargeIn,
     HeardFromRoom,
     PauseAgent,
@@ -51,7 +51,7 @@ from sipgw.agent.turns import (
     StartReply,
     TurnTaker,
 )
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.voice.vad import ModelVadConfig
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, speech
 
 GREETING_S = 3.0

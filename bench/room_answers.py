@@ -7,7 +7,7 @@
 The calls of ``bench.capacity --caller-audio noisy --stt-room transcribed`` without I/O: each
 call's frames from its evenly spaced point of the loop (:mod:`bench.caller_audio`), one a
 20 ms, through the assistant's caller path (:class:`~sipgw.agent.assistant.caller_audio.
-CallerAudio` with the model detector, :class:`~sipgw.agent.turns.TurnTaker` with the room
+CallerAudio` with the model detector, :class:`~sipgw.agent.turns.machine.TurnTaker` with the room
 gate and the default early end, as the assistant builds them) and to the capacity bench's
 speech-to-text fake (:class:`~sipgw.app.evaluation.fakes.assemblyai_script.
 ScriptedTurnDetector`, the room transcribed) in the client's chunks (100 ms, the machine's
@@ -47,9 +47,14 @@ from bench.noisy_turns import GREETING_S, REPLY_S
 from bench.room import Agent
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings, EarlyEndSettings
-from sipgw.agent.early_end import early_turn_end
-from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.base import (
+    SttEvent,
+    SttPartialTranscript,
+    SttSpeechStarted,
+    SttTurnEnded,
+)
+from sipgw.agent.turns.early_end import early_turn_end
+from sipgw.agent.turns.machine import (
     CommitBargeIn,
     ForceTurnEnd,
     HeardFromRoom,
@@ -64,7 +69,7 @@ from sipgw.agent.turns import (
 from sipgw.app.evaluation.fakes.assemblyai import DetectorAction, PartialDue, SpeechBegan, TurnDue
 from sipgw.app.evaluation.fakes.assemblyai_script import CallerScript, ScriptedTurnDetector
 from sipgw.app.evaluation.fakes.services import ServiceOptions
-from sipgw.media.vad import ModelVadConfig, VoiceDetector
+from sipgw.media.voice.vad import ModelVadConfig, VoiceDetector
 
 __all__ = ["CallerTurn", "RoomTurn", "call", "main", "when"]
 

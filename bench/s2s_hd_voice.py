@@ -38,7 +38,7 @@ from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench._voice_ticks import buzz, call_audio, measure_alternating
-from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.services.openai.realtime import OpenAIRealtime, RealtimeSettings
 from sipgw.media import g711
 from sipgw.media.codecs import G722, PCM16_24K, PCMU, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.convert import Reformat, ToAgent

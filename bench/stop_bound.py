@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sipgw.media import g711
-from sipgw.media.vad import SILENT_DBFS
+from sipgw.media.voice.vad import SILENT_DBFS
 
 __all__ = ["frame_levels", "level_at_percentile", "room_bound_pause"]
 
@@ -25,7 +25,7 @@ FRAME_S = 0.02
 
 
 def frame_levels(frames: Sequence[bytes]) -> list[float]:
-    """Each μ-law frame's level, dBFS (silence: :data:`~sipgw.media.vad.SILENT_DBFS`)."""
+    """Each μ-law frame's level, dBFS (silence: :data:`~sipgw.media.voice.vad.SILENT_DBFS`)."""
     return [max(g711.rms_dbfs(frame), SILENT_DBFS) for frame in frames]
 
 

@@ -42,8 +42,8 @@ from bench.noise import (
 )
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.turns import PauseAgent, TurnTaker
-from sipgw.media.vad import ModelVadConfig
+from sipgw.agent.turns.machine import PauseAgent, TurnTaker
+from sipgw.media.voice.vad import ModelVadConfig
 from tests.toolkit.noisy_audio import background, mix
 
 LEVELS = (-6.0, -3.0, 0.0, 2.0, 4.0, 6.0, 8.0, 10.0)
@@ -73,7 +73,7 @@ class Features:
     slope: Array
     listening: Array = field(default_factory=lambda: np.zeros(0, bool))
     """Per frame: the agent's audio played and no speech was under way (the frames the
-    detector's room hears, as :class:`~sipgw.media.room_loudness.RoomLoudness` takes them)."""
+    detector's room hears, as :class:`~sipgw.media.voice.room_loudness.RoomLoudness` takes them)."""
     paused: Array = field(default_factory=lambda: np.zeros(0, bool))
     """Per frame: the detector paused the agent on it."""
 
@@ -84,7 +84,7 @@ def trace(frames: Sequence[bytes]) -> Features:
     agent = Speaking()
     detector = stage.detector(BargeInSettings().vad, lambda: agent.audible, lambda: agent.pending)
     turns = TurnTaker(agent, detector=detector)
-    from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
+    from sipgw.media.voice.model_vad import ModelVoiceDetector  # numpy, onnxruntime
 
     assert isinstance(detector, ModelVoiceDetector)
     opening, greeting = round(OPENING_S / FRAME_S), round(GREETING_S / FRAME_S)

@@ -63,7 +63,7 @@ from bench.noise import (
 from bench.stop_bound import frame_levels
 from bench.stop_frontier import BUDGETS, FRAME_S, LOOK_FRAMES, MISSED_MS, events_per_min, trace
 from sipgw.media import g711
-from sipgw.media.room_loudness import RoomLoudness
+from sipgw.media.voice.room_loudness import RoomLoudness
 from tests.toolkit.noisy_audio import background, mix
 
 BANDS = (
@@ -177,7 +177,7 @@ class Cues:
     """frames × bands, dBFS."""
     gated: Array
     """frames × (bands + 2): each band over the gate of a
-    :class:`~sipgw.media.room_loudness.RoomLoudness` of its own, fed as the detector feeds
+    :class:`~sipgw.media.voice.room_loudness.RoomLoudness` of its own, fed as the detector feeds
     its own (the frames heard while the agent's audio plays and no speech is under way,
     counted 300 ms later, over the last 10 s: the room's 99.5th percentile + 2 dB); then
     the loudest band over its gate; then the broadband level over the detector's gate of

@@ -6,10 +6,10 @@ The calls of ``bench.noisy_turns`` (the callers of ``bench.capacity --caller-aud
 a sentence every 6 s over café babble, street, TV or music, each call from its own point of
 the loop; the capacity bench's STT fake's turns; the agent's greeting and replies), with the
 model detector (``--pipelines``), and the assistant's STT uplink
-(:class:`sipgw.agent.stt.uplink.AudioUplink` as AssemblyAI's client makes it: 100 ms
+(:class:`sipgw.agent.services.stt.uplink.AudioUplink` as AssemblyAI's client makes it: 100 ms
 chunks, 50-1000 ms, a chunk ending where ``min_turn_silence``, 100 ms, is complete after
-:class:`~sipgw.agent.turns.MarkSpeechEnd`) following the turn-taking machine's chunk
-sizes (:class:`~sipgw.agent.turns.SetSttChunk`). Each message is counted where its audio
+:class:`~sipgw.agent.turns.machine.MarkSpeechEnd`) following the turn-taking machine's chunk
+sizes (:class:`~sipgw.agent.turns.machine.SetSttChunk`). Each message is counted where its audio
 ends: in one of the caller's sentences (up to :data:`SPEECH_TAIL_S` after its last word,
 the silence that ends its turn), under the agent's audio, or elsewhere (the caller quiet,
 the agent too); per second of each, and by length.
@@ -29,8 +29,8 @@ from bench.noisy_turns import GREETING_S, REPLY_S, call_audio, make_loop, stt_ev
 from bench.room import Agent
 from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
-from sipgw.agent.stt.uplink import AudioFormat, AudioUplink
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.uplink import AudioFormat, AudioUplink
+from sipgw.agent.turns.machine import (
     CommitBargeIn,
     MarkSpeechEnd,
     PauseAgent,
@@ -40,7 +40,7 @@ from sipgw.agent.turns import (
     TurnTaker,
 )
 from sipgw.app.evaluation.fakes.services import ServiceOptions
-from sipgw.media.vad import ModelVadConfig
+from sipgw.media.voice.vad import ModelVadConfig
 
 __all__ = ["SPEECH_TAIL_S", "measure", "messages"]
 

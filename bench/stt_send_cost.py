@@ -4,7 +4,7 @@
 
 One message is ``--size`` bytes of binary (800: 100 ms of μ-law, the AssemblyAI client's
 default chunk), sent by a ``websockets`` client connection (the clients' own
-:class:`~sipgw.agent.websocket_client.VendorConnection`, ``compression=None``, as the
+:class:`~sipgw.agent.services.websocket_client.VendorConnection`, ``compression=None``, as the
 AssemblyAI client connects) to a ``websockets`` server in a process of its own over real
 loopback sockets, which reads and counts them (checked at the end of every run). The cost
 is the CPU time of the client's thread (``time.thread_time``) per message, ``--messages``
@@ -20,7 +20,8 @@ idle share is taken off).
 - ``sans-io``: the library's public Sans-I/O protocol, ``ws.protocol.send_binary`` then
   ``data_to_send()`` written to the transport (the mask's ``getrandom`` still each);
 - ``frames``: :meth:`VendorConnection.send_binary_now` (a frame from
-  :class:`~sipgw.agent.websocket_frames.ClientFrames`, its key cut from a 1 KiB draw, written
+  :class:`~sipgw.agent.services.websocket_frames.ClientFrames`, its key cut from a 1 KiB draw,
+  written
   to the transport);
 - ``task + send()``: the way the AssemblyAI client's sender went until 2026-11-27: a task
   woken by an ``asyncio.Event`` per message (``send_audio`` set it) that pops the message and
@@ -46,7 +47,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.agent.websocket_client import VendorConnection
+from sipgw.agent.services.websocket_client import VendorConnection
 
 BATCH = 10
 """Messages between two sleeps."""

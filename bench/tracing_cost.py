@@ -48,7 +48,7 @@ from bench._harness import (
     write_json,
 )
 from bench.capacity_steps import _r, fake_services, loadgen_args, loadgen_timeout, step_row
-from sipgw.app.tracing import call_tracer
+from sipgw.app.operations.opentelemetry import call_tracer
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 
 __all__ = ["build_parser", "main", "one_step"]

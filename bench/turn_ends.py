@@ -80,7 +80,7 @@ from typing import Any, Final
 import aiohttp
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
-from sipgw.agent.early_end import sentence_open
+from sipgw.agent.turns.early_end import sentence_open
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI, PartialDue, TurnDetector
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI
@@ -593,9 +593,9 @@ def probe(workdir: Path, stt_end_ms: int, kept_tune: bool = False) -> list[dict[
     as the bench scripts them at ``stt_end_ms`` (:func:`partial_events`); per decision (a
     pause's, or a later partial's), the model's probability, the wait it sets and whether
     the turn was forced there (a cut-off when the sentence goes on)."""
-    from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd
-    from sipgw.agent.stt.base import SttPartialTranscript
-    from sipgw.agent.turns import ForceTurnEnd, TurnTaker
+    from sipgw.agent.services.stt.base import SttPartialTranscript
+    from sipgw.agent.turns.early_end import EarlyEndMode, EarlyTurnEnd
+    from sipgw.agent.turns.machine import ForceTurnEnd, TurnTaker
 
     rows = []
     for n, (a, b) in enumerate(SENTENCES):

@@ -11,15 +11,15 @@ candidate, per sample, "finished?":
 
 * ``vad``: sipgw's ``SIPGW_EARLY_TURN_END=vad``: every pause of 200 ms ends the turn;
 * ``vad+text``: ``SIPGW_EARLY_TURN_END=vad+text``: the same, unless the words so far
-  leave the sentence open (:func:`sipgw.agent.early_end.sentence_open`), given the
+  leave the sentence open (:func:`sipgw.agent.turns.early_end.sentence_open`), given the
   sample's words as the partial transcript;
 * ``smart-turn``: Pipecat's smart-turn v3.2 (the ONNX model in the pipecat-ai 1.14
   wheel), in Pipecat's venv (:mod:`bench.smart_turn_runner`), the 8 kHz μ-law brought to
   16 kHz by Pipecat's Twilio path; finished above 0.5, as Pipecat decides;
-* ``model/audio`` and ``model/audio+text``: :mod:`sipgw.media.turn_model` with its
+* ``model/audio`` and ``model/audio+text``: :mod:`sipgw.media.voice.turn_model` with its
   shipped weights (``bench/turn_model_train.py``), without and with the words;
 * ``model/wired``: the same with the words, the way ``SIPGW_EARLY_TURN_END=model`` asks
-  it (:class:`sipgw.media.turn_tail.TurnTail`: the sample's frames pushed one by one, the
+  it (:class:`sipgw.media.voice.turn_tail.TurnTail`: the sample's frames pushed one by one, the
   pitch measured a share on each quiet frame before the decision); its CPU is the
   deciding frame's alone, and the costliest quiet frame before it is printed below the
   table (median and 95th percentile over the samples).
@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from sipgw.media.turn_model import audio_features, default_model, text_features
-from sipgw.media.turn_tail import FRAME_SAMPLES, TurnTail
+from sipgw.media.voice.turn_model import audio_features, default_model, text_features
+from sipgw.media.voice.turn_tail import FRAME_SAMPLES, TurnTail
 from tests.toolkit.apps.pipecat_app import pipecat_python
 from tests.toolkit.turnset.labelled import CONDITIONS, Condition, Sample, build
 
@@ -124,7 +124,7 @@ def decisions(
     rows: Sequence[dict[str, Any]], turns: dict[tuple[str, str], Any] | None
 ) -> dict[str, list[tuple[bool, bool, float | None]]]:
     """Per candidate: (truth, said finished, CPU ms of the decision) for every row."""
-    from sipgw.agent.early_end import sentence_open
+    from sipgw.agent.turns.early_end import sentence_open
 
     model = default_model()
     out: dict[str, list[tuple[bool, bool, float | None]]] = {c: [] for c in CANDIDATES}

@@ -1,10 +1,11 @@
-"""Trains the turn model's weights (``sipgw/media/turn_model.json``) on the turn set's train split.
+"""Trains the turn model's weights (``sipgw/media/voice/turn_model.json``) on the turn set's train
+split.
 
     python -m bench.turn_model_train [--seed 1] [--limit N] [--out PATH]
 
 Builds the ``train`` split of :mod:`tests.toolkit.turnset.labelled` (three lines in four
 of its texts, spoken by :data:`~tests.toolkit.turnset.labelled.TRAIN_VOICES`) under every
-line condition, computes :mod:`sipgw.media.turn_model`'s features, and fits two
+line condition, computes :mod:`sipgw.media.voice.turn_model`'s features, and fits two
 logistic regressions with numpy (Newton's method on the L2-penalized log-likelihood,
 features standardized; deterministic: the same set gives the same weights): one on the
 audio features, one on the audio and text features, the pitch features held to the
@@ -29,7 +30,7 @@ import numpy as np
 
 from bench._harness import log
 from bench.turn_model import featurize
-from sipgw.media.turn_model import AUDIO_FEATURES, TEXT_FEATURES, WEIGHTS
+from sipgw.media.voice.turn_model import AUDIO_FEATURES, TEXT_FEATURES, WEIGHTS
 from tests.toolkit.turnset.labelled import CONDITIONS, build
 
 FALSE_FINISHED_TARGET = 0.10

@@ -1,4 +1,4 @@
-"""Fit the text end-of-turn scorer (``sipgw/agent/turn_text.json``) and report its figures.
+"""Fit the text end-of-turn scorer (``sipgw/agent/turns/text.json``) and report its figures.
 
 Run from the repository root::
 
@@ -17,12 +17,12 @@ sentences are a third set (:func:`bench_set`: each prefix and each whole).
 Said after the agent's question, ``answers.txt`` (:func:`answers`: "What's your name? >>
 My name is | Ana Lopez.") gives each prefix of the answer's words before its last pause
 mark as *unfinished* and the whole answer as *finished*, read with the question (its
-answer features: :mod:`sipgw.agent.turn_question`); an answer without a mark gives its
+answer features: :mod:`sipgw.agent.turns.question`); an answer without a mark gives its
 whole only ("Ana" of "Ana Lopez" answers too). Split the same way, each fourth line held
 out.
 
 A logistic model (L2, gradient descent, numpy) is fitted on both ``train`` sets; its
-threshold :attr:`~sipgw.agent.turn_text.TextScorer.finished_at` is the highest probability
+threshold :attr:`~sipgw.agent.turns.text.TextScorer.finished_at` is the highest probability
 at which :data:`RECALL` of train's finished lines said after no question score finished
 (the answers, which score higher, would raise it for the rest), but never one at which more
 than :data:`FALSE_FINISHED` of train's unfinished prefixes said after no question would.
@@ -30,7 +30,7 @@ Reports accuracy, false
 "finished" (an unfinished prefix called finished: a reply the caller talks over if they
 pause there) and recall of finished lines on each set, ``test_at_pauses`` being the held-out
 lines of ``texts.txt`` at their marked pause (the rules of
-:data:`~sipgw.agent.turn_text.OPEN_WORDS` applied), ``test_short`` the held-out lines of
+:data:`~sipgw.agent.turns.text.OPEN_WORDS` applied), ``test_short`` the held-out lines of
 ``short_turns.txt`` alone (its recall: the short complete answers not held),
 ``test_answers_at_pauses`` the held-out answers at their marked pause and whole, after
 their question and (``..._without_question``) without it; and ``short_answers_held``: of
@@ -38,7 +38,7 @@ the answers of three words or fewer, the share held, after their question and wi
 ``short_waits``: how many whole turns of three words or fewer wait for the 1 s hold, and
 their mean wait in the pause (:func:`short_waits`).
 
-``--weights OLD.json`` reports an older ``turn_text.json`` instead (the features it lacks
+``--weights OLD.json`` reports an older ``text.json`` instead (the features it lacks
 weigh nothing: :func:`older_scorer`), for a before-and-after on the same sets.
 """
 
@@ -55,9 +55,9 @@ from typing import Any, Final
 import numpy as np
 
 from bench.turn_ends import SENTENCES
-from sipgw.agent.turn_question import question_of
-from sipgw.agent.turn_tentative import HELD_TURN_MS
-from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, features, words_of
+from sipgw.agent.turns.question import question_of
+from sipgw.agent.turns.tentative import HELD_TURN_MS
+from sipgw.agent.turns.text import FEATURES, WEIGHTS, TextScorer, features, words_of
 
 __all__ = [
     "answers", "answers_at_pauses", "at_pauses", "bench_set", "fit", "labelled", "main",
@@ -227,7 +227,7 @@ def short_waits(scorer: TextScorer, split: str, early_ms: int = 200) -> dict[str
 
 
 def older_scorer(path: Path) -> TextScorer:
-    """The weights at ``path`` made for fewer features (an older ``turn_text.json``), each
+    """The weights at ``path`` made for fewer features (an older ``text.json``), each
     feature they lack weighing nothing: the scorer they were, read by today's features."""
     data = json.loads(path.read_text())
     own = dict(zip(data["features"], zip(data["mean"], data["scale"], data["weights"],
@@ -323,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--weights", type=Path,
         help="report these weights instead (--check implied); an older file's missing "
-        "features weigh nothing (`git show REV:sipgw/agent/turn_text.json > old.json`)",
+        "features weigh nothing (`git show REV:sipgw/agent/turns/text.json > old.json`)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.weights is not None:

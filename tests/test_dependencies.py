@@ -69,9 +69,9 @@ OPTIONAL_MODULES = {
     "browser": ("sipgw/media/opus.py", "sipgw/media/aio/browser.py"),
     "mcp": ("sipgw/agent/tools/mcp_servers.py",),
     # numpy is a dependency (the model detector's default engine); ONNX Runtime is the extra
-    "noise": ("sipgw/media/denoise.py", "sipgw/media/voice_model.py"),
+    "noise": ("sipgw/media/voice/denoise.py", "sipgw/media/voice/silero.py"),
     "opus": ("sipgw/media/opus.py",),
-    "otel": ("sipgw/app/tracing.py",),
+    "otel": ("sipgw/app/operations/opentelemetry.py",),
     "postgres": ("sipgw/app/cluster/database.py",),
     "stir": ("sipgw/sip/passportcheck.py",),
 }
@@ -116,6 +116,6 @@ def test_the_test_toolkit_imports_are_declared_with_the_test_extra() -> None:
 
 
 def test_an_undeclared_import_is_caught() -> None:
-    imports = {"httpx2": ROOT / "sipgw" / "agent" / "tts" / "elevenlabs.py"}
+    imports = {"httpx2": ROOT / "sipgw" / "agent" / "services" / "elevenlabs" / "tts.py"}
     found = _undeclared(imports, {"openai"})
-    assert found == ["httpx2 (imported by sipgw/agent/tts/elevenlabs.py)"]
+    assert found == ["httpx2 (imported by sipgw/agent/services/elevenlabs/tts.py)"]

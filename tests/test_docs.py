@@ -23,7 +23,6 @@ import pytest
 from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
 from sipgw.agent.assistant.caller_context import load_caller_context_hook, render_context
 from sipgw.agent.base import Agent, CallControl
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.registry import ToolRegistry, load_user_tools
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
@@ -37,6 +36,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
+from sipgw.foundation.settings import ConfigError, Sources
 from sipgw.media import g711
 from sipgw.sip.call import CallState
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, running_gateway

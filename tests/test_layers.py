@@ -13,7 +13,11 @@ functions, under ``TYPE_CHECKING``). The rules (imports point down only):
 - the SIP core (``sipgw.sip``, and the package's face ``sipgw`` with its version) imports
   only the SIP core, and the face nothing at all (it runs first on every import of ours);
 - the SIP core's asyncio adapters (``sipgw.aio``) import only themselves and the SIP core;
-- ``agent`` (``sipgw.agent``) imports only ``agent``, ``twilio`` and ``media``;
+- the base floor (``sipgw.foundation``: settings, the SQL stores' base, redaction, tracing
+  spans, private files) imports nothing of ours but itself;
+- ``agent`` (``sipgw.agent``) imports only ``agent``, ``foundation``, ``twilio`` and ``media``;
+- the speech-to-speech agents (``sipgw.agent.s2s``) never import the assistant
+  (``sipgw.agent.assistant``): what both use lies below them (``conversation/``, ``turns/``);
 - ``sipgw.app`` (the composition root) imports anything of ours except ``tests.toolkit``,
   ``bench`` and ``tests``;
 - ``tests.toolkit`` (the test and benchmark toolkit, not in the wheel) anything but ``bench``
@@ -28,9 +32,11 @@ functions, under ``TYPE_CHECKING``). The rules (imports point down only):
 - in ``sipgw``, ``media`` and ``twilio`` only the asyncio adapters (``*/aio/``) and
   ``sipgw/app`` import ``asyncio`` or ``socket``: the protocol cores (``sipgw/sip``, ``media``,
   ``twilio``) are sans-IO;
-- ``agent`` is mostly asyncio, but the modules it documents as sans-IO
-  (:data:`SANS_IO_AGENT`: turn-taking, the STT uplink, the failure policy, ...) import
-  neither, nor does anything of ours they import, however indirectly.
+- ``agent`` is mostly asyncio, but its sans-IO folders (:data:`SANS_IO_FOLDERS`: the
+  turn-taking machine and its rules) and the modules it documents as sans-IO
+  (:data:`SANS_IO_AGENT`: the STT uplink, the failure policy, ...) import neither, nor does
+  anything of ours they import, however indirectly; and the sans-IO folders read no clock
+  (no ``time``, ``datetime``, ``loop.time()``): the time is passed in.
 """
 
 from __future__ import annotations
@@ -51,24 +57,17 @@ FOLDERS = ("sipgw", "bench", "tests")
 NOT_OURS = ("media", "agent")
 """Top-level names that are not ours (the folders' names before issue 40)."""
 IO_MODULES = ("asyncio", "socket")
+SANS_IO_FOLDERS = ("sipgw.agent.turns",)
+"""Agent folders that are sans-IO whole: every module in them, whatever its docstring says."""
 SANS_IO_AGENT = (
-    "sipgw.agent.turns",
-    "sipgw.agent.turn_actions",
-    "sipgw.agent.turn_pause",
-    "sipgw.agent.turn_preemptive",
-    "sipgw.agent.turn_room",
-    "sipgw.agent.turn_tentative",
-    "sipgw.agent.turn_words",
-    "sipgw.agent.early_end",
     "sipgw.agent.idle.policy",
-    "sipgw.agent.backoff",
-    "sipgw.agent.stt.uplink",
-    "sipgw.agent.websocket_frames",
-    "sipgw.agent.stt.assemblyai_protocol",
-    "sipgw.agent.stt.assemblyai_session",
-    "sipgw.agent.s2s.endpoint",
-    "sipgw.agent.llm.retry",
-    "sipgw.agent.llm.http1",
+    "sipgw.agent.services.backoff",
+    "sipgw.agent.services.stt.uplink",
+    "sipgw.agent.services.websocket_frames",
+    "sipgw.agent.services.assemblyai.stt_protocol",
+    "sipgw.agent.services.assemblyai.stt_session",
+    "sipgw.agent.services.llm.retry",
+    "sipgw.agent.services.openai.http1",
     "sipgw.agent.resilience.policy",
     "sipgw.agent.resilience.breaker",
     "sipgw.agent.amd.classifier",
@@ -87,8 +86,11 @@ SANS_IO_AGENT = (
     "sipgw.agent.twiml.referverb",
     "sipgw.agent.twiml.dial.legstatus",
 )
-"""The agent modules documented as sans-IO: every one whose docstring's first line says so
-(checked), and the answering-machine detector's, whose docstrings say it of their class."""
+"""The agent modules documented as sans-IO outside :data:`SANS_IO_FOLDERS`: every one whose
+docstring's first line says so (checked), and the answering-machine detector's, whose
+docstrings say it of their class."""
+CLOCKS = ("time", "datetime")
+"""Modules whose import reads (or can read) the wall or monotonic clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,8 @@ def layer(module: str) -> str:
         return "agent"
     if _within(module, "sipgw.aio"):
         return "sipgw.aio"
+    if _within(module, "sipgw.foundation"):
+        return "foundation"
     if _within(module, "sipgw.sip") or module == "sipgw":
         return "SIP core"
     return _top(module)
@@ -199,18 +203,22 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "twilio": frozenset({"twilio", "media"}),
     "SIP core": frozenset({"SIP core"}),
     "sipgw.aio": frozenset({"sipgw.aio", "SIP core"}),
-    "agent": frozenset({"agent", "twilio", "media"}),
-    "sipgw.app": frozenset({"sipgw.app", "sipgw.aio", "SIP core", "media", "twilio", "agent"}),
+    "foundation": frozenset({"foundation"}),
+    "agent": frozenset({"agent", "foundation", "twilio", "media"}),
+    "sipgw.app": frozenset(
+        {"sipgw.app", "sipgw.aio", "SIP core", "media", "twilio", "agent", "foundation"}
+    ),
     "tests.toolkit": frozenset(
         {"tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "twilio", "agent"}
+        | {"foundation"}
     ),
     "bench": frozenset(
         {"bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "twilio"}
-        | {"agent"}
+        | {"agent", "foundation"}
     ),
     "tests": frozenset(
         {"tests", "bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media"}
-        | {"twilio", "agent"}
+        | {"twilio", "agent", "foundation"}
     ),
 }
 """Which layers each layer may import (its own included)."""
@@ -280,6 +288,54 @@ def sans_io_violations(
                     seen.add(edge.target)
                     todo.append(edge.target)
     return problems
+
+
+NEVER_IMPORTS: Mapping[str, str] = {"sipgw.agent.s2s": "sipgw.agent.assistant"}
+"""Packages that must never import another, however they stand: the speech-to-speech agents
+are no assistant; what both use lies below both."""
+
+
+def forbidden_imports(
+    edges: Iterable[Import], paths: Mapping[str, Path], never: Mapping[str, str] = NEVER_IMPORTS
+) -> list[str]:
+    return [
+        f"{_where(paths, edge)}: {edge.source} imports {edge.target}; {source} never imports "
+        f"{target} (what both use belongs below both)"
+        for edge in edges
+        for source, target in never.items()
+        if _within(edge.source, source) and _within(edge.target, target)
+    ]
+
+
+def in_folders(paths: Iterable[str], folders: Iterable[str]) -> list[str]:
+    """The modules of ``paths`` that lie in one of ``folders`` (the folders' faces too)."""
+    return sorted(name for name in paths if any(_within(name, f) for f in folders))
+
+
+def clock_reads(name: str, path: Path, tree: ast.Module) -> list[str]:
+    """Where the module at ``path`` imports a clock or asks an event loop for the time."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            hits = [a.name for a in node.names if _top(a.name) in CLOCKS]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            hits = [node.module] if _top(node.module or "") in CLOCKS else []
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "time"
+            and not node.args
+            and "loop" in ast.unparse(node.func.value)
+        ):
+            hits = [ast.unparse(node.func)]
+        else:
+            continue
+        found.extend(
+            f"{_where({name: path}, Import(name, str(hit), node.lineno))}: {name} reads a "
+            f"clock ({hit}); the time is passed in"
+            for hit in hits
+        )
+    return found
 
 
 def cycles(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
@@ -456,6 +512,25 @@ def test_the_agent_modules_documented_as_sans_io_are(
     assert not problems, "\n".join(problems)
 
 
+def test_the_sans_io_folders_import_no_asyncio_and_read_no_clock(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    edges, paths = tree
+    modules = in_folders(paths, SANS_IO_FOLDERS)
+    assert "sipgw.agent.turns.machine" in modules and len(modules) > 5, modules
+    problems = sans_io_violations(edges, paths, modules)
+    for name in modules:
+        problems += clock_reads(name, paths[name], ast.parse(paths[name].read_text()))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_speech_to_speech_agents_never_import_the_assistant(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    problems = forbidden_imports(*tree)
+    assert not problems, "\n".join(problems)
+
+
 def test_every_agent_module_that_says_it_is_sans_io_is_checked(
     tree: tuple[list[Import], dict[str, Path]],
 ) -> None:
@@ -467,7 +542,8 @@ def test_every_agent_module_that_says_it_is_sans_io_is_checked(
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
         if "sans-io" in docstring.strip().split("\n", 1)[0].lower():
             said.append(name)
-    assert said and set(said) <= set(SANS_IO_AGENT), sorted(set(said) - set(SANS_IO_AGENT))
+    checked = set(SANS_IO_AGENT) | set(in_folders(paths, SANS_IO_FOLDERS))
+    assert said and set(said) <= checked, sorted(set(said) - checked)
     assert set(SANS_IO_AGENT) <= set(paths), sorted(set(SANS_IO_AGENT) - set(paths))
 
 
@@ -519,7 +595,8 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "sipgw/media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.sip.useragent import UserAgent\n",
             "sipgw/agent/base.py": "from sipgw.media.rtp import x\n",
-            "sipgw/agent/turns.py": "from sipgw.agent.clock import now\n",  # sans-IO, they say
+            # sans-IO, they say
+            "sipgw/agent/turns/machine.py": "from sipgw.agent.clock import now\n",
             "sipgw/agent/clock.py": "import asyncio\n",
             "sipgw/agent/a.py": "from .b import y\n",
             "sipgw/agent/b.py": "from . import a\n",
@@ -529,6 +606,10 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "bench/load.py": "from tests import helpers\n",
             "tests/helpers.py": "from bench.load import z\n",
             "bench/old.py": "import media.rtp\nfrom agent import base\n",  # names-rewrite: keep
+            "sipgw/foundation/redact.py": "from sipgw.agent.record import CallRecord\n",
+            "sipgw/agent/s2s/agent.py": "from sipgw.agent.assistant.keypad import Keypad\n",
+            "sipgw/agent/assistant/keypad.py": "",
+            "sipgw/agent/turns/pause.py": "import time\n\n\ndef f(loop):\n    return loop.time()\n",
         },
     )
     layers = layer_violations(edges, paths)
@@ -539,6 +620,7 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
         "sipgw.media.rtp",  # -> SIP core (under TYPE_CHECKING)
         "sipgw.twilio.document",  # -> agent: the wire knows no agent
         "bench.load",  # -> tests
+        "sipgw.foundation.redact",  # -> agent: the base floor knows nothing above it
     ]
     assert (
         "sipgw/media/rtp.py:3: sipgw.media.rtp (media) imports sipgw.sip.useragent (SIP core)"
@@ -547,16 +629,27 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     io = io_violations(edges, paths)
     assert len(io) == 2 and "sipgw/sip/useragent.py:2: sipgw.sip.useragent imports socket" in io[0]
     assert "sipgw/twilio/document.py:1: sipgw.twilio.document imports asyncio" in io[1]
-    sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns", "sipgw.agent.a"])
+    sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns.machine", "sipgw.agent.a"])
     assert sans_io == [
-        "sipgw/agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but sipgw.agent.clock "
-        "imports asyncio (through sipgw.agent.clock)"
+        "sipgw/agent/clock.py:1: sipgw.agent.turns.machine is documented as sans-IO, but "
+        "sipgw.agent.clock imports asyncio (through sipgw.agent.clock)"
     ]
     assert old_names(edges, paths) == [
         "bench/old.py:1: bench.old imports media.rtp; "  # names-rewrite: keep
         "ours is sipgw.media.rtp (a top-level media is not ours)",
         "bench/old.py:2: bench.old imports agent; ours is sipgw.agent (a top-level agent is "
         "not ours)",
+    ]
+    assert forbidden_imports(edges, paths) == [
+        "sipgw/agent/s2s/agent.py:1: sipgw.agent.s2s.agent imports sipgw.agent.assistant.keypad; "
+        "sipgw.agent.s2s never imports sipgw.agent.assistant (what both use belongs below both)"
+    ]
+    pause = "sipgw.agent.turns.pause"
+    assert in_folders(paths, SANS_IO_FOLDERS) == ["sipgw.agent.turns.machine", pause]
+    pause_tree = ast.parse((tmp_path / "sipgw/agent/turns/pause.py").read_text())
+    assert [p.split(": ", 1)[0] for p in clock_reads(pause, paths[pause], pause_tree)] == [
+        "sipgw/agent/turns/pause.py:1",
+        "sipgw/agent/turns/pause.py:5",
     ]
     loops = cycles(edges, paths)
     assert len(loops) == 2, loops  # bench.load <-> tests.helpers, agent.a <-> agent.b

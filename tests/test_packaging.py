@@ -143,10 +143,13 @@ def test_image_entry_command_runs_from_a_clean_venv(installed: Installed, tmp_pa
     assert data.stdout.split() == ["True", "True", "True"], data.stderr
     # The voice model's weights and their MIT notice: the default detector runs on a plain
     # install (numpy, a dependency; neither ONNX Runtime nor silero-vad installed).
-    assert {"sipgw/media/silero_vad_8k.npz", "sipgw/media/silero_vad_8k.LICENSE"} <= set(shipped)
+    assert {
+        "sipgw/media/voice/silero_vad_8k.npz",
+        "sipgw/media/voice/silero_vad_8k.LICENSE",
+    } <= set(shipped)
     model = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
-         "import importlib.util as u; from sipgw.media.voice_model import SileroModel, "
+         "import importlib.util as u; from sipgw.media.voice.silero import SileroModel, "
          "SileroStream; m = SileroModel(); s = SileroStream(); (c,) = s.feed(bytes(256));"
          "print(m.engine, 0 <= m.step(s, c) <= 1, u.find_spec('onnxruntime') is None)"],
         capture_output=True, text=True, cwd=tmp_path,

@@ -15,7 +15,7 @@
   are its public API. Checked in ``sipgw``, ``media``, ``agent`` and the test toolkit
   ``tests/toolkit`` (its own tests aside),
   with the exceptions of :data:`PRIVATE_EXCEPTIONS`, each with its reason.
-- **Settings are read by the loader only**: outside ``agent/sections/`` no code reads a
+- **Settings are read by the loader only**: outside ``foundation/settings/`` no code reads a
   setting by its name: a variable or flag of a declared setting used as a key
   (``values["SIPGW_SIP_PORT"]``, ``environ.get(...)``, ``os.getenv(...)``,
   ``getattr(args, ...)``), tested for membership (``"--sip-port" in flags``), or bound to
@@ -44,9 +44,9 @@ PRIVATE_EXCEPTIONS: dict[str, str] = {
     "server's private state (one fake written as two classes)",
     "tests/toolkit/fakes/realtime.py": "as the AssemblyAI fake",
     "tests/toolkit/fakes/voice_agent.py": "as the AssemblyAI fake",
-    "sipgw/agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
-    "subclasses (TtsReply._fail, _end)",
-    "sipgw/agent/websocket_client.py": "breaks the cycle between a refused handshake's "
+    "sipgw/agent/services/elevenlabs/tts.py": "ends its replies through the hooks "
+    "agent/services/tts/base.py gives subclasses (TtsReply._fail, _end)",
+    "sipgw/agent/services/websocket_client.py": "breaks the cycle between a refused handshake's "
     "InvalidStatus and its Response (Response._exception, which websockets keeps only for "
     "its deprecated Response.exception)",
     "tests/toolkit/tracebacks.py": "mends pytest's TracebackEntry.lineno, which reads the raw "
@@ -254,7 +254,8 @@ def test_no_setting_is_read_by_its_name_outside_the_loader() -> None:
     problems = _problems(
         (where, setting_reads(tree, settings))
         for where, tree in modules("sipgw")
-        if not where.startswith("sipgw/agent/sections/") and where not in SETTING_READ_EXCEPTIONS
+        if not where.startswith("sipgw/foundation/settings/")
+        and where not in SETTING_READ_EXCEPTIONS
     )
     assert not problems, "settings read by name outside the loader:\n" + "\n".join(problems)
 

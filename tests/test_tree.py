@@ -39,8 +39,8 @@ EXCEPTIONS: dict[str, str] = {
     "tests/toolkit/fakes/",
     "tests/toolkit/fakes/": "the AI vendors' and Twilio's fakes, written from the vendors' "
     "documentation (docs/cloud-apis.md): exercised by our clients' tests against them "
-    "(tests/agent/stt/test_assemblyai.py, tests/agent/tts/test_elevenlabs.py, "
-    "tests/agent/llm/test_openai.py, tests/agent/s2s/test_calls.py, "
+    "(tests/agent/services/assemblyai/test_stt.py, tests/agent/services/elevenlabs/test_tts.py, "
+    "tests/agent/services/openai/test_chat.py, tests/agent/s2s/test_calls.py, "
     "tests/twilio/aio/test_connection.py); a test of a fake through our own client is that test",
     "tests/toolkit/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/calls/test_inbound.py"),
     "sipgw/app/evaluation/gateway_process.py": _HARNESS.format(
@@ -144,7 +144,7 @@ EXCEPTIONS: dict[str, str] = {
     "sipgw/agent/twiml/verbs/dial.py": "<Dial> through TwimlAgent in "
     "tests/agent/twiml/dial/test_bridge.py, tests/agent/twiml/dial/test_referurl.py, "
     "tests/agent/twiml/dial/test_ringall.py, tests/agent/twiml/queues/test_queuedial.py and "
-    "tests/agent/test_earlyanswer.py",
+    "tests/agent/test_answering_later.py",
     "sipgw/agent/twiml/verbs/dialrecording.py": "<Dial record> through TwimlAgent in "
     "tests/agent/twiml/dial/test_bridge.py",
     "sipgw/agent/twiml/verbs/refer.py": "<Refer> through TwimlAgent in "

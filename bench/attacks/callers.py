@@ -19,7 +19,6 @@ from bench.attacks import paid_agent
 from sipgw.agent.assistant.opening import fixed_opening, system_prompt
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallPurpose
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings
@@ -29,6 +28,7 @@ from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.startup import build_startup
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD
 

@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.security.access import AccessConfig
 from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
+from sipgw.foundation.settings import Sources
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
 
 __all__ = [

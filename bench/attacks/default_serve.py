@@ -33,11 +33,11 @@ import time
 from typing import Any
 
 from bench.attacks.common import Counter, count_udp, forged_request
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.startup import build_startup
+from sipgw.foundation.settings import Sources
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD
 from tests.toolkit.netns import in_initial_netns
 

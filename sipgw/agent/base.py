@@ -18,11 +18,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, runtime_checkable
 
 from sipgw.agent.observer import AgentObserver
 from sipgw.agent.record import CallRecord
-from sipgw.agent.tracing import NO_SPAN, Span
+from sipgw.foundation.tracing import NO_SPAN, Span
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.quality import CallQuality
 
@@ -31,9 +31,11 @@ __all__ = [
     "NO_DETAILS",
     "Agent",
     "AgentFactory",
+    "AnswersLater",
     "CallControl",
     "CallDetails",
     "CallPurpose",
+    "DefersAnswer",
     "Direction",
     "Forwarded",
     "Referral",
@@ -233,8 +235,8 @@ class Agent(ABC):
             reports turn latencies, barge-ins and AI service errors for the
             metrics (:mod:`sipgw.agent.observer`); None reports nothing.
         span: set by the gateway before :meth:`prepare`: the call's trace span, under
-            which the agent opens its turns' spans (:mod:`sipgw.agent.tracing`);
-            :data:`~sipgw.agent.tracing.NO_SPAN` when tracing is off.
+            which the agent opens its turns' spans (:mod:`sipgw.foundation.tracing`);
+            :data:`~sipgw.foundation.tracing.NO_SPAN` when tracing is off.
         audio_format: the frames the agent takes (:meth:`on_caller_frame`,
             :meth:`on_caller_audio`) and gives (:meth:`next_frame`), 20 ms each:
             8 kHz μ-law (:data:`FRAME_BYTES` octets) unless it says otherwise, e.g.
@@ -369,3 +371,38 @@ class Referral(Protocol):
 
 AgentFactory = Callable[[CallControl], Agent]
 """Builds the agent of a new call."""
+
+
+# -- answering later: an agent that runs while its call still rings
+# Answering later: an agent that runs while its call still rings (TwiML's
+# ``<Dial answerOnBridge>``).
+#
+# By default the gateway answers an incoming call (200 OK) once its agent is prepared, and the
+# agent starts (:meth:`~sipgw.agent.base.Agent.on_answered`). An agent that says so after
+# :meth:`~sipgw.agent.base.Agent.prepare` (:class:`DefersAnswer`: ``answer_deferred``) is
+# started with the call unanswered instead: the gateway sends 183 Session Progress with its
+# SDP (early media, RFC 3960's gateway model), so the caller hears what the agent sends,
+# and answers the call when the agent asks (:class:`AnswersLater`: ``answer_now()``). Until
+# then the call is not answered: hanging it up refuses the INVITE (a final error status),
+# it is no BYE. A call that cannot wait (not one of the gateway's incoming SIP calls) is no
+# :class:`AnswersLater`: the agent then runs answered, as always.
+
+
+@runtime_checkable
+class DefersAnswer(Protocol):
+    """An agent that may ask to run before its call is answered."""
+
+    @property
+    def answer_deferred(self) -> bool:
+        """Read once :meth:`~sipgw.agent.base.Agent.prepare` returns: True to be started
+        with the call unanswered (early media)."""
+        ...
+
+
+@runtime_checkable
+class AnswersLater(Protocol):
+    """A call that can stay unanswered, with early media, while its agent runs."""
+
+    answer_now: Callable[[], None] | None
+    """Answers the call (200 OK) while it waits in early media (once); None: it does not
+    wait (it was answered, or its agent did not defer the answer)."""

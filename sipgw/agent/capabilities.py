@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
-from sipgw.agent.callqueues import CallQueues
-from sipgw.agent.conferences import ConferenceRooms
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.factory import WarmUp, services_of, vendors_of, warm_up_of
+from sipgw.agent.multiparty.conferences import ConferenceRooms
+from sipgw.agent.multiparty.queues import CallQueues
 from sipgw.agent.observer import Service
 from sipgw.agent.record import CallRecord, KeepsRecords
-from sipgw.agent.redact import Redactor
 from sipgw.agent.variables import VariablesCheck
+from sipgw.foundation.redact import Redactor
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl
-from sipgw.agent.llm.base import PreparesAtStart
 from sipgw.agent.observer import Service
+from sipgw.agent.services.llm.base import PreparesAtStart
 
 __all__ = [
     "ServiceAgentFactory",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_che
 
 if TYPE_CHECKING:
     from sipgw.agent.record import CallRecord
-    from sipgw.agent.stt.base import SpeechToText
+    from sipgw.agent.services.stt.base import SpeechToText
     from sipgw.media.codecs.base import AudioFormat
 
 __all__ = [

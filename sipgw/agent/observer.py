@@ -116,7 +116,7 @@ _LLM_KINDS: dict[str, ErrorKind] = {
 
 
 def llm_error_kind(kind: str | None) -> ErrorKind:
-    """The bounded kind for an :class:`~sipgw.agent.llm.base.LlmError` kind."""
+    """The bounded kind for an :class:`~sipgw.agent.services.llm.base.LlmError` kind."""
     return _LLM_KINDS.get(kind or "", "protocol")
 
 

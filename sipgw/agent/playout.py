@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from sipgw.agent.tts.reframe import Reframer
+from sipgw.agent.services.tts.reframe import Reframer
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
 from sipgw.media.g711 import softer

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
-from sipgw.agent.private_files import make_private_dir, new_private_file
-from sipgw.agent.redact import Redactor
+from sipgw.foundation.private_files import make_private_dir, new_private_file
+from sipgw.foundation.redact import Redactor
 
 __all__ = ["CallRecord", "KeepsRecords"]
 
@@ -26,9 +26,9 @@ class CallRecord:
     seconds since the record was opened. With no
     directory, records are kept in memory only (``lines``), e.g. for tests.
     Every string in a record goes through ``redactor`` (secrets, card numbers,
-    the operator's pattern; :mod:`sipgw.agent.redact`) before it is kept or written.
+    the operator's pattern; :mod:`sipgw.foundation.redact`) before it is kept or written.
     The file is created ``0600`` and the directory ``0700``
-    (:mod:`sipgw.agent.private_files`). ``on_line``, when set, gets each line as it is
+    (:mod:`sipgw.foundation.private_files`). ``on_line``, when set, gets each line as it is
     kept (already redacted): the gateway's live feed for the dashboard.
     """
 

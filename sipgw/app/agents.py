@@ -1,8 +1,8 @@
 """Which agent answers: ``--agent NAME`` or ``--agent package.module:factory``, as plug-ins.
 
 An agent is plugged in as a *factory function*: its parameters are annotated with the
-settings sections it reads (frozen dataclasses of :func:`~sipgw.agent.sections.setting`
-fields, each marked with :func:`~sipgw.agent.sections.section`), and it returns the
+settings sections it reads (frozen dataclasses of :func:`~sipgw.foundation.settings.setting`
+fields, each marked with :func:`~sipgw.foundation.settings.section`), and it returns the
 :data:`~sipgw.agent.base.AgentFactory` the gateway calls once per call::
 
     def make(settings: BeepSection) -> AgentFactory: ...
@@ -11,7 +11,7 @@ fields, each marked with :func:`~sipgw.agent.sections.section`), and it returns 
 ``.py`` path), checks the factory's parameters, and returns an :class:`AgentPlugin`,
 whose sections join the CLI's flags and help like sipgw's own, and whose
 :meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
-factory. A parameter annotated :class:`~sipgw.agent.sections.Sources` gets the sources
+factory. A parameter annotated :class:`~sipgw.foundation.settings.Sources` gets the sources
 themselves, for an agent whose sections depend on a value (the assistant's vendors); one
 annotated :class:`~sipgw.agent.capabilities.GatewayServices` gets what the gateway hands every
 agent (what it may dial, the log redactor).
@@ -49,7 +49,8 @@ from sipgw.agent.capabilities import (
     capabilities_of,
     plugin_factory,
 )
-from sipgw.agent.sections import (
+from sipgw.app.settings import BUILTIN_AGENTS
+from sipgw.foundation.settings import (
     ConfigError,
     SectionInfo,
     SettingError,
@@ -58,8 +59,7 @@ from sipgw.agent.sections import (
     require,
     sections_of,
 )
-from sipgw.agent.user_modules import UserModuleError, import_user_module
-from sipgw.app.settings import BUILTIN_AGENTS
+from sipgw.foundation.user_modules import UserModuleError, import_user_module
 
 __all__ = ["AgentPlugin", "find_agent"]
 
@@ -94,7 +94,7 @@ class AgentPlugin:
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
                 refused them (``ConfigError`` or ``ValueError``) or returned no factory; a
-                :class:`~sipgw.agent.sections.SettingError` it raised names its settings as
+                :class:`~sipgw.foundation.settings.SettingError` it raised names its settings as
                 ``sources`` gave them.
         """
         given: dict[type, object] = {

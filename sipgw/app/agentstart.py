@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from sipgw.agent.amd.settings import AmdMode, AmdSection
 from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices
-from sipgw.agent.sections import (
+from sipgw.agent.transfer.settings import TransferSection
+from sipgw.app.callqueues import CALL_QUEUES
+from sipgw.app.conferences import PROCESS_ROOMS
+from sipgw.app.security.privacy import load_redactor
+from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
+from sipgw.foundation.settings import (
     ConfigError,
     SectionInfo,
     Sources,
@@ -26,11 +31,6 @@ from sipgw.agent.sections import (
     secret_texts,
     settings_of,
 )
-from sipgw.agent.transfer.settings import TransferSection
-from sipgw.app.callqueues import CALL_QUEUES
-from sipgw.app.conferences import PROCESS_ROOMS
-from sipgw.app.security.privacy import load_redactor
-from sipgw.app.security.settings import DialSection, PrivacySection, dial_policy
 from sipgw.sip.dialpolicy import DialPolicy
 
 if TYPE_CHECKING:

@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.settings import AgentSection, NetworkSection
 from sipgw.app.upstream.callrequest import (
@@ -47,6 +46,7 @@ from sipgw.app.upstream.callrequest import (
     twiml_source,
 )
 from sipgw.app.upstream.settings import OutboundSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast

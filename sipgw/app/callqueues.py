@@ -2,7 +2,7 @@
 process.
 
 :class:`CallQueueRegistry` keeps each named queue's waiting callers in the order they
-joined (:class:`~sipgw.agent.callqueues.CallQueues`, the agent's seam); the
+joined (:class:`~sipgw.agent.multiparty.queues.CallQueues`, the agent's seam); the
 ``twiml`` agent's calls reach the process's one registry, :data:`CALL_QUEUES`, through
 :class:`~sipgw.agent.capabilities.GatewayServices`.
 
@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sipgw.agent.callqueues import QueuedCaller, QueueFull, QueueStats
+from sipgw.agent.multiparty.queues import QueuedCaller, QueueFull, QueueStats
 from sipgw.twilio.sids import new_sid
 
 __all__ = ["CALL_QUEUES", "MAX_QUEUES", "CallQueueRegistry"]

@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipgw import __version__
-from sipgw.agent.sections import ConfigError, SectionInfo, Sources
-from sipgw.agent.sections.flags import add_flags, flags_given
 from sipgw.app.agents import AgentPlugin
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
@@ -41,6 +39,8 @@ from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.security.filemodes import check_secret_files
 from sipgw.app.security.privacy import LogRedaction, Redactor, install_log_redaction
+from sipgw.foundation.settings import ConfigError, SectionInfo, Sources
+from sipgw.foundation.settings.flags import add_flags, flags_given
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
@@ -346,7 +346,7 @@ def _cluster_member(gateway: Gateway, startup: Startup) -> ClusterMember | None:
 async def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
     """Follow the calls for their post-call summaries when on (:mod:`sipgw.app.summary`), their
     chat model's client prepared now (its SDK imported: not during the first calls)."""
-    from sipgw.agent.llm.base import PreparesAtStart
+    from sipgw.agent.services.llm.base import PreparesAtStart
     from sipgw.app.summary.runner import PostCallSummaries
 
     if startup.summary_llm is None:

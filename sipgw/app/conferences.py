@@ -3,7 +3,8 @@
 :class:`GatewayRooms` is the registry the gateway hands to its agents
 (:class:`~sipgw.agent.capabilities.GatewayServices` ``conferences``): a TwiML
 ``<Dial><Conference>name</Conference>`` on any call this process took joins the room of
-that name (:class:`~sipgw.agent.conferences.ConferenceRoom`, made on the first join); once
+that name (:class:`~sipgw.agent.multiparty.conferences.ConferenceRoom`, made on the first join);
+once
 the room ends (its last participant left, or one with ``endConferenceOnExit``) the name is
 free, and the next join makes a new room with a new ``ConferenceSid``.
 
@@ -24,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from sipgw.agent.conferences import ConferenceRoom
+from sipgw.agent.multiparty.conferences import ConferenceRoom
 from sipgw.twilio.sids import new_sid
 
 __all__ = ["PROCESS_ROOMS", "RECENT_ENDED", "GatewayRooms"]

@@ -288,7 +288,7 @@ class Gateway:
         Raises:
             SettingError: an ``--allow-from`` host name does not resolve, or the
                 recording directory cannot be created (named by their settings:
-                :meth:`Sources.explain <sipgw.agent.sections.Sources.explain>` says how the
+                :meth:`Sources.explain <sipgw.foundation.settings.Sources.explain>` says how the
                 user gave them).
             OSError: the SIP port cannot be bound.
         """

@@ -17,10 +17,10 @@ import secrets
 import socket
 import sys
 
-from sipgw.agent.sections import ConfigError, Sources, load, section_info
-from sipgw.agent.sections.settingsfile import config_path, file_values
-from sipgw.agent.sections.tomlfile import read_toml
 from sipgw.app.settings import HealthcheckSection, NetworkSection
+from sipgw.foundation.settings import ConfigError, Sources, load, section_info
+from sipgw.foundation.settings.settingsfile import config_path, file_values
+from sipgw.foundation.settings.tomlfile import read_toml
 from sipgw.sip.errors import SipError
 from sipgw.sip.message import SipResponse, parse_message
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.foundation.settings import ConfigError, Sources
 
 if TYPE_CHECKING:
     from sipgw.app.gateway import Gateway
@@ -62,7 +62,7 @@ async def start_gateway(
     """Start the gateway; on failure print why and return the exit status (else None).
 
     ``sources``: where the settings came from, to name them as the user gave them
-    (:meth:`~sipgw.agent.sections.Sources.explain`); None: by their flags and variables.
+    (:meth:`~sipgw.foundation.settings.Sources.explain`); None: by their flags and variables.
     ``ready``: as :meth:`Gateway.start <sipgw.app.gateway.Gateway.start>`'s (False: the
     caller calls :meth:`Gateway.ready <sipgw.app.gateway.Gateway.ready>` itself).
     """

@@ -27,8 +27,15 @@ from __future__ import annotations
 
 from sipgw.agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
-from sipgw.agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
 from sipgw.app.agents import find_agent
+from sipgw.foundation.settings import (
+    ConfigError,
+    InvalidSettings,
+    Sources,
+    parsers,
+    section,
+    setting,
+)
 
 __all__ = [
     "FRAME_BYTES",

@@ -25,12 +25,10 @@ from sipgw.agent.echo.settings import EchoSection
 from sipgw.agent.idle.settings import IdleSection
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection
 from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
-from sipgw.agent.sections import SectionInfo, section_info
-from sipgw.agent.sections import check_names as check_catalogue
+from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
-from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
@@ -57,6 +55,8 @@ from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection
+from sipgw.foundation.settings import SectionInfo, section_info
+from sipgw.foundation.settings import check_names as check_catalogue
 
 __all__ = [
     "CALL_ONLY",

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.agent.sections import ConfigError, InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import (
+from sipgw.foundation.settings import ConfigError, InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import (
     choice,
     float_range,
     int_at_least,
@@ -35,7 +35,7 @@ from sipgw.agent.sections.parsers import (
     shared_rtp_port,
     text,
 )
-from sipgw.agent.sections.tomlfile import Place
+from sipgw.foundation.settings.tomlfile import Place
 
 __all__ = [
     "BUILTIN_AGENTS",
@@ -68,7 +68,7 @@ core holds (300 assistant calls, docs/performance.md) and what a paid AssemblyAI
 opens a minute (100 new streams), so a flood of admitted calls stops there."""
 
 INBAND_DTMF_MODES = ("auto", "on", "off")
-"""The ``SIPGW_INBAND_DTMF`` choices (:data:`sipgw.media.dtmf_detect.DETECT_MODES`)."""
+"""The ``SIPGW_INBAND_DTMF`` choices (:data:`sipgw.media.tones.dtmf_detect.DETECT_MODES`)."""
 
 SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
 """The ``SIPGW_SRTP`` choices (:class:`sipgw.sip.sdes.SrtpPolicy`)."""
@@ -421,7 +421,7 @@ class OperationsSection:
 class GatewayConfig(NetworkSection, CallSection, OperationsSection):
     """The gateway's configuration: the fields of its three sections in one object.
 
-    Load it with ``load(GatewayConfig, sources)`` (:func:`sipgw.agent.sections.load`), or
+    Load it with ``load(GatewayConfig, sources)`` (:func:`sipgw.foundation.settings.load`), or
     build it with keywords: ``GatewayConfig(sip_port=0, rtp_timeout=5.0)``.
     """
 

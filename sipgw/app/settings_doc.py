@@ -17,9 +17,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from sipgw.agent.sections import SectionInfo, Setting
 from sipgw.app.configfile.tomlwrite import toml_key, toml_value
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings import SectionInfo, Setting
 
 __all__ = [
     "FIRST_CONFIG",
@@ -167,7 +167,7 @@ answers an OPTIONS request with 200, and 1 otherwise.
 ## Adding a setting
 
 A setting is one typed field of a section: a frozen dataclass beside the code it configures,
-its fields declared with `setting(...)` (agent/sections/declare.py). The flag, the
+its fields declared with `setting(...)` (foundation/settings/declare.py). The flag, the
 variable, `--help`, the error messages, this page and `.env.example` all come from that
 field, and so do its key in `sipgw.toml` and `sipgw.example.toml`. Say RTP packets should
 carry a DSCP mark for the network's quality of service:
@@ -180,7 +180,7 @@ carry a DSCP mark for the network's quality of service:
     )
 ```
 
-mypy checks that the default, the parser (`sipgw.agent.sections.parsers`, or your own function
+mypy checks that the default, the parser (`sipgw.foundation.settings.parsers`, or your own function
 from text to value that raises `ValueError("must be ...")`) and the annotation agree; the
 gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules
 between values of one section go in its `check()`, which raises

@@ -3,10 +3,10 @@
 :func:`build_startup` loads each section of the catalogue it needs from the sources
 (flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
 answered by another agent), and turns the sections into the objects the gateway takes.
-Errors are :class:`~sipgw.agent.sections.ConfigError` s naming what the user wrote: a
-:class:`~sipgw.agent.sections.SettingError` raised while the sections become objects (a
+Errors are :class:`~sipgw.foundation.settings.ConfigError` s naming what the user wrote: a
+:class:`~sipgw.foundation.settings.SettingError` raised while the sections become objects (a
 prompt file that cannot be read) is named here by the sources
-(:meth:`~sipgw.agent.sections.Sources.explain`), and :attr:`Startup.sources` names those
+(:meth:`~sipgw.foundation.settings.Sources.explain`), and :attr:`Startup.sources` names those
 the gateway raises later (a recording directory that cannot be created).
 """
 
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipgw.agent.capabilities import PluginFactory
-from sipgw.agent.sections import ConfigError, SettingError, Sources, load, setting_of
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
@@ -57,12 +56,13 @@ from sipgw.app.upstream.accounts import RegistrationSettings, registration_setti
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
 from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection, line_check
+from sipgw.foundation.settings import ConfigError, SettingError, Sources, load, setting_of
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
-    from sipgw.agent.llm.base import ChatLLM
+    from sipgw.agent.services.llm.base import ChatLLM
     from sipgw.app.cluster.service import SharedState
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "old_files", "outbound_config"]
@@ -128,7 +128,7 @@ class Startup:
     gave it (checked at start: :mod:`sipgw.app.security.filemodes`)."""
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
-    (:meth:`~sipgw.agent.sections.Sources.explain`); left out of the repr (secrets)."""
+    (:meth:`~sipgw.foundation.settings.Sources.explain`); left out of the repr (secrets)."""
     cluster: ClusterSection = ClusterSection()
     """The shared database and this gateway's name in the cluster."""
     shared: SharedState | None = None

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
-from sipgw.agent.sections import SettingError
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.settings import (
     GatewayConfig,
@@ -50,6 +49,7 @@ from sipgw.app.settings import (
     WorkersSection,
     shared_pair_in_range,
 )
+from sipgw.foundation.settings import SettingError
 
 __all__ = ["Supervisor", "WorkerPlan", "plan_workers"]
 

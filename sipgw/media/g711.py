@@ -235,7 +235,7 @@ def projection(target: bytes, reference: bytes) -> float:
     """``<target, reference> / <reference, reference>``, both native-order 16-bit samples
     of the same length: the factor of ``reference`` closest to ``target`` (NaN when
     ``reference`` is all zero). The in-band DTMF detector's correlations
-    (:mod:`sipgw.media.dtmf_detect`); the sums run in C."""
+    (:mod:`sipgw.media.tones.dtmf_detect`); the sums run in C."""
     return audioop.findfactor(target, reference)
 
 

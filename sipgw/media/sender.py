@@ -46,7 +46,7 @@ from typing import Final
 
 from sipgw.media.codecs.base import Codec
 from sipgw.media.codecs.g711 import PCMU
-from sipgw.media.dtmf import digit_to_event
+from sipgw.media.tones.dtmf import digit_to_event
 
 __all__ = ["DtmfNotNegotiatedError", "RtpStreamSender"]
 

@@ -3,7 +3,7 @@
 Inbound packets go through the jitter buffer (audio) or the RFC 4733 receiver
 (DTMF). A call that agreed no telephone-event (or whose line says its carrier sends
 tones anyway: ``inband_dtmf``) also listens for key presses as tones in the audio it plays
-out (media/dtmf_detect.py); a press heard both ways is reported once. Outbound frames go
+out (media/tones/dtmf_detect.py); a press heard both ways is reported once. Outbound frames go
 through the stream sender, which keeps sequence
 numbers and timestamps continuous for the whole call. The call's codec
 (:class:`sipgw.media.codecs.Codec`, resolved once when the session is made) is carried
@@ -59,8 +59,6 @@ from typing import Final
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec, Decoder, EdgeDecoder
 from sipgw.media.codecs.convert import Conversions, ToAgent, ToWire, conversions
 from sipgw.media.codecs.g711 import PCMU
-from sipgw.media.dtmf import DtmfReceiver
-from sipgw.media.dtmf_detect import DtmfToneDetected, DtmfToneDetector, detects_tones
 from sipgw.media.ingress import IngressAudio
 from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferConfig
 from sipgw.media.latching import SourceLatch, same_host
@@ -71,6 +69,8 @@ from sipgw.media.rtcp import SenderInfo
 from sipgw.media.rtp import RtpPacket, RtpParseError, is_rtcp
 from sipgw.media.sender import RtpStreamSender
 from sipgw.media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
+from sipgw.media.tones.dtmf import DtmfReceiver
+from sipgw.media.tones.dtmf_detect import DtmfToneDetected, DtmfToneDetector, detects_tones
 
 __all__ = [
     "STUN_MAGIC_COOKIE",
@@ -192,7 +192,7 @@ class MediaStats:
     dtmf_digits: int = 0
     """RFC 4733 digits reported."""
     tone_digits: int = 0
-    """Key presses heard as tones in the audio (media/dtmf_detect.py) and reported."""
+    """Key presses heard as tones in the audio (media/tones/dtmf_detect.py) and reported."""
     tone_duplicates: int = 0
     """Presses that came both as tones and as an RFC 4733 event: reported once, not twice."""
     frames_out: int = 0
@@ -233,7 +233,7 @@ class MediaSession:
         caller_format: the frames the agent takes when it hears another format than it
             gives (``Agent.caller_format``); None: ``agent_format``.
         inband_dtmf: when the call listens for key presses as tones in the audio
-            (media/dtmf_detect.py ``DETECT_MODES``): ``auto`` (when its SDP agreed no
+            (media/tones/dtmf_detect.py ``DETECT_MODES``): ``auto`` (when its SDP agreed no
             telephone-event), ``on``, or ``off`` (the default here; the gateway passes its
             ``SIPGW_INBAND_DTMF``, ``auto`` unless set).
     """

@@ -1,6 +1,6 @@
 """In-memory doubles of the assistant's own contracts, for the unit tests of its parts.
 
-They implement ``agent/tts/base.py``, ``agent/llm/base.py`` and
+They implement ``agent/services/tts/base.py``, ``agent/services/llm/base.py`` and
 ``agent/base.py``'s ``CallControl`` as those contracts say, with no network:
 the vendor clients and their wire-protocol fakes are exercised end to end in
 ``tests/agent/test_assistant*.py``. Time is the event loop's; audio moves when
@@ -21,9 +21,8 @@ from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.scope import CallScope
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.observer import (
     ErrorKind,
     IdleOutcome,
@@ -35,9 +34,10 @@ from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.stt.base import SttEvent, SttStats
+from sipgw.agent.services.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from sipgw.agent.services.stt.base import SttEvent, SttStats
+from sipgw.agent.services.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
 from sipgw.agent.tools.registry import Tool, ToolRegistry
-from sipgw.agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
@@ -109,7 +109,7 @@ class ScriptedReply(TtsReply):
 
 @dataclass
 class ScriptedTts:
-    """A :class:`sipgw.agent.tts.base.TextToSpeech` in memory.
+    """A :class:`sipgw.agent.services.tts.base.TextToSpeech` in memory.
 
     Attributes:
         hold: audio is held back until :meth:`ScriptedReply.release`.
@@ -171,7 +171,8 @@ class Turn:
 
 @dataclass
 class ScriptedLlm:
-    """A :class:`sipgw.agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per
+    """A :class:`sipgw.agent.services.llm.base.ChatLLM` answering from a script, one :class:`Turn`
+    per
     request."""
 
     script: list[Turn] = field(default_factory=list)
@@ -418,7 +419,8 @@ async def wait_for(condition: Callable[[], object], within: float = 3.0) -> None
 
 @dataclass
 class ScriptedStt:
-    """A :class:`sipgw.agent.stt.base.SpeechToText` in memory: the test emits its events."""
+    """A :class:`sipgw.agent.services.stt.base.SpeechToText` in memory: the test emits its
+    events."""
 
     connect_error: Exception | None = None
     audio: list[bytes] = field(default_factory=list)

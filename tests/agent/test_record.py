@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from sipgw.agent.record import CallRecord
-from sipgw.agent.redact import Redactor
+from sipgw.foundation.redact import Redactor
 
 
 def test_two_calls_with_one_call_id_never_share_a_file(tmp_path: Path) -> None:

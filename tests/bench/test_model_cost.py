@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.model_cost import burst_at, step_against, step_cost
-from sipgw.media import silero_math
-from sipgw.media.voice_model import ModelMissing, model_path
+from sipgw.media.voice import silero_math
+from sipgw.media.voice.silero import ModelMissing, model_path
 
 pytest.importorskip("onnxruntime", reason="the noise extra")
 try:

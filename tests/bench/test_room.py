@@ -8,8 +8,8 @@ import math
 import pytest
 
 from bench.room import ANSWERS, REPLY_S, Agent, measure, voiced_spans
-from sipgw.agent.stt.base import SttTurnEnded
-from sipgw.agent.turns import CommitBargeIn, StartReply, TurnAction, TurnTaker
+from sipgw.agent.services.stt.base import SttTurnEnded
+from sipgw.agent.turns.machine import CommitBargeIn, StartReply, TurnAction, TurnTaker
 from sipgw.media import g711
 from tests.toolkit.amdset.speech import Voice
 from tests.toolkit.noisy_audio import room_voices

@@ -7,7 +7,7 @@ import pytest
 
 from bench.caller_audio import NoisyCaller
 from bench.room_answers import RoomTurn, _marks, measure, when
-from sipgw.agent.turn_room import ROOM_MIN_CALLER_MS
+from sipgw.agent.turns.room import ROOM_MIN_CALLER_MS
 
 pytestmark = pytest.mark.timeout(120)
 

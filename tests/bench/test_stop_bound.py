@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.stop_bound import frame_levels, level_at_percentile, room_bound_pause
 from sipgw.media import g711
-from sipgw.media.vad import SILENT_DBFS
+from sipgw.media.voice.vad import SILENT_DBFS
 
 
 def _at(i: int) -> float:

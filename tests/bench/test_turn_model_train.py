@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.turn_model_train import WAIT_TARGETS, fit, fit_signed, probabilities, threshold
-from sipgw.media.turn_model import TurnModel
+from sipgw.media.voice.turn_model import TurnModel
 
 pytestmark = pytest.mark.timeout(600)
 

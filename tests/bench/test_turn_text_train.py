@@ -23,8 +23,8 @@ from bench.turn_text_train import (
     short_answers_held,
     short_waits,
 )
-from sipgw.agent.turn_tentative import HELD_TURN_MS
-from sipgw.agent.turn_text import FEATURES, WEIGHTS, TextScorer, default_scorer, words_of
+from sipgw.agent.turns.tentative import HELD_TURN_MS
+from sipgw.agent.turns.text import FEATURES, WEIGHTS, TextScorer, default_scorer, words_of
 
 
 def test_the_splits_are_apart_and_leave_the_bench_sentences_out() -> None:
@@ -64,7 +64,7 @@ def test_the_fit_meets_its_threshold_rules_on_train() -> None:
 
 
 def test_the_shipped_weights_are_the_fit_of_the_train_split() -> None:
-    """`python -m bench.turn_text_train` makes turn_text.json: refitting gives it back."""
+    """`python -m bench.turn_text_train` makes text.json: refitting gives it back."""
     shipped = json.loads(WEIGHTS.read_text())
     refit = fit(labelled("train"), answers("train"))
     assert refit["features"] == shipped["features"] == list(FEATURES)
@@ -106,7 +106,7 @@ def test_the_shipped_weights_on_the_held_out_answers() -> None:
 
 
 def test_the_shipped_weights_hold_fewer_short_turns_and_pass_no_more_pauses() -> None:
-    """Against the weights before the bare answer features (3ec9d77's turn_text.json, kept
+    """Against the weights before the bare answer features (3ec9d77's text.json, kept
     beside this test): fewer held-out short turns wait for the hold, and no more of the
     marked pauses, the bench's prefixes or all held-out prefixes are called finished."""
     before = older_scorer(Path(__file__).with_name("turn_text_3ec9d77.json"))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sys
 
-from sipgw.media.dtmf import DtmfParseError, TelephoneEvent
 from sipgw.media.rtp import RtpPacket, RtpParseError
 from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.tones.dtmf import DtmfParseError, TelephoneEvent
 
 PEER = ("192.0.2.20", 40000)
 SEEDS = [

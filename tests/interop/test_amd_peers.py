@@ -29,7 +29,7 @@ from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.app.evaluation.audio import write_wav
-from sipgw.media.beep import BeepDetected, measure_tone
+from sipgw.media.tones.beep import BeepDetected, measure_tone
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice

@@ -255,7 +255,7 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
 ) -> None:
     services.tts.map_text("connect", CONNECT_HZ)  # both lines
     # The LLM's line reaches the TTS as two texts, its first clause cut early ("Connecting
-    # you now," then "please hold the line.": agent/llm/sentences.py): both get the tone.
+    # you now," then "please hold the line.": agent/services/llm/sentences.py): both get the tone.
     services.tts.map_text("hold the line", CONNECT_HZ)
     services.stt.script(["Can I talk to a person?"])
     services.llm.script(

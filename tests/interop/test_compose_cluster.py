@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sipgw.agent.sections import Sources, load
 from sipgw.app.cli import build_parser
 from sipgw.app.settings import GatewayConfig
+from sipgw.foundation.settings import Sources, load
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

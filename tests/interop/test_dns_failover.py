@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, GatewayParts
@@ -25,6 +24,7 @@ from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.settings import DnsSection
+from sipgw.foundation.settings import Sources
 from sipgw.sip.events import RegistrationState
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord

@@ -1,4 +1,4 @@
-"""Key presses as tones in a real caller's audio (media/dtmf_detect.py): baresip, no RFC 4733.
+"""Key presses as tones in a real caller's audio (media/tones/dtmf_detect.py): baresip, no RFC 4733.
 
 baresip 1.0 always offers telephone-event, so its INVITE goes through a small SIP relay here
 that takes telephone-event out of the SDP, as a carrier whose trunk has no RFC 4733 does; the
@@ -20,7 +20,7 @@ from types import TracebackType
 import pytest
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.media.dtmf_tones import DTMF_FREQUENCIES
+from sipgw.media.tones.dtmf_tones import DTMF_FREQUENCIES
 from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [

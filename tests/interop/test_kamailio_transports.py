@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
@@ -27,6 +26,7 @@ from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.foundation.settings import Sources
 from tests.toolkit.canaries import SIP_PASSWORD
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.kamailio import Kamailio

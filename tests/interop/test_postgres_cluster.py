@@ -628,7 +628,7 @@ async def test_a_restarted_gateway_frees_the_outbox_claims_of_its_hosts_gone_pro
 _HOLD_CLAIM = """
 import asyncio, sys
 from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS, CALLBACK_QUEUE
-from sipgw.agent.tools.sql import claim_due
+from sipgw.foundation.stores.sql import claim_due
 from sipgw.app.cluster.database import Database
 
 async def main():

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipgw.media.codecs import OPUS
-from sipgw.media.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
 from sipgw.media.rtp import RtpPacket, RtpParseError
 from sipgw.media.session import STUN_MAGIC_COOKIE, MediaSession, StreamParams, is_stun
 from sipgw.media.srtp import SrtpContext, SrtpKeying
+from sipgw.media.tones.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
 
 PEER = ("192.0.2.20", 40000)
 

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from sipgw.media.codecs import OPUS, PCMA, Codec
-from sipgw.media.dtmf import TelephoneEvent
 from sipgw.media.rtp import RtpPacket
 from sipgw.media.sender import DtmfNotNegotiatedError, RtpStreamSender
+from sipgw.media.tones.dtmf import TelephoneEvent
 
 AUDIO = bytes(range(160))
 TE = 101

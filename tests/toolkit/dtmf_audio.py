@@ -1,4 +1,4 @@
-"""Audio for the in-band DTMF detector's tests and bench (sipgw/media/dtmf_detect.py).
+"""Audio for the in-band DTMF detector's tests and bench (sipgw/media/tones/dtmf_detect.py).
 
 :func:`key_tones` makes key presses as their two tones, with any level, twist, frequency
 error, length and pause; :func:`heard` passes samples through μ-law (as a caller's
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sipgw.media import g711
-from sipgw.media.dtmf_detect import DtmfToneDetected, DtmfToneDetector
-from sipgw.media.dtmf_tones import DTMF_FREQUENCIES
+from sipgw.media.tones.dtmf_detect import DtmfToneDetected, DtmfToneDetector
+from sipgw.media.tones.dtmf_tones import DTMF_FREQUENCIES
 
 __all__ = [
     "RATE",

@@ -19,7 +19,6 @@ from typing import Any
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.settings import BreakerSection
-from sipgw.agent.sections import Sources, load
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
 from sipgw.app.evaluation.phone import Phone
@@ -32,6 +31,7 @@ from sipgw.app.sections import SECTIONS
 from sipgw.app.security.access import AccessConfig
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.webhooks.settings import WebhookSection, line_check
+from sipgw.foundation.settings import Sources, load
 
 __all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
 

@@ -6,7 +6,7 @@ Theory of operation
 then, each with the time ``now``: whether each 20 ms of the callee's audio is
 voice (:meth:`~AnswerClassifier.receive_frame`, from a voice-activity
 detector, tones left out), the beeps and special information tones heard
-(:meth:`~AnswerClassifier.receive_tone`, from :mod:`sipgw.media.beep`), and the
+(:meth:`~AnswerClassifier.receive_tone`, from :mod:`sipgw.media.tones.beep`), and the
 speech recognizer's transcripts (:meth:`~AnswerClassifier.receive_transcript`).
 Each call returns the events it caused: :class:`AnswerClassified` (the first
 decision, then any revision) and, for a voicemail or a screener,
@@ -100,7 +100,7 @@ from sipgw.agent.amd.message_cue import MessageCue
 from sipgw.agent.amd.phrases import CATEGORIES, Category, match, word_count
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.amd.transcripts import Transcripts
-from sipgw.media.beep import BeepDetected, BeepEvent
+from sipgw.media.tones.beep import BeepDetected, BeepEvent
 
 __all__ = [
     "AmdEvent",
@@ -219,7 +219,7 @@ class AnswerClassifier:
         return tuple(events)
 
     def receive_tone(self, tone: BeepEvent, now: float) -> tuple[AmdEvent, ...]:
-        """A beep or a special information tone, as :mod:`sipgw.media.beep` reports them."""
+        """A beep or a special information tone, as :mod:`sipgw.media.tones.beep` reports them."""
         self._now = now
         if not isinstance(tone, BeepDetected):
             return self._propose(

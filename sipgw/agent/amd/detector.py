@@ -1,8 +1,8 @@
 """Answering-machine detection for one call: the callee's audio and transcripts in, decisions out.
 
 :class:`AnsweringMachineDetector` is sans-IO and the one object an agent needs:
-it runs the voice-activity detector (``sipgw.media.vad``, with :data:`AMD_VAD`) and
-the beep detector (``sipgw.media.beep``) on each 20 ms frame, passes the speech
+it runs the voice-activity detector (``sipgw.media.voice.vad``, with :data:`AMD_VAD`) and
+the beep detector (``sipgw.media.tones.beep``) on each 20 ms frame, passes the speech
 recognizer's events through, and feeds the facts to
 :class:`~sipgw.agent.amd.classifier.AnswerClassifier`, whose events it returns. A
 frame that is part of a steady tone is not voice, so a beep does not lengthen
@@ -24,9 +24,9 @@ from __future__ import annotations
 from sipgw.agent.amd.classifier import AnswerClassifier
 from sipgw.agent.amd.events import AmdEvent, AnswerClassified, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
-from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
-from sipgw.media.beep import BeepDetector, BeepEvent
-from sipgw.media.vad import VoiceActivityDetector
+from sipgw.agent.services.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.media.tones.beep import BeepDetector, BeepEvent
+from sipgw.media.voice.vad import VoiceActivityDetector
 
 __all__ = ["AnsweringMachineDetector"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TypeAlias
 
-from sipgw.media.beep import BeepDetected
+from sipgw.media.tones.beep import BeepDetected
 
 __all__ = ["AmdEvent", "AnswerClassified", "AnswerKind", "Evidence", "ReadyForMessage"]
 

@@ -16,7 +16,7 @@ from sipgw.agent.amd.cadence import EPSILON, Cadence
 from sipgw.agent.amd.events import AnswerClassified, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.amd.transcripts import Transcripts
-from sipgw.media.beep import BeepDetected
+from sipgw.media.tones.beep import BeepDetected
 
 __all__ = ["MessageCue"]
 

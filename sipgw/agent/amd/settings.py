@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import float_range, int_range, positive, verbatim
-from sipgw.media.beep import BeepConfig
-from sipgw.media.vad import VadConfig
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import float_range, int_range, positive, verbatim
+from sipgw.media.tones.beep import BeepConfig
+from sipgw.media.voice.vad import VadConfig
 
 __all__ = [
     "AMD_VAD",

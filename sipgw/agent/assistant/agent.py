@@ -1,7 +1,7 @@
 """The AI phone agent: streaming STT → chat LLM with tools → streaming TTS, with barge-in.
 
-The services are behind the contracts of ``agent/stt/base.py``,
-``agent/tts/base.py`` and ``agent/llm/base.py``; which vendors answer is the
+The services are behind the contracts of ``agent/services/stt/base.py``,
+``agent/services/tts/base.py`` and ``agent/services/llm/base.py``; which vendors answer is the
 app layer's choice, passed in :class:`AssistantResources` (AssemblyAI,
 OpenAI and ElevenLabs today). :class:`AssistantAgent` is a thin orchestrator:
 it builds one call's parts, feeds them the gateway's calls, and carries out
@@ -20,9 +20,9 @@ the LLM writes once the call is answered). The caller context lookup starts
 20 ms frame in order, from the media layer's reorder stage, not on the ticker;
 :class:`sipgw.agent.assistant.hearing.Hearing`) the frame goes through noise
 suppression when it is on (:mod:`sipgw.agent.assistant.caller_audio`), the turn-taking
-machine (:mod:`sipgw.agent.turns`, its voice detector: energy or Silero's, the same
+machine (:mod:`sipgw.agent.turns.machine`, its voice detector: energy or Silero's, the same
 module's choice) and then (μ-law) to the STT client, which batches and paces it
-(:mod:`sipgw.agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
+(:mod:`sipgw.agent.services.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
 frame from the playout queue (:meth:`AssistantAgent.next_frame`).
 
 *What the machine decides* (:class:`sipgw.agent.assistant.decisions.Decisions`) goes to the
@@ -98,24 +98,24 @@ from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.speculative import SpeculationBudget, WasteLedger
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
-from sipgw.agent.early_end import early_turn_end
+from sipgw.agent.conversation.scope import CallScope, ScopedAgent
 from sipgw.agent.factory import WarmUp, with_llm_ready
 from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.ivr.goal import IvrCall
-from sipgw.agent.llm.base import ChatLLM
 from sipgw.agent.observer import Service
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.stt.base import GIVE_UP_GRACE, SpeechToText
+from sipgw.agent.services.llm.base import ChatLLM
+from sipgw.agent.services.stt.base import GIVE_UP_GRACE, SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
-from sipgw.agent.tts.base import TextToSpeech
-from sipgw.agent.turn_text import AfterAgent
-from sipgw.agent.turns import TurnAction, TurnTaker
+from sipgw.agent.turns.early_end import early_turn_end
+from sipgw.agent.turns.machine import TurnAction, TurnTaker
+from sipgw.agent.turns.text import AfterAgent
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 
 __all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]

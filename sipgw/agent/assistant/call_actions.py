@@ -59,7 +59,7 @@ from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.base import CallControl, Direction
-from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.policy import Action, Decision

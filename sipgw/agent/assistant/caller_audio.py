@@ -2,10 +2,10 @@
 
 One call's :class:`CallerAudio` takes each 20 ms μ-law frame as it arrives
 (after the jitter buffer) and gives back the frame that the turn-taking machine
-and speech-to-text both get: RNNoise's (:mod:`sipgw.media.denoise`) when
+and speech-to-text both get: RNNoise's (:mod:`sipgw.media.voice.denoise`) when
 suppression is on, else the frame unchanged. :meth:`CallerAudio.detector` is
 the voice detector the turn-taking machine runs: Silero's
-(:mod:`sipgw.media.model_vad`) or the energy one (:mod:`sipgw.media.vad`), as
+(:mod:`sipgw.media.voice.model_vad`) or the energy one (:mod:`sipgw.media.voice.vad`), as
 :class:`NoiseSettings` say.
 
 Given a :class:`ModelBatcher` (one for the event loop, :func:`shared_batcher`),
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from sipgw.media.vad import (
+from sipgw.media.voice.vad import (
     FRAME_MS,
     ModelVadConfig,
     VadConfig,
@@ -46,8 +46,8 @@ from sipgw.media.vad import (
 )
 
 if TYPE_CHECKING:  # numpy and onnxruntime: imported when the model detector is used
-    from sipgw.media.model_vad import ModelVoiceDetector
-    from sipgw.media.voice_model import SileroBatch
+    from sipgw.media.voice.model_vad import ModelVoiceDetector
+    from sipgw.media.voice.silero import SileroBatch
 
 __all__ = [
     "CallerAudio",
@@ -68,7 +68,7 @@ log = logging.getLogger("sipgw.agent")
 DetectorKind = Literal["model", "energy"]
 FRAME_SAMPLES: Final = 8 * FRAME_MS  # 8 kHz
 CHUNK_SAMPLES: Final = 256
-"""A model chunk (:data:`sipgw.media.voice_model.CHUNK`, not imported here: numpy)."""
+"""A model chunk (:data:`sipgw.media.voice.silero.CHUNK`, not imported here: numpy)."""
 INSTALL: Final = "pip install --no-deps pyrnnoise"
 """How to install what suppression needs (docs/quality.md); the model detector needs
 nothing more than sipgw (numpy and its weights come with it)."""
@@ -124,7 +124,7 @@ class ModelBatcher:
     def batch(self) -> SileroBatch:
         """The chunks waiting (made on first use: it imports the model's packages)."""
         if self._batch is None:
-            from sipgw.media.voice_model import SileroBatch
+            from sipgw.media.voice.silero import SileroBatch
 
             self._batch = SileroBatch()
         return self._batch
@@ -189,9 +189,9 @@ def shared_batcher() -> ModelBatcher:
 
 def load_voice_model() -> None:
     """Import the model detector and load the process's model (:func:`shared_model
-    <sipgw.media.voice_model.shared_model>`), if not done yet."""
-    from sipgw.media import model_vad  # noqa: F401 - numpy, the detector's module
-    from sipgw.media.voice_model import shared_model
+    <sipgw.media.voice.silero.shared_model>`), if not done yet."""
+    from sipgw.media.voice import model_vad  # noqa: F401 - numpy, the detector's module
+    from sipgw.media.voice.silero import shared_model
 
     shared_model()
 
@@ -244,7 +244,7 @@ class CallerAudio:
         self._model: ModelVoiceDetector | None = None
         self._suppressor = None
         if settings.suppression:
-            from sipgw.media.denoise import NoiseSuppressor
+            from sipgw.media.voice.denoise import NoiseSuppressor
 
             self._suppressor = NoiseSuppressor()
 
@@ -259,7 +259,7 @@ class CallerAudio:
         learns the room's voices then), ``agent_pending`` whether it has audio queued,
         playing or paused (when not, the model detector learns the caller's level)."""
         if self.settings.detector == "model":
-            from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
+            from sipgw.media.voice.model_vad import ModelVoiceDetector  # numpy, onnxruntime
 
             batcher = self._batcher
             self._model = ModelVoiceDetector(

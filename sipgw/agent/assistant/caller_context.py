@@ -44,7 +44,7 @@ from types import ModuleType
 from typing import Any
 
 from sipgw.agent.base import NO_DETAILS, CallDetails
-from sipgw.agent.user_modules import UserModuleError, import_user_module
+from sipgw.foundation.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "CallerContextError",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from sipgw.agent.assistant.failures import ServiceFailures
-from sipgw.agent.stt.base import SpeechToText
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 
 __all__ = ["connect_stt", "connect_to_take_over", "tts_connected"]
 

@@ -66,8 +66,8 @@ from sipgw.agent.assistant.replyturn import (
 )
 from sipgw.agent.assistant.tool_calls import TOOL_LIMIT_RESULT, ToolCalls, reap
 from sipgw.agent.assistant.transcript import RecordHook, TranscriptRecorder
-from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
-from sipgw.agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
+from sipgw.agent.services.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
+from sipgw.agent.services.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
 from sipgw.agent.tools.registry import ToolContext, ToolRegistry
 
 __all__ = [

@@ -1,6 +1,6 @@
 """What the turn-taking machine decides, carried out for one assistant call.
 
-:class:`Decisions` feeds the machine (:mod:`sipgw.agent.turns`) the speech-to-text
+:class:`Decisions` feeds the machine (:mod:`sipgw.agent.turns.machine`) the speech-to-text
 service's events (:meth:`Decisions.listen`) and sends each action it returns to the part
 that does it (:meth:`Decisions.carry_out`): a finished turn to the
 :class:`~sipgw.agent.assistant.responder.Responder`, a preemptive start or drop to
@@ -24,9 +24,9 @@ from sipgw.agent.assistant.navigating import Navigation
 from sipgw.agent.assistant.preemptive import PreemptiveReplies
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.scope import CallScope
 from sipgw.agent.playout import Playout
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     SpeechToText,
     SttDisconnected,
     SttFailed,
@@ -34,7 +34,7 @@ from sipgw.agent.stt.base import (
     SttSessionBegan,
 )
 from sipgw.agent.transfer.warm import WarmTransfer
-from sipgw.agent.turns import (
+from sipgw.agent.turns.machine import (
     Cause,
     CommitBargeIn,
     DropPreemptive,

@@ -44,7 +44,7 @@ from typing import Protocol
 
 from sipgw.agent.assistant.conversation import ReplyDone
 from sipgw.agent.assistant.reply import Reply
-from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.scope import CallScope
 from sipgw.agent.observer import llm_error_kind, status_error_kind
 from sipgw.agent.resilience.policy import (
     Action,
@@ -67,8 +67,13 @@ from sipgw.agent.resilience.policy import (
     TtsSpoke,
 )
 from sipgw.agent.resilience.watch import DecisionTaker, FailureWatch, Taken
-from sipgw.agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
-from sipgw.agent.tts.base import TtsConnectError, TtsError
+from sipgw.agent.services.stt.base import (
+    SttConnectError,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
+from sipgw.agent.services.tts.base import TtsConnectError, TtsError
 
 __all__ = ["ReplyActions", "ServiceFailures"]
 

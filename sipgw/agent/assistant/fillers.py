@@ -27,10 +27,10 @@ import logging
 import weakref
 
 from sipgw.agent.assistant.reply import FillerLine, Reply, SpeakingState
-from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.recorded import RecordedReply
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 
 __all__ = ["FillerLines", "FillerWatch", "Fillers", "ToolRound"]
 

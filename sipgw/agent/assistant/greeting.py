@@ -41,9 +41,9 @@ from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
-from sipgw.agent.callscope import CallScope
-from sipgw.agent.tts.base import TtsError
-from sipgw.agent.turns import Cause
+from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.services.tts.base import TtsError
+from sipgw.agent.turns.machine import Cause
 
 __all__ = ["START_OVER_SECONDS", "Greeter"]
 

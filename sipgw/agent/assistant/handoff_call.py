@@ -24,9 +24,9 @@ from sipgw.agent.assistant.conversation import Conversation
 from sipgw.agent.assistant.handoff import HandOffSettings, HandOffState, hand_off_tool
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.handover import HandOver, PreparedLine, SwitchesLines
-from sipgw.agent.stt.base import SpeechToText
+from sipgw.agent.services.stt.base import SpeechToText
 from sipgw.agent.tools.registry import Tool, ToolError
 
 __all__ = ["CallHandOff"]

@@ -29,8 +29,8 @@ from sipgw.agent.assistant.answering import Answering
 from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.idle_watch import IdleWatch
-from sipgw.agent.stt.base import SpeechToText
-from sipgw.agent.turns import TurnAction, TurnTaker
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.turns.machine import TurnAction, TurnTaker
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 from sipgw.media.codecs.convert import Reformat
 

@@ -7,7 +7,7 @@ are handed over together (the wait stops while the caller holds the call:
 assistant adds them to the conversation as one user message
 (:meth:`sipgw.agent.assistant.responder.Responder.reply_to_keypad`) and replies; the
 speech-to-speech agent sends them to its session as text. A digit also cuts
-off agent audio that is playing (the turn-taking machine's rule, :mod:`sipgw.agent.turns`).
+off agent audio that is playing (the turn-taking machine's rule, :mod:`sipgw.agent.turns.machine`).
 
 :class:`KeypadBuffer` decides when the digits are due (sans-IO: digits and the
 time in); :class:`Keypad` keeps the timer and hands them over.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.scope import CallScope
 
 __all__ = ["Keypad", "KeypadBuffer"]
 

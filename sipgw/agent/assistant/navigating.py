@@ -31,7 +31,7 @@ from typing import Any
 from sipgw.agent.assistant.call_actions import CallActions
 from sipgw.agent.assistant.greeting import Greeter
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.ivr.decider import MenuDecider
 from sipgw.agent.ivr.navigator import (
@@ -44,9 +44,14 @@ from sipgw.agent.ivr.navigator import (
     SendDigits,
 )
 from sipgw.agent.ivr.steps import Decision, Outcome, Press, Say
-from sipgw.agent.llm.base import ChatLLM
-from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from sipgw.agent.turns import Cause, TurnAction, without_speech
+from sipgw.agent.services.llm.base import ChatLLM
+from sipgw.agent.services.stt.base import (
+    SttEvent,
+    SttPartialTranscript,
+    SttSpeechStarted,
+    SttTurnEnded,
+)
+from sipgw.agent.turns.machine import Cause, TurnAction, without_speech
 
 __all__ = ["Navigation"]
 

@@ -46,10 +46,10 @@ from sipgw.agent.capabilities import (
 )
 from sipgw.agent.idle.settings import IdleSection, idle_settings
 from sipgw.agent.resilience.settings import FallbackSection
-from sipgw.agent.sections import ConfigError, SettingError, Sources, load, require
+from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
-from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
+from sipgw.foundation.settings import ConfigError, SettingError, Sources, load, require
 
 if TYPE_CHECKING:
     from sipgw.agent.tools.registry import ToolRegistry

@@ -4,7 +4,7 @@
 partial transcript as the user's message, and buffers every event it yields:
 nothing is spoken and no tool runs while it is preemptive. At the end of turn
 the agent either *adopts* it (the final says the same words,
-:func:`sipgw.agent.turns.same_words`, and the history did not change meanwhile):
+:func:`sipgw.agent.turns.machine.same_words`, and the history did not change meanwhile):
 :meth:`PreemptiveRequest.events` replays the buffer and then follows the live
 stream, as the first LLM round of the real reply; or *cancels* it: the task
 closes the stream (the HTTP response is closed, the service stops generating)
@@ -23,7 +23,7 @@ the request takes that TTS reply over, and a dropped request cancels it. A
 clause whose synthesis failed counts as wasted.
 
 :class:`PreemptiveReplies` keeps a call's one request in flight: it starts one
-when the turn-taking machine says :class:`sipgw.agent.turns.StartPreemptive` (not
+when the turn-taking machine says :class:`sipgw.agent.turns.machine.StartPreemptive` (not
 before the caller context is known: the request must carry it), drops it
 (*wasted*, counted until the next reply) and adopts it at the end of turn, and
 writes each outcome to the call record and the observer.
@@ -41,12 +41,12 @@ from typing import Any, cast
 from sipgw.agent.assistant.caller_context import CallerContextPrompt
 from sipgw.agent.assistant.conversation import Conversation
 from sipgw.agent.assistant.speculative import HeldSpeech, SpeculationBudget, TtsLead
-from sipgw.agent.callscope import CallScope, ms_between
-from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
-from sipgw.agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
-from sipgw.agent.stt.base import SpeechToText
-from sipgw.agent.tts.base import TextToSpeech, TtsError
-from sipgw.agent.turns import same_words
+from sipgw.agent.conversation.scope import CallScope, ms_between
+from sipgw.agent.services.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
+from sipgw.agent.services.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
+from sipgw.agent.turns.machine import same_words
 
 __all__ = ["PreemptiveReplies", "PreemptiveRequest", "SpeechHold"]
 
@@ -277,7 +277,8 @@ class PreemptiveReplies:
         of turn. Not while the caller context is still being looked up (the first
         reply waits for it instead). ``speech_end_at``: the caller's last loud frame
         (when a held clause is needed by); ``during_speech``: the partial came while the
-        caller spoke (:class:`sipgw.agent.turns.StartPreemptive`), recorded as its source."""
+        caller spoke (:class:`sipgw.agent.turns.machine.StartPreemptive`), recorded as its
+        source."""
         self.drop("replaced")
         budget = self.budget
         if not budget.may_request() or not self._context.add_if_ready():

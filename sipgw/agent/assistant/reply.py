@@ -4,7 +4,7 @@ A :class:`Reply` is an LLM reply to a turn (``reply``) or a fixed line said
 without the LLM (``greeting``, ``notice``, ``goodbye``): its text-to-speech
 stream, the task that feeds it, and the times its metrics need. The
 :class:`SpeakingState` holds the reply in progress and the playout; it is what
-the turn-taking machine reads (:class:`sipgw.agent.turns.AgentState`).
+the turn-taking machine reads (:class:`sipgw.agent.turns.machine.AgentState`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.speculative import HeldSpeech
 from sipgw.agent.playout import Playout
 from sipgw.agent.resilience.line_cache import LineAudio
-from sipgw.agent.tracing import NO_SPAN, Span
-from sipgw.agent.tts.base import TtsReply
+from sipgw.agent.services.tts.base import TtsReply
+from sipgw.foundation.tracing import NO_SPAN, Span
 
 __all__ = ["FillerLine", "PlayoutState", "Reply", "ReplyKind", "SpeakingState"]
 
@@ -140,7 +140,7 @@ class PlayoutState:
 
 class SpeakingState(PlayoutState):
     """The agent's side: its playout and its current reply
-    (:class:`sipgw.agent.turns.AgentState`)."""
+    (:class:`sipgw.agent.turns.machine.AgentState`)."""
 
     __slots__ = ("heard_last", "reply")
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipgw.agent.llm.base import LlmEvent, LlmToolCall
+from sipgw.agent.services.llm.base import LlmEvent, LlmToolCall
 from sipgw.agent.tools.registry import ToolResult
 
 __all__ = [
@@ -95,7 +95,8 @@ class ReplyDone:
     """The LLM failed; the fallback phrase was spoken."""
     error: str | None = None
     error_kind: str | None = None
-    """The :class:`~sipgw.agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
+    """The :class:`~sipgw.agent.services.llm.base.LlmError` kind when ``failed`` (timeout,
+    http ...)."""
     error_status: int | None = None
     """Its HTTP status, if the server answered with one."""
     usage: dict[str, int] | None = None

@@ -31,10 +31,10 @@ from sipgw.agent.assistant.preemptive import PreemptiveReplies, PreemptiveReques
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
-from sipgw.agent.callscope import CallScope
-from sipgw.agent.redact import Redactor
-from sipgw.agent.tracing import CURRENT_SPAN
-from sipgw.agent.turns import Cause, StartReply
+from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.turns.machine import Cause, StartReply
+from sipgw.foundation.redact import Redactor
+from sipgw.foundation.tracing import CURRENT_SPAN
 
 __all__ = ["Responder"]
 

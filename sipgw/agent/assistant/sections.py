@@ -4,7 +4,8 @@ Five sections, read when ``--agent assistant`` answers (environment variables or
 lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its vendors),
 :class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection` and
 :class:`CallbackSection`; the speech-to-speech agents read them too
-(:mod:`sipgw.agent.s2s.plugin`). The vendors' own sections are in :mod:`sipgw.agent.vendors`.
+(:mod:`sipgw.agent.s2s.plugin`). The vendors' own sections are in
+:mod:`sipgw.agent.services.registry`.
 What any agent may dial (``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's:
 ``sipgw.app.security.settings``.
 
@@ -39,11 +40,15 @@ from sipgw.agent.assistant.settings import (
 )
 from sipgw.agent.assistant.speculative import SpeculationLimits
 from sipgw.agent.dialpolicy import DialChecker
-from sipgw.agent.early_end import EarlyEndMode
-from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.settings import FallbackSection
-from sipgw.agent.sections import ConfigError, SettingError, section, setting
-from sipgw.agent.sections.parsers import (
+from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.settings import BUILTIN_TOOL_NAMES, BuiltinToolSettings
+from sipgw.agent.turns.early_end import EarlyEndMode
+from sipgw.agent.variables import TemplateError, placeholders
+from sipgw.foundation.redact import Redactor
+from sipgw.foundation.settings import ConfigError, SettingError, section, setting
+from sipgw.foundation.settings.parsers import (
     choice,
     float_range,
     int_at_least,
@@ -54,11 +59,7 @@ from sipgw.agent.sections.parsers import (
     real_number,
     text,
 )
-from sipgw.agent.tools.quota import CallbackQuota
-from sipgw.agent.tools.settings import BUILTIN_TOOL_NAMES, BuiltinToolSettings
-from sipgw.agent.variables import TemplateError, placeholders
-from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
-from sipgw.media.vad import ModelVadConfig, VadConfig
+from sipgw.media.voice.vad import ModelVadConfig, VadConfig
 
 if TYPE_CHECKING:
     from sipgw.agent.assistant.caller_context import CallerContextSettings

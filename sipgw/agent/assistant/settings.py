@@ -16,9 +16,7 @@ from pathlib import Path
 from sipgw.agent.amd.settings import AnsweringSettings
 from sipgw.agent.assistant.caller_audio import NoiseSettings
 from sipgw.agent.assistant.speculative import SpeculationLimits
-from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.idle.policy import IdleSettings
-from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.lines import (
     DEFAULT_ONE_MOMENT_LINE,
     DEFAULT_STT_DOWN_LINE,
@@ -27,7 +25,9 @@ from sipgw.agent.resilience.lines import (
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.agent.transfer.settings import TransferSettings
-from sipgw.media.vad import VadConfig
+from sipgw.agent.turns.early_end import EarlyEndMode
+from sipgw.foundation.redact import Redactor
+from sipgw.media.voice.vad import VadConfig
 
 __all__ = [
     "DEFAULT_CALLBACK_GREETING",
@@ -70,7 +70,7 @@ DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me
 
 @dataclass(frozen=True, slots=True)
 class BargeInSettings:
-    """When caller speech interrupts the agent (the rules: agent/turns.py).
+    """When caller speech interrupts the agent (the rules: agent/turns/machine.py).
 
     Attributes:
         commit_ms: speech that cancels the reply.
@@ -78,7 +78,7 @@ class BargeInSettings:
         vad: the detector; its ``start_ms`` is what pauses the agent's audio.
         noise: which detector, and noise suppression (agent/assistant/caller_audio.py).
         duck_after_ms: a pause still undecided after this long plays on ducked until
-            the caller's words decide (agent/turns.py); None = it stays paused.
+            the caller's words decide (agent/turns/machine.py); None = it stays paused.
         duck_db: how much softer a ducked reply plays.
     """
 
@@ -92,7 +92,7 @@ class BargeInSettings:
 
 @dataclass(frozen=True, slots=True)
 class EarlyEndSettings:
-    """When the gateway's detector ends the caller's turn before the STT (agent/early_end.py).
+    """When the gateway's detector ends the caller's turn before the STT (agent/turns/early_end.py).
 
     Attributes:
         mode: off, vad (the detector's silence), vad+text (... unless the partial
@@ -136,7 +136,7 @@ class AssistantSettings:
         preemptive_pause_ms: caller silence after which a partial transcript
             starts the LLM before the end of turn (agent/assistant/preemptive.py); None = off.
         preemptive_during_speech: a stable partial heard while the caller speaks may
-            start it too (agent/turns.py); needs preemptive replies.
+            start it too (agent/turns/machine.py); needs preemptive replies.
         speculative_speech: a preemptive request's first clause is synthesized before
             the end of turn and held (agent/assistant/speculative.py); needs preemptive replies.
         speculation: how much preemptive requests and held clauses may waste.

@@ -5,10 +5,10 @@ is *begun* (it becomes the current one and is announced to the playout), then
 *played*: its text is fed to TTS (an LLM reply's sentences as they come, or a
 fixed line at once) while a pump task moves TTS audio into the playout queue.
 Starting a reply cuts off the one still active, through the turn-taking
-machine (:meth:`sipgw.agent.turns.TurnTaker.replace_reply`), as a barge-in would.
+machine (:meth:`sipgw.agent.turns.machine.TurnTaker.replace_reply`), as a barge-in would.
 
 *Barge-in* (:meth:`Speaker.interrupt`, the machine's
-:class:`sipgw.agent.turns.CommitBargeIn`): the reply's queued audio is dropped, its
+:class:`sipgw.agent.turns.machine.CommitBargeIn`): the reply's queued audio is dropped, its
 TTS stream and task cancelled, and the conversation keeps only what the caller
 heard (:meth:`sipgw.agent.assistant.conversation.Conversation.record_heard` for an LLM reply;
 a fixed line is cut in the history where hearing stopped).
@@ -40,14 +40,14 @@ from sipgw.agent.assistant.fillers import Fillers
 from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.reply import Reply, ReplyKind, SpeakingState
 from sipgw.agent.assistant.speculative import HeldSpeech, SpeculationBudget, TtsLead
-from sipgw.agent.callscope import CallScope
-from sipgw.agent.handled_errors import forget_frames
+from sipgw.agent.conversation.scope import CallScope
 from sipgw.agent.playout import Playout, played
-from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.recorded import RecordedReply
-from sipgw.agent.tts.base import TextToSpeech, TtsError, TtsReply
-from sipgw.agent.turns import Cause, CommitBargeIn, TurnTaker
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError, TtsReply
+from sipgw.agent.turns.machine import Cause, CommitBargeIn, TurnTaker
+from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.redact import Redactor
 
 __all__ = ["Speaker"]
 

@@ -5,7 +5,7 @@ Theory of operation
 A preemptive LLM request (:mod:`sipgw.agent.assistant.preemptive`) runs on the caller's
 partial transcript while the turn is not yet confirmed. With speculative speech
 on, the moment its stream completes the first clause (cut as early as a comma
-allows, :data:`sipgw.agent.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to
+allows, :data:`sipgw.agent.services.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to
 text-to-speech on a reply of its own (:class:`HeldSpeech`). Its audio is *held*: it waits in the
 TTS reply's queue, and nothing moves it to the playout, so nothing reaches the
 caller. At the confirmed end of turn the request is adopted and the reply
@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from sipgw.agent.tts.base import TtsReply
+from sipgw.agent.services.tts.base import TtsReply
 
 __all__ = [
     "TTS_LEAD_DEFAULT",

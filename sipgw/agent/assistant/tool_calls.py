@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from sipgw.agent.assistant.replyturn import ReplyEvent, ReplyToolCall, ReplyToolResult, ReplyTurn
 from sipgw.agent.assistant.transcript import TranscriptRecorder
 from sipgw.agent.tools.registry import ToolContext, ToolRegistry, ToolResult
-from sipgw.agent.tracing import CURRENT_SPAN, Span
+from sipgw.foundation.tracing import CURRENT_SPAN, Span
 
 __all__ = ["INTERRUPTED_RESULT", "TOOL_LIMIT_RESULT", "ToolCalls", "reap", "task_result"]
 

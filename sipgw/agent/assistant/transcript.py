@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sipgw.agent.llm.base import LlmToolCall
+from sipgw.agent.services.llm.base import LlmToolCall
 from sipgw.agent.tools.registry import ToolContext, ToolResult
 
 __all__ = ["RecordHook", "TranscriptRecorder"]

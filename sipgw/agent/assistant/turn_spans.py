@@ -13,14 +13,14 @@ first byte (``*.ttfb_ms``, and a ``first_token`` or ``first_byte`` event):
   HTTP, ``tts.request_ids`` (ElevenLabs' ``request-id`` headers).
 
 The LLM's requests are ``llm_request`` events of the turn span, each with OpenAI's
-``x-request-id`` (:mod:`sipgw.agent.llm.openai`); the STT session's id (AssemblyAI's) is
+``x-request-id`` (:mod:`sipgw.agent.services.openai.chat`); the STT session's id (AssemblyAI's) is
 the call span's ``stt.session_id``.
 """
 
 from __future__ import annotations
 
 from sipgw.agent.assistant.reply import Reply
-from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.scope import ms_between
 
 __all__ = ["close_turn_span"]
 

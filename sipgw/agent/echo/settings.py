@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import milliseconds
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import milliseconds
 
 __all__ = ["EchoSection", "EchoSettings"]
 

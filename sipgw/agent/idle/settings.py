@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sipgw.agent.idle.policy import DEFAULT_IDLE_GOODBYE, DEFAULT_IDLE_LINE, IdleSettings
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import float_range, int_range, text
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import float_range, int_range, text
 
 __all__ = ["IdleSection", "idle_settings"]
 

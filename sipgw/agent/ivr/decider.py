@@ -20,7 +20,7 @@ from typing import Any
 from sipgw.agent.ivr.menu import rule_decision
 from sipgw.agent.ivr.navigator import DecisionWanted
 from sipgw.agent.ivr.steps import Decision, Press, Reached, Say, Stuck, Voicemail, Wait
-from sipgw.agent.llm.base import ChatLLM, LlmError, LlmTextDelta
+from sipgw.agent.services.llm.base import ChatLLM, LlmError, LlmTextDelta
 
 __all__ = ["INSTRUCTIONS", "MenuDecider", "parse_decision"]
 

@@ -2,7 +2,7 @@
 
 :class:`FallbackLineCache` is made once per voice when the gateway starts. Its
 :meth:`~FallbackLineCache.prepare` synthesizes the fallback lines, a few at a time, through the
-text-to-speech contract (agent/tts/base.py), re-cut into 160-byte μ-law frames, and
+text-to-speech contract (agent/services/tts/base.py), re-cut into 160-byte μ-law frames, and
 keeps them in memory for every call; with a directory, each line is also a file
 ``<key>.ulaw`` (raw μ-law, whole frames; the key hashes vendor, voice, model and
 words), written atomically and owner-only (agent/private_files.py), so a restart
@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from sipgw.agent.private_files import make_private_dir, tighten_file, write_private_atomic
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
-from sipgw.agent.tts.base import TextToSpeech, TtsConnectError, TtsError
-from sipgw.agent.tts.reframe import Reframer
+from sipgw.agent.services.tts.base import TextToSpeech, TtsConnectError, TtsError
+from sipgw.agent.services.tts.reframe import Reframer
+from sipgw.foundation.private_files import make_private_dir, tighten_file, write_private_atomic
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
@@ -44,7 +44,7 @@ log = logging.getLogger("sipgw.agent.resilience")
 LINES_AT_ONCE: Final = 3
 """Fallback lines synthesized at the same time at start-up (the five one after the other took
 about 1.2 s on the fake, ``bench.startup``): fewer than ElevenLabs' five contexts on one
-socket (agent/tts/elevenlabs.py, ``MAX_CONTEXTS``), so none waits for a free one."""
+socket (agent/services/elevenlabs/tts.py, ``MAX_CONTEXTS``), so none waits for a free one."""
 
 LineOutcome = Literal["memory", "disk", "synthesized", "failed"]
 """How :meth:`FallbackLineCache.prepare` got a line (or did not)."""

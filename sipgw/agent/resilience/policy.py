@@ -42,7 +42,7 @@ The rules (settings in :class:`FailurePolicySettings`):
   (``tts_down_apology``); ``tts_max_failures`` failures in a row (no
   :class:`TtsSpoke` between them) and the call moves on (``tts_down_*``).
 * **LLM errors** (:class:`LlmFailed`, after the client's own retries inside the
-  turn's budget, agent/llm/retry.py): the apology (``llm_apology``);
+  turn's budget, agent/services/llm/retry.py): the apology (``llm_apology``);
   ``llm_max_failures`` in a row (no :class:`LlmAnswered` between) and the call moves
   on (``llm_down_*``).
 * **The caller holds the call** (:class:`CallerHeld`, until :class:`CallerResumed`):
@@ -67,7 +67,7 @@ reminded every ``hold_reminder_every``. The policy clears a wait itself when it
 says a line, so the bound holds even if the agent does not report the line as
 audible. A wait ends without a line when the reply is ready or cut off: what the
 caller hears then is the turn-taking's (a reply paused over speech plays when the
-speech ends, ``sipgw.agent.turns``), not a vendor's delay.
+speech ends, ``sipgw.agent.turns.machine``), not a vendor's delay.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A fallback line as a text-to-speech reply whose audio is already there.
 
-The assistant says everything through :class:`sipgw.agent.tts.base.TtsReply` s (its
+The assistant says everything through :class:`sipgw.agent.services.tts.base.TtsReply` s (its
 speaker, fillers, the playout's heard text and barge-ins all work on them). A
 fallback line from memory (:func:`sipgw.agent.resilience.line_cache.fallback_audio`)
 needs no service: :class:`RecordedReply` hands out its frames the moment it is
@@ -16,7 +16,7 @@ import itertools
 from typing import Final
 
 from sipgw.agent.resilience.line_cache import LineAudio
-from sipgw.agent.tts.base import TtsReply
+from sipgw.agent.services.tts.base import TtsReply
 
 __all__ = ["RecordedReply"]
 

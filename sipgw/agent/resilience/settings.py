@@ -20,8 +20,8 @@ from pathlib import Path
 from sipgw.agent.resilience.breaker import BreakerSettings
 from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE
 from sipgw.agent.resilience.policy import LINE_START, MAX_SILENCE, FailurePolicySettings
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import int_at_least, int_range, on_off, positive, text
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import int_at_least, int_range, on_off, positive, text
 from sipgw.media import g711
 
 __all__ = ["BreakerSection", "FallbackSection", "load_message"]

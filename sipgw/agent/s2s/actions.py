@@ -40,7 +40,7 @@ from typing import Final
 from sipgw.agent.assistant.call_actions import ActionKind, CallDialing, transfer_failed_note
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.scope import ms_between
 from sipgw.agent.playout import played
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.lines import FallbackLine

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The model listens and speaks by itself (:mod:`sipgw.agent.s2s.base`; AssemblyAI's
+The model listens and speaks by itself (:mod:`sipgw.agent.services.s2s.base`; AssemblyAI's
 Voice Agent API or OpenAI's Realtime API); this agent puts it on a SIP call
 with everything the pipeline assistant (:mod:`sipgw.agent.assistant.agent`) has around its
 model: the same tools and tool registry (schemas checked, the dial allow-list),
@@ -50,22 +50,23 @@ failed session to :class:`sipgw.agent.s2s.recovery.SessionRecovery`. Transfers,
 hang-ups, keypad input and the goodbye are :class:`sipgw.agent.s2s.actions.S2sActions`.
 
 *Barge-in*, in two steps as in the assistant: the local VAD pauses the agent's
-audio within ``barge_in.vad.start_ms`` (:class:`sipgw.agent.turns.PauseAgent`); the
-cut itself (:class:`sipgw.agent.turns.CommitBargeIn`) comes from the service when it
-detects the caller's turns (:class:`~sipgw.agent.s2s.base.CallerSpeechStarted`; the
+audio within ``barge_in.vad.start_ms`` (:class:`sipgw.agent.turns.machine.PauseAgent`); the
+cut itself (:class:`sipgw.agent.turns.machine.CommitBargeIn`) comes from the service when it
+detects the caller's turns (:class:`~sipgw.agent.services.s2s.base.CallerSpeechStarted`; the
 local VAD never commits by itself then, so that the agent and the service agree
 on what was interrupted), or from ``barge_in.commit_ms`` of speech with local
 turn-taking. A pause the service does not confirm ends when the caller stops
 (the audio plays on where it stopped).
 
-*Local turn-taking* (sessions without :attr:`~sipgw.agent.s2s.base.SpeechToSpeech.server_turns`;
+*Local turn-taking* (sessions without
+:attr:`~sipgw.agent.services.s2s.base.SpeechToSpeech.server_turns`;
 :mod:`sipgw.agent.s2s.hearing`):
-:class:`sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
+:class:`sipgw.agent.turns.endpointing.SilenceEndpointer` ends the caller's turn after
 ``silence_ms`` of quiet following confirmed speech and the session replies
-(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
+(:meth:`~sipgw.agent.services.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
 barge-in while the agent talks is taken as a backchannel: the agent goes on. With
 ``preemptive_ms`` the reply starts after that much of the silence
-(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.start_early_reply`), its audio held in the
+(:meth:`~sipgw.agent.services.s2s.base.SpeechToSpeech.start_early_reply`), its audio held in the
 playout until the end of turn, and dropped unheard if the caller goes on first.
 
 *A slow tool* gets a filler line said by the model (:mod:`sipgw.agent.s2s.fillers`), on
@@ -88,7 +89,7 @@ so a trunk can try elsewhere). Mid-call failures go to the call's failure policy
 lines from memory, in the model's voice when the line cache has it
 (:mod:`sipgw.agent.s2s.recovery`). The policy also watches the caller's wait for a
 reply (:mod:`sipgw.agent.s2s.waiting`): the end of each turn (the service's
-:class:`~sipgw.agent.s2s.base.CallerTurnOver`, or the local endpointer's), counted from
+:class:`~sipgw.agent.services.s2s.base.CallerTurnOver`, or the local endpointer's), counted from
 the caller's last loud frame, and each reply's first frame: "one moment" after
 ``hold_line_after``, the apology when no reply comes within ``reply_timeout``.
 """
@@ -113,7 +114,7 @@ from sipgw.agent.assistant.keypad import Keypad
 from sipgw.agent.assistant.opening import call_data, plan_opening
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import ScopedAgent
+from sipgw.agent.conversation.scope import ScopedAgent
 from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.observer import status_error_kind
 from sipgw.agent.playout import Playout
@@ -126,7 +127,20 @@ from sipgw.agent.resilience.policy import (
 from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.answering import S2sAnswering
-from sipgw.agent.s2s.base import (
+from sipgw.agent.s2s.declared_tools import DeclaredTools
+from sipgw.agent.s2s.ears import SessionEars
+from sipgw.agent.s2s.fillers import S2sFillers
+from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
+from sipgw.agent.s2s.hearing import CallerHearing
+from sipgw.agent.s2s.idle_watch import S2sIdleWatch
+from sipgw.agent.s2s.lines import SessionVoice
+from sipgw.agent.s2s.recovery import SessionRecovery
+from sipgw.agent.s2s.replies import Speaking
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.tool_calls import ToolCalls
+from sipgw.agent.s2s.voice import ModelVoice
+from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.services.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTranscript,
@@ -144,23 +158,10 @@ from sipgw.agent.s2s.base import (
     SpeechToSpeech,
     ToolCallRequested,
 )
-from sipgw.agent.s2s.declared_tools import DeclaredTools
-from sipgw.agent.s2s.ears import SessionEars
-from sipgw.agent.s2s.endpoint import SilenceEndpointer
-from sipgw.agent.s2s.fillers import S2sFillers
-from sipgw.agent.s2s.handoff import S2sHandOff, taken_over_instructions
-from sipgw.agent.s2s.hearing import CallerHearing
-from sipgw.agent.s2s.idle_watch import S2sIdleWatch
-from sipgw.agent.s2s.lines import SessionVoice
-from sipgw.agent.s2s.recovery import SessionRecovery
-from sipgw.agent.s2s.replies import Speaking
-from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.s2s.tool_calls import ToolCalls
-from sipgw.agent.s2s.voice import ModelVoice
-from sipgw.agent.s2s.waiting import ReplyWait
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.transfer.warm import WarmTransfer, WarmTransferCall
-from sipgw.agent.turns import Cause, TurnTaker
+from sipgw.agent.turns.endpointing import SilenceEndpointer
+from sipgw.agent.turns.machine import Cause, TurnTaker
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat

@@ -11,7 +11,7 @@ The session is opened without a greeting, and until the conversation begins it h
 silence instead of the callee (:attr:`S2sAnswering.holds_input`): a service that takes
 turns by itself (both vendors do) then has nothing to answer, and says nothing until it
 is asked to (``reply.create``, ``response.create``:
-:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.request_reply`). So the detector decides on
+:meth:`~sipgw.agent.services.s2s.base.SpeechToSpeech.request_reply`). So the detector decides on
 the audio alone (voice activity, the greeting's length, the pauses, beeps and the
 deadline); the callee's words join it once the session hears them (after a screener was
 answered, and once the conversation has begun, for a late revision).
@@ -45,8 +45,8 @@ from sipgw.agent.amd.settings import AmdRequest, AnsweringSettings
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS, S2sActions
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.voice import ModelVoice
-from sipgw.agent.stt.base import SttTurnEnded
-from sipgw.agent.turns import Cause
+from sipgw.agent.services.stt.base import SttTurnEnded
+from sipgw.agent.turns.machine import Cause
 from sipgw.agent.variables import render_lenient
 
 __all__ = ["S2sAnswering"]

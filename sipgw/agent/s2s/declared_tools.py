@@ -10,7 +10,7 @@ while it is up: :meth:`sipgw.agent.tools.registry.ToolRegistry.available`);
 (the service's or the local VAD's start of speech) and before the agent asks for a reply,
 it compares the tools available now with those declared and, when they differ (a server
 went down or came back), declares them again
-(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.update_tools`) and writes a
+(:meth:`~sipgw.agent.services.s2s.base.SpeechToSpeech.update_tools`) and writes a
 ``tools_declared`` line to the call record. A call of a tool the model still knows from
 before answers it that the tool is unavailable (the registry's check).
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 
-from sipgw.agent.s2s.base import ToolSpec
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.services.s2s.base import ToolSpec
 from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = ["DeclaredTools", "tool_specs"]

@@ -3,13 +3,13 @@
 A warm transfer's consultation call (:mod:`sipgw.agent.transfer.consult`) needs to hear
 whether the person says "yes" or "no"; a speech-to-speech agent has no speech-to-text
 service of its own, but its service transcribes what it hears. :class:`SessionEars` is a
-:class:`sipgw.agent.stt.base.SpeechToText` made of one session of that service, opened
+:class:`sipgw.agent.services.stt.base.SpeechToText` made of one session of that service, opened
 when the consultation call is placed: the person's audio goes in unchanged (μ-law), and
-each of their turns comes out as an :class:`~sipgw.agent.stt.base.SttTurnEnded` with the
+each of their turns comes out as an :class:`~sipgw.agent.services.stt.base.SttTurnEnded` with the
 service's transcript (Voice Agent: ``transcript.user``; Realtime: input transcription,
 which must be on: ``OPENAI_REALTIME_TRANSCRIPTION_MODEL``). The end of a turn is the
 service's, or, with local turn-taking, a silence endpointer's on our voice-activity
-detector, as in the caller's session (:mod:`sipgw.agent.s2s.endpoint`).
+detector, as in the caller's session (:mod:`sipgw.agent.turns.endpointing`).
 
 The session only listens: what its model would answer is never played (the brief is
 spoken by :class:`sipgw.agent.s2s.lines.SessionVoice`, in the same voice), and each reply
@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Final
 
-from sipgw.agent.s2s.base import (
+from sipgw.agent.services.s2s.base import (
     CallerTranscript,
     ReplyStarted,
     S2sConnectError,
@@ -33,9 +33,15 @@ from sipgw.agent.s2s.base import (
     SessionFailed,
     SpeechToSpeech,
 )
-from sipgw.agent.s2s.endpoint import SilenceEndpointer
-from sipgw.agent.stt.base import SttConnectError, SttEvent, SttFailed, SttStats, SttTurnEnded
-from sipgw.media.vad import VadConfig, VoiceActivityDetector
+from sipgw.agent.services.stt.base import (
+    SttConnectError,
+    SttEvent,
+    SttFailed,
+    SttStats,
+    SttTurnEnded,
+)
+from sipgw.agent.turns.endpointing import SilenceEndpointer
+from sipgw.media.voice.vad import VadConfig, VoiceActivityDetector
 
 __all__ = ["EARS_INSTRUCTIONS", "SessionEars"]
 
@@ -48,7 +54,7 @@ EARS_INSTRUCTIONS: Final = (
 
 
 class SessionEars:
-    """A :class:`~sipgw.agent.stt.base.SpeechToText` made of one listening session.
+    """A :class:`~sipgw.agent.services.stt.base.SpeechToText` made of one listening session.
 
     Args:
         new_session: makes a session of the agent's service.

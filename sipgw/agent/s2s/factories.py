@@ -35,10 +35,10 @@ from sipgw.agent.factory import WarmUp
 from sipgw.agent.observer import Service
 from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
-from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
-from sipgw.agent.s2s.base import SpeechToSpeech
 from sipgw.agent.s2s.lines import SessionVoice
-from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.services.openai.realtime import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.services.s2s.base import SpeechToSpeech
 from sipgw.agent.tools.registry import ToolRegistry, with_tools
 from sipgw.media.codecs import PCM16_24K, ULAW_8K
 

@@ -8,11 +8,11 @@ are the assistant's (:class:`~sipgw.agent.assistant.fillers.ToolRound`,
 :class:`~sipgw.agent.assistant.fillers.FillerLines`); :class:`S2sFillers` runs them for a
 speech-to-speech call.
 
-The line is the model's: :meth:`sipgw.agent.s2s.base.SpeechToSpeech.request_filler` asks it
+The line is the model's: :meth:`sipgw.agent.services.s2s.base.SpeechToSpeech.request_filler` asks it
 to say exactly that line as a reply of its own (OpenAI Realtime: a ``response.create`` with
 the line quoted in its instructions and no tools), so it is heard in the voice of the call
 and is part of the model's context as what it said, to the word, with no item of ours to
-add. Its reply is marked (:class:`~sipgw.agent.s2s.base.ReplyStarted` ``filler``): it is no
+add. Its reply is marked (:class:`~sipgw.agent.services.s2s.base.ReplyStarted` ``filler``): it is no
 turn, the reply that answers the tool's result drops what is left of it when its own audio
 comes (the model's context truncated to what was heard, as after a barge-in:
 :meth:`sipgw.agent.s2s.voice.ModelVoice.audio`), and a transfer waiting for its line does
@@ -29,7 +29,7 @@ import asyncio
 import logging
 
 from sipgw.agent.assistant.fillers import FillerLines, ToolRound
-from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.scope import ms_between
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
 

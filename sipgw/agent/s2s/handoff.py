@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from sipgw.agent.assistant.handoff import HandOffSettings, HandOffState, hand_off_tool
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.scope import ms_between
 from sipgw.agent.handover import HandOver, PreparedLine, SwitchesLines, history_text
 from sipgw.agent.s2s.actions import REPLY_START_WAIT
 from sipgw.agent.s2s.replies import Speaking

@@ -9,8 +9,8 @@ came. While the caller holds the call, or is held for a warm transfer, or while
 answering-machine detection holds the input, the session hears silence instead.
 
 With local turn-taking (a session without
-:attr:`~sipgw.agent.s2s.base.SpeechToSpeech.server_turns`) the
-:class:`~sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn and the session
+:attr:`~sipgw.agent.services.s2s.base.SpeechToSpeech.server_turns`) the
+:class:`~sipgw.agent.turns.endpointing.SilenceEndpointer` ends the caller's turn and the session
 replies; with ``preemptive_ms`` the reply starts early, its audio held in the playout until
 the end of turn and dropped if the caller goes on. The agent
 (:class:`sipgw.agent.s2s.agent.SpeechToSpeechAgent`) owns this part; it never holds the
@@ -28,12 +28,12 @@ from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.answering import S2sAnswering
 from sipgw.agent.s2s.declared_tools import DeclaredTools
-from sipgw.agent.s2s.endpoint import SilenceEndpointer
 from sipgw.agent.s2s.idle_watch import S2sIdleWatch
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.voice import ModelVoice
 from sipgw.agent.s2s.waiting import ReplyWait
-from sipgw.agent.turns import TurnTaker
+from sipgw.agent.turns.endpointing import SilenceEndpointer
+from sipgw.agent.turns.machine import TurnTaker
 from sipgw.media.codecs.convert import Reformat
 
 __all__ = ["CallerHearing"]

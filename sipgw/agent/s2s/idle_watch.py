@@ -11,7 +11,7 @@ transfer or hang-up under way), and at each sound of the caller
 service hearing the caller start, a keypad digit).
 
 What the policy decides is said by the model, asked through the vendor's own request for a
-reply with one-off instructions (:meth:`sipgw.agent.s2s.base.SpeechToSpeech.request_reply`:
+reply with one-off instructions (:meth:`sipgw.agent.services.s2s.base.SpeechToSpeech.request_reply`:
 the Voice Agent API's ``reply.create {"instructions"}``, the Realtime API's ``response.create
 {"response": {"instructions"}}``):
 

@@ -2,10 +2,10 @@
 
 A speech-to-speech agent has no text-to-speech service of its own, yet the caller
 should hear the fallback lines (agent/resilience/) in the voice they have been
-hearing. :class:`SessionVoice` is a :class:`sipgw.agent.tts.base.TextToSpeech` made of
+hearing. :class:`SessionVoice` is a :class:`sipgw.agent.services.tts.base.TextToSpeech` made of
 sessions: each line is one short session whose greeting is that line (the
 service speaks a greeting as soon as the session is ready:
-:class:`sipgw.agent.s2s.base.SessionConfig`); its first reply's audio is the line.
+:class:`sipgw.agent.services.s2s.base.SessionConfig`); its first reply's audio is the line.
 :func:`sipgw.agent.resilience.line_cache.prepare_lines` uses it at start-up, once per
 voice, and the line cache keeps the result on disk, so this costs a handful of
 short sessions per voice, not per call or per start.
@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable
 from typing import Final
 
-from sipgw.agent.s2s.base import (
+from sipgw.agent.services.s2s.base import (
     ReplyAudio,
     ReplyDone,
     S2sConnectError,
@@ -26,7 +26,7 @@ from sipgw.agent.s2s.base import (
     SessionFailed,
     SpeechToSpeech,
 )
-from sipgw.agent.tts.base import TtsConnectError, TtsError, TtsReply
+from sipgw.agent.services.tts.base import TtsConnectError, TtsError, TtsReply
 
 __all__ = ["LINE_INSTRUCTIONS", "SessionVoice"]
 
@@ -38,7 +38,8 @@ _IDS: Final = itertools.count(1)
 
 
 class SessionVoice:
-    """A :class:`~sipgw.agent.tts.base.TextToSpeech` whose replies are greeting-only sessions.
+    """A :class:`~sipgw.agent.services.tts.base.TextToSpeech` whose replies are greeting-only
+    sessions.
 
     Args:
         new_session: makes a session of the agent's service (the voice it speaks in).

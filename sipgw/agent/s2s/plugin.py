@@ -8,8 +8,8 @@ tools, the HTTP tools and MCP servers declared for every line or for theirs, cal
 callbacks, the idle policy: docs/speech-to-speech.md says which apply), what the
 gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from
 its
-section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.vendors.AssemblyAISection`,
-``OPENAI_API_KEY`` of :class:`~sipgw.agent.vendors.OpenAISection`: the only required
+section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.services.registry.AssemblyAISection`,
+``OPENAI_API_KEY`` of :class:`~sipgw.agent.services.registry.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section
 (:mod:`sipgw.agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
@@ -45,10 +45,10 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.services.registry import AssemblyAISection, OpenAISection
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
-from sipgw.agent.vendors import AssemblyAISection, OpenAISection
+from sipgw.foundation.settings import ConfigError, Sources
 
 if TYPE_CHECKING:
     from sipgw.agent.assistant.caller_context import CallerContextSettings
@@ -92,8 +92,8 @@ def voice_agent_agent(
         ConfigError: the key is missing, a value is bad, the prompt file cannot be read, or
             the tools module or caller-context hook does not load.
     """
-    from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
     from sipgw.agent.s2s.factories import voice_agent_factory
+    from sipgw.agent.services.assemblyai.voice_agent import VoiceAgentSettings
 
     settings, registry, hook = _shared(shared, idle, amd, declared, transfers, gateway, sources)
     vendor = VoiceAgentSettings(
@@ -136,7 +136,7 @@ def realtime_agent(
         ConfigError: as :func:`voice_agent_agent`.
     """
     from sipgw.agent.s2s.factories import realtime_factory
-    from sipgw.agent.s2s.openai import NoiseReduction, RealtimeSettings, TurnDetection
+    from sipgw.agent.services.openai.realtime import NoiseReduction, RealtimeSettings, TurnDetection
 
     settings, registry, hook = _shared(shared, idle, amd, declared, transfers, gateway, sources)
     vendor = RealtimeSettings(

@@ -6,19 +6,19 @@ by the call's actions (:mod:`sipgw.agent.s2s.actions`): the model is never asked
 apologize, since the model may be what failed.
 
 *A reply fails* (the service ends it ``failed``, or reports an error where the
-caller waits for it: :attr:`~sipgw.agent.s2s.base.ServiceError.reply_lost`), or *never
+caller waits for it: :attr:`~sipgw.agent.services.s2s.base.ServiceError.reply_lost`), or *never
 comes* (no reply audible within the reply timeout: :mod:`sipgw.agent.s2s.waiting`; the
 stalled reply is cut, so nothing of it plays late): the apology (an LLM failure to
 the policy); ``llm_max_failures`` in a row and the call moves on (a transfer to
 the human target, else the goodbye).
 
 *The connection drops* and the session is being resumed
-(:class:`~sipgw.agent.s2s.base.SessionInterrupted`, then
-:class:`~sipgw.agent.s2s.base.SessionReconnected`): the caller is not heard
+(:class:`~sipgw.agent.services.s2s.base.SessionInterrupted`, then
+:class:`~sipgw.agent.services.s2s.base.SessionReconnected`): the caller is not heard
 meanwhile (a speech-recognition outage to the policy: the notice after
 ``stt_notice_after``).
 
-*The session fails* for good (:class:`~sipgw.agent.s2s.base.SessionFailed`, after the
+*The session fails* for good (:class:`~sipgw.agent.services.s2s.base.SessionFailed`, after the
 session's own resume attempts): the reply in progress is lost (the apology at
 once) and a new session is opened with the conversation so far in its
 instructions (:attr:`SessionRecovery.history`: the caller's transcripts and what
@@ -37,11 +37,16 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from sipgw.agent.backoff import Backoff
 from sipgw.agent.observer import ErrorKind
 from sipgw.agent.resilience.policy import LlmAnswered, LlmFailed, SttGaveUp, SttLost, SttRestored
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.s2s.base import (
+from sipgw.agent.s2s.declared_tools import DeclaredTools
+from sipgw.agent.s2s.replies import Reply
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.voice import ModelVoice
+from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.services.backoff import Backoff
+from sipgw.agent.services.s2s.base import (
     ReplyDone,
     S2sConnectError,
     ServiceError,
@@ -51,12 +56,7 @@ from sipgw.agent.s2s.base import (
     SessionReconnected,
     SpeechToSpeech,
 )
-from sipgw.agent.s2s.declared_tools import DeclaredTools
-from sipgw.agent.s2s.replies import Reply
-from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.s2s.voice import ModelVoice
-from sipgw.agent.s2s.waiting import ReplyWait
-from sipgw.agent.turns import Cause
+from sipgw.agent.turns.machine import Cause
 
 __all__ = ["HISTORY_CHARS", "RECOVERY_ATTEMPTS", "SessionRecovery"]
 

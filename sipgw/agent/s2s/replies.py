@@ -1,11 +1,11 @@
 """The speech-to-speech agent's side of the conversation: its replies and what plays now.
 
-A reply is announced by the service (:class:`~sipgw.agent.s2s.base.ReplyStarted`), its
+A reply is announced by the service (:class:`~sipgw.agent.services.s2s.base.ReplyStarted`), its
 audio is queued in the playout as it arrives, and it is *live* until the service
 said it is done and its last frame went out (or a barge-in dropped it). Several
 can be live at once: the reply that called a tool may still be playing while the
 reply to the tool's result arrives; the playout plays them in order.
-:class:`Speaking` is what :class:`sipgw.agent.turns.TurnTaker` reads of it.
+:class:`Speaking` is what :class:`sipgw.agent.turns.machine.TurnTaker` reads of it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Final
 
 from sipgw.agent.assistant.reply import PlayoutState
 from sipgw.agent.playout import Playout
-from sipgw.agent.tracing import NO_SPAN, Span
+from sipgw.foundation.tracing import NO_SPAN, Span
 
 __all__ = ["Reply", "Speaking", "heard_prefix"]
 
@@ -73,7 +73,7 @@ def heard_prefix(text: str, played_ms: int, received_ms: int) -> str:
 
 
 class Speaking(PlayoutState):
-    """The live replies and the playout (sipgw.agent.turns.AgentState)."""
+    """The live replies and the playout (sipgw.agent.turns.machine.AgentState)."""
 
     __slots__ = ("_gone", "_gone_set", "live")
 

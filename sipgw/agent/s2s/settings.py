@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import choice, float_range, int_range, or_empty, text
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import choice, float_range, int_range, or_empty, text
 
 __all__ = ["HANDOVER_FORMATS", "RealtimeSection", "S2sSection", "VoiceAgentSection"]
 
@@ -49,7 +49,7 @@ def _ws_url(value: str) -> str:
 
 def _base_url(value: str) -> str:
     """An http(s) or ws(s) base URL (``/realtime`` is appended)."""
-    from sipgw.agent.s2s.openai import RealtimeSettings, realtime_url
+    from sipgw.agent.services.openai.realtime import RealtimeSettings, realtime_url
 
     url = value.strip().rstrip("/")
     try:

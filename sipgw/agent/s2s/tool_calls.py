@@ -1,6 +1,6 @@
 """The model's tool calls, run through the tool registry the assistant uses.
 
-Each :class:`~sipgw.agent.s2s.base.ToolCallRequested` runs as a task of the call:
+Each :class:`~sipgw.agent.services.s2s.base.ToolCallRequested` runs as a task of the call:
 its arguments checked against the tool's schema, the dial allow-list applied
 (:class:`sipgw.agent.tools.registry.ToolRegistry`), the tool seeing the call through
 :class:`sipgw.agent.assistant.call_actions.ToolCallContext` (so ``transfer_to_human`` and
@@ -16,15 +16,15 @@ from __future__ import annotations
 import logging
 
 from sipgw.agent.assistant.call_actions import ToolCallContext
-from sipgw.agent.redact import Redactor
-from sipgw.agent.s2s.base import ToolCallRequested
 from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.services.s2s.base import ToolCallRequested
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.agent.tracing import CURRENT_SPAN, Span
+from sipgw.foundation.redact import Redactor
+from sipgw.foundation.tracing import CURRENT_SPAN, Span
 
 __all__ = ["ToolCalls"]
 

@@ -5,7 +5,7 @@ steps to time as the assistant does (:mod:`sipgw.agent.assistant.turn_spans`); a
 timed from the service's own events instead:
 
 * it starts at the caller's end of speech as the service heard it
-  (:class:`~sipgw.agent.s2s.base.CallerSpeechStopped`: AssemblyAI's
+  (:class:`~sipgw.agent.services.s2s.base.CallerSpeechStopped`: AssemblyAI's
   ``input.speech.stopped``, OpenAI's ``input_audio_buffer.speech_stopped``; else the
   local VAD's last loud frame), or at the reply's start when no new speech precedes it
   (the greeting, the reply to a tool's result, a check-in);
@@ -23,7 +23,7 @@ OpenAI's ``session.id``) on the call span. Each tool call is a ``tool`` span und
 turn of the reply that made it, and the current span of its task: its HTTP and MCP
 requests carry its ``traceparent``.
 
-With tracing off the call span is :data:`~sipgw.agent.tracing.NO_SPAN`: nothing here
+With tracing off the call span is :data:`~sipgw.foundation.tracing.NO_SPAN`: nothing here
 allocates or computes anything then.
 """
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from sipgw.agent.s2s.replies import Reply
 from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.tracing import NO_SPAN, Span
+from sipgw.foundation.tracing import NO_SPAN, Span
 
 __all__ = ["TurnSpans"]
 

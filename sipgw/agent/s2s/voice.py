@@ -1,7 +1,7 @@
 """The model's replies on their way to the caller, barge-ins, and each reply's timing.
 
-The service announces a reply (:class:`~sipgw.agent.s2s.base.ReplyStarted`), sends its
-audio and text, and ends it (:class:`~sipgw.agent.s2s.base.ReplyDone`).
+The service announces a reply (:class:`~sipgw.agent.services.s2s.base.ReplyStarted`), sends its
+audio and text, and ends it (:class:`~sipgw.agent.services.s2s.base.ReplyDone`).
 :class:`ModelVoice` turns that into :class:`sipgw.agent.s2s.replies.Reply` s in the
 playout (audio re-cut into 20 ms frames of the session's format, unchanged), a reply's audio
 that arrives without a start beginning it, and late audio of a reply that is
@@ -11,7 +11,7 @@ text, or what the caller heard of it after a barge-in.
 *Barge-in* (:meth:`ModelVoice.carry_out`, the turn-taking machine's actions): a
 pause stops the audio where it is; a commit drops the queued audio of every live
 reply, tells the session how much of each was heard
-(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.cancel_reply`: the Realtime API
+(:meth:`~sipgw.agent.services.s2s.base.SpeechToSpeech.cancel_reply`: the Realtime API
 truncates its context to it), and records what was heard.
 
 *Traced per reply* (when the call is): a ``turn`` span from the service's events
@@ -28,15 +28,22 @@ import asyncio
 import logging
 from typing import Final
 
-from sipgw.agent.callscope import ms_between
-from sipgw.agent.redact import Redactor
+from sipgw.agent.conversation.scope import ms_between
 from sipgw.agent.s2s.actions import S2sActions
-from sipgw.agent.s2s.base import ReplyAudio, ReplyDone, ReplyText
 from sipgw.agent.s2s.replies import Reply, Speaking, heard_prefix
 from sipgw.agent.s2s.scope import SessionScope
 from sipgw.agent.s2s.turn_spans import TurnSpans
 from sipgw.agent.s2s.waiting import ReplyWait
-from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
+from sipgw.agent.services.s2s.base import ReplyAudio, ReplyDone, ReplyText
+from sipgw.agent.turns.machine import (
+    Cause,
+    CommitBargeIn,
+    PauseAgent,
+    ResumeAgent,
+    TurnAction,
+    TurnTaker,
+)
+from sipgw.foundation.redact import Redactor
 
 __all__ = ["BARGE_IN_CAUSES", "ModelVoice"]
 

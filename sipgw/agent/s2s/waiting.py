@@ -19,8 +19,8 @@ their own turn ended).
 
 The end of the turn is the service's when it detects turns (Voice Agent's
 ``input.speech.stopped``, Realtime's ``input_audio_buffer.committed``:
-:class:`~sipgw.agent.s2s.base.CallerTurnOver`), else the agent's own endpointer's
-(:mod:`sipgw.agent.s2s.endpoint`). The pipeline's LLM has its own timeouts; a model that
+:class:`~sipgw.agent.services.s2s.base.CallerTurnOver`), else the agent's own endpointer's
+(:mod:`sipgw.agent.turns.endpointing`). The pipeline's LLM has its own timeouts; a model that
 never answers has none, so the wait also has a *reply timeout*: no reply audible
 ``reply_timeout`` seconds after the caller stopped (the time a tool runs not
 counted: the wait starts again when its result goes back) and the agent gives the

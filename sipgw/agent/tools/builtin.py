@@ -67,7 +67,6 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.agent.dialpolicy import DialChecker, DialRefused, check_dial
-from sipgw.agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 from sipgw.agent.tools.callback_store import (
     CallbackQuotaExceeded,
     CallbackStore,
@@ -78,6 +77,7 @@ from sipgw.agent.tools.callback_time import callback_zone, describe_now, parse_c
 from sipgw.agent.tools.message_store import MessageQuotaExceeded, MessageStore
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 from sipgw.agent.tools.settings import BuiltinToolSettings
+from sipgw.foundation.spoken import DIGIT_WORDS as _DIGIT_WORDS
 
 __all__ = [
     "MAX_WRONG_PER_ORDER",

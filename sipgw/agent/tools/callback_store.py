@@ -15,11 +15,11 @@ One row per requested callback. Its ``status`` is its state:
     every attempt went unanswered, or the row cannot be dialed
     (``last_outcome`` says why).
 
-Claims are one statement (:func:`~sipgw.agent.tools.sql.claim_due`): of schedulers
+Claims are one statement (:func:`~sipgw.foundation.stores.sql.claim_due`): of schedulers
 claiming at once, on one SQLite file (processes) or one PostgreSQL database (gateways,
 ``FOR UPDATE SKIP LOCKED``), each due row goes to exactly one.
 
-:class:`CallbackStore` is written once over the dialect seam (:mod:`sipgw.agent.tools.sql`):
+:class:`CallbackStore` is written once over the dialect seam (:mod:`sipgw.foundation.stores.sql`):
 on the SQLite file (the default), or on the cluster's PostgreSQL (``SIPGW_DATABASE_URL``:
 the app passes its database in).
 
@@ -48,8 +48,8 @@ from pathlib import Path
 
 from sipgw.agent.tools.message_store import QUOTA_LOCK
 from sipgw.agent.tools.quota import CallbackQuota
-from sipgw.agent.tools.sql import ClaimQueue, Engine, Statements, claim_due, renew_leases
-from sipgw.agent.tools.sqlite import SqliteEngine
+from sipgw.foundation.stores.sql import ClaimQueue, Engine, Statements, claim_due, renew_leases
+from sipgw.foundation.stores.sqlite import SqliteEngine
 
 __all__ = [
     "CALLBACK_COLUMNS",

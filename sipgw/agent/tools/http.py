@@ -37,8 +37,6 @@ from urllib.parse import quote, urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from sipgw.agent.handled_errors import forget_frames
-from sipgw.agent.redact import MASK
 from sipgw.agent.tools.http_spec import (
     BODY_METHODS,
     MAX_REDIRECTS,
@@ -47,7 +45,9 @@ from sipgw.agent.tools.http_spec import (
     template_fields,
 )
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
-from sipgw.agent.tracing import trace_headers
+from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.redact import MASK
+from sipgw.foundation.tracing import trace_headers
 
 __all__ = ["Resolve", "http_tool", "system_resolve"]
 

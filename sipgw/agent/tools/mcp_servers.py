@@ -36,9 +36,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
-from sipgw.agent.tracing import trace_headers
+from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.tracing import trace_headers
 
 __all__ = [
     "BACKOFF_FIRST",

@@ -15,7 +15,7 @@ counted in the insert's transaction; one more raises
 :class:`MessageQuotaExceeded` (the count and the insert are one transaction: SQLite's
 single writer, PostgreSQL's advisory lock :data:`QUOTA_LOCK`, which the callbacks' quotas
 share). :class:`MessageStore` is written once over the dialect seam
-(:mod:`sipgw.agent.tools.sql`): on the SQLite file, or on the cluster's PostgreSQL
+(:mod:`sipgw.foundation.stores.sql`): on the SQLite file, or on the cluster's PostgreSQL
 (``SIPGW_DATABASE_URL``: the app passes its database in).
 """
 
@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sipgw.agent.tools.quota import CallbackQuota
-from sipgw.agent.tools.sql import Engine
-from sipgw.agent.tools.sqlite import SqliteEngine, executescript
+from sipgw.foundation.stores.sql import Engine
+from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 
 __all__ = [
     "DAY",

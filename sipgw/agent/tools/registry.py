@@ -30,9 +30,9 @@ from typing import Any, Protocol
 from sipgw.agent.base import Direction
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.factory import alongside
-from sipgw.agent.redact import Redactor
 from sipgw.agent.tools.schema import SchemaError, check_schema, validate
-from sipgw.agent.user_modules import UserModuleError, import_user_module
+from sipgw.foundation.redact import Redactor
+from sipgw.foundation.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "Tool",
@@ -449,7 +449,8 @@ def with_tools(
 
 
 def _redacted(exc: Exception, ctx: ToolContext) -> str:
-    """What the model may read of an exception: no secrets, no URL keys (sipgw.agent.redact)."""
+    """What the model may read of an exception: no secrets, no URL keys
+    (:mod:`sipgw.foundation.redact`)."""
     try:
         redactor: Redactor = ctx.settings.redactor
     except Exception:  # a context without settings: the shapes and URLs still go
@@ -462,7 +463,7 @@ _OUTSIDE = frozenset({"http", "mcp"})
 
 
 def _masked(text: str, ctx: ToolContext) -> str:
-    """``text`` as the call record would keep it (sipgw.agent.redact)."""
+    """``text`` as the call record would keep it (sipgw.foundation.redact)."""
     try:
         redactor: Redactor = ctx.settings.redactor
     except Exception:

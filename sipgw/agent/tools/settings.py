@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
-from sipgw.agent.sections import ConfigError, Sources, section, setting, settings_of
-from sipgw.agent.sections.parsers import int_at_least, optional_file, text
 from sipgw.agent.tools.declared import Declarations, parse_declarations
 from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.agent.tools.registry import ToolLimits
+from sipgw.foundation.settings import ConfigError, Sources, section, setting, settings_of
+from sipgw.foundation.settings.parsers import int_at_least, optional_file, text
 
 if TYPE_CHECKING:
     from sipgw.agent.tools.callback_store import CallbackStore

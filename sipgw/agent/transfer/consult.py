@@ -36,8 +36,8 @@ from sipgw.agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, Stop
 from sipgw.agent.amd.settings import AmdConfig, AmdMode
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.playout import Playout
-from sipgw.agent.stt.base import SpeechToText, SttEvent, SttPartialTranscript, SttTurnEnded
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.services.stt.base import SpeechToText, SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 
 __all__ = ["ConsultAgent", "ConsultBrief", "ConsultDecision", "keyed_answer", "spoken_answer"]
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeAlias, cast
 
-from sipgw.agent.sections import SettingError, section, setting
-from sipgw.agent.sections.parsers import choice, float_range, verbatim
 from sipgw.agent.transfer.holdmusic import load_hold_music
+from sipgw.foundation.settings import SettingError, section, setting
+from sipgw.foundation.settings.parsers import choice, float_range, verbatim
 
 __all__ = [
     "DEFAULT_CONSULT_INTRO",

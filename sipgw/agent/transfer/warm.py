@@ -34,15 +34,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.base import Agent, AgentFactory, CallControl
-from sipgw.agent.callscope import CallScope, ms_between
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import Playout
-from sipgw.agent.stt.base import SpeechToText
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.transfer.consult import ConsultAgent, ConsultBrief, ConsultDecision
 from sipgw.agent.transfer.holdmusic import HoldMusic, tone_pattern
 from sipgw.agent.transfer.settings import JoinHow, TransferSettings
-from sipgw.agent.tts.base import TextToSpeech
 from sipgw.media.codecs.base import ULAW_8K
 
 __all__ = [

@@ -8,7 +8,7 @@ webhook (``SIPGW_TWIML_URL``), POSTed and signed as Twilio does
 (:mod:`sipgw.agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
 ``<Connect><Stream url=SIPGW_STREAM_URL>``. A document starting with ``<Reject>``
 refuses the call unanswered; one starting with ``<Dial answerOnBridge="true">`` runs with
-the call unanswered (``answer_deferred``: early media, :mod:`sipgw.agent.earlyanswer`)
+the call unanswered (``answer_deferred``: early media, :mod:`sipgw.agent.base`)
 until the called party answers, or until a verb the caller hears answers it. A webhook
 that fails or TwiML that does not parse does not refuse the call: it is answered and the
 operator's fallback runs (below).
@@ -67,8 +67,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from sipgw.agent.base import Agent, CallControl
-from sipgw.agent.earlyanswer import AnswersLater
+from sipgw.agent.base import Agent, AnswersLater, CallControl
 from sipgw.agent.record import CallRecord
 from sipgw.agent.twiml.dial.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.fallback import Fallback
@@ -148,7 +147,7 @@ class TwimlAgent(Agent):
         self._pending_first: Step | None = None
         self.answer_deferred = False
         """The call stays unanswered while the first ``<Dial answerOnBridge>`` rings (early
-        media: :mod:`sipgw.agent.earlyanswer`), read by the gateway after :meth:`prepare`."""
+        media: :mod:`sipgw.agent.base`), read by the gateway after :meth:`prepare`."""
         self.steps: list[str] = []
         """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
         self.verbs = Verbs(self)

@@ -24,7 +24,7 @@ on the callee's audio and says Twilio's ``AnsweredBy`` once:
   a person's decision must stand before ``human`` is said (:data:`HUMAN_HOLD`);
   ``MachineDetectionSilenceTimeout`` (2000 to 10000 ms) is the detector's deadline, silence
   until then being ``unknown`` (``AmdConfig.deadline``, 4 s when not given).
-- ``fax``: a fax machine's answer tone (CED, 2100 Hz: :mod:`sipgw.media.faxtone`) heard
+- ``fax``: a fax machine's answer tone (CED, 2100 Hz: :mod:`sipgw.media.tones.faxtone`) heard
   within :data:`FAX_WINDOW` of the answer, before any other decision was said.
 
 Sans-IO: the agent feeds frames and times (:mod:`sipgw.agent.twiml.agent`).
@@ -46,7 +46,7 @@ from sipgw.agent.amd import (
     AnswerKind,
     ReadyForMessage,
 )
-from sipgw.media.faxtone import FaxToneDetector
+from sipgw.media.tones.faxtone import FaxToneDetector
 
 __all__ = [
     "ANSWERED_BY",

@@ -5,7 +5,7 @@ Theory of operation
 The TwiML agent (:mod:`sipgw.agent.twiml.agent`) stays the caller's agent. A
 :class:`ConferenceDial` carries out one ``<Dial><Conference>``
 (:class:`~sipgw.twilio.document.DialConference`): it takes a seat in the room of that name
-(:class:`~sipgw.agent.conferences.ConferenceRoom`, from the gateway's registry), with
+(:class:`~sipgw.agent.multiparty.conferences.ConferenceRoom`, from the gateway's registry), with
 the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExit``,
 ``maxParticipants``, ``participantLabel`` and ``coach``.
 
@@ -20,11 +20,11 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   with no ``DialCallSid`` nor ``DialCallDuration``, as Twilio's ``<Dial>`` page gives a
   conference's; a full room: ``failed``); the TwiML goes on after the ``<Dial>``, or with
   its ``action``.
-- The room's events this participant is to report (:data:`~sipgw.agent.conferences.
+- The room's events this participant is to report (:data:`~sipgw.agent.multiparty.conferences.
   Listener`) and that its ``statusCallbackEvent`` lists are posted to its
   ``statusCallback`` with Twilio's parameters (:func:`status_form`), through the call's
   status poster. With ``speaker`` among them (and a ``statusCallback``), the room detects
-  who speaks (:mod:`sipgw.agent.conference_speech`): each tick's frame goes to the seat
+  who speaks (:mod:`sipgw.agent.multiparty.conference_speech`): each tick's frame goes to the seat
   with the time it was heard.
 - The caller takes a seat in its own format (:func:`~sipgw.agent.twiml.dial.audioformat.
   seat_audio`): a wideband call (G.722, Opus) joins as 16 kHz linear when ``wideband``
@@ -34,12 +34,13 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   (the wait music before plays in μ-law), and back when it leaves, before the TwiML after
   the ``<Dial>`` plays. The room mixes at 16 kHz as soon as one participant is wideband.
 - With ``record``, the room's mix is recorded from its start to its end
-  (:class:`~sipgw.agent.conferences.RoomRecording`); whoever's leaving ends the room writes
+  (:class:`~sipgw.agent.multiparty.conferences.RoomRecording`); whoever's leaving ends the room
+  writes
   it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
   participant to hear it start reports it ``in-progress`` (``recording_started``).
 - Given the agent's means of making audio (``announcements``,
   :class:`~sipgw.agent.twiml.announce.AnnouncementAudio`), it is its seat's
-  :class:`~sipgw.agent.conferences.SeatPlayer`: an announcement the app asked for (to the
+  :class:`~sipgw.agent.multiparty.conferences.SeatPlayer`: an announcement the app asked for (to the
   room, or to this participant) is made into audio in the background and handed to the
   room, its end (or failure) the room's ``announcement-end`` (``-fail``) event; while the
   app holds this participant with a ``HoldUrl``, that music plays to it alone, round after
@@ -57,7 +58,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.conferences import (
+from sipgw.agent.multiparty.conferences import (
     KICKED,
     Announcement,
     ConferenceRoom,

@@ -10,7 +10,7 @@ or speech when ``bargeIn`` is true, Twilio's default). Then, as Twilio documents
   ``finishOnKey`` key (not part of ``Digits``; "" disables it), or ``timeout`` seconds
   without a key (counted from the end of the prompts, then from each key).
 - **Speech** (``input`` has ``speech``): the caller's audio goes to the speech-to-text
-  service (:class:`~sipgw.agent.stt.base.SpeechToText`) as it arrives; each finished turn
+  service (:class:`~sipgw.agent.services.stt.base.SpeechToText`) as it arrives; each finished turn
   adds its words; the gather ends ``speechTimeout`` seconds after a turn ends with no new
   speech (``auto``: at the first turn's end, the service's own end-of-turn detection);
   ``timeout`` seconds with no speech at all end it empty. Partial transcripts go to
@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     SpeechToText,
     SttEvent,
     SttFailed,

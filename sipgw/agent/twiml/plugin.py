@@ -18,11 +18,11 @@ from sipgw.agent.base import AgentFactory, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import shipped_frames
-from sipgw.agent.sections import ConfigError, Sources, load, require
 from sipgw.agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from sipgw.agent.twiml.webhook import TwilioIdentity
+from sipgw.foundation.settings import ConfigError, Sources, load, require
 from sipgw.media.codecs import PCM16_16K, ULAW_8K
 
 __all__ = ["STREAM_CAPABILITIES", "TWIML_CAPABILITIES", "stream_agent", "twiml_agent"]
@@ -106,8 +106,8 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         frames = shipped_frames(line)
     tts = None
     if app.tts == "elevenlabs":
+        from sipgw.agent.services.registry import TTS_VENDORS, ElevenLabsSection, elevenlabs_voiced
         from sipgw.agent.twiml.say import SayVoice
-        from sipgw.agent.vendors import TTS_VENDORS, ElevenLabsSection, elevenlabs_voiced
 
         vendor = TTS_VENDORS["elevenlabs"]
         require([vendor.section], sources, "SIPGW_TWIML_TTS=elevenlabs")
@@ -123,7 +123,7 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
     stt = None
     stt_spoken = None
     if app.stt == "assemblyai":
-        from sipgw.agent.vendors import STT_VENDORS, AssemblyAISection, assemblyai_spoken
+        from sipgw.agent.services.registry import STT_VENDORS, AssemblyAISection, assemblyai_spoken
 
         stt_vendor = STT_VENDORS["assemblyai"]
         require([stt_vendor.section], sources, "SIPGW_TWIML_STT=assemblyai")

@@ -27,7 +27,7 @@ from typing import Final
 
 import aiohttp
 
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     SpeechToText,
     SttConnectError,
     SttFailed,

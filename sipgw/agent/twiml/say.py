@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.agent.tts.base import TextToSpeech, TunedVoice
+from sipgw.agent.services.tts.base import TextToSpeech, TunedVoice
 
 __all__ = ["LANGUAGE_MODELS", "SayVoice", "say_voices"]
 

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import choice, int_range, optional_file, text
 from sipgw.agent.twiml.say import say_voices
 from sipgw.agent.twiml.siprec import siprec_connectors
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import choice, int_range, optional_file, text
 
 __all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
 

@@ -36,7 +36,7 @@ import logging
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     SpeechToText,
     SttConnectError,
     SttFailed,

@@ -27,7 +27,7 @@ import aiohttp
 from yarl import URL
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.handled_errors import forget_frames
+from sipgw.foundation.handled_errors import forget_frames
 from sipgw.twilio.sids import new_sid
 from sipgw.twilio.signature import signature_for
 

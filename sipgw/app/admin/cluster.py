@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from sipgw.agent.handled_errors import forget_frames
+from sipgw.foundation.handled_errors import forget_frames
 
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
     from sipgw.app.cluster.service import ClusterMember

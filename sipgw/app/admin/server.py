@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sipgw.agent.sections import ConfigError, validate
 from sipgw.app.admin.campaigns import CampaignEndpoints
 from sipgw.app.admin.cluster import ClusterEndpoints
 from sipgw.app.admin.dashboard import Dashboard
@@ -69,6 +68,7 @@ from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request
 from sipgw.app.webhooks.outbox import Outbox
+from sipgw.foundation.settings import ConfigError, validate
 from sipgw.sip.events import RegistrationState
 
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL

@@ -8,8 +8,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import (
+from sipgw.app.admin.forwarded import trusted_proxies
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import (
     int_at_least,
     ip_address,
     optional_port,
@@ -17,8 +19,6 @@ from sipgw.agent.sections.parsers import (
     text,
     verbatim,
 )
-from sipgw.app.admin.forwarded import trusted_proxies
-from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
 
 __all__ = ["AdminSettings", "CallCommandSection"]
 

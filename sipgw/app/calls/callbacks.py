@@ -13,7 +13,7 @@ pending rows whose next attempt is due - including those whose time passed
 while no gateway ran: they are dialed at start, not lost - as many as it has
 room for (:meth:`CallbackStore.claim_due`): one ``UPDATE ... WHERE id IN (SELECT
 ... LIMIT n) RETURNING``, alone under SQLite's single writer, with ``FOR UPDATE SKIP
-LOCKED`` in PostgreSQL (:func:`sipgw.agent.tools.sql.claim_due`). Of two schedulers sharing
+LOCKED`` in PostgreSQL (:func:`sipgw.foundation.stores.sql.claim_due`). Of two schedulers sharing
 the store (two processes, or gateways on two machines) exactly one gets a row, so
 a callback is never dialed twice at once. A claimed row that cannot be dialed (no
 due time, not a phone number, a number neither the allowed prefixes nor the dial

@@ -32,7 +32,6 @@ from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallP
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.handover import HandOver, PreparedLine
-from sipgw.agent.tracing import NO_SPAN, Span
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import ConsultLeg, LegProgress
 from sipgw.aio.endpoint import SipEndpoint
@@ -41,6 +40,7 @@ from sipgw.app.calls.hints import Refused
 from sipgw.app.calls.recording import CallRecorder, formats_of
 from sipgw.app.calls.siprecfork import CallForks, SiprecRecordable
 from sipgw.app.operations.counters import CallCounters
+from sipgw.foundation.tracing import NO_SPAN, Span
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.codecs import codec_named
@@ -236,7 +236,8 @@ class CallHandle(SiprecRecordable):
     line: str = ""
     """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
     span: Span = NO_SPAN
-    """The call's trace span (:mod:`sipgw.app.tracing`; :data:`NO_SPAN` untraced)."""
+    """The call's trace span (:mod:`sipgw.app.operations.opentelemetry`; :data:`NO_SPAN`
+    untraced)."""
     record: bool | None = None
     """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
     inband_dtmf: str = "auto"
@@ -261,7 +262,7 @@ class CallHandle(SiprecRecordable):
     prepare_line: Callable[[HandOver], Awaitable[PreparedLine | str]] = no_line_switch
     """Builds the agent of the line it is handed to (the call path sets it); a string: why not."""
     answer_now: Callable[[], None] | None = None
-    """Answers it (200 OK) while in early media (:mod:`sipgw.agent.earlyanswer`); None: not."""
+    """Answers it (200 OK) while in early media (:mod:`sipgw.agent.base`); None: not."""
 
     @property
     def codec(self) -> str:

@@ -46,9 +46,7 @@ from typing import Any, TypeVar
 
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import AgentCapabilities, check_audio, plugin_factory
-from sipgw.agent.handled_errors import forget_frames
 from sipgw.agent.observer import AgentObserver
-from sipgw.agent.tracing import NO_SPAN, AttributeValue, Span
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.calldetails import call_details, with_numbers
 from sipgw.app.calls.callfeed import CallFeed, chart_feed
@@ -68,8 +66,10 @@ from sipgw.app.calls.siprecfork import SiprecClient
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.app.operations.opentelemetry import CallTracer, call_tracer
 from sipgw.app.settings import GatewayConfig
-from sipgw.app.tracing import CallTracer, call_tracer
+from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.tracing import NO_SPAN, AttributeValue, Span
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.aio.ticker import Ticker
 from sipgw.media.codecs import ULAW_8K

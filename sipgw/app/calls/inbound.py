@@ -33,8 +33,7 @@ import dataclasses
 import logging
 from functools import partial
 
-from sipgw.agent.base import Agent, AgentFactory
-from sipgw.agent.earlyanswer import DefersAnswer
+from sipgw.agent.base import Agent, AgentFactory, DefersAnswer
 from sipgw.agent.resilience.announcement import AnnouncementAgent
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
@@ -229,7 +228,7 @@ class InboundCalls:
         path.agent_answered(handle, agent)
 
     def _early_media(self, handle: CallHandle, agent: Agent, rtp_port: int) -> None:
-        """The agent runs with the call unanswered (:mod:`sipgw.agent.earlyanswer`): 183
+        """The agent runs with the call unanswered (:mod:`sipgw.agent.base`): 183
         with our SDP, the media started (early media); the 200 OK when it asks."""
         path, sip = self.path, handle.sip
 

@@ -11,7 +11,7 @@ to a buffered file as they come (nothing is held in memory); the WAV header's le
 written when the call ends, so a file cut short by a crash holds its audio but says it is
 empty.
 
-The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.agent.private_files`),
+The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.foundation.private_files`),
 named ``YYYYmmdd-HHMMSS-<random>.wav`` (UTC): nothing in the name comes from the
 caller, and the file is always created anew (the call's log line names it).
 :func:`delete_expired` removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``;
@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sipgw.agent.base import Agent
-from sipgw.agent.private_files import FILE_MODE, make_private_dir
-from sipgw.agent.sections import SettingError
 from sipgw.app.settings import OperationsSection
+from sipgw.foundation.private_files import FILE_MODE, make_private_dir
+from sipgw.foundation.settings import SettingError
 from sipgw.media.codecs import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
 

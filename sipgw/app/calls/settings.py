@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import on_off
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import on_off
 from sipgw.sip.customheaders import HeaderAllowList
 
 __all__ = ["CallHeadersSection"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import float_range, int_range, text
 from sipgw.app.campaigns.model import CampaignLimits
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import float_range, int_range, text
 
 __all__ = ["CampaignSection"]
 

@@ -1,7 +1,7 @@
 """Where campaigns live: :class:`CampaignStore`, written once for SQLite and PostgreSQL.
 
 Every method but :meth:`~CampaignStore.exists` is a coroutine, one unit of work on the
-store's engine (:mod:`sipgw.agent.tools.sql`: a SQLite file, the default, or the cluster's
+store's engine (:mod:`sipgw.foundation.stores.sql`: a SQLite file, the default, or the cluster's
 PostgreSQL, so every gateway of a cluster dials one campaign's contacts). Time is passed in
 (epoch seconds). The store's one rule: **a contact is claimed by one scheduler at a time and
 one attempt at a time**. :meth:`CampaignStore.claim_next` is that rule as one atomic
@@ -10,7 +10,7 @@ UPDATE`` in PostgreSQL, so the claims of one campaign are taken one after anothe
 the cluster; SQLite's ``BEGIN IMMEDIATE`` is one writer at a time already), checks the
 campaign is running, its pacing allows a dial now (``next_dial_at``) and fewer than its cap
 are dialing (calls in flight on every gateway), takes the next due pending contact
-(:func:`~sipgw.agent.tools.sql.claim_due`: ``pending`` -> ``dialing``, one attempt more,
+(:func:`~sipgw.foundation.stores.sql.claim_due`: ``pending`` -> ``dialing``, one attempt more,
 the claimer and its lease; ``FOR UPDATE SKIP LOCKED`` in PostgreSQL), and moves the pacing
 on by ``1 / per_second``. Every later write to a contact names its claimer
 (``claimed_by``): one whose claim was taken over (its lease ran out, or its process on this
@@ -29,8 +29,6 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sipgw.agent.tools.sql import ClaimQueue, Engine, claim_due, marks, renew_leases
-from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 from sipgw.app.campaigns.model import (
     Campaign,
     CampaignSpec,
@@ -42,6 +40,8 @@ from sipgw.app.campaigns.model import (
     spec_from_json,
 )
 from sipgw.app.campaigns.outcomes import Attempt
+from sipgw.foundation.stores.sql import ClaimQueue, Engine, claim_due, marks, renew_leases
+from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 
 __all__ = [
     "CAMPAIGN_COLUMNS",

@@ -21,10 +21,10 @@ the server gone) is closed, never given back; when the server is gone (psycopg's
 ``OperationalError``) the idle ones are let go too: after a restart of the server every one
 of them is dead, and the next unit of work connects again instead of failing on each.
 
-A :class:`Database` is also the stores' :class:`~sipgw.agent.tools.sql.Engine` on
+A :class:`Database` is also the stores' :class:`~sipgw.foundation.stores.sql.Engine` on
 PostgreSQL (:meth:`Database.run`, :meth:`Database.atomic`): the stores' SQL, written once
 for SQLite and PostgreSQL with ``?`` marks, made psycopg's (``%s``) on the way
-(:mod:`sipgw.agent.tools.sql` draws the seam).
+(:mod:`sipgw.foundation.stores.sql` draws the seam).
 A :class:`Database` serves one event loop at a time: used from another loop (a test's next
 ``asyncio.run``, the gateway's loop after the start's migrations), it lets go of the
 connections it kept on the first.
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from sipgw.agent.tools.sql import POSTGRESQL, Dialect, Result
+from sipgw.foundation.stores.sql import POSTGRESQL, Dialect, Result
 
 __all__ = ["Cursor", "Database", "DatabaseCounts", "Result", "is_postgres_url", "redacted_url"]
 
@@ -212,7 +212,7 @@ class Database:
             rows = await cursor.execute(query, params)
             return Result(rows, cursor.rowcount())
 
-    # -- the stores' engine (sipgw.agent.tools.sql.Engine) ---------------------------------
+    # -- the stores' engine (sipgw.foundation.stores.sql.Engine) ---------------------------------
 
     dialect: Dialect = POSTGRESQL
 

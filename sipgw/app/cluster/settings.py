@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import positive, text
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import positive, text
 
 __all__ = ["ClusterSection"]
 

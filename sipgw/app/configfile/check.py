@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sipgw.agent.sections import ConfigError, ConfigMistakes, SectionInfo, Sources, load, setting_of
-from sipgw.agent.sections.tomlfile import TomlDocument
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.app.configfile.read import (
     TOOLS_KEYS,
@@ -35,6 +33,15 @@ from sipgw.app.configfile.read import (
 from sipgw.app.lines.routesfile import parse_routes_file, routes_of
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings import (
+    ConfigError,
+    ConfigMistakes,
+    SectionInfo,
+    Sources,
+    load,
+    setting_of,
+)
+from sipgw.foundation.settings.tomlfile import TomlDocument
 
 __all__ = ["Checked", "check"]
 

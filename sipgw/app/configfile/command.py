@@ -18,12 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.configfile.check import check
 from sipgw.app.configfile.convert import convert
 from sipgw.app.configfile.read import choose_agent, read_files
 from sipgw.app.configfile.show import show, tables
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings import ConfigError
 
 __all__ = ["build_parser", "main"]
 

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sipgw.agent.sections import ConfigError
-from sipgw.agent.sections.tomlfile import read_toml
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.app.configfile.read import TOOLS_KEYS
 from sipgw.app.configfile.tomlwrite import dumps
 from sipgw.app.lines.routesfile import ROUTES_KEYS, parse_routes_file
+from sipgw.foundation.settings import ConfigError
+from sipgw.foundation.settings.tomlfile import read_toml
 
 __all__ = ["convert"]
 

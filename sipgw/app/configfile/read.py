@@ -3,7 +3,7 @@
 Which file: ``--config FILE``, else ``SIPGW_CONFIG`` (the environment or ``.env``), else
 ``./sipgw.toml`` when it exists; none is fine (the environment and the flags alone). A file
 that is named but missing is an error. The file holds a table per settings section (read
-by :mod:`sipgw.agent.sections.settingsfile`), the lines and routes (the routes file's
+by :mod:`sipgw.foundation.settings.settingsfile`), the lines and routes (the routes file's
 schema: :mod:`sipgw.app.lines.routesfile`) and the tools every line's agent gets (the tools
 file's ``[[http_tools]]`` and ``[mcp_servers.NAME]``: :mod:`sipgw.agent.tools.declared`).
 """
@@ -17,7 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sipgw.agent.sections import (
+from sipgw.app.agents import AgentPlugin, find_agent
+from sipgw.app.lines.routesfile import ROUTES_KEYS
+from sipgw.app.lines.settings import RoutesSection
+from sipgw.app.sections import SECTIONS, DeclaredToolsSection
+from sipgw.app.settings import AgentSection
+from sipgw.foundation.settings import (
     ConfigError,
     SectionInfo,
     Sources,
@@ -25,14 +30,9 @@ from sipgw.agent.sections import (
     load_env_file,
     setting_of,
 )
-from sipgw.agent.sections.settingsfile import SettingsFile, config_path, file_values
-from sipgw.agent.sections.sources import FileValue
-from sipgw.agent.sections.tomlfile import TomlDocument, read_toml
-from sipgw.app.agents import AgentPlugin, find_agent
-from sipgw.app.lines.routesfile import ROUTES_KEYS
-from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.sections import SECTIONS, DeclaredToolsSection
-from sipgw.app.settings import AgentSection
+from sipgw.foundation.settings.settingsfile import SettingsFile, config_path, file_values
+from sipgw.foundation.settings.sources import FileValue
+from sipgw.foundation.settings.tomlfile import TomlDocument, read_toml
 
 __all__ = [
     "OTHER_KEYS",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sipgw.agent.sections import SectionInfo, Sources
-from sipgw.agent.sections.sources import Found
-from sipgw.agent.sections.tomlfile import TomlDocument
 from sipgw.app.configfile.tomlwrite import toml_key
+from sipgw.foundation.settings import SectionInfo, Sources
+from sipgw.foundation.settings.sources import Found
+from sipgw.foundation.settings.tomlfile import TomlDocument
 
 __all__ = ["MASK", "origin", "show", "tables"]
 

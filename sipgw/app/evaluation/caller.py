@@ -28,7 +28,7 @@ SPEECH_FRAME = tone_frame(300.0, -15.0)
 GAP_FRAME = tone_frame(300.0, -55.0)
 """A speech-like gap: every :data:`GAP_EVERY`-th frame of a tone voice. Speech always has
 quieter moments; a steady tone 2 s long would become the gateway's noise floor
-(media/vad.py), its end of speech heard inside the turn."""
+(media/voice/vad.py), its end of speech heard inside the turn."""
 GAP_EVERY = 10
 MS_PER_CHAR = 60
 """Rough speaking pace for a turn without a WAV (about 160 words a minute)."""

@@ -30,8 +30,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from sipgw.agent.sections import settings_of
-from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.evaluation.caller import play_scenario, scenario_wavs_missing
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
@@ -43,6 +42,7 @@ from sipgw.app.evaluation.report import build_report, read_call_records, scenari
 from sipgw.app.evaluation.scenario import FakeAnswer, Scenario, ScenarioError, load_scenarios
 from sipgw.app.sections import AssistantSection, BuiltinToolsSection, CallbackSection
 from sipgw.app.security.settings import DialSection, PrivacySection
+from sipgw.foundation.settings import settings_of
 
 __all__ = ["FakeAgent", "build_parser", "main", "shipped_scenarios"]
 

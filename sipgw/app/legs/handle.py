@@ -7,7 +7,7 @@ call: its :class:`~sipgw.sip.call.CallInfo` is the read-only view a SIP call has
 ``(call id, leg)``), never touched by the SIP core. What differs is here:
 
 - **the tick**: the caller's frame from the leg's jitter buffer to the agent, the agent's
-  frame (or the in-band DTMF tones that replace it, :mod:`sipgw.media.dtmf_tones`) to the leg;
+  frame (or the in-band DTMF tones that replace it, :mod:`sipgw.media.tones.dtmf_tones`) to the leg;
   before the agent is ready the caller's audio is drained and nothing but silence goes out;
 - **hanging up**: :meth:`LegHandle.end` settles :attr:`LegHandle.ending` with why; the
   runner (:mod:`sipgw.app.legs.calls`) waits for the agent's last words to be heard, then
@@ -30,8 +30,8 @@ from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle, CallLog
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.operations.counters import CallCounters
-from sipgw.media.dtmf_tones import InbandDtmf
 from sipgw.media.quality import CallQuality
+from sipgw.media.tones.dtmf_tones import InbandDtmf
 from sipgw.sip.call import CallInfo
 
 __all__ = ["LegHandle", "LegMedia"]

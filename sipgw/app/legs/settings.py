@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import on_off, text, verbatim
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import on_off, text, verbatim
 
 __all__ = ["ICE_SCHEMES", "LegsSettings", "ice_server_list", "public_url"]
 

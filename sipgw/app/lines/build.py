@@ -29,16 +29,6 @@ from typing import Any
 
 from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.capabilities import PluginFactory
-from sipgw.agent.sections import (
-    ConfigError,
-    SectionInfo,
-    Setting,
-    Sources,
-    check_names,
-    load,
-    settings_of,
-)
-from sipgw.agent.sections.settingsfile import secret_in_file
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
@@ -47,6 +37,16 @@ from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.settings import OperationsSection, agent_spec
 from sipgw.app.upstream.dialout import OutboundConfig, caller
+from sipgw.foundation.settings import (
+    ConfigError,
+    SectionInfo,
+    Setting,
+    Sources,
+    check_names,
+    load,
+    settings_of,
+)
+from sipgw.foundation.settings.settingsfile import secret_in_file
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -91,7 +91,7 @@ class LineBase:
     reuse their names, and a flag of theirs given for a setting a line changes is dropped."""
     checks: tuple[Callable[[LineSpec], None], ...] = ()
     """What the features a line configures check of it (its webhooks' URL and secret), each
-    raising :class:`~sipgw.agent.sections.ConfigError` naming the line."""
+    raising :class:`~sipgw.foundation.settings.ConfigError` naming the line."""
     amd: AmdMode = AmdMode.OFF
     """``SIPGW_AMD``: the detection of a line's placed calls when it names none."""
 

@@ -22,8 +22,8 @@ from typing import Protocol
 from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import PluginFactory
-from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.routesfile import LineSpec
+from sipgw.foundation.settings import ConfigError
 
 __all__ = ["BuiltLine", "LineDirectory", "hand_off_factory", "same_stt", "takes_over"]
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.build import LineBase, LineTable, build_lines
 from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.foundation.settings import ConfigError
 
 __all__ = ["Lines", "load_lines"]
 

@@ -29,7 +29,7 @@
 
 :func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
 :class:`~sipgw.app.lines.match.Route` s, or raises a
-:class:`~sipgw.agent.sections.ConfigError` naming the file's line
+:class:`~sipgw.foundation.settings.ConfigError` naming the file's line
 (``routes.toml line 12: route 2: line 'salse' is not a [lines.NAME] table``). Paths
 (prompt file, tools module, caller-context hook, extraction schema) are relative to the
 file's directory. What a line's keys become for its agent is
@@ -47,14 +47,14 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.agent.amd.settings import AmdRequest
-from sipgw.agent.sections import ConfigError, ConfigMistakes
-from sipgw.agent.sections.tomlfile import Place, TomlDocument, read_toml
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
 from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
+from sipgw.foundation.settings import ConfigError, ConfigMistakes
+from sipgw.foundation.settings.tomlfile import Place, TomlDocument, read_toml
 from sipgw.sip.customheaders import check_custom_headers
 from sipgw.sip.verification import ATTESTATIONS, STATUSES
 from sipgw.twilio.callprogress import parse_events

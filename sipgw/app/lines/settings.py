@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import optional_file
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import optional_file
 
 __all__ = ["RoutesSection"]
 

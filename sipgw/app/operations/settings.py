@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import int_at_least, non_negative, positive
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import int_at_least, non_negative, positive
 
 __all__ = ["OverloadConfig"]
 

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.security.passports import read_trust_anchors
 from sipgw.app.security.settings import ANY, AccessSection
 from sipgw.app.upstream.mediaranges import TrunkMedia, trunk_media
+from sipgw.foundation.settings import ConfigError, SettingError
 from sipgw.sip.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.errors import SipError

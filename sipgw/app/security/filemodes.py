@@ -14,7 +14,7 @@ agent dials. :func:`check_secret_files` looks at each file's permission bits:
 
 Group bits are left alone: a key readable by a service's group (Debian's
 ``ssl-cert``) is a choice. The gateway's own files (call records, recordings, the
-callback database) are created ``0600`` anyway (:mod:`sipgw.agent.private_files`).
+callback database) are created ``0600`` anyway (:mod:`sipgw.foundation.private_files`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from sipgw.agent.sections import ConfigError
+from sipgw.foundation.settings import ConfigError
 
 __all__ = ["check_secret_files"]
 
@@ -32,7 +32,7 @@ def check_secret_files(files: Iterable[tuple[str, str]]) -> list[str]:
     """Check ``(what, path)`` pairs; returns the warnings (one line each).
 
     ``what`` names the setting as the user gave it (``--accounts``, ``SIPGW_TLS_KEY
-    (.env line 4)``: :attr:`~sipgw.agent.sections.Found.label`); each message starts with it.
+    (.env line 4)``: :attr:`~sipgw.foundation.settings.Found.label`); each message starts with it.
 
     A path that is "" or does not exist is skipped (its setting reports that itself).
 

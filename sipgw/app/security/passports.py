@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sipgw.agent.handled_errors import forget_frames
+from sipgw.foundation.handled_errors import forget_frames
 from sipgw.sip.passportcheck import (
     MAX_AGE,
     NO_ANCHORS,

@@ -1,9 +1,9 @@
 """Secrets and privacy: what the gateway masks in its logs and call records.
 
-:func:`load_redactor` builds the :class:`sipgw.agent.redact.Redactor` from the
+:func:`load_redactor` builds the :class:`sipgw.foundation.redact.Redactor` from the
 ``privacy`` section (:class:`~sipgw.app.security.settings.PrivacySection`: ``SIPGW_REDACT``,
 ``SIPGW_REDACT_PATTERNS``) and the secrets it is given: the values of every setting
-marked ``secret`` (API keys, SIP passwords: :func:`sipgw.agent.sections.secret_texts`)
+marked ``secret`` (API keys, SIP passwords: :func:`sipgw.foundation.settings.secret_texts`)
 and, from :func:`startup_secrets`, the passwords of the accounts file and the inbound
 users file. :func:`install_log_redaction` is the last line of defence the CLI
 installs at start-up: every log record, from our code or any library's (the
@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.redact import Redactor, redact_log_record
 from sipgw.app.security.settings import PrivacySection
+from sipgw.foundation.redact import Redactor, redact_log_record
 
 if TYPE_CHECKING:
     from sipgw.app.security.access import AccessConfig

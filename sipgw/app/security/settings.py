@@ -20,8 +20,9 @@ import re
 from dataclasses import dataclass
 
 from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
-from sipgw.agent.sections import InvalidSettings, SettingError, section, setting
-from sipgw.agent.sections.parsers import (
+from sipgw.app.upstream.mediaranges import media_networks
+from sipgw.foundation.settings import InvalidSettings, SettingError, section, setting
+from sipgw.foundation.settings.parsers import (
     choice,
     float_range,
     int_at_least,
@@ -33,7 +34,6 @@ from sipgw.agent.sections.parsers import (
     text,
     verbatim,
 )
-from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.sip.access import parse_network
 from sipgw.sip.dialpolicy import DialPolicy, parse_call_template
 from sipgw.sip.limits import MessageLimits

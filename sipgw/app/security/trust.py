@@ -3,7 +3,7 @@
 What decides who may call is kept where every process of the service sees it: the cluster's
 PostgreSQL (``SIPGW_DATABASE_URL``) or, for the workers of one ``serve --workers N`` without
 a database, one SQLite file their supervisor names (``SIPGW_TRUST_DB``). The SQL is the
-stores' seam (:mod:`sipgw.agent.tools.sql`); the PostgreSQL tables are migration
+stores' seam (:mod:`sipgw.foundation.stores.sql`); the PostgreSQL tables are migration
 ``0003_shared_trust.sql``.
 
 * **Digest users' guessing state** (:mod:`sipgw.sip.guessing`: the per-user count, the lanes
@@ -70,9 +70,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipgw.agent.tools.sql import Engine, Statements
-from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.foundation.stores.sql import Engine, Statements
+from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 from sipgw.sip.auth import DigestServer
 from sipgw.sip.guessing import Guessing
 

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.sections import Sources, load, require
 from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
@@ -34,9 +33,10 @@ from sipgw.app.summary.request import (
 )
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.events import transcript
+from sipgw.foundation.settings import Sources, load, require
 
 if TYPE_CHECKING:
-    from sipgw.agent.llm.base import ChatLLM
+    from sipgw.agent.services.llm.base import ChatLLM
 
 __all__ = ["MAX_AT_ONCE", "PostCallSummaries", "summaries_wanted", "summary_llm"]
 
@@ -60,7 +60,7 @@ def summary_llm(sources: Sources) -> Callable[[], ChatLLM]:
         ConfigError: its key or another setting is missing or bad.
     """
     from sipgw.agent.assistant.sections import AssistantSection
-    from sipgw.agent.vendors import LLM_VENDORS
+    from sipgw.agent.services.registry import LLM_VENDORS
 
     vendor = LLM_VENDORS[load(AssistantSection, sources).llm]
     require((vendor.section,), sources, "the post-call summary (SIPGW_SUMMARY)")
@@ -159,7 +159,7 @@ class PostCallSummaries:
     async def _ask(
         self, conversation: list[dict[str, str]], schema: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        from sipgw.agent.llm.base import LlmFinished, LlmTextDelta, LlmToolCall
+        from sipgw.agent.services.llm.base import LlmFinished, LlmTextDelta, LlmToolCall
 
         tools = [summary_tool(schema)] if schema else []
         text: list[str] = []

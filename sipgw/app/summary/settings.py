@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.agent.sections import section, setting
-from sipgw.agent.sections.parsers import int_range, on_off, positive, text
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import int_range, on_off, positive, text
 
 __all__ = ["DEFAULT_SUMMARY_PROMPT", "SummarySection"]
 

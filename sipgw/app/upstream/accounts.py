@@ -24,7 +24,7 @@
 The flags are the ``accounts`` section (:class:`~sipgw.app.upstream.settings.AccountSection`);
 how calls are placed through the trunk, the ``outbound`` section
 (:class:`~sipgw.app.upstream.settings.OutboundSection`). A problem in the
-file is a :class:`~sipgw.agent.sections.ConfigError` naming the file, the line and the
+file is a :class:`~sipgw.foundation.settings.ConfigError` naming the file, the line and the
 key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
 reprs or errors.
 """
@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipgw.agent.sections import ConfigError
-from sipgw.agent.sections.tomlfile import Place, read_toml
 from sipgw.app.codecs import codec_list
 from sipgw.app.settings import agent_spec, inband_dtmf_mode
 from sipgw.app.upstream.mediaranges import media_networks
@@ -48,6 +46,8 @@ from sipgw.app.upstream.settings import (
     parse_caller_id,
     sip_uri,
 )
+from sipgw.foundation.settings import ConfigError
+from sipgw.foundation.settings.tomlfile import Place, read_toml
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:

@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sipgw.agent.handled_errors import forget_frames
 from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
+from sipgw.foundation.handled_errors import forget_frames
 
 if TYPE_CHECKING:  # aiohttp (about 23 MB) is imported when the delivery starts
     import aiohttp

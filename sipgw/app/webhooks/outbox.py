@@ -9,7 +9,7 @@ reach a receiver one after the other, in order, while other calls' events go on.
 Several processes share it (``serve --workers`` on one SQLite file; the gateways of a
 cluster on PostgreSQL, ``SIPGW_DATABASE_URL``: an event is posted by one of them, once): a
 row is *claimed* for a lease before it is posted, in one statement
-(:func:`~sipgw.agent.tools.sql.claim_due`; ``FOR UPDATE SKIP LOCKED`` in PostgreSQL), so no
+(:func:`~sipgw.foundation.stores.sql.claim_due`; ``FOR UPDATE SKIP LOCKED`` in PostgreSQL), so no
 two processes post the same event at once. A claim that outlives its lease (its process
 died) is free again, and so is at once a claim of a process of this host that is gone
 (:func:`~sipgw.app.claimers.claimer_alive`: a gateway restarted after a crash does not wait
@@ -18,7 +18,7 @@ gone by its lease only (the receiver may then see the event twice: the ``webhook
 the same, to deduplicate). A claimer may claim its own rows again (the delivery passes those
 it is posting as ``busy``). Time is passed in (tests use a fake clock).
 
-:class:`Outbox` is written once over the dialect seam (:mod:`sipgw.agent.tools.sql`): on
+:class:`Outbox` is written once over the dialect seam (:mod:`sipgw.foundation.stores.sql`): on
 the SQLite file (the default, in WAL mode), or on the cluster's PostgreSQL (the tables of
 migration ``0001_shared_state.sql``).
 """
@@ -29,9 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipgw.agent.tools.sql import ClaimQueue, Engine, claim_due, marks
-from sipgw.agent.tools.sqlite import SqliteEngine, executescript
 from sipgw.app.claimers import claimer_alive
+from sipgw.foundation.stores.sql import ClaimQueue, Engine, claim_due, marks
+from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 
 __all__ = ["NewEvent", "Outbox", "PendingEvent"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipgw.agent.sections import ConfigError, InvalidSettings, Sources, section, setting
-from sipgw.agent.sections.parsers import int_at_least, positive, text
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.signing import WebhookSecret
+from sipgw.foundation.settings import ConfigError, InvalidSettings, Sources, section, setting
+from sipgw.foundation.settings.parsers import int_at_least, positive, text
 
 __all__ = ["WebhookSection", "line_check"]
 

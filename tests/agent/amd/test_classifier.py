@@ -25,7 +25,7 @@ from sipgw.agent.amd.classifier import (
     ReadyForMessage,
 )
 from sipgw.agent.amd.settings import AmdConfig
-from sipgw.media.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
+from sipgw.media.tones.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
 
 FRAME = 0.02
 H, V, A, S, U = (

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from sipgw.agent.amd.detector import AnsweringMachineDetector
 from sipgw.agent.amd.events import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
-from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.services.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.app.evaluation.audio import encode
 from sipgw.media import g711
-from sipgw.media.beep import BeepDetected, SpecialInfoToneDetected
+from sipgw.media.tones.beep import BeepDetected, SpecialInfoToneDetected
 from tests.toolkit.amdset.channel import mix, noise, tone
 from tests.toolkit.amdset.labelled import SIT_SEQUENCES
 

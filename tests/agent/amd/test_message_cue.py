@@ -7,7 +7,7 @@ from sipgw.agent.amd.events import AnswerClassified, AnswerKind, Evidence
 from sipgw.agent.amd.message_cue import MessageCue
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.amd.transcripts import Transcripts
-from sipgw.media.beep import BeepDetected
+from sipgw.media.tones.beep import BeepDetected
 
 CONFIG = AmdConfig()
 

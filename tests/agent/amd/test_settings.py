@@ -13,7 +13,7 @@ from sipgw.agent.amd.settings import (
     AnsweringSettings,
     answering_settings,
 )
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def section(**environ: str) -> AmdSection:

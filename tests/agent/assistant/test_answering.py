@@ -13,7 +13,7 @@ import pytest
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.base import CallDetails
-from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.services.stt.base import SttPartialTranscript, SttTurnEnded
 from tests.agent.amd.callee import (
     answered,
     beep,

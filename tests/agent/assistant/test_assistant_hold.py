@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.resilience.policy import FailurePolicySettings
-from sipgw.agent.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import Turn, assistant, play_out, settle, wait_for
 

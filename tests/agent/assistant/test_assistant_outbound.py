@@ -21,7 +21,6 @@ import pytest
 
 from sipgw.agent.assistant.callerwords import CALLBACK_HEADING
 from sipgw.agent.base import CallPurpose
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callbacks import callback_agent
 from sipgw.app.evaluation.audio import tone_frames
@@ -29,6 +28,7 @@ from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.foundation.settings import Sources
 from sipgw.sip.message import SipResponse
 from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, running_gateway

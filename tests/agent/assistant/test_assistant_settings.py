@@ -16,10 +16,10 @@ from sipgw.agent.assistant.sections import (
     caller_context,
 )
 from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.redact import Redactor
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agentstart import agents_may_dial
+from sipgw.foundation.redact import Redactor
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()

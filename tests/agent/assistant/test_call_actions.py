@@ -14,9 +14,9 @@ from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.resilience.line_cache import LineAudio, fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.policy import Action, Decision
-from sipgw.agent.stt.base import SttFailed
+from sipgw.agent.services.stt.base import SttFailed
 from sipgw.agent.tools.settings import BuiltinToolSettings
-from sipgw.agent.turns import Cause, CommitBargeIn
+from sipgw.agent.turns.machine import Cause, CommitBargeIn
 from tests.agent.parts import (
     Assistant,
     FakeCall,

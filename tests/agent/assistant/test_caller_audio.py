@@ -19,10 +19,11 @@ from sipgw.agent.assistant.caller_audio import (
     with_voice_model,
 )
 from sipgw.agent.assistant.sections import AssistantSection, noise_settings
-from sipgw.agent.sections import ConfigError
-from sipgw.media import g711, voice_model
-from sipgw.media.model_vad import ModelVoiceDetector
-from sipgw.media.vad import VadConfig, VoiceActivityDetector
+from sipgw.foundation.settings import ConfigError
+from sipgw.media import g711
+from sipgw.media.voice import silero as voice_model
+from sipgw.media.voice.model_vad import ModelVoiceDetector
+from sipgw.media.voice.vad import VadConfig, VoiceActivityDetector
 
 
 def test_the_model_detector_and_no_suppression_by_default() -> None:
@@ -196,7 +197,7 @@ def test_calls_that_start_on_different_ticks_share_the_models_runs() -> None:
 
 def test_the_batchers_lead_counts_ticks_from_its_first_call() -> None:
     from sipgw.agent.assistant.caller_audio import CHUNK_SAMPLES, ModelBatcher
-    from sipgw.media.voice_model import CHUNK
+    from sipgw.media.voice.silero import CHUNK
 
     assert CHUNK_SAMPLES == CHUNK  # the model's chunk, not imported there (numpy)
 
@@ -226,7 +227,7 @@ async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
     import logging
 
     from sipgw.agent.assistant.caller_audio import ModelBatcher
-    from sipgw.media.voice_model import SileroBatch, SileroModel
+    from sipgw.media.voice.silero import SileroBatch, SileroModel
 
     model = SileroModel()
     forward = model._forward  # noqa: SLF001 - the fault goes in under the model's run

@@ -20,8 +20,8 @@ from sipgw.agent.assistant.caller_context import (
 )
 from sipgw.agent.assistant.sections import CallerContextSection, caller_context
 from sipgw.agent.base import CallDetails
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.access import AccessConfig
+from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from sipgw.agent.assistant.connecting import connect_stt, connect_to_take_over, tts_connected
-from sipgw.agent.tts.base import TtsError
+from sipgw.agent.services.tts.base import TtsError
 from tests.agent.parts import (
     RecordingObserver,
     ScriptedStt,

@@ -20,7 +20,7 @@ from sipgw.agent.assistant.conversation import (
     ReplyToolResult,
 )
 from sipgw.agent.base import Direction
-from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
+from sipgw.agent.services.openai.chat import OpenAIChatLLM, OpenAISettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings

@@ -11,8 +11,8 @@ import pytest
 
 from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.resilience.policy import FailurePolicySettings
-from sipgw.agent.stt.base import SttTurnEnded
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.base import SttTurnEnded
+from sipgw.agent.turns.machine import (
     Cause,
     CommitBargeIn,
     DuckAgent,

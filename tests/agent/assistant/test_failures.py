@@ -17,14 +17,14 @@ from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.policy import Decision, FailurePolicySettings
 from sipgw.agent.resilience.recorded import RecordedReply
 from sipgw.agent.resilience.watch import FailureWatch
-from sipgw.agent.stt.base import (
+from sipgw.agent.services.stt.base import (
     GIVE_UP_GRACE,
     SttConnectError,
     SttDisconnected,
     SttFailed,
     SttReconnected,
 )
-from sipgw.agent.tts.base import TtsConnectError, TtsError
+from sipgw.agent.services.tts.base import TtsConnectError, TtsError
 from tests.agent.parts import RecordingObserver, assistant, lines, make_scope, wait_for
 
 QUICK = FailurePolicySettings(hold_line_after=0.05, stt_notice_after=0.05, stt_give_up_after=5)

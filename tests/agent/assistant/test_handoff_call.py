@@ -15,9 +15,9 @@ from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.handover import HandOver, HistoryMode
 from sipgw.agent.idle.policy import IdleSettings
-from sipgw.agent.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.agent.turns import StartReply
+from sipgw.agent.turns.machine import StartReply
 from tests.agent.parts import (
     TONE_BARGE_IN,
     TONE_DETECTOR,

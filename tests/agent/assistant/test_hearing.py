@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sipgw.agent.assistant.hearing import SILENCE_FRAME, Hearing
-from sipgw.agent.turns import MarkSpeechEnd, TurnAction
+from sipgw.agent.turns.machine import MarkSpeechEnd, TurnAction
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 from sipgw.media.codecs.convert import Reformat
 from tests.agent.parts import assistant, speech_frames

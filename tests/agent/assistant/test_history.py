@@ -11,7 +11,7 @@ from sipgw.agent.assistant.history import ChatHistory
 from sipgw.agent.assistant.replyturn import ReplyTurn
 from sipgw.agent.assistant.tool_calls import INTERRUPTED_RESULT
 from sipgw.agent.assistant.transcript import TranscriptRecorder
-from sipgw.agent.llm.base import LlmToolCall
+from sipgw.agent.services.llm.base import LlmToolCall
 from sipgw.agent.tools.registry import ToolResult
 
 

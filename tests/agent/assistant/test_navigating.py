@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
-from sipgw.agent.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttTurnEnded
 from tests.agent.parts import Assistant, FakeCall, Turn, assistant, settle, wait_for
 
 pytestmark = pytest.mark.timeout(30)

@@ -11,10 +11,10 @@ from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.base import NO_DETAILS
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.factory import services_of, warm_up_of
-from sipgw.agent.llm.openai import OpenAIChatLLM
 from sipgw.agent.record import KeepsRecords
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.services.openai.chat import OpenAIChatLLM
 from sipgw.app.agents import find_agent
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.toolkit.canaries import API_KEY_VARIABLES
 
 KEYS = API_KEY_VARIABLES

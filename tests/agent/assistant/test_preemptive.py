@@ -19,8 +19,8 @@ import pytest
 
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.speculative import SpeculationLimits
+from sipgw.agent.services.tts.base import TtsError
 from sipgw.agent.tools.registry import Tool
-from sipgw.agent.tts.base import TtsError
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone

@@ -6,7 +6,7 @@ import asyncio
 
 from sipgw.agent.assistant.reply import Reply, SpeakingState
 from sipgw.agent.playout import Playout
-from sipgw.agent.turns import PauseAgent, TurnTaker
+from sipgw.agent.turns.machine import PauseAgent, TurnTaker
 from tests.agent.parts import ScriptedTts
 
 
@@ -43,7 +43,7 @@ async def test_paused_audio_is_pending_but_not_audible() -> None:
 
 
 async def test_the_turn_taking_machine_reads_it() -> None:
-    """Caller speech pauses the agent only while its audio is audible (agent/turns.py)."""
+    """Caller speech pauses the agent only while its audio is audible (agent/turns/machine.py)."""
     loud = bytes([0x10]) * 160  # about -3 dBFS of μ-law
     for audible in (False, True):
         state, reply = state_with_reply()

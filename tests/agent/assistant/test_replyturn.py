@@ -4,7 +4,7 @@ timings and their latencies."""
 from __future__ import annotations
 
 from sipgw.agent.assistant.replyturn import ReplyTimings, ReplyTurn
-from sipgw.agent.llm.base import LlmToolCall
+from sipgw.agent.services.llm.base import LlmToolCall
 
 
 def test_rounds_usage_and_timings() -> None:

@@ -9,8 +9,8 @@ from unittest.mock import ANY
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.resilience.line_cache import fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.turn_actions import Cause
-from sipgw.agent.turns import StartReply
+from sipgw.agent.turns.actions import Cause
+from sipgw.agent.turns.machine import StartReply
 from tests.agent.parts import ScriptedTts, Turn, assistant, play_out, settle, slow_tool, wait_for
 
 

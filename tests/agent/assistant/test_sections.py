@@ -13,7 +13,7 @@ from sipgw.agent.assistant.sections import (
     CallerContextSection,
     PreemptiveSection,
 )
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 @pytest.mark.parametrize(

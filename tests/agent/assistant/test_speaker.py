@@ -11,11 +11,11 @@ from sipgw.agent.assistant.reply import Reply, SpeakingState
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.speculative import HeldSpeech
 from sipgw.agent.playout import Playout
-from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.line_cache import fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.policy import FailurePolicySettings
-from sipgw.agent.turns import Cause, CommitBargeIn, StartReply, TurnTaker
+from sipgw.agent.turns.machine import Cause, CommitBargeIn, StartReply, TurnTaker
+from sipgw.foundation.redact import Redactor
 from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat
 from sipgw.media.g711 import linear_dbfs, ulaw_to_linear
 from tests.agent.parts import (
@@ -143,7 +143,7 @@ async def test_a_barge_in_keeps_what_the_caller_heard_of_an_llm_reply() -> None:
 
 
 async def test_what_the_agent_said_last_is_its_latest_line_the_caller_began_to_hear() -> None:
-    """The turn-taking machine reads it at a tentative end (agent/turns.py): a line not
+    """The turn-taking machine reads it at a tentative end (agent/turns/machine.py): a line not
     heard yet leaves the one before; a line cut off counts for what was heard of it."""
     r = rig()
     state = r.speaker.state

@@ -9,7 +9,7 @@ from typing import Any
 from sipgw.agent.assistant.replyturn import ReplyToolCall, ReplyToolResult, ReplyTurn
 from sipgw.agent.assistant.tool_calls import INTERRUPTED_RESULT, ToolCalls, reap, task_result
 from sipgw.agent.assistant.transcript import TranscriptRecorder
-from sipgw.agent.llm.base import LlmToolCall
+from sipgw.agent.services.llm.base import LlmToolCall
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 
 SCHEMA = {"type": "object", "properties": {"seconds": {"type": "number"}}}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sipgw.agent.assistant.transcript import TranscriptRecorder
-from sipgw.agent.llm.base import LlmToolCall
+from sipgw.agent.services.llm.base import LlmToolCall
 from sipgw.agent.tools.registry import ToolContext, ToolResult
 
 

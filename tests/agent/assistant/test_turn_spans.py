@@ -9,7 +9,7 @@ import pytest
 
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.turn_spans import close_turn_span
-from sipgw.agent.tracing import NO_SPAN, AttributeValue, Span
+from sipgw.foundation.tracing import NO_SPAN, AttributeValue, Span
 
 
 class Timed:

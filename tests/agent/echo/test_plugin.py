@@ -6,7 +6,7 @@ from sipgw.agent.capabilities import capabilities_of
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.echo.plugin import ECHO_CAPABILITIES, echo_agent
 from sipgw.agent.echo.settings import EchoSection
-from sipgw.agent.sections import Sources, load
+from sipgw.foundation.settings import Sources, load
 from tests.agent.parts import FakeCall
 
 

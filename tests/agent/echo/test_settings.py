@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipgw.agent.echo.settings import EchoSection, EchoSettings
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_delay_comes_from_the_environment_else_the_default() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from sipgw.agent.idle.policy import DEFAULT_IDLE_GOODBYE, IdleSettings
 from sipgw.agent.idle.settings import IdleSection, idle_settings
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_defaults_check_twice_after_15_seconds() -> None:

@@ -21,7 +21,7 @@ from sipgw.agent.resilience.line_cache import (
 )
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import shipped_frames
-from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+from sipgw.agent.services.elevenlabs.tts import ElevenLabsSettings, ElevenLabsTTSService
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.ports import free_port
 

@@ -14,7 +14,7 @@ from sipgw.agent.resilience.breaker import BreakerSettings
 from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection, load_message
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_defaults_are_the_agent_layers() -> None:

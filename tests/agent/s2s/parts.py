@@ -16,7 +16,7 @@ from typing import Any
 from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
-from sipgw.agent.s2s.base import (
+from sipgw.agent.services.s2s.base import (
     ReplyAudio,
     ReplyDone,
     ReplyStarted,

@@ -20,9 +20,9 @@ from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import Agent, AgentFactory, CallControl
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
-from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
+from sipgw.agent.services.assemblyai.voice_agent import VoiceAgentSettings
+from sipgw.agent.services.openai.realtime import RealtimeSettings, TurnDetection
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings

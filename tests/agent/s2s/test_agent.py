@@ -17,8 +17,9 @@ from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent, session_format
-from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
-from sipgw.agent.s2s.base import (
+from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent
+from sipgw.agent.services.openai.realtime import OpenAIRealtime
+from sipgw.agent.services.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
     CallerTurnOver,
@@ -31,11 +32,10 @@ from sipgw.agent.s2s.base import (
     SpeechToSpeech,
     ToolCallRequested,
 )
-from sipgw.agent.s2s.openai import OpenAIRealtime
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
 from sipgw.media.codecs.convert import Reformat
-from sipgw.media.vad import VoiceActivityDetector
+from sipgw.media.voice.vad import VoiceActivityDetector
 from tests.agent.parts import FakeCall, settle
 from tests.agent.s2s.parts import (
     LOUD,

@@ -13,7 +13,7 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.base import CallDetails
 from sipgw.agent.s2s.actions import GOODBYE_INSTRUCTIONS
-from sipgw.agent.s2s.base import ReplyDone, ToolCallRequested
+from sipgw.agent.services.s2s.base import ReplyDone, ToolCallRequested
 from tests.agent.amd.callee import (
     SILENCE,
     answered,

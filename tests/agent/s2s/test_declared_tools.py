@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sipgw.agent.s2s.base import CallerSpeechStarted, SessionFailed
+from sipgw.agent.services.s2s.base import CallerSpeechStarted, SessionFailed
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import LOUD, SILENCE, rig
 from tests.agent.tools.test_limits import Provider

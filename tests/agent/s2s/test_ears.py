@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from sipgw.agent.s2s.base import (
+from sipgw.agent.s2s.ears import EARS_INSTRUCTIONS, SessionEars
+from sipgw.agent.services.s2s.base import (
     CallerTranscript,
     ReplyStarted,
     S2sConnectError,
     SessionFailed,
 )
-from sipgw.agent.s2s.ears import EARS_INSTRUCTIONS, SessionEars
-from sipgw.agent.stt.base import SttConnectError, SttEvent, SttFailed, SttTurnEnded
+from sipgw.agent.services.stt.base import SttConnectError, SttEvent, SttFailed, SttTurnEnded
 from tests.agent.s2s.parts import LOUD, SILENCE, ScriptedSession
 
 

@@ -7,9 +7,9 @@ import asyncio
 from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
-from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
-from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.services.openai.realtime import OpenAIRealtime, RealtimeSettings
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.variables import VariablesCheck
 from tests.agent.parts import FakeCall

@@ -6,10 +6,10 @@ import asyncio
 
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
-from sipgw.agent.s2s.base import ReplyAudio, ReplyDone, ReplyStarted, ReplyText
 from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.services.s2s.base import ReplyAudio, ReplyDone, ReplyStarted, ReplyText
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import LOUD, ScriptedSession, rig, speak
 

@@ -16,10 +16,15 @@ from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
-from sipgw.agent.s2s.base import CallerTranscript, ReplyDone, ReplyStarted, ToolCallRequested
 from sipgw.agent.s2s.handoff import S2sHandOff
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.services.s2s.base import (
+    CallerTranscript,
+    ReplyDone,
+    ReplyStarted,
+    ToolCallRequested,
+)
 from sipgw.agent.tools.registry import ToolRegistry
 from tests.agent.assistant.test_handoff_call import SwitchingCall
 from tests.agent.parts import (

@@ -13,13 +13,13 @@ from typing import Any
 from sipgw.agent.assistant.caller_audio import NoiseSettings
 from sipgw.agent.assistant.settings import BargeInSettings
 from sipgw.agent.idle.policy import IdleSettings
-from sipgw.agent.s2s.base import (
+from sipgw.agent.s2s.idle_watch import CHECK_IN_INSTRUCTIONS
+from sipgw.agent.services.s2s.base import (
     CallerSpeechStarted,
     ReplyDone,
     ReplyStarted,
     ToolCallRequested,
 )
-from sipgw.agent.s2s.idle_watch import CHECK_IN_INSTRUCTIONS
 from sipgw.agent.tools.registry import Tool
 from sipgw.media import g711
 from tests.agent.parts import settle

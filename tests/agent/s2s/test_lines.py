@@ -11,11 +11,11 @@ import pytest
 from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey, prepare_lines
 from sipgw.agent.resilience.lines import FallbackLine
-from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
-from sipgw.agent.s2s.base import SpeechToSpeech
 from sipgw.agent.s2s.lines import LINE_INSTRUCTIONS, SessionVoice
-from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from sipgw.agent.tts.base import TtsConnectError
+from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.services.openai.realtime import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.services.s2s.base import SpeechToSpeech
+from sipgw.agent.services.tts.base import TtsConnectError
 from sipgw.app.evaluation.audio import tone_share
 from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.fakes.realtime import FakeRealtime

@@ -10,11 +10,11 @@ import pytest
 
 from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
-from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from sipgw.agent.s2s.factories import S2sFactory
-from sipgw.agent.s2s.openai import OpenAIRealtime
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent
+from sipgw.agent.services.openai.realtime import OpenAIRealtime
 from sipgw.app.agents import find_agent
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 

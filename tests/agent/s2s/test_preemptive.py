@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sipgw.agent.s2s.base import ReplyAudio, ReplyStarted
-from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.services.s2s.base import ReplyAudio, ReplyStarted
+from sipgw.agent.turns.endpointing import SilenceEndpointer
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import LOUD, SILENCE, rig, speak
-from tests.agent.s2s.test_openai import Captured, audio_delta, done
+from tests.agent.services.openai.test_realtime import Captured, audio_delta, done
 
 
 def test_the_endpointer_says_early_once_per_pause() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.s2s.base import (
+from sipgw.agent.s2s.recovery import HISTORY_CHARS
+from sipgw.agent.services.s2s.base import (
     ReplyDone,
     S2sConnectError,
     ServiceError,
     SessionFailed,
     SessionReconnected,
 )
-from sipgw.agent.s2s.recovery import HISTORY_CHARS
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from tests.agent.s2s.parts import ScriptedSession, rig
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
-from sipgw.agent.s2s.openai import DEFAULT_MODEL, RealtimeSettings
 from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.services.assemblyai.voice_agent import VoiceAgentSettings
+from sipgw.agent.services.openai.realtime import DEFAULT_MODEL, RealtimeSettings
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_defaults_are_the_clients() -> None:

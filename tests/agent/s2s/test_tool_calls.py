@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.s2s.base import ReplyStarted, ToolCallRequested
+from sipgw.agent.services.s2s.base import ReplyStarted, ToolCallRequested
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import rig
 

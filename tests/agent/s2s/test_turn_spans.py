@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.s2s.base import (
+from sipgw.agent.services.s2s.base import (
     CallerSpeechStopped,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
     ToolCallRequested,
 )
-from sipgw.agent.tracing import CURRENT_SPAN, NO_SPAN, AttributeValue, Span
+from sipgw.foundation.tracing import CURRENT_SPAN, NO_SPAN, AttributeValue, Span
 from tests.agent.parts import settle, wait_for
 from tests.agent.s2s.parts import LOUD, rig
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.s2s.base import ReplyAudio, ReplyDone, ReplyStarted, ReplyText
-from sipgw.agent.turns import Cause
+from sipgw.agent.services.s2s.base import ReplyAudio, ReplyDone, ReplyStarted, ReplyText
+from sipgw.agent.turns.machine import Cause
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import LOUD, rig
 

@@ -20,8 +20,8 @@ import pytest
 
 from sipgw.agent.tools.mcp_servers import McpServer, McpServerSpec
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.agent.tracing import CURRENT_SPAN, Span
 from sipgw.app.evaluation.ports import free_port
+from sipgw.foundation.tracing import CURRENT_SPAN, Span
 from tests.agent.tools.fake_call import FakeCall
 from tests.refcycles import garbage_of_ours
 
@@ -166,7 +166,7 @@ async def test_a_streamable_http_server_killed_mid_call_and_restarted(
 async def test_a_tool_call_carries_the_current_spans_traceparent_in_its_meta(
     http_server: HttpServer,
 ) -> None:
-    from tests.agent.test_tracing import Recorded
+    from tests.sipgw.foundation.test_tracing import Recorded
 
     spec = McpServerSpec(
         "billing", frozenset({"trace_context"}), url=f"http://127.0.0.1:{http_server.port}/mcp"

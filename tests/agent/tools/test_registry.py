@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.redact import Redactor
 from sipgw.agent.tools.registry import (
     Tool,
     ToolError,
@@ -19,6 +18,7 @@ from sipgw.agent.tools.registry import (
     ToolRegistry,
     load_user_tools,
 )
+from sipgw.foundation.redact import Redactor
 from tests.agent.tools.fake_call import FakeCall, assistant_settings, registry_for
 
 # -- the registry ---------------------------------------------------------------------

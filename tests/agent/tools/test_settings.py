@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.tools.registry import ToolLimits
 from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 TOOLS_FILE = """
 [[http_tools]]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sipgw.agent.amd.settings import AmdConfig
-from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.services.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.transfer.consult import (
     ConsultAgent,
     ConsultBrief,

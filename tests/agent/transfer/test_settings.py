@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.transfer.settings import TransferSection, TransferSettings, transfer_settings
 from sipgw.app.evaluation.audio import write_wav
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def settings(**environ: str) -> TransferSettings:

@@ -17,8 +17,7 @@ import pytest
 
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.sections import Sources, load
-from sipgw.agent.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.message_store import MessageStore
 from sipgw.agent.tools.settings import BuiltinToolSettings
@@ -31,6 +30,7 @@ from sipgw.agent.transfer.settings import (
 )
 from sipgw.agent.transfer.warm import JoinFailed, LegEnded
 from sipgw.app.evaluation.audio import tone_frames, write_pattern
+from sipgw.foundation.settings import Sources, load
 from tests.agent.parts import (
     SILENT_FRAME,
     Assistant,

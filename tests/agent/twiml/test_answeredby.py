@@ -171,7 +171,7 @@ def test_silence_timeout_moves_the_real_detectors_unknown() -> None:
 
 
 def test_a_fax_answer_tone_is_fax() -> None:
-    from tests.media.test_faxtone import frames_of, silence
+    from tests.media.tones.test_faxtone import frames_of, silence
     from tests.toolkit.amdset.channel import tone
 
     amd = AnsweredByDetector(MachineDetection("DetectMessageEnd"), 0.0)

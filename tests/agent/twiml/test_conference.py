@@ -19,7 +19,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.conferences import Announcement, RoomEvent
+from sipgw.agent.multiparty.conferences import Announcement, RoomEvent
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.conference import ended_reason, status_form
 from sipgw.agent.twiml.webhook import call_sid_of

@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 from twilio.twiml.voice_response import Gather, Start, VoiceResponse
 
-from sipgw.agent.stt.assemblyai import AssemblyAISettings, AssemblyAISTTService
+from sipgw.agent.services.assemblyai.stt import AssemblyAISettings, AssemblyAISTTService
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from tests.agent.parts import SILENT_FRAME, FakeCall, ScriptedTts, speech_frames, wait_for

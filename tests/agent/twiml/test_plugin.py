@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.twiml.agent import TwimlAgent
 from sipgw.agent.twiml.plugin import STREAM_CAPABILITIES, TWIML_CAPABILITIES
 from sipgw.agent.twiml.settings import StreamSection, TwimlSection
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import BUILTIN_AGENTS
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 APP = {"SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "tok"}

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sipgw.agent.stt.assemblyai import AssemblyAISettings, AssemblyAISTTService
+from sipgw.agent.services.assemblyai.stt import AssemblyAISettings, AssemblyAISTTService
 from sipgw.agent.twiml.recordtranscribe import MAX_SECONDS, start_transcription, transcribe
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from tests.agent.parts import SILENT_FRAME, speech_frames

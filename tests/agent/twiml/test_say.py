@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
-from sipgw.agent.tts.base import TextToSpeech
-from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
+from sipgw.agent.services.elevenlabs.tts import ElevenLabsTTSService
+from sipgw.agent.services.registry import ElevenLabsSection, elevenlabs_voiced
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.twiml.say import SayVoice, say_voices
 from sipgw.agent.twiml.settings import TwilioAppSection
-from sipgw.agent.vendors import ElevenLabsSection, elevenlabs_voiced
+from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.agent.parts import ScriptedTts
 
 VOICE = "EXAVITQu4vr4xnSDxMaL"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 GOOD = {"SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "secret-token"}
 

@@ -10,7 +10,7 @@ from typing import cast
 
 from twilio.twiml.voice_response import Start, Stop, VoiceResponse
 
-from sipgw.agent.stt.base import SpeechToText, SttConnectError
+from sipgw.agent.services.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.twiml.transcriptions import LiveTranscription, stability
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.twilio.transcriptiontwiml import Transcription, TranscriptionEvents

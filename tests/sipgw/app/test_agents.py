@@ -10,9 +10,9 @@ from sipgw.agent.base import CallDetails
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.echo.plugin import echo_agent
 from sipgw.agent.echo.settings import EchoSection
-from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import BUILTIN_AGENTS, AgentSection, agent_spec
+from sipgw.foundation.settings import ConfigError, Sources, load, section_info
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"

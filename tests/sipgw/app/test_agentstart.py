@@ -12,12 +12,12 @@ import pytest
 
 from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.callqueues import CALL_QUEUES
 from sipgw.app.sections import SECTIONS
 from sipgw.app.startup import build_startup
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 BLIND = AgentCapabilities(transfers=frozenset({"blind"}))

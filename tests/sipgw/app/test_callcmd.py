@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.callcmd import admin_url, call_request_of, run
@@ -17,6 +16,7 @@ from sipgw.app.cli import parse
 from sipgw.app.evaluation.ports import free_port, free_port_range
 from sipgw.app.startup import build_startup
 from sipgw.app.upstream.callrequest import CallRequest
+from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.tls import make_ca, make_server_cert

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from sipgw.agent.callqueues import QueuedCaller, QueueFull
+from sipgw.agent.multiparty.queues import QueuedCaller, QueueFull
 from sipgw.app.callqueues import CallQueueRegistry
 
 

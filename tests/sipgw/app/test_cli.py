@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from sipgw import __version__
-from sipgw.agent.sections import ConfigError
-from sipgw.agent.sections.flags import FIRST_TITLE
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
 from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.startup import Startup
+from sipgw.foundation.settings import ConfigError
+from sipgw.foundation.settings.flags import FIRST_TITLE
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSISTANT_KEYS = ["ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"]

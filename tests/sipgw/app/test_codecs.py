@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.codecs import call_codecs, codec_list, g711_first, rtp_codecs
 from sipgw.app.lines.routesfile import parse_routes_file
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.upstream.accounts import parse_accounts_file
+from sipgw.foundation.settings import ConfigError
 from sipgw.media.codecs import CODECS
 from sipgw.sip.offeranswer import RtpCodec
 

@@ -3,7 +3,7 @@ a new one (a new ConferenceSid) once it ended; the registry every plug-in gets."
 
 from __future__ import annotations
 
-from sipgw.agent.conferences import SeatRules
+from sipgw.agent.multiparty.conferences import SeatRules
 from sipgw.app.agentstart import gateway_services
 from sipgw.app.conferences import PROCESS_ROOMS, GatewayRooms
 from sipgw.media.codecs.base import ULAW_8K
@@ -22,7 +22,7 @@ def test_a_name_is_one_room_until_it_ends_then_a_new_one() -> None:
 
 
 def test_every_plug_in_of_the_process_gets_its_rooms() -> None:
-    from sipgw.agent.sections import Sources
+    from sipgw.foundation.settings import Sources
     from sipgw.sip.dialpolicy import DialPolicy
 
     services = gateway_services(Sources(environ={}), DialPolicy(()))

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipgw.agent.sections import ConfigError, Setting, section, section_info, setting
-from sipgw.agent.sections.parsers import text
-from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.sections import CALL_ONLY, SECTIONS, check_names
+from sipgw.foundation.settings import ConfigError, Setting, section, section_info, setting
+from sipgw.foundation.settings.parsers import text
 
 SETTINGS: list[tuple[str, Setting[Any]]] = [
     (f"{info.cls.__name__}.{name}", spec) for info in SECTIONS for name, spec in info.settings
@@ -117,8 +117,8 @@ def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None
     # user agent core, no media session there (`sipgw serve --help` stays quick).
     code = (
         "import sys, sipgw.app.sections, sipgw.app.cli, sipgw.app.healthcheck\n"
-        "loaded = [m for m in ('openai', 'websockets', 'sipgw.agent.stt.assemblyai',\n"
-        "          'sipgw.agent.llm.openai', 'sipgw.agent.tts.elevenlabs',\n"
+        "loaded = [m for m in ('openai', 'websockets', 'sipgw.agent.services.assemblyai.stt',\n"
+        "          'sipgw.agent.services.openai.chat', 'sipgw.agent.services.elevenlabs.tts',\n"
         "          'sipgw.agent.assistant.agent',\n"
         "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.calls.outbound',\n"
         "          'sipgw.sip.useragent', 'sipgw.media.session') if m in sys.modules]\n"

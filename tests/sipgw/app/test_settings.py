@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.settings import CallSection, GatewayConfig, NetworkSection, OperationsSection
+from sipgw.foundation.settings import ConfigError, Sources, load, section_info
 
 
 def test_defaults() -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import Sources, load
-from sipgw.agent.sections.tomlfile import TomlDocument
 from sipgw.app import settings_doc
 from sipgw.app.configfile.check import check
 from sipgw.app.configfile.read import read_settings
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings import Sources, load
+from sipgw.foundation.settings.tomlfile import TomlDocument
 
 ROOT = Path(__file__).resolve().parents[3]
 REGENERATE = "regenerate it: python -m sipgw.app.settings_doc {} > {}"

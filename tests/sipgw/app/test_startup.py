@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, settings_of
 from sipgw.app.agents import find_agent
 from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.settings import HealthcheckSection
 from sipgw.app.startup import Startup, build_startup
+from sipgw.foundation.settings import ConfigError, Sources, settings_of
 from tests.toolkit.canaries import (
     API_KEY_VARIABLES,
     ELEVENLABS_KEY,

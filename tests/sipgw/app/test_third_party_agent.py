@@ -32,7 +32,6 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import UNDECLARED
 from sipgw.agent.echo.agent import EchoAgent
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callbacks import start_callbacks
@@ -40,6 +39,7 @@ from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.startup import build_startup
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 from tests.sipgw.app.keeper_agent import SEEN, KeeperAgent
 from tests.toolkit.gateway_in_process import running_gateway

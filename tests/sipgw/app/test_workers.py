@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
 from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.settings import GatewayConfig, WorkersSection
 from sipgw.app.workers import Supervisor, WorkerPlan, _Worker, plan_workers, rtp_slices
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_setting_defaults_to_one_process() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.upstream.accounts import parse_accounts_file
+from sipgw.foundation.settings import ConfigError
 from sipgw.sip.auth import DigestServer, Verdict, parse_auth_params
 from sipgw.sip.body import parse_dtmf_info
 from sipgw.sip.errors import MessageParseError, RemoteProtocolError, SdpError

@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-:class:`EnqueueRun` puts the caller (a :class:`~sipgw.agent.callqueues.QueuedCaller`)
+:class:`EnqueueRun` puts the caller (a :class:`~sipgw.agent.multiparty.queues.QueuedCaller`)
 at the back of the named queue in the gateway's registry
-(:class:`~sipgw.agent.callqueues.CallQueues`); a full queue ends it at once
+(:class:`~sipgw.agent.multiparty.queues.CallQueues`); a full queue ends it at once
 (``queue-full``). While the caller waits:
 
 - the ``waitUrl`` document is fetched with Twilio's wait fields (``QueueSid``,
@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.callqueues import CallQueues, QueuedCaller, QueueFull
+from sipgw.agent.multiparty.queues import CallQueues, QueuedCaller, QueueFull
 from sipgw.agent.twiml.dial.rules import ringback_frame
 from sipgw.agent.twiml.program import Fetch, Finished, Program, Refused, Run, Wait, absolute_url
 from sipgw.agent.twiml.queues.queuedial import Dequeue

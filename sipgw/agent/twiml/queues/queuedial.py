@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.callqueues import CallQueues, QueuedCaller
+from sipgw.agent.multiparty.queues import CallQueues, QueuedCaller
 from sipgw.agent.transfer.warm import LegEnded
 from sipgw.agent.twiml.dial.bridge import DialRelay, Note, RelayedDial
 from sipgw.agent.twiml.dial.rules import DialResult, dial_status

@@ -2,9 +2,9 @@
 
 :class:`RelayListener` sends every 20 ms frame of the caller as it arrives to the configured
 speech-to-text and to the assistant's turn-taking machine
-(:class:`~sipgw.agent.turns.TurnTaker`), and follows what the machine says:
+(:class:`~sipgw.agent.turns.machine.TurnTaker`), and follows what the machine says:
 
-- its :class:`~sipgw.agent.turns.StartReply` (the STT's end of turn) is the ``prompt``
+- its :class:`~sipgw.agent.turns.machine.StartReply` (the STT's end of turn) is the ``prompt``
   (``voicePrompt`` = the final transcript, ``last: true``) sent at once; with
   ``partialPrompts`` each new partial transcript of the turn goes before it
   (``last: false``);
@@ -30,8 +30,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from sipgw.agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttPartialTranscript
-from sipgw.agent.turns import (
+from sipgw.agent.services.stt.base import (
+    SpeechToText,
+    SttConnectError,
+    SttFailed,
+    SttPartialTranscript,
+)
+from sipgw.agent.turns.machine import (
     Cause,
     CommitBargeIn,
     ForceTurnEnd,

@@ -32,12 +32,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sipgw.agent.stt.assemblyai_settings import (
+from sipgw.agent.services.assemblyai.stt_options import (
     MAX_KEYTERM_CHARS,
     MAX_KEYTERMS,
     speech_model_for,
 )
-from sipgw.agent.tts.base import TextToSpeech
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.twiml.say import LANGUAGE_MODELS, SayVoice
 from sipgw.twilio.relaytwiml import ConversationRelay, RelayLanguage
 

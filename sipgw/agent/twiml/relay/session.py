@@ -13,8 +13,8 @@ carrying out the app's messages and stopping them all: the caller's side is
 :class:`~sipgw.agent.twiml.relay.channel.AppChannel`.
 
 - *The caller's side*: every 20 ms frame as it arrives goes to the configured speech-to-text
-  and to the assistant's turn-taking machine (:class:`~sipgw.agent.turns.TurnTaker`). Its
-  :class:`~sipgw.agent.turns.StartReply` (the STT's end of turn) is the ``prompt``
+  and to the assistant's turn-taking machine (:class:`~sipgw.agent.turns.machine.TurnTaker`). Its
+  :class:`~sipgw.agent.turns.machine.StartReply` (the STT's end of turn) is the ``prompt``
   (``voicePrompt`` = the final transcript, ``last: true``) sent at once: no later than the
   assistant starts its own reply; with ``partialPrompts`` each new partial transcript of
   the turn goes before it (``last: false``). Keys are ``dtmf`` when ``dtmfDetection`` is
@@ -22,7 +22,7 @@ carrying out the app's messages and stopping them all: the caller's side is
   only as ``reportInputDuringAgentSpeech`` says (``speech``, ``dtmf``, ``any``; ``none``,
   the default: neither).
 - *The app's side*: ``text`` tokens are cut into sentences as they come
-  (:class:`~sipgw.agent.llm.sentences.SentenceSplitter`, as the assistant cuts its LLM's
+  (:class:`~sipgw.agent.services.llm.sentences.SentenceSplitter`, as the assistant cuts its LLM's
   stream) and each sentence goes to the text-to-speech at once; its audio goes to the
   assistant's :class:`~sipgw.agent.playout.Playout`, one 20 ms frame per tick. ``last``
   closes the reply (its rest is spoken); the next token begins a new one. A reply speaks
@@ -37,8 +37,8 @@ carrying out the app's messages and stopping them all: the caller's side is
   the recognizer's model must change with it (``providers.needs_new_session``) a new
   session is opened and connected, then takes the caller's audio from the old one, which
   is closed. ``hints`` go to every session as key terms.
-- *Barge-in*: the machine's :class:`~sipgw.agent.turns.PauseAgent` holds the reply,
-  :class:`~sipgw.agent.turns.CommitBargeIn` cuts it (queued audio dropped, TTS cancelled)
+- *Barge-in*: the machine's :class:`~sipgw.agent.turns.machine.PauseAgent` holds the reply,
+  :class:`~sipgw.agent.turns.machine.CommitBargeIn` cuts it (queued audio dropped, TTS cancelled)
   when the reply is ``interruptible`` by that cause (``speech`` for speech and transcripts,
   ``dtmf`` for keys, ``any`` both); ``interrupt`` goes to the app with
   ``utteranceUntilInterrupt`` = the text the caller heard (TTS alignment, else estimated
@@ -68,9 +68,9 @@ from dataclasses import dataclass
 from sipgw.agent.base import CallControl
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import Playout
-from sipgw.agent.stt.base import SpeechToText, SttConnectError
-from sipgw.agent.tts.base import TextToSpeech, TtsError
-from sipgw.agent.turns import TurnTaker
+from sipgw.agent.services.stt.base import SpeechToText, SttConnectError
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
+from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings

@@ -24,8 +24,8 @@ from typing import Final
 import aiohttp
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.stt.base import SpeechToText
-from sipgw.agent.tts.base import TextToSpeech
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.relay.providers import (
     choose_voice,

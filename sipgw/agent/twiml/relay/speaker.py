@@ -1,7 +1,7 @@
 """The speaking side of a ConversationRelay session: the app's replies, heard by the caller.
 
 :class:`RelaySpeaker` turns the app's ``text`` tokens into speech: cut into sentences as they
-come (:class:`~sipgw.agent.llm.sentences.SentenceSplitter`, as the assistant cuts its LLM's
+come (:class:`~sipgw.agent.services.llm.sentences.SentenceSplitter`, as the assistant cuts its LLM's
 stream), each sentence sent to the reply's language's text-to-speech
 (:class:`~sipgw.agent.twiml.relay.voices.RelayVoices`) at once, its audio queued on the
 :class:`~sipgw.agent.playout.Playout` the call's tick reads one 20 ms frame at a time.
@@ -9,7 +9,7 @@ stream), each sentence sent to the reply's language's text-to-speech
 begins one; ``play`` queues a fetched audio file as a reply of its own. A ``preemptible``
 reply is cut, silently, by the app's next reply or play.
 
-It is the turn-taking machine's view of the agent (:class:`~sipgw.agent.turns.AgentState`):
+It is the turn-taking machine's view of the agent (:class:`~sipgw.agent.turns.machine.AgentState`):
 the listening side pauses, resumes and cuts it (:meth:`RelaySpeaker.barge_in`: ``interrupt``
 to the app with what the caller heard) as the machine says, and asks whether the agent is
 :meth:`~RelaySpeaker.speaking`. With ``events`` it tells the app ``agentSpeaking`` and
@@ -28,10 +28,10 @@ from itertools import count
 from typing import Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.llm.sentences import SentenceSplitter
 from sipgw.agent.playout import Playout
-from sipgw.agent.tts.base import TextToSpeech, TtsError, TtsReply
-from sipgw.agent.turns import Cause
+from sipgw.agent.services.llm.sentences import SentenceSplitter
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError, TtsReply
+from sipgw.agent.turns.machine import Cause
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.twilio.relay import (
     ErrorMessage,

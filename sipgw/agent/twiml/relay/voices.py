@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 
 __all__ = ["RelayVoices"]
 

@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from sipgw.agent.conferences import ConferenceRoom, RoomRecording
-from sipgw.agent.private_files import make_private_dir, write_private_atomic
+from sipgw.agent.multiparty.conferences import ConferenceRoom, RoomRecording
 from sipgw.agent.twiml.announce import AnnouncementAudio
 from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dial.rules import DialResult
@@ -23,6 +22,7 @@ from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.playback import Playback
 from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
 from sipgw.agent.twiml.webhook import call_params, new_sid
+from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.conferencetwiml import Conference
 from sipgw.twilio.document import DialConference
 

@@ -18,10 +18,10 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.callqueues import CallQueues
-from sipgw.agent.conferences import ConferenceRooms
-from sipgw.agent.stt.base import SpeechToText
-from sipgw.agent.tts.base import TextToSpeech
+from sipgw.agent.multiparty.conferences import ConferenceRooms
+from sipgw.agent.multiparty.queues import CallQueues
+from sipgw.agent.services.stt.base import SpeechToText
+from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.twiml.dial.screening import Screen, ScreeningLeg
 from sipgw.agent.twiml.program import Program
 from sipgw.agent.twiml.recording import BridgeRecorder

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from sipgw.agent.base import AnswersLater
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.earlyanswer import AnswersLater
 from sipgw.agent.twiml.dial.bridge import BridgedDial, LegPlacingCall
 from sipgw.agent.twiml.dial.referurl import DialRefer, ReferFetchFailed, StagedDial
 from sipgw.agent.twiml.dial.ringall import RingAllDial
@@ -235,7 +235,7 @@ class DialVerb(VerbHandler):
 
     def answers_on_bridge(self, step: Step) -> bool:
         """``step`` may run with the call unanswered: a ``<Dial answerOnBridge>`` bridged by
-        the gateway on an incoming call that can wait (:mod:`sipgw.agent.earlyanswer`), or a
+        the gateway on an incoming call that can wait (:mod:`sipgw.agent.base`), or a
         fetch, or a refusal (nothing heard)."""
         if isinstance(step, Fetch | Refused):
             return self.ctx.answer_deferred

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.twiml.dial.bridge import BridgedDial
 from sipgw.agent.twiml.dial.rules import DialResult
 from sipgw.agent.twiml.queues.queuedial import QueueDial
@@ -17,6 +16,7 @@ from sipgw.agent.twiml.recording import BridgeRecorder, ulaw_wav
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.record import RecordVerb, time_ago
 from sipgw.agent.twiml.webhook import new_sid
+from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.document import Dial
 
 log = logging.getLogger("sipgw.agent")

@@ -9,7 +9,7 @@ import contextlib
 import logging
 from typing import Final, Protocol, runtime_checkable
 
-from sipgw.agent.stt.base import SpeechToText, SttConnectError
+from sipgw.agent.services.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.statusposts import Callback

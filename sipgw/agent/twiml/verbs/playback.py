@@ -10,7 +10,7 @@ import re
 from typing import Final
 
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.say import SayVoice

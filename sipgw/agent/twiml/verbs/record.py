@@ -11,13 +11,13 @@ import email.utils
 import logging
 import time
 
-from sipgw.agent.private_files import make_private_dir, write_private_atomic
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.recording import BEEP, FRAME_SECONDS, Recorder, ulaw_wav
 from sipgw.agent.twiml.recordtranscribe import RecordTranscription, start_transcription
 from sipgw.agent.twiml.statusposts import Callback
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.webhook import call_params, new_sid
+from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.document import Dial, Record
 
 log = logging.getLogger("sipgw.agent")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from sipgw.agent.sections import ConfigError, Sources, load, setting_of, validate
 from sipgw.agent.twiml.settings import TwilioAppSection
 from sipgw.app.twilio.api.settings import TwilioApiSection
+from sipgw.foundation.settings import ConfigError, Sources, load, setting_of, validate
 
 __all__ = ["rest_account"]
 

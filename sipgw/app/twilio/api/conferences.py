@@ -8,9 +8,9 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   ``completed``): the rooms, the open ones then the last ended ones, newest first; paged
   (:func:`_page`: ``PageSize``, ``Page``, ``PageToken``, as the SDK's ``Page`` reads them).
 - ``GET .../Conferences/{Sid}.json``: one room. ``POST`` with ``Status=completed`` ends it
-  (:meth:`~sipgw.agent.conferences.ConferenceRoom.end`: ``conference-ended-via-api``);
+  (:meth:`~sipgw.agent.multiparty.conferences.ConferenceRoom.end`: ``conference-ended-via-api``);
   with ``AnnounceUrl`` (``AnnounceMethod``) announces that to the started room
-  (:meth:`~sipgw.agent.conferences.ConferenceRoom.announce`: a participant's agent makes
+  (:meth:`~sipgw.agent.multiparty.conferences.ConferenceRoom.announce`: a participant's agent makes
   the audio, ``announcement-end`` once heard).
 - ``GET .../Conferences/{Sid}/Participants.json`` (``Muted``, ``Hold``, ``Coaching``):
   its participants, in the order they joined; paged likewise.
@@ -21,7 +21,8 @@ gateway process are in (:mod:`sipgw.app.conferences`):
   participant of the room) makes it that one's coach (heard by it only),
   ``Coaching=false`` heard by all again, ``EndConferenceOnExit``/``BeepOnExit`` change its
   exit rules (``participant-modify``); ``DELETE`` removes it from the room
-  (:meth:`~sipgw.agent.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``): 204.
+  (:meth:`~sipgw.agent.multiparty.conferences.Seat.kick`: its TwiML goes on after the ``<Dial>``):
+  204.
 - ``POST .../Conferences/{Sid or FriendlyName}/Participants.json`` (``From``, ``To``,
   ``Label``, ``Muted``, ``Beep``, ``StartConferenceOnEnter``, ``EndConferenceOnExit``,
   ``WaitUrl``, ``MaxParticipants``, ``ConferenceStatusCallback`` and its events,
@@ -55,7 +56,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
-from sipgw.agent.conferences import Announcement, ConferenceRoom, Seat
+from sipgw.agent.multiparty.conferences import Announcement, ConferenceRoom, Seat
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.conferences import GatewayRooms
 from sipgw.app.twilio.api.resource import (

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.calls.callfeed import CallEntry
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.twilio.api.status import Subscription
+from sipgw.foundation.settings import ConfigError
 
 __all__ = ["line_check", "line_subscriber", "number_of"]
 

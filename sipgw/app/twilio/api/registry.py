@@ -8,7 +8,7 @@ other way round: ``updated`` only grows). Another gateway answers ``GET .../Call
 from the row, and sends an update to the carrying gateway it names
 (:mod:`sipgw.app.twilio.api.endpoints`). Rows stay :data:`KEEP_DAYS` after their last change.
 
-:class:`CallRegistry` is written once over the dialect seam (:mod:`sipgw.agent.tools.sql`):
+:class:`CallRegistry` is written once over the dialect seam (:mod:`sipgw.foundation.stores.sql`):
 on the cluster's PostgreSQL (``SIPGW_DATABASE_URL``, migration ``0004_twilio_calls.sql``) or
 on a SQLite file (its table made on first use), the same SQL.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sipgw.agent.tools.sql import Engine
-from sipgw.agent.tools.sqlite import SqliteEngine, executescript
+from sipgw.foundation.stores.sql import Engine
+from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 
 __all__ = ["KEEP_DAYS", "CallRegistry", "SharedCall"]
 

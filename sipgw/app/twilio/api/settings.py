@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import on_off, text, verbatim
+from sipgw.foundation.settings import InvalidSettings, section, setting
+from sipgw.foundation.settings.parsers import on_off, text, verbatim
 
 __all__ = ["ACCOUNT_SID", "TwilioApiSection"]
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from sipgw.agent.base import Agent
-from sipgw.agent.conferences import ConferenceRoom
+from sipgw.agent.multiparty.conferences import ConferenceRoom
 from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dial.audioformat import FollowsAgentFormat, widen
 from sipgw.media.codecs import PCM16_16K, ULAW_8K

@@ -9,8 +9,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sipgw.agent.stt.base import SpeechToText, SttPartialTranscript, SttTurnEnded
-from sipgw.agent.turns import Cause, TurnTaker
+from sipgw.agent.services.stt.base import SpeechToText, SttPartialTranscript, SttTurnEnded
+from sipgw.agent.turns.machine import Cause, TurnTaker
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.speaker import RelayTimings
 from sipgw.twilio.relay import DtmfMessage, PlatformMessage, PromptMessage

@@ -19,7 +19,7 @@ import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.agent.twiml.agent import TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import (
@@ -479,7 +479,7 @@ async def test_input_while_the_agent_speaks_is_reported_as_asked(
 
 
 async def test_partial_prompts_go_as_the_words_come(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
-    from sipgw.agent.stt.base import SttPartialTranscript
+    from sipgw.agent.services.stt.base import SttPartialTranscript
 
     web, relay = apps
     agent, call, ticker, stt, tts, seen = await start_call(web, relay, partial_prompts=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from sipgw.agent.turns import Cause
+from sipgw.agent.turns.machine import Cause
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.twilio.relay import (

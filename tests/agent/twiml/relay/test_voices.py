@@ -3,7 +3,7 @@ first use, the session's first when none can be; each closed once."""
 
 from __future__ import annotations
 
-from sipgw.agent.tts.base import TextToSpeech, TtsConnectError
+from sipgw.agent.services.tts.base import TextToSpeech, TtsConnectError
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from tests.agent.parts import ScriptedTts
 

@@ -18,13 +18,13 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
-from sipgw.agent.sections import ConfigError
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
+from sipgw.foundation.settings import ConfigError
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import RegistrationChanged, RegistrationState
 from sipgw.sip.message import SipRequest

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load, validate
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.foundation.settings import ConfigError, Sources, load, validate
 from tests.toolkit.canaries import ADMIN_TOKEN
 
 

@@ -22,7 +22,6 @@ from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
 from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import NO_DETAILS, Agent, CallControl
 from sipgw.agent.echo.agent import EchoAgent
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.calls.callbacks import (
     CallbackPolicy,
@@ -36,6 +35,7 @@ from sipgw.app.calls.callbacks import (
     start_callbacks,
 )
 from sipgw.app.security.settings import DialSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import running_gateway
 

@@ -13,12 +13,12 @@ from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.record import CallRecord
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.hints import hint
 from sipgw.app.calls.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.settings import AccountSection, OutboundSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.identity import IdentityHeader
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway
@@ -243,7 +243,7 @@ async def test_a_placed_calls_goal_reaches_an_agent_that_navigates_menus() -> No
 
 class _EarlyCallee(Agent):
     """Answers after 0.6 s of early media (183 with SDP), its tone playing meanwhile
-    (:class:`sipgw.agent.earlyanswer.DefersAnswer`)."""
+    (:class:`sipgw.agent.base.DefersAnswer`)."""
 
     answer_deferred = True
 
@@ -251,7 +251,7 @@ class _EarlyCallee(Agent):
         self.call = call
 
     def on_answered(self) -> None:  # started unanswered
-        from sipgw.agent.earlyanswer import AnswersLater
+        from sipgw.agent.base import AnswersLater
 
         assert isinstance(self.call, AnswersLater) and self.call.answer_now is not None
         asyncio.get_running_loop().call_later(0.6, self.call.answer_now)

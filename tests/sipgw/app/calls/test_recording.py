@@ -14,11 +14,11 @@ from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sipgw.agent.sections import Sources, load
 from sipgw.app.calls.recording import CallRecorder, delete_expired, recording_name
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_share
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import OperationsSection
+from sipgw.foundation.settings import Sources, load
 from sipgw.media import g711
 from sipgw.media.codecs import PCM16_16K, PCM16_24K, ULAW_8K
 from tests.sipgw.app.admin.legs_admin import admin_with_legs

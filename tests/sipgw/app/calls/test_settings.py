@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.settings import CallHeadersSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_settings() -> None:

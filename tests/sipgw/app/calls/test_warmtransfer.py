@@ -22,7 +22,6 @@ import pytest
 from sipgw.agent.amd.settings import AmdMode
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.sections import Sources, load
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import JoinFailed, LegEnded, LegProgress, WarmTransferCall
 from sipgw.agent.twiml.dial.bridge import LegPlacingCall
@@ -33,6 +32,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.startup import outbound_config
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.settings import AccountSection, OutboundSection
+from sipgw.foundation.settings import Sources, load
 from sipgw.sip.auth import DigestServer, Verdict
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.message import SipMessage, SipRequest, SipResponse, make_response

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.campaigns.model import CampaignLimits
 from sipgw.app.campaigns.settings import CampaignSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_defaults_and_limits() -> None:

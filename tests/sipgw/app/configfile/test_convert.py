@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.sections import ConfigError
 from sipgw.agent.tools.declared import Declarations, parse_declarations
 from sipgw.app.configfile.convert import convert
 from sipgw.app.configfile.read import TOOLS_KEYS
 from sipgw.app.lines.routesfile import LineSpec, RoutesFile, Written, parse_routes_file
+from sipgw.foundation.settings import ConfigError
 from tests.agent.tools.test_settings import TOOLS_FILE
 from tests.sipgw.app.lines.test_routesfile import GOOD
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load, setting_of
-from sipgw.agent.sections.settingsfile import config_path
 from sipgw.agent.tools.settings import declared_tools
 from sipgw.app.configfile.read import read_files, read_settings, with_settings_file
 from sipgw.app.sections import SECTIONS, DeclaredToolsSection
 from sipgw.app.settings import GatewayConfig
+from sipgw.foundation.settings import ConfigError, Sources, load, setting_of
+from sipgw.foundation.settings.settingsfile import config_path
 
 FILE = """\
 [network]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections.tomlfile import TomlDocument
 from sipgw.app.configfile.read import read_files
 from sipgw.app.configfile.show import MASK, show, tables
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings.tomlfile import TomlDocument
 
 
 @pytest.mark.usefixtures("environ")
@@ -36,7 +36,7 @@ def test_every_source_is_named_and_secrets_are_masked(tmp_path: Path) -> None:
 
 
 def test_an_empty_secret_shows_empty() -> None:
-    from sipgw.agent.sections import Sources
+    from sipgw.foundation.settings import Sources
 
     text = show(Sources(), SECTIONS)
     assert 'token = ""' in text and MASK not in text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 TOKEN = "twilio-auth-token-for-tests"
 

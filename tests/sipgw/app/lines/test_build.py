@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.assistant.agent import AssistantAgent
-from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.turns.early_end import EarlyEndMode
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
 from sipgw.app.lines.routesfile import LineSpec, parse_routes_file
 from sipgw.app.sections import SECTIONS
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": "e"}

@@ -9,8 +9,8 @@ import pytest
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantFactory
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.factories import S2sFactory
-from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.handoff import LineDirectory, same_stt, takes_over
+from sipgw.foundation.settings import ConfigError
 from tests.agent.parts import FakeCall
 from tests.sipgw.app.lines.test_build import KEYS, base, build
 

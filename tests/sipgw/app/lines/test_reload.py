@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
+from sipgw.foundation.settings import ConfigError, Sources
 
 FIRST = '[lines.a]\n[[routes]]\ncalled = "+1"\nline = "a"\n'
 SECOND = 'default = "b"\n[lines.a]\n[lines.b]\n[[routes]]\ncalled = "+1"\nline = "a"\n'

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
-from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.foundation.settings import ConfigError
 
 GOOD = """\
 default = "support"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import plugin_factory
-from sipgw.agent.sections import Sources
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routing import LINE_BUSY, AgentRoutes
 from sipgw.app.upstream.accounts import Account
+from sipgw.foundation.settings import Sources
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
 

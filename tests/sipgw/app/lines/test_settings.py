@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.lines.settings import RoutesSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_routes_file_from_the_flag_or_the_environment(tmp_path: Path) -> None:

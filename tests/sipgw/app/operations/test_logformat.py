@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.callhandle import CallLog
 from sipgw.app.operations.logformat import JsonFormatter, configure_logging
 from sipgw.app.security.privacy import install_log_redaction, load_redactor
 from sipgw.app.security.settings import PrivacySection
 from sipgw.app.settings import OperationsSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.toolkit.canaries import ELEVENLABS_KEY, OPENAI_KEY
 
 

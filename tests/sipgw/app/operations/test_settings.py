@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.operations.settings import OverloadConfig
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_thresholds_are_read_and_described() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.operations.stats import gateway_stats
 from sipgw.app.security.access import (
@@ -29,6 +28,7 @@ from sipgw.app.security.access import (
 from sipgw.app.security.settings import AccessSection, allow_from
 from sipgw.app.upstream.accounts import load_accounts
 from sipgw.app.upstream.settings import AccountSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.access import Refusal
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered, RequestRefused

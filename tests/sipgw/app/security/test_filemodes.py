@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError
 from sipgw.app.cli import main
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.security.filemodes import check_secret_files
+from sipgw.foundation.settings import ConfigError
 from tests.sipgw.app.test_cli import environ  # noqa: F401 - the fixture
 
 

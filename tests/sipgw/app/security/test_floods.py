@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.settings import RateLimitSection, limit_action, rate
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
 
 

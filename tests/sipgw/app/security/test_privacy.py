@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load, secret_texts, setting
 from sipgw.app.cli import prepare
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.sections import SECTIONS
 from sipgw.app.security.privacy import install_log_redaction, load_redactor
 from sipgw.app.security.settings import AccessSection, PrivacySection
+from sipgw.foundation.settings import ConfigError, Sources, load, secret_texts, setting
 from tests.toolkit.canaries import (
     ASSEMBLYAI_KEY,
     ELEVENLABS_KEY,

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from sipgw.agent.record import CallRecord
-from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.services.openai.chat import OpenAIChatLLM, OpenAISettings
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -18,6 +17,7 @@ from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.summary.runner import PostCallSummaries, summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
+from sipgw.foundation.settings import ConfigError, Sources
 from tests.sipgw.app.calls.test_callfeed import RecordingAgent, handle
 
 pytestmark = pytest.mark.timeout(30)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.summary.settings import DEFAULT_SUMMARY_PROMPT, SummarySection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_off_by_default_with_bounds() -> None:

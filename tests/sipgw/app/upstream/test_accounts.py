@@ -9,7 +9,6 @@ import pytest
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.echo.plugin import echo_factory
 from sipgw.agent.echo.settings import EchoSettings
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.cli import build_parser
 from sipgw.app.gateway import Gateway, GatewayParts
 from sipgw.app.settings import GatewayConfig
@@ -21,6 +20,7 @@ from sipgw.app.upstream.accounts import (
     registration_settings,
 )
 from sipgw.app.upstream.settings import AccountSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
 

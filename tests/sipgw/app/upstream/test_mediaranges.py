@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.access import AccessConfig, access_config
 from sipgw.app.security.settings import AccessSection
 from sipgw.app.upstream.accounts import Account
@@ -18,6 +17,7 @@ from sipgw.app.upstream.mediaranges import (
     media_networks,
     trunk_media,
 )
+from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.upstream.settings import DnsSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 
 def test_the_systems_servers_unless_some_are_named() -> None:

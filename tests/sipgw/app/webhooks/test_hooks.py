@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from sipgw.agent.record import CallRecord
-from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callfeed import CallEntry, CallFeed
 from sipgw.app.calls.hints import Refused, hint
@@ -20,6 +19,7 @@ from sipgw.app.webhooks.events import iso
 from sipgw.app.webhooks.hooks import CallWebhooks
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
+from sipgw.foundation.settings import Sources
 from sipgw.sip.call import CallInfo
 from sipgw.sip.finalreply import FinalReply
 from sipgw.sip.headers import NameAddr

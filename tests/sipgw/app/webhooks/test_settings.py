@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.settings import WebhookSection, line_check
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.twilio.api.account import rest_account
+from sipgw.foundation.settings import ConfigError, Sources
 
 SID = "AC" + "a" * 32
 OTHER = "AC" + "b" * 32

@@ -16,7 +16,7 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from sipgw.agent.conferences import Announcement, ConferenceRoom, RoomEvent, SeatRules
+from sipgw.agent.multiparty.conferences import Announcement, ConferenceRoom, RoomEvent, SeatRules
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
@@ -29,7 +29,7 @@ from sipgw.app.twilio.api.seam import call_sid
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.media.codecs.base import ULAW_8K
 from sipgw.twilio.document import DialConference, Hangup, parse_twiml
-from tests.agent.test_conferences import Player
+from tests.agent.multiparty.test_conferences import Player
 from tests.sipgw.app.twilio.api.test_endpoints import ACCOUNT, TOKEN, echo_placer, sdk
 from tests.sipgw.app.twilio.api.test_endpoints import api as endpoints_api
 from tests.toolkit.gateway_in_process import running_gateway

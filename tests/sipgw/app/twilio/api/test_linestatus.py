@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.sections import ConfigError
 from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
@@ -18,6 +17,7 @@ from sipgw.app.evaluation.ports import free_port
 from sipgw.app.lines.routesfile import parse_routes_file
 from sipgw.app.twilio.api.linestatus import line_subscriber, number_of
 from sipgw.app.twilio.api.settings import TwilioApiSection
+from sipgw.foundation.settings import ConfigError
 from tests.sipgw.app.twilio.api.receiver import status_receiver
 from tests.toolkit.gateway_in_process import running_gateway
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.twilio.api.settings import TwilioApiSection
+from sipgw.foundation.settings import ConfigError, Sources, load
 
 SID = "AC" + "a" * 32
 

@@ -1,0 +1,1 @@
+"""Calls of one gateway together: conference rooms, who speaks in them, and call queues."""

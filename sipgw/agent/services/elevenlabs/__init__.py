@@ -1,0 +1,1 @@
+"""ElevenLabs: streaming text-to-speech."""

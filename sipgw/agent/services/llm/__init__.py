@@ -1,0 +1,1 @@
+"""Streaming chat models with tools, whoever the vendor: the contract, retries, sentences."""

@@ -1,0 +1,1 @@
+"""OpenAI: Chat Completions (any compatible server) and the Realtime API."""

@@ -1,0 +1,1 @@
+"""Speech-to-speech services, whoever the vendor: the contract and the JSON WebSocket."""

@@ -1,0 +1,1 @@
+"""Streaming speech-to-text, whoever the vendor: the contract, the uplink, the outlet."""
