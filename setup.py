@@ -92,7 +92,7 @@ COMPILED = (
     "sipgw/agent/echo/agent.py",
     # the assistant's caller frame at arrival: its way to the detectors, the model's batch,
     # the turn-taking machine and speech-to-text
-    "sipgw/agent/assistant/caller_audio.py",
+    "sipgw/agent/conversation/caller_audio.py",
     "sipgw/agent/assistant/hearing.py",
 )
 """Sources compiled with mypyc, all in one group (they call each other directly)."""

@@ -9,7 +9,7 @@ one voice a call: the agent's greeting, the caller's first turn with the agent s
 then the agent's reply playing, and the voice's items one every :data:`EVERY_S` in a fixed
 shuffled order, over line hiss (``clean``) or café babble 10 dB under the caller
 (``babble10``). Frames go one per 20 ms through the assistant's caller path
-(:class:`~sipgw.agent.assistant.caller_audio.CallerAudio`, then
+(:class:`~sipgw.agent.conversation.caller_audio.CallerAudio`, then
 :class:`~sipgw.agent.turns.machine.TurnTaker`, ``room_gate`` with the model detector, as the
 assistant builds it, ducking an undecided pause after ``--duck-ms``, the assistant's
 default; 0: never), with a fake speech-to-text service: a partial of the first word
@@ -42,8 +42,8 @@ from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from bench.noise import PIPELINES, TICK_PHASES_MS, stop_after
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.services.stt.base import (
     SttEvent,
     SttPartialTranscript,

@@ -17,8 +17,7 @@ measures it.
 
 ``--speaker`` also measures what a room that asked for ``speaker`` events adds: each
 participant's voice detector (:class:`sipgw.agent.multiparty.conference_speech.SpeechWatch`), its
-one
-``push`` per participant per tick timed alone over the same frames (talkspurts of the
+one ``push`` per participant per tick timed alone over the same frames (talkspurts of the
 tone, 600 ms, and 400 ms of quiet: speech starting and stopping), in µs per participant
 a tick.
 """

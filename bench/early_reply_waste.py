@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench._harness import format_table
 from bench.turn_ends import SENTENCES, speak
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.turns.endpointing import SilenceEndpointer
 from sipgw.media import g711
 from sipgw.media.voice.vad import VoiceActivityDetector

@@ -9,7 +9,7 @@ Run ``python -m bench.model_cost`` (``--batches 1,12,42,125,200 --calls 200 --se
   With ``--against`` another build's ``silero_math.py``, the math alone (no μ-law lookup,
   no states gathered) by this build and that one in turn, in one process.
 - **The burst** (``--calls``): that many calls' caller paths (``CallerAudio``, the model
-  detector on a :class:`~sipgw.agent.assistant.caller_audio.ModelBatcher`'s batch, the
+  detector on a :class:`~sipgw.agent.conversation.caller_audio.ModelBatcher`'s batch, the
   turn-taking machine), every call's frame of a tick arriving together, as a load
   generator sends them (one shared ticker, every call's packet at once: the native
   reader's read after them takes all of them): each call's frame fed, one batch run,
@@ -48,7 +48,7 @@ from bench.noise import (
     caller_rigs,
     interruption_track,
 )
-from sipgw.agent.assistant.caller_audio import ModelBatcher, NoiseSettings
+from sipgw.agent.conversation.caller_audio import ModelBatcher, NoiseSettings
 from tests.toolkit.noisy_audio import background, mix
 
 ROUNDS = 5

@@ -4,7 +4,8 @@
 
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
-the caller's path as the assistant runs it (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`:
+the caller's path as the assistant runs it
+(:class:`sipgw.agent.conversation.caller_audio.CallerAudio`:
 suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.machine.TurnTaker`,
 with its detector): the agent's greeting (:data:`GREETING_S`) and the caller's first turn
 over the background, then the agent's reply playing the whole time. Per
@@ -69,14 +70,14 @@ from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from bench.stop_bound import frame_levels, level_at_percentile, room_bound_pause
-from sipgw.agent.assistant.caller_audio import CallerAudio, DetectorKind, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, DetectorKind, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.turns.machine import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.voice.vad import ModelVadConfig
 
 if TYPE_CHECKING:
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
     from sipgw.media.voice.model_vad import ModelVoiceDetector
 from tests.toolkit.amdset.speech import Voice, synthesize_clause
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
@@ -485,8 +486,9 @@ def caller_rigs(
 
 
 def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
-    """CPU per call-second of the caller path (``agent/assistant/caller_audio.py``, the turn-taking
-    machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
+    """CPU per call-second of the caller path (``agent/conversation/caller_audio.py``, the
+    turn-taking machine) for ``calls`` calls at once, each frame of each call in turn, one tick
+    after
     another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
     the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
     (each call steps the model at its frame, as before batching) or ``batched`` (one
@@ -494,7 +496,7 @@ def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict
     does). ``line``: ``noisy`` (the interruption track over each background in turn at 10
     dB SNR: speech or voices, music or noise all the time) or ``quiet`` (the caller's
     opening turn, then the caller listening in a quiet room: pink noise at -60 dBFS)."""
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
 
     tracks = []
     if line == "noisy":

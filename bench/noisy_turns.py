@@ -5,7 +5,7 @@
 The callers of ``bench.capacity --caller-audio noisy`` (:mod:`bench.caller_audio`: a
 sentence every 6 s over café babble, street, TV or music ``--snr`` dB under it, each call
 from its own point of the loop), fed one 20 ms μ-law frame per 20 ms through the
-assistant's caller path (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`, then
+assistant's caller path (:class:`sipgw.agent.conversation.caller_audio.CallerAudio`, then
 :class:`sipgw.agent.turns.machine.TurnTaker`, with ``room_gate`` for the model detector, as the
 assistant builds it), and to the speech-to-text fake the capacity bench runs
 (``bench.fake_services``: :class:`sipgw.app.evaluation.fakes.assemblyai.TurnDetector` with
@@ -31,8 +31,8 @@ from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench.caller_audio import BACKGROUNDS, FRAME, SENTENCES, NoisyCaller, noisy_loop
 from bench.noise import PIPELINES
 from bench.room import Agent
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.services.stt.base import SttEvent, SttSpeechStarted, SttTurnEnded
 from sipgw.agent.turns.machine import (
     CommitBargeIn,

@@ -5,7 +5,7 @@
 A call where the caller says nothing while a TV or café babble talks in the room
 (:mod:`tests.toolkit.noisy_audio`, at ``--snr`` dB under a caller's -20 dBFS), fed one
 20 ms μ-law frame per 20 ms through the assistant's caller path
-(:class:`sipgw.agent.assistant.caller_audio.CallerAudio`, then
+(:class:`sipgw.agent.conversation.caller_audio.CallerAudio`, then
 :class:`sipgw.agent.turns.machine.TurnTaker`, with ``room_gate`` for the model detector, as the
 assistant builds it). The agent greets for :data:`GREETING_S`, then waits; each turn it
 answers plays a reply of :data:`REPLY_S`.
@@ -35,8 +35,8 @@ from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from bench.noise import INTERRUPTIONS, PIPELINES, _ulaw_frames
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.services.stt.base import (
     SttEvent,
     SttPartialTranscript,

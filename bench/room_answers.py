@@ -6,7 +6,7 @@
 
 The calls of ``bench.capacity --caller-audio noisy --stt-room transcribed`` without I/O: each
 call's frames from its evenly spaced point of the loop (:mod:`bench.caller_audio`), one a
-20 ms, through the assistant's caller path (:class:`~sipgw.agent.assistant.caller_audio.
+20 ms, through the assistant's caller path (:class:`~sipgw.agent.conversation.caller_audio.
 CallerAudio` with the model detector, :class:`~sipgw.agent.turns.machine.TurnTaker` with the room
 gate and the default early end, as the assistant builds them) and to the capacity bench's
 speech-to-text fake (:class:`~sipgw.app.evaluation.fakes.assemblyai_script.
@@ -45,8 +45,8 @@ from bench._harness import format_table, log, machine_info, write_json
 from bench.caller_audio import BACKGROUNDS, FRAME, NoisyCaller, noisy_script
 from bench.noisy_turns import GREETING_S, REPLY_S
 from bench.room import Agent
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings, EarlyEndSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings, EarlyEndSettings
 from sipgw.agent.services.stt.base import (
     SttEvent,
     SttPartialTranscript,

@@ -59,8 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, summarize, write_json
-from sipgw.agent.assistant.caller_audio import NoiseSettings
-from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings, EarlyEndSettings
+from sipgw.agent.conversation.caller_audio import NoiseSettings
+from sipgw.agent.conversation.settings import AssistantSettings, BargeInSettings, EarlyEndSettings
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.services.assemblyai.voice_agent import VoiceAgentSettings
 from sipgw.agent.services.openai.realtime import RealtimeSettings

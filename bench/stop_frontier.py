@@ -40,8 +40,8 @@ from bench.noise import (
     interruption_track,
     opening_track,
 )
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.turns.machine import PauseAgent, TurnTaker
 from sipgw.media.voice.vad import ModelVadConfig
 from tests.toolkit.noisy_audio import background, mix

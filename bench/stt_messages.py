@@ -27,8 +27,8 @@ from bench._harness import format_table, log, machine_info, write_json
 from bench.noise import PIPELINES
 from bench.noisy_turns import GREETING_S, REPLY_S, call_audio, make_loop, stt_events
 from bench.room import Agent
-from sipgw.agent.assistant.caller_audio import CallerAudio, NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import CallerAudio, NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.services.stt.uplink import AudioFormat, AudioUplink
 from sipgw.agent.turns.machine import (
     CommitBargeIn,

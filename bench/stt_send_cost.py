@@ -21,8 +21,7 @@ idle share is taken off).
   ``data_to_send()`` written to the transport (the mask's ``getrandom`` still each);
 - ``frames``: :meth:`VendorConnection.send_binary_now` (a frame from
   :class:`~sipgw.agent.services.websocket_frames.ClientFrames`, its key cut from a 1 KiB draw,
-  written
-  to the transport);
+  written to the transport);
 - ``task + send()``: the way the AssemblyAI client's sender went until 2026-11-27: a task
   woken by an ``asyncio.Event`` per message (``send_audio`` set it) that pops the message and
   awaits ``send()``;

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.lines import FallbackLine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
-from sipgw.agent.assistant.caller_context import load_caller_context_hook, render_context
 from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.conversation.caller_context import load_caller_context_hook, render_context
 from sipgw.agent.tools.registry import ToolRegistry, load_user_tools
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings

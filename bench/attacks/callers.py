@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.attacks import paid_agent
-from sipgw.agent.assistant.opening import fixed_opening, system_prompt
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallPurpose
+from sipgw.agent.conversation.opening import fixed_opening, system_prompt
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.agent.tools.settings import BuiltinToolSettings

@@ -55,10 +55,11 @@ from sipgw.media.g711 import softer
 
 __all__ = [
     "CHARS_PER_SECOND",
-    "RECALL_FRAMES",
     "FirstFrameCallback",
     "PlayedCallback",
     "Playout",
+    "PlayoutState",
+    "RECALL_FRAMES",
     "played",
 ]
 
@@ -478,3 +479,28 @@ async def played(playout: Playout, reply_id: str) -> bool:
 
     playout.when_played(reply_id, resolve)
     return await future
+
+
+class PlayoutState:
+    """What the turn-taking machine reads of any agent's playout (both AI agents' state)."""
+
+    __slots__ = ("playout",)
+
+    def __init__(self, playout: Playout) -> None:
+        self.playout = playout
+
+    @property
+    def audible(self) -> bool:
+        """Agent audio is queued and playing (not held, not paused)."""
+        return self.playout.audible
+
+    @property
+    def pending(self) -> bool:
+        """Agent audio is queued, playing or paused."""
+        return self.playout.pending
+
+    def over_caller(self) -> bool:
+        """Agent audio plays over the caller, as the voice detector is told: audible and
+        not ducked (a ducked reply leaves the caller the floor until their words decide)."""
+        playout = self.playout
+        return playout.audible and playout.duck_db is None

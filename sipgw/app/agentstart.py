@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.amd.settings import AmdMode, AmdSection
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices
+from sipgw.agent.conversation.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.transfer.settings import TransferSection
 from sipgw.app.callqueues import CALL_QUEUES
 from sipgw.app.conferences import PROCESS_ROOMS

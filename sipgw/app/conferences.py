@@ -4,8 +4,7 @@
 (:class:`~sipgw.agent.capabilities.GatewayServices` ``conferences``): a TwiML
 ``<Dial><Conference>name</Conference>`` on any call this process took joins the room of
 that name (:class:`~sipgw.agent.multiparty.conferences.ConferenceRoom`, made on the first join);
-once
-the room ends (its last participant left, or one with ``endConferenceOnExit``) the name is
+once the room ends (its last participant left, or one with ``endConferenceOnExit``) the name is
 free, and the next join makes a new room with a new ``ConferenceSid``.
 
 A room lives in one process: its mix runs on this process's ticker, fed by its calls'

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipgw.agent.amd.settings import AmdSection
-from sipgw.agent.assistant.sections import (
+from sipgw.agent.conversation.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,

@@ -187,9 +187,9 @@ between values of one section go in its `check()`, which raises
 `InvalidSettings("{jitter_min_ms} must not exceed {jitter_max_ms}")`: the loader names each
 field as the user gave it. A new section is a new `@section(...)` dataclass, listed in
 `sipgw/app/sections.py` where it should appear. An agent's sections live beside it: a knob of
-the assistant is a field of its plain dataclass (`agent/assistant/settings.py`) and a field of
-`AssistantSection` (`agent/assistant/sections.py`), joined by one line of
-`assistant_settings()` (`agent/assistant/sections.py`), which mypy checks like the rest; its
+the assistant is a field of its plain dataclass (`agent/conversation/settings.py`) and a field of
+`AssistantSection` (`agent/conversation/sections.py`), joined by one line of
+`assistant_settings()` (`agent/conversation/sections.py`), which mypy checks like the rest; its
 agents never read settings themselves. Then regenerate this page,
 `.env.example` and `sipgw.example.toml`:
 
@@ -211,7 +211,7 @@ A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from the environmen
 module, a variable can live in either place, with the same precedence as above. Choose names
 that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
 assistant's resolved settings, typed and read-only, as `ctx.settings`
-(`sipgw.agent.assistant.settings.AssistantSettings`): for instance
+(`sipgw.agent.conversation.settings.AssistantSettings`): for instance
 `ctx.settings.builtin_tools.transfer_target` or `ctx.settings.greeting`. The environment
 itself is not passed to tools.
 

@@ -4,8 +4,7 @@ The agent layer never imports OpenTelemetry: it holds a :class:`Span` (the call'
 the gateway like the observer; :data:`NO_SPAN` when tracing is off) and opens child spans
 on it. The gateway fills it with an OpenTelemetry span when tracing is configured
 (:mod:`sipgw.app.operations.opentelemetry`, the ``otel`` extra); otherwise every call here is a
-no-op on one
-shared object, and nothing is allocated per span.
+no-op on one shared object, and nothing is allocated per span.
 
 Times are the event loop's clock (``loop.time()``, :func:`time.monotonic` on Linux under
 asyncio and uvloop alike), so a step measured after the fact (the STT's end of turn, the

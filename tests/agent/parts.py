@@ -16,12 +16,12 @@ from typing import Any
 
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
-from sipgw.agent.assistant.caller_audio import NoiseSettings
-from sipgw.agent.assistant.caller_context import CallerContextSettings
 from sipgw.agent.assistant.failures import ServiceFailures
-from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.caller_audio import NoiseSettings
+from sipgw.agent.conversation.caller_context import CallerContextSettings
+from sipgw.agent.conversation.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.observer import (
     ErrorKind,
@@ -172,8 +172,7 @@ class Turn:
 @dataclass
 class ScriptedLlm:
     """A :class:`sipgw.agent.services.llm.base.ChatLLM` answering from a script, one :class:`Turn`
-    per
-    request."""
+    per request."""
 
     script: list[Turn] = field(default_factory=list)
     requests: list[list[dict[str, Any]]] = field(default_factory=list)

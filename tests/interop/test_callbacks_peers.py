@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.callerwords import CALLBACK_HEADING
+from sipgw.agent.conversation.callerwords import CALLBACK_HEADING
 from sipgw.agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
 from sipgw.app.evaluation.audio import AudioReport, analyse, write_pattern
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI

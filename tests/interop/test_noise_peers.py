@@ -9,7 +9,7 @@ line (the fake TTS: 20 ms a character) that the background plays under.
 
 With the model voice detector (``SIPGW_VOICE_DETECTOR=model``) nothing of the background
 pauses or cuts the agent, and the sentence is a turn; the detector's model steps went
-through the process's batch (agent/assistant/caller_audio.py), run by the loop and the ticker.
+through the process's batch (agent/conversation/caller_audio.py), run by the loop and the ticker.
 With the energy detector, the same call is barged in on by the background (the control:
 the test can tell the two apart).
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.caller_audio import shared_batcher
+from sipgw.agent.conversation.caller_audio import shared_batcher
 from sipgw.app.evaluation.audio import write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_assistant_peers import call_record

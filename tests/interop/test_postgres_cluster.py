@@ -34,14 +34,14 @@ from twilio.rest import Client
 
 from bench import database as bench_database
 from bench import database_loop as bench_database_loop
-from sipgw.agent.assistant.plugin import agent_settings
-from sipgw.agent.assistant.sections import (
+from sipgw.agent.capabilities import GatewayServices
+from sipgw.agent.conversation.building import agent_settings
+from sipgw.agent.conversation.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     PreemptiveSection,
 )
-from sipgw.agent.capabilities import GatewayServices
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState, CallbackStore
 from sipgw.agent.tools.message_store import MessageStore

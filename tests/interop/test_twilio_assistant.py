@@ -40,7 +40,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sipgw.agent.assistant.opening import DETAILS_HEADING
+from sipgw.agent.conversation.opening import DETAILS_HEADING
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from sipgw.app.evaluation.gateway_process import GatewayProcess

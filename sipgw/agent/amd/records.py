@@ -11,7 +11,7 @@ from typing import Any
 
 from sipgw.agent.amd.events import AnswerClassified, ReadyForMessage
 from sipgw.agent.amd.settings import AmdMode
-from sipgw.agent.conversation.scope import ms_between
+from sipgw.agent.callscope import ms_between
 
 __all__ = ["decision_line", "ready_line", "result_line"]
 

@@ -38,7 +38,7 @@ from sipgw.agent.amd.policy import (
 )
 from sipgw.agent.amd.records import decision_line, ready_line, result_line
 from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 
 __all__ = ["AnswerRound"]
 

@@ -14,12 +14,12 @@ connection are opened (:mod:`sipgw.agent.assistant.connecting`) and the call's o
 (:class:`sipgw.agent.assistant.greeting.Greeter`: the greeting synthesized into the held
 playout; on a call the gateway placed, a callback greeting or an opening line
 the LLM writes once the call is answered). The caller context lookup starts
-(:class:`sipgw.agent.assistant.caller_context.CallerContextPrompt`).
+(:class:`sipgw.agent.conversation.caller_context.CallerContextPrompt`).
 
 *As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
 20 ms frame in order, from the media layer's reorder stage, not on the ticker;
 :class:`sipgw.agent.assistant.hearing.Hearing`) the frame goes through noise
-suppression when it is on (:mod:`sipgw.agent.assistant.caller_audio`), the turn-taking
+suppression when it is on (:mod:`sipgw.agent.conversation.caller_audio`), the turn-taking
 machine (:mod:`sipgw.agent.turns.machine`, its voice detector: energy or Silero's, the same
 module's choice) and then (μ-law) to the STT client, which batches and paces it
 (:mod:`sipgw.agent.services.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
@@ -36,7 +36,7 @@ only what the caller heard of a cut one); STT chunk sizes to the STT client.
 *Call control*: the tools' transfers, hang-ups and keyed digits, each
 transfer and hang-up only after its line was heard (speak before acting), are
 :class:`sipgw.agent.assistant.call_actions.CallActions`; keypad input to the LLM is
-:class:`sipgw.agent.assistant.keypad.Keypad`; what happens when a service fails is
+:class:`sipgw.agent.conversation.keypad.Keypad`; what happens when a service fails is
 :class:`sipgw.agent.assistant.failures.ServiceFailures`.
 
 *When a service fails* :class:`sipgw.agent.assistant.failures.ServiceFailures` reports it and
@@ -56,7 +56,7 @@ the turn is confirmed, :mod:`sipgw.agent.assistant.speculative`) is in ``Preempt
 and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
 in ``Greeter.answered`` (the opening waits for the decision); hold in the
 playout (``held``) and the parts' timers (fillers, keypad, action lines);
-per-call variables in :func:`sipgw.agent.assistant.opening.plan_opening`.
+per-call variables in :func:`sipgw.agent.conversation.opening.plan_opening`.
 """
 
 from __future__ import annotations
@@ -72,36 +72,37 @@ from typing import Any
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.assistant.answering import Answering
-from sipgw.agent.assistant.call_actions import CallActions, ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher, with_voice_model
-from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.assistant.call_actions import CallActions
 from sipgw.agent.assistant.connecting import connect_stt, connect_to_take_over, tts_connected
 from sipgw.agent.assistant.conversation import Conversation, ConversationSettings
 from sipgw.agent.assistant.decisions import Decisions
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.fillers import Fillers
 from sipgw.agent.assistant.greeting import Greeter
-from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
 from sipgw.agent.assistant.handoff_call import CallHandOff
 from sipgw.agent.assistant.hearing import SILENCE_FRAME as SILENCE_FRAME
 from sipgw.agent.assistant.hearing import Hearing
 from sipgw.agent.assistant.idle_watch import IdleWatch
-from sipgw.agent.assistant.keypad import Keypad
 from sipgw.agent.assistant.navigating import Navigation
-from sipgw.agent.assistant.opening import call_data, plan_opening
 from sipgw.agent.assistant.preemptive import PreemptiveReplies, SpeechHold
-from sipgw.agent.assistant.prompted import PromptedFactory
 from sipgw.agent.assistant.reply import SpeakingState
 from sipgw.agent.assistant.responder import Responder
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.speculative import SpeculationBudget, WasteLedger
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
 from sipgw.agent.base import CallControl
+from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
-from sipgw.agent.conversation.scope import CallScope, ScopedAgent
+from sipgw.agent.conversation.caller_audio import CallerAudio, shared_batcher, with_voice_model
+from sipgw.agent.conversation.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.conversation.dialing import ToolCallContext
+from sipgw.agent.conversation.handoff import HandOffSettings, with_hand_off
+from sipgw.agent.conversation.handover import PreparedLine, hand_over_of
+from sipgw.agent.conversation.keypad import Keypad
+from sipgw.agent.conversation.opening import call_data, plan_opening
+from sipgw.agent.conversation.prompted import PromptedFactory
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.factory import WarmUp, with_llm_ready
-from sipgw.agent.handover import PreparedLine, hand_over_of
 from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.observer import Service
 from sipgw.agent.playout import Playout
@@ -134,12 +135,12 @@ class AssistantResources:
         new_stt: makes one call's speech-to-text session (not connected yet).
         new_tts: makes one call's text-to-speech client (not connected yet).
         caller_context: the operator's caller-context hook
-            (:mod:`sipgw.agent.assistant.caller_context`); None = none.
+            (:mod:`sipgw.agent.conversation.caller_context`); None = none.
         lines: the fallback lines in the agent's voice, synthesized at start-up
             (:mod:`sipgw.agent.resilience.line_cache`); None = the shipped recordings.
         waste: the speculative speech counts of all the calls, their waste share's
             bound (:class:`sipgw.agent.assistant.speculative.WasteLedger`).
-        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.assistant.handoff`);
+        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.conversation.handoff`);
             None = none.
         new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
             the caller's 16 kHz s16le audio (docs/hd-voice.md); None = the vendor has none
@@ -149,7 +150,7 @@ class AssistantResources:
             calls hear an 8 kHz voice, upsampled by the media).
         stt_settings: what its speech-to-text sessions are made from (the vendor and its
             settings, comparable): a call handed between two lines whose settings are equal
-            keeps its session (:mod:`sipgw.agent.handover`); None = never kept.
+            keeps its session (:mod:`sipgw.agent.conversation.handover`); None = never kept.
     """
 
     settings: AssistantSettings
@@ -208,7 +209,7 @@ class AssistantFactory(PromptedFactory):
 
     def with_hand_off(self, hand_off: HandOffSettings) -> AssistantFactory:
         """The same agents, whose calls may be handed to other lines
-        (:mod:`sipgw.agent.assistant.handoff`)."""
+        (:mod:`sipgw.agent.conversation.handoff`)."""
         return AssistantFactory(
             dataclasses.replace(self.resources, hand_off=hand_off), self.vendors
         )
@@ -222,8 +223,8 @@ class AssistantAgent(ScopedAgent):
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        # A call handed over from another line's agent (agent/handover.py) continues its
-        # record, and keeps its speech-to-text session when the lines' settings agree.
+        # A call handed over from another line's agent (agent/conversation/handover.py) continues
+        # its record, and keeps its speech-to-text session when the lines' settings agree.
         handed = self.handed = hand_over_of(call)
         self.took_over = False
         """A handed-over agent: it took the call over (else its record, and the session it
@@ -370,7 +371,7 @@ class AssistantAgent(ScopedAgent):
         """Open STT and TTS and prepare the opening while the phone rings.
 
         Nothing plays before :meth:`on_answered`: the playout stays held, and an
-        opening the LLM writes (outbound calls, see :mod:`sipgw.agent.assistant.opening`) only
+        opening the LLM writes (outbound calls, see :mod:`sipgw.agent.conversation.opening`) only
         starts there. A service that cannot be reached rejects the call.
         """
         call, scope = self.call, self.scope
@@ -401,8 +402,8 @@ class AssistantAgent(ScopedAgent):
         scope.spawn(self.greeter.greet_once_connected(tts_connect))
 
     def take_over(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> None:
-        """The call handed over is this agent's now (:class:`sipgw.agent.handover.TakesOver`):
-        its conversation starts from ``messages`` as its line keeps them, it listens, and its
+        """The call handed over is this agent's now (it ``TakesOver``): its
+        conversation starts from ``messages`` as its line keeps them, it listens, and its
         model replies at once to the hand-over's note."""
         handed = self.handed
         assert handed is not None, "only an agent built for a hand-over takes a call over"
@@ -568,5 +569,5 @@ class AssistantAgent(ScopedAgent):
 
 def assistant_factory_of(make: object) -> AssistantFactory | None:
     """``make`` (a line's agent factory) as the assistant's, whose calls a caller can be
-    handed to and from (agent/assistant/handoff.py); None for any other agent."""
+    handed to and from (agent/conversation/handoff.py); None for any other agent."""
     return make if isinstance(make, AssistantFactory) else None

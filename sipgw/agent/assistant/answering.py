@@ -60,7 +60,7 @@ from sipgw.agent.assistant.greeting import Greeter
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.services.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turns.machine import Cause, CommitBargeIn, StartReply, TurnAction, without_speech
 from sipgw.agent.variables import render_lenient

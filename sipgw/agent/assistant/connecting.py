@@ -4,7 +4,7 @@ Both connect at once while the phone rings; each success or failure is reported 
 :class:`~sipgw.agent.assistant.failures.ServiceFailures` (a failure rejects the call, and
 the other connection under way is cancelled). :func:`connect_stt` opens the session,
 :func:`tts_connected` reads the TTS connection's outcome, :func:`connect_to_take_over`
-connects a line that takes a call over from another (agent/handover.py).
+connects a line that takes a call over from another (agent/conversation/handover.py).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sipgw.agent.assistant.navigating import Navigation
 from sipgw.agent.assistant.preemptive import PreemptiveReplies
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.playout import Playout
 from sipgw.agent.services.stt.base import (
     SpeechToText,

@@ -44,7 +44,7 @@ from typing import Protocol
 
 from sipgw.agent.assistant.conversation import ReplyDone
 from sipgw.agent.assistant.reply import Reply
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.observer import llm_error_kind, status_error_kind
 from sipgw.agent.resilience.policy import (
     Action,

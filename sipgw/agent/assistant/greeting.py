@@ -1,6 +1,6 @@
 """The assistant's first words: the greeting while it rings, or the LLM's at the answer.
 
-What the call opens with is decided once (:func:`sipgw.agent.assistant.opening.plan_opening`):
+What the call opens with is decided once (:func:`sipgw.agent.conversation.opening.plan_opening`):
 a fixed line (the inbound greeting, or a callback's greeting) or an opening
 line the LLM writes (an outbound call without a fixed one). :class:`Greeter`
 carries it out:
@@ -36,12 +36,12 @@ from collections.abc import Awaitable
 from typing import Any
 
 from sipgw.agent.assistant.failures import ServiceFailures
-from sipgw.agent.assistant.opening import Opening
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.opening import Opening
 from sipgw.agent.services.tts.base import TtsError
 from sipgw.agent.turns.machine import Cause
 

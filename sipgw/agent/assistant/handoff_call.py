@@ -1,12 +1,13 @@
-"""A hand-off asked for on the assistant's call (the rules: :mod:`sipgw.agent.assistant.handoff`).
+"""A hand-off asked for on the assistant's call (the rules:
+:mod:`sipgw.agent.conversation.handoff`).
 
 :class:`CallHandOff` runs the ``hand_off`` tool: the request is checked
-(:class:`~sipgw.agent.assistant.handoff.HandOffState`), and the call (the gateway's handle:
-:class:`~sipgw.agent.handover.SwitchesLines`) builds and prepares the target line's agent
-while the tool runs; a refusal or a failure is a tool error the model tells the caller
+(:class:`~sipgw.agent.conversation.handoff.HandOffState`), and the call (the gateway's handle:
+:class:`~sipgw.agent.conversation.handover.SwitchesLines`) builds and prepares the target line's
+agent while the tool runs; a refusal or a failure is a tool error the model tells the caller
 about. Then, once the reply that asked for it has been heard, the switch: this agent
 stops listening and gives the call, with the conversation so far, to the target's agent,
-which speaks at once (:meth:`~sipgw.agent.handover.PreparedLine.switch`), so the caller
+which speaks at once (:meth:`~sipgw.agent.conversation.handover.PreparedLine.switch`), so the caller
 hears no more silence than one reply's first audio.
 
 While the hand-off is pending, the caller's finished turns are not answered here (the
@@ -21,11 +22,11 @@ import asyncio
 from collections.abc import Callable
 
 from sipgw.agent.assistant.conversation import Conversation
-from sipgw.agent.assistant.handoff import HandOffSettings, HandOffState, hand_off_tool
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.base import CallControl
-from sipgw.agent.conversation.scope import CallScope, ms_between
-from sipgw.agent.handover import HandOver, PreparedLine, SwitchesLines
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.handoff import HandOffSettings, HandOffState, hand_off_tool
+from sipgw.agent.conversation.handover import HandOver, PreparedLine, SwitchesLines
 from sipgw.agent.services.stt.base import SpeechToText
 from sipgw.agent.tools.registry import Tool, ToolError
 

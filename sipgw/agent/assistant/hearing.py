@@ -4,13 +4,13 @@ machine and speech-to-text.
 :class:`Hearing` takes each 20 ms frame in order (:meth:`Hearing.arrive`): a 16 kHz
 caller's frame goes to speech-to-text as it comes and to the detectors narrowed to 8 kHz
 μ-law; noise suppression, when on, works at 8 kHz
-(:mod:`sipgw.agent.assistant.caller_audio`); answering-machine detection hears it if it
+(:mod:`sipgw.agent.conversation.caller_audio`); answering-machine detection hears it if it
 runs; the turn-taking machine then (its actions to
 :meth:`sipgw.agent.assistant.decisions.Decisions.carry_out`), and the failure policy and
 idle watch learn whether the caller speaks. While the caller holds the call silence goes
 to speech-to-text instead (the stream stays continuous) and the machine only counts it.
 With the model detector's steps batched across calls, frames wait for the batch in
-arrival order (:class:`~sipgw.agent.assistant.caller_audio.HeardInOrder`).
+arrival order (:class:`~sipgw.agent.conversation.caller_audio.HeardInOrder`).
 
 :meth:`Hearing.receive` is the session's ``on_audio`` (the agent's ``on_caller_audio``): a
 compiled call straight from the packet's way in, the time read from the loop's clock and
@@ -26,9 +26,9 @@ from collections.abc import Callable
 from typing import Final
 
 from sipgw.agent.assistant.answering import Answering
-from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder
 from sipgw.agent.assistant.failures import ServiceFailures
 from sipgw.agent.assistant.idle_watch import IdleWatch
+from sipgw.agent.conversation.caller_audio import CallerAudio, HeardInOrder
 from sipgw.agent.services.stt.base import SpeechToText
 from sipgw.agent.turns.machine import TurnAction, TurnTaker
 from sipgw.media.codecs.base import PCM16_16K, ULAW_8K

@@ -20,7 +20,7 @@ import asyncio
 from sipgw.agent.assistant.reply import Reply, SpeakingState
 from sipgw.agent.assistant.responder import Responder
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.idle.policy import CheckIn, IdleSettings
 from sipgw.agent.idle.watch import LOOK_EVERY, HangsUp, IdleWatchBase
 

@@ -31,7 +31,7 @@ from typing import Any
 from sipgw.agent.assistant.call_actions import CallActions
 from sipgw.agent.assistant.greeting import Greeter
 from sipgw.agent.assistant.speaker import Speaker
-from sipgw.agent.conversation.scope import CallScope, ms_between
+from sipgw.agent.callscope import CallScope, ms_between
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.ivr.decider import MenuDecider
 from sipgw.agent.ivr.navigator import (

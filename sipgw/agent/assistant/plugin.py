@@ -4,7 +4,7 @@ Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
 ``sipgw.agent.assistant.plugin:assistant_agent``, found exactly as a third party's
 ``package.module:factory`` is, and imported only when chosen. :func:`assistant_agent` is a
 plug-in factory like any other: its parameters name the sections it reads
-(:mod:`sipgw.agent.assistant.sections`); the vendors' sections depend on ``SIPGW_STT``,
+(:mod:`sipgw.agent.conversation.sections`); the vendors' sections depend on ``SIPGW_STT``,
 ``SIPGW_LLM`` and ``SIPGW_TTS``, so it takes the sources too and loads the chosen ones
 itself, after checking that their keys are all there (all missing ones named at once). What
 its agents may dial and the log redactor come from the gateway
@@ -21,22 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.amd.settings import AmdSection, answering_settings
 from sipgw.agent.assistant.agent import AssistantFactory
-from sipgw.agent.assistant.sections import (
-    AssistantSection,
-    BuiltinToolsSection,
-    CallbackSection,
-    CallerContextSection,
-    PreemptiveSection,
-    assistant_settings,
-    caller_context,
-    with_fallback,
-)
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import (
     GatewayServices,
@@ -44,36 +32,35 @@ from sipgw.agent.capabilities import (
     SectionLoader,
     declare,
 )
+from sipgw.agent.conversation.building import ASSISTANT_KEYS, agent_settings, tool_registry
+from sipgw.agent.conversation.sections import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    PreemptiveSection,
+    caller_context,
+    with_fallback,
+)
 from sipgw.agent.idle.settings import IdleSection, idle_settings
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
-from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
+from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
-from sipgw.foundation.settings import ConfigError, SettingError, Sources, load, require
+from sipgw.foundation.settings import Sources, load, require
 
 if TYPE_CHECKING:
-    from sipgw.agent.tools.registry import ToolRegistry
+    pass
 
 __all__ = [
-    "ASSISTANT_KEYS",
     "CAPABILITIES",
     "VENDOR_SECTIONS",
-    "agent_settings",
     "assistant_agent",
-    "tool_registry",
     "vendor_line_keys",
 ]
 
 log = logging.getLogger("sipgw.agent")
 
-ASSISTANT_KEYS: Mapping[str, tuple[type[Any], str]] = {
-    "prompt_file": (AssistantSection, "system_prompt_file"),
-    "greeting": (AssistantSection, "greeting"),
-    "tools": (AssistantSection, "tools_module"),
-    "transfer_target": (BuiltinToolsSection, "transfer_target"),
-    "caller_context": (CallerContextSection, "caller_context"),
-}
-"""The AI agents' named routes-file keys: the section field each sets (vendors' aside)."""
 
 VENDOR_SECTIONS: tuple[type[Any], ...] = tuple(
     vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
@@ -177,82 +164,3 @@ def _check_backlog(backlog_ms: int, fallback: FallbackSection) -> None:
                     "%d: while speech recognition is down, what the caller said more than %d ms "
                     "ago is dropped", backlog_ms, fallback.stt_give_up_after_ms,
                     backlog_ms)  # fmt: skip
-
-
-def agent_settings(
-    assistant: AssistantSection,
-    preemptive: PreemptiveSection,
-    tools: BuiltinToolsSection,
-    callbacks: CallbackSection,
-    gateway: GatewayServices,
-) -> AssistantSettings:
-    """What an AI agent's calls say and do (the assistant's and the speech-to-speech
-    agents'): :func:`~sipgw.agent.assistant.sections.assistant_settings`, with what the gateway
-    lets them dial and its log redactor (which masks every secret setting).
-
-    Raises:
-        ConfigError: the system prompt file cannot be read.
-    """
-    settings = assistant_settings(
-        assistant, preemptive, tools, callbacks, gateway.dial_policy, gateway.redactor
-    )
-    if gateway.callback_store is None and gateway.message_store is None:
-        return settings
-    shared = dataclasses.replace(  # the cluster's database instead of the SQLite file
-        settings.builtin_tools,
-        callback_store=gateway.callback_store,
-        message_store=gateway.message_store,
-    )
-    return dataclasses.replace(settings, builtin_tools=shared)
-
-
-def tool_registry(
-    settings: AssistantSettings,
-    declared: DeclaredToolsSection | None = None,
-    sources: Sources | None = None,
-) -> ToolRegistry:
-    """The built-in tools, the user's (``SIPGW_TOOLS_MODULE``), then the declared HTTP tools
-    and MCP servers (``declared``'s, with secrets from ``sources``), all held to
-    ``declared``'s limits.
-
-    Raises:
-        ConfigError: the tools module does not load, a declaration is wrong, or a tool
-            reuses a name (or an MCP server's namespace).
-    """
-    from sipgw.agent.tools.builtin import builtin_tools
-    from sipgw.agent.tools.mcp_servers import mcp_server
-    from sipgw.agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
-
-    limits = tool_limits(declared) if declared is not None else None
-    registry = ToolRegistry(builtin_tools(settings.builtin_tools), limits)  # names checked
-    if settings.tools_module:
-        try:
-            load_user_tools(settings.tools_module, registry)
-        except (ToolLoadError, ValueError) as exc:  # ValueError: a user tool reusing a name
-            raise SettingError("{tools_module}: {why}", AssistantSection, why=exc) from None
-    if declared is None or sources is None:
-        return registry
-    found = declared_tools(declared, sources)
-    for server in found.mcp_servers:
-        _check_mcp_sdk(server.name)
-    try:
-        if found.http_tools:
-            from sipgw.agent.tools.http import http_tool  # aiohttp: only when there are some
-
-            for spec in found.http_tools:
-                registry.register(http_tool(spec))
-        for server in found.mcp_servers:
-            registry.add_provider(mcp_server(server))
-    except ValueError as exc:
-        raise ConfigError(f"declared tools: {exc}") from None
-    return registry
-
-
-def _check_mcp_sdk(server: str) -> None:
-    """MCP servers need the ``mcp`` extra."""
-    import importlib.util
-
-    if importlib.util.find_spec("mcp") is None:
-        raise ConfigError(
-            f"MCP server {server!r}: the mcp SDK is not installed (pip install 'sipgw[mcp]')"
-        )

@@ -38,10 +38,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sipgw.agent.assistant.caller_context import CallerContextPrompt
 from sipgw.agent.assistant.conversation import Conversation
 from sipgw.agent.assistant.speculative import HeldSpeech, SpeculationBudget, TtsLead
-from sipgw.agent.conversation.scope import CallScope, ms_between
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.caller_context import CallerContextPrompt
 from sipgw.agent.services.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
 from sipgw.agent.services.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
 from sipgw.agent.services.stt.base import SpeechToText

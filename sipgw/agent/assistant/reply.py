@@ -15,12 +15,12 @@ from typing import Literal, TypeAlias
 
 from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.speculative import HeldSpeech
-from sipgw.agent.playout import Playout
+from sipgw.agent.playout import Playout, PlayoutState
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.services.tts.base import TtsReply
 from sipgw.foundation.tracing import NO_SPAN, Span
 
-__all__ = ["FillerLine", "PlayoutState", "Reply", "ReplyKind", "SpeakingState"]
+__all__ = ["FillerLine", "Reply", "ReplyKind", "SpeakingState"]
 
 ReplyKind: TypeAlias = Literal["greeting", "reply", "notice", "goodbye"]
 """An LLM reply (``reply``), or a fixed line: the opening, a notice, the drain's goodbye."""
@@ -111,31 +111,6 @@ class Reply:
         self.tools_running = max(0, self.tools_running - 1)
         if self.tools_running == 0:
             self.tools_seconds = (self.tools_seconds or 0.0) + now - self.tools_since
-
-
-class PlayoutState:
-    """What the turn-taking machine reads of any agent's playout (both AI agents' state)."""
-
-    __slots__ = ("playout",)
-
-    def __init__(self, playout: Playout) -> None:
-        self.playout = playout
-
-    @property
-    def audible(self) -> bool:
-        """Agent audio is queued and playing (not held, not paused)."""
-        return self.playout.audible
-
-    @property
-    def pending(self) -> bool:
-        """Agent audio is queued, playing or paused."""
-        return self.playout.pending
-
-    def over_caller(self) -> bool:
-        """Agent audio plays over the caller, as the voice detector is told: audible and
-        not ducked (a ducked reply leaves the caller the floor until their words decide)."""
-        playout = self.playout
-        return playout.audible and playout.duck_db is None
 
 
 class SpeakingState(PlayoutState):

@@ -4,7 +4,7 @@
 (cutting off the active one), then runs the conversation's tool loop
 (:meth:`sipgw.agent.assistant.conversation.Conversation.reply`) and sends each sentence to TTS
 as soon as it is complete. Before the first LLM request the caller context is
-put into the system prompt (:class:`sipgw.agent.assistant.caller_context.CallerContextPrompt`).
+put into the system prompt (:class:`sipgw.agent.conversation.caller_context.CallerContextPrompt`).
 At the end of turn a preemptive request that the final transcript confirms is
 adopted as the reply's first LLM round
 (:class:`sipgw.agent.assistant.preemptive.PreemptiveReplies`); a slow tool round gets a filler line
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from contextlib import aclosing
 
-from sipgw.agent.assistant.caller_context import CallerContextPrompt
 from sipgw.agent.assistant.conversation import (
     Conversation,
     ReplyDone,
@@ -31,7 +30,8 @@ from sipgw.agent.assistant.preemptive import PreemptiveReplies, PreemptiveReques
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.speaker import Speaker
 from sipgw.agent.assistant.turn_metrics import TurnMetrics
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation.caller_context import CallerContextPrompt
 from sipgw.agent.turns.machine import Cause, StartReply
 from sipgw.foundation.redact import Redactor
 from sipgw.foundation.tracing import CURRENT_SPAN
@@ -80,7 +80,7 @@ class Responder:
         )  # fmt: skip
 
     def reply_to_keypad(self, digits: str) -> None:
-        """Keypad input (:class:`sipgw.agent.assistant.keypad.Keypad`): one user message, then a
+        """Keypad input (:class:`sipgw.agent.conversation.keypad.Keypad`): one user message, then a
         reply."""
         self._conversation.add_dtmf(digits)
         self.reply_to(None)

@@ -40,7 +40,7 @@ from sipgw.agent.assistant.fillers import Fillers
 from sipgw.agent.assistant.preemptive import PreemptiveRequest
 from sipgw.agent.assistant.reply import Reply, ReplyKind, SpeakingState
 from sipgw.agent.assistant.speculative import HeldSpeech, SpeculationBudget, TtsLead
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.playout import Playout, played
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.recorded import RecordedReply

@@ -48,9 +48,9 @@ import asyncio
 import statistics
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
+from sipgw.agent.conversation.settings import SpeculationLimits
 from sipgw.agent.services.tts.base import TtsReply
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
     "TTS_LEAD_SAMPLES",
     "HeldSpeech",
     "SpeculationBudget",
-    "SpeculationLimits",
     "TtsLead",
     "WasteLedger",
 ]
@@ -70,21 +69,6 @@ TTS_LEAD_MARGIN: Final = 0.05
 """Seconds a clause is sent earlier than the measured first byte requires."""
 TTS_LEAD_SAMPLES: Final = 5
 """The recent first-byte times the lead is the median of."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpeculationLimits:
-    """How much speculation may waste.
-
-    Attributes:
-        max_requests_per_turn: preemptive LLM requests per caller turn (the
-            first one included); later partials of the same turn start none.
-        max_wasted_share: characters synthesized speculatively and discarded,
-            as a share of the characters spoken (to callers; see :class:`WasteLedger`).
-    """
-
-    max_requests_per_turn: int = 3
-    max_wasted_share: float = 0.1
 
 
 class WasteLedger:

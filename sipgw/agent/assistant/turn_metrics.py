@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from sipgw.agent.assistant.reply import Reply
 from sipgw.agent.assistant.turn_spans import close_turn_span
-from sipgw.agent.conversation.scope import CallScope, ms_between
+from sipgw.agent.callscope import CallScope, ms_between
 from sipgw.agent.playout import Playout
 
 __all__ = [

@@ -20,7 +20,7 @@ the call span's ``stt.session_id``.
 from __future__ import annotations
 
 from sipgw.agent.assistant.reply import Reply
-from sipgw.agent.conversation.scope import ms_between
+from sipgw.agent.callscope import ms_between
 
 __all__ = ["close_turn_span"]
 

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from typing import Final, Protocol
 
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.idle.policy import CheckIn, GiveUp, IdlePolicy, IdleSettings
 
 __all__ = ["LOOK_EVERY", "HangsUp", "IdleWatchBase"]

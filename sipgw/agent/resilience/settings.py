@@ -6,7 +6,7 @@ setting's (the apology is ``SIPGW_FALLBACK_PHRASE``, the goodbye ``SIPGW_GOODBYE
 the transfer notice ``SIPGW_TRANSFER_LINE``), where their audio is kept across restarts,
 and when the failure policy speaks up and moves the call on (agent/resilience/policy.py;
 docs/assistant.md, "When a vendor fails"); the assistant's settings take them in
-(:func:`sipgw.agent.assistant.sections.with_fallback`). :class:`BreakerSection`, read by
+(:func:`sipgw.agent.conversation.sections.with_fallback`). :class:`BreakerSection`, read by
 the gateway: when a vendor down for everyone turns new calls away, and the recorded
 message they may hear instead of a 503 (:mod:`sipgw.app.operations.breakers`).
 """

@@ -24,7 +24,7 @@ import logging
 import weakref
 from typing import Protocol
 
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.resilience.line_cache import FallbackLineCache, LineAudio, fallback_audio
 from sipgw.agent.resilience.policy import (
     Action,

@@ -37,10 +37,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Final
 
-from sipgw.agent.assistant.call_actions import ActionKind, CallDialing, transfer_failed_note
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.conversation.scope import ms_between
+from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.dialing import ActionKind, CallDialing, transfer_failed_note
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.playout import played
 from sipgw.agent.resilience.line_cache import LineAudio
 from sipgw.agent.resilience.lines import FallbackLine
@@ -301,7 +301,7 @@ class S2sActions(CallDialing):
     # -- keypad
 
     def caller_keyed(self, digits: str) -> None:
-        """Keypad input (:class:`sipgw.agent.assistant.keypad.Keypad`): to the model as text."""
+        """Keypad input (:class:`sipgw.agent.conversation.keypad.Keypad`): to the model as text."""
         self._scope.write({"type": "dtmf", "digits": digits})
         self.tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
 

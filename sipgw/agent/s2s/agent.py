@@ -13,7 +13,7 @@ and never hold the agent.
 
 *While it rings* (:meth:`SpeechToSpeechAgent.prepare`) the session is opened and
 configured: the system prompt (with the date, and for a call the gateway placed,
-why: :func:`sipgw.agent.assistant.opening.plan_opening`), the greeting, the tools. The service
+why: :func:`sipgw.agent.conversation.opening.plan_opening`), the greeting, the tools. The service
 speaks the greeting at once; its audio waits in the held playout and the 200 OK
 goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
@@ -23,7 +23,7 @@ lookup runs beside it and, when it answers, replaces the session's instructions.
 arrival, through noise suppression when
 ``SIPGW_NOISE_SUPPRESSION`` is on, then the
 turn-taking machine's voice detector (the configured one, ``SIPGW_VOICE_DETECTOR``, as
-the assistant's: :class:`sipgw.agent.assistant.caller_audio.CallerAudio`; the model
+the assistant's: :class:`sipgw.agent.conversation.caller_audio.CallerAudio`; the model
 detector's steps batched with every call's, a frame that completes a model chunk and
 those after it waiting for the run, within the loop's wake-up) and on to the session. The
 model's audio is re-cut into 20 ms frames in the playout, which the gateway's ticker
@@ -106,16 +106,16 @@ from functools import partial
 from typing import Any, Final
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode
-from sipgw.agent.assistant.call_actions import ToolCallContext
-from sipgw.agent.assistant.caller_audio import CallerAudio, shared_batcher
-from sipgw.agent.assistant.caller_context import CallerContextPrompt, CallerContextSettings
-from sipgw.agent.assistant.handoff import HandOffSettings, with_hand_off
-from sipgw.agent.assistant.keypad import Keypad
-from sipgw.agent.assistant.opening import call_data, plan_opening
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
-from sipgw.agent.conversation.scope import ScopedAgent
-from sipgw.agent.handover import PreparedLine, hand_over_of
+from sipgw.agent.callscope import ScopedAgent
+from sipgw.agent.conversation.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.conversation.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.conversation.dialing import ToolCallContext
+from sipgw.agent.conversation.handoff import HandOffSettings, with_hand_off
+from sipgw.agent.conversation.handover import PreparedLine, hand_over_of
+from sipgw.agent.conversation.keypad import Keypad
+from sipgw.agent.conversation.opening import call_data, plan_opening
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.observer import status_error_kind
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
@@ -252,7 +252,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        # Handed over from another line (agent/handover.py): the call's record goes on.
+        # Handed over from another line (agent/conversation/handover.py): the call's record goes on.
         handed = self.handed = hand_over_of(call)
         self.took_over = False
         self.handed_away: PreparedLine | None = None
@@ -410,7 +410,8 @@ class SpeechToSpeechAgent(ScopedAgent):
             self.scope.session.request_reply()
 
     def take_over(self, messages: Sequence[dict[str, Any]], meanwhile: Sequence[str] = ()) -> None:
-        """The call handed over is this agent's now (:class:`sipgw.agent.handover.TakesOver`):
+        """The call handed over is this agent's now
+        (:class:`sipgw.agent.conversation.handover.TakesOver`):
         the session is told the conversation so far and the hand-over's note, and speaks."""
         handed = self.handed
         assert handed is not None, "only an agent built for a hand-over takes a call over"
@@ -455,7 +456,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         session = scope.session
         await session.close()
         if self.handed_away is not None or (self.handed is not None and not self.took_over):
-            return  # the record is the other agent's (a hand-off: agent/handover.py)
+            return  # the record is the other agent's (a hand-off: agent/conversation/handover.py)
         stats = session.stats
         scope.write(
             {"type": "end", "reason": reason, "turns": self.voice.replies,

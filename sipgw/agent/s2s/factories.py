@@ -24,13 +24,13 @@ import dataclasses
 from collections.abc import Callable
 from functools import partial
 
-from sipgw.agent.assistant.caller_audio import with_voice_model
-from sipgw.agent.assistant.caller_context import CallerContextSettings
-from sipgw.agent.assistant.handoff import HandOffSettings
-from sipgw.agent.assistant.prompted import PromptedFactory
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallControl
 from sipgw.agent.capabilities import AgentCapabilities
+from sipgw.agent.conversation.caller_audio import with_voice_model
+from sipgw.agent.conversation.caller_context import CallerContextSettings
+from sipgw.agent.conversation.handoff import HandOffSettings
+from sipgw.agent.conversation.prompted import PromptedFactory
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.factory import WarmUp
 from sipgw.agent.observer import Service
 from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines

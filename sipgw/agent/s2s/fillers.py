@@ -28,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sipgw.agent.assistant.fillers import FillerLines, ToolRound
-from sipgw.agent.conversation.scope import ms_between
+from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.fillers import FillerLines, ToolRound
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
 

@@ -1,8 +1,8 @@
 """Hand-offs on a speech-to-speech call: to another line, and taking a call over.
 
-The rules are the assistant's (:mod:`sipgw.agent.assistant.handoff`: the ``hand_off`` tool,
-:class:`~sipgw.agent.assistant.handoff.HandOffState`); the switch is
-:mod:`sipgw.agent.handover`'s. :class:`S2sHandOff` runs the tool on a speech-to-speech
+The rules are the assistant's (:mod:`sipgw.agent.conversation.handoff`: the ``hand_off`` tool,
+:class:`~sipgw.agent.conversation.handoff.HandOffState`); the switch is
+:mod:`sipgw.agent.conversation.handover`'s. :class:`S2sHandOff` runs the tool on a speech-to-speech
 call: the gateway prepares the target line's agent while the tool runs, and once the
 model's sentence after it was heard (the replies live then, and the next one to start
 within :data:`~sipgw.agent.s2s.actions.REPLY_START_WAIT`, bounded by the line's
@@ -20,10 +20,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from sipgw.agent.assistant.handoff import HandOffSettings, HandOffState, hand_off_tool
 from sipgw.agent.base import CallControl
-from sipgw.agent.conversation.scope import ms_between
-from sipgw.agent.handover import HandOver, PreparedLine, SwitchesLines, history_text
+from sipgw.agent.callscope import ms_between
+from sipgw.agent.conversation.handoff import HandOffSettings, HandOffState, hand_off_tool
+from sipgw.agent.conversation.handover import HandOver, PreparedLine, SwitchesLines, history_text
 from sipgw.agent.s2s.actions import REPLY_START_WAIT
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope

@@ -1,9 +1,9 @@
 """The caller's audio on its way to a speech-to-speech session, and local turn-taking.
 
 Each caller frame, at arrival, goes through noise suppression when it is on and the
-turn-taking machine's voice detector (:class:`sipgw.agent.assistant.caller_audio.CallerAudio`,
+turn-taking machine's voice detector (:class:`sipgw.agent.conversation.caller_audio.CallerAudio`,
 in arrival order across the model detector's batch:
-:class:`~sipgw.agent.assistant.caller_audio.HeardInOrder`), then to the session. On an
+:class:`~sipgw.agent.conversation.caller_audio.HeardInOrder`), then to the session. On an
 HD-voice call the detectors hear an 8 kHz μ-law copy while the session gets the audio as it
 came. While the caller holds the call, or is held for a warm transfer, or while
 answering-machine detection holds the input, the session hears silence instead.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sipgw.agent.assistant.caller_audio import CallerAudio, HeardInOrder
+from sipgw.agent.conversation.caller_audio import CallerAudio, HeardInOrder
 from sipgw.agent.playout import Playout
 from sipgw.agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
 from sipgw.agent.resilience.watch import FailureWatch

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from sipgw.agent.amd.settings import AmdSection, answering_settings
-from sipgw.agent.assistant.plugin import ASSISTANT_KEYS, agent_settings, tool_registry
-from sipgw.agent.assistant.sections import (
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import GatewayServices, declare
+from sipgw.agent.conversation.building import ASSISTANT_KEYS, agent_settings, tool_registry
+from sipgw.agent.conversation.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
@@ -37,9 +39,7 @@ from sipgw.agent.assistant.sections import (
     caller_context,
     with_fallback,
 )
-from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.base import AgentFactory
-from sipgw.agent.capabilities import GatewayServices, declare
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.idle.settings import IdleSection, idle_settings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
@@ -51,7 +51,7 @@ from sipgw.agent.transfer.settings import TransferSection, transfer_settings
 from sipgw.foundation.settings import ConfigError, Sources
 
 if TYPE_CHECKING:
-    from sipgw.agent.assistant.caller_context import CallerContextSettings
+    from sipgw.agent.conversation.caller_context import CallerContextSettings
     from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]

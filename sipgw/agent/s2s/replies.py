@@ -15,8 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.agent.assistant.reply import PlayoutState
-from sipgw.agent.playout import Playout
+from sipgw.agent.playout import Playout, PlayoutState
 from sipgw.foundation.tracing import NO_SPAN, Span
 
 __all__ = ["Reply", "Speaking", "heard_prefix"]

@@ -2,7 +2,7 @@
 
 The parts of :class:`sipgw.agent.s2s.agent.SpeechToSpeechAgent` get a
 :class:`SessionScope` instead of the agent: the call's record, observer, clock
-and tasks (:class:`sipgw.agent.conversation.scope.CallScope`), plus the session they talk to.
+and tasks (:class:`sipgw.agent.callscope.CallScope`), plus the session they talk to.
 The session is read from here each time, because it changes: when a session
 fails for good, :mod:`sipgw.agent.s2s.recovery` opens a new one and puts it here.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.record import CallRecord
 from sipgw.agent.services.s2s.base import SpeechToSpeech
 

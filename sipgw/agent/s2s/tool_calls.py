@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sipgw.agent.assistant.call_actions import ToolCallContext
+from sipgw.agent.conversation.dialing import ToolCallContext
 from sipgw.agent.s2s.fillers import S2sFillers
 from sipgw.agent.s2s.replies import Reply, Speaking
 from sipgw.agent.s2s.scope import SessionScope

@@ -28,7 +28,7 @@ import asyncio
 import logging
 from typing import Final
 
-from sipgw.agent.conversation.scope import ms_between
+from sipgw.agent.callscope import ms_between
 from sipgw.agent.s2s.actions import S2sActions
 from sipgw.agent.s2s.replies import Reply, Speaking, heard_prefix
 from sipgw.agent.s2s.scope import SessionScope

@@ -23,8 +23,7 @@ then. Pass it as ``connect(..., create_connection=VendorConnection)``.
 It also sends whole binary messages past the library's ``send``
 (:meth:`VendorConnection.send_binary_now`), for the speech-to-text uplink's audio: the frame
 is built by :class:`sipgw.agent.services.websocket_frames.ClientFrames` (sans-IO: masked, a fresh
-key
-per frame) and written to the transport the connection was given (``connection_made``, the
+key per frame) and written to the transport the connection was given (``connection_made``, the
 asyncio protocol's own callback), only while the library's state is ``OPEN`` and the
 transport's write buffer is empty. Otherwise it declines and the caller uses ``send()``, whose
 flow control waits while the buffer is over its limit and whose errors are the library's

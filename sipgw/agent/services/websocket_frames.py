@@ -23,8 +23,7 @@ builds the same bytes directly:
   pure-Python one, as ``websockets.frames`` picks it).
 
 Nothing here writes: :class:`sipgw.agent.services.websocket_client.VendorConnection` writes the
-frames
-to its transport, and only while the library says the connection is open (the library keeps
+frames to its transport, and only while the library says the connection is open (the library keeps
 the receive side, pings, pongs and the close handshake).
 """
 

@@ -45,7 +45,7 @@ gateway checks every REFER, callback and DTMF again on the way out. Every
 schema is closed (``additionalProperties: false``) and bounds its strings.
 
 A callback's ``reason`` and ``notes`` are the caller's words: stored as given,
-they reach the callback call only as quoted data (:mod:`sipgw.agent.assistant.callerwords`).
+they reach the callback call only as quoted data (:mod:`sipgw.agent.conversation.callerwords`).
 Callbacks are bounded per caller, per number and per day
 (``callback_quota``), and a call the gateway placed may schedule a callback only
 to the number it called: one callback cannot set off calls to others.

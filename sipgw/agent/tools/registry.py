@@ -84,8 +84,8 @@ class ToolContext(Protocol):
     @property
     def settings(self) -> Any:
         """The agent's typed settings, read-only: an
-        :class:`~sipgw.agent.assistant.settings.AssistantSettings` (the tools are below the agents
-        that use them, so the type is not named here); a tool module's own configuration
+        :class:`~sipgw.agent.conversation.settings.AssistantSettings` (the tools are below the
+        agents that use them, so the type is not named here); a tool module's own configuration
         comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
         ...
 

@@ -34,8 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.callscope import CallScope, ms_between
 from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
-from sipgw.agent.conversation.scope import CallScope, ms_between
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import Playout
 from sipgw.agent.services.stt.base import SpeechToText

@@ -35,8 +35,7 @@ the noun's ``muted``, ``beep``, ``startConferenceOnEnter``, ``endConferenceOnExi
   the ``<Dial>`` plays. The room mixes at 16 kHz as soon as one participant is wideband.
 - With ``record``, the room's mix is recorded from its start to its end
   (:class:`~sipgw.agent.multiparty.conferences.RoomRecording`); whoever's leaving ends the room
-  writes
-  it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
+  writes it and posts its ``recordingStatusCallback`` (``recorded``, the agent's); the first
   participant to hear it start reports it ``in-progress`` (``recording_started``).
 - Given the agent's means of making audio (``announcements``,
   :class:`~sipgw.agent.twiml.announce.AnnouncementAudio`), it is its seat's

@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from sipgw.agent.amd.settings import AmdCall, AmdRequest
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import PluginFactory, plugin_factory
+from sipgw.agent.conversation.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.ivr.goal import IvrCall
 from sipgw.agent.tools.builtin import callback_allowed

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
+from sipgw.agent.conversation.handover import HandOver, PreparedLine
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.agent.handover import HandOver, PreparedLine
 from sipgw.agent.transfer.settings import JoinHow
 from sipgw.agent.transfer.warm import ConsultLeg, LegProgress
 from sipgw.aio.endpoint import SipEndpoint
@@ -258,7 +258,8 @@ class CallHandle(SiprecRecordable):
     lines: list[tuple[str, float]] = field(default_factory=list)
     """Each line it was on, and when it took the call (Unix s): sipgw/app/calls/lineswitch.py."""
     hand_over: HandOver | None = None
-    """Set while a hand-off's target agent is built (sipgw.agent.handover.SwitchesLines)."""
+    """Set while a hand-off's target agent is built
+    (:class:`sipgw.agent.conversation.handover.SwitchesLines`)."""
     prepare_line: Callable[[HandOver], Awaitable[PreparedLine | str]] = no_line_switch
     """Builds the agent of the line it is handed to (the call path sets it); a string: why not."""
     answer_now: Callable[[], None] | None = None

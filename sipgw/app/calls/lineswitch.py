@@ -1,9 +1,10 @@
 """A call handed to another line inside the call: the gateway's side of a hand-off.
 
-The agent asks through its seam (:class:`sipgw.agent.handover.SwitchesLines`, the call
+The agent asks through its seam (:class:`sipgw.agent.conversation.handover.SwitchesLines`, the call
 handle's ``prepare_line``), and :func:`prepare_line` answers: the target line is looked
 up in the table the call's line came from (:class:`sipgw.app.lines.handoff.LineDirectory`),
-its factory builds the call's next agent from the :class:`~sipgw.agent.handover.HandOver`
+its factory builds the call's next agent from the
+:class:`~sipgw.agent.conversation.handover.HandOver`
 (its history mode is the target line's ``hand_off_history``; the speech-to-text session
 goes along only when both lines' settings agree, :func:`sipgw.app.lines.handoff.same_stt`),
 and that agent is prepared (its own sessions connected, within :data:`PREPARE_TIMEOUT`)
@@ -39,7 +40,7 @@ from typing import Any, Final, Protocol, cast
 
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
-from sipgw.agent.handover import HandOver, HistoryMode, TakesOver
+from sipgw.agent.conversation.handover import HandOver, HistoryMode, TakesOver
 from sipgw.agent.observer import AgentObserver
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.calls.callhandle import CallHandle, no_line_switch
@@ -87,7 +88,8 @@ class SwitchPath(Protocol):
 
 @dataclass(eq=False)
 class LineSwitch:
-    """The target line's agent, prepared (:class:`sipgw.agent.handover.PreparedLine`)."""
+    """The target line's agent, prepared
+    (:class:`sipgw.agent.conversation.handover.PreparedLine`)."""
 
     path: SwitchPath
     handle: CallHandle

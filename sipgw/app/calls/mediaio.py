@@ -17,7 +17,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from sipgw.agent.assistant.caller_audio import shared_batcher
+from sipgw.agent.conversation.caller_audio import shared_batcher
 from sipgw.media import _accel
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from sipgw.media.aio.shared_rtp import SharedRtp, open_shared_rtp

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
-from sipgw.agent.assistant.opening import call_data
 from sipgw.agent.base import Agent, AgentFactory
 from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.conversation.opening import call_data
 from sipgw.agent.transfer.warm import LegProgress
 from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle

@@ -2,14 +2,15 @@
 
 A line that names lines in ``hand_off_to`` gets a factory of its own
 (:func:`hand_off_factory`) whose agents offer the ``hand_off`` tool
-(:class:`sipgw.agent.assistant.handoff.HandOffSettings`: its name and targets), and its built
+(:class:`sipgw.agent.conversation.handoff.HandOffSettings`: its name and targets), and its built
 line a :class:`LineDirectory` of the table being built, through which the gateway finds a
 target line when a call is handed to it (:mod:`sipgw.app.calls.lineswitch`). A reload builds a
 new table and a new directory; a call goes on with the lines of the table it started with.
 
 Either end may run the assistant or a speech-to-speech agent (:func:`takes_over`: the agents
-that take a call over from another's, :mod:`sipgw.agent.handover`); anything else is refused
-here, naming the line. :func:`same_stt` tells whether two lines' speech-to-text settings agree
+that take a call over from another's, :mod:`sipgw.agent.conversation.handover`); anything else is
+refused here, naming the line. :func:`same_stt` tells whether two lines' speech-to-text settings
+agree
 (then the call keeps its session across the hand-off).
 """
 
@@ -19,9 +20,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Protocol
 
-from sipgw.agent.assistant.handoff import HandOffSettings
 from sipgw.agent.base import AgentFactory
 from sipgw.agent.capabilities import PluginFactory
+from sipgw.agent.conversation.handoff import HandOffSettings
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.foundation.settings import ConfigError
 

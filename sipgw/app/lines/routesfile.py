@@ -14,7 +14,7 @@
     inband_dtmf = "on"            # its carrier sends key tones anyway (default: SIPGW_INBAND_DTMF)
 
     hand_off_to = ["billing"]     # lines its agent may hand a caller to
-    (agent/assistant/handoff.py)
+    (agent/conversation/handoff.py)
 
     [lines.sales.settings]        # any setting of the line's agent, by its variable
     SIPGW_FILLER_AFTER_MS = 500
@@ -179,7 +179,7 @@ class LineSpec:
     """What the calls placed on it reach through a phone menu before its agent talks, unless
     a call says otherwise (docs/ivr.md); None = none."""
     hand_off_to: tuple[str, ...] = ()
-    """The lines its agent may hand a caller to inside the call (agent/assistant/handoff.py)."""
+    """The lines its agent may hand a caller to inside the call (agent/conversation/handoff.py)."""
     hand_off_history: str = "summary"
     """What it keeps of the conversation when a call is handed to it: ``summary`` or
     ``full``."""

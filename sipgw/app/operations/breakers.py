@@ -41,8 +41,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sipgw.agent.base import AgentFactory
+from sipgw.agent.callscope import NO_OBSERVER
 from sipgw.agent.capabilities import plugin_factory
-from sipgw.agent.conversation.scope import NO_OBSERVER
 from sipgw.agent.observer import (
     AgentObserver,
     ErrorKind,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.conversation.sections import BuiltinToolsSection, CallbackSection
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.foundation.settings import InvalidSettings, SettingError, section, setting
 from sipgw.foundation.settings.parsers import (

@@ -59,7 +59,7 @@ def summary_llm(sources: Sources) -> Callable[[], ChatLLM]:
     Raises:
         ConfigError: its key or another setting is missing or bad.
     """
-    from sipgw.agent.assistant.sections import AssistantSection
+    from sipgw.agent.conversation.sections import AssistantSection
     from sipgw.agent.services.registry import LLM_VENDORS
 
     vendor = LLM_VENDORS[load(AssistantSection, sources).llm]

@@ -44,8 +44,8 @@ class Ticker:
             (media/aio/rtp_batch.py), so each jitter buffer has what came before its pull.
         heard: if set, called at each wake-up after ``receive`` and before any
             participant ticks: what listens to the caller's audio at arrival decides on
-            what just came (the model voice detector's batch, agent/assistant/caller_audio.py), so
-            a tick sends nothing it would have stopped.
+            what just came (the model voice detector's batch, agent/conversation/caller_audio.py),
+            so a tick sends nothing it would have stopped.
         flush: if set, called at each wake-up after every participant ticked: the
             batched sender sends what the ticks queued.
     """

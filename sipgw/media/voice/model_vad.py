@@ -464,7 +464,8 @@ class ModelVoiceDetector:
     def align(self, samples: int) -> None:
         """Before the first frame: start the model's chunks ``samples`` (0 to 255) later,
         silence before the frame (a batch's calls so aligned complete their chunks on the
-        same ticks and share its runs: ``ModelBatcher.lead`` in agent/assistant/caller_audio.py)."""
+        same ticks and share its runs: ``ModelBatcher.lead`` in
+        agent/conversation/caller_audio.py)."""
         self._stream.delay(samples)
 
     def feed(self, frame: bytes | None) -> bool:

@@ -15,7 +15,7 @@ from sipgw.agent.amd.policy import (
 )
 from sipgw.agent.amd.round import AnswerRound
 from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 from sipgw.agent.record import CallRecord
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.opening import DETAILS_HEADING
+from sipgw.agent.conversation.opening import DETAILS_HEADING
 from sipgw.app.calls.settings import CallHeadersSection
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.callerwords import CALLBACK_HEADING
 from sipgw.agent.base import CallPurpose
+from sipgw.agent.conversation.callerwords import CALLBACK_HEADING
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callbacks import callback_agent
 from sipgw.app.evaluation.audio import tone_frames

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.sections import (
+from sipgw.agent.conversation.sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
@@ -15,7 +15,7 @@ from sipgw.agent.assistant.sections import (
     assistant_settings,
     caller_context,
 )
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agentstart import agents_may_dial
 from sipgw.foundation.redact import Redactor

@@ -7,9 +7,9 @@ import gc
 
 import pytest
 
-from sipgw.agent.assistant.call_actions import ToolCallContext
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import CallDetails
+from sipgw.agent.conversation.dialing import ToolCallContext
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.resilience.line_cache import LineAudio, fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.agent.turns.machine import (

@@ -1,6 +1,6 @@
 """A hand-off asked for on an assistant call (agent/assistant/handoff_call.py), on the in-memory
-doubles: the call (a double of the gateway's handle, agent/handover.py's seam) builds the
-target line's own agent; the front line's reply is heard in its voice, then billing's agent,
+doubles: the call (a double of the gateway's handle, agent/conversation/handover.py's seam) builds
+the target line's own agent; the front line's reply is heard in its voice, then billing's agent,
 with billing's settings, speaks in billing's voice from billing's prompt."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
-from sipgw.agent.assistant.handoff import HandOffSettings
-from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
-from sipgw.agent.handover import HandOver, HistoryMode
+from sipgw.agent.conversation.handoff import HandOffSettings
+from sipgw.agent.conversation.handover import HandOver, HistoryMode
+from sipgw.agent.conversation.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.idle.policy import IdleSettings
 from sipgw.agent.services.stt.base import SttTurnEnded
 from sipgw.agent.tools.registry import ToolRegistry
@@ -37,7 +37,8 @@ HAND_OFF = ("hand_off", json.dumps({"line": "billing", "summary": "Wants a refun
 
 @dataclass(eq=False)
 class Prepared:
-    """The target's agent as the gateway hands it back (agent/handover.py's PreparedLine)."""
+    """The target's agent as the gateway hands it back (agent/conversation/handover.py's
+    PreparedLine)."""
 
     agent: Any
     """The target's agent (an assistant, or a speech-to-speech agent: tests/agent/s2s)."""

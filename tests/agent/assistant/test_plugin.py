@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantFactory
-from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
 from sipgw.agent.base import NO_DETAILS
 from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.conversation.caller_audio import LoadsVoiceModel
 from sipgw.agent.factory import services_of, warm_up_of
 from sipgw.agent.record import KeepsRecords
 from sipgw.agent.services.openai.chat import OpenAIChatLLM

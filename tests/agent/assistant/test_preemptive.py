@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.assistant.caller_context import CallerContextSettings
-from sipgw.agent.assistant.speculative import SpeculationLimits
+from sipgw.agent.conversation.caller_context import CallerContextSettings
+from sipgw.agent.conversation.settings import SpeculationLimits
 from sipgw.agent.services.tts.base import TtsError
 from sipgw.agent.tools.registry import Tool
 from sipgw.app.evaluation.audio import tone_frames

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from unittest.mock import ANY
 
-from sipgw.agent.assistant.caller_context import CallerContextSettings
+from sipgw.agent.conversation.caller_context import CallerContextSettings
 from sipgw.agent.resilience.line_cache import fallback_audio
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.turns.actions import Cause

@@ -13,10 +13,10 @@ from sipgw.agent.assistant.speculative import (
     TTS_LEAD_SAMPLES,
     HeldSpeech,
     SpeculationBudget,
-    SpeculationLimits,
     TtsLead,
     WasteLedger,
 )
+from sipgw.agent.conversation.settings import SpeculationLimits
 from tests.agent import parts
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.line_cache import (
     FallbackLineCache,
     LineOutcome,

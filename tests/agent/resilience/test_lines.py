@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sipgw.agent.assistant.settings import (
+from sipgw.agent.conversation.settings import (
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_GOODBYE_LINE,
     DEFAULT_TRANSFER_LINE,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.sections import with_fallback
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.sections import with_fallback
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.breaker import BreakerSettings
 from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from sipgw.agent.resilience.policy import FailurePolicySettings

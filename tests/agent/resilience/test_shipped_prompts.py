@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
 from sipgw.media.g711 import rms_dbfs

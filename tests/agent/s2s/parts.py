@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sipgw.agent.assistant.caller_context import CallerContextSettings
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.caller_context import CallerContextSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from sipgw.agent.services.s2s.base import (
     ReplyAudio,

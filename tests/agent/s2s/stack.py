@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sipgw.agent.amd.settings import AmdRequest
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import Agent, AgentFactory, CallControl
 from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.services.assemblyai.voice_agent import VoiceAgentSettings

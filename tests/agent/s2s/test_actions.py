@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord

@@ -11,10 +11,10 @@ from typing import cast
 
 import pytest
 
-from sipgw.agent.assistant.caller_audio import DetectorKind, NoiseSettings
-from sipgw.agent.assistant.caller_context import CallerContextSettings
-from sipgw.agent.assistant.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.base import CallDetails
+from sipgw.agent.conversation.caller_audio import DetectorKind, NoiseSettings
+from sipgw.agent.conversation.caller_context import CallerContextSettings
+from sipgw.agent.conversation.settings import AssistantSettings, BargeInSettings
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent, session_format
 from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent

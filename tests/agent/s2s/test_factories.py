@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.caller_audio import LoadsVoiceModel
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
 from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent, VoiceAgentSettings

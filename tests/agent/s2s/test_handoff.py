@@ -1,6 +1,6 @@
 """Hand-offs between a speech-to-speech line and an assistant line, both ways
-(agent/s2s/handoff.py, agent/handover.py), on the in-memory doubles: the call (a double of
-the gateway's handle) builds the target line's own agent, which takes the call over with
+(agent/s2s/handoff.py, agent/conversation/handover.py), on the in-memory doubles: the call (a
+double of the gateway's handle) builds the target line's own agent, which takes the call over with
 the summary and the conversation so far."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sipgw.agent.assistant.agent import AssistantAgent, AssistantResources
-from sipgw.agent.assistant.handoff import HandOffSettings
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.handoff import HandOffSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent

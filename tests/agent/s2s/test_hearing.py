@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.s2s.hearing import CallerHearing
 from tests.agent.parts import TONE_DETECTOR, settle
 from tests.agent.s2s.parts import LOUD, SILENCE, rig, speak

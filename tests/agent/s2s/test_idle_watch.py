@@ -10,8 +10,8 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sipgw.agent.assistant.caller_audio import NoiseSettings
-from sipgw.agent.assistant.settings import BargeInSettings
+from sipgw.agent.conversation.caller_audio import NoiseSettings
+from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.idle.policy import IdleSettings
 from sipgw.agent.s2s.idle_watch import CHECK_IN_INSTRUCTIONS
 from sipgw.agent.services.s2s.base import (

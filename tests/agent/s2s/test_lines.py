@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey, prepare_lines
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.s2s.lines import LINE_INSTRUCTIONS, SessionVoice

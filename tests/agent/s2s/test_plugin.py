@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.caller_audio import LoadsVoiceModel
+from sipgw.agent.conversation.caller_audio import LoadsVoiceModel
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.services.assemblyai.voice_agent import AssemblyAIVoiceAgent

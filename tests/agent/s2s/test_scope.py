@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sipgw.agent.conversation.scope import NO_OBSERVER
+from sipgw.agent.callscope import NO_OBSERVER
 from sipgw.agent.record import CallRecord
 from sipgw.agent.s2s.scope import SessionScope
 from tests.agent.s2s.parts import ScriptedSession

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from sipgw.agent.assistant.sections import AssistantSection
+from sipgw.agent.conversation.sections import AssistantSection
 from sipgw.agent.services.assemblyai.stt import REGION_URLS, AssemblyAISettings
 from sipgw.agent.services.llm.retry import LlmRetrySettings
 from sipgw.agent.services.openai.models import ModelCapabilities

@@ -1,6 +1,5 @@
 """The client's binary frames (sipgw/agent/services/websocket_frames.py), sans-IO: each one parsed
-back
-by ``websockets``' own server-side protocol, which rejects an unmasked client frame."""
+back by ``websockets``' own server-side protocol, which rejects an unmasked client frame."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import Direction
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.registry import ToolRegistry, ToolResult
 from sipgw.agent.tools.settings import BuiltinToolSettings

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.registry import (
     Tool,
     ToolError,

@@ -308,7 +308,7 @@ async def test_the_flush_follows_every_participants_ticks_once_a_wake_up(
 async def test_what_came_is_judged_after_the_read_and_before_the_ticks(
     fake_loop: FakeLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """``heard`` (the model voice detector's batch, agent/assistant/caller_audio.py): after the
+    """``heard`` (the model voice detector's batch, agent/conversation/caller_audio.py): after the
     read, before any participant ticks, once a wake-up; a failing one does not stop the ticks."""
     ticker = Ticker()
     events: list[str] = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sipgw.agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
-from sipgw.agent.assistant.sections import BuiltinToolsSection
+from sipgw.agent.conversation.sections import BuiltinToolsSection
 from sipgw.agent.tools.callback_store import CallbackStore
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (

@@ -1,6 +1,5 @@
 """Importing a module the user names in a setting (sipgw.foundation.user_modules): by dotted name
-or by
-file, every failure one UserModuleError whose message says what went wrong."""
+or by file, every failure one UserModuleError whose message says what went wrong."""
 
 from __future__ import annotations
 

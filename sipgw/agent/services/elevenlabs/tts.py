@@ -155,8 +155,7 @@ class ElevenLabsSettings:
         max_contexts: The server's per-socket context limit.
         first_audio_timeout: Seconds after a WebSocket reply's last text (its
             :meth:`~sipgw.agent.services.tts.base.TtsReply.finish`) that its first audio may take;
-            then
-            the reply fails (its context is closed) instead of waiting in silence.
+            then the reply fails (its context is closed) instead of waiting in silence.
     """
 
     api_key: str = field(repr=False)

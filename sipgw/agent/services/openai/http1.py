@@ -4,8 +4,7 @@ Theory of operation
 -------------------
 :class:`ResponseParser` reads one response to a request the client wrote (a ``POST``:
 agent/services/openai/http1_client.py writes it with :func:`request_head`). Feed it the bytes as
-they
-arrive with :meth:`ResponseParser.receive_data` and the end of the connection with
+they arrive with :meth:`ResponseParser.receive_data` and the end of the connection with
 :meth:`ResponseParser.receive_eof`; it sets :attr:`ResponseParser.head` once the status
 line and headers are in, collects the body (de-chunked, decompressed) for
 :meth:`ResponseParser.take_body`, and sets :attr:`ResponseParser.complete` at the end of

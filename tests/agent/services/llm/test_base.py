@@ -1,6 +1,5 @@
 """What the agent needs from a streaming chat model (sipgw.agent.services.llm.base): the events,
-the one
-error type, and the signature every vendor module keeps."""
+the one error type, and the signature every vendor module keeps."""
 
 from __future__ import annotations
 

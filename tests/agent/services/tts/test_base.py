@@ -1,6 +1,5 @@
 """The shared machinery of a text-to-speech reply (sipgw.agent.services.tts.base): audio out in
-order, the
-end or the failure after what is queued, nothing at all after a cancel.
+order, the end or the failure after what is queued, nothing at all after a cancel.
 
 :class:`ScriptedReply` is the least a vendor module writes on top of
 :class:`~sipgw.agent.services.tts.base.TtsReply`; the test plays the vendor's transport by

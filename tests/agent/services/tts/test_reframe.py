@@ -1,6 +1,5 @@
 """Re-cutting a μ-law byte stream into 160-byte frames (sipgw.agent.services.tts.reframe): every
-byte comes
-out once, in order, whatever the chunking."""
+byte comes out once, in order, whatever the chunking."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from sipgw.agent.amd.settings import AmdCall, AmdMode, AmdRequest
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.base import NO_DETAILS, Agent, CallControl
+from sipgw.agent.conversation.sections import BuiltinToolsSection, CallbackSection
 from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.calls.callbacks import (

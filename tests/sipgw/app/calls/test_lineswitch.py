@@ -22,7 +22,7 @@ import pytest
 
 from sipgw.agent.base import Agent
 from sipgw.agent.capabilities import AgentCapabilities
-from sipgw.agent.handover import HandOver
+from sipgw.agent.conversation.handover import HandOver
 from sipgw.agent.record import CallRecord
 from sipgw.app.calls import lineswitch
 from sipgw.app.calls.callfeed import CallEntry, CallFeed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.assistant.caller_audio import shared_batcher
+from sipgw.agent.conversation.caller_audio import shared_batcher
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.media import _accel

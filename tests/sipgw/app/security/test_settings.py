@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.assistant.sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.conversation.sections import BuiltinToolsSection, CallbackSection
 from sipgw.app.security.settings import DialSection, LimitsConfig, dial_policy
 from sipgw.foundation.settings import ConfigError, SettingError, Sources, load
 from sipgw.sip.limits import MessageLimits

@@ -1,4 +1,4 @@
-"""The caller's audio stage (agent/assistant/caller_audio.py) and its settings."""
+"""The caller's audio stage (agent/conversation/caller_audio.py) and its settings."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Any, cast
 
 import pytest
 
-from sipgw.agent.assistant import caller_audio
-from sipgw.agent.assistant.caller_audio import (
+from sipgw.agent.conversation import caller_audio
+from sipgw.agent.conversation.caller_audio import (
     CallerAudio,
     HeardInOrder,
     LoadsVoiceModel,
     NoiseSettings,
     with_voice_model,
 )
-from sipgw.agent.assistant.sections import AssistantSection, noise_settings
+from sipgw.agent.conversation.sections import AssistantSection, noise_settings
 from sipgw.foundation.settings import ConfigError
 from sipgw.media import g711
 from sipgw.media.voice import silero as voice_model
@@ -123,7 +123,7 @@ async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order()
     import asyncio
     from functools import partial
 
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
 
     batcher = ModelBatcher()
     stages = [
@@ -165,7 +165,7 @@ def test_calls_that_start_on_different_ticks_share_the_models_runs() -> None:
     """Each call's first frame puts its model chunks on the batcher's cycle
     (``ModelBatcher.lead``): eight calls started on eight ticks in a row complete their
     chunks on the same 5 ticks in 8, one run each, where without it every tick has one."""
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
 
     frame = bytes(range(160))  # loud μ-law: every chunk stepped
 
@@ -196,7 +196,7 @@ def test_calls_that_start_on_different_ticks_share_the_models_runs() -> None:
 
 
 def test_the_batchers_lead_counts_ticks_from_its_first_call() -> None:
-    from sipgw.agent.assistant.caller_audio import CHUNK_SAMPLES, ModelBatcher
+    from sipgw.agent.conversation.caller_audio import CHUNK_SAMPLES, ModelBatcher
     from sipgw.media.voice.silero import CHUNK
 
     assert CHUNK_SAMPLES == CHUNK  # the model's chunk, not imported there (numpy)
@@ -226,7 +226,7 @@ async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
     import asyncio
     import logging
 
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
     from sipgw.media.voice.silero import SileroBatch, SileroModel
 
     model = SileroModel()
@@ -291,7 +291,7 @@ def test_the_batcher_asks_for_the_loop_once_a_wake_up_and_follows_a_new_loop(
     the next loop, with what waited on the old one."""
     import asyncio
 
-    from sipgw.agent.assistant.caller_audio import ModelBatcher
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
 
     asked: list[int] = []
     running = asyncio.get_running_loop

@@ -4,11 +4,12 @@ The model calls the tool ``hand_off(line, summary)`` (:func:`hand_off_tool`; off
 on a line that names lines it may hand off to, its ``line`` argument one of them). The
 call stays up, with no SIP transfer: the gateway builds the target line's agent while the
 tool runs, and once the reply that asked for it was heard that agent becomes the call's
-(:mod:`sipgw.agent.handover`: the call is the target line's in full, its speech-to-text,
-barge-in, fillers, policies, limits, voice, prompt and tools), and the target's model
+(:mod:`sipgw.agent.conversation.handover`: the call is the target line's in full, its
+speech-to-text, barge-in, fillers, policies, limits, voice, prompt and tools), and the target's
+model
 speaks next. The conversation so far goes with the caller as the *target* line says
-(:data:`~sipgw.agent.handover.HistoryMode`): ``summary`` (only the summary the model wrote)
-or ``full`` (every message, under the target's prompt).
+(:data:`~sipgw.agent.conversation.handover.HistoryMode`): ``summary`` (only the summary the model
+wrote) or ``full`` (every message, under the target's prompt).
 
 :class:`HandOffState` is the rule of who may hand off to whom: a line hands off only to
 the lines it names, one hand-off at a time, at most :data:`MAX_HAND_OFFS` per call (two
@@ -42,7 +43,7 @@ TOOL_NAME: Final = "hand_off"
 class HandOffSettings:
     """A line's hand-offs: its name and the lines it may hand a caller to (its
     ``hand_off_to``); the gateway's call handle does the rest
-    (:class:`sipgw.agent.handover.SwitchesLines`)."""
+    (:class:`sipgw.agent.conversation.handover.SwitchesLines`)."""
 
     line: str
     targets: tuple[str, ...]

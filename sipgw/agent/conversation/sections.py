@@ -10,7 +10,7 @@ What any agent may dial (``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's:
 ``sipgw.app.security.settings``.
 
 :func:`assistant_settings` makes the typed
-:class:`~sipgw.agent.assistant.settings.AssistantSettings` (with typed code mypy checks) from
+:class:`~sipgw.agent.conversation.settings.AssistantSettings` (with typed code mypy checks) from
 these sections, the dial allow-list and the log redactor the gateway hands the plug-in
 (:class:`sipgw.agent.capabilities.GatewayServices`); :func:`caller_context` loads the
 caller-context hook; :func:`with_fallback` adds the fallback lines and the failure policy
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sipgw.agent.assistant.caller_audio import NoiseSettings
-from sipgw.agent.assistant.settings import (
+from sipgw.agent.conversation.caller_audio import NoiseSettings
+from sipgw.agent.conversation.settings import (
     DEFAULT_CALLBACK_GREETING,
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_FILLER_LINES,
@@ -37,8 +37,8 @@ from sipgw.agent.assistant.settings import (
     AssistantSettings,
     BargeInSettings,
     EarlyEndSettings,
+    SpeculationLimits,
 )
-from sipgw.agent.assistant.speculative import SpeculationLimits
 from sipgw.agent.dialpolicy import DialChecker
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
@@ -62,7 +62,7 @@ from sipgw.foundation.settings.parsers import (
 from sipgw.media.voice.vad import ModelVadConfig, VadConfig
 
 if TYPE_CHECKING:
-    from sipgw.agent.assistant.caller_context import CallerContextSettings
+    from sipgw.agent.conversation.caller_context import CallerContextSettings
 
 __all__ = [
     "AssistantSection",
@@ -576,7 +576,8 @@ def assistant_settings(
     dial_policy: DialChecker,
     redactor: Redactor,
 ) -> AssistantSettings:
-    """The assistant's :class:`~sipgw.agent.assistant.settings.AssistantSettings` from its sections.
+    """The assistant's :class:`~sipgw.agent.conversation.settings.AssistantSettings` from its
+    sections.
 
     Raises:
         ConfigError: the system prompt file cannot be read.
@@ -654,7 +655,7 @@ def caller_context(settings: CallerContextSection) -> CallerContextSettings | No
     Raises:
         ConfigError: the module or function cannot be loaded or is not ``async def``.
     """
-    from sipgw.agent.assistant.caller_context import (
+    from sipgw.agent.conversation.caller_context import (
         CallerContextError,
         CallerContextSettings,
         load_caller_context_hook,

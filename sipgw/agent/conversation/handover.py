@@ -1,6 +1,6 @@
 """A call handed from one line's agent to another's: what goes with the caller, and the seam.
 
-A hand-off between lines (the ``hand_off`` tool, :mod:`sipgw.agent.assistant.handoff`) makes
+A hand-off between lines (the ``hand_off`` tool, :mod:`sipgw.agent.conversation.handoff`) makes
 the call another line's **in full**: the call's agent is replaced by one the target line's
 factory builds, so everything that line configures applies from then on (its
 speech-to-text settings, barge-in, fillers, idle and failure policies, limits, voice,
@@ -61,7 +61,7 @@ class HandOver:
             settings are the same; the gateway decides); None = it opens its own.
         answered_at: when the call was answered (the call's clock), for the record's times.
         hand_offs: hand-offs made in this call, this one included
-            (:data:`sipgw.agent.assistant.handoff.MAX_HAND_OFFS` bounds them).
+            (:data:`sipgw.agent.conversation.handoff.MAX_HAND_OFFS` bounds them).
         audio: the call's audio as the agent handing over carries it (the gateway fills it
             in): a target that can carry it too may keep it (a speech-to-speech session
             does); otherwise the call's media converts to the target's format at the

@@ -1,5 +1,5 @@
-"""The agents' typed settings (agent/assistant/settings.py): safe defaults and the fallback lines'
-words."""
+"""The agents' typed settings (agent/conversation/settings.py): safe defaults and the fallback
+lines' words."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from sipgw.agent.assistant.settings import (
+from sipgw.agent.conversation.settings import (
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_GOODBYE_LINE,
     AssistantSettings,

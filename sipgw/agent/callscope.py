@@ -168,7 +168,7 @@ class ScopedAgent(Agent):
         self, missing: Sequence[str], details: Mapping[str, object], **extra: object
     ) -> None:
         """The record's first line: the call, its leg, its ``details`` (as the prompt shows
-        them: :func:`sipgw.agent.assistant.opening.call_data`) and ``extra``; when the prompt or
+        them: :func:`sipgw.agent.conversation.opening.call_data`) and ``extra``; when the prompt or
         greeting uses variables the call lacks (``missing``), a warning naming them."""
         call, scope = self.call, self.scope
         scope.write(

@@ -1,4 +1,4 @@
-"""What the built-in AI agents' factories share (sipgw.agent.assistant.prompted): a call's record
+"""What the built-in AI agents' factories share (sipgw.agent.conversation.prompted): a call's record
 and the template variables it lacks, both read from the agents' settings."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sipgw.agent.assistant.agent import AssistantFactory
-from sipgw.agent.assistant.prompted import PromptedFactory
-from sipgw.agent.assistant.settings import AssistantSettings
+from sipgw.agent.conversation.prompted import PromptedFactory
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.record import KeepsRecords
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.variables import VariablesCheck

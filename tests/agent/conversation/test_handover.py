@@ -1,10 +1,10 @@
-"""What goes with a caller handed to another line (agent/handover.py)."""
+"""What goes with a caller handed to another line (agent/conversation/handover.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sipgw.agent.handover import HandOver, SwitchesLines, hand_over_of, history_text
+from sipgw.agent.conversation.handover import HandOver, SwitchesLines, hand_over_of, history_text
 from tests.agent.parts import FakeCall
 
 MESSAGES: list[dict[str, Any]] = [

@@ -8,7 +8,8 @@ only once the call is answered (its audio is held until then).
 
 * A callback (the call has a :class:`~sipgw.agent.base.CallPurpose`) opens with
   ``AssistantSettings.callback_greeting``, as written: what the callback is
-  about are a caller's words, never spoken as they are (:mod:`sipgw.agent.assistant.callerwords`);
+  about are a caller's words, never spoken as they are
+  (:mod:`sipgw.agent.conversation.callerwords`);
   when that setting is "", the LLM writes the opening line.
 * Any other outbound call opens with ``AssistantSettings.outbound_greeting``;
   when that is "" (the default), the LLM writes the opening line.
@@ -24,7 +25,7 @@ Every call's system prompt gets the current date and time (so that the model
 can turn "tomorrow at three" into a date for ``schedule_callback``); an
 outbound call's also says that the agent placed the call, whether it has
 already greeted, and, for a callback, what was asked, quoted as data
-(:func:`sipgw.agent.assistant.callerwords.callback_brief`). The call's details (its variables,
+(:func:`sipgw.agent.conversation.callerwords.callback_brief`). The call's details (its variables,
 and what the caller's network said: asserted number, forwarding, allowed ``X-``
 headers) follow as a JSON object introduced as data, never as instructions.
 
@@ -39,9 +40,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.agent.assistant.callerwords import callback_brief
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
+from sipgw.agent.conversation.callerwords import callback_brief
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.callback_time import callback_zone, describe_now
 from sipgw.agent.variables import placeholders, render_lenient
 

@@ -1,6 +1,6 @@
 """What the factories of the built-in AI agents share: both kinds of agent (the assistant and
 the speech-to-speech agents) take their prompt, greeting and call records from an
-:class:`~sipgw.agent.assistant.settings.AssistantSettings`, so both answer the gateway's two
+:class:`~sipgw.agent.conversation.settings.AssistantSettings`, so both answer the gateway's two
 questions about a call the same way: where its record goes
 (:class:`sipgw.agent.record.KeepsRecords`) and which ``{name}`` variables it lacks
 (:class:`sipgw.agent.variables.VariablesCheck`)."""
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from sipgw.agent.assistant.opening import missing_variables
-from sipgw.agent.assistant.settings import AssistantSettings
 from sipgw.agent.base import Direction
+from sipgw.agent.conversation.opening import missing_variables
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.record import CallRecord
 
 __all__ = ["PromptedFactory"]

@@ -1,4 +1,5 @@
-"""How a call opens (agent/assistant/opening.py): the first words and the per-call system prompt."""
+"""How a call opens (agent/conversation/opening.py): the first words and the per-call system
+prompt."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 
 import pytest
 
-from sipgw.agent.assistant.callerwords import CALLBACK_HEADING
-from sipgw.agent.assistant.opening import (
+from sipgw.agent.base import CallDetails, CallPurpose, Forwarded
+from sipgw.agent.conversation.callerwords import CALLBACK_HEADING
+from sipgw.agent.conversation.opening import (
     DETAILS_HEADING,
     Opening,
     fixed_opening,
@@ -17,8 +19,7 @@ from sipgw.agent.assistant.opening import (
     plan_opening,
     system_prompt,
 )
-from sipgw.agent.assistant.settings import AssistantSettings
-from sipgw.agent.base import CallDetails, CallPurpose, Forwarded
+from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.settings import BuiltinToolSettings
 
 NOW = calendar.timegm((2025, 3, 14, 15, 9, 26))  # a Friday, UTC

@@ -1,7 +1,7 @@
 """Typed settings of the AI agents: what an assistant call is configured with, already resolved.
 
 The speech-to-speech agents (``sipgw/agent/s2s``) are built with them too. The plug-ins fill
-them in from their sections (:mod:`sipgw.agent.assistant.sections`: flags, environment,
+them in from their sections (:mod:`sipgw.agent.conversation.sections`: flags, environment,
 ``.env``); nothing in ``agent/`` reads the environment. A tool
 module of your own reads its own variables from ``os.environ`` (``sipgw serve``
 loads ``.env`` into it first, never overriding a variable that is already set)
@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipgw.agent.amd.settings import AnsweringSettings
-from sipgw.agent.assistant.caller_audio import NoiseSettings
-from sipgw.agent.assistant.speculative import SpeculationLimits
+from sipgw.agent.conversation.caller_audio import NoiseSettings
 from sipgw.agent.idle.policy import IdleSettings
 from sipgw.agent.resilience.lines import (
     DEFAULT_ONE_MOMENT_LINE,
@@ -30,6 +29,7 @@ from sipgw.foundation.redact import Redactor
 from sipgw.media.voice.vad import VadConfig
 
 __all__ = [
+    "SpeculationLimits",
     "DEFAULT_CALLBACK_GREETING",
     "DEFAULT_FALLBACK_PHRASE",
     "DEFAULT_FILLER_LINES",
@@ -54,7 +54,7 @@ DEFAULT_GREETING = "Hello, thanks for calling. How can I help you today?"
 
 DEFAULT_CALLBACK_GREETING = "Hello, this is the call back you asked for. Is now a good time?"
 """The opening line of a callback (what it is about are a caller's words: the model is told
-them as data, and never says them verbatim; see agent/assistant/callerwords.py)."""
+them as data, and never says them verbatim; see agent/conversation/callerwords.py)."""
 
 DEFAULT_FALLBACK_PHRASE = "Sorry, I'm having trouble right now. Could you say that again?"
 
@@ -69,6 +69,21 @@ DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me
 
 
 @dataclass(frozen=True, slots=True)
+class SpeculationLimits:
+    """How much speculation may waste.
+
+    Attributes:
+        max_requests_per_turn: preemptive LLM requests per caller turn (the
+            first one included); later partials of the same turn start none.
+        max_wasted_share: characters synthesized speculatively and discarded,
+            as a share of the characters spoken (to callers; see :class:`WasteLedger`).
+    """
+
+    max_requests_per_turn: int = 3
+    max_wasted_share: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
 class BargeInSettings:
     """When caller speech interrupts the agent (the rules: agent/turns/machine.py).
 
@@ -76,7 +91,7 @@ class BargeInSettings:
         commit_ms: speech that cancels the reply.
         min_words: words in a partial transcript that cancel the reply.
         vad: the detector; its ``start_ms`` is what pauses the agent's audio.
-        noise: which detector, and noise suppression (agent/assistant/caller_audio.py).
+        noise: which detector, and noise suppression (agent/conversation/caller_audio.py).
         duck_after_ms: a pause still undecided after this long plays on ducked until
             the caller's words decide (agent/turns/machine.py); None = it stays paused.
         duck_db: how much softer a ducked reply plays.

@@ -1,4 +1,4 @@
-"""One call's shared record, observer, clock and tasks (agent/conversation/scope.py)."""
+"""One call's shared record, observer, clock and tasks (agent/callscope.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sipgw.agent.conversation.scope import NO_OBSERVER, CallScope, ScopedAgent, ms_between
+from sipgw.agent.callscope import NO_OBSERVER, CallScope, ScopedAgent, ms_between
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
 from sipgw.media.quality import CallQuality

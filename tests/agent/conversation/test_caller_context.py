@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.assistant.caller_context import (
+from sipgw.agent.base import CallDetails
+from sipgw.agent.conversation.caller_context import (
     CallerContextLookup,
     CallerContextPrompt,
     CallerContextSettings,
@@ -18,8 +19,7 @@ from sipgw.agent.assistant.caller_context import (
     takes_details,
     with_context,
 )
-from sipgw.agent.assistant.sections import CallerContextSection, caller_context
-from sipgw.agent.base import CallDetails
+from sipgw.agent.conversation.sections import CallerContextSection, caller_context
 from sipgw.app.security.access import AccessConfig
 from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.agent import context_hooks

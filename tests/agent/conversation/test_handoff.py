@@ -1,8 +1,13 @@
-"""Hand-off rules and the tool (agent/assistant/handoff.py)."""
+"""Hand-off rules and the tool (agent/conversation/handoff.py)."""
 
 from __future__ import annotations
 
-from sipgw.agent.assistant.handoff import MAX_HAND_OFFS, HandOffState, hand_off_tool, with_hand_off
+from sipgw.agent.conversation.handoff import (
+    MAX_HAND_OFFS,
+    HandOffState,
+    hand_off_tool,
+    with_hand_off,
+)
 from sipgw.agent.tools.registry import ToolRegistry
 from tests.agent.parts import FakeCall, slow_tool
 

@@ -1,4 +1,4 @@
-"""Keypad input for the LLM (agent/assistant/keypad.py): digits until a pause or ``#``, then one
+"""Keypad input for the LLM (agent/conversation/keypad.py): digits until a pause or ``#``, then one
 reply."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sipgw.agent.assistant.keypad import Keypad, KeypadBuffer
+from sipgw.agent.conversation.keypad import Keypad, KeypadBuffer
 from tests.agent.parts import make_scope, wait_for
 
 

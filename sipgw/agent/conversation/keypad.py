@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from sipgw.agent.conversation.scope import CallScope
+from sipgw.agent.callscope import CallScope
 
 __all__ = ["Keypad", "KeypadBuffer"]
 

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from sipgw.agent.assistant.sections import (
+from sipgw.agent.conversation.sections import (
     AssistantSection,
     CallbackSection,
     CallerContextSection,

@@ -1,11 +1,11 @@
-"""A caller's words carried into a callback (agent/assistant/callerwords.py): quoted as data."""
+"""A caller's words carried into a callback (agent/conversation/callerwords.py): quoted as data."""
 
 from __future__ import annotations
 
 import json
 
-from sipgw.agent.assistant.callerwords import CALLBACK_HEADING, callback_brief
 from sipgw.agent.base import CallPurpose
+from sipgw.agent.conversation.callerwords import CALLBACK_HEADING, callback_brief
 
 
 def test_the_brief_is_the_heading_and_one_json_line() -> None:
