@@ -5,9 +5,8 @@ on a line that names lines it may hand off to, its ``line`` argument one of them
 call stays up, with no SIP transfer: the gateway builds the target line's agent while the
 tool runs, and once the reply that asked for it was heard that agent becomes the call's
 (:mod:`sipgw.agent.conversation.handover`: the call is the target line's in full, its
-speech-to-text, barge-in, fillers, policies, limits, voice, prompt and tools), and the target's
-model
-speaks next. The conversation so far goes with the caller as the *target* line says
+speech-to-text, barge-in, fillers, policies, limits, voice, prompt and tools), and the
+target's model speaks next. The conversation so far goes with the caller as the *target* line says
 (:data:`~sipgw.agent.conversation.handover.HistoryMode`): ``summary`` (only the summary the model
 wrote) or ``full`` (every message, under the target's prompt).
 
@@ -16,20 +15,33 @@ the lines it names, one hand-off at a time, at most :data:`MAX_HAND_OFFS` per ca
 lines naming each other cannot ping-pong a caller forever; the count goes with the call
 from agent to agent). Each hand-off is a ``hand_off`` record (``from``, ``to``,
 ``history``, ``after_answer_ms``, ``stt``: ``kept`` or ``new``).
+
+:class:`LineHandOff` runs the tool on a call, the same way for every AI agent: the request
+is checked, the call (the gateway's handle: :class:`~sipgw.agent.conversation.handover.
+SwitchesLines`) builds and prepares the target line's agent while the tool runs, a refusal
+or a failure is a tool error the model tells the caller about; then, once the line that
+asked for it was heard (:meth:`LineHandOff._heard`, each agent's own way), this agent stops
+listening and the call goes to the target's agent with the conversation so far
+(:meth:`LineHandOff._switch`).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sipgw.agent.tools.registry import Tool, ToolContext, ToolRegistry
+from sipgw.agent.base import CallControl
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation.handover import HandOver, PreparedLine, SwitchesLines
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
 
 __all__ = [
     "MAX_HAND_OFFS",
     "HandOffSettings",
     "HandOffState",
+    "LineHandOff",
     "hand_off_tool",
     "with_hand_off",
 ]
@@ -135,3 +147,112 @@ def with_hand_off(tools: ToolRegistry, tool: Tool | None) -> ToolRegistry:
         return tools
     found = [t for name in tools.names if (t := tools.get(name)) is not None and name != TOOL_NAME]
     return ToolRegistry([*found, tool])
+
+
+class LineHandOff(ABC):
+    """One agent's hand-offs on its call (see the module docstring): the ``hand_off`` tool's
+    run, and the switch once the line that asked for it was heard.
+
+    Args:
+        scope: the call's record, clock and tasks.
+        call: the call; it hands off only when it can switch lines.
+        settings: this line's name and targets.
+        away: the agent's part of the switch, just before it (stop listening); None: the
+            switch did not happen after all.
+        made: hand-offs the call made before this agent took it.
+    """
+
+    __slots__ = ("_away", "_call", "_scope", "prepared", "state")
+
+    def __init__(
+        self,
+        scope: CallScope,
+        call: CallControl,
+        settings: HandOffSettings,
+        away: Callable[[PreparedLine | None], None],
+        made: int = 0,
+    ) -> None:
+        self.state = HandOffState(settings.line, settings.targets, made)
+        self.prepared: PreparedLine | None = None
+        """The target's agent, from the tool's run to the switch."""
+        self._scope = scope
+        self._call = call
+        self._away = away
+
+    @property
+    def pending(self) -> bool:
+        """A hand-off is under way: the caller's turns are not answered here."""
+        return self.state.pending is not None
+
+    def tool(self) -> Tool | None:
+        """The ``hand_off`` tool for this line (None: it names no line)."""
+        targets = self.state.targets
+        return hand_off_tool(targets, self.run) if targets else None
+
+    async def run(self, line: str, summary: str) -> str:
+        """The tool: check, have the target's agent prepared; the switch comes once the
+        line that asked for it was heard.
+
+        Raises:
+            ToolError: it may not, or the line or its agent is not there.
+        """
+        state = self.state
+        why_not = state.request(line)
+        if why_not is not None:
+            raise ToolError(f"cannot hand off: {why_not}")
+        call, scope = self._call, self._scope
+        if not isinstance(call, SwitchesLines):
+            state.cancel()
+            raise ToolError("cannot hand off: this call cannot change lines")
+        try:
+            prepared = await call.prepare_line(self._hand_over(line, summary))
+        except BaseException:
+            state.cancel()
+            raise
+        if isinstance(prepared, str):
+            state.cancel()
+            raise ToolError(f"cannot hand off: {self._refused(prepared)}")
+        self.prepared = prepared
+        scope.write({"type": "hand_off_pending", "from": state.line, "to": line})
+        scope.spawn(self._switch_when_heard(prepared))
+        return f"The caller goes to line {line} after this reply. Say one short sentence at most."
+
+    async def _switch_when_heard(self, prepared: PreparedLine) -> None:
+        try:
+            await self._heard()
+        except BaseException:
+            self.state.cancel()
+            self.prepared = None
+            await prepared.cancel()
+            raise
+        scope = self._scope
+        origin, to = self.state.complete()
+        hand_over = prepared.hand_over
+        answered = scope.answered_at or None
+        scope.write({"type": "hand_off", "from": origin, "to": to, "history": hand_over.history,
+                     "stt": "kept" if hand_over.stt is not None else "new",
+                     "after_answer_ms": ms_between(scope.now(), answered)})  # fmt: skip
+        self._away(prepared)  # it stops listening first: the target reads a kept session
+        if not self._switch(prepared):
+            self._away(None)  # the call ended meanwhile: this agent keeps it, to close it
+
+    def _hand_over(self, line: str, summary: str) -> HandOver:
+        """What goes to ``line``'s agent with the caller (the agent may add its session)."""
+        state, scope = self.state, self._scope
+        return HandOver(
+            state.line, line, summary, record=scope.record, answered_at=scope.answered_at,
+            hand_offs=state.made + 1,
+        )  # fmt: skip
+
+    def _refused(self, why: str) -> str:
+        """Why the hand-off cannot be, as the model reads it."""
+        return why
+
+    @abstractmethod
+    async def _heard(self) -> None:
+        """Return once the line that asked for the hand-off was heard."""
+
+    @abstractmethod
+    def _switch(self, prepared: PreparedLine) -> bool:
+        """Give the call to ``prepared``'s agent with the conversation so far; False: the
+        call ended meanwhile."""

@@ -1,9 +1,9 @@
 """Hand-offs on a speech-to-speech call: to another line, and taking a call over.
 
-The rules are the assistant's (:mod:`sipgw.agent.conversation.handoff`: the ``hand_off`` tool,
-:class:`~sipgw.agent.conversation.handoff.HandOffState`); the switch is
-:mod:`sipgw.agent.conversation.handover`'s. :class:`S2sHandOff` runs the tool on a speech-to-speech
-call: the gateway prepares the target line's agent while the tool runs, and once the
+The rules and the tool's run are every AI agent's (:mod:`sipgw.agent.conversation.handoff`:
+the ``hand_off`` tool, :class:`~sipgw.agent.conversation.handoff.LineHandOff`); the switch is
+:mod:`sipgw.agent.conversation.handover`'s. :class:`S2sHandOff` is the speech-to-speech
+agent's: the gateway prepares the target line's agent while the tool runs, and once the
 model's sentence after it was heard (the replies live then, and the next one to start
 within :data:`~sipgw.agent.s2s.actions.REPLY_START_WAIT`, bounded by the line's
 ``action_line_timeout``), the call goes to that agent with the conversation so far
@@ -21,13 +21,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.callscope import ms_between
-from sipgw.agent.conversation.handoff import HandOffSettings, HandOffState, hand_off_tool
-from sipgw.agent.conversation.handover import HandOver, PreparedLine, SwitchesLines, history_text
+from sipgw.agent.conversation.handoff import HandOffSettings, LineHandOff
+from sipgw.agent.conversation.handover import HandOver, PreparedLine, history_text
 from sipgw.agent.s2s.actions import REPLY_START_WAIT
 from sipgw.agent.s2s.replies import Speaking
 from sipgw.agent.s2s.scope import SessionScope
-from sipgw.agent.tools.registry import Tool, ToolError
 
 __all__ = ["S2sHandOff", "history_messages", "taken_over_instructions"]
 
@@ -55,7 +53,7 @@ def taken_over_instructions(
     return f"{prompt}{history}\n\n{note}"
 
 
-class S2sHandOff:
+class S2sHandOff(LineHandOff):
     """One speech-to-speech call's hand-offs (see the module docstring).
 
     Args:
@@ -69,10 +67,7 @@ class S2sHandOff:
         made: hand-offs the call made before this agent took it.
     """
 
-    __slots__ = (
-        "_away", "_call", "_held_for", "_held_since", "_history", "_scope", "_speaking",
-        "_timeout", "prepared", "state",
-    )  # fmt: skip
+    __slots__ = ("_held_for", "_held_since", "_history", "_speaking", "_timeout")
 
     def __init__(
         self,
@@ -85,13 +80,9 @@ class S2sHandOff:
         line_timeout: float,
         made: int = 0,
     ) -> None:
-        self.state = HandOffState(settings.line, settings.targets, made)
-        self.prepared: PreparedLine | None = None
-        self._scope = scope
-        self._call = call
+        super().__init__(scope, call, settings, away, made)
         self._speaking = speaking
         self._history = history
-        self._away = away
         self._timeout = line_timeout
         self._held_since: float | None = None
         self._held_for = 0.0
@@ -112,62 +103,10 @@ class S2sHandOff:
         since = self._held_since
         return self._held_for + (self._scope.now() - since if since is not None else 0.0)
 
-    def tool(self) -> Tool | None:
-        """The ``hand_off`` tool for this line (None: it names no line)."""
-        targets = self.state.targets
-        return hand_off_tool(targets, self.run) if targets else None
+    def _switch(self, prepared: PreparedLine) -> bool:
+        return prepared.switch(history_messages(self._history()))
 
-    async def run(self, line: str, summary: str) -> str:
-        """The tool: check, have the target's agent prepared; the switch comes after the
-        model's sentence.
-
-        Raises:
-            ToolError: it may not, or the line or its agent is not there.
-        """
-        state = self.state
-        why_not = state.request(line)
-        if why_not is not None:
-            raise ToolError(f"cannot hand off: {why_not}")
-        call, scope = self._call, self._scope
-        if not isinstance(call, SwitchesLines):
-            state.cancel()
-            raise ToolError("cannot hand off: this call cannot change lines")
-        hand_over = HandOver(
-            state.line, line, summary, record=scope.record, answered_at=scope.answered_at,
-            hand_offs=state.made + 1,
-        )  # fmt: skip
-        try:
-            prepared = await call.prepare_line(hand_over)
-        except BaseException:
-            state.cancel()
-            raise
-        if isinstance(prepared, str):
-            state.cancel()
-            raise ToolError(f"cannot hand off: {prepared}")
-        self.prepared = prepared
-        scope.write({"type": "hand_off_pending", "from": state.line, "to": line})
-        scope.spawn(self._switch_after_line(prepared))
-        return f"The caller goes to line {line} after this reply. Say one short sentence at most."
-
-    async def _switch_after_line(self, prepared: PreparedLine) -> None:
-        scope = self._scope
-        try:
-            await self._line_heard()
-        except BaseException:
-            self.state.cancel()
-            self.prepared = None
-            await prepared.cancel()
-            raise
-        origin, to = self.state.complete()
-        answered = scope.answered_at or None
-        scope.write({"type": "hand_off", "from": origin, "to": to,
-                     "history": prepared.hand_over.history, "stt": "new",
-                     "after_answer_ms": ms_between(scope.now(), answered)})  # fmt: skip
-        self._away(prepared)
-        if not prepared.switch(history_messages(self._history())):
-            self._away(None)  # the call ended meanwhile: this agent keeps it, to close it
-
-    async def _line_heard(self) -> None:
+    async def _heard(self) -> None:
         """Until the replies live now, and the next one (the sentence after the tool's
         result, if it starts within REPLY_START_WAIT), have played out."""
         speaking, scope = self._speaking, self._scope

@@ -155,7 +155,7 @@ async def test_hold_stops_the_hand_off_s_wait_for_its_line() -> None:
     playout.push_audio("r1", bytes(1600))  # never played: the line is never heard
     hand_off = S2sHandOff(scope, FakeCall(), HandOffSettings("front", ("desk",)), speaking,
                           list, lambda _: None, 0.2)  # fmt: skip
-    wait = asyncio.ensure_future(hand_off._line_heard())
+    wait = asyncio.ensure_future(hand_off._heard())
     await asyncio.sleep(0.1)
     hand_off.hold(True)
     await asyncio.sleep(0.3)  # past the 0.2 s, held all along
