@@ -63,7 +63,7 @@ from sipgw.agent.tools.callback_store import (
 )
 from sipgw.app.claimers import claim_owner, claimer_alive
 from sipgw.app.security.settings import DialSection
-from sipgw.app.stopping import cancel_and_wait
+from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [
@@ -403,12 +403,7 @@ class CallbackRunner:
         """Stop polling; wait up to ``grace`` s for calls in progress to end and be
         recorded, then cancel them (their rows are retried after a restart)."""
         await self.stop_polling()
-        if self._dials:
-            _, pending = await asyncio.wait(set(self._dials), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
+        await finish_or_cancel(self._dials, grace)
 
     async def _run(self) -> None:
         scheduler = self.scheduler

@@ -27,7 +27,7 @@ from sipgw.app.campaigns.scheduler import (
     ContactSkipped,
     DialOrder,
 )
-from sipgw.app.stopping import cancel_and_wait
+from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
 
 __all__ = ["CampaignRunner", "Dialer", "Originate", "gateway_dialer"]
 
@@ -171,12 +171,7 @@ class CampaignRunner:
         """Claim nothing more; give the calls in progress ``grace`` s to end and be
         recorded, then abandon them (a restart recovers their contacts)."""
         await self.stop_polling()
-        if self._dials:
-            _, pending = await asyncio.wait(set(self._dials), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
+        await finish_or_cancel(self._dials, grace)
 
     async def _run(self) -> None:
         scheduler = self.scheduler

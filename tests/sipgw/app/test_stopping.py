@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from sipgw.app.stopping import cancel_and_wait
+from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
 
 
 async def loses_its_first_cancel(rounds: list[int]) -> None:
@@ -60,3 +60,12 @@ async def test_the_waiters_own_cancel_is_not_swallowed() -> None:
     stubborn_for_now[0] = False
     await cancel_and_wait(stubborn)
     assert stubborn.done()
+
+
+async def test_work_in_progress_gets_its_grace_then_is_cancelled() -> None:
+    done_in_time = asyncio.ensure_future(asyncio.sleep(0.01, "placed"))
+    too_slow = asyncio.ensure_future(asyncio.sleep(10))
+    await finish_or_cancel({done_in_time, too_slow}, grace=0.2)
+    assert done_in_time.result() == "placed"
+    assert too_slow.cancelled()
+    await finish_or_cancel(set(), grace=10)  # nothing to wait for: at once
