@@ -307,7 +307,7 @@ class ModelVoiceDetector:
     The attributes are those of :class:`sipgw.media.voice.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
     None while unknown), :attr:`room_start_dbfs` (the same, of the frames whose
-    probability was not held), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
+    probability was not held), :attr:`caller_dbfs` (the caller's
     speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
     on the caller's level, not yet confirmed), :attr:`retracted` (provisional starts
     undone so far), :attr:`false_starts` (starts over the agent's audio taken for the room's,
@@ -327,7 +327,7 @@ class ModelVoiceDetector:
         "_room_fresh", "_start_frames", "_stream", "_sure_run", "_false_starts", "_speech_agent",
         "_caller_end", "false_starts", "_held", "_judged", "_unjudged",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
-        "provisional", "retracted", "room_dbfs", "room_median", "room_start_dbfs", "speaking",
+        "provisional", "retracted", "room_dbfs", "room_start_dbfs", "speaking",
         "speech_frames",
     )  # fmt: skip
 
@@ -372,7 +372,6 @@ class ModelVoiceDetector:
         self.noise_dbfs = SILENT_DBFS
         self.probability = 0.0
         self.room_dbfs: float | None = None
-        self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float, bool]] = deque()  # (time, level, held)
         self._room_ranked: list[float] = []  # the same levels, sorted
         self._room_fresh: list[float] = []  # those of frames not held, sorted
@@ -749,7 +748,6 @@ class ModelVoiceDetector:
         # A few stray frames are no room: at least 1 s of voices in the window.
         if len(ranked) >= 50:
             self.room_dbfs = ranked[len(ranked) * 9 // 10]
-            self.room_median = ranked[len(ranked) // 2]
             self.room_start_dbfs = fresh[len(fresh) * 9 // 10] if fresh else self.room_dbfs
         else:
             self.room_dbfs = self.room_start_dbfs = None
@@ -801,7 +799,6 @@ class ModelVoiceDetector:
         self._room_figures()
         self._loudest = RoomLoudness(self._quiet_dbfs)  # it heard the caller's words too
         if self.room_dbfs is None:
-            self.room_median = SILENT_DBFS
             self._recent.clear()
             self._room_recent = 0
             self._learn_until = self._agent_frames + ROOM_LEARN_FRAMES
