@@ -45,8 +45,7 @@ SENTENCES = (
 """What the synthesized caller says, one sentence a segment in turn: the voices and sentences
 of :data:`bench.noise.INTERRUPTIONS`, none of them a room's voice (``en+f3`` and
 ``en-gb-x-rp`` are British: this espeak-ng ignores the variants of ``en-gb``, whose plain
-voice reads the TV and says two of the babble's lines; ``en-gb+f3`` and ``en-gb`` said these
-two sentences until 2026-11-27)."""
+voice reads the TV and says two of the babble's lines)."""
 FRAME = 160  # 20 ms at 8 kHz
 ROOM_TEXTS = {
     "babble": "So I told him the meeting had moved to Thursday.",

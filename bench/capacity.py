@@ -24,12 +24,10 @@ café babble, street, TV or music at ``--snr`` dB every ``--noisy-every`` s, mad
 detector steps on every frame, where a tone's silences cost it nothing. ``--voice-detector
 energy|model`` sets the assistant's ``SIPGW_VOICE_DETECTOR``; without it, tone and silence
 callers run the energy detector (a speech model hears no voice in a tone) and noisy ones the
-model, the gateway's default. The STT fake hears noisy callers as the service would
-(``--stt-turns script``, the default: it reads the loop's script, transcribes the sentence
-each caller said and ends the turn on the caller's silence, per docs/cloud-apis.md §1.7;
-``--stt-room transcribed|silent``: whether the room's voices are turns of their own), or as
-it did before 2026-11-27 (``--stt-turns energy``: turns on the energy of room and caller
-together, one fixed sentence for every turn).
+model, the gateway's default. The STT fake hears noisy callers as the service would:
+it reads the loop's script, transcribes the sentence each caller said and ends the turn on
+the caller's silence, per docs/cloud-apis.md §1.7 (``--stt-room transcribed|silent``:
+whether the room's voices are turns of their own).
 
 Past capacity (``--overload``): the gateway runs with its overload protection on
 (``--overload-lateness-ms``, ``--overload-cpu-percent``; other settings at their

@@ -68,31 +68,22 @@ def loadgen_args(
 
 
 def stt_script_flags(args: argparse.Namespace) -> list[str]:
-    """The STT fake's flags: with noisy callers and ``--stt-turns script`` (the default), the
-    loop's script and ``--stt-room``; else none (turns on the audio's energy, one fixed
-    transcript for every turn: the fake's behaviour before 2026-11-27)."""
+    """The STT fake's flags: with noisy callers, the loop's script and ``--stt-room``; else
+    none (tone and silent callers: turns on the audio's energy, one fixed transcript)."""
     script = getattr(args, "caller_script", None)
-    if script is None or getattr(args, "stt_turns", "script") != "script":
+    if script is None:
         return []
     return ["--caller-script", str(script), "--stt-room", getattr(args, "stt_room", "transcribed")]
 
 
 def add_stt_options(p: argparse.ArgumentParser) -> None:
-    """``--stt-turns`` and ``--stt-room``: how the STT fake hears noisy callers."""
-    p.add_argument(
-        "--stt-turns",
-        choices=("script", "energy"),
-        default="script",
-        help="--audio noisy, assistant: the STT fake transcribes what each caller said and ends "
-        "the turn on their silence (script), or ends turns on the room's and caller's energy "
-        "and answers every one with one sentence (energy: before 2026-11-27)",
-    )
+    """``--stt-room``: whether the STT fake hears the noisy callers' room."""
     p.add_argument(
         "--stt-room",
         choices=("silent", "transcribed"),
         default="transcribed",
-        help="--stt-turns script: whether the STT fake transcribes the room's voices (babble, "
-        "TV) as turns of their own",
+        help="--audio noisy, assistant: whether the STT fake transcribes the room's voices "
+        "(babble, TV) as turns of their own",
     )
 
 

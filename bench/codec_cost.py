@@ -1,4 +1,4 @@
-"""CPU per call per 20 ms for each codec (issue 43): G.711, G.722 and Opus echo calls.
+"""CPU per call per 20 ms for each codec: G.711, G.722 and Opus echo calls.
 
     python -m bench.codec_cost [--calls 50] [--ticks 250] [--repeats 5] [--json PATH]
 
@@ -7,7 +7,7 @@ Each case is an echo call's 20 ms on the media path's own objects (``bench.media
 the packet out to a socket that sends nowhere), carrying espeak-ng speech, ``--calls`` calls
 in turn for ``--ticks`` ticks, in CPU time; the cases alternate, ``--repeats`` rounds, and
 the median of the rounds is reported with the calls one core could carry at that cost
-(media only: no kernel I/O, ``bench.io_floor``; no speech services). The echo takes the
+(media only: no kernel I/O, no speech services). The echo takes the
 codec's own rate (16 kHz for G.722 and Opus) or 8 kHz μ-law (the assistant's voice, and
 any agent that declares nothing). Run it on both paths: as is (native, when built) and
 with ``SIPGW_PURE_PYTHON=1``.

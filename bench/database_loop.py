@@ -21,10 +21,7 @@ p99, p99.9, max, ms), the transactions a second, and the CPU of the process and 
 loop's thread; and the CPU a transaction costs (the second phase's over the first's, per
 transaction): in all, and on the loop's thread.
 
-Every unit of work goes through :func:`unit` (awaited: the stores' asyncio API). The
-figures before the stores moved to psycopg's asyncio API were taken with this file on the
-commit before that change, :func:`unit` there running each step in ``asyncio.to_thread``
-as the callers did then (docs/changelog.md, 2026-11-26).
+Every unit of work goes through :func:`unit` (awaited: the stores' asyncio API).
 """
 
 from __future__ import annotations

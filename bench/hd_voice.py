@@ -12,8 +12,8 @@ every tick the playout's next frame and the media session's packet for it (conve
 the codec, :mod:`sipgw.media.codecs.convert`, then the RTP sender). The variants:
 
 * ``pcmu / ulaw_8000``: a G.711 call, as ever (μ-law passes through: no conversion);
-* ``g722 / ulaw_8000``: a G.722 call with the 8 kHz voice (before issue 43's TTS part: the
-  media decodes μ-law, resamples to 16 kHz and encodes G.722);
+* ``g722 / ulaw_8000``: a G.722 call with the 8 kHz voice (the media decodes
+  μ-law, resamples to 16 kHz and encodes G.722);
 * ``g722 / pcm_16000``: a G.722 call with the 16 kHz voice (ElevenLabs ``pcm_16000``: the
   media only encodes G.722; four times the octets through base64);
 * ``g722 / line at 16 kHz``: the same call playing a line recorded in 8 kHz μ-law (the

@@ -7,7 +7,7 @@ Run: ``.venv/bin/python -m bench.media_core`` from the repository root (add
 then the same figures as one JSON object (with the media path and the CPU's model). What
 each codec costs a call, Opus's included, is :mod:`bench.codec_cost`.
 
-The echo calls (issue 43) carry speech (espeak-ng's, resampled by sox:
+The echo calls carry speech (espeak-ng's, resampled by sox:
 Debian ``espeak-ng`` and ``sox``), so that Opus, whose cost follows what it codes, costs
 what speech costs (a synthetic harmonic tone was coded as CELT at complexity 10, speech as
 SILK); G.711 and G.722 cost the same whatever they carry.
@@ -145,9 +145,9 @@ def echo_call_us(
     the demultiplexer into the session (latch, jitter buffer, RTCP counts), then the call's
     tick (caller frame, echo agent, packetize, the endpoint's send to a sender that sends
     nowhere), for ``calls`` calls in turn, µs per call per tick. No system call: the
-    kernel's share is what ``bench.io_floor`` measures. ``codec``: the calls' (issue 43:
-    G.722 and Opus are decoded to the echo's 16 kHz, or with ``wideband`` off to 8 kHz
-    μ-law, and encoded back; Opus's echo is encoded at that rate)."""
+    kernel's share is not counted. ``codec``: the calls' (G.722 and Opus are decoded to the
+    echo's 16 kHz, or with ``wideband`` off to 8 kHz μ-law, and encoded back; Opus's echo is
+    encoded at that rate)."""
     loop = asyncio.new_event_loop()
     nowhere = _NoSend()
     demux = Demux()

@@ -5,8 +5,8 @@
 Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
 speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
 the caller's path as the assistant runs it
-(:class:`sipgw.agent.conversation.caller_audio.CallerAudio`:
-suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.machine.TurnTaker`,
+(:class:`~sipgw.agent.conversation.caller_audio.CallerAudio`: suppression if on, then the
+turn-taking machine, :class:`sipgw.agent.turns.machine.TurnTaker`,
 with its detector): the agent's greeting (:data:`GREETING_S`) and the caller's first turn
 over the background, then the agent's reply playing the whole time. Per
 background (café babble, street, TV speech, music) and SNR, for each pipeline:
@@ -30,9 +30,6 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   the onset frame's packetization (20 ms: onsets fall on frame edges here), the first
   frame as loud as the caller (the model detector's caller-level gate: when the signal
   could first be told from the room by level), the pause, the tick;
-* **the stop's floor** (:mod:`bench.stop_bound`): the stop of a pause at the sentence's
-  first frame louder than the room's 99th (90th) percentile frame, the earliest any rule
-  on the frame's level can pause at the cost of pausing on 1 % (10 %) of the room's frames;
 * **CPU per call**: the pipeline's process time per second of caller audio.
 
 And for noise suppression alone (``--suppression``), per background at 10 dB SNR and
@@ -69,7 +66,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
-from bench.stop_bound import frame_levels, level_at_percentile, room_bound_pause
 from sipgw.agent.conversation.caller_audio import CallerAudio, DetectorKind, NoiseSettings
 from sipgw.agent.conversation.settings import BargeInSettings
 from sipgw.agent.turns.machine import Cause, CommitBargeIn, PauseAgent, TurnTaker
@@ -119,9 +115,6 @@ engines: espeak-ng (formants), flite (statistical parametric: slt, awb, rms) and
 room's voice (the TV's reader, the babble's five)."""
 DEFAULT_CALLERS = (MIX,)
 """A run without ``--callers``: its figures are comparable with earlier runs'."""
-ROOM_BOUND_PERCENTILES = (90, 99)
-"""The room's frame levels at which :mod:`bench.stop_bound` takes the earliest pause of any
-level rule that pauses on 10 % (1 %) of the room's frames: the floor of the stop."""
 ONSET_DB = 15.0
 """A sentence is heard from its first frame this close to its active level."""
 EVERY_S = 4.0
@@ -232,11 +225,6 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
     return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02, callers, retracted)
 
 
-def _arrival(i: int) -> float:
-    """When frame ``i`` of a track has all arrived (s after the opening)."""
-    return (i + 1) * 0.02 - OPENING_S
-
-
 def stop_after(pause: float, phase_ms: float) -> float:
     """When the caller's audio of the agent stops for a pause at ``pause`` (s): the first
     tick at or after it, the ticks ``phase_ms`` after each frame's arrival."""
@@ -333,19 +321,6 @@ def measure(
     silence = [0] * len(noise)
     voice_part, noise_part = mix(voice, silence, snr), mix(silence, noise, snr)
     out: dict[str, Any] = {}
-    # The floor of any level rule's stop: the first frame louder than the room's loudest.
-    room_levels = frame_levels(quiet[round(OPENING_S / 0.02) :])
-    levels = frame_levels(noisy)
-    bounds: dict[str, float | None] = {}
-    for q in ROOM_BOUND_PERCENTILES:
-        threshold = level_at_percentile(room_levels, q)
-        floor: list[float] = []
-        for _, onset, end in spans:
-            at = room_bound_pause(levels, threshold, onset, end, _arrival)
-            if at is not None:
-                floor += [(stop_after(at, p) - onset) * 1000 for p in TICK_PHASES_MS]
-        bounds[f"room_p{q}_stop_ms_p50"] = percentile(floor, 50)
-        bounds[f"room_p{q}_stop_ms_p95"] = percentile(floor, 95)
     for pipeline in pipelines:
         alone = play(quiet, pipeline, model)
         real = play(noisy, pipeline, model)
@@ -405,7 +380,6 @@ def measure(
             "audible_to_stop_ms_p50": percentile(from_audible, 50),
             "audible_to_stop_ms_p95": percentile(from_audible, 95),
             "onset_to_pause_ms": each,
-            **bounds,
             "cpu_ms_per_call_s": round(
                 1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
             ),  # fmt: skip
@@ -487,8 +461,7 @@ def caller_rigs(
 
 def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
     """CPU per call-second of the caller path (``agent/conversation/caller_audio.py``, the
-    turn-taking machine) for ``calls`` calls at once, each frame of each call in turn, one tick
-    after
+    turn-taking machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
     another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
     the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
     (each call steps the model at its frame, as before batching) or ``batched`` (one
@@ -559,7 +532,6 @@ def table_row(name: str, snr: float, pipeline: str, f: dict[str, Any]) -> list[s
         fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
         fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
         fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
-        fmt(f["room_p99_stop_ms_p95"], ".0f"), fmt(f["room_p90_stop_ms_p95"], ".0f"),
         fmt(f["onset_to_audible_ms_p95"], ".0f"),
         fmt(f["audible_to_stop_ms_p50"], ".0f"),
         fmt(f["audible_to_stop_ms_p95"], ".0f"),
@@ -706,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["background", "SNR dB", "pipeline", "false pauses/min", "false turns/min",
          "interruptions caught", "resumed before the cut", "barge-in p50 ms", "p95 ms",
          "from onset p50", "p95",
-         "stop p50", "p95", "floor p95 (room 1 %)", "(room 10 %)", "audible p95",
+         "stop p50", "p95", "audible p95",
          "audible to stop p50", "p95",
          "undone/min", "CPU ms/s"],
         rows,

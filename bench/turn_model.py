@@ -1,7 +1,7 @@
 """Turn models on phone-band audio: is the caller finished, 200 ms into a pause?
 
     python -m bench.turn_model [--limit N] [--conditions g712/clean,...] [--seed 1]
-                               [--pipecat-python PATH | --no-smart-turn] [--json PATH]
+                               [--json PATH]
 
 Builds the ``test`` split of the turn set (:mod:`tests.toolkit.turnset.labelled`: each
 fourth line of its texts, spoken by voices the ``train`` split never uses; finished and
@@ -13,9 +13,6 @@ candidate, per sample, "finished?":
 * ``vad+text``: ``SIPGW_EARLY_TURN_END=vad+text``: the same, unless the words so far
   leave the sentence open (:func:`sipgw.agent.turns.early_end.sentence_open`), given the
   sample's words as the partial transcript;
-* ``smart-turn``: Pipecat's smart-turn v3.2 (the ONNX model in the pipecat-ai 1.14
-  wheel), in Pipecat's venv (:mod:`bench.smart_turn_runner`), the 8 kHz μ-law brought to
-  16 kHz by Pipecat's Twilio path; finished above 0.5, as Pipecat decides;
 * ``model/audio`` and ``model/audio+text``: :mod:`sipgw.media.voice.turn_model` with its
   shipped weights (``bench/turn_model_train.py``), without and with the words;
 * ``model/wired``: the same with the words, the way ``SIPGW_EARLY_TURN_END=model`` asks
@@ -33,25 +30,18 @@ speech-to-text service's own end: a later answer), and the CPU time of one decis
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from sipgw.media.voice.turn_model import audio_features, default_model, text_features
 from sipgw.media.voice.turn_tail import FRAME_SAMPLES, TurnTail
-from tests.toolkit.apps.pipecat_app import pipecat_python
 from tests.toolkit.turnset.labelled import CONDITIONS, Condition, Sample, build
 
-RUNNER = Path(__file__).with_name("smart_turn_runner.py")
-CANDIDATES = ("vad", "vad+text", "smart-turn", "model/audio", "model/audio+text", "model/wired")
+CANDIDATES = ("vad", "vad+text", "model/audio", "model/audio+text", "model/wired")
 PAUSE_FRAMES = 10
 """The decision's quiet frames (200 ms), as ``SIPGW_EARLY_TURN_END_MS`` defaults."""
 
@@ -94,35 +84,13 @@ def featurize(samples: Iterable[Sample]) -> list[dict[str, Any]]:
                 "audio": audio,
                 "text": text_features(sample.utterance.words),
                 "features_cpu_ms": cpu_ms,
-                "ulaw": sample.ulaw,
                 "wired": wired(sample.ulaw, sample.utterance.words),
             }
         )
     return rows
 
 
-def smart_turn(rows: Sequence[dict[str, Any]], python: Path) -> dict[tuple[str, str], Any]:
-    """Smart-turn's probability and CPU ms for each (key, condition), from Pipecat's venv."""
-    with tempfile.TemporaryDirectory(prefix="turnbench-") as tmp:
-        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
-        with src.open("w") as out:
-            for i, row in enumerate(rows):
-                ulaw = base64.b64encode(row["ulaw"]).decode()
-                out.write(json.dumps({"key": str(i), "ulaw": ulaw}) + "\n")
-        env = {**os.environ, "PYTHONPATH": ""}
-        done = subprocess.run(
-            [str(python), str(RUNNER), str(src), str(dst)],
-            capture_output=True, text=True, env=env, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"smart-turn runner failed: {done.stderr[-2000:]}")
-        results = [json.loads(line) for line in dst.read_text().splitlines()]
-    return {(rows[int(r["key"])]["key"], rows[int(r["key"])]["condition"]): r for r in results}
-
-
-def decisions(
-    rows: Sequence[dict[str, Any]], turns: dict[tuple[str, str], Any] | None
-) -> dict[str, list[tuple[bool, bool, float | None]]]:
+def decisions(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[bool, bool, float | None]]]:
     """Per candidate: (truth, said finished, CPU ms of the decision) for every row."""
     from sipgw.agent.turns.early_end import sentence_open
 
@@ -132,9 +100,6 @@ def decisions(
         truth = row["finished"]
         out["vad"].append((truth, True, None))
         out["vad+text"].append((truth, not sentence_open(row["words"]), None))
-        if turns is not None:
-            st = turns[(row["key"], row["condition"])]
-            out["smart-turn"].append((truth, st["probability"] > 0.5, st["cpu_ms"]))
         for name, words in (("model/audio", None), ("model/audio+text", row["words"])):
             start = time.process_time()
             p = model.probability(row["audio"], words)
@@ -161,15 +126,13 @@ def scores(results: Sequence[tuple[bool, bool, float | None]]) -> dict[str, Any]
     }
 
 
-def evaluate(
-    rows: Sequence[dict[str, Any]], turns: dict[tuple[str, str], Any] | None
-) -> dict[str, dict[str, Any]]:
+def evaluate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Scores per candidate, per condition and over all conditions ("all")."""
     conditions = sorted({row["condition"] for row in rows})
     table: dict[str, dict[str, Any]] = {}
     for condition in [*conditions, "all"]:
         chosen = [r for r in rows if condition in ("all", r["condition"])]
-        for name, results in decisions(chosen, turns).items():
+        for name, results in decisions(chosen).items():
             table.setdefault(name, {})[condition] = scores(results)
     return table
 
@@ -219,19 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, help="the first N utterances of the split only")
     p.add_argument("--conditions", help="comma-separated, e.g. g712/clean,wide/babble5")
-    p.add_argument("--pipecat-python", type=Path, help="default: $SIPGW_PIPECAT_VENV's")
-    p.add_argument("--no-smart-turn", action="store_true")
     p.add_argument("--json", help="where to write the figures (default: bench/results/)")
     args = p.parse_args(argv)
     machine = machine_info()
     conditions = _conditions(args.conditions)
     log(f"building and measuring the test split ({len(conditions)} conditions)")
     rows = featurize(build("test", conditions, args.seed, args.limit))
-    turns = None
-    if not args.no_smart_turn:
-        log(f"smart-turn on {len(rows)} samples")
-        turns = smart_turn(rows, args.pipecat_python or pipecat_python())
-    table = evaluate(rows, turns)
+    table = evaluate(rows)
     data = {
         "machine": {**machine, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "params": {

@@ -1,4 +1,4 @@
-"""What the ``twiml`` agent's bridge adds beyond the app's own time, side by side (issue 41).
+"""What the ``twiml`` agent's bridge adds beyond the app's own time, side by side.
 
 Run from the repository root::
 

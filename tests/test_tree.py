@@ -88,8 +88,6 @@ EXCEPTIONS: dict[str, str] = {
     "bench/_voice_ticks.py": "what bench.hd_voice and bench.s2s_hd_voice share: runs with "
     "both in tests/bench/test_smoke.py",
     "bench/dial_cpu.py": _SMOKE,
-    "bench/io_floor.py": _SMOKE,
-    "bench/opus_edge.py": _SMOKE,
     "bench/codec_cost.py": _SMOKE,
     "bench/llm_client_cost.py": _SMOKE,
     "bench/stt_send_cost.py": _SMOKE,

@@ -1,4 +1,4 @@
-"""The attacks of issue 21, measured: what each one gets out of the gateway.
+"""The attacks of docs/security.md, measured: what each one gets out of the gateway.
 
 Run: ``.venv/bin/python -m bench.attacks [--only NAME ...] [--json PATH]`` from the
 repository root. Every attack runs on loopback against a gateway on this process's event

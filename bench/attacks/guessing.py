@@ -1,4 +1,4 @@
-"""Guessing one user's inbound digest password (issue 39): how many answers the gateway checks.
+"""Guessing one user's inbound digest password: how many answers the gateway checks.
 
 * ``svcrack``: SIPVicious' svcrack as a phone (its User-Agent replaced, long enough that
   its INVITE's 401 comes back over UDP), INVITE limits raised out of its way, the whole

@@ -454,8 +454,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/operations/collector.py.
     # Off since `python -m sipgw` began (collector.hold): on again from here.
     collector.settle()
-    # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
-    # "listening on" made its first ticks late); overload is judged from here on.
+    # Ready: every piece of start-up work is done (work that blocked the loop after
+    # "listening on" would make its first ticks late); overload is judged from here on.
     gateway.ready()
     tag = f"worker {worker}: " if worker else ""
     for name, address, bound in gateway.sip.listening:

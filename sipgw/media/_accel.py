@@ -120,7 +120,7 @@ def _stale(
 
 
 def import_name(module: str) -> str:
-    """A compiled module's import name: a build from before issue 40 named them ``media.*``
+    """A compiled module's import name: an older build named them ``media.*``
     and ``agent.*`` (its libraries still sit next to the sources, under the new names)."""
     top = module.partition(".")[0]
     return f"sipgw.{module}" if top in ("media", "agent") else module

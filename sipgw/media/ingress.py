@@ -19,10 +19,9 @@ added delay on a clean network:
 * the gateway's own stall is not the caller's silence: when the gateway was kept from
   running (its process descheduled, the loop busy), what the caller sent meanwhile may still
   be unread when the late ticks poll (a Twilio stream's or aiortc's audio comes through a task
-  that runs after them; an in-process caller sends only once the loop runs again). Polls more
-  than :data:`OWN_STALL` apart are such a stall: that wake-up's polls release nothing, and
-  the next tick's finds the audio. A gateway stopped 300 ms mid-sentence on a Twilio stream
-  released the 300 ms as silence, and the early end of turn cut the sentence there;
+  that runs after them). Polls more than :data:`OWN_STALL` apart are such a stall: that
+  wake-up's polls release nothing, and the next tick's finds the audio, so a stall is never
+  released as a pause that would end the caller's turn;
 * :meth:`IngressAudio.forget` (the session's, when a re-negotiation changes what
   the caller's side sends: a hold, a resume) keeps the timeline but nothing of the
   audio before: a gap after it is silence, not concealed from the hold's music.

@@ -19,10 +19,9 @@ PyAV: FFmpeg's libopus decoder calls ``opus_decode`` with ``decode_fec=0``, and 
 empty packet for the end of the stream (docs/hd-voice.md, "Opus"). The browser leg leaves
 loss to the jitter buffer's concealment.
 
-Cost, measured on this project's 2-core box (``python -m bench.opus_edge``,
-``python -m bench.media_core``): about 30 µs to decode a 20 ms packet, so it runs on the
-event loop: a hop to a worker thread (``run_in_executor``) cost 47 µs, more than the decode
-itself; the encoder costs several times that (docs/performance.md).
+Decoding runs on the event loop: a 20 ms packet takes a few tens of µs, less than a hop to
+a worker thread (``run_in_executor``) would; the encoder costs several times that
+(``python -m bench.codec_cost``, docs/performance.md).
 
 Needs PyAV: the ``browser`` or the ``opus`` extra (``pip install 'sipgw[opus]'``).
 """
@@ -48,8 +47,8 @@ ENCODE_RATES: Final = (8000, 16000)
 """The rates :class:`OpusEncoder` takes: the agents' (libopus takes them as they are)."""
 COMPLEXITY: Final = 5
 """libopus's encoder complexity (0-10, FFmpeg's ``compression_level``; 10 by default):
-5 cost about 15 % less CPU than 10 at 16 kHz in ``bench.media_core`` (docs/performance.md),
-for speech a voice agent speaks; 0 costs a quarter of 10 but its SILK is audibly rougher."""
+5 costs about 15 % less CPU than 10 at 16 kHz for speech a voice agent speaks; 0 costs a
+quarter of 10 but its SILK is audibly rougher."""
 EXPECTED_LOSS: Final = 5
 """The loss (%) the encoder plans its in-band FEC for, when the peer asked for FEC."""
 

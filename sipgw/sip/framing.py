@@ -246,7 +246,7 @@ class StreamConnection:
         if not isinstance(request, SipRequest) or request.method == "ACK":
             return False
         try:
-            # A 400 says what is malformed; a 413 not which limit was passed (issue 39).
+            # A 400 says what is malformed; a 413 not which limit was passed.
             phrase = f"Bad Request ({reason})" if status == 400 else "Request Entity Too Large"
             response = make_response(request, status, phrase)
         except MessageParseError:

@@ -165,9 +165,8 @@ def test_the_loops_script_says_who_speaks_and_the_stt_fake_reads_it() -> None:
         script = CallerScript.load(Path(args.caller_script))
         flags = stt_script_flags(args)
         assert flags == ["--caller-script", args.caller_script, "--stt-room", "transcribed"]
-        args.stt_turns = "energy"
-        assert stt_script_flags(args) == []  # the fake of before: turns on the energy
     assert args.caller_script is None
+    assert stt_script_flags(args) == []  # no loop, no script: turns on the audio's energy
     texts = [s.text for s in script.sentences]
     assert texts == [SENTENCES[0][1], SENTENCES[1][1]]
     assert [s.room_text for s in script.sentences] == [ROOM_TEXTS["babble"], None]

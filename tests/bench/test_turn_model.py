@@ -1,5 +1,5 @@
 """bench.turn_model: the scores it reports, the candidates' decisions, and a tiny run end to
-end (smart-turn in Pipecat's venv included: scripts/test makes it; without it this fails)."""
+end."""
 
 from __future__ import annotations
 
@@ -34,10 +34,9 @@ def row(words: str, finished: bool) -> dict[str, object]:
 
 def test_the_rules_decide_as_sipgw_does() -> None:
     rows = [row("a table for", False), row("a table for two", True)]
-    got = decisions(rows, None)
+    got = decisions(rows)
     assert [said for _, said, _ in got["vad"]] == [True, True]
     assert [said for _, said, _ in got["vad+text"]] == [False, True]
-    assert "smart-turn" not in got
     assert all(ms is not None and ms >= 1.0 for _, _, ms in got["model/audio"])
 
 
@@ -57,7 +56,7 @@ def test_a_tiny_run_end_to_end(tmp_path: Path) -> None:
         assert set(by_condition) == {"g712/clean", "wide/babble5", "all"}
         assert by_condition["all"]["n"] == 8
     assert data["candidates"]["vad"]["all"]["false_finished"] == 1.0
-    assert data["candidates"]["smart-turn"]["all"]["cpu_ms_median"] > 0
+    assert data["candidates"]["model/audio"]["all"]["cpu_ms_median"] > 0
     # the gateway's path: the deciding frame and the quiet frames before it are measured
     assert data["candidates"]["model/wired"]["all"]["cpu_ms_median"] is not None
     assert data["wired_quiet_frame_cpu_ms"]["median"] > 0

@@ -42,19 +42,16 @@ ROOM_MIN_CALLER_MS: Final = 160
 """With a detector that tells the caller from the room (``room_gate``): a finished turn
 heard when the caller has said less than this since the previous one (the detector's loud
 frames, near the caller's level once it is known: :data:`ROOM_CALLER_DB`) is the room's (a
-TV, voices across the room), heard but not answered. 140 ms before the level rule; with it, at
-140 ms a TV 5 dB under the caller passed in 17 of 49 turns of ``bench.room_answers``, at 160
-in 5, and a caller's "Yes." over a TV 10 dB under them still held 180-320 ms of speech near
-their level (the quietest of five voices, docs/performance.md)."""
+TV, voices across the room), heard but not answered. Less lets a TV 5 dB under the caller
+through; a caller's short "Yes." over a TV 10 dB under them holds 180 ms or more of speech
+near their level."""
 ROOM_CALLER_DB: Final = 6.0
 """Once the detector knows the caller's own level (its ``caller_dbfs``: the 90th percentile
 of their turns' speech), a loud frame counts as the caller's speech for the gate only this
 close to it (dB): the bar the model detector holds a barge-in to (its ``caller_margin_db``,
-6 dB by default). Counted without it, the detector's runs over a TV or babble passed the gate:
-``bench.room_answers`` answered 37 of 37 room turns with the room 10 dB under the caller, 49
-of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
-whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
-sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near. It
+6 dB by default). Counted without it, the detector's runs over a TV or babble pass the gate
+and nearly every room turn is answered; closer, a caller whose sentences differ in level
+loses some, and a short "Yes." holds too little speech that near. It
 does not follow ``SIPGW_VAD_CALLER_MARGIN_DB``: that setting says how soft a barge-in over the
 agent may start, this whose words are answered. An operator who widens the first to catch
 softer interruptions would otherwise let a TV 5 dB under the caller count whole, and an
@@ -64,24 +61,16 @@ ROOM_RUN_FRAMES: Final = 5
 """While the detector does not know the room's level, frames near the caller's level count
 for the gate only in runs of this many or more (100 ms): the caller at the mouthpiece holds
 their level through a syllable's voiced core, a quieter voice farther off (a TV, the next
-table) touches it only at its loudest syllables' peaks, two to five frames at a time. In
-``bench.room_answers`` with the TV 5 dB under the caller the room's turns held runs of at
-most 5 such frames, the caller's finals 8 or more; counted without runs, 42 of 208 room turns
-were answered, with them none (docs/performance.md, "Which room transcripts the gateway
-answers"). Counted so with the room's level known (a 3 s greeting over the same TV), the
-caller's finals answered fell from 68 of 109 to 23: the detector's gate over the room then
-hears their speech in bursts of 2-4 frames. While the agent's audio is queued (playing or
+table) touches it only at its loudest syllables' peaks, two to five frames at a time. Once
+the room's level is known they count whole: the detector's gate over the room then hears the
+caller's own speech in bursts of 2-4 frames. While the agent's audio is queued (playing or
 paused) they count only in runs, the room's level known or not: over the agent's audio the
-detector starts speech on frames within 6 dB of the caller's level, and the TV 5 dB under
-them reaches that at its loudest words; counted whole there, 11 of 267 room turns were
-answered in ``bench.room_answers --calls 20 --seconds 60 --snr 5``, nearly all said over a
-reply. There, once the caller's level is known, a frame the detector hears as quiet within its
-speech breaks a run too: the café's loudest talker, 2-6 dB under the caller, reached their
-level in bursts of 2-4 frames between quiet ones, and counted across them its runs answered 3
-of those turns (5 → 2; the 2 left are a TV's first words of a call, nothing learned yet).
-With the caller's level unknown it does not: over a long greeting that taught the detector the
-room's level, the caller's first sentence reaches it in such bursts (3 of their finals lost
-over the TV at 5 dB with a 3 s greeting, docs/performance.md)."""
+detector starts speech on frames within 6 dB of the caller's level, which a TV 5 dB under
+them reaches at its loudest words. There, once the caller's level is known, a frame the
+detector hears as quiet within its speech breaks a run too (a café's loudest talker, 2-6 dB
+under the caller, reaches their level in bursts between quiet ones); with the caller's level
+unknown it does not, since over a long greeting that taught the detector the room's level the
+caller's first sentence reaches it in such bursts."""
 
 ROOM_PIECE_MS: Final = 60
 """A final of the room's by the gate that answers a forced end (the early end's) and holds
@@ -89,11 +78,10 @@ this much of the caller's speech near their level or more may be a piece of thei
 the early end split off ("Wait, that": 120 ms near the level of a caller whose other
 sentences are louder): its words are held as the caller's would be, for their next final to
 decide. Less (a piece of the café's line, "So I", with none of it near) is the room's: held,
-it was answered in front of the caller's next sentence. And a final that comes while a reply
-to a tentative end is queued (the tail of the sentence the early end split, "please?", said
-over that reply and heard through the detector's barge-in gate) is the caller's with this
-much: 5 of 44 such tails at 10 dB and 6 of 71 at 5 dB were no longer lost to the room in
-``bench.room_answers --calls 20 --seconds 60``."""
+it would be answered in front of the caller's next sentence. And a final that comes while a
+reply to a tentative end is queued (the tail of the sentence the early end split, "please?",
+said over that reply and heard through the detector's barge-in gate) is the caller's with
+this much."""
 
 
 class RoomGate:

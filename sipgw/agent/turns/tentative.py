@@ -34,11 +34,8 @@ TAIL_MAX_MS: Final = 1000
 tentative end whose reply is still queued (or whose words are held), when the words of that
 end reached the forced end (the caller was talking when the detector's silence ended the
 turn) and the final's own words end :data:`TAIL_MIN_MS` to this long after it (said straight
-on: :meth:`TentativeEnds.tail`). In ``bench.room_answers`` (10 calls of 30 s, the TV alone or
-the mixed rooms, 5 and 10 dB under the caller, with and without a 3 s greeting) the caller's
-tails ended 100-380 ms after the force, and the only room turns that came first after such a
-reply, the TV's "Good evening." right after a caller who had finished, followed words that
-ended 20-120 ms before the force."""
+on: :meth:`TentativeEnds.tail`). A caller's tail ends a few hundred ms after the force; a
+room's turn right after a caller who had finished follows words that ended before it."""
 
 
 class TentativeEnds:

@@ -43,7 +43,7 @@ def call_details(
     identity = invite.identity
     return CallDetails(
         variables=dict(variables or {}),
-        # believed only from a trusted source (issue 21): anyone can write the header
+        # believed only from a trusted source: anyone can write the header
         asserted_identity="" if identity.withheld else call.trusted_identity,
         withheld=identity.withheld,
         forwarded=tuple(

@@ -35,10 +35,8 @@ To see it offered without a peer, give ``rtp_codecs(("<NAME>",))`` (sipgw/app/co
 (sipgw/app/evaluation/phone.py) offers G.711 only, but its ``sdp`` can be replaced to offer
 another.
 
-The recipe was followed once, as written, on 2026-11-26 (L16 at 8 kHz, thrown away): what
-it lacked then is fixed above: the opaque codec's ``carried=`` and ``edge_decoder()`` (not
-``opaque``, which follows), the path ``COMPILED`` takes, step 4, and a second test that
-listed the registry by hand (tests/sipgw/app/test_codecs.py takes it from :data:`CODECS`).
+tests/sipgw/app/test_codecs.py takes the registry from :data:`CODECS`, so a new codec is
+tested there without being listed by hand.
 """
 
 from __future__ import annotations

@@ -30,17 +30,15 @@ ones end it), but a frame is *loud* only when both hold:
    from has stopped (the caller who said "Hello?" over the greeting, then listened or waited
    for an answer; a TV or babble keeps going), so its frames that loud leave the window;
    the quieter ones (babble under the caller's words) are the room if 1 s of them is left,
-   else the agent's next :data:`ROOM_LEARN_FRAMES` of audio learn it again. Without this a
-   caller who talked over the greeting's first 2 s had their later turns taken for the room
-   (``bench.noisy_turns --greeting 3``: 47 of 106 sentences answered; 65 with it). With no
+   else the agent's next :data:`ROOM_LEARN_FRAMES` of audio learn it again, so a caller who
+   talks over the greeting's first 2 s is not taken for the room afterwards. With no
    voices in the room, only ``min_level_dbfs`` applies. The start's gate (and the one over
    which a frame as loud as the caller is not the room's) takes the room's level from the
    frames whose probability is the model's for their own chunk (:attr:`room_start_dbfs`),
    not held from before a chunk it skipped while the caller listened (see
    :data:`LISTENING_STEP`): held, the probability labels the quiet after a word as voice
-   too, and the room's level fell by about 0.7 dB, so a TV 5 dB under the caller paused the
-   agent 30 times a minute (``bench.noise --seconds 40 --snr 5``; 0 with this gate). The
-   hangover's gate keeps every frame's. A caller who talks over the agent without pausing it
+   too and lowers the room's level, and a TV 5 dB under the caller would pause the agent.
+   The hangover's gate keeps every frame's. A caller who talks over the agent without pausing it
    (quieter than the room) feeds the room too, and so does the first 60 ms of each
    interruption (before the agent's audio pauses).
 3. **While the agent's audio plays, it is as loud as the caller**: the caller is at the mouthpiece,
@@ -52,8 +50,7 @@ ones end it), but a frame is *loud* only when both hold:
    the turn machine's room gate (:meth:`ModelVoiceDetector.judge_turns`), a turn's frames wait for
    its final and count only if the gate takes it for the caller's
    (:meth:`ModelVoiceDetector.turn_judged`): a TV talking in the caller's silence, recorded as the
-   room's, pulled their level toward its own (in ``bench.room_answers`` one call's slid from -22.9
-   to -24.3 dBFS over three of the TV's turns, and the third was answered). Once it has
+   room's, would pull their level toward its own until its turns were answered. Once it has
    :data:`CALLER_MIN_FRAMES` (0.5 s), a barge-in must start within ``caller_margin_db`` of their
    loudest tenth (90th percentile), and frames that loud and over the room's gate are not the room's
    (the caller talking over the agent does not raise the room's gate; a TV as loud as the caller
@@ -72,16 +69,14 @@ words, not the room). For the agent's next :data:`FALSE_START_WINDOW_FRAMES` of 
 a start over it (the model's rule's, and the provisional one on the caller's level; not the
 one on a frame over the room's loudest, which the room has not reached) needs frames
 :data:`FALSE_START_DB` (6 dB) over the room's start gate, but never more than the caller's
-level: a TV whose loudest words the model is sure of and that reach within 5 dB of the
-caller paused the agent up to 28 times a minute for the worst caller (``bench.noise --snr 5
---backgrounds tv2 --callers all``; 2 with this). A room that never paused the agent costs
+level: a TV whose loudest words the model is sure of reach within 5 dB of the caller and
+would otherwise pause the agent again and again. A room that never paused the agent costs
 nothing.
 
 Speech also starts after :data:`CONFIDENT_FRAMES` (2) loud frames in a row that
 the model is sure of (probability :data:`CONFIDENT`), 20 ms before ``start_ms``
 (60 ms): the agent's audio pauses sooner, and a pause is undone if the speech ends
-before the barge-in commits. (One frame was tried: a TV's words then paused the
-agent 22.5 times a minute at 10 dB SNR.)
+before the barge-in commits. (One confident frame is not enough: a TV's words are.)
 
 **A provisional start** (barge-in only): while the agent's audio plays and the
 caller's level is known, :data:`PROVISIONAL_FRAMES` frames in a row as loud as the
@@ -103,8 +98,8 @@ gate (:class:`~sipgw.media.voice.room_loudness.RoomLoudness`: over its frames' 9
 percentile level by 2 dB; loud to the energy detector; the caller's level known) starts
 speech provisionally too, the same way: a caller's first syllable is often 10-15 dB under
 their level, under the caller's gate, yet over everything the room has said. (Frames as
-loud as the caller still need two in a row: one alone, earlier by a frame, was undone 20
-ms sooner on a short "excuse me" in bench.backchannels, before its partial could cut.)
+loud as the caller still need two in a row: a start on one is undone too soon on a short
+"excuse me", before its partial can cut.)
 
 With ``low_band`` (off by default), :data:`LOW_BAND_FRAMES` (2) frames in a row whose 100-300
 Hz level (:class:`~sipgw.media.voice.low_band.LowBand`) is within :data:`LOW_BAND_MARGIN_DB` of
@@ -209,43 +204,36 @@ FALSE_START_FRAMES: Final = 15
 is a false start (the room's): it raises the start's gate (:data:`FALSE_START_DB`)."""
 FALSE_START_GRACE_FRAMES: Final = 250
 """Frames (5 s) after the end of the caller's speech of :data:`FALSE_START_FRAMES` or more
-during which a short start is a fragment of their words, no false start. At 3 s (the bench's
-sentences come every 4 s) the caller's own fragments raised the gate over café babble 5 dB
-under them: 70 of 112 interruptions caught instead of 96."""
+during which a short start is a fragment of their words, no false start (shorter, the
+caller's own fragments between their sentences would raise the gate)."""
 FALSE_START_WINDOW_FRAMES: Final = 1500
 """The agent's audio (frames: 30 s) for which a false start raises the start's gate."""
 FALSE_START_DB: Final = 6.0
 """How far over the room's start gate (its 90th percentile + ``room_margin_db``) a start
 over the agent's audio must be after a false start, at most the caller's level (their 90th
-percentile): ``tv2``'s reader's loud words are 5 dB over that percentile. Raised 3 dB a false
-start (6 at most) the worst caller was paused 3 times a minute."""
+percentile): a TV reader's loud words reach 5 dB over that percentile."""
 LOW_BAND_FRAMES: Final = 2
 """Frames in a row whose 100-300 Hz level is within :data:`LOW_BAND_MARGIN_DB` of that
 band's room gate that start speech provisionally over the agent (``low_band``)."""
 LOW_BAND_MARGIN_DB: Final = 1.5
-"""How far under the 100-300 Hz room gate (its 99.5th percentile + 2 dB) those frames may be.
-At 2 dB a TV 10 dB under the caller paused the agent 7.5 times a minute (1.5: none); at 1
-dB the nasal onset the stop's p95 hangs on over babble was missed (bench.noise --low-hz
-100, docs/performance.md)."""
+"""How far under the 100-300 Hz room gate (its 99.5th percentile + 2 dB) those frames may be:
+wider, a TV 10 dB under the caller pauses the agent; narrower, a nasal onset over babble is
+missed."""
 LOW_BAND_SHARE_DB: Final = 6.0
 """How far under the frame's whole level its 100-300 Hz level may be for the frame to count
 there: most of its sound under 300 Hz, as a nasal's is. On a line cut under 300 Hz the band
-holds the filter's skirt, far under the frame's level: without this, café babble 10 dB
-under the caller paused the agent twice a minute there (bench.noise, 300 Hz tracks); with
-it the 300 Hz tracks decide as without the band. At 5 dB the nasal onset the stop's p95
-hangs on over babble no longer counted (docs/performance.md)."""
+holds the filter's skirt, far under the frame's level, so such a line decides as without
+the band."""
 LOW_BAND_FLOOR_DB: Final = 15.0
 """Frames whose 100-300 Hz level is this far under the detector's quiet level (its
 ``min_level_dbfs`` - :data:`QUIET_DB`) do not count in that band's room gate."""
-"""Frames (0.5 s) after a retracted start during which no provisional start comes."""
 QUIET_DB: Final = 10.0
 """A model chunk this far under ``min_level_dbfs`` holds no speech frame: quiet."""
 QUIET_STEPPED_CHUNKS: Final = 8
 """Quiet chunks in a row (256 ms) the model still steps; after them it is not stepped (its
 state stays as the quiet left it, its probability is 0) until a chunk that is not quiet. A
-quiet line costs no model run; pauses between words are stepped as they were (skipping from
-the first quiet chunk changed the decisions: a TV at 5 dB SNR paused the agent 40.5 times a
-minute instead of 27)."""
+quiet line costs no model run; pauses between words are still stepped (skipping from the
+first quiet chunk would change the decisions there)."""
 ROOM_LEARN_FRAMES: Final = 100
 """The agent's first audio (frames: 2 s) during which, with neither the room's nor the
 caller's level known yet, voices are the room's and pause nothing (again after a
@@ -255,14 +243,11 @@ PROVISIONAL_ROOM_QUIET_FRAMES: Final = 75
 :data:`PROVISIONAL_ROOM_DB` of the room's level after which a room learned while the
 caller's level was unknown is re-learned without the voice it was learned from: the caller,
 who talked over the greeting, stopped to listen or to wait for an answer. A TV or babble
-keeps going: the longest such gap of ``bench.room``'s TV and babble, 5 and 10 dB under the
-caller, was 0.66 s."""
+keeps going: its gaps are well under 1 s."""
 PROVISIONAL_ROOM_DB: Final = 4.0
 """How far under the room's level (:attr:`ModelVoiceDetector.room_start_dbfs`) a voice
-frame still says that the voice the room was learned from goes on. At 6 dB a TV 10 dB under
-the caller who talked over the greeting reached it often enough to keep the caller's level
-as the room's, and ``bench.noisy_turns --greeting 3`` answered 36 of the background's turns
-instead of 24 (the caller's sentences: 65 either way)."""
+frame still says that the voice the room was learned from goes on (wider, a TV 10 dB under
+a caller who talked over the greeting keeps the caller's level as the room's)."""
 PROVISIONAL_VOICE_DB: Final = 2.0
 """With the agent silent and a room learned while the caller's level was unknown, a voice
 within this of that room's level, for :data:`PROVISIONAL_VOICE_FRAMES` frames in a row, is
@@ -277,9 +262,8 @@ from itself held 5 frames within 2 dB of its level once in 27 s."""
 PROVISIONAL_VOICE_AFTER_FRAMES: Final = 50
 """Frames (1 s) since the agent's audio or the latest speech ended, with nothing started,
 before :data:`PROVISIONAL_VOICE_FRAMES` may start speech: a caller heard on the room's gate
-as ever starts there first (a rule that fired sooner changed the caller's level learned on
-their first turn, and over babble two more of 154 interruptions went unheard in
-``bench.backchannels``)."""
+as ever starts there first (sooner, it would change the caller's level learned on their
+first turn)."""
 PROVISIONAL_VOICE_SPARSE: Final = 15
 """At most this many frames of the last :data:`PROVISIONAL_ROOM_QUIET_FRAMES` before the run
 within :data:`PROVISIONAL_ROOM_DB` of the provisional room's level, for the run to be the
@@ -293,19 +277,12 @@ under it: speech starts this far under the caller's level whatever the room lear
 room's window can hold the caller's own voice: their words over the greeting's first 2 s
 before a room is known (never provisional: :data:`PROVISIONAL_ROOM_QUIET_FRAMES`), and their
 quieter syllables under a reply they talk over (under the caller's gate, or after the agent
-resumes), and frames as loud as the caller but under the room's gate count too; in call 9
-of ``bench.noisy_turns --greeting 3`` that set the room's level 1-2 dB under the caller's,
-and their later turns were recorded as the room's (2 of 5 sentences answered without a
-clearance). Both levels are 90th percentiles, and how far a voice's loudest tenth is over
-its active speech level depends on the voice: 3.5-3.7 dB for flite's slt and festival's kal,
-3.9-4.5 for espeak-ng's voices and flite's awb and rms, 4.6 for the TV's reader. With 3 dB
-(the room held 6 dB under the caller) a TV 5 dB under a caller (active levels) whose voice
-is that flat was over the hold, so the hold lowered the room's gate under the TV's own level
-and its words started speech: in ``bench.noise --snr 5 --callers all`` the TV paused the
-agent 28 times a minute for festival's kal and for flite's slt, none with this (``tv2``,
-another reader: 10 and 33, now 2 and 10). It costs catches over a TV that loud (espeak-ng's
-callers 11 of 56 instead of 14, flite's 23 of 42 instead of 27): the hold is a margin on a
-cliff (see docs/performance.md)."""
+resumes), and frames as loud as the caller but under the room's gate count too; without the
+hold they set the room's level just under the caller's and their later turns go to the room.
+Both levels are 90th percentiles, and how far a voice's loudest tenth is over its active
+speech level depends on the voice (3.5-4.6 dB for the voices measured); a larger hold would
+lower the room's gate under a TV 5 dB under a caller whose voice is flat, and its words
+would start speech. The price is a few interruptions missed over a TV that loud."""
 UNKNOWN_CALLER_DB: Final = 3.0
 """How much higher over the room's gate a barge-in starts while the caller's level is not
 known yet (the greeting over a TV: its loudest words pass the room's gate alone)."""
@@ -317,13 +294,10 @@ ROOM_ACTIVE_FRAMES: Final = 25
 LISTENING_STEP: Final = 2
 """While the caller listens under the agent's audio, quieter than their barge-in level, the
 model steps one chunk in this many (the others keep the latest probability, which labels
-the room's voices). Elsewhere it steps every chunk: stepping speech under way one chunk in
-two too (from its start, or after 600 ms of it) caught 22-23 of 29 interruptions in café
-babble at 10 dB SNR instead of 28, and one chunk in three or four while listening 27. It has
-a price at 5 dB SNR: with fewer steps the probability stays up longer into the quiet after a
-word, more of the room's quieter frames count as its voices and the room's level falls by
-about 0.7 dB, so a TV 5 dB under the caller paused the agent 30 times a minute instead of 9
-(``bench.noise --seconds 40 --snr 5``): the start's gate leaves those frames out."""
+the room's voices). Elsewhere it steps every chunk: stepping speech under way more sparsely
+misses interruptions over café babble. With fewer steps the probability stays up longer
+into the quiet after a word and more of the room's quieter frames count as its voices,
+which lowers the room's level: the start's gate leaves those frames out."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -333,7 +307,7 @@ class ModelVoiceDetector:
     The attributes are those of :class:`sipgw.media.voice.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
     None while unknown), :attr:`room_start_dbfs` (the same, of the frames whose
-    probability was not held), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
+    probability was not held), :attr:`caller_dbfs` (the caller's
     speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
     on the caller's level, not yet confirmed), :attr:`retracted` (provisional starts
     undone so far), :attr:`false_starts` (starts over the agent's audio taken for the room's,
@@ -353,7 +327,7 @@ class ModelVoiceDetector:
         "_room_fresh", "_start_frames", "_stream", "_sure_run", "_false_starts", "_speech_agent",
         "_caller_end", "false_starts", "_held", "_judged", "_unjudged",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
-        "provisional", "retracted", "room_dbfs", "room_median", "room_start_dbfs", "speaking",
+        "provisional", "retracted", "room_dbfs", "room_start_dbfs", "speaking",
         "speech_frames",
     )  # fmt: skip
 
@@ -398,7 +372,6 @@ class ModelVoiceDetector:
         self.noise_dbfs = SILENT_DBFS
         self.probability = 0.0
         self.room_dbfs: float | None = None
-        self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float, bool]] = deque()  # (time, level, held)
         self._room_ranked: list[float] = []  # the same levels, sorted
         self._room_fresh: list[float] = []  # those of frames not held, sorted
@@ -776,7 +749,6 @@ class ModelVoiceDetector:
         # A few stray frames are no room: at least 1 s of voices in the window.
         if len(ranked) >= 50:
             self.room_dbfs = ranked[len(ranked) * 9 // 10]
-            self.room_median = ranked[len(ranked) // 2]
             self.room_start_dbfs = fresh[len(fresh) * 9 // 10] if fresh else self.room_dbfs
         else:
             self.room_dbfs = self.room_start_dbfs = None
@@ -828,7 +800,6 @@ class ModelVoiceDetector:
         self._room_figures()
         self._loudest = RoomLoudness(self._quiet_dbfs)  # it heard the caller's words too
         if self.room_dbfs is None:
-            self.room_median = SILENT_DBFS
             self._recent.clear()
             self._room_recent = 0
             self._learn_until = self._agent_frames + ROOM_LEARN_FRAMES

@@ -4,7 +4,7 @@ Over UDP anyone can put any source address on a packet. A request that creates a
 transaction holds memory for 32 s (Timer H or J) and, for an INVITE refused with
 403 or 401, sends the response up to eleven times (Timer G): a flood from forged
 addresses then grows memory without bound and aims ten times its own bytes at the
-addresses it forged (issue 21). So a *stranger* - a source that is not in the
+addresses it forged. So a *stranger* - a source that is not in the
 access policy's allow list - gets a transaction only for what can be its business:
 
 * a request inside a dialog we have with it (a softphone that authenticated

@@ -19,7 +19,7 @@ def test_requests_are_counted_by_the_source_of_their_partial() -> None:
             {"type": "end", "speculation": {"spoken_chars": 400, "wasted_chars": 30}},
         ],
         "b.jsonl": [
-            {"type": "preemptive", "outcome": "started"},  # before issue 28: no source
+            {"type": "preemptive", "outcome": "started"},  # an older record: no source
             {"type": "preemptive", "outcome": "used"},
             {"type": "end", "speculation": {"spoken_chars": 0, "wasted_chars": 0}},
         ],

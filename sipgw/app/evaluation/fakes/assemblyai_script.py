@@ -34,7 +34,7 @@ is a choice. ``"silent"``: the room is never transcribed (a service that hears o
 near voice). ``"transcribed"``: where the loop's background has voices (babble, a TV) and
 the caller is not speaking, a stretch of the room's energy above ``threshold_dbfs`` starts a
 turn of its own, and its words are the room's (its segment's ``room_text``): the service
-hearing a TV as readily as a caller, as ``bench.room``'s fake does. The room's words come as
+hearing a TV as readily as a caller. The room's words come as
 the caller's do, at a talker's pace (:data:`ROOM_WORD_MS` of the room's speech a word, the
 last with its punctuation), and its turn ends by the same rule: ``min_turn_silence`` after
 the room's last loud frame once the words end in ``.?!``, else ``max_turn_silence`` (so a

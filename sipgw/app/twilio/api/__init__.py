@@ -1,4 +1,4 @@
-"""Twilio's REST API, the part an app's call control uses, on the admin server (issue 41).
+"""Twilio's REST API, the part an app's call control uses, on the admin server.
 
 :mod:`~sipgw.app.twilio.api.settings` holds the account SID and Auth Token the app's Twilio
 client uses, :mod:`~sipgw.app.twilio.api.resource` writes the Call resource and Twilio's

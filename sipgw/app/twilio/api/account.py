@@ -1,4 +1,4 @@
-"""One account for the REST subset and the ``twiml`` agent, as on Twilio (issue 41).
+"""One account for the REST subset and the ``twiml`` agent, as on Twilio.
 
 A Twilio account has one Account SID and one Auth Token: the app's client authenticates
 with them, and its ``RequestValidator`` checks the webhooks, streams and status callbacks
