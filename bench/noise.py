@@ -461,8 +461,8 @@ def caller_rigs(
 
 def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
     """CPU per call-second of the caller path (``agent/conversation/caller_audio.py``, the
-    turn-taking machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
-    another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
+    turn-taking machine) for ``calls`` calls at once, each frame of each call in turn, one tick
+    after another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
     the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
     (each call steps the model at its frame, as before batching) or ``batched`` (one
     model run per wake-up for the calls whose frame completed a chunk, as the assistant
