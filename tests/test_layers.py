@@ -73,6 +73,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.resilience.breaker",
     "sipgw.agent.amd.classifier",
     "sipgw.agent.amd.cadence",
+    "sipgw.agent.amd.heard_clock",
     "sipgw.agent.amd.transcripts",
     "sipgw.agent.amd.message_cue",
     "sipgw.agent.amd.events",

@@ -20,12 +20,15 @@ comes after it earlier.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.events import AmdEvent
 from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
@@ -65,6 +68,9 @@ OPENING_HEARD = 3.5
 """Seconds a person's phone stays on after their words: the opening starts within the
 budget above and lasts about 1.2 s (20 ms a character), so it is heard whole with 2 s to
 spare."""
+STALL = 0.3
+"""Seconds the gateway's loop is kept from running in a stall test (bench.awaited_turns's
+``--gateway-stall-ms`` stops its process for 0.2-0.6 s)."""
 MESSAGE_HZ, OPENING_HZ, SCREENER_HZ = 900, 1300, 1700
 MESSAGE = "Hi, this is Ana from the shop, please call us back about your order."
 SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
@@ -300,23 +306,83 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
     services.stt.script(["Hi, this is Ana Lopez."])
     opening = "Hi Ana, this is Sam from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
-    heard, record, outcome, _ = await place(
-        tmp_workdir,
-        services,
-        played.wav,
-        AmdMode.LEAVE_MESSAGE,
-        hang_up_after=played.speech_end + OPENING_HEARD,
-    )
+    with RtpCapture() as capture:
+        heard, record, outcome, ports = await place(
+            tmp_workdir,
+            services,
+            played.wav,
+            AmdMode.LEAVE_MESSAGE,
+            hang_up_after=played.speech_end + OPENING_HEARD,
+        )
+        packets = capture.packets()
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     assert not [r for r in record if r["type"] == "barge_in"], record
     report = analyse(heard)
     assert spans(report, OPENING_HZ), report.describe()  # the opening itself was heard
-    first = first_audio_after(report, 0.0)  # its first clause may have a tone of its own
-    assert first is not None and first > played.speech_end, (first, played.speech_end)
-    assert first - played.speech_end <= HELLO_BUDGET + HELLO_SLACK, report.describe()
+    assert_begun_once_after_the_words(packets, ports, played.speech_end, record)
     # heard whole (the fake TTS speaks 20 ms a character), not cut as it began
     assert report.active_seconds >= len(opening) * 0.020 - 0.2, report.describe()
+
+
+def assert_begun_once_after_the_words(
+    packets: list[WirePacket], ports: range, speech_end: float, record: list[dict[str, object]]
+) -> None:
+    """On the wire (the callee's recording leaves out the frames the gateway's ticker skipped
+    after a stall, which moves the opening earlier in it, even ahead of the words' end):
+    nothing the agent said is audible before the callee's words end (``speech_end`` into
+    its file), the opening (whatever the tone of its first clause) comes within the budget
+    after them, and it began once (it never began at a pause in them and yielded)."""
+    wire = speech_on_the_wire(packets, ports, speech_end)
+    assert wire.first_audible is not None, wire
+    added = wire.first_audible - wire.speech_end
+    assert 0 < added <= HELLO_BUDGET + HELLO_SLACK, (added, wire.speech_end)
+    actions = [r["action"] for r in record if r["type"] == "amd_action"]
+    assert actions == ["begin"], actions
+
+
+async def test_a_stall_of_the_gateway_in_a_person_s_words_does_not_begin_over_them(
+    tmp_workdir: Path, services: ThreadedFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Hi, this is Ana Lopez.", and the gateway's event loop kept from running for 0.3 s
+    at the first quiet frame inside the words (a short pause between them, or a
+    consonant's): what the callee sent meanwhile is read together when it runs again. The
+    opening begins once, after the words end, as it does without the stall. Timed at its
+    arrival, the first of those frames came 0.3 s after the words before it: a person's
+    silence, and the opening began over "this is Ana Lopez" (and started over: the agent
+    talked over the person it called on a loaded machine)."""
+    stalls: list[float] = []
+    receive = AnsweringMachineDetector.receive_audio
+
+    def stalling(
+        detector: AnsweringMachineDetector, frame: bytes | None, now: float
+    ) -> tuple[AmdEvent, ...]:
+        events = receive(detector, frame, now)
+        if not stalls and detector.classifier.in_speech and detector.classifier.cadence.run == 0:
+            stalls.append(now)
+            time.sleep(STALL)  # the gateway's loop, kept from running
+        return events
+
+    monkeypatch.setattr(AnsweringMachineDetector, "receive_audio", stalling)
+    played = greeting_wav(tmp_workdir / "name.wav", "Hi, this is Ana Lopez.", beep_hz=None)
+    services.stt.script(["Hi, this is Ana Lopez."])
+    services.llm.script(
+        [FakeResponse(text="Hi Ana, this is Sam from the shop, calling about your order.")]
+    )
+    with RtpCapture() as capture:
+        heard, record, outcome, ports = await place(
+            tmp_workdir,
+            services,
+            played.wav,
+            AmdMode.LEAVE_MESSAGE,
+            hang_up_after=played.speech_end + OPENING_HEARD,
+        )
+        packets = capture.packets()
+    assert len(stalls) == 1, stalls
+    decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
+    assert decisions == [("human", "short greeting")], decisions
+    assert spans(analyse(heard), OPENING_HZ), analyse(heard).describe()
+    assert_begun_once_after_the_words(packets, ports, played.speech_end, record)
 
 
 async def test_a_long_office_pickup_is_talked_to_never_hung_up_on(

@@ -2,7 +2,8 @@
 
 :class:`AnsweringMachineDetector` is the entry point; :mod:`sipgw.agent.amd.classifier`
 holds the rules, :mod:`sipgw.agent.amd.events` what they report,
-:mod:`sipgw.agent.amd.cadence` the speech's stretches and greetings they measure,
+:mod:`sipgw.agent.amd.cadence` the speech's stretches and greetings they measure (on the
+callee's own timeline, :mod:`sipgw.agent.amd.heard_clock`),
 :mod:`sipgw.agent.amd.transcripts` the recognizer's words they keep and
 :mod:`sipgw.agent.amd.phrases` the words they look for.
 """

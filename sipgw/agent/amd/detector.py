@@ -8,6 +8,11 @@ recognizer's events through, and feeds the facts to
 frame that is part of a steady tone is not voice, so a beep does not lengthen
 the greeting.
 
+Everything is judged on the callee's own timeline (:mod:`sipgw.agent.amd.heard_clock`):
+each frame ends one frame after the one before, however late it arrived, so the gateway's
+own stall is neither heard as the callee's silence nor does it swallow the silence heard
+after it; a timer that fires before the frames a stall held back waits a frame for them.
+
 ::
 
     detector = AnsweringMachineDetector(started_at=loop.time())
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 from sipgw.agent.amd.classifier import AnswerClassifier
 from sipgw.agent.amd.events import AmdEvent, AnswerClassified, ReadyForMessage
+from sipgw.agent.amd.heard_clock import HeardClock
 from sipgw.agent.amd.settings import AmdConfig
 from sipgw.agent.services.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
 from sipgw.media.tones.beep import BeepDetector, BeepEvent
@@ -37,6 +43,7 @@ class AnsweringMachineDetector:
     Attributes:
         classifier: the decision rules (its state is readable).
         tones: every beep and special information tone heard so far.
+        clock: the callee's timeline, on which the classifier is told the time.
     """
 
     def __init__(self, started_at: float, config: AmdConfig | None = None) -> None:
@@ -45,6 +52,7 @@ class AnsweringMachineDetector:
         self.tones: list[BeepEvent] = []
         self._vad = VoiceActivityDetector(self.config.vad)
         self._beeps = BeepDetector(self.config.beep)
+        self.clock = HeardClock()
 
     @property
     def decision(self) -> AnswerClassified | None:
@@ -62,32 +70,42 @@ class AnsweringMachineDetector:
         return self.classifier.done
 
     def receive_audio(self, frame: bytes | None, now: float) -> tuple[AmdEvent, ...]:
-        """The callee's 20 ms of μ-law that end at ``now`` (None: nothing arrived)."""
-        tones = self._beeps.receive_frame(frame, now)
+        """The callee's next 20 ms of μ-law, arrived at ``now`` (None: nothing arrived)."""
+        at = self.clock.frame(now)  # where it ends on the callee's timeline
+        tones = self._beeps.receive_frame(frame, at)
         self._vad.push(frame)
         in_tone = self._beeps.in_tone
-        events = self.classifier.receive_frame(now, self._vad.loud and not in_tone, in_tone)
+        events = self.classifier.receive_frame(at, self._vad.loud and not in_tone, in_tone)
         if in_tone:
-            events += self.classifier.receive_tone_sounding(self._beeps.sounding, now)
+            events += self.classifier.receive_tone_sounding(self._beeps.sounding, at)
         for tone in tones:
             self.tones.append(tone)
-            events += self.classifier.receive_tone(tone, now)
+            events += self.classifier.receive_tone(tone, at)
         return events
 
     def receive_stt(self, event: SttEvent, now: float) -> tuple[AmdEvent, ...]:
         """A speech-to-text event; partial transcripts and finished turns count."""
+        at = self.clock.at(now)
         if isinstance(event, SttPartialTranscript):
-            return self.classifier.receive_transcript(event.text, now, turn=event.turn_order)
+            return self.classifier.receive_transcript(event.text, at, turn=event.turn_order)
         if isinstance(event, SttTurnEnded):
             return self.classifier.receive_transcript(
-                event.text, now, turn=event.turn_order, final=True
+                event.text, at, turn=event.turn_order, final=True
             )
         return ()
 
     def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` must run if no frame comes first."""
-        return self.classifier.get_timer()
+        """When (the loop's time) :meth:`handle_timer` must run if no frame comes first."""
+        due = self.classifier.get_timer()
+        if due is None:
+            return None
+        due = self.clock.wall(due)
+        retry = self.clock.retry_at
+        return due if retry is None else max(due, retry)
 
     def handle_timer(self, now: float) -> tuple[AmdEvent, ...]:
-        """Apply the deadline and the greeting's time limit."""
-        return self.classifier.handle_timer(now)
+        """Apply the deadline and the greeting's time limit, at the loop's time ``now``;
+        nothing yet when frames are overdue (:meth:`HeardClock.waits`)."""
+        if self.clock.waits(now):
+            return ()
+        return self.classifier.handle_timer(self.clock.at(now))

@@ -258,7 +258,8 @@ class AnswerRound(Generic[ScopeT]):
 
     def _maybe_finish(self, now: float) -> None:
         """End detection once its answer is final: the detector is done, or a person's
-        greeting is over and the callee was quiet long enough."""
+        greeting is over and the callee was quiet long enough (on their timeline: frames
+        a stall of the gateway held back are no quiet)."""
         detector = self.detector
         if detector is None:
             return
@@ -271,10 +272,10 @@ class AnswerRound(Generic[ScopeT]):
         if self.waits and not self._policy.speaking:
             return  # undecided for the call yet (after a screener: the person's words)
         classifier = detector.classifier
-        if classifier.in_speech:
+        if classifier.in_speech or detector.clock.overdue(now):
             return
         last = classifier.last_voice
-        quiet = now - last if last is not None else math.inf
+        quiet = detector.clock.at(now) - last if last is not None else math.inf
         if not classifier.machines_only and quiet >= detector.config.greeting_gap:
             classifier.greeted()  # the conversation's now: a machine's words or a tone only
             self._greeted()

@@ -10,6 +10,8 @@ import math
 import random
 from collections.abc import Sequence
 
+import pytest
+
 from sipgw.agent.amd.detector import AnsweringMachineDetector
 from sipgw.agent.amd.events import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
 from sipgw.agent.amd.settings import AmdConfig
@@ -144,3 +146,66 @@ def test_a_beep_alone_is_heard_by_a_listener_too() -> None:
     feed(detector, frames_of(mix(quiet(1.5), [0.0] * 4000 + tone(850, 0.3, -20.0))))
     (tone_event,) = detector.tones
     assert isinstance(tone_event, BeepDetected) and abs(tone_event.start - 0.5) <= 2 * FRAME
+
+
+def through_a_stall(
+    frames: Sequence[bytes], stall: tuple[float, float] | None = None
+) -> list[tuple[str, float, str]]:
+    """What the detector decides on ``frames`` (frame ``n`` due at ``(n + 1) * 20 ms``) given
+    as the gateway's loop gives them, its timers run when due, while the gateway is stopped
+    for ``stall`` (from, seconds) at most once: the frames due meanwhile come together when
+    it runs again, after the timers due meanwhile (asyncio runs a wake-up's timers before the
+    ticker reads the sockets)."""
+    detector = AnsweringMachineDetector(0.0)
+    said: list[tuple[str, float, str]] = []
+
+    def note(events: Sequence[AmdEvent]) -> None:
+        for e in events:
+            if isinstance(e, AnswerClassified):
+                said.append((e.kind.value, round(e.at, 2), e.reason))
+            elif isinstance(e, ReadyForMessage):
+                said.append(("ready", round(e.at, 2), e.cause))
+
+    def running(t: float) -> float:
+        """When the loop runs something due at ``t``."""
+        if stall is not None and stall[0] < t <= stall[0] + stall[1]:
+            return stall[0] + stall[1]
+        return t
+
+    for n, frame in enumerate(frames):
+        arrival = running((n + 1) * FRAME)
+        while (due := detector.get_timer()) is not None and running(due) <= arrival:
+            note(detector.handle_timer(running(due)))
+            if detector.get_timer() == due:
+                break  # nothing more due then
+        note(detector.receive_audio(frame, arrival))
+    return said
+
+
+GREETINGS = {
+    # "Hi, | this is Ana Lopez.": a pause of 140 ms between its words
+    "a name": quiet(0.4) + speech(0.4) + quiet(0.1) + speech(1.0) + quiet(1.5),
+    # "Hello?"
+    "hello": quiet(0.6) + speech(0.5) + quiet(1.5),
+    # longer than a person's pickup, held for its words; a pause of 340 ms, then more
+    "a long greeting": quiet(0.4) + speech(2.2) + quiet(0.3) + speech(0.6) + quiet(2.5),
+}
+
+
+@pytest.mark.parametrize("greeting", GREETINGS)
+def test_a_stall_of_the_gateway_changes_nothing_decided(greeting: str) -> None:
+    """The gateway stopped for 0.2-0.6 s anywhere in the callee's greeting (its process
+    kept from the CPU) hears the same greeting: the same decisions, at the same moments of
+    the callee's audio. Timed at arrival, a stall in a pause between words was silence
+    (a person decided over "Hi, | this is Ana", 0.8 s before their words ended), the
+    silence heard in the frames that came after it counted for nothing (a "Hello?" decided
+    a stall's length late), and a timer due in the stall decided before those frames (a
+    long greeting made a voicemail while it went on)."""
+    frames = frames_of(GREETINGS[greeting])
+    calm = through_a_stall(frames)
+    assert calm and calm[0][0] in ("human", "voicemail"), calm
+    end = len(frames) * FRAME - 1.0
+    for length in (0.2, 0.4, 0.6):
+        for start in range(20, round(end / FRAME), 4):  # every 80 ms from 0.4 s
+            stalled = through_a_stall(frames, (start * FRAME + 0.01, length))
+            assert stalled == calm, (start * FRAME + 0.01, length)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from sipgw.agent.amd.events import AnswerKind
 from sipgw.agent.amd.policy import (
     AnswerScreener,
@@ -17,6 +19,7 @@ from sipgw.agent.amd.round import AnswerRound
 from sipgw.agent.amd.settings import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
 from sipgw.agent.callscope import CallScope
 from sipgw.agent.record import CallRecord
+from tests.agent.amd.test_detector import GREETINGS, frames_of
 
 
 class StepsRound(AnswerRound[CallScope]):
@@ -118,3 +121,25 @@ async def test_the_timer_brings_the_deadlines_decision() -> None:
             break
         await asyncio.sleep(0.01)
     assert r.decision is not None and lines(r, "amd")
+
+
+async def test_the_conversation_begins_after_the_words_when_the_gateway_stalls() -> None:
+    """ "Hi, | this is Ana Lopez.", the gateway stopped for 0.3 s in the 140 ms pause after
+    "Hi," (the frames due meanwhile come together when it runs again), or over the end of
+    the words: the conversation begins 240 ms after the words end on the callee's audio
+    (at 2.1 s), as without a stall; never in the pause (it began at 0.82 s, over the rest
+    of the words), nor a stall's length late (2.24 s)."""
+    frames = frames_of(GREETINGS["a name"])  # the words end at 1.86 s
+    for stall in (None, (0.81, 0.3), (1.71, 0.3)):
+        r = started(AmdMode.LEAVE_MESSAGE)
+        r.answered()
+        begun: list[float] = []
+        for n, frame in enumerate(frames):
+            due = (n + 1) * 0.02
+            if stall is not None and stall[0] < due <= stall[0] + stall[1]:
+                arrival = stall[0] + stall[1]
+            else:
+                arrival = due
+            r.on_audio(frame, r._started + arrival)
+            begun += [due] * (r.steps.count("begin") - len(begun))
+        assert begun == [pytest.approx(2.1)], stall

@@ -8,6 +8,7 @@ recognizer's words come from the test.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -560,4 +561,29 @@ async def test_a_person_s_long_answer_once_greeted_is_no_voicemail() -> None:
     assert [line["kind"] for line in a.record("amd")] == ["human"]
     (result,) = a.record("amd_result")
     assert result["kind"] == "human" and result["action"] == "conversation"
+    await a.agent.close()
+
+
+async def test_a_stall_of_the_gateway_in_a_pause_does_not_begin_over_the_words() -> None:
+    """ "Hi, | this is Ana.", and the gateway's loop kept from running for 0.3 s in the 120
+    ms pause after "Hi,": the frames due meanwhile come together when it runs again, the
+    pause's and then the words'. The pause is no longer than it was: the opening begins
+    once, 240 ms after the words end. Timed at arrival, the first frame of the pause seemed
+    to come 0.3 s after "Hi,": the opening began over "this is Ana" (and yielded, one of the
+    two times it may)."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    at = await feed(a, [*silence(0.3), *voice(0.4)])  # "Hi,"
+    words = [*silence(0.12), *voice(1.0)]  # its pause, "this is Ana."
+    time.sleep(0.3)  # noqa: ASYNC251  # the stall: the loop runs nothing meanwhile
+    for frame in words[:15]:  # the 300 ms due meanwhile
+        a.agent.on_caller_audio(frame)
+    assert not a.record("amd_action")
+    at = await feed(a, words[15:], at + 0.3)
+    assert not a.record("amd_action")  # not before their words end
+    await feed(a, silence(0.3), at)
+    assert [r["action"] for r in a.record("amd_action")] == ["begin"]
+    (decision,) = a.record("amd")
+    assert decision["kind"] == "human" and decision["reason"] == "short greeting"
     await a.agent.close()
