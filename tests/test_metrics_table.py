@@ -3,7 +3,8 @@
 Every series a gateway can serve at ``GET /metrics`` is declared with its help text in one
 of four places: :class:`sipgw.app.operations.metrics.GatewayMetrics` (calls, turns, media,
 the stats line's counters read at scrape time),
-:class:`sipgw.app.operations.breakers.VendorBreakers`, the webhooks' delivery (``sipgw/app/webhooks/service.py``) and the campaigns
+:class:`sipgw.app.operations.breakers.VendorBreakers`, the webhooks' delivery
+(``sipgw/app/webhooks/service.py``) and the campaigns
 (:class:`sipgw.app.campaigns.metrics.CampaignMetrics`). This module builds them all into one
 registry, reads each family's name, type, labels and help, and renders the table between two
 markers in docs/operations.md; the test fails when the table and the code differ. Regenerate
@@ -70,11 +71,11 @@ def rows() -> list[tuple[str, str, str]]:
     registry.register(CampaignMetrics(list))
     # Counters and histograms declared with labels have no samples yet: their labels are
     # the metric objects' own (the registry keeps them, privately).
-    declared = {
-        str(getattr(metric, "_name", "")).removesuffix("_total"): tuple(getattr(metric, "_labelnames", ()))
-        for metric in registry._collector_to_names
-        if getattr(metric, "_labelnames", None)
-    }
+    declared: dict[str, tuple[str, ...]] = {}
+    for metric in registry._collector_to_names:
+        labels = tuple(getattr(metric, "_labelnames", ()))
+        if labels:
+            declared[str(getattr(metric, "_name", "")).removesuffix("_total")] = labels
     found: list[tuple[str, str, str]] = []
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
