@@ -73,9 +73,9 @@ def rows() -> list[tuple[str, str, str]]:
     # the metric objects' own (the registry keeps them, privately).
     declared: dict[str, tuple[str, ...]] = {}
     for metric in registry._collector_to_names:
-        labels = tuple(getattr(metric, "_labelnames", ()))
-        if labels:
-            declared[str(getattr(metric, "_name", "")).removesuffix("_total")] = labels
+        names = tuple(getattr(metric, "_labelnames", ()))
+        if names:
+            declared[str(getattr(metric, "_name", "")).removesuffix("_total")] = names
     found: list[tuple[str, str, str]] = []
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
