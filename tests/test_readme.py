@@ -6,6 +6,12 @@ agents (``BUILTIN_AGENTS``), every ``--agent NAME`` it shows is one of them, eve
 ``sipgw/app/sections.py``), every ``sipgw COMMAND`` it shows is a subcommand of the CLI, and
 every page of docs/ is linked from it, through links that resolve. No heading of the docs is
 named after a work item ("Issue 20", "stop 47"): a page says what the code does today.
+
+The figures it quotes are docs/performance.md's, on the machine it names: in every paragraph
+that links docs/performance.md, each clause with a number names one of the machines the
+figures were measured on, and each of its numbers is a cell of a row of docs/performance.md's
+tables measured on that machine (the machine named in the row, or in the prose around its
+table). A figure changed on one page and not the other fails here.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ DOCS = ROOT / "docs"
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
            "eight": 8, "nine": 9, "ten": 10}  # fmt: skip
 WORK_ITEM = re.compile(r"\bissue\s*#?\d+|\bstop\s+\d+", re.IGNORECASE)
+PERFORMANCE = DOCS / "performance.md"
+MACHINES = ("AMD EPYC", "Intel Xeon")
+"""The machines docs/performance.md's figures were measured on, as the pages name them."""
+NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 
 
 def _code(text: str) -> list[str]:
@@ -103,4 +113,109 @@ def test_no_heading_is_named_after_a_work_item(page: Path) -> None:
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert not [h for h in headings if WORK_ITEM.search(h)], [
         h for h in headings if WORK_ITEM.search(h)
+    ]
+
+
+def _machines(text: str) -> set[str]:
+    flat = " ".join(text.split())
+    return {machine for machine in MACHINES if machine in flat}
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers of some prose: links, code spans and "2-vCPU" (the machine's name) left out."""
+    text = re.sub(r"\]\([^)]*\)|`[^`]*`|\b\d+-vCPU\b", " ", text)
+    return NUMBER.findall(text)
+
+
+def measured_rows(performance: str) -> list[tuple[set[str], set[str]]]:
+    """(numbers, machines) of every data row of the page's tables: a row's machine is the one it
+    names, the row's above when it says "the same", else those the prose around its table names
+    (from the heading or table before it to the heading or table after it)."""
+    blocks: list[tuple[str, list[str]]] = []  # ("prose" | "table", lines)
+    for line in performance.splitlines():
+        kind = "table" if line.startswith("|") else "heading" if line.startswith("#") else "prose"
+        if not blocks or blocks[-1][0] != kind or kind == "heading":
+            blocks.append((kind, []))
+        blocks[-1][1].append(line)
+    rows: list[tuple[set[str], set[str]]] = []
+    for at, (kind, lines) in enumerate(blocks):
+        if kind != "table":
+            continue
+        around = [
+            "\n".join(blocks[i][1])
+            for i in (at - 1, at + 1)
+            if 0 <= i < len(blocks) and blocks[i][0] == "prose"
+        ]
+        context = _machines(" ".join(around))
+        above: set[str] = set()
+        for line in lines[2:]:  # the header and its rule are no figures
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            numbers = {n for cell in cells for n in NUMBER.findall(cell)}
+            same = any(cell.lower() in ("the same", "same") for cell in cells)
+            machines = _machines(line) or (above if same else context)
+            rows.append((numbers, machines))
+            above = machines
+    return rows
+
+
+def _quoting(readme: str) -> list[str]:
+    """The README's paragraphs of prose that link docs/performance.md (tables left out)."""
+    return [
+        paragraph
+        for paragraph in readme.split("\n\n")
+        if "](docs/performance.md" in paragraph and not paragraph.lstrip().startswith("|")
+    ]
+
+
+def unmatched_figures(readme: str, performance: str) -> list[str]:
+    """The README's figures that no row of docs/performance.md measured on their machine holds."""
+    rows = measured_rows(performance)
+    problems = []
+    for paragraph in _quoting(readme):
+        for clause in re.split(r";|\.(?:\s|$)", paragraph):
+            numbers = _numbers(clause)
+            if not numbers:
+                continue
+            machines = _machines(clause)
+            if len(machines) != 1:
+                problems.append(f"{' '.join(clause.split())!r} names no one machine")
+                continue
+            (machine,) = machines
+            for number in numbers:
+                if not any(number in found and machine in on for found, on in rows):
+                    problems.append(f"{number} on {machine}")
+    return problems
+
+
+def test_the_figures_it_quotes_are_performance_mds_on_the_machine_it_names() -> None:
+    readme, performance = README.read_text(), PERFORMANCE.read_text()
+    assert any(_numbers(p) for p in _quoting(readme)), "README quotes no figure by its link"
+    assert all(machine in performance for machine in MACHINES)
+    assert unmatched_figures(readme, performance) == []
+
+
+LINK = "([docs/performance.md](docs/performance.md))"
+PLANTED = """## Capacity
+
+On the AMD EPYC VM, `bench.capacity --steps 200`:
+
+| callers | calls a core |
+|---|---|
+| tone bursts | 428 |
+
+| figure | p50 | machine |
+|---|---|---|
+| reply path | 0.36 | Intel Xeon, 2 vCPU |
+| barge-in | 52.0 | the same |
+"""
+
+
+def test_a_figure_on_another_machine_or_none_is_found() -> None:
+    good = f"On the 2-vCPU AMD EPYC VM a core carries 428 calls {LINK}."
+    assert unmatched_figures(good, PLANTED) == []
+    assert unmatched_figures(good.replace("428", "500"), PLANTED) == ["500 on AMD EPYC"]
+    wrong = f"The Intel Xeon VM carries 428 calls; it stops in 52.0 ms on Intel Xeon {LINK}."
+    assert unmatched_figures(wrong, PLANTED) == ["428 on Intel Xeon"]
+    assert unmatched_figures(f"One core holds 500 calls {LINK}.", PLANTED) == [
+        f"'One core holds 500 calls {LINK}' names no one machine"
     ]
