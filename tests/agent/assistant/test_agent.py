@@ -1,6 +1,8 @@
 """The assistant agent end to end in-process: the real gateway and production clients,
 the three cloud services replaced by their fakes on real loopback sockets, and a
-scripted phone sending and receiving real RTP.
+scripted phone sending and receiving real RTP, all on the test's virtual clock
+(:mod:`tests.toolkit.virtual_time`): time moves only while the loop waits, so a busy or
+stalled machine changes no verdict, and every bound is the product's rule.
 
 The fake TTS speaks a pure tone per utterance (``map_text``), so what the phone
 hears tells which reply played, when, and when it stopped.
@@ -30,6 +32,7 @@ from tests.agent.gateway_stack import GatewayStack, send_digits
 from tests.refcycles import cycles_left_by_our_code
 from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.virtual_time import virtual_time
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,7 +59,17 @@ def assistant(tmp_path: Path, **env: str) -> AbstractAsyncContextManager[Stack]:
 async def assistant_behind(
     tmp_path: Path, access: AccessConfig | None, env: Mapping[str, str]
 ) -> AsyncIterator[Stack]:
-    """:func:`assistant` with who may call it (default: the loopback network)."""
+    """:func:`assistant` with who may call it (default: the loopback network), on a virtual
+    clock."""
+    with virtual_time():
+        async with _assistant_behind(tmp_path, access, env) as stack:
+            yield stack
+
+
+@asynccontextmanager
+async def _assistant_behind(
+    tmp_path: Path, access: AccessConfig | None, env: Mapping[str, str]
+) -> AsyncIterator[Stack]:
     stt = await FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start()
     llm = FakeOpenAI(api_key=OPENAI_KEY)
     await llm.start()
