@@ -325,6 +325,7 @@ async def accepted(caller) -> None:
     caller.send(caller.request("ACK"))
 
 
+@pytest.mark.usefixtures("virtual_clock")
 async def test_rtp_timeout_counts_from_the_last_packet() -> None:
     async with running_gateway(rtp_timeout=0.4) as (gateway, new_phone):
         caller = await new_phone()
@@ -332,12 +333,14 @@ async def test_rtp_timeout_counts_from_the_last_packet() -> None:
         loop = asyncio.get_running_loop()
         bye = asyncio.create_task(caller.answer_bye(within=3.0))
         await caller.play(tone_frames(1000, 0.8))
-        last_packet = loop.time()
+        last_packet = caller.sent_at[-1]
         assert not bye.done()  # twice the timeout passed, with packets arriving
         await bye
-        assert 0.3 <= loop.time() - last_packet <= 0.8
+        # the timeout after the last packet, seen on the next media tick (on the virtual clock)
+        assert 0.4 <= loop.time() - last_packet <= 0.4 + 0.02, loop.time() - last_packet
 
 
+@pytest.mark.usefixtures("virtual_clock")
 async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None:
     async with running_gateway(rtp_timeout=0.3) as (gateway, new_phone):
         caller = await new_phone()
@@ -351,16 +354,17 @@ async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None
         await accepted(caller)
         resumed = loop.time()
         await caller.answer_bye(within=2.0)
-        assert 0.25 <= loop.time() - resumed <= 0.7  # counted from the resume
+        assert 0.3 <= loop.time() - resumed <= 0.3 + 0.02  # counted from the resume: a tick
 
 
+@pytest.mark.usefixtures("virtual_clock")
 async def test_max_call_duration_is_one_timer_from_the_answer() -> None:
     async with running_gateway(max_call_seconds=0.5) as (gateway, new_phone):
         caller = await new_phone()
         await caller.invite()
         answered = asyncio.get_running_loop().time()
         await caller.answer_bye(within=2.0)
-        assert 0.45 <= asyncio.get_running_loop().time() - answered <= 0.9
+        assert asyncio.get_running_loop().time() - answered == pytest.approx(0.5, abs=0.001)
         await asyncio.sleep(0.05)
         assert gateway.handles == {}
 
@@ -378,6 +382,7 @@ async def test_the_sip_endpoint_reports_when_the_core_is_idle() -> None:
         assert not gateway.ua.busy
 
 
+@pytest.mark.usefixtures("virtual_clock")
 async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> None:
     async with running_gateway() as (gateway, new_phone):
         caller = await new_phone()
@@ -390,7 +395,7 @@ async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> No
         await asyncio.sleep(0.3)
         caller.send(make_response(bye, 200).serialize())
         await asyncio.wait_for(stopping, 2.0)
-        assert 0.3 <= loop.time() - started <= 1.5
+        assert 0.3 <= loop.time() - started <= 0.3 + 0.01  # at the 200 (the grace is 5 s)
         assert gateway.handles == {} and gateway.ports.in_use == 0
 
 
