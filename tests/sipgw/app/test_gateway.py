@@ -29,7 +29,8 @@ from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.refcycles import cycles_left_by_our_code
 from tests.toolkit.gateway_in_process import TEST_OVERLOAD, TEST_SETTINGS, running_gateway
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("virtual_clock")]
+"""The gateway, its phones and timers on the virtual clock (tests/toolkit/virtual_time.py)."""
 
 
 async def test_echo_call_over_real_sockets() -> None:
@@ -325,7 +326,6 @@ async def accepted(caller) -> None:
     caller.send(caller.request("ACK"))
 
 
-@pytest.mark.usefixtures("virtual_clock")
 async def test_rtp_timeout_counts_from_the_last_packet() -> None:
     async with running_gateway(rtp_timeout=0.4) as (gateway, new_phone):
         caller = await new_phone()
@@ -340,7 +340,6 @@ async def test_rtp_timeout_counts_from_the_last_packet() -> None:
         assert 0.4 <= loop.time() - last_packet <= 0.4 + 0.02, loop.time() - last_packet
 
 
-@pytest.mark.usefixtures("virtual_clock")
 async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None:
     async with running_gateway(rtp_timeout=0.3) as (gateway, new_phone):
         caller = await new_phone()
@@ -357,7 +356,6 @@ async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None
         assert 0.3 <= loop.time() - resumed <= 0.3 + 0.02  # counted from the resume: a tick
 
 
-@pytest.mark.usefixtures("virtual_clock")
 async def test_max_call_duration_is_one_timer_from_the_answer() -> None:
     async with running_gateway(max_call_seconds=0.5) as (gateway, new_phone):
         caller = await new_phone()
@@ -382,7 +380,6 @@ async def test_the_sip_endpoint_reports_when_the_core_is_idle() -> None:
         assert not gateway.ua.busy
 
 
-@pytest.mark.usefixtures("virtual_clock")
 async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> None:
     async with running_gateway() as (gateway, new_phone):
         caller = await new_phone()
