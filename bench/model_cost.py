@@ -18,7 +18,8 @@ Run ``python -m bench.model_cost`` (``--batches 1,12,42,125,200 --calls 200 --se
   (``ModelBatcher.lead``: they complete on the same 5 ticks in 8). Per tick: the wall time
   of each part and of the whole (what runs in one go on the event loop, so what a media
   tick waits for when its deadline falls in it), p50 / p99 / max over the measured ticks,
-  the streams a run, and the CPU per call-second; the energy detector's burst beside it
+  the measured ticks and the model's runs in them, the streams a run, and the CPU per
+  call-second; the energy detector's burst beside it
   (``--detectors``). The line is ``bench.noise``'s noisy one (the interruption track over
   babble, street, TV and music at 10 dB, each call at its own place in it).
 
@@ -151,11 +152,14 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
     hears: list[float] = []
     wholes: list[float] = []
     cpu = 0.0
+    runs_before = 0
     clock = time.perf_counter
     for i in range(frames):
         if i == greeting:
             for agent in agents:
                 agent.audible = agent.pending = False
+        if i == opening and batcher is not None:
+            runs_before = batcher.batch.runs
         cpu_started = time.process_time()
         parts = [0.0, 0.0, 0.0]
         for first in range(0, calls, group or calls):
@@ -195,6 +199,7 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
         } | {"max": round(1000 * max(values), 3)}
 
     out: dict[str, Any] = {
+        "ticks": len(wholes),
         "cpu_ms_per_call_s": round(1000 * cpu / (calls * len(wholes) * 0.02), 3),
         "feed_ms": ms(feeds),
         "run_ms": ms(runs),
@@ -204,6 +209,7 @@ def burst_at(calls: int, seconds: float, detector: str, group: int = 0) -> dict[
     if batcher is not None:
         batch = batcher.batch
         out["streams_per_run"] = round(batch.steps / max(batch.runs, 1), 1)
+        out["runs"] = batch.runs - runs_before
     return out
 
 

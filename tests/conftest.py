@@ -41,6 +41,7 @@ from tests.toolkit.engines import (  # noqa: F401 - pytest finds fixtures by nam
     postgres_server,
 )
 from tests.toolkit.tracebacks import tolerate_frames_without_a_line
+from tests.toolkit.virtual_time import virtual_clock  # noqa: F401 - a fixture, found by name
 
 tolerate_frames_without_a_line()
 

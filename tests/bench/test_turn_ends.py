@@ -40,9 +40,11 @@ async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> Non
     assert {(t.pause_ms, t.stt_end_ms) for t in turns} == {(0, 400)}  # a whole sentence
     # the gateway's detector ended the turn: a ForceEndpoint after the caller's last word
     assert sipgw.forced, sipgw
-    # ... the early end's silence after it, give or take the frame or two where the caller's
-    # loudness edge (-40 dBFS) and the gateway's detector (its noise floor) disagree
-    assert sipgw.force_lag_ms is not None and -60 <= sipgw.force_lag_ms <= 500, sipgw
+    # ... not before it, give or take the frame or two where the caller's loudness edge
+    # (-40 dBFS) and the gateway's detector (its noise floor) disagree; how long after it is
+    # the bench's figure on this machine's clock (the early end's 200 ms is checked on the
+    # call's own clock: tests/agent/assistant/test_agent.py, answer_after)
+    assert sipgw.force_lag_ms is not None and -60 <= sipgw.force_lag_ms, sipgw
     # the reply path from the gateway's records (a reply cut by the hang-up may have none)
     shares = {"sipgw-vad": reply_shares(tmp_path, "vad")}
     assert all(isinstance(share, int | float) for share in shares["sipgw-vad"]), shares

@@ -37,7 +37,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sipgw.app.evaluation.audio import tone_share
 from sipgw.media import g711
@@ -74,6 +74,10 @@ class TimestampedSocket:
     we read the datagram.
     """
 
+    kernel_stamps_used: ClassVar[bool] = True
+    """False: ``kernel`` is ``user`` (a test's loop on a virtual clock, which the kernel's
+    real-time stamps are not on)."""
+
     def __init__(self, on_datagram: Callable[[bytes, Any, float, float], None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_datagram = on_datagram
@@ -101,7 +105,7 @@ class TimestampedSocket:
                 continue
             user = time.monotonic()
             kernel = user
-            for level, kind, cdata in ancillary:
+            for level, kind, cdata in ancillary if self.kernel_stamps_used else ():
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
                     kernel = min(user, seconds + nanoseconds / 1e9 - offset)

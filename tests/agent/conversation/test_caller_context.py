@@ -196,7 +196,7 @@ async def test_a_slow_hook_never_delays_the_answer_and_the_call_goes_on(
     assert [r["found"] for r in record if r["type"] == "caller_context"] == [False]
     assert "took longer than 2 s" in caplog.text
     ((_, _, _, hook_started),) = context_hooks.CALLS
-    assert hook_started < answered  # started while it rang...
+    assert hook_started <= answered  # started while it rang (the clock stands still meanwhile)...
     assert answered - hook_started < 1.0  # ...and the answer did not wait for the 2 s timeout
 
 

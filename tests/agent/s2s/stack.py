@@ -2,9 +2,10 @@
 
 The real gateway (``running_gateway`` with the agent's factory), the production
 session clients, the vendor's fake on a real loopback WebSocket and a scripted
-phone sending and receiving real RTP. The fakes speak a pure tone per reply
-(``map_text``), so what the phone hears tells which reply played, when, and when
-it stopped.
+phone sending and receiving real RTP, on the test's virtual clock
+(:mod:`tests.toolkit.virtual_time`: a busy machine changes no verdict). The fakes speak
+a pure tone per reply (``map_text``), so what the phone hears tells which reply played,
+when, and when it stopped.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tests.agent.parts import TONE_BARGE_IN
 from tests.toolkit.fakes.realtime import FakeRealtime, RealtimeRecord
 from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
 from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.virtual_time import virtual_time
 
 KEY = "s2s-test-key"
 TARGET = "sip:human@127.0.0.1:5999"
@@ -140,6 +142,24 @@ async def s2s_stack(
 ) -> AsyncIterator[S2sStack]:
     """The gateway answering with ``kind``'s agent against its fake (see the module docstring);
     with ``amd``, its calls are taken for placed ones that ask for that detection."""
+    with virtual_time():
+        async with _s2s_stack(
+            tmp_path, kind, fake_options, vendor, extra_tools, reply_timeout, amd, overrides
+        ) as stack:
+            yield stack
+
+
+@asynccontextmanager
+async def _s2s_stack(
+    tmp_path: Path,
+    kind: Kind,
+    fake_options: dict[str, Any] | None,
+    vendor: dict[str, Any] | None,
+    extra_tools: tuple[Tool, ...],
+    reply_timeout: float,
+    amd: AmdRequest | None,
+    overrides: dict[str, Any],
+) -> AsyncIterator[S2sStack]:
     fake = make_fake(kind, **(fake_options or {}))
     await fake.start()
     for text, hz in (

@@ -24,6 +24,10 @@ from sipgw.twilio.signature import verify_signature
 from sipgw.twilio.stream import MediaStreamConfig, MediaStreamSession, StreamState
 from tests.toolkit.fakes.twilio import FakeTwilioStream
 
+pytestmark = pytest.mark.usefixtures("virtual_clock")
+"""The endpoint, its ticker and the fake on a virtual clock (tests/toolkit/virtual_time.py):
+a stalled machine skips no tick, and every count below is exact."""
+
 TOKEN = "twilio-auth-token"
 TONE = tone_frames(440, 1.0)
 
@@ -112,23 +116,20 @@ async def test_the_caller_is_echoed_paced_and_every_mark_comes_back() -> None:
         endpoint() as ep,
         FakeTwilioStream(ep.url, audio=b"".join(TONE), auth_token=TOKEN) as twilio,
     ):
-        # A tick the ticker skips after a stall of the loop (a loaded machine) echoes no
-        # frame: the caller's frame of that tick is not pulled. Counted, and allowed for.
-        await twilio.wait_for(
-            lambda: twilio.heard_seconds() >= 0.9 - 0.020 * ep.ticker.skipped, within=10
-        )
+        await twilio.wait_for(lambda: twilio.heard_seconds() >= 0.9, within=10)
         await until(lambda: bool(ep.calls) and ep.calls[0].session.played_out)
         call = ep.calls[0]
+    assert ep.ticker.skipped == 0  # on the virtual clock no tick is ever late
     heard = [piece.audio for piece in twilio.heard]
-    skipped = ep.ticker.skipped
-    assert sum(frame in TONE for frame in heard) >= 45 - skipped  # μ-law passed unchanged
+    assert sum(frame in TONE for frame in heard) >= 45  # μ-law passed unchanged
     tone = [frame for frame in heard if frame in TONE]  # 440 Hz repeats every 5 frames
     breaks = sum(b != TONE[TONE.index(a) + 1] for a, b in zip(tone, tone[1:], strict=False))
-    assert breaks <= 3 + skipped and dominant_tone(tone[0], (440, 1000)) == 440  # in order
-    # Paced: each 20 ms frame its own message, about one per tick, not one burst.
+    assert breaks <= 3 and dominant_tone(tone[0], (440, 1000)) == 440  # in order
+    # Paced: each 20 ms frame its own message, one per tick, not one burst.
     times = [t for t, m in twilio.received if m["event"] == "media"]
-    assert times[-1] - times[0] >= 0.7
-    assert call.session.frames_played == call.session.frames_sent >= 45 - skipped
+    gaps = [round(b - a, 4) for a, b in zip(times, times[1:], strict=False)]
+    assert set(gaps) == {0.02}, gaps
+    assert call.session.frames_played == call.session.frames_sent >= 45
     assert not twilio.protocol_errors and ep.signatures == [True]
     assert isinstance(call.events[1], StreamStarted)
 

@@ -205,7 +205,8 @@ class RecordedRequest:
     """The whole scripted response was sent."""
     disconnected: bool = False
     """The client went away before the response was complete."""
-    received_at: float = field(default_factory=time.monotonic)
+    received_at: float = 0.0
+    """``time.monotonic()`` when the request arrived."""
     chunk_times: list[float] = field(default_factory=list)
     """``time.monotonic()`` when each chunk was written."""
     peer: object = None
@@ -620,7 +621,9 @@ class FakeOpenAI:
             )
         transport = request.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
-        record = RecordedRequest(path=request.path, headers=headers, body=body, peer=peer)
+        record = RecordedRequest(
+            path=request.path, headers=headers, body=body, peer=peer, received_at=time.monotonic()
+        )
         with self._lock:
             self._requests.append(record)
             self._count += 1
