@@ -139,6 +139,11 @@ class AudioFormat:
         return size - size % self.sample_bytes
 
 
+PACER_SLACK: Final = 1e-6
+"""Seconds of audio the pacer lets go early rather than wait for (a microsecond: under one
+sample at any rate the services take)."""
+
+
 class RealTimePacer:
     """Token bucket: audio sent never exceeds the time since creation plus ``burst``.
 
@@ -156,9 +161,15 @@ class RealTimePacer:
             self._last = now
 
     def delay(self, seconds: float, now: float) -> float:
-        """Return how long to wait before ``seconds`` of audio may be sent."""
+        """Return how long to wait before ``seconds`` of audio may be sent.
+
+        A wait under :data:`PACER_SLACK` is none: the tokens are sums of clock differences,
+        and their rounding can leave 1e-17 s, which a loop whose clock counts whole
+        milliseconds (uvloop) would spin on until its clock moved.
+        """
         self._refill(now)
-        return max(0.0, seconds - self._tokens)
+        wait = seconds - self._tokens
+        return wait if wait > PACER_SLACK else 0.0
 
     def consume(self, seconds: float, now: float) -> None:
         """Account for ``seconds`` of audio sent at ``now``."""

@@ -398,3 +398,14 @@ def test_transcribe_pace_never_above_real_time(gaps: list[float]) -> None:
             uplink.sent(chunk, now)
             sent += len(chunk) / 16000
         assert sent <= now + BURST + 1e-9
+
+
+def test_a_rounding_crumb_is_no_wait() -> None:
+    """Tokens summed from clock differences can fall 1e-17 s short of a chunk: that is no
+    wait (a loop with a millisecond clock would spin on it until its clock moved)."""
+    pacer = RealTimePacer(0.0, 0.0, 1.0)
+    now = 0.0
+    for _ in range(10):  # 0.1 s in ten steps of 0.01: the sum is 0.09999999999999999
+        now += 0.01
+    assert now < 0.1 and pacer.delay(0.1, now) == 0.0
+    assert RealTimePacer(0.0, 0.0, 1.0).delay(0.1, 0.05) == pytest.approx(0.05)  # a wait
