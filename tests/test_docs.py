@@ -391,3 +391,47 @@ def test_the_declared_tools_examples_are_what_the_gateway_reads(tmp_path: Path) 
     routes.write_text(_toml_block(ROOT / "docs" / "lines.md", "# routes.toml (the billing"))
     line = parse_routes_file(routes).lines["billing"]
     assert line.declared_tools is not None and "invoice_status" in str(line.declared_tools.value)
+
+
+def _declared() -> dict[str, Any]:
+    """Every setting's declaration, by its variable."""
+    return {spec.env: spec for info in SECTIONS for _, spec in info.settings}
+
+
+def test_a_table_of_a_settings_values_marks_its_declared_default() -> None:
+    """Issue 67: docs/assistant.md's table of ``SIPGW_EARLY_TURN_END`` marked ``off`` as the
+    default while the declaration's is ``words``. A table whose first header cell is a
+    setting (``| `SIPGW_SRTP` | ...``) marks, with ``(default)``, the declared default; so
+    does a row ``| `SIPGW_REDACT=cards` (default) |``."""
+    declared = _declared()
+    marked: dict[str, str] = {}
+    for page in PAGES:
+        setting = ""
+        for line in page.read_text().splitlines():
+            if not line.startswith("|"):
+                setting = ""
+                continue
+            header = re.match(r"\| `(SIPGW_\w+)` \|", line)
+            if header and header[1] in declared:
+                setting = header[1]
+            row = re.match(r"\| `(?:(SIPGW_\w+)=)?([^`]*)` \(default\) \|", line)
+            if row is None or not (row[1] or setting):
+                continue
+            name = row[1] or setting
+            marked[f"{page.name} {name}"] = row[2]
+            assert row[2] == declared[name].default_text, f"{page.name}: {line[:80]}"
+    assert {"assistant.md SIPGW_EARLY_TURN_END", "srtp.md SIPGW_SRTP"} <= marked.keys(), marked
+
+
+def test_the_call_record_is_named_by_its_own_directory() -> None:
+    """Issue 67: docs/ivr.md said the call record is written under ``SIPGW_RECORD_DIR``
+    (the WAV recordings'); a ``call record (`SIPGW_...`)`` names a setting of the JSONL
+    records (``SIPGW_CALL_RECORD_DIR``, the twiml agent's ``SIPGW_TWIML_RECORD_DIR``)."""
+    declared = _declared()
+    named = []
+    for page in PAGES:
+        text = page.read_text()
+        for name in re.findall(r"\brecords?\**\s*\(`(SIPGW_\w+)`", text, re.IGNORECASE):
+            named.append(name)
+            assert "JSONL" in declared[name].help, f"{page.name}: the call record in {name}"
+    assert "SIPGW_CALL_RECORD_DIR" in named

@@ -123,11 +123,12 @@ sipgw.toml line 31: line 'sales': max_calls must be a whole number
 ```
 
 It checks the settings file's tables, every variable and flag given, each section's rules
-between its values, the lines and routes (each line's and each route's first mistake: a
-wrong line does not hide the next one), the tools' shape, and then, when all of that is
-right, builds what `sipgw serve` builds before it listens (the agents and their required
-keys, each line's agent; it connects to the shared database when `SIPGW_DATABASE_URL` names
-one). `sipgw serve` refuses to start on the same mistakes, naming them the same way.
+between its values, the lines and routes (every mistake of each line and each route, the
+name of a line's agent included: one wrong key does not hide the next), the tools' shape,
+and then, when all of that is right, builds what `sipgw serve` builds before it listens
+(the agents and their required keys, each line's agent; it connects to the shared database
+when `SIPGW_DATABASE_URL` names one). `sipgw serve` refuses to start on the same mistakes,
+naming them the same way.
 
 Values are checked when they are read: the gateway's at start, an agent's (and its vendors')
 at start when that agent is chosen, the settings file's all at once. A value that does not

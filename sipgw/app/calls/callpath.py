@@ -507,9 +507,8 @@ def _call_span(tracer: CallTracer | None, handle: CallHandle) -> Span:
     attributes: dict[str, AttributeValue] = {
         "sip.call_id": handle.call_id, "call.direction": handle.direction,
         "call.leg": handle.leg,
+        "call.line": handle.line,  # "" without a routes file, as sipgw_calls_total's label
     }  # fmt: skip
-    if handle.line:
-        attributes["call.line"] = handle.line
     if handle.codec:
         attributes["media.codec"] = handle.codec
     return tracer.call_span(attributes)

@@ -36,6 +36,7 @@ the call as it runs, :class:`CallOutcome` says how it ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -50,6 +51,7 @@ from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.conversation.opening import call_data
 from sipgw.agent.transfer.warm import LegProgress
 from sipgw.agent.variables import TemplateError
+from sipgw.app.calls.callfeed import RECORD_CLOSE_WAIT, CallEntry, FeedEvent
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
 from sipgw.app.calls.hints import Refused, hint
@@ -140,8 +142,9 @@ class CallOutcome:
     ``action`` (conversation, message, hang_up) (docs/amd.md); None without detection."""
     ivr: Mapping[str, Any] | None = None
     """How a call placed with a goal got through the phone menu that answered: ``outcome``
-    (reached, stuck, voicemail; hung_up once the call ended first), ``reason``, ``digits``
-    (docs/ivr.md); None without a goal (or while its result was not known yet)."""
+    (reached, stuck, voicemail; hung_up once the call ended first: the outcome waits for
+    the agent to write it as it closes), ``reason``, ``digits`` (docs/ivr.md); None without
+    a goal, or when the call was not answered or its agent never started."""
     custom: tuple[tuple[str, str], ...] = ()
     """The ``X-`` headers of the INVITE's final response (its 2xx, or its refusal), name
     as sent and first value (a TwiML ``<Dial><Sip>``'s ``DialSipHeader_<name>``)."""
@@ -469,15 +472,48 @@ class OutboundCalls:
             del self._placed[handle.call.key]
             entry = self.path.feed.live.get(handle.call.log_id)
             outcome = _outcome(placed, event, entry.amd if entry is not None else None)
-            if entry is not None and entry.ivr is not None:
-                outcome = dataclasses.replace(outcome, ivr=dict(entry.ivr))
             if not outcome.answered and event.reply is not None:
                 handle.refused = Refused.of(event.reply)  # the dashboard's, the webhooks'
-            handle.log.info("outcome: %s", outcome.describe())
             if not outcome.answered:
                 _record_unanswered(placed, handle, outcome)
-            if not placed.outcome.done():
-                placed.outcome.set_result(outcome)
+            menu = outcome.answered and bool(handle.ivr_goal) and handle.agent is not None
+            if entry is not None and entry.ivr is None and menu:  # hung up in the menu:
+                # the agent writes the menu's result (hung_up) as it closes, after this
+                self.path.spawn(self._menu_result(placed, handle, entry, outcome))
+                return
+            self._ended(placed, handle, entry, outcome)
+
+    async def _menu_result(
+        self, placed: PlacedCall, handle: CallHandle, entry: CallEntry, outcome: CallOutcome
+    ) -> None:
+        """Settle the outcome of a call that ended while its agent was in a phone menu once
+        the agent wrote the menu's result (``hung_up``, as it closes after the call ended):
+        the record's ``ivr_result``, or its ``end`` line, within :data:`RECORD_CLOSE_WAIT`."""
+        done = asyncio.Event()
+
+        def on_feed(event: FeedEvent) -> None:
+            if event.call == entry.id and event.kind in ("ivr", "record_closed"):
+                done.set()
+
+        unsubscribe = self.path.feed.subscribe(on_feed)
+        try:
+            if entry.ivr is None and not entry.record_closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), RECORD_CLOSE_WAIT)
+        finally:
+            unsubscribe()
+            self._ended(placed, handle, entry, outcome)
+
+    @staticmethod
+    def _ended(
+        placed: PlacedCall, handle: CallHandle, entry: CallEntry | None, outcome: CallOutcome
+    ) -> None:
+        """Say how the call ended: its log line, and the outcome's waiters."""
+        if entry is not None and entry.ivr is not None:
+            outcome = dataclasses.replace(outcome, ivr=dict(entry.ivr))
+        handle.log.info("outcome: %s", outcome.describe())
+        if not placed.outcome.done():
+            placed.outcome.set_result(outcome)
 
     def _remember(self, placed: PlacedCall) -> None:
         if placed.id is None:

@@ -29,8 +29,9 @@
 
 :func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
 :class:`~sipgw.app.lines.match.Route` s, or raises a
-:class:`~sipgw.foundation.settings.ConfigError` naming the file's line
-(``routes.toml line 12: route 2: line 'salse' is not a [lines.NAME] table``). Paths
+:class:`~sipgw.foundation.settings.ConfigMistakes`: every mistake of every table, each
+naming the file's line (``routes.toml line 12: route 2: line 'salse' is not a
+[lines.NAME] table``). Paths
 (prompt file, tools module, caller-context hook, extraction schema) are relative to the
 file's directory. What a line's keys become for its agent is
 :mod:`sipgw.app.lines.build`'s business.
@@ -41,17 +42,17 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sipgw.agent.amd.settings import AmdRequest
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
 from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
-from sipgw.app.settings import inband_dtmf_mode
+from sipgw.app.settings import agent_spec, inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
 from sipgw.foundation.settings import ConfigError, ConfigMistakes
 from sipgw.foundation.settings.tomlfile import Place, TomlDocument, read_toml
@@ -118,6 +119,10 @@ _ROUTE_KEYS = frozenset(
 ROUTES_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
 """The top-level keys of a routes file (and of the settings file, beside its sections)."""
 _TOP_KEYS = ROUTES_KEYS
+_T = TypeVar("_T")
+_NO_FIELDS: dict[str, Any] = {}
+_NONE: tuple[str, ...] = ()
+_V = TypeVar("_V")
 REFUSALS = (403, 404, 480, 486, 503, 603)
 """Statuses a call no route matches may be refused with (``unknown_status``)."""
 MAX_SCHEMA_BYTES = 64 * 1024
@@ -278,102 +283,205 @@ def _schema(value: object, place: Place, base: Path) -> dict[str, Any]:
     return schema
 
 
-def _line(
-    name: str, table: Mapping[str, Any], document: TomlDocument, base: Path, settings_file: bool
-) -> LineSpec:
-    header = document.table_line("lines", name)
-    place = document.place(header, f"line {name!r}")
-    unknown = sorted(set(table) - _LINE_KEYS)
-    if unknown:
-        known = ", ".join(sorted(_LINE_KEYS))
-        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+class _Mistakes:
+    """The mistakes of one table: every check runs and each mistake is kept
+    (:meth:`keep`), so that one run names them all, each on its key's line."""
 
+    def __init__(self, document: TomlDocument) -> None:
+        self.document = document
+        self.messages: list[str] = []
+
+    def keep(self, check: Callable[[], _T], instead: _T) -> _T:
+        """What ``check()`` reads, or ``instead`` when it finds a mistake (kept)."""
+        try:
+            return check()
+        except ConfigMistakes as exc:
+            self.messages.extend(exc.messages)
+        except ConfigError as exc:
+            self.messages.append(str(exc))
+        return instead
+
+    def unknown(self, place: Place, table: Mapping[str, Any], known: frozenset[str]) -> None:
+        """Every key of ``table`` that is not one of ``known``."""
+        names = ", ".join(sorted(known))
+        for key in sorted(set(table) - known):
+            self.messages.append(f"{place(key)}: unknown key {key!r} (known: {names})")
+
+    def raise_any(self) -> None:
+        """Raise them all (:class:`ConfigMistakes`), in the file's order, if any."""
+        if self.messages:
+            self.messages.sort(key=self._line_number)
+            raise ConfigMistakes(self.messages)
+
+    def _line_number(self, message: str) -> int:
+        """The line a message names (``FILE line N: ...``); 0 when it names none."""
+        prefix = f"{self.document.label} line "
+        number = message.removeprefix(prefix).partition(":")[0]
+        return int(number) if message.startswith(prefix) and number.isdigit() else 0
+
+
+def _line(
+    name: str,
+    table: Mapping[str, Any],
+    document: TomlDocument,
+    base: Path,
+    settings_file: bool,
+    names: Collection[str],
+) -> LineSpec:
+    """One ``[lines.NAME]`` table, read and checked (``names``: the file's lines).
+
+    Raises:
+        ConfigMistakes: every mistake of the table, each on its key's line.
+    """
+    place = document.place(document.table_line("lines", name), f"line {name!r}")
+    found = _Mistakes(document)
+    found.unknown(place, table, _LINE_KEYS)
     keys: dict[str, Written] = {}
     for key in AGENT_KEYS:
+        if key in table:
+            written = found.keep(functools.partial(_agent_key, key, table[key], place, base), None)
+            keys.update({key: written} if written is not None else {})
+
+    def typed(key: str, wanted: type, default: Any = None) -> Any:
+        """``table[key]`` if it is of the ``wanted`` type (``default`` when absent)."""
         if key not in table:
-            continue
-        if key == "keyterms":
-            text = ",".join(_strings(table[key], place, key))
-        else:
-            text = _typed(table[key], str, place, key).strip()
-            if key in _PATH_KEYS and text:
-                text = _path_value(key, text, base)
-        keys[key] = Written(text, place.line(key))
-    settings: dict[str, Written] = {}
-    raw_settings = table.get("settings", {})
-    if not isinstance(raw_settings, dict):
-        raise ConfigError(
-            f"{place('settings')}: settings must be a table ([lines.{name}.settings])"
-        )
-    settings_place = document.place(document.table_line("lines", name, "settings"), "")
-    for variable, value in raw_settings.items():
-        if not isinstance(value, str | int | float | bool):
-            raise ConfigError(
-                f"{settings_place(variable)}: {variable} must be a string, number or true/false"
-            )
-        settings[variable] = Written(value, settings_place.line(variable))
-    max_calls = _typed(table.get("max_calls", 0), int, place, "max_calls")
-    if max_calls < 0:
-        raise ConfigError(f"{place('max_calls')}: max_calls must be 0 (no limit) or more")
-    url = table.get("webhook_url")
-    if url is not None:
-        url = _typed(url, str, place, "webhook_url").strip()
-        if url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{place('webhook_url')}: webhook_url must be an http(s):// URL")
-    secret = table.get("webhook_secret")
-    variables, headers = (
-        _strings_table(table, "variables", place),
-        _strings_table(table, "headers", place),
+            return default
+        return found.keep(lambda: _typed(table[key], wanted, place, key), default)
+
+    status_url, status_events = found.keep(
+        lambda: _status_callback(table, place), ("", frozenset({"completed"}))
     )
-    try:
-        checked_variables = check_variables(variables)
-    except ValueError as exc:
-        raise ConfigError(f"{place('variables')}: variables: {exc}") from None
-    try:
-        checked_headers = check_custom_headers(headers)
-    except ValueError as exc:
-        raise ConfigError(f"{place('headers')}: headers: {exc}") from None
-    caller_id = table.get("caller_id")
-    account = table.get("account")
-    try:
-        amd = amd_request(table)
-    except ValueError as exc:
-        raise ConfigError(f"{place('amd')}: {exc}") from None
-    try:
-        goal = ivr_goal(table)
-    except ValueError as exc:
-        raise ConfigError(f"{place('ivr_goal')}: {exc}") from None
-    status_url, status_events = _status_callback(table, place)
-    return LineSpec(
+    account, hand_offs = (
+        typed("account", str),
+        found.keep(lambda: _hand_off(name, table, place, names), _NO_FIELDS),
+    )
+    spec = LineSpec(
         name=name,
         where=place(),
         status_callback=status_url,
         status_callback_events=status_events,
-        agent=_typed(table.get("agent", ""), str, place, "agent").strip(),
+        agent=found.keep(lambda: _agent(table, place), ""),
         keys=keys,
-        settings=settings,
-        recording=(
-            _typed(table["recording"], bool, place, "recording") if "recording" in table else None
-        ),
-        codecs=_codecs(table, place),
-        inband_dtmf=inband_dtmf_mode(table, place),
-        max_calls=max_calls,
-        webhook_url=url,
-        webhook_secret=None if secret is None else _typed(secret, str, place, "webhook_secret"),
-        summary=_typed(table["summary"], bool, place, "summary") if "summary" in table else None,
+        settings=found.keep(lambda: _line_settings(name, table, document), {}),
+        recording=typed("recording", bool),
+        codecs=found.keep(lambda: _codecs(table, place), None),
+        inband_dtmf=found.keep(lambda: inband_dtmf_mode(table, place), None),
+        max_calls=found.keep(lambda: _max_calls(table, place), 0),
+        webhook_url=found.keep(lambda: _webhook_url(table, place), None),
+        webhook_secret=typed("webhook_secret", str),
+        summary=typed("summary", bool),
         extract_schema=(
-            _schema(table["extract_schema"], place, base) if "extract_schema" in table else None
+            found.keep(lambda: _schema(table["extract_schema"], place, base), None)
+            if "extract_schema" in table
+            else None
         ),
-        variables=checked_variables,
-        headers=checked_headers,
-        caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
-        account=None if account is None else _typed(account, str, place, "account").strip(),
-        amd=amd,
-        ivr_goal=goal or None,
-        **_hand_off(table, place),
-        declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
+        variables=found.keep(lambda: _variables(table, place), {}),
+        headers=found.keep(lambda: _headers(table, place), ()),
+        caller_id=typed("caller_id", str),
+        account=None if account is None else account.strip(),
+        amd=found.keep(lambda: _amd(table, place), None),
+        ivr_goal=found.keep(lambda: _goal(table, place), None),
+        **hand_offs,
+        declared_tools=found.keep(
+            lambda: _declared_tools(table, _tools_place(name, table, document, place), base), None
+        ),
         in_settings_file=settings_file,
     )
+    found.raise_any()
+    return spec
+
+
+def _agent(table: Mapping[str, Any], place: Place) -> str:
+    """``agent``: a built-in agent's name or ``package.module:factory`` ("" = ``--agent``)."""
+    agent: str = _typed(table.get("agent", ""), str, place, "agent").strip()
+    if agent:
+        try:
+            agent_spec(agent)
+        except ValueError as exc:
+            raise ConfigError(f"{place('agent')}: agent {agent!r} {exc}") from None
+    return agent
+
+
+def _agent_key(key: str, value: object, place: Place, base: Path) -> Written:
+    """One of :data:`AGENT_KEYS` (a path made absolute)."""
+    if key == "keyterms":
+        text = ",".join(_strings(value, place, key))
+    else:
+        text = _typed(value, str, place, key).strip()
+        if key in _PATH_KEYS and text:
+            text = _path_value(key, text, base)
+    return Written(text, place.line(key))
+
+
+def _line_settings(
+    name: str, table: Mapping[str, Any], document: TomlDocument
+) -> dict[str, Written]:
+    """``[lines.NAME.settings]``: any setting of the line's agent, by its variable.
+
+    Raises:
+        ConfigMistakes: each value that is no string, number or true/false, on its line.
+    """
+    raw = table.get("settings", {})
+    if not isinstance(raw, dict):
+        place = document.place(document.table_line("lines", name), f"line {name!r}")
+        raise ConfigError(
+            f"{place('settings')}: settings must be a table ([lines.{name}.settings])"
+        )
+    place = document.place(document.table_line("lines", name, "settings"), "")
+    wrong = [
+        f"{place(variable)}: {variable} must be a string, number or true/false"
+        for variable, value in raw.items()
+        if not isinstance(value, str | int | float | bool)
+    ]
+    if wrong:
+        raise ConfigMistakes(wrong)
+    return {variable: Written(value, place.line(variable)) for variable, value in raw.items()}
+
+
+def _max_calls(table: Mapping[str, Any], place: Place) -> int:
+    max_calls: int = _typed(table.get("max_calls", 0), int, place, "max_calls")
+    if max_calls < 0:
+        raise ConfigError(f"{place('max_calls')}: max_calls must be 0 (no limit) or more")
+    return max_calls
+
+
+def _webhook_url(table: Mapping[str, Any], place: Place) -> str | None:
+    """``webhook_url``: an http(s) URL, "" = none; None when absent."""
+    url = table.get("webhook_url")
+    if url is None:
+        return None
+    url = _typed(url, str, place, "webhook_url").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{place('webhook_url')}: webhook_url must be an http(s):// URL")
+    return str(url)
+
+
+def _variables(table: Mapping[str, Any], place: Place) -> dict[str, str]:
+    try:
+        return check_variables(_strings_table(table, "variables", place))
+    except ValueError as exc:
+        raise ConfigError(f"{place('variables')}: variables: {exc}") from None
+
+
+def _headers(table: Mapping[str, Any], place: Place) -> tuple[tuple[str, str], ...]:
+    try:
+        return check_custom_headers(_strings_table(table, "headers", place))
+    except ValueError as exc:
+        raise ConfigError(f"{place('headers')}: headers: {exc}") from None
+
+
+def _amd(table: Mapping[str, Any], place: Place) -> AmdRequest | None:
+    try:
+        return amd_request(table)
+    except ValueError as exc:
+        raise ConfigError(f"{place('amd')}: {exc}") from None
+
+
+def _goal(table: Mapping[str, Any], place: Place) -> str | None:
+    try:
+        return ivr_goal(table) or None
+    except ValueError as exc:
+        raise ConfigError(f"{place('ivr_goal')}: {exc}") from None
 
 
 def _status_callback(table: Mapping[str, Any], place: Place) -> tuple[str, frozenset[str]]:
@@ -405,35 +513,38 @@ def _codecs(table: Mapping[str, Any], place: Place) -> tuple[str, ...] | None:
         ) from None
 
 
-def _hand_off(table: Mapping[str, Any], place: Place) -> dict[str, Any]:
-    """``hand_off_to`` (a line or a list of lines) and ``hand_off_history``, checked here
-    as far as one table can be (the names: :func:`_check_hand_offs`)."""
+def _hand_off(
+    name: str, table: Mapping[str, Any], place: Place, names: Collection[str]
+) -> dict[str, Any]:
+    """``hand_off_to`` (other lines of the file: a name or a list) and ``hand_off_history``.
+
+    Raises:
+        ConfigMistakes: each mistake, on its key's line.
+    """
     found: dict[str, Any] = {}
+    mistakes = _Mistakes(place.document)
     if "hand_off_to" in table:
-        found["hand_off_to"] = tuple(
-            dict.fromkeys(_strings(table["hand_off_to"], place, "hand_off_to"))
-        )
+        targets = mistakes.keep(lambda: _strings(table["hand_off_to"], place, "hand_off_to"), _NONE)
+        for target in targets:
+            if target == name or target not in names:
+                why = "is the line itself" if target == name else "is not a [lines.NAME] table"
+                mistakes.messages.append(f"{place('hand_off_to')}: hand_off_to {target!r} {why}")
+        found["hand_off_to"] = tuple(dict.fromkeys(targets))
     if "hand_off_history" in table:
-        history = _typed(table["hand_off_history"], str, place, "hand_off_history").strip()
-        if history not in ("summary", "full"):
-            raise ConfigError(
-                f'{place("hand_off_history")}: hand_off_history must be "summary" or "full", '
-                f"not {history!r}"
-            )
+        history = mistakes.keep(lambda: _history(table["hand_off_history"], place), "")
         found["hand_off_history"] = history
+    mistakes.raise_any()
     return found
 
 
-def _check_hand_offs(lines: Mapping[str, LineSpec], document: TomlDocument) -> None:
-    """Each line a line hands off to is another line of the file."""
-    for spec in lines.values():
-        for target in spec.hand_off_to:
-            if target == spec.name or target not in lines:
-                why = "is the line itself" if target == spec.name else "is not a [lines.NAME] table"
-                place = document.place(
-                    document.table_line("lines", spec.name), f"line {spec.name!r}"
-                )
-                raise ConfigError(f"{place('hand_off_to')}: hand_off_to {target!r} {why}")
+def _history(value: object, place: Place) -> str:
+    history = _typed(value, str, place, "hand_off_history").strip()
+    if history not in ("summary", "full"):
+        raise ConfigError(
+            f'{place("hand_off_history")}: hand_off_history must be "summary" or "full", '
+            f"not {history!r}"
+        )
+    return str(history)
 
 
 def _tools_place(
@@ -515,36 +626,56 @@ def _choices(
 
 
 def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str, Any]) -> Route:
+    """One ``[[routes]]`` table, read and checked.
+
+    Raises:
+        ConfigMistakes: every mistake of the table, each on its key's line.
+    """
     place = document.place(document.array_line("routes", index), f"route {index + 1}")
     if not isinstance(table, dict):
         raise ConfigError(f"{place()}: must be a table ([[routes]])")
-    unknown = sorted(set(table) - _ROUTE_KEYS)
-    if unknown:
-        known = ", ".join(sorted(_ROUTE_KEYS))
-        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
-    if "line" not in table:
-        raise ConfigError(f"{place()}: line is missing (the [lines.NAME] this route gives)")
-    line = _typed(table["line"], str, place, "line")
-    if line not in lines:
-        raise ConfigError(f"{place('line')}: line {line!r} is not a [lines.NAME] table")
+    found = _Mistakes(document)
+    found.unknown(place, table, _ROUTE_KEYS)
+    line = found.keep(lambda: _route_line(table, place, lines), "")
 
     def values(key: str) -> tuple[str, ...]:
-        return _strings(table[key], place, key) if key in table else ()
+        if key not in table:
+            return ()
+        return found.keep(lambda: _strings(table[key], place, key), ())
 
-    return Route(
+    def kept(check: Callable[[], tuple[_V, ...]]) -> tuple[_V, ...]:
+        return found.keep(check, ())
+
+    route = Route(
         line=line,
-        called=_patterns(values("called"), place, "called"),
+        called=kept(lambda: _patterns(values("called"), place, "called")),
         accounts=values("account"),
-        sources=_networks(values("source"), place),
-        callers=_patterns(values("caller"), place, "caller"),
-        verified=_choices(
-            tuple(v.lower() for v in values("verified")), STATUSES, place, "verified"
+        sources=kept(lambda: _networks(values("source"), place)),
+        callers=kept(lambda: _patterns(values("caller"), place, "caller")),
+        verified=kept(
+            lambda: _choices(
+                tuple(v.lower() for v in values("verified")), STATUSES, place, "verified"
+            )
         ),
-        attestations=_choices(
-            tuple(v.upper() for v in values("attestation")), ATTESTATIONS, place, "attestation"
+        attestations=kept(
+            lambda: _choices(
+                tuple(v.upper() for v in values("attestation")), ATTESTATIONS, place, "attestation"
+            )
         ),
         where=place.line(),
     )
+    found.raise_any()
+    return route
+
+
+def _route_line(table: Mapping[str, Any], place: Place, lines: Mapping[str, Any]) -> str:
+    """The route's ``line``: one of the file's ``[lines.NAME]``."""
+    if "line" not in table:
+        raise ConfigError(f"{place()}: line is missing (the [lines.NAME] this route gives)")
+    line: str = _typed(table["line"], str, place, "line")
+    if line not in lines:
+        raise ConfigError(f"{place('line')}: line {line!r} is not a [lines.NAME] table")
+    return line
 
 
 def parse_routes_file(path: Path, *, settings_file: bool = False) -> RoutesFile:
@@ -566,76 +697,62 @@ def parse_routes_file(path: Path, *, settings_file: bool = False) -> RoutesFile:
 def routes_of(document: TomlDocument, path: Path, *, settings_file: bool = False) -> RoutesFile:
     """Check the lines and routes of a parsed file (see :func:`parse_routes_file`).
 
-    Every line and every route is checked, each one's first mistake kept, so that one run
-    names them all (``sipgw config check``).
+    Every line and every route is checked, and every mistake of each kept (a table's in the
+    file's order), so that one run names them all (``sipgw config check``).
 
     Raises:
         ConfigMistakes: something in it is wrong; each message names the file and the line.
     """
     data, label = document.data, document.label
     top = document.place(None)
-    mistakes: list[str] = []
-    unknown = [] if settings_file else sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        known = ", ".join(sorted(_TOP_KEYS))
-        mistakes.append(f"{top(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+    found = _Mistakes(document)
+    if not settings_file:
+        found.unknown(top, data, _TOP_KEYS)
     tables = data.get("lines", {})
     if not isinstance(tables, dict) or not tables:
-        raise ConfigMistakes([*mistakes, f"{label}: no [lines.NAME] table"])
+        raise ConfigMistakes([*found.messages, f"{label}: no [lines.NAME] table"])
     base = path.resolve().parent
     lines: dict[str, LineSpec] = {}
     for name, table in tables.items():
-        try:
-            if not isinstance(table, dict):
-                where = document.place(document.key_line(document.table_line("lines"), name))
-                raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
-            lines[name] = _line(name, table, document, base, settings_file)
-        except ConfigError as exc:
-            mistakes.append(str(exc))
-    if len(lines) == len(tables):  # hand-offs name other lines: checked once all are read
-        _collect(mistakes, lambda: _check_hand_offs(lines, document))
+        if not isinstance(table, dict):
+            where = document.place(document.key_line(document.table_line("lines"), name))
+            found.messages.append(f"{where()}: line {name!r} must be a table ([lines.{name}])")
+            continue
+        read = functools.partial(_line, name, table, document, base, settings_file, tables)
+        spec = found.keep(read, None)
+        lines.update({name: spec} if spec is not None else {})
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
-        mistakes.append(f"{top('routes')}: routes must be [[routes]] tables")
+        found.messages.append(f"{top('routes')}: routes must be [[routes]] tables")
         raw_routes = []
     routes: list[Route] = []
     for index, table in enumerate(raw_routes):
         # a route is checked against the lines' names: a line's own mistake is named already
-        _collect(mistakes, functools.partial(_add_route, routes, index, table, document, tables))
-    default = data.get("default")
-    if default is not None:
-        try:
-            default = _typed(default, str, top, "default")
-            if default not in tables:
-                raise ConfigError(
-                    f"{top('default')}: default {default!r} is not a [lines.NAME] table"
-                )
-        except ConfigError as exc:
-            mistakes.append(str(exc))
-    status = 404
-    try:
-        status = _typed(data.get("unknown_status", 404), int, top, "unknown_status")
-        if status not in REFUSALS:
-            allowed = ", ".join(map(str, REFUSALS))
-            raise ConfigError(f"{top('unknown_status')}: unknown_status must be one of {allowed}")
-    except ConfigError as exc:
-        mistakes.append(str(exc))
-    if not raw_routes and default is None:
-        mistakes.append(f"{label}: no [[routes]] and no default: every call would be refused")
-    if mistakes:
-        raise ConfigMistakes(mistakes)
+        route = found.keep(functools.partial(_route, index, table, document, tables), None)
+        routes.extend([route] if route is not None else [])
+    default = found.keep(lambda: _default(data, top, tables), None)
+    status = found.keep(lambda: _unknown_status(data, top), 404)
+    if not raw_routes and data.get("default") is None:
+        found.messages.append(f"{label}: no [[routes]] and no default: every call would be refused")
+    if found.messages:
+        raise ConfigMistakes(found.messages)
     return RoutesFile(path, lines, tuple(routes), default, status)
 
 
-def _add_route(
-    routes: list[Route], index: int, table: object, document: TomlDocument, lines: Mapping[str, Any]
-) -> None:
-    routes.append(_route(index, table, document, lines))
+def _default(data: Mapping[str, Any], top: Place, lines: Mapping[str, Any]) -> str | None:
+    """``default``: the line of calls no route matches; None = they are refused."""
+    if "default" not in data:
+        return None
+    default: str = _typed(data["default"], str, top, "default")
+    if default not in lines:
+        raise ConfigError(f"{top('default')}: default {default!r} is not a [lines.NAME] table")
+    return default
 
 
-def _collect(mistakes: list[str], step: Callable[[], object]) -> None:
-    """Run one check, its mistake (if any) added to ``mistakes``."""
-    try:
-        step()
-    except ConfigError as exc:
-        mistakes.append(str(exc))
+def _unknown_status(data: Mapping[str, Any], top: Place) -> int:
+    """``unknown_status``: the refusal's status when there is no default (404)."""
+    status: int = _typed(data.get("unknown_status", 404), int, top, "unknown_status")
+    if status not in REFUSALS:
+        allowed = ", ".join(map(str, REFUSALS))
+        raise ConfigError(f"{top('unknown_status')}: unknown_status must be one of {allowed}")
+    return status

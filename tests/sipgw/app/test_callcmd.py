@@ -261,3 +261,28 @@ def test_a_calls_own_twiml_on_the_command_line(tmp_path: Path) -> None:
     missing = parse(["call", "1", "--twiml", str(tmp_path / "none.xml")])
     with pytest.raises(ConfigError, match="^--twiml .*none.xml: No such file"):
         call_request_of(missing.args, missing.sources)
+
+
+async def test_a_menu_that_hangs_up_before_the_goal_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 67: the far end hung up while the assistant was still in its phone menu; the
+    record's ``ivr_result`` said ``hung_up`` but ``sipgw call`` printed ``answered, 1.0 s,
+    ended by remote-bye`` without the menu's result (written as the agent closed, after the
+    call ended). A call with a goal says how the menu went, here ``hung_up``."""
+    from sipgw.app.evaluation.fakes.services import ServiceOptions, start_services
+
+    services = await start_services(ServiceOptions(llm_first_token_ms=0, tts_first_byte_ms=0))
+    os.environ.update(services.gateway_env())
+    os.environ["SIPGW_CALL_RECORD_DIR"] = str(tmp_path / "calls")
+    try:
+        async with running_gateway(max_call_seconds=1.0) as (callee, _):
+            target = f"sip:menu@127.0.0.1:{callee.ua.config.sip_port}"
+            code = await sipgw_call(target, "--agent", "assistant", "--ivr-goal", "reach billing")
+    finally:
+        await services.aclose()
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert out.startswith(f"{target}: answered, phone menu hung_up (the call ended before the "
+                          "goal), "), out  # fmt: skip
+    assert out.rstrip().endswith("ended by remote-bye")

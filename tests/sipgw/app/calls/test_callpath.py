@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,30 @@ async def test_the_caller_holding_the_call_and_resuming_reaches_the_agent() -> N
         await asyncio.sleep(0.1)
         (agent,) = built
         assert agent.holds == [True, False, True]  # a repeated sendonly changes nothing
+
+
+async def test_the_call_span_names_the_line_that_answered(tmp_path: Path) -> None:
+    """Issue 67: docs/operations.md lists ``call.line`` on the ``call`` span; a call without
+    a routes file had none. It is the routes file's line that answered the call, and empty
+    without one, or for a call placed on no line (as the ``line`` label of
+    ``sipgw_calls_total``; the call record and the dashboard name no line then). The spans
+    are read from the OpenTelemetry SDK's in-memory exporter."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from sipgw.app.operations.opentelemetry import CallTracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    routes = tmp_path / "routes.toml"
+    routes.write_text('default = "sales"\n[lines.sales]\nagent = "echo"\n')
+    async with callee() as (_, target):
+        for where in (None, routes):
+            async with running_gateway(routes=where, max_call_seconds=0.3) as (gateway, _):
+                gateway.calls.tracer = CallTracer(provider)
+                line = None if where is None else "sales"
+                assert (await gateway.place_call(target, line=line)).answered
+    lines = [(span.attributes or {})["call.line"] for span in exporter.get_finished_spans()]
+    assert lines == ["", "sales"]

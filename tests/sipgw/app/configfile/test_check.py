@@ -131,3 +131,35 @@ def test_every_line_and_route_is_checked_in_one_run(tmp_path: Path) -> None:
     ], errors
     assert "line 'salse' is not a [lines.NAME] table" in errors[2]
     assert "unknown_status must be one of" in errors[3]
+
+
+def test_every_mistake_of_a_table_is_named_on_its_keys_line(tmp_path: Path) -> None:
+    """Issue 67: a line with an unknown key (``numbers = [...]``) and ``agent =
+    "assistent"`` was reported for the key only; the first mistake stopped its table.
+    Now every mistake of a line or a route is named, each on the line of its key."""
+    errors = checked(
+        tmp_path,
+        'default = "sales"\n\n'
+        '[lines.sales]\nnumbers = ["+15550100"]\nagent = "assistent"\nmax_calls = "four"\n'
+        'webhook_url = "ftp://crm"\nhand_off_to = "nowhere"\n\n'
+        "[lines.sales.settings]\nX = [1]\nY = {a = 1}\n\n"
+        '[[routes]]\nline = "sales"\nhost = "x"\nsource = "10.0.0.300"\nverified = "yes"\n',
+    )
+    assert [e.split(": line 'sales': ")[0] for e in errors[:5]] == [
+        f"sipgw.toml line {n}" for n in (4, 5, 6, 7, 8)
+    ], errors
+    assert "unknown key 'numbers'" in errors[0]
+    assert "agent 'assistent' must be echo, assistant, " in errors[1]
+    assert "max_calls must be a whole number" in errors[2]
+    assert "webhook_url must be an http(s):// URL" in errors[3]
+    assert "hand_off_to 'nowhere' is not a [lines.NAME] table" in errors[4]
+    assert errors[5:7] == [
+        "sipgw.toml line 11: X must be a string, number or true/false",
+        "sipgw.toml line 12: Y must be a string, number or true/false",
+    ]
+    assert [e.split(": route 1: ")[0] for e in errors[7:]] == [
+        f"sipgw.toml line {n}" for n in (16, 17, 18)
+    ], errors
+    assert "unknown key 'host'" in errors[7] and "source '10.0.0.300'" in errors[8]
+    assert "verified 'yes' is not one of" in errors[9]
+    assert len(errors) == 10, errors

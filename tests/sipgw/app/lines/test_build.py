@@ -64,7 +64,7 @@ def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
         ConfigError, match=r"line 2: greeting is an assistant setting, and line 'x' runs"
     ):
         build(tmp_path, '[lines.x]\ngreeting = "hi"\n')
-    with pytest.raises(ConfigError, match=r"line 1: line 'x': agent 'no-such' must be echo, "):
+    with pytest.raises(ConfigError, match=r"line 2: line 'x': agent 'no-such' must be echo, "):
         build(tmp_path, '[lines.x]\nagent = "no-such"\n')
     with pytest.raises(
         ConfigError, match=r"line 'x': recording = true needs --record-dir/SIPGW_RECORD_DIR$"

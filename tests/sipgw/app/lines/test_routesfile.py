@@ -201,3 +201,27 @@ def test_a_line_says_whether_its_calls_listen_for_key_tones(tmp_path: Path) -> N
     bad = '[lines.a]\ninband_dtmf = "yes"\n[[routes]]\nline = "a"\n'
     with pytest.raises(ConfigError, match=r"line 2: .*inband_dtmf must be one of auto, on, off"):
         parse_routes_file(write(tmp_path, bad))
+
+
+def test_every_mistake_of_a_table_in_the_files_order(tmp_path: Path) -> None:
+    """Issue 67: the first mistake of a line stopped its table (``numbers = [...]`` hid
+    ``agent = "assistent"``). Each table's mistakes are all named, in the file's order."""
+    from sipgw.foundation.settings import ConfigMistakes
+
+    text = (
+        '[lines.a]\nsummary = "yes"\nagent = "assistent"\nnumbers = 1\nhand_off_to = "a"\n'
+        'hand_off_history = "all"\n[lines.a.variables]\n"1st" = "x"\n'
+        '[[routes]]\nattestation = "D"\ncalled = "+1[x]"\n'
+    )
+    with pytest.raises(ConfigMistakes) as raised:
+        parse_routes_file(write(tmp_path, text))
+    label = f"{tmp_path / 'routes.toml'}"
+    assert [m.removeprefix(label).split(":")[0] for m in raised.value.messages] == [
+        " line 1",
+        *(f" line {n}" for n in (2, 3, 4, 5, 6)),
+        " line 9",
+        " line 10",
+        " line 11",
+    ], raised.value.messages
+    assert "variables: variable name '1st'" in raised.value.messages[0]
+    assert "route 1: line is missing" in raised.value.messages[6]
