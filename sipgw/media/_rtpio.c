@@ -4,7 +4,8 @@
  * call's RTP and RTCP sockets in batches instead of one event-loop callback per datagram:
  * a Poller holds the sockets in an epoll set of its own; drain() asks epoll which are
  * readable and takes what each holds with recvmmsg(2), the kernel's receive time of each
- * datagram included (SO_TIMESTAMPNS), mapped onto CLOCK_MONOTONIC (the event loop's clock).
+ * datagram included (SO_TIMESTAMPNS), mapped onto the event loop's clock by its age (the loop's
+ * ``now`` less how long ago the kernel stamped it), whatever clock the loop keeps.
  * send() is sendto(2) straight from the caller's bytes.
  *
  * Direct slots: a socket that had datagrams at DIRECT_AFTER ticks in a row, and whose
@@ -597,7 +598,7 @@ append_new(PyObject *list, PyObject *item)
 
 /* Take what one socket holds (at most BATCH datagrams a call, until it is empty). */
 static int
-drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns *out,
+drain_socket(Poller *self, Py_ssize_t token, double stamped_at, double now, Columns *out,
              Py_ssize_t *count)
 {
     Slot *slot = &self->slots[token];
@@ -624,9 +625,8 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
                     struct timespec ts;
                     memcpy(&ts, CMSG_DATA(c), sizeof ts);
-                    arrival = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - offset;
-                    if (arrival > now) /* never after the drain */
-                        arrival = now;
+                    double age = stamped_at - ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+                    arrival = age > 0 ? now - age : now; /* never after the drain */
                 }
             }
             PyObject *addr;
@@ -689,8 +689,8 @@ PyDoc_STRVAR(drain_doc,
 "drain(now, tokens, datas, sources, arrivals, tick=False) -> count\n\n"
 "Every datagram the sockets hold right now, appended to the four lists (one entry per\n"
 "datagram in each: its socket's token, its bytes, its (host, port), its arrival).\n"
-"``now`` is the loop's time (CLOCK_MONOTONIC seconds); ``arrival`` is each datagram's\n"
-"kernel receive time on that clock (``now`` when the kernel gave none). Columns, not a\n"
+"``now`` is the loop's time; ``arrival`` is each datagram's kernel receive time on that\n"
+"clock: ``now`` less the datagram's age (``now`` when the kernel gave none). Columns, not a\n"
 "tuple per datagram: nothing the garbage collector tracks is made per datagram.\n"
 "With ``tick``, the direct sockets too (read at the ticks only), and each socket's\n"
 "streak is counted: which become direct, which are watched by epoll again.");
@@ -731,8 +731,9 @@ Poller_drain(Poller *self, PyObject *args)
                           &out.datas, &PyList_Type, &out.sources, &PyList_Type, &out.arrivals,
                           &tick))
         return NULL;
-    /* realtime - monotonic, read once a drain: kernel timestamps are CLOCK_REALTIME */
-    double offset = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_MONOTONIC);
+    /* the kernel stamps on CLOCK_REALTIME: each datagram's age is read against it, once a
+     * drain, and taken from ``now`` (the loop's clock need not be CLOCK_MONOTONIC) */
+    double stamped_at = clock_seconds(CLOCK_REALTIME);
     struct epoll_event events[MAX_EVENTS];
     Py_ssize_t count = 0;
     for (;;) {
@@ -746,7 +747,7 @@ Poller_drain(Poller *self, PyObject *args)
             Py_ssize_t token = (Py_ssize_t)events[i].data.u64;
             if (live_slot(self, token) == NULL)
                 continue;
-            if (drain_socket(self, token, offset, now, &out, &count) < 0)
+            if (drain_socket(self, token, stamped_at, now, &out, &count) < 0)
                 return NULL;
         }
         if (n < MAX_EVENTS)
@@ -758,7 +759,7 @@ Poller_drain(Poller *self, PyObject *args)
             if (slot->fd == -1)
                 continue;
             if (slot->direct) {
-                if (drain_socket(self, token, offset, now, &out, &count) < 0)
+                if (drain_socket(self, token, stamped_at, now, &out, &count) < 0)
                     return NULL;
                 if (slot->fed)
                     slot->streak = 0;

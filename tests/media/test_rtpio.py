@@ -32,13 +32,14 @@ def bound(family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
 
 
 def drain(
-    poller: _rtpio.Poller, tick: bool = False
+    poller: _rtpio.Poller, tick: bool = False, now: float | None = None
 ) -> list[tuple[int, bytes, tuple[str, int], float]]:
     tokens: list[int] = []
     datas: list[bytes] = []
     sources: list[tuple[str, int]] = []
     arrivals: list[float] = []
-    count = poller.drain(time.monotonic(), tokens, datas, sources, arrivals, tick)
+    now = time.monotonic() if now is None else now
+    count = poller.drain(now, tokens, datas, sources, arrivals, tick)
     assert count == len(tokens) == len(datas) == len(sources) == len(arrivals)
     return list(zip(tokens, datas, sources, arrivals, strict=True))
 
@@ -68,6 +69,21 @@ def test_every_socket_is_read_in_one_drain_with_each_datagrams_kernel_time(
         assert poller.stats()["datagrams"] == 41
     finally:
         for sock in (a, b, sender):
+            sock.close()
+
+
+def test_arrivals_are_on_the_loops_clock_whatever_it_is(poller: _rtpio.Poller) -> None:
+    """Each arrival is ``now`` less the datagram's age: a loop whose clock is not
+    CLOCK_MONOTONIC (a test's virtual clock, uvloop's millisecond one) gets arrivals on it."""
+    a, sender = bound(), bound()
+    try:
+        poller.add(a.fileno(), 4)
+        sender.sendto(b"x" * 172, a.getsockname())
+        time.sleep(0.05)
+        ((_, _, _, arrival),) = drain(poller, now=1000.0)  # a clock far from the machine's
+        assert 1000.0 - 0.5 <= arrival <= 1000.0 - 0.04  # about 50 ms before the drain
+    finally:
+        for sock in (a, sender):
             sock.close()
 
 
