@@ -117,8 +117,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/interop/test_campaigns_cluster.py",
     "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
     # -- records and adapters tested through their users
-    "sipgw/agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "
-    "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
     "sipgw/agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
     "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
     # -- the TwiML interpreter's verb handlers (sipgw/agent/twiml/verbs/): each runs only
