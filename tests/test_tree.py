@@ -116,15 +116,8 @@ EXCEPTIONS: dict[str, str] = {
     "(tests/toolkit/postgres.py) by tests/interop/test_postgres_cluster.py and "
     "tests/interop/test_campaigns_cluster.py",
     "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
-    # -- records and adapters tested through their users
-    "sipgw/agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "
-    "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
-    "sipgw/agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
-    "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
     # -- the TwiML interpreter's verb handlers (sipgw/agent/twiml/verbs/): each runs only
     # inside a TwimlAgent, whose call, app and ticker the tests of each verb set up
-    "sipgw/agent/twiml/verbs/context.py": "the handlers' protocol and the agent's settings "
-    "record: every TwimlAgent test goes through them (tests/agent/twiml/test_agent.py)",
     "sipgw/agent/twiml/verbs/dispatch.py": "a verb to its handler, the tick to the verb running: "
     "every TwimlAgent test goes through it (tests/agent/twiml/test_agent.py)",
     "sipgw/agent/twiml/verbs/playback.py": "<Say>, <Play>, <Play digits> through TwimlAgent in "

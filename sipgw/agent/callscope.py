@@ -127,6 +127,12 @@ class CallScope:
         """Add a line to the call record."""
         self.record.write(record)
 
+    def answered(self) -> None:
+        """The call was answered now: :attr:`answered_at` set, the record's ``answered``
+        line written."""
+        self.answered_at = self.now()
+        self.write({"type": "answered"})
+
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``coro`` as one of the call's tasks (a failure is logged, never lost)."""
         task = self.loop.create_task(coro)
@@ -211,6 +217,4 @@ class ScopedAgent(Agent):
         playout.held = False
         if playout.pending:
             self.call.audio_ready()
-        scope = self.scope
-        scope.answered_at = scope.now()
-        scope.write({"type": "answered"})
+        self.scope.answered()

@@ -191,6 +191,13 @@ class Playout:
                 self._frames.appendleft(entry)
         self._paused = value
 
+    def release(self) -> None:
+        """Stop holding (:attr:`held`): queued audio plays from now on, ``on_ready`` telling
+        the media layer that it may send it at once."""
+        self.held = False
+        if self.pending and self.on_ready is not None:
+            self.on_ready()
+
     # -- filling
 
     def begin(self, reply_id: str) -> None:

@@ -26,7 +26,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-__all__ = ["NO_SSRC", "RELATCH_WINDOW", "SourceLatch", "canonical_address", "same_host"]
+__all__ = [
+    "NO_SSRC",
+    "RELATCH_WINDOW",
+    "SourceLatch",
+    "canonical_address",
+    "ip_literal",
+    "same_host",
+]
 
 Address = tuple[str, int]
 
@@ -38,15 +45,23 @@ RELATCH_WINDOW: Final = 64
 (packets lost while the caller's NAT mapping changed) and still continue that stream."""
 
 
-def _canonical(host: str) -> str:
-    """An IP literal in one spelling (IPv4-mapped IPv6 as IPv4); anything else as it is."""
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address when it is an IP literal (brackets allowed), else None; an
+    IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, as a dual-stack socket reports an IPv4
+    peer) as its IPv4 address."""
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return host.lower()
+        return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+        return address.ipv4_mapped
+    return address
+
+
+def _canonical(host: str) -> str:
+    """An IP literal in one spelling (IPv4-mapped IPv6 as IPv4); anything else as it is."""
+    address = ip_literal(host)
+    return host.lower() if address is None else str(address)
 
 
 def canonical_address(address: Address) -> Address:

@@ -296,16 +296,9 @@ class RtpStreamSender:
         """
         if self._dtmf_active:
             return self._push_dtmf(frame, silence)
-        if frame is None:
-            payload = self._silence if silence is None else silence
-            self._talking = False
-        else:
-            if len(frame) != _FRAME_SAMPLES and not self._opaque:
-                raise ValueError(f"frame must be 160 bytes, got {len(frame)}")
-            payload = frame
-            if not self._talking:
-                self._talking = True
-                self._mark = True
+        if frame is not None and len(frame) != _FRAME_SAMPLES and not self._opaque:
+            raise ValueError(f"frame must be 160 bytes, got {len(frame)}")
+        payload = self._payload(frame, silence)
         if self._opaque:
             return [self._push_whole(payload)]
         if self._ptime_samples != _FRAME_SAMPLES or self._buf:
@@ -433,40 +426,39 @@ class RtpStreamSender:
         event.elapsed += self._tick
         return self._event_packets(event)
 
+    def _payload(self, frame: bytes | None, silence: bytes | None) -> bytes:
+        """The tick's payload: ``frame``, or silence for None; a talkspurt's first frame
+        marks its packet (RFC 3551 §4.1)."""
+        if frame is None:
+            self._talking = False
+            return self._silence if silence is None else silence
+        if not self._talking:
+            self._talking = True
+            self._mark = True
+        return frame
+
     def _push_audio_in_gap(self, frame: bytes | None, silence: bytes | None) -> list[bytes]:
         if self._gap_left <= 0 and not self._queue:
             self._dtmf_active = False
-        if frame is None:
-            payload = self._silence if silence is None else silence
-            self._talking = False
-        else:
-            payload = frame
-            if not self._talking:
-                self._talking = True
-                self._mark = True
+        payload = self._payload(frame, silence)
         if self._opaque:
             return [self._push_whole(payload)]
         return self._push_buffered(payload)
 
     def _event_packets(self, event: _Event) -> list[bytes]:
         step = self._ptime_samples
-        if event.ends_sent == 0:
-            if event.elapsed >= event.duration:
-                event.final = min(event.elapsed, 0xFFFF)
-                event.ends_sent = 1
-                event.next_report = event.elapsed + step
-                return [self._event_packet(event, True, event.final)]
-            if event.elapsed < event.next_report:
-                return []
-            event.next_report += step
-            if event.next_report <= event.elapsed:
-                event.next_report = event.elapsed + step
-            return [self._event_packet(event, False, min(event.elapsed, 0xFFFF))]
+        if event.ends_sent == 0 and event.elapsed >= event.duration:
+            event.final = min(event.elapsed, 0xFFFF)
+            event.ends_sent = 1
+            event.next_report = event.elapsed + step
+            return [self._event_packet(event, True, event.final)]
         if event.elapsed < event.next_report:
             return []
-        event.next_report += step
+        event.next_report += step  # the next update, or the end's next retransmission
         if event.next_report <= event.elapsed:
             event.next_report = event.elapsed + step
+        if event.ends_sent == 0:
+            return [self._event_packet(event, False, min(event.elapsed, 0xFFFF))]
         event.ends_sent += 1
         data = self._event_packet(event, True, event.final)
         if event.ends_sent == _END_PACKETS:

@@ -48,7 +48,6 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import random
 import secrets
 from collections import deque
@@ -61,7 +60,7 @@ from sipgw.media.codecs.convert import Conversions, ToAgent, ToWire, conversions
 from sipgw.media.codecs.g711 import PCMU
 from sipgw.media.ingress import IngressAudio
 from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferConfig
-from sipgw.media.latching import SourceLatch, same_host
+from sipgw.media.latching import SourceLatch, ip_literal, same_host
 from sipgw.media.liveness import LivenessConfig, PeerLiveness
 from sipgw.media.quality import CallQuality
 from sipgw.media.reporting import RtcpReporter
@@ -159,13 +158,8 @@ def deliverable(address: Address) -> bool:
     host, port = address
     if not 0 < port < 65536:
         return False
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name: the SDP layer takes literals only, and nothing resolves here
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_unspecified
+    ip = ip_literal(host)  # None for a name: the SDP layer takes literals only
+    return ip is not None and not ip.is_unspecified
 
 
 STUN_MAGIC_COOKIE: Final = b"\x21\x12\xa4\x42"

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from sipgw.sip.addressing import ip_literal
 from sipgw.sip.auth import DigestServer, Verdict
 from sipgw.sip.message import SipRequest
 
@@ -62,16 +63,6 @@ def parse_network(text: str) -> Network:
         ValueError: ``text`` is neither.
     """
     return ipaddress.ip_network(text.strip(), strict=False)
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
-    return address
 
 
 class AllowList:
@@ -110,7 +101,7 @@ class AllowList:
         """Whether ``host`` (an IP literal; brackets allowed) is in one of the networks."""
         if not isinstance(host, str):
             return False
-        address = _address(host)
+        address = ip_literal(host)
         if address is None:
             return False
         return any(address in network for network in self.networks)

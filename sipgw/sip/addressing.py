@@ -16,7 +16,9 @@ from sipgw.sip.uri import SipUri
 __all__ = [
     "Address",
     "Flow",
+    "IPAddress",
     "default_port",
+    "ip_literal",
     "is_ip",
     "is_private_address",
     "response_flow",
@@ -25,6 +27,7 @@ __all__ = [
 
 Address = tuple[str, int]
 """A host (IP literal or DNS name) and a port."""
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,19 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is an IP literal (brackets allowed), else None; an
+    IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, as a dual-stack socket reports an IPv4
+    peer) as its IPv4 address."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def is_private_address(host: str) -> bool:

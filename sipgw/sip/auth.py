@@ -34,7 +34,7 @@ import hmac
 import random
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -145,6 +145,20 @@ def _split_scheme(value: str) -> tuple[str, str]:
     return scheme, rest
 
 
+def _digest_params(values: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The parameters of each ``Digest`` value of an authentication header's ``values``;
+    other schemes' and values that do not parse are left out."""
+    for value in values:
+        scheme, rest = _split_scheme(value)
+        if scheme.lower() != "digest":
+            continue
+        try:
+            params = parse_auth_params(rest)
+        except MessageParseError:
+            continue
+        yield params
+
+
 @dataclass(frozen=True, slots=True)
 class Challenge:
     """One ``Digest`` challenge from a 401 or 407.
@@ -189,14 +203,7 @@ def parse_challenges(response: SipResponse) -> list[Challenge]:
     proxy = response.status == 407
     name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
     challenges = []
-    for value in response.headers.get_all(name):
-        scheme, rest = _split_scheme(value)
-        if scheme.lower() != "digest":
-            continue
-        try:
-            params = parse_auth_params(rest)
-        except MessageParseError:
-            continue
+    for params in _digest_params(response.headers.get_all(name)):
         if "realm" not in params or "nonce" not in params:
             continue
         qop = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
@@ -344,13 +351,8 @@ class DigestClient:
         if challenge.stale:
             return False
         name = _header_name(challenge.proxy)
-        for value in request.headers.get_all(name):
-            scheme, rest = _split_scheme(value)
-            try:
-                params = parse_auth_params(rest)
-            except MessageParseError:
-                continue
-            if scheme.lower() != "digest" or params.get("realm") != challenge.realm:
+        for params in _digest_params(request.headers.get_all(name)):
+            if params.get("realm") != challenge.realm:
                 continue
             nc = params.get("nc")
             # First use of a nonce refused: the password is wrong. A re-used
@@ -655,14 +657,7 @@ class DigestServer:
         return hmac.compare_digest(expected, params.get("response", "").lower())
 
     def _credentials_for_realm(self, request: SipRequest, proxy: bool) -> dict[str, str] | None:
-        for value in request.headers.get_all(_header_name(proxy)):
-            scheme, rest = _split_scheme(value)
-            if scheme.lower() != "digest":
-                continue
-            try:
-                params = parse_auth_params(rest)
-            except MessageParseError:
-                continue
+        for params in _digest_params(request.headers.get_all(_header_name(proxy))):
             if params.get("realm") == self.realm:
                 return params
         return None

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from sipgw.sip.errors import LocalProtocolError, MessageParseError
-from sipgw.sip.uri import Uri, copy_uri, format_host, parse_hostport, parse_uri
+from sipgw.sip.uri import Uri, copy_uri, format_host, parse_hostport, parse_uri, remembered
 
 __all__ = [
     "COMPACT_FORMS",
@@ -381,8 +381,6 @@ def _format_params(params: dict[str, str | None]) -> str:
 
 _ADDRESS_CACHE_SIZE = 2048
 """Texts remembered by Via.parse and NameAddr.parse each (cleared when full)."""
-_parsed_vias: dict[str, Via] = {}
-_parsed_addresses: dict[str, NameAddr] = {}
 
 
 @dataclass(slots=True)
@@ -411,12 +409,7 @@ class Via:
         Raises:
             MessageParseError: not a valid Via value.
         """
-        known = _parsed_vias.get(text)
-        if known is None:
-            known = cls._parse(text)
-            if len(_parsed_vias) >= _ADDRESS_CACHE_SIZE:
-                _parsed_vias.clear()
-            _parsed_vias[text] = known
+        known = _known_via(text)
         return cls(known.transport, known.host, known.port, dict(known.params), known.protocol)
 
     @classmethod
@@ -476,6 +469,9 @@ def _quote_display(name: str) -> str:
     return '"' + _NEEDS_ESCAPE_RE.sub(lambda m: "\\" + m.group(0), name) + '"'
 
 
+_known_via = remembered(Via._parse, _ADDRESS_CACHE_SIZE)
+
+
 @dataclass(slots=True)
 class NameAddr:
     """A name-addr or addr-spec with header parameters (RFC 3261 §20.10, §20.20).
@@ -510,12 +506,7 @@ class NameAddr:
         Raises:
             MessageParseError: not a valid value.
         """
-        known = _parsed_addresses.get(text)
-        if known is None:
-            known = cls._parse(text)
-            if len(_parsed_addresses) >= _ADDRESS_CACHE_SIZE:
-                _parsed_addresses.clear()
-            _parsed_addresses[text] = known
+        known = _known_address(text)
         return cls(copy_uri(known.uri), known.display_name, dict(known.params))
 
     @classmethod
@@ -576,6 +567,9 @@ class NameAddr:
     def with_tag(self, tag: str) -> NameAddr:
         """Return a copy with ``;tag=tag`` (replacing any existing tag)."""
         return replace(self, params={**self.params, "tag": tag})
+
+
+_known_address = remembered(NameAddr._parse, _ADDRESS_CACHE_SIZE)
 
 
 @dataclass(frozen=True, slots=True)

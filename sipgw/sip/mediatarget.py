@@ -28,11 +28,11 @@ import ipaddress
 from dataclasses import dataclass
 
 from sipgw.sip.access import Network
+from sipgw.sip.addressing import IPAddress, ip_literal
 from sipgw.sip.errors import SdpError
 
 __all__ = ["MediaAddressRefused", "MediaRange", "MediaTargetPolicy"]
 
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
@@ -80,14 +80,14 @@ class MediaTargetPolicy:
 
     def refusal(self, address: str, signalling_source: str) -> str | None:
         """Why ``address`` is not acceptable for a call signalled from there; None if it is."""
-        target = _ip(address)
+        target = ip_literal(address.split("/")[0].strip())  # no TTL
         if target is None:
             return "not an IP address (host names are not resolved)"
         if target.is_unspecified:
             return None  # hold (RFC 3264 §8.4): nothing is sent there
         if target.is_multicast or target == _BROADCAST:
             return "not a unicast address"
-        source = _ip(signalling_source)
+        source = ip_literal(signalling_source.split("/")[0].strip())
         if target.is_loopback and not (source is not None and source.is_loopback):
             return "a loopback address, and the call did not come from this host"
         if target.is_link_local and not (source is not None and source.is_link_local):
@@ -103,18 +103,7 @@ class MediaTargetPolicy:
         return None
 
 
-def _ip(text: str) -> _IPAddress | None:
-    """An IP literal (brackets allowed; IPv4-mapped IPv6 as IPv4), or None."""
-    try:
-        address = ipaddress.ip_address(text.split("/")[0].strip().strip("[]"))  # no TTL
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _within(address: _IPAddress, network: Network) -> bool:
+def _within(address: IPAddress, network: Network) -> bool:
     return address.version == network.version and address in network
 
 

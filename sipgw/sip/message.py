@@ -164,6 +164,12 @@ class _Accessors:
             raise self._error(f"missing {name} header")
         return value
 
+    def _address(self, name: str) -> NameAddr:
+        try:
+            return NameAddr.parse(self._one(name))
+        except MessageParseError as exc:
+            raise self._error(f"{name}: {exc}") from None
+
     def _addresses(self, name: str) -> list[NameAddr]:
         try:
             return [NameAddr.parse(v) for v in self.headers.get_all(name)]
@@ -208,18 +214,12 @@ class _Accessors:
     @property
     def from_(self) -> NameAddr:
         """The From value (RFC 3261 §20.20)."""
-        try:
-            return NameAddr.parse(self._one("From"))
-        except MessageParseError as exc:
-            raise self._error(f"From: {exc}") from None
+        return self._address("From")
 
     @property
     def to(self) -> NameAddr:
         """The To value (RFC 3261 §20.39)."""
-        try:
-            return NameAddr.parse(self._one("To"))
-        except MessageParseError as exc:
-            raise self._error(f"To: {exc}") from None
+        return self._address("To")
 
     @property
     def contact_is_star(self) -> bool:

@@ -47,10 +47,10 @@ example no ``c=`` for the audio stream).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from sipgw.sip.addressing import ip_literal
 from sipgw.sip.errors import SdpError
 from sipgw.sip.sdes import (
     KEY_SALT_LENGTH,
@@ -720,13 +720,8 @@ def _peer_flags(
 
 def _unspecified(address: str) -> bool:
     """``0.0.0.0`` or ``::``, however written (``0:0::0``, ``::ffff:0.0.0.0``)."""
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_unspecified
+    ip = ip_literal(address)
+    return ip is not None and ip.is_unspecified
 
 
 def _attribute(sd: SessionDescription, media: MediaDescription, name: str) -> str | None:

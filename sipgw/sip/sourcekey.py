@@ -9,8 +9,9 @@ and every per-source table that limits floods or guesses is keyed by it.
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
+
+from sipgw.sip.addressing import ip_literal
 
 __all__ = ["IPV4_PREFIX", "IPV6_PREFIX", "source_key"]
 
@@ -29,12 +30,9 @@ def source_key(host: str, ipv4_prefix: int = IPV4_PREFIX, ipv6_prefix: int = IPV
     dual-stack socket reports IPv4 peers) counts as its IPv4 address. Text that is not
     an IP literal is its own key.
     """
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    address = ip_literal(host)
+    if address is None:
         return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     prefix = ipv4_prefix if address.version == 4 else ipv6_prefix
     bits = address.max_prefixlen
     if prefix >= bits:

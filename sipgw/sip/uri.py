@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sipgw.sip.errors import MessageParseError
 
@@ -27,7 +29,10 @@ __all__ = [
     "format_host",
     "parse_hostport",
     "parse_uri",
+    "remembered",
 ]
+
+T = TypeVar("T")
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 # Printable ASCII minus the characters that delimit a URI inside a header.
@@ -211,7 +216,25 @@ Uri = SipUri | AbsoluteUri
 
 _CACHE_SIZE = 2048
 """Texts remembered by :func:`parse_uri` (cleared when full: a flood of new URIs costs nothing)."""
-_parsed: dict[str, Uri] = {}
+
+
+def remembered(parse: Callable[[str], T], size: int = _CACHE_SIZE) -> Callable[[str], T]:
+    """``parse`` with its result of each text remembered, up to ``size`` texts, all
+    forgotten at once when that many are (a flood of new texts holds at most ``size``;
+    :func:`parse_uri`, ``Via.parse`` and ``NameAddr.parse``). The results are shared: the
+    callers hand out copies. A text that does not parse is not remembered."""
+    known: dict[str, T] = {}
+
+    def parsed(text: str) -> T:
+        found = known.get(text)
+        if found is None:
+            found = parse(text)
+            if len(known) >= size:
+                known.clear()
+            known[text] = found
+        return found
+
+    return parsed
 
 
 def copy_uri(uri: Uri) -> Uri:
@@ -248,14 +271,7 @@ def parse_uri(text: str) -> Uri:
     Raises:
         MessageParseError: not a URI at all (status_hint 400).
     """
-    known = _parsed.get(text)
-    if known is not None:
-        return copy_uri(known)
-    uri = _parse_uri(text)
-    if len(_parsed) >= _CACHE_SIZE:
-        _parsed.clear()
-    _parsed[text] = copy_uri(uri)
-    return uri
+    return copy_uri(_known_uri(text))
 
 
 def _parse_uri(text: str) -> Uri:
@@ -268,3 +284,6 @@ def _parse_uri(text: str) -> Uri:
     if not rest or _BAD_CHAR_RE.search(rest):
         raise _fail(f"invalid {lower}: URI {text!r}")
     return AbsoluteUri(lower, rest)
+
+
+_known_uri = remembered(_parse_uri)

@@ -24,10 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from sipgw.twilio.attributes import post_or_get, recording_events, true_or_false
+
 __all__ = [
     "CONFERENCE_EVENTS",
     "IGNORED",
-    "RECORDING_EVENTS",
     "Beep",
     "Conference",
     "read_conference",
@@ -43,9 +44,6 @@ CONFERENCE_EVENTS: Final = frozenset({
     "start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement",
 })  # fmt: skip
 """``statusCallbackEvent``'s words (Twilio's)."""
-
-RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
-"""``recordingStatusCallbackEvent``'s words (Twilio's)."""
 
 IGNORED: Final = {
     "region": "the room is mixed by the gateway that took the call: there is no region",
@@ -105,22 +103,6 @@ class Conference:
         return self.beep in ("true", "onExit")
 
 
-def _flag(attrs: Mapping[str, str], name: str, default: bool) -> bool:
-    value = attrs.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value not in ("true", "false"):
-        raise ValueError(f"<Conference {name}={value[:20]!r}>: true or false")
-    return value == "true"
-
-
-def _method(attrs: Mapping[str, str], name: str) -> str:
-    method = attrs.get(name, "").strip().upper() or "POST"
-    if method not in ("POST", "GET"):
-        raise ValueError(f"<Conference {name}={method[:20]!r}>: POST or GET")
-    return method
-
-
 def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
     """The ``<Conference attrs>text</Conference>`` noun.
 
@@ -149,13 +131,6 @@ def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
     trim = attrs.get("trim", "").strip() or "trim-silence"
     if trim not in ("trim-silence", "do-not-trim"):
         raise ValueError(f"<Conference trim={trim[:30]!r}>: trim-silence or do-not-trim")
-    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
-    recording_events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
-    if recording_events - RECORDING_EVENTS:
-        raise ValueError(
-            f"<Conference recordingStatusCallbackEvent={words[:40]!r}>: "
-            f"{' '.join(sorted(RECORDING_EVENTS))}"
-        )
     ignored = [
         (key, why) for key, why in IGNORED.items()
         if attrs.get(key, "").strip() not in ("", _NOT_FOLLOWED_BY_DEFAULT.get(key, ""))
@@ -163,22 +138,24 @@ def read_conference(attrs: Mapping[str, str], text: str) -> Conference:
     ignored += [(key[:40], "not a <Conference> attribute") for key in attrs if key not in _KNOWN]
     return Conference(
         name=name,
-        muted=_flag(attrs, "muted", False),
+        muted=true_or_false(attrs, "muted", False, "Conference"),
         beep=beep,
-        start_on_enter=_flag(attrs, "startConferenceOnEnter", True),
-        end_on_exit=_flag(attrs, "endConferenceOnExit", False),
+        start_on_enter=true_or_false(attrs, "startConferenceOnEnter", True, "Conference"),
+        end_on_exit=true_or_false(attrs, "endConferenceOnExit", False, "Conference"),
         wait_url=attrs["waitUrl"].strip() if "waitUrl" in attrs else None,
-        wait_method=_method(attrs, "waitMethod"),
+        wait_method=post_or_get(attrs, "waitMethod", "Conference"),
         max_participants=min(max(int(largest), 2), 250) if largest else 250,
         status_callback=attrs.get("statusCallback", "").strip(),
-        status_callback_method=_method(attrs, "statusCallbackMethod"),
+        status_callback_method=post_or_get(attrs, "statusCallbackMethod", "Conference"),
         status_callback_events=events,
         participant_label=attrs.get("participantLabel", "").strip(),
         record=record == "record-from-start",
         trim=trim == "trim-silence",
         recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
-        recording_status_callback_method=_method(attrs, "recordingStatusCallbackMethod"),
-        recording_status_callback_events=recording_events,
+        recording_status_callback_method=post_or_get(
+            attrs, "recordingStatusCallbackMethod", "Conference"
+        ),
+        recording_status_callback_events=recording_events(attrs, "Conference"),
         coach=attrs.get("coach", "").strip(),
         ignored=tuple(ignored),
     )

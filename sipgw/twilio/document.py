@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
 from xml.parsers import expat
 
+from sipgw.twilio.attributes import post_or_get, recording_events, track_value, true_or_false
 from sipgw.twilio.conferencetwiml import Conference, read_conference
 from sipgw.twilio.queuetwiml import WORKFLOW_REFUSED, Enqueue, Leave, read_enqueue
 from sipgw.twilio.relaytwiml import ConnectRelay, read_relay
@@ -96,7 +97,6 @@ MAX_PAUSE: Final = 600
 
 Track = Literal["inbound_track", "outbound_track", "both_tracks"]
 """A forked stream's tracks (``<Stream track>``): the caller's, the call's other side, both."""
-_TRACKS: Final = ("inbound_track", "outbound_track", "both_tracks")
 
 
 class TwimlError(ValueError):
@@ -474,16 +474,19 @@ def _verb(element: _Element) -> Verb:
     reader = _VERBS.get(tag)
     if reader is None:
         return Unsupported(tag[:40], REFUSED.get(tag, "not a TwiML voice verb sipgw knows"))
-    return reader(element, attrs)
+    try:
+        return reader(element, attrs)
+    except TwimlError:
+        raise
+    except ValueError as exc:  # the readers of sipgw.twilio.attributes and the nouns' modules
+        raise TwimlError(str(exc)) from None
 
 
 def _stream(element: _Element) -> StreamNoun:
     url = element.attrs.get("url", "").strip()
     if not url:
         raise TwimlError("<Stream> without a url")
-    track = element.attrs.get("track", "inbound_track")
-    if track not in _TRACKS:
-        raise TwimlError(f"<Stream track={track[:40]!r}>: one of {', '.join(_TRACKS)}")
+    track = track_value(element.attrs, "Stream", "inbound_track")
     parameters: list[tuple[str, str]] = []
     for child in element.children:
         if child.tag != "Parameter":
@@ -495,18 +498,11 @@ def _stream(element: _Element) -> StreamNoun:
     return StreamNoun(
         url=url,
         name=element.attrs.get("name", ""),
-        track=track,  # type: ignore[arg-type]  # checked against _TRACKS above
+        track=track,  # type: ignore[arg-type]  # one of TRACKS (track_value)
         parameters=tuple(parameters),
         status_callback=element.attrs.get("statusCallback", ""),
-        status_callback_method=_callback_method(element.attrs.get("statusCallbackMethod", "")),
+        status_callback_method=post_or_get(element.attrs, "statusCallbackMethod", "Stream"),
     )
-
-
-def _callback_method(value: str, what: str = "Stream statusCallbackMethod") -> str:
-    method = value.strip().upper() or "POST"
-    if method not in ("POST", "GET"):
-        raise TwimlError(f"<{what}={value[:40]!r}>: POST or GET")
-    return method
 
 
 def _only_stream(element: _Element) -> StreamNoun:
@@ -521,11 +517,8 @@ def _connect(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "ConversationRelay":  # sipgw.twilio.relaytwiml
         relay = nouns[0]
-        try:
-            return read_relay(relay.attrs, [(n.tag, n.attrs) for n in relay.children],
-                              attrs.get("action", ""))  # fmt: skip
-        except ValueError as exc:
-            raise TwimlError(str(exc)) from None
+        return read_relay(relay.attrs, [(n.tag, n.attrs) for n in relay.children],
+                          attrs.get("action", ""))  # fmt: skip
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Connect><Room>, <Conversation>, ...
         name = f"Connect><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Connect><Stream> is followed"))
@@ -536,18 +529,12 @@ def _start(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "Transcription":
         noun = nouns[0]
-        try:
-            return StartTranscription(
-                read_transcription(noun.attrs, [(c.tag, c.attrs) for c in noun.children])
-            )
-        except ValueError as exc:
-            raise TwimlError(str(exc)) from None
+        return StartTranscription(
+            read_transcription(noun.attrs, [(c.tag, c.attrs) for c in noun.children])
+        )
     if len(nouns) == 1 and nouns[0].tag == "Siprec":
         noun = nouns[0]
-        try:
-            return StartSiprec(read_siprec(noun.attrs, [(c.tag, c.attrs) for c in noun.children]))
-        except ValueError as exc:
-            raise TwimlError(str(exc)) from None
+        return StartSiprec(read_siprec(noun.attrs, [(c.tag, c.attrs) for c in noun.children]))
     if len(nouns) == 1 and nouns[0].tag != "Stream":  # <Start><Siprec>, <Transcription>
         name = f"Start><{nouns[0].tag[:40]}"
         return Unsupported(name, REFUSED.get(name, "only <Start><Stream> is followed"))
@@ -706,21 +693,19 @@ def _gather(element: _Element, attrs: dict[str, str]) -> Verb:
     return Gather(
         input=inputs,
         action=attrs.get("action", "").strip(),
-        method=_callback_method(attrs.get("method", ""), "Gather method"),
+        method=post_or_get(attrs, "method", "Gather"),
         timeout=timeout,
         speech_timeout=speech_timeout,
         finish_on_key=finish,
         num_digits=_number(attrs, "numDigits", 0, 1, 100),
         hints=hints,
         language=attrs.get("language", "en-US").strip() or "en-US",
-        action_on_empty_result=_true(attrs, "actionOnEmptyResult", False),
-        barge_in=_true(attrs, "bargeIn", True),
+        action_on_empty_result=true_or_false(attrs, "actionOnEmptyResult", False, "Gather"),
+        barge_in=true_or_false(attrs, "bargeIn", True, "Gather"),
         partial_result_callback=attrs.get("partialResultCallback", "").strip(),
-        partial_result_callback_method=_callback_method(
-            attrs.get("partialResultCallbackMethod", ""), "Gather partialResultCallbackMethod"
-        ),
+        partial_result_callback_method=post_or_get(attrs, "partialResultCallbackMethod", "Gather"),
         prompts=tuple(prompts),
-        profanity_filter=_true(attrs, "profanityFilter", True),
+        profanity_filter=true_or_false(attrs, "profanityFilter", True, "Gather"),
     )
 
 
@@ -734,57 +719,33 @@ def _record(element: _Element, attrs: dict[str, str]) -> Verb:
     transcribe_callback = attrs.get("transcribeCallback", "").strip()
     return Record(
         action=attrs.get("action", "").strip(),
-        method=_callback_method(attrs.get("method", ""), "Record method"),
+        method=post_or_get(attrs, "method", "Record"),
         timeout=_number(attrs, "timeout", 5, 0, 600),
         finish_on_key=finish,
         max_length=_number(attrs, "maxLength", 3600, 1, 14400),
-        play_beep=_true(attrs, "playBeep", True),
+        play_beep=true_or_false(attrs, "playBeep", True, "Record"),
         trim=trim == "trim-silence",
         recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
-        recording_status_callback_method=_callback_method(
-            attrs.get("recordingStatusCallbackMethod", ""), "Record recordingStatusCallbackMethod"
+        recording_status_callback_method=post_or_get(
+            attrs, "recordingStatusCallbackMethod", "Record"
         ),
-        recording_status_callback_events=_recording_events(attrs, "Record"),
-        transcribe=_true(attrs, "transcribe", False) or bool(transcribe_callback),
+        recording_status_callback_events=recording_events(attrs, "Record"),
+        transcribe=true_or_false(attrs, "transcribe", False, "Record") or bool(transcribe_callback),
         transcribe_callback=transcribe_callback,
     )
-
-
-def _recording_events(attrs: dict[str, str], tag: str) -> frozenset[str]:
-    """``recordingStatusCallbackEvent``: blank- or comma-separated, ``completed`` by default."""
-    words = attrs.get("recordingStatusCallbackEvent", "").strip() or "completed"
-    events = frozenset(w for w in re.split(r"[\s,]+", words) if w)
-    if events - _RECORDING_EVENTS:
-        raise TwimlError(
-            f"<{tag} recordingStatusCallbackEvent={words[:40]!r}>: in-progress, completed, absent"
-        )
-    return events
-
-
-def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
-    value = attrs.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value not in ("true", "false"):
-        raise TwimlError(f"{name}={value[:20]!r}: true or false")
-    return value == "true"
 
 
 def _pause(element: _Element, attrs: dict[str, str]) -> Verb:
     return Pause(_number(attrs, "length", 1, 0, MAX_PAUSE))
 
 
-_RECORDING_EVENTS: Final = frozenset({"in-progress", "completed", "absent"})
 _SEND_DIGITS: Final = re.compile(r"[0-9*#A-DwW]{0,64}")
 
 
 def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
     nouns = element.children
     if len(nouns) == 1 and nouns[0].tag == "Conference":  # sipgw.twilio.conferencetwiml
-        try:
-            conference = read_conference(nouns[0].attrs, nouns[0].text)
-        except ValueError as exc:
-            raise TwimlError(str(exc)) from None
+        conference = read_conference(nouns[0].attrs, nouns[0].text)
         return DialConference(_dial_attributes((), attrs), conference)
     targets: list[DialTarget] = []
     for noun in element.children:
@@ -802,7 +763,7 @@ def _dial(element: _Element, attrs: dict[str, str]) -> Verb:
             target = DialTarget("sip", noun.text.strip(), username=user, password=secret)
             targets.append(_leg_attributes(target, noun.tag, noun.attrs))
         elif noun.tag == "Queue" and len(element.children) == 1:  # sipgw.twilio.queuetwiml
-            method = _callback_method(noun.attrs.get("method", ""), "Queue method")
+            method = post_or_get(noun.attrs, "method", "Queue")
             targets.append(DialTarget("queue", noun.text.strip(), noun.attrs.get("url", "").strip(),
                                       method))  # fmt: skip
         else:
@@ -843,15 +804,11 @@ def _leg_attributes(target: DialTarget, tag: str, attrs: dict[str, str]) -> Dial
         target,
         amd=amd,
         amd_status_callback=attrs.get("amdStatusCallback", "").strip(),
-        amd_status_callback_method=_callback_method(
-            attrs.get("amdStatusCallbackMethod", ""), f"{tag} amdStatusCallbackMethod"
-        ),
+        amd_status_callback_method=post_or_get(attrs, "amdStatusCallbackMethod", tag),
         url=attrs.get("url", "").strip(),
-        method=_callback_method(attrs.get("method", ""), f"{tag} method"),
+        method=post_or_get(attrs, "method", tag),
         status_callback=attrs.get("statusCallback", "").strip(),
-        status_callback_method=_callback_method(
-            attrs.get("statusCallbackMethod", ""), f"{tag} statusCallbackMethod"
-        ),
+        status_callback_method=post_or_get(attrs, "statusCallbackMethod", tag),
         status_callback_events=events,
     )
 
@@ -887,7 +844,7 @@ def _ignored(element: _Element, attrs: dict[str, str]) -> tuple[str, ...]:
 
 
 def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> Dial:
-    events = _recording_events(attrs, "Dial")
+    events = recording_events(attrs, "Dial")
     record = attrs.get("record", "").strip() or "do-not-record"
     record = {"true": "record-from-answer", "false": "do-not-record"}.get(record, record)
     if record not in _DIAL_RECORDS:
@@ -903,22 +860,22 @@ def _dial_attributes(targets: tuple[DialTarget, ...], attrs: dict[str, str]) -> 
         caller_id=attrs.get("callerId", "").strip(),
         timeout=_number(attrs, "timeout", 30, 5, 600),
         action=attrs.get("action", "").strip(),
-        method=_callback_method(attrs.get("method", ""), "Dial method"),
+        method=post_or_get(attrs, "method", "Dial"),
         time_limit=_number(attrs, "timeLimit", 14400, 1, 14400),
-        hangup_on_star=_true(attrs, "hangupOnStar", False),
-        answer_on_bridge=_true(attrs, "answerOnBridge", False),
+        hangup_on_star=true_or_false(attrs, "hangupOnStar", False, "Dial"),
+        answer_on_bridge=true_or_false(attrs, "answerOnBridge", False, "Dial"),
         record=record,  # type: ignore[arg-type]  # checked against _DIAL_RECORDS above
-        sequential=_true(attrs, "sequential", False),
+        sequential=true_or_false(attrs, "sequential", False, "Dial"),
         recording_status_callback=attrs.get("recordingStatusCallback", "").strip(),
-        recording_status_callback_method=_callback_method(
-            attrs.get("recordingStatusCallbackMethod", ""), "Dial recordingStatusCallbackMethod"
+        recording_status_callback_method=post_or_get(
+            attrs, "recordingStatusCallbackMethod", "Dial"
         ),
         recording_status_callback_events=events,
         ring_tone=attrs.get("ringTone", "").strip().lower() or "us",
         recording_track=track,  # type: ignore[arg-type]  # checked above
         trim=trim == "trim-silence",
         refer_url=attrs.get("referUrl", "").strip(),
-        refer_method=_callback_method(attrs.get("referMethod", ""), "Dial referMethod"),
+        refer_method=post_or_get(attrs, "referMethod", "Dial"),
     )
 
 
@@ -932,27 +889,20 @@ def _refer(element: _Element, attrs: dict[str, str]) -> Verb:
     if not target.lower().startswith(("sip:", "sips:")):
         raise TwimlError(f"<Refer><Sip>{target[:40]!r}</Sip>: a sip: or sips: URI")
     return Refer(target, attrs.get("action", "").strip(),
-                 _callback_method(attrs.get("method", ""), "Refer method"))  # fmt: skip
+                 post_or_get(attrs, "method", "Refer"))  # fmt: skip
 
 
 def _redirect(element: _Element, attrs: dict[str, str]) -> Verb:
     url = element.text.strip()
     if not url:
         raise TwimlError("<Redirect> without a URL")
-    method = attrs.get("method", "POST").upper()
-    if method not in ("GET", "POST"):
-        raise TwimlError(f"<Redirect method={method[:10]!r}>: GET or POST")
-    return Redirect(url, method)
+    return Redirect(url, post_or_get(attrs, "method", "Redirect"))
 
 
 def _enqueue(element: _Element, attrs: dict[str, str]) -> Verb:
     if attrs.get("workflowSid", "").strip():  # its <Task> child, no queue name: TaskRouter's
         return Unsupported("Enqueue workflowSid", WORKFLOW_REFUSED)
-    try:
-        verb = read_enqueue(attrs, element.text)
-    except ValueError as exc:
-        raise TwimlError(str(exc)) from None
-    return verb
+    return read_enqueue(attrs, element.text)
 
 
 def _leave(element: _Element, attrs: dict[str, str]) -> Verb:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from sipgw.twilio.attributes import post_or_get
+
 __all__ = [
     "ANNOUNCE_VERBS",
     "DEFAULT_MAX_QUEUE_SIZE",
@@ -68,13 +70,6 @@ class Leave:
     after the ``<Enqueue>`` (or with its ``action``, ``QueueResult=leave``)."""
 
 
-def _method(value: str, what: str) -> str:
-    method = value.strip().upper() or "POST"
-    if method not in ("POST", "GET"):
-        raise ValueError(f"<Enqueue {what}={value[:40]!r}>: POST or GET")
-    return method
-
-
 def read_enqueue(attrs: Mapping[str, str], text: str) -> Enqueue:
     """The ``<Enqueue attrs>text</Enqueue>`` verb.
 
@@ -95,9 +90,9 @@ def read_enqueue(attrs: Mapping[str, str], text: str) -> Enqueue:
     return Enqueue(
         name=name,
         action=attrs.get("action", "").strip(),
-        method=_method(attrs.get("method", ""), "method"),
+        method=post_or_get(attrs, "method", "Enqueue"),
         wait_url=attrs.get("waitUrl", "").strip(),
-        wait_url_method=_method(attrs.get("waitUrlMethod", ""), "waitUrlMethod"),
+        wait_url_method=post_or_get(attrs, "waitUrlMethod", "Enqueue"),
         max_queue_size=size,
         workflow_sid=attrs.get("workflowSid", "").strip(),
     )

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sipgw.twilio.attributes import true_or_false
 from sipgw.twilio.relay import interruptible_value
 
 __all__ = ["INFO_EVENTS", "ConnectRelay", "ConversationRelay", "RelayLanguage", "read_relay"]
@@ -94,15 +95,6 @@ class ConnectRelay:
     """Fetched (with ``HandoffData``) when the session ends; its TwiML runs next."""
 
 
-def _flag(attrs: Mapping[str, str], name: str, default: bool) -> bool:
-    value = attrs.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value not in ("true", "false"):
-        raise ValueError(f"<ConversationRelay {name}={value[:40]!r}>: true or false")
-    return value == "true"
-
-
 def _interruptible(attrs: Mapping[str, str], name: str) -> str:
     value = attrs.get(name, "").strip() or "any"
 
@@ -170,7 +162,7 @@ def read_relay(
         welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
         welcome_greeting_interruptible=_interruptible(attrs, "welcomeGreetingInterruptible"),
         interruptible=_interruptible(attrs, "interruptible"),
-        dtmf_detection=_flag(attrs, "dtmfDetection", False),
+        dtmf_detection=true_or_false(attrs, "dtmfDetection", False, "ConversationRelay"),
         language=attrs.get("language", "").strip(),
         tts_language=attrs.get("ttsLanguage", "").strip(),
         transcription_language=attrs.get("transcriptionLanguage", "").strip(),
@@ -179,9 +171,9 @@ def read_relay(
         transcription_provider=attrs.get("transcriptionProvider", "").strip(),
         speech_model=attrs.get("speechModel", "").strip(),
         hints=tuple(h.strip() for h in attrs.get("hints", "").split(",") if h.strip()),
-        preemptible=_flag(attrs, "preemptible", False),
+        preemptible=true_or_false(attrs, "preemptible", False, "ConversationRelay"),
         report_input_during_agent_speech=report,
-        partial_prompts=_flag(attrs, "partialPrompts", False),
+        partial_prompts=true_or_false(attrs, "partialPrompts", False, "ConversationRelay"),
         events=events,
         text_normalization=normalization,
         languages=tuple(languages),

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TRACKS", "Siprec", "StartSiprec", "StopSiprec", "read_siprec"]
+from sipgw.twilio.attributes import post_or_get, track_value
 
-TRACKS: Final = ("inbound_track", "outbound_track", "both_tracks")
-"""``track``'s values."""
+__all__ = ["Siprec", "StartSiprec", "StopSiprec", "read_siprec"]
+
 _MAX: Final = 2000
 """Longest attribute value kept."""
 
@@ -60,12 +60,6 @@ def read_siprec(attrs: dict[str, str], children: Sequence[tuple[str, dict[str, s
     connector = attrs.get("connectorName", "").strip()[:_MAX]
     if not connector:
         raise ValueError("<Siprec> without a connectorName")
-    track = attrs.get("track", "").strip() or "both_tracks"
-    if track not in TRACKS:
-        raise ValueError(f"<Siprec track={track[:40]!r}>: one of {', '.join(TRACKS)}")
-    method = attrs.get("statusCallbackMethod", "").strip().upper() or "POST"
-    if method not in ("POST", "GET"):
-        raise ValueError(f"<Siprec statusCallbackMethod={method[:20]!r}>: POST or GET")
     parameters: list[tuple[str, str]] = []
     for tag, child in children:
         if tag != "Parameter":
@@ -74,8 +68,8 @@ def read_siprec(attrs: dict[str, str], children: Sequence[tuple[str, dict[str, s
     return Siprec(
         connector_name=connector,
         name=attrs.get("name", "").strip()[:_MAX],
-        track=track,
+        track=track_value(attrs, "Siprec"),
         status_callback=attrs.get("statusCallback", "").strip()[:_MAX],
-        status_callback_method=method,
+        status_callback_method=post_or_get(attrs, "statusCallbackMethod", "Siprec"),
         parameters=tuple(parameters),
     )

@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
+from sipgw.twilio.attributes import post_or_get, track_value, true_or_false
+
 __all__ = [
     "PROVIDER_UNAVAILABLE",
-    "TRACKS",
     "StartTranscription",
     "StopTranscription",
     "Transcription",
@@ -45,8 +46,6 @@ __all__ = [
     "read_transcription",
 ]
 
-TRACKS: Final = ("inbound_track", "outbound_track", "both_tracks")
-"""``track``'s values."""
 PROVIDER_UNAVAILABLE: Final = "32655"
 """``TranscriptionErrorCode`` of a speech-to-text that cannot be reached (Twilio's page's
 example: ``32655``, ``Provider Unavailable``)."""
@@ -104,15 +103,6 @@ class StopTranscription:
     name: str = ""
 
 
-def _true(attrs: dict[str, str], name: str, default: bool) -> bool:
-    value = attrs.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value not in ("true", "false"):
-        raise ValueError(f"<Transcription {name}={value[:20]!r}>: true or false")
-    return value == "true"
-
-
 def read_transcription(
     attrs: dict[str, str], children: Sequence[tuple[str, dict[str, str]]]
 ) -> Transcription:
@@ -121,12 +111,6 @@ def read_transcription(
     Raises:
         ValueError: a value Twilio does not take (the message says which).
     """
-    track = attrs.get("track", "").strip() or "both_tracks"
-    if track not in TRACKS:
-        raise ValueError(f"<Transcription track={track[:40]!r}>: one of {', '.join(TRACKS)}")
-    method = attrs.get("statusCallbackMethod", "").strip().upper() or "POST"
-    if method not in ("POST", "GET"):
-        raise ValueError(f"<Transcription statusCallbackMethod={method[:20]!r}>: POST or GET")
     config: list[tuple[str, str]] = []
     parameters: list[tuple[str, str]] = []
     for tag, child in children:
@@ -137,20 +121,22 @@ def read_transcription(
     hints = tuple(h.strip() for h in attrs.get("hints", "").split(",") if h.strip())
     return Transcription(
         name=attrs.get("name", "").strip()[:_MAX],
-        track=track,
+        track=track_value(attrs, "Transcription"),
         status_callback_url=attrs.get("statusCallbackUrl", "").strip()[:_MAX],
-        status_callback_method=method,
+        status_callback_method=post_or_get(attrs, "statusCallbackMethod", "Transcription"),
         language_code=attrs.get("languageCode", "").strip()[:40] or "en-US",
         transcription_engine=attrs.get("transcriptionEngine", "").strip()[:40] or "google",
         speech_model=attrs.get("speechModel", "").strip()[:80],
-        profanity_filter=_true(attrs, "profanityFilter", True),
-        partial_results=_true(attrs, "partialResults", False),
+        profanity_filter=true_or_false(attrs, "profanityFilter", True, "Transcription"),
+        partial_results=true_or_false(attrs, "partialResults", False, "Transcription"),
         hints=hints,
-        enable_automatic_punctuation=_true(attrs, "enableAutomaticPunctuation", True),
+        enable_automatic_punctuation=true_or_false(
+            attrs, "enableAutomaticPunctuation", True, "Transcription"
+        ),
         inbound_track_label=attrs.get("inboundTrackLabel", "").strip()[:_MAX],
         outbound_track_label=attrs.get("outboundTrackLabel", "").strip()[:_MAX],
         intelligence_service=attrs.get("intelligenceService", "").strip()[:_MAX],
-        enable_provider_data=_true(attrs, "enableProviderData", False),
+        enable_provider_data=true_or_false(attrs, "enableProviderData", False, "Transcription"),
         conversation_configuration=attrs.get("conversationConfiguration", "").strip()[:_MAX],
         conversation_id=attrs.get("conversationId", "").strip()[:_MAX],
         config=tuple(config),

@@ -23,7 +23,10 @@ async def test_the_scope_names_the_call_and_keeps_its_record() -> None:
     assert scope.observer is NO_OBSERVER and not scope.closed and scope.answered_at == 0.0
     before = loop.time()
     assert before <= scope.now() <= loop.time()
-    scope.write({"type": "answered"})
+    scope.write({"type": "note"})
+    assert scope.record.lines[-1]["type"] == "note"
+    scope.answered()
+    assert before <= scope.answered_at <= loop.time()
     assert scope.record.lines[-1]["type"] == "answered"
 
 

@@ -32,6 +32,19 @@ def test_held_until_answered_then_frames_in_order() -> None:
     assert p.finished("r1") and p.first_played_at("r1") == 0.0
 
 
+def test_release_plays_from_now_on_and_tells_the_media_layer_when_audio_waits() -> None:
+    readied: list[None] = []
+    p = Playout(on_ready=lambda: readied.append(None))
+    p.release()
+    assert not p.held and readied == []  # nothing queued: nothing to send at once
+    p.held = True
+    p.begin("r1")
+    p.push_audio("r1", A)
+    assert readied == []  # held: the audio waits
+    p.release()
+    assert readied == [None] and drain(p, 1) == [A]
+
+
 def test_pause_resumes_where_it_stopped() -> None:
     p = Playout()
     p.held = False

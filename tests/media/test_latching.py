@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sipgw.media.latching import RELATCH_WINDOW, SourceLatch, same_host
+import ipaddress
+
+from sipgw.media.latching import RELATCH_WINDOW, SourceLatch, ip_literal, same_host
 
 SIGNALLED = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)
@@ -61,3 +63,12 @@ def test_is_latched_names_only_the_latched_source() -> None:
     latch.accepts(NATTED, 1, 1, audio=True)
     assert latch.is_latched(NATTED) and not latch.is_latched(SIGNALLED)
     assert not latch.is_latched((NATTED[0], NATTED[1] + 1))  # same host, another port
+
+
+def test_ip_literal_reads_ip_literals_ipv4_mapped_as_ipv4_and_names_as_none() -> None:
+    assert ip_literal("192.0.2.7") == ipaddress.ip_address("192.0.2.7")
+    assert ip_literal("[2001:db8::7]") == ipaddress.ip_address("2001:db8::7")
+    assert ip_literal("::ffff:192.0.2.7") == ipaddress.ip_address("192.0.2.7")
+    assert ip_literal("::ffff:0.0.0.0") == ipaddress.ip_address("0.0.0.0")
+    assert ip_literal("peer.example.com") is None
+    assert ip_literal("192.0.2.7:4000") is None

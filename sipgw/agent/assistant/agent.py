@@ -431,15 +431,11 @@ class AssistantAgent(ScopedAgent):
         (:class:`sipgw.agent.assistant.answering.Answering`), and with a goal behind a phone
         menu, for the menu's end (:class:`sipgw.agent.assistant.navigating.Navigation`)."""
         if self.navigation is not None:
-            scope = self.scope
-            scope.answered_at = scope.now()
-            scope.write({"type": "answered"})
+            self.scope.answered()
             self.navigation.answered()
             return
         if self.answering is not None:
-            scope = self.scope
-            scope.answered_at = scope.now()
-            scope.write({"type": "answered"})
+            self.scope.answered()
             self.answering.answered()
             self.idle.start(self.loop.time())
             return

@@ -298,10 +298,7 @@ class Answering(AnswerRound[CallScope]):
 
     def _release(self) -> None:
         """The agent's audio plays from now on (it was held while detection listened)."""
-        playout = self._speaker.playout
-        playout.held = False
-        if playout.pending and playout.on_ready is not None:
-            playout.on_ready()
+        self._speaker.playout.release()
 
     def _hold(self, text: str) -> None:
         """Keep a finished turn of the callee, with who seems to have said it: its own

@@ -196,10 +196,7 @@ class Navigation:
     def _say(self, words: str) -> None:
         speaker = self._speaker
         speaker.say(words, "notice")  # cuts the held opening: it is said again once reached
-        playout = speaker.playout
-        playout.held = False
-        if playout.pending and playout.on_ready is not None:
-            playout.on_ready()
+        speaker.playout.release()
 
     def _ended(self, ended: NavigationEnded) -> None:
         navigator = self.navigator

@@ -41,6 +41,7 @@ from sipgw.agent.services.stt.base import (
     SttTurnEnded,
 )
 from sipgw.agent.turns.endpointing import SilenceEndpointer
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.media.voice.vad import VadConfig, VoiceActivityDetector
 
 __all__ = ["EARS_INSTRUCTIONS", "SessionEars"]
@@ -141,10 +142,7 @@ class SessionEars:
     async def close(self) -> None:
         """End the session (idempotent)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         session, self._session = self._session, None
         if session is not None:
             with contextlib.suppress(Exception):

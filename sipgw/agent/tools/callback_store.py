@@ -26,7 +26,7 @@ the app passes its database in).
 Quotas (:class:`~sipgw.agent.tools.quota.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
 the same number and in all, in the same transaction as the insert (SQLite's ``BEGIN
-IMMEDIATE``, PostgreSQL's advisory lock :data:`~sipgw.agent.tools.message_store.QUOTA_LOCK`:
+IMMEDIATE``, PostgreSQL's advisory lock :data:`~sipgw.agent.tools.quota.QUOTA_LOCK`:
 two processes cannot both take the last one), and raises
 :class:`CallbackQuotaExceeded` instead of storing one more.
 
@@ -46,15 +46,13 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from sipgw.agent.tools.message_store import QUOTA_LOCK
-from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.quota import QUOTA_LOCK, CallbackQuota, Limit, reached
 from sipgw.foundation.stores.sql import ClaimQueue, Engine, Statements, claim_due, renew_leases
 from sipgw.foundation.stores.sqlite import SqliteEngine
 
 __all__ = [
     "CALLBACK_COLUMNS",
     "CALLBACK_QUEUE",
-    "DAY",
     "CallbackQuotaExceeded",
     "CallbackRow",
     "CallbackState",
@@ -90,9 +88,6 @@ _ADDED_COLUMNS = {
     "requested_by": "TEXT NOT NULL DEFAULT ''",
     "created_ts": "REAL",
 }
-
-DAY = 86400.0
-"""The quotas' window, seconds."""
 
 CALLBACK_COLUMNS = (
     "id, call_id, phone, reason, notes, requested_time, created_at, due_at, status, "
@@ -342,20 +337,14 @@ class CallbackStore:
 async def _check_quota(
     tx: Statements, quota: CallbackQuota, requested_by: str, phone: str, now: float
 ) -> None:
-    checks = (
+    limits: tuple[Limit, ...] = (
         ("per_caller", quota.per_caller, "requested_by = ?", (requested_by,)),
         ("per_number", quota.per_number, "phone = ?", (phone,)),
         ("per_day", quota.per_day, "TRUE", ()),
     )
-    for which, limit, where, params in checks:
-        if limit <= 0:
-            continue
-        ((count,),) = (await tx.run(
-            f"SELECT COUNT(*) FROM callbacks WHERE created_ts > ? AND {where}",
-            (now - DAY, *params),
-        )).rows  # fmt: skip
-        if count >= limit:
-            raise CallbackQuotaExceeded(which, limit)
+    over = await reached(tx, "callbacks", limits, now)
+    if over is not None:
+        raise CallbackQuotaExceeded(*over)
 
 
 def callback_row(values: tuple[object, ...]) -> CallbackRow:

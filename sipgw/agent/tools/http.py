@@ -46,6 +46,7 @@ from sipgw.agent.tools.http_spec import (
 )
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.http_body import body_within
 from sipgw.foundation.redact import MASK
 from sipgw.foundation.tracing import trace_headers
 
@@ -217,16 +218,11 @@ def _without(secrets: list[str], value: object) -> object:
 async def _answer(spec: HttpToolSpec, response: aiohttp.ClientResponse) -> object:
     if not 200 <= response.status < 300:
         raise ToolError(f"{spec.name} failed: HTTP {response.status} {response.reason or ''}")
-    length = response.content_length
-    if length is not None and length > spec.max_bytes:
-        raise ToolError(f"{spec.name}: the response is {length} bytes, over {spec.max_bytes}")
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(16384):
-        body += chunk
-        if len(body) > spec.max_bytes:
-            raise ToolError(f"{spec.name}: the response is over {spec.max_bytes} bytes")
+    body = await body_within(response, spec.max_bytes)
+    if body is None:
+        raise ToolError(f"{spec.name}: the response is over {spec.max_bytes} bytes")
     if spec.result:
-        return _pick(bytes(body), spec.result)
+        return _pick(body, spec.result)
     text = body.decode(response.get_encoding() if response.charset else "utf-8", "replace")
     try:
         return json.loads(text)

@@ -38,6 +38,7 @@ from typing import Any
 
 from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.foundation.tracing import trace_headers
 
 __all__ = [
@@ -181,10 +182,7 @@ class McpServer:
     async def close(self) -> None:
         """Stop it (a stdio server's process ends with it)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._down("stopped")
 
     def _down(self, why: str) -> None:

@@ -11,10 +11,10 @@ as the ``message.taken`` webhook: whoever handles messages reads it there.
 The caller's words are stored as given: data, never instructions to anyone.
 Messages are bounded like callbacks: per caller and in all, any 24 hours
 (:class:`~sipgw.agent.tools.quota.CallbackQuota`'s ``per_caller`` and ``per_day``),
-counted in the insert's transaction; one more raises
-:class:`MessageQuotaExceeded` (the count and the insert are one transaction: SQLite's
-single writer, PostgreSQL's advisory lock :data:`QUOTA_LOCK`, which the callbacks' quotas
-share). :class:`MessageStore` is written once over the dialect seam
+counted in the insert's transaction; one more raises :class:`MessageQuotaExceeded` (the
+count and the insert are one transaction: SQLite's single writer, PostgreSQL's advisory
+lock :data:`~sipgw.agent.tools.quota.QUOTA_LOCK`, which the callbacks' quotas share).
+:class:`MessageStore` is written once over the dialect seam
 (:mod:`sipgw.foundation.stores.sql`): on the SQLite file, or on the cluster's PostgreSQL
 (``SIPGW_DATABASE_URL``: the app passes its database in).
 """
@@ -25,21 +25,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.quota import QUOTA_LOCK, CallbackQuota, Limit, reached
 from sipgw.foundation.stores.sql import Engine
 from sipgw.foundation.stores.sqlite import SqliteEngine, executescript
 
 __all__ = [
-    "DAY",
-    "QUOTA_LOCK",
     "MessageQuotaExceeded",
     "MessageRow",
     "MessageStore",
 ]
-
-DAY = 86400.0
-QUOTA_LOCK = 0x53495048
-"""The PostgreSQL advisory lock a quota's count and insert hold (callbacks and messages)."""
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -119,19 +113,13 @@ class MessageStore:
         """
         async with self.engine.atomic(QUOTA_LOCK if quota is not None else None) as tx:
             if quota is not None:
-                checks = (
+                limits: tuple[Limit, ...] = (
                     ("per_caller", quota.per_caller, "from_number = ?", (from_number,)),
                     ("per_day", quota.per_day, "TRUE", ()),
                 )
-                for which, limit, where, params in checks:
-                    if limit <= 0:
-                        continue
-                    ((count,),) = (await tx.run(
-                        f"SELECT COUNT(*) FROM messages WHERE created_ts > ? AND {where}",
-                        (now - DAY, *params),
-                    )).rows  # fmt: skip
-                    if count >= limit:
-                        raise MessageQuotaExceeded(which, limit)
+                over = await reached(tx, "messages", limits, now)
+                if over is not None:
+                    raise MessageQuotaExceeded(*over)
             ((row_id,),) = (await tx.run(
                 "INSERT INTO messages (created_at, created_ts, call_id, for_target, from_number,"
                 " caller_name, reach_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

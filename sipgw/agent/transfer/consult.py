@@ -287,10 +287,7 @@ class ConsultAgent(Agent):
         self.begun = True
         if not self._answered:
             return  # the brief plays once the call is answered
-        playout = self.playout
-        playout.held = False
-        if playout.pending and playout.on_ready is not None:
-            playout.on_ready()
+        self.playout.release()
 
     def _machine(self, kind: AnswerKind) -> None:
         self._stop_detecting()

@@ -92,6 +92,7 @@ from sipgw.agent.twiml.verbs.context import (
 from sipgw.agent.twiml.verbs.dispatch import Verbs
 from sipgw.agent.twiml.verbs.outbox import Outbox
 from sipgw.agent.twiml.webhook import FetchFailed, call_params, call_sid_of, fetch
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.twilio.document import (
     Connect,
     Gather,
@@ -446,11 +447,8 @@ class TwimlAgent(Agent):
             if self.poster is not None:
                 await self.poster.close()  # the last callbacks, before the session closes
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            for task in list(self._tasks):
-                with contextlib.suppress(BaseException):
-                    await task
+            with contextlib.suppress(Exception):  # each task's own failure was its to log
+                await cancel_and_wait(*self._tasks)
             if self.session is not None:
                 await self.session.close()
             self.note("closed", reason=reason)

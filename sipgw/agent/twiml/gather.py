@@ -41,6 +41,7 @@ from sipgw.agent.services.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.twilio.document import Gather
 from sipgw.twilio.profanity import mask_profanity
 
@@ -189,10 +190,7 @@ class GatherRun:
                         break
         finally:
             self._stop(prompts)
-            if pump is not None:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+            await cancel_and_wait(pump)
         result = self.result
         if mode == "dtmf":
             result.digits, result.finished_on_key = keys.digits, keys.finished_on_key

@@ -19,9 +19,10 @@ from typing import Final, Protocol
 
 import aiohttp
 
+from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, fetch
 
-__all__ = ["MAX_QUEUED", "Callback", "CallbackTarget", "StatusPoster"]
+__all__ = ["MAX_QUEUED", "Callback", "CallbackTarget", "StatusPoster", "callback_url"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -38,6 +39,17 @@ class CallbackTarget(Protocol):
 
     @property
     def method(self) -> str: ...
+
+
+def callback_url(base: str, url: str, log_id: str, what: str) -> str | None:
+    """A callback's ``url`` resolved against ``base`` (the document's URL); None when it is
+    no http(s) URL then, logged as ``[log_id] what: why`` (``<Gather
+    partialResultCallback>``): the callback is not posted, the call goes on."""
+    try:
+        return absolute_url(base, url)
+    except ValueError as exc:
+        log.warning("[%s] %s: %s", log_id, what, exc)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from yarl import URL
 
 from sipgw.agent.base import CallControl
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.http_body import body_within
 from sipgw.twilio.sids import new_sid
 from sipgw.twilio.signature import signature_for
 
@@ -148,15 +149,10 @@ async def fetch(
             ) as response:  # fmt: skip
                 if not 200 <= response.status < 300:
                     raise FetchFailed(f"{_safe(url)} answered {response.status}")
-                length = response.content_length
-                if length is not None and length > max_bytes:
-                    raise FetchFailed(f"{_safe(url)}: {length} bytes (at most {max_bytes})")
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(16384):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise FetchFailed(f"{_safe(url)}: more than {max_bytes} bytes")
-                return Fetched(bytes(body), response.headers.get("Content-Type", ""), url)
+                body = await body_within(response, max_bytes)
+                if body is None:
+                    raise FetchFailed(f"{_safe(url)}: more than {max_bytes} bytes")
+                return Fetched(body, response.headers.get("Content-Type", ""), url)
     except TimeoutError:
         raise FetchFailed(f"{_safe(url)}: no answer within {timeout:g} s") from None
     except aiohttp.ClientError as exc:

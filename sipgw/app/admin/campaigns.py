@@ -21,12 +21,11 @@ page's do).
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from sipgw.app.admin.dashboard import Dashboard, page
+from sipgw.app.admin.jsonapi import json_error, json_object, same_site
 from sipgw.app.campaigns.model import CampaignState
 from sipgw.app.campaigns.service import Campaigns
 
@@ -36,29 +35,6 @@ _CHANGES = re.compile(r"/api/campaigns(/\d+/(pause|resume|cancel))?")
 _STATES = {"pause": CampaignState.PAUSED, "resume": CampaignState.RUNNING,
            "cancel": CampaignState.CANCELLED}  # fmt: skip
 MAX_DNC_SHOWN = 10000
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def _same_site(request: web.Request) -> bool:
-    """Whether the request comes from this site's own page."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    origin = request.headers.get("Origin")
-    return origin is not None and urlsplit(origin).netloc == request.host
-
-
-async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        return _error(400, "body must be JSON")
-    if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object")
-    return body
 
 
 class CampaignEndpoints:
@@ -84,7 +60,7 @@ class CampaignEndpoints:
         return (
             request.method == "POST"
             and _CHANGES.fullmatch(request.path) is not None
-            and _same_site(request)
+            and same_site(request)
             and self.dashboard.signed_in(request)
         )
 
@@ -100,13 +76,13 @@ class CampaignEndpoints:
     async def create(self, request: web.Request) -> web.Response:
         """Create and start a campaign; 201, or 400 naming what is wrong."""
         campaigns = self._running()
-        body = await _json_object(request)
+        body = await json_object(request)
         if isinstance(body, web.Response):
             return body
         try:
             spec, contacts = campaigns.read(body)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         campaign_id = await campaigns.create(spec, contacts)
         (shown,) = await campaigns.describe(campaign_id)
         return web.json_response(shown, status=201)
@@ -117,7 +93,7 @@ class CampaignEndpoints:
     async def show(self, request: web.Request) -> web.Response:
         found = await self._running().describe(int(request.match_info["id"]))
         if not found:
-            return _error(404, "no such campaign")
+            return json_error(404, "no such campaign")
         return web.json_response(found[0])
 
     async def change(self, request: web.Request) -> web.Response:
@@ -126,9 +102,9 @@ class CampaignEndpoints:
         campaign_id, action = int(request.match_info["id"]), request.match_info["action"]
         found = await campaigns.describe(campaign_id)
         if not found:
-            return _error(404, "no such campaign")
+            return json_error(404, "no such campaign")
         if not await campaigns.change(campaign_id, _STATES[action]):
-            return _error(409, f"cannot {action} a campaign that is {found[0]['state']}")
+            return json_error(409, f"cannot {action} a campaign that is {found[0]['state']}")
         (shown,) = await campaigns.describe(campaign_id)
         return web.json_response(shown)
 
@@ -136,7 +112,7 @@ class CampaignEndpoints:
         campaign_id = int(request.match_info["id"])
         text = await self._running().results_csv(campaign_id)
         if text is None:
-            return _error(404, "no such campaign")
+            return json_error(404, "no such campaign")
         response = web.Response(text=text, content_type="text/csv", charset="utf-8")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign_id}-results.csv"'
@@ -155,13 +131,13 @@ class CampaignEndpoints:
 
     async def _dnc_change(self, request: web.Request, *, add: bool) -> web.Response:
         campaigns = self._running()
-        body = await _json_object(request)
+        body = await json_object(request)
         if isinstance(body, web.Response):
             return body
         try:
             numbers = campaigns.dnc_numbers(body.get("numbers"))
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         if add:
             return web.json_response({"added": await campaigns.dnc_add(numbers)})
         return web.json_response({"removed": await campaigns.dnc_remove(numbers)})

@@ -46,6 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sipgw.app.admin.jsonapi import json_error
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
@@ -340,7 +341,7 @@ class Dashboard:
         try:
             peaks = await asyncio.to_thread(wav_peaks, path)
         except (OSError, EOFError, wave.Error) as exc:
-            return web.json_response({"error": f"cannot read the recording: {exc}"}, status=500)
+            return json_error(500, f"cannot read the recording: {exc}")
         return web.json_response(peaks)
 
     # ------------------------------------------------------------------ stream

@@ -29,12 +29,12 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from sipgw.agent.variables import check_variables
 from sipgw.app.admin.dashboard import Dashboard, page
+from sipgw.app.admin.jsonapi import json_error, same_site
 from sipgw.app.legs.browser import BrowserUnavailable, NoIceAddress, answer_browser, ice_servers
 from sipgw.app.legs.calls import LegCalls, browser_caller
 from sipgw.app.legs.settings import LegsSettings
@@ -64,15 +64,6 @@ def variables_from(given: object) -> dict[str, str]:
         return check_variables(given)
     except ValueError as exc:
         raise ValueError(f'"variables": {exc}') from None
-
-
-def _same_site(request: web.Request) -> bool:
-    """Whether the request comes from this site's own page."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site == "same-origin"
-    origin = request.headers.get("Origin")
-    return origin is not None and urlsplit(origin).netloc == request.host
 
 
 class PhoneEndpoints:
@@ -106,7 +97,7 @@ class PhoneEndpoints:
             self.settings.browser_calls
             and request.method == "POST"
             and _CHANGES.fullmatch(request.path) is not None
-            and _same_site(request)
+            and same_site(request)
             and self.dashboard.signed_in(request)
         )
 
@@ -121,7 +112,7 @@ class PhoneEndpoints:
     async def place(self, request: web.Request) -> web.Response:
         """Answer the page's offer and start its call."""
         if (request.content_length or 0) > MAX_OFFER_CHARS + 16 * 1024:
-            return _error(413, "the offer is too large")
+            return json_error(413, "the offer is too large")
         try:
             body: Any = await request.json()
             sdp = body.get("sdp") if isinstance(body, dict) else None
@@ -129,14 +120,14 @@ class PhoneEndpoints:
                 raise ValueError(f'"sdp" must be the SDP offer (at most {MAX_OFFER_CHARS} chars)')
             variables = variables_from(body.get("variables"))
         except ValueError as exc:
-            return _error(400, str(exc) if str(exc) else "body must be JSON")
+            return json_error(400, str(exc) if str(exc) else "body must be JSON")
         remote = self.dashboard.source(request)  # behind a trusted proxy, the browser's
         refusal = self.calls.admit(browser_caller(remote), leg="browser")
         if refusal is not None:
             log.warning("browser call from %s refused: %s", remote, refusal.reason)
             if not refusal.rate_limited:
-                return _error(503, refusal.reason)
-            response = _error(429, f"{refusal.reason}: try again in {refusal.retry_after} s")
+                return json_error(503, refusal.reason)
+            response = json_error(429, f"{refusal.reason}: try again in {refusal.retry_after} s")
             response.headers["Retry-After"] = str(refusal.retry_after)
             return response
         try:
@@ -145,13 +136,13 @@ class PhoneEndpoints:
                 jitter=self.jitter,
             )  # fmt: skip
         except BrowserUnavailable as exc:
-            return _error(501, str(exc))
+            return json_error(501, str(exc))
         except NoIceAddress as exc:
             log.error("browser call from %s failed: %s", remote, exc)
-            return _error(503, str(exc))
+            return json_error(503, str(exc))
         except ValueError as exc:
             log.warning("browser call from %s refused: %s", remote, exc)
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         call = answer.handle.call
         return web.json_response(
             {"id": call.log_id, "call_id": call.call_id, "sdp": answer.sdp}, status=201
@@ -165,8 +156,4 @@ class PhoneEndpoints:
                 handle.end("remote-hangup")
                 return web.json_response({"id": handle.call.log_id, "hangup": "requested"},
                                          status=202)  # fmt: skip
-        return _error(404, "no such browser call")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+        return json_error(404, "no such browser call")

@@ -55,6 +55,7 @@ from sipgw.app.admin.campaigns import CampaignEndpoints
 from sipgw.app.admin.cluster import ClusterEndpoints
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
+from sipgw.app.admin.jsonapi import json_error, json_object
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
@@ -79,10 +80,6 @@ __all__ = ["PROXY_HEADERS", "AdminServer"]
 log = logging.getLogger("sipgw.admin")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
@@ -140,12 +137,12 @@ async def _drain_seconds(request: web.Request) -> float | None | web.Response:
     try:
         body: Any = await request.json()
     except ValueError:
-        return _error(400, "body must be JSON")
+        return json_error(400, "body must be JSON")
     seconds = body.get("seconds") if isinstance(body, dict) else "bad"
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e9:
-        return _error(400, '"seconds" must be a number >= 0')
+        return json_error(400, '"seconds" must be a number >= 0')
     return float(seconds)
 
 
@@ -288,7 +285,7 @@ class AdminServer:
             refusal = _foreign_web_page(request)
             if refusal:
                 log.warning("admin request refused: %s", refusal)
-                return _error(403, refusal)
+                return json_error(403, refusal)
         elif not (
             self.dashboard.allows(request)
             or self.legs.allows(request)
@@ -300,12 +297,12 @@ class AdminServer:
             if given:  # a wrong try (a browser's first request without one is not)
                 wait = await self.throttle.charge(self.source(request), self.dashboard.clock())
                 if wait:  # too many wrong ones from there, or from everywhere
-                    response = _error(429, f"too many wrong tokens: wait {wait} s")
+                    response = json_error(429, f"too many wrong tokens: wait {wait} s")
                     response.headers["Retry-After"] = str(wait)
                     return response
             if self.dashboard.wants_page(request):
                 return self.dashboard.refused_page()
-            response = _error(401, "missing or wrong bearer token")
+            response = json_error(401, "missing or wrong bearer token")
             response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750 §3: no realm needed
             return response
         return await handler(request)
@@ -362,14 +359,14 @@ class AdminServer:
         """One call's live state and transcript; 404 when no such call is up."""
         handle = self._find(request)
         if handle is None:
-            return _error(404, "no such active call")
+            return json_error(404, "no such active call")
         return web.json_response(call_detail(handle))
 
     async def hang_up(self, request: web.Request) -> web.Response:
         """End a call from our side; 202 (the BYE is on its way), 404 when no such call."""
         handle = self._find(request)
         if handle is None:
-            return _error(404, "no such active call")
+            return json_error(404, "no such active call")
         handle.log.info("hangup requested through the admin API")
         handle.hangup(by="operator")
         return web.json_response({"id": handle.call.log_id, "hangup": "requested"}, status=202)
@@ -377,12 +374,9 @@ class AdminServer:
     async def place_call(self, request: web.Request) -> web.Response:
         """Place an outbound call (as ``sipgw call``, not checked by the dial policy: the
         operator's own action); 202 once its INVITE is out, 400 naming a bad field."""
-        try:
-            body: Any = await request.json()
-        except ValueError:
-            return _error(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return _error(400, 'body must be a JSON object: {"target": ...}')
+        body = await json_object(request, 'a JSON object: {"target": ...}')
+        if isinstance(body, web.Response):
+            return body
         elsewhere = None if self.cluster is None else await self.cluster.forward(request, body)
         if elsewhere is not None:  # full here: another gateway's answer
             return elsewhere
@@ -390,7 +384,7 @@ class AdminServer:
             call = call_request(body)
             factory = self.gateway.outbound.agent_named(call.agent) if call.agent else None
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         log.info("outbound call to %s requested through the admin API", call.target)
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
@@ -399,7 +393,7 @@ class AdminServer:
         )  # fmt: skip
         handle = placed.handle
         if placed.refused:  # for what it asked: nothing was sent
-            return _error(400, placed.outcome.result().reason)
+            return json_error(400, placed.outcome.result().reason)
         if body.get("wait") or handle is None:
             outcome = await asyncio.shield(placed.outcome)
             return web.json_response(
@@ -415,11 +409,11 @@ class AdminServer:
         wanted = request.match_info["id"]
         outcome = self.gateway.outbound.outcome_of(wanted)
         if outcome is None:
-            return _error(404, "no such placed call (or it ended long ago)")
+            return json_error(404, "no such placed call (or it ended long ago)")
         try:
             wait = min(max(float(request.query.get("wait", "0")), 0.0), 60.0)
         except ValueError:
-            return _error(400, '"wait" must be a number of seconds')
+            return json_error(400, '"wait" must be a number of seconds')
         if not outcome.done() and wait > 0:
             await asyncio.wait({outcome}, timeout=wait)  # the call goes on if we stop waiting
         if not outcome.done():
@@ -451,7 +445,7 @@ class AdminServer:
     async def lines(self, request: web.Request) -> web.Response:
         """The routes file's lines and routes in force; 404 without a routes file."""
         if self.gateway.lines is None:
-            return _error(404, "no routes file (--routes)")
+            return json_error(404, "no routes file (--routes)")
         return web.json_response(self.gateway.lines.describe())
 
     async def reload(self, request: web.Request) -> web.Response:
@@ -459,12 +453,12 @@ class AdminServer:
         400 naming the file's line at fault (the routes before stay in force)."""
         lines = self.gateway.lines
         if lines is None:
-            return _error(404, "no routes file (--routes)")
+            return json_error(404, "no routes file (--routes)")
         log.info("routes reload requested through the admin API")
         try:
             lines.reload()
         except ConfigError as exc:
-            return _error(400, f"{exc} (the routes loaded before stay in force)")
+            return json_error(400, f"{exc} (the routes loaded before stay in force)")
         return web.json_response(lines.describe())
 
     # ------------------------------------------------------------------ metrics

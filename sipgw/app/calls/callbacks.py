@@ -63,7 +63,7 @@ from sipgw.agent.tools.callback_store import (
 )
 from sipgw.app.claimers import claim_owner, claimer_alive
 from sipgw.app.security.settings import DialSection
-from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
+from sipgw.foundation.stopping import cancel_and_wait, finish_or_cancel
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [

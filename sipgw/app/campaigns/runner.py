@@ -27,7 +27,7 @@ from sipgw.app.campaigns.scheduler import (
     ContactSkipped,
     DialOrder,
 )
-from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
+from sipgw.foundation.stopping import cancel_and_wait, finish_or_cancel
 
 __all__ = ["CampaignRunner", "Dialer", "Originate", "gateway_dialer"]
 

@@ -26,7 +26,7 @@ keeps the names it was first made with (``contacts``, ``dnc``: :data:`SQLITE_SCH
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from sipgw.app.campaigns.model import (
@@ -345,29 +345,31 @@ class CampaignStore:
 
     async def dnc_add(self, numbers: Iterable[str], now: float) -> int:
         """Put numbers on the do-not-call list; returns how many were new."""
-        unique = list(dict.fromkeys(numbers))
-        added = 0
-        async with self.engine.atomic() as tx:
-            for start in range(0, len(unique), _CHUNK):
-                chunk = unique[start : start + _CHUNK]
-                added += (await tx.run(
-                    f"INSERT INTO {self._dnc} (number, added) VALUES"
-                    f" {', '.join(['(?, ?)'] * len(chunk))} ON CONFLICT (number) DO NOTHING",
-                    [value for number in chunk for value in (number, now)],
-                )).rowcount  # fmt: skip
-        return added
+        return await self._each_chunk(numbers, lambda chunk: (
+            f"INSERT INTO {self._dnc} (number, added) VALUES"
+            f" {', '.join(['(?, ?)'] * len(chunk))} ON CONFLICT (number) DO NOTHING",
+            [value for number in chunk for value in (number, now)],
+        ))  # fmt: skip
 
     async def dnc_remove(self, numbers: Iterable[str]) -> int:
         """Take numbers off it; returns how many were on it."""
+        return await self._each_chunk(numbers, lambda chunk: (
+            f"DELETE FROM {self._dnc} WHERE number IN ({marks(len(chunk))})", chunk
+        ))  # fmt: skip
+
+    async def _each_chunk(
+        self,
+        numbers: Iterable[str],
+        statement: Callable[[list[str]], tuple[str, Sequence[object]]],
+    ) -> int:
+        """The rows ``statement`` (SQL and parameters for a chunk of ``numbers``) changed,
+        run on each number once, :data:`_CHUNK` at a time, in one transaction."""
         unique = list(dict.fromkeys(numbers))
-        removed = 0
+        changed = 0
         async with self.engine.atomic() as tx:
             for start in range(0, len(unique), _CHUNK):
-                chunk = unique[start : start + _CHUNK]
-                removed += (await tx.run(
-                    f"DELETE FROM {self._dnc} WHERE number IN ({marks(len(chunk))})", chunk
-                )).rowcount  # fmt: skip
-        return removed
+                changed += (await tx.run(*statement(unique[start : start + _CHUNK]))).rowcount
+        return changed
 
     async def dnc_has(self, number: str) -> bool:
         """Whether ``number`` is on it."""

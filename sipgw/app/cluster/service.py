@@ -28,9 +28,9 @@ from sipgw.app.campaigns.store import CampaignStore
 from sipgw.app.cluster.database import Database, redacted_url
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.migrations import apply_migrations
-from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.webhooks.outbox import Outbox
+from sipgw.foundation.stopping import cancel_and_wait
 
 __all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
 

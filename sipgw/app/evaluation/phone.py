@@ -40,6 +40,7 @@ from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from sipgw.app.evaluation.audio import tone_share
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.media import g711
 from sipgw.media.rtp import RtpPacket, RtpParseError
 from sipgw.sip.errors import MessageParseError
@@ -423,11 +424,8 @@ class Phone:
 
     async def stop_audio(self) -> None:
         """Stop the 20 ms sender."""
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
-            self._sender = None
+        await cancel_and_wait(self._sender)
+        self._sender = None
 
     def say(self, frames: Sequence[bytes], tag: int = -1) -> float:
         """Queue ``frames`` (tagged ``tag``); returns when the last will have been sent."""

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.http_body import body_within
 from sipgw.sip.passportcheck import (
     MAX_AGE,
     NO_ANCHORS,
@@ -165,14 +166,10 @@ class CertificateFetcher:
             ):
                 if response.status != 200:
                     raise CertificateUnavailable(f"{url} answered {response.status}")
-                body = bytearray()
-                async for chunk in response.content.iter_chunked(8192):
-                    body += chunk
-                    if len(body) > MAX_CERTIFICATE:
-                        raise CertificateUnavailable(
-                            f"{url} served more than {MAX_CERTIFICATE} bytes"
-                        )
-                return bytes(body)
+                body = await body_within(response, MAX_CERTIFICATE)
+                if body is None:
+                    raise CertificateUnavailable(f"{url} served more than {MAX_CERTIFICATE} bytes")
+                return body
         except aiohttp.ClientError as exc:
             raise CertificateUnavailable(f"cannot fetch {url}: {exc}") from None
 

@@ -34,6 +34,7 @@ from sipgw.app.summary.request import (
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.events import transcript
 from sipgw.foundation.settings import Sources, load, require
+from sipgw.foundation.stopping import finish_or_cancel
 
 if TYPE_CHECKING:
     from sipgw.agent.services.llm.base import ChatLLM
@@ -192,10 +193,7 @@ class PostCallSummaries:
     async def stop(self, grace: float) -> None:
         """Stop following the feed; give the summaries running ``grace`` s, then close."""
         self._unsubscribe()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks.values()), timeout=grace)
-        for task in list(self._tasks.values()):
-            task.cancel()
+        await finish_or_cancel(set(self._tasks.values()), grace)
         self.record_ends.close()
         with contextlib.suppress(Exception):
             await self.llm.close()

@@ -29,8 +29,8 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.upstream.settings import DnsSection
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.sip.addressing import Flow
 from sipgw.sip.locate import TargetList, is_ip
 from sipgw.sip.uri import SipUri

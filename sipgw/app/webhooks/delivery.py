@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.stopping import cancel_and_wait, finish_or_cancel
 
 if TYPE_CHECKING:  # aiohttp (about 23 MB) is imported when the delivery starts
     import aiohttp
@@ -212,12 +212,7 @@ class WebhookDelivery:
             self._task = None
         with contextlib.suppress(Exception):
             await self._flush()
-        if self._posts:
-            await asyncio.wait(set(self._posts), timeout=grace)
-        for task in list(self._posts):
-            task.cancel()
-        if self._posts:
-            await asyncio.wait(set(self._posts), timeout=1.0)
+        await finish_or_cancel(self._posts, grace)
         with contextlib.suppress(Exception):  # what was claimed but not posted: due again
             await self.outbox.release()
         if self._session is not None:

@@ -29,6 +29,7 @@ from sipgw.app.webhooks.delivery import WebhookDelivery
 from sipgw.app.webhooks.events import call_data, encode, envelope, sip_status, transcript
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
+from sipgw.foundation.stopping import finish_or_cancel
 
 __all__ = ["CallWebhooks", "Destination", "Summarize"]
 
@@ -139,9 +140,9 @@ class CallWebhooks:
             self._send("call.amd", entry, {"amd": data})
         elif kind == "ivr":
             self._send("call.ivr", entry, {"ivr": data})
-        elif kind == "transcript" and _scheduled_callback(data):
+        elif kind == "transcript" and _tool_succeeded(data, "schedule_callback"):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
-        elif kind == "transcript" and _taken_message(data):
+        elif kind == "transcript" and _tool_succeeded(data, "take_message"):
             self._send("message.taken", entry, {"message": _result(data, "taken")})
         elif kind == "call_ended":
             self._ended(entry)
@@ -226,31 +227,14 @@ class CallWebhooks:
         """Stop listening; wait up to ``grace`` s for the summaries still running (their
         ``call.ended`` is queued then, or without the summary once the grace is over)."""
         self._unsubscribe()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=1.0)
+        await finish_or_cancel(self._tasks, grace)
         self.record_ends.close()
 
 
-def _scheduled_callback(line: Mapping[str, Any]) -> bool:
-    """A call record line of ``schedule_callback`` that stored a callback."""
-    return (
-        line.get("type") == "tool_call"
-        and line.get("name") == "schedule_callback"
-        and bool(line.get("ok"))
-    )
-
-
-def _taken_message(line: Mapping[str, Any]) -> bool:
-    """A call record line of ``take_message`` that stored a message."""
-    return (
-        line.get("type") == "tool_call"
-        and line.get("name") == "take_message"
-        and bool(line.get("ok"))
-    )
+def _tool_succeeded(line: Mapping[str, Any], tool: str) -> bool:
+    """A call record line of the tool ``tool`` that did its work (``schedule_callback``
+    stored a callback, ``take_message`` a message)."""
+    return line.get("type") == "tool_call" and line.get("name") == tool and bool(line.get("ok"))
 
 
 def _callback(line: Mapping[str, Any]) -> dict[str, Any]:

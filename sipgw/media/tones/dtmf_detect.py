@@ -209,6 +209,23 @@ def _wrapped(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
+def _strongest(
+    block: bytes, group: Sequence[tuple[bytes, bytes, float, float]], scale: float
+) -> tuple[int, float, float, float]:
+    """The tone of ``group`` (a :class:`_Bank`'s references) strongest in ``block``: its
+    index (-1: none above zero), its rough power (correlation² times ``scale``) and its
+    cosine and sine correlations."""
+    project = g711.projection
+    best, best_rough, best_c, best_s = -1, 0.0, 0.0, 0.0
+    for index, (cos, sin, cos_energy, sin_energy) in enumerate(group):
+        c = project(block, cos) * cos_energy
+        s = project(block, sin) * sin_energy
+        rough = (c * c + s * s) * scale
+        if rough > best_rough:
+            best, best_rough, best_c, best_s = index, rough, c, s
+    return best, best_rough, best_c, best_s
+
+
 def _resolved(low: int, high: int) -> bool:
     """Whether the low tone's second harmonic is far enough from the high tone
     (:data:`HARMONIC_SPACING`) to be told from it in one block."""
@@ -481,22 +498,10 @@ class DtmfToneDetector:
         n = bank.block
         scale = 2.0 / (n * n * _AMPLITUDE * _AMPLITUDE)  # correlation² to power (amplitude² / 2)
         project = g711.projection
-        best_low, low_rough, low_c, low_s = -1, 0.0, 0.0, 0.0
-        for index, (cos, sin, cos_energy, sin_energy) in enumerate(bank.low):
-            c = project(block, cos) * cos_energy
-            s = project(block, sin) * sin_energy
-            rough = (c * c + s * s) * scale
-            if rough > low_rough:
-                best_low, low_rough, low_c, low_s = index, rough, c, s
+        best_low, low_rough, low_c, low_s = _strongest(block, bank.low, scale)
         if low_rough < _LOW_SHARE * power or low_rough < 0.5 * _MIN_POWER:
             return None
-        best_high, high_rough, high_c, high_s = -1, 0.0, 0.0, 0.0
-        for index, (cos, sin, cos_energy, sin_energy) in enumerate(bank.high):
-            c = project(block, cos) * cos_energy
-            s = project(block, sin) * sin_energy
-            rough = (c * c + s * s) * scale
-            if rough > high_rough:
-                best_high, high_rough, high_c, high_s = index, rough, c, s
+        best_high, high_rough, high_c, high_s = _strongest(block, bank.high, scale)
         if (
             high_rough < 0.5 * _MIN_POWER
             or low_rough + high_rough < _ROUGH_SHARE * power

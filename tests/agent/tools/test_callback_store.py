@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from sipgw.agent.tools.callback_store import (
-    DAY,
     CallbackQuotaExceeded,
     CallbackRow,
     CallbackState,
@@ -19,7 +18,7 @@ from sipgw.agent.tools.callback_store import (
     dialable_number,
     number_allowed,
 )
-from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.quota import DAY, CallbackQuota
 from tests.toolkit.engines import Backing
 
 T0 = 1_750_000_000.0

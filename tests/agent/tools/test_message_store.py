@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
-from sipgw.agent.tools.quota import CallbackQuota
+from sipgw.agent.tools.message_store import MessageQuotaExceeded, MessageStore
+from sipgw.agent.tools.quota import DAY, CallbackQuota
 from tests.toolkit.engines import Backing
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-from sipgw.sip.addressing import Flow, is_ip, uri_flow
+from sipgw.sip.addressing import Flow, ip_literal, is_ip, uri_flow
 from sipgw.sip.config import UserAgentConfig
 from sipgw.sip.message import SipRequest, parse_message
 from sipgw.sip.uri import SipUri
@@ -133,3 +135,22 @@ def parse_status(data: bytes) -> int:
 def test_is_ip_tells_addresses_from_names() -> None:
     assert is_ip("192.0.2.1") and is_ip("2001:db8::1")
     assert not is_ip("pbx.example.com") and not is_ip("[2001:db8::1]")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("2001:db8::7", "2001:db8::7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # as a dual-stack socket reports an IPv4 peer
+        ("[::ffff:0.0.0.0]", "0.0.0.0"),
+    ],
+)
+def test_ip_literal_reads_ip_literals_ipv4_mapped_as_ipv4(host: str, expected: str) -> None:
+    assert ip_literal(host) == ipaddress.ip_address(expected)
+
+
+@pytest.mark.parametrize("host", ["pbx.example.com", "", "192.0.2.7:5060", "1.2.3"])
+def test_ip_literal_of_anything_else_is_none(host: str) -> None:
+    assert ip_literal(host) is None

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipgw.sip.errors import MessageParseError
-from sipgw.sip.uri import AbsoluteUri, SipUri, format_host, parse_hostport, parse_uri
+from sipgw.sip.uri import (
+    AbsoluteUri,
+    SipUri,
+    format_host,
+    parse_hostport,
+    parse_uri,
+    remembered,
+)
 
 # (text, scheme, user, password, host, port, params, headers)
 SIP_CASES = [
@@ -242,3 +249,27 @@ def test_a_parsed_uri_is_a_fresh_copy_every_time():
         "sip", "alice", None, "example.com", 5070, {"transport": "tcp"}, [("subject", "x")]
     )
     assert again is not first
+
+
+def test_remembered_parses_each_text_once_and_forgets_all_when_full() -> None:
+    calls: list[str] = []
+
+    def parse(text: str) -> list[str]:
+        calls.append(text)
+        if text == "bad":
+            raise ValueError(text)
+        return [text]
+
+    parsed = remembered(parse, size=2)
+    first = parsed("a")
+    assert parsed("a") is first and calls == ["a"]  # remembered: the same result
+    parsed("b")
+    parsed("c")  # two known: all forgotten, then c kept
+    assert calls == ["a", "b", "c"]
+    parsed("c")
+    parsed("a")
+    assert calls == ["a", "b", "c", "a"]
+    for _ in range(2):  # a failure is not remembered
+        with pytest.raises(ValueError):
+            parsed("bad")
+    assert calls.count("bad") == 2

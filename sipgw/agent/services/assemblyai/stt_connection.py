@@ -34,7 +34,6 @@ from sipgw.agent.services.assemblyai.stt_protocol import (
     TERMINATE,
     body_excerpt,
     close_is_fatal,
-    decode,
     describe_close,
     headers,
     http_hint,
@@ -44,6 +43,7 @@ from sipgw.agent.services.assemblyai.stt_protocol import (
 )
 from sipgw.agent.services.assemblyai.stt_session import StreamState
 from sipgw.agent.services.backoff import Backoff
+from sipgw.agent.services.json_messages import json_object
 from sipgw.agent.services.stt.base import (
     SttConnectError,
     SttDisconnected,
@@ -190,7 +190,7 @@ class AssemblyAIConnection:
                     close_code=code,
                     retryable=not close_is_fatal(code, reason),
                 ) from None
-            message = decode(raw)
+            message = json_object(raw, "AssemblyAI", logger)
             if message is None:
                 continue
             now = asyncio.get_running_loop().time()
@@ -307,7 +307,7 @@ class AssemblyAIConnection:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
-                message = decode(raw)
+                message = json_object(raw, "AssemblyAI", logger)
                 if message is not None:
                     self._dispatch(message, loop.time())
 

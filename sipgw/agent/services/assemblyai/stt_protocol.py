@@ -29,7 +29,6 @@ __all__ = [
     "build_query_params",
     "close_is_fatal",
     "close_text",
-    "decode",
     "describe_close",
     "error_text",
     "headers",
@@ -226,14 +225,3 @@ def error_text(message: Mapping[str, object]) -> str:
     code = message.get("error_code")
     error = message.get("error", "unknown error")
     return f"server error {code}: {error}" if code is not None else f"server error: {error}"
-
-
-def decode(raw: str | bytes) -> dict[str, object] | None:
-    if isinstance(raw, bytes):
-        return None
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        logger.warning("AssemblyAI sent a text frame that is not JSON; ignored")
-        return None
-    return message if isinstance(message, dict) else None

@@ -81,6 +81,7 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from sipgw.agent.services.json_messages import json_object
 from sipgw.agent.services.tts.base import (
     TextToSpeech,
     TtsAlignment,
@@ -598,12 +599,8 @@ class _WsConnection:
 
     def _dispatch(self, raw: str) -> bool:
         """Route one server message. Returns False after a socket-wide error."""
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("ElevenLabs sent a non-JSON message: %.80r", raw)
-            return True
-        if not isinstance(message, dict):
+        message = json_object(raw, "ElevenLabs", log)
+        if message is None:
             return True
         context_id = message.get("contextId", message.get("context_id"))
         if _is_error(message):

@@ -49,6 +49,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
+from sipgw.agent.services.json_messages import json_object
 from sipgw.agent.services.s2s.base import (
     S2sConnectError,
     S2sEvent,
@@ -258,7 +259,7 @@ class WebSocketSession(SpeechToSpeech):
         try:
             async with asyncio.timeout(self._connect_timeout):
                 while True:
-                    message = _decode(await ws.recv())
+                    message = json_object(await ws.recv(), "The speech-to-speech service", log)
                     if message is None:
                         continue
                     if wanted(message):
@@ -339,7 +340,7 @@ class WebSocketSession(SpeechToSpeech):
         loop = asyncio.get_running_loop()
         try:
             async for raw in ws:
-                message = _decode(raw)
+                message = json_object(raw, "The speech-to-speech service", log)
                 if message is not None:
                     self._dispatch(message, loop.time())
         except ConnectionClosed:
@@ -347,17 +348,6 @@ class WebSocketSession(SpeechToSpeech):
         if self._closing or self._ended:
             return
         await self._connection_lost(ws.close_code, ws.close_reason or "")
-
-
-def _decode(raw: str | bytes) -> dict[str, Any] | None:
-    if isinstance(raw, bytes):
-        return None
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        log.warning("speech-to-speech service sent a frame that is not JSON: %.80r", raw)
-        return None
-    return message if isinstance(message, dict) else None
 
 
 def _nested(message: Mapping[str, Any], outer: str, inner: str) -> object:

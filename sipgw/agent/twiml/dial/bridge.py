@@ -623,17 +623,20 @@ class BridgedDial(RelayedDial):
         relay.on_refer = self.on_refer
         return relay
 
-    async def place(self, relay: DialRelay, target: DialTarget) -> ConsultLeg:
-        """Place ``target``'s leg for ``relay`` (its progress reported to it).
-
-        Raises:
-            DialRefused: not on the allow-list.
-        """
+    async def place(self, relay: DialRelay, target: DialTarget) -> ConsultLeg | None:
+        """Place ``target``'s leg for ``relay`` (its progress reported to it); None when the
+        dial allow-list refused it (logged and noted: the ``<Dial>`` goes on without it)."""
         factory = PluginFactory(relay.agent, leg_capabilities(target))
-        return await self.placer.place_leg(
-            target.address, factory, self.dial.timeout, self.caller_id, leg_login(target),
-            on_progress=relay.leg_progress if relay.leg is not None else None,
-        )  # fmt: skip
+        try:
+            return await self.placer.place_leg(
+                target.address, factory, self.dial.timeout, self.caller_id, leg_login(target),
+                on_progress=relay.leg_progress if relay.leg is not None else None,
+            )  # fmt: skip
+        except DialRefused as exc:
+            log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
+                        target.address, exc)  # fmt: skip
+            self.note("refused", verb="Dial", why=str(exc), target=target.address)
+            return None
 
     async def run(self) -> DialResult:
         """Each target in turn until one answers; how the ``<Dial>`` ended."""
@@ -641,12 +644,8 @@ class BridgedDial(RelayedDial):
         for target in self.dial.targets:
             relay = self.relay = self.new_relay(DialRelay, target)
             self.note("dial", target=target.address, how="bridge")
-            try:
-                leg = await self.place(relay, target)
-            except DialRefused as exc:
-                log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
-                            target.address, exc)  # fmt: skip
-                self.note("refused", verb="Dial", why=str(exc), target=target.address)
+            leg = await self.place(relay, target)
+            if leg is None:
                 continue
             self.sid = relay.sid
             ended, talked = await relay.run(leg)

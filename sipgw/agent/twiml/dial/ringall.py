@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Final
 
 from sipgw.agent.base import CallControl
-from sipgw.agent.dialpolicy import DialRefused
 from sipgw.agent.transfer.warm import ConsultLeg
 from sipgw.agent.twiml.dial.bridge import BridgedDial, DialRelay, LegPlacingCall, Note
 from sipgw.agent.twiml.dial.rules import (
@@ -118,12 +117,8 @@ class RingAllDial(BridgedDial):
         relay.dialing = self
         self.relays.append(relay)
         self.note("dial", target=target.address, how="bridge", ring="all")
-        try:
-            leg = await self.place(relay, target)
-        except DialRefused as exc:
-            log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id,
-                        target.address, exc)  # fmt: skip
-            self.note("refused", verb="Dial", why=str(exc), target=target.address)
+        leg = await self.place(relay, target)
+        if leg is None:
             self.relays.remove(relay)
             return None
         self._sids[relay] = relay.sid

@@ -37,7 +37,7 @@ from sipgw.agent.base import CallControl
 from sipgw.agent.twiml.dial.legamd import amd_form
 from sipgw.agent.twiml.dial.legstatus import LegStatus
 from sipgw.agent.twiml.program import absolute_url
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.twilio.document import DialTarget
 from sipgw.twilio.sids import new_sid
 
@@ -148,24 +148,19 @@ class DialLegs:
         if form is None:
             return
         target = leg.target
-        try:
-            url = absolute_url(self.base_url, target.status_callback)
-        except ValueError as exc:
-            log.warning("[%s] <%s statusCallback>: %s", self.log_id,
-                        "Number" if target.kind == "number" else "Sip", exc)  # fmt: skip
-            return
-        self.post(Callback(url, target.status_callback_method), form)
+        url = callback_url(self.base_url, target.status_callback, self.log_id,
+                           f"<{_noun(target)} statusCallback>")  # fmt: skip
+        if url is not None:
+            self.post(Callback(url, target.status_callback_method), form)
 
     def answered_by(self, leg: LegStatus, answer: str, elapsed_ms: int) -> None:
         """Post ``leg``'s ``AnsweredBy`` to its ``amdStatusCallback`` (none: nothing)."""
         target = leg.target
         if not target.amd_status_callback:
             return
-        try:
-            url = absolute_url(self.base_url, target.amd_status_callback)
-        except ValueError as exc:
-            log.warning("[%s] <%s amdStatusCallback>: %s", self.log_id,
-                        "Number" if target.kind == "number" else "Sip", exc)  # fmt: skip
+        url = callback_url(self.base_url, target.amd_status_callback, self.log_id,
+                           f"<{_noun(target)} amdStatusCallback>")  # fmt: skip
+        if url is None:
             return
         form = amd_form(self.account_sid, leg.sid, answer, elapsed_ms)
         self.post(Callback(url, target.amd_status_callback_method), form)
@@ -179,3 +174,8 @@ class DialLegs:
             url = leg.target.url
         screen = Screen(url, leg.target.method, leg.sid, leg.screen_params())
         return self.new_screener(call, screen)
+
+
+def _noun(target: DialTarget) -> str:
+    """``Number`` or ``Sip``: the noun ``target`` was, for log lines."""
+    return "Number" if target.kind == "number" else "Sip"

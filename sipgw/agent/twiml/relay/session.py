@@ -76,6 +76,7 @@ from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.agent.twiml.streams import StreamFailed
+from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.twilio.relay import (
     AppMessage,
     EndMessage,
@@ -287,11 +288,8 @@ class RelaySession:
             return
         self._stopped = True
         await self.speaker.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        with contextlib.suppress(Exception):  # each task's own failure was its to log
+            await cancel_and_wait(*self._tasks)
         await self.channel.close()
         await self.listener.close()
         await self.speaker.voices.close()

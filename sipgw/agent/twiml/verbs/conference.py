@@ -17,12 +17,11 @@ from sipgw.agent.twiml.conference import ConferenceDial
 from sipgw.agent.twiml.dial.rules import DialResult
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.recording import ulaw_wav
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.playback import Playback
 from sipgw.agent.twiml.waitmusic import ConferenceWaitMusic, WaitDocument, fetch_wait_document
 from sipgw.agent.twiml.webhook import call_params, new_sid
-from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.conferencetwiml import Conference
 from sipgw.twilio.document import DialConference
 
@@ -54,14 +53,12 @@ class ConferenceVerb(VerbHandler):
         if conf.wait_url is None:
             self.ctx.note("conference_ignored", attribute="waitUrl",
                           why="absent: silence, not Twilio's own hold music")  # fmt: skip
-        post = None
+        post = url = None
         if conf.status_callback and self.ctx.poster is not None and self.ctx.program is not None:
-            try:
-                url = absolute_url(self.ctx.program.url, conf.status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Conference statusCallback>: %s", call.call_id, exc)
-            else:
-                post = partial(self.ctx.poster.post, Callback(url, conf.status_callback_method))
+            url = callback_url(self.ctx.program.url, conf.status_callback, call.call_id,
+                               "<Conference statusCallback>")  # fmt: skip
+        if url is not None and self.ctx.poster is not None:
+            post = partial(self.ctx.poster.post, Callback(url, conf.status_callback_method))
         conferencing = ConferenceDial(
             call.call_id, verb, rooms, partial(self._wait_music, conf), post,
             self.settings.identity.account_sid, self.ctx.note, time.time,
@@ -94,11 +91,9 @@ class ConferenceVerb(VerbHandler):
             return None
         callback = ""
         if conf.recording_status_callback and self.ctx.program is not None:
-            try:
-                callback = absolute_url(self.ctx.program.url, conf.recording_status_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Conference recordingStatusCallback>: %s", self.call.call_id,
-                            exc)  # fmt: skip
+            where = "<Conference recordingStatusCallback>"
+            callback = callback_url(self.ctx.program.url, conf.recording_status_callback,
+                                    self.call.call_id, where) or ""  # fmt: skip
         method, events, trim = (conf.recording_status_callback_method,
                                 conf.recording_status_callback_events, conf.trim)  # fmt: skip
         return lambda: RoomRecording(new_sid("RE"), callback, method, events, trim)
@@ -139,17 +134,11 @@ class ConferenceVerb(VerbHandler):
         }
         status = "absent"
         if audio:
-            try:
-                make_private_dir(settings.recording_dir)
-                write_private_atomic(settings.recording_dir / f"{recording.sid}.wav",
-                                     ulaw_wav(audio))  # fmt: skip
-            except OSError as exc:
-                log.error("[%s] <Conference record>: the recording could not be written: %s",
-                          self.call.call_id, exc)  # fmt: skip
-                self.ctx.note("record_failed", reason=str(exc))
+            url = self.write_recording(recording.sid, ulaw_wav(audio), "<Conference record>")
+            if url is None:
                 return
             status = "completed"
-            form["RecordingUrl"] = settings.recording_url.rstrip("/") + "/" + recording.sid
+            form["RecordingUrl"] = url
             form["RecordingDuration"] = str(round(len(audio) / 8000))
         form["RecordingStatus"] = status
         self.ctx.note("record", recording_sid=recording.sid, verb="Conference", status=status,

@@ -10,6 +10,7 @@ and what it carries of the call (:class:`VerbHandler`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,10 @@ from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.verbs.outbox import Outbox
 from sipgw.agent.twiml.webhook import TwilioIdentity
+from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.document import Verb
+
+log = logging.getLogger("sipgw.agent")
 
 FallbackAction = Literal["say", "transfer", "hangup"]
 DialMode = Literal["bridge", "refer"]
@@ -181,3 +185,19 @@ class VerbHandler:
         self.settings = ctx.settings
         self.call_sid = ctx.call_sid
         self.steps = ctx.steps
+
+    def write_recording(self, sid: str, wav: bytes, verb: str) -> str | None:
+        """The recording ``sid`` written (0600, :mod:`sipgw.foundation.private_files`) to the
+        recording directory as ``<sid>.wav``; its URL where the operator serves it, or None
+        when it could not be written (logged naming ``verb``, ``<Record>``; noted)."""
+        directory = self.settings.recording_dir
+        assert directory is not None
+        try:
+            make_private_dir(directory)
+            write_private_atomic(directory / f"{sid}.wav", wav)
+        except OSError as exc:
+            log.error("[%s] %s: the recording could not be written: %s", self.call.call_id,
+                      verb, exc)  # fmt: skip
+            self.ctx.note("record_failed", reason=str(exc))
+            return None
+        return self.settings.recording_url.rstrip("/") + "/" + sid

@@ -21,7 +21,7 @@ from sipgw.agent.twiml.dial.rules import DialResult, refer_status, usable_caller
 from sipgw.agent.twiml.dial.screening import DialLegs
 from sipgw.agent.twiml.program import Fetch, Refused, Run, Step, absolute_url
 from sipgw.agent.twiml.queues.queuedial import QueueDial
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.agent.twiml.verbs.context import Fatal, VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.dialrecording import DialRecording
 from sipgw.agent.twiml.verbs.enqueue import EnqueueVerb
@@ -126,10 +126,8 @@ class DialVerb(VerbHandler):
         url = ""
         if verb.refer_url:
             assert self.ctx.program is not None
-            try:
-                url = absolute_url(self.ctx.program.url, verb.refer_url)
-            except ValueError as exc:
-                log.warning("[%s] <Dial referUrl>: %s", self.call.call_id, exc)
+            url = callback_url(self.ctx.program.url, verb.refer_url, self.call.call_id,
+                               "<Dial referUrl>") or ""  # fmt: skip
 
         async def fetch(
             where: str, method: str, extra: tuple[tuple[str, str], ...]

@@ -16,7 +16,6 @@ from sipgw.agent.twiml.recording import BridgeRecorder, ulaw_wav
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.record import RecordVerb, time_ago
 from sipgw.agent.twiml.webhook import new_sid
-from sipgw.foundation.private_files import make_private_dir, write_private_atomic
 from sipgw.twilio.document import Dial
 
 log = logging.getLogger("sipgw.agent")
@@ -81,16 +80,10 @@ class DialRecording(VerbHandler):
                 self._dial_recording_status(verb, recorder, "absent", {})
             return result
         sid = recorder.sid = recorder.sid or new_sid("RE")
-        try:
-            make_private_dir(settings.recording_dir)
-            write_private_atomic(settings.recording_dir / f"{sid}.wav",
-                                 ulaw_wav(recorder.audio(), recorder.channels))  # fmt: skip
-        except OSError as exc:
-            log.error("[%s] <Dial record>: the recording could not be written: %s",
-                      self.call.call_id, exc)  # fmt: skip
-            self.ctx.note("record_failed", reason=str(exc))
+        url = self.write_recording(sid, ulaw_wav(recorder.audio(), recorder.channels),
+                                   "<Dial record>")  # fmt: skip
+        if url is None:
             return result
-        url = settings.recording_url.rstrip("/") + "/" + sid
         seconds = str(round(recorder.seconds))
         self.ctx.note("record", recording_sid=sid, verb="Dial", channels=recorder.channels,
                       seconds=round(recorder.seconds, 2))  # fmt: skip

@@ -11,8 +11,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from sipgw.agent.services.stt.base import SpeechToText, SttConnectError
 from sipgw.agent.twiml.gather import GatherResult, GatherRun
-from sipgw.agent.twiml.program import absolute_url
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.verbs.playback import Playback
 from sipgw.twilio.document import Gather, Pause, Play, Say
@@ -60,13 +59,12 @@ class GatherVerb(VerbHandler):
         if stt is None and verb.input == ("speech",):
             return None  # refused (logged, recorded)
         callback = None
+        url = None
         if verb.partial_result_callback:
-            try:
-                url = absolute_url(self.ctx.program.url, verb.partial_result_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Gather partialResultCallback>: %s", self.call.call_id, exc)
-            else:
-                callback = Callback(url, verb.partial_result_callback_method)
+            url = callback_url(self.ctx.program.url, verb.partial_result_callback,
+                               self.call.call_id, "<Gather partialResultCallback>")  # fmt: skip
+        if url is not None:
+            callback = Callback(url, verb.partial_result_callback_method)
         run = GatherRun(
             verb, lambda: self._prompts(verb), stt,
             on_partial=(lambda form: self._partial(callback, form)) if callback else None,

@@ -14,10 +14,10 @@ import time
 from sipgw.agent.twiml.program import absolute_url
 from sipgw.agent.twiml.recording import BEEP, FRAME_SECONDS, Recorder, ulaw_wav
 from sipgw.agent.twiml.recordtranscribe import RecordTranscription, start_transcription
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.webhook import call_params, new_sid
-from sipgw.foundation.private_files import make_private_dir, write_private_atomic
+from sipgw.foundation.private_files import write_private_atomic
 from sipgw.twilio.document import Dial, Record
 
 log = logging.getLogger("sipgw.agent")
@@ -81,17 +81,9 @@ class RecordVerb(VerbHandler):
             self.ctx.note("record", ended_by=recorder.ended_by, seconds=0)
             self._record_status(verb, sid, "absent", {})  # no file
             return None
-        settings = self.settings
-        assert settings.recording_dir is not None
-        try:
-            make_private_dir(settings.recording_dir)
-            write_private_atomic(settings.recording_dir / f"{sid}.wav", ulaw_wav(audio))
-        except OSError as exc:
-            log.error("[%s] <Record>: the recording could not be written: %s",
-                      self.call.call_id, exc)  # fmt: skip
-            self.ctx.note("record_failed", reason=str(exc))
+        url = self.write_recording(sid, ulaw_wav(audio), "<Record>")
+        if url is None:
             return None
-        url = settings.recording_url.rstrip("/") + "/" + sid
         seconds = len(audio) / 8000
         digits = recorder.key_pressed or ("hangup" if recorder.ended_by == "hangup" else "")
         self.ctx.note("record", recording_sid=sid, ended_by=recorder.ended_by,
@@ -112,20 +104,16 @@ class RecordVerb(VerbHandler):
         assert settings.recording_dir is not None and program is not None
         transcription_sid = new_sid("TR")
         text_url = settings.recording_url.rstrip("/") + f"/{transcription_sid}.txt"
-        target = None
+        target = where = None
         if verb.transcribe_callback:
-            try:
-                where = absolute_url(program.url, verb.transcribe_callback)
-            except ValueError as exc:
-                log.warning("[%s] <Record transcribeCallback>: %s", self.call.call_id, exc)
-            else:
-                status = "completed" if self.ctx.closed else "in-progress"
-                form = call_params(self.call, self.call_sid, settings.identity.account_sid,
-                                   status)  # fmt: skip
-                form.update({"TranscriptionSid": transcription_sid, "TranscriptionUrl": text_url,
-                             "RecordingSid": sid, "RecordingUrl": url})  # fmt: skip
-                target = RecordTranscription(where, "POST", settings.identity, settings.timeout,
-                                             form)  # fmt: skip
+            where = callback_url(program.url, verb.transcribe_callback, self.call.call_id,
+                                 "<Record transcribeCallback>")  # fmt: skip
+        if where is not None:
+            status = "completed" if self.ctx.closed else "in-progress"
+            form = call_params(self.call, self.call_sid, settings.identity.account_sid, status)
+            form.update({"TranscriptionSid": transcription_sid, "TranscriptionUrl": text_url,
+                         "RecordingSid": sid, "RecordingUrl": url})  # fmt: skip
+            target = RecordTranscription(where, "POST", settings.identity, settings.timeout, form)
         if settings.stt is None:
             log.warning("[%s] <Record transcribe>: no speech-to-text is configured "
                         "(SIPGW_TWIML_STT): failed", self.call.call_id)  # fmt: skip
@@ -163,10 +151,9 @@ class RecordVerb(VerbHandler):
         if (not verb.recording_status_callback or ctx.poster is None or ctx.program is None
                 or status not in verb.recording_status_callback_events):  # fmt: skip
             return
-        try:
-            where = absolute_url(ctx.program.url, verb.recording_status_callback)
-        except ValueError as exc:
-            log.warning("[%s] <%s recordingStatusCallback>: %s", self.call.call_id, tag, exc)
+        where = callback_url(ctx.program.url, verb.recording_status_callback, self.call.call_id,
+                             f"<{tag} recordingStatusCallback>")  # fmt: skip
+        if where is None:
             return
         ctx.poster.post(Callback(where, verb.recording_status_callback_method), {
             "AccountSid": self.settings.identity.account_sid, "CallSid": self.call_sid,

@@ -9,6 +9,7 @@ import time
 from typing import Literal
 
 from sipgw.agent.twiml.program import absolute_url
+from sipgw.agent.twiml.statusposts import callback_url
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.verbs.context import Fatal, VerbContext, VerbHandler
 from sipgw.agent.twiml.webhook import new_sid
@@ -52,16 +53,15 @@ class StreamVerbs(VerbHandler):
             on_audio=self._app_audio if bidirectional else None,
             on_open=lambda: self.stream_event(stream, "stream-started"),
         )  # fmt: skip
+        url, base = None, self.ctx.program.url  # type: ignore[union-attr]
         if noun.status_callback:
-            try:
-                url = absolute_url(self.ctx.program.url, noun.status_callback)  # type: ignore[union-attr]
-            except ValueError as exc:
-                log.warning("[%s] <Stream statusCallback>: %s", self.call.call_id, exc)
-            else:
-                self._statuses[stream] = StreamStatus(
-                    url, noun.status_callback_method, self.settings.identity.account_sid,
-                    self.call_sid, side.stream_sid, noun.name,
-                )  # fmt: skip
+            url = callback_url(base, noun.status_callback, self.call.call_id,
+                               "<Stream statusCallback>")  # fmt: skip
+        if url is not None:
+            self._statuses[stream] = StreamStatus(
+                url, noun.status_callback_method, self.settings.identity.account_sid,
+                self.call_sid, side.stream_sid, noun.name,
+            )  # fmt: skip
         return stream
 
     def stream_event(self, stream: MediaStream, event: StreamEvent, error: str = "") -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from sipgw.agent.twiml.program import absolute_url
-from sipgw.agent.twiml.statusposts import Callback
+from sipgw.agent.twiml.statusposts import Callback, callback_url
 from sipgw.agent.twiml.transcriptions import LiveTranscription, ignored
 from sipgw.agent.twiml.verbs.context import VerbContext, VerbHandler
 from sipgw.agent.twiml.webhook import new_sid
@@ -29,13 +28,12 @@ class TranscriptionVerbs(VerbHandler):
         self.steps.append("transcription")
         assert self.ctx.program is not None
         poster, callback = self.ctx.poster, None
+        url = None
         if noun.status_callback_url:
-            try:
-                url = absolute_url(self.ctx.program.url, noun.status_callback_url)
-            except ValueError as exc:
-                log.warning("[%s] <Transcription statusCallbackUrl>: %s", self.call.call_id, exc)
-            else:
-                callback = Callback(url, noun.status_callback_method)
+            url = callback_url(self.ctx.program.url, noun.status_callback_url, self.call.call_id,
+                               "<Transcription statusCallbackUrl>")  # fmt: skip
+        if url is not None:
+            callback = Callback(url, noun.status_callback_method)
 
         def post(form: dict[str, str]) -> None:
             if poster is not None and callback is not None:

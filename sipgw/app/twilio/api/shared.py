@@ -23,10 +23,10 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
-from sipgw.app.stopping import cancel_and_wait
 from sipgw.app.twilio.api.registry import CallRegistry
 from sipgw.app.twilio.api.resource import CallFacts, TwilioError, call_resource, not_found
 from sipgw.foundation.handled_errors import forget_frames
+from sipgw.foundation.stopping import cancel_and_wait
 
 __all__ = ["PRUNE_EVERY", "SHARE_WAIT", "Cluster", "SharedCalls"]
 

@@ -15,7 +15,6 @@ from sipgw.agent.services.assemblyai.stt_protocol import (
     build_query_params,
     close_is_fatal,
     close_text,
-    decode,
     describe_close,
     headers,
     is_rate_limited,
@@ -117,10 +116,3 @@ def test_the_session_url_keeps_its_query_and_the_public_url_drops_it() -> None:
     assert url.startswith("wss://example.test/v3/ws?token=t0k&speech_model=u3-rt-pro&")
     assert url.endswith("&max_turn_silence=2000")
     assert public_url(url) == "wss://example.test/v3/ws"
-
-
-def test_only_json_objects_in_text_frames_are_messages() -> None:
-    assert decode('{"type": "Begin"}') == {"type": "Begin"}
-    assert decode(b'{"type": "Begin"}') is None
-    assert decode("not json") is None
-    assert decode("[1, 2]") is None

@@ -1,4 +1,4 @@
-"""cancel_and_wait (sipgw/app/stopping.py): a lost cancel, a failure, the caller's cancel."""
+"""cancel_and_wait (sipgw/foundation/stopping.py): a lost cancel, a failure, the caller's cancel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from sipgw.app.stopping import cancel_and_wait, finish_or_cancel
+from sipgw.foundation.stopping import cancel_and_wait, finish_or_cancel
 
 
 async def loses_its_first_cancel(rounds: list[int]) -> None:
