@@ -113,7 +113,6 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_transports.py",
     "tests/interop/test_kamailio_transports.py",
     "tests/interop/test_srtp.py",
-    "tests/interop/test_harness.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
     "tests/interop/test_campaigns_peers.py",
