@@ -80,6 +80,9 @@ BESIDE_PEERS = (
     # a conformance runner of ours against an in-process gateway (about 29 s): it binds
     # addresses of its own (127.0.0.7-10), which no other test uses
     "tests/interop/test_rfc4475_sequence.py",
+    # PostgreSQL (a server of its own, like the store tests beside it), in-process gateways,
+    # our phones, the twilio SDK and the dashboard's Chromium: no SIP peer (about 27 s)
+    "tests/interop/test_postgres_cluster.py",
 )
 """Interop tests with no peer program of their own (our ``Phone``, our runner or the Twilio
 fake plays the far end, or nothing runs): under xdist they run beside the real-peer tests."""
