@@ -164,11 +164,16 @@ THIRD_LANE = (
 """Real-peer tests of the third lane; every other one runs in the second lane (the REFER's
 and transcriptions' TwiML tests, about 17 s, from the first, with the rest)."""
 PEER_LANES = ("peers-a", "peers-b", "peers-c")
-ONE_UNIT = ("tests/test_packaging.py", "tests/test_layers.py", "tests/test_shape.py")
+ONE_UNIT = (
+    "tests/test_packaging.py",
+    "tests/test_layers.py",
+    "tests/test_shape.py",
+    "tests/interop/test_postgres_cluster.py",
+)
 """Modules whose tests share work too slow to do twice (the wheel, built and installed once;
 the import graph test_layers scans, 5 s alone and 30-36 s on each of four workers in a whole
-run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/): each module one work unit,
-on one worker."""
+run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/; the PostgreSQL server of
+test_postgres_cluster): each module one work unit, on one worker."""
 SLOWEST_OTHERS = (
     "tests/bench/test_amd.py::test_the_targets_on_the_held_out_split",
     "tests/test_layers.py",
