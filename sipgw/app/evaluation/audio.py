@@ -155,7 +155,11 @@ def write_wav(path: str | Path, samples: Iterable[int], rate: int = RATE) -> Pat
     """Write mono s16le samples (clipped to 16 bits) as a WAV file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = array.array("h", (max(-32768, min(32767, int(s))) for s in samples))
+    given = samples if isinstance(samples, list | array.array) else list(samples)
+    try:  # ints within 16 bits, as the synthesis here makes them: no per-sample clipping
+        data = array.array("h", given)
+    except (OverflowError, TypeError):
+        data = array.array("h", (max(-32768, min(32767, int(s))) for s in given))
     if sys.byteorder == "big":
         data.byteswap()
     with wave.open(str(path), "wb") as w:
@@ -180,7 +184,10 @@ def tone_samples(
     amp = _amplitude(dbfs)
     step = 2.0 * math.pi * hz / rate
     n = round(seconds * rate)
-    return [max(-32768, min(32767, round(amp * math.sin(phase + step * i)))) for i in range(n)]
+    sin = math.sin
+    if amp < 32767.5:  # never rounds past 16 bits: no clipping to do
+        return [round(amp * sin(phase + step * i)) for i in range(n)]
+    return [max(-32768, min(32767, round(amp * sin(phase + step * i)))) for i in range(n)]
 
 
 def write_tone(
