@@ -211,6 +211,89 @@ whole run's figures (2026-11-27, 25-190 s each on a loaded machine; then those o
 runs on alone after the rest is done."""
 
 
+QUICK_TESTS = (
+    "tests/sipgw/sip/",
+    "tests/sipgw/foundation/",
+    "tests/media/",
+    "tests/twilio/",
+    "tests/agent/turns/",
+    "tests/agent/ivr/",
+)
+"""The sans-IO and unit tests (the protocol cores, media, Twilio's wire, turn-taking, the
+phone-menu navigator, the base floor): ``--quick`` (``scripts/test --quick``) runs these
+alone, but :data:`QUICK_LEFT_OUT`. The whole run runs them with everything else."""
+QUICK_LEFT_OUT = (
+    # sockets, aiortc's calls, the native build's own tests
+    "tests/media/aio/",
+    "tests/twilio/aio/",
+    "tests/media/test_rtpio.py",
+    # the hostile-input hunts (docs/security.md), whole files of them
+    "tests/sipgw/sip/test_hostile_parsers.py",
+    "tests/media/test_hostile_media.py",
+    # the detectors measured on synthesized corpora (rooms, talk-off, voices)
+    "tests/media/voice/test_model_vad.py",
+    "tests/media/tones/test_dtmf_detect.py::test_the_talk_off_set_yields_no_digit",
+    "tests/media/tones/test_dtmf_detect.py::test_speech_like_sound_never_yields_a_digit",
+    "tests/media/tones/test_beep.py::test_speech_like_sound_is_never_a_beep",
+    "tests/media/tones/test_beep.py::test_any_beep_in_the_band_is_found_once",
+    "tests/media/voice/test_turn_model.py::test_accuracy_on_held_out_voices_and_lines",
+    "tests/media/voice/test_turn_tail.py::test_the_tail_gives_the_models_own_probability",
+    "tests/media/voice/test_silero_math.py::test_numpy_and_onnx_runtime_give_the_same",
+    # Hypothesis searches and long runs of 2.5 s or more alone (a loaded 2-vCPU machine)
+    "tests/sipgw/sip/test_offeranswer.py::test_mangled_",
+    "tests/sipgw/sip/test_sdp.py::test_mangled_sdp_only_raises_sdp_error",
+    "tests/sipgw/sip/test_message.py::test_mutated_",
+    "tests/sipgw/sip/test_message.py::test_random_chunking_matches_whole_parse",
+    "tests/sipgw/sip/test_useragent.py::test_mutated_messages_never_raise",
+    "tests/sipgw/sip/test_guessing.py::test_a_guesser_on_more_networks_than_the_table_holds",
+    "tests/sipgw/sip/test_guessing.py::test_interleaved_user_and_guesser",
+    "tests/sipgw/sip/test_auth.py::test_guesses_per_user_are_bounded_across_sources",
+    "tests/sipgw/sip/usages/test_strangers.py::test_a_forged_source_flood_holds_no_",
+    "tests/sipgw/sip/test_dialpolicy.py::test_a_target_is_judged_as_the_sip_stack_reads_it",
+    "tests/sipgw/sip/test_transaction.py::test_any_input_sequence_leaves_a_valid_state",
+    "tests/sipgw/foundation/test_handled_errors.py::test_a_failed_task_awaited_and_handled_",
+    "tests/sipgw/foundation/stores/test_sql.py::test_new_ids_come_back_and_the_dialects_",
+    "tests/media/test_jitterbuffer.py::test_property_heavy_jitter",
+    "tests/media/test_jitterbuffer.py::test_property_reordering_within_window",
+    "tests/media/test_ingress.py::test_property_reorder_within_the_wait_gives_the_exact_stream",
+    "tests/media/test_session.py::test_a_call_s_addresses_are_not_kept_after_it",
+    "tests/media/test_pacer.py::test_no_drift_over_100k_ticks",
+    "tests/twilio/test_messages.py::test_any_shaped_message_parses_or_is_refused",
+)
+"""Tests under :data:`QUICK_TESTS` the quick loop leaves to the whole run: sockets, the
+hunts for hostile input, corpora and the longest searches (node ids or their starts)."""
+
+
+def in_quick_loop(nodeid: str) -> bool:
+    """Whether ``--quick`` runs the test (:data:`QUICK_TESTS` but :data:`QUICK_LEFT_OUT`)."""
+    return nodeid.startswith(QUICK_TESTS) and not nodeid.startswith(QUICK_LEFT_OUT)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        default=False,
+        help="run the sans-IO and unit tests alone (QUICK_TESTS in tests/conftest.py)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--quick``, collects nothing outside the quick loop's folders and files."""
+    if not config.getoption("quick"):
+        return None
+    try:
+        name = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    if collection_path.is_dir():
+        name += "/"
+        inside = any(name.startswith(q) or q.startswith(name) for q in QUICK_TESTS)
+    else:
+        inside = name.startswith(QUICK_TESTS)
+    return True if not inside or name.startswith(QUICK_LEFT_OUT) else None
+
+
 def peer_lane(nodeid: str) -> str:
     """The lane (work unit) a real-peer test runs in, "" for any other test."""
     if not nodeid.startswith(REAL_PEER_TESTS) or nodeid.startswith(BESIDE_PEERS):
@@ -243,12 +326,18 @@ def _under_interop(path: Path) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks ``tests/interop`` ``interop``; a test marked ``interop`` elsewhere must be listed
-    in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer."""
+    in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer. With ``--quick``,
+    deselects all but the quick loop's tests (:func:`in_quick_loop`)."""
     for item in items:
         if _under_interop(Path(item.path)):
             item.add_marker(pytest.mark.interop)
         elif item.get_closest_marker("interop") and not in_peers_group(item.nodeid):
             raise pytest.UsageError(f"{item.nodeid} is marked interop: list it in REAL_PEER_TESTS")
+    if config.getoption("quick"):
+        left = [item for item in items if not in_quick_loop(item.nodeid)]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if in_quick_loop(item.nodeid)]
 
 
 @pytest.hookimpl(optionalhook=True)
