@@ -83,6 +83,9 @@ BESIDE_PEERS = (
     # PostgreSQL (a server of its own, like the store tests beside it), in-process gateways,
     # our phones, the twilio SDK and the dashboard's Chromium: no SIP peer (about 27 s)
     "tests/interop/test_postgres_cluster.py",
+    # sipgw call to a port where nothing listens, and to a number with no proxy: no peer
+    "tests/interop/test_outbound_call.py::test_nothing_listening_is_unreachable",
+    "tests/interop/test_outbound_call.py::test_bad_target_is_a_failed_call",
 )
 """Interop tests with no peer program of their own (our ``Phone``, our runner or the Twilio
 fake plays the far end, or nothing runs): under xdist they run beside the real-peer tests."""
