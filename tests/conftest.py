@@ -6,12 +6,16 @@ Hypothesis profiles: CI runs are deterministic and free of timing flakes.
 time, and there is no per-example deadline. ``long``: random examples, ten
 times as many, for a local hunt (``HYPOTHESIS_PROFILE=long pytest ...``).
 
-Real peers one at a time in each of three lanes: ``scripts/test`` runs the suite on six xdist
-workers with ``--dist loadgroup``; the real-peer tests (:func:`in_peers_group`) are three work
-units (:func:`peer_lane`), so three workers run them one after another while the others run
-the rest (docs/testing.md, "How the suite runs"). The units are made by the scheduler from
-node ids (:class:`PeersScheduling`), not by ``xdist_group`` marks: with pytest 9.2 xdist 3.8
-cannot attach a mark's group to a node id and loses it silently (pytest-dev/pytest-xdist#1386).
+Real peers one at a time in each of four lanes: ``scripts/test`` runs the suite on seven
+xdist workers with ``--dist loadgroup``; the real-peer tests (:func:`in_peers_group`) are four
+work units (:func:`peer_lane`), so four workers run them one after another while the other
+three run the rest (docs/testing.md, "How the suite runs"). The units are made by the
+scheduler from node ids (:class:`PeersScheduling`), not by ``xdist_group`` marks: with pytest
+9.2 xdist 3.8 cannot attach a mark's group to a node id and loses it silently
+(pytest-dev/pytest-xdist#1386).
+
+``--quick`` (``scripts/test --quick``) runs the sans-IO and unit tests alone
+(:data:`QUICK_TESTS`).
 
 The secret scan at the end of the run: every API key and SIP password the tests
 configure is a canary (:mod:`tests.toolkit.canaries`);
@@ -81,13 +85,51 @@ BESIDE_PEERS = (
     # a conformance runner of ours against an in-process gateway (about 29 s): it binds
     # addresses of its own (127.0.0.7-10), which no other test uses
     "tests/interop/test_rfc4475_sequence.py",
+    # PostgreSQL (a server of its own, like the store tests beside it), in-process gateways,
+    # our phones, the twilio SDK and the dashboard's Chromium: no SIP peer (about 27 s)
+    "tests/interop/test_postgres_cluster.py",
+    # sipgw call to a port where nothing listens, and to a number with no proxy: no peer
+    "tests/interop/test_outbound_call.py::test_nothing_listening_is_unreachable",
+    "tests/interop/test_outbound_call.py::test_bad_target_is_a_failed_call",
 )
 """Interop tests with no peer program of their own (our ``Phone``, our runner or the Twilio
 fake plays the far end, or nothing runs): under xdist they run beside the real-peer tests."""
-SHARED_NAMESPACE_LANE = (
-    # what changes the test namespace itself (veths, routes, nft), Asterisk (one build, its
-    # own fixed directories), dnsmasq, and what loads the CPU on purpose (floods, overload,
-    # capacity) or measures packet timing on the wire: one after another, in their own lane
+LOAD_LANE = (
+    # what loads the CPU on purpose (floods, overload, capacity, many guessing sources) or
+    # measures packet timing on the wire, and the transports' and Kamailio's calls that ran
+    # with them from the start: one after another, in their own lane
+    "tests/interop/test_flood.py",
+    "tests/interop/test_overload.py",
+    "tests/interop/test_overload_at_start.py",
+    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
+    "tests/bench/test_smoke.py::test_capacity_compare",
+    "tests/interop/test_digest_guessing.py",
+    "tests/interop/test_kamailio_hardening.py",
+    "tests/interop/test_access_peers.py",
+    "tests/interop/test_hold_gap.py",
+    "tests/interop/test_rtcp_peers.py",
+    "tests/interop/test_campaigns_peers.py",
+    "tests/interop/test_campaigns_cluster.py",
+    "tests/interop/test_metrics_peers.py",
+    "tests/interop/test_workers.py",
+    "tests/interop/test_dispatcher.py",
+    "tests/interop/test_transports.py",
+    "tests/interop/test_kamailio_transports.py",
+    "tests/interop/test_srtp.py",
+    # no reason of their own: they balance the lanes (about 95 s)
+    "tests/interop/test_twiml_answer_on_bridge_peers.py",
+    "tests/interop/test_twiml_hd_bridge_peers.py",
+    "tests/interop/test_twiml_refer_peers.py",
+    "tests/interop/test_dashboard_charts.py",
+    "tests/interop/test_warm_transfer_peers.py::test_refer_with_replaces_between_linphones",
+    "tests/interop/test_warm_transfer_peers.py::test_the_person_accepts_with_a_key",
+    "tests/interop/test_warm_transfer_peers.py::test_the_persons_voicemail_brings_the_caller",
+)
+"""Real-peer tests of the first lane."""
+NAMESPACE_LANE = (
+    # what changes the test namespace itself (veths, routes, nft: the browsers' interfaces,
+    # the NAT), Asterisk (one build, its own fixed directories) and dnsmasq: one after
+    # another, in their own lane
     "tests/interop/test_browser_phone.py",
     "tests/interop/test_browser_turn.py",
     "tests/interop/test_dashboard_browser.py",
@@ -100,74 +142,58 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_ivr_asterisk.py",
     "tests/interop/test_hd_voice_asterisk.py",
     "tests/interop/test_dns_failover.py",
-    "tests/interop/test_flood.py",
-    "tests/interop/test_overload.py",
-    "tests/interop/test_overload_at_start.py",
-    "tests/interop/test_hold_gap.py",
-    "tests/interop/test_rtcp_peers.py",
-    "tests/interop/test_metrics_peers.py",
-    "tests/interop/test_workers.py",
-    "tests/interop/test_dispatcher.py",
-    "tests/interop/test_kamailio_hardening.py",
-    "tests/interop/test_access_peers.py",
-    "tests/interop/test_digest_guessing.py",
-    "tests/interop/test_transports.py",
-    "tests/interop/test_kamailio_transports.py",
-    "tests/interop/test_srtp.py",
-    "tests/interop/test_harness.py",
-    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
-    "tests/bench/test_smoke.py::test_capacity_compare",
-    "tests/interop/test_campaigns_peers.py",
-    "tests/interop/test_campaigns_cluster.py",
-    # no reason of their own: the call queues', answerOnBridge's, conferences', screening's
-    # and wideband bridges' TwiML tests (about 80 s) balance the lanes
-    "tests/interop/test_twiml_queue_peers.py",
-    "tests/interop/test_twiml_answer_on_bridge_peers.py",
-    "tests/interop/test_twiml_conference_peers.py",
-    "tests/interop/test_twiml_screening_peers.py",
-    "tests/interop/test_twiml_hd_conference_peers.py",
-    "tests/interop/test_twiml_hd_bridge_peers.py",
-)
-"""Real-peer tests of the first lane."""
-THIRD_LANE = (
-    # about a third of the peers' time (the last whole run's lanes, 818, 754 and 778 s, less
-    # the RFC 4475 sequence, 53 s, which runs beside them now, and with about 53 s moved out
-    # of the first lane: each lane about 760-770 s); any of these could run in the second
-    "tests/interop/test_carriers.py",
-    "tests/interop/test_registration.py",
-    "tests/interop/test_draining.py",
-    "tests/interop/test_webhooks_peers.py",
-    "tests/interop/test_declared_tools_peers.py",
-    "tests/interop/test_pipecat_twiml_peers.py",
-    "tests/interop/test_twiml_peers.py",
-    "tests/interop/test_twilio_rest_peers.py",
-    "tests/interop/test_callbacks_peers.py",
+    # no reason of their own: they balance the lanes (about 300 s)
     "tests/interop/test_s2s_peers.py",
+    "tests/interop/test_noise_peers.py",
+    "tests/interop/test_outbound_call.py",
+    "tests/interop/test_tracing_peers.py",
+    "tests/interop/test_kamailio_toolkit.py",
+    "tests/interop/test_webhooks_peers.py",
     "tests/interop/test_preemptive_peers.py",
+    "tests/interop/test_twiml_screening_peers.py",
+    "tests/interop/test_hold_music_sipp.py",
+    "tests/interop/test_amd_peers.py",
+    "tests/interop/test_twiml_conference_peers.py",
+    "tests/interop/test_warm_transfer_peers.py::test_a_blind_transfer_the_target_refuses",
+    "tests/interop/test_s2s_hd_voice_peers.py",
+)
+"""Real-peer tests of the second lane."""
+THIRD_LANE = (
     "tests/interop/test_amd_assistant_peers.py",
     # beside the assistant's: both play a callee's 1000 Hz beep and read the wire for it, so
     # they must not run at once (an RTP capture sees the other test's beep)
     "tests/interop/test_amd_s2s_peers.py",
-    "tests/interop/test_s2s_warm_transfer_peers.py",
-    "tests/interop/test_s2s_hd_voice_peers.py",
-    "tests/interop/test_hd_voice_handoff_peers.py",
-    # a REFER with Replaces between two linphonecs (about 27 s), from the second lane, and
-    # from the first the music on hold from SIPp's side and a warm transfer the person
-    # accepts (about 18 s each)
-    "tests/interop/test_warm_transfer_peers.py::test_refer_with_replaces_between_linphones",
-    "tests/interop/test_hold_music_sipp.py",
-    "tests/interop/test_warm_transfer_peers.py::test_the_person_accepts_by_saying_yes",
-    "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
+    "tests/interop/test_twiml_dial_peers.py",
+    "tests/interop/test_twiml_peers.py",
+    "tests/interop/test_assistant_peers.py",
+    "tests/interop/test_registration.py",
+    "tests/interop/test_callbacks_peers.py",
     "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
+    "tests/interop/test_shared_trust.py",
+    "tests/interop/test_hd_voice_peers.py",
+    "tests/interop/test_handoff_peers.py",
+    "tests/interop/test_warm_transfer_peers.py::test_the_person_accepts_by_saying_yes",
+    "tests/interop/test_lines_peers.py",
+    "tests/interop/test_outbound_kamailio.py",
+    "tests/interop/test_twiml_transcription_peers.py",
+    "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
+    "tests/interop/test_inband_dtmf_peers.py",
+    "tests/interop/test_kamailio_floods.py",
 )
-"""Real-peer tests of the third lane; every other one runs in the second lane (the REFER's
-and transcriptions' TwiML tests, about 17 s, from the first, with the rest)."""
-PEER_LANES = ("peers-a", "peers-b", "peers-c")
-ONE_UNIT = ("tests/test_packaging.py", "tests/test_layers.py", "tests/test_shape.py")
+"""Real-peer tests of the third lane; every other one runs in the fourth (the AI-service
+faults, the carriers, the echo agent's calls, the declared tools, draining, ...). The four
+lanes took about the same time each in the per-file runs behind docs/testing.md's figures."""
+PEER_LANES = ("peers-a", "peers-b", "peers-c", "peers-d")
+ONE_UNIT = (
+    "tests/test_packaging.py",
+    "tests/test_layers.py",
+    "tests/test_shape.py",
+    "tests/interop/test_postgres_cluster.py",
+)
 """Modules whose tests share work too slow to do twice (the wheel, built and installed once;
 the import graph test_layers scans, 5 s alone and 30-36 s on each of four workers in a whole
-run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/): each module one work unit,
-on one worker."""
+run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/; the PostgreSQL server of
+test_postgres_cluster): each module one work unit, on one worker."""
 SLOWEST_OTHERS = (
     "tests/bench/test_amd.py::test_the_targets_on_the_held_out_split",
     "tests/test_layers.py",
@@ -198,6 +224,15 @@ SLOWEST_OTHERS = (
     "tests/interop/test_pipecat_twilio.py::test_pipecats_twilio_bot_greets_hears_and_answers",
     "tests/bench/test_smoke.py::test_capacity_machine_splits_calls_between_processes",
     "tests/sipgw/app/admin/test_phone.py::test_a_call_from_the_page_and_its_hang_up",
+    # 30-120 s in a loaded whole run, and the units moved beside the lanes (PostgreSQL's
+    # cluster tests, about 30 s on one worker)
+    "tests/sipgw/app/calls/test_recording.py::test_a_twilio_call_is_recorded_like_any_call",
+    "tests/sipgw/app/security/test_trust.py::test_guesses_checked_across_gateways_are_one",
+    "tests/interop/test_postgres_cluster.py",
+    "tests/sipgw/app/test_plugin.py::test_its_settings_are_in_the_help_and_its_errors",
+    "tests/sipgw/app/test_settings_doc.py::test_the_error_examples_are_what_sipgw_prints",
+    "tests/sipgw/sip/test_guessing.py::test_a_guesser_on_more_networks_than_the_table_holds",
+    "tests/toolkit/amdset/test_labelled.py::test_a_plan_draws_its_beeps_and_tones",
 )
 """The longest work units beside the lanes (node ids or their starts), longest first by a
 whole run's figures (2026-11-27, 25-190 s each on a loaded machine; then those of 17-32 s on
@@ -205,13 +240,97 @@ whole run's figures (2026-11-27, 25-190 s each on a loaded machine; then those o
 runs on alone after the rest is done."""
 
 
+QUICK_TESTS = (
+    "tests/sipgw/sip/",
+    "tests/sipgw/foundation/",
+    "tests/media/",
+    "tests/twilio/",
+    "tests/agent/turns/",
+    "tests/agent/ivr/",
+)
+"""The sans-IO and unit tests (the protocol cores, media, Twilio's wire, turn-taking, the
+phone-menu navigator, the base floor): ``--quick`` (``scripts/test --quick``) runs these
+alone, but :data:`QUICK_LEFT_OUT`. The whole run runs them with everything else."""
+QUICK_LEFT_OUT = (
+    # sockets, aiortc's calls, the native build's own tests
+    "tests/media/aio/",
+    "tests/twilio/aio/",
+    "tests/media/test_rtpio.py",
+    # the hostile-input hunts (docs/security.md), whole files of them
+    "tests/sipgw/sip/test_hostile_parsers.py",
+    "tests/media/test_hostile_media.py",
+    # the detectors measured on synthesized corpora (rooms, talk-off, voices)
+    "tests/media/voice/test_model_vad.py",
+    "tests/media/tones/test_dtmf_detect.py::test_the_talk_off_set_yields_no_digit",
+    "tests/media/tones/test_dtmf_detect.py::test_speech_like_sound_never_yields_a_digit",
+    "tests/media/tones/test_beep.py::test_speech_like_sound_is_never_a_beep",
+    "tests/media/tones/test_beep.py::test_any_beep_in_the_band_is_found_once",
+    "tests/media/voice/test_turn_model.py::test_accuracy_on_held_out_voices_and_lines",
+    "tests/media/voice/test_turn_tail.py::test_the_tail_gives_the_models_own_probability",
+    "tests/media/voice/test_silero_math.py::test_numpy_and_onnx_runtime_give_the_same",
+    # Hypothesis searches and long runs of 2.5 s or more alone (a loaded 2-vCPU machine)
+    "tests/sipgw/sip/test_offeranswer.py::test_mangled_",
+    "tests/sipgw/sip/test_sdp.py::test_mangled_sdp_only_raises_sdp_error",
+    "tests/sipgw/sip/test_message.py::test_mutated_",
+    "tests/sipgw/sip/test_message.py::test_random_chunking_matches_whole_parse",
+    "tests/sipgw/sip/test_useragent.py::test_mutated_messages_never_raise",
+    "tests/sipgw/sip/test_guessing.py::test_a_guesser_on_more_networks_than_the_table_holds",
+    "tests/sipgw/sip/test_guessing.py::test_interleaved_user_and_guesser",
+    "tests/sipgw/sip/test_auth.py::test_guesses_per_user_are_bounded_across_sources",
+    "tests/sipgw/sip/usages/test_strangers.py::test_a_forged_source_flood_holds_no_",
+    "tests/sipgw/sip/test_dialpolicy.py::test_a_target_is_judged_as_the_sip_stack_reads_it",
+    "tests/sipgw/sip/test_transaction.py::test_any_input_sequence_leaves_a_valid_state",
+    "tests/sipgw/foundation/test_handled_errors.py::test_a_failed_task_awaited_and_handled_",
+    "tests/sipgw/foundation/stores/test_sql.py::test_new_ids_come_back_and_the_dialects_",
+    "tests/media/test_jitterbuffer.py::test_property_heavy_jitter",
+    "tests/media/test_jitterbuffer.py::test_property_reordering_within_window",
+    "tests/media/test_ingress.py::test_property_reorder_within_the_wait_gives_the_exact_stream",
+    "tests/media/test_session.py::test_a_call_s_addresses_are_not_kept_after_it",
+    "tests/media/test_pacer.py::test_no_drift_over_100k_ticks",
+    "tests/twilio/test_messages.py::test_any_shaped_message_parses_or_is_refused",
+)
+"""Tests under :data:`QUICK_TESTS` the quick loop leaves to the whole run: sockets, the
+hunts for hostile input, corpora and the longest searches (node ids or their starts)."""
+
+
+def in_quick_loop(nodeid: str) -> bool:
+    """Whether ``--quick`` runs the test (:data:`QUICK_TESTS` but :data:`QUICK_LEFT_OUT`)."""
+    return nodeid.startswith(QUICK_TESTS) and not nodeid.startswith(QUICK_LEFT_OUT)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        default=False,
+        help="run the sans-IO and unit tests alone (QUICK_TESTS in tests/conftest.py)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--quick``, collects nothing outside the quick loop's folders and files."""
+    if not config.getoption("quick"):
+        return None
+    try:
+        name = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    if collection_path.is_dir():
+        name += "/"
+        inside = any(name.startswith(q) or q.startswith(name) for q in QUICK_TESTS)
+    else:
+        inside = name.startswith(QUICK_TESTS)
+    return True if not inside or name.startswith(QUICK_LEFT_OUT) else None
+
+
 def peer_lane(nodeid: str) -> str:
     """The lane (work unit) a real-peer test runs in, "" for any other test."""
     if not nodeid.startswith(REAL_PEER_TESTS) or nodeid.startswith(BESIDE_PEERS):
         return ""
-    if nodeid.startswith(SHARED_NAMESPACE_LANE):
-        return PEER_LANES[0]
-    return PEER_LANES[2] if nodeid.startswith(THIRD_LANE) else PEER_LANES[1]
+    for lane, tests in zip(PEER_LANES, (LOAD_LANE, NAMESPACE_LANE, THIRD_LANE), strict=False):
+        if nodeid.startswith(tests):
+            return lane
+    return PEER_LANES[3]
 
 
 def hand_out_rank(unit: str) -> int:
@@ -237,17 +356,23 @@ def _under_interop(path: Path) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Marks ``tests/interop`` ``interop``; a test marked ``interop`` elsewhere must be listed
-    in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer."""
+    in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer. With ``--quick``,
+    deselects all but the quick loop's tests (:func:`in_quick_loop`)."""
     for item in items:
         if _under_interop(Path(item.path)):
             item.add_marker(pytest.mark.interop)
         elif item.get_closest_marker("interop") and not in_peers_group(item.nodeid):
             raise pytest.UsageError(f"{item.nodeid} is marked interop: list it in REAL_PEER_TESTS")
+    if config.getoption("quick"):
+        left = [item for item in items if not in_quick_loop(item.nodeid)]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if in_quick_loop(item.nodeid)]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: xdist's groups, plus the real-peer tests in two units (lanes)."""
+    """``--dist loadgroup``: xdist's groups, plus the real-peer tests in four units (lanes)."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]

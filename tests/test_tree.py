@@ -69,8 +69,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/toolkit/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
     "tests/toolkit/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
     "tests/toolkit/peers/coturn.py": _PEER.format("tests/interop/test_browser_turn.py"),
-    "tests/toolkit/peers/relay.py": "a UDP relay with loss, jitter and reordering between a "
-    "peer and the gateway: exercised by tests/interop/test_harness.py",
     # -- the benchmarks
     "bench/_harness.py": "the benchmarks' shared helpers: their percentiles are tested in "
     "tests/bench/test_smoke.py, the rest runs with every benchmark there",

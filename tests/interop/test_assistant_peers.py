@@ -1,5 +1,12 @@
 """A real softphone (baresip) talks to the assistant agent (``sipgw serve --agent assistant``).
 
+What needs the softphone's own audio and SIP: the conversation, a barge-in over the reply,
+the goodbye heard to its end before the BYE, a slow tool's filler, a transfer the phone
+follows. The assistant's other behaviours end to end (the LLM's timeout, the STT dropped,
+keypad digits, the caller-context hook and a forged From) are
+tests/agent/assistant/test_agent.py's and test_caller_context.py's, through the gateway
+in-process with a scripted phone.
+
 The gateway runs as a subprocess with its production clients pointed at the three
 fake services (background threads, real loopback sockets). baresip plays a WAV
 script: silence, a 300 Hz burst (the caller "speaks"; the fake STT turns it into
@@ -11,7 +18,6 @@ and when it stopped.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,35 +123,31 @@ def test_conversation_with_tool_call(tmp_workdir: Path, services: ThreadedFakes)
     assert "turn 1: end of speech" in call.gateway.log_text()
 
 
-@pytest.mark.parametrize("ducking", [True, False], ids=["ducking", "no ducking"])
 def test_barge_in_stops_the_reply_and_history_is_truncated(
-    tmp_workdir: Path, services: ThreadedFakes, ducking: bool
+    tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
     """The reply at full level stops within 350 ms of the caller's voice (0.1 s analysis
-    steps). Without ducking it stays silent; with it (the default), an undecided pause plays
-    on at least 10 dB softer until the barge-in commits (600 ms of speech: this fake
-    transcriber sends no partials), then nothing more of it."""
+    steps); ducked (the default), an undecided pause plays on at least 10 dB softer until
+    the barge-in commits (600 ms of speech: this fake transcriber sends no partials), then
+    nothing more of it. (Without ducking the reply stops the same way and stays silent:
+    tests/agent/turns/test_machine.py and test_pause.py.)"""
     services.stt.script(["Tell me about shipping.", "Stop, I have a question."])
     services.llm.script([FakeResponse(text=LONG), FakeResponse(text="Your order has shipped.")])
     source = script(
         tmp_workdir, "barge", (None, 1.0), (SPEECH_HZ, 0.6), (None, 2.0), (SPEECH_HZ, 1.2)
     )
-    env = None if ducking else {"SIPGW_BARGE_IN_DUCK_AFTER_MS": ""}
-    report = analyse(run_call(tmp_workdir, services, source, 8.0, env).heard)
+    report = analyse(run_call(tmp_workdir, services, source, 8.0).heard)
     long = spans(report, LONG_HZ)
     interrupt_at = 1.0 + 0.6 + 2.0  # when the caller starts talking over the reply
     assert long and long[0][0] < interrupt_at, (long, report.describe())
     assert long[0][1] - interrupt_at < 0.35, (long, report.describe())
-    if not ducking:
-        assert len(long) == 1, (long, report.describe())
-    else:
-        levels = report.frame_dbfs
-        full = sorted(levels[round(long[0][0] / 0.02) + 5 : round(interrupt_at / 0.02)])
-        full_dbfs = full[len(full) // 2]
-        later = [levels[round(a / 0.02) : round(b / 0.02)] for a, b in long[1:]]
-        assert later, (long, report.describe())  # it did play on, ducked
-        assert all(max(frames) < full_dbfs - 10 for frames in later), (long, full_dbfs, later)
-        assert long[-1][1] - interrupt_at < 0.6 + 0.35, (long, report.describe())
+    levels = report.frame_dbfs
+    full = sorted(levels[round(long[0][0] / 0.02) + 5 : round(interrupt_at / 0.02)])
+    full_dbfs = full[len(full) // 2]
+    later = [levels[round(a / 0.02) : round(b / 0.02)] for a, b in long[1:]]
+    assert later, (long, report.describe())  # it did play on, ducked
+    assert all(max(frames) < full_dbfs - 10 for frames in later), (long, full_dbfs, later)
+    assert long[-1][1] - interrupt_at < 0.6 + 0.35, (long, report.describe())
     assert spans(report, REPLY_HZ)  # the answer to the interruption
     history = services.llm.requests[1].body["messages"]
     cut = next(m for m in history if m["role"] == "assistant" and "story" in (m["content"] or ""))
@@ -211,48 +213,17 @@ def test_a_slow_tool_is_masked_by_one_filler_line(
     ]
 
 
-def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: ThreadedFakes) -> None:
-    services.stt.script(["Where is my order 1234?"])
-    services.llm.script([FakeResponse(text="Your order has shipped.")])
-    source = script(tmp_workdir, "drop", (None, 1.5), (SPEECH_HZ, 0.8))
-    gw = GatewayProcess(
-        tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=services.env
-    )
-    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
-    with gw, caller:
-        caller.dial(gw.uri("agent"))
-        caller.wait_event("CALL_ESTABLISHED", 5)
-        time.sleep(1.0)
-        services.stt.drop_connections()
-        gw.wait_log(r"STT reconnected", 5)
-        time.sleep(3.0)
-        caller.hangup()
-        caller.wait_event("CALL_CLOSED", 5)
-        heard, _ = caller.recordings()
-    assert spans(analyse(heard), REPLY_HZ)  # the turn spoken around the outage was answered
-    assert len(services.stt.sessions) >= 2
-
-
-def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: ThreadedFakes) -> None:
-    services.stt.script(["Hello?"])
-    services.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
-    source = script(tmp_workdir, "slow", (None, 1.0), (SPEECH_HZ, 0.6))
-    call = run_call(tmp_workdir, services, source, 5.0, {"OPENAI_FIRST_TOKEN_TIMEOUT": "0.5"})
-    fallback = spans(analyse(call.heard), FALLBACK_HZ)  # synthesized at the start, from memory
-    assert fallback and fallback[0][0] < 1.6 + 0.5 + 1.0, fallback
-    assert "failure policy: llm_apology (says apology, cache)" in call.gateway.log_text()
-
-
 CONNECT_HZ = 1700
 DEFAULT_TRANSFER_LINE = "Let me connect you with a colleague. One moment."
 
 
-@pytest.mark.parametrize(
-    "handoff", ["Connecting you now, please hold the line.", ""], ids=["llm-line", "default-line"]
-)
 def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
-    tmp_workdir: Path, services: ThreadedFakes, handoff: str
+    tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
+    """The model's own handoff line, cut in two texts, heard whole before the REFER, which
+    baresip follows to the target. (The default line when the model says none:
+    tests/agent/assistant/test_assistant_actions.py.)"""
+    handoff = "Connecting you now, please hold the line."
     services.tts.map_text("connect", CONNECT_HZ)  # both lines
     # The LLM's line reaches the TTS as two texts, its first clause cut early ("Connecting
     # you now," then "please hold the line.": agent/services/llm/sentences.py): both get the tone.
@@ -299,56 +270,3 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
     assert action["line"] == ("reply" if handoff else "default")
     refer_at = float(action["after_answer_ms"]) / 1000  # type: ignore[arg-type]
     assert end <= refer_at + 0.25, (connect, refer_at)
-
-
-def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: ThreadedFakes) -> None:
-    services.llm.script([FakeResponse(text="Your order has shipped.")])
-    source = script(tmp_workdir, "dtmf", (None, 30.0))
-    env = {**services.env, "SIPGW_DTMF_TIMEOUT_MS": "500"}
-    gw = GatewayProcess(tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env)
-    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
-    with gw, caller:
-        caller.dial(gw.uri("agent"))
-        caller.wait_event("CALL_ESTABLISHED", 5)
-        time.sleep(0.5)
-        caller.send_dtmf("12#")
-        gw.wait_log(r"DTMF #", 5)
-        deadline = time.monotonic() + 5
-        while not services.llm.requests and time.monotonic() < deadline:
-            time.sleep(0.05)
-        caller.hangup()
-        caller.wait_event("CALL_CLOSED", 5)
-    last = services.llm.requests[0].body["messages"][-1]
-    assert last == {"role": "user", "content": "[The caller pressed keypad keys: 1 2 #]"}
-
-
-def test_caller_context_reaches_the_llm_but_a_forged_from_reads_no_record(
-    tmp_workdir: Path, services: ThreadedFakes
-) -> None:
-    """The operator's hook (a .py file) runs while baresip's INVITE rings and what it
-    returns reaches the first request's system prompt. Issue 21: the example hook looked
-    the CRM up by the From number, which anyone writes: baresip calling as
-    ``+15551234567`` (a customer's number) got that customer's record read to it. Now the
-    hook gets only a number a trusted trunk asserted: none here, so no record."""
-    hook = tmp_workdir / "crm_lookup.py"
-    hook.write_text(
-        "async def lookup(caller, called):\n"
-        "    if caller != '+15551234567':\n"
-        "        return {'Line': called}\n"
-        "    return {'Name': 'Ada Lovelace', 'Line': called,\n"
-        "            'Open orders': ['1234 (shipped)']}\n"
-    )
-    services.stt.script(["Where is my order?"])
-    services.llm.script([FakeResponse(text="Your order has shipped.")])
-    source = script(tmp_workdir, "context", (None, 1.0), (SPEECH_HZ, 0.8))
-    env = {"SIPGW_CALLER_CONTEXT": f"{hook}:lookup", "SIPGW_CALLER_CONTEXT_TIMEOUT": "2"}
-    call = run_call(tmp_workdir, services, source, 5.0, env, user="+15551234567")
-    assert spans(analyse(call.heard), REPLY_HZ)  # the reply was heard
-    system = services.llm.requests[0].body["messages"][0]
-    assert system["role"] == "system"
-    assert "Line: agent" in system["content"]  # the hook ran, with the called number
-    assert "Ada Lovelace" not in system["content"] and "1234" not in system["content"]
-    record = call_record(tmp_workdir)
-    assert {"type": "caller_context", "found": True} in [
-        {"type": r["type"], "found": r.get("found")} for r in record
-    ]

@@ -8,18 +8,16 @@ microphone is a WAV file (``--use-fake-device-for-media-stream``,
 test reads what the browser heard. The media go over the real path: WebRTC (ICE, DTLS-SRTP)
 between Chromium and aiortc, our jitter buffer, the ticker.
 
-- The echo agent: a 440 Hz tone in, the same tone heard back; the hang-up button ends the
-  call (``remote-hangup``), and the call was a ``browser`` call with the page's values as
-  its variables.
+- The echo agent, the page behind an HTTPS reverse proxy (``tests.toolkit.https_proxy``:
+  TLS with a test CA's certificate, ``X-Forwarded-Proto``) on a name that is not loopback
+  (``gw.sipgw.test``, mapped to 127.0.0.1 by Chromium's host resolver rules; the certificate
+  pinned by its key), as an operator serves it: the page is a secure context there, the
+  session cookie is ``Secure``; a 440 Hz tone in, the same tone heard back at its level; the
+  hang-up button ends the call (``remote-hangup``), and the call was a ``browser`` call with
+  the page's values as its variables.
 - The assistant, against the fake AI services: the greeting's tone is heard, the caller's
   speech reaches the fake STT (its turn is transcribed), the transcript of both sides and
   the turn's latency bars appear on the page, the reply's tone is heard.
-
-- Chromium behind an HTTPS reverse proxy (``tests.toolkit.https_proxy``: TLS with a test
-  CA's certificate, ``X-Forwarded-Proto``) on a name that is not loopback
-  (``gw.sipgw.test``, mapped to 127.0.0.1 by Chromium's host resolver rules; the certificate
-  pinned by its key): the page is a secure context there, the session cookie is ``Secure``,
-  and the call reaches the echo agent and is heard.
 - Firefox (Debian's ``firefox-esr``, driven over Marionette: ``tests.toolkit.firefox``), its
   fake microphone a 1 kHz tone (``media.navigator.streams.fake``): calls the echo agent, hears
   its tone back, and gets the gateway's RTCP receiver reports.
@@ -108,33 +106,6 @@ def heard(hz: float, level: float = -35.0) -> str:
     )
 
 
-async def test_the_page_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path) -> None:
-    microphone = write_pattern(tmp_workdir / "audio" / "tone.wav", [(440, 60.0)], -12.0)
-    with GatewayProcess(tmp_workdir, agent="echo", extra_env=admin_env()) as gw:
-        url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
-        async with Browser(tmp_workdir, extra_args=fake_microphone(microphone)) as browser:
-            await call_from_the_page(browser, url, "audio=raw&customer=Ann")
-            gw.wait_log(r"incoming browser call from browser:", 5)
-            detail = await browser.evaluate(
-                "fetch('/api/calls/' + window.sipgwPhone.id).then(r => r.json())"
-            )
-            assert detail["leg"] == "browser" and detail["variables"] == {"customer": "Ann"}
-            assert await browser.wait_for(f"{heard(440)} >= 20", 15)  # a second of it
-            samples: list[dict[str, Any]] = await browser.evaluate("window.sipgwPhone.samples")
-            echoed = [s for s in samples if s["dbfs"] > -35]
-            tone = [s for s in echoed if abs(s["hz"] - 440) < 25]
-            # a measurement may straddle the echo's first frame or a concealed one: 90 %
-            assert len(tone) >= 0.9 * len(echoed), echoed
-            level = sorted(s["dbfs"] for s in tone)[len(tone) // 2]
-            assert -16 < level < -8, tone  # the caller's -12 dBFS, through G.711 twice
-            await browser.screenshot(artifacts() / "phone-echo.png")
-            await browser.evaluate("document.getElementById('hangup').click()")
-            gw.wait_log(r"call ended: remote-hangup", 10)
-            assert await browser.evaluate("window.sipgwPhone.state") == "ended"
-        gw.wait_log(r"media: transport WebRTC, codec PCMU", 5)  # logged just after the end
-        assert gw.stop() == 0
-
-
 def spki_pin(cert: Path) -> str:
     """The certificate's public key as Chromium's ``--ignore-certificate-errors-spki-list``
     takes it: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
@@ -143,7 +114,11 @@ def spki_pin(cert: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-async def test_the_page_calls_through_an_https_proxy_on_a_public_name(tmp_workdir: Path) -> None:
+async def test_the_page_calls_the_echo_agent_through_an_https_proxy_and_hears_itself(
+    tmp_workdir: Path,
+) -> None:
+    """The page, served by a TLS proxy on a public name as an operator deploys it, calls the
+    echo agent with a call variable and hears its own tone back at its level."""
     microphone = write_pattern(tmp_workdir / "audio" / "tone.wav", [(440, 60.0)], -12.0)
     ca = make_ca(tmp_workdir / "pki")
     cert = make_server_cert(ca, tmp_workdir / "pki", "gw", dns_names=("gw.sipgw.test",))
@@ -156,12 +131,26 @@ async def test_the_page_calls_through_an_https_proxy_on_a_public_name(tmp_workdi
             )  # fmt: skip
             async with Browser(tmp_workdir, extra_args=switches) as browser:
                 url = f"https://gw.sipgw.test:{proxy.port}"
-                await call_from_the_page(browser, url, "audio=raw")
+                await call_from_the_page(browser, url, "audio=raw&customer=Ann")
                 assert await browser.evaluate("window.isSecureContext && location.origin") == url
-                assert await browser.wait_for(f"{heard(440)} >= 20", 15)
-                await browser.screenshot(artifacts() / "phone-https.png")
+                gw.wait_log(r"incoming browser call from browser:", 5)
+                detail = await browser.evaluate(
+                    "fetch('/api/calls/' + window.sipgwPhone.id).then(r => r.json())"
+                )
+                assert detail["leg"] == "browser" and detail["variables"] == {"customer": "Ann"}
+                assert await browser.wait_for(f"{heard(440)} >= 20", 15)  # a second of it
+                samples: list[dict[str, Any]] = await browser.evaluate("window.sipgwPhone.samples")
+                echoed = [s for s in samples if s["dbfs"] > -35]
+                tone = [s for s in echoed if abs(s["hz"] - 440) < 25]
+                # a measurement may straddle the echo's first frame or a concealed one: 90 %
+                assert len(tone) >= 0.9 * len(echoed), echoed
+                level = sorted(s["dbfs"] for s in tone)[len(tone) // 2]
+                assert -16 < level < -8, tone  # the caller's -12 dBFS, through G.711 twice
+                await browser.screenshot(artifacts() / "phone-echo.png")
                 await browser.evaluate("document.getElementById('hangup').click()")
                 gw.wait_log(r"call ended: remote-hangup", 10)
+                assert await browser.evaluate("window.sipgwPhone.state") == "ended"
+        gw.wait_log(r"media: transport WebRTC, codec PCMU", 5)  # logged just after the end
         # the cookie was set Secure (the proxy said https), and the page's POSTs went through it
         assert ("POST", "/api/phone/calls", 201) in proxy.requests, proxy.requests
         (session,) = [c for c in proxy.set_cookies if c.startswith(f"{COOKIE}=")]

@@ -4,25 +4,28 @@ A phone on hold talks to its PBX, not to us: Asterisk passes the hold on to the 
 leg as a re-INVITE only with ``moh_passthrough = yes`` on the gateway's endpoint (else it
 plays its own music on hold into our call, and we hear a caller who seems to talk:
 docs/assistant.md "Hold"). With it, extension 3000 holding its call to the gateway (1001)
-pauses the agent's reply, which goes on when 3000 resumes.
+pauses the agent's reply (nothing is sent: the gateway's stereo recording has the agent
+silent meanwhile), which goes on when 3000 resumes. The phone is a baresip, whose hold (a
+re-INVITE with sendonly) Asterisk passes on: this is also the softphone's hold, which sends no
+audio; a holding side that plays its own music is tests/interop/test_hold_music_sipp.py.
 """
 
 from __future__ import annotations
 
+import array
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sipgw.app.evaluation.audio import AudioReport, analyse_samples
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.services import fake_services
 from tests.interop.test_asterisk import PJSIP, pbx_scene
 from tests.interop.test_warm_transfer_peers import (
-    LONG,
-    LONG_HZ,
     SPEECH_HZ,
-    agent_side,
     heard,
     record_lines,
     wait_heard,
@@ -32,6 +35,18 @@ from tests.interop.test_warm_transfer_peers import (
 from tests.toolkit.fakes.threaded import ThreadedFakes
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
+
+LONG_HZ = 900
+LONG = "Our shop opens at nine and closes at six on weekdays, and ten to four on Saturdays. " * 2
+
+
+def agent_side(recording: Path) -> AudioReport:
+    """The agent's channel (right) of the gateway's stereo call recording."""
+    with wave.open(str(recording)) as w:
+        frames = w.readframes(w.getnframes())
+    samples = array.array("h", frames)
+    return analyse_samples(samples.tolist()[1::2], 8000)
+
 
 PASSTHROUGH = PJSIP.replace(
     "[1001]\ntype = endpoint\n", "[1001]\ntype = endpoint\nmoh_passthrough = yes\n"
@@ -76,3 +91,4 @@ def test_the_caller_holding_through_the_pbx_pauses_the_agent(
     said = heard(agent_side(recording), LONG_HZ)
     assert len(said) >= 2, said  # paused by the hold, then resumed
     assert said[1][0] - said[0][1] >= 3.0, said  # the whole hold: nothing sent
+    assert sum(end - start for start, end in said) >= len(LONG) * 0.020 * 0.8, said

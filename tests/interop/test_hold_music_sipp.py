@@ -1,8 +1,8 @@
 """The caller's side holds the agent and plays its own music into the hold (SIPp as the caller).
 
 Hold both ways (issue 24): the caller putting the agent on hold pauses the agent's speech
-and its turn timers, and both go on when the caller resumes. The baresip and Asterisk holds
-of test_warm_transfer_peers.py and test_hold_asterisk.py send no audio while they hold; a
+and its turn timers, and both go on when the caller resumes. The hold of a baresip behind
+Asterisk (test_hold_asterisk.py) sends no audio while it holds; a
 PBX or softswitch that streams its own music while holding (sendonly) sends a re-INVITE
 with ``a=sendonly`` and then keeps sending: its music, loud, which is neither a turn nor a
 barge-in. (No documentation on this machine names one that does both; linphone can play a

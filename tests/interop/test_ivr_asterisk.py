@@ -1,21 +1,24 @@
-"""Placed calls with a goal get through a real Asterisk 22 phone menu (docs/ivr.md).
+"""A placed call with a goal gets through a real Asterisk 22 phone menu (docs/ivr.md).
 
 Asterisk (built once per machine from ../shared/pbx/asterisk: tests.toolkit.peers.asterisk)
-answers extension 500 with a menu made of ``Background`` and ``WaitExten``: a main menu,
+answers extension 500 with a menu made of ``Background`` and ``WaitExten``: a main menu and
 a nested billing menu whose balance option reaches a person (who hangs up once the caller
-has spoken for a second, or after 15 s of silence), a support option that loops
-back to the main menu, and a sales option that is a dead end (one announcement, then
-silence). Its prompts are spoken by espeak-ng and converted with sox to 8 kHz WAV at test
-time. Each menu the call enters writes a ``SIPGW-IVR`` line to Asterisk's log: what
-Asterisk did with the digits the gateway sent (RFC 4733) is read there.
+has spoken for a second, or after 15 s of silence). Its prompts are spoken by espeak-ng and
+converted with sox to 8 kHz WAV at test time. Each menu the call enters writes a
+``SIPGW-IVR`` line to Asterisk's log: what Asterisk did with the digits the gateway sent
+(RFC 4733) is read there.
 
 The gateway runs in-process with the assistant on the three fake AI services (real
 sockets, in threads). The fake speech recognizer hears Asterisk's audio: each stretch
 of speech becomes the next scripted transcript, scripted as the prompts of the path the
 test expects; Asterisk's log then shows that the call went that way (a wrong digit would
-take it elsewhere, whatever the transcripts said). In the first test the fake model
-answers the navigator from what it is sent (the menu's words: a table of the prompts);
-in the others its answer is not one the navigator can use, and the rules decide.
+take it elsewhere, whatever the transcripts said). The fake model answers the navigator
+from what it is sent (the menu's words: a table of the prompts).
+
+A menu the call is stuck in (a dead end's silence, a loop back to the main menu) needs no
+PBX: the navigator's rules (tests/agent/ivr/test_navigator.py, the silence, the same prompt
+three times, a loop between two menus) and the assistant hanging up on them
+(tests/agent/assistant/test_navigating.py).
 """
 
 from __future__ import annotations
@@ -42,8 +45,6 @@ PROMPTS = {
     "For sales, press 3.",
     "billing": "Billing. To hear your balance, press 1. To pay a bill, press 2.",
     "agent": "Billing department, this is Sam speaking. How can I help you?",
-    "support": "Technical support. All our technicians are busy. Returning you to the main menu.",
-    "closed": "Sorry, our sales office is closed.",
 }
 NAVIGATOR = "Answer with one JSON object and nothing else"
 """In the instructions of the navigator's questions (sipgw.agent.ivr.decider.INSTRUCTIONS)."""
@@ -66,16 +67,6 @@ match = 127.0.0.1
 """
 
 
-LOOP_PAUSE_S = 2.5
-"""Asterisk's pause between the support prompt and the main menu it loops back to. The fake
-recognizer ends a turn whose words have no final full stop after ``max_turn_silence`` (1 s)
-of the stream's silence, so the pause must outlast that by what a loaded machine takes off
-it (a bound about the machine, not the product). With 1.5 s the stream's gap between the
-two prompts was 1.6 s in passing runs; with the test on one busy CPU it fell under 1 s in 2
-of 9 runs (the gateway's ticker skipped no tick: Asterisk's playout, most likely, ran late
-into its ``Wait``), the two prompts became one turn and the call was stuck in silence."""
-
-
 def dialplan(sounds: Path) -> str:
     """Extension 500: the menu (see the module docstring)."""
     s = str(sounds)
@@ -90,8 +81,6 @@ exten => s,1,Verbose(0,SIPGW-IVR main)
  same => n,Background({s}/main)
  same => n,WaitExten(15)
 exten => 1,1,Goto(ivr-billing,s,1)
-exten => 2,1,Goto(ivr-support,s,1)
-exten => 3,1,Goto(ivr-sales,s,1)
 exten => i,1,Goto(ivr-main,s,1)
 exten => t,1,Goto(ivr-main,s,1)
 
@@ -109,18 +98,6 @@ exten => t,1,Goto(ivr-billing,s,1)
 exten => s,1,Verbose(0,SIPGW-IVR agent)
  same => n,Playback({s}/agent)
  same => n,WaitForNoise(1000,1,15)
- same => n,Hangup()
-
-[ivr-support]
-exten => s,1,Verbose(0,SIPGW-IVR support)
- same => n,Playback({s}/support)
- same => n,Wait({LOOP_PAUSE_S})
- same => n,Goto(ivr-main,s,1)
-
-[ivr-sales]
-exten => s,1,Verbose(0,SIPGW-IVR sales)
- same => n,Playback({s}/closed)
- same => n,Wait(40)
  same => n,Hangup()
 """
 
@@ -216,33 +193,3 @@ async def test_the_call_gets_through_the_menu_to_billing_and_the_agent_takes_ove
     kinds = [r["type"] for r in record]
     assert "assistant" in kinds[kinds.index("ivr_result") :], kinds
     assert outcome.reason == "remote-bye", outcome  # Sam's side hangs up
-
-
-async def test_a_dead_end_is_stuck_after_its_silence(
-    tmp_workdir: Path, services: ThreadedFakes
-) -> None:
-    outcome, record, log = await call_menu(
-        tmp_workdir, services, "talk to sales about a new contract", ["main", "closed"]
-    )
-    assert menus_entered(log) == ["main", "sales"], log[-3000:]
-    ivr = outcome.ivr
-    assert ivr is not None and ivr["outcome"] == "stuck", (ivr, record)
-    assert ivr["reason"] == "silence for 10 s" and ivr["digits"] == "3", ivr
-    steps = [r for r in record if r["type"] == "ivr_step"]
-    assert [(s["decision"], s["by"]) for s in steps] == [("press", "rules"), ("wait", "rules")]
-    assert outcome.reason == "local-bye", outcome  # the gateway hung up
-    assert "assistant" not in [r["type"] for r in record]  # no conversation with a menu
-
-
-async def test_a_loop_back_to_the_main_menu_is_stuck_on_its_third_round(
-    tmp_workdir: Path, services: ThreadedFakes
-) -> None:
-    outcome, record, log = await call_menu(
-        tmp_workdir, services, "get technical support for my router",
-        ["main", "support", "main", "support", "main"],
-    )  # fmt: skip
-    assert menus_entered(log)[:5] == ["main", "support", "main", "support", "main"], log[-3000:]
-    ivr = outcome.ivr
-    assert ivr is not None and ivr["outcome"] == "stuck", (ivr, record)
-    assert "the same prompt 3 times" in ivr["reason"] and ivr["digits"] == "22", ivr
-    assert outcome.reason == "local-bye", outcome

@@ -483,8 +483,11 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
     server: PostgresServer, tmp_path: Path
 ) -> None:
     """The real wiring: ``sipgw serve`` with SIPGW_DATABASE_URL, two at once on an empty
-    database (the migrations applied once), both in ``/api/cluster/gateways``; one killed
-    (SIGKILL: no goodbye) drops out when its heartbeat is three intervals old."""
+    database (the migrations applied once), both in ``/api/cluster/gateways``, their digest
+    nonces and wrong answers shared there (the rule across gateways:
+    tests/sipgw/app/security/test_trust.py; attackers on one gateway:
+    test_digest_guessing.py); one killed (SIGKILL: no goodbye) drops out when its heartbeat
+    is three intervals old."""
     fresh = server.new_database()
     ports = [free_port(), free_port()]
     gateways = [
@@ -498,6 +501,8 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
                 "SIPGW_CLUSTER_HEARTBEAT": "0.5",
                 "SIPGW_ADMIN_PORT": str(port),
                 "SIPGW_ADMIN_TOKEN": TOKEN,
+                "SIPGW_INBOUND_USERNAME": "alice",
+                "SIPGW_INBOUND_PASSWORD": "1234",
             },
         )  # fmt: skip
         for name, port in zip(("gw-a", "gw-b"), ports, strict=True)
@@ -507,6 +512,7 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
         assert asyncio.run(_versions(fresh)) == [(m.version,) for m in migrations()]
         for g in gateways:  # logged just after "listening", which start() waits for
             g.wait_log(r"shared state in ")
+            g.wait_log(r"digest nonces and wrong answers shared in ", 5)
         logs = "".join(g.log_text() for g in gateways)
         applied = f"migrations {[m.version for m in migrations()]} applied"
         assert logs.count(applied) == 1 and "schema up to date" in logs

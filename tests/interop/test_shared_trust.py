@@ -1,11 +1,15 @@
-"""Guessing one user's password against several gateways at once: two ``sipgw serve``
-sharing a PostgreSQL database, and the four workers of one ``serve --workers 4`` (no
-database: one SQLite file). With the real attackers of tests/interop/test_digest_guessing.py
-(svcrack as a phone, the many-source cracker), the answers checked across all of them are no
-more than one process checks (docs/security.md, "Guessing passwords"), the right password
-sent to another gateway after the first one locked is refused from the guessers' network
-and accepted from another, and a nonce one gateway issued is checked by another. Run in a
-network namespace of its own, like the other interop tests."""
+"""Guessing one user's password against several gateways at once: the four workers of one
+``serve --workers 4`` (no database: one SQLite file). With the real attackers of
+tests/interop/test_digest_guessing.py (svcrack as a phone, the many-source cracker), the
+answers checked across all of them are no more than one process checks (docs/security.md,
+"Guessing passwords"), the right password sent to another worker after the first one locked
+is refused from the guessers' network and accepted from another, and a nonce one worker
+issued is checked by another. Run in a network namespace of its own, like the other interop
+tests.
+
+On PostgreSQL: the same rule across gateways is tests/sipgw/app/security/test_trust.py's (on
+both engines), and ``sipgw serve`` sharing its digest state there
+tests/interop/test_postgres_cluster.py's."""
 
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ from sipgw.sip.guessing import Backoff
 from tests.interop.test_digest_guessing import INBOUND, PASSWORD, PHONE_AGENT, WRONG, svcrack
 from tests.sipgw.sip.test_guessing import schedule_bound
 from tests.toolkit.cracker import DigestCracker, ipv4_sources
-from tests.toolkit.postgres import PostgresServer
 from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
@@ -97,30 +100,6 @@ def attack(crackers: list[DigestCracker], first: GatewayProcess, workdir: Path) 
     sent = guess_in_turn(crackers, ipv4_sources(100, "127.0.0.20"), 6.0)
     assert sent > 20, sent
     return time.monotonic() - start
-
-
-def test_two_gateways_sharing_postgresql_check_what_one_does(
-    tmp_workdir: Path, postgres_server: PostgresServer
-) -> None:
-    url = postgres_server.new_database()
-    gateways = [
-        GatewayProcess(tmp_workdir / name, name=name, extra_args=STATS, lifetime=150,
-                       extra_env={**INBOUND, "SIPGW_DATABASE_URL": url, "SIPGW_CLUSTER_NAME": name})
-        for name in ("gw1", "gw2")
-    ]  # fmt: skip
-    with gateways[0] as one, gateways[1] as two:
-        one.wait_log(r"digest nonces and wrong answers shared in ", 5)
-        crackers = [DigestCracker(("127.0.0.1", gw.sip_port), "alice") for gw in (one, two)]
-        try:
-            seconds = attack(crackers, one, tmp_workdir)
-        finally:
-            for cracker in crackers:
-                cracker.close()
-        total, held = checked([one, two])
-        # the wrong answers came from one /24: one process checks its schedule's at most
-        assert held >= 20 and total <= schedule_bound(Backoff(), seconds), (total, seconds)
-        assert one.stop() == 0 and two.stop() == 0
-    assert "Traceback" not in one.log_text() + two.log_text()
 
 
 def test_four_workers_without_a_database_check_what_one_does(tmp_workdir: Path) -> None:

@@ -48,11 +48,14 @@ def connection_ports(log: str, transport: str, what: str) -> set[int]:
     return {int(port) for port in re.findall(rx, log)}
 
 
-@pytest.mark.parametrize("transport", ["tcp", "tls"])
-@pytest.mark.parametrize("who_hangs_up", ["caller", "gateway"])
+@pytest.mark.parametrize(
+    ("transport", "who_hangs_up"), [("tcp", "caller"), ("tls", "gateway")], ids=["tcp", "tls"]
+)
 def test_baresip_call_over_a_stream(
     tmp_workdir: Path, tone_wav: ToneWav, test_ca: CaFiles, transport: str, who_hangs_up: str
 ) -> None:
+    """Each stream transport, and each side's BYE (one on each: the connection the BYE goes
+    over is chosen alike for TCP and TLS)."""
     source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
     limit = ["--max-call-seconds", "3"] if who_hangs_up == "gateway" else []
     with (

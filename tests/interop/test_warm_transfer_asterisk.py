@@ -7,7 +7,8 @@ caller's side is Asterisk (its INVITE allows REFER) and so is the person's (its 
 replaces), so the gateway sends Asterisk a REFER with Replaces (RFC 5589 §7): Asterisk finds
 the replaced dialog among its own and joins its two channels (res_pjsip_refer's attended
 transfer), ending both of the gateway's calls; the two phones then hear each other with the
-gateway out of the media.
+gateway out of the media. (A person busy or away brings the caller back with the agent:
+tests/agent/transfer/test_warm.py, the call's SIP failure the user agent's.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.services import fake_services
-from tests.interop.test_asterisk import DIALPLAN, PJSIP, pbx_scene, sip_messages
+from tests.interop.test_asterisk import PJSIP, pbx_scene, sip_messages
 from tests.interop.test_warm_transfer_peers import (
     BACK_HZ,
     CALLER_HZ,
@@ -36,7 +37,6 @@ from tests.interop.test_warm_transfer_peers import (
     heard,
     record_lines,
     wait_heard,
-    wait_record,
     wav,
 )  # fmt: skip
 from tests.toolkit.fakes.threaded import ThreadedFakes
@@ -46,12 +46,6 @@ CONVERSATION = {"SIPGW_GREETING": "", "SIPGW_TRANSFER_MODE": "warm", "SIPGW_RTP_
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 
 
-BUSY = DIALPLAN.replace(
-    "\n[sipgw-headers]",
-    "exten => 2001,1,Ringing()\n same => n,Wait(2)\n same => n,Busy(5)\n\n[sipgw-headers]",
-)
-"""Extension 2001: a person who sends the call away as busy after it rang 2 s (Asterisk
-answers our INVITE 486 Busy Here)."""
 ANCHORED = PJSIP.replace("direct_media = yes", "direct_media = no")
 """The extensions with Asterisk in the media path: a direct-media re-INVITE makes baresip
 restart its audio stream, which ends the recording the test listens to."""
@@ -112,32 +106,3 @@ def test_asterisk_joins_the_caller_and_the_person_on_our_refer_with_replaces(
     assert "bridged with" not in log  # the gateway carried no media between them
     refer = next(m for m in sip_messages(ast.log_text()) if m.startswith("REFER "))
     assert re.search(r"^Refer-To: .*\?Replaces=", refer, re.M | re.I), refer
-
-
-def test_a_person_busy_at_the_pbx_brings_the_caller_back(
-    tmp_workdir: Path, services: ThreadedFakes
-) -> None:
-    """The person's extension is busy: Asterisk answers the consultation INVITE with 486 after
-    it rang; the music stops and the agent, told why, speaks to the caller again."""
-    ask_for_a_person(services, then="Sorry, nobody can take your call right now. Shall I take "
-                                    "a message?")  # fmt: skip
-    caller_wav = wav(tmp_workdir, "caller", (None, 3.0), (SPEECH_HZ, 0.6))
-    quiet = wav(tmp_workdir, "quiet")
-    env = {**services.env, **CONVERSATION}
-    scene = pbx_scene(tmp_workdir, env, caller_wav, quiet, ANCHORED, BUSY, target="2001")
-    with scene as (_, gw, caller, person):
-        gw.wait_log(r"outcome: busy", 20)
-        failed = wait_record(tmp_workdir, lambda r: r.get("stage") == "failed")
-        wait_record(tmp_workdir, lambda r: r.get("type") == "assistant"
-                    and "nobody" in str(r.get("text")))  # fmt: skip
-        wait_heard(caller, BACK_HZ, 0.5)  # the agent is back
-        caller.hangup()
-        caller.wait_event("CALL_CLOSED", 10)
-        to_caller = analyse(caller.all_recordings()[-1][0])
-        assert not person.all_recordings()  # 2000 never rang
-    music, back = heard(to_caller, MUSIC_HZ), heard(to_caller, BACK_HZ)
-    assert music and back and music[0][0] < back[0][0], to_caller.describe()
-    assert not [s for s in music if s[0] > back[0][0]]  # the music stopped
-    assert failed["why"] == "the person is busy (SIP 486)", failed
-    note = services.llm.requests[-1].body["messages"][-1]["content"]
-    assert note.startswith("[The transfer to a person did not go through: the person is busy")

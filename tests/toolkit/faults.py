@@ -65,6 +65,8 @@ from tests.toolkit.peers.baresip import Baresip
 
 __all__ = [
     "FAULTS",
+    "LIKE",
+    "ONE_PER_BEHAVIOUR",
     "SPEECH_HZ",
     "TABLE_HEADERS",
     "TONES",
@@ -678,3 +680,44 @@ FAULTS: tuple[Fault, ...] = (
           decisions=("hold_line", "llm_apology")),
 )  # fmt: skip
 """Every fault a softphone call goes through."""
+
+LIKE: dict[str, tuple[str, str]] = {
+    **{
+        f"stt-close-{code}": (
+            "stt-close-1000",
+            "tests/agent/services/assemblyai/test_stt.py::test_transient_closes_are_retried",
+        )
+        for code in (1011, 1013, 3005, 3006, 3007, 3008)
+    },
+    "stt-close-1008-concurrency": (
+        "stt-close-3009",
+        "tests/agent/services/assemblyai/test_stt.py::test_transient_closes_are_retried",
+    ),
+    "stt-close-4002": (
+        "stt-close-1008-unauthorized",
+        "tests/agent/services/assemblyai/test_stt_protocol.py::test_close_code_policy",
+    ),
+    **{
+        name: (
+            "llm-503",
+            "tests/agent/services/openai/test_chat.py::"
+            "test_a_transient_failure_is_retried_and_the_caller_hears_the_answer",
+        )
+        for name in ("llm-reset", "llm-429-retry-after", "llm-429-no-retry-after")
+    },
+    **{
+        name: (
+            "llm-500-persistent",
+            "tests/agent/services/openai/test_chat.py::test_a_lasting_failure_is_not_retried",
+        )
+        for name in ("llm-429-long-retry-after", "llm-reasoning-refusal")
+    },
+}
+"""Faults whose call is another's (``LIKE[name] = (that fault, the test of the rule that
+makes them alike)``): a vendor's failure the client classes the same way (an AssemblyAI close
+code, an LLM error retried or not) takes the same path through the gateway, so the caller
+hears the same; the class is the client's own rule, tested without a call. The real-peer
+calls (tests/interop/test_fault_peers.py) are the other faults, one per behaviour; the
+benchmark (bench/fault_silence.py) still calls every fault."""
+ONE_PER_BEHAVIOUR: tuple[Fault, ...] = tuple(fault for fault in FAULTS if fault.name not in LIKE)
+"""The faults a softphone calls through in the suite: one per behaviour (see :data:`LIKE`)."""

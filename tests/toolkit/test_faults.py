@@ -10,6 +10,8 @@ from pathlib import Path
 from sipgw.app.evaluation.audio import analyse_samples, tone_samples
 from tests.toolkit.faults import (
     FAULTS,
+    LIKE,
+    ONE_PER_BEHAVIOUR,
     SPEECH_SECONDS,
     TABLE_HEADERS,
     TONES,
@@ -18,7 +20,8 @@ from tests.toolkit.faults import (
     table_row,
 )
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "assistant.md"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "assistant.md"
 
 
 def run_of(report_samples: list[int], *, waits: list[float], pauses: list[float]) -> FaultRun:
@@ -117,3 +120,19 @@ def test_the_docs_table_has_every_fault_with_its_decisions_and_lines() -> None:
         for hz in fault.hears:
             assert f'"{names[hz]}"' in row[2], (fault.name, names[hz], row[2])
         assert float(row[4]) <= 2.0 and float(row[5]) <= 2.0, row
+
+
+def test_a_fault_left_to_another_s_call_is_heard_and_decided_as_that_one() -> None:
+    """The suite calls through one fault per behaviour (:data:`ONE_PER_BEHAVIOUR`); each
+    other fault names the one whose call is its own and the test of the rule that makes
+    them alike, which must exist."""
+    by_name = {fault.name: fault for fault in FAULTS}
+    called = {fault.name for fault in ONE_PER_BEHAVIOUR}
+    assert set(LIKE) | called == set(by_name) and not set(LIKE) & called
+    for name, (like, rule) in LIKE.items():
+        fault, other = by_name[name], by_name[like]
+        assert like in called, name
+        same = ("agent", "hears", "heard_for", "first_heard", "decisions", "hangs_up")
+        assert [getattr(fault, f) for f in same] == [getattr(other, f) for f in same], name
+        path, test = rule.split("::")
+        assert f"def {test}(" in (REPO / path).read_text(), rule

@@ -151,11 +151,21 @@ def wav_is_complete(path: str | Path) -> bool:
     return lay.declared > 0 and lay.declared == size  # mediastreamer's off-by-header sizes
 
 
+def _s16(samples: Iterable[int]) -> array.array[int]:
+    """``samples`` as 16-bit ints, clipped. Ints already within 16 bits (all that the
+    synthesis here makes) go into the array at once; the rest one by one."""
+    given = samples if isinstance(samples, list | array.array) else list(samples)
+    try:
+        return array.array("h", given)
+    except (OverflowError, TypeError):
+        return array.array("h", (max(-32768, min(32767, int(s))) for s in given))
+
+
 def write_wav(path: str | Path, samples: Iterable[int], rate: int = RATE) -> Path:
     """Write mono s16le samples (clipped to 16 bits) as a WAV file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = array.array("h", (max(-32768, min(32767, int(s))) for s in samples))
+    data = _s16(samples)
     if sys.byteorder == "big":
         data.byteswap()
     with wave.open(str(path), "wb") as w:
@@ -180,7 +190,10 @@ def tone_samples(
     amp = _amplitude(dbfs)
     step = 2.0 * math.pi * hz / rate
     n = round(seconds * rate)
-    return [max(-32768, min(32767, round(amp * math.sin(phase + step * i)))) for i in range(n)]
+    sin = math.sin
+    if amp < 32767.5:  # never rounds past 16 bits: no clipping to do
+        return [round(amp * sin(phase + step * i)) for i in range(n)]
+    return [max(-32768, min(32767, round(amp * sin(phase + step * i)))) for i in range(n)]
 
 
 def write_tone(
@@ -213,7 +226,7 @@ def write_pattern(path: str | Path, segments: Sequence[Segment], dbfs: float = -
 
 def encode(samples: Iterable[int], codec: str = "PCMU") -> bytes:
     """G.711-encode s16 samples (clipped to 16 bits); ``codec`` is "PCMU" or "PCMA"."""
-    pcm = array.array("h", (max(-32768, min(32767, int(s))) for s in samples))
+    pcm = _s16(samples)
     if sys.byteorder == "big":
         pcm.byteswap()
     data = pcm.tobytes()

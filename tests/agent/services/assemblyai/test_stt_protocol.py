@@ -44,6 +44,7 @@ def test_query_params_encode_lists_as_json_and_skip_unset() -> None:
     [
         (1008, "Unauthorized Connection: Missing Authorization header", True),
         (1008, "Insufficient account balance", True),
+        (4002, "Insufficient account balance", True),
         (1008, "Too many concurrent sessions", False),
         (4001, "Not Authorized", True),
         (4029, "Client sent audio too fast", False),

@@ -47,3 +47,23 @@ def test_an_undrawn_range_is_just_below_every_drawn_port(monkeypatch: pytest.Mon
     assert ports.undrawn_range(10000) == (10000, 19999)
     with pytest.raises(ValueError, match="no 19000 ports below 20000"):
         ports.undrawn_range(19000)
+
+
+def test_free_ports_are_unique_and_bindable() -> None:
+    ports = [free_port(span=2) for _ in range(20)]
+    taken = [p + d for p in ports for d in (0, 1)]
+    assert len(set(taken)) == len(taken)
+    assert all(1024 < p < 65535 for p in ports)
+    for p in ports[:5]:
+        assert port_is_free(p, 2)
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", p + 1))
+
+
+def test_free_port_range_is_even_and_skips_busy_ports() -> None:
+    rng = free_port_range(10)
+    assert rng.lo % 2 == 0 and rng.size == 10 and str(rng) == f"{rng.lo}-{rng.hi}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.2", 0))
+        assert not port_is_free(busy.getsockname()[1])

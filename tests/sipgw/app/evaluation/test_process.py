@@ -1,4 +1,5 @@
-"""The toolkit's process plumbing: command prefixes, child environments, traceback picking."""
+"""The toolkit's process plumbing: command prefixes, child environments, traceback picking;
+the gateway driver on a stub program, and a missing program named with its package."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from sipgw.app.evaluation.gateway_process import OVERLOAD_OFF, GatewayProcess, tracebacks
-from sipgw.app.evaluation.process import CHECKOUT, ManagedProcess, bounded_command, child_env
+from sipgw.app.evaluation.process import (
+    CHECKOUT,
+    ManagedProcess,
+    MissingProgram,
+    PeerError,
+    bounded_command,
+    child_env,
+    require_binary,
+)
 
 
 def test_bounded_command_prefixes() -> None:
@@ -110,3 +119,70 @@ def test_a_failing_line_callback_does_not_stop_the_reading(tmp_path: Path) -> No
     assert seen == ["one", "three"]
     assert [text for _, text in process.lines.lines()] == ["one", "two", "three"]
     assert "# on_line failed: ValueError('not JSON')" in (tmp_path / "words.log").read_text()
+
+
+_STUB = """
+import argparse, os, signal, socket, sys, time
+ap = argparse.ArgumentParser()
+ap.add_argument("cmd")
+for opt in ("--bind", "--sip-port", "--rtp-ports", "--public-ip", "--agent",
+            "--overload-lateness-ms", "--overload-cpu-percent"):
+    ap.add_argument(opt)
+ap.add_argument("--fail", action="store_true")
+a = ap.parse_args()
+if a.fail:
+    print("boom: cannot start", file=sys.stderr)
+    sys.exit(2)
+terms = []
+signal.signal(signal.SIGTERM, lambda *_: terms.append(1))  # before announcing readiness
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((a.bind, int(a.sip_port)))
+print("flag=%s rtp=%s public=%s" % (os.environ.get("STUB_FLAG"), a.rtp_ports, a.public_ip))
+print("listening on udp:%s:%d" % s.getsockname())
+while not terms:
+    time.sleep(0.01)
+time.sleep(0.1)
+print("SIGTERM x%d, bye" % len(terms))
+sys.exit(0)
+"""
+
+
+def test_gateway_driver_with_stub_program(tmp_path: Path) -> None:
+    stub = tmp_path / "stub_gateway.py"
+    stub.write_text(_STUB)
+    with GatewayProcess(
+        tmp_path,
+        public_ip="127.0.0.2",
+        program=[sys.executable, str(stub)],
+        extra_env={"STUB_FLAG": "on"},
+    ) as gw:
+        assert gw.sip_host == "127.0.0.1" and gw.sip_port > 0
+        assert gw.uri() == f"sip:echo@127.0.0.1:{gw.sip_port}"
+        assert gw.uri("bob") == f"sip:bob@127.0.0.1:{gw.sip_port}"
+        first = gw.pid
+        # ``with`` started it: a second start is refused, not a second gateway left running
+        with pytest.raises(PeerError, match="already running"):
+            gw.start()
+        assert gw.pid == first
+        assert gw.uri(host="127.0.0.2") == f"sip:echo@127.0.0.2:{gw.sip_port}"
+        assert gw.target == f"127.0.0.1:{gw.sip_port}"
+        assert gw.wait_log(r"flag=(\S+)")[1] == "on"
+        assert f"rtp={gw.rtp_ports}" in gw.log_text() and "public=127.0.0.2" in gw.log_text()
+        assert gw.stop(timeout=5) == 0
+        assert "SIGTERM x1, bye" in gw.log_text()
+        assert not gw.alive
+
+
+def test_gateway_driver_reports_startup_failure(tmp_path: Path) -> None:
+    stub = tmp_path / "stub_gateway.py"
+    stub.write_text(_STUB)
+    gw = GatewayProcess(tmp_path, program=[sys.executable, str(stub)], extra_args=["--fail"])
+    with pytest.raises(PeerError, match=r"(?s)exited with code 2.*boom: cannot start"):
+        gw.start()
+    assert not gw.alive
+
+
+def test_missing_program_fails_naming_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(MissingProgram, match="apt-get install .*baresip-core"):
+        require_binary("baresip")
