@@ -97,7 +97,7 @@ def test_a_build_from_before_the_sipgw_names_is_stale_and_its_libraries_never_lo
     assert _accel.decide({}, {"sipgw.media.rtp": digest}, tmp_path)[0] == "native"
     # the pure path's finder takes the libraries by their names now
     assert [_accel.import_name(n) for n in (old_rtp, old_turns, "sipgw.media.rtp")] == [
-        "sipgw.media.rtp", "sipgw.agent.turns.machine", "sipgw.media.rtp"
+        "sipgw.media.rtp", "sipgw.agent.turns", "sipgw.media.rtp"
     ]  # fmt: skip
     spec = _accel.PureFinder(["sipgw.media.rtp"], tmp_path).find_spec("sipgw.media.rtp")
     assert spec is not None and spec.origin == str(source)
