@@ -38,7 +38,14 @@ from sipgw.foundation.settings.declare import (
     setting_of,
     settings_of,
 )
-from sipgw.foundation.settings.load import load, missing, require, secret_texts, validate
+from sipgw.foundation.settings.load import (
+    build_checked,
+    load,
+    missing,
+    require,
+    secret_texts,
+    validate,
+)
 from sipgw.foundation.settings.sources import Found, Sources, load_env_file
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "Setting",
     "SettingError",
     "Sources",
+    "build_checked",
     "check_names",
     "is_loadable",
     "load",

@@ -9,15 +9,21 @@ then judges its values together, its message naming the flags or variables as gi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sipgw.foundation.settings.declare import ConfigError, InvalidSettings, settings_of
+from sipgw.foundation.settings.declare import (
+    ConfigError,
+    InvalidSettings,
+    section_info,
+    settings_of,
+)
 from sipgw.foundation.settings.sources import Found, Sources
 
-__all__ = ["load", "missing", "require", "secret_texts", "validate"]
+__all__ = ["build_checked", "load", "missing", "require", "secret_texts", "validate"]
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 def load(cls: type[S], sources: Sources) -> S:
@@ -62,6 +68,20 @@ def validate(settings: object, names: Mapping[str, str] | None = None) -> None:
         if names is None:
             names = {name: spec.env for name, spec in settings_of(type(settings))}
         raise ConfigError(exc.with_names(names)) from None
+
+
+def build_checked(cls: type, build: Callable[[], T]) -> T:
+    """What a loaded section of ``cls`` configures (a vendor client's own typed settings),
+    built by ``build``; their checks' ValueError names the section by its title.
+
+    Raises:
+        ConfigError: ``"AssemblyAI (speech to text): chunk_ms must be ..."``.
+    """
+    try:
+        return build()
+    except ValueError as exc:
+        info = section_info(cls)
+        raise ConfigError(f"{info.title if info else cls.__name__}: {exc}") from None
 
 
 def missing(classes: Iterable[type], sources: Sources) -> list[str]:

@@ -10,10 +10,12 @@ from sipgw.foundation.settings import (
     ConfigError,
     InvalidSettings,
     Sources,
+    build_checked,
     load,
     missing,
     require,
     secret_texts,
+    section,
     setting,
     validate,
 )
@@ -33,6 +35,12 @@ class Pair:
     def check(self) -> None:
         if self.low > self.high:
             raise InvalidSettings("{low} must not exceed {high}")
+
+
+@section("pair", title="A pair (low and high)", intro="For tests.")
+@dataclass(frozen=True)
+class TitledPair:
+    low: int = setting(1, env="TITLED_LOW", parse=int_at_least(0), help="L.")
 
 
 @dataclass(frozen=True)
@@ -82,3 +90,14 @@ def test_secret_texts_are_what_was_given_to_secret_settings() -> None:
     assert sorted(secret_texts([Keys, Pair], given)) == [" tok ", "tok"]
     assert secret_texts([Keys], Sources({"KEYS_TOKEN": "  "})) == []  # blanks are no secret
     assert secret_texts([Keys], Sources()) == []
+
+
+def test_what_a_section_configures_is_built_with_its_refusals_named_by_the_section() -> None:
+    def refused() -> int:
+        raise ValueError("low must be even")
+
+    assert build_checked(TitledPair, lambda: 4) == 4
+    with pytest.raises(ConfigError, match=r"^A pair \(low and high\): low must be even$"):
+        build_checked(TitledPair, refused)
+    with pytest.raises(ConfigError, match=r"^Pair: low must be even$"):  # no section: its name
+        build_checked(Pair, refused)
