@@ -54,6 +54,7 @@ from typing import Final
 from sipgw.agent.services.tts.base import TtsReply
 
 __all__ = [
+    "MAX_REQUESTS_PER_TURN",
     "TTS_LEAD_DEFAULT",
     "TTS_LEAD_MARGIN",
     "TTS_LEAD_SAMPLES",
@@ -72,6 +73,11 @@ TTS_LEAD_SAMPLES: Final = 5
 """The recent first-byte times the lead is the median of."""
 
 
+MAX_REQUESTS_PER_TURN: Final = 3
+"""Preemptive LLM requests per caller turn at most: a turn with many pauses starts no more
+after these (each a request paid for; a fixed bound, not a setting)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpeculationLimits:
     """How much speculation may waste.
@@ -83,7 +89,7 @@ class SpeculationLimits:
             as a share of the characters spoken (to callers; see :class:`WasteLedger`).
     """
 
-    max_requests_per_turn: int = 3
+    max_requests_per_turn: int = MAX_REQUESTS_PER_TURN
     max_wasted_share: float = 0.1
 
 

@@ -55,10 +55,10 @@ close to it (dB): the bar the model detector holds a barge-in to (its ``caller_m
 of 49 at 5 dB; with it, 2 and 5, the caller's finals answered as before. At 3 dB a caller
 whose sentences differ in level lost some (``bench.noisy_turns --greeting 3``: 63 of 106
 sentences answered instead of 67), and a short "Yes." held 120 ms of speech that near. It
-does not follow ``SIPGW_VAD_CALLER_MARGIN_DB``: that setting says how soft a barge-in over the
-agent may start, this whose words are answered. An operator who widens the first to catch
-softer interruptions would otherwise let a TV 5 dB under the caller count whole, and an
-answered room turn is not undone."""
+does not follow the barge-in gate's ``CALLER_MARGIN_DB`` (:mod:`sipgw.media.voice.vad`): that
+says how soft a barge-in over the agent may start, this whose words are answered. Widening the
+first to catch softer interruptions would otherwise let a TV 5 dB under the caller count
+whole, and an answered room turn is not undone."""
 
 ROOM_RUN_FRAMES: Final = 5
 """While the detector does not know the room's level, frames near the caller's level count

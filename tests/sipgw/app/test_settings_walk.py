@@ -1,6 +1,6 @@
 """One setting's way from ``sipgw.toml`` to its use, as ``sipgw serve`` starts.
 
-``[assistant] vad_model_threshold`` and a line's ``SIPGW_VAD_MODEL_THRESHOLD``: the file is
+``[assistant] barge_in_commit_ms`` and a line's ``SIPGW_BARGE_IN_COMMIT_MS``: the file is
 read once (its lines and tools taken from that reading), each value parsed once by its
 setting, the gateway's section loaded once, and the line's section is the gateway's with the
 line's typed value in place (sipgw/app/configfile/read.py, sipgw/foundation/settings/,
@@ -31,14 +31,14 @@ agent = "assistant"
 public_ip = "192.0.2.10"
 
 [assistant]
-vad_model_threshold = 0.6
+barge_in_commit_ms = 500
 
 [lines.sales]
 greeting = "Acme sales!"
 voice = "SALESVOICE"
 
 [lines.sales.settings]
-SIPGW_VAD_MODEL_THRESHOLD = 0.7
+SIPGW_BARGE_IN_COMMIT_MS = 800
 
 [lines.support]
 greeting = "Support here."
@@ -97,8 +97,8 @@ def reads(monkeypatch: pytest.MonkeyPatch, config: Path) -> list[str]:
 
 @pytest.fixture
 def parses() -> Iterator[list[str]]:
-    """Every text the threshold's parser is given."""
-    spec = setting_of(AssistantSection, "vad_model_threshold")
+    """Every text the setting's parser is given."""
+    spec = setting_of(AssistantSection, "barge_in_commit_ms")
     real = spec.parse
     found: list[str] = []
 
@@ -113,9 +113,9 @@ def parses() -> Iterator[list[str]]:
         object.__setattr__(spec, "parse", real)
 
 
-def _threshold(factory: PluginFactory) -> float:
+def _commit_ms(factory: PluginFactory) -> int:
     assert isinstance(factory.make, AssistantFactory)
-    return factory.make.resources.settings.barge_in.noise.model.threshold
+    return factory.make.resources.settings.barge_in.commit_ms
 
 
 @pytest.mark.usefixtures("config")
@@ -132,20 +132,20 @@ def test_each_value_is_parsed_once_and_a_lines_laid_over_the_typed_section(
     parses: list[str],
 ) -> None:
     startup = prepare(["serve"])
-    assert parses == ["0.6", "0.7"]  # the file's, when it was read; the line's, once
-    assert _threshold(startup.agent_factory) == 0.6
+    assert parses == ["500", "800"]  # the file's, when it was read; the line's, once
+    assert _commit_ms(startup.agent_factory) == 500
     assert startup.lines is not None
     lines = startup.lines.table.lines
-    assert _threshold(lines["sales"].factory) == 0.7
-    assert _threshold(lines["support"].factory) == 0.6
+    assert _commit_ms(lines["sales"].factory) == 800
+    assert _commit_ms(lines["support"].factory) == 500
     assert load(AssistantSection, startup.sources) is load(AssistantSection, startup.sources)
 
 
 @pytest.mark.usefixtures("config")
 def test_config_show_and_serve_take_the_same_reading(parses: list[str]) -> None:
     sources = parse(["serve"]).sources
-    found = sources.find(setting_of(AssistantSection, "vad_model_threshold"))
-    assert (found.text, found.origin, found.env_file_line) == ("0.6", "file", "sipgw.toml line 8")
-    assert found.written is not None and found.written.value == 0.6
-    assert load(AssistantSection, sources).vad_model_threshold == 0.6
-    assert parses == ["0.6"]
+    found = sources.find(setting_of(AssistantSection, "barge_in_commit_ms"))
+    assert (found.text, found.origin, found.env_file_line) == ("500", "file", "sipgw.toml line 8")
+    assert found.written is not None and found.written.value == 500
+    assert load(AssistantSection, sources).barge_in_commit_ms == 500
+    assert parses == ["500"]

@@ -88,11 +88,6 @@ class OpenAISection:
         help="Seconds after a turn's first request within which a retry may still start; "
         "later, the caller hears the apology.",
     )  # fmt: skip
-    retry_first_delay: float = setting(
-        0.1, env="OPENAI_RETRY_FIRST_DELAY", parse=non_negative,
-        help="Seconds before the first retry of a reset or a 5xx without Retry-After (doubling "
-        "with each retry).",
-    )  # fmt: skip
     max_retry_after: float = setting(
         1.0, env="OPENAI_MAX_RETRY_AFTER", parse=non_negative,
         help="A Retry-After longer than this (seconds) is not waited for: the apology instead.",
@@ -144,7 +139,6 @@ def openai_clients(settings: OpenAISection) -> Callable[[], ChatLLM]:
             retry=LlmRetrySettings(
                 attempts=settings.max_retries,
                 budget=settings.retry_budget,
-                first_delay=settings.retry_first_delay,
                 max_retry_after=settings.max_retry_after,
             ),
             capabilities=(

@@ -35,12 +35,11 @@ def test_the_llms_retries_reasoning_and_capabilities_are_settings() -> None:
     assert defaults.reasoning_effort == "low"
     llm = _client_settings({
         "OPENAI_MAX_RETRIES": "0", "OPENAI_RETRY_BUDGET": "1.5",
-        "OPENAI_RETRY_FIRST_DELAY": "0.2", "OPENAI_MAX_RETRY_AFTER": "0.5",
+        "OPENAI_MAX_RETRY_AFTER": "0.5",
         "OPENAI_MAX_COMPLETION_TOKENS": "", "OPENAI_REASONING_TOKEN_ALLOWANCE": "",
         "OPENAI_REASONING_EFFORT": "", "OPENAI_CAPABILITIES": "max_tokens,temperature",
     })  # fmt: skip
-    assert llm.retry == LlmRetrySettings(attempts=0, budget=1.5, first_delay=0.2,
-                                         max_retry_after=0.5)  # fmt: skip
+    assert llm.retry == LlmRetrySettings(attempts=0, budget=1.5, max_retry_after=0.5)
     assert llm.max_completion_tokens is None and llm.reasoning_token_allowance is None
     assert llm.reasoning_effort is None
     assert llm.capabilities == ModelCapabilities("max_tokens", temperature=True,
