@@ -167,7 +167,7 @@ def require(classes: Iterable[type], sources: Sources, who: str) -> None:
         them = "it" if len(absent) == 1 else "them"
         raise ConfigError(
             f"{who} needs {', '.join(absent)} "
-            f"(set {them} in the environment or in .env; see .env.example)"
+            f"(set {them} in the environment or in .env; see docs/configuration.md)"
         )
 
 

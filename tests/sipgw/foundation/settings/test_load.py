@@ -80,7 +80,8 @@ def test_required_settings_are_named_all_at_once() -> None:
     with pytest.raises(ConfigError) as error:
         require([Pair, Keys], Sources({"KEYS_OTHER": "o"}), "--agent x")
     assert str(error.value) == (
-        "--agent x needs KEYS_TOKEN (set it in the environment or in .env; see .env.example)"
+        "--agent x needs KEYS_TOKEN (set it in the environment or in .env; "
+        "see docs/configuration.md)"
     )
     with pytest.raises(ConfigError, match="needs KEYS_TOKEN, KEYS_OTHER .set them"):
         require([Keys], Sources(), "--agent x")
