@@ -608,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--low-band",
         choices=("on", "off"),
         default="on" if ModelVadConfig().low_band else "off",
-        help="the model detector's 100-300 Hz provisional start (SIPGW_VAD_LOW_BAND)",
+        help="the model detector's 100-300 Hz provisional start (LOW_BAND_START)",
     )
     parser.add_argument(
         "--calls",

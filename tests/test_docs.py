@@ -83,11 +83,12 @@ def test_readme_is_a_page() -> None:
 
 
 def test_every_setting_is_documented() -> None:
+    """Every setting in the reference; every secret in ``.env.example`` too (where it goes)."""
     configuration = (ROOT / "docs" / "configuration.md").read_text()
     example = (ROOT / ".env.example").read_text()
     for setting in (spec for info in SECTIONS for _, spec in info.settings):
         assert f"`{setting.env}`" in configuration, setting.env
-        assert f"{setting.env}=" in example, setting.env
+        assert not setting.secret or f"{setting.env}=" in example, setting.env
 
 
 def test_cloud_api_citations_name_sections_that_exist() -> None:

@@ -13,7 +13,7 @@ no agent names.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sipgw.agent.amd.settings import AmdMode, AmdSection
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices
@@ -29,7 +29,7 @@ from sipgw.foundation.settings import (
     Sources,
     load,
     secret_texts,
-    settings_of,
+    value_of,
 )
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -107,7 +107,7 @@ def check_capabilities(
             "voicemail; set it to off, or use an agent that declares amd (the assistant)"
         )
     transfers = capabilities.transfers
-    mode = _one(TransferSection, "mode", sources)
+    mode = value_of(TransferSection, "mode", sources)
     if mode == "warm" and "warm" not in transfers and (transfers or main):
         kinds = " and ".join(sorted(transfers)) or "no"
         raise ConfigError(
@@ -115,27 +115,10 @@ def check_capabilities(
             "(its record declares no warm ones; docs/assistant.md, Warm transfer); set it to "
             "blind, or use an agent that transfers warm (the assistant)"
         )
-    target = _one(BuiltinToolsSection, "transfer_target", sources)
+    target = value_of(BuiltinToolsSection, "transfer_target", sources)
     if target and not transfers and main:
         raise ConfigError(
             f"{sources.label(BuiltinToolsSection, 'transfer_target')}={target}: {agent} makes "
             "no transfers (its record declares none); leave it empty, or use an agent that "
             "transfers"
         )
-
-
-def _one(cls: type, name: str, sources: Sources) -> Any:
-    """Setting ``name`` of section ``cls`` alone, parsed (its neighbours are not: loading a
-    whole section would read its files, the hold music, once more than its agent does).
-
-    Raises:
-        ConfigError: it does not parse.
-    """
-    spec = dict(settings_of(cls))[name]
-    where = sources.find(spec)
-    if where.origin == "default":
-        return getattr(cls(), name)
-    try:
-        return spec.parse(where.text)
-    except ValueError as exc:
-        raise ConfigError(f"{where.quoted()}: {exc}") from None

@@ -11,25 +11,24 @@ code.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from sipgw.app.configfile.tomlwrite import toml_key, toml_value
 from sipgw.app.sections import SECTIONS
 from sipgw.foundation.settings import SectionInfo, Setting
+from sipgw.foundation.settings.settingsfile import CONFIG_VARIABLE, DEFAULT_PATH
 
 __all__ = [
+    "ENVIRONMENT_ONLY",
     "FIRST_CONFIG",
-    "FIRST_DEPLOYMENT",
     "FIRST_ENV",
+    "FIRST_SETTINGS",
     "configuration_md",
     "env_example",
     "example_toml",
     "main",
-    "toml_default",
 ]
 
 _HEADER = """\
@@ -41,12 +40,14 @@ tests/sipgw/app/test_settings_doc.py checks it is current. -->
 
 A gateway is configured by one settings file, `sipgw.toml`, and the secrets in `.env` (or the
 environment). The file has a table for each section below (its name is in the section's
-heading), the lines and their routes, and the tools every line's agent gets.
-`sipgw.example.toml` lists every setting with its default, `.env.example` every variable.
+heading), the lines and their routes, and the tools every line's agent gets. This page is
+the reference: every setting, its default and its meaning. `sipgw.example.toml` is a first
+deployment, the dozen settings that matter first; `.env.example` the secrets and the few
+settings only the environment gives.
 
 ## A first deployment
 
-`sipgw.toml`, in the directory `sipgw serve` starts in:
+`sipgw.toml`, in the directory `sipgw serve` starts in (this is `sipgw.example.toml`):
 
 ```toml
 {FIRST_CONFIG}```
@@ -58,7 +59,9 @@ heading), the lines and their routes, and the tools every line's agent gets.
 
 `sipgw config check` reads both and names every mistake; `sipgw serve` starts with them. A
 trunk that registers with a password adds `SIPGW_AUTH_PASSWORD` to `.env`, an admin server
-(`[admin] port`) its `SIPGW_ADMIN_TOKEN`.
+(`[admin] port`) its `SIPGW_ADMIN_TOKEN`. The assistant's tools go in the same file
+(`[[http_tools]]`, below), and so do its lines, one per number or caller
+([lines.md](lines.md)).
 
 ## The settings file
 
@@ -169,8 +172,8 @@ answers an OPTIONS request with 200, and 1 otherwise.
 
 A setting is one typed field of a section: a frozen dataclass beside the code it configures,
 its fields declared with `setting(...)` (foundation/settings/declare.py). The flag, the
-variable, `--help`, the error messages, this page and `.env.example` all come from that
-field, and so do its key in `sipgw.toml` and `sipgw.example.toml`. Say RTP packets should
+variable, `--help`, the error messages and this page all come from that field (and
+`.env.example`, for a secret), and so does its key in `sipgw.toml`. Say RTP packets should
 carry a DSCP mark for the network's quality of service:
 
 ```python
@@ -191,8 +194,8 @@ field as the user gave it. A new section is a new `@section(...)` dataclass, lis
 the assistant is a field of its plain dataclass (`agent/conversation/settings.py`) and a field of
 `AssistantSection` (`agent/conversation/sections.py`), joined by one line of
 `assistant_settings()` (`agent/conversation/sections.py`), which mypy checks like the rest; its
-agents never read settings themselves. Then regenerate this page,
-`.env.example` and `sipgw.example.toml`:
+agents never read settings themselves. Then regenerate this page and `.env.example`
+(`sipgw.example.toml` names only a first deployment's dozen settings):
 
 ```
 python -m sipgw.app.settings_doc configuration > docs/configuration.md
@@ -224,35 +227,66 @@ API_URL = os.environ.get("MYSHOP_API_URL", "http://127.0.0.1:8080")
 """
 
 
-FIRST_CONFIG = """\
-[agent]
-agent = "assistant"
+FIRST_SETTINGS: tuple[tuple[str, str, str, str], ...] = (
+    ("agent", "agent", '"assistant"',
+     'Who answers: the AI assistant; "echo" plays the caller back (a line check, no keys).'),
+    ("network", "public_ip", '"203.0.113.10"',
+     "The address your trunk and callers reach this machine at (behind NAT: the public one)."),
+    ("network", "sip_port", "5060", "The SIP port (UDP and TCP)."),
+    ("network", "rtp_ports", '"10000-20000"',
+     "The RTP ports (UDP), two per call: open them and the SIP port in the firewall."),
+    ("accounts", "register", '"sip:1001@pbx.example.com"',
+     "The account to register at your trunk or PBX; its password: SIPGW_AUTH_PASSWORD in .env."),
+    ("access", "allow_from", '["192.168.1.0/24"]',
+     "Who may call besides your trunk: addresses or networks (each answered call costs money)."),
+    ("calls", "max_calls", "20", "Calls at once; more get 503. As many as your AI accounts hold."),
+    ("assistant", "greeting", '"Thanks for calling Acme. How can I help?"',
+     "What the assistant says when it answers."),
+    ("assistant", "#system_prompt_file", '"prompt.txt"',
+     "Its instructions (a text file): who it is, what it knows; unset: a shop assistant's."),
+    ("assemblyai", "#language", '"es"',
+     "The callers' language; unset: English, Spanish, German, French, Portuguese, Italian."),
+    ("openai", "model", '"gpt-4.1-mini"', "The chat model."),
+    ("elevenlabs", "voice_id", '"21m00Tcm4TlvDq8ikWAM"', "The voice it speaks with."),
+    ("operations", "#record_dir", '"recordings"',
+     "Record every call here (the law may ask for consent: docs/logs-and-recordings.md)."),
+    ("admin", "#port", "8080",
+     "The admin API and dashboard on 127.0.0.1; its token: SIPGW_ADMIN_TOKEN in .env."),
+)  # fmt: skip
+"""``sipgw.example.toml``: a first deployment's settings, as (section, key, TOML value, what
+it means); a key written ``#key`` is shown commented out (a choice, not a need). A test
+checks that the file passes ``sipgw config check`` and fits one screen."""
 
-[network]
-public_ip = "203.0.113.10"        # the address callers reach this machine at
-sip_port = 5060
-rtp_ports = "10000-20000"
-
-[accounts]
-register = "sip:1001@pbx.example.com"
-
-[access]
-allow_from = ["192.168.1.0/24"]   # who may call (each answered call costs money)
-
-[assistant]
-greeting = "Thanks for calling Acme. How can I help?"
-
-[[http_tools]]
-name = "order_status"
-description = "The status of an order, by its number."
-method = "GET"
-url = "https://shop.example.com/orders/{number}"
-[http_tools.parameters]
-type = "object"
-required = ["number"]
-properties = { number = { type = "string" } }
+_EXAMPLE_HEAD = """\
+# sipgw.toml for a first deployment: copy it to sipgw.toml, in the directory `sipgw serve`
+# starts in, and change what is yours; the three keys go in .env (.env.example), never here.
+# Every other setting, its default and its meaning: docs/configuration.md. `sipgw config
+# check` names any mistake; `sipgw config show` prints every setting in effect. (Written by
+# `python -m sipgw.app.settings_doc example-toml > sipgw.example.toml`.)
 """
-"""The settings file of a first deployment (docs/configuration.md; a test checks it)."""
+
+_EXAMPLE_TAIL = """\
+# The assistant's tools ([[http_tools]], [mcp_servers.NAME]) and lines, one per number
+# ([lines.NAME], [[routes]]), go in this file too: docs/configuration.md, docs/lines.md.
+"""
+
+
+def _first_config() -> str:
+    """The first deployment's tables, each setting under its comment."""
+    lines: list[str] = []
+    table = ""
+    for name, key, value, meaning in FIRST_SETTINGS:
+        if name != table:
+            lines += ["", f"[{name}]"]
+            table = name
+        lines.append(f"# {meaning}")
+        lines.append(f"# {key[1:]} = {value}" if key.startswith("#") else f"{key} = {value}")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+FIRST_CONFIG = _first_config()
+"""The settings file of a first deployment (``sipgw.example.toml`` without its head and
+tail; docs/configuration.md shows it)."""
 
 FIRST_ENV = """\
 ASSEMBLYAI_API_KEY=...
@@ -261,24 +295,17 @@ ELEVENLABS_API_KEY=...
 """
 """Its ``.env``: the three vendors' keys."""
 
-FIRST_DEPLOYMENT = (
-    "SIPGW_AGENT",
-    "SIPGW_PUBLIC_IP",
-    "SIPGW_SIP_PORT",
-    "SIPGW_RTP_PORTS",
-    "SIPGW_REGISTER",
-    "SIPGW_AUTH_USERNAME",
-    "SIPGW_AUTH_PASSWORD",
-    "SIPGW_ALLOW_FROM",
-    "ASSEMBLYAI_API_KEY",
-    "OPENAI_API_KEY",
-    "ELEVENLABS_API_KEY",
-    "SIPGW_ADMIN_PORT",
-    "SIPGW_ADMIN_TOKEN",
-)
-"""What a first deployment sets, at the top of ``.env.example``: the agent, the public
-address and ports, the trunk's account, who may call, the three vendors' keys, the admin
-server's port and token (README's Quickstart and docs/registration.md)."""
+ENVIRONMENT_ONLY: tuple[tuple[str, str], ...] = (
+    (CONFIG_VARIABLE, f"The settings file; default: ./{DEFAULT_PATH} when it exists (--config "
+     "FILE wins)."),
+    ("OPENAI_ORG_ID", "Sent as OpenAI-Organization with every chat request, as OpenAI's SDK "
+     "does."),
+    ("OPENAI_PROJECT_ID", "Sent as OpenAI-Project with every chat request, as OpenAI's SDK does."),
+    ("OPENAI_CUSTOM_HEADERS", "More headers for every chat request, one 'Name: value' per line, "
+     "as OpenAI's SDK reads them."),
+)  # fmt: skip
+"""What only the environment (or ``.env``) gives: no section holds it
+(``.env.example``'s last part)."""
 
 
 def _cell(text: str) -> str:
@@ -320,114 +347,48 @@ def configuration_md() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _by_variable() -> dict[str, Setting[Any]]:
-    return {s.env: s for section in SECTIONS for _, s in section.settings}
+def _secrets() -> list[Setting[Any]]:
+    """Every secret setting (refused in the settings file)."""
+    return [s for section in SECTIONS for _, s in section.settings if s.secret]
 
 
 def env_example() -> str:
-    """The text of ``.env.example``: what a first deployment sets, then every variable by
-    section, with its default, commented out.
-
-    Required keys are left uncommented and empty, ready to fill in.
-    """
+    """The text of ``.env.example``: the secrets (the vendors' keys first, to fill in;
+    every other commented out, under its section's title) and the settings only the
+    environment gives. Every other setting goes in ``sipgw.toml`` (or here by its
+    variable): docs/configuration.md."""
     lines = [
-        "# sipgw settings. Copy to .env and edit; the environment overrides this file, and",
-        "# command-line flags override both. Commented lines show the defaults. Every setting",
-        "# is explained in docs/configuration.md. (Written by",
-        "# `python -m sipgw.app.settings_doc env-example > .env.example`.)",
-        "#",
-        "# With a settings file (sipgw.toml, see sipgw.example.toml) this file needs only the",
-        "# secrets: the settings file refuses them.",
+        "# sipgw's secrets, and the few settings only the environment gives. Copy to .env,",
+        "# beside sipgw.toml (sipgw.example.toml), and fill in what you use; the environment",
+        "# overrides this file. Secrets go here, never in sipgw.toml, which refuses them. Any",
+        "# other setting may be set here too, by its variable: docs/configuration.md lists them",
+        "# all. (Written by `python -m sipgw.app.settings_doc env-example > .env.example`.)",
         "",
-        "# ---- A first deployment: what most gateways set first",
+        "# ---- The three keys a first deployment needs (--agent assistant)",
     ]
-    settings = _by_variable()
-    for variable in FIRST_DEPLOYMENT:
-        s = settings[variable]
-        lines += ["", *_comment(s.help)]
-        lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default_text}")
+    first = [line.split("=", 1)[0] for line in FIRST_ENV.splitlines()]
+    secrets = {s.env: s for s in _secrets()}
+    for variable in first:
+        lines += ["", *_comment(secrets[variable].help), f"{variable}="]
+    title = ""
     for section in SECTIONS:
-        lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
         for _, s in section.settings:
-            if s.env in FIRST_DEPLOYMENT:
-                lines += ["", f"# {s.env}: at the top of this file"]
+            if not s.secret or s.env in first:
                 continue
-            lines += ["", *_comment(s.help)]
-            lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default_text}")
+            if section.title != title:
+                lines += ["", f"# ---- {section.title}"]
+                title = section.title
+            lines += ["", *_comment(s.help), f"# {s.env}="]
+    lines += ["", "# ---- Only in the environment"]
+    for variable, meaning in ENVIRONMENT_ONLY:
+        lines += ["", *_comment(meaning), f"# {variable}="]
     return "\n".join(lines) + "\n"
-
-
-def toml_default(default: object, setting: Setting[Any]) -> str:
-    """A setting's default as the settings file writes it (parsed back, it is the default)."""
-    text = setting.default_text
-    if isinstance(default, bool):
-        return "true" if default else "false"
-    if isinstance(default, int | float) and text:
-        try:
-            float(text)
-        except ValueError:
-            return toml_value(text)
-        return text
-    if isinstance(default, tuple | list | frozenset):
-        for separator in (",", "|"):
-            items = text.split(separator) if text else []
-            if len(items) == len(default):
-                return toml_value(items)
-    return toml_value(text)
-
-
-_EXAMPLE_TABLES = """\
-# ---- Lines, routes and tools
-# The lines (docs/lines.md) and the tools every line's agent gets (docs/assistant.md, "HTTP
-# tools and MCP servers"), in the schema of the routes file and the tools file. `default` and
-# `unknown_status` go at the top of the file, before any table.
-#
-# default = "support"
-#
-# [lines.support]
-# agent = "assistant"
-# greeting = "Support, how can I help?"
-# prompt_file = "prompts/support.txt"    # relative to this file's directory
-#
-# [[routes]]
-# called = "+15550100"
-# line = "support"
-#
-# [[http_tools]]
-# name = "order_status"
-# description = "The status of an order, by its number."
-# method = "GET"
-# url = "https://shop.example.com/orders/{number}"
-# headers = { Authorization = "Bearer ${SHOP_TOKEN}" }   # a secret only as ${VAR}
-# [http_tools.parameters]
-# type = "object"
-# required = ["number"]
-# properties = { number = { type = "string" } }
-"""
 
 
 def example_toml() -> str:
-    """The text of ``sipgw.example.toml``: every section's table, each setting commented out
-    with its default (a secret named, with the variable that sets it)."""
-    lines = [
-        "# sipgw settings file. Copy to sipgw.toml and uncomment what you change; the",
-        "# environment (and .env) overrides it, command-line flags override both. Secrets",
-        "# (keys, passwords, tokens) go in .env only: this file refuses them. Every setting is",
-        "# explained in docs/configuration.md; `sipgw config check` checks the file. (Written by",
-        "# `python -m sipgw.app.settings_doc example-toml > sipgw.example.toml`.)",
-    ]
-    for section in SECTIONS:
-        lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
-        lines.append(f"[{toml_key(section.name)}]")
-        defaults = {f.name: f.default for f in dataclasses.fields(section.cls)}
-        for name, s in section.settings:
-            lines += ["", *_comment(s.help)]
-            if s.secret:
-                lines.append(f"# {name}: a secret: set {s.env} in .env (never here)")
-            else:
-                lines.append(f"# {toml_key(name)} = {toml_default(defaults[name], s)}")
-    lines += ["", _EXAMPLE_TABLES.rstrip("\n")]
-    return "\n".join(lines) + "\n"
+    """The text of ``sipgw.example.toml``: a first deployment in one screen (see
+    :data:`FIRST_SETTINGS`)."""
+    return f"{_EXAMPLE_HEAD}\n{FIRST_CONFIG}\n{_EXAMPLE_TAIL}"
 
 
 def _comment(text: str) -> list[str]:

@@ -211,7 +211,8 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             checks=(line_check(webhooks, sources), _status_line_check(sources)),
         )  # fmt: skip
         path = Path(routes or sources.file_path)
-        lines = Lines(path, base, settings_file=not routes)
+        document = None if routes else sources.document  # the settings file, read once
+        lines = Lines(path, base, settings_file=not routes, document=document)
         services.redactor.add_secrets(
             s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)
         )

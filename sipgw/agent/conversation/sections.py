@@ -59,7 +59,7 @@ from sipgw.foundation.settings.parsers import (
     real_number,
     text,
 )
-from sipgw.media.voice.vad import ModelVadConfig, VadConfig
+from sipgw.media.voice.vad import VadConfig
 
 if TYPE_CHECKING:
     from sipgw.agent.conversation.caller_context import CallerContextSettings
@@ -97,9 +97,6 @@ def tool_names(value: str) -> tuple[str, ...]:
                 f"{name!r} is no built-in tool (there are {', '.join(BUILTIN_TOOL_NAMES)})"
             )
     return names
-
-
-_CALLER_MARGIN_DB: float | None = 6.0  # SIPGW_VAD_CALLER_MARGIN_DB (empty: None)
 
 
 def _vendor_help(kind: str, names: tuple[str, ...]) -> str:
@@ -190,10 +187,6 @@ class AssistantSection:
         -40.0, env="SIPGW_VAD_MIN_LEVEL_DBFS", parse=real_number,
         help="Caller audio quieter than this is never speech.",
     )  # fmt: skip
-    vad_margin_db: float = setting(
-        10.0, env="SIPGW_VAD_MARGIN_DB", parse=real_number,
-        help="How far above the line's noise floor speech must be.",
-    )  # fmt: skip
     voice_detector: str = setting(
         "model", env="SIPGW_VOICE_DETECTOR", parse=choice("energy", "model"),
         help="What tells caller speech for barge-in and turn-taking: 'model' (Silero VAD, "
@@ -201,29 +194,6 @@ class AssistantSection:
         "speech; about 0.7 ms CPU per call-second on a noisy line, batched across calls) or "
         "'energy' (level above the noise floor: any sound, a tone too; about 0.15 ms: "
         "docs/quality.md). The speech-to-speech agents use it too.",
-    )  # fmt: skip
-    vad_model_threshold: float = setting(
-        0.5, env="SIPGW_VAD_MODEL_THRESHOLD", parse=float_range(0.05, 0.95),
-        help="With the model detector: the speech probability that makes a frame speech.",
-    )  # fmt: skip
-    vad_room_margin_db: float = setting(
-        3.0, env="SIPGW_VAD_ROOM_MARGIN_DB", parse=real_number,
-        help="With the model detector: how far above the room's loudest voices (heard while "
-        "the agent talks) the caller's speech must start.",
-    )  # fmt: skip
-    vad_caller_margin_db: float | None = setting(
-        _CALLER_MARGIN_DB, env="SIPGW_VAD_CALLER_MARGIN_DB",
-        parse=or_empty(non_negative, "must be a number >= 0, or empty for no such gate"),
-        help="With the model detector: how far below the caller's own loud level (learned "
-        "from their turns) speech may start while the agent talks; empty = no such gate.",
-    )  # fmt: skip
-    vad_low_band: bool = setting(
-        False, env="SIPGW_VAD_LOW_BAND", parse=on_off, default_text="off",
-        help="With the model detector: two frames near the room's loudest in 100-300 Hz "
-        "(heard while the agent talks) pause the agent provisionally, undone in 240 ms unless "
-        "the model confirms speech: a caller's nasal first sound over babble, on a line that "
-        "carries 100-300 Hz (docs/quality.md); off: only the level and the model start. Off by "
-        "default: over a TV 5 dB under the caller it pauses the agent about 4 times a minute.",
     )  # fmt: skip
     noise_suppression: bool = setting(
         False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",
@@ -318,11 +288,6 @@ class PreemptiveSection:
         "speaks may start the request too, when it proves stable (it extends the turn's "
         "previous partial, and its last word ends within 150 ms of the caller's last loud "
         "frame); pair it with ASSEMBLYAI_INTERRUPTION_DELAY.",
-    )  # fmt: skip
-    preemptive_max_requests: int = setting(
-        3, env="SIPGW_PREEMPTIVE_MAX_REQUESTS", parse=int_at_least(1),
-        help="Preemptive requests per caller turn at most (a turn with many pauses starts no "
-        "more after these).",
     )  # fmt: skip
     speculative_speech: bool = setting(
         False, env="SIPGW_SPECULATIVE_SPEECH", parse=on_off, default_text="off",
@@ -555,13 +520,7 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
     noise = NoiseSettings(
         suppression=assistant.noise_suppression,
         detector="model" if assistant.voice_detector == "model" else "energy",
-        model=ModelVadConfig(
-            threshold=assistant.vad_model_threshold,
-            room_margin_db=assistant.vad_room_margin_db,
-            caller_margin_db=assistant.vad_caller_margin_db,
-            low_band=assistant.vad_low_band,
-        ),
-    )
+    )  # the detectors' thresholds are constants (media/voice/vad.py)
     missing = noise.missing()
     if missing:
         raise SettingError("{noise_suppression}: {why}", AssistantSection, why=missing)
@@ -622,7 +581,6 @@ def assistant_settings(
                 start_ms=assistant.barge_in_start_ms,
                 hangover_ms=BargeInSettings().vad.hangover_ms,
                 min_level_dbfs=assistant.vad_min_level_dbfs,
-                margin_db=assistant.vad_margin_db,
             ),
             noise=noise_settings(assistant),
             duck_after_ms=assistant.barge_in_duck_after_ms,
@@ -636,7 +594,6 @@ def assistant_settings(
         preemptive_during_speech=preemptive.preemptive and preemptive.preemptive_during_speech,
         speculative_speech=preemptive.preemptive and preemptive.speculative_speech,
         speculation=SpeculationLimits(
-            max_requests_per_turn=preemptive.preemptive_max_requests,
             max_wasted_share=preemptive.speculative_max_waste_percent / 100,
         ),
         answer_wait=assistant.answer_wait_ms / 1000,

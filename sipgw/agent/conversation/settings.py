@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from sipgw.agent.amd.settings import AnsweringSettings
 from sipgw.agent.conversation.caller_audio import NoiseSettings
@@ -29,6 +30,7 @@ from sipgw.foundation.redact import Redactor
 from sipgw.media.voice.vad import VadConfig
 
 __all__ = [
+    "MAX_REQUESTS_PER_TURN",
     "SpeculationLimits",
     "DEFAULT_CALLBACK_GREETING",
     "DEFAULT_FALLBACK_PHRASE",
@@ -68,6 +70,11 @@ DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me
 """Said (in turn) while a tool takes longer than ``filler_after``."""
 
 
+MAX_REQUESTS_PER_TURN: Final = 3
+"""Preemptive LLM requests per caller turn at most: a turn with many pauses starts no more
+after these (each a request paid for; a fixed bound, not a setting)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpeculationLimits:
     """How much speculation may waste.
@@ -79,7 +86,7 @@ class SpeculationLimits:
             as a share of the characters spoken (to callers; see :class:`WasteLedger`).
     """
 
-    max_requests_per_turn: int = 3
+    max_requests_per_turn: int = MAX_REQUESTS_PER_TURN
     max_wasted_share: float = 0.1
 
 

@@ -7,10 +7,10 @@ sections for what is not the vendor's (the prompt, greeting, records, barge-in, 
 tools, the HTTP tools and MCP servers declared for every line or for theirs, caller context,
 callbacks, the idle policy: docs/speech-to-speech.md says which apply), what the
 gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from
-its
-section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.services.registry.AssemblyAISection`,
-``OPENAI_API_KEY`` of :class:`~sipgw.agent.services.registry.OpenAISection`: the only required
-setting; no STT or TTS key is needed), and their own section
+its section (``ASSEMBLYAI_API_KEY`` of
+:class:`~sipgw.agent.services.assemblyai.settings.AssemblyAISection`, ``OPENAI_API_KEY`` of
+:class:`~sipgw.agent.services.openai.settings.OpenAISection`: the only required setting; no
+STT or TTS key is needed), and their own section
 (:mod:`sipgw.agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
@@ -45,7 +45,8 @@ from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 from sipgw.agent.resilience.settings import FallbackSection
 from sipgw.agent.s2s.factories import S2sFactory
 from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
-from sipgw.agent.services.registry import AssemblyAISection, OpenAISection
+from sipgw.agent.services.assemblyai.settings import AssemblyAISection
+from sipgw.agent.services.openai.settings import OpenAISection
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection, transfer_settings
 from sipgw.foundation.settings import ConfigError, Sources

@@ -147,12 +147,15 @@ def declared_tools(section: DeclaredToolsSection, sources: Sources) -> Declarati
     found = Declarations()
     if section.tools_file:
         path = Path(section.tools_file)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        # The settings file (sipgw.toml) holds the tools beside the sections' tables.
+        # The settings file (sipgw.toml) holds the tools beside the sections' tables: as read.
         settings_file = bool(sources.file_path) and path == Path(sources.file_path)
+        if settings_file and sources.document is not None:
+            data = sources.document.data
+        else:
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         unknown = [] if settings_file else sorted(set(data) - {"http_tools", "mcp_servers"})
         if unknown:
             raise ConfigError(

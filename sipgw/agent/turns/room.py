@@ -49,11 +49,11 @@ ROOM_CALLER_DB: Final = 6.0
 """Once the detector knows the caller's own level (its ``caller_dbfs``: the 90th percentile
 of their turns' speech), a loud frame counts as the caller's speech for the gate only this
 close to it (dB): the bar the model detector holds a barge-in to (its ``caller_margin_db``,
-6 dB by default). Counted without it, the detector's runs over a TV or babble pass the gate
+6 dB). Counted without it, the detector's runs over a TV or babble pass the gate
 and nearly every room turn is answered; closer, a caller whose sentences differ in level
-loses some, and a short "Yes." holds too little speech that near. It
-does not follow ``SIPGW_VAD_CALLER_MARGIN_DB``: that setting says how soft a barge-in over the
-agent may start, this whose words are answered. An operator who widens the first to catch
+loses some, and a short "Yes." holds too little speech that near. It does not follow the
+barge-in gate's ``CALLER_MARGIN_DB`` (:mod:`sipgw.media.voice.vad`): that says how soft a
+barge-in over the agent may start, this whose words are answered. Widening the first to catch
 softer interruptions would otherwise let a TV 5 dB under the caller count whole, and an
 answered room turn is not undone."""
 

@@ -106,7 +106,8 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         frames = shipped_frames(line)
     tts = None
     if app.tts == "elevenlabs":
-        from sipgw.agent.services.registry import TTS_VENDORS, ElevenLabsSection, elevenlabs_voiced
+        from sipgw.agent.services.elevenlabs.settings import ElevenLabsSection, elevenlabs_voiced
+        from sipgw.agent.services.registry import TTS_VENDORS
         from sipgw.agent.twiml.say import SayVoice
 
         vendor = TTS_VENDORS["elevenlabs"]
@@ -123,7 +124,8 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
     stt = None
     stt_spoken = None
     if app.stt == "assemblyai":
-        from sipgw.agent.services.registry import STT_VENDORS, AssemblyAISection, assemblyai_spoken
+        from sipgw.agent.services.assemblyai.settings import AssemblyAISection, assemblyai_spoken
+        from sipgw.agent.services.registry import STT_VENDORS
 
         stt_vendor = STT_VENDORS["assemblyai"]
         require([stt_vendor.section], sources, "SIPGW_TWIML_STT=assemblyai")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipgw.agent.tools.declared import parse_declarations
@@ -110,14 +110,12 @@ def _sources(
     if files.config is None:
         return sources
     path, document = files.config
-    settings = read_settings(document, sections)
+    settings = read_settings(document, sections, files.found)
     for message in settings.errors:
         found.add(message)
     found.file = str(path)
     found.settings = len(settings.values)
-    return replace(
-        sources, file=settings.values, file_path=str(path), file_keys=frozenset(document.data)
-    )
+    return sources.with_file(settings.values, document)
 
 
 def _sections(sources: Sources, sections: Sequence[SectionInfo], found: Checked) -> None:

@@ -6,6 +6,11 @@ that is named but missing is an error. The file holds a table per settings secti
 by :mod:`sipgw.foundation.settings.settingsfile`), the lines and routes (the routes file's
 schema: :mod:`sipgw.app.lines.routesfile`) and the tools every line's agent gets (the tools
 file's ``[[http_tools]]`` and ``[mcp_servers.NAME]``: :mod:`sipgw.agent.tools.declared`).
+
+The file is read once (:func:`read_files`), and each of its values parsed once: the
+catalogue's tables then, a plug-in agent's own tables once the agent is known
+(:meth:`SettingsFiles.sources`). The parsed document travels in the sources
+(:attr:`~sipgw.foundation.settings.Sources.document`) to those who read its lines and tools.
 """
 
 from __future__ import annotations
@@ -51,10 +56,13 @@ OTHER_KEYS = ROUTES_KEYS | TOOLS_KEYS
 """The settings file's top-level keys that are not sections: the lines, routes and tools."""
 
 
-def read_settings(document: TomlDocument, sections: Iterable[SectionInfo]) -> SettingsFile:
+def read_settings(
+    document: TomlDocument, sections: Iterable[SectionInfo], read: SettingsFile | None = None
+) -> SettingsFile:
     """The settings ``document`` sets for ``sections``, its tools among them (as the
-    ``SIPGW_TOOLS_FILE`` of every line's agent), and every mistake in its sections."""
-    found = file_values(document, sections, OTHER_KEYS)
+    ``SIPGW_TOOLS_FILE`` of every line's agent), and every mistake in its sections
+    (``read``: what was read of it before, not parsed again)."""
+    found = file_values(document, sections, OTHER_KEYS, read)
     tools = [key for key in ("http_tools", "mcp_servers") if key in document.data]
     if not tools:
         return found
@@ -73,11 +81,12 @@ def read_settings(document: TomlDocument, sections: Iterable[SectionInfo]) -> Se
         else document.table_line(key, next(iter(document.data[key]), ""))
     )
     where = f"{document.label} line {header}" if header else document.label
-    values[variable] = FileValue(document.label, where, key)
+    spec = setting_of(DeclaredToolsSection, "tools_file")
+    values[variable] = FileValue(document.label, where, key, spec.parse(document.label))
     return dataclasses.replace(found, values=values, errors=tuple(errors))
 
 
-def with_settings_file(sources: Sources, path: Path, found: SettingsFile) -> Sources:
+def with_settings_file(sources: Sources, found: SettingsFile) -> Sources:
     """``sources`` with the settings file's values under the environment's.
 
     Raises:
@@ -87,9 +96,7 @@ def with_settings_file(sources: Sources, path: Path, found: SettingsFile) -> Sou
     if found.errors:
         raise ConfigError("\n".join(found.errors))
     document = found.document
-    merged = dataclasses.replace(
-        sources, file=found.values, file_path=str(path), file_keys=frozenset(document.data)
-    )
+    merged = sources.with_file(found.values, document)
     if "lines" in document.data:
         routes = merged.find(setting_of(RoutesSection, "routes"))
         if routes.text.strip():
@@ -118,9 +125,12 @@ class SettingsFiles:
     """The variables the ``.env`` file set, with their lines."""
     config: tuple[Path, TomlDocument] | None
     """The settings file, parsed; None = there is none."""
+    found: SettingsFile | None = None
+    """The catalogue's tables of the settings file, each value parsed (and its mistakes)."""
 
     def sources(self, flags: dict[str, str], sections: Sequence[SectionInfo]) -> Sources:
-        """The sources of ``sections``: the flags, the environment, the settings file.
+        """The sources of ``sections``: the flags, the environment, the settings file
+        (the tables of ``sections`` that :attr:`found` does not hold parsed now).
 
         Raises:
             ConfigError: the settings file's mistakes, all named.
@@ -128,12 +138,13 @@ class SettingsFiles:
         sources = Sources(os.environ, flags, self.env_lines)
         if self.config is None:
             return sources
-        path, document = self.config
-        return with_settings_file(sources, path, read_settings(document, sections))
+        _, document = self.config
+        return with_settings_file(sources, read_settings(document, sections, self.found))
 
 
 def read_files(argv: Sequence[str]) -> SettingsFiles:
-    """Load ``.env`` (``--env-file``) and parse the settings file (``--config``).
+    """Load ``.env`` (``--env-file``) and read the settings file (``--config``): once, its
+    catalogue's tables parsed.
 
     Raises:
         ConfigError: no such env file or settings file, or a settings file that is not TOML.
@@ -146,7 +157,8 @@ def read_files(argv: Sequence[str]) -> SettingsFiles:
     located = config_path(known.config, os.environ)
     if located is None:
         return SettingsFiles(env_lines, None)
-    return SettingsFiles(env_lines, (located[0], read_document(located[0])))
+    document = read_document(located[0])
+    return SettingsFiles(env_lines, (located[0], document), read_settings(document, SECTIONS))
 
 
 def choose_agent(argv: Sequence[str], files: SettingsFiles) -> AgentPlugin:
@@ -160,7 +172,7 @@ def choose_agent(argv: Sequence[str], files: SettingsFiles) -> AgentPlugin:
     known, _ = early.parse_known_args(argv[1:])
     flags = {} if known.agent is None else {"--agent": known.agent}
     sources = Sources(os.environ, flags, files.env_lines)
-    if files.config is not None:  # the file's other mistakes are named once the agent's known
-        sources = replace(sources, file=read_settings(files.config[1], SECTIONS).values)
+    if files.found is not None:  # the file's other mistakes are named once the agent's known
+        sources = replace(sources, file=files.found.values)
     spec = load(AgentSection, sources).agent
     return find_agent(spec, f"--agent {spec}")

@@ -4,8 +4,10 @@ A line changes settings of its agent, never the gateway's: its ``[lines.NAME.set
 (any setting of the agent's sections, by variable) and the named keys its agent declares it
 reads (:meth:`sipgw.agent.capabilities.AgentCapabilities.routes_keys`: for the built-in AI agents
 ``greeting`` is ``SIPGW_GREETING``; for the assistant, ``voice``, ``keyterms`` and
-``language`` are the chosen vendors'; a plug-in declares its own) are laid
-over the gateway's own sources (flags, environment, ``.env``), and the agent's plug-in is
+``language`` are the chosen vendors'; a plug-in declares its own) are each parsed once, here,
+and laid over the gateway's own sources (:meth:`Sources.with_line
+<sipgw.foundation.settings.Sources.with_line>`): the line's sections are the gateway's,
+loaded once, with the line's typed values in place of theirs. The agent's plug-in is
 built from that, exactly as ``--agent`` is (:meth:`~sipgw.app.agents.AgentPlugin.build`).
 An error names the routes file's line: ``routes.toml line 9: SIPGW_GREETING=...``.
 
@@ -34,7 +36,7 @@ from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
-from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
+from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile, Written
 from sipgw.app.settings import OperationsSection, agent_spec
 from sipgw.app.upstream.dialout import OutboundConfig, caller
 from sipgw.foundation.settings import (
@@ -44,13 +46,15 @@ from sipgw.foundation.settings import (
     Sources,
     check_names,
     load,
+    setting_of,
     settings_of,
 )
 from sipgw.foundation.settings.settingsfile import secret_in_file
+from sipgw.foundation.settings.sources import FileValue, Found
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
 
-__all__ = ["Line", "LineBase", "LineTable", "build_lines", "line_sources"]
+__all__ = ["Line", "LineBase", "LineTable", "build_lines"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,24 +130,19 @@ def _text(value: str | int | float | bool, setting: Setting[Any]) -> str:
     return str(value)
 
 
-def line_sources(
-    base: Sources, values: Mapping[str, tuple[str, str]], flags: Mapping[str, str]
-) -> Sources:
-    """``base`` with ``values`` (variable -> (text, where it was written)) on top.
+def _parsed(variable: str, written: Written, setting: Setting[Any], key: str = "") -> FileValue:
+    """A line's value, parsed (once) by its setting.
 
-    ``flags`` maps variables to their flags: a flag given for an overridden variable
-    is dropped, so the line's value wins over the command line too.
+    Raises:
+        ConfigError: it does not parse: ``routes.toml line 9: SIPGW_GREETING=...: why``.
     """
-    dropped = {flags[variable] for variable in values if flags.get(variable)}
-    return dataclasses.replace(
-        base,
-        environ={**base.environ, **{variable: text for variable, (text, _) in values.items()}},
-        flags={flag: text for flag, text in base.flags.items() if flag not in dropped},
-        env_file_lines={
-            **base.env_file_lines,
-            **{variable: where for variable, (_, where) in values.items()},
-        },
-    )
+    text = _text(written.value, setting)
+    try:
+        value = setting.parse(text)
+    except ValueError as exc:
+        quoted = Found(setting, text, "line", written.where).quoted()
+        raise ConfigError(f"{quoted}: {exc}") from None
+    return FileValue(text, written.where, key or variable, value)
 
 
 def _variable(cls: type, name: str) -> str:
@@ -153,9 +152,9 @@ def _variable(cls: type, name: str) -> str:
 
 def _agent_values(
     line: LineSpec, plugin: AgentPlugin, base: LineBase, allowed: Mapping[str, Setting[Any]]
-) -> dict[str, tuple[str, str]]:
-    """Variable -> (text, where) for everything the line sets of its agent."""
-    values: dict[str, tuple[str, str]] = {}
+) -> dict[str, FileValue]:
+    """Variable -> value (parsed) for everything the line sets of its agent."""
+    values: dict[str, FileValue] = {}
     for variable, written in line.settings.items():
         setting = allowed.get(variable)
         if setting is None:
@@ -163,10 +162,10 @@ def _agent_values(
                 f"{written.where}: {variable} is not a setting of agent {plugin.spec} "
                 "(a line sets only its agent's settings; see docs/lines.md)"
             )
+        key = f"lines.{line.name}.settings.{variable}"
         if setting.secret and line.in_settings_file:
-            key = f"lines.{line.name}.settings.{variable}"
             raise ConfigError(secret_in_file(written.where, key, setting))
-        values[variable] = (_text(written.value, setting), written.where)
+        values[variable] = _parsed(variable, written, setting, key)
     if line.declared_tools is not None:
         written = line.declared_tools
         declared = _variable(DeclaredToolsSection, "declared_tools")  # JSON of the tables
@@ -181,7 +180,7 @@ def _agent_values(
                 f"{written.where}: the line declares tools in its table and in "
                 f"[lines.{line.name}.settings] {declared}: keep one"
             )
-        values[declared] = (str(written.value), written.where)
+        values[declared] = _parsed(declared, written, allowed[declared])
     if not line.keys:
         return values
     if not plugin.capabilities.line_keys:
@@ -190,7 +189,7 @@ def _agent_values(
             f"{written.where}: {key} is an assistant setting, and line {line.name!r} runs agent "
             f"{plugin.spec} (set its own settings in [lines.{line.name}.settings])"
         )
-    overlay = line_sources(base.sources, values, {})
+    overlay = base.sources.with_line(values)
 
     def load_section(cls: type[Any]) -> Any:
         try:
@@ -199,16 +198,17 @@ def _agent_values(
             raise ConfigError(f"{line.where}: {exc}") from None
 
     keys = plugin.capabilities.routes_keys(load_section)
-    variables = {key: _variable(cls, name) for key, (cls, name) in keys.items()}
     for key, written in line.keys.items():
-        found = variables.get(key)
-        if found is None:
-            known = ", ".join(k for k in AGENT_KEYS if k in variables)
+        if key not in keys:
+            known = ", ".join(k for k in AGENT_KEYS if k in keys)
             raise ConfigError(
                 f"{written.where}: {key} is not something agent {plugin.spec} takes (with the "
                 f"vendors it is given; one of: {known})"
             )
-        values.setdefault(found, (str(written.value), written.where))
+        cls, name = keys[key]
+        setting = setting_of(cls, name)
+        if setting.env not in values:
+            values[setting.env] = _parsed(setting.env, written, setting, f"lines.{line.name}.{key}")
     return values
 
 
@@ -239,9 +239,7 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
     values = _agent_values(line, plugin, base, _settings_by_variable(agent_sections))
     if not values and spec == base.agent:
         return _detects(Line(line.name, spec, base.factory, base.dial_policy, line), base)
-    every = _settings_by_variable([info.cls for info in (*base.catalogue, *plugin.sections)])
-    flags = {variable: setting.flag or "" for variable, setting in every.items()}
-    sources = line_sources(base.sources, values, flags)
+    sources = base.sources.with_line(values)
     try:
         policy = agents_may_dial(sources)
         check_capabilities(plugin.capabilities, sources, f"its agent {spec}", AmdMode.OFF,

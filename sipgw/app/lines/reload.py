@@ -1,6 +1,7 @@
 """The lines in force, and their reload: a new routes file is taken whole or not at all.
 
-:class:`Lines` builds the routes file at start (a mistake stops start-up) and again on
+:class:`Lines` builds the routes file at start (a mistake stops start-up; the settings
+file's lines from the document start-up read, not read again) and reads it again on
 each :meth:`~Lines.reload` (SIGHUP, ``POST /api/reload``). A reload builds the new lines
 beside the old ones and swaps them only when every line built: a bad file is refused with
 its line number and the routes loaded before stay in force. Calls in progress keep the
@@ -17,23 +18,32 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.app.lines.build import LineBase, LineTable, build_lines
-from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.app.lines.routesfile import parse_routes_file, routes_of
 from sipgw.foundation.settings import ConfigError
+from sipgw.foundation.settings.tomlfile import TomlDocument
 
 __all__ = ["Lines", "load_lines"]
 
 log = logging.getLogger("sipgw.lines")
 
 
-def load_lines(path: Path, base: LineBase, *, settings_file: bool = False) -> LineTable:
+def load_lines(
+    path: Path,
+    base: LineBase,
+    *,
+    settings_file: bool = False,
+    document: TomlDocument | None = None,
+) -> LineTable:
     """Read and build the routes file at ``path`` (the lines of the settings file at
-    ``path`` when ``settings_file``).
+    ``path`` when ``settings_file``); ``document``: the file as read already.
 
     Raises:
         ConfigError: see :func:`~sipgw.app.lines.routesfile.parse_routes_file` and
             :func:`~sipgw.app.lines.build.build_lines`.
     """
-    return build_lines(parse_routes_file(path, settings_file=settings_file), base)
+    if document is None:
+        return build_lines(parse_routes_file(path, settings_file=settings_file), base)
+    return build_lines(routes_of(document, path, settings_file=settings_file), base)
 
 
 class Lines:
@@ -44,16 +54,24 @@ class Lines:
         base: what the gateway's own settings give every line.
         settings_file: ``path`` is the settings file: only its lines and routes are read
             again on a reload (its sections' settings take effect at a restart).
+        document: the file as start-up read it (its first table is built from it).
 
     Raises:
         ConfigError: the file is bad (at start-up: the gateway does not start).
     """
 
-    def __init__(self, path: Path, base: LineBase, *, settings_file: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        base: LineBase,
+        *,
+        settings_file: bool = False,
+        document: TomlDocument | None = None,
+    ) -> None:
         self.path = path
         self.base = base
         self.settings_file = settings_file
-        self.table = load_lines(path, base, settings_file=settings_file)
+        self.table = load_lines(path, base, settings_file=settings_file, document=document)
         self.loaded_at = time.time()
         """When the routes in force were loaded (Unix seconds)."""
         self.reloads = 0

@@ -5,10 +5,11 @@ flag, default, help, parser); :func:`section` gives it a name, a title and an in
 CLI's flags and help groups, the error messages, ``.env.example`` and
 ``docs/configuration.md`` all come from these declarations, and :func:`load` is the one
 reader of settings by name: everything else gets typed objects, checked by mypy from the
-environment to the field. Where a value comes from, highest first: the flag, the
-environment, the ``.env`` file (loaded into the environment by :func:`load_env_file`),
-the settings file (``sipgw.toml``: a table per section,
-:mod:`~sipgw.foundation.settings.settingsfile`), the default.
+environment to the field. Where a value comes from, highest first: a line's own value (for
+that line's agent: :meth:`Sources.with_line`), the flag, the environment, the ``.env`` file
+(loaded into the environment by :func:`load_env_file`), the settings file (``sipgw.toml``:
+a table per section, :mod:`~sipgw.foundation.settings.settingsfile`), the default. Each
+value is parsed once and each section loaded once for its sources.
 
 The modules: :mod:`~sipgw.foundation.settings.declare` (:func:`setting`, :func:`section`),
 :mod:`~sipgw.foundation.settings.parsers` (text to value, with messages that say what is
@@ -38,7 +39,15 @@ from sipgw.foundation.settings.declare import (
     setting_of,
     settings_of,
 )
-from sipgw.foundation.settings.load import load, missing, require, secret_texts, validate
+from sipgw.foundation.settings.load import (
+    build_checked,
+    load,
+    missing,
+    require,
+    secret_texts,
+    validate,
+    value_of,
+)
 from sipgw.foundation.settings.sources import Found, Sources, load_env_file
 
 __all__ = [
@@ -50,6 +59,7 @@ __all__ = [
     "Setting",
     "SettingError",
     "Sources",
+    "build_checked",
     "check_names",
     "is_loadable",
     "load",
@@ -64,4 +74,5 @@ __all__ = [
     "setting_of",
     "settings_of",
     "validate",
+    "value_of",
 ]

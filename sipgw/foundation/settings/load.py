@@ -1,46 +1,114 @@
-"""The loader: a section's values from the flags, the environment and the defaults.
+"""The loader: a section's values from a line, the flags, the environment, the settings
+file and the defaults.
 
 :func:`load` is the one place that reads settings by their names: every other module
 gets typed section objects. A value that does not parse is a
 :class:`~sipgw.foundation.settings.declare.ConfigError` naming what the user wrote and what is
 allowed (``--sip-port abc: must be a port number 0..65535``); a section's ``check()``
 then judges its values together, its message naming the flags or variables as given.
+
+Each value is parsed once: the settings file's and a line's when their file is read
+(:class:`~sipgw.foundation.settings.sources.FileValue`), a flag's or the environment's the
+first time a section of it is loaded; and each section is loaded once for a
+:class:`~sipgw.foundation.settings.sources.Sources`, however many modules ask for it (both
+kept with the sources). A line's sources (:meth:`Sources.with_line
+<sipgw.foundation.settings.sources.Sources.with_line>`) take the gateway's parsed values
+and lay the line's own typed values over them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sipgw.foundation.settings.declare import ConfigError, InvalidSettings, settings_of
-from sipgw.foundation.settings.sources import Found, Sources
+from sipgw.foundation.settings.declare import (
+    ConfigError,
+    InvalidSettings,
+    Setting,
+    section_info,
+    setting_of,
+    settings_of,
+)
+from sipgw.foundation.settings.sources import Sources
 
-__all__ = ["load", "missing", "require", "secret_texts", "validate"]
+__all__ = [
+    "build_checked",
+    "load",
+    "missing",
+    "require",
+    "secret_texts",
+    "validate",
+    "value_of",
+]
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 def load(cls: type[S], sources: Sources) -> S:
-    """The settings of ``cls`` (a dataclass of :func:`setting` fields), parsed and checked.
+    """The settings of ``cls`` (a dataclass of :func:`setting` fields), parsed and checked;
+    loaded once for ``sources`` (the same object again after that).
 
     A setting nobody set takes its field's default (not parsed again).
 
     Raises:
         ConfigError: a value does not parse, or ``check()`` refuses the values together.
     """
-    found: dict[str, Found] = {}
+    done = sources.loaded.get(cls)
+    if done is not None:
+        assert isinstance(done, cls)
+        return done
     values: dict[str, Any] = {}
     for name, spec in settings_of(cls):
-        where = found[name] = sources.find(spec)
-        if where.origin == "default":
-            continue
+        given, value = _value(spec, sources)
+        if given:
+            values[name] = value
+    loaded = cls(**values)
+    validate(loaded, {name: sources.find(spec).name for name, spec in settings_of(cls)})
+    sources.loaded[cls] = loaded
+    return loaded
+
+
+def value_of(cls: type, name: str, sources: Sources) -> Any:
+    """Setting ``name`` of section ``cls`` alone, typed: parsed as :func:`load` parses it
+    (once), without loading its neighbours; its default when nothing sets it.
+
+    Raises:
+        ConfigError: it does not parse.
+    """
+    given, value = _value(setting_of(cls, name), sources)
+    if given:
+        return value
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _value(spec: Setting[Any], sources: Sources) -> tuple[bool, Any]:
+    """(whether anything sets ``spec``, its value parsed), parsed once for ``sources``.
+
+    Raises:
+        ConfigError: the text does not parse, naming what the user wrote.
+    """
+    known = sources.parsed.get(spec)
+    if known is not None:
+        return known
+    where = sources.find(spec)
+    if where.origin == "default":
+        found: tuple[bool, Any] = (False, None)
+    elif where.written is not None:  # a file's or a line's: parsed when it was read
+        found = (True, where.written.value)
+    elif sources.under is not None:  # not the line's: as the gateway's sources give it
+        found = _value(spec, sources.under)
+    else:
         try:
-            values[name] = spec.parse(where.text)
+            found = (True, spec.parse(where.text))
         except ValueError as exc:
             raise ConfigError(f"{where.quoted()}: {exc}") from None
-    loaded = cls(**values)
-    validate(loaded, {name: where.name for name, where in found.items()})
-    return loaded
+    sources.parsed[spec] = found
+    return found
 
 
 def validate(settings: object, names: Mapping[str, str] | None = None) -> None:
@@ -64,6 +132,20 @@ def validate(settings: object, names: Mapping[str, str] | None = None) -> None:
         raise ConfigError(exc.with_names(names)) from None
 
 
+def build_checked(cls: type, build: Callable[[], T]) -> T:
+    """What a loaded section of ``cls`` configures (a vendor client's own typed settings),
+    built by ``build``; their checks' ValueError names the section by its title.
+
+    Raises:
+        ConfigError: ``"AssemblyAI (speech to text): chunk_ms must be ..."``.
+    """
+    try:
+        return build()
+    except ValueError as exc:
+        info = section_info(cls)
+        raise ConfigError(f"{info.title if info else cls.__name__}: {exc}") from None
+
+
 def missing(classes: Iterable[type], sources: Sources) -> list[str]:
     """The required settings of ``classes`` that are unset or blank, by variable name."""
     return [
@@ -85,7 +167,7 @@ def require(classes: Iterable[type], sources: Sources, who: str) -> None:
         them = "it" if len(absent) == 1 else "them"
         raise ConfigError(
             f"{who} needs {', '.join(absent)} "
-            f"(set {them} in the environment or in .env; see .env.example)"
+            f"(set {them} in the environment or in .env; see docs/configuration.md)"
         )
 
 

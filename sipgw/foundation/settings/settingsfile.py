@@ -16,7 +16,7 @@ environment's text: a number as its digits, a boolean as the words the setting t
 (``true``/``false``, ``on``/``off``), a list joined with commas (or ``|`` where the
 setting's items may hold commas). Every value is parsed when
 the file is read, so a mistake anywhere in it is named with its line, whether or not its
-section is used.
+section is used; the parsed value is what the loader takes (each value is parsed once).
 
 Which file: ``--config FILE``, else ``SIPGW_CONFIG`` (the environment or ``.env``), else
 ``./sipgw.toml`` when it exists (:func:`config_path`).
@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,11 @@ class SettingsFile:
     values: Mapping[str, FileValue]
     """Variable -> the value the file gives it."""
     errors: tuple[str, ...] = ()
+    tables: Mapping[str, tuple[Mapping[str, FileValue], tuple[str, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+    """Section -> its table's values and mistakes, as read: a later reading of more
+    sections (:func:`file_values`' ``read``) does not parse these again."""
 
 
 def config_path(flag: str | None, environ: Mapping[str, str]) -> tuple[Path, str] | None:
@@ -96,7 +101,10 @@ def secret_in_file(where: str, key: str, spec: Setting[Any]) -> str:
 
 
 def file_values(
-    document: TomlDocument, sections: Iterable[SectionInfo], other_keys: Iterable[str] = ()
+    document: TomlDocument,
+    sections: Iterable[SectionInfo],
+    other_keys: Iterable[str] = (),
+    read: SettingsFile | None = None,
 ) -> SettingsFile:
     """The settings ``document`` sets, each parsed by its setting, and every mistake.
 
@@ -104,9 +112,12 @@ def file_values(
         document: the settings file.
         sections: the sections it may have a table for.
         other_keys: top-level keys read elsewhere (``lines``, ``routes``, ``http_tools`` ...).
+        read: what an earlier call read of ``document`` (for fewer sections): its tables are
+            taken as they were read, not parsed again.
     """
     by_name = {info.name: info for info in sections}
     others = frozenset(other_keys)
+    tables = dict(read.tables) if read is not None else {}
     values: dict[str, FileValue] = {}
     errors: list[str] = []
     top = document.place(None)
@@ -122,21 +133,24 @@ def file_values(
         if not isinstance(table, dict):
             errors.append(f"{top.line(name)}: {name} must be a table ([{name}])")
             continue
-        _section_values(document, info, table, values, errors)
-    return SettingsFile(document, values, tuple(errors))
+        if name not in tables:
+            tables[name] = _section_values(document, info, table)
+        table_values, table_errors = tables[name]
+        values.update(table_values)
+        errors.extend(table_errors)
+    return SettingsFile(document, values, tuple(errors), tables)
 
 
 def _section_values(
-    document: TomlDocument,
-    info: SectionInfo,
-    table: Mapping[str, Any],
-    values: dict[str, FileValue],
-    errors: list[str],
-) -> None:
+    document: TomlDocument, info: SectionInfo, table: Mapping[str, Any]
+) -> tuple[dict[str, FileValue], tuple[str, ...]]:
+    """The values of one section's table, each parsed once, and its mistakes."""
     header = document.table_line(info.name)
     place = document.place(header)
     settings = dict(info.settings)
     defaults = {f.name: f.default for f in dataclasses.fields(info.cls)}
+    values: dict[str, FileValue] = {}
+    errors: list[str] = []
     for key, value in table.items():
         dotted = f"{info.name}.{key}"
         where = place.line(key)
@@ -156,11 +170,12 @@ def _section_values(
             errors.append(f"{where}: {dotted}: {exc}")
             continue
         try:
-            spec.parse(text)
+            parsed = spec.parse(text)
         except ValueError as exc:
             errors.append(f"{where}: {dotted} = {_shown(value)}: {exc}")
             continue
-        values[spec.env] = FileValue(text, where, dotted)
+        values[spec.env] = FileValue(text, where, dotted, parsed)
+    return values, tuple(errors)
 
 
 def _text(value: object, spec: Setting[Any], default: object) -> str:

@@ -1,12 +1,18 @@
-"""Where a setting's text comes from: the flag, else the environment, else the settings
-file (``sipgw.toml``), else the default.
+"""Where a setting's text comes from: a line's own value, else the flag, else the
+environment, else the settings file (``sipgw.toml``), else the default.
 
 ``sipgw serve`` loads the ``.env`` file into the environment first
 (:func:`load_env_file`), never overriding a variable that is already set, so a ``.env``
 line sits between the environment and the settings file, and a user's own module (tools, a
 plug-in agent) can read its own variables from ``os.environ`` too. The lines of both files
 are remembered so that an error can name the line the user wrote. The settings file's
-values are :class:`FileValue` s, read by :mod:`sipgw.foundation.settings.settingsfile`.
+values are :class:`FileValue` s, read and parsed once by
+:mod:`sipgw.foundation.settings.settingsfile`; a line's own values (its
+``[lines.NAME.settings]`` and named keys) are :class:`FileValue` s too, laid over the
+gateway's sources by :meth:`Sources.with_line`. What the loader made of a :class:`Sources`
+(each value parsed, each section loaded) is kept with it, so that a value is parsed once
+and a section loaded once, however many modules ask for it
+(:mod:`sipgw.foundation.settings.load`).
 
 Every message names a setting the way the user gave it, through :class:`Found`: while
 loading, with the text (:attr:`Found.name`, :meth:`Found.quoted`: ``--sip-port abc``);
@@ -17,13 +23,14 @@ after loading, without it (:attr:`Found.label`: ``--record-dir``, ``SIPGW_RECORD
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dotenv import load_dotenv
 
@@ -35,21 +42,28 @@ from sipgw.foundation.settings.declare import (
     settings_of,
 )
 
+if TYPE_CHECKING:
+    from sipgw.foundation.settings.tomlfile import TomlDocument
+
 __all__ = ["FileValue", "Found", "Origin", "Sources", "load_env_file"]
 
-Origin = Literal["flag", "environment", "file", "default"]
+Origin = Literal["line", "flag", "environment", "file", "default"]
 """Where a setting's text was found, highest first."""
 
 
 @dataclass(frozen=True, slots=True)
 class FileValue:
-    """A setting's value as the settings file wrote it, as the setting's parser reads it."""
+    """A setting's value as a file wrote it (the settings file's table, a line's
+    settings), as text and parsed."""
 
     text: str
+    """The value as the setting's parser reads it (and ``sipgw config show`` prints it)."""
     where: str
     """``sipgw.toml line 12``."""
     key: str
     """The key as written, with its table: ``network.sip_port``."""
+    value: Any
+    """:attr:`text` parsed by the setting's parser, once, when the file was read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,8 @@ class Found:
     line 12`` when the settings file gave it."""
     key: str = ""
     """The settings file's key (``network.sip_port``) when it gave it."""
+    written: FileValue | None = None
+    """The file's or the line's value, parsed already (None: the text is still to parse)."""
 
     @property
     def name(self) -> str:
@@ -88,7 +104,7 @@ class Found:
         spec = self.setting
         if self.origin == "flag":
             return str(spec.flag)
-        if self.origin == "environment":
+        if self.origin in ("environment", "line"):
             return f"{spec.env} ({self.env_file_line})" if self.env_file_line else spec.env
         if self.origin == "file":
             return f"{self.key} ({self.env_file_line})"
@@ -114,7 +130,7 @@ class Found:
 @dataclass(frozen=True, slots=True)
 class Sources:
     """What settings are read from: the command line's flags, the environment and the
-    settings file."""
+    settings file (and, for one line's agent, the line's own values over them)."""
 
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment (with the ``.env`` file already loaded into it); not in the repr,
@@ -129,10 +145,28 @@ class Sources:
     """The settings file as the user named it ("" = none)."""
     file_keys: frozenset[str] = frozenset()
     """The settings file's top-level keys (its sections, ``lines``, ``http_tools`` ...)."""
+    document: TomlDocument | None = field(default=None, repr=False)
+    """The settings file as read (once): its lines, routes and tools are taken from it."""
+    line: Mapping[str, FileValue] = field(default_factory=dict)
+    """Variable -> a line's own value (parsed), over everything else (:meth:`with_line`)."""
+    under: Sources | None = field(default=None, repr=False)
+    """The gateway's sources that :attr:`line` is laid over: what is not the line's is
+    taken from what the loader made of them (parsed once for every line)."""
+    parsed: dict[Setting[Any], tuple[bool, Any]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
+    """Setting -> (given, value): each value the loader parsed, kept so that it is parsed
+    once (filled by :mod:`sipgw.foundation.settings.load`)."""
+    loaded: dict[type, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
+    """Section -> the section loaded from these sources, kept so that it is loaded once
+    (filled by :func:`~sipgw.foundation.settings.load.load`)."""
 
     def find(self, setting: Setting[Any]) -> Found:
-        """The setting's text: its flag's, else its variable's, else the settings file's,
-        else its default."""
+        """The setting's text: the line's, else its flag's, else its variable's, else the
+        settings file's, else its default."""
+        given = self.line.get(setting.env)
+        if given is not None:
+            return Found(setting, given.text, "line", given.where, given.key, given)
         if setting.flag and setting.flag in self.flags:
             return Found(setting, self.flags[setting.flag], "flag")
         if setting.env in self.environ:
@@ -140,11 +174,17 @@ class Sources:
             return Found(setting, self.environ[setting.env], "environment", line)
         written = self.file.get(setting.env)
         if written is not None:
-            return Found(setting, written.text, "file", written.where, written.key)
+            return Found(setting, written.text, "file", written.where, written.key, written)
         return Found(setting, setting.default_text, "default")
 
+    def with_line(self, values: Mapping[str, FileValue]) -> Sources:
+        """These sources with a line's own values (variable -> value, parsed) over them:
+        what the line's agent is built from. What the line does not set is what these
+        sources give, parsed and loaded once for the gateway and every line."""
+        return dataclasses.replace(self, line={**self.line, **values}, under=self)
+
     def given(self, setting: Setting[Any]) -> bool:
-        """Whether a flag, the environment or the settings file sets it."""
+        """Whether a line, a flag, the environment or the settings file sets it."""
         return self.find(setting).origin != "default"
 
     def gives(self, cls: type, name: str) -> bool:
@@ -177,6 +217,17 @@ class Sources:
     def command_line(self) -> Sources:
         """The flags alone: what this command line says, without the environment."""
         return Sources(flags=self.flags)
+
+    def with_file(self, values: Mapping[str, FileValue], document: TomlDocument) -> Sources:
+        """These sources with the settings file ``document`` and its values (under the
+        environment's)."""
+        return dataclasses.replace(
+            self,
+            file=values,
+            file_path=document.label,
+            file_keys=frozenset(document.data),
+            document=document,
+        )
 
 
 _ASSIGNMENT = r"^\s*(?:export\s+)?{}\s*="

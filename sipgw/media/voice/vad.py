@@ -36,7 +36,18 @@ from typing import Final, Protocol
 
 from sipgw.media import g711
 
-__all__ = ["ModelVadConfig", "VadConfig", "VadEvent", "VoiceActivityDetector", "VoiceDetector"]
+__all__ = [
+    "CALLER_MARGIN_DB",
+    "LOW_BAND_START",
+    "NOISE_MARGIN_DB",
+    "ROOM_MARGIN_DB",
+    "SPEECH_PROBABILITY",
+    "ModelVadConfig",
+    "VadConfig",
+    "VadEvent",
+    "VoiceActivityDetector",
+    "VoiceDetector",
+]
 
 FRAME_MS: Final = 20
 BLOCK_FRAMES: Final = 5
@@ -102,6 +113,22 @@ class VadEvent(Enum):
     ENDED = "ended"
 
 
+# The detectors' thresholds, tuned once against the noise and room benchmarks (bench/noise.py,
+# bench/room.py; docs/quality.md and docs/performance.md give the figures): they hold
+# together, so none is a setting. A study varies them through the configs below.
+NOISE_MARGIN_DB: Final = 10.0
+"""The energy detector: how far above the line's noise floor a frame must be to be loud."""
+SPEECH_PROBABILITY: Final = 0.5
+"""The model detector: the speech probability that makes a frame speech (Silero's own)."""
+ROOM_MARGIN_DB: Final = 3.0
+"""The model detector: how far above the room's loudest voices the caller's speech starts."""
+CALLER_MARGIN_DB: Final = 6.0
+"""The model detector: how far below the caller's own loud level a barge-in may start."""
+LOW_BAND_START: Final = False
+"""The model detector's 100-300 Hz provisional start: off, since over a TV 5 dB under the
+caller it pauses the agent about 4 times a minute (docs/quality.md)."""
+
+
 @dataclass(frozen=True, slots=True)
 class VadConfig:
     """Detector settings.
@@ -116,7 +143,7 @@ class VadConfig:
     """
 
     min_level_dbfs: float = -40.0
-    margin_db: float = 10.0
+    margin_db: float = NOISE_MARGIN_DB
     start_ms: int = 60
     hangover_ms: int = 300
     calibration_ms: int = 200
@@ -150,10 +177,10 @@ class ModelVadConfig:
             that carries 100-300 Hz).
     """
 
-    threshold: float = 0.5
-    room_margin_db: float = 3.0
-    caller_margin_db: float | None = 6.0
-    low_band: bool = False
+    threshold: float = SPEECH_PROBABILITY
+    room_margin_db: float = ROOM_MARGIN_DB
+    caller_margin_db: float | None = CALLER_MARGIN_DB
+    low_band: bool = LOW_BAND_START
 
 
 class VoiceDetector(Protocol):

@@ -79,14 +79,11 @@ async def test_the_warm_up_loads_the_model_in_a_thread_with_the_factorys_own() -
 
 
 def test_the_settings_reach_the_stage() -> None:
-    section = AssistantSection(voice_detector="model", noise_suppression=True,
-                               vad_model_threshold=0.6, vad_room_margin_db=4.0,
-                               vad_caller_margin_db=None, vad_low_band=False)  # fmt: skip
+    section = AssistantSection(voice_detector="model", noise_suppression=True)
     noise = noise_settings(section)
     assert noise.detector == "model" and noise.suppression
-    assert (noise.model.threshold, noise.model.room_margin_db) == (0.6, 4.0)
-    assert noise.model.caller_margin_db is None and not noise.model.low_band
-    assert not noise_settings(AssistantSection()).model.low_band
+    assert (noise.model.threshold, noise.model.room_margin_db) == (0.5, 3.0)  # constants
+    assert noise.model.caller_margin_db == 6.0 and not noise.model.low_band
     assert noise_settings(AssistantSection()) == NoiseSettings()
 
 

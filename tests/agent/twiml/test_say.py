@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from sipgw.agent.services.elevenlabs.settings import ElevenLabsSection, elevenlabs_voiced
 from sipgw.agent.services.elevenlabs.tts import ElevenLabsTTSService
-from sipgw.agent.services.registry import ElevenLabsSection, elevenlabs_voiced
 from sipgw.agent.services.tts.base import TextToSpeech
 from sipgw.agent.twiml.say import SayVoice, say_voices
 from sipgw.agent.twiml.settings import TwilioAppSection

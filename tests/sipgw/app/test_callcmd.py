@@ -57,7 +57,7 @@ def test_where_the_running_gateway_is() -> None:
 
 
 def test_the_admin_url_is_a_setting_of_sipgw_call_only() -> None:
-    """Declared as a section: in the docs and .env.example, a flag of ``call`` only."""
+    """Declared as a section: in the docs, a flag of ``call`` only."""
     from sipgw.app.cli import build_parser
 
     env = parse(["call", "1", "--admin-url", "http://gw:9"])
@@ -66,7 +66,6 @@ def test_the_admin_url_is_a_setting_of_sipgw_call_only() -> None:
         build_parser().parse_args(["serve", "--admin-url", "http://gw:9"])
     root = Path(__file__).resolve().parents[3]
     assert "`--admin-url URL` | `SIPGW_ADMIN_URL`" in (root / "docs/configuration.md").read_text()
-    assert "# SIPGW_ADMIN_URL=" in (root / ".env.example").read_text()
 
 
 def test_the_command_line_describes_the_call() -> None:

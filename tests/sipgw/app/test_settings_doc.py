@@ -1,4 +1,5 @@
-"""docs/configuration.md and .env.example: written from the sections, current, and true."""
+"""docs/configuration.md, .env.example and sipgw.example.toml: written from the sections,
+current, and true."""
 
 from __future__ import annotations
 
@@ -13,13 +14,11 @@ import pytest
 
 from sipgw.app import settings_doc
 from sipgw.app.configfile.check import check
-from sipgw.app.configfile.read import read_settings
 from sipgw.app.evaluation.process import child_env
 from sipgw.app.sections import SECTIONS
-from sipgw.foundation.settings import Sources, load
-from sipgw.foundation.settings.tomlfile import TomlDocument
 
 ROOT = Path(__file__).resolve().parents[3]
+FIRST = settings_doc.FIRST_SETTINGS
 REGENERATE = "regenerate it: python -m sipgw.app.settings_doc {} > {}"
 
 
@@ -50,13 +49,32 @@ def test_every_table_row_has_its_headers_cells() -> None:
         assert cells == columns, line
 
 
-def test_env_example_is_current_and_lists_every_variable() -> None:
+def test_env_example_is_current_and_holds_the_secrets_and_the_environments_own() -> None:
     text = (ROOT / ".env.example").read_text()
     assert text == settings_doc.env_example(), REGENERATE.format("env-example", ".env.example")
-    for info in SECTIONS:
-        for _, s in info.settings:
-            line = f"{s.env}=" if s.required else f"# {s.env}={s.default_text}"
-            assert f"\n{line}\n" in text, s.env
+    written = re.findall(r"^(?:# )?([A-Z][A-Z0-9_]+)=$", text, re.MULTILINE)
+    secrets = [s.env for info in SECTIONS for _, s in info.settings if s.secret]
+    own = [variable for variable, _ in settings_doc.ENVIRONMENT_ONLY]
+    assert sorted(written) == sorted([*secrets, *own])  # each once, no other setting
+    uncommented = re.findall(r"^([A-Z][A-Z0-9_]+)=$", text, re.MULTILINE)
+    assert uncommented == ["ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"]
+    assert [line.split("=")[0] for line in settings_doc.FIRST_ENV.splitlines()] == uncommented
+    every = {s.env for info in SECTIONS for _, s in info.settings}
+    assert not every & set(own)  # no section gives them
+
+
+def test_the_environments_own_variables_are_read_from_it(tmp_path: Path) -> None:
+    """``SIPGW_CONFIG`` names the settings file; OpenAI's SDK variables become headers."""
+    from sipgw.agent.services.openai.chat import sdk_headers
+    from sipgw.foundation.settings.settingsfile import config_path
+
+    (tmp_path / "mine.toml").write_text("")
+    assert config_path(None, {"SIPGW_CONFIG": str(tmp_path / "mine.toml")}) is not None
+    environ = {"OPENAI_ORG_ID": "org-1", "OPENAI_PROJECT_ID": "proj-1",
+               "OPENAI_CUSTOM_HEADERS": "X-Team: voice"}  # fmt: skip
+    headers = dict(sdk_headers("k", environ))
+    assert headers["OpenAI-Organization"] == "org-1" and headers["OpenAI-Project"] == "proj-1"
+    assert headers["X-Team"] == "voice"
 
 
 def test_settings_doc_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,53 +121,41 @@ def test_the_error_examples_are_what_sipgw_prints(tmp_path: Path) -> None:
         assert result.returncode == 2 and printed == line
 
 
-def test_sipgw_example_toml_is_current_and_loads_to_the_defaults() -> None:
-    """Every setting but the secrets is in it; uncommented, each gives its default."""
+def test_sipgw_example_toml_is_current_and_fits_one_screen() -> None:
+    """A first deployment: about a dozen settings, each under its comment, in 60 lines."""
     text = (ROOT / "sipgw.example.toml").read_text()
     assert text == settings_doc.example_toml(), REGENERATE.format(
         "example-toml", "sipgw.example.toml"
     )
-    names = {info.name: {name for name, _ in info.settings} for info in SECTIONS}
-    lines, table = [], ""
-    for line in text.splitlines():  # uncomment "# key = value" where key is the table's
-        if line.startswith("[") and not line.startswith("[["):
-            table = line.strip("[]").strip('"')
-        key = line[2:].split(" = ")[0] if line.startswith("# ") and " = " in line else ""
-        lines.append(line[2:] if key in names.get(table, ()) else line)
-    uncommented = "\n".join(lines)
-    data = tomllib.loads(uncommented)
-    for info in SECTIONS:
-        own = {name for name, s in info.settings if not s.secret}
-        assert set(data[info.name]) == own, info.name
-    found = read_settings(
-        TomlDocument("sipgw.example.toml", data, tuple(uncommented.splitlines())), SECTIONS
-    )
-    assert found.errors == ()
-    sources = Sources(file=found.values)
-    for info in SECTIONS:
-        assert load(info.cls, sources) == info.cls(), info.name
-
-
-def test_env_example_opens_with_the_first_deployment() -> None:
-    text = settings_doc.env_example()
-    head, rest = text.split("\n# ---- ", 2)[1:]
-    assert head.startswith("A first deployment")
-    variables = re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", head, re.MULTILINE)
-    assert variables == list(settings_doc.FIRST_DEPLOYMENT)
-    for variable in settings_doc.FIRST_DEPLOYMENT:
-        assert f"\n# {variable}: at the top of this file\n" in text
+    assert len(text.splitlines()) <= 60 and max(map(len, text.splitlines())) <= 100
+    assert 10 <= len(FIRST) <= 16
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"^(# )?[a-z_]+ = ", line):
+            assert lines[index - 1].startswith("# ") and " = " not in lines[index - 1], line
+    tables = {info.name: info for info in SECTIONS}
+    for name, key, value, _ in FIRST:  # every one a setting of its table
+        assert key.lstrip("#") in dict(tables[name].settings), (name, key)
+        tomllib.loads(f"v = {value}")
 
 
 @pytest.mark.usefixtures("environ")
 def test_a_first_deployment_is_one_settings_file_and_three_keys(tmp_path: Path) -> None:
     """The page's sipgw.toml and .env, as they are, pass every check start-up makes."""
-    (tmp_path / "sipgw.toml").write_text(settings_doc.FIRST_CONFIG)
+    (tmp_path / "sipgw.toml").write_text(settings_doc.example_toml())
     (tmp_path / ".env").write_text(settings_doc.FIRST_ENV)
     for key in ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"):
         os.environ.pop(key, None)
     found = check(["serve"])
-    assert found.errors == [] and found.file == "sipgw.toml" and found.tools == 1
+    assert found.errors == [] and found.file == "sipgw.toml"
+    assert found.settings == sum(not key.startswith("#") for _, key, _, _ in FIRST)
     assert len(settings_doc.FIRST_ENV.splitlines()) == 3
+    uncommented = re.sub(r"^# ([a-z_]+ = )", r"\1", settings_doc.example_toml(), flags=re.M)
+    (tmp_path / "prompt.txt").write_text("You answer for Acme.\n")
+    (tmp_path / "sipgw.toml").write_text(uncommented)  # its choices too
+    os.environ["SIPGW_ADMIN_TOKEN"] = "t" * 24
+    found = check(["serve"])
+    assert found.errors == [] and found.settings == len(FIRST)
 
 
 @pytest.mark.usefixtures("environ")

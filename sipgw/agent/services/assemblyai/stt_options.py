@@ -1,9 +1,9 @@
 """The options of an AssemblyAI streaming session, checked before any connection is made.
 
 :class:`AssemblyAISettings` is what
-:class:`sipgw.agent.services.assemblyai.stt.AssemblyAISTTService`
-is built with (``agent/services/registry.py`` makes it from the loaded sections); the limits are
-AssemblyAI's (docs/cloud-apis.md, "AssemblyAI streaming v3"): 50-1000 ms of audio per
+:class:`sipgw.agent.services.assemblyai.stt.AssemblyAISTTService` is built with
+(``agent/services/assemblyai/settings.py`` makes it from the loaded ``[assemblyai]`` section);
+the limits are AssemblyAI's (docs/cloud-apis.md, "AssemblyAI streaming v3"): 50-1000 ms of audio per
 message, at most :data:`MAX_KEYTERMS` keyterms of :data:`MAX_KEYTERM_CHARS` characters,
 Universal-3 Pro's own parameters only for its models.
 """

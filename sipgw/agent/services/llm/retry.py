@@ -39,10 +39,21 @@ from typing import Final
 from sipgw.agent.services.backoff import Backoff
 from sipgw.agent.services.llm.base import LlmError
 
-__all__ = ["TRANSIENT_STATUSES", "LlmRetryPolicy", "LlmRetrySettings", "RetryDecision"]
+__all__ = [
+    "FIRST_RETRY_DELAY",
+    "TRANSIENT_STATUSES",
+    "LlmRetryPolicy",
+    "LlmRetrySettings",
+    "RetryDecision",
+]
 
 TRANSIENT_STATUSES: Final = frozenset({408, 409, 429})
 """Statuses below 500 that the official SDK retries (request timeout, lock, rate limit)."""
+
+FIRST_RETRY_DELAY: Final = 0.1
+"""Seconds before the first retry of a reset or a 5xx without ``Retry-After`` (doubling with
+each retry): short against the turn's budget of seconds, long enough not to hammer a server
+that just failed; not a setting (the budget and the number of retries are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +71,7 @@ class LlmRetrySettings:
 
     attempts: int = 2
     budget: float = 2.0
-    first_delay: float = 0.1
+    first_delay: float = FIRST_RETRY_DELAY
     max_retry_after: float = 1.0
 
     def __post_init__(self) -> None:

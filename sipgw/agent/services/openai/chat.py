@@ -304,7 +304,7 @@ class _Wire:
 def base_url(settings_url: str | None) -> str:
     """``<base URL>/chat/completions`` as the SDK builds it: the settings', else OpenAI's;
     normalised as ``httpx`` normalises URLs. (The SDK also read ``OPENAI_BASE_URL``; the
-    gateway's settings read it, agent/services/registry.py, and pass it here.)"""
+    gateway's settings read it, agent/services/openai/settings.py, and pass it here.)"""
     base = settings_url or DEFAULT_BASE_URL
     return f"{str(httpx2.URL(base)).rstrip('/')}/chat/completions"
 

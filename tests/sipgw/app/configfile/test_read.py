@@ -162,6 +162,6 @@ def test_lines_in_the_file_and_a_routes_file_are_refused_together(tmp_path: Path
     with pytest.raises(
         ConfigError, match="^SIPGW_ROUTES names a routes file, and .*sipgw.toml has"
     ):
-        with_settings_file(Sources({"SIPGW_ROUTES": "routes.toml"}), path, found)
-    merged = with_settings_file(Sources(), path, found)
+        with_settings_file(Sources({"SIPGW_ROUTES": "routes.toml"}), found)
+    merged = with_settings_file(Sources(), found)
     assert merged.file_path == str(path) and "lines" in merged.file_keys

@@ -11,7 +11,7 @@ from sipgw.agent.echo.agent import EchoAgent
 from sipgw.agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.agent.turns.early_end import EarlyEndMode
 from sipgw.app.agents import find_agent
-from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
+from sipgw.app.lines.build import LineBase, LineTable, build_lines
 from sipgw.app.lines.routesfile import LineSpec, parse_routes_file
 from sipgw.app.sections import SECTIONS
 from sipgw.foundation.settings import ConfigError, Sources
@@ -46,13 +46,6 @@ def test_a_lines_settings_win_over_flags_and_environment(tmp_path: Path) -> None
     table = build(tmp_path, "[lines.slow]\n[lines.slow.settings]\nSIPGW_ECHO_DELAY_MS = 1000\n")
     agent = table.lines["slow"].factory(FakeCall())
     assert isinstance(agent, EchoAgent) and agent.delay_frames == 50  # not the flag's 300 ms
-
-
-def test_an_overlay_drops_the_flag_of_what_it_sets() -> None:
-    sources = Sources({"A": "1"}, {"--a": "2", "--b": "3"}, {"A": ".env line 1"})
-    laid = line_sources(sources, {"A": ("9", "routes.toml line 4")}, {"A": "--a"})
-    assert laid.environ["A"] == "9" and laid.flags == {"--b": "3"}
-    assert laid.env_file_lines["A"] == "routes.toml line 4"
 
 
 def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def test_the_flag_wins_over_the_environment_which_wins_over_the_default() -> Non
 
 
 def test_the_settings_file_sits_under_the_environment_and_over_the_default() -> None:
-    file = {"SIPGW_SIP_PORT": FileValue("5090", "sipgw.toml line 4", "network.sip_port")}
+    file = {"SIPGW_SIP_PORT": FileValue("5090", "sipgw.toml line 4", "network.sip_port", 5090)}
     only = Sources({}, {}, {}, file)
     assert (only.find(PORT).text, only.find(PORT).origin) == ("5090", "file")
     assert only.given(PORT)
@@ -38,11 +38,23 @@ def test_the_settings_file_sits_under_the_environment_and_over_the_default() -> 
     flag = Sources({"SIPGW_SIP_PORT": "5070"}, {"--sip-port": "5080"}, {}, file)
     assert (flag.find(PORT).text, flag.find(PORT).origin) == ("5080", "flag")
     found = Sources(
-        file={"SIPGW_SIP_PORT": FileValue("x y", "sipgw.toml line 4", "network.sip_port")}
+        file={"SIPGW_SIP_PORT": FileValue("x y", "sipgw.toml line 4", "network.sip_port", 0)}
     ).find(PORT)
     assert found.quoted() == "sipgw.toml line 4: network.sip_port = 'x y'"
     assert found.name == "network.sip_port = 'x y' (sipgw.toml line 4)"
     assert found.label == "network.sip_port (sipgw.toml line 4)"
+
+
+def test_a_lines_value_wins_over_everything_and_is_named_by_its_line() -> None:
+    gateway = Sources({"SIPGW_SIP_PORT": "5070"}, {"--sip-port": "5080"})
+    value = FileValue("6000", "sipgw.toml line 9", "lines.sales.settings.SIPGW_SIP_PORT", 6000)
+    laid = gateway.with_line({"SIPGW_SIP_PORT": value})
+    found = laid.find(PORT)
+    assert (found.text, found.origin, found.written) == ("6000", "line", value)
+    assert found.quoted() == "sipgw.toml line 9: SIPGW_SIP_PORT=6000"
+    assert found.label == "SIPGW_SIP_PORT (sipgw.toml line 9)"
+    assert laid.under is gateway and laid.flags == gateway.flags
+    assert laid.find(NAME).origin == "default" and gateway.find(PORT).origin == "flag"
 
 
 def test_messages_name_what_the_user_wrote() -> None:
