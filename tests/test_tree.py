@@ -91,8 +91,6 @@ EXCEPTIONS: dict[str, str] = {
     "bench/io_floor.py": _SMOKE,
     "bench/opus_edge.py": _SMOKE,
     "bench/codec_cost.py": _SMOKE,
-    "bench/llm_client_cost.py": _SMOKE,
-    "bench/stt_send_cost.py": _SMOKE,
     "bench/dtmf_detect.py": _SMOKE,
     "bench/pacing.py": _SMOKE,
     "bench/sip_core.py": _SMOKE,
