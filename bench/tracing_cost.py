@@ -22,6 +22,14 @@ batch processor and OTLP/HTTP exporter to the receiver) and this process's CPU i
 process of its own). CPU per traced turn over
 the CPU a call spends per turn (CPU per call untraced, times the seconds between turns) is
 the cost the rounds cannot resolve on a busy machine.
+
+``--tree DIR`` (repeatable) compares checkouts instead of tracing: each round runs one step
+on this checkout and one on each DIR (the gateway's ``PYTHONPATH`` first; ``git archive REV
+| tar -x -C DIR``), untraced, in an order that rotates from round to round, and gives each
+DIR's CPU per call over this checkout's, as above: how much a change moves a whole
+assistant call, e.g. a library in place of a hand-written client (docs/performance.md).
+Each step also reports what the fakes were asked for (LLM requests, STT messages), so the
+two sides are seen to do the same work.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench._harness import (
@@ -47,11 +56,23 @@ from bench._harness import (
     run_loadgen,
     write_json,
 )
-from bench.capacity_steps import _r, fake_services, loadgen_args, loadgen_timeout, step_row
+from bench.capacity_steps import (
+    _r,
+    fake_services,
+    fakes_tally,
+    loadgen_args,
+    loadgen_timeout,
+    step_row,
+    tally_between,
+)
 from sipgw.app.operations.opentelemetry import call_tracer
 from tests.toolkit.otlp_receiver import OtlpReceiver, otlp_receiver
 
 __all__ = ["build_parser", "main", "one_step"]
+
+
+THIS = "this checkout"
+"""The way every ``--tree`` is compared with."""
 
 
 def one_step(
@@ -90,28 +111,40 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     """The interleaved rounds; their CPU per call, each way, and the ratios."""
     rows: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
-        env, _ = stack.enter_context(fake_services(args))
+        env, fakes = stack.enter_context(fake_services(args))
         env["SIPGW_IDLE_AFTER"] = "0"
         env["SIPGW_VOICE_DETECTOR"] = (
             "energy"  # the caller "speaks" a tone: no voice to a speech model
         )
-        receiver = stack.enter_context(otlp_receiver())
-        traced_env = {
-            **env,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_SERVICE_NAME": "sipgw-bench",
-        }
+        ways: list[tuple[str, dict[str, str], OtlpReceiver | None]]
+        if args.tree:
+            ways = [(THIS, env, None)]
+            ways += [(tree, {**env, "PYTHONPATH": tree}, None) for tree in args.tree]
+        else:
+            receiver = stack.enter_context(otlp_receiver())
+            traced_env = {
+                **env,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_SERVICE_NAME": "sipgw-bench",
+            }
+            ways = [("off", env, None), ("on", traced_env, receiver)]
         for index in range(args.rounds):
-            order = (False, True) if index % 2 == 0 else (True, False)
-            for traced in order:
-                log(f"round {index + 1}: tracing {'on' if traced else 'off'}")
-                row = one_step(args, traced_env if traced else env, receiver if traced else None)
+            shift = index % len(ways)
+            for way, way_env, way_receiver in ways[shift:] + ways[:shift]:
+                log(f"round {index + 1}: {way}")
+                before = fakes_tally(fakes)
+                row = one_step(args, way_env, way_receiver)
+                row["fakes_tally"] = tally_between(before, fakes_tally(fakes))
                 row["round"] = index + 1
+                row["way"] = way
                 rows.append(row)
                 log(
                     f"  CPU per call {fmt(row['cpu_per_call_percent'], '.3f')} %  "
-                    f"failed {fmt(row.get('failed'))}  spans {fmt(row.get('spans'))}"
+                    f"failed {fmt(row.get('failed'))}  spans {fmt(row.get('spans'))}  "
+                    f"fakes asked {row['fakes_tally']}"
                 )
+    if args.tree:
+        return {"steps": rows, "trees": {tree: cost(rows, tree, THIS) for tree in args.tree}}
     return {"steps": rows, **cost(rows)}
 
 
@@ -159,23 +192,24 @@ def micro(turns: int, endpoint: str) -> dict[str, Any]:
     return {"turns": turns, "cpu_us_per_turn": _r(seconds / turns * 1e6, 1)}
 
 
-def cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ratio of the medians of CPU per call (traced / not), and the rounds' ratios."""
+def cost(rows: list[dict[str, Any]], other: str = "on", base: str = "off") -> dict[str, Any]:
+    """The ratio of the medians of CPU per call (way ``other`` over way ``base``: tracing on
+    over off, or a tree over this checkout), and the rounds' own ratios."""
 
-    def per_call(traced: bool) -> dict[int, float]:
+    def per_call(way: str) -> dict[int, float]:
         return {
             r["round"]: r["cpu_per_call_percent"]
             for r in rows
-            if r["traced"] is traced and r["cpu_per_call_percent"]
+            if r["way"] == way and r["cpu_per_call_percent"]
         }
 
-    on, off = per_call(True), per_call(False)
+    on, off = per_call(other), per_call(base)
     if not on or not off:
         return {"ratio_of_medians": None, "median_of_ratios": None, "round_ratios": []}
     ratios = [on[n] / off[n] for n in sorted(on.keys() & off.keys())]
     return {
-        "median_off": _r(statistics.median(off.values()), 4),
-        "median_on": _r(statistics.median(on.values()), 4),
+        f"median_{base}": _r(statistics.median(off.values()), 4),
+        f"median_{other}": _r(statistics.median(on.values()), 4),
         "ratio_of_medians": _r(statistics.median(on.values()) / statistics.median(off.values()), 4),
         "median_of_ratios": _r(statistics.median(ratios), 4) if ratios else None,
         "round_ratios": [_r(x, 4) for x in ratios],
@@ -196,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
+    p.add_argument(
+        "--tree", action="append", default=[], metavar="DIR",
+        help="another checkout to compare with this one (repeatable; tracing stays off)",
+    )  # fmt: skip
     add_run_options(p)
     return p
 
@@ -204,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
     args.gc_probe = False
+    args.tree = [str(Path(tree).resolve()) for tree in args.tree]
+    if args.tree:
+        args.micro = 0  # tracing is not what is compared
     pin_self(args.loadgen_cpu)
     data: dict[str, Any] = {
         "tool": "tracing_cost",
@@ -231,27 +272,43 @@ def main(argv: list[str] | None = None) -> int:
     where = write_json(data, args.json, "tracing_cost")
     if args.json == "-":
         return 0
+    print_report(args, data)
+    print(f"\nJSON: {where}")
+    return 0
+
+
+def print_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """The steps' table, the ratios, the machine."""
     table = format_table(
-        ["round", "tracing", "CPU/call %", "failed", "spans", "turn spans"],
+        ["round", "way", "CPU/call %", "failed", "LLM requests", "STT messages", "spans"],
         [
-            [str(r["round"]), "on" if r["traced"] else "off",
-             fmt(r["cpu_per_call_percent"], ".4f"), fmt(r.get("failed")),
-             fmt(r.get("spans")), fmt(r.get("turn_spans"))]
+            [str(r["round"]), r["way"], fmt(r["cpu_per_call_percent"], ".4f"),
+             fmt(r.get("failed")), fmt(r["fakes_tally"].get("llm_requests")),
+             fmt(r["fakes_tally"].get("stt_messages")), fmt(r.get("spans"))]
             for r in data["steps"]
         ],
     )  # fmt: skip
     machine = data["machine"]
+    compared = "checkouts" if args.tree else "tracing off and on"
     print(
-        f"tracing cost: {args.calls} assistant calls per step, hold {args.hold:g} s, "
+        f"{compared}: {args.calls} assistant calls per step, hold {args.hold:g} s, "
         f"{args.rounds} interleaved rounds; gateway on CPU {args.gateway_cpu}"
     )
     print(table)
-    print(
-        f"\nCPU per call, median off {fmt(data.get('median_off'))} %, on "
-        f"{fmt(data.get('median_on'))} %: ratio of medians {fmt(data['ratio_of_medians'])}, "
-        f"median of the rounds' ratios {fmt(data['median_of_ratios'])} "
-        f"(rounds: {data['round_ratios']})"
-    )
+    for tree, figures in data.get("trees", {}).items():
+        print(
+            f"\nCPU per call, median {THIS} {fmt(figures.get(f'median_{THIS}'))} %, {tree} "
+            f"{fmt(figures.get(f'median_{tree}'))} %: ratio of medians (it over this) "
+            f"{fmt(figures['ratio_of_medians'])}, median of the rounds' ratios "
+            f"{fmt(figures['median_of_ratios'])} (rounds: {figures['round_ratios']})"
+        )
+    if not args.tree:
+        print(
+            f"\nCPU per call, median off {fmt(data.get('median_off'))} %, on "
+            f"{fmt(data.get('median_on'))} %: ratio of medians {fmt(data['ratio_of_medians'])}, "
+            f"median of the rounds' ratios {fmt(data['median_of_ratios'])} "
+            f"(rounds: {data['round_ratios']})"
+        )
     if "micro" in data:
         m = data["micro"]
         print(
@@ -263,8 +320,6 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU {machine['cpu_model']}, {machine['cores']} cores; load average "
         f"{machine['loadavg_at_start']} at start, {data['loadavg_at_end']} at end"
     )
-    print(f"\nJSON: {where}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -87,8 +87,6 @@ EXCEPTIONS: dict[str, str] = {
     "both in tests/bench/test_smoke.py",
     "bench/dial_cpu.py": _SMOKE,
     "bench/codec_cost.py": _SMOKE,
-    "bench/llm_client_cost.py": _SMOKE,
-    "bench/stt_send_cost.py": _SMOKE,
     "bench/dtmf_detect.py": _SMOKE,
     "bench/pacing.py": _SMOKE,
     "bench/sip_core.py": _SMOKE,

@@ -239,35 +239,6 @@ def test_codec_cost(tmp_path: Path) -> None:
     assert loss["lost_packets"] > 0 and "snr_db_opus" in loss and "snr_db_silence" in loss
 
 
-def test_llm_client_cost(tmp_path: Path) -> None:
-    data = run_bench(
-        tmp_path, "llm_client_cost", "--requests", "3", "--rounds", "1", "--chunks", "5",
-        "--loop", "asyncio",
-    )  # fmt: skip
-    modes = data["figures"]
-    assert set(modes) == {"read to the end", "cut after the first chunk"}
-    for figures in modes.values():
-        assert set(figures) == {"httpx2", "aiohttp", "http1", "OpenAIChatLLM"}
-        for client in figures.values():
-            assert client["us_per_request_median"] > 0 and len(client["us_per_request_runs"]) == 1
-        assert figures["httpx2"]["ratio_to_httpx2"] == 1.0
-    assert data["machine"]["loadavg_at_end"]
-
-
-def test_stt_send_cost(tmp_path: Path) -> None:
-    data = run_bench(
-        tmp_path, "stt_send_cost", "--messages", "200", "--rounds", "1", "--loop", "asyncio"
-    )
-    figures = data["figures"]
-    assert set(figures) == {
-        "idle", "send()", "sans-io", "frames", "task + send()", "inline frames",
-    }  # fmt: skip
-    for way in figures.values():
-        assert way["us_per_message_median"] > 0 and len(way["us_per_message_runs"]) == 1
-    assert figures["task + send()"]["ratio_to_task_send"] == 1.0
-    assert data["machine"]["loadavg_at_end"]
-
-
 def test_dtmf_detect(tmp_path: Path) -> None:
     data = run_bench(
         tmp_path, "dtmf_detect", "--seconds", "1", "--repeats", "1", "--talk-off", "music"

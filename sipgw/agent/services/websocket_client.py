@@ -20,16 +20,15 @@ nothing will raise those exceptions again (``ConnectionClosed`` names the parser
 its cause, without the frames), so :class:`VendorConnection` lets go of their frames
 then. Pass it as ``connect(..., create_connection=VendorConnection)``.
 
-It also sends whole binary messages past the library's ``send``
-(:meth:`VendorConnection.send_binary_now`), for the speech-to-text uplink's audio: the frame
-is built by :class:`sipgw.agent.services.websocket_frames.ClientFrames` (sans-IO: masked, a fresh
-key per frame) and written to the transport the connection was given (``connection_made``, the
-asyncio protocol's own callback), only while the library's state is ``OPEN`` and the
-transport's write buffer is empty. Otherwise it declines and the caller uses ``send()``, whose
-flow control waits while the buffer is over its limit and whose errors are the library's
-(``ConnectionClosed``). The library keeps everything else: the receive side, pings and
-pongs, the close handshake. These connections never send fragmented messages, so a whole
-frame can never fall between the fragments of another.
+It also writes whole binary messages at once, from outside a coroutine
+(:meth:`VendorConnection.send_binary_now`), for the speech-to-text uplink's audio: the
+library's own Sans-I/O protocol builds the frame (``protocol.send_binary``: masked, a fresh
+key per frame) and the connection's ``send_data`` writes it, as ``send()`` does, but
+without ``send()``'s coroutine and context, and only while the library's state is ``OPEN``
+and the transport's write buffer is empty. Otherwise it declines and the caller uses
+``send()``, whose flow control waits while the buffer is over its limit and whose errors are
+the library's (``ConnectionClosed``). These connections never send fragmented messages, so
+a whole frame can never fall between the fragments of another.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 from websockets.protocol import State
 
-from sipgw.agent.services.websocket_frames import ClientFrames
 from sipgw.foundation.handled_errors import forget_frames
 
 __all__ = ["VendorConnection"]
@@ -55,13 +53,11 @@ class VendorConnection(ClientConnection):
     write a binary message at once (:meth:`send_binary_now`)."""
 
     _wire: asyncio.WriteTransport | None = None
-    _frames: ClientFrames | None = None
     _clock: Callable[[], float] = time.monotonic  # replaced by the loop's in connection_made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._wire = cast(asyncio.WriteTransport, transport)
-        self._frames = ClientFrames()
         self._clock = asyncio.get_running_loop().time
 
     @property
@@ -79,16 +75,16 @@ class VendorConnection(ClientConnection):
         write buffer: the peer reads slower than we write); send it with ``send()``, which
         waits for the buffer to drain and raises ``ConnectionClosed`` as it always does.
         """
-        wire, frames = self._wire, self._frames
+        wire = self._wire
         if (
             wire is None
-            or frames is None
-            or self.state is not State.OPEN
+            or self.protocol.state is not State.OPEN
             or wire.is_closing()
             or wire.get_write_buffer_size()
         ):
             return False
-        wire.write(frames.binary(payload))
+        self.protocol.send_binary(payload)  # the library's frame: RFC 6455 §5.2, §5.3's mask
+        self.send_data()
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 Implements :class:`sipgw.agent.services.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
 one streamed Chat Completions request (``POST /chat/completions`` with
-``stream: true``, through sipgw's own HTTP/1.1 client: agent/services/openai/chat_wire.py) and turns
-the chunks, parsed as plain JSON, into three kinds of event:
+``stream: true``, through ``aiohttp``: agent/services/openai/chat_wire.py and
+http_client.py) and turns the chunks, parsed as plain JSON, into three kinds of event:
 
 * :class:`LlmTextDelta` as soon as a content delta arrives (speech starts early);
 * :class:`LlmToolCall`, complete and reassembled, once ``finish_reason`` arrives
@@ -41,8 +41,8 @@ SDK (about a second): the base URL (the settings', else OpenAI's), the SDK's def
 headers and its connection limits are made here (:func:`sdk_headers`, copied from
 ``openai/_base_client.py`` and ``openai/_client.py``; ``tests/agent/services/openai/test_chat.py``
 checks them against the installed SDK's). :meth:`OpenAIChatLLM.prepare` makes the
-connection pool, and for ``https`` the TLS context (loading the trust store: tens of
-milliseconds), in a thread, once: the gateway's warm-up calls it at start
+connection pool, imports ``aiohttp`` and makes the TLS context (loading the trust store:
+tens of milliseconds), in a thread, once: the gateway's warm-up calls it at start
 (:func:`sipgw.agent.services.llm.base.with_llm_ready`), and a first
 request before that has done waits for it.
 """
@@ -71,7 +71,7 @@ from sipgw.agent.services.llm.base import (
 )
 from sipgw.agent.services.llm.retry import LlmRetryPolicy, LlmRetrySettings
 from sipgw.agent.services.openai.chat_wire import chunk_batches, send_direct
-from sipgw.agent.services.openai.http1_client import HttpClient, Response, Url, proxy_for
+from sipgw.agent.services.openai.http_client import HttpClient, Response, check_url, proxy_for
 from sipgw.agent.services.openai.models import ModelCapabilities, capabilities_for
 from sipgw.foundation.tracing import CURRENT_SPAN
 
@@ -284,8 +284,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 """The SDK's base URL when the settings give none."""
 MAX_CONNECTIONS = 1000
 """The SDK's ``DEFAULT_CONNECTION_LIMITS`` (``openai/_constants.py``): connections in all."""
-MAX_KEEPALIVE = 100
-"""... and idle ones kept."""
 _PRELUDE = (("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"))
 """What ``httpx`` put after ``Host`` and before the SDK's headers."""
 
@@ -294,8 +292,8 @@ _PRELUDE = (("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"))
 class _Wire:
     """What every request goes out with, as the SDK's client would send it."""
 
-    url: Url
-    """``<base URL>/chat/completions``, parsed once (not parsed again per request)."""
+    url: str
+    """``<base URL>/chat/completions``."""
     headers: tuple[tuple[str, str], ...]
     client: HttpClient
     """The connection pool."""
@@ -395,8 +393,8 @@ def _sdk_architecture() -> str:
 
 
 def _make_wire(settings: OpenAISettings) -> _Wire:
-    """The URL, the headers and the pool (with its TLS context for ``https``: loading the
-    trust store takes tens of milliseconds, so run it in a thread).
+    """The URL, the headers and the pool (``aiohttp`` imported, the TLS context made: loading
+    them takes a few hundred milliseconds, so run it in a thread).
 
     Raises:
         ValueError: no API key, a base URL that is not ``http`` or ``https``, or a proxy
@@ -404,12 +402,9 @@ def _make_wire(settings: OpenAISettings) -> _Wire:
     """
     if not settings.api_key:
         raise ValueError("Missing credentials: no API key")
-    url = Url.parse(base_url(settings.base_url))
-    client = HttpClient(
-        max_connections=MAX_CONNECTIONS, max_keepalive=MAX_KEEPALIVE, proxy=proxy_for(url)
-    )
-    if url.scheme == "https":
-        client.prepare_tls()
+    url = check_url(base_url(settings.base_url))
+    client = HttpClient(max_connections=MAX_CONNECTIONS, proxy=proxy_for(url))
+    client.prepare()
     return _Wire(url, (*_PRELUDE, *sdk_headers(settings.api_key, os.environ)), client)
 
 
@@ -431,7 +426,7 @@ class OpenAIChatLLM(ChatLLM):
         if not settings.parallel_tool_calls and not self.capabilities.parallel_tool_calls:
             log.warning("parallel tool calls cannot be turned off for %s", settings.model)
         if settings.base_url is not None:  # a bad URL fails here, at start
-            Url.parse(base_url(settings.base_url))
+            check_url(base_url(settings.base_url))
         self._wire: _Wire | None = None
         self._making: asyncio.Future[_Wire] | None = None
 

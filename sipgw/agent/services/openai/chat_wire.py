@@ -1,11 +1,10 @@
 """The wire side of streamed Chat Completions: the request, the SSE stream, the chunks as dicts.
 
 :class:`sipgw.agent.services.openai.chat.OpenAIChatLLM` sends its request with :func:`send_direct`:
-one ``POST`` through agent/services/openai/http1_client.py (an HTTP/1.1 keep-alive pool on asyncio's
-own transports), with the headers the SDK would send. A general client's machinery
-(``httpx2`` over ``anyio``, the SDK's own) cost about 1 ms of event-loop CPU per request,
-which hundreds of calls on one core feel (docs/performance.md, "What would move it");
-retries are the client's own, agent/services/llm/retry.py.
+one ``POST`` through agent/services/openai/http_client.py (``aiohttp``'s keep-alive pool), with
+the headers the SDK would send; the SDK's own client (``httpx2`` over ``anyio``) cost about
+1 ms of event-loop CPU more per request, which hundreds of calls on one core feel
+(docs/performance.md); retries are the client's own, agent/services/llm/retry.py.
 
 The body is read by :func:`chunk_batches`, which splits the server-sent events into
 lines (:class:`EventLines`) and parses each event's data as JSON into plain dicts (no
@@ -27,13 +26,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sipgw.agent.services.llm.base import LlmError
-from sipgw.agent.services.openai.http1_client import HttpClient, HttpError, Response, Url
+from sipgw.agent.services.openai.http_client import HttpClient, HttpError, Response
 
 __all__ = ["EventLines", "chunk_batches", "retry_after", "send_direct", "status_error"]
 
 
 async def send_direct(
-    client: HttpClient, url: Url, headers: Sequence[tuple[str, str]], body: dict[str, Any]
+    client: HttpClient, url: str, headers: Sequence[tuple[str, str]], body: dict[str, Any]
 ) -> Response:
     """POST ``body`` as JSON and return the streaming response once its headers are in.
 

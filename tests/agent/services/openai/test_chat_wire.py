@@ -21,7 +21,7 @@ from sipgw.agent.services.openai.chat_wire import (
     retry_after,
     status_error,
 )
-from sipgw.agent.services.openai.http1_client import HttpReadError
+from sipgw.agent.services.openai.http_client import HttpReadError
 
 
 @pytest.mark.parametrize(

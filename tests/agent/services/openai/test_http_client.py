@@ -1,22 +1,23 @@
-"""The LLM's HTTP/1.1 client over real loopback sockets: the pool, a connection broken
-mid-stream, a response closed early, the pool's bound, TLS and proxies
-(agent/services/openai/http1_client.py)."""
+"""The LLM's HTTP client over real loopback sockets: the pool, a connection broken
+mid-stream, a response closed early, the pool's bound, TLS and proxies, the errors
+(agent/services/openai/http_client.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from sipgw.agent.services.openai.http1_client import (
+from sipgw.agent.services.openai.http_client import (
     HttpClient,
     HttpConnectError,
     HttpReadError,
-    Url,
+    check_url,
     proxy_for,
 )
 from tests.toolkit.tls import make_ca, make_server_cert
@@ -32,10 +33,12 @@ class Server:
         self.handler = handler
         self.connections = 0
         self.closed: asyncio.Event = asyncio.Event()
+        self.connected = asyncio.Event()
         self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.connected.set()
         try:
             await self.handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -43,6 +46,8 @@ class Server:
         finally:
             writer.close()
             self.closed.set()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl_context)
@@ -70,7 +75,7 @@ async def client() -> AsyncIterator[HttpClient]:
 
 
 async def post(http: HttpClient, port: int, scheme: str = "http") -> tuple[int, bytes]:
-    response = await http.post(Url.parse(f"{scheme}://127.0.0.1:{port}/v1/x"), [], b"{}")
+    response = await http.post(f"{scheme}://127.0.0.1:{port}/v1/x", [], b"{}")
     return response.status, await response.aread()
 
 
@@ -104,9 +109,9 @@ async def test_a_connection_closed_mid_stream_is_a_read_error(client: HttpClient
         await writer.drain()
 
     port = await Server(cut).start()
-    response = await client.post(Url.parse(f"http://127.0.0.1:{port}/"), [], b"")
+    response = await client.post(f"http://127.0.0.1:{port}/", [], b"")
     got = b""
-    with pytest.raises(HttpReadError, match="without sending complete message body"):
+    with pytest.raises(HttpReadError, match="ClientPayloadError: Response payload is not comp"):
         while True:
             got += await response.read_chunk()
     assert got == b"data: ab"  # what came before the break was handed out
@@ -117,7 +122,7 @@ async def test_a_connection_closed_before_the_response(client: HttpClient) -> No
         await read_request(reader)
 
     port = await Server(hang_up).start()
-    with pytest.raises(HttpReadError, match="Server disconnected without sending a response"):
+    with pytest.raises(HttpReadError, match="ServerDisconnectedError: Server disconnected"):
         await post(client, port)
 
 
@@ -132,12 +137,13 @@ async def test_closing_a_response_early_closes_its_connection_at_once(client: Ht
 
     server = Server(endless)
     port = await server.start()
-    response = await client.post(Url.parse(f"http://127.0.0.1:{port}/"), [], b"")
+    response = await client.post(f"http://127.0.0.1:{port}/", [], b"")
     assert await response.read_chunk()
     response.close()
     async with asyncio.timeout(2):
         await server.closed.wait()
-    assert await response.read_chunk() == b""  # closed: nothing more
+    with pytest.raises(HttpReadError, match="Connection closed"):
+        await response.read_chunk()  # closed: nothing more
 
 
 async def test_a_cancelled_wait_for_the_head_closes_the_connection(client: HttpClient) -> None:
@@ -167,10 +173,13 @@ async def test_the_pool_bounds_the_connections() -> None:
     server = Server(slow)
     port = await server.start()
     http = HttpClient(max_connections=1)
+    await asyncio.to_thread(http.prepare)  # as the chat client does, at its warm-up
     try:
         first = asyncio.create_task(post(http, port))
         second = asyncio.create_task(post(http, port))
-        await asyncio.sleep(0.1)
+        async with asyncio.timeout(5):
+            await server.connected.wait()
+        await asyncio.sleep(0.1)  # time for a second connection, were one allowed
         assert server.connections == 1 and not first.done() and not second.done()
         release.set()
         assert await first == (200, b"ok") and await second == (200, b"ok")
@@ -206,27 +215,50 @@ async def test_https_checks_the_certificate_against_the_trust_store(
     untrusting = HttpClient()
     with pytest.raises(HttpConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         await post(untrusting, port, "https")
+    await untrusting.aclose()
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # honoured, as httpx honoured it
     trusting = HttpClient()
     assert await post(trusting, port, "https") == (200, b"ok")
     await trusting.aclose()
 
 
-def test_the_environment_names_the_proxy() -> None:
-    url = Url.parse("https://api.openai.com/v1/chat/completions")
-    assert proxy_for(url, {}) is None
-    proxy = proxy_for(url, {"HTTPS_PROXY": "http://user:p%40ss@proxy.lan:3128"})
-    assert proxy is not None and (proxy.host, proxy.port) == ("proxy.lan", 3128)
-    assert proxy_for(url, {"ALL_PROXY": "proxy.lan:8080"}) is not None
-    assert proxy_for(url, {"HTTP_PROXY": "http://proxy.lan"}) is None  # for http only
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "REQUEST_METHOD")
+
+
+def proxy_in(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> str | None:
+    """The proxy for OpenAI's URL with only ``environ``'s proxy variables set."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return proxy_for("https://api.openai.com/v1/chat/completions")
+
+
+def test_the_environment_names_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert proxy_in(monkeypatch, {}) is None
+    proxy = "http://user:p%40ss@proxy.lan:3128"
+    assert proxy_in(monkeypatch, {"HTTPS_PROXY": proxy}) == proxy
+    assert proxy_in(monkeypatch, {"ALL_PROXY": "proxy.lan:8080"}) == "http://proxy.lan:8080"
+    assert proxy_in(monkeypatch, {"HTTP_PROXY": "http://proxy.lan"}) is None  # for http only
+    assert proxy_in(monkeypatch, {"https_proxy": "http://a", "HTTPS_PROXY": "http://b"}) == (
+        "http://a"  # the lower-case name first
+    )
     for no_proxy in ("*", "api.openai.com", ".openai.com", "openai.com", "x.org, openai.com"):
-        assert proxy_for(url, {"https_proxy": "http://p", "no_proxy": no_proxy}) is None
-    assert proxy_for(url, {"https_proxy": "http://p", "no_proxy": "notopenai.com"}) is not None
+        assert proxy_in(monkeypatch, {"https_proxy": "http://p", "no_proxy": no_proxy}) is None
+    assert proxy_in(monkeypatch, {"https_proxy": "http://p", "no_proxy": "notopenai.com"})
     with pytest.raises(ValueError, match="only http:// proxies"):
-        proxy_for(url, {"HTTPS_PROXY": "socks5://proxy.lan:1080"})
+        proxy_in(monkeypatch, {"HTTPS_PROXY": "socks5://proxy.lan:1080"})
     with pytest.raises(ValueError, match="^HTTPS_PROXY: .*'https://proxy.lan:3128'") as refused:
-        proxy_for(url, {"https_proxy": "https://user:secret@proxy.lan:3128"})
+        proxy_in(monkeypatch, {"https_proxy": "https://user:secret@proxy.lan:3128"})
     assert "secret" not in str(refused.value)  # it is logged: never the password
+
+
+def test_only_http_and_https_urls_are_taken() -> None:
+    assert check_url("http://[::1]:8/v1") == "http://[::1]:8/v1"
+    for url in ("ftp://example.com/v1", "example.com/v1", "https:///v1"):
+        with pytest.raises(ValueError, match="not an http or https URL"):
+            check_url(url)
 
 
 async def _proxy(seen: list[bytes]) -> int:
@@ -268,7 +300,7 @@ async def test_https_through_a_proxy_tunnel_and_http_through_a_proxy(
     seen: list[bytes] = []
     proxy_url = f"http://u:p@127.0.0.1:{await _proxy(seen)}"
     credentials = base64.b64encode(b"u:p").decode()
-    http = HttpClient(proxy=proxy_for(Url.parse("https://x/"), {"https_proxy": proxy_url}))
+    http = HttpClient(proxy=proxy_url)
     try:
         assert await post(http, origin, "https") == (200, b"ok")
         assert seen[0].startswith(f"CONNECT 127.0.0.1:{origin} HTTP/1.1\r\n".encode())
