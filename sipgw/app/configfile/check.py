@@ -66,6 +66,11 @@ class Checked:
         if message not in self.errors:
             self.errors.append(message)
 
+    def add_error(self, error: ConfigError) -> None:
+        """The mistakes an error names: each of :class:`ConfigMistakes`', or its one."""
+        for message in error.messages if isinstance(error, ConfigMistakes) else (str(error),):
+            self.add(message)
+
 
 def check(argv: Sequence[str], flags: dict[str, str] | None = None) -> Checked:
     """Check the settings ``sipgw serve ARGV`` would run with.
@@ -79,7 +84,7 @@ def check(argv: Sequence[str], flags: dict[str, str] | None = None) -> Checked:
     try:
         files = read_files(argv)
     except ConfigError as exc:
-        found.add(str(exc))
+        found.add_error(exc)
         return found
     sections: tuple[SectionInfo, ...] = SECTIONS
     plugin = None
@@ -87,7 +92,7 @@ def check(argv: Sequence[str], flags: dict[str, str] | None = None) -> Checked:
         plugin = choose_agent(argv, files)
         sections = (*SECTIONS, *(s for s in plugin.sections if s not in SECTIONS))
     except ConfigError as exc:
-        found.add(str(exc))
+        found.add_error(exc)
     sources = _sources(files, flags or {}, sections, found)
     _sections(sources, sections, found)
     _lines(files, sources, found)
@@ -98,7 +103,7 @@ def check(argv: Sequence[str], flags: dict[str, str] | None = None) -> Checked:
         try:
             build_startup(plugin, sources)
         except ConfigError as exc:
-            found.add(str(exc))
+            found.add_error(exc)
     return found
 
 
@@ -136,7 +141,7 @@ def _sections(sources: Sources, sections: Sequence[SectionInfo], found: Checked)
         try:
             load(info.cls, sources)
         except ConfigError as exc:
-            found.add(str(exc))
+            found.add_error(exc)
 
 
 def _lines(files: SettingsFiles, sources: Sources, found: Checked) -> None:
@@ -148,11 +153,8 @@ def _lines(files: SettingsFiles, sources: Sources, found: Checked) -> None:
             found.lines = len(routes_of(document, path, settings_file=True).lines)
         elif routes:
             found.lines = len(parse_routes_file(Path(routes)).lines)
-    except ConfigMistakes as exc:
-        for message in exc.messages:
-            found.add(message)
     except ConfigError as exc:
-        found.add(str(exc))
+        found.add_error(exc)
 
 
 def _tools(files: SettingsFiles, found: Checked) -> None:

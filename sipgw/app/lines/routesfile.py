@@ -55,7 +55,7 @@ from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import agent_spec, inband_dtmf_mode
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
 from sipgw.foundation.settings import ConfigError, ConfigMistakes
-from sipgw.foundation.settings.tomlfile import Place, TomlDocument, read_toml
+from sipgw.foundation.settings.tomlfile import Place, TableMistakes, TomlDocument, read_toml
 from sipgw.sip.customheaders import check_custom_headers
 from sipgw.sip.verification import ATTESTATIONS, STATUSES
 from sipgw.twilio.callprogress import parse_events
@@ -119,7 +119,6 @@ _ROUTE_KEYS = frozenset(
 ROUTES_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
 """The top-level keys of a routes file (and of the settings file, beside its sections)."""
 _TOP_KEYS = ROUTES_KEYS
-_T = TypeVar("_T")
 _NO_FIELDS: dict[str, Any] = {}
 _NONE: tuple[str, ...] = ()
 _V = TypeVar("_V")
@@ -283,43 +282,6 @@ def _schema(value: object, place: Place, base: Path) -> dict[str, Any]:
     return schema
 
 
-class _Mistakes:
-    """The mistakes of one table: every check runs and each mistake is kept
-    (:meth:`keep`), so that one run names them all, each on its key's line."""
-
-    def __init__(self, document: TomlDocument) -> None:
-        self.document = document
-        self.messages: list[str] = []
-
-    def keep(self, check: Callable[[], _T], instead: _T) -> _T:
-        """What ``check()`` reads, or ``instead`` when it finds a mistake (kept)."""
-        try:
-            return check()
-        except ConfigMistakes as exc:
-            self.messages.extend(exc.messages)
-        except ConfigError as exc:
-            self.messages.append(str(exc))
-        return instead
-
-    def unknown(self, place: Place, table: Mapping[str, Any], known: frozenset[str]) -> None:
-        """Every key of ``table`` that is not one of ``known``."""
-        names = ", ".join(sorted(known))
-        for key in sorted(set(table) - known):
-            self.messages.append(f"{place(key)}: unknown key {key!r} (known: {names})")
-
-    def raise_any(self) -> None:
-        """Raise them all (:class:`ConfigMistakes`), in the file's order, if any."""
-        if self.messages:
-            self.messages.sort(key=self._line_number)
-            raise ConfigMistakes(self.messages)
-
-    def _line_number(self, message: str) -> int:
-        """The line a message names (``FILE line N: ...``); 0 when it names none."""
-        prefix = f"{self.document.label} line "
-        number = message.removeprefix(prefix).partition(":")[0]
-        return int(number) if message.startswith(prefix) and number.isdigit() else 0
-
-
 def _line(
     name: str,
     table: Mapping[str, Any],
@@ -334,7 +296,7 @@ def _line(
         ConfigMistakes: every mistake of the table, each on its key's line.
     """
     place = document.place(document.table_line("lines", name), f"line {name!r}")
-    found = _Mistakes(document)
+    found = TableMistakes(document)
     found.unknown(place, table, _LINE_KEYS)
     keys: dict[str, Written] = {}
     for key in AGENT_KEYS:
@@ -522,7 +484,7 @@ def _hand_off(
         ConfigMistakes: each mistake, on its key's line.
     """
     found: dict[str, Any] = {}
-    mistakes = _Mistakes(place.document)
+    mistakes = TableMistakes(place.document)
     if "hand_off_to" in table:
         targets = mistakes.keep(lambda: _strings(table["hand_off_to"], place, "hand_off_to"), _NONE)
         for target in targets:
@@ -634,7 +596,7 @@ def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str
     place = document.place(document.array_line("routes", index), f"route {index + 1}")
     if not isinstance(table, dict):
         raise ConfigError(f"{place()}: must be a table ([[routes]])")
-    found = _Mistakes(document)
+    found = TableMistakes(document)
     found.unknown(place, table, _ROUTE_KEYS)
     line = found.keep(lambda: _route_line(table, place, lines), "")
 
@@ -705,7 +667,7 @@ def routes_of(document: TomlDocument, path: Path, *, settings_file: bool = False
     """
     data, label = document.data, document.label
     top = document.place(None)
-    found = _Mistakes(document)
+    found = TableMistakes(document)
     if not settings_file:
         found.unknown(top, data, _TOP_KEYS)
     tables = data.get("lines", {})

@@ -47,7 +47,7 @@ from sipgw.app.upstream.settings import (
     sip_uri,
 )
 from sipgw.foundation.settings import ConfigError
-from sipgw.foundation.settings.tomlfile import Place, read_toml
+from sipgw.foundation.settings.tomlfile import Place, TableMistakes, read_toml
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
@@ -163,88 +163,101 @@ def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str
         raise ConfigError(f"{where}: {key} {value!r} {exc}") from None
 
 
-def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
-    unknown = sorted(set(fields) - _KEYS)
-    if unknown:
-        known = ", ".join(sorted(_KEYS))
-        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+def _account(
+    name: str, fields: Mapping[str, Any], place: Place, mistakes: TableMistakes
+) -> Account | None:
+    """The account of one table, or None when it has mistakes (each kept in ``mistakes``,
+    on its key's line: one run of ``sipgw config check`` names them all)."""
+    before = len(mistakes.messages)
+    mistakes.unknown(place, fields, _KEYS)
+    given: dict[str, Any] = {}  # the known keys whose values are of the right kind
     for key, value in fields.items():
-        if key in ("media_networks", "codecs"):
-            continue  # a list: checked below
+        if key not in _KEYS or key in ("media_networks", "codecs"):
+            given[key] = value  # the lists: checked below
+            continue
         wanted = int if key == "expires" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
             kind = "number" if wanted is int else "string (in quotes)"
-            raise ConfigError(f"{place(key)}: {key} must be a {kind}")
+            mistakes.messages.append(f"{place(key)}: {key} must be a {kind}")
+        else:
+            given[key] = value
+
+    def uri(key: str, need_user: bool = False) -> str:
+        value = given.get(key, "")
+        return value and mistakes.keep(lambda: _check_uri(value, place(key), key, need_user), "")
+
     if "aor" not in fields:
-        raise ConfigError(f"{place()}: aor is missing")
-    aor = _check_uri(fields["aor"], place("aor"), "aor", need_user=True)
-    registrar = fields.get("registrar", "")
-    if registrar:
-        _check_uri(registrar, place("registrar"), "registrar")
-    proxy = fields.get("outbound_proxy", "")
-    if proxy:
-        _check_uri(proxy, place("outbound_proxy"), "outbound_proxy")
-    transport = fields.get("transport", "").strip().lower()
+        mistakes.messages.append(f"{place()}: aor is missing")
+    aor = uri("aor", need_user=True)
+    registrar, proxy = uri("registrar"), uri("outbound_proxy")
+    transport = given.get("transport", "").strip().lower()
     if transport and transport not in _TRANSPORTS:
-        raise ConfigError(
+        mistakes.messages.append(
             f"{place('transport')}: transport {transport!r} must be one of udp, tcp, tls"
         )
-    expires = fields.get("expires", 600)
+    expires = given.get("expires", 600)
     if expires < 1:
-        raise ConfigError(f"{place('expires')}: expires must be at least 1 second")
-    caller_id = fields.get("caller_id", "").strip()
+        mistakes.messages.append(f"{place('expires')}: expires must be at least 1 second")
+    caller_id = given.get("caller_id", "").strip()
     if caller_id:
         try:
             parse_caller_id(caller_id)
         except ValueError as exc:
-            raise ConfigError(f"{place('caller_id')}: caller_id {caller_id!r} {exc}") from None
+            mistakes.messages.append(f"{place('caller_id')}: caller_id {caller_id!r} {exc}")
     for key, allowed in (
         ("caller_id_header", CALLER_ID_HEADERS),
         ("caller_id_privacy", CALLER_ID_PRIVACY),
     ):
-        value = fields.get(key, "none").strip().lower()
+        value = given.get(key, "none").strip().lower()
         if value not in allowed:
-            raise ConfigError(f"{place(key)}: {key} {value!r} must be one of {', '.join(allowed)}")
-    agent = fields.get("agent", "").strip()
+            mistakes.messages.append(
+                f"{place(key)}: {key} {value!r} must be one of {', '.join(allowed)}"
+            )
+    agent = given.get("agent", "").strip()
     if agent:
         try:
             agent = agent_spec(agent)
         except ValueError as exc:
-            raise ConfigError(f"{place('agent')}: agent {agent!r} {exc}") from None
-    networks = fields.get("media_networks", [])
+            mistakes.messages.append(f"{place('agent')}: agent {agent!r} {exc}")
+    networks = given.get("media_networks", [])
+    media: tuple[str, ...] = ()
     if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
-        raise ConfigError(
+        mistakes.messages.append(
             f"{place('media_networks')}: media_networks must be a list of strings, e.g. "
             '["203.0.113.0/24"]'
         )
-    try:
-        media = media_networks(",".join(networks))
-    except ValueError as exc:
-        raise ConfigError(f"{place('media_networks')}: media_networks: {exc}") from None
-    codecs = None
-    if "codecs" in fields:
+    else:
         try:
-            codecs = codec_list(fields["codecs"] if isinstance(fields["codecs"], list) else [])
+            media = media_networks(",".join(networks))
         except ValueError as exc:
-            raise ConfigError(
+            mistakes.messages.append(f"{place('media_networks')}: media_networks: {exc}")
+    codecs = None
+    if "codecs" in given:
+        try:
+            codecs = codec_list(given["codecs"] if isinstance(given["codecs"], list) else [])
+        except ValueError as exc:
+            mistakes.messages.append(
                 f'{place("codecs")}: codecs (a list, e.g. ["G722", "PCMU"]) {exc}'
-            ) from None
+            )
+    inband_dtmf = mistakes.keep(lambda: inband_dtmf_mode(fields, place), None)
+    if len(mistakes.messages) > before:
+        return None
     return Account(
         codecs=codecs,
-        inband_dtmf=inband_dtmf_mode(fields, place),
+        inband_dtmf=inband_dtmf,
         name=name,
         aor=aor,
         registrar=registrar,
-        auth_username=fields.get("auth_username", ""),
-        auth_password=fields.get("auth_password", ""),
+        auth_username=given.get("auth_username", ""),
+        auth_password=given.get("auth_password", ""),
         outbound_proxy=proxy,
         transport=transport,
         expires=expires,
         agent=agent,
         media_networks=media,
         caller_id=caller_id,
-        caller_id_header=fields.get("caller_id_header", "none").strip().lower(),
-        caller_id_privacy=fields.get("caller_id_privacy", "none").strip().lower(),
+        caller_id_header=given.get("caller_id_header", "none").strip().lower(),
+        caller_id_privacy=given.get("caller_id_privacy", "none").strip().lower(),
         origin=place("agent" if agent else None),
     )
 
@@ -253,8 +266,9 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
     """The accounts in a TOML file (``[accounts.NAME]`` tables).
 
     Raises:
-        ConfigError: the file cannot be read or parsed, or an account is bad; the
-            message names the file and, where it can, the line.
+        ConfigError: the file cannot be read or parsed; the message names the file.
+        ConfigMistakes: every mistake of every account, each naming the file and, where
+            it can, the line.
     """
     document = read_toml(path)
     label, data = document.label, document.data
@@ -265,11 +279,14 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{label}: no [accounts.NAME] table")
     accounts = []
+    mistakes = TableMistakes(document)
     for name, fields in tables.items():
         place = document.place(document.table_line("accounts", name), f"account {name!r}")
         if not isinstance(fields, dict):
-            raise ConfigError(f"{place()}: must be a table ([accounts.{name}])")
-        accounts.append(_account(name, fields, place))
+            mistakes.messages.append(f"{place()}: must be a table ([accounts.{name}])")
+        elif (account := _account(name, fields, place, mistakes)) is not None:
+            accounts.append(account)
+    mistakes.raise_any()
     return tuple(accounts)
 
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sipgw.foundation.settings.declare import ConfigError
+from sipgw.foundation.settings.declare import ConfigError, ConfigMistakes
 
-__all__ = ["Place", "TomlDocument", "read_toml"]
+_Value = TypeVar("_Value")
+
+__all__ = ["Place", "TableMistakes", "TomlDocument", "read_toml"]
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
 _ARRAY_HEADER = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(?:#.*)?$")
@@ -130,3 +133,40 @@ def read_toml(path: Path) -> TomlDocument:
             message = message[: position.start()]
         raise ConfigError(f"{where}: not valid TOML ({message})") from None
     return TomlDocument(label, data, tuple(source.splitlines()))
+
+
+class TableMistakes:
+    """The mistakes of one table: every check runs and each mistake is kept
+    (:meth:`keep`), so that one run names them all, each on its key's line."""
+
+    def __init__(self, document: TomlDocument) -> None:
+        self.document = document
+        self.messages: list[str] = []
+
+    def keep(self, check: Callable[[], _Value], instead: _Value) -> _Value:
+        """What ``check()`` reads, or ``instead`` when it finds a mistake (kept)."""
+        try:
+            return check()
+        except ConfigMistakes as exc:
+            self.messages.extend(exc.messages)
+        except ConfigError as exc:
+            self.messages.append(str(exc))
+        return instead
+
+    def unknown(self, place: Place, table: Mapping[str, Any], known: frozenset[str]) -> None:
+        """Every key of ``table`` that is not one of ``known``."""
+        names = ", ".join(sorted(known))
+        for key in sorted(set(table) - known):
+            self.messages.append(f"{place(key)}: unknown key {key!r} (known: {names})")
+
+    def raise_any(self) -> None:
+        """Raise them all (:class:`ConfigMistakes`), in the file's order, if any."""
+        if self.messages:
+            self.messages.sort(key=self._line_number)
+            raise ConfigMistakes(self.messages)
+
+    def _line_number(self, message: str) -> int:
+        """The line a message names (``FILE line N: ...``); 0 when it names none."""
+        prefix = f"{self.document.label} line "
+        number = message.removeprefix(prefix).partition(":")[0]
+        return int(number) if message.startswith(prefix) and number.isdigit() else 0

@@ -163,3 +163,21 @@ def test_every_mistake_of_a_table_is_named_on_its_keys_line(tmp_path: Path) -> N
     assert "unknown key 'host'" in errors[7] and "source '10.0.0.300'" in errors[8]
     assert "verified 'yes' is not one of" in errors[9]
     assert len(errors) == 10, errors
+
+
+def test_every_mistake_of_an_accounts_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        "[accounts.office]\naor = 'sip:1001@pbx.example.com'\nnumbers = ['+15550100']\n"
+        "agent = 'assistent'\n\n[accounts.trunk]\nexpires = 'long'\n"
+    )
+    monkeypatch.setenv("SIPGW_ACCOUNTS", str(accounts))
+    errors = checked(tmp_path, '[network]\nbind = "127.0.0.1"\n')
+    assert [e.split(": account ")[0] for e in errors] == [
+        f"{accounts} line {n}" for n in (3, 4, 6, 7)
+    ], errors
+    assert "unknown key 'numbers'" in errors[0] and "agent 'assistent'" in errors[1]
+    assert errors[2].endswith("'trunk': aor is missing")
+    assert errors[3].endswith("'trunk': expires must be a number")

@@ -20,7 +20,7 @@ from sipgw.app.upstream.accounts import (
     registration_settings,
 )
 from sipgw.app.upstream.settings import AccountSection
-from sipgw.foundation.settings import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, ConfigMistakes, Sources, load
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
 
@@ -131,6 +131,28 @@ def test_bad_files_name_the_file_line_account_and_key(
     with pytest.raises(ConfigError, match=message) as info:
         accounts_from(tmp_path, text)
     assert str(info.value).startswith(str(tmp_path)) or "same AOR" in str(info.value)
+
+
+def test_every_mistake_of_every_account_is_named_at_once(tmp_path: Path) -> None:
+    text = (
+        "[accounts.office]\n"
+        "aor = 'sip:1001@pbx.example.com'\n"
+        "numbers = ['+15550100']\n"
+        "agent = 'assistent'\n"
+        "transport = 'sctp'\n"
+        "[accounts.trunk]\n"
+        "expires = 'long'\n"
+    )
+    with pytest.raises(ConfigMistakes) as info:
+        accounts_from(tmp_path, text)
+    found = [message.partition(": ")[2] for message in info.value.messages]
+    lines = [message.split(":")[0].rpartition(" ")[2] for message in info.value.messages]
+    assert lines == ["3", "4", "5", "6", "7"]  # each on its key's line, in the file's order
+    assert found[0].startswith("account 'office': unknown key 'numbers' (known: agent, aor,")
+    assert found[1].startswith("account 'office': agent 'assistent' must be")
+    assert found[2] == "account 'office': transport 'sctp' must be one of udp, tcp, tls"
+    assert found[3] == "account 'trunk': aor is missing"
+    assert found[4] == "account 'trunk': expires must be a number"
 
 
 def test_missing_file(tmp_path: Path) -> None:
