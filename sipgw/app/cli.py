@@ -33,6 +33,7 @@ from sipgw.app.agents import AgentPlugin
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
 from sipgw.app.configfile.read import SettingsFiles, choose_agent, read_files
+from sipgw.app.configfile.removed import removed_settings
 from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.operations import collector, dataclass_code
 from sipgw.app.operations.logformat import configure_logging
@@ -263,6 +264,9 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
         for warning in check_secret_files([settings_file, *startup.secret_files]):
             log.warning("%s", warning)
         for warning in startup.warnings:
+            log.warning("%s", warning)
+        sources = invocation.sources
+        for warning in removed_settings(sources.environ, sources.env_file_lines):
             log.warning("%s", warning)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ from sipgw.app.configfile.read import (
     read_files,
     read_settings,
 )
+from sipgw.app.configfile.removed import removed_settings
 from sipgw.app.lines.routesfile import parse_routes_file, routes_of
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.sections import SECTIONS
@@ -93,6 +94,8 @@ def check(argv: Sequence[str], flags: dict[str, str] | None = None) -> Checked:
         sections = (*SECTIONS, *(s for s in plugin.sections if s not in SECTIONS))
     except ConfigError as exc:
         found.add_error(exc)
+    for message in removed_settings(os.environ, files.env_lines):
+        found.add(message)
     sources = _sources(files, flags or {}, sections, found)
     _sections(sources, sections, found)
     _lines(files, sources, found)

@@ -228,6 +228,7 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
         [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
          "--rtp-ports", "32000-32100", "--stats-interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "SIPGW_VAD_LOW_BAND": "1"},  # a setting that became a constant
     )  # fmt: skip
     seen: list[str] = []
     try:
@@ -248,6 +249,7 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
     stats_line = next(line for line in stderr.splitlines() if " stats {" in line)
     stats = json.loads(stats_line.split(" stats ", 1)[1])
     assert stats["calls"] == 0 and stats["ticks"] > 0 and stats["rss_kb"] > 0
+    assert "SIPGW_VAD_LOW_BAND (the environment): no longer a setting" in stderr
 
 
 def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
