@@ -39,11 +39,9 @@ from the settings sections (sipgw/app/sections.py lists them);
 tests/sipgw/app/test_settings_doc.py checks it is current. -->
 
 A gateway is configured by one settings file, `sipgw.toml`, and the secrets in `.env` (or the
-environment). The file has a table for each section below (its name is in the section's
-heading), the lines and their routes, and the tools every line's agent gets. This page is
-the reference: every setting, its default and its meaning. `sipgw.example.toml` is a first
-deployment, the dozen settings that matter first; `.env.example` the secrets and the few
-settings only the environment gives.
+environment). This page is the reference: every setting, its default and its meaning.
+`sipgw.example.toml` is a first deployment, the dozen settings that matter first; `.env.example` the
+secrets and the few settings only the environment gives.
 
 ## A first deployment
 
@@ -57,16 +55,14 @@ settings only the environment gives.
 ```sh
 {FIRST_ENV}```
 
-`sipgw config check` reads both and names every mistake; `sipgw serve` starts with them. A
-trunk that registers with a password adds `SIPGW_AUTH_PASSWORD` to `.env`, an admin server
-(`[admin] port`) its `SIPGW_ADMIN_TOKEN`. The assistant's tools go in the same file
-(`[[http_tools]]`, below), and so do its lines, one per number or caller
-([lines.md](lines.md)).
+`sipgw config check` reads both and names every mistake; `sipgw serve` starts with them. A trunk
+that registers with a password adds `SIPGW_AUTH_PASSWORD` to `.env`, an admin server (`[admin]
+port`) its `SIPGW_ADMIN_TOKEN`.
 
 ## The settings file
 
-Which file: `--config FILE`, else the variable `SIPGW_CONFIG`, else `./sipgw.toml` when it
-exists. Without one, the environment and the flags say everything, as before.
+Which file: `--config FILE`, else the variable `SIPGW_CONFIG`, else `./sipgw.toml` when it exists.
+Without one, the environment and the flags say everything.
 
 - A table per section, named as in the headings below (`[network]`, `[assistant]`); a key
   per setting, named as in the tables' *key* column (`sip_port`). A value is a string, a
@@ -86,16 +82,10 @@ exists. Without one, the environment and the flags say everything, as before.
   [assistant.md](assistant.md) ("HTTP tools and MCP servers"); a header's secret as
   `${VAR}`, read from the environment.
 
-A routes file (`--routes`, `SIPGW_ROUTES`) or tools file (`SIPGW_TOOLS_FILE`) of its own is
-still read, with a warning at start; `sipgw config convert` writes their tables for the
-settings file:
-
-```
-sipgw config convert --routes routes.toml --tools tools.toml --output sipgw.toml
-```
-
-(without `--output` it prints them; their relative paths are rewritten for the new file's
-directory, or the working directory when printed).
+A routes file (`--routes`, `SIPGW_ROUTES`) or tools file (`SIPGW_TOOLS_FILE`) of its own is still
+read, with a warning at start; `sipgw config convert --routes routes.toml --tools tools.toml
+--output sipgw.toml` writes their tables for the settings file (without `--output` it prints them;
+relative paths are rewritten for the new file's directory, or the working directory when printed).
 
 ## Where a value comes from
 
@@ -125,13 +115,11 @@ sipgw.toml line 15: calls.srtp = 'maybe': must be one of tls-only, tls-required,
 sipgw.toml line 31: line 'sales': max_calls must be a whole number
 ```
 
-It checks the settings file's tables, every variable and flag given, each section's rules
-between its values, the lines and routes (every mistake of each line and each route, the
-name of a line's agent included: one wrong key does not hide the next), the tools' shape,
-and then, when all of that is right, builds what `sipgw serve` builds before it listens
-(the agents and their required keys, each line's agent; it connects to the shared database
-when `SIPGW_DATABASE_URL` names one). `sipgw serve` refuses to start on the same mistakes,
-naming them the same way.
+It checks the settings file's tables, every variable and flag given, each section's rules between
+its values, the lines and routes (every mistake of each: one wrong key does not hide the next), the
+tools' shape, and then builds what `sipgw serve` builds before it listens (the agents and their
+required keys; the shared database when `SIPGW_DATABASE_URL` names one). `sipgw serve` refuses to
+start on the same mistakes.
 
 Values are checked when they are read: the gateway's at start, an agent's (and its vendors')
 at start when that agent is chosen, the settings file's all at once. A value that does not
@@ -185,17 +173,15 @@ carry a DSCP mark for the network's quality of service:
 ```
 
 mypy checks that the default, the parser (`sipgw.foundation.settings.parsers`, or your own function
-from text to value that raises `ValueError("must be ...")`) and the annotation agree; the
-gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules
-between values of one section go in its `check()`, which raises
-`InvalidSettings("{jitter_min_ms} must not exceed {jitter_max_ms}")`: the loader names each
-field as the user gave it. A new section is a new `@section(...)` dataclass, listed in
-`sipgw/app/sections.py` where it should appear. An agent's sections live beside it: a knob of
-the assistant is a field of its plain dataclass (`agent/conversation/settings.py`) and a field of
-`AssistantSection` (`agent/conversation/sections.py`), joined by one line of
-`assistant_settings()` (`agent/conversation/sections.py`), which mypy checks like the rest; its
-agents never read settings themselves. Then regenerate this page and `.env.example`
-(`sipgw.example.toml` names only a first deployment's dozen settings):
+from text to value that raises `ValueError("must be ...")`) and the annotation agree; the gateway
+reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules between values of
+one section go in its `check()`, which raises `InvalidSettings("{jitter_min_ms} must not exceed
+{jitter_max_ms}")`: the loader names each field as the user gave it. A new section is a new
+`@section(...)` dataclass, listed in `sipgw/app/sections.py` where it should appear. A knob of the
+assistant is a field of its plain dataclass (`agent/conversation/settings.py`) and of
+`AssistantSection`, joined by one line of `assistant_settings()` (both in
+`agent/conversation/sections.py`); its agents never read settings themselves. Then regenerate this
+page and `.env.example` (`sipgw.example.toml` names only a first deployment's dozen settings):
 
 ```
 python -m sipgw.app.settings_doc configuration > docs/configuration.md
@@ -210,14 +196,11 @@ settings the same way, outside sipgw ([writing-an-agent.md](writing-an-agent.md)
 
 ## Configuring your own tools
 
-A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from the environment,
-`os.environ`: since `sipgw serve` loads `.env` into the environment before it imports the
-module, a variable can live in either place, with the same precedence as above. Choose names
-that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
+A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from `os.environ`: `sipgw serve` loads
+`.env` into the environment before it imports the module, so a variable can live in either place.
+Choose names that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
 assistant's resolved settings, typed and read-only, as `ctx.settings`
-(`sipgw.agent.conversation.settings.AssistantSettings`): for instance
-`ctx.settings.builtin_tools.transfer_target` or `ctx.settings.greeting`. The environment
-itself is not passed to tools.
+(`sipgw.agent.conversation.settings.AssistantSettings`), e.g. `ctx.settings.greeting`.
 
 ```python
 import os
