@@ -30,6 +30,7 @@ import ast
 import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -80,6 +81,9 @@ def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), str(path))
 
 
+Node = TypeVar("Node", bound=ast.AST)
+
+
 @functools.cache
 def walked(tree: ast.AST) -> tuple[ast.AST, ...]:
     """Every node of ``tree`` in :func:`ast.walk`'s order, walked once: the checks go over
@@ -87,7 +91,7 @@ def walked(tree: ast.AST) -> tuple[ast.AST, ...]:
     return tuple(ast.walk(tree))
 
 
-def by_line(nodes: Iterable[ast.AST]) -> list[ast.AST]:
+def by_line(nodes: Iterable[Node]) -> list[Node]:
     """``nodes`` in source order (stable: nodes on one line keep their walk order)."""
     return sorted(nodes, key=lambda node: getattr(node, "lineno", 0))
 
@@ -167,7 +171,7 @@ def _is_own(value: ast.expr) -> bool:
 def private_reaches(tree: ast.Module) -> list[str]:
     """``line: x._name`` for each read of a private name this module does not define."""
     here = _defined_here(tree)
-    reaches = [
+    reaches: list[ast.Attribute] = [
         node
         for node in walked(tree)
         if isinstance(node, ast.Attribute)
