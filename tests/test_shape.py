@@ -30,6 +30,7 @@ import ast
 import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -70,6 +71,7 @@ def _trees_freed() -> Iterator[None]:
     are millions of objects, which tests/refcycles.py's checks then walk one by one."""
     yield
     parse.cache_clear()
+    walked.cache_clear()
 
 
 @functools.cache
@@ -77,6 +79,21 @@ def parse(path: Path) -> ast.Module:
     """The file's tree, read once: the checks only walk it, and the whole-tree tests read
     sipgw/ three times over (they run on one worker: ONE_UNIT in tests/conftest.py)."""
     return ast.parse(path.read_text(), str(path))
+
+
+Node = TypeVar("Node", bound=ast.AST)
+
+
+@functools.cache
+def walked(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node of ``tree`` in :func:`ast.walk`'s order, walked once: the checks go over
+    each tree several times, and walking it costs as much as reading the list again."""
+    return tuple(ast.walk(tree))
+
+
+def by_line(nodes: Iterable[Node]) -> list[Node]:
+    """``nodes`` in source order (stable: nodes on one line keep their walk order)."""
+    return sorted(nodes, key=lambda node: getattr(node, "lineno", 0))
 
 
 def modules(*folders: str) -> Iterator[tuple[str, ast.Module]]:
@@ -97,7 +114,7 @@ def long_classes(tree: ast.Module, limit: int = MAX_CLASS_LINES) -> list[str]:
     """``Name (N lines)`` for each class of ``tree`` longer than ``limit`` lines."""
     return [
         f"{node.name} ({lines} lines)"
-        for node in ast.walk(tree)
+        for node in walked(tree)
         if isinstance(node, ast.ClassDef)
         and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > limit
     ]
@@ -107,7 +124,7 @@ def class_lengths(tree: ast.Module) -> dict[str, int]:
     """Each class of ``tree`` by name: its length in lines."""
     return {
         node.name: (node.end_lineno or node.lineno) - node.lineno + 1
-        for node in ast.walk(tree)
+        for node in walked(tree)
         if isinstance(node, ast.ClassDef)
     }
 
@@ -125,7 +142,7 @@ def _defined_here(tree: ast.Module) -> set[str]:
     """The private names this module defines: functions, classes, module-level names, the
     attributes its classes set on ``self``/``cls`` and their ``__slots__``."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
@@ -154,10 +171,9 @@ def _is_own(value: ast.expr) -> bool:
 def private_reaches(tree: ast.Module) -> list[str]:
     """``line: x._name`` for each read of a private name this module does not define."""
     here = _defined_here(tree)
-    nodes = sorted(ast.walk(tree), key=lambda node: getattr(node, "lineno", 0))
-    return [
-        f"{node.lineno}: {ast.unparse(node)}"
-        for node in nodes
+    reaches: list[ast.Attribute] = [
+        node
+        for node in walked(tree)
         if isinstance(node, ast.Attribute)
         and node.attr.startswith("_")
         and not node.attr.startswith("__")
@@ -165,6 +181,7 @@ def private_reaches(tree: ast.Module) -> list[str]:
         and not _is_own(node.value)
         and node.attr not in here
     ]
+    return [f"{node.lineno}: {ast.unparse(node)}" for node in by_line(reaches)]
 
 
 def _names_setting(node: ast.expr, settings: frozenset[str], aliases: set[str]) -> bool:
@@ -185,8 +202,8 @@ def setting_reads(tree: ast.Module, settings: frozenset[str]) -> list[str]:
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    found = []
-    for node in sorted(ast.walk(tree), key=lambda node: getattr(node, "lineno", 0)):
+    found: list[tuple[ast.AST, ast.expr]] = []
+    for node in walked(tree):
         key: ast.expr | None = None
         if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
             key = node.slice
@@ -202,8 +219,9 @@ def setting_reads(tree: ast.Module, settings: frozenset[str]) -> list[str]:
         ):
             key = node.left
         if key is not None and _names_setting(key, settings, aliases):
-            found.append(f"{key.lineno}: {ast.unparse(node)}")
-    return found
+            found.append((node, key))
+    keys = dict(found)
+    return [f"{keys[node].lineno}: {ast.unparse(node)}" for node in by_line(keys)]
 
 
 def declared_settings() -> frozenset[str]:

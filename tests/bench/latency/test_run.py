@@ -115,14 +115,14 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
 def test_latency_benchmark_compares_off_preemptive_and_speculative(tmp_path: Path) -> None:
     """With the STT's end of turn 800 ms after speech the preemptive reply's first clause
     is ready long before it: speculative speech holds it and plays it at the end of turn.
-    The waste budget is lifted (1000 %): one call of two turns never speaks the 620
+    The waste budget is lifted (1000 %): one call of one turn never speaks the 620
     characters a 62-character clause needs at 10 %."""
     out = tmp_path / "latency.json"
     done = subprocess.run(
         [
             sys.executable, "-m", "bench.latency", "--realistic", "--preemptive", "all",
             "--max-turn-silence", "800",
-            "--calls", "1", "--turns", "2", "--greeting-calls", "0", "--warmup-calls", "0",
+            "--calls", "1", "--turns", "1", "--greeting-calls", "0", "--warmup-calls", "0",
             "--partial-mismatch", "0", "--gateway-cpu", "-1", "--bench-cpu", "-1",
             "--max-waste-percent", "1000", "--json", str(out),
         ],
@@ -144,7 +144,7 @@ def test_latency_benchmark_compares_off_preemptive_and_speculative(tmp_path: Pat
     )  # fmt: skip
     assert speculative["settings"]["SIPGW_SPECULATIVE_SPEECH"] == "on"
     assert off["preemptive"]["started"] == 0
-    assert on["preemptive"]["started"] >= 2 and on["preemptive"]["used"] >= 1, on["preemptive"]
+    assert on["preemptive"]["started"] >= 1 and on["preemptive"]["used"] >= 1, on["preemptive"]
     assert on["preemptive"]["held_chars_used"] == 0
     assert speculative["preemptive"]["held_chars_used"] > 0, speculative["preemptive"]
     assert speculative["preemptive"]["held_chars_wasted"] == 0
@@ -152,7 +152,7 @@ def test_latency_benchmark_compares_off_preemptive_and_speculative(tmp_path: Pat
     assert comparison["modes"] == ["off", "preemptive", "speculative"]
     wire = comparison["wire_end_of_speech_to_first_audio_ms"]
     for mode in comparison["modes"]:
-        assert wire[mode]["n"] >= 2
+        assert wire[mode]["n"] >= 1
     # The figures are reported, not judged here (how much the held clause saves is the
     # bench's to measure): that it plays at the end of turn, within a frame or so of the
     # final, is the assistant's rule, tested on the call's clock in

@@ -49,7 +49,7 @@ def test_a_short_soak_accounts_for_every_call_through_faults_and_restarts(
             "--hold",
             "3",
             "--duration",
-            "18",
+            "12",
             "--rate",
             "5",
             "--warmup",
