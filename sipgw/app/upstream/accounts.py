@@ -172,7 +172,9 @@ def _account(
     mistakes.unknown(place, fields, _KEYS)
     given: dict[str, Any] = {}  # the known keys whose values are of the right kind
     for key, value in fields.items():
-        if key not in _KEYS or key in ("media_networks", "codecs"):
+        if key not in _KEYS:
+            continue  # named by unknown() above
+        if key in ("media_networks", "codecs"):
             given[key] = value  # the lists: checked below
             continue
         wanted = int if key == "expires" else str

@@ -135,10 +135,11 @@ class Response:
         Raises:
             HttpReadError: as :meth:`read_chunk`.
         """
-        parts = []
-        while data := await self.read_chunk():
-            parts.append(data)
-        return b"".join(parts)
+        try:
+            return await self._response.read()
+        except _errors.read as exc:
+            self._response.close()
+            raise HttpReadError(_describe(exc)) from exc
 
     def close(self) -> None:
         """Done with it: a response not read to its end closes its connection at once."""
