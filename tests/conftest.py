@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from tests.toolkit.engines import (  # noqa: F401 - pytest finds fixtures by nam
     backing,
     postgres_server,
 )
+from tests.toolkit.run_costs import LaneCosts, phase_cost, phase_start
 from tests.toolkit.tracebacks import tolerate_frames_without_a_line
 from tests.toolkit.virtual_time import virtual_clock  # noqa: F401 - a fixture, found by name
 
@@ -395,27 +397,44 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return PeersScheduling(config, log)
 
 
-_LANE_SECONDS: dict[str, float] = {}
-_LANE_SLOWEST: dict[str, list[tuple[float, str]]] = {}
+_COSTS = LaneCosts(lambda nodeid: peer_lane(nodeid) or "others")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    phase_start(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    phase_start(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    phase_start(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Each phase's processor time rides on its report to the controller (:mod:`run_costs`)."""
+    report = yield
+    phase_cost(item, report)
+    return report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Sums each lane's test time (the controller sees every worker's reports): the lanes
-    run one test at a time, so the sum is the lane's length, the figure to balance them by."""
-    lane = peer_lane(report.nodeid) or "others"
-    _LANE_SECONDS[lane] = _LANE_SECONDS.get(lane, 0.0) + report.duration
-    if report.when == "call":
-        _LANE_SLOWEST.setdefault(lane, []).append((report.duration, report.nodeid))
+    """Sums each lane's test time and processor time (the controller sees every worker's
+    reports): the lanes run one test at a time, so the time summed is the lane's length, the
+    figure to balance them by; the processor time is what a test costs the tests beside it."""
+    _COSTS.add(report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Prints each lane's summed time and its slowest tests when the real-peer lanes ran."""
-    if not any(lane in _LANE_SECONDS for lane in PEER_LANES):
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("time per lane (sum of setup, call and teardown)")
-    for lane, seconds in sorted(_LANE_SECONDS.items(), key=lambda kv: -kv[1]):
-        slowest = sorted(_LANE_SLOWEST.get(lane, []), reverse=True)[:15]
-        write(f"{lane}: {seconds:.0f} s")
-        for duration, nodeid in slowest:
-            write(f"    {duration:6.1f} s  {nodeid}")
+    """Prints each lane's summed time and processor time and its costliest tests when the
+    real-peer lanes ran."""
+    if any(lane in _COSTS.wall for lane in PEER_LANES):
+        terminalreporter.section("time per lane (sum of setup, call and teardown)")
+        _COSTS.summary(terminalreporter.write_line)
