@@ -7,7 +7,8 @@ waited for: gateways, peers, ``pip``) is the cost it adds to everyone's wall tim
 figure to cut when the suite is over its ten minutes. Each phase's figure travels to the
 controller in the report's ``user_properties``; the summary names each lane's time and
 processor time and its costliest tests, and ``SIPGW_TEST_COSTS=path`` writes every test's
-figures as JSON (docs/testing.md, "Where the time goes").
+figures as JSON, with when it started and ended and on which worker (docs/testing.md,
+"Where the time goes").
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class LaneCosts:
         self.lane_of = lane_of
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
-        self.tests: dict[str, dict[str, float]] = {}
+        self.tests: dict[str, dict[str, float | str]] = {}
 
     def add(self, report: pytest.TestReport) -> None:
         lane = self.lane_of(report.nodeid)
@@ -57,9 +58,14 @@ class LaneCosts:
                 cpu += value
         self.wall[lane] = self.wall.get(lane, 0.0) + report.duration
         self.cpu[lane] = self.cpu.get(lane, 0.0) + cpu
-        test = self.tests.setdefault(report.nodeid, {"wall": 0.0, "cpu": 0.0})
-        test["wall"] += report.duration
-        test["cpu"] += cpu
+        node = getattr(report, "node", None)  # xdist's worker, on the controller
+        worker = str(node.gateway.id) if node is not None else "main"
+        test = self.tests.setdefault(
+            report.nodeid, {"wall": 0.0, "cpu": 0.0, "start": report.start, "worker": worker}
+        )
+        test["wall"] = float(test["wall"]) + report.duration
+        test["cpu"] = float(test["cpu"]) + cpu
+        test["stop"] = report.stop
 
     def summary(self, write: Callable[[str], None], top: int = 15) -> None:
         total_cpu = sum(self.cpu.values())
@@ -67,14 +73,16 @@ class LaneCosts:
         for lane, seconds in sorted(self.wall.items(), key=lambda kv: -kv[1]):
             write(f"{lane}: {seconds:.0f} s, processor {self.cpu.get(lane, 0.0):.0f} s")
             mine = [
-                (t["wall"], t["cpu"], n) for n, t in self.tests.items() if self.lane_of(n) == lane
+                (float(t["wall"]), float(t["cpu"]), n)
+                for n, t in self.tests.items()
+                if self.lane_of(n) == lane
             ]
             for wall, cpu, nodeid in sorted(mine, reverse=True)[:top]:
                 write(f"    {wall:6.1f} s  cpu {cpu:5.1f} s  {nodeid}")
         write("costliest in processor time:")
-        costliest = sorted(self.tests.items(), key=lambda kv: -kv[1]["cpu"])[:top]
+        costliest = sorted(self.tests.items(), key=lambda kv: -float(kv[1]["cpu"]))[:top]
         for nodeid, test in costliest:
-            write(f"    cpu {test['cpu']:5.1f} s  {test['wall']:6.1f} s  {nodeid}")
+            write(f"    cpu {float(test['cpu']):5.1f} s  {float(test['wall']):6.1f} s  {nodeid}")
         path = os.environ.get("SIPGW_TEST_COSTS")
         if path:
             Path(path).write_text(json.dumps(self.tests, indent=0, sort_keys=True))
