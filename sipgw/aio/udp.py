@@ -12,7 +12,14 @@ from sipgw.aio.sourcelog import SourceLog
 from sipgw.sip.addressing import Flow, is_ip
 from sipgw.sip.limits import MAX_DATAGRAM_SIZE
 
-__all__ = ["RECEIVE_BUFFER", "SO_RCVBUFFORCE", "UdpSocket", "bind_udp", "is_ip", "receive_buffer_warning"]
+__all__ = [
+    "RECEIVE_BUFFER",
+    "SO_RCVBUFFORCE",
+    "UdpSocket",
+    "bind_udp",
+    "is_ip",
+    "receive_buffer_warning",
+]
 
 log = logging.getLogger("sipgw.sip")
 
