@@ -22,7 +22,7 @@ from typing import Protocol
 
 from sipgw.aio.stream import StreamPool
 from sipgw.aio.tls import client_context, server_context
-from sipgw.aio.udp import UdpSocket, bind_udp
+from sipgw.aio.udp import UdpSocket, bind_udp, receive_buffer_warning
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import SipEvent
 from sipgw.sip.framing import FramingLimits
@@ -332,6 +332,9 @@ async def open_sip_endpoint(
     ua = make_ua(ports)
     endpoint = SipEndpoint(ua, on_event)
     if "UDP" in sockets:
+        warning = receive_buffer_warning(sockets["UDP"])
+        if warning is not None:
+            log.warning("%s", warning)
         _, endpoint.udp = await endpoint.loop.create_datagram_endpoint(
             lambda: UdpSocket(endpoint.receive), sock=sockets["UDP"]
         )

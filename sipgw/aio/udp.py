@@ -12,22 +12,58 @@ from sipgw.aio.sourcelog import SourceLog
 from sipgw.sip.addressing import Flow, is_ip
 from sipgw.sip.limits import MAX_DATAGRAM_SIZE
 
-__all__ = ["UdpSocket", "bind_udp", "is_ip"]
+__all__ = [
+    "RECEIVE_BUFFER",
+    "SO_RCVBUFFORCE",
+    "UdpSocket",
+    "bind_udp",
+    "is_ip",
+    "receive_buffer_warning",
+]
 
 log = logging.getLogger("sipgw.sip")
 
 
+RECEIVE_BUFFER = 4 << 20
+"""Octets of receive buffer asked for the SIP socket (Linux doubles it for its bookkeeping).
+Linux charges a datagram its allocation, not its length: about 1.3 KiB for a 300-octet one
+on loopback, 61 KiB for a 60 KB one, so the 8 MiB given hold about 6,500 small requests or
+about 140 datagrams near the UDP limit. A datagram that finds the buffer full is lost,
+whoever sent it: under a flood, the buffer is what carries the gateway over a stall.
+Above ``net.core.rmem_max`` it takes ``SO_RCVBUFFORCE`` (root, or ``CAP_NET_ADMIN``);
+without either, the kernel gives twice ``rmem_max`` (the warning at start says so)."""
+
+SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))  # the Linux value
+
+
 def bind_udp(bind: str, port: int) -> socket.socket:
-    """A bound UDP socket with a large receive buffer."""
+    """A bound UDP socket with a large receive buffer (:data:`RECEIVE_BUFFER`)."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                break
+            except OSError:
+                continue  # not privileged: as much as net.core.rmem_max allows
         sock.bind((bind, port))
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def receive_buffer_warning(sock: socket.socket) -> str | None:
+    """What to tell the operator when the kernel gave the SIP socket less than asked."""
+    given = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if given >= 2 * RECEIVE_BUFFER:
+        return None
+    return (
+        f"SIP UDP receive buffer {given // 1024} KiB of {2 * RECEIVE_BUFFER // 1024} KiB asked: "
+        "under a flood, datagrams from every peer are lost sooner; raise it with "
+        f"sysctl net.core.rmem_max={RECEIVE_BUFFER} (or give the gateway CAP_NET_ADMIN)"
+    )
 
 
 class UdpSocket(asyncio.DatagramProtocol):

@@ -398,13 +398,14 @@ def _parse_head(raw: bytes) -> _Head:
     return _Head(start, Headers.parse(fields))
 
 
-def _find_head_end(data: bytes) -> tuple[int, int] | None:
-    """Return (end of header section, start of body), tolerating bare LF line ends."""
-    i = data.find(b"\r\n\r\n")
-    limit = i if i >= 0 else len(data)
+def _find_head_end(data: bytes, within: int) -> tuple[int, int] | None:
+    """Return (end of header section, start of body), tolerating bare LF line ends; the
+    blank line is looked for in the first ``within`` octets only."""
+    i = data.find(b"\r\n\r\n", 0, within)
+    limit = i if i >= 0 else min(len(data), within)
     if data.find(b"\n\n", 0, limit) < 0 and data.find(b"\n\r\n", 0, limit) < 0:
         return None if i < 0 else (i, i + 4)
-    m = _HEAD_END_RE.search(data)
+    m = _HEAD_END_RE.search(data, 0, within)
     return None if m is None else (m.start(), m.end())
 
 
@@ -554,9 +555,17 @@ def parse_message(data: bytes, limits: MessageLimits = DEFAULT_LIMITS) -> SipMes
         data = data.lstrip(b"\r\n")
     if not data:
         raise MessageParseError("empty message")
-    found = _find_head_end(data)
+    # A header section longer than max_header_size is over its bound whatever follows, so
+    # the blank line is looked for in that many octets only: a flood of 60 KB datagrams
+    # then costs what 16 KB ones do (the search was most of their parsing).
+    within = limits.max_header_size + 4
+    found = _find_head_end(data, within)
     if found is not None:
         head_bytes, body_start = data[: found[0]], found[1]
+    elif len(data) > within:
+        whole_lines = data[: data.rfind(b"\n", 0, within) + 1].rstrip(b"\r\n")
+        reason = f"header section too large (over {limits.max_header_size} octets)"
+        raise _oversized(whole_lines, reason, limits)
     elif data.endswith(b"\n"):
         head_bytes, body_start = data.rstrip(b"\r\n"), len(data)
     else:

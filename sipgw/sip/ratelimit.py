@@ -18,6 +18,13 @@ transaction that exists, and ACKs, never do: they create nothing). The guard
    dropped request would leave a real peer waiting, every limited request gets
    its 503 (with :attr:`LimitAction.DROP` the connection is closed instead).
 
+Over UDP a request that step 2 would drop unanswered is dropped before it is parsed
+(:meth:`FloodGuard.drops_unread`, on its start line's method alone): a flood then costs
+a bucket lookup per datagram, not a parse, so the gateway keeps up with more of it and the
+socket's buffer stays free for other peers' datagrams. Retransmissions from such a source
+are dropped with the rest: its transactions' responses are not sent again until its bucket
+refills (an INVITE's 2xx is retransmitted by the dialog anyway, RFC 3261 §13.3.1.4).
+
 A *source* is a network, not an address (:func:`~sipgw.sip.sourcekey.source_key`):
 an IPv4 address (:attr:`FloodConfig.ipv4_prefix`, /32 by default) or an IPv6 /64
 (:attr:`FloodConfig.ipv6_prefix`), since one IPv6 host holds a /64 and would
@@ -283,6 +290,24 @@ class FloodGuard:
         source.replied_until = now + self.config.retry_after
         self.counters.rate_limit_replies += 1
         return FloodVerdict.REJECT
+
+    def drops_unread(self, kind: RequestKind, host: str, now: float) -> bool:
+        """Whether a ``kind`` request from ``host`` over UDP would be dropped unanswered now,
+        so that it need not be parsed: its bucket holds no token and the source had its 503
+        this Retry-After period (or limited requests are dropped). Such a request is counted
+        as limited; nothing is charged (an empty bucket has nothing to take)."""
+        rate = self.config.rate(kind)
+        if rate.unlimited:
+            return False
+        key = source_key(host, self.config.ipv4_prefix, self.config.ipv6_prefix)
+        source = self._sources.get(key)
+        bucket = None if source is None else source.buckets.get(kind)
+        if source is None or bucket is None or bucket.wait(rate, now) <= 0.0:
+            return False
+        if self.config.action is LimitAction.REJECT and now >= source.replied_until:
+            return False  # its 503 is due: the request is parsed to answer it
+        self.counters.rate_limited += 1
+        return True
 
     def _source(self, host: str) -> _Source:
         sources = self._sources

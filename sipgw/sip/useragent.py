@@ -212,6 +212,9 @@ class UserAgent:
     def receive_datagram(self, data: bytes, flow: Flow, now: float) -> None:
         """Process one datagram (or one framed message from a stream)."""
         size = len(data)
+        guard = self.flood
+        if guard is not None and not flow.reliable and self._drops_unread(guard, data, flow, now):
+            return  # the cheapest place: a flood costs a bucket lookup, not a parse
         try:
             message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
@@ -284,6 +287,19 @@ class UserAgent:
         elif verdict is FloodVerdict.DROP and flow.reliable:
             self._close_connection(flow, "a request over the limits or from a scanner")
         return verdict is FloodVerdict.PASS
+
+    def _drops_unread(self, guard: FloodGuard, data: bytes, flow: Flow, now: float) -> bool:
+        """Whether a UDP datagram is a request its source's limit would drop unanswered,
+        read from the start line's method alone (see :mod:`sipgw.sip.ratelimit`); responses
+        and ACKs, which start nothing, always go on to be parsed."""
+        start = data.lstrip(b"\r\n") if data[:1] in (b"\r", b"\n") else data
+        end = start.find(b" ", 0, 32)
+        if end <= 0 or start.startswith(b"SIP/"):
+            return False
+        method = start[:end].decode("latin-1")
+        if method == "ACK":
+            return False
+        return guard.drops_unread(RequestKind.of(method), flow.address[0], now)
 
     def _may_answer_malformed(self, flow: Flow, now: float) -> bool:
         """Whether a 400 may go to this source: garbage is charged to its "other" bucket."""

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.aio.udp import UdpSocket, bind_udp
+from sipgw.aio.udp import (
+    RECEIVE_BUFFER,
+    SO_RCVBUFFORCE,
+    UdpSocket,
+    bind_udp,
+    receive_buffer_warning,
+)
 from sipgw.sip.addressing import Flow
 from sipgw.sip.limits import MAX_DATAGRAM_SIZE
 
@@ -52,16 +58,35 @@ async def until(condition: object, within: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def _may_force_buffers() -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 16)
+        except PermissionError:
+            return False
+    return True
+
+
 def test_bind_udp_asks_for_a_large_receive_buffer() -> None:
     sock = bind_udp("127.0.0.1", 0)
     try:
         assert sock.type == socket.SOCK_DGRAM and sock.getsockname()[1] > 0
-        # Linux caps the 4 MiB asked at net.core.rmem_max, and doubles it for its bookkeeping.
+        # Linux doubles the 4 MiB asked for its bookkeeping; unprivileged, it caps the ask
+        # at net.core.rmem_max first (and the gateway warns at start).
         rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
-        expected = 2 * min(4 * 1024 * 1024, rmem_max)
-        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == expected
+        asked = RECEIVE_BUFFER if _may_force_buffers() else min(RECEIVE_BUFFER, rmem_max)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * asked
+        assert (receive_buffer_warning(sock) is None) == (asked == RECEIVE_BUFFER)
     finally:
         sock.close()
+
+
+def test_a_small_receive_buffer_is_reported_with_the_setting_that_raises_it() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 200_000)
+        warning = receive_buffer_warning(sock)
+    assert warning is not None and "390 KiB of 8192 KiB" in warning
+    assert f"net.core.rmem_max={RECEIVE_BUFFER}" in warning
 
 
 def test_bind_udp_raises_on_a_taken_port_and_leaks_nothing() -> None:

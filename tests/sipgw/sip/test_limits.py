@@ -87,6 +87,27 @@ def test_an_oversized_request_without_its_essential_headers_is_dropped():
     assert not isinstance(info.value, RequestParseError)
 
 
+def test_a_header_section_is_read_no_further_than_its_bound():
+    """The blank line is looked for in the first max_header_size octets only: past them the
+    header section is over its bound whatever follows, and the datagram's tail is not read."""
+    tail = b"X-Pad: " + b"p" * 250 + b"\r\n"
+    no_end = request("OPTIONS").removesuffix(b"\r\n") + tail * 20  # no blank line at all
+    assert len(no_end) > 2 * SMALL.max_header_size
+    assert status_of(no_end) == 513  # answered from the lines within the bound
+    with pytest.raises(RequestParseError) as info:
+        parse_message(no_end, SMALL)
+    assert "over 2000 octets" in str(info.value)
+
+
+def test_an_essential_line_past_the_header_bound_is_not_seen():
+    start, _, rest = request("OPTIONS").partition(b"\r\n")
+    padded = start + b"\r\n" + (b"X-Pad: " + b"p" * 250 + b"\r\n") * 8 + rest
+    assert padded.find(b"Via:") > SMALL.max_header_size
+    with pytest.raises(MessageParseError) as info:
+        parse_message(padded, SMALL)
+    assert not isinstance(info.value, RequestParseError)  # the Via was past the bound: dropped
+
+
 def test_a_too_long_via_line_is_not_copied_and_the_request_is_dropped():
     data = request("OPTIONS").replace(b";rport", b";rport;x=" + b"v" * 400)
     with pytest.raises(MessageParseError) as info:

@@ -85,6 +85,28 @@ def test_limited_requests_get_one_503_per_retry_after_period_then_drops() -> Non
     assert (c.rate_limited, c.rate_limit_replies, c.scanners_dropped) == (5, 2, 0)
 
 
+def test_a_request_is_dropped_unread_only_once_its_source_had_its_503() -> None:
+    guard = FloodGuard(FloodConfig(invite=Rate(1, 2), retry_after=5))
+    req, host = parse_request(invite()), "198.51.100.66"
+    assert not guard.drops_unread(RequestKind.INVITE, host, 0.0)  # a source not seen yet
+    assert [guard.check(req, host, 0.0) for _ in range(2)] == [FloodVerdict.PASS] * 2
+    assert not guard.drops_unread(RequestKind.INVITE, host, 0.0)  # empty, but its 503 is due
+    assert guard.check(req, host, 0.0) is FloodVerdict.REJECT
+    assert guard.drops_unread(RequestKind.INVITE, host, 0.5)  # empty and answered
+    assert not guard.drops_unread(RequestKind.OPTIONS, host, 0.5)  # its own bucket
+    assert not guard.drops_unread(RequestKind.INVITE, host, 1.0)  # a token again
+    assert guard.check(req, host, 1.0) is FloodVerdict.PASS
+    assert guard.drops_unread(RequestKind.INVITE, host, 1.5)
+    assert not guard.drops_unread(RequestKind.INVITE, host, 5.0)  # a new 503 period
+    assert guard.counters.rate_limited == 3  # the REJECT and the two dropped unread
+
+
+def test_with_the_drop_action_an_empty_bucket_drops_unread() -> None:
+    guard = FloodGuard(FloodConfig(options=Rate(1, 1), action=LimitAction.DROP))
+    assert guard.check(parse_request(request("OPTIONS")), "192.0.2.9", 0.0) is FloodVerdict.PASS
+    assert guard.drops_unread(RequestKind.OPTIONS, "192.0.2.9", 0.0)
+
+
 def test_the_drop_action_never_answers() -> None:
     guard = FloodGuard(FloodConfig(options=Rate(1, 1), action=LimitAction.DROP))
     req = parse_request(request("OPTIONS"))
@@ -281,6 +303,31 @@ def test_garbage_answers_are_limited_too() -> None:
     assert [data.split(b"\r\n")[0] for _, data, _ in h.sent] == [
         b"SIP/2.0 400 Bad Request (invalid CSeq 'one INVITE')"
     ] * 3
+
+
+def test_a_flooding_sources_requests_are_dropped_before_they_are_parsed() -> None:
+    h = guarded(FloodConfig(invite=Rate(1, 1)))
+    for i in range(3):
+        h.feed(invite(call_id=f"flood-{i}", from_tag=f"t{i}"), FLOOD)
+    assert [r.status for r in h.responses()] == [100, 503]  # the third dropped unread
+    # A broken INVITE would be parsed and answered 400 (its own "other" bucket is full);
+    # from a source over its INVITE limit it is dropped before the parser sees it.
+    bad = invite(call_id="bad").replace(b"CSeq: 1 INVITE", b"CSeq: one INVITE")
+    h.feed(b"\r\n" + bad, FLOOD)
+    assert h.take() == []
+    assert h.ua.flood is not None and h.ua.flood.counters.rate_limited == 3
+    # Its other requests, its responses and ACKs, and other sources go on.
+    h.feed(request("OPTIONS", call_id="o"), FLOOD)
+    h.feed(invite(call_id="quiet"))
+    assert sorted(h.statuses()) == [100, 200]
+
+
+def test_over_tcp_a_flooding_sources_requests_are_parsed_and_answered() -> None:
+    h = guarded(FloodConfig(invite=Rate(1, 1)))
+    tcp = Flow("TCP", FLOOD.address, connection_id=7)
+    for i in range(3):
+        h.feed(invite(call_id=f"flood-{i}", from_tag=f"t{i}"), tcp)
+    assert [r.status for r in h.responses()] == [100, 503, 503]  # each one answered
 
 
 def test_options_keep_working_for_a_quiet_peer_while_another_floods() -> None:
