@@ -17,8 +17,9 @@ through these steps of :class:`CallPath`, and nothing else makes or frees a call
   session. An incoming call sends nothing before :meth:`~CallPath.confirmed`
   (the ACK); then, as for a call we placed, its first packet goes out at once
   (it opens a NAT's mapping).
-- :meth:`~CallPath.agent_answered`: the call-length timer starts and the agent
-  hears ``on_answered``: its audio plays from now on.
+- :meth:`~CallPath.agent_answered`: the call-length timer starts (a placed call's at
+  the callee's 200 OK already) and the agent hears ``on_answered``: its audio plays
+  from now on.
 - :meth:`~CallPath.ended` and :meth:`~CallPath.release`: everything the call
   held, freed exactly once, whatever ended it.
 
@@ -310,9 +311,12 @@ class CallPath:
             handle.session.on_audio = agent.on_caller_audio
         return agent
 
-    def agent_answered(self, handle: CallHandle, agent: Agent, start: bool = True) -> None:
-        """The call is answered: start the call-length timer, let the agent talk (``start``)."""
-        if self.config.max_call_seconds > 0:
+    def agent_answered(
+        self, handle: CallHandle, agent: Agent, start: bool = True, limit: bool = True
+    ) -> None:
+        """The call is answered: start the call-length timer (``limit``: a placed call's
+        started at its 200 OK, before the agent was prepared), let the agent talk (``start``)."""
+        if limit and self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
         handle.answered = True
         self.feed.call_answered(handle)

@@ -466,6 +466,8 @@ class OutboundCalls:
             handle.log.info("answered")
             self.path.feed.call_answered(handle)
             self.path.start_media(handle, event.media)
+            if self.path.config.max_call_seconds > 0:  # from the answer, as the outcome's
+                handle.limit_duration(self.path.config.max_call_seconds)  # duration counts
             if placed.factory is not None:
                 self.path.run_setup(handle, self._answered(handle, placed.factory, placed.early))
         elif isinstance(event, CallEnded):
@@ -544,7 +546,7 @@ class OutboundCalls:
             if not handle.ended:
                 handle.hangup(by="gateway")
             return
-        self.path.agent_answered(handle, agent)
+        self.path.agent_answered(handle, agent, limit=False)  # started at the answer
 
 
 def _detection(asked: AmdRequest | None, default: AmdMode) -> AmdRequest | None:

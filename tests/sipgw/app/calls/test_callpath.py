@@ -235,3 +235,17 @@ async def test_the_call_span_names_the_line_that_answered(tmp_path: Path) -> Non
                 assert (await gateway.place_call(target, line=line)).answered
     lines = [(span.attributes or {})["call.line"] for span in exporter.get_finished_spans()]
     assert lines == ["", "sales"]
+
+
+async def test_a_placed_calls_length_counts_from_the_answer_not_from_its_agent_ready() -> None:
+    """--max-call-seconds on a placed call: from the callee's 200 OK, as the outcome's
+    duration counts, not from the end of its agent's preparation (a TTS slow to give the
+    opening's audio held it back by seconds). An agent that takes longer to prepare than
+    the limit never talks: the call ends while it prepares."""
+    built, factory = agents(prepare_for=2.0)
+    async with callee() as (_, target), running_gateway(factory, max_call_seconds=0.3) as (gw, _):
+        outcome = await gw.place_call(target)
+        await all_closed(built, 1)
+    assert outcome.answered and outcome.reason == "local-bye", outcome
+    (placed,) = built
+    assert placed.steps == ["prepare", "close local-bye"], placed.steps
