@@ -171,10 +171,10 @@ def test_an_ipv6_64_is_one_source(tmp_workdir: Path) -> None:
     """Issue 39: one IPv6 host holds a /64, and each of its addresses had buckets of its
     own. Now 50 addresses of one /64 share one bucket (here 10 at once), while 50
     addresses in 50 /64s have one each."""
-    one_64 = ipv6_sources("fd00:0:0:1", 50)
-    many_64s = [address for n in range(50) for address in ipv6_sources(f"fd00:0:1:{n:x}", 1)]
     args = [*STATS, "--rate-other", "0.1:10"]
     with (
+        ipv6_sources(["fd00:0:0:1"], 50) as one_64,
+        ipv6_sources([f"fd00:0:1:{n:x}" for n in range(50)], 1) as many_64s,
         GatewayProcess(tmp_workdir, bind="::1", extra_args=args, extra_env=INBOUND) as gw,
         DigestCracker(("::1", gw.sip_port), "alice", timeout=1.0) as cracker,
     ):

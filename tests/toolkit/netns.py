@@ -35,9 +35,12 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from sipgw.app.evaluation.process import PeerError, require_binary
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = [
     "ICE_LOOPBACK",
@@ -45,6 +48,7 @@ __all__ = [
     "NatHarness",
     "add_ice_address",
     "foreign_interfaces",
+    "ice_on_loopback_only",
     "in_initial_netns",
     "webrtc_interface",
 ]
@@ -75,6 +79,29 @@ def add_ice_address() -> None:
     there = ("File exists", "already assigned")
     if done.returncode != 0 and not any(reason in done.stderr for reason in there):
         raise PeerError(f"cannot add {ICE_LOOPBACK} to lo: {done.stderr.strip()}")
+
+
+def ice_on_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where only ``lo`` exists (the suite's private namespace), :func:`add_ice_address` and
+    this process's aioice gathering host candidates on :data:`ICE_LOOPBACK` alone; on the
+    host's network nothing is changed (its addresses serve).
+
+    The suite's tests share one namespace, and other tests' addresses appear in it while
+    they run (the NAT harness's veths, the digest tests' 100 IPv6 sources): aioice pairs
+    every local address with every remote one, each new pair looked up by a scan of the
+    whole list, so two aiortc peers on 101 addresses took 24 s to connect on a loaded
+    2-core machine, most of it in that scan; on one address, 0.1 s. Needs ``aiortc`` (the
+    ``browser`` extra).
+    """
+    if foreign_interfaces():
+        return
+    add_ice_address()
+    from aioice import ice
+
+    def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [ICE_LOOPBACK] if use_ipv4 else []
+
+    monkeypatch.setattr(ice, "get_host_addresses", loopback)
 
 
 WEBRTC_IP = "10.213.0.1"

@@ -1,4 +1,5 @@
-"""add_ice_address (tests/toolkit/netns.py): an address for ICE wherever only ``lo`` exists.
+"""add_ice_address and ice_on_loopback_only (tests/toolkit/netns.py): an address for ICE, alone,
+wherever only ``lo`` exists.
 
 The commands it would run are captured; the namespace's interfaces are given.
 """
@@ -48,3 +49,26 @@ def test_an_address_there_already_is_fine_and_a_failure_says_why(
     captured(monkeypatch, [], "RTNETLINK answers: Operation not permitted")
     with pytest.raises(PeerError, match="cannot add 127.0.0.2 to lo: .*not permitted"):
         netns.add_ice_address()
+
+
+def test_where_only_lo_exists_aioice_gathers_on_127_0_0_2_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Other tests' addresses in the shared namespace (100 IPv6 sources) are left out."""
+    from aioice import ice
+
+    runs = captured(monkeypatch, [])
+    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["fd00::1"])
+    netns.ice_on_loopback_only(monkeypatch)
+    assert runs == [["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"]]
+    assert ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.2"]
+    assert ice.get_host_addresses(use_ipv4=False, use_ipv6=True) == []
+
+
+def test_on_the_hosts_network_aioice_gathers_as_it_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aioice import ice
+
+    runs = captured(monkeypatch, ["eth0"])
+    gather = ice.get_host_addresses
+    netns.ice_on_loopback_only(monkeypatch)
+    assert runs == [] and ice.get_host_addresses is gather

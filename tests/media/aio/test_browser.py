@@ -3,7 +3,8 @@
 What comes out of our jitter buffer is checked (the tone, every frame, concealed across injected
 loss, no stall), and what the browser receives back (the agent's tone, paced by our ticker).
 In the private network namespace the tests run in, ICE needs an address other than 127.0.0.1
-(aioice leaves 127.0.0.1 out): 127.0.0.2 is added to ``lo`` there.
+(aioice leaves 127.0.0.1 out): 127.0.0.2 is added to ``lo`` there, and ICE gathers on it
+alone (:func:`tests.toolkit.netns.ice_on_loopback_only`).
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ from sipgw.media.aio.browser import (
     NoIceCandidates,
 )
 from sipgw.media.aio.ticker import Ticker
-from tests.toolkit.netns import add_ice_address
+from tests.toolkit.netns import ice_on_loopback_only
 
 CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped
 AGENT_TONE = tone_frames(1000, 0.02)[0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ice_address() -> None:
-    """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 inside."""
-    add_ice_address()
+@pytest.fixture(autouse=True)
+def ice_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 alone
+    inside (not the addresses other tests add to the namespace meanwhile)."""
+    ice_on_loopback_only(monkeypatch)
 
 
 def browser_peer() -> RTCPeerConnection:

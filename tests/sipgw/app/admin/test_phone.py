@@ -26,7 +26,7 @@ from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.media.aio.test_browser import ToneTrack, browser_peer
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.gateway_in_process import running_gateway
-from tests.toolkit.netns import add_ice_address
+from tests.toolkit.netns import ice_on_loopback_only
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -35,8 +35,8 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(autouse=True)
-def ice_address() -> None:
-    add_ice_address()
+def ice_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    ice_on_loopback_only(monkeypatch)
 
 
 def cookie() -> dict[str, str]:

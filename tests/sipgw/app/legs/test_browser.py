@@ -2,7 +2,8 @@
 
 The "browser" plays a tone over WebRTC (ICE, DTLS-SRTP on loopback); the call goes through the
 gateway's leg calls, and what the browser receives back is the echo. 127.0.0.2 is added to
-``lo`` in the tests' private namespace (aioice leaves 127.0.0.1 out).
+``lo`` in the tests' private namespace (aioice leaves 127.0.0.1 out) and ICE gathers on it
+alone (:func:`tests.toolkit.netns.ice_on_loopback_only`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from sipgw.media.jitterbuffer import JitterBufferConfig
 from tests.media.aio.test_browser import ToneTrack, browser_peer
 from tests.sipgw.app.legs.doubles import until
 from tests.toolkit.gateway_in_process import running_gateway
-from tests.toolkit.netns import add_ice_address
+from tests.toolkit.netns import ice_on_loopback_only
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture(autouse=True)
-def ice_address() -> None:
-    add_ice_address()
+def ice_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    ice_on_loopback_only(monkeypatch)
 
 
 def test_the_ice_servers_as_the_page_takes_them() -> None:
