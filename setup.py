@@ -22,6 +22,7 @@ The sources are named by their paths (``sipgw/media/rtp.py``), which are their i
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -152,6 +153,27 @@ class NativeBuild(build_ext):
             )
 
 
+def rtpio() -> Extension:
+    """The hand-written extension (media/_rtpio.c)."""
+    return Extension("sipgw.media._rtpio", list(EXTENSION_SOURCES), extra_compile_args=["-O2"])
+
+
+def metadata_only() -> bool:
+    """Whether setup.py runs for the metadata alone: ``pip wheel`` runs it three times (the
+    build's requirements, its metadata, then the wheel), and mypyc, which type-checks and
+    translates every compiled module (minutes on a loaded machine), is only for the last."""
+    commands = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    return bool(commands) and commands[0] in ("egg_info", "dist_info")
+
+
+def planned() -> list[Any]:
+    """The extensions as the metadata sees them, without mypyc: one when the build will make
+    some (the same platform wheel), else none."""
+    if wanted() == "off" or (wanted() == "auto" and importlib.util.find_spec("mypyc") is None):
+        return []
+    return [rtpio()]
+
+
 def extensions() -> list[Any]:
     if wanted() == "off":
         return []
@@ -170,8 +192,10 @@ def extensions() -> list[Any]:
         # modules are checked strictly there already.
         strip_asserts=False,
     )
-    rtpio = Extension("sipgw.media._rtpio", list(EXTENSION_SOURCES), extra_compile_args=["-O2"])
-    return [*compiled, rtpio]
+    return [*compiled, rtpio()]
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": NativeBuild})
+setup(
+    ext_modules=planned() if metadata_only() else extensions(),
+    cmdclass={"build_ext": NativeBuild},
+)

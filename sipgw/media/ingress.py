@@ -13,7 +13,11 @@ added delay on a clean network:
 * when nothing arrives at all (silence suppression, hold, loss), silence is
   released at real-time pace, so a listener still hears the pause (a turn
   detector needs it) and the timeline never stops;
-* late and duplicate audio, behind what was already released, is dropped;
+* late and duplicate audio, behind what was already released, is dropped; but when the
+  stream's newest packets keep coming behind it at their pace (their delay grew, by more than
+  the wait and too little for a STALL, after a gap of theirs was released as silence), the
+  timeline re-anchors on them: the silence stands for the delay, and the caller is heard
+  again instead of never (a burst of late packets at one time re-anchors nothing);
 * an SSRC change or a timestamp jump of more than a second restarts the
   timeline;
 * the gateway's own stall is not the caller's silence: when the gateway was kept from
@@ -67,9 +71,9 @@ class IngressAudio:
     """
 
     __slots__ = ("_baseline", "_codec", "_frame", "_held", "_last_arrival", "_last_poll",
-                 "_newest", "_newest_arrival", "_newest_late", "_next", "_offset", "_out",
-                 "_pending", "_plc", "_rate", "_resync", "_ssrc", "_stalled_at", "_unwrap",
-                 "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
+                 "_late_run", "_newest", "_newest_arrival", "_newest_late", "_next", "_offset",
+                 "_out", "_pending", "_plc", "_rate", "_resync", "_ssrc", "_stalled_at",
+                 "_unwrap", "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
 
     def __init__(self, codec: Codec = PCMU) -> None:
         self._codec = codec
@@ -92,6 +96,7 @@ class IngressAudio:
         self._plc = Concealer(codec, 480 if codec.conceals else 0)  # else silence fills
         self._last_poll: float | None = None
         self._stalled_at: float | None = None  # the wake-up after a stall of our own
+        self._late_run = False  # the newest packet came behind the timeline
         self.filled_frames = 0
         self.late_packets = 0
         self.reanchors = 0
@@ -110,12 +115,16 @@ class IngressAudio:
             self._next = self._newest = start
             self._last_arrival = self._newest_arrival = now
         elif start != self._next:
+            newest, elapsed = self._newest, now - self._newest_arrival
             start = self._gap(start, len(payload), now)
+            if start > newest and start + len(payload) <= self._next:
+                start = self._delayed(start, elapsed)
         self._track(start, now)
         assert self._next is not None
         if start + len(payload) <= self._next:
             self.late_packets += 1  # behind the timeline: late or a duplicate
             return self._take()
+        self._late_run = False
         if start < self._next:  # overlaps what was released: keep the new part
             payload = payload[self._next - start :]
             start = self._next
@@ -166,6 +175,7 @@ class IngressAudio:
         self._held.clear()
         self._plc.reset()
         self._baseline = TransitBaseline()
+        self._late_run = False
 
     def _track(self, start: int, now: float) -> None:
         """Follow the newest packet and the baseline transit (media/gaps.py)."""
@@ -200,6 +210,22 @@ class IngressAudio:
             self.reanchors += 1
             return nxt
         return start
+
+    def _delayed(self, start: int, elapsed: float) -> int:
+        """The newest audio yet, behind the timeline (its place was released as a gap already), come
+        ``elapsed`` s after the newest before it: where it goes on the timeline. The second
+        such packet in a row that came at the stream's pace (not in the same burst) shows the
+        stream's delay grew: the timeline re-anchors on it, as after a STALL."""
+        late_run, self._late_run = self._late_run, True
+        if not late_run or elapsed < self._frame / self._rate / 2:
+            return start  # dropped as late: maybe a burst, whose later packets catch up
+        assert self._next is not None
+        nxt = self._next
+        self._offset += nxt - start
+        self._baseline.restart()
+        self.reanchors += 1
+        self._late_run = False
+        return nxt
 
     def _release(self, payload: bytes, arrival: float, concealed: bool = False) -> None:
         assert self._next is not None

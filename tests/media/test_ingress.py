@@ -194,3 +194,39 @@ def test_the_wake_up_after_a_stall_of_our_own_releases_no_silence() -> None:
     for tick in range(10, 25):
         on_time.poll(tick * 0.02, WAIT)
     assert on_time.filled_frames > 5
+
+
+def test_a_stream_whose_delay_grew_is_heard_again() -> None:
+    """The caller's packets come 50 ms later than the first one said, at their pace: the
+    timeline released their first frames as silence, so each came behind it, and all were
+    dropped for the rest of the call (a placed call's echo, heard as 15 s of silence). The
+    second one re-anchors the timeline: the rest is heard, in order, 20 ms late."""
+    ingress = IngressAudio()
+    released = ingress.push(packet(0), 0.0)
+    for tick in range(1, 100):
+        now = tick * 0.02
+        for n in range(1, 100):
+            if now - 0.02 < n * 0.02 + 0.05 <= now + 1e-9:
+                released += ingress.push(packet(n), now)
+        released += ingress.poll(now, WAIT)
+    heard = [f for f in released if f in {frame(n) for n in range(100)}]
+    assert heard[0] == frame(0) and ingress.reanchors == 1
+    assert ingress.late_packets == 1  # the first late one: it might have led a burst
+    assert heard[1:] == [frame(n) for n in range(3, len(heard) + 2)] and len(heard) > 90
+
+
+def test_a_burst_of_late_packets_catches_up_without_a_reanchor() -> None:
+    """Packets 1-3 held up in the network (less than a STALL) come in one burst with 4, on
+    its time: 1 and 2 were released concealed by then (a 20 ms wait) and are dropped, and the
+    timeline stays where it was: 3 and 4 are heard at once."""
+    ingress = IngressAudio()
+    released = ingress.push(packet(0), 0.0)
+    for tick in range(1, 20):
+        now = tick * 0.02
+        sent = range(1, 5) if tick == 4 else [tick] if tick > 4 else []
+        for n in sent:
+            released += ingress.push(packet(n), now)
+        released += ingress.poll(now, 0.02)
+    assert ingress.reanchors == 0 and ingress.late_packets == 2
+    assert released[0] == frame(0) and faded_in(released[3], frame(3))
+    assert released[4:] == [frame(n) for n in range(4, 20)]
