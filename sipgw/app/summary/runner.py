@@ -146,7 +146,7 @@ class PostCallSummaries:
                 )
         except Exception as exc:  # a timeout, the model's error, an answer we cannot read
             self.failed += 1
-            log.warning("[%s] no post-call summary: %s", entry.id, exc or type(exc).__name__)
+            log.warning("[%s] no post-call summary: %s", entry.id, _why(exc, self.settings))
             return None
         self.done += 1
         result["seconds"] = round(time.monotonic() - started, 2)
@@ -206,3 +206,10 @@ def _append(path: Path, line: dict[str, Any]) -> None:
             record.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
     except OSError as exc:
         log.error("call record %s: %s", path, exc)
+
+
+def _why(exc: Exception, settings: SummarySection) -> str:
+    """What a failed summary's log line says: a timeout's own message is empty."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {settings.summary_timeout:g} s (SIPGW_SUMMARY_TIMEOUT)"
+    return str(exc) or type(exc).__name__
