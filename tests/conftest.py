@@ -26,7 +26,6 @@ appears in any log or record it wrote.
 from __future__ import annotations
 
 import functools
-import gc
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from sipgw.app.operations import collector
 from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
     canary_scan_basetemp,
     pytest_configure,
@@ -353,17 +353,19 @@ def _under_interop(path: Path) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
-    """Collects without the garbage collector, then freezes what collection made (the test
-    items, the modules: gc.freeze), so that no collection walks them again. Every xdist
-    worker collects the whole suite; on seven workers this took the time before the first
-    test from 53-58 s to 33-39 s and its processor time from 98-107 s to 59-70 s
-    (docs/testing.md, "Where the time goes")."""
-    gc.disable()
+    """Collects without the garbage collector, then sets it as a gateway sets its own
+    (``sipgw/app/operations/collector.py``): what collection made (the test items, the
+    modules) frozen out of its reach, a young collection every 50,000 allocations, not 700.
+    Every xdist worker collects the whole suite; on seven workers freezing took the time
+    before the first test from 53-58 s to 33-39 s and its processor time from 98-107 s to
+    59-70 s; the thresholds take a third off tests that build many objects that live (the
+    syntax trees of tests/test_layers.py: 9-11 s -> 3.5 s). docs/testing.md, "Where the
+    time goes"."""
+    collector.hold()
     try:
         return (yield)
     finally:
-        gc.freeze()
-        gc.enable()
+        collector.settle()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
