@@ -352,14 +352,16 @@ async def one_turn(
         call.sent_at[start + first[-1]],
         call.sent_at[last],
     )
-    await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
-    await quiet_for(call, QUIET_AFTER_S, within=15)
-    turn.finals = [text for _, text in finals_after(stt, began)]
+    # whether either end stalled, known before the reply is awaited: a turn that gets none
+    # still says whether a stall made it
     turn.caller_gap_ms = longest_gap_ms(call.sent_at[start : last + 1])
     session = stt.sessions[-1]
     turn.gateway_lag_ms = transit_spread_ms(
         session.chunk_arrived_at, session.chunk_sizes, began, ended
     )
+    await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
+    await quiet_for(call, QUIET_AFTER_S, within=15)
+    turn.finals = [text for _, text in finals_after(stt, began)]
     finals = finals_after(stt, half_end)
     # The rest's final ends the sentence (the whole's, when nothing ended the turn between
     # the pieces); a final before it is the first piece's.
