@@ -33,6 +33,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import (
+    Played,
     assert_after_the_beep,
     greeting_wav,
     place_to_baresip,
@@ -113,6 +114,29 @@ async def place(
     return heard, call_record(tmp_workdir), outcome, ports
 
 
+async def place_on_the_wire(
+    tmp_workdir: Path, services: ThreadedFakes, wav: Path, mode: AmdMode, hang_up_after: float
+) -> tuple[Path, list[dict[str, object]], object, range, list[WirePacket]]:
+    """:func:`place`, and the packets on ``lo`` meanwhile (:class:`RtpCapture`)."""
+    with RtpCapture() as capture:
+        heard, record, outcome, ports = await place(tmp_workdir, services, wav, mode, hang_up_after)
+        return heard, record, outcome, ports, capture.packets()
+
+
+async def call_a_person(
+    tmp_workdir: Path, services: ThreadedFakes, played: Played
+) -> tuple[Path, list[dict[str, object]], object, range, list[WirePacket]]:
+    """:func:`place_on_the_wire` in ``leave_message`` mode to a person who says ``played``;
+    they stay on for :data:`OPENING_HEARD` after their words."""
+    return await place_on_the_wire(
+        tmp_workdir,
+        services,
+        played.wav,
+        AmdMode.LEAVE_MESSAGE,
+        hang_up_after=played.speech_end + OPENING_HEARD,
+    )
+
+
 async def test_a_voicemail_gets_the_message_after_its_beep(
     tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
@@ -132,11 +156,9 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert played.beep is not None
     services.stt.script([words(VOICEMAIL)])
     services.stt.final_latency = FINAL_LATE
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await place_on_the_wire(
+        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
+    )
     assert outcome.reason == "local-bye", outcome  # type: ignore[attr-defined]
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
@@ -222,6 +244,11 @@ class SpeechOnTheWire:
         """The first of :attr:`audible` after ``at``, None if none."""
         return next((t for t in self.audible if t > at), None)
 
+    def audible_over_the_end(self) -> list[float]:
+        """The audible packets in the last :data:`LAST_WORD` s of the speech, as seconds
+        from its end (the agent over the end of the callee's last word)."""
+        return [t - self.speech_end for t in self.audible if -LAST_WORD < t - self.speech_end <= 0]
+
     def first_tone(self, hz: float) -> float | None:
         """The arrival of the gateway's first packet to the callee that is a ``hz`` tone."""
         tones = tone_packets(list(self.heard), hz)
@@ -275,15 +302,7 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     services.llm.script(
         [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
     )
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir,
-            services,
-            played.wav,
-            AmdMode.LEAVE_MESSAGE,
-            hang_up_after=played.speech_end + OPENING_HEARD,
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await call_a_person(tmp_workdir, services, played)
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     report = analyse(heard)
@@ -309,15 +328,7 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
     services.stt.script(["Hi, this is Ana Lopez."])
     opening = "Hi Ana, this is Sam from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir,
-            services,
-            played.wav,
-            AmdMode.LEAVE_MESSAGE,
-            hang_up_after=played.speech_end + OPENING_HEARD,
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await call_a_person(tmp_workdir, services, played)
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     assert not [r for r in record if r["type"] == "barge_in"], record
@@ -372,15 +383,7 @@ async def test_a_stall_of_the_gateway_in_a_person_s_words_does_not_begin_over_th
     services.llm.script(
         [FakeResponse(text="Hi Ana, this is Sam from the shop, calling about your order.")]
     )
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir,
-            services,
-            played.wav,
-            AmdMode.LEAVE_MESSAGE,
-            hang_up_after=played.speech_end + OPENING_HEARD,
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await call_a_person(tmp_workdir, services, played)
     assert len(stalls) == 1, stalls
     decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
     assert decisions == [("human", "short greeting")], decisions
@@ -407,15 +410,13 @@ async def test_a_long_office_pickup_is_talked_to_never_hung_up_on(
     # pause of 100 ms or more ("help | you") at 3.56 s
     services.stt.script_sentence(text, speech_ms=3300)
     services.llm.script([FakeResponse(text=opening)])
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir,
-            services,
-            played.wav,
-            AmdMode.HANG_UP,
-            hang_up_after=played.speech_end + 5,
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await place_on_the_wire(
+        tmp_workdir,
+        services,
+        played.wav,
+        AmdMode.HANG_UP,
+        hang_up_after=played.speech_end + 5,
+    )
     assert outcome.reason == "remote-bye", outcome  # type: ignore[attr-defined]
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
@@ -431,8 +432,7 @@ async def test_a_long_office_pickup_is_talked_to_never_hung_up_on(
     # gateway began 0.15 s after it). Nothing of the agent over their last word (a begin at
     # a pause earlier in it has yielded by then) ...
     wire = speech_on_the_wire(packets, ports, played.speech_end)
-    over = [t - wire.speech_end for t in wire.audible if -LAST_WORD < t - wire.speech_end <= 0]
-    assert not over, (over, actions)
+    assert not wire.audible_over_the_end(), (wire.audible_over_the_end(), actions)
     # ... the opening starts over after it within the budget ...
     first = wire.first_audible_after(wire.speech_end)
     assert first is not None, wire
@@ -482,11 +482,9 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
             FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order."),
         ]
     )
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await place_on_the_wire(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
+    )
     report = analyse(heard)
     answers = spans(report, SCREENER_HZ)
     assert len(answers) == 1, report.describe()  # "please stay on the line": no second answer
@@ -500,8 +498,7 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     # packet, whatever its first clause's tone (the tone of "calling about" comes 0.7 s into
     # it; a whole run put it 1.84 s after the "Hello?" with the greeting begun 1.14 s after)
     hello = speech_on_the_wire(packets, ports, hello_end)
-    over = [t - hello.speech_end for t in hello.audible if -LAST_WORD < t - hello.speech_end <= 0]
-    assert not over, over
+    assert not hello.audible_over_the_end(), hello.audible_over_the_end()
     greeting = hello.first_audible_after(hello.speech_end)
     assert greeting is not None and hello.first_tone(OPENING_HZ), report.describe()
     assert greeting - hello.speech_end <= 1.5 + SLACK, (greeting - hello.speech_end, hello_end)
@@ -559,11 +556,9 @@ async def test_a_person_who_asks_can_you_hear_me_is_a_person(
     services.stt.script(["Hello?", "Hello, can you hear me?"])
     opening = "Hi, this is Ana from the shop, calling about your order."
     services.llm.script([FakeResponse(text=opening)])
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=speech_end + 5.0
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await place_on_the_wire(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=speech_end + 5.0
+    )
     decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
     assert decisions and all(kind == "human" for kind, _ in decisions), decisions
     amd = outcome.amd  # type: ignore[attr-defined]
@@ -596,11 +591,9 @@ async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_mess
     # the script, "Leave a message ...", went to "Nina"
     services.stt.script([words("It's Nina!"), "Leave a message after the tone."])
     services.llm.script([FakeResponse(text="Hi, this is Ana from the shop, calling about it.")])
-    with RtpCapture() as capture:
-        heard, record, outcome, ports = await place(
-            tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
-        )
-        packets = capture.packets()
+    heard, record, outcome, ports, packets = await place_on_the_wire(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
+    )
     decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
     assert [kind for kind, _ in decisions] == ["human", "voicemail"], decisions
     assert decisions[1][1] in ("phrase 'leave a message'", "phrase 'after the tone'", "beep")
