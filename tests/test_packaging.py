@@ -3,9 +3,9 @@
 No Docker engine runs on our machines, so this checks what can be checked: the files
 the Dockerfile's build stage copies are enough to build sipgw's wheel with the native
 media path (``SIPGW_BUILD_NATIVE=1 pip wheel``, as that stage does, but at gcc's -O0),
-the wheel installs into a clean venv with its declared dependencies only (the second stage), and the
-image's ENTRYPOINT + CMD starts a gateway on the native path that answers OPTIONS (the
-compose health check) and stops cleanly on SIGTERM.
+the wheel installs into a clean venv with its declared dependencies only (the second
+stage), and the image's ENTRYPOINT + CMD starts a gateway on the native path that answers
+OPTIONS (the compose health check) and stops cleanly on SIGTERM.
 
 The same wheel, installed once (:func:`installed`: the build takes minutes), also meets a
 user's own packages named ``agent`` and ``media``: ours install as ``sipgw.agent`` and

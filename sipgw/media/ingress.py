@@ -224,8 +224,7 @@ class IngressAudio:
         self._offset += nxt - start
         self._baseline.restart()
         self.reanchors += 1
-        self._late_run = False
-        return nxt
+        return nxt  # not late: its release ends the run
 
     def _release(self, payload: bytes, arrival: float, concealed: bool = False) -> None:
         assert self._next is not None
