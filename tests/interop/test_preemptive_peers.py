@@ -11,6 +11,7 @@ silence: their partials' words read finished).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,12 +95,7 @@ def test_speculative_speech_is_never_heard_when_the_caller_pauses_mid_sentence_a
     stt.script_partials(["where is my order", "where is my order 1234 please"])
     services.tts.first_byte_latency = 0.4
     services.tts.map_text("which order", WASTED_HZ)
-    llm.script(
-        [
-            FakeResponse(text="Which order do you mean, the one from Monday?"),  # held, wasted
-            FakeResponse(text="Your order has shipped."),
-        ]
-    )
+    llm.responder = answer_by_the_order_number  # by the words: a loaded gateway may ask more
     source = script(
         tmp_workdir, "mid-pause", (None, 1.0), (SPEECH_HZ, 0.8), (None, 0.8), (SPEECH_HZ, 0.8)
     )
@@ -116,9 +112,20 @@ def test_speculative_speech_is_never_heard_when_the_caller_pauses_mid_sentence_a
     quiet = report.slice(2.6, 4.2)  # after the greeting, before the end of turn: nothing
     assert (quiet.rms_dbfs or -100) < -40, report.describe()
     held = [c for c in services.tts.contexts if c.texts[:1] == ["Which order do you mean, "]]
-    assert len(held) == 1 and held[0].close_requested, [c.texts for c in services.tts.contexts]
+    assert held and all(c.close_requested for c in held), [c.texts for c in services.tts.contexts]
     record = call_record(tmp_workdir)
     wasted = [r for r in record if r["type"] == "preemptive" and r["outcome"] == "wasted"]
-    assert [(r["why"], r["held_chars"]) for r in wasted] == [
+    # The pause's request is wasted with its clause held. A loaded gateway can see one more
+    # pause in the words' packets and waste that request too: still nothing of it heard.
+    assert [(r["why"], r["held_chars"]) for r in wasted][:1] == [
         ("caller went on", len("Which order do you mean,"))
     ]
+    assert all(r["why"] == "caller went on" for r in wasted), wasted
+
+
+def answer_by_the_order_number(body: dict[str, Any]) -> FakeResponse:
+    """The reply to the caller's last words: the clarifying question until they name the order."""
+    said = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+    if "1234" in said:
+        return FakeResponse(text="Your order has shipped.")
+    return FakeResponse(text="Which order do you mean, the one from Monday?")
