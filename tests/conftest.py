@@ -193,14 +193,14 @@ ONE_UNIT = (
     "tests/test_shape.py",
     "tests/interop/test_postgres_cluster.py",
 )
-"""Modules whose tests share work too slow to do twice (the wheel, built and installed once;
+"""Modules whose tests share work too slow to do twice (the wheel, built and installed once
+when scripts/test has not built it;
 the import graph test_layers scans, 5 s alone and 30-36 s on each of four workers in a whole
 run; the syntax trees test_shape reads, 3.5 s of CPU for sipgw/; the PostgreSQL server of
 test_postgres_cluster): each module one work unit, on one worker."""
 SLOWEST_OTHERS = (
     "tests/bench/test_amd.py::test_the_targets_on_the_held_out_split",
     "tests/test_layers.py",
-    "tests/test_packaging.py",
     "tests/interop/test_eval_harness.py::test_the_shipped_scenarios_meet_their_goals",
     "tests/bench/test_amd.py::test_the_targets_on_a_fixed_subset_of_the_tuning_split",
     "tests/bench/test_turn_ends.py::test_the_bench_runs_both_and_sees_the_early_end",

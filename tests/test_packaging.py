@@ -7,122 +7,37 @@ the wheel installs into a clean venv with its declared dependencies only (the se
 stage), and the image's ENTRYPOINT + CMD starts a gateway on the native path that answers
 OPTIONS (the compose health check) and stops cleanly on SIGTERM.
 
-The same wheel, installed once (:func:`installed`: the build takes minutes), also meets a
+The build is tests/toolkit/image_wheel.py's (``scripts/test`` makes it beside its own native
+build, on the core that build leaves idle). The same wheel, installed once, also meets a
 user's own packages named ``agent`` and ``media``: ours install as ``sipgw.agent`` and
 ``sipgw.media`` (docs/architecture.md, "Import names"), so neither shadows the other.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import shutil
 import signal
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "docker" / "Dockerfile"
-WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
+from tests.toolkit.image_wheel import ROOT, Installed, build, instruction, prebuilt
 
 # The tests' own steps; the wheel's build (the fixture, once per module) is bounded by the
-# CPU its processes use (BUILD_CPU_SECONDS), not by how long a loaded machine takes to give it.
+# CPU its processes use (tests/toolkit/image_wheel.py), not by how long a loaded machine
+# takes to give it.
 pytestmark = pytest.mark.timeout(600, func_only=True)
-
-BUILD_CPU_SECONDS = 900
-"""CPU seconds any one process of the build or the install may use (``RLIMIT_CPU``): the
-work's own bound, whatever the load. On an idle AMD EPYC the fixture's ``pip wheel`` takes
-about 60 s at -O0: mypyc's translation (37 s) and the C compiler on its one generated file
-(19 s; 82 s at the image's -O3)."""
-HANG_SECONDS = 3600
-"""Wall-clock seconds after which a step is taken for hung (waiting, not working)."""
-
-
-def _instruction(name: str) -> list[str]:
-    for line in DOCKERFILE.read_text().splitlines():
-        if line.startswith(name + " "):
-            return list(json.loads(line[len(name) + 1 :]))
-    raise AssertionError(f"{name} missing from {DOCKERFILE}")
-
-
-def _copied_paths() -> list[str]:
-    """What the build stage copies from the context (not ``COPY --from`` another stage)."""
-    paths: list[str] = []
-    for line in DOCKERFILE.read_text().splitlines():
-        if line.startswith("COPY ") and not line.startswith("COPY --from"):
-            paths.extend(line.split()[1:-1])
-    return paths
-
-
-def _run(args: list[str], **env: str) -> None:
-    """``args`` with the image build's environment: ours without sipgw's settings (the
-    build stage sets none but ``env``; a ``SIPGW_PURE_PYTHON=1`` run of the suite must not
-    make the image's wheel a pure one)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIPGW_")}
-    done = subprocess.run(
-        args, capture_output=True, text=True, timeout=HANG_SECONDS, env={**clean, **env},
-        preexec_fn=_limit_cpu,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
-def _limit_cpu() -> None:
-    """In the child, before it runs: at most :data:`BUILD_CPU_SECONDS` of CPU (its children
-    inherit the limit)."""
-    resource.setrlimit(resource.RLIMIT_CPU, (BUILD_CPU_SECONDS, BUILD_CPU_SECONDS))
-
-
-@dataclass(frozen=True)
-class Installed:
-    """sipgw's wheel, built as the image's build stage builds it, and the clean venv it is in."""
-
-    wheel: Path
-    venv: Path
-
-    def bin(self, name: str) -> str:
-        return str(self.venv / "bin" / name)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """Built and installed once for this module's tests (one xdist unit: tests/conftest.py)."""
-    tmp_path = tmp_path_factory.mktemp("wheel")
-    context = tmp_path / "context"
-    context.mkdir()
-    for name in _copied_paths():
-        source = ROOT / name
-        if source.is_dir():
-            # symlinks kept, as COPY keeps them
-            shutil.copytree(
-                source, context / name, symlinks=True,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )  # fmt: skip
-        else:
-            shutil.copy2(source, context / name)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # scripts/test fills a wheelhouse first, because the suite runs without a network.
-    offline = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
-    wheels = tmp_path / "wheels"
-    _run(
-        [str(venv / "bin" / "pip"), "wheel", "-q", "--disable-pip-version-check", *offline,
-         "--no-deps", "--wheel-dir", str(wheels), str(context)],
-        # -O0: the packaging is under test, not the code's speed (every run of scripts/test
-        # builds the same modules at -O3 in place, and the suite runs on them); gcc's -O3 on
-        # mypyc's one generated file is 60 s of CPU more.
-        SIPGW_BUILD_NATIVE="1", SIPGW_NATIVE_OPT="0",
-    )  # fmt: skip
-    (wheel,) = wheels.glob("sipgw-*.whl")
-    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
-    _run([*pip, *offline, str(wheel)])
-    return Installed(wheel, venv)
+    """Built and installed once for this module's tests (one xdist unit: tests/conftest.py):
+    the build ``scripts/test`` made beside its native build when it is of today's files,
+    else one made here."""
+    return prebuilt() or build(tmp_path_factory.mktemp("wheel"))
 
 
 def test_image_entry_command_runs_from_a_clean_venv(installed: Installed, tmp_path: Path) -> None:
@@ -179,7 +94,7 @@ def test_image_entry_command_runs_from_a_clean_venv(installed: Installed, tmp_pa
     )  # fmt: skip
     assert model.stdout.split() == ["numpy", "True", "True"], model.stderr
 
-    command = _instruction("ENTRYPOINT") + _instruction("CMD")
+    command = instruction("ENTRYPOINT") + instruction("CMD")
     assert command == ["sipgw", "serve"]
 
     def healthy(port: str, env: dict[str, str]) -> None:

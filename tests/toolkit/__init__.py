@@ -12,8 +12,8 @@ processes, audio helpers, the AssemblyAI, OpenAI and ElevenLabs fakes).
   UDP impairment relay.
 * :mod:`.netns`, :mod:`.tls`, :mod:`.browser`, :mod:`.firefox`, :mod:`.https_proxy`,
   :mod:`.webhook_receiver`, :mod:`.wire`, :mod:`.metrics`, :mod:`.faults`,
-  :mod:`.canaries`, :mod:`.amdset`: network namespaces, certificates, browsers, and the
-  rest the tests drive.
+  :mod:`.canaries`, :mod:`.amdset`, :mod:`.image_wheel`: network namespaces, certificates,
+  browsers, the image's wheel, and the rest the tests drive.
 
 Its own tests sit beside it (``tests/toolkit/test_netns.py``, ...).
 """
