@@ -110,7 +110,7 @@ async def test_the_connectors_srs_is_asked_and_the_named_session_stopped(app: Tw
     assert call.stopped == ["rec1"]  # by name; the other runs on (the call's end ends it)
     started = records(agent, "siprec")
     # both answered 50 ms after their start: in either order
-    assert sorted(r["name"] for r in started) == sorted(["rec1", second[1]])
+    assert sorted(str(r["name"]) for r in started) == sorted(["rec1", second[1]])
     assert all(r["connector"] == "gridspace" for r in started)
     assert agent.steps[-1] == "end hangup"  # the document went on: the <Pause>, the <Hangup>
 
