@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from sipgw.app.operations import collector
+from sipgw.foundation.settings.state import STATE_DIR_ENV
 from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
     canary_scan_basetemp,
     pytest_configure,
@@ -66,6 +68,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The state directory of a gateway, a worker or a store no test placed (docs/testing.md): one
+# of this process's, never the user's ~/.local/state/sipgw; a gateway of the harness keeps its
+# state in its workdir (sipgw/app/evaluation/gateway_process.py).
+os.environ.pop(STATE_DIR_ENV, None)
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="sipgw-test-state-")
 
 
 INTEROP = Path(__file__).resolve().parent / "interop"

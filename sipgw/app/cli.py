@@ -40,7 +40,7 @@ from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.security.filemodes import check_secret_files
 from sipgw.app.security.privacy import LogRedaction, Redactor, install_log_redaction
-from sipgw.foundation.settings import ConfigError, SectionInfo, Sources
+from sipgw.foundation.settings import ConfigError, SectionInfo, Sources, state_dir
 from sipgw.foundation.settings.flags import add_flags, flags_given
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
@@ -404,7 +404,8 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
     if startup.shared is None:  # the workers share their trust state in one file
         from sipgw.app.security.trust import TRUST_DB_ENV
 
-        os.environ.setdefault(TRUST_DB_ENV, str(Path("trust.sqlite3").resolve()))
+        trust_db = state_dir(startup.sources) / "trust.sqlite3"
+        os.environ.setdefault(TRUST_DB_ENV, str(trust_db))
     stop_timeout = startup.config.drain_seconds + STOP_MARGIN
     return Supervisor(
         [sys.executable, "-m", "sipgw", *argv], plans, stop_timeout=stop_timeout

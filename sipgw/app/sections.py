@@ -55,7 +55,7 @@ from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.settings import TwilioApiSection
 from sipgw.app.upstream.settings import AccountSection, DnsSection, OutboundSection
 from sipgw.app.webhooks.settings import WebhookSection
-from sipgw.foundation.settings import SectionInfo, section_info
+from sipgw.foundation.settings import SectionInfo, StateSection, section_info
 from sipgw.foundation.settings import check_names as check_catalogue
 
 __all__ = [
@@ -105,7 +105,7 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
-        CallSection, OperationsSection, AdminSettings, LegsSettings, TwilioApiSection,
+        CallSection, OperationsSection, StateSection, AdminSettings, LegsSettings, TwilioApiSection,
         WebhookSection, ClusterSection, CampaignSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,

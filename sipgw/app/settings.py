@@ -405,9 +405,10 @@ class OperationsSection:
         "level, logger, message, a call's Call-ID, the exception); secrets are masked in both.",
     )  # fmt: skip
     record_dir: str = setting(
-        "", env="SIPGW_RECORD_DIR", flag="--record-dir", metavar="DIR", parse=text,
+        "", env="SIPGW_RECORD_DIR", flag="--record-dir", metavar="DIR", parse=text, state=True,
         help="Record every call as a stereo WAV (caller left, agent right) in this directory "
-        "(created 0700, files 0600); empty = no recording. The law may require consent or an "
+        "(relative: under the state directory; created 0700, files 0600); empty = no "
+        "recording. The law may require consent or an "
         "announcement: see docs/logs-and-recordings.md.",
     )  # fmt: skip
     record_retention_days: float = setting(

@@ -68,7 +68,9 @@ Without one, the environment and the flags say everything.
   per setting, named as in the tables' *key* column (`sip_port`). A value is a string, a
   number, `true`/`false`, or a list for a setting that takes several
   (`transports = ["udp", "tcp"]`); each is checked as its variable's text would be. Paths are
-  relative to the working directory, as in the environment.
+  relative to the working directory, as in the environment, but for the files kept across
+  restarts (the stores, call records, recordings, caches), whose relative paths are under
+  the state directory (`SIPGW_STATE_DIR`, "State directory" below).
 - Secrets (API keys, passwords, tokens: the rows whose key is "—") are refused in the file,
   a line's `[lines.NAME.settings]` included, with the file, the line and the key:
   `sipgw.toml line 11: admin.token is a secret: set SIPGW_ADMIN_TOKEN in the environment or

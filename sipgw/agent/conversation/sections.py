@@ -88,6 +88,11 @@ def filler_lines(value: str) -> tuple[str, ...]:
     return lines
 
 
+def _callback_db(value: str) -> str:
+    """The callback store's file; empty: the default one."""
+    return value.strip() or "callbacks.sqlite3"
+
+
 def tool_names(value: str) -> tuple[str, ...]:
     """Comma-separated built-in tool names, each once ("" = none)."""
     names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
@@ -149,8 +154,9 @@ class AssistantSection:
         "and/or def register(registry).",
     )  # fmt: skip
     call_record_dir: str = setting(
-        "calls", env="SIPGW_CALL_RECORD_DIR", parse=text,
-        help="Directory for per-call JSONL records; empty = none.",
+        "calls", env="SIPGW_CALL_RECORD_DIR", parse=text, state=True,
+        help="Directory for per-call JSONL records (relative: under the state directory); "
+        "empty = none.",
     )  # fmt: skip
     max_tool_rounds: int = setting(
         4, env="SIPGW_MAX_TOOL_ROUNDS", parse=int_at_least(0),
@@ -325,8 +331,9 @@ class BuiltinToolsSection:
         "postcode; the From proves nothing); off: any order to anyone.",
     )  # fmt: skip
     callback_db: str = setting(
-        "callbacks.sqlite3", env="SIPGW_CALLBACK_DB", parse=text,
-        help="SQLite file where schedule_callback stores requests and from which the gateway "
+        "callbacks.sqlite3", env="SIPGW_CALLBACK_DB", parse=_callback_db, state=True,
+        help="SQLite file (relative: under the state directory; empty: the default) where "
+        "schedule_callback stores requests and from which the gateway "
         "dials them (see the Callbacks section), and take_message the callers' messages.",
     )  # fmt: skip
     transfer_target: str = setting(
@@ -344,8 +351,8 @@ class BuiltinToolsSection:
 
     @property
     def callback_path(self) -> Path:
-        """The callback store's file (an empty setting means the default one)."""
-        return Path(self.callback_db or BuiltinToolsSection().callback_db)
+        """The callback store's file."""
+        return Path(self.callback_db)
 
 
 @section(

@@ -53,9 +53,10 @@ class FallbackSection:
         "SIPGW_STT_NOTICE_AFTER_MS.",
     )  # fmt: skip
     fallback_cache_dir: str = setting(
-        "fallback-lines", env="SIPGW_FALLBACK_CACHE_DIR", parse=text,
+        "fallback-lines", env="SIPGW_FALLBACK_CACHE_DIR", parse=text, state=True,
         help="Directory where the fallback lines' audio (the agent's voice) is kept across "
-        "restarts, owner-only; empty = synthesized at every start.",
+        "restarts, owner-only (relative: under the state directory); empty = synthesized at "
+        "every start.",
     )  # fmt: skip
     fallback_synthesize: bool = setting(
         True, env="SIPGW_FALLBACK_SYNTHESIZE", parse=on_off, default_text="on",

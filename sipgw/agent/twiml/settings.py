@@ -172,7 +172,7 @@ class TwilioAppSection:
         "is refused, logged.",
     )  # fmt: skip
     record_dir: str = setting(
-        "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,
+        "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text, state=True,
         help="Directory for the per-call JSONL records (the verbs run, failures and their "
-        "fallback); empty = none.",
+        "fallback; relative: under the state directory); empty = none.",
     )  # fmt: skip

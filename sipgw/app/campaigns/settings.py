@@ -23,10 +23,10 @@ class CampaignSection:
     """Where campaigns are stored, and what one may ask for at most."""
 
     campaign_db: str = setting(
-        "campaigns.sqlite3", env="SIPGW_CAMPAIGN_DB", parse=text,
+        "campaigns.sqlite3", env="SIPGW_CAMPAIGN_DB", parse=text, state=True,
         help="SQLite file of the campaigns, their contacts' states and the do-not-call list "
-        "(created with the first campaign; kept across restarts); unused with "
-        "SIPGW_DATABASE_URL: campaigns are then in the shared database.",
+        "(relative: under the state directory; created with the first campaign; kept across "
+        "restarts); unused with SIPGW_DATABASE_URL: campaigns are then in the shared database.",
     )  # fmt: skip
     campaign_max_contacts: int = setting(
         10000, env="SIPGW_CAMPAIGN_MAX_CONTACTS", parse=int_range(1, 1000000),

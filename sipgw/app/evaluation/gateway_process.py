@@ -36,6 +36,7 @@ from sipgw.app.evaluation.process import (
     bounded_command,
     child_env,
 )
+from sipgw.foundation.settings.state import STATE_DIR_ENV
 
 __all__ = ["OVERLOAD_OFF", "READY_RE", "GatewayProcess", "tracebacks"]
 
@@ -87,6 +88,8 @@ class GatewayProcess(PeerContext):
         self.extra_args = [str(a) for a in extra_args]
         self.env = child_env() if env is None else dict(env)
         self.env.update(extra_env or {})
+        # its records and stores in its workdir, where the harness reads them
+        self.env.setdefault(STATE_DIR_ENV, str(self.workdir))
         self.program = list(program) if program else [sys.executable, "-m", "sipgw"]
         self.cpu = cpu
         self.on_line = on_line

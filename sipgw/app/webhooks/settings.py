@@ -49,8 +49,9 @@ class WebhookSection:
         "bytes); required with a URL. Never logged.",
     )  # fmt: skip
     webhook_db: str = setting(
-        "webhooks.sqlite3", env="SIPGW_WEBHOOK_DB", parse=text,
-        help="SQLite file of the outbox: events wait there until delivered, across restarts.",
+        "webhooks.sqlite3", env="SIPGW_WEBHOOK_DB", parse=text, state=True,
+        help="SQLite file of the outbox (relative: under the state directory): events wait "
+        "there until delivered, across restarts.",
     )  # fmt: skip
     webhook_timeout: float = setting(
         10.0, env="SIPGW_WEBHOOK_TIMEOUT", parse=positive,

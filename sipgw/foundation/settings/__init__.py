@@ -16,7 +16,9 @@ The modules: :mod:`~sipgw.foundation.settings.declare` (:func:`setting`, :func:`
 allowed), :mod:`~sipgw.foundation.settings.sources` (flags, environment, ``.env``, the settings
 file's values), :mod:`~sipgw.foundation.settings.settingsfile` (the settings file's tables),
 :mod:`~sipgw.foundation.settings.tomlfile` (TOML files whose errors name their lines),
-:mod:`~sipgw.foundation.settings.load` (:func:`load`, :func:`require`) and
+:mod:`~sipgw.foundation.settings.load` (:func:`load`, :func:`require`),
+:mod:`~sipgw.foundation.settings.state` (the state directory, where relative paths of
+settings declared ``state=True`` are taken) and
 :mod:`~sipgw.foundation.settings.flags` (argparse groups). The catalogue of sipgw's own sections
 is :mod:`sipgw.app.sections`.
 """
@@ -45,10 +47,12 @@ from sipgw.foundation.settings.load import (
     missing,
     require,
     secret_texts,
+    state_dir,
     validate,
     value_of,
 )
 from sipgw.foundation.settings.sources import Found, Sources, load_env_file
+from sipgw.foundation.settings.state import StateSection
 
 __all__ = [
     "ConfigError",
@@ -59,6 +63,7 @@ __all__ = [
     "Setting",
     "SettingError",
     "Sources",
+    "StateSection",
     "build_checked",
     "check_names",
     "is_loadable",
@@ -73,6 +78,7 @@ __all__ = [
     "setting",
     "setting_of",
     "settings_of",
+    "state_dir",
     "validate",
     "value_of",
 ]

@@ -143,6 +143,9 @@ class Setting(Generic[T]):
     """Must be set (not empty) when its section is used, e.g. an API key."""
     first: bool = False
     """Among the options a newcomer needs first: listed at the top of ``--help``."""
+    state: bool = False
+    """A file or directory the gateway keeps across restarts: a relative value (its default
+    among them) is taken under the state directory (:mod:`~sipgw.foundation.settings.state`)."""
 
     @property
     def names(self) -> str:
@@ -164,6 +167,7 @@ def setting(
     secret: bool = False,
     required: bool = False,
     first: bool = False,
+    state: bool = False,
 ) -> T:
     """A dataclass field that is a setting (see the module docstring).
 
@@ -178,11 +182,12 @@ def setting(
         secret: masked in logs, never echoed in errors, left out of the repr.
         required: must not be empty when its section is used.
         first: listed at the top of ``--help``.
+        state: a path kept across restarts, relative to the state directory.
     """
     text = _as_text(default) if default_text is None else default_text
     spec = Setting(
         env, help, parse, text, flag, metavar or ("VALUE" if flag else None), default_doc,
-        secret, required, first,
+        secret, required, first, state,
     )  # fmt: skip
     return dataclasses.field(default=default, repr=not secret, metadata={_KEY: spec})
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sipgw.foundation.settings.declare import (
@@ -31,6 +32,7 @@ from sipgw.foundation.settings.declare import (
     settings_of,
 )
 from sipgw.foundation.settings.sources import Sources
+from sipgw.foundation.settings.state import StateSection, under
 
 __all__ = [
     "build_checked",
@@ -38,6 +40,7 @@ __all__ = [
     "missing",
     "require",
     "secret_texts",
+    "state_dir",
     "validate",
     "value_of",
 ]
@@ -50,7 +53,9 @@ def load(cls: type[S], sources: Sources) -> S:
     """The settings of ``cls`` (a dataclass of :func:`setting` fields), parsed and checked;
     loaded once for ``sources`` (the same object again after that).
 
-    A setting nobody set takes its field's default (not parsed again).
+    A setting nobody set takes its field's default (not parsed again). A ``state=True``
+    setting's relative path, given or default, is taken under the state directory
+    (:func:`state_dir`).
 
     Raises:
         ConfigError: a value does not parse, or ``check()`` refuses the values together.
@@ -62,7 +67,9 @@ def load(cls: type[S], sources: Sources) -> S:
     values: dict[str, Any] = {}
     for name, spec in settings_of(cls):
         given, value = _value(spec, sources)
-        if given:
+        if spec.state:
+            values[name] = under(value if given else _default(cls, name), state_dir(sources))
+        elif given:
             values[name] = value
     loaded = cls(**values)
     validate(loaded, {name: sources.find(spec).name for name, spec in settings_of(cls)})
@@ -77,9 +84,25 @@ def value_of(cls: type, name: str, sources: Sources) -> Any:
     Raises:
         ConfigError: it does not parse.
     """
-    given, value = _value(setting_of(cls, name), sources)
-    if given:
-        return value
+    spec = setting_of(cls, name)
+    given, value = _value(spec, sources)
+    if not given:
+        value = _default(cls, name)
+    return under(value, state_dir(sources)) if spec.state else value
+
+
+def state_dir(sources: Sources) -> Path:
+    """The state directory ``sources`` give (absolute): where the relative paths of
+    ``state=True`` settings are taken (:mod:`~sipgw.foundation.settings.state`).
+
+    Raises:
+        ConfigError: it does not parse.
+    """
+    given, value = _value(setting_of(StateSection, "state_dir"), sources)
+    return StateSection(state_dir=value if given else "").path()
+
+
+def _default(cls: type, name: str) -> Any:
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()

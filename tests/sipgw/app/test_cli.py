@@ -293,6 +293,51 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
     assert "Traceback" not in stderr and "tok-cli-123" not in stderr
 
 
+def test_a_gateway_keeps_its_stores_in_the_state_directory_not_where_it_was_started(
+    tmp_path: Path,
+) -> None:
+    """A gateway started from a checkout with its admin server wrote ``campaigns.sqlite3``
+    (the do-not-call list's store) into the directory it was started from."""
+    import signal
+    import urllib.request
+
+    from sipgw.app.evaluation.ports import free_port
+
+    started_in = tmp_path / "checkout"
+    started_in.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPGW_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "xdg")  # the default: $XDG_STATE_HOME/sipgw
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
+         "--rtp-ports", "32200-32300", "--admin-port", str(port),
+         "--admin-token", "tok-cli-123-long-enough"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=started_in, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(3)]
+        assert lines[2] == f"admin listening on http://127.0.0.1:{port}"
+        body = json.dumps({"numbers": ["+15550100"]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/dnc", data=body,
+            headers={"Authorization": "Bearer tok-cli-123-long-enough",
+                     "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert list(started_in.iterdir()) == []
+    state = tmp_path / "xdg" / "sipgw"
+    assert (state / "campaigns.sqlite3").is_file()
+    assert state.stat().st_mode & 0o777 == 0o700
+    assert (state / "campaigns.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
 # -- errors raised after loading name the setting as the user gave it (issue 20) ------------
 
 
