@@ -19,7 +19,7 @@ from sipgw.agent.conversation.settings import AssistantSettings
 from sipgw.agent.tools.settings import BuiltinToolSettings
 from sipgw.app.agentstart import agents_may_dial
 from sipgw.foundation.redact import Redactor
-from sipgw.foundation.settings import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load, state_dir
 from sipgw.sip.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()
@@ -40,8 +40,15 @@ def settings_from(environ: dict[str, str]) -> AssistantSettings:
 def test_the_defaults_are_the_agent_layers_defaults() -> None:
     settings = settings_from({})
     # The agent's default checker refuses everything; the app gives the empty allow-list.
-    tools = BuiltinToolSettings(dial_policy=DialPolicy())
-    assert settings == AssistantSettings(redactor=REDACTOR, builtin_tools=tools)
+    # The files kept across restarts: the agent layer's names, under the state directory
+    # (the fallback lines' cache comes with the fallback section: tests/agent/resilience).
+    state, agents = state_dir(Sources({})), AssistantSettings()
+    callbacks = state / BuiltinToolSettings().callback_db
+    tools = BuiltinToolSettings(dial_policy=DialPolicy(), callback_db=callbacks)
+    assert agents.record_dir is not None
+    assert settings == AssistantSettings(
+        redactor=REDACTOR, builtin_tools=tools, record_dir=state / agents.record_dir
+    )
     assert settings.builtin_tools == tools
 
 
@@ -81,7 +88,7 @@ def test_builtin_tool_settings() -> None:
     )  # fmt: skip
     assert s.builtin_tools == BuiltinToolSettings(
         orders_file=Path("/srv/orders.json"),
-        callback_db=Path("callbacks.sqlite3"),
+        callback_db=state_dir(Sources({})) / "callbacks.sqlite3",  # empty: the default
         transfer_target="sip:desk@pbx.example",
         # the transfer target is allowed for transfers only, nothing else is
         dial_policy=DialPolicy(per_action={"transfer": ("sip:desk@pbx.example",)}),

@@ -14,7 +14,7 @@ from sipgw.agent.resilience.breaker import BreakerSettings
 from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection, load_message
-from sipgw.foundation.settings import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load, state_dir
 
 
 def test_the_defaults_are_the_agent_layers() -> None:
@@ -22,7 +22,8 @@ def test_the_defaults_are_the_agent_layers() -> None:
     assert fallback.policy() == FailurePolicySettings()
     settings = with_fallback(AssistantSettings(), fallback)
     assert settings.one_moment_line == DEFAULT_ONE_MOMENT_LINE
-    assert settings.fallback_cache_dir == Path("fallback-lines") and fallback.fallback_synthesize
+    cache = state_dir(Sources({})) / "fallback-lines"  # under the state directory
+    assert settings.fallback_cache_dir == cache and fallback.fallback_synthesize
     assert load(BreakerSection, Sources({})).settings() == BreakerSettings()
 
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sipgw import __version__
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.startup import Startup
 from sipgw.foundation.settings import ConfigError
@@ -222,8 +227,6 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    import signal
-
     process = subprocess.Popen(
         [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
          "--rtp-ports", "32000-32100", "--stats-interval", "0.2"],
@@ -252,38 +255,40 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
     assert "SIPGW_VAD_LOW_BAND (the environment): no longer a setting" in stderr
 
 
-def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
-    tmp_path: Path,
-) -> None:
-    import signal
-    import urllib.request
+ADMIN_TOKEN = "tok-cli-123-long-enough"
+SERVE = [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
+         "--rtp-ports", "32200-32300"]  # fmt: skip
 
-    from sipgw.app.evaluation.ports import free_port
 
-    base = [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
-            "--rtp-ports", "32200-32300"]  # fmt: skip
-    refused = subprocess.run(
-        [*base, "--admin-port", "8181", "--admin-bind", "0.0.0.0"],
-        capture_output=True, text=True, timeout=20, cwd=tmp_path,
-    )  # fmt: skip
-    assert refused.returncode == 2 and "SIPGW_ADMIN_TOKEN" in refused.stderr
+@contextlib.contextmanager
+def admin_gateway(
+    cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[Callable[[str, dict[str, Any] | None], int]]:
+    """``sipgw serve`` with its admin server, started in ``cwd``: yields a function that asks
+    the admin API (a path, a JSON body or None) and gives the answer's status; then stopped
+    with SIGTERM, which must end it cleanly, its token never in its output."""
     port = free_port()
     process = subprocess.Popen(
-        [*base, "--admin-port", str(port), "--admin-token", "tok-cli-123-long-enough"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        [*SERVE, "--admin-port", str(port), "--admin-token", ADMIN_TOKEN],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
     )  # fmt: skip
+
+    def ask(path: str, body: dict[str, Any] | None) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline().strip() for _ in range(3)]
         assert lines[0].startswith("listening on udp:127.0.0.1:")
         assert lines[1].startswith("listening on tcp:127.0.0.1:")
         assert lines[2] == f"admin listening on http://127.0.0.1:{port}"  # after the gateway
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/health",
-            headers={"Authorization": "Bearer tok-cli-123-long-enough"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
+        yield ask
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
@@ -293,44 +298,29 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
     assert "Traceback" not in stderr and "tok-cli-123" not in stderr
 
 
+def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
+    tmp_path: Path,
+) -> None:
+    refused = subprocess.run(
+        [*SERVE, "--admin-port", "8181", "--admin-bind", "0.0.0.0"],
+        capture_output=True, text=True, timeout=20, cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "SIPGW_ADMIN_TOKEN" in refused.stderr
+    with admin_gateway(tmp_path) as ask:
+        assert ask("/api/health", None) == 200
+
+
 def test_a_gateway_keeps_its_stores_in_the_state_directory_not_where_it_was_started(
     tmp_path: Path,
 ) -> None:
     """A gateway started from a checkout with its admin server wrote ``campaigns.sqlite3``
     (the do-not-call list's store) into the directory it was started from."""
-    import signal
-    import urllib.request
-
-    from sipgw.app.evaluation.ports import free_port
-
     started_in = tmp_path / "checkout"
     started_in.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIPGW_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg")  # the default: $XDG_STATE_HOME/sipgw
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
-         "--rtp-ports", "32200-32300", "--admin-port", str(port),
-         "--admin-token", "tok-cli-123-long-enough"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=started_in, env=env,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline().strip() for _ in range(3)]
-        assert lines[2] == f"admin listening on http://127.0.0.1:{port}"
-        body = json.dumps({"numbers": ["+15550100"]}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/dnc", data=body,
-            headers={"Authorization": "Bearer tok-cli-123-long-enough",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
-        process.wait()
+    with admin_gateway(started_in, env) as ask:
+        assert ask("/api/dnc", {"numbers": ["+15550100"]}) == 200
     assert list(started_in.iterdir()) == []
     state = tmp_path / "xdg" / "sipgw"
     assert (state / "campaigns.sqlite3").is_file()

@@ -6,12 +6,12 @@ import pytest
 
 from sipgw.app.campaigns.model import CampaignLimits
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.foundation.settings import ConfigError, Sources, load
+from sipgw.foundation.settings import ConfigError, Sources, load, state_dir
 
 
 def test_defaults_and_limits() -> None:
     section = load(CampaignSection, Sources({}))
-    assert section.campaign_db == "campaigns.sqlite3"
+    assert section.campaign_db == str(state_dir(Sources({})) / "campaigns.sqlite3")
     assert section.limits() == CampaignLimits()
     assert section.campaign_lease == 120.0
 
