@@ -44,6 +44,7 @@ from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and f
     pytest_testnodedown,
     pytest_unconfigure,
 )
+from tests.toolkit.crashed_workers import NoRerunOnCrash
 from tests.toolkit.engines import (  # noqa: F401 - pytest finds fixtures by name
     backing,
     postgres_server,
@@ -399,7 +400,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
 
-    class PeersScheduling(LoadGroupScheduling):  # type: ignore[misc]
+    class PeersScheduling(NoRerunOnCrash, LoadGroupScheduling):  # type: ignore[misc]
         ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
