@@ -51,6 +51,8 @@ class AmdProbe(Agent):
         self.detector: AnsweringMachineDetector | None = None
         self.first_frame_at: float | None = None
         self.events: list[AmdEvent] = []
+        self.heard: list[tuple[float, bytes]] = []
+        """Each frame the detector was given, with where it ends on the callee's timeline."""
         self._hung_up = False
         probes.append(self)
 
@@ -61,6 +63,8 @@ class AmdProbe(Agent):
             self.first_frame_at = now - 0.02  # the frame's audio ends as it arrives
             self.detector = AnsweringMachineDetector(self.first_frame_at)
         self.events += self.detector.receive_audio(frame, now)
+        if self.detector.clock.last is not None:
+            self.heard.append((self.detector.clock.last, frame))
         decision = self.detector.decision
         settled = self.detector.done or (
             decision is not None and decision.kind is AnswerKind.HUMAN and now > decision.at + 1.0
@@ -145,6 +149,12 @@ def this_calls_packets(
     return [p for p in packets if {p.src_port, p.dst_port} == {gateway, callee}]
 
 
+def is_tone(payload: bytes, hz: float) -> bool:
+    """20 ms of μ-law that is mostly a ``hz`` sine (within 2 %)."""
+    tone = measure_tone(payload)
+    return tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz
+
+
 def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
     """The PCMU packets whose 20 ms are mostly a ``hz`` sine (within 2 %); other tests'
     calls on the loopback may carry other codecs and packet sizes."""
@@ -152,8 +162,7 @@ def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
     for p in packets:
         if p.packet.payload_type != 0 or len(p.packet.payload) != 160:
             continue
-        tone = measure_tone(p.packet.payload)
-        if tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz:
+        if is_tone(p.packet.payload, hz):
             found.append(p)
     return found
 
@@ -213,11 +222,15 @@ async def test_a_voicemail_greeting_with_a_beep(tmp_workdir: Path) -> None:
     (ready,) = readies
     assert ready.cause == "beep" and isinstance(ready.beep, BeepDetected), ready
     assert played.beep is not None and probe.first_frame_at is not None
-    beep_start, beep_end = played.beep
-    heard_start = ready.beep.start - probe.first_frame_at
-    heard_end = ready.beep.end - probe.first_frame_at
-    assert abs(heard_start - beep_start) <= 0.04 + SLACK, (heard_start, beep_start)
-    assert abs(heard_end - beep_end) <= 0.04 + SLACK, (heard_end, beep_end)
+    # The beep as the detector was given it, on the callee's timeline: a callee that stalls
+    # on a loaded machine sends its tail late, and the gateway drops it as a network would
+    # (media/ingress.py): the beep it hears then ends early (0.15 s once, under a CPU hog).
+    toned = [at for at, frame in probe.heard if is_tone(frame, 1000.0)]
+    given_start, given_end = toned[0] - 0.02, toned[-1]
+    assert 0.2 <= given_end - given_start <= 0.5 + 0.02, toned  # the file's 0.5 s beep
+    assert abs(ready.beep.start - given_start) <= 0.04, (ready.beep.start, given_start)
+    assert abs(ready.beep.end - given_end) <= 0.04, (ready.beep.end, given_end)
+    assert given_start - probe.first_frame_at > played.speech_end  # the file's, after the words
     assert abs(ready.beep.frequency_hz - 1000.0) <= 15.0
     # the message may start right after the beep: quiet_after (0.1 s) and a frame
     assert 0.0 < ready.at - ready.beep.end <= 0.14 + SLACK
