@@ -98,8 +98,7 @@ def state_dir(sources: Sources) -> Path:
     Raises:
         ConfigError: it does not parse.
     """
-    given, value = _value(setting_of(StateSection, "state_dir"), sources)
-    return StateSection(state_dir=value if given else "").path()
+    return StateSection(state_dir=value_of(StateSection, "state_dir", sources)).path()
 
 
 def _default(cls: type, name: str) -> Any:
