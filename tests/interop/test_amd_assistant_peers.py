@@ -33,6 +33,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import (
+    CallPorts,
     Played,
     assert_after_the_beep,
     greeting_wav,
@@ -103,10 +104,10 @@ def words(text: str) -> str:
 
 async def place(
     tmp_workdir: Path, services: ThreadedFakes, wav: Path, mode: AmdMode, hang_up_after: float
-) -> tuple[Path, list[dict[str, object]], object, range]:
+) -> tuple[Path, list[dict[str, object]], object, CallPorts]:
     """Call a baresip that plays ``wav``; the callee hangs up after ``hang_up_after`` s unless
     the gateway did first. Returns what the callee heard, the call record, the outcome
-    and the gateway's RTP ports."""
+    and the RTP ports of both ends."""
     env = {**services.env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_AMD_SCREENER_LINE": SCREENER_LINE}
     heard, outcome, ports = await place_to_baresip(
         tmp_workdir, wav, "assistant", env, AmdRequest(mode), hang_up_after
@@ -116,7 +117,7 @@ async def place(
 
 async def place_on_the_wire(
     tmp_workdir: Path, services: ThreadedFakes, wav: Path, mode: AmdMode, hang_up_after: float
-) -> tuple[Path, list[dict[str, object]], object, range, list[WirePacket]]:
+) -> tuple[Path, list[dict[str, object]], object, CallPorts, list[WirePacket]]:
     """:func:`place`, and the packets on ``lo`` meanwhile (:class:`RtpCapture`)."""
     with RtpCapture() as capture:
         heard, record, outcome, ports = await place(tmp_workdir, services, wav, mode, hang_up_after)
@@ -125,7 +126,7 @@ async def place_on_the_wire(
 
 async def call_a_person(
     tmp_workdir: Path, services: ThreadedFakes, played: Played
-) -> tuple[Path, list[dict[str, object]], object, range, list[WirePacket]]:
+) -> tuple[Path, list[dict[str, object]], object, CallPorts, list[WirePacket]]:
     """:func:`place_on_the_wire` in ``leave_message`` mode to a person who says ``played``;
     they stay on for :data:`OPENING_HEARD` after their words."""
     return await place_on_the_wire(
@@ -256,17 +257,15 @@ class SpeechOnTheWire:
 
 
 def speech_on_the_wire(
-    packets: list[WirePacket], gateway_ports: range, speech_end: float
+    packets: list[WirePacket], ports: CallPorts, speech_end: float
 ) -> SpeechOnTheWire:
-    """Find the call by the opening's tone (from one of the gateway's ports: other tests'
-    calls share the loopback), then the end of the callee's speech (``speech_end`` into its
-    file) by its packets' RTP timestamps
-    (baresip sends its file from its start, every frame, one timestamp clock: the file's
-    time) and the gateway's audible packets."""
+    """Find the call by the opening's tone from the gateway to the callee (other tests'
+    calls share the loopback: :class:`CallPorts`), then the end of the callee's speech
+    (``speech_end`` into its file) by its packets' RTP timestamps (baresip sends its file
+    from its start, every frame, one timestamp clock: the file's time) and the gateway's
+    audible packets."""
     pairs = {
-        (p.src_port, p.dst_port)
-        for p in tone_packets(packets, OPENING_HZ)
-        if p.src_port in gateway_ports
+        (p.src_port, p.dst_port) for p in tone_packets(packets, OPENING_HZ) if ports.from_gateway(p)
     }
     assert len(pairs) == 1, pairs
     ((gateway, callee),) = pairs
@@ -340,7 +339,7 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
 
 
 def assert_begun_once_after_the_words(
-    packets: list[WirePacket], ports: range, speech_end: float, record: list[dict[str, object]]
+    packets: list[WirePacket], ports: CallPorts, speech_end: float, record: list[dict[str, object]]
 ) -> None:
     """On the wire (the callee's recording leaves out the frames the gateway's ticker skipped
     after a stall, which moves the opening earlier in it, even ahead of the words' end):

@@ -80,6 +80,25 @@ class AmdProbe(Agent):
         return None
 
 
+@dataclass(frozen=True)
+class CallPorts:
+    """The RTP ports a placed call may use at each end. Each end binds one of its ports for
+    the call, and a bound UDP port is no other process's meanwhile, so packets from the
+    gateway's range to the callee's carry this call: other tests' gateways and phones on
+    the loopback draw their ranges in other workers, which may overlap one of these (in CI
+    another worker's gateway sent its opening from a port in this gateway's range), rarely
+    both."""
+
+    gateway: range
+    callee: range
+
+    def from_gateway(self, packet: WirePacket) -> bool:
+        return packet.src_port in self.gateway and packet.dst_port in self.callee
+
+    def from_callee(self, packet: WirePacket) -> bool:
+        return packet.src_port in self.callee and packet.dst_port in self.gateway
+
+
 @dataclass
 class Played:
     wav: Path
@@ -112,11 +131,11 @@ async def place_to_baresip(
     env: Mapping[str, str],
     amd: AmdRequest,
     hang_up_after: float,
-) -> tuple[Path, object, range]:
+) -> tuple[Path, object, CallPorts]:
     """Place a call with detection from an in-process gateway running ``agent`` (with
     ``env``) to a baresip that answers and plays ``wav``; the callee hangs up after
     ``hang_up_after`` s unless the gateway did first. Returns what the callee heard, the
-    call's outcome and the gateway's RTP ports (for :func:`this_calls_packets`)."""
+    call's outcome and the RTP ports of both ends (for :func:`this_calls_packets`)."""
     with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
         async with running_gateway(agent=agent, env=dict(env)) as (gateway, _):
             lo, hi = gateway.config.rtp_ports
@@ -124,25 +143,26 @@ async def place_to_baresip(
             done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
             if not done:
                 b.hangup()
-            outcome = await asyncio.wait_for(placing, 10)
+            async with asyncio.timeout(10):
+                outcome = await placing
         b.wait_event("CALL_CLOSED", 5)
         heard, _ = b.recordings()
-    return heard, outcome, range(lo, hi + 1)
+    return heard, outcome, CallPorts(range(lo, hi + 1), b.rtp_port_range)
 
 
 def this_calls_packets(
-    packets: list[WirePacket], gateway_ports: range, message_hz: float, beep_hz: float = 1000.0
+    packets: list[WirePacket], ports: CallPorts, message_hz: float, beep_hz: float = 1000.0
 ) -> list[WirePacket]:
     """The packets between the two ports that carried the message (a ``message_hz`` tone)
-    from one of the gateway's ports and the beep back: the capture sees the whole loopback,
+    from the gateway to the callee and the beep back: the capture sees the whole loopback,
     where other tests' calls play tones too (in CI another call's 1000 Hz passed for the
     callee's beep; later 17 other calls carried both tones)."""
     pairs = {
-        (p.src_port, p.dst_port)
-        for p in tone_packets(packets, message_hz)
-        if p.src_port in gateway_ports
+        (p.src_port, p.dst_port) for p in tone_packets(packets, message_hz) if ports.from_gateway(p)
     }
-    beeps = {(p.dst_port, p.src_port) for p in tone_packets(packets, beep_hz)}
+    beeps = {
+        (p.dst_port, p.src_port) for p in tone_packets(packets, beep_hz) if ports.from_callee(p)
+    }
     ours = pairs & beeps
     assert len(ours) == 1, (pairs, beeps)
     (gateway, callee) = ours.pop()
@@ -198,7 +218,8 @@ async def call_baresip(workdir: Path, played: Played) -> AmdProbe:
 
     with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=played.wav) as b:
         async with running_gateway(factory) as (gateway, _):
-            outcome = await asyncio.wait_for(gateway.place_call(b.uri, agent=factory), 40)
+            async with asyncio.timeout(40):
+                outcome = await gateway.place_call(b.uri, agent=factory)
         b.wait_event("CALL_CLOSED", 5)
     assert outcome.answered, outcome
     (probe,) = probes

@@ -18,6 +18,7 @@ from sipgw.agent.amd.settings import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after
 from tests.agent.s2s.stack import Kind
 from tests.interop.test_amd_peers import (
+    CallPorts,
     assert_after_the_beep,
     greeting_wav,
     place_to_baresip,
@@ -47,10 +48,10 @@ async def place(
     mode: AmdMode,
     hang_up_after: float,
     **more: str,
-) -> tuple[Path, list[dict[str, object]], object, range]:
+) -> tuple[Path, list[dict[str, object]], object, CallPorts]:
     """Call a baresip that plays ``wav`` with ``kind``'s agent; the callee hangs up after
     ``hang_up_after`` s unless the gateway did first. Returns what the callee heard, the
-    call record, the outcome and the gateway's RTP ports."""
+    call record, the outcome and the RTP ports of both ends."""
     with fake_service(kind, "speech", speed=4.0, reply_delay=0.05) as (fake, env):
         fake.map_text("call us back", MESSAGE_HZ)
         fake.map_text("calling about", OPENING_HZ)

@@ -53,8 +53,11 @@ def test_echo_returns_on_time_after_baresip_hold(tmp_workdir: Path) -> None:
         gw.wait_log(r"call ended: remote-bye", 5)
         assert gw.stop() == 0
         packets = capture.packets()
-    gateway_ports = set(gw.rtp_ports.ports())
-    caller_port = next(p.src_port for p in packets if p.dst_port in gateway_ports)
+    # this call's: from the caller's ports to the gateway's (other workers' calls share lo)
+    gateway_ports, caller_ports = set(gw.rtp_ports.ports()), caller.rtp_port_range
+    caller_port = next(
+        p.src_port for p in packets if p.dst_port in gateway_ports and p.src_port in caller_ports
+    )
     sent, echoed = _flows(packets, caller_port)
     assert sent and echoed, (len(packets), caller_port)
     # The hold, as the caller sent it: a pause, timestamps jump, sequence numbers do not.

@@ -293,6 +293,12 @@ class Baresip(PeerContext):
         (self.config_dir / "config").write_text("\n".join(lines) + "\n")
         (self.config_dir / "accounts").write_text(self.account_line + "\n")
 
+    @property
+    def rtp_port_range(self) -> range:
+        """The ports its RTP may use (``rtp_ports``, ``lo-hi``), once started."""
+        lo, hi = (int(part) for part in self.rtp_ports.split("-"))
+        return range(lo, hi + 1)
+
     def start(self) -> Baresip:
         """Write the config, start baresip and connect to ctrl_tcp (retrying on port races)."""
         require_binary("baresip")
