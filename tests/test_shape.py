@@ -20,6 +20,12 @@
   (``values["SIPGW_SIP_PORT"]``, ``environ.get(...)``, ``os.getenv(...)``,
   ``getattr(args, ...)``), tested for membership (``"--sip-port" in flags``), or bound to
   a module-level name that is then used so. Everything else gets the loaded sections.
+- **Timeouts that keep a cancellation**: no ``asyncio.wait_for`` in ``sipgw`` or the test
+  toolkit, ``asyncio.timeout`` instead. On Python 3.11 ``wait_for`` returns the result when
+  its task is cancelled in the loop pass in which what it awaits completes, and the
+  cancellation is lost (cpython gh-86296, fixed in 3.12): a loop that waits so never ends
+  when cancelled at that moment, and whoever awaits it after cancelling it waits for good
+  (the fake Twilio stream's mark loop hung a test for its whole timeout so, in CI).
 
 Each check also runs on planted examples, so it cannot pass by finding nothing.
 """
@@ -27,7 +33,10 @@ Each check also runs on planted examples, so it cannot pass by finding nothing.
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextlib
 import functools
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -237,6 +246,22 @@ def declared_settings() -> frozenset[str]:
 # -- the tree keeps them --------------------------------------------------------------------
 
 
+def wait_fors(tree: ast.Module) -> list[str]:
+    """``line: asyncio.wait_for`` for each use of it in ``tree``, imported by name too."""
+    found = []
+    for node in walked(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "asyncio":
+            found += [f"{node.lineno}: import" for a in node.names if a.name == "wait_for"]
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr == "wait_for"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "asyncio"
+        ):
+            found.append(f"{node.lineno}: asyncio.wait_for")
+    return sorted(found, key=lambda text: int(text.split(":")[0]))
+
+
 def _problems(found: Iterable[tuple[str, list[str]]]) -> list[str]:
     return [f"{where}: {problem}" for where, problems in found for problem in problems]
 
@@ -276,6 +301,13 @@ def test_no_setting_is_read_by_its_name_outside_the_loader() -> None:
         and where not in SETTING_READ_EXCEPTIONS
     )
     assert not problems, "settings read by name outside the loader:\n" + "\n".join(problems)
+
+
+def test_no_timeout_can_lose_a_cancellation() -> None:
+    problems = _problems(
+        (where, wait_fors(tree)) for where, tree in modules("sipgw", "tests/toolkit")
+    )
+    assert not problems, "asyncio.wait_for (use asyncio.timeout):\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("listed", [*PRIVATE_EXCEPTIONS, *SETTING_READ_EXCEPTIONS])
@@ -321,6 +353,49 @@ def test_reaching_into_private_names_is_found() -> None:
         "15: info._state",
         "16: helpers._private",
     ]
+
+
+def test_a_wait_for_is_found() -> None:
+    planted = ast.parse(
+        "import asyncio\n"
+        "from asyncio import sleep, wait_for\n"
+        "async def f(event):\n"
+        "    await asyncio.wait_for(event.wait(), 1)\n"
+        "    async with asyncio.timeout(1):\n"  # fine
+        "        await event.wait()\n"
+        "    await wait_for(event.wait(), 1)\n"
+    )
+    assert wait_fors(planted) == ["2: import", "4: asyncio.wait_for"]
+
+
+def test_a_wait_for_loses_a_cancellation_on_this_python() -> None:
+    """Why the rule holds while the product runs on 3.11: a task waiting so in a loop is
+    cancelled as its event is set, and goes on; with ``asyncio.timeout`` it ends."""
+
+    async def loop(event: asyncio.Event, waiting: bool) -> None:
+        while True:
+            event.clear()
+            with contextlib.suppress(TimeoutError):
+                if waiting:
+                    await asyncio.wait_for(event.wait(), 5)  # the rule's subject
+                else:
+                    async with asyncio.timeout(5):
+                        await event.wait()
+
+    async def ends(waiting: bool) -> bool:
+        event = asyncio.Event()
+        task = asyncio.create_task(loop(event, waiting))
+        await asyncio.sleep(0)
+        event.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=0.5)
+        task.cancel()  # a second time: a lost cancellation is not lost twice in a row
+        await asyncio.wait({task}, timeout=0.5)
+        return bool(done)
+
+    assert asyncio.run(ends(waiting=False))
+    if sys.version_info < (3, 12):
+        assert not asyncio.run(ends(waiting=True))
 
 
 def test_reading_a_setting_by_its_name_is_found() -> None:

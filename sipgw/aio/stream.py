@@ -512,7 +512,8 @@ class StreamPool:
     async def _connect(self, key: _Key) -> None:
         transport, host, port = key
         try:
-            conn = await asyncio.wait_for(self._open(transport, host, port), self.connect_timeout)
+            async with asyncio.timeout(self.connect_timeout):
+                conn = await self._open(transport, host, port)
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             # asyncio keeps the error where a frame of its traceback holds it (the task
             # of wait_for, the waiter of a TLS handshake): only its text is kept

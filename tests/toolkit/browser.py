@@ -206,7 +206,8 @@ class Browser:
         self._pending[ident] = future
         await self._ws.send_str(json.dumps({"id": ident, "method": method, "params": params}))
         try:
-            reply = await asyncio.wait_for(future, COMMAND_TIMEOUT)
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                reply = await future
         except TimeoutError:
             self._pending.pop(ident, None)
             raise BrowserError(f"{method}: no answer in {COMMAND_TIMEOUT:g} s") from None

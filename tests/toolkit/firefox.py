@@ -169,9 +169,9 @@ class Firefox:
             self._writer.write(str(len(data)).encode() + b":" + data)
             try:
                 while True:
-                    kind, answered, error, result = json.loads(
-                        await asyncio.wait_for(self._receive(), COMMAND_TIMEOUT)
-                    )
+                    async with asyncio.timeout(COMMAND_TIMEOUT):
+                        answer = await self._receive()
+                    kind, answered, error, result = json.loads(answer)
                     if kind == 1 and answered == ident:
                         break
             except TimeoutError:
@@ -222,7 +222,8 @@ class Firefox:
         """End the session and Firefox."""
         if self._writer is not None:
             try:
-                await asyncio.wait_for(self.send("WebDriver:DeleteSession"), 5)
+                async with asyncio.timeout(5):
+                    await self.send("WebDriver:DeleteSession")
             except (FirefoxError, OSError, TimeoutError):
                 pass
             self._writer.close()

@@ -178,7 +178,8 @@ class TwilioSdkApp:
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self._server.wait_closed()
         if self._runner is not None:
             await self._runner.cleanup()
 

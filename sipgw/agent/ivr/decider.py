@@ -96,7 +96,8 @@ class MenuDecider:
         if self.llm is None:
             return rule_decision(self.goal, wanted.heard), "rules", "no model"
         try:
-            text = await asyncio.wait_for(self._ask(self.llm, wanted), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                text = await self._ask(self.llm, wanted)
         except (LlmError, TimeoutError) as exc:
             why = "timeout" if isinstance(exc, TimeoutError) else f"model error: {exc}"
             return rule_decision(self.goal, wanted.heard), "rules", why

@@ -314,7 +314,8 @@ class ConferenceDial:
                     continue
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+                    async with asyncio.timeout(deadline - loop.time()):
+                        await self._changed.wait()
         finally:  # cancelled without a reason: a mid-call update replaced the TwiML
             self.leave(self.ended_by or "updated")
         seconds = round(loop.time() - self._joined_at)

@@ -112,7 +112,8 @@ class StatusPoster:
             return
         self._queue.put_nowait(None)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(worker), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await asyncio.shield(worker)
         worker.cancel()
         with contextlib.suppress(BaseException):
             await worker

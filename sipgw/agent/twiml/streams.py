@@ -194,9 +194,12 @@ class MediaStream:
                 self._outbox.put_nowait(stop)  # past the bound: the last message is never dropped
             self._outbox.put_nowait(None)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await asyncio.shield(writer)
         elif stop is not None:
             with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError, OSError):
-                await asyncio.wait_for(ws.send(stop), 1.0)
+                async with asyncio.timeout(1.0):
+                    await ws.send(stop)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 2.0)
+            async with asyncio.timeout(2.0):
+                await ws.close()

@@ -237,7 +237,8 @@ class LiveTranscription:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_WAIT
         with contextlib.suppress(TimeoutError):  # their turns' ends, posted
-            await asyncio.wait_for(self._settled.wait(), STOP_WAIT)
+            async with asyncio.timeout(STOP_WAIT):
+                await self._settled.wait()
         await self._close_sessions()
         pumps = self._pumps
         if pumps:

@@ -387,7 +387,8 @@ class Dashboard:
             await response.write(b"retry: 2000\n" + _sse("snapshot", snapshot))
             while True:
                 try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                    async with asyncio.timeout(HEARTBEAT):
+                        event = await queue.get()
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue

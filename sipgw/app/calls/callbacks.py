@@ -427,7 +427,8 @@ class CallbackRunner:
                 log.error("callback store %s: %s (retrying)", scheduler.store.where, exc)
                 wake = self.clock() + self.poll_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
+                async with asyncio.timeout(max(0.0, wake - self.clock())):
+                    await self._wake.wait()
 
 
 class OutboundCall:

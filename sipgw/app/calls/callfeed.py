@@ -455,7 +455,8 @@ class RecordEnds:
         try:
             if entry.record is not None and not entry.record_closed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._event(entry.id).wait(), within)
+                    async with asyncio.timeout(within):
+                        await self._event(entry.id).wait()
         finally:
             self._ends.pop(entry.id, None)
 

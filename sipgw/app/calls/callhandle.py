@@ -393,17 +393,12 @@ class CallHandle(SiprecRecordable):
         self.transfer_waiter = waiter
         self.refer_target = str(refer_to)
         try:
-            self.sip.act(
-                lambda now: self.sip.ua.refer(
-                    self.call,
-                    refer_to,
-                    now,
-                    headers=self.refer_headers,
-                    user_to_user=uui,
-                    notify_timeout=self.transfer_wait,
-                )  # fmt: skip
-            )
-            return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
+            self.sip.act(lambda now: self.sip.ua.refer(
+                self.call, refer_to, now, headers=self.refer_headers, user_to_user=uui,
+                notify_timeout=self.transfer_wait,
+            ))  # fmt: skip
+            async with asyncio.timeout(TRANSFER_TIMEOUT):
+                return await waiter
         except (SipError, TimeoutError) as exc:
             self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
             return False
@@ -415,7 +410,8 @@ class CallHandle(SiprecRecordable):
         RFC 3515 section 2.4.1 on RFC 3261 section 13.3.1.4), at most ``within`` seconds."""
         if self.state == "answered" and not self.acked.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.acked.wait(), within)
+                async with asyncio.timeout(within):
+                    await self.acked.wait()
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
         """A warm transfer's consultation call (``WarmTransferCall``): :meth:`place_leg`."""

@@ -282,15 +282,15 @@ class CallPath:
         """
         agent: Agent | None = None
         plugin = plugin_factory(factory)
-        capabilities = plugin.capabilities
         try:
             agent = plugin(handle)
             check_audio(agent, plugin)
             agent.observer = self.observer_for(factory)
             agent.span = handle.span = _call_span(self.tracer, handle)
             self.feed.agent_built(handle, agent)
-            _hear_early(handle, agent, capabilities)
-            await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
+            _hear_early(handle, agent, plugin.capabilities)
+            async with asyncio.timeout(PREPARE_TIMEOUT):
+                await agent.prepare()
         except asyncio.CancelledError:
             if agent is not None:
                 _unhear(handle, agent)
@@ -306,8 +306,8 @@ class CallPath:
             _unhear(handle, agent)
             self.close_agent(handle, agent, handle.end_reason or "ended")
             return None
-        handle.use_agent(agent, capabilities)
-        if handle.session is not None and capabilities.arrival_audio:
+        handle.use_agent(agent, plugin.capabilities)
+        if handle.session is not None and plugin.capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
         return agent
 
@@ -328,7 +328,8 @@ class CallPath:
 
         async def close() -> None:
             try:
-                await asyncio.wait_for(agent.close(reason), AGENT_CLOSE_TIMEOUT)
+                async with asyncio.timeout(AGENT_CLOSE_TIMEOUT):
+                    await agent.close(reason)
             except Exception:
                 handle.log.exception("agent close failed")
             finally:

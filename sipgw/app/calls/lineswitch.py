@@ -224,7 +224,8 @@ async def prepare_line(
     switch = LineSwitch(path, handle, target, agent, plugin.capabilities, hand_over)
     switch.tap()
     try:
-        await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
+        async with asyncio.timeout(PREPARE_TIMEOUT):
+            await agent.prepare()
     except asyncio.CancelledError:
         await switch.cancel()
         raise

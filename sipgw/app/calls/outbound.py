@@ -501,7 +501,8 @@ class OutboundCalls:
         try:
             if entry.ivr is None and not entry.record_closed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), RECORD_CLOSE_WAIT)
+                    async with asyncio.timeout(RECORD_CLOSE_WAIT):
+                        await done.wait()
         finally:
             unsubscribe()
             self._ended(placed, handle, entry, outcome)

@@ -173,7 +173,8 @@ class WarmTransfers:
         sip = self.path.sip
         try:
             sip.act(lambda now: sip.ua.refer_replacing(handle.call, consult.call, now))
-            event = await asyncio.wait_for(result, REFER_TIMEOUT)
+            async with asyncio.timeout(REFER_TIMEOUT):
+                event = await result
         except SipError as exc:
             return str(exc)
         except TimeoutError:

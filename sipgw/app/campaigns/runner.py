@@ -199,7 +199,8 @@ class CampaignRunner:
                 wake = self.clock() + self.poll_interval
             self.passes += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
+                async with asyncio.timeout(max(0.0, wake - self.clock())):
+                    await self._wake.wait()
 
     async def _dial(self, order: DialOrder) -> None:
         contact = order.contact

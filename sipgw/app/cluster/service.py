@@ -136,7 +136,8 @@ class ClusterMember:
             self._unsubscribe()
             self._unsubscribe = None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._writes.join(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self._writes.join()
         await cancel_and_wait(*self._tasks)
         self._tasks = []
         try:

@@ -359,7 +359,8 @@ class Phone:
                 raise TimeoutError("the expected SIP message did not arrive")
             self._sip_event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sip_event.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._sip_event.wait()
 
     async def invite(
         self, formats: str | None = None, within: float = 5.0, extra: Sequence[str] = ()
@@ -601,7 +602,8 @@ class Phone:
                 raise TimeoutError(what)
             event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, FRAME_S))
+                async with asyncio.timeout(min(remaining, FRAME_S)):
+                    await event.wait()
 
     # ------------------------------------------------------------------ teardown
 

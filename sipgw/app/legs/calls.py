@@ -258,7 +258,8 @@ class LegCalls:
                 handle.log.info("media quality: %s", handle.quality.summary())
                 if handle.agent is not None:
                     handle.agent.on_quality(handle.quality)
-            await asyncio.wait_for(media.close(), CLOSE_WAIT)
+            async with asyncio.timeout(CLOSE_WAIT):
+                await media.close()
         except Exception:
             handle.log.exception("closing the %s leg failed", handle.leg)
         finally:

@@ -138,7 +138,8 @@ class CertificateFetcher:
     async def _fetch_now(self, url: str, now: float) -> bytes:
         self.fetches += 1
         try:
-            body = await asyncio.wait_for(self._get(url), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                body = await self._get(url)
         except (CertificateUnavailable, TimeoutError) as exc:
             # raised from wait_for's frame, which holds its task; and from it, a refused
             # connection's errors, which hold their frames (aiohttp's `last_exc`)

@@ -140,10 +140,12 @@ class PostCallSummaries:
         started = time.monotonic()
         try:
             async with self._limit:
-                result = await asyncio.wait_for(
-                    self._ask(messages(self.settings.summary_prompt, text, entry.line), schema),
-                    max(0.0, self.settings.summary_timeout - (time.monotonic() - started)),
-                )
+                async with asyncio.timeout(
+                    max(0.0, self.settings.summary_timeout - (time.monotonic() - started))
+                ):
+                    result = await self._ask(
+                        messages(self.settings.summary_prompt, text, entry.line), schema
+                    )
         except Exception as exc:  # a timeout, the model's error, an answer we cannot read
             self.failed += 1
             log.warning("[%s] no post-call summary: %s", entry.id, _why(exc, self.settings))

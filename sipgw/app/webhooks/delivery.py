@@ -206,7 +206,8 @@ class WebhookDelivery:
             self._stopping = True  # the loop ends between two rounds, never mid-claim
             self._wake.set()
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
+                async with asyncio.timeout(grace):
+                    await asyncio.shield(self._task)
             except TimeoutError:
                 await cancel_and_wait(self._task)
             self._task = None
@@ -241,7 +242,8 @@ class WebhookDelivery:
                 log.exception("webhook outbox %s: error (retrying)", self.outbox.where)
                 wait = ERROR_WAIT
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(wait, 0.05))
+                async with asyncio.timeout(max(wait, 0.05)):
+                    await self._wake.wait()
 
     def _post_in_task(self, event: PendingEvent) -> None:
         key = (event.url, event.call)

@@ -138,7 +138,8 @@ class MediaStreamConnection:
         buffers. False if ``within`` seconds pass first or the stream ended unconfirmed.
         """
         try:
-            await asyncio.wait_for(self._played.wait(), within)
+            async with asyncio.timeout(within):
+                await self._played.wait()
         except TimeoutError:
             return False
         return self.session.played_out

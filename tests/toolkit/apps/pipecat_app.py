@@ -128,7 +128,8 @@ async def running_bot(
     try:
         assert process.stdout is not None
         try:
-            line = await asyncio.wait_for(process.stdout.readline(), 60.0)
+            async with asyncio.timeout(60.0):
+                line = await process.stdout.readline()
         except TimeoutError:
             line = b""
         if line.strip() != b"ready":
@@ -138,7 +139,8 @@ async def running_bot(
         if process.returncode is None:
             process.terminate()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 10.0)
+                async with asyncio.timeout(10.0):
+                    await process.wait()
             if process.returncode is None:
                 process.kill()
                 await process.wait()

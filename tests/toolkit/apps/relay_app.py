@@ -77,7 +77,8 @@ class RelayApp:
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self._server.wait_closed()
 
     async def _serve(self, ws: ServerConnection) -> None:
         assert ws.request is not None

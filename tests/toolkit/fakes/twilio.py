@@ -426,7 +426,8 @@ class FakeTwilioStream:
             if delay > 0:
                 self._mark_wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._mark_wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._mark_wake.wait()
                 continue
             self._marks.popleft()
             self._echo(first.name, loop.time(), cleared=False)
@@ -481,4 +482,5 @@ class FakeTwilioStream:
                 raise TimeoutError(f"condition not met in {within} s")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.1))
+                async with asyncio.timeout(min(left, 0.1)):
+                    await self._changed.wait()

@@ -354,7 +354,8 @@ class AssemblyAISTTService(SpeechToText):
             if self._connecting:  # connect() terminates the session it is opening
                 budget = self._settings.connect_timeout + TERMINATION_TIMEOUT
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._connect_finished.wait(), budget)
+                    async with asyncio.timeout(budget):
+                        await self._connect_finished.wait()
             await self._shutdown()
         except Exception:  # never raise from a hang-up path
             logger.exception("error while closing the AssemblyAI session")

@@ -661,7 +661,8 @@ class _WsConnection:
         """Close the socket (sending ``close_socket`` first if ``polite``) and stop reading."""
         if polite and self.alive:
             with contextlib.suppress(TtsError, OSError):
-                await asyncio.wait_for(self.send({"close_socket": True}), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self.send({"close_socket": True})
         self._shutdown(TtsError("the TTS service was closed"))
         with contextlib.suppress(Exception):
             await self.ws.close()
@@ -914,7 +915,8 @@ class ElevenLabsTTSService(TextToSpeech):
         try:
             while conn.alive and conn.full() and (remaining := deadline - loop.time()) > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(conn.slot_freed.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await conn.slot_freed.wait()
         finally:
             conn.waiting -= 1
         if not conn.alive:

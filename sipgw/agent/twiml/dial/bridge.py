@@ -36,7 +36,6 @@ A :class:`DialRelay` joins the caller with that leg:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections import deque
@@ -479,8 +478,7 @@ class DialRelay:
             self.bridged = False
             if not ended.done():
                 leg.hangup()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(ended), 5.0)
+                await asyncio.wait({ended}, timeout=5.0)
             return (ended.result() if ended.done() else None), talked
         finally:
             self.bridged, self._over, self.in_screening = False, True, False

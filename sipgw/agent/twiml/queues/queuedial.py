@@ -161,7 +161,8 @@ class QueueDial(RelayedDial):
             if left <= 0:
                 return None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queues.joined(name), left)
+                async with asyncio.timeout(left):
+                    await self.queues.joined(name)
 
     def at_hangup(self) -> DialResult:
         """The dequeuing caller hung up: the bridge ends; how, for the ``action``."""

@@ -104,7 +104,8 @@ class AppChannel:
             self._outbox.put_nowait(None)
             if self._writer is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._writer, 2.0)
+                    async with asyncio.timeout(2.0):
+                        await self._writer
 
     async def _write(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError):
@@ -122,4 +123,5 @@ class AppChannel:
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await ws.close()

@@ -55,7 +55,8 @@ class RecordVerb(VerbHandler):
         self.recording = (recorder, verb, over)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(over.wait(), verb.max_length + 1.0)
+                async with asyncio.timeout(verb.max_length + 1.0):
+                    await over.wait()
         finally:
             if not self.ctx.closed:
                 self.recording = None

@@ -1150,6 +1150,7 @@ class FakeElevenLabs:
         sock.record.closed = True
         if not sock.ws.closed:
             try:
-                await asyncio.wait_for(sock.ws.close(code=code, message=reason.encode()), 2)
+                async with asyncio.timeout(2):
+                    await sock.ws.close(code=code, message=reason.encode())
             except (ConnectionError, RuntimeError, TimeoutError):
                 pass

@@ -102,7 +102,8 @@ class SharedCalls:
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._writes.join(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self._writes.join()
         await cancel_and_wait(self._task)
         self._task = None
 
