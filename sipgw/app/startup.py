@@ -329,6 +329,7 @@ def outbound_config(
         proxy=settings.outbound_proxy,
         caller_id=settings.caller_id,
         ring_timeout=settings.ring_timeout,
+        redirect_hops=settings.redirect_hops,
         aor=accounts.register,
         username=accounts.auth_username
         or (_aor_user(accounts.register) if accounts.auth_password else ""),

@@ -14,6 +14,7 @@ from sipgw.sip.addressing import Address, Flow
 from sipgw.sip.call import CallInfo
 from sipgw.sip.finalreply import FinalReply
 from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.uri import SipUri
 
 __all__ = [
     "TransferStage",
@@ -24,6 +25,7 @@ __all__ = [
     "CallEnded",
     "CallOffered",
     "CallProgress",
+    "CallRedirected",
     "InviteRefusedForOverload",
     "DtmfReceived",
     "EndReason",
@@ -101,6 +103,28 @@ class CallProgress:
     reason: str
     early_media: bool = False
     media: NegotiatedAudio | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRedirected:
+    """A final response to our INVITE that a redirect may follow (RFC 3261 §8.1.3.4): a 3xx,
+    or a failure of a target a 3xx gave while it gave others.
+
+    Attributes:
+        status: the response's status (0: no response at all).
+        reason: its reason phrase.
+        target: where the INVITE goes now; None = nowhere, the call ends with ``status``.
+        refused: the 3xx's targets the call may not go to (:class:`~sipgw.sip.redirect.Redirects`).
+        why: when ``target`` is None, why not: ``"hops"`` (more 3xx than the call follows),
+            ``"refused"`` (every target refused) or ``"none"`` (no SIP URI left to try).
+    """
+
+    call: CallInfo
+    status: int
+    reason: str
+    target: SipUri | None
+    refused: tuple[str, ...] = ()
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +332,7 @@ class RegistrationChanged:
 SipEvent = (
     CallOffered
     | CallProgress
+    | CallRedirected
     | CallAnswered
     | CallConfirmed
     | MediaUpdated

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,14 @@ ToneWav = Callable[..., Path]
 
 
 def sipgw_call(
-    workdir: Path, target: str, *args: str, timeout: float = 60.0
+    workdir: Path,
+    target: str,
+    *args: str,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``sipgw call TARGET`` on loopback with the echo agent; bounded."""
+    """Run ``sipgw call TARGET`` on loopback with the echo agent (``env`` added to ours);
+    bounded."""
     low, high = free_port_range(20)
     argv: Sequence[str] = [
         sys.executable, "-m", "sipgw", "call", target,
@@ -33,8 +39,9 @@ def sipgw_call(
         "--rtp-ports", f"{low}-{high}", "--agent", "echo", *args,
     ]  # fmt: skip
     result = subprocess.run(
-        argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False
-    )
+        argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     (workdir / "sipgw-call.log").write_text(result.stdout + result.stderr)
     return result
 

@@ -34,6 +34,12 @@ class DialGate:
         self.policy = policy
         self._counted = counted
 
+    def count_refused(self, targets: int = 1) -> None:
+        """Count targets the policy refused elsewhere (a 3xx's Contacts, judged in the SIP
+        core as the call follows it)."""
+        for _ in range(targets):
+            self._counted.refused_dial()
+
     def admit_keyed(
         self,
         so_far: str,

@@ -62,8 +62,17 @@ from sipgw.app.upstream.callrequest import CallRequest, TwimlSource
 from sipgw.app.upstream.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
 from sipgw.sip.addressing import Flow
 from sipgw.sip.call import CallInfo, CallKey
+from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.errors import SipError
-from sipgw.sip.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
+from sipgw.sip.events import (
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    CallRedirected,
+    EndReason,
+    SipEvent,
+)
+from sipgw.sip.redirect import Redirects
 from sipgw.sip.useragent import OutboundCall
 
 __all__ = ["RECENT_OUTCOMES", "CallOptions", "CallOutcome", "OutboundCalls", "PlacedCall"]
@@ -411,6 +420,7 @@ class OutboundCalls:
                 call_codecs(self.path.config.codecs, line.spec.codecs if line else None,
                             config.codecs, via_account=bool(config.aor))
             ),
+            redirects=_redirects(config, line.dial_policy if line else self.path.gate.policy),
         )  # fmt: skip
         calls: list[CallInfo] = []
         try:
@@ -460,6 +470,10 @@ class OutboundCalls:
             early += " (dropped until answered)" if event.early_media and not heard else ""
             handle.log.info("progress: %d %s%s", event.status, event.reason, early)
             self.path.feed.call_ringing(handle)
+        elif isinstance(event, CallRedirected):
+            _log_redirect(handle, event, self.config.redirect_hops)
+            if event.refused:
+                self.path.gate.count_refused(len(event.refused))
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
             placed.answer_custom = event.custom
@@ -669,3 +683,27 @@ def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> Non
             f"{' and more' if len(missing) > 1 else ''}: give the variables {names} "
             '(--var NAME=VALUE, or "variables" in POST /api/calls)'
         )
+
+
+def _redirects(config: OutboundConfig, policy: DialPolicy) -> Redirects | None:
+    """How a 3xx is followed: to the targets ``policy`` allows (the line's, else the
+    gateway's), for every placed call: a carrier's Contact is a target nobody chose."""
+    if config.redirect_hops <= 0:
+        return None
+    return Redirects(config.redirect_hops, lambda uri: policy.allows("call", uri))
+
+
+def _log_redirect(handle: CallHandle, event: CallRedirected, hops: int) -> None:
+    """The log lines of a 3xx (or a redirected target's failure): where the call goes now,
+    the targets refused, or why it goes nowhere."""
+    what = f"{event.status} {event.reason}" if event.status else event.reason
+    for target in event.refused:
+        handle.log.warning("redirect: %s names %s, not in the dial allow-list (SIPGW_DIAL_ALLOW"
+                           "): not followed", what, target)  # fmt: skip
+    if event.target is not None:
+        handle.log.info("redirect: %s, calling %s", what, event.target)
+    elif event.why == "hops":
+        handle.log.warning("redirect: %s not followed: more than %d redirects "
+                           "(SIPGW_REDIRECT_HOPS)", what, hops)  # fmt: skip
+    elif event.why == "none":
+        handle.log.warning("redirect: %s names no SIP target not tried already", what)

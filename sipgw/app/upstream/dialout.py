@@ -57,6 +57,8 @@ class OutboundConfig:
     """The From: a SIP URI, ``"Name" <sip:...>``, or a user/number; "" = the AOR."""
     ring_timeout: float = 60.0
     """Seconds before an unanswered call is cancelled."""
+    redirect_hops: int = 3
+    """How many 3xx one call follows, to targets the dial policy allows; 0 = none."""
     aor: str = ""
     """The registered address of record, if any (default From and number domain)."""
     username: str = ""
@@ -112,11 +114,12 @@ def account_config(
 ) -> OutboundConfig:
     """How one account of the accounts file places calls: its AOR (the default From and
     the host of numbers), credentials, proxy (else ``base``'s), caller id and identity
-    header; the ring timeout is ``base``'s."""
+    header; the ring timeout and redirect hops are ``base``'s."""
     return OutboundConfig(
         proxy=proxy or base.proxy,
         caller_id=caller_id,
         ring_timeout=base.ring_timeout,
+        redirect_hops=base.redirect_hops,
         aor=aor,
         username=username if password else "",
         password=password,

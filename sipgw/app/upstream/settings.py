@@ -15,6 +15,7 @@ from sipgw.foundation.settings.parsers import (
     choice,
     float_range,
     int_at_least,
+    int_range,
     non_negative,
     optional_file,
     positive,
@@ -192,6 +193,12 @@ class OutboundSection:
     ring_timeout: float = setting(
         60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
         help="Seconds an outbound call may ring before we give up (CANCEL).",
+    )  # fmt: skip
+    redirect_hops: int = setting(
+        3, env="SIPGW_REDIRECT_HOPS", flag="--redirect-hops", metavar="N", parse=int_range(0, 10),
+        help="How many 3xx redirects one placed call follows (RFC 3261 8.1.3.4); each Contact "
+        "is tried only if the dial allow-list (SIPGW_DIAL_ALLOW, or the line's) allows it, for "
+        "the operator's own calls too. 0 = a 3xx ends the call.",
     )  # fmt: skip
 
 

@@ -29,6 +29,11 @@ What comes back:
   :class:`~sipgw.sip.auth.DigestClient`: a new INVITE with a new CSeq and branch,
   the same Call-ID and tags (§22.2); a second challenge the client refuses
   to answer ends the call.
+* **3xx** - with :attr:`OutboundCall.redirects`, the INVITE goes to the targets its
+  Contacts name (:mod:`sipgw.sip.redirect`: best ``q`` first, each judged before it is
+  tried, none twice, at most ``hops`` 3xx in a call) as a new request with the
+  same Call-ID, From and To, a new CSeq and branch (§8.1.3.4); a failure (not 6xx) of such
+  a target moves on to the next. Each is a :class:`~sipgw.sip.events.CallRedirected`.
 * **3xx-6xx** - the transaction layer ACKs it; the call ends with a reason
   for the status (:func:`end_reason`).
 * **no response** - Timer B or a transport error: the target is unreachable.
@@ -63,7 +68,7 @@ from sipgw.sip.call import CallInfo, CallState, Direction
 from sipgw.sip.customheaders import check_custom_headers, received_custom_headers
 from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState, LocalProtocolError, SipError
-from sipgw.sip.events import CallAnswered, CallProgress, EndReason
+from sipgw.sip.events import CallAnswered, CallProgress, CallRedirected, EndReason
 from sipgw.sip.finalreply import FinalReply
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.identity import IdentityHeader, identity_headers
@@ -75,6 +80,7 @@ from sipgw.sip.offeranswer import (
     accept_answer,
     create_offer,
 )
+from sipgw.sip.redirect import Redirects, redirect_targets, target_key
 from sipgw.sip.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer, parse_session_expires
@@ -142,6 +148,8 @@ class OutboundCall:
             port of it (``rtp_port`` unused), the body is ``multipart/mixed`` with its
             metadata, the INVITE requires ``siprec`` and its Contact says ``+sip.src``;
             never SRTP. None: an ordinary call.
+        redirects: whether and where a 3xx takes the call (:mod:`sipgw.sip.redirect`);
+            None: a 3xx ends it.
     """
 
     target: SipUri | str
@@ -157,6 +165,7 @@ class OutboundCall:
     targets: tuple[Flow, ...] = ()
     codecs: tuple[RtpCodec, ...] = ()
     recording: RecordingOffer | None = None
+    redirects: Redirects | None = None
 
 
 class OutboundUsage:
@@ -261,8 +270,9 @@ class OutboundUsage:
         )
         info = CallInfo((call_id, local_tag), local, remote, Direction.OUTBOUND)
         digest = DigestClient(spec.credentials, ctx.rng) if spec.credentials is not None else None
-        leg = UacLeg(invite, flow, contact, digest, targets=targets)
+        leg = UacLeg(invite, flow, contact, digest, targets=targets, redirects=spec.redirects)
         leg.recording = recording is not None
+        leg.tried.add(target_key(target))
         session = CallSession(info, invite, None, dialog, None, uac=leg)
         session.local_media = media
         session.local_sdp = offer
@@ -338,6 +348,8 @@ class OutboundUsage:
             return
         if leg.cancel_reason is None and self._next_target(session, outcome, now):
             return
+        if leg.cancel_reason is None and self._redirect(session, outcome, now):
+            return
         if leg.cancel_reason is not None:
             reason = leg.cancel_reason
         elif isinstance(outcome, NoResponse):
@@ -404,18 +416,76 @@ class OutboundUsage:
         index = leg.targets.index(leg.flow) + 1 if leg.flow in leg.targets else len(leg.targets)
         if not failed or index >= len(leg.targets):
             return False
-        flow = leg.flow = leg.targets[index]
+        self._resend(session, leg.request.uri, leg.targets[index], now)
+        return True
+
+    def _redirect(self, session: CallSession, outcome: Outcome, now: float) -> bool:
+        """§8.1.3.4: a 3xx's targets join the call's (first, :mod:`sipgw.sip.redirect`), and
+        the INVITE goes to the next one; so does a failure (not 6xx) while targets are left.
+        False: the call ends with ``outcome``."""
+        leg = _leg(session)
+        rule, status = leg.redirects, outcome.status
+        if rule is None:
+            return False
+        reason = outcome.reason if isinstance(outcome, SipResponse) else "no response"
+        refused: tuple[str, ...] = ()
+        if isinstance(outcome, SipResponse) and 300 <= status < 400:
+            if leg.redirected >= rule.hops:
+                return self._not_redirected(session, outcome, reason, "hops")
+            leg.redirected += 1
+            found = redirect_targets(outcome, leg.tried)
+            leg.tried.update(target_key(uri) for uri in found)
+            allowed = [uri for uri in found if rule.allows(uri)]
+            refused = tuple(str(uri) for uri in found if uri not in allowed)
+            leg.pending[:0] = allowed
+            if not leg.pending:
+                return self._not_redirected(
+                    session, outcome, reason, "refused" if refused else "none", refused
+                )
+        elif status >= 600 or not leg.pending:
+            return False
+        target = leg.pending.pop(0)
+        flow = leg.flow if session.dialog.route_set else uri_flow(target, self.ctx.config.transport)
+        if not session.dialog.route_set:
+            leg.targets = (flow,)
+        session.dialog.remote_target = target
+        self.ctx.events.append(CallRedirected(session.info, status, reason, target, refused))
+        self._resend(session, str(target), flow, now, new_cseq=True)
+        return True
+
+    def _not_redirected(
+        self,
+        session: CallSession,
+        outcome: Outcome,
+        reason: str,
+        why: str,
+        refused: tuple[str, ...] = (),
+    ) -> bool:
+        self.ctx.events.append(
+            CallRedirected(session.info, outcome.status, reason, None, refused, why)
+        )
+        return False
+
+    def _resend(
+        self, session: CallSession, uri: str, flow: Flow, now: float, new_cseq: bool = False
+    ) -> None:
+        """The INVITE again, to ``uri`` through ``flow``: a new branch (and CSeq), the
+        Contact's transport the flow's; every other header and the body as they were."""
+        leg = _leg(session)
+        leg.flow = flow
         old = leg.request
         headers = old.headers.copy()
         headers.replace_first("Via", str(self.ctx.new_via(flow)))
+        if new_cseq:
+            session.dialog.local_cseq = old.cseq.number + 1
+            headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
         if flow.transport != old.top_via.transport:  # our Contact names the transport
             secure = old.uri.lower().startswith("sips:") or leg.contact.startswith("<sips:")
             user = session.dialog.local_uri
             leg.contact = self.ctx.config.contact(_user_of(user), flow.transport, secure=secure)
             headers.set("Contact", leg.contact)
         session.dialog.source = flow
-        self._send_invite(session, SipRequest("INVITE", old.uri, headers, old.body), now)
-        return True
+        self._send_invite(session, SipRequest("INVITE", uri, headers, old.body), now)
 
     def _on_2xx(self, session: CallSession, response: SipResponse, now: float) -> None:
         """Every 2xx to our INVITE: ACK it; the first confirms the call (§13.2.2.4)."""

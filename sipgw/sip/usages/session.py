@@ -12,6 +12,7 @@ from sipgw.sip.errors import InvalidState
 from sipgw.sip.events import EndReason
 from sipgw.sip.message import SipRequest
 from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice, RtpCodec
+from sipgw.sip.redirect import Redirects
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer
 from sipgw.sip.timers import Timer, TimerHeap
@@ -20,6 +21,7 @@ from sipgw.sip.transaction import (
     InviteServerTransaction,
     ServerTransaction,
 )
+from sipgw.sip.uri import SipUri
 
 __all__ = ["CallSession", "PendingAck", "UacLeg"]
 
@@ -71,6 +73,10 @@ class UacLeg:
             in use.
         recording: the call is a SIPREC recording session (:mod:`sipgw.sip.siprec`): its
             answer is read stream by stream.
+        redirects: whether and where a 3xx takes the call (None: it ends it).
+        redirected: the 3xx responses followed so far.
+        pending: the targets 3xx responses gave that are still to try, next first.
+        tried: every target the call went to or was given (:func:`~sipgw.sip.redirect.target_key`).
     """
 
     request: SipRequest
@@ -90,6 +96,10 @@ class UacLeg:
     cancel_timer: Timer | None = None
     targets: tuple[Flow, ...] = ()
     recording: bool = False
+    redirects: Redirects | None = None
+    redirected: int = 0
+    pending: list[SipUri] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True, eq=False)
