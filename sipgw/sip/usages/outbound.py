@@ -33,7 +33,9 @@ What comes back:
   Contacts name (:mod:`sipgw.sip.redirect`: best ``q`` first, each judged before it is
   tried, none twice, at most ``hops`` 3xx in a call) as a new request with the
   same Call-ID, From and To, a new CSeq and branch (§8.1.3.4); a failure (not 6xx) of such
-  a target moves on to the next. Each is a :class:`~sipgw.sip.events.CallRedirected`.
+  a target moves on to the next. Each is a :class:`~sipgw.sip.events.CallRedirected`. The
+  credentials of an earlier challenge are not sent to a redirect's target, nor are its own
+  challenges answered, unless the INVITE goes through our outbound proxy (whose stay).
 * **3xx-6xx** - the transaction layer ACKs it; the call ends with a reason
   for the status (:func:`end_reason`).
 * **no response** - Timer B or a transport error: the target is unreachable.
@@ -428,29 +430,38 @@ class OutboundUsage:
         if rule is None:
             return False
         reason = outcome.reason if isinstance(outcome, SipResponse) else "no response"
+        moved = isinstance(outcome, SipResponse) and 300 <= status < 400
         refused: tuple[str, ...] = ()
-        if isinstance(outcome, SipResponse) and 300 <= status < 400:
-            if leg.redirected >= rule.hops:
-                return self._not_redirected(session, outcome, reason, "hops")
+        over = moved and leg.redirected >= rule.hops
+        if moved and not over:
+            assert isinstance(outcome, SipResponse)
             leg.redirected += 1
             found = redirect_targets(outcome, leg.tried)
             leg.tried.update(target_key(uri) for uri in found)
             allowed = [uri for uri in found if rule.allows(uri)]
             refused = tuple(str(uri) for uri in found if uri not in allowed)
             leg.pending[:0] = allowed
-            if not leg.pending:
-                return self._not_redirected(
-                    session, outcome, reason, "refused" if refused else "none", refused
-                )
-        elif status >= 600 or not leg.pending:
-            return False
+        elif status >= 600:
+            return False  # §21.6: a global failure ends the search
+        if not leg.pending:
+            if not moved:
+                return False
+            why = "hops" if over else "refused" if refused else "none"
+            return self._not_redirected(session, outcome, reason, why, refused)
         target = leg.pending.pop(0)
-        flow = leg.flow if session.dialog.route_set else uri_flow(target, self.ctx.config.transport)
-        if not session.dialog.route_set:
+        routed = bool(session.dialog.route_set)
+        flow = leg.flow if routed else uri_flow(target, self.ctx.config.transport)
+        if not routed:
             leg.targets = (flow,)
         session.dialog.remote_target = target
         self.ctx.events.append(CallRedirected(session.info, status, reason, target, refused))
-        self._resend(session, str(target), flow, now, new_cseq=True)
+        # Credentials answered another server's challenge: never shown to the next one (a
+        # redirect's target is anybody's), nor is our password offered to it; a proxy's
+        # stay, and its challenges are answered, while the INVITE goes through it.
+        drop = ("Authorization",) if routed else _AUTH_HEADERS
+        if not routed:
+            leg.digest = None
+        self._resend(session, str(target), flow, now, new_cseq=True, drop=drop)
         return True
 
     def _not_redirected(
@@ -467,14 +478,23 @@ class OutboundUsage:
         return False
 
     def _resend(
-        self, session: CallSession, uri: str, flow: Flow, now: float, new_cseq: bool = False
+        self,
+        session: CallSession,
+        uri: str,
+        flow: Flow,
+        now: float,
+        new_cseq: bool = False,
+        drop: tuple[str, ...] = (),
     ) -> None:
         """The INVITE again, to ``uri`` through ``flow``: a new branch (and CSeq), the
-        Contact's transport the flow's; every other header and the body as they were."""
+        Contact's transport the flow's, without the headers ``drop`` names; every other
+        header and the body as they were."""
         leg = _leg(session)
         leg.flow = flow
         old = leg.request
         headers = old.headers.copy()
+        for name in drop:
+            headers.remove(name)
         headers.replace_first("Via", str(self.ctx.new_via(flow)))
         if new_cseq:
             session.dialog.local_cseq = old.cseq.number + 1

@@ -7,12 +7,15 @@ the next target when one fails.
 
 from __future__ import annotations
 
+import random
+
 from sipgw.sip.addressing import Flow
+from sipgw.sip.auth import Credentials, DigestServer
 from sipgw.sip.events import CallAnswered, CallEnded, CallRedirected, EndReason
 from sipgw.sip.message import SipResponse, parse_message
 from sipgw.sip.redirect import Redirects, redirect_targets
 from sipgw.sip.uri import SipUri
-from tests.sipgw.sip.usages.test_outbound import PROXY, Far, answered, reply
+from tests.sipgw.sip.usages.test_outbound import PROXY, US, Far, answered, reply
 
 
 def allow_all(uri: SipUri) -> bool:
@@ -157,3 +160,45 @@ def test_a_contact_s_method_and_headers_are_left_out_and_other_schemes_skipped()
         "sip:carol@192.0.2.50",
         "sip:CAROL@192.0.2.50",
     ]
+
+
+def test_over_the_bound_a_3xx_is_a_failure_and_the_targets_left_are_tried() -> None:
+    far = Far(redirects=Redirects(1, allow_all))
+    moved(far, "<sip:a@192.0.2.51>", "<sip:b@192.0.2.52>;q=0.5")
+    moved(far, "<sip:c@192.0.2.53>")  # a's 3xx: one too many, so on to b
+    assert far.invite.uri == "sip:b@192.0.2.52"
+    assert not [e for e in redirects(far) if "sip:c@" in str(e.target)]
+
+
+def test_credentials_are_never_shown_to_a_redirect_s_target() -> None:
+    """The trunk challenged and got our digest; its 302 names another host: the INVITE
+    there carries no credentials, and a challenge from there is not answered."""
+    trunk = DigestServer("trunk.example", {"agent": "s3cret"}, random.Random(4))
+    far = Far(credentials=Credentials("agent", "s3cret"), redirects=Redirects(3, allow_all))
+    far.feed(reply(far.invite, 401, headers=(("WWW-Authenticate", trunk.challenge(0.0, US)),)))
+    assert far.invite.headers.get("Authorization")
+    moved(far, "<sip:carol@198.51.100.7>")
+    redirected = far.invite
+    assert redirected.uri == "sip:carol@198.51.100.7"
+    assert redirected.headers.get("Authorization") is None
+    other = DigestServer("other.example", {"agent": "s3cret"}, random.Random(5))
+    far.feed(reply(redirected, 401, headers=(("WWW-Authenticate", other.challenge(0.0, US)),)))
+    assert len(far.transactions("INVITE")) == 3  # the first, with credentials, redirected
+    assert far.ended().status == 401
+
+
+def test_through_a_proxy_its_credentials_stay_and_the_far_end_s_go() -> None:
+    proxy = DigestServer("proxy.example", {"agent": "s3cret"}, random.Random(3))
+    far = Far(
+        credentials=Credentials("agent", "s3cret"),
+        route=(f"sip:{PROXY[0]}:{PROXY[1]};lr",),
+        redirects=Redirects(3, allow_all),
+    )
+    challenge = ("Proxy-Authenticate", proxy.challenge(0.0, US))
+    far.feed(reply(far.invite, 407, tag="proxy-tag", headers=(challenge,)))
+    pbx = DigestServer("pbx.example", {"agent": "s3cret"}, random.Random(4))
+    far.feed(reply(far.invite, 401, headers=(("WWW-Authenticate", pbx.challenge(0.0, US)),)))
+    assert far.invite.headers.get("Authorization") and far.invite.headers.get("Proxy-Authorization")
+    moved(far, "<sip:carol@carrier.example>")
+    assert far.invite.headers.get("Authorization") is None
+    assert far.invite.headers.get("Proxy-Authorization")
