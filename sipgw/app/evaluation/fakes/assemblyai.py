@@ -480,6 +480,8 @@ class _LiveSession:
             wait = due - self.loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if isinstance(item, dict):  # recorded before the client can act on it
+                self.fake._update(partial(self._sent, item, time.monotonic()))
             try:
                 if isinstance(item, _CloseOrder):
                     await self.ws.close(item.code, item.reason)
@@ -487,13 +489,19 @@ class _LiveSession:
                 text = item if isinstance(item, str) else json.dumps(item)
                 await self.ws.send(text)
             except ConnectionClosed:
+                if isinstance(item, dict):
+                    self.fake._update(partial(self._unsent, item))
                 return
-            if isinstance(item, dict):
-                self.fake._update(partial(self._sent, item, time.monotonic()))
 
     def _sent(self, message: dict[str, Any], at: float) -> None:
         self.record.sent.append(message)
         self.record.sent_at.append(at)
+
+    def _unsent(self, message: dict[str, Any]) -> None:
+        """A message the closed socket did not take: never sent after all."""
+        index = max(i for i, sent in enumerate(self.record.sent) if sent is message)
+        del self.record.sent[index]
+        del self.record.sent_at[index]
 
     # -- incoming
 
