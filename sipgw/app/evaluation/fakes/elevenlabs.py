@@ -827,14 +827,16 @@ class FakeElevenLabs:
         self._live_requests[id(request)] = request
         try:
             await response.prepare(request)
+            # Each step is recorded before the write that lets the client act on it.
             async for _, chunk in self._paced(utterance, start):
-                await response.write(chunk)
                 if utterance.first_audio_at is None:
                     utterance.first_audio_at = time.monotonic()
                 utterance.bytes_sent += len(chunk)
-            await response.write_eof()
+                await response.write(chunk)
             record.completed = True
+            await response.write_eof()
         except (ConnectionError, RuntimeError):
+            record.completed = False
             record.aborted = True
         finally:
             record.finished_at = loop.time()
@@ -1096,21 +1098,26 @@ class FakeElevenLabs:
             del sock.contexts[ctx.record.context_id]
         if ctx.lost_to_race and self.close_race == "silent":
             return  # #4681: no audio, no error, no final
-        if await self._send(sock, {self.final_key: True, "contextId": ctx.record.context_id}):
-            ctx.record.final_sent = True
+        ctx.record.final_sent = True  # before the client can act on it
+        final = {self.final_key: True, "contextId": ctx.record.context_id}
+        if not await self._send(sock, final):
+            ctx.record.final_sent = False
         if sock.closing and not sock.active_count():
             await self._finish_socket(sock, 1000, "", "socket")
 
     async def _send(self, sock: _Socket, message: dict[str, Any], record: bool = True) -> bool:
         if sock.ws.closed:
             return False
+        if record:  # before the client can act on it; taken back if the send fails
+            sock.record.sent.append(message)
         try:
             async with sock.send_lock:
                 await sock.ws.send_str(json.dumps(message))
         except (ConnectionError, RuntimeError):
+            if record:
+                sent = sock.record.sent
+                del sent[max(i for i, m in enumerate(sent) if m is message)]
             return False
-        if record:
-            sock.record.sent.append(message)
         return True
 
     async def _error(

@@ -208,7 +208,7 @@ class RecordedRequest:
     received_at: float = 0.0
     """``time.monotonic()`` when the request arrived."""
     chunk_times: list[float] = field(default_factory=list)
-    """``time.monotonic()`` when each chunk was written."""
+    """``time.monotonic()`` when each chunk was handed to the connection."""
     peer: object = None
     """The client's address and port: the same for requests on one kept-alive connection."""
 
@@ -715,18 +715,18 @@ class FakeOpenAI:
                 if number and spec.chunk_delay:
                     await asyncio.sleep(spec.chunk_delay)
                 payload = chunk if isinstance(chunk, str) else json.dumps(chunk)
-                await response.write(f"data: {payload}\n\n".encode())
+                # Recorded before the write that lets the client act on it.
                 with self._lock:
                     record.chunks_sent += 1
                     record.chunk_times.append(time.monotonic())
+                await response.write(f"data: {payload}\n\n".encode())
             if await self._interrupt(request, record, response, spec, len(chunks)):
                 return response
+            self._update(record, completed=True)
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except (ConnectionError, RuntimeError):  # the client went away mid-write
-            self._update(record, disconnected=True)
-            return response
-        self._update(record, completed=True)
+            self._update(record, completed=False, disconnected=True)
         return response
 
     async def _interrupt(
