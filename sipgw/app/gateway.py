@@ -420,7 +420,8 @@ class Gateway:
         if isinstance(event, CallEnded):
             self.calls.ended(handle, event)
         elif isinstance(event, MediaUpdated):
-            self.calls.start_media(handle, event.media)
+            if handle.session is not None or not handle.call.outbound or handle.answered:
+                self.calls.start_media(handle, event.media)  # else: at the answer, as agreed
         elif isinstance(event, DtmfReceived):
             handle.dtmf_received(event.digit, "SIP INFO")
         elif isinstance(event, CallConfirmed):

@@ -15,7 +15,7 @@ import pytest
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.ports import free_port, free_port_range
 from tests.toolkit.peers.baresip import Baresip
-from tests.toolkit.peers.sipp import start_sipp
+from tests.toolkit.peers.sipp import scenario, start_sipp
 from tests.toolkit.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
@@ -163,3 +163,21 @@ def test_bad_target_is_a_failed_call(tmp_workdir: Path) -> None:
     result = sipgw_call(tmp_workdir, "+15551234567")  # a number, but no proxy or AOR
     assert result.returncode == 7, result.stdout + result.stderr
     assert "needs an outbound proxy" in result.stdout
+
+
+def test_a_callee_that_moves_its_media_with_an_update_before_answering(
+    tmp_workdir: Path,
+) -> None:
+    """RFC 3311 §5.1: a SIPp callee answers 183 with SDP, then sends an UPDATE in that early
+    dialog moving its media two ports up, and answers 200 without SDP: the UPDATE gets its
+    200 with our answer, and the call's media goes to the moved port."""
+    args = ["-sf", scenario("uas_early_update.xml"), "-m", "1"]
+    with start_sipp(args, timeout=30, cwd=tmp_workdir) as sipp:
+        sipp.wait_ready()
+        media_port = int(sipp.cmd[sipp.cmd.index("-mp") + 1])
+        result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}", "--max-call-seconds", "2")
+        sipp_result = sipp.wait(10)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert sipp_result.ok, sipp_result.describe()  # its UPDATE answered with SDP, its BYE came
+    assert f"to 127.0.0.1:{media_port + 2}," in output, output

@@ -119,9 +119,15 @@ class UsageContext:
     def find_dialog(self, request: SipRequest) -> CallSession | None:
         """The call an in-dialog request from the peer belongs to (§12.2.2)."""
         session = self.calls.get((request.call_id, request.to.tag or ""))
-        if session is None or session.dialog.remote_tag != (request.from_.tag or ""):
+        if session is None:
             return None
-        return session
+        tag = request.from_.tag or ""
+        if session.dialog.remote_tag == tag:
+            return session
+        leg = session.uac  # a placed call not answered yet: its early dialogs (§12.1)
+        if leg is not None and not leg.answered and tag in leg.early_tags:
+            return session
+        return None
 
     def find_incoming(self, call_id: str, remote_tag: str) -> CallSession | None:
         """An incoming call by its Call-ID and the caller's tag."""

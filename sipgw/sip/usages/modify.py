@@ -92,28 +92,46 @@ class ModifyUsage:
     ) -> None:
         """An UPDATE: 200, with our answer when it carried an offer.
 
+        Before a placed call is answered it comes in one of the callee's early dialogs
+        (RFC 3311 §5.1): its answer becomes that dialog's early media, the call's at a 2xx
+        without SDP; the session timer starts with the call, not here.
+
         Raises:
             RemoteProtocolError: 491 while our own offer is pending, 500 before
                 the INVITE's offer was answered, 488 for an offer we cannot take.
         """
         offer = parse_offer(request)
+        early = session.uac is not None and not session.uac.answered
         if offer is not None and session.offer_in_2xx:
             raise RemoteProtocolError("our offer is pending", 491)  # RFC 3311 §5.2
-        if offer is not None and session.local_sdp is None:
+        if offer is not None and (
+            session.local_sdp is None or (early and not self._answered(session))
+        ):
             raise RemoteProtocolError("the INVITE's offer is not answered yet", 500)
-        self.session_timers.check(request)
+        if not early:
+            self.session_timers.check(request)
         response = self.ctx.dialog_response(session, 200, request)
-        self.session_timers.announce(session, request, response)
+        if not early:
+            self.session_timers.announce(session, request, response)
         media = None
         if offer is not None:
             sdp, media = self._answer_again(session, offer)
             self.ctx.attach_sdp(response, sdp)
             session.local_sdp = sdp
-        session.dialog.refresh_target(request)
+        if not early:
+            session.dialog.refresh_target(request)  # a placed call's dialog comes with its 2xx
         self.ctx.transactions.respond(tx, response, now)
-        self.session_timers.restart(session, now)
+        if not early:
+            self.session_timers.restart(session, now)
         if media is not None:
+            if early and session.uac is not None:
+                session.uac.early_media[request.from_.tag or ""] = media
             self.ctx.set_media(session, media)
+
+    @staticmethod
+    def _answered(session: CallSession) -> bool:
+        """Whether a placed call's offer was answered in an early dialog (a 1xx with SDP)."""
+        return session.uac is not None and bool(session.uac.early_media)
 
     def _answer_again(
         self, session: CallSession, offer: SessionDescription

@@ -51,6 +51,9 @@ until then it waits for one. The INVITE then normally ends with 487. If a 2xx
 crosses our CANCEL, the call is ACKed and ended with BYE. If no final
 response comes 64·T1 after the CANCEL, the INVITE is abandoned (§9.1).
 
+Before the answer the callee may send an UPDATE in an early dialog (RFC 3311 §5.1):
+:mod:`sipgw.sip.usages.modify` answers it, and its media becomes that dialog's.
+
 Once confirmed, an outbound call is like any other: BYE both ways, re-INVITE
 and UPDATE from the peer, session timers (the 2xx's Session-Expires says who
 refreshes, RFC 4028 §7.2), INFO digits and REFER. Every placed call ends with
@@ -321,6 +324,8 @@ class OutboundUsage:
             session.state = CallState.EARLY
         media: NegotiatedAudio | None = None
         tag = response.to.tag
+        if tag:
+            leg.early_tags.add(tag)
         if tag and response.body:
             media = self._answer_media(session, response)
             if media is not None:

@@ -77,6 +77,8 @@ class UacLeg:
         redirected: the 3xx responses followed so far.
         pending: the targets 3xx responses gave that are still to try, next first.
         tried: every target the call went to or was given (:func:`~sipgw.sip.redirect.target_key`).
+        early_tags: the To tags of the 1xx responses so far: the early dialogs a request
+            from the callee may come in (an UPDATE before the answer, RFC 3311 §5.1).
     """
 
     request: SipRequest
@@ -100,6 +102,7 @@ class UacLeg:
     redirected: int = 0
     pending: list[SipUri] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
+    early_tags: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True, eq=False)

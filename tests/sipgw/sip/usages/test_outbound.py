@@ -28,7 +28,7 @@ from sipgw.sip.events import (
 )
 from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.message import Headers, SipRequest, SipResponse, make_response, parse_message
-from sipgw.sip.offeranswer import LocalMedia, RtpCodec, answer_offer
+from sipgw.sip.offeranswer import LocalMedia, RtpCodec, answer_offer, create_offer
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.siprec import RecordingOffer
 from sipgw.sip.useragent import OutboundCall, UserAgent, UserAgentConfig
@@ -821,3 +821,46 @@ def test_no_response_has_no_words() -> None:
     far = Far()
     far.advance(40.0)
     assert far.ended().reply is None
+
+
+# ------------------------------------------------------------------ UPDATE before the answer
+
+
+def update_offer(port: int, version: int = 2) -> bytes:
+    """The callee's new offer: its media moved to ``port``."""
+    local = LocalMedia(address=PEER[0], port=port, session_id="9", session_version=version)
+    return create_offer(local).serialize()
+
+
+def test_an_update_in_the_early_dialog_is_answered_and_its_media_is_the_call_s() -> None:
+    """RFC 3311 §5.1: after a 183 with its answer, the callee moves its media with an UPDATE
+    before answering; the 2xx then repeats no SDP: the call's media is the UPDATE's."""
+    far = Far()
+    far.feed(reply(far.invite, 183, sdp=sdp_answer(far.invite, port=40000)))
+    far.feed_request(in_dialog(far, "UPDATE", 2, update_offer(41000), "application/sdp"))
+    ok = far.sent[-1][0]
+    assert isinstance(ok, SipResponse) and ok.status == 200 and ok.cseq.method == "UPDATE"
+    answer = SessionDescription.parse(ok.body)
+    assert answer.media[0].port == 30000  # ours, where it was
+    assert ok.headers.get("To") == far.invite.headers.get("From")  # our tag: our dialog
+    (moved,) = far.of(MediaUpdated)
+    assert isinstance(moved, MediaUpdated) and moved.media.remote_port == 41000
+    far.feed(reply(far.invite, 200))  # no SDP: the offer/answer is done
+    (answered_event,) = far.of(CallAnswered)
+    assert isinstance(answered_event, CallAnswered)
+    assert answered_event.media.remote_port == 41000
+
+
+def test_an_update_offer_before_any_answer_gets_500_and_other_dialogs_481() -> None:
+    far = Far()
+    far.feed(reply(far.invite, 180))  # an early dialog, but our offer is not answered
+    far.feed_request(in_dialog(far, "UPDATE", 2, update_offer(41000), "application/sdp"))
+    refused = far.sent[-1][0]
+    assert isinstance(refused, SipResponse) and refused.status == 500
+    assert 0 <= int(refused.headers.get("Retry-After") or "-1") <= 10  # RFC 3311 §5.2
+    stranger = in_dialog(far, "UPDATE", 3, update_offer(41000), "application/sdp")
+    stranger.headers.set("From", f"{far.invite.headers.get('To')};tag=not-a-dialog")
+    far.feed_request(stranger)
+    unknown = far.sent[-1][0]
+    assert isinstance(unknown, SipResponse) and unknown.status == 481
+    assert not far.of(MediaUpdated)
