@@ -192,6 +192,12 @@ def test_a_call_exports_its_span_tree_and_the_tool_request_carries_its_trace(
     assert {t for _, t in Invoices.webhooks if t} == {sent["call.ended"]}
 
 
+def record_lines(calls: Path) -> list[dict[str, object]]:
+    """Every whole line of the call records under ``calls`` so far."""
+    return [json.loads(line) for path in sorted(calls.glob("*.jsonl"))
+            for line in path.read_text().splitlines() if line.endswith("}")]  # fmt: skip
+
+
 @pytest.mark.parametrize("kind", ["voice-agent", "realtime"])
 def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
     tmp_workdir: Path, receiver: OtlpReceiver, kind: Kind
@@ -220,11 +226,13 @@ def test_a_speech_to_speech_call_exports_a_turn_per_reply_with_its_tool_span(
             gw.wait_log(r"tracing: OTLP export of call spans on", 30)
             caller.dial(gw.uri("agent"))
             caller.wait_event("CALL_ESTABLISHED", 5)
-            fake.wait_for_blocking(
-                lambda: any(r.text.startswith("Your order") and r.done_at is not None
-                            for s in fake.sessions for r in s.replies),
-                20,
-            )  # fmt: skip
+            # The gateway took the answer's end (its record line is written with the turn's
+            # status): the fake's record of sending it is not enough, the hang-up could
+            # reach the gateway first.
+            wait_for(lambda: any(line.get("type") == "assistant"
+                                 and str(line.get("text")).startswith("Your order")
+                                 for line in record_lines(tmp_workdir / "calls")),
+                     20, "the answer's end in the call record")  # fmt: skip
             gw.wait_log(r"tool get_order_status -> ok", 5)
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
