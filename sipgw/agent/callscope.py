@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.observer import (
@@ -34,6 +34,7 @@ from sipgw.agent.observer import (
 )
 from sipgw.agent.playout import Playout
 from sipgw.agent.record import CallRecord
+from sipgw.agent.talk import TalkFigures, TalkTally
 from sipgw.foundation.handled_errors import forget_frames
 from sipgw.foundation.tracing import NO_SPAN, Span
 from sipgw.media.quality import CallQuality
@@ -43,6 +44,12 @@ __all__ = ["NO_OBSERVER", "CallScope", "ScopedAgent", "ms_between"]
 log = logging.getLogger("sipgw.agent")
 
 T = TypeVar("T")
+
+
+class TalkListener(Protocol):
+    """What hears the caller's speech start and end (the turn-taking machine)."""
+
+    talk: TalkTally | None
 
 
 class _NoObserver:
@@ -81,6 +88,9 @@ class _NoObserver:
     def idle(self, step: IdleOutcome) -> None:
         """Nothing counts it."""
 
+    def talk_measured(self, figures: TalkFigures) -> None:
+        """Nothing counts it."""
+
 
 NO_OBSERVER: AgentObserver = _NoObserver()
 """The observer of a call nobody observes."""
@@ -103,10 +113,13 @@ class CallScope:
         loop: the event loop the call runs on.
         answered_at: when the call was answered (loop time; 0 until then).
         closed: the call has ended (the agent is closing or closed).
+        talk: who talked when (:mod:`sipgw.agent.talk`): the agent's playout and turn-taking
+            machine feed it.
     """
 
     __slots__ = (
         "_tasks", "answered_at", "closed", "log_id", "loop", "observer", "record", "span",
+        "talk",
     )  # fmt: skip
 
     def __init__(self, call_id: str, record: CallRecord, loop: asyncio.AbstractEventLoop) -> None:
@@ -117,6 +130,7 @@ class CallScope:
         self.loop = loop
         self.answered_at = 0.0
         self.closed = False
+        self.talk = TalkTally()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def now(self) -> float:
@@ -131,6 +145,7 @@ class CallScope:
         """The call was answered now: :attr:`answered_at` set, the record's ``answered``
         line written."""
         self.answered_at = self.now()
+        self.talk.answered(self.answered_at)
         self.write({"type": "answered"})
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -210,6 +225,18 @@ class ScopedAgent(Agent):
     def on_quality(self, quality: CallQuality) -> None:
         """Keep the call's media quality figures in the record (before the ``end`` line)."""
         self.scope.write({"type": "quality", **quality.record()})
+
+    def listen_to_talk(self, turns: TalkListener) -> None:
+        """Who talks when goes to the scope's tally: the agent's from the playout, the
+        caller's from the turn-taking machine ``turns``."""
+        self.playout.talk = turns.talk = self.scope.talk
+
+    def record_talk(self, figures: TalkFigures | None) -> None:
+        """The call's talk figures (taken as it ended) in the record (its ``talk`` line,
+        before ``end``) and to the metrics; nothing for a call never answered."""
+        if figures is not None:
+            self.scope.write({"type": "talk", **figures.record()})
+            self.scope.observer.talk_measured(figures)
 
     def release_playout(self) -> None:
         """The call was answered: its held audio plays from now on (the first frame at once)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
+from sipgw.agent.talk import TalkFigures
+
 __all__ = [
     "ANSWER_KINDS",
     "TURN_STAGES",
@@ -98,6 +100,10 @@ class AgentObserver(Protocol):
     def idle(self, step: IdleOutcome) -> None:
         """The caller stayed quiet (:mod:`sipgw.agent.idle.policy`): the agent checked in
         (``check_in``) or said goodbye and hung up (``hang_up``)."""
+
+    def talk_measured(self, figures: TalkFigures) -> None:
+        """An answered call ended: who talked when, and what the caller lived through
+        (:mod:`sipgw.agent.talk`)."""
 
     def tool_called(self, source: str, outcome: str, seconds: float) -> None:
         """A tool call ended: its tool's ``source`` (``builtin``, ``python``, ``http``,

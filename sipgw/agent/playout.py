@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from sipgw.agent.services.tts.reframe import Reframer
+from sipgw.agent.talk import TalkTally
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 from sipgw.media.codecs.convert import Reformat
 from sipgw.media.g711 import softer
@@ -156,6 +157,8 @@ class Playout:
             never cut by a barge-in.
         recall: drops what the call's leg holds unplayed; returns how many of the last
             frames sent that was (see the module docstring). None: nothing to recall.
+        talk: told when the replies' audio starts and stops going out (the background is
+            no speech), :mod:`sipgw.agent.talk`; None: nobody counts.
     """
 
     def __init__(
@@ -175,6 +178,8 @@ class Playout:
         self._frames: deque[tuple[str, bytes, int]] = deque()
         self._sent: deque[tuple[str, bytes, int]] = deque(maxlen=RECALL_FRAMES)
         self._replies: dict[str, _Reply] = {}
+        self.talk: TalkTally | None = None
+        self._talking = False  # the last tick sent a reply's frame (told to talk)
 
     @property
     def paused(self) -> bool:
@@ -279,9 +284,16 @@ class Playout:
     def next_frame(self, now: float) -> bytes | None:
         """The next frame to send, or None (silence)."""
         if self.held or self._paused:
+            if self._talking:
+                self._silent(now)
             return None
         if not self._frames:
+            if self._talking:
+                self._silent(now)
             return None if self.background is None else next(self.background)
+        if not self._talking and self.talk is not None:
+            self._talking = True
+            self.talk.agent_started(now)
         entry = self._frames.popleft()
         if self.recall is not None:  # only where a leg can hold audio (50 frames: 8 KB of μ-law)
             self._sent.append(entry)
@@ -298,6 +310,8 @@ class Playout:
                     reply.kept = None  # longer than kept: it can no longer start over
             if reply.first_played_at is None:
                 reply.first_played_at = now
+                if self.talk is not None:
+                    self.talk.reply_started(now)
                 if reply.first_frame_callbacks is not None:
                     reply.first_frame(now)
             if reply.played_callbacks is not None and reply.audio_done:
@@ -307,6 +321,11 @@ class Playout:
         if duck is not None:
             return softer(frame, duck, linear=self.format.encoding != "ulaw")
         return frame
+
+    def _silent(self, now: float) -> None:
+        self._talking = False
+        if self.talk is not None:
+            self.talk.agent_stopped(now)
 
     # -- control
 

@@ -37,6 +37,7 @@ from sipgw.agent.resilience.watch import FailureWatch
 from sipgw.agent.services.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
 from sipgw.agent.services.stt.base import SttEvent, SttStats
 from sipgw.agent.services.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
+from sipgw.agent.talk import TalkFigures
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
@@ -307,6 +308,9 @@ class RecordingObserver:
 
     def idle(self, step: IdleOutcome) -> None:
         self.events.append(("idle", step))
+
+    def talk_measured(self, figures: TalkFigures) -> None:
+        self.events.append(("talk", figures))
 
 
 def make_scope(observer: RecordingObserver | None = None) -> CallScope:

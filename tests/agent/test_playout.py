@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from sipgw.agent.playout import CHARS_PER_SECOND, Playout, played
+from sipgw.agent.talk import TalkTally
 from sipgw.agent.transfer.holdmusic import HoldMusic
 from sipgw.app.evaluation.audio import goertzel_dbfs, rms_dbfs, tone_samples
 from sipgw.media import g711
@@ -475,3 +476,33 @@ def test_a_ducked_playout_plays_on_softer_and_back_at_full_level(audio: AudioFor
     p.duck_db = None
     assert abs(level(p.next_frame(0.06)) - full) < 0.5
     assert p.played_ms("r1") == 80  # four frames out of five: none skipped while ducked
+
+
+def test_the_talk_tally_hears_the_replies_go_out_and_stop_not_the_hold_music() -> None:
+    """Who talks when (sipgw.agent.talk): a reply's frames are the agent speaking, its first
+    a reply starting; held, paused, an empty queue and the background are not."""
+    p = Playout()
+    p.talk = tally = TalkTally()
+    tally.answered(0.0)
+    p.begin("r1")
+    p.push_audio("r1", A * 3)
+    p.next_frame(0.5)  # held: nothing went out
+    p.held = False
+    p.next_frame(1.0)  # r1 from 1.0
+    p.next_frame(1.02)
+    p.paused = True
+    p.next_frame(1.04)  # paused
+    tally.caller_started(1.6)
+    p.paused = False
+    p.next_frame(1.9)  # r1's last frame, over the caller: it goes on, no new reply
+    p.play_background(iter([A] * 10))
+    p.next_frame(1.92)  # hold music: no speech
+    tally.caller_stopped(2.0)
+    p.begin("r2")
+    p.push_audio("r2", A)
+    p.next_frame(3.0)
+    p.next_frame(3.02)
+    figures = tally.figures(4.0)
+    assert figures is not None
+    assert figures.agent_talk_s == 0.08  # 1.0-1.04, 1.9-1.92, 3.0-3.02
+    assert (figures.first_word_s, figures.caller_cut_off, figures.talk_over_s) == (1.0, 0, 0.02)

@@ -220,6 +220,16 @@ async def test_dashboard_follows_a_live_call_in_chromium(
                 "document.querySelector('#quality dd[data-key=mos]')?.textContent"
             )
             assert mos is not None and 1.0 <= float(mos) <= 5.0
+            # What the caller lived through, once the agent's record closed: the greeting
+            # came first, then the two bursts' replies.
+            talk = await browser.wait_for(
+                "document.querySelector('#talk dd[data-key=\"first word\"]')?.textContent", 10
+            )
+            assert talk.endswith(" s") and 0 <= float(talk.removesuffix(" s")) < 5, talk
+            spoke = await browser.evaluate(
+                "document.querySelector('#talk dd[data-key=\"caller spoke\"]').textContent"
+            )
+            assert float(spoke.removesuffix(" s")) >= 1.2, spoke  # two bursts of 0.8 s
             assert await browser.evaluate("document.querySelectorAll('#turns .bar').length") >= 6
             assert (
                 int(await browser.evaluate("document.getElementById('waveform').dataset.buckets"))

@@ -289,6 +289,7 @@ class AssistantAgent(ScopedAgent):
             duck_after_ms=barge_in.duck_after_ms,
             words=AfterAgent(state.last_said),
         )
+        self.listen_to_talk(self.turns)
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
             transfer_available=settings.builtin_tools.transfer_target is not None,
@@ -410,6 +411,7 @@ class AssistantAgent(ScopedAgent):
         self.took_over = True
         scope = self.scope
         scope.answered_at = handed.answered_at
+        scope.talk.answered(scope.now())  # the talk figures count this agent's part
         self.conversation.messages[1:] = handed.kept(messages)  # after its own prompt
         self._listener = scope.spawn(self.decisions.listen())
         self.idle.start(self.loop.time())
@@ -458,6 +460,7 @@ class AssistantAgent(ScopedAgent):
         if scope.closed:
             return
         scope.closed = True
+        talk = scope.talk.figures(scope.now(), self.turns.last_loud_at)  # as it ended
         if self.warm is not None:
             self.warm.close(reason)  # a consultation call ends with the caller's
         self.actions.close()
@@ -493,6 +496,7 @@ class AssistantAgent(ScopedAgent):
         await asyncio.gather(*closing, return_exceptions=True)
         if shared:
             return
+        self.record_talk(talk)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
                      "speculation": self.preemptive.budget.summary(),

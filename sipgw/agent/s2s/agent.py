@@ -291,6 +291,7 @@ class SpeechToSpeechAgent(ScopedAgent):
                 barge_in.vad, lambda: speaking.audible, lambda: speaking.pending
             ),
         )
+        self.listen_to_talk(self.turns)
         self.endpointer = None
         if not session.server_turns:
             self.endpointer = SilenceEndpointer(resources.silence_ms, resources.preemptive_ms)
@@ -418,6 +419,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.took_over = True
         scope = self.scope
         scope.answered_at = handed.answered_at
+        scope.talk.answered(scope.now())  # the talk figures count this agent's part
         kept = handed.kept(messages)
         self.recovery.history[:0] = [
             f"{'Caller' if m['role'] == 'user' else 'You'}: {m['content']}"
@@ -442,6 +444,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         if scope.closed:
             return
         scope.closed = True
+        talk = scope.talk.figures(scope.now(), self.turns.last_loud_at)  # as it ended
         self.actions.close(reason)
         self.fillers.close()
         self.keypad.close()
@@ -457,6 +460,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         await session.close()
         if self.handed_away is not None or (self.handed is not None and not self.took_over):
             return  # the record is the other agent's (a hand-off: agent/conversation/handover.py)
+        self.record_talk(talk)
         stats = session.stats
         scope.write(
             {"type": "end", "reason": reason, "turns": self.voice.replies,

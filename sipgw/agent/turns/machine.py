@@ -177,6 +177,7 @@ from sipgw.agent.services.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.agent.talk import TalkTally
 from sipgw.agent.turns.actions import (
     FORCE_TURN_END,
     MARK_SPEECH_END,
@@ -336,6 +337,7 @@ class TurnTaker:
         paused_at: when the agent's audio was paused, while it is.
         speech_started_at: onset of the VAD's latest speech start.
         last_loud_at: arrival of the caller's latest loud frame.
+        talk: told the VAD's speech onsets and last loud frames (:mod:`sipgw.agent.talk`).
     """
 
     __slots__ = (
@@ -343,7 +345,7 @@ class TurnTaker:
         "_loud_frames", "_pause", "_preemptive", "_quiet_frames", "_room",
         "_resumed_frames", "_stream_frames", "_tentative", "_turn_over", "_was_loud",
         "agent", "commit_ms", "last_loud_at", "min_words", "room_gate", "speech_started_at",
-        "vad",
+        "talk", "vad",
     )  # fmt: skip
 
     def __init__(
@@ -379,6 +381,7 @@ class TurnTaker:
         )
         self.speech_started_at: float | None = None
         self.last_loud_at: float | None = None
+        self.talk: TalkTally | None = None
         self._heard_onset: float | None = None  # the latest speech start, VAD's or STT's
         self._chunks = _NORMAL_CHUNKS  # the STT chunk size asked for last
         self._turn_over = False  # the STT ended a turn since the last loud frame
@@ -394,16 +397,6 @@ class TurnTaker:
     def paused_at(self) -> float | None:
         """When the agent's audio was paused, while it is."""
         return self._pause.paused_at
-
-    @property
-    def preemptive_pause_ms(self) -> int | None:
-        """Quiet after which a partial starts a preemptive reply; None = never."""
-        return self._preemptive.pause_ms
-
-    @property
-    def speech_partials(self) -> bool:
-        """Whether a stable partial heard during speech may start a preemptive reply."""
-        return self._preemptive.speech_partials
 
     # -- inputs
 
@@ -488,6 +481,8 @@ class TurnTaker:
             self._room.started(vad)
             onset = now - vad.speech_ms / 1000
             self.speech_started_at = onset
+            if self.talk is not None:
+                self.talk.caller_started(onset)
             if self._backchannel and now <= self._backchannel_until:
                 self._heard_onset = onset  # "uh-huh, yeah": the backchannel goes on
             else:
@@ -496,6 +491,8 @@ class TurnTaker:
             if preemptive.partial is not None or preemptive.preempted is not None:
                 actions += preemptive.drop()  # the caller goes on: new words will come
         else:  # speech ended
+            if self.talk is not None and self.last_loud_at is not None:
+                self.talk.caller_stopped(self.last_loud_at)
             self._backchannel_until = now + BACKCHANNEL_GAP
             actions += pause.speech_ended(now, tentative.reply)  # before the commit
         went = self._room.caller_run(self._loud_frames)  # the caller going on, not the room

@@ -73,8 +73,11 @@ HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle event stream."""
 STREAM_QUEUE = 1000
 """Events queued for one slow browser before its stream is closed (it reconnects)."""
-PAGE_EVENTS = frozenset({"call_started", "call_updated", "call_ended", "transcript", "turn"})
-"""The feed's events the pages show (the rest, e.g. ``call_refused``, are for webhooks)."""
+PAGE_EVENTS = frozenset(
+    {"call_started", "call_updated", "call_ended", "transcript", "turn", "record_closed"}
+)
+"""The feed's events the pages show (the rest, e.g. ``call_refused``, are for webhooks);
+``record_closed``: a call's page shows its record's last lines (the talk figures)."""
 STATIC = Path(__file__).parent / "static"
 MAX_LOGIN_FORM = 4096
 """The largest login form read, octets (a token is at most MAX_TOKEN_LENGTH)."""

@@ -158,6 +158,9 @@ class CallEntry:
     amd: dict[str, Any] | None = None
     """Who answered a placed call (answering-machine detection's latest decision, then
     its result: the record's ``amd`` and ``amd_result`` lines)."""
+    talk: dict[str, Any] | None = None
+    """What the caller lived through: talk-over, interruptions both ways, dead air, the
+    first word (the record's ``talk`` line, :mod:`sipgw.agent.talk`)."""
     ivr: dict[str, Any] | None = None
     """How a placed call with a goal got through a phone menu (the record's ``ivr_result``:
     ``goal``, ``outcome``, ``reason``, ``digits``, ``steps``, ``elapsed_ms``; docs/ivr.md)."""
@@ -194,6 +197,7 @@ class CallEntry:
             "dropped_lines": self.dropped_lines,
             "turns": list(self.turns),
             "quality": self.quality,
+            "talk": self.talk,
             "answered": self.answered,
             "status": self.status,
             "hung_up_by": self.hung_up_by,
@@ -384,6 +388,8 @@ class CallFeed:
             self._publish("transcript", entry, line)
         elif kind == "quality" and entry.quality is None:
             entry.quality = {k: v for k, v in line.items() if k not in ("t", "type")}
+        elif kind == "talk":
+            entry.talk = {k: v for k, v in line.items() if k not in ("t", "type")}
         elif kind == "end":
             entry.record_closed = True
             self._publish("record_closed", entry, {})

@@ -59,6 +59,7 @@ from sipgw.agent.resilience.breaker import (
     counts_against_vendor,
 )
 from sipgw.agent.resilience.settings import BreakerSection, load_message
+from sipgw.agent.talk import TalkFigures
 from sipgw.app.operations.metrics import GatewayMetrics
 
 __all__ = [
@@ -275,6 +276,9 @@ class BreakerObserver:
 
     def idle(self, step: IdleOutcome) -> None:
         self._inner.idle(step)
+
+    def talk_measured(self, figures: TalkFigures) -> None:
+        self._inner.talk_measured(figures)
 
 
 def vendor_breakers(section: BreakerSection, metrics: GatewayMetrics) -> VendorBreakers:

@@ -36,6 +36,7 @@ from sipgw.agent.observer import (
     Service,
     SpeculativeOutcome,
 )  # fmt: skip
+from sipgw.agent.talk import TalkFigures
 from sipgw.app.operations.counters import Counters
 from sipgw.app.operations.timeline import CallTimeline
 from sipgw.media import _accel
@@ -57,6 +58,8 @@ RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 """Seconds of RTCP round-trip time (RFC 3550 §6.4.1)."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 """Seconds a ticker wake-up came after its 20 ms deadline."""
+TALK_OVER_BUCKETS = (0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds both parties of a call spoke at once (sipgw_talk_over_seconds)."""
 AMD_BUCKETS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 20.0, 40.0)
 """Seconds from an outbound call's answer to who answered (docs/amd.md): a person's
 "Hello?" in under a second, a machine within 4 s, a screened call much later."""
@@ -224,6 +227,16 @@ class _AgentMetrics:
     def idle(self, step: IdleOutcome) -> None:
         self._metrics.idle.labels(step=step).inc()
 
+    def talk_measured(self, figures: TalkFigures) -> None:
+        metrics = self._metrics
+        metrics.talk_over.observe(figures.talk_over_s)
+        metrics.agent_interrupted.inc(figures.agent_interrupted)
+        metrics.callers_cut_off.inc(figures.caller_cut_off)
+        metrics.dead_air.inc(figures.dead_air)
+        metrics.dead_air_seconds.inc(figures.dead_air_s)
+        if figures.first_word_s is not None:
+            metrics.first_word.observe(max(0.0, figures.first_word_s))
+
 
 class GatewayMetrics:
     """The gateway's Prometheus series, in a registry of their own."""
@@ -273,6 +286,38 @@ class GatewayMetrics:
         )
         self.barge_ins = Counter(
             "sipgw_barge_ins", "Replies the caller interrupted.", registry=registry
+        )
+        # What the callers lived through (sipgw.agent.talk), per answered call.
+        self.talk_over = Histogram(
+            "sipgw_talk_over_seconds",
+            "Seconds the caller and the agent spoke at once, per call.",
+            buckets=TALK_OVER_BUCKETS,
+            registry=registry,
+        )
+        self.agent_interrupted = Counter(
+            "sipgw_agent_interrupted",
+            "Times a caller began speaking while the agent spoke (a backchannel too).",
+            registry=registry,
+        )
+        self.callers_cut_off = Counter(
+            "sipgw_callers_cut_off",
+            "Replies that began while the caller spoke, or that the caller went on into "
+            "within half a second: they had not finished.",
+            registry=registry,
+        )
+        self.dead_air = Counter(
+            "sipgw_dead_air",
+            "Silences of both parties over 2 s after the caller spoke.",
+            registry=registry,
+        )
+        self.dead_air_seconds = Counter(
+            "sipgw_dead_air_seconds", "Those silences' seconds, in all.", registry=registry
+        )
+        self.first_word = Histogram(
+            "sipgw_first_word_seconds",
+            "Seconds from a call's answer to the agent's first audio.",
+            buckets=TURN_BUCKETS,
+            registry=registry,
         )
         self.tool_calls = Counter(
             "sipgw_tool_calls",

@@ -182,6 +182,7 @@ class CallWebhooks:
             **sip_status(entry),
             "hung_up_by": entry.hung_up_by,
             "transcript": transcript(entry),
+            "talk": entry.talk,
             "recording": entry.recording is not None,
         }
         if entry.recording is not None and self.link_base:

@@ -176,10 +176,11 @@ async def test_turn_with_tool_call_gets_a_spoken_reply(tmp_path: Path) -> None:
                 "end_of_speech_to_first_rtp_ms"):  # fmt: skip
         assert metrics[key] is not None and metrics[key] >= 0, metrics
     assert record[-1]["type"] == "end" and record[-1]["reason"] == "remote-bye"
-    quality = record[-2]  # the media's figures come right before the end (media/quality.py)
+    quality = record[-3]  # the media's figures, then the talk figures, then the end
     assert quality["type"] == "quality" and quality["packets_expected"] > 50, quality
     assert quality["packets_lost"] == 0 and quality["rtt_ms"] is None, quality  # no RTCP here
     assert 4.0 < quality["mos"] <= 4.5, quality
+    assert record[-2]["type"] == "talk" and record[-2]["caller_cut_off"] == 0, record[-2]
 
 
 LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3

@@ -15,6 +15,8 @@ from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.agent.assistant.test_agent import (
     FALLBACK_HZ,
+    LONG,
+    LONG_HZ,
     REPLY_HZ,
     SPEECH,
     assistant,
@@ -63,6 +65,35 @@ async def test_a_barge_in_is_counted(tmp_path: Path) -> None:
         await barge_in_call(s)
         text, _ = s.gateway.metrics.render()
     assert sample_value(text, "sipgw_barge_ins_total") == 1
+
+
+async def test_what_the_caller_lived_through_is_recorded_and_counted(tmp_path: Path) -> None:
+    """The greeting, a turn of 0.6 s, a long reply the caller talks over for 1.2 s once a
+    second of it played: the record's ``talk`` line and the metrics say so
+    (docs/quality.md)."""
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Tell me about shipping.", "Stop, I have a question."])
+        s.llm.script([FakeResponse(text=LONG), FakeResponse(text="Sure, go ahead.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.6))
+        await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=1.0)
+        phone.say(tone_frames(SPEECH, 1.2))
+        await s.llm.wait_for_request(2, within=5)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+        text, _ = s.gateway.metrics.render()
+    talk = next(r for r in s.record() if r["type"] == "talk")
+    assert talk["agent_interrupted"] == 1 and talk["caller_cut_off"] == 0, talk
+    # Over the reply: until the pause (the detector's 60 ms), then ducked until the
+    # barge-in commits (600 ms of speech); frames on the ticks, a tick either side.
+    assert 0.6 - 0.2 <= talk["talk_over_s"] <= 0.6 + 0.1, talk
+    assert talk["caller_talk_s"] == pytest.approx(0.6 + 1.2, abs=0.1), talk
+    assert 0 <= talk["first_word_s"] < 0.1 and talk["dead_air"] == 0, talk  # the greeting at once
+    assert sample_value(text, "sipgw_agent_interrupted_total") == 1
+    assert sample_value(text, "sipgw_callers_cut_off_total") == 0
+    assert sample_value(text, "sipgw_talk_over_seconds_sum") == talk["talk_over_s"]
+    assert sample_value(text, "sipgw_first_word_seconds_count") == 1
 
 
 async def test_an_llm_timeout_is_counted_by_kind(tmp_path: Path) -> None:

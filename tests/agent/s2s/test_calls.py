@@ -74,6 +74,10 @@ async def test_the_greeting_plays_right_after_the_answer(tmp_path: Path, kind: K
     assert record[0]["type"] == "call" and record[-1]["type"] == "end"
     assert record[-1]["reason"] == "remote-bye"
     assert any(line["type"] == "greeting_metrics" for line in record)
+    # What the caller lived through (sipgw.agent.talk): the greeting, and nobody else.
+    talk = record[-2]
+    assert talk["type"] == "talk" and talk["first_word_s"] < 0.25 and talk["agent_talk_s"] > 0
+    assert talk["caller_talk_s"] == talk["talk_over_s"] == talk["dead_air"] == 0, talk
 
 
 async def test_the_session_is_configured_for_mulaw_with_the_prompt_and_tools(

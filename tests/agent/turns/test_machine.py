@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from sipgw.agent.services.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.talk import TalkTally
 from sipgw.agent.turns.early_end import EarlyEndMode, EarlyTurnEnd
 from sipgw.agent.turns.machine import (
     FAST_CHUNK_MS,
@@ -1086,3 +1087,18 @@ def test_an_agent_that_stopped_on_its_own_has_no_barge_in_pending() -> None:
     harness.play_until(2400)
     barge_in = [action for _, action in harness.log if isinstance(action, BARGE_IN)]
     assert barge_in == [PAUSE], harness.log
+
+
+def test_the_talk_tally_hears_the_callers_speech_from_its_onset_to_its_last_loud_frame() -> None:
+    """Who talks when (sipgw.agent.talk): the VAD's start is known 60 ms into the speech and
+    its end 300 ms after it; the tally gets the onset and the last loud frame."""
+    harness = Harness()
+    harness.turns.talk = tally = TalkTally()
+    tally.answered(0.0)
+    for at_ms, what in [(1000, SPEECH), (1800, SILENCE), (2400, SPEECH), (2600, SILENCE)]:
+        harness.play_until(at_ms)
+        harness.apply(what)
+    harness.play_until(3200)
+    figures = tally.figures(3.2)
+    assert figures is not None
+    assert figures.caller_talk_s == 0.8 + 0.2  # 1.02-1.82 and 2.42-2.62 (frames end at arrival)

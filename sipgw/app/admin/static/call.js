@@ -62,12 +62,31 @@ function renderSummary(call) {
   document.body.dataset.state = call.state;
 }
 
+// The record's talk line (docs/quality.md, "What the caller lived through").
+function renderTalk(list, talk) {
+  if (!talk) {
+    list.replaceChildren(el("dd", "empty", "when the call has ended"));
+    return;
+  }
+  const seconds = (value) => (value === null || value === undefined ? "—" : `${value} s`);
+  definitions(list, [
+    ["first word", seconds(talk.first_word_s)],
+    ["talk-over", seconds(talk.talk_over_s)],
+    ["agent interrupted", String(talk.agent_interrupted)],
+    ["caller cut off", String(talk.caller_cut_off)],
+    ["dead air", `${talk.dead_air} (${seconds(talk.dead_air_s)})`],
+    ["caller spoke", seconds(talk.caller_talk_s)],
+    ["agent spoke", seconds(talk.agent_talk_s)],
+  ]);
+}
+
 function render(call) {
   renderSummary(call);
   const quality = call.quality ?? {};
   definitions(document.getElementById("quality"), Object.entries(quality).map(
     ([key, value]) => [key, typeof value === "number" ? String(Math.round(value * 100) / 100) : String(value ?? "—")]));
   if (!call.quality) document.getElementById("quality").append(el("dd", "empty", "no media figures yet"));
+  renderTalk(document.getElementById("talk"), call.talk);
   renderWaterfall(document.getElementById("turns"), call.turns);
   document.getElementById("transcript").replaceChildren(...call.transcript.map(transcriptItem));
 }
@@ -128,10 +147,14 @@ function follow() {
     current.turns.push(JSON.parse(message.data));
     renderWaterfall(document.getElementById("turns"), current.turns);
   });
+  // The agent's record closes after the call ends (its last words, the talk figures):
+  // shown once more then, or after 10 s for an agent that keeps no record.
+  const recordClosed = () => { source.close(); finish().catch(fail); };
+  source.addEventListener("record_closed", recordClosed);
   source.addEventListener("call_ended", () => {
-    source.close();
     status.textContent = "ended"; status.className = "status";
     finish().catch(fail);
+    setTimeout(recordClosed, 10000);
   });
 }
 

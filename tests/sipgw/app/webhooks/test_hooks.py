@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sipgw.agent.record import CallRecord
+from sipgw.agent.talk import TalkFigures
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callfeed import CallEntry, CallFeed
 from sipgw.app.calls.hints import Refused, hint
@@ -101,6 +102,7 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
         {"t": ended["transcript"][1]["t"], "speaker": "caller", "text": "Call me back at five."},
     ]
     assert ended["recording"] is False and "recording_url" not in ended
+    assert ended["talk"] is None  # the record had no talk line
     assert {e.call for e in captured.events} == {call.call.log_id}
     assert len({e.event_id for e in captured.events}) == 5
     assert all(e.url == "http://crm/hook" and e.line == "" for e in captured.events)
@@ -307,8 +309,8 @@ async def test_a_call_that_ends_before_detection_decides_is_told_undecided(
 
 
 async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
-    """A reply cut by the hang-up is written as the agent closes, after the call ended:
-    call.ended waits for the record's ``end`` line, so its transcript has it."""
+    """A reply cut by the hang-up and the talk figures are written as the agent closes,
+    after the call ended: call.ended waits for the record's ``end`` line, so it has both."""
     feed = CallFeed()
     made, captured = hooks(feed)
     call = handle()
@@ -322,10 +324,14 @@ async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
     await asyncio.sleep(0.05)
     assert [b["type"] for b in captured.bodies()] == ["call.incoming", "call.answered"]
     agent.record.write({"type": "assistant", "text": "Goodbye th"})  # what was heard
+    talk = TalkFigures(3.1, 4.2, 0.4, 1, 0, 1, 2.5, 0.61).record()
+    agent.record.write({"type": "talk", **talk})
     agent.record.write({"type": "end", "reason": "remote-bye"})
     await made.stop(1.0)
     ended = captured.bodies()[-1]["data"]
     assert [line["text"] for line in ended["transcript"]] == ["Goodbye th"]
+    assert ended["talk"] == talk
+    assert feed.recent[-1].detail()["talk"] == talk  # GET /api/recent/{id}, the call page
 
 
 async def test_how_a_placed_call_got_through_a_phone_menu_is_told_once() -> None:
