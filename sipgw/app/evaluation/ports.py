@@ -3,19 +3,27 @@
 Loopback is shared with other processes (and other test sessions), so nothing here assumes a fixed
 port. A port is handed out only if it can be bound right now for both UDP and TCP on the wildcard
 address (which also fails when any specific address, e.g. 127.0.0.1 or 127.0.0.2, holds it), and
-not twice in one test session until the window runs out (then ports that are free again are
-handed out again). Candidates are drawn at random from below the kernel's ephemeral range, so
-they do not collide with sockets that bind port 0 (the gateway's SIP socket, clients).
-Works the same inside a private network namespace (``unshare -n``).
+not twice in :data:`RESERVED_FOR` seconds by any process of the machine (a ledger file,
+:data:`LEDGER`: the workers of one pytest run and runs beside it draw from one window; a port
+another process was given is not test-bound here while its owner is about to bind it). Once
+the window runs out, ports given out longer than :data:`RECENT` ago and free again are handed
+out again. Candidates are drawn at random from below the kernel's ephemeral range, so they do
+not collide with sockets that bind port 0 (the gateway's SIP socket, clients). Works the same
+inside a private network namespace (``unshare -n``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import socket
+import struct
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,9 +38,16 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_handed_out: set[int] = set()
 _rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "big"))
 _MAX_ATTEMPTS = 2000
+
+LEDGER = Path(tempfile.gettempdir()) / f"sipgw-ports-{os.getuid()}.ledger"
+"""When each port was last handed out, machine-wide: 65536 big-endian 32-bit Unix times."""
+RESERVED_FOR = 600
+"""Seconds a handed-out port is kept from every other taker (a test's longest run)."""
+RECENT = 30
+"""Once the window is used up: ports handed out longer ago than this may go again."""
+_STAMP = struct.Struct(">I")
 
 
 class PortRange(NamedTuple):
@@ -87,23 +102,35 @@ def port_is_free(port: int, span: int = 1) -> bool:
 
 def _take(count: int, *, even: bool) -> int:
     lo, hi = _candidate_window()
-    with _lock:
-        # First ports never handed out in this session; once the window is used up (a long
-        # suite hands out tens of thousands), ports handed out before that are free again now.
-        for fresh_only in (True, False):
+    with _lock, _ledger() as ledger:
+        now = int(time.time())
+        # First ports nobody was given for RESERVED_FOR s; once the window is used up (a
+        # long suite hands out tens of thousands), ports given out RECENT s ago or more.
+        for quiet in (RESERVED_FOR, RECENT):
             for _ in range(_MAX_ATTEMPTS):
                 start = _rng.randint(lo, hi - count + 1)
                 if even:
                     start &= ~1
                     if start < lo:
                         continue
-                block = range(start, start + count)
-                if fresh_only and any(p in _handed_out for p in block):
+                given = os.pread(ledger, 4 * count, 4 * start).ljust(4 * count, b"\0")
+                if any(now - stamp < quiet for (stamp,) in _STAMP.iter_unpack(given)):
                     continue
                 if port_is_free(start, count):
-                    _handed_out.update(block)
+                    os.pwrite(ledger, _STAMP.pack(now) * count, 4 * start)
                     return start
     raise RuntimeError(f"no {count} consecutive free loopback ports found in {lo}-{hi}")
+
+
+@contextmanager
+def _ledger() -> Iterator[int]:
+    """The ledger, open and locked against every other process for one hand-out."""
+    fd = os.open(LEDGER, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # and the lock with it
 
 
 def free_port(span: int = 1) -> int:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,23 +21,60 @@ def test_a_range_starts_even_and_is_free() -> None:
     assert port_is_free(block.lo, 10)
 
 
-def test_a_bound_port_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ledger of this test's own (the machine's is shared with every test process)."""
+    path = tmp_path / f"sipgw-ports-{os.getuid()}.ledger"  # as a process with TMPDIR there
+    monkeypatch.setattr(ports, "LEDGER", path)
+    return path
+
+
+def test_a_bound_port_is_not_handed_out(monkeypatch: pytest.MonkeyPatch, ledger: Path) -> None:
     # Both ports come from the window outside the kernel's ephemeral range: binding port 0
     # would give an ephemeral port whose neighbour any connection on the machine may hold.
     port = free_port(span=2)
-    monkeypatch.setattr(ports, "_handed_out", set())
+    ledger.unlink()  # handed out: forget it
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
         held.bind(("127.0.0.1", port))
         monkeypatch.setattr(ports, "_candidate_window", lambda: (port, port + 1))
         assert free_port() == port + 1  # port itself is taken by `held`
 
 
-def test_a_used_up_window_hands_out_free_ports_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_port_another_process_was_given_is_not_handed_out(
+    monkeypatch: pytest.MonkeyPatch, ledger: Path, tmp_path: Path
+) -> None:
+    """The workers of one run draw from one window: a port handed out in another process
+    (whose owner may not have bound it yet) is neither handed out nor test-bound here."""
+    block = free_port_range(6)  # two taken anywhere in six leave two side by side
+    ledger.unlink()
+    window = (block.lo, block.hi)
+    other = (
+        "from sipgw.app.evaluation import ports\n"
+        f"ports._candidate_window = lambda: {window}\n"
+        "print(ports.free_port(span=2))\n"
+    )
+    given = subprocess.run(
+        [sys.executable, "-c", other], capture_output=True, text=True, check=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert ledger.exists()  # the other process's, in the same place
+    theirs = int(given.stdout)
+    monkeypatch.setattr(ports, "_candidate_window", lambda: window)
+    mine = free_port(span=2)
+    assert {mine, mine + 1}.isdisjoint({theirs, theirs + 1}), (mine, theirs)
+
+
+def test_a_used_up_window_hands_out_free_ports_again(
+    monkeypatch: pytest.MonkeyPatch, ledger: Path
+) -> None:
     # A long suite hands out more ports than the window has: once every port was handed out,
-    # the ones that are free again are handed out again (they are checked bindable each time).
+    # the ones given out longer than RECENT ago and free again are handed out again.
     block = free_port_range(40)
     monkeypatch.setattr(ports, "_candidate_window", lambda: (block.lo, block.hi))
-    monkeypatch.setattr(ports, "_handed_out", set(block.ports()))
+    with pytest.raises(RuntimeError, match="no 40 consecutive free loopback ports"):
+        free_port_range(40)  # just given out
+    later = time.time() + ports.RECENT
+    monkeypatch.setattr(time, "time", lambda: later)
     assert free_port_range(40) == block
 
 
