@@ -59,6 +59,7 @@ from sipgw.app.webhooks.settings import WebhookSection, line_check
 from sipgw.foundation.settings import ConfigError, SettingError, Sources, load, setting_of
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.identity import IdentityHeader
+from sipgw.sip.reliable import Reliability
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
@@ -317,6 +318,13 @@ def _shared_state(cluster: ClusterSection, sources: Sources) -> SharedState | No
         raise ConfigError(f"{label}: {redacted_url(cluster.database_url)}: {why.strip()}") from None
 
 
+def reliability(value: str) -> Reliability:
+    """``SIPGW_100REL``'s or an account's ``100rel`` (checked when read) as the SIP core's."""
+    if value == "required":
+        return "required"
+    return "off" if value == "off" else "supported"
+
+
 def outbound_config(
     settings: OutboundSection,
     accounts: AccountSection,
@@ -330,6 +338,7 @@ def outbound_config(
         caller_id=settings.caller_id,
         ring_timeout=settings.ring_timeout,
         redirect_hops=settings.redirect_hops,
+        reliable=reliability(settings.reliable_1xx),
         aor=accounts.register,
         username=accounts.auth_username
         or (_aor_user(accounts.register) if accounts.auth_password else ""),
@@ -349,6 +358,7 @@ def outbound_config(
             withhold=account.caller_id_privacy == "id",
             codecs=account.codecs,
             inband_dtmf=account.inband_dtmf,
+            reliable=None if account.reliable is None else reliability(account.reliable),
         )
         for account in (registration.accounts if registration else ())
         if account.name != "register"

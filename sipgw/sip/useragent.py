@@ -117,7 +117,7 @@ __all__ = [
 MAX_AWAITING = 256
 """Requests held at most at once while their users' guessing state loads
 (:meth:`UserAgent.awaiting_users`)."""
-_SUPPORTED_TAGS = frozenset({"timer"})
+_SUPPORTED_TAGS = frozenset({"timer", "100rel"})
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
 
 _InDialogHandler = Callable[[CallSession, ServerTransaction, SipRequest, float], None]
@@ -652,7 +652,8 @@ class UserAgent:
         if session.state in (CallState.ENDING, CallState.ENDED) or session.bye_pending:
             raise RemoteProtocolError("call is ending", 481)
         if req.method == "PRACK":
-            raise RemoteProtocolError("no reliable provisional response pending", 481)
+            self._invite.reliable.prack(session, tx, req, now)
+            return
         handler = self._in_dialog.get(req.method)
         if handler is None:
             self._ctx.respond(tx, req, 405, now)

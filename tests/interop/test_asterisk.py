@@ -21,6 +21,7 @@ from sipgw.app.evaluation.audio import write_pattern
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.services import fake_services
+from tests.interop.test_outbound_call import sipgw_call
 from tests.toolkit.canaries import SIP_PASSWORD
 from tests.toolkit.fakes.threaded import ThreadedFakes
 from tests.toolkit.peers.asterisk import Asterisk
@@ -248,3 +249,50 @@ def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
                for line in path.read_text().splitlines()]  # fmt: skip
     call = next(r for r in records if r.get("type") == "call")
     assert call["sip_headers"] == {"X-Ticket-Id": "T-42"}, call
+
+
+RELIABLE_PJSIP = extension("1001", SIP_PASSWORD).replace(
+    "timers_sess_expires = 90\n", "timers_sess_expires = 90\n100rel = required\n", 1
+)
+"""The gateway's extension, which requires reliable provisional responses (RFC 3262): an
+INVITE from it without ``100rel`` support gets 421 Extension Required."""
+RELIABLE_DIALPLAN = """
+[from-internal]
+; Early media first (a 183, sent reliably to an endpoint with 100rel), then the answer.
+exten => 4000,1,Progress()
+ same => n,Wait(1)
+ same => n,Answer()
+ same => n,Wait(5)
+ same => n,Hangup()
+"""
+
+
+@pytest.mark.parametrize("reliable", ["supported", "off"])
+def test_an_endpoint_that_requires_100rel_gets_its_prack_or_refuses(
+    tmp_workdir: Path, reliable: str
+) -> None:
+    """The gateway (extension 1001, ``100rel = required``) calls 4000, which sends early media
+    before answering: Asterisk sends its 183 reliably, the gateway PRACKs it and the call is
+    answered. With ``SIPGW_100REL=off`` the INVITE does not support 100rel: Asterisk refuses
+    it with 421."""
+    with Asterisk(tmp_workdir, pjsip=RELIABLE_PJSIP, extensions=RELIABLE_DIALPLAN) as ast:
+        result = sipgw_call(
+            tmp_workdir, ast.uri("4000"), "--caller-id", ast.uri("1001"), "--auth-username", "1001",
+            "--max-call-seconds", "2",
+            env={"SIPGW_AUTH_PASSWORD": SIP_PASSWORD, "SIPGW_100REL": reliable},
+        )  # fmt: skip
+        messages = sip_messages(ast.log_text())
+    output = result.stdout + result.stderr
+    if reliable == "off":
+        assert result.returncode != 0 and "421 Extension Required" in output, output
+        assert not any(m.startswith("PRACK ") for m in messages)
+        return
+    assert result.returncode == 0, output
+    reliable_183 = [m for m in messages if m.startswith("SIP/2.0 183")]
+    assert reliable_183 and re.search(r"^Require: .*100rel", reliable_183[0], re.M | re.I), messages
+    rseq = re.search(r"^RSeq: (\d+)", reliable_183[0], re.M)
+    assert rseq, reliable_183[0]
+    (prack,) = {m for m in messages if m.startswith("PRACK ")}  # once, however often the 183 came
+    assert re.search(rf"^RAck: {rseq[1]} \d+ INVITE", prack, re.M), prack
+    assert any(m.startswith("SIP/2.0 200") and " PRACK" in m.split("CSeq:")[1].split("\n")[0]
+               for m in messages if "CSeq:" in m), messages  # fmt: skip

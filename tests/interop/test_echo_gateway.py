@@ -233,6 +233,24 @@ def test_caller_cancels_while_ringing(tmp_workdir: Path) -> None:
         assert gw.stop() == 0
 
 
+def test_a_caller_that_requires_100rel_gets_a_reliable_180_and_its_prack_answered(
+    tmp_workdir: Path,
+) -> None:
+    """RFC 3262 §3: a SIPp caller's INVITE requires 100rel (an IMS core, an SBC): the
+    gateway rings with a reliable 180 (Require: 100rel, an RSeq), answers its PRACK 200, then
+    answers the call; the 180 goes no more once PRACKed."""
+    with GatewayProcess(tmp_workdir, extra_args=["--ring-time", "1"]) as gw:
+        result = run_sipp(
+            ["-sf", scenario("uac_reliable.xml"), gw.target, "-s", "echo", "-m", "1", "-d", "500"],
+            timeout=20,
+            cwd=tmp_workdir / "sipp",
+        )
+        result.assert_ok(successful=1)
+        assert len(result.received(r"^SIP/2.0 180")) == 1  # PRACKed at once: not resent
+        gw.wait_log(r"call ended: remote-bye", 3)
+        assert gw.stop() == 0
+
+
 def test_baresip_cancel_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
         GatewayProcess(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,

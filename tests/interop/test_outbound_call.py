@@ -181,3 +181,20 @@ def test_a_callee_that_moves_its_media_with_an_update_before_answering(
     assert result.returncode == 0, output
     assert sipp_result.ok, sipp_result.describe()  # its UPDATE answered with SDP, its BYE came
     assert f"to 127.0.0.1:{media_port + 2}," in output, output
+
+
+def test_a_callee_that_sends_its_early_media_reliably_gets_its_prack(tmp_workdir: Path) -> None:
+    """RFC 3262: a SIPp callee (an IMS core, an SBC) that sees our Supported: 100rel sends its
+    183 with SDP reliably (Require: 100rel, RSeq 4711), retransmitted until PRACKed, and
+    answers only once the PRACK (RAck 4711 <CSeq> INVITE) came: the call connects, its media
+    to the 183's port."""
+    args = ["-sf", scenario("uas_reliable_183.xml"), "-m", "1"]
+    with start_sipp(args, timeout=30, cwd=tmp_workdir) as sipp:
+        sipp.wait_ready()
+        media_port = int(sipp.cmd[sipp.cmd.index("-mp") + 1])
+        result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}", "--max-call-seconds", "2")
+        sipp_result = sipp.wait(10)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert sipp_result.ok, sipp_result.describe()  # its PRACK came with the RAck, its BYE too
+    assert f"to 127.0.0.1:{media_port}," in output, output

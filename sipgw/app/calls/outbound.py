@@ -421,6 +421,7 @@ class OutboundCalls:
                             config.codecs, via_account=bool(config.aor))
             ),
             redirects=_redirects(config, line.dial_policy if line else self.path.gate.policy),
+            reliable=config.reliable,
         )  # fmt: skip
         calls: list[CallInfo] = []
         try:

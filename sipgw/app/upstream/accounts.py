@@ -20,6 +20,8 @@
     media_networks = ["203.0.113.0/24"]      # where its calls' RTP may go (default: anywhere)
     codecs = ["G722", "PCMU"]                # its calls' codecs (default: G.711 first)
     inband_dtmf = "on"                       # key tones in its calls' audio: auto, on, off
+    100rel = "required"                      # reliable 1xx on its placed calls (RFC 3262):
+                                             # supported, required, off (SIPGW_100REL)
 
 The flags are the ``accounts`` section (:class:`~sipgw.app.upstream.settings.AccountSection`);
 how calls are placed through the trunk, the ``outbound`` section
@@ -42,6 +44,7 @@ from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.app.upstream.settings import (
     CALLER_ID_HEADERS,
     CALLER_ID_PRIVACY,
+    RELIABLE_1XX,
     AccountSection,
     parse_caller_id,
     sip_uri,
@@ -78,6 +81,7 @@ _KEYS = frozenset(
         "media_networks",
         "codecs",
         "inband_dtmf",
+        "100rel",
     }
 )
 
@@ -119,6 +123,9 @@ class Account:
     """``none``, ``pai`` or ``ppi``: where else the caller id goes."""
     caller_id_privacy: str = "none"
     """``id``: withhold the caller id (``Privacy: id``)."""
+    reliable: str | None = None
+    """Reliable provisional responses on its placed calls (the TOML key ``100rel``:
+    ``supported``, ``required``, ``off``); None = the gateway's (``SIPGW_100REL``)."""
     origin: str = field(default="", compare=False, repr=False)
     """Where it was configured, for messages: ``--register``, ``accounts.toml line 9: ..."""
 
@@ -206,11 +213,12 @@ def _account(
             parse_caller_id(caller_id)
         except ValueError as exc:
             mistakes.messages.append(f"{place('caller_id')}: caller_id {caller_id!r} {exc}")
-    for key, allowed in (
-        ("caller_id_header", CALLER_ID_HEADERS),
-        ("caller_id_privacy", CALLER_ID_PRIVACY),
+    for key, allowed, default in (
+        ("caller_id_header", CALLER_ID_HEADERS, "none"),
+        ("caller_id_privacy", CALLER_ID_PRIVACY, "none"),
+        ("100rel", RELIABLE_1XX, RELIABLE_1XX[0]),
     ):
-        value = given.get(key, "none").strip().lower()
+        value = given.get(key, default).strip().lower()
         if value not in allowed:
             mistakes.messages.append(
                 f"{place(key)}: {key} {value!r} must be one of {', '.join(allowed)}"
@@ -260,6 +268,7 @@ def _account(
         caller_id=caller_id,
         caller_id_header=given.get("caller_id_header", "none").strip().lower(),
         caller_id_privacy=given.get("caller_id_privacy", "none").strip().lower(),
+        reliable=given["100rel"].strip().lower() if "100rel" in given else None,
         origin=place("agent" if agent else None),
     )
 

@@ -32,6 +32,7 @@ from sipgw.sip.dialpolicy import DialTarget, PhoneNumber
 from sipgw.sip.errors import SipError
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.identity import IdentityHeader
+from sipgw.sip.reliable import Reliability
 from sipgw.sip.uri import SipUri, parse_uri
 
 __all__ = [
@@ -59,6 +60,8 @@ class OutboundConfig:
     """Seconds before an unanswered call is cancelled."""
     redirect_hops: int = 3
     """How many 3xx one call follows, to targets the dial policy allows; 0 = none."""
+    reliable: Reliability = "supported"
+    """Reliable provisional responses (RFC 3262): ``supported``, ``required`` or ``off``."""
     aor: str = ""
     """The registered address of record, if any (default From and number domain)."""
     username: str = ""
@@ -111,6 +114,7 @@ def account_config(
     withhold: bool,
     codecs: tuple[str, ...] | None = None,
     inband_dtmf: str | None = None,
+    reliable: Reliability | None = None,
 ) -> OutboundConfig:
     """How one account of the accounts file places calls: its AOR (the default From and
     the host of numbers), credentials, proxy (else ``base``'s), caller id and identity
@@ -120,6 +124,7 @@ def account_config(
         caller_id=caller_id,
         ring_timeout=base.ring_timeout,
         redirect_hops=base.redirect_hops,
+        reliable=base.reliable if reliable is None else reliable,
         aor=aor,
         username=username if password else "",
         password=password,

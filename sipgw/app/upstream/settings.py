@@ -31,10 +31,13 @@ __all__ = [
     "AccountSection",
     "DnsSection",
     "OutboundSection",
+    "RELIABLE_1XX",
     "parse_caller_id",
     "sip_uri",
 ]
 
+RELIABLE_1XX = ("supported", "required", "off")
+"""What a placed call says of reliable 1xx (``SIPGW_100REL``, an account's ``100rel``)."""
 CALLER_ID_HEADERS = ("none", "pai", "ppi")
 """Where else the caller id may go (``caller_id_header``)."""
 CALLER_ID_PRIVACY = ("none", "id")
@@ -199,6 +202,14 @@ class OutboundSection:
         help="How many 3xx redirects one placed call follows (RFC 3261 8.1.3.4); each Contact "
         "is tried only if the dial allow-list (SIPGW_DIAL_ALLOW, or the line's) allows it, for "
         "the operator's own calls too. 0 = a 3xx ends the call.",
+    )  # fmt: skip
+    reliable_1xx: str = setting(
+        "supported", env="SIPGW_100REL", flag="--100rel", metavar="supported|required|off",
+        parse=choice(*RELIABLE_1XX),
+        help="Reliable provisional responses (RFC 3262) on placed calls: 'supported' (the "
+        "INVITE says Supported: 100rel; a callee's reliable 180/183 gets its PRACK), "
+        "'required' (Require: 100rel, for an IMS core or SBC that wants it) or 'off'. An "
+        "account of the accounts file may set its own (100rel).",
     )  # fmt: skip
 
 

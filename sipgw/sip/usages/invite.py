@@ -50,6 +50,7 @@ from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.transaction import InviteServerTransaction, ServerTransaction
 from sipgw.sip.trustedid import trusted_number
 from sipgw.sip.usages.context import UsageContext
+from sipgw.sip.usages.prack import ReliableProvisionals
 from sipgw.sip.usages.session import CallSession, PendingAck
 from sipgw.sip.usages.sessiontimer import SessionTimerUsage
 from sipgw.sip.verification import NOT_VERIFIED, caller_verification
@@ -71,6 +72,7 @@ class InviteUsage:
     def __init__(self, ctx: UsageContext, session_timers: SessionTimerUsage) -> None:
         self.ctx = ctx
         self.session_timers = session_timers
+        self.reliable = ReliableProvisionals(ctx, self.reject)
 
     # ------------------------------------------------------------------ a new INVITE
 
@@ -137,6 +139,7 @@ class InviteUsage:
             trusted_identity=asserted, verification=verification,
         )  # fmt: skip
         session = CallSession(info, request, tx, dialog, offer, choice=choice)
+        self.reliable.start(session)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)
         ctx.events.append(CallOffered(info))
@@ -214,7 +217,7 @@ class InviteUsage:
         if session.state is not CallState.INCOMING:
             return
         response = self.ctx.dialog_response(session, 180)
-        self.ctx.transactions.respond(session.server_transaction, response, now)
+        self.reliable.send_1xx(session, response, now)
         session.state = CallState.RINGING
 
     def progress(self, session: CallSession, rtp_port: int, now: float) -> NegotiatedAudio | None:
@@ -242,7 +245,7 @@ class InviteUsage:
         response = self.ctx.dialog_response(session, 183)
         assert session.local_sdp is not None
         self.ctx.attach_sdp(response, session.local_sdp)
-        self.ctx.transactions.respond(session.server_transaction, response, now)
+        self.reliable.send_1xx(session, response, now)
         session.state = CallState.RINGING
         return session.media
 
@@ -259,7 +262,7 @@ class InviteUsage:
             response = self.ctx.dialog_response(session, 200)
             self.session_timers.announce(session, session.invite, response)
             self.ctx.attach_sdp(response, session.local_sdp)
-            self.send_2xx(session, session.server_transaction, response, now)
+            self._answer(session, response, now)
             session.state = CallState.ANSWERED
             return session.media
         transport = session.server_transaction.flow.transport
@@ -279,9 +282,15 @@ class InviteUsage:
         response = self.ctx.dialog_response(session, 200)
         self.session_timers.announce(session, session.invite, response)
         self.ctx.attach_sdp(response, session.local_sdp)
-        self.send_2xx(session, session.server_transaction, response, now)
+        self._answer(session, response, now)
         session.state = CallState.ANSWERED
         return media
+
+    def _answer(self, session: CallSession, response: SipResponse, now: float) -> None:
+        """Send the 2xx to the INVITE, after the PRACK of a reliable 1xx that carried our
+        answer (:mod:`sipgw.sip.usages.prack`)."""
+        send = partial(self.send_2xx, session, session.server_transaction, response)
+        self.reliable.send_2xx(session, send, now)
 
     def reject(
         self, session: CallSession, status: int, now: float, reason: str | None = None
@@ -289,6 +298,7 @@ class InviteUsage:
         """Answer the INVITE with a final error status and end the call."""
         if session.state not in _RINGING:
             return
+        self.reliable.stop(session)
         response = make_response(session.invite, status, reason, to_tag=session.dialog.local_tag)
         if status == 503:
             response.headers.add("Retry-After", "30")

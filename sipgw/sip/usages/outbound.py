@@ -17,7 +17,11 @@ What comes back:
 * **1xx** - the call is ``EARLY``. A 1xx with a To tag creates an early
   dialog (§13.2.2.1); one with SDP is the answer to our offer, so the peer
   may send early media (ring-back, announcements). Each 1xx but 100 is a
-  :class:`~sipgw.sip.events.CallProgress`.
+  :class:`~sipgw.sip.events.CallProgress`. One sent reliably (RFC 3262: ``Require:
+  100rel``, an RSeq) gets a PRACK in its early dialog when it is that dialog's next in
+  order; a repeat (the callee's retransmission) or one ahead of a missing one is
+  neither acknowledged nor reported (§4). The 2xx's dialog goes on from the CSeq of the
+  PRACKs.
 * **2xx** - the first one confirms the call: its dialog comes from
   :meth:`~sipgw.sip.dialog.Dialog.for_uac`, we ACK it (§13.2.2.4) and report
   :class:`~sipgw.sip.events.CallAnswered` with the media of its SDP (or the
@@ -86,6 +90,7 @@ from sipgw.sip.offeranswer import (
     create_offer,
 )
 from sipgw.sip.redirect import Redirects, redirect_targets, target_key
+from sipgw.sip.reliable import OPTION, Rack, Reliability, next_in_order, rseq_of
 from sipgw.sip.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer, parse_session_expires
@@ -155,6 +160,11 @@ class OutboundCall:
             never SRTP. None: an ordinary call.
         redirects: whether and where a 3xx takes the call (:mod:`sipgw.sip.redirect`);
             None: a 3xx ends it.
+        reliable: reliable provisional responses (RFC 3262, :mod:`sipgw.sip.reliable`):
+            ``supported`` (the INVITE says ``Supported: 100rel``; a callee's reliable 1xx is
+            PRACKed), ``required`` (``Require: 100rel``: a callee that cannot refuses the
+            call with 420) or ``off`` (neither: a callee that requires them refuses it with
+            421).
     """
 
     target: SipUri | str
@@ -171,6 +181,7 @@ class OutboundCall:
     codecs: tuple[RtpCodec, ...] = ()
     recording: RecordingOffer | None = None
     redirects: Redirects | None = None
+    reliable: Reliability = "supported"
 
 
 class OutboundUsage:
@@ -252,9 +263,12 @@ class OutboundUsage:
         for name, value in (*identity, *custom):
             headers.add(name, value)
         headers.add("Allow", ALLOW)
-        headers.add("Supported", SUPPORTED)
-        if recording is not None:
-            headers.add("Require", REQUIRE)
+        headers.add("Supported", SUPPORTED if spec.reliable == "off" else f"{SUPPORTED}, {OPTION}")
+        require = [REQUIRE] if recording is not None else []
+        if spec.reliable == "required":
+            require.append(OPTION)
+        if require:
+            headers.add("Require", ", ".join(require))
         if ctx.config.user_agent:
             headers.add("User-Agent", ctx.config.user_agent)
         headers.add("Content-Type", content_type)
@@ -326,6 +340,9 @@ class OutboundUsage:
         tag = response.to.tag
         if tag:
             leg.early_tags.add(tag)
+            rseq = rseq_of(response)
+            if rseq is not None and not self._prack(session, response, tag, rseq, now):
+                return  # a repeat, or ahead of one missing: not processed (RFC 3262 §4)
         if tag and response.body:
             media = self._answer_media(session, response)
             if media is not None:
@@ -333,6 +350,28 @@ class OutboundUsage:
         self.ctx.events.append(
             CallProgress(session.info, response.status, response.reason, media is not None, media)
         )
+
+    def _prack(
+        self, session: CallSession, response: SipResponse, tag: str, rseq: int, now: float
+    ) -> bool:
+        """A reliable 1xx: PRACK it in its early dialog if it is that dialog's next
+        (RFC 3262 §4, §7.2); returns whether it was."""
+        leg = _leg(session)
+        if not next_in_order(leg.rseqs.get(tag), rseq):
+            return False
+        leg.rseqs[tag] = rseq
+        ctx = self.ctx
+        dialog = leg.early_dialogs.get(tag)
+        if dialog is None:
+            dialog = Dialog.for_uac(leg.request, response, leg.flow, nat_fix=ctx.config.nat_fix)
+            leg.early_dialogs[tag] = dialog
+        via = ctx.new_via(dialog.request_flow(leg.flow.transport))
+        extra = Headers()
+        extra.add("RAck", str(Rack(rseq, leg.request.cseq.number)))
+        prack, flow = dialog.next_request("PRACK", via, user_agent=ctx.config.user_agent,
+                                          extra=extra)  # fmt: skip
+        ctx.transactions.send_request(prack, flow, now, _ignore)
+        return True
 
     def _on_final(self, session: CallSession, cseq: int, outcome: Outcome, now: float) -> None:
         leg = _leg(session)
@@ -524,6 +563,9 @@ class OutboundUsage:
             return
         dialog = Dialog.for_uac(leg.request, response, leg.flow, nat_fix=self.ctx.config.nat_fix)
         self._ack(leg, dialog)
+        early = leg.early_dialogs.get(tag)
+        if early is not None:  # our PRACKs went in it: its CSeq goes on from theirs
+            dialog.local_cseq = max(dialog.local_cseq, early.local_cseq)
         if leg.answered or session.end_reported:
             self._bye(dialog, now)  # another fork answered too: end that dialog
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sipgw.sip.addressing import Flow
@@ -10,7 +12,7 @@ from sipgw.sip.call import CallInfo, CallKey, CallState
 from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState
 from sipgw.sip.events import EndReason
-from sipgw.sip.message import SipRequest
+from sipgw.sip.message import SipRequest, SipResponse
 from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice, RtpCodec
 from sipgw.sip.redirect import Redirects
 from sipgw.sip.sdp import SessionDescription
@@ -79,6 +81,9 @@ class UacLeg:
         tried: every target the call went to or was given (:func:`~sipgw.sip.redirect.target_key`).
         early_tags: the To tags of the 1xx responses so far: the early dialogs a request
             from the callee may come in (an UPDATE before the answer, RFC 3311 §5.1).
+        early_dialogs: the early dialogs our PRACKs went in, by To tag (RFC 3262 §4): the
+            dialog a 2xx confirms goes on from their CSeq.
+        rseqs: the last in-order RSeq of each early dialog's reliable 1xx, by To tag.
     """
 
     request: SipRequest
@@ -103,6 +108,29 @@ class UacLeg:
     pending: list[SipUri] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
     early_tags: set[str] = field(default_factory=set)
+    early_dialogs: dict[str, Dialog] = field(default_factory=dict)
+    rseqs: dict[str, int] = field(default_factory=dict)
+
+
+Send = Callable[[float], None]
+"""A response held back until the outstanding reliable 1xx is acknowledged; sent at a time."""
+
+
+@dataclass(slots=True, eq=False)
+class ReliableState:
+    """One incoming call's reliable 1xx: the next RSeq, the one outstanding, what waits."""
+
+    next_rseq: int
+    outstanding: SipResponse | None = None
+    """The last reliable 1xx sent (it stays to match a late PRACK after the 2xx went)."""
+    rseq: int = 0
+    unacknowledged: bool = False
+    """:attr:`outstanding` has not been PRACKed yet."""
+    with_sdp: bool = False
+    interval: float = 0.0
+    retransmit: Timer | None = None
+    give_up: Timer | None = None
+    waiting: deque[Send] = field(default_factory=deque)
 
 
 @dataclass(slots=True, eq=False)
@@ -144,6 +172,8 @@ class CallSession:
             transaction (:mod:`sipgw.sip.usages.referee`).
         referred_open: the peer's REFER was accepted and its final NOTIFY not sent yet.
         referred_deadline: when the peer's REFER is declined for want of an answer.
+        reliable: an incoming call whose INVITE requires ``100rel``: its reliable 1xx
+            (:mod:`sipgw.sip.usages.prack`); None: 1xx go the usual way.
     """
 
     info: CallInfo
@@ -167,6 +197,7 @@ class CallSession:
     referred: tuple[ServerTransaction, SipRequest] | None = None
     referred_open: bool = False
     referred_deadline: Timer | None = None
+    reliable: ReliableState | None = None
 
     @property
     def key(self) -> CallKey:

@@ -16,6 +16,7 @@ from sipgw.agent.record import CallRecord
 from sipgw.app.calls.hints import hint
 from sipgw.app.calls.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
+from sipgw.app.upstream.accounts import registration_settings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.settings import AccountSection, OutboundSection
 from sipgw.foundation.settings import ConfigError, Sources, load
@@ -72,6 +73,27 @@ def test_a_refusal_says_what_the_far_end_said_and_what_to_check() -> None:
     assert busy.describe() == "busy (SIP 486 Busy Here)"
     cut = CallOutcome("sip:a@h", "unreachable", False, 0, 503, "transport-error")
     assert cut.describe() == "unreachable (SIP 503): transport-error"
+
+
+def test_reliable_1xx_are_supported_unless_the_gateway_or_an_account_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    assert outbound_config(OutboundSection(), AccountSection()).reliable == "supported"
+    required = load(OutboundSection, Sources({"SIPGW_100REL": "required"}))
+    assert outbound_config(required, AccountSection()).reliable == "required"
+    with pytest.raises(ConfigError, match="^--100rel yes: must be one of supported, required"):
+        load(OutboundSection, Sources({}, {"--100rel": "yes"}))
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        "[accounts.ims]\naor = 'sip:gw@ims.example'\n100rel = 'Required'\n"
+        "[accounts.pbx]\naor = 'sip:1001@pbx.example'\n"
+    )
+    accounts = load(AccountSection, Sources({"SIPGW_ACCOUNTS": str(path)}))
+    config = outbound_config(load(OutboundSection, Sources({"SIPGW_100REL": "off"})), accounts,
+                             registration_settings(accounts))  # fmt: skip
+    assert config.reliable == "off"
+    assert config.for_account("ims").reliable == "required"  # its own
+    assert config.for_account("pbx").reliable == "off"  # the gateway's
 
 
 def test_the_caller_id_settings() -> None:

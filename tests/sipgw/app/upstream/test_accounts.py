@@ -148,7 +148,9 @@ def test_every_mistake_of_every_account_is_named_at_once(tmp_path: Path) -> None
     found = [message.partition(": ")[2] for message in info.value.messages]
     lines = [message.split(":")[0].rpartition(" ")[2] for message in info.value.messages]
     assert lines == ["3", "4", "5", "6", "7"]  # each on its key's line, in the file's order
-    assert found[0].startswith("account 'office': unknown key 'numbers' (known: agent, aor,")
+    assert found[0].startswith(
+        "account 'office': unknown key 'numbers' (known: 100rel, agent, aor,"
+    )
     assert found[1].startswith("account 'office': agent 'assistent' must be")
     assert found[2] == "account 'office': transport 'sctp' must be one of udp, tcp, tls"
     assert found[3] == "account 'trunk': aor is missing"
@@ -293,6 +295,8 @@ def test_an_account_has_its_own_caller_id_for_calls_placed_through_it(tmp_path: 
          "line 3: account 'a': caller_id_header 'rpid' must be one of none, pai, ppi"),
         ("caller_id_privacy = 'all'",
          "line 3: account 'a': caller_id_privacy 'all' must be one of none, id"),
+        ("100rel = 'yes'",
+         "line 3: account 'a': 100rel 'yes' must be one of supported, required, off"),
     ],
 )  # fmt: skip
 def test_a_bad_caller_id_names_its_line(tmp_path: Path, line: str, message: str) -> None:

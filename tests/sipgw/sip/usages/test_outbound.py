@@ -864,3 +864,76 @@ def test_an_update_offer_before_any_answer_gets_500_and_other_dialogs_481() -> N
     unknown = far.sent[-1][0]
     assert isinstance(unknown, SipResponse) and unknown.status == 481
     assert not far.of(MediaUpdated)
+
+
+# ------------------------------------------------------------------ reliable 1xx (RFC 3262)
+
+
+def reliable(far: Far, status: int, rseq: int, tag: str = "bob-tag", sdp: bytes = b"") -> None:
+    far.feed(reply(far.invite, status, tag=tag, sdp=sdp,
+                   headers=(("Require", "100rel"), ("RSeq", str(rseq)))))  # fmt: skip
+
+
+def test_the_invite_says_it_supports_reliable_1xx_or_requires_them_or_neither() -> None:
+    assert "100rel" in Far().invite.headers.get_all("Supported")
+    assert not Far().invite.headers.get_all("Require")
+    required = Far(reliable="required").invite
+    assert required.headers.get_all("Require") == ["100rel"]
+    off = Far(reliable="off").invite
+    assert "100rel" not in off.headers.get_all("Supported") + off.headers.get_all("Require")
+
+
+def test_a_reliable_183_is_pracked_in_its_early_dialog_and_its_media_plays() -> None:
+    far = Far(route=("sip:192.0.2.30;lr",))
+    reliable(far, 183, 90210, sdp=sdp_answer(far.invite, 40002))
+    (prack,) = far.requests("PRACK")
+    assert prack.uri == f"sip:bob@{PEER[0]}:{PEER[1]}"  # the 1xx's Contact
+    assert prack.headers.get("RAck") == f"90210 {far.invite.cseq.number} INVITE"  # §7.2
+    assert prack.cseq.number == far.invite.cseq.number + 1 and prack.cseq.method == "PRACK"
+    assert (prack.to.tag, prack.from_.tag, prack.call_id) == (
+        "bob-tag", far.invite.from_.tag, far.invite.call_id,
+    )  # fmt: skip
+    (progress,) = far.of(CallProgress)
+    assert isinstance(progress, CallProgress) and progress.media is not None
+    assert progress.media.remote_port == 40002
+    far.feed(make_response(prack, 200))  # the PRACK's 200: nothing more to do
+    far.feed(reply(far.invite, 200))  # answered without SDP: the early answer is the call's
+    (answer,) = far.of(CallAnswered)
+    assert isinstance(answer, CallAnswered) and answer.media.remote_port == 40002
+    (ack,) = far.requests("ACK")
+    assert ack.cseq.number == far.invite.cseq.number  # the ACK is the INVITE's
+    far.hangup()
+    (bye,) = far.requests("BYE")
+    assert bye.cseq.number == prack.cseq.number + 1  # the dialog goes on from the PRACK's
+
+
+def test_a_retransmitted_reliable_1xx_is_neither_pracked_again_nor_reported_twice() -> None:
+    far = Far()
+    reliable(far, 180, 5)
+    reliable(far, 180, 5)  # the UAS did not see our PRACK yet
+    reliable(far, 183, 7, sdp=sdp_answer(far.invite))  # 6 is missing: not processed
+    assert len(far.transactions("PRACK")) == 1 and len(far.of(CallProgress)) == 1
+    reliable(far, 183, 6, sdp=sdp_answer(far.invite))  # in order now
+    reliable(far, 183, 7, sdp=sdp_answer(far.invite))
+    racks = [p.headers.get("RAck") for p in far.transactions("PRACK")]
+    cseq = far.invite.cseq.number
+    assert racks == [f"5 {cseq} INVITE", f"6 {cseq} INVITE", f"7 {cseq} INVITE"]
+    assert [p.cseq.number for p in far.transactions("PRACK")] == [cseq + 1, cseq + 2, cseq + 3]
+    assert len(far.of(CallProgress)) == 3
+
+
+def test_each_fork_s_early_dialog_numbers_its_reliable_1xx_on_its_own() -> None:
+    far = Far()
+    reliable(far, 180, 100, tag="fork-a")
+    reliable(far, 180, 900, tag="fork-b")
+    pracks = far.transactions("PRACK")
+    assert [(p.to.tag, p.headers.get("RAck").split()[0]) for p in pracks] == [
+        ("fork-a", "100"), ("fork-b", "900"),
+    ]  # fmt: skip
+    assert pracks[0].cseq.number == pracks[1].cseq.number  # each dialog its own CSeq
+
+
+def test_a_1xx_without_100rel_is_not_pracked() -> None:
+    far = Far()
+    far.feed(reply(far.invite, 183, sdp=sdp_answer(far.invite), headers=(("RSeq", "3"),)))
+    assert not far.requests("PRACK") and len(far.of(CallProgress)) == 1

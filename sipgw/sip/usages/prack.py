@@ -1,0 +1,136 @@
+"""Reliable provisional responses on incoming calls (RFC 3262 §3), sans-IO.
+
+An INVITE that requires ``100rel`` gets its 180 and 183 reliably: ``Require: 100rel`` and an
+RSeq, the first chosen at random, each next one more (§3). Each is sent again at T1, 2·T1,
+4·T1 ... until the caller's PRACK names it in its RAck, which gets 200; a PRACK that names
+none outstanding gets 481 (§3). After 64·T1 without one the INVITE is refused with 500 (§3).
+
+One reliable 1xx is outstanding at a time (§3): a 1xx that comes meanwhile waits for its
+PRACK, and so does the 2xx when the outstanding one carried our SDP answer (the answer must
+be acknowledged before the call is); after a 1xx without SDP the 2xx goes at once and the
+1xx is sent no more. A caller that only supports ``100rel`` gets its 1xx the usual way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from sipgw.sip.call import CallState
+from sipgw.sip.errors import RemoteProtocolError
+from sipgw.sip.message import SipRequest, SipResponse
+from sipgw.sip.reliable import OPTION, RSEQ_MAX, Rack
+from sipgw.sip.transaction import ServerTransaction
+from sipgw.sip.usages.context import UsageContext
+from sipgw.sip.usages.session import CallSession, ReliableState, Send
+
+__all__ = ["ReliableProvisionals"]
+
+_RINGING = (CallState.INCOMING, CallState.RINGING)
+
+
+class ReliableProvisionals:
+    """Sends an incoming call's 1xx reliably when its INVITE requires it; takes its PRACKs.
+
+    Args:
+        ctx: the usages' shared context.
+        refuse: refuses the INVITE with a status (the 500 after 64·T1 without a PRACK).
+    """
+
+    def __init__(self, ctx: UsageContext, refuse: Callable[[CallSession, int, float], None]):
+        self.ctx = ctx
+        self.refuse = refuse
+
+    def start(self, session: CallSession) -> None:
+        """A new incoming call: its 1xx go reliably if its INVITE requires ``100rel``."""
+        required = session.invite.headers.get_all("Require")
+        if any(tag.strip().lower() == OPTION for v in required for tag in v.split(",")):
+            session.reliable = ReliableState(self.ctx.rng.randrange(1, RSEQ_MAX // 2))
+
+    def send_1xx(self, session: CallSession, response: SipResponse, now: float) -> None:
+        """Send a 180 or 183: the usual way, reliably, or after the outstanding one's PRACK."""
+        state = session.reliable
+        if state is None:
+            self.ctx.transactions.respond(session.server_transaction, response, now)
+            return
+        if state.unacknowledged:
+            state.waiting.append(partial(self._send_waiting, session, response))
+            return
+        rseq, state.next_rseq = state.next_rseq, state.next_rseq + 1
+        response.headers.add("Require", OPTION)
+        response.headers.add("RSeq", str(rseq))
+        state.outstanding, state.rseq, state.unacknowledged = response, rseq, True
+        state.with_sdp = bool(response.body)
+        timers = self.ctx.config.timers
+        state.interval = timers.t1
+        self.ctx.transactions.respond(session.server_transaction, response, now)
+        heap = self.ctx.heap
+        state.retransmit = heap.schedule(now + timers.t1, partial(self._resend, session))
+        state.give_up = heap.schedule(now + 64 * timers.t1, partial(self._no_prack, session))
+
+    def send_2xx(self, session: CallSession, send: Send, now: float) -> None:
+        """Send the 2xx (``send``) now, or once the outstanding 1xx with our SDP answer is
+        acknowledged; a 1xx without SDP is sent no more either way."""
+        state = session.reliable
+        if state is not None and state.unacknowledged and state.with_sdp:
+            state.waiting.append(send)
+            return
+        if state is not None:
+            self.stop(session)
+        send(now)
+
+    def prack(
+        self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
+    ) -> None:
+        """A PRACK: 200 when its RAck names the outstanding 1xx, then what waited goes.
+
+        Raises:
+            RemoteProtocolError: 481 for a PRACK that names no reliable 1xx of ours.
+        """
+        state = session.reliable
+        rack = Rack.parse(request.headers.get("RAck") or "")
+        if (
+            state is None
+            or state.outstanding is None
+            or rack != Rack(state.rseq, session.invite.cseq.number)
+        ):
+            raise RemoteProtocolError("no such reliable provisional response", 481)
+        self.ctx.transactions.respond(tx, self.ctx.dialog_response(session, 200, request), now)
+        if not state.unacknowledged:
+            return  # a PRACK for a 1xx the 2xx already went after
+        self.stop(session)
+        state.unacknowledged = False
+        while state.waiting and not state.unacknowledged:
+            state.waiting.popleft()(now)
+
+    def stop(self, session: CallSession) -> None:
+        """Send the outstanding 1xx no more (a final response went, or the call ended)."""
+        state = session.reliable
+        if state is None:
+            return
+        self.ctx.heap.cancel(state.retransmit)
+        self.ctx.heap.cancel(state.give_up)
+        state.retransmit = state.give_up = None
+
+    def _send_waiting(self, session: CallSession, response: SipResponse, now: float) -> None:
+        if session.state in _RINGING:
+            self.send_1xx(session, response, now)
+
+    def _resend(self, session: CallSession, now: float) -> None:
+        state = session.reliable
+        if state is None or state.outstanding is None or session.state not in _RINGING:
+            return
+        self.ctx.transactions.respond(session.server_transaction, state.outstanding, now)
+        state.interval *= 2  # §3: the interval doubles (no cap)
+        state.retransmit = self.ctx.heap.schedule(
+            now + state.interval, partial(self._resend, session)
+        )
+
+    def _no_prack(self, session: CallSession, now: float) -> None:
+        state = session.reliable
+        self.stop(session)
+        if state is None or not (session.state in _RINGING or state.waiting):
+            return
+        state.waiting.clear()  # a 2xx that waited for the PRACK goes no more
+        session.state = CallState.RINGING
+        self.refuse(session, 500, now)  # §3: "SHOULD reject ... with a 5xx response"
