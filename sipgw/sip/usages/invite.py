@@ -330,7 +330,8 @@ class InviteUsage:
         session = self.ctx.find_incoming(request.call_id, request.from_.tag or "")
         if session is None or session.transaction is not invite_tx:
             return
-        if session.state in _RINGING:
+        if session.state in _RINGING or self.reliable.holding(session):
+            self.reliable.stop(session)  # a 2xx that waited for a PRACK goes no more
             self._terminate_invite(session, now)
             self.ctx.end(session, EndReason.CANCELLED, 487)
 

@@ -45,6 +45,7 @@ class ReliableProvisionals:
         """A new incoming call: its 1xx go reliably if its INVITE requires ``100rel``."""
         required = session.invite.headers.get_all("Require")
         if any(tag.strip().lower() == OPTION for v in required for tag in v.split(",")):
+            # §3: a random first RSeq; from the lower half, so that counting up never wraps.
             session.reliable = ReliableState(self.ctx.rng.randrange(1, RSEQ_MAX // 2))
 
     def send_1xx(self, session: CallSession, response: SipResponse, now: float) -> None:
@@ -98,16 +99,27 @@ class ReliableProvisionals:
         self.ctx.transactions.respond(tx, self.ctx.dialog_response(session, 200, request), now)
         if not state.unacknowledged:
             return  # a PRACK for a 1xx the 2xx already went after
-        self.stop(session)
+        self._quiet(state)
         state.unacknowledged = False
         while state.waiting and not state.unacknowledged:
             state.waiting.popleft()(now)
+
+    def holding(self, session: CallSession) -> bool:
+        """Whether the call's 2xx waits for a PRACK (the INVITE has no final response yet)."""
+        state = session.reliable
+        return state is not None and bool(state.waiting) and session.state not in _RINGING
 
     def stop(self, session: CallSession) -> None:
         """Send the outstanding 1xx no more (a final response went, or the call ended)."""
         state = session.reliable
         if state is None:
             return
+        self._quiet(state)
+        if session.state not in _RINGING:
+            state.waiting.clear()  # a final response went, or the call ended
+
+    def _quiet(self, state: ReliableState) -> None:
+        """No more resending of the outstanding 1xx, nor giving up on its PRACK."""
         self.ctx.heap.cancel(state.retransmit)
         self.ctx.heap.cancel(state.give_up)
         state.retransmit = state.give_up = None
@@ -118,8 +130,10 @@ class ReliableProvisionals:
 
     def _resend(self, session: CallSession, now: float) -> None:
         state = session.reliable
-        if state is None or state.outstanding is None or session.state not in _RINGING:
+        if state is None or state.outstanding is None:
             return
+        if session.state not in _RINGING and not self.holding(session):
+            return  # a final response went, or the call ended
         self.ctx.transactions.respond(session.server_transaction, state.outstanding, now)
         state.interval *= 2  # §3: the interval doubles (no cap)
         state.retransmit = self.ctx.heap.schedule(
@@ -128,8 +142,10 @@ class ReliableProvisionals:
 
     def _no_prack(self, session: CallSession, now: float) -> None:
         state = session.reliable
-        self.stop(session)
-        if state is None or not (session.state in _RINGING or state.waiting):
+        if state is None:
+            return
+        self._quiet(state)
+        if not (session.state in _RINGING or state.waiting):
             return
         state.waiting.clear()  # a 2xx that waited for the PRACK goes no more
         session.state = CallState.RINGING

@@ -21,7 +21,7 @@ def prack(response: SipResponse, cseq: int, rseq: int | None = None, invite_cseq
 
 def ringing(extra: str = REQUIRED) -> Harness:
     h = Harness()
-    h.feed(invite(extra=extra))
+    h.feed(invite(extra=extra, via_branch="z9hG4bKreliable1"))
     h.take()
     return h
 
@@ -59,6 +59,9 @@ def test_a_183_with_our_answer_holds_the_200_until_its_prack() -> None:
     assert progress.status == 183 and progress.body and progress.headers.get("RSeq")
     h.act(h.ua.answer, call, 30000)
     assert not h.responses()  # the 200 waits
+    h.advance(0.5)
+    (again,) = h.responses()  # and the 183 is resent meanwhile
+    assert again.serialize() == progress.serialize()
     h.feed(prack(progress, cseq=2))
     assert h.statuses() == [200, 200]  # the PRACK's, then the INVITE's
     ok = h.responses() or None
@@ -117,3 +120,17 @@ def test_no_prack_within_64_t1_refuses_the_invite_with_500() -> None:
     assert 500 in h.statuses()
     (ended,) = h.ended()
     assert ended.reason is EndReason.REJECTED
+
+
+def test_a_cancel_while_the_200_waits_for_the_prack_ends_the_call_with_487() -> None:
+    h = ringing()
+    call = h.offered()
+    h.act(h.ua.progress, call, 30000)
+    h.act(h.ua.answer, call, 30000)  # held for the PRACK
+    h.take()
+    h.feed(request("CANCEL", via_branch="z9hG4bKreliable1", content_type=None))
+    assert sorted(h.statuses()) == [200, 487]
+    (ended,) = h.ended()
+    assert ended.reason is EndReason.CANCELLED
+    h.advance(64 * 0.5 + 1)
+    assert 200 not in h.statuses()  # the held 200 never goes
