@@ -3,13 +3,15 @@
 Loopback is shared with other processes (and other test sessions), so nothing here assumes a fixed
 port. A port is handed out only if it can be bound right now for both UDP and TCP on the wildcard
 address (which also fails when any specific address, e.g. 127.0.0.1 or 127.0.0.2, holds it), and
-not twice in :data:`RESERVED_FOR` seconds by any process of the machine (a ledger file,
-:data:`LEDGER`: the workers of one pytest run and runs beside it draw from one window; a port
-another process was given is not test-bound here while its owner is about to bind it). Once
-the window runs out, ports given out longer than :data:`RECENT` ago and free again are handed
-out again. Candidates are drawn at random from below the kernel's ephemeral range, so they do
-not collide with sockets that bind port 0 (the gateway's SIP socket, clients). Works the same
-inside a private network namespace (``unshare -n``).
+preferably not given to any process of the machine in the last :data:`RESERVED_FOR` seconds
+(a ledger file, :data:`LEDGER`: the workers of one pytest run and runs beside it draw from one
+window; a port another process was just given is not test-bound here while its owner is about
+to bind it). A suite hands out the window's ports faster than that: then ports given out
+longer ago than :data:`RECENT`, then :data:`STARTING` seconds ago (the few seconds a gateway
+takes to bind what it was given), then any port free now. Candidates are drawn at random from
+below the kernel's ephemeral range, so they do not collide with sockets that bind port 0 (the
+gateway's SIP socket, clients). Works the same inside a private network namespace
+(``unshare -n``).
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ __all__ = [
 _lock = threading.Lock()
 _rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "big"))
 _MAX_ATTEMPTS = 2000
+_LEDGER_ATTEMPTS = 300
 
 LEDGER = Path(tempfile.gettempdir()) / f"sipgw-ports-{os.getuid()}.ledger"
 """When each port was last handed out, machine-wide: 65536 big-endian 32-bit Unix times."""
 RESERVED_FOR = 600
-"""Seconds a handed-out port is kept from every other taker (a test's longest run)."""
+"""Seconds a handed-out port is kept from every other taker, while the window has others."""
 RECENT = 30
 """Once the window is used up: ports handed out longer ago than this may go again."""
+STARTING = 5
+"""Then: ports handed out longer ago than this (its owner has bound it by now), then any."""
 _STAMP = struct.Struct(">I")
 
 
@@ -105,9 +110,11 @@ def _take(count: int, *, even: bool) -> int:
     with _lock, _ledger() as ledger:
         now = int(time.time())
         # First ports nobody was given for RESERVED_FOR s; once the window is used up (a
-        # long suite hands out tens of thousands), ports given out RECENT s ago or more.
-        for quiet in (RESERVED_FOR, RECENT):
-            for _ in range(_MAX_ATTEMPTS):
+        # long suite hands out tens of thousands), ports given out longer ago, then any.
+        for quiet in (RESERVED_FOR, RECENT, STARTING, 0):
+            # A few hundred draws tell a used-up window: the next step is tried then (the
+            # ledger's lock is held meanwhile, by every process's hand-outs).
+            for _ in range(_MAX_ATTEMPTS if quiet == 0 else _LEDGER_ATTEMPTS):
                 start = _rng.randint(lo, hi - count + 1)
                 if even:
                     start &= ~1

@@ -68,14 +68,22 @@ def test_a_used_up_window_hands_out_free_ports_again(
     monkeypatch: pytest.MonkeyPatch, ledger: Path
 ) -> None:
     # A long suite hands out more ports than the window has: once every port was handed out,
-    # the ones given out longer than RECENT ago and free again are handed out again.
+    # the ones that are free again are handed out again, those given out longest ago first.
     block = free_port_range(40)
     monkeypatch.setattr(ports, "_candidate_window", lambda: (block.lo, block.hi))
-    with pytest.raises(RuntimeError, match="no 40 consecutive free loopback ports"):
-        free_port_range(40)  # just given out
-    later = time.time() + ports.RECENT
-    monkeypatch.setattr(time, "time", lambda: later)
-    assert free_port_range(40) == block
+    assert free_port_range(40) == block  # nothing else is left: given out again
+    pairs = free_port_range(4)
+    monkeypatch.setattr(ports, "_candidate_window", lambda: (pairs.lo, pairs.hi))
+    now = int(time.time())
+    stamps = [now - 1, now - 1, now - ports.STARTING - 5, now - ports.STARTING - 5]
+    with ledger.open("r+b") as file:  # the first two just given out, the last two before
+        file.seek(4 * pairs.lo)
+        file.write(b"".join(stamp.to_bytes(4, "big") for stamp in stamps))
+    for _ in range(10):
+        assert free_port(span=2) == pairs.lo + 2  # its owner has bound it by now, or never will
+        with ledger.open("r+b") as file:
+            file.seek(4 * (pairs.lo + 2))
+            file.write(b"".join(stamp.to_bytes(4, "big") for stamp in stamps[2:]))
 
 
 def test_an_undrawn_range_is_just_below_every_drawn_port(monkeypatch: pytest.MonkeyPatch) -> None:
