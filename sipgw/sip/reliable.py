@@ -14,7 +14,7 @@ from typing import Final, Literal
 from sipgw.sip.message import SipRequest, SipResponse
 
 __all__ = [
-    "OPTION", "RSEQ_MAX", "Rack", "Reliability", "next_in_order", "rseq_of", "wants_reliable",
+    "OPTION", "RSEQ_MAX", "Rack", "Reliability", "next_in_order", "requires_reliable", "rseq_of",
 ]  # fmt: skip
 
 OPTION: Final = "100rel"
@@ -31,9 +31,9 @@ def _tags(message: SipRequest | SipResponse, header: str) -> set[str]:
     return {tag.strip().lower() for value in values for tag in value.split(",")}
 
 
-def wants_reliable(message: SipRequest | SipResponse) -> bool:
-    """Whether a request supports or requires reliable provisional responses (§3)."""
-    return OPTION in _tags(message, "Supported") | _tags(message, "Require")
+def requires_reliable(message: SipRequest | SipResponse) -> bool:
+    """Whether a request requires reliable provisional responses (``Require: 100rel``, §3)."""
+    return OPTION in _tags(message, "Require")
 
 
 def rseq_of(response: SipResponse) -> int | None:

@@ -165,21 +165,28 @@ def test_bad_target_is_a_failed_call(tmp_workdir: Path) -> None:
     assert "needs an outbound proxy" in result.stdout
 
 
-def test_a_callee_that_moves_its_media_with_an_update_before_answering(
-    tmp_workdir: Path,
-) -> None:
-    """RFC 3311 §5.1: a SIPp callee answers 183 with SDP, then sends an UPDATE in that early
-    dialog moving its media two ports up, and answers 200 without SDP: the UPDATE gets its
-    200 with our answer, and the call's media goes to the moved port."""
-    args = ["-sf", scenario("uas_early_update.xml"), "-m", "1"]
-    with start_sipp(args, timeout=30, cwd=tmp_workdir) as sipp:
+def call_sipp_callee(tmp_workdir: Path, name: str) -> tuple[str, int]:
+    """``sipgw call`` a SIPp callee playing scenario ``name`` for 2 s: the call succeeded and
+    the scenario ran to its end; returns sipgw's output and the callee's media port."""
+    with start_sipp(["-sf", scenario(name), "-m", "1"], timeout=30, cwd=tmp_workdir) as sipp:
         sipp.wait_ready()
         media_port = int(sipp.cmd[sipp.cmd.index("-mp") + 1])
         result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}", "--max-call-seconds", "2")
         sipp_result = sipp.wait(10)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert sipp_result.ok, sipp_result.describe()  # its UPDATE answered with SDP, its BYE came
+    assert sipp_result.ok, sipp_result.describe()
+    return output, media_port
+
+
+def test_a_callee_that_moves_its_media_with_an_update_before_answering(
+    tmp_workdir: Path,
+) -> None:
+    """RFC 3311 §5.1: a SIPp callee answers 183 with SDP, then sends an UPDATE in that early
+    dialog moving its media two ports up, and answers 200 without SDP: the UPDATE gets its
+    200 with our answer, and the call's media goes to the moved port."""
+    output, media_port = call_sipp_callee(tmp_workdir, "uas_early_update.xml")
+    # its UPDATE answered with SDP, its BYE came; the media went to the moved port
     assert f"to 127.0.0.1:{media_port + 2}," in output, output
 
 
@@ -188,13 +195,6 @@ def test_a_callee_that_sends_its_early_media_reliably_gets_its_prack(tmp_workdir
     183 with SDP reliably (Require: 100rel, RSeq 4711), retransmitted until PRACKed, and
     answers only once the PRACK (RAck 4711 <CSeq> INVITE) came: the call connects, its media
     to the 183's port."""
-    args = ["-sf", scenario("uas_reliable_183.xml"), "-m", "1"]
-    with start_sipp(args, timeout=30, cwd=tmp_workdir) as sipp:
-        sipp.wait_ready()
-        media_port = int(sipp.cmd[sipp.cmd.index("-mp") + 1])
-        result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}", "--max-call-seconds", "2")
-        sipp_result = sipp.wait(10)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert sipp_result.ok, sipp_result.describe()  # its PRACK came with the RAck, its BYE too
+    output, media_port = call_sipp_callee(tmp_workdir, "uas_reliable_183.xml")
+    # its PRACK came with the RAck, its BYE too; the media went to the 183's port
     assert f"to 127.0.0.1:{media_port}," in output, output

@@ -19,7 +19,7 @@ from functools import partial
 from sipgw.sip.call import CallState
 from sipgw.sip.errors import RemoteProtocolError
 from sipgw.sip.message import SipRequest, SipResponse
-from sipgw.sip.reliable import OPTION, RSEQ_MAX, Rack
+from sipgw.sip.reliable import OPTION, RSEQ_MAX, Rack, requires_reliable
 from sipgw.sip.transaction import ServerTransaction
 from sipgw.sip.usages.context import UsageContext
 from sipgw.sip.usages.session import CallSession, ReliableState, Send
@@ -43,8 +43,7 @@ class ReliableProvisionals:
 
     def start(self, session: CallSession) -> None:
         """A new incoming call: its 1xx go reliably if its INVITE requires ``100rel``."""
-        required = session.invite.headers.get_all("Require")
-        if any(tag.strip().lower() == OPTION for v in required for tag in v.split(",")):
+        if requires_reliable(session.invite):
             # §3: a random first RSeq; from the lower half, so that counting up never wraps.
             session.reliable = ReliableState(self.ctx.rng.randrange(1, RSEQ_MAX // 2))
 
