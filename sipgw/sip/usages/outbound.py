@@ -308,6 +308,8 @@ class OutboundUsage:
         leg.request = session.invite = invite
         leg.provisional = leg.cancelled = False
         leg.early_media.clear()
+        leg.rseqs.clear()  # a new INVITE: its reliable 1xx are numbered afresh (RFC 3262 §4)
+        leg.early_dialogs.clear()
         cseq = invite.cseq.number
         tx = self.ctx.transactions.send_request(
             invite,

@@ -937,3 +937,17 @@ def test_a_1xx_without_100rel_is_not_pracked() -> None:
     far = Far()
     far.feed(reply(far.invite, 183, sdp=sdp_answer(far.invite), headers=(("RSeq", "3"),)))
     assert not far.requests("PRACK") and len(far.of(CallProgress)) == 1
+
+
+def test_a_new_invite_after_a_challenge_takes_its_reliable_1xx_numbered_afresh() -> None:
+    """RFC 3262 §4: the RSeq order is kept per request; the INVITE sent again after a 407 is
+    a new one, whose reliable 1xx may start anywhere (in the same To tag too)."""
+    far = Far(credentials=Credentials("agent", "pw"))
+    reliable(far, 183, 500, tag="sbc", sdp=sdp_answer(far.invite))
+    challenge = reply(far.invite, 407, tag="sbc", headers=(
+        ("Proxy-Authenticate", 'Digest realm="sbc", nonce="n1", algorithm=MD5'),))  # fmt: skip
+    far.feed(challenge)
+    assert far.invite.headers.get("Proxy-Authorization")  # the INVITE again
+    reliable(far, 183, 7, tag="sbc", sdp=sdp_answer(far.invite))
+    racks = [p.headers.get("RAck") for p in far.transactions("PRACK")]
+    assert racks[-1] == f"7 {far.invite.cseq.number} INVITE", racks
