@@ -126,6 +126,10 @@ class AgentCapabilities:
         early_media: on a call the gateway placed, its agents hear the callee's early media
             (a 183 with SDP): built then, their frames meanwhile the callee's ringback or
             announcement, :meth:`~sipgw.agent.base.Agent.on_answered` at the answer.
+        recording_sessions: its calls are SIPREC recording sessions (RFC 7866): its agents
+            take several streams, one per participant, and say nothing back
+            (:class:`sipgw.agent.srs.transcriber.RecordedStreams`); an ordinary call to
+            its line is refused (421), as a recording session to any other line is (420).
     """
 
     amd: bool = True
@@ -143,6 +147,7 @@ class AgentCapabilities:
     arrival_audio: bool = False
     hears_while_preparing: bool = False
     early_media: bool = False
+    recording_sessions: bool = False
 
     def routes_keys(self, load: SectionLoader) -> LineKeys:
         """Every routes-file key it reads, for a line whose sections ``load`` gives."""

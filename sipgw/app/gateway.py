@@ -69,6 +69,7 @@ from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.passports import PassportVerifier
 from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
+from sipgw.app.srs.server import RecordingServer
 from sipgw.app.upstream.accounts import RegistrationSettings
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.mediaranges import build_media_targets
@@ -87,6 +88,7 @@ from sipgw.sip.events import (
     InviteRefusedForOverload,
     MediaUpdated,
     PublicAddressObserved,
+    RecordingMetadataReceived,
     RegistrationChanged,
     RegistrationState,
     RequestRefused,
@@ -219,6 +221,8 @@ class Gateway:
         self.inbound = InboundCalls(
             self.calls, self.routes, config.ring_time, self.breakers, self.passports
         )
+        self.srs = self.inbound.recording = RecordingServer(self.calls)
+        """SIPREC recording sessions to the lines that record (:mod:`sipgw.app.srs.server`)."""
         self.trunks = Trunks(parts.dns, lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.upstream.trunks`)."""
         self.outbound = OutboundCalls(
@@ -351,6 +355,7 @@ class Gateway:
         await asyncio.wait([self.sip.when_idle()], timeout=grace)
         for handle in list(self.handles.values()):
             self.calls.release(handle)
+            self.srs.release(handle)
         for task in self._background:
             task.cancel()
         await self.trunks.stop()
@@ -419,6 +424,9 @@ class Gateway:
             self.outbound.on_event(handle, event)
         if isinstance(event, CallEnded):
             self.calls.ended(handle, event)
+            self.srs.release(handle)  # a recording session's streams
+        elif isinstance(event, RecordingMetadataReceived):
+            self.srs.metadata_received(handle, event.metadata)
         elif isinstance(event, MediaUpdated):
             if handle.session is not None or not handle.call.outbound or handle.answered:
                 self.calls.start_media(handle, event.media)  # else: at the answer, as agreed

@@ -26,6 +26,7 @@ from sipgw.agent.idle.settings import IdleSection
 from sipgw.agent.resilience.settings import BreakerSection, FallbackSection
 from sipgw.agent.s2s.settings import RealtimeSection, S2sSection, VoiceAgentSection
 from sipgw.agent.services.registry import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.srs.settings import SrsSection
 from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.agent.transfer.settings import TransferSection
 from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
@@ -74,6 +75,7 @@ __all__ = [
     "PreemptiveSection",
     "RealtimeSection",
     "S2sSection",
+    "SrsSection",
     "StreamSection",
     "TransferSection",
     "TwilioAppSection",
@@ -112,7 +114,7 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         PreemptiveSection, BuiltinToolsSection, DeclaredToolsSection, TransferSection,
         IdleSection, CallerContextSection, CallbackSection, DialSection, FallbackSection,
         *_VENDOR_SECTIONS, VoiceAgentSection, RealtimeSection, S2sSection, TwimlSection,
-        StreamSection, TwilioAppSection, BreakerSection, HealthcheckSection,
+        StreamSection, TwilioAppSection, SrsSection, BreakerSection, HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

@@ -439,6 +439,7 @@ BUILTIN_AGENTS: Mapping[str, str] = {
     "realtime": "sipgw.agent.s2s.plugin:realtime_agent",
     "twiml": "sipgw.agent.twiml.plugin:twiml_agent",
     "stream": "sipgw.agent.twiml.plugin:stream_agent",
+    "srs": "sipgw.agent.srs.plugin:srs_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sipgw.sip.errors import RemoteProtocolError
 from sipgw.sip.message import SipRequest, SipResponse
 
-__all__ = ["DTMF_CONTENT_TYPES", "parse_dtmf_info", "sdp_body"]
+__all__ = ["DTMF_CONTENT_TYPES", "body_part", "parse_dtmf_info", "sdp_body"]
 
 DTMF_CONTENT_TYPES = ("application/dtmf-relay", "application/dtmf")
 _DTMF_DIGITS = "0123456789*#ABCD"
@@ -43,6 +43,22 @@ def sdp_body(request: SipRequest | SipResponse) -> bytes | None:
             if part_type == "application/sdp":
                 return part
     raise RemoteProtocolError(f"unsupported body type {kind}", 415)
+
+
+def body_part(message: SipRequest | SipResponse, content_type: str) -> bytes | None:
+    """The part of ``message``'s ``multipart/*`` body of type ``content_type`` (the first),
+    or the whole body when that is its type; None when it has no such part (a SIPREC
+    INVITE's metadata, ``application/rs-metadata+xml``: RFC 7866 §9.1)."""
+    if not message.body:
+        return None
+    kind, params = _media_type(message.headers.get("Content-Type") or "application/sdp")
+    if kind == content_type:
+        return message.body
+    if kind.startswith("multipart/") and params.get("boundary"):
+        for part_type, part in _multipart_parts(message.body, params["boundary"]):
+            if part_type == content_type:
+                return part
+    return None
 
 
 def _multipart_parts(body: bytes, boundary: str) -> list[tuple[str, bytes]]:

@@ -17,6 +17,7 @@ from sipgw.sip.addressing import Flow
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.invitedetails import InviteDetails
 from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.srs import RecordingRequest
 from sipgw.sip.verification import NOT_VERIFIED, CallerVerification
 
 __all__ = ["CallInfo", "CallKey", "CallState", "Direction"]
@@ -72,6 +73,7 @@ class CallInfo:
         "_direction",
         "_key",
         "_media",
+        "_recording",
         "_request_uri",
         "_source",
         "_state",
@@ -91,8 +93,10 @@ class CallInfo:
         source: Flow | None = None,
         trusted_identity: str = "",
         verification: CallerVerification = NOT_VERIFIED,
+        recording: RecordingRequest | None = None,
     ) -> None:
         self._key = key
+        self._recording = recording
         self._caller = caller
         self._called = called
         self._direction = direction
@@ -163,6 +167,12 @@ class CallInfo:
         """The INVITE's Request-URI as received (an incoming call; "" for ours): a trunk
         may put the dialled number there rather than in To."""
         return self._request_uri
+
+    @property
+    def recording(self) -> RecordingRequest | None:
+        """What makes an incoming call a SIPREC recording session (RFC 7866: an SRC
+        records a call to us, :mod:`sipgw.sip.srs`); None for an ordinary call."""
+        return self._recording
 
     @property
     def source(self) -> Flow | None:

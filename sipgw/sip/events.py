@@ -30,6 +30,7 @@ __all__ = [
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
+    "RecordingMetadataReceived",
     "PublicAddressObserved",
     "RequestRefused",
     "RegistrationChanged",
@@ -152,6 +153,16 @@ class MediaUpdated:
 
     call: CallInfo
     media: NegotiatedAudio
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingMetadataReceived:
+    """A recording session's SRC sent new metadata in a re-INVITE or UPDATE (RFC 7866 §8;
+    :mod:`sipgw.sip.rsmetadata` reads it), answered already."""
+
+    call: CallInfo
+    metadata: bytes
+    """The ``application/rs-metadata+xml`` document, as received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +347,7 @@ SipEvent = (
     | CallAnswered
     | CallConfirmed
     | MediaUpdated
+    | RecordingMetadataReceived
     | DtmfReceived
     | CallEnded
     | TransferUpdated

@@ -117,7 +117,7 @@ __all__ = [
 MAX_AWAITING = 256
 """Requests held at most at once while their users' guessing state loads
 (:meth:`UserAgent.awaiting_users`)."""
-_SUPPORTED_TAGS = frozenset({"timer", "100rel"})
+_SUPPORTED_TAGS = frozenset({"timer", "100rel", "siprec"})  # siprec: judged by the line
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
 
 _InDialogHandler = Callable[[CallSession, ServerTransaction, SipRequest, float], None]
@@ -431,11 +431,35 @@ class UserAgent:
             raise InvalidState("an outbound call is answered by the peer")
         return self._invite.answer(session, rtp_port, now)
 
-    def reject(self, call: CallInfo, status: int, now: float, reason: str | None = None) -> None:
-        """Answer the INVITE with a final error status and end the call (incoming calls)."""
+    def reject(
+        self,
+        call: CallInfo,
+        status: int,
+        now: float,
+        reason: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Answer the INVITE with a final error status and end the call (incoming calls);
+        ``headers`` go in the response (a 420's Unsupported, a 421's Require)."""
         session = self._ctx.session_of(call)
         if session is not None and session.uac is None:
-            self._invite.reject(session, status, now, reason)
+            self._invite.reject(session, status, now, reason, headers)
+
+    def answer_recording(
+        self, call: CallInfo, ports: dict[int, int], now: float
+    ) -> dict[int, NegotiatedAudio]:
+        """Answer a SIPREC recording session as its SRS (:mod:`sipgw.sip.srs`): 200 OK,
+        each stream of ``ports`` (``m=`` line index -> our RTP port) received. What was
+        agreed for each stream answered, by index.
+
+        Raises:
+            InvalidState: the call has ended, is not ringing, or has no offer.
+            SdpError: no stream can be received (488).
+        """
+        session = self._ctx.session_of(call)
+        if session is None or session.uac is not None:
+            raise InvalidState("cannot answer a recording session that has ended")
+        return self._invite.answer_recording(session, ports, now)
 
     def hangup(self, call: CallInfo, now: float, status: int = 480) -> None:
         """End the call from our side.

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import logging
 from functools import partial
+from typing import Protocol
 
 from sipgw.agent.base import Agent, AgentFactory, DefersAnswer
 from sipgw.agent.resilience.announcement import AnnouncementAgent
@@ -50,9 +51,21 @@ from sipgw.sip.passportcheck import SignatureCheck
 from sipgw.sip.uri import parse_uri
 from sipgw.sip.verification import CallerVerification
 
-__all__ = ["InboundCalls"]
+__all__ = ["InboundCalls", "RecordingSessions"]
 
 log = logging.getLogger("sipgw")
+
+
+class RecordingSessions(Protocol):
+    """Where the SIPREC recording sessions go (:class:`sipgw.app.srs.server.RecordingServer`)."""
+
+    def refusal(self, call: CallInfo, route: CallRoute) -> CallRoute | None:
+        """The refusal of ``call`` when it and its route's line do not go together."""
+        ...
+
+    async def answer(self, handle: CallHandle, factory: AgentFactory) -> None:
+        """Answer a recording session its line takes."""
+        ...
 
 
 class InboundCalls:
@@ -80,6 +93,9 @@ class InboundCalls:
         self.ring_time = ring_time
         self.breakers = breakers
         self.passports = passports
+        self.recording: RecordingSessions | None = None
+        """Answers the SIPREC recording sessions of the lines that take them (the gateway
+        sets it: :mod:`sipgw.app.srs.server`); None: a recording session is a call as any."""
 
     def offered(self, call: CallInfo) -> CallHandle | None:
         """Take an offered call: its handle now, the answer in its setup task; None when
@@ -119,8 +135,14 @@ class InboundCalls:
     def _take(self, call: CallInfo) -> CallHandle | None:
         self.path.call_started()
         route = self.routes.choose(call, self.calls_on)
-        if route.factory is None:
+        factory = route.factory
+        if factory is None:
             self._refuse(call, route)
+            return None
+        recording = self.recording
+        refused = None if recording is None else recording.refusal(call, route)
+        if refused is not None:  # a recording session and a line that differ
+            self._refuse(call, refused)
             return None
         codec = self._choose_codec(call, route)
         if codec is None:
@@ -141,7 +163,10 @@ class InboundCalls:
             handle.caller, handle.called, f" (account {account.name})" if account else "",
             f", line {line.name}" if line else "",
         )  # fmt: skip
-        self.path.run_setup(handle, self._answer(handle, route.factory))
+        if recording is not None and call.recording is not None:  # its line records them
+            self.path.run_setup(handle, recording.answer(handle, factory))
+        else:
+            self.path.run_setup(handle, self._answer(handle, factory))
         return handle
 
     def _choose_codec(self, call: CallInfo, route: CallRoute) -> str | None:
@@ -172,20 +197,21 @@ class InboundCalls:
         return sum(1 for handle in self.path.handles.values() if handle.line == line)
 
     def _refuse(self, call: CallInfo, route: CallRoute) -> None:
-        """Answer a call the routes refuse with their status; it is counted and fed."""
+        """Answer a call the routes refuse with their status (and headers); it is counted
+        and fed."""
         status = route.refuse or 404
         line = route.line.name if route.line else ""
         log.info(
             "[%s] refused call from %s to %s: %s (%d)",
             call.log_id, call.caller.uri, call.called.uri, route.why, status,
         )  # fmt: skip
-        self.path.metrics.route_refusals.labels(
-            line=line,
-            why="no-codec" if status == 488 else "line-busy" if route.line else "no-route",
-        ).inc()
+        why = route.kind or (
+            "no-codec" if status == 488 else "line-busy" if route.line else "no-route"
+        )
+        self.path.metrics.route_refusals.labels(line=line, why=why).inc()
         self.path.feed.call_refused(call, status, route.why, line)
         sip = self.path.sip
-        sip.act(lambda now: sip.ua.reject(call, status, now))
+        sip.act(lambda now: sip.ua.reject(call, status, now, headers=route.headers))
 
     async def _answer(self, handle: CallHandle, factory: AgentFactory) -> None:
         """Ask the breakers, bind RTP, ring for the ring time, then build and prepare the

@@ -44,6 +44,10 @@ class CallRoute:
     """The final status to refuse it with, if it is refused."""
     why: str = ""
     """Why it is refused, for the log."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Headers of the refusal (a SIPREC refusal's ``Require`` or ``Unsupported``)."""
+    kind: str = ""
+    """The refusal's ``why`` in ``sipgw_route_refusals_total`` ("": from its status)."""
 
 
 class AgentRoutes:

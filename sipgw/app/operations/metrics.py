@@ -270,8 +270,9 @@ class GatewayMetrics:
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "
-            "line; line empty), line-busy (the line held its max_calls) or no-codec (the "
-            "offer had none of the codecs of its line or account: 488).",
+            "line; line empty), line-busy (the line held its max_calls), no-codec (the "
+            "offer had none of the codecs of its line or account: 488) or siprec (a SIPREC "
+            "recording session and a line that differ: 420, 421 or 488).",
             ["line", "why"],
             registry=registry,
         )

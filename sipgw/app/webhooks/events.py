@@ -21,6 +21,8 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
   (``message``: its ``message_id``, ``for``, ``name``, ``phone``, ``message``);
 - ``call.amd``: who answered a call we placed, as answering-machine detection decided
   (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md);
+- ``call.transcript``: a participant of a SIPREC recording session finished an utterance
+  (``utterance``: :func:`utterance`; docs/siprec.md);
 - ``call.ivr``: how a call we placed with a goal got through the phone menu that answered
   (``ivr``: ``goal``, ``outcome`` (``reached``, ``stuck``, ``voicemail``, ``hung_up``),
   ``reason``, ``digits``, ``steps``, ``elapsed_ms``; docs/ivr.md).
@@ -50,6 +52,7 @@ __all__ = [
     "envelope",
     "iso",
     "transcript",
+    "utterance",
 ]
 
 EVENT_TYPES = (
@@ -62,6 +65,7 @@ EVENT_TYPES = (
     "message.taken",
     "call.amd",
     "call.ivr",
+    "call.transcript",
     "campaign.contact",
     "campaign.finished",
 )
@@ -80,13 +84,36 @@ def iso(seconds: float | None) -> str | None:
 
 def transcript(entry: CallEntry) -> list[dict[str, Any]]:
     """What was said, in order: ``{"t", "speaker": "caller"|"agent", "text"}`` (redacted
-    as in the call record; the agent's lines as heard, barge-ins cut)."""
+    as in the call record; the agent's lines as heard, barge-ins cut); on a SIPREC recording
+    session each participant's utterance, ``{"t", "speaker": "participant", "label",
+    "participant", "text"}`` (:func:`utterance`)."""
     said = []
     for line in entry.transcript:
+        if line.get("type") == "speech" and line.get("text"):
+            said.append({"speaker": "participant", **utterance(line)})
+            continue
         speaker = _SPEAKERS.get(str(line.get("type")))
         if speaker is not None and line.get("text"):
             said.append({"t": line.get("t"), "speaker": speaker, "text": line.get("text")})
     return said
+
+
+def utterance(line: Mapping[str, Any]) -> dict[str, Any]:
+    """A recording session's ``speech`` record line as the webhooks give it: ``t`` (seconds
+    into the call), the stream's ``label``, the ``participant`` who said it as the
+    recording's metadata names them (``id``, ``aor``, ``name``; "" where it says nothing),
+    the ``text`` and its ``confidence``."""
+    return {
+        "t": line.get("t"),
+        "label": line.get("label"),
+        "participant": {
+            "id": line.get("participant_id") or "",
+            "aor": line.get("aor") or "",
+            "name": line.get("name") or "",
+        },
+        "text": line.get("text"),
+        "confidence": line.get("confidence"),
+    }
 
 
 def call_data(entry: CallEntry, sequence: int, variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,14 @@ from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.delivery import WebhookDelivery
-from sipgw.app.webhooks.events import call_data, encode, envelope, sip_status, transcript
+from sipgw.app.webhooks.events import (
+    call_data,
+    encode,
+    envelope,
+    sip_status,
+    transcript,
+    utterance,
+)
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.foundation.stopping import finish_or_cancel
@@ -140,6 +147,8 @@ class CallWebhooks:
             self._send("call.amd", entry, {"amd": data})
         elif kind == "ivr":
             self._send("call.ivr", entry, {"ivr": data})
+        elif kind == "transcript" and data.get("type") == "speech":
+            self._send("call.transcript", entry, {"utterance": utterance(data)})
         elif kind == "transcript" and _tool_succeeded(data, "schedule_callback"):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
         elif kind == "transcript" and _tool_succeeded(data, "take_message"):

@@ -25,6 +25,7 @@ from sipgw.sip.mediatarget import MediaAddressRefused
 from sipgw.sip.message import REASON_PHRASES, Headers, SipRequest, SipResponse, make_response
 from sipgw.sip.offeranswer import NegotiatedAudio
 from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.srs import SRS_FEATURE
 from sipgw.sip.timers import TimerHeap
 from sipgw.sip.transaction import (
     InviteServerTransaction,
@@ -234,7 +235,10 @@ class UsageContext:
         an inbound one names the transport its dialog was set up on."""
         if session.uac is not None:
             return session.uac.contact
-        return self.contact(session.invite, session.dialog.source.transport)
+        contact = self.contact(session.invite, session.dialog.source.transport)
+        if session.recording_ports is not None:
+            contact += f";{SRS_FEATURE}"  # a recording session's SRS (RFC 7866 §6.1.1)
+        return contact
 
     # ------------------------------------------------------------------ responses we send
 

@@ -47,6 +47,7 @@ from sipgw.sip.offeranswer import (
 )
 from sipgw.sip.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.srs import recording_answer, recording_request
 from sipgw.sip.transaction import InviteServerTransaction, ServerTransaction
 from sipgw.sip.trustedid import trusted_number
 from sipgw.sip.usages.context import UsageContext
@@ -137,6 +138,7 @@ class InviteUsage:
             (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
             request_uri=request.uri, source=flow,
             trusted_identity=asserted, verification=verification,
+            recording=recording_request(request, offer),
         )  # fmt: skip
         session = CallSession(info, request, tx, dialog, offer, choice=choice)
         self.reliable.start(session)
@@ -286,6 +288,36 @@ class InviteUsage:
         session.state = CallState.ANSWERED
         return media
 
+    def answer_recording(
+        self, session: CallSession, ports: dict[int, int], now: float
+    ) -> dict[int, NegotiatedAudio]:
+        """Answer a recording session as its SRS (RFC 7866 §8.1.1, :mod:`sipgw.sip.srs`):
+        200 OK with each stream of ``ports`` (``m=`` line index -> our RTP port)
+        ``a=recvonly``, our Contact with ``+sip.srs``. What was agreed for each stream
+        answered, by index (the call's media is the first's).
+
+        Raises:
+            InvalidState: the call is not ringing any more, or has no offer.
+            SdpError: no stream can be received (488).
+        """
+        if session.state not in _RINGING or session.offer is None:
+            raise InvalidState(f"cannot answer a recording session in state {session.state.name}")
+        transport = session.server_transaction.flow.transport
+        port = next(iter(ports.values()), 0)
+        local = self._local_media(
+            transport, port or 9, str(self.ctx.rng.getrandbits(31)), 1, codecs=session.codecs
+        )
+        session.local_sdp, agreed = recording_answer(session.offer, local, ports)
+        session.local_media = local
+        session.recording_ports = {index: ports[index] for index in agreed}
+        session.media = next(iter(agreed.values()))
+        response = self.ctx.dialog_response(session, 200)
+        self.session_timers.announce(session, session.invite, response)
+        self.ctx.attach_sdp(response, session.local_sdp)
+        self._answer(session, response, now)
+        session.state = CallState.ANSWERED
+        return agreed
+
     def _answer(self, session: CallSession, response: SipResponse, now: float) -> None:
         """Send the 2xx to the INVITE, after the PRACK of a reliable 1xx that carried our
         answer (:mod:`sipgw.sip.usages.prack`)."""
@@ -293,13 +325,21 @@ class InviteUsage:
         self.reliable.send_2xx(session, send, now)
 
     def reject(
-        self, session: CallSession, status: int, now: float, reason: str | None = None
+        self,
+        session: CallSession,
+        status: int,
+        now: float,
+        reason: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        """Answer the INVITE with a final error status and end the call."""
+        """Answer the INVITE with a final error status (and ``headers``: a 420's
+        Unsupported, a 421's Require) and end the call."""
         if session.state not in _RINGING:
             return
         self.reliable.stop(session)
         response = make_response(session.invite, status, reason, to_tag=session.dialog.local_tag)
+        for name, value in headers:
+            response.headers.add(name, value)
         if status == 503:
             response.headers.add("Retry-After", "30")
         self.ctx.transactions.respond(session.server_transaction, response, now)

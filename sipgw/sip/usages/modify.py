@@ -12,6 +12,11 @@ progress - the initial one unanswered, or our 2xx not yet acknowledged - gets
 answer. A re-INVITE we refuse (488 for an offer we cannot take) leaves the
 call exactly as it was.
 
+A SIPREC recording session we answered as its SRS (RFC 7866 §8) keeps its streams: a new
+offer is answered line by line on the same ports (:func:`~sipgw.sip.srs.recording_answer`),
+and new metadata in either request comes to the application as
+:class:`~sipgw.sip.events.RecordingMetadataReceived` once answered.
+
 SRTP (RFC 4568 §7.1.4): our key stays while the crypto suite stays, so an
 unchanged offer gets an unchanged answer; a new suite, or SRTP again after
 plain RTP, gets a fresh key of ours. The peer's new key (if any) comes to the
@@ -24,10 +29,12 @@ import dataclasses
 import secrets
 
 from sipgw.sip.errors import RemoteProtocolError
+from sipgw.sip.events import RecordingMetadataReceived
 from sipgw.sip.message import SipRequest
 from sipgw.sip.offeranswer import NegotiatedAudio, answer_with, choose_answer
 from sipgw.sip.sdes import KEY_SALT_LENGTH
 from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.srs import recording_answer, recording_metadata
 from sipgw.sip.transaction import InviteServerTransaction, ServerTransaction
 from sipgw.sip.usages.context import UsageContext
 from sipgw.sip.usages.invite import InviteUsage, parse_offer
@@ -86,6 +93,12 @@ class ModifyUsage:
         session.local_sdp = sdp
         if media is not None:
             self.ctx.set_media(session, media)
+        self._metadata(session, request)
+
+    def _metadata(self, session: CallSession, request: SipRequest) -> None:
+        """New metadata of a recording session, to the application (RFC 7866 §8)."""
+        if session.recording_ports is not None and (metadata := recording_metadata(request)):
+            self.ctx.events.append(RecordingMetadataReceived(session.info, metadata))
 
     def update(
         self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
@@ -127,6 +140,7 @@ class ModifyUsage:
             if early and session.uac is not None:
                 session.uac.early_media[request.from_.tag or ""] = media
             self.ctx.set_media(session, media)
+        self._metadata(session, request)
 
     @staticmethod
     def _answered(session: CallSession) -> bool:
@@ -143,6 +157,8 @@ class ModifyUsage:
         """
         local, previous = session.local_media, session.local_sdp
         assert local is not None and previous is not None
+        if session.recording_ports is not None:
+            return self._record_again(session, offer)
         choice = choose_answer(offer, local.codecs, local.srtp)  # chosen once, answered from
         self.ctx.check_media(choice.remote_address, session.dialog.source.address[0])  # or 488
         sdp, media = answer_with(offer, choice, local)
@@ -160,3 +176,24 @@ class ModifyUsage:
         else:
             sdp = previous
         return sdp, media
+
+    def _record_again(
+        self, session: CallSession, offer: SessionDescription
+    ) -> tuple[SessionDescription, NegotiatedAudio]:
+        """A recording session's new offer answered on its ports (RFC 7866 §8): each line
+        we receive again, a new one rejected; o= bumped only if the SDP changed (§8).
+
+        Raises:
+            SdpError: 488 when none of its lines can be received any more.
+        """
+        local, previous, ports = session.local_media, session.local_sdp, session.recording_ports
+        assert local is not None and previous is not None and ports is not None
+        sdp, agreed = recording_answer(offer, local, ports)
+        if _without_origin(sdp) != _without_origin(previous):
+            session.local_media = dataclasses.replace(
+                local, session_version=previous.origin.session_version + 1
+            )
+            sdp, agreed = recording_answer(offer, session.local_media, ports)
+        else:
+            sdp = previous
+        return sdp, next(iter(agreed.values()))

@@ -174,6 +174,9 @@ class CallSession:
         referred_deadline: when the peer's REFER is declined for want of an answer.
         reliable: an incoming call whose INVITE requires ``100rel``: its reliable 1xx
             (:mod:`sipgw.sip.usages.prack`); None: 1xx go the usual way.
+        recording_ports: a recording session answered as its SRS (RFC 7866,
+            :mod:`sipgw.sip.srs`): our RTP port of each ``m=`` line we receive, by index;
+            None for any other call.
     """
 
     info: CallInfo
@@ -198,6 +201,7 @@ class CallSession:
     referred_open: bool = False
     referred_deadline: Timer | None = None
     reliable: ReliableState | None = None
+    recording_ports: dict[int, int] | None = None
 
     @property
     def key(self) -> CallKey:

@@ -43,7 +43,7 @@ def test_every_event_is_frozen_and_slotted(event: type) -> None:
 @pytest.mark.parametrize("event", EVENTS, ids=lambda cls: cls.__name__)
 def test_an_event_about_a_call_names_it_first(event: type) -> None:
     fields = dataclasses.fields(event)
-    about_a_call = event.__name__.startswith(("Call", "Media", "Dtmf", "Transfer"))
+    about_a_call = event.__name__.startswith(("Call", "Media", "Dtmf", "Transfer", "Recording"))
     assert (fields[0].name == "call" and fields[0].type in (CallInfo, "CallInfo")) is about_a_call
 
 

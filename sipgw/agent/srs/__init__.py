@@ -1,0 +1,1 @@
+"""The ``srs`` agent: a SIPREC recording server's calls, each participant transcribed."""

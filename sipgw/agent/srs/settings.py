@@ -1,0 +1,32 @@
+"""The ``srs`` agent's settings section (docs/siprec.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipgw.foundation.settings import section, setting
+from sipgw.foundation.settings.parsers import choice, text
+
+__all__ = ["SrsSection"]
+
+
+@section(
+    "srs",
+    title="SIPREC recording server",
+    intro='Read when `--agent srs` (or a line\'s `agent = "srs"`): the calls are SIPREC '
+    "recording sessions (RFC 7866), each participant's stream transcribed (docs/siprec.md).",
+)
+@dataclass(frozen=True)
+class SrsSection:
+    """The speech-to-text of each recorded stream, and where the call records go."""
+
+    stt: str = setting(
+        "assemblyai", env="SIPGW_SRS_STT", parse=choice("assemblyai"),
+        help="The streaming speech-to-text each participant's stream goes to, one session "
+        "per stream: assemblyai (its ASSEMBLYAI_* settings).",
+    )  # fmt: skip
+    record_dir: str = setting(
+        "calls", env="SIPGW_SRS_RECORD_DIR", parse=text, state=True,
+        help="Directory for the per-call JSONL records (the participants, each utterance "
+        "with who said it; relative: under the state directory); empty = none.",
+    )  # fmt: skip

@@ -1,0 +1,228 @@
+"""A recording session's agent: each participant's stream transcribed, nothing said back.
+
+A Session Recording Client records a call to the gateway (RFC 7866; the app answers it:
+:mod:`sipgw.app.srs`): one RTP stream per participant, each labelled, and metadata saying
+who sends each. :class:`RecordingTranscriber` opens one streaming speech-to-text session
+per stream (:meth:`~RecordingTranscriber.open_streams`, before the answer: a service that
+cannot be reached gets the SRC a 503), takes each stream's 20 ms frames
+(:meth:`~RecordingTranscriber.on_stream_frame`; silence for a tick without audio, so each
+session's clock runs and its turns end) and writes each finished utterance to the call
+record with who said it: a ``speech`` line with the stream's ``label``, the participant's
+``participant_id``, ``aor`` and ``name`` (from the metadata), the ``text`` and its
+``confidence``. The gateway's feed turns each into a ``call.transcript`` webhook
+(docs/webhooks.md). New metadata (a re-INVITE's or UPDATE's) renames the streams' speakers
+from then on (:meth:`~RecordingTranscriber.update_parties`, a ``participants`` line).
+
+It never speaks (:meth:`next_frame` is None: the streams are ``recvonly``), and its
+:meth:`on_caller_frame` is unused: frames come by stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Final, Protocol, runtime_checkable
+
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.record import CallRecord
+from sipgw.agent.services.stt.base import (
+    SpeechToText,
+    SttConnectError,
+    SttFailed,
+    SttPartialTranscript,
+    SttSpeechStarted,
+    SttTurnEnded,
+)
+
+__all__ = [
+    "STOP_WAIT",
+    "RecordedParty",
+    "RecordedStreams",
+    "RecordingTranscriber",
+]
+
+log = logging.getLogger("sipgw.agent")
+
+STOP_WAIT: Final = 1.5
+"""Seconds a closing transcriber waits for the last words of the turns under way."""
+_SILENCE = b"\xff" * 160  # 20 ms of μ-law silence
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedParty:
+    """One recorded stream and who speaks on it, as the recording's metadata says.
+
+    Attributes:
+        label: the stream's SDP label (``a=label``), unique in the session.
+        participant_id: the participant's metadata identifier ("" when unknown).
+        aor: its address of record ("" when unknown).
+        name: its display name ("" when none given).
+    """
+
+    label: str
+    participant_id: str = ""
+    aor: str = ""
+    name: str = ""
+
+
+@runtime_checkable
+class RecordedStreams(Protocol):
+    """An agent of recording sessions (its factory declares ``recording_sessions``): it is
+    given the streams and their frames rather than one caller's."""
+
+    async def open_streams(self, parties: Sequence[RecordedParty]) -> None:
+        """Get ready for these streams (before the answer); raises to refuse the call."""
+        ...
+
+    def on_stream_frame(self, label: str, frame: bytes | None) -> None:
+        """20 ms of the stream labelled ``label`` (None: nothing arrived this tick)."""
+        ...
+
+    def update_parties(self, parties: Sequence[RecordedParty]) -> None:
+        """New metadata: who speaks on each stream from now on."""
+        ...
+
+
+class RecordingTranscriber(Agent):
+    """One recording session (see the module docstring).
+
+    Args:
+        call: the call (its id, caller and called for the record's first line).
+        open_stt: makes one speech-to-text session (one per stream).
+        record: the call record its utterances go to.
+    """
+
+    record: CallRecord
+
+    def __init__(
+        self, call: CallControl, open_stt: Callable[[], SpeechToText], record: CallRecord
+    ) -> None:
+        self.call = call
+        self.open_stt = open_stt
+        self.record = record
+        self.parties: dict[str, RecordedParty] = {}
+        self.sessions: dict[str, SpeechToText] = {}
+        self.utterances = 0
+        """Utterances written so far."""
+        self._pumps: list[asyncio.Task[None]] = []
+        self._open: set[str] = set()
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self.closed = False
+
+    async def prepare(self) -> None:
+        """The record's first line; the sessions open with the streams."""
+        call = self.call
+        self.record.write(
+            {"type": "call", "call_id": call.call_id, "caller": call.caller,
+             "called": call.called, "direction": call.direction, "leg": call.leg,
+             "started": self.record.started, "recording_session": True}
+        )  # fmt: skip
+
+    async def open_streams(self, parties: Sequence[RecordedParty]) -> None:
+        """One speech-to-text session per stream, each connected.
+
+        Raises:
+            SttConnectError: a session could not be opened (the others are closed).
+        """
+        self._write_parties("participants", parties)
+        for party in parties:
+            stt = self.open_stt()
+            try:
+                await stt.connect()
+            except SttConnectError:
+                with contextlib.suppress(Exception):
+                    await stt.close()
+                await self._close_sessions()
+                raise
+            self.sessions[party.label] = stt
+        loop = asyncio.get_running_loop()
+        self._pumps = [loop.create_task(self._pump(label, stt))
+                       for label, stt in self.sessions.items()]  # fmt: skip
+
+    def update_parties(self, parties: Sequence[RecordedParty]) -> None:
+        """Who speaks on each stream from now on (a stream not named keeps its speaker)."""
+        self._write_parties("participants_updated", parties)
+
+    def _write_parties(self, kind: str, parties: Sequence[RecordedParty]) -> None:
+        for party in parties:
+            self.parties[party.label] = party
+        self.record.write({"type": kind, "streams": [asdict(p) for p in parties]})
+
+    def on_stream_frame(self, label: str, frame: bytes | None) -> None:
+        """20 ms of the stream ``label`` to its session (silence for None)."""
+        stt = self.sessions.get(label)
+        if stt is not None and not self.closed:
+            stt.send_audio(_SILENCE if frame is None else frame)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """Unused: a recording session's frames come by stream (:meth:`on_stream_frame`)."""
+
+    def next_frame(self) -> bytes | None:
+        """Nothing: the streams are received only."""
+        return None
+
+    async def _pump(self, label: str, stt: SpeechToText) -> None:
+        async for event in stt.events():
+            if isinstance(event, (SttSpeechStarted, SttPartialTranscript)):
+                self._turn(label, under_way=True)
+            elif isinstance(event, SttTurnEnded):
+                self._turn(label, under_way=False)
+                if event.text.strip():
+                    self._said(label, event)
+            elif isinstance(event, SttFailed):
+                log.warning("[%s] stream %s: the speech-to-text failed: %s",
+                            self.call.call_id, label, event.reason)  # fmt: skip
+                why = f"the speech-to-text failed: {event.reason}"
+                self.record.write({"type": "failure", "label": label, "reason": why})
+
+    def _said(self, label: str, event: SttTurnEnded) -> None:
+        party = self.parties.get(label, RecordedParty(label))
+        words = event.words
+        confidence = sum(w.confidence for w in words) / len(words) if words else None
+        self.utterances += 1
+        self.record.write(
+            {"type": "speech", "label": label, "participant_id": party.participant_id,
+             "aor": party.aor, "name": party.name, "text": event.text.strip(),
+             "confidence": None if confidence is None else round(confidence, 3)}
+        )  # fmt: skip
+
+    def _turn(self, label: str, under_way: bool) -> None:
+        if under_way:
+            self._open.add(label)
+            self._settled.clear()
+        else:
+            self._open.discard(label)
+            if not self._open:
+                self._settled.set()
+
+    async def _close_sessions(self) -> None:
+        sessions = list(self.sessions.values())
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(stt.close() for stt in sessions))
+
+    async def close(self, reason: str = "") -> None:
+        """The turns under way end with the words heard so far (within :data:`STOP_WAIT`),
+        the sessions close, the record ends. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for label in self._open:
+            self.sessions[label].end_turn_now()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_WAIT):
+                await self._settled.wait()
+        await self._close_sessions()
+        pumps = self._pumps
+        if pumps:
+            await asyncio.wait(pumps, timeout=0.5)
+        for pump in pumps:
+            pump.cancel()
+        for pump in pumps:
+            with contextlib.suppress(BaseException):
+                await pump
+        self.record.write({"type": "end", "reason": reason, "utterances": self.utterances})
+        self.record.close()

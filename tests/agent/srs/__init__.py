@@ -1,0 +1,1 @@
+"""Tests of the ``srs`` agent (sipgw/agent/srs)."""

@@ -1,0 +1,34 @@
+"""The ``srs`` plug-in: its speech-to-text's settings required, what it declares."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.agent.capabilities import GatewayServices, capabilities_of
+from sipgw.agent.srs.plugin import SRS_CAPABILITIES, srs_agent
+from sipgw.agent.srs.settings import SrsSection
+from sipgw.agent.srs.transcriber import RecordedStreams, RecordingTranscriber
+from sipgw.app.agents import find_agent
+from sipgw.foundation.settings import ConfigError, Sources, load
+from tests.agent.parts import FakeCall
+
+
+def test_it_makes_transcribers_of_recorded_streams_with_its_stt() -> None:
+    sources = Sources({"ASSEMBLYAI_API_KEY": "stt-key", "SIPGW_SRS_RECORD_DIR": ""})
+    make = srs_agent(load(SrsSection, sources), sources, GatewayServices())
+    agent = make(FakeCall())
+    assert isinstance(agent, RecordingTranscriber) and isinstance(agent, RecordedStreams)
+    assert agent.record.path is None  # no directory: kept in memory
+    assert agent.next_frame() is None
+
+
+def test_without_the_stts_key_it_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match="ASSEMBLYAI_API_KEY"):
+        find_agent("srs").build(Sources({}))
+
+
+def test_it_declares_recording_sessions_and_nothing_a_conversation_needs() -> None:
+    assert capabilities_of(srs_agent) is SRS_CAPABILITIES
+    assert SRS_CAPABILITIES.recording_sessions and SRS_CAPABILITIES.paid
+    assert not SRS_CAPABILITIES.amd and not SRS_CAPABILITIES.keypad
+    assert SRS_CAPABILITIES.legs == frozenset({"sip"})

@@ -1,0 +1,100 @@
+"""A recording session's agent (sipgw.agent.srs.transcriber): one speech-to-text session per
+stream, each utterance written with the participant who said it.
+
+Through sipgw's AssemblyAI fake and the real client: its scripted sentences go out in the
+order turns end, so each names the stream that spoke then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+import pytest
+
+from sipgw.agent.record import CallRecord
+from sipgw.agent.services.assemblyai.stt import AssemblyAISTTService
+from sipgw.agent.services.assemblyai.stt_options import AssemblyAISettings
+from sipgw.agent.services.stt.base import SttConnectError
+from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from tests.agent.parts import FakeCall, speech_frames, wait_for
+
+KEY = "srs-stt-key"
+ALICE = RecordedParty("96", "p-alice", "sip:alice@atlanta.example.com", "Alice")
+BOB = RecordedParty("97", "p-bob", "sip:bob@biloxy.example.com", "Bob")
+
+
+@pytest.fixture
+async def stt() -> AsyncIterator[FakeAssemblyAI]:
+    fake = await FakeAssemblyAI(api_key=KEY).start()
+    yield fake
+    await fake.aclose()
+
+
+def transcriber(fake: FakeAssemblyAI, key: str = KEY) -> RecordingTranscriber:
+    open_stt = partial(AssemblyAISTTService, AssemblyAISettings(api_key=key, url=fake.url))
+    return RecordingTranscriber(FakeCall(), open_stt, CallRecord(None, "rs@test"))
+
+
+async def feed(agent: RecordingTranscriber, talking: str, seconds: float) -> None:
+    """``seconds`` of ticks: speech on the stream ``talking``, nothing on the others."""
+    import asyncio
+
+    frames = speech_frames(seconds) + [None] * 40  # then 0.8 s with no packet at all
+    for frame in frames:
+        for label in agent.sessions:
+            agent.on_stream_frame(label, frame if label == talking else None)
+        await asyncio.sleep(0.02)
+
+
+async def test_each_utterance_is_written_with_its_streams_participant(
+    stt: FakeAssemblyAI,
+) -> None:
+    stt.script(["Hello, this is Alice.", "Hi Alice, Bob here."])
+    agent = transcriber(stt)
+    await agent.prepare()
+    await agent.open_streams([ALICE, BOB])
+    assert len(stt.sessions) == 2  # one session per stream
+    await feed(agent, "96", 1.0)
+    await wait_for(lambda: agent.utterances == 1, within=5)
+    await feed(agent, "97", 1.0)
+    await wait_for(lambda: agent.utterances == 2, within=5)
+    await agent.close("remote-bye")
+    lines = agent.record.lines
+    assert lines[0]["type"] == "call" and lines[0]["recording_session"] is True
+    assert lines[1]["type"] == "participants" and [s["label"] for s in lines[1]["streams"]] == [
+        "96", "97",
+    ]  # fmt: skip
+    said = [(x["label"], x["name"], x["aor"], x["participant_id"], x["text"])
+            for x in lines if x["type"] == "speech"]  # fmt: skip
+    assert said == [
+        ("96", "Alice", "sip:alice@atlanta.example.com", "p-alice", "Hello, this is Alice."),
+        ("97", "Bob", "sip:bob@biloxy.example.com", "p-bob", "Hi Alice, Bob here."),
+    ]
+    assert lines[-1] == {**lines[-1], "type": "end", "reason": "remote-bye", "utterances": 2}
+
+
+async def test_new_metadata_renames_the_speaker_from_then_on(stt: FakeAssemblyAI) -> None:
+    stt.script(["First.", "Second."])
+    agent = transcriber(stt)
+    await agent.open_streams([ALICE, BOB])
+    await feed(agent, "96", 0.8)
+    await wait_for(lambda: agent.utterances == 1, within=5)
+    agent.update_parties([RecordedParty("96", "p-alice", "sip:alice@atlanta.example.com",
+                                        "Alice B.")])  # fmt: skip
+    await feed(agent, "96", 0.8)
+    await wait_for(lambda: agent.utterances == 2, within=5)
+    await agent.close()
+    names = [x["name"] for x in agent.record.lines if x["type"] == "speech"]
+    assert names == ["Alice", "Alice B."]
+    assert any(x["type"] == "participants_updated" for x in agent.record.lines)
+
+
+async def test_a_session_that_cannot_open_refuses_the_recording(stt: FakeAssemblyAI) -> None:
+    agent = transcriber(stt, key="wrong")
+    with pytest.raises(SttConnectError):
+        await agent.open_streams([ALICE, BOB])
+    assert not agent.sessions
+    await agent.close()  # nothing left to close; the record ends
+    assert agent.record.lines[-1]["type"] == "end"

@@ -1,0 +1,197 @@
+"""The gateway as a SIPREC recording server (RFC 7866): a real SRC records a call to it.
+
+``sipgw serve --routes routes.toml`` with a line whose agent is ``srs``, speech-to-text by
+sipgw's AssemblyAI fake, webhooks to the docs' example receiver (it checks every
+signature with its own code):
+
+- SIPp is the Session Recording Client (tests/toolkit/peers/scenarios/src.xml, written from
+  RFC 7866 §6.1 and §12.1 and RFC 7865 §6): its INVITE requires ``siprec``, offers two
+  ``sendonly`` streams labelled 96 (Alice's, by the metadata) and 97 (Bob's), and checks the
+  200 answers both ``recvonly`` with ``+sip.src``'s counterpart ``+sip.srs``; it plays a pcap
+  of Alice's speech (a tone burst) to stream 96. SIPp plays one audio stream only, so the
+  test sends Bob's speech to stream 97 itself, once Alice's utterance came back as a
+  ``call.transcript`` webhook: the fake hands out its scripted sentences in the order turns
+  end, so each sentence names the stream that spoke then, and a mix-up of the streams or
+  of their speakers fails the test.
+- The call record has both utterances with their participants, the two-channel recording
+  (``SIPGW_RECORD_DIR``) Alice's tone on the left only, Bob's on the right only.
+- An ordinary call (SIPp's own UAC) to the recording line is refused 421.
+
+About 15 s.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.media import g711
+from tests.toolkit.peers.sipp import run_sipp, scenario, write_rtp_pcap
+from tests.toolkit.webhook_receiver import ExampleReceiver
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
+
+SECRET = "whsec_" + "c2lwZ3ctc3JzLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE="
+ALICE_HZ, BOB_HZ = 700, 1100
+ALICE_SAYS, BOB_SAYS = "Hello, this is Alice.", "Hi Alice, Bob here."
+ROUTES = """\
+[lines.recorder]
+agent = "srs"
+recording = true
+
+[[routes]]
+called = "recorder"
+line = "recorder"
+"""
+
+
+def rtp(seq: int, ts: int, payload: bytes, ssrc: int, marker: bool = False) -> bytes:
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0), seq, ts, ssrc) + payload
+
+
+def speech_packets(hz: float, lead: float, talk: float, tail: float, ssrc: int) -> list[bytes]:
+    """20 ms μ-law RTP packets: ``lead`` s of silence, ``talk`` s of a tone, ``tail`` s of
+    silence (a talkspurt's first packet marked)."""
+    frames = [b"\xff" * 160] * round(lead / 0.02) + tone_frames(hz, talk, -12.0)
+    frames += [b"\xff" * 160] * round(tail / 0.02)
+    first_loud = round(lead / 0.02)
+    return [rtp(i, i * 160, f, ssrc, i == first_loud) for i, f in enumerate(frames)]
+
+
+def send_paced(packets: list[bytes], to: tuple[str, int]) -> threading.Thread:
+    """Send ``packets`` to ``to`` every 20 ms from a thread of their own."""
+
+    def run() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            start = time.monotonic()
+            for n, packet in enumerate(packets):
+                time.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+                sock.sendto(packet, to)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def transcripts(receiver: ExampleReceiver) -> list[dict[str, object]]:
+    return [d["event"] for d in receiver.deliveries if d["event"]["type"] == "call.transcript"]
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir: Path) -> None:
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES)
+    sipp_dir = tmp_workdir / "sipp"
+    alice = speech_packets(ALICE_HZ, 0.5, 1.2, 1.5, ssrc=0x5EED0096)
+    write_rtp_pcap(sipp_dir / "src_media.pcap", [(i * 0.02, p) for i, p in enumerate(alice)])
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script([ALICE_SAYS, BOB_SAYS])
+    receiver = ExampleReceiver(tmp_workdir, SECRET)
+    env = {
+        "ASSEMBLYAI_API_KEY": "stt-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "SIPGW_WEBHOOK_URL": receiver.url, "SIPGW_WEBHOOK_SECRET": SECRET,
+        "SIPGW_RECORD_DIR": str(tmp_workdir / "recordings"),
+    }  # fmt: skip
+    try:
+        with (
+            receiver,
+            GatewayProcess(
+                tmp_workdir, extra_env=env, allow_from="127.0.0.0/8",
+                extra_args=["--routes", str(routes)],
+            ) as gw,
+        ):  # fmt: skip
+            refused = run_sipp(["-sn", "uac", gw.target, "-s", "recorder", "-m", "1"],
+                               timeout=10, cwd=tmp_workdir / "uac")  # fmt: skip
+            assert refused.received(r"^SIP/2.0 421"), refused.describe()
+            sipp: dict[str, object] = {}
+
+            def src() -> None:
+                sipp["result"] = run_sipp(
+                    ["-sf", scenario("src.xml"), gw.target, "-s", "recorder", "-m", "1",
+                     "-d", "9000"], timeout=30, cwd=sipp_dir,
+                )  # fmt: skip
+
+            src_thread = threading.Thread(target=src, daemon=True)
+            src_thread.start()
+            answered = gw.wait_log(r"recording session answered on RTP ports (\d+), (\d+)", 10)
+            bob_port = int(answered.group(2))
+            wait_until(lambda: transcripts(receiver), 8, "Alice's utterance")
+            sender = send_paced(speech_packets(BOB_HZ, 0.3, 1.2, 1.5, 0x5EED0097),
+                                ("127.0.0.1", bob_port))  # fmt: skip
+            wait_until(lambda: len(transcripts(receiver)) >= 2, 8, "Bob's utterance")
+            sender.join(5)
+            src_thread.join(30)
+            gw.wait_log(r"call ended: remote-bye", 5)
+            wait_until(
+                lambda: any(d["event"]["type"] == "call.ended" for d in receiver.deliveries),
+                10, "call.ended",
+            )  # fmt: skip
+            assert gw.stop() == 0
+    finally:
+        stt.stop()
+    result = sipp["result"]
+    assert result.ok, result.describe()  # type: ignore[attr-defined]
+    said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
+    assert [(u["label"], u["participant"]["name"], u["text"]) for u in said] == [
+        ("96", "Alice", ALICE_SAYS),
+        ("97", "Bob", BOB_SAYS),
+    ], said
+    assert [u["participant"]["aor"] for u in said] == [
+        "sip:alice@atlanta.example.com",
+        "sip:bob@biloxy.example.com",
+    ]
+    # the call.ended event carries the whole transcript with its participants
+    (end,) = [d["event"] for d in receiver.deliveries if d["event"]["type"] == "call.ended"]
+    lines = end["data"]["transcript"]
+    assert [(line["speaker"], line["label"], line["text"]) for line in lines] == [
+        ("participant", "96", ALICE_SAYS),
+        ("participant", "97", BOB_SAYS),
+    ]
+    # the call record: the participants, then each utterance with who said it
+    (record,) = (tmp_workdir / "calls").glob("*.jsonl")
+    kept = [json.loads(line) for line in record.read_text().splitlines()]
+    speech = [(r["label"], r["name"], r["aor"], r["text"]) for r in kept if r["type"] == "speech"]
+    assert speech == [
+        ("96", "Alice", "sip:alice@atlanta.example.com", ALICE_SAYS),
+        ("97", "Bob", "sip:bob@biloxy.example.com", BOB_SAYS),
+    ]
+    # the two-channel recording: Alice left, Bob right
+    (wav,) = (tmp_workdir / "recordings").glob("*.wav")
+    with wave.open(str(wav)) as recording:
+        assert recording.getnchannels() == 2
+        frames = recording.readframes(recording.getnframes())
+    left, right = frames_by_channel(frames)
+    assert heard(left, ALICE_HZ) >= 0.8 and heard(right, ALICE_HZ) == 0
+    assert heard(right, BOB_HZ) >= 0.8 and heard(left, BOB_HZ) == 0
+
+
+def frames_by_channel(frames: bytes) -> tuple[list[bytes], list[bytes]]:
+    """A 16-bit stereo WAV's data as 20 ms μ-law frames of each channel."""
+    samples = struct.unpack(f"<{len(frames) // 2}h", frames)
+    channels = []
+    for channel in (0, 1):
+        pcm = struct.pack(f"<{len(samples) // 2}h", *samples[channel::2])
+        ulaw = g711.linear_to_ulaw(pcm)
+        channels.append([ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)])
+    return channels[0], channels[1]
+
+
+def heard(frames: list[bytes], hz: float) -> float:
+    """Seconds of ``frames`` where ``hz`` dominates."""
+    return 0.02 * sum(1 for f in frames if dominant_tone(f, (ALICE_HZ, BOB_HZ)) == hz)

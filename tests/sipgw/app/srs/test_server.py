@@ -1,0 +1,130 @@
+"""SIPREC recording sessions answered by the gateway (sipgw.app.srs.server).
+
+Which calls a line refuses (a recording session to a line that does not record, an ordinary
+call to one that does), the streams' speakers from the metadata, and, in process with a
+scripted phone and sipgw's AssemblyAI fake, one recording session from its INVITE to its BYE:
+answered ``recvonly`` with ``+sip.srs``, the phone's speech transcribed under its stream's
+label, the ports given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
+from sipgw.app.agents import find_agent
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.lines.routing import CallRoute
+from sipgw.app.srs.server import parties_of, refusal
+from sipgw.foundation.settings import Sources
+from sipgw.sip.call import CallInfo
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.rsmetadata import parse_metadata
+from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.srs import RecordingRequest
+from sipgw.sip.uri import parse_uri
+from tests.agent.parts import speech_frames
+from tests.sipgw.sip.test_rsmetadata import COMPLETE
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
+
+KEY = "srs-key"
+ROUTES = """\
+[lines.recorder]
+agent = "srs"
+
+[lines.check]
+agent = "echo"
+
+[[routes]]
+called = "recorder"
+line = "recorder"
+
+[[routes]]
+called = "echo"
+line = "check"
+"""
+
+
+def call(recording: RecordingRequest | None) -> CallInfo:
+    party = NameAddr(parse_uri("sip:src@198.51.100.1"))
+    return CallInfo(("c@t", "tag"), party, party, recording=recording)
+
+
+def test_a_recording_session_and_a_line_must_go_together() -> None:
+    sources = Sources({"ASSEMBLYAI_API_KEY": KEY, "SIPGW_SRS_RECORD_DIR": ""})
+    srs, echo = find_agent("srs").build(sources), find_agent("echo").build(sources)
+    required, tagged = RecordingRequest(True), RecordingRequest(False)
+    assert refusal(call(required), CallRoute(srs)) is None
+    assert refusal(call(None), CallRoute(echo)) is None
+    ordinary = refusal(call(None), CallRoute(srs))
+    assert ordinary is not None and (ordinary.refuse, ordinary.headers, ordinary.kind) == (
+        421, (("Require", "siprec"),), "siprec",
+    )  # fmt: skip
+    unsupported = refusal(call(required), CallRoute(echo))
+    assert unsupported is not None
+    assert (unsupported.refuse, unsupported.headers) == (420, (("Unsupported", "siprec"),))
+    only_tagged = refusal(call(tagged), CallRoute(echo))
+    assert only_tagged is not None and (only_tagged.refuse, only_tagged.headers) == (488, ())
+    assert refusal(call(required), CallRoute(None, refuse=404)) is None  # the routes' own
+
+
+def test_each_stream_is_named_by_its_label_and_its_sender() -> None:
+    recording = RecordingRequest(True, ("96", "", "97"), (0, 1, 2))
+    parties = parties_of(recording, parse_metadata(COMPLETE))
+    assert [(p.label, p.name, p.aor) for p in parties] == [
+        ("96", "Alice", "sip:alice@atlanta.example.com"),
+        ("m2", "", ""),  # no label: its position; nobody sends it
+        ("97", "", "sip:bob@biloxy.example.com"),
+    ]
+    assert parties[0] == RecordedParty(
+        "96", "srfBElmCRp2QB23b7Mpk0w==", "sip:alice@atlanta.example.com", "Alice"
+    )
+
+
+async def test_a_recording_session_in_process_from_invite_to_bye(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    stt = await FakeAssemblyAI(api_key=KEY).start()
+    stt.script(["What the SRC heard."])
+    env = {"ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+           "SIPGW_SRS_RECORD_DIR": ""}  # fmt: skip
+    try:
+        async with running_gateway(routes=routes, env=env) as (gateway, new_phone):
+            ordinary = await new_phone(user="recorder")
+            refused = await ordinary.invite()
+            assert refused.status == 421 and refused.headers.get("Require") == "siprec"
+            stray = await new_phone(user="echo")
+            refused = await stray.invite(extra=["Require: siprec"])
+            assert refused.status == 420 and refused.headers.get("Unsupported") == "siprec"
+            text, _ = gateway.metrics.render()
+            refusals = "sipgw_route_refusals_total"
+            assert sample_value(text, refusals, line="recorder", why="siprec") == 1
+            assert sample_value(text, refusals, line="check", why="siprec") == 1
+            src = await new_phone(user="recorder", direction="sendonly")
+            ok = await src.invite(extra=["Require: siprec"])
+            assert ok.status == 200 and ok.headers.get("Contact", "").endswith(";+sip.srs")
+            (stream,) = SessionDescription.parse(ok.body).media
+            assert src.remote_rtp is not None
+            assert stream.direction == "recvonly" and stream.port == src.remote_rtp[1]
+            (handle,) = gateway.handles.values()
+            agent = handle.agent
+            assert isinstance(agent, RecordingTranscriber)
+            assert gateway.ports.in_use == 1  # the stream's port (no call media of its own)
+            src.start_audio()
+            src.say(speech_frames(1.0))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 8
+            while agent.utterances < 1:
+                assert loop.time() < deadline, agent.record.lines
+                await asyncio.sleep(0.05)
+            await src.bye()
+            deadline = loop.time() + 3
+            while gateway.handles or gateway.ports.in_use:
+                assert loop.time() < deadline, "the session's port is still held"
+                await asyncio.sleep(0.02)
+        (said,) = [line for line in agent.record.lines if line["type"] == "speech"]
+        assert (said["label"], said["text"]) == ("m1", "What the SRC heard.")  # no a=label
+    finally:
+        await stt.aclose()

@@ -1,0 +1,170 @@
+"""The Session Recording Server's side of SIPREC in the SIP core (sipgw.sip.srs, RFC 7866).
+
+What makes an INVITE a recording session (``Require: siprec`` or ``+sip.src``), its
+answer (each stream ``recvonly`` on a port of its own, labelled; anything else rejected),
+and, through the user agent core on a fake clock (:class:`tests.sipgw.sip.ua_harness.Harness`),
+the whole exchange: the offered call carries the recording session, the 200 says
+``+sip.srs``, a re-INVITE keeps the streams and brings new metadata to the application, a
+refusal carries its ``Unsupported``/``Require``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.sip.errors import SdpError
+from sipgw.sip.events import MediaUpdated, RecordingMetadataReceived
+from sipgw.sip.offeranswer import LocalMedia
+from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.srs import (
+    SRS_FEATURE,
+    recording_answer,
+    recording_request,
+    recording_streams,
+)
+from tests.sipgw.sip.builders import SDP_OFFER, ack_for, invite, parse_request, request
+from tests.sipgw.sip.test_rsmetadata import COMPLETE
+from tests.sipgw.sip.ua_harness import Harness
+
+RS_OFFER = (
+    "v=0\r\no=SRC 2890844526 2890844526 IN IP4 198.51.100.1\r\ns=-\r\n"
+    "c=IN IP4 198.51.100.1\r\nt=0 0\r\n"
+    "m=audio 12240 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:96\r\na=sendonly\r\n"
+    "m=video 12242 RTP/AVP 31\r\na=rtpmap:31 H261/90000\r\na=label:98\r\na=sendonly\r\n"
+    "m=audio 12244 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:97\r\na=sendonly\r\n"
+    "m=audio 0 RTP/AVP 0\r\na=label:99\r\na=sendonly\r\n"
+)
+BOUNDARY = "foobar"
+MULTIPART = f"multipart/mixed;boundary={BOUNDARY}"
+
+
+def rs_body(sdp: str = RS_OFFER, metadata: bytes = COMPLETE) -> str:
+    return (
+        f"--{BOUNDARY}\r\nContent-Type: application/sdp\r\n\r\n{sdp}"
+        f"--{BOUNDARY}\r\nContent-Type: application/rs-metadata+xml\r\n"
+        f"Content-Disposition: recording-session\r\n\r\n{metadata.decode()}\r\n--{BOUNDARY}--\r\n"
+    )
+
+
+def rs_invite(extra: str = "Require: siprec", **kwargs: object) -> bytes:
+    return invite(body=rs_body(), content_type=MULTIPART, extra=extra, **kwargs)
+
+
+# ------------------------------------------------------------------ what makes one
+
+
+@pytest.mark.parametrize(
+    ("extra", "contact", "required"),
+    [
+        ("Require: siprec", True, True),
+        ("Require: timer, SIPREC", True, True),
+        ("Contact: <sip:src@198.51.100.1>;+sip.src", False, False),
+        ("Contact: <sip:src@198.51.100.1;+sip.src>", False, None),  # a URI parameter: no tag
+        ("", True, None),
+    ],
+)
+def test_a_recording_session_requires_siprec_or_its_contact_says_src(
+    extra: str, contact: bool, required: bool | None
+) -> None:
+    message = parse_request(rs_invite(extra=extra, contact=contact))
+    found = recording_request(message, SessionDescription.parse(RS_OFFER.encode()))
+    if required is None:
+        assert found is None
+        return
+    assert found is not None and found.required is required
+    assert found.labels == ("96", "98", "97", "99")
+    assert found.streams == (0, 2)  # audio, a port, sent by the SRC
+    assert found.metadata.strip() == COMPLETE.strip()
+
+
+def test_only_the_audio_lines_the_src_sends_are_recorded() -> None:
+    offer = SessionDescription.parse(
+        RS_OFFER.replace("a=label:97\r\na=sendonly", "a=label:97\r\na=recvonly").encode()
+    )
+    assert recording_streams(offer) == (0,)
+
+
+def test_each_stream_is_answered_recvonly_on_its_port_with_its_label() -> None:
+    offer = SessionDescription.parse(RS_OFFER.encode())
+    local = LocalMedia("192.0.2.1", 9, "7", 1)
+    answer, agreed = recording_answer(offer, local, {0: 30000, 2: 30002})
+    assert [m.port for m in answer.media] == [30000, 0, 30002, 0]
+    first, video, second, rejected = answer.media
+    assert (first.direction, first.attribute("label"), first.formats) == ("recvonly", "96", ["0"])
+    assert (second.direction, second.attribute("label"), second.formats) == ("recvonly", "97",
+                                                                               ["8"])  # fmt: skip
+    assert video.media == "video" and rejected.port == 0
+    assert all(m.attribute("rtpmap") is None or "telephone-event" not in str(m.attribute("rtpmap"))
+               for m in answer.media)  # fmt: skip
+    assert agreed[0].remote_port == 12240 and agreed[0].codec == "PCMU"
+    assert agreed[2].remote_port == 12244 and agreed[2].codec == "PCMA"
+    assert agreed[2].media_index == 2 and not agreed[2].sends and agreed[2].receives
+    # round trip: an SRC reads it as its own answer (sipgw.sip.siprec)
+    assert SessionDescription.parse(answer.serialize()).media[2].attribute("label") == "97"
+
+
+def test_a_stream_with_none_of_our_codecs_is_rejected_and_none_at_all_is_488() -> None:
+    offer = SessionDescription.parse(RS_OFFER.replace("RTP/AVP 8", "RTP/AVP 18").replace(
+        "a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000").encode())  # fmt: skip
+    answer, agreed = recording_answer(offer, LocalMedia("192.0.2.1", 9, "7", 1), {0: 1, 2: 3})
+    assert list(agreed) == [0] and answer.media[2].port == 0
+    with pytest.raises(SdpError) as refused:
+        recording_answer(offer, LocalMedia("192.0.2.1", 9, "7", 1), {2: 3})
+    assert refused.value.status_hint == 488
+
+
+# ------------------------------------------------------------------ through the core
+
+
+def test_the_core_offers_it_answers_it_as_srs_and_passes_new_metadata_on() -> None:
+    h = Harness()
+    h.feed(rs_invite())
+    assert h.statuses() == [100]  # siprec is not refused with 420 by the core
+    call = h.offered()
+    assert call.recording is not None and call.recording.streams == (0, 2)
+    agreed = h.act(h.ua.answer_recording, call, {0: 30000, 2: 30002})
+    assert sorted(agreed) == [0, 2]  # type: ignore[call-overload]
+    (ok,) = h.responses()
+    assert ok.status == 200
+    assert ok.headers.get("Contact", "").endswith(f";{SRS_FEATURE}")
+    answer = SessionDescription.parse(ok.body)
+    assert [(m.port, m.direction) for m in answer.media] == [
+        (30000, "recvonly"), (0, None), (30002, "recvonly"), (0, None),
+    ]  # fmt: skip
+    h.feed(ack_for(ok))
+    h.take()
+    # RFC 7866 §8: a re-INVITE with new metadata; the streams stay where they are
+    update = COMPLETE.replace(b'<name xml:lang="it">Alice</name>', b"<name>Alice B.</name>")
+    h.feed(request("INVITE", cseq=2, to_tag=ok.to.tag, body=rs_body(metadata=update),
+                   content_type=MULTIPART))  # fmt: skip
+    (again,) = [r for r in h.responses() if r.status == 200]
+    assert SessionDescription.parse(again.body).media == answer.media  # unchanged: same o=
+    assert SessionDescription.parse(again.body).origin == answer.origin
+    (received,) = h.of(RecordingMetadataReceived)
+    assert received.call is call and b"Alice B." in received.metadata
+    assert h.of(MediaUpdated)
+    # an UPDATE that moves a stream: answered on the same ports, our answer unchanged
+    h.feed(ack_for(again, cseq=2))
+    moved = RS_OFFER.replace("12244", "14000")
+    h.feed(request("UPDATE", cseq=3, to_tag=ok.to.tag, body=rs_body(sdp=moved),
+                   content_type=MULTIPART))  # fmt: skip
+    (updated,) = [r for r in h.responses() if r.status == 200]
+    third = SessionDescription.parse(updated.body)
+    assert [m.port for m in third.media] == [30000, 0, 30002, 0]
+    assert third.origin.session_version == answer.origin.session_version  # same answer
+    assert len(h.of(RecordingMetadataReceived)) == 2
+
+
+def test_a_refusal_carries_the_header_that_says_why() -> None:
+    h = Harness()
+    h.feed(rs_invite())
+    h.take()
+    h.act(h.ua.reject, h.offered(), 420, headers=(("Unsupported", "siprec"),))
+    (refused,) = h.responses()
+    assert refused.status == 420 and refused.headers.get("Unsupported") == "siprec"
+
+
+def test_an_ordinary_call_is_no_recording_session() -> None:
+    h = Harness()
+    h.feed(invite(body=SDP_OFFER))
+    assert h.offered().recording is None
