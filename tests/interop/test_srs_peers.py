@@ -16,27 +16,37 @@ signature with its own code):
 - The call record has both utterances with their participants, the two-channel recording
   (``SIPGW_RECORD_DIR``) Alice's tone on the left only, Bob's on the right only.
 - An ordinary call (SIPp's own UAC) to the recording line is refused 421.
+- sipgw's own SRC: a second gateway runs a TwiML app (on the official ``twilio`` SDK) whose
+  ``<Start><Siprec>`` records a baresip caller's call to the first gateway, and whose Media
+  Stream answers later: the caller's words come back under stream ``1`` and the caller's
+  address, the app's under stream ``2`` and the called address, as sipgw's SRC metadata
+  names them (sipgw/sip/siprec.py).
 
-About 15 s.
+About 15 s each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
 import threading
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from twilio.twiml.voice_response import Connect, Start, VoiceResponse
 
-from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames, write_pattern
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.media import g711
+from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.sipp import run_sipp, scenario, write_rtp_pcap
+from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
 from tests.toolkit.webhook_receiver import ExampleReceiver
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
@@ -195,3 +205,89 @@ def frames_by_channel(frames: bytes) -> tuple[list[bytes], list[bytes]]:
 def heard(frames: list[bytes], hz: float) -> float:
     """Seconds of ``frames`` where ``hz`` dominates."""
     return 0.02 * sum(1 for f in frames if dominant_tone(f, (ALICE_HZ, BOB_HZ)) == hz)
+
+
+TOKEN = "7" * 32
+ACCOUNT = "AC" + "3" * 32
+CALLER_SAYS, APP_SAYS = "I would like to close my account.", "Let me look that up for you."
+
+
+@pytest.fixture
+def app() -> Iterator[TwilioSdkApp]:
+    peer = TwilioSdkApp(TOKEN).start_in_thread()
+    try:
+        yield peer
+    finally:
+        peer.stop_thread()
+
+
+def test_sipgws_own_src_records_a_twiml_call_to_the_srs_line(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        start = Start()
+        start.siprec(connector_name="rec")
+        response.append(start)
+        connect = Connect()
+        connect.stream(url=app_.ws_url)
+        response.append(connect)
+        return response
+
+    async def bot(stream: AppStream) -> None:  # answers once the caller had their say
+        await stream.wait(lambda: stream.events("start"), within=10)
+        await asyncio.sleep(3.5)
+        await stream.send_media(b"".join(tone_frames(BOB_HZ, 1.2, -12.0)))
+        await stream.wait(lambda: stream.events("stop"), within=60)
+
+    app.twiml = twiml
+    app.bot = bot
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES.replace("recording = true\n", ""))  # no WAV here
+    talk = write_pattern(tmp_workdir / "audio" / "talk.wav",
+                         [(None, 1.0), (ALICE_HZ, 1.2), (None, 60.0)], -12.0)  # fmt: skip
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script([CALLER_SAYS, APP_SAYS])
+    receiver = ExampleReceiver(tmp_workdir, SECRET)
+    srs_env = {
+        "ASSEMBLYAI_API_KEY": "stt-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "SIPGW_WEBHOOK_URL": receiver.url, "SIPGW_WEBHOOK_SECRET": SECRET,
+    }  # fmt: skip
+    try:
+        with (
+            receiver,
+            GatewayProcess(
+                tmp_workdir, name="srs", extra_env=srs_env, allow_from="127.0.0.0/8",
+                extra_args=["--routes", str(routes)],
+            ) as srs,
+        ):  # fmt: skip
+            src_env = {
+                "SIPGW_TWIML_URL": app.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
+                "SIPGW_TWIML_AUTH_TOKEN": TOKEN,
+                "SIPGW_TWIML_SIPREC_CONNECTORS": f"rec={srs.uri('recorder')}",
+            }  # fmt: skip
+            with (
+                GatewayProcess(tmp_workdir, name="src", agent="twiml", extra_env=src_env,
+                               allow_from="127.0.0.0/8") as src,
+                Baresip(tmp_workdir, "a", user="a", source_wav=talk) as caller,
+            ):  # fmt: skip
+                caller.dial(src.uri("bot"))
+                caller.wait_event("CALL_ESTABLISHED", 10)
+                srs.wait_log(r"recording session answered on RTP ports", 10)
+                wait_until(lambda: len(transcripts(receiver)) >= 2, 15, "both utterances")
+                caller.hangup()
+                caller.wait_event("CALL_CLOSED", 5)
+                srs.wait_log(r"call ended: remote-bye", 5)  # the SRC's BYE
+                wait_until(
+                    lambda: any(d["event"]["type"] == "call.ended" for d in receiver.deliveries),
+                    10, "call.ended",
+                )  # fmt: skip
+                assert src.stop() == 0
+            assert srs.stop() == 0
+    finally:
+        stt.stop()
+    said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
+    assert [(u["label"], u["text"]) for u in said] == [("1", CALLER_SAYS), ("2", APP_SAYS)], said
+    caller_aor, called_aor = (u["participant"]["aor"] for u in said)
+    assert caller_aor.startswith("sip:a@"), said  # the caller, as the SRC's metadata says
+    assert called_aor.startswith("sip:bot@"), said  # the called side: the app
