@@ -21,7 +21,8 @@ whose agent declares ``recording_sessions`` (the ``srs`` agent,
   (:class:`RecordedMedia`) and, when the line records (``SIPGW_RECORD_DIR``), to a
   two-channel WAV: the first stream left, the second right;
 - new metadata in a re-INVITE or UPDATE renames the speakers (:meth:`metadata_received`);
-- the SRC's BYE ends it; whatever ends the call closes the streams' ports
+- the SRC's BYE ends it, or ``SIPGW_RTP_TIMEOUT`` without RTP (or RTCP) on any of its
+  streams; whatever ends the call closes the streams' ports
   (:meth:`RecordingServer.release`, at the call's :class:`~sipgw.sip.events.CallEnded` and
   when the gateway stops).
 """
@@ -122,6 +123,12 @@ class RecordedMedia:
     steps: list[CallMedia] = field(default_factory=list)
     recorder: CallRecorder | None = None
     metadata: RsMetadata = field(default_factory=RsMetadata)
+    watchdog: asyncio.TimerHandle | None = None
+    """When the streams' silence is next judged (``SIPGW_RTP_TIMEOUT``)."""
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since any of its streams last showed the SRC alive (RTP or RTCP)."""
+        return min((step.session.idle_for(now) for step in self.steps), default=0.0)
 
     def tick(self, now: float) -> None:
         """One 20 ms step of every stream, then both channels to the recorder."""
@@ -243,6 +250,26 @@ class RecordingServer:
         if handle.record is not False:
             media.recorder = handle.recorder = path.recordings.recorder(handle.log)
         path.ticker.add(media)
+        if path.config.rtp_timeout > 0:
+            self._watch(handle, media, path.config.rtp_timeout)
+
+    def _watch(self, handle: CallHandle, media: RecordedMedia, timeout: float) -> None:
+        """Hang up once no stream has shown the SRC alive for ``timeout`` seconds (an SRC
+        gone without its BYE), as an ordinary call's RTP timeout does."""
+        loop = asyncio.get_running_loop()
+
+        def judge() -> None:
+            media.watchdog = None
+            if handle.ended or not media.steps:
+                return
+            idle = media.idle_for(loop.time())
+            if idle < timeout:
+                media.watchdog = loop.call_later(timeout - idle, judge)
+                return
+            handle.log.warning("no RTP on any recorded stream for %g s: hanging up", timeout)
+            handle.hangup(by="gateway")
+
+        media.watchdog = loop.call_later(timeout, judge)
 
     def metadata_received(self, handle: CallHandle, data: bytes) -> None:
         """New metadata of a recording session (a re-INVITE's or UPDATE's, answered):
@@ -266,6 +293,9 @@ class RecordingServer:
         if media is None:
             return
         self.path.ticker.remove(media)
+        if media.watchdog is not None:
+            media.watchdog.cancel()
+            media.watchdog = None
         for step in media.steps:
             self.path.counted.media_ended(step.session)
         for endpoint in media.endpoints:

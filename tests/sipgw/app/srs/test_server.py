@@ -128,3 +128,29 @@ async def test_a_recording_session_in_process_from_invite_to_bye(tmp_path: Path)
         assert (said["label"], said["text"]) == ("m1", "What the SRC heard.")  # no a=label
     finally:
         await stt.aclose()
+
+
+async def test_an_src_gone_without_its_bye_is_hung_up_after_the_rtp_timeout(
+    tmp_path: Path,
+) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    stt = await FakeAssemblyAI(api_key=KEY).start()
+    env = {"ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+           "SIPGW_SRS_RECORD_DIR": ""}  # fmt: skip
+    try:
+        async with running_gateway(routes=routes, env=env, rtp_timeout=0.6) as (gateway, phones):
+            src = await phones(user="recorder", direction="sendonly", answer_requests=True)
+            assert (await src.invite(extra=["Require: siprec"])).status == 200
+            src.start_audio()  # alive for a while, then gone
+            src.say(speech_frames(0.4))
+            await asyncio.sleep(0.5)
+            assert gateway.handles  # RTP came: still up
+            src.close()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 4
+            while gateway.handles or gateway.ports.in_use:
+                assert loop.time() < deadline, "the recording session is still up"
+                await asyncio.sleep(0.02)
+    finally:
+        await stt.aclose()
