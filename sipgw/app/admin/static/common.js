@@ -34,6 +34,7 @@ function transcriptText(line) {
   switch (line.type) {
     case "user": return line.text;
     case "assistant": return line.text;
+    case "speech": return line.text;
     case "tool_call": return line.name + "(" + (typeof line.arguments === "string" ? line.arguments : JSON.stringify(line.arguments ?? {})) + ")" +
       (line.result !== undefined ? " → " + (typeof line.result === "string" ? line.result : JSON.stringify(line.result)) : "");
     case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
@@ -52,9 +53,18 @@ function bargeInText(line) {
   return line.heard === "" ? what + ": none of the reply was heard" : what;
 }
 
+// Who said a line: the caller, the agent, or a SIPREC recording's participant (its name,
+// else its address, else its stream's label: docs/siprec.md).
+function transcriptWho(line) {
+  if (line.type === "user") return "caller";
+  if (line.type === "assistant") return "agent";
+  if (line.type === "speech") return line.name || line.aor || "stream " + line.label;
+  return line.type;
+}
+
 function transcriptItem(line) {
   const item = el("li", "line line-" + line.type);
-  item.append(el("span", "who", line.type === "user" ? "caller" : line.type === "assistant" ? "agent" : line.type));
+  item.append(el("span", "who", transcriptWho(line)));
   item.append(el("span", "text", transcriptText(line)));
   return item;
 }
