@@ -13,6 +13,10 @@ record with who said it: a ``speech`` line with the stream's ``label``, the part
 (docs/webhooks.md). New metadata (a re-INVITE's or UPDATE's) renames the streams' speakers
 from then on (:meth:`~RecordingTranscriber.update_parties`, a ``participants`` line).
 
+With an assist prompt, each utterance also goes to a chat model that may answer with a
+suggestion for the contact centre's agent (:mod:`sipgw.agent.srs.assist`): a ``suggestion``
+line of the record (``text``, and the ``utterances`` it read), posted as ``call.suggestion``.
+
 It never speaks (:meth:`next_frame` is None: the streams are ``recvonly``), and its
 :meth:`on_caller_frame` is unused: frames come by stream.
 """
@@ -28,6 +32,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.record import CallRecord
+from sipgw.agent.services.llm.base import ChatLLM
 from sipgw.agent.services.stt.base import (
     SpeechToText,
     SttConnectError,
@@ -36,6 +41,7 @@ from sipgw.agent.services.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.agent.srs.assist import AssistAdvisor, Heard
 
 __all__ = [
     "STOP_WAIT",
@@ -93,13 +99,20 @@ class RecordingTranscriber(Agent):
         call: the call (its id, caller and called for the record's first line).
         open_stt: makes one speech-to-text session (one per stream).
         record: the call record its utterances go to.
+        assist: the chat model and system prompt of agent assist; None: none.
     """
 
     record: CallRecord
 
     def __init__(
-        self, call: CallControl, open_stt: Callable[[], SpeechToText], record: CallRecord
+        self,
+        call: CallControl,
+        open_stt: Callable[[], SpeechToText],
+        record: CallRecord,
+        assist: tuple[ChatLLM, str] | None = None,
     ) -> None:
+        self.advisor = None if assist is None else AssistAdvisor(*assist, self._suggested,
+                                                                 call.call_id)  # fmt: skip
         self.call = call
         self.open_stt = open_stt
         self.record = record
@@ -189,6 +202,13 @@ class RecordingTranscriber(Agent):
              "aor": party.aor, "name": party.name, "text": event.text.strip(),
              "confidence": None if confidence is None else round(confidence, 3)}
         )  # fmt: skip
+        if self.advisor is not None:
+            who = f"{party.name} ({party.aor})" if party.name and party.aor else None
+            who = who or party.name or party.aor or f"stream {label}"
+            self.advisor.heard(Heard(label, who, event.text.strip()))
+
+    def _suggested(self, text: str, utterances: int) -> None:
+        self.record.write({"type": "suggestion", "text": text, "utterances": utterances})
 
     def _turn(self, label: str, under_way: bool) -> None:
         if under_way:
@@ -224,5 +244,7 @@ class RecordingTranscriber(Agent):
         for pump in pumps:
             with contextlib.suppress(BaseException):
                 await pump
+        if self.advisor is not None:
+            await self.advisor.close()  # the suggestion on the last words, if it comes soon
         self.record.write({"type": "end", "reason": reason, "utterances": self.utterances})
         self.record.close()

@@ -57,11 +57,13 @@ RECENT_CALLS = 50
 TRANSCRIPT_LIMIT = 2000
 """Transcript lines kept per call; later lines are counted, not kept."""
 TRANSCRIPT_TYPES = frozenset(
-    {"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf", "failure", "speech"}
-)
+    {"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf", "failure", "speech",
+     "suggestion"}
+)  # fmt: skip
 """The call record's line types the transcript shows (already redacted by the record):
 ``failure`` is a decision of the failure policy (what the caller heard when a vendor failed);
-``speech`` an utterance of a SIPREC recording session's participant (agent/srs/transcriber.py)."""
+``speech`` an utterance of a SIPREC recording session's participant, ``suggestion`` agent
+assist's (agent/srs/transcriber.py)."""
 TURN_FIELDS = {
     "stt_end_of_turn": "stt_end_of_turn_ms",
     "llm_first_token": "llm_first_token_ms",

@@ -23,6 +23,8 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
   (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md);
 - ``call.transcript``: a participant of a SIPREC recording session finished an utterance
   (``utterance``: :func:`utterance`; docs/siprec.md);
+- ``call.suggestion``: agent assist's suggestion on a recording session (``suggestion``:
+  :func:`suggestion`);
 - ``call.ivr``: how a call we placed with a goal got through the phone menu that answered
   (``ivr``: ``goal``, ``outcome`` (``reached``, ``stuck``, ``voicemail``, ``hung_up``),
   ``reason``, ``digits``, ``steps``, ``elapsed_ms``; docs/ivr.md).
@@ -51,6 +53,7 @@ __all__ = [
     "encode",
     "envelope",
     "iso",
+    "suggestion",
     "transcript",
     "utterance",
 ]
@@ -66,6 +69,7 @@ EVENT_TYPES = (
     "call.amd",
     "call.ivr",
     "call.transcript",
+    "call.suggestion",
     "campaign.contact",
     "campaign.finished",
 )
@@ -114,6 +118,12 @@ def utterance(line: Mapping[str, Any]) -> dict[str, Any]:
         "text": line.get("text"),
         "confidence": line.get("confidence"),
     }
+
+
+def suggestion(line: Mapping[str, Any]) -> dict[str, Any]:
+    """Agent assist's ``suggestion`` record line as the webhook gives it: ``t`` (seconds into
+    the call), the ``text``, and how many ``utterances`` of the transcript it read."""
+    return {"t": line.get("t"), "text": line.get("text"), "utterances": line.get("utterances")}
 
 
 def call_data(entry: CallEntry, sequence: int, variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from sipgw.app.webhooks.events import (
     encode,
     envelope,
     sip_status,
+    suggestion,
     transcript,
     utterance,
 )
@@ -149,6 +150,8 @@ class CallWebhooks:
             self._send("call.ivr", entry, {"ivr": data})
         elif kind == "transcript" and data.get("type") == "speech":
             self._send("call.transcript", entry, {"utterance": utterance(data)})
+        elif kind == "transcript" and data.get("type") == "suggestion":
+            self._send("call.suggestion", entry, {"suggestion": suggestion(data)})
         elif kind == "transcript" and _tool_succeeded(data, "schedule_callback"):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
         elif kind == "transcript" and _tool_succeeded(data, "take_message"):

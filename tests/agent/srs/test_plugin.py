@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sipgw.agent.capabilities import GatewayServices, capabilities_of
@@ -32,3 +34,18 @@ def test_it_declares_recording_sessions_and_nothing_a_conversation_needs() -> No
     assert SRS_CAPABILITIES.recording_sessions and SRS_CAPABILITIES.paid
     assert not SRS_CAPABILITIES.amd and not SRS_CAPABILITIES.keypad
     assert SRS_CAPABILITIES.legs == frozenset({"sip"})
+
+
+def test_an_assist_prompt_needs_the_chat_models_key_and_gives_each_call_an_advisor(
+    tmp_path: Path,
+) -> None:
+    prompt = tmp_path / "assist.txt"
+    prompt.write_text("Suggest the agent's next step, or answer -.\n")
+    env = {"ASSEMBLYAI_API_KEY": "stt-key", "SIPGW_SRS_RECORD_DIR": "",
+           "SIPGW_SRS_ASSIST_PROMPT_FILE": str(prompt)}  # fmt: skip
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        find_agent("srs").build(Sources(env))
+    sources = Sources({**env, "OPENAI_API_KEY": "llm-key"})
+    agent = srs_agent(load(SrsSection, sources), sources, GatewayServices())(FakeCall())
+    assert isinstance(agent, RecordingTranscriber) and agent.advisor is not None
+    assert agent.advisor.prompt == "Suggest the agent's next step, or answer -."

@@ -16,3 +16,9 @@ def test_the_defaults_transcribe_with_assemblyai_and_keep_records() -> None:
 def test_an_unknown_speech_to_text_is_refused_naming_the_variable() -> None:
     with pytest.raises(ConfigError, match="SIPGW_SRS_STT"):
         load(SrsSection, Sources({"SIPGW_SRS_STT": "whisper"}))
+
+
+def test_an_assist_prompt_file_must_exist() -> None:
+    with pytest.raises(ConfigError, match="SIPGW_SRS_ASSIST_PROMPT_FILE"):
+        load(SrsSection, Sources({"SIPGW_SRS_ASSIST_PROMPT_FILE": "/nonexistent/prompt.txt"}))
+    assert load(SrsSection, Sources({})).assist_prompt_file == ""

@@ -18,7 +18,7 @@ from sipgw.agent.services.assemblyai.stt_options import AssemblyAISettings
 from sipgw.agent.services.stt.base import SttConnectError
 from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
-from tests.agent.parts import FakeCall, speech_frames, wait_for
+from tests.agent.parts import FakeCall, ScriptedLlm, Turn, speech_frames, wait_for
 
 KEY = "srs-stt-key"
 ALICE = RecordedParty("96", "p-alice", "sip:alice@atlanta.example.com", "Alice")
@@ -32,9 +32,12 @@ async def stt() -> AsyncIterator[FakeAssemblyAI]:
     await fake.aclose()
 
 
-def transcriber(fake: FakeAssemblyAI, key: str = KEY) -> RecordingTranscriber:
+def transcriber(
+    fake: FakeAssemblyAI, key: str = KEY, llm: ScriptedLlm | None = None
+) -> RecordingTranscriber:
     open_stt = partial(AssemblyAISTTService, AssemblyAISettings(api_key=key, url=fake.url))
-    return RecordingTranscriber(FakeCall(), open_stt, CallRecord(None, "rs@test"))
+    assist = None if llm is None else (llm, "Help the agent.")
+    return RecordingTranscriber(FakeCall(), open_stt, CallRecord(None, "rs@test"), assist)
 
 
 async def feed(agent: RecordingTranscriber, talking: str, seconds: float) -> None:
@@ -98,3 +101,20 @@ async def test_a_session_that_cannot_open_refuses_the_recording(stt: FakeAssembl
     assert not agent.sessions
     await agent.close()  # nothing left to close; the record ends
     assert agent.record.lines[-1]["type"] == "end"
+
+
+async def test_with_assist_each_utterance_may_bring_a_suggestion(stt: FakeAssemblyAI) -> None:
+    stt.script(["My card was charged twice."])
+    llm = ScriptedLlm([Turn(text="Offer a refund.")])
+    agent = transcriber(stt, llm=llm)
+    await agent.open_streams([ALICE, BOB])
+    await feed(agent, "96", 1.0)
+    await wait_for(lambda: llm.finished == 1, within=5)
+    await agent.close()
+    kinds = [x["type"] for x in agent.record.lines]
+    assert kinds.index("speech") < kinds.index("suggestion") < kinds.index("end")
+    (suggestion,) = [x for x in agent.record.lines if x["type"] == "suggestion"]
+    assert (suggestion["text"], suggestion["utterances"]) == ("Offer a refund.", 1)
+    assert "Alice (sip:alice@atlanta.example.com) [96]: My card was charged twice." in str(
+        llm.requests[0][1]["content"]
+    )

@@ -35,6 +35,7 @@ function transcriptText(line) {
     case "user": return line.text;
     case "assistant": return line.text;
     case "speech": return line.text;
+    case "suggestion": return line.text;
     case "tool_call": return line.name + "(" + (typeof line.arguments === "string" ? line.arguments : JSON.stringify(line.arguments ?? {})) + ")" +
       (line.result !== undefined ? " → " + (typeof line.result === "string" ? line.result : JSON.stringify(line.result)) : "");
     case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
@@ -59,6 +60,7 @@ function transcriptWho(line) {
   if (line.type === "user") return "caller";
   if (line.type === "assistant") return "agent";
   if (line.type === "speech") return line.name || line.aor || "stream " + line.label;
+  if (line.type === "suggestion") return "assist";
   return line.type;
 }
 

@@ -360,3 +360,43 @@ async def test_how_a_placed_call_got_through_a_phone_menu_is_told_once() -> None
     bodies = captured.bodies()
     assert [b["type"] for b in bodies] == ["call.answered", "call.ivr", "call.ended"]
     assert bodies[1]["data"]["ivr"] == result
+
+
+async def test_a_recording_sessions_utterances_and_suggestions_are_posted_as_they_come() -> None:
+    """``call.transcript`` and ``call.suggestion`` (docs/siprec.md): each ``speech`` and
+    ``suggestion`` line of an ``srs`` agent's record, in order; ``call.ended``'s transcript
+    has the utterances with their participants."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle()
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    alice = {"label": "96", "participant_id": "p1", "aor": "sip:alice@a.example", "name": "Alice"}
+    agent.record.write({"type": "speech", **alice, "text": "My card was charged twice.",
+                        "confidence": 0.9})  # fmt: skip
+    agent.record.write({"type": "suggestion", "text": "Offer a refund.", "utterances": 1})
+    agent.record.write({"type": "speech", "label": "97", "participant_id": "", "aor": "",
+                        "name": "", "text": "Let me check.", "confidence": None})  # fmt: skip
+    call.end_reason, call.hung_up_by = "remote-bye", "remote"
+    feed.call_ended(call)
+    await made.stop(1.0)
+    bodies = captured.bodies()
+    assert [b["type"] for b in bodies] == [
+        "call.incoming", "call.answered", "call.transcript", "call.suggestion",
+        "call.transcript", "call.ended",
+    ]  # fmt: skip
+    first = bodies[2]["data"]["utterance"]
+    assert first["participant"] == {"id": "p1", "aor": "sip:alice@a.example", "name": "Alice"}
+    assert (first["label"], first["text"], first["confidence"]) == (
+        "96", "My card was charged twice.", 0.9,
+    )  # fmt: skip
+    assert bodies[3]["data"]["suggestion"]["text"] == "Offer a refund."
+    assert bodies[3]["data"]["suggestion"]["utterances"] == 1
+    assert bodies[4]["data"]["utterance"]["participant"] == {"id": "", "aor": "", "name": ""}
+    ended = bodies[-1]["data"]["transcript"]
+    assert [(line["speaker"], line["label"], line["text"]) for line in ended] == [
+        ("participant", "96", "My card was charged twice."),
+        ("participant", "97", "Let me check."),
+    ]
