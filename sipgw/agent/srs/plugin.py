@@ -7,6 +7,7 @@ and hands their streams to :class:`~sipgw.agent.srs.transcriber.RecordingTranscr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sipgw.agent.base import AgentFactory, CallControl
@@ -30,8 +31,8 @@ SRS_CAPABILITIES = AgentCapabilities(
 def srs_agent(srs: SrsSection, sources: Sources, gateway: GatewayServices) -> AgentFactory:
     """The ``srs`` plug-in: each recording session's streams transcribed through
     ``SIPGW_SRS_STT``, its record in ``SIPGW_SRS_RECORD_DIR``; with
-    ``SIPGW_SRS_ASSIST_PROMPT_FILE``, agent assist through ``SIPGW_SRS_ASSIST_LLM`` (one chat
-    client for all calls).
+    ``SIPGW_SRS_ASSIST_PROMPT_FILE``, agent assist through ``SIPGW_SRS_ASSIST_LLM`` (a chat
+    client per call, closed with it: its HTTP pool lives no longer than the call).
 
     Raises:
         ConfigError: the speech-to-text's or the chat model's settings are missing or
@@ -44,7 +45,7 @@ def srs_agent(srs: SrsSection, sources: Sources, gateway: GatewayServices) -> Ag
     open_stt = vendor.clients(load(vendor.section, sources))
     directory = Path(srs.record_dir) if srs.record_dir else None
     redactor = gateway.redactor
-    assist: tuple[ChatLLM, str] | None = None
+    assist: tuple[Callable[[], ChatLLM], str] | None = None
     if srs.assist_prompt_file:
         try:
             prompt = Path(srs.assist_prompt_file).read_text(encoding="utf-8").strip()
@@ -52,7 +53,7 @@ def srs_agent(srs: SrsSection, sources: Sources, gateway: GatewayServices) -> Ag
             raise ConfigError(f"SIPGW_SRS_ASSIST_PROMPT_FILE: {exc}") from None
         llm_vendor = LLM_VENDORS[srs.assist_llm]
         require([llm_vendor.section], sources, f"SIPGW_SRS_ASSIST_LLM={srs.assist_llm}")
-        assist = (llm_vendor.clients(load(llm_vendor.section, sources))(), prompt)
+        assist = (llm_vendor.clients(load(llm_vendor.section, sources)), prompt)
 
     def make(call: CallControl) -> RecordingTranscriber:
         record = CallRecord(directory, call.call_id, redactor)

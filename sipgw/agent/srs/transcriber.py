@@ -99,7 +99,8 @@ class RecordingTranscriber(Agent):
         call: the call (its id, caller and called for the record's first line).
         open_stt: makes one speech-to-text session (one per stream).
         record: the call record its utterances go to.
-        assist: the chat model and system prompt of agent assist; None: none.
+        assist: a maker of the chat model's client (one per call, closed with it) and the
+            system prompt of agent assist; None: none.
     """
 
     record: CallRecord
@@ -109,10 +110,12 @@ class RecordingTranscriber(Agent):
         call: CallControl,
         open_stt: Callable[[], SpeechToText],
         record: CallRecord,
-        assist: tuple[ChatLLM, str] | None = None,
+        assist: tuple[Callable[[], ChatLLM], str] | None = None,
     ) -> None:
-        self.advisor = None if assist is None else AssistAdvisor(*assist, self._suggested,
-                                                                 call.call_id)  # fmt: skip
+        self.advisor: AssistAdvisor | None = None
+        if assist is not None:
+            open_llm, prompt = assist
+            self.advisor = AssistAdvisor(open_llm(), prompt, self._suggested, call.call_id)
         self.call = call
         self.open_stt = open_stt
         self.record = record
@@ -246,5 +249,7 @@ class RecordingTranscriber(Agent):
                 await pump
         if self.advisor is not None:
             await self.advisor.close()  # the suggestion on the last words, if it comes soon
+            with contextlib.suppress(Exception):
+                await self.advisor.llm.close()
         self.record.write({"type": "end", "reason": reason, "utterances": self.utterances})
         self.record.close()

@@ -36,7 +36,7 @@ def transcriber(
     fake: FakeAssemblyAI, key: str = KEY, llm: ScriptedLlm | None = None
 ) -> RecordingTranscriber:
     open_stt = partial(AssemblyAISTTService, AssemblyAISettings(api_key=key, url=fake.url))
-    assist = None if llm is None else (llm, "Help the agent.")
+    assist = None if llm is None else (lambda: llm, "Help the agent.")
     return RecordingTranscriber(FakeCall(), open_stt, CallRecord(None, "rs@test"), assist)
 
 

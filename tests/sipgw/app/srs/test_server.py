@@ -15,6 +15,7 @@ from pathlib import Path
 from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
 from sipgw.app.lines.routing import CallRoute
 from sipgw.app.srs.server import parties_of, refusal
 from sipgw.foundation.settings import Sources
@@ -154,3 +155,46 @@ async def test_an_src_gone_without_its_bye_is_hung_up_after_the_rtp_timeout(
                 await asyncio.sleep(0.02)
     finally:
         await stt.aclose()
+
+
+async def test_agent_assist_suggests_through_the_chat_models_fake(tmp_path: Path) -> None:
+    """``SIPGW_SRS_ASSIST_PROMPT_FILE`` end to end in process: the utterance transcribed by
+    the AssemblyAI fake goes, with the prompt, to the OpenAI fake through the real client,
+    and its reply is the call's ``suggestion``."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    prompt = tmp_path / "assist.txt"
+    prompt.write_text("Suggest the agent's next step, or answer -.")
+    stt = await FakeAssemblyAI(api_key=KEY).start()
+    stt.script(["My card was charged twice."])
+    async with FakeOpenAI(api_key="llm-key") as llm:
+        llm.script([FakeResponse(text="Offer to refund the second charge.")])
+        env = {"ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+               "SIPGW_SRS_RECORD_DIR": "", "SIPGW_SRS_ASSIST_PROMPT_FILE": str(prompt),
+               "OPENAI_API_KEY": "llm-key", "OPENAI_BASE_URL": llm.base_url}  # fmt: skip
+        try:
+            async with running_gateway(routes=routes, env=env) as (gateway, new_phone):
+                src = await new_phone(user="recorder", direction="sendonly")
+                assert (await src.invite(extra=["Require: siprec"])).status == 200
+                (handle,) = gateway.handles.values()
+                agent = handle.agent
+                assert isinstance(agent, RecordingTranscriber)
+                src.start_audio()
+                src.say(speech_frames(1.0))
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 8
+                while not any(x["type"] == "suggestion" for x in agent.record.lines):
+                    assert loop.time() < deadline, agent.record.lines
+                    await asyncio.sleep(0.05)
+                await src.bye()
+        finally:
+            await stt.aclose()
+        (request,) = llm.requests
+        messages = request.body["messages"]
+        assert messages[0]["role"] == "system"
+        assert messages[0]["content"] == "Suggest the agent's next step, or answer -."
+        assert "[m1]: My card was charged twice." in messages[1]["content"]
+    (suggestion,) = [x for x in agent.record.lines if x["type"] == "suggestion"]
+    assert (suggestion["text"], suggestion["utterances"]) == (
+        "Offer to refund the second charge.", 1,
+    )  # fmt: skip
