@@ -454,7 +454,8 @@ class UserAgent:
 
         Raises:
             InvalidState: the call has ended, is not ringing, or has no offer.
-            SdpError: no stream can be received (488).
+            SdpError: no stream can be received, or one names an address we may not send
+                to (488; nothing was sent).
         """
         session = self._ctx.session_of(call)
         if session is None or session.uac is not None:

@@ -45,7 +45,7 @@ from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.session import MediaSession
 from sipgw.sip.call import CallInfo, CallKey
-from sipgw.sip.errors import SipError
+from sipgw.sip.errors import InvalidState, SdpError, SipError
 from sipgw.sip.offeranswer import NegotiatedAudio
 from sipgw.sip.rsmetadata import RsMetadata, parse_metadata
 from sipgw.sip.srs import RecordingRequest
@@ -214,10 +214,23 @@ class RecordingServer:
         sip = handle.sip
         agreed: dict[int, NegotiatedAudio] = {}
 
+        refused: list[SdpError] = []
+
         def answer(now: float) -> None:
-            agreed.update(sip.ua.answer_recording(call, ports, now))
+            try:
+                agreed.update(sip.ua.answer_recording(call, ports, now))
+            except SdpError as exc:
+                refused.append(exc)
+            except InvalidState:
+                pass  # ended meanwhile (its end comes as an event of its own)
 
         sip.act(answer)
+        if refused:
+            handle.log.warning("refusing the recording session: %s", refused[0])
+            handle.hangup(refused[0].status_hint, by="gateway")
+            return
+        if not agreed:
+            return
         handle.log.info(
             "recording session answered on RTP ports %s: %s",
             ", ".join(str(ports[index]) for index in agreed),

@@ -298,7 +298,8 @@ class InviteUsage:
 
         Raises:
             InvalidState: the call is not ringing any more, or has no offer.
-            SdpError: no stream can be received (488).
+            SdpError: no stream can be received, or one names an address we may not send
+                to (:mod:`sipgw.sip.mediatarget`; our RTCP goes there): 488, nothing sent.
         """
         if session.state not in _RINGING or session.offer is None:
             raise InvalidState(f"cannot answer a recording session in state {session.state.name}")
@@ -307,7 +308,10 @@ class InviteUsage:
         local = self._local_media(
             transport, port or 9, str(self.ctx.rng.getrandbits(31)), 1, codecs=session.codecs
         )
-        session.local_sdp, agreed = recording_answer(session.offer, local, ports)
+        sdp, agreed = recording_answer(session.offer, local, ports)
+        for stream in agreed.values():  # our RTCP goes there: the same rule as a call's RTP
+            self.ctx.check_media(stream.remote_address, session.dialog.source.address[0])
+        session.local_sdp = sdp
         session.local_media = local
         session.recording_ports = {index: ports[index] for index in agreed}
         session.media = next(iter(agreed.values()))

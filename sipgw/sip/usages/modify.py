@@ -184,11 +184,14 @@ class ModifyUsage:
         we receive again, a new one rejected; o= bumped only if the SDP changed (§8).
 
         Raises:
-            SdpError: 488 when none of its lines can be received any more.
+            SdpError: 488 when none of its lines can be received any more, or one names an
+                address we may not send to.
         """
         local, previous, ports = session.local_media, session.local_sdp, session.recording_ports
         assert local is not None and previous is not None and ports is not None
         sdp, agreed = recording_answer(offer, local, ports)
+        for stream in agreed.values():  # or 488, as a call's new address
+            self.ctx.check_media(stream.remote_address, session.dialog.source.address[0])
         if _without_origin(sdp) != _without_origin(previous):
             session.local_media = dataclasses.replace(
                 local, session_version=previous.origin.session_version + 1

@@ -168,3 +168,17 @@ def test_an_ordinary_call_is_no_recording_session() -> None:
     h = Harness()
     h.feed(invite(body=SDP_OFFER))
     assert h.offered().recording is None
+
+
+def test_a_stream_aimed_at_an_address_we_may_not_send_to_refuses_the_answer() -> None:
+    """Our RTCP reports go to each stream's address: the rule of a call's RTP
+    (sipgw.sip.mediatarget) holds for every stream, not only the one chosen at the INVITE."""
+    aimed = RS_OFFER.replace("a=label:97\r\n", "c=IN IP4 224.0.0.1\r\na=label:97\r\n")
+    h = Harness()
+    h.feed(invite(body=rs_body(sdp=aimed), content_type=MULTIPART, extra="Require: siprec"))
+    h.take()
+    call = h.offered()
+    with pytest.raises(SdpError, match="not a unicast address") as refused:
+        h.act(h.ua.answer_recording, call, {0: 30000, 2: 30002})
+    assert refused.value.status_hint == 488
+    assert not h.responses()  # nothing was sent: the application refuses it
