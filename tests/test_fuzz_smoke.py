@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 
 FUZZ = Path(__file__).parent / "fuzz"
-HARNESSES = ["fuzz_sdp", "fuzz_rtp", "fuzz_framing", "fuzz_auth"]
+HARNESSES = ["fuzz_sdp", "fuzz_rtp", "fuzz_framing", "fuzz_auth", "fuzz_rsmetadata"]
 MUTATIONS = 1500
 
 

@@ -17,8 +17,9 @@ the drafts' form (``id`` rather than ``participant_id``/``stream_id``, ``<aor>``
 ``<send>`` inside ``<participant>``): it is read too.
 
 The document comes from the network: one with a DOCTYPE (entity declarations, the "billion
-laughs") or longer than :data:`MAX_METADATA_BYTES` is refused before it is parsed, and any
-other failure is a :class:`~sipgw.sip.errors.RemoteProtocolError` with status hint 400.
+laughs"), not in UTF-8 (where such a declaration could hide) or longer than
+:data:`MAX_METADATA_BYTES` is refused before it is parsed, and any other failure is a
+:class:`~sipgw.sip.errors.RemoteProtocolError` with status hint 400.
 """
 
 from __future__ import annotations
@@ -128,17 +129,21 @@ def parse_metadata(data: bytes) -> RsMetadata:
     """Read an ``application/rs-metadata+xml`` document (see the module docstring).
 
     Raises:
-        RemoteProtocolError: status_hint 400 for a document that is too long, declares a
-            DOCTYPE, is not well-formed XML, or whose root is not ``<recording>`` of the
+        RemoteProtocolError: status_hint 400 for a document that is too long, not UTF-8,
+            declares a DOCTYPE, is not well-formed XML, or whose root is not ``<recording>`` of the
             RFC 7865 namespace.
     """
     if len(data) > MAX_METADATA_BYTES:
         raise RemoteProtocolError(f"recording metadata over {MAX_METADATA_BYTES} bytes", 400)
-    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+    try:
+        text = data.decode("utf-8")  # RFC 7865 §10: UTF-8; another could hide a DOCTYPE
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("recording metadata is not UTF-8", 400) from None
+    if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
         raise RemoteProtocolError("recording metadata with a DOCTYPE", 400)
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # an unknown encoding declared
         raise RemoteProtocolError(f"recording metadata is not XML: {exc}", 400) from None
     if root.tag != f"{_NS}recording":
         raise RemoteProtocolError(f"recording metadata's root is {root.tag[:80]!r}", 400)

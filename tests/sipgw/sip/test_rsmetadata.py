@@ -118,14 +118,19 @@ def test_what_sipgws_own_src_writes_is_read_back() -> None:
     assert agent is not None and (agent.aor, agent.name) == ("sip:agent@gw", "Agent")
 
 
+UTF16_DOCTYPE = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY a "a">]><recording/>'
+
+
 @pytest.mark.parametrize(
     ("document", "why"),
     [
         (b"<recording", "not XML"),
+        (b'<?xml version="1.0" encoding="U-8"?><recording/>', "not XML"),  # found by fuzzing
         (b"<other xmlns='urn:ietf:params:xml:ns:recording:1'/>", "root"),
         (b"<recording/>", "root"),  # no namespace
         (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><recording/>', "DOCTYPE"),
         (b"<recording>" + b" " * MAX_METADATA_BYTES + b"</recording>", "over"),
+        (UTF16_DOCTYPE.encode("utf-16"), "not UTF-8"),  # a DOCTYPE no byte search would see
     ],
 )
 def test_hostile_or_broken_documents_are_refused_with_400(document: bytes, why: str) -> None:
