@@ -12,7 +12,9 @@ signature with its own code):
   test sends Bob's speech to stream 97 itself, once Alice's utterance came back as a
   ``call.transcript`` webhook: the fake hands out its scripted sentences in the order turns
   end, so each sentence names the stream that spoke then, and a mix-up of the streams or
-  of their speakers fails the test.
+  of their speakers fails the test. Before Bob speaks, SIPp's re-INVITE with partial
+  metadata (RFC 7866 §8) renames him Robert: his utterance carries the new name, his address
+  kept from the first metadata.
 - The call record has both utterances with their participants, the two-channel recording
   (``SIPGW_RECORD_DIR``) Alice's tone on the left only, Bob's on the right only.
 - An ordinary call (SIPp's own UAC) to the recording line is refused 421.
@@ -142,6 +144,7 @@ def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir:
             answered = gw.wait_log(r"recording session answered on RTP ports (\d+), (\d+)", 10)
             bob_port = int(answered.group(2))
             wait_until(lambda: transcripts(receiver), 8, "Alice's utterance")
+            gw.wait_log(r"recording metadata updated: 96 \(Alice\), 97 \(Robert\)", 5)
             sender = send_paced(speech_packets(BOB_HZ, 0.3, 1.2, 1.5, 0x5EED0097),
                                 ("127.0.0.1", bob_port))  # fmt: skip
             wait_until(lambda: len(transcripts(receiver)) >= 2, 8, "Bob's utterance")
@@ -160,7 +163,7 @@ def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir:
     said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
     assert [(u["label"], u["participant"]["name"], u["text"]) for u in said] == [
         ("96", "Alice", ALICE_SAYS),
-        ("97", "Bob", BOB_SAYS),
+        ("97", "Robert", BOB_SAYS),  # renamed by the re-INVITE's partial metadata
     ], said
     assert [u["participant"]["aor"] for u in said] == [
         "sip:alice@atlanta.example.com",
@@ -179,8 +182,9 @@ def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir:
     speech = [(r["label"], r["name"], r["aor"], r["text"]) for r in kept if r["type"] == "speech"]
     assert speech == [
         ("96", "Alice", "sip:alice@atlanta.example.com", ALICE_SAYS),
-        ("97", "Bob", "sip:bob@biloxy.example.com", BOB_SAYS),
+        ("97", "Robert", "sip:bob@biloxy.example.com", BOB_SAYS),
     ]
+    assert [r["type"] for r in kept].count("participants_updated") == 1
     # the two-channel recording: Alice left, Bob right
     (wav,) = (tmp_workdir / "recordings").glob("*.wav")
     with wave.open(str(wav)) as recording:

@@ -298,7 +298,12 @@ class RecordingServer:
             handle.log.warning("recording metadata not applied: %s", exc)
             return
         media.metadata = media.metadata.updated(update)
-        agent.update_parties(parties_of(recording, media.metadata))
+        parties = parties_of(recording, media.metadata)
+        agent.update_parties(parties)
+        handle.log.info(
+            "recording metadata updated: %s",
+            ", ".join(f"{p.label} ({p.name or p.aor or 'unknown'})" for p in parties),
+        )
 
     def release(self, handle: CallHandle) -> None:
         """The call is over: its streams stop and their ports go back (idempotent)."""
