@@ -160,7 +160,9 @@ def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir:
         stt.stop()
     result = sipp["result"]
     assert result.ok, result.describe()  # type: ignore[attr-defined]
-    said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
+    events = transcripts(receiver)
+    assert {e["data"]["call"]["agent"] for e in events} == {"srs"}  # type: ignore[index]
+    said = [event["data"]["utterance"] for event in events]  # type: ignore[index]
     assert [(u["label"], u["participant"]["name"], u["text"]) for u in said] == [
         ("96", "Alice", ALICE_SAYS),
         ("97", "Robert", BOB_SAYS),  # renamed by the re-INVITE's partial metadata

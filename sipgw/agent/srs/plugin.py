@@ -2,7 +2,7 @@
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` (``--agent srs``, a line's
 ``agent = "srs"``); the app answers its calls as recording sessions (:mod:`sipgw.app.srs`)
-and hands their streams to :class:`~sipgw.agent.srs.transcriber.RecordingTranscriber`.
+and hands their streams to :class:`~sipgw.agent.srs.transcriber.SrsAgent`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
 from sipgw.agent.record import CallRecord
 from sipgw.agent.services.llm.base import ChatLLM
 from sipgw.agent.srs.settings import SrsSection
-from sipgw.agent.srs.transcriber import RecordingTranscriber
+from sipgw.agent.srs.transcriber import SrsAgent
 from sipgw.foundation.settings import ConfigError, Sources, load, require
 
 __all__ = ["SRS_CAPABILITIES", "srs_agent"]
@@ -55,8 +55,8 @@ def srs_agent(srs: SrsSection, sources: Sources, gateway: GatewayServices) -> Ag
         require([llm_vendor.section], sources, f"SIPGW_SRS_ASSIST_LLM={srs.assist_llm}")
         assist = (llm_vendor.clients(load(llm_vendor.section, sources)), prompt)
 
-    def make(call: CallControl) -> RecordingTranscriber:
+    def make(call: CallControl) -> SrsAgent:
         record = CallRecord(directory, call.call_id, redactor)
-        return RecordingTranscriber(call, open_stt, record, assist)
+        return SrsAgent(call, open_stt, record, assist)
 
     return make

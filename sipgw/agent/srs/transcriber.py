@@ -2,16 +2,17 @@
 
 A Session Recording Client records a call to the gateway (RFC 7866; the app answers it:
 :mod:`sipgw.app.srs`): one RTP stream per participant, each labelled, and metadata saying
-who sends each. :class:`RecordingTranscriber` opens one streaming speech-to-text session
-per stream (:meth:`~RecordingTranscriber.open_streams`, before the answer: a service that
+who sends each. :class:`SrsAgent` opens one streaming speech-to-text session
+per stream (:meth:`~SrsAgent.open_streams`, before the answer: a service that
 cannot be reached gets the SRC a 503), takes each stream's 20 ms frames
-(:meth:`~RecordingTranscriber.on_stream_frame`; silence for a tick without audio, so each
+(:meth:`~SrsAgent.on_stream_frame`; silence for a tick without audio, so each
 session's clock runs and its turns end) and writes each finished utterance to the call
 record with who said it: a ``speech`` line with the stream's ``label``, the participant's
 ``participant_id``, ``aor`` and ``name`` (from the metadata), the ``text`` and its
 ``confidence``. The gateway's feed turns each into a ``call.transcript`` webhook
 (docs/webhooks.md). New metadata (a re-INVITE's or UPDATE's) renames the streams' speakers
-from then on (:meth:`~RecordingTranscriber.update_parties`, a ``participants`` line).
+from then on (:meth:`~SrsAgent.update_parties`, a ``participants_updated`` line). Its
+class name makes it ``srs`` where the gateway names agents (the feed, the webhooks).
 
 With an assist prompt, each utterance also goes to a chat model that may answer with a
 suggestion for the contact centre's agent (:mod:`sipgw.agent.srs.assist`): a ``suggestion``
@@ -47,7 +48,7 @@ __all__ = [
     "STOP_WAIT",
     "RecordedParty",
     "RecordedStreams",
-    "RecordingTranscriber",
+    "SrsAgent",
 ]
 
 log = logging.getLogger("sipgw.agent")
@@ -92,7 +93,7 @@ class RecordedStreams(Protocol):
         ...
 
 
-class RecordingTranscriber(Agent):
+class SrsAgent(Agent):
     """One recording session (see the module docstring).
 
     Args:

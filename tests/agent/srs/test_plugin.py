@@ -9,7 +9,7 @@ import pytest
 from sipgw.agent.capabilities import GatewayServices, capabilities_of
 from sipgw.agent.srs.plugin import SRS_CAPABILITIES, srs_agent
 from sipgw.agent.srs.settings import SrsSection
-from sipgw.agent.srs.transcriber import RecordedStreams, RecordingTranscriber
+from sipgw.agent.srs.transcriber import RecordedStreams, SrsAgent
 from sipgw.app.agents import find_agent
 from sipgw.foundation.settings import ConfigError, Sources, load
 from tests.agent.parts import FakeCall
@@ -19,7 +19,7 @@ def test_it_makes_transcribers_of_recorded_streams_with_its_stt() -> None:
     sources = Sources({"ASSEMBLYAI_API_KEY": "stt-key", "SIPGW_SRS_RECORD_DIR": ""})
     make = srs_agent(load(SrsSection, sources), sources, GatewayServices())
     agent = make(FakeCall())
-    assert isinstance(agent, RecordingTranscriber) and isinstance(agent, RecordedStreams)
+    assert isinstance(agent, SrsAgent) and isinstance(agent, RecordedStreams)
     assert agent.record.path is None  # no directory: kept in memory
     assert agent.next_frame() is None
 
@@ -47,5 +47,5 @@ def test_an_assist_prompt_needs_the_chat_models_key_and_gives_each_call_an_advis
         find_agent("srs").build(Sources(env))
     sources = Sources({**env, "OPENAI_API_KEY": "llm-key"})
     agent = srs_agent(load(SrsSection, sources), sources, GatewayServices())(FakeCall())
-    assert isinstance(agent, RecordingTranscriber) and agent.advisor is not None
+    assert isinstance(agent, SrsAgent) and agent.advisor is not None
     assert agent.advisor.prompt == "Suggest the agent's next step, or answer -."

@@ -16,7 +16,7 @@ from sipgw.agent.record import CallRecord
 from sipgw.agent.services.assemblyai.stt import AssemblyAISTTService
 from sipgw.agent.services.assemblyai.stt_options import AssemblyAISettings
 from sipgw.agent.services.stt.base import SttConnectError
-from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
+from sipgw.agent.srs.transcriber import RecordedParty, SrsAgent
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from tests.agent.parts import FakeCall, ScriptedLlm, Turn, speech_frames, wait_for
 
@@ -32,15 +32,13 @@ async def stt() -> AsyncIterator[FakeAssemblyAI]:
     await fake.aclose()
 
 
-def transcriber(
-    fake: FakeAssemblyAI, key: str = KEY, llm: ScriptedLlm | None = None
-) -> RecordingTranscriber:
+def transcriber(fake: FakeAssemblyAI, key: str = KEY, llm: ScriptedLlm | None = None) -> SrsAgent:
     open_stt = partial(AssemblyAISTTService, AssemblyAISettings(api_key=key, url=fake.url))
     assist = None if llm is None else (lambda: llm, "Help the agent.")
-    return RecordingTranscriber(FakeCall(), open_stt, CallRecord(None, "rs@test"), assist)
+    return SrsAgent(FakeCall(), open_stt, CallRecord(None, "rs@test"), assist)
 
 
-async def feed(agent: RecordingTranscriber, talking: str, seconds: float) -> None:
+async def feed(agent: SrsAgent, talking: str, seconds: float) -> None:
     """``seconds`` of ticks: speech on the stream ``talking``, nothing on the others."""
     import asyncio
 

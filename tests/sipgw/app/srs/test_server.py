@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sipgw.agent.srs.transcriber import RecordedParty, RecordingTranscriber
+from sipgw.agent.srs.transcriber import RecordedParty, SrsAgent
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
@@ -111,7 +111,7 @@ async def test_a_recording_session_in_process_from_invite_to_bye(tmp_path: Path)
             assert stream.direction == "recvonly" and stream.port == src.remote_rtp[1]
             (handle,) = gateway.handles.values()
             agent = handle.agent
-            assert isinstance(agent, RecordingTranscriber)
+            assert isinstance(agent, SrsAgent)
             assert gateway.ports.in_use == 1  # the stream's port (no call media of its own)
             src.start_audio()
             src.say(speech_frames(1.0))
@@ -178,7 +178,7 @@ async def test_agent_assist_suggests_through_the_chat_models_fake(tmp_path: Path
                 assert (await src.invite(extra=["Require: siprec"])).status == 200
                 (handle,) = gateway.handles.values()
                 agent = handle.agent
-                assert isinstance(agent, RecordingTranscriber)
+                assert isinstance(agent, SrsAgent)
                 src.start_audio()
                 src.say(speech_frames(1.0))
                 loop = asyncio.get_running_loop()
