@@ -92,7 +92,7 @@ def test_the_agent_can_come_from_env_file_and_brings_its_flags(tmp_path: Path) -
     ("argv", "env_file", "message"),
     [
         (["--agent", "robot"], "", "sipgw: error: --agent robot: must be echo, assistant, "
-         "voice-agent, realtime, twiml or stream, or package.module:factory"),
+         "voice-agent, realtime, twiml, stream or srs, or package.module:factory"),
         (["--sip-port", "abc"], "", "sipgw: error: --sip-port abc: must be a port number 0..65535"),
         (["--rtp-ports", "nonsense"], "", "sipgw: error: --rtp-ports nonsense: must be LO-HI"),
         ([], "SIPGW_AGENT=robot\n", "sipgw: error: .env line 1: SIPGW_AGENT=robot: must be"),

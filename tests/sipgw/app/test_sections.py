@@ -50,7 +50,7 @@ def test_a_section_has_flags_for_all_its_settings_or_for_none() -> None:
         "assistant", "preemptive", "tools", "caller_context", "callbacks", "dial", "fallback",
         "voice_agent", "realtime", "breakers", "healthcheck", "webhooks", "summary", "amd",
         "transfers", "declared_tools", "idle", "twiml", "stream", "twilio_app", "cluster",
-        "campaigns", "s2s",
+        "campaigns", "s2s", "srs",
     }  # fmt: skip
     for info in SECTIONS:
         assert len({spec.flag is None for _, spec in info.settings}) == 1, info.name

@@ -52,6 +52,7 @@ def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) ->
     build_startup(ECHO, Sources(environ))
     for name in ("twiml", "stream"):  # an app built for Twilio (docs/twilio-apps.md)
         build_startup(find_agent(name), Sources(environ))
+    build_startup(find_agent("srs"), Sources(environ))  # a SIPREC recording server
     every = {spec.env for info in SECTIONS for _, spec in info.settings}
     unread = every - environ.asked
     health = {spec.env for _, spec in settings_of(HealthcheckSection)}
