@@ -478,7 +478,8 @@ class AgentSection:
         "(AssemblyAI's Voice Agent API) and 'realtime' (OpenAI's Realtime API) are "
         "speech-to-speech agents; 'twiml' follows an app's Twilio voice webhook "
         "(SIPGW_TWIML_URL) and 'stream' connects each call to a Media Streams WebSocket "
-        "(SIPGW_STREAM_URL): apps built for Twilio (docs/twilio-apps.md); "
+        "(SIPGW_STREAM_URL): apps built for Twilio (docs/twilio-apps.md); 'srs' is a "
+        "SIPREC recording server, each participant transcribed (docs/siprec.md); "
         "package.module:factory (or path/to/file.py:factory) is your own "
         "(docs/writing-an-agent.md).",
     )  # fmt: skip

@@ -100,7 +100,7 @@ def test_no_password_means_no_credentials(tmp_path: Path) -> None:
          "line 3: account 'c': transport 'sctp'"),
         ("[accounts.c]\naor = 'sip:1@h'\nagent = 'robot'\n",
          "line 3: account 'c': agent 'robot' must be echo, assistant, voice-agent, "
-         "realtime, twiml or stream, or package.module:factory"),
+         "realtime, twiml, stream or srs, or package.module:factory"),
         ("[accounts.d]\naor = 'sip:1@h'\npassword = 'x'\n",
          "line 3: account 'd': unknown key 'password'"),
         ("[accounts.d]\naor = 'sip:1@h'\noutbound_proxy = 'proxy'\n",
