@@ -17,6 +17,7 @@ from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
 from sipgw.app.lines.routing import CallRoute
+from sipgw.app.security.access import AccessConfig
 from sipgw.app.srs.server import parties_of, refusal
 from sipgw.foundation.settings import Sources
 from sipgw.sip.call import CallInfo
@@ -198,3 +199,20 @@ async def test_agent_assist_suggests_through_the_chat_models_fake(tmp_path: Path
     assert (suggestion["text"], suggestion["utterances"]) == (
         "Offer to refund the second charge.", 1,
     )  # fmt: skip
+
+
+async def test_a_recording_session_passes_the_same_access_rules_as_any_call(
+    tmp_path: Path,
+) -> None:
+    """No bypass: with callers held to digest credentials, an SRC without them is challenged
+    before any port, agent or speech-to-text session exists (docs/security.md)."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    env = {"ASSEMBLYAI_API_KEY": KEY, "SIPGW_SRS_RECORD_DIR": ""}
+    closed = AccessConfig(users=(("src", "a long enough password"),))
+    async with running_gateway(routes=routes, env=env, access=closed) as (gateway, new_phone):
+        src = await new_phone(user="recorder", direction="sendonly")
+        challenged = await src.invite(extra=["Require: siprec"])
+        assert challenged.status in (401, 407)
+        assert not gateway.handles and gateway.ports.in_use == 0
+        assert gateway.counters().calls_total == 0  # never offered to the routes
