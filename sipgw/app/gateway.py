@@ -89,6 +89,7 @@ from sipgw.sip.events import (
     MediaUpdated,
     PublicAddressObserved,
     RecordingMetadataReceived,
+    RecordingStreamsUpdated,
     RegistrationChanged,
     RegistrationState,
     RequestRefused,
@@ -427,6 +428,8 @@ class Gateway:
             self.srs.release(handle)  # a recording session's streams
         elif isinstance(event, RecordingMetadataReceived):
             self.srs.metadata_received(handle, event.metadata)
+        elif isinstance(event, RecordingStreamsUpdated):
+            self.srs.streams_updated(handle, event.streams)
         elif isinstance(event, MediaUpdated):
             if handle.session is not None or not handle.call.outbound or handle.answered:
                 self.calls.start_media(handle, event.media)  # else: at the answer, as agreed

@@ -31,6 +31,7 @@ __all__ = [
     "EndReason",
     "MediaUpdated",
     "RecordingMetadataReceived",
+    "RecordingStreamsUpdated",
     "PublicAddressObserved",
     "RequestRefused",
     "RegistrationChanged",
@@ -163,6 +164,16 @@ class RecordingMetadataReceived:
     call: CallInfo
     metadata: bytes
     """The ``application/rs-metadata+xml`` document, as received."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStreamsUpdated:
+    """A recording session's re-INVITE or UPDATE was answered with a new offer (RFC 7866 §8:
+    a pause, ``a=inactive``; a resume; a new address, codec or key): what its streams agree
+    now, each with the ``media_index`` of its ``m=`` line."""
+
+    call: CallInfo
+    streams: tuple[NegotiatedAudio, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +359,7 @@ SipEvent = (
     | CallConfirmed
     | MediaUpdated
     | RecordingMetadataReceived
+    | RecordingStreamsUpdated
     | DtmfReceived
     | CallEnded
     | TransferUpdated

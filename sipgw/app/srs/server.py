@@ -20,7 +20,9 @@ whose agent declares ``recording_sessions`` (the ``srs`` agent,
   agreed) and the shared ticker hands its frames, one per tick, to the agent
   (:class:`RecordedMedia`) and, when the line records (``SIPGW_RECORD_DIR``), to a
   two-channel WAV: the first stream left, the second right;
-- new metadata in a re-INVITE or UPDATE renames the speakers (:meth:`metadata_received`);
+- a re-INVITE's or UPDATE's new offer is applied to the streams (:meth:`streams_updated`: a
+  pause, a resume, a new address, codec or key), its new metadata renames the speakers
+  (:meth:`metadata_received`);
 - the SRC's BYE ends it, or ``SIPGW_RTP_TIMEOUT`` without RTP (or RTCP) on any of its
   streams; whatever ends the call closes the streams' ports
   (:meth:`RecordingServer.release`, at the call's :class:`~sipgw.sip.events.CallEnded` and
@@ -115,12 +117,14 @@ class RecordedMedia:
     Attributes:
         endpoints: each stream's RTP ports.
         steps: each stream's media step (its frames to the agent).
+        indexes: the ``m=`` line of each step's stream.
         recorder: the two-channel WAV (the first two streams), None when not recorded.
         metadata: what the SRC's metadata says now.
     """
 
     endpoints: list[RtpEndpoint]
     steps: list[CallMedia] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
     recorder: CallRecorder | None = None
     metadata: RsMetadata = field(default_factory=RsMetadata)
     watchdog: asyncio.TimerHandle | None = None
@@ -260,6 +264,7 @@ class RecordingServer:
                                    liveness=path.liveness, confirmed=False)  # fmt: skip
             endpoint.session = session
             media.steps.append(CallMedia(session, _StreamFeed(agent, party.label), endpoint))
+            media.indexes.append(index)
         if handle.record is not False:
             media.recorder = handle.recorder = path.recordings.recorder(handle.log)
         path.ticker.add(media)
@@ -283,6 +288,22 @@ class RecordingServer:
             handle.hangup(by="gateway")
 
         media.watchdog = loop.call_later(timeout, judge)
+
+    def streams_updated(self, handle: CallHandle, streams: Sequence[NegotiatedAudio]) -> None:
+        """A re-INVITE's or UPDATE's new offer, answered: each stream's session takes what it
+        agrees now (a pause: ``a=inactive``, whose silence is no sign of a gone SRC; a
+        resume; a new address, codec or SRTP key)."""
+        media = self.sessions.get(handle.call.key)
+        if media is None:
+            return
+        now = asyncio.get_running_loop().time()
+        steps = dict(zip(media.indexes, media.steps, strict=True))
+        for stream in streams:
+            step = steps.get(stream.media_index)
+            if step is None:
+                continue
+            self.path.media_io.update(step.session, step.sink, stream_params(stream), now)
+            handle.log.info("recorded stream %d: %s", stream.media_index, stream.direction)
 
     def metadata_received(self, handle: CallHandle, data: bytes) -> None:
         """New metadata of a recording session (a re-INVITE's or UPDATE's, answered):

@@ -14,8 +14,9 @@ call exactly as it was.
 
 A SIPREC recording session we answered as its SRS (RFC 7866 §8) keeps its streams: a new
 offer is answered line by line on the same ports (:func:`~sipgw.sip.srs.recording_answer`),
-and new metadata in either request comes to the application as
-:class:`~sipgw.sip.events.RecordingMetadataReceived` once answered.
+what each stream agrees now comes to the application as
+:class:`~sipgw.sip.events.RecordingStreamsUpdated` (a pause is ``a=inactive``), and new
+metadata in either request as :class:`~sipgw.sip.events.RecordingMetadataReceived`.
 
 SRTP (RFC 4568 §7.1.4): our key stays while the crypto suite stays, so an
 unchanged offer gets an unchanged answer; a new suite, or SRTP again after
@@ -29,7 +30,7 @@ import dataclasses
 import secrets
 
 from sipgw.sip.errors import RemoteProtocolError
-from sipgw.sip.events import RecordingMetadataReceived
+from sipgw.sip.events import RecordingMetadataReceived, RecordingStreamsUpdated
 from sipgw.sip.message import SipRequest
 from sipgw.sip.offeranswer import NegotiatedAudio, answer_with, choose_answer
 from sipgw.sip.sdes import KEY_SALT_LENGTH
@@ -199,4 +200,5 @@ class ModifyUsage:
             sdp, agreed = recording_answer(offer, session.local_media, ports)
         else:
             sdp = previous
+        self.ctx.events.append(RecordingStreamsUpdated(session.info, tuple(agreed.values())))
         return sdp, next(iter(agreed.values()))

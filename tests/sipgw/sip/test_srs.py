@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from sipgw.sip.errors import SdpError
-from sipgw.sip.events import MediaUpdated, RecordingMetadataReceived
+from sipgw.sip.events import MediaUpdated, RecordingMetadataReceived, RecordingStreamsUpdated
 from sipgw.sip.offeranswer import LocalMedia
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.srs import (
@@ -143,6 +143,10 @@ def test_the_core_offers_it_answers_it_as_srs_and_passes_new_metadata_on() -> No
     (received,) = h.of(RecordingMetadataReceived)
     assert received.call is call and b"Alice B." in received.metadata
     assert h.of(MediaUpdated)
+    (streams,) = h.of(RecordingStreamsUpdated)
+    assert [(m.media_index, m.direction) for m in streams.streams] == [
+        (0, "recvonly"), (2, "recvonly"),
+    ]  # fmt: skip
     # an UPDATE that moves a stream: answered on the same ports, our answer unchanged
     h.feed(ack_for(again, cseq=2))
     moved = RS_OFFER.replace("12244", "14000")
@@ -182,3 +186,25 @@ def test_a_stream_aimed_at_an_address_we_may_not_send_to_refuses_the_answer() ->
         h.act(h.ua.answer_recording, call, {0: 30000, 2: 30002})
     assert refused.value.status_hint == 488
     assert not h.responses()  # nothing was sent: the application refuses it
+
+
+def test_a_pause_is_answered_inactive_and_told_stream_by_stream() -> None:
+    """RFC 7866 §8.1.2: the SRC pauses the recording with a re-INVITE, a=inactive."""
+    h = Harness()
+    h.feed(rs_invite())
+    call = h.offered()
+    h.act(h.ua.answer_recording, call, {0: 30000, 2: 30002})
+    (ok,) = [r for r in h.responses() if r.status == 200]
+    h.feed(ack_for(ok))
+    h.take()
+    paused = RS_OFFER.replace("a=sendonly", "a=inactive")
+    h.feed(request("INVITE", cseq=2, to_tag=ok.to.tag, body=rs_body(sdp=paused),
+                   content_type=MULTIPART))  # fmt: skip
+    (answer,) = [r for r in h.responses() if r.status == 200]
+    lines = SessionDescription.parse(answer.body).media
+    assert [(m.port, m.direction) for m in lines] == [
+        (30000, "inactive"), (0, None), (30002, "inactive"), (0, None),
+    ]  # fmt: skip
+    (update,) = h.of(RecordingStreamsUpdated)
+    assert [m.direction for m in update.streams] == ["inactive", "inactive"]
+    assert not any(m.receives for m in update.streams)

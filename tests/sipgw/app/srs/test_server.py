@@ -22,6 +22,7 @@ from sipgw.app.srs.server import parties_of, refusal
 from sipgw.foundation.settings import Sources
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
+from sipgw.sip.message import SipResponse
 from sipgw.sip.rsmetadata import parse_metadata
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.srs import RecordingRequest
@@ -216,3 +217,40 @@ async def test_a_recording_session_passes_the_same_access_rules_as_any_call(
         assert challenged.status in (401, 407)
         assert not gateway.handles and gateway.ports.in_use == 0
         assert gateway.counters().calls_total == 0  # never offered to the routes
+
+
+async def test_a_paused_recording_is_not_taken_for_a_gone_src(tmp_path: Path) -> None:
+    """RFC 7866 §8.1.2: while the SRC pauses (a re-INVITE, a=inactive) its silence is no
+    sign it is gone: the RTP timeout waits; once it resumes, it counts again."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    stt = await FakeAssemblyAI(api_key=KEY).start()
+    env = {"ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+           "SIPGW_SRS_RECORD_DIR": ""}  # fmt: skip
+    try:
+        async with running_gateway(routes=routes, env=env, rtp_timeout=0.6) as (gateway, phones):
+            src = await phones(user="recorder", direction="sendonly", answer_requests=True)
+            ok = await src.invite(extra=["Require: siprec"])
+            assert ok.status == 200
+            src.direction = "inactive"  # the pause
+            src.cseq += 1
+            src.send(src.request("INVITE", src.sdp(), extra=["Require: siprec"]))
+            paused = await src.expect(
+                lambda m: isinstance(m, SipResponse) and m.cseq.number == src.cseq, 3.0
+            )
+            assert isinstance(paused, SipResponse) and paused.status == 200
+            (line,) = SessionDescription.parse(paused.body).media
+            assert line.direction == "inactive"
+            src.send(src.request("ACK", cseq=src.cseq))
+            await asyncio.sleep(1.5)  # over twice the RTP timeout, no RTP
+            assert gateway.handles, "a paused recording was hung up"
+            src.direction = "sendonly"  # the resume, and still no RTP: gone after all
+            src.cseq += 1
+            src.send(src.request("INVITE", src.sdp(), extra=["Require: siprec"]))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 4
+            while gateway.handles:
+                assert loop.time() < deadline, "the silent resumed recording is still up"
+                await asyncio.sleep(0.05)
+    finally:
+        await stt.aclose()
