@@ -1,0 +1,110 @@
+"""TLS contexts that follow their files, and the client profile per server (sipgw.aio.tlsfiles)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from pathlib import Path
+
+import pytest
+
+from sipgw.aio.tls import server_context
+from sipgw.aio.tlsfiles import ClientTls, ReloadingContext, TlsClientProfile, client_profile
+from tests.toolkit.tls import make_ca, make_server_cert
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def touch_later(path: Path, content: str) -> None:
+    """Rewrite ``path`` with a modification time surely unlike the one before."""
+    before = path.stat().st_mtime_ns
+    path.write_text(content)
+    os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
+
+
+def test_a_changed_file_is_loaded_at_the_next_look_and_not_before(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "pki")
+    first = make_server_cert(ca, tmp_path / "one", "gw")
+    second = make_server_cert(ca, tmp_path / "two", "gw")
+    cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"
+    cert.write_text(first.cert.read_text())
+    key.write_text(first.key.read_text())
+    clock = Clock()
+    reloading = ReloadingContext(
+        lambda: server_context(str(cert), str(key)), (str(cert), str(key)), "SIPGW_TLS_CERT",
+        every=1.0, clock=clock,
+    )  # fmt: skip
+    context = reloading.get()
+    assert reloading.get() is context and reloading.loads == 1
+    touch_later(cert, second.cert.read_text())
+    touch_later(key, second.key.read_text())
+    clock.now += 0.5
+    assert reloading.get() is context  # not looked at yet
+    clock.now += 0.6
+    renewed = reloading.get()
+    assert renewed is not context and reloading.loads == 2
+    clock.now += 5
+    assert reloading.get() is renewed  # unchanged files: no rebuild
+
+
+def test_a_renewal_caught_half_written_keeps_the_old_context_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = make_ca(tmp_path / "pki")
+    first = make_server_cert(ca, tmp_path / "one", "gw")
+    second = make_server_cert(ca, tmp_path / "two", "gw")
+    cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"
+    cert.write_text(first.cert.read_text())
+    key.write_text(first.key.read_text())
+    clock = Clock()
+    reloading = ReloadingContext(
+        lambda: server_context(str(cert), str(key)), (str(cert), str(key)), "SIPGW_TLS_CERT",
+        clock=clock,
+    )  # fmt: skip
+    context = reloading.get()
+    touch_later(cert, second.cert.read_text())  # the new certificate, the old key
+    with caplog.at_level(logging.WARNING, logger="sipgw.sip"):
+        for _ in range(3):
+            clock.now += 2
+            assert reloading.get() is context
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "SIPGW_TLS_CERT" in warnings[0], warnings
+    touch_later(key, second.key.read_text())  # the key arrives
+    clock.now += 2
+    assert reloading.get() is not context and reloading.loads == 2
+
+
+def test_the_first_build_failing_raises(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.crt")
+    reloading = ReloadingContext(lambda: server_context(missing, missing), (missing,), "x")
+    with pytest.raises(OSError):
+        reloading.get()
+
+
+def test_a_server_gets_the_profile_bound_to_its_host_else_the_default() -> None:
+    default = client_profile("", "", "", what="SIPGW_TLS_CA")
+    office = client_profile("", "", "", what="account 'office'", peer_names=("sbc.example.com",))
+    lab = client_profile("", "", "", what="account 'lab'")
+    client = ClientTls(default)
+    client.bind("SBC.example.com", None, office)
+    client.bind("10.0.0.7", 5081, lab)
+    assert client.profile_for("sbc.example.com", 5061) is office
+    assert client.profile_for("10.0.0.7", 5081) is lab
+    assert client.profile_for("10.0.0.7", 5061) is default
+    assert client.profile_for("other.example.com", 5061) is default
+
+
+def test_a_profile_with_names_of_its_own_leaves_the_host_check_to_them() -> None:
+    named = client_profile("", "", "", what="a", peer_names=("sbc.example.com",))
+    plain = client_profile("", "", "", what="b")
+    assert not named.context.get().check_hostname and named.peer_names == ("sbc.example.com",)
+    assert plain.context.get().check_hostname
+    assert named.context.get().verify_mode is ssl.CERT_REQUIRED  # the chain is still verified
+    assert isinstance(named, TlsClientProfile)
