@@ -115,7 +115,8 @@ _COUNTER_HELP = {
     "rtp_paused": "Times a call's sending paused because its peer gave no sign of life.",
     "rtp_withheld": "Frames not sent: before the ACK, or while the peer was silent.",
     "tcp_closed_unanswered": "TCP/TLS connections closed because a request got no answer.",
-    "tls_handshake_failures": "Accepted TLS connections whose handshake failed or timed out.",
+    "tls_handshake_failures": "Accepted TLS connections whose handshake failed or timed out, "
+    "or whose certificate named none of SIPGW_TLS_PEER_NAMES.",
     "stateless_answers": "Requests of sources not allowed answered without a transaction.",
     "stateless_withheld": "Stateless UDP responses not sent: larger than their request.",
     "admin_throttled": "Admin requests refused (429) after too many wrong tokens.",
