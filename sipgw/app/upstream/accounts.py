@@ -41,7 +41,7 @@ reprs or errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,6 +200,29 @@ def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str
         raise ConfigError(f"{where}: {key} {value!r} {exc}") from None
 
 
+def _string_list(
+    given: Mapping[str, Any],
+    key: str,
+    example: str,
+    parse: Callable[[str], tuple[str, ...]],
+    place: Place,
+    mistakes: TableMistakes,
+) -> tuple[str, ...]:
+    """A key whose value is a list of strings, each checked by ``parse`` (which takes them
+    comma-separated, as the setting of the same meaning does); () when absent or wrong."""
+    items = given.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        mistakes.messages.append(
+            f'{place(key)}: {key} must be a list of strings, e.g. ["{example}"]'
+        )
+        return ()
+    try:
+        return parse(",".join(items))
+    except ValueError as exc:
+        mistakes.messages.append(f"{place(key)}: {key}: {exc}")
+        return ()
+
+
 def _account_tls(
     given: Mapping[str, Any], base: Path, place: Place, mistakes: TableMistakes
 ) -> AccountTls | None:
@@ -219,18 +242,7 @@ def _account_tls(
         mistakes.messages.append(
             f"{place()}: tls_cert and tls_key go together: {missing} is missing"
         )
-    names: tuple[str, ...] = ()
-    raw = given.get("tls_peer_names", [])
-    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
-        mistakes.messages.append(
-            f"{place('tls_peer_names')}: tls_peer_names must be a list of strings, e.g. "
-            '["sbc.example.com"]'
-        )
-    else:
-        try:
-            names = peer_names(",".join(raw))
-        except ValueError as exc:
-            mistakes.messages.append(f"{place('tls_peer_names')}: tls_peer_names: {exc}")
+    names = _string_list(given, "tls_peer_names", "sbc.example.com", peer_names, place, mistakes)
     if not files and not names:
         return None
     return AccountTls(
@@ -304,18 +316,7 @@ def _account(
             agent = agent_spec(agent)
         except ValueError as exc:
             mistakes.messages.append(f"{place('agent')}: agent {agent!r} {exc}")
-    networks = given.get("media_networks", [])
-    media: tuple[str, ...] = ()
-    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
-        mistakes.messages.append(
-            f"{place('media_networks')}: media_networks must be a list of strings, e.g. "
-            '["203.0.113.0/24"]'
-        )
-    else:
-        try:
-            media = media_networks(",".join(networks))
-        except ValueError as exc:
-            mistakes.messages.append(f"{place('media_networks')}: media_networks: {exc}")
+    media = _string_list(given, "media_networks", "203.0.113.0/24", media_networks, place, mistakes)
     codecs = None
     if "codecs" in given:
         try:

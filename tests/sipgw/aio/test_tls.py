@@ -94,32 +94,6 @@ def test_the_server_context_needs_a_matching_key(test_ca: CaFiles, tmp_path: Pat
         server_context(str(tmp_path / "missing.crt"), str(test_ca.key))
 
 
-async def test_our_certificate_is_offered_to_a_server_that_asks(
-    test_ca: CaFiles, tmp_path: Path
-) -> None:
-    """Mutual TLS: a trunk may ask for our certificate; the client context offers it."""
-    seen: list[object] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(writer.get_extra_info("peercert"))
-        writer.write(b"ok\r\n")
-        await writer.drain()
-        writer.close()
-
-    requiring = server_context(str(test_ca.cert), str(test_ca.key))
-    requiring.verify_mode = ssl.CERT_REQUIRED
-    requiring.load_verify_locations(str(test_ca.ca_cert))
-    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=requiring)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        mine = client_context(str(test_ca.ca_cert), str(test_ca.cert), str(test_ca.key))
-        assert await exchange(port, mine) == b"ok\r\n"
-        assert seen and seen[0]
-    finally:
-        listener.close()
-        await listener.wait_closed()
-
-
 # -- mutual TLS: our listener asks for a certificate; peers' names
 
 
@@ -138,6 +112,18 @@ async def requiring_listener(
     context = server_context(str(test_ca.cert), str(test_ca.key), str(peer_ca))
     listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
     return listener, listener.sockets[0].getsockname()[1], seen
+
+
+async def test_our_certificate_is_offered_to_a_server_that_asks(test_ca: CaFiles) -> None:
+    """Mutual TLS: a trunk may ask for our certificate; the client context offers it."""
+    listener, port, seen = await requiring_listener(test_ca, test_ca.ca_cert)
+    try:
+        mine = client_context(str(test_ca.ca_cert), str(test_ca.cert), str(test_ca.key))
+        assert await exchange(port, mine) == b"ok\r\n"
+        assert seen and seen[0]
+    finally:
+        listener.close()
+        await listener.wait_closed()
 
 
 async def test_a_listener_with_a_peer_ca_takes_only_peers_it_signed(

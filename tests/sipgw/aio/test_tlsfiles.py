@@ -29,18 +29,27 @@ def touch_later(path: Path, content: str) -> None:
     os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
 
 
+class Renewal:
+    """A listener's certificate files (the first of two pairs in place) and their context."""
+
+    def __init__(self, directory: Path) -> None:
+        ca = make_ca(directory / "pki")
+        self.first = make_server_cert(ca, directory / "one", "gw")
+        self.second = make_server_cert(ca, directory / "two", "gw")
+        self.cert, self.key = directory / "gw.crt", directory / "gw.key"
+        self.cert.write_text(self.first.cert.read_text())
+        self.key.write_text(self.first.key.read_text())
+        self.clock = Clock()
+        files = (str(self.cert), str(self.key))
+        self.reloading = ReloadingContext(
+            lambda: server_context(*files), files, "SIPGW_TLS_CERT", every=1.0, clock=self.clock
+        )
+
+
 def test_a_changed_file_is_loaded_at_the_next_look_and_not_before(tmp_path: Path) -> None:
-    ca = make_ca(tmp_path / "pki")
-    first = make_server_cert(ca, tmp_path / "one", "gw")
-    second = make_server_cert(ca, tmp_path / "two", "gw")
-    cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"
-    cert.write_text(first.cert.read_text())
-    key.write_text(first.key.read_text())
-    clock = Clock()
-    reloading = ReloadingContext(
-        lambda: server_context(str(cert), str(key)), (str(cert), str(key)), "SIPGW_TLS_CERT",
-        every=1.0, clock=clock,
-    )  # fmt: skip
+    renewal = Renewal(tmp_path)
+    cert, key, second, clock = renewal.cert, renewal.key, renewal.second, renewal.clock
+    reloading = renewal.reloading
     context = reloading.get()
     assert reloading.get() is context and reloading.loads == 1
     touch_later(cert, second.cert.read_text())
@@ -57,17 +66,9 @@ def test_a_changed_file_is_loaded_at_the_next_look_and_not_before(tmp_path: Path
 def test_a_renewal_caught_half_written_keeps_the_old_context_and_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ca = make_ca(tmp_path / "pki")
-    first = make_server_cert(ca, tmp_path / "one", "gw")
-    second = make_server_cert(ca, tmp_path / "two", "gw")
-    cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"
-    cert.write_text(first.cert.read_text())
-    key.write_text(first.key.read_text())
-    clock = Clock()
-    reloading = ReloadingContext(
-        lambda: server_context(str(cert), str(key)), (str(cert), str(key)), "SIPGW_TLS_CERT",
-        clock=clock,
-    )  # fmt: skip
+    renewal = Renewal(tmp_path)
+    cert, key, second, clock = renewal.cert, renewal.key, renewal.second, renewal.clock
+    reloading = renewal.reloading
     context = reloading.get()
     touch_later(cert, second.cert.read_text())  # the new certificate, the old key
     with caplog.at_level(logging.WARNING, logger="sipgw.sip"):
