@@ -26,6 +26,7 @@ from sipgw.aio.tls import server_context
 from sipgw.aio.tlsfiles import ClientTls, ReloadingContext, client_profile
 from sipgw.aio.udp import UdpSocket, bind_udp, receive_buffer_warning
 from sipgw.sip.addressing import Flow
+from sipgw.sip.call import CallInfo
 from sipgw.sip.events import SipEvent
 from sipgw.sip.framing import FramingLimits
 from sipgw.sip.useragent import UserAgent
@@ -207,6 +208,17 @@ class SipEndpoint:
                         username[:64], exc)  # fmt: skip
             if flow.reliable and self.streams is not None and flow.connection_id is not None:
                 self.streams.close_connection(flow.connection_id, "credentials not checked")
+
+    def tls_peer(self, call: CallInfo) -> tuple[str, ...] | None:
+        """The names in the verified certificate of the peer an incoming call came from
+        over TLS (() when it presented none, or its connection is gone); None when the call
+        did not come over TLS."""
+        flow = call.source
+        if flow is None or flow.transport != "TLS":
+            return None
+        if self.streams is None or flow.connection_id is None:
+            return ()
+        return self.streams.peer_names(flow.connection_id)
 
     def send(self, data: bytes, flow: Flow) -> None:
         """Send on the socket or connection of ``flow.transport``."""

@@ -417,6 +417,13 @@ class StreamPool:
                            "SIPGW_TLS_PEER_NAMES", host, port, names)  # fmt: skip
         return False
 
+    def peer_names(self, connection_id: int) -> tuple[str, ...]:
+        """The names in the verified certificate of a TLS connection's peer (() for none)."""
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.transport is None:
+            return ()
+        return certificate_names(conn.transport.get_extra_info("peercert"))
+
     # -- connection table
 
     def admit(self, conn: SipStreamProtocol) -> bool:

@@ -10,6 +10,8 @@
   listener; Kamailio relays a caller's INVITE to it over TLS presenting its own certificate.
   Signed by that CA and named as required, the call is answered and the echo heard; signed
   by another CA, or named otherwise, the gateway refuses the connection and no call is made.
+- A line with ``tls_peer_names``: the listener takes any certificate the CA signed, the line
+  only the Kamailio it names; a call relayed by another, or straight over UDP, gets 403.
 """
 
 from __future__ import annotations
@@ -141,21 +143,28 @@ def relaying_kamailio(
     )
 
 
-def requiring_gateway(workdir: Path, pki: Pki) -> GatewayProcess:
+def requiring_gateway(workdir: Path, pki: Pki, *, line_names: bool = False) -> GatewayProcess:
     """The echo gateway with a TLS listener that requires a certificate the trunk's CA signed
-    naming Kamailio."""
-    return GatewayProcess(
-        workdir,
-        extra_env={
-            "SIPGW_TRANSPORTS": "udp,tls",
-            "SIPGW_TLS_PORT": "0",
-            "SIPGW_TLS_CERT": str(pki.gateway.cert),
-            "SIPGW_TLS_KEY": str(pki.gateway.key),
-            "SIPGW_TLS_PEER_CA": str(pki.ca.cert),
-            "SIPGW_TLS_PEER_NAMES": KAMAILIO_NAME,
-            "SIPGW_LOG_LEVEL": "DEBUG",
-        },
-    )
+    naming Kamailio; with ``line_names`` the name is its one line's requirement instead of the
+    listener's."""
+    env = {
+        "SIPGW_TRANSPORTS": "udp,tls",
+        "SIPGW_TLS_PORT": "0",
+        "SIPGW_TLS_CERT": str(pki.gateway.cert),
+        "SIPGW_TLS_KEY": str(pki.gateway.key),
+        "SIPGW_TLS_PEER_CA": str(pki.ca.cert),
+        "SIPGW_LOG_LEVEL": "DEBUG",
+    }
+    args: list[str] = []
+    if line_names:
+        routes = workdir / "routes.toml"
+        routes.write_text(
+            f'default = "trunk"\n[lines.trunk]\ntls_peer_names = ["{KAMAILIO_NAME}"]\n'
+        )
+        args = ["--routes", str(routes)]
+    else:
+        env["SIPGW_TLS_PEER_NAMES"] = KAMAILIO_NAME
+    return GatewayProcess(workdir, extra_args=args, extra_env=env, allow_from="127.0.0.0/8")
 
 
 def test_a_gateway_that_requires_certificates_takes_a_call_from_the_kamailio_its_ca_signed(
@@ -196,3 +205,35 @@ def test_a_gateway_that_requires_certificates_refuses_a_stranger(
             time.sleep(0.5)
         log = gw.log_text()
     assert "call offered" not in log.lower() and "recv tls:" not in log, log[-3000:]
+
+
+def test_a_line_takes_calls_only_from_the_tls_peers_it_names(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    """The listener takes any certificate the trunk's CA signed; the line, only Kamailio's:
+    a call relayed by a Kamailio named otherwise, and one straight over UDP, get 403."""
+    pki = Pki(tmp_workdir)
+    elsewhere = make_server_cert(
+        pki.ca, tmp_workdir / "pki", "elsewhere", dns_names=("elsewhere.test",)
+    )
+    with requiring_gateway(tmp_workdir, pki, line_names=True) as gw:
+        with (
+            relaying_kamailio(tmp_workdir, pki, pki.kamailio, gw) as kam,
+            Baresip(tmp_workdir, "caller", user="caller", source_wav=tone_wav(1000)) as caller,
+        ):
+            heard = call_the_gateway(caller, kam, gw, kam.aor(USER))
+        with (
+            relaying_kamailio(tmp_workdir / "other", pki, elsewhere, gw) as other,
+            Baresip(tmp_workdir, "second", user="second", source_wav=tone_wav(1000)) as second,
+        ):
+            second.dial(other.aor(USER))
+            closed = second.wait_event("CALL_CLOSED", 20)
+            second.dial(gw.uri(USER))  # over UDP, straight to the gateway
+            direct = second.wait_event("CALL_CLOSED", 20)
+        gw.wait_log(r"refused call .*: line trunk takes calls from kamailio\.trunk\.test only: "
+                    r"it came not over TLS \(403\)", 5)  # fmt: skip
+        log = gw.log_text()
+    assert_heard(heard, 1000)
+    assert "403" in str(closed.get("param")) and "403" in str(direct.get("param")), (closed, direct)
+    assert ("line trunk takes calls from kamailio.trunk.test only: it came from elsewhere.test, "
+            "127.0.0.1 (403)") in log, log[-3000:]  # fmt: skip

@@ -118,7 +118,7 @@ class InboundCalls:
 
     def _take(self, call: CallInfo) -> CallHandle | None:
         self.path.call_started()
-        route = self.routes.choose(call, self.calls_on)
+        route = self.routes.choose(call, self.calls_on, self.path.sip.tls_peer)
         if route.factory is None:
             self._refuse(call, route)
             return None
@@ -181,7 +181,7 @@ class InboundCalls:
         )  # fmt: skip
         self.path.metrics.route_refusals.labels(
             line=line,
-            why="no-codec" if status == 488 else "line-busy" if route.line else "no-route",
+            why=route.kind or ("no-codec" if status == 488 else "no-route"),
         ).inc()
         self.path.feed.call_refused(call, status, route.why, line)
         sip = self.path.sip

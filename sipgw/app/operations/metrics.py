@@ -271,7 +271,8 @@ class GatewayMetrics:
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "
-            "line; line empty), line-busy (the line held its max_calls) or no-codec (the "
+            "line; line empty), line-busy (the line held its max_calls), tls-peer (the line takes "
+            "calls only from TLS peers named in its tls_peer_names: 403) or no-codec (the "
             "offer had none of the codecs of its line or account: 488).",
             ["line", "why"],
             registry=registry,
