@@ -13,7 +13,8 @@ core's responses come back on the same connection (§18.2.2).
    a top Via with that peer's address and port (an alias in the spirit of
    RFC 5923: the peer's listening port learnt from its Via);
 3. otherwise a new connection, TLS-verified against the URI host when the
-   flow is TLS. Messages queue while it connects.
+   flow is TLS. Messages queue while it connects. (A host name that resolves to the
+   address of an open TLS connection uses it only when the peer's certificate names it.)
 
 A connection that cannot be opened, breaks, or closes while transactions use
 it is reported to ``on_error`` with each flow that was sent on it, so those
@@ -580,7 +581,7 @@ class StreamPool:
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             address = str(infos[0][4][0])
             existing = self._by_key.get((transport, address, port))
-            if existing is not None:
+            if existing is not None and self._speaks_for(existing, peer_names or (host,)):
                 return existing
         secure = transport == "TLS"
         _, protocol = await self.loop.create_connection(
@@ -600,6 +601,16 @@ class StreamPool:
                 raise OSError(f"the server's certificate names {names}, none of "
                               f"{', '.join(peer_names)}")  # fmt: skip
         return protocol
+
+    @staticmethod
+    def _speaks_for(conn: SipStreamProtocol, names: tuple[str, ...]) -> bool:
+        """Whether an open connection to a name's address may carry its requests: over TLS
+        only when the peer's verified certificate names it (RFC 5923: reuse rests on the
+        certificate; RFC 5922 §7.2)."""
+        if conn.transport_name != "TLS":
+            return True
+        transport = conn.transport
+        return transport is not None and names_allowed(transport.get_extra_info("peercert"), names)
 
     def _forget(self, conn: SipStreamProtocol) -> None:
         """Drop a connection we have just opened and will not use, without reports."""

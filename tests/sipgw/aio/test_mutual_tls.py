@@ -175,3 +175,37 @@ async def test_an_account_presents_its_own_certificate_to_its_server(
         await asyncio.sleep(0.01)
     assert len(seen) == 2 and ("DNS", "office.example.com") in seen[1]["subjectAltName"]  # type: ignore[index]
     server.close()
+
+
+async def test_a_tls_connection_carries_no_name_its_certificate_does_not(
+    endpoints: list[SipEndpoint], pki: CertificateAuthority, tmp_path: Path
+) -> None:
+    """A name that resolves to the address of an open TLS connection is not sent over it
+    unless the peer's certificate names it too: a new connection verifies it (and fails)."""
+    sbc = make_server_cert(pki, tmp_path / "sbc", "sbc", dns_names=("sbc.example.com",))
+    listening = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    listening.load_cert_chain(sbc.cert, sbc.key)
+    accepted: list[Peer] = []
+    server = await asyncio.start_server(
+        lambda r, w: accepted.append(Peer(r, w)), "127.0.0.1", 0, ssl=listening
+    )
+    port = server.sockets[0].getsockname()[1]
+    endpoint = await start(endpoints, transports=("UDP",), tls_ca=str(pki.cert))
+    assert endpoint.streams is not None
+    failed: list[Flow] = []
+    endpoint.streams.on_error = failed.append
+    endpoint.send(options("TLS", 1, "by-address"), Flow("TLS", ("127.0.0.1", port)))
+    for _ in range(300):
+        if accepted:
+            break
+        await asyncio.sleep(0.01)
+    request = await accepted[0].read()
+    assert request is not None and request.call_id == "by-address"
+    # localhost is 127.0.0.1, but the SBC's certificate does not name it
+    endpoint.send(options("TLS", 2, "by-name"), Flow("TLS", ("localhost", port)))
+    for _ in range(300):
+        if failed:
+            break
+        await asyncio.sleep(0.01)
+    assert [flow.address for flow in failed] == [("localhost", port)]
+    server.close()
