@@ -37,14 +37,18 @@ AFTER_ACK = 1.0
 class Arrivals:
     """A caller's RTP socket on 127.0.0.1: notes when each datagram came (monotonic clock)
     and answers each with a packet of its own, as a phone sends its RTP to where ours
-    comes from (the gateway sends only to a peer that shows itself: media/liveness.py)."""
+    comes from (the gateway sends only to a peer that shows itself: media/liveness.py);
+    with ``answer_for``, only that many seconds from the first, as a phone that moves its
+    media elsewhere stops sending from here (its packets would latch the call back:
+    media/latching.py, rule 2)."""
 
-    def __init__(self, ssrc: int) -> None:
+    def __init__(self, ssrc: int, answer_for: float | None = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
         self.ssrc = ssrc
+        self.answer_for = answer_for
         self.times: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -58,6 +62,8 @@ class Arrivals:
             except TimeoutError:
                 continue
             self.times.append(time.monotonic())
+            if self.answer_for is not None and self.times[-1] - self.times[0] > self.answer_for:
+                continue
             seq += 1
             payload = b"\xff" * 160  # μ-law silence
             packet = RtpPacket(0, seq & 0xFFFF, seq * 160, self.ssrc, payload=payload)
@@ -72,7 +78,8 @@ class Arrivals:
 def test_a_caller_moves_its_media_with_an_update_while_the_greeting_plays_as_early_media(
     tmp_workdir: Path,
 ) -> None:
-    old, new = Arrivals(0x1111), Arrivals(0x2222)
+    # the caller stops sending from the old port just before its UPDATE moves the media
+    old, new = Arrivals(0x1111, answer_for=BEFORE_UPDATE - 0.3), Arrivals(0x2222)
     try:
         with GatewayProcess(tmp_workdir, agent=AGENT, allow_from="127.0.0.0/8",
                             extra_args=["--ring-time", "0"]) as gw:  # fmt: skip
