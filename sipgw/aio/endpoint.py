@@ -18,12 +18,15 @@ import ssl
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from sipgw.aio.stream import StreamPool
-from sipgw.aio.tls import client_context, server_context
+from sipgw.aio.tls import server_context
+from sipgw.aio.tlsfiles import ClientTls, ReloadingContext, client_profile
 from sipgw.aio.udp import UdpSocket, bind_udp, receive_buffer_warning
 from sipgw.sip.addressing import Flow
+from sipgw.sip.call import CallInfo
 from sipgw.sip.events import SipEvent
 from sipgw.sip.framing import FramingLimits
 from sipgw.sip.useragent import UserAgent
@@ -47,6 +50,9 @@ class TransportConfig:
         tls_cert: our certificate chain (PEM), for the TLS listener.
         tls_key: its private key (PEM).
         tls_ca: CA file to verify servers we connect to over TLS; "" = system CAs.
+        tls_peer_ca: CA file peers connecting to our TLS listener must present a
+            certificate chained to (mutual TLS); "" = they are not asked for one.
+        tls_peer_names: names such a peer's certificate must carry one of; () = any.
         idle_timeout: seconds without traffic before an unused TCP/TLS
             connection is closed; 0 = never.
         connect_timeout: seconds to open a connection (TLS handshake included).
@@ -69,6 +75,8 @@ class TransportConfig:
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    tls_peer_ca: str = ""
+    tls_peer_names: tuple[str, ...] = ()
     idle_timeout: float = 300.0
     connect_timeout: float = 10.0
     message_timeout: float = 10.0
@@ -201,6 +209,17 @@ class SipEndpoint:
             if flow.reliable and self.streams is not None and flow.connection_id is not None:
                 self.streams.close_connection(flow.connection_id, "credentials not checked")
 
+    def tls_peer(self, call: CallInfo) -> tuple[str, ...] | None:
+        """The names in the verified certificate of the peer an incoming call came from
+        over TLS (() when it presented none, or its connection is gone); None when the call
+        did not come over TLS."""
+        flow = call.source
+        if flow is None or flow.transport != "TLS":
+            return None
+        if self.streams is None or flow.connection_id is None:
+            return ()
+        return self.streams.peer_names(flow.connection_id)
+
     def send(self, data: bytes, flow: Flow) -> None:
         """Send on the socket or connection of ``flow.transport``."""
         if flow.transport == "UDP":
@@ -316,14 +335,21 @@ async def open_sip_endpoint(
     """
     transports = tuple(t.upper() for t in config.transports)
     sockets = _bind_sip_port(config.bind, config.sip_port, "UDP" in transports, "TCP" in transports)
-    server_ssl: ssl.SSLContext | None = None
+    server_ssl: ReloadingContext | None = None
     try:
         if "TLS" in transports:
-            server_ssl = server_context(config.tls_cert, config.tls_key)
+            server_ssl = ReloadingContext(
+                partial(server_context, config.tls_cert, config.tls_key, config.tls_peer_ca),
+                (config.tls_cert, config.tls_key, config.tls_peer_ca),
+                "SIPGW_TLS_CERT",
+            )
+            server_ssl.get()  # read now: a bad file fails here
             sockets["TLS"] = _bind_stream(config.bind, config.tls_port)
-        client_ssl: ssl.SSLContext | Callable[[], ssl.SSLContext] = client_context
+        client_ssl = ClientTls(
+            client_profile(config.tls_ca, config.tls_cert, config.tls_key, what="SIPGW_TLS_CA")
+        )
         if config.tls_ca or config.tls_cert or config.tls_key:  # read now: a bad file fails here
-            client_ssl = client_context(config.tls_ca, config.tls_cert, config.tls_key)
+            client_ssl.default.context.get()
     except (OSError, ssl.SSLError):
         for sock in sockets.values():
             sock.close()
@@ -343,6 +369,7 @@ async def open_sip_endpoint(
         endpoint.transport_failed,
         ua.uses_connection,
         client_ssl=client_ssl,
+        tls_peer_names=config.tls_peer_names,
         idle_timeout=config.idle_timeout,
         connect_timeout=config.connect_timeout,
         # A framed message is then parsed within ua.config.limits (413/513 there).

@@ -13,7 +13,8 @@ core's responses come back on the same connection (§18.2.2).
    a top Via with that peer's address and port (an alias in the spirit of
    RFC 5923: the peer's listening port learnt from its Via);
 3. otherwise a new connection, TLS-verified against the URI host when the
-   flow is TLS. Messages queue while it connects.
+   flow is TLS. Messages queue while it connects. (A host name that resolves to the
+   address of an open TLS connection uses it only when the peer's certificate names it.)
 
 A connection that cannot be opened, breaks, or closes while transactions use
 it is reported to ``on_error`` with each flow that was sent on it, so those
@@ -58,6 +59,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from sipgw.aio.sourcelog import SourceLog
+from sipgw.aio.tls import certificate_names, names_allowed
+from sipgw.aio.tlsfiles import ClientTls, ReloadingContext
 from sipgw.aio.udp import is_ip
 from sipgw.sip.addressing import Flow, default_port
 from sipgw.sip.framing import (
@@ -117,6 +120,11 @@ class SipStreamProtocol(asyncio.Protocol):
         # A TLS connection was counted when accepted, before its handshake.
         if self.accepted and not self.counted and not self.pool.admit(self):
             self.refused = True
+            self.transport.abort()
+            return
+        if self.accepted and not self.pool.peer_named(self):  # before any of its data
+            self.refused = True
+            self.pool.release(self)
             self.transport.abort()
             return
         self.last_activity = self.pool.loop.time()
@@ -253,9 +261,11 @@ class StreamPool:
         on_message: called with each framed message and its flow.
         on_error: called with a flow whose connection failed or broke.
         in_use: whether a connection (by number) is still needed by the core.
-        client_ssl: the context for TLS connections we open (None = no TLS out), or what
-            makes it, called (in a thread) at the first one: the system's CAs took 25 ms
-            of a gateway's start, and most gateways open none.
+        client_ssl: the contexts of TLS connections we open, per server (None = no TLS
+            out); each is made (in a thread) at its first connection: the system's CAs took
+            25 ms of a gateway's start, and most gateways open none.
+        tls_peer_names: names an accepted TLS peer's certificate must carry one of (its
+            chain is the listener context's business); () = any.
         idle_timeout: seconds without traffic before an unused connection is closed.
         connect_timeout: seconds to connect (and finish the TLS handshake).
         limits: framing limits per connection.
@@ -277,7 +287,8 @@ class StreamPool:
         on_error: Callable[[Flow], None],
         in_use: Callable[[int], bool],
         *,
-        client_ssl: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
+        client_ssl: ClientTls | None = None,
+        tls_peer_names: tuple[str, ...] = (),
         idle_timeout: float = 300.0,
         connect_timeout: float = 10.0,
         limits: FramingLimits | None = None,
@@ -294,6 +305,7 @@ class StreamPool:
         self.on_error = on_error
         self.in_use = in_use
         self.client_ssl = client_ssl
+        self.tls_peer_names = tls_peer_names
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.limits = limits or FramingLimits()
@@ -328,7 +340,10 @@ class StreamPool:
     # -- listeners
 
     async def listen(
-        self, sock: socket.socket, transport: str, ssl_context: ssl.SSLContext | None
+        self,
+        sock: socket.socket,
+        transport: str,
+        ssl_context: ssl.SSLContext | ReloadingContext | None,
     ) -> None:
         """Accept connections on a bound, listening socket."""
         if ssl_context is None:
@@ -343,7 +358,7 @@ class StreamPool:
         self._spawn(self._accept_tls(sock, transport, ssl_context))
 
     async def _accept_tls(
-        self, listening: socket.socket, transport: str, context: ssl.SSLContext
+        self, listening: socket.socket, transport: str, context: ssl.SSLContext | ReloadingContext
     ) -> None:
         while True:
             try:
@@ -359,7 +374,8 @@ class StreamPool:
             if not self.admit(conn):
                 sock.close()
                 continue
-            self._spawn(self._handshake(conn, sock, context))
+            current = context.get() if isinstance(context, ReloadingContext) else context
+            self._spawn(self._handshake(conn, sock, current))
 
     async def _handshake(
         self, conn: SipStreamProtocol, sock: socket.socket, context: ssl.SSLContext
@@ -385,6 +401,29 @@ class StreamPool:
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def peer_named(self, conn: SipStreamProtocol) -> bool:
+        """Whether an accepted TLS peer's certificate names one of ``tls_peer_names`` (True
+        when none are required, and for TCP); logs a refusal."""
+        if conn.transport_name != "TLS" or not self.tls_peer_names or conn.transport is None:
+            return True
+        peercert = conn.transport.get_extra_info("peercert")
+        if names_allowed(peercert, self.tls_peer_names):
+            return True
+        self.handshake_failures += 1
+        host, port = conn.flow.address
+        names = ", ".join(certificate_names(peercert)) or "no name"
+        self.warnings.warn(host, self.loop.time(),
+                           "TLS peer %s:%d refused: its certificate names %s, none of "
+                           "SIPGW_TLS_PEER_NAMES", host, port, names)  # fmt: skip
+        return False
+
+    def peer_names(self, connection_id: int) -> tuple[str, ...]:
+        """The names in the verified certificate of a TLS connection's peer (() for none)."""
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.transport is None:
+            return ()
+        return certificate_names(conn.transport.get_extra_info("peercert"))
 
     # -- connection table
 
@@ -529,18 +568,20 @@ class StreamPool:
 
     async def _open(self, transport: str, host: str, port: int) -> SipStreamProtocol:
         context: ssl.SSLContext | None = None
+        peer_names: tuple[str, ...] = ()
         if transport == "TLS":
             if self.client_ssl is None:
                 raise OSError("TLS is not enabled")
-            if not isinstance(self.client_ssl, ssl.SSLContext):  # the first TLS connection out
-                self.client_ssl = await self.loop.run_in_executor(None, self.client_ssl)
-            context = self.client_ssl
+            profile = self.client_ssl.profile_for(host, port)
+            # in a thread: the first build loads the system's CAs (25 ms), a reload reads files
+            context = await self.loop.run_in_executor(None, profile.context.get)
+            peer_names = profile.peer_names
         address = host
         if not is_ip(host):
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             address = str(infos[0][4][0])
             existing = self._by_key.get((transport, address, port))
-            if existing is not None:
+            if existing is not None and self._speaks_for(existing, peer_names or (host,)):
                 return existing
         secure = transport == "TLS"
         _, protocol = await self.loop.create_connection(
@@ -548,10 +589,38 @@ class StreamPool:
             address,
             port,
             ssl=context,
-            # RFC 5922 §7.2: the server's certificate must match the URI host.
+            # RFC 5922 §7.2: the server's certificate must match the URI host (or, where
+            # configured, one of the names we were told it has).
             server_hostname=host if secure else None,
         )
+        if peer_names and protocol.transport is not None:
+            peercert = protocol.transport.get_extra_info("peercert")
+            if not names_allowed(peercert, peer_names):
+                self._forget(protocol)  # nothing was sent on it: no flow to fail
+                names = ", ".join(certificate_names(peercert)) or "no name"
+                raise OSError(f"the server's certificate names {names}, none of "
+                              f"{', '.join(peer_names)}")  # fmt: skip
         return protocol
+
+    @staticmethod
+    def _speaks_for(conn: SipStreamProtocol, names: tuple[str, ...]) -> bool:
+        """Whether an open connection to a name's address may carry its requests: over TLS
+        only when the peer's verified certificate names it (RFC 5923: reuse rests on the
+        certificate; RFC 5922 §7.2)."""
+        if conn.transport_name != "TLS":
+            return True
+        transport = conn.transport
+        return transport is not None and names_allowed(transport.get_extra_info("peercert"), names)
+
+    def _forget(self, conn: SipStreamProtocol) -> None:
+        """Drop a connection we have just opened and will not use, without reports."""
+        self.connections.pop(conn.id, None)
+        for key in conn.keys:
+            if self._by_key.get(key) is conn:
+                del self._by_key[key]
+        conn.refused = True
+        if conn.transport is not None:
+            conn.transport.abort()
 
     # -- shutdown
 

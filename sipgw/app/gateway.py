@@ -71,6 +71,7 @@ from sipgw.app.security.settings import LimitsConfig
 from sipgw.app.settings import GatewayConfig
 from sipgw.app.srs.server import RecordingServer
 from sipgw.app.upstream.accounts import RegistrationSettings
+from sipgw.app.upstream.accounttls import AccountServers
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.mediaranges import build_media_targets
 from sipgw.app.upstream.settings import DnsSection
@@ -224,7 +225,11 @@ class Gateway:
         )
         self.srs = self.inbound.recording = RecordingServer(self.calls)
         """SIPREC recording sessions to the lines that record (:mod:`sipgw.app.srs.server`)."""
-        self.trunks = Trunks(parts.dns, lambda: self.sip, config.bind)
+        self.account_tls = AccountServers(
+            self.registration.accounts, config.tls_ca, config.tls_cert, config.tls_key
+        )
+        """Accounts' own TLS towards their servers (:mod:`sipgw.app.upstream.accounttls`)."""
+        self.trunks = Trunks(parts.dns, lambda: self.sip, config.bind, self.account_tls.targets)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.upstream.trunks`)."""
         self.outbound = OutboundCalls(
             self.calls, parts.outbound, agents, default_agent=agent_factory,
@@ -295,6 +300,8 @@ class Gateway:
                 recording directory cannot be created (named by their settings:
                 :meth:`Sources.explain <sipgw.foundation.settings.Sources.explain>` says how the
                 user gave them).
+            ConfigError: an account's own TLS files do not load
+                (:mod:`sipgw.app.upstream.accounttls`).
             OSError: the SIP port cannot be bound.
         """
         loop = asyncio.get_running_loop()
@@ -306,9 +313,11 @@ class Gateway:
         flood, call_rate = self.floods.build(loop.time())
         make_ua = partial(_user_agent, self.config, self.limits, policy, media, flood, call_rate)
         await self.recordings.start()
+        self.account_tls.load()
         self._sip = await open_sip_endpoint(
             _transports(self.config, self.limits), make_ua, self._on_event
         )
+        self.account_tls.attach(self._sip.streams.client_ssl if self._sip.streams else None)
         log.info("%s", self.calls.media_io.describe())
         await self.calls.media_io.start(self.ticker, self.config.bind)
         shared = self.calls.media_io.describe_shared()
@@ -547,6 +556,8 @@ def _transports(config: GatewayConfig, limits: LimitsConfig) -> TransportConfig:
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,
         tls_ca=config.tls_ca,
+        tls_peer_ca=config.tls_peer_ca,
+        tls_peer_names=config.tls_peer_names,
         idle_timeout=config.tcp_idle_timeout,
         message_timeout=limits.tcp_message_timeout,
         handshake_timeout=limits.tls_handshake_timeout,

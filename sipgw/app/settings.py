@@ -14,6 +14,7 @@ theirs in their ``settings.py`` (``security/settings.py``, ``upstream/settings.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,19 @@ def transports(value: str) -> tuple[str, ...]:
         if name not in TRANSPORTS:
             raise ValueError(f"unknown transport {name!r}: must be udp, tcp or tls")
     return tuple(dict.fromkeys(name.upper() for name in names))
+
+
+_PEER_NAME = re.compile(r"[a-z0-9]([a-z0-9.:-]*[a-z0-9])?")
+
+
+def peer_names(value: str) -> tuple[str, ...]:
+    """``SBC1.example.com, sbc2.example.com`` -> lower-cased host names (or IP addresses) a
+    TLS peer's certificate may carry, no repeats; matched exactly (no wildcards)."""
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    for name in names:
+        if not _PEER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a host name (e.g. sbc.example.com)")
+    return tuple(dict.fromkeys(names))
 
 
 def codecs(value: str) -> tuple[str, ...]:
@@ -207,6 +221,21 @@ class NetworkSection:
         "empty = the system's CAs. The server's certificate must also name the host of the "
         "URI we connect to.",
     )  # fmt: skip
+    tls_peer_ca: str = setting(
+        "", env="SIPGW_TLS_PEER_CA", flag="--tls-peer-ca", metavar="FILE", parse=optional_file,
+        help="Mutual TLS: CA certificates (PEM file) that peers connecting to our TLS listener "
+        "must present a certificate chained to; without one the handshake fails. Empty = "
+        "peers are not asked for a certificate. Reloaded when the file changes, like "
+        "SIPGW_TLS_CERT and SIPGW_TLS_KEY.",
+    )  # fmt: skip
+    tls_peer_names: tuple[str, ...] = setting(
+        (), env="SIPGW_TLS_PEER_NAMES", flag="--tls-peer-names", metavar="LIST",
+        parse=peer_names, default_text="",
+        help="With SIPGW_TLS_PEER_CA: the names a peer's certificate must carry one of "
+        "(subjectAltName DNS names or SIP URI hosts, else its CN; RFC 5922 §7.1), comma-"
+        "separated, e.g. 'sbc1.example.com,sbc2.example.com'. Empty = any certificate the "
+        "CA signed.",
+    )  # fmt: skip
     tcp_idle_timeout: float = setting(
         300.0, env="SIPGW_TCP_IDLE_TIMEOUT", flag="--tcp-idle-timeout", metavar="S",
         parse=non_negative,
@@ -254,6 +283,13 @@ class NetworkSection:
                     raise InvalidSettings(
                         f"{{{name}}} is required when {{transports}} includes tls"
                     )
+        elif self.tls_peer_ca:
+            raise InvalidSettings("{tls_peer_ca} is set but {transports} does not include tls")
+        if self.tls_peer_names and not self.tls_peer_ca:
+            raise InvalidSettings(
+                "{tls_peer_names} needs {tls_peer_ca}: peers are asked for a certificate only "
+                "when a CA is set for them"
+            )
 
 
 @section(

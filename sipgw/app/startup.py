@@ -46,7 +46,7 @@ from sipgw.app.security.access import AccessConfig, access_config, upstream_host
 from sipgw.app.security.floods import FloodSettings
 from sipgw.app.security.privacy import Redactor, startup_secrets
 from sipgw.app.security.settings import AccessSection, DialSection, LimitsConfig, RateLimitSection
-from sipgw.app.settings import GatewayConfig, WorkersSection
+from sipgw.app.settings import GatewayConfig, NetworkSection, WorkersSection
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilio.api.account import rest_account
@@ -209,7 +209,10 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
             amd=amd, catalogue=SECTIONS,
-            checks=(line_check(webhooks, sources), _status_line_check(sources)),
+            checks=(
+                line_check(webhooks, sources), _status_line_check(sources),
+                _tls_line_check(config, sources),
+            ),
         )  # fmt: skip
         path = Path(routes or sources.file_path)
         document = None if routes else sources.document  # the settings file, read once
@@ -278,6 +281,20 @@ def old_files(sources: Sources) -> list[str]:
         command = " ".join(f"{flag} {found.text.strip()}" for found, flag in old)
         warnings.append(f"sipgw config convert {command} writes them as settings-file tables")
     return warnings
+
+
+def _tls_line_check(config: GatewayConfig, sources: Sources) -> Callable[[LineSpec], None]:
+    """A line's ``tls_peer_names`` needs peers asked for certificates (``SIPGW_TLS_PEER_CA``)."""
+    label = sources.labels(NetworkSection)["tls_peer_ca"]
+
+    def check(line: LineSpec) -> None:
+        if line.tls_peer_names and not config.tls_peer_ca:
+            raise ConfigError(
+                f"{line.where}: tls_peer_names needs {label}: peers are asked for a "
+                "certificate only when a CA is set for them"
+            )
+
+    return check
 
 
 def _status_line_check(sources: Sources) -> Callable[[LineSpec], None]:

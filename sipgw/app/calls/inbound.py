@@ -134,7 +134,7 @@ class InboundCalls:
 
     def _take(self, call: CallInfo) -> CallHandle | None:
         self.path.call_started()
-        route = self.routes.choose(call, self.calls_on)
+        route = self.routes.choose(call, self.calls_on, self.path.sip.tls_peer)
         factory = route.factory
         if factory is None:
             self._refuse(call, route)

@@ -52,7 +52,7 @@ from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
 from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
-from sipgw.app.settings import agent_spec, inband_dtmf_mode
+from sipgw.app.settings import agent_spec, inband_dtmf_mode, peer_names
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request, ivr_goal
 from sipgw.foundation.settings import ConfigError, ConfigMistakes
 from sipgw.foundation.settings.tomlfile import Place, TableMistakes, TomlDocument, read_toml
@@ -94,6 +94,7 @@ _LINE_KEYS = frozenset(
         "codecs",
         "inband_dtmf",
         "max_calls",
+        "tls_peer_names",
         "webhook_url",
         "webhook_secret",
         "summary",
@@ -159,6 +160,9 @@ class LineSpec:
     ``SIPGW_INBAND_DTMF``); None = its account's, else the gateway's."""
     max_calls: int = 0
     """Calls up at once on this line; 0 = no limit of its own."""
+    tls_peer_names: tuple[str, ...] = ()
+    """It takes calls only over TLS from a peer whose certificate (required by
+    ``SIPGW_TLS_PEER_CA``) names one of these; () = from any peer."""
     webhook_url: str | None = None
     """Where its webhooks go; None = the gateway's ``SIPGW_WEBHOOK_URL``, "" = nowhere."""
     webhook_secret: str | None = field(default=None, repr=False)
@@ -329,6 +333,7 @@ def _line(
         codecs=found.keep(lambda: _codecs(table, place), None),
         inband_dtmf=found.keep(lambda: inband_dtmf_mode(table, place), None),
         max_calls=found.keep(lambda: _max_calls(table, place), 0),
+        tls_peer_names=found.keep(lambda: _tls_peer_names(table, place), ()),
         webhook_url=found.keep(lambda: _webhook_url(table, place), None),
         webhook_secret=typed("webhook_secret", str),
         summary=typed("summary", bool),
@@ -460,6 +465,20 @@ def _status_callback(table: Mapping[str, Any], place: Place) -> tuple[str, froze
         return url, parse_events(names)
     except ValueError as exc:
         raise ConfigError(f"{place(key)}: {exc}") from None
+
+
+def _tls_peer_names(table: Mapping[str, Any], place: Place) -> tuple[str, ...]:
+    """``tls_peer_names``: a list of host names, e.g. ``["sbc1.example.com"]``."""
+    value = table.get("tls_peer_names", [])
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigError(
+            f"{place('tls_peer_names')}: tls_peer_names must be a list of host names, e.g. "
+            '["sbc1.example.com"]'
+        )
+    try:
+        return peer_names(",".join(value))
+    except ValueError as exc:
+        raise ConfigError(f"{place('tls_peer_names')}: tls_peer_names: {exc}") from None
 
 
 def _codecs(table: Mapping[str, Any], place: Place) -> tuple[str, ...] | None:

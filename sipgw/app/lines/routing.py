@@ -7,7 +7,9 @@ user and host, or the user alone when only one account has that user.
 With a routes file (``--routes``, :mod:`sipgw.app.lines`), :meth:`AgentRoutes.choose`
 gives the call the line of the first route it takes, else the default line; a call
 no route takes is refused (``unknown_status``, 404 by default), and so is a call to a
-line already holding its ``max_calls`` (486 Busy Here). Without one, every call gets
+line already holding its ``max_calls`` (486 Busy Here), and a call to a line with
+``tls_peer_names`` that did not come over TLS from a peer whose certificate names one
+of them (403). Without one, every call gets
 its account's agent (``agent`` in the accounts file), else the gateway's. Every
 incoming call asks (:mod:`sipgw.app.calls.inbound`).
 """
@@ -23,11 +25,13 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.upstream.accounts import Account
 from sipgw.sip.call import CallInfo
 
-__all__ = ["LINE_BUSY", "AgentRoutes", "CallRoute"]
+__all__ = ["LINE_BUSY", "NOT_THIS_PEER", "AgentRoutes", "CallRoute"]
 
 LINE_BUSY = 486
 """The answer to a call for a line that holds its ``max_calls`` (Busy Here, as a PBX
 answers for a busy extension)."""
+NOT_THIS_PEER = 403
+"""The answer to a call for a line whose ``tls_peer_names`` its peer is not one of."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,8 @@ class CallRoute:
     headers: tuple[tuple[str, str], ...] = ()
     """Headers of the refusal (a SIPREC refusal's ``Require`` or ``Unsupported``)."""
     kind: str = ""
-    """The refusal's ``why`` in ``sipgw_route_refusals_total`` ("": from its status)."""
+    """Why it is refused, for ``sipgw_route_refusals_total``: ``no-route``, ``line-busy``,
+    ``tls-peer``, ``siprec`` ("": from its status)."""
 
 
 class AgentRoutes:
@@ -109,9 +114,15 @@ class AgentRoutes:
             raise ValueError(f"no line {name!r} (lines: {known})")
         return found
 
-    def choose(self, call: CallInfo, busy: Callable[[str], int]) -> CallRoute:
+    def choose(
+        self,
+        call: CallInfo,
+        busy: Callable[[str], int],
+        tls_peer: Callable[[CallInfo], tuple[str, ...] | None] = lambda call: None,
+    ) -> CallRoute:
         """Where ``call`` goes (see the module docstring); ``busy(line)`` counts the
-        calls up on a line."""
+        calls up on a line, ``tls_peer(call)`` gives the names in the certificate of the
+        peer it came from over TLS (None: not over TLS)."""
         account = self.account_for(call)
         if self.lines is None:
             return CallRoute(self.agent_for(call), account=account)
@@ -119,10 +130,18 @@ class AgentRoutes:
         line = table.route(call, account.name if account else None)
         if line is None:
             return CallRoute(
-                None, account=account, refuse=table.unknown_status, why="no route matches"
-            )
+                None, account=account, refuse=table.unknown_status, why="no route matches",
+                kind="no-route",
+            )  # fmt: skip
+        wanted = line.spec.tls_peer_names
+        if wanted:
+            names = tls_peer(call)
+            if names is None or not set(names) & set(wanted):
+                came = "not over TLS" if names is None else f"from {', '.join(names) or 'no name'}"
+                why = f"line {line.name} takes calls from {', '.join(wanted)} only: it came {came}"
+                return CallRoute(None, line, account, NOT_THIS_PEER, why, kind="tls-peer")
         limit = line.spec.max_calls
         if limit and busy(line.name) >= limit:
             why = f"line {line.name} has its {limit} call{'s' if limit > 1 else ''} up"
-            return CallRoute(None, line, account, LINE_BUSY, why)
+            return CallRoute(None, line, account, LINE_BUSY, why, kind="line-busy")
         return CallRoute(line.factory, line, account)

@@ -115,7 +115,8 @@ _COUNTER_HELP = {
     "rtp_paused": "Times a call's sending paused because its peer gave no sign of life.",
     "rtp_withheld": "Frames not sent: before the ACK, or while the peer was silent.",
     "tcp_closed_unanswered": "TCP/TLS connections closed because a request got no answer.",
-    "tls_handshake_failures": "Accepted TLS connections whose handshake failed or timed out.",
+    "tls_handshake_failures": "Accepted TLS connections whose handshake failed or timed out, "
+    "or whose certificate named none of SIPGW_TLS_PEER_NAMES.",
     "stateless_answers": "Requests of sources not allowed answered without a transaction.",
     "stateless_withheld": "Stateless UDP responses not sent: larger than their request.",
     "admin_throttled": "Admin requests refused (429) after too many wrong tokens.",
@@ -270,7 +271,8 @@ class GatewayMetrics:
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "
-            "line; line empty), line-busy (the line held its max_calls), no-codec (the "
+            "line; line empty), line-busy (the line held its max_calls), tls-peer (the line takes "
+            "calls only from TLS peers named in its tls_peer_names: 403), no-codec (the "
             "offer had none of the codecs of its line or account: 488) or siprec (a SIPREC "
             "recording session and a line that differ: 420, 421 or 488).",
             ["line", "why"],

@@ -22,6 +22,14 @@
     inband_dtmf = "on"                       # key tones in its calls' audio: auto, on, off
     100rel = "required"                      # reliable 1xx on its placed calls (RFC 3262):
                                              # supported, required, off (SIPGW_100REL)
+    tls_cert = "office.crt"                  # mutual TLS: the certificate (and its key)
+    tls_key = "office.key"                   # presented to its registrar/proxy over TLS
+    tls_ca = "office-ca.crt"                 # CAs its server must chain to (SIPGW_TLS_CA)
+    tls_peer_names = ["sbc.example.com"]     # names its server's certificate may carry
+                                             # (default: the host we connect to)
+
+Paths are relative to the accounts file's directory; the TLS files are read again when they
+change (:mod:`sipgw.aio.tlsfiles`).
 
 The flags are the ``accounts`` section (:class:`~sipgw.app.upstream.settings.AccountSection`);
 how calls are placed through the trunk, the ``outbound`` section
@@ -33,13 +41,13 @@ reprs or errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sipgw.app.codecs import codec_list
-from sipgw.app.settings import agent_spec, inband_dtmf_mode
+from sipgw.app.settings import agent_spec, inband_dtmf_mode, peer_names
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.app.upstream.settings import (
     CALLER_ID_HEADERS,
@@ -58,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Account",
+    "AccountTls",
     "RegistrationSettings",
     "load_accounts",
     "parse_accounts_file",
@@ -82,8 +91,27 @@ _KEYS = frozenset(
         "codecs",
         "inband_dtmf",
         "100rel",
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+        "tls_peer_names",
     }
 )
+_TLS_FILES = ("tls_cert", "tls_key", "tls_ca")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTls:
+    """An account's own TLS towards its registrar (and outbound proxy): mutual TLS."""
+
+    cert: str = ""
+    """The certificate chain we present (PEM); "" = the gateway's (``SIPGW_TLS_CERT``)."""
+    key: str = ""
+    """Its private key (PEM)."""
+    ca: str = ""
+    """CAs the server's certificate must chain to (PEM); "" = ``SIPGW_TLS_CA``'s."""
+    peer_names: tuple[str, ...] = ()
+    """Names the server's certificate must carry one of; () = the host we connect to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +154,8 @@ class Account:
     reliable: str | None = None
     """Reliable provisional responses on its placed calls (the TOML key ``100rel``:
     ``supported``, ``required``, ``off``); None = the gateway's (``SIPGW_100REL``)."""
+    tls: AccountTls | None = None
+    """Its own TLS files and names; None = the gateway's."""
     origin: str = field(default="", compare=False, repr=False)
     """Where it was configured, for messages: ``--register``, ``accounts.toml line 9: ..."""
 
@@ -170,8 +200,65 @@ def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str
         raise ConfigError(f"{where}: {key} {value!r} {exc}") from None
 
 
+def _string_list(
+    given: Mapping[str, Any],
+    key: str,
+    example: str,
+    parse: Callable[[str], tuple[str, ...]],
+    place: Place,
+    mistakes: TableMistakes,
+) -> tuple[str, ...]:
+    """A key whose value is a list of strings, each checked by ``parse`` (which takes them
+    comma-separated, as the setting of the same meaning does); () when absent or wrong."""
+    items = given.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        mistakes.messages.append(
+            f'{place(key)}: {key} must be a list of strings, e.g. ["{example}"]'
+        )
+        return ()
+    try:
+        return parse(",".join(items))
+    except ValueError as exc:
+        mistakes.messages.append(f"{place(key)}: {key}: {exc}")
+        return ()
+
+
+def _account_tls(
+    given: Mapping[str, Any], base: Path, place: Place, mistakes: TableMistakes
+) -> AccountTls | None:
+    """The account's TLS keys (paths resolved against ``base``), or None without any."""
+    files: dict[str, str] = {}
+    for key in _TLS_FILES:
+        value = given.get(key, "").strip()
+        if not value:
+            continue
+        path = base / value
+        if not path.is_file():
+            why = "not a file" if path.exists() else "no such file"
+            mistakes.messages.append(f"{place(key)}: {key} {value!r}: {why} ({path})")
+        files[key] = str(path)
+    if ("tls_cert" in files) != ("tls_key" in files):
+        missing = "tls_key" if "tls_cert" in files else "tls_cert"
+        mistakes.messages.append(
+            f"{place()}: tls_cert and tls_key go together: {missing} is missing"
+        )
+    names = _string_list(given, "tls_peer_names", "sbc.example.com", peer_names, place, mistakes)
+    if not files and not names:
+        return None
+    return AccountTls(
+        cert=files.get("tls_cert", ""),
+        key=files.get("tls_key", ""),
+        ca=files.get("tls_ca", ""),
+        peer_names=names,
+    )
+
+
 def _account(
-    name: str, fields: Mapping[str, Any], place: Place, mistakes: TableMistakes
+    name: str,
+    fields: Mapping[str, Any],
+    place: Place,
+    mistakes: TableMistakes,
+    base: Path = Path(),
 ) -> Account | None:
     """The account of one table, or None when it has mistakes (each kept in ``mistakes``,
     on its key's line: one run of ``sipgw config check`` names them all)."""
@@ -181,7 +268,7 @@ def _account(
     for key, value in fields.items():
         if key not in _KEYS:
             continue  # named by unknown() above
-        if key in ("media_networks", "codecs"):
+        if key in ("media_networks", "codecs", "tls_peer_names"):
             given[key] = value  # the lists: checked below
             continue
         wanted = int if key == "expires" else str
@@ -229,18 +316,7 @@ def _account(
             agent = agent_spec(agent)
         except ValueError as exc:
             mistakes.messages.append(f"{place('agent')}: agent {agent!r} {exc}")
-    networks = given.get("media_networks", [])
-    media: tuple[str, ...] = ()
-    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
-        mistakes.messages.append(
-            f"{place('media_networks')}: media_networks must be a list of strings, e.g. "
-            '["203.0.113.0/24"]'
-        )
-    else:
-        try:
-            media = media_networks(",".join(networks))
-        except ValueError as exc:
-            mistakes.messages.append(f"{place('media_networks')}: media_networks: {exc}")
+    media = _string_list(given, "media_networks", "203.0.113.0/24", media_networks, place, mistakes)
     codecs = None
     if "codecs" in given:
         try:
@@ -250,6 +326,7 @@ def _account(
                 f'{place("codecs")}: codecs (a list, e.g. ["G722", "PCMU"]) {exc}'
             )
     inband_dtmf = mistakes.keep(lambda: inband_dtmf_mode(fields, place), None)
+    tls = _account_tls(given, base, place, mistakes)
     if len(mistakes.messages) > before:
         return None
     return Account(
@@ -269,6 +346,7 @@ def _account(
         caller_id_header=given.get("caller_id_header", "none").strip().lower(),
         caller_id_privacy=given.get("caller_id_privacy", "none").strip().lower(),
         reliable=given["100rel"].strip().lower() if "100rel" in given else None,
+        tls=tls,
         origin=place("agent" if agent else None),
     )
 
@@ -290,12 +368,13 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{label}: no [accounts.NAME] table")
     accounts = []
+    base = path.resolve().parent
     mistakes = TableMistakes(document)
     for name, fields in tables.items():
         place = document.place(document.table_line("accounts", name), f"account {name!r}")
         if not isinstance(fields, dict):
             mistakes.messages.append(f"{place()}: must be a table ([accounts.{name}])")
-        elif (account := _account(name, fields, place, mistakes)) is not None:
+        elif (account := _account(name, fields, place, mistakes, base)) is not None:
             accounts.append(account)
     mistakes.raise_any()
     return tuple(accounts)

@@ -53,15 +53,22 @@ class Trunks:
         settings: the ``dns`` section.
         sip: the SIP endpoint (once the gateway has started).
         bind: our SIP address (which address family is usable).
+        found: told of the servers DNS finds for each account's registrations (its AOR and
+            them), e.g. to give its TLS ones the account's certificate.
     """
 
     def __init__(
-        self, settings: DnsSection, sip: Callable[[], SipEndpoint], bind: str = "0.0.0.0"
+        self,
+        settings: DnsSection,
+        sip: Callable[[], SipEndpoint],
+        bind: str = "0.0.0.0",
+        found: Callable[[str, tuple[Flow, ...]], None] = lambda aor, flows: None,
     ) -> None:
         self._settings = settings
         self._family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         self._sip = sip
         self._refreshers: list[asyncio.Task[None]] = []
+        self._found = found
 
     @cached_property
     def locator(self) -> ServerLocator:
@@ -87,6 +94,7 @@ class Trunks:
         """
         hop = next_hop(config)
         found = await self._targets(hop)
+        self._found(config.aor, found.flows)
         sip = self._sip()
         sip.act(lambda now: sip.ua.register(dataclasses.replace(config, targets=found.flows), now))
         if found.flows:
@@ -113,6 +121,7 @@ class Trunks:
             found = await self._targets(hop)
             if found.flows and found.flows != current:
                 current = found.flows
+                self._found(aor, current)
                 log.info("%s: the registrar's servers are now %s", aor, _describe(current))
                 sip = self._sip()
                 sip.act(partial(sip.ua.retarget, aor, current))

@@ -260,7 +260,8 @@ class InviteUsage:
         """
         if session.state not in _RINGING:
             raise InvalidState(f"cannot answer a call in state {session.state.name}")
-        if session.media is not None and session.local_sdp is not None:  # given in a 183
+        if session.media is not None and session.local_sdp is not None:
+            # given in a 183 (the current one, if an UPDATE in the early dialog changed it)
             response = self.ctx.dialog_response(session, 200)
             self.session_timers.announce(session, session.invite, response)
             self.ctx.attach_sdp(response, session.local_sdp)
@@ -321,6 +322,11 @@ class InviteUsage:
         self._answer(session, response, now)
         session.state = CallState.ANSWERED
         return agreed
+
+    def early(self, session: CallSession) -> bool:
+        """Whether an incoming call's dialog is still early: its INVITE has no 2xx yet
+        (ringing, or the 2xx waits for the PRACK of a reliable 1xx)."""
+        return session.state in _RINGING or self.reliable.holding(session)
 
     def _answer(self, session: CallSession, response: SipResponse, now: float) -> None:
         """Send the 2xx to the INVITE, after the PRACK of a reliable 1xx that carried our

@@ -18,6 +18,12 @@ what each stream agrees now comes to the application as
 :class:`~sipgw.sip.events.RecordingStreamsUpdated` (a pause is ``a=inactive``), and new
 metadata in either request as :class:`~sipgw.sip.events.RecordingMetadataReceived`.
 
+UPDATE before the INVITE's 2xx (RFC 3311 §5.1), in an early dialog: a placed
+call's (the callee's, after its 1xx with SDP) or an incoming call's (ours,
+after our reliable 183 with SDP was PRACKed). An offer before that point gets
+500 with Retry-After (§5.2: the INVITE's offer/answer is not complete). It is
+no session refresh: the session timer starts with the call.
+
 SRTP (RFC 4568 §7.1.4): our key stays while the crypto suite stays, so an
 unchanged offer gets an unchanged answer; a new suite, or SRTP again after
 plain RTP, gets a fresh key of ours. The peer's new key (if any) comes to the
@@ -106,21 +112,26 @@ class ModifyUsage:
     ) -> None:
         """An UPDATE: 200, with our answer when it carried an offer.
 
-        Before a placed call is answered it comes in one of the callee's early dialogs
-        (RFC 3311 §5.1): its answer becomes that dialog's early media, the call's at a 2xx
-        without SDP; the session timer starts with the call, not here.
+        Before the INVITE's 2xx it comes in an early dialog (RFC 3311 §5.1): a placed
+        call's comes in one of the callee's, and its answer becomes that dialog's early
+        media, the call's at a 2xx without SDP; an incoming call's comes in ours, after our
+        183 with SDP, and its answer changes our early media (and is what the 2xx repeats).
+        Either way the session timer starts with the call, not here (RFC 4028 §9 negotiates
+        it in the INVITE's 2xx).
 
         Raises:
             RemoteProtocolError: 491 while our own offer is pending, 500 before
                 the INVITE's offer was answered, 488 for an offer we cannot take.
         """
         offer = parse_offer(request)
-        early = session.uac is not None and not session.uac.answered
+        uac = session.uac
+        early = not uac.answered if uac is not None else self.invite.early(session)
         if offer is not None and session.offer_in_2xx:
             raise RemoteProtocolError("our offer is pending", 491)  # RFC 3311 §5.2
         if offer is not None and (
             session.local_sdp is None or (early and not self._answered(session))
         ):
+            # RFC 3311 §5.2: an offer before we answered the INVITE's: 500 with Retry-After
             raise RemoteProtocolError("the INVITE's offer is not answered yet", 500)
         if not early:
             self.session_timers.check(request)
@@ -132,21 +143,27 @@ class ModifyUsage:
             sdp, media = self._answer_again(session, offer)
             self.ctx.attach_sdp(response, sdp)
             session.local_sdp = sdp
-        if not early:
-            session.dialog.refresh_target(request)  # a placed call's dialog comes with its 2xx
+        if uac is None or not early:
+            # RFC 3311 §5.2: a target refresh, in our early dialog too (a placed call's
+            # dialog comes with its 2xx)
+            session.dialog.refresh_target(request)
         self.ctx.transactions.respond(tx, response, now)
         if not early:
             self.session_timers.restart(session, now)
         if media is not None:
-            if early and session.uac is not None:
-                session.uac.early_media[request.from_.tag or ""] = media
+            if early and uac is not None:
+                uac.early_media[request.from_.tag or ""] = media
             self.ctx.set_media(session, media)
         self._metadata(session, request)
 
-    @staticmethod
-    def _answered(session: CallSession) -> bool:
-        """Whether a placed call's offer was answered in an early dialog (a 1xx with SDP)."""
-        return session.uac is not None and bool(session.uac.early_media)
+    def _answered(self, session: CallSession) -> bool:
+        """Whether the INVITE's offer/answer completed in an early dialog (RFC 3311 §5.1): a
+        placed call's in a 1xx with SDP; an incoming call's in a reliable 1xx with our answer
+        that was PRACKed (RFC 3262 §5: until then the PRACK may bring an offer, and an
+        answer in an unreliable 1xx is no final answer, RFC 3261 §13.2.1)."""
+        if session.uac is not None:
+            return bool(session.uac.early_media)
+        return self.invite.reliable.answer_acknowledged(session)
 
     def _answer_again(
         self, session: CallSession, offer: SessionDescription

@@ -9,6 +9,10 @@ One reliable 1xx is outstanding at a time (§3): a 1xx that comes meanwhile wait
 PRACK, and so does the 2xx when the outstanding one carried our SDP answer (the answer must
 be acknowledged before the call is); after a 1xx without SDP the 2xx goes at once and the
 1xx is sent no more. A caller that only supports ``100rel`` gets its 1xx the usual way.
+
+A reliable 1xx with our SDP answer lists UPDATE in its Allow (RFC 3311 §4), and once it is
+PRACKed the INVITE's offer/answer is complete: the caller may then send a new offer in an
+UPDATE in the early dialog (RFC 3311 §5.1; :mod:`sipgw.sip.usages.modify` answers it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from sipgw.sip.errors import RemoteProtocolError
 from sipgw.sip.message import SipRequest, SipResponse
 from sipgw.sip.reliable import OPTION, RSEQ_MAX, Rack, requires_reliable
 from sipgw.sip.transaction import ServerTransaction
-from sipgw.sip.usages.context import UsageContext
+from sipgw.sip.usages.context import ALLOW, UsageContext
 from sipgw.sip.usages.session import CallSession, ReliableState, Send
 
 __all__ = ["ReliableProvisionals"]
@@ -59,6 +63,8 @@ class ReliableProvisionals:
         rseq, state.next_rseq = state.next_rseq, state.next_rseq + 1
         response.headers.add("Require", OPTION)
         response.headers.add("RSeq", str(rseq))
+        if response.body:
+            response.headers.add("Allow", ALLOW)  # RFC 3311 §4: SHOULD, with SDP
         state.outstanding, state.rseq, state.unacknowledged = response, rseq, True
         state.with_sdp = bool(response.body)
         timers = self.ctx.config.timers
@@ -100,8 +106,15 @@ class ReliableProvisionals:
             return  # a PRACK for a 1xx the 2xx already went after
         self._quiet(state)
         state.unacknowledged = False
+        state.answer_acknowledged |= state.with_sdp
         while state.waiting and not state.unacknowledged:
             state.waiting.popleft()(now)
+
+    def answer_acknowledged(self, session: CallSession) -> bool:
+        """Whether our SDP answer went in a reliable 1xx that was PRACKed (RFC 3262 §5):
+        only then may an UPDATE in the early dialog bring a new offer (RFC 3311 §5.1)."""
+        state = session.reliable
+        return state is not None and state.answer_acknowledged
 
     def holding(self, session: CallSession) -> bool:
         """Whether the call's 2xx waits for a PRACK (the INVITE has no final response yet)."""

@@ -127,6 +127,9 @@ class ReliableState:
     unacknowledged: bool = False
     """:attr:`outstanding` has not been PRACKed yet."""
     with_sdp: bool = False
+    answer_acknowledged: bool = False
+    """A reliable 1xx with our SDP answer was PRACKed: the INVITE's offer/answer is complete
+    and the caller may send new offers in UPDATEs before the 2xx (RFC 3311 §5.1)."""
     interval: float = 0.0
     retransmit: Timer | None = None
     give_up: Timer | None = None

@@ -13,6 +13,7 @@ import pytest
 
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.aio.stream import StreamPool
+from sipgw.aio.tlsfiles import ClientTls, ReloadingContext, TlsClientProfile
 from sipgw.sip.addressing import Flow
 from sipgw.sip.config import UserAgentConfig
 from sipgw.sip.events import CallOffered, SipEvent
@@ -308,8 +309,9 @@ async def test_the_context_of_tls_out_is_made_at_the_first_tls_connection_only(
 
     accepted: list[Peer] = []
     server, port = await _tls_server(test_ca, accepted)
+    client = ClientTls(TlsClientProfile(ReloadingContext(make, (), "test")))
     pool = StreamPool(lambda data, flow: None, lambda flow: None, lambda number: False,
-                      client_ssl=make)  # fmt: skip
+                      client_ssl=client)  # fmt: skip
     plain = await asyncio.start_server(lambda r, w: accepted.append(Peer(r, w)), "127.0.0.1", 0)
     pool.send(
         options("TCP", 1, "tcp-1"), Flow("TCP", ("127.0.0.1", plain.sockets[0].getsockname()[1]))
@@ -324,7 +326,7 @@ async def test_the_context_of_tls_out_is_made_at_the_first_tls_connection_only(
         await asyncio.sleep(0.01)
     request = await accepted[1].read()
     assert request is not None and request.call_id in ("tls-0", "tls-1")
-    assert len(made) == 1 and pool.client_ssl is made[0]
+    assert len(made) == 1 and client.default.context.get() is made[0]
     pool.close()
     server.close()
     plain.close()
@@ -383,7 +385,7 @@ async def test_a_peer_failing_every_connection_leaves_nothing_to_the_collector(
     transport = "TCP" if failure == "refused" else "TLS"
     failed: list[Flow] = []
     pool = StreamPool(lambda data, flow: None, failed.append, lambda number: False,
-                      client_ssl=ssl.create_default_context())  # fmt: skip
+                      client_ssl=_client_tls(ssl.create_default_context()))  # fmt: skip
     with garbage_of_ours() as leftovers:
         for n in range(3):
             pool.send(options(transport, n, f"down-{n}"), Flow(transport, ("127.0.0.1", port)))
@@ -446,3 +448,8 @@ def test_tls_without_cert_fails_to_start(tmp_path: Path) -> None:
 
     with pytest.raises((OSError, ssl.SSLError)):
         asyncio.run(main())
+
+
+def _client_tls(context: ssl.SSLContext) -> ClientTls:
+    """Every server gets ``context``."""
+    return ClientTls(TlsClientProfile(ReloadingContext(lambda: context, (), "test")))

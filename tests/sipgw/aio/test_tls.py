@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.aio.tls import client_context, server_context
+from sipgw.aio.tls import certificate_names, client_context, names_allowed, server_context
 from tests.tls_ca import CaFiles, make_test_ca
 from tests.toolkit.tls import make_ca, make_server_cert
 
@@ -94,10 +94,13 @@ def test_the_server_context_needs_a_matching_key(test_ca: CaFiles, tmp_path: Pat
         server_context(str(tmp_path / "missing.crt"), str(test_ca.key))
 
 
-async def test_our_certificate_is_offered_to_a_server_that_asks(
-    test_ca: CaFiles, tmp_path: Path
-) -> None:
-    """Mutual TLS: a trunk may ask for our certificate; the client context offers it."""
+# -- mutual TLS: our listener asks for a certificate; peers' names
+
+
+async def requiring_listener(
+    test_ca: CaFiles, peer_ca: Path
+) -> tuple[asyncio.Server, int, list[object]]:
+    """A listener with ``server_context(..., peer_ca)``: (it, its port, each peer's cert)."""
     seen: list[object] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -106,11 +109,14 @@ async def test_our_certificate_is_offered_to_a_server_that_asks(
         await writer.drain()
         writer.close()
 
-    requiring = server_context(str(test_ca.cert), str(test_ca.key))
-    requiring.verify_mode = ssl.CERT_REQUIRED
-    requiring.load_verify_locations(str(test_ca.ca_cert))
-    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=requiring)
-    port = listener.sockets[0].getsockname()[1]
+    context = server_context(str(test_ca.cert), str(test_ca.key), str(peer_ca))
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    return listener, listener.sockets[0].getsockname()[1], seen
+
+
+async def test_our_certificate_is_offered_to_a_server_that_asks(test_ca: CaFiles) -> None:
+    """Mutual TLS: a trunk may ask for our certificate; the client context offers it."""
+    listener, port, seen = await requiring_listener(test_ca, test_ca.ca_cert)
     try:
         mine = client_context(str(test_ca.ca_cert), str(test_ca.cert), str(test_ca.key))
         assert await exchange(port, mine) == b"ok\r\n"
@@ -118,3 +124,53 @@ async def test_our_certificate_is_offered_to_a_server_that_asks(
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_a_listener_with_a_peer_ca_takes_only_peers_it_signed(
+    test_ca: CaFiles, tmp_path: Path
+) -> None:
+    listener, port, seen = await requiring_listener(test_ca, test_ca.ca_cert)
+    stranger_ca = make_ca(tmp_path / "stranger", name="stranger-ca")
+    stranger = make_server_cert(stranger_ca, tmp_path / "stranger", "stranger")
+    try:
+        signed = client_context(str(test_ca.ca_cert), str(test_ca.cert), str(test_ca.key))
+        assert await exchange(port, signed) == b"ok\r\n"
+        assert seen and seen[0]
+        for context in (
+            client_context(str(test_ca.ca_cert)),  # no certificate
+            client_context(str(test_ca.ca_cert), str(stranger.cert), str(stranger.key)),
+        ):
+            assert await refused(port, context)
+        assert len(seen) == 1
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+async def refused(port: int, context: ssl.SSLContext) -> bool:
+    """Whether the listener would not talk: with TLS 1.3 the client learns of the refusal
+    at its first read (an alert, or the connection closed without a word)."""
+    try:
+        return await exchange(port, context) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+
+
+def test_a_certificates_names_are_its_dns_and_sip_uri_entries_else_its_cn() -> None:
+    with_san = {
+        "subject": ((("commonName", "ignored.example.com"),),),
+        "subjectAltName": (
+            ("DNS", "SBC1.example.com"),
+            ("URI", "sip:edge.example.com;transport=tls"),
+            ("URI", "https://not-sip.example.com"),
+            ("IP Address", "192.0.2.1"),
+        ),
+    }
+    assert certificate_names(with_san) == ("sbc1.example.com", "edge.example.com")
+    cn_only = {"subject": ((("commonName", "PBX.example.com"),),), "subjectAltName": ()}
+    assert certificate_names(cn_only) == ("pbx.example.com",)
+    assert certificate_names(None) == () and certificate_names({}) == ()
+    assert names_allowed(with_san, ["edge.example.com"])
+    assert names_allowed(with_san, ["sbc1.EXAMPLE.com"])
+    assert not names_allowed(with_san, ["ignored.example.com", "192.0.2.1"])
+    assert not names_allowed(None, ["sbc1.example.com"])

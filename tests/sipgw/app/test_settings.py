@@ -86,3 +86,26 @@ def test_tls_needs_a_certificate_and_a_key_that_exist(tmp_path: Path) -> None:
     key.write_text("x")
     flags = {"--transports": "tls", "--tls-cert": str(cert), "--tls-key": str(key)}
     assert load(GatewayConfig, Sources({}, flags)).transports == ("TLS",)
+
+
+def test_peers_are_asked_for_certificates_only_on_a_tls_listener_with_a_ca(tmp_path: Path) -> None:
+    cert, key, ca = (tmp_path / name for name in ("cert.pem", "key.pem", "ca.pem"))
+    for path in (cert, key, ca):
+        path.write_text("x")
+    tls = {"--transports": "tls", "--tls-cert": str(cert), "--tls-key": str(key)}
+    not_listening = "^--tls-peer-ca .*ca.pem is set but --transports/SIPGW_TRANSPORTS"
+    with pytest.raises(ConfigError, match=not_listening):
+        load(GatewayConfig, Sources({}, {"--tls-peer-ca": str(ca)}))
+    no_ca = "^--tls-peer-names sbc.example.com needs --tls-peer-ca/SIPGW_TLS_PEER_CA"
+    with pytest.raises(ConfigError, match=no_ca):
+        load(GatewayConfig, Sources({}, {**tls, "--tls-peer-names": "sbc.example.com"}))
+    with pytest.raises(ConfigError, match="'sbc one' is not a host name"):
+        load(GatewayConfig, Sources({}, {**tls, "--tls-peer-names": "sbc one"}))
+    both = {
+        **tls,
+        "--tls-peer-ca": str(ca),
+        "--tls-peer-names": "SBC.example.com, sbc2.example.com",
+    }
+    config = load(GatewayConfig, Sources({}, both))
+    assert config.tls_peer_ca == str(ca)
+    assert config.tls_peer_names == ("sbc.example.com", "sbc2.example.com")

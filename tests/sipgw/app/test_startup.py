@@ -166,6 +166,25 @@ def test_a_lines_status_callback_needs_the_twilio_api_and_the_admin_server(
     assert startup.lines.table.lines["a"].spec.status_callback == "https://app.example/status"
 
 
+def test_a_lines_tls_peer_names_need_peers_asked_for_certificates(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[lines.a]\ntls_peer_names = ["sbc.example.com"]\n[[routes]]\nline = "a"\n')
+    with pytest.raises(
+        ConfigError, match="line 'a': tls_peer_names needs --tls-peer-ca/SIPGW_TLS_PEER_CA"
+    ):
+        build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
+    for name in ("cert", "key", "ca"):
+        (tmp_path / name).write_text("PEM")
+    tls = {
+        "SIPGW_ROUTES": str(routes), "SIPGW_TRANSPORTS": "udp,tls",
+        "SIPGW_TLS_CERT": str(tmp_path / "cert"), "SIPGW_TLS_KEY": str(tmp_path / "key"),
+        "SIPGW_TLS_PEER_CA": str(tmp_path / "ca"),
+    }  # fmt: skip
+    startup = build_startup(find_agent("echo"), Sources(tls))
+    assert startup.lines is not None
+    assert startup.lines.table.lines["a"].spec.tls_peer_names == ("sbc.example.com",)
+
+
 def test_a_routes_file_keeps_an_unconfigured_gateway_closed(tmp_path: Path) -> None:
     """Its lines may name any agent (and it can be reloaded): never the echo agent's lab."""
     routes = tmp_path / "routes.toml"

@@ -90,7 +90,10 @@ class Kamailio(PeerContext):
       the built-in routing (a carrier's trunk rules: :mod:`.carriers`).
     * ``refuse_refer``: every REFER gets 403 (a trunk that does not carry transfers).
     * ``transports``: any of ``udp``, ``tcp``, ``tls``; ``tls_cert`` (made with
-      :mod:`tests.toolkit.tls` in ``workdir/NAME/pki`` when not given) for the TLS listener.
+      :mod:`tests.toolkit.tls` in ``workdir/NAME/pki`` when not given) for the TLS listener,
+      and presented when Kamailio connects out. ``tls_peer_ca``: mutual TLS, a peer's
+      certificate must chain to it (``verify_certificate``, ``require_certificate``), and so
+      must a server's Kamailio connects to.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class Kamailio(PeerContext):
         invite_route: str = "",
         refuse_refer: bool = False,
         tls_cert: ServerCertificate | None = None,
+        tls_peer_ca: Path | None = None,
         sip_port: int | None = None,
         tls_port: int | None = None,
         host: str = HOST,
@@ -143,6 +147,7 @@ class Kamailio(PeerContext):
         self.config_path = self.run_dir / "kamailio.cfg"
         self.log_path = self.workdir / f"{name}.log"
         self.tls_cert = tls_cert
+        self.tls_peer_ca = tls_peer_ca
         self._host = host
         self._fixed_ports = sip_port is not None or tls_port is not None
         self.sip_port = sip_port or 0
@@ -193,7 +198,9 @@ class Kamailio(PeerContext):
                 self.tls_cert = make_server_cert(make_ca(pki), pki, "kamailio", ips=[self.host])
             tls_config = self.run_dir / "tls.cfg"
             tls_config.write_text(
-                render_tls_config(self.tls_cert.cert, self.tls_cert.key, self.tls_cert.ca_cert)
+                render_tls_config(
+                    self.tls_cert.cert, self.tls_cert.key, self.tls_cert.ca_cert, self.tls_peer_ca
+                )
             )
         self.config_path.write_text(
             render_config(

@@ -314,14 +314,18 @@ failure_route[MANAGE_FAILURE] {{
     return head + routes + opts.invite_route
 
 
-def render_tls_config(cert: Path, key: Path, ca: Path) -> str:
-    """tls.cfg: our certificate as server and client; peers' certificates are not verified."""
+def render_tls_config(cert: Path, key: Path, ca: Path, peer_ca: Path | None = None) -> str:
+    """tls.cfg: our certificate as server and client. Without ``peer_ca`` peers' certificates
+    are not verified; with it (mutual TLS) a client must present a certificate it signed
+    (``verify_certificate``, ``require_certificate``) and servers we connect to are verified
+    against it."""
+    verify = "yes" if peer_ca is not None else "no"
     common = (
         "method = TLSv1.2+\n"
-        "verify_certificate = no\n"
-        "require_certificate = no\n"
+        f"verify_certificate = {verify}\n"
+        f"require_certificate = {verify}\n"
         f"certificate = {cert}\n"
         f"private_key = {key}\n"
-        f"ca_list = {ca}\n"
+        f"ca_list = {peer_ca or ca}\n"
     )
     return f"[server:default]\n{common}\n[client:default]\n{common}"

@@ -122,6 +122,14 @@ def test_a_good_file(tmp_path: Path) -> None:
             r"line 2: line 'a': max_calls must be a whole number",
         ),
         ('[lines.a]\nmax_calls = -1\n[[routes]]\nline="a"\n', r"line 2: .*0 \(no limit\) or more"),
+        (
+            '[lines.a]\ntls_peer_names = "sbc"\n[[routes]]\nline="a"\n',
+            r"line 2: line 'a': tls_peer_names must be a list of host names",
+        ),
+        (
+            '[lines.a]\ntls_peer_names = ["sbc one"]\n[[routes]]\nline="a"\n',
+            r"line 2: line 'a': tls_peer_names: 'sbc one' is not a host name",
+        ),
         ('[lines.a]\nrecording = "yes"\n[[routes]]\nline="a"\n', r"line 2: .*true or false"),
         ('[lines.a]\nwebhook_url = "ftp://x"\n[[routes]]\nline="a"\n', r"line 2: .*http\(s\)"),
         ('[lines.a]\nkeyterms = [1]\n[[routes]]\nline="a"\n', r"line 2: .*list of strings"),

@@ -8,7 +8,7 @@ from sipgw.agent.base import Agent, CallControl
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.lines.routing import LINE_BUSY, AgentRoutes
+from sipgw.app.lines.routing import LINE_BUSY, NOT_THIS_PEER, AgentRoutes
 from sipgw.app.upstream.accounts import Account
 from sipgw.foundation.settings import Sources
 from sipgw.sip.call import CallInfo
@@ -105,3 +105,29 @@ def test_a_line_at_its_limit_is_busy(tmp_path: Path) -> None:
     assert busy.line is not None and busy.why == "line sales has its 2 calls up"
     room = routes.choose(to("<sip:+15550100@gw>"), lambda line: 1)
     assert room.refuse is None and room.factory is DEFAULT
+
+
+def test_a_line_with_tls_peer_names_takes_calls_from_those_peers_only(tmp_path: Path) -> None:
+    names = '["SBC1.example.com", "sbc2.example.com"]'
+    text = f'default = "trunk"\n[lines.trunk]\ntls_peer_names = {names}\n'
+    routes = AgentRoutes((), {}, default, lines(tmp_path, text))
+    call = to("<sip:+15550100@gw>")
+    peers: dict[str, tuple[str, ...] | None] = {
+        "sbc2": ("sbc2.example.com", "10.0.0.2"),
+        "udp": None,
+        "other": ("other.example.com",),
+        "anonymous": (),
+    }
+    taken = routes.choose(call, lambda line: 0, lambda call: peers["sbc2"])
+    assert taken.refuse is None and taken.factory is DEFAULT and taken.kind == ""
+    for peer, came in (
+        ("udp", "not over TLS"),
+        ("other", "from other.example.com"),
+        ("anonymous", "from no name"),
+    ):
+        refused = routes.choose(call, lambda line: 0, lambda call, peer=peer: peers[peer])  # type: ignore[misc]
+        assert refused.refuse == NOT_THIS_PEER == 403 and refused.factory is None, peer
+        assert refused.kind == "tls-peer" and refused.line is not None
+        assert refused.why == (
+            f"line trunk takes calls from sbc1.example.com, sbc2.example.com only: it came {came}"
+        )

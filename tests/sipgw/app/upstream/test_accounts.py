@@ -309,3 +309,36 @@ def test_an_account_says_whether_its_calls_listen_for_key_tones(tmp_path: Path) 
     assert office.inband_dtmf is None and trunk.inband_dtmf == "on"
     with pytest.raises(ConfigError, match="inband_dtmf must be one of auto, on, off"):
         accounts_from(tmp_path, GOOD + 'inband_dtmf = "always"\n')
+
+
+def test_an_accounts_tls_files_are_found_beside_the_file_and_checked(tmp_path: Path) -> None:
+    (tmp_path / "tls").mkdir()
+    for name in ("office.crt", "office.key", "trunk-ca.crt"):
+        (tmp_path / "tls" / name).write_text("PEM")
+    (office,) = accounts_from(
+        tmp_path,
+        '[accounts.office]\naor = "sip:1001@sbc.example.com"\ntransport = "tls"\n'
+        'tls_cert = "tls/office.crt"\ntls_key = "tls/office.key"\ntls_ca = "tls/trunk-ca.crt"\n'
+        'tls_peer_names = ["SBC1.example.com", "sbc2.example.com"]\n',
+    )
+    assert office.tls is not None
+    assert office.tls.cert == str(tmp_path / "tls" / "office.crt")
+    assert office.tls.ca == str(tmp_path / "tls" / "trunk-ca.crt")
+    assert office.tls.peer_names == ("sbc1.example.com", "sbc2.example.com")
+    (plain,) = accounts_from(tmp_path, '[accounts.p]\naor = "sip:1@pbx.example.com"\n')
+    assert plain.tls is None
+    with pytest.raises(ConfigMistakes) as info:
+        accounts_from(
+            tmp_path,
+            '[accounts.office]\naor = "sip:1001@sbc.example.com"\n'
+            'tls_cert = "tls/missing.crt"\n'
+            'tls_peer_names = ["sbc one"]\n'
+            '[accounts.half]\naor = "sip:1002@sbc.example.com"\ntls_cert = "tls/office.crt"\n',
+        )
+    found = [message.partition(": ")[2] for message in info.value.messages]
+    assert any(
+        m.startswith("account 'office': tls_cert 'tls/missing.crt': no such file") for m in found
+    )
+    wrong_name = "'sbc one' is not a host name (e.g. sbc.example.com)"
+    assert f"account 'office': tls_peer_names: {wrong_name}" in found
+    assert "account 'half': tls_cert and tls_key go together: tls_key is missing" in found

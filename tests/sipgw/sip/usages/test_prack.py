@@ -134,3 +134,18 @@ def test_a_cancel_while_the_200_waits_for_the_prack_ends_the_call_with_487() -> 
     assert ended.reason is EndReason.CANCELLED
     h.advance(64 * 0.5 + 1)
     assert 200 not in h.statuses()  # the held 200 never goes
+
+
+def test_a_reliable_183_with_our_answer_allows_update_and_a_reliable_180_says_nothing() -> None:
+    """RFC 3311 §4: a reliable 1xx with SDP SHOULD list UPDATE in its Allow, so the caller
+    knows it may update the session in the early dialog (:mod:`sipgw.sip.usages.modify`)."""
+    h = ringing()
+    call = h.offered()
+    h.act(h.ua.ring, call)
+    (ringing_,) = h.responses()
+    assert not ringing_.headers.get_all("Allow")
+    h.feed(prack(ringing_, cseq=2))
+    h.act(h.ua.progress, call, 30000)
+    prack_ok, progress = h.responses()
+    assert progress.status == 183 and progress.body
+    assert "UPDATE" in progress.headers.get_all("Allow")

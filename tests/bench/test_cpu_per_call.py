@@ -1,0 +1,47 @@
+"""bench/cpu_per_call.py at its smallest: two calls at once on Pipecat's bot and on a gateway,
+one turn each; what it reports is checked, its figures never."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.cpu_per_call import Load, cpu_seconds, figures, run, table
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_the_bench_loads_both_and_charges_each_its_own_cpu(tmp_path: Path) -> None:
+    loads = await run(1, 2, 1, tmp_path)
+    assert [(x.system, x.calls, x.turns) for x in loads] == [("pipecat", 2, 2), ("sipgw", 2, 2)]
+    for x in loads:
+        assert x.seconds > 1.0 and x.cpu_s > 0 and x.errors == [], x
+        assert x.core_per_call is not None and x.core_per_call > 0, x
+    data = figures(loads)
+    assert set(data) == {"pipecat", "sipgw", "ratio"}
+    assert len(data["ratio"]["per_round"]) == 1
+    assert table(data).splitlines()[-1].startswith("sipgw / Pipecat, per call: ")
+
+
+def test_a_calls_share_leaves_the_idle_rate_out_and_rounds_pair_up() -> None:
+    busy = Load("sipgw", 0, 10, seconds=20.0, cpu_s=3.0, idle_cpu_s=1.0)
+    assert busy.core_per_call == pytest.approx(0.01)  # (3 - 1) s over 20 s and 10 calls
+    assert Load("sipgw", 0, 10).core_per_call is None  # nothing measured
+    theirs = Load("pipecat", 0, 10, seconds=20.0, cpu_s=20.0)
+    later = [Load("pipecat", 1, 10, seconds=10.0, cpu_s=5.0),
+             Load("sipgw", 1, 10, seconds=10.0, cpu_s=0.5)]  # fmt: skip
+    data = figures([busy, theirs, *later])
+    assert data["ratio"]["per_round"] == [0.1, 0.1]
+    assert data["sipgw"]["core_per_call_pct"] == [1.0, 0.5]
+    assert data["pipecat"]["core_per_call_pct_median"] == pytest.approx(7.5)
+
+
+def test_cpu_seconds_grows_with_work() -> None:
+    before = cpu_seconds(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert cpu_seconds(os.getpid()) - before >= 0.03
