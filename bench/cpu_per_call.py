@@ -7,12 +7,13 @@ says)::
     .venv/bin/python -m bench.cpu_per_call --calls 10 --rounds 3 --json -
 
 The set-up of :mod:`bench.turn_ends` (its fakes in threads of this process, their delays, its
-espeak-ng sentences with a pause inside), each system with its defaults: Pipecat's own Twilio
-example bot (Silero VAD, smart-turn v3) and ``sipgw serve --agent assistant``'s Media Streams
-leg (the model voice detector, the ``words`` early end). Each round, each system in turn (the
-order rotated) takes ``--calls`` calls at once from the Twilio fake: the greeting heard out,
-then ``--turns`` sentences, every call saying the same sentence at the same time and hearing
-its reply out (the fake STT is scripted with one transcript per call).
+espeak-ng sentences, here each said whole), each system with its defaults: Pipecat's own
+Twilio example bot (Silero VAD, smart-turn v3) and ``sipgw serve --agent assistant``'s Media
+Streams leg (the model voice detector, the ``words`` early end). Each round, each system in
+turn (the order rotated) takes ``--calls`` calls at once from the Twilio fake: the greeting
+heard out, then ``--turns`` sentences, every call saying the same sentence at the same time and
+hearing its reply out. Every session of the fake STT transcribes the turn as that sentence (its
+default transcript; a queue of scripted ones would be taken by the sessions from each other).
 
 CPU: the system's process (and its children), user + system time from ``/proc``, from the
 first call's start to the last one's hang-up, less what it spends idle at that rate (measured
@@ -46,11 +47,9 @@ from bench.turn_ends import (
     agent_audio,
     assistant_gateway,
     fakes,
-    heard_partials,
     loud,
     pipecat_stream,
     quiet_for,
-    said_ms,
     sentence_of,
     sipgw_stream,
     turn_audio,
@@ -63,11 +62,15 @@ __all__ = ["main", "run"]
 
 IDLE_S: Final = 3.0
 """Seconds each system's idle CPU rate is measured before its calls."""
-PAUSE_MS: Final = 400
-"""The pause inside every sentence."""
+PAUSE_MS: Final = 0
+"""The pause inside every sentence: none (each said whole)."""
 STT_END_MS: Final = 400
 """The fake STT's end of turn after a sentence."""
 TICKS: Final = os.sysconf("SC_CLK_TCK")
+SAID: Final = tuple(words for words in SENTENCES if "four five" not in words[1])
+"""The sentences of :mod:`bench.turn_ends` but the order number's: its digits' gaps end a
+turn early for the ``words`` rule, where the fake's one transcript would be the whole
+sentence (a real service's, the digits said by then)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -126,17 +129,11 @@ async def answered(call: FakeTwilioStream, audio: bytes) -> bool:
     return True
 
 
-def script_turn(
-    stt: FakeAssemblyAI, sentence: Sentence, words: tuple[str, str], calls: int
-) -> None:
-    """One transcript (and its partials) per call for the turn all calls say now."""
+def script_turn(stt: FakeAssemblyAI, words: tuple[str, str]) -> None:
+    """The transcript of every session for the turn all calls say now: the sentence, whole
+    (no queue of scripted texts, which concurrent sessions would take from each other)."""
     stt.reset()
-    said = said_ms(sentence, PAUSE_MS)
-    speech, silence = heard_partials(sentence, words, PAUSE_MS, STT_END_MS, said)
-    for _ in range(calls):
-        stt.script_sentence(" ".join(words), speech_ms=said)
-        stt.script_speech_partials(speech)
-        stt.script_partials(silence)
+    stt.default_transcript = " ".join(words)
 
 
 async def load(
@@ -157,8 +154,8 @@ async def load(
             result.errors.append("a call heard no greeting")
         await asyncio.gather(*(quiet_for(c, QUIET_AFTER_S, within=15) for c in calls))
         for n in range(turns):
-            sentence, words = speech[n % len(speech)], SENTENCES[n % len(SENTENCES)]
-            script_turn(stt, sentence, words, len(calls))
+            sentence, words = speech[n % len(speech)], SAID[n % len(SAID)]
+            script_turn(stt, words)
             audio = turn_audio(sentence, PAUSE_MS)
             done = await asyncio.gather(*(answered(c, audio) for c in calls),
                                         return_exceptions=True)  # fmt: skip
@@ -173,7 +170,7 @@ async def load(
 
 async def run(rounds: int, calls: int, turns: int, workdir: Path) -> list[Load]:
     speech = [sentence_of(a, b, workdir, f"s{n}", kept_tune=False)
-              for n, (a, b) in enumerate(SENTENCES)]  # fmt: skip
+              for n, (a, b) in enumerate(SAID)]  # fmt: skip
     results: list[Load] = []
     with fakes() as services:
         services.stt.min_turn_silence_ms = STT_END_MS
