@@ -42,6 +42,7 @@ from sipgw.agent.services.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.agent.services.stt.streams import StreamSessions
 from sipgw.agent.srs.assist import AssistAdvisor, Heard
 
 __all__ = [
@@ -121,13 +122,10 @@ class SrsAgent(Agent):
         self.open_stt = open_stt
         self.record = record
         self.parties: dict[str, RecordedParty] = {}
-        self.sessions: dict[str, SpeechToText] = {}
+        self.streams = StreamSessions()
+        self.sessions = self.streams.sessions
         self.utterances = 0
         """Utterances written so far."""
-        self._pumps: list[asyncio.Task[None]] = []
-        self._open: set[str] = set()
-        self._settled = asyncio.Event()
-        self._settled.set()
         self.closed = False
 
     async def prepare(self) -> None:
@@ -153,11 +151,11 @@ class SrsAgent(Agent):
             except SttConnectError:
                 with contextlib.suppress(Exception):
                     await stt.close()
-                await self._close_sessions()
+                await self.streams.close_sessions()
                 raise
             self.sessions[party.label] = stt
         loop = asyncio.get_running_loop()
-        self._pumps = [loop.create_task(self._pump(label, stt))
+        self.streams.pumps = [loop.create_task(self._pump(label, stt))
                        for label, stt in self.sessions.items()]  # fmt: skip
 
     def update_parties(self, parties: Sequence[RecordedParty]) -> None:
@@ -185,9 +183,9 @@ class SrsAgent(Agent):
     async def _pump(self, label: str, stt: SpeechToText) -> None:
         async for event in stt.events():
             if isinstance(event, (SttSpeechStarted, SttPartialTranscript)):
-                self._turn(label, under_way=True)
+                self.streams.turn(label, under_way=True)
             elif isinstance(event, SttTurnEnded):
-                self._turn(label, under_way=False)
+                self.streams.turn(label, under_way=False)
                 if event.text.strip():
                     self._said(label, event)
             elif isinstance(event, SttFailed):
@@ -214,40 +212,13 @@ class SrsAgent(Agent):
     def _suggested(self, text: str, utterances: int) -> None:
         self.record.write({"type": "suggestion", "text": text, "utterances": utterances})
 
-    def _turn(self, label: str, under_way: bool) -> None:
-        if under_way:
-            self._open.add(label)
-            self._settled.clear()
-        else:
-            self._open.discard(label)
-            if not self._open:
-                self._settled.set()
-
-    async def _close_sessions(self) -> None:
-        sessions = list(self.sessions.values())
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*(stt.close() for stt in sessions))
-
     async def close(self, reason: str = "") -> None:
         """The turns under way end with the words heard so far (within :data:`STOP_WAIT`),
         the sessions close, the record ends. Idempotent."""
         if self.closed:
             return
         self.closed = True
-        for label in self._open:
-            self.sessions[label].end_turn_now()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(STOP_WAIT):
-                await self._settled.wait()
-        await self._close_sessions()
-        pumps = self._pumps
-        if pumps:
-            await asyncio.wait(pumps, timeout=0.5)
-        for pump in pumps:
-            pump.cancel()
-        for pump in pumps:
-            with contextlib.suppress(BaseException):
-                await pump
+        await self.streams.stop(STOP_WAIT)
         if self.advisor is not None:
             await self.advisor.close()  # the suggestion on the last words, if it comes soon
             with contextlib.suppress(Exception):

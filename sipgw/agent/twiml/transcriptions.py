@@ -44,6 +44,7 @@ from sipgw.agent.services.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
+from sipgw.agent.services.stt.streams import StreamSessions
 from sipgw.agent.twiml.relay.providers import keyterms
 from sipgw.twilio.profanity import mask_profanity
 from sipgw.twilio.transcriptiontwiml import (
@@ -119,18 +120,13 @@ class LiveTranscription:
         self.events = events
         self.post = post
         self.log_id = log_id
-        self.sessions: dict[str, SpeechToText] = {}
-        self._pumps: list[asyncio.Task[None]] = []
+        self.streams = StreamSessions()
+        self.sessions = self.streams.sessions
         self.stopped = False
         self.posted_content = 0
         self.left_out_hints: list[str] = []
         self._partials: dict[str, list[str]] = {}
         """Each track's last partial result of the turn under way, word by word."""
-        self._open: set[str] = set()
-        """Tracks with a turn under way (speech heard, its end not yet come)."""
-        self._settled = asyncio.Event()
-        """Set while no turn is under way."""
-        self._settled.set()
 
     @property
     def sid(self) -> str:
@@ -151,7 +147,7 @@ class LiveTranscription:
             except SttConnectError as exc:
                 with contextlib.suppress(Exception):
                     await stt.close()
-                await self._close_sessions()
+                await self.streams.close_sessions()
                 self.stopped = True
                 self.post(self.events.error(f"the speech-to-text could not be opened: {exc}",
                                             PROVIDER_UNAVAILABLE))  # fmt: skip
@@ -160,7 +156,7 @@ class LiveTranscription:
             await self._hint(stt)
         self.post(self.events.started())
         loop = asyncio.get_running_loop()
-        self._pumps = [loop.create_task(self._pump(track, stt))
+        self.streams.pumps = [loop.create_task(self._pump(track, stt))
                        for track, stt in self.sessions.items()]  # fmt: skip
         return True
 
@@ -186,9 +182,9 @@ class LiveTranscription:
     async def _pump(self, track: str, stt: SpeechToText) -> None:
         async for event in stt.events():
             if isinstance(event, SttSpeechStarted):
-                self._turn(track, under_way=True)
+                self.streams.turn(track, under_way=True)
             if isinstance(event, SttTurnEnded):
-                self._turn(track, under_way=False)
+                self.streams.turn(track, under_way=False)
                 self._partials.pop(track, None)
                 text = event.text.strip()
                 if not text:
@@ -198,7 +194,7 @@ class LiveTranscription:
                 self.posted_content += 1
                 self.post(self.events.content(track, self._text(text), confidence, final=True))
             elif isinstance(event, SttPartialTranscript):
-                self._turn(track, under_way=True)
+                self.streams.turn(track, under_way=True)
                 text = event.text.strip()
                 if self.noun.partial_results and text:
                     heard = text.split()
@@ -212,40 +208,11 @@ class LiveTranscription:
                 self.post(self.events.error(f"{track}: the speech-to-text failed: "
                                             f"{event.reason}", PROVIDER_UNAVAILABLE))  # fmt: skip
 
-    def _turn(self, track: str, under_way: bool) -> None:
-        if under_way:
-            self._open.add(track)
-            self._settled.clear()
-        else:
-            self._open.discard(track)
-            if not self._open:
-                self._settled.set()
-
-    async def _close_sessions(self) -> None:
-        sessions = list(self.sessions.values())
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*(stt.close() for stt in sessions))
-
     async def stop(self) -> None:
         """The sessions closed (their last words posted, within :data:`STOP_WAIT`), then
         ``transcription-stopped``. Idempotent."""
         if self.stopped:
             return
         self.stopped = True
-        for track in self._open:
-            self.sessions[track].end_turn_now()  # the words heard so far end their turn
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STOP_WAIT
-        with contextlib.suppress(TimeoutError):  # their turns' ends, posted
-            async with asyncio.timeout(STOP_WAIT):
-                await self._settled.wait()
-        await self._close_sessions()
-        pumps = self._pumps
-        if pumps:
-            await asyncio.wait(pumps, timeout=max(0.1, deadline - loop.time()))
-        for pump in pumps:
-            pump.cancel()
-        for pump in pumps:
-            with contextlib.suppress(BaseException):
-                await pump
+        await self.streams.stop(STOP_WAIT)  # the words heard so far end their turns, posted
         self.post(self.events.stopped())
