@@ -102,11 +102,11 @@ class Load:
         return max(0.0, self.cpu_s - self.idle_cpu_s) / self.seconds / self.calls
 
 
-async def idle_rate(pid: int) -> float:
-    """CPU seconds a second the process spends with no call."""
+async def idle_rate(pid: int, seconds: float = IDLE_S) -> float:
+    """CPU seconds a second the process spends with no call (measured for ``seconds``)."""
     before = cpu_seconds(pid)
-    await asyncio.sleep(IDLE_S)
-    return (cpu_seconds(pid) - before) / IDLE_S
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
 
 
 async def greeting(call: FakeTwilioStream) -> None:
@@ -143,9 +143,10 @@ async def load(
     turns: int,
     pid: int,
     result: Load,
+    idle_s: float = IDLE_S,
 ) -> None:
     """The calls of ``streams`` at once, measured against ``pid``."""
-    result.idle_cpu_s = await idle_rate(pid)
+    result.idle_cpu_s = await idle_rate(pid, idle_s)
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
         calls = [await stack.enter_async_context(stream) for stream in streams]
@@ -168,7 +169,16 @@ async def load(
     result.idle_cpu_s *= result.seconds
 
 
-async def run(rounds: int, calls: int, turns: int, workdir: Path) -> list[Load]:
+async def run(
+    rounds: int,
+    calls: int,
+    turns: int,
+    workdir: Path,
+    *,
+    pipecat: bool = True,
+    idle_s: float = IDLE_S,
+) -> list[Load]:
+    """The rounds' loads; without ``pipecat``, sipgw's alone (no Pipecat venv needed)."""
     speech = [sentence_of(a, b, workdir, f"s{n}", kept_tune=False)
               for n, (a, b) in enumerate(SAID)]  # fmt: skip
     results: list[Load] = []
@@ -178,10 +188,16 @@ async def run(rounds: int, calls: int, turns: int, workdir: Path) -> list[Load]:
         gw = assistant_gateway(services, workdir / "sipgw", {"SIPGW_CALLS_PER_CALLER": "0"})
         with gw:
             admin = gw.wait_log(r"admin listening on (\S+)", 30).group(1)
-            async with running_bot(services, workdir / "pipecat.log", turns="pipecat") as bot:
-                pids = {"pipecat": bot.process.pid, "sipgw": gw.pid}
+            async with contextlib.AsyncExitStack() as stack:
+                pids = {"sipgw": gw.pid}
+                if pipecat:
+                    bot = await stack.enter_async_context(
+                        running_bot(services, workdir / "pipecat.log", turns="pipecat")
+                    )
+                    pids["pipecat"] = bot.process.pid
+                systems = list(pids)
                 for r in range(rounds):
-                    for system in ["pipecat", "sipgw"] if r % 2 == 0 else ["sipgw", "pipecat"]:
+                    for system in systems[r % 2 :] + systems[: r % 2]:
                         log(f"round {r + 1}/{rounds}: {calls} calls at once on {system}")
                         if system == "pipecat":
                             opened = [pipecat_stream(bot.webhook_url, bot.stream_url)
@@ -190,7 +206,8 @@ async def run(rounds: int, calls: int, turns: int, workdir: Path) -> list[Load]:
                             opened = [sipgw_stream(admin) for _ in range(calls)]
                         streams = await asyncio.gather(*opened)
                         result = Load(system, r, calls)
-                        await load(streams, services.stt, speech, turns, pids[system], result)
+                        await load(streams, services.stt, speech, turns, pids[system], result,
+                                   idle_s)  # fmt: skip
                         results.append(result)
                         await asyncio.sleep(1.0)  # the calls' ends reach the far side
     return results
