@@ -9,7 +9,11 @@ Attributes read (Twilio's spelling): ``url`` (the app's WebSocket, required),
 ``reportInputDuringAgentSpeech``, ``partialPrompts``, ``events`` and ``debug`` (either, space-
 or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
 ``ttsTextNormalization`` and ``elevenlabsTextNormalization`` (``auto``, ``on``, ``off``;
-the first wins); nouns ``<Language
+the first wins), the turn-taking ones of Twilio's SDK (its typings' spelling, or camel case):
+``interruptSensitivity`` (``low``, ``medium``, ``high``), ``ignorebackchannel``,
+``speechtimeout`` (:func:`speech_timeout_ms`), ``turnDetection``, ``echoPromptFiltering``,
+``partialPromptOnHangup``;
+nouns ``<Language
 code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
 Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
 say it is not followed.
@@ -26,17 +30,31 @@ from typing import Final
 from sipgw.twilio.attributes import true_or_false
 from sipgw.twilio.relay import interruptible_value
 
-__all__ = ["INFO_EVENTS", "ConnectRelay", "ConversationRelay", "RelayLanguage", "read_relay"]
+__all__ = [
+    "INFO_EVENTS",
+    "SENSITIVITIES",
+    "ConnectRelay",
+    "ConversationRelay",
+    "RelayLanguage",
+    "read_relay",
+    "speech_timeout_ms",
+]
 
 _READ: Final = frozenset({
     "url", "welcomeGreeting", "welcomeGreetingInterruptible", "interruptible", "dtmfDetection",
     "language", "ttsLanguage", "transcriptionLanguage", "ttsProvider", "voice",
     "transcriptionProvider", "speechModel", "hints", "preemptible",
     "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
-    "elevenlabsTextNormalization",
+    "elevenlabsTextNormalization", "interruptSensitivity", "ignorebackchannel",
+    "ignoreBackchannel", "speechtimeout", "speechTimeout", "turnDetection", "echoPromptFiltering",
+    "partialPromptOnHangup",
 })  # fmt: skip
 INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
 """What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
+SENSITIVITIES: Final = ("low", "medium", "high")
+"""``interruptSensitivity``'s values."""
+SPEECH_TIMEOUT_MS: Final = (100, 10_000)
+"""The ``speechtimeout`` values read, in ms (bounds included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,21 @@ class ConversationRelay:
     text_normalization: str = ""
     """``auto``, ``on`` or ``off`` (``ttsTextNormalization``, else
     ``elevenlabsTextNormalization``); "": the voice's own default."""
+    interrupt_sensitivity: str = "high"
+    """How readily the caller's speech cuts a reply: ``low``, ``medium`` or ``high`` (the
+    default, the assistant's barge-in settings)."""
+    ignore_backchannel: bool = True
+    """A backchannel over a reply cuts nothing and is no prompt (``ignorebackchannel``;
+    absent: true, the assistant's rule)."""
+    speech_timeout_ms: int | None = None
+    """The caller's silence that ends their turn (``speechtimeout``); None: ``auto``, the
+    speech-to-text's own end of turn."""
+    turn_detection: bool = False
+    """The turn model ends the caller's turn (``turnDetection``)."""
+    echo_prompt_filtering: bool = False
+    """Transcripts that echo the agent's recent words are dropped (``echoPromptFiltering``)."""
+    partial_prompt_on_hangup: bool = False
+    """The caller's unfinished turn is the last ``prompt`` when the call hangs up."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -102,6 +135,42 @@ def _interruptible(attrs: Mapping[str, str], name: str) -> str:
         return ValueError(f"<ConversationRelay {name}={value[:40]!r}>: none, dtmf, speech or any")
 
     return interruptible_value(value, bad)
+
+
+def speech_timeout_ms(value: str) -> int | None:
+    """``speechtimeout``: ``auto`` (or empty: None) or milliseconds, a whole number with or
+    without ``ms`` (``1500``, ``1500ms``), or seconds with ``s`` (``1.5s``), from 100 ms to
+    10 s. A bare number under 100 is refused: seconds (``<Gather speechTimeout>``'s unit)
+    or milliseconds, it cannot be told.
+
+    Raises:
+        ValueError: any other value.
+    """
+    text = value.strip().lower()
+    if text in ("", "auto"):
+        return None
+    low, high = SPEECH_TIMEOUT_MS
+    bad = ValueError(
+        f"<ConversationRelay speechtimeout={value[:40]!r}>: auto, or {low} to {high} "
+        "milliseconds (1500, 1500ms, 1.5s)"
+    )
+    number, scale = text, 1.0
+    if text.endswith("ms"):
+        number = text[:-2]
+    elif text.endswith("s"):
+        number, scale = text[:-1], 1000.0
+    try:
+        ms = float(number.strip()) * scale
+    except ValueError:
+        raise bad from None
+    if not low <= ms <= high or ms != round(ms):
+        raise bad
+    return int(ms)
+
+
+def _either(attrs: Mapping[str, str], *names: str) -> str:
+    """The first of ``names`` given (the SDK's lowercase spelling, or camel case)."""
+    return next((attrs[name] for name in names if name in attrs), "")
 
 
 def read_relay(
@@ -157,6 +226,12 @@ def read_relay(
         raise ValueError(
             f"<ConversationRelay ttsTextNormalization={normalization[:40]!r}>: auto, on or off"
         )
+    sensitivity = attrs.get("interruptSensitivity", "").strip().lower() or "high"
+    if sensitivity not in SENSITIVITIES:
+        raise ValueError(
+            f"<ConversationRelay interruptSensitivity={sensitivity[:40]!r}>: low, medium or high"
+        )
+    backchannel = _either(attrs, "ignorebackchannel", "ignoreBackchannel")
     relay = ConversationRelay(
         url=url,
         welcome_greeting=" ".join(attrs.get("welcomeGreeting", "").split()),
@@ -176,6 +251,18 @@ def read_relay(
         partial_prompts=true_or_false(attrs, "partialPrompts", False, "ConversationRelay"),
         events=events,
         text_normalization=normalization,
+        interrupt_sensitivity=sensitivity,
+        ignore_backchannel=true_or_false(
+            {"ignorebackchannel": backchannel}, "ignorebackchannel", True, "ConversationRelay"
+        ),
+        speech_timeout_ms=speech_timeout_ms(_either(attrs, "speechtimeout", "speechTimeout")),
+        turn_detection=true_or_false(attrs, "turnDetection", False, "ConversationRelay"),
+        echo_prompt_filtering=true_or_false(
+            attrs, "echoPromptFiltering", False, "ConversationRelay"
+        ),
+        partial_prompt_on_hangup=true_or_false(
+            attrs, "partialPromptOnHangup", False, "ConversationRelay"
+        ),
         languages=tuple(languages),
         parameters=tuple(parameters),
         ignored=tuple(sorted(name for name in attrs if name not in _READ)),

@@ -7,7 +7,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from sipgw.agent.twiml.program import Fetch, Program, Run
 from sipgw.twilio.document import REFUSED, TwimlError, Unsupported, parse_twiml
-from sipgw.twilio.relaytwiml import ConnectRelay, ConversationRelay, RelayLanguage
+from sipgw.twilio.relaytwiml import (
+    ConnectRelay,
+    ConversationRelay,
+    RelayLanguage,
+    speech_timeout_ms,
+)
 
 
 def test_the_sdks_conversation_relay_with_every_attribute_read() -> None:
@@ -86,6 +91,15 @@ def test_defaults_and_booleans() -> None:
          "events='everything'"),
         ('<ConversationRelay url="wss://a" ttsTextNormalization="yes"/>',
          "ttsTextNormalization='yes'"),
+        ('<ConversationRelay url="wss://a" interruptSensitivity="max"/>',
+         "interruptSensitivity='max'"),
+        ('<ConversationRelay url="wss://a" ignorebackchannel="sometimes"/>',
+         "ignorebackchannel='sometimes'"),
+        ('<ConversationRelay url="wss://a" turnDetection="1"/>', "turnDetection='1'"),
+        ('<ConversationRelay url="wss://a" echoPromptFiltering="on"/>',
+         "echoPromptFiltering='on'"),
+        ('<ConversationRelay url="wss://a" speechtimeout="soon"/>', "speechtimeout='soon'"),
+        ('<ConversationRelay url="wss://a" speechTimeout="2"/>', "speechtimeout='2'"),
     ],
 )  # fmt: skip
 def test_bad_relays_say_why(relay: str, error: str) -> None:
@@ -111,6 +125,49 @@ def test_text_normalization_the_tts_attribute_first(attrs: str, read: str) -> No
     (verb,) = parse_twiml(f'<Response><Connect><ConversationRelay url="wss://a/b" {attrs}/>'
                           "</Connect></Response>")  # fmt: skip
     assert isinstance(verb, ConnectRelay) and verb.relay.text_normalization == read
+
+
+def test_the_turn_taking_attributes_as_the_sdk_writes_them() -> None:
+    response = VoiceResponse()
+    response.connect().conversation_relay(
+        url="wss://a/b", interrupt_sensitivity="Low", ignorebackchannel=False,
+        speechtimeout="1500", turn_detection=True, echo_prompt_filtering=True,
+        eager_eot_threshold="0.5", application_reconnect=True, partial_prompt_on_hangup=True,
+    )  # fmt: skip
+    (verb,) = parse_twiml(str(response))
+    assert isinstance(verb, ConnectRelay)
+    relay = verb.relay
+    assert (relay.interrupt_sensitivity, relay.ignore_backchannel, relay.speech_timeout_ms,
+            relay.turn_detection, relay.echo_prompt_filtering) == ("low", False, 1500, True,
+                                                                   True)  # fmt: skip
+    assert relay.partial_prompt_on_hangup
+    assert relay.ignored == ("applicationReconnect", "eagerEotThreshold")
+
+
+def test_the_turn_taking_defaults_and_camel_case() -> None:
+    relay = '<ConversationRelay url="wss://a/b" ignoreBackchannel="true" speechTimeout="auto"/>'
+    (verb,) = parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
+    assert isinstance(verb, ConnectRelay)
+    read = verb.relay
+    assert read == ConversationRelay("wss://a/b")  # the defaults: today's turn-taking
+    assert read.interrupt_sensitivity == "high" and read.ignore_backchannel
+    assert read.speech_timeout_ms is None and not read.turn_detection
+    assert not read.echo_prompt_filtering and not read.partial_prompt_on_hangup
+
+
+@pytest.mark.parametrize(
+    ("value", "ms"),
+    [("auto", None), ("", None), ("AUTO", None), ("1500", 1500), ("800ms", 800),
+     ("1.5s", 1500), ("2 s", 2000), ("100", 100), ("10000", 10000)],
+)  # fmt: skip
+def test_speech_timeout_in_milliseconds_or_auto(value: str, ms: int | None) -> None:
+    assert speech_timeout_ms(value) == ms
+
+
+@pytest.mark.parametrize("value", ["2", "99", "10001", "-500", "1500.5", "nan", "1.5m", "ms"])
+def test_speech_timeout_refuses_what_cannot_be_read(value: str) -> None:
+    with pytest.raises(ValueError, match=f"speechtimeout={value!r}"):
+        speech_timeout_ms(value)
 
 
 def test_the_program_runs_it_then_fetches_the_action() -> None:

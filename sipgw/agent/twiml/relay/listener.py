@@ -16,6 +16,18 @@ Keys are ``dtmf`` when ``dtmfDetection`` is on. While the agent speaks, prompts 
 to the app only as ``reportInputDuringAgentSpeech`` says. With ``speaker-events``,
 ``clientSpeaking`` ``on``/``off`` as the voice detector hears the caller start and stop.
 
+With ``ignorebackchannel="false"`` a finished turn that is only a backchannel over a reply
+(the machine's :class:`~sipgw.agent.turns.machine.IgnoreBackchannel`: "uh-huh", "yeah, okay",
+words of :data:`~sipgw.agent.turns.words.BACKCHANNELS` only) cuts the reply as any turn and is
+the ``prompt``; by default it cuts nothing and goes nowhere. With ``echoPromptFiltering``
+transcripts that echo the agent's recent words (:mod:`sipgw.agent.turns.echo`) reach neither
+the machine nor the app: a final is logged and counted (:attr:`RelayListener.echoes`), and
+cuts nothing. With ``partialPromptOnHangup`` the turn in progress when the call hangs up (its
+latest partial transcript, no final after it) goes as the last ``prompt`` (``last: true``).
+``speechtimeout`` goes to a speech-to-text that takes configuration as its
+``max_turn_silence`` (the machine ends the turn at that silence:
+:mod:`sipgw.agent.twiml.relay.turntaking`).
+
 ``transcriptionLanguage`` is the next prompts' ``lang``; when the recognizer's model must
 change with it (``providers.needs_new_session``) a new session is opened and connected, then
 takes the caller's audio from the old one, which is closed. ``hints`` go to every session
@@ -28,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from sipgw.agent.services.stt.base import (
@@ -35,11 +48,14 @@ from sipgw.agent.services.stt.base import (
     SttConnectError,
     SttFailed,
     SttPartialTranscript,
+    SttTurnEnded,
 )
+from sipgw.agent.turns.echo import EchoFilter
 from sipgw.agent.turns.machine import (
     Cause,
     CommitBargeIn,
     ForceTurnEnd,
+    IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
     ResumeAgent,
@@ -138,12 +154,17 @@ class RelayListener:
         self.suppressed = 0
         """Prompts and keys not sent: the agent was speaking (``reportInputDuringAgentSpeech``)."""
         self.prompts = 0
+        self.echo = EchoFilter() if relay.echo_prompt_filtering else None
+        """The agent's recent words (``echoPromptFiltering``; None: off)."""
+        self.echoes = 0
+        """Final transcripts dropped as echoes of the agent (``echoPromptFiltering``)."""
         self._send = send
         self._spawn = spawn
         self._ignored = ignored
         self._stt_lang = relay.transcription_language or relay.language
         self._listener: asyncio.Task[None] | None = None
         self._last_partial = ""
+        self._unfinished = ""  # the latest partial of the turn in progress
         self._client_speaking = False  # ``clientSpeaking`` last said ``on``
 
     async def connect(self) -> None:
@@ -168,7 +189,10 @@ class RelayListener:
 
     def on_caller_audio(self, frame: bytes) -> None:
         """The caller's 20 ms as it arrives: to the STT and the turn-taking machine."""
-        actions = self.turns.receive_audio(frame, asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        if self.echo is not None and self.agent.speaking():
+            self.echo.heard_agent(now)
+        actions = self.turns.receive_audio(frame, now)
         if actions:  # before the frame goes: MarkSpeechEnd precedes the first quiet frame
             self._act(actions)
         self.stt.send_audio(frame)
@@ -184,6 +208,15 @@ class RelayListener:
         if self.relay.dtmf_detection and self._reports("dtmf"):
             self._send(DtmfMessage(digit))
 
+    def at_hangup(self) -> None:
+        """The call hangs up: with ``partialPromptOnHangup`` the turn in progress is the
+        last ``prompt``."""
+        words, self._unfinished = self._unfinished, ""
+        if self.relay.partial_prompt_on_hangup and words:
+            log.info("[%s] ConversationRelay: the caller's unfinished turn at the hang-up, "
+                     "the last prompt (partialPromptOnHangup)", self.call_id)  # fmt: skip
+            self._prompt(words)
+
     def _reports(self, kind: str) -> bool:
         """The caller's ``kind`` of input (``speech``, ``dtmf``) goes to the app: always
         while the agent is quiet, while it speaks as ``reportInputDuringAgentSpeech`` says."""
@@ -198,8 +231,14 @@ class RelayListener:
     async def _listen(self, stt: SpeechToText) -> None:
         loop = asyncio.get_running_loop()
         async for event in stt.events():
-            if isinstance(event, SttPartialTranscript) and self.relay.partial_prompts:
-                self._partial(event.text.strip())
+            if self.echo is not None and isinstance(event, SttPartialTranscript | SttTurnEnded):
+                event = self._unechoed(event, loop.time())
+            if isinstance(event, SttPartialTranscript):
+                self._unfinished = event.text.strip() or self._unfinished
+                if self.relay.partial_prompts:
+                    self._partial(event.text.strip())
+            elif isinstance(event, SttTurnEnded):
+                self._unfinished = ""
             if isinstance(event, SttFailed):
                 log.error("[%s] ConversationRelay: speech-to-text failed: %s",
                           self.call_id, event.reason)  # fmt: skip
@@ -209,16 +248,37 @@ class RelayListener:
             if actions:
                 self._act(actions)
 
+    def _unechoed(
+        self, event: SttPartialTranscript | SttTurnEnded, now: float
+    ) -> SttPartialTranscript | SttTurnEnded:
+        """``event``, or when it echoes the agent (``echoPromptFiltering``) the same without
+        words: to the machine nothing was said (a final ends the turn, cutting nothing)."""
+        assert self.echo is not None
+        if not event.text.strip() or not self.echo.echoes(event.text, now):
+            return event
+        if isinstance(event, SttTurnEnded):
+            self.echoes += 1
+            log.info("[%s] ConversationRelay: %r echoes the agent, dropped "
+                     "(echoPromptFiltering)", self.call_id, event.text[:80])  # fmt: skip
+            return replace(event, text="", words=())
+        return replace(event, text="")
+
+    def agent_said(self, text: str) -> None:
+        """A sentence of the agent's, sent to the text-to-speech (``echoPromptFiltering``)."""
+        if self.echo is not None:
+            self.echo.said(text, asyncio.get_running_loop().time())
+
     def _act(self, actions: tuple[TurnAction, ...]) -> None:
         for action in actions:
             if isinstance(action, StartReply):
                 self.timings.turn_ended_at = action.stt_final_at
-                self._last_partial = ""
-                if not self._reports("speech"):
-                    continue
-                self.prompts += 1
-                self._send(PromptMessage(action.text, self.lang, True))
-                self.timings.prompt_sent_at = asyncio.get_running_loop().time()
+                self._prompt(action.text)
+            elif isinstance(action, IgnoreBackchannel) and not self.relay.ignore_backchannel:
+                log.info("[%s] ConversationRelay: backchannel %r over the agent, a turn "
+                         "(ignorebackchannel=false)", self.call_id, action.text[:40])  # fmt: skip
+                self.agent.barge_in(Cause.TURN)
+                self.timings.turn_ended_at = asyncio.get_running_loop().time()
+                self._prompt(action.text)
             elif isinstance(action, PauseAgent):
                 self.agent.pause()
             elif isinstance(action, ResumeAgent):
@@ -231,6 +291,15 @@ class RelayListener:
                 self.stt.end_turn_now()
             elif isinstance(action, SetSttChunk):
                 self.stt.set_chunk_ms(action.chunk_ms)
+
+    def _prompt(self, text: str) -> None:
+        """The caller's finished turn: the ``prompt`` (unless held back)."""
+        self._last_partial = ""
+        if not self._reports("speech"):
+            return
+        self.prompts += 1
+        self._send(PromptMessage(text, self.lang, True))
+        self.timings.prompt_sent_at = asyncio.get_running_loop().time()
 
     def _partial(self, text: str) -> None:
         """A partial transcript: a ``prompt`` with ``last: false`` when its words are new."""
@@ -250,14 +319,24 @@ class RelayListener:
             self._spawn(self._switch_stt(language))
 
     async def _configure(self, stt: SpeechToText) -> None:
-        """The ``hints`` as key terms, before the session connects (AssemblyAI sends them as
-        its connection's ``keyterms_prompt``)."""
-        if not self.keyterms:
+        """The ``hints`` as key terms and ``speechtimeout`` as the silence that always ends a
+        turn, before the session connects (AssemblyAI sends them as its connection's
+        ``keyterms_prompt`` and ``max_turn_silence``)."""
+        fields: dict[str, object] = {}
+        if self.keyterms:
+            fields["keyterms_prompt"] = list(self.keyterms)
+        if self.relay.speech_timeout_ms is not None:
+            fields["max_turn_silence"] = self.relay.speech_timeout_ms
+        if not fields:
             return
         if isinstance(stt, _Configurable):
-            await stt.update_configuration(keyterms_prompt=list(self.keyterms))
+            await stt.update_configuration(**fields)
         elif stt is self.stt:
-            self._ignored("hints (the speech-to-text takes no key terms)")
+            if self.keyterms:
+                self._ignored("hints (the speech-to-text takes no key terms)")
+            if self.relay.speech_timeout_ms is not None:
+                self._ignored("speechtimeout (the speech-to-text takes no end-of-turn silence: "
+                              "its own end of turn may come sooner)")  # fmt: skip
 
     async def _switch_stt(self, language: str) -> None:
         """A new recognizer session for ``language``; it takes the caller's audio once

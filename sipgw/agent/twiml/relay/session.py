@@ -37,6 +37,11 @@ carrying out the app's messages and stopping them all: the caller's side is
   the recognizer's model must change with it (``providers.needs_new_session``) a new
   session is opened and connected, then takes the caller's audio from the old one, which
   is closed. ``hints`` go to every session as key terms.
+- *The verb's turn-taking* (:mod:`sipgw.agent.twiml.relay.turntaking`):
+  ``interruptSensitivity`` sets how much speech pauses and cuts a reply, ``turnDetection``
+  has the turn model end the caller's turn, ``speechtimeout`` the silence that ends it;
+  ``ignorebackchannel="false"`` makes a backchannel over a reply a turn, and
+  ``echoPromptFiltering`` drops transcripts that echo the agent (the listener's).
 - *Barge-in*: the machine's :class:`~sipgw.agent.turns.machine.PauseAgent` holds the reply,
   :class:`~sipgw.agent.turns.machine.CommitBargeIn` cuts it (queued audio dropped, TTS cancelled)
   when the reply is ``interruptible`` by that cause (``speech`` for speech and transcripts,
@@ -74,6 +79,7 @@ from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
+from sipgw.agent.twiml.relay.turntaking import relay_turns
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.foundation.stopping import cancel_and_wait
@@ -120,7 +126,8 @@ class RelaySession:
         tts: this call's text-to-speech (connected here, closed by :meth:`stop`).
         fetch_audio: an audio URL to μ-law (``play``); raises ``ValueError`` on failure.
         open_timeout: seconds to open the socket.
-        turns: the turn-taking machine's factory (the assistant's settings); None: defaults.
+        turns: the turn-taking machine's factory; None: the verb's
+            (:func:`~sipgw.agent.twiml.relay.turntaking.relay_turns`).
         voices: a language's text-to-speech and what of its voice it does not follow (None:
             ``tts`` speaks every language).
         stt_for: a new speech-to-text session for callers speaking a language (None: the
@@ -159,11 +166,15 @@ class RelaySession:
         self.speaker = RelaySpeaker(relay, call, speech, fetch_audio, self.timings,
                                     self.channel.send, self._spawn, tts_lang)  # fmt: skip
         self.playout = self.speaker.playout
-        self.turns = turns(self.playout) if turns is not None else TurnTaker(self.speaker)
+        self.turns = (
+            turns(self.playout) if turns is not None
+            else relay_turns(relay, self.speaker, stt.turn_check_silence)
+        )  # fmt: skip
         self.listener = RelayListener(
             relay, stt, self.turns, self.speaker, call.call_id, self.timings,
             self.channel.send, self._spawn, self._ignored, stt_for=stt_for, keyterms=keyterms,
         )  # fmt: skip
+        self.speaker.on_said = self.listener.agent_said
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
 
@@ -188,6 +199,11 @@ class RelaySession:
     def suppressed(self) -> int:
         """Prompts and keys not sent: the agent was speaking (``reportInputDuringAgentSpeech``)."""
         return self.listener.suppressed
+
+    @property
+    def echoes(self) -> int:
+        """Final transcripts dropped as echoes of the agent (``echoPromptFiltering``)."""
+        return self.listener.echoes
 
     @property
     def interrupts(self) -> int:
@@ -275,6 +291,11 @@ class RelaySession:
         return self.speaker.next_frame()
 
     # -- the end
+
+    def at_hangup(self) -> None:
+        """The call hangs up (before :meth:`stop`): ``partialPromptOnHangup``'s prompt."""
+        if not self._stopped:
+            self.listener.at_hangup()
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)

@@ -56,11 +56,34 @@ class RelayServices:
     """A session for callers speaking a language (None: ``stt``'s for every language)."""
 
 
+_SPEECH_TO_TEXT: Final = (
+    ": the transcripts are the operator's speech-to-text's, as its settings say"
+)
+_CONVERSATIONS: Final = ": no Twilio Conversations service keeps the session; the app has it all"
 _WHY: Final = {
     "intelligenceService": ": no Twilio Conversational Intelligence service stores the "
     "transcript; the app gets every prompt and says every reply",
-    "applicationReconnect": ": a socket that breaks ends the session (the fallback); "
-    "Twilio reconnects to the app and replays the events it kept meanwhile",
+    "applicationReconnect": ": a socket that breaks ends the session, as without it; how a "
+    "reconnected socket resumes (a new setup or not, what the app is told of the time it was "
+    "away) is not in Twilio's SDK, and none is guessed",
+    "eagerEotThreshold": ": an eager end of turn would start the app's reply before the turn "
+    "ends, and the message that tells the app so is not in Twilio's SDK; with turnDetection "
+    "the turn model's own wait ends the turn",
+    "includeInPrompt": ": the fields it adds to prompt (turn-state, prompt-segments) are not in "
+    "Twilio's SDK; a prompt has voicePrompt, lang and last",
+    "asrSmartFormat": _SPEECH_TO_TEXT,
+    "deepgramsmartformat": _SPEECH_TO_TEXT,
+    "deepgramSmartFormat": _SPEECH_TO_TEXT,
+    "profanityFilter": _SPEECH_TO_TEXT,
+    "backgroundnoisereduction": ": the speech-to-text hears the caller's audio as it comes",
+    "backgroundNoiseReduction": ": the speech-to-text hears the caller's audio as it comes",
+    "ttsLanguageTextNormalization": ": ElevenLabs' language text normalization is not asked "
+    "for (ttsTextNormalization is followed)",
+    "elevenlabsLanguageTextNormalization": ": ElevenLabs' language text normalization is not "
+    "asked for (ttsTextNormalization is followed)",
+    "conversationConfiguration": _CONVERSATIONS,
+    "conversationId": _CONVERSATIONS,
+    "customerName": _CONVERSATIONS,
 }
 """Why an attribute Twilio documents is not followed (the others: not read)."""
 

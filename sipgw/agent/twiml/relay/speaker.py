@@ -126,6 +126,8 @@ class RelaySpeaker:
         """The language of the next reply without a ``lang`` (its voice)."""
         self.interrupts = 0
         """Replies the caller cut (each told to the app with ``interrupt``)."""
+        self.on_said: Callable[[str], None] = lambda sentence: None
+        """Told each sentence as it goes to the text-to-speech (``echoPromptFiltering``)."""
         self._send = send
         self._spawn = spawn
         self._reply: _Reply | None = None  # the reply still taking text
@@ -232,6 +234,7 @@ class RelaySpeaker:
                 sentences.append(rest)
         for sentence in sentences:
             self.playout.add_text(reply.id, sentence)
+            self.on_said(sentence)
             reply.text = f"{reply.text} {sentence}".strip()
             if reply.tts is not None:
                 try:

@@ -196,8 +196,10 @@ class Verbs(VerbHandler):
 
     def at_close(self, reason: str) -> None:
         """The call ended: each verb under way posts how it ended (a ``<Refer>``, a
-        ``<Record>``, a ``<Dial>``, a conference, a queue)."""
+        ``<Record>``, a ``<Dial>``, a conference, a queue; a relay's last prompt)."""
         self.refer.at_close(reason)
+        if self.relay.relayed is not None:
+            self.relay.relayed.at_hangup()  # partialPromptOnHangup, before the socket closes
         self.record.at_hangup()
         self.dial.at_hangup()
         self.conference.at_hangup()

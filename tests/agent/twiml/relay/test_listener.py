@@ -1,13 +1,17 @@
 """The listening side of a ConversationRelay session, on the in-memory STT and a recorded
 agent side: the caller's turn as ``prompt`` (partials before it), keys as ``dtmf``, input
 while the agent speaks held back as ``reportInputDuringAgentSpeech`` says, a barge-in on a
-key, and a new recognizer session for a language its model does not follow."""
+key, and a new recognizer session for a language its model does not follow; the verb's
+``ignorebackchannel``, ``echoPromptFiltering``, ``speechtimeout`` (the STT's configuration)
+and ``partialPromptOnHangup``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+import pytest
 
 from sipgw.agent.services.stt.base import SpeechToText, SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turns.machine import Cause, TurnTaker
@@ -127,3 +131,106 @@ async def test_a_language_its_model_does_not_follow_opens_a_new_session() -> Non
     listener.on_caller_audio(b"\xff" * 160)
     assert isinstance(listener.stt, ScriptedStt) and listener.stt.audio == [b"\xff" * 160]
     assert not first.audio
+
+
+@dataclass
+class CutAgent(Agent):
+    """A reply that stops when cut, as the speaker's does."""
+
+    def barge_in(self, cause: Cause) -> None:
+        self.cuts.append(cause)
+        self.talking = False
+
+
+async def test_a_backchannel_over_the_agent_is_ignored_unless_the_app_says_not() -> None:
+    stt, agent = ScriptedStt(), CutAgent(talking=True)
+    listener, sent, _ = listener_for(ConversationRelay("wss://a"), stt, agent)
+    listener.start()
+    stt.emit(ended("Uh-huh.", 0))  # the default: ignored, the reply plays on
+    stt.emit(ended("Mm-hmm, yeah.", 1))
+    await asyncio.sleep(0.05)
+    assert not sent and not agent.cuts and agent.talking
+    stt2, agent2 = ScriptedStt(), CutAgent(talking=True)
+    relay = ConversationRelay("wss://a", ignore_backchannel=False)
+    listener, sent, _ = listener_for(relay, stt2, agent2)
+    listener.start()
+    stt2.emit(ended("Uh-huh.", 0))  # a turn like any: it cuts the reply and is the prompt
+    await wait_for(lambda: sent)
+    assert agent2.cuts == [Cause.TURN] and sent == [PromptMessage("Uh-huh.", "en-US", True)]
+    assert listener.prompts == 1 and listener.timings.turn_ended_at is not None
+
+
+async def test_echoes_of_the_agent_are_dropped_and_counted() -> None:
+    stt, agent = ScriptedStt(), CutAgent(talking=True)
+    relay = ConversationRelay("wss://a", echo_prompt_filtering=True, partial_prompts=True,
+                              report_input_during_agent_speech="any")  # fmt: skip
+    listener, sent, _ = listener_for(relay, stt, agent)
+    listener.start()
+    listener.agent_said("Your order ships on Tuesday.")
+    listener.on_caller_audio(b"\xff" * 160)  # the agent is heard
+    now = asyncio.get_running_loop().time()
+    stt.emit(SttPartialTranscript("your order ships", 0, now))
+    stt.emit(ended("Your order ships on Tuesday.", 0))
+    stt.emit(SttPartialTranscript("Tuesday", 1, now))  # one word of the agent's: the caller's
+    stt.emit(ended("Tuesday at noon, please.", 1))
+    await wait_for(lambda: listener.prompts == 1)
+    assert listener.echoes == 1  # the echo went nowhere and cut nothing
+    assert sent == [PromptMessage("Tuesday", "en-US", False),
+                    PromptMessage("Tuesday at noon, please.", "en-US", True)]  # fmt: skip
+    assert agent.cuts == [Cause.TURN]
+
+
+async def test_without_echo_filtering_an_echo_is_a_prompt() -> None:
+    stt, agent = ScriptedStt(), CutAgent(talking=True)
+    listener, sent, _ = listener_for(ConversationRelay("wss://a"), stt, agent)
+    listener.start()
+    listener.agent_said("Your order ships on Tuesday.")
+    listener.on_caller_audio(b"\xff" * 160)
+    stt.emit(ended("Your order ships on Tuesday.", 0))
+    await wait_for(lambda: listener.prompts == 1)
+    assert listener.echo is None and listener.echoes == 0 and agent.cuts == [Cause.TURN]
+
+
+@dataclass
+class ConfigurableStt(ScriptedStt):
+    """A speech-to-text that takes configuration before it connects (AssemblyAI's)."""
+
+    configured: dict[str, object] = field(default_factory=dict)
+
+    async def update_configuration(self, **fields: object) -> None:
+        self.configured.update(fields)
+
+
+async def test_speech_timeout_is_the_stt_s_longest_turn_silence() -> None:
+    stt = ConfigurableStt()
+    relay = ConversationRelay("wss://a", speech_timeout_ms=1500)
+    listener, _, ignored = listener_for(relay, stt, Agent(), keyterms=("Acme",))
+    await listener.connect()
+    assert stt.configured == {"keyterms_prompt": ["Acme"], "max_turn_silence": 1500}
+    assert not ignored
+    listener, _, ignored = listener_for(relay, ScriptedStt(), Agent())
+    await listener.connect()
+    assert ignored == ["speechtimeout (the speech-to-text takes no end-of-turn silence: its own "
+                       "end of turn may come sooner)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("asked", [True, False])
+async def test_the_unfinished_turn_is_the_last_prompt_at_the_hang_up_when_asked(
+    asked: bool,
+) -> None:
+    stt = ScriptedStt()
+    relay = ConversationRelay("wss://a", partial_prompt_on_hangup=asked)
+    listener, sent, _ = listener_for(relay, stt, Agent())
+    listener.start()
+    now = asyncio.get_running_loop().time()
+    stt.emit(SttPartialTranscript("My order", 0, now))
+    stt.emit(ended("My order is late.", 0))
+    stt.emit(SttPartialTranscript("and my", 1, now))
+    stt.emit(SttPartialTranscript("and my refund", 1, now))
+    stt.emit(SttPartialTranscript("", 1, now))
+    await wait_for(lambda: listener.prompts == 1)
+    await asyncio.sleep(0.02)
+    listener.at_hangup()
+    listener.at_hangup()  # once
+    last = [PromptMessage("and my refund", "en-US", True)] if asked else []
+    assert sent == [PromptMessage("My order is late.", "en-US", True), *last]

@@ -19,7 +19,7 @@ import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
 from sipgw.agent.base import CallDetails
-from sipgw.agent.services.stt.base import SttTurnEnded
+from sipgw.agent.services.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.twiml.agent import TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import (
@@ -541,3 +541,115 @@ async def test_without_events_no_info_is_sent(apps: tuple[TwilioSdkApp, RelayApp
     assert not seen.of_type("info")
     await ticker.stop()
     await agent.close("hangup")
+
+
+# ----------------------------------------------------------------- the turn-taking attributes
+
+
+async def long_reply_playing(agent: TwimlAgent, stt: ScriptedStt, tts: ScriptedTts) -> None:
+    """The caller asks for the long reply; until 300 ms of it were heard."""
+    await quiet(agent)
+    turn(stt, "Tell me something long", 0)
+    await wait_for(lambda: len(tts.texts()) >= 3, 3)
+    relayed = agent.verbs.relay.relayed
+    assert relayed is not None
+    await wait_for(lambda: relayed.playout.played_ms(relayed.speaker._playing.id) >= 300, 5)
+
+
+async def test_echoed_prompts_are_dropped_and_counted_in_the_record(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, echo_prompt_filtering=True)
+    await wait_for(lambda: " ".join(tts.texts()) == GREETING, 3)
+    await quiet(agent)
+    turn(stt, "How can I help?", 0)  # the greeting, back from the caller's line
+    turn(stt, "What time is it", 1)
+    await wait_for(lambda: seen.of_type("prompt"), 3)
+    await wait_for(lambda: "You said What time is it." in tts.texts(), 3)
+    turn(stt, "you said what time is it", 2)  # the reply, back: it cuts nothing
+    await asyncio.sleep(0.2)
+    assert not seen.of_type("interrupt") and len(seen.of_type("prompt")) == 1
+    turn(stt, "Goodbye", 3)  # the caller's own: the app ends the session
+    await wait_for(lambda: call.hangups, 5)
+    assert [p["voicePrompt"] for p in seen.of_type("prompt")] == ["What time is it", "Goodbye"]
+    ended = [x for x in agent.record.lines if x["type"] == "twiml_relay_ended"]
+    assert ended and ended[0]["echoes"] == 2 and ended[0]["prompts"] == 2
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_a_backchannel_keeps_the_reply_going(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, ignorebackchannel=True)
+    await long_reply_playing(agent, stt, tts)
+    heard = ticker.heard()
+    turn(stt, "Uh-huh.", 1)
+    await wait_for(lambda: ticker.heard() >= heard + 25, 3)  # the reply plays on
+    assert not seen.of_type("interrupt") and not tts.cancelled
+    assert [p["voicePrompt"] for p in seen.of_type("prompt")] == ["Tell me something long"]
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_a_backchannel_is_a_turn_when_the_app_says_not_to_ignore_it(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, ignorebackchannel=False)
+    await long_reply_playing(agent, stt, tts)
+    turn(stt, "Uh-huh.", 1)
+    await wait_for(lambda: seen.of_type("interrupt"), 3)
+    await wait_for(lambda: len(seen.of_type("prompt")) == 2, 3)
+    assert seen.of_type("prompt")[1]["voicePrompt"] == "Uh-huh."
+    assert tts.cancelled
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_low_interrupt_sensitivity_plays_on_over_speech_that_high_cuts_at(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, interrupt_sensitivity="low")
+    await long_reply_playing(agent, stt, tts)
+    ticker.speech = speech_frames(0.9)  # over the 600 ms that cut at high (the default)
+    await asyncio.sleep(1.5)
+    assert not seen.of_type("interrupt") and not tts.cancelled
+    ticker.speech = speech_frames(1.6)  # over low's 1200 ms
+    await wait_for(lambda: seen.of_type("interrupt"), 5)
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_speech_timeout_ends_the_turn_at_that_silence(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, speechtimeout="400")
+    await quiet(agent)
+    relayed = agent.verbs.relay.relayed
+    assert relayed is not None
+    ticker.speech = speech_frames(0.6)
+    await wait_for(lambda: not ticker.speech, 3)
+    spoke_until = len(ticker.played)
+    await wait_for(lambda: stt.turn_ends_asked == 1, 3)  # the STT asked to finalize now
+    quiet_frames = len(ticker.played) - spoke_until
+    assert 400 / 20 - 2 <= quiet_frames <= 400 / 20 + 15  # the ticks are loaded sometimes
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_the_unfinished_turn_reaches_the_app_when_the_caller_hangs_up(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, _, ticker, stt, _, seen = await start_call(web, relay, partial_prompt_on_hangup=True)
+    await quiet(agent)
+    stt.emit(SttPartialTranscript("I wanted to ask about", 0, asyncio.get_running_loop().time()))
+    await asyncio.sleep(0.1)
+    await ticker.stop()
+    await agent.close("hangup")
+    await wait_for(lambda: seen.of_type("prompt"), 3)
+    assert seen.of_type("prompt") == [{"type": "prompt", "voicePrompt": "I wanted to ask about",
+                                       "lang": "en-US", "last": True}]  # fmt: skip
