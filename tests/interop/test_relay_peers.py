@@ -9,7 +9,10 @@ transcript; the fake TTS speaks text as a tone. The conversation: the greeting h
 time is it" -> ``prompt`` -> the app's tokens -> its reply heard; "Tell me something long"
 -> a long reply, which the caller talks over -> ``interrupt`` with the text heard and the
 reply cut at the caller's ear; that turn ("Goodbye") -> ``end`` with ``handoffData`` -> the
-action (signed, with ``HandoffData``) -> its ``<Say>`` heard -> ``<Hangup>``.
+action (signed, with ``HandoffData``) -> its ``<Say>`` heard -> ``<Hangup>``. With
+``echoPromptFiltering`` and ``interruptSensitivity="low"``: the caller's line sends the agent's
+reply back (the fake STT's transcript of that burst is the reply's words), and that echo is no
+prompt, cuts nothing, and is counted in the record.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def apps() -> Iterator[tuple[TwilioSdkApp, RelayApp]]:
         web.stop_thread()
 
 
-def relay_twiml(relay: RelayApp) -> object:
+def relay_twiml(relay: RelayApp, **attrs: object) -> object:
     def build(app: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
         response = VoiceResponse()
         if request.path == "/after":
@@ -69,7 +72,7 @@ def relay_twiml(relay: RelayApp) -> object:
             return response
         connect = response.connect(action=app.url.rsplit("/", 1)[0] + "/after")
         noun = connect.conversation_relay(url=relay.url, welcome_greeting=GREETING,
-                                          dtmf_detection=True)  # fmt: skip
+                                          dtmf_detection=True, **attrs)  # fmt: skip
         noun.parameter(name="CallerNumber", value=request.params.get("From", ""))
         return response
 
@@ -128,3 +131,39 @@ def test_a_conversation_relay_app_talks_with_a_baresip_caller(
               for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["prompts"] == 3 and ended["interrupts"] == 1 and ended["handoff"]
+
+
+def test_an_echo_of_the_agent_is_no_prompt_with_echo_prompt_filtering(
+    tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
+) -> None:
+    web, relay = apps
+    web.twiml = relay_twiml(  # type: ignore[assignment]
+        relay, echo_prompt_filtering=True, interrupt_sensitivity="low"
+    )
+    services.stt.script(["What time is it", "You said what time is it.", "Goodbye"])
+    # a question, the reply coming back from the caller's side soon after, then goodbye
+    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+        (None, 2.5), (SPEECH_HZ, 0.8), (None, 2.0), (SPEECH_HZ, 0.8), (None, 3.0),
+        (SPEECH_HZ, 0.8), (None, 30.0),
+    ], -12.0)  # fmt: skip
+    env = {
+        **services.env, "SIPGW_TWIML_URL": web.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
+        "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(tmp_workdir / "calls"),
+        "SIPGW_TWIML_STT": "assemblyai", "SIPGW_TWIML_TTS": "elevenlabs",
+    }  # fmt: skip
+    with (
+        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("relay"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
+        assert gw.stop() == 0
+    seen = relay.sessions[0]
+    prompts = [m["voicePrompt"] for m in seen.of_type("prompt")]
+    assert prompts == ["What time is it", "Goodbye"], seen.messages
+    assert not seen.of_type("interrupt"), seen.messages
+    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
+              for line in path.read_text().splitlines()]  # fmt: skip
+    ended = next(line for line in record if line["type"] == "twiml_relay_ended")
+    assert ended["prompts"] == 2 and ended["echoes"] == 1 and ended["interrupts"] == 0
