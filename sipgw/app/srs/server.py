@@ -19,7 +19,8 @@ whose agent declares ``recording_sessions`` (the ``srs`` agent,
 - each stream then has a media session of its own (jitter buffer, latching, SRTP when
   agreed) and the shared ticker hands its frames, one per tick, to the agent
   (:class:`~sipgw.app.srs.streams.RecordedMedia`) and, when the line records
-  (``SIPGW_RECORD_DIR``), to a two-channel WAV: the first stream left, the second right;
+  (``SIPGW_RECORD_DIR``), to a WAV with a channel per stream: the first left, the second
+  right, a third the third channel...;
 - a session whose INVITE named nobody (no metadata, or none that says who is on the call)
   asks its SRC for a metadata snapshot once its ACK came (:meth:`confirmed`, RFC 7866 §9.3),
   and so does metadata that cannot be read; the SIP core bounds how often;
@@ -192,10 +193,13 @@ class RecordingServer:
         """Each answered stream's media session, fed to the agent by the ticker."""
         path = self.path
         now = asyncio.get_running_loop().time()
+        media.channels = [None] * max(2, len(agreed))  # a WAV channel per stream answered
         for negotiated in agreed.values():
             self._add_step(media, agent, negotiated, now)
         if handle.record is not False:
-            media.recorder = handle.recorder = path.recordings.recorder(handle.log)
+            channels = len(media.channels)
+            recorder = path.recordings.recorder(handle.log, channels=channels)
+            media.recorder = handle.recorder = recorder
         path.ticker.add(media)
         if path.config.rtp_timeout > 0:
             self._watch(handle, media, path.config.rtp_timeout)
@@ -295,22 +299,30 @@ class RecordingServer:
             return  # its release closes the ports
         ports = {}
         for index in bound:
-            if label_of(media.labels, index) in opened:
-                ports[index] = media.endpoints[index].port
-            else:
-                path.close_rtp(media.endpoints.pop(index))
-        self._answer_offer(handle, ports)
+            endpoint, label = media.endpoints.get(index), label_of(media.labels, index)
+            if endpoint is not None and label in opened:
+                ports[index] = endpoint.port
+            elif endpoint is not None or label in opened:  # half ready, or refused meanwhile
+                self._end_stream(handle, media, agent, index, transcribed=label in opened)
+        if not self._answer_offer(handle, ports):
+            for index in ports:  # their wait ran out: answered without them
+                self._end_stream(handle, media, agent, index)
 
-    def _answer_offer(self, handle: CallHandle, ports: dict[int, int]) -> None:
+    def _answer_offer(self, handle: CallHandle, ports: dict[int, int]) -> bool:
+        """Answer the offer of new streams with ``ports``; False when it was answered
+        already (their wait ran out) or the call ended."""
         sip, call = handle.sip, handle.call
+        answered: list[bool] = []
 
         def answer(now: float) -> None:
             try:
                 sip.ua.answer_recording_offer(call, ports, now)
+                answered.append(True)
             except InvalidState:
-                pass  # ended, or answered without them (their wait ran out)
+                pass
 
         sip.act(answer)
+        return bool(answered)
 
     def streams_updated(
         self,
@@ -344,19 +356,27 @@ class RecordingServer:
         for index in removed:
             handle.log.info("recorded stream %s removed", label_of(media.labels, index))
             self._end_stream(handle, media, agent, index)
+        running = {label_of(media.labels, index) for index in media.steps}
         for index in refused:
             if len(media.steps) >= MAX_RECORDED_STREAMS:
                 handle.log.warning("stream on line %d refused (port 0): %d streams recorded at "
                                    "most", index, MAX_RECORDED_STREAMS)  # fmt: skip
             else:
                 handle.log.warning("stream on line %d refused (port 0)", index)
-            if index in media.endpoints and index not in media.steps:
-                self._end_stream(handle, media, agent, index)
+            if index not in media.steps:  # bound meanwhile: its port and session go
+                transcribed = label_of(media.labels, index) not in running
+                self._end_stream(handle, media, agent, index, transcribed=transcribed)
 
     def _end_stream(
-        self, handle: CallHandle, media: RecordedMedia, agent: RecordedStreams, index: int
+        self,
+        handle: CallHandle,
+        media: RecordedMedia,
+        agent: RecordedStreams,
+        index: int,
+        transcribed: bool = True,
     ) -> None:
-        """A stream is over: its port goes back, its speech-to-text session ends."""
+        """A stream is over: its port goes back, its speech-to-text session ends
+        (``transcribed``: it has one of its own)."""
         label = label_of(media.labels, index)
         step, endpoint = media.remove(index)
         if step is not None:
@@ -364,7 +384,8 @@ class RecordingServer:
         if endpoint is not None:
             endpoint.session = None
             self.path.close_rtp(endpoint)
-        self.path.spawn(agent.close_stream(label))
+        if transcribed:
+            self.path.spawn(agent.close_stream(label))
 
     def metadata_received(self, handle: CallHandle, data: bytes) -> None:
         """New metadata of a recording session (a re-INVITE's or UPDATE's): its speakers,

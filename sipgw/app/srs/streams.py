@@ -5,10 +5,11 @@ Streams are keyed by the index of their ``m=`` line in the SRC's offer (RFC 3264
 line keeps its place in every new offer), named by their ``a=label`` (RFC 4574; a line
 without one by its place, ``m3`` for the third). They come with the INVITE, or later with a
 re-INVITE or UPDATE that adds them (RFC 7866 §8.1), and go when a new offer removes them
-(port 0) or the session ends. With a recorder, the first stream answered is the WAV's left
-channel and the second its right; a channel whose stream ended stays silent, and a later
-stream takes a channel only when one was never given (streams past the second are
-transcribed, not recorded).
+(port 0) or the session ends. With a recorder, the WAV has one channel per stream the
+INVITE's answer took (two at least), in their order: the first stream left, the second
+right, a third the third channel... A channel stays with its stream (silent once that stream
+ends), and a stream added later takes a channel only when one was never given (else it is
+transcribed, not recorded): a WAV's channels are fixed when it starts.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from sipgw.sip.rsmetadata import RsMetadata
 from sipgw.sip.srs import RecordingRequest
 
 __all__ = ["RecordedMedia", "StreamFeed", "label_of", "parties_for", "parties_of"]
-
-_CHANNELS = 2  # the WAV's: left, right
 
 
 def label_of(labels: Mapping[int, str], index: int) -> str:
@@ -79,8 +78,9 @@ class RecordedMedia:
             and not removed.
         endpoints: each stream's RTP ports, by ``m=`` line (bound, answered or not yet).
         steps: each answered stream's media step (its frames to the agent), by ``m=`` line.
-        recorder: the two-channel WAV, None when not recorded.
-        channels: the ``m=`` line of the WAV's left and right channels (None: not given).
+        recorder: the WAV, None when not recorded.
+        channels: the ``m=`` line of each of the WAV's channels (None: not given), as many
+            as it has.
         metadata: what the SRC's metadata says now.
         watchdog: when the streams' silence is next judged (``SIPGW_RTP_TIMEOUT``).
     """
@@ -89,7 +89,7 @@ class RecordedMedia:
     endpoints: dict[int, RtpEndpoint] = field(default_factory=dict)
     steps: dict[int, CallMedia] = field(default_factory=dict)
     recorder: CallRecorder | None = None
-    channels: list[int | None] = field(default_factory=lambda: [None] * _CHANNELS)
+    channels: list[int | None] = field(default_factory=lambda: [None, None])
     metadata: RsMetadata = field(default_factory=RsMetadata)
     watchdog: asyncio.TimerHandle | None = None
 
@@ -120,10 +120,9 @@ class RecordedMedia:
             step.tick(now)
         recorder = self.recorder
         if recorder is not None and steps:
-            left, right = (
-                steps[index].caller_frame if index in steps else None for index in self.channels
+            recorder.tick_channels(
+                [steps[index].caller_frame if index in steps else None for index in self.channels]
             )
-            recorder.tick(left, right)
 
     def skip(self, ticks: int) -> None:
         """Ticks dropped after a stall (nothing is sent: nothing to keep in time)."""

@@ -15,10 +15,12 @@ import asyncio
 import base64
 import socket
 import struct
+import wave
 from pathlib import Path
 
 from sipgw.agent.srs.transcriber import RecordedParty, SrsAgent
 from sipgw.app.agents import find_agent
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
 from sipgw.app.evaluation.phone import Phone
@@ -27,6 +29,7 @@ from sipgw.app.security.access import AccessConfig
 from sipgw.app.srs.server import refusal
 from sipgw.app.srs.streams import parties_of
 from sipgw.foundation.settings import Sources
+from sipgw.media import g711
 from sipgw.media.srtp import SrtpContext, SrtpKeying
 from sipgw.sip.call import CallInfo
 from sipgw.sip.headers import NameAddr
@@ -457,3 +460,41 @@ async def test_an_srtp_recording_session_is_decrypted_and_transcribed(tmp_path: 
         assert speech_of(agent) == [("96", "Alice", "Encrypted hello.")]
     finally:
         await stt.aclose()
+
+
+async def test_three_streams_are_a_three_channel_wav(tmp_path: Path) -> None:
+    """With ``recording = true``, a channel per stream the INVITE's answer took, in order."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES.replace('agent = "srs"\n', 'agent = "srs"\nrecording = true\n', 1))
+    stt = await FakeAssemblyAI(api_key=KEY).start()
+    env = {"ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+           "SIPGW_SRS_RECORD_DIR": ""}  # fmt: skip
+    tones = (500, 800, 1200)
+    try:
+        async with running_gateway(routes=routes, env=env, record_dir=str(tmp_path / "wav")) as (
+            gateway, new_phone,
+        ):  # fmt: skip
+            src = await new_phone(user="recorder")
+            others = [await new_phone(user="recorder") for _ in range(2)]
+            lines = [("96", src.rtp_port), ("97", others[0].rtp_port), ("98", others[1].rtp_port)]
+            ok = await offer(src, "INVITE", rs_body(offer_sdp(*lines), COMPLETE))
+            ports = [m.port for m in SessionDescription.parse(ok.body).media]
+            for phone, port, hz in zip((src, *others), ports, tones, strict=True):
+                phone.start_audio(("127.0.0.1", port))
+                phone.say(tone_frames(hz, 1.0, -12.0))
+            await asyncio.sleep(1.6)
+            await src.bye()
+            await until(lambda: not gateway.handles, 3, "the session is still up")
+    finally:
+        await stt.aclose()
+    (wav_path,) = (tmp_path / "wav").glob("*.wav")
+    with wave.open(str(wav_path)) as wav:
+        assert wav.getnchannels() == 3
+        data = wav.readframes(wav.getnframes())
+    samples = struct.unpack(f"<{len(data) // 2}h", data)
+    for channel, hz in enumerate(tones):
+        pcm = struct.pack(f"<{len(samples) // 3}h", *samples[channel::3])
+        ulaw = g711.linear_to_ulaw(pcm)
+        frames = [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+        heard = [dominant_tone(f, tones) for f in frames]
+        assert heard.count(hz) >= 30 and not {t for t in heard if t is not None} - {hz}, channel

@@ -25,10 +25,10 @@ class Step:
 
 class Recorder:
     def __init__(self) -> None:
-        self.ticks: list[tuple[bytes | None, bytes | None]] = []
+        self.ticks: list[list[bytes | None]] = []
 
-    def tick(self, left: bytes | None, right: bytes | None) -> None:
-        self.ticks.append((left, right))
+    def tick_channels(self, frames: list[bytes | None]) -> None:
+        self.ticks.append(frames)
 
 
 def step(frame: bytes) -> CallMedia:
@@ -43,7 +43,7 @@ def test_streams_are_named_by_label_or_place_and_by_their_sender() -> None:
 
 
 def test_the_wav_keeps_its_channels_as_streams_come_and_go() -> None:
-    """The first two streams answered are left and right; a removed stream leaves its
+    """The streams answered first are the channels, in order; a removed stream leaves its
     channel silent, and a later stream does not take it."""
     recorder = Recorder()
     media = RecordedMedia({0: "96", 2: "97"}, recorder=cast(CallRecorder, cast(Any, recorder)))
@@ -53,5 +53,15 @@ def test_the_wav_keeps_its_channels_as_streams_come_and_go() -> None:
     media.remove(0)
     media.add(4, step(b"C"))  # a third stream: transcribed, not recorded
     media.tick(0.02)
-    assert recorder.ticks == [(b"A", b"B"), (None, b"B")]
+    assert recorder.ticks == [[b"A", b"B"], [None, b"B"]]
     assert list(media.steps) == [2, 4] and media.labels == {2: "97"}
+
+
+def test_a_wav_of_three_channels_records_three_streams() -> None:
+    recorder = Recorder()
+    media = RecordedMedia(recorder=cast(CallRecorder, cast(Any, recorder)))
+    media.channels = [None] * 3  # three streams answered with the INVITE
+    for index, frame in ((0, b"A"), (1, b"B"), (3, b"C")):
+        media.add(index, step(frame))
+    media.tick(0.0)
+    assert recorder.ticks == [[b"A", b"B", b"C"]] and media.channels == [0, 1, 3]
