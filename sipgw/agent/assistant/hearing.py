@@ -98,6 +98,8 @@ class Hearing:
             if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
                 frame = self._narrow.convert(heard)
             frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
+            if self.caller_audio.retracted:  # what it heard before was the agent's echo
+                self.turns.echo_heard()
             if self._narrow is None:
                 heard = frame  # the line's noise, when the frame was only the agent's echo
             elif self.caller_audio.echo:

@@ -261,9 +261,14 @@ class CallerAudio:
     Attributes:
         echo: the last frame :meth:`process` took held only the agent's echo (it gave
             back the line's noise instead).
+        retracted: with the last frame the guard found the line's echo, and what the
+            caller's side sounded before it in the agent's speech was all echo
+            (:meth:`~sipgw.media.voice.echo.EchoGuard.take_retraction`).
     """
 
-    __slots__ = ("_aligned", "_batcher", "_guard", "_model", "_suppressor", "echo", "settings")
+    __slots__ = (
+        "_aligned", "_batcher", "_guard", "_model", "_suppressor", "echo", "retracted", "settings",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -275,7 +280,7 @@ class CallerAudio:
         self._batcher = batcher
         self._aligned = False  # the model's chunks put on the batcher's cycle
         self._model: ModelVoiceDetector | None = None
-        self.echo = False
+        self.echo = self.retracted = False
         self._guard: EchoGuard | None = None
         if settings.echo_guard:
             from sipgw.media.voice.echo import EchoGuard  # numpy
@@ -354,6 +359,7 @@ class CallerAudio:
         guard = self._guard
         if guard is not None:
             self.echo = guard.heard(frame)
+            self.retracted = guard.take_retraction()
             if self.echo:
                 frame = guard.comfort_noise()
         suppressor = self._suppressor

@@ -104,6 +104,8 @@ class CallerHearing:
                 heard = self.caller_audio.process(narrow.convert(frame))
                 if self.caller_audio.echo:  # only the agent's own voice: silence to the session
                     frame = self.silence
+            if self.caller_audio.retracted:  # what it heard before was the agent's echo
+                self.turns.echo_heard()
             answering = self.answering
             if answering is not None:
                 answering.on_audio(heard, now)

@@ -26,12 +26,19 @@ row) is dropped.
 
 *A frame*: with a path, a frame heard is *echo only* when its power is no more than
 :data:`MARGIN_DB` over the echo the path predicts: the reference's power at the delay times
-the gain, the loudest over the few steps around the delay (the arrival's jitter) and, a
-little less each step (:data:`TAIL_DECAY_DB`), over :data:`TAIL` steps before it (the
-reflections and the room's reverberation). A frame clearly over the prediction
-(:data:`TALK_DB`) is the caller talking over the echo: it and the frames for
-:data:`TALK_HANG` after it pass untouched (double talk: the caller's syllables dip under the
-echo between their peaks).
+the gain, the loudest over the few steps around the delay (:data:`JITTER`: the arrival's
+jitter), and, a little less each step, over :data:`LEAD` steps after it (a speakerphone's
+first arrival comes before the peak its reflections make) and :data:`TAIL` steps before it
+(the reflections and the room's reverberation, fading as fast as the path's fitted
+``decay_db``), and never under the line's floor. A frame clearly over the prediction
+(:data:`TALK_DB`) right after one over it is the caller talking over the echo: it and the
+frames for :data:`TALK_HANG` after the last such pass untouched (double talk: the caller's
+syllables dip under the echo between their peaks).
+
+*Found late*: what the caller's side sounded in the agent's speech before the path was
+found passed as the caller's. When the path, once found, says all of it was echo,
+:meth:`EchoGuard.take_retraction` says so, once: the turn it may have started is not the
+caller's (:mod:`sipgw.agent.turns.room`).
 
 *Cost*: nothing is measured while the reference has been silent for the delay and the tail
 (the agent is quiet), nor before the agent has spoken; each frame heard while it speaks
@@ -92,11 +99,16 @@ TALK_HANG: Final = 10
 JITTER: Final = 1
 """Steps either side of the delay the prediction takes the loudest of (the frames'
 arrival against the ticks varies)."""
+LEAD: Final = 4
+"""Steps ahead of the delay the prediction covers, each a little less (the first arrival of
+a speakerphone's echo comes before the peak its reflections make)."""
 TAIL: Final = 25
 """Steps before the delay (250 ms of reflections and reverberation) the prediction covers,
 each a little less (the path's ``decay_db``, fitted to the echo heard)."""
 GONE_DB: Final = 12.0
 """An estimate whose gain is this far under the path's says the echo is gone."""
+SOUNDING_DB: Final = 10.0
+"""A frame this far over the line's floor sounded (for :meth:`EchoGuard.take_retraction`)."""
 FLOOR_DB: Final = -70.0
 """Levels are read no lower than this (dBFS): digital silence and a quiet line alike."""
 FLOOR_RISE_DB: Final = 0.05
@@ -136,7 +148,8 @@ class EchoGuard:
 
     __slots__ = (
         "_active_at", "_floor_db", "_heard_since", "_linear", "_mic", "_misses", "_next_look",
-        "_noise_index", "_noise_cache", "_ref", "_ref_pos", "_talk", "_weights", "flagged", "path",
+        "_noise_index", "_noise_cache", "_over", "_ref", "_ref_pos", "_retract", "_talk",
+        "_weights", "flagged", "path",
     )  # fmt: skip
 
     def __init__(self, linear_reference: bool = False) -> None:
@@ -150,11 +163,13 @@ class EchoGuard:
         self._next_look = LOOK_FRAMES
         self._misses = 0  # estimates in a row that said the echo is gone
         self._talk = 0  # frames left of the caller's double talk
+        self._over = False  # the last frame heard was over the echo
+        self._retract = False  # the path just found says what was heard before was echo
         self._floor_db: float | None = None
         self._noise_index = 0
         self._noise_cache: tuple[float, tuple[bytes, ...]] | None = None
         self.path: EchoPath | None = None
-        self._weights = weights(0.0, TAIL, JITTER)  # the path's
+        self._weights = weights(0.0, TAIL, JITTER, LEAD)  # the path's
         self.flagged = 0
 
     # -- the two streams
@@ -204,13 +219,14 @@ class EchoGuard:
             return False
         # The line's own noise is no talk: nothing quieter than the floor is predicted.
         predicted = max(self._predicted(pos, path), floor)
-        if level > predicted + TALK_DB:
-            self._talk = TALK_HANG
+        if self._talk > 0:  # double talk: every frame passes
+            self._talk = TALK_HANG if level > predicted + TALK_DB else self._talk - 1
             return False
-        if self._talk > 0:
-            self._talk -= 1
-            return False
-        if level > predicted + MARGIN_DB:
+        over = level > predicted + MARGIN_DB
+        if self._over and level > predicted + TALK_DB:  # not one frame alone: the echo's
+            self._talk = TALK_HANG  # early edge may be that
+        self._over = over
+        if over:
             return False
         self.flagged += 1
         return True
@@ -219,14 +235,12 @@ class EchoGuard:
 
     def _predicted(self, pos: int, path: EchoPath) -> float:
         """The echo's predicted level (dBFS) in the frame heard at steps ``pos``, ``pos + 1``."""
-        end = pos + _STEP - path.lag + JITTER  # one past the newest step it may echo
-        end = min(end, self._ref_pos)
         w = self._weights
-        start = end - len(w)
-        if start < 0:
-            return FLOOR_DB
+        # The oldest step it may echo (before the call's first: the ring's silence).
+        start = pos + _STEP - path.lag + JITTER + LEAD - len(w)
+        n = min(len(w), self._ref_pos - start)  # not past the reference sent so far
         s = start % HISTORY
-        return path.gain_db + float((self._ref[s : s + len(w)] + w).max())
+        return path.gain_db + float((self._ref[s : s + n] + w[:n]).max())
 
     def _look(self, end: int) -> None:
         """Estimate the path over the window ending before step ``end``."""
@@ -245,9 +259,11 @@ class EchoGuard:
         if found is None:
             return
         if found.clear:
-            decay = fitted_decay(ref, mic, found, MAX_LAG, TAIL, JITTER)
+            decay = fitted_decay(ref, mic, found, MAX_LAG, TAIL, JITTER, LEAD)
             self.path = dataclasses.replace(found, decay_db=decay)
-            self._weights = weights(decay, TAIL, JITTER)
+            self._weights = weights(decay, TAIL, JITTER, LEAD)
+            if path is None:
+                self._retract = self._all_echo(end - window, end, self.path)
             self._misses = 0
             self._next_look = RELOOK_FRAMES
         elif path is not None and found.active >= 4 * LOOK_FRAMES * _STEP:
@@ -258,6 +274,31 @@ class EchoGuard:
                     self.path = None
                     self._misses = 0
                     self._next_look = LOOK_FRAMES
+
+    def _all_echo(self, start: int, end: int, path: EchoPath) -> bool:
+        """Whether every frame that sounded (:data:`SOUNDING_DB` over the floor) from step
+        ``start`` to ``end`` was echo only by ``path`` (at least one did)."""
+        mic, floor = self._mic, self._floor_db or FLOOR_DB
+        sounded = False
+        for pos in range(start - start % _STEP, end - _STEP + 1, _STEP):
+            i = pos % HISTORY
+            first, second = float(mic[i]), float(mic[i + 1])
+            if math.isnan(first) or math.isnan(second):
+                continue
+            level = 10.0 * math.log10((10 ** (first / 10) + 10 ** (second / 10)) / 2)
+            if level <= floor + SOUNDING_DB:
+                continue
+            if level > self._predicted(pos, path) + MARGIN_DB:
+                return False
+            sounded = True
+        return sounded
+
+    def take_retraction(self) -> bool:
+        """Once, right after the path was found: everything the caller's side sounded
+        before it, in the agent's current speech, was its echo (the detectors and
+        speech-to-text heard it as the caller: what they made of it is not the caller's)."""
+        retract, self._retract = self._retract, False
+        return retract
 
     # -- what is heard instead
 

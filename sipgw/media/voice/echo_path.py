@@ -53,9 +53,11 @@ dB; another voice, loud when the agent is, not."""
 DECAYS: Final = (6.0, 3.0, 1.5, 0.6)
 """The tails a path may have (dB a step), the shortest first: a hybrid's echo ends with the
 agent's syllable, a speakerphone's room rings on."""
-FIT_DB: Final = 1.0
-"""The shortest tail that keeps 95% of the echo's frames within this of the prediction is
-the path's."""
+LEAD_DB: Final = 3.0
+"""How much less each step ahead of the delay counts in a prediction, at least (dB)."""
+FIT_DB: Final = 1.5
+"""The shortest tail that keeps 99% of the echo's frames within this of the prediction is
+the path's (a frame within 2 dB of it is echo only: :mod:`sipgw.media.voice.echo`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,28 +129,38 @@ def estimate(ref_db: Array, mic_db: Array, max_lag: int) -> EchoPath | None:
     return EchoPath(lag, gain_db, peak, runner_up, active, clear)
 
 
-def weights(decay_db: float, tail: int, jitter: int) -> Array:
+def weights(decay_db: float, tail: int, jitter: int, lead: int = 0) -> Array:
     """The prediction's weights (dB), oldest step first: ``tail`` steps fading by
-    ``decay_db`` each, then the delay's frame and ``jitter`` steps either side of it."""
+    ``decay_db`` each, then the delay's frame and ``jitter`` steps either side of it, then
+    ``lead`` steps fading by :data:`LEAD_DB` each at least (an echo whose first arrival
+    comes before the correlation's peak: the peak of a speakerphone's reflections is later)."""
     fading = -decay_db * np.arange(tail, 0, -1, dtype=np.float64)
-    return np.concatenate([fading, np.zeros(2 * jitter + 2)])
+    ahead = -max(decay_db, LEAD_DB) * np.arange(1, lead + 1, dtype=np.float64)
+    return np.concatenate([fading, np.zeros(2 * jitter + 2), ahead])
 
 
 def fitted_decay(
-    ref_db: Array, mic_db: Array, path: EchoPath, max_lag: int, tail: int, jitter: int
+    ref_db: Array,
+    mic_db: Array,
+    path: EchoPath,
+    max_lag: int,
+    tail: int,
+    jitter: int,
+    lead: int = 0,
 ) -> float:
-    """The shortest tail of :data:`DECAYS` under whose prediction 95% of the echo's frames
-    stay within :data:`FIT_DB` (the frames where the reference at the delay was active);
-    the longest when none does. The window is laid out as :func:`estimate`'s."""
+    """The shortest tail of :data:`DECAYS` under whose prediction 99% of the echo's frames
+    stay within :data:`FIT_DB` (the frames where the reference at the delay was active), or
+    when that is not the shortest of all (the path rings), the next longer one; the longest
+    when none does. The window is laid out as :func:`estimate`'s."""
     frames = len(mic_db) // 2
     mic = mic_db[: 2 * frames].reshape(frames, 2)
     measured = ~np.isnan(mic).any(axis=1)
     level = 10 * np.log10(np.mean(10 ** (np.nan_to_num(mic, nan=-100.0) / 10), axis=1))
-    # The frame at steps 2f, 2f + 1 echoes reference steps up to 2f + 2 - lag + jitter
+    # The frame at steps 2f, 2f + 1 echoes reference steps up to 2f + 2 - lag + jitter + lead
     # (exclusive), at max_lag + that in ref_db.
-    ends = max_lag + 2 * np.arange(frames) + 2 - path.lag + jitter
+    ends = max_lag + 2 * np.arange(frames) + 2 - path.lag + jitter + lead
     for decay in DECAYS:
-        w = weights(decay, tail, jitter)
+        w = weights(decay, tail, jitter, lead)
         starts = ends - len(w)
         ok = measured & (starts >= 0) & (ends <= len(ref_db))
         if not ok.any():
@@ -159,8 +171,12 @@ def fitted_decay(
         if int(audible.sum()) < MIN_ACTIVE // 2:
             return DECAYS[-1]
         excess = level[ok][audible] - (path.gain_db + unit[audible])
-        if float(np.percentile(excess, 95)) <= FIT_DB:
-            return decay
+        if float(np.percentile(excess, 99)) <= FIT_DB:
+            if decay == DECAYS[0]:
+                return decay
+            # A ringing path: one step longer than the window shows (its loudest rings
+            # may not be in it).
+            return DECAYS[min(DECAYS.index(decay) + 1, len(DECAYS) - 1)]
     return DECAYS[-1]
 
 

@@ -194,3 +194,35 @@ def test_a_16_bit_reference_is_taken_as_well() -> None:
         guard.sent(pcm[2 * k * FRAME : 2 * (k + 1) * FRAME])
         guard.heard(heard[k * FRAME : (k + 1) * FRAME])
     assert guard.path is not None and abs(guard.path.lag * 10 - 40) <= 20
+
+
+def test_a_path_found_late_retracts_what_was_heard_before_it_once() -> None:
+    """What the caller's side sounded before the path was found was the agent's echo: the
+    guard says so once, with the frame that found it."""
+    agent = syllables(4.0, seed=16)
+    guard = EchoGuard()
+    sent, heard = encode(agent), encode(PATHS["hybrid"].apply(agent) + hiss(len(agent)))
+    said = []
+    for k in range(len(agent) // FRAME):
+        guard.sent(sent[k * FRAME : (k + 1) * FRAME])
+        before = guard.path
+        guard.heard(heard[k * FRAME : (k + 1) * FRAME])
+        said.append(guard.take_retraction())
+        if said[-1]:
+            assert before is None and guard.path is not None
+    assert said.count(True) == 1
+
+
+def test_no_retraction_when_the_caller_talked_before_the_path_was_found() -> None:
+    agent = syllables(4.0, seed=17)
+    caller = np.zeros(len(agent))
+    caller[: RATE // 2] = syllables(0.5, seed=31)  # the caller talks over the first words
+    guard = EchoGuard()
+    sent = encode(agent)
+    heard = encode(PATHS["hybrid"].apply(agent) + caller + hiss(len(agent)))
+    said = []
+    for k in range(len(agent) // FRAME):
+        guard.sent(sent[k * FRAME : (k + 1) * FRAME])
+        guard.heard(heard[k * FRAME : (k + 1) * FRAME])
+        said.append(guard.take_retraction())
+    assert guard.path is not None and not any(said)
