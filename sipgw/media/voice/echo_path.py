@@ -9,9 +9,12 @@ clear peak at its delay: the echo rises and falls with the agent's syllables. Sp
 caller's own, or a line's noise, correlates with no lag in particular.
 
 The peak is *clear* when it is high enough for the evidence it stands on (:func:`needed`:
-a short stretch of the agent's speech needs a higher correlation than a long one, so a
-caller who starts over the agent's first words is not taken for their echo) and stands
-over the correlation at lags away from it. The gain is the median ratio of the microphone's
+a short stretch of the agent's speech needs a higher correlation than a long one), stands
+over the correlation at lags away from it (:data:`STANDS_OUT`), is met by the microphone's
+rise at :data:`MIN_ONSETS` of the reference's syllable onsets, and the microphone follows
+the reference's level at that delay within :data:`SPREAD_DB`: a caller who starts over the
+agent's first words matches one onset at some small lag, not three, nor syllable by
+syllable in level. The gain is the median ratio of the microphone's
 power to the reference's at that delay, over the steps where the reference was loud: a
 median, so the caller talking over part of the window does not raise it.
 """
