@@ -21,7 +21,6 @@ later is no error.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
@@ -44,6 +43,8 @@ __all__ = [
     "clear_message",
     "mark_message",
     "media_message",
+    "media_payload",
+    "media_prefix",
     "parse_message",
 ]
 
@@ -229,8 +230,8 @@ def _start(message: dict[str, object]) -> StreamStarted:
 def _media(message: dict[str, object]) -> MediaReceived:
     media = _object(message, "media")
     encoded = _text(media, "payload")
-    try:
-        payload = base64.b64decode(encoded, validate=True)
+    try:  # strict: only the base64 alphabet, padded (what validate=True checks, in C)
+        payload = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise MalformedMessage("'media.payload' is not base64") from None
     return MediaReceived(
@@ -336,8 +337,18 @@ def _dump(message: dict[str, object]) -> str:
 
 def media_message(stream_sid: str, audio: bytes) -> str:
     """``media`` to Twilio: ``audio`` (raw μ-law at 8 kHz, no file header) to play on the call."""
-    payload = base64.b64encode(audio).decode("ascii")
-    return _dump({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}})
+    return media_prefix(stream_sid) + media_payload(audio)
+
+
+def media_prefix(stream_sid: str) -> str:
+    """What every ``media`` message of a stream starts with (:func:`media_payload` ends it)."""
+    return '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
+
+
+def media_payload(audio: bytes) -> str:
+    """The rest of a ``media`` message after :func:`media_prefix`: base64 needs no escaping,
+    so the text is built without a JSON encoder (one message every 20 ms a call)."""
+    return binascii.b2a_base64(audio, newline=False).decode("ascii") + '"}}'
 
 
 def mark_message(stream_sid: str, name: str) -> str:

@@ -53,7 +53,8 @@ from sipgw.twilio.messages import (
     StreamStopped,
     clear_message,
     mark_message,
-    media_message,
+    media_payload,
+    media_prefix,
     parse_message,
 )
 
@@ -171,6 +172,7 @@ class MediaStreamSession(CallerAudio):
         self._marked = 0  # frames_sent when the last mark went out
         self._pending: deque[int] = deque()  # marks sent, not echoed yet, in order
         self._cleared_upto = 0  # marks up to this count were sent before the last clear
+        self._media_prefix = ""  # every media message's start, once the stream's SID is known
 
     # ------------------------------------------------------------------ from Twilio
 
@@ -215,6 +217,7 @@ class MediaStreamSession(CallerAudio):
             )
         self.started = event
         self.state = StreamState.STREAMING
+        self._media_prefix = media_prefix(event.stream_sid)
 
     def _check_stream(self, stream_sid: str, what: str) -> None:
         if self.state is not StreamState.STREAMING:
@@ -279,7 +282,7 @@ class MediaStreamSession(CallerAudio):
             return []
         self.frames_sent += 1
         self.stats.frames_out += 1
-        out = [media_message(sid, frame)]
+        out = [self._media_prefix + media_payload(frame)]
         if self.frames_sent - self._marked >= self.config.mark_every:
             out.append(self._mark(sid))
         return out

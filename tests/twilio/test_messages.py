@@ -150,6 +150,24 @@ def test_our_messages_have_the_shapes_the_docs_show() -> None:
     assert json.loads(clear_message(SID)) == {"event": "clear", "streamSid": SID}
 
 
+@settings(max_examples=200)
+@given(st.text(max_size=40), st.binary(max_size=400))
+def test_a_media_message_built_without_the_encoder_is_the_encoders(sid: str, audio: bytes) -> None:
+    payload = base64.b64encode(audio).decode("ascii")
+    assert json.loads(media_message(sid, audio)) == {
+        "event": "media", "streamSid": sid, "media": {"payload": payload},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "payload", ["AAE", "AA==AA==", "AA=A", "AAECAw==\n", "AA\u00e9A", "AAEC AwQ="]
+)  # fmt: skip
+def test_a_payload_is_strict_base64(payload: str) -> None:
+    text = json.dumps({"event": "media", "media": {"payload": payload}})
+    with pytest.raises(MalformedMessage, match="base64"):
+        parse_message(text)
+
+
 # -- fuzzing: any text is an event or MalformedMessage, never another exception ----------------
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)

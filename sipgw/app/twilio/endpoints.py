@@ -121,7 +121,9 @@ class TwilioEndpoints:
         """The Media Stream: a call for as long as the socket lives."""
         if not self._signed(request, self.settings.stream_url, []):
             return web.Response(status=403, text="bad signature")
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024)
+        # no permessage-deflate: base64 μ-law barely compresses, and every 20 ms frame both
+        # ways would pay for it in CPU (docs/performance.md)
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024, compress=False)
         await ws.prepare(request)
         stream = TwilioStream(
             self.calls, ws.send_str, ws.close, self.config, self.tokens,
