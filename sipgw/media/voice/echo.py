@@ -128,7 +128,8 @@ def _noise(seed: int) -> bytes:
     """A 20 ms frame of white noise at -30 dBFS, 16-bit samples."""
     rng = np.random.default_rng(seed)
     samples = rng.standard_normal(160) * (32767.0 * 10 ** (-30 / 20))
-    return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+    frame: bytes = np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+    return frame
 
 
 _NOISE: Final = tuple(_noise(seed) for seed in range(4))

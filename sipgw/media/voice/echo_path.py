@@ -22,14 +22,15 @@ median, so the caller talking over part of the window does not raise it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = ["ACTIVE_DB", "DECAYS", "EchoPath", "estimate", "fitted_decay", "needed", "weights"]
 
-Array = npt.NDArray[np.float64]
+# an explicit alias: where numpy is not installed (the wheel's build) it is Any, still a type
+Array: TypeAlias = npt.NDArray[np.float64]
 
 ACTIVE_DB: Final = -50.0
 """A reference step this loud (dBFS) is the agent speaking."""
