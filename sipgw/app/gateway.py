@@ -90,6 +90,8 @@ from sipgw.sip.events import (
     MediaUpdated,
     PublicAddressObserved,
     RecordingMetadataReceived,
+    RecordingSnapshotAnswered,
+    RecordingStreamsOffered,
     RecordingStreamsUpdated,
     RegistrationChanged,
     RegistrationState,
@@ -438,7 +440,11 @@ class Gateway:
         elif isinstance(event, RecordingMetadataReceived):
             self.srs.metadata_received(handle, event.metadata)
         elif isinstance(event, RecordingStreamsUpdated):
-            self.srs.streams_updated(handle, event.streams)
+            self.srs.streams_updated(handle, event.streams, event.removed, event.refused)
+        elif isinstance(event, RecordingStreamsOffered):
+            self.srs.streams_offered(handle, event.indexes, event.labels)
+        elif isinstance(event, RecordingSnapshotAnswered):
+            self.srs.snapshot_answered(handle, event.status)
         elif isinstance(event, MediaUpdated):
             if handle.session is not None or not handle.call.outbound or handle.answered:
                 self.calls.start_media(handle, event.media)  # else: at the answer, as agreed
@@ -448,6 +454,7 @@ class Gateway:
             handle.log.debug("ACK received")
             handle.acked.set()
             self.calls.confirmed(handle)
+            self.srs.confirmed(handle)  # a recording session may ask for its metadata
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)
         elif isinstance(event, TransferRequested):

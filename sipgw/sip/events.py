@@ -30,7 +30,9 @@ __all__ = [
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
+    "RecordingSnapshotAnswered",
     "RecordingMetadataReceived",
+    "RecordingStreamsOffered",
     "RecordingStreamsUpdated",
     "PublicAddressObserved",
     "RequestRefused",
@@ -159,7 +161,8 @@ class MediaUpdated:
 @dataclass(frozen=True, slots=True)
 class RecordingMetadataReceived:
     """A recording session's SRC sent new metadata in a re-INVITE or UPDATE (RFC 7866 §8;
-    :mod:`sipgw.sip.rsmetadata` reads it), answered already."""
+    :mod:`sipgw.sip.rsmetadata` reads it), answered already; or, when its offer adds
+    streams, just before :class:`RecordingStreamsOffered` (so the new streams are named)."""
 
     call: CallInfo
     metadata: bytes
@@ -167,13 +170,46 @@ class RecordingMetadataReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingStreamsOffered:
+    """A recording session's re-INVITE or UPDATE offers new streams (RFC 7866 §8.1, a new
+    participant, a transfer): it waits for their RTP ports, given with
+    :meth:`~sipgw.sip.useragent.UserAgent.answer_recording_offer` (a stream given none is
+    rejected, port 0); :data:`~sipgw.sip.usages.modify.RECORDING_OFFER_WAIT` seconds
+    without them, and the core answers with every new stream rejected."""
+
+    call: CallInfo
+    indexes: tuple[int, ...]
+    """The ``m=`` line of each new stream, in order (at most
+    :data:`~sipgw.sip.srs.MAX_RECORDED_STREAMS` recorded in all)."""
+    labels: tuple[str, ...]
+    """Each one's ``a=label`` ("" for a line without one)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingStreamsUpdated:
     """A recording session's re-INVITE or UPDATE was answered with a new offer (RFC 7866 §8:
-    a pause, ``a=inactive``; a resume; a new address, codec or key): what its streams agree
-    now, each with the ``media_index`` of its ``m=`` line."""
+    a pause, ``a=inactive``; a resume; a new address, codec or key; a stream added or
+    removed): what its streams agree now, each with the ``media_index`` of its ``m=`` line."""
 
     call: CallInfo
     streams: tuple[NegotiatedAudio, ...]
+    removed: tuple[int, ...] = ()
+    """The ``m=`` lines of the streams that ended (port 0 in the offer, RFC 3264 §8.2, or
+    rejected in our answer)."""
+    refused: tuple[int, ...] = ()
+    """The new recordable lines rejected (port 0): over
+    :data:`~sipgw.sip.srs.MAX_RECORDED_STREAMS`, given no port, or in no codec of ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSnapshotAnswered:
+    """The SRC's answer to our metadata snapshot request (RFC 7866 §9.3,
+    :mod:`sipgw.sip.usages.snapshot`); the snapshot itself comes in a re-INVITE or UPDATE
+    of its own (:class:`RecordingMetadataReceived`)."""
+
+    call: CallInfo
+    status: int
+    """The UPDATE's final status (408: no answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +395,9 @@ SipEvent = (
     | CallConfirmed
     | MediaUpdated
     | RecordingMetadataReceived
+    | RecordingStreamsOffered
     | RecordingStreamsUpdated
+    | RecordingSnapshotAnswered
     | DtmfReceived
     | CallEnded
     | TransferUpdated

@@ -12,7 +12,12 @@ SDP offer of one ``a=sendonly`` ``m=audio`` line per recorded stream, each with 
 - :func:`recording_answer` answers its offer: every audio line we can receive is answered
   ``a=recvonly`` (RFC 7866 §8.1.1) on a port of its own with the same ``a=label``, never
   with telephone-event (nothing of ours is sent); any other line is rejected (port 0);
-- our Contact carries :data:`SRS_FEATURE` (``+sip.srs``, RFC 7866 §6.1.1).
+- our Contact carries :data:`SRS_FEATURE` (``+sip.srs``, RFC 7866 §6.1.1);
+- at most :data:`MAX_RECORDED_STREAMS` streams are recorded at a time: the lines over it
+  are rejected like any other (port 0);
+- :func:`stream_changes` reads how a re-INVITE's or UPDATE's new offer changes the streams
+  (RFC 7866 §8.1, RFC 3264 §8): the streams it adds, those over the bound, those it
+  removes (port 0).
 
 The SIP core keeps answering re-INVITEs and UPDATEs of the session the same way (RFC 7866
 §8: a new offer, or new metadata, :class:`~sipgw.sip.events.RecordingMetadataReceived`).
@@ -21,7 +26,7 @@ The SIP core keeps answering re-INVITEs and UPDATEs of the session the same way 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sipgw.sip.body import body_part
@@ -32,16 +37,22 @@ from sipgw.sip.sdp import MediaDescription, SessionDescription
 from sipgw.sip.siprec import METADATA_TYPE, REQUIRE, SRC_FEATURE
 
 __all__ = [
+    "MAX_RECORDED_STREAMS",
     "SRS_FEATURE",
     "RecordingRequest",
+    "StreamChanges",
     "recording_answer",
     "recording_metadata",
     "recording_request",
     "recording_streams",
+    "stream_changes",
 ]
 
 SRS_FEATURE = "+sip.srs"
 """The Contact feature tag of a Session Recording Server (RFC 7866 §6.1.1)."""
+MAX_RECORDED_STREAMS = 8
+"""The most streams a recording session records at a time (each one an RTP port and a
+speech-to-text session): the recordable lines over it are rejected (port 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +65,16 @@ class RecordingRequest:
         labels: the ``a=label`` of each ``m=`` line of its offer, in order ("" for a line
             without one).
         streams: the index of each ``m=`` line that can be recorded
-            (:func:`recording_streams`), in order.
+            (:func:`recording_streams`), in order, at most :data:`MAX_RECORDED_STREAMS`.
         metadata: its ``application/rs-metadata+xml`` part, b"" when it has none.
+        over: the recordable lines over :data:`MAX_RECORDED_STREAMS` (rejected, port 0).
     """
 
     required: bool
     labels: tuple[str, ...] = ()
     streams: tuple[int, ...] = ()
     metadata: bytes = b""
+    over: tuple[int, ...] = ()
 
 
 def recording_request(
@@ -75,7 +88,14 @@ def recording_request(
     if offer is None:
         return RecordingRequest(required, metadata=recording_metadata(request))
     labels = tuple(m.attribute("label") or "" for m in offer.media)
-    return RecordingRequest(required, labels, recording_streams(offer), recording_metadata(request))
+    streams = recording_streams(offer)
+    return RecordingRequest(
+        required,
+        labels,
+        streams[:MAX_RECORDED_STREAMS],
+        recording_metadata(request),
+        streams[MAX_RECORDED_STREAMS:],
+    )
 
 
 def recording_metadata(request: SipRequest) -> bytes:
@@ -102,6 +122,38 @@ def recording_streams(offer: SessionDescription) -> tuple[int, ...]:
         and media.port != 0
         and offer.direction(media) in ("sendonly", "sendrecv")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChanges:
+    """How a recording session's new offer changes its streams (:func:`stream_changes`).
+
+    Attributes:
+        added: the recordable lines not recorded yet, within :data:`MAX_RECORDED_STREAMS`
+            (a new participant, a transfer: RFC 7866 §8.3), in order.
+        over: the new recordable lines over that bound (to be rejected, port 0).
+        removed: the recorded lines the offer removes: port 0 (RFC 3264 §8.2), or no audio
+            line at their place any more.
+    """
+
+    added: tuple[int, ...] = ()
+    over: tuple[int, ...] = ()
+    removed: tuple[int, ...] = ()
+
+
+def stream_changes(offer: SessionDescription, recorded: Collection[int]) -> StreamChanges:
+    """What ``offer`` (a re-INVITE's or UPDATE's) does to the streams ``recorded`` (the
+    ``m=`` line indexes answered so far): a line of a removed stream may be reused by a new
+    one in a later offer (RFC 3264 §8.3), which is then added."""
+    media = offer.media
+    removed = tuple(
+        index
+        for index in sorted(recorded)
+        if index >= len(media) or media[index].port == 0 or media[index].media != "audio"
+    )
+    new = tuple(index for index in recording_streams(offer) if index not in recorded)
+    room = max(0, MAX_RECORDED_STREAMS - (len(recorded) - len(removed)))
+    return StreamChanges(new[:room], new[room:], removed)
 
 
 def recording_answer(

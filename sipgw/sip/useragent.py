@@ -103,6 +103,7 @@ from sipgw.sip.usages.referee import RefereeUsage
 from sipgw.sip.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.sip.usages.session import CallSession
 from sipgw.sip.usages.sessiontimer import SessionTimerUsage
+from sipgw.sip.usages.snapshot import SnapshotUsage
 from sipgw.sip.usages.strangers import StrangerUsage
 
 __all__ = [
@@ -155,6 +156,7 @@ class UserAgent:
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
         self._refer = ReferUsage(ctx)
         self._referee = RefereeUsage(ctx)
+        self._snapshot = SnapshotUsage(ctx)
         self._register = RegisterUsage(ctx)
         self._outbound = OutboundUsage(ctx, self._session_timers)
         self.responder = StatelessResponder(config.user_agent)
@@ -462,6 +464,34 @@ class UserAgent:
             raise InvalidState("cannot answer a recording session that has ended")
         return self._invite.answer_recording(session, ports, now)
 
+    def answer_recording_offer(self, call: CallInfo, ports: dict[int, int], now: float) -> None:
+        """Answer a recording session's re-INVITE or UPDATE that offered new streams
+        (:class:`~sipgw.sip.events.RecordingStreamsOffered`): each new stream of ``ports``
+        (``m=`` line index -> our RTP port) ``a=recvonly``, the others rejected (port 0);
+        what the streams agree comes as :class:`~sipgw.sip.events.RecordingStreamsUpdated`.
+
+        Raises:
+            InvalidState: the call has ended, or no such offer awaits an answer.
+        """
+        session = self._ctx.session_of(call)
+        if session is None:
+            raise InvalidState("the call has ended")
+        self._modify.answer_recording_offer(session, ports, now)
+
+    def request_recording_metadata(self, call: CallInfo, reason: str, now: float) -> bool:
+        """Ask a recording session's SRC for a metadata snapshot (RFC 7866 §9.3: an UPDATE,
+        :mod:`sipgw.sip.usages.snapshot`); False when it is not sent: the session was asked
+        :data:`~sipgw.sip.usages.snapshot.MAX_SNAPSHOT_REQUESTS` times already, or its SRC
+        does not allow UPDATE.
+
+        Raises:
+            InvalidState: the call has ended, is no recording session, or is not confirmed.
+        """
+        session = self._ctx.session_of(call)
+        if session is None:
+            raise InvalidState("the call has ended")
+        return self._snapshot.request(session, reason, now)
+
     def hangup(self, call: CallInfo, now: float, status: int = 480) -> None:
         """End the call from our side.
 
@@ -471,6 +501,7 @@ class UserAgent:
         session = self._ctx.session_of(call)
         if session is None:
             return
+        self._modify.drop_recording_offer(session, now)
         if session.uac is not None:
             self._outbound.hangup(session, now)
         else:
@@ -672,6 +703,7 @@ class UserAgent:
             raise RemoteProtocolError("call leg does not exist", 481)  # §12.2.2
         session.dialog.check_remote_cseq(req)
         if req.method == "BYE":
+            self._modify.drop_recording_offer(session, now)
             self._invite.bye(session, tx, req, now)
             return
         if session.state in (CallState.ENDING, CallState.ENDED) or session.bye_pending:

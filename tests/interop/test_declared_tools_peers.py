@@ -169,7 +169,11 @@ def test_an_mcp_server_killed_mid_call_is_unavailable_then_back(
     routes.write_text(MCP_ROUTES.format(port=port))
     services.tts.map_text("unavailable", SORRY_HZ)
     services.tts.map_text("nine is paid", NINE_HZ)
-    services.stt.script(["Is invoice 7 paid?", "And invoice 8?", "And invoice 9?"])
+    # Each turn one sentence of 0.6 s of speech: a gap inside it (a phone starved of CPU sends
+    # late, and its frames go to the STT as lost) is a pause between its words, as a real
+    # service hears it, not two turns, each its own transcript, that would answer two LLM turns
+    for sentence in ("Is invoice 7 paid?", "And invoice 8?", "And invoice 9?"):
+        services.stt.script_sentence(sentence, speech_ms=500)
     lookup = "billing__invoice_status"
     services.llm.script(
         [

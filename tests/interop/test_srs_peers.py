@@ -18,6 +18,12 @@ signature with its own code):
 - The call record has both utterances with their participants, the two-channel recording
   (``SIPGW_RECORD_DIR``) Alice's tone on the left only, Bob's on the right only.
 - An ordinary call (SIPp's own UAC) to the recording line is refused 421.
+- SIPp as an SRC whose INVITE has no metadata (scenarios/src_snapshot.xml): the gateway's
+  metadata snapshot request (RFC 7866 §9.3) is answered, the complete metadata follows in a
+  re-INVITE, and Alice's utterance is hers by name.
+- SIPp as an SRC whose call gains a participant (scenarios/src_join.xml): a re-INVITE adds
+  Bob's stream (RFC 7866 §8.1), the test sends his speech to its new port, his words are
+  his; an UPDATE removes it (port 0) and its session ends.
 - sipgw's own SRC: a second gateway runs a TwiML app (on the official ``twilio`` SDK) whose
   ``<Start><Siprec>`` records a baresip caller's call to the first gateway, and whose Media
   Stream answers later: the caller's words come back under stream ``1`` and the caller's
@@ -195,6 +201,116 @@ def test_sipp_src_records_two_participants_transcribed_each_by_name(tmp_workdir:
     left, right = frames_by_channel(frames)
     assert heard(left, ALICE_HZ) >= 0.8 and heard(right, ALICE_HZ) == 0
     assert heard(right, BOB_HZ) >= 0.8 and heard(left, BOB_HZ) == 0
+
+
+def run_src(scenario_name: str, gw: GatewayProcess, cwd: Path, pause_ms: int) -> dict[str, object]:
+    """Run the SIPp SRC ``scenario_name`` against ``gw`` in a thread; its result lands in the
+    dict returned, under ``result``, once it ends."""
+    sipp: dict[str, object] = {}
+
+    def src() -> None:
+        sipp["result"] = run_sipp(
+            ["-sf", scenario(scenario_name), gw.target, "-s", "recorder", "-m", "1",
+             "-d", str(pause_ms)], timeout=30, cwd=cwd,
+        )  # fmt: skip
+
+    thread = threading.Thread(target=src, daemon=True)
+    thread.start()
+    sipp["thread"] = thread
+    return sipp
+
+
+def srs_env(tmp_workdir: Path, stt: FakeAssemblyAI, receiver: ExampleReceiver) -> dict[str, str]:
+    return {
+        "ASSEMBLYAI_API_KEY": "stt-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "SIPGW_WEBHOOK_URL": receiver.url, "SIPGW_WEBHOOK_SECRET": SECRET,
+    }  # fmt: skip
+
+
+def test_sipp_src_without_metadata_answers_the_snapshot_request(tmp_workdir: Path) -> None:
+    """RFC 7866 §9.3 (tests/toolkit/peers/scenarios/src_snapshot.xml): the INVITE has no
+    metadata; the gateway asks for a snapshot (an UPDATE with an
+    ``application/rs-metadata-request``, checked by the scenario), SIPp answers it and sends
+    the complete metadata in a re-INVITE: Alice's utterance is hers by name."""
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES.replace("recording = true\n", ""))
+    sipp_dir = tmp_workdir / "sipp"
+    alice = speech_packets(ALICE_HZ, 0.5, 1.2, 1.5, ssrc=0x5EED0096)
+    write_rtp_pcap(sipp_dir / "src_media.pcap", [(i * 0.02, p) for i, p in enumerate(alice)])
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script([ALICE_SAYS])
+    receiver = ExampleReceiver(tmp_workdir, SECRET)
+    try:
+        with (
+            receiver,
+            GatewayProcess(
+                tmp_workdir, extra_env=srs_env(tmp_workdir, stt, receiver),
+                allow_from="127.0.0.0/8", extra_args=["--routes", str(routes)],
+            ) as gw,
+        ):  # fmt: skip
+            sipp = run_src("src_snapshot.xml", gw, sipp_dir, 4000)
+            gw.wait_log(r"asking the SRC for a metadata snapshot", 10)
+            gw.wait_log(r"the SRC took the metadata snapshot request \(200\)", 5)
+            gw.wait_log(r"recording metadata updated: 96 \(Alice\), 97 \(Bob\)", 5)
+            wait_until(lambda: transcripts(receiver), 10, "Alice's utterance")
+            sipp["thread"].join(30)  # type: ignore[attr-defined]
+            gw.wait_log(r"call ended: remote-bye", 5)
+            assert gw.stop() == 0
+    finally:
+        stt.stop()
+    result = sipp["result"]
+    assert result.ok, result.describe()  # type: ignore[attr-defined]
+    said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
+    assert [(u["label"], u["participant"]["name"], u["text"]) for u in said] == [
+        ("96", "Alice", ALICE_SAYS),
+    ], said
+
+
+def test_sipp_src_adds_a_participants_stream_then_removes_it(tmp_workdir: Path) -> None:
+    """RFC 7866 §8.1 (tests/toolkit/peers/scenarios/src_join.xml): the session records Alice
+    alone; a re-INVITE adds Bob's stream with partial metadata naming him, answered on a new
+    port (the scenario checks both streams ``recvonly``, labelled); the test sends Bob's
+    speech there; an UPDATE removes his stream (port 0): his session ends, Alice's goes on."""
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(ROUTES.replace("recording = true\n", ""))
+    sipp_dir = tmp_workdir / "sipp"
+    alice = speech_packets(ALICE_HZ, 0.5, 1.2, 1.5, ssrc=0x5EED0096)
+    write_rtp_pcap(sipp_dir / "src_media.pcap", [(i * 0.02, p) for i, p in enumerate(alice)])
+    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
+    stt.script([ALICE_SAYS, BOB_SAYS])
+    receiver = ExampleReceiver(tmp_workdir, SECRET)
+    try:
+        with (
+            receiver,
+            GatewayProcess(
+                tmp_workdir, extra_env=srs_env(tmp_workdir, stt, receiver),
+                allow_from="127.0.0.0/8", extra_args=["--routes", str(routes)],
+            ) as gw,
+        ):  # fmt: skip
+            sipp = run_src("src_join.xml", gw, sipp_dir, 1000)
+            gw.wait_log(r"recording session answered on RTP ports (\d+): 96 \(Alice\)", 10)
+            wait_until(lambda: transcripts(receiver), 8, "Alice's utterance")
+            added = gw.wait_log(r"recorded stream 97 added on RTP port (\d+): Bob", 8)
+            sender = send_paced(speech_packets(BOB_HZ, 0.3, 1.2, 1.2, 0x5EED0097),
+                                ("127.0.0.1", int(added.group(1))))  # fmt: skip
+            wait_until(lambda: len(transcripts(receiver)) >= 2, 8, "Bob's utterance")
+            sender.join(5)
+            gw.wait_log(r"recorded stream 97 removed", 10)
+            sipp["thread"].join(30)  # type: ignore[attr-defined]
+            gw.wait_log(r"call ended: remote-bye", 5)
+            assert gw.stop() == 0
+    finally:
+        stt.stop()
+    result = sipp["result"]
+    assert result.ok, result.describe()  # type: ignore[attr-defined]
+    said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
+    assert [(u["label"], u["participant"]["name"], u["text"]) for u in said] == [
+        ("96", "Alice", ALICE_SAYS),
+        ("97", "Bob", BOB_SAYS),  # his stream, named by the re-INVITE's metadata
+    ], said
+    (record,) = (tmp_workdir / "calls").glob("*.jsonl")
+    kept = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["label"] for r in kept if r["type"] == "stream_ended"] == ["97"]
 
 
 def frames_by_channel(frames: bytes) -> tuple[list[bytes], list[bytes]]:

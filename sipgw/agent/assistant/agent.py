@@ -93,7 +93,7 @@ from sipgw.agent.assistant.turn_metrics import TurnMetrics
 from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
-from sipgw.agent.conversation.caller_audio import CallerAudio, shared_batcher, with_voice_model
+from sipgw.agent.conversation.caller_audio import CallerAudio, with_voice_model
 from sipgw.agent.conversation.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.conversation.dialing import ToolCallContext
 from sipgw.agent.conversation.handoff import HandOffSettings, with_hand_off
@@ -271,7 +271,7 @@ class AssistantAgent(ScopedAgent):
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
         batched = barge_in.noise.detector == "model"
-        self.caller_audio = CallerAudio(barge_in.noise, shared_batcher() if batched else None)
+        self.caller_audio = CallerAudio.of(barge_in.noise, self.audio_format != ULAW_8K)
         self.turns = TurnTaker(
             state,
             commit_ms=barge_in.commit_ms,
@@ -540,7 +540,7 @@ class AssistantAgent(ScopedAgent):
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         now = self.loop.time()
-        frame = self.playout.next_frame(now)
+        self.caller_audio.sent(frame := self.playout.next_frame(now))  # the echo's reference
         idle = self.idle
         if now >= idle.next_look:  # every 5th tick; the others' look would return at once
             warm = self.warm

@@ -4,10 +4,12 @@ machine and speech-to-text.
 :class:`Hearing` takes each 20 ms frame in order (:meth:`Hearing.arrive`): a 16 kHz
 caller's frame goes to speech-to-text as it comes and to the detectors narrowed to 8 kHz
 μ-law; noise suppression, when on, works at 8 kHz
-(:mod:`sipgw.agent.conversation.caller_audio`); answering-machine detection hears it if it
-runs; the turn-taking machine then (its actions to
-:meth:`sipgw.agent.assistant.decisions.Decisions.carry_out`), and the failure policy and
-idle watch learn whether the caller speaks. While the caller holds the call silence goes
+(:mod:`sipgw.agent.conversation.caller_audio`), and a frame that held only the agent's own
+voice returned by the line is heard as the line's noise (the echo guard; a 16 kHz caller's
+speech-to-text gets silence then); answering-machine detection hears it if it runs; the
+turn-taking machine then (its actions to
+:meth:`sipgw.agent.assistant.decisions.Decisions.carry_out`), and the failure policy and idle
+watch learn whether the caller speaks. While the caller holds the call silence goes
 to speech-to-text instead (the stream stays continuous) and the machine only counts it.
 With the model detector's steps batched across calls, frames wait for the batch in
 arrival order (:class:`~sipgw.agent.conversation.caller_audio.HeardInOrder`).
@@ -96,8 +98,12 @@ class Hearing:
             if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
                 frame = self._narrow.convert(heard)
             frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
+            if self.caller_audio.retracted:  # what it heard before was the agent's echo
+                self.turns.echo_heard()
             if self._narrow is None:
-                heard = frame
+                heard = frame  # the line's noise, when the frame was only the agent's echo
+            elif self.caller_audio.echo:
+                heard = self._stt_silence
             if self.answering is not None:
                 self.answering.on_audio(frame, now)
             self._in_order.arrive(frame, heard, now, self.caller_audio.feed(frame, now), self._hear)

@@ -1,9 +1,15 @@
-"""The caller's audio before the agent hears it: noise suppression, then the voice detector.
+"""The caller's audio before the agent hears it: the echo guard, noise suppression, then the
+voice detector.
 
 One call's :class:`CallerAudio` takes each 20 ms μ-law frame as it arrives
 (after the jitter buffer) and gives back the frame that the turn-taking machine
 and speech-to-text both get: RNNoise's (:mod:`sipgw.media.voice.denoise`) when
-suppression is on, else the frame unchanged. :meth:`CallerAudio.detector` is
+suppression is on, else the frame unchanged. With the echo guard on
+(:mod:`sipgw.media.voice.echo`, fed each frame the agent sent: :meth:`CallerAudio.sent`), a
+frame that holds nothing but the agent's own voice returned by the line is replaced by noise
+at the line's floor (:attr:`CallerAudio.echo` says so): the detector does not hear it as
+speech (no pause, duck or barge-in, nor the room's level learned from it), and neither does
+speech-to-text (its words are the agent's, not the caller's turn). :meth:`CallerAudio.detector` is
 the voice detector the turn-taking machine runs: Silero's
 (:mod:`sipgw.media.voice.model_vad`) or the energy one (:mod:`sipgw.media.voice.vad`), as
 :class:`NoiseSettings` say.
@@ -46,6 +52,7 @@ from sipgw.media.voice.vad import (
 )
 
 if TYPE_CHECKING:  # numpy and onnxruntime: imported when the model detector is used
+    from sipgw.media.voice.echo import EchoGuard
     from sipgw.media.voice.model_vad import ModelVoiceDetector
     from sipgw.media.voice.silero import SileroBatch
 
@@ -58,6 +65,7 @@ __all__ = [
     "ModelBatcher",
     "NoiseSettings",
     "WaitsForBatch",
+    "load_echo_guard",
     "load_voice_model",
     "shared_batcher",
     "with_voice_model",
@@ -83,11 +91,14 @@ class NoiseSettings:
         detector: ``model`` (Silero: speech, not noise, music or the room's voices)
             or ``energy`` (level above an adaptive floor).
         model: the model detector's threshold and margin over the room's voices.
+        echo_guard: frames that hold only the agent's own voice returned by the line are
+            heard as the line's noise (:mod:`sipgw.media.voice.echo`).
     """
 
     suppression: bool = False
     detector: DetectorKind = "model"
     model: ModelVadConfig = field(default_factory=ModelVadConfig)
+    echo_guard: bool = True
 
     def missing(self) -> str | None:
         """What is not installed for these settings (a sentence), or None."""
@@ -194,6 +205,12 @@ def load_voice_model() -> None:
     from sipgw.media.voice.silero import shared_model
 
     shared_model()
+    load_echo_guard()
+
+
+def load_echo_guard() -> None:
+    """Import the echo guard (and numpy with it), if not done yet."""
+    from sipgw.media.voice import echo  # noqa: F401 - numpy
 
 
 WarmUp = Callable[[], Awaitable[object]]
@@ -202,14 +219,16 @@ WarmUp = Callable[[], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class LoadsVoiceModel:
-    """A factory's warm-up that loads the voice model (:func:`load_voice_model`, in a
-    worker thread: no call's media waits for it) while it does ``then``, if any; returns
-    what ``then`` returns."""
+    """A factory's warm-up that loads the voice model (:func:`load_voice_model`, or what
+    ``load`` says, in a worker thread: no call's media waits for it) while it does ``then``,
+    if any; returns what ``then`` returns."""
 
     then: WarmUp | None = None
+    load: Callable[[], None] | None = None
+    """What it loads (None: :func:`load_voice_model`)."""
 
     async def __call__(self) -> object:
-        loading = asyncio.to_thread(load_voice_model)
+        loading = asyncio.to_thread(self.load or load_voice_model)
         if self.then is None:
             await loading
             return None
@@ -222,26 +241,51 @@ class LoadsVoiceModel:
 
 def with_voice_model(warm_up: WarmUp | None, settings: NoiseSettings) -> WarmUp | None:
     """``warm_up`` that also loads the voice model when ``settings`` choose the model
-    detector; ``warm_up`` as it is otherwise."""
-    return LoadsVoiceModel(warm_up) if settings.detector == "model" else warm_up
+    detector, or the echo guard's numpy when they turn it on; ``warm_up`` as it is
+    otherwise."""
+    if settings.detector == "model":
+        return LoadsVoiceModel(warm_up)
+    return LoadsVoiceModel(warm_up, load_echo_guard) if settings.echo_guard else warm_up
 
 
 class CallerAudio:
     """One call's caller-side audio stage (sans-IO: one :meth:`process` per frame).
 
     Args:
-        settings: suppression and detector.
+        settings: suppression, detector and echo guard.
         batcher: batch the model detector's steps with other calls' (None: each frame
             steps the model on its own).
+        linear_reference: the agent's frames (:meth:`sent`) are 16-bit samples (an
+            HD-voice call's), not μ-law.
+
+    Attributes:
+        echo: the last frame :meth:`process` took held only the agent's echo (it gave
+            back the line's noise instead).
+        retracted: with the last frame the guard found the line's echo, and what the
+            caller's side sounded before it in the agent's speech was all echo
+            (:meth:`~sipgw.media.voice.echo.EchoGuard.take_retraction`).
     """
 
-    __slots__ = ("_aligned", "_batcher", "_model", "_suppressor", "settings")
+    __slots__ = (
+        "_aligned", "_batcher", "_guard", "_model", "_suppressor", "echo", "retracted", "settings",
+    )  # fmt: skip
 
-    def __init__(self, settings: NoiseSettings, batcher: ModelBatcher | None = None) -> None:
+    def __init__(
+        self,
+        settings: NoiseSettings,
+        batcher: ModelBatcher | None = None,
+        linear_reference: bool = False,
+    ) -> None:
         self.settings = settings
         self._batcher = batcher
         self._aligned = False  # the model's chunks put on the batcher's cycle
         self._model: ModelVoiceDetector | None = None
+        self.echo = self.retracted = False
+        self._guard: EchoGuard | None = None
+        if settings.echo_guard:
+            from sipgw.media.voice.echo import EchoGuard  # numpy
+
+            self._guard = EchoGuard(linear_reference)
         self._suppressor = None
         if settings.suppression:
             from sipgw.media.voice.denoise import NoiseSuppressor
@@ -291,8 +335,33 @@ class CallerAudio:
         else:
             self._batcher.defer(then)
 
+    @classmethod
+    def of(cls, settings: NoiseSettings, linear_reference: bool = False) -> CallerAudio:
+        """A call's stage, the model detector's steps on the process's batcher."""
+        batcher = shared_batcher() if settings.detector == "model" else None
+        return cls(settings, batcher, linear_reference)
+
+    @property
+    def guard(self) -> EchoGuard | None:
+        """The echo guard (None: off)."""
+        return self._guard
+
+    def sent(self, frame: bytes | None) -> None:
+        """The agent's frame sent to the caller this tick (None: silence): the echo guard's
+        reference."""
+        guard = self._guard
+        if guard is not None:
+            guard.sent(frame)
+
     def process(self, frame: bytes) -> bytes:
-        """The caller's frame as the agent hears it."""
+        """The caller's frame as the agent hears it: the line's noise for an echo-only
+        frame (:attr:`echo`), then through suppression when it is on."""
+        guard = self._guard
+        if guard is not None:
+            self.echo = guard.heard(frame)
+            self.retracted = guard.take_retraction()
+            if self.echo:
+                frame = guard.comfort_noise()
         suppressor = self._suppressor
         return frame if suppressor is None else suppressor.process(frame)
 

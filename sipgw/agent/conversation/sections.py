@@ -208,6 +208,16 @@ class AssistantSection:
         "voices in the room with the caller's, and a caller's voice cut below 300 Hz: "
         "docs/quality.md).",
     )  # fmt: skip
+    echo_guard: bool = setting(
+        True, env="SIPGW_ECHO_GUARD", parse=on_off, default_text="on",
+        help="Tell the agent's own voice, returned by the caller's phone or PBX (a "
+        "speakerphone, a 2-wire hybrid, a loud handset), from the caller: once the line has "
+        "shown its echo, a frame that holds nothing more is no speech to the voice detector "
+        "(no pause, duck or barge-in, no turn) and reaches speech-to-text or the "
+        "speech-to-speech session as the line's noise; the caller talking over it passes "
+        "untouched (docs/quality.md, \"The agent's own echo\"). Off: every frame is the "
+        "caller's.",
+    )  # fmt: skip
     early_turn_end: str = setting(
         "words", env="SIPGW_EARLY_TURN_END",
         parse=choice("off", "vad", "vad+text", "model", "words"),
@@ -527,6 +537,7 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
     noise = NoiseSettings(
         suppression=assistant.noise_suppression,
         detector="model" if assistant.voice_detector == "model" else "energy",
+        echo_guard=assistant.echo_guard,
     )  # the detectors' thresholds are constants (media/voice/vad.py)
     missing = noise.missing()
     if missing:

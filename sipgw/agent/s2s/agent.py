@@ -108,7 +108,7 @@ from typing import Any, Final
 from sipgw.agent.amd.settings import AmdCall, AmdMode
 from sipgw.agent.base import CallControl
 from sipgw.agent.callscope import ScopedAgent
-from sipgw.agent.conversation.caller_audio import CallerAudio, shared_batcher
+from sipgw.agent.conversation.caller_audio import CallerAudio
 from sipgw.agent.conversation.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.conversation.dialing import ToolCallContext
 from sipgw.agent.conversation.handoff import HandOffSettings, with_hand_off
@@ -279,9 +279,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         # The configured detector and, when on, noise suppression (8 kHz μ-law only: on an
         # HD-voice call it cleans the detectors' copy, as the assistant's does).
         noise = barge_in.noise
-        self.caller_audio = CallerAudio(
-            noise, shared_batcher() if noise.detector == "model" else None
-        )
+        self.caller_audio = CallerAudio.of(noise, audio != ULAW_8K)
         self.turns = TurnTaker(
             speaking,
             commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
@@ -501,6 +499,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         looks at the call."""
         now = self.loop.time()
         frame = self.playout.next_frame(now)
+        self.caller_audio.sent(frame)  # the echo guard's reference
         self.idle.tick(now, held=self.held)
         return frame
 

@@ -5,7 +5,9 @@ turn-taking machine's voice detector (:class:`sipgw.agent.conversation.caller_au
 in arrival order across the model detector's batch:
 :class:`~sipgw.agent.conversation.caller_audio.HeardInOrder`), then to the session. On an
 HD-voice call the detectors hear an 8 kHz μ-law copy while the session gets the audio as it
-came. While the caller holds the call, or is held for a warm transfer, or while
+came. A frame that held only the agent's own voice returned by the line (the echo guard)
+reaches both as the line's noise (on an HD-voice call, the session gets silence). While the
+caller holds the call, or is held for a warm transfer, or while
 answering-machine detection holds the input, the session hears silence instead.
 
 With local turn-taking (a session without
@@ -100,6 +102,10 @@ class CallerHearing:
                 frame = heard = self.caller_audio.process(frame)
             else:  # HD voice: the session gets 24 kHz as it came, the detectors 8 kHz
                 heard = self.caller_audio.process(narrow.convert(frame))
+                if self.caller_audio.echo:  # only the agent's own voice: silence to the session
+                    frame = self.silence
+            if self.caller_audio.retracted:  # what it heard before was the agent's echo
+                self.turns.echo_heard()
             answering = self.answering
             if answering is not None:
                 answering.on_audio(heard, now)

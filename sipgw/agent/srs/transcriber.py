@@ -11,7 +11,10 @@ record with who said it: a ``speech`` line with the stream's ``label``, the part
 ``participant_id``, ``aor`` and ``name`` (from the metadata), the ``text`` and its
 ``confidence``. The gateway's feed turns each into a ``call.transcript`` webhook
 (docs/webhooks.md). New metadata (a re-INVITE's or UPDATE's) renames the streams' speakers
-from then on (:meth:`~SrsAgent.update_parties`, a ``participants_updated`` line). Its
+from then on (:meth:`~SrsAgent.update_parties`, a ``participants_updated`` line). A stream
+added during the session (a participant joins) gets a session of its own
+(:meth:`~SrsAgent.add_streams`, a ``streams_added`` line), and one removed ends its session,
+its last words kept (:meth:`~SrsAgent.close_stream`, a ``stream_ended`` line). Its
 class name makes it ``srs`` where the gateway names agents (the feed, the webhooks).
 
 With an assist prompt, each utterance also goes to a chat model that may answer with a
@@ -24,7 +27,6 @@ It never speaks (:meth:`next_frame` is None: the streams are ``recvonly``), and 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -93,6 +95,15 @@ class RecordedStreams(Protocol):
         """New metadata: who speaks on each stream from now on."""
         ...
 
+    async def add_streams(self, parties: Sequence[RecordedParty]) -> list[str]:
+        """Streams added during the session: the labels of those it is ready for (the
+        others are refused)."""
+        ...
+
+    async def close_stream(self, label: str) -> None:
+        """The stream ``label`` was removed: its last words, then no more."""
+        ...
+
 
 class SrsAgent(Agent):
     """One recording session (see the module docstring).
@@ -145,18 +156,64 @@ class SrsAgent(Agent):
         """
         self._write_parties("participants", parties)
         for party in parties:
-            stt = self.open_stt()
             try:
-                await stt.connect()
+                self.sessions[party.label] = await self._connect()
             except SttConnectError:
-                with contextlib.suppress(Exception):
-                    await stt.close()
                 await self.streams.close_sessions()
                 raise
+        for label, stt in self.sessions.items():
+            self.streams.read(label, self._pump(label, stt))
+
+    async def add_streams(self, parties: Sequence[RecordedParty]) -> list[str]:
+        """A session for each stream added during the call (RFC 7866 §8.1: a participant
+        joins); the labels of those opened, in order. A stream whose session cannot be
+        opened, or whose label is in use, is left out (logged; the app rejects it)."""
+        opened: list[RecordedParty] = []
+        for party in parties:
+            if party.label in self.sessions or self.closed:
+                log.warning("[%s] stream %s: not added (its label is in use, or the call "
+                            "ended)", self.call.call_id, party.label)  # fmt: skip
+                continue
+            try:
+                stt = await self._connect()
+            except SttConnectError as exc:
+                log.warning("[%s] stream %s: the speech-to-text could not be opened: %s",
+                            self.call.call_id, party.label, exc)  # fmt: skip
+                continue
+            if self.closed:  # ended while it connected
+                with contextlib.suppress(Exception):
+                    await stt.close()
+                break
             self.sessions[party.label] = stt
-        loop = asyncio.get_running_loop()
-        self.streams.pumps = [loop.create_task(self._pump(label, stt))
-                       for label, stt in self.sessions.items()]  # fmt: skip
+            self.streams.read(party.label, self._pump(party.label, stt))
+            opened.append(party)
+        if opened:
+            self._write_parties("streams_added", opened)
+        return [party.label for party in opened]
+
+    async def close_stream(self, label: str) -> None:
+        """The stream ``label`` was removed (port 0 in the SRC's new offer): its turn under
+        way ends with the words heard so far (within :data:`STOP_WAIT`), its session closes;
+        the other streams go on."""
+        if label not in self.sessions or self.closed:
+            return
+        await self.streams.close_stream(label, STOP_WAIT)
+        self.record.write({"type": "stream_ended", "label": label})
+
+    async def _connect(self) -> SpeechToText:
+        """One speech-to-text session, connected.
+
+        Raises:
+            SttConnectError: it could not be (the session is closed).
+        """
+        stt = self.open_stt()
+        try:
+            await stt.connect()
+        except SttConnectError:
+            with contextlib.suppress(Exception):
+                await stt.close()
+            raise
+        return stt
 
     def update_parties(self, parties: Sequence[RecordedParty]) -> None:
         """Who speaks on each stream from now on (a stream not named keeps its speaker)."""

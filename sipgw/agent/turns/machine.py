@@ -408,8 +408,7 @@ class TurnTaker:
         self._stream_frames += 1
         actions = NOTHING
         early = self._early
-        pause = self._pause
-        preemptive = self._preemptive
+        pause, preemptive = self._pause, self._preemptive
         tentative = self._tentative
         if early is not None:
             early.hear(frame)
@@ -552,6 +551,10 @@ class TurnTaker:
             return (self._commit(Cause.DTMF),)
         return NOTHING
 
+    def echo_heard(self) -> None:
+        """The speech heard so far was the agent's echo (the echo guard found it late)."""
+        self._room.echo_heard()
+
     def agent_stopped(self) -> None:
         """The agent's audio stopped on its own, not for the caller: an opening begun at a
         pause in the callee's greeting starts over when they stop (agent/assistant/answering.py). A
@@ -622,6 +625,7 @@ class TurnTaker:
                 or (self.agent.audible and self._heard_since())
             )
             and (not self.room_gate or pause.paused_at is not None or vad.speaking)
+            and not self._room.echo
         ):
             return (*ended, self._commit(Cause.TRANSCRIPT))
         if self._preemptive.pause_ms is not None:

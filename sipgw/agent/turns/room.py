@@ -1,5 +1,9 @@
 """The room gate: whether a finished turn holds the caller's speech or only the room's.
 
+A final is not the caller's either when the echo guard (:mod:`sipgw.media.voice.echo`) found
+the line's echo late and said the speech heard before was all the agent's own voice
+(:meth:`RoomGate.echo_heard`): it is recorded as heard, not answered, gate on or off.
+
 The rule is :mod:`sipgw.agent.turns.machine`' ("The room"): with a detector that tells the caller's
 speech from the room's (the model detector of :mod:`sipgw.media.voice.model_vad`), a finished turn
 heard when the detector has taken less than :data:`ROOM_MIN_CALLER_MS` of speech for the
@@ -110,6 +114,7 @@ class RoomGate:
         "_run",
         "_vad",
         "caller_frames",
+        "echo",
         "on",
     )
 
@@ -129,6 +134,7 @@ class RoomGate:
         self._joined = False  # the last final was a tail joined by its timing
         self._over_agent = False  # the detector's speech began or went on over the agent's audio
         self._known = False  # the caller's level was known at the latest loud frame
+        self.echo = False  # the speech since the last final was the agent's echo
 
     def loud(self, vad: VoiceDetector, counted: bool) -> None:
         """A loud frame of ``vad``'s (its last); ``counted``: it hears speech, not starting
@@ -158,6 +164,7 @@ class RoomGate:
         once the caller's level is known only those near it (the frames in a row up to this
         one), in a run of :data:`ROOM_RUN_FRAMES` while the room's level is unknown or the
         agent's audio is queued."""
+        self.echo = False  # new speech: the echo guard heard the line's echo before it
         frames = vad.speech_frames
         if vad.caller_dbfs is not None:
             frames = min(frames, self._near_frames)
@@ -196,6 +203,10 @@ class RoomGate:
         timing (:meth:`~sipgw.agent.turns.tentative.TentativeEnds.tail`): the caller's,
         whatever the count (the detector does not learn their level from it). The count
         starts again."""
+        if self.echo:  # the agent's echo, whatever the count and the gate
+            self.echo = self._joined = False
+            self._judged = self.caller_frames = 0
+            return True
         self._judged, self.caller_frames = self.caller_frames, 0
         self._joined = joined
         least = ROOM_PIECE_MS if tail else ROOM_MIN_CALLER_MS
@@ -209,6 +220,12 @@ class RoomGate:
     def carry(self) -> None:
         """The last final's words are held for the next one: its count goes on with it."""
         self.caller_frames += self._judged
+
+    def echo_heard(self) -> None:
+        """The echo guard found the line's echo, and the speech since the last final was
+        all of it: the next final is not the caller's (:meth:`room_turn`), unless the
+        detector starts new speech first."""
+        self.echo = True
 
     def settled(self, said: bool, room: bool, held: bool) -> None:
         """The last final settled (``said``: it had words; ``room``: :meth:`room_turn`'s

@@ -9,7 +9,8 @@ tick gets silence, so the two stay aligned in time; a call handed to an agent of
 formats goes on in the same file at its rate (:meth:`CallRecorder.use_formats`). Frames go
 to a buffered file as they come (nothing is held in memory); the WAV header's lengths are
 written when the call ends, so a file cut short by a crash holds its audio but says it is
-empty.
+empty. A SIPREC recording session's WAV may have more channels, one per stream
+(``channels``, :meth:`CallRecorder.tick_channels`), all in the same format.
 
 The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.foundation.private_files`),
 named ``YYYYmmdd-HHMMSS-<random>.wav`` (UTC): nothing in the name comes from the
@@ -27,6 +28,7 @@ import os
 import secrets
 import time
 import wave
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,26 +90,37 @@ class _Channel:
 
 
 class CallRecorder:
-    """Writes one call's stereo WAV, a tick at a time."""
+    """Writes one call's stereo WAV (or one of more channels), a tick at a time."""
 
     def __init__(
-        self, path: Path, caller: AudioFormat = ULAW_8K, agent: AudioFormat = ULAW_8K
+        self,
+        path: Path,
+        caller: AudioFormat = ULAW_8K,
+        agent: AudioFormat = ULAW_8K,
+        channels: int = 2,
     ) -> None:
         """Create ``path`` (``0600``, must not exist) and write the WAV header; ``caller``
-        and ``agent`` are the formats of each side's frames.
+        and ``agent`` are the formats of each side's frames (past two ``channels``, each
+        channel's frames are in ``caller``'s).
 
         Raises:
             OSError: the file cannot be created.
+            ValueError: fewer than two channels.
         """
+        if channels < 2:
+            raise ValueError(f"a call's recording has two channels or more, not {channels}")
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
         self._file = os.fdopen(fd, "wb")
         self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
-        self._wav.setnchannels(2)
+        self._wav.setnchannels(channels)
         self._wav.setsampwidth(2)
         rate = max(caller.sample_rate, agent.sample_rate)
         self._wav.setframerate(rate)
         self._caller, self._agent = _Channel(caller, rate), _Channel(agent, rate)
+        self._more = [_Channel(caller, rate) for _ in range(channels - 2)]
+        self.channels = channels
+        """How many channels the file has."""
         self.formats = (caller, agent)
         """The formats of the caller's frames and the agent's it takes now."""
         self._samples = rate // 50
@@ -120,6 +133,7 @@ class CallRecorder:
         directory: Path,
         when: datetime | None = None,
         formats: tuple[AudioFormat, AudioFormat] = (ULAW_8K, ULAW_8K),
+        channels: int = 2,
     ) -> CallRecorder:
         """A recorder in a new file of ``directory`` (created ``0700`` if missing).
 
@@ -129,10 +143,12 @@ class CallRecorder:
         make_private_dir(directory)
         for _ in range(7):
             try:
-                return cls(directory / recording_name(when or datetime.now(UTC)), *formats)
+                name = recording_name(when or datetime.now(UTC))
+                return cls(directory / name, *formats, channels=channels)
             except FileExistsError:
                 continue  # a name drawn twice: draw again
-        return cls(directory / recording_name(when or datetime.now(UTC)), *formats)
+        name = recording_name(when or datetime.now(UTC))
+        return cls(directory / name, *formats, channels=channels)
 
     def use_formats(self, caller: AudioFormat, agent: AudioFormat) -> None:
         """The frames come in ``caller`` and ``agent`` from the next tick (the call's agent
@@ -142,6 +158,7 @@ class CallRecorder:
             return
         rate = self._wav.getframerate()
         self._caller, self._agent = _Channel(caller, rate), _Channel(agent, rate)
+        self._more = [_Channel(caller, rate) for _ in self._more]
         self.formats = (caller, agent)
 
     def tick(self, caller: bytes | None, agent: bytes | None) -> None:
@@ -151,10 +168,29 @@ class CallRecorder:
         """
         if self.closed:
             return
+        if self._more:
+            self.tick_channels([caller, agent])
+            return
         left, right = self._caller.linear(caller), self._agent.linear(agent)
         out = bytearray(4 * self._samples)
         out[0::4], out[1::4] = left[0::2], left[1::2]
         out[2::4], out[3::4] = right[0::2], right[1::2]
+        self._write(out)
+
+    def tick_channels(self, frames: Sequence[bytes | None]) -> None:
+        """Append one 20 ms tick, one frame per channel in order (None, or a channel past
+        ``frames``: silence)."""
+        if self.closed:
+            return
+        width = 2 * self.channels
+        out = bytearray(width * self._samples)
+        for number, channel in enumerate((self._caller, self._agent, *self._more)):
+            pcm = channel.linear(frames[number] if number < len(frames) else None)
+            out[2 * number :: width], out[2 * number + 1 :: width] = pcm[0::2], pcm[1::2]
+        self._write(out)
+
+    def _write(self, out: bytearray) -> None:
+        """A write error stops the recording (logged once); the call goes on."""
         try:
             self._wav.writeframesraw(out)
         except OSError as exc:
@@ -247,14 +283,15 @@ class Recordings:
         self,
         call_log: logging.Logger | logging.LoggerAdapter[logging.Logger],
         formats: tuple[AudioFormat, AudioFormat] = (ULAW_8K, ULAW_8K),
+        channels: int = 2,
     ) -> CallRecorder | None:
-        """A recorder in a new file for frames in ``formats`` (the caller's, the agent's);
-        None when off or the file cannot be made (logged on ``call_log``, which names the
-        file: the call goes on unrecorded)."""
+        """A recorder in a new file for frames in ``formats`` (the caller's, the agent's),
+        of ``channels`` channels; None when off or the file cannot be made (logged on
+        ``call_log``, which names the file: the call goes on unrecorded)."""
         if self.directory is None:
             return None
         try:
-            recorder = CallRecorder.start(self.directory, formats=formats)
+            recorder = CallRecorder.start(self.directory, formats=formats, channels=channels)
         except OSError as exc:
             call_log.warning("not recording this call: %s", exc)
             return None

@@ -18,6 +18,11 @@ until :meth:`Phone.stop_audio`: the frames :meth:`Phone.say` queued, else the id
 list of frames and returns. Each packet's send time (right after ``sendto``) and tag are
 kept in :attr:`Phone.sent_at` and :attr:`Phone.sent_tags`.
 
+With an ``echo`` (:class:`LineEcho`), the phone returns part of what it hears, as a
+speakerphone, a 2-wire hybrid or a loud handset does: each μ-law frame received is played to
+it, and each frame sent goes through it (its microphone picks the echo up with the caller's
+voice).
+
 RTP in: every packet is kept as a :class:`Heard`; :meth:`Phone.first_heard`,
 :meth:`Phone.tone_spans` and the ``wait_*`` methods answer when audio (or a tone) was
 heard and when it stopped.
@@ -37,7 +42,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sipgw.app.evaluation.audio import tone_share
 from sipgw.foundation.stopping import cancel_and_wait
@@ -52,7 +57,7 @@ from sipgw.sip.message import (
     parse_message,
 )
 
-__all__ = ["LOUD_DBFS", "Heard", "Phone", "TimestampedSocket", "sdp_audio_port"]
+__all__ = ["LOUD_DBFS", "Heard", "LineEcho", "Phone", "TimestampedSocket", "sdp_audio_port"]
 
 FRAME_S = 0.020
 LOUD_DBFS = -50.0
@@ -126,6 +131,16 @@ class TimestampedSocket:
             self.sock.close()
 
 
+class LineEcho(Protocol):
+    """A phone's path from its speaker to its microphone (``tests/toolkit/echo_paths.py``)."""
+
+    def played(self, frame: bytes) -> None:
+        """A μ-law frame the phone received, played to its speaker."""
+
+    def returned(self, frame: bytes) -> bytes:
+        """The μ-law frame the phone sends, with the echo of what it played mixed in."""
+
+
 @dataclass(frozen=True, slots=True)
 class Heard:
     """One RTP packet the phone received."""
@@ -176,8 +191,11 @@ class Phone:
         timestamp: int = 5000,
         sdp_address: tuple[str, int] | None = None,
         direction: str = "sendrecv",
+        echo: LineEcho | None = None,
     ) -> None:
         self.gateway = gateway
+        self.echo = echo
+        """What the phone returns of what it hears (None: nothing)."""
         self.sdp_address = sdp_address
         """What the SDP offer names for our RTP (``c=`` and port) instead of our own
         socket: someone else's address, as an attacker aiming the gateway's RTP writes."""
@@ -454,6 +472,9 @@ class Phone:
     def _send(self, frame: bytes, tag: int, payload_type: int | None = None) -> None:
         remote = self.remote_rtp or ("127.0.0.1", 9)
         n = len(self.sent_at)
+        echo = self.echo
+        if echo is not None and payload_type in (None, 0) and self.payload_type == 0:
+            frame = echo.returned(frame)
         header = _RTP_HEADER.pack(
             0x80,
             (0x80 if n == 0 else 0) | (self.payload_type if payload_type is None else payload_type),
@@ -491,6 +512,8 @@ class Phone:
             return
         pt = packet.payload_type
         loud = pt in (0, 8) and g711.rms_dbfs(packet.payload, "PCMA" if pt else "PCMU") >= LOUD_DBFS
+        if self.echo is not None and pt == 0:
+            self.echo.played(packet.payload)
         self.heard.append(Heard(kernel, user, packet, loud))
         self._heard_event.set()
 

@@ -25,7 +25,25 @@ from sipgw.sip.transaction import (
 )
 from sipgw.sip.uri import SipUri
 
-__all__ = ["CallSession", "PendingAck", "UacLeg"]
+__all__ = ["CallSession", "PendingAck", "PendingRecordingOffer", "UacLeg"]
+
+
+@dataclass(slots=True, eq=False)
+class PendingRecordingOffer:
+    """A recording session's re-INVITE or UPDATE whose offer adds streams, waiting for the
+    application to bind their ports (:mod:`sipgw.sip.usages.modify`).
+
+    Attributes:
+        transaction: its server transaction, answered once the ports come.
+        request: the request.
+        added: the ``m=`` lines of the new streams.
+        deadline: when it is answered without them.
+    """
+
+    transaction: ServerTransaction
+    request: SipRequest
+    added: tuple[int, ...]
+    deadline: Timer | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -180,6 +198,9 @@ class CallSession:
         recording_ports: a recording session answered as its SRS (RFC 7866,
             :mod:`sipgw.sip.srs`): our RTP port of each ``m=`` line we receive, by index;
             None for any other call.
+        recording_offer: its re-INVITE or UPDATE that adds streams, until answered.
+        snapshot_requests: how many metadata snapshot requests it was sent (RFC 7866 §9.3,
+            :mod:`sipgw.sip.usages.snapshot`).
     """
 
     info: CallInfo
@@ -205,6 +226,8 @@ class CallSession:
     referred_deadline: Timer | None = None
     reliable: ReliableState | None = None
     recording_ports: dict[int, int] | None = None
+    recording_offer: PendingRecordingOffer | None = None
+    snapshot_requests: int = 0
 
     @property
     def key(self) -> CallKey:
@@ -268,6 +291,9 @@ class CallSession:
         self.refer_deadline = None
         heap.cancel(self.referred_deadline)
         self.referred_deadline = None
+        if self.recording_offer is not None:
+            heap.cancel(self.recording_offer.deadline)
+            self.recording_offer.deadline = None
         if self.uac is not None:
             heap.cancel(self.uac.ring_timer)
             heap.cancel(self.uac.cancel_timer)

@@ -16,6 +16,7 @@ from sipgw.agent.conversation.caller_audio import (
     HeardInOrder,
     LoadsVoiceModel,
     NoiseSettings,
+    load_echo_guard,
     with_voice_model,
 )
 from sipgw.agent.conversation.sections import AssistantSection, noise_settings
@@ -56,8 +57,12 @@ async def test_the_warm_up_loads_the_model_in_a_thread_with_the_factorys_own() -
         ran.append("lines")
         return "prepared"
 
-    assert with_voice_model(lines, NoiseSettings(detector="energy")) is lines
-    assert with_voice_model(None, NoiseSettings(detector="energy")) is None
+    energy = NoiseSettings(detector="energy", echo_guard=False)
+    assert with_voice_model(lines, energy) is lines
+    assert with_voice_model(None, energy) is None
+    # The echo guard's numpy is loaded off the loop too, with the energy detector.
+    guarded = with_voice_model(lines, NoiseSettings(detector="energy"))
+    assert isinstance(guarded, LoadsVoiceModel) and guarded.load is load_echo_guard
     warm_up = with_voice_model(lines, NoiseSettings(detector="model"))
     assert isinstance(warm_up, LoadsVoiceModel) and warm_up.then is lines
     threads: list[str] = []

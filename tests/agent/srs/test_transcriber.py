@@ -7,6 +7,7 @@ order turns end, so each names the stream that spoke then.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -116,3 +117,27 @@ async def test_with_assist_each_utterance_may_bring_a_suggestion(stt: FakeAssemb
     assert "Alice (sip:alice@atlanta.example.com) [96]: My card was charged twice." in str(
         llm.requests[0][1]["content"]
     )
+
+
+async def test_a_stream_added_then_closed_keeps_its_last_words(stt: FakeAssemblyAI) -> None:
+    """RFC 7866 §8.1: Carol joins (a session of her own), speaks, and her stream is removed
+    while she is still speaking: the words heard so far are hers; Alice's stream goes on."""
+    stt.script(["Carol here, joining.", "Alice again."])
+    agent = transcriber(stt)
+    await agent.open_streams([ALICE])
+    carol = RecordedParty("98", "p-carol", "sip:carol@example.com", "Carol")
+    assert await agent.add_streams([carol, ALICE]) == ["98"]  # 96 is in use: left out
+    assert set(agent.sessions) == {"96", "98"} and len(stt.sessions) == 2
+    for frame in speech_frames(0.8):  # no silence after: her turn is under way
+        agent.on_stream_frame("98", frame)
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(agent.close_stream("98"), timeout=3)
+    assert set(agent.sessions) == {"96"}
+    await feed(agent, "96", 0.8)
+    await wait_for(lambda: agent.utterances == 2, within=5)
+    await agent.close()
+    lines = agent.record.lines
+    said = [(x["label"], x["name"], x["text"]) for x in lines if x["type"] == "speech"]
+    assert said == [("98", "Carol", "Carol here, joining."), ("96", "Alice", "Alice again.")]
+    kinds = [x["type"] for x in lines]
+    assert kinds.index("streams_added") < kinds.index("stream_ended") < kinds.index("end")

@@ -1102,3 +1102,30 @@ def test_the_talk_tally_hears_the_callers_speech_from_its_onset_to_its_last_loud
     figures = tally.figures(3.2)
     assert figures is not None
     assert figures.caller_talk_s == 0.8 + 0.2  # 1.02-1.82 and 2.42-2.62 (frames end at arrival)
+
+
+def test_the_echo_found_late_makes_the_turn_it_started_no_reply() -> None:
+    """The echo guard found the line's echo after the agent's own voice had started speech:
+    the final that speech brings is heard, not answered, and its partials cut nothing."""
+    agent = FakeAgent()
+    agent.playing = True
+    agent.reply_started_at = 0.0
+    turns = TurnTaker(agent, vad=VadConfig(start_ms=60, hangover_ms=300, calibration_ms=0))
+    loud = b"\x10" * 160  # -10 dBFS or so
+    now = 0.0
+    for _ in range(25):  # the line's floor first
+        now += 0.02
+        turns.receive_audio(b"\xff" * 160, now)
+    actions: list[TurnAction] = []
+    for _ in range(10):
+        now += 0.02
+        actions += turns.receive_audio(loud, now)
+    assert any(isinstance(a, PauseAgent) for a in actions)  # the echo paused the agent
+    turns.echo_heard()
+    assert not any(
+        isinstance(a, CommitBargeIn)
+        for a in turns.receive_stt(SttPartialTranscript("hi there thanks", 1, now), now)
+    )
+    ended = turns.receive_stt(SttTurnEnded("Hi there, thanks.", 1, (), now, None), now)
+    assert HeardFromRoom("Hi there, thanks.") in ended
+    assert not any(isinstance(a, StartReply | CommitBargeIn) for a in ended)

@@ -330,3 +330,20 @@ def test_the_detector_is_told_which_finals_were_the_callers() -> None:
     loud_frames(gate, CALLER, ENOUGH)
     gate.settled(said=True, room=gate.room_turn(), held=True)
     assert not off.judging and off.judged == ()
+
+
+def test_a_final_after_the_echo_guard_retracted_the_speech_is_not_the_callers() -> None:
+    """Gate on or off: the speech since the last final was the agent's echo, found late."""
+    for on in (True, False):
+        gate = RoomGate(on)
+        loud_frames(gate, CALLER, 40)
+        gate.echo_heard()
+        assert gate.room_turn() and not gate.piece
+        assert not gate.room_turn(joined=True)  # once: the next final is judged as ever
+
+
+def test_new_speech_after_the_retraction_is_the_callers() -> None:
+    gate = RoomGate(False)
+    gate.echo_heard()
+    gate.started(Detector(speech_frames=3))
+    assert not gate.echo and not gate.room_turn()

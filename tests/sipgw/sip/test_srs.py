@@ -13,15 +13,25 @@ from __future__ import annotations
 import pytest
 
 from sipgw.sip.errors import SdpError
-from sipgw.sip.events import MediaUpdated, RecordingMetadataReceived, RecordingStreamsUpdated
+from sipgw.sip.events import (
+    MediaUpdated,
+    RecordingMetadataReceived,
+    RecordingStreamsOffered,
+    RecordingStreamsUpdated,
+)
+from sipgw.sip.message import SipResponse
 from sipgw.sip.offeranswer import LocalMedia
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.srs import (
+    MAX_RECORDED_STREAMS,
     SRS_FEATURE,
+    StreamChanges,
     recording_answer,
     recording_request,
     recording_streams,
+    stream_changes,
 )
+from sipgw.sip.usages.modify import RECORDING_OFFER_WAIT
 from tests.sipgw.sip.builders import SDP_OFFER, ack_for, invite, parse_request, request
 from tests.sipgw.sip.test_rsmetadata import COMPLETE
 from tests.sipgw.sip.ua_harness import Harness
@@ -208,3 +218,112 @@ def test_a_pause_is_answered_inactive_and_told_stream_by_stream() -> None:
     (update,) = h.of(RecordingStreamsUpdated)
     assert [m.direction for m in update.streams] == ["inactive", "inactive"]
     assert not any(m.receives for m in update.streams)
+
+
+# ------------------------------------------------------------------ streams added, removed
+
+CAROL = "m=audio 12246 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:100\r\na=sendonly\r\n"
+
+
+def audio_lines(count: int) -> str:
+    head = "v=0\r\no=SRC 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n"
+    return head + "".join(
+        f"m=audio {20000 + 2 * n} RTP/AVP 0\r\na=label:{n}\r\na=sendonly\r\n" for n in range(count)
+    )
+
+
+def test_a_new_offer_says_which_streams_it_adds_removes_and_refuses_over_the_bound() -> None:
+    offer = SessionDescription.parse((RS_OFFER + CAROL).encode())
+    assert stream_changes(offer, {0: 1, 2: 3}) == StreamChanges(added=(4,))
+    assert stream_changes(offer, {0: 1, 2: 3, 4: 5}) == StreamChanges()
+    removed = SessionDescription.parse(
+        (RS_OFFER.replace("m=audio 12244", "m=audio 0") + CAROL).encode()
+    )
+    assert stream_changes(removed, {0: 1, 2: 3}) == StreamChanges(added=(4,), removed=(2,))
+    many = SessionDescription.parse(audio_lines(MAX_RECORDED_STREAMS + 2).encode())
+    recorded = {n: n for n in range(MAX_RECORDED_STREAMS - 1)}
+    changes = stream_changes(many, recorded)
+    assert changes.added == (MAX_RECORDED_STREAMS - 1,)
+    assert changes.over == (MAX_RECORDED_STREAMS, MAX_RECORDED_STREAMS + 1)
+
+
+def test_an_initial_offer_over_the_bound_records_the_first_streams_only() -> None:
+    count = MAX_RECORDED_STREAMS + 1
+    message = parse_request(invite(body=audio_lines(count), extra="Require: siprec"))
+    found = recording_request(message, SessionDescription.parse(audio_lines(count).encode()))
+    assert found is not None
+    assert found.streams == tuple(range(MAX_RECORDED_STREAMS)) and found.over == (count - 1,)
+
+
+def recording(h: Harness) -> SipResponse:
+    h.feed(rs_invite())
+    call = h.offered()
+    h.act(h.ua.answer_recording, call, {0: 30000, 2: 30002})
+    (ok,) = [r for r in h.responses() if r.status == 200]
+    h.feed(ack_for(ok))
+    h.take()
+    return ok
+
+
+def reoffer(h: Harness, ok: SipResponse, sdp: str, method: str = "INVITE", cseq: int = 2,
+            metadata: bytes = COMPLETE) -> None:  # fmt: skip
+    h.feed(request(method, cseq=cseq, to_tag=ok.to.tag, body=rs_body(sdp, metadata),
+                   content_type=MULTIPART))  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
+def test_a_stream_added_waits_for_its_port_then_is_answered_recvonly(method: str) -> None:
+    """RFC 7866 §8.1: a participant joins; the new stream gets a port of its own."""
+    h = Harness()
+    ok = recording(h)
+    reoffer(h, ok, RS_OFFER + CAROL, method)
+    assert h.statuses() == ([100] if method == "INVITE" else [])  # waits for the port
+    kinds = [type(e) for e in h.events[-2:]]
+    assert kinds == [RecordingMetadataReceived, RecordingStreamsOffered]  # names first
+    (offered,) = h.of(RecordingStreamsOffered)
+    assert (offered.indexes, offered.labels) == ((4,), ("100",))
+    # another offer meanwhile: 500 with Retry-After (RFC 3261 §14.2, RFC 3311 §5.2)
+    reoffer(h, ok, RS_OFFER, "UPDATE", cseq=3)
+    (busy,) = h.responses()
+    assert busy.status == 500 and busy.headers.get("Retry-After") is not None
+    h.act(h.ua.answer_recording_offer, offered.call, {4: 30004})
+    (answered,) = [r for r in h.responses() if r.status == 200]
+    lines = SessionDescription.parse(answered.body).media
+    assert [(m.port, m.direction, m.attribute("label")) for m in lines] == [
+        (30000, "recvonly", "96"), (0, None, None), (30002, "recvonly", "97"),
+        (0, None, None), (30004, "recvonly", "100"),
+    ]  # fmt: skip
+    update = h.of(RecordingStreamsUpdated)[-1]
+    assert [m.media_index for m in update.streams] == [0, 2, 4] and update.removed == ()
+    assert len(h.of(RecordingMetadataReceived)) == 1  # not again at the answer
+
+
+def test_a_stream_given_no_port_in_time_is_rejected_and_a_removed_one_ends() -> None:
+    h = Harness()
+    ok = recording(h)
+    reoffer(h, ok, RS_OFFER + CAROL)
+    h.take()
+    h.advance(h.now + RECORDING_OFFER_WAIT)  # the application never answered
+    (answered,) = [r for r in h.responses() if r.status == 200]
+    assert [m.port for m in SessionDescription.parse(answered.body).media][4] == 0
+    assert h.of(RecordingStreamsUpdated)[-1].refused == (4,)
+    h.feed(ack_for(answered, cseq=2))
+    # RFC 3264 §8.2: the SRC removes stream 97 (port 0); its port is no longer ours
+    reoffer(h, ok, RS_OFFER.replace("m=audio 12244", "m=audio 0"), "UPDATE", cseq=3)
+    (removed,) = [r for r in h.responses() if r.status == 200]
+    assert [m.port for m in SessionDescription.parse(removed.body).media][:3] == [30000, 0, 0]
+    update = h.of(RecordingStreamsUpdated)[-1]
+    assert [m.media_index for m in update.streams] == [0] and update.removed == (2,)
+    # its line reused by a new stream later (RFC 3264 §8.3): a new stream, a new port
+    reoffer(h, ok, RS_OFFER.replace("a=label:97", "a=label:101"), "UPDATE", cseq=4)
+    assert h.of(RecordingStreamsOffered)[-1].indexes == (2,)
+
+
+def test_a_bye_while_new_streams_wait_gets_the_reinvite_a_487() -> None:
+    h = Harness()
+    ok = recording(h)
+    reoffer(h, ok, RS_OFFER + CAROL)
+    h.take()
+    h.feed(request("BYE", cseq=3, to_tag=ok.to.tag, content_type=None))
+    assert sorted(h.statuses()) == [200, 487]
+    assert h.ended()

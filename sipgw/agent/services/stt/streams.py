@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
 from sipgw.agent.services.stt.base import SpeechToText
 
@@ -23,14 +25,24 @@ class StreamSessions:
     Attributes:
         sessions: stream -> its session.
         pumps: the tasks that read the sessions' events.
+        readers: stream -> the task that reads its session's events (those started with
+            :meth:`read`).
     """
 
     def __init__(self) -> None:
         self.sessions: dict[str, SpeechToText] = {}
         self.pumps: list[asyncio.Task[None]] = []
+        self.readers: dict[str, asyncio.Task[None]] = {}
         self._open: set[str] = set()
         self._settled = asyncio.Event()  # set while no turn is under way
         self._settled.set()
+        self._ending: dict[str, asyncio.Event] = {}  # a stream being closed: its turn ended
+
+    def read(self, stream: str, reader: Coroutine[Any, Any, None]) -> None:
+        """Run ``reader`` (what reads the session of ``stream``) as that stream's task."""
+        task = asyncio.get_running_loop().create_task(reader)
+        self.pumps.append(task)
+        self.readers[stream] = task
 
     @property
     def under_way(self) -> frozenset[str]:
@@ -44,8 +56,36 @@ class StreamSessions:
             self._settled.clear()
         else:
             self._open.discard(stream)
+            if stream in self._ending:
+                self._ending[stream].set()
             if not self._open:
                 self._settled.set()
+
+    async def close_stream(self, stream: str, wait: float) -> None:
+        """End one stream's session while the others go on (its stream was removed): its
+        turn under way ends with the words heard so far (awaited at most ``wait`` seconds),
+        its session closes, its reader stops."""
+        stt = self.sessions.get(stream)
+        if stt is None:
+            return
+        if stream in self._open:
+            ended = self._ending[stream] = asyncio.Event()
+            stt.end_turn_now()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await ended.wait()
+            self._ending.pop(stream, None)
+            self.turn(stream, under_way=False)
+        del self.sessions[stream]
+        with contextlib.suppress(Exception):
+            await stt.close()
+        reader = self.readers.pop(stream, None)
+        if reader is not None:
+            await asyncio.wait([reader], timeout=0.1)  # its last events
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            self.pumps.remove(reader)
 
     async def close_sessions(self) -> None:
         """Close every session (an error of one does not keep the others open)."""

@@ -51,7 +51,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
@@ -134,6 +134,27 @@ def synth_tone(
     if encoding == "ulaw":
         return encode(samples)
     return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+
+
+SYLLABLES: Final = ((140, 50), (200, 80), (110, 40), (250, 100), (170, 60))
+"""(on, off) ms of the syllables a ``syllables`` fake speaks in, in turn: irregular, so
+that no two stretches of 600 ms look alike."""
+
+
+def in_syllables(audio: bytes, output_format: str) -> bytes:
+    """``audio`` (``output_format``) cut into :data:`SYLLABLES`, silence between them."""
+    encoding, _ = FORMATS[output_format]
+    per_ms = bytes_per_ms(output_format)
+    quiet = b"\xff" if encoding == "ulaw" else b"\x00"
+    out = bytearray(audio)
+    at, n = 0, 0
+    while at < len(out):
+        on, off = SYLLABLES[n % len(SYLLABLES)]
+        start, end = at + on * per_ms, min(len(out), at + (on + off) * per_ms)
+        if start < end:
+            out[start:end] = quiet * (end - start)
+        at, n = end, n + 1
+    return bytes(out)
 
 
 def alignment_for(
@@ -356,6 +377,7 @@ class FakeElevenLabs:
         tone: Callable[[str], float | None] | None = None,
         close_race: str = "",
         formats: Iterable[str] = ("ulaw_8000", "pcm_16000"),
+        syllables: bool = False,
     ) -> None:
         """Configure the fake.
 
@@ -393,6 +415,8 @@ class FakeElevenLabs:
                 ``ulaw_8000`` and ``pcm_16000`` (an HD-voice call's) by default;
                 ``pcm_8000`` (what Pipecat's ElevenLabs service asks for at 8 kHz) when
                 listed. Another is refused with 422, naming it.
+            syllables: each utterance's tone comes in syllables (:data:`SYLLABLES`), as
+                speech does, rather than whole: a line's echo then has a shape to follow.
         """
         unknown = set(formats) - set(FORMATS)
         if unknown:
@@ -413,6 +437,7 @@ class FakeElevenLabs:
         self.inactivity_override = inactivity_override
         self.close_context_drains = close_context_drains
         self.final_delay = final_delay
+        self.syllables = syllables
         self._tone_fn = tone
         if close_race not in ("", "empty_final", "silent"):
             raise ValueError(
@@ -731,6 +756,8 @@ class FakeElevenLabs:
         freq = self.tone_for(text, key, voice_id)
         duration = tone_duration_ms(text, self.ms_per_char, self.min_ms)
         audio = synth_tone(freq, duration, LEVEL_DBFS, output_format)
+        if self.syllables:
+            audio = in_syllables(audio, output_format)
         utterance = Utterance(key=key, text=text, freq=freq, audio=audio, context_id=context_id,
                               output_format=output_format)  # fmt: skip
         self.utterances.append(utterance)

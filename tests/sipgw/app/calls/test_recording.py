@@ -72,6 +72,25 @@ def test_channels_stay_aligned_with_silence_for_gaps(tmp_path: Path) -> None:
     assert not any(lt[12]) and not any(rt[12])  # silence is zero
 
 
+def test_a_recording_of_more_channels_keeps_each_in_its_place(tmp_path: Path) -> None:
+    """A SIPREC session's WAV (sipgw.app.srs.streams): one channel per stream."""
+    tones = (400, 700, 1100)
+    frames = [tone_frames(hz, 0.1) for hz in tones]  # 5 frames each
+    recorder = CallRecorder.start(tmp_path / "rec", channels=3)
+    for i in range(5):
+        recorder.tick_channels([frames[0][i], None, frames[2][i]])  # the second: silent
+    recorder.tick(frames[0][0], frames[1][0])  # the caller/agent form: the third silent
+    recorder.close()
+    with wave.open(str(recorder.path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getnframes()) == (3, 6 * TICK)
+        data = wav.readframes(wav.getnframes())
+    samples = struct.unpack(f"<{len(data) // 2}h", data)
+    first, second, third = (list(samples[n::3]) for n in range(3))
+    assert _encode(first[:TICK]) == frames[0][0] and _encode(third[:TICK]) == frames[2][0]
+    assert not any(second[: 5 * TICK]) and not any(third[5 * TICK :])
+    assert _encode(second[5 * TICK :]) == frames[1][0]
+
+
 def test_an_hd_voice_call_is_recorded_at_16_khz(tmp_path: Path) -> None:
     """Issue 43: the assistant on a G.722 call hears 16 kHz s16le and speaks 8 kHz μ-law:
     the file is 16 kHz, the agent's side resampled up, both a tick a tick."""
