@@ -20,7 +20,7 @@ With ``ignorebackchannel="false"`` a finished turn that is only a backchannel ov
 (the machine's :class:`~sipgw.agent.turns.machine.IgnoreBackchannel`: "uh-huh", "yeah, okay",
 words of :data:`~sipgw.agent.turns.words.BACKCHANNELS` only) cuts the reply as any turn and is
 the ``prompt``; by default it cuts nothing and goes nowhere. With ``echoPromptFiltering``
-transcripts that echo the agent's recent words (:mod:`sipgw.agent.turns.echo`) reach neither
+transcripts that echo the agent's recent words (:mod:`sipgw.agent.turns.echoed_words`) reach neither
 the machine nor the app: a final is logged and counted (:attr:`RelayListener.echoes`), and
 cuts nothing. With ``partialPromptOnHangup`` the turn in progress when the call hangs up (its
 latest partial transcript, no final after it) goes as the last ``prompt`` (``last: true``).
@@ -50,7 +50,7 @@ from sipgw.agent.services.stt.base import (
     SttPartialTranscript,
     SttTurnEnded,
 )
-from sipgw.agent.turns.echo import EchoFilter
+from sipgw.agent.turns.echoed_words import EchoFilter
 from sipgw.agent.turns.machine import (
     Cause,
     CommitBargeIn,

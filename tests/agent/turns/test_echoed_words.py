@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.turns.echo import ECHO_WINDOW_S, ECHO_WORDS, EchoFilter
+from sipgw.agent.turns.echoed_words import ECHO_WINDOW_S, ECHO_WORDS, EchoFilter
 
 SAID = "Your order ships on Tuesday. Would you like a text when it leaves?"
 
