@@ -79,6 +79,15 @@ def relay_twiml(relay: RelayApp, **attrs: object) -> object:
     return build
 
 
+def relay_env(services: ThreadedFakes, twiml_url: str, tmp_workdir: Path) -> dict[str, str]:
+    """The twiml agent's settings: the app's URL and account, the fakes as its speech."""
+    return {
+        **services.env, "SIPGW_TWIML_URL": twiml_url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
+        "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(tmp_workdir / "calls"),
+        "SIPGW_TWIML_STT": "assemblyai", "SIPGW_TWIML_TTS": "elevenlabs",
+    }  # fmt: skip
+
+
 def test_a_conversation_relay_app_talks_with_a_baresip_caller(
     tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
 ) -> None:
@@ -91,11 +100,7 @@ def test_a_conversation_relay_app_talks_with_a_baresip_caller(
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 2.0),
         (SPEECH_HZ, 1.0), (None, 30.0),
     ], -12.0)  # fmt: skip
-    env = {
-        **services.env, "SIPGW_TWIML_URL": web.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
-        "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(tmp_workdir / "calls"),
-        "SIPGW_TWIML_STT": "assemblyai", "SIPGW_TWIML_TTS": "elevenlabs",
-    }  # fmt: skip
+    env = relay_env(services, web.url, tmp_workdir)
     with (
         GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
@@ -146,11 +151,7 @@ def test_an_echo_of_the_agent_is_no_prompt_with_echo_prompt_filtering(
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 2.0), (SPEECH_HZ, 0.8), (None, 3.0),
         (SPEECH_HZ, 0.8), (None, 30.0),
     ], -12.0)  # fmt: skip
-    env = {
-        **services.env, "SIPGW_TWIML_URL": web.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
-        "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(tmp_workdir / "calls"),
-        "SIPGW_TWIML_STT": "assemblyai", "SIPGW_TWIML_TTS": "elevenlabs",
-    }  # fmt: skip
+    env = relay_env(services, web.url, tmp_workdir)
     with (
         GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,

@@ -36,6 +36,7 @@ About 15 s each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -227,18 +228,20 @@ def srs_env(tmp_workdir: Path, stt: FakeAssemblyAI, receiver: ExampleReceiver) -
     }  # fmt: skip
 
 
-def test_sipp_src_without_metadata_answers_the_snapshot_request(tmp_workdir: Path) -> None:
-    """RFC 7866 §9.3 (tests/toolkit/peers/scenarios/src_snapshot.xml): the INVITE has no
-    metadata; the gateway asks for a snapshot (an UPDATE with an
-    ``application/rs-metadata-request``, checked by the scenario), SIPp answers it and sends
-    the complete metadata in a re-INVITE: Alice's utterance is hers by name."""
+@contextlib.contextmanager
+def alice_recorded(
+    tmp_workdir: Path, says: list[str]
+) -> Iterator[tuple[GatewayProcess, ExampleReceiver, Path]]:
+    """A gateway recording on the ``recorder`` line (no WAV), its webhooks to a receiver and
+    its STT scripted to ``says``; SIPp's media for the SRC (Alice's speech on stream 96) in
+    the directory it yields."""
     routes = tmp_workdir / "routes.toml"
     routes.write_text(ROUTES.replace("recording = true\n", ""))
     sipp_dir = tmp_workdir / "sipp"
     alice = speech_packets(ALICE_HZ, 0.5, 1.2, 1.5, ssrc=0x5EED0096)
     write_rtp_pcap(sipp_dir / "src_media.pcap", [(i * 0.02, p) for i, p in enumerate(alice)])
     stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
-    stt.script([ALICE_SAYS])
+    stt.script(says)
     receiver = ExampleReceiver(tmp_workdir, SECRET)
     try:
         with (
@@ -248,16 +251,25 @@ def test_sipp_src_without_metadata_answers_the_snapshot_request(tmp_workdir: Pat
                 allow_from="127.0.0.0/8", extra_args=["--routes", str(routes)],
             ) as gw,
         ):  # fmt: skip
-            sipp = run_src("src_snapshot.xml", gw, sipp_dir, 4000)
-            gw.wait_log(r"asking the SRC for a metadata snapshot", 10)
-            gw.wait_log(r"the SRC took the metadata snapshot request \(200\)", 5)
-            gw.wait_log(r"recording metadata updated: 96 \(Alice\), 97 \(Bob\)", 5)
-            wait_until(lambda: transcripts(receiver), 10, "Alice's utterance")
-            sipp["thread"].join(30)  # type: ignore[attr-defined]
-            gw.wait_log(r"call ended: remote-bye", 5)
-            assert gw.stop() == 0
+            yield gw, receiver, sipp_dir
     finally:
         stt.stop()
+
+
+def test_sipp_src_without_metadata_answers_the_snapshot_request(tmp_workdir: Path) -> None:
+    """RFC 7866 §9.3 (tests/toolkit/peers/scenarios/src_snapshot.xml): the INVITE has no
+    metadata; the gateway asks for a snapshot (an UPDATE with an
+    ``application/rs-metadata-request``, checked by the scenario), SIPp answers it and sends
+    the complete metadata in a re-INVITE: Alice's utterance is hers by name."""
+    with alice_recorded(tmp_workdir, [ALICE_SAYS]) as (gw, receiver, sipp_dir):
+        sipp = run_src("src_snapshot.xml", gw, sipp_dir, 4000)
+        gw.wait_log(r"asking the SRC for a metadata snapshot", 10)
+        gw.wait_log(r"the SRC took the metadata snapshot request \(200\)", 5)
+        gw.wait_log(r"recording metadata updated: 96 \(Alice\), 97 \(Bob\)", 5)
+        wait_until(lambda: transcripts(receiver), 10, "Alice's utterance")
+        sipp["thread"].join(30)  # type: ignore[attr-defined]
+        gw.wait_log(r"call ended: remote-bye", 5)
+        assert gw.stop() == 0
     result = sipp["result"]
     assert result.ok, result.describe()  # type: ignore[attr-defined]
     said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
@@ -271,36 +283,19 @@ def test_sipp_src_adds_a_participants_stream_then_removes_it(tmp_workdir: Path) 
     alone; a re-INVITE adds Bob's stream with partial metadata naming him, answered on a new
     port (the scenario checks both streams ``recvonly``, labelled); the test sends Bob's
     speech there; an UPDATE removes his stream (port 0): his session ends, Alice's goes on."""
-    routes = tmp_workdir / "routes.toml"
-    routes.write_text(ROUTES.replace("recording = true\n", ""))
-    sipp_dir = tmp_workdir / "sipp"
-    alice = speech_packets(ALICE_HZ, 0.5, 1.2, 1.5, ssrc=0x5EED0096)
-    write_rtp_pcap(sipp_dir / "src_media.pcap", [(i * 0.02, p) for i, p in enumerate(alice)])
-    stt = FakeAssemblyAI(api_key="stt-key").start_in_thread()
-    stt.script([ALICE_SAYS, BOB_SAYS])
-    receiver = ExampleReceiver(tmp_workdir, SECRET)
-    try:
-        with (
-            receiver,
-            GatewayProcess(
-                tmp_workdir, extra_env=srs_env(tmp_workdir, stt, receiver),
-                allow_from="127.0.0.0/8", extra_args=["--routes", str(routes)],
-            ) as gw,
-        ):  # fmt: skip
-            sipp = run_src("src_join.xml", gw, sipp_dir, 1000)
-            gw.wait_log(r"recording session answered on RTP ports (\d+): 96 \(Alice\)", 10)
-            wait_until(lambda: transcripts(receiver), 8, "Alice's utterance")
-            added = gw.wait_log(r"recorded stream 97 added on RTP port (\d+): Bob", 8)
-            sender = send_paced(speech_packets(BOB_HZ, 0.3, 1.2, 1.2, 0x5EED0097),
-                                ("127.0.0.1", int(added.group(1))))  # fmt: skip
-            wait_until(lambda: len(transcripts(receiver)) >= 2, 8, "Bob's utterance")
-            sender.join(5)
-            gw.wait_log(r"recorded stream 97 removed", 10)
-            sipp["thread"].join(30)  # type: ignore[attr-defined]
-            gw.wait_log(r"call ended: remote-bye", 5)
-            assert gw.stop() == 0
-    finally:
-        stt.stop()
+    with alice_recorded(tmp_workdir, [ALICE_SAYS, BOB_SAYS]) as (gw, receiver, sipp_dir):
+        sipp = run_src("src_join.xml", gw, sipp_dir, 1000)
+        gw.wait_log(r"recording session answered on RTP ports (\d+): 96 \(Alice\)", 10)
+        wait_until(lambda: transcripts(receiver), 8, "Alice's utterance")
+        added = gw.wait_log(r"recorded stream 97 added on RTP port (\d+): Bob", 8)
+        sender = send_paced(speech_packets(BOB_HZ, 0.3, 1.2, 1.2, 0x5EED0097),
+                            ("127.0.0.1", int(added.group(1))))  # fmt: skip
+        wait_until(lambda: len(transcripts(receiver)) >= 2, 8, "Bob's utterance")
+        sender.join(5)
+        gw.wait_log(r"recorded stream 97 removed", 10)
+        sipp["thread"].join(30)  # type: ignore[attr-defined]
+        gw.wait_log(r"call ended: remote-bye", 5)
+        assert gw.stop() == 0
     result = sipp["result"]
     assert result.ok, result.describe()  # type: ignore[attr-defined]
     said = [event["data"]["utterance"] for event in transcripts(receiver)]  # type: ignore[index]
