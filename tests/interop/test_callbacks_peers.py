@@ -4,7 +4,7 @@ callback to an auto-answering baresip, the assistant speaks first, the row ends 
 The gateway runs as a subprocess with its production clients pointed at the fake
 cloud services (as in ``test_assistant_peers.py``); ``SIPGW_CALLBACK_URI`` sends
 the number to baresip, whose account user is the number. The fake TTS speaks a
-tone per utterance: the callback greeting is a 500 Hz tone, so the recording shows
+tone per utterance: the callback greeting is a 500 Hz tone, so the RTP to the callee shows
 when the agent started talking.
 """
 
@@ -21,7 +21,7 @@ import pytest
 
 from sipgw.agent.conversation.callerwords import CALLBACK_HEADING
 from sipgw.agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
-from sipgw.app.evaluation.audio import AudioReport, analyse, write_pattern
+from sipgw.app.evaluation.audio import AudioReport, analyse, dominant_tone, write_pattern
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -30,6 +30,7 @@ from sipgw.app.evaluation.process import running_processes
 from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from tests.toolkit.fakes.threaded import fakes_in_threads
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.wire import RtpCapture, WirePacket
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,20 +118,20 @@ def first_span(report: AudioReport, hz: float, step: float = 0.1) -> float | Non
     return None
 
 
-def answer_and_hang_up(gateway: GatewayProcess, callee: Baresip, row_id: int) -> Path:
-    """The callee answers the callback, talks, hangs up after ``LISTENS`` s; returns what
-    it heard (recorded from the answer on)."""
-    established = callee.wait_event("CALL_ESTABLISHED", 15)
-    assert established["direction"] == "incoming", established
-    time.sleep(LISTENS)
-    callee.hangup()
-    hung_up = time.monotonic()
-    callee.wait_event("CALL_CLOSED", 5)
-    gateway.wait_log(rf"callback {row_id}: answered, .* -> done", 10)
-    heard, _ = callee.recordings()
-    # the recording spans the whole call: its start is the answer
-    assert analyse(heard).duration > hung_up - established["received_at"] - 0.4
-    return heard
+def answer_and_hang_up(gateway: GatewayProcess, callee: Baresip, row_id: int) -> list[WirePacket]:
+    """The callee answers the callback, talks, hangs up after ``LISTENS`` s; returns the RTP
+    the gateway sent it (read on the wire: a starved phone's own recording drops frames)."""
+    with RtpCapture() as capture:
+        established = callee.wait_event("CALL_ESTABLISHED", 15)
+        assert established["direction"] == "incoming", established
+        time.sleep(LISTENS)
+        callee.hangup()
+        callee.wait_event("CALL_CLOSED", 5)
+        gateway.wait_log(rf"callback {row_id}: answered, .* -> done", 10)
+        packets = capture.packets()
+    ours = callee.rtp_port_range
+    return [p for p in packets if p.dst_port in ours and p.src_port not in ours
+            and p.packet.payload_type == 0]  # fmt: skip
 
 
 def assert_done(row: CallbackRow | None, attempts: int = 1) -> None:
@@ -143,14 +144,24 @@ def assert_done(row: CallbackRow | None, attempts: int = 1) -> None:
     assert row.claimed_by is None and row.lease_until is None, row
 
 
-def assert_agent_spoke_first(heard: Path) -> None:
-    report = analyse(heard)
-    start = first_span(report, GREETING_HZ)
-    # the pre-synthesized greeting starts right after the answer
-    assert start is not None and start < 0.5, (start, report.describe())
-    assert (report.slice(0.0, start + 0.5).rms_dbfs or -100) > -30, report.describe()
-    reply = first_span(report, REPLY_HZ)  # and the conversation goes on
-    assert reply is not None and reply > SPEAKS_AT, (reply, report.describe())
+def assert_agent_spoke_first(packets: list[WirePacket]) -> None:
+    """On the wire, on the gateway's own RTP clock from its first packet to the callee (the
+    answer): the pre-synthesized greeting within 0.5 s, loud, and the reply after the callee
+    spoke at ``SPEAKS_AT`` (the conversation goes on)."""
+    assert packets, "no RTP from the gateway to the callee"
+    first = packets[0].packet.timestamp
+
+    def at(p: WirePacket) -> float:
+        return ((p.packet.timestamp - first) & 0xFFFFFFFF) / 8000
+
+    def tone(p: WirePacket) -> float | None:
+        return dominant_tone(p.packet.payload, (GREETING_HZ, REPLY_HZ))
+
+    greeting = next((p for p in packets if tone(p) == GREETING_HZ), None)
+    assert greeting is not None and at(greeting) < 0.5, greeting and at(greeting)
+    assert greeting.level_dbfs() > -30, greeting.level_dbfs()
+    reply = next((p for p in packets if tone(p) == REPLY_HZ), None)
+    assert reply is not None and at(reply) > SPEAKS_AT, reply and at(reply)
 
 
 def call_record(tmp_workdir: Path) -> list[dict[str, object]]:
