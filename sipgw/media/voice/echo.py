@@ -15,7 +15,8 @@ caller, in order; a frame heard is placed at the reference frame sent last. No c
 frames are the time. Each frame's power is kept per 10 ms step, the last
 :data:`HISTORY` steps of each.
 
-*The path*: every :data:`LOOK_FRAMES` while it has none, every :data:`RELOOK_FRAMES` once it
+*The path*: every :data:`LOOK_FRAMES` while it has none (less often, up to
+:data:`SEARCH_FRAMES`, while the evidence shows no echo), every :data:`RELOOK_FRAMES` once it
 has one, the guard correlates the two envelopes over the last :data:`WINDOW` steps at lags
 up to :data:`MAX_LAG` (:mod:`sipgw.media.voice.echo_path`): a clear peak gives the bulk delay,
 and the gain at it. Re-estimated so, a drifting delay is followed. Until a clear peak has
@@ -73,6 +74,7 @@ __all__ = [
     "MARGIN_DB",
     "MAX_LAG",
     "RELOOK_FRAMES",
+    "SEARCH_FRAMES",
     "TAIL",
     "TALK_DB",
     "TALK_HANG",
@@ -90,6 +92,14 @@ LOOK_FRAMES: Final = 5
 """Frames heard (while the agent speaks) between estimates until a path is found (100 ms)."""
 RELOOK_FRAMES: Final = 100
 """Frames heard between estimates once it is (2 s): a drifting delay is followed."""
+FULL_EVIDENCE: Final = 4 * MIN_ACTIVE
+"""Active reference steps (1 s) past which a peak is asked no lower a correlation
+(:func:`~sipgw.media.voice.echo_path.needed`)."""
+SEARCH_FRAMES: Final = 50
+"""The longest wait between estimates while none has found a path on full evidence
+(:data:`FULL_EVIDENCE`; 1 s): each such estimate doubles the wait from :data:`LOOK_FRAMES`.
+A line with no echo then costs an estimate a second (about 250 µs), not ten; one whose echo
+shows later (a phone put on speaker) is found within a second of when it would have been."""
 MARGIN_DB: Final = 2.0
 """A frame no more than this over the predicted echo is echo only."""
 TALK_DB: Final = 5.0
@@ -267,7 +277,10 @@ class EchoGuard:
                 self._retract = self._all_echo(end - window, end, self.path)
             self._misses = 0
             self._next_look = RELOOK_FRAMES
-        elif path is not None and found.active >= 4 * LOOK_FRAMES * _STEP:
+        elif path is None:
+            if found.active >= FULL_EVIDENCE:  # no clear peak on all the evidence a peak is
+                self._next_look = min(SEARCH_FRAMES, 2 * self._next_look)  # ever asked for
+        elif found.active >= 4 * LOOK_FRAMES * _STEP:
             at_path = estimate_gain(ref, mic, path.lag)
             if at_path is not None and at_path < path.gain_db - GONE_DB:
                 self._misses += 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sipgw.media import g711
-from sipgw.media.voice.echo import LOOK_FRAMES, EchoGuard
+from sipgw.media.voice.echo import LOOK_FRAMES, SEARCH_FRAMES, EchoGuard
 from tests.toolkit.echo_paths import PATHS, EchoPath, encode, varied
 
 RATE = 8000
@@ -143,6 +143,29 @@ def test_nothing_is_flagged_on_a_line_without_echo() -> None:
     caller = syllables(10.0, seed=21, dbfs=-24.0)
     guard, flags = run(agent, caller + hiss(len(agent)))
     assert guard.path is None and not any(flags)
+
+
+def test_a_line_without_echo_is_looked_at_less_often_and_an_echo_that_starts_later_is_found() -> (
+    None
+):
+    """No peak on full evidence: the wait between estimates doubles to SEARCH_FRAMES (an
+    estimate a second, not ten); a phone put on speaker later is found within a second or
+    so of its echo's evidence, as a new call's would be."""
+    agent = syllables(20.0, seed=14)
+    echo = PATHS["hybrid"].apply(agent)
+    echo[: 10 * RATE] = 0.0  # the echo starts 10 s in
+    guard = EchoGuard()
+    sent, heard = encode(agent), encode(echo + hiss(len(agent)))
+    found = None
+    for k in range(len(agent) // FRAME):
+        guard.sent(sent[k * FRAME : (k + 1) * FRAME])
+        guard.heard(heard[k * FRAME : (k + 1) * FRAME])
+        if k == 10 * 50 - 1:
+            assert guard.path is None and guard._next_look == SEARCH_FRAMES
+        if guard.path is not None:
+            found = k
+            break
+    assert found is not None and found * 20 <= 10_000 + 2_500, found
 
 
 def test_a_caller_who_starts_at_the_agents_first_words_is_not_muted() -> None:
