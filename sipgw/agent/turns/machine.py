@@ -169,6 +169,7 @@ the rules that tie them to the caller's frames and the STT's events are here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from sipgw.agent.services.stt.base import (
@@ -397,6 +398,19 @@ class TurnTaker:
     def paused_at(self) -> float | None:
         """When the agent's audio was paused, while it is."""
         return self._pause.paused_at
+
+    def retune(
+        self, commit_ms: int, min_words: int, start_ms: int, early_end: EarlyTurnEnd | None
+    ) -> None:
+        """New barge-in settings and early end mid-call (ConversationRelay's ``config``):
+        speech now counted against them; a pause in progress keeps its own."""
+        self.commit_ms = commit_ms
+        self.min_words = min_words
+        vad = self.vad
+        if isinstance(vad, VoiceActivityDetector) and start_ms != vad.config.start_ms:
+            vad.config = replace(vad.config, start_ms=start_ms)  # the model's has its own
+            self._resumed_frames = vad.config.start_frames
+        self._early = early_end
 
     # -- inputs
 
