@@ -13,7 +13,8 @@ What the platform sends (:data:`PlatformMessage`): ``setup`` once, first (``sess
 ``durationUntilInterruptMs``: how long it played), ``error`` (``description``) and, when the
 verb's ``events`` asks, ``info`` (``name``, ``value``: ``agentSpeaking`` and ``clientSpeaking``
 ``on``/``off``, ``tokensPlayed`` with the text heard: Twilio's pages at hand document
-neither the kinds nor the shape; both are the ones apps written for Twilio read).
+neither the kinds nor the shape; both are the ones apps written for Twilio read), and
+``configUpdated`` once a ``config``, ``hints`` or ``language`` is applied.
 
 What the app sends (:data:`AppMessage`): ``text`` (``token``, ``last``, ``interruptible``,
 ``preemptible``, ``lang``: words to speak, streamed token by token), ``play`` (``source``,

@@ -28,6 +28,7 @@ from typing import Final
 from sipgw.agent.turns.actions import AgentState
 from sipgw.agent.turns.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end
 from sipgw.agent.turns.machine import TurnTaker
+from sipgw.agent.turns.machine import retune as retune_machine
 from sipgw.media.voice.vad import VadConfig
 from sipgw.twilio.relaytwiml import ConversationRelay
 
@@ -93,5 +94,5 @@ def relay_turns(
 def retune(turns: TurnTaker, relay: ConversationRelay, service_check_s: float | None) -> None:
     """The machine set as ``relay`` asks, mid-call (a ``config`` changed it)."""
     sensitivity = SENSITIVITY[relay.interrupt_sensitivity]
-    turns.retune(sensitivity.commit_ms, sensitivity.min_words, sensitivity.start_ms,
-                 relay_early_end(relay, service_check_s))  # fmt: skip
+    retune_machine(turns, sensitivity.commit_ms, sensitivity.min_words, sensitivity.start_ms,
+                   relay_early_end(relay, service_check_s))  # fmt: skip
