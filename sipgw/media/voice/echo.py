@@ -98,8 +98,9 @@ FULL_EVIDENCE: Final = 4 * MIN_ACTIVE
 SEARCH_FRAMES: Final = 50
 """The longest wait between estimates while none has found a path on full evidence
 (:data:`FULL_EVIDENCE`; 1 s): each such estimate doubles the wait from :data:`LOOK_FRAMES`.
-A line with no echo then costs an estimate a second (about 250 µs), not ten; one whose echo
-shows later (a phone put on speaker) is found within a second of when it would have been."""
+A line with no echo then costs an estimate a second (about 100 µs: a peak its correlation rules
+out is not measured further), not ten; one whose echo shows later (a phone put on speaker) is
+found within a second of when it would have been."""
 MARGIN_DB: Final = 2.0
 """A frame no more than this over the predicted echo is echo only."""
 TALK_DB: Final = 5.0
@@ -265,7 +266,7 @@ class EchoGuard:
         mic = self._mic[s : s + window]
         r = (start - MAX_LAG) % HISTORY
         ref = self._ref[r : r + window + MAX_LAG]
-        found = estimate(ref, mic, MAX_LAG)
+        found = estimate(ref, mic, MAX_LAG, measure_unclear=False)
         path = self.path
         if found is None:
             return

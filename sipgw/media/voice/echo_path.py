@@ -93,15 +93,24 @@ def needed(active: int) -> float:
     return max(0.6, 0.5 + 0.4 * MIN_ACTIVE / max(active, 1))
 
 
-def estimate(ref_db: Array, mic_db: Array, max_lag: int) -> EchoPath | None:
+def estimate(
+    ref_db: Array, mic_db: Array, max_lag: int, *, measure_unclear: bool = True
+) -> EchoPath | None:
     """The echo path from ``ref_db`` (``max_lag`` steps longer than ``mic_db``, ending at
     the same step) and ``mic_db`` (NaN: not measured); None without the evidence for one
-    (too little of the agent's voice, or nothing measured)."""
+    (too little of the agent's voice, or nothing measured).
+
+    ``measure_unclear`` False: a peak the correlation alone rules out (too low for its
+    evidence, or not standing out) comes back unclear without its gain measured (NaN) and
+    without the spread and onsets read, which are most of an estimate's cost on a line with
+    no echo (the guard reads only a clear path's gain)."""
     steps = len(mic_db)
     # Column l of row q is the reference l steps before the microphone's step q.
     shifted = np.lib.stride_tricks.sliding_window_view(ref_db, max_lag + 1)[:steps, ::-1]
     measured = ~np.isnan(mic_db)
-    active_rows = (shifted > ACTIVE_DB).any(axis=1) & measured
+    # Row q is active when any of reference steps q .. q + max_lag is (running counts).
+    counts = np.concatenate(([0], np.cumsum(ref_db > ACTIVE_DB)))
+    active_rows = (counts[max_lag + 1 : max_lag + 1 + steps] > counts[:steps]) & measured
     if int(active_rows.sum()) < MIN_ACTIVE:
         return None
     x = shifted[active_rows]
@@ -119,6 +128,10 @@ def estimate(ref_db: Array, mic_db: Array, max_lag: int) -> EchoPath | None:
     loud = at_lag > max(ACTIVE_DB, float(at_lag.max()) - LOUD_DB)
     if not loud.any():
         return None
+    if not measure_unclear and (
+        active < MIN_ACTIVE or peak < needed(active) or peak - runner_up < STANDS_OUT
+    ):
+        return EchoPath(lag, float("nan"), peak, runner_up, active, False)
     residual = y[loud] - at_lag[loud]
     gain_db = float(np.median(residual))
     spread = float(np.subtract(*np.percentile(residual, [75, 25])))

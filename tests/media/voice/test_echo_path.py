@@ -43,6 +43,24 @@ def test_another_voice_gives_no_clear_peak() -> None:
     assert found is not None and not found.clear
 
 
+def test_an_unclear_peak_may_be_left_unmeasured() -> None:
+    """``measure_unclear=False`` (the guard's): the same verdict, lag and evidence; a peak
+    the correlation rules out comes back without its gain, a clear one whole."""
+    ref = envelope(360, seed=2)
+    for mic in (echoed(ref, 12, -6.0), envelope(360, seed=3)[MAX_LAG:] - 4.0,
+                np.full(300, -70.0), echoed(ref, 40, -25.0, floor=-45.0)):  # fmt: skip
+        full = estimate(ref, mic, MAX_LAG)
+        quick = estimate(ref, mic, MAX_LAG, measure_unclear=False)
+        assert full is not None and quick is not None
+        assert (quick.clear, quick.lag, quick.active) == (full.clear, full.lag, full.active)
+        if full.clear:
+            assert quick == full
+        elif np.isnan(quick.gain_db):
+            assert full.correlation < needed(full.active) or (
+                full.correlation - full.runner_up < 0.15
+            )
+
+
 def test_too_little_of_the_agents_voice_is_no_evidence() -> None:
     ref = np.full(160, -70.0)
     ref[-20:] = -20.0
