@@ -12,7 +12,7 @@ or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
 the first wins), the turn-taking ones of Twilio's SDK (its typings' spelling, or camel case):
 ``interruptSensitivity`` (``low``, ``medium``, ``high``), ``ignorebackchannel``,
 ``speechtimeout`` (:func:`speech_timeout_ms`), ``turnDetection``, ``echoPromptFiltering``,
-``partialPromptOnHangup``;
+``partialPromptOnHangup``; ``applicationReconnect``;
 nouns ``<Language
 code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
 Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
@@ -47,7 +47,7 @@ _READ: Final = frozenset({
     "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
     "elevenlabsTextNormalization", "interruptSensitivity", "ignorebackchannel",
     "ignoreBackchannel", "speechtimeout", "speechTimeout", "turnDetection", "echoPromptFiltering",
-    "partialPromptOnHangup",
+    "partialPromptOnHangup", "applicationReconnect",
 })  # fmt: skip
 INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
 """What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
@@ -112,6 +112,9 @@ class ConversationRelay:
     """Transcripts that echo the agent's recent words are dropped (``echoPromptFiltering``)."""
     partial_prompt_on_hangup: bool = False
     """The caller's unfinished turn is the last ``prompt`` when the call hangs up."""
+    application_reconnect: bool = False
+    """A socket that drops is reconnected, what was sent meanwhile replayed
+    (``applicationReconnect``; :mod:`sipgw.agent.twiml.relay.reconnect`)."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -262,6 +265,9 @@ def read_relay(
         ),
         partial_prompt_on_hangup=true_or_false(
             attrs, "partialPromptOnHangup", False, "ConversationRelay"
+        ),
+        application_reconnect=true_or_false(
+            attrs, "applicationReconnect", False, "ConversationRelay"
         ),
         languages=tuple(languages),
         parameters=tuple(parameters),
