@@ -59,13 +59,15 @@ class AppChannel:
         open_timeout: seconds to open the socket.
         reconnect: how to reconnect when the socket drops (``applicationReconnect``);
             None: a drop is a :class:`StreamFailed`.
+        call_id: the call, for the log.
     """
 
     def __init__(
         self, url: str, auth_token: str, open_timeout: float = 5.0,
-        reconnect: ReconnectPolicy | None = None,
+        reconnect: ReconnectPolicy | None = None, call_id: str = "",
     ) -> None:  # fmt: skip
         self.url = url
+        self.call_id = call_id
         self.auth_token = auth_token
         self.open_timeout = open_timeout
         self.reconnect = reconnect
@@ -180,9 +182,9 @@ class AppChannel:
         since = before.since if before is not None and goes_on else None
         absence = Absence(self.reconnect, now, unsent, since)
         self.absence = self._went_away = absence
-        log.warning("ConversationRelay %s dropped (%s): reconnecting for up to %.1f s, %d "
-                    "messages kept", self.url[:200], closed, absence.deadline - now,
-                    absence.kept)  # fmt: skip
+        log.warning("[%s] ConversationRelay %s dropped (%s): reconnecting for up to %.1f s, "
+                    "%d messages kept", self.call_id, self.url[:200], closed,
+                    absence.deadline - now, absence.kept)  # fmt: skip
         self.on_away()
         try:
             while (at := absence.next_attempt()) is not None and not self._closed:
@@ -191,7 +193,7 @@ class AppChannel:
                 try:
                     ws = await self._connect(seconds)
                 except StreamFailed as exc:
-                    log.info("%s; trying again", exc)
+                    log.info("[%s] %s; trying again", self.call_id, exc)
                     absence.attempt_failed(loop.time())
                     continue
                 if self._closed:  # the session ended meanwhile
@@ -219,9 +221,9 @@ class AppChannel:
         self.reconnects += 1
         self._back_at = now
         self._start(ws)
-        log.info("ConversationRelay %s back after %.1f s: setup and %d messages sent again "
-                 "(%d dropped)", self.url[:200], now - absence.since, len(replay),
-                 absence.dropped)  # fmt: skip
+        log.info("[%s] ConversationRelay %s back after %.1f s: setup and %d messages sent "
+                 "again (%d dropped)", self.call_id, self.url[:200], now - absence.since,
+                 len(replay), absence.dropped)  # fmt: skip
 
     async def _take_unsent(self) -> list[PlatformMessage]:
         """The messages handed to the dropped socket and not written, in order."""
@@ -261,8 +263,9 @@ class AppChannel:
             self._outbox.put_nowait(message)
         elif not absence.keep(message):
             if absence.dropped == 1:
-                log.warning("ConversationRelay %s away: over %d messages, the later ones are "
-                            "dropped", self.url[:200], absence.policy.max_events)  # fmt: skip
+                log.warning("[%s] ConversationRelay %s away: over %d messages, the later ones "
+                            "are dropped", self.call_id, self.url[:200],
+                            absence.policy.max_events)  # fmt: skip
             return
         self.sent.append(message)
 

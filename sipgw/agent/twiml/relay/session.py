@@ -168,7 +168,7 @@ class RelaySession:
         """Told what the app asked mid-session that is not followed (also logged)."""
         self.timings = RelayTimings()
         reconnect = ReconnectPolicy() if relay.application_reconnect else None
-        self.channel = AppChannel(url, who.auth_token, open_timeout, reconnect)
+        self.channel = AppChannel(url, who.auth_token, open_timeout, reconnect, call.call_id)
         self.channel.on_away = self._app_away
         tts_lang = relay.tts_language or relay.language or "en-US"
         speech = RelayVoices(tts, tts_lang.lower(), voices, call.call_id, self._ignored)
