@@ -13,15 +13,16 @@ What the platform sends (:data:`PlatformMessage`): ``setup`` once, first (``sess
 ``durationUntilInterruptMs``: how long it played), ``error`` (``description``) and, when the
 verb's ``events`` asks, ``info`` (``name``, ``value``: ``agentSpeaking`` and ``clientSpeaking``
 ``on``/``off``, ``tokensPlayed`` with the text heard: Twilio's pages at hand document
-neither the kinds nor the shape; both are the ones apps written for Twilio read).
+neither the kinds nor the shape; both are the ones apps written for Twilio read), and
+``configUpdated`` once a ``config``, ``hints`` or ``language`` is applied.
 
 What the app sends (:data:`AppMessage`): ``text`` (``token``, ``last``, ``interruptible``,
 ``preemptible``, ``lang``: words to speak, streamed token by token), ``play`` (``source``,
 ``loop``, ``interruptible``, ``preemptible``: an audio URL), ``sendDigits`` (``digits``),
 ``language`` (``ttsLanguage``, ``transcriptionLanguage``) and ``end`` (``handoffData``, a
 string handed to the ``<Connect action>`` URL). Twilio's changelog of 2026-10-28 adds the
-mid-session configuration messages ``config`` and ``hints`` (:data:`UNSUPPORTED_APP_TYPES`),
-whose fields its pages at hand do not give: they are refused by name, not parsed.
+mid-session ``config`` and ``hints`` (read by :mod:`sipgw.twilio.relayconfig`), each
+applied and answered with ``configUpdated`` (as a ``language`` is).
 
 :func:`parse_app_message` and :func:`parse_platform_message` return one message per frame and
 raise only :class:`MalformedRelayMessage` (a ``ValueError``) whose text says what is wrong:
@@ -38,13 +39,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+from sipgw.twilio.relayconfig import (
+    INTERRUPTIBLE,
+    ConfigMessage,
+    ConfigUpdatedMessage,
+    HintsMessage,
+    LanguageSettings,
+    interruptible_value,
+    read_config,
+    read_hints,
+)
+
 __all__ = [
     "INTERRUPTIBLE",
     "MAX_RELAY_CHARS",
     "AppMessage",
+    "ConfigMessage",
+    "ConfigUpdatedMessage",
     "DtmfMessage",
     "EndMessage",
     "ErrorMessage",
+    "HintsMessage",
     "InfoMessage",
     "InterruptMessage",
     "LanguageMessage",
@@ -55,7 +70,6 @@ __all__ = [
     "SendDigitsMessage",
     "SetupMessage",
     "TextMessage",
-    "UNSUPPORTED_APP_TYPES",
     "interruptible_value",
     "parse_app_message",
     "parse_platform_message",
@@ -64,13 +78,6 @@ __all__ = [
 
 MAX_RELAY_CHARS: Final = 65_536
 """Longest text frame accepted (a token is a few characters; ``handoffData`` a small JSON)."""
-INTERRUPTIBLE: Final = ("none", "dtmf", "speech", "any")
-"""What may cut speech (``interruptible``): Twilio's values; ``true`` is ``any``, ``false``
-``none``."""
-UNSUPPORTED_APP_TYPES: Final = frozenset({"config", "hints"})
-"""App messages Twilio has (its "Update configuration during a call" page; the changelog of
-2026-10-28 names them) and this gateway does not follow: each is refused with a
-description that says so (an ``error``), and the session goes on as configured."""
 _DIGITS: Final = frozenset("0123456789*#ABCDw")
 """``sendDigits``: keypad keys, and ``w`` (a half-second pause, as in ``<Play digits>``)."""
 
@@ -145,7 +152,13 @@ class InfoMessage:
 
 
 PlatformMessage: TypeAlias = (
-    SetupMessage | PromptMessage | DtmfMessage | InterruptMessage | ErrorMessage | InfoMessage
+    SetupMessage
+    | PromptMessage
+    | DtmfMessage
+    | InterruptMessage
+    | ErrorMessage
+    | InfoMessage
+    | ConfigUpdatedMessage
 )
 
 # --------------------------------------------------------------------------- app -> platform
@@ -195,7 +208,15 @@ class EndMessage:
     handoff_data: str = ""
 
 
-AppMessage: TypeAlias = TextMessage | PlayMessage | SendDigitsMessage | LanguageMessage | EndMessage
+AppMessage: TypeAlias = (
+    TextMessage
+    | PlayMessage
+    | SendDigitsMessage
+    | LanguageMessage
+    | ConfigMessage
+    | HintsMessage
+    | EndMessage
+)
 
 # --------------------------------------------------------------------------- serializing
 
@@ -228,6 +249,12 @@ def _fields(message: PlatformMessage | AppMessage) -> dict[str, Any]:  # noqa: P
         return {"type": "error", "description": message.description}
     if isinstance(message, InfoMessage):
         return {"type": "info", "name": message.name, "value": message.value}
+    if isinstance(message, ConfigUpdatedMessage):
+        return {"type": "configUpdated"}
+    if isinstance(message, ConfigMessage):
+        return _config_fields(message)
+    if isinstance(message, HintsMessage):
+        return {"type": "hints", "hints": list(message.hints)}
     if isinstance(message, TextMessage):
         out: dict[str, Any] = {"type": "text", "token": message.token, "last": message.last}
         if message.lang:
@@ -256,6 +283,46 @@ def _fields(message: PlatformMessage | AppMessage) -> dict[str, Any]:  # noqa: P
     out = {"type": "end"}
     if message.handoff_data:
         out["handoffData"] = message.handoff_data
+    return out
+
+
+_CONFIG_NAMES: Final = (
+    ("interruptible", "interruptible"), ("preemptible", "preemptible"),
+    ("dtmf_detection", "dtmfDetection"),
+    ("report_input_during_agent_speech", "reportInputDuringAgentSpeech"),
+    ("partial_prompts", "partialPrompts"), ("speech_timeout", "speechTimeout"),
+    ("echo_prompt_filtering", "echoPromptFiltering"),
+    ("interrupt_sensitivity", "interruptSensitivity"),
+    ("ignore_backchannel", "ignoreBackchannel"), ("profanity_filter", "profanityFilter"),
+    ("eot_threshold", "eotThreshold"), ("turn_detection", "turnDetection"),
+)  # fmt: skip
+_LANGUAGE_NAMES: Final = (
+    ("tts_provider", "ttsProvider"), ("voice", "voice"),
+    ("transcription_provider", "transcriptionProvider"), ("speech_model", "speechModel"),
+    ("text_normalization", "ttsTextNormalization"),
+)  # fmt: skip
+
+
+def _config_fields(message: ConfigMessage) -> dict[str, Any]:
+    """A ``config`` as an app writes it (the toolkit's app and tests)."""
+    out: dict[str, Any] = {"type": "config"}
+    out.update((wire, getattr(message, name)) for name, wire in _CONFIG_NAMES
+               if getattr(message, name) is not None)  # fmt: skip
+    if message.tts_language:
+        out["ttsLanguage"] = message.tts_language
+    if message.transcription_language:
+        out["transcriptionLanguage"] = message.transcription_language
+    if message.languages:
+        out["languages"] = [_language_fields(language) for language in message.languages]
+    return out
+
+
+def _language_fields(language: LanguageSettings) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": language.code}
+    out.update((wire, getattr(language, name)) for name, wire in _LANGUAGE_NAMES
+               if getattr(language, name) is not None)  # fmt: skip
+    if language.hints is not None:
+        out["hints"] = list(language.hints)
     return out
 
 
@@ -307,17 +374,6 @@ class _Fields:
         )
 
 
-def interruptible_value(value: object, error: Callable[[], Exception]) -> str:
-    """An ``interruptible`` value (a string or a boolean) as one of :data:`INTERRUPTIBLE`."""
-    if value is True or (isinstance(value, str) and value.lower() == "true"):
-        return "any"
-    if value is False or (isinstance(value, str) and value.lower() == "false"):
-        return "none"
-    if isinstance(value, str) and value.lower() in INTERRUPTIBLE:
-        return value.lower()
-    raise error()
-
-
 def _load(frame: str | bytes) -> tuple[str, Mapping[str, Any]]:
     if len(frame) > MAX_RELAY_CHARS:
         raise MalformedRelayMessage(f"a {len(frame)}-character message (at most {MAX_RELAY_CHARS})")
@@ -360,6 +416,20 @@ def _language(f: _Fields) -> AppMessage:
     return message
 
 
+def _config(f: _Fields) -> AppMessage:
+    try:
+        return read_config(f.data)
+    except ValueError as exc:
+        raise MalformedRelayMessage(f"config: {exc}") from None
+
+
+def _hints(f: _Fields) -> AppMessage:
+    try:
+        return read_hints(f.data)
+    except ValueError as exc:
+        raise MalformedRelayMessage(f"hints: {exc}") from None
+
+
 def _end(f: _Fields) -> AppMessage:
     data = f.data.get("handoffData", "")
     if not isinstance(data, str):  # an object where the docs say a string: kept as its JSON
@@ -368,7 +438,8 @@ def _end(f: _Fields) -> AppMessage:
 
 
 _APP: Final[dict[str, Callable[[_Fields], AppMessage]]] = {
-    "text": _text, "play": _play, "sendDigits": _send_digits, "language": _language, "end": _end,
+    "text": _text, "play": _play, "sendDigits": _send_digits, "language": _language,
+    "config": _config, "hints": _hints, "end": _end,
 }  # fmt: skip
 
 
@@ -380,10 +451,6 @@ def parse_app_message(frame: str | bytes) -> AppMessage:
     """
     kind, data = _load(frame)
     reader = _APP.get(kind)
-    if kind in UNSUPPORTED_APP_TYPES:
-        raise MalformedRelayMessage(f"type {kind!r} (a mid-session configuration update) is "
-                                    "not supported by this gateway: the session keeps its "
-                                    "configuration")  # fmt: skip
     if reader is None:
         raise MalformedRelayMessage(f"unknown type {kind[:40]!r}")
     return reader(_Fields(kind, data))
@@ -414,6 +481,7 @@ _PLATFORM: Final[dict[str, Callable[[_Fields], PlatformMessage]]] = {
     ),  # fmt: skip
     "error": lambda f: ErrorMessage(f.text("description", "")),
     "info": lambda f: InfoMessage(f.text("name"), f.text("value", "")),
+    "configUpdated": lambda f: ConfigUpdatedMessage(),
 }
 
 

@@ -11,8 +11,9 @@ or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
 ``ttsTextNormalization`` and ``elevenlabsTextNormalization`` (``auto``, ``on``, ``off``;
 the first wins), the turn-taking ones of Twilio's SDK (its typings' spelling, or camel case):
 ``interruptSensitivity`` (``low``, ``medium``, ``high``), ``ignorebackchannel``,
-``speechtimeout`` (:func:`speech_timeout_ms`), ``turnDetection``, ``echoPromptFiltering``,
-``partialPromptOnHangup``; ``applicationReconnect``;
+``speechtimeout`` (:func:`~sipgw.twilio.relayconfig.speech_timeout_ms`), ``turnDetection``,
+``echoPromptFiltering``, ``partialPromptOnHangup``, ``eotThreshold`` (0 to 1);
+``applicationReconnect``;
 nouns ``<Language
 code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
 Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
@@ -28,7 +29,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from sipgw.twilio.attributes import true_or_false
-from sipgw.twilio.relay import interruptible_value
+from sipgw.twilio.relayconfig import (
+    SENSITIVITIES,
+    eot_threshold,
+    interruptible_value,
+    speech_timeout_ms,
+)
 
 __all__ = [
     "INFO_EVENTS",
@@ -47,14 +53,10 @@ _READ: Final = frozenset({
     "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
     "elevenlabsTextNormalization", "interruptSensitivity", "ignorebackchannel",
     "ignoreBackchannel", "speechtimeout", "speechTimeout", "turnDetection", "echoPromptFiltering",
-    "partialPromptOnHangup", "applicationReconnect",
+    "partialPromptOnHangup", "applicationReconnect", "eotThreshold",
 })  # fmt: skip
 INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
 """What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
-SENSITIVITIES: Final = ("low", "medium", "high")
-"""``interruptSensitivity``'s values."""
-SPEECH_TIMEOUT_MS: Final = (100, 10_000)
-"""The ``speechtimeout`` values read, in ms (bounds included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ class ConversationRelay:
     application_reconnect: bool = False
     """A socket that drops is reconnected, what was sent meanwhile replayed
     (``applicationReconnect``; :mod:`sipgw.agent.twiml.relay.reconnect`)."""
+    eot_threshold: float | None = None
+    """How sure the recognizer must be that the turn is over, 0 to 1 (``eotThreshold``);
+    None: the recognizer's own."""
     languages: tuple[RelayLanguage, ...] = ()
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (``setup``'s ``customParameters``)."""
@@ -140,35 +145,14 @@ def _interruptible(attrs: Mapping[str, str], name: str) -> str:
     return interruptible_value(value, bad)
 
 
-def speech_timeout_ms(value: str) -> int | None:
-    """``speechtimeout``: ``auto`` (or empty: None) or milliseconds, a whole number with or
-    without ``ms`` (``1500``, ``1500ms``), or seconds with ``s`` (``1.5s``), from 100 ms to
-    10 s. A bare number under 100 is refused: seconds (``<Gather speechTimeout>``'s unit)
-    or milliseconds, it cannot be told.
-
-    Raises:
-        ValueError: any other value.
-    """
-    text = value.strip().lower()
-    if text in ("", "auto"):
+def _eot_threshold(value: str) -> float | None:
+    if not value.strip():
         return None
-    low, high = SPEECH_TIMEOUT_MS
-    bad = ValueError(
-        f"<ConversationRelay speechtimeout={value[:40]!r}>: auto, or {low} to {high} "
-        "milliseconds (1500, 1500ms, 1.5s)"
-    )
-    number, scale = text, 1.0
-    if text.endswith("ms"):
-        number = text[:-2]
-    elif text.endswith("s"):
-        number, scale = text[:-1], 1000.0
     try:
-        ms = float(number.strip()) * scale
+        return eot_threshold(value.strip())
     except ValueError:
-        raise bad from None
-    if not low <= ms <= high or ms != round(ms):
-        raise bad
-    return int(ms)
+        raise ValueError(f"<ConversationRelay eotThreshold={value[:40]!r}>: a number from 0 "
+                         "to 1") from None  # fmt: skip
 
 
 def _either(attrs: Mapping[str, str], *names: str) -> str:
@@ -269,6 +253,7 @@ def read_relay(
         application_reconnect=true_or_false(
             attrs, "applicationReconnect", False, "ConversationRelay"
         ),
+        eot_threshold=_eot_threshold(attrs.get("eotThreshold", "")),
         languages=tuple(languages),
         parameters=tuple(parameters),
         ignored=tuple(sorted(name for name in attrs if name not in _READ)),

@@ -14,7 +14,9 @@ action (signed, with ``HandoffData``) -> its ``<Say>`` heard -> ``<Hangup>``. Wi
 reply back (the fake STT's transcript of that burst is the reply's words), and that echo is no
 prompt, cuts nothing, and is counted in the record. With ``applicationReconnect``: the app's
 socket dropped mid-call (a redeploy's 1001, the new instance up seconds later), the caller
-hears the session's line while it is away, and their next turn is answered once it is back.
+hears the session's line while it is away, and their next turn is answered once it is back. An app
+that changes its voice and language mid-call (``config``): its next reply is heard in the new
+voice, the next prompt comes in the new language.
 """
 
 from __future__ import annotations
@@ -215,3 +217,54 @@ def test_the_app_dropped_mid_call_comes_back_and_answers_the_next_turn(
               for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["reconnects"] == 1 and ended["prompts"] == 3 and ended["events_dropped"] == 0
+
+
+VOICE_EN, VOICE_ES = "EnglishVoice0000001", "SpanishVoice0000002"
+EN_HZ, ES_HZ = 600, 1700
+
+
+def test_an_app_changes_its_voice_and_language_mid_call(
+    tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
+) -> None:
+    """The app answers the first turn in English, then sends a ``config`` that declares
+    Spanish with another ElevenLabs voice and switches both languages to it: its answer to
+    the second turn is heard in that voice (each voice its own tone at the caller's ear),
+    the third prompt comes as ``es-ES``, and every update was answered ``configUpdated``."""
+    web, relay = apps
+    web.twiml = relay_twiml(relay, language="en-US", voice=VOICE_EN)  # type: ignore[assignment]
+    services.tts.map_voice(VOICE_EN, EN_HZ)
+    services.tts.map_voice(VOICE_ES, ES_HZ)
+    relay.updates = {2: {"type": "config", "ttsLanguage": "es-ES",
+                         "transcriptionLanguage": "es-ES",
+                         "languages": [{"code": "es-ES", "voice": VOICE_ES}]}}  # fmt: skip
+    services.stt.script(["What time is it", "Qué hora es", "Goodbye"])
+    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+        (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 3.5),
+        (SPEECH_HZ, 0.8), (None, 30.0),
+    ], -12.0)  # fmt: skip
+    env = relay_env(services, web.url, tmp_workdir)
+    with (
+        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("relay"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    seen = relay.sessions[0]
+    prompts = [(m["voicePrompt"], m["lang"]) for m in seen.of_type("prompt")]
+    assert prompts == [("What time is it", "en-US"), ("Qué hora es", "en-US"),
+                       ("Goodbye", "es-ES")], seen.messages  # fmt: skip
+    assert len(seen.of_type("configUpdated")) == 1 and not seen.of_type("error"), seen.messages
+    report = analyse(heard)
+    english, spanish = tone_spans(report, EN_HZ), tone_spans(report, ES_HZ)
+    assert english and spanish, report.describe()
+    assert max(end for _, end in english) <= min(start for start, _ in spanish) + 0.1, (
+        english,
+        spanish,
+    )  # the greeting and the first reply in English, then Spanish
+    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
+              for line in path.read_text().splitlines()]  # fmt: skip
+    ended = next(line for line in record if line["type"] == "twiml_relay_ended")
+    assert ended["prompts"] == 3 and ended["updates"] == 1

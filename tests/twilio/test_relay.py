@@ -9,9 +9,12 @@ import pytest
 
 from sipgw.twilio.relay import (
     MAX_RELAY_CHARS,
+    ConfigMessage,
+    ConfigUpdatedMessage,
     DtmfMessage,
     EndMessage,
     ErrorMessage,
+    HintsMessage,
     InfoMessage,
     InterruptMessage,
     LanguageMessage,
@@ -25,6 +28,7 @@ from sipgw.twilio.relay import (
     parse_platform_message,
     serialize,
 )
+from sipgw.twilio.relayconfig import LanguageSettings
 
 SETUP = SetupMessage("VX" + "0" * 32, "AC" + "1" * 32, "CA" + "2" * 32, "+15551234567",
                      "+15557654321", custom_parameters=(("callReference", "bar"),))  # fmt: skip
@@ -46,6 +50,7 @@ PLATFORM_CASES: list[tuple[Any, dict[str, Any]]] = [
      {"type": "error", "description": "Invalid message received: unknown type 'foo'"}),
     (InfoMessage("tokensPlayed", "Hello there."),
      {"type": "info", "name": "tokensPlayed", "value": "Hello there."}),
+    (ConfigUpdatedMessage(), {"type": "configUpdated"}),
 ]  # fmt: skip
 
 APP_CASES: list[tuple[Any, dict[str, Any]]] = [
@@ -61,6 +66,16 @@ APP_CASES: list[tuple[Any, dict[str, Any]]] = [
     (EndMessage('{"reasonCode":"live-agent-handoff"}'),
      {"type": "end", "handoffData": '{"reasonCode":"live-agent-handoff"}'}),
     (EndMessage(), {"type": "end"}),
+    (ConfigMessage(interruptible="speech", dtmf_detection=True, speech_timeout="1500",
+                   interrupt_sensitivity="low", eot_threshold=0.7, ignore_backchannel=False,
+                   tts_language="es-ES",
+                   languages=(LanguageSettings("es-ES", "ElevenLabs", "Lucia", hints=("Acme",)),)),
+     {"type": "config", "interruptible": "speech", "dtmfDetection": True, "speechTimeout": "1500",
+      "interruptSensitivity": "low", "ignoreBackchannel": False, "eotThreshold": 0.7,
+      "ttsLanguage": "es-ES",
+      "languages": [{"code": "es-ES", "ttsProvider": "ElevenLabs", "voice": "Lucia",
+                     "hints": ["Acme"]}]}),
+    (HintsMessage(("Acme", "Sonny")), {"type": "hints", "hints": ["Acme", "Sonny"]}),
 ]  # fmt: skip
 
 
@@ -89,6 +104,14 @@ def test_app_messages_round_trip(message: Any, wire: dict[str, Any]) -> None:
         ({"type": "end", "handoffData": {"reason": "x"}}, EndMessage('{"reason":"x"}')),
         ({"type": "language", "ttsLanguage": "fr-FR"}, LanguageMessage("fr-FR")),
         ({"type": "text", "token": "Hi", "extra": 1}, TextMessage("Hi")),
+        ({"type": "config", "session": {"partialPrompts": "true"}, "language": "fr-FR"},
+         ConfigMessage(partial_prompts=True, tts_language="fr-FR",
+                       transcription_language="fr-FR")),
+        ({"type": "config", "reportInputDuringAgentSpeech": True, "speechTimeout": 700},
+         ConfigMessage(report_input_during_agent_speech="any", speech_timeout="700")),
+        ({"type": "config", "languages": {"de-DE": {"voice": "Hans"}}},
+         ConfigMessage(languages=(LanguageSettings("de-DE", voice="Hans"),))),
+        ({"type": "hints", "hints": "Acme, Sonny,"}, HintsMessage(("Acme", "Sonny"))),
     ],
 )  # fmt: skip
 def test_app_messages_as_apps_write_them(wire: dict[str, Any], message: Any) -> None:
@@ -108,10 +131,24 @@ def test_interrupt_duration_as_a_string_of_digits() -> None:
         ("{}", "no 'type'"),
         ('{"type": ""}', "no 'type'"),
         ('{"type": "media"}', "unknown type 'media'"),
-        ('{"type": "config", "interruptible": "none"}',
-         "type 'config' (a mid-session configuration update) is not supported"),
-        ('{"type": "hints", "hints": "ACME"}',
-         "type 'hints' (a mid-session configuration update) is not supported"),
+        ('{"type": "config", "welcomeGreeting": "Hi"}',
+         "config: 'welcomeGreeting' cannot change during a call"),
+        ('{"type": "config", "interruptible": "sometimes"}',
+         "config: 'interruptible' 'sometimes': none, dtmf, speech, any"),
+        ('{"type": "config", "speechTimeout": "5"}',
+         "config: 'speechTimeout' '5': auto, or 100"),
+        ('{"type": "config", "eotThreshold": 1.5}',
+         "config: 'eotThreshold' '1.5': a number from 0"),
+        ('{"type": "config", "interruptSensitivity": "max"}',
+         "config: 'interruptSensitivity' 'max': low, medium, high"),
+        ('{"type": "config", "partialPrompts": "maybe"}',
+         "config: 'partialPrompts' must be true or false"),
+        ('{"type": "config", "languages": [{"voice": "x"}]}', "config: 'code' must be a string"),
+        ('{"type": "config", "languages": [{"code": "x", "speed": 2}]}',
+         "config: a language's 'speed' is not a language setting"),
+        ('{"type": "config", "session": 1}', "config: 'session' must be an object"),
+        ('{"type": "hints"}', "hints: 'hints' is missing"),
+        ('{"type": "hints", "hints": [1]}', "hints: 'hints' must be a list of strings"),
         ('{"type": "text"}', "text: 'token' is missing"),
         ('{"type": "text", "token": 5}', "text: 'token' must be a string, not int"),
         ('{"type": "text", "token": "a", "last": "yes"}', "text: 'last' must be true or false"),

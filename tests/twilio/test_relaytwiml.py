@@ -100,6 +100,7 @@ def test_defaults_and_booleans() -> None:
          "echoPromptFiltering='on'"),
         ('<ConversationRelay url="wss://a" speechtimeout="soon"/>', "speechtimeout='soon'"),
         ('<ConversationRelay url="wss://a" speechTimeout="2"/>', "speechtimeout='2'"),
+        ('<ConversationRelay url="wss://a" eotThreshold="high"/>', "eotThreshold='high'"),
     ],
 )  # fmt: skip
 def test_bad_relays_say_why(relay: str, error: str) -> None:
@@ -142,6 +143,13 @@ def test_the_turn_taking_attributes_as_the_sdk_writes_them() -> None:
                                                                    True)  # fmt: skip
     assert relay.partial_prompt_on_hangup and relay.application_reconnect
     assert relay.ignored == ("eagerEotThreshold",)
+
+
+def test_the_end_of_turn_threshold() -> None:
+    response = VoiceResponse()
+    response.connect().conversation_relay(url="wss://a/b", eot_threshold="0.7")
+    (verb,) = parse_twiml(str(response))
+    assert isinstance(verb, ConnectRelay) and verb.relay.eot_threshold == 0.7
 
 
 def test_the_turn_taking_defaults_and_camel_case() -> None:

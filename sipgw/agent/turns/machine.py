@@ -169,6 +169,7 @@ the rules that tie them to the caller's frames and the STT's events are here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from sipgw.agent.services.stt.base import (
@@ -265,6 +266,7 @@ __all__ = [
     "UnduckAgent",
     "is_backchannel",
     "normalized_words",
+    "retune",
     "same_words",
     "without_speech",
 ]
@@ -397,8 +399,6 @@ class TurnTaker:
     def paused_at(self) -> float | None:
         """When the agent's audio was paused, while it is."""
         return self._pause.paused_at
-
-    # -- inputs
 
     def receive_audio(self, frame: bytes, now: float) -> tuple[TurnAction, ...]:
         """The caller's next 20 ms frame (μ-law), arrived at ``now``."""
@@ -657,3 +657,18 @@ class TurnTaker:
     def _commit(self, cause: Cause) -> CommitBargeIn:
         self._tentative.reply = False
         return self._pause.commit(cause)
+
+
+def retune(
+    turns: TurnTaker, commit_ms: int, min_words: int, start_ms: int, early_end: EarlyTurnEnd | None
+) -> None:
+    """New barge-in settings and early end for ``turns`` mid-call (ConversationRelay's
+    ``config``): speech from now on is counted against them; a pause in progress keeps its
+    own. A model voice detector keeps its own start."""
+    turns.commit_ms = commit_ms
+    turns.min_words = min_words
+    vad = turns.vad
+    if isinstance(vad, VoiceActivityDetector) and start_ms != vad.config.start_ms:
+        vad.config = replace(vad.config, start_ms=start_ms)
+        turns._resumed_frames = vad.config.start_frames
+    turns._early = early_end

@@ -7,7 +7,10 @@ SDK's ``RequestValidator``, reads ``setup``, ``prompt``, ``dtmf``, ``interrupt``
 ``error``, and answers each finished ``prompt`` with ``text`` tokens (one word each, the last
 with ``last: true``): "You said <the prompt>." A prompt naming ``goodbye`` is answered with
 ``end`` and ``handoffData`` (a JSON string, as the docs' example); one naming ``long`` with a
-long reply, for barge-ins. The test reads what it got (:attr:`RelayApp.sessions`).
+long reply, for barge-ins. :attr:`RelayApp.updates` has it change its session before
+answering a given prompt, as the guide "Update configuration during a call" describes (a
+``config`` or ``hints`` message, then the reply). The test reads what it got
+(:attr:`RelayApp.sessions`).
 
 It keeps each call's prompts by ``callSid``, as an app written from Twilio's pages keys its
 state, so a socket that comes back for a call it knows (``applicationReconnect``: ``setup``
@@ -70,6 +73,8 @@ class RelayApp:
     token_gap: float = 0.01
     """Seconds between two tokens (an LLM's stream)."""
     handoff: str = '{"reason":"caller said goodbye"}'
+    updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Sent before answering the n-th finished prompt of a session (1-based)."""
     sessions: list[RelaySessionSeen] = field(default_factory=list)
     port: int = 0
     calls: dict[str, list[str]] = field(default_factory=dict)
@@ -131,6 +136,9 @@ class RelayApp:
                 if kind == "prompt" and message.get("last"):
                     words = message["voicePrompt"]
                     prompts.append(words)
+                    update = self.updates.get(len(seen.of_type("prompt")))
+                    if update is not None:
+                        await ws.send(json.dumps(update))
                     if "goodbye" in words.lower():
                         await ws.send(json.dumps({"type": "end", "handoffData": self.handoff}))
                         continue

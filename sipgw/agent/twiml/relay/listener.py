@@ -318,15 +318,23 @@ class RelayListener:
             self._stt_lang = language
             self._spawn(self._switch_stt(language))
 
-    async def _configure(self, stt: SpeechToText) -> None:
-        """The ``hints`` as key terms and ``speechtimeout`` as the silence that always ends a
-        turn, before the session connects (AssemblyAI sends them as its connection's
-        ``keyterms_prompt`` and ``max_turn_silence``)."""
+    def _stt_fields(self) -> dict[str, object]:
+        """What the recognizer is told of the session: the ``hints`` as key terms,
+        ``speechtimeout`` as the silence that always ends a turn, ``eotThreshold`` as how
+        sure it must be (AssemblyAI's ``keyterms_prompt``, ``max_turn_silence``,
+        ``end_of_turn_confidence_threshold``)."""
         fields: dict[str, object] = {}
         if self.keyterms:
             fields["keyterms_prompt"] = list(self.keyterms)
         if self.relay.speech_timeout_ms is not None:
             fields["max_turn_silence"] = self.relay.speech_timeout_ms
+        if self.relay.eot_threshold is not None:
+            fields["end_of_turn_confidence_threshold"] = self.relay.eot_threshold
+        return fields
+
+    async def _configure(self, stt: SpeechToText) -> None:
+        """:meth:`_stt_fields` before the session connects (sent as its connection's)."""
+        fields = self._stt_fields()
         if not fields:
             return
         if isinstance(stt, _Configurable):
@@ -337,6 +345,33 @@ class RelayListener:
             if self.relay.speech_timeout_ms is not None:
                 self._ignored("speechtimeout (the speech-to-text takes no end-of-turn silence: "
                               "its own end of turn may come sooner)")  # fmt: skip
+            if self.relay.eot_threshold is not None:
+                self._ignored("eotThreshold (the speech-to-text takes no end-of-turn threshold)")
+
+    def reconfigure(self, relay: ConversationRelay, keyterms: tuple[str, ...]) -> None:
+        """A ``config`` or ``hints`` changed the session: ``relay``'s settings from the next
+        frame on, the recognizer told what of it changed (an ``UpdateConfiguration``)."""
+        before = self._stt_fields()
+        self.relay, self.keyterms = relay, keyterms
+        if relay.echo_prompt_filtering and self.echo is None:
+            self.echo = EchoFilter()
+        elif not relay.echo_prompt_filtering:
+            self.echo = None
+        changed = {k: v for k, v in self._stt_fields().items() if before.get(k) != v}
+        if not keyterms and before.get("keyterms_prompt"):
+            changed["keyterms_prompt"] = []
+        if changed and isinstance(self.stt, _Configurable):
+            self._spawn(self._update_stt(self.stt, changed))
+        elif changed:
+            self._ignored(f"{', '.join(sorted(changed))} (the speech-to-text takes no "
+                          "configuration)")  # fmt: skip
+
+    async def _update_stt(self, stt: _Configurable, fields: dict[str, object]) -> None:
+        try:
+            await stt.update_configuration(**fields)
+        except Exception as exc:  # a broken socket: the STT's own failure policy follows
+            log.warning("[%s] ConversationRelay: speech-to-text not reconfigured: %s",
+                        self.call_id, exc)  # fmt: skip
 
     async def _switch_stt(self, language: str) -> None:
         """A new recognizer session for ``language``; it takes the caller's audio once

@@ -184,6 +184,8 @@ class LanguageSetup:
     voice: str
     transcription_provider: str
     speech_model: str
+    text_normalization: str = ""
+    """``auto``, ``on``, ``off``; "": the verb's (a ``config``'s language may set it)."""
 
 
 def language_setup(relay: ConversationRelay) -> Mapping[str, LanguageSetup]:

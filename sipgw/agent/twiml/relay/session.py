@@ -54,6 +54,12 @@ carrying out the app's messages and stopping them all: the caller's side is
   (played out or cut), ``clientSpeaking`` ``on``/``off`` as the voice detector hears the
   caller start and stop; with ``tokens-played``, ``info`` ``tokensPlayed`` with a reply's
   text once it is played out, or the part heard when it is cut (after the ``interrupt``).
+- *Updates mid-call* (:mod:`sipgw.agent.twiml.relay.updates`): a ``config`` changes the
+  session's settings (the next reply's ``interruptible`` and ``preemptible``, what is
+  reported, the turn-taking machine retuned, the recognizer told its new silence, threshold
+  and key terms), a language's voice (its next reply speaks with it) or adds a language,
+  and may switch the active languages as ``language`` does; ``hints`` replace the key
+  terms. Each applied is answered ``configUpdated`` (a ``language`` too).
 - *What the app sent wrong* comes back as ``error`` (the parser's description); the
   session goes on, as Twilio's does.
 - *The app away* (``applicationReconnect``): a socket that drops is reconnected by the
@@ -84,16 +90,21 @@ from sipgw.agent.services.tts.base import TextToSpeech, TtsError
 from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
+from sipgw.agent.twiml.relay.providers import LanguageSetup
 from sipgw.agent.twiml.relay.reconnect import ReconnectPolicy, hold_line
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
-from sipgw.agent.twiml.relay.turntaking import relay_turns
+from sipgw.agent.twiml.relay.turntaking import relay_turns, retune
+from sipgw.agent.twiml.relay.updates import updated_hints, updated_languages, updated_relay
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.foundation.stopping import cancel_and_wait
 from sipgw.twilio.relay import (
     AppMessage,
+    ConfigMessage,
+    ConfigUpdatedMessage,
     EndMessage,
     ErrorMessage,
+    HintsMessage,
     LanguageMessage,
     PlatformMessage,
     PlayMessage,
@@ -140,6 +151,8 @@ class RelaySession:
         stt_for: a new speech-to-text session for callers speaking a language (None: the
             session stays ``stt``'s whatever the language).
         keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
+        languages: each language's voice and recognizer (lower-case code), the table
+            ``voices`` reads: a ``config`` changes it in place.
     """
 
     def __init__(
@@ -157,6 +170,7 @@ class RelaySession:
         voices: Callable[[str], tuple[TextToSpeech, list[str]]] | None = None,
         stt_for: Callable[[str], SpeechToText] | None = None,
         keyterms: tuple[str, ...] = (),
+        languages: dict[str, LanguageSetup] | None = None,
     ) -> None:
         self.relay = relay
         self.url = url
@@ -164,6 +178,11 @@ class RelaySession:
         self.who = who
         self.voices = voices
         self.keyterms = keyterms
+        self.languages = languages if languages is not None else {}
+        self.updates = 0
+        """``config``, ``hints`` and ``language`` messages applied (each ``configUpdated``)."""
+        self._language_hints: dict[str, tuple[str, ...]] = {}  # a config's, by language
+        self._verb_turns = turns is None  # the machine follows the verb's settings
         self.on_ignored: Callable[[str], None] = lambda what: None
         """Told what the app asked mid-session that is not followed (also logged)."""
         self.timings = RelayTimings()
@@ -270,16 +289,56 @@ class RelaySession:
         elif isinstance(message, SendDigitsMessage):
             self._send_digits(message.digits)
         elif isinstance(message, LanguageMessage):
-            await self._language(message)
+            await self._language(message.tts_language, message.transcription_language)
+            self._updated()
+        elif isinstance(message, ConfigMessage):
+            await self._config(message)
+            self._updated()
+        elif isinstance(message, HintsMessage):
+            self.keyterms, left_out = updated_hints(message.hints)
+            for what in left_out:
+                self._ignored(what)
+            self.listener.reconfigure(self.relay, self._keyterms_for(self.listener.lang))
+            self._updated()
         else:
             return message
         return None
 
-    async def _language(self, message: LanguageMessage) -> None:
-        if message.tts_language:
-            await self.speaker.switch_voice(message.tts_language)
-        if message.transcription_language:
-            self.listener.switch_language(message.transcription_language)
+    async def _language(self, tts_language: str, transcription_language: str) -> None:
+        if tts_language:
+            await self.speaker.switch_voice(tts_language)
+        if transcription_language:
+            keyterms = self._keyterms_for(transcription_language)
+            if keyterms != self.listener.keyterms:  # before a new recognizer connects
+                self.listener.reconfigure(self.relay, keyterms)
+            self.listener.switch_language(transcription_language)
+
+    async def _config(self, message: ConfigMessage) -> None:
+        relay, notes = updated_relay(self.relay, message)
+        voices, hints, more = updated_languages(self.languages, message.languages)
+        for what in (*notes, *more):
+            self._ignored(what)
+        self.relay = self.speaker.relay = relay
+        self._language_hints.update(hints)
+        for code in voices:
+            self.speaker.voices.forget(code)
+        if self._verb_turns:
+            retune(self.turns, relay, self.listener.stt.turn_check_silence)
+        self.listener.reconfigure(relay, self._keyterms_for(self.listener.lang))
+        if message.tts_language or message.transcription_language:
+            await self._language(message.tts_language, message.transcription_language)
+        if self.speaker.tts_lang.lower() in voices and not message.tts_language:
+            await self.speaker.switch_voice(self.speaker.tts_lang)  # its new voice, connected
+
+    def _keyterms_for(self, language: str) -> tuple[str, ...]:
+        """The key terms while callers speak ``language``: its own ``hints`` from a
+        ``config``, else the session's."""
+        own = self._language_hints.get(language.lower())
+        return self.keyterms if own is None else updated_hints(own)[0]
+
+    def _updated(self) -> None:
+        self.updates += 1
+        self.channel.send(ConfigUpdatedMessage())
 
     def _ignored(self, what: str) -> None:
         log.warning("[%s] TwiML <ConversationRelay> %s", self.call.call_id, what)

@@ -101,7 +101,7 @@ def relay_session(
     if settings.stt is None or settings.tts is None:
         missing = "SIPGW_TWIML_STT" if settings.stt is None else "SIPGW_TWIML_TTS"
         return None, [f"no {missing} is configured"]
-    setups = language_setup(relay)
+    setups = dict(language_setup(relay))  # a ``config`` may change a language's voice
     own = (relay.tts_language or relay.language or "en-US").lower()
     notes += stt_notes(relay.transcription_provider, relay.speech_model)
     for noun in relay.languages:
@@ -117,7 +117,7 @@ def relay_session(
         def voice_of(lang: str) -> tuple[TextToSpeech, list[str]]:
             setup = setups.get(lang.lower()) or setups[own]
             return choose_voice(setup.tts_provider, setup.voice, lang, chosen,
-                                relay.text_normalization)  # fmt: skip
+                                setup.text_normalization or relay.text_normalization)  # fmt: skip
 
         voices = voice_of
         tts, ignored = voice_of(relay.tts_language or relay.language)
@@ -154,7 +154,8 @@ def relay_session(
             raise ValueError(str(exc)) from None
 
     session = RelaySession(relay, url, call, who, stt, tts, fetch_audio, settings.open_timeout,
-                           voices=voices, stt_for=settings.stt_spoken, keyterms=terms)  # fmt: skip
+                           voices=voices, stt_for=settings.stt_spoken, keyterms=terms,
+                           languages=setups)  # fmt: skip
     return session, notes
 
 

@@ -28,10 +28,18 @@ from typing import Final
 from sipgw.agent.turns.actions import AgentState
 from sipgw.agent.turns.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end
 from sipgw.agent.turns.machine import TurnTaker
+from sipgw.agent.turns.machine import retune as retune_machine
 from sipgw.media.voice.vad import VadConfig
 from sipgw.twilio.relaytwiml import ConversationRelay
 
-__all__ = ["SENSITIVITY", "TURN_MODEL_SILENCE_MS", "Sensitivity", "relay_early_end", "relay_turns"]
+__all__ = [
+    "SENSITIVITY",
+    "TURN_MODEL_SILENCE_MS",
+    "Sensitivity",
+    "relay_early_end",
+    "relay_turns",
+    "retune",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +89,10 @@ def relay_turns(
         vad=VadConfig(start_ms=sensitivity.start_ms, hangover_ms=HANGOVER_MS),
         early_end=relay_early_end(relay, service_check_s),
     )
+
+
+def retune(turns: TurnTaker, relay: ConversationRelay, service_check_s: float | None) -> None:
+    """The machine set as ``relay`` asks, mid-call (a ``config`` changed it)."""
+    sensitivity = SENSITIVITY[relay.interrupt_sensitivity]
+    retune_machine(turns, sensitivity.commit_ms, sensitivity.min_words, sensitivity.start_ms,
+                   relay_early_end(relay, service_check_s))  # fmt: skip

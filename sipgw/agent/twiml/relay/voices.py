@@ -45,6 +45,14 @@ class RelayVoices:
         self.call_id = call_id
         self._ignored = ignored
         self._voices: dict[str, TextToSpeech] = {lang: tts}
+        self._retired: list[TextToSpeech] = []  # replaced voices, closed with the rest
+
+    def forget(self, lang: str) -> None:
+        """``lang``'s voice changed (a ``config``): its next reply makes the new one (a reply
+        speaking with the old plays on; the old client is closed with the session)."""
+        old = self._voices.pop(lang, None)
+        if old is not None:
+            self._retired.append(old)
 
     async def tts_for(self, lang: str) -> TextToSpeech:
         """The text-to-speech of ``lang`` (lower case): made and connected at its first use;
@@ -73,6 +81,7 @@ class RelayVoices:
 
     async def close(self) -> None:
         """Close every language's text-to-speech (the session's first too), once each."""
-        for tts in {id(t): t for t in (self.tts, *self._voices.values())}.values():
+        every = (self.tts, *self._voices.values(), *self._retired)
+        for tts in {id(t): t for t in every}.values():
             with contextlib.suppress(Exception):
                 await tts.close()
