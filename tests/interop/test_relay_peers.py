@@ -12,9 +12,11 @@ reply cut at the caller's ear; that turn ("Goodbye") -> ``end`` with ``handoffDa
 action (signed, with ``HandoffData``) -> its ``<Say>`` heard -> ``<Hangup>``. With
 ``echoPromptFiltering`` and ``interruptSensitivity="low"``: the caller's line sends the agent's
 reply back (the fake STT's transcript of that burst is the reply's words), and that echo is no
-prompt, cuts nothing, and is counted in the record. An app that changes its voice and
-language mid-call (``config``): its next reply is heard in the new voice, the next prompt
-comes in the new language.
+prompt, cuts nothing, and is counted in the record. With ``applicationReconnect``: the app's
+socket dropped mid-call (a redeploy's 1001, the new instance up seconds later), the caller
+hears the session's line while it is away, and their next turn is answered once it is back. An app
+that changes its voice and language mid-call (``config``): its next reply is heard in the new
+voice, the next prompt comes in the new language.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ TOKEN = "7" * 32
 ACCOUNT = "AC" + "6" * 32
 GREETING = "Hello, how can I help?"
 SPEECH_HZ, GREETING_HZ, REPLY_HZ, LONG_HZ, AFTER_HZ = 300, 500, 700, 900, 1100
+HOLD_HZ, STILL_HZ = 1300, 1500
 TURNS = ["What time is it", "Tell me something long", "Goodbye"]
 
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
-    tones = {"Hello": GREETING_HZ, "You said": REPLY_HZ, "opening hours": LONG_HZ,
+    tones = {"One moment": HOLD_HZ, "still there": STILL_HZ,  # before "You said"
+             "Hello": GREETING_HZ, "You said": REPLY_HZ, "opening hours": LONG_HZ,
              "weekdays": LONG_HZ, "Saturdays": LONG_HZ, "Sundays": LONG_HZ,
              "Transferring": AFTER_HZ}  # fmt: skip
     with fakes_in_threads(tmp_workdir, tones, tts_speed=4.0) as fakes:
@@ -172,8 +176,51 @@ def test_an_echo_of_the_agent_is_no_prompt_with_echo_prompt_filtering(
     assert ended["prompts"] == 2 and ended["echoes"] == 1 and ended["interrupts"] == 0
 
 
+def test_the_app_dropped_mid_call_comes_back_and_answers_the_next_turn(
+    tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
+) -> None:
+    web, relay = apps
+    # the app answers the first turn, then its instance goes (1001) for 5 s: the caller's
+    # second turn comes while it is away; the third ends the session
+    relay.drop_after, relay.away_for = "time", 5.0
+    web.twiml = relay_twiml(relay, application_reconnect=True)  # type: ignore[assignment]
+    services.stt.script(["What time is it", "Are you still there", "Goodbye"])
+    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+        (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 7.0),
+        (SPEECH_HZ, 0.8), (None, 30.0),
+    ], -12.0)  # fmt: skip
+    env = relay_env(services, web.url, tmp_workdir)
+    with (
+        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("relay"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 50)  # the action's <Hangup>
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    first, back = relay.sessions[0], relay.sessions[1]
+    assert [m["voicePrompt"] for m in first.of_type("prompt")] == ["What time is it"]
+    assert back.handshake_valid and back.resumed, back.messages
+    assert back.messages[0] == first.of_type("setup")[0]  # setup again, the same one
+    prompts = [m["voicePrompt"] for m in back.of_type("prompt")]
+    assert prompts == ["Are you still there", "Goodbye"], back.messages
+    assert relay.refused >= 1 and len(relay.sessions) == 2
+    after = [r for r in web.requests if r.path == "/after"]
+    assert len(after) == 1 and after[0].params["SessionStatus"] == "ended"
+    report = analyse(heard)
+    for hz in (GREETING_HZ, REPLY_HZ, HOLD_HZ, STILL_HZ, AFTER_HZ):
+        assert tone_spans(report, hz), (hz, report.describe())
+    # the line while away, then the answer to the turn made then
+    assert tone_spans(report, HOLD_HZ)[0][0] < tone_spans(report, STILL_HZ)[0][0]
+    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
+              for line in path.read_text().splitlines()]  # fmt: skip
+    ended = next(line for line in record if line["type"] == "twiml_relay_ended")
+    assert ended["reconnects"] == 1 and ended["prompts"] == 3 and ended["events_dropped"] == 0
+
+
 VOICE_EN, VOICE_ES = "EnglishVoice0000001", "SpanishVoice0000002"
-EN_HZ, ES_HZ = 600, 1300
+EN_HZ, ES_HZ = 600, 1700
 
 
 def test_an_app_changes_its_voice_and_language_mid_call(

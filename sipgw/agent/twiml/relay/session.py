@@ -62,6 +62,12 @@ carrying out the app's messages and stopping them all: the caller's side is
   terms. Each applied is answered ``configUpdated`` (a ``language`` too).
 - *What the app sent wrong* comes back as ``error`` (the parser's description); the
   session goes on, as Twilio's does.
+- *The app away* (``applicationReconnect``): a socket that drops is reconnected by the
+  channel (:mod:`sipgw.agent.twiml.relay.reconnect`), ``setup`` sent again, then what the
+  session sent meanwhile. The caller's side runs on (its prompts kept for the app), the
+  reply that was playing plays on (what came of one still streaming is spoken), and once
+  nothing has been heard for a second the session says a line of its own, once per absence
+  (:func:`~sipgw.agent.twiml.relay.reconnect.hold_line`).
 
 :meth:`RelaySession.run` returns the ``end`` message (its ``handoffData`` is posted to the
 ``<Connect action>``), or None when the app closed the socket.
@@ -85,6 +91,7 @@ from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.providers import LanguageSetup
+from sipgw.agent.twiml.relay.reconnect import ReconnectPolicy, hold_line
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
 from sipgw.agent.twiml.relay.turntaking import relay_turns, retune
 from sipgw.agent.twiml.relay.updates import updated_hints, updated_languages, updated_relay
@@ -179,7 +186,9 @@ class RelaySession:
         self.on_ignored: Callable[[str], None] = lambda what: None
         """Told what the app asked mid-session that is not followed (also logged)."""
         self.timings = RelayTimings()
-        self.channel = AppChannel(url, who.auth_token, open_timeout)
+        reconnect = ReconnectPolicy() if relay.application_reconnect else None
+        self.channel = AppChannel(url, who.auth_token, open_timeout, reconnect, call.call_id)
+        self.channel.on_away = self._app_away
         tts_lang = relay.tts_language or relay.language or "en-US"
         speech = RelayVoices(tts, tts_lang.lower(), voices, call.call_id, self._ignored)
         self.speaker = RelaySpeaker(relay, call, speech, fetch_audio, self.timings,
@@ -228,6 +237,16 @@ class RelaySession:
     def interrupts(self) -> int:
         """Replies the caller cut."""
         return self.speaker.interrupts
+
+    @property
+    def reconnects(self) -> int:
+        """Times the app's socket dropped and came back (``applicationReconnect``)."""
+        return self.channel.reconnects
+
+    @property
+    def events_dropped(self) -> int:
+        """Messages not kept for the app while it was away: over the cap."""
+        return self.channel.events_dropped
 
     # -- the session
 
@@ -346,8 +365,20 @@ class RelaySession:
             self.listener.on_dtmf(digit)
 
     def next_frame(self) -> bytes | None:
-        """The reply's next 20 ms (None: silence)."""
-        return self.speaker.next_frame()
+        """The reply's next 20 ms (None: silence); the line, when the app is away and
+        nothing is heard."""
+        frame = self.speaker.next_frame()
+        absence = self.channel.absence
+        if absence is not None:
+            quiet = not self.speaker.speaking() and not self.playout.pending
+            if absence.line_due(asyncio.get_running_loop().time(), quiet):
+                self._spawn(self.speaker.announce(hold_line(self.speaker.tts_lang)))
+        return frame
+
+    def _app_away(self) -> None:
+        """The app's socket dropped (``applicationReconnect``): the reply it was streaming
+        is spoken as far as it came; the caller's side goes on, its messages kept."""
+        self._spawn(self.speaker.end_reply())
 
     # -- the end
 

@@ -63,9 +63,6 @@ _CONVERSATIONS: Final = ": no Twilio Conversations service keeps the session; th
 _WHY: Final = {
     "intelligenceService": ": no Twilio Conversational Intelligence service stores the "
     "transcript; the app gets every prompt and says every reply",
-    "applicationReconnect": ": a socket that breaks ends the session, as without it; how a "
-    "reconnected socket resumes (a new setup or not, what the app is told of the time it was "
-    "away) is not in Twilio's SDK, and none is guessed",
     "eagerEotThreshold": ": an eager end of turn would start the app's reply before the turn "
     "ends, and the message that tells the app so is not in Twilio's SDK; with turnDetection "
     "the turn model's own wait ends the turn",

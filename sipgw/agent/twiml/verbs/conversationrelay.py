@@ -55,4 +55,5 @@ class ConversationRelayVerb(VerbHandler):
         self.ctx.action_params = action_params(session, end, time.monotonic() - started)
         self.ctx.note("relay_ended", prompts=session.prompts, interrupts=session.interrupts,
                       errors=session.errors, echoes=session.echoes, updates=session.updates,
+                      reconnects=session.reconnects, events_dropped=session.events_dropped,
                       handoff="HandoffData" in self.ctx.action_params)  # fmt: skip
