@@ -81,6 +81,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.dialpolicy import DialRefused
@@ -113,6 +114,9 @@ from sipgw.twilio.relay import (
     TextMessage,
 )
 from sipgw.twilio.relaytwiml import ConversationRelay
+
+if TYPE_CHECKING:
+    from sipgw.media.voice.echo import EchoGuard
 
 __all__ = ["RelayCall", "RelaySession", "RelayTimings"]
 
@@ -153,6 +157,8 @@ class RelaySession:
         keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
         languages: each language's voice and recognizer (lower-case code), the table
             ``voices`` reads: a ``config`` changes it in place.
+        echo_guard: the caller's frames that hold only the agent's voice returned by the
+            line are heard as its noise (:mod:`sipgw.media.voice.echo`).
     """
 
     def __init__(
@@ -171,6 +177,7 @@ class RelaySession:
         stt_for: Callable[[str], SpeechToText] | None = None,
         keyterms: tuple[str, ...] = (),
         languages: dict[str, LanguageSetup] | None = None,
+        echo_guard: bool = False,
     ) -> None:
         self.relay = relay
         self.url = url
@@ -201,6 +208,7 @@ class RelaySession:
         self.listener = RelayListener(
             relay, stt, self.turns, self.speaker, call.call_id, self.timings,
             self.channel.send, self._spawn, self._ignored, stt_for=stt_for, keyterms=keyterms,
+            echo_guard=_echo_guard() if echo_guard else None,
         )  # fmt: skip
         self.speaker.on_said = self.listener.agent_said
         self._tasks: set[asyncio.Task[None]] = set()
@@ -232,6 +240,11 @@ class RelaySession:
     def echoes(self) -> int:
         """Final transcripts dropped as echoes of the agent (``echoPromptFiltering``)."""
         return self.listener.echoes
+
+    @property
+    def echo_frames(self) -> int:
+        """The caller's frames that held only the agent's echo (the echo guard's)."""
+        return self.listener.echo_frames
 
     @property
     def interrupts(self) -> int:
@@ -368,6 +381,7 @@ class RelaySession:
         """The reply's next 20 ms (None: silence); the line, when the app is away and
         nothing is heard."""
         frame = self.speaker.next_frame()
+        self.listener.agent_sent(frame)  # what the caller's line may return
         absence = self.channel.absence
         if absence is not None:
             quiet = not self.speaker.speaking() and not self.playout.pending
@@ -404,3 +418,9 @@ class RelaySession:
         await self.channel.close()
         await self.listener.close()
         await self.speaker.voices.close()
+
+
+def _echo_guard() -> EchoGuard:
+    from sipgw.media.voice.echo import EchoGuard  # numpy: only where the guard is on
+
+    return EchoGuard()

@@ -54,6 +54,8 @@ class RelayServices:
     open_timeout: float
     stt_spoken: Callable[[str], SpeechToText] | None = None
     """A session for callers speaking a language (None: ``stt``'s for every language)."""
+    echo_guard: bool = False
+    """The agent's own voice returned by the line is heard as its noise (``SIPGW_ECHO_GUARD``)."""
 
 
 _SPEECH_TO_TEXT: Final = (
@@ -155,7 +157,7 @@ def relay_session(
 
     session = RelaySession(relay, url, call, who, stt, tts, fetch_audio, settings.open_timeout,
                            voices=voices, stt_for=settings.stt_spoken, keyterms=terms,
-                           languages=setups)  # fmt: skip
+                           languages=setups, echo_guard=settings.echo_guard)  # fmt: skip
     return session, notes
 
 
