@@ -25,6 +25,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
@@ -94,6 +95,32 @@ def relay_env(services: ThreadedFakes, twiml_url: str, tmp_workdir: Path) -> dic
     }  # fmt: skip
 
 
+def relay_call(
+    tmp_workdir: Path,
+    services: ThreadedFakes,
+    web: TwilioSdkApp,
+    pattern: list[Any],
+    within: float = 40,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """A baresip caller playing ``pattern`` (tone bursts, -12 dBFS) calls the gateway, whose
+    TwiML app is ``web``, until the action's ``<Hangup>`` (at most ``within`` s): what the
+    caller heard and the call's record."""
+    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", pattern, -12.0)
+    env = relay_env(services, web.url, tmp_workdir)
+    with (
+        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
+    ):
+        caller.dial(gw.uri("relay"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", within)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
+              for line in path.read_text().splitlines()]  # fmt: skip
+    return heard, record
+
+
 def test_a_conversation_relay_app_talks_with_a_baresip_caller(
     tmp_workdir: Path, services: ThreadedFakes, apps: tuple[TwilioSdkApp, RelayApp]
 ) -> None:
@@ -102,21 +129,10 @@ def test_a_conversation_relay_app_talks_with_a_baresip_caller(
     services.stt.script(TURNS)
     # the caller: quiet through the greeting, a question, quiet through the answer, a second
     # question, then talking over the long answer (that turn is the third transcript)
-    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+    heard, record = relay_call(tmp_workdir, services, web, [
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 2.0),
         (SPEECH_HZ, 1.0), (None, 30.0),
-    ], -12.0)  # fmt: skip
-    env = relay_env(services, web.url, tmp_workdir)
-    with (
-        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
-        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
-    ):
-        caller.dial(gw.uri("relay"))
-        caller.wait_event("CALL_ESTABLISHED", 10)
-        web.wait_until(lambda: relay.sessions and relay.sessions[0].of_type("setup"), 10)
-        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
-        heard, _ = caller.recordings()
-        assert gw.stop() == 0
+    ])  # fmt: skip
     seen = relay.sessions[0]
     assert seen.handshake_valid, "the SDK's RequestValidator refused the wss handshake"
     setup = seen.of_type("setup")[0]
@@ -138,8 +154,6 @@ def test_a_conversation_relay_app_talks_with_a_baresip_caller(
         assert tone_spans(report, hz), (hz, report.describe())
     long_heard = sum(end - start for start, end in tone_spans(report, LONG_HZ))
     assert long_heard < len(LONG_REPLY) * 0.020 - 1.0, long_heard  # cut, not played whole
-    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
-              for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["prompts"] == 3 and ended["interrupts"] == 1 and ended["handoff"]
 
@@ -153,25 +167,14 @@ def test_an_echo_of_the_agent_is_no_prompt_with_echo_prompt_filtering(
     )
     services.stt.script(["What time is it", "You said what time is it.", "Goodbye"])
     # a question, the reply coming back from the caller's side soon after, then goodbye
-    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+    _, record = relay_call(tmp_workdir, services, web, [
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 2.0), (SPEECH_HZ, 0.8), (None, 3.0),
         (SPEECH_HZ, 0.8), (None, 30.0),
-    ], -12.0)  # fmt: skip
-    env = relay_env(services, web.url, tmp_workdir)
-    with (
-        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
-        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
-    ):
-        caller.dial(gw.uri("relay"))
-        caller.wait_event("CALL_ESTABLISHED", 10)
-        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
-        assert gw.stop() == 0
+    ])  # fmt: skip
     seen = relay.sessions[0]
     prompts = [m["voicePrompt"] for m in seen.of_type("prompt")]
     assert prompts == ["What time is it", "Goodbye"], seen.messages
     assert not seen.of_type("interrupt"), seen.messages
-    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
-              for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["prompts"] == 2 and ended["echoes"] == 1 and ended["interrupts"] == 0
 
@@ -185,20 +188,10 @@ def test_the_app_dropped_mid_call_comes_back_and_answers_the_next_turn(
     relay.drop_after, relay.away_for = "time", 5.0
     web.twiml = relay_twiml(relay, application_reconnect=True)  # type: ignore[assignment]
     services.stt.script(["What time is it", "Are you still there", "Goodbye"])
-    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+    heard, record = relay_call(tmp_workdir, services, web, [
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 7.0),
         (SPEECH_HZ, 0.8), (None, 30.0),
-    ], -12.0)  # fmt: skip
-    env = relay_env(services, web.url, tmp_workdir)
-    with (
-        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
-        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
-    ):
-        caller.dial(gw.uri("relay"))
-        caller.wait_event("CALL_ESTABLISHED", 10)
-        caller.wait_event("CALL_CLOSED", 50)  # the action's <Hangup>
-        heard, _ = caller.recordings()
-        assert gw.stop() == 0
+    ], within=50)  # fmt: skip
     first, back = relay.sessions[0], relay.sessions[1]
     assert [m["voicePrompt"] for m in first.of_type("prompt")] == ["What time is it"]
     assert back.handshake_valid and back.resumed, back.messages
@@ -213,8 +206,6 @@ def test_the_app_dropped_mid_call_comes_back_and_answers_the_next_turn(
         assert tone_spans(report, hz), (hz, report.describe())
     # the line while away, then the answer to the turn made then
     assert tone_spans(report, HOLD_HZ)[0][0] < tone_spans(report, STILL_HZ)[0][0]
-    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
-              for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["reconnects"] == 1 and ended["prompts"] == 3 and ended["events_dropped"] == 0
 
@@ -238,20 +229,10 @@ def test_an_app_changes_its_voice_and_language_mid_call(
                          "transcriptionLanguage": "es-ES",
                          "languages": [{"code": "es-ES", "voice": VOICE_ES}]}}  # fmt: skip
     services.stt.script(["What time is it", "Qué hora es", "Goodbye"])
-    caller_wav = write_pattern(tmp_workdir / "audio" / "caller.wav", [
+    heard, record = relay_call(tmp_workdir, services, web, [
         (None, 2.5), (SPEECH_HZ, 0.8), (None, 3.5), (SPEECH_HZ, 0.8), (None, 3.5),
         (SPEECH_HZ, 0.8), (None, 30.0),
-    ], -12.0)  # fmt: skip
-    env = relay_env(services, web.url, tmp_workdir)
-    with (
-        GatewayProcess(tmp_workdir, agent="twiml", allow_from="127.0.0.0/8", extra_env=env) as gw,
-        Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav) as caller,
-    ):
-        caller.dial(gw.uri("relay"))
-        caller.wait_event("CALL_ESTABLISHED", 10)
-        caller.wait_event("CALL_CLOSED", 40)  # the action's <Hangup>
-        heard, _ = caller.recordings()
-        assert gw.stop() == 0
+    ])  # fmt: skip
     seen = relay.sessions[0]
     prompts = [(m["voicePrompt"], m["lang"]) for m in seen.of_type("prompt")]
     assert prompts == [("What time is it", "en-US"), ("Qué hora es", "en-US"),
@@ -264,7 +245,5 @@ def test_an_app_changes_its_voice_and_language_mid_call(
         english,
         spanish,
     )  # the greeting and the first reply in English, then Spanish
-    record = [json.loads(line) for path in sorted((tmp_workdir / "calls").glob("*.jsonl"))
-              for line in path.read_text().splitlines()]  # fmt: skip
     ended = next(line for line in record if line["type"] == "twiml_relay_ended")
     assert ended["prompts"] == 3 and ended["updates"] == 1

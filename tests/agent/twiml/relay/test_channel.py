@@ -202,13 +202,22 @@ async def test_a_dropped_socket_comes_back_with_setup_then_what_was_sent_meanwhi
                                                SetupMessage, InfoMessage]  # fmt: skip
 
 
+async def set_up(
+    app: FlakyApp, policy: ReconnectPolicy | None
+) -> tuple[AppChannel, asyncio.Task[None]]:
+    """A channel open to ``app`` (``policy``: ``applicationReconnect``'s, None: off), its
+    ``setup`` received there, its messages read in a task."""
+    channel = AppChannel(app.url, TOKEN, 2.0, policy)
+    await channel.open()
+    channel.send(SETUP)
+    reader = asyncio.get_running_loop().create_task(read_all(channel, []))
+    await wait_for(lambda: app.peers and app.peers[0].got, 3)
+    return channel, reader
+
+
 async def test_going_away_is_a_drop_and_a_normal_close_ends_the_session() -> None:
     async with flaky_app() as app:
-        channel = AppChannel(app.url, TOKEN, 2.0, QUICK)
-        await channel.open()
-        channel.send(SETUP)
-        reader = asyncio.get_running_loop().create_task(read_all(channel, []))
-        await wait_for(lambda: app.peers and app.peers[0].got, 3)
+        channel, reader = await set_up(app, QUICK)
         await app.peers[0].ws.close(1001)  # a redeploy's close
         await wait_for(lambda: len(app.peers) == 2 and app.peers[1].got, 3)
         assert app.peers[1].types() == ["setup"]
@@ -220,11 +229,7 @@ async def test_going_away_is_a_drop_and_a_normal_close_ends_the_session() -> Non
 
 async def test_without_application_reconnect_going_away_ends_the_session_as_before() -> None:
     async with flaky_app() as app:
-        channel = AppChannel(app.url, TOKEN, 2.0)
-        await channel.open()
-        channel.send(SETUP)
-        reader = asyncio.get_running_loop().create_task(read_all(channel, []))
-        await wait_for(lambda: app.peers and app.peers[0].got, 3)
+        channel, reader = await set_up(app, None)
         await app.peers[0].ws.close(1001)
         await asyncio.wait_for(reader, 3)
         await channel.close()
@@ -233,11 +238,7 @@ async def test_without_application_reconnect_going_away_ends_the_session_as_befo
 
 async def test_messages_queued_when_the_socket_broke_are_sent_again() -> None:
     async with flaky_app() as app:
-        channel = AppChannel(app.url, TOKEN, 2.0, QUICK)
-        await channel.open()
-        channel.send(SETUP)
-        reader = asyncio.get_running_loop().create_task(read_all(channel, []))
-        await wait_for(lambda: app.peers and app.peers[0].got, 3)
+        channel, reader = await set_up(app, QUICK)
         ws = channel._ws
         assert ws is not None
         ws.transport.abort()  # the network fails under the gateway's own socket...
@@ -254,11 +255,7 @@ async def test_messages_queued_when_the_socket_broke_are_sent_again() -> None:
 
 async def test_over_the_cap_the_later_messages_are_dropped_and_counted() -> None:
     async with flaky_app() as app:
-        channel = AppChannel(app.url, TOKEN, 2.0, replace(QUICK, max_events=3))
-        await channel.open()
-        channel.send(SETUP)
-        reader = asyncio.get_running_loop().create_task(read_all(channel, []))
-        await wait_for(lambda: app.peers and app.peers[0].got, 3)
+        channel, reader = await set_up(app, replace(QUICK, max_events=3))
         app.refusing = True
         app.peers[0].ws.transport.abort()
         await wait_for(lambda: channel.absence is not None, 3)
