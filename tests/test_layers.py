@@ -85,6 +85,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.twiml.dial.rules",
     "sipgw.agent.twiml.referverb",
     "sipgw.agent.twiml.dial.legstatus",
+    "sipgw.agent.twiml.relay.reconnect",
 )
 """The agent modules documented as sans-IO outside :data:`SANS_IO_FOLDERS`: every one whose
 docstring's first line says so (checked), and the answering-machine detector's, whose

@@ -12,7 +12,8 @@ or comma-separated: ``speaker-events``, ``tokens-played``, ``debugging``),
 the first wins), the turn-taking ones of Twilio's SDK (its typings' spelling, or camel case):
 ``interruptSensitivity`` (``low``, ``medium``, ``high``), ``ignorebackchannel``,
 ``speechtimeout`` (:func:`~sipgw.twilio.relayconfig.speech_timeout_ms`), ``turnDetection``,
-``echoPromptFiltering``, ``partialPromptOnHangup``, and ``eotThreshold`` (0 to 1);
+``echoPromptFiltering``, ``partialPromptOnHangup``, ``eotThreshold`` (0 to 1);
+``applicationReconnect``;
 nouns ``<Language
 code ttsProvider voice transcriptionProvider speechModel>`` and ``<Parameter name value>``.
 Any other attribute is kept by name in :attr:`ConversationRelay.ignored` so the agent can
@@ -52,7 +53,7 @@ _READ: Final = frozenset({
     "reportInputDuringAgentSpeech", "partialPrompts", "events", "debug", "ttsTextNormalization",
     "elevenlabsTextNormalization", "interruptSensitivity", "ignorebackchannel",
     "ignoreBackchannel", "speechtimeout", "speechTimeout", "turnDetection", "echoPromptFiltering",
-    "partialPromptOnHangup", "eotThreshold",
+    "partialPromptOnHangup", "applicationReconnect", "eotThreshold",
 })  # fmt: skip
 INFO_EVENTS: Final = ("speaker-events", "tokens-played", "debugging")
 """What ``events`` (``debug``) may ask: ``info`` messages of these kinds."""
@@ -113,6 +114,9 @@ class ConversationRelay:
     """Transcripts that echo the agent's recent words are dropped (``echoPromptFiltering``)."""
     partial_prompt_on_hangup: bool = False
     """The caller's unfinished turn is the last ``prompt`` when the call hangs up."""
+    application_reconnect: bool = False
+    """A socket that drops is reconnected, what was sent meanwhile replayed
+    (``applicationReconnect``; :mod:`sipgw.agent.twiml.relay.reconnect`)."""
     eot_threshold: float | None = None
     """How sure the recognizer must be that the turn is over, 0 to 1 (``eotThreshold``);
     None: the recognizer's own."""
@@ -245,6 +249,9 @@ def read_relay(
         ),
         partial_prompt_on_hangup=true_or_false(
             attrs, "partialPromptOnHangup", False, "ConversationRelay"
+        ),
+        application_reconnect=true_or_false(
+            attrs, "applicationReconnect", False, "ConversationRelay"
         ),
         eot_threshold=_eot_threshold(attrs.get("eotThreshold", "")),
         languages=tuple(languages),

@@ -141,8 +141,8 @@ def test_the_turn_taking_attributes_as_the_sdk_writes_them() -> None:
     assert (relay.interrupt_sensitivity, relay.ignore_backchannel, relay.speech_timeout_ms,
             relay.turn_detection, relay.echo_prompt_filtering) == ("low", False, 1500, True,
                                                                    True)  # fmt: skip
-    assert relay.partial_prompt_on_hangup
-    assert relay.ignored == ("applicationReconnect", "eagerEotThreshold")
+    assert relay.partial_prompt_on_hangup and relay.application_reconnect
+    assert relay.ignored == ("eagerEotThreshold",)
 
 
 def test_the_end_of_turn_threshold() -> None:
@@ -161,6 +161,13 @@ def test_the_turn_taking_defaults_and_camel_case() -> None:
     assert read.interrupt_sensitivity == "high" and read.ignore_backchannel
     assert read.speech_timeout_ms is None and not read.turn_detection
     assert not read.echo_prompt_filtering and not read.partial_prompt_on_hangup
+    assert not read.application_reconnect
+
+
+def test_application_reconnect_is_true_or_false() -> None:
+    relay = '<ConversationRelay url="wss://a/b" applicationReconnect="maybe"/>'
+    with pytest.raises(ValueError, match="applicationReconnect='maybe'"):
+        parse_twiml(f"<Response><Connect>{relay}</Connect></Response>")
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,8 @@ class AssistantSection:
         "shown its echo, a frame that holds nothing more is no speech to the voice detector "
         "(no pause, duck or barge-in, no turn) and reaches speech-to-text or the "
         "speech-to-speech session as the line's noise; the caller talking over it passes "
-        "untouched (docs/quality.md, \"The agent's own echo\"). Off: every frame is the "
+        "untouched (docs/quality.md, \"The agent's own echo\"). The assistant, "
+        "speech-to-speech agents and ConversationRelay sessions. Off: every frame is the "
         "caller's.",
     )  # fmt: skip
     early_turn_end: str = setting(

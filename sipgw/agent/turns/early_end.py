@@ -149,18 +149,23 @@ class EarlyTurnEnd:
         verdict_after_ms: the service's ``min_turn_silence``: a partial in a quiet spell
             shorter than this (less :data:`DETECTOR_SLACK_MS`) cannot be its verdict on
             the silence (``words`` mode weighs its words).
+        bar: ``model`` mode: the turn ends at the decision when the model is at least this
+            sure, else it is left to the service, instead of the weights' graded wait
+            (ConversationRelay's ``eotThreshold``); None: the graded wait.
     """
 
     __slots__ = (
         "_armed", "_audio", "_due", "_fresh", "_quiet", "_silence_frames", "_spoke", "_tail",
-        "_verdict_frames", "_words", "last_probability", "last_wait_ms", "mode",
+        "_verdict_frames", "_words", "bar", "last_probability", "last_wait_ms", "mode",
     )  # fmt: skip
 
     def __init__(
         self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200,
         model: TurnModel | None = None, verdict_after_ms: int = SERVICE_MIN_TURN_SILENCE_MS,
+        bar: float | None = None,
     ) -> None:  # fmt: skip
         self.mode = mode
+        self.bar = bar
         self._silence_frames = max(1, silence_ms // FRAME_MS)
         # the quiet frames before which a partial cannot be the service's verdict
         self._verdict_frames = max(0, verdict_after_ms - DETECTOR_SLACK_MS) // FRAME_MS
@@ -175,6 +180,12 @@ class EarlyTurnEnd:
         self._due: int | None = None  # model: the quiet frame that ends the turn
         self._audio: list[float] | None = None  # model: this quiet spell's audio features
         self._quiet = 0  # the latest quiet frame's count
+
+    def _wait(self, model: TurnModel, probability: float, with_text: bool) -> int | None:
+        """The pause (ms) after which the turn ends at ``probability``; None: never early."""
+        if self.bar is None:
+            return model.wait_ms(probability, with_text)
+        return 0 if probability >= self.bar else None
 
     @property
     def tentative(self) -> bool:
@@ -221,7 +232,7 @@ class EarlyTurnEnd:
                 self._due = self._audio = None
             return False  # else words of the audio before the pause: the decision stands
         self.last_probability = probability = tail.model.probability(audio, text)
-        wait = tail.model.wait_ms(probability, bool(text.strip()))
+        wait = self._wait(tail.model, probability, bool(text.strip()))
         self.last_wait_ms = wait
         if wait is None:
             self._armed = False
@@ -273,7 +284,7 @@ class EarlyTurnEnd:
                 return False
             self._audio = audio = tail.features(quiet_frames)
             self.last_probability = probability = tail.model.probability(audio, words)
-            wait = tail.model.wait_ms(probability, bool(words and words.strip()))
+            wait = self._wait(tail.model, probability, bool(words and words.strip()))
             self.last_wait_ms = wait
             due = None if wait is None else max(quiet_frames, -(-wait // FRAME_MS))
             if due is None or due == quiet_frames:
@@ -332,15 +343,18 @@ class EarlyTurnEnd:
 
 
 def early_turn_end(
-    mode: EarlyEndMode, silence_ms: int, service_check_s: float | None = None
+    mode: EarlyEndMode,
+    silence_ms: int,
+    service_check_s: float | None = None,
+    bar: float | None = None,
 ) -> EarlyTurnEnd | None:
     """The policy for one call; None when off (the machine's frames skip it altogether).
 
     ``service_check_s``: the STT's ``turn_check_silence`` (None: unknown, taken as
-    :data:`SERVICE_MIN_TURN_SILENCE_MS`)."""
+    :data:`SERVICE_MIN_TURN_SILENCE_MS`); ``bar``: :class:`EarlyTurnEnd`'s."""
     if mode is EarlyEndMode.OFF:
         return None
     verdict_after_ms = (
         SERVICE_MIN_TURN_SILENCE_MS if service_check_s is None else round(service_check_s * 1000)
     )
-    return EarlyTurnEnd(mode, silence_ms, verdict_after_ms=verdict_after_ms)
+    return EarlyTurnEnd(mode, silence_ms, verdict_after_ms=verdict_after_ms, bar=bar)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sipgw.agent.base import AgentFactory, CallControl
 from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
+from sipgw.agent.conversation.sections import AssistantSection
 from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import shipped_frames
 from sipgw.agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
@@ -148,5 +149,6 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         record_dir=Path(app.record_dir) if app.record_dir else None,
         dial="refer" if app.dial == "refer" else "bridge",
         siprec_connectors=app.siprec_connectors,
+        echo_guard=load(AssistantSection, sources).echo_guard,  # a relay session's too
         **where,  # type: ignore[arg-type]
     )

@@ -344,6 +344,24 @@ def test_the_graded_wait_ends_a_turn_after_the_pause_its_probability_sets(
     assert call.forced_at == ([] if wait_ms is None else [400 + 1400 + wait_ms - 20])
 
 
+@pytest.mark.parametrize(
+    ("end_hz", "bar", "ended"),
+    [(95.0, 0.6, True), (95.0, 0.95, False), (130.0, 0.5, True), (130.0, 0.8, False),
+     (190.0, 0.0, True)],
+)  # fmt: skip
+def test_a_bar_ends_the_turn_at_the_decision_when_the_model_is_that_sure(
+    end_hz: float, bar: float, ended: bool
+) -> None:
+    """ConversationRelay's ``eotThreshold``: over the bar at once (the decision's frame, after
+    the silence), under it never (the service's own end decides), the graded wait aside."""
+    early = EarlyTurnEnd(EarlyEndMode.MODEL, 200, GRADED, bar=bar)
+    call = Call(EarlyEndMode.MODEL, early=early)
+    call.play(QUIET, 400)
+    call.say(speech(end_hz))
+    call.play(QUIET, 1000)
+    assert call.forced_at == ([400 + 1400 + 200 - 20] if ended else [])
+
+
 def test_speech_within_the_graded_wait_ends_nothing_and_asks_again() -> None:
     """A pause shorter than its wait is a pause: the caller goes on, the turn goes on; the
     next pause is judged anew."""

@@ -28,6 +28,13 @@ latest partial transcript, no final after it) goes as the last ``prompt`` (``las
 ``max_turn_silence`` (the machine ends the turn at that silence:
 :mod:`sipgw.agent.twiml.relay.turntaking`).
 
+With the echo guard (:mod:`sipgw.media.voice.echo`, ``SIPGW_ECHO_GUARD``), fed each frame the
+session sent the caller (:meth:`RelayListener.agent_sent`), a frame of the caller's that holds
+only the agent's voice returned by the line reaches the turn-taking machine and the
+speech-to-text as the line's noise: it pauses and cuts no reply and becomes no prompt, while
+the caller talking over it passes (counted: :attr:`RelayListener.echo_frames`). An echo the
+guard finds late tells the machine the speech it heard was the agent's.
+
 ``transcriptionLanguage`` is the next prompts' ``lang``; when the recognizer's model must
 change with it (``providers.needs_new_session``) a new session is opened and connected, then
 takes the caller's audio from the old one, which is closed. ``hints`` go to every session
@@ -41,7 +48,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sipgw.agent.services.stt.base import (
     SpeechToText,
@@ -74,6 +81,9 @@ from sipgw.twilio.relay import (
     PromptMessage,
 )
 from sipgw.twilio.relaytwiml import ConversationRelay
+
+if TYPE_CHECKING:
+    from sipgw.media.voice.echo import EchoGuard  # numpy: made where the guard is on
 
 __all__ = ["AgentSide", "RelayListener"]
 
@@ -124,6 +134,7 @@ class RelayListener:
         stt_for: a new speech-to-text session for callers speaking a language (None: the
             session stays ``stt``'s whatever the language).
         keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
+        echo_guard: tells the agent's own voice returned by the line (None: off).
     """
 
     def __init__(
@@ -140,9 +151,13 @@ class RelayListener:
         *,
         stt_for: Callable[[str], SpeechToText] | None = None,
         keyterms: tuple[str, ...] = (),
+        echo_guard: EchoGuard | None = None,
     ) -> None:
         self.relay = relay
         self.stt = stt
+        self.guard = echo_guard
+        self.echo_frames = 0
+        """The caller's frames that held only the agent's echo (heard as the line's noise)."""
         self.turns = turns
         self.agent = agent
         self.call_id = call_id
@@ -187,8 +202,21 @@ class RelayListener:
 
     # -- the caller
 
+    def agent_sent(self, frame: bytes | None) -> None:
+        """The frame sent to the caller this tick (None: silence): the echo guard's reference."""
+        if self.guard is not None:
+            self.guard.sent(frame)
+
     def on_caller_audio(self, frame: bytes) -> None:
-        """The caller's 20 ms as it arrives: to the STT and the turn-taking machine."""
+        """The caller's 20 ms as it arrives: to the STT and the turn-taking machine (the
+        line's noise instead when it held only the agent's echo)."""
+        guard = self.guard
+        if guard is not None:
+            if guard.heard(frame):
+                frame = guard.comfort_noise()
+                self.echo_frames += 1
+            if guard.take_retraction():  # what the machine heard before was the agent's echo
+                self.turns.echo_heard()
         now = asyncio.get_running_loop().time()
         if self.echo is not None and self.agent.speaking():
             self.echo.heard_agent(now)

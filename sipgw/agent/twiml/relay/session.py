@@ -62,6 +62,12 @@ carrying out the app's messages and stopping them all: the caller's side is
   terms. Each applied is answered ``configUpdated`` (a ``language`` too).
 - *What the app sent wrong* comes back as ``error`` (the parser's description); the
   session goes on, as Twilio's does.
+- *The app away* (``applicationReconnect``): a socket that drops is reconnected by the
+  channel (:mod:`sipgw.agent.twiml.relay.reconnect`), ``setup`` sent again, then what the
+  session sent meanwhile. The caller's side runs on (its prompts kept for the app), the
+  reply that was playing plays on (what came of one still streaming is spoken), and once
+  nothing has been heard for a second the session says a line of its own, once per absence
+  (:func:`~sipgw.agent.twiml.relay.reconnect.hold_line`).
 
 :meth:`RelaySession.run` returns the ``end`` message (its ``handoffData`` is posted to the
 ``<Connect action>``), or None when the app closed the socket.
@@ -75,6 +81,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sipgw.agent.base import CallControl
 from sipgw.agent.dialpolicy import DialRefused
@@ -85,6 +92,7 @@ from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.providers import LanguageSetup
+from sipgw.agent.twiml.relay.reconnect import ReconnectPolicy, hold_line
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
 from sipgw.agent.twiml.relay.turntaking import relay_turns, retune
 from sipgw.agent.twiml.relay.updates import updated_hints, updated_languages, updated_relay
@@ -106,6 +114,9 @@ from sipgw.twilio.relay import (
     TextMessage,
 )
 from sipgw.twilio.relaytwiml import ConversationRelay
+
+if TYPE_CHECKING:
+    from sipgw.media.voice.echo import EchoGuard
 
 __all__ = ["RelayCall", "RelaySession", "RelayTimings"]
 
@@ -146,6 +157,8 @@ class RelaySession:
         keyterms: the ``hints``, given to every speech-to-text session that takes key terms.
         languages: each language's voice and recognizer (lower-case code), the table
             ``voices`` reads: a ``config`` changes it in place.
+        echo_guard: the caller's frames that hold only the agent's voice returned by the
+            line are heard as its noise (:mod:`sipgw.media.voice.echo`).
     """
 
     def __init__(
@@ -164,6 +177,7 @@ class RelaySession:
         stt_for: Callable[[str], SpeechToText] | None = None,
         keyterms: tuple[str, ...] = (),
         languages: dict[str, LanguageSetup] | None = None,
+        echo_guard: bool = False,
     ) -> None:
         self.relay = relay
         self.url = url
@@ -179,7 +193,9 @@ class RelaySession:
         self.on_ignored: Callable[[str], None] = lambda what: None
         """Told what the app asked mid-session that is not followed (also logged)."""
         self.timings = RelayTimings()
-        self.channel = AppChannel(url, who.auth_token, open_timeout)
+        reconnect = ReconnectPolicy() if relay.application_reconnect else None
+        self.channel = AppChannel(url, who.auth_token, open_timeout, reconnect, call.call_id)
+        self.channel.on_away = self._app_away
         tts_lang = relay.tts_language or relay.language or "en-US"
         speech = RelayVoices(tts, tts_lang.lower(), voices, call.call_id, self._ignored)
         self.speaker = RelaySpeaker(relay, call, speech, fetch_audio, self.timings,
@@ -192,6 +208,7 @@ class RelaySession:
         self.listener = RelayListener(
             relay, stt, self.turns, self.speaker, call.call_id, self.timings,
             self.channel.send, self._spawn, self._ignored, stt_for=stt_for, keyterms=keyterms,
+            echo_guard=_echo_guard() if echo_guard else None,
         )  # fmt: skip
         self.speaker.on_said = self.listener.agent_said
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,9 +242,24 @@ class RelaySession:
         return self.listener.echoes
 
     @property
+    def echo_frames(self) -> int:
+        """The caller's frames that held only the agent's echo (the echo guard's)."""
+        return self.listener.echo_frames
+
+    @property
     def interrupts(self) -> int:
         """Replies the caller cut."""
         return self.speaker.interrupts
+
+    @property
+    def reconnects(self) -> int:
+        """Times the app's socket dropped and came back (``applicationReconnect``)."""
+        return self.channel.reconnects
+
+    @property
+    def events_dropped(self) -> int:
+        """Messages not kept for the app while it was away: over the cap."""
+        return self.channel.events_dropped
 
     # -- the session
 
@@ -346,8 +378,21 @@ class RelaySession:
             self.listener.on_dtmf(digit)
 
     def next_frame(self) -> bytes | None:
-        """The reply's next 20 ms (None: silence)."""
-        return self.speaker.next_frame()
+        """The reply's next 20 ms (None: silence); the line, when the app is away and
+        nothing is heard."""
+        frame = self.speaker.next_frame()
+        self.listener.agent_sent(frame)  # what the caller's line may return
+        absence = self.channel.absence
+        if absence is not None:
+            quiet = not self.speaker.speaking() and not self.playout.pending
+            if absence.line_due(asyncio.get_running_loop().time(), quiet):
+                self._spawn(self.speaker.announce(hold_line(self.speaker.tts_lang)))
+        return frame
+
+    def _app_away(self) -> None:
+        """The app's socket dropped (``applicationReconnect``): the reply it was streaming
+        is spoken as far as it came; the caller's side goes on, its messages kept."""
+        self._spawn(self.speaker.end_reply())
 
     # -- the end
 
@@ -373,3 +418,9 @@ class RelaySession:
         await self.channel.close()
         await self.listener.close()
         await self.speaker.voices.close()
+
+
+def _echo_guard() -> EchoGuard:
+    from sipgw.media.voice.echo import EchoGuard  # numpy: only where the guard is on
+
+    return EchoGuard()

@@ -54,6 +54,8 @@ class RelayServices:
     open_timeout: float
     stt_spoken: Callable[[str], SpeechToText] | None = None
     """A session for callers speaking a language (None: ``stt``'s for every language)."""
+    echo_guard: bool = False
+    """The agent's own voice returned by the line is heard as its noise (``SIPGW_ECHO_GUARD``)."""
 
 
 _SPEECH_TO_TEXT: Final = (
@@ -63,9 +65,6 @@ _CONVERSATIONS: Final = ": no Twilio Conversations service keeps the session; th
 _WHY: Final = {
     "intelligenceService": ": no Twilio Conversational Intelligence service stores the "
     "transcript; the app gets every prompt and says every reply",
-    "applicationReconnect": ": a socket that breaks ends the session, as without it; how a "
-    "reconnected socket resumes (a new setup or not, what the app is told of the time it was "
-    "away) is not in Twilio's SDK, and none is guessed",
     "eagerEotThreshold": ": an eager end of turn would start the app's reply before the turn "
     "ends, and the message that tells the app so is not in Twilio's SDK; with turnDetection "
     "the turn model's own wait ends the turn",
@@ -158,7 +157,7 @@ def relay_session(
 
     session = RelaySession(relay, url, call, who, stt, tts, fetch_audio, settings.open_timeout,
                            voices=voices, stt_for=settings.stt_spoken, keyterms=terms,
-                           languages=setups)  # fmt: skip
+                           languages=setups, echo_guard=settings.echo_guard)  # fmt: skip
     return session, notes
 
 

@@ -14,6 +14,10 @@ the listening side pauses, resumes and cuts it (:meth:`RelaySpeaker.barge_in`: `
 to the app with what the caller heard) as the machine says, and asks whether the agent is
 :meth:`~RelaySpeaker.speaking`. With ``events`` it tells the app ``agentSpeaking`` and
 ``tokensPlayed`` (``info``) as the replies play out or are cut.
+
+While the app is away (``applicationReconnect``) the reply it was streaming is closed where its
+tokens stopped (:meth:`RelaySpeaker.end_reply`), and the session's line is spoken as no reply
+of the app's (:meth:`RelaySpeaker.announce`).
 """
 
 from __future__ import annotations
@@ -260,6 +264,34 @@ class RelaySpeaker:
         except TtsError as exc:
             log.error("[%s] ConversationRelay: text-to-speech: %s", self.call.call_id, exc)
         self.playout.finish(reply.id)
+
+    async def end_reply(self) -> None:
+        """The app went away mid-reply: the reply still taking text is closed, what came of
+        it spoken (its ``last`` will not come; the app's next text begins a new one)."""
+        reply = self._reply
+        if reply is not None and not reply.closed:
+            await self._add_text(reply, "", last=True)
+
+    async def announce(self, text: str) -> None:
+        """``text`` in the session's voice, the platform's own (the line while the app is
+        away): no reply of the app's, so nothing cuts it, the app is told nothing of it, and
+        the caller's input over it is reported as over silence."""
+        speaker = await self.voices.tts_for(self.tts_lang.lower())
+        try:
+            tts = speaker.start_reply()
+        except TtsError as exc:
+            log.error("[%s] ConversationRelay: text-to-speech: %s", self.call.call_id, exc)
+            return
+        line = _Reply(f"relay-{next(self._ids)}", "none", tts)
+        self.playout.begin(line.id)
+        line.pump = self._spawn(self._pump(line, tts))
+        self.playout.add_text(line.id, text)
+        self.on_said(text)
+        try:
+            await tts.send_text(text)
+            await tts.finish()
+        except TtsError as exc:
+            log.error("[%s] ConversationRelay: text-to-speech: %s", self.call.call_id, exc)
 
     async def play(self, message: PlayMessage) -> None:
         """``play``: the file fetched, then queued as a reply (``error`` if it cannot be)."""

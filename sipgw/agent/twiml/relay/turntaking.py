@@ -9,6 +9,9 @@ The session's :class:`~sipgw.agent.turns.machine.TurnTaker` is the assistant's m
 - ``turnDetection``: the turn model ends the caller's turn (early end ``model``: after
   :data:`TURN_MODEL_SILENCE_MS` of silence the model, from the pause's audio and the turn's
   words, sets how much more the pause must last).
+- ``eotThreshold`` (0 to 1): the turn model ends the turn at that silence when it is at least
+  that sure the caller is done, else the speech-to-text's own end decides (with or without
+  ``turnDetection``); higher: fewer early ends.
 - ``speechtimeout`` (without ``turnDetection``): the caller's silence that ends the turn
   whatever the words (early end ``vad`` at that silence: the speech-to-text is asked to
   finalize at once). The listener also gives it to a speech-to-text that takes
@@ -70,8 +73,9 @@ TURN_MODEL_SILENCE_MS: Final = 200
 def relay_early_end(relay: ConversationRelay, service_check_s: float | None) -> EarlyTurnEnd | None:
     """The early end ``turnDetection`` or ``speechtimeout`` asks for (None: the STT's own
     end of turn); ``service_check_s``: the STT's ``turn_check_silence``."""
-    if relay.turn_detection:
-        return early_turn_end(EarlyEndMode.MODEL, TURN_MODEL_SILENCE_MS, service_check_s)
+    if relay.turn_detection or relay.eot_threshold is not None:
+        return early_turn_end(EarlyEndMode.MODEL, TURN_MODEL_SILENCE_MS, service_check_s,
+                              relay.eot_threshold)  # fmt: skip
     if relay.speech_timeout_ms is not None:
         return early_turn_end(EarlyEndMode.VAD, relay.speech_timeout_ms, service_check_s)
     return None

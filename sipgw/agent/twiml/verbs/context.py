@@ -79,6 +79,8 @@ class TwimlSettings:
             are refused.
         siprec_connectors: each ``<Siprec connectorName>``'s SRS URI
             (:mod:`sipgw.agent.twiml.siprec`); none: ``<Start><Siprec>`` is refused.
+        echo_guard: a ConversationRelay session tells the agent's own voice returned by
+            the line from the caller (``SIPGW_ECHO_GUARD``, :mod:`sipgw.media.voice.echo`).
     """
 
     identity: TwilioIdentity
@@ -103,6 +105,7 @@ class TwimlSettings:
     conferences: ConferenceRooms | None = None
     queues: CallQueues | None = None
     siprec_connectors: tuple[tuple[str, str], ...] = ()
+    echo_guard: bool = False
 
 
 class Fatal(Exception):

@@ -32,7 +32,7 @@ class ConversationRelayVerb(VerbHandler):
         url = self.streams.stream_url(verb.relay.url)
         s = self.settings
         services = RelayServices(s.identity, s.stt, s.tts, s.timeout, s.max_audio_bytes,
-                                 s.stream_open_timeout, s.stt_spoken)  # fmt: skip
+                                 s.stream_open_timeout, s.stt_spoken, s.echo_guard)  # fmt: skip
         session, notes = relay_session(verb.relay, url, self.call, self.call_sid, services,
                                        self.ctx.session)  # fmt: skip
         if session is None:
@@ -55,4 +55,6 @@ class ConversationRelayVerb(VerbHandler):
         self.ctx.action_params = action_params(session, end, time.monotonic() - started)
         self.ctx.note("relay_ended", prompts=session.prompts, interrupts=session.interrupts,
                       errors=session.errors, echoes=session.echoes, updates=session.updates,
+                      echo_frames=session.echo_frames,
+                      reconnects=session.reconnects, events_dropped=session.events_dropped,
                       handoff="HandoffData" in self.ctx.action_params)  # fmt: skip

@@ -234,3 +234,56 @@ async def test_the_unfinished_turn_is_the_last_prompt_at_the_hang_up_when_asked(
     listener.at_hangup()  # once
     last = [PromptMessage("and my refund", "en-US", True)] if asked else []
     assert sent == [PromptMessage("My order is late.", "en-US", True), *last]
+
+
+def _frames(samples: object) -> list[bytes]:
+    from tests.toolkit.echo_paths import encode
+
+    ulaw = encode(samples)  # type: ignore[arg-type]
+    return [ulaw[k : k + 160] for k in range(0, len(ulaw) - 159, 160)]
+
+
+def _call_with_echo(
+    guarded: bool, caller_from_s: float | None
+) -> tuple[Agent, RelayListener, float | None]:
+    """Six seconds of the agent's voice over a 2-wire hybrid (6 dB down, 40 ms late), each
+    frame sent then the caller's heard, as the session feeds them; the caller talking from
+    ``caller_from_s`` for 1.5 s (None: never). Returns the second of the first cut too."""
+    from sipgw.media.voice.echo import EchoGuard
+    from tests.media.voice.test_echo import hiss, syllables
+    from tests.toolkit.echo_paths import PATHS, PhoneEcho
+
+    agent = Agent(talking=True)
+    listener, _, _ = listener_for(ConversationRelay("wss://a"), ScriptedStt(), agent)
+    listener.guard = EchoGuard() if guarded else None
+    phone = PhoneEcho(PATHS["hybrid"])
+    voice = syllables(6.0, seed=3)
+    caller = hiss(len(voice))
+    if caller_from_s is not None:
+        start = int(caller_from_s * 8000)
+        caller[start : start + 12000] += syllables(1.5, seed=11, dbfs=-14.0)
+    first_cut = None
+    for k, (sent, quiet) in enumerate(zip(_frames(voice), _frames(caller), strict=True)):
+        listener.agent_sent(sent)
+        phone.played(sent)
+        listener.on_caller_audio(phone.returned(quiet))
+        if agent.cuts and first_cut is None:
+            first_cut = k * 0.02
+    return agent, listener, first_cut
+
+
+async def test_the_agents_echo_is_the_lines_noise_and_cuts_no_reply() -> None:
+    """With the echo guard the hybrid's echo of the agent cuts nothing and most of it reaches
+    the machine and the STT as noise; without it the same echo cuts the reply."""
+    agent, listener, _ = _call_with_echo(guarded=True, caller_from_s=None)
+    assert agent.cuts == [] and listener.echo_frames > 150
+    unguarded, _, _ = _call_with_echo(guarded=False, caller_from_s=None)
+    assert unguarded.cuts
+
+
+async def test_the_caller_over_the_echo_still_cuts_the_reply() -> None:
+    """The machine's commit is 600 ms of speech: the caller's, from 3 s, cuts the reply
+    within a second of their start (the agent here goes on talking: it is cut again)."""
+    agent, _, first_cut = _call_with_echo(guarded=True, caller_from_s=3.0)
+    assert set(agent.cuts) == {Cause.SPEECH}
+    assert first_cut is not None and 3.0 < first_cut < 4.0, first_cut

@@ -653,3 +653,111 @@ async def test_the_unfinished_turn_reaches_the_app_when_the_caller_hangs_up(
     await wait_for(lambda: seen.of_type("prompt"), 3)
     assert seen.of_type("prompt") == [{"type": "prompt", "voicePrompt": "I wanted to ask about",
                                        "lang": "en-US", "last": True}]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- applicationReconnect
+
+
+def line_heard(tts: ScriptedTts) -> bool:
+    return "One moment, please." in tts.texts()
+
+
+async def test_the_app_away_gets_the_callers_turn_when_it_is_back_and_the_session_goes_on(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    """A crash (no close frame): the caller's turn and key while the app is away are kept,
+    the session says its line once, and the app back gets ``setup`` again, then them; its
+    answer is spoken and the session ends as usual."""
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, application_reconnect=True)
+    relayed = agent.verbs.relay.relayed
+    assert relayed is not None
+    await quiet(agent)
+    heard = ticker.heard()
+    relay.refusing = True  # the new instance is not up yet
+    seen.ws.transport.abort()
+    await wait_for(lambda: relayed.channel.absence is not None, 3)
+    turn(stt, "Are you still there", 0)
+    await wait_for(lambda: relayed.prompts == 1, 3)  # kept for the app
+    agent.on_dtmf("3")
+    await wait_for(lambda: line_heard(tts), 5)  # a second after nothing was heard
+    line = "One moment, please."
+    await wait_for(lambda: ticker.heard() >= heard + len(line) // 2, 3)  # 10 ms a character
+    relay.refusing = False
+    await wait_for(lambda: len(relay.sessions) == 2 and relay.sessions[1].of_type("dtmf"), 5)
+    back = relay.sessions[1]
+    assert back.handshake_valid and back.resumed
+    assert [m["type"] for m in back.messages[:3]] == ["setup", "prompt", "dtmf"]
+    assert back.messages[0] == seen.of_type("setup")[0]  # the same sessionId and callSid
+    assert back.messages[1]["voicePrompt"] == "Are you still there"
+    assert back.messages[2]["digit"] == "3"
+    await wait_for(lambda: "You said Are you still there." in tts.texts(), 3)
+    assert tts.texts().count("One moment, please.") == 1
+    turn(stt, "Goodbye", 1)
+    await wait_for(lambda: call.hangups, 5)
+    assert [r.params["SessionStatus"] for r in web.requests if r.path == "/after"] == ["ended"]
+    ended = [x for x in agent.record.lines if x["type"] == "twiml_relay_ended"]
+    assert ended[0]["reconnects"] == 1 and ended[0]["events_dropped"] == 0
+    assert ended[0]["prompts"] == 2
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_the_reply_streaming_when_the_app_goes_away_is_spoken_then_the_line(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    """A redeploy's close (1001) in the middle of a reply's tokens: what came of it is spoken
+    whole, nothing is cut, and the line follows it."""
+    web, relay = apps
+    relay.token_gap = 0.05
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, application_reconnect=True)
+    relayed = agent.verbs.relay.relayed
+    assert relayed is not None
+    await quiet(agent)
+    turn(stt, "Tell me something long", 0)
+    await wait_for(lambda: len(tts.texts()) >= 3, 3)  # two sentences of it, more coming
+    relay.refusing = True
+    await seen.ws.close(1001)
+    await wait_for(lambda: relayed.channel.absence is not None, 3)
+    await wait_for(lambda: line_heard(tts), 10)
+    texts = tts.texts()
+    spoken = " ".join(texts[texts.index("Let me tell you about our opening hours.") :
+                            texts.index("One moment, please.")])  # fmt: skip
+    assert LONG_REPLY.startswith(spoken) and len(spoken) < len(LONG_REPLY)
+    assert relayed.playout.played_ms(relayed.speaker._playing.id) > len(spoken) * 10 - 40
+    assert not tts.cancelled and not seen.of_type("interrupt")
+    relay.refusing = False
+    await wait_for(lambda: len(relay.sessions) == 2, 5)
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_a_normal_close_still_ends_the_session(apps: tuple[TwilioSdkApp, RelayApp]) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, application_reconnect=True)
+    await quiet(agent)
+    await seen.ws.close(1000)
+    await wait_for(lambda: call.hangups, 5)
+    assert [r.params["SessionStatus"] for r in web.requests if r.path == "/after"] == ["completed"]
+    assert len(relay.sessions) == 1
+    await ticker.stop()
+    await agent.close("hangup")
+
+
+async def test_an_app_not_back_within_the_bound_runs_the_fallback(
+    apps: tuple[TwilioSdkApp, RelayApp],
+) -> None:
+    web, relay = apps
+    agent, call, ticker, stt, tts, seen = await start_call(web, relay, application_reconnect=True)
+    relayed = agent.verbs.relay.relayed
+    assert relayed is not None and relayed.channel.reconnect is not None
+    relayed.channel.reconnect = replace(relayed.channel.reconnect, within=0.3)
+    relay.refusing = True  # never back
+    seen.ws.transport.abort()
+    await wait_for(lambda: call.hangups, 5)  # the fallback's hang-up
+    failures = [x for x in agent.record.lines if x["type"] == "twiml_failure"]
+    assert "was not back within 0.3 s" in failures[0]["reason"]
+    assert relay.refused >= 1 and len(relay.sessions) == 1
+    assert not [r for r in web.requests if r.path == "/after"]
+    await ticker.stop()
+    await agent.close("hangup")

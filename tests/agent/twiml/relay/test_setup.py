@@ -49,14 +49,11 @@ async def test_what_is_not_followed_is_named() -> None:
     assert session.who.session_id.startswith("VX") and session.who.call_sid == "CA" + "2" * 32
 
 
-async def test_application_reconnect_is_named_with_what_happens_instead() -> None:
-    relay = ConversationRelay("wss://a/r", ignored=("applicationReconnect", "eagerEotThreshold"))
+async def test_eager_end_of_turn_is_named_with_what_happens_instead() -> None:
+    relay = ConversationRelay("wss://a/r", ignored=("eagerEotThreshold",))
     async with aiohttp.ClientSession() as http:
         _, notes = relay_session(relay, "wss://a/r", FakeCall(), "CA1", services(), http)
     assert notes == [
-        "applicationReconnect= (not followed: a socket that breaks ends the session, as without "
-        "it; how a reconnected socket resumes (a new setup or not, what the app is told of the "
-        "time it was away) is not in Twilio's SDK, and none is guessed)",
         "eagerEotThreshold= (not followed: an eager end of turn would start the app's reply "
         "before the turn ends, and the message that tells the app so is not in Twilio's SDK; "
         "with turnDetection the turn model's own wait ends the turn)",

@@ -100,6 +100,9 @@ def test_turn_detection_and_speech_timeout_choose_the_early_end() -> None:
         ConversationRelay("wss://a", turn_detection=True, speech_timeout_ms=700), 0.1
     )
     assert both is not None and both.mode is EarlyEndMode.MODEL  # the model decides sooner
+    bar = relay_early_end(ConversationRelay("wss://a", eot_threshold=0.7), 0.1)
+    assert bar is not None and bar.mode is EarlyEndMode.MODEL and bar.bar == 0.7
+    assert model.bar is None  # turnDetection alone: the graded wait
 
 
 def test_speech_timeout_ends_the_turn_at_that_silence() -> None:
