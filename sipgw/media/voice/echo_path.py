@@ -128,21 +128,13 @@ def estimate(
     loud = at_lag > max(ACTIVE_DB, float(at_lag.max()) - LOUD_DB)
     if not loud.any():
         return None
-    if not measure_unclear and (
-        active < MIN_ACTIVE or peak < needed(active) or peak - runner_up < STANDS_OUT
-    ):
+    correlated = active >= MIN_ACTIVE and peak >= needed(active) and peak - runner_up >= STANDS_OUT
+    if not correlated and not measure_unclear:
         return EchoPath(lag, float("nan"), peak, runner_up, active, False)
     residual = y[loud] - at_lag[loud]
     gain_db = float(np.median(residual))
     spread = float(np.subtract(*np.percentile(residual, [75, 25])))
-    onsets = _matched_onsets(at_lag, y)
-    clear = (
-        active >= MIN_ACTIVE
-        and onsets >= MIN_ONSETS
-        and peak >= needed(active)
-        and peak - runner_up >= STANDS_OUT
-        and spread <= SPREAD_DB
-    )
+    clear = correlated and spread <= SPREAD_DB and _matched_onsets(at_lag, y) >= MIN_ONSETS
     return EchoPath(lag, gain_db, peak, runner_up, active, clear)
 
 

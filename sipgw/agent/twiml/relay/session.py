@@ -92,10 +92,11 @@ from sipgw.agent.turns.machine import TurnTaker
 from sipgw.agent.twiml.relay.channel import AppChannel
 from sipgw.agent.twiml.relay.listener import RelayListener
 from sipgw.agent.twiml.relay.providers import LanguageSetup
+from sipgw.agent.twiml.relay.providers import keyterms as hint_terms
 from sipgw.agent.twiml.relay.reconnect import ReconnectPolicy, hold_line
 from sipgw.agent.twiml.relay.speaker import RelaySpeaker, RelayTimings
 from sipgw.agent.twiml.relay.turntaking import relay_turns, retune
-from sipgw.agent.twiml.relay.updates import updated_hints, updated_languages, updated_relay
+from sipgw.agent.twiml.relay.updates import updated_languages, updated_relay
 from sipgw.agent.twiml.relay.voices import RelayVoices
 from sipgw.agent.twiml.streams import StreamFailed
 from sipgw.foundation.stopping import cancel_and_wait
@@ -188,7 +189,7 @@ class RelaySession:
         self.languages = languages if languages is not None else {}
         self.updates = 0
         """``config``, ``hints`` and ``language`` messages applied (each ``configUpdated``)."""
-        self._language_hints: dict[str, tuple[str, ...]] = {}  # a config's, by language
+        self._language_hints: dict[str, tuple[str, ...]] = {}  # a config's key terms, by language
         self._verb_turns = turns is None  # the machine follows the verb's settings
         self.on_ignored: Callable[[str], None] = lambda what: None
         """Told what the app asked mid-session that is not followed (also logged)."""
@@ -308,7 +309,7 @@ class RelaySession:
             await self._config(message)
             self._updated()
         elif isinstance(message, HintsMessage):
-            self.keyterms, left_out = updated_hints(message.hints)
+            self.keyterms, left_out = hint_terms(message.hints)
             for what in left_out:
                 self._ignored(what)
             self.listener.reconfigure(self.relay, self._keyterms_for(self.listener.lang))
@@ -346,8 +347,7 @@ class RelaySession:
     def _keyterms_for(self, language: str) -> tuple[str, ...]:
         """The key terms while callers speak ``language``: its own ``hints`` from a
         ``config``, else the session's."""
-        own = self._language_hints.get(language.lower())
-        return self.keyterms if own is None else updated_hints(own)[0]
+        return self._language_hints.get(language.lower(), self.keyterms)
 
     def _updated(self) -> None:
         self.updates += 1

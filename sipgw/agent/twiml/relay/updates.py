@@ -18,7 +18,7 @@ from sipgw.agent.twiml.relay.providers import LanguageSetup, keyterms, stt_notes
 from sipgw.twilio.relayconfig import ConfigMessage, LanguageSettings, speech_timeout_ms
 from sipgw.twilio.relaytwiml import ConversationRelay
 
-__all__ = ["updated_hints", "updated_languages", "updated_relay"]
+__all__ = ["updated_languages", "updated_relay"]
 
 
 def updated_relay(
@@ -49,7 +49,8 @@ def updated_languages(
     table: MutableMapping[str, LanguageSetup], languages: tuple[LanguageSettings, ...]
 ) -> tuple[set[str], dict[str, tuple[str, ...]], list[str]]:
     """``languages`` merged into ``table`` (lower-case code -> setup): the codes whose voice
-    changed or is new, each language's ``hints`` given, and what of them is not followed."""
+    changed or is new, each language's ``hints`` given (as key terms), and what of them is
+    not followed."""
     voices: set[str] = set()
     hints: dict[str, tuple[str, ...]] = {}
     notes: list[str] = []
@@ -69,15 +70,11 @@ def updated_languages(
         ):  # fmt: skip
             voices.add(code)
         if language.hints is not None:
-            hints[code] = language.hints
+            hints[code], left_out = keyterms(language.hints)
+            notes += left_out
         notes += stt_notes(language.transcription_provider or "", language.speech_model or "",
                            f"config language {language.code[:20]!r}: ")  # fmt: skip
     return voices, hints, notes
-
-
-def updated_hints(hints: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
-    """A ``hints`` message's words as the recognizer's key terms, and what was left out."""
-    return keyterms(hints)
 
 
 def _or(value: str | None, old: str) -> str:
