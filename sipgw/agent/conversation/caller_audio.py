@@ -75,6 +75,9 @@ log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
 FRAME_SAMPLES: Final = 8 * FRAME_MS  # 8 kHz
+TICK_WAIT_S: Final = 0.025
+"""The longest a frame whose decision may wait waits for the media ticker's run of the batch
+(a tick is 20 ms; without a ticker, the batch runs then)."""
 CHUNK_SAMPLES: Final = 256
 """A model chunk (:data:`sipgw.media.voice.silero.CHUNK`, not imported here: numpy)."""
 INSTALL: Final = "pip install --no-deps pyrnnoise"
@@ -115,13 +118,15 @@ class ModelBatcher:
     :meth:`defer` a call's continuation once its frame queued a chunk; the first
     deferral of a wake-up schedules :meth:`flush` (``call_soon``), which runs the
     batch, then every continuation in the order deferred. The media ticker calls
-    :meth:`flush` too, before its calls tick.
+    :meth:`flush` too, before its calls tick: a frame in the middle of a caller's speech
+    waits for it (``soon`` False), so that every call's such chunks share one run a tick
+    (at ten calls a run of one or two streams costs most of what one of ten does).
 
     Attributes:
         flushes: runs that found work (for the figures).
     """
 
-    __slots__ = ("_batch", "_epoch", "_scheduled", "_then", "flushes")
+    __slots__ = ("_batch", "_epoch", "_fallback", "_scheduled", "_then", "flushes")
 
     def __init__(self) -> None:
         self._batch: SileroBatch | None = None
@@ -130,6 +135,7 @@ class ModelBatcher:
         # The loop a flush is scheduled on (a test's loop may close before it runs).
         self._scheduled: asyncio.AbstractEventLoop | None = None
         self.flushes = 0
+        self._fallback: asyncio.TimerHandle | None = None  # a flush should no tick come
 
     @property
     def batch(self) -> SileroBatch:
@@ -154,9 +160,21 @@ class ModelBatcher:
         ticks = round((now - epoch) * 1000 / FRAME_MS)
         return ticks * FRAME_SAMPLES % CHUNK_SAMPLES
 
-    def defer(self, then: Callable[[], None]) -> None:
-        """Call ``then`` once the batch has run (on the running loop)."""
+    def defer(self, then: Callable[[], None], soon: bool = True) -> None:
+        """Call ``then`` once the batch has run (on the running loop): ``soon``, on this
+        wake-up; else at the media ticker's next tick, or :data:`TICK_WAIT_S` from now at
+        the latest (no ticker: a test's loop)."""
         self._then.append(then)
+        if soon:
+            self.hurry()
+        elif self._fallback is None:
+            loop = asyncio.get_running_loop()
+            self._fallback = loop.call_later(TICK_WAIT_S, self.flush)
+
+    def hurry(self) -> None:
+        """Run what waits on this wake-up (a no-op when nothing waits)."""
+        if not self._then:
+            return
         scheduled = self._scheduled
         if scheduled is not None and scheduled.is_running():
             return  # the flush waits on the running loop (the calls' one loop)
@@ -170,6 +188,10 @@ class ModelBatcher:
     def flush(self) -> None:
         """Run what waits, then the continuations (a no-op when nothing waits)."""
         self._scheduled = None
+        fallback = self._fallback
+        if fallback is not None:
+            self._fallback = None
+            fallback.cancel()
         if not self._then:
             return
         self.flushes += 1
@@ -329,11 +351,22 @@ class CallerAudio:
         return model.feed(frame)
 
     def after_batch(self, then: Callable[[], None]) -> None:
-        """Call ``then`` once the batch holding the frames fed so far has run."""
-        if self._batcher is None:
+        """Call ``then`` once the batch holding the frames fed so far has run: on this
+        wake-up, or at the next tick when the latest frame's decision may wait
+        (``ModelVoiceDetector.may_wait`` in media/voice/model_vad.py)."""
+        batcher = self._batcher
+        if batcher is None:
             then()
         else:
-            self._batcher.defer(then)
+            model = self._model
+            batcher.defer(then, soon=model is None or model.urgent)
+
+    def hurry(self) -> None:
+        """A frame came behind frames waiting for the batch: if its decision cannot wait,
+        the batch runs on this wake-up."""
+        model = self._model
+        if self._batcher is not None and (model is None or model.urgent):
+            self._batcher.hurry()
 
     @classmethod
     def of(cls, settings: NoiseSettings, linear_reference: bool = False) -> CallerAudio:
@@ -377,6 +410,9 @@ class WaitsForBatch(Protocol):
     def after_batch(self, then: Callable[[], None]) -> None:
         """Call ``then`` once the batch holding the frames fed so far has run."""
 
+    def hurry(self) -> None:
+        """The latest frame came behind waiting ones: run the batch soon if it must."""
+
 
 Heard = Callable[[bytes | None, bytes, float], None]
 """An agent's hearing of one caller frame: (its frame, or None for silence; the frame as
@@ -403,6 +439,7 @@ class HeardInOrder:
         waiting = self._waiting
         if waiting:
             waiting.append((frame, heard, now))
+            self._audio.hurry()
         elif waits:
             waiting.append((frame, heard, now))
             self._audio.after_batch(partial(self._drain, hear))

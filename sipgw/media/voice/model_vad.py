@@ -328,7 +328,7 @@ class ModelVoiceDetector:
         "_caller_end", "false_starts", "_held", "_judged", "_unjudged",
         "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
         "provisional", "retracted", "room_dbfs", "room_start_dbfs", "speaking",
-        "speech_frames",
+        "speech_frames", "urgent",
     )  # fmt: skip
 
     def __init__(
@@ -368,6 +368,8 @@ class ModelVoiceDetector:
         self.speaking = False
         self.speech_frames = 0
         self.loud = False
+        self.urgent = True
+        """Whether the latest frame :meth:`feed` took must be decided now (see there)."""
         self.level_dbfs = SILENT_DBFS
         self.noise_dbfs = SILENT_DBFS
         self.probability = 0.0
@@ -443,16 +445,34 @@ class ModelVoiceDetector:
 
     def feed(self, frame: bytes | None) -> bool:
         """Queue the frame's samples for the batch (before its :meth:`push`, in order);
-        whether a chunk was queued: then the batch must run before the push."""
+        whether a chunk was queued: then the batch must run before the push. Sets
+        :attr:`urgent`: False when the frame's decision may wait for the next tick's run
+        of the batch (:meth:`may_wait`)."""
         batch = self._batch
         if batch is None:
             raise RuntimeError("feed() needs a detector made with a batch")
         level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+        self.urgent = not self.may_wait(level)
         steps, quiet = self._model_inputs(frame, level)
         for chunk in steps:
             batch.submit(self._stream, chunk)
         self._fed.append((len(steps), quiet, level, self._held))
         return bool(steps)
+
+    def may_wait(self, level: float) -> bool:
+        """Whether a frame at ``level`` may be decided up to a tick (20 ms) late: the caller
+        is in their own turn's speech (not provisional, nothing of the agent's pending),
+        the latest frame decided was loud and this one is over ``min_level_dbfs``. Such a
+        frame cannot end the speech (the hangover needs quiet frames, each decided at once
+        since a quiet one came), and starts, barge-ins and backchannels are decided at once;
+        batched with every call's at the tick, the model's runs cost a fraction of one
+        each (docs/performance.md)."""
+        if not self.speaking or self.provisional or self._quiet_run:
+            return False
+        if level < self._config.min_level_dbfs:
+            return False
+        pending = self._agent_pending
+        return pending is None or not pending()
 
     def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[bytes], bool]:
         """The frame's chunks the model must step, and whether its last chunk was quiet

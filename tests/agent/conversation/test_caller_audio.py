@@ -262,9 +262,14 @@ async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
 def test_frames_after_one_that_waits_for_the_batch_wait_too_then_are_heard_in_order() -> None:
     deferred: list[Callable[[], None]] = []
 
+    hurried: list[int] = []
+
     class Batched:
         def after_batch(self, then: Callable[[], None]) -> None:
             deferred.append(then)
+
+        def hurry(self) -> None:
+            hurried.append(1)
 
     heard: list[tuple[bytes | None, bytes, float]] = []
     in_order = HeardInOrder(cast(CallerAudio, Batched()))
@@ -275,6 +280,7 @@ def test_frames_after_one_that_waits_for_the_batch_wait_too_then_are_heard_in_or
     in_order.arrive(b"a", b"a", 1.0, True, hear)  # completes a model chunk
     in_order.arrive(None, b"", 2.0, False, hear)  # silence while held: after it all the same
     assert heard == [] and len(deferred) == 1
+    assert hurried == [1]  # a frame behind a waiting one: the stage runs the batch if it must
     deferred.pop()()
     assert heard == [(b"a", b"a", 1.0), (None, b"", 2.0)]
     in_order.arrive(b"c", b"c", 3.0, False, hear)
@@ -320,3 +326,67 @@ def test_the_batcher_asks_for_the_loop_once_a_wake_up_and_follows_a_new_loop(
     batcher._then.append(lambda: done.append(-1))  # noqa: SLF001
     asyncio.run(wake_up(5))
     assert done == [*range(5), -1, *range(5, 10)] and len(asked) == 2 and batcher.flushes == 2
+
+
+async def test_a_frame_that_may_wait_is_heard_at_the_tick_or_soon_after() -> None:
+    """``defer(soon=False)``: not on this wake-up but at the ticker's flush, or
+    TICK_WAIT_S later without one; a deferral that cannot wait takes the waiting along."""
+    import asyncio
+
+    from sipgw.agent.conversation.caller_audio import TICK_WAIT_S, ModelBatcher
+
+    batcher = ModelBatcher()
+    done: list[int] = []
+    batcher.defer(lambda: done.append(1), soon=False)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert done == []
+    batcher.flush()  # the ticker's hook
+    assert done == [1]
+    batcher.defer(lambda: done.append(2), soon=False)
+    await asyncio.sleep(TICK_WAIT_S * 2)  # no ticker
+    assert done == [1, 2] and batcher.flushes == 2
+    batcher.defer(lambda: done.append(3), soon=False)
+    batcher.defer(lambda: done.append(4))
+    await asyncio.sleep(0)
+    assert done == [1, 2, 3, 4]
+    await asyncio.sleep(TICK_WAIT_S * 2)
+    assert batcher.flushes == 3  # the run that took 3 and 4 cancelled 3's own
+
+
+async def test_the_callers_speech_ends_on_the_wake_up_its_frame_came() -> None:
+    """A sentence's frames one per wake-up through the stage and HeardInOrder, no ticker:
+    frames inside the caller's speech wait for a later run, but the start and the end are
+    decided on the wake-up their frames came (a frame that may end the speech runs the
+    batch at once, with the frames before it); each frame is heard once, in order."""
+    import asyncio
+
+    from sipgw.agent.conversation.caller_audio import ModelBatcher
+    from sipgw.media.voice.vad import VadEvent
+    from tests.toolkit.noisy_audio import mix, speech
+
+    said = [0] * 4000 + list(speech("Sorry, can I stop you there for a second?")) + [0] * 8000
+    pcm = b"".join(v.to_bytes(2, "little", signed=True) for v in mix(said, [0] * len(said), 200))
+    ulaw = g711.linear_to_ulaw(pcm)
+    audio = [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+    stage = CallerAudio(NoiseSettings(echo_guard=False), ModelBatcher())
+    detector = stage.detector(VadConfig(start_ms=60, hangover_ms=300), lambda: False)
+    in_order = HeardInOrder(stage)
+    heard: list[tuple[int, int, VadEvent]] = []  # (frame, the latest come, its event)
+    arrived = 0
+
+    def hear(frame: bytes | None, _heard: bytes, now: float) -> None:
+        heard.append((int(now), arrived, detector.push(frame)))
+
+    for arrived, frame in enumerate(audio):
+        in_order.arrive(frame, frame, float(arrived), stage.feed(frame, float(arrived)), hear)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.1)
+    assert [i for i, _, _ in heard] == list(range(len(audio)))
+    decided = [(i, came, e) for i, came, e in heard if e is not VadEvent.NONE]
+    assert [e for _, _, e in decided] == [VadEvent.STARTED, VadEvent.ENDED]
+    assert all(i == came for i, came, _ in decided), decided
+    waited = [i for i, came, _ in heard if came > i]
+    start, end = decided[0][0], decided[1][0]
+    assert waited and all(start < i < end for i in waited)
+    assert len(waited) > (end - start) // 2  # most of the speech's frames shared a later run

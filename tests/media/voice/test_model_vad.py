@@ -775,3 +775,33 @@ def test_a_caller_who_talks_over_the_greeting_over_a_tv_5db_under_is_heard_on_th
     heard = [turn for turn in turns if any(0 <= at - turn <= 0.5 for at in starts)]
     assert len(heard) >= 5, (heard, starts)
     assert all(any(0 <= at - turn <= 1.5 for turn in turns) for at in starts), starts
+
+
+def test_only_frames_inside_the_callers_own_speech_may_wait_for_the_tick() -> None:
+    """``urgent`` (set by ``feed``): False only inside speech of the caller's turn on a frame
+    over min_level after a loud one; the start, the frames from the first one not loud on
+    and the end are urgent; with the agent's audio pending every frame is."""
+    audio = frames(with_quiet(clean(speech(SENTENCE))))
+    for pending in (False, True):
+        batch = SileroBatch()
+        detector = ModelVoiceDetector(
+            VAD, batch=batch, agent_pending=(lambda: True) if pending else (lambda: False)
+        )
+        seen = []
+        for frame in audio:
+            if detector.feed(frame):
+                batch.run()
+            event = detector.push(frame)
+            seen.append((detector.urgent, detector.loud, event))
+        if pending:
+            assert all(urgent for urgent, _, _ in seen)
+            continue
+        start = next(i for i, (_, _, e) in enumerate(seen) if e is VadEvent.STARTED)
+        end = next(i for i, (_, _, e) in enumerate(seen) if e is VadEvent.ENDED)
+        assert seen[start][0] and seen[end][0]
+        waits = [i for i, (urgent, _, _) in enumerate(seen) if not urgent]
+        assert waits and all(start < i < end for i in waits)
+        assert all(seen[i - 1][1] for i in waits)  # each after a frame decided loud
+        assert len(waits) > (end - start) // 2
+        quiet = [i for i in range(start, end) if not seen[i][1]]
+        assert all(seen[i + 1][0] for i in quiet)  # after a frame not loud: at once
