@@ -97,10 +97,12 @@ FULL_EVIDENCE: Final = 4 * MIN_ACTIVE
 (:func:`~sipgw.media.voice.echo_path.needed`)."""
 SEARCH_FRAMES: Final = 50
 """The longest wait between estimates while none has found a path on full evidence
-(:data:`FULL_EVIDENCE`; 1 s): each such estimate doubles the wait from :data:`LOOK_FRAMES`.
-A line with no echo then costs an estimate a second (about 100 µs: a peak its correlation rules
-out is not measured further), not ten; one whose echo shows later (a phone put on speaker) is
-found within a second of when it would have been."""
+(:data:`FULL_EVIDENCE`; 1 s of the agent's active voice, in one estimate's window or, short
+replies each holding less, over the estimates since the wait last grew): each time, the wait
+doubles from :data:`LOOK_FRAMES`. A line with no echo then costs an estimate a second of the
+agent's voice (about 100 µs: a peak its correlation rules out is not measured further), not
+ten; one whose echo shows later (a phone put on speaker) is found within a second of when it
+would have been."""
 MARGIN_DB: Final = 2.0
 """A frame no more than this over the predicted echo is echo only."""
 TALK_DB: Final = 5.0
@@ -161,7 +163,7 @@ class EchoGuard:
     __slots__ = (
         "_active_at", "_floor_db", "_heard_since", "_linear", "_mic", "_misses", "_next_look",
         "_noise_index", "_noise_cache", "_over", "_ref", "_ref_pos", "_retract", "_talk",
-        "_weights", "flagged", "path",
+        "_weights", "flagged", "path", "_active_steps", "_looked_active", "_evidence",
     )  # fmt: skip
 
     def __init__(self, linear_reference: bool = False) -> None:
@@ -174,6 +176,9 @@ class EchoGuard:
         self._heard_since = 0  # frames measured since the last estimate
         self._next_look = LOOK_FRAMES
         self._misses = 0  # estimates in a row that said the echo is gone
+        self._active_steps = 0  # the reference's active steps so far
+        self._looked_active = 0  # ... at the latest estimate
+        self._evidence = 0  # active steps estimates found no path over, since the wait grew
         self._talk = 0  # frames left of the caller's double talk
         self._over = False  # the last frame heard was over the echo
         self._retract = False  # the path just found says what was heard before was echo
@@ -203,6 +208,7 @@ class EchoGuard:
             ref[i + 1] = ref[i + 1 + HISTORY] = second
             if max(first, second) > ACTIVE_DB:
                 self._active_at = pos + 1
+                self._active_steps += (first > ACTIVE_DB) + (second > ACTIVE_DB)
         mic[i] = mic[i + 1] = mic[i + HISTORY] = mic[i + HISTORY + 1] = np.nan
 
     def heard(self, frame: bytes) -> bool:
@@ -257,6 +263,8 @@ class EchoGuard:
     def _look(self, end: int) -> None:
         """Estimate the path over the window ending before step ``end``."""
         self._heard_since = 0
+        new = self._active_steps - self._looked_active  # the agent's voice since the last
+        self._looked_active = self._active_steps
         # The call's first seconds: what there is (the reference before it: silence).
         window = min(WINDOW, end)
         if window < MIN_ACTIVE or end > HISTORY - MAX_LAG and end < HISTORY:
@@ -277,17 +285,22 @@ class EchoGuard:
             if path is None:
                 self._retract = self._all_echo(end - window, end, self.path)
             self._misses = 0
+            self._evidence = 0
             self._next_look = RELOOK_FRAMES
         elif path is None:
-            if found.active >= FULL_EVIDENCE:  # no clear peak on all the evidence a peak is
-                self._next_look = min(SEARCH_FRAMES, 2 * self._next_look)  # ever asked for
+            # No clear peak on all the evidence a peak is ever asked for, in this window or
+            # over the replies looked at since the wait last grew (each shorter than it).
+            self._evidence += new
+            if found.active >= FULL_EVIDENCE or self._evidence >= FULL_EVIDENCE:
+                self._evidence = 0
+                self._next_look = min(SEARCH_FRAMES, 2 * self._next_look)
         elif found.active >= 4 * LOOK_FRAMES * _STEP:
             at_path = estimate_gain(ref, mic, path.lag)
             if at_path is not None and at_path < path.gain_db - GONE_DB:
                 self._misses += 1
                 if self._misses >= 2:  # the echo is gone (the phone off speaker)
                     self.path = None
-                    self._misses = 0
+                    self._misses = self._evidence = 0
                     self._next_look = LOOK_FRAMES
 
     def _all_echo(self, start: int, end: int, path: EchoPath) -> bool:

@@ -8,12 +8,15 @@ it: the agent's frame sent, then the caller's frame heard.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sipgw.media import g711
+from sipgw.media.voice import echo as echo_module
 from sipgw.media.voice.echo import LOOK_FRAMES, SEARCH_FRAMES, EchoGuard
+from sipgw.media.voice.echo_path import estimate
 from tests.toolkit.echo_paths import PATHS, EchoPath, encode, varied
 
 RATE = 8000
@@ -145,27 +148,63 @@ def test_nothing_is_flagged_on_a_line_without_echo() -> None:
     assert guard.path is None and not any(flags)
 
 
-def test_a_line_without_echo_is_looked_at_less_often_and_an_echo_that_starts_later_is_found() -> (
-    None
-):
-    """No peak on full evidence: the wait between estimates doubles to SEARCH_FRAMES (an
-    estimate a second, not ten); a phone put on speaker later is found within a second or
-    so of its echo's evidence, as a new call's would be."""
-    agent = syllables(20.0, seed=14)
-    echo = PATHS["hybrid"].apply(agent)
-    echo[: 10 * RATE] = 0.0  # the echo starts 10 s in
+def found_at(
+    agent: np.ndarray, echo: np.ndarray, monkeypatch: pytest.MonkeyPatch, at: int | None = None
+) -> tuple[EchoGuard, int | None, int]:
+    """Feed the agent's audio (silence as None) and its echo over hiss until the guard finds
+    a path: the guard, the frame it did (None: never), and its estimates so far; ``at``: the
+    frame whose guard is returned if none is found by then."""
     guard = EchoGuard()
     sent, heard = encode(agent), encode(echo + hiss(len(agent)))
-    found = None
+    estimates = 0
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal estimates
+        estimates += 1
+        return estimate(*args, **kwargs)
+
+    monkeypatch.setattr(echo_module, "estimate", counted)
     for k in range(len(agent) // FRAME):
-        guard.sent(sent[k * FRAME : (k + 1) * FRAME])
+        said = agent[k * FRAME : (k + 1) * FRAME].any()
+        guard.sent(sent[k * FRAME : (k + 1) * FRAME] if said else None)
         guard.heard(heard[k * FRAME : (k + 1) * FRAME])
-        if k == 10 * 50 - 1:
-            assert guard.path is None and guard._next_look == SEARCH_FRAMES
         if guard.path is not None:
-            found = k
+            return guard, k, estimates
+        if k == at:
             break
-    assert found is not None and found * 20 <= 10_000 + 2_500, found
+    return guard, None, estimates
+
+
+def replies(seconds: float, seed: int, each: float = 1.0, every: float = 3.0) -> np.ndarray:
+    """The agent's short replies: ``each`` s of syllables every ``every`` s."""
+    out = np.zeros(round(seconds * RATE))
+    for k, at in enumerate(np.arange(0.0, seconds - each, every)):
+        start = round(at * RATE)
+        out[start : start + round(each * RATE)] = syllables(each, seed=seed + k)
+    return out
+
+
+@pytest.mark.parametrize(("kind", "period_ms"), [("speech", 0), ("replies", 3000)])
+def test_a_line_without_echo_is_looked_at_less_often_and_an_echo_that_starts_later_is_found(
+    monkeypatch: pytest.MonkeyPatch, kind: str, period_ms: int
+) -> None:
+    """No peak on full evidence (a second of the agent's voice: in one window, or over short
+    replies, 1 s every 3 s, no window of which holds it): the wait between estimates doubles to
+    SEARCH_FRAMES (an estimate a second, not ten); a phone put on speaker later is found
+    within SEARCH_FRAMES of when a guard looking every LOOK_FRAMES finds it (and, between
+    replies, by the next one)."""
+    agent = syllables(20.0, seed=14) if kind == "speech" else replies(45.0, seed=40)
+    starts = 10 if kind == "speech" else 30
+    echo = PATHS["hybrid"].apply(agent)
+    echo[: starts * RATE] = 0.0
+    guard, none, estimates = found_at(agent, echo, monkeypatch, at=starts * 50 - 1)
+    assert none is None and guard.path is None and guard._next_look == SEARCH_FRAMES
+    assert estimates <= 2 * starts + 20, estimates  # looking every 100 ms: 90-180
+    _, found, _ = found_at(agent, echo, monkeypatch)
+    monkeypatch.setattr(echo_module, "SEARCH_FRAMES", LOOK_FRAMES)
+    _, eager, _ = found_at(agent, echo, monkeypatch)
+    assert found is not None and eager is not None
+    assert eager <= found <= eager + SEARCH_FRAMES + period_ms // 20, (eager, found)
 
 
 def test_a_caller_who_starts_at_the_agents_first_words_is_not_muted() -> None:
