@@ -208,6 +208,12 @@ class Utterance:
     gateway_lag_ms: float | None = None
     """How far the gateway's audio to the STT fell behind its own pace over the turn: the
     spread of the chunks' transits (:func:`transit_spread_ms`, :data:`GATEWAY_STALL_MS`)."""
+    half_heard: tuple[int, int, int] | None = None
+    """The first piece as the STT counted it at its final, stream ms: its speech's start and
+    end (the final's words) and the audio it had when the turn was forced or ended; the
+    caller said :attr:`half_said_ms` of speech."""
+    half_said_ms: int | None = None
+    """The first piece's speech as the STT would count it (:func:`speech_span_ms`)."""
     error: str | None = None
 
     @property
@@ -265,6 +271,32 @@ def finals_after(stt: FakeAssemblyAI, after: float) -> list[tuple[float, str]]:
         for at, m in zip(session.sent_at, session.sent, strict=True)
         if at > after and m.get("type") == "Turn" and m.get("end_of_turn")
     ]
+
+
+def heard_at_final(stt: FakeAssemblyAI, after: float) -> tuple[int, int, int] | None:
+    """The first final after ``after``: the stream ms of its speech's start and end (its
+    words') and of the audio the STT had received when the client forced it or, unforced,
+    when it was sent."""
+    session = stt.sessions[-1]
+    finals = [
+        (at, m)
+        for at, m in zip(session.sent_at, session.sent, strict=True)
+        if at > after and m.get("type") == "Turn" and m.get("end_of_turn") and m.get("words")
+    ]
+    if not finals:
+        return None
+    at, final = finals[0]
+    forced = [
+        t for t, m in zip(session.message_at, session.messages, strict=True)
+        if after < t <= at and m.get("type") == "ForceEndpoint"
+    ]  # fmt: skip
+    until = forced[0] if forced else at
+    received = sum(
+        size for t, size in zip(session.chunk_arrived_at, session.chunk_sizes, strict=True)
+        if t <= until
+    )  # fmt: skip
+    words = final["words"]
+    return int(words[0]["start"]), int(words[-1]["end"]), received // 8
 
 
 def longest_gap_ms(times: Sequence[float]) -> float | None:
@@ -362,6 +394,8 @@ async def one_turn(
     await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
     await quiet_for(call, QUIET_AFTER_S, within=15)
     turn.finals = [text for _, text in finals_after(stt, began)]
+    turn.half_heard = heard_at_final(stt, began)
+    turn.half_said_ms = speech_span_ms(sentence.first.audio)
     finals = finals_after(stt, half_end)
     # The rest's final ends the sentence (the whole's, when nothing ended the turn between
     # the pieces); a final before it is the first piece's.

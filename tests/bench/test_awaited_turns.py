@@ -46,9 +46,10 @@ async def test_a_turn_through_the_gateway_with_the_rule_patched_off(tmp_path: Pa
     assert [turn.sentence for turn in turns] == [0, 1, 2]
     assert all(t.caller_gap_ms is not None and t.gateway_lag_ms is not None for t in turns)
     for turn in [turn for turn in turns if not turn.stalled]:
-        assert turn.error is None, turn
-        # the STT transcribed each piece as the service would at its forced end ...
-        assert (turn.half_final, turn.rest_final) == SENTENCES[turn.sentence], turn
+        assert turn.error is None, repr(turn)
+        # the STT transcribed each piece as the service would at its forced end (the
+        # message says what it counted of the first piece: Utterance.half_heard) ...
+        assert (turn.half_final, turn.rest_final) == SENTENCES[turn.sentence], repr(turn)
         # ... the rest's final after the caller's last word (the gateway's forced end or
         # the service's own), and the reply to the whole after it
         assert turn.final_after_ms is not None and turn.final_after_ms > 0, turn
