@@ -126,7 +126,15 @@ class ModelBatcher:
         flushes: runs that found work (for the figures).
     """
 
-    __slots__ = ("_batch", "_epoch", "_fallback", "_scheduled", "_then", "flushes")
+    __slots__ = (
+        "_batch",
+        "_epoch",
+        "_fallback",
+        "_fallback_loop",
+        "_scheduled",
+        "_then",
+        "flushes",
+    )
 
     def __init__(self) -> None:
         self._batch: SileroBatch | None = None
@@ -136,6 +144,7 @@ class ModelBatcher:
         self._scheduled: asyncio.AbstractEventLoop | None = None
         self.flushes = 0
         self._fallback: asyncio.TimerHandle | None = None  # a flush should no tick come
+        self._fallback_loop: asyncio.AbstractEventLoop | None = None  # ... and its loop
 
     @property
     def batch(self) -> SileroBatch:
@@ -167,8 +176,11 @@ class ModelBatcher:
         self._then.append(then)
         if soon:
             self.hurry()
-        elif self._fallback is None:
-            loop = asyncio.get_running_loop()
+        elif (
+            self._fallback is None or self._fallback_loop is None or self._fallback_loop.is_closed()
+        ):
+            # (A test's loop may close before its fallback fires: one on the new loop.)
+            loop = self._fallback_loop = asyncio.get_running_loop()
             self._fallback = loop.call_later(TICK_WAIT_S, self.flush)
 
     def hurry(self) -> None:

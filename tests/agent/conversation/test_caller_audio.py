@@ -354,6 +354,26 @@ async def test_a_frame_that_may_wait_is_heard_at_the_tick_or_soon_after() -> Non
     assert batcher.flushes == 3  # the run that took 3 and 4 cancelled 3's own
 
 
+def test_a_frame_left_waiting_on_a_closed_loop_is_run_on_the_next_one() -> None:
+    """A test's loop closed with a frame waiting for a fallback that never fired: the next
+    loop's deferral schedules its own, and both frames are heard."""
+    import asyncio
+
+    from sipgw.agent.conversation.caller_audio import TICK_WAIT_S, ModelBatcher
+
+    batcher = ModelBatcher()
+    done: list[int] = []
+
+    async def defer(n: int, wait: float) -> None:
+        batcher.defer(lambda: done.append(n), soon=False)
+        await asyncio.sleep(wait)
+
+    asyncio.run(defer(1, 0.0))  # closed before its fallback fired
+    assert done == []
+    asyncio.run(defer(2, TICK_WAIT_S * 2))
+    assert done == [1, 2]
+
+
 async def test_the_callers_speech_ends_on_the_wake_up_its_frame_came() -> None:
     """A sentence's frames one per wake-up through the stage and HeardInOrder, no ticker:
     frames inside the caller's speech wait for a later run, but the start and the end are
