@@ -25,6 +25,7 @@ from sipgw.media import g711
 from sipgw.media.voice import silero as voice_model
 from sipgw.media.voice.model_vad import ModelVoiceDetector
 from sipgw.media.voice.vad import VadConfig, VoiceActivityDetector
+from tests.toolkit.virtual_time import virtual_clock  # noqa: F401 - the fixture, by name
 
 
 def test_the_model_detector_and_no_suppression_by_default() -> None:
@@ -328,6 +329,7 @@ def test_the_batcher_asks_for_the_loop_once_a_wake_up_and_follows_a_new_loop(
     assert done == [*range(5), -1, *range(5, 10)] and len(asked) == 2 and batcher.flushes == 2
 
 
+@pytest.mark.usefixtures("virtual_clock")  # waits judged on the loop's clock
 async def test_a_frame_that_may_wait_is_heard_at_the_tick_or_soon_after() -> None:
     """``defer(soon=False)``: not on this wake-up but at the ticker's flush, or
     TICK_WAIT_S later without one; a deferral that cannot wait takes the waiting along."""
@@ -374,6 +376,7 @@ def test_a_frame_left_waiting_on_a_closed_loop_is_run_on_the_next_one() -> None:
     assert done == [1, 2]
 
 
+@pytest.mark.usefixtures("virtual_clock")  # waits judged on the loop's clock
 async def test_the_callers_speech_ends_on_the_wake_up_its_frame_came() -> None:
     """A sentence's frames one per wake-up through the stage and HeardInOrder, no ticker:
     frames inside the caller's speech wait for a later run, but the start and the end are
