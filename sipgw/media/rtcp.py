@@ -26,6 +26,7 @@ __all__ = [
     "RtcpParseError",
     "SenderInfo",
     "SenderReport",
+    "CLOCK_RESOLUTION",
     "build_compound",
     "build_rr",
     "build_sdes",
@@ -46,6 +47,12 @@ NTP_EPOCH_OFFSET: Final = 2_208_988_800
 """Seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)."""
 MIN_INTERVAL: Final = 5.0
 """RFC 3550 §6.2: the recommended minimum report interval, seconds."""
+CLOCK_RESOLUTION: Final = 0.002
+"""How far under zero (seconds) a round trip may come out and still be one shorter than the
+clocks resolve: the gateway stamps its reports and their answers with the event loop's time,
+in whole milliseconds (uvloop), and a peer may count its DLSR in them too (baresip does), so a
+real round trip of a fraction of a millisecond (loopback, a LAN) comes out between about -2
+and +2 ms; under zero it is 0. Further under, the report is bogus or the clocks disagree."""
 
 
 class RtcpParseError(ValueError):
@@ -217,15 +224,17 @@ def round_trip_time(block: ReportBlock, arrival_ntp: int) -> float | None:
     """Round-trip time in seconds from a report block (RFC 3550 §6.4.1), or None.
 
     ``arrival_ntp`` is the 64-bit NTP time the report arrived. RTT = A - LSR -
-    DLSR in 1/65536 s, where A is the middle 32 bits of the arrival time. None
-    when the peer has not received an SR from us yet (LSR 0) or the result is
-    negative (clock mismatch, bogus report).
+    DLSR in 1/65536 s, where A is the middle 32 bits of the arrival time. 0 when
+    it comes out no more than :data:`CLOCK_RESOLUTION` under zero; None when the
+    peer has not received an SR from us yet (LSR 0) or it is further under
+    (clock mismatch, bogus report).
     """
     if block.lsr == 0:
         return None
     rtt = (middle_ntp(arrival_ntp) - block.lsr - block.dlsr) & 0xFFFF_FFFF
     if rtt >= 0x8000_0000:
-        return None
+        under = (1 << 32) - rtt
+        return 0.0 if under <= CLOCK_RESOLUTION * 65536 else None
     return rtt / 65536.0
 
 
