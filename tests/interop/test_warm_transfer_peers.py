@@ -331,7 +331,11 @@ def test_refer_with_replaces_between_linphones(tmp_workdir: Path, services: Thre
     ask_for_a_person(services)
     caller_wav = wav(tmp_workdir, "caller", (None, 1.0), (SPEECH_HZ, 0.6), (None, 5.0),
                      (CALLER_HZ, 60.0))  # fmt: skip
-    person_wav = wav(tmp_workdir, "person", (None, 0.5), (PERSON_HZ, 60.0))
+    # linphonec plays the file from its start in each call: the consultation's first 4 s
+    # must be silent (a tone sounding as they answer is a voicemail's beep to the detector:
+    # a run beside a CPU hog heard it 0.5 s in and hung up on them; 4 s of silence is
+    # "unknown", and the brief plays), and the call with the caller hears it 5.5 s in.
+    person_wav = wav(tmp_workdir, "person", (None, 5.5), (PERSON_HZ, 60.0))
     with Linphonec(tmp_workdir, "human", user="human", autoanswer=True, play=person_wav) as human:
         gw = gateway(tmp_workdir, services, human)
         caller = Linphonec(tmp_workdir, "caller", user="caller", play=caller_wav)
