@@ -120,9 +120,15 @@ def test_many_sources_guess_no_faster_than_one_and_alice_gets_in_after(
         checked = counted["refused"] - counted["unchecked"]
         assert len(guesses) > 100 and all(g.status == 403 for g in guesses)
         assert checked <= 10, counted  # 1 + 5 free + 1, 2, 4 s backoffs within 10 s
-        # the trunk (allowed) sends on, unchallenged
+        # the trunk (allowed) sends on, unchallenged. The guessers' last requests may still
+        # wait in the gateway's socket on a loaded machine (a quiet whole run once counted 3
+        # more challenges after the counts above): the count settles first, within 5 s.
+        settled, deadline = counted, time.monotonic() + 5
+        while (latest := stats(gw))["challenged"] != settled["challenged"]:
+            assert time.monotonic() < deadline, (settled, latest)
+            settled = latest
         trunk = cracker.challenge("127.0.0.1")
-        assert trunk is None and stats(gw)["challenged"] == counted["challenged"]
+        assert trunk is None and stats(gw)["challenged"] == settled["challenged"]
         # the backoff is over at most 16 s after the last checked guess
         deadline = time.monotonic() + 40
         while not (right := cracker.guess(PASSWORD, sources[7])).admitted:
