@@ -21,7 +21,8 @@ follows, and does it:
   call ends once it has been heard. The held opening is cut unheard (so on
   every machine's action: the screener's answer, the hang-up).
 * *Answer the screener*: the configured line (or the LLM's), then a new round
-  of detection listens for the person (or a voicemail) that follows.
+  of detection listens for the person (or a voicemail) that follows, from the
+  recognizer's next turn (the question's final can come after it was answered).
 * *Hang up*, with the result recorded.
 
 Until the conversation begins the callee's turns are held, not answered
@@ -99,8 +100,8 @@ class Answering(AnswerRound[CallScope]):
     """
 
     __slots__ = (
-        "_actions", "_begun_at", "_begun_index", "_greeter", "_held", "_history", "_responder",
-        "_round_words", "_speaker", "_started_over", "_variables", "_words_heard",
+        "_actions", "_begun_at", "_begun_index", "_first_turn", "_greeter", "_held", "_history",
+        "_responder", "_round_words", "_speaker", "_started_over", "_variables", "_words_heard",
     )  # fmt: skip
 
     def __init__(
@@ -123,6 +124,7 @@ class Answering(AnswerRound[CallScope]):
         self._history = history
         self._held: list[tuple[str, AnswerKind | None]] = []  # the callee's turns, held
         self._round_words: dict[int, str] = {}  # this round's transcripts, by turn
+        self._first_turn = 0  # the first of the recognizer's turns this round listens to
         self._words_heard = False  # a finished transcript since the last machine decision
         self._begun_at: float | None = None
         self._begun_index = 0  # where the callee's words before the opening join the history
@@ -145,6 +147,8 @@ class Answering(AnswerRound[CallScope]):
         if detector is None:
             return
         if isinstance(event, SttPartialTranscript | SttTurnEnded):
+            if event.turn_order < self._first_turn:
+                return  # the end of what an earlier round heard and answered
             self._round_words[event.turn_order] = event.text
         self._handle(detector.receive_stt(event, now), now)
         if isinstance(event, SttTurnEnded) and event.text.strip():
@@ -188,6 +192,9 @@ class Answering(AnswerRound[CallScope]):
         return self._greeter.can_start_over
 
     def _round_begun(self) -> None:
+        # A turn begun in the round before is that round's (a screener's question whose
+        # final comes after it was answered); the recognizer numbers turns in order.
+        self._first_turn = max(self._round_words, default=self._first_turn - 1) + 1
         self._round_words = {}
         self._words_heard = False
 

@@ -390,6 +390,36 @@ async def screener_hears(a: Assistant) -> str:
     return a.agent.playout.heard_text(answer.tts.id)
 
 
+async def test_the_screener_s_question_finished_late_is_not_answered_again() -> None:
+    """The recognizer's final of the question comes after the answer was said (its words
+    were heard in part before): it is the question answered, not a new one in the round
+    after it. A whole CI run answered the screener twice so, the second time over the
+    person's "Hello?"."""
+    settings = AnsweringSettings(screener_line=SCREENER_LINE)
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=settings,
+                 script=[Turn(text=OPENING), Turn(text="Hi Bob, this is Ana.")])  # fmt: skip
+    await answered(a)
+    at = await feed(a, voice(3.0))
+    now = asyncio.get_running_loop().time()
+    a.stt.emit(SttPartialTranscript(SCREENER_PROMPT.rstrip("?").lower(), 0, now))
+    await feed(a, silence(1.0), at)
+    assert [r["action"] for r in a.record("amd_action")] == ["screener_answer"]
+    assert await screener_hears(a) == SCREENER_LINE
+    a.stt.emit(turn_ended(SCREENER_PROMPT))  # late: the round after the answer has begun
+    at = await feed(a, silence(0.5))
+    at = await feed(a, [*voice(1.0), *silence(0.5)], at)
+    a.stt.emit(turn_ended("Please stay on the line.", 1))
+    await feed(a, silence(1.0), at)
+    await wait_for(lambda: [r["action"] for r in a.record("amd_action")][-1:] == ["wait"])
+    at = await feed(a, [*voice(0.5), *silence(0.3)])
+    a.stt.emit(turn_ended("Hello?", 2))
+    await wait_for(lambda: len(a.llm.requests) == 2)
+    actions = [r["action"] for r in a.record("amd_action")]
+    assert actions == ["screener_answer", "wait", "begin"], actions
+    assert a.tts.texts().count(SCREENER_LINE) == 1
+    await a.agent.close()
+
+
 async def test_without_a_screener_line_the_llm_answers_what_the_screener_asked() -> None:
     """``SIPGW_AMD_SCREENER_LINE`` empty: the LLM is asked with the screener's words, and
     what it writes is said to the screener, whole (not held like the opening)."""
