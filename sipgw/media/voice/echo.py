@@ -43,7 +43,9 @@ caller's (:mod:`sipgw.agent.turns.room`).
 
 *Cost*: nothing is measured while the reference has been silent for the delay and the tail
 (the agent is quiet), nor before the agent has spoken; each frame heard while it speaks
-costs two power readings and, with a path, one short vectorised maximum.
+costs two power readings and, with a path, one short vectorised maximum. An estimate over a
+window in which the caller's side never rose (a silent line, a steady hum) skips the
+correlation: no echo can be found there.
 
 :meth:`EchoGuard.comfort_noise` is a frame of noise at the line's floor (the quietest the
 caller's frames have been lately), what the detectors and speech-to-text hear instead of an

@@ -103,7 +103,10 @@ def estimate(
     ``measure_unclear`` False: a peak the correlation alone rules out (too low for its
     evidence, or not standing out) comes back unclear without its gain measured (NaN) and
     without the spread and onsets read, which are most of an estimate's cost on a line with
-    no echo (the guard reads only a clear path's gain)."""
+    no echo (the guard reads only a clear path's gain); and a window whose microphone rises
+    :data:`RISE_DB` at fewer than :data:`MIN_ONSETS` steps (a silent or steady line: no lag
+    can meet that many onsets) comes back unclear at lag 0 without the correlation, on
+    every row it would have stood on."""
     steps = len(mic_db)
     # Column l of row q is the reference l steps before the microphone's step q.
     shifted = np.lib.stride_tricks.sliding_window_view(ref_db, max_lag + 1)[:steps, ::-1]
@@ -113,8 +116,10 @@ def estimate(
     active_rows = (counts[max_lag + 1 : max_lag + 1 + steps] > counts[:steps]) & measured
     if int(active_rows.sum()) < MIN_ACTIVE:
         return None
-    x = shifted[active_rows]
     y = mic_db[active_rows]
+    if not measure_unclear and int(_rises(y).sum()) < MIN_ONSETS:
+        return EchoPath(0, float("nan"), 0.0, 0.0, int(active_rows.sum()), False)
+    x = shifted[active_rows]
     xc = x - x.mean(axis=0)
     yc = y - y.mean()
     spread = np.sqrt((xc * xc).sum(axis=0) * float((yc * yc).sum()))
@@ -198,12 +203,22 @@ def _matched_onsets(at_lag: Array, mic: Array) -> int:
         return 0
     on = at_lag > float(at_lag.max()) - LOUD_DB
     quiet_before = np.ones(len(on) - gap, dtype=bool)
-    lowest = np.full(len(on) - gap, np.inf)
     for k in range(1, gap + 1):
         quiet_before &= ~on[gap - k : len(on) - k]
-        lowest = np.fmin(lowest, mic[gap - k : len(on) - k])
     onsets = on[gap:] & quiet_before
-    rises = (mic[gap:] - lowest) >= RISE_DB
     total = int(onsets.sum())
-    met = int((onsets & rises).sum())
+    met = int((onsets & _rises(mic)).sum())
     return met if 2 * met >= total else 0
+
+
+def _rises(mic: Array) -> npt.NDArray[np.bool_]:
+    """Each step after the first :data:`ONSET_GAP`: the microphone rose :data:`RISE_DB` over
+    the quietest of the steps before it (the rise that meets an onset)."""
+    gap = ONSET_GAP
+    if len(mic) <= gap:
+        return np.zeros(0, dtype=bool)
+    lowest = np.full(len(mic) - gap, np.inf)
+    for k in range(1, gap + 1):
+        lowest = np.fmin(lowest, mic[gap - k : len(mic) - k])
+    rises: npt.NDArray[np.bool_] = (mic[gap:] - lowest) >= RISE_DB
+    return rises

@@ -48,7 +48,7 @@ def test_an_unclear_peak_may_be_left_unmeasured() -> None:
     the correlation rules out comes back without its gain, a clear one whole."""
     ref = envelope(360, seed=2)
     for mic in (echoed(ref, 12, -6.0), envelope(360, seed=3)[MAX_LAG:] - 4.0,
-                np.full(300, -70.0), echoed(ref, 40, -25.0, floor=-45.0)):  # fmt: skip
+                echoed(ref, 40, -22.0, floor=-55.0)):  # fmt: skip
         full = estimate(ref, mic, MAX_LAG)
         quick = estimate(ref, mic, MAX_LAG, measure_unclear=False)
         assert full is not None and quick is not None
@@ -59,6 +59,28 @@ def test_an_unclear_peak_may_be_left_unmeasured() -> None:
             assert full.correlation < needed(full.active) or (
                 full.correlation - full.runner_up < 0.15
             )
+
+
+def test_a_line_that_never_rises_is_unclear_without_the_correlation() -> None:
+    """``measure_unclear=False``: a microphone that rises 3 dB at fewer than three steps
+    (digital silence, a steady hum, an echo under the line's floor, two clicks) can meet no
+    three onsets at any lag: unclear
+    at once, on every row it would have stood on. Two more rises and it is correlated."""
+    ref = envelope(360, seed=2)
+    hum = -52.0 + 0.5 * np.sin(np.arange(300) / 7.0)
+    clicks = np.full(300, -70.0)
+    clicks[[50, 150]] = -30.0
+    buried = echoed(ref, 40, -25.0, floor=-45.0)
+    for mic in (np.full(300, -70.0), hum, buried, clicks):
+        full = estimate(ref, mic, MAX_LAG)
+        quick = estimate(ref, mic, MAX_LAG, measure_unclear=False)
+        assert full is not None and not full.clear
+        assert quick is not None and not quick.clear
+        assert (quick.lag, quick.correlation) == (0, 0.0) and np.isnan(quick.gain_db)
+        assert quick.active >= full.active > 0
+    clicks[[100, 200, 250]] = -30.0
+    quick = estimate(ref, clicks, MAX_LAG, measure_unclear=False)
+    assert quick is not None and quick.correlation != 0.0
 
 
 def test_too_little_of_the_agents_voice_is_no_evidence() -> None:
