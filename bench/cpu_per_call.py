@@ -5,6 +5,7 @@ says)::
 
     .venv/bin/python -m bench.cpu_per_call                    # 10 calls at once, 4 turns
     .venv/bin/python -m bench.cpu_per_call --calls 10 --rounds 3 --json -
+    .venv/bin/python -m bench.cpu_per_call --set SIPGW_VOICE_DETECTOR=energy  # a feature's cost
 
 The set-up of :mod:`bench.turn_ends` (its fakes in threads of this process, their delays, its
 espeak-ng sentences, here each said whole), each system with its defaults: Pipecat's own
@@ -33,7 +34,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -179,15 +180,18 @@ async def run(
     *,
     pipecat: bool = True,
     idle_s: float = IDLE_S,
+    settings: Mapping[str, str] | None = None,
 ) -> list[Load]:
-    """The rounds' loads; without ``pipecat``, sipgw's alone (no Pipecat venv needed)."""
+    """The rounds' loads; without ``pipecat``, sipgw's alone (no Pipecat venv needed);
+    ``settings``: sipgw's environment on top of its defaults (what a feature costs)."""
     speech = [sentence_of(a, b, workdir, f"s{n}", kept_tune=False)
               for n, (a, b) in enumerate(SAID)]  # fmt: skip
     results: list[Load] = []
     with fakes() as services:
         services.stt.min_turn_silence_ms = STT_END_MS
         # every caller has one number here: no per-caller rate
-        gw = assistant_gateway(services, workdir / "sipgw", {"SIPGW_CALLS_PER_CALLER": "0"})
+        env = {"SIPGW_CALLS_PER_CALLER": "0", **(settings or {})}
+        gw = assistant_gateway(services, workdir / "sipgw", env)
         with gw:
             admin = gw.wait_log(r"admin listening on (\S+)", 30).group(1)
             async with contextlib.AsyncExitStack() as stack:
@@ -271,19 +275,37 @@ def table(data: dict[str, Any]) -> str:
     )
 
 
+def parse_settings(pairs: Sequence[str]) -> dict[str, str]:
+    """``--set`` values as an environment; SystemExit naming the one that is not
+    ``SIPGW_NAME=VALUE``."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("SIPGW_") or not name[6:]:
+            raise SystemExit(f"--set {pair!r}: expected SIPGW_NAME=VALUE")
+        settings[name] = value
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=10, help="calls at once (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds (default 2)")
     parser.add_argument("--turns", type=int, default=4, help="turns per call (default 4)")
     parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    parser.add_argument("--set", action="append", default=[], metavar="SIPGW_NAME=VALUE",
+                        help="a sipgw setting on top of its defaults, repeatable "
+                             "(SIPGW_VOICE_DETECTOR=energy: what the model costs)")  # fmt: skip
     args = parser.parse_args(argv)
+    settings = parse_settings(args.set)
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed to speak the callers' sentences")
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-cpu-per-call-") as tmp:
-        results = asyncio.run(run(args.rounds, args.calls, args.turns, Path(tmp)))
+        results = asyncio.run(
+            run(args.rounds, args.calls, args.turns, Path(tmp), settings=settings)
+        )
     data: dict[str, Any] = {
         "benchmark": "cpu_per_call",
         "machine": machine_info(),
@@ -294,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "pause_ms": PAUSE_MS,
             "stt_end_ms": STT_END_MS,
             "idle_s": IDLE_S,
+            "settings": settings,
         },  # fmt: skip
         "seconds": round(time.time() - started, 1),
         "systems": figures(results),

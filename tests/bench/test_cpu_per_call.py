@@ -9,15 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu_per_call import Load, cpu_seconds, figures, run, table
+from bench.cpu_per_call import Load, cpu_seconds, figures, parse_settings, run, table
 
 pytestmark = pytest.mark.timeout(240)
 
 
 async def test_the_bench_loads_the_gateway_and_charges_it_its_own_cpu(tmp_path: Path) -> None:
     """sipgw's side alone (Pipecat's bot starts in tests/bench/test_turn_ends.py): two calls
-    at once, one turn each, every turn answered and measured."""
-    loads = await run(1, 2, 1, tmp_path, pipecat=False, idle_s=0.5)
+    at once, one turn each, every turn answered and measured; a setting given goes on top
+    of the bench's (here where the call records go)."""
+    records = tmp_path / "records"
+    settings = {"SIPGW_CALL_RECORD_DIR": str(records)}
+    loads = await run(1, 2, 1, tmp_path, pipecat=False, idle_s=0.5, settings=settings)
+    assert len(list(records.glob("*.jsonl"))) == 2
     assert [(x.system, x.calls, x.turns, x.replies) for x in loads] == [("sipgw", 2, 2, 2)]
     (load,) = loads
     assert load.seconds > 1.0 and load.cpu_s > 0 and load.errors == [], load
@@ -49,3 +53,13 @@ def test_cpu_seconds_grows_with_work() -> None:
     while time.process_time() < end:
         pass
     assert cpu_seconds(os.getpid()) - before >= 0.03
+
+
+def test_settings_on_top_of_the_defaults_are_sipgw_s_and_named_when_wrong() -> None:
+    assert parse_settings(["SIPGW_VOICE_DETECTOR=energy", "SIPGW_ECHO_GUARD=off"]) == {
+        "SIPGW_VOICE_DETECTOR": "energy", "SIPGW_ECHO_GUARD": "off",
+    }  # fmt: skip
+    assert parse_settings(["SIPGW_GREETING="]) == {"SIPGW_GREETING": ""}
+    for wrong in ("VOICE_DETECTOR=energy", "SIPGW_VOICE_DETECTOR", "SIPGW_=x"):
+        with pytest.raises(SystemExit, match=f"--set '{wrong}': expected SIPGW_NAME=VALUE"):
+            parse_settings([wrong])
