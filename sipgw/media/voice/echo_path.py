@@ -117,7 +117,8 @@ def estimate(
     if int(active_rows.sum()) < MIN_ACTIVE:
         return None
     y = mic_db[active_rows]
-    if not measure_unclear and int(_rises(y).sum()) < MIN_ONSETS:
+    rises = _rises(y)
+    if not measure_unclear and int(rises.sum()) < MIN_ONSETS:
         return EchoPath(0, float("nan"), 0.0, 0.0, int(active_rows.sum()), False)
     x = shifted[active_rows]
     xc = x - x.mean(axis=0)
@@ -139,7 +140,7 @@ def estimate(
     residual = y[loud] - at_lag[loud]
     gain_db = float(np.median(residual))
     spread = float(np.subtract(*np.percentile(residual, [75, 25])))
-    clear = correlated and spread <= SPREAD_DB and _matched_onsets(at_lag, y) >= MIN_ONSETS
+    clear = correlated and spread <= SPREAD_DB and _matched_onsets(at_lag, rises) >= MIN_ONSETS
     return EchoPath(lag, gain_db, peak, runner_up, active, clear)
 
 
@@ -194,10 +195,11 @@ def fitted_decay(
     return DECAYS[-1]
 
 
-def _matched_onsets(at_lag: Array, mic: Array) -> int:
+def _matched_onsets(at_lag: Array, rises: npt.NDArray[np.bool_]) -> int:
     """The reference's onsets (a step within :data:`LOUD_DB` of the window's loudest after
     :data:`ONSET_GAP` steps under it) that the microphone meets, rising by :data:`RISE_DB`
-    over the quietest of those steps; 0 when fewer than half of them are met."""
+    over the quietest of those steps (``rises``: :func:`_rises` of the microphone); 0 when
+    fewer than half of them are met."""
     gap = ONSET_GAP
     if len(at_lag) <= gap:
         return 0
@@ -207,7 +209,7 @@ def _matched_onsets(at_lag: Array, mic: Array) -> int:
         quiet_before &= ~on[gap - k : len(on) - k]
     onsets = on[gap:] & quiet_before
     total = int(onsets.sum())
-    met = int((onsets & _rises(mic)).sum())
+    met = int((onsets & rises).sum())
     return met if 2 * met >= total else 0
 
 
